@@ -1,0 +1,277 @@
+//! `hyperdial validate FILE`: check a sweep file and show what it describes.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use hyperdial_space::command::{self, Arg, CommandContext};
+use hyperdial_space::{grid, ConfigError, Diagnostic, EarlyTerminate, SweepConfig, Validated};
+use rand::SeedableRng;
+use serde_json::{json, Value};
+
+/// Where the agent writes the `${args_json_file}` of a run; shown in the example argv.
+const EXAMPLE_ARGS_FILE: &str = ".hyperdial/runs/<run>/args.json";
+
+/// Run the command; exit 0 for a valid file, 1 for an invalid one.
+pub fn run(file: &Path, as_json: bool, seed: u64) -> Result<ExitCode> {
+    let name = file.display().to_string();
+    match hyperdial_space::parse_file(file) {
+        Ok(validated) => {
+            let example = Example::sample(&validated.config, seed);
+            if as_json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report_json(&name, &validated, &example))?
+                );
+            } else {
+                for w in &validated.warnings {
+                    eprintln!("{}", w.render(&name));
+                }
+                print!("{}", report_text(&name, &validated, &example));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            if as_json {
+                println!("{}", serde_json::to_string_pretty(&error_json(&err))?);
+            } else {
+                eprintln!("{}", err.render());
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// One sampled configuration and the argv it produces.
+struct Example {
+    seed: u64,
+    values: Vec<(String, Value)>,
+    run_config: Value,
+    argv: Result<Vec<String>, String>,
+}
+
+impl Example {
+    fn sample(config: &SweepConfig, seed: u64) -> Self {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let values: Vec<(String, Value)> = config
+            .parameters
+            .iter()
+            .map(|p| (p.name.clone(), p.distribution.sample(&mut rng)))
+            .collect();
+        let args: Vec<Arg> = config
+            .parameters
+            .iter()
+            .zip(&values)
+            .map(|(p, (_, v))| Arg {
+                name: &p.name,
+                path: &p.path,
+                value: v,
+            })
+            .collect();
+        let run_config = serde_json::from_str(&command::args_json(&args)).unwrap_or(Value::Null);
+        let template: Vec<String> = match &config.command {
+            Some(t) => t.clone(),
+            None => command::DEFAULT_COMMAND
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        };
+        let env = |name: &str| std::env::var(name).ok();
+        let ctx = CommandContext {
+            program: config.program.as_deref(),
+            interpreter: config
+                .interpreter
+                .as_deref()
+                .unwrap_or(command::DEFAULT_INTERPRETER),
+            args: &args,
+            args_json_file: Some(Path::new(EXAMPLE_ARGS_FILE)),
+            env: &env,
+        };
+        let argv = command::expand(&template, &ctx).map_err(|e| e.to_string());
+        Example {
+            seed,
+            values,
+            run_config,
+            argv,
+        }
+    }
+}
+
+fn grid_size(config: &SweepConfig) -> Option<u128> {
+    grid::grid_size(&config.parameters).ok()
+}
+
+fn early_terminate_text(et: &EarlyTerminate) -> String {
+    match et {
+        EarlyTerminate::Hyperband(hb) => {
+            let bands = hb.bands(6);
+            let mut shown: Vec<String> = bands.iter().map(u64::to_string).collect();
+            let form = if hb.max_iter.is_some() {
+                format!(
+                    "max_iter {} with s {}",
+                    hb.max_iter.unwrap_or(0),
+                    hb.s.unwrap_or(0)
+                )
+            } else {
+                shown.push("...".into());
+                format!("min_iter {}", hb.min_iter.unwrap_or(0))
+            };
+            format!(
+                "hyperband ({form}, eta {}, strict {}): compare runs after {} logged values of the metric",
+                command::python_str(&json!(hb.eta)).trim_end_matches(".0"),
+                hb.strict,
+                shown.join(", ")
+            )
+        }
+    }
+}
+
+/// Quote an argv item for display the way a POSIX shell would need it.
+fn shell_quote(token: &str) -> String {
+    let plain = !token.is_empty()
+        && token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./=:+,@%^".contains(c));
+    if plain {
+        token.to_string()
+    } else {
+        format!("'{}'", token.replace('\'', "'\\''"))
+    }
+}
+
+fn report_text(file: &str, v: &Validated, ex: &Example) -> String {
+    let c = &v.config;
+    let mut out = String::new();
+    let mut line = |label: &str, value: String| out.push_str(&format!("{label:<16}{value}\n"));
+    line("file", format!("{file} (valid)"));
+    if let Some(name) = &c.name {
+        line("name", name.clone());
+    }
+    if let Some(project) = &c.project {
+        line("project", project.clone());
+    }
+    line("method", c.method.as_str().to_string());
+    match &c.metric {
+        Some(m) => {
+            let mut s = format!("{} ({})", m.name, m.goal.as_str());
+            if let Some(t) = m.target {
+                s.push_str(&format!(", target {}", command::python_str(&json!(t))));
+            }
+            line("metric", s);
+        }
+        None => line("metric", "none".into()),
+    }
+    if let Some(cap) = c.run_cap {
+        line("run_cap", cap.to_string());
+    }
+    line(
+        "grid size",
+        match grid_size(c) {
+            Some(n) => format!("{n} configurations"),
+            None => "infinite (continuous parameters)".into(),
+        },
+    );
+    line(
+        "early_terminate",
+        c.early_terminate
+            .as_ref()
+            .map(early_terminate_text)
+            .unwrap_or_else(|| "none".into()),
+    );
+    line("parameters", format!("{}", c.parameters.len()));
+    let width = c.parameters.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    for p in &c.parameters {
+        out.push_str(&format!(
+            "  {:<width$}  {}\n",
+            p.name,
+            p.distribution.describe()
+        ));
+    }
+    out.push_str(&format!("example run (seed {}):\n", ex.seed));
+    for (name, value) in &ex.values {
+        out.push_str(&format!("  {name:<width$}  {value}\n"));
+    }
+    match &ex.argv {
+        Ok(argv) => {
+            let shown: Vec<String> = argv.iter().map(|t| shell_quote(t)).collect();
+            out.push_str(&format!("  argv  {}\n", shown.join(" ")));
+        }
+        Err(e) => out.push_str(&format!("  argv  cannot be built: {e}\n")),
+    }
+    if !v.warnings.is_empty() {
+        out.push_str(&format!(
+            "{} warning{} (printed above)\n",
+            v.warnings.len(),
+            if v.warnings.len() == 1 { "" } else { "s" }
+        ));
+    }
+    out
+}
+
+fn report_json(file: &str, v: &Validated, ex: &Example) -> Value {
+    let c = &v.config;
+    let parameters: Vec<Value> = c
+        .parameters
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "path": p.path,
+                "line": p.location.line,
+                "description": p.distribution.describe(),
+                "spec": p.distribution,
+                "grid_values": p.distribution.grid_len().filter(|n| *n <= 1000).and_then(|_| p.distribution.grid_values()),
+            })
+        })
+        .collect();
+    json!({
+        "file": file,
+        "valid": true,
+        "name": c.name,
+        "description": c.description,
+        "project": c.project,
+        "program": c.program,
+        "method": c.method,
+        "metric": c.metric,
+        "run_cap": c.run_cap,
+        "grid_size": grid_size(c).map(|n| n.to_string()),
+        "early_terminate": c.early_terminate.as_ref().map(|et| {
+            let EarlyTerminate::Hyperband(hb) = et;
+            json!({"rule": et, "bands": hb.bands(if hb.max_iter.is_some() { usize::MAX } else { 10 }), "summary": early_terminate_text(et)})
+        }),
+        "command": c.command,
+        "interpreter": c.interpreter,
+        "parameters": parameters,
+        "example": {
+            "seed": ex.seed,
+            "config": ex.run_config,
+            "argv": ex.argv.as_ref().ok(),
+            "argv_error": ex.argv.as_ref().err(),
+        },
+        "warnings": v.warnings,
+    })
+}
+
+fn error_json(err: &ConfigError) -> Value {
+    let errors: Vec<&Diagnostic> = err.errors().collect();
+    let warnings: Vec<&Diagnostic> = err.diagnostics.iter().filter(|d| !d.is_error()).collect();
+    json!({
+        "file": err.file,
+        "valid": false,
+        "errors": errors,
+        "warnings": warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn quotes_only_what_needs_it() {
+        assert_eq!(shell_quote("--lr=0.1"), "--lr=0.1");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}

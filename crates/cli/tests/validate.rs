@@ -1,0 +1,147 @@
+//! End-to-end tests of `hyperdial validate`, driving the real binary.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn hyperdial(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hyperdial"))
+        .args(args)
+        .env("HOME", "/home/test")
+        .output()
+        .expect("run hyperdial")
+}
+
+fn write(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hyperdial-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const SWEEP: &str = "name: demo
+program: train.py
+method: grid
+metric: {name: val_loss, goal: minimize}
+early_terminate: {type: hyperband, min_iter: 2, eta: 3}
+command: ['${env}', '${interpreter}', '${program}', --data, '${envvar:HOME}/data', '${args}']
+parameters:
+  optimizer:
+    parameters:
+      lr: {values: [0.1, 0.01]}
+      kind: {values: [adam, sgd]}
+  layers: {min: 1, max: 3}
+  tag: {value: 'a b; rm -rf /'}
+";
+
+#[test]
+fn help_lists_commands() {
+    let out = hyperdial(&["--help"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("validate"));
+}
+
+#[test]
+fn prints_the_parsed_sweep() {
+    let path = write("ok.yaml", SWEEP);
+    let out = hyperdial(&["validate", path.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}{}", text, stderr(&out));
+    assert!(text.contains("method          grid"), "{text}");
+    assert!(text.contains("val_loss (minimize)"), "{text}");
+    assert!(text.contains("12 configurations"), "{text}");
+    assert!(text.contains("optimizer.lr"), "{text}");
+    assert!(text.contains("int_uniform"), "{text}");
+    assert!(text.contains("hyperband"), "{text}");
+    // The argv: the env macro expanded, the value with shell metacharacters kept whole.
+    assert!(
+        text.contains("/usr/bin/env python3 train.py --data /home/test/data --optimizer.lr="),
+        "{text}"
+    );
+    assert!(text.contains("'--tag=a b; rm -rf /'"), "{text}");
+}
+
+#[test]
+fn json_output_has_every_part() {
+    let path = write("ok2.yaml", SWEEP);
+    let out = hyperdial(&["validate", "--json", path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["method"], "grid");
+    assert_eq!(v["grid_size"], "12");
+    assert_eq!(v["metric"]["goal"], "minimize");
+    assert_eq!(v["parameters"][0]["name"], "optimizer.lr");
+    assert_eq!(v["early_terminate"]["bands"][0], 2);
+    let argv = v["example"]["argv"].as_array().unwrap();
+    assert_eq!(argv[0], "/usr/bin/env");
+    assert!(argv.iter().any(|a| a == "--tag=a b; rm -rf /"));
+    // The run's config is re-nested.
+    assert!(v["example"]["config"]["optimizer"]["lr"].is_number());
+}
+
+#[test]
+fn invalid_file_lists_every_error_and_exits_1() {
+    let path = write(
+        "bad.yaml",
+        "method: grid\nprogram: t.py\nparameters:\n  lr:\n    min: 0.5\n    max: 0.1\n  opt: {vaules: [a]}\n",
+    );
+    let out = hyperdial(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "bad.yaml:5:10: error: parameters.lr.min: min (0.5) is greater than max (0.1)"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.yaml:7:9: error: parameters.opt.vaules: unknown key `vaules`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `values`?"), "{err}");
+    assert!(err.contains("2 errors found"), "{err}");
+}
+
+#[test]
+fn invalid_file_as_json() {
+    let path = write(
+        "bad2.yaml",
+        "method: bayes\nprogram: t.py\nparameters: {x: {min: 0.0, max: 1.0}}\n",
+    );
+    let out = hyperdial(&["validate", "--json", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["errors"][0]["path"], "metric");
+    assert_eq!(v["errors"][0]["severity"], "error");
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let out = hyperdial(&["validate", "/nonexistent/sweep.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/nonexistent/sweep.yaml: error: cannot read the file"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn warnings_do_not_fail() {
+    let path = write("warn.yaml", "entity: me\nprogram: t.py\nmethod: random\nparameters: {x: {distribution: log_uniform, min: -5, max: 0}}\n");
+    let out = hyperdial(&["validate", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("warning: entity"), "{err}");
+    assert!(err.contains("natural-log exponents"), "{err}");
+}

@@ -1,0 +1,1548 @@
+//! Command templates: the sweep file's `command` list expanded into the argv vector of one run.
+//!
+//! The expansion produces a `Vec<String>` that is handed to the operating system as is: nothing
+//! ever goes through a shell, so a parameter value such as `a b; rm -rf /` reaches the training
+//! script as one argument, byte for byte.
+//!
+//! # Macros
+//!
+//! A list item of `command` may contain the following macros (W&B's set). "Embeddable" macros
+//! may appear inside a longer item (`--config=${args_json_file}`, `${envvar:HOME}/data`); the
+//! others expand to zero or more separate arguments and must be a list item on their own.
+//!
+//! | Macro | Expands to | Embeddable |
+//! |---|---|---|
+//! | `${env}` | `/usr/bin/env`; on Windows nothing (the item is dropped) | yes |
+//! | `${interpreter}` | the interpreter: [`CommandContext::interpreter`], by default [`DEFAULT_INTERPRETER`] (`python3`) | yes |
+//! | `${program}` | the sweep's `program`; an error if none is configured | yes |
+//! | `${args}` | `--name=value` per parameter | no |
+//! | `${args_no_equals}` | `--name`, `value` (two arguments) per parameter | no |
+//! | `${args_no_hyphens}` | `name=value` per parameter | no |
+//! | `${args_no_boolean_flags}` | like `${args}`, but a boolean parameter gives `--name` when true and nothing when false | no |
+//! | `${args_append_hydra}` | `+name=value` per parameter (Hydra: append a key) | no |
+//! | `${args_override_hydra}` | `++name=value` per parameter (Hydra: add or override a key) | no |
+//! | `${args_json}` | one argument: every parameter as a JSON object, nested parameters re-nested ([`args_json`]) | yes |
+//! | `${args_json_file}` | one argument: the path of a file holding that JSON ([`CommandContext::args_json_file`]) | yes |
+//! | `${envvar:NAME}` | the value of the environment variable `NAME`; an error if it is unset | yes |
+//!
+//! Parameters are emitted in the order given (the sweep file's order), each under its dotted
+//! name (`optimizer.lr`). Values are written as Python's `str()` writes them ([`python_str`]),
+//! because W&B's agent builds the flags with Python f-strings: `True`, `False`, `None`, `1e-05`,
+//! `1.0`, `[1, 'a']`. A script written for W&B therefore sees the same argv under hyperdial.
+//!
+//! A `$` not followed by `{` is an ordinary character. `$${` stands for a literal `${`, so a
+//! Hydra interpolation is written `model.path=$${oc.env:DATA}`.
+//!
+//! # Defaults
+//!
+//! Without a `command`, a sweep runs [`DEFAULT_COMMAND`], `${env} ${interpreter} ${program}
+//! ${args}`, i.e. `/usr/bin/env python3 train.py --lr=0.01 --batch_size=32`.
+//!
+//! # Differences from W&B
+//!
+//! - W&B substitutes a macro only when it is the whole list item (`${envvar:…}` excepted);
+//!   hyperdial also substitutes the single-valued macros inside an item.
+//! - W&B silently drops a list item that is an unknown macro, and keeps one embedded in an item
+//!   literally; hyperdial rejects unknown macros, suggesting the nearest known one.
+//! - W&B keeps an item with a multi-argument macro embedded in it (`--x=${args}`) literally;
+//!   hyperdial rejects it.
+//! - W&B replaces an unset `${envvar:NAME}` by `NAME` itself; hyperdial reports an error.
+//! - W&B recognizes only upper-case `${envvar:NAME}` names (`[A-Z0-9_]*`, empty allowed);
+//!   hyperdial accepts letters of either case, digits and `_`, and rejects an empty name.
+//! - `${interpreter}` is `python` in W&B and `python3` in hyperdial (settable per sweep).
+//! - W&B passes a nested parameter as one flag holding a dict (`--optimizer={'lr': 0.01}`);
+//!   hyperdial passes one dotted flag per leaf (`--optimizer.lr=0.01`). `${args_json}` and
+//!   `${args_json_file}` re-nest them, so the JSON has the same shape as W&B's.
+//! - `$${` for a literal `${` is a hyperdial addition.
+//! - A missing `program` or a command expanding to no arguments is an error up front rather than
+//!   a failure to start the process.
+
+use std::fmt;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::diagnostic::did_you_mean;
+
+/// W&B's default command template, used when a sweep has no `command`.
+pub const DEFAULT_COMMAND: [&str; 4] = ["${env}", "${interpreter}", "${program}", "${args}"];
+
+/// The interpreter substituted for `${interpreter}` unless the sweep sets `interpreter`
+/// (W&B uses `python`).
+pub const DEFAULT_INTERPRETER: &str = "python3";
+
+/// Every macro name, without `${` and `}`. `envvar` is written `${envvar:NAME}`.
+pub const MACROS: &[&str] = &[
+    "env",
+    "interpreter",
+    "program",
+    "args",
+    "args_no_equals",
+    "args_no_hyphens",
+    "args_no_boolean_flags",
+    "args_json",
+    "args_json_file",
+    "args_append_hydra",
+    "args_override_hydra",
+    "envvar",
+];
+
+/// What `${env}` expands to outside Windows.
+const ENV_PROGRAM: &str = "/usr/bin/env";
+
+/// One parameter value of a run, as the command template sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Arg<'a> {
+    /// Dotted flag name: `optimizer.lr` for `lr` nested under `optimizer`.
+    pub name: &'a str,
+    /// The nesting, used to rebuild the JSON object: `["optimizer", "lr"]` for a nested
+    /// parameter, `["model.lr"]` for a top-level key that itself contains a dot. An empty path
+    /// means the single top-level key `name`.
+    pub path: &'a [String],
+    /// The value.
+    pub value: &'a Value,
+}
+
+/// Everything the macros of a template can refer to.
+pub struct CommandContext<'a> {
+    /// The sweep's `program`, substituted for `${program}`.
+    pub program: Option<&'a str>,
+    /// Substituted for `${interpreter}`; normally the sweep's `interpreter` or
+    /// [`DEFAULT_INTERPRETER`].
+    pub interpreter: &'a str,
+    /// The run's parameters, in the order the args macros emit them.
+    pub args: &'a [Arg<'a>],
+    /// Where the caller writes [`args_json`]`(args)`, substituted for `${args_json_file}`.
+    pub args_json_file: Option<&'a Path>,
+    /// Environment lookup for `${envvar:NAME}`; pass `&|name| std::env::var(name).ok()` for the
+    /// real environment.
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl fmt::Debug for CommandContext<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommandContext")
+            .field("program", &self.program)
+            .field("interpreter", &self.interpreter)
+            .field("args", &self.args)
+            .field("args_json_file", &self.args_json_file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A problem in a command template that is visible without any parameter values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateIssue {
+    /// Index of the offending list item in `command`.
+    pub index: usize,
+    /// What is wrong, e.g. ``unknown macro ${argss}``.
+    pub message: String,
+    /// How to fix it, e.g. ``did you mean ${args}?``.
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for TemplateIssue {
+    /// `command[3]: unknown macro ${argss}; did you mean ${args}?`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "command[{}]: {}", self.index, self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "; {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a command template could not be expanded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// A static problem, as reported by [`check_template`].
+    #[error("{0}")]
+    Template(TemplateIssue),
+    /// `${program}` is used but no (or an empty) program is configured.
+    #[error(
+        "command[{index}]: ${{program}} is used but the sweep has no program; \
+         set `program:` in the sweep file or remove ${{program}} from `command`"
+    )]
+    MissingProgram {
+        /// Index of the list item using `${program}`.
+        index: usize,
+    },
+    /// `${interpreter}` is used but the interpreter is empty.
+    #[error(
+        "command[{index}]: ${{interpreter}} is used but the interpreter is empty; \
+         set `interpreter:` (e.g. `python3`) or remove ${{interpreter}} from `command`"
+    )]
+    EmptyInterpreter {
+        /// Index of the list item using `${interpreter}`.
+        index: usize,
+    },
+    /// `${args_json_file}` is used but the caller provided no file path.
+    #[error(
+        "command[{index}]: ${{args_json_file}} is used but no path for the JSON file was provided"
+    )]
+    MissingArgsJsonFile {
+        /// Index of the list item using `${args_json_file}`.
+        index: usize,
+    },
+    /// The `${args_json_file}` path cannot be passed as a UTF-8 argument.
+    #[error("command[{index}]: the ${{args_json_file}} path {path:?} is not valid UTF-8; use a UTF-8 directory")]
+    ArgsJsonFileNotUtf8 {
+        /// Index of the list item using `${args_json_file}`.
+        index: usize,
+        /// The offending path, lossily converted.
+        path: String,
+    },
+    /// `${envvar:NAME}` names a variable that is not set.
+    #[error(
+        "environment variable {name} is not set (command[{index}]); \
+         set it in the agent's environment or remove ${{envvar:{name}}} from `command`"
+    )]
+    EnvVarNotSet {
+        /// Index of the list item using the variable.
+        index: usize,
+        /// The variable's name.
+        name: String,
+    },
+    /// The template expanded to no arguments at all.
+    #[error(
+        "the command expands to no arguments at all; add the program to run to `command` \
+         (or omit `command` to use `${{env}} ${{interpreter}} ${{program}} ${{args}}`)"
+    )]
+    Empty,
+    /// The first argument, the executable, expanded to an empty string.
+    #[error("command[{index}]: the executable (the first argument) expands to an empty string")]
+    EmptyExecutable {
+        /// Index of the list item that produced the first argument.
+        index: usize,
+    },
+}
+
+/// The multi-argument macros: one (or two) arguments per parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListStyle {
+    Args,
+    NoEquals,
+    NoHyphens,
+    NoBooleanFlags,
+    AppendHydra,
+    OverrideHydra,
+}
+
+impl ListStyle {
+    fn name(self) -> &'static str {
+        match self {
+            ListStyle::Args => "args",
+            ListStyle::NoEquals => "args_no_equals",
+            ListStyle::NoHyphens => "args_no_hyphens",
+            ListStyle::NoBooleanFlags => "args_no_boolean_flags",
+            ListStyle::AppendHydra => "args_append_hydra",
+            ListStyle::OverrideHydra => "args_override_hydra",
+        }
+    }
+
+    /// Append this style's arguments for `args` to `out`.
+    fn emit(self, args: &[Arg<'_>], out: &mut Vec<String>) {
+        for arg in args {
+            let name = arg.name;
+            match self {
+                ListStyle::Args => out.push(format!("--{name}={}", python_str(arg.value))),
+                ListStyle::NoEquals => {
+                    out.push(format!("--{name}"));
+                    out.push(python_str(arg.value));
+                }
+                ListStyle::NoHyphens => out.push(format!("{name}={}", python_str(arg.value))),
+                ListStyle::NoBooleanFlags => match arg.value {
+                    Value::Bool(true) => out.push(format!("--{name}")),
+                    Value::Bool(false) => {}
+                    value => out.push(format!("--{name}={}", python_str(value))),
+                },
+                ListStyle::AppendHydra => out.push(format!("+{name}={}", python_str(arg.value))),
+                ListStyle::OverrideHydra => out.push(format!("++{name}={}", python_str(arg.value))),
+            }
+        }
+    }
+}
+
+/// A recognized macro.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Macro<'t> {
+    Env,
+    Interpreter,
+    Program,
+    ArgsJson,
+    ArgsJsonFile,
+    EnvVar(&'t str),
+    List(ListStyle),
+}
+
+impl Macro<'_> {
+    /// The name as listed in [`MACROS`].
+    fn name(self) -> &'static str {
+        match self {
+            Macro::Env => "env",
+            Macro::Interpreter => "interpreter",
+            Macro::Program => "program",
+            Macro::ArgsJson => "args_json",
+            Macro::ArgsJsonFile => "args_json_file",
+            Macro::EnvVar(_) => "envvar",
+            Macro::List(style) => style.name(),
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Macro<'_>> {
+        Some(match name {
+            "env" => Macro::Env,
+            "interpreter" => Macro::Interpreter,
+            "program" => Macro::Program,
+            "args_json" => Macro::ArgsJson,
+            "args_json_file" => Macro::ArgsJsonFile,
+            "args" => Macro::List(ListStyle::Args),
+            "args_no_equals" => Macro::List(ListStyle::NoEquals),
+            "args_no_hyphens" => Macro::List(ListStyle::NoHyphens),
+            "args_no_boolean_flags" => Macro::List(ListStyle::NoBooleanFlags),
+            "args_append_hydra" => Macro::List(ListStyle::AppendHydra),
+            "args_override_hydra" => Macro::List(ListStyle::OverrideHydra),
+            _ => {
+                let var = name.strip_prefix("envvar:")?;
+                Macro::EnvVar(var)
+            }
+        })
+    }
+}
+
+/// A piece of a list item: literal text or a macro.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Piece<'t> {
+    Text(&'t str),
+    Macro(Macro<'t>),
+}
+
+/// A list item split into pieces, with the problems found on the way.
+struct ParsedItem<'t> {
+    pieces: Vec<Piece<'t>>,
+    issues: Vec<(String, Option<String>)>,
+}
+
+/// Split one list item into literal text and macros.
+fn parse_item(item: &str) -> ParsedItem<'_> {
+    let mut pieces = Vec::new();
+    let mut issues = Vec::new();
+    let mut literal_start = 0;
+    let mut i = 0;
+    while i < item.len() {
+        let rest = &item[i..];
+        if rest.starts_with("$${") {
+            push_text(&mut pieces, &item[literal_start..i]);
+            push_text(&mut pieces, &item[i + 1..i + 3]);
+            i += 3;
+            literal_start = i;
+        } else if rest.starts_with("${") {
+            push_text(&mut pieces, &item[literal_start..i]);
+            let Some(close) = rest.find('}') else {
+                issues.push((
+                    format!("`${{` is not closed by `}}` in `{item}`"),
+                    Some("close the macro with `}`, or write `$${` for a literal `${`".to_string()),
+                ));
+                literal_start = item.len();
+                break;
+            };
+            let name = &rest[2..close];
+            match classify(name) {
+                Ok(mac) => pieces.push(Piece::Macro(mac)),
+                Err(issue) => issues.push(issue),
+            }
+            i += close + 1;
+            literal_start = i;
+        } else {
+            // `$`, `{` and `}` are ASCII, so stepping by bytes and slicing at them is safe;
+            // only advance to the next character boundary.
+            i += rest.chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    push_text(&mut pieces, &item[literal_start..]);
+
+    let list_macro = pieces.iter().find_map(|p| match p {
+        Piece::Macro(Macro::List(style)) => Some(*style),
+        _ => None,
+    });
+    if let Some(style) = list_macro {
+        if pieces.len() > 1 {
+            let name = style.name();
+            issues.push((
+                format!("${{{name}}} expands to several arguments and must stand alone as one list item"),
+                Some(format!(
+                    "write `${{{name}}}` as its own list item; to pass every parameter in one \
+                     argument use ${{args_json}} or ${{args_json_file}}"
+                )),
+            ));
+        }
+    }
+    ParsedItem { pieces, issues }
+}
+
+fn push_text<'t>(pieces: &mut Vec<Piece<'t>>, text: &'t str) {
+    if !text.is_empty() {
+        pieces.push(Piece::Text(text));
+    }
+}
+
+/// Recognize the name between `${` and `}`.
+fn classify(name: &str) -> Result<Macro<'_>, (String, Option<String>)> {
+    if let Some(mac) = Macro::from_name(name) {
+        if let Macro::EnvVar(var) = mac {
+            if var.is_empty() {
+                return Err((
+                    "${envvar:} names no environment variable".to_string(),
+                    Some("write ${envvar:NAME}, e.g. ${envvar:HOME}".to_string()),
+                ));
+            }
+            if !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err((
+                    format!("invalid environment variable name `{var}` in ${{envvar:{var}}}"),
+                    Some("a name may contain only ASCII letters, digits and `_`".to_string()),
+                ));
+            }
+        }
+        return Ok(mac);
+    }
+    if name == "envvar" {
+        return Err((
+            "${envvar} names no environment variable".to_string(),
+            Some("write ${envvar:NAME}, e.g. ${envvar:HOME}".to_string()),
+        ));
+    }
+    let trimmed = name.trim();
+    let word = trimmed.split(':').next().unwrap_or(trimmed);
+    let hint = match did_you_mean(word, MACROS) {
+        Some("envvar") => "did you mean ${envvar:NAME}?".to_string(),
+        Some(known) => format!("did you mean ${{{known}}}?"),
+        None => format!(
+            "known macros: {}; write `$${{` for a literal `${{`",
+            MACROS
+                .iter()
+                .map(|m| if *m == "envvar" {
+                    "${envvar:NAME}".to_string()
+                } else {
+                    format!("${{{m}}}")
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    Err((format!("unknown macro ${{{name}}}"), Some(hint)))
+}
+
+/// Check a command template without any values: unknown macros (with a suggestion), an
+/// unterminated `${`, a multi-argument macro embedded in a longer item, `${envvar:}` with an
+/// empty or invalid name, and an empty list. An empty result means [`expand`] can only fail
+/// for reasons that depend on the run (a missing program, an unset environment variable, …).
+pub fn check_template(template: &[String]) -> Vec<TemplateIssue> {
+    let mut issues = Vec::new();
+    if template.is_empty() {
+        issues.push(TemplateIssue {
+            index: 0,
+            message: "the command is an empty list".to_string(),
+            hint: Some(
+                "omit `command` to use `${env} ${interpreter} ${program} ${args}`".to_string(),
+            ),
+        });
+    }
+    for (index, item) in template.iter().enumerate() {
+        for (message, hint) in parse_item(item).issues {
+            issues.push(TemplateIssue {
+                index,
+                message,
+                hint,
+            });
+        }
+    }
+    issues
+}
+
+/// Whether `template` uses the macro `name` (as listed in [`MACROS`], with or without `${}`;
+/// `envvar` matches every `${envvar:NAME}`). The agent uses it, for instance, to decide whether
+/// to write the `${args_json_file}` file.
+pub fn uses_macro(template: &[String], name: &str) -> bool {
+    let name = name
+        .strip_prefix("${")
+        .and_then(|n| n.strip_suffix('}'))
+        .unwrap_or(name);
+    template.iter().any(|item| {
+        parse_item(item).pieces.iter().any(|piece| match piece {
+            Piece::Macro(Macro::EnvVar(var)) => {
+                name == "envvar" || name.strip_prefix("envvar:") == Some(var)
+            }
+            Piece::Macro(mac) => mac.name() == name,
+            Piece::Text(_) => false,
+        })
+    })
+}
+
+/// Expand `template` into the argv of one run.
+///
+/// Each list item yields one argument, except `${env}` on Windows (none) and the
+/// multi-argument macros (one or two per parameter, possibly none). Substituted values are
+/// never split or re-parsed.
+pub fn expand(template: &[String], ctx: &CommandContext<'_>) -> Result<Vec<String>, CommandError> {
+    expand_for(template, ctx, cfg!(windows))
+}
+
+fn expand_for(
+    template: &[String],
+    ctx: &CommandContext<'_>,
+    windows: bool,
+) -> Result<Vec<String>, CommandError> {
+    if let Some(issue) = check_template(template).into_iter().next() {
+        return Err(CommandError::Template(issue));
+    }
+    let mut argv: Vec<String> = Vec::new();
+    let mut first_index = None;
+    for (index, item) in template.iter().enumerate() {
+        let before = argv.len();
+        let pieces = parse_item(item).pieces;
+        match pieces.as_slice() {
+            [Piece::Macro(Macro::List(style))] => style.emit(ctx.args, &mut argv),
+            [Piece::Macro(Macro::Env)] if windows => {}
+            _ => {
+                let mut arg = String::new();
+                for piece in &pieces {
+                    match *piece {
+                        Piece::Text(text) => arg.push_str(text),
+                        Piece::Macro(mac) => arg.push_str(&single_value(mac, index, ctx, windows)?),
+                    }
+                }
+                argv.push(arg);
+            }
+        }
+        if first_index.is_none() && argv.len() > before {
+            first_index = Some(index);
+        }
+    }
+    match (argv.first(), first_index) {
+        (None, _) => Err(CommandError::Empty),
+        (Some(first), Some(index)) if first.is_empty() => {
+            Err(CommandError::EmptyExecutable { index })
+        }
+        _ => Ok(argv),
+    }
+}
+
+/// The text a single-valued macro stands for.
+fn single_value(
+    mac: Macro<'_>,
+    index: usize,
+    ctx: &CommandContext<'_>,
+    windows: bool,
+) -> Result<String, CommandError> {
+    Ok(match mac {
+        Macro::Env if windows => String::new(),
+        Macro::Env => ENV_PROGRAM.to_string(),
+        Macro::Interpreter if ctx.interpreter.is_empty() => {
+            return Err(CommandError::EmptyInterpreter { index })
+        }
+        Macro::Interpreter => ctx.interpreter.to_string(),
+        Macro::Program => match ctx.program {
+            Some(program) if !program.is_empty() => program.to_string(),
+            _ => return Err(CommandError::MissingProgram { index }),
+        },
+        Macro::ArgsJson => args_json(ctx.args),
+        Macro::ArgsJsonFile => {
+            let path = ctx
+                .args_json_file
+                .ok_or(CommandError::MissingArgsJsonFile { index })?;
+            path.to_str()
+                .ok_or_else(|| CommandError::ArgsJsonFileNotUtf8 {
+                    index,
+                    path: path.to_string_lossy().into_owned(),
+                })?
+                .to_string()
+        }
+        Macro::EnvVar(name) => (ctx.env)(name).ok_or_else(|| CommandError::EnvVarNotSet {
+            index,
+            name: name.to_string(),
+        })?,
+        // parse_item rejects list macros that do not stand alone, and expand_for handles
+        // those that do.
+        Macro::List(_) => unreachable!("multi-argument macro in a single-valued position"),
+    })
+}
+
+/// The JSON object of all parameters, re-nested along each [`Arg::path`], formatted exactly
+/// as Python's `json.dumps` formats it (W&B writes `${args_json}` with `json.dumps`):
+/// `{"optimizer": {"lr": 1e-05}, "epochs": 10}`. This is also the content of the
+/// `${args_json_file}` file.
+///
+/// Keys appear in the order of their first parameter. Paths are expected to be prefix-free
+/// (the parser guarantees it); should two collide, the later parameter wins, as it would in a
+/// Python dict.
+pub fn args_json(args: &[Arg<'_>]) -> String {
+    let mut root: Vec<(&str, Node<'_>)> = Vec::new();
+    for arg in args {
+        let keys: Vec<&str> = if arg.path.is_empty() {
+            vec![arg.name]
+        } else {
+            arg.path.iter().map(String::as_str).collect()
+        };
+        insert(&mut root, &keys, arg.value);
+    }
+    let mut out = String::new();
+    write_json_branch(&root, &mut out);
+    out
+}
+
+/// A node of the re-nested parameter tree.
+enum Node<'a> {
+    Leaf(&'a Value),
+    Branch(Vec<(&'a str, Node<'a>)>),
+}
+
+fn insert<'a>(branch: &mut Vec<(&'a str, Node<'a>)>, keys: &[&'a str], value: &'a Value) {
+    let Some((&head, rest)) = keys.split_first() else {
+        return;
+    };
+    let position = match branch.iter().position(|(k, _)| *k == head) {
+        Some(position) => position,
+        None => {
+            branch.push((head, Node::Branch(Vec::new())));
+            branch.len() - 1
+        }
+    };
+    let slot = &mut branch[position].1;
+    if rest.is_empty() {
+        *slot = Node::Leaf(value);
+        return;
+    }
+    if !matches!(slot, Node::Branch(_)) {
+        *slot = Node::Branch(Vec::new());
+    }
+    if let Node::Branch(children) = slot {
+        insert(children, rest, value);
+    }
+}
+
+fn write_json_branch(branch: &[(&str, Node<'_>)], out: &mut String) {
+    out.push('{');
+    for (i, (key, node)) in branch.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_json_string(key, out);
+        out.push_str(": ");
+        match node {
+            Node::Leaf(value) => write_json_value(value, out),
+            Node::Branch(children) => write_json_branch(children, out),
+        }
+    }
+    out.push('}');
+}
+
+/// A JSON value as Python's `json.dumps` (default arguments) writes it: `", "` and `": "`
+/// separators, floats as `repr`, non-ASCII escaped.
+fn write_json_value(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(_) => out.push_str(&python_str(value)),
+        Value::String(s) => write_json_string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_json_value(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_json_string(key, out);
+                out.push_str(": ");
+                write_json_value(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A JSON string as Python's `json.dumps` writes it with `ensure_ascii=True`.
+fn write_json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// A value as Python's `str()` writes it, which is what W&B's agent puts after `--name=`:
+/// `True`, `False`, `None`, strings unquoted, integers as digits, floats as [`python_float_repr`],
+/// lists and objects as Python's `repr` of a list or dict (`[1, 'a', True, None]`,
+/// `{'lr': 0.1}`).
+pub fn python_str(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => {
+            let mut out = String::new();
+            write_python_repr(other, &mut out);
+            out
+        }
+    }
+}
+
+/// Python's `repr` of the value parsed from JSON.
+fn write_python_repr(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("None"),
+        Value::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                out.push_str(&i.to_string());
+            } else if let Some(u) = n.as_u64() {
+                out.push_str(&u.to_string());
+            } else {
+                out.push_str(&python_float_repr(n.as_f64().unwrap_or(f64::NAN)));
+            }
+        }
+        Value::String(s) => write_python_string_repr(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_python_repr(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_python_string_repr(key, out);
+                out.push_str(": ");
+                write_python_repr(item, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Python's `repr(float)`: the shortest digits that round-trip, in positional notation when
+/// the decimal exponent is in `-4..16` (with `.0` for integral values) and in scientific
+/// notation otherwise (`1e-05`, `1.5e+16`); `inf`, `-inf`, `nan`.
+pub fn python_float_repr(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".to_string();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.to_string();
+    }
+    // `{:e}` without a precision gives the shortest digits that round-trip: `-1.2345e-7`.
+    // When two such digit strings are equally close to `x`, it may pick the upper one where
+    // Python picks the even one; formatting to that many digits rounds the exact value half
+    // to even, which is Python's choice whenever it round-trips too.
+    let shortest = format!("{x:e}");
+    let significant = shortest
+        .split('e')
+        .next()
+        .map_or(1, |m| m.chars().filter(char::is_ascii_digit).count());
+    let nearest = format!("{x:.*e}", significant.saturating_sub(1));
+    let formatted = if nearest.parse::<f64>() == Ok(x) {
+        nearest
+    } else {
+        shortest
+    };
+    let (mantissa, exponent) = formatted.split_once('e').unwrap_or((&formatted, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let mut out = String::from(sign);
+    if (-4..16).contains(&exponent) {
+        // Position of the decimal point, counted in digits from the left.
+        let point = exponent + 1;
+        if point <= 0 {
+            out.push_str("0.");
+            out.extend(std::iter::repeat_n('0', point.unsigned_abs() as usize));
+            out.push_str(&digits);
+        } else {
+            let point = point as usize;
+            if point < digits.len() {
+                out.push_str(&digits[..point]);
+                out.push('.');
+                out.push_str(&digits[point..]);
+            } else {
+                out.push_str(&digits);
+                out.extend(std::iter::repeat_n('0', point - digits.len()));
+                out.push_str(".0");
+            }
+        }
+    } else {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push('e');
+        out.push(if exponent < 0 { '-' } else { '+' });
+        out.push_str(&format!("{:02}", exponent.unsigned_abs()));
+    }
+    out
+}
+
+/// Python's `repr(str)`: single quotes unless the text holds a single quote and no double
+/// quote; backslash, the quote, `\t`, `\n`, `\r` and non-printable characters escaped.
+fn write_python_string_repr(s: &str, out: &mut String) {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if python_printable(c) => out.push(c),
+            c => {
+                let code = c as u32;
+                if code < 0x100 {
+                    out.push_str(&format!("\\x{code:02x}"));
+                } else if code < 0x10000 {
+                    out.push_str(&format!("\\u{code:04x}"));
+                } else {
+                    out.push_str(&format!("\\U{code:08x}"));
+                }
+            }
+        }
+    }
+    out.push(quote);
+}
+
+/// Python's `str.isprintable` for one character: false for control, format, private-use,
+/// separator (other than the ASCII space) and non-characters. Exact for ASCII and Latin-1 and
+/// for the common format and space characters; other unassigned code points are treated as
+/// printable.
+fn python_printable(c: char) -> bool {
+    let code = c as u32;
+    !matches!(
+        code,
+        0x00..=0x1f
+            | 0x7f..=0xa0
+            | 0xad
+            | 0x0600..=0x0605
+            | 0x061c
+            | 0x06dd
+            | 0x070f
+            | 0x0890..=0x0891
+            | 0x08e2
+            | 0x1680
+            | 0x180e
+            | 0x2000..=0x200f
+            | 0x2028..=0x202f
+            | 0x205f..=0x206f
+            | 0x3000
+            | 0xd800..=0xf8ff
+            | 0xfdd0..=0xfdef
+            | 0xfeff
+            | 0xfff9..=0xfffb
+            | 0x110bd
+            | 0x110cd
+            | 0x13430..=0x1343f
+            | 0x1bca0..=0x1bca3
+            | 0x1d173..=0x1d17a
+            | 0xe0001
+            | 0xe0020..=0xe007f
+            | 0xf0000..=0x10ffff
+    ) && (code & 0xfffe) != 0xfffe
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    /// Owned parameters, turned into [`Arg`]s by [`Params::args`].
+    struct Params(Vec<(String, Vec<String>, Value)>);
+
+    impl Params {
+        /// Dotted names, each dot a nesting level.
+        fn flat(items: &[(&str, Value)]) -> Self {
+            Params(
+                items
+                    .iter()
+                    .map(|(name, value)| {
+                        (
+                            name.to_string(),
+                            name.split('.').map(str::to_string).collect(),
+                            value.clone(),
+                        )
+                    })
+                    .collect(),
+            )
+        }
+
+        fn args(&self) -> Vec<Arg<'_>> {
+            self.0
+                .iter()
+                .map(|(name, path, value)| Arg { name, path, value })
+                .collect()
+        }
+    }
+
+    fn run(template: &[&str], params: &Params) -> Result<Vec<String>, CommandError> {
+        let args = params.args();
+        let env = |name: &str| match name {
+            "HOME" => Some("/home/ada".to_string()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        let ctx = CommandContext {
+            program: Some("train.py"),
+            interpreter: DEFAULT_INTERPRETER,
+            args: &args,
+            args_json_file: Some(Path::new("/tmp/run-1/args.json")),
+            env: &env,
+        };
+        expand_for(&strings(template), &ctx, false)
+    }
+
+    fn sample() -> Params {
+        Params::flat(&[
+            ("lr", json!(0.001)),
+            ("epochs", json!(10)),
+            ("amp", json!(true)),
+            ("ema", json!(false)),
+            ("optimizer", json!("adam")),
+        ])
+    }
+
+    #[test]
+    fn default_command() {
+        let argv = run(&DEFAULT_COMMAND, &sample()).unwrap();
+        assert_eq!(
+            argv,
+            [
+                "/usr/bin/env",
+                "python3",
+                "train.py",
+                "--lr=0.001",
+                "--epochs=10",
+                "--amp=True",
+                "--ema=False",
+                "--optimizer=adam"
+            ]
+        );
+    }
+
+    #[test]
+    fn env_is_dropped_on_windows() {
+        let params = sample();
+        let args = params.args();
+        let ctx = CommandContext {
+            program: Some("train.py"),
+            interpreter: "python",
+            args: &args[..1],
+            args_json_file: None,
+            env: &no_env,
+        };
+        let argv = expand_for(&strings(&DEFAULT_COMMAND), &ctx, true).unwrap();
+        assert_eq!(argv, ["python", "train.py", "--lr=0.001"]);
+    }
+
+    #[test]
+    fn interpreter_override() {
+        let params = Params::flat(&[]);
+        let args = params.args();
+        let ctx = CommandContext {
+            program: Some("main.py"),
+            interpreter: "/opt/venv/bin/python",
+            args: &args,
+            args_json_file: None,
+            env: &no_env,
+        };
+        let argv = expand_for(&strings(&["${interpreter}", "${program}"]), &ctx, false).unwrap();
+        assert_eq!(argv, ["/opt/venv/bin/python", "main.py"]);
+    }
+
+    #[test]
+    fn every_args_style() {
+        let p = sample();
+        assert_eq!(
+            run(&["x", "${args_no_equals}"], &p).unwrap()[1..],
+            [
+                "--lr",
+                "0.001",
+                "--epochs",
+                "10",
+                "--amp",
+                "True",
+                "--ema",
+                "False",
+                "--optimizer",
+                "adam"
+            ]
+        );
+        assert_eq!(
+            run(&["x", "${args_no_hyphens}"], &p).unwrap()[1..],
+            [
+                "lr=0.001",
+                "epochs=10",
+                "amp=True",
+                "ema=False",
+                "optimizer=adam"
+            ]
+        );
+        assert_eq!(
+            run(&["x", "${args_no_boolean_flags}"], &p).unwrap()[1..],
+            ["--lr=0.001", "--epochs=10", "--amp", "--optimizer=adam"]
+        );
+        assert_eq!(
+            run(&["x", "${args_append_hydra}"], &p).unwrap()[1..],
+            [
+                "+lr=0.001",
+                "+epochs=10",
+                "+amp=True",
+                "+ema=False",
+                "+optimizer=adam"
+            ]
+        );
+        assert_eq!(
+            run(&["x", "${args_override_hydra}"], &p).unwrap()[1..],
+            [
+                "++lr=0.001",
+                "++epochs=10",
+                "++amp=True",
+                "++ema=False",
+                "++optimizer=adam"
+            ]
+        );
+    }
+
+    #[test]
+    fn boolean_flags_true_and_false() {
+        let p = Params::flat(&[
+            ("a", json!(true)),
+            ("b", json!(false)),
+            ("c", json!("false")),
+        ]);
+        assert_eq!(
+            run(&["x", "${args_no_boolean_flags}"], &p).unwrap(),
+            ["x", "--a", "--c=false"]
+        );
+        let only_false = Params::flat(&[("b", json!(false))]);
+        assert_eq!(
+            run(&["x", "${args_no_boolean_flags}"], &only_false).unwrap(),
+            ["x"]
+        );
+    }
+
+    #[test]
+    fn dotted_names_and_python_values() {
+        let p = Params::flat(&[
+            ("optimizer.lr", json!(1e-5)),
+            ("layers", json!([64, 32])),
+            ("extra", json!({"a": null, "b": "x"})),
+            ("nothing", Value::Null),
+        ]);
+        assert_eq!(
+            run(&["x", "${args}"], &p).unwrap()[1..],
+            [
+                "--optimizer.lr=1e-05",
+                "--layers=[64, 32]",
+                "--extra={'a': None, 'b': 'x'}",
+                "--nothing=None"
+            ]
+        );
+    }
+
+    #[test]
+    fn args_json_single_token_and_nesting() {
+        let p = Params(vec![
+            (
+                "optimizer.lr".into(),
+                strings(&["optimizer", "lr"]),
+                json!(0.01),
+            ),
+            ("epochs".into(), strings(&["epochs"]), json!(5)),
+            ("model.lr".into(), strings(&["model.lr"]), json!(1e-5)),
+            (
+                "optimizer.name".into(),
+                strings(&["optimizer", "name"]),
+                json!("sgd"),
+            ),
+            (
+                "a.b.c".into(),
+                strings(&["a", "b", "c"]),
+                json!([true, null, "é"]),
+            ),
+        ]);
+        let expected = r#"{"optimizer": {"lr": 0.01, "name": "sgd"}, "epochs": 5, "model.lr": 1e-05, "a": {"b": {"c": [true, null, "\u00e9"]}}}"#;
+        assert_eq!(args_json(&p.args()), expected);
+        assert_eq!(run(&["x", "${args_json}"], &p).unwrap(), ["x", expected]);
+        let embedded = run(&["x", "--cfg=${args_json}"], &p).unwrap();
+        assert_eq!(embedded, ["x".to_string(), format!("--cfg={expected}")]);
+    }
+
+    #[test]
+    fn args_json_matches_python_json_dumps() {
+        // python3 -c 'import json; print(json.dumps({"s": "q\"b\\\n\t\x01\x7f😀", "f": [1e16, 1.0, -0.0], "o": {}, "e": []}))'
+        let p = Params::flat(&[(
+            "v",
+            json!({"s": "q\"b\\\n\t\u{1}\u{7f}😀", "f": [1e16, 1.0, -0.0], "o": {}, "e": []}),
+        )]);
+        assert_eq!(
+            args_json(&p.args()),
+            r#"{"v": {"s": "q\"b\\\n\t\u0001\u007f\ud83d\ude00", "f": [1e+16, 1.0, -0.0], "o": {}, "e": []}}"#
+        );
+        assert_eq!(args_json(&[]), "{}");
+    }
+
+    #[test]
+    fn args_json_collisions_and_empty_path() {
+        let v1 = json!(1);
+        let v2 = json!(2);
+        let v3 = json!(3);
+        let ab = strings(&["a", "b"]);
+        let a = strings(&["a"]);
+        let args = [
+            Arg {
+                name: "a.b",
+                path: &ab,
+                value: &v1,
+            },
+            Arg {
+                name: "z",
+                path: &[],
+                value: &v3,
+            },
+            Arg {
+                name: "a",
+                path: &a,
+                value: &v2,
+            },
+        ];
+        // Python: d = {"a": {"b": 1}, "z": 3}; d["a"] = 2 keeps the key's position.
+        assert_eq!(args_json(&args), r#"{"a": 2, "z": 3}"#);
+    }
+
+    #[test]
+    fn args_json_file() {
+        let p = sample();
+        assert_eq!(
+            run(
+                &["x", "--config=${args_json_file}", "${args_json_file}"],
+                &p
+            )
+            .unwrap(),
+            ["x", "--config=/tmp/run-1/args.json", "/tmp/run-1/args.json"]
+        );
+        let args = p.args();
+        let ctx = CommandContext {
+            program: None,
+            interpreter: "python3",
+            args: &args,
+            args_json_file: None,
+            env: &no_env,
+        };
+        let err = expand_for(&strings(&["x", "${args_json_file}"]), &ctx, false).unwrap_err();
+        assert_eq!(err, CommandError::MissingArgsJsonFile { index: 1 });
+        assert!(err
+            .to_string()
+            .starts_with("command[1]: ${args_json_file} is used"));
+    }
+
+    #[test]
+    fn embedded_single_value_macros() {
+        let argv = run(
+            &[
+                "${env}",
+                "${interpreter}",
+                "-u",
+                "./${program}",
+                "--home=${envvar:HOME}/data",
+                "${program}:${interpreter}",
+            ],
+            &sample(),
+        )
+        .unwrap();
+        assert_eq!(
+            argv,
+            [
+                "/usr/bin/env",
+                "python3",
+                "-u",
+                "./train.py",
+                "--home=/home/ada/data",
+                "train.py:python3"
+            ]
+        );
+    }
+
+    #[test]
+    fn envvar_set_empty_and_unset() {
+        let p = sample();
+        assert_eq!(
+            run(&["x", "${envvar:HOME}"], &p).unwrap(),
+            ["x", "/home/ada"]
+        );
+        assert_eq!(run(&["x", "${envvar:EMPTY}"], &p).unwrap(), ["x", ""]);
+        let err = run(&["x", "y", "z", "${envvar:NOPE}"], &p).unwrap_err();
+        assert_eq!(
+            err,
+            CommandError::EnvVarNotSet {
+                index: 3,
+                name: "NOPE".into()
+            }
+        );
+        assert!(err
+            .to_string()
+            .starts_with("environment variable NOPE is not set (command[3])"));
+    }
+
+    #[test]
+    fn envvar_name_validation() {
+        let issues = check_template(&strings(&[
+            "${envvar:}",
+            "${envvar:MY-VAR}",
+            "${envvar}",
+            "${envvar:lower_1}",
+        ]));
+        let indices: Vec<usize> = issues.iter().map(|i| i.index).collect();
+        assert_eq!(indices, [0, 1, 2]);
+        assert!(issues[0].message.contains("names no environment variable"));
+        assert!(issues[1].message.contains("MY-VAR"));
+        assert_eq!(
+            issues[2].hint.as_deref(),
+            Some("write ${envvar:NAME}, e.g. ${envvar:HOME}")
+        );
+    }
+
+    #[test]
+    fn unknown_macro_suggests() {
+        let issues = check_template(&strings(&["${env}", "python", "${program}", "${argss}"]));
+        assert_eq!(issues.len(), 1);
+        assert_eq!(
+            issues[0].to_string(),
+            "command[3]: unknown macro ${argss}; did you mean ${args}?"
+        );
+        let issues = check_template(&strings(&[
+            "--cfg=${args_json_fle}",
+            "${PROGRAM}",
+            "${envar:HOME}",
+        ]));
+        let hints: Vec<_> = issues.iter().map(|i| i.hint.clone().unwrap()).collect();
+        assert_eq!(
+            hints,
+            [
+                "did you mean ${args_json_file}?",
+                "did you mean ${program}?",
+                "did you mean ${envvar:NAME}?"
+            ]
+        );
+        let issues = check_template(&strings(&["${oc.env:DATA}"]));
+        assert!(issues[0].hint.as_deref().unwrap().contains("$${"));
+        let err = run(&["x", "${argss}"], &sample()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "command[1]: unknown macro ${argss}; did you mean ${args}?"
+        );
+    }
+
+    #[test]
+    fn args_macro_must_stand_alone() {
+        let issues = check_template(&strings(&["x", "--x=${args}", "${args}${args_no_hyphens}"]));
+        assert_eq!(issues.len(), 2);
+        assert_eq!(issues[0].index, 1);
+        assert_eq!(
+            issues[0].message,
+            "${args} expands to several arguments and must stand alone as one list item"
+        );
+        assert_eq!(issues[1].index, 2);
+        assert!(run(&["x", "--x=${args}"], &sample()).is_err());
+    }
+
+    #[test]
+    fn unterminated_and_literal_dollars() {
+        let issues = check_template(&strings(&["x", "${args"]));
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].index, 1);
+        assert!(issues[0].message.contains("not closed"));
+        let argv = run(
+            &[
+                "x",
+                "$HOME",
+                "a$b",
+                "$",
+                "cost=$5",
+                "model.path=$${oc.env:DATA}",
+                "$$",
+                "{}",
+                "$}{",
+            ],
+            &sample(),
+        )
+        .unwrap();
+        assert_eq!(
+            argv,
+            [
+                "x",
+                "$HOME",
+                "a$b",
+                "$",
+                "cost=$5",
+                "model.path=${oc.env:DATA}",
+                "$$",
+                "{}",
+                "$}{"
+            ]
+        );
+    }
+
+    #[test]
+    fn hostile_values_stay_one_argument() {
+        let nasty = "a b; rm -rf / && echo \"$(id)\" 'x' `whoami` | cat > /etc/passwd\n*";
+        let p = Params::flat(&[("name", json!(nasty))]);
+        assert_eq!(
+            run(&["x", "${args}"], &p).unwrap(),
+            ["x".to_string(), format!("--name={nasty}")]
+        );
+        assert_eq!(
+            run(&["x", "${args_no_equals}"], &p).unwrap(),
+            ["x", "--name", nasty]
+        );
+        let p = Params::flat(&[("cmd", json!("; rm -rf /"))]);
+        assert_eq!(
+            run(&["x", "${args_no_hyphens}"], &p).unwrap(),
+            ["x", "cmd=; rm -rf /"]
+        );
+        // A value that looks like a macro is never expanded again.
+        let p = Params::flat(&[("v", json!("${envvar:HOME} ${args}"))]);
+        assert_eq!(
+            run(&["x", "${args}"], &p).unwrap(),
+            ["x", "--v=${envvar:HOME} ${args}"]
+        );
+    }
+
+    #[test]
+    fn missing_program_and_interpreter() {
+        let ctx = CommandContext {
+            program: None,
+            interpreter: "",
+            args: &[],
+            args_json_file: None,
+            env: &no_env,
+        };
+        let err = expand_for(&strings(&DEFAULT_COMMAND), &ctx, false).unwrap_err();
+        assert_eq!(err, CommandError::EmptyInterpreter { index: 1 });
+        let err = expand_for(&strings(&["python", "${program}"]), &ctx, false).unwrap_err();
+        assert_eq!(err, CommandError::MissingProgram { index: 1 });
+        assert!(err.to_string().contains("set `program:`"));
+        let ctx = CommandContext {
+            program: Some(""),
+            ..ctx
+        };
+        let err = expand_for(&strings(&["python", "${program}"]), &ctx, false).unwrap_err();
+        assert_eq!(err, CommandError::MissingProgram { index: 1 });
+        // Without ${program} no program is needed.
+        assert_eq!(
+            expand_for(&strings(&["python", "-m", "pkg.train"]), &ctx, false).unwrap(),
+            ["python", "-m", "pkg.train"]
+        );
+    }
+
+    #[test]
+    fn empty_expansions_are_errors() {
+        let none = Params::flat(&[]);
+        assert_eq!(run(&["${args}"], &none), Err(CommandError::Empty));
+        let ctx = CommandContext {
+            program: None,
+            interpreter: "python3",
+            args: &[],
+            args_json_file: None,
+            env: &no_env,
+        };
+        assert_eq!(
+            expand_for(&strings(&["${env}"]), &ctx, true),
+            Err(CommandError::Empty)
+        );
+        assert_eq!(
+            run(&["${args}", "${envvar:EMPTY}", "x"], &none),
+            Err(CommandError::EmptyExecutable { index: 1 })
+        );
+        let err = run(&[], &none).unwrap_err();
+        assert!(matches!(
+            err,
+            CommandError::Template(TemplateIssue { index: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn uses_macro_finds_whole_and_embedded() {
+        let t = strings(&[
+            "${env}",
+            "--c=${args_json_file}",
+            "${envvar:HOME}/x",
+            "$${program}",
+            "${args}",
+        ]);
+        assert!(uses_macro(&t, "args_json_file"));
+        assert!(uses_macro(&t, "${args_json_file}"));
+        assert!(uses_macro(&t, "env"));
+        assert!(uses_macro(&t, "args"));
+        assert!(uses_macro(&t, "envvar"));
+        assert!(uses_macro(&t, "envvar:HOME"));
+        assert!(!uses_macro(&t, "envvar:USER"));
+        assert!(!uses_macro(&t, "program"));
+        assert!(!uses_macro(&t, "args_json"));
+        assert!(!uses_macro(&strings(&DEFAULT_COMMAND), "args_json_file"));
+    }
+
+    #[test]
+    fn macros_table_is_consistent() {
+        for name in MACROS {
+            let item = if *name == "envvar" {
+                "${envvar:X}".to_string()
+            } else {
+                format!("${{{name}}}")
+            };
+            assert!(
+                check_template(std::slice::from_ref(&item)).is_empty(),
+                "{item}"
+            );
+            assert!(uses_macro(&[item], name));
+        }
+        assert!(check_template(&strings(&DEFAULT_COMMAND)).is_empty());
+    }
+
+    #[test]
+    fn python_float_repr_matches_python() {
+        // Expected strings are Python 3's repr() of the same float.
+        let cases: &[(f64, &str)] = &[
+            (0.1, "0.1"),
+            (1e-5, "1e-05"),
+            (2.5e-7, "2.5e-07"),
+            (1.5e-7, "1.5e-07"),
+            (1e16, "1e+16"),
+            (1.5e16, "1.5e+16"),
+            (1e15, "1000000000000000.0"),
+            (123.456, "123.456"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (-0.0, "-0.0"),
+            (0.0, "0.0"),
+            (1.0, "1.0"),
+            (-2.0, "-2.0"),
+            (0.0001, "0.0001"),
+            (0.00012345, "0.00012345"),
+            (0.000099, "9.9e-05"),
+            (123456789012345.0, "123456789012345.0"),
+            (1234567890123456.0, "1234567890123456.0"),
+            (12345678901234567.0, "1.2345678901234568e+16"),
+            (1e22, "1e+22"),
+            (1e100, "1e+100"),
+            (1e-100, "1e-100"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (f64::MIN_POSITIVE, "2.2250738585072014e-308"),
+            (5e-324, "5e-324"),
+            (-1.25e-5, "-1.25e-05"),
+            (3.0e-4, "0.0003"),
+            (2.0 / 3.0, "0.6666666666666666"),
+            (100.0, "100.0"),
+            (1.5, "1.5"),
+            // Two shortest candidates (…635.2 and …635.3) are equally close; Python picks the even one.
+            (740_443_864_548_635.0 + 0.25, "740443864548635.2"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (f64::NAN, "nan"),
+        ];
+        for (x, expected) in cases {
+            assert_eq!(python_float_repr(*x), *expected, "{x:?}");
+        }
+    }
+
+    #[test]
+    fn python_str_matches_python() {
+        assert_eq!(python_str(&json!(true)), "True");
+        assert_eq!(python_str(&json!(false)), "False");
+        assert_eq!(python_str(&Value::Null), "None");
+        assert_eq!(python_str(&json!("it's a \"str\"")), "it's a \"str\"");
+        assert_eq!(python_str(&json!(42)), "42");
+        assert_eq!(python_str(&json!(-7)), "-7");
+        assert_eq!(python_str(&json!(u64::MAX)), "18446744073709551615");
+        assert_eq!(python_str(&json!(1e-5)), "1e-05");
+        assert_eq!(python_str(&json!(3.0)), "3.0");
+        assert_eq!(
+            python_str(&json!([1, "a", true, null, [2.5]])),
+            "[1, 'a', True, None, [2.5]]"
+        );
+        assert_eq!(python_str(&json!({"a": 1})), "{'a': 1}");
+        assert_eq!(
+            python_str(&json!({"b": {"c": [1e16]}, "a": []})),
+            "{'b': {'c': [1e+16]}, 'a': []}"
+        );
+        assert_eq!(python_str(&json!([])), "[]");
+        assert_eq!(python_str(&json!({})), "{}");
+        // python3 -c "print(repr([\"it's\", 'a\"b', 'both\\'\"', '\x00\n\t\\\\', '\xa0\u200b\xad\ue000\u2028é😀\r\x7f\x85']))"
+        assert_eq!(
+            python_str(&json!([
+                "it's",
+                "a\"b",
+                "both'\"",
+                "\u{0}\n\t\\",
+                "\u{a0}\u{200b}\u{ad}\u{e000}\u{2028}é😀\r\u{7f}\u{85}"
+            ])),
+            r#"["it's", 'a"b', 'both\'"', '\x00\n\t\\', '\xa0\u200b\xad\ue000\u2028é😀\r\x7f\x85']"#
+        );
+        assert_eq!(python_str(&json!({"it's": "x"})), r#"{"it's": 'x'}"#);
+    }
+
+    #[test]
+    fn float_repr_round_trips() {
+        let mut x = 1.0e-320_f64;
+        while x < 1e300 {
+            for v in [x, -x, x * 1.000_000_1, x / 3.0] {
+                let s = python_float_repr(v);
+                assert_eq!(s.parse::<f64>().unwrap(), v, "{s}");
+                assert!(s.contains('.') || s.contains('e'), "{s}");
+            }
+            x *= 7.3;
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! Enumerating a finite search space, for `method: grid`.
+//!
+//! # Which values
+//!
+//! Each parameter contributes the values of [`Distribution::grid_values`]:
+//!
+//! - `constant`: its value;
+//! - `categorical`: its values, in the order listed;
+//! - `int_uniform`: `min..=max` ascending, both ends included;
+//! - `q_uniform`: every multiple of `q` in `[min, max]` ascending, `max` included when it is a
+//!   multiple of `q` (within 1e-9 of a step). `min: 0, max: 1, q: 0.25` gives
+//!   `0, 0.25, 0.5, 0.75, 1`; `q: 0.3` gives `0, 0.3, 0.6, 0.9`; `min: 0.1, max: 1, q: 0.2`
+//!   gives `0.2, 0.4, 0.6, 0.8, 1`.
+//!
+//! Any other distribution makes the grid infinite: [`GridError::NotFinite`] names the first
+//! such parameter.
+//!
+//! # Size and order
+//!
+//! The grid is the Cartesian product of the parameters' values, so its size is the product of
+//! their [`Distribution::grid_len`]s (1 for no parameters). Points are numbered
+//! `0..size` in mixed radix, with the parameters in the given order (file order): the
+//! **first** parameter varies slowest and the **last** fastest, exactly like nested `for`
+//! loops written in file order. Point `i` can be computed directly with [`grid_point`]
+//! without enumerating the ones before it, and sizes are computed without listing values, so
+//! a huge `int_uniform` costs nothing until its points are visited.
+//!
+//! # Difference from W&B
+//!
+//! W&B sorts parameters by name and enumerates the product with `itertools.product`, so its
+//! first *alphabetical* parameter varies slowest; hyperdial keeps the file order. W&B's
+//! `q_uniform` grid is `arange(min, max, q)`, which starts at `min` (even when it is not a
+//! multiple of `q`) and never includes `max`; hyperdial's grid values are the values random
+//! search can produce.
+
+use serde_json::Value;
+
+use crate::model::{Distribution, Parameter};
+
+/// Why a grid cannot be enumerated or a point does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GridError {
+    /// A parameter has no finite set of values.
+    #[error(
+        "parameter `{name}` has distribution `{distribution}`, which has no finite set of values; \
+         grid search needs constant, categorical, int_uniform or q_uniform"
+    )]
+    NotFinite {
+        /// Dotted name of the parameter.
+        name: String,
+        /// W&B name of its distribution.
+        distribution: &'static str,
+    },
+    /// A point index at or beyond the grid size.
+    #[error("grid point {index} does not exist: the grid has {size} points")]
+    OutOfRange {
+        /// The requested index.
+        index: u128,
+        /// The number of points.
+        size: u128,
+    },
+    /// The product of the value counts does not fit in 128 bits.
+    #[error("the grid has more than 2^128 points")]
+    TooLarge,
+}
+
+/// The number of grid values of each parameter, in order.
+fn radices(params: &[Parameter]) -> Result<Vec<u128>, GridError> {
+    params
+        .iter()
+        .map(|p| {
+            p.distribution
+                .grid_len_exact()
+                .ok_or_else(|| GridError::NotFinite {
+                    name: p.name.clone(),
+                    distribution: p.distribution.name(),
+                })
+        })
+        .collect()
+}
+
+/// The product of the radices.
+fn product(radices: &[u128]) -> Result<u128, GridError> {
+    radices
+        .iter()
+        .try_fold(1u128, |acc, &n| acc.checked_mul(n))
+        .ok_or(GridError::TooLarge)
+}
+
+/// Grid value `digit` of a parameter whose grid length was checked.
+fn value_at(distribution: &Distribution, digit: u128) -> Value {
+    distribution.grid_value(digit).unwrap_or(Value::Null)
+}
+
+/// The number of points in the grid: the product of every parameter's
+/// [`Distribution::grid_len`] (1 for no parameters, 0 if a parameter has no values).
+///
+/// Errors with [`GridError::NotFinite`] for the first parameter without a finite set of
+/// values, or [`GridError::TooLarge`] if the product overflows `u128`.
+pub fn grid_size(params: &[Parameter]) -> Result<u128, GridError> {
+    product(&radices(params)?)
+}
+
+/// Point number `index` of the grid: one `(name, value)` pair per parameter, in the given
+/// order. The first parameter varies slowest and the last fastest (mixed-radix decoding of
+/// `index`).
+///
+/// Errors like [`grid_size`], or with [`GridError::OutOfRange`] when `index ≥ size`.
+pub fn grid_point(params: &[Parameter], index: u128) -> Result<Vec<(String, Value)>, GridError> {
+    let radices = radices(params)?;
+    let size = product(&radices)?;
+    if index >= size {
+        return Err(GridError::OutOfRange { index, size });
+    }
+    let mut digits = vec![0u128; radices.len()];
+    let mut rest = index;
+    for (digit, &radix) in digits.iter_mut().zip(&radices).rev() {
+        *digit = rest % radix;
+        rest /= radix;
+    }
+    Ok(params
+        .iter()
+        .zip(digits)
+        .map(|(p, digit)| (p.name.clone(), value_at(&p.distribution, digit)))
+        .collect())
+}
+
+/// An iterator over every grid point in index order (see [`grid_point`]); created by [`iter`].
+///
+/// Points are computed one at a time: memory does not grow with the grid size.
+#[derive(Debug, Clone)]
+pub struct Grid<'a> {
+    params: &'a [Parameter],
+    radices: Vec<u128>,
+    /// Mixed-radix digits of the next point.
+    digits: Vec<u128>,
+    /// Index of the next point.
+    next: u128,
+    size: u128,
+}
+
+/// An iterator over every point of the grid, in index order.
+///
+/// Errors like [`grid_size`].
+pub fn iter(params: &[Parameter]) -> Result<Grid<'_>, GridError> {
+    let radices = radices(params)?;
+    let size = product(&radices)?;
+    Ok(Grid {
+        params,
+        digits: vec![0; radices.len()],
+        radices,
+        next: 0,
+        size,
+    })
+}
+
+impl Grid<'_> {
+    /// The total number of points, including those already yielded.
+    pub fn size(&self) -> u128 {
+        self.size
+    }
+
+    /// The index of the next point to be yielded (equal to [`Grid::size`] when exhausted).
+    pub fn position(&self) -> u128 {
+        self.next
+    }
+}
+
+impl Iterator for Grid<'_> {
+    type Item = Vec<(String, Value)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.size {
+            return None;
+        }
+        let point = self
+            .params
+            .iter()
+            .zip(&self.digits)
+            .map(|(p, &digit)| (p.name.clone(), value_at(&p.distribution, digit)))
+            .collect();
+        // Odometer increment: the last parameter turns fastest.
+        for (digit, &radix) in self.digits.iter_mut().zip(&self.radices).rev() {
+            *digit += 1;
+            if *digit < radix {
+                break;
+            }
+            *digit = 0;
+        }
+        self.next += 1;
+        Some(point)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let remaining = self.size - self.next;
+        match usize::try_from(remaining) {
+            Ok(n) => (n, Some(n)),
+            Err(_) => (usize::MAX, None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::diagnostic::Location;
+    use crate::model::Quantum;
+
+    fn param(name: &str, distribution: Distribution) -> Parameter {
+        Parameter {
+            name: name.to_owned(),
+            path: name.split('.').map(str::to_owned).collect(),
+            distribution,
+            location: Location::default(),
+        }
+    }
+
+    fn q_uniform(min: f64, max: f64, q: f64) -> Distribution {
+        Distribution::QUniform {
+            min,
+            max,
+            q: Quantum {
+                q,
+                integer: q.fract() == 0.0,
+            },
+        }
+    }
+
+    fn values(d: &Distribution) -> Vec<Value> {
+        d.grid_values().expect("finite")
+    }
+
+    fn small_grid() -> Vec<Parameter> {
+        vec![
+            param(
+                "optimizer",
+                Distribution::Categorical {
+                    values: vec![json!("adam"), json!("sgd")],
+                },
+            ),
+            param("layers", Distribution::IntUniform { min: 1, max: 3 }),
+            param("dropout", q_uniform(0.0, 0.5, 0.25)),
+        ]
+    }
+
+    #[test]
+    fn small_grid_order_and_size() {
+        let params = small_grid();
+        assert_eq!(grid_size(&params).unwrap(), 2 * 3 * 3);
+        let points: Vec<_> = iter(&params).unwrap().collect();
+        assert_eq!(points.len(), 18);
+        let flat = |p: &Vec<(String, Value)>| p.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>();
+        assert_eq!(flat(&points[0]), vec![json!("adam"), json!(1), json!(0.0)]);
+        assert_eq!(flat(&points[1]), vec![json!("adam"), json!(1), json!(0.25)]);
+        assert_eq!(flat(&points[2]), vec![json!("adam"), json!(1), json!(0.5)]);
+        assert_eq!(flat(&points[3]), vec![json!("adam"), json!(2), json!(0.0)]);
+        assert_eq!(flat(&points[9]), vec![json!("sgd"), json!(1), json!(0.0)]);
+        assert_eq!(flat(&points[17]), vec![json!("sgd"), json!(3), json!(0.5)]);
+        let names: Vec<_> = points[5].iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["optimizer", "layers", "dropout"]);
+        for (i, point) in points.iter().enumerate() {
+            assert_eq!(&grid_point(&params, i as u128).unwrap(), point, "point {i}");
+        }
+        assert_eq!(
+            grid_point(&params, 18),
+            Err(GridError::OutOfRange {
+                index: 18,
+                size: 18
+            })
+        );
+    }
+
+    #[test]
+    fn every_point_distinct() {
+        let params = small_grid();
+        let points: Vec<_> = iter(&params).unwrap().collect();
+        for i in 0..points.len() {
+            for j in i + 1..points.len() {
+                assert_ne!(points[i], points[j], "points {i} and {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn iterator_reports_size_and_position() {
+        let params = small_grid();
+        let mut grid = iter(&params).unwrap();
+        assert_eq!(grid.size(), 18);
+        assert_eq!(grid.size_hint(), (18, Some(18)));
+        grid.next();
+        assert_eq!(grid.position(), 1);
+        assert_eq!(grid.count(), 17);
+    }
+
+    #[test]
+    fn q_uniform_includes_max_when_multiple() {
+        let d = q_uniform(0.0, 1.0, 0.25);
+        assert_eq!(d.grid_len(), Some(5));
+        assert_eq!(
+            values(&d),
+            vec![json!(0.0), json!(0.25), json!(0.5), json!(0.75), json!(1.0)]
+        );
+        let d = q_uniform(0.0, 1.0, 0.3);
+        assert_eq!(
+            values(&d),
+            vec![json!(0.0), json!(0.3), json!(0.6), json!(0.9)]
+        );
+        let d = q_uniform(0.1, 1.0, 0.2);
+        assert_eq!(
+            values(&d),
+            vec![json!(0.2), json!(0.4), json!(0.6), json!(0.8), json!(1.0)]
+        );
+        let d = q_uniform(0.0, 0.3, 0.1);
+        assert_eq!(
+            values(&d),
+            vec![json!(0.0), json!(0.1), json!(0.2), json!(0.3)]
+        );
+        let d = q_uniform(-4.0, 10.0, 5.0);
+        assert_eq!(values(&d), vec![json!(0), json!(5), json!(10)]);
+    }
+
+    #[test]
+    fn huge_int_uniform_size_without_allocating() {
+        let params = vec![
+            param(
+                "seed",
+                Distribution::IntUniform {
+                    min: i64::MIN,
+                    max: i64::MAX,
+                },
+            ),
+            param(
+                "big",
+                Distribution::IntUniform {
+                    min: 0,
+                    max: 999_999_999_999,
+                },
+            ),
+        ];
+        assert_eq!(
+            grid_size(&params).unwrap(),
+            (1u128 << 64) * 1_000_000_000_000
+        );
+        let last = grid_point(&params, grid_size(&params).unwrap() - 1).unwrap();
+        assert_eq!(last[0].1, json!(i64::MAX));
+        assert_eq!(last[1].1, json!(999_999_999_999_i64));
+        let mut grid = iter(&params).unwrap();
+        assert_eq!(grid.next().unwrap()[0].1, json!(i64::MIN));
+        assert_eq!(grid.next().unwrap()[1].1, json!(1));
+        let overflow = vec![params[0].clone(), params[0].clone(), params[0].clone()];
+        assert_eq!(grid_size(&overflow), Err(GridError::TooLarge));
+    }
+
+    #[test]
+    fn not_finite_names_first_offender() {
+        let params = vec![
+            param("a", Distribution::Constant { value: json!(1) }),
+            param(
+                "opt.lr",
+                Distribution::LogUniformValues {
+                    min: 1e-4,
+                    max: 1e-1,
+                },
+            ),
+            param(
+                "b",
+                Distribution::Normal {
+                    mu: 0.0,
+                    sigma: 1.0,
+                },
+            ),
+        ];
+        let err = grid_size(&params).unwrap_err();
+        assert_eq!(
+            err,
+            GridError::NotFinite {
+                name: "opt.lr".into(),
+                distribution: "log_uniform_values"
+            }
+        );
+        assert!(err.to_string().contains("`opt.lr`"));
+        assert!(iter(&params).is_err());
+        let weighted = vec![param(
+            "w",
+            Distribution::CategoricalWithProbabilities {
+                values: vec![json!(1)],
+                probabilities: vec![1.0],
+            },
+        )];
+        assert!(matches!(
+            grid_size(&weighted),
+            Err(GridError::NotFinite { .. })
+        ));
+    }
+
+    #[test]
+    fn empty_and_degenerate_grids() {
+        assert_eq!(grid_size(&[]).unwrap(), 1);
+        assert_eq!(iter(&[]).unwrap().collect::<Vec<_>>(), vec![Vec::new()]);
+        let empty = vec![param("x", Distribution::Categorical { values: vec![] })];
+        assert_eq!(grid_size(&empty).unwrap(), 0);
+        assert_eq!(iter(&empty).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,36 @@
+//! # hyperdial-space
+//!
+//! The sweep configuration model of hyperdial: everything about *what* a sweep searches, and
+//! nothing about how it runs.
+//!
+//! - [`parse`] reads a sweep file (YAML 1.2 or JSON, a superset of the W&B Sweeps format) and
+//!   validates it, reporting every problem with its key path, line and column
+//!   ([`diagnostic`]).
+//! - [`model`] holds the validated [`SweepConfig`] and its [`Distribution`]s.
+//! - [`distribution`] samples each distribution and maps it to and from the unit interval,
+//!   the coordinates search strategies work in.
+//! - [`grid`] enumerates finite spaces in a documented order.
+//! - [`command`] expands the command template (`${program} ${args}` and the other W&B macros)
+//!   into an argv vector; nothing ever goes through a shell.
+//!
+//! ```
+//! let text = "method: random\nparameters:\n  lr: {distribution: log_uniform_values, min: 1e-4, max: 1e-1}\n";
+//! let validated = hyperdial_space::parse_str(text, "sweep.yaml").unwrap();
+//! assert_eq!(validated.config.parameters[0].name, "lr");
+//! ```
+
+pub mod command;
+pub mod diagnostic;
+pub mod distribution;
+pub mod grid;
+pub mod model;
+pub mod parse;
+mod special;
+pub mod yaml;
+
+pub use diagnostic::{ConfigError, Diagnostic, Location, Severity};
+pub use model::{
+    Distribution, EarlyTerminate, Goal, Hyperband, Impute, ImputeWhileRunning, Method, Metric,
+    Parameter, Quantum, SweepConfig, Validated,
+};
+pub use parse::{parse_file, parse_str};

@@ -1,0 +1,386 @@
+//! The validated sweep configuration: what [`crate::parse`] produces and every other crate
+//! consumes.
+//!
+//! Field names and defaults follow W&B Sweeps; hyperdial's additions are marked as such.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::diagnostic::{Diagnostic, Location};
+
+/// A validated sweep configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepConfig {
+    /// Display name of the sweep.
+    pub name: Option<String>,
+    /// Free-text description.
+    pub description: Option<String>,
+    /// Project the sweep belongs to.
+    pub project: Option<String>,
+    /// The training script, substituted for `${program}`.
+    pub program: Option<String>,
+    /// How the next configuration is chosen.
+    pub method: Method,
+    /// The metric to optimize; required by `bayes` and by early termination.
+    pub metric: Option<Metric>,
+    /// Every parameter, flattened to dotted names, in file order.
+    pub parameters: Vec<Parameter>,
+    /// The early-termination rule, if any.
+    pub early_terminate: Option<EarlyTerminate>,
+    /// The command template; `None` means [`crate::command::DEFAULT_COMMAND`].
+    pub command: Option<Vec<String>>,
+    /// Interpreter substituted for `${interpreter}` (hyperdial addition; default `python3`).
+    pub interpreter: Option<String>,
+    /// Upper bound on the number of runs, across all agents.
+    pub run_cap: Option<u64>,
+}
+
+impl SweepConfig {
+    /// The parameter with this dotted name.
+    pub fn parameter(&self, name: &str) -> Option<&Parameter> {
+        self.parameters.iter().find(|p| p.name == name)
+    }
+}
+
+/// Search strategy named by `method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// Every combination of the (finite) parameter values, once each.
+    Grid,
+    /// Independent samples from each parameter's distribution.
+    Random,
+    /// Bayesian optimization with a Gaussian-process surrogate.
+    Bayes,
+}
+
+impl Method {
+    /// Every accepted spelling, for error messages.
+    pub const NAMES: &'static [&'static str] = &["grid", "random", "bayes"];
+
+    /// The name as written in a sweep file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Grid => "grid",
+            Method::Random => "random",
+            Method::Bayes => "bayes",
+        }
+    }
+
+    /// Parse a method name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "grid" => Some(Method::Grid),
+            "random" => Some(Method::Random),
+            "bayes" => Some(Method::Bayes),
+            _ => None,
+        }
+    }
+}
+
+/// Whether larger or smaller metric values are better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Goal {
+    /// Smaller is better (the W&B default).
+    Minimize,
+    /// Larger is better.
+    Maximize,
+}
+
+impl Goal {
+    /// The name as written in a sweep file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Goal::Minimize => "minimize",
+            Goal::Maximize => "maximize",
+        }
+    }
+
+    /// Whether `a` is strictly better than `b` under this goal.
+    pub fn better(self, a: f64, b: f64) -> bool {
+        match self {
+            Goal::Minimize => a < b,
+            Goal::Maximize => a > b,
+        }
+    }
+}
+
+/// Which value stands in for a run that failed, crashed or was killed (W&B `metric.impute`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Impute {
+    /// The worst value seen in the sweep (default).
+    Worst,
+    /// The best value seen in the sweep.
+    Best,
+    /// The run's own last logged value.
+    Latest,
+}
+
+/// Whether running runs contribute an imputed value to the search (W&B
+/// `metric.impute_while_running`); `False` is the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImputeWhileRunning {
+    /// Running runs are not counted as observations.
+    False,
+    /// Count them with the sweep's worst value.
+    Worst,
+    /// Count them with the sweep's best value.
+    Best,
+    /// Count them with their own last logged value.
+    Latest,
+}
+
+/// The metric a sweep optimizes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metric {
+    /// Name of the logged metric.
+    pub name: String,
+    /// Direction of improvement.
+    pub goal: Goal,
+    /// The sweep finishes once any run reaches this value.
+    pub target: Option<f64>,
+    /// Stand-in value for failed runs.
+    pub impute: Impute,
+    /// Stand-in value for running runs.
+    pub impute_while_running: ImputeWhileRunning,
+}
+
+/// An early-termination rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum EarlyTerminate {
+    /// W&B's hyperband: runs are compared at bands of logged iterations.
+    Hyperband(Hyperband),
+}
+
+/// W&B hyperband settings. Exactly one of the two ways to place the bands is used:
+/// `min_iter` (bands at `min_iter * eta^k`) or `max_iter` with `s` (bands at
+/// `max_iter / eta^k` for `k = 1..=s`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hyperband {
+    /// First band, in logged iterations of the metric.
+    pub min_iter: Option<u64>,
+    /// Last iteration, for bands counted down from it.
+    pub max_iter: Option<u64>,
+    /// Number of bands below `max_iter`.
+    pub s: Option<u64>,
+    /// Reduction factor; the top `1/eta` of runs survive each band. Default 3.
+    pub eta: f64,
+    /// The stricter condition of the original algorithm. Default `true` (as in W&B's schema).
+    pub strict: bool,
+}
+
+impl Hyperband {
+    /// The iterations at which runs are compared, ascending, as W&B computes them. For the
+    /// `min_iter` form the sequence is unbounded; `limit` caps how many are returned.
+    pub fn bands(&self, limit: usize) -> Vec<u64> {
+        let mut bands = Vec::new();
+        if let (Some(max_iter), Some(s)) = (self.max_iter, self.s) {
+            let mut band = max_iter as f64;
+            for _ in 0..s {
+                band /= self.eta;
+                if band < 1.0 {
+                    break;
+                }
+                bands.push(band as u64);
+            }
+            bands.sort_unstable();
+            bands.truncate(limit);
+        } else if let Some(min_iter) = self.min_iter {
+            let mut band = min_iter as f64;
+            while bands.len() < limit && band < u64::MAX as f64 {
+                bands.push(band as u64);
+                band *= self.eta;
+            }
+        }
+        bands
+    }
+}
+
+/// One parameter of the search space.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Parameter {
+    /// Dotted name: `optimizer.lr` for `lr` nested under `optimizer`.
+    pub name: String,
+    /// The name split at nesting levels (a key that itself holds a dot stays whole), used to
+    /// re-nest the run's config.
+    pub path: Vec<String>,
+    /// What values the parameter takes and how they are drawn.
+    pub distribution: Distribution,
+    /// Where the parameter is defined.
+    #[serde(skip)]
+    pub location: Location,
+}
+
+/// A quantization step. W&B returns integers when `q` is written as an integer, and so does
+/// hyperdial.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Quantum {
+    /// The step, > 0.
+    pub q: f64,
+    /// Whether `q` was an integer in the file, making quantized values integers.
+    pub integer: bool,
+}
+
+impl Default for Quantum {
+    fn default() -> Self {
+        Quantum {
+            q: 1.0,
+            integer: true,
+        }
+    }
+}
+
+/// Every distribution of the W&B schema, with W&B's parameters and meaning.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "distribution", rename_all = "snake_case")]
+pub enum Distribution {
+    /// Always `value`.
+    Constant {
+        /// The value.
+        value: Value,
+    },
+    /// One of `values`, uniformly.
+    Categorical {
+        /// The choices, with their YAML types kept.
+        values: Vec<Value>,
+    },
+    /// One of `values` with the given probabilities (summing to 1).
+    #[serde(rename = "categorical_w_probabilities")]
+    CategoricalWithProbabilities {
+        /// The choices.
+        values: Vec<Value>,
+        /// Probability of each choice.
+        probabilities: Vec<f64>,
+    },
+    /// An integer in `[min, max]`, both inclusive.
+    IntUniform {
+        /// Lowest value.
+        min: i64,
+        /// Highest value.
+        max: i64,
+    },
+    /// A real number in `[min, max]`.
+    Uniform {
+        /// Lower bound.
+        min: f64,
+        /// Upper bound.
+        max: f64,
+    },
+    /// `round(X / q) * q` with `X` uniform in `[min, max]`, kept inside the bounds.
+    QUniform {
+        /// Lower bound.
+        min: f64,
+        /// Upper bound.
+        max: f64,
+        /// Step.
+        q: Quantum,
+    },
+    /// `exp(X)` with `X` uniform in `[min, max]` (deprecated: bounds are natural-log exponents).
+    LogUniform {
+        /// Lower exponent.
+        min: f64,
+        /// Upper exponent.
+        max: f64,
+    },
+    /// `exp(-X)` with `X` uniform in `[min, max]` (deprecated: bounds are exponents).
+    InvLogUniform {
+        /// Lower exponent.
+        min: f64,
+        /// Upper exponent.
+        max: f64,
+    },
+    /// Quantized [`Distribution::LogUniform`] (deprecated: bounds are exponents).
+    QLogUniform {
+        /// Lower exponent.
+        min: f64,
+        /// Upper exponent.
+        max: f64,
+        /// Step.
+        q: Quantum,
+    },
+    /// Log-uniform between the values `min` and `max` (both > 0).
+    LogUniformValues {
+        /// Lower bound, > 0.
+        min: f64,
+        /// Upper bound.
+        max: f64,
+    },
+    /// W&B's `inv_log_uniform_values`: `exp(-X)` with `X` uniform in
+    /// `[-ln max, -ln min]`, so values lie in `[min, max]` (log-uniformly, as W&B computes it).
+    InvLogUniformValues {
+        /// Lower bound, > 0.
+        min: f64,
+        /// Upper bound.
+        max: f64,
+    },
+    /// Quantized [`Distribution::LogUniformValues`]; `q` defaults to 1.
+    QLogUniformValues {
+        /// Lower bound, > 0.
+        min: f64,
+        /// Upper bound.
+        max: f64,
+        /// Step.
+        q: Quantum,
+    },
+    /// Normal with mean `mu` and standard deviation `sigma`.
+    Normal {
+        /// Mean (default 0).
+        mu: f64,
+        /// Standard deviation (default 1).
+        sigma: f64,
+    },
+    /// Quantized normal.
+    QNormal {
+        /// Mean (default 0).
+        mu: f64,
+        /// Standard deviation (default 1).
+        sigma: f64,
+        /// Step.
+        q: Quantum,
+    },
+    /// `exp(N(mu, sigma))`.
+    LogNormal {
+        /// Mean of the logarithm (default 0).
+        mu: f64,
+        /// Standard deviation of the logarithm (default 1).
+        sigma: f64,
+    },
+    /// Quantized log-normal.
+    QLogNormal {
+        /// Mean of the logarithm (default 0).
+        mu: f64,
+        /// Standard deviation of the logarithm (default 1).
+        sigma: f64,
+        /// Step.
+        q: Quantum,
+    },
+    /// Beta(a, b) on `[0, 1]`.
+    Beta {
+        /// First shape (default 1).
+        a: f64,
+        /// Second shape (default 1).
+        b: f64,
+    },
+    /// Quantized beta.
+    QBeta {
+        /// First shape (default 1).
+        a: f64,
+        /// Second shape (default 1).
+        b: f64,
+        /// Step.
+        q: Quantum,
+    },
+}
+
+/// A validated config together with the warnings found on the way.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    /// The configuration.
+    pub config: SweepConfig,
+    /// Warnings: ignored keys, deprecated distributions, YAML 1.1 hazards.
+    pub warnings: Vec<Diagnostic>,
+}

@@ -1,0 +1,1565 @@
+//! Reading and validating a sweep file.
+//!
+//! [`parse_str`] turns YAML or JSON text into a [`Validated`] config or a [`ConfigError`] that
+//! lists *every* problem found, each with its key path, line and column. The rules are W&B's
+//! (its JSON schema and the behaviour of its sweep controller) plus the checks W&B leaves to
+//! run time, such as a grid over a continuous parameter. `docs/config.md` is the reference.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::command;
+use crate::diagnostic::{did_you_mean, ConfigError, Diagnostic, Location};
+use crate::model::{
+    Distribution, EarlyTerminate, Goal, Hyperband, Impute, ImputeWhileRunning, Method, Metric,
+    Parameter, Quantum, SweepConfig, Validated,
+};
+use crate::yaml::{self, Key, Node, NodeValue};
+
+/// Largest sweep file accepted, so a mistaken path cannot exhaust memory.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Top-level keys hyperdial understands.
+const TOP_KEYS: &[&str] = &[
+    "method",
+    "metric",
+    "parameters",
+    "early_terminate",
+    "command",
+    "program",
+    "run_cap",
+    "name",
+    "description",
+    "project",
+    "interpreter",
+];
+
+/// Top-level keys that only mean something to W&B's cloud service; accepted and ignored.
+const WANDB_ONLY_KEYS: &[(&str, &str)] = &[
+    (
+        "entity",
+        "the W&B entity (team or user) has no meaning here",
+    ),
+    ("controller", "hyperdial always runs its own controller"),
+    ("apiVersion", "W&B API version marker"),
+    ("kind", "W&B API kind marker"),
+    ("job", "W&B Launch job"),
+    ("image_uri", "W&B Launch image"),
+    ("scheduler", "W&B Launch scheduler"),
+    (
+        "metrics",
+        "W&B's multi-objective `metrics` list needs `method: custom`; use `metric`",
+    ),
+];
+
+/// Keys a parameter specification may hold.
+const PARAM_KEYS: &[&str] = &[
+    "distribution",
+    "value",
+    "values",
+    "probabilities",
+    "min",
+    "max",
+    "q",
+    "mu",
+    "sigma",
+    "a",
+    "b",
+    "parameters",
+];
+
+/// Every distribution name, for messages.
+const DISTRIBUTIONS: &[&str] = &[
+    "constant",
+    "categorical",
+    "categorical_w_probabilities",
+    "int_uniform",
+    "uniform",
+    "q_uniform",
+    "log_uniform",
+    "inv_log_uniform",
+    "q_log_uniform",
+    "log_uniform_values",
+    "inv_log_uniform_values",
+    "q_log_uniform_values",
+    "normal",
+    "q_normal",
+    "log_normal",
+    "q_log_normal",
+    "beta",
+    "q_beta",
+];
+
+/// Read and validate a sweep file. The file name in messages is the path as given.
+pub fn parse_file(path: &Path) -> Result<Validated, ConfigError> {
+    let file = path.display().to_string();
+    let fail = |message: String, hint: &str| ConfigError {
+        file: file.clone(),
+        diagnostics: vec![Diagnostic::error("", None, message).with_hint(hint)],
+    };
+    let meta = std::fs::metadata(path)
+        .map_err(|e| fail(format!("cannot read the file: {e}"), "check the path"))?;
+    if !meta.is_file() {
+        return Err(fail(
+            "not a regular file".into(),
+            "give the path of a .yaml, .yml or .json file",
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(fail(
+            format!(
+                "the file is {} bytes; sweep files are limited to {MAX_FILE_BYTES}",
+                meta.len()
+            ),
+            "is this the right file?",
+        ));
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| fail(format!("cannot read the file: {e}"), "check the path"))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        fail(
+            format!(
+                "the file is not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+            "save the file as UTF-8",
+        )
+    })?;
+    parse_str(&text, &file)
+}
+
+/// Validate sweep-file text (YAML 1.2 or JSON). `file` names the source in messages.
+pub fn parse_str(text: &str, file: &str) -> Result<Validated, ConfigError> {
+    let parsed = yaml::parse(text);
+    let mut v = Validator {
+        diagnostics: parsed.diagnostics,
+    };
+    let config = match &parsed.root {
+        Some(root) => v.config(root),
+        None => {
+            if !v.diagnostics.iter().any(Diagnostic::is_error) {
+                v.error(
+                    "",
+                    None,
+                    "the file is empty",
+                    "a sweep needs at least `method` and `parameters`",
+                );
+            }
+            None
+        }
+    };
+    v.diagnostics
+        .sort_by_key(|d| d.location.map(|l| (l.line, l.column)).unwrap_or((0, 0)));
+    match config {
+        Some(config) if !v.diagnostics.iter().any(Diagnostic::is_error) => Ok(Validated {
+            config,
+            warnings: v.diagnostics,
+        }),
+        _ => Err(ConfigError {
+            file: file.to_string(),
+            diagnostics: v.diagnostics,
+        }),
+    }
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+fn is_valid_param_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// A map node viewed as a lookup table, remembering which keys were read.
+struct Fields<'a> {
+    entries: &'a [(Key, Node)],
+}
+
+impl<'a> Fields<'a> {
+    fn get(&self, key: &str) -> Option<&'a Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == key)
+            .map(|(_, v)| v)
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+}
+
+struct Validator {
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Validator {
+    fn error(
+        &mut self,
+        path: &str,
+        loc: Option<Location>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        let hint = hint.into();
+        let d = Diagnostic::error(path, loc, message);
+        self.diagnostics.push(if hint.is_empty() {
+            d
+        } else {
+            d.with_hint(hint)
+        });
+    }
+
+    fn warning(
+        &mut self,
+        path: &str,
+        loc: Option<Location>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        let hint = hint.into();
+        let d = Diagnostic::warning(path, loc, message);
+        self.diagnostics.push(if hint.is_empty() {
+            d
+        } else {
+            d.with_hint(hint)
+        });
+    }
+
+    fn unknown_key(&mut self, path: &str, key: &Key, known: &[&str], context: &str) {
+        let hint = match did_you_mean(&key.name, known) {
+            _ if path.is_empty() && key.name == "count" => {
+                "`count` is an agent option (`hyperdial agent SWEEP --count N`); use `run_cap` to cap the sweep".into()
+            }
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("the keys allowed {context} are: {}", known.join(", ")),
+        };
+        self.error(
+            &join(path, &key.name),
+            Some(key.location),
+            format!("unknown key `{}`", key.name),
+            hint,
+        );
+    }
+
+    fn expect_map<'a>(&mut self, path: &str, node: &'a Node, example: &str) -> Option<Fields<'a>> {
+        match node.as_map() {
+            Some(entries) => Some(Fields { entries }),
+            None => {
+                self.error(
+                    path,
+                    Some(node.location),
+                    format!("expected a mapping, found {}", node.type_name()),
+                    format!("write it as a mapping, e.g. {example}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, path: &str, node: &Node) -> Option<String> {
+        match &node.value {
+            NodeValue::Str(s) => Some(s.clone()),
+            _ => {
+                self.error(
+                    path,
+                    Some(node.location),
+                    format!("expected a string, found {}", node.type_name()),
+                    "",
+                );
+                None
+            }
+        }
+    }
+
+    /// A finite number.
+    fn number(&mut self, path: &str, node: &Node) -> Option<f64> {
+        match node.as_f64() {
+            Some(x) if x.is_finite() => Some(x),
+            Some(x) => {
+                self.error(
+                    path,
+                    Some(node.location),
+                    format!("must be a finite number, found {x}"),
+                    "",
+                );
+                None
+            }
+            None => {
+                let hint = match &node.value {
+                    NodeValue::Str(s) if s.trim().parse::<f64>().is_ok() => {
+                        "remove the quotes so it reads as a number"
+                    }
+                    _ => "",
+                };
+                self.error(
+                    path,
+                    Some(node.location),
+                    format!("expected a number, found {}", describe(node)),
+                    hint,
+                );
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, path: &str, node: &Node) -> Option<i64> {
+        match &node.value {
+            NodeValue::Int(i) => Some(*i),
+            NodeValue::Float(f) if f.fract() == 0.0 && f.is_finite() => {
+                self.error(
+                    path,
+                    Some(node.location),
+                    format!(
+                        "expected an integer, found the float {}",
+                        command::python_str(&node.to_json())
+                    ),
+                    format!("write {} without a decimal point", *f as i64),
+                );
+                None
+            }
+            _ => {
+                self.error(
+                    path,
+                    Some(node.location),
+                    format!("expected an integer, found {}", describe(node)),
+                    "",
+                );
+                None
+            }
+        }
+    }
+
+    fn positive_integer(&mut self, path: &str, node: &Node) -> Option<u64> {
+        let i = self.integer(path, node)?;
+        if i < 1 {
+            self.error(
+                path,
+                Some(node.location),
+                format!("must be at least 1, found {i}"),
+                "",
+            );
+            return None;
+        }
+        Some(i as u64)
+    }
+
+    fn boolean(&mut self, path: &str, node: &Node) -> Option<bool> {
+        match node.value {
+            NodeValue::Bool(b) => Some(b),
+            _ => {
+                self.error(
+                    path,
+                    Some(node.location),
+                    format!("expected true or false, found {}", describe(node)),
+                    "",
+                );
+                None
+            }
+        }
+    }
+
+    fn config(&mut self, root: &Node) -> Option<SweepConfig> {
+        let top = self.expect_map("", root, "`method: random` on its own line")?;
+        for (key, node) in top.entries {
+            if TOP_KEYS.contains(&key.name.as_str()) {
+                continue;
+            }
+            if let Some((_, why)) = WANDB_ONLY_KEYS.iter().find(|(k, _)| *k == key.name) {
+                self.warning(
+                    &key.name,
+                    Some(key.location),
+                    format!("`{}` is a W&B-only key and is ignored ({why})", key.name),
+                    "",
+                );
+            } else if key.name == "tune" {
+                self.error(
+                    "tune",
+                    Some(key.location),
+                    "the legacy `tune:` block (Ray Tune through W&B) is not supported",
+                    "describe the search with `method` and `parameters` instead",
+                );
+            } else if key.name == "sweep" && node.as_map().is_some() {
+                self.error(
+                    "sweep",
+                    Some(key.location),
+                    "unknown key `sweep`: the whole configuration is nested under it",
+                    "move the keys under `sweep:` to the top level of the file",
+                );
+            } else {
+                self.unknown_key("", key, TOP_KEYS, "at the top level");
+            }
+        }
+
+        let method = match top.get("method") {
+            Some(node) => self.method(node),
+            None => {
+                self.error(
+                    "method",
+                    Some(root.location),
+                    "missing required key `method`",
+                    "add `method: grid`, `method: random` or `method: bayes`",
+                );
+                None
+            }
+        };
+        let metric = top.get("metric").and_then(|n| self.metric(n));
+        let parameters = match top.get("parameters") {
+            Some(node) => self.parameters(node),
+            None => {
+                self.error(
+                    "parameters",
+                    Some(root.location),
+                    "missing required key `parameters`",
+                    "add a `parameters:` mapping, e.g. `parameters: {lr: {min: 0.001, max: 0.1}}`",
+                );
+                Vec::new()
+            }
+        };
+        let early_terminate = top
+            .get("early_terminate")
+            .and_then(|n| self.early_terminate(n));
+        let command = top
+            .get("command")
+            .and_then(|n| self.command(n, &parameters));
+        let opt_string = |v: &mut Self, key: &str| top.get(key).and_then(|n| v.string(key, n));
+        let program = opt_string(self, "program");
+        let name = opt_string(self, "name");
+        let description = opt_string(self, "description");
+        let project = opt_string(self, "project");
+        let interpreter = opt_string(self, "interpreter");
+        let run_cap = match top.get("run_cap") {
+            Some(node) if node.as_map().is_some() => {
+                self.error(
+                    "run_cap",
+                    Some(node.location),
+                    "expected a positive integer, found a mapping",
+                    "`run_cap` is the maximum number of runs, e.g. `run_cap: 50`",
+                );
+                None
+            }
+            Some(node) => self.positive_integer("run_cap", node),
+            None => None,
+        };
+
+        // Cross-field rules.
+        if let Some(method) = method {
+            if method == Method::Bayes && metric.is_none() && !top.has("metric") {
+                self.error(
+                    "metric",
+                    Some(root.location),
+                    "`method: bayes` needs a `metric` to optimize",
+                    "add `metric: {name: val_loss, goal: minimize}`",
+                );
+            }
+            if method == Method::Grid {
+                self.check_grid(&parameters);
+            }
+        }
+        if let Some(node) = top.get("early_terminate") {
+            if !top.has("metric") {
+                self.error(
+                    "early_terminate",
+                    Some(node.location),
+                    "early termination compares runs by a metric, but the sweep has no `metric`",
+                    "add `metric: {name: ..., goal: ...}`",
+                );
+            }
+        }
+        if let Some(template) = &command {
+            if command::uses_macro(template, "program") && program.is_none() {
+                let loc = top.get("command").map(|n| n.location);
+                self.error(
+                    "command",
+                    loc,
+                    "the command uses ${program} but the sweep has no `program`",
+                    "add `program: train.py` or write the script name into the command",
+                );
+            }
+        } else if program.is_none() {
+            // W&B runs such sweeps from Python (`wandb.agent(sweep_id, function=train)`), so the
+            // file is valid; agents that start processes need a program or a command.
+            self.warning(
+                "program",
+                Some(root.location),
+                "no `program` and no `command`: agents cannot start runs of this sweep, only the Python client can drive it",
+                "add `program: train.py`, or give a `command` list",
+            );
+        }
+
+        Some(SweepConfig {
+            name,
+            description,
+            project,
+            program,
+            method: method?,
+            metric,
+            parameters,
+            early_terminate,
+            command,
+            interpreter,
+            run_cap,
+        })
+    }
+
+    fn method(&mut self, node: &Node) -> Option<Method> {
+        let name = self.string("method", node)?;
+        match Method::from_name(&name) {
+            Some(m) => Some(m),
+            None => {
+                let hint = match did_you_mean(&name, Method::NAMES) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("use one of: {}", Method::NAMES.join(", ")),
+                };
+                self.error(
+                    "method",
+                    Some(node.location),
+                    format!("unknown method `{name}`"),
+                    hint,
+                );
+                None
+            }
+        }
+    }
+
+    fn metric(&mut self, node: &Node) -> Option<Metric> {
+        let fields =
+            self.expect_map("metric", node, "`metric: {name: val_loss, goal: minimize}`")?;
+        const KEYS: &[&str] = &["name", "goal", "target", "impute", "impute_while_running"];
+        for (key, _) in fields.entries {
+            if !KEYS.contains(&key.name.as_str()) {
+                self.unknown_key("metric", key, KEYS, "in `metric`");
+            }
+        }
+        let name = match fields.get("name") {
+            Some(n) => match &n.value {
+                NodeValue::Str(s) if !s.is_empty() => Some(s.clone()),
+                NodeValue::Str(_) => {
+                    self.error(
+                        "metric.name",
+                        Some(n.location),
+                        "the metric name is empty",
+                        "",
+                    );
+                    None
+                }
+                _ => self.string("metric.name", n),
+            },
+            None => {
+                self.error(
+                    "metric.name",
+                    Some(node.location),
+                    "missing required key `name`",
+                    "name the logged metric, e.g. `name: val_loss`",
+                );
+                None
+            }
+        };
+        let goal = match fields.get("goal") {
+            None => Some(Goal::Minimize),
+            Some(n) => match self.string("metric.goal", n).as_deref() {
+                Some("minimize") => Some(Goal::Minimize),
+                Some("maximize") => Some(Goal::Maximize),
+                Some(other) => {
+                    let hint = match did_you_mean(other, &["minimize", "maximize"]) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => "use `minimize` or `maximize`".into(),
+                    };
+                    self.error(
+                        "metric.goal",
+                        Some(n.location),
+                        format!("unknown goal `{other}`"),
+                        hint,
+                    );
+                    None
+                }
+                None => None,
+            },
+        };
+        let target = fields
+            .get("target")
+            .and_then(|n| self.number("metric.target", n));
+        let impute = match fields.get("impute") {
+            None => Some(Impute::Worst),
+            Some(n) => match self.string("metric.impute", n).as_deref() {
+                Some("worst") => Some(Impute::Worst),
+                Some("best") => Some(Impute::Best),
+                Some("latest") => Some(Impute::Latest),
+                Some(other) => {
+                    self.error(
+                        "metric.impute",
+                        Some(n.location),
+                        format!("unknown impute rule `{other}`"),
+                        "use `worst`, `best` or `latest`",
+                    );
+                    None
+                }
+                None => None,
+            },
+        };
+        let impute_while_running = match fields.get("impute_while_running") {
+            None => Some(ImputeWhileRunning::False),
+            Some(n) => match &n.value {
+                NodeValue::Bool(false) => Some(ImputeWhileRunning::False),
+                NodeValue::Str(s) if s == "false" => Some(ImputeWhileRunning::False),
+                NodeValue::Str(s) if s == "worst" => Some(ImputeWhileRunning::Worst),
+                NodeValue::Str(s) if s == "best" => Some(ImputeWhileRunning::Best),
+                NodeValue::Str(s) if s == "latest" => Some(ImputeWhileRunning::Latest),
+                _ => {
+                    self.error(
+                        "metric.impute_while_running",
+                        Some(n.location),
+                        format!("unknown value {}", describe(n)),
+                        "use `false`, `worst`, `best` or `latest`",
+                    );
+                    None
+                }
+            },
+        };
+        Some(Metric {
+            name: name?,
+            goal: goal?,
+            target,
+            impute: impute?,
+            impute_while_running: impute_while_running?,
+        })
+    }
+
+    fn early_terminate(&mut self, node: &Node) -> Option<EarlyTerminate> {
+        let fields = self.expect_map(
+            "early_terminate",
+            node,
+            "`early_terminate: {type: hyperband, min_iter: 3}`",
+        )?;
+        const KEYS: &[&str] = &["type", "min_iter", "max_iter", "s", "eta", "strict"];
+        for (key, _) in fields.entries {
+            if !KEYS.contains(&key.name.as_str()) {
+                self.unknown_key(
+                    "early_terminate",
+                    key,
+                    KEYS,
+                    "in a hyperband `early_terminate`",
+                );
+            }
+        }
+        let kind = match fields.get("type") {
+            Some(n) => self
+                .string("early_terminate.type", n)
+                .map(|s| (s, n.location)),
+            None => {
+                self.error(
+                    "early_terminate.type",
+                    Some(node.location),
+                    "missing required key `type`",
+                    "add `type: hyperband`",
+                );
+                None
+            }
+        };
+        if let Some((kind, loc)) = &kind {
+            if kind != "hyperband" {
+                let hint = match did_you_mean(kind, &["hyperband"]) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "the supported type is `hyperband`".into(),
+                };
+                self.error(
+                    "early_terminate.type",
+                    Some(*loc),
+                    format!("unknown early-termination type `{kind}`"),
+                    hint,
+                );
+                return None;
+            }
+        }
+        let p = "early_terminate";
+        let min_iter = fields
+            .get("min_iter")
+            .and_then(|n| self.positive_integer(&join(p, "min_iter"), n));
+        let max_iter = fields
+            .get("max_iter")
+            .and_then(|n| self.positive_integer(&join(p, "max_iter"), n));
+        let s = fields
+            .get("s")
+            .and_then(|n| self.positive_integer(&join(p, "s"), n));
+        let eta = match fields.get("eta") {
+            None => Some(3.0),
+            Some(n) => match self.number(&join(p, "eta"), n) {
+                Some(e) if e > 1.0 => Some(e),
+                Some(e) => {
+                    self.error(
+                        &join(p, "eta"),
+                        Some(n.location),
+                        format!("eta must be greater than 1, found {e}"),
+                        "eta is the reduction factor: eta 3 keeps the top third at each band",
+                    );
+                    None
+                }
+                None => None,
+            },
+        };
+        let strict = match fields.get("strict") {
+            None => Some(true),
+            Some(n) => self.boolean(&join(p, "strict"), n),
+        };
+        let has_max_form = fields.has("max_iter") && fields.has("s");
+        if !has_max_form && !fields.has("min_iter") {
+            let hint = if fields.has("max_iter") {
+                "`max_iter` needs `s`, the number of bands below it; or give `min_iter` instead"
+            } else {
+                "give `min_iter` (the first band), or `max_iter` and `s`"
+            };
+            self.error(
+                p,
+                Some(node.location),
+                "hyperband needs either `min_iter`, or `max_iter` with `s`",
+                hint,
+            );
+            return None;
+        }
+        if has_max_form && fields.has("min_iter") {
+            let loc = fields.get("min_iter").map(|n| n.location);
+            self.warning(
+                &join(p, "min_iter"),
+                loc,
+                "`min_iter` is ignored when `max_iter` and `s` are given (as in W&B)",
+                "remove one of the two ways of placing the bands",
+            );
+        }
+        if !has_max_form && fields.has("max_iter") {
+            let loc = fields.get("max_iter").map(|n| n.location);
+            self.warning(
+                &join(p, "max_iter"),
+                loc,
+                "`max_iter` is ignored without `s`; bands start at `min_iter`",
+                "",
+            );
+        }
+        let hb = Hyperband {
+            min_iter,
+            max_iter: if has_max_form { max_iter } else { None },
+            s: if has_max_form { s } else { None },
+            eta: eta?,
+            strict: strict?,
+        };
+        if has_max_form && (hb.max_iter.is_none() || hb.s.is_none()) {
+            return None;
+        }
+        if !has_max_form && hb.min_iter.is_none() {
+            return None;
+        }
+        if hb.bands(1).is_empty() {
+            self.error(
+                p,
+                Some(node.location),
+                format!(
+                    "no band fits: max_iter / eta = {} is below one iteration",
+                    hb.max_iter.unwrap_or(0) as f64 / hb.eta
+                ),
+                "increase max_iter or decrease eta",
+            );
+            return None;
+        }
+        Some(EarlyTerminate::Hyperband(hb))
+    }
+
+    fn command(&mut self, node: &Node, parameters: &[Parameter]) -> Option<Vec<String>> {
+        let items = match &node.value {
+            NodeValue::Seq(items) => items,
+            NodeValue::Str(s) => {
+                let split: Vec<String> = s.split_whitespace().map(|t| format!("\"{t}\"")).collect();
+                self.error(
+                    "command",
+                    Some(node.location),
+                    "`command` must be a list of arguments, not one string",
+                    format!("write it as a list: command: [{}]", split.join(", ")),
+                );
+                return None;
+            }
+            _ => {
+                self.error(
+                    "command",
+                    Some(node.location),
+                    format!("expected a list, found {}", node.type_name()),
+                    "",
+                );
+                return None;
+            }
+        };
+        if items.is_empty() {
+            self.warning(
+                "command",
+                Some(node.location),
+                "an empty command means the default `${env} ${interpreter} ${program} ${args}` (as in W&B)",
+                "remove `command` to say so explicitly",
+            );
+            return None;
+        }
+        let mut template = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("command[{i}]");
+            match &item.value {
+                NodeValue::Str(s) => template.push(s.clone()),
+                NodeValue::Int(_) | NodeValue::Float(_) | NodeValue::Bool(_) => {
+                    template.push(command::python_str(&item.to_json()))
+                }
+                _ => {
+                    self.error(
+                        &path,
+                        Some(item.location),
+                        format!("expected a string, found {}", item.type_name()),
+                        "",
+                    );
+                    ok = false;
+                }
+            }
+        }
+        for issue in command::check_template(&template) {
+            let loc = items.get(issue.index).map(|n| n.location);
+            let path = format!("command[{}]", issue.index);
+            // `${lr}` for a parameter `lr`: W&B never substituted parameters by name.
+            let names_param = parameters.iter().any(|p| {
+                let norm = |s: &str| s.replace('-', "_").to_ascii_lowercase();
+                issue.message.contains(&format!("${{{}}}", p.name))
+                    || issue
+                        .message
+                        .to_ascii_lowercase()
+                        .replace('-', "_")
+                        .contains(&format!("${{{}}}", norm(&p.name)))
+            });
+            let hint = if names_param {
+                "parameters are not substituted by name; pass them with ${args} (--name=value) or ${args_no_equals} (--name value)".to_string()
+            } else {
+                issue.hint.unwrap_or_default()
+            };
+            self.error(&path, loc, issue.message, hint);
+            ok = false;
+        }
+        if let Some(first) = template.first() {
+            if first.contains(' ') && !first.starts_with("${") {
+                self.warning(
+                    "command[0]",
+                    Some(items[0].location),
+                    format!("`{first}` is run as one program name, spaces included (no shell splits it)"),
+                    "split it into separate list items",
+                );
+            }
+        }
+        ok.then_some(template)
+    }
+
+    fn parameters(&mut self, node: &Node) -> Vec<Parameter> {
+        let mut out = Vec::new();
+        self.parameter_block("parameters", node, &[], &mut out);
+        // Flattened names must be unique: `a.b` at the top level collides with `b` nested in `a`.
+        for i in 0..out.len() {
+            if let Some(first) = out[..i].iter().find(|p| p.name == out[i].name) {
+                let line = first.location.line;
+                let (name, loc) = (out[i].name.clone(), out[i].location);
+                self.error(
+                    &format!("parameters.{name}"),
+                    Some(loc),
+                    format!("parameter `{name}` is defined twice (first on line {line})"),
+                    "rename one of them",
+                );
+            }
+        }
+        out
+    }
+
+    fn parameter_block(
+        &mut self,
+        path: &str,
+        node: &Node,
+        prefix: &[String],
+        out: &mut Vec<Parameter>,
+    ) {
+        let Some(fields) = self.expect_map(
+            path,
+            node,
+            "`lr: {min: 0.001, max: 0.1}` under `parameters`",
+        ) else {
+            return;
+        };
+        if fields.entries.is_empty() {
+            self.error(
+                path,
+                Some(node.location),
+                "no parameters are defined",
+                "add at least one parameter",
+            );
+            return;
+        }
+        for (key, spec) in fields.entries {
+            let ppath = join(path, &key.name);
+            if !is_valid_param_name(&key.name) {
+                self.error(
+                    &ppath,
+                    Some(key.location),
+                    format!("`{}` is not a valid parameter name", key.name),
+                    "names start with a letter or `_` and hold only letters, digits, `_`, `.` and `-`",
+                );
+                continue;
+            }
+            let mut full = prefix.to_vec();
+            full.push(key.name.clone());
+            self.parameter(&ppath, key, spec, full, out);
+        }
+    }
+
+    fn parameter(
+        &mut self,
+        path: &str,
+        key: &Key,
+        node: &Node,
+        full: Vec<String>,
+        out: &mut Vec<Parameter>,
+    ) {
+        let Some(fields) = node.as_map().map(|entries| Fields { entries }) else {
+            let shown = describe(node);
+            self.error(
+                path,
+                Some(node.location),
+                format!("a parameter must be a mapping, found {shown}"),
+                format!(
+                    "write `{}: {{value: {}}}` for a constant or `{{values: [...]}}` for a choice",
+                    key.name,
+                    yaml_snippet(node)
+                ),
+            );
+            return;
+        };
+        let mut unknown = false;
+        for (k, _) in fields.entries {
+            if !PARAM_KEYS.contains(&k.name.as_str()) {
+                unknown = true;
+                let hint = match did_you_mean(&k.name, PARAM_KEYS) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!(
+                        "if `{}` is a parameter of its own, indent it to line up with `{}`",
+                        k.name, key.name
+                    ),
+                };
+                self.error(
+                    &join(path, &k.name),
+                    Some(k.location),
+                    format!(
+                        "unknown key `{}` in the specification of parameter `{}`",
+                        k.name, key.name
+                    ),
+                    hint,
+                );
+            }
+        }
+        if let Some(nested) = fields.get("parameters") {
+            for (k, _) in fields.entries {
+                if k.name != "parameters" && PARAM_KEYS.contains(&k.name.as_str()) {
+                    self.error(
+                        &join(path, &k.name),
+                        Some(k.location),
+                        format!(
+                            "`{}` cannot stand beside a nested `parameters` block",
+                            k.name
+                        ),
+                        "a nested block holds only `parameters`",
+                    );
+                }
+            }
+            self.parameter_block(&join(path, "parameters"), nested, &full, out);
+            return;
+        }
+        let specified = ["distribution", "value", "values", "min", "max"]
+            .iter()
+            .any(|k| fields.has(k));
+        if unknown && !specified {
+            // The unknown key (likely a typo of one of these) is already reported.
+            return;
+        }
+        if let Some(distribution) = self.distribution(path, node, &fields) {
+            out.push(Parameter {
+                name: full.join("."),
+                path: full,
+                distribution,
+                location: key.location,
+            });
+        }
+    }
+
+    /// Which distribution a spec names, or the one inferred when `distribution` is omitted.
+    fn distribution(&mut self, path: &str, node: &Node, f: &Fields) -> Option<Distribution> {
+        let explicit = match f.get("distribution") {
+            Some(n) => {
+                let name = self.string(&join(path, "distribution"), n)?;
+                if !DISTRIBUTIONS.contains(&name.as_str()) {
+                    let hint = match did_you_mean(&name, DISTRIBUTIONS) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if f.has("values") || f.has("value") => {
+                            "a value was written in place of the distribution name; use `constant` or `categorical`".into()
+                        }
+                        None => format!("use one of: {}", DISTRIBUTIONS.join(", ")),
+                    };
+                    self.error(
+                        &join(path, "distribution"),
+                        Some(n.location),
+                        format!("unknown distribution `{name}`"),
+                        hint,
+                    );
+                    return None;
+                }
+                Some((name, n.location))
+            }
+            None => None,
+        };
+        let name = match &explicit {
+            Some((name, _)) => name.clone(),
+            None => self.infer(path, node, f)?,
+        };
+        let allowed: &[&str] = match name.as_str() {
+            "constant" => &["value"],
+            "categorical" => &["values"],
+            "categorical_w_probabilities" => &["values", "probabilities"],
+            "int_uniform"
+            | "uniform"
+            | "log_uniform"
+            | "inv_log_uniform"
+            | "log_uniform_values"
+            | "inv_log_uniform_values" => &["min", "max"],
+            "q_uniform" | "q_log_uniform" | "q_log_uniform_values" => &["min", "max", "q"],
+            "normal" | "log_normal" => &["mu", "sigma"],
+            "q_normal" | "q_log_normal" => &["mu", "sigma", "q"],
+            "beta" => &["a", "b"],
+            _ => &["a", "b", "q"],
+        };
+        let mut misplaced = false;
+        for (k, _) in f.entries {
+            if k.name != "distribution"
+                && PARAM_KEYS.contains(&k.name.as_str())
+                && !allowed.contains(&k.name.as_str())
+            {
+                let hint = match (k.name.as_str(), explicit.is_some()) {
+                    ("values", true) => format!("remove `distribution: {name}` to make a choice among `values`, or replace `values` by min and max"),
+                    ("value", true) => format!("remove `distribution: {name}` for a constant"),
+                    _ => format!("a {name} distribution takes: {}", allowed.join(", ")),
+                };
+                self.error(
+                    &join(path, &k.name),
+                    Some(k.location),
+                    format!("`{}` is not a setting of the {name} distribution", k.name),
+                    hint,
+                );
+                misplaced = true;
+            }
+        }
+        if misplaced {
+            return None;
+        }
+        let mut missing = false;
+        let required: &[&str] = match name.as_str() {
+            "constant" => &["value"],
+            "categorical" => &["values"],
+            "categorical_w_probabilities" => &["values", "probabilities"],
+            n if allowed.contains(&"min") => {
+                let _ = n;
+                &["min", "max"]
+            }
+            _ => &[],
+        };
+        for req in required {
+            if !f.has(req) {
+                self.error(
+                    &join(path, req),
+                    Some(node.location),
+                    format!("the {name} distribution needs `{req}`"),
+                    "",
+                );
+                missing = true;
+            }
+        }
+        if misplaced || missing {
+            return None;
+        }
+        let dist = self.build(path, &name, node, f)?;
+        if matches!(
+            name.as_str(),
+            "log_uniform" | "inv_log_uniform" | "q_log_uniform"
+        ) {
+            let (lo, hi) = match &dist {
+                Distribution::LogUniform { min, max }
+                | Distribution::QLogUniform { min, max, .. } => (min.exp(), max.exp()),
+                Distribution::InvLogUniform { min, max } => ((-max).exp(), (-min).exp()),
+                _ => (f64::NAN, f64::NAN),
+            };
+            let loc = explicit.as_ref().map(|(_, l)| *l);
+            let suggestion = match name.as_str() {
+                "log_uniform" => "log_uniform_values",
+                "inv_log_uniform" => "inv_log_uniform_values",
+                _ => "q_log_uniform_values",
+            };
+            let looks_like_values = matches!(&dist,
+                Distribution::LogUniform { min, max } | Distribution::QLogUniform { min, max, .. }
+                    if *min > 0.0 && *max <= 1.0 && *min < 0.01);
+            let message = if looks_like_values {
+                format!(
+                    "`{name}` bounds are natural-log exponents, so this samples between {} and {}; the bounds look like values",
+                    fmt_approx(lo),
+                    fmt_approx(hi)
+                )
+            } else {
+                format!(
+                    "`{name}` is deprecated: its bounds are natural-log exponents (values from {} to {})",
+                    fmt_approx(lo),
+                    fmt_approx(hi)
+                )
+            };
+            self.warning(
+                &join(path, "distribution"),
+                loc,
+                message,
+                format!("use `{suggestion}` with the values themselves as min and max"),
+            );
+        }
+        Some(dist)
+    }
+
+    fn infer(&mut self, path: &str, node: &Node, f: &Fields) -> Option<String> {
+        if f.has("values") {
+            return Some(
+                if f.has("probabilities") {
+                    "categorical_w_probabilities"
+                } else {
+                    "categorical"
+                }
+                .into(),
+            );
+        }
+        if f.has("value") {
+            return Some("constant".into());
+        }
+        match (f.get("min"), f.get("max")) {
+            (Some(lo), Some(hi)) => match (&lo.value, &hi.value) {
+                (NodeValue::Int(_), NodeValue::Int(_)) => Some("int_uniform".into()),
+                (NodeValue::Float(_), NodeValue::Float(_)) => Some("uniform".into()),
+                (NodeValue::Int(_), NodeValue::Float(_))
+                | (NodeValue::Float(_), NodeValue::Int(_)) => {
+                    self.error(
+                        path,
+                        Some(node.location),
+                        "cannot tell the distribution: one bound is an integer and the other a float",
+                        "write both as floats (`0.0`) for a uniform, both as integers for int_uniform, or set `distribution`",
+                    );
+                    None
+                }
+                _ => {
+                    // Let the type check of the bounds report it.
+                    let _ = self.number(&join(path, "min"), lo);
+                    let _ = self.number(&join(path, "max"), hi);
+                    None
+                }
+            },
+            (Some(_), None) | (None, Some(_)) => {
+                let missing = if f.has("min") { "max" } else { "min" };
+                self.error(
+                    &join(path, missing),
+                    Some(node.location),
+                    format!("`{missing}` is missing"),
+                    "a range needs both `min` and `max`",
+                );
+                None
+            }
+            (None, None) => {
+                let hint = if f.has("mu") || f.has("sigma") || f.has("a") || f.has("q") {
+                    "set `distribution` (e.g. `normal`, `beta`, `q_uniform`)"
+                } else {
+                    "give `values: [...]`, `value: ...`, or `min` and `max`"
+                };
+                self.error(
+                    path,
+                    Some(node.location),
+                    "the parameter has no values, value or range",
+                    hint,
+                );
+                None
+            }
+        }
+    }
+
+    fn quantum(&mut self, path: &str, f: &Fields) -> Option<Quantum> {
+        let Some(n) = f.get("q") else {
+            return Some(Quantum::default());
+        };
+        let q = self.number(&join(path, "q"), n)?;
+        if q <= 0.0 {
+            self.error(
+                &join(path, "q"),
+                Some(n.location),
+                format!("q must be greater than 0, found {}", fmt_num(q)),
+                "q is the step values are rounded to",
+            );
+            return None;
+        }
+        Some(Quantum {
+            q,
+            integer: matches!(n.value, NodeValue::Int(_)),
+        })
+    }
+
+    fn bounds(&mut self, path: &str, f: &Fields, positive: bool) -> Option<(f64, f64)> {
+        let lo_node = f.get("min")?;
+        let hi_node = f.get("max")?;
+        let lo = self.number(&join(path, "min"), lo_node);
+        let hi = self.number(&join(path, "max"), hi_node);
+        let (lo, hi) = (lo?, hi?);
+        if positive && lo <= 0.0 {
+            self.error(
+                &join(path, "min"),
+                Some(lo_node.location),
+                format!("min must be greater than 0 for a log scale, found {}", fmt_num(lo)),
+                "log-scale bounds are the values themselves; pick a small positive min such as 1e-6",
+            );
+            return None;
+        }
+        if lo > hi {
+            self.error(
+                &join(path, "min"),
+                Some(lo_node.location),
+                format!(
+                    "min ({}) is greater than max ({})",
+                    fmt_num(lo),
+                    fmt_num(hi)
+                ),
+                "swap min and max",
+            );
+            return None;
+        }
+        if lo == hi {
+            self.warning(
+                &join(path, "max"),
+                Some(hi_node.location),
+                "min equals max: the parameter takes a single value",
+                "use `value:` for a constant",
+            );
+        }
+        Some((lo, hi))
+    }
+
+    fn shape(
+        &mut self,
+        path: &str,
+        f: &Fields,
+        key: &str,
+        default: f64,
+        positive: bool,
+    ) -> Option<f64> {
+        let Some(n) = f.get(key) else {
+            return Some(default);
+        };
+        let x = self.number(&join(path, key), n)?;
+        if positive && x <= 0.0 {
+            self.error(
+                &join(path, key),
+                Some(n.location),
+                format!("`{key}` must be greater than 0, found {}", fmt_num(x)),
+                "",
+            );
+            return None;
+        }
+        Some(x)
+    }
+
+    fn build(&mut self, path: &str, name: &str, node: &Node, f: &Fields) -> Option<Distribution> {
+        use Distribution as D;
+        Some(match name {
+            "constant" => D::Constant {
+                value: f.get("value")?.to_json(),
+            },
+            "categorical" => D::Categorical {
+                values: self.values(path, f)?,
+            },
+            "categorical_w_probabilities" => {
+                let values = self.values(path, f);
+                let probabilities = self.probabilities(path, f, values.as_ref().map(Vec::len));
+                D::CategoricalWithProbabilities {
+                    values: values?,
+                    probabilities: probabilities?,
+                }
+            }
+            "int_uniform" => {
+                let lo_node = f.get("min")?;
+                let hi_node = f.get("max")?;
+                let lo = self.integer(&join(path, "min"), lo_node);
+                let hi = self.integer(&join(path, "max"), hi_node);
+                let (min, max) = (lo?, hi?);
+                if min > max {
+                    self.error(
+                        &join(path, "min"),
+                        Some(lo_node.location),
+                        format!("min ({min}) is greater than max ({max})"),
+                        "swap min and max",
+                    );
+                    return None;
+                }
+                D::IntUniform { min, max }
+            }
+            "uniform" => {
+                let (min, max) = self.bounds(path, f, false)?;
+                D::Uniform { min, max }
+            }
+            "q_uniform" => {
+                let b = self.bounds(path, f, false);
+                let q = self.quantum(path, f);
+                let ((min, max), q) = (b?, q?);
+                let lo_k = (min / q.q - 1e-9).ceil();
+                let hi_k = (max / q.q + 1e-9).floor();
+                if lo_k > hi_k {
+                    self.error(
+                        &join(path, "q"),
+                        f.get("q").map(|n| n.location),
+                        format!(
+                            "no multiple of q = {} lies between {} and {}",
+                            fmt_num(q.q),
+                            fmt_num(min),
+                            fmt_num(max)
+                        ),
+                        "widen the range or use a smaller q",
+                    );
+                    return None;
+                }
+                D::QUniform { min, max, q }
+            }
+            "log_uniform" => {
+                let (min, max) = self.bounds(path, f, false)?;
+                D::LogUniform { min, max }
+            }
+            "inv_log_uniform" => {
+                let (min, max) = self.bounds(path, f, false)?;
+                D::InvLogUniform { min, max }
+            }
+            "q_log_uniform" => {
+                let b = self.bounds(path, f, false);
+                let q = self.quantum(path, f);
+                let ((min, max), q) = (b?, q?);
+                D::QLogUniform { min, max, q }
+            }
+            "log_uniform_values" => {
+                let (min, max) = self.bounds(path, f, true)?;
+                D::LogUniformValues { min, max }
+            }
+            "inv_log_uniform_values" => {
+                let (min, max) = self.bounds(path, f, true)?;
+                D::InvLogUniformValues { min, max }
+            }
+            "q_log_uniform_values" => {
+                let b = self.bounds(path, f, true);
+                let q = self.quantum(path, f);
+                let ((min, max), q) = (b?, q?);
+                D::QLogUniformValues { min, max, q }
+            }
+            "normal" | "log_normal" | "q_normal" | "q_log_normal" => {
+                let mu = self.shape(path, f, "mu", 0.0, false);
+                let sigma = self.shape(path, f, "sigma", 1.0, true);
+                let q = if name.starts_with("q_") {
+                    self.quantum(path, f)
+                } else {
+                    Some(Quantum::default())
+                };
+                let (mu, sigma, q) = (mu?, sigma?, q?);
+                match name {
+                    "normal" => D::Normal { mu, sigma },
+                    "log_normal" => D::LogNormal { mu, sigma },
+                    "q_normal" => D::QNormal { mu, sigma, q },
+                    _ => D::QLogNormal { mu, sigma, q },
+                }
+            }
+            "beta" | "q_beta" => {
+                let a = self.shape(path, f, "a", 1.0, true);
+                let b = self.shape(path, f, "b", 1.0, true);
+                let q = if name == "q_beta" {
+                    self.quantum(path, f)
+                } else {
+                    Some(Quantum::default())
+                };
+                let (a, b, q) = (a?, b?, q?);
+                if name == "beta" {
+                    D::Beta { a, b }
+                } else {
+                    D::QBeta { a, b, q }
+                }
+            }
+            _ => {
+                self.error(
+                    path,
+                    Some(node.location),
+                    format!("unknown distribution `{name}`"),
+                    "",
+                );
+                return None;
+            }
+        })
+    }
+
+    fn values(&mut self, path: &str, f: &Fields) -> Option<Vec<Value>> {
+        let n = f.get("values")?;
+        let vpath = join(path, "values");
+        let NodeValue::Seq(items) = &n.value else {
+            let hint = format!("write a list, e.g. `values: [{}]`", yaml_snippet(n));
+            self.error(
+                &vpath,
+                Some(n.location),
+                format!("expected a list, found {}", describe(n)),
+                hint,
+            );
+            return None;
+        };
+        if items.is_empty() {
+            self.error(
+                &vpath,
+                Some(n.location),
+                "`values` is empty",
+                "list at least one value",
+            );
+            return None;
+        }
+        let values: Vec<Value> = items.iter().map(Node::to_json).collect();
+        for (i, v) in values.iter().enumerate() {
+            if values[..i].contains(v) {
+                self.warning(
+                    &format!("{vpath}[{i}]"),
+                    Some(items[i].location),
+                    format!("duplicate value {v}"),
+                    "a grid runs it twice and random search favours it",
+                );
+            }
+        }
+        Some(values)
+    }
+
+    fn probabilities(&mut self, path: &str, f: &Fields, count: Option<usize>) -> Option<Vec<f64>> {
+        let n = f.get("probabilities")?;
+        let ppath = join(path, "probabilities");
+        let NodeValue::Seq(items) = &n.value else {
+            self.error(
+                &ppath,
+                Some(n.location),
+                format!("expected a list of numbers, found {}", describe(n)),
+                "",
+            );
+            return None;
+        };
+        let mut probs = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let p = self.number(&format!("{ppath}[{i}]"), item)?;
+            if p < 0.0 {
+                self.error(
+                    &format!("{ppath}[{i}]"),
+                    Some(item.location),
+                    format!("a probability cannot be negative, found {}", fmt_num(p)),
+                    "",
+                );
+                return None;
+            }
+            probs.push(p);
+        }
+        if let Some(count) = count {
+            if count != probs.len() {
+                self.error(
+                    &ppath,
+                    Some(n.location),
+                    format!("{} probabilities for {count} values", probs.len()),
+                    "give exactly one probability per value",
+                );
+                return None;
+            }
+        }
+        let sum: f64 = probs.iter().sum();
+        if (sum - 1.0).abs() > 1e-6 {
+            self.error(
+                &ppath,
+                Some(n.location),
+                format!("the probabilities sum to {}, not 1", fmt_num(sum)),
+                "adjust them so they add up to exactly 1",
+            );
+            return None;
+        }
+        Some(probs)
+    }
+
+    fn check_grid(&mut self, parameters: &[Parameter]) {
+        for p in parameters {
+            if p.distribution.grid_len().is_none() {
+                let hint = if matches!(
+                    p.distribution,
+                    Distribution::CategoricalWithProbabilities { .. }
+                ) {
+                    "probabilities have no meaning in a grid; remove `probabilities`".to_string()
+                } else {
+                    "list the values to try (`values: [...]`), use int_uniform or q_uniform, or use `method: random` or `bayes`".to_string()
+                };
+                self.error(
+                    &format!("parameters.{}", p.name),
+                    Some(p.location),
+                    format!(
+                        "grid search needs a finite set of values, but `{}` is {} (continuous)",
+                        p.name,
+                        p.distribution.name()
+                    ),
+                    hint,
+                );
+            }
+        }
+    }
+}
+
+/// A node for messages: its type and, for scalars, its value.
+fn describe(node: &Node) -> String {
+    match &node.value {
+        NodeValue::Str(s) => format!("the string \"{s}\""),
+        NodeValue::Int(_) | NodeValue::Float(_) | NodeValue::Bool(_) => {
+            format!(
+                "{} {}",
+                node.type_name(),
+                command::python_str(&node.to_json()).to_lowercase()
+            )
+        }
+        _ => node.type_name().to_string(),
+    }
+}
+
+/// A node written back as a short YAML flow snippet for hints.
+fn yaml_snippet(node: &Node) -> String {
+    let s = node.to_json().to_string();
+    if s.len() > 40 {
+        "...".into()
+    } else {
+        s
+    }
+}
+
+/// Format a derived number to four significant digits (`4.997e-05`, `0.05004`).
+fn fmt_approx(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return fmt_num(x);
+    }
+    let digits = 3 - x.abs().log10().floor() as i32;
+    if (-4..=15).contains(&(x.abs().log10().floor() as i32)) {
+        let scale = 10f64.powi(digits);
+        fmt_num((x * scale).round() / scale)
+    } else {
+        format!("{x:.3e}")
+    }
+}
+
+/// Format a number compactly for messages (`0.001`, `1e-05`, `3`).
+fn fmt_num(x: f64) -> String {
+    command::python_str(&Value::from(x))
+        .trim_end_matches(".0")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests;

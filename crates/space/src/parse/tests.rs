@@ -1,0 +1,494 @@
+//! Validation tests: one per rule, each checking the key path and the position it reports.
+
+use super::*;
+use crate::diagnostic::Severity;
+
+fn ok(text: &str) -> Validated {
+    match parse_str(text, "sweep.yaml") {
+        Ok(v) => v,
+        Err(e) => panic!("expected a valid config, got:\n{}", e.render()),
+    }
+}
+
+/// The errors for `text`, as (path, line, message) triples.
+fn errors(text: &str) -> Vec<(String, usize, String)> {
+    match parse_str(text, "sweep.yaml") {
+        Ok(_) => panic!("expected errors for:\n{text}"),
+        Err(e) => e
+            .errors()
+            .map(|d| {
+                (
+                    d.path.clone(),
+                    d.location.map_or(0, |l| l.line),
+                    d.message.clone(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Assert exactly one error at `path` on `line` whose message contains `needle`.
+fn one_error(text: &str, path: &str, line: usize, needle: &str) {
+    let errs = errors(text);
+    assert!(
+        errs.iter()
+            .any(|(p, l, m)| p == path && *l == line && m.contains(needle)),
+        "wanted `{needle}` at {path} line {line}, got {errs:#?}"
+    );
+}
+
+fn dist(v: &Validated, name: &str) -> Distribution {
+    v.config
+        .parameter(name)
+        .unwrap_or_else(|| panic!("no parameter {name}"))
+        .distribution
+        .clone()
+}
+
+const HEAD: &str = "program: train.py\nmethod: random\nparameters:\n";
+
+#[test]
+fn infers_distributions_like_wandb() {
+    let v = ok(&format!(
+        "{HEAD}  a: {{values: [1, 2.5, x, true, null, [1, 2]]}}\n  b: {{value: 3}}\n  c: {{min: 1, max: 10}}\n  d: {{min: 0.1, max: 1.0}}\n  e: {{values: [x, y], probabilities: [0.25, 0.75]}}\n"
+    ));
+    assert_eq!(
+        dist(&v, "a"),
+        Distribution::Categorical {
+            values: vec![
+                serde_json::json!(1),
+                serde_json::json!(2.5),
+                serde_json::json!("x"),
+                serde_json::json!(true),
+                Value::Null,
+                serde_json::json!([1, 2])
+            ]
+        }
+    );
+    assert_eq!(
+        dist(&v, "b"),
+        Distribution::Constant {
+            value: serde_json::json!(3)
+        }
+    );
+    assert_eq!(dist(&v, "c"), Distribution::IntUniform { min: 1, max: 10 });
+    assert_eq!(dist(&v, "d"), Distribution::Uniform { min: 0.1, max: 1.0 });
+    assert!(matches!(
+        dist(&v, "e"),
+        Distribution::CategoricalWithProbabilities { .. }
+    ));
+}
+
+#[test]
+fn every_distribution_parses_with_wandb_defaults() {
+    let v = ok(&format!(
+        "{HEAD}  n: {{distribution: normal}}\n  qn: {{distribution: q_normal, mu: 5, sigma: 2, q: 2}}\n  ln: {{distribution: log_normal, mu: 1}}\n  qln: {{distribution: q_log_normal}}\n  be: {{distribution: beta}}\n  qb: {{distribution: q_beta, a: 2, b: 5, q: 0.1}}\n  lu: {{distribution: log_uniform, min: -9.2, max: -2.3}}\n  ilu: {{distribution: inv_log_uniform, min: 1, max: 3}}\n  qlu: {{distribution: q_log_uniform, min: 0, max: 5}}\n  luv: {{distribution: log_uniform_values, min: 1e-5, max: 1e-2}}\n  iluv: {{distribution: inv_log_uniform_values, min: 0.01, max: 1}}\n  qluv: {{distribution: q_log_uniform_values, min: 8, max: 512}}\n  qu: {{distribution: q_uniform, min: 0, max: 1, q: 0.25}}\n"
+    ));
+    assert_eq!(
+        dist(&v, "n"),
+        Distribution::Normal {
+            mu: 0.0,
+            sigma: 1.0
+        }
+    );
+    assert_eq!(dist(&v, "be"), Distribution::Beta { a: 1.0, b: 1.0 });
+    assert_eq!(
+        dist(&v, "qluv"),
+        Distribution::QLogUniformValues {
+            min: 8.0,
+            max: 512.0,
+            q: Quantum {
+                q: 1.0,
+                integer: true
+            }
+        }
+    );
+    assert_eq!(
+        dist(&v, "qb"),
+        Distribution::QBeta {
+            a: 2.0,
+            b: 5.0,
+            q: Quantum {
+                q: 0.1,
+                integer: false
+            }
+        }
+    );
+    // The three legacy exponent-bounded distributions warn.
+    let deprecated = v
+        .warnings
+        .iter()
+        .filter(|w| w.message.contains("natural-log exponents"))
+        .count();
+    assert_eq!(deprecated, 3, "{:#?}", v.warnings);
+    assert!(v.warnings.iter().all(|w| w.severity == Severity::Warning));
+}
+
+#[test]
+fn nested_parameters_become_dotted_names() {
+    let v = ok(&format!(
+        "{HEAD}  optimizer:\n    parameters:\n      lr: {{min: 0.001, max: 0.1}}\n      kind: {{values: [adam, sgd]}}\n  model.depth: {{values: [2, 4]}}\n"
+    ));
+    let names: Vec<_> = v
+        .config
+        .parameters
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, ["optimizer.lr", "optimizer.kind", "model.depth"]);
+    assert_eq!(v.config.parameters[0].path, ["optimizer", "lr"]);
+    assert_eq!(v.config.parameters[2].path, ["model.depth"]);
+}
+
+#[test]
+fn yaml_1_2_numbers_are_numbers() {
+    let v = ok(&format!(
+        "{HEAD}  lr: {{distribution: uniform, min: 1e-5, max: 6.e-3}}\n"
+    ));
+    assert_eq!(
+        dist(&v, "lr"),
+        Distribution::Uniform {
+            min: 1e-5,
+            max: 6e-3
+        }
+    );
+}
+
+#[test]
+fn malformed_yaml() {
+    let errs = errors("method: grid\nparameters:\n  a: {values: [1, 2}\n");
+    assert!(errs[0].2.starts_with("malformed YAML"), "{errs:?}");
+    assert_eq!(errs[0].1, 3);
+}
+
+#[test]
+fn unknown_keys_suggest_the_right_one() {
+    let text = "program: t.py\nmethod: random\nparamters:\n  a: {values: [1]}\n";
+    let e = parse_str(text, "s.yaml").unwrap_err();
+    let d = e.errors().find(|d| d.path == "paramters").unwrap();
+    assert_eq!(d.location, Some(Location::new(3, 1)));
+    assert_eq!(d.hint.as_deref(), Some("did you mean `parameters`?"));
+    let e = parse_str(&format!("{HEAD}  a: {{vaules: [1, 2]}}\n"), "s.yaml").unwrap_err();
+    let d = e
+        .errors()
+        .find(|d| d.path == "parameters.a.vaules")
+        .unwrap();
+    assert_eq!(d.hint.as_deref(), Some("did you mean `values`?"));
+}
+
+#[test]
+fn wandb_only_keys_warn() {
+    let v = ok(&format!(
+        "entity: me\ncontroller: {{type: local}}\n{HEAD}  a: {{values: [1]}}\n"
+    ));
+    assert_eq!(v.warnings.len(), 2);
+    assert!(v.warnings[0]
+        .message
+        .contains("`entity` is a W&B-only key and is ignored"));
+}
+
+#[test]
+fn wrong_types() {
+    one_error(
+        &format!("{HEAD}  a: {{min: low, max: 2}}\n"),
+        "parameters.a.min",
+        4,
+        "expected a number",
+    );
+    one_error(
+        &format!("{HEAD}  a: {{distribution: uniform, min: '1', max: 2}}\n"),
+        "parameters.a.min",
+        4,
+        "the string \"1\"",
+    );
+    one_error(
+        "program: t.py\nmethod: [grid]\nparameters: {a: {value: 1}}\n",
+        "method",
+        2,
+        "expected a string",
+    );
+    one_error(
+        &format!("{HEAD}  a: 5\n"),
+        "parameters.a",
+        4,
+        "must be a mapping",
+    );
+    one_error(
+        &format!("run_cap: 0\n{HEAD}  a: {{value: 1}}\n"),
+        "run_cap",
+        1,
+        "at least 1",
+    );
+    one_error(
+        &format!("run_cap: {{type: metric}}\n{HEAD}  a: {{value: 1}}\n"),
+        "run_cap",
+        1,
+        "found a mapping",
+    );
+}
+
+#[test]
+fn min_greater_than_max() {
+    one_error(
+        &format!("{HEAD}  lr:\n    min: 0.5\n    max: 0.1\n"),
+        "parameters.lr.min",
+        5,
+        "greater than max",
+    );
+    one_error(
+        &format!("{HEAD}  n: {{min: 9, max: 3}}\n"),
+        "parameters.n.min",
+        4,
+        "greater than max",
+    );
+    // Order of keys does not matter.
+    ok(&format!("{HEAD}  lr:\n    max: 0.5\n    min: 0.1\n"));
+}
+
+#[test]
+fn nested_error_paths() {
+    one_error(
+        &format!(
+            "{HEAD}  optimizer:\n    parameters:\n      lr:\n        min: 0.5\n        max: 0.1\n"
+        ),
+        "parameters.optimizer.parameters.lr.min",
+        7,
+        "greater than max",
+    );
+}
+
+#[test]
+fn log_bounds_must_be_positive() {
+    one_error(
+        &format!("{HEAD}  lr: {{distribution: log_uniform_values, min: 0, max: 1}}\n"),
+        "parameters.lr.min",
+        4,
+        "greater than 0",
+    );
+    one_error(
+        &format!("{HEAD}  lr: {{distribution: q_log_uniform_values, min: -1, max: 1}}\n"),
+        "parameters.lr.min",
+        4,
+        "greater than 0",
+    );
+}
+
+#[test]
+fn q_must_be_positive() {
+    one_error(
+        &format!("{HEAD}  x: {{distribution: q_uniform, min: 0, max: 1, q: 0}}\n"),
+        "parameters.x.q",
+        4,
+        "greater than 0",
+    );
+    one_error(
+        &format!("{HEAD}  x: {{distribution: q_normal, q: -2}}\n"),
+        "parameters.x.q",
+        4,
+        "greater than 0",
+    );
+    one_error(
+        &format!("{HEAD}  x: {{distribution: q_uniform, min: 0.1, max: 0.2, q: 0.5}}\n"),
+        "parameters.x.q",
+        4,
+        "no multiple of q",
+    );
+}
+
+#[test]
+fn empty_values_and_probabilities() {
+    one_error(
+        &format!("{HEAD}  a: {{values: []}}\n"),
+        "parameters.a.values",
+        4,
+        "empty",
+    );
+    one_error(
+        &format!("{HEAD}  a: {{values: [x, y], probabilities: [0.5, 0.6]}}\n"),
+        "parameters.a.probabilities",
+        4,
+        "sum to 1.1",
+    );
+    one_error(
+        &format!("{HEAD}  a: {{values: [x, y], probabilities: [1.0]}}\n"),
+        "parameters.a.probabilities",
+        4,
+        "1 probabilities for 2 values",
+    );
+    one_error(
+        &format!("{HEAD}  a: {{values: [x, y], probabilities: [1.5, -0.5]}}\n"),
+        "parameters.a.probabilities[1]",
+        4,
+        "negative",
+    );
+}
+
+#[test]
+fn grid_over_continuous_is_rejected() {
+    let text = "program: t.py\nmethod: grid\nparameters:\n  a: {values: [1, 2]}\n  lr: {min: 0.1, max: 0.5}\n";
+    one_error(text, "parameters.lr", 5, "grid search needs a finite set");
+    ok("program: t.py\nmethod: grid\nparameters:\n  a: {values: [1, 2]}\n  n: {min: 1, max: 3}\n  q: {distribution: q_uniform, min: 0, max: 1, q: 0.5}\n");
+}
+
+#[test]
+fn bayes_and_early_termination_need_a_metric() {
+    one_error(
+        "program: t.py\nmethod: bayes\nparameters: {a: {min: 0.0, max: 1.0}}\n",
+        "metric",
+        1,
+        "needs a `metric`",
+    );
+    one_error(
+        "program: t.py\nmethod: random\nearly_terminate: {type: hyperband, min_iter: 3}\nparameters: {a: {min: 0.0, max: 1.0}}\n",
+        "early_terminate",
+        3,
+        "no `metric`",
+    );
+}
+
+#[test]
+fn hyperband_rules() {
+    let base = "program: t.py\nmethod: random\nmetric: {name: loss}\nparameters: {a: {min: 0.0, max: 1.0}}\n";
+    one_error(
+        &format!("{base}early_terminate: {{type: hyperband, min_iter: 3, eta: 1}}\n"),
+        "early_terminate.eta",
+        5,
+        "greater than 1",
+    );
+    one_error(
+        &format!("{base}early_terminate: {{type: hyperband, max_iter: 27}}\n"),
+        "early_terminate",
+        5,
+        "either `min_iter`",
+    );
+    one_error(
+        &format!("{base}early_terminate: hyperband\n"),
+        "early_terminate",
+        5,
+        "expected a mapping",
+    );
+    one_error(
+        &format!("{base}early_terminate: {{type: hyperbnd, min_iter: 3}}\n"),
+        "early_terminate.type",
+        5,
+        "unknown early-termination type",
+    );
+    let v = ok(&format!(
+        "{base}early_terminate: {{type: hyperband, max_iter: 27, s: 2}}\n"
+    ));
+    let Some(EarlyTerminate::Hyperband(hb)) = &v.config.early_terminate else {
+        panic!()
+    };
+    assert_eq!(hb.bands(10), [3, 9]);
+    assert_eq!((hb.eta, hb.strict), (3.0, true));
+    let v = ok(&format!(
+        "{base}early_terminate: {{type: hyperband, min_iter: 2, eta: 2}}\n"
+    ));
+    let Some(EarlyTerminate::Hyperband(hb)) = &v.config.early_terminate else {
+        panic!()
+    };
+    assert_eq!(hb.bands(4), [2, 4, 8, 16]);
+}
+
+#[test]
+fn unknown_goal_method_distribution() {
+    one_error(
+        "program: t.py\nmethod: grdi\nparameters: {a: {value: 1}}\n",
+        "method",
+        2,
+        "unknown method `grdi`",
+    );
+    one_error(
+        "program: t.py\nmethod: random\nmetric: {name: acc, goal: maximise}\nparameters: {a: {value: 1}}\n",
+        "metric.goal",
+        3,
+        "unknown goal `maximise`",
+    );
+    let e = parse_str(
+        &format!("{HEAD}  a: {{distribution: unifrom, min: 0, max: 1}}\n"),
+        "s.yaml",
+    )
+    .unwrap_err();
+    let d = e.errors().next().unwrap();
+    assert_eq!(d.path, "parameters.a.distribution");
+    assert_eq!(d.hint.as_deref(), Some("did you mean `uniform`?"));
+}
+
+#[test]
+fn unknown_macro() {
+    one_error(
+        "program: t.py\nmethod: random\ncommand:\n  - python\n  - ${program}\n  - ${argz}\nparameters: {a: {value: 1}}\n",
+        "command[2]",
+        6,
+        "${argz}",
+    );
+}
+
+#[test]
+fn int_uniform_wants_integers() {
+    one_error(
+        &format!("{HEAD}  n: {{distribution: int_uniform, min: 2., max: 8.}}\n"),
+        "parameters.n.min",
+        4,
+        "expected an integer",
+    );
+}
+
+#[test]
+fn mixed_inferred_bounds_are_an_error() {
+    one_error(
+        &format!("{HEAD}  x: {{min: 0, max: 0.5}}\n"),
+        "parameters.x",
+        4,
+        "one bound is an integer",
+    );
+    // Explicit uniform accepts integer bounds.
+    ok(&format!(
+        "{HEAD}  x: {{distribution: uniform, min: 0, max: 0.5}}\n"
+    ));
+}
+
+#[test]
+fn misplaced_keys_name_the_distribution() {
+    one_error(
+        &format!("{HEAD}  x: {{distribution: uniform, values: [1, 2]}}\n"),
+        "parameters.x.values",
+        4,
+        "not a setting of the uniform",
+    );
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let text = "program: t.py\nmethod: random\nparameters:\n  a: {min: 3, max: 1}\n  b: {values: []}\n  c: {distribution: normal, sigma: -1}\n";
+    let errs = errors(text);
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+}
+
+#[test]
+fn missing_program_with_default_command() {
+    let v = ok("method: random\nparameters: {a: {value: 1}}\n");
+    assert!(v
+        .warnings
+        .iter()
+        .any(|w| w.path == "program" && w.message.contains("no `program`")));
+    ok("method: random\ncommand:\n  - ./run.sh\n  - ${args}\nparameters: {a: {value: 1}}\n");
+    one_error(
+        "method: random\ncommand:\n  - ${program}\nparameters: {a: {value: 1}}\n",
+        "command",
+        3,
+        "no `program`",
+    );
+}
+
+#[test]
+fn json_input_has_positions_too() {
+    let text = "{\n  \"program\": \"t.py\",\n  \"method\": \"random\",\n  \"parameters\": {\"lr\": {\"min\": 1.0, \"max\": 0.5}}\n}\n";
+    one_error(text, "parameters.lr.min", 4, "greater than max");
+}
+
+#[test]
+fn empty_file() {
+    one_error("", "", 0, "empty");
+    one_error("# only a comment\n", "", 0, "empty");
+}
