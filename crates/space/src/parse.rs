@@ -1237,6 +1237,15 @@ impl Validator {
             );
             return None;
         }
+        if !(hi - lo).is_finite() {
+            self.error(
+                path,
+                f.get("max").map(|n| n.location),
+                "the range is too wide to sample (max - min overflows)",
+                "narrow the range",
+            );
+            return None;
+        }
         if lo == hi {
             self.warning(
                 &join(path, "max"),
@@ -1244,6 +1253,26 @@ impl Validator {
                 "min equals max: the parameter takes a single value",
                 "use `value:` for a constant",
             );
+        }
+        Some((lo, hi))
+    }
+
+    /// Bounds that are natural-log exponents must keep `exp` finite.
+    fn exponent_bounds(&mut self, path: &str, f: &Fields) -> Option<(f64, f64)> {
+        let (lo, hi) = self.bounds(path, f, false)?;
+        for (key, x) in [("min", lo), ("max", hi)] {
+            if x.abs() > 700.0 {
+                self.error(
+                    &join(path, key),
+                    f.get(key).map(|n| n.location),
+                    format!(
+                        "{key} is a natural-log exponent; e^{} is out of range",
+                        fmt_num(x)
+                    ),
+                    "exponents between -700 and 700 only; did you mean the `_values` distribution?",
+                );
+                return None;
+            }
         }
         Some((lo, hi))
     }
@@ -1314,36 +1343,22 @@ impl Validator {
                 let b = self.bounds(path, f, false);
                 let q = self.quantum(path, f);
                 let ((min, max), q) = (b?, q?);
-                let lo_k = (min / q.q - 1e-9).ceil();
-                let hi_k = (max / q.q + 1e-9).floor();
-                if lo_k > hi_k {
-                    self.error(
-                        &join(path, "q"),
-                        f.get("q").map(|n| n.location),
-                        format!(
-                            "no multiple of q = {} lies between {} and {}",
-                            fmt_num(q.q),
-                            fmt_num(min),
-                            fmt_num(max)
-                        ),
-                        "widen the range or use a smaller q",
-                    );
-                    return None;
-                }
+                self.multiple_inside(path, f, min, max, q)?;
                 D::QUniform { min, max, q }
             }
             "log_uniform" => {
-                let (min, max) = self.bounds(path, f, false)?;
+                let (min, max) = self.exponent_bounds(path, f)?;
                 D::LogUniform { min, max }
             }
             "inv_log_uniform" => {
-                let (min, max) = self.bounds(path, f, false)?;
+                let (min, max) = self.exponent_bounds(path, f)?;
                 D::InvLogUniform { min, max }
             }
             "q_log_uniform" => {
-                let b = self.bounds(path, f, false);
+                let b = self.exponent_bounds(path, f);
                 let q = self.quantum(path, f);
                 let ((min, max), q) = (b?, q?);
+                self.multiple_inside(path, f, min.exp(), max.exp(), q)?;
                 D::QLogUniform { min, max, q }
             }
             "log_uniform_values" => {
@@ -1358,6 +1373,7 @@ impl Validator {
                 let b = self.bounds(path, f, true);
                 let q = self.quantum(path, f);
                 let ((min, max), q) = (b?, q?);
+                self.multiple_inside(path, f, min, max, q)?;
                 D::QLogUniformValues { min, max, q }
             }
             "normal" | "log_normal" | "q_normal" | "q_log_normal" => {
@@ -1385,6 +1401,9 @@ impl Validator {
                     Some(Quantum::default())
                 };
                 let (a, b, q) = (a?, b?, q?);
+                if name == "q_beta" {
+                    self.multiple_inside(path, f, 0.0, 1.0, q)?;
+                }
                 if name == "beta" {
                     D::Beta { a, b }
                 } else {
@@ -1401,6 +1420,36 @@ impl Validator {
                 return None;
             }
         })
+    }
+
+    /// A bounded quantized distribution needs at least one multiple of `q` in its value range.
+    fn multiple_inside(
+        &mut self,
+        path: &str,
+        f: &Fields,
+        lo: f64,
+        hi: f64,
+        q: Quantum,
+    ) -> Option<()> {
+        let lo_k = (lo / q.q - 1e-9).ceil();
+        let hi_k = (hi / q.q + 1e-9).floor();
+        if lo_k <= hi_k {
+            return Some(());
+        }
+        self.error(
+            &join(path, "q"),
+            f.get("q")
+                .map(|n| n.location)
+                .or_else(|| f.get("max").map(|n| n.location)),
+            format!(
+                "no multiple of q = {} lies between {} and {}",
+                fmt_num(q.q),
+                fmt_approx(lo),
+                fmt_approx(hi)
+            ),
+            "widen the range or use a smaller q (q defaults to 1)",
+        );
+        None
     }
 
     fn values(&mut self, path: &str, f: &Fields) -> Option<Vec<Value>> {

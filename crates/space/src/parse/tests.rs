@@ -293,6 +293,12 @@ fn q_must_be_positive() {
         4,
         "no multiple of q",
     );
+    one_error(
+        &format!("{HEAD}  x: {{distribution: q_log_uniform_values, min: 1e-4, max: 0.1}}\n"),
+        "parameters.x.q",
+        4,
+        "no multiple of q = 1 lies between 0.0001 and 0.1",
+    );
 }
 
 #[test]
