@@ -1,0 +1,1 @@
+"""hyperdial Python client (being written)."""
