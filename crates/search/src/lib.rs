@@ -1,1 +1,271 @@
-//! placeholder
+//! # hyperdial-search
+//!
+//! Search strategies as pure ask/tell code: a suggestion is a function of the space, the
+//! runs so far (finished and in flight) and a seed. No IO, no clock, no global state, so the
+//! controller can call it inside a database transaction and any suggestion can be reproduced
+//! from what is stored with its run.
+//!
+//! Strategies now: [`Method::Grid`] and [`Method::Random`] (with optional sampling without
+//! replacement over a finite space).
+
+use std::collections::HashSet;
+
+use hyperdial_space::{grid, Method, SweepConfig};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A run the strategy has seen: what it tried and, once known, how it did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Trial {
+    /// Flat parameter values by dotted name.
+    pub params: serde_json::Map<String, Value>,
+    /// The grid position of the configuration, for strategies over a finite space.
+    pub grid_index: Option<u64>,
+    /// The run's metric (goal-aware best of its history); `None` while unknown or failed.
+    pub value: Option<f64>,
+    /// Whether the run is still in flight.
+    pub running: bool,
+}
+
+/// Why and how a configuration was chosen; stored with the run so it can be reproduced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SuggestionInfo {
+    /// The strategy's name (`grid`, `random`).
+    pub strategy: String,
+    /// The seed this suggestion was drawn with.
+    pub seed: u64,
+    /// The grid position, for finite-space strategies.
+    pub grid_index: Option<u64>,
+}
+
+/// A configuration to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suggestion {
+    /// Values by dotted name, in the config's parameter order.
+    pub params: Vec<(String, Value)>,
+    /// How it was chosen.
+    pub info: SuggestionInfo,
+}
+
+/// The answer to "what next?".
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ask {
+    /// Run this.
+    Suggest(Suggestion),
+    /// The space is exhausted: every configuration has been handed out.
+    Exhausted,
+}
+
+/// Errors of a strategy.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The space cannot be enumerated (a grid over a continuous parameter, or too large).
+    #[error("{0}")]
+    Grid(#[from] grid::GridError),
+    /// The method has no strategy in this build.
+    #[error("method `{0}` is not available yet")]
+    Unsupported(&'static str),
+}
+
+/// Derive the seed of the `number`-th suggestion of a sweep from the sweep's seed
+/// (SplitMix64 finalizer: consecutive numbers give unrelated streams).
+pub fn run_seed(sweep_seed: u64, number: u64) -> u64 {
+    let mut z = sweep_seed ^ number.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Choose the next configuration.
+///
+/// `trials` holds every run of the sweep so far, finished and in flight; `seed` is this
+/// suggestion's seed (see [`run_seed`]).
+pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64) -> Result<Ask, SearchError> {
+    match config.method {
+        Method::Grid => next_grid(config, trials, seed),
+        Method::Random if config.sample_without_replacement => {
+            random_without_replacement(config, trials, seed)
+        }
+        Method::Random => Ok(Ask::Suggest(random(config, seed))),
+        Method::Bayes => Err(SearchError::Unsupported("bayes")),
+    }
+}
+
+/// Grid: the lowest grid position no run has taken yet, so concurrent claims (serialized by
+/// the controller's transaction) never repeat a configuration.
+fn next_grid(config: &SweepConfig, trials: &[Trial], seed: u64) -> Result<Ask, SearchError> {
+    let size = grid::grid_size(&config.parameters)?;
+    let used: HashSet<u64> = trials.iter().filter_map(|t| t.grid_index).collect();
+    let next = (0..).find(|i| !used.contains(i)).unwrap_or(u64::MAX);
+    if u128::from(next) >= size {
+        return Ok(Ask::Exhausted);
+    }
+    Ok(Ask::Suggest(Suggestion {
+        params: grid::grid_point(&config.parameters, u128::from(next))?,
+        info: SuggestionInfo {
+            strategy: "grid".into(),
+            seed,
+            grid_index: Some(next),
+        },
+    }))
+}
+
+/// Random: every parameter drawn independently from its distribution.
+fn random(config: &SweepConfig, seed: u64) -> Suggestion {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let params = config
+        .parameters
+        .iter()
+        .map(|p| (p.name.clone(), p.distribution.sample(&mut rng)))
+        .collect();
+    Suggestion {
+        params,
+        info: SuggestionInfo {
+            strategy: "random".into(),
+            seed,
+            grid_index: None,
+        },
+    }
+}
+
+/// Random without replacement over a finite space: a uniformly random grid position among
+/// those not yet taken.
+fn random_without_replacement(
+    config: &SweepConfig,
+    trials: &[Trial],
+    seed: u64,
+) -> Result<Ask, SearchError> {
+    let size = grid::grid_size(&config.parameters)?;
+    let used: HashSet<u64> = trials.iter().filter_map(|t| t.grid_index).collect();
+    if used.len() as u128 >= size {
+        return Ok(Ask::Exhausted);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let size64 = u64::try_from(size).unwrap_or(u64::MAX);
+    // Rejection sampling is fast while the space is mostly free; when it is mostly taken,
+    // pick among the free positions directly.
+    let mut pick = None;
+    for _ in 0..64 {
+        let i = rng.random_range(0..size64);
+        if !used.contains(&i) {
+            pick = Some(i);
+            break;
+        }
+    }
+    let index = match pick {
+        Some(i) => i,
+        None => {
+            let free = size64 - used.len() as u64;
+            let k = rng.random_range(0..free);
+            (0..size64)
+                .filter(|i| !used.contains(i))
+                .nth(k as usize)
+                .unwrap_or(0)
+        }
+    };
+    Ok(Ask::Suggest(Suggestion {
+        params: grid::grid_point(&config.parameters, u128::from(index))?,
+        info: SuggestionInfo {
+            strategy: "random".into(),
+            seed,
+            grid_index: Some(index),
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> SweepConfig {
+        hyperdial_space::parse_str(text, "t.yaml").unwrap().config
+    }
+
+    fn taken(ask: &Ask) -> Trial {
+        let Ask::Suggest(s) = ask else {
+            panic!("exhausted")
+        };
+        Trial {
+            params: s.params.iter().cloned().collect(),
+            grid_index: s.info.grid_index,
+            value: None,
+            running: true,
+        }
+    }
+
+    #[test]
+    fn grid_hands_out_each_point_once_then_ends() {
+        let c = config(
+            "program: t\nmethod: grid\nparameters: {a: {values: [1, 2, 3]}, b: {values: [x, y]}}\n",
+        );
+        let mut trials = Vec::new();
+        let mut seen = HashSet::new();
+        loop {
+            match suggest(&c, &trials, 0).unwrap() {
+                Ask::Exhausted => break,
+                ask => {
+                    let t = taken(&ask);
+                    assert!(seen.insert(serde_json::to_string(&t.params).unwrap()));
+                    trials.push(t);
+                }
+            }
+        }
+        assert_eq!(seen.len(), 6);
+    }
+
+    #[test]
+    fn grid_fills_gaps_first() {
+        let c = config("program: t\nmethod: grid\nparameters: {a: {values: [1, 2, 3]}}\n");
+        let trials = vec![
+            Trial {
+                grid_index: Some(0),
+                ..Default::default()
+            },
+            Trial {
+                grid_index: Some(2),
+                ..Default::default()
+            },
+        ];
+        let Ask::Suggest(s) = suggest(&c, &trials, 0).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.info.grid_index, Some(1));
+        assert_eq!(s.params[0].1, serde_json::json!(2));
+    }
+
+    #[test]
+    fn random_is_reproducible_per_seed() {
+        let c = config("program: t\nmethod: random\nparameters: {lr: {distribution: log_uniform_values, min: 1e-4, max: 1}}\n");
+        let a = suggest(&c, &[], run_seed(7, 1)).unwrap();
+        let b = suggest(&c, &[], run_seed(7, 1)).unwrap();
+        let d = suggest(&c, &[], run_seed(7, 2)).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, d);
+    }
+
+    #[test]
+    fn without_replacement_covers_the_space_exactly() {
+        let c = config(
+            "program: t\nmethod: random\nsample_without_replacement: true\nparameters: {a: {values: [1, 2, 3, 4]}, b: {min: 1, max: 5}}\n",
+        );
+        let mut trials = Vec::new();
+        let mut n = 0;
+        while let Ask::Suggest(_) = suggest(&c, &trials, run_seed(3, n)).unwrap() {
+            let t = taken(&suggest(&c, &trials, run_seed(3, n)).unwrap());
+            trials.push(t);
+            n += 1;
+            assert!(n <= 20);
+        }
+        let distinct: HashSet<_> = trials.iter().map(|t| t.grid_index).collect();
+        assert_eq!(distinct.len(), 20);
+        assert_eq!(trials.len(), 20);
+    }
+
+    #[test]
+    fn run_seeds_differ() {
+        let seeds: HashSet<u64> = (0..1000).map(|n| run_seed(42, n)).collect();
+        assert_eq!(seeds.len(), 1000);
+    }
+}

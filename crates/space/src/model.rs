@@ -33,6 +33,9 @@ pub struct SweepConfig {
     pub interpreter: Option<String>,
     /// Upper bound on the number of runs, across all agents.
     pub run_cap: Option<u64>,
+    /// `method: random` over a finite space draws each configuration at most once
+    /// (hyperdial addition).
+    pub sample_without_replacement: bool,
 }
 
 impl SweepConfig {

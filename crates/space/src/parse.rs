@@ -33,6 +33,7 @@ const TOP_KEYS: &[&str] = &[
     "description",
     "project",
     "interpreter",
+    "sample_without_replacement",
 ];
 
 /// Top-level keys that only mean something to W&B's cloud service; accepted and ignored.
@@ -448,6 +449,13 @@ impl Validator {
             None => None,
         };
 
+        let sample_without_replacement = match top.get("sample_without_replacement") {
+            Some(node) => self
+                .boolean("sample_without_replacement", node)
+                .unwrap_or(false),
+            None => false,
+        };
+
         // Cross-field rules.
         if let Some(method) = method {
             if method == Method::Bayes && metric.is_none() && !top.has("metric") {
@@ -460,6 +468,34 @@ impl Validator {
             }
             if method == Method::Grid {
                 self.check_grid(&parameters);
+            }
+            if sample_without_replacement {
+                let loc = top.get("sample_without_replacement").map(|n| n.location);
+                if method != Method::Random {
+                    self.error(
+                        "sample_without_replacement",
+                        loc,
+                        format!(
+                            "`sample_without_replacement` applies to `method: random`, not `{}`",
+                            method.as_str()
+                        ),
+                        "remove it, or use `method: random`",
+                    );
+                } else if let Some(p) = parameters
+                    .iter()
+                    .find(|p| p.distribution.grid_len().is_none())
+                {
+                    self.error(
+                        "sample_without_replacement",
+                        loc,
+                        format!(
+                            "sampling without replacement needs a finite space, but `{}` is {} (continuous)",
+                            p.name,
+                            p.distribution.name()
+                        ),
+                        "give every parameter a finite set of values (values, int_uniform, q_uniform)",
+                    );
+                }
             }
         }
         if let Some(node) = top.get("early_terminate") {
@@ -505,6 +541,7 @@ impl Validator {
             command,
             interpreter,
             run_cap,
+            sample_without_replacement,
         })
     }
 

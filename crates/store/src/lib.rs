@@ -1,1 +1,809 @@
-//! placeholder
+//! # hyperdial-store
+//!
+//! Everything hyperdial keeps: projects, sweeps, runs, metric points, captured output and
+//! agents, behind one interface. The backend is SQLite in WAL mode with `synchronous=FULL`,
+//! so every acknowledged write survives a killed server (and a power cut).
+//!
+//! The store records; it never decides. Which configuration runs next is the controller's
+//! business (`hyperdial-server`), which calls [`Store::begin`] to get a [`Tx`] and makes its
+//! decision inside that transaction.
+//!
+//! Writes go through a single connection, so write transactions are serialized without
+//! SQLite's busy retries (two claims can never interleave); reads use a small pool of their
+//! own, which WAL lets run beside the writer.
+//!
+//! SQL is kept valid for PostgreSQL too (`$n` placeholders, integer timestamps, JSON as text,
+//! `ON CONFLICT` upserts), so a second backend can share these queries.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use rand::Rng;
+use serde_json::{Map, Value};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+mod rows;
+
+pub use rows::{HistoryPoint, RunRow, SweepRow, TrialRow};
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Applying the schema failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database directory could not be created.
+    #[error("cannot create {path}: {source}")]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Result alias of the store.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A fresh short id: 8 characters of `[0-9a-z]`, prefixed by `prefix`'s first letter for runs
+/// and agents so ids are recognizable in logs.
+pub fn new_id(prefix: &str) -> String {
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rng();
+    let body: String = (0..8)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{prefix}{body}")
+}
+
+/// A sweep to insert.
+#[derive(Debug, Clone)]
+pub struct NewSweep<'a> {
+    /// Project name (created if missing).
+    pub project: &'a str,
+    /// Display name.
+    pub name: Option<&'a str>,
+    /// Search method name.
+    pub method: &'a str,
+    /// The config text as the user wrote it.
+    pub source: &'a str,
+    /// The file it came from, for display.
+    pub source_file: Option<&'a str>,
+    /// Hash of the validated config, to find a sweep to resume.
+    pub config_hash: &'a str,
+    /// The sweep's seed.
+    pub seed: i64,
+    /// Metric name, if any.
+    pub metric_name: Option<&'a str>,
+    /// `minimize` or `maximize`.
+    pub goal: Option<&'a str>,
+}
+
+/// A run to insert.
+#[derive(Debug, Clone, Default)]
+pub struct NewRun {
+    /// The sweep, or `None` for a manual run.
+    pub sweep_id: Option<String>,
+    /// Project name (created if missing).
+    pub project: String,
+    /// Position in the sweep (1-based).
+    pub number: Option<i64>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Flat parameters by dotted name.
+    pub params: Value,
+    /// Nested config as the script sees it.
+    pub config: Value,
+    /// How the configuration was chosen.
+    pub suggestion: Option<Value>,
+    /// Grid position for finite-space strategies.
+    pub grid_index: Option<i64>,
+    /// The agent running it.
+    pub agent_id: Option<String>,
+    /// Host name.
+    pub host: Option<String>,
+    /// The command line.
+    pub argv: Option<Value>,
+    /// Git commit of the working tree.
+    pub git_commit: Option<String>,
+    /// Whether the tree had uncommitted changes.
+    pub git_dirty: Option<bool>,
+}
+
+/// One metric report: a step and named values (`None` is NaN or infinite).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Point {
+    /// The step; `None` takes the run's next step.
+    pub step: Option<i64>,
+    /// Wall time; `None` is now.
+    pub time_ms: Option<i64>,
+    /// Values by metric name.
+    pub values: Vec<(String, Option<f64>)>,
+}
+
+/// The metric a sweep optimizes, for keeping each run's best value up to date.
+#[derive(Debug, Clone, Copy)]
+pub struct Objective<'a> {
+    /// Metric name.
+    pub name: &'a str,
+    /// Larger is better.
+    pub maximize: bool,
+}
+
+/// What a metric batch did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Appended {
+    /// Points (name, step pairs) written.
+    pub accepted: usize,
+    /// Whether the run has been asked to stop.
+    pub stop: bool,
+    /// Why.
+    pub reason: Option<String>,
+    /// The run's sweep metric after the batch.
+    pub metric: Option<f64>,
+}
+
+/// Filters for listing runs.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only runs of this sweep.
+    pub sweep: Option<String>,
+    /// Only runs of this project.
+    pub project: Option<String>,
+    /// Only runs in this state.
+    pub state: Option<String>,
+    /// Page size (default 1000).
+    pub limit: Option<i64>,
+    /// Page start.
+    pub offset: Option<i64>,
+}
+
+/// The store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    path: PathBuf,
+}
+
+const RUN_COLUMNS: &str = "r.id, r.sweep_id, p.name AS project, r.number, r.name, r.state, r.params, r.config, \
+     r.suggestion, r.grid_index, r.agent_id, r.host, r.argv, r.exit_code, r.error, r.metric, r.summary, \
+     r.user_summary, r.next_step, r.git_commit, r.git_dirty, r.stop_requested, r.stop_reason, r.created_ms, \
+     r.started_ms, r.heartbeat_ms, r.finished_ms";
+
+const SWEEP_COLUMNS: &str = "s.id, p.name AS project, s.name, s.method, s.state, s.source, s.source_file, \
+     s.config_hash, s.seed, s.next_number, s.metric_name, s.goal, s.notes, s.created_ms, s.updated_ms";
+
+impl Store {
+    /// Open (creating if needed) the SQLite database at `path` and bring its schema up to date.
+    pub async fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Store {
+            writer,
+            reader,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Close both pools, flushing the WAL.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    /// Start a write transaction. Write transactions run one at a time.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(Tx {
+            tx: self.writer.begin().await?,
+        })
+    }
+
+    // ---- sweeps -------------------------------------------------------------------------
+
+    /// Insert a sweep in state `running`.
+    pub async fn insert_sweep(&self, new: NewSweep<'_>) -> Result<SweepRow> {
+        let mut tx = self.begin().await?;
+        let project_id = tx.project_id(new.project).await?;
+        let id = new_id("s");
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO sweeps (id, project_id, name, method, state, source, source_file, config_hash, seed, \
+             metric_name, goal, created_ms, updated_ms) VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8, $9, $10, $11, $11)",
+        )
+        .bind(&id)
+        .bind(project_id)
+        .bind(new.name)
+        .bind(new.method)
+        .bind(new.source)
+        .bind(new.source_file)
+        .bind(new.config_hash)
+        .bind(new.seed)
+        .bind(new.metric_name)
+        .bind(new.goal)
+        .bind(now)
+        .execute(&mut *tx.tx)
+        .await?;
+        let row = tx.sweep(&id).await?.ok_or(sqlx::Error::RowNotFound)?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// The newest unfinished sweep of `project` with this config hash, to resume it.
+    pub async fn find_resumable(
+        &self,
+        project: &str,
+        config_hash: &str,
+    ) -> Result<Option<SweepRow>> {
+        let sql = format!(
+            "SELECT {SWEEP_COLUMNS} FROM sweeps s JOIN projects p ON p.id = s.project_id \
+             WHERE p.name = $1 AND s.config_hash = $2 AND s.state IN ('running', 'paused') \
+             ORDER BY s.created_ms DESC LIMIT 1"
+        );
+        Ok(sqlx::query_as::<_, SweepRow>(&sql)
+            .bind(project)
+            .bind(config_hash)
+            .fetch_optional(&self.reader)
+            .await?)
+    }
+
+    /// One sweep.
+    pub async fn sweep(&self, id: &str) -> Result<Option<SweepRow>> {
+        let sql = format!("SELECT {SWEEP_COLUMNS} FROM sweeps s JOIN projects p ON p.id = s.project_id WHERE s.id = $1");
+        Ok(sqlx::query_as::<_, SweepRow>(&sql)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?)
+    }
+
+    /// Sweeps, newest first, optionally of one project.
+    pub async fn sweeps(&self, project: Option<&str>) -> Result<Vec<SweepRow>> {
+        let sql = format!(
+            "SELECT {SWEEP_COLUMNS} FROM sweeps s JOIN projects p ON p.id = s.project_id \
+             WHERE ($1 IS NULL OR p.name = $1) ORDER BY s.created_ms DESC, s.id"
+        );
+        Ok(sqlx::query_as::<_, SweepRow>(&sql)
+            .bind(project)
+            .fetch_all(&self.reader)
+            .await?)
+    }
+
+    /// Set a sweep's state.
+    pub async fn set_sweep_state(&self, id: &str, state: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        tx.set_sweep_state(id, state).await?;
+        tx.commit().await
+    }
+
+    /// Number of runs of a sweep in each state.
+    pub async fn sweep_counts(&self, id: &str) -> Result<BTreeMap<String, i64>> {
+        let rows =
+            sqlx::query("SELECT state, COUNT(*) AS n FROM runs WHERE sweep_id = $1 GROUP BY state")
+                .bind(id)
+                .fetch_all(&self.reader)
+                .await?;
+        let mut counts = BTreeMap::new();
+        for row in rows {
+            counts.insert(
+                row.try_get::<String, _>("state")?,
+                row.try_get::<i64, _>("n")?,
+            );
+        }
+        Ok(counts)
+    }
+
+    /// The run with the best metric in a sweep.
+    pub async fn best_run(&self, sweep_id: &str, maximize: bool) -> Result<Option<RunRow>> {
+        let order = if maximize { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id \
+             WHERE r.sweep_id = $1 AND r.metric IS NOT NULL ORDER BY r.metric {order}, r.number LIMIT 1"
+        );
+        Ok(sqlx::query_as::<_, RunRow>(&sql)
+            .bind(sweep_id)
+            .fetch_optional(&self.reader)
+            .await?)
+    }
+
+    /// Ask every running run of a sweep to stop.
+    pub async fn request_stop_for_sweep(&self, sweep_id: &str, reason: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE runs SET stop_requested = TRUE, stop_reason = $2 WHERE sweep_id = $1 AND state IN ('running', 'queued')",
+        )
+        .bind(sweep_id)
+        .bind(reason)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    // ---- agents and runs ----------------------------------------------------------------
+
+    /// Register an agent.
+    pub async fn register_agent(
+        &self,
+        sweep_id: Option<&str>,
+        host: Option<&str>,
+        pid: Option<i64>,
+    ) -> Result<String> {
+        let id = new_id("a");
+        let now = now_ms();
+        sqlx::query("INSERT INTO agents (id, sweep_id, host, pid, created_ms, seen_ms) VALUES ($1, $2, $3, $4, $5, $5)")
+            .bind(&id)
+            .bind(sweep_id)
+            .bind(host)
+            .bind(pid)
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+        Ok(id)
+    }
+
+    /// Host name an agent registered with.
+    pub async fn agent_host(&self, agent_id: &str) -> Result<Option<Option<String>>> {
+        let row = sqlx::query("SELECT host FROM agents WHERE id = $1")
+            .bind(agent_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(|r| r.try_get::<Option<String>, _>("host").ok().flatten()))
+    }
+
+    /// Insert a run in state `running` outside any transaction (manual runs).
+    pub async fn insert_run(&self, new: NewRun) -> Result<RunRow> {
+        let mut tx = self.begin().await?;
+        let run = tx.insert_run(new).await?;
+        tx.commit().await?;
+        Ok(run)
+    }
+
+    /// One run.
+    pub async fn run(&self, id: &str) -> Result<Option<RunRow>> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id = $1");
+        Ok(sqlx::query_as::<_, RunRow>(&sql)
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?)
+    }
+
+    /// Runs matching `filter`, ordered by sweep position (then creation), and the total count.
+    pub async fn runs(&self, filter: &RunFilter) -> Result<(Vec<RunRow>, i64)> {
+        let condition = "($1 IS NULL OR r.sweep_id = $1) AND ($2 IS NULL OR p.name = $2) AND ($3 IS NULL OR r.state = $3)";
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE {condition} \
+             ORDER BY r.number, r.created_ms, r.id LIMIT $4 OFFSET $5"
+        );
+        let rows = sqlx::query_as::<_, RunRow>(&sql)
+            .bind(&filter.sweep)
+            .bind(&filter.project)
+            .bind(&filter.state)
+            .bind(filter.limit.unwrap_or(1000).clamp(1, 100_000))
+            .bind(filter.offset.unwrap_or(0).max(0))
+            .fetch_all(&self.reader)
+            .await?;
+        let total_sql =
+            format!("SELECT COUNT(*) AS n FROM runs r JOIN projects p ON p.id = r.project_id WHERE {condition}");
+        let total: i64 = sqlx::query(&total_sql)
+            .bind(&filter.sweep)
+            .bind(&filter.project)
+            .bind(&filter.state)
+            .fetch_one(&self.reader)
+            .await?
+            .try_get("n")?;
+        Ok((rows, total))
+    }
+
+    /// Record a heartbeat; returns whether the run should stop, or `None` for an unknown run.
+    pub async fn heartbeat(&self, run_id: &str) -> Result<Option<(bool, Option<String>)>> {
+        sqlx::query("UPDATE runs SET heartbeat_ms = $2 WHERE id = $1")
+            .bind(run_id)
+            .bind(now_ms())
+            .execute(&self.writer)
+            .await?;
+        self.stop_flag(run_id).await
+    }
+
+    async fn stop_flag(&self, run_id: &str) -> Result<Option<(bool, Option<String>)>> {
+        let row = sqlx::query("SELECT stop_requested, stop_reason FROM runs WHERE id = $1")
+            .bind(run_id)
+            .fetch_optional(&self.writer)
+            .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get("stop_requested")?, r.try_get("stop_reason")?)),
+            None => None,
+        })
+    }
+
+    /// Append metric points to a run in one transaction, keep its summary (last value of each
+    /// metric) and, given the sweep's objective, its best value up to date.
+    /// Returns `None` for an unknown run.
+    pub async fn append_metrics(
+        &self,
+        run_id: &str,
+        points: &[Point],
+        objective: Option<Objective<'_>>,
+    ) -> Result<Option<Appended>> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query("SELECT next_step, summary, metric, stop_requested, stop_reason FROM runs WHERE id = $1")
+            .bind(run_id)
+            .fetch_optional(&mut *tx.tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut next_step: i64 = row.try_get("next_step")?;
+        let mut summary: Map<String, Value> =
+            serde_json::from_str(&row.try_get::<String, _>("summary")?).unwrap_or_default();
+        let mut metric: Option<f64> = row.try_get("metric")?;
+        let now = now_ms();
+        let mut accepted = 0;
+        // Multi-row inserts in chunks keep large batches to a few statements.
+        let mut flat: Vec<(i64, &str, Option<f64>, i64)> = Vec::new();
+        for p in points {
+            let step = p.step.unwrap_or(next_step);
+            next_step = next_step.max(step + 1);
+            let time = p.time_ms.unwrap_or(now);
+            for (name, value) in &p.values {
+                flat.push((step, name, *value, time));
+                summary.insert(name.clone(), value.map(Value::from).unwrap_or(Value::Null));
+                if let (Some(obj), Some(v)) = (objective, value) {
+                    if obj.name == name {
+                        let better = match metric {
+                            None => true,
+                            Some(m) if obj.maximize => *v > m,
+                            Some(m) => *v < m,
+                        };
+                        if better {
+                            metric = Some(*v);
+                        }
+                    }
+                }
+            }
+        }
+        for chunk in flat.chunks(200) {
+            let mut sql =
+                String::from("INSERT INTO metrics (run_id, name, step, value, time_ms) VALUES ");
+            for i in 0..chunk.len() {
+                let b = i * 5;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                ));
+            }
+            sql.push_str(" ON CONFLICT (run_id, name, step) DO UPDATE SET value = excluded.value, time_ms = excluded.time_ms");
+            let mut q = sqlx::query(&sql);
+            for (step, name, value, time) in chunk {
+                q = q
+                    .bind(run_id)
+                    .bind(*name)
+                    .bind(*step)
+                    .bind(*value)
+                    .bind(*time);
+            }
+            accepted += q.execute(&mut *tx.tx).await?.rows_affected() as usize;
+        }
+        sqlx::query("UPDATE runs SET next_step = $2, summary = $3, metric = $4, heartbeat_ms = $5 WHERE id = $1")
+            .bind(run_id)
+            .bind(next_step)
+            .bind(Value::Object(summary).to_string())
+            .bind(metric)
+            .bind(now)
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(Appended {
+            accepted,
+            stop: row.try_get("stop_requested")?,
+            reason: row.try_get("stop_reason")?,
+            metric,
+        }))
+    }
+
+    /// The last logged value of one metric: `None` if never logged, `Some(None)` if NaN.
+    pub async fn last_value(&self, run_id: &str, name: &str) -> Result<Option<Option<f64>>> {
+        let row = sqlx::query(
+            "SELECT value FROM metrics WHERE run_id = $1 AND name = $2 ORDER BY step DESC LIMIT 1",
+        )
+        .bind(run_id)
+        .bind(name)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("value")?),
+            None => None,
+        })
+    }
+
+    /// Every metric point of a run, grouped by step.
+    pub async fn history(&self, run_id: &str) -> Result<Vec<HistoryPoint>> {
+        let rows = sqlx::query(
+            "SELECT step, name, value, time_ms FROM metrics WHERE run_id = $1 ORDER BY step, name",
+        )
+        .bind(run_id)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut out: Vec<HistoryPoint> = Vec::new();
+        for r in rows {
+            let step: i64 = r.try_get("step")?;
+            let name: String = r.try_get("name")?;
+            let value: Option<f64> = r.try_get("value")?;
+            let time_ms: i64 = r.try_get("time_ms")?;
+            if out.last().map(|p| p.step) != Some(step) {
+                out.push(HistoryPoint {
+                    step,
+                    time_ms,
+                    values: Map::new(),
+                });
+            }
+            let last = out.last_mut().expect("pushed above");
+            last.time_ms = last.time_ms.max(time_ms);
+            last.values
+                .insert(name, value.map(Value::from).unwrap_or(Value::Null));
+        }
+        Ok(out)
+    }
+
+    /// Append captured output.
+    pub async fn append_output(&self, run_id: &str, stream: &str, text: &str) -> Result<bool> {
+        let now = now_ms();
+        let done = sqlx::query(
+            "INSERT INTO outputs (run_id, stream, text, time_ms) SELECT id, $2, $3, $4 FROM runs WHERE id = $1",
+        )
+        .bind(run_id)
+        .bind(stream)
+        .bind(text)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        sqlx::query("UPDATE runs SET heartbeat_ms = $2 WHERE id = $1")
+            .bind(run_id)
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The captured output of a run, in arrival order.
+    pub async fn output(&self, run_id: &str) -> Result<String> {
+        let rows = sqlx::query("SELECT text FROM outputs WHERE run_id = $1 ORDER BY id")
+            .bind(run_id)
+            .fetch_all(&self.reader)
+            .await?;
+        let mut out = String::new();
+        for r in rows {
+            out.push_str(&r.try_get::<String, _>("text")?);
+        }
+        Ok(out)
+    }
+
+    /// Merge values into the run's explicit summary.
+    pub async fn set_user_summary(
+        &self,
+        run_id: &str,
+        values: &Map<String, Value>,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query("SELECT user_summary FROM runs WHERE id = $1")
+            .bind(run_id)
+            .fetch_optional(&mut *tx.tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let mut summary: Map<String, Value> =
+            serde_json::from_str(&row.try_get::<String, _>("user_summary")?).unwrap_or_default();
+        for (k, v) in values {
+            summary.insert(k.clone(), v.clone());
+        }
+        sqlx::query("UPDATE runs SET user_summary = $2 WHERE id = $1")
+            .bind(run_id)
+            .bind(Value::Object(summary).to_string())
+            .execute(&mut *tx.tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// End a run. A run already in a final state keeps it (a late finish cannot revive a
+    /// cancelled or crashed run). Returns the run, or `None` if unknown.
+    pub async fn finish_run(
+        &self,
+        run_id: &str,
+        state: &str,
+        exit_code: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<Option<RunRow>> {
+        sqlx::query(
+            "UPDATE runs SET state = $2, exit_code = $3, error = $4, finished_ms = $5 \
+             WHERE id = $1 AND state IN ('running', 'queued')",
+        )
+        .bind(run_id)
+        .bind(state)
+        .bind(exit_code)
+        .bind(error)
+        .bind(now_ms())
+        .execute(&self.writer)
+        .await?;
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id = $1");
+        Ok(sqlx::query_as::<_, RunRow>(&sql)
+            .bind(run_id)
+            .fetch_optional(&self.writer)
+            .await?)
+    }
+
+    /// Mark sweep runs whose agent has been silent since before `cutoff_ms` as crashed.
+    pub async fn crash_silent_runs(&self, cutoff_ms: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "UPDATE runs SET state = 'crashed', error = 'the agent stopped reporting', finished_ms = $2 \
+             WHERE state = 'running' AND sweep_id IS NOT NULL AND COALESCE(heartbeat_ms, started_ms, created_ms) < $1 \
+             RETURNING id",
+        )
+        .bind(cutoff_ms)
+        .bind(now_ms())
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("id").map_err(Into::into))
+            .collect()
+    }
+}
+
+/// A write transaction; dropped without [`Tx::commit`] it rolls back.
+pub struct Tx {
+    tx: Transaction<'static, Sqlite>,
+}
+
+impl Tx {
+    /// Commit.
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+
+    /// The id of a project, created if missing.
+    pub async fn project_id(&mut self, name: &str) -> Result<i64> {
+        sqlx::query(
+            "INSERT INTO projects (name, created_ms) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(now_ms())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(sqlx::query("SELECT id FROM projects WHERE name = $1")
+            .bind(name)
+            .fetch_one(&mut *self.tx)
+            .await?
+            .try_get("id")?)
+    }
+
+    /// One sweep, read inside the transaction.
+    pub async fn sweep(&mut self, id: &str) -> Result<Option<SweepRow>> {
+        let sql = format!("SELECT {SWEEP_COLUMNS} FROM sweeps s JOIN projects p ON p.id = s.project_id WHERE s.id = $1");
+        Ok(sqlx::query_as::<_, SweepRow>(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?)
+    }
+
+    /// Set a sweep's state.
+    pub async fn set_sweep_state(&mut self, id: &str, state: &str) -> Result<()> {
+        sqlx::query("UPDATE sweeps SET state = $2, updated_ms = $3 WHERE id = $1")
+            .bind(id)
+            .bind(state)
+            .bind(now_ms())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// What the strategy needs to know about every run of a sweep.
+    pub async fn trials(&mut self, sweep_id: &str) -> Result<Vec<TrialRow>> {
+        Ok(sqlx::query_as::<_, TrialRow>(
+            "SELECT params, grid_index, metric, state FROM runs WHERE sweep_id = $1 ORDER BY number",
+        )
+        .bind(sweep_id)
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
+    /// Take the next run number of a sweep.
+    pub async fn next_number(&mut self, sweep_id: &str) -> Result<i64> {
+        let n: i64 = sqlx::query("SELECT next_number FROM sweeps WHERE id = $1")
+            .bind(sweep_id)
+            .fetch_one(&mut *self.tx)
+            .await?
+            .try_get("next_number")?;
+        sqlx::query("UPDATE sweeps SET next_number = $2, updated_ms = $3 WHERE id = $1")
+            .bind(sweep_id)
+            .bind(n + 1)
+            .bind(now_ms())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(n)
+    }
+
+    /// Insert a run in state `running`.
+    pub async fn insert_run(&mut self, new: NewRun) -> Result<RunRow> {
+        let project_id = self.project_id(&new.project).await?;
+        let id = new_id("r");
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO runs (id, sweep_id, project_id, number, name, state, params, config, suggestion, grid_index, \
+             agent_id, host, argv, git_commit, git_dirty, created_ms, started_ms, heartbeat_ms) \
+             VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $15)",
+        )
+        .bind(&id)
+        .bind(&new.sweep_id)
+        .bind(project_id)
+        .bind(new.number)
+        .bind(&new.name)
+        .bind(new.params.to_string())
+        .bind(new.config.to_string())
+        .bind(new.suggestion.as_ref().map(Value::to_string))
+        .bind(new.grid_index)
+        .bind(&new.agent_id)
+        .bind(&new.host)
+        .bind(new.argv.as_ref().map(Value::to_string))
+        .bind(&new.git_commit)
+        .bind(new.git_dirty)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id = $1");
+        Ok(sqlx::query_as::<_, RunRow>(&sql)
+            .bind(&id)
+            .fetch_one(&mut *self.tx)
+            .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -498,3 +498,21 @@ fn empty_file() {
     one_error("", "", 0, "empty");
     one_error("# only a comment\n", "", 0, "empty");
 }
+
+#[test]
+fn sample_without_replacement_needs_random_over_a_finite_space() {
+    let v = ok("program: t.py\nmethod: random\nsample_without_replacement: true\nparameters: {a: {values: [1, 2]}, b: {min: 1, max: 3}}\n");
+    assert!(v.config.sample_without_replacement);
+    one_error(
+        "program: t.py\nmethod: random\nsample_without_replacement: true\nparameters: {a: {min: 0.0, max: 1.0}}\n",
+        "sample_without_replacement",
+        3,
+        "needs a finite space",
+    );
+    one_error(
+        "program: t.py\nmethod: grid\nsample_without_replacement: true\nparameters: {a: {values: [1]}}\n",
+        "sample_without_replacement",
+        3,
+        "applies to `method: random`",
+    );
+}

@@ -1,0 +1,196 @@
+//! Store tests on a temporary SQLite file.
+
+use super::*;
+
+async fn store() -> (Store, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("hyperdial-store-{}", new_id("t")));
+    let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
+    (store, dir)
+}
+
+fn sweep<'a>() -> NewSweep<'a> {
+    NewSweep {
+        project: "default",
+        name: Some("s"),
+        method: "grid",
+        source: "method: grid",
+        source_file: None,
+        config_hash: "h",
+        seed: 7,
+        metric_name: Some("loss"),
+        goal: Some("minimize"),
+    }
+}
+
+#[tokio::test]
+async fn sweep_and_run_round_trip() {
+    let (store, dir) = store().await;
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    assert_eq!(s.state, "running");
+    assert_eq!(
+        store
+            .find_resumable("default", "h")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        s.id
+    );
+    let mut tx = store.begin().await.unwrap();
+    let n = tx.next_number(&s.id).await.unwrap();
+    let run = tx
+        .insert_run(NewRun {
+            sweep_id: Some(s.id.clone()),
+            project: "default".into(),
+            number: Some(n),
+            params: serde_json::json!({"a": 1}),
+            config: serde_json::json!({"a": 1}),
+            grid_index: Some(0),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(run.number, Some(1));
+    assert_eq!(store.sweep_counts(&s.id).await.unwrap()["running"], 1);
+    let done = store
+        .finish_run(&run.id, "finished", Some(0), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.state, "finished");
+    // A final state sticks.
+    let again = store
+        .finish_run(&run.id, "failed", Some(1), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.state, "finished");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn metrics_are_exact_and_keep_best_and_summary() {
+    let (store, dir) = store().await;
+    let run = store
+        .insert_run(NewRun {
+            project: "p".into(),
+            params: Value::Object(Map::new()),
+            config: Value::Object(Map::new()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let values = [0.5, 0.123456789012345678, 0.3, f64::MIN_POSITIVE, 0.4];
+    let points: Vec<Point> = values
+        .iter()
+        .map(|v| Point {
+            step: None,
+            time_ms: None,
+            values: vec![("loss".into(), Some(*v)), ("acc".into(), None)],
+        })
+        .collect();
+    let obj = Objective {
+        name: "loss",
+        maximize: false,
+    };
+    let a = store
+        .append_metrics(&run.id, &points, Some(obj))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.accepted, 10);
+    assert_eq!(a.metric, Some(f64::MIN_POSITIVE));
+    let h = store.history(&run.id).await.unwrap();
+    assert_eq!(h.len(), 5);
+    for (i, p) in h.iter().enumerate() {
+        assert_eq!(p.step, i as i64);
+        assert_eq!(
+            p.values["loss"].as_f64().unwrap().to_bits(),
+            values[i].to_bits()
+        );
+        assert!(p.values["acc"].is_null());
+    }
+    let r = store.run(&run.id).await.unwrap().unwrap();
+    assert_eq!(r.summary["loss"], serde_json::json!(0.4));
+    assert_eq!(r.next_step, 5);
+    // Explicit steps and re-logging a step overwrite.
+    let p = Point {
+        step: Some(2),
+        time_ms: Some(1),
+        values: vec![("loss".into(), Some(9.0))],
+    };
+    store
+        .append_metrics(&run.id, &[p], Some(obj))
+        .await
+        .unwrap();
+    let h = store.history(&run.id).await.unwrap();
+    assert_eq!(h[2].values["loss"], serde_json::json!(9.0));
+    assert_eq!(
+        store.last_value(&run.id, "loss").await.unwrap(),
+        Some(Some(0.4))
+    );
+    assert_eq!(store.last_value(&run.id, "acc").await.unwrap(), Some(None));
+    store
+        .set_user_summary(
+            &run.id,
+            &serde_json::from_str(r#"{"loss": 1.5, "note": "x"}"#).unwrap(),
+        )
+        .await
+        .unwrap();
+    let r = store.run(&run.id).await.unwrap().unwrap();
+    assert_eq!(r.summary["loss"], serde_json::json!(1.5));
+    assert_eq!(r.summary["note"], serde_json::json!("x"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn output_stop_and_stale_runs() {
+    let (store, dir) = store().await;
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let run = store
+        .insert_run(NewRun {
+            sweep_id: Some(s.id.clone()),
+            project: "default".into(),
+            params: Value::Object(Map::new()),
+            config: Value::Object(Map::new()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(store
+        .append_output(&run.id, "stdout", "hello\n")
+        .await
+        .unwrap());
+    assert!(store
+        .append_output(&run.id, "stderr", "oops\n")
+        .await
+        .unwrap());
+    assert!(!store.append_output("nope", "stdout", "x").await.unwrap());
+    assert_eq!(store.output(&run.id).await.unwrap(), "hello\noops\n");
+    assert_eq!(store.heartbeat(&run.id).await.unwrap(), Some((false, None)));
+    store
+        .request_stop_for_sweep(&s.id, "cancelled")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.heartbeat(&run.id).await.unwrap(),
+        Some((true, Some("cancelled".into())))
+    );
+    let crashed = store.crash_silent_runs(now_ms() + 1000).await.unwrap();
+    assert_eq!(crashed, vec![run.id.clone()]);
+    assert_eq!(store.run(&run.id).await.unwrap().unwrap().state, "crashed");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn reopening_keeps_everything() {
+    let (store, dir) = store().await;
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    store.close().await;
+    let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
+    assert_eq!(store.sweep(&s.id).await.unwrap().unwrap().id, s.id);
+    assert_eq!(store.sweeps(Some("default")).await.unwrap().len(), 1);
+    assert_eq!(store.sweeps(Some("other")).await.unwrap().len(), 0);
+    std::fs::remove_dir_all(dir).ok();
+}
