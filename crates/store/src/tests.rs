@@ -81,7 +81,7 @@ async fn metrics_are_exact_and_keep_best_and_summary() {
         })
         .await
         .unwrap();
-    let values = [0.5, 0.123456789012345678, 0.3, f64::MIN_POSITIVE, 0.4];
+    let values = [0.5, 0.123_456_789_012_345_68, 0.3, f64::MIN_POSITIVE, 0.4];
     let points: Vec<Point> = values
         .iter()
         .map(|v| Point {

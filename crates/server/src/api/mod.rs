@@ -1,0 +1,459 @@
+//! The `/api/v1` routes (see `docs/api.md`).
+
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use hyperdial_store::{Point, RunFilter};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::controller::Claim;
+use crate::error::ApiError;
+use crate::AppState;
+
+mod export;
+pub mod views;
+
+/// A JSON body whose rejection is a JSON error that says what is wrong.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(rejection) => Err(rejection_error(rejection)),
+        }
+    }
+}
+
+fn rejection_error(rejection: JsonRejection) -> ApiError {
+    let status = match &rejection {
+        JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        JsonRejection::BytesRejection(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    ApiError::new(
+        status,
+        format!("invalid request body: {}", rejection.body_text()),
+    )
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// A JSON body that may be absent (empty means the defaults).
+fn optional_body<T: DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+}
+
+/// The API routes, behind the token check.
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/sweeps", post(create_sweep).get(list_sweeps))
+        .route("/api/v1/sweeps/{id}", get(get_sweep))
+        .route("/api/v1/sweeps/{id}/{action}", post(sweep_action))
+        .route("/api/v1/sweeps/{id}/best", get(best))
+        .route("/api/v1/sweeps/{id}/export", get(export::export))
+        .route("/api/v1/agents", post(register_agent))
+        .route("/api/v1/runs", post(create_run).get(list_runs))
+        .route("/api/v1/runs/{id}", get(get_run))
+        .route("/api/v1/runs/{id}/heartbeat", post(heartbeat))
+        .route("/api/v1/runs/{id}/metrics", post(metrics))
+        .route(
+            "/api/v1/runs/{id}/output",
+            post(post_output).get(get_output),
+        )
+        .route("/api/v1/runs/{id}/summary", put(put_summary))
+        .route("/api/v1/runs/{id}/finish", post(finish))
+        .route_layer(middleware::from_fn_with_state(state, require_token))
+}
+
+/// Reject API requests without the configured bearer token.
+async fn require_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = state.options.token.as_deref().filter(|t| !t.is_empty()) {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong token: send `Authorization: Bearer TOKEN` (HYPERDIAL_TOKEN for agents and clients)",
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn openapi() -> Json<Value> {
+    Json(crate::openapi::document())
+}
+
+#[derive(Deserialize)]
+struct CreateSweep {
+    source: String,
+    project: Option<String>,
+    file: Option<String>,
+    #[serde(default)]
+    resume: bool,
+    seed: Option<i64>,
+}
+
+async fn create_sweep(State(s): State<AppState>, Body(body): Body<CreateSweep>) -> ApiResult {
+    let c = &s.controller;
+    let created = c
+        .create_sweep(
+            &body.source,
+            body.file.as_deref(),
+            body.project.as_deref(),
+            body.resume,
+            body.seed,
+        )
+        .await?;
+    let mut view = views::sweep(c, &created.sweep).await?;
+    view["resumed"] = json!(created.resumed);
+    view["warnings"] = json!(created.warnings);
+    let status = if created.resumed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(view)).into_response())
+}
+
+#[derive(Deserialize)]
+struct ProjectQuery {
+    project: Option<String>,
+}
+
+async fn list_sweeps(State(s): State<AppState>, Query(q): Query<ProjectQuery>) -> ApiResult {
+    let rows = s.controller.store().sweeps(q.project.as_deref()).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        out.push(views::sweep(&s.controller, row).await?);
+    }
+    Ok(Json(json!({ "sweeps": out })).into_response())
+}
+
+async fn get_sweep(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let row = s
+        .controller
+        .store()
+        .sweep(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("sweep", &id))?;
+    Ok(Json(views::sweep(&s.controller, &row).await?).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct ClaimBody {
+    agent: Option<String>,
+}
+
+async fn sweep_action(
+    State(s): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let c = &s.controller;
+    match action.as_str() {
+        "claim" => {
+            let agent = optional_body::<ClaimBody>(&body)?.agent;
+            match c.claim(&id, agent.as_deref()).await? {
+                Claim::Run(run) => Ok(Json(json!({ "run": views::run(&run) })).into_response()),
+                Claim::Wait => Ok(StatusCode::NO_CONTENT.into_response()),
+                Claim::Over(state) => Ok((
+                    StatusCode::GONE,
+                    Json(json!({ "error": format!("sweep {id} is {state}"), "state": state })),
+                )
+                    .into_response()),
+            }
+        }
+        "pause" | "resume" | "stop" | "cancel" => {
+            let row = c.act(&id, &action).await?;
+            Ok(Json(views::sweep(c, &row).await?).into_response())
+        }
+        other => Err(ApiError::not_found("sweep action", other)),
+    }
+}
+
+async fn best(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let store = s.controller.store();
+    let sweep = store
+        .sweep(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("sweep", &id))?;
+    let maximize = sweep.goal.as_deref() == Some("maximize");
+    match store.best_run(&id, maximize).await? {
+        Some(run) => Ok(Json(json!({ "run": views::run(&run) })).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no run of sweep {id} has reported the metric yet"),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct RegisterAgent {
+    sweep: Option<String>,
+    host: Option<String>,
+    pid: Option<i64>,
+}
+
+async fn register_agent(State(s): State<AppState>, Body(body): Body<RegisterAgent>) -> ApiResult {
+    let store = s.controller.store();
+    if let Some(sweep) = &body.sweep {
+        store
+            .sweep(sweep)
+            .await?
+            .ok_or_else(|| ApiError::not_found("sweep", sweep))?;
+    }
+    let id = store
+        .register_agent(body.sweep.as_deref(), body.host.as_deref(), body.pid)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
+}
+
+#[derive(Deserialize)]
+struct Git {
+    commit: Option<String>,
+    dirty: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct CreateRun {
+    project: Option<String>,
+    name: Option<String>,
+    config: Option<Value>,
+    argv: Option<Vec<String>>,
+    host: Option<String>,
+    git: Option<Git>,
+}
+
+async fn create_run(State(s): State<AppState>, Body(body): Body<CreateRun>) -> ApiResult {
+    let config = body.config.unwrap_or_else(|| json!({}));
+    if !config.is_object() {
+        return Err(ApiError::bad_request("`config` must be a JSON object"));
+    }
+    let mut flat = Map::new();
+    views::flatten("", &config, &mut flat);
+    let git = body.git.unwrap_or(Git {
+        commit: None,
+        dirty: None,
+    });
+    let run = s
+        .controller
+        .store()
+        .insert_run(hyperdial_store::NewRun {
+            project: body.project.unwrap_or_else(|| "default".into()),
+            name: body.name,
+            params: Value::Object(flat),
+            config,
+            host: body.host,
+            argv: body.argv.map(|a| json!(a)),
+            git_commit: git.commit,
+            git_dirty: git.dirty,
+            ..Default::default()
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(views::run(&run))).into_response())
+}
+
+#[derive(Deserialize)]
+struct RunsQuery {
+    sweep: Option<String>,
+    project: Option<String>,
+    state: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn list_runs(State(s): State<AppState>, Query(q): Query<RunsQuery>) -> ApiResult {
+    let filter = RunFilter {
+        sweep: q.sweep,
+        project: q.project,
+        state: q.state,
+        limit: q.limit,
+        offset: q.offset,
+    };
+    let (rows, total) = s.controller.store().runs(&filter).await?;
+    let runs: Vec<Value> = rows.iter().map(views::run).collect();
+    Ok(Json(json!({ "runs": runs, "total": total })).into_response())
+}
+
+async fn get_run(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let store = s.controller.store();
+    let run = store
+        .run(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run", &id))?;
+    let mut view = views::run(&run);
+    view["history"] = json!(store.history(&id).await?);
+    Ok(Json(view).into_response())
+}
+
+async fn heartbeat(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let (stop, reason) = s
+        .controller
+        .store()
+        .heartbeat(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run", &id))?;
+    Ok(Json(json!({ "stop": stop, "reason": reason })).into_response())
+}
+
+#[derive(Deserialize)]
+struct MetricPointBody {
+    step: Option<i64>,
+    time_ms: Option<i64>,
+    values: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct MetricsBody {
+    points: Vec<MetricPointBody>,
+}
+
+/// Most points in one batch.
+const MAX_POINTS: usize = 100_000;
+
+async fn metrics(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Body(body): Body<MetricsBody>,
+) -> ApiResult {
+    if body.points.len() > MAX_POINTS {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{} points in one batch; send at most {MAX_POINTS}",
+                body.points.len()
+            ),
+        ));
+    }
+    let mut points = Vec::with_capacity(body.points.len());
+    for (i, p) in body.points.into_iter().enumerate() {
+        if p.step.is_some_and(|s| s < 0) {
+            return Err(ApiError::bad_request(format!(
+                "points[{i}].step must be ≥ 0"
+            )));
+        }
+        let mut values = Vec::with_capacity(p.values.len());
+        for (name, v) in p.values {
+            if name.is_empty() || name.len() > 256 {
+                return Err(ApiError::bad_request(format!(
+                    "points[{i}]: metric names must be 1 to 256 characters"
+                )));
+            }
+            let value = match &v {
+                Value::Number(n) => n.as_f64().filter(|x| x.is_finite()),
+                Value::Null => None,
+                Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "points[{i}].values.{name}: expected a number or null, found {other}"
+                    )))
+                }
+            };
+            values.push((name, value));
+        }
+        points.push(Point {
+            step: p.step,
+            time_ms: p.time_ms,
+            values,
+        });
+    }
+    let (accepted, stop, reason) = s.controller.ingest(&id, &points).await?;
+    Ok(Json(json!({ "accepted": accepted, "stop": stop, "reason": reason })).into_response())
+}
+
+#[derive(Deserialize)]
+struct OutputBody {
+    stream: String,
+    text: String,
+}
+
+async fn post_output(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Body(body): Body<OutputBody>,
+) -> ApiResult {
+    if body.stream != "stdout" && body.stream != "stderr" {
+        return Err(ApiError::bad_request(
+            "`stream` must be \"stdout\" or \"stderr\"",
+        ));
+    }
+    if !s
+        .controller
+        .store()
+        .append_output(&id, &body.stream, &body.text)
+        .await?
+    {
+        return Err(ApiError::not_found("run", &id));
+    }
+    Ok(Json(json!({})).into_response())
+}
+
+async fn get_output(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let store = s.controller.store();
+    store
+        .run(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run", &id))?;
+    let text = store.output(&id).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+async fn put_summary(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Body(body): Body<Map<String, Value>>,
+) -> ApiResult {
+    if !s.controller.store().set_user_summary(&id, &body).await? {
+        return Err(ApiError::not_found("run", &id));
+    }
+    Ok(Json(json!({})).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct FinishBody {
+    exit_code: Option<i64>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+async fn finish(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
+    let body = optional_body::<FinishBody>(&body)?;
+    let run = s
+        .controller
+        .finish(
+            &id,
+            body.exit_code,
+            body.state.as_deref(),
+            body.error.as_deref(),
+        )
+        .await?;
+    Ok(Json(views::run(&run)).into_response())
+}

@@ -1,0 +1,425 @@
+//! The controller: decides what runs next and moves sweeps and runs through their states.
+//!
+//! A claim happens inside one write transaction: read the sweep and every run of it (finished
+//! and in flight), ask the strategy for the next configuration, insert the run. Write
+//! transactions are serialized by the store, so two agents never get the same run and a grid
+//! never repeats a configuration, however many agents ask at once.
+//!
+//! The metric of a run is the best value in its history (lowest for `minimize`, highest for
+//! `maximize`), as W&B's controller takes it; the store keeps it up to date on every batch.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use hyperdial_search::{run_seed, suggest, Ask, Trial};
+use hyperdial_space::command::{args_json, Arg};
+use hyperdial_space::{Goal, SweepConfig};
+use hyperdial_store::{NewRun, NewSweep, Objective, Point, RunRow, Store, SweepRow};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+
+/// What a claim gives an agent.
+#[derive(Debug)]
+pub enum Claim {
+    /// Start this run.
+    Run(Box<RunRow>),
+    /// Nothing to start now; ask again later.
+    Wait,
+    /// The sweep is over, in this state.
+    Over(String),
+}
+
+/// Outcome of creating a sweep.
+#[derive(Debug)]
+pub struct Created {
+    /// The sweep.
+    pub sweep: SweepRow,
+    /// Whether an existing unfinished sweep was resumed instead.
+    pub resumed: bool,
+    /// Validation warnings.
+    pub warnings: Vec<hyperdial_space::Diagnostic>,
+}
+
+/// The controller, holding the store and a cache of parsed sweep configs.
+pub struct Controller {
+    store: Store,
+    configs: Mutex<HashMap<String, Arc<SweepConfig>>>,
+}
+
+/// States a run can end in.
+pub const FINAL_RUN_STATES: &[&str] = &[
+    "finished",
+    "failed",
+    "crashed",
+    "stopped_early",
+    "cancelled",
+];
+
+impl Controller {
+    /// A controller over `store`.
+    pub fn new(store: Store) -> Self {
+        Controller {
+            store,
+            configs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The parsed config of a sweep (cached; sweep configs never change).
+    pub fn config(&self, sweep: &SweepRow) -> Result<Arc<SweepConfig>, ApiError> {
+        if let Some(c) = self.configs.lock().expect("config cache").get(&sweep.id) {
+            return Ok(c.clone());
+        }
+        let file = sweep
+            .source_file
+            .clone()
+            .unwrap_or_else(|| "sweep.yaml".into());
+        let parsed = hyperdial_space::parse_str(&sweep.source, &file).map_err(|e| {
+            ApiError::conflict(format!(
+                "the stored config of sweep {} no longer validates: {e}",
+                sweep.id
+            ))
+        })?;
+        let config = Arc::new(parsed.config);
+        self.configs
+            .lock()
+            .expect("config cache")
+            .insert(sweep.id.clone(), config.clone());
+        Ok(config)
+    }
+
+    /// Validate `source` and create a sweep, or with `resume` return the unfinished sweep of
+    /// the same project with the same config.
+    pub async fn create_sweep(
+        &self,
+        source: &str,
+        file: Option<&str>,
+        project: Option<&str>,
+        resume: bool,
+        seed: Option<i64>,
+    ) -> Result<Created, ApiError> {
+        let validated =
+            hyperdial_space::parse_str(source, file.unwrap_or("sweep.yaml")).map_err(|e| {
+                let mut err = ApiError::new(
+                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("the sweep config is invalid:\n{}", e.render()),
+                );
+                err.extra = Some(serde_json::json!({ "diagnostics": e.diagnostics }));
+                err
+            })?;
+        let config = validated.config;
+        let project = project
+            .map(str::to_string)
+            .or_else(|| config.project.clone())
+            .unwrap_or_else(|| "default".to_string());
+        let hash = config_hash(&config);
+        if resume {
+            if let Some(sweep) = self.store.find_resumable(&project, &hash).await? {
+                return Ok(Created {
+                    sweep,
+                    resumed: true,
+                    warnings: validated.warnings,
+                });
+            }
+        }
+        let seed = seed.unwrap_or_else(|| (rand::random::<u32>() as i64) & 0x7fff_ffff);
+        let sweep = self
+            .store
+            .insert_sweep(NewSweep {
+                project: &project,
+                name: config.name.as_deref(),
+                method: config.method.as_str(),
+                source,
+                source_file: file,
+                config_hash: &hash,
+                seed,
+                metric_name: config.metric.as_ref().map(|m| m.name.as_str()),
+                goal: config.metric.as_ref().map(|m| m.goal.as_str()),
+            })
+            .await?;
+        Ok(Created {
+            sweep,
+            resumed: false,
+            warnings: validated.warnings,
+        })
+    }
+
+    /// Hand the next run of a sweep to an agent.
+    pub async fn claim(&self, sweep_id: &str, agent_id: Option<&str>) -> Result<Claim, ApiError> {
+        let host = match agent_id {
+            Some(a) => self.store.agent_host(a).await?.flatten(),
+            None => None,
+        };
+        let mut tx = self.store.begin().await?;
+        let sweep = tx
+            .sweep(sweep_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("sweep", sweep_id))?;
+        match sweep.state.as_str() {
+            "paused" => return Ok(Claim::Wait),
+            "running" => {}
+            other => return Ok(Claim::Over(other.to_string())),
+        }
+        let config = self.config(&sweep)?;
+        let rows = tx.trials(sweep_id).await?;
+        let running = rows
+            .iter()
+            .filter(|r| r.state == "running" || r.state == "queued")
+            .count();
+        let over = |reason: &str| tracing::info!(sweep = sweep_id, "sweep finished: {reason}");
+        if let Some(cap) = config.run_cap {
+            if rows.len() as u64 >= cap {
+                if running > 0 {
+                    return Ok(Claim::Wait);
+                }
+                tx.set_sweep_state(sweep_id, "finished").await?;
+                tx.commit().await?;
+                over("run_cap reached");
+                return Ok(Claim::Over("finished".into()));
+            }
+        }
+        if let Some(metric) = &config.metric {
+            if let Some(target) = metric.target {
+                if rows
+                    .iter()
+                    .filter_map(|r| r.metric)
+                    .any(|m| reaches(metric.goal, m, target))
+                {
+                    tx.set_sweep_state(sweep_id, "finished").await?;
+                    tx.commit().await?;
+                    over("metric target reached");
+                    return Ok(Claim::Over("finished".into()));
+                }
+            }
+        }
+        let trials: Vec<Trial> = rows
+            .iter()
+            .map(|r| Trial {
+                params: r.params.as_object().cloned().unwrap_or_default(),
+                grid_index: r.grid_index.and_then(|i| u64::try_from(i).ok()),
+                value: r.metric,
+                running: r.state == "running",
+            })
+            .collect();
+        let number = sweep.next_number;
+        let seed = run_seed(sweep.seed as u64, number as u64);
+        let suggestion = match suggest(&config, &trials, seed) {
+            Ok(Ask::Suggest(s)) => s,
+            Ok(Ask::Exhausted) => {
+                if running > 0 {
+                    return Ok(Claim::Wait);
+                }
+                tx.set_sweep_state(sweep_id, "finished").await?;
+                tx.commit().await?;
+                over("search space exhausted");
+                return Ok(Claim::Over("finished".into()));
+            }
+            Err(e) => return Err(ApiError::conflict(format!("cannot suggest a run: {e}"))),
+        };
+        let number = tx.next_number(sweep_id).await?;
+        let params: Map<String, Value> = suggestion.params.iter().cloned().collect();
+        let config_value = nested_config(&config, &params);
+        let run = tx
+            .insert_run(NewRun {
+                sweep_id: Some(sweep_id.to_string()),
+                project: sweep.project.clone(),
+                number: Some(number),
+                params: Value::Object(params),
+                config: config_value,
+                suggestion: Some(serde_json::to_value(&suggestion.info).unwrap_or(Value::Null)),
+                grid_index: suggestion
+                    .info
+                    .grid_index
+                    .and_then(|i| i64::try_from(i).ok()),
+                agent_id: agent_id.map(str::to_string),
+                host,
+                ..Default::default()
+            })
+            .await?;
+        tx.commit().await?;
+        Ok(Claim::Run(Box::new(run)))
+    }
+
+    /// The objective of a run's sweep, if it has one.
+    pub async fn objective(
+        &self,
+        run: &RunRow,
+    ) -> Result<Option<(String, Goal, Option<f64>)>, ApiError> {
+        let Some(sweep_id) = &run.sweep_id else {
+            return Ok(None);
+        };
+        let Some(sweep) = self.store.sweep(sweep_id).await? else {
+            return Ok(None);
+        };
+        let config = self.config(&sweep)?;
+        Ok(config
+            .metric
+            .as_ref()
+            .map(|m| (m.name.clone(), m.goal, m.target)))
+    }
+
+    /// Ingest a metric batch. Returns `(accepted, stop, reason)`.
+    pub async fn ingest(
+        &self,
+        run_id: &str,
+        points: &[Point],
+    ) -> Result<(usize, bool, Option<String>), ApiError> {
+        let run = self
+            .store
+            .run(run_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("run", run_id))?;
+        let objective = self.objective(&run).await?;
+        let obj = objective.as_ref().map(|(name, goal, _)| Objective {
+            name,
+            maximize: *goal == Goal::Maximize,
+        });
+        let appended = self
+            .store
+            .append_metrics(run_id, points, obj)
+            .await?
+            .ok_or_else(|| ApiError::not_found("run", run_id))?;
+        // A run reaching `metric.target` finishes its sweep: no new runs start.
+        if let (Some((_, goal, Some(target))), Some(value), Some(sweep_id)) =
+            (&objective, appended.metric, &run.sweep_id)
+        {
+            if reaches(*goal, value, *target) {
+                let mut tx = self.store.begin().await?;
+                if tx
+                    .sweep(sweep_id)
+                    .await?
+                    .is_some_and(|s| s.state == "running")
+                {
+                    tx.set_sweep_state(sweep_id, "finished").await?;
+                    tx.commit().await?;
+                    tracing::info!(
+                        sweep = sweep_id.as_str(),
+                        run = run_id,
+                        "metric target reached"
+                    );
+                }
+            }
+        }
+        Ok((appended.accepted, appended.stop, appended.reason))
+    }
+
+    /// End a run with what its agent reports. The state is decided here: a requested stop
+    /// wins; then an explicit state; then the exit code (0 finished, else failed); and a
+    /// finished run whose sweep metric was last logged as NaN is failed.
+    pub async fn finish(
+        &self,
+        run_id: &str,
+        exit_code: Option<i64>,
+        state: Option<&str>,
+        error: Option<&str>,
+    ) -> Result<RunRow, ApiError> {
+        let run = self
+            .store
+            .run(run_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("run", run_id))?;
+        if let Some(s) = state {
+            if !FINAL_RUN_STATES.contains(&s) {
+                return Err(ApiError::bad_request(format!(
+                    "unknown run state `{s}`; use one of: {}",
+                    FINAL_RUN_STATES.join(", ")
+                )));
+            }
+        }
+        let mut error = error.map(str::to_string);
+        let mut final_state = if run.stop_requested {
+            match run.stop_reason.as_deref() {
+                Some("early_terminated") => "stopped_early".to_string(),
+                _ => "cancelled".to_string(),
+            }
+        } else if let Some(s) = state {
+            s.to_string()
+        } else if exit_code.unwrap_or(0) == 0 {
+            "finished".to_string()
+        } else {
+            "failed".to_string()
+        };
+        if final_state == "finished" {
+            if let Some((name, _, _)) = self.objective(&run).await? {
+                if let Some(None) = self.store.last_value(run_id, &name).await? {
+                    final_state = "failed".into();
+                    error = Some(format!("the sweep metric `{name}` is NaN"));
+                }
+            }
+        }
+        self.store
+            .finish_run(run_id, &final_state, exit_code, error.as_deref())
+            .await?
+            .ok_or_else(|| ApiError::not_found("run", run_id))
+    }
+
+    /// Change a sweep's state by a user action: `pause`, `resume`, `stop` or `cancel`.
+    pub async fn act(&self, sweep_id: &str, action: &str) -> Result<SweepRow, ApiError> {
+        let sweep = self
+            .store
+            .sweep(sweep_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("sweep", sweep_id))?;
+        let state = sweep.state.as_str();
+        let next = match (action, state) {
+            ("pause", "running") => "paused",
+            ("resume", "paused") => "running",
+            ("stop", "running" | "paused") => "finished",
+            ("cancel", "running" | "paused" | "finished") => "cancelled",
+            ("pause", "paused") | ("resume", "running") => return Ok(sweep),
+            _ => {
+                return Err(ApiError::conflict(format!(
+                    "cannot {action} sweep {sweep_id}: it is {state}"
+                )))
+            }
+        };
+        self.store.set_sweep_state(sweep_id, next).await?;
+        if next == "cancelled" {
+            self.store
+                .request_stop_for_sweep(sweep_id, "cancelled")
+                .await?;
+        }
+        self.store
+            .sweep(sweep_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("sweep", sweep_id))
+    }
+}
+
+/// Whether `value` reaches `target` under `goal`.
+fn reaches(goal: Goal, value: f64, target: f64) -> bool {
+    match goal {
+        Goal::Minimize => value <= target,
+        Goal::Maximize => value >= target,
+    }
+}
+
+/// The nested config a run's script sees, from flat dotted parameters.
+pub fn nested_config(config: &SweepConfig, params: &Map<String, Value>) -> Value {
+    let args: Vec<Arg> = config
+        .parameters
+        .iter()
+        .filter_map(|p| {
+            params.get(&p.name).map(|v| Arg {
+                name: &p.name,
+                path: &p.path,
+                value: v,
+            })
+        })
+        .collect();
+    serde_json::from_str(&args_json(&args)).unwrap_or(Value::Null)
+}
+
+/// A stable hash of a validated config, so the same sweep file (whatever its formatting or
+/// comments) finds its sweep again.
+pub fn config_hash(config: &SweepConfig) -> String {
+    let canonical = serde_json::to_string(config).unwrap_or_default();
+    let digest = Sha256::digest(canonical.as_bytes());
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}

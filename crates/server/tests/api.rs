@@ -1,0 +1,450 @@
+//! The API end to end: a real server on an ephemeral loopback port, driven over HTTP.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use hyperdial_server::{serve, Options};
+use hyperdial_store::Store;
+use serde_json::{json, Value};
+
+struct Server {
+    base: String,
+    http: reqwest::Client,
+    dir: PathBuf,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+async fn start(token: Option<&str>) -> Server {
+    let dir = std::env::temp_dir().join(format!("hyperdial-api-{}", hyperdial_store::new_id("t")));
+    let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let options = Options {
+        token: token.map(str::to_string),
+    };
+    tokio::spawn(async move {
+        serve(listener, store, options, async {
+            rx.await.ok();
+        })
+        .await
+        .unwrap();
+    });
+    Server {
+        base,
+        http: reqwest::Client::new(),
+        dir,
+        _stop: tx,
+    }
+}
+
+impl Server {
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn sweep(&self, source: &str) -> String {
+        let (status, body) = self
+            .post("/api/v1/sweeps", json!({ "source": source }))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+}
+
+const GRID12: &str = "program: t.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  a: {values: [1, 2, 3]}\n  b: {values: [x, y, z, w]}\n";
+
+#[tokio::test]
+async fn concurrent_claims_never_repeat_a_grid_point() {
+    let s = start(None).await;
+    let id = s.sweep(GRID12).await;
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let http = s.http.clone();
+        let url = format!("{}/api/v1/sweeps/{id}/claim", s.base);
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let r = http.post(&url).json(&json!({})).send().await.unwrap();
+                match r.status().as_u16() {
+                    200 => {
+                        let v: Value = r.json().await.unwrap();
+                        let run = &v["run"];
+                        let fin = url.replace(
+                            &format!("sweeps/{}", run["sweep"].as_str().unwrap()),
+                            "runs",
+                        );
+                        let fin = fin.replace(
+                            "/claim",
+                            &format!("/{}/finish", run["id"].as_str().unwrap()),
+                        );
+                        http.post(&fin)
+                            .json(&json!({"exit_code": 0}))
+                            .send()
+                            .await
+                            .unwrap();
+                        got.push(run["params"].to_string());
+                    }
+                    410 => return got,
+                    204 => tokio::time::sleep(std::time::Duration::from_millis(5)).await,
+                    other => panic!("status {other}"),
+                }
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let distinct: HashSet<_> = all.iter().collect();
+    assert_eq!(all.len(), 12);
+    assert_eq!(distinct.len(), 12);
+    let (_, sweep) = s.get(&format!("/api/v1/sweeps/{id}")).await;
+    assert_eq!(sweep["state"], "finished");
+    assert_eq!(sweep["counts"]["finished"], 12);
+}
+
+#[tokio::test]
+async fn run_cap_waits_for_runs_in_flight_then_ends() {
+    let s = start(None).await;
+    let id = s
+        .sweep("program: t.py\nmethod: random\nrun_cap: 2\nparameters: {x: {min: 0.0, max: 1.0}}\n")
+        .await;
+    let claim = format!("/api/v1/sweeps/{id}/claim");
+    let (a, ra) = s.post(&claim, json!({})).await;
+    let (b, _) = s.post(&claim, json!({})).await;
+    assert_eq!((a, b), (200, 200));
+    let (c, _) = s.post(&claim, json!({})).await;
+    assert_eq!(c, 204, "cap reached while runs are in flight");
+    let run_a = ra["run"]["id"].as_str().unwrap();
+    // Random suggestions are stored with their seed and are reproducible.
+    assert!(ra["run"]["suggestion"]["seed"].is_u64());
+    s.post(
+        &format!("/api/v1/runs/{run_a}/finish"),
+        json!({"exit_code": 0}),
+    )
+    .await;
+    let (_, runs) = s.get(&format!("/api/v1/runs?sweep={id}")).await;
+    let other = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] != run_a)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.post(
+        &format!("/api/v1/runs/{other}/finish"),
+        json!({"exit_code": 1}),
+    )
+    .await;
+    let (d, body) = s.post(&claim, json!({})).await;
+    assert_eq!(d, 410);
+    assert_eq!(body["state"], "finished");
+}
+
+#[tokio::test]
+async fn metrics_round_trip_exactly_and_nan_fails_the_run() {
+    let s = start(None).await;
+    let id = s.sweep("program: t.py\nmethod: random\nmetric: {name: loss, goal: minimize}\nparameters: {x: {min: 0.0, max: 1.0}}\n").await;
+    let (_, claim) = s
+        .post(&format!("/api/v1/sweeps/{id}/claim"), json!({}))
+        .await;
+    let run = claim["run"]["id"].as_str().unwrap().to_string();
+    let values: [f64; 5] = [0.1, 1e-300, 123456.789, 0.30000000000000004, -2.5];
+    let points: Vec<Value> = values
+        .iter()
+        .map(|v| json!({"values": {"loss": v, "acc": 1}}))
+        .collect();
+    let (st, ack) = s
+        .post(
+            &format!("/api/v1/runs/{run}/metrics"),
+            json!({ "points": points }),
+        )
+        .await;
+    assert_eq!(st, 200, "{ack}");
+    assert_eq!(ack["accepted"], 10);
+    let (_, r) = s.get(&format!("/api/v1/runs/{run}")).await;
+    let hist = r["history"].as_array().unwrap();
+    for (i, v) in values.iter().enumerate() {
+        assert_eq!(hist[i]["step"], i);
+        assert_eq!(
+            hist[i]["values"]["loss"].as_f64().unwrap().to_bits(),
+            v.to_bits()
+        );
+    }
+    assert_eq!(r["metric"], json!(-2.5));
+    // The best run is this one.
+    let (_, best) = s.get(&format!("/api/v1/sweeps/{id}/best")).await;
+    assert_eq!(best["run"]["id"], run);
+    // NaN last: the run fails even with exit code 0.
+    s.post(
+        &format!("/api/v1/runs/{run}/metrics"),
+        json!({"points": [{"values": {"loss": null}}]}),
+    )
+    .await;
+    let (_, done) = s
+        .post(
+            &format!("/api/v1/runs/{run}/finish"),
+            json!({"exit_code": 0}),
+        )
+        .await;
+    assert_eq!(done["state"], "failed");
+    assert!(done["error"].as_str().unwrap().contains("NaN"));
+}
+
+#[tokio::test]
+async fn pause_resume_stop_cancel() {
+    let s = start(None).await;
+    let id = s
+        .sweep("program: t.py\nmethod: random\nparameters: {x: {min: 0.0, max: 1.0}}\n")
+        .await;
+    let (_, c) = s
+        .post(&format!("/api/v1/sweeps/{id}/claim"), json!({}))
+        .await;
+    let run = c["run"]["id"].as_str().unwrap().to_string();
+    let (_, p) = s
+        .post(&format!("/api/v1/sweeps/{id}/pause"), json!({}))
+        .await;
+    assert_eq!(p["state"], "paused");
+    let (st, _) = s
+        .post(&format!("/api/v1/sweeps/{id}/claim"), json!({}))
+        .await;
+    assert_eq!(st, 204);
+    let (_, r) = s
+        .post(&format!("/api/v1/sweeps/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(r["state"], "running");
+    let (_, hb) = s
+        .post(&format!("/api/v1/runs/{run}/heartbeat"), json!({}))
+        .await;
+    assert_eq!(hb["stop"], false);
+    let (_, x) = s
+        .post(&format!("/api/v1/sweeps/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(x["state"], "cancelled");
+    let (_, hb) = s
+        .post(&format!("/api/v1/runs/{run}/heartbeat"), json!({}))
+        .await;
+    assert_eq!(hb["stop"], true);
+    // The agent reports the killed process as failed; the run ends cancelled.
+    let (_, done) = s
+        .post(
+            &format!("/api/v1/runs/{run}/finish"),
+            json!({"exit_code": -15, "error": "killed by SIGTERM"}),
+        )
+        .await;
+    assert_eq!(done["state"], "cancelled");
+    let (st, e) = s
+        .post(&format!("/api/v1/sweeps/{id}/resume"), json!({}))
+        .await;
+    assert_eq!(st, 409);
+    assert!(e["error"].as_str().unwrap().contains("cannot resume"));
+    // stop: no new runs, state finished.
+    let id2 = s
+        .sweep(
+            "program: t.py\nmethod: random\nname: other\nparameters: {x: {min: 0.0, max: 2.0}}\n",
+        )
+        .await;
+    let (_, st2) = s
+        .post(&format!("/api/v1/sweeps/{id2}/stop"), json!({}))
+        .await;
+    assert_eq!(st2["state"], "finished");
+    let (code, _) = s
+        .post(&format!("/api/v1/sweeps/{id2}/claim"), json!({}))
+        .await;
+    assert_eq!(code, 410);
+}
+
+#[tokio::test]
+async fn bad_requests_get_json_errors() {
+    let s = start(None).await;
+    let (st, e) = s
+        .post(
+            "/api/v1/sweeps",
+            json!({"source": "method: grdi\nparameters: {a: {value: 1}}\n"}),
+        )
+        .await;
+    assert_eq!(st, 422);
+    let errors: Vec<&Value> = e["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .collect();
+    assert_eq!(errors[0]["path"], "method");
+    let (st, e) = s.post("/api/v1/sweeps", json!({"sauce": 1})).await;
+    assert_eq!(st, 400);
+    assert!(e["error"].as_str().unwrap().contains("source"), "{e}");
+    let r = s
+        .http
+        .post(format!("{}/api/v1/sweeps", s.base))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+    let (st, _) = s.get("/api/v1/runs/nope").await;
+    assert_eq!(st, 404);
+    let (st, e) = s
+        .post("/api/v1/runs/nope/metrics", json!({"points": []}))
+        .await;
+    assert_eq!(st, 404, "{e}");
+    let big = "x".repeat(9 * 1024 * 1024);
+    let r = s
+        .http
+        .post(format!("{}/api/v1/sweeps", s.base))
+        .json(&json!({"source": big}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+    let (_, run) = s
+        .post("/api/v1/runs", json!({"config": {"a": {"b": 1}}}))
+        .await;
+    let id = run["id"].as_str().unwrap();
+    assert_eq!(run["params"]["a.b"], 1);
+    let (st, e) = s
+        .post(
+            &format!("/api/v1/runs/{id}/metrics"),
+            json!({"points": [{"values": {"loss": "high"}}]}),
+        )
+        .await;
+    assert_eq!(st, 400);
+    assert!(e["error"].as_str().unwrap().contains("loss"));
+}
+
+#[tokio::test]
+async fn resume_finds_the_same_sweep() {
+    let s = start(None).await;
+    let (st, a) = s
+        .post("/api/v1/sweeps", json!({"source": GRID12, "resume": true}))
+        .await;
+    assert_eq!(st, 201);
+    // Same config, other formatting: resumed.
+    let reformatted = GRID12.replace("{values: [1, 2, 3]}", "\n    values: [1, 2, 3]  # comment");
+    let (st, b) = s
+        .post(
+            "/api/v1/sweeps",
+            json!({"source": reformatted, "resume": true}),
+        )
+        .await;
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(a["id"], b["id"]);
+    assert_eq!(b["resumed"], true);
+}
+
+#[tokio::test]
+async fn token_is_enforced_when_set() {
+    let s = start(Some("sekret")).await;
+    let (st, e) = s.get("/api/v1/sweeps").await;
+    assert_eq!(st, 401);
+    assert!(e["error"].as_str().unwrap().contains("token"));
+    let r = s
+        .http
+        .get(format!("{}/api/v1/sweeps", s.base))
+        .bearer_auth("sekret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn non_loopback_without_token_is_refused() {
+    let dir = std::env::temp_dir().join(format!("hyperdial-api-{}", hyperdial_store::new_id("t")));
+    let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let err = serve(listener, store, Options::default(), async {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("without a token"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn openapi_lists_routes_that_exist() {
+    let s = start(None).await;
+    let (st, doc) = s.get("/api/v1/openapi.json").await;
+    assert_eq!(st, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    // Every GET route without parameters answers 200.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if item.get("get").is_some() && !path.contains('{') {
+            let (st, _) = s.get(path).await;
+            assert_eq!(st, 200, "{path}");
+        }
+    }
+    let (st, _) = s.get("/").await;
+    assert_eq!(st, 200);
+}
+
+#[tokio::test]
+async fn export_csv_and_json() {
+    let s = start(None).await;
+    let id = s.sweep(GRID12).await;
+    let (_, c) = s
+        .post(&format!("/api/v1/sweeps/{id}/claim"), json!({}))
+        .await;
+    let run = c["run"]["id"].as_str().unwrap().to_string();
+    s.post(
+        &format!("/api/v1/runs/{run}/metrics"),
+        json!({"points": [{"values": {"loss": 0.5}}]}),
+    )
+    .await;
+    s.post(
+        &format!("/api/v1/runs/{run}/finish"),
+        json!({"exit_code": 0}),
+    )
+    .await;
+    let (_, csv) = s
+        .get(&format!("/api/v1/sweeps/{id}/export?format=csv"))
+        .await;
+    let csv = csv.as_str().unwrap().to_string();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "id,number,state,metric,a,b,summary.loss,exit_code,host,started_ms,finished_ms,duration_s"
+    );
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with(&format!("{run},1,finished,0.5,1,x,0.5,0,")));
+    let (_, js) = s
+        .get(&format!("/api/v1/sweeps/{id}/export?format=json"))
+        .await;
+    assert_eq!(js["runs"][0]["metric"], 0.5);
+}
