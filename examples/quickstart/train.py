@@ -1,18 +1,40 @@
 """Train a small neural network on a generated two-moons dataset, standard library only.
 
 The sweep in sweep.yaml tunes the learning rate, momentum, width, activation and L2 penalty.
-Each epoch prints one JSON line with the validation loss and accuracy, e.g.
+The script reports through the hyperdial Python client: every epoch it logs `epoch`,
+`val_loss` and `val_acc`, and it keeps `best_val_acc` in the run's summary.
 
-    {"epoch": 3, "val_loss": 0.412, "val_acc": 0.87}
+Hyperparameters come from the defaults below, overridden by `--name=value` flags (what the
+sweep's default command passes), overridden by the run's config under a hyperdial agent.
 
-Run it on its own with defaults: python3 train.py --lr=0.05
+    python3 train.py                 # defaults; offline without a server (a note says where)
+    python3 train.py --lr=0.2 --hidden=8
+    hyperdial agent SWEEP_ID         # as part of a sweep
 """
 
 import argparse
-import json
 import math
+import os
 import random
 import sys
+
+try:
+    import hyperdial
+except ImportError:  # running from a checkout: use the client in <repo>/python
+    sys.path.insert(
+        0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "python")
+    )
+    import hyperdial
+
+DEFAULTS = {
+    "lr": 0.05,
+    "momentum": 0.9,
+    "hidden": 16,
+    "activation": "tanh",
+    "l2": 1e-4,
+    "epochs": 20,
+    "seed": 0,
+}
 
 
 def make_moons(n, noise, rng):
@@ -81,32 +103,49 @@ class MLP:
         return loss / len(data), correct / len(data)
 
 
-def main(argv=None):
+def parse_args(argv=None):
+    """DEFAULTS overridden by --name=value flags; unknown flags are ignored with a note."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lr", type=float, default=0.05)
-    parser.add_argument("--momentum", type=float, default=0.9)
-    parser.add_argument("--hidden", type=int, default=16)
-    parser.add_argument("--activation", choices=sorted(ACTIVATIONS), default="tanh")
-    parser.add_argument("--l2", type=float, default=1e-4)
-    parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    for name, default in DEFAULTS.items():
+        parser.add_argument("--" + name, type=type(default), default=default)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        print("ignoring unknown arguments: " + " ".join(unknown), file=sys.stderr)
+    return args
 
-    data_rng = random.Random(1234)  # the dataset is the same for every run
-    train = make_moons(400, 0.2, data_rng)
-    val = make_moons(200, 0.2, data_rng)
-    rng = random.Random(args.seed)
-    model = MLP(args.hidden, args.activation, rng)
-    for epoch in range(1, args.epochs + 1):
-        rng.shuffle(train)
-        for x, label in train:
-            model.step(x, label, args.lr, args.momentum, args.l2)
-        val_loss, val_acc = model.evaluate(val)
-        if not math.isfinite(val_loss):
-            print(json.dumps({"epoch": epoch, "val_loss": None}), flush=True)
-            print("training diverged", file=sys.stderr)
-            return 1
-        print(json.dumps({"epoch": epoch, "val_loss": round(val_loss, 6), "val_acc": val_acc}), flush=True)
+
+def main(argv=None):
+    args = parse_args(argv)
+    # Under an agent the sweep's values (the run's config file) override the flags.
+    with hyperdial.init(config=vars(args)) as run:
+        cfg = run.config
+        if cfg.activation not in ACTIVATIONS:
+            print("unknown activation %r (choose from %s)" % (cfg.activation, ", ".join(ACTIVATIONS)),
+                  file=sys.stderr)
+            run.finish(exit_code=2)
+            return 2
+        lr, momentum, l2 = float(cfg.lr), float(cfg.momentum), float(cfg.l2)
+
+        data_rng = random.Random(1234)  # the dataset is the same for every run
+        train = make_moons(400, 0.2, data_rng)
+        val = make_moons(200, 0.2, data_rng)
+        rng = random.Random(int(cfg.seed))
+        model = MLP(int(cfg.hidden), cfg.activation, rng)
+        best_val_acc = 0.0
+        for epoch in range(1, int(cfg.epochs) + 1):
+            rng.shuffle(train)
+            for x, label in train:
+                model.step(x, label, lr, momentum, l2)
+            val_loss, val_acc = model.evaluate(val)
+            if not math.isfinite(val_loss):
+                run.log({"epoch": epoch, "val_loss": float("nan")})
+                print("epoch %d: training diverged" % epoch, file=sys.stderr)
+                run.finish(exit_code=1)
+                return 1
+            best_val_acc = max(best_val_acc, val_acc)
+            run.summary["best_val_acc"] = best_val_acc
+            run.log({"epoch": epoch, "val_loss": val_loss, "val_acc": val_acc})
+            print("epoch %3d  val_loss %.4f  val_acc %.3f" % (epoch, val_loss, val_acc), flush=True)
     return 0
 
 

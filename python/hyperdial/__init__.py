@@ -1,1 +1,1071 @@
-"""hyperdial Python client (being written)."""
+"""hyperdial: report metrics from a training script to a hyperdial server.
+
+Usage::
+
+    import hyperdial
+
+    defaults = {"lr": 0.01, "epochs": 10, "optimizer": {"kind": "sgd", "momentum": 0.9}}
+    with hyperdial.init(config=defaults, project="mnist") as run:
+        lr = run.config.lr                      # the sweep's value when run by an agent
+        for epoch in range(run.config.epochs):
+            val_loss = train_one_epoch(lr, run.config.optimizer.kind)
+            run.log({"epoch": epoch, "val_loss": val_loss})
+        run.summary["final_val_loss"] = val_loss
+
+``init`` picks one of three modes by itself:
+
+* **agent** -- ``HYPERDIAL_RUN_ID`` is set (the script was started by ``hyperdial agent``):
+  the sweep's values (the JSON file at ``HYPERDIAL_CONFIG``) override the defaults, metrics go
+  to the run the agent claimed, and the agent reports the exit status.
+* **server** -- no run id, but a server answers at ``HYPERDIAL_SERVER``
+  (default ``http://127.0.0.1:8337``): a run outside any sweep is created, logged to and
+  finished by this process.
+* **offline** -- no server answers, or ``HYPERDIAL_MODE=offline``: everything is appended as
+  JSON lines to ``$HYPERDIAL_DIR/offline/<local-id>.jsonl``; ``hyperdial sync`` uploads it.
+
+Metrics are sent in batches by a background thread; a server that goes away never makes the
+training script fail. This module is one self-contained file using only the standard library
+(Python 3.8 or newer). The reference is docs/python.md.
+"""
+
+import atexit
+import collections.abc
+import json
+import math
+import numbers
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "init",
+    "log",
+    "finish",
+    "Run",
+    "Config",
+    "Summary",
+    "run",
+    "config",
+    "summary",
+    "DEFAULT_SERVER",
+]
+
+#: The server used when ``HYPERDIAL_SERVER`` is not set.
+DEFAULT_SERVER = "http://127.0.0.1:8337"
+
+# Tunables. They are read at call time, so tests may patch them.
+_FLUSH_INTERVAL = 0.5  # seconds between two flushes while points arrive
+_FLUSH_POINTS = 200  # flush at once when this many points are buffered
+_MAX_BUFFER = 100000  # points kept while the server is unreachable; the oldest go first
+_BATCH_POINTS = 1000  # points per request at most
+_BATCH_BYTES = 4 * 1024 * 1024  # bytes per request at most (the server takes 8 MiB)
+_REQUEST_TIMEOUT = 5.0  # seconds, for one request
+_PROBE_TIMEOUT = 0.5  # seconds, for the request that looks for a server
+_RETRY_DELAYS = (0.25, 0.75)  # sleeps between the attempts of one delivery
+_BACKOFF_MAX = 30.0  # seconds at most between two flush attempts while the server is down
+_HEARTBEAT_INTERVAL = 20.0  # seconds of silence before a heartbeat (server mode only)
+_FINISH_TIMEOUT = 10.0  # seconds finish() may spend sending what is left
+_GIT_TIMEOUT = 2.0  # seconds per git command
+
+_WARN_PREFIX = "[hyperdial] "
+
+#: The current run, set by :func:`init` and cleared by :func:`finish`.
+run = None
+#: The current run's :class:`Config`, set by :func:`init`.
+config = None
+#: The current run's :class:`Summary`, set by :func:`init`.
+summary = None
+
+_active_runs = []
+_active_lock = threading.Lock()
+_hooks_installed = False
+_uncaught_exception = False
+_agent_next_step = {}  # run id -> next step, so a second init() under an agent goes on counting
+
+
+def _warn(message):
+    try:
+        sys.stderr.write(_WARN_PREFIX + message + "\n")
+        sys.stderr.flush()
+    except Exception:  # stderr closed at shutdown: nothing better to do
+        pass
+
+
+def _now_ms():
+    return int(time.time() * 1000)
+
+
+# --------------------------------------------------------------------------------------------
+# Config
+
+
+class Config(dict):
+    """The run's configuration: a ``dict`` whose keys can also be read as attributes.
+
+    Nested mappings are ``Config`` objects too, so ``config.optimizer.lr`` and
+    ``config["optimizer"]["lr"]`` are the same value. ``in``, ``get``, iteration, ``len``,
+    ``dict(config)`` and ``json.dumps(config)`` work as for any dict; :meth:`as_dict` returns a
+    deep copy made of plain dicts. Setting a key (``config.seed = 1`` or ``config["seed"] = 1``)
+    changes it in this process only: the server keeps the config the run started with.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data=None, **kwargs):
+        """Build a config from a mapping and/or keyword arguments; nested dicts are copied."""
+        super().__init__()
+        self.update(data or {}, **kwargs)
+
+    def __setitem__(self, key, value):
+        if isinstance(value, collections.abc.Mapping) and not isinstance(value, Config):
+            value = Config(value)
+        super().__setitem__(key, value)
+
+    def update(self, other=(), **kwargs):
+        """Set keys from a mapping (or an iterable of pairs) and keyword arguments."""
+        if isinstance(other, collections.abc.Mapping):
+            other = other.items()
+        for key, value in other:
+            self[key] = value
+        for key, value in kwargs.items():
+            self[key] = value
+
+    def setdefault(self, key, default=None):
+        """Return ``config[key]``, first setting it to ``default`` when it is missing."""
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def copy(self):
+        """A deep copy, as a ``Config``."""
+        return Config(self.as_dict())
+
+    def as_dict(self):
+        """A deep copy made of plain ``dict`` objects (lists are copied too)."""
+        return _plain(self)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(
+                "config has no key %r (keys: %s)" % (name, ", ".join(map(str, self)) or "none")
+            ) from None
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+    def __delattr__(self, name):
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __dir__(self):
+        return sorted(set(dir(type(self))) | {k for k in self if isinstance(k, str)})
+
+    def __repr__(self):
+        return "Config(%r)" % (_plain(self),)
+
+    def __reduce__(self):
+        return (Config, (_plain(self),))
+
+
+def _plain(value):
+    if isinstance(value, collections.abc.Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _deep_merge(defaults, override):
+    """``defaults`` with ``override`` laid over it, mappings merged key by key."""
+    merged = Config(defaults)
+    for key, value in override.items():
+        current = merged.get(key)
+        if isinstance(current, collections.abc.Mapping) and isinstance(
+            value, collections.abc.Mapping
+        ):
+            merged[key] = _deep_merge(current, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _jsonable(value):
+    """A JSON-ready copy of a config or summary value: NaN and infinities become None,
+    unknown objects their ``str()``."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, collections.abc.Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    item = getattr(value, "item", None)  # numpy and torch scalars
+    if callable(item) and not isinstance(value, (bytes, bytearray)):
+        try:
+            return _jsonable(item())
+        except Exception:
+            pass
+    return str(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Metric values
+
+
+def _metric_value(key, value):
+    """A logged value as JSON: a number, or None for NaN and infinities."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if value is None:
+        return None
+    item = getattr(value, "item", None)  # numpy scalars, 0-d arrays, one-element tensors
+    if callable(item) and not isinstance(value, (str, bytes, bytearray)):
+        try:
+            scalar = item()
+        except Exception:
+            scalar = None
+        if isinstance(scalar, (bool, numbers.Real)):
+            return _metric_value(key, scalar)
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    raise TypeError(
+        "hyperdial: the value logged for %r must be a number (int, float or bool), got %s %s"
+        % (key, type(value).__name__, text)
+    )
+
+
+def _flatten_values(data, prefix, out):
+    for key, value in data.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(
+                "hyperdial: metric names must be non-empty strings, got %r" % (key,)
+            )
+        name = prefix + key
+        if isinstance(value, collections.abc.Mapping):
+            _flatten_values(value, name + ".", out)
+        else:
+            out[name] = _metric_value(name, value)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Summary
+
+
+class Summary(collections.abc.Mapping):
+    """The run's summary: the last logged value of every metric, overlaid by values set here.
+
+    ``run.summary["best_acc"] = 0.9`` (or :meth:`update`) records a value; values set here
+    are sent to the server (``PUT /api/v1/runs/{id}/summary``) with the next flush and at
+    ``finish()``. Reading gives the value set here, else the last value logged under that
+    name. Values may be numbers, strings, booleans, None, lists or dicts; NaN is sent as null.
+    """
+
+    def __init__(self, run):
+        """Created by :class:`Run`; not meant to be built directly."""
+        self._run = run
+        self._explicit = {}
+        self._logged = {}
+
+    def _view(self):
+        with self._run._lock:
+            merged = dict(self._logged)
+            merged.update(self._explicit)
+        return merged
+
+    def __getitem__(self, key):
+        with self._run._lock:
+            if key in self._explicit:
+                return self._explicit[key]
+            return self._logged[key]
+
+    def __iter__(self):
+        return iter(self._view())
+
+    def __len__(self):
+        return len(self._view())
+
+    def __contains__(self, key):
+        with self._run._lock:
+            return key in self._explicit or key in self._logged
+
+    def __setitem__(self, key, value):
+        if not isinstance(key, str) or not key:
+            raise TypeError("hyperdial: summary keys must be non-empty strings, got %r" % (key,))
+        self._run._set_summary({key: _jsonable(value)})
+
+    def update(self, other=(), **kwargs):
+        """Set several summary values at once, from a mapping and/or keyword arguments."""
+        values = dict(other, **kwargs)
+        for key in values:
+            if not isinstance(key, str) or not key:
+                raise TypeError(
+                    "hyperdial: summary keys must be non-empty strings, got %r" % (key,)
+                )
+        self._run._set_summary({k: _jsonable(v) for k, v in values.items()})
+
+    def as_dict(self):
+        """A plain dict of everything the summary holds."""
+        return self._view()
+
+    def __repr__(self):
+        return "Summary(%r)" % (self._view(),)
+
+
+# --------------------------------------------------------------------------------------------
+# Transport
+
+
+class _SendError(Exception):
+    def __init__(self, message, retryable):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+_LOOPBACK = ("localhost", "::1")
+
+
+class _Transport:
+    """JSON over HTTP to one server, with the bearer token when there is one."""
+
+    def __init__(self, server, token):
+        self.server = server.rstrip("/")
+        self.token = token or None
+        host = urllib.parse.urlsplit(self.server).hostname or ""
+        if host in _LOOPBACK or host.startswith("127."):
+            # Never send loopback traffic through a proxy taken from the environment.
+            self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        else:
+            self._opener = urllib.request.build_opener()
+
+    def request(self, method, path, body=None, timeout=None):
+        """Send one request; return the decoded JSON answer (or None). Raises _SendError."""
+        if isinstance(body, bytes):
+            data = body
+        elif body is not None:
+            data = json.dumps(body, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        else:
+            data = None
+        req = urllib.request.Request(self.server + path, data=data, method=method)
+        req.add_header("Accept", "application/json")
+        req.add_header("User-Agent", "hyperdial-python/" + __version__)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if self.token:
+            req.add_header("Authorization", "Bearer " + self.token)
+        try:
+            with self._opener.open(req, timeout=timeout or _REQUEST_TIMEOUT) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as err:
+            detail = ""
+            try:
+                detail = json.loads(err.read().decode("utf-8", "replace")).get("error") or ""
+            except Exception:
+                pass
+            retryable = err.code >= 500 or err.code in (408, 429)
+            message = "%s %s answered %d%s" % (
+                method,
+                path.split("?")[0],
+                err.code,
+                ": " + detail if detail else "",
+            )
+            raise _SendError(message, retryable) from None
+        except Exception as err:  # URLError, timeouts, resets, bad status lines
+            reason = getattr(err, "reason", None) or err
+            raise _SendError("cannot reach %s (%s)" % (self.server, reason), True) from None
+        if not raw:
+            return None
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except ValueError:
+            return None
+
+
+# --------------------------------------------------------------------------------------------
+# Sinks: where a run's records go
+
+
+class _HTTPSink:
+    def __init__(self, transport, run_id, finish_run, heartbeat):
+        self.transport = transport
+        self.run_id = run_id
+        self.finish_run = finish_run
+        self.heartbeat_enabled = heartbeat
+        self._base = "/api/v1/runs/" + urllib.parse.quote(run_id, safe="")
+
+    def send_points(self, encoded_points):
+        body = ('{"points":[' + ",".join(encoded_points) + "]}").encode("utf-8")
+        return self.transport.request("POST", self._base + "/metrics", body)
+
+    def send_summary(self, values):
+        return self.transport.request("PUT", self._base + "/summary", values)
+
+    def heartbeat(self):
+        return self.transport.request("POST", self._base + "/heartbeat", {})
+
+    def finish(self, exit_code):
+        if self.finish_run:
+            return self.transport.request("POST", self._base + "/finish", {"exit_code": exit_code})
+        return None
+
+    def close(self):
+        pass
+
+
+class _OfflineSink:
+    heartbeat_enabled = False
+
+    def __init__(self, path, init_record):
+        self.path = path
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self._file = open(path, "a", encoding="utf-8")
+        self._broken = False
+        self._write([_dumps(init_record)])
+
+    def _write(self, lines):
+        if self._broken:
+            raise _SendError("cannot write %s" % self.path, False)
+        try:
+            self._file.write("".join(line + "\n" for line in lines))
+            self._file.flush()
+        except (OSError, ValueError) as err:
+            self._broken = True
+            raise _SendError("cannot write %s (%s)" % (self.path, err), False) from None
+
+    def send_points(self, encoded_points):
+        # Each point is encoded as {"step":...}; a log record is the same object with "type"
+        # in front.
+        self._write(['{"type":"log",' + p[1:] for p in encoded_points])
+        return None
+
+    def send_summary(self, values):
+        self._write([_dumps({"type": "summary", "values": values})])
+        return None
+
+    def finish(self, exit_code):
+        self._write([_dumps({"type": "finish", "exit_code": exit_code, "time_ms": _now_ms()})])
+        return None
+
+    def close(self):
+        try:
+            self._file.close()
+        except OSError:
+            pass
+
+
+class _NullSink:
+    heartbeat_enabled = False
+
+    def send_points(self, encoded_points):
+        return None
+
+    def send_summary(self, values):
+        return None
+
+    def finish(self, exit_code):
+        return None
+
+    def close(self):
+        pass
+
+
+def _dumps(obj):
+    return json.dumps(obj, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Run
+
+
+class Run:
+    """One training run: its config, its metrics and its summary.
+
+    Made by :func:`init`. Attributes:
+
+    * ``id`` -- the server's run id, or the local id of an offline run (None when disabled);
+    * ``mode`` -- ``"agent"``, ``"server"``, ``"offline"`` or ``"disabled"``;
+    * ``sweep_id`` -- the sweep's id under an agent, else None;
+    * ``project``, ``name`` -- as given to :func:`init` (``project`` defaults to
+      ``HYPERDIAL_PROJECT`` or ``"default"``);
+    * ``config`` -- the :class:`Config`; ``summary`` -- the :class:`Summary`;
+    * ``server`` -- the server's base URL (agent and server modes), else None;
+    * ``path`` -- the offline file (offline mode), else None.
+
+    A ``Run`` is a context manager: leaving the ``with`` block calls :meth:`finish`, with exit
+    code 1 when an exception is leaving it (the code of ``SystemExit``, for ``sys.exit``).
+    """
+
+    def __init__(self, mode, config, project, name, run_id, sweep_id, sink, server=None,
+                 path=None, first_step=0):
+        """Created by :func:`init`; not meant to be built directly."""
+        self.mode = mode
+        self.config = config
+        self.project = project
+        self.name = name
+        self.id = run_id
+        self.sweep_id = sweep_id
+        self.server = server
+        self.path = path
+        self._sink = sink
+        self._pid = os.getpid()
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._send_lock = threading.Lock()
+        self.summary = Summary(self)
+        self._step = first_step
+        self._points = collections.deque()
+        self._pending_summary = {}
+        self._last_flush = 0.0
+        self._last_contact = time.monotonic()
+        self._retry_at = 0.0
+        self._failures = 0
+        self._closing = False
+        self._finished = False
+        self._stop_requested = False
+        self._warned = set()
+        self._dropped = 0
+        self._last_error = None
+        self._worker = None
+        if not isinstance(sink, _NullSink):
+            self._worker = threading.Thread(
+                target=self._worker_main, name="hyperdial-sender", daemon=True
+            )
+            self._worker.start()
+
+    # ---------------------------------------------------------------- public API
+
+    @property
+    def step(self):
+        """The step the next :meth:`log` call without ``step`` will use."""
+        with self._lock:
+            return self._step
+
+    @property
+    def stop_requested(self):
+        """True once the server asked this run to stop (early termination, cancellation).
+
+        Under an agent the agent stops the process by itself; a script may also check this
+        and end early.
+        """
+        return self._stop_requested
+
+    @property
+    def finished(self):
+        """True once :meth:`finish` was called."""
+        return self._finished
+
+    def log(self, data, step=None):
+        """Record metric values at one step.
+
+        ``data`` maps metric names to numbers: ``int``, ``float`` and ``bool`` (sent as 1 or 0),
+        numpy and torch scalars too. NaN and infinities are sent as null. A nested mapping is
+        flattened with dots (``{"val": {"loss": 1}}`` logs ``val.loss``). Anything else raises
+        ``TypeError``. ``step`` is a non-negative integer; by default it is the step after the
+        previous one (0, 1, 2, ...). Points are buffered and sent by a background thread at
+        most every 0.5 s, or at once when 200 are waiting, and at :meth:`finish`.
+        """
+        if not isinstance(data, collections.abc.Mapping):
+            raise TypeError(
+                "hyperdial: log() takes a dict of metric values, got %s" % type(data).__name__
+            )
+        if step is not None:
+            if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+                raise TypeError(
+                    "hyperdial: step must be an integer, got %s %r" % (type(step).__name__, step)
+                )
+            step = int(step)
+            if step < 0:
+                raise ValueError("hyperdial: step must be >= 0, got %d" % step)
+        values = _flatten_values(data, "", {})
+        if not values:
+            return
+        with self._cond:
+            if self._finished:
+                self._warn_once("log-after-finish", "log() after finish() is ignored")
+                return
+            if step is None:
+                step = self._step
+            self._step = max(self._step, step + 1)
+            encoded = _dumps({"step": step, "time_ms": _now_ms(), "values": values})
+            self.summary._logged.update(values)
+            was_empty = not self._points
+            self._points.append(encoded)
+            overflow = len(self._points) - _MAX_BUFFER
+            if overflow > 0:
+                self._drop_oldest_locked(overflow)
+            if was_empty or len(self._points) >= _FLUSH_POINTS:
+                self._cond.notify_all()
+
+    def finish(self, exit_code=0):
+        """Send what is buffered and end the run. Calling it again does nothing.
+
+        In server mode the run is ended with ``exit_code`` (0 is finished, anything else
+        failed); in offline mode a ``finish`` record is written; under an agent this only
+        flushes, since the agent reports how the process ended. Network failures are reported
+        on stderr, never raised.
+        """
+        try:
+            exit_code = int(exit_code if exit_code is not None else 0)
+        except (TypeError, ValueError):
+            exit_code = 1
+        with self._cond:
+            if self._finished:
+                return
+            self._finished = True
+            self._closing = True
+            self._cond.notify_all()
+        deadline = time.monotonic() + _FINISH_TIMEOUT
+        if self._worker is not None and self._worker is not threading.current_thread():
+            self._worker.join(max(0.0, deadline - time.monotonic()))
+        sent = self._flush(deadline=deadline, quiet=True)
+        if not sent:
+            with self._lock:
+                left, summary_left = len(self._points), len(self._pending_summary)
+            if left or summary_left:
+                _warn("%d metric points and %d summary values could not be sent and are lost (%s)"
+                      % (left, summary_left, self._last_error))
+        try:
+            if self._deliver(self._sink.finish, exit_code, deadline, quiet=True) == "fail":
+                _warn("could not report the end of the run (%s)" % (self._last_error,))
+        finally:
+            self._sink.close()
+            _forget(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            code = 0
+        elif issubclass(exc_type, SystemExit):
+            value = getattr(exc, "code", None)
+            code = value if isinstance(value, int) and not isinstance(value, bool) else (
+                0 if value is None else 1)
+        else:
+            code = 1
+        self.finish(exit_code=code)
+        return False
+
+    def __repr__(self):
+        return "<hyperdial.Run id=%r mode=%r>" % (self.id, self.mode)
+
+    # ---------------------------------------------------------------- internals
+
+    def _warn_once(self, key, message):
+        if key not in self._warned:
+            self._warned.add(key)
+            _warn(message)
+
+    def _drop_oldest_locked(self, count):
+        for _ in range(count):
+            self._points.popleft()
+        self._dropped += count
+        self._warn_once(
+            "overflow",
+            "more than %d metric points are waiting to be sent; dropping the oldest" % _MAX_BUFFER,
+        )
+
+    def _set_summary(self, values):
+        with self._cond:
+            if self._finished:
+                self._warn_once("summary-after-finish", "summary set after finish() is ignored")
+                return
+            self.summary._explicit.update(values)
+            was_empty = not self._pending_summary and not self._points
+            self._pending_summary.update(values)
+            if was_empty:
+                self._cond.notify_all()
+
+    def _next_wakeup_locked(self, now):
+        """Seconds until the worker has something to do (<= 0: now; None: nothing planned)."""
+        times = []
+        if self._points or self._pending_summary:
+            if len(self._points) >= _FLUSH_POINTS:
+                due = now
+            else:
+                due = self._last_flush + _FLUSH_INTERVAL
+            times.append(max(due, self._retry_at))
+        if self._sink.heartbeat_enabled:
+            times.append(max(self._last_contact + _HEARTBEAT_INTERVAL, self._retry_at))
+        if not times:
+            return None
+        return min(times) - now
+
+    def _worker_main(self):
+        while True:
+            with self._cond:
+                while True:
+                    if self._closing:
+                        return
+                    now = time.monotonic()
+                    wait = self._next_wakeup_locked(now)
+                    if wait is not None and wait <= 0:
+                        break
+                    self._cond.wait(wait)
+                has_data = bool(self._points or self._pending_summary)
+            try:
+                if has_data:
+                    self._flush()
+                elif self._sink.heartbeat_enabled:
+                    self._heartbeat()
+            except Exception as err:  # a bug here must not kill the sender silently
+                self._warn_once("worker", "sender error: %r" % (err,))
+                with self._lock:
+                    self._retry_at = time.monotonic() + _BACKOFF_MAX
+
+    def _heartbeat(self):
+        try:
+            answer = self._sink.heartbeat()
+        except _SendError as err:
+            with self._lock:
+                if err.retryable:  # quietly: a flush warns when there is data to lose
+                    self._last_contact = time.monotonic()
+                else:  # this server does not take heartbeats for this run: stop sending them
+                    self._sink.heartbeat_enabled = False
+            return
+        self._note_success(answer)
+
+    def _note_success(self, answer):
+        with self._lock:
+            self._last_contact = time.monotonic()
+            self._failures = 0
+            self._retry_at = 0.0
+        if isinstance(answer, dict) and answer.get("stop") is True:
+            self._stop_requested = True
+
+    def _note_failure(self, err, quiet=False):
+        self._last_error = err
+        with self._lock:
+            self._failures += 1
+            delay = min(_BACKOFF_MAX, 0.5 * (2 ** min(self._failures, 16)))
+            self._retry_at = time.monotonic() + delay
+        if quiet:
+            return
+        self._warn_once(
+            "unreachable",
+            "%s; metrics are kept and sent when the server is back (this warning is not repeated)" % (err,),
+        )
+
+    def _deliver(self, send, payload, deadline=None, quiet=False):
+        """Send one payload with retries. Returns "ok", "drop" (the server refused it for
+        good) or "fail" (still unreachable; warned about once unless quiet)."""
+        attempt = 0
+        while True:
+            try:
+                answer = send(payload)
+            except _SendError as err:
+                if not err.retryable:
+                    self._warn_once("refused:" + str(err), "%s; dropping that data" % (err,))
+                    return "drop"
+                delays = _RETRY_DELAYS
+                if attempt < len(delays) and (
+                    deadline is None or time.monotonic() + delays[attempt] < deadline
+                ):
+                    time.sleep(delays[attempt])
+                    attempt += 1
+                    continue
+                self._note_failure(err, quiet)
+                return "fail"
+            self._note_success(answer)
+            return "ok"
+
+    def _take_batch_locked(self):
+        batch, size = [], 0
+        while self._points and len(batch) < _BATCH_POINTS:
+            point = self._points[0]
+            if batch and size + len(point) > _BATCH_BYTES:
+                break
+            batch.append(self._points.popleft())
+            size += len(point) + 1
+        return batch
+
+    def _flush(self, deadline=None, quiet=False):
+        """Send buffered points, then the pending summary. True when nothing is left."""
+        if deadline is None:
+            acquired = self._send_lock.acquire()
+        else:
+            acquired = self._send_lock.acquire(timeout=max(0.0, deadline - time.monotonic()))
+        if not acquired:
+            return False
+        try:
+            while True:
+                with self._lock:
+                    self._last_flush = time.monotonic()
+                    batch = self._take_batch_locked()
+                if not batch:
+                    break
+                result = self._deliver(self._sink.send_points, batch, deadline, quiet)
+                if result == "fail":
+                    with self._lock:
+                        self._points.extendleft(reversed(batch))
+                        overflow = len(self._points) - _MAX_BUFFER
+                        if overflow > 0:
+                            self._drop_oldest_locked(overflow)
+                    return False
+            with self._lock:
+                pending, self._pending_summary = self._pending_summary, {}
+            if pending:
+                result = self._deliver(self._sink.send_summary, pending, deadline, quiet)
+                if result == "fail":
+                    with self._lock:
+                        pending.update(self._pending_summary)
+                        self._pending_summary = pending
+                    return False
+            return True
+        finally:
+            self._send_lock.release()
+
+
+# --------------------------------------------------------------------------------------------
+# init and the module-level conveniences
+
+
+def _env(name, default=None):
+    value = os.environ.get(name, "")
+    return value if value.strip() else default
+
+
+def _git_info():
+    """{"commit", "dirty"} of the git work tree holding the cwd (else the program), or None."""
+    dirs = [os.getcwd()]
+    program = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if program and os.path.isfile(program):
+        program_dir = os.path.dirname(os.path.abspath(program))
+        if program_dir not in dirs:
+            dirs.append(program_dir)
+    for directory in dirs:
+        try:
+            head = subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=directory, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=_GIT_TIMEOUT,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None  # no git on this machine
+        if head.returncode != 0:
+            continue
+        commit = head.stdout.decode("utf-8", "replace").strip()
+        dirty = None
+        try:
+            status = subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"], cwd=directory,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                timeout=_GIT_TIMEOUT,
+            )
+            if status.returncode == 0:
+                dirty = bool(status.stdout.strip())
+        except (OSError, subprocess.SubprocessError):
+            pass
+        return {"commit": commit, "dirty": dirty}
+    return None
+
+
+def _read_sweep_config(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as err:
+        _warn("cannot read the run's config %s (%s); using the defaults" % (path, err))
+        return {}
+    if not isinstance(data, dict):
+        _warn("the run's config %s is not a JSON object; using the defaults" % path)
+        return {}
+    return data
+
+
+def _local_id():
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def _install_hooks():
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(_at_exit)
+    previous = sys.excepthook
+
+    def excepthook(exc_type, exc, tb):
+        global _uncaught_exception
+        _uncaught_exception = True
+        previous(exc_type, exc, tb)
+
+    sys.excepthook = excepthook
+
+
+def _at_exit():
+    with _active_lock:
+        runs = list(_active_runs)
+    for r in runs:
+        if r._pid == os.getpid():
+            r.finish(exit_code=1 if _uncaught_exception else 0)
+
+
+def _forget(r):
+    global run
+    with _active_lock:
+        if r in _active_runs:
+            _active_runs.remove(r)
+    if r.mode == "agent" and r.id:
+        _agent_next_step[r.id] = r._step
+    if run is r:
+        run = None
+
+
+def init(config=None, project=None, name=None, mode=None):
+    """Start a run and return it (a :class:`Run`).
+
+    ``config`` holds the script's defaults: a dict, possibly nested, or an
+    ``argparse.Namespace``. Under an agent the sweep's values (the JSON file named by
+    ``HYPERDIAL_CONFIG``) are merged over it, nested mappings key by key, and the result is
+    ``run.config``. ``project`` and ``name`` label a run created outside a sweep; ``project``
+    defaults to ``HYPERDIAL_PROJECT`` or ``"default"``.
+
+    ``mode`` overrides ``HYPERDIAL_MODE``: ``"auto"`` (default: agent when
+    ``HYPERDIAL_RUN_ID`` is set, else server when one answers, else offline), ``"offline"``
+    or ``"disabled"`` (nothing is sent or written). A run still open from an earlier ``init``
+    is finished first. The new run is also available as ``hyperdial.run``, its config as
+    ``hyperdial.config`` and its summary as ``hyperdial.summary``.
+    """
+    config_arg = config
+    if config_arg is None:
+        defaults = {}
+    elif isinstance(config_arg, collections.abc.Mapping):
+        defaults = config_arg
+    elif hasattr(config_arg, "__dict__"):  # argparse.Namespace and the like
+        defaults = vars(config_arg)
+    else:
+        raise TypeError(
+            "hyperdial.init: config must be a dict or an argparse.Namespace, got %s"
+            % type(config_arg).__name__
+        )
+    if run is not None and not run.finished:
+        run.finish()
+
+    merged = Config(defaults)
+    config_path = _env("HYPERDIAL_CONFIG")
+    if config_path:
+        merged = _deep_merge(merged, _read_sweep_config(config_path))
+
+    mode = (mode or _env("HYPERDIAL_MODE", "auto")).strip().lower()
+    if mode not in ("auto", "offline", "disabled"):
+        _warn("unknown HYPERDIAL_MODE %r; using auto" % mode)
+        mode = "auto"
+    project = project or _env("HYPERDIAL_PROJECT", "default")
+    server = _env("HYPERDIAL_SERVER", DEFAULT_SERVER).strip().rstrip("/")
+    if "://" not in server:
+        server = "http://" + server
+    token = _env("HYPERDIAL_TOKEN")
+    run_id = _env("HYPERDIAL_RUN_ID")
+
+    new_run = None
+    if mode == "disabled":
+        new_run = Run("disabled", merged, project, name, None, None, _NullSink())
+    elif mode == "auto" and run_id:
+        transport = _Transport(server, token)
+        new_run = Run(
+            "agent", merged, project, name, run_id, _env("HYPERDIAL_SWEEP_ID"),
+            _HTTPSink(transport, run_id, finish_run=False, heartbeat=False),
+            server=server, first_step=_agent_next_step.get(run_id, 0),
+        )
+    else:
+        record = {
+            "project": project,
+            "name": name,
+            "config": _jsonable(merged),
+            "argv": [str(a) for a in sys.argv],
+            "host": socket.gethostname(),
+            "git": _git_info(),
+        }
+        offline_reason = "HYPERDIAL_MODE=offline" if mode == "offline" else None
+        if mode == "auto":
+            transport = _Transport(server, token)
+            created = None
+            try:
+                transport.request(
+                    "GET", "/api/v1/sweeps?project=" + urllib.parse.quote(project, safe=""),
+                    timeout=_PROBE_TIMEOUT,
+                )
+                body = {k: v for k, v in record.items() if v is not None}
+                created = transport.request("POST", "/api/v1/runs", body)
+            except _SendError as err:
+                offline_reason = str(err)
+            if created is not None:
+                if isinstance(created, dict) and isinstance(created.get("id"), str):
+                    new_run = Run(
+                        "server", merged, project, name, created["id"], created.get("sweep"),
+                        _HTTPSink(transport, created["id"], finish_run=True, heartbeat=True),
+                        server=server,
+                    )
+                else:
+                    offline_reason = "the server's answer to POST /api/v1/runs has no run id"
+            elif offline_reason is None:
+                offline_reason = "the server's answer to POST /api/v1/runs has no run id"
+        if new_run is None:
+            local_id = _local_id()
+            directory = os.path.abspath(_env("HYPERDIAL_DIR", ".hyperdial"))
+            path = os.path.join(directory, "offline", local_id + ".jsonl")
+            init_record = {"type": "init"}
+            init_record.update(record)
+            init_record["time_ms"] = _now_ms()
+            try:
+                sink = _OfflineSink(path, init_record)
+            except (OSError, _SendError) as err:
+                _warn("cannot write offline run %s (%s); metrics are not recorded" % (path, err))
+                new_run = Run("disabled", merged, project, name, None, None, _NullSink())
+            else:
+                _warn(
+                    "offline (%s): logging to %s; upload it later with `hyperdial sync`"
+                    % (offline_reason, path)
+                )
+                new_run = Run("offline", merged, project, name, local_id, None, sink, path=path)
+
+    _install_hooks()
+    with _active_lock:
+        _active_runs.append(new_run)
+    _set_current(new_run)
+    return new_run
+
+
+def _set_current(r):
+    global run, config, summary
+    run = r
+    config = r.config
+    summary = r.summary
+
+
+def log(data, step=None):
+    """Log metric values to the current run; see :meth:`Run.log`."""
+    if run is None:
+        raise RuntimeError("hyperdial.log() called before hyperdial.init()")
+    run.log(data, step=step)
+
+
+def finish(exit_code=0):
+    """Finish the current run (see :meth:`Run.finish`); does nothing when there is none."""
+    if run is not None:
+        run.finish(exit_code=exit_code)

@@ -1,0 +1,151 @@
+"""A threaded fake of the hyperdial server's run endpoints, recording every request.
+
+It implements what the Python client uses (docs/api.md): GET /api/v1/sweeps, POST /api/v1/runs,
+POST /api/v1/runs/{id}/metrics, PUT /api/v1/runs/{id}/summary, POST /api/v1/runs/{id}/heartbeat
+and POST /api/v1/runs/{id}/finish.
+"""
+
+import http.server
+import json
+import socket
+import threading
+import time
+import urllib.parse
+
+
+class Request:
+    """One recorded request."""
+
+    def __init__(self, method, path, query, headers, body):
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.status = None
+
+    def __repr__(self):
+        return "<%s %s %r>" % (self.method, self.path, self.body)
+
+
+class FakeServer:
+    """Start with start(), stop with stop(); requests are in .requests (thread-safe)."""
+
+    def __init__(self, token=None, run_id="r7mz0c1d"):
+        self.token = token
+        self.run_id = run_id
+        self.requests = []
+        self.lock = threading.Lock()
+        self.stop_runs = False  # answer "stop": true to metrics and heartbeats
+        self.fail_status = None  # answer every run request with this status
+        self.heartbeat_status = 200  # answer heartbeats with this status
+        self._httpd = None
+        self._thread = None
+
+    @property
+    def url(self):
+        host, port = self._httpd.server_address[:2]
+        return "http://%s:%d" % (host, port)
+
+    def start(self):
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _handle(self):
+                parsed = urllib.parse.urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                body = json.loads(raw.decode("utf-8")) if raw else None
+                req = Request(self.command, parsed.path, urllib.parse.parse_qs(parsed.query),
+                              dict(self.headers), body)
+                with fake.lock:
+                    fake.requests.append(req)
+                status, answer = fake.answer(req)
+                req.status = status
+                data = json.dumps(answer).encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = _handle
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def answer(self, req):
+        if self.token and req.headers.get("Authorization") != "Bearer " + self.token:
+            return 401, {"error": "missing or wrong token"}
+        parts = req.path.strip("/").split("/")
+        if req.path == "/api/v1/sweeps" and req.method == "GET":
+            return 200, {"sweeps": []}
+        if req.path == "/api/v1/runs" and req.method == "POST":
+            body = req.body or {}
+            return 201, {"id": self.run_id, "sweep": None, "project": body.get("project"),
+                         "state": "running", "config": body.get("config")}
+        if len(parts) == 5 and parts[:3] == ["api", "v1", "runs"]:
+            if self.fail_status:
+                return self.fail_status, {"error": "failing on purpose"}
+            action = parts[4]
+            if action == "metrics" and req.method == "POST":
+                return 200, {"accepted": len(req.body["points"]), "stop": self.stop_runs}
+            if action == "summary" and req.method == "PUT":
+                return 200, {}
+            if action == "heartbeat" and req.method == "POST":
+                if self.heartbeat_status != 200:
+                    return self.heartbeat_status, {"error": "no heartbeats here"}
+                return 200, {"stop": self.stop_runs}
+            if action == "finish" and req.method == "POST":
+                return 200, {"id": parts[3], "state": "finished"}
+        return 404, {"error": "no such endpoint: %s %s" % (req.method, req.path)}
+
+    # helpers for assertions
+
+    def of(self, method, suffix):
+        """Recorded requests with this method whose path ends with suffix."""
+        with self.lock:
+            return [r for r in self.requests if r.method == method and r.path.endswith(suffix)]
+
+    def points(self):
+        """Every metric point accepted (answered 200), in arrival order."""
+        return [p for r in self.of("POST", "/metrics") if r.status == 200
+                for p in r.body["points"]]
+
+    def wait_for(self, predicate, timeout=5.0):
+        """Wait until predicate() is true; return its last value."""
+        return wait_for(predicate, timeout)
+
+
+def wait_for(predicate, timeout=5.0):
+    """Wait until predicate() is true, at most timeout seconds; return its last value."""
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > end:
+            return value
+        time.sleep(0.02)
+
+
+def closed_port_url():
+    """A loopback URL where nothing listens."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return "http://127.0.0.1:%d" % port

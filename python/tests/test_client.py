@@ -1,0 +1,641 @@
+"""Tests of the hyperdial Python client against a fake server (see fake_server.py).
+
+Run from the repository root: python3 -m unittest discover -s python/tests -v
+"""
+
+import copy
+import io
+import json
+import math
+import os
+import pickle
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from unittest import mock
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+
+import hyperdial  # noqa: E402
+from fake_server import FakeServer, closed_port_url, wait_for  # noqa: E402
+
+HAVE_GIT = shutil.which("git") is not None
+
+
+class ClientTestCase(unittest.TestCase):
+    """Isolates each test: no HYPERDIAL_* variables, a temporary cwd, fast retries, stderr
+    captured in self.stderr."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="hyperdial-test-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        old_cwd = os.getcwd()
+        os.chdir(self.tmp)
+        self.addCleanup(os.chdir, old_cwd)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERDIAL_")}
+        patcher = mock.patch.dict(os.environ, env, clear=True)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        for name, value in [("_RETRY_DELAYS", (0.01, 0.02)), ("_BACKOFF_MAX", 0.2),
+                            ("_FINISH_TIMEOUT", 3.0), ("_REQUEST_TIMEOUT", 2.0)]:
+            p = mock.patch.object(hyperdial, name, value)
+            p.start()
+            self.addCleanup(p.stop)
+        self.stderr = io.StringIO()
+        p = mock.patch.object(sys, "stderr", self.stderr)
+        p.start()
+        self.addCleanup(p.stop)
+        self.addCleanup(self._finish_all)
+
+    def _finish_all(self):
+        for r in list(hyperdial._active_runs):
+            r.finish()
+        hyperdial._agent_next_step.clear()
+
+    def start_server(self, **kwargs):
+        server = FakeServer(**kwargs).start()
+        self.addCleanup(server.stop)
+        return server
+
+    def agent_env(self, server, config=None, token=None):
+        """Set the environment an agent gives a run."""
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        os.environ["HYPERDIAL_RUN_ID"] = server.run_id
+        os.environ["HYPERDIAL_SWEEP_ID"] = "k3x9q2ab"
+        if token:
+            os.environ["HYPERDIAL_TOKEN"] = token
+        if config is not None:
+            path = os.path.join(self.tmp, "run-config.json")
+            with open(path, "w") as f:
+                json.dump(config, f)
+            os.environ["HYPERDIAL_CONFIG"] = path
+
+    def offline_files(self, directory):
+        folder = os.path.join(directory, "offline")
+        return sorted(os.path.join(folder, n) for n in os.listdir(folder))
+
+    def read_jsonl(self, path):
+        with open(path) as f:
+            text = f.read()
+        self.assertTrue(text.endswith("\n"))
+        return [json.loads(line) for line in text.splitlines()]
+
+
+class ConfigTests(unittest.TestCase):
+    def test_nested_attribute_and_item_access(self):
+        c = hyperdial.Config({"lr": 0.1, "optimizer": {"kind": "adam", "betas": {"b1": 0.9}}})
+        self.assertEqual(c.lr, 0.1)
+        self.assertEqual(c["lr"], 0.1)
+        self.assertEqual(c.optimizer.kind, "adam")
+        self.assertEqual(c.optimizer.betas.b1, 0.9)
+        self.assertEqual(c["optimizer"]["betas"]["b1"], 0.9)
+        self.assertIn("lr", c)
+        self.assertNotIn("momentum", c)
+        self.assertEqual(c.get("momentum", 0.5), 0.5)
+        self.assertEqual(list(c), ["lr", "optimizer"])
+        self.assertEqual(len(c), 2)
+        self.assertIsInstance(c, dict)
+        with self.assertRaises(AttributeError) as ctx:
+            c.momentum
+        self.assertIn("momentum", str(ctx.exception))
+        self.assertFalse(hasattr(c, "momentum"))
+
+    def test_dict_as_dict_json_pickle(self):
+        source = {"a": 1, "b": {"c": [1, {"d": 2}]}}
+        c = hyperdial.Config(source)
+        self.assertEqual(dict(c), source)
+        plain = c.as_dict()
+        self.assertEqual(plain, source)
+        self.assertIs(type(plain["b"]), dict)
+        self.assertEqual(json.loads(json.dumps(c)), source)
+        self.assertEqual(pickle.loads(pickle.dumps(c)).b.c, [1, {"d": 2}])
+        self.assertEqual(copy.deepcopy(c).b.c, [1, {"d": 2}])
+        c.b.c = 5  # setting goes through to the nested config, not the source dict
+        self.assertEqual(c["b"]["c"], 5)
+        self.assertEqual(source["b"]["c"], [1, {"d": 2}])
+
+    def test_setting_wraps_nested_dicts(self):
+        c = hyperdial.Config()
+        c.model = {"depth": 3}
+        c["data"] = {"path": "/x"}
+        c.update({"extra": {"k": 1}}, seed=2)
+        self.assertEqual(c.model.depth, 3)
+        self.assertEqual(c.data.path, "/x")
+        self.assertEqual(c.extra.k, 1)
+        self.assertEqual(c.seed, 2)
+        del c.seed
+        self.assertNotIn("seed", c)
+
+    def test_deep_merge(self):
+        merged = hyperdial._deep_merge(
+            {"lr": 0.1, "epochs": 5, "optimizer": {"kind": "sgd", "momentum": 0.9}},
+            {"lr": 0.01, "optimizer": {"kind": "adam"}, "new": {"x": 1}},
+        )
+        self.assertEqual(merged.as_dict(), {"lr": 0.01, "epochs": 5,
+                                            "optimizer": {"kind": "adam", "momentum": 0.9},
+                                            "new": {"x": 1}})
+
+
+class AgentModeTests(ClientTestCase):
+    def test_config_file_is_merged_over_defaults(self):
+        server = self.start_server()
+        self.agent_env(server, config={"lr": 0.01, "optimizer": {"kind": "adam"}})
+        run = hyperdial.init(config={"lr": 0.1, "epochs": 5,
+                                     "optimizer": {"kind": "sgd", "momentum": 0.9}})
+        self.assertEqual(run.mode, "agent")
+        self.assertEqual(run.id, "r7mz0c1d")
+        self.assertEqual(run.sweep_id, "k3x9q2ab")
+        self.assertEqual(run.config.lr, 0.01)
+        self.assertEqual(run.config.epochs, 5)
+        self.assertEqual(run.config.optimizer.kind, "adam")
+        self.assertEqual(run.config.optimizer.momentum, 0.9)
+        self.assertIs(hyperdial.config, run.config)
+        run.finish()
+
+    def test_batching_token_and_no_finish_call(self):
+        server = self.start_server(token="s3cret")
+        self.agent_env(server, config={}, token="s3cret")
+        run = hyperdial.init(config={"lr": 0.1})
+        for i in range(450):
+            run.log({"loss": 1.0 / (i + 1), "epoch": i})
+        run.summary["best_acc"] = 0.9
+        run.finish(exit_code=3)
+        points = server.points()
+        self.assertEqual([p["step"] for p in points], list(range(450)))
+        self.assertEqual(points[10]["values"], {"loss": 1.0 / 11, "epoch": 10})
+        self.assertIsInstance(points[0]["time_ms"], int)
+        batches = server.of("POST", "/metrics")
+        self.assertLess(len(batches), 100, "points must be batched")
+        for r in server.requests:
+            self.assertEqual(r.headers.get("Authorization"), "Bearer s3cret")
+            self.assertTrue(r.path.startswith("/api/v1/runs/r7mz0c1d/"), r.path)
+        self.assertEqual([r.body for r in server.of("PUT", "/summary")], [{"best_acc": 0.9}])
+        self.assertEqual(server.of("POST", "/finish"), [])
+        self.assertEqual(server.of("POST", "/api/v1/runs"), [])
+        self.assertEqual(server.of("GET", "/api/v1/sweeps"), [])
+        self.assertEqual(server.of("POST", "/heartbeat"), [])
+        self.assertEqual(self.stderr.getvalue(), "")
+
+    def test_flushes_on_its_own_within_half_a_second(self):
+        server = self.start_server()
+        self.agent_env(server)
+        run = hyperdial.init()
+        run.log({"val_loss": 0.5})
+        self.assertTrue(server.wait_for(lambda: len(server.points()) == 1, timeout=2.0))
+        run.log({"val_loss": 0.4})
+        run.summary["note"] = "ok"
+        self.assertTrue(server.wait_for(lambda: server.of("PUT", "/summary"), timeout=2.0))
+        self.assertEqual([p["step"] for p in server.points()], [0, 1])
+        run.finish()
+
+    def test_200_points_flush_at_once(self):
+        server = self.start_server()
+        self.agent_env(server)
+        with mock.patch.object(hyperdial, "_FLUSH_INTERVAL", 60.0):
+            run = hyperdial.init()
+            run.log({"x": 0})  # the first flush happens at once
+            self.assertTrue(server.wait_for(lambda: len(server.points()) == 1))
+            for i in range(199):
+                run.log({"x": i})
+            time.sleep(0.3)
+            self.assertEqual(len(server.points()), 1, "below 200 points: wait for the interval")
+            run.log({"x": 200})
+            self.assertTrue(server.wait_for(lambda: len(server.points()) == 201, timeout=2.0))
+            run.finish()
+
+    def test_explicit_steps(self):
+        server = self.start_server()
+        self.agent_env(server)
+        run = hyperdial.init()
+        run.log({"a": 1})
+        run.log({"a": 2}, step=10)
+        run.log({"a": 3})
+        run.log({"a": 4}, step=5)
+        run.log({"a": 5})
+        run.finish()
+        self.assertEqual([p["step"] for p in server.points()], [0, 10, 11, 5, 12])
+
+    def test_nan_and_infinity_are_null_bools_are_numbers(self):
+        server = self.start_server()
+        self.agent_env(server)
+        run = hyperdial.init()
+        run.log({"nan": float("nan"), "inf": math.inf, "ninf": -math.inf, "ok": True,
+                 "no": False, "n": None, "big": 10 ** 12, "nested": {"loss": 0.5}})
+        run.summary["best"] = float("nan")
+        run.finish()
+        (point,) = server.points()
+        self.assertEqual(point["values"], {"nan": None, "inf": None, "ninf": None, "ok": 1,
+                                           "no": 0, "n": None, "big": 10 ** 12,
+                                           "nested.loss": 0.5})
+        (summary,) = server.of("PUT", "/summary")
+        self.assertEqual(summary.body, {"best": None})
+
+    def test_stop_requested(self):
+        server = self.start_server()
+        server.stop_runs = True
+        self.agent_env(server)
+        run = hyperdial.init()
+        self.assertFalse(run.stop_requested)
+        run.log({"loss": 1.0})
+        self.assertTrue(server.wait_for(lambda: run.stop_requested, timeout=2.0))
+        run.finish()
+
+    def test_server_down_mid_run_does_not_raise(self):
+        server = self.start_server()
+        self.agent_env(server)
+        run = hyperdial.init()
+        run.log({"loss": 1.0})
+        self.assertTrue(server.wait_for(lambda: len(server.points()) == 1))
+        server.stop()
+        for i in range(300):
+            run.log({"loss": float(i)})
+        run.summary["best"] = 1.0
+        time.sleep(0.3)
+        run.finish()  # must not raise
+        err = self.stderr.getvalue()
+        self.assertIn("cannot reach", err)
+        self.assertEqual(err.count("metrics are kept"), 1, "warn once: " + err)
+        self.assertIn("300 metric points and 1 summary values could not be sent", err)
+
+    def test_server_back_gets_the_buffered_points(self):
+        server = self.start_server()
+        self.agent_env(server)
+        server.fail_status = 503
+        run = hyperdial.init()
+        for i in range(5):
+            run.log({"loss": float(i)})
+        time.sleep(0.2)
+        server.fail_status = None
+        run.finish()
+        self.assertEqual([p["step"] for p in server.points()], [0, 1, 2, 3, 4])
+        self.assertIn("503", self.stderr.getvalue())
+
+    def test_refused_data_is_dropped_not_retried_forever(self):
+        server = self.start_server()
+        self.agent_env(server)
+        server.fail_status = 400
+        run = hyperdial.init()
+        run.log({"loss": 1.0})
+        start = time.monotonic()
+        run.finish()
+        self.assertLess(time.monotonic() - start, 2.0)
+        self.assertEqual(len(server.of("POST", "/metrics")), 1)
+        self.assertIn("400", self.stderr.getvalue())
+
+    def test_buffer_is_bounded(self):
+        os.environ["HYPERDIAL_SERVER"] = closed_port_url()
+        os.environ["HYPERDIAL_RUN_ID"] = "r1"
+        with mock.patch.object(hyperdial, "_MAX_BUFFER", 50), \
+                mock.patch.object(hyperdial, "_FINISH_TIMEOUT", 0.5):
+            run = hyperdial.init()
+            for i in range(120):
+                run.log({"x": i})
+            self.assertLessEqual(len(run._points), 50)
+            run.finish()
+        self.assertIn("dropping the oldest", self.stderr.getvalue())
+
+    def test_second_init_under_agent_goes_on_counting_steps(self):
+        server = self.start_server()
+        self.agent_env(server)
+        first = hyperdial.init()
+        first.log({"a": 1})
+        first.log({"a": 2})
+        second = hyperdial.init()
+        self.assertTrue(first.finished)
+        second.log({"a": 3})
+        second.finish()
+        self.assertEqual([p["step"] for p in server.points()], [0, 1, 2])
+
+
+class ServerModeTests(ClientTestCase):
+    def test_create_log_summary_finish(self):
+        server = self.start_server()
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        run = hyperdial.init(config={"lr": 0.1, "net": {"depth": 2}}, project="moons",
+                             name="try-1")
+        self.assertEqual(run.mode, "server")
+        self.assertEqual(run.id, "r7mz0c1d")
+        (probe,) = server.of("GET", "/api/v1/sweeps")
+        self.assertEqual(probe.query, {"project": ["moons"]})
+        (create,) = server.of("POST", "/api/v1/runs")
+        self.assertEqual(create.body["project"], "moons")
+        self.assertEqual(create.body["name"], "try-1")
+        self.assertEqual(create.body["config"], {"lr": 0.1, "net": {"depth": 2}})
+        self.assertEqual(create.body["argv"], sys.argv)
+        self.assertEqual(create.body["host"], socket.gethostname())
+        run.log({"val_loss": 0.3, "epoch": 1})
+        run.log({"val_loss": 0.2, "epoch": 2})
+        run.summary["best_acc"] = 0.9
+        run.finish(exit_code=3)
+        self.assertEqual([(p["step"], p["values"]) for p in server.points()],
+                         [(0, {"val_loss": 0.3, "epoch": 1}), (1, {"val_loss": 0.2, "epoch": 2})])
+        self.assertEqual([r.body for r in server.of("PUT", "/summary")], [{"best_acc": 0.9}])
+        (fin,) = server.of("POST", "/api/v1/runs/r7mz0c1d/finish")
+        self.assertEqual(fin.body, {"exit_code": 3})
+        last = server.requests[-1]
+        self.assertEqual(last.path, "/api/v1/runs/r7mz0c1d/finish", "finish comes last")
+        self.assertIsNone(hyperdial.run)
+
+    @unittest.skipUnless(HAVE_GIT, "git is not installed")
+    def test_git_commit_and_dirty_flag(self):
+        repo = os.path.join(self.tmp, "repo")
+        os.mkdir(repo)
+        env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.invalid",
+                   GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.invalid")
+        git = ["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"]
+        subprocess.run(git + ["init", "-q"], cwd=repo, check=True, env=env)
+        with open(os.path.join(repo, "train.py"), "w") as f:
+            f.write("print(1)\n")
+        subprocess.run(git + ["add", "train.py"], cwd=repo, check=True, env=env)
+        subprocess.run(git + ["commit", "-q", "-m", "init"], cwd=repo, check=True, env=env)
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True,
+                              stdout=subprocess.PIPE).stdout.decode().strip()
+        os.chdir(repo)
+        server = self.start_server()
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        hyperdial.init().finish()
+        with open(os.path.join(repo, "train.py"), "a") as f:
+            f.write("print(2)\n")
+        hyperdial.init().finish()
+        first, second = server.of("POST", "/api/v1/runs")
+        self.assertEqual(first.body["git"], {"commit": head, "dirty": False})
+        self.assertEqual(second.body["git"], {"commit": head, "dirty": True})
+
+    def test_no_git_repo_means_no_git_field(self):
+        server = self.start_server()
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        with mock.patch.object(hyperdial, "_git_info", return_value=None):
+            hyperdial.init().finish()
+        (create,) = server.of("POST", "/api/v1/runs")
+        self.assertNotIn("git", create.body)
+
+    def test_context_manager_exception_means_exit_code_1(self):
+        server = self.start_server()
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        with self.assertRaises(ZeroDivisionError):
+            with hyperdial.init(config={"lr": 1}) as run:
+                run.log({"loss": 1.0})
+                1 / 0
+        (fin,) = server.of("POST", "/finish")
+        self.assertEqual(fin.body, {"exit_code": 1})
+        self.assertEqual(len(server.points()), 1)
+
+    def test_context_manager_exit_codes(self):
+        server = self.start_server()
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        with hyperdial.init():
+            pass
+        with self.assertRaises(SystemExit):
+            with hyperdial.init():
+                sys.exit(4)
+        with self.assertRaises(SystemExit):
+            with hyperdial.init():
+                sys.exit(0)
+        self.assertEqual([r.body["exit_code"] for r in server.of("POST", "/finish")], [0, 4, 0])
+
+    def test_finish_is_idempotent(self):
+        server = self.start_server()
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        with hyperdial.init() as run:
+            run.finish(exit_code=2)
+        run.finish()
+        self.assertEqual([r.body for r in server.of("POST", "/finish")], [{"exit_code": 2}])
+
+    def test_module_level_conveniences(self):
+        server = self.start_server()
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        self.assertIsNone(hyperdial.run)
+        with self.assertRaises(RuntimeError):
+            hyperdial.log({"x": 1})
+        run = hyperdial.init(config={"opt": {"lr": 0.5}})
+        self.assertIs(hyperdial.run, run)
+        self.assertEqual(hyperdial.config.opt.lr, 0.5)
+        hyperdial.log({"x": 1})
+        hyperdial.log({"x": 2}, step=7)
+        hyperdial.summary["best"] = 2
+        self.assertEqual(hyperdial.summary["best"], 2)
+        self.assertEqual(hyperdial.summary["x"], 2)  # the last logged value
+        hyperdial.finish(exit_code=5)
+        self.assertIsNone(hyperdial.run)
+        self.assertEqual([p["step"] for p in server.points()], [0, 7])
+        self.assertEqual(server.of("POST", "/finish")[0].body, {"exit_code": 5})
+        hyperdial.finish()  # no current run: nothing happens
+
+    def test_heartbeat_while_silent(self):
+        server = self.start_server()
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        with mock.patch.object(hyperdial, "_HEARTBEAT_INTERVAL", 0.1):
+            run = hyperdial.init()
+            self.assertTrue(server.wait_for(lambda: server.of("POST", "/heartbeat"), 2.0))
+            run.finish()
+
+    def test_refused_heartbeats_stop_quietly(self):
+        server = self.start_server()
+        server.heartbeat_status = 404
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        with mock.patch.object(hyperdial, "_HEARTBEAT_INTERVAL", 0.05):
+            run = hyperdial.init()
+            self.assertTrue(server.wait_for(lambda: server.of("POST", "/heartbeat"), 2.0))
+            time.sleep(0.3)
+            run.log({"x": 1})
+            run.finish()
+        self.assertEqual(len(server.of("POST", "/heartbeat")), 1)
+        self.assertEqual(len(server.points()), 1)
+        self.assertEqual(self.stderr.getvalue(), "")
+
+    def test_server_down_at_finish_does_not_raise(self):
+        server = self.start_server()
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        run = hyperdial.init()
+        run.log({"loss": 1.0})
+        server.stop()
+        run.log({"loss": 2.0})
+        run.finish(exit_code=0)
+        self.assertIn("cannot reach", self.stderr.getvalue())
+
+    def test_token_refused_falls_back_to_offline(self):
+        server = self.start_server(token="right")
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        os.environ["HYPERDIAL_TOKEN"] = "wrong"
+        run = hyperdial.init()
+        self.assertEqual(run.mode, "offline")
+        self.assertIn("401", self.stderr.getvalue())
+        run.finish()
+
+
+class OfflineModeTests(ClientTestCase):
+    def test_file_contents_exactly_as_documented(self):
+        custom = os.path.join(self.tmp, "custom-dir")
+        os.environ["HYPERDIAL_DIR"] = custom
+        os.environ["HYPERDIAL_MODE"] = "offline"
+        before = int(time.time() * 1000)
+        run = hyperdial.init(config={"lr": 0.1, "net": {"depth": 2}}, project="moons",
+                             name="try-1")
+        self.assertEqual(run.mode, "offline")
+        run.log({"val_loss": 0.5, "epoch": 0})
+        run.log({"val_loss": float("nan"), "ok": True}, step=4)
+        run.summary["best"] = 0.5
+        run.finish(exit_code=2)
+        after = int(time.time() * 1000)
+        (path,) = self.offline_files(custom)
+        self.assertEqual(path, run.path)
+        self.assertEqual(os.path.basename(path), run.id + ".jsonl")
+        records = self.read_jsonl(path)
+        self.assertEqual([r["type"] for r in records], ["init", "log", "log", "summary", "finish"])
+        init, log1, log2, summ, fin = records
+        self.assertEqual(list(init), ["type", "project", "name", "config", "argv", "host", "git",
+                                      "time_ms"])
+        self.assertEqual(init["project"], "moons")
+        self.assertEqual(init["name"], "try-1")
+        self.assertEqual(init["config"], {"lr": 0.1, "net": {"depth": 2}})
+        self.assertEqual(init["argv"], sys.argv)
+        self.assertEqual(init["host"], socket.gethostname())
+        self.assertTrue(init["git"] is None or set(init["git"]) == {"commit", "dirty"})
+        self.assertTrue(before <= init["time_ms"] <= after)
+        self.assertEqual(list(log1), ["type", "step", "time_ms", "values"])
+        self.assertEqual((log1["step"], log1["values"]), (0, {"val_loss": 0.5, "epoch": 0}))
+        self.assertEqual((log2["step"], log2["values"]), (4, {"val_loss": None, "ok": 1}))
+        self.assertTrue(before <= log1["time_ms"] <= log2["time_ms"] <= after)
+        self.assertEqual(summ, {"type": "summary", "values": {"best": 0.5}})
+        self.assertEqual(list(fin), ["type", "exit_code", "time_ms"])
+        self.assertEqual(fin["exit_code"], 2)
+        self.assertTrue(log2["time_ms"] <= fin["time_ms"] <= after)
+        self.assertIn("offline", self.stderr.getvalue())
+        self.assertIn(path, self.stderr.getvalue())
+
+    def test_no_server_means_offline_in_default_dir(self):
+        os.environ["HYPERDIAL_SERVER"] = closed_port_url()
+        start = time.monotonic()
+        run = hyperdial.init(config={"a": 1})
+        self.assertLess(time.monotonic() - start, 2.0)
+        self.assertEqual(run.mode, "offline")
+        run.log({"x": 1})
+        run.finish()
+        (path,) = self.offline_files(os.path.join(self.tmp, ".hyperdial"))
+        records = self.read_jsonl(path)
+        self.assertEqual(records[0]["project"], "default")
+        self.assertIsNone(records[0]["name"])
+        self.assertEqual(records[-1]["exit_code"], 0)
+
+    def test_offline_beats_agent_variables(self):
+        os.environ["HYPERDIAL_MODE"] = "offline"
+        os.environ["HYPERDIAL_RUN_ID"] = "r1"
+        os.environ["HYPERDIAL_SERVER"] = closed_port_url()
+        run = hyperdial.init()
+        self.assertEqual(run.mode, "offline")
+        run.finish()
+
+    def test_offline_file_is_written_as_it_goes(self):
+        os.environ["HYPERDIAL_MODE"] = "offline"
+        run = hyperdial.init()
+        run.log({"x": 1})
+        self.assertTrue(wait_for(lambda: len(self.read_jsonl(run.path)) == 2))
+        run.finish()
+
+    def test_summary_records_are_incremental(self):
+        os.environ["HYPERDIAL_MODE"] = "offline"
+        run = hyperdial.init()
+        run.summary["a"] = 1
+        run.summary.update({"b": "text", "c": [1, float("inf")]})
+        time.sleep(0.7)
+        run.summary["a"] = 2
+        run.finish()
+        summaries = [r["values"] for r in self.read_jsonl(run.path) if r["type"] == "summary"]
+        merged = {}
+        for values in summaries:
+            merged.update(values)
+        self.assertEqual(merged, {"a": 2, "b": "text", "c": [1, None]})
+        self.assertEqual(summaries[-1], {"a": 2})
+
+    def test_disabled_mode_writes_nothing(self):
+        os.environ["HYPERDIAL_MODE"] = "disabled"
+        run = hyperdial.init(config={"a": 1})
+        run.log({"x": 1})
+        run.finish()
+        self.assertEqual(run.mode, "disabled")
+        self.assertEqual(os.listdir(self.tmp), [])
+
+
+class ValueTests(ClientTestCase):
+    def setUp(self):
+        super().setUp()
+        os.environ["HYPERDIAL_MODE"] = "disabled"
+        self.run = hyperdial.init()
+
+    def test_non_numbers_raise_type_error_naming_the_key(self):
+        for bad in ["0.5", [1, 2], object(), b"1", 1 + 2j]:
+            with self.assertRaises(TypeError) as ctx:
+                self.run.log({"val_loss": bad})
+            self.assertIn("val_loss", str(ctx.exception))
+            self.assertIn("number", str(ctx.exception))
+        with self.assertRaises(TypeError):
+            self.run.log([("a", 1)])
+        with self.assertRaises(TypeError):
+            self.run.log({1: 1.0})
+        with self.assertRaises(TypeError):
+            self.run.log({"a": 1}, step=1.5)
+        with self.assertRaises(ValueError):
+            self.run.log({"a": 1}, step=-1)
+        self.assertEqual(self.run.step, 0, "a refused call logs nothing")
+
+    def test_scalar_objects_with_item(self):
+        class Scalar:
+            def __init__(self, v):
+                self.v = v
+
+            def item(self):
+                return self.v
+
+        self.run.log({"a": Scalar(0.5), "b": Scalar(True)})
+        self.assertEqual(self.run.summary["a"], 0.5)
+        self.assertEqual(self.run.summary["b"], 1)
+        with self.assertRaises(TypeError):
+            self.run.log({"c": Scalar("x")})
+
+    def test_init_rejects_bad_config(self):
+        with self.assertRaises(TypeError):
+            hyperdial.init(config=[1, 2])
+
+    def test_init_accepts_namespace(self):
+        import argparse
+        run = hyperdial.init(config=argparse.Namespace(lr=0.1))
+        self.assertEqual(run.config.lr, 0.1)
+
+
+class ModuleTests(unittest.TestCase):
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "hyperdial",
+                        "__init__.py")
+
+    def test_standard_library_only(self):
+        import ast
+        names = getattr(sys, "stdlib_module_names", None)
+        if names is None:
+            self.skipTest("needs Python 3.10 or newer")
+        with open(self.path) as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                mods = [node.module or ""]
+            else:
+                continue
+            for mod in mods:
+                self.assertIn(mod.split(".")[0], names, mod)
+
+    def test_public_api_has_docstrings(self):
+        self.assertGreater(len(hyperdial.__doc__.splitlines()), 10)
+        for name in ["init", "log", "finish", "Run", "Config", "Summary"]:
+            self.assertTrue(getattr(hyperdial, name).__doc__, name)
+        for cls in (hyperdial.Run, hyperdial.Config, hyperdial.Summary):
+            for attr, value in vars(cls).items():
+                if not attr.startswith("_") and (callable(value) or isinstance(value, property)):
+                    self.assertTrue(value.__doc__, "%s.%s" % (cls.__name__, attr))
+
+
+if __name__ == "__main__":
+    unittest.main()
