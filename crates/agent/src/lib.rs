@@ -1,1 +1,164 @@
-//! placeholder
+//! # hyperdial-agent
+//!
+//! The part of hyperdial that runs training code. A server decides *which* configuration runs
+//! next; an agent asks for it, starts the training command, watches it, relays what it prints,
+//! and tells the server how it ended. The `hyperdial` binary uses this crate for
+//! `hyperdial agent SWEEP` ([`run_agent`]), `hyperdial tune` (several [`run_agent`] loops in one
+//! process) and `hyperdial run -- CMD` ([`Client::create_run`] followed by [`supervise()`]).
+//!
+//! The crate is split by responsibility:
+//!
+//! - [`client`]: the HTTP API of `docs/api.md`, with retries. Every other part talks to the
+//!   server only through [`Client`].
+//! - [`lines`]: the one-line metric format a script prints on standard output
+//!   (`hyperdial: loss=0.4`), so that a script in any language can report metrics without a
+//!   client library.
+//! - [`supervise`](mod@supervise): starts one process (never through a shell) in its own
+//!   process group, forwards its output and metrics, heartbeats, obeys stop requests and
+//!   shutdown levels, kills what is left of the process group, and finishes the run.
+//! - [`agent`]: the claim → build argv → supervise loop, with the crash-loop guard.
+//!
+//! Why this shape: the supervisor is the piece with the hard guarantees (no shell, no stray
+//! processes, no lost exit status, no unbounded memory, no panic on a bad server answer), and
+//! `hyperdial run` needs exactly those guarantees without a sweep, so it is a function of its
+//! own rather than a step hidden inside the agent loop.
+//!
+//! The crate is Unix-only: it relies on process groups and signals.
+
+pub mod agent;
+pub mod client;
+pub mod lines;
+pub mod supervise;
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use agent::{run_agent, AgentError, AgentOptions, AgentReport, Event};
+pub use client::{
+    Claim, Client, ClientError, Finish, Heartbeat, MetricPoint, NewRun, Stream,
+    DEFAULT_RETRY_BUDGET,
+};
+pub use supervise::{supervise, Outcome, SuperviseOptions};
+
+/// The Python client library (`python/hyperdial/__init__.py`), embedded so that an agent can
+/// put `import hyperdial` within reach of every training script without a `pip install`.
+pub const PYTHON_CLIENT: &str = include_str!("../../../python/hyperdial/__init__.py");
+
+/// Write [`PYTHON_CLIENT`] to `<state_dir>/python/hyperdial/__init__.py` and return
+/// `<state_dir>/python`, the directory to put in front of `PYTHONPATH`.
+///
+/// The file is rewritten only when its content differs, and then through a temporary file and
+/// a rename, so several agents of one `hyperdial tune` sharing a state directory never see a
+/// half-written module.
+pub fn install_python_client(state_dir: &Path) -> io::Result<PathBuf> {
+    let root = state_dir.join("python");
+    let package = root.join("hyperdial");
+    let target = package.join("__init__.py");
+    if let Ok(existing) = std::fs::read(&target) {
+        if existing == PYTHON_CLIENT.as_bytes() {
+            return Ok(root);
+        }
+    }
+    std::fs::create_dir_all(&package)?;
+    let tmp = package.join(format!(
+        ".__init__.py.{}.{}.tmp",
+        std::process::id(),
+        unique_suffix()
+    ));
+    std::fs::write(&tmp, PYTHON_CLIENT)?;
+    if let Err(err) = std::fs::rename(&tmp, &target) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err);
+    }
+    Ok(root)
+}
+
+/// A number that differs between calls in one process, for temporary file names.
+fn unique_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// This machine's host name, as reported to the server (`"unknown"` if it cannot be read).
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for `buf.len()` bytes; gethostname writes at most that many.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".to_string();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).into_owned();
+    if name.is_empty() {
+        "unknown".to_string()
+    } else {
+        name
+    }
+}
+
+/// Milliseconds since the Unix epoch, the time unit of the API.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_client_is_installed_once_and_repaired() {
+        let dir = std::env::temp_dir().join(format!("hyperdial-agent-py-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let root = install_python_client(&dir).unwrap();
+        assert_eq!(root, dir.join("python"));
+        let file = root.join("hyperdial").join("__init__.py");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), PYTHON_CLIENT);
+        // Unchanged content: not rewritten.
+        let before = std::fs::metadata(&file).unwrap().modified().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        install_python_client(&dir).unwrap();
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().modified().unwrap(),
+            before
+        );
+        // A modified copy is replaced.
+        std::fs::write(&file, "stale").unwrap();
+        install_python_client(&dir).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), PYTHON_CLIENT);
+        let leftovers: Vec<_> = std::fs::read_dir(root.join("hyperdial"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The CLI spawns agents and supervisors as tasks: their futures must be `Send`.
+    #[test]
+    fn futures_are_send() {
+        fn assert_send<T: Send>(_: &T) {}
+        let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let (_tx, shutdown) = tokio::sync::watch::channel(0u8);
+        let agent = run_agent(
+            AgentOptions::new("http://127.0.0.1:1", "s"),
+            events.clone(),
+            shutdown.clone(),
+        );
+        assert_send(&agent);
+        let client = Client::new("http://127.0.0.1:1", None);
+        let options = SuperviseOptions::default();
+        let cwd = std::env::temp_dir();
+        let sup = supervise(&client, "r", &[], &[], &cwd, &options, &events, shutdown);
+        assert_send(&sup);
+    }
+
+    #[test]
+    fn hostname_is_not_empty() {
+        assert!(!hostname().is_empty());
+    }
+}

@@ -1,0 +1,490 @@
+//! The sweep agent loop: register, then claim a run, start it, report how it ended, repeat.
+//!
+//! [`run_agent`] is `hyperdial agent SWEEP`; `hyperdial tune` runs several of them in one
+//! process (sharing a state directory is safe). It stops when
+//!
+//! - it has run [`AgentOptions::count`] runs,
+//! - the server says the sweep is over (`410`),
+//! - the shutdown level reaches 1 (the current run is finished first; level 2 and 3 end it
+//!   early, see [`crate::supervise`](mod@crate::supervise)),
+//! - three runs in a row failed within a minute of starting ([`AgentError::CrashLoop`]): a
+//!   broken training command would otherwise burn through the whole sweep in seconds, every
+//!   run marked failed and imputed as the worst value.
+//!
+//! Which failures count for the crash-loop guard: those of the process itself (non-zero exit,
+//! killed by a signal, could not start) and of the command template (e.g. an unset
+//! `${envvar:…}`). A run that exited 0 but that the server marks `failed` (its sweep metric is
+//! NaN: the configuration diverged) is a legitimate search result, not a broken command: it
+//! does not count, and resets the streak.
+//!
+//! # Building the command
+//!
+//! The sweep's configuration is read from the Sweep's `source` (the file's text) and validated
+//! again with [`hyperdial_space::parse_str`], so the agent expands exactly the file the user
+//! wrote. For every claimed run the argv is [`command::expand`] of the sweep's `command` (or
+//! [`command::DEFAULT_COMMAND`]) with one [`command::Arg`] per parameter of the file, in file
+//! order, valued from the run's flat `params`. The nested config
+//! ([`command::args_json`]) is written to `<state_dir>/runs/<run>/config.json` (exported as
+//! `HYPERDIAL_CONFIG`) and to `args.json` beside it (the `${args_json_file}` macro), before the
+//! process starts. A template that cannot be expanded fails that run with the reason; the
+//! agent goes on.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hyperdial_space::command::{self, Arg, CommandContext};
+use hyperdial_space::SweepConfig;
+use serde_json::{json, Map, Value};
+use tokio::sync::{mpsc, watch};
+
+use crate::client::{Claim, Client, ClientError};
+use crate::supervise::{self, Outcome, SuperviseOptions};
+
+/// How many failed runs in a row stop the agent.
+pub const CRASH_LOOP_RUNS: u32 = 3;
+
+/// A failed run counts for the crash-loop guard when it ended within this time of its start.
+pub const CRASH_LOOP_WINDOW: Duration = Duration::from_secs(60);
+
+/// Settings of [`run_agent`].
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    /// The server's base URL, e.g. `http://127.0.0.1:8337`.
+    pub server: String,
+    /// The API token, sent as `Authorization: Bearer TOKEN` and given to runs as
+    /// `HYPERDIAL_TOKEN`.
+    pub token: Option<String>,
+    /// The sweep's id.
+    pub sweep: String,
+    /// Stop after this many runs (counting failed ones); `None`: until the sweep is over.
+    pub count: Option<u64>,
+    /// The working directory of every run.
+    pub cwd: PathBuf,
+    /// Where the agent keeps its files: `runs/<run>/config.json` and `args.json`, and
+    /// `python/hyperdial/` (the Python client put on `PYTHONPATH`). A relative path is taken
+    /// from the agent's current directory.
+    pub state_dir: PathBuf,
+    /// Time between heartbeats (default 2 s).
+    pub heartbeat: Duration,
+    /// Time between SIGTERM and SIGKILL when a run must stop (default 10 s).
+    pub grace: Duration,
+    /// Wait before asking again when no run can start now (`204`; default 1 s).
+    pub poll: Duration,
+    /// Copy every run's output to the agent's own standard output and error (default off).
+    pub echo: bool,
+}
+
+impl AgentOptions {
+    /// Options for `server` and `sweep` with the defaults: no token, no count, runs start in
+    /// the current directory, state in `.hyperdial`, heartbeat 2 s, grace 10 s, poll 1 s.
+    pub fn new(server: impl Into<String>, sweep: impl Into<String>) -> AgentOptions {
+        AgentOptions {
+            server: server.into(),
+            token: None,
+            sweep: sweep.into(),
+            count: None,
+            cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+            state_dir: PathBuf::from(".hyperdial"),
+            heartbeat: Duration::from_secs(2),
+            grace: Duration::from_secs(10),
+            poll: Duration::from_secs(1),
+            echo: false,
+        }
+    }
+}
+
+/// Progress of an agent (and of [`supervise::supervise`]), for the CLI's display.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A run was handed to this agent and is about to start.
+    Claimed {
+        /// The run's id.
+        run: String,
+        /// The run's number within its sweep.
+        number: i64,
+        /// The run's flat parameters (`{"lr": 0.01, "optimizer.kind": "adam"}`).
+        params: Value,
+    },
+    /// A metric line was read from the run's output.
+    Metric {
+        /// The run's id.
+        run: String,
+        /// The step: the line's `_step`, or the previous step + 1 (from 0).
+        step: i64,
+        /// The reported values (`null` for non-finite ones).
+        values: Map<String, Value>,
+    },
+    /// A run ended and was reported to the server.
+    Finished {
+        /// The run's id.
+        run: String,
+        /// Its final state (`finished`, `failed`, `stopped_early`, `cancelled`, ...).
+        state: String,
+        /// Its sweep metric, if it reported one.
+        metric: Option<f64>,
+        /// The process's exit code, when it exited normally.
+        exit_code: Option<i32>,
+    },
+    /// Nothing can start now; the agent asks again every [`AgentOptions::poll`]. Sent once per
+    /// wait, not once per poll.
+    Waiting,
+    /// Something worth telling the user: a warning, a server problem, why the agent stops.
+    Message(String),
+}
+
+/// What an agent did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AgentReport {
+    /// Runs claimed (and ended).
+    pub runs: u64,
+    /// Runs that ended `finished`.
+    pub finished: u64,
+    /// Runs that ended `failed` or `crashed` (or could not be started).
+    pub failed: u64,
+    /// Runs that ended `stopped_early` or `cancelled`.
+    pub stopped: u64,
+}
+
+/// Why [`run_agent`] stopped before the sweep was over.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The server could not be reached, or refused a request.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The sweep's configuration cannot be used.
+    #[error("sweep {sweep}: {message}")]
+    Sweep {
+        /// The sweep's id.
+        sweep: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file of the state directory could not be written.
+    #[error("{context}: {source}")]
+    Io {
+        /// What the agent was doing.
+        context: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Three runs in a row failed within a minute of starting.
+    #[error(
+        "3 runs in a row failed within a minute of starting; the last one: {last_error}. \
+         Check the training command with `hyperdial runs {sweep}` and the captured output."
+    )]
+    CrashLoop {
+        /// The sweep's id.
+        sweep: String,
+        /// Why the last of them failed.
+        last_error: String,
+    },
+}
+
+/// Run sweep runs until `opts.count` runs are done, the sweep is over, or `shutdown` reaches 1.
+///
+/// `shutdown` levels: 1 = finish the current run and claim no more; 2 = also stop the current
+/// run (SIGTERM, SIGKILL after the grace period); 3 = SIGKILL it at once. A run stopped by
+/// level 2 or 3 ends `cancelled`. `events` receives progress; a closed receiver is fine.
+pub async fn run_agent(
+    opts: AgentOptions,
+    events: mpsc::UnboundedSender<Event>,
+    mut shutdown: watch::Receiver<u8>,
+) -> Result<AgentReport, AgentError> {
+    let mut report = AgentReport::default();
+    if opts.count == Some(0) {
+        return Ok(report);
+    }
+    let client = Client::new(&opts.server, opts.token.clone());
+    let state_dir = std::path::absolute(&opts.state_dir).map_err(|source| AgentError::Io {
+        context: format!("state directory {}", opts.state_dir.display()),
+        source,
+    })?;
+
+    let sweep = client.get_sweep(&opts.sweep).await?;
+    let config = sweep_config(&opts.sweep, &sweep)?;
+    let python = crate::install_python_client(&state_dir).map_err(|source| AgentError::Io {
+        context: format!(
+            "cannot install the Python client under {}",
+            state_dir.display()
+        ),
+        source,
+    })?;
+    let agent = client
+        .register_agent(&opts.sweep, &crate::hostname(), std::process::id())
+        .await?;
+    tracing::info!("agent {agent} registered for sweep {}", opts.sweep);
+
+    let mut waiting = false;
+    let mut streak = 0u32;
+    loop {
+        if opts.count.is_some_and(|count| report.runs >= count) {
+            break;
+        }
+        if *shutdown.borrow_and_update() >= 1 {
+            break;
+        }
+        let claim = tokio::select! {
+            claim = client.claim(&opts.sweep, &agent) => claim?,
+            () = wait_level(&mut shutdown, 2) => break,
+        };
+        let run = match claim {
+            Claim::Run(run) => run,
+            Claim::Wait => {
+                if !waiting {
+                    waiting = true;
+                    let _ = events.send(Event::Waiting);
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(opts.poll) => {}
+                    () = wait_level(&mut shutdown, 1) => {}
+                }
+                continue;
+            }
+            Claim::Over { state } => {
+                let _ = events.send(Event::Message(format!(
+                    "sweep {} is {state}: no more runs",
+                    opts.sweep
+                )));
+                break;
+            }
+        };
+        waiting = false;
+        let outcome = start_run(
+            &client, &opts, &config, &state_dir, &python, &run, &events, &shutdown,
+        )
+        .await?;
+        report.runs += 1;
+        match outcome.state.as_str() {
+            "finished" => report.finished += 1,
+            "stopped_early" | "cancelled" => report.stopped += 1,
+            _ => report.failed += 1,
+        }
+        let process_failed = outcome.requested_state.as_deref() == Some("failed");
+        if process_failed && outcome.duration < CRASH_LOOP_WINDOW {
+            streak += 1;
+        } else {
+            streak = 0;
+        }
+        if streak >= CRASH_LOOP_RUNS {
+            return Err(AgentError::CrashLoop {
+                sweep: opts.sweep.clone(),
+                last_error: outcome
+                    .error
+                    .unwrap_or_else(|| format!("it ended {}", outcome.state)),
+            });
+        }
+    }
+    Ok(report)
+}
+
+/// The sweep's configuration, from the Sweep object's `source`.
+fn sweep_config(id: &str, sweep: &Value) -> Result<SweepConfig, AgentError> {
+    let source = sweep
+        .get("source")
+        .and_then(Value::as_str)
+        .ok_or_else(|| AgentError::Sweep {
+            sweep: id.to_string(),
+            message: "the server's answer holds no `source` (the sweep file's text)".into(),
+        })?;
+    let validated =
+        hyperdial_space::parse_str(source, "sweep.yaml").map_err(|err| AgentError::Sweep {
+            sweep: id.to_string(),
+            message: format!("its configuration does not validate in this agent: {err}"),
+        })?;
+    Ok(validated.config)
+}
+
+/// Resolve when the shutdown level reaches `level` (never, once the sender is gone).
+async fn wait_level(shutdown: &mut watch::Receiver<u8>, level: u8) {
+    loop {
+        if *shutdown.borrow_and_update() >= level {
+            return;
+        }
+        if shutdown.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Whether a run id can name a directory.
+fn is_safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The argv of a run and its nested config (the content of `config.json` and `args.json`).
+///
+/// Synchronous on purpose: the command context holds a non-`Send` closure reference, which
+/// must not live across an `.await` of the agent's (spawnable) future.
+fn build_command(
+    config: &SweepConfig,
+    params: &Value,
+    args_file: &Path,
+) -> Result<(Vec<String>, String), command::CommandError> {
+    let empty = Map::new();
+    let values = params.as_object().unwrap_or(&empty);
+    let args: Vec<Arg<'_>> = config
+        .parameters
+        .iter()
+        .filter_map(|p| {
+            values.get(&p.name).map(|value| Arg {
+                name: &p.name,
+                path: &p.path,
+                value,
+            })
+        })
+        .collect();
+    let template: Vec<String> = match &config.command {
+        Some(command) => command.clone(),
+        None => command::DEFAULT_COMMAND
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    };
+    let env_lookup = |name: &str| std::env::var(name).ok();
+    let ctx = CommandContext {
+        program: config.program.as_deref(),
+        interpreter: config
+            .interpreter
+            .as_deref()
+            .unwrap_or(command::DEFAULT_INTERPRETER),
+        args: &args,
+        args_json_file: Some(args_file),
+        env: &env_lookup,
+    };
+    let argv = command::expand(&template, &ctx)?;
+    Ok((argv, command::args_json(&args)))
+}
+
+/// Prepare and supervise one claimed run.
+#[allow(clippy::too_many_arguments)]
+async fn start_run(
+    client: &Client,
+    opts: &AgentOptions,
+    config: &SweepConfig,
+    state_dir: &Path,
+    python: &Path,
+    run: &Value,
+    events: &mpsc::UnboundedSender<Event>,
+    shutdown: &watch::Receiver<u8>,
+) -> Result<Outcome, AgentError> {
+    let Some(run_id) = run.get("id").and_then(Value::as_str) else {
+        return Err(AgentError::Client(ClientError::BadAnswer {
+            method: "POST".into(),
+            path: format!("/api/v1/sweeps/{}/claim", opts.sweep),
+            message: "the claimed run has no `id`".into(),
+        }));
+    };
+    let params = run.get("params").cloned().unwrap_or_else(|| json!({}));
+    let _ = events.send(Event::Claimed {
+        run: run_id.to_string(),
+        number: run.get("number").and_then(Value::as_i64).unwrap_or(0),
+        params: params.clone(),
+    });
+    let fail = |error: String| supervise::finish_unstarted(client, run_id, error, events);
+    if *shutdown.borrow() >= 2 {
+        let mut outcome =
+            fail("the agent was shutting down when the run was handed out".into()).await;
+        outcome.requested_state = Some("cancelled".into());
+        return Ok(outcome);
+    }
+    if !is_safe_id(run_id) {
+        return Ok(fail(format!(
+            "the server gave the run an id ({run_id:?}) that cannot name a directory"
+        ))
+        .await);
+    }
+
+    let run_dir = state_dir.join("runs").join(run_id);
+    let args_file = run_dir.join("args.json");
+    let config_file = run_dir.join("config.json");
+    let (argv, nested) = match build_command(config, &params, &args_file) {
+        Ok(built) => built,
+        Err(err) => return Ok(fail(format!("cannot build the command: {err}")).await),
+    };
+    let written = std::fs::create_dir_all(&run_dir)
+        .and_then(|()| std::fs::write(&config_file, &nested))
+        .and_then(|()| std::fs::write(&args_file, &nested));
+    if let Err(err) = written {
+        return Ok(fail(format!("cannot write {}: {err}", run_dir.display())).await);
+    }
+    tracing::info!("run {run_id}: {argv:?}");
+    let options = SuperviseOptions {
+        sweep: Some(opts.sweep.clone()),
+        config_file: Some(config_file),
+        python_path: Some(python.to_path_buf()),
+        heartbeat: opts.heartbeat,
+        grace: opts.grace,
+        echo: opts.echo,
+        ..SuperviseOptions::default()
+    };
+    Ok(supervise::supervise(
+        client,
+        run_id,
+        &argv,
+        &[],
+        &opts.cwd,
+        &options,
+        events,
+        shutdown.clone(),
+    )
+    .await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let o = AgentOptions::new("http://127.0.0.1:8337", "k3x9q2ab");
+        assert_eq!(o.heartbeat, Duration::from_secs(2));
+        assert_eq!(o.grace, Duration::from_secs(10));
+        assert_eq!(o.poll, Duration::from_secs(1));
+        assert_eq!(o.state_dir, PathBuf::from(".hyperdial"));
+        assert_eq!(o.count, None);
+        assert!(o.token.is_none());
+    }
+
+    #[test]
+    fn safe_ids() {
+        assert!(is_safe_id("r7mz0c1d"));
+        assert!(!is_safe_id(""));
+        assert!(!is_safe_id(".."));
+        assert!(!is_safe_id("a/b"));
+        assert!(!is_safe_id(&"a".repeat(200)));
+    }
+
+    #[test]
+    fn sweep_config_errors() {
+        let err = sweep_config("s1", &json!({"id": "s1"})).unwrap_err();
+        assert!(err.to_string().contains("no `source`"));
+        let err = sweep_config("s1", &json!({"source": "method: nope\n"})).unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("sweep s1: its configuration does not validate"));
+        let ok = sweep_config(
+            "s1",
+            &json!({"source": "method: grid\nparameters:\n  a: {values: [1, 2]}\n"}),
+        )
+        .unwrap();
+        assert_eq!(ok.parameters[0].name, "a");
+    }
+
+    #[test]
+    fn crash_loop_message() {
+        let err = AgentError::CrashLoop {
+            sweep: "k3x9q2ab".into(),
+            last_error: "exit code 1".into(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "3 runs in a row failed within a minute of starting; the last one: exit code 1. \
+             Check the training command with `hyperdial runs k3x9q2ab` and the captured output."
+        );
+    }
+}

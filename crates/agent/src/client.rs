@@ -1,0 +1,750 @@
+//! The HTTP client for the server's API (`docs/api.md`, version 1).
+//!
+//! One method per endpoint an agent, `hyperdial run` or `hyperdial tune` needs. Answers are
+//! returned as [`serde_json::Value`] where the caller only passes them on (a Sweep, a Run), and
+//! as small typed structs where the agent acts on them ([`Claim`], [`Heartbeat`]).
+//!
+//! # Retries
+//!
+//! Training runs for hours; a server restart or a network blip must not kill it. Every request
+//! is therefore retried when the server cannot be reached (connection refused, reset, timed
+//! out) or answers 5xx, with exponential backoff starting at 100 ms, doubling, capped at 5 s,
+//! for at most the retry budget ([`DEFAULT_RETRY_BUDGET`], 60 s, the same time after which the
+//! server gives up on a silent agent; see [`Client::with_retry_budget`]). A 4xx answer is a
+//! mistake a retry cannot fix and is returned at once as [`ClientError::Status`], carrying the
+//! server's `{"error": ...}` message, which says what to fix.
+//!
+//! A request that timed out may have reached the server. Retrying is still right for every
+//! endpoint the agent uses except in one case: a retried `claim` (or `POST /runs`) whose first
+//! attempt did reach the server leaves a run nobody supervises; the server marks it `crashed`
+//! after 60 s of silence, so the sweep still finishes.
+//!
+//! # Authentication
+//!
+//! With a token, every request carries `Authorization: Bearer TOKEN`.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+/// How long a request is retried, in total, before the error is returned.
+pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(60);
+
+/// First pause between two attempts; it doubles after each failed attempt.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Longest pause between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Time allowed to open a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Time allowed for one whole request (bodies are at most a few MiB).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest server message quoted in an error when the body is not the documented JSON.
+const MAX_QUOTED_BODY: usize = 500;
+
+/// Why a request failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClientError {
+    /// The server could not be reached (connection refused, reset, timed out) for the whole
+    /// retry budget.
+    #[error("cannot reach the hyperdial server at {url}: {message} (gave up after retrying for {seconds} s); is `hyperdial server` running there?")]
+    Unreachable {
+        /// The server's base URL.
+        url: String,
+        /// The last transport error.
+        message: String,
+        /// How long the request was retried, in whole seconds.
+        seconds: u64,
+    },
+    /// The server URL cannot be used (no retry helps): a malformed URL, or `https://`, which
+    /// this build does not speak.
+    #[error("the server URL {url} cannot be used: {message}")]
+    BadUrl {
+        /// The server's base URL.
+        url: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The server answered with an error status: any 4xx at once, a 5xx after the retry
+    /// budget ran out.
+    #[error("{method} {path}: the server answered {status}: {message}")]
+    Status {
+        /// HTTP method of the request.
+        method: String,
+        /// Path of the request, e.g. `/api/v1/sweeps/k3x9q2ab/claim`.
+        path: String,
+        /// The HTTP status code.
+        status: u16,
+        /// The server's `error` message (or the start of the body when it is not JSON).
+        message: String,
+    },
+    /// The server answered 2xx with a body that does not match the API.
+    #[error("{method} {path}: unexpected answer from the server: {message}")]
+    BadAnswer {
+        /// HTTP method of the request.
+        method: String,
+        /// Path of the request.
+        path: String,
+        /// What was wrong with it.
+        message: String,
+    },
+}
+
+impl ClientError {
+    /// The HTTP status of a [`ClientError::Status`], `None` otherwise.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// Result type of [`Client`] methods.
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// The answer to `POST /api/v1/sweeps/{id}/claim`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// `200`: a run to start now; the Run object of `docs/api.md`, already `running`.
+    Run(Value),
+    /// `204`: nothing can start now (paused sweep, or `run_cap`/grid reached while runs are
+    /// in flight); ask again later.
+    Wait,
+    /// `410`: the sweep is over and hands out no more runs.
+    Over {
+        /// The sweep's state (`finished`, `cancelled`, ...).
+        state: String,
+    },
+}
+
+/// The answer to a heartbeat (and to posted metrics): whether the run must stop.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// The server wants the process stopped.
+    pub stop: bool,
+    /// Why: `early_terminated` (the early-termination rule stopped it), `cancelled`, ...
+    /// `None` when the server gave no reason (metrics answers carry none).
+    pub reason: Option<String>,
+}
+
+impl Heartbeat {
+    fn from_value(v: &Value) -> Heartbeat {
+        Heartbeat {
+            stop: v.get("stop").and_then(Value::as_bool).unwrap_or(false),
+            reason: v.get("reason").and_then(Value::as_str).map(str::to_string),
+        }
+    }
+}
+
+/// One reported set of metric values, as posted to `POST /api/v1/runs/{id}/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetricPoint {
+    /// The step; `None` means the run's next step, counted by the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<i64>,
+    /// When the values were reported (ms since the Unix epoch); `None`: when they arrive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_ms: Option<i64>,
+    /// Metric name → number, or `null` for a non-finite value (NaN, ±inf).
+    pub values: Map<String, Value>,
+}
+
+/// Which output stream of a process a text came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl Stream {
+    /// The name used by the API: `stdout` or `stderr`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+impl fmt::Display for Stream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The body of `POST /api/v1/runs/{id}/finish`. All fields are optional: without `state`,
+/// exit code 0 means `finished` and anything else `failed` (the server decides; it also fails a
+/// run whose sweep metric is NaN).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Finish {
+    /// The process's exit code; `None` when it was killed by a signal or never started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// `finished`, `failed`, `crashed`, `stopped_early` or `cancelled`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// What went wrong, shown next to the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The body of `POST /api/v1/runs`: a run outside any sweep (`hyperdial run`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewRun {
+    /// Project; the server's default (`default`) when `None`.
+    pub project: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// The run's (nested) config.
+    pub config: Option<Value>,
+    /// The command line.
+    pub argv: Option<Vec<String>>,
+    /// Host the run executes on.
+    pub host: Option<String>,
+    /// Git commit of the working tree.
+    pub git_commit: Option<String>,
+    /// Whether the working tree had uncommitted changes.
+    pub git_dirty: Option<bool>,
+}
+
+impl NewRun {
+    fn to_body(&self) -> Value {
+        let mut body = Map::new();
+        if let Some(project) = &self.project {
+            body.insert("project".into(), json!(project));
+        }
+        if let Some(name) = &self.name {
+            body.insert("name".into(), json!(name));
+        }
+        if let Some(config) = &self.config {
+            body.insert("config".into(), config.clone());
+        }
+        if let Some(argv) = &self.argv {
+            body.insert("argv".into(), json!(argv));
+        }
+        if let Some(host) = &self.host {
+            body.insert("host".into(), json!(host));
+        }
+        if self.git_commit.is_some() || self.git_dirty.is_some() {
+            let mut git = Map::new();
+            if let Some(commit) = &self.git_commit {
+                git.insert("commit".into(), json!(commit));
+            }
+            if let Some(dirty) = self.git_dirty {
+                git.insert("dirty".into(), json!(dirty));
+            }
+            body.insert("git".into(), Value::Object(git));
+        }
+        Value::Object(body)
+    }
+}
+
+/// A client for one hyperdial server. Cheap to clone (clones share the connection pool).
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+    retry_budget: Duration,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("retry_budget", &self.retry_budget)
+            .finish()
+    }
+}
+
+/// A status answer below 500, with its body.
+struct Answer {
+    status: StatusCode,
+    body: Vec<u8>,
+}
+
+impl Client {
+    /// A client for the server at `server_base_url` (e.g. `http://127.0.0.1:8337`; a trailing
+    /// `/` or `/api/v1` is ignored, and `host:port` without a scheme means `http://host:port`),
+    /// sending `Authorization: Bearer TOKEN` when `token` is set.
+    ///
+    /// Environment proxies (`HTTP_PROXY`, ...) are honoured except for loopback servers.
+    pub fn new(server_base_url: &str, token: Option<String>) -> Client {
+        let mut base = server_base_url.trim().trim_end_matches('/').to_string();
+        if let Some(stripped) = base.strip_suffix("/api/v1") {
+            base = stripped.to_string();
+        }
+        if !base.is_empty() && !base.contains("://") {
+            base = format!("http://{base}");
+        }
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("hyperdial-agent/", env!("CARGO_PKG_VERSION")));
+        if is_loopback(&base) {
+            builder = builder.no_proxy();
+        }
+        // Building only fails when the TLS backend or the system resolver cannot be set up;
+        // the plain client then is the best remaining choice.
+        let http = builder.build().unwrap_or_else(|_| reqwest::Client::new());
+        Client {
+            http,
+            base,
+            token: token.filter(|t| !t.is_empty()),
+            retry_budget: DEFAULT_RETRY_BUDGET,
+        }
+    }
+
+    /// The same client with a different retry budget (total time a request is retried).
+    pub fn with_retry_budget(mut self, budget: Duration) -> Client {
+        self.retry_budget = budget;
+        self
+    }
+
+    /// The server's base URL, as passed to training processes in `HYPERDIAL_SERVER`.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The API token, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// The retry budget.
+    pub fn retry_budget(&self) -> Duration {
+        self.retry_budget
+    }
+
+    /// `GET /api/v1/sweeps/{id}`: the Sweep object.
+    pub async fn get_sweep(&self, id: &str) -> Result<Value> {
+        let path = format!("/api/v1/sweeps/{}", seg(id));
+        self.json(Method::GET, &path, None).await
+    }
+
+    /// `POST /api/v1/agents`: register an agent for a sweep; returns the agent's id.
+    pub async fn register_agent(&self, sweep: &str, host: &str, pid: u32) -> Result<String> {
+        let path = "/api/v1/agents";
+        let body = json!({"sweep": sweep, "host": host, "pid": pid});
+        let answer = self.json(Method::POST, path, Some(&body)).await?;
+        match answer.get("id").and_then(Value::as_str) {
+            Some(id) if !id.is_empty() => Ok(id.to_string()),
+            _ => Err(bad_answer(
+                Method::POST,
+                path,
+                "no agent `id` in the answer",
+            )),
+        }
+    }
+
+    /// `POST /api/v1/sweeps/{id}/claim`: the next run to start, or why there is none.
+    pub async fn claim(&self, sweep: &str, agent: &str) -> Result<Claim> {
+        let path = format!("/api/v1/sweeps/{}/claim", seg(sweep));
+        let body = json!({"agent": agent});
+        let answer = self.request(Method::POST, &path, Some(&body)).await?;
+        match answer.status.as_u16() {
+            204 => Ok(Claim::Wait),
+            410 => {
+                let value: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+                let state = value
+                    .get("state")
+                    .and_then(Value::as_str)
+                    .unwrap_or("finished")
+                    .to_string();
+                Ok(Claim::Over { state })
+            }
+            s if (200..300).contains(&s) => {
+                let value = parse_json(&Method::POST, &path, &answer.body)?;
+                match value.get("run") {
+                    Some(run @ Value::Object(_)) => Ok(Claim::Run(run.clone())),
+                    _ => Err(bad_answer(
+                        Method::POST,
+                        &path,
+                        "no `run` object in the answer",
+                    )),
+                }
+            }
+            _ => Err(status_error(&Method::POST, &path, &answer)),
+        }
+    }
+
+    /// `POST /api/v1/runs/{id}/heartbeat`: keep the run alive; learn whether to stop it.
+    pub async fn heartbeat(&self, run: &str) -> Result<Heartbeat> {
+        let path = format!("/api/v1/runs/{}/heartbeat", seg(run));
+        let answer = self.json(Method::POST, &path, Some(&json!({}))).await?;
+        Ok(Heartbeat::from_value(&answer))
+    }
+
+    /// `POST /api/v1/runs/{id}/metrics`: report metric points. The answer says whether the run
+    /// must stop (the early-termination rule runs on every batch); it carries a reason only if
+    /// the server sends one.
+    pub async fn post_metrics(&self, run: &str, points: &[MetricPoint]) -> Result<Heartbeat> {
+        let path = format!("/api/v1/runs/{}/metrics", seg(run));
+        let body = json!({ "points": points });
+        let answer = self.json(Method::POST, &path, Some(&body)).await?;
+        Ok(Heartbeat::from_value(&answer))
+    }
+
+    /// `POST /api/v1/runs/{id}/output`: append captured output.
+    pub async fn post_output(&self, run: &str, stream: Stream, text: &str) -> Result<()> {
+        let path = format!("/api/v1/runs/{}/output", seg(run));
+        let body = json!({"stream": stream.as_str(), "text": text});
+        self.json(Method::POST, &path, Some(&body)).await.map(drop)
+    }
+
+    /// `POST /api/v1/runs/{id}/finish`: end the run; returns the final Run object.
+    pub async fn finish(&self, run: &str, finish: &Finish) -> Result<Value> {
+        let path = format!("/api/v1/runs/{}/finish", seg(run));
+        let body = serde_json::to_value(finish).unwrap_or_else(|_| json!({}));
+        self.json(Method::POST, &path, Some(&body)).await
+    }
+
+    /// `POST /api/v1/runs`: create a run outside any sweep; returns the Run (state `running`).
+    pub async fn create_run(&self, new: &NewRun) -> Result<Value> {
+        let path = "/api/v1/runs";
+        let run = self.json(Method::POST, path, Some(&new.to_body())).await?;
+        if run.get("id").and_then(Value::as_str).is_none() {
+            return Err(bad_answer(Method::POST, path, "no run `id` in the answer"));
+        }
+        Ok(run)
+    }
+
+    /// `PUT /api/v1/runs/{id}/summary`: set summary values explicitly (`{"key": value}`).
+    pub async fn put_summary(&self, run: &str, summary: Value) -> Result<()> {
+        let path = format!("/api/v1/runs/{}/summary", seg(run));
+        self.json(Method::PUT, &path, Some(&summary))
+            .await
+            .map(drop)
+    }
+
+    /// A request whose 2xx answer is JSON (an empty body reads as `null`); other statuses are
+    /// errors.
+    async fn json(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value> {
+        let answer = self.request(method.clone(), path, body).await?;
+        if !answer.status.is_success() {
+            return Err(status_error(&method, path, &answer));
+        }
+        parse_json(&method, path, &answer.body)
+    }
+
+    /// Send a request, retrying transport errors and 5xx answers within the retry budget.
+    /// Returns any answer below 500.
+    async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Answer> {
+        let url = format!("{}{}", self.base, path);
+        if !self.base.starts_with("http://") {
+            let message = if self.base.starts_with("https://") {
+                "this build of hyperdial speaks plain HTTP only; use http://HOST:PORT (and a \
+                 TLS-terminating proxy on the server's side if the network needs encryption)"
+            } else {
+                "expected http://HOST:PORT"
+            };
+            return Err(ClientError::BadUrl {
+                url: self.base.clone(),
+                message: message.to_string(),
+            });
+        }
+        let started = Instant::now();
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            let mut req = self.http.request(method.clone(), &url);
+            if let Some(token) = &self.token {
+                req = req.bearer_auth(token);
+            }
+            if let Some(body) = body {
+                req = req.json(body);
+            }
+            let failure = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    match resp.bytes().await {
+                        Ok(bytes) => {
+                            let answer = Answer {
+                                status,
+                                body: bytes.to_vec(),
+                            };
+                            if !status.is_server_error() {
+                                return Ok(answer);
+                            }
+                            Failure::Status(answer)
+                        }
+                        Err(err) => Failure::Transport(error_chain(&err)),
+                    }
+                }
+                Err(err) if err.is_builder() => {
+                    return Err(ClientError::BadUrl {
+                        url: self.base.clone(),
+                        message: error_chain(&err),
+                    })
+                }
+                Err(err) => Failure::Transport(error_chain(&err)),
+            };
+            let elapsed = started.elapsed();
+            if elapsed + backoff > self.retry_budget {
+                return Err(match failure {
+                    Failure::Status(answer) => status_error(&method, path, &answer),
+                    Failure::Transport(message) => ClientError::Unreachable {
+                        url: self.base.clone(),
+                        message,
+                        seconds: elapsed.as_secs(),
+                    },
+                });
+            }
+            match &failure {
+                Failure::Status(answer) => tracing::debug!(
+                    "{method} {path}: server answered {}; retrying in {backoff:?}",
+                    answer.status
+                ),
+                Failure::Transport(message) => {
+                    tracing::debug!("{method} {path}: {message}; retrying in {backoff:?}")
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
+
+/// Why one attempt failed in a retryable way.
+enum Failure {
+    Status(Answer),
+    Transport(String),
+}
+
+/// Percent-encode an id for use as one path segment (ids are plain, but a bad one must not
+/// change the path).
+fn seg(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    for b in id.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn is_loopback(base: &str) -> bool {
+    let rest = base
+        .strip_prefix("http://")
+        .or_else(|| base.strip_prefix("https://"))
+        .unwrap_or(base);
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        authority.split(':').next().unwrap_or("")
+    };
+    host == "localhost"
+        || host == "::1"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+/// An error's message followed by its sources (`reqwest` puts the useful part in a source).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = inner.source();
+    }
+    message
+}
+
+fn parse_json(method: &Method, path: &str, body: &[u8]) -> Result<Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(body).map_err(|err| ClientError::BadAnswer {
+        method: method.to_string(),
+        path: path.to_string(),
+        message: format!("invalid JSON: {err}"),
+    })
+}
+
+fn bad_answer(method: Method, path: &str, message: &str) -> ClientError {
+    ClientError::BadAnswer {
+        method: method.to_string(),
+        path: path.to_string(),
+        message: message.to_string(),
+    }
+}
+
+fn status_error(method: &Method, path: &str, answer: &Answer) -> ClientError {
+    let from_json = serde_json::from_slice::<Value>(&answer.body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string));
+    let message = match from_json {
+        Some(m) => m,
+        None => {
+            let text = String::from_utf8_lossy(&answer.body);
+            let text = text.trim();
+            if text.is_empty() {
+                answer
+                    .status
+                    .canonical_reason()
+                    .unwrap_or("no message")
+                    .to_string()
+            } else {
+                truncate(text, MAX_QUOTED_BODY)
+            }
+        }
+    };
+    ClientError::Status {
+        method: method.to_string(),
+        path: path.to_string(),
+        status: answer.status.as_u16(),
+        message,
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_is_normalized() {
+        assert_eq!(
+            Client::new("http://127.0.0.1:8337/", None).base_url(),
+            "http://127.0.0.1:8337"
+        );
+        assert_eq!(
+            Client::new("http://h:1/api/v1/", None).base_url(),
+            "http://h:1"
+        );
+        assert_eq!(Client::new("http://h:1", Some(String::new())).token(), None);
+        assert_eq!(
+            Client::new("10.0.0.2:8337", None).base_url(),
+            "http://10.0.0.2:8337"
+        );
+        assert_eq!(
+            Client::new("localhost:8337", None).base_url(),
+            "http://localhost:8337"
+        );
+    }
+
+    #[tokio::test]
+    async fn unusable_urls_fail_at_once() {
+        for url in ["https://127.0.0.1:1", "ftp://x", "http://exa mple:1"] {
+            let err = Client::new(url, None).heartbeat("r").await.unwrap_err();
+            assert!(matches!(err, ClientError::BadUrl { .. }), "{url}: {err:?}");
+        }
+        let err = Client::new("https://h", None)
+            .get_sweep("s")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("plain HTTP only"), "{err}");
+    }
+
+    #[test]
+    fn loopback_detection() {
+        assert!(is_loopback("http://127.0.0.1:8337"));
+        assert!(is_loopback("http://localhost"));
+        assert!(is_loopback("http://[::1]:80/x"));
+        assert!(!is_loopback("http://10.0.0.2:8337"));
+        assert!(!is_loopback("http://example.invalid"));
+    }
+
+    #[test]
+    fn path_segments_are_escaped() {
+        assert_eq!(seg("k3x9q2ab"), "k3x9q2ab");
+        assert_eq!(seg("../x y"), "..%2Fx%20y");
+    }
+
+    #[test]
+    fn new_run_body() {
+        let body = NewRun {
+            project: Some("p".into()),
+            argv: Some(vec!["a".into()]),
+            git_commit: Some("abc".into()),
+            git_dirty: Some(true),
+            ..NewRun::default()
+        }
+        .to_body();
+        assert_eq!(
+            body,
+            json!({"project": "p", "argv": ["a"], "git": {"commit": "abc", "dirty": true}})
+        );
+        assert_eq!(NewRun::default().to_body(), json!({}));
+    }
+
+    #[test]
+    fn finish_body_omits_unset_fields() {
+        let f = Finish {
+            exit_code: Some(0),
+            ..Finish::default()
+        };
+        assert_eq!(serde_json::to_value(&f).unwrap(), json!({"exit_code": 0}));
+    }
+
+    #[test]
+    fn metric_point_serialization() {
+        let mut values = Map::new();
+        values.insert("loss".into(), json!(0.5));
+        values.insert("bad".into(), Value::Null);
+        let p = MetricPoint {
+            step: None,
+            time_ms: Some(7),
+            values,
+        };
+        assert_eq!(
+            serde_json::to_value(&p).unwrap(),
+            json!({"time_ms": 7, "values": {"loss": 0.5, "bad": null}})
+        );
+    }
+
+    #[test]
+    fn status_errors_quote_the_server() {
+        let answer = Answer {
+            status: StatusCode::NOT_FOUND,
+            body: br#"{"error": "no sweep k3x9"}"#.to_vec(),
+        };
+        let err = status_error(&Method::GET, "/api/v1/sweeps/k3x9", &answer);
+        assert_eq!(
+            err.to_string(),
+            "GET /api/v1/sweeps/k3x9: the server answered 404: no sweep k3x9"
+        );
+        assert_eq!(err.status(), Some(404));
+        let answer = Answer {
+            status: StatusCode::BAD_GATEWAY,
+            body: Vec::new(),
+        };
+        assert!(status_error(&Method::GET, "/x", &answer)
+            .to_string()
+            .ends_with("502: Bad Gateway"));
+        let answer = Answer {
+            status: StatusCode::BAD_REQUEST,
+            body: "é".repeat(400).into_bytes(),
+        };
+        let msg = status_error(&Method::GET, "/x", &answer).to_string();
+        assert!(msg.ends_with('…'));
+    }
+}

@@ -1,0 +1,1216 @@
+//! The process supervisor: one training process from start to finished run.
+//!
+//! [`supervise()`] is shared by the sweep agent and by `hyperdial run -- CMD`. It guarantees:
+//!
+//! - **No shell.** The argv vector is executed as is (`argv[0]` looked up in `PATH`), so a
+//!   parameter value such as `a b; rm -rf /` is one argument.
+//! - **Its own process group.** The process starts in a new process group (its pid is the group
+//!   id), with standard input from `/dev/null`. Stops and kills go to the whole group, so worker
+//!   processes (data loaders, `torchrun` ranks, `sleep 1000 &`) go with their parent.
+//! - **Nothing lingers.** When the main process has exited, whatever is left of the group is
+//!   killed with SIGKILL and reaped before [`supervise()`] returns. On Linux the calling process
+//!   becomes a *child subreaper* (`PR_SET_CHILD_SUBREAPER`) the first time [`supervise()`] runs,
+//!   so orphaned workers are re-parented to it and can be reaped; otherwise they would stay as
+//!   zombies under an init that does not reap (common in containers). A process that left the
+//!   group on purpose (`setsid`, a daemon) is beyond reach.
+//! - **Output and metrics are relayed in batches.** Standard output and standard error are read
+//!   line by line (`\n` or `\r` ends a line, so progress bars flow too; invalid UTF-8 is
+//!   replaced by U+FFFD; a line longer than 1 MiB is cut, with a note). Output is posted per
+//!   stream every 250 ms or 64 KiB, metric lines ([`crate::lines`]) of standard output every
+//!   250 ms or 500 points. If the server falls behind, at most 16 MiB of output and 100 000
+//!   points wait in memory; beyond that output is dropped with a note in the captured output,
+//!   rather than stalling the training process or exhausting memory.
+//! - **Stops are obeyed.** A heartbeat goes out every [`SuperviseOptions::heartbeat`]. When the
+//!   server answers `stop` (to a heartbeat or to posted metrics), the group gets SIGTERM, and
+//!   SIGKILL after [`SuperviseOptions::grace`] if it is still there.
+//! - **Shutdown levels** (the `shutdown` watch channel, raised by the CLI on Ctrl-C): `1` changes
+//!   nothing here (the agent just claims no further run), `2` sends SIGTERM to the group and
+//!   SIGKILL after the grace period, `3` sends SIGKILL at once.
+//! - **Every run is finished**, exactly once, with what is known: exit code 0 → no state (the
+//!   server decides, and fails a run whose sweep metric is NaN); another exit code → `failed`,
+//!   "exit code N"; a signal → `failed`, "killed by SIGSEGV (segmentation fault)" (SIGKILL: "killed
+//!   by SIGKILL (out of memory?)", since the kernel's OOM killer is its usual sender); stopped on
+//!   the server's request → `stopped_early` when the reason is `early_terminated`, `cancelled`
+//!   otherwise; stopped by shutdown level 2 or 3 → `cancelled`; a program that cannot be started
+//!   → `failed`, "cannot start `prog`: No such file or directory".
+//! - **No panic** on a bad server answer or a misbehaving process; server errors become
+//!   [`Event::Message`]s and the training goes on.
+//!
+//! Environment of the process: the agent's own, plus `extra` variables, plus `HYPERDIAL_SERVER`,
+//! `HYPERDIAL_RUN_ID`, `HYPERDIAL_SWEEP_ID` (sweep runs; removed otherwise), `HYPERDIAL_CONFIG`
+//! (when a config file is given; removed otherwise), `HYPERDIAL_TOKEN` (when the client has a
+//! token), `PYTHONPATH` prefixed with [`SuperviseOptions::python_path`], and
+//! `PYTHONUNBUFFERED=1` unless set: Python block-buffers standard output into a pipe, which would
+//! hold metric lines back for kilobytes.
+
+use std::ffi::OsString;
+use std::io::{self, Write as _};
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::MissedTickBehavior;
+
+use crate::agent::Event;
+use crate::client::{Client, ClientError, Finish, MetricPoint, Stream};
+use crate::lines::{parse_metric_line, PREFIX};
+
+/// Longest line kept from a process's output; the rest of a longer line is dropped.
+pub const MAX_LINE: usize = 1024 * 1024;
+
+/// Output of one stream is posted once this much has gathered (or on the flush interval).
+const OUTPUT_BATCH: usize = 64 * 1024;
+
+/// Metric points are posted once this many have gathered (or on the flush interval).
+const METRICS_BATCH: usize = 500;
+
+/// Output waiting to be posted beyond which new output is dropped.
+const MAX_PENDING_OUTPUT: usize = 16 * 1024 * 1024;
+
+/// Metric points waiting to be posted beyond which new points are dropped.
+const MAX_PENDING_POINTS: usize = 100_000;
+
+/// Largest output text of one request when batches queued up are merged.
+const MAX_MERGED_OUTPUT: usize = 1024 * 1024;
+
+/// Most metric points of one request when batches queued up are merged.
+const MAX_MERGED_POINTS: usize = 5_000;
+
+/// How long to wait for the output pipes to close after the process group is gone (a process
+/// that escaped the group may hold them open).
+const PIPE_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long to wait for a killed process group to disappear.
+const GROUP_GONE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Retry budget for output and metrics while the server is known to be failing: data is
+/// dropped instead of piling up behind minute-long retries.
+const DEGRADED_RETRY_BUDGET: Duration = Duration::from_secs(2);
+
+/// How many invalid metric lines per run are also reported as [`Event::Message`]s (all of them
+/// are noted in the captured output).
+const MAX_LINE_WARNINGS: usize = 3;
+
+/// Settings of [`supervise()`].
+#[derive(Debug, Clone)]
+pub struct SuperviseOptions {
+    /// The sweep the run belongs to, exported as `HYPERDIAL_SWEEP_ID`; `None` for a run outside
+    /// any sweep.
+    pub sweep: Option<String>,
+    /// The JSON file holding the run's nested config, exported as `HYPERDIAL_CONFIG`.
+    pub config_file: Option<PathBuf>,
+    /// Directory put in front of `PYTHONPATH` (see [`crate::install_python_client`]).
+    pub python_path: Option<PathBuf>,
+    /// Time between heartbeats (default 2 s).
+    pub heartbeat: Duration,
+    /// Time between SIGTERM and SIGKILL when stopping the process group (default 10 s).
+    pub grace: Duration,
+    /// Longest time output and metrics wait before being posted (default 250 ms).
+    pub flush_interval: Duration,
+    /// Also copy the process's output to this process's standard output and error (for
+    /// `hyperdial run`, where the user watches the script).
+    pub echo: bool,
+}
+
+impl Default for SuperviseOptions {
+    fn default() -> Self {
+        SuperviseOptions {
+            sweep: None,
+            config_file: None,
+            python_path: None,
+            heartbeat: Duration::from_secs(2),
+            grace: Duration::from_secs(10),
+            flush_interval: Duration::from_millis(250),
+            echo: false,
+        }
+    }
+}
+
+/// How a supervised run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The run's final state as the server recorded it (`finished`, `failed`, `stopped_early`,
+    /// `cancelled`, ...). If the finish request failed: the state the agent asked for, or
+    /// `finished` for exit code 0.
+    pub state: String,
+    /// The state the agent asked for; `None` when the process exited 0 and the server decided.
+    pub requested_state: Option<String>,
+    /// Whether the process was started at all.
+    pub started: bool,
+    /// The exit code, when the process exited normally.
+    pub exit_code: Option<i32>,
+    /// The signal that killed the process, if any.
+    pub signal: Option<i32>,
+    /// What went wrong: the server's `error` of the finished run, or else the agent's
+    /// (`exit code 3`, `killed by SIGKILL (out of memory?)`, ...).
+    pub error: Option<String>,
+    /// Why the agent stopped the process: the server's stop reason (`early_terminated`,
+    /// `cancelled`, ...), `stop` when it gave none, or `shutdown`.
+    pub stop_reason: Option<String>,
+    /// The run's sweep metric (`metric` of the finished Run), if any.
+    pub metric: Option<f64>,
+    /// The Run object the server returned from `finish`.
+    pub run: Option<Value>,
+    /// Why the finish request failed, if it did.
+    pub finish_error: Option<String>,
+    /// Time from the start of [`supervise()`] to the process's end.
+    pub duration: Duration,
+}
+
+/// Why the agent ended the process.
+#[derive(Debug, Clone, PartialEq)]
+enum StopCause {
+    /// The server asked, with this reason.
+    Server(Option<String>),
+    /// Shutdown level 2 or 3.
+    Shutdown,
+}
+
+/// Run `argv` as run `run_id` until it ends, then finish the run. See the module
+/// documentation for the guarantees.
+///
+/// - `env`: extra environment variables for the process (the `HYPERDIAL_*` ones win).
+/// - `cwd`: the working directory of the process.
+/// - `events`: progress ([`Event::Metric`], [`Event::Message`], finally [`Event::Finished`]);
+///   a closed receiver is fine.
+/// - `shutdown`: the shutdown level (see the module documentation); a dropped sender is fine.
+#[allow(clippy::too_many_arguments)]
+pub async fn supervise(
+    client: &Client,
+    run_id: &str,
+    argv: &[String],
+    env: &[(String, String)],
+    cwd: &Path,
+    opts: &SuperviseOptions,
+    events: &mpsc::UnboundedSender<Event>,
+    mut shutdown: watch::Receiver<u8>,
+) -> Outcome {
+    let started = Instant::now();
+    let program = argv.first().map(String::as_str).unwrap_or("");
+    if program.is_empty() {
+        return finish_unstarted(client, run_id, "the command is empty".into(), events).await;
+    }
+    if !cwd.is_dir() {
+        let error = format!(
+            "cannot start `{program}`: the working directory {} does not exist",
+            cwd.display()
+        );
+        return finish_unstarted(client, run_id, error, events).await;
+    }
+
+    ensure_subreaper();
+    let mut cmd = Command::new(program);
+    cmd.args(&argv[1..])
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    apply_env(&mut cmd, client, run_id, env, opts);
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(err) => {
+            let error = format!("cannot start `{program}`: {}", io_message(&err));
+            return finish_unstarted(client, run_id, error, events).await;
+        }
+    };
+    let pgid = child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
+    let mut guard = GroupGuard { pgid, armed: true };
+    tracing::debug!("run {run_id}: started pid {pgid}: {argv:?}");
+
+    // Output: two readers → relay (batching) → sender (HTTP, in order).
+    let pending = Arc::new(Pending::default());
+    let (chunk_tx, chunk_rx) = mpsc::unbounded_channel();
+    let (batch_tx, batch_rx) = mpsc::unbounded_channel();
+    let (stop_tx, mut stop_rx) = mpsc::unbounded_channel::<Option<String>>();
+    let mut readers: Vec<JoinHandle<()>> = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        readers.push(tokio::spawn(read_stream(
+            out,
+            Stream::Stdout,
+            chunk_tx.clone(),
+        )));
+    }
+    if let Some(err) = child.stderr.take() {
+        readers.push(tokio::spawn(read_stream(
+            err,
+            Stream::Stderr,
+            chunk_tx.clone(),
+        )));
+    }
+    drop(chunk_tx);
+    let relay = Relay {
+        run: run_id.to_string(),
+        batch_tx,
+        pending: pending.clone(),
+        events: events.clone(),
+        echo: opts.echo,
+        buffers: [String::new(), String::new()],
+        points: Vec::new(),
+        next_step: 0,
+        dropped_bytes: 0,
+        dropped_points: 0,
+        warnings: 0,
+    };
+    let relay = tokio::spawn(relay.run(chunk_rx, opts.flush_interval));
+    let sender = tokio::spawn(send_batches(
+        client.clone(),
+        run_id.to_string(),
+        batch_rx,
+        pending,
+        stop_tx.clone(),
+        events.clone(),
+    ));
+    let heartbeat = tokio::spawn(heartbeats(
+        client.clone(),
+        run_id.to_string(),
+        opts.heartbeat,
+        stop_tx,
+        events.clone(),
+    ));
+
+    // Wait for the process, obeying stops and shutdown levels meanwhile.
+    let mut cause: Option<StopCause> = None;
+    let mut kill_at: Option<tokio::time::Instant> = None;
+    let mut killed = false;
+    let mut shutdown_open = true;
+    let initial = *shutdown.borrow_and_update();
+    apply_level(
+        initial,
+        pgid,
+        opts.grace,
+        &mut cause,
+        &mut kill_at,
+        &mut killed,
+    );
+    let status: io::Result<ExitStatus> = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            Some(reason) = stop_rx.recv() => {
+                if cause.is_none() {
+                    tracing::info!("run {run_id}: the server asked to stop it ({reason:?})");
+                    cause = Some(StopCause::Server(reason));
+                    terminate(pgid, opts.grace, &mut kill_at);
+                }
+            }
+            changed = shutdown.changed(), if shutdown_open => {
+                if changed.is_err() {
+                    shutdown_open = false;
+                } else {
+                    let level = *shutdown.borrow_and_update();
+                    apply_level(level, pgid, opts.grace, &mut cause, &mut kill_at, &mut killed);
+                }
+            }
+            _ = sleep_until_opt(kill_at), if kill_at.is_some() && !killed => {
+                tracing::info!("run {run_id}: still running after the grace period; SIGKILL");
+                let _ = signal_group(pgid, libc::SIGKILL);
+                killed = true;
+            }
+        }
+    };
+    let duration = started.elapsed();
+
+    // Nothing of the group may outlive the run.
+    if !kill_group(pgid).await {
+        let _ = events.send(Event::Message(format!(
+            "run {run_id}: some processes of its process group {pgid} are still there after SIGKILL"
+        )));
+    }
+    guard.armed = false;
+    drain_readers(readers).await;
+    let _ = relay.await;
+    let _ = sender.await;
+    heartbeat.abort();
+
+    let (exit_code, signal, core) = match &status {
+        Ok(s) => (s.code(), s.signal(), s.core_dumped()),
+        Err(_) => (None, None, false),
+    };
+    let stop_reason = match &cause {
+        Some(StopCause::Server(reason)) => Some(reason.clone().unwrap_or_else(|| "stop".into())),
+        Some(StopCause::Shutdown) => Some("shutdown".to_string()),
+        None => None,
+    };
+    let (requested_state, error): (Option<&str>, Option<String>) = match (&cause, &status) {
+        (Some(StopCause::Server(reason)), _) => {
+            if reason.as_deref() == Some("early_terminated") {
+                (Some("stopped_early"), None)
+            } else {
+                (Some("cancelled"), None)
+            }
+        }
+        (Some(StopCause::Shutdown), _) => (
+            Some("cancelled"),
+            Some("interrupted: the agent was shut down while the run was going".to_string()),
+        ),
+        (None, Err(err)) => (
+            Some("failed"),
+            Some(format!("lost track of the process: {err}")),
+        ),
+        (None, Ok(_)) => match (exit_code, signal) {
+            (Some(0), _) => (None, None),
+            (Some(code), _) => (Some("failed"), Some(exit_code_message(code))),
+            (None, Some(sig)) => (Some("failed"), Some(signal_message(sig, core))),
+            (None, None) => (Some("failed"), Some("ended without an exit status".into())),
+        },
+    };
+    let finish = Finish {
+        exit_code,
+        state: requested_state.map(str::to_string),
+        error,
+    };
+    let mut outcome = finish_run(client, run_id, finish, events, duration).await;
+    outcome.started = true;
+    outcome.signal = signal;
+    outcome.stop_reason = stop_reason;
+    outcome
+}
+
+/// Finish a run whose process never started as `failed` with `error`, after noting why in its
+/// captured output; emits [`Event::Finished`].
+pub(crate) async fn finish_unstarted(
+    client: &Client,
+    run_id: &str,
+    error: String,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Outcome {
+    let started = Instant::now();
+    let _ = events.send(Event::Message(format!("run {run_id}: {error}")));
+    let note = format!("[hyperdial agent] {error}\n");
+    if let Err(err) = client.post_output(run_id, Stream::Stderr, &note).await {
+        tracing::warn!("run {run_id}: could not post output: {err}");
+    }
+    let finish = Finish {
+        exit_code: None,
+        state: Some("failed".into()),
+        error: Some(error),
+    };
+    finish_run(client, run_id, finish, events, started.elapsed()).await
+}
+
+/// Send `finish`, emit [`Event::Finished`] and describe the result.
+async fn finish_run(
+    client: &Client,
+    run_id: &str,
+    finish: Finish,
+    events: &mpsc::UnboundedSender<Event>,
+    duration: Duration,
+) -> Outcome {
+    let (run, finish_error) = match client.finish(run_id, &finish).await {
+        Ok(run) => (Some(run), None),
+        Err(err) => {
+            let _ = events.send(Event::Message(format!(
+                "run {run_id}: could not report how it ended: {err}"
+            )));
+            (None, Some(err.to_string()))
+        }
+    };
+    let server_state = run
+        .as_ref()
+        .and_then(|r| r.get("state"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let state = server_state.unwrap_or_else(|| match (&finish.state, finish.exit_code) {
+        (Some(state), _) => state.clone(),
+        (None, Some(0)) => "finished".to_string(),
+        (None, _) => "failed".to_string(),
+    });
+    let server_error = run
+        .as_ref()
+        .and_then(|r| r.get("error"))
+        .and_then(Value::as_str)
+        .filter(|e| !e.is_empty())
+        .map(str::to_string);
+    let metric = run
+        .as_ref()
+        .and_then(|r| r.get("metric"))
+        .and_then(Value::as_f64);
+    let _ = events.send(Event::Finished {
+        run: run_id.to_string(),
+        state: state.clone(),
+        metric,
+        exit_code: finish.exit_code,
+    });
+    Outcome {
+        state,
+        requested_state: finish.state,
+        started: false,
+        exit_code: finish.exit_code,
+        signal: None,
+        error: server_error.or(finish.error),
+        stop_reason: None,
+        metric,
+        run,
+        finish_error,
+        duration,
+    }
+}
+
+fn apply_env(
+    cmd: &mut Command,
+    client: &Client,
+    run_id: &str,
+    extra: &[(String, String)],
+    opts: &SuperviseOptions,
+) {
+    let extra_has = |name: &str| extra.iter().rev().find(|(k, _)| k == name);
+    if std::env::var_os("PYTHONUNBUFFERED").is_none() && extra_has("PYTHONUNBUFFERED").is_none() {
+        cmd.env("PYTHONUNBUFFERED", "1");
+    }
+    for (key, value) in extra {
+        cmd.env(key, value);
+    }
+    cmd.env("HYPERDIAL_SERVER", client.base_url());
+    cmd.env("HYPERDIAL_RUN_ID", run_id);
+    match &opts.sweep {
+        Some(sweep) => cmd.env("HYPERDIAL_SWEEP_ID", sweep),
+        None => cmd.env_remove("HYPERDIAL_SWEEP_ID"),
+    };
+    match &opts.config_file {
+        Some(path) => cmd.env("HYPERDIAL_CONFIG", path),
+        None => cmd.env_remove("HYPERDIAL_CONFIG"),
+    };
+    if let Some(token) = client.token() {
+        cmd.env("HYPERDIAL_TOKEN", token);
+    }
+    if let Some(dir) = &opts.python_path {
+        let existing: Option<OsString> = match extra_has("PYTHONPATH") {
+            Some((_, v)) => Some(v.into()),
+            None => std::env::var_os("PYTHONPATH"),
+        };
+        let mut value = OsString::from(dir.as_os_str());
+        if let Some(existing) = existing.filter(|e| !e.is_empty()) {
+            value.push(":");
+            value.push(existing);
+        }
+        cmd.env("PYTHONPATH", value);
+    }
+}
+
+/// React to a shutdown level: 2 → SIGTERM (then SIGKILL after the grace period), 3 → SIGKILL.
+fn apply_level(
+    level: u8,
+    pgid: i32,
+    grace: Duration,
+    cause: &mut Option<StopCause>,
+    kill_at: &mut Option<tokio::time::Instant>,
+    killed: &mut bool,
+) {
+    if level < 2 {
+        return;
+    }
+    if cause.is_none() {
+        *cause = Some(StopCause::Shutdown);
+    }
+    if level >= 3 {
+        if !*killed {
+            let _ = signal_group(pgid, libc::SIGKILL);
+            *killed = true;
+        }
+    } else {
+        terminate(pgid, grace, kill_at);
+    }
+}
+
+/// SIGTERM the group and set the SIGKILL deadline, once.
+fn terminate(pgid: i32, grace: Duration, kill_at: &mut Option<tokio::time::Instant>) {
+    if kill_at.is_none() {
+        let _ = signal_group(pgid, libc::SIGTERM);
+        *kill_at = Some(tokio::time::Instant::now() + grace);
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Wait for the output readers to reach end of file; give up (dropping the rest) when a
+/// process outside the group still holds a pipe.
+async fn drain_readers(readers: Vec<JoinHandle<()>>) {
+    let deadline = tokio::time::Instant::now() + PIPE_DRAIN_TIMEOUT;
+    for mut reader in readers {
+        if tokio::time::timeout_at(deadline, &mut reader)
+            .await
+            .is_err()
+        {
+            reader.abort();
+            let _ = reader.await;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exit status wording
+
+fn exit_code_message(code: i32) -> String {
+    match code {
+        126 => "exit code 126 (the command was found but could not be executed)".to_string(),
+        127 => "exit code 127 (command not found?)".to_string(),
+        _ => format!("exit code {code}"),
+    }
+}
+
+/// `killed by SIGKILL (out of memory?)`, `killed by SIGSEGV (segmentation fault, core dumped)`.
+fn signal_message(sig: i32, core_dumped: bool) -> String {
+    let mut notes: Vec<&str> = Vec::new();
+    match sig {
+        libc::SIGKILL => notes.push("out of memory?"),
+        libc::SIGSEGV => notes.push("segmentation fault"),
+        libc::SIGBUS => notes.push("bus error"),
+        libc::SIGFPE => notes.push("arithmetic error"),
+        libc::SIGABRT => notes.push("aborted"),
+        libc::SIGILL => notes.push("illegal instruction"),
+        _ => {}
+    }
+    if core_dumped {
+        notes.push("core dumped");
+    }
+    let name = signal_name(sig);
+    if notes.is_empty() {
+        format!("killed by {name}")
+    } else {
+        format!("killed by {name} ({})", notes.join(", "))
+    }
+}
+
+/// `SIGTERM` for 15, `signal 42` for one without a well-known name.
+pub fn signal_name(sig: i32) -> String {
+    let name = match sig {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGILL => "SIGILL",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGUSR1 => "SIGUSR1",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGUSR2 => "SIGUSR2",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGALRM => "SIGALRM",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGXCPU => "SIGXCPU",
+        libc::SIGXFSZ => "SIGXFSZ",
+        libc::SIGSYS => "SIGSYS",
+        _ => return format!("signal {sig}"),
+    };
+    name.to_string()
+}
+
+/// An I/O error's message without the `(os error N)` suffix.
+fn io_message(err: &io::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" (os error ") {
+        Some(i) if text.ends_with(')') => text[..i].to_string(),
+        _ => text,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process groups
+
+/// Send `sig` to process group `pgid`. Refuses the groups 0 and 1 (the caller's own group and
+/// "every process").
+fn signal_group(pgid: i32, sig: i32) -> io::Result<()> {
+    if pgid <= 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "refusing to signal process group 0 or 1",
+        ));
+    }
+    // SAFETY: killpg has no memory-safety preconditions.
+    if unsafe { libc::killpg(pgid, sig) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Whether any process (zombies included) is still in group `pgid`.
+fn group_exists(pgid: i32) -> bool {
+    match signal_group(pgid, 0) {
+        Ok(()) => true,
+        Err(err) => err.raw_os_error() != Some(libc::ESRCH),
+    }
+}
+
+/// Reap every exited child of this process that belongs to group `pgid` (orphans re-parented
+/// to us as subreaper). The group's leader has been reaped by tokio already.
+fn reap_group(pgid: i32) {
+    if pgid <= 1 {
+        return;
+    }
+    loop {
+        let mut status = 0;
+        // SAFETY: `status` is a valid out-pointer for the duration of the call.
+        let rc = unsafe { libc::waitpid(-pgid, &mut status, libc::WNOHANG) };
+        if rc <= 0 {
+            break;
+        }
+    }
+}
+
+/// SIGKILL what is left of group `pgid` and wait until it is gone; `false` if it is still
+/// there after [`GROUP_GONE_TIMEOUT`].
+async fn kill_group(pgid: i32) -> bool {
+    if pgid <= 1 {
+        return true;
+    }
+    let _ = signal_group(pgid, libc::SIGKILL);
+    let deadline = Instant::now() + GROUP_GONE_TIMEOUT;
+    loop {
+        reap_group(pgid);
+        if !group_exists(pgid) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Kills the process group if [`supervise()`] is dropped before the process ended.
+struct GroupGuard {
+    pgid: i32,
+    armed: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = signal_group(self.pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Make this process the reaper of its orphaned descendants (Linux), once.
+fn ensure_subreaper() {
+    #[cfg(target_os = "linux")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            // SAFETY: PR_SET_CHILD_SUBREAPER takes one integer argument; the rest are ignored.
+            let rc = unsafe {
+                libc::prctl(
+                    libc::PR_SET_CHILD_SUBREAPER,
+                    1 as libc::c_ulong,
+                    0 as libc::c_ulong,
+                    0 as libc::c_ulong,
+                    0 as libc::c_ulong,
+                )
+            };
+            if rc != 0 {
+                tracing::debug!(
+                    "could not become a child subreaper: {}",
+                    io::Error::last_os_error()
+                );
+            }
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading output
+
+/// One line (or piece of a line) of output.
+struct Chunk {
+    stream: Stream,
+    text: String,
+    /// Bytes of an over-long line that were dropped.
+    dropped: usize,
+    metric: Option<Result<MetricPoint, String>>,
+    time_ms: i64,
+}
+
+/// Read `out` segment by segment into `tx` until end of file.
+async fn read_stream<R: AsyncRead + Unpin>(
+    out: R,
+    stream: Stream,
+    tx: mpsc::UnboundedSender<Chunk>,
+) {
+    let mut reader = BufReader::with_capacity(64 * 1024, out);
+    let mut buf = Vec::new();
+    loop {
+        match read_segment(&mut reader, &mut buf, MAX_LINE).await {
+            Ok(Some(dropped)) => {
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                let metric = if stream != Stream::Stdout {
+                    None
+                } else if dropped == 0 {
+                    parse_metric_line(&text)
+                } else if text.starts_with(PREFIX) {
+                    Some(Err("the line is longer than 1 MiB".to_string()))
+                } else {
+                    None
+                };
+                let chunk = Chunk {
+                    stream,
+                    text,
+                    dropped,
+                    metric,
+                    time_ms: crate::now_ms(),
+                };
+                if tx.send(chunk).is_err() {
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => {
+                tracing::debug!("reading {stream}: {err}");
+                break;
+            }
+        }
+    }
+}
+
+/// Read up to and including the next `\n` or `\r` into `out` (replacing its content), keeping
+/// at most `cap` bytes and discarding the rest of a longer segment. Returns the number of
+/// discarded bytes, or `None` at end of file with nothing read.
+pub(crate) async fn read_segment<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    out: &mut Vec<u8>,
+    cap: usize,
+) -> io::Result<Option<usize>> {
+    out.clear();
+    let mut dropped = 0usize;
+    let mut any = false;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(any.then_some(dropped));
+        }
+        any = true;
+        let (take, done) = match available.iter().position(|&b| b == b'\n' || b == b'\r') {
+            Some(i) => (i + 1, true),
+            None => (available.len(), false),
+        };
+        let keep = take.min(cap.saturating_sub(out.len()));
+        out.extend_from_slice(&available[..keep]);
+        dropped += take - keep;
+        reader.consume(take);
+        if done {
+            return Ok(Some(dropped));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batching and sending
+
+/// What is waiting in the sender's queue, to bound memory.
+#[derive(Default)]
+struct Pending {
+    bytes: AtomicUsize,
+    points: AtomicUsize,
+}
+
+/// One request's worth of data.
+enum Batch {
+    Output(Stream, String),
+    Metrics(Vec<MetricPoint>),
+}
+
+/// Gathers chunks into batches.
+struct Relay {
+    run: String,
+    batch_tx: mpsc::UnboundedSender<Batch>,
+    pending: Arc<Pending>,
+    events: mpsc::UnboundedSender<Event>,
+    echo: bool,
+    /// stdout, stderr.
+    buffers: [String; 2],
+    points: Vec<MetricPoint>,
+    next_step: i64,
+    dropped_bytes: usize,
+    dropped_points: usize,
+    warnings: usize,
+}
+
+fn index(stream: Stream) -> usize {
+    match stream {
+        Stream::Stdout => 0,
+        Stream::Stderr => 1,
+    }
+}
+
+impl Relay {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Chunk>, flush: Duration) {
+        let mut tick = tokio::time::interval(flush.max(Duration::from_millis(1)));
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                chunk = rx.recv() => match chunk {
+                    Some(chunk) => self.accept(chunk),
+                    None => break,
+                },
+                _ = tick.tick() => self.flush_all(),
+            }
+        }
+        if self.dropped_bytes > 0 || self.dropped_points > 0 {
+            let note = self.dropped_note();
+            self.buffers[1].push_str(&note);
+        }
+        self.flush_all();
+    }
+
+    fn accept(&mut self, chunk: Chunk) {
+        if self.echo {
+            echo(chunk.stream, &chunk.text);
+        }
+        let mut text = chunk.text;
+        if chunk.dropped > 0 {
+            text.push_str(&format!(
+                "\n[hyperdial agent] the line above was longer than 1 MiB; {} more bytes of it were dropped\n",
+                chunk.dropped
+            ));
+        }
+        match chunk.metric {
+            Some(Ok(mut point)) => {
+                point.time_ms = Some(chunk.time_ms);
+                let step = point.step.unwrap_or(self.next_step);
+                self.next_step = step.saturating_add(1);
+                let _ = self.events.send(Event::Metric {
+                    run: self.run.clone(),
+                    step,
+                    values: point.values.clone(),
+                });
+                self.push_point(point);
+            }
+            Some(Err(reason)) => {
+                if !text.ends_with('\n') && !text.ends_with('\r') {
+                    text.push('\n');
+                }
+                text.push_str(&format!(
+                    "[hyperdial agent] ignored the metric line above: {reason}\n"
+                ));
+                self.warnings += 1;
+                if self.warnings <= MAX_LINE_WARNINGS {
+                    let more = if self.warnings == MAX_LINE_WARNINGS {
+                        " (further ones are only noted in the run's output)"
+                    } else {
+                        ""
+                    };
+                    let _ = self.events.send(Event::Message(format!(
+                        "run {}: ignored a metric line: {reason}{more}",
+                        self.run
+                    )));
+                }
+            }
+            None => {}
+        }
+        self.push_text(chunk.stream, text);
+    }
+
+    fn buffered(&self) -> usize {
+        self.buffers[0].len() + self.buffers[1].len()
+    }
+
+    fn dropped_note(&mut self) -> String {
+        let note = format!(
+            "[hyperdial agent] the server did not keep up: {} bytes of output and {} metric points were dropped\n",
+            self.dropped_bytes, self.dropped_points
+        );
+        self.dropped_bytes = 0;
+        self.dropped_points = 0;
+        note
+    }
+
+    fn push_text(&mut self, stream: Stream, text: String) {
+        let waiting = self.pending.bytes.load(Ordering::Relaxed) + self.buffered();
+        if waiting + text.len() > MAX_PENDING_OUTPUT {
+            self.dropped_bytes += text.len();
+            return;
+        }
+        let i = index(stream);
+        if self.dropped_bytes > 0 || self.dropped_points > 0 {
+            let note = self.dropped_note();
+            self.buffers[i].push_str(&note);
+        }
+        self.buffers[i].push_str(&text);
+        if self.buffers[i].len() >= OUTPUT_BATCH {
+            self.flush_stream(stream);
+        }
+    }
+
+    fn push_point(&mut self, point: MetricPoint) {
+        let waiting = self.pending.points.load(Ordering::Relaxed) + self.points.len();
+        if waiting >= MAX_PENDING_POINTS {
+            self.dropped_points += 1;
+            return;
+        }
+        self.points.push(point);
+        if self.points.len() >= METRICS_BATCH {
+            self.flush_metrics();
+        }
+    }
+
+    fn flush_stream(&mut self, stream: Stream) {
+        let text = std::mem::take(&mut self.buffers[index(stream)]);
+        if text.is_empty() {
+            return;
+        }
+        self.pending.bytes.fetch_add(text.len(), Ordering::Relaxed);
+        let _ = self.batch_tx.send(Batch::Output(stream, text));
+    }
+
+    fn flush_metrics(&mut self) {
+        if self.points.is_empty() {
+            return;
+        }
+        let points = std::mem::take(&mut self.points);
+        self.pending
+            .points
+            .fetch_add(points.len(), Ordering::Relaxed);
+        let _ = self.batch_tx.send(Batch::Metrics(points));
+    }
+
+    fn flush_all(&mut self) {
+        self.flush_metrics();
+        self.flush_stream(Stream::Stdout);
+        self.flush_stream(Stream::Stderr);
+    }
+}
+
+fn echo(stream: Stream, text: &str) {
+    let _ = match stream {
+        Stream::Stdout => {
+            let mut out = io::stdout().lock();
+            out.write_all(text.as_bytes()).and_then(|()| out.flush())
+        }
+        Stream::Stderr => io::stderr().lock().write_all(text.as_bytes()),
+    };
+}
+
+/// Merge consecutive batches of the same kind (and stream), within request size limits.
+fn coalesce(batches: Vec<Batch>) -> Vec<Batch> {
+    let mut out: Vec<Batch> = Vec::new();
+    for batch in batches {
+        match (out.last_mut(), batch) {
+            (Some(Batch::Output(s, text)), Batch::Output(s2, more))
+                if *s == s2 && text.len() + more.len() <= MAX_MERGED_OUTPUT =>
+            {
+                text.push_str(&more);
+            }
+            (Some(Batch::Metrics(points)), Batch::Metrics(more))
+                if points.len() + more.len() <= MAX_MERGED_POINTS =>
+            {
+                points.extend(more);
+            }
+            (_, batch) => out.push(batch),
+        }
+    }
+    out
+}
+
+/// Post batches in order. Reports a stop request from a metrics answer on `stop_tx` (asking
+/// a heartbeat for the reason when the answer has none).
+async fn send_batches(
+    client: Client,
+    run: String,
+    mut rx: mpsc::UnboundedReceiver<Batch>,
+    pending: Arc<Pending>,
+    stop_tx: mpsc::UnboundedSender<Option<String>>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let budget = client.retry_budget().min(DEGRADED_RETRY_BUDGET);
+    let degraded = client.clone().with_retry_budget(budget);
+    let mut failing = false;
+    let mut stop_sent = false;
+    while let Some(first) = rx.recv().await {
+        let mut queued = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            queued.push(more);
+        }
+        for batch in coalesce(queued) {
+            let http = if failing { &degraded } else { &client };
+            let result: Result<Option<bool>, (ClientError, &str)> = match &batch {
+                Batch::Output(stream, text) => {
+                    let r = http.post_output(&run, *stream, text).await;
+                    pending.bytes.fetch_sub(text.len(), Ordering::Relaxed);
+                    r.map(|()| None).map_err(|e| (e, "output"))
+                }
+                Batch::Metrics(points) => {
+                    let r = http.post_metrics(&run, points).await;
+                    pending.points.fetch_sub(points.len(), Ordering::Relaxed);
+                    match r {
+                        Ok(answer) if answer.stop && !stop_sent => {
+                            stop_sent = true;
+                            let reason = match answer.reason {
+                                Some(reason) => Some(reason),
+                                None => http.heartbeat(&run).await.ok().and_then(|h| h.reason),
+                            };
+                            let _ = stop_tx.send(reason);
+                            Ok(Some(true))
+                        }
+                        Ok(_) => Ok(Some(false)),
+                        Err(e) => Err((e, "metrics")),
+                    }
+                }
+            };
+            match result {
+                Ok(_) => {
+                    if failing {
+                        let _ = events.send(Event::Message(format!(
+                            "run {run}: the server takes output and metrics again"
+                        )));
+                    }
+                    failing = false;
+                }
+                Err((err, what)) => {
+                    tracing::warn!("run {run}: could not send {what}: {err}");
+                    if !failing {
+                        let _ = events.send(Event::Message(format!(
+                            "run {run}: could not send {what} (dropped until the server answers again): {err}"
+                        )));
+                    }
+                    failing = true;
+                }
+            }
+        }
+    }
+}
+
+/// Heartbeat every `every` forever (the task is aborted when the process has ended).
+async fn heartbeats(
+    client: Client,
+    run: String,
+    every: Duration,
+    stop_tx: mpsc::UnboundedSender<Option<String>>,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let every = every.max(Duration::from_millis(10));
+    let mut failing = false;
+    let mut stop_sent = false;
+    loop {
+        tokio::time::sleep(every).await;
+        match client.heartbeat(&run).await {
+            Ok(answer) => {
+                if failing {
+                    let _ = events.send(Event::Message(format!(
+                        "run {run}: heartbeats get through again"
+                    )));
+                }
+                failing = false;
+                if answer.stop && !stop_sent {
+                    stop_sent = true;
+                    let _ = stop_tx.send(answer.reason);
+                }
+            }
+            Err(err) => {
+                if !failing {
+                    let _ = events.send(Event::Message(format!(
+                        "run {run}: heartbeat failed (the run goes on): {err}"
+                    )));
+                }
+                failing = true;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn segments(input: &[u8], cap: usize) -> Vec<(Vec<u8>, usize)> {
+        let mut reader = BufReader::with_capacity(4, input);
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        while let Some(dropped) = read_segment(&mut reader, &mut buf, cap).await.unwrap() {
+            out.push((buf.clone(), dropped));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn segments_split_at_newline_and_carriage_return() {
+        let segs = segments(b"ab\ncd\r\nprogress 1\rprogress 2\rlast", 100).await;
+        let texts: Vec<&[u8]> = segs.iter().map(|(t, _)| t.as_slice()).collect();
+        assert_eq!(
+            texts,
+            [
+                &b"ab\n"[..],
+                b"cd\r",
+                b"\n",
+                b"progress 1\r",
+                b"progress 2\r",
+                b"last"
+            ]
+        );
+        assert!(segs.iter().all(|(_, d)| *d == 0));
+        assert!(segments(b"", 100).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn long_segments_are_capped() {
+        let mut input = vec![b'x'; 25];
+        input.extend_from_slice(b"\nshort\n");
+        let segs = segments(&input, 10).await;
+        assert_eq!(segs[0], (vec![b'x'; 10], 16)); // 15 x's and the newline dropped
+        assert_eq!(segs[1], (b"short\n".to_vec(), 0));
+    }
+
+    #[test]
+    fn wording() {
+        assert_eq!(exit_code_message(3), "exit code 3");
+        assert_eq!(exit_code_message(127), "exit code 127 (command not found?)");
+        assert_eq!(
+            signal_message(libc::SIGKILL, false),
+            "killed by SIGKILL (out of memory?)"
+        );
+        assert_eq!(
+            signal_message(libc::SIGSEGV, true),
+            "killed by SIGSEGV (segmentation fault, core dumped)"
+        );
+        assert_eq!(signal_message(libc::SIGTERM, false), "killed by SIGTERM");
+        assert_eq!(signal_name(77), "signal 77");
+        let err = io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(io_message(&err), "No such file or directory");
+    }
+
+    #[test]
+    fn refuses_to_signal_special_groups() {
+        assert!(signal_group(0, 0).is_err());
+        assert!(signal_group(1, 0).is_err());
+        assert!(signal_group(-5, 0).is_err());
+    }
+
+    #[test]
+    fn coalescing_keeps_order_and_limits() {
+        let p = |n: usize| Batch::Metrics(vec![MetricPoint::default(); n]);
+        let o = |s: Stream, t: &str| Batch::Output(s, t.to_string());
+        let merged = coalesce(vec![
+            o(Stream::Stdout, "a"),
+            o(Stream::Stdout, "b"),
+            o(Stream::Stderr, "c"),
+            o(Stream::Stdout, "d"),
+            p(3),
+            p(4),
+            p(MAX_MERGED_POINTS),
+        ]);
+        let shape: Vec<String> = merged
+            .iter()
+            .map(|b| match b {
+                Batch::Output(s, t) => format!("{s}:{t}"),
+                Batch::Metrics(p) => format!("m{}", p.len()),
+            })
+            .collect();
+        assert_eq!(shape, ["stdout:ab", "stderr:c", "stdout:d", "m7", "m5000"]);
+    }
+}

@@ -1,0 +1,493 @@
+//! The process supervisor against the mock server, with real processes (`sh -c` scripts play
+//! the training command).
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{drain, process_gone, Mock, MockState};
+use hyperdial_agent::{supervise, Client, Event, Outcome, SuperviseOptions};
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, watch};
+
+fn opts() -> SuperviseOptions {
+    SuperviseOptions {
+        heartbeat: Duration::from_millis(50),
+        grace: Duration::from_millis(300),
+        flush_interval: Duration::from_millis(50),
+        ..SuperviseOptions::default()
+    }
+}
+
+struct Ran {
+    outcome: Outcome,
+    events: Vec<Event>,
+}
+
+async fn run_with(
+    mock: &Mock,
+    client: &Client,
+    argv: &[&str],
+    env: &[(String, String)],
+    opts: &SuperviseOptions,
+    shutdown: watch::Receiver<u8>,
+) -> Ran {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+    let cwd = std::env::temp_dir();
+    let _ = mock;
+    let outcome = supervise(client, "r1", &argv, env, &cwd, opts, &tx, shutdown).await;
+    Ran {
+        outcome,
+        events: drain(&mut rx),
+    }
+}
+
+async fn run(mock: &Mock, argv: &[&str]) -> Ran {
+    let client = Client::new(&mock.url, None);
+    let (_tx, shutdown) = watch::channel(0u8);
+    run_with(mock, &client, argv, &[], &opts(), shutdown).await
+}
+
+fn sh(script: &str) -> Vec<&str> {
+    vec!["sh", "-c", script]
+}
+
+/// The pid printed by a script as `NAME=PID`.
+fn printed_pid(stdout: &str, name: &str) -> i32 {
+    let prefix = format!("{name}=");
+    stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {name}= in {stdout:?}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn metrics_output_and_exit_code() {
+    let mock = Mock::start(MockState::default()).await;
+    let script = r#"
+echo "starting"
+echo "hyperdial: loss=1 acc=0.5"
+echo 'hyperdial: {"_step": 5, "loss": 0.5}'
+echo "oops" >&2
+echo "hyperdial: loss=0.25"
+echo "hyperdial: loss=tensor(0.1)"
+echo "hyperdial: loss=nan"
+exit 3
+"#;
+    let ran = run(&mock, &sh(script)).await;
+    let rec = mock.run("r1");
+    let steps: Vec<Value> = rec.points.iter().map(|p| p["step"].clone()).collect();
+    assert_eq!(steps, [Value::Null, json!(5), Value::Null, Value::Null]);
+    let values: Vec<Value> = rec.points.iter().map(|p| p["values"].clone()).collect();
+    assert_eq!(
+        values,
+        [
+            json!({"loss": 1, "acc": 0.5}),
+            json!({"loss": 0.5}),
+            json!({"loss": 0.25}),
+            json!({"loss": null})
+        ]
+    );
+    assert!(rec
+        .points
+        .iter()
+        .all(|p| p["time_ms"].as_i64().unwrap() > 0));
+    let stdout = rec.text("stdout");
+    assert!(
+        stdout.starts_with("starting\nhyperdial: loss=1 acc=0.5\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(
+        "hyperdial: loss=tensor(0.1)\n[hyperdial agent] ignored the metric line above: `loss=tensor(0.1)`: `tensor(0.1)` is not a number"
+    ), "{stdout}");
+    assert_eq!(rec.text("stderr"), "oops\n");
+    assert_eq!(
+        rec.finish.clone().unwrap(),
+        json!({"exit_code": 3, "state": "failed", "error": "exit code 3"})
+    );
+    let o = &ran.outcome;
+    assert_eq!(o.state, "failed");
+    assert_eq!(o.exit_code, Some(3));
+    assert_eq!(o.error.as_deref(), Some("exit code 3"));
+    assert!(o.started);
+
+    // Events: the steps the server will assign, a warning, and the end.
+    let metric_steps: Vec<i64> = ran
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Metric { step, .. } => Some(*step),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(metric_steps, [0, 5, 6, 7]);
+    assert!(ran
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Message(m) if m.contains("tensor(0.1)"))));
+    assert_eq!(
+        ran.events.last().unwrap(),
+        &Event::Finished {
+            run: "r1".into(),
+            state: "failed".into(),
+            metric: None,
+            exit_code: Some(3)
+        }
+    );
+}
+
+#[tokio::test]
+async fn exit_zero_lets_the_server_decide() {
+    let mock = Mock::start(MockState::default()).await;
+    let ran = run(&mock, &sh("echo done")).await;
+    let rec = mock.run("r1");
+    assert_eq!(rec.finish.clone().unwrap(), json!({"exit_code": 0}));
+    assert_eq!(rec.text("stdout"), "done\n");
+    assert_eq!(ran.outcome.state, "finished");
+    assert_eq!(ran.outcome.requested_state, None);
+    assert_eq!(ran.outcome.error, None);
+}
+
+#[tokio::test]
+async fn killed_by_sigkill_names_the_signal() {
+    let mock = Mock::start(MockState::default()).await;
+    let ran = run(&mock, &sh("kill -9 $$")).await;
+    assert_eq!(
+        mock.run("r1").finish.unwrap(),
+        json!({"state": "failed", "error": "killed by SIGKILL (out of memory?)"})
+    );
+    assert_eq!(ran.outcome.signal, Some(libc::SIGKILL));
+    assert_eq!(ran.outcome.exit_code, None);
+}
+
+#[tokio::test]
+async fn missing_program_fails_clearly() {
+    let mock = Mock::start(MockState::default()).await;
+    for program in ["/nonexistent/prog", "hyperdial-no-such-program"] {
+        let ran = run(&mock, &[program, "--x"]).await;
+        let expected = format!("cannot start `{program}`: No such file or directory");
+        assert_eq!(ran.outcome.error.as_deref(), Some(expected.as_str()));
+        assert_eq!(ran.outcome.state, "failed");
+        assert!(!ran.outcome.started);
+        let rec = mock.run("r1");
+        assert!(rec.text("stderr").contains(&expected));
+        mock.lock().runs.clear();
+    }
+    // An empty command and a missing working directory are failures too, not panics.
+    let client = Client::new(&mock.url, None);
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let (_s, shutdown) = watch::channel(0u8);
+    let o = supervise(
+        &client,
+        "r2",
+        &[],
+        &[],
+        &std::env::temp_dir(),
+        &opts(),
+        &tx,
+        shutdown.clone(),
+    )
+    .await;
+    assert_eq!(o.error.as_deref(), Some("the command is empty"));
+    let o = supervise(
+        &client,
+        "r3",
+        &["true".to_string()],
+        &[],
+        &PathBuf::from("/nonexistent/dir"),
+        &opts(),
+        &tx,
+        shutdown,
+    )
+    .await;
+    assert!(o
+        .error
+        .unwrap()
+        .contains("working directory /nonexistent/dir does not exist"));
+}
+
+#[tokio::test]
+async fn stop_from_heartbeat_kills_a_term_ignoring_group() {
+    let mock = Mock::start(MockState {
+        stop_reason: Some("early_terminated".into()),
+        stop_after: 1,
+        ..MockState::default()
+    })
+    .await;
+    // Ignores SIGTERM (and so does its background child, which inherits that).
+    let script = r#"
+trap '' TERM
+sleep 1000 &
+echo "grandchild=$!"
+while true; do sleep 0.05; done
+"#;
+    let started = Instant::now();
+    let ran = run(&mock, &sh(script)).await;
+    let elapsed = started.elapsed();
+    let rec = mock.run("r1");
+    assert_eq!(
+        rec.finish.clone().unwrap(),
+        json!({"state": "stopped_early"}),
+        "killed by SIGKILL: no exit code"
+    );
+    assert_eq!(ran.outcome.state, "stopped_early");
+    assert_eq!(ran.outcome.signal, Some(libc::SIGKILL));
+    assert_eq!(ran.outcome.stop_reason.as_deref(), Some("early_terminated"));
+    // Heartbeat at 50 ms (+ one allowed), SIGTERM, 300 ms grace, SIGKILL.
+    assert!(elapsed >= Duration::from_millis(350), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5), "{elapsed:?}");
+    let pid = printed_pid(&rec.text("stdout"), "grandchild");
+    assert!(process_gone(pid), "grandchild {pid} is still there");
+}
+
+#[tokio::test]
+async fn stop_with_cancel_reason_ends_cancelled_without_waiting_for_grace() {
+    let mock = Mock::start(MockState {
+        stop_reason: Some("cancelled".into()),
+        ..MockState::default()
+    })
+    .await;
+    let client = Client::new(&mock.url, None);
+    let (_tx, shutdown) = watch::channel(0u8);
+    let opts = SuperviseOptions {
+        grace: Duration::from_secs(20),
+        ..opts()
+    };
+    let started = Instant::now();
+    let ran = run_with(&mock, &client, &sh("sleep 30"), &[], &opts, shutdown).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(ran.outcome.state, "cancelled");
+    assert_eq!(ran.outcome.signal, Some(libc::SIGTERM));
+    assert_eq!(
+        mock.run("r1").finish.unwrap(),
+        json!({"state": "cancelled"})
+    );
+}
+
+#[tokio::test]
+async fn stop_from_metrics_answer_asks_heartbeat_for_the_reason() {
+    let mock = Mock::start(MockState {
+        stop_reason: Some("early_terminated".into()),
+        stop_on_metrics: true,
+        ..MockState::default()
+    })
+    .await;
+    let client = Client::new(&mock.url, None);
+    let (_tx, shutdown) = watch::channel(0u8);
+    // Heartbeats are far apart: the stop must come from the metrics answer.
+    let opts = SuperviseOptions {
+        heartbeat: Duration::from_secs(60),
+        ..opts()
+    };
+    let started = Instant::now();
+    let script = "echo 'hyperdial: val_loss=3'; sleep 30";
+    let ran = run_with(&mock, &client, &sh(script), &[], &opts, shutdown).await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(ran.outcome.state, "stopped_early");
+    let rec = mock.run("r1");
+    assert_eq!(rec.points.len(), 1);
+    assert_eq!(rec.heartbeats, 1);
+}
+
+#[tokio::test]
+async fn leftover_background_processes_are_killed_after_exit() {
+    let mock = Mock::start(MockState::default()).await;
+    let ran = run(&mock, &sh("sleep 1000 & echo \"grandchild=$!\"; exit 0")).await;
+    assert_eq!(ran.outcome.state, "finished");
+    let pid = printed_pid(&mock.run("r1").text("stdout"), "grandchild");
+    assert!(process_gone(pid), "grandchild {pid} is still there");
+}
+
+#[tokio::test]
+async fn shutdown_level_two_terminates_and_level_three_kills() {
+    let mock = Mock::start(MockState::default()).await;
+    let client = Client::new(&mock.url, None);
+
+    // Level 2: SIGTERM; the script's trap exits cleanly; the run is cancelled.
+    let (tx, shutdown) = watch::channel(0u8);
+    let script = "trap 'echo got-term; exit 0' TERM; echo ready; while true; do sleep 0.05; done";
+    let task = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let (etx, _erx) = mpsc::unbounded_channel();
+            let argv: Vec<String> = sh(script).iter().map(|s| s.to_string()).collect();
+            supervise(
+                &client,
+                "r1",
+                &argv,
+                &[],
+                &std::env::temp_dir(),
+                &opts(),
+                &etx,
+                shutdown,
+            )
+            .await
+        })
+    };
+    assert!(
+        common::eventually(Duration::from_secs(5), || mock
+            .run("r1")
+            .text("stdout")
+            .contains("ready"))
+        .await
+    );
+    tx.send(1).unwrap(); // level 1 changes nothing for a running process
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!task.is_finished());
+    tx.send(2).unwrap();
+    let o = task.await.unwrap();
+    assert_eq!(o.state, "cancelled");
+    assert_eq!(o.exit_code, Some(0));
+    assert_eq!(o.stop_reason.as_deref(), Some("shutdown"));
+    assert!(mock.run("r1").text("stdout").contains("got-term"));
+    assert_eq!(
+        mock.run("r1").finish.unwrap()["error"],
+        "interrupted: the agent was shut down while the run was going"
+    );
+
+    // Level 3 (already set when starting): SIGKILL at once, despite a long grace period.
+    let (_tx3, shutdown) = watch::channel(3u8);
+    let opts = SuperviseOptions {
+        grace: Duration::from_secs(30),
+        ..opts()
+    };
+    let started = Instant::now();
+    let (etx, _erx) = mpsc::unbounded_channel();
+    let argv: Vec<String> = sh("trap '' TERM; sleep 1000")
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let o = supervise(
+        &client,
+        "r2",
+        &argv,
+        &[],
+        &std::env::temp_dir(),
+        &opts,
+        &etx,
+        shutdown,
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(o.signal, Some(libc::SIGKILL));
+    assert_eq!(o.state, "cancelled");
+}
+
+#[tokio::test]
+async fn environment_of_the_process() {
+    let mock = Mock::start(MockState::default()).await;
+    let client = Client::new(&format!("{}/", mock.url), Some("tok".into()));
+    let (_tx, shutdown) = watch::channel(0u8);
+    let sweep_opts = SuperviseOptions {
+        sweep: Some("sw1".into()),
+        config_file: Some(PathBuf::from("/tmp/x/config.json")),
+        python_path: Some(PathBuf::from("/opt/hd/python")),
+        ..opts()
+    };
+    let env = vec![
+        ("EXTRA".to_string(), "x y".to_string()),
+        ("PYTHONPATH".to_string(), "/mine".to_string()),
+        ("HYPERDIAL_RUN_ID".to_string(), "overridden?".to_string()),
+    ];
+    let script = r#"printf '%s|' "$HYPERDIAL_SERVER" "$HYPERDIAL_RUN_ID" "$HYPERDIAL_SWEEP_ID" "$HYPERDIAL_CONFIG" "$HYPERDIAL_TOKEN" "$PYTHONPATH" "$EXTRA"; [ -t 0 ] || read -r line || echo "stdin-empty""#;
+    let ran = run_with(&mock, &client, &sh(script), &env, &sweep_opts, shutdown).await;
+    assert_eq!(ran.outcome.state, "finished");
+    let expected = format!(
+        "{}|r1|sw1|/tmp/x/config.json|tok|/opt/hd/python:/mine|x y|stdin-empty\n",
+        mock.url
+    );
+    assert_eq!(mock.run("r1").text("stdout"), expected);
+
+    // Outside a sweep: no HYPERDIAL_SWEEP_ID / HYPERDIAL_CONFIG, even if inherited.
+    let client = Client::new(&mock.url, None);
+    let (_tx, shutdown) = watch::channel(0u8);
+    let env = vec![("HYPERDIAL_TOKEN".to_string(), "inherited".to_string())];
+    let script =
+        r#"echo "${HYPERDIAL_SWEEP_ID-unset} ${HYPERDIAL_CONFIG-unset} ${HYPERDIAL_TOKEN-unset}""#;
+    mock.lock().runs.clear();
+    run_with(&mock, &client, &sh(script), &env, &opts(), shutdown).await;
+    assert_eq!(mock.run("r1").text("stdout"), "unset unset inherited\n");
+}
+
+#[tokio::test]
+async fn long_lines_are_capped_and_bad_bytes_replaced() {
+    let mock = Mock::start(MockState::default()).await;
+    let script = r#"head -c 3000000 /dev/zero | tr '\0' x; echo; printf '\377\376ok\n'; echo 'hyperdial: a=1'"#;
+    let ran = run(&mock, &sh(script)).await;
+    assert_eq!(ran.outcome.state, "finished");
+    let rec = mock.run("r1");
+    let stdout = rec.text("stdout");
+    assert!(stdout.len() < 1_100_000, "{}", stdout.len());
+    assert!(stdout.starts_with(&"x".repeat(1024 * 1024)));
+    assert!(stdout.contains(&format!(
+        "\n[hyperdial agent] the line above was longer than 1 MiB; {} more bytes of it were dropped\n",
+        3_000_000 - 1024 * 1024 + 1
+    )));
+    assert!(
+        stdout.contains("\u{FFFD}\u{FFFD}ok\n"),
+        "{}",
+        &stdout[stdout.len() - 200..]
+    );
+    assert_eq!(rec.points.len(), 1);
+    assert_eq!(rec.points[0]["values"], json!({"a": 1}));
+}
+
+#[tokio::test]
+async fn metrics_are_batched_in_order() {
+    let mock = Mock::start(MockState::default()).await;
+    let script = r#"i=0; while [ $i -lt 1200 ]; do echo "hyperdial: i=$i"; i=$((i+1)); done"#;
+    let ran = run(&mock, &sh(script)).await;
+    assert_eq!(ran.outcome.state, "finished");
+    let rec = mock.run("r1");
+    let got: Vec<i64> = rec
+        .points
+        .iter()
+        .map(|p| p["values"]["i"].as_i64().unwrap())
+        .collect();
+    assert_eq!(got, (0..1200).collect::<Vec<_>>());
+    assert!(rec.metric_requests >= 3, "{}", rec.metric_requests);
+    // All output arrived as well, in far fewer requests than lines.
+    assert_eq!(rec.text("stdout").lines().count(), 1200);
+    assert!(rec.output.len() < 100, "{}", rec.output.len());
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_does_not_hurt_the_process() {
+    // Nothing listens on this port.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let client = Client::new(&url, None).with_retry_budget(Duration::from_millis(300));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (_s, shutdown) = watch::channel(0u8);
+    let argv: Vec<String> = sh("echo 'hyperdial: a=1'; sleep 0.3; exit 4")
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let o = supervise(
+        &client,
+        "r1",
+        &argv,
+        &[],
+        &std::env::temp_dir(),
+        &opts(),
+        &tx,
+        shutdown,
+    )
+    .await;
+    assert_eq!(o.exit_code, Some(4));
+    assert_eq!(o.state, "failed");
+    assert!(o
+        .finish_error
+        .unwrap()
+        .contains("cannot reach the hyperdial server"));
+    let events = drain(&mut rx);
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, Event::Message(m) if m.contains("could not report how it ended"))));
+}
