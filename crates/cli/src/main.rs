@@ -6,9 +6,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
+mod api;
 mod commands;
+mod embedded;
 
 /// Hyperparameter sweeps and experiment tracking, self-hosted, in one binary.
 #[derive(Debug, Parser)]
@@ -18,8 +20,163 @@ struct Cli {
     command: Command,
 }
 
+/// How to reach a server.
+#[derive(Debug, Clone, Args)]
+pub struct Remote {
+    /// Server URL.
+    #[arg(
+        long,
+        env = "HYPERDIAL_SERVER",
+        default_value = "http://127.0.0.1:8337"
+    )]
+    pub server: String,
+    /// API token (required by servers not on loopback).
+    #[arg(long, env = "HYPERDIAL_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+impl Remote {
+    fn api(&self) -> api::Api {
+        api::Api::new(&self.server, self.token.clone())
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a sweep on this machine: embedded server on SQLite, N local agents, progress, and
+    /// the best run at the end. Running it again with the same file resumes the sweep.
+    Tune {
+        /// The sweep file (YAML or JSON).
+        file: PathBuf,
+        /// Agents running in parallel.
+        #[arg(long, default_value_t = 1)]
+        agents: u32,
+        /// Runs to start in this invocation (default: until the sweep ends; 20 for an
+        /// unbounded sweep).
+        #[arg(long)]
+        count: Option<u64>,
+        /// Database file (default ./.hyperdial/hyperdial.db).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Port of the embedded server (taken if free, else any free port).
+        #[arg(long, default_value_t = 8337)]
+        port: u16,
+        /// Seed of a new sweep (default: random, stored with the sweep).
+        #[arg(long)]
+        seed: Option<i64>,
+    },
+    /// Serve the API and the overview pages.
+    Server {
+        /// Database file (default ./.hyperdial/hyperdial.db).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Address to listen on; anything but loopback requires --token.
+        #[arg(long, default_value = "127.0.0.1:8337")]
+        bind: String,
+        /// API token clients must send.
+        #[arg(long, env = "HYPERDIAL_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Create a sweep on a server and print its id and the agent command.
+    Sweep {
+        /// The sweep file.
+        file: PathBuf,
+        /// Project (default: the file's `project`, else `default`).
+        #[arg(long)]
+        project: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Claim and run the runs of a sweep.
+    Agent {
+        /// The sweep id.
+        sweep: String,
+        /// Stop after this many runs.
+        #[arg(long)]
+        count: Option<u64>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List sweeps.
+    Sweeps {
+        /// Only this project.
+        #[arg(long)]
+        project: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List the runs of a sweep.
+    Runs {
+        /// The sweep id.
+        sweep: String,
+        /// Only runs in this state.
+        #[arg(long)]
+        state: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Print the best run's configuration.
+    Best {
+        /// The sweep id.
+        sweep: String,
+        /// yaml, json, or args (command-line flags).
+        #[arg(long, default_value = "yaml")]
+        format: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Export every run of a sweep.
+    Export {
+        /// The sweep id.
+        sweep: String,
+        /// csv or json.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Stop handing out runs of a sweep; running runs go on.
+    Pause(SweepAction),
+    /// Hand out runs of a paused sweep again.
+    Resume(SweepAction),
+    /// Finish a sweep: no new runs; running runs finish.
+    Stop(SweepAction),
+    /// Cancel a sweep: running runs are stopped.
+    Cancel(SweepAction),
+    /// Track a run of any command: argv, exit code, metrics, output, host, git commit.
+    Run {
+        /// Project.
+        #[arg(long, default_value = "default")]
+        project: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+        /// The command and its arguments.
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
+    /// Upload runs recorded offline by the Python client (.hyperdial/offline/*.jsonl).
+    Sync {
+        /// Directory of offline files.
+        #[arg(default_value = ".hyperdial/offline")]
+        dir: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Check a sweep file (YAML or JSON, W&B Sweeps compatible) and print what it describes.
     ///
     /// Prints the method, metric, every parameter with its distribution, the grid size,
@@ -37,11 +194,111 @@ enum Command {
     },
 }
 
+/// A command on one sweep.
+#[derive(Debug, Args)]
+pub struct SweepAction {
+    /// The sweep id.
+    sweep: String,
+    #[command(flatten)]
+    remote: Remote,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Validate { file, json, seed } => commands::validate::run(&file, json, seed),
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HYPERDIAL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Command::Validate { file, json, seed } = &cli.command {
+        return finish(commands::validate::run(file, *json, *seed));
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
     };
+    finish(runtime.block_on(dispatch(cli.command)))
+}
+
+async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    use commands::{agent, manage, run, server, sync, tune};
+    match command {
+        Command::Tune {
+            file,
+            agents,
+            count,
+            db,
+            port,
+            seed,
+        } => {
+            tune::run(tune::TuneArgs {
+                file,
+                agents,
+                count,
+                db,
+                port,
+                seed,
+            })
+            .await
+        }
+        Command::Server { db, bind, token } => server::run(db, &bind, token).await,
+        Command::Sweep {
+            file,
+            project,
+            json,
+            remote,
+        } => manage::create(&remote, &file, project.as_deref(), json).await,
+        Command::Agent {
+            sweep,
+            count,
+            remote,
+        } => agent::run(&remote, &sweep, count).await,
+        Command::Sweeps {
+            project,
+            json,
+            remote,
+        } => manage::sweeps(&remote, project.as_deref(), json).await,
+        Command::Runs {
+            sweep,
+            state,
+            json,
+            remote,
+        } => manage::runs(&remote, &sweep, state.as_deref(), json).await,
+        Command::Best {
+            sweep,
+            format,
+            remote,
+        } => manage::best(&remote, &sweep, &format).await,
+        Command::Export {
+            sweep,
+            format,
+            output,
+            remote,
+        } => manage::export(&remote, &sweep, &format, output.as_deref()).await,
+        Command::Pause(a) => manage::act(&a.remote, &a.sweep, "pause").await,
+        Command::Resume(a) => manage::act(&a.remote, &a.sweep, "resume").await,
+        Command::Stop(a) => manage::act(&a.remote, &a.sweep, "stop").await,
+        Command::Cancel(a) => manage::act(&a.remote, &a.sweep, "cancel").await,
+        Command::Run {
+            project,
+            name,
+            remote,
+            argv,
+        } => run::run(&remote, &project, name.as_deref(), &argv).await,
+        Command::Sync { dir, remote } => sync::run(&remote, &dir).await,
+        Command::Validate { file, json, seed } => commands::validate::run(&file, json, seed),
+    }
+}
+
+fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {

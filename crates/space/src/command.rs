@@ -116,7 +116,7 @@ pub struct CommandContext<'a> {
     pub args_json_file: Option<&'a Path>,
     /// Environment lookup for `${envvar:NAME}`; pass `&|name| std::env::var(name).ok()` for the
     /// real environment.
-    pub env: &'a dyn Fn(&str) -> Option<String>,
+    pub env: &'a (dyn Fn(&str) -> Option<String> + Sync),
 }
 
 impl fmt::Debug for CommandContext<'_> {

@@ -1,3 +1,10 @@
 //! One module per subcommand.
 
+pub mod agent;
+pub mod manage;
+pub mod progress;
+pub mod run;
+pub mod server;
+pub mod sync;
+pub mod tune;
 pub mod validate;

@@ -1,0 +1,63 @@
+//! `hyperdial agent SWEEP`: claim and run the runs of a sweep from a server.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use hyperdial_agent::{run_agent, AgentError, AgentOptions};
+use hyperdial_space::Goal;
+
+use super::progress::{ctrl_c_levels, Progress};
+use crate::embedded::STATE_DIR;
+use crate::Remote;
+
+/// Run the command.
+pub async fn run(remote: &Remote, sweep: &str, count: Option<u64>) -> Result<ExitCode> {
+    let api = remote.api();
+    let info = api
+        .get(&format!(
+            "/api/v1/sweeps/{}",
+            super::manage::urlencode(sweep)
+        ))
+        .await?;
+    let metric = info["metric"]["name"].as_str().map(|n| {
+        let goal = if info["metric"]["goal"] == "maximize" {
+            Goal::Maximize
+        } else {
+            Goal::Minimize
+        };
+        (n.to_string(), goal)
+    });
+    println!(
+        "agent on sweep {sweep} ({}), server {}",
+        info["state"].as_str().unwrap_or("?"),
+        api.base()
+    );
+    let mut opts = AgentOptions::new(api.base(), sweep);
+    opts.token = remote.token.clone();
+    opts.count = count;
+    opts.state_dir = std::env::current_dir()
+        .map(|d| d.join(STATE_DIR))
+        .unwrap_or_else(|_| PathBuf::from(STATE_DIR));
+    let mut progress = Progress::new(metric, count, None);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = tokio::spawn(run_agent(opts, tx, ctrl_c_levels()));
+    while let Some(event) = rx.recv().await {
+        progress.event(event);
+    }
+    progress.finish();
+    match task.await? {
+        Ok(report) => {
+            println!(
+                "agent done: {} runs ({} finished, {} failed, {} stopped)",
+                report.runs, report.finished, report.failed, report.stopped
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ AgentError::CrashLoop { .. }) => {
+            eprintln!("error: {e}");
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

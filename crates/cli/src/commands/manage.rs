@@ -1,0 +1,275 @@
+//! Inspection and control over the API: `sweep`, `sweeps`, `runs`, `best`, `export`, and
+//! `pause`/`resume`/`stop`/`cancel`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
+use serde_json::{json, Value};
+
+use crate::Remote;
+
+/// Read a sweep file, failing with the validator's messages if it is invalid.
+pub fn read_sweep_file(file: &Path) -> Result<String> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    match hyperdial_space::parse_str(&text, &file.display().to_string()) {
+        Ok(v) => {
+            for w in &v.warnings {
+                eprintln!("{}", w.render(&file.display().to_string()));
+            }
+            Ok(text)
+        }
+        Err(e) => anyhow::bail!("{}", e.render()),
+    }
+}
+
+/// `hyperdial sweep FILE`.
+pub async fn create(
+    remote: &Remote,
+    file: &Path,
+    project: Option<&str>,
+    as_json: bool,
+) -> Result<ExitCode> {
+    let source = read_sweep_file(file)?;
+    let api = remote.api();
+    let body = json!({"source": source, "project": project, "file": file.display().to_string()});
+    let sweep = api.post("/api/v1/sweeps", &body).await?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&sweep)?);
+    } else {
+        let id = sweep["id"].as_str().unwrap_or("?");
+        println!(
+            "created sweep {id} ({} in project {})",
+            sweep["method"].as_str().unwrap_or("?"),
+            sweep["project"].as_str().unwrap_or("?")
+        );
+        println!(
+            "start agents with:  hyperdial agent {id} --server {}",
+            api.base()
+        );
+        println!("dashboard:          {}/sweeps/{id}", api.base());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fmt_metric(v: &Value) -> String {
+    v.as_f64()
+        .map(|x| format!("{x:.6}"))
+        .unwrap_or_else(|| "—".into())
+}
+
+fn ago(ms: &Value) -> String {
+    let Some(t) = ms.as_i64() else {
+        return "—".into();
+    };
+    let secs = (hyperdial_store::now_ms() - t).max(0) / 1000;
+    match secs {
+        s if s < 120 => format!("{s}s ago"),
+        s if s < 7200 => format!("{}m ago", s / 60),
+        s if s < 172_800 => format!("{}h ago", s / 3600),
+        s => format!("{}d ago", s / 86400),
+    }
+}
+
+/// `hyperdial sweeps`.
+pub async fn sweeps(remote: &Remote, project: Option<&str>, as_json: bool) -> Result<ExitCode> {
+    let path = match project {
+        Some(p) => format!("/api/v1/sweeps?project={}", urlencode(p)),
+        None => "/api/v1/sweeps".into(),
+    };
+    let v = remote.api().get(&path).await?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&v["sweeps"])?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY);
+    t.set_header([
+        "id", "name", "project", "method", "state", "runs", "metric", "best", "created",
+    ]);
+    for s in v["sweeps"].as_array().into_iter().flatten() {
+        let metric = s["metric"]["name"]
+            .as_str()
+            .map(|n| format!("{n} ({})", s["metric"]["goal"].as_str().unwrap_or("")))
+            .unwrap_or_default();
+        t.add_row([
+            s["id"].as_str().unwrap_or("").to_string(),
+            s["name"].as_str().unwrap_or("").to_string(),
+            s["project"].as_str().unwrap_or("").to_string(),
+            s["method"].as_str().unwrap_or("").to_string(),
+            s["state"].as_str().unwrap_or("").to_string(),
+            s["total_runs"].to_string(),
+            metric,
+            fmt_metric(&s["best"]["value"]),
+            ago(&s["created_ms"]),
+        ]);
+    }
+    println!("{t}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hyperdial runs SWEEP`.
+pub async fn runs(
+    remote: &Remote,
+    sweep: &str,
+    state: Option<&str>,
+    as_json: bool,
+) -> Result<ExitCode> {
+    let api = remote.api();
+    let sw = api
+        .get(&format!("/api/v1/sweeps/{}", urlencode(sweep)))
+        .await?;
+    let mut path = format!("/api/v1/runs?sweep={}&limit=100000", urlencode(sweep));
+    if let Some(s) = state {
+        path.push_str(&format!("&state={}", urlencode(s)));
+    }
+    let v = api.get(&path).await?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&v["runs"])?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let params: Vec<String> = sw["config"]["parameters"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["name"].as_str().map(str::to_string))
+        .collect();
+    let metric = sw["metric"]["name"]
+        .as_str()
+        .unwrap_or("metric")
+        .to_string();
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY);
+    let mut header = vec!["#".to_string(), "run".into(), "state".into(), metric];
+    header.extend(params.iter().cloned());
+    header.extend(["time".to_string(), "note".into()]);
+    t.set_header(header);
+    for r in v["runs"].as_array().into_iter().flatten() {
+        let mut row = vec![
+            r["number"].to_string(),
+            r["id"].as_str().unwrap_or("").to_string(),
+            r["state"].as_str().unwrap_or("").to_string(),
+            fmt_metric(&r["metric"]),
+        ];
+        for p in &params {
+            row.push(match &r["params"][p] {
+                Value::String(s) => s.clone(),
+                Value::Null => String::new(),
+                other => super::progress::compact(other),
+            });
+        }
+        let secs = match (r["started_ms"].as_i64(), r["finished_ms"].as_i64()) {
+            (Some(a), Some(b)) => format!("{:.1}s", (b - a) as f64 / 1000.0),
+            (Some(a), None) => format!("{:.0}s…", (hyperdial_store::now_ms() - a) as f64 / 1000.0),
+            _ => String::new(),
+        };
+        row.push(secs);
+        row.push(r["error"].as_str().unwrap_or("").chars().take(60).collect());
+        t.add_row(row);
+    }
+    println!("{t}");
+    println!("{} runs", v["total"]);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hyperdial best SWEEP`.
+pub async fn best(remote: &Remote, sweep: &str, format: &str) -> Result<ExitCode> {
+    let v = remote
+        .api()
+        .get(&format!("/api/v1/sweeps/{}/best", urlencode(sweep)))
+        .await?;
+    let run = &v["run"];
+    match format {
+        "json" => println!("{}", serde_json::to_string_pretty(run)?),
+        "args" => {
+            let flags: Vec<String> = run["params"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("--{k}={}", hyperdial_space::command::python_str(v)))
+                .collect();
+            println!("{}", flags.join(" "));
+        }
+        "yaml" => {
+            println!(
+                "# run {} (#{}), metric {}",
+                run["id"].as_str().unwrap_or(""),
+                run["number"],
+                fmt_metric(&run["metric"])
+            );
+            print_yaml(&run["config"], 0);
+        }
+        other => anyhow::bail!("--format {other}: use yaml, json or args"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Print a JSON object as block YAML (scalars as JSON, which YAML 1.2 reads back).
+fn print_yaml(v: &Value, indent: usize) {
+    if let Value::Object(map) = v {
+        for (k, val) in map {
+            match val {
+                Value::Object(_) => {
+                    println!("{:indent$}{k}:", "");
+                    print_yaml(val, indent + 2);
+                }
+                other => println!("{:indent$}{k}: {other}", ""),
+            }
+        }
+    }
+}
+
+/// `hyperdial export SWEEP`.
+pub async fn export(
+    remote: &Remote,
+    sweep: &str,
+    format: &str,
+    output: Option<&Path>,
+) -> Result<ExitCode> {
+    if format != "csv" && format != "json" {
+        anyhow::bail!("--format {format}: use csv or json");
+    }
+    let text = remote
+        .api()
+        .get_text(&format!(
+            "/api/v1/sweeps/{}/export?format={format}",
+            urlencode(sweep)
+        ))
+        .await?;
+    match output {
+        Some(path) => {
+            std::fs::write(path, &text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hyperdial pause|resume|stop|cancel SWEEP`.
+pub async fn act(remote: &Remote, sweep: &str, action: &str) -> Result<ExitCode> {
+    let v = remote
+        .api()
+        .post(
+            &format!("/api/v1/sweeps/{}/{action}", urlencode(sweep)),
+            &json!({}),
+        )
+        .await?;
+    println!("sweep {sweep} is {}", v["state"].as_str().unwrap_or("?"));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Percent-encode a path or query component.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

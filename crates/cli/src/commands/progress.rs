@@ -1,0 +1,217 @@
+//! The progress display of `tune` and `agent`: run i of N, the current configuration, the
+//! last metric and the best so far. A live bar on a terminal; plain lines otherwise (logs, CI).
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+
+use hyperdial_agent::Event;
+use hyperdial_space::command::python_str;
+use hyperdial_space::Goal;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
+
+/// Tracks events from one or more agents and renders them.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    metric: Option<(String, Goal)>,
+    best: Option<(f64, i64)>,
+    numbers: HashMap<String, i64>,
+    done: u64,
+    total: Option<u64>,
+    /// Runs ended, by state.
+    pub states: HashMap<String, u64>,
+}
+
+impl Progress {
+    /// A display for runs of a sweep optimizing `metric`; `total` runs if known.
+    pub fn new(
+        metric: Option<(String, Goal)>,
+        total: Option<u64>,
+        already_best: Option<(f64, i64)>,
+    ) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = match total {
+                Some(n) => ProgressBar::new(n),
+                None => ProgressBar::new_spinner(),
+            };
+            let template = if total.is_some() {
+                "{spinner} [{pos}/{len}] {elapsed_precise} {msg}"
+            } else {
+                "{spinner} [{pos}] {elapsed_precise} {msg}"
+            };
+            bar.set_style(
+                ProgressStyle::with_template(template)
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            bar
+        });
+        Progress {
+            bar,
+            metric,
+            best: already_best,
+            numbers: HashMap::new(),
+            done: 0,
+            total,
+            states: HashMap::new(),
+        }
+    }
+
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => println!("{text}"),
+        }
+    }
+
+    fn counter(&self) -> String {
+        match self.total {
+            Some(n) => format!("[{}/{n}]", self.done),
+            None => format!("[{}]", self.done),
+        }
+    }
+
+    fn best_text(&self) -> String {
+        match (&self.metric, self.best) {
+            (Some((name, _)), Some((v, n))) => format!("best {name} {} (run #{n})", fmt(v)),
+            _ => String::new(),
+        }
+    }
+
+    /// Render one event.
+    pub fn event(&mut self, event: Event) {
+        match event {
+            Event::Claimed {
+                run,
+                number,
+                params,
+            } => {
+                self.numbers.insert(run, number);
+                let text = format!("run #{number} started: {}", short_params(&params));
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!("{text}  {}", self.best_text()));
+                } else {
+                    self.line(text);
+                }
+            }
+            Event::Metric { run, step, values } => {
+                if let (Some(bar), Some((name, _))) = (&self.bar, &self.metric) {
+                    if let Some(v) = values.get(name) {
+                        let n = self.numbers.get(&run).copied().unwrap_or(0);
+                        bar.set_message(format!(
+                            "run #{n} step {step}: {name} {}  {}",
+                            python_str(v),
+                            self.best_text()
+                        ));
+                    }
+                }
+            }
+            Event::Finished {
+                run,
+                state,
+                metric,
+                exit_code,
+            } => {
+                self.done += 1;
+                *self.states.entry(state.clone()).or_default() += 1;
+                let n = self.numbers.get(&run).copied().unwrap_or(0);
+                if let (Some((_, goal)), Some(v)) = (&self.metric, metric) {
+                    if self.best.is_none_or(|(b, _)| goal.better(v, b)) {
+                        self.best = Some((v, n));
+                    }
+                }
+                let value = match (&self.metric, metric) {
+                    (Some((name, _)), Some(v)) => format!(" {name} {}", fmt(v)),
+                    _ => String::new(),
+                };
+                let code = match (state.as_str(), exit_code) {
+                    ("failed", Some(c)) => format!(" (exit code {c})"),
+                    _ => String::new(),
+                };
+                let text = format!(
+                    "{} run #{n} {state}{value}{code}  {}",
+                    self.counter(),
+                    self.best_text()
+                );
+                self.line(text);
+                if let Some(bar) = &self.bar {
+                    bar.set_position(self.done);
+                }
+            }
+            Event::Waiting => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!("waiting for runs in flight…  {}", self.best_text()));
+                }
+            }
+            Event::Message(m) => self.line(m),
+        }
+    }
+
+    /// Remove the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn fmt(v: f64) -> String {
+    if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e6) {
+        format!("{v:.4e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// A value shortened for tables and one-line displays: floats to 4 significant digits.
+pub fn compact(v: &Value) -> String {
+    match v.as_f64() {
+        Some(x) if v.is_f64() => {
+            if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e5) {
+                format!("{x:.3e}")
+            } else {
+                let digits = (3 - x.abs().max(1e-300).log10().floor() as i32).clamp(0, 6) as usize;
+                let s = format!("{x:.digits$}");
+                if s.contains('.') {
+                    s.trim_end_matches('0').trim_end_matches('.').to_string()
+                } else {
+                    s
+                }
+            }
+        }
+        _ => python_str(v),
+    }
+}
+
+/// `lr=0.0123 hidden=16 …`, values shortened for one line.
+pub fn short_params(params: &Value) -> String {
+    params
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", compact(v)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A shutdown level that rises with each Ctrl-C: 1 finishes the runs in flight and claims no
+/// more, 2 terminates them (SIGTERM, grace, SIGKILL), 3 kills them at once.
+pub fn ctrl_c_levels() -> tokio::sync::watch::Receiver<u8> {
+    let (tx, rx) = tokio::sync::watch::channel(0u8);
+    tokio::spawn(async move {
+        let mut level = 0u8;
+        while tokio::signal::ctrl_c().await.is_ok() {
+            level = level.saturating_add(1);
+            let what = match level {
+                1 => "finishing the runs in flight, starting no more (Ctrl-C again to terminate them)",
+                2 => "terminating the runs in flight (Ctrl-C again to kill them)",
+                _ => "killing the runs in flight",
+            };
+            eprintln!("\n{what}");
+            if tx.send(level).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}

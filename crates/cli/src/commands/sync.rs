@@ -1,0 +1,142 @@
+//! `hyperdial sync [DIR]`: upload runs the Python client recorded offline.
+//!
+//! Each `*.jsonl` file holds one run as JSON lines (see `docs/python.md`): an `init` record,
+//! then `log`, `summary` and finally `finish` records. A file is renamed to `*.jsonl.synced`
+//! once uploaded, so running `sync` twice uploads nothing twice. A run without a `finish`
+//! record (the script is still running, or died) is uploaded and ended `crashed`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Map, Value};
+
+use crate::api::Api;
+use crate::embedded::{default_db, Embedded, STATE_DIR};
+use crate::Remote;
+
+/// Points per metrics request.
+const BATCH: usize = 1000;
+
+/// Run the command.
+pub async fn run(remote: &Remote, dir: &Path) -> Result<ExitCode> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("nothing to sync: {} does not exist", dir.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
+    };
+    files.sort();
+    if files.is_empty() {
+        println!("nothing to sync in {}", dir.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let api = remote.api();
+    let (api, embedded) = if api.reachable().await {
+        (api, None)
+    } else {
+        let e = Embedded::start(&default_db(Path::new(STATE_DIR)), 0).await?;
+        (Api::new(&e.url(), None), Some(e))
+    };
+    let mut failed = 0;
+    for file in &files {
+        match upload(&api, file).await {
+            Ok(id) => {
+                let done = file.with_extension("jsonl.synced");
+                std::fs::rename(file, &done)
+                    .with_context(|| format!("cannot rename {}", file.display()))?;
+                println!("{} → run {id}", file.display());
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("{}: {e:#}", file.display());
+            }
+        }
+    }
+    if let Some(e) = embedded {
+        e.stop().await;
+    }
+    println!("{} uploaded, {failed} failed", files.len() - failed);
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Upload one offline file; returns the new run's id.
+async fn upload(api: &Api, file: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(file)?;
+    let mut records = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(line) {
+            Ok(v) => records.push(v),
+            // A torn last line (the script died mid-write) is skipped; anything else is an error.
+            Err(_) if i + 1 == text.lines().count() => {
+                eprintln!("{}: skipping a truncated last line", file.display())
+            }
+            Err(e) => bail!("line {}: not JSON: {e}", i + 1),
+        }
+    }
+    let Some(init) = records.first().filter(|r| r["type"] == "init") else {
+        bail!("the first record is not an `init` record");
+    };
+    let run = api
+        .post(
+            "/api/v1/runs",
+            &json!({
+                "project": init["project"], "name": init["name"], "config": init["config"],
+                "argv": init["argv"], "host": init["host"], "git": init["git"],
+            }),
+        )
+        .await?;
+    let id = run["id"]
+        .as_str()
+        .context("the server did not return a run id")?
+        .to_string();
+    let mut points = Vec::new();
+    let mut summary = Map::new();
+    let mut finish: Option<&Value> = None;
+    for r in &records[1..] {
+        match r["type"].as_str() {
+            Some("log") => points
+                .push(json!({"step": r["step"], "time_ms": r["time_ms"], "values": r["values"]})),
+            Some("summary") => {
+                if let Some(values) = r["values"].as_object() {
+                    summary.extend(values.clone());
+                }
+            }
+            Some("finish") => finish = Some(r),
+            _ => {}
+        }
+    }
+    for chunk in points.chunks(BATCH) {
+        api.post(
+            &format!("/api/v1/runs/{id}/metrics"),
+            &json!({ "points": chunk }),
+        )
+        .await?;
+    }
+    if !summary.is_empty() {
+        api.put(
+            &format!("/api/v1/runs/{id}/summary"),
+            &Value::Object(summary),
+        )
+        .await?;
+    }
+    let body = match finish {
+        Some(f) => json!({"exit_code": f["exit_code"]}),
+        None => json!({"state": "crashed", "error": "recorded offline without a finish record"}),
+    };
+    api.post(&format!("/api/v1/runs/{id}/finish"), &body)
+        .await?;
+    Ok(id)
+}

@@ -1,0 +1,72 @@
+//! An in-process server on the local SQLite store, for `tune`, `run` and `sync` when no server
+//! is running.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use hyperdial_server::Options;
+use hyperdial_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Default directory of local state: the database, run files and the Python client.
+pub const STATE_DIR: &str = ".hyperdial";
+
+/// The default database path under the state directory.
+pub fn default_db(state_dir: &Path) -> PathBuf {
+    state_dir.join("hyperdial.db")
+}
+
+/// A running embedded server.
+pub struct Embedded {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Embedded {
+    /// Open the store at `db` and serve it on loopback: `port` if free (0 for any), else an
+    /// ephemeral port.
+    pub async fn start(db: &Path, port: u16) -> Result<Embedded> {
+        let store = Store::open(db)
+            .await
+            .with_context(|| format!("cannot open the database {}", db.display()))?;
+        let listener = match TcpListener::bind(("127.0.0.1", port)).await {
+            Ok(l) => l,
+            Err(_) => TcpListener::bind(("127.0.0.1", 0)).await?,
+        };
+        let addr = listener.local_addr()?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                rx.await.ok();
+            };
+            if let Err(e) =
+                hyperdial_server::serve(listener, store, Options::default(), shutdown).await
+            {
+                eprintln!("embedded server stopped: {e}");
+            }
+        });
+        Ok(Embedded {
+            addr,
+            stop: Some(tx),
+            task,
+        })
+    }
+
+    /// Base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stop serving and wait for in-flight requests.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            tx.send(()).ok();
+        }
+        let _ = (&mut self.task).await;
+    }
+}

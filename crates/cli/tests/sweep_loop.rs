@@ -1,0 +1,396 @@
+//! The sweep loop end to end with the real binary: `tune` with several agents, run caps,
+//! crashing scripts, stop and cancel, exact metrics, and a server killed with SIGKILL.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hyperdial")
+}
+
+/// A scratch directory with a training script.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("hyperdial-e2e-{name}-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        std::fs::create_dir_all(&dir).unwrap();
+        // Prints `steps` metric lines; fails when asked; values are exact functions of the args.
+        std::fs::write(
+            dir.join("train.py"),
+            r#"
+import argparse, sys, time
+p = argparse.ArgumentParser()
+p.add_argument("--a", type=float, default=1.0)
+p.add_argument("--b", default="x")
+p.add_argument("--steps", type=int, default=3)
+p.add_argument("--sleep", type=float, default=0.0)
+p.add_argument("--crash", default="False")
+args, _ = p.parse_known_args()
+if args.crash == "True":
+    print("about to crash", file=sys.stderr)
+    sys.exit(3)
+for step in range(args.steps):
+    loss = args.a / (step + 1) + (0.5 if args.b == "y" else 0.0)
+    print(f"hyperdial: {{\"loss\": {loss!r}, \"step_sq\": {step * step}}}", flush=True)
+    time.sleep(args.sleep)
+"#,
+        )
+        .unwrap();
+        Scratch { dir }
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .current_dir(&self.dir)
+            .env_remove("HYPERDIAL_SERVER")
+            .env_remove("HYPERDIAL_TOKEN");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self.cmd(args).output().unwrap();
+        if !out.status.success() {
+            eprintln!(
+                "hyperdial {args:?} exited {:?}\nstdout:\n{}\nstderr:\n{}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        out
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `hyperdial server` child on a database and port.
+struct ServerProcess {
+    child: Child,
+    url: String,
+}
+
+impl ServerProcess {
+    fn start(s: &Scratch, db: &Path, port: u16) -> ServerProcess {
+        let child = s
+            .cmd(&[
+                "server",
+                "--db",
+                db.to_str().unwrap(),
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ServerProcess { child, url }
+    }
+
+    fn kill9(&mut self) {
+        // std's Child::kill sends SIGKILL on Unix.
+        self.child.kill().unwrap();
+        self.child.wait().ok();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn json_of(s: &Scratch, args: &[&str]) -> Value {
+    let out = s.run(args);
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out)))
+}
+
+fn sweep_id(s: &Scratch, url: &str) -> String {
+    let sweeps = json_of(s, &["sweeps", "--json", "--server", url]);
+    sweeps[0]["id"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn three_agents_on_a_grid_of_12_give_12_distinct_finished_runs() {
+    let s = Scratch::new("grid");
+    s.write(
+        "sweep.yaml",
+        "program: train.py\nmethod: grid\nmetric: {name: loss, goal: minimize}\nparameters:\n  a: {values: [1, 2, 3, 4, 5, 6]}\n  b: {values: [x, y]}\n  sleep: {value: 0.05}\n",
+    );
+    let out = s.run(&["tune", "sweep.yaml", "--agents", "3", "--port", "0"]);
+    assert!(out.status.success());
+    let t = text(&out);
+    assert!(t.contains("12 finished"), "{t}");
+    assert!(t.contains("best run: #"), "{t}");
+    assert!(t.contains("a = 1") && t.contains("b = x"), "{t}");
+    // The store holds 12 distinct configurations; a second tune resumes and has nothing to do.
+    let again = s.run(&["tune", "sweep.yaml", "--agents", "3", "--port", "0"]);
+    let t2 = text(&again);
+    assert!(
+        t2.contains("resuming sweep") || t2.contains("created sweep"),
+        "{t2}"
+    );
+    let port = free_port();
+    let server = ServerProcess::start(&s, &s.dir.join(".hyperdial/hyperdial.db"), port);
+    let id = sweep_id(&s, &server.url);
+    let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 12, "{runs:#?}");
+    let distinct: std::collections::HashSet<String> =
+        runs.iter().map(|r| r["params"].to_string()).collect();
+    assert_eq!(distinct.len(), 12);
+    assert!(runs.iter().all(|r| r["state"] == "finished"));
+    // Exact metrics: loss of the last step is a / steps (+0.5 for b = y), as the script computes.
+    for r in runs {
+        let a = r["params"]["a"].as_f64().unwrap();
+        let extra = if r["params"]["b"] == "y" { 0.5 } else { 0.0 };
+        assert_eq!(r["summary"]["loss"].as_f64().unwrap(), a / 3.0 + extra);
+        assert_eq!(r["metric"].as_f64().unwrap(), a / 3.0 + extra);
+        assert_eq!(r["summary"]["step_sq"].as_f64(), Some(4.0));
+    }
+    let best = s.run(&["best", &id, "--format", "args", "--server", &server.url]);
+    assert!(
+        String::from_utf8_lossy(&best.stdout).contains("--a=1 --b=x"),
+        "{}",
+        text(&best)
+    );
+    let csv = s.run(&["export", &id, "--format", "csv", "--server", &server.url]);
+    assert_eq!(String::from_utf8_lossy(&csv.stdout).lines().count(), 13);
+}
+
+#[test]
+fn random_with_run_cap_and_a_crashing_script() {
+    let s = Scratch::new("random");
+    s.write(
+        "sweep.yaml",
+        "program: train.py\nmethod: random\nrun_cap: 5\nmetric: {name: loss}\nparameters:\n  a: {distribution: log_uniform_values, min: 0.01, max: 10}\n  crash: {values: [false]}\n",
+    );
+    let out = s.run(&["tune", "sweep.yaml", "--agents", "2", "--port", "0"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("5 finished"), "{}", text(&out));
+
+    // A script that always crashes: runs fail, the agent stops after three quick failures.
+    s.write(
+        "crash.yaml",
+        "program: train.py\nmethod: random\nrun_cap: 10\nmetric: {name: loss}\nparameters:\n  a: {min: 0.0, max: 1.0}\n  crash: {value: true}\n",
+    );
+    let out = s.run(&["tune", "crash.yaml", "--port", "0"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("3 runs in a row failed within a minute"), "{t}");
+    assert!(t.contains("exit code 3"), "{t}");
+    // The captured stderr of a failed run is kept.
+    let port = free_port();
+    let server = ServerProcess::start(&s, &s.dir.join(".hyperdial/hyperdial.db"), port);
+    let sweeps = json_of(&s, &["sweeps", "--json", "--server", &server.url]);
+    let crash = sweeps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["file"] == "crash.yaml")
+        .unwrap();
+    assert_eq!(crash["counts"]["failed"], 3);
+    let runs = json_of(
+        &s,
+        &[
+            "runs",
+            crash["id"].as_str().unwrap(),
+            "--json",
+            "--server",
+            &server.url,
+        ],
+    );
+    let run_id = runs[0]["id"].as_str().unwrap();
+    let body = reqwest_get(&format!("{}/api/v1/runs/{run_id}/output", server.url));
+    assert!(body.contains("about to crash"), "{body}");
+}
+
+/// A tiny blocking GET without extra dependencies: `hyperdial` has no such command, so use
+/// Python's standard library.
+fn reqwest_get(url: &str) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys,urllib.request;print(urllib.request.urlopen(sys.argv[1]).read().decode())",
+            url,
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn stop_and_cancel() {
+    let s = Scratch::new("stopcancel");
+    let port = free_port();
+    let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), port);
+    let url = server.url.clone();
+    s.write(
+        "slow.yaml",
+        "program: train.py\nmethod: random\nmetric: {name: loss}\nparameters:\n  a: {min: 0.0, max: 1.0}\n  steps: {value: 200}\n  sleep: {value: 0.05}\n",
+    );
+    let created = json_of(&s, &["sweep", "slow.yaml", "--json", "--server", &url]);
+    let id = created["id"].as_str().unwrap().to_string();
+    let mut agent = s
+        .cmd(&["agent", &id, "--server", &url])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&s, &url, &id, |runs| {
+        runs.iter()
+            .any(|r| r["state"] == "running" && r["summary"]["loss"].is_number())
+    });
+    // Cancel: the running run is stopped and ends cancelled, the agent exits.
+    let out = s.run(&["cancel", &id, "--server", &url]);
+    assert!(text(&out).contains("cancelled"));
+    let status = wait_child(&mut agent, Duration::from_secs(30));
+    assert!(status.success());
+    let runs = json_of(&s, &["runs", &id, "--json", "--server", &url]);
+    assert_eq!(runs[0]["state"], "cancelled", "{runs:#?}");
+
+    // Stop: the running run finishes on its own, no new run starts.
+    s.write(
+        "short.yaml",
+        "program: train.py\nmethod: random\nname: short\nmetric: {name: loss}\nparameters:\n  a: {min: 0.0, max: 1.0}\n  steps: {value: 20}\n  sleep: {value: 0.05}\n",
+    );
+    let created = json_of(&s, &["sweep", "short.yaml", "--json", "--server", &url]);
+    let id = created["id"].as_str().unwrap().to_string();
+    let mut agent = s
+        .cmd(&["agent", &id, "--server", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&s, &url, &id, |runs| {
+        runs.iter().any(|r| r["state"] == "running")
+    });
+    s.run(&["stop", &id, "--server", &url]);
+    let status = wait_child(&mut agent, Duration::from_secs(30));
+    assert!(status.success());
+    let runs = json_of(&s, &["runs", &id, "--json", "--server", &url]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0]["state"], "finished");
+    assert_eq!(runs[0]["steps"], 20);
+}
+
+fn wait_for(s: &Scratch, url: &str, id: &str, ok: impl Fn(&[Value]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let runs = json_of(s, &["runs", id, "--json", "--server", url]);
+        if ok(runs.as_array().unwrap()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out; runs: {runs:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn wait_child(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("process did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn server_killed_with_sigkill_loses_nothing_acknowledged() {
+    let s = Scratch::new("sigkill");
+    let db = s.dir.join("db.sqlite");
+    let port = free_port();
+    let mut server = ServerProcess::start(&s, &db, port);
+    let url = server.url.clone();
+    s.write(
+        "sweep.yaml",
+        "program: train.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  a: {values: [1, 2, 3, 4, 5, 6]}\n  steps: {value: 10}\n  sleep: {value: 0.05}\n",
+    );
+    let created = json_of(&s, &["sweep", "sweep.yaml", "--json", "--server", &url]);
+    let id = created["id"].as_str().unwrap().to_string();
+    let mut agent = s
+        .cmd(&["agent", &id, "--server", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(&s, &url, &id, |runs| {
+        runs.iter().filter(|r| r["state"] == "finished").count() >= 2
+    });
+    let before = json_of(&s, &["runs", &id, "--json", "--server", &url]);
+    server.kill9();
+    std::thread::sleep(Duration::from_millis(1500));
+    let server = ServerProcess::start(&s, &db, port);
+    let status = wait_child(&mut agent, Duration::from_secs(90));
+    assert!(status.success());
+    let after = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+    let after = after.as_array().unwrap();
+    // Every run acknowledged before the kill is still there, with its metrics.
+    for r in before.as_array().unwrap() {
+        let same = after
+            .iter()
+            .find(|x| x["id"] == r["id"])
+            .expect("run survived");
+        if r["state"] == "finished" {
+            assert_eq!(same["summary"], r["summary"]);
+            assert_eq!(same["steps"], 10);
+        }
+    }
+    // The sweep completed: six distinct finished runs, each with all ten steps.
+    assert_eq!(after.len(), 6, "{after:#?}");
+    assert!(
+        after
+            .iter()
+            .all(|r| r["state"] == "finished" && r["steps"] == 10),
+        "{after:#?}"
+    );
+    let sweep = json_of(&s, &["sweeps", "--json", "--server", &server.url]);
+    assert_eq!(sweep[0]["state"], "finished");
+}
