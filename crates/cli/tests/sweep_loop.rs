@@ -394,3 +394,57 @@ fn server_killed_with_sigkill_loses_nothing_acknowledged() {
     let sweep = json_of(&s, &["sweeps", "--json", "--server", &server.url]);
     assert_eq!(sweep[0]["state"], "finished");
 }
+
+#[test]
+fn run_tracks_any_command_and_sync_uploads_offline_runs() {
+    let s = Scratch::new("manual");
+    let port = free_port();
+    let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), port);
+    // A manual run of a command that prints metric lines, writes to stderr and exits 4.
+    let out = s.run(&[
+        "run", "--project", "manual", "--name", "try-1", "--server", &server.url, "--",
+        "python3", "-c", "import sys\nfor i in range(3): print(f'hyperdial: loss={1.0/(i+1)!r}', flush=True)\nprint('warn', file=sys.stderr)\nsys.exit(4)",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    let body = reqwest_get(&format!("{}/api/v1/runs?project=manual", server.url));
+    let listed: Value = serde_json::from_str(&body).unwrap();
+    let run = &listed["runs"][0];
+    assert_eq!(run["state"], "failed");
+    assert_eq!(run["exit_code"], 4);
+    assert_eq!(run["name"], "try-1");
+    assert_eq!(run["argv"][0], "python3");
+    assert!(run["host"].as_str().is_some_and(|h| !h.is_empty()));
+    assert_eq!(run["summary"]["loss"].as_f64(), Some(1.0 / 3.0));
+    let output = reqwest_get(&format!("{}/api/v1/runs/{}/output", server.url, run["id"].as_str().unwrap()));
+    assert!(output.contains("warn"), "{output}");
+
+    // The Python client on its own with no server writes an offline file; `sync` uploads it.
+    let script = s.write(
+        "offline.py",
+        &format!(
+            "import sys\nsys.path.insert(0, {:?})\nimport hyperdial\nrun = hyperdial.init(config={{'lr': 0.1}}, project='offline')\nfor i in range(4):\n    run.log({{'loss': 0.5 ** i}})\nrun.summary['best'] = 0.125\nrun.finish()\n",
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../python").canonicalize().unwrap()
+        ),
+    );
+    let py = Command::new("python3")
+        .arg(&script)
+        .current_dir(&s.dir)
+        .env("HYPERDIAL_MODE", "offline")
+        .env_remove("HYPERDIAL_SERVER")
+        .output()
+        .unwrap();
+    assert!(py.status.success(), "{}", text(&py));
+    let out = s.run(&["sync", "--server", &server.url]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("1 uploaded, 0 failed"), "{}", text(&out));
+    let body = reqwest_get(&format!("{}/api/v1/runs?project=offline", server.url));
+    let listed: Value = serde_json::from_str(&body).unwrap();
+    let run = &listed["runs"][0];
+    assert_eq!(run["state"], "finished");
+    assert_eq!(run["config"]["lr"], 0.1);
+    assert_eq!(run["summary"]["best"], 0.125);
+    assert_eq!(run["steps"], 4);
+    // Nothing is uploaded twice.
+    let again = s.run(&["sync", "--server", &server.url]);
+    assert!(text(&again).contains("nothing to sync"), "{}", text(&again));
+}
