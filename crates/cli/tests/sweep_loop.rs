@@ -415,7 +415,11 @@ fn run_tracks_any_command_and_sync_uploads_offline_runs() {
     assert_eq!(run["argv"][0], "python3");
     assert!(run["host"].as_str().is_some_and(|h| !h.is_empty()));
     assert_eq!(run["summary"]["loss"].as_f64(), Some(1.0 / 3.0));
-    let output = reqwest_get(&format!("{}/api/v1/runs/{}/output", server.url, run["id"].as_str().unwrap()));
+    let output = reqwest_get(&format!(
+        "{}/api/v1/runs/{}/output",
+        server.url,
+        run["id"].as_str().unwrap()
+    ));
     assert!(output.contains("warn"), "{output}");
 
     // The Python client on its own with no server writes an offline file; `sync` uploads it.
@@ -436,7 +440,11 @@ fn run_tracks_any_command_and_sync_uploads_offline_runs() {
     assert!(py.status.success(), "{}", text(&py));
     let out = s.run(&["sync", "--server", &server.url]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("1 uploaded, 0 failed"), "{}", text(&out));
+    assert!(
+        text(&out).contains("1 uploaded, 0 failed"),
+        "{}",
+        text(&out)
+    );
     let body = reqwest_get(&format!("{}/api/v1/runs?project=offline", server.url));
     let listed: Value = serde_json::from_str(&body).unwrap();
     let run = &listed["runs"][0];

@@ -114,6 +114,12 @@ impl Controller {
                 err
             })?;
         let config = validated.config;
+        if config.method == hyperdial_space::Method::Bayes {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "method `bayes` is not available in this version yet; use `random` or `grid` for now",
+            ));
+        }
         let project = project
             .map(str::to_string)
             .or_else(|| config.project.clone())

@@ -304,6 +304,14 @@ async fn bad_requests_get_json_errors() {
         .filter(|d| d["severity"] == "error")
         .collect();
     assert_eq!(errors[0]["path"], "method");
+    let (st, e) = s
+        .post("/api/v1/sweeps", json!({"source": "program: t\nmethod: bayes\nmetric: {name: l}\nparameters: {a: {min: 0.0, max: 1.0}}\n"}))
+        .await;
+    assert_eq!(st, 422);
+    assert!(
+        e["error"].as_str().unwrap().contains("not available"),
+        "{e}"
+    );
     let (st, e) = s.post("/api/v1/sweeps", json!({"sauce": 1})).await;
     assert_eq!(st, 400);
     assert!(e["error"].as_str().unwrap().contains("source"), "{e}");

@@ -20,6 +20,8 @@ pub struct Progress {
     total: Option<u64>,
     /// Runs ended, by state.
     pub states: HashMap<String, u64>,
+    /// Messages already shown (several agents report the same news).
+    shown: std::collections::HashSet<String>,
 }
 
 impl Progress {
@@ -54,6 +56,7 @@ impl Progress {
             done: 0,
             total,
             states: HashMap::new(),
+            shown: std::collections::HashSet::new(),
         }
     }
 
@@ -143,7 +146,11 @@ impl Progress {
                     bar.set_message(format!("waiting for runs in flight…  {}", self.best_text()));
                 }
             }
-            Event::Message(m) => self.line(m),
+            Event::Message(m) => {
+                if self.shown.insert(m.clone()) {
+                    self.line(m);
+                }
+            }
         }
     }
 

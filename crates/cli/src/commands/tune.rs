@@ -72,6 +72,9 @@ async fn drive(
             sweep["seed"]
         );
     }
+    if config.early_terminate.is_some() {
+        println!("note: this version records `early_terminate` but does not stop runs early yet");
+    }
     let dashboard = format!("{}/sweeps/{id}", api.base());
     println!("dashboard: {dashboard}");
 
