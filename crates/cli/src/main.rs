@@ -124,6 +124,13 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Print the captured output (stdout and stderr) of a run.
+    Output {
+        /// The run id.
+        run: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Print the best run's configuration.
     Best {
         /// The sweep id.
@@ -277,6 +284,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             format,
             remote,
         } => manage::best(&remote, &sweep, &format).await,
+        Command::Output { run, remote } => manage::output(&remote, &run).await,
         Command::Export {
             sweep,
             format,

@@ -242,8 +242,12 @@ fn random_with_run_cap_and_a_crashing_script() {
         ],
     );
     let run_id = runs[0]["id"].as_str().unwrap();
-    let body = reqwest_get(&format!("{}/api/v1/runs/{run_id}/output", server.url));
-    assert!(body.contains("about to crash"), "{body}");
+    let out = s.run(&["output", run_id, "--server", &server.url]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("about to crash"),
+        "{}",
+        text(&out)
+    );
 }
 
 /// A tiny blocking GET without extra dependencies: `hyperdial` has no such command, so use

@@ -303,7 +303,7 @@ impl Store {
     pub async fn sweeps(&self, project: Option<&str>) -> Result<Vec<SweepRow>> {
         let sql = format!(
             "SELECT {SWEEP_COLUMNS} FROM sweeps s JOIN projects p ON p.id = s.project_id \
-             WHERE ($1 IS NULL OR p.name = $1) ORDER BY s.created_ms DESC, s.id"
+             WHERE (CAST($1 AS TEXT) IS NULL OR p.name = $1) ORDER BY s.created_ms DESC, s.id"
         );
         Ok(sqlx::query_as::<_, SweepRow>(&sql)
             .bind(project)
@@ -410,7 +410,8 @@ impl Store {
 
     /// Runs matching `filter`, ordered by sweep position (then creation), and the total count.
     pub async fn runs(&self, filter: &RunFilter) -> Result<(Vec<RunRow>, i64)> {
-        let condition = "($1 IS NULL OR r.sweep_id = $1) AND ($2 IS NULL OR p.name = $2) AND ($3 IS NULL OR r.state = $3)";
+        let condition = "(CAST($1 AS TEXT) IS NULL OR r.sweep_id = $1) AND (CAST($2 AS TEXT) IS NULL OR p.name = $2) \
+             AND (CAST($3 AS TEXT) IS NULL OR r.state = $3)";
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE {condition} \
              ORDER BY r.number, r.created_ms, r.id LIMIT $4 OFFSET $5"

@@ -221,6 +221,16 @@ fn print_yaml(v: &Value, indent: usize) {
     }
 }
 
+/// `hyperdial output RUN`.
+pub async fn output(remote: &Remote, run: &str) -> Result<ExitCode> {
+    let text = remote
+        .api()
+        .get_text(&format!("/api/v1/runs/{}/output", urlencode(run)))
+        .await?;
+    print!("{text}");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `hyperdial export SWEEP`.
 pub async fn export(
     remote: &Remote,
