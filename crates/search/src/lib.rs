@@ -90,6 +90,8 @@ pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64) -> Result<Ask,
         }
         Method::Random => Ok(Ask::Suggest(random(config, seed))),
         Method::Bayes => Err(SearchError::Unsupported("bayes")),
+        Method::Tpe => Err(SearchError::Unsupported("tpe")),
+        Method::Sobol => Err(SearchError::Unsupported("sobol")),
     }
 }
 

@@ -21,7 +21,7 @@ pub struct SweepConfig {
     pub program: Option<String>,
     /// How the next configuration is chosen.
     pub method: Method,
-    /// The metric to optimize; required by `bayes` and by early termination.
+    /// The metric to optimize; required by `bayes`, `tpe` and by early termination.
     pub metric: Option<Metric>,
     /// Every parameter, flattened to dotted names, in file order.
     pub parameters: Vec<Parameter>,
@@ -55,11 +55,16 @@ pub enum Method {
     Random,
     /// Bayesian optimization with a Gaussian-process surrogate.
     Bayes,
+    /// Multivariate tree-structured Parzen estimator (hyperdial addition).
+    Tpe,
+    /// Scrambled Sobol quasi-random search (hyperdial addition; `quasi_random` is an alias).
+    Sobol,
 }
 
 impl Method {
     /// Every accepted spelling, for error messages.
-    pub const NAMES: &'static [&'static str] = &["grid", "random", "bayes"];
+    pub const NAMES: &'static [&'static str] =
+        &["grid", "random", "bayes", "tpe", "sobol", "quasi_random"];
 
     /// The name as written in a sweep file.
     pub fn as_str(self) -> &'static str {
@@ -67,6 +72,8 @@ impl Method {
             Method::Grid => "grid",
             Method::Random => "random",
             Method::Bayes => "bayes",
+            Method::Tpe => "tpe",
+            Method::Sobol => "sobol",
         }
     }
 
@@ -76,6 +83,8 @@ impl Method {
             "grid" => Some(Method::Grid),
             "random" => Some(Method::Random),
             "bayes" => Some(Method::Bayes),
+            "tpe" => Some(Method::Tpe),
+            "sobol" | "quasi_random" => Some(Method::Sobol),
             _ => None,
         }
     }
@@ -157,6 +166,54 @@ pub struct Metric {
 pub enum EarlyTerminate {
     /// W&B's hyperband: runs are compared at bands of logged iterations.
     Hyperband(Hyperband),
+    /// Asynchronous successive halving (hyperdial addition).
+    Asha(Asha),
+    /// The median stopping rule (hyperdial addition).
+    Median(Median),
+}
+
+impl EarlyTerminate {
+    /// The rule's name as written in `type`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EarlyTerminate::Hyperband(_) => "hyperband",
+            EarlyTerminate::Asha(_) => "asha",
+            EarlyTerminate::Median(_) => "median",
+        }
+    }
+}
+
+/// Asynchronous successive halving (ASHA). Rungs sit at `grace_period · reduction_factor^k`
+/// units of the step (up to `max_t`); a run reaching a rung goes on only if its metric there
+/// is in the best `1/reduction_factor` of all values recorded at that rung so far. With
+/// several `brackets`, bracket `b` starts its rungs at `grace_period · reduction_factor^b`
+/// and runs are spread over brackets by run number.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Asha {
+    /// First rung, in step units (default 1).
+    pub grace_period: u64,
+    /// Keep the best `1/reduction_factor` at each rung (default 3, must be > 1).
+    pub reduction_factor: f64,
+    /// Number of brackets (default 1).
+    pub brackets: u64,
+    /// Last step at which runs are compared (default: no limit).
+    pub max_t: Option<u64>,
+    /// Logged metric that measures progress (e.g. `epoch`); default: the count of logged
+    /// values of the sweep metric.
+    pub step_key: Option<String>,
+}
+
+/// The median stopping rule: once `min_runs` runs have finished, a run whose best value so
+/// far is worse than the median of the finished runs' values at the same step is stopped.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Median {
+    /// Steps during which no run is stopped (default 0).
+    pub warmup: u64,
+    /// Finished runs needed before the rule applies (default 5).
+    pub min_runs: u64,
+    /// Logged metric that measures progress (e.g. `epoch`); default: the count of logged
+    /// values of the sweep metric.
+    pub step_key: Option<String>,
 }
 
 /// W&B hyperband settings. Exactly one of the two ways to place the bands is used:

@@ -405,7 +405,7 @@ impl Validator {
                     "method",
                     Some(root.location),
                     "missing required key `method`",
-                    "add `method: grid`, `method: random` or `method: bayes`",
+                    "add `method: grid`, `method: random`, `method: bayes`, `method: tpe` or `method: sobol`",
                 );
                 None
             }
@@ -458,11 +458,14 @@ impl Validator {
 
         // Cross-field rules.
         if let Some(method) = method {
-            if method == Method::Bayes && metric.is_none() && !top.has("metric") {
+            if matches!(method, Method::Bayes | Method::Tpe)
+                && metric.is_none()
+                && !top.has("metric")
+            {
                 self.error(
                     "metric",
                     Some(root.location),
-                    "`method: bayes` needs a `metric` to optimize",
+                    format!("`method: {}` needs a `metric` to optimize", method.as_str()),
                     "add `metric: {name: val_loss, goal: minimize}`",
                 );
             }
@@ -674,17 +677,7 @@ impl Validator {
             node,
             "`early_terminate: {type: hyperband, min_iter: 3}`",
         )?;
-        const KEYS: &[&str] = &["type", "min_iter", "max_iter", "s", "eta", "strict"];
-        for (key, _) in fields.entries {
-            if !KEYS.contains(&key.name.as_str()) {
-                self.unknown_key(
-                    "early_terminate",
-                    key,
-                    KEYS,
-                    "in a hyperband `early_terminate`",
-                );
-            }
-        }
+        const TYPES: &[&str] = &["hyperband", "asha", "median"];
         let kind = match fields.get("type") {
             Some(n) => self
                 .string("early_terminate.type", n)
@@ -694,26 +687,134 @@ impl Validator {
                     "early_terminate.type",
                     Some(node.location),
                     "missing required key `type`",
-                    "add `type: hyperband`",
+                    "add `type: hyperband` (or `asha`, `median`)",
                 );
                 None
             }
         };
-        if let Some((kind, loc)) = &kind {
-            if kind != "hyperband" {
-                let hint = match did_you_mean(kind, &["hyperband"]) {
+        let (kind, loc) = kind?;
+        let keys: &[&str] = match kind.as_str() {
+            "hyperband" => &["type", "min_iter", "max_iter", "s", "eta", "strict"],
+            "asha" => &["type", "grace_period", "reduction_factor", "brackets", "max_t", "step_key"],
+            "median" => &["type", "warmup", "min_runs", "step_key"],
+            _ => {
+                let hint = match did_you_mean(&kind, TYPES) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => "the supported type is `hyperband`".into(),
+                    None => "the supported types are `hyperband`, `asha` and `median`".into(),
                 };
                 self.error(
                     "early_terminate.type",
-                    Some(*loc),
+                    Some(loc),
                     format!("unknown early-termination type `{kind}`"),
                     hint,
                 );
                 return None;
             }
+        };
+        for (key, _) in fields.entries {
+            if !keys.contains(&key.name.as_str()) {
+                self.unknown_key("early_terminate", key, keys, &format!("in a {kind} `early_terminate`"));
+            }
         }
+        match kind.as_str() {
+            "asha" => self.asha(&fields),
+            "median" => self.median(&fields),
+            _ => self.hyperband(node, &fields),
+        }
+    }
+
+    fn step_key(&mut self, f: &Fields) -> Option<Option<String>> {
+        match f.get("step_key") {
+            None => Some(None),
+            Some(n) => match self.string("early_terminate.step_key", n) {
+                Some(s) if !s.is_empty() => Some(Some(s)),
+                Some(_) => {
+                    self.error("early_terminate.step_key", Some(n.location), "the step key is empty", "name a logged metric such as `epoch`");
+                    None
+                }
+                None => None,
+            },
+        }
+    }
+
+    fn factor(&mut self, f: &Fields, key: &str, default: f64) -> Option<f64> {
+        let path = join("early_terminate", key);
+        match f.get(key) {
+            None => Some(default),
+            Some(n) => match self.number(&path, n) {
+                Some(e) if e > 1.0 => Some(e),
+                Some(e) => {
+                    self.error(
+                        &path,
+                        Some(n.location),
+                        format!("{key} must be greater than 1, found {}", fmt_num(e)),
+                        "it is the reduction factor: 3 keeps the best third at each rung",
+                    );
+                    None
+                }
+                None => None,
+            },
+        }
+    }
+
+    fn count_or(&mut self, f: &Fields, key: &str, default: u64, min: u64) -> Option<u64> {
+        let path = join("early_terminate", key);
+        match f.get(key) {
+            None => Some(default),
+            Some(n) => {
+                let i = self.integer(&path, n)?;
+                if i < min as i64 {
+                    self.error(&path, Some(n.location), format!("must be at least {min}, found {i}"), "");
+                    return None;
+                }
+                Some(i as u64)
+            }
+        }
+    }
+
+    fn asha(&mut self, f: &Fields) -> Option<EarlyTerminate> {
+        let grace_period = self.count_or(f, "grace_period", 1, 1);
+        let reduction_factor = self.factor(f, "reduction_factor", 3.0);
+        let brackets = self.count_or(f, "brackets", 1, 1);
+        let max_t = match f.get("max_t") {
+            None => Some(None),
+            Some(n) => self.positive_integer("early_terminate.max_t", n).map(Some),
+        };
+        let step_key = self.step_key(f);
+        let rule = crate::model::Asha {
+            grace_period: grace_period?,
+            reduction_factor: reduction_factor?,
+            brackets: brackets?,
+            max_t: max_t?,
+            step_key: step_key?,
+        };
+        if let Some(max_t) = rule.max_t {
+            if max_t < rule.grace_period {
+                let loc = f.get("max_t").map(|n| n.location);
+                self.error(
+                    "early_terminate.max_t",
+                    loc,
+                    format!("max_t ({max_t}) is below grace_period ({}): no rung fits", rule.grace_period),
+                    "raise max_t or lower grace_period",
+                );
+                return None;
+            }
+        }
+        Some(EarlyTerminate::Asha(rule))
+    }
+
+    fn median(&mut self, f: &Fields) -> Option<EarlyTerminate> {
+        let warmup = self.count_or(f, "warmup", 0, 0);
+        let min_runs = self.count_or(f, "min_runs", 5, 1);
+        let step_key = self.step_key(f);
+        Some(EarlyTerminate::Median(crate::model::Median {
+            warmup: warmup?,
+            min_runs: min_runs?,
+            step_key: step_key?,
+        }))
+    }
+
+    fn hyperband(&mut self, node: &Node, fields: &Fields) -> Option<EarlyTerminate> {
         let p = "early_terminate";
         let min_iter = fields
             .get("min_iter")
