@@ -102,27 +102,48 @@ fn grid_size(config: &SweepConfig) -> Option<u128> {
 }
 
 fn early_terminate_text(et: &EarlyTerminate) -> String {
+    let num = |x: f64| command::python_str(&json!(x)).trim_end_matches(".0").to_string();
     match et {
         EarlyTerminate::Hyperband(hb) => {
             let bands = hb.bands(6);
             let mut shown: Vec<String> = bands.iter().map(u64::to_string).collect();
             let form = if hb.max_iter.is_some() {
-                format!(
-                    "max_iter {} with s {}",
-                    hb.max_iter.unwrap_or(0),
-                    hb.s.unwrap_or(0)
-                )
+                format!("max_iter {} with s {}", hb.max_iter.unwrap_or(0), hb.s.unwrap_or(0))
             } else {
                 shown.push("...".into());
                 format!("min_iter {}", hb.min_iter.unwrap_or(0))
             };
             format!(
-                "hyperband ({form}, eta {}, strict {}): compare runs after {} logged values of the metric",
-                command::python_str(&json!(hb.eta)).trim_end_matches(".0"),
-                hb.strict,
+                "hyperband ({form}, eta {}): compare runs after {} logged values of the metric",
+                num(hb.eta),
                 shown.join(", ")
             )
         }
+        EarlyTerminate::Asha(a) => {
+            let step = a.step_key.as_deref().unwrap_or("logged values of the metric");
+            let mut rungs = Vec::new();
+            let mut r = a.grace_period as f64;
+            while rungs.len() < 6 && a.max_t.is_none_or(|m| r <= m as f64) {
+                rungs.push((r as u64).to_string());
+                r *= a.reduction_factor;
+            }
+            if a.max_t.is_none() {
+                rungs.push("...".into());
+            }
+            format!(
+                "asha (reduction factor {}, {} bracket{}): rungs at {} {step}",
+                num(a.reduction_factor),
+                a.brackets,
+                if a.brackets == 1 { "" } else { "s" },
+                rungs.join(", ")
+            )
+        }
+        EarlyTerminate::Median(m) => format!(
+            "median stopping: after {} finished runs, stop a run whose best value is worse than their median at the same step (no stops during the first {} {})",
+            m.min_runs,
+            m.warmup,
+            m.step_key.as_deref().unwrap_or("logged values")
+        ),
     }
 }
 
@@ -236,8 +257,11 @@ fn report_json(file: &str, v: &Validated, ex: &Example) -> Value {
         "run_cap": c.run_cap,
         "grid_size": grid_size(c).map(|n| n.to_string()),
         "early_terminate": c.early_terminate.as_ref().map(|et| {
-            let EarlyTerminate::Hyperband(hb) = et;
-            json!({"rule": et, "bands": hb.bands(if hb.max_iter.is_some() { usize::MAX } else { 10 }), "summary": early_terminate_text(et)})
+            let bands = match et {
+                EarlyTerminate::Hyperband(hb) => Some(hb.bands(if hb.max_iter.is_some() { usize::MAX } else { 10 })),
+                _ => None,
+            };
+            json!({"rule": et, "bands": bands, "summary": early_terminate_text(et)})
         }),
         "command": c.command,
         "interpreter": c.interpreter,
