@@ -1,20 +1,40 @@
 //! # hyperdial-search
 //!
 //! Search strategies as pure ask/tell code: a suggestion is a function of the space, the
-//! runs so far (finished and in flight) and a seed. No IO, no clock, no global state, so the
-//! controller can call it inside a database transaction and any suggestion can be reproduced
-//! from what is stored with its run.
+//! runs so far (finished, failed and in flight) and a seed. No IO and no global state, so
+//! the controller can call it inside a database transaction and any suggestion can be
+//! reproduced from what is stored with its run (only the timing fields of
+//! [`SuggestionInfo::diagnostics`] read the clock; they never influence the choice).
 //!
-//! Strategies now: [`Method::Grid`] and [`Method::Random`] (with optional sampling without
-//! replacement over a finite space).
+//! Strategies:
+//!
+//! - [`Method::Grid`]: every combination once, in grid order.
+//! - [`Method::Random`]: independent draws (optionally without replacement over a finite
+//!   space).
+//! - [`Method::Sobol`]: scrambled Sobol quasi-random points ([`sobol`]).
+//! - [`Method::Tpe`]: multivariate tree-structured Parzen estimator ([`tpe`]).
+//! - [`Method::Bayes`]: Gaussian-process Bayesian optimization with LogEI ([`bayes`]).
+//!
+//! Model-based strategies see the space through [`encode`] and the runs through
+//! [`History`]: finished runs are observations (oriented so that smaller is better), failed
+//! ones are imputed per `metric.impute`, running ones are pending (fantasized) or, with
+//! `metric.impute_while_running`, observations with an imputed value.
 
 use std::collections::HashSet;
 
-use hyperdial_space::{grid, Method, SweepConfig};
+use hyperdial_space::{grid, Goal, Impute, ImputeWhileRunning, Method, SweepConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub mod bayes;
+pub mod encode;
+pub mod sobol;
+pub mod stopping;
+pub mod tpe;
+
+use encode::{Point, Space};
 
 /// A run the strategy has seen: what it tried and, once known, how it did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -23,21 +43,32 @@ pub struct Trial {
     pub params: serde_json::Map<String, Value>,
     /// The grid position of the configuration, for strategies over a finite space.
     pub grid_index: Option<u64>,
-    /// The run's metric (goal-aware best of its history); `None` while unknown or failed.
+    /// The run's metric (goal-aware best of its history); `None` while unknown. A failed
+    /// run may still carry the last value it logged (used by `impute: latest`).
     pub value: Option<f64>,
     /// Whether the run is still in flight.
     pub running: bool,
+    /// Whether the run failed or crashed; its value is then imputed per `metric.impute`.
+    /// A run whose value is NaN or infinite counts as failed too.
+    #[serde(default)]
+    pub failed: bool,
 }
 
 /// Why and how a configuration was chosen; stored with the run so it can be reproduced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SuggestionInfo {
-    /// The strategy's name (`grid`, `random`).
+    /// The strategy's name (`grid`, `random`, `sobol`, `tpe`, `bayes`).
     pub strategy: String,
     /// The seed this suggestion was drawn with.
     pub seed: u64,
     /// The grid position, for finite-space strategies.
     pub grid_index: Option<u64>,
+    /// What the strategy saw and predicted (for `bayes`: the predicted mean and standard
+    /// deviation at the suggestion in metric units, the log expected improvement, the
+    /// number of observations and fantasies, the fitted length scales and noise, timings;
+    /// for `tpe`: the sizes of the good and bad groups). Free-form JSON for display.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<Value>,
 }
 
 /// A configuration to run.
@@ -81,17 +112,165 @@ pub fn run_seed(sweep_seed: u64, number: u64) -> u64 {
 /// Choose the next configuration.
 ///
 /// `trials` holds every run of the sweep so far, finished and in flight; `seed` is this
-/// suggestion's seed (see [`run_seed`]).
+/// suggestion's seed (see [`run_seed`]). Strategies that follow one sequence over the whole
+/// sweep (the Sobol points of `sobol` and of the initial designs) scramble it with `seed`
+/// and index it by `trials.len()`; to keep one sequence across a sweep whose suggestions
+/// have different seeds, use [`suggest_in_sweep`].
 pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64) -> Result<Ask, SearchError> {
+    dispatch(config, trials, seed, seed)
+}
+
+/// Choose the `number`-th configuration of a sweep seeded with `sweep_seed`: the suggestion's
+/// own seed is [`run_seed`]`(sweep_seed, number)`, and the sweep-wide Sobol sequence is
+/// scrambled with `sweep_seed` and indexed by `trials.len()`. This is what the controller
+/// calls.
+pub fn suggest_in_sweep(
+    config: &SweepConfig,
+    trials: &[Trial],
+    sweep_seed: u64,
+    number: u64,
+) -> Result<Ask, SearchError> {
+    dispatch(config, trials, run_seed(sweep_seed, number), sweep_seed)
+}
+
+fn dispatch(
+    config: &SweepConfig,
+    trials: &[Trial],
+    seed: u64,
+    sequence_seed: u64,
+) -> Result<Ask, SearchError> {
     match config.method {
         Method::Grid => next_grid(config, trials, seed),
         Method::Random if config.sample_without_replacement => {
             random_without_replacement(config, trials, seed)
         }
         Method::Random => Ok(Ask::Suggest(random(config, seed))),
-        Method::Bayes => Err(SearchError::Unsupported("bayes")),
-        Method::Tpe => Err(SearchError::Unsupported("tpe")),
-        Method::Sobol => Err(SearchError::Unsupported("sobol")),
+        Method::Sobol => Ok(Ask::Suggest(quasi_random(
+            config,
+            trials.len() as u64,
+            seed,
+            sequence_seed,
+            "sobol",
+        ))),
+        Method::Tpe => Ok(Ask::Suggest(tpe::suggest(
+            config,
+            trials,
+            seed,
+            sequence_seed,
+        ))),
+        Method::Bayes => Ok(Ask::Suggest(bayes::suggest(
+            config,
+            trials,
+            seed,
+            sequence_seed,
+        ))),
+    }
+}
+
+/// Point `index` of the sweep's scrambled Sobol sequence, decoded.
+pub(crate) fn quasi_random(
+    config: &SweepConfig,
+    index: u64,
+    seed: u64,
+    sequence_seed: u64,
+    strategy: &str,
+) -> Suggestion {
+    let space = Space::new(config);
+    let sobol = sobol::Sobol::new(space.len().max(1), Some(sequence_seed));
+    let point = space.from_cube(&sobol.point(index));
+    Suggestion {
+        params: space.decode(&point),
+        info: SuggestionInfo {
+            strategy: strategy.into(),
+            seed,
+            grid_index: None,
+            diagnostics: Some(serde_json::json!({ "phase": "initial", "sobol_index": index })),
+        },
+    }
+}
+
+/// The runs as a model-based strategy sees them, oriented so that smaller is better.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// Observed points, in run order.
+    pub points: Vec<Point>,
+    /// Their values (negated metric when the goal is `maximize`; imputed for failed runs).
+    pub values: Vec<f64>,
+    /// For each observation, whether its value was imputed.
+    pub imputed: Vec<bool>,
+    /// Points of runs in flight, without a value.
+    pub pending: Vec<Point>,
+}
+
+impl History {
+    /// Sort `trials` out for `space`: trials whose parameters are not in the space are
+    /// skipped, and so are finished runs without a value that did not fail (cancelled).
+    ///
+    /// Failed runs (and runs whose value is NaN or infinite) get, per `metric.impute`, the
+    /// worst (default) or best value observed, or with `latest` their own value when it is
+    /// finite (the worst otherwise). When nothing has been observed yet there is nothing to
+    /// impute, and they are left out. Running runs are pending, unless
+    /// `metric.impute_while_running` asks for them to count with the worst, best or their
+    /// own latest value.
+    pub fn new(config: &SweepConfig, space: &Space<'_>, trials: &[Trial]) -> Self {
+        let metric = config.metric.as_ref();
+        let sign = match metric.map(|m| m.goal) {
+            Some(Goal::Maximize) => -1.0,
+            _ => 1.0,
+        };
+        let impute = metric.map_or(Impute::Worst, |m| m.impute);
+        let while_running = metric.map_or(ImputeWhileRunning::False, |m| m.impute_while_running);
+        let mut h = History::default();
+        let mut failed = Vec::new();
+        let mut running = Vec::new();
+        for t in trials {
+            let Some(point) = space.encode(&t.params) else {
+                continue;
+            };
+            let value = t.value.filter(|v| v.is_finite()).map(|v| sign * v);
+            if t.running {
+                if while_running == ImputeWhileRunning::False {
+                    h.pending.push(point);
+                } else {
+                    running.push((point, value));
+                }
+            } else if t.failed || t.value.is_some_and(|v| !v.is_finite()) {
+                failed.push((point, value));
+            } else if let Some(v) = value {
+                h.points.push(point);
+                h.values.push(v);
+                h.imputed.push(false);
+            }
+        }
+        let worst = h.values.iter().copied().fold(f64::NAN, f64::max);
+        let best = h.values.iter().copied().fold(f64::NAN, f64::min);
+        for (point, own) in failed {
+            let v = match impute {
+                Impute::Worst => worst,
+                Impute::Best => best,
+                Impute::Latest => own.unwrap_or(worst),
+            };
+            if v.is_finite() {
+                h.points.push(point);
+                h.values.push(v);
+                h.imputed.push(true);
+            }
+        }
+        for (point, own) in running {
+            let v = match while_running {
+                ImputeWhileRunning::Worst => worst,
+                ImputeWhileRunning::Best => best,
+                ImputeWhileRunning::Latest | ImputeWhileRunning::False => own.unwrap_or(worst),
+            };
+            if v.is_finite() {
+                h.points.push(point);
+                h.values.push(v);
+                h.imputed.push(true);
+            } else {
+                h.pending.push(point);
+            }
+        }
+        h
     }
 }
 
@@ -110,6 +289,7 @@ fn next_grid(config: &SweepConfig, trials: &[Trial], seed: u64) -> Result<Ask, S
             strategy: "grid".into(),
             seed,
             grid_index: Some(next),
+            diagnostics: None,
         },
     }))
 }
@@ -128,6 +308,7 @@ fn random(config: &SweepConfig, seed: u64) -> Suggestion {
             strategy: "random".into(),
             seed,
             grid_index: None,
+            diagnostics: None,
         },
     }
 }
@@ -173,6 +354,7 @@ fn random_without_replacement(
             strategy: "random".into(),
             seed,
             grid_index: Some(index),
+            diagnostics: None,
         },
     }))
 }
@@ -194,6 +376,7 @@ mod tests {
             grid_index: s.info.grid_index,
             value: None,
             running: true,
+            failed: false,
         }
     }
 
@@ -271,3 +454,6 @@ mod tests {
         assert_eq!(seeds.len(), 1000);
     }
 }
+
+#[cfg(test)]
+mod strategy_tests;

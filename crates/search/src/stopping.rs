@@ -136,10 +136,16 @@ fn hyperband(hb: &Hyperband, curves: &[Curve]) -> Vec<Stop> {
     let thresholds: Vec<f64> = bands
         .iter()
         .map(|&b| {
-            let mut at: Vec<f64> = curves.iter().filter(|c| c.points.len() > b).map(|c| c.points[b].value).collect();
+            let mut at: Vec<f64> = curves
+                .iter()
+                .filter(|c| c.points.len() > b)
+                .map(|c| c.points[b].value)
+                .collect();
             at.sort_by(f64::total_cmp);
             let index = ((at.len() as f64) / hb.eta) as usize;
-            at.get(index.min(at.len().saturating_sub(1))).copied().unwrap_or(f64::INFINITY)
+            at.get(index.min(at.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(f64::INFINITY)
         })
         .collect();
     let mut stops = Vec::new();
@@ -220,7 +226,10 @@ fn asha(a: &Asha, curves: &[Curve]) -> Vec<Stop> {
 }
 
 fn median(m: &Median, curves: &[Curve]) -> Vec<Stop> {
-    let finished: Vec<&Curve> = curves.iter().filter(|c| c.finished && !c.points.is_empty()).collect();
+    let finished: Vec<&Curve> = curves
+        .iter()
+        .filter(|c| c.finished && !c.points.is_empty())
+        .collect();
     if (finished.len() as u64) < m.min_runs {
         return Vec::new();
     }
@@ -229,7 +238,9 @@ fn median(m: &Median, curves: &[Curve]) -> Vec<Stop> {
         if !c.running {
             continue;
         }
-        let Some(last) = c.points.last() else { continue };
+        let Some(last) = c.points.last() else {
+            continue;
+        };
         let t = last.progress;
         if t < m.warmup as f64 || t <= 0.0 {
             continue;
@@ -237,14 +248,24 @@ fn median(m: &Median, curves: &[Curve]) -> Vec<Stop> {
         let mut at: Vec<f64> = finished
             .iter()
             .filter(|f| f.points.last().is_some_and(|p| p.progress >= t))
-            .filter_map(|f| f.points.iter().rev().find(|p| p.progress <= t).map(|p| p.value))
+            .filter_map(|f| {
+                f.points
+                    .iter()
+                    .rev()
+                    .find(|p| p.progress <= t)
+                    .map(|p| p.value)
+            })
             .collect();
         if (at.len() as u64) < m.min_runs {
             continue;
         }
         at.sort_by(f64::total_cmp);
         let n = at.len();
-        let med = if n % 2 == 1 { at[n / 2] } else { (at[n / 2 - 1] + at[n / 2]) / 2.0 };
+        let med = if n % 2 == 1 {
+            at[n / 2]
+        } else {
+            (at[n / 2 - 1] + at[n / 2]) / 2.0
+        };
         let value = best(&c.points);
         if value > med {
             stops.push(Stop {
@@ -280,7 +301,12 @@ mod tests {
         }
     }
 
-    fn hb(min_iter: Option<u64>, max_iter: Option<u64>, s: Option<u64>, eta: f64) -> EarlyTerminate {
+    fn hb(
+        min_iter: Option<u64>,
+        max_iter: Option<u64>,
+        s: Option<u64>,
+        eta: f64,
+    ) -> EarlyTerminate {
         EarlyTerminate::Hyperband(Hyperband {
             min_iter,
             max_iter,
@@ -300,13 +326,20 @@ mod tests {
             curve(5, false, &[10.0, 6.0, 6.0]),
         ];
         let stops = decide(&hb(None, Some(5), Some(2), 2.0), Goal::Minimize, &curves);
-        let stopped: Vec<(usize, f64, f64)> = stops.iter().map(|s| (s.index, s.rung, s.threshold)).collect();
+        let stopped: Vec<(usize, f64, f64)> = stops
+            .iter()
+            .map(|s| (s.index, s.rung, s.threshold))
+            .collect();
         assert_eq!(stopped, [(1, 1.0, 8.0), (2, 2.0, 7.0)]);
     }
 
     #[test]
     fn hyperband_maximize_reports_metric_units() {
-        let curves = [curve(1, false, &[0.5, 0.9]), curve(2, true, &[0.5, 0.2]), curve(3, false, &[0.5, 0.8])];
+        let curves = [
+            curve(1, false, &[0.5, 0.9]),
+            curve(2, true, &[0.5, 0.2]),
+            curve(3, false, &[0.5, 0.8]),
+        ];
         let stops = decide(&hb(Some(1), None, None, 3.0), Goal::Maximize, &curves);
         assert_eq!(stops.len(), 1);
         assert_eq!(stops[0].index, 1);
@@ -343,7 +376,10 @@ mod tests {
         // Run 4 at rung 1: values 0.1, 0.2, 0.3, 0.25 → keep ⌈4/3⌉ = 2 → threshold 0.2 → stop.
         let stops = decide(&asha_rule(1, 3.0, 1), Goal::Minimize, &curves);
         assert_eq!(stops.len(), 1);
-        assert_eq!((stops[0].index, stops[0].rung, stops[0].threshold), (3, 1.0, 0.2));
+        assert_eq!(
+            (stops[0].index, stops[0].rung, stops[0].threshold),
+            (3, 1.0, 0.2)
+        );
         // A run that was first to a rung passes it, however good later runs are.
         curves[3] = curve(0, true, &[0.9]);
         assert!(decide(&asha_rule(1, 3.0, 1), Goal::Minimize, &curves).is_empty());
@@ -354,7 +390,10 @@ mod tests {
         let curves = [curve(2, false, &[0.1, 0.1, 0.1]), curve(3, true, &[0.9])];
         // Two brackets: run 2 in bracket 0, run 3 in bracket 1 (rungs 3, 9): not at a rung yet.
         assert!(decide(&asha_rule(1, 3.0, 2), Goal::Minimize, &curves).is_empty());
-        assert_eq!(decide(&asha_rule(1, 3.0, 1), Goal::Minimize, &curves).len(), 1);
+        assert_eq!(
+            decide(&asha_rule(1, 3.0, 1), Goal::Minimize, &curves).len(),
+            1
+        );
     }
 
     #[test]
@@ -362,12 +401,27 @@ mod tests {
         let finished: Vec<Curve> = (1..=4).map(|n| curve(n, false, &[1.0, 0.5, 0.4])).collect();
         let mut curves = finished.clone();
         curves.push(curve(9, true, &[2.0, 1.0]));
-        let rule = |min_runs, warmup| EarlyTerminate::Median(Median { warmup, min_runs, step_key: None });
-        assert!(decide(&rule(5, 0), Goal::Minimize, &curves).is_empty(), "4 finished < 5");
+        let rule = |min_runs, warmup| {
+            EarlyTerminate::Median(Median {
+                warmup,
+                min_runs,
+                step_key: None,
+            })
+        };
+        assert!(
+            decide(&rule(5, 0), Goal::Minimize, &curves).is_empty(),
+            "4 finished < 5"
+        );
         let stops = decide(&rule(4, 0), Goal::Minimize, &curves);
         assert_eq!(stops.len(), 1);
-        assert_eq!((stops[0].rung, stops[0].value, stops[0].threshold), (2.0, 1.0, 0.5));
-        assert!(decide(&rule(4, 3), Goal::Minimize, &curves).is_empty(), "still in warm-up");
+        assert_eq!(
+            (stops[0].rung, stops[0].value, stops[0].threshold),
+            (2.0, 1.0, 0.5)
+        );
+        assert!(
+            decide(&rule(4, 3), Goal::Minimize, &curves).is_empty(),
+            "still in warm-up"
+        );
         // A run as good as the median goes on.
         curves[4] = curve(9, true, &[2.0, 0.5]);
         assert!(decide(&rule(4, 0), Goal::Minimize, &curves).is_empty());

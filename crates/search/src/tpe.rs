@@ -1,0 +1,331 @@
+//! `method: tpe`: a multivariate tree-structured Parzen estimator, after Bergstra et al.
+//! (2011) and Optuna's `TPESampler(multivariate=True, constant_liar=True)`.
+//!
+//! With `n` observations `(x_i, y_i)` (smaller `y` is better, failed runs imputed), TPE
+//! splits them at the `γ`-quantile into a good group `L` (the `n_L = min(⌈0.1 n⌉, 25)`
+//! best) and a bad group `G` (the rest, plus every run in flight: the *constant liar*, which
+//! pretends pending runs turned out badly so concurrent asks move away from them). Each
+//! group becomes a mixture density over the encoded space (see [`crate::encode`]):
+//!
+//! ```text
+//! l(x) = Σ_{i∈L} w_i K_i(x) + w_0 K_0(x),      g(x) likewise over G
+//! ```
+//!
+//! where `K_i` is a product kernel centred on `x_i` and `K_0` a broad prior component
+//! (weight `w_0 ∝ 1`). A numeric coordinate gets a normal kernel truncated to `[0, 1]`,
+//! with one bandwidth for all observations, `σ = 0.2 · n_group^{−1/(d+4)}` (Scott's rule
+//! for `d` dimensions), clipped to `[1/min(100, n_group + 1), 1]`; the prior component is
+//! `N(½, 1)` truncated. A categorical coordinate with `k` choices gets probability
+//! `(1 + 1/k)/2` at the observed choice and `(1/k)/2` at each other one (uniform for the
+//! prior). In `G`, older runs weigh less once there are more than 25 (a linear ramp from
+//! `1/n` to `1`, the newest 25 at full weight). All coordinates of a kernel share its
+//! component (the *multivariate* TPE), so dependencies between parameters are kept.
+//!
+//! The suggestion maximizes the expected-improvement proxy `log l(x) − log g(x)` over 24
+//! candidates drawn from `l`. Discrete coordinates are snapped to their values' cells
+//! before scoring. The first 10 suggestions come from the sweep's scrambled Sobol sequence.
+//!
+//! Cost: `O(24 · n · d)` per suggestion, about 1 ms at 5,000 runs in 5 dimensions.
+
+use hyperdial_space::SweepConfig;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+
+use crate::encode::{Dim, Point, Space};
+use crate::{quasi_random, History, Suggestion, SuggestionInfo, Trial};
+
+/// Suggestions drawn from the Sobol sequence before the model takes over.
+pub const STARTUP_TRIALS: usize = 10;
+/// Candidates drawn from `l(x)`.
+pub const CANDIDATES: usize = 24;
+/// Weight of the prior component, relative to one observation.
+const PRIOR_WEIGHT: f64 = 1.0;
+
+/// `ln √(2π)`.
+const LN_SQRT_2PI: f64 = 0.918_938_533_204_672_8;
+
+/// The standard normal distribution function.
+pub(crate) fn norm_cdf(z: f64) -> f64 {
+    0.5 * libm::erfc(-z * std::f64::consts::FRAC_1_SQRT_2)
+}
+
+/// A standard normal draw (Box–Muller).
+fn normal<R: Rng>(rng: &mut R) -> f64 {
+    let u1: f64 = 1.0 - rng.random::<f64>();
+    let u2: f64 = rng.random::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// One kernel coordinate.
+#[derive(Debug, Clone, Copy)]
+enum Kernel {
+    /// A normal truncated to `[0, 1]`; `c = −ln σ − ln √(2π) − ln Z`.
+    Normal { mu: f64, inv_sigma: f64, c: f64 },
+    /// A smoothed point mass on `choice` (`log_hit`), `log_miss` elsewhere.
+    Cat {
+        choice: usize,
+        log_hit: f64,
+        log_miss: f64,
+    },
+}
+
+impl Kernel {
+    fn normal(mu: f64, sigma: f64) -> Self {
+        let z = (norm_cdf((1.0 - mu) / sigma) - norm_cdf(-mu / sigma)).max(1e-300);
+        Kernel::Normal {
+            mu,
+            inv_sigma: 1.0 / sigma,
+            c: -sigma.ln() - LN_SQRT_2PI - z.ln(),
+        }
+    }
+
+    #[inline]
+    fn log_pdf(&self, x: f64) -> f64 {
+        match *self {
+            Kernel::Normal { mu, inv_sigma, c } => {
+                let t = (x - mu) * inv_sigma;
+                c - 0.5 * t * t
+            }
+            Kernel::Cat {
+                choice,
+                log_hit,
+                log_miss,
+            } => {
+                if x as usize == choice {
+                    log_hit
+                } else {
+                    log_miss
+                }
+            }
+        }
+    }
+
+    fn sample<R: Rng>(&self, rng: &mut R, choices: usize) -> f64 {
+        match *self {
+            Kernel::Normal { mu, inv_sigma, .. } => {
+                let sigma = 1.0 / inv_sigma;
+                // Rejection: with μ ∈ [0, 1] and σ ≤ 1 at least a third of draws land inside.
+                for _ in 0..64 {
+                    let x = mu + sigma * normal(rng);
+                    if (0.0..=1.0).contains(&x) {
+                        return x;
+                    }
+                }
+                mu.clamp(0.0, 1.0)
+            }
+            Kernel::Cat {
+                choice,
+                log_hit,
+                log_miss,
+            } => {
+                let (hit, miss) = (log_hit.exp(), log_miss.exp());
+                let mut u = rng.random::<f64>() * (hit + miss * (choices - 1) as f64);
+                for c in 0..choices {
+                    u -= if c == choice { hit } else { miss };
+                    if u <= 0.0 {
+                        return c as f64;
+                    }
+                }
+                (choices - 1) as f64
+            }
+        }
+    }
+}
+
+/// A Parzen estimator: a weighted mixture of product kernels.
+#[derive(Debug, Clone)]
+pub(crate) struct Parzen {
+    dims: usize,
+    /// Kernels, `dims` per component.
+    kernels: Vec<Kernel>,
+    /// Log weights (normalized).
+    log_weights: Vec<f64>,
+    weights: Vec<f64>,
+}
+
+impl Parzen {
+    /// The estimator over `points` (weights `weights`, not necessarily normalized) plus the
+    /// prior component.
+    pub(crate) fn new(space: &Space<'_>, points: &[&Point], weights: &[f64]) -> Self {
+        let d = space.len();
+        let n = points.len();
+        let sigma = (0.2 * (n.max(1) as f64).powf(-1.0 / (d as f64 + 4.0)))
+            .clamp(1.0 / (n as f64 + 1.0).min(100.0), 1.0);
+        let mut kernels = Vec::with_capacity((n + 1) * d);
+        for p in points {
+            for (dim, &x) in space.dims.iter().zip(p.iter()) {
+                kernels.push(match dim {
+                    Dim::Numeric { cells, .. } => {
+                        // A discrete coordinate's kernel is at least half a cell wide.
+                        let floor = cells.map_or(0.0, |c| 0.5 / c as f64);
+                        Kernel::normal(x, sigma.max(floor))
+                    }
+                    Dim::Categorical { choices, .. } => {
+                        let k = choices.len() as f64;
+                        let miss = PRIOR_WEIGHT / k / (1.0 + PRIOR_WEIGHT);
+                        Kernel::Cat {
+                            choice: x as usize,
+                            log_hit: (1.0 / (1.0 + PRIOR_WEIGHT) + miss).ln(),
+                            log_miss: miss.ln(),
+                        }
+                    }
+                });
+            }
+        }
+        for dim in &space.dims {
+            kernels.push(match dim {
+                Dim::Numeric { .. } => Kernel::normal(0.5, 1.0),
+                Dim::Categorical { choices, .. } => {
+                    let p = (1.0 / choices.len() as f64).ln();
+                    Kernel::Cat {
+                        choice: 0,
+                        log_hit: p,
+                        log_miss: p,
+                    }
+                }
+            });
+        }
+        let mut w: Vec<f64> = weights.to_vec();
+        w.push(PRIOR_WEIGHT);
+        let total: f64 = w.iter().sum();
+        let weights: Vec<f64> = w.iter().map(|x| x / total).collect();
+        Parzen {
+            dims: d,
+            kernels,
+            log_weights: weights.iter().map(|w| w.ln()).collect(),
+            weights,
+        }
+    }
+
+    /// `ln p(x)`, by log-sum-exp over the components.
+    pub(crate) fn log_pdf(&self, x: &[f64]) -> f64 {
+        let d = self.dims;
+        let mut terms = Vec::with_capacity(self.log_weights.len());
+        let mut max = f64::NEG_INFINITY;
+        for (c, &lw) in self.log_weights.iter().enumerate() {
+            let ks = &self.kernels[c * d..(c + 1) * d];
+            let mut s = lw;
+            for (k, &xi) in ks.iter().zip(x) {
+                s += k.log_pdf(xi);
+            }
+            max = max.max(s);
+            terms.push(s);
+        }
+        if !max.is_finite() {
+            return max;
+        }
+        max + terms.iter().map(|t| (t - max).exp()).sum::<f64>().ln()
+    }
+
+    /// A draw: a component by weight, then each coordinate from its kernel.
+    fn sample<R: Rng>(&self, space: &Space<'_>, rng: &mut R) -> Point {
+        let d = self.dims;
+        let mut u = rng.random::<f64>();
+        let mut c = self.weights.len() - 1;
+        for (i, w) in self.weights.iter().enumerate() {
+            u -= w;
+            if u <= 0.0 {
+                c = i;
+                break;
+            }
+        }
+        self.kernels[c * d..(c + 1) * d]
+            .iter()
+            .zip(&space.dims)
+            .map(|(k, dim)| {
+                let choices = match dim {
+                    Dim::Categorical { choices, .. } => choices.len(),
+                    Dim::Numeric { .. } => 0,
+                };
+                k.sample(rng, choices)
+            })
+            .collect()
+    }
+}
+
+/// Optuna's default weights for a group of `n` in age order: a ramp from `1/n` to `1` over
+/// the oldest `n − 25`, then `1` for the newest 25.
+fn age_weights(n: usize) -> Vec<f64> {
+    if n < 25 {
+        return vec![1.0; n];
+    }
+    let ramp = n - 25;
+    let mut w: Vec<f64> = (0..ramp)
+        .map(|i| {
+            if ramp == 1 {
+                1.0 / n as f64
+            } else {
+                1.0 / n as f64 + (1.0 - 1.0 / n as f64) * i as f64 / (ramp - 1) as f64
+            }
+        })
+        .collect();
+    w.extend(std::iter::repeat_n(1.0, 25));
+    w
+}
+
+/// The size of the good group for `n` observations.
+pub fn n_below(n: usize) -> usize {
+    n.div_ceil(10).clamp(1, 25)
+}
+
+/// The TPE suggestion; see the module documentation.
+pub fn suggest(
+    config: &SweepConfig,
+    trials: &[Trial],
+    seed: u64,
+    sequence_seed: u64,
+) -> Suggestion {
+    let space = Space::new(config);
+    let history = History::new(config, &space, trials);
+    let n = history.values.len();
+    if space.is_empty() || trials.len() < STARTUP_TRIALS || n < 2 {
+        return quasi_random(config, trials.len() as u64, seed, sequence_seed, "tpe");
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| {
+        history.values[a]
+            .total_cmp(&history.values[b])
+            .then(a.cmp(&b))
+    });
+    let nb = n_below(n);
+    let below: Vec<&Point> = order[..nb].iter().map(|&i| &history.points[i]).collect();
+    let mut above_idx: Vec<usize> = order[nb..].to_vec();
+    above_idx.sort_unstable();
+    let mut above: Vec<&Point> = above_idx.iter().map(|&i| &history.points[i]).collect();
+    above.extend(history.pending.iter());
+
+    let l = Parzen::new(&space, &below, &vec![1.0; below.len()]);
+    let g = Parzen::new(&space, &above, &age_weights(above.len()));
+
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut best: Option<(f64, Point, f64, f64)> = None;
+    for _ in 0..CANDIDATES {
+        let mut x = l.sample(&space, &mut rng);
+        space.snap(&mut x);
+        let (ll, lg) = (l.log_pdf(&x), g.log_pdf(&x));
+        let score = ll - lg;
+        if best.as_ref().is_none_or(|b| score > b.0) {
+            best = Some((score, x, ll, lg));
+        }
+    }
+    let (score, x, ll, lg) = best.expect("at least one candidate");
+    Suggestion {
+        params: space.decode(&x),
+        info: SuggestionInfo {
+            strategy: "tpe".into(),
+            seed,
+            grid_index: None,
+            diagnostics: Some(json!({
+                "phase": "model",
+                "observations": n,
+                "below": below.len(),
+                "above": above.len(),
+                "pending": history.pending.len(),
+                "log_l": ll,
+                "log_g": lg,
+                "score": score,
+            })),
+        },
+    }
+}
