@@ -29,6 +29,7 @@ training script fail. This module is one self-contained file using only the stan
 """
 
 import atexit
+import signal
 import collections.abc
 import json
 import math
@@ -579,6 +580,37 @@ class Run:
         """True once :meth:`finish` was called."""
         return self._finished
 
+    def should_stop(self):
+        """True when the run should end now: the server asked it to stop (an early-termination
+        rule, or the sweep was cancelled) or the process received SIGTERM.
+
+        Check it between epochs for a cooperative stop: save what you need, then return. It
+        also hurries pending metrics to the server, whose answer carries the stop request::
+
+            for epoch in range(epochs):
+                train_one_epoch()
+                run.log({"val_loss": evaluate()})
+                if run.should_stop():
+                    save_checkpoint()
+                    break
+        """
+        with self._cond:
+            if self._points:
+                self._cond.notify_all()
+        return self._stop_requested or _terminating
+
+    def on_stop(self, callback):
+        """Call ``callback()`` once if the process receives SIGTERM (how an agent stops a run),
+        before pending metrics are sent and the process exits with status 143.
+
+        Use it to save a checkpoint. The handler is installed only in the main thread and only
+        when SIGTERM has no handler of the script's own. Returns ``callback`` so it can be used
+        as a decorator.
+        """
+        _stop_callbacks.append(callback)
+        _install_sigterm_handler()
+        return callback
+
     def log(self, data, step=None):
         """Record metric values at one step.
 
@@ -901,6 +933,47 @@ def _local_id():
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
+_stop_callbacks = []
+_terminating = False
+_sigterm_installed = False
+
+
+def _install_sigterm_handler():
+    """On SIGTERM: remember it, run the ``on_stop`` callbacks, send what is buffered, exit 143.
+
+    Installed only from the main thread and only over the default disposition, so a script's
+    own handler always wins.
+    """
+    global _sigterm_installed
+    if _sigterm_installed or threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError, AttributeError):
+        return
+    _sigterm_installed = True
+
+
+def _on_sigterm(signum, frame):
+    global _terminating
+    if _terminating:
+        return
+    _terminating = True
+    for callback in list(_stop_callbacks):
+        try:
+            callback()
+        except Exception as err:  # a failing callback must not keep the process alive
+            _warn("on_stop callback failed: %r" % (err,))
+    with _active_lock:
+        runs = list(_active_runs)
+    for r in runs:
+        if r._pid == os.getpid():
+            r.finish(exit_code=128 + signum)
+    sys.exit(128 + signum)
+
+
 def _install_hooks():
     global _hooks_installed
     if _hooks_installed:
@@ -1045,6 +1118,9 @@ def init(config=None, project=None, name=None, mode=None):
                 new_run = Run("offline", merged, project, name, local_id, None, sink, path=path)
 
     _install_hooks()
+    if new_run.mode == "agent":
+        # An agent stops a run with SIGTERM: send the buffered points before exiting.
+        _install_sigterm_handler()
     with _active_lock:
         _active_runs.append(new_run)
     _set_current(new_run)

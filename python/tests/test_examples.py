@@ -192,3 +192,61 @@ class ExitTests(ProcessTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class StopTests(ProcessTestCase):
+    """How a run under an agent ends when the agent stops it with SIGTERM."""
+
+    def test_sigterm_runs_on_stop_flushes_and_exits_143(self):
+        server = self.start_server()
+        marker = os.path.join(self.tmp, "checkpoint.txt")
+        path = self.script("""
+            import time
+            run = hyperdial.init(config={"lr": 0.1})
+
+            @run.on_stop
+            def save():
+                with open(%r, "w") as f:
+                    f.write("saved at step %%d" %% run.step)
+
+            for step in range(1000):
+                run.log({"loss": 1.0 / (step + 1)})
+                print("step", step, flush=True)
+                time.sleep(0.01)
+        """ % marker)
+        env = dict(self.env, HYPERDIAL_SERVER=server.url, HYPERDIAL_RUN_ID="r7mz0c1d")
+        proc = subprocess.Popen([sys.executable, path], cwd=self.tmp, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                universal_newlines=True)
+        self.addCleanup(proc.kill)
+        for _ in range(20):  # wait until it has logged a few steps
+            if proc.stdout.readline().startswith("step 19"):
+                break
+        proc.terminate()
+        out, err = proc.communicate(timeout=30)
+        self.assertEqual(proc.returncode, 143, err)
+        with open(marker) as f:
+            self.assertTrue(f.read().startswith("saved at step"))
+        steps = [p["step"] for p in server.points()]
+        # Every point logged before the signal reached the server: no gap at the end.
+        self.assertGreaterEqual(len(steps), 20)
+        self.assertEqual(steps, list(range(len(steps))))
+
+    def test_should_stop_follows_the_server(self):
+        server = self.start_server()
+        server.stop_runs = True
+        path = self.script("""
+            import time
+            run = hyperdial.init()
+            for step in range(500):
+                run.log({"loss": 1.0})
+                if run.should_stop():
+                    print("stopped at", step)
+                    break
+                time.sleep(0.01)
+            run.finish()
+        """)
+        proc = self.python([path], HYPERDIAL_SERVER=server.url, HYPERDIAL_RUN_ID="r7mz0c1d")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("stopped at", proc.stdout)
+        self.assertLess(int(proc.stdout.split()[-1]), 499)
