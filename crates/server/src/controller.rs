@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use hyperdial_search::{run_seed, suggest, Ask, Trial};
+use hyperdial_search::{suggest_in_sweep, Ask, Trial};
 use hyperdial_space::command::{args_json, Arg};
 use hyperdial_space::{Goal, SweepConfig};
 use hyperdial_store::{NewRun, NewSweep, Objective, Point, RunRow, Store, SweepRow};
@@ -114,12 +114,6 @@ impl Controller {
                 err
             })?;
         let config = validated.config;
-        if config.method == hyperdial_space::Method::Bayes {
-            return Err(ApiError::new(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                "method `bayes` is not available in this version yet; use `random` or `grid` for now",
-            ));
-        }
         let project = project
             .map(str::to_string)
             .or_else(|| config.project.clone())
@@ -210,12 +204,15 @@ impl Controller {
                 params: r.params.as_object().cloned().unwrap_or_default(),
                 grid_index: r.grid_index.and_then(|i| u64::try_from(i).ok()),
                 value: r.metric,
-                running: r.state == "running",
+                running: r.state == "running" || r.state == "queued",
+                failed: r.state == "failed" || r.state == "crashed",
             })
             .collect();
         let number = sweep.next_number;
-        let seed = run_seed(sweep.seed as u64, number as u64);
-        let suggestion = match suggest(&config, &trials, seed) {
+        // The run's seed is run_seed(sweep seed, number); the sweep seed also scrambles the
+        // Sobol sequence that sobol and the initial designs of bayes and tpe follow.
+        let suggestion = match suggest_in_sweep(&config, &trials, sweep.seed as u64, number as u64)
+        {
             Ok(Ask::Suggest(s)) => s,
             Ok(Ask::Exhausted) => {
                 if running > 0 {
