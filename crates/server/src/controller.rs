@@ -45,6 +45,8 @@ pub struct Created {
 /// The controller, holding the store and a cache of parsed sweep configs.
 pub struct Controller {
     store: Store,
+    /// Live events for the dashboard (`GET /api/v1/events`).
+    pub events: crate::api::events::Bus,
     configs: Mutex<HashMap<String, Arc<SweepConfig>>>,
 }
 
@@ -62,6 +64,7 @@ impl Controller {
     pub fn new(store: Store) -> Self {
         Controller {
             store,
+            events: crate::api::events::Bus::new(),
             configs: Mutex::new(HashMap::new()),
         }
     }

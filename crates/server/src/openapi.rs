@@ -77,6 +77,34 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, &str)] = &[
         "200",
     ),
     (
+        "get",
+        "/api/v1/sweeps/{id}/points",
+        "Every run's params, metric and times, column by column (for charts)",
+        None,
+        "200",
+    ),
+    (
+        "get",
+        "/api/v1/sweeps/{id}/importance",
+        "Parameter importance (random forest) and correlation with the metric",
+        None,
+        "200",
+    ),
+    (
+        "put",
+        "/api/v1/sweeps/{id}/notes",
+        "Replace the sweep's markdown notes (at most 64 KiB)",
+        Some("Notes"),
+        "200",
+    ),
+    (
+        "get",
+        "/api/v1/events",
+        "Live events as server-sent events (?sweep=ID)",
+        None,
+        "200",
+    ),
+    (
         "post",
         "/api/v1/agents",
         "Register an agent",
@@ -93,7 +121,7 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, &str)] = &[
     (
         "get",
         "/api/v1/runs",
-        "List runs (?sweep, project, state, limit, offset)",
+        "List runs: ?sweep, project, state (comma list), sort, order, range=FIELD:LO:HI, in=FIELD:A|B, limit, offset",
         None,
         "200",
     ),
@@ -101,6 +129,13 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, &str)] = &[
         "get",
         "/api/v1/runs/{id}",
         "One run with its metric history",
+        None,
+        "200",
+    ),
+    (
+        "get",
+        "/api/v1/runs/{id}/history",
+        "Metric series, downsampled (?keys=a,b&max_points=N)",
         None,
         "200",
     ),
@@ -169,6 +204,7 @@ fn schemas() -> Value {
         "Output": {"type": "object", "required": ["stream", "text"], "properties": {
             "stream": {"enum": ["stdout", "stderr"]}, "text": string}},
         "Summary": {"type": "object"},
+        "Notes": {"type": "object", "required": ["notes"], "properties": {"notes": string}},
         "Finish": {"type": "object", "properties": {
             "exit_code": int, "error": string,
             "state": {"enum": ["finished", "failed", "crashed", "stopped_early", "cancelled"]}}},

@@ -305,10 +305,16 @@ async fn bad_requests_get_json_errors() {
         .collect();
     assert_eq!(errors[0]["path"], "method");
     let (st, e) = s
-        .post("/api/v1/sweeps", json!({"source": "program: t\nmethod: bayes\nparameters: {a: {min: 0.0, max: 1.0}}\n"}))
+        .post(
+            "/api/v1/sweeps",
+            json!({"source": "program: t\nmethod: bayes\nparameters: {a: {min: 0.0, max: 1.0}}\n"}),
+        )
         .await;
     assert_eq!(st, 422);
-    assert!(e["error"].as_str().unwrap().contains("needs a `metric`"), "{e}");
+    assert!(
+        e["error"].as_str().unwrap().contains("needs a `metric`"),
+        "{e}"
+    );
     for method in ["bayes", "tpe", "sobol"] {
         let source = format!("program: t\nmethod: {method}\nmetric: {{name: l}}\nparameters: {{a: {{min: 0.0, max: 1.0}}}}\n");
         let (st, e) = s.post("/api/v1/sweeps", json!({ "source": source })).await;
@@ -411,9 +417,10 @@ async fn openapi_lists_routes_that_exist() {
     let (st, doc) = s.get("/api/v1/openapi.json").await;
     assert_eq!(st, 200);
     assert_eq!(doc["openapi"], "3.1.0");
-    // Every GET route without parameters answers 200.
+    // Every GET route without parameters answers 200 (the live-event stream never ends; its
+    // own test is in dashboard_api.rs).
     for (path, item) in doc["paths"].as_object().unwrap() {
-        if item.get("get").is_some() && !path.contains('{') {
+        if item.get("get").is_some() && !path.contains('{') && path != "/api/v1/events" {
             let (st, _) = s.get(path).await;
             assert_eq!(st, 200, "{path}");
         }

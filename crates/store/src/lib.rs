@@ -27,8 +27,12 @@ use sqlx::sqlite::{
 };
 use sqlx::{Row, Sqlite, Transaction};
 
+mod dashboard;
 mod rows;
 
+pub use dashboard::{
+    RunCondition, RunField, RunPoint, RunQuery, SeriesPoint, MAX_NOTES_BYTES,
+};
 pub use rows::{HistoryPoint, RunRow, SweepRow, TrialRow};
 
 /// Errors of the store.

@@ -8,7 +8,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use hyperdial_store::{Point, RunFilter};
+use hyperdial_store::Point;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -17,7 +17,10 @@ use crate::controller::Claim;
 use crate::error::ApiError;
 use crate::AppState;
 
+pub mod events;
 mod export;
+pub mod importance;
+pub mod insights;
 pub mod views;
 
 /// A JSON body whose rejection is a JSON error that says what is wrong.
@@ -66,9 +69,17 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/sweeps/{id}/{action}", post(sweep_action))
         .route("/api/v1/sweeps/{id}/best", get(best))
         .route("/api/v1/sweeps/{id}/export", get(export::export))
+        .route(
+            "/api/v1/sweeps/{id}/importance",
+            get(importance::importance),
+        )
+        .route("/api/v1/sweeps/{id}/points", get(insights::points))
+        .route("/api/v1/sweeps/{id}/notes", put(insights::put_notes))
+        .route("/api/v1/events", get(events::events))
         .route("/api/v1/agents", post(register_agent))
-        .route("/api/v1/runs", post(create_run).get(list_runs))
+        .route("/api/v1/runs", post(create_run).get(insights::list_runs))
         .route("/api/v1/runs/{id}", get(get_run))
+        .route("/api/v1/runs/{id}/history", get(insights::history))
         .route("/api/v1/runs/{id}/heartbeat", post(heartbeat))
         .route("/api/v1/runs/{id}/metrics", post(metrics))
         .route(
@@ -133,6 +144,10 @@ async fn create_sweep(State(s): State<AppState>, Body(body): Body<CreateSweep>) 
         )
         .await?;
     let mut view = views::sweep(c, &created.sweep).await?;
+    if !created.resumed {
+        c.events
+            .publish("sweep", Some(&created.sweep.id), view.clone());
+    }
     view["resumed"] = json!(created.resumed);
     view["warnings"] = json!(created.warnings);
     let status = if created.resumed {
@@ -182,18 +197,28 @@ async fn sweep_action(
         "claim" => {
             let agent = optional_body::<ClaimBody>(&body)?.agent;
             match c.claim(&id, agent.as_deref()).await? {
-                Claim::Run(run) => Ok(Json(json!({ "run": views::run(&run) })).into_response()),
+                Claim::Run(run) => {
+                    c.events
+                        .publish("run_created", Some(&id), events::run_brief(&run));
+                    Ok(Json(json!({ "run": views::run(&run) })).into_response())
+                }
                 Claim::Wait => Ok(StatusCode::NO_CONTENT.into_response()),
-                Claim::Over(state) => Ok((
-                    StatusCode::GONE,
-                    Json(json!({ "error": format!("sweep {id} is {state}"), "state": state })),
-                )
-                    .into_response()),
+                Claim::Over(state) => {
+                    c.events
+                        .publish("sweep", Some(&id), json!({"id": id, "state": state}));
+                    Ok((
+                        StatusCode::GONE,
+                        Json(json!({ "error": format!("sweep {id} is {state}"), "state": state })),
+                    )
+                        .into_response())
+                }
             }
         }
         "pause" | "resume" | "stop" | "cancel" => {
             let row = c.act(&id, &action).await?;
-            Ok(Json(views::sweep(c, &row).await?).into_response())
+            let view = views::sweep(c, &row).await?;
+            c.events.publish("sweep", Some(&id), view.clone());
+            Ok(Json(view).into_response())
         }
         other => Err(ApiError::not_found("sweep action", other)),
     }
@@ -278,39 +303,31 @@ async fn create_run(State(s): State<AppState>, Body(body): Body<CreateRun>) -> A
             ..Default::default()
         })
         .await?;
+    s.controller
+        .events
+        .publish("run_created", None, events::run_brief(&run));
     Ok((StatusCode::CREATED, Json(views::run(&run))).into_response())
 }
 
 #[derive(Deserialize)]
-struct RunsQuery {
-    sweep: Option<String>,
-    project: Option<String>,
-    state: Option<String>,
-    limit: Option<i64>,
-    offset: Option<i64>,
+struct GetRunQuery {
+    history: Option<bool>,
 }
 
-async fn list_runs(State(s): State<AppState>, Query(q): Query<RunsQuery>) -> ApiResult {
-    let filter = RunFilter {
-        sweep: q.sweep,
-        project: q.project,
-        state: q.state,
-        limit: q.limit,
-        offset: q.offset,
-    };
-    let (rows, total) = s.controller.store().runs(&filter).await?;
-    let runs: Vec<Value> = rows.iter().map(views::run).collect();
-    Ok(Json(json!({ "runs": runs, "total": total })).into_response())
-}
-
-async fn get_run(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn get_run(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<GetRunQuery>,
+) -> ApiResult {
     let store = s.controller.store();
     let run = store
         .run(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("run", &id))?;
     let mut view = views::run(&run);
-    view["history"] = json!(store.history(&id).await?);
+    if q.history != Some(false) {
+        view["history"] = json!(store.history(&id).await?);
+    }
     Ok(Json(view).into_response())
 }
 
@@ -385,7 +402,22 @@ async fn metrics(
             values,
         });
     }
+    let watched = s.controller.events.active();
+    let before = if watched {
+        s.controller.store().run(&id).await?.map(|r| r.next_step)
+    } else {
+        None
+    };
     let (accepted, stop, reason) = s.controller.ingest(&id, &points).await?;
+    if let Some(next_step) = before {
+        if let Some(after) = s.controller.store().run(&id).await? {
+            s.controller.events.publish(
+                "metrics",
+                after.sweep_id.as_deref(),
+                events::metrics_event(&after, next_step, &points),
+            );
+        }
+    }
     Ok(Json(json!({ "accepted": accepted, "stop": stop, "reason": reason })).into_response())
 }
 
@@ -434,6 +466,13 @@ async fn put_summary(
     if !s.controller.store().set_user_summary(&id, &body).await? {
         return Err(ApiError::not_found("run", &id));
     }
+    if let Some(run) = s.controller.store().run(&id).await? {
+        s.controller.events.publish(
+            "run_updated",
+            run.sweep_id.as_deref(),
+            events::run_brief(&run),
+        );
+    }
     Ok(Json(json!({})).into_response())
 }
 
@@ -455,5 +494,10 @@ async fn finish(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) 
             body.error.as_deref(),
         )
         .await?;
+    s.controller.events.publish(
+        "run_finished",
+        run.sweep_id.as_deref(),
+        events::run_brief(&run),
+    );
     Ok(Json(views::run(&run)).into_response())
 }

@@ -12,6 +12,7 @@ pub async fn sweep(c: &Controller, row: &SweepRow) -> Result<Value, ApiError> {
     let counts = store.sweep_counts(&row.id).await?;
     let maximize = row.goal.as_deref() == Some("maximize");
     let best = store.best_run(&row.id, maximize).await?;
+    let compute_ms = store.compute_ms(&row.id).await?;
     let config = c
         .config(row)
         .ok()
@@ -43,6 +44,7 @@ pub async fn sweep(c: &Controller, row: &SweepRow) -> Result<Value, ApiError> {
         "metric": row.metric_name.as_ref().map(|n| json!({"name": n, "goal": row.goal})),
         "counts": all_counts,
         "total_runs": counts.values().sum::<i64>(),
+        "compute_ms": compute_ms,
         "best": best.map(|b| json!({"run": b.id, "number": b.number, "value": b.metric})),
         "notes": row.notes,
     }))

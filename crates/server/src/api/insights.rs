@@ -1,0 +1,360 @@
+//! Dashboard reads that stay fast at scale: sweep points (params + metric per run, columnar),
+//! downsampled run history, a sortable and filterable page of runs, and sweep notes.
+
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use hyperdial_space::Distribution;
+use hyperdial_store::{RunCondition, RunField, RunQuery, SeriesPoint, MAX_NOTES_BYTES};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::importance::Kind;
+use super::{views, ApiResult, Body};
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Default and largest `max_points` of a history answer.
+pub const DEFAULT_MAX_POINTS: usize = 1000;
+const LARGEST_MAX_POINTS: usize = 100_000;
+/// Most series in one history answer.
+pub const MAX_SERIES: usize = 64;
+
+/// `GET /api/v1/sweeps/{id}/points`: one entry per run, column by column.
+pub(crate) async fn points(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let c = &s.controller;
+    let store = c.store();
+    let sweep = store
+        .sweep(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("sweep", &id))?;
+    let config = c.config(&sweep)?;
+    let rows = store.sweep_points(&id).await?;
+    let mut axes = Vec::new();
+    let mut columns: Map<String, Value> = Map::new();
+    for p in &config.parameters {
+        if matches!(p.distribution, Distribution::Constant { .. }) {
+            continue;
+        }
+        let kind = Kind::of(&p.distribution);
+        let values = match &p.distribution {
+            Distribution::Categorical { values }
+            | Distribution::CategoricalWithProbabilities { values, .. } => json!(values),
+            _ => Value::Null,
+        };
+        let bounds = p.distribution.value_bounds();
+        axes.push(json!({
+            "name": p.name,
+            "kind": kind.as_str(),
+            "values": values,
+            "min": bounds.map(|b| b.0),
+            "max": bounds.map(|b| b.1),
+            "distribution": p.distribution.name(),
+        }));
+        let col: Vec<Value> = rows
+            .iter()
+            .map(|r| r.params.get(&p.name).cloned().unwrap_or(Value::Null))
+            .collect();
+        columns.insert(p.name.clone(), Value::Array(col));
+    }
+    let runtime = |r: &hyperdial_store::RunPoint| match (r.started_ms, r.finished_ms) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    Ok(Json(json!({
+        "sweep": id,
+        "metric": sweep.metric_name.as_ref().map(|n| json!({"name": n, "goal": sweep.goal})),
+        "axes": axes,
+        "count": rows.len(),
+        "runs": {
+            "id": rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            "number": rows.iter().map(|r| r.number).collect::<Vec<_>>(),
+            "state": rows.iter().map(|r| r.state.as_str()).collect::<Vec<_>>(),
+            "metric": rows.iter().map(|r| r.metric).collect::<Vec<_>>(),
+            "created_ms": rows.iter().map(|r| r.created_ms).collect::<Vec<_>>(),
+            "finished_ms": rows.iter().map(|r| r.finished_ms).collect::<Vec<_>>(),
+            "runtime_ms": rows.iter().map(runtime).collect::<Vec<_>>(),
+            "params": columns,
+        },
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct HistoryQuery {
+    keys: Option<String>,
+    max_points: Option<usize>,
+}
+
+/// Largest-triangle-three-buckets: at most `max` points keeping the curve's visible shape.
+/// Points whose value is missing (NaN) are dropped first when downsampling.
+pub fn lttb(points: &[SeriesPoint], max: usize) -> Vec<SeriesPoint> {
+    if points.len() <= max {
+        return points.to_vec();
+    }
+    let data: Vec<(SeriesPoint, f64)> = points
+        .iter()
+        .filter_map(|p| p.value.map(|v| (*p, v)))
+        .collect();
+    let n = data.len();
+    if n <= max || max < 3 {
+        return data.iter().take(max).map(|d| d.0).collect();
+    }
+    let mut out = Vec::with_capacity(max);
+    out.push(data[0].0);
+    let every = (n - 2) as f64 / (max - 2) as f64;
+    let mut a = 0usize;
+    for i in 0..max - 2 {
+        let start = (i as f64 * every) as usize + 1;
+        let end = (((i + 1) as f64 * every) as usize + 1).min(n - 1);
+        let next_start = end;
+        let next_end = ((((i + 2) as f64) * every) as usize + 1).min(n);
+        let (mut ax, mut ay, mut cnt) = (0.0, 0.0, 0.0);
+        for d in &data[next_start..next_end.max(next_start + 1).min(n)] {
+            ax += d.0.step as f64;
+            ay += d.1;
+            cnt += 1.0;
+        }
+        let (avg_x, avg_y) = (ax / cnt, ay / cnt);
+        let (px, py) = (data[a].0.step as f64, data[a].1);
+        let mut best = start;
+        let mut best_area = -1.0;
+        for (k, d) in data.iter().enumerate().take(end.max(start + 1)).skip(start) {
+            let area = ((px - avg_x) * (d.1 - py) - (px - d.0.step as f64) * (avg_y - py)).abs();
+            if area > best_area {
+                best_area = area;
+                best = k;
+            }
+        }
+        out.push(data[best].0);
+        a = best;
+    }
+    out.push(data[n - 1].0);
+    out
+}
+
+/// `GET /api/v1/runs/{id}/history?keys=a,b&max_points=N`: each metric as columns, downsampled.
+pub(crate) async fn history(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> ApiResult {
+    let store = s.controller.store();
+    let run = store
+        .run(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run", &id))?;
+    let names = store.metric_names(&id).await?;
+    let wanted: Vec<String> = match q.keys.as_deref().filter(|k| !k.is_empty()) {
+        Some(keys) => keys
+            .split(',')
+            .filter(|k| !k.is_empty())
+            .map(str::to_string)
+            .collect(),
+        None => names.clone(),
+    };
+    if wanted.len() > MAX_SERIES {
+        return Err(ApiError::bad_request(format!(
+            "{} keys asked; ask for at most {MAX_SERIES} at once",
+            wanted.len()
+        )));
+    }
+    let max = q
+        .max_points
+        .unwrap_or(DEFAULT_MAX_POINTS)
+        .clamp(10, LARGEST_MAX_POINTS);
+    let mut series = Map::new();
+    for key in &wanted {
+        let all = store.series(&id, key).await?;
+        let total = all.len();
+        let kept = lttb(&all, max);
+        series.insert(
+            key.clone(),
+            json!({
+                "step": kept.iter().map(|p| p.step).collect::<Vec<_>>(),
+                "value": kept.iter().map(|p| p.value).collect::<Vec<_>>(),
+                "time_ms": kept.iter().map(|p| p.time_ms).collect::<Vec<_>>(),
+                "total": total,
+                "downsampled": kept.len() < total,
+            }),
+        );
+    }
+    Ok(Json(json!({
+        "run": id,
+        "sweep": run.sweep_id,
+        "keys": names,
+        "max_points": max,
+        "series": series,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NotesBody {
+    notes: String,
+}
+
+/// `PUT /api/v1/sweeps/{id}/notes`: replace the sweep's markdown notes.
+pub(crate) async fn put_notes(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Body(body): Body<NotesBody>,
+) -> ApiResult {
+    if body.notes.len() > MAX_NOTES_BYTES {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "notes are {} bytes; keep them under {MAX_NOTES_BYTES}",
+                body.notes.len()
+            ),
+        ));
+    }
+    if !s.controller.store().set_notes(&id, &body.notes).await? {
+        return Err(ApiError::not_found("sweep", &id));
+    }
+    s.controller
+        .events
+        .publish("sweep", Some(&id), json!({"id": id, "notes": body.notes}));
+    Ok(Json(json!({"id": id, "notes": body.notes})).into_response())
+}
+
+fn field(s: &str) -> Result<RunField, ApiError> {
+    RunField::parse(s).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "unknown run field `{s}`: use number, metric, state, created_ms, started_ms, finished_ms, \
+             runtime_ms, params.NAME or summary.NAME"
+        ))
+    })
+}
+
+fn bound(s: &str, what: &str) -> Result<Option<f64>, ApiError> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse::<f64>()
+        .ok()
+        .filter(|x| !x.is_nan())
+        .map(Some)
+        .ok_or_else(|| ApiError::bad_request(format!("`{what}`: `{s}` is not a number")))
+}
+
+/// Parse the query of `GET /api/v1/runs`.
+pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
+    let mut q = RunQuery::default();
+    let int = |k: &str, v: &str| {
+        v.parse::<i64>()
+            .map_err(|_| ApiError::bad_request(format!("`{k}` must be an integer, not `{v}`")))
+    };
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        let v = v.as_ref();
+        match k.as_ref() {
+            "sweep" => q.sweep = Some(v.to_string()),
+            "project" => q.project = Some(v.to_string()),
+            "state" => q
+                .states
+                .extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string)),
+            "limit" => q.limit = Some(int("limit", v)?),
+            "offset" => q.offset = Some(int("offset", v)?),
+            "sort" => q.sort = Some(field(v)?),
+            "order" => {
+                q.descending = match v {
+                    "asc" => false,
+                    "desc" => true,
+                    _ => return Err(ApiError::bad_request("`order` is `asc` or `desc`")),
+                }
+            }
+            "range" => {
+                // FIELD:LO:HI, the field may itself hold colons.
+                let mut parts = v.rsplitn(3, ':');
+                let (hi, lo, name) = match (parts.next(), parts.next(), parts.next()) {
+                    (Some(hi), Some(lo), Some(name)) => (hi, lo, name),
+                    _ => {
+                        return Err(ApiError::bad_request(format!(
+                            "`range={v}`: write range=FIELD:LO:HI (either bound may be empty)"
+                        )))
+                    }
+                };
+                q.conditions.push(RunCondition::Range {
+                    field: field(name)?,
+                    lo: bound(lo, "range")?,
+                    hi: bound(hi, "range")?,
+                });
+            }
+            "in" => {
+                let Some((name, values)) = v.split_once(':') else {
+                    return Err(ApiError::bad_request(format!(
+                        "`in={v}`: write in=FIELD:V1|V2|…"
+                    )));
+                };
+                q.conditions.push(RunCondition::In {
+                    field: field(name)?,
+                    values: values.split('|').map(str::to_string).collect(),
+                });
+            }
+            _ => {}
+        }
+    }
+    if q.conditions.len() > 64 {
+        return Err(ApiError::bad_request("at most 64 range/in filters"));
+    }
+    Ok(q)
+}
+
+/// `GET /api/v1/runs`: a sorted, filtered page of runs and how many match.
+pub(crate) async fn list_runs(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult {
+    let q = parse_runs_query(raw.as_deref().unwrap_or(""))?;
+    let (rows, total) = s.controller.store().runs_page(&q).await?;
+    let runs: Vec<Value> = rows.iter().map(views::run).collect();
+    Ok(Json(json!({
+        "runs": runs,
+        "total": total,
+        "offset": q.offset.unwrap_or(0).max(0),
+        "limit": q.limit.unwrap_or(1000).clamp(1, 100_000),
+    }))
+    .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pts(values: &[f64]) -> Vec<SeriesPoint> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| SeriesPoint {
+                step: i as i64,
+                value: Some(*v),
+                time_ms: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lttb_keeps_ends_and_peaks() {
+        let mut v: Vec<f64> = (0..10_000).map(|i| (i as f64 * 0.001).sin()).collect();
+        v[5000] = 50.0;
+        let out = lttb(&pts(&v), 200);
+        assert_eq!(out.len(), 200);
+        assert_eq!(out[0].step, 0);
+        assert_eq!(out[199].step, 9999);
+        assert!(out.iter().any(|p| p.step == 5000), "the spike survives");
+        assert!(out.windows(2).all(|w| w[0].step < w[1].step));
+        assert_eq!(lttb(&pts(&[1.0, 2.0]), 10).len(), 2);
+    }
+
+    #[test]
+    fn runs_query_parses_filters() {
+        let q = parse_runs_query(
+            "sweep=s1&state=finished,failed&sort=params.lr&order=desc&range=params.lr:0.001:&in=params.opt:adam|sgd&limit=5",
+        )
+        .unwrap();
+        assert_eq!(q.states, vec!["finished", "failed"]);
+        assert!(q.descending);
+        assert_eq!(q.sort, Some(RunField::Param("lr".into())));
+        assert_eq!(q.conditions.len(), 2);
+        assert!(parse_runs_query("sort=bogus").is_err());
+        assert!(parse_runs_query("range=metric:x:1").is_err());
+    }
+}

@@ -1,0 +1,493 @@
+//! The dashboard's API: points, importance, history downsampling, runs paging/sorting/
+//! filtering, notes, live events, and the embedded single-page app.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hyperdial_server::{serve, Options};
+use hyperdial_store::Store;
+use serde_json::{json, Value};
+
+struct Server {
+    base: String,
+    http: reqwest::Client,
+    dir: PathBuf,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+async fn start() -> Server {
+    let dir = std::env::temp_dir().join(format!("hyperdial-dash-{}", hyperdial_store::new_id("t")));
+    let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        serve(listener, store, Options::default(), async {
+            rx.await.ok();
+        })
+        .await
+        .unwrap();
+    });
+    Server {
+        base,
+        http: reqwest::Client::new(),
+        dir,
+        _stop: tx,
+    }
+}
+
+impl Server {
+    async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, body).await
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn sweep(&self, source: &str) -> String {
+        let (status, body) = self
+            .post("/api/v1/sweeps", json!({ "source": source }))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().unwrap().to_string()
+    }
+
+    /// Claim a run, log `loss` over `steps` steps ending at `final_loss`, finish it.
+    async fn run(&self, sweep: &str, steps: usize, loss: impl Fn(&Value) -> f64) -> Value {
+        let (st, claim) = self
+            .post(&format!("/api/v1/sweeps/{sweep}/claim"), json!({}))
+            .await;
+        assert_eq!(st, 200, "{claim}");
+        let run = claim["run"].clone();
+        let id = run["id"].as_str().unwrap();
+        let final_loss = loss(&run["params"]);
+        let points: Vec<Value> = (0..steps)
+            .map(|s| {
+                let f = final_loss + 1.0 / (s as f64 + 1.0);
+                json!({"step": s, "values": {"loss": f, "acc": 1.0 - f}})
+            })
+            .collect();
+        let (st, _) = self
+            .post(
+                &format!("/api/v1/runs/{id}/metrics"),
+                json!({ "points": points }),
+            )
+            .await;
+        assert_eq!(st, 200);
+        let (st, done) = self
+            .post(
+                &format!("/api/v1/runs/{id}/finish"),
+                json!({"exit_code": 0}),
+            )
+            .await;
+        assert_eq!(st, 200, "{done}");
+        done
+    }
+}
+
+const SWEEP: &str = "program: t.py\nmethod: random\nmetric: {name: loss, goal: minimize}\nparameters:\n  lr: {distribution: log_uniform_values, min: 0.0001, max: 0.1}\n  opt: {values: [adam, sgd]}\n  noise: {min: 0.0, max: 1.0}\n  fixed: {value: 3}\n";
+
+fn loss_of(p: &Value) -> f64 {
+    let lr = p["lr"].as_f64().unwrap();
+    let sgd = if p["opt"] == "sgd" { 0.8 } else { 0.0 };
+    (lr.log10() + 2.5).abs() + sgd + 0.01 * p["noise"].as_f64().unwrap()
+}
+
+#[tokio::test]
+async fn points_are_columnar_with_axes() {
+    let s = start().await;
+    let id = s.sweep(SWEEP).await;
+    for _ in 0..3 {
+        s.run(&id, 3, loss_of).await;
+    }
+    let (st, p) = s.get(&format!("/api/v1/sweeps/{id}/points")).await;
+    assert_eq!(st, 200, "{p}");
+    assert_eq!(p["count"], 3);
+    let axes = p["axes"].as_array().unwrap();
+    let kinds: Vec<(&str, &str)> = axes
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap(), a["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![("lr", "log"), ("opt", "category"), ("noise", "linear")],
+        "constants are not axes"
+    );
+    assert_eq!(axes[1]["values"], json!(["adam", "sgd"]));
+    assert_eq!(p["runs"]["id"].as_array().unwrap().len(), 3);
+    assert_eq!(p["runs"]["params"]["lr"].as_array().unwrap().len(), 3);
+    assert!(p["runs"]["metric"][0].is_f64());
+    assert!(p["runs"]["finished_ms"][0].is_i64());
+    assert_eq!(p["metric"]["name"], "loss");
+    let (st, _) = s.get("/api/v1/sweeps/nope/points").await;
+    assert_eq!(st, 404);
+}
+
+#[tokio::test]
+async fn importance_ranks_what_matters_and_is_cached() {
+    let s = start().await;
+    let (st, created) = s
+        .post("/api/v1/sweeps", json!({ "source": SWEEP, "seed": 7 }))
+        .await;
+    assert_eq!(st, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let (st, imp) = s.get(&format!("/api/v1/sweeps/{id}/importance")).await;
+    assert_eq!(st, 200, "{imp}");
+    assert_eq!(imp["runs"], 0);
+    for _ in 0..60 {
+        s.run(&id, 2, loss_of).await;
+    }
+    let (st, imp) = s.get(&format!("/api/v1/sweeps/{id}/importance")).await;
+    assert_eq!(st, 200, "{imp}");
+    assert_eq!(imp["runs"], 60);
+    assert_eq!(imp["cached"], false);
+    let params = imp["params"].as_array().unwrap();
+    assert_eq!(params.len(), 3);
+    // lr and opt drive the metric; noise barely moves it.
+    assert_eq!(params[2]["name"], "noise", "{imp}");
+    assert!(params[2]["importance"].as_f64().unwrap() < 0.1, "{imp}");
+    assert!(imp["oob_r2"].as_f64().unwrap() > 0.5, "{imp}");
+    let total: f64 = params
+        .iter()
+        .map(|p| p["importance"].as_f64().unwrap())
+        .sum();
+    assert!((total - 1.0).abs() < 1e-6);
+    let opt = params.iter().find(|p| p["name"] == "opt").unwrap();
+    assert_eq!(opt["kind"], "category");
+    assert!(opt["pearson"].is_null(), "categories have no correlation");
+    let lr = params.iter().find(|p| p["name"] == "lr").unwrap();
+    assert_eq!(lr["kind"], "log");
+    assert!(lr["spearman"].is_f64());
+    // Unchanged runs: served from the cache; a new finished run invalidates it.
+    let (_, again) = s.get(&format!("/api/v1/sweeps/{id}/importance")).await;
+    assert_eq!(again["cached"], true);
+    s.run(&id, 2, loss_of).await;
+    let (_, fresh) = s.get(&format!("/api/v1/sweeps/{id}/importance")).await;
+    assert_eq!(fresh["cached"], false);
+    assert_eq!(fresh["runs"], 61);
+}
+
+#[tokio::test]
+async fn history_is_downsampled_and_keyed() {
+    let s = start().await;
+    let (_, run) = s.post("/api/v1/runs", json!({"config": {"x": 1}})).await;
+    let id = run["id"].as_str().unwrap();
+    let points: Vec<Value> = (0..5000)
+        .map(|i| json!({"step": i, "values": {"loss": (i as f64 * 0.01).sin(), "acc": i}}))
+        .collect();
+    let (st, _) = s
+        .post(
+            &format!("/api/v1/runs/{id}/metrics"),
+            json!({ "points": points }),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, h) = s
+        .get(&format!(
+            "/api/v1/runs/{id}/history?keys=loss&max_points=200"
+        ))
+        .await;
+    assert_eq!(st, 200, "{h}");
+    assert_eq!(h["keys"], json!(["acc", "loss"]));
+    let loss = &h["series"]["loss"];
+    assert_eq!(loss["total"], 5000);
+    assert_eq!(loss["downsampled"], true);
+    assert_eq!(loss["step"].as_array().unwrap().len(), 200);
+    assert_eq!(loss["step"][0], 0);
+    assert_eq!(loss["step"][199], 4999);
+    assert!(h["series"].get("acc").is_none());
+    // All keys, not downsampled when small enough.
+    let (_, all) = s
+        .get(&format!("/api/v1/runs/{id}/history?max_points=100000"))
+        .await;
+    assert_eq!(all["series"]["acc"]["step"].as_array().unwrap().len(), 5000);
+    assert_eq!(all["series"]["acc"]["downsampled"], false);
+    let (st, _) = s.get("/api/v1/runs/nope/history").await;
+    assert_eq!(st, 404);
+    // The run view can leave the full history out.
+    let (_, lean) = s.get(&format!("/api/v1/runs/{id}?history=false")).await;
+    assert!(lean.get("history").is_none());
+}
+
+#[tokio::test]
+async fn runs_sort_filter_and_page() {
+    let s = start().await;
+    let id = s.sweep(SWEEP).await;
+    for _ in 0..12 {
+        s.run(&id, 2, loss_of).await;
+    }
+    // Existing parameters keep working.
+    let (st, page) = s
+        .get(&format!("/api/v1/runs?sweep={id}&limit=5&offset=5"))
+        .await;
+    assert_eq!(st, 200, "{page}");
+    assert_eq!(page["total"], 12);
+    assert_eq!(page["runs"][0]["number"], 6);
+    // Sorted by metric, descending, missing values last.
+    let (_, page) = s
+        .get(&format!("/api/v1/runs?sweep={id}&sort=metric&order=desc"))
+        .await;
+    let metrics: Vec<f64> = page["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["metric"].as_f64().unwrap())
+        .collect();
+    assert!(metrics.windows(2).all(|w| w[0] >= w[1]), "{metrics:?}");
+    // Sorted by a parameter.
+    let (_, page) = s
+        .get(&format!("/api/v1/runs?sweep={id}&sort=params.lr"))
+        .await;
+    let lrs: Vec<f64> = page["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["params"]["lr"].as_f64().unwrap())
+        .collect();
+    assert!(lrs.windows(2).all(|w| w[0] <= w[1]), "{lrs:?}");
+    // Sorted by a summary value.
+    let (st, _) = s
+        .get(&format!(
+            "/api/v1/runs?sweep={id}&sort=summary.acc&order=desc"
+        ))
+        .await;
+    assert_eq!(st, 200);
+    // Range and set filters.
+    let (_, page) = s
+        .get(&format!(
+            "/api/v1/runs?sweep={id}&range=params.lr:0.001:0.01&in=params.opt:sgd"
+        ))
+        .await;
+    for r in page["runs"].as_array().unwrap() {
+        let lr = r["params"]["lr"].as_f64().unwrap();
+        assert!((0.001..=0.01).contains(&lr));
+        assert_eq!(r["params"]["opt"], "sgd");
+    }
+    let (_, all) = s.get(&format!("/api/v1/runs?sweep={id}&limit=1000")).await;
+    let expected = all["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            let lr = r["params"]["lr"].as_f64().unwrap();
+            (0.001..=0.01).contains(&lr) && r["params"]["opt"] == "sgd"
+        })
+        .count();
+    assert_eq!(page["total"], expected);
+    let median = {
+        let mut m = metrics.clone();
+        m.sort_by(f64::total_cmp);
+        m[6]
+    };
+    let (_, page) = s
+        .get(&format!("/api/v1/runs?sweep={id}&range=metric::{median}"))
+        .await;
+    assert_eq!(page["total"], 7);
+    let (_, page) = s
+        .get(&format!("/api/v1/runs?sweep={id}&state=failed,crashed"))
+        .await;
+    assert_eq!(page["total"], 0);
+    let (st, err) = s.get(&format!("/api/v1/runs?sweep={id}&sort=bogus")).await;
+    assert_eq!(st, 400, "{err}");
+    let (st, _) = s
+        .get(&format!("/api/v1/runs?sweep={id}&range=metric:a:b"))
+        .await;
+    assert_eq!(st, 400);
+}
+
+#[tokio::test]
+async fn notes_persist_and_are_bounded() {
+    let s = start().await;
+    let id = s.sweep(SWEEP).await;
+    let notes = "# Learned\n- lr near 3e-3 wins\n- **sgd** is worse";
+    let (st, body) = s
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/sweeps/{id}/notes"),
+            json!({ "notes": notes }),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let (_, sweep) = s.get(&format!("/api/v1/sweeps/{id}")).await;
+    assert_eq!(sweep["notes"], notes);
+    assert!(sweep["compute_ms"].is_i64());
+    let big = "x".repeat(hyperdial_store::MAX_NOTES_BYTES + 1);
+    let (st, _) = s
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/sweeps/{id}/notes"),
+            json!({ "notes": big }),
+        )
+        .await;
+    assert_eq!(st, 413);
+    let (st, _) = s
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/sweeps/nope/notes",
+            json!({ "notes": "" }),
+        )
+        .await;
+    assert_eq!(st, 404);
+}
+
+/// Read SSE events until `want` of kind `kind` arrived (or time out).
+async fn read_events(resp: reqwest::Response, until: &[&str]) -> Vec<(String, Value)> {
+    let mut resp = resp;
+    let mut buf = String::new();
+    let mut out: Vec<(String, Value)> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while until.iter().any(|k| !out.iter().any(|(kind, _)| kind == k)) {
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .expect("events in time")
+            .unwrap()
+            .expect("stream open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(at) = buf.find("\n\n") {
+            let block = buf[..at].to_string();
+            buf.drain(..at + 2);
+            let mut kind = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(k) = line.strip_prefix("event:") {
+                    kind = k.trim().to_string();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim_start());
+                }
+            }
+            if !kind.is_empty() {
+                out.push((kind, serde_json::from_str(&data).unwrap_or(Value::Null)));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn live_events_follow_a_sweep() {
+    let s = start().await;
+    let id = s.sweep(SWEEP).await;
+    let other = s.sweep(SWEEP).await;
+    let resp = s
+        .http
+        .get(format!("{}/api/v1/events?sweep={id}", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let reader = tokio::spawn(read_events(
+        resp,
+        &["hello", "run_created", "metrics", "run_finished", "sweep"],
+    ));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    s.run(&other, 2, loss_of).await; // another sweep: filtered out
+    let done = s.run(&id, 3, loss_of).await;
+    s.post(&format!("/api/v1/sweeps/{id}/pause"), json!({}))
+        .await;
+    let events = reader.await.unwrap();
+    let run_id = done["id"].as_str().unwrap();
+    for (kind, data) in &events {
+        match kind.as_str() {
+            "run_created" | "run_finished" => assert_eq!(data["id"], run_id, "{data}"),
+            "metrics" => {
+                assert_eq!(data["run"]["id"], run_id);
+                assert_eq!(data["points"].as_array().unwrap().len(), 3);
+                assert_eq!(data["points"][2]["step"], 2);
+            }
+            "sweep" => assert_eq!(data["state"], "paused"),
+            _ => {}
+        }
+    }
+    let finished = events.iter().find(|(k, _)| k == "run_finished").unwrap();
+    assert_eq!(finished.1["state"], "finished");
+}
+
+#[tokio::test]
+async fn the_dashboard_is_embedded() {
+    let s = start().await;
+    for path in ["/", "/sweeps/abc", "/runs/xyz"] {
+        let r = s
+            .http
+            .get(format!("{}{path}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(
+            r.headers()["content-type"].to_str().unwrap(),
+            "text/html; charset=utf-8"
+        );
+        let html = r.text().await.unwrap();
+        assert!(html.contains("<div") || html.contains("<main"), "{html}");
+    }
+    let (_, index) = s.get("/").await;
+    let index = index.as_str().unwrap().to_string();
+    // Every asset the page names is served with its type.
+    let mut seen = 0;
+    for part in index.split('"').filter(|p| p.starts_with("/assets/")) {
+        let r = s
+            .http
+            .get(format!("{}{part}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{part}");
+        let ty = r.headers()["content-type"].to_str().unwrap().to_string();
+        if part.ends_with(".js") {
+            assert_eq!(ty, "text/javascript; charset=utf-8");
+        } else if part.ends_with(".css") {
+            assert_eq!(ty, "text/css; charset=utf-8");
+        }
+        assert!(r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable"));
+        seen += 1;
+    }
+    assert!(seen >= 2, "the page links its script and styles: {index}");
+    // No request path reaches the filesystem.
+    for bad in [
+        "/assets/../../Cargo.toml",
+        "/assets/%2e%2e/%2e%2e/Cargo.toml",
+        "/assets/nope.js",
+        "/etc/passwd",
+    ] {
+        let r = s.http.get(format!("{}{bad}", s.base)).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{bad}");
+    }
+}

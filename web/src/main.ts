@@ -1,0 +1,42 @@
+import "./style.css";
+import { disposeAll } from "./charts";
+import { sweepsPage } from "./pages/sweeps";
+import { sweepPage } from "./pages/sweep";
+import { runPage } from "./pages/run";
+import { clear, h } from "./util";
+
+export type Cleanup = () => void;
+let cleanup: Cleanup[] = [];
+
+export function navigate(path: string): void {
+  history.pushState(null, "", path);
+  route();
+}
+
+function route(): void {
+  for (const c of cleanup) c();
+  cleanup = [];
+  disposeAll();
+  const app = document.getElementById("app")!;
+  clear(app);
+  const path = location.pathname;
+  const at = (fn: (el: HTMLElement, id: string) => Cleanup[], id: string) => {
+    cleanup = fn(app, decodeURIComponent(id));
+  };
+  let m: RegExpExecArray | null;
+  if (path === "/" || path === "/index.html") at((el) => sweepsPage(el), "");
+  else if ((m = /^\/sweeps\/([^/]+)\/?$/.exec(path))) at(sweepPage, m[1]);
+  else if ((m = /^\/runs\/([^/]+)\/?$/.exec(path))) at(runPage, m[1]);
+  else clear(app, h("p.empty", null, "Nothing here. ", h("a", { href: "/", "data-link": true }, "All sweeps")));
+  window.scrollTo(0, 0);
+}
+
+// Client-side links: <a data-link href="/sweeps/x">.
+document.addEventListener("click", (e) => {
+  const a = (e.target as Element).closest("a[data-link]") as HTMLAnchorElement | null;
+  if (!a || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey) return;
+  e.preventDefault();
+  navigate(a.getAttribute("href")!);
+});
+window.addEventListener("popstate", route);
+route();

@@ -1,0 +1,117 @@
+import { get, getText, subscribe } from "../api";
+import { chart, Chart } from "../charts";
+import { clear, duration, h, num, stateBadge, throttle, toYaml, value, when } from "../util";
+
+export function runPage(el: HTMLElement, id: string): (() => void)[] {
+  const header = h("div.sweep-head");
+  const info = h("div.facts.grid2#run-info");
+  const configEl = h("pre.config#run-config");
+  const summaryEl = h("table.kv#run-summary");
+  const chartsEl = h("div.scatters#run-charts");
+  const outputEl = h("pre.output#run-output");
+  clear(
+    el,
+    header,
+    h("section.card", null, h("h2", null, "Run"), info),
+    h("div.row", null, h("section.card.half", null, h("h2", null, "Config"), configEl), h("section.card.half", null, h("h2", null, "Summary"), summaryEl)),
+    h("section.card", null, h("h2", null, "Metrics"), chartsEl),
+    h("section.card", null, h("h2", null, "Output"), outputEl),
+  );
+  const charts = new Map<string, Chart>();
+  let run: any = null;
+
+  const loadRun = async () => {
+    run = await get(`/api/v1/runs/${id}?history=false`);
+    const r = run;
+    clear(
+      header,
+      h(
+        "div.crumbs",
+        null,
+        h("a", { href: "/", "data-link": true }, "Sweeps"),
+        r.sweep ? [" / ", h("a", { href: `/sweeps/${r.sweep}`, "data-link": true }, r.sweep)] : null,
+      ),
+      h("div.title-row", null, h("h1", null, `Run ${r.number !== null ? `#${r.number}` : ""} ${r.name ?? ""}`), stateBadge(r.state), h("span.muted", null, r.id)),
+    );
+    const runtime = r.started_ms ? (r.finished_ms ?? r.heartbeat_ms ?? r.started_ms) - r.started_ms : null;
+    const row = (k: string, v: Node | string) => h("div.fact", null, h("span.k", null, k), h("span.v", { "data-fact": k }, v));
+    clear(
+      info,
+      row("state", r.state),
+      row("metric", num(r.metric)),
+      row("exit status", r.exit_code === null ? "—" : String(r.exit_code)),
+      r.error ? row("error", r.error) : null,
+      r.stop_reason ? row("stop reason", r.stop_reason) : null,
+      row("host", r.host ?? "—"),
+      row("agent", r.agent ?? "—"),
+      row("command", h("code", null, Array.isArray(r.argv) ? r.argv.join(" ") : "—")),
+      row("git commit", r.git?.commit ? `${r.git.commit}${r.git.dirty ? " (dirty)" : ""}` : "—"),
+      row("created", when(r.created_ms)),
+      row("started", when(r.started_ms)),
+      row("finished", when(r.finished_ms)),
+      row("runtime", duration(runtime)),
+      row("steps", String(r.steps ?? 0)),
+    );
+    configEl.textContent = toYaml(r.config ?? {}).replace(/^\n/, "") || "{}";
+    clear(
+      summaryEl,
+      Object.entries(r.summary ?? {})
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, v]) => h("tr", null, h("td", null, k), h("td.num", null, value(v)))),
+    );
+  };
+
+  const loadCharts = async () => {
+    const hist = await get(`/api/v1/runs/${id}/history?max_points=1000`);
+    for (const key of hist.keys as string[]) {
+      let c = charts.get(key);
+      if (!c) {
+        const box = h("div.chart.small", { "data-metric": key });
+        chartsEl.append(box);
+        c = chart(box);
+        charts.set(key, c);
+      }
+      const s = hist.series[key];
+      c.setOption(
+        {
+          animation: false,
+          title: { text: key, left: "center", textStyle: { fontSize: 12 } },
+          grid: { left: 56, right: 14, top: 28, bottom: 28 },
+          tooltip: { trigger: "axis", valueFormatter: (v: number) => num(v) },
+          xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 22, min: "dataMin", max: "dataMax" },
+          yAxis: { type: "value", scale: true, axisLabel: { formatter: (v: number) => num(v) } },
+          series: [{ type: "line", symbol: s.step.length < 40 ? "circle" : "none", data: s.step.map((x: number, i: number) => [x, s.value[i]]), lineStyle: { width: 1.6 }, color: "#2f6fde" }],
+        },
+        true,
+      );
+    }
+    if (!hist.keys.length) clear(chartsEl, h("p.muted", null, "No metrics logged yet."));
+  };
+
+  const loadOutput = async () => {
+    const text = await getText(`/api/v1/runs/${id}/output`);
+    const atBottom = outputEl.scrollTop + outputEl.clientHeight >= outputEl.scrollHeight - 4;
+    outputEl.textContent = text.length > 200_000 ? "…" + text.slice(-200_000) : text || "(no output captured)";
+    if (atBottom) outputEl.scrollTop = outputEl.scrollHeight;
+  };
+
+  loadRun()
+    .then(() => Promise.all([loadCharts(), loadOutput()]))
+    .catch((e) => clear(header, h("p.error", null, e.message)));
+  const refresh = throttle(() => {
+    loadRun().catch(() => {});
+    loadCharts().catch(() => {});
+    loadOutput().catch(() => {});
+  }, 1500);
+  let unsub = () => {};
+  // Subscribe once the run's sweep is known.
+  const wait = window.setInterval(() => {
+    if (!run) return;
+    clearInterval(wait);
+    unsub = subscribe(run.sweep ?? null, (kind, data) => {
+      const rid = kind === "metrics" ? data.run?.id : data.id;
+      if (rid === id || kind === "resync") refresh();
+    });
+  }, 100);
+  return [() => unsub(), () => clearInterval(wait)];
+}

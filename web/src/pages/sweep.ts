@@ -1,0 +1,677 @@
+import { get, send, subscribe } from "../api";
+import { chart, Chart, palette } from "../charts";
+import { navigate } from "../main";
+import { clear, configYaml, duration, h, markdown, num, smooth, stateBadge, throttle, value, when } from "../util";
+
+interface Axis {
+  name: string;
+  kind: "linear" | "log" | "category";
+  values: unknown[] | null;
+}
+
+interface Points {
+  metric: { name: string; goal: string } | null;
+  axes: Axis[];
+  count: number;
+  runs: {
+    id: string[];
+    number: (number | null)[];
+    state: string[];
+    metric: (number | null)[];
+    created_ms: number[];
+    finished_ms: (number | null)[];
+    params: Record<string, unknown[]>;
+  };
+}
+
+const label = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v));
+const PAGE = 50;
+
+export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
+  let sweep: any = null;
+  let pts: Points | null = null;
+  const selected = new Set<string>();
+  let userSelected = false;
+  const table = { sort: "number", desc: false, offset: 0, state: "", brush: [] as string[] };
+  const curves = { key: "", smoothing: 0.6, keys: [] as string[] };
+  let bestMode: "number" | "time" = "number";
+
+  // ---- layout ----
+  const header = h("div.sweep-head");
+  const bestEl = h("div.chart#best-chart");
+  const importanceEl = h("div#importance", { "data-testid": "importance" }, h("p.muted", null, "Computing…"));
+  const parallelEl = h("div.chart.tall#parallel");
+  const brushNote = h("span.muted#brush-note");
+  const scatterEl = h("div.scatters#scatters");
+  const curveEl = h("div.chart#curves");
+  const curveKey = h("select#curve-key") as HTMLSelectElement;
+  const smoothing = h("input#smoothing", { type: "range", min: "0", max: "0.99", step: "0.01", value: "0.6" }) as HTMLInputElement;
+  const smoothLabel = h("span.muted", null, "0.60");
+  const tableHead = h("thead");
+  const tableBody = h("tbody");
+  const pager = h("div.pager#pager");
+  const stateSelect = h(
+    "select#state-filter",
+    null,
+    h("option", { value: "" }, "all states"),
+    ["running", "finished", "failed", "crashed", "stopped_early", "cancelled"].map((s) => h("option", { value: s }, s.replace("_", " "))),
+  ) as HTMLSelectElement;
+  const notesInput = h("textarea#notes-input", { rows: "8", placeholder: "What did this sweep teach you? What to try next? (Markdown)", "data-testid": "notes-input" }) as HTMLTextAreaElement;
+  const notesView = h("div.md#notes-view", { "data-testid": "notes-view" });
+  const notesStatus = h("span.muted#notes-status");
+  const configEl = h("pre.config#config");
+  const bestToggle = h(
+    "span.toggle",
+    null,
+    h("button.btn.small.on", { onclick: (e: Event) => setBest("number", e) }, "by run"),
+    h("button.btn.small", { onclick: (e: Event) => setBest("time", e) }, "by time"),
+  );
+
+  clear(
+    el,
+    header,
+    h(
+      "div.row",
+      null,
+      h("section.card.wide", null, h("div.card-head", null, h("h2", null, "Best so far"), bestToggle), bestEl),
+      h("section.card.side", null, h("h2", null, "Parameter importance"), importanceEl),
+    ),
+    h(
+      "section.card",
+      null,
+      h("div.card-head", null, h("h2", null, "Parallel coordinates"), brushNote),
+      h("p.muted.small", null, "Drag along an axis to select a range; the runs table below follows the selection."),
+      parallelEl,
+    ),
+    h("section.card", null, h("h2", null, "Parameters against the metric"), scatterEl),
+    h(
+      "section.card",
+      null,
+      h(
+        "div.card-head",
+        null,
+        h("h2", null, "Learning curves"),
+        h("label.inline", null, "metric ", curveKey),
+        h("label.inline", null, "smoothing ", smoothing, smoothLabel),
+      ),
+      h("p.muted.small", null, "The best runs, or the ones ticked in the table."),
+      curveEl,
+    ),
+    h(
+      "section.card.flush",
+      null,
+      h("div.card-head.pad", null, h("h2", null, "Runs"), h("label.inline", null, stateSelect), pager),
+      h("div.scroll", null, h("table.grid#runs", null, tableHead, tableBody)),
+    ),
+    h(
+      "div.row",
+      null,
+      h(
+        "section.card.half",
+        null,
+        h("div.card-head", null, h("h2", null, "Notes"), notesStatus),
+        notesView,
+        notesInput,
+        h("div", null, h("button.btn#notes-save", { onclick: () => saveNotes(), "data-testid": "notes-save" }, "Save notes")),
+      ),
+      h("section.card.half", null, h("h2", null, "Config"), configEl),
+    ),
+  );
+
+  const bestChart = chart(bestEl);
+  const parallelChart = chart(parallelEl);
+  const curveChart = chart(curveEl);
+  let scatterCharts: Chart[] = [];
+
+  // ---- header ----
+  const renderHeader = () => {
+    const s = sweep;
+    const c = s.counts as Record<string, number>;
+    const act = async (a: string) => {
+      if (a === "cancel" && !confirm(`Cancel sweep ${s.id}?`)) return;
+      try {
+        await send("POST", `/api/v1/sweeps/${s.id}/${a}`);
+      } catch (e) {
+        alert((e as Error).message);
+      }
+      loadSweep();
+    };
+    const btn = (a: string, on: boolean) => h("button", { class: `btn small a-${a}`, disabled: !on, onclick: () => act(a) }, a);
+    clear(
+      header,
+      h("div.crumbs", null, h("a", { href: "/", "data-link": true }, "Sweeps"), " / ", s.project),
+      h(
+        "div.title-row",
+        null,
+        h("h1", null, s.name || s.id),
+        stateBadge(s.state),
+        h(
+          "span.actions",
+          null,
+          s.state === "paused" ? btn("resume", true) : btn("pause", s.state === "running"),
+          btn("stop", s.state === "running" || s.state === "paused"),
+          btn("cancel", s.state !== "cancelled"),
+        ),
+      ),
+      h(
+        "div.facts",
+        null,
+        fact("id", s.id),
+        fact("method", s.method),
+        fact("metric", s.metric ? `${s.metric.name} (${s.metric.goal ?? "minimize"})` : "—"),
+        fact("best", s.best ? num(s.best.value) : "—"),
+        fact("runs", `${s.total_runs}`, h("span.muted", null, ` ${Object.entries(c).filter(([, n]) => n).map(([k, n]) => `${n} ${k.replace("_", " ")}`).join(" · ")}`)),
+        fact("compute", duration(s.compute_ms)),
+        fact("created", when(s.created_ms)),
+      ),
+    );
+  };
+  const fact = (k: string, v: string, ...rest: Node[]) => h("div.fact", null, h("span.k", null, k), h("span.v", { "data-fact": k }, v, ...rest));
+
+  const loadSweep = async () => {
+    sweep = await get(`/api/v1/sweeps/${id}`);
+    renderHeader();
+    if (document.activeElement !== notesInput && notesInput.value === (notesInput.dataset.saved ?? "")) {
+      notesInput.value = sweep.notes || "";
+      notesInput.dataset.saved = sweep.notes || "";
+      notesView.innerHTML = markdown(sweep.notes || "");
+    }
+    configEl.textContent = configYaml(sweep.source || "");
+  };
+
+  const saveNotes = async () => {
+    notesStatus.textContent = "saving…";
+    try {
+      const r = await send("PUT", `/api/v1/sweeps/${id}/notes`, { notes: notesInput.value });
+      notesInput.dataset.saved = r.notes;
+      notesView.innerHTML = markdown(r.notes);
+      notesStatus.textContent = "saved";
+    } catch (e) {
+      notesStatus.textContent = (e as Error).message;
+    }
+  };
+  notesInput.addEventListener("input", () => {
+    notesView.innerHTML = markdown(notesInput.value);
+    notesStatus.textContent = notesInput.value === notesInput.dataset.saved ? "" : "unsaved";
+  });
+
+  // ---- charts from points ----
+  const maximize = () => pts?.metric?.goal === "maximize";
+  const withMetric = (): number[] => {
+    if (!pts) return [];
+    const out: number[] = [];
+    pts.runs.metric.forEach((m, i) => {
+      if (m !== null && m !== undefined) out.push(i);
+    });
+    return out;
+  };
+
+  const renderBest = () => {
+    if (!pts) return;
+    const idx = withMetric();
+    const byTime = bestMode === "time";
+    const xOf = (i: number) => (byTime ? pts!.runs.finished_ms[i] ?? pts!.runs.created_ms[i] : pts!.runs.number[i]);
+    const order = [...idx].sort((a, b) => (xOf(a) ?? 0) - (xOf(b) ?? 0));
+    let best: number | null = null;
+    const frontier: [number, number][] = [];
+    for (const i of order) {
+      const m = pts.runs.metric[i]!;
+      if (best === null || (maximize() ? m > best : m < best)) best = m;
+      frontier.push([xOf(i)!, best]);
+    }
+    bestChart.setOption(
+      {
+        animation: false,
+        grid: { left: 60, right: 20, top: 20, bottom: 40 },
+        tooltip: { trigger: "item", formatter: (p: any) => (p.seriesIndex === 0 ? `run #${p.data[2]}<br>${num(p.data[1])}` : `best ${num(p.data[1])}`) },
+        xAxis: { type: byTime ? "time" : "value", name: byTime ? "" : "run", nameLocation: "middle", nameGap: 26, scale: true },
+        yAxis: { type: "value", scale: true, name: pts.metric?.name ?? "metric", axisLabel: { formatter: (v: number) => num(v) } },
+        series: [
+          {
+            type: "scatter",
+            symbolSize: idx.length > 2000 ? 3 : 6,
+            large: idx.length > 2000,
+            itemStyle: { color: "#8aa4d6" },
+            data: order.map((i) => [xOf(i), pts!.runs.metric[i], pts!.runs.number[i], pts!.runs.id[i]]),
+          },
+          { type: "line", step: "end", symbol: "none", lineStyle: { color: "#e5553a", width: 2 }, data: frontier },
+        ],
+      },
+      true,
+    );
+  };
+  bestChart.on("click", (p: any) => {
+    if (p.seriesIndex === 0 && p.data?.[3]) navigate(`/runs/${p.data[3]}`);
+  });
+  const setBest = (mode: "number" | "time", e: Event) => {
+    bestMode = mode;
+    bestToggle.querySelectorAll("button").forEach((b) => b.classList.toggle("on", b === e.target));
+    renderBest();
+  };
+
+  let parallelBuilt = false;
+  const parallelData = () => {
+    const idx = withMetric();
+    return idx.map((i) => [
+      ...pts!.axes.map((a) => {
+        const v = pts!.runs.params[a.name]?.[i];
+        return a.kind === "category" ? label(v) : v;
+      }),
+      pts!.runs.metric[i],
+      pts!.runs.id[i],
+    ]);
+  };
+  const metricRange = () => {
+    const ms = withMetric().map((i) => pts!.runs.metric[i]!) as number[];
+    let lo = Math.min(...ms);
+    let hi = Math.max(...ms);
+    if (!Number.isFinite(lo)) [lo, hi] = [0, 1];
+    if (lo === hi) hi = lo + 1;
+    return [lo, hi];
+  };
+  const colors = () => (maximize() ? ["#d94e3f", "#f2c14e", "#2f6fde"] : ["#2f6fde", "#f2c14e", "#d94e3f"]);
+  const renderParallel = () => {
+    if (!pts) return;
+    const data = parallelData();
+    const [lo, hi] = metricRange();
+    if (parallelBuilt) {
+      parallelChart.setOption({ visualMap: [{ min: lo, max: hi }], series: [{ data }] });
+      return;
+    }
+    parallelBuilt = true;
+    const dims = pts.axes.map((a, i) => {
+      const cats = a.kind === "category" ? (a.values ?? []).map(label) : undefined;
+      return {
+        dim: i,
+        name: a.name,
+        type: a.kind === "log" ? "log" : a.kind === "category" ? "category" : "value",
+        data: cats,
+        scale: a.kind === "linear",
+        axisLabel: a.kind === "category" ? {} : { formatter: (v: number) => num(v) },
+      };
+    });
+    dims.push({
+      dim: pts.axes.length,
+      name: pts.metric?.name ?? "metric",
+      type: "value",
+      data: undefined,
+      scale: true,
+      axisLabel: { formatter: (v: number) => num(v) },
+    });
+    parallelChart.setOption(
+      {
+        animation: false,
+        parallel: {
+          left: 50,
+          right: 110,
+          top: 40,
+          bottom: 30,
+          parallelAxisDefault: {
+            nameLocation: "end",
+            nameGap: 14,
+            nameTextStyle: { fontSize: 12, fontWeight: "bold" },
+            areaSelectStyle: { width: 18, opacity: 0.35 },
+          },
+        },
+        parallelAxis: dims,
+        visualMap: [
+          {
+            type: "continuous",
+            dimension: pts.axes.length,
+            min: lo,
+            max: hi,
+            right: 10,
+            top: "middle",
+            calculable: false,
+            inRange: { color: colors() },
+            text: [maximize() ? "better" : "worse", maximize() ? "worse" : "better"],
+            textStyle: { fontSize: 11 },
+          },
+        ],
+        series: [
+          {
+            type: "parallel",
+            lineStyle: { width: 1, opacity: 0.55 },
+            inactiveOpacity: 0.04,
+            activeOpacity: 1,
+            progressive: 1000,
+            smooth: false,
+            data,
+          },
+        ],
+      },
+      true,
+    );
+  };
+  parallelChart.on("axisareaselected", () => {
+    if (!pts) return;
+    const model = (parallelChart as any).getModel();
+    const filters: string[] = [];
+    const names = [...pts.axes.map((a) => a.name), "metric"];
+    names.forEach((name, i) => {
+      const axis = model.getComponent("parallelAxis", i);
+      const intervals: [number, number][] = axis?.activeIntervals ?? [];
+      if (!intervals.length) return;
+      const lo = Math.min(...intervals.map((v) => v[0]));
+      const hi = Math.max(...intervals.map((v) => v[1]));
+      const a = pts!.axes[i];
+      if (!a) filters.push(`range=metric:${lo}:${hi}`);
+      else if (a.kind === "category") {
+        const cats = (a.values ?? []).map(label).filter((_, k) => intervals.some(([x, y]) => k >= x - 1e-9 && k <= y + 1e-9));
+        filters.push(`in=params.${name}:${cats.join("|")}`);
+      } else filters.push(`range=params.${name}:${lo}:${hi}`);
+    });
+    table.brush = filters;
+    table.offset = 0;
+    loadTable();
+  });
+
+  const renderScatters = () => {
+    if (!pts) return;
+    if (scatterCharts.length !== pts.axes.length) {
+      for (const c of scatterCharts) c.dispose();
+      clear(scatterEl);
+      scatterCharts = pts.axes.map(() => {
+        const box = h("div.chart.small");
+        scatterEl.append(box);
+        const c = chart(box);
+        c.on("click", (p: any) => p.data?.[2] && navigate(`/runs/${p.data[2]}`));
+        return c;
+      });
+      if (!pts.axes.length) scatterEl.append(h("p.muted", null, "This sweep has no varying parameters."));
+    }
+    const idx = withMetric();
+    pts.axes.forEach((a, k) => {
+      const data = idx.map((i) => {
+        const v = pts!.runs.params[a.name]?.[i];
+        return [a.kind === "category" ? label(v) : v, pts!.runs.metric[i], pts!.runs.id[i]];
+      });
+      scatterCharts[k].setOption(
+        {
+          animation: false,
+          title: { text: a.name, left: "center", textStyle: { fontSize: 12 } },
+          grid: { left: 56, right: 12, top: 28, bottom: 30 },
+          tooltip: { trigger: "item", formatter: (p: any) => `${a.name} = ${value(p.data[0])}<br>${num(p.data[1])}` },
+          xAxis: {
+            type: a.kind === "log" ? "log" : a.kind === "category" ? "category" : "value",
+            data: a.kind === "category" ? (a.values ?? []).map(label) : undefined,
+            scale: true,
+            axisLabel: a.kind === "category" ? {} : { formatter: (v: number) => num(v) },
+          },
+          yAxis: { type: "value", scale: true, axisLabel: { formatter: (v: number) => num(v) } },
+          series: [{ type: "scatter", symbolSize: idx.length > 2000 ? 3 : 5, large: idx.length > 2000, itemStyle: { color: "#2f6fde", opacity: 0.6 }, data }],
+        },
+        true,
+      );
+    });
+  };
+
+  const loadPoints = async () => {
+    pts = await get<Points>(`/api/v1/sweeps/${id}/points`);
+    if (!curves.key && pts.metric) curves.key = pts.metric.name;
+    renderBest();
+    renderParallel();
+    renderScatters();
+    if (!userSelected) {
+      const idx = withMetric().sort((a, b) => (pts!.runs.metric[a]! - pts!.runs.metric[b]!) * (maximize() ? -1 : 1));
+      const top = idx.slice(0, 5).map((i) => pts!.runs.id[i]);
+      if (top.join() !== [...selected].join()) {
+        selected.clear();
+        top.forEach((r) => selected.add(r));
+        loadCurves();
+      }
+    }
+  };
+
+  // ---- importance ----
+  const loadImportance = async () => {
+    const imp = await get(`/api/v1/sweeps/${id}/importance`);
+    if (!imp.params?.length) {
+      clear(importanceEl, h("p.muted", null, "No varying parameters."));
+      return;
+    }
+    const rows = imp.params.map((p: any) => {
+      const corr = p.pearson as number | null;
+      return h(
+        "tr",
+        { "data-param": p.name },
+        h("td", null, p.name, p.kind !== "linear" ? h("span.muted.small", null, ` ${p.kind}`) : null),
+        h("td.barcell", null, p.importance === null ? "—" : h("div.bar", null, h("div.fill", { style: `width:${Math.round(p.importance * 100)}%` }), h("span", null, `${(p.importance * 100).toFixed(0)}%`))),
+        h(
+          "td.barcell",
+          { title: `Pearson ${num(corr)} · Spearman ${num(p.spearman)}` },
+          corr === null
+            ? h("span.muted", null, "—")
+            : h(
+                "div.corr",
+                null,
+                h("div", { class: corr >= 0 ? "pos" : "neg", style: `width:${Math.abs(corr) * 50}%;${corr >= 0 ? "left:50%" : `right:50%`}` }),
+                h("span", null, num(Number(corr.toFixed(2)))),
+              ),
+        ),
+      );
+    });
+    clear(
+      importanceEl,
+      h("table.imp", null, h("thead", null, h("tr", null, h("th", null, "parameter"), h("th", null, "importance"), h("th", null, "correlation"))), h("tbody", null, rows)),
+      h(
+        "p.muted.small",
+        null,
+        imp.runs < 4
+          ? `Needs at least 4 ended runs with the metric (${imp.runs} so far).`
+          : `Random forest of ${imp.trees} trees on ${imp.forest_runs} runs${imp.oob_r2 !== null ? `, out-of-bag R² ${num(Number(imp.oob_r2.toFixed(2)))}` : ""}. Correlation: Pearson with ${imp.metric ?? "the metric"} (log-scale parameters as log).`,
+      ),
+    );
+  };
+
+  // ---- learning curves ----
+  const histories = new Map<string, { keys: string[]; step: number[]; value: (number | null)[] }>();
+  const loadCurves = async () => {
+    const runs = [...selected];
+    await Promise.all(
+      runs.map(async (r) => {
+        const key = curves.key;
+        const hist = await get(`/api/v1/runs/${r}/history?keys=${encodeURIComponent(key)}&max_points=500`).catch(() => null);
+        if (!hist) return;
+        const s = hist.series[key] ?? { step: [], value: [] };
+        histories.set(r, { keys: hist.keys, step: s.step, value: s.value });
+      }),
+    );
+    const keys = new Set<string>();
+    for (const r of runs) histories.get(r)?.keys.forEach((k) => keys.add(k));
+    const list = [...keys].sort();
+    if (list.join() !== curves.keys.join()) {
+      curves.keys = list;
+      clear(curveKey, list.map((k) => h("option", { value: k, selected: k === curves.key }, k)));
+    }
+    renderCurves();
+  };
+  const renderCurves = () => {
+    const numberOf = (r: string) => (pts ? pts.runs.number[pts.runs.id.indexOf(r)] : null);
+    const series = [...selected].map((r, k) => {
+      const hist = histories.get(r);
+      const ys = smooth(hist?.value ?? [], curves.smoothing);
+      return {
+        type: "line",
+        name: `#${numberOf(r) ?? r}`,
+        symbol: "none",
+        lineStyle: { width: 1.6 },
+        color: palette[k % palette.length],
+        data: (hist?.step ?? []).map((s, i) => [s, ys[i]]),
+      };
+    });
+    curveChart.setOption(
+      {
+        animation: false,
+        grid: { left: 60, right: 20, top: 36, bottom: 40 },
+        legend: { top: 0, type: "scroll" },
+        tooltip: { trigger: "axis", valueFormatter: (v: number) => num(v) },
+        xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 26 },
+        yAxis: { type: "value", scale: true, name: curves.key, axisLabel: { formatter: (v: number) => num(v) } },
+        series,
+      },
+      true,
+    );
+  };
+  curveKey.addEventListener("change", () => {
+    curves.key = curveKey.value;
+    loadCurves();
+  });
+  smoothing.addEventListener("input", () => {
+    curves.smoothing = Number(smoothing.value);
+    smoothLabel.textContent = curves.smoothing.toFixed(2);
+    renderCurves();
+  });
+
+  // ---- runs table ----
+  let summaryKeys: string[] = [];
+  const loadTable = async () => {
+    const q = new URLSearchParams({ sweep: id, sort: table.sort, order: table.desc ? "desc" : "asc", offset: String(table.offset), limit: String(PAGE) });
+    if (table.state) q.set("state", table.state);
+    let qs = q.toString();
+    for (const f of table.brush) {
+      const at = f.indexOf("=");
+      qs += `&${f.slice(0, at)}=${encodeURIComponent(f.slice(at + 1))}`;
+    }
+    const page = await get(`/api/v1/runs?${qs}`);
+    const params = pts?.axes.map((a) => a.name) ?? Object.keys(page.runs[0]?.params ?? {});
+    if (!summaryKeys.length || page.runs.length) {
+      const ks = new Set<string>();
+      for (const r of page.runs) Object.keys(r.summary ?? {}).forEach((k) => ks.add(k));
+      const metricName = pts?.metric?.name;
+      const next = [...ks].filter((k) => k !== metricName && !k.startsWith("_")).sort().slice(0, 6);
+      if (next.length) summaryKeys = next;
+    }
+    const col = (label: string, field: string | null) => {
+      const on = field && table.sort === field;
+      return h(
+        "th",
+        {
+          class: field ? "sortable" + (on ? " on" : "") : "",
+          "data-sort": field ?? undefined,
+          onclick: field
+            ? () => {
+                table.desc = table.sort === field ? !table.desc : field === "metric" ? maximize() : false;
+                table.sort = field;
+                table.offset = 0;
+                loadTable();
+              }
+            : undefined,
+        },
+        label,
+        on ? (table.desc ? " ↓" : " ↑") : "",
+      );
+    };
+    clear(
+      tableHead,
+      h(
+        "tr",
+        null,
+        h("th", { title: "show in learning curves" }, "📈"),
+        col("#", "number"),
+        col("state", "state"),
+        col(pts?.metric?.name ?? "metric", "metric"),
+        params.map((p) => col(p, `params.${p}`)),
+        summaryKeys.map((k) => col(k, `summary.${k}`)),
+        col("runtime", "runtime_ms"),
+        col("finished", "finished_ms"),
+      ),
+    );
+    clear(
+      tableBody,
+      page.runs.map((r: any) =>
+        h(
+          "tr",
+          { "data-run": r.id },
+          h(
+            "td",
+            null,
+            h("input", {
+              type: "checkbox",
+              checked: selected.has(r.id),
+              onchange: (e: Event) => {
+                userSelected = true;
+                if ((e.target as HTMLInputElement).checked) selected.add(r.id);
+                else selected.delete(r.id);
+                loadCurves();
+              },
+            }),
+          ),
+          h("td", null, h("a", { href: `/runs/${r.id}`, "data-link": true }, `#${r.number ?? "?"}`)),
+          h("td", null, stateBadge(r.state)),
+          h("td.num", null, num(r.metric)),
+          params.map((p) => h("td.num", null, value(r.params?.[p]))),
+          summaryKeys.map((k) => h("td.num", null, value(r.summary?.[k]))),
+          h("td.num", null, duration(r.started_ms ? (r.finished_ms ?? r.heartbeat_ms ?? r.started_ms) - r.started_ms : null)),
+          h("td", null, when(r.finished_ms)),
+        ),
+      ),
+    );
+    if (!page.runs.length) tableBody.append(h("tr", null, h("td.empty", { colspan: "99" }, "No runs match.")));
+    const end = Math.min(table.offset + PAGE, page.total);
+    clear(
+      pager,
+      h("span.muted#run-count", { "data-total": page.total }, page.total ? `${table.offset + 1}–${end} of ${page.total}` : "0 runs"),
+      h("button.btn.small", { disabled: table.offset === 0, onclick: () => ((table.offset = Math.max(0, table.offset - PAGE)), loadTable()) }, "‹ prev"),
+      h("button.btn.small", { disabled: end >= page.total, onclick: () => ((table.offset += PAGE), loadTable()) }, "next ›"),
+    );
+    clear(
+      brushNote,
+      table.brush.length
+        ? h(
+            "span",
+            null,
+            `selection: ${page.total} run${page.total === 1 ? "" : "s"} `,
+            h(
+              "button.btn.small#clear-brush",
+              {
+                onclick: () => {
+                  table.brush = [];
+                  parallelBuilt = false;
+                  renderParallel();
+                  loadTable();
+                },
+              },
+              "clear",
+            ),
+          )
+        : "",
+    );
+  };
+  stateSelect.addEventListener("change", () => {
+    table.state = stateSelect.value;
+    table.offset = 0;
+    loadTable();
+  });
+
+  // ---- load and live ----
+  const fail = (e: Error) => clear(header, h("p.error", null, e.message));
+  loadSweep()
+    .then(() => Promise.all([loadPoints(), loadTable(), loadImportance()]))
+    .catch(fail);
+  const refreshAll = throttle(() => {
+    loadSweep().catch(() => {});
+    loadPoints().then(loadTable).catch(() => {});
+  }, 1000);
+  const refreshSlow = throttle(() => {
+    loadSweep().catch(() => {});
+    loadPoints().catch(() => {});
+  }, 4000);
+  const refreshImportance = throttle(() => loadImportance().catch(() => {}), 3000);
+  const refreshCurves = throttle(() => loadCurves().catch(() => {}), 1500);
+  const refreshTable = throttle(() => loadTable().catch(() => {}), 2000);
+  const unsub = subscribe(id, (kind, data) => {
+    if (kind === "run_created" || kind === "resync") refreshAll();
+    if (kind === "run_finished") {
+      refreshAll();
+      refreshImportance();
+    }
+    if (kind === "sweep") loadSweep().catch(() => {});
+    if (kind === "metrics") {
+      if (selected.has(data.run?.id)) refreshCurves();
+      refreshTable();
+      refreshSlow();
+    }
+  });
+  return [unsub];
+}

@@ -1,0 +1,97 @@
+import { get, send, subscribe } from "../api";
+import { clear, duration, h, num, stateBadge, throttle, when } from "../util";
+
+const STATES = ["running", "queued", "finished", "failed", "crashed", "stopped_early", "cancelled"];
+
+function counts(c: Record<string, number>): HTMLElement {
+  return h(
+    "span.counts",
+    null,
+    STATES.filter((s) => c[s]).map((s) => h("span", { class: `count s-${s}`, title: s.replace("_", " ") }, String(c[s]))),
+  );
+}
+
+function actions(sweep: any, reload: () => void): HTMLElement {
+  const act = async (action: string) => {
+    if (action === "cancel" && !confirm(`Cancel sweep ${sweep.id}? Running runs are stopped.`)) return;
+    try {
+      await send("POST", `/api/v1/sweeps/${sweep.id}/${action}`);
+    } catch (e) {
+      alert(String((e as Error).message));
+    }
+    reload();
+  };
+  const btn = (action: string, enabled: boolean) =>
+    h("button", { class: `btn small a-${action}`, disabled: !enabled, onclick: () => act(action), "data-action": action }, action);
+  const s = sweep.state;
+  return h(
+    "span.actions",
+    null,
+    s === "paused" ? btn("resume", true) : btn("pause", s === "running"),
+    btn("stop", s === "running" || s === "paused"),
+    btn("cancel", s !== "cancelled"),
+  );
+}
+
+export function sweepsPage(el: HTMLElement): (() => void)[] {
+  const body = h("tbody");
+  const summary = h("p.muted");
+  clear(
+    el,
+    h("h1", null, "Sweeps"),
+    summary,
+    h(
+      "div.card.flush",
+      null,
+      h(
+        "table.grid#sweeps",
+        null,
+        h(
+          "thead",
+          null,
+          h("tr", null, ["Sweep", "State", "Method", "Runs", "Best", "Created", "Compute", ""].map((t) => h("th", null, t))),
+        ),
+        body,
+      ),
+    ),
+  );
+  const load = async () => {
+    const { sweeps } = await get<{ sweeps: any[] }>("/api/v1/sweeps");
+    summary.textContent = sweeps.length
+      ? `${sweeps.length} sweep${sweeps.length === 1 ? "" : "s"}`
+      : "No sweeps yet. Start one with `hyperdial tune sweep.yaml` or `hyperdial sweep sweep.yaml`.";
+    clear(
+      body,
+      sweeps.map((s) =>
+        h(
+          "tr",
+          { "data-sweep": s.id },
+          h(
+            "td",
+            null,
+            h("a", { href: `/sweeps/${s.id}`, "data-link": true }, s.name || s.id),
+            h("div.muted.small", null, `${s.id} · ${s.project}`),
+          ),
+          h("td", null, stateBadge(s.state)),
+          h("td", null, s.method),
+          h("td", null, h("b", null, String(s.total_runs)), " ", counts(s.counts)),
+          h(
+            "td",
+            null,
+            s.best ? h("span", null, num(s.best.value), h("div.muted.small", null, `${s.metric?.name ?? ""} · run ${s.best.number ?? ""}`)) : "—",
+          ),
+          h("td", null, when(s.created_ms)),
+          h("td", null, duration(s.compute_ms)),
+          h("td", null, actions(s, load)),
+        ),
+      ),
+    );
+  };
+  load().catch((e) => (summary.textContent = String(e.message)));
+  const refresh = throttle(() => load().catch(() => {}), 1500);
+  const unsub = subscribe(null, (kind) => {
+    if (kind === "sweep" || kind === "run_created" || kind === "run_finished" || kind === "resync") refresh();
+  });
+  const timer = window.setInterval(refresh, 30_000);
+  return [unsub, () => clearInterval(timer)];
+}
