@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# End-to-end tests of the dashboard in headless Chromium (Debian's chromium, driven by
+# playwright-core): starts a real `hyperdial server`, creates a sweep with `hyperdial sweep`,
+# runs it with two `hyperdial agent`s, and checks the pages. Screenshots go to
+# target/e2e-screenshots/. Prints one line per check and a summary `e2e: N passed, N failed`.
+#
+# Needs: /usr/bin/chromium (or CHROMIUM=path), node, `npm ci` done in web/, and the binary
+# (built here with `cargo build` unless HYPERDIAL_BIN points at one).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+chromium="${CHROMIUM:-/usr/bin/chromium}"
+[ -x "$chromium" ] || { echo "e2e: chromium not found at $chromium"; exit 3; }
+[ -d "$root/web/node_modules/playwright-core" ] || (cd "$root/web" && npm ci --no-audit --no-fund)
+if [ -z "${HYPERDIAL_BIN:-}" ]; then
+  (cd "$root" && cargo build --quiet)
+  HYPERDIAL_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/hyperdial"
+fi
+out="${E2E_OUT:-$root/target/e2e-screenshots}"
+mkdir -p "$out"
+work="$(mktemp -d)"
+cp "$here/train.py" "$here/sweep.yaml" "$work/"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+base="http://127.0.0.1:$port"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+"$HYPERDIAL_BIN" server --db "$work/db.sqlite" --bind "127.0.0.1:$port" > "$work/server.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do curl -fsS "$base/api/v1/sweeps" >/dev/null 2>&1 && break; sleep 0.1; done
+export HYPERDIAL_SERVER="$base" HYPERDIAL_BIN E2E_WORK="$work" E2E_OUT="$out" CHROMIUM="$chromium"
+node "$here/dashboard.mjs"
