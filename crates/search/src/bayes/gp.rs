@@ -198,7 +198,15 @@ pub fn neg_log_posterior(
 
 /// Fit the hyperparameters by MAP: `starts` starting points (the prior mode, then draws from
 /// the prior clipped to the box) are scored, and L-BFGS runs from the best `restarts`.
-pub fn fit(x: &[f64], y: &[f64], d: usize, seed: u64, starts: usize, restarts: usize) -> Hyper {
+/// Returns the hyperparameters and the number of likelihood evaluations.
+pub fn fit(
+    x: &[f64],
+    y: &[f64],
+    d: usize,
+    seed: u64,
+    starts: usize,
+    restarts: usize,
+) -> (Hyper, usize) {
     let (lo, hi) = bounds(d);
     let (lm, ls) = ls_prior(d);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -231,6 +239,7 @@ pub fn fit(x: &[f64], y: &[f64], d: usize, seed: u64, starts: usize, restarts: u
         .collect();
     scored.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut best: Option<(f64, Vec<f64>)> = None;
+    let mut evals = scored.len();
     for (f0, t0) in scored.into_iter().take(restarts.max(1)) {
         let m = if f0.is_finite() {
             minimize(
@@ -239,9 +248,9 @@ pub fn fit(x: &[f64], y: &[f64], d: usize, seed: u64, starts: usize, restarts: u
                 &lo,
                 &hi,
                 Options {
-                    max_iter: 40,
-                    pgtol: 1e-4,
-                    ftol: 1e-7,
+                    max_iter: 30,
+                    pgtol: 1e-3,
+                    ftol: 1e-6,
                     ..Default::default()
                 },
             )
@@ -252,6 +261,7 @@ pub fn fit(x: &[f64], y: &[f64], d: usize, seed: u64, starts: usize, restarts: u
                 evals: 0,
             }
         };
+        evals += m.evals;
         if best.as_ref().is_none_or(|b| m.f < b.0 || !b.0.is_finite()) {
             best = Some((m.f, m.x));
         }
@@ -262,7 +272,7 @@ pub fn fit(x: &[f64], y: &[f64], d: usize, seed: u64, starts: usize, restarts: u
         t.push(NOISE_PRIOR.0);
         t
     });
-    Hyper::from_theta(&theta)
+    (Hyper::from_theta(&theta), evals)
 }
 
 /// A conditioned Gaussian process.
@@ -523,7 +533,7 @@ mod tests {
             .collect();
         // Depends on x₀ only, quickly.
         let y: Vec<f64> = (0..30).map(|i| (12.0 * x[2 * i]).sin()).collect();
-        let h = fit(&x, &y, d, 1, 6, 2);
+        let (h, _) = fit(&x, &y, d, 1, 6, 2);
         assert!(h.lengthscales[0] < 0.5, "{h:?}");
         assert!(h.lengthscales[1] > 2.0 * h.lengthscales[0], "{h:?}");
     }

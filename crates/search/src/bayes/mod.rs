@@ -15,7 +15,8 @@
 //!    least 10 observations): heavy right tails, e.g. diverged runs, stop dominating the
 //!    fit. See [`Warp`].
 //! 4. **Model.** A GP with a Matérn-5/2 ARD kernel and fitted noise, hyperparameters by MAP
-//!    with log-normal priors from 6 starts and 2 L-BFGS restarts ([`gp`]).
+//!    with log-normal priors: 6 starting points scored, L-BFGS from the best 2 (1 above 50
+//!    observations) ([`gp`]).
 //! 5. **Fantasies.** Each pending run is added as a noiseless observation at the posterior
 //!    mean there (the *kriging believer*), and the incumbent counts it: the mean is
 //!    unchanged but the variance collapses around pending points and no improvement is left
@@ -257,7 +258,10 @@ pub fn suggest(
         }
         (fx, fy)
     };
-    let hyper = gp::fit(&fx, &fy, width, seed, 6, 2);
+    // Two L-BFGS restarts while data are few (the likelihood is flatter and multi-modal),
+    // one once they are many.
+    let restarts = if fy.len() <= 50 { 2 } else { 1 };
+    let (hyper, fit_evals) = gp::fit(&fx, &fy, width, seed, 6, restarts);
     let fit_ms = started.elapsed().as_secs_f64() * 1e3;
     let n_obs = y.len();
     let mut gp = Gp::new(x.clone(), &y, width, hyper, 0);
@@ -437,6 +441,7 @@ pub fn suggest(
                 "signal": round4(hyper.signal),
                 "noise": round4(hyper.noise),
                 "warp_lambda": warp.lambda(),
+                "fit_evals": fit_evals,
                 "fit_ms": round4(fit_ms),
                 "total_ms": round4(started.elapsed().as_secs_f64() * 1e3),
             })),
