@@ -1,155 +1,13 @@
 //! The sweep loop end to end with the real binary: `tune` with several agents, run caps,
 //! crashing scripts, stop and cancel, exact metrics, and a server killed with SIGKILL.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
 use serde_json::Value;
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_hyperdial")
-}
-
-/// A scratch directory with a training script.
-struct Scratch {
-    dir: PathBuf,
-}
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("hyperdial-e2e-{name}-{}", std::process::id()));
-        std::fs::remove_dir_all(&dir).ok();
-        std::fs::create_dir_all(&dir).unwrap();
-        // Prints `steps` metric lines; fails when asked; values are exact functions of the args.
-        std::fs::write(
-            dir.join("train.py"),
-            r#"
-import argparse, sys, time
-p = argparse.ArgumentParser()
-p.add_argument("--a", type=float, default=1.0)
-p.add_argument("--b", default="x")
-p.add_argument("--steps", type=int, default=3)
-p.add_argument("--sleep", type=float, default=0.0)
-p.add_argument("--crash", default="False")
-args, _ = p.parse_known_args()
-if args.crash == "True":
-    print("about to crash", file=sys.stderr)
-    sys.exit(3)
-for step in range(args.steps):
-    loss = args.a / (step + 1) + (0.5 if args.b == "y" else 0.0)
-    print(f"hyperdial: {{\"loss\": {loss!r}, \"step_sq\": {step * step}}}", flush=True)
-    time.sleep(args.sleep)
-"#,
-        )
-        .unwrap();
-        Scratch { dir }
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.dir.join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(bin());
-        c.args(args)
-            .current_dir(&self.dir)
-            .env_remove("HYPERDIAL_SERVER")
-            .env_remove("HYPERDIAL_TOKEN");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let out = self.cmd(args).output().unwrap();
-        if !out.status.success() {
-            eprintln!(
-                "hyperdial {args:?} exited {:?}\nstdout:\n{}\nstderr:\n{}",
-                out.status.code(),
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        out
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.dir).ok();
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A `hyperdial server` child on a database and port.
-struct ServerProcess {
-    child: Child,
-    url: String,
-}
-
-impl ServerProcess {
-    fn start(s: &Scratch, db: &Path, port: u16) -> ServerProcess {
-        let child = s
-            .cmd(&[
-                "server",
-                "--db",
-                db.to_str().unwrap(),
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        ServerProcess { child, url }
-    }
-
-    fn kill9(&mut self) {
-        // std's Child::kill sends SIGKILL on Unix.
-        self.child.kill().unwrap();
-        self.child.wait().ok();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
-
-fn json_of(s: &Scratch, args: &[&str]) -> Value {
-    let out = s.run(args);
-    assert!(out.status.success(), "{}", text(&out));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out)))
-}
-
-fn sweep_id(s: &Scratch, url: &str) -> String {
-    let sweeps = json_of(s, &["sweeps", "--json", "--server", url]);
-    sweeps[0]["id"].as_str().unwrap().to_string()
-}
 
 #[test]
 fn three_agents_on_a_grid_of_12_give_12_distinct_finished_runs() {
@@ -250,20 +108,6 @@ fn random_with_run_cap_and_a_crashing_script() {
     );
 }
 
-/// A tiny blocking GET without extra dependencies: `hyperdial` has no such command, so use
-/// Python's standard library.
-fn reqwest_get(url: &str) -> String {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import sys,urllib.request;print(urllib.request.urlopen(sys.argv[1]).read().decode())",
-            url,
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn stop_and_cancel() {
     let s = Scratch::new("stopcancel");
@@ -318,32 +162,6 @@ fn stop_and_cancel() {
     assert_eq!(runs.len(), 1, "{runs:#?}");
     assert_eq!(runs[0]["state"], "finished");
     assert_eq!(runs[0]["steps"], 20);
-}
-
-fn wait_for(s: &Scratch, url: &str, id: &str, ok: impl Fn(&[Value]) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let runs = json_of(s, &["runs", id, "--json", "--server", url]);
-        if ok(runs.as_array().unwrap()) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out; runs: {runs:#?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn wait_child(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            child.kill().ok();
-            panic!("process did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -410,7 +228,7 @@ fn run_tracks_any_command_and_sync_uploads_offline_runs() {
         "python3", "-c", "import sys\nfor i in range(3): print(f'hyperdial: loss={1.0/(i+1)!r}', flush=True)\nprint('warn', file=sys.stderr)\nsys.exit(4)",
     ]);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
-    let body = reqwest_get(&format!("{}/api/v1/runs?project=manual", server.url));
+    let body = http_get(&format!("{}/api/v1/runs?project=manual", server.url));
     let listed: Value = serde_json::from_str(&body).unwrap();
     let run = &listed["runs"][0];
     assert_eq!(run["state"], "failed");
@@ -419,7 +237,7 @@ fn run_tracks_any_command_and_sync_uploads_offline_runs() {
     assert_eq!(run["argv"][0], "python3");
     assert!(run["host"].as_str().is_some_and(|h| !h.is_empty()));
     assert_eq!(run["summary"]["loss"].as_f64(), Some(1.0 / 3.0));
-    let output = reqwest_get(&format!(
+    let output = http_get(&format!(
         "{}/api/v1/runs/{}/output",
         server.url,
         run["id"].as_str().unwrap()
@@ -449,7 +267,7 @@ fn run_tracks_any_command_and_sync_uploads_offline_runs() {
         "{}",
         text(&out)
     );
-    let body = reqwest_get(&format!("{}/api/v1/runs?project=offline", server.url));
+    let body = http_get(&format!("{}/api/v1/runs?project=offline", server.url));
     let listed: Value = serde_json::from_str(&body).unwrap();
     let run = &listed["runs"][0];
     assert_eq!(run["state"], "finished");

@@ -206,7 +206,14 @@ impl Controller {
             .map(|r| Trial {
                 params: r.params.as_object().cloned().unwrap_or_default(),
                 grid_index: r.grid_index.and_then(|i| u64::try_from(i).ok()),
-                value: r.metric,
+                // A run stopped early counts by its last value: its best so far would
+                // flatter a curve the rule judged hopeless.
+                value: match (r.state.as_str(), &config.metric) {
+                    ("stopped_early", Some(m)) => {
+                        r.summary.get(&m.name).and_then(Value::as_f64).or(r.metric)
+                    }
+                    _ => r.metric,
+                },
                 running: r.state == "running" || r.state == "queued",
                 failed: r.state == "failed" || r.state == "crashed",
             })
@@ -312,7 +319,19 @@ impl Controller {
                 }
             }
         }
-        Ok((appended.accepted, appended.stop, appended.reason))
+        // Early termination: judge every running run of the sweep against the new data.
+        let (mut stop, mut reason) = (appended.stop, appended.reason);
+        if let Some(sweep_id) = &run.sweep_id {
+            if let Some(sweep) = self.store.sweep(sweep_id).await? {
+                let config = self.config(&sweep)?;
+                let stopped = self.enforce_early_termination(sweep_id, &config).await?;
+                if stopped.iter().any(|id| id == run_id) {
+                    stop = true;
+                    reason = Some(crate::early_stop::REASON.to_string());
+                }
+            }
+        }
+        Ok((appended.accepted, stop, reason))
     }
 
     /// End a run with what its agent reports. The state is decided here: a requested stop
@@ -339,18 +358,24 @@ impl Controller {
             }
         }
         let mut error = error.map(str::to_string);
-        let mut final_state = if run.stop_requested {
-            match run.stop_reason.as_deref() {
-                Some("early_terminated") => "stopped_early".to_string(),
-                _ => "cancelled".to_string(),
-            }
-        } else if let Some(s) = state {
-            s.to_string()
-        } else if exit_code.unwrap_or(0) == 0 {
-            "finished".to_string()
-        } else {
-            "failed".to_string()
+        let stopped_by_us = |reason: Option<&str>| match reason {
+            Some(crate::early_stop::REASON) => "stopped_early".to_string(),
+            _ => "cancelled".to_string(),
         };
+        let mut final_state = match (run.stop_requested, state) {
+            (true, Some(s @ ("stopped_early" | "cancelled"))) => s.to_string(),
+            // The process completed on its own before the stop reached it.
+            (true, None) if exit_code == Some(0) => "finished".to_string(),
+            (true, _) => stopped_by_us(run.stop_reason.as_deref()),
+            (false, Some(s)) => s.to_string(),
+            (false, None) if exit_code.unwrap_or(0) == 0 => "finished".to_string(),
+            (false, None) => "failed".to_string(),
+        };
+        if final_state == "stopped_early" {
+            if let Some(why) = crate::early_stop::explain(&run.stop_info) {
+                error = Some(why);
+            }
+        }
         if final_state == "finished" {
             if let Some((name, _, _)) = self.objective(&run).await? {
                 if let Some(None) = self.store.last_value(run_id, &name).await? {

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 pub mod api;
 pub mod controller;
 mod dashboard;
+mod early_stop;
 mod error;
 mod openapi;
 

@@ -30,7 +30,7 @@ pub mod yaml;
 
 pub use diagnostic::{ConfigError, Diagnostic, Location, Severity};
 pub use model::{
-    Asha, Distribution, EarlyTerminate, Goal, Hyperband, Impute, ImputeWhileRunning, Median, Method, Metric,
-    Parameter, Quantum, SweepConfig, Validated,
+    Asha, Distribution, EarlyTerminate, Goal, Hyperband, Impute, ImputeWhileRunning, Median,
+    Method, Metric, Parameter, Quantum, SweepConfig, Validated,
 };
 pub use parse::{parse_file, parse_str};

@@ -695,7 +695,14 @@ impl Validator {
         let (kind, loc) = kind?;
         let keys: &[&str] = match kind.as_str() {
             "hyperband" => &["type", "min_iter", "max_iter", "s", "eta", "strict"],
-            "asha" => &["type", "grace_period", "reduction_factor", "brackets", "max_t", "step_key"],
+            "asha" => &[
+                "type",
+                "grace_period",
+                "reduction_factor",
+                "brackets",
+                "max_t",
+                "step_key",
+            ],
             "median" => &["type", "warmup", "min_runs", "step_key"],
             _ => {
                 let hint = match did_you_mean(&kind, TYPES) {
@@ -713,7 +720,12 @@ impl Validator {
         };
         for (key, _) in fields.entries {
             if !keys.contains(&key.name.as_str()) {
-                self.unknown_key("early_terminate", key, keys, &format!("in a {kind} `early_terminate`"));
+                self.unknown_key(
+                    "early_terminate",
+                    key,
+                    keys,
+                    &format!("in a {kind} `early_terminate`"),
+                );
             }
         }
         match kind.as_str() {
@@ -729,7 +741,12 @@ impl Validator {
             Some(n) => match self.string("early_terminate.step_key", n) {
                 Some(s) if !s.is_empty() => Some(Some(s)),
                 Some(_) => {
-                    self.error("early_terminate.step_key", Some(n.location), "the step key is empty", "name a logged metric such as `epoch`");
+                    self.error(
+                        "early_terminate.step_key",
+                        Some(n.location),
+                        "the step key is empty",
+                        "name a logged metric such as `epoch`",
+                    );
                     None
                 }
                 None => None,
@@ -764,7 +781,12 @@ impl Validator {
             Some(n) => {
                 let i = self.integer(&path, n)?;
                 if i < min as i64 {
-                    self.error(&path, Some(n.location), format!("must be at least {min}, found {i}"), "");
+                    self.error(
+                        &path,
+                        Some(n.location),
+                        format!("must be at least {min}, found {i}"),
+                        "",
+                    );
                     return None;
                 }
                 Some(i as u64)
@@ -794,7 +816,10 @@ impl Validator {
                 self.error(
                     "early_terminate.max_t",
                     loc,
-                    format!("max_t ({max_t}) is below grace_period ({}): no rung fits", rule.grace_period),
+                    format!(
+                        "max_t ({max_t}) is below grace_period ({}): no rung fits",
+                        rule.grace_period
+                    ),
                     "raise max_t or lower grace_period",
                 );
                 return None;

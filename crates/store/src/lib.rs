@@ -29,11 +29,11 @@ use sqlx::{Row, Sqlite, Transaction};
 
 mod dashboard;
 mod rows;
+mod stopping;
 
-pub use dashboard::{
-    RunCondition, RunField, RunPoint, RunQuery, SeriesPoint, MAX_NOTES_BYTES,
-};
+pub use dashboard::{RunCondition, RunField, RunPoint, RunQuery, SeriesPoint, MAX_NOTES_BYTES};
 pub use rows::{HistoryPoint, RunRow, SweepRow, TrialRow};
+pub use stopping::RunCurve;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -188,7 +188,7 @@ pub struct Store {
 
 const RUN_COLUMNS: &str = "r.id, r.sweep_id, p.name AS project, r.number, r.name, r.state, r.params, r.config, \
      r.suggestion, r.grid_index, r.agent_id, r.host, r.argv, r.exit_code, r.error, r.metric, r.summary, \
-     r.user_summary, r.next_step, r.git_commit, r.git_dirty, r.stop_requested, r.stop_reason, r.created_ms, \
+     r.user_summary, r.next_step, r.git_commit, r.git_dirty, r.stop_requested, r.stop_reason, r.stop_info, r.created_ms, \
      r.started_ms, r.heartbeat_ms, r.finished_ms";
 
 const SWEEP_COLUMNS: &str = "s.id, p.name AS project, s.name, s.method, s.state, s.source, s.source_file, \
@@ -752,7 +752,7 @@ impl Tx {
     /// What the strategy needs to know about every run of a sweep.
     pub async fn trials(&mut self, sweep_id: &str) -> Result<Vec<TrialRow>> {
         Ok(sqlx::query_as::<_, TrialRow>(
-            "SELECT params, grid_index, metric, state FROM runs WHERE sweep_id = $1 ORDER BY number",
+            "SELECT params, grid_index, metric, state, summary FROM runs WHERE sweep_id = $1 ORDER BY number",
         )
         .bind(sweep_id)
         .fetch_all(&mut *self.tx)

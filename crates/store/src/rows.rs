@@ -117,6 +117,8 @@ pub struct RunRow {
     pub stop_requested: bool,
     /// Why.
     pub stop_reason: Option<String>,
+    /// Details of an early-termination stop: rule, rung, value, threshold.
+    pub stop_info: Value,
     /// Created.
     pub created_ms: i64,
     /// Started.
@@ -159,6 +161,7 @@ impl FromRow<'_, SqliteRow> for RunRow {
             git_dirty: row.try_get("git_dirty")?,
             stop_requested: row.try_get("stop_requested")?,
             stop_reason: row.try_get("stop_reason")?,
+            stop_info: json(row, "stop_info")?,
             created_ms: row.try_get("created_ms")?,
             started_ms: row.try_get("started_ms")?,
             heartbeat_ms: row.try_get("heartbeat_ms")?,
@@ -178,6 +181,8 @@ pub struct TrialRow {
     pub metric: Option<f64>,
     /// Life-cycle state.
     pub state: String,
+    /// Last logged value of every metric.
+    pub summary: Value,
 }
 
 impl FromRow<'_, SqliteRow> for TrialRow {
@@ -187,6 +192,7 @@ impl FromRow<'_, SqliteRow> for TrialRow {
             grid_index: row.try_get("grid_index")?,
             metric: row.try_get("metric")?,
             state: row.try_get("state")?,
+            summary: json(row, "summary")?,
         })
     }
 }

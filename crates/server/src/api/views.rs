@@ -77,6 +77,7 @@ pub fn run(r: &RunRow) -> Value {
         "git": {"commit": r.git_commit, "dirty": r.git_dirty},
         "stop_requested": r.stop_requested,
         "stop_reason": r.stop_reason,
+        "stop_info": r.stop_info,
     })
 }
 

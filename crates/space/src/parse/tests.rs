@@ -355,7 +355,9 @@ fn bayes_and_early_termination_need_a_metric() {
 #[test]
 fn tpe_and_sobol_methods() {
     let params = "parameters: {a: {min: 0.0, max: 1.0}}\n";
-    let tpe = ok(&format!("program: t.py\nmethod: tpe\nmetric: {{name: l}}\n{params}"));
+    let tpe = ok(&format!(
+        "program: t.py\nmethod: tpe\nmetric: {{name: l}}\n{params}"
+    ));
     assert_eq!(tpe.config.method, Method::Tpe);
     one_error(
         &format!("program: t.py\nmethod: tpe\n{params}"),
@@ -539,15 +541,47 @@ fn sample_without_replacement_needs_random_over_a_finite_space() {
 fn asha_and_median_rules() {
     let base = "program: t.py\nmethod: random\nmetric: {name: loss}\nparameters: {a: {min: 0.0, max: 1.0}}\n";
     let v = ok(&format!("{base}early_terminate: {{type: asha, grace_period: 2, reduction_factor: 2, max_t: 16, step_key: epoch}}\n"));
-    let Some(EarlyTerminate::Asha(a)) = &v.config.early_terminate else { panic!() };
-    assert_eq!((a.grace_period, a.reduction_factor, a.brackets, a.max_t), (2, 2.0, 1, Some(16)));
+    let Some(EarlyTerminate::Asha(a)) = &v.config.early_terminate else {
+        panic!()
+    };
+    assert_eq!(
+        (a.grace_period, a.reduction_factor, a.brackets, a.max_t),
+        (2, 2.0, 1, Some(16))
+    );
     assert_eq!(a.step_key.as_deref(), Some("epoch"));
     let v = ok(&format!("{base}early_terminate: {{type: median}}\n"));
-    let Some(EarlyTerminate::Median(m)) = &v.config.early_terminate else { panic!() };
+    let Some(EarlyTerminate::Median(m)) = &v.config.early_terminate else {
+        panic!()
+    };
     assert_eq!((m.warmup, m.min_runs, m.step_key.clone()), (0, 5, None));
-    one_error(&format!("{base}early_terminate: {{type: asha, reduction_factor: 1}}\n"), "early_terminate.reduction_factor", 5, "greater than 1");
-    one_error(&format!("{base}early_terminate: {{type: asha, grace_period: 8, max_t: 4}}\n"), "early_terminate.max_t", 5, "below grace_period");
-    one_error(&format!("{base}early_terminate: {{type: median, min_iter: 3}}\n"), "early_terminate.min_iter", 5, "unknown key");
-    one_error(&format!("{base}early_terminate: {{type: median, min_runs: 0}}\n"), "early_terminate.min_runs", 5, "at least 1");
-    one_error(&format!("{base}early_terminate: {{type: medain}}\n"), "early_terminate.type", 5, "unknown early-termination type");
+    one_error(
+        &format!("{base}early_terminate: {{type: asha, reduction_factor: 1}}\n"),
+        "early_terminate.reduction_factor",
+        5,
+        "greater than 1",
+    );
+    one_error(
+        &format!("{base}early_terminate: {{type: asha, grace_period: 8, max_t: 4}}\n"),
+        "early_terminate.max_t",
+        5,
+        "below grace_period",
+    );
+    one_error(
+        &format!("{base}early_terminate: {{type: median, min_iter: 3}}\n"),
+        "early_terminate.min_iter",
+        5,
+        "unknown key",
+    );
+    one_error(
+        &format!("{base}early_terminate: {{type: median, min_runs: 0}}\n"),
+        "early_terminate.min_runs",
+        5,
+        "at least 1",
+    );
+    one_error(
+        &format!("{base}early_terminate: {{type: medain}}\n"),
+        "early_terminate.type",
+        5,
+        "unknown early-termination type",
+    );
 }

@@ -1,0 +1,193 @@
+//! Helpers shared by the end-to-end tests: a scratch directory with a training script, the
+//! real binary, and `hyperdial server` child processes.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_hyperdial")
+}
+
+/// A scratch directory with a training script.
+pub struct Scratch {
+    pub dir: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("hyperdial-e2e-{name}-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        std::fs::create_dir_all(&dir).unwrap();
+        // Prints `steps` metric lines; fails when asked; values are exact functions of the args.
+        std::fs::write(
+            dir.join("train.py"),
+            r#"
+import argparse, sys, time
+p = argparse.ArgumentParser()
+p.add_argument("--a", type=float, default=1.0)
+p.add_argument("--b", default="x")
+p.add_argument("--steps", type=int, default=3)
+p.add_argument("--sleep", type=float, default=0.0)
+p.add_argument("--crash", default="False")
+args, _ = p.parse_known_args()
+if args.crash == "True":
+    print("about to crash", file=sys.stderr)
+    sys.exit(3)
+for step in range(args.steps):
+    loss = args.a / (step + 1) + (0.5 if args.b == "y" else 0.0)
+    print(f"hyperdial: {{\"loss\": {loss!r}, \"step_sq\": {step * step}}}", flush=True)
+    time.sleep(args.sleep)
+"#,
+        )
+        .unwrap();
+        Scratch { dir }
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .current_dir(&self.dir)
+            .env_remove("HYPERDIAL_SERVER")
+            .env_remove("HYPERDIAL_TOKEN");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = self.cmd(args).output().unwrap();
+        if !out.status.success() {
+            eprintln!(
+                "hyperdial {args:?} exited {:?}\nstdout:\n{}\nstderr:\n{}",
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        out
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `hyperdial server` child on a database and port.
+pub struct ServerProcess {
+    pub child: Child,
+    pub url: String,
+}
+
+impl ServerProcess {
+    pub fn start(s: &Scratch, db: &Path, port: u16) -> ServerProcess {
+        let child = s
+            .cmd(&[
+                "server",
+                "--db",
+                db.to_str().unwrap(),
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        ServerProcess { child, url }
+    }
+
+    pub fn kill9(&mut self) {
+        // std's Child::kill sends SIGKILL on Unix.
+        self.child.kill().unwrap();
+        self.child.wait().ok();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+pub fn json_of(s: &Scratch, args: &[&str]) -> Value {
+    let out = s.run(args);
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out)))
+}
+
+pub fn sweep_id(s: &Scratch, url: &str) -> String {
+    let sweeps = json_of(s, &["sweeps", "--json", "--server", url]);
+    sweeps[0]["id"].as_str().unwrap().to_string()
+}
+
+/// A tiny blocking GET without extra dependencies (Python's standard library).
+pub fn http_get(url: &str) -> String {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys,urllib.request;print(urllib.request.urlopen(sys.argv[1]).read().decode())",
+            url,
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn wait_for(s: &Scratch, url: &str, id: &str, ok: impl Fn(&[Value]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let runs = json_of(s, &["runs", id, "--json", "--server", url]);
+        if ok(runs.as_array().unwrap()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "timed out; runs: {runs:#?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn wait_child(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("process did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

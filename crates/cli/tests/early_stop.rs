@@ -1,0 +1,173 @@
+//! Early termination end to end: known learning curves, the runs the rule must stop, at the
+//! rung it must, the stopped run's process group gone, and the rule's state kept across a
+//! pause, a resume and a server restart.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// Logs loss = q + 1/i for i = 1..=9, one value every 0.15 s; starts a background child in
+/// its process group and records its pid, so the test can check the group is gone.
+const SCRIPT: &str = r#"
+import argparse, os, subprocess, time
+p = argparse.ArgumentParser()
+p.add_argument("--q", type=float)
+args, _ = p.parse_known_args()
+child = subprocess.Popen(["sleep", "300"])
+with open("child-%s.pid" % args.q, "w") as f:
+    f.write(str(child.pid))
+for i in range(1, 10):
+    print("hyperdial: {\"loss\": %r}" % (args.q + 1.0 / i), flush=True)
+    time.sleep(0.15)
+"#;
+
+fn alive(pid: i32) -> bool {
+    std::process::Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+#[test]
+fn hyperband_stops_exactly_the_run_it_should_and_keeps_state_across_pause_and_restart() {
+    let s = Scratch::new("hyperband");
+    s.write("train.py", SCRIPT);
+    // Bands at 2, 4, 8 (W&B: min_iter 2, eta 2). Runs in grid order q = 0.1, 0.5, 0.9, 0.3.
+    // Worked out in crates/search/src/stopping.rs: only q = 0.9 stops, at band 2, against the
+    // threshold 0.5 + 1/3 (the middle of the three values at index 2).
+    s.write(
+        "sweep.yaml",
+        "program: train.py\nmethod: grid\nmetric: {name: loss, goal: minimize}\n\
+         early_terminate: {type: hyperband, min_iter: 2, eta: 2}\nparameters:\n  q: {values: [0.1, 0.5, 0.9, 0.3]}\n",
+    );
+    let db = s.dir.join("db.sqlite");
+    let port = free_port();
+    let mut server = ServerProcess::start(&s, &db, port);
+    let url = server.url.clone();
+    let created = json_of(&s, &["sweep", "sweep.yaml", "--json", "--server", &url]);
+    let id = created["id"].as_str().unwrap().to_string();
+
+    // Two runs, then pause, restart the server, resume, and the remaining two.
+    let out = s.run(&["agent", &id, "--count", "2", "--server", &url]);
+    assert!(out.status.success(), "{}", text(&out));
+    s.run(&["pause", &id, "--server", &url]);
+    server.kill9();
+    let server = ServerProcess::start(&s, &db, port);
+    s.run(&["resume", &id, "--server", &server.url]);
+    let out = s.run(&["agent", &id, "--server", &server.url]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+    let runs = runs.as_array().unwrap();
+    let by_q = |q: f64| {
+        runs.iter()
+            .find(|r| r["params"]["q"].as_f64() == Some(q))
+            .unwrap()
+    };
+    for q in [0.1, 0.5, 0.3] {
+        let r = by_q(q);
+        assert_eq!(r["state"], "finished", "q={q}: {r:#}");
+        assert_eq!(r["steps"], 9);
+    }
+    let stopped = by_q(0.9);
+    assert_eq!(stopped["state"], "stopped_early", "{stopped:#}");
+    let info = &stopped["stop_info"];
+    assert_eq!(info["rule"], "hyperband");
+    assert_eq!(info["rung"].as_f64(), Some(2.0));
+    assert!(
+        (info["threshold"].as_f64().unwrap() - (0.5 + 1.0 / 3.0)).abs() < 1e-12,
+        "{info}"
+    );
+    // Its best value when judged: 0.9 + 1/k after k ≥ 3 values (the agent batches lines, so
+    // the 3rd and 4th can arrive together); still at band 2.
+    let value = info["value"].as_f64().unwrap();
+    assert!(
+        [3.0, 4.0, 5.0]
+            .iter()
+            .any(|k| (value - (0.9 + 1.0 / k)).abs() < 1e-12),
+        "{info}"
+    );
+    // Stopped within a couple of steps of the decision, long before its 9.
+    assert!(stopped["steps"].as_i64().unwrap() < 7, "{stopped:#}");
+    assert!(stopped["error"]
+        .as_str()
+        .unwrap()
+        .contains("stopped early by hyperband at band 2"));
+    // `hyperdial runs` shows why.
+    let table = s.run(&["runs", &id, "--server", &server.url]);
+    assert!(
+        text(&table).contains("stopped early by hyperband"),
+        "{}",
+        text(&table)
+    );
+    // The stopped run's process group is gone: its background child was killed too.
+    std::thread::sleep(Duration::from_millis(300));
+    let pid: i32 = std::fs::read_to_string(s.dir.join("child-0.9.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(!alive(pid), "the stopped run's child {pid} is still alive");
+}
+
+#[test]
+fn asha_on_a_named_step_key() {
+    let s = Scratch::new("asha");
+    // Progress is the logged `epoch` (0.5 per line): rungs at epoch 1 and 3 (grace 1, rf 3).
+    s.write(
+        "train.py",
+        r#"
+import argparse, time
+p = argparse.ArgumentParser()
+p.add_argument("--q", type=float)
+args, _ = p.parse_known_args()
+for i in range(1, 9):
+    print("hyperdial: {\"epoch\": %r, \"loss\": %r}" % (i * 0.5, args.q + 1.0 / i), flush=True)
+    time.sleep(0.15)
+"#,
+    );
+    s.write(
+        "sweep.yaml",
+        "program: train.py\nmethod: grid\nmetric: {name: loss}\n\
+         early_terminate: {type: asha, grace_period: 1, reduction_factor: 3, step_key: epoch}\n\
+         parameters:\n  q: {values: [0.1, 0.2, 0.9]}\n",
+    );
+    let port = free_port();
+    let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), port);
+    let created = json_of(
+        &s,
+        &["sweep", "sweep.yaml", "--json", "--server", &server.url],
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    let out = s.run(&["agent", &id, "--server", &server.url]);
+    assert!(out.status.success(), "{}", text(&out));
+    let runs: Value = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+    let states: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    // q=0.1 first at every rung: goes on. q=0.2 at epoch 1: 2 values, keep ⌈2/3⌉ = 1 → stops.
+    // q=0.9 at epoch 1: worse than both earlier arrivals → stops.
+    assert_eq!(
+        states,
+        ["finished", "stopped_early", "stopped_early"],
+        "{runs:#}"
+    );
+    let info = &runs[1]["stop_info"];
+    assert_eq!(
+        (
+            info["rule"].as_str(),
+            info["rung"].as_f64(),
+            info["step_key"].as_str()
+        ),
+        (Some("asha"), Some(1.0), Some("epoch"))
+    );
+}
