@@ -102,7 +102,11 @@ fn grid_size(config: &SweepConfig) -> Option<u128> {
 }
 
 fn early_terminate_text(et: &EarlyTerminate) -> String {
-    let num = |x: f64| command::python_str(&json!(x)).trim_end_matches(".0").to_string();
+    let num = |x: f64| {
+        command::python_str(&json!(x))
+            .trim_end_matches(".0")
+            .to_string()
+    };
     match et {
         EarlyTerminate::Hyperband(hb) => {
             let bands = hb.bands(6);
