@@ -175,6 +175,7 @@ impl Sobol {
                 let (deg, a) = polys[j - 1];
                 let s = deg as usize;
                 let mut m = vec![0u64; BITS + 1];
+                #[allow(clippy::needless_range_loop)]
                 for k in 1..=s.min(BITS) {
                     let init = JOE_KUO
                         .get(j - 1)
