@@ -48,6 +48,8 @@ pub struct Controller {
     /// Live events for the dashboard (`GET /api/v1/events`).
     pub events: crate::api::events::Bus,
     configs: Mutex<HashMap<String, Arc<SweepConfig>>>,
+    /// Learning curves kept for early termination.
+    pub(crate) curve_cache: crate::early_stop::CurveCache,
 }
 
 /// States a run can end in.
@@ -66,6 +68,7 @@ impl Controller {
             store,
             events: crate::api::events::Bus::new(),
             configs: Mutex::new(HashMap::new()),
+            curve_cache: Default::default(),
         }
     }
 
@@ -324,7 +327,9 @@ impl Controller {
         if let Some(sweep_id) = &run.sweep_id {
             if let Some(sweep) = self.store.sweep(sweep_id).await? {
                 let config = self.config(&sweep)?;
-                let stopped = self.enforce_early_termination(sweep_id, &config).await?;
+                let stopped = self
+                    .enforce_early_termination(sweep_id, run_id, &config)
+                    .await?;
                 if stopped.iter().any(|id| id == run_id) {
                     stop = true;
                     reason = Some(crate::early_stop::REASON.to_string());

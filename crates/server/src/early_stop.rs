@@ -13,11 +13,26 @@ use crate::error::ApiError;
 /// The stop reason recorded for runs stopped by a rule.
 pub const REASON: &str = "early_terminated";
 
+/// Points of one run: `(step, objective, time_ms, step-key value)`.
+type Points = Vec<(i64, Option<f64>, i64, Option<f64>)>;
+
+/// Learning curves of the sweeps with a rule, kept between batches so that a batch costs a
+/// read of the reporting run's points and of the runs' states, not of the whole sweep. Filled
+/// from the store on first use, so a restarted server rebuilds it.
+#[derive(Default)]
+pub struct CurveCache {
+    sweeps: std::sync::Mutex<
+        std::collections::HashMap<String, std::collections::HashMap<String, Points>>,
+    >,
+}
+
 impl Controller {
-    /// Apply the sweep's early-termination rule; returns the ids of runs newly asked to stop.
+    /// Apply the sweep's early-termination rule after `run_id` reported; returns the ids of
+    /// runs newly asked to stop.
     pub async fn enforce_early_termination(
         &self,
         sweep_id: &str,
+        run_id: &str,
         config: &SweepConfig,
     ) -> Result<Vec<String>, ApiError> {
         let (Some(rule), Some(metric)) = (&config.early_terminate, &config.metric) else {
@@ -28,63 +43,86 @@ impl Controller {
             EarlyTerminate::Median(m) => m.step_key.as_deref(),
             EarlyTerminate::Hyperband(_) => None,
         };
-        let raw = self
-            .store()
-            .curves(sweep_id, &metric.name, step_key)
-            .await?;
-        let curves: Vec<Curve> = raw
-            .iter()
-            .map(|r| {
-                let mut count = 0.0;
-                let points = r
-                    .points
-                    .iter()
-                    .filter_map(|&(_, value, time_ms, key)| {
-                        let value = value.filter(|v| v.is_finite())?;
-                        count += 1.0;
-                        let progress = match step_key {
-                            Some(_) => key?,
-                            None => count,
-                        };
-                        Some(CurvePoint {
-                            progress,
-                            value,
-                            time_ms,
-                        })
-                    })
-                    .collect();
-                Curve {
-                    number: r.number,
-                    running: r.state == "running" && !r.stop_requested,
-                    finished: r.state == "finished",
-                    points,
-                }
-            })
-            .collect();
+        let store = self.store();
+        let cached = self
+            .curve_cache
+            .sweeps
+            .lock()
+            .expect("curve cache")
+            .contains_key(sweep_id);
+        if cached {
+            let points = store.run_curve(run_id, &metric.name, step_key).await?;
+            let mut all = self.curve_cache.sweeps.lock().expect("curve cache");
+            all.entry(sweep_id.to_string())
+                .or_default()
+                .insert(run_id.to_string(), points);
+        } else {
+            let loaded = store.curves(sweep_id, &metric.name, step_key).await?;
+            let map = loaded.into_iter().map(|c| (c.run_id, c.points)).collect();
+            self.curve_cache
+                .sweeps
+                .lock()
+                .expect("curve cache")
+                .insert(sweep_id.to_string(), map);
+        }
+        let states = store.run_states(sweep_id).await?;
+        let curves: Vec<Curve> = {
+            let all = self.curve_cache.sweeps.lock().expect("curve cache");
+            let known = all.get(sweep_id);
+            states
+                .iter()
+                .map(|(id, number, state, stop_requested)| {
+                    let raw = known
+                        .and_then(|m| m.get(id))
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[]);
+                    Curve {
+                        number: *number,
+                        running: state == "running" && !stop_requested,
+                        finished: state == "finished",
+                        points: to_points(raw, step_key.is_some()),
+                    }
+                })
+                .collect()
+        };
         let mut stopped = Vec::new();
         for stop in decide(rule, metric.goal, &curves) {
-            let run = &raw[stop.index];
+            let (id, ..) = &states[stop.index];
             let info = json!({
                 "rule": stop.rule, "rung": stop.rung, "value": stop.value,
                 "threshold": stop.threshold, "metric": metric.name,
                 "step_key": step_key,
             });
-            if self
-                .store()
-                .request_stop(&run.run_id, REASON, &info)
-                .await?
-            {
+            if store.request_stop(id, REASON, &info).await? {
                 tracing::info!(
-                    run = run.run_id.as_str(),
+                    run = id.as_str(),
                     rule = stop.rule.as_str(),
                     rung = stop.rung,
                     "early termination"
                 );
-                stopped.push(run.run_id.clone());
+                stopped.push(id.clone());
             }
         }
         Ok(stopped)
     }
+}
+
+/// Curve points from stored points: non-finite values skipped; progress is the step key's
+/// value, or the count of logged values.
+fn to_points(raw: &[(i64, Option<f64>, i64, Option<f64>)], by_key: bool) -> Vec<CurvePoint> {
+    let mut count = 0.0;
+    raw.iter()
+        .filter_map(|&(_, value, time_ms, key)| {
+            let value = value.filter(|v| v.is_finite())?;
+            count += 1.0;
+            let progress = if by_key { key? } else { count };
+            Some(CurvePoint {
+                progress,
+                value,
+                time_ms,
+            })
+        })
+        .collect()
 }
 
 /// A one-line explanation of an early stop, for the run's `error` field and listings.

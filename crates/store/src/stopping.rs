@@ -75,6 +75,60 @@ impl Store {
         Ok(out)
     }
 
+    /// The curve of one run (as in [`Store::curves`]).
+    pub async fn run_curve(
+        &self,
+        run_id: &str,
+        objective: &str,
+        step_key: Option<&str>,
+    ) -> Result<Vec<(i64, Option<f64>, i64, Option<f64>)>> {
+        let rows = sqlx::query(
+            "SELECT step, name, value, time_ms FROM metrics WHERE run_id = $1 AND (name = $2 OR name = $3) ORDER BY step",
+        )
+        .bind(run_id)
+        .bind(objective)
+        .bind(step_key.unwrap_or(objective))
+        .fetch_all(&self.reader)
+        .await?;
+        let mut points: Vec<(i64, Option<f64>, i64, Option<f64>)> = Vec::new();
+        for r in rows {
+            let step: i64 = r.try_get("step")?;
+            let name: String = r.try_get("name")?;
+            let value: Option<f64> = r.try_get("value")?;
+            let time: i64 = r.try_get("time_ms")?;
+            if points.last().map(|p| p.0) != Some(step) {
+                points.push((step, None, time, None));
+            }
+            let point = points.last_mut().expect("pushed above");
+            if name == objective {
+                point.1 = value;
+                point.2 = time;
+            }
+            if step_key == Some(name.as_str()) {
+                point.3 = value;
+            }
+        }
+        Ok(points)
+    }
+
+    /// `(run id, number, state, stop requested)` of every run of a sweep.
+    pub async fn run_states(&self, sweep_id: &str) -> Result<Vec<(String, i64, String, bool)>> {
+        let rows = sqlx::query("SELECT id, number, state, stop_requested FROM runs WHERE sweep_id = $1 ORDER BY number, id")
+            .bind(sweep_id)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get::<Option<i64>, _>("number")?.unwrap_or(0),
+                    r.try_get("state")?,
+                    r.try_get("stop_requested")?,
+                ))
+            })
+            .collect()
+    }
+
     /// Ask a running run to stop, recording why. Returns whether this call made the request.
     pub async fn request_stop(&self, run_id: &str, reason: &str, info: &Value) -> Result<bool> {
         let done = sqlx::query(
