@@ -317,38 +317,3 @@ fn old_suggestion_rows_still_deserialize() {
     .unwrap();
     assert!(!t.failed);
 }
-
-/// Prints the diagnostics (with timings) of one bayes suggestion at 100 and 1,000 runs in
-/// 5-D; not a pass/fail test: `cargo test --release -p hyperdial-search -- --ignored probe`.
-#[test]
-#[ignore]
-fn probe_bayes_timings() {
-    use rand::{Rng, SeedableRng};
-    for n in [100usize, 1000] {
-        let c = config("method: bayes\nmetric: {name: m}\nparameters: {a: {min: 0.0, max: 1.0}, b: {min: 0.0, max: 1.0}, c: {min: 0.0, max: 1.0}, d: {min: 0.0, max: 1.0}, e: {min: 0.0, max: 1.0}}\n");
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        let trials: Vec<Trial> = (0..n)
-            .map(|_| {
-                let us: Vec<f64> = (0..5).map(|_| rng.random::<f64>()).collect();
-                Trial {
-                    params: ["a", "b", "c", "d", "e"]
-                        .iter()
-                        .zip(&us)
-                        .map(|(k, u)| (k.to_string(), json!(u)))
-                        .collect(),
-                    value: Some(us.iter().map(|u| (u - 0.3).powi(2)).sum::<f64>()),
-                    ..Default::default()
-                }
-            })
-            .collect();
-        for seed in 0..3 {
-            let t = std::time::Instant::now();
-            let s = suggestion(&c, &trials, seed);
-            eprintln!(
-                "{n}: {:?} {}",
-                t.elapsed(),
-                serde_json::to_string(&s.info.diagnostics).unwrap()
-            );
-        }
-    }
-}
