@@ -378,6 +378,18 @@ impl Client {
         }
     }
 
+    /// `POST /api/v1/runs/{id}/started`: record the argv the run's process was started with.
+    pub async fn started(&self, run: &str, argv: &[String], pid: Option<u32>) -> Result<()> {
+        let path = format!("/api/v1/runs/{}/started", seg(run));
+        self.json(
+            Method::POST,
+            &path,
+            Some(&json!({ "argv": argv, "pid": pid })),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// `POST /api/v1/runs/{id}/heartbeat`: keep the run alive; learn whether to stop it.
     pub async fn heartbeat(&self, run: &str) -> Result<Heartbeat> {
         let path = format!("/api/v1/runs/{}/heartbeat", seg(run));

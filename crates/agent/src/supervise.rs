@@ -225,6 +225,10 @@ pub async fn supervise(
     let pgid = child.id().and_then(|p| i32::try_from(p).ok()).unwrap_or(0);
     let mut guard = GroupGuard { pgid, armed: true };
     tracing::debug!("run {run_id}: started pid {pgid}: {argv:?}");
+    // Record the exact argv with the run (shown by the dashboard); losing it is not fatal.
+    if let Err(err) = client.started(run_id, argv, child.id()).await {
+        tracing::warn!("run {run_id}: could not record its argv: {err}");
+    }
 
     // Output: two readers → relay (batching) → sender (HTTP, in order).
     let pending = Arc::new(Pending::default());

@@ -39,6 +39,20 @@ fn three_agents_on_a_grid_of_12_give_12_distinct_finished_runs() {
         runs.iter().map(|r| r["params"].to_string()).collect();
     assert_eq!(distinct.len(), 12);
     assert!(runs.iter().all(|r| r["state"] == "finished"));
+    // The agent recorded the exact argv of each run.
+    for r in runs {
+        let argv: Vec<&str> = r["argv"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(argv[..3], ["/usr/bin/env", "python3", "train.py"], "{r:#}");
+        assert!(
+            argv.contains(&format!("--a={}", r["params"]["a"]).as_str()),
+            "{argv:?}"
+        );
+    }
     // Exact metrics: loss of the last step is a / steps (+0.5 for b = y), as the script computes.
     for r in runs {
         let a = r["params"]["a"].as_f64().unwrap();

@@ -141,6 +141,13 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, &str)] = &[
     ),
     (
         "post",
+        "/api/v1/runs/{id}/started",
+        "Record the argv the run's process was started with",
+        Some("Started"),
+        "200",
+    ),
+    (
+        "post",
         "/api/v1/runs/{id}/heartbeat",
         "Report liveness; answers whether to stop",
         None,
@@ -204,6 +211,8 @@ fn schemas() -> Value {
         "Output": {"type": "object", "required": ["stream", "text"], "properties": {
             "stream": {"enum": ["stdout", "stderr"]}, "text": string}},
         "Summary": {"type": "object"},
+        "Started": {"type": "object", "required": ["argv"], "properties": {
+            "argv": {"type": "array", "items": string}, "pid": int}},
         "Notes": {"type": "object", "required": ["notes"], "properties": {"notes": string}},
         "Finish": {"type": "object", "properties": {
             "exit_code": int, "error": string,

@@ -440,6 +440,16 @@ impl Store {
         Ok((rows, total))
     }
 
+    /// Record the argv a run's process was started with. Returns `false` for an unknown run.
+    pub async fn set_argv(&self, run_id: &str, argv: &[String]) -> Result<bool> {
+        let done = sqlx::query("UPDATE runs SET argv = $2 WHERE id = $1")
+            .bind(run_id)
+            .bind(serde_json::to_string(argv).unwrap_or_else(|_| "[]".into()))
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Record a heartbeat; returns whether the run should stop, or `None` for an unknown run.
     pub async fn heartbeat(&self, run_id: &str) -> Result<Option<(bool, Option<String>)>> {
         sqlx::query("UPDATE runs SET heartbeat_ms = $2 WHERE id = $1")

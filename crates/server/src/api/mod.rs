@@ -80,6 +80,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/runs", post(create_run).get(insights::list_runs))
         .route("/api/v1/runs/{id}", get(get_run))
         .route("/api/v1/runs/{id}/history", get(insights::history))
+        .route("/api/v1/runs/{id}/started", post(started))
         .route("/api/v1/runs/{id}/heartbeat", post(heartbeat))
         .route("/api/v1/runs/{id}/metrics", post(metrics))
         .route(
@@ -329,6 +330,22 @@ async fn get_run(
         view["history"] = json!(store.history(&id).await?);
     }
     Ok(Json(view).into_response())
+}
+
+#[derive(Deserialize)]
+struct StartedBody {
+    argv: Vec<String>,
+}
+
+async fn started(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Body(body): Body<StartedBody>,
+) -> ApiResult {
+    if !s.controller.store().set_argv(&id, &body.argv).await? {
+        return Err(ApiError::not_found("run", &id));
+    }
+    Ok(Json(json!({})).into_response())
 }
 
 async fn heartbeat(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
