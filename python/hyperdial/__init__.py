@@ -58,6 +58,8 @@ __all__ = [
     "config",
     "summary",
     "DEFAULT_SERVER",
+    "Sweep",
+    "Trial",
 ]
 
 #: The server used when ``HYPERDIAL_SERVER`` is not set.
@@ -343,9 +345,11 @@ class Summary(collections.abc.Mapping):
 
 
 class _SendError(Exception):
-    def __init__(self, message, retryable):
+    def __init__(self, message, retryable, status=None, payload=None):
         super().__init__(message)
         self.retryable = retryable
+        self.status = status  # the HTTP status, when the server answered
+        self.payload = payload  # the server's decoded JSON error body, when there is one
 
 
 _LOOPBACK = ("localhost", "::1")
@@ -384,8 +388,10 @@ class _Transport:
                 raw = resp.read()
         except urllib.error.HTTPError as err:
             detail = ""
+            payload = None
             try:
-                detail = json.loads(err.read().decode("utf-8", "replace")).get("error") or ""
+                payload = json.loads(err.read().decode("utf-8", "replace"))
+                detail = payload.get("error") or ""
             except Exception:
                 pass
             retryable = err.code >= 500 or err.code in (408, 429)
@@ -395,7 +401,7 @@ class _Transport:
                 err.code,
                 ": " + detail if detail else "",
             )
-            raise _SendError(message, retryable) from None
+            raise _SendError(message, retryable, err.code, payload) from None
         except Exception as err:  # URLError, timeouts, resets, bad status lines
             reason = getattr(err, "reason", None) or err
             raise _SendError("cannot reach %s (%s)" % (self.server, reason), True) from None
@@ -871,6 +877,377 @@ class Run:
             return True
         finally:
             self._send_lock.release()
+
+
+# --------------------------------------------------------------------------------------------
+# Ask/tell: drive a sweep from Python without agents
+
+_ASK_TIMEOUT = 300.0  # seconds ask() waits while the server answers 204 (nothing startable yet)
+_ASK_BACKOFF = (0.05, 2.0)  # first and longest sleep between two claims answered 204
+_CALL_RETRY_FOR = 60.0  # seconds a sweep call is retried while the server is unreachable
+_TRIAL_HEARTBEAT = 20.0  # seconds of silence before an open trial gets a heartbeat
+
+
+def _server_from(server):
+    server = (server or _env("HYPERDIAL_SERVER", DEFAULT_SERVER)).strip().rstrip("/")
+    if "://" not in server:
+        server = "http://" + server
+    return server
+
+
+def _call(transport, method, path, body=None, ok_statuses=()):
+    """One API call for the ask/tell API. Network failures and 5xx answers are retried with
+    backoff for up to ``_CALL_RETRY_FOR`` seconds; a 422 raises ValueError with the server's
+    message; another 4xx raises RuntimeError, unless its status is in ``ok_statuses``, in
+    which case the _SendError is returned for the caller to read."""
+    deadline = time.monotonic() + _CALL_RETRY_FOR
+    delay = 0.25
+    while True:
+        try:
+            return transport.request(method, path, body)
+        except _SendError as err:
+            if err.status in ok_statuses:
+                return err
+            if err.retryable and time.monotonic() + delay < deadline:
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if err.status in (400, 422):
+                raise ValueError(_error_text(err)) from None
+            raise RuntimeError("hyperdial: " + str(err)) from None
+
+
+def _error_text(err):
+    """The server's message for a refused request, with its diagnostics when it sent some."""
+    payload = err.payload if isinstance(err.payload, dict) else {}
+    text = payload.get("error") or str(err)
+    lines = []
+    for d in payload.get("diagnostics") or []:
+        if isinstance(d, dict):
+            where = d.get("path") or d.get("location") or ""
+            msg = d.get("message") or json.dumps(d)
+            lines.append("  %s%s" % (where + ": " if where else "", msg))
+        else:
+            lines.append("  %s" % (d,))
+    if lines and not all(line.strip() in text for line in lines):
+        text += "\n" + "\n".join(lines)
+    return text
+
+
+def _finite_or_none(value, what):
+    if value is None:
+        return None
+    v = _metric_value(what, value)
+    return None if v is None else float(v)
+
+
+class Trial:
+    """One suggestion of a sweep, to be evaluated by the caller and told back.
+
+    Made by :meth:`Sweep.ask`. Attributes:
+
+    * ``id`` -- the run's id; ``number`` -- its number in the sweep (1, 2, ...);
+    * ``params`` -- the suggested values, flat with dotted names (``{"optimizer.lr": 0.01}``);
+    * ``config`` -- the same values nested, as a :class:`Config` (``trial.config.optimizer.lr``);
+    * ``suggestion`` -- how the server chose it (strategy, seed, diagnostics);
+    * ``state`` -- ``"running"`` until told, then the state the server gave the run;
+    * ``value`` -- the value told (or, for :meth:`Sweep.best`, the run's metric).
+    """
+
+    def __init__(self, sweep, run):
+        self.sweep = sweep
+        self.id = run.get("id")
+        self.number = run.get("number")
+        self.params = dict(run.get("params") or {})
+        self.config = Config(run.get("config") or {})
+        self.suggestion = run.get("suggestion")
+        self.state = run.get("state")
+        self.value = run.get("metric")
+        self.data = run
+        self._stop = bool(run.get("stop_requested"))
+        self._last_contact = time.monotonic()
+
+    @property
+    def open(self):
+        """True until the trial is told (its run has not ended)."""
+        return self.state in ("running", "queued")
+
+    def _path(self, action):
+        return "/api/v1/runs/%s/%s" % (urllib.parse.quote(self.id, safe=""), action)
+
+    def report(self, value, step=None):
+        """Report an intermediate value of the sweep's metric (e.g. after an epoch).
+
+        ``step`` defaults to the next step. The server applies the sweep's
+        ``early_terminate`` rule to it; :meth:`should_stop` tells whether it asked this trial
+        to stop. Returns :meth:`should_stop`.
+        """
+        if not self.open:
+            raise RuntimeError("hyperdial: trial %s was already told (%s)" % (self.id, self.state))
+        name = self.sweep._metric_name()
+        point = {"values": {name: _finite_or_none(value, name)}}
+        if step is not None:
+            if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+                raise TypeError("hyperdial: step must be a non-negative integer, got %r" % (step,))
+            point["step"] = int(step)
+        answer = _call(self.sweep._transport, "POST", self._path("metrics"), {"points": [point]})
+        self._last_contact = time.monotonic()
+        if isinstance(answer, dict) and answer.get("stop") is True:
+            self._stop = True
+        return self._stop
+
+    def should_stop(self):
+        """True once the server asked this trial to stop (early termination or a cancelled
+        sweep): tell it what it reached and move on."""
+        return self._stop
+
+    def __repr__(self):
+        return "Trial(id=%r, number=%r, params=%r, state=%r)" % (
+            self.id, self.number, self.params, self.state)
+
+
+class Sweep:
+    """A sweep on a hyperdial server, driven by ask/tell instead of agents::
+
+        sweep = hyperdial.Sweep.create({
+            "method": "bayes",
+            "metric": {"name": "loss", "goal": "minimize"},
+            "parameters": {"x": {"min": -5.0, "max": 5.0}},
+        })
+        for _ in range(30):
+            trial = sweep.ask()
+            if trial is None:        # the sweep is over (run_cap, target, stopped)
+                break
+            sweep.tell(trial, (trial.params["x"] - 1) ** 2)
+        print(sweep.best().params)
+
+    The server is the ``server`` argument, else ``HYPERDIAL_SERVER``, else
+    ``http://127.0.0.1:8337``; ``HYPERDIAL_TOKEN`` is sent as a bearer token when set.
+    """
+
+    def __init__(self, data, server=None, token=None):
+        """Use :meth:`create` or :meth:`get`."""
+        self.server = _server_from(server)
+        self._transport = _Transport(self.server, token if token is not None
+                                     else _env("HYPERDIAL_TOKEN"))
+        self._lock = threading.Lock()
+        self._open = {}
+        self._beat_thread = None
+        self._beat_stop = threading.Event()
+        self._set(data)
+
+    def _set(self, data):
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            raise RuntimeError("hyperdial: the server's answer has no sweep id: %r" % (data,))
+        self.data = data
+        self.id = data["id"]
+
+    @property
+    def state(self):
+        """``running``, ``paused``, ``finished`` or ``cancelled``, as last seen."""
+        return self.data.get("state")
+
+    @property
+    def method(self):
+        return self.data.get("method")
+
+    @property
+    def metric(self):
+        """``{"name", "goal"}`` of the sweep's metric, or None."""
+        return self.data.get("metric")
+
+    @property
+    def config(self):
+        """The validated config, as the server holds it."""
+        return self.data.get("config")
+
+    @classmethod
+    def create(cls, config, server=None, project=None, seed=None, resume=False):
+        """Create a sweep and return it.
+
+        ``config`` is the sweep configuration (docs/config.md): a dict, or YAML or JSON text.
+        ``project`` is the project it belongs to (default: the config's ``project``, else
+        ``HYPERDIAL_PROJECT``, else the server's default). ``seed`` fixes the sweep's seed
+        (random otherwise), so a sweep can be reproduced. ``resume=True`` returns an
+        unfinished sweep with the same project and config instead of creating one. An invalid
+        config raises ValueError with the server's message.
+        """
+        if isinstance(config, collections.abc.Mapping):
+            source = json.dumps(_jsonable(config), indent=2)
+        elif isinstance(config, (str, bytes)):
+            source = config.decode("utf-8") if isinstance(config, bytes) else config
+        else:
+            raise TypeError("hyperdial: a sweep config is a dict or YAML/JSON text, got %s"
+                            % type(config).__name__)
+        body = {"source": source}
+        project = project or _env("HYPERDIAL_PROJECT")
+        if project:
+            body["project"] = project
+        if seed is not None:
+            body["seed"] = int(seed)
+        if resume:
+            body["resume"] = True
+        sweep = cls({"id": "?"}, server=server)
+        data = _call(sweep._transport, "POST", "/api/v1/sweeps", body)
+        sweep._set(data)
+        return sweep
+
+    @classmethod
+    def get(cls, sweep_id, server=None):
+        """The sweep with this id."""
+        sweep = cls({"id": sweep_id}, server=server)
+        sweep.refresh()
+        return sweep
+
+    def _path(self, action=""):
+        path = "/api/v1/sweeps/" + urllib.parse.quote(self.id, safe="")
+        return path + "/" + action if action else path
+
+    def refresh(self):
+        """Read the sweep again (state, counts, best); returns self."""
+        err = _call(self._transport, "GET", self._path(), ok_statuses=(404,))
+        if isinstance(err, _SendError):
+            raise KeyError("hyperdial: no sweep %r on %s" % (self.id, self.server))
+        self._set(err)
+        return self
+
+    def _metric_name(self):
+        metric = self.metric
+        if not metric:
+            self.refresh()
+            metric = self.metric
+        if not isinstance(metric, dict) or not metric.get("name"):
+            raise ValueError("hyperdial: sweep %s has no metric: add `metric: {name: ...}` to "
+                             "its config to tell values" % self.id)
+        return metric["name"]
+
+    def ask(self, timeout=None):
+        """The next trial to evaluate (a :class:`Trial`), or None when the sweep is over.
+
+        While nothing can start now (the sweep is paused, or ``run_cap`` is reached with
+        trials still open) it asks again with backoff, for at most ``timeout`` seconds
+        (default 300), then raises TimeoutError.
+        """
+        timeout = _ASK_TIMEOUT if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        delay = _ASK_BACKOFF[0]
+        while True:
+            answer = _call(self._transport, "POST", self._path("claim"), {},
+                           ok_statuses=(410,))
+            if isinstance(answer, _SendError):
+                if isinstance(answer.payload, dict) and answer.payload.get("state"):
+                    self.data["state"] = answer.payload["state"]
+                return None
+            if isinstance(answer, dict) and isinstance(answer.get("run"), dict):
+                trial = Trial(self, answer["run"])
+                with self._lock:
+                    self._open[trial.id] = trial
+                self._start_heartbeats()
+                return trial
+            now = time.monotonic()
+            if now >= deadline:
+                raise TimeoutError(
+                    "hyperdial: sweep %s had no trial to start for %.0f s (paused, or run_cap "
+                    "reached with trials still open: tell them first)" % (self.id, timeout))
+            time.sleep(min(delay, max(0.0, deadline - now)))
+            delay = min(delay * 2, _ASK_BACKOFF[1])
+
+    def tell(self, trial, value, state=None):
+        """Tell the value a trial reached; this ends the trial. Returns the trial.
+
+        ``value`` is the sweep metric's value (a number; ``goal: maximize`` is handled by the
+        server). ``None``, NaN or ``state="failed"`` mark the trial failed: the search counts
+        it through ``metric.impute``. ``state`` may also be ``"crashed"`` or
+        ``"stopped_early"``; by default the server decides (``finished``, or
+        ``stopped_early`` when it had asked the trial to stop).
+        """
+        if not isinstance(trial, Trial):
+            raise TypeError("hyperdial: tell() takes a Trial from ask(), got %s"
+                            % type(trial).__name__)
+        if state is not None and state not in ("finished", "failed", "crashed",
+                                               "stopped_early", "cancelled"):
+            raise ValueError("hyperdial: unknown trial state %r" % (state,))
+        if not trial.open:
+            raise RuntimeError("hyperdial: trial %s was already told (%s)"
+                               % (trial.id, trial.state))
+        number = None
+        if value is not None:
+            name = self._metric_name()
+            number = _finite_or_none(value, name)
+            _call(self._transport, "POST", trial._path("metrics"),
+                  {"points": [{"values": {name: number}}]})
+        body = {"exit_code": 0}
+        if number is None and state in (None, "finished"):
+            state = "failed"
+        if state is not None:
+            body["state"] = state
+            if state == "failed":
+                body["exit_code"] = 1
+                body["error"] = ("no value told" if value is None
+                                 else "the value told is not a finite number")
+        answer = _call(self._transport, "POST", trial._path("finish"), body)
+        with self._lock:
+            self._open.pop(trial.id, None)
+        trial.state = answer.get("state", state or "finished") if isinstance(answer, dict) \
+            else (state or "finished")
+        trial.value = number
+        if isinstance(answer, dict):
+            trial.data = answer
+        return trial
+
+    def best(self):
+        """The best trial so far (a :class:`Trial` whose ``value`` is its metric), or None."""
+        answer = _call(self._transport, "GET", self._path("best"), ok_statuses=(404,))
+        if isinstance(answer, _SendError) or not isinstance(answer, dict):
+            return None
+        run = answer.get("run")
+        return Trial(self, run) if isinstance(run, dict) else None
+
+    def trials(self):
+        """Every trial (run) of the sweep so far, by number."""
+        answer = _call(self._transport, "GET",
+                       "/api/v1/runs?limit=100000&sweep=" + urllib.parse.quote(self.id, safe=""))
+        runs = (answer or {}).get("runs") or []
+        return [Trial(self, r) for r in sorted(runs, key=lambda r: r.get("number") or 0)]
+
+    def stop(self):
+        """Hand out no more trials (the state becomes ``finished``); returns self."""
+        self._set(_call(self._transport, "POST", self._path("stop"), {}))
+        return self
+
+    # A run claimed without an agent is marked crashed after 60 s of silence: while trials
+    # are open, a daemon thread sends a heartbeat for each one that was quiet for a while.
+
+    def _start_heartbeats(self):
+        with self._lock:
+            if self._beat_thread is not None and self._beat_thread.is_alive():
+                return
+            self._beat_thread = threading.Thread(target=self._beat_main,
+                                                 name="hyperdial-trials", daemon=True)
+            self._beat_thread.start()
+
+    def _beat_main(self):
+        while not self._beat_stop.wait(min(1.0, _TRIAL_HEARTBEAT / 4)):
+            with self._lock:
+                trials = list(self._open.values())
+                if not trials:
+                    self._beat_thread = None
+                    return
+            now = time.monotonic()
+            for trial in trials:
+                if now - trial._last_contact < _TRIAL_HEARTBEAT or not trial.open:
+                    continue
+                try:
+                    answer = self._transport.request("POST", trial._path("heartbeat"), {})
+                except _SendError:
+                    continue
+                trial._last_contact = time.monotonic()
+                if isinstance(answer, dict) and answer.get("stop") is True:
+                    trial._stop = True
+
+    def __repr__(self):
+        return "Sweep(id=%r, method=%r, state=%r, server=%r)" % (
+            self.id, self.method, self.state, self.server)
 
 
 # --------------------------------------------------------------------------------------------

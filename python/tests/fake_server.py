@@ -2,7 +2,9 @@
 
 It implements what the Python client uses (docs/api.md): GET /api/v1/sweeps, POST /api/v1/runs,
 POST /api/v1/runs/{id}/metrics, PUT /api/v1/runs/{id}/summary, POST /api/v1/runs/{id}/heartbeat
-and POST /api/v1/runs/{id}/finish.
+and POST /api/v1/runs/{id}/finish; and for the ask/tell API POST /api/v1/sweeps,
+GET /api/v1/sweeps/{id}, POST /api/v1/sweeps/{id}/claim and GET /api/v1/sweeps/{id}/best
+(a sweep hands out runs whose parameter "x" is 0.1 * number until ``sweep_cap`` runs exist).
 """
 
 import http.server
@@ -39,6 +41,10 @@ class FakeServer:
         self.stop_runs = False  # answer "stop": true to metrics and heartbeats
         self.fail_status = None  # answer every run request with this status
         self.heartbeat_status = 200  # answer heartbeats with this status
+        self.sweeps = {}  # sweep id -> sweep object
+        self.sweep_runs = {}  # run id -> run object, for runs handed out by claims
+        self.sweep_cap = 1000  # claims beyond this many runs of a sweep answer 410
+        self.claim_statuses = []  # statuses answered to the next claims first (e.g. [204])
         self._httpd = None
         self._thread = None
 
@@ -95,6 +101,10 @@ class FakeServer:
         parts = req.path.strip("/").split("/")
         if req.path == "/api/v1/sweeps" and req.method == "GET":
             return 200, {"sweeps": []}
+        if parts[:3] == ["api", "v1", "sweeps"] and len(parts) >= 3:
+            answer = self.answer_sweep(req, parts[3:])
+            if answer is not None:
+                return answer
         if req.path == "/api/v1/runs" and req.method == "POST":
             body = req.body or {}
             return 201, {"id": self.run_id, "sweep": None, "project": body.get("project"),
@@ -112,8 +122,81 @@ class FakeServer:
                     return self.heartbeat_status, {"error": "no heartbeats here"}
                 return 200, {"stop": self.stop_runs}
             if action == "finish" and req.method == "POST":
-                return 200, {"id": parts[3], "state": "finished"}
+                state = (req.body or {}).get("state") or "finished"
+                with self.lock:
+                    run = self.sweep_runs.get(parts[3])
+                    if run is not None:
+                        run["state"] = state
+                return 200, {"id": parts[3], "state": state}
         return 404, {"error": "no such endpoint: %s %s" % (req.method, req.path)}
+
+    def answer_sweep(self, req, rest):
+        """The sweep endpoints of the ask/tell API; None for anything else."""
+        if not rest and req.method == "POST":
+            source = (req.body or {}).get("source") or ""
+            if "invalid" in source:
+                return 422, {"error": "invalid sweep config: parameters.x: `min` must be "
+                                      "below `max`",
+                             "diagnostics": [{"path": "parameters.x",
+                                              "message": "`min` must be below `max`"}]}
+            metric = {"name": "loss", "goal": "minimize"}
+            try:
+                parsed = json.loads(source)
+                metric = parsed.get("metric", metric)
+            except ValueError:
+                pass
+            with self.lock:
+                sid = "sw%06d" % (len(self.sweeps) + 1)
+                sweep = {"id": sid, "project": (req.body or {}).get("project") or "default",
+                         "state": "running", "method": "bayes", "source": source,
+                         "seed": (req.body or {}).get("seed") or 7, "metric": metric,
+                         "config": {"metric": metric}}
+                self.sweeps[sid] = sweep
+            return 201, sweep
+        if not rest:
+            return None
+        sweep = self.sweeps.get(rest[0])
+        if sweep is None:
+            return 404, {"error": "no sweep %s" % rest[0]}
+        if len(rest) == 1 and req.method == "GET":
+            return 200, sweep
+        if rest[1:] == ["claim"] and req.method == "POST":
+            with self.lock:
+                if self.claim_statuses:
+                    status = self.claim_statuses.pop(0)
+                    if status == 410:
+                        return 410, {"error": "the sweep is finished", "state": "finished"}
+                    return status, None
+                runs = [r for r in self.sweep_runs.values() if r["sweep"] == sweep["id"]]
+                if len(runs) >= self.sweep_cap:
+                    sweep["state"] = "finished"
+                    return 410, {"error": "the sweep is finished", "state": "finished"}
+                number = len(runs) + 1
+                rid = "%s-r%d" % (sweep["id"], number)
+                x = round(0.1 * number, 6)
+                run = {"id": rid, "sweep": sweep["id"], "number": number, "state": "running",
+                       "params": {"x": x, "opt.lr": 0.01, "opt.kind": "adam"},
+                       "config": {"x": x, "opt": {"lr": 0.01, "kind": "adam"}},
+                       "suggestion": {"strategy": "bayes", "seed": number},
+                       "metric": None, "stop_requested": False}
+                self.sweep_runs[rid] = run
+            return 200, {"run": dict(run)}
+        if rest[1:] == ["best"] and req.method == "GET":
+            name = sweep["metric"]["name"]
+            best = None
+            for r in self.of("POST", "/metrics"):
+                run = self.sweep_runs.get(r.path.split("/")[4])
+                if run is None or run["sweep"] != sweep["id"]:
+                    continue
+                for point in r.body["points"]:
+                    v = point["values"].get(name)
+                    if v is not None and (best is None or v < best[1]):
+                        best = (run, v)
+            if best is None:
+                return 404, {"error": "no run has the metric yet"}
+            run = dict(best[0], metric=best[1])
+            return 200, {"run": run}
+        return None
 
     # helpers for assertions
 

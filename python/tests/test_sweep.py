@@ -1,0 +1,342 @@
+"""Tests of the ask/tell API (hyperdial.Sweep, hyperdial.Trial).
+
+Against the fake server (fake_server.py), and once against the real binary when one is found:
+HYPERDIAL_BIN, else target/release/hyperdial or target/debug/hyperdial in the repository.
+
+Run from the repository root: python3 -m unittest discover -s python/tests -v
+"""
+
+import json
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+from unittest import mock
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(HERE, os.pardir))
+
+import hyperdial  # noqa: E402
+from fake_server import FakeServer, wait_for  # noqa: E402
+
+
+class SweepTestCase(unittest.TestCase):
+    def setUp(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERDIAL_")}
+        patcher = mock.patch.dict(os.environ, env, clear=True)
+        patcher.start()
+        self.addCleanup(patcher.stop)
+        for name, value in [("_CALL_RETRY_FOR", 0.5), ("_ASK_BACKOFF", (0.01, 0.05)),
+                            ("_REQUEST_TIMEOUT", 2.0)]:
+            p = mock.patch.object(hyperdial, name, value)
+            p.start()
+            self.addCleanup(p.stop)
+        self.server = FakeServer().start()
+        self.addCleanup(self.server.stop)
+
+    CONFIG = {"method": "bayes", "metric": {"name": "val loss", "goal": "minimize"},
+              "parameters": {"x": {"min": 0.0, "max": 1.0}}}
+
+    def create(self, **kwargs):
+        return hyperdial.Sweep.create(self.CONFIG, server=self.server.url, **kwargs)
+
+
+class CreateTests(SweepTestCase):
+    def test_create_from_dict_sends_json_source(self):
+        sweep = self.create(project="p1", seed=42)
+        (req,) = self.server.of("POST", "/api/v1/sweeps")
+        self.assertEqual(json.loads(req.body["source"]), self.CONFIG)
+        self.assertEqual(req.body["project"], "p1")
+        self.assertEqual(req.body["seed"], 42)
+        self.assertNotIn("resume", req.body)
+        self.assertEqual(sweep.id, "sw000001")
+        self.assertEqual(sweep.state, "running")
+        self.assertEqual(sweep.metric["name"], "val loss")
+
+    def test_create_from_text_sends_it_verbatim(self):
+        text = "method: random\nparameters:\n  x: {min: 0.0, max: 1.0}\n"
+        hyperdial.Sweep.create(text, server=self.server.url)
+        (req,) = self.server.of("POST", "/api/v1/sweeps")
+        self.assertEqual(req.body["source"], text)
+        self.assertNotIn("project", req.body)
+
+    def test_server_and_token_from_the_environment(self):
+        self.server.token = "s3cret"
+        with mock.patch.dict(os.environ, {"HYPERDIAL_SERVER": self.server.url,
+                                          "HYPERDIAL_TOKEN": "s3cret"}):
+            sweep = hyperdial.Sweep.create(self.CONFIG)
+            trial = sweep.ask()
+            sweep.tell(trial, 1.0)
+        for req in self.server.requests:
+            self.assertEqual(req.headers.get("Authorization"), "Bearer s3cret")
+        self.assertEqual(sweep.server, self.server.url)
+
+    def test_default_server(self):
+        sweep = hyperdial.Sweep({"id": "x"})
+        self.assertEqual(sweep.server, hyperdial.DEFAULT_SERVER)
+
+    def test_invalid_config_raises_value_error_with_the_servers_message(self):
+        with self.assertRaises(ValueError) as ctx:
+            hyperdial.Sweep.create("method: invalid", server=self.server.url)
+        self.assertIn("`min` must be below `max`", str(ctx.exception))
+
+    def test_bad_config_type(self):
+        with self.assertRaises(TypeError):
+            hyperdial.Sweep.create(42, server=self.server.url)
+
+    def test_get(self):
+        created = self.create()
+        sweep = hyperdial.Sweep.get(created.id, server=self.server.url)
+        self.assertEqual(sweep.id, created.id)
+        self.assertEqual(sweep.metric, created.metric)
+        with self.assertRaises(KeyError):
+            hyperdial.Sweep.get("nope", server=self.server.url)
+
+
+class AskTellTests(SweepTestCase):
+    def test_ask_gives_a_trial(self):
+        sweep = self.create()
+        trial = sweep.ask()
+        (claim,) = self.server.of("POST", "/claim")
+        self.assertEqual(claim.body, {})  # no agent
+        self.assertEqual(trial.number, 1)
+        self.assertEqual(trial.params, {"x": 0.1, "opt.lr": 0.01, "opt.kind": "adam"})
+        self.assertEqual(trial.config.opt.kind, "adam")
+        self.assertIsInstance(trial.config, hyperdial.Config)
+        self.assertTrue(trial.open)
+        self.assertIn("Trial(", repr(trial))
+
+    def test_tell_sends_the_metric_then_finishes(self):
+        sweep = self.create()
+        trial = sweep.ask()
+        sweep.tell(trial, 0.25)
+        (metrics,) = self.server.of("POST", "/runs/%s/metrics" % trial.id)
+        self.assertEqual(metrics.body, {"points": [{"values": {"val loss": 0.25}}]})
+        (finish,) = self.server.of("POST", "/runs/%s/finish" % trial.id)
+        self.assertEqual(finish.body, {"exit_code": 0})
+        self.assertEqual(trial.state, "finished")
+        self.assertEqual(trial.value, 0.25)
+        self.assertFalse(trial.open)
+        with self.assertRaises(RuntimeError):
+            sweep.tell(trial, 0.3)
+
+    def test_tell_accepts_numpy_like_scalars(self):
+        class Scalar:
+            def item(self):
+                return 1.5
+
+        sweep = self.create()
+        trial = sweep.ask()
+        sweep.tell(trial, Scalar())
+        (metrics,) = self.server.of("POST", "/metrics")
+        self.assertEqual(metrics.body["points"][0]["values"]["val loss"], 1.5)
+        with self.assertRaises(TypeError):
+            sweep.tell(sweep.ask(), "bad")
+
+    def test_tell_none_marks_failed_without_a_metric(self):
+        sweep = self.create()
+        trial = sweep.ask()
+        sweep.tell(trial, None)
+        self.assertEqual(self.server.of("POST", "/metrics"), [])
+        (finish,) = self.server.of("POST", "/finish")
+        self.assertEqual(finish.body["state"], "failed")
+        self.assertEqual(trial.state, "failed")
+
+    def test_tell_nan_sends_null_and_marks_failed(self):
+        sweep = self.create()
+        trial = sweep.ask()
+        sweep.tell(trial, float("nan"))
+        (metrics,) = self.server.of("POST", "/metrics")
+        self.assertEqual(metrics.body["points"][0]["values"], {"val loss": None})
+        (finish,) = self.server.of("POST", "/finish")
+        self.assertEqual(finish.body["state"], "failed")
+
+    def test_tell_with_state_failed(self):
+        sweep = self.create()
+        trial = sweep.ask()
+        sweep.tell(trial, 3.0, state="failed")
+        (finish,) = self.server.of("POST", "/finish")
+        self.assertEqual(finish.body["state"], "failed")
+        self.assertEqual(len(self.server.of("POST", "/metrics")), 1)
+        with self.assertRaises(ValueError):
+            sweep.tell(sweep.ask(), 1.0, state="weird")
+
+    def test_ask_waits_while_the_server_answers_204(self):
+        sweep = self.create()
+        self.server.claim_statuses = [204, 204, 204]
+        trial = sweep.ask()
+        self.assertIsNotNone(trial)
+        self.assertEqual(len(self.server.of("POST", "/claim")), 4)
+
+    def test_ask_times_out(self):
+        sweep = self.create()
+        self.server.claim_statuses = [204] * 1000
+        t0 = time.monotonic()
+        with self.assertRaises(TimeoutError):
+            sweep.ask(timeout=0.3)
+        self.assertLess(time.monotonic() - t0, 2.0)
+
+    def test_ask_returns_none_when_the_sweep_is_over(self):
+        self.server.sweep_cap = 2
+        sweep = self.create()
+        trials = [sweep.ask(), sweep.ask()]
+        self.assertTrue(all(trials))
+        self.assertIsNone(sweep.ask())
+        self.assertEqual(sweep.state, "finished")
+
+    def test_report_and_should_stop(self):
+        sweep = self.create()
+        trial = sweep.ask()
+        self.assertFalse(trial.report(0.9))
+        self.assertFalse(trial.report(0.8, step=5))
+        self.server.stop_runs = True
+        self.assertTrue(trial.report(0.7))
+        self.assertTrue(trial.should_stop())
+        points = self.server.points()
+        self.assertEqual(points, [{"values": {"val loss": 0.9}},
+                                  {"step": 5, "values": {"val loss": 0.8}},
+                                  {"values": {"val loss": 0.7}}])
+        with self.assertRaises(TypeError):
+            trial.report(0.5, step=-1)
+
+    def test_best(self):
+        sweep = self.create()
+        self.assertIsNone(sweep.best())
+        for value in (3.0, 1.0, 2.0):
+            sweep.tell(sweep.ask(), value)
+        best = sweep.best()
+        self.assertEqual(best.value, 1.0)
+        self.assertEqual(best.number, 2)
+        self.assertAlmostEqual(best.params["x"], 0.2)
+
+    def test_open_trials_get_heartbeats(self):
+        with mock.patch.object(hyperdial, "_TRIAL_HEARTBEAT", 0.1):
+            sweep = self.create()
+            trial = sweep.ask()
+            self.assertTrue(wait_for(
+                lambda: self.server.of("POST", "/runs/%s/heartbeat" % trial.id), 5.0))
+            self.server.stop_runs = True
+            self.assertTrue(wait_for(trial.should_stop, 5.0))
+            sweep.tell(trial, 1.0)
+            n = len(self.server.of("POST", "/heartbeat"))
+            time.sleep(0.5)
+            self.assertEqual(len(self.server.of("POST", "/heartbeat")), n)
+
+    def test_unreachable_server_raises(self):
+        sweep = hyperdial.Sweep({"id": "x"}, server="http://127.0.0.1:9")
+        with self.assertRaises(RuntimeError):
+            sweep.ask()
+
+
+def _find_binary():
+    for candidate in (os.environ.get("HYPERDIAL_BIN", ""),
+                      os.path.join(REPO, "target", "release", "hyperdial"),
+                      os.path.join(REPO, "target", "debug", "hyperdial")):
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+BINARY = _find_binary()
+
+
+@unittest.skipUnless(BINARY, "no hyperdial binary (set HYPERDIAL_BIN, or build it with "
+                             "`cargo build --release -p hyperdial-cli`)")
+class RealServerTests(unittest.TestCase):
+    """The ask/tell loop against `hyperdial server`."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="hyperdial-asktell-")
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        cls.url = "http://127.0.0.1:%d" % port
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERDIAL_")}
+        cls.log = open(os.path.join(cls.tmp, "server.log"), "wb")
+        cls.proc = subprocess.Popen(
+            [BINARY, "server", "--db", os.path.join(cls.tmp, "db.sqlite"),
+             "--bind", "127.0.0.1:%d" % port],
+            stdout=cls.log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(cls.url + "/api/v1/sweeps", timeout=1).read()
+                break
+            except Exception:
+                if cls.proc.poll() is not None or time.monotonic() > deadline:
+                    cls.tearDownClass()
+                    raise RuntimeError("hyperdial server did not start")
+                time.sleep(0.05)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.terminate()
+        try:
+            cls.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            cls.proc.kill()
+        cls.log.close()
+        shutil.rmtree(cls.tmp, True)
+
+    def test_bayes_ask_tell_loop_improves_on_the_initial_design(self):
+        config = {"method": "bayes", "metric": {"name": "loss", "goal": "minimize"},
+                  "run_cap": 15,
+                  "parameters": {"x": {"min": -5.0, "max": 5.0},
+                                 "opt": {"parameters": {"y": {"min": -5.0, "max": 5.0}}}}}
+        sweep = hyperdial.Sweep.create(config, server=self.url, project="asktell", seed=3)
+        self.assertEqual(sweep.method, "bayes")
+        values = []
+        while True:
+            trial = sweep.ask(timeout=10)
+            if trial is None:
+                break
+            self.assertEqual(trial.config.opt.y, trial.params["opt.y"])
+            x, y = trial.params["x"], trial.config.opt.y
+            value = (x - 1.2) ** 2 + (y + 0.7) ** 2
+            sweep.tell(trial, value)
+            self.assertEqual(trial.state, "finished")
+            values.append(value)
+        self.assertEqual(len(values), 15)
+        self.assertEqual(sweep.refresh().state, "finished")
+        best = sweep.best()
+        self.assertEqual(best.value, min(values))
+        # The first max(5, d + 1) = 5 runs are the quasi-random design; the GP must beat them.
+        self.assertLess(best.value, min(values[:5]))
+        self.assertLess(best.value, 0.5)
+
+    def test_failed_trials_and_validation(self):
+        with self.assertRaises(ValueError) as ctx:
+            hyperdial.Sweep.create({"method": "bayes", "parameters": {"x": {"min": 1.0,
+                                                                            "max": 0.0}}},
+                                   server=self.url)
+        self.assertTrue(str(ctx.exception))
+        sweep = hyperdial.Sweep.create(
+            "method: tpe\nmetric: {name: acc, goal: maximize}\nrun_cap: 3\n"
+            "parameters:\n  lr: {distribution: log_uniform_values, min: 1e-4, max: 1e-1}\n",
+            server=self.url)
+        first = sweep.ask()
+        sweep.tell(first, None)
+        self.assertEqual(first.state, "failed")
+        second = sweep.ask()
+        second.report(0.5, step=0)
+        sweep.tell(second, float("nan"))
+        self.assertEqual(second.state, "failed")
+        third = sweep.ask()
+        sweep.tell(third, 0.9)
+        self.assertIsNone(sweep.ask())
+        self.assertEqual(sweep.best().id, third.id)
+        states = [t.state for t in sweep.trials()]
+        self.assertEqual(states, ["failed", "failed", "finished"])
+
+
+if __name__ == "__main__":
+    unittest.main()
