@@ -236,12 +236,16 @@ class AskTellTests(SweepTestCase):
 
 
 def _find_binary():
-    for candidate in (os.environ.get("HYPERDIAL_BIN", ""),
-                      os.path.join(REPO, "target", "release", "hyperdial"),
-                      os.path.join(REPO, "target", "debug", "hyperdial")):
-        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
+    """HYPERDIAL_BIN, else the newer of target/release and target/debug (a stale release
+    build left beside a fresh debug one must not be tested)."""
+    def usable(path):
+        return bool(path) and os.path.isfile(path) and os.access(path, os.X_OK)
+
+    if usable(os.environ.get("HYPERDIAL_BIN", "")):
+        return os.environ["HYPERDIAL_BIN"]
+    built = [p for p in (os.path.join(REPO, "target", "release", "hyperdial"),
+                         os.path.join(REPO, "target", "debug", "hyperdial")) if usable(p)]
+    return max(built, key=os.path.getmtime) if built else None
 
 
 BINARY = _find_binary()
