@@ -965,6 +965,7 @@ class Trial:
         self.value = run.get("metric")
         self.data = run
         self._stop = bool(run.get("stop_requested"))
+        self._stop_reason = None
         self._last_contact = time.monotonic()
 
     @property
@@ -1158,8 +1159,8 @@ class Sweep:
         ``value`` is the sweep metric's value (a number; ``goal: maximize`` is handled by the
         server). ``None``, NaN or ``state="failed"`` mark the trial failed: the search counts
         it through ``metric.impute``. ``state`` may also be ``"crashed"`` or
-        ``"stopped_early"``; by default the server decides (``finished``, or
-        ``stopped_early`` when it had asked the trial to stop).
+        ``"stopped_early"``; by default it is ``finished``, or ``stopped_early`` when the
+        server had asked the trial to stop (``cancelled`` when that was a cancelled sweep).
         """
         if not isinstance(trial, Trial):
             raise TypeError("hyperdial: tell() takes a Trial from ask(), got %s"
@@ -1179,6 +1180,9 @@ class Sweep:
         body = {"exit_code": 0}
         if number is None and state in (None, "finished"):
             state = "failed"
+        if state is None and trial._stop:
+            # The server asked the trial to stop: say it stopped (else it counts as finished).
+            state = "cancelled" if trial._stop_reason == "cancelled" else "stopped_early"
         if state is not None:
             body["state"] = state
             if state == "failed":
@@ -1243,6 +1247,7 @@ class Sweep:
                     continue
                 trial._last_contact = time.monotonic()
                 if isinstance(answer, dict) and answer.get("stop") is True:
+                    trial._stop_reason = answer.get("reason")
                     trial._stop = True
 
     def __repr__(self):

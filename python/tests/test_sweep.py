@@ -205,6 +205,9 @@ class AskTellTests(SweepTestCase):
                                   {"values": {"val loss": 0.7}}])
         with self.assertRaises(TypeError):
             trial.report(0.5, step=-1)
+        sweep.tell(trial, 0.7)
+        (finish,) = self.server.of("POST", "/finish")
+        self.assertEqual(finish.body, {"exit_code": 0, "state": "stopped_early"})
 
     def test_best(self):
         sweep = self.create()
