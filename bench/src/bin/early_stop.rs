@@ -123,6 +123,16 @@ fn main() {
             })),
         ),
         (
+            "hyperband min_iter 4, eta 2",
+            Some(EarlyTerminate::Hyperband(Hyperband {
+                min_iter: Some(4),
+                max_iter: None,
+                s: None,
+                eta: 2.0,
+                strict: true,
+            })),
+        ),
+        (
             "hyperband min_iter 9, eta 3",
             Some(EarlyTerminate::Hyperband(Hyperband {
                 min_iter: Some(9),
@@ -147,6 +157,16 @@ fn main() {
             Some(EarlyTerminate::Asha(Asha {
                 grace_period: 3,
                 reduction_factor: 3.0,
+                brackets: 1,
+                max_t: None,
+                step_key: None,
+            })),
+        ),
+        (
+            "asha grace 3, rf 2",
+            Some(EarlyTerminate::Asha(Asha {
+                grace_period: 3,
+                reduction_factor: 2.0,
                 brackets: 1,
                 max_t: None,
                 step_key: None,
