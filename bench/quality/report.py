@@ -212,21 +212,24 @@ def write(records, path, command, note, optimizers, tasks):
             b, best, means[best], HERO, means[HERO], "met" if best == HERO else "**not met**"))
     if RIVAL in optimizers:
         for b in (50, 100):
-            wins, total, lost = 0, 0, []
+            wins, total, lost, tied = 0, 0, [], []
             for t in tasks:
                 a, w = _avg(table.get((t, HERO, b))), _avg(table.get((t, RIVAL, b)))
                 if a is None or w is None:
                     continue
                 total += 1
-                if a < w or (a == w == 0):
+                if abs(a - w) <= 1e-9:
+                    tied.append(t)
+                elif a < w:
                     wins += 1
                 else:
                     lost.append(t)
             if total:
                 L.append("- %s beats %s (lower mean regret) at b=%d on %d of %d tasks "
-                         "(%.0f%%; target 80%%)%s." % (
+                         "(%.0f%%; target 80%%)%s%s." % (
                              HERO, RIVAL, b, wins, total, 100.0 * wins / total,
-                             "; not on " + ", ".join(lost) if lost else ""))
+                             "; ties on " + ", ".join(tied) if tied else "",
+                             "; loses on " + ", ".join(lost) if lost else ""))
     L.append("")
 
     # Regret tables.

@@ -581,6 +581,8 @@ def main():
     ap.add_argument("--stop-after", type=float, default=0.0,
                     help="seconds after which no new job starts (running ones finish)")
     ap.add_argument("--note", default="", help="free text for the report (what was run)")
+    ap.add_argument("--command", default="",
+                    help="the command shown in the report (with --report-only: the one that ran)")
     args = ap.parse_args()
     omp = os.environ.get("OMP_NUM_THREADS", "<unset>")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -598,7 +600,7 @@ def main():
     for t in tasks:
         if t not in TASKS:
             raise SystemExit("unknown task %s (known: %s)" % (t, ", ".join(TASKS)))
-    command = "OMP_NUM_THREADS=%s python3 bench/quality/run.py %s" % (
+    command = args.command or "OMP_NUM_THREADS=%s python3 bench/quality/run.py %s" % (
         omp, " ".join(sys.argv[1:]))
 
     if not args.report_only:
@@ -660,7 +662,9 @@ def main():
                 os.killpg(server.pid, signal.SIGTERM)
                 server.wait(timeout=10)
     import report
-    report.write(load_records(args.out), args.report, command=command, note=args.note,
+    seeds = set(range(args.first_seed, args.first_seed + args.seeds))
+    records = [r for r in load_records(args.out) if r.get("seed") in seeds]
+    report.write(records, args.report, command=command, note=args.note,
                  optimizers=optimizers, tasks=tasks)
     print("wrote %s" % args.report)
 
