@@ -32,7 +32,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use hyperdial_space::command::{self, Arg, CommandContext};
+use hyperdial_space::command;
 use hyperdial_space::SweepConfig;
 use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch};
@@ -327,36 +327,9 @@ fn build_command(
 ) -> Result<(Vec<String>, String), command::CommandError> {
     let empty = Map::new();
     let values = params.as_object().unwrap_or(&empty);
-    let args: Vec<Arg<'_>> = config
-        .parameters
-        .iter()
-        .filter_map(|p| {
-            values.get(&p.name).map(|value| Arg {
-                name: &p.name,
-                path: &p.path,
-                value,
-            })
-        })
-        .collect();
-    let template: Vec<String> = match &config.command {
-        Some(command) => command.clone(),
-        None => command::DEFAULT_COMMAND
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-    };
+    let args = command::args_for(config, values);
     let env_lookup = |name: &str| std::env::var(name).ok();
-    let ctx = CommandContext {
-        program: config.program.as_deref(),
-        interpreter: config
-            .interpreter
-            .as_deref()
-            .unwrap_or(command::DEFAULT_INTERPRETER),
-        args: &args,
-        args_json_file: Some(args_file),
-        env: &env_lookup,
-    };
-    let argv = command::expand(&template, &ctx)?;
+    let argv = command::expand_config(config, &args, Some(args_file), &env_lookup)?;
     Ok((argv, command::args_json(&args)))
 }
 

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use hyperdial_search::{suggest_in_sweep, Ask, Trial};
-use hyperdial_space::command::{args_json, Arg};
+use hyperdial_space::command::{args_for, args_json};
 use hyperdial_space::{Goal, SweepConfig};
 use hyperdial_store::{NewRun, NewSweep, Objective, Point, RunRow, Store, SweepRow};
 use serde_json::{Map, Value};
@@ -438,18 +438,7 @@ fn reaches(goal: Goal, value: f64, target: f64) -> bool {
 
 /// The nested config a run's script sees, from flat dotted parameters.
 pub fn nested_config(config: &SweepConfig, params: &Map<String, Value>) -> Value {
-    let args: Vec<Arg> = config
-        .parameters
-        .iter()
-        .filter_map(|p| {
-            params.get(&p.name).map(|v| Arg {
-                name: &p.name,
-                path: &p.path,
-                value: v,
-            })
-        })
-        .collect();
-    serde_json::from_str(&args_json(&args)).unwrap_or(Value::Null)
+    serde_json::from_str(&args_json(&args_for(config, params))).unwrap_or(Value::Null)
 }
 
 /// A stable hash of a validated config, so the same sweep file (whatever its formatting or

@@ -567,6 +567,51 @@ fn single_value(
     })
 }
 
+/// The [`Arg`]s of a run: one per parameter of `config` that `params` (flat, by dotted name)
+/// holds, in the config's parameter order.
+pub fn args_for<'a>(
+    config: &'a crate::SweepConfig,
+    params: &'a serde_json::Map<String, Value>,
+) -> Vec<Arg<'a>> {
+    config
+        .parameters
+        .iter()
+        .filter_map(|p| {
+            params.get(&p.name).map(|value| Arg {
+                name: &p.name,
+                path: &p.path,
+                value,
+            })
+        })
+        .collect()
+}
+
+/// Expand `config`'s command (or [`DEFAULT_COMMAND`]) for `args`, with `config`'s program
+/// and interpreter (or [`DEFAULT_INTERPRETER`]) and environment lookups through `env`.
+pub fn expand_config(
+    config: &crate::SweepConfig,
+    args: &[Arg<'_>],
+    args_json_file: Option<&Path>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<Vec<String>, CommandError> {
+    let default: Vec<String>;
+    let template: &[String] = match &config.command {
+        Some(t) => t,
+        None => {
+            default = DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect();
+            &default
+        }
+    };
+    let ctx = CommandContext {
+        program: config.program.as_deref(),
+        interpreter: config.interpreter.as_deref().unwrap_or(DEFAULT_INTERPRETER),
+        args,
+        args_json_file,
+        env,
+    };
+    expand(template, &ctx)
+}
+
 /// The JSON object of all parameters, re-nested along each [`Arg::path`], formatted exactly
 /// as Python's `json.dumps` formats it (W&B writes `${args_json}` with `json.dumps`):
 /// `{"optimizer": {"lr": 1e-05}, "epochs": 10}`. This is also the content of the

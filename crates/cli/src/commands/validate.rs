@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use hyperdial_space::command::{self, Arg, CommandContext};
+use hyperdial_space::command;
 use hyperdial_space::{grid, ConfigError, Diagnostic, EarlyTerminate, SweepConfig, Validated};
 use rand::SeedableRng;
 use serde_json::{json, Value};
@@ -58,36 +58,12 @@ impl Example {
             .iter()
             .map(|p| (p.name.clone(), p.distribution.sample(&mut rng)))
             .collect();
-        let args: Vec<Arg> = config
-            .parameters
-            .iter()
-            .zip(&values)
-            .map(|(p, (_, v))| Arg {
-                name: &p.name,
-                path: &p.path,
-                value: v,
-            })
-            .collect();
+        let params: serde_json::Map<String, Value> = values.iter().cloned().collect();
+        let args = command::args_for(config, &params);
         let run_config = serde_json::from_str(&command::args_json(&args)).unwrap_or(Value::Null);
-        let template: Vec<String> = match &config.command {
-            Some(t) => t.clone(),
-            None => command::DEFAULT_COMMAND
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        };
         let env = |name: &str| std::env::var(name).ok();
-        let ctx = CommandContext {
-            program: config.program.as_deref(),
-            interpreter: config
-                .interpreter
-                .as_deref()
-                .unwrap_or(command::DEFAULT_INTERPRETER),
-            args: &args,
-            args_json_file: Some(Path::new(EXAMPLE_ARGS_FILE)),
-            env: &env,
-        };
-        let argv = command::expand(&template, &ctx).map_err(|e| e.to_string());
+        let argv = command::expand_config(config, &args, Some(Path::new(EXAMPLE_ARGS_FILE)), &env)
+            .map_err(|e| e.to_string());
         Example {
             seed,
             values,
