@@ -15,14 +15,17 @@
 //!    least 10 observations): heavy right tails, e.g. diverged runs, stop dominating the
 //!    fit. See [`Warp`].
 //! 4. **Model.** A GP with a Matérn-5/2 ARD kernel and fitted noise, hyperparameters by MAP
-//!    with log-normal priors: 6 starting points scored, L-BFGS from the best 2 (1 above 50
-//!    observations) ([`gp`]).
+//!    with log-normal priors (length scales around half the unit range): 6 starting points
+//!    scored and L-BFGS from the best 2 up to 50 observations, 4 and 1 with a looser
+//!    tolerance beyond ([`gp`], [`gp::Effort`]).
 //! 5. **Fantasies.** Each pending run is added as a noiseless observation at the posterior
 //!    mean there (the *kriging believer*), and the incumbent counts it: the mean is
 //!    unchanged but the variance collapses around pending points and no improvement is left
 //!    to expect at them, so the next ask looks elsewhere. 8 agents asking at once get 8
 //!    different, spread-out points.
-//! 6. **Acquisition.** LogEI ([`acquisition`]) below the best standardized observation,
+//! 6. **Acquisition.** LogEI ([`acquisition`]) below the best standardized observation
+//!    (for a quantized metric whose best value recurs, such as accuracy on a fixed set,
+//!    half a step below it, so the search leaves the plateau; see [`metric_quantum`]),
 //!    evaluated on 512 scrambled Sobol candidates plus Gaussian perturbations of the 5 best
 //!    observations; the 3 best candidates are refined by bounded L-BFGS
 //!    ([`optimize`]) over the numeric coordinates (categories held). Discrete coordinates
@@ -258,10 +261,13 @@ pub fn suggest(
         }
         (fx, fy)
     };
-    // Two L-BFGS restarts while data are few (the likelihood is flatter and multi-modal),
-    // one once they are many.
-    let restarts = if fy.len() <= 50 { 2 } else { 1 };
-    let (hyper, fit_evals) = gp::fit(&fx, &fy, width, seed, 6, restarts);
+    let (hyper, fit_evals) = gp::fit(
+        &fx,
+        &fy,
+        width,
+        seed,
+        gp::Effort::for_observations(fy.len()),
+    );
     let fit_ms = started.elapsed().as_secs_f64() * 1e3;
     let n_obs = y.len();
     let mut gp = Gp::new(x.clone(), &y, width, hyper, 0);
@@ -284,7 +290,16 @@ pub fn suggest(
     }
     // The incumbent counts the fantasies as observations: a pending run predicted to beat
     // the best so far leaves no improvement to expect at its own point.
-    let best_y = y.iter().copied().fold(fantasy_best, f64::min);
+    let mut best_y = y.iter().copied().fold(fantasy_best, f64::min);
+    // A quantized metric (accuracy on a fixed set) whose best value keeps recurring sits on
+    // a plateau; improving on it means reaching the next step, so expected improvement is
+    // measured from half a step below the best instead of inviting more runs onto the
+    // plateau.
+    let quantum = metric_quantum(&raw);
+    if let Some(q) = quantum {
+        let raw_best = raw.iter().copied().fold(f64::INFINITY, f64::min);
+        best_y = best_y.min(warp.forward(raw_best - 0.5 * q));
+    }
 
     // Candidates.
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -441,12 +456,40 @@ pub fn suggest(
                 "signal": round4(hyper.signal),
                 "noise": round4(hyper.noise),
                 "warp_lambda": warp.lambda(),
+                "metric_quantum": quantum,
                 "fit_evals": fit_evals,
                 "fit_ms": round4(fit_ms),
                 "total_ms": round4(started.elapsed().as_secs_f64() * 1e3),
             })),
         },
     }
+}
+
+/// The step of a quantized metric (accuracy over a fixed evaluation set, a count), when the
+/// best value (smallest) has been observed at least three times: the gap from the best
+/// value to the next distinct one. `None` for a metric that looks continuous.
+///
+/// ```
+/// use hyperdial_search::bayes::metric_quantum;
+/// let acc_err = [0.05, 0.04, 0.04, 0.06, 0.04, 0.05];
+/// assert!((metric_quantum(&acc_err).unwrap() - 0.01).abs() < 1e-12);
+/// assert_eq!(metric_quantum(&[0.3, 0.1, 0.2, 0.1]), None); // best seen twice only
+/// ```
+pub fn metric_quantum(raw: &[f64]) -> Option<f64> {
+    let best = raw.iter().copied().fold(f64::INFINITY, f64::min);
+    let scale = raw
+        .iter()
+        .fold(best.abs(), |m, x| m.max(x.abs()))
+        .max(1e-300);
+    let tol = 1e-9 * scale;
+    if !best.is_finite() || raw.iter().filter(|&&x| x - best <= tol).count() < 3 {
+        return None;
+    }
+    raw.iter()
+        .copied()
+        .filter(|&x| x - best > tol)
+        .min_by(f64::total_cmp)
+        .map(|next| next - best)
 }
 
 fn round4(x: f64) -> f64 {
