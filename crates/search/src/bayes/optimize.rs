@@ -31,6 +31,8 @@ pub struct Options {
     pub pgtol: f64,
     /// Relative function-decrease tolerance.
     pub ftol: f64,
+    /// Evaluation cap (line-search trials included); the best point so far is returned.
+    pub max_evals: usize,
 }
 
 impl Default for Options {
@@ -40,6 +42,7 @@ impl Default for Options {
             memory: 8,
             pgtol: 1e-6,
             ftol: 1e-9,
+            max_evals: usize::MAX,
         }
     }
 }
@@ -151,6 +154,9 @@ where
         let mut accepted = false;
         let mut fnew = f64::INFINITY;
         for _ in 0..30 {
+            if evals >= opts.max_evals {
+                break;
+            }
             for i in 0..n {
                 xn[i] = x[i] + step * d[i];
             }
