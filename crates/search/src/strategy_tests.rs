@@ -177,20 +177,20 @@ fn concurrent_tpe_asks_are_distinct() {
 
 #[test]
 fn bayes_and_tpe_beat_random_on_branin() {
-    let seeds = [1u64, 2, 3];
-    let avg = |method: &str, budget: usize| {
-        seeds
-            .iter()
-            .map(|&s| run_branin(method, s, budget))
-            .sum::<f64>()
-            / seeds.len() as f64
+    // Medians over 8 sweep seeds: one unlucky sweep (or one lucky random draw) must not
+    // decide the test.
+    let median = |method: &str, budget: usize| {
+        let mut best: Vec<f64> = (1..=8u64).map(|s| run_branin(method, s, budget)).collect();
+        best.sort_by(f64::total_cmp);
+        0.5 * (best[3] + best[4])
     };
-    let random = avg("random", 30);
-    let bayes = avg("bayes", 30);
-    let tpe = avg("tpe", 30);
-    eprintln!("branin best after 30: random {random:.3}, tpe {tpe:.3}, bayes {bayes:.3}");
+    let random = median("random", 30);
+    let bayes = median("bayes", 30);
+    let tpe = median("tpe", 30);
+    eprintln!("branin median best after 30: random {random:.3}, tpe {tpe:.3}, bayes {bayes:.3}");
+    // The optimum is 0.397887.
     assert!(
-        bayes < 0.5 * random && bayes < 0.6,
+        bayes < 0.5 * random && bayes < 0.45,
         "bayes {bayes} vs random {random}"
     );
     assert!(tpe < random, "tpe {tpe} vs random {random}");
@@ -317,3 +317,4 @@ fn old_suggestion_rows_still_deserialize() {
     .unwrap();
     assert!(!t.failed);
 }
+

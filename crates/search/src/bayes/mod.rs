@@ -2,7 +2,7 @@
 //!
 //! One suggestion, step by step:
 //!
-//! 1. **Initial design.** The first `max(5, min(d + 1, 20))` suggestions (`d` searched
+//! 1. **Initial design.** The first `max(10, min(d + 1, 20))` suggestions (`d` searched
 //!    parameters), and any made before two runs have a value, are points of the sweep's
 //!    scrambled Sobol sequence, indexed by the number of runs so far, so concurrent agents
 //!    get distinct, evenly spread points.
@@ -26,8 +26,8 @@
 //! 6. **Acquisition.** LogEI ([`acquisition`]) below the best standardized observation
 //!    (for a quantized metric whose best value recurs, such as accuracy on a fixed set,
 //!    half a step below it, so the search leaves the plateau; see [`metric_quantum`]),
-//!    evaluated on 512 scrambled Sobol candidates plus Gaussian perturbations of the 5 best
-//!    observations; the 3 best candidates are refined by bounded L-BFGS
+//!    evaluated on 2,048 scrambled Sobol candidates plus Gaussian perturbations of the 5 best
+//!    observations; the 5 best candidates are refined by bounded L-BFGS
 //!    ([`optimize`]) over the numeric coordinates (categories held). Discrete coordinates
 //!    are snapped to their values' cells and the point decoded with
 //!    `Distribution::from_unit`, so every suggestion is a valid value of its distribution.
@@ -64,17 +64,17 @@ pub const FIT_MAX: usize = 200;
 /// quarter of this).
 pub const POST_MAX: usize = 400;
 /// Sobol candidates for the acquisition.
-pub const SOBOL_CANDIDATES: usize = 512;
+pub const SOBOL_CANDIDATES: usize = 2048;
 /// Perturbations around each of the best observations.
 const LOCAL_CANDIDATES: usize = 16;
 /// How many of the best observations get local candidates.
 const LOCAL_CENTRES: usize = 5;
 /// Candidates refined by L-BFGS.
-const REFINED: usize = 3;
+const REFINED: usize = 5;
 
 /// The size of the initial design for `d` searched parameters.
 pub fn initial_design(d: usize) -> usize {
-    (d + 1).clamp(5, 20)
+    (d + 1).clamp(10, 20)
 }
 
 /// Output standardization followed by an optional Yeo–Johnson warp `ψ_λ`:
