@@ -317,4 +317,3 @@ fn old_suggestion_rows_still_deserialize() {
     .unwrap();
     assert!(!t.failed);
 }
-
