@@ -1,7 +1,7 @@
 """Tests of the ask/tell API (hyperdial.Sweep, hyperdial.Trial).
 
 Against the fake server (fake_server.py), and once against the real binary when one is found:
-HYPERDIAL_BIN, else target/release/hyperdial or target/debug/hyperdial in the repository.
+HYPERDIAL_BIN, else target/release/hyperdial or target/debug/hyperdial (under CARGO_TARGET_DIR when set).
 
 Run from the repository root: python3 -m unittest discover -s python/tests -v
 """
@@ -239,15 +239,17 @@ class AskTellTests(SweepTestCase):
 
 
 def _find_binary():
-    """HYPERDIAL_BIN, else the newer of target/release and target/debug (a stale release
-    build left beside a fresh debug one must not be tested)."""
+    """HYPERDIAL_BIN, else the newer of target/release and target/debug under
+    CARGO_TARGET_DIR or the repository (a stale release build left beside a fresh debug one
+    must not be tested)."""
     def usable(path):
         return bool(path) and os.path.isfile(path) and os.access(path, os.X_OK)
 
     if usable(os.environ.get("HYPERDIAL_BIN", "")):
         return os.environ["HYPERDIAL_BIN"]
-    built = [p for p in (os.path.join(REPO, "target", "release", "hyperdial"),
-                         os.path.join(REPO, "target", "debug", "hyperdial")) if usable(p)]
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO, "target")
+    built = [p for p in (os.path.join(target, "release", "hyperdial"),
+                         os.path.join(target, "debug", "hyperdial")) if usable(p)]
     return max(built, key=os.path.getmtime) if built else None
 
 
