@@ -64,10 +64,13 @@ pub struct AppState {
 
 /// The application's router, ready to serve.
 pub fn router(store: Store, options: Options) -> Router {
-    let state = AppState {
+    app(AppState {
         controller: Arc::new(Controller::new(store)),
         options: Arc::new(options),
-    };
+    })
+}
+
+fn app(state: AppState) -> Router {
     api::routes(state.clone())
         .merge(dashboard::routes())
         .with_state(state)
@@ -77,6 +80,31 @@ pub fn router(store: Store, options: Options) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panic_response,
         ))
+}
+
+/// Mark runs not heard from since `cutoff_ms` as crashed, and tell the dashboards watching.
+async fn crash_silent_runs(controller: &Controller, cutoff_ms: i64) {
+    let store = controller.store();
+    let ids = match store.crash_silent_runs(cutoff_ms).await {
+        Ok(ids) => ids,
+        Err(e) => return tracing::error!("janitor: {e}"),
+    };
+    if ids.is_empty() {
+        return;
+    }
+    tracing::warn!(runs = ?ids, "marked silent runs crashed");
+    if !controller.events.active() {
+        return;
+    }
+    for id in ids {
+        if let Ok(Some(run)) = store.run(&id).await {
+            controller.events.publish(
+                "run_finished",
+                run.sweep_id.as_deref(),
+                api::events::run_brief(&run),
+            );
+        }
+    }
 }
 
 /// Serve on `listener` until `shutdown` completes. Refuses a non-loopback address without a
@@ -91,25 +119,68 @@ pub async fn serve(
     if !addr.ip().is_loopback() && options.token.as_deref().unwrap_or("").is_empty() {
         return Err(ServeError::TokenRequired(addr));
     }
-    let janitor_store = store.clone();
+    let state = AppState {
+        controller: Arc::new(Controller::new(store)),
+        options: Arc::new(options),
+    };
+    let controller = state.controller.clone();
     let janitor = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
         loop {
             tick.tick().await;
             let cutoff = hyperdial_store::now_ms() - SILENCE_LIMIT.as_millis() as i64;
-            match janitor_store.crash_silent_runs(cutoff).await {
-                Ok(ids) if !ids.is_empty() => {
-                    tracing::warn!(runs = ?ids, "marked silent runs crashed")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::error!("janitor: {e}"),
-            }
+            crash_silent_runs(&controller, cutoff).await;
         }
     });
-    let app = router(store, options);
-    let result = axum::serve(listener, app)
+    let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await;
     janitor.abort();
     Ok(result?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyperdial_store::{NewRun, NewSweep};
+
+    #[tokio::test]
+    async fn a_run_crashed_by_the_janitor_reaches_live_dashboards() {
+        let dir = std::env::temp_dir().join(format!(
+            "hyperdial-janitor-{}",
+            hyperdial_store::new_id("t")
+        ));
+        let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
+        let sweep = store
+            .insert_sweep(NewSweep {
+                project: "default",
+                name: Some("s"),
+                method: "random",
+                source: "method: random",
+                source_file: None,
+                config_hash: "h",
+                seed: 1,
+                metric_name: Some("loss"),
+                goal: Some("minimize"),
+            })
+            .await
+            .unwrap();
+        let run = store
+            .insert_run(NewRun {
+                sweep_id: Some(sweep.id.clone()),
+                project: "default".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let controller = Controller::new(store);
+        let mut rx = controller.events.subscribe();
+        crash_silent_runs(&controller, hyperdial_store::now_ms() + 1000).await;
+        let event = rx.try_recv().expect("an event");
+        assert_eq!(event.kind, "run_finished");
+        assert_eq!(event.sweep.as_deref(), Some(sweep.id.as_str()));
+        assert_eq!(event.data["id"], run.id.as_str());
+        assert_eq!(event.data["state"], "crashed");
+        std::fs::remove_dir_all(dir).ok();
+    }
 }
