@@ -12,10 +12,16 @@
 //! ```
 //!
 //! where `K_i` is a product kernel centred on `x_i` and `K_0` a broad prior component
-//! (weight `w_0 ∝ 1`). A numeric coordinate gets a normal kernel truncated to `[0, 1]`,
-//! with one bandwidth for all observations, `σ = 0.2 · n_group^{−1/(d+4)}` (Scott's rule
-//! for `d` dimensions), clipped to `[1/min(100, n_group + 1), 1]`; the prior component is
-//! `N(½, 1)` truncated. A categorical coordinate with `k` choices gets probability
+//! (weight `w_0 ∝ 1`). A numeric coordinate gets a normal kernel truncated to `[0, 1]`
+//! whose bandwidth is the larger gap to the observation's neighbours along that coordinate
+//! within its group (the rule of Optuna's univariate TPE, without the bounds as
+//! neighbours), clipped to `[1/min(100, n_group + 1), 1]`; the prior component is `N(½, 1)`
+//! truncated. Kernels narrow where a group's runs crowd together: the good group's around
+//! the optimum, so the search converges, and the bad group's around each run already tried,
+//! so its density stops penalizing the whole region those runs sit in. (One bandwidth per
+//! group by Scott's rule, `0.2 · n^{−1/(d+4)}`, as in Optuna's multivariate mode, ranked
+//! 5.1 of 8 optimizers at 50 trials in bench/quality; these bandwidths 4.5, Optuna's TPE
+//! 4.6.) A categorical coordinate with `k` choices gets probability
 //! `(1 + 1/k)/2` at the observed choice and `(1/k)/2` at each other one (uniform for the
 //! prior). In `G`, older runs weigh less once there are more than 25 (a linear ramp from
 //! `1/n` to `1`, the newest 25 at full weight). All coordinates of a kernel share its
@@ -151,16 +157,15 @@ impl Parzen {
     pub(crate) fn new(space: &Space<'_>, points: &[&Point], weights: &[f64]) -> Self {
         let d = space.len();
         let n = points.len();
-        let sigma = (0.2 * (n.max(1) as f64).powf(-1.0 / (d as f64 + 4.0)))
-            .clamp(1.0 / (n as f64 + 1.0).min(100.0), 1.0);
+        let bandwidths = neighbour_bandwidths(points, d);
         let mut kernels = Vec::with_capacity((n + 1) * d);
-        for p in points {
-            for (dim, &x) in space.dims.iter().zip(p.iter()) {
+        for (pi, p) in points.iter().enumerate() {
+            for (k, (dim, &x)) in space.dims.iter().zip(p.iter()).enumerate() {
                 kernels.push(match dim {
                     Dim::Numeric { cells, .. } => {
                         // A discrete coordinate's kernel is at least half a cell wide.
                         let floor = cells.map_or(0.0, |c| 0.5 / c as f64);
-                        Kernel::normal(x, sigma.max(floor))
+                        Kernel::normal(x, bandwidths[k][pi].max(floor))
                     }
                     Dim::Categorical { choices, .. } => {
                         let k = choices.len() as f64;
@@ -247,6 +252,37 @@ impl Parzen {
             })
             .collect()
     }
+}
+
+/// Per point and coordinate, the bandwidth of its kernel: the larger of the gaps to its
+/// neighbours along that coordinate (the outermost points: the gap to their inner
+/// neighbour; a lone point: the distance to the farther bound), clipped to
+/// `[1/min(100, n + 1), 1]`. Indexed `[coordinate][point]`.
+fn neighbour_bandwidths(points: &[&Point], d: usize) -> Vec<Vec<f64>> {
+    let n = points.len();
+    let min_bw = 1.0 / (n as f64 + 1.0).min(100.0);
+    (0..d)
+        .map(|k| {
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_by(|&a, &b| points[a][k].total_cmp(&points[b][k]));
+            let at = |r: usize| points[order[r]][k];
+            let mut out = vec![0.0; n];
+            for (r, &i) in order.iter().enumerate() {
+                let x = at(r);
+                let gap = if n == 1 {
+                    x.max(1.0 - x)
+                } else if r == 0 {
+                    at(1) - x
+                } else if r + 1 == n {
+                    x - at(r - 1)
+                } else {
+                    (x - at(r - 1)).max(at(r + 1) - x)
+                };
+                out[i] = gap.clamp(min_bw, 1.0);
+            }
+            out
+        })
+        .collect()
 }
 
 /// Optuna's default weights for a group of `n` in age order: a ramp from `1/n` to `1` over
