@@ -266,7 +266,7 @@ fn neighbour_bandwidths(points: &[&Point], d: usize) -> Vec<Vec<f64>> {
             // (coordinate, point) pairs sorted by coordinate: contiguous, so the sort
             // stays cheap at thousands of runs.
             let mut sorted: Vec<(f64, usize)> = (0..n).map(|i| (points[i][k], i)).collect();
-            sorted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+            sorted.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             let mut out = vec![0.0; n];
             for (r, &(x, i)) in sorted.iter().enumerate() {
                 let gap = if n == 1 {
