@@ -295,9 +295,15 @@ pub fn suggest(
     // a plateau; improving on it means reaching the next step, so expected improvement is
     // measured from half a step below the best instead of inviting more runs onto the
     // plateau.
-    let quantum = metric_quantum(&raw);
+    // Imputed values (failed runs) are no evidence of a quantum.
+    let observed: Vec<f64> = post_idx
+        .iter()
+        .filter(|&&i| !history.imputed[i])
+        .map(|&i| history.values[i])
+        .collect();
+    let quantum = metric_quantum(&observed);
     if let Some(q) = quantum {
-        let raw_best = raw.iter().copied().fold(f64::INFINITY, f64::min);
+        let raw_best = observed.iter().copied().fold(f64::INFINITY, f64::min);
         best_y = best_y.min(warp.forward(raw_best - 0.5 * q));
     }
 
