@@ -234,8 +234,8 @@ pub struct Effort {
 impl Effort {
     /// The effort for `n` observations. Up to 50 the likelihood is flat and multi-modal and
     /// an evaluation is cheap (`O(n³)` with `n ≤ 50`): 6 starts, 2 L-BFGS runs to a tight
-    /// tolerance. Beyond, the posterior is well determined and the fit dominates the
-    /// suggestion's cost: 4 starts, 1 run of at most 24 evaluations, stopped early once an
+    /// tolerance. Beyond, the posterior is well determined and each evaluation costs more:
+    /// 4 starts, 1 run of at most 24 evaluations, stopped early once an
     /// iteration gains less than 0.1%. On the tasks of bench/quality the fit takes about 20
     /// evaluations at 75–100 observations, so the cap rarely binds; on the engine
     /// benchmark's smooth bowl, where it does (28 evaluations instead of 40), the length
