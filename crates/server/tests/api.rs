@@ -1,86 +1,14 @@
 //! The API end to end: a real server on an ephemeral loopback port, driven over HTTP.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 
 use hyperdial_server::{serve, Options};
 use hyperdial_store::Store;
 use serde_json::{json, Value};
 
-struct Server {
-    base: String,
-    http: reqwest::Client,
-    dir: PathBuf,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
+mod common;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.dir).ok();
-    }
-}
-
-async fn start(token: Option<&str>) -> Server {
-    let dir = std::env::temp_dir().join(format!("hyperdial-api-{}", hyperdial_store::new_id("t")));
-    let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let options = Options {
-        token: token.map(str::to_string),
-    };
-    tokio::spawn(async move {
-        serve(listener, store, options, async {
-            rx.await.ok();
-        })
-        .await
-        .unwrap();
-    });
-    Server {
-        base,
-        http: reqwest::Client::new(),
-        dir,
-        _stop: tx,
-    }
-}
-
-impl Server {
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn sweep(&self, source: &str) -> String {
-        let (status, body) = self
-            .post("/api/v1/sweeps", json!({ "source": source }))
-            .await;
-        assert_eq!(status, 201, "{body}");
-        body["id"].as_str().unwrap().to_string()
-    }
-}
+use common::*;
 
 const GRID12: &str = "program: t.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  a: {values: [1, 2, 3]}\n  b: {values: [x, y, z, w]}\n";
 

@@ -1,88 +1,15 @@
 //! The dashboard's API: points, importance, history downsampling, runs paging/sorting/
 //! filtering, notes, live events, and the embedded single-page app.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use hyperdial_server::{serve, Options};
-use hyperdial_store::Store;
 use serde_json::{json, Value};
 
-struct Server {
-    base: String,
-    http: reqwest::Client,
-    dir: PathBuf,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
+mod common;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.dir).ok();
-    }
-}
-
-async fn start() -> Server {
-    let dir = std::env::temp_dir().join(format!("hyperdial-dash-{}", hyperdial_store::new_id("t")));
-    let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        serve(listener, store, Options::default(), async {
-            rx.await.ok();
-        })
-        .await
-        .unwrap();
-    });
-    Server {
-        base,
-        http: reqwest::Client::new(),
-        dir,
-        _stop: tx,
-    }
-}
+use common::*;
 
 impl Server {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(reqwest::Method::POST, path, body).await
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn sweep(&self, source: &str) -> String {
-        let (status, body) = self
-            .post("/api/v1/sweeps", json!({ "source": source }))
-            .await;
-        assert_eq!(status, 201, "{body}");
-        body["id"].as_str().unwrap().to_string()
-    }
-
     /// Claim a run, log `loss` over `steps` steps ending at `final_loss`, finish it.
     async fn run(&self, sweep: &str, steps: usize, loss: impl Fn(&Value) -> f64) -> Value {
         let (st, claim) = self
@@ -126,7 +53,7 @@ fn loss_of(p: &Value) -> f64 {
 
 #[tokio::test]
 async fn points_are_columnar_with_axes() {
-    let s = start().await;
+    let s = start(None).await;
     let id = s.sweep(SWEEP).await;
     for _ in 0..3 {
         s.run(&id, 3, loss_of).await;
@@ -156,7 +83,7 @@ async fn points_are_columnar_with_axes() {
 
 #[tokio::test]
 async fn importance_ranks_what_matters_and_is_cached() {
-    let s = start().await;
+    let s = start(None).await;
     let (st, created) = s
         .post("/api/v1/sweeps", json!({ "source": SWEEP, "seed": 7 }))
         .await;
@@ -200,7 +127,7 @@ async fn importance_ranks_what_matters_and_is_cached() {
 
 #[tokio::test]
 async fn history_is_downsampled_and_keyed() {
-    let s = start().await;
+    let s = start(None).await;
     let (_, run) = s.post("/api/v1/runs", json!({"config": {"x": 1}})).await;
     let id = run["id"].as_str().unwrap();
     let points: Vec<Value> = (0..5000)
@@ -242,7 +169,7 @@ async fn history_is_downsampled_and_keyed() {
 
 #[tokio::test]
 async fn runs_sort_filter_and_page() {
-    let s = start().await;
+    let s = start(None).await;
     let id = s.sweep(SWEEP).await;
     for _ in 0..12 {
         s.run(&id, 2, loss_of).await;
@@ -328,7 +255,7 @@ async fn runs_sort_filter_and_page() {
 
 #[tokio::test]
 async fn notes_persist_and_are_bounded() {
-    let s = start().await;
+    let s = start(None).await;
     let id = s.sweep(SWEEP).await;
     let notes = "# Learned\n- lr near 3e-3 wins\n- **sgd** is worse";
     let (st, body) = s
@@ -396,7 +323,7 @@ async fn read_events(resp: reqwest::Response, until: &[&str]) -> Vec<(String, Va
 
 #[tokio::test]
 async fn live_events_follow_a_sweep() {
-    let s = start().await;
+    let s = start(None).await;
     let id = s.sweep(SWEEP).await;
     let other = s.sweep(SWEEP).await;
     let resp = s
@@ -439,7 +366,7 @@ async fn live_events_follow_a_sweep() {
 
 #[tokio::test]
 async fn the_dashboard_is_embedded() {
-    let s = start().await;
+    let s = start(None).await;
     for path in ["/", "/sweeps/abc", "/runs/xyz"] {
         let r = s
             .http
