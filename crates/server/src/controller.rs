@@ -395,13 +395,17 @@ impl Controller {
             .ok_or_else(|| ApiError::not_found("run", run_id))
     }
 
+    /// The sweep `id`, or a 404 naming it.
+    pub async fn sweep(&self, id: &str) -> Result<SweepRow, ApiError> {
+        self.store
+            .sweep(id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("sweep", id))
+    }
+
     /// Change a sweep's state by a user action: `pause`, `resume`, `stop` or `cancel`.
     pub async fn act(&self, sweep_id: &str, action: &str) -> Result<SweepRow, ApiError> {
-        let sweep = self
-            .store
-            .sweep(sweep_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("sweep", sweep_id))?;
+        let sweep = self.sweep(sweep_id).await?;
         let state = sweep.state.as_str();
         let next = match (action, state) {
             ("pause", "running") => "paused",
@@ -421,10 +425,7 @@ impl Controller {
                 .request_stop_for_sweep(sweep_id, "cancelled")
                 .await?;
         }
-        self.store
-            .sweep(sweep_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("sweep", sweep_id))
+        self.sweep(sweep_id).await
     }
 }
 

@@ -27,6 +27,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, format!("no {what} with id `{id}`"))
     }
 
+    /// 413 Payload Too Large; `message` says what the limit is.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, message)
+    }
+
     /// 409 Conflict.
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, message)

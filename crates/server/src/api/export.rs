@@ -22,11 +22,7 @@ pub(super) async fn export(
     Query(q): Query<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let c = &s.controller;
-    let sweep = c
-        .store()
-        .sweep(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("sweep", &id))?;
+    let sweep = c.sweep(&id).await?;
     let config = c.config(&sweep)?;
     let filter = RunFilter {
         sweep: Some(id.clone()),

@@ -447,10 +447,7 @@ fn cache() -> &'static Cache {
 pub(crate) async fn importance(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let c = &s.controller;
     let store = c.store();
-    let sweep = store
-        .sweep(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("sweep", &id))?;
+    let sweep = c.sweep(&id).await?;
     let key = format!("{}\u{0}{id}", store.path().display());
     let fingerprint = store.finished_fingerprint(&id).await?;
     if let Some((fp, v)) = cache().lock().expect("importance cache").get(&key) {

@@ -2,7 +2,6 @@
 //! downsampled run history, a sortable and filterable page of runs, and sweep notes.
 
 use axum::extract::{Path, Query, RawQuery, State};
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use hyperdial_space::Distribution;
@@ -25,10 +24,7 @@ pub const MAX_SERIES: usize = 64;
 pub(crate) async fn points(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let c = &s.controller;
     let store = c.store();
-    let sweep = store
-        .sweep(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("sweep", &id))?;
+    let sweep = c.sweep(&id).await?;
     let config = c.config(&sweep)?;
     let rows = store.sweep_points(&id).await?;
     let mut axes = Vec::new();
@@ -202,13 +198,10 @@ pub(crate) async fn put_notes(
     Body(body): Body<NotesBody>,
 ) -> ApiResult {
     if body.notes.len() > MAX_NOTES_BYTES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "notes are {} bytes; keep them under {MAX_NOTES_BYTES}",
-                body.notes.len()
-            ),
-        ));
+        return Err(ApiError::too_large(format!(
+            "notes are {} bytes; keep them under {MAX_NOTES_BYTES}",
+            body.notes.len()
+        )));
     }
     if !s.controller.store().set_notes(&id, &body.notes).await? {
         return Err(ApiError::not_found("sweep", &id));

@@ -174,12 +174,7 @@ async fn list_sweeps(State(s): State<AppState>, Query(q): Query<ProjectQuery>) -
 }
 
 async fn get_sweep(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    let row = s
-        .controller
-        .store()
-        .sweep(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("sweep", &id))?;
+    let row = s.controller.sweep(&id).await?;
     Ok(Json(views::sweep(&s.controller, &row).await?).into_response())
 }
 
@@ -227,10 +222,7 @@ async fn sweep_action(
 
 async fn best(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let store = s.controller.store();
-    let sweep = store
-        .sweep(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("sweep", &id))?;
+    let sweep = s.controller.sweep(&id).await?;
     let maximize = sweep.goal.as_deref() == Some("maximize");
     match store.best_run(&id, maximize).await? {
         Some(run) => Ok(Json(json!({ "run": views::run(&run) })).into_response()),
@@ -251,10 +243,7 @@ struct RegisterAgent {
 async fn register_agent(State(s): State<AppState>, Body(body): Body<RegisterAgent>) -> ApiResult {
     let store = s.controller.store();
     if let Some(sweep) = &body.sweep {
-        store
-            .sweep(sweep)
-            .await?
-            .ok_or_else(|| ApiError::not_found("sweep", sweep))?;
+        s.controller.sweep(sweep).await?;
     }
     let id = store
         .register_agent(body.sweep.as_deref(), body.host.as_deref(), body.pid)
@@ -379,13 +368,10 @@ async fn metrics(
     Body(body): Body<MetricsBody>,
 ) -> ApiResult {
     if body.points.len() > MAX_POINTS {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "{} points in one batch; send at most {MAX_POINTS}",
-                body.points.len()
-            ),
-        ));
+        return Err(ApiError::too_large(format!(
+            "{} points in one batch; send at most {MAX_POINTS}",
+            body.points.len()
+        )));
     }
     let mut points = Vec::with_capacity(body.points.len());
     for (i, p) in body.points.into_iter().enumerate() {
