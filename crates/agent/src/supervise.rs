@@ -23,9 +23,22 @@
 //! - **Stops are obeyed.** A heartbeat goes out every [`SuperviseOptions::heartbeat`]. When the
 //!   server answers `stop` (to a heartbeat or to posted metrics), the group gets SIGTERM, and
 //!   SIGKILL after [`SuperviseOptions::grace`] if it is still there.
-//! - **Shutdown levels** (the `shutdown` watch channel, raised by the CLI on Ctrl-C): `1` changes
-//!   nothing here (the agent just claims no further run), `2` sends SIGTERM to the group and
-//!   SIGKILL after the grace period, `3` sends SIGKILL at once.
+//! - **Shutdown levels** (the `shutdown` watch channel, raised by the CLI on SIGINT, SIGTERM
+//!   and SIGHUP): `1` changes nothing here (the agent just claims no further run), `2` sends
+//!   SIGTERM to the group and SIGKILL after the grace period, `3` sends SIGKILL at once. The run
+//!   ends `cancelled`, its error saying why ([`set_shutdown_reason`], e.g. "interrupted: agent
+//!   received SIGTERM").
+//! - **The process dies with its agent** (Linux). The process is started with a parent-death
+//!   signal (`PR_SET_PDEATHSIG`, SIGKILL), so an agent killed with SIGKILL (or by the OOM
+//!   killer) takes its training process along; the server then marks the run `crashed` once
+//!   its heartbeats have been missing for the server's silence limit (60 s; its janitor looks
+//!   every 10 s). The kernel sends that signal when the *thread* that started the process
+//!   ends, so [`supervise()`] must run on a thread that lives as long as the agent: the thread
+//!   of `block_on` or a worker of a multi-threaded tokio runtime (they live as long as the
+//!   runtime), never inside `spawn_blocking` or after `block_in_place`. Only the direct child
+//!   gets the signal: processes it started itself (data loaders, ranks) are orphaned and keep
+//!   running unless they watch their parent. A process that loses its parent before the signal
+//!   is armed exits at once.
 //! - **Every run is finished**, exactly once, with what is known: exit code 0 → no state (the
 //!   server decides, and fails a run whose sweep metric is NaN); another exit code → `failed`,
 //!   "exit code N"; a signal → `failed`, "killed by SIGSEGV (segmentation fault)" (SIGKILL: "killed
@@ -165,6 +178,27 @@ pub struct Outcome {
     pub duration: Duration,
 }
 
+/// Why this process is shutting down, for the runs it interrupts (see [`set_shutdown_reason`]).
+static SHUTDOWN_REASON: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Record why this process is shutting down (e.g. "agent received SIGTERM"). Runs stopped by
+/// shutdown level 2 or 3 afterwards end `cancelled` with the error "interrupted: REASON"; without
+/// a reason, "interrupted: the agent was shut down while the run was going". The reason is
+/// process-wide because a signal is.
+pub fn set_shutdown_reason(reason: impl Into<String>) {
+    if let Ok(mut slot) = SHUTDOWN_REASON.lock() {
+        *slot = Some(reason.into());
+    }
+}
+
+fn shutdown_reason() -> String {
+    SHUTDOWN_REASON
+        .lock()
+        .ok()
+        .and_then(|slot| slot.clone())
+        .unwrap_or_else(|| "the agent was shut down while the run was going".to_string())
+}
+
 /// Why the agent ended the process.
 #[derive(Debug, Clone, PartialEq)]
 enum StopCause {
@@ -214,6 +248,7 @@ pub async fn supervise(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    die_with_parent(&mut cmd);
     apply_env(&mut cmd, client, run_id, env, opts);
     let mut child = match cmd.spawn() {
         Ok(child) => child,
@@ -353,7 +388,7 @@ pub async fn supervise(
         }
         (Some(StopCause::Shutdown), _) => (
             Some("cancelled"),
-            Some("interrupted: the agent was shut down while the run was going".to_string()),
+            Some(format!("interrupted: {}", shutdown_reason())),
         ),
         (None, Err(err)) => (
             Some("failed"),
@@ -699,6 +734,42 @@ impl Drop for GroupGuard {
             let _ = signal_group(self.pgid, libc::SIGKILL);
         }
     }
+}
+
+/// Arm the parent-death signal (SIGKILL) of the process `cmd` starts (Linux; a no-op elsewhere).
+/// If this process is already gone when the child arms it, the child exits at once.
+fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: getpid has no preconditions.
+        let parent = unsafe { libc::getpid() };
+        let arm = move || -> io::Result<()> {
+            // SAFETY: PR_SET_PDEATHSIG takes one integer argument; the rest are ignored.
+            // prctl, getppid and _exit are async-signal-safe, as required between fork and exec.
+            unsafe {
+                if libc::prctl(
+                    libc::PR_SET_PDEATHSIG,
+                    libc::SIGKILL as libc::c_ulong,
+                    0 as libc::c_ulong,
+                    0 as libc::c_ulong,
+                    0 as libc::c_ulong,
+                ) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+            }
+            Ok(())
+        };
+        // SAFETY: the closure only makes async-signal-safe calls and allocates nothing.
+        unsafe {
+            cmd.pre_exec(arm);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 /// Make this process the reaper of its orphaned descendants (Linux), once.

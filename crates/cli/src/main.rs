@@ -44,7 +44,8 @@ impl Remote {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a sweep on this machine: embedded server on SQLite, N local agents, progress, and
-    /// the best run at the end. Running it again with the same file resumes the sweep.
+    /// the best run at the end. Running it again with the same file resumes the sweep; once
+    /// that sweep has finished, it shows the result and what can be done (--retry, --new).
     Tune {
         /// The sweep file (YAML or JSON).
         file: PathBuf,
@@ -64,6 +65,12 @@ enum Command {
         /// Seed of a new sweep (default: random, stored with the sweep).
         #[arg(long)]
         seed: Option<i64>,
+        /// Start a fresh sweep, even if the file's sweep exists (running or finished).
+        #[arg(long, conflicts_with = "retry")]
+        new: bool,
+        /// Run the failed and crashed runs of the file's sweep again, also when it finished.
+        #[arg(long)]
+        retry: bool,
     },
     /// Serve the API and the overview pages.
     Server {
@@ -162,6 +169,26 @@ enum Command {
     Stop(SweepAction),
     /// Cancel a sweep: running runs are stopped.
     Cancel(SweepAction),
+    /// Run runs of a sweep again with the same configuration (also on a finished sweep,
+    /// which then runs until its retries are done). Without options: its failed and crashed
+    /// runs.
+    Retry {
+        /// The sweep id.
+        sweep: String,
+        /// Retry the runs that failed.
+        #[arg(long)]
+        failed: bool,
+        /// Retry the runs that crashed (their agent was lost).
+        #[arg(long)]
+        crashed: bool,
+        /// Retry the runs that were cancelled.
+        #[arg(long)]
+        cancelled: bool,
+        /// Retry these runs (ids; a run retried before stands for its latest attempt).
+        runs: Vec<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Track a run of any command: argv, exit code, metrics, output, host, git commit.
     Run {
         /// Project.
@@ -245,6 +272,8 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             db,
             port,
             seed,
+            new,
+            retry,
         } => {
             tune::run(tune::TuneArgs {
                 file,
@@ -253,6 +282,8 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 db,
                 port,
                 seed,
+                new,
+                retry,
             })
             .await
         }
@@ -295,6 +326,24 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Resume(a) => manage::act(&a.remote, &a.sweep, "resume").await,
         Command::Stop(a) => manage::act(&a.remote, &a.sweep, "stop").await,
         Command::Cancel(a) => manage::act(&a.remote, &a.sweep, "cancel").await,
+        Command::Retry {
+            sweep,
+            failed,
+            crashed,
+            cancelled,
+            runs,
+            remote,
+        } => {
+            let states: Vec<&str> = [
+                (failed, "failed"),
+                (crashed, "crashed"),
+                (cancelled, "cancelled"),
+            ]
+            .into_iter()
+            .filter_map(|(on, state)| on.then_some(state))
+            .collect();
+            manage::retry(&remote, &sweep, &states, &runs).await
+        }
         Command::Run {
             project,
             name,

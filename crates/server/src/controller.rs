@@ -8,7 +8,7 @@
 //! The metric of a run is the best value in its history (lowest for `minimize`, highest for
 //! `maximize`), as W&B's controller takes it; the store keeps it up to date on every batch.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use hyperdial_search::{suggest_in_sweep, Ask, Trial};
@@ -156,6 +156,41 @@ impl Controller {
         })
     }
 
+    /// [`Controller::create_sweep`]; with `finished_too`, when no unfinished sweep matches, the
+    /// newest *finished* sweep of the same project and config is returned (as resumed) instead
+    /// of a new one, so `tune` can say that the file's sweep is over rather than start again.
+    pub async fn create_sweep_or_find_finished(
+        &self,
+        source: &str,
+        file: Option<&str>,
+        project: Option<&str>,
+        resume: bool,
+        finished_too: bool,
+        seed: Option<i64>,
+    ) -> Result<Created, ApiError> {
+        if finished_too {
+            if let Ok(validated) = hyperdial_space::parse_str(source, file.unwrap_or("sweep.yaml"))
+            {
+                let config = validated.config;
+                let project = project
+                    .map(str::to_string)
+                    .or_else(|| config.project.clone())
+                    .unwrap_or_else(|| "default".to_string());
+                let hash = config_hash(&config);
+                if self.store.find_resumable(&project, &hash).await?.is_none() {
+                    if let Some(sweep) = self.store.find_finished(&project, &hash).await? {
+                        return Ok(Created {
+                            sweep,
+                            resumed: true,
+                            warnings: validated.warnings,
+                        });
+                    }
+                }
+            }
+        }
+        self.create_sweep(source, file, project, resume, seed).await
+    }
+
     /// Hand the next run of a sweep to an agent.
     pub async fn claim(&self, sweep_id: &str, agent_id: Option<&str>) -> Result<Claim, ApiError> {
         let host = match agent_id {
@@ -173,12 +208,35 @@ impl Controller {
             other => return Ok(Claim::Over(other.to_string())),
         }
         let config = self.config(&sweep)?;
-        let rows = tx.trials(sweep_id).await?;
+        let mut rows = tx.trials(sweep_id).await?;
+        // Retries first: queue what the sweep's `retry` policy asks for, then hand out the
+        // oldest queued run before the strategy is asked for anything new.
+        if queue_policy_retries(&mut tx, &sweep, &config, &rows).await? > 0 {
+            rows = tx.trials(sweep_id).await?;
+        }
+        if let Some(run) = tx.claim_queued(sweep_id, agent_id, host.as_deref()).await? {
+            tx.commit().await?;
+            return Ok(Claim::Run(Box::new(run)));
+        }
         let running = rows
             .iter()
             .filter(|r| r.state == "running" || r.state == "queued")
             .count();
         let over = |reason: &str| tracing::info!(sweep = sweep_id, "sweep finished: {reason}");
+        if sweep.retries_only {
+            if running > 0 {
+                return Ok(Claim::Wait);
+            }
+            tx.set_retries_only(sweep_id, false).await?;
+            tx.set_sweep_state(sweep_id, "finished").await?;
+            tx.commit().await?;
+            over("its retries are done");
+            return Ok(Claim::Over("finished".into()));
+        }
+        // A configuration counts once however often it was retried (for `run_cap` and for the
+        // search): only the latest attempt of each is a trial.
+        let superseded: HashSet<String> = rows.iter().filter_map(|r| r.retry_of.clone()).collect();
+        rows.retain(|r| !superseded.contains(&r.id));
         if let Some(cap) = config.run_cap {
             if rows.len() as u64 >= cap {
                 if running > 0 {
@@ -427,6 +485,186 @@ impl Controller {
         }
         self.sweep(sweep_id).await
     }
+}
+
+/// One run chosen by [`Controller::retry`] and the retry queued for it.
+#[derive(Debug)]
+pub struct Retried {
+    /// The run that is retried (the latest attempt of its configuration).
+    pub run: String,
+    /// The queued retry.
+    pub retry: RunRow,
+}
+
+/// What [`Controller::retry`] did.
+#[derive(Debug, Default)]
+pub struct RetryOutcome {
+    /// Retries queued.
+    pub retried: Vec<Retried>,
+    /// Runs named or chosen that were not retried: `(run id, why)`.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Most runs one retry request may name.
+pub const MAX_RETRY_RUNS: usize = 10_000;
+
+/// Run states that `hyperdial retry` selects by default.
+pub const DEFAULT_RETRY_STATES: &[&str] = &["failed", "crashed"];
+
+impl Controller {
+    /// Queue runs of a sweep again with the same configuration: the runs named in `runs` (a
+    /// run already retried stands for its latest attempt), and every latest attempt whose state
+    /// is in `states`; with neither, the `failed` and `crashed` ones. A run that is still
+    /// `queued` or `running` is skipped, as is a `finished` run that was only selected by
+    /// state. A finished sweep with something to retry runs again, only until its retries are
+    /// done; a cancelled sweep answers 409. Explicit retries do not count against the sweep's
+    /// `retry.max`.
+    pub async fn retry(
+        &self,
+        sweep_id: &str,
+        states: &[String],
+        runs: &[String],
+    ) -> Result<RetryOutcome, ApiError> {
+        if runs.len() > MAX_RETRY_RUNS || states.len() > FINAL_RUN_STATES.len() {
+            return Err(ApiError::bad_request(format!(
+                "name at most {MAX_RETRY_RUNS} runs and {} states in one retry",
+                FINAL_RUN_STATES.len()
+            )));
+        }
+        for state in states {
+            if !FINAL_RUN_STATES.contains(&state.as_str()) {
+                return Err(ApiError::bad_request(format!(
+                    "unknown run state `{state}`; use one of: {}",
+                    FINAL_RUN_STATES.join(", ")
+                )));
+            }
+        }
+        let mut tx = self.store.begin().await?;
+        let sweep = tx
+            .sweep(sweep_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("sweep", sweep_id))?;
+        if sweep.state == "cancelled" {
+            return Err(ApiError::conflict(format!(
+                "sweep {sweep_id} is cancelled: its runs are not retried; start a new sweep with `hyperdial tune FILE --new`"
+            )));
+        }
+        let rows = tx.trials(sweep_id).await?;
+        let successor: HashMap<&str, &str> = rows
+            .iter()
+            .filter_map(|r| r.retry_of.as_deref().map(|of| (of, r.id.as_str())))
+            .collect();
+        let by_id: HashMap<&str, &hyperdial_store::TrialRow> =
+            rows.iter().map(|r| (r.id.as_str(), r)).collect();
+        let states: Vec<&str> = if states.is_empty() && runs.is_empty() {
+            DEFAULT_RETRY_STATES.to_vec()
+        } else {
+            states.iter().map(String::as_str).collect()
+        };
+        let mut chosen: Vec<&str> = Vec::new();
+        let mut outcome = RetryOutcome::default();
+        for name in runs {
+            let Some(mut id) = by_id.get(name.as_str()).map(|r| r.id.as_str()) else {
+                return Err(ApiError::bad_request(format!(
+                    "run {name} is not a run of sweep {sweep_id}"
+                )));
+            };
+            while let Some(next) = successor.get(id) {
+                id = next;
+            }
+            let latest = by_id[id];
+            if !FINAL_RUN_STATES.contains(&latest.state.as_str()) {
+                let why = if id == name {
+                    format!("it is {}", latest.state)
+                } else {
+                    format!("its retry {id} is {}", latest.state)
+                };
+                outcome.skipped.push((name.clone(), why));
+            } else if !chosen.contains(&id) {
+                chosen.push(id);
+            }
+        }
+        for r in &rows {
+            if states.contains(&r.state.as_str())
+                && !successor.contains_key(r.id.as_str())
+                && !chosen.contains(&r.id.as_str())
+            {
+                chosen.push(&r.id);
+            }
+        }
+        for id in chosen {
+            let retry = queue_retry(&mut tx, &sweep, id).await?;
+            outcome.retried.push(Retried {
+                run: id.to_string(),
+                retry,
+            });
+        }
+        if !outcome.retried.is_empty() && sweep.state == "finished" {
+            tx.set_sweep_state(sweep_id, "running").await?;
+            tx.set_retries_only(sweep_id, true).await?;
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+}
+
+/// Queue a retry of every latest attempt that the sweep's `retry` policy covers (its state is
+/// in `retry.on` and it has had fewer than `retry.max` retries). Returns how many were queued.
+async fn queue_policy_retries(
+    tx: &mut hyperdial_store::Tx,
+    sweep: &SweepRow,
+    config: &SweepConfig,
+    rows: &[hyperdial_store::TrialRow],
+) -> Result<usize, ApiError> {
+    let policy = &config.retry;
+    let retried: HashSet<&str> = rows.iter().filter_map(|r| r.retry_of.as_deref()).collect();
+    let due: Vec<&str> = rows
+        .iter()
+        .filter(|r| {
+            policy.applies_to(&r.state)
+                && r.attempt <= i64::from(policy.max)
+                && !retried.contains(r.id.as_str())
+        })
+        .map(|r| r.id.as_str())
+        .collect();
+    for id in &due {
+        let retry = queue_retry(tx, sweep, id).await?;
+        tracing::info!(
+            sweep = sweep.id.as_str(),
+            run = *id,
+            retry = retry.id.as_str(),
+            "queued a retry (attempt {})",
+            retry.attempt
+        );
+    }
+    Ok(due.len())
+}
+
+/// Insert a `queued` run with the configuration of run `id`, as its next attempt.
+async fn queue_retry(
+    tx: &mut hyperdial_store::Tx,
+    sweep: &SweepRow,
+    id: &str,
+) -> Result<RunRow, ApiError> {
+    let original = tx
+        .run(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run", id))?;
+    let number = tx.next_number(&sweep.id).await?;
+    Ok(tx
+        .insert_run(NewRun {
+            sweep_id: Some(sweep.id.clone()),
+            project: sweep.project.clone(),
+            number: Some(number),
+            params: original.params,
+            config: original.config,
+            suggestion: Some(original.suggestion),
+            grid_index: original.grid_index,
+            retry_of: Some(original.id),
+            attempt: Some(original.attempt + 1),
+            ..Default::default()
+        })
+        .await?)
 }
 
 /// Whether `value` reaches `target` under `goal`.

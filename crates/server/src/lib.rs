@@ -32,6 +32,10 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// How long a sweep run may stay silent before it is marked crashed.
 pub const SILENCE_LIMIT: Duration = Duration::from_secs(60);
 
+/// After the shutdown signal, how long requests in flight may take before the server stops
+/// anyway (a dashboard's live event stream never ends on its own).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
 /// Server settings.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -109,6 +113,9 @@ async fn crash_silent_runs(controller: &Controller, cutoff_ms: i64) {
 
 /// Serve on `listener` until `shutdown` completes. Refuses a non-loopback address without a
 /// token. Also runs the janitor that marks silent runs crashed.
+///
+/// Shutdown is graceful: no new connections, requests in flight finish (for at most
+/// [`SHUTDOWN_GRACE`]), then the store is closed, so its write-ahead log is checkpointed.
 pub async fn serve(
     listener: TcpListener,
     store: Store,
@@ -132,10 +139,32 @@ pub async fn serve(
             crash_silent_runs(&controller, cutoff).await;
         }
     });
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let store = state.controller.store().clone();
+    let (begun_tx, begun_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = begun_tx.send(());
+    };
+    let server = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown);
+    let overdue = async {
+        if begun_rx.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let result = tokio::select! {
+        result = server => result,
+        () = overdue => {
+            tracing::warn!("requests still open {SHUTDOWN_GRACE:?} after the shutdown signal; closing anyway");
+            Ok(())
+        }
+    };
     janitor.abort();
+    let _ = janitor.await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, store.close()).await.is_err() {
+        tracing::warn!("the database did not close within {SHUTDOWN_GRACE:?}");
+    }
     Ok(result?)
 }
 

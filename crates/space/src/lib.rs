@@ -31,6 +31,6 @@ pub mod yaml;
 pub use diagnostic::{ConfigError, Diagnostic, Location, Severity};
 pub use model::{
     Asha, Distribution, EarlyTerminate, Goal, Hyperband, Impute, ImputeWhileRunning, Median,
-    Method, Metric, Parameter, Quantum, SweepConfig, Validated,
+    Method, Metric, Parameter, Quantum, Retry, RetryOn, SweepConfig, Validated,
 };
 pub use parse::{parse_file, parse_str};

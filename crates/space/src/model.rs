@@ -36,6 +36,82 @@ pub struct SweepConfig {
     /// `method: random` over a finite space draws each configuration at most once
     /// (hyperdial addition).
     pub sample_without_replacement: bool,
+    /// When runs that ended badly run again with the same configuration (hyperdial addition;
+    /// [`Retry::default`] when the file has no `retry`). Left out of the serialized config
+    /// when it is the default, so files without `retry` keep their config hash.
+    #[serde(skip_serializing_if = "Retry::is_default")]
+    pub retry: Retry,
+}
+
+/// The `retry` policy (hyperdial addition): a run that ended in one of the `on` states is
+/// queued again with the same parameters, up to `max` times per configuration. The default,
+/// `{max: 1, on: [crashed]}`, runs a configuration once more when its agent was lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Retry {
+    /// Retries per configuration after its first attempt (0 turns retries off).
+    pub max: u32,
+    /// The final states that are retried, in file order, without duplicates.
+    pub on: Vec<RetryOn>,
+}
+
+impl Retry {
+    /// The largest `max` accepted.
+    pub const MAX_RETRIES: u32 = 100;
+
+    /// Whether this is the policy of a file without `retry`.
+    pub fn is_default(&self) -> bool {
+        *self == Retry::default()
+    }
+
+    /// Whether a run that ended in `state` (a run state name such as `crashed`) is retried.
+    pub fn applies_to(&self, state: &str) -> bool {
+        self.max > 0 && self.on.iter().any(|s| s.as_str() == state)
+    }
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            max: 1,
+            on: vec![RetryOn::Crashed],
+        }
+    }
+}
+
+/// A final run state that `retry.on` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RetryOn {
+    /// The run's agent stopped reporting (killed, machine lost).
+    Crashed,
+    /// The process failed: non-zero exit, killed by a signal, could not start, NaN metric.
+    Failed,
+    /// The run was stopped because its agent was shut down (SIGTERM, SIGINT, SIGHUP).
+    Cancelled,
+}
+
+impl RetryOn {
+    /// Every name, for messages.
+    pub const NAMES: &'static [&'static str] = &["crashed", "failed", "cancelled"];
+
+    /// The state's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetryOn::Crashed => "crashed",
+            RetryOn::Failed => "failed",
+            RetryOn::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parse a state name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "crashed" => Some(RetryOn::Crashed),
+            "failed" => Some(RetryOn::Failed),
+            "cancelled" => Some(RetryOn::Cancelled),
+            _ => None,
+        }
+    }
 }
 
 impl SweepConfig {

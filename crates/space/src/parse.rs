@@ -13,7 +13,7 @@ use crate::command;
 use crate::diagnostic::{did_you_mean, ConfigError, Diagnostic, Location};
 use crate::model::{
     Distribution, EarlyTerminate, Goal, Hyperband, Impute, ImputeWhileRunning, Method, Metric,
-    Parameter, Quantum, SweepConfig, Validated,
+    Parameter, Quantum, Retry, SweepConfig, Validated,
 };
 use crate::yaml::{self, Key, Node, NodeValue};
 
@@ -34,6 +34,7 @@ const TOP_KEYS: &[&str] = &[
     "project",
     "interpreter",
     "sample_without_replacement",
+    "retry",
 ];
 
 /// Top-level keys that only mean something to W&B's cloud service; accepted and ignored.
@@ -449,6 +450,10 @@ impl Validator {
             None => None,
         };
 
+        let retry = match top.get("retry") {
+            Some(node) => self.retry(node),
+            None => Some(Retry::default()),
+        };
         let sample_without_replacement = match top.get("sample_without_replacement") {
             Some(node) => self
                 .boolean("sample_without_replacement", node)
@@ -545,6 +550,7 @@ impl Validator {
             interpreter,
             run_cap,
             sample_without_replacement,
+            retry: retry?,
         })
     }
 
@@ -1773,5 +1779,6 @@ fn fmt_num(x: f64) -> String {
         .to_string()
 }
 
+mod retry;
 #[cfg(test)]
 mod tests;

@@ -128,6 +128,11 @@ pub struct NewRun {
     pub git_commit: Option<String>,
     /// Whether the tree had uncommitted changes.
     pub git_dirty: Option<bool>,
+    /// The run this one retries; such a run is inserted `queued`, without an agent, until
+    /// [`Tx::claim_queued`] hands it out.
+    pub retry_of: Option<String>,
+    /// Attempt number (default 1).
+    pub attempt: Option<i64>,
 }
 
 /// One metric report: a step and named values (`None` is NaN or infinite).
@@ -189,10 +194,10 @@ pub struct Store {
 const RUN_COLUMNS: &str = "r.id, r.sweep_id, p.name AS project, r.number, r.name, r.state, r.params, r.config, \
      r.suggestion, r.grid_index, r.agent_id, r.host, r.argv, r.exit_code, r.error, r.metric, r.summary, \
      r.user_summary, r.next_step, r.git_commit, r.git_dirty, r.stop_requested, r.stop_reason, r.stop_info, r.created_ms, \
-     r.started_ms, r.heartbeat_ms, r.finished_ms";
+     r.started_ms, r.heartbeat_ms, r.finished_ms, r.retry_of, r.attempt";
 
 const SWEEP_COLUMNS: &str = "s.id, p.name AS project, s.name, s.method, s.state, s.source, s.source_file, \
-     s.config_hash, s.seed, s.next_number, s.metric_name, s.goal, s.notes, s.created_ms, s.updated_ms";
+     s.config_hash, s.seed, s.next_number, s.metric_name, s.goal, s.notes, s.retries_only, s.created_ms, s.updated_ms";
 
 impl Store {
     /// Open (creating if needed) the SQLite database at `path` and bring its schema up to date.
@@ -762,7 +767,7 @@ impl Tx {
     /// What the strategy needs to know about every run of a sweep.
     pub async fn trials(&mut self, sweep_id: &str) -> Result<Vec<TrialRow>> {
         Ok(sqlx::query_as::<_, TrialRow>(
-            "SELECT params, grid_index, metric, state, summary FROM runs WHERE sweep_id = $1 ORDER BY number",
+            "SELECT id, retry_of, attempt, params, grid_index, metric, state, summary FROM runs WHERE sweep_id = $1 ORDER BY number",
         )
         .bind(sweep_id)
         .fetch_all(&mut *self.tx)
@@ -785,21 +790,25 @@ impl Tx {
         Ok(n)
     }
 
-    /// Insert a run in state `running`.
+    /// Insert a run in state `running`, or `queued` (not started, no agent) when it is a retry
+    /// ([`NewRun::retry_of`]).
     pub async fn insert_run(&mut self, new: NewRun) -> Result<RunRow> {
         let project_id = self.project_id(&new.project).await?;
         let id = new_id("r");
         let now = now_ms();
+        let queued = new.retry_of.is_some();
+        let started = (!queued).then_some(now);
         sqlx::query(
             "INSERT INTO runs (id, sweep_id, project_id, number, name, state, params, config, suggestion, grid_index, \
-             agent_id, host, argv, git_commit, git_dirty, created_ms, started_ms, heartbeat_ms) \
-             VALUES ($1, $2, $3, $4, $5, 'running', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $15)",
+             agent_id, host, argv, git_commit, git_dirty, created_ms, started_ms, heartbeat_ms, retry_of, attempt) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19)",
         )
         .bind(&id)
         .bind(&new.sweep_id)
         .bind(project_id)
         .bind(new.number)
         .bind(&new.name)
+        .bind(if queued { "queued" } else { "running" })
         .bind(new.params.to_string())
         .bind(new.config.to_string())
         .bind(new.suggestion.as_ref().map(Value::to_string))
@@ -810,12 +819,100 @@ impl Tx {
         .bind(&new.git_commit)
         .bind(new.git_dirty)
         .bind(now)
+        .bind(started)
+        .bind(&new.retry_of)
+        .bind(new.attempt.unwrap_or(1))
         .execute(&mut *self.tx)
         .await?;
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id = $1");
         Ok(sqlx::query_as::<_, RunRow>(&sql)
             .bind(&id)
             .fetch_one(&mut *self.tx)
+            .await?)
+    }
+}
+
+impl Tx {
+    /// One run, read inside the transaction.
+    pub async fn run(&mut self, id: &str) -> Result<Option<RunRow>> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id = $1");
+        Ok(sqlx::query_as::<_, RunRow>(&sql)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?)
+    }
+
+    /// Hand the oldest `queued` run of a sweep to an agent: it becomes `running` now.
+    pub async fn claim_queued(
+        &mut self,
+        sweep_id: &str,
+        agent_id: Option<&str>,
+        host: Option<&str>,
+    ) -> Result<Option<RunRow>> {
+        let row = sqlx::query(
+            "SELECT id FROM runs WHERE sweep_id = $1 AND state = 'queued' ORDER BY number, created_ms LIMIT 1",
+        )
+        .bind(sweep_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let id: String = row.try_get("id")?;
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE runs SET state = 'running', agent_id = $2, host = $3, started_ms = $4, heartbeat_ms = $4 \
+             WHERE id = $1",
+        )
+        .bind(&id)
+        .bind(agent_id)
+        .bind(host)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        self.run(&id).await
+    }
+
+    /// Set whether a sweep only hands out its queued retries (see [`SweepRow::retries_only`]).
+    pub async fn set_retries_only(&mut self, id: &str, retries_only: bool) -> Result<()> {
+        sqlx::query("UPDATE sweeps SET retries_only = $2, updated_ms = $3 WHERE id = $1")
+            .bind(id)
+            .bind(retries_only)
+            .bind(now_ms())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// How many runs of a sweep are retries of another run.
+    pub async fn retry_count(&self, sweep_id: &str) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM runs WHERE sweep_id = $1 AND retry_of IS NOT NULL")
+                .bind(sweep_id)
+                .fetch_one(&self.reader)
+                .await?
+                .try_get("n")?,
+        )
+    }
+
+    /// The newest finished sweep of `project` with this config hash (what `tune` offers to show
+    /// or retry when the file's sweep is over).
+    pub async fn find_finished(
+        &self,
+        project: &str,
+        config_hash: &str,
+    ) -> Result<Option<SweepRow>> {
+        let sql = format!(
+            "SELECT {SWEEP_COLUMNS} FROM sweeps s JOIN projects p ON p.id = s.project_id \
+             WHERE p.name = $1 AND s.config_hash = $2 AND s.state = 'finished' \
+             ORDER BY s.created_ms DESC LIMIT 1"
+        );
+        Ok(sqlx::query_as::<_, SweepRow>(&sql)
+            .bind(project)
+            .bind(config_hash)
+            .fetch_optional(&self.reader)
             .await?)
     }
 }

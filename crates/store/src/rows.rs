@@ -42,6 +42,9 @@ pub struct SweepRow {
     pub goal: Option<String>,
     /// Markdown notes.
     pub notes: String,
+    /// Reopened by a retry after it finished: it hands out its queued retries, then finishes
+    /// again without asking the search for new runs.
+    pub retries_only: bool,
     /// Created, ms since the epoch.
     pub created_ms: i64,
     /// Last changed.
@@ -64,6 +67,7 @@ impl FromRow<'_, SqliteRow> for SweepRow {
             metric_name: row.try_get("metric_name")?,
             goal: row.try_get("goal")?,
             notes: row.try_get("notes")?,
+            retries_only: row.try_get("retries_only")?,
             created_ms: row.try_get("created_ms")?,
             updated_ms: row.try_get("updated_ms")?,
         })
@@ -127,6 +131,10 @@ pub struct RunRow {
     pub heartbeat_ms: Option<i64>,
     /// Ended.
     pub finished_ms: Option<i64>,
+    /// The run this one retries (same configuration), if it is a retry.
+    pub retry_of: Option<String>,
+    /// Attempt number of its configuration: 1 for a first run, 2 for its first retry, ...
+    pub attempt: i64,
 }
 
 impl FromRow<'_, SqliteRow> for RunRow {
@@ -166,6 +174,8 @@ impl FromRow<'_, SqliteRow> for RunRow {
             started_ms: row.try_get("started_ms")?,
             heartbeat_ms: row.try_get("heartbeat_ms")?,
             finished_ms: row.try_get("finished_ms")?,
+            retry_of: row.try_get("retry_of")?,
+            attempt: row.try_get("attempt")?,
         })
     }
 }
@@ -173,6 +183,12 @@ impl FromRow<'_, SqliteRow> for RunRow {
 /// What a strategy sees of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrialRow {
+    /// The run's id.
+    pub id: String,
+    /// The run it retries, if any.
+    pub retry_of: Option<String>,
+    /// Attempt number of its configuration (1 for a first run).
+    pub attempt: i64,
     /// Flat parameters.
     pub params: Value,
     /// Grid position.
@@ -188,6 +204,9 @@ pub struct TrialRow {
 impl FromRow<'_, SqliteRow> for TrialRow {
     fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
         Ok(TrialRow {
+            id: row.try_get("id")?,
+            retry_of: row.try_get("retry_of")?,
+            attempt: row.try_get("attempt")?,
             params: json(row, "params")?,
             grid_index: row.try_get("grid_index")?,
             metric: row.try_get("metric")?,

@@ -7,7 +7,8 @@ use anyhow::Result;
 use hyperdial_agent::{run_agent, AgentError, AgentOptions};
 use hyperdial_space::Goal;
 
-use super::progress::{ctrl_c_levels, Progress};
+use super::progress::Progress;
+use super::signals::shutdown_levels;
 use crate::embedded::STATE_DIR;
 use crate::Remote;
 
@@ -41,7 +42,7 @@ pub async fn run(remote: &Remote, sweep: &str, count: Option<u64>) -> Result<Exi
         .unwrap_or_else(|_| PathBuf::from(STATE_DIR));
     let mut progress = Progress::new(metric, count, None);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let task = tokio::spawn(run_agent(opts, tx, ctrl_c_levels()));
+    let task = tokio::spawn(run_agent(opts, tx, shutdown_levels("agent")));
     while let Some(event) = rx.recv().await {
         progress.event(event);
     }

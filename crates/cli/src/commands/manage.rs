@@ -147,8 +147,14 @@ pub async fn runs(
     header.extend(["time".to_string(), "note".into()]);
     t.set_header(header);
     for r in v["runs"].as_array().into_iter().flatten() {
+        let number = match (r["retry_of"].as_str(), r["attempt"].as_i64()) {
+            (Some(of), Some(attempt)) => {
+                format!("{} (attempt {attempt}, retry of {of})", r["number"])
+            }
+            _ => r["number"].to_string(),
+        };
         let mut row = vec![
-            r["number"].to_string(),
+            number,
             r["id"].as_str().unwrap_or("").to_string(),
             r["state"].as_str().unwrap_or("").to_string(),
             fmt_metric(&r["metric"]),
@@ -269,6 +275,50 @@ pub async fn act(remote: &Remote, sweep: &str, action: &str) -> Result<ExitCode>
         )
         .await?;
     println!("sweep {sweep} is {}", v["state"].as_str().unwrap_or("?"));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hyperdial retry SWEEP [--failed] [--crashed] [--cancelled] [RUN...]`.
+pub async fn retry(
+    remote: &Remote,
+    sweep: &str,
+    states: &[&str],
+    runs: &[String],
+) -> Result<ExitCode> {
+    let api = remote.api();
+    let v = api
+        .post(
+            &format!("/api/v1/sweeps/{}/retry", urlencode(sweep)),
+            &json!({"states": states, "runs": runs}),
+        )
+        .await?;
+    for r in v["retried"].as_array().into_iter().flatten() {
+        let retry = &r["retry"];
+        println!(
+            "queued run #{} ({}) retrying {} (attempt {}): {}",
+            retry["number"],
+            retry["id"].as_str().unwrap_or("?"),
+            r["run"].as_str().unwrap_or("?"),
+            retry["attempt"],
+            super::progress::short_params(&retry["params"])
+        );
+    }
+    for s in v["skipped"].as_array().into_iter().flatten() {
+        println!(
+            "not retried: {}: {}",
+            s["run"].as_str().unwrap_or("?"),
+            s["reason"].as_str().unwrap_or("")
+        );
+    }
+    let n = v["retried"].as_array().map_or(0, Vec::len);
+    let state = v["sweep"]["state"].as_str().unwrap_or("?");
+    if n == 0 {
+        println!("nothing to retry; sweep {sweep} is {state}");
+    } else {
+        println!(
+            "sweep {sweep} is {state} with {n} queued; run them with `hyperdial agent {sweep}` (or `hyperdial tune FILE`)"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

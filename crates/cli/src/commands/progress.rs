@@ -200,25 +200,3 @@ pub fn short_params(params: &Value) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
-
-/// A shutdown level that rises with each Ctrl-C: 1 finishes the runs in flight and claims no
-/// more, 2 terminates them (SIGTERM, grace, SIGKILL), 3 kills them at once.
-pub fn ctrl_c_levels() -> tokio::sync::watch::Receiver<u8> {
-    let (tx, rx) = tokio::sync::watch::channel(0u8);
-    tokio::spawn(async move {
-        let mut level = 0u8;
-        while tokio::signal::ctrl_c().await.is_ok() {
-            level = level.saturating_add(1);
-            let what = match level {
-                1 => "finishing the runs in flight, starting no more (Ctrl-C again to terminate them)",
-                2 => "terminating the runs in flight (Ctrl-C again to kill them)",
-                _ => "killing the runs in flight",
-            };
-            eprintln!("\n{what}");
-            if tx.send(level).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}

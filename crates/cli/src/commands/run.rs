@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use hyperdial_agent::{install_python_client, supervise, Client, NewRun, SuperviseOptions};
 
-use super::progress::ctrl_c_levels;
+use super::signals::shutdown_levels;
 use crate::embedded::{default_db, Embedded, STATE_DIR};
 use crate::Remote;
 
@@ -77,7 +77,7 @@ pub async fn run(
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let outcome = supervise(&client, &id, argv, &[], &cwd, &opts, &tx, ctrl_c_levels()).await;
+    let outcome = supervise(&client, &id, argv, &[], &cwd, &opts, &tx, shutdown_levels("run")).await;
     drop(tx);
     drain.await.ok();
     eprintln!(

@@ -1,4 +1,7 @@
-//! `hyperdial server`: serve the API and overview pages until Ctrl-C.
+//! `hyperdial server`: serve the API and overview pages until SIGINT (Ctrl-C), SIGTERM or
+//! SIGHUP. Any of them shuts it down gracefully: it stops accepting connections, lets requests
+//! in flight finish (for at most [`hyperdial_server::SHUTDOWN_GRACE`]) and closes the database
+//! cleanly (the WAL is checkpointed), then exits 0.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +10,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use hyperdial_server::Options;
 use hyperdial_store::Store;
+use tokio::signal::unix::{signal, SignalKind};
 
 use crate::embedded::{default_db, STATE_DIR};
 
@@ -28,10 +32,30 @@ pub async fn run(db: Option<PathBuf>, bind: &str, token: Option<String>) -> Resu
         db.display()
     );
     println!("dashboard: http://{local}/");
-    let shutdown = async {
-        tokio::signal::ctrl_c().await.ok();
-        eprintln!("shutting down");
+    let mut signals = Vec::new();
+    for (kind, name) in [
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::hangup(), "SIGHUP"),
+    ] {
+        signals.push((
+            signal(kind).with_context(|| format!("cannot handle {name}"))?,
+            name,
+        ));
+    }
+    let shutdown = async move {
+        let name = std::future::poll_fn(|cx| {
+            for (stream, name) in signals.iter_mut() {
+                if stream.poll_recv(cx).is_ready() {
+                    return std::task::Poll::Ready(*name);
+                }
+            }
+            std::task::Poll::Pending
+        })
+        .await;
+        eprintln!("{name}: shutting down");
     };
     hyperdial_server::serve(listener, store, Options { token }, shutdown).await?;
+    eprintln!("stopped; database closed");
     Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,8 @@ use hyperdial_agent::{run_agent, AgentError, AgentOptions};
 use hyperdial_space::{grid, Method};
 use serde_json::{json, Value};
 
-use super::progress::{ctrl_c_levels, Progress};
+use super::progress::Progress;
+use super::signals::shutdown_levels;
 use crate::api::Api;
 use crate::commands::manage::read_sweep_file;
 use crate::embedded::{default_db, Embedded, STATE_DIR};
@@ -26,6 +27,10 @@ pub struct TuneArgs {
     pub db: Option<PathBuf>,
     pub port: u16,
     pub seed: Option<i64>,
+    /// Start a fresh sweep even if one with this file's configuration exists.
+    pub new: bool,
+    /// Queue the failed and crashed runs of the file's sweep again (also when it finished).
+    pub retry: bool,
 }
 
 /// Run the command.
@@ -52,19 +57,47 @@ async fn drive(
     state_dir: &Path,
 ) -> Result<ExitCode> {
     let file = args.file.display().to_string();
-    let sweep = api
+    let resume = !args.new;
+    let mut sweep = api
         .post(
             "/api/v1/sweeps",
-            &json!({"source": source, "file": file, "resume": true, "seed": args.seed}),
+            &json!({"source": source, "file": file, "resume": resume, "resume_finished": resume, "seed": args.seed}),
         )
         .await?;
     let id = sweep["id"]
         .as_str()
         .context("the server returned no sweep id")?
         .to_string();
-    let existing = sweep["total_runs"].as_u64().unwrap_or(0);
+    let finished = sweep["resumed"] == true && sweep["state"] == "finished";
+    if args.retry {
+        let done = api
+            .post(&format!("/api/v1/sweeps/{id}/retry"), &json!({}))
+            .await?;
+        let n = done["retried"].as_array().map_or(0, Vec::len);
+        if n == 0 && finished {
+            println!("sweep {id} (this file's configuration) is finished and has no failed or crashed runs to retry");
+            report_finished(api, &id, &sweep, config, &file).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!("sweep {id}: {n} failed or crashed runs queued again");
+        sweep = api.get(&format!("/api/v1/sweeps/{id}")).await?;
+    } else if finished {
+        report_finished(api, &id, &sweep, config, &file).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let queued = sweep["counts"]["queued"].as_u64().unwrap_or(0);
+    // Configurations tried so far: a retried run and its retries are one.
+    let existing = sweep["total_runs"]
+        .as_u64()
+        .unwrap_or(0)
+        .saturating_sub(sweep["retries"].as_u64().unwrap_or(0));
     if sweep["resumed"] == true {
-        println!("resuming sweep {id} ({existing} runs so far)");
+        let retries = if queued > 0 {
+            format!(", {queued} queued to run again")
+        } else {
+            String::new()
+        };
+        println!("resuming sweep {id} ({existing} runs so far{retries})");
     } else {
         println!(
             "created sweep {id} ({} search, seed {})",
@@ -72,8 +105,11 @@ async fn drive(
             sweep["seed"]
         );
     }
-    if config.early_terminate.is_some() {
-        println!("note: this version records `early_terminate` but does not stop runs early yet");
+    if let Some(rule) = &config.early_terminate {
+        println!(
+            "early termination: {}; runs that fall behind are stopped (state stopped_early)",
+            super::validate::early_terminate_text(rule)
+        );
     }
     let dashboard = format!("{}/sweeps/{id}", api.base());
     println!("dashboard: {dashboard}");
@@ -88,7 +124,13 @@ async fn drive(
     }
     .map(|n| n.saturating_sub(existing));
     let remaining_cap = config.run_cap.map(|c| c.saturating_sub(existing));
-    let bound = [remaining_space, remaining_cap].into_iter().flatten().min();
+    // A sweep reopened for its retries starts nothing new once they are done.
+    let retries_only = (sweep["retries_only"] == true).then_some(0);
+    let bound = [remaining_space, remaining_cap, retries_only]
+        .into_iter()
+        .flatten()
+        .min()
+        .map(|b| b + queued);
     let count = match (args.count, bound) {
         (Some(c), _) => Some(c),
         (None, Some(_)) => None,
@@ -111,7 +153,7 @@ async fn drive(
         .as_f64()
         .zip(sweep["best"]["number"].as_i64());
     let mut progress = Progress::new(metric, total, already);
-    let shutdown = ctrl_c_levels();
+    let shutdown = shutdown_levels("tune");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let agents = args.agents.max(1) as u64;
     let run_dir = args
@@ -149,18 +191,10 @@ async fn drive(
     }
 
     let sweep = api.get(&format!("/api/v1/sweeps/{id}")).await?;
-    let counts = &sweep["counts"];
-    let summary: Vec<String> = counts
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
-        .map(|(s, n)| format!("{n} {s}"))
-        .collect();
     println!(
         "sweep {id} is {}: {}",
         sweep["state"].as_str().unwrap_or("?"),
-        summary.join(", ")
+        counts_text(&sweep["counts"])
     );
     match api.get(&format!("/api/v1/sweeps/{id}/best")).await {
         Ok(best) => print_best(&best["run"], config),
@@ -180,6 +214,49 @@ async fn drive(
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Say that the file's sweep is over, show its result and what can be done next.
+async fn report_finished(
+    api: &Api,
+    id: &str,
+    sweep: &Value,
+    config: &hyperdial_space::SweepConfig,
+    file: &str,
+) -> Result<()> {
+    println!(
+        "sweep {id} with this file's configuration is finished: {}",
+        counts_text(&sweep["counts"])
+    );
+    match api.get(&format!("/api/v1/sweeps/{id}/best")).await {
+        Ok(best) => print_best(&best["run"], config),
+        Err(_) => println!("no run reported the metric"),
+    }
+    let failed = sweep["counts"]["failed"].as_u64().unwrap_or(0)
+        + sweep["counts"]["crashed"].as_u64().unwrap_or(0);
+    println!("what next:");
+    if failed > 0 {
+        println!("  hyperdial tune {file} --retry   run its {failed} failed or crashed runs again (`hyperdial retry {id}` does it on a server)");
+    }
+    println!("  hyperdial tune {file} --new     start a fresh sweep of the same file");
+    println!("  hyperdial server, then hyperdial runs {id}   every run of it (and the dashboard)");
+    Ok(())
+}
+
+/// `3 finished, 1 failed`: the non-zero counts of a Sweep's `counts`.
+fn counts_text(counts: &Value) -> String {
+    let parts: Vec<String> = counts
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect();
+    if parts.is_empty() {
+        "no runs".to_string()
+    } else {
+        parts.join(", ")
+    }
 }
 
 fn print_best(run: &Value, config: &hyperdial_space::SweepConfig) {

@@ -77,7 +77,7 @@ fn grid_size(config: &SweepConfig) -> Option<u128> {
     grid::grid_size(&config.parameters).ok()
 }
 
-fn early_terminate_text(et: &EarlyTerminate) -> String {
+pub(crate) fn early_terminate_text(et: &EarlyTerminate) -> String {
     let num = |x: f64| {
         command::python_str(&json!(x))
             .trim_end_matches(".0")

@@ -130,17 +130,21 @@ struct CreateSweep {
     file: Option<String>,
     #[serde(default)]
     resume: bool,
+    /// With `resume`: when no unfinished sweep matches, return the newest finished one.
+    #[serde(default)]
+    resume_finished: bool,
     seed: Option<i64>,
 }
 
 async fn create_sweep(State(s): State<AppState>, Body(body): Body<CreateSweep>) -> ApiResult {
     let c = &s.controller;
     let created = c
-        .create_sweep(
+        .create_sweep_or_find_finished(
             &body.source,
             body.file.as_deref(),
             body.project.as_deref(),
             body.resume,
+            body.resume && body.resume_finished,
             body.seed,
         )
         .await?;
@@ -176,6 +180,18 @@ async fn list_sweeps(State(s): State<AppState>, Query(q): Query<ProjectQuery>) -
 async fn get_sweep(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let row = s.controller.sweep(&id).await?;
     Ok(Json(views::sweep(&s.controller, &row).await?).into_response())
+}
+
+/// Body of `POST /sweeps/{id}/retry`; both lists empty: the failed and crashed runs.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RetryBody {
+    /// Retry the latest attempts in these states.
+    #[serde(default)]
+    states: Vec<String>,
+    /// Retry these runs (or their latest attempts).
+    #[serde(default)]
+    runs: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -215,6 +231,28 @@ async fn sweep_action(
             let view = views::sweep(c, &row).await?;
             c.events.publish("sweep", Some(&id), view.clone());
             Ok(Json(view).into_response())
+        }
+        "retry" => {
+            let body = optional_body::<RetryBody>(&body)?;
+            let done = c.retry(&id, &body.states, &body.runs).await?;
+            for r in &done.retried {
+                c.events
+                    .publish("run_created", Some(&id), events::run_brief(&r.retry));
+            }
+            let row = c.sweep(&id).await?;
+            let view = views::sweep(c, &row).await?;
+            c.events.publish("sweep", Some(&id), view.clone());
+            let retried: Vec<Value> = done
+                .retried
+                .iter()
+                .map(|r| json!({"run": r.run, "retry": views::run(&r.retry)}))
+                .collect();
+            let skipped: Vec<Value> = done
+                .skipped
+                .iter()
+                .map(|(run, reason)| json!({"run": run, "reason": reason}))
+                .collect();
+            Ok(Json(json!({"retried": retried, "skipped": skipped, "sweep": view})).into_response())
         }
         other => Err(ApiError::not_found("sweep action", other)),
     }

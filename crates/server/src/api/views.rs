@@ -13,6 +13,7 @@ pub async fn sweep(c: &Controller, row: &SweepRow) -> Result<Value, ApiError> {
     let maximize = row.goal.as_deref() == Some("maximize");
     let best = store.best_run(&row.id, maximize).await?;
     let compute_ms = store.compute_ms(&row.id).await?;
+    let retries = store.retry_count(&row.id).await?;
     let config = c
         .config(row)
         .ok()
@@ -44,6 +45,8 @@ pub async fn sweep(c: &Controller, row: &SweepRow) -> Result<Value, ApiError> {
         "metric": row.metric_name.as_ref().map(|n| json!({"name": n, "goal": row.goal})),
         "counts": all_counts,
         "total_runs": counts.values().sum::<i64>(),
+        "retries": retries,
+        "retries_only": row.retries_only,
         "compute_ms": compute_ms,
         "best": best.map(|b| json!({"run": b.id, "number": b.number, "value": b.metric})),
         "notes": row.notes,
@@ -78,6 +81,8 @@ pub fn run(r: &RunRow) -> Value {
         "stop_requested": r.stop_requested,
         "stop_reason": r.stop_reason,
         "stop_info": r.stop_info,
+        "retry_of": r.retry_of,
+        "attempt": r.attempt,
     })
 }
 

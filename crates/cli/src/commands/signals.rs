@@ -1,0 +1,77 @@
+//! Termination signals for `tune`, `agent` and `run`: what SIGINT (Ctrl-C), SIGTERM and
+//! SIGHUP do to the training processes of this process.
+//!
+//! The first of these signals raises the shutdown level to 2: no further run is claimed and
+//! every training process gets SIGTERM on its whole process group, then SIGKILL once the grace
+//! period has passed; each interrupted run ends `cancelled` with the reason in its `error`
+//! ("agent received SIGTERM: …"). A second signal raises the level to 3: SIGKILL at once.
+//! Whatever happens, the process does not exit before every run it started has been reported
+//! to the server, so nothing it started is left behind and no run stays `running`.
+//!
+//! Why the first signal already stops the runs (instead of letting them finish): SIGTERM comes
+//! from `kill`, systemd, `docker stop` or a batch scheduler's time limit, which all give a few
+//! seconds before SIGKILL; and a training process lives in its own process group, so a
+//! terminal's Ctrl-C never reaches it. Letting runs finish and starting no more is what
+//! `hyperdial stop SWEEP` is for.
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+/// A shutdown level that rises with every SIGINT, SIGTERM or SIGHUP: 2 on the first (terminate
+/// the runs: SIGTERM, grace, SIGKILL), 3 on the next ones (kill them at once). `what` names the
+/// process in the messages (`agent`, `tune`, `run`).
+///
+/// The reason of the first signal is recorded with
+/// [`hyperdial_agent::supervise::set_shutdown_reason`], so the interrupted runs say why they
+/// ended. If a handler cannot be installed (which only happens when the process is out of file
+/// descriptors), that signal keeps its default action.
+pub fn shutdown_levels(what: &'static str) -> watch::Receiver<u8> {
+    let (tx, rx) = watch::channel(0u8);
+    let mut streams = Vec::new();
+    for (kind, name) in [
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::hangup(), "SIGHUP"),
+    ] {
+        match signal(kind) {
+            Ok(stream) => streams.push((stream, name)),
+            Err(e) => eprintln!("warning: cannot handle {name}: {e}"),
+        }
+    }
+    tokio::spawn(async move {
+        let mut level = 0u8;
+        loop {
+            let name = next_signal(&mut streams).await;
+            level = if level < 2 { 2 } else { 3 };
+            if level == 2 {
+                hyperdial_agent::supervise::set_shutdown_reason(format!("{what} received {name}"));
+                eprintln!(
+                    "\n{name}: stopping the runs in flight (SIGTERM to their process groups, \
+                     SIGKILL after the grace period); send it again to kill them at once"
+                );
+            } else {
+                eprintln!("\n{name} again: killing the runs in flight");
+            }
+            if tx.send(level).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Wait for the next of the signals and return its name.
+async fn next_signal(streams: &mut [(tokio::signal::unix::Signal, &'static str)]) -> &'static str {
+    if streams.is_empty() {
+        return std::future::pending().await;
+    }
+    let polled = std::future::poll_fn(|cx| {
+        for (stream, name) in streams.iter_mut() {
+            if stream.poll_recv(cx).is_ready() {
+                return std::task::Poll::Ready(*name);
+            }
+        }
+        std::task::Poll::Pending
+    });
+    polled.await
+}
