@@ -886,15 +886,19 @@ impl Tx {
 }
 
 impl Store {
-    /// How many runs of a sweep are retries of another run.
-    pub async fn retry_count(&self, sweep_id: &str) -> Result<i64> {
-        Ok(
-            sqlx::query("SELECT COUNT(*) AS n FROM runs WHERE sweep_id = $1 AND retry_of IS NOT NULL")
-                .bind(sweep_id)
-                .fetch_one(&self.reader)
-                .await?
-                .try_get("n")?,
+    /// Of a sweep's runs: how many are retries of another run, and how many `failed` or
+    /// `crashed` ones have not been retried (what `hyperdial retry SWEEP` would queue).
+    pub async fn retry_counts(&self, sweep_id: &str) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(CASE WHEN r.retry_of IS NOT NULL THEN 1 ELSE 0 END), 0) AS retries, \
+             COALESCE(SUM(CASE WHEN r.state IN ('failed', 'crashed') \
+                 AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.retry_of = r.id) THEN 1 ELSE 0 END), 0) AS retryable \
+             FROM runs r WHERE r.sweep_id = $1",
         )
+        .bind(sweep_id)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok((row.try_get("retries")?, row.try_get("retryable")?))
     }
 
     /// The newest finished sweep of `project` with this config hash (what `tune` offers to show

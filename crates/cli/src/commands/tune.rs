@@ -80,7 +80,9 @@ async fn drive(
             return Ok(ExitCode::SUCCESS);
         }
         println!("sweep {id}: {n} failed or crashed runs queued again");
+        let resumed = sweep["resumed"].clone();
         sweep = api.get(&format!("/api/v1/sweeps/{id}")).await?;
+        sweep["resumed"] = resumed;
     } else if finished {
         report_finished(api, &id, &sweep, config, &file).await?;
         return Ok(ExitCode::SUCCESS);
@@ -232,8 +234,7 @@ async fn report_finished(
         Ok(best) => print_best(&best["run"], config),
         Err(_) => println!("no run reported the metric"),
     }
-    let failed = sweep["counts"]["failed"].as_u64().unwrap_or(0)
-        + sweep["counts"]["crashed"].as_u64().unwrap_or(0);
+    let failed = sweep["retryable"].as_u64().unwrap_or(0);
     println!("what next:");
     if failed > 0 {
         println!("  hyperdial tune {file} --retry   run its {failed} failed or crashed runs again (`hyperdial retry {id}` does it on a server)");

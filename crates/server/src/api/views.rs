@@ -13,7 +13,7 @@ pub async fn sweep(c: &Controller, row: &SweepRow) -> Result<Value, ApiError> {
     let maximize = row.goal.as_deref() == Some("maximize");
     let best = store.best_run(&row.id, maximize).await?;
     let compute_ms = store.compute_ms(&row.id).await?;
-    let retries = store.retry_count(&row.id).await?;
+    let (retries, retryable) = store.retry_counts(&row.id).await?;
     let config = c
         .config(row)
         .ok()
@@ -46,6 +46,7 @@ pub async fn sweep(c: &Controller, row: &SweepRow) -> Result<Value, ApiError> {
         "counts": all_counts,
         "total_runs": counts.values().sum::<i64>(),
         "retries": retries,
+        "retryable": retryable,
         "retries_only": row.retries_only,
         "compute_ms": compute_ms,
         "best": best.map(|b| json!({"run": b.id, "number": b.number, "value": b.metric})),
