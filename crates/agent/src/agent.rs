@@ -72,6 +72,9 @@ pub struct AgentOptions {
     pub poll: Duration,
     /// Copy every run's output to the agent's own standard output and error (default off).
     pub echo: bool,
+    /// Start every run under this reaper executable ([`SuperviseOptions::reaper`]; default
+    /// `None`).
+    pub reaper: Option<PathBuf>,
 }
 
 impl AgentOptions {
@@ -89,6 +92,7 @@ impl AgentOptions {
             grace: Duration::from_secs(10),
             poll: Duration::from_secs(1),
             echo: false,
+            reaper: None,
         }
     }
 }
@@ -393,6 +397,7 @@ async fn start_run(
         heartbeat: opts.heartbeat,
         grace: opts.grace,
         echo: opts.echo,
+        reaper: opts.reaper.clone(),
         ..SuperviseOptions::default()
     };
     Ok(supervise::supervise(

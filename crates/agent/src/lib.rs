@@ -17,6 +17,8 @@
 //!   process group, forwards its output and metrics, heartbeats, obeys stop requests and
 //!   shutdown levels, kills what is left of the process group, and finishes the run.
 //! - [`agent`]: the claim → build argv → supervise loop, with the crash-loop guard.
+//! - [`reaper`]: the tiny process a run can be started under (Linux), so that everything the
+//!   training command starts dies with the agent, even when the agent is SIGKILLed.
 //!
 //! Why this shape: the supervisor is the piece with the hard guarantees (no shell, no stray
 //! processes, no lost exit status, no unbounded memory, no panic on a bad server answer), and
@@ -28,6 +30,7 @@
 pub mod agent;
 pub mod client;
 pub mod lines;
+pub mod reaper;
 pub mod supervise;
 
 use std::io;

@@ -38,7 +38,9 @@
 //!   runtime), never inside `spawn_blocking` or after `block_in_place`. Only the direct child
 //!   gets the signal: processes it started itself (data loaders, ranks) are orphaned and keep
 //!   running unless they watch their parent. A process that loses its parent before the signal
-//!   is armed exits at once.
+//!   is armed exits at once. With [`SuperviseOptions::reaper`] (what the `hyperdial` binary
+//!   uses) the command runs under a tiny reaper process that SIGKILLs the whole process group
+//!   when the agent dies, so those workers die too (see [`crate::reaper`]).
 //! - **Every run is finished**, exactly once, with what is known: exit code 0 → no state (the
 //!   server decides, and fails a run whose sweep metric is NaN); another exit code → `failed`,
 //!   "exit code N"; a signal → `failed`, "killed by SIGSEGV (segmentation fault)" (SIGKILL: "killed
@@ -131,6 +133,11 @@ pub struct SuperviseOptions {
     /// Also copy the process's output to this process's standard output and error (for
     /// `hyperdial run`, where the user watches the script).
     pub echo: bool,
+    /// An executable that runs [`crate::reaper::main`] for the argument [`crate::reaper::ARG`]
+    /// (the `hyperdial` binary; on Linux `/proc/self/exe` names it even if the file was
+    /// replaced since). When set (Linux only), the command runs under that reaper, so that
+    /// processes it starts itself also die with the agent. Default `None`.
+    pub reaper: Option<PathBuf>,
 }
 
 impl Default for SuperviseOptions {
@@ -143,6 +150,7 @@ impl Default for SuperviseOptions {
             grace: Duration::from_secs(10),
             flush_interval: Duration::from_millis(250),
             echo: false,
+            reaper: None,
         }
     }
 }
@@ -241,9 +249,20 @@ pub async fn supervise(
     }
 
     ensure_subreaper();
-    let mut cmd = Command::new(program);
-    cmd.args(&argv[1..])
-        .current_dir(cwd)
+    let mut cmd = match opts.reaper.as_deref().filter(|_| cfg!(target_os = "linux")) {
+        Some(exe) => {
+            let wrapped = crate::reaper::wrap(exe, std::process::id(), argv);
+            let mut cmd = Command::new(&wrapped[0]);
+            cmd.args(&wrapped[1..]);
+            cmd
+        }
+        None => {
+            let mut cmd = Command::new(program);
+            cmd.args(&argv[1..]);
+            cmd
+        }
+    };
+    cmd.current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -37,6 +37,7 @@ pub async fn run(remote: &Remote, sweep: &str, count: Option<u64>) -> Result<Exi
     let mut opts = AgentOptions::new(api.base(), sweep);
     opts.token = remote.token.clone();
     opts.count = count;
+    opts.reaper = super::signals::reaper();
     opts.state_dir = std::env::current_dir()
         .map(|d| d.join(STATE_DIR))
         .unwrap_or_else(|_| PathBuf::from(STATE_DIR));

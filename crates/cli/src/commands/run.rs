@@ -73,6 +73,7 @@ pub async fn run(
     let opts = SuperviseOptions {
         python_path: install_python_client(&state_dir).ok(),
         echo: true,
+        reaper: super::signals::reaper(),
         ..SuperviseOptions::default()
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();

@@ -75,3 +75,9 @@ async fn next_signal(streams: &mut [(tokio::signal::unix::Signal, &'static str)]
     });
     polled.await
 }
+
+/// The reaper every run of this binary starts under (see `hyperdial_agent::reaper`): this very
+/// executable, as `/proc/self/exe` (Linux), which still names it after the file was replaced.
+pub fn reaper() -> Option<std::path::PathBuf> {
+    cfg!(target_os = "linux").then(|| std::path::PathBuf::from("/proc/self/exe"))
+}

@@ -175,6 +175,7 @@ async fn drive(
         opts.count = share;
         opts.cwd = run_dir.clone();
         opts.state_dir = state_dir.to_path_buf();
+        opts.reaper = super::signals::reaper();
         tasks.push(tokio::spawn(run_agent(opts, tx.clone(), shutdown.clone())));
     }
     drop(tx);

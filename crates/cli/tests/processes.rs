@@ -1,0 +1,247 @@
+//! Nothing of a run outlives its agent: SIGTERM to `agent`, SIGTERM to `tune` and SIGKILL to
+//! `agent`, with a training script that starts a worker process of its own. The script writes
+//! its own pid and its worker's pid to `pids/RUN.txt`; afterwards `/proc` must know neither
+//! (zombies count as gone). Also: `tune` on a finished sweep says so and `--retry` runs only
+//! the failed configuration.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+/// A training script that starts a worker (a second Python process that sleeps), records both
+/// pids, then logs a metric every 50 ms for a long time.
+const FAMILY: &str = r#"
+import os, subprocess, sys, time
+run = os.environ["HYPERDIAL_RUN_ID"]
+worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+os.makedirs("pids", exist_ok=True)
+with open(f"pids/{run}.tmp", "w") as f:
+    f.write(f"{os.getpid()} {worker.pid}\n")
+os.rename(f"pids/{run}.tmp", f"pids/{run}.txt")
+for step in range(12000):
+    print(f"hyperdial: loss={1.0 / (step + 1)}", flush=True)
+    time.sleep(0.05)
+"#;
+
+const SWEEP: &str = "program: family.py\nmethod: random\nmetric: {name: loss}\nparameters:\n  a: {min: 0.0, max: 1.0}\n";
+
+fn scratch(name: &str) -> Scratch {
+    let s = Scratch::new(name);
+    s.write("family.py", FAMILY);
+    s.write("sweep.yaml", SWEEP);
+    s
+}
+
+/// The pids recorded by the runs so far, once `want` runs have recorded theirs.
+fn recorded_pids(dir: &Path, want: usize, child: &mut Child) -> Vec<(String, Vec<i32>)> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut found = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(dir.join("pids")) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(run) = name.strip_suffix(".txt") {
+                    let text = std::fs::read_to_string(e.path()).unwrap();
+                    let pids = text
+                        .split_whitespace()
+                        .map(|p| p.parse().unwrap())
+                        .collect();
+                    found.push((run.to_string(), pids));
+                }
+            }
+        }
+        if found.len() >= want {
+            return found;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the command exited ({status}) before {want} runs started");
+        }
+        assert!(Instant::now() < deadline, "runs did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether `pid` is a live process (not a zombie).
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit(')').next().unwrap_or("").split_whitespace().next();
+            state != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+/// Wait until none of `pids` is alive; the survivors if some are still there after a minute
+/// (killed then, so that a failing test leaves nothing behind).
+fn survivors(pids: &[i32]) -> Vec<i32> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left: Vec<i32> = pids.iter().copied().filter(|p| alive(*p)).collect();
+        if left.is_empty() {
+            return left;
+        }
+        if Instant::now() > deadline {
+            for p in &left {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &p.to_string()])
+                    .status();
+            }
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn run_by_id<'a>(runs: &'a [Value], id: &str) -> &'a Value {
+    runs.iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("no run {id} in {runs:#?}"))
+}
+
+#[test]
+fn sigterm_to_agent_stops_every_process_of_the_run_and_cancels_it() {
+    let s = scratch("sigterm-agent");
+    let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
+    let created = json_of(&s, &["sweep", "sweep.yaml", "--json", "--server", &server.url]);
+    let id = created["id"].as_str().unwrap().to_string();
+    let mut agent = s
+        .cmd(&["agent", &id, "--server", &server.url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let recorded = recorded_pids(&s.dir, 1, &mut agent);
+    signal(agent.id(), "TERM");
+    let status = wait_child(&mut agent, Duration::from_secs(60));
+    let all: Vec<i32> = recorded.iter().flat_map(|(_, p)| p.clone()).collect();
+    assert_eq!(all.len(), 2);
+    assert_eq!(survivors(&all), Vec::<i32>::new(), "processes of the run survived");
+    assert!(status.success(), "{status}");
+    // The run ended with the reason, not `running`.
+    let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+    let run = run_by_id(runs.as_array().unwrap(), &recorded[0].0);
+    assert_eq!(run["state"], "cancelled", "{run:#}");
+    let error = run["error"].as_str().unwrap();
+    assert!(error.contains("agent received SIGTERM"), "{error}");
+}
+
+#[test]
+fn sigterm_to_tune_stops_every_process_of_every_run() {
+    let s = scratch("sigterm-tune");
+    let mut tune = s
+        .cmd(&["tune", "sweep.yaml", "--agents", "2", "--count", "4", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let recorded = recorded_pids(&s.dir, 2, &mut tune);
+    signal(tune.id(), "TERM");
+    let status = wait_child(&mut tune, Duration::from_secs(60));
+    let all: Vec<i32> = recorded.iter().flat_map(|(_, p)| p.clone()).collect();
+    assert_eq!(all.len(), 4);
+    assert_eq!(survivors(&all), Vec::<i32>::new(), "processes of the runs survived");
+    let out = tune.wait_with_output().unwrap();
+    assert!(status.success(), "{}", text(&out));
+    assert!(text(&out).contains("SIGTERM: stopping the runs in flight"), "{}", text(&out));
+    // Both runs were reported as cancelled before tune exited; no run is left `running`.
+    let server = ServerProcess::start(&s, &s.dir.join(".hyperdial/hyperdial.db"), free_port());
+    let id = sweep_id(&s, &server.url);
+    let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    for (run, _) in &recorded {
+        let r = run_by_id(runs, run);
+        assert_eq!(r["state"], "cancelled", "{r:#}");
+        assert!(r["error"].as_str().unwrap().contains("tune received SIGTERM"), "{r:#}");
+    }
+}
+
+#[test]
+fn sigkill_to_agent_takes_the_training_process_and_its_workers_along() {
+    let s = scratch("sigkill-agent");
+    let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
+    let created = json_of(&s, &["sweep", "sweep.yaml", "--json", "--server", &server.url]);
+    let id = created["id"].as_str().unwrap().to_string();
+    let mut agent = s
+        .cmd(&["agent", &id, "--server", &server.url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let recorded = recorded_pids(&s.dir, 1, &mut agent);
+    agent.kill().unwrap(); // SIGKILL
+    agent.wait().unwrap();
+    let all: Vec<i32> = recorded.iter().flat_map(|(_, p)| p.clone()).collect();
+    assert_eq!(all.len(), 2);
+    assert_eq!(survivors(&all), Vec::<i32>::new(), "processes of the run survived");
+    // The run stays `running` until the server's janitor finds it silent (SILENCE_LIMIT);
+    // the janitor itself is tested in the server crate.
+    let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+    assert_eq!(run_by_id(runs.as_array().unwrap(), &recorded[0].0)["state"], "running");
+}
+
+#[test]
+fn tune_on_a_finished_sweep_says_so_and_retry_runs_only_the_failed_point() {
+    let s = Scratch::new("tune-finished");
+    s.write(
+        "flaky.py",
+        "import os, sys\nseed = int(sys.argv[1].split('=')[1])\n\
+         if seed == 3 and not os.path.exists('fixed'):\n    sys.exit('dataset server unreachable')\n\
+         print(f'hyperdial: loss={seed / 10}')\n",
+    );
+    s.write(
+        "grid.yaml",
+        "program: flaky.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  seed: {values: [1, 2, 3, 4]}\n",
+    );
+    let first = s.run(&["tune", "grid.yaml", "--port", "0"]);
+    assert!(text(&first).contains("3 finished, 1 failed"), "{}", text(&first));
+    // Again: the finished sweep is found and reported, nothing runs.
+    let again = s.run(&["tune", "grid.yaml", "--port", "0"]);
+    let t = text(&again);
+    assert!(again.status.success(), "{t}");
+    assert!(t.contains("with this file's configuration is finished: 3 finished, 1 failed"), "{t}");
+    assert!(t.contains("--retry   run its 1 failed or crashed runs again"), "{t}");
+    assert!(t.contains("--new"), "{t}");
+    assert!(!t.contains("started"), "{t}");
+    // --retry runs only seed 3, as attempt 2 of the failed run.
+    s.write("fixed", "");
+    let retried = s.run(&["tune", "grid.yaml", "--retry", "--port", "0"]);
+    let t = text(&retried);
+    assert!(t.contains("1 failed or crashed runs queued again"), "{t}");
+    assert!(t.contains("resuming sweep"), "{t}");
+    assert!(t.contains("run #5 started: seed=3"), "{t}");
+    assert!(!t.contains("run #6"), "{t}");
+    let server = ServerProcess::start(&s, &s.dir.join(".hyperdial/hyperdial.db"), free_port());
+    let sweeps = json_of(&s, &["sweeps", "--json", "--server", &server.url]);
+    assert_eq!(sweeps.as_array().unwrap().len(), 1, "{sweeps:#}");
+    let id = sweeps[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(sweeps[0]["state"], "finished");
+    let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 5);
+    let retry = runs.iter().find(|r| r["attempt"] == 2).unwrap();
+    assert_eq!(retry["params"]["seed"], 3);
+    assert_eq!(retry["state"], "finished");
+    let failed = run_by_id(runs, retry["retry_of"].as_str().unwrap());
+    assert_eq!(failed["state"], "failed");
+    let table = s.run(&["runs", &id, "--server", &server.url]);
+    assert!(text(&table).contains("(attempt 2, retry of "), "{}", text(&table));
+    // --new starts over.
+    let fresh = s.run(&["tune", "grid.yaml", "--new", "--port", "0"]);
+    assert!(text(&fresh).contains("created sweep"), "{}", text(&fresh));
+}
