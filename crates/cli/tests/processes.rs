@@ -241,6 +241,14 @@ fn tune_on_a_finished_sweep_says_so_and_retry_runs_only_the_failed_point() {
     assert_eq!(failed["state"], "failed");
     let table = s.run(&["runs", &id, "--server", &server.url]);
     assert!(text(&table).contains("(attempt 2, retry of "), "{}", text(&table));
+    // `hyperdial retry`: nothing left to retry by default; a named finished run is queued.
+    // Without a server answering, it works on the local database.
+    let out = s.run(&["retry", &id, "--server", "http://127.0.0.1:1"]);
+    assert!(text(&out).contains("nothing to retry; sweep"), "{}", text(&out));
+    let first = runs.iter().find(|r| r["number"] == 1).unwrap();
+    let out = s.run(&["retry", &id, first["id"].as_str().unwrap(), "--server", &server.url]);
+    assert!(text(&out).contains("queued run #6"), "{}", text(&out));
+    assert!(text(&out).contains("(attempt 2)"), "{}", text(&out));
     // --new starts over.
     let fresh = s.run(&["tune", "grid.yaml", "--new", "--port", "0"]);
     assert!(text(&fresh).contains("created sweep"), "{}", text(&fresh));

@@ -57,6 +57,13 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, &str)] = &[
     ),
     (
         "post",
+        "/api/v1/sweeps/{id}/retry",
+        "Queue runs again with the same configuration (a finished sweep runs its retries)",
+        Some("Retry"),
+        "200",
+    ),
+    (
+        "post",
         "/api/v1/sweeps/{id}/claim",
         "Claim the next run (200), wait (204) or the sweep is over (410)",
         Some("Claim"),
@@ -197,7 +204,10 @@ fn schemas() -> Value {
         "Error": {"type": "object", "required": ["error"], "properties": {"error": string}},
         "CreateSweep": {"type": "object", "required": ["source"], "properties": {
             "source": {"type": "string", "description": "YAML or JSON sweep config"},
-            "project": string, "file": string, "resume": {"type": "boolean"}, "seed": int}},
+            "project": string, "file": string, "resume": {"type": "boolean"}, "resume_finished": {"type": "boolean"}, "seed": int}},
+        "Retry": {"type": "object", "properties": {
+            "states": {"type": "array", "items": {"enum": ["finished", "failed", "crashed", "stopped_early", "cancelled"]}},
+            "runs": {"type": "array", "items": string, "maxItems": 10000}}},
         "Claim": {"type": "object", "properties": {"agent": string}},
         "RegisterAgent": {"type": "object", "properties": {"sweep": string, "host": string, "pid": int}},
         "CreateRun": {"type": "object", "properties": {

@@ -285,13 +285,37 @@ pub async fn retry(
     states: &[&str],
     runs: &[String],
 ) -> Result<ExitCode> {
-    let api = remote.api();
-    let v = api
+    // Like `run`: the server at --server when one answers, else the local database.
+    let remote_api = remote.api();
+    let embedded = if remote_api.reachable().await {
+        None
+    } else {
+        let state_dir = std::env::current_dir()?.join(crate::embedded::STATE_DIR);
+        let db = crate::embedded::default_db(&state_dir);
+        if !db.exists() {
+            anyhow::bail!(
+                "no hyperdial server answers at {} and there is no local database {}",
+                remote_api.base(),
+                db.display()
+            );
+        }
+        Some(crate::embedded::Embedded::start(&db, 0).await?)
+    };
+    let api = match &embedded {
+        Some(e) => crate::api::Api::new(&e.url(), None),
+        None => remote_api,
+    };
+    let answer = api
         .post(
             &format!("/api/v1/sweeps/{}/retry", urlencode(sweep)),
             &json!({"states": states, "runs": runs}),
         )
-        .await?;
+        .await;
+    let local = embedded.is_some();
+    if let Some(e) = embedded {
+        e.stop().await;
+    }
+    let v = answer?;
     for r in v["retried"].as_array().into_iter().flatten() {
         let retry = &r["retry"];
         println!(
@@ -315,9 +339,12 @@ pub async fn retry(
     if n == 0 {
         println!("nothing to retry; sweep {sweep} is {state}");
     } else {
-        println!(
-            "sweep {sweep} is {state} with {n} queued; run them with `hyperdial agent {sweep}` (or `hyperdial tune FILE`)"
-        );
+        let how = if local {
+            "`hyperdial tune FILE` with the sweep's file".to_string()
+        } else {
+            format!("`hyperdial agent {sweep}`")
+        };
+        println!("sweep {sweep} is {state} with {n} queued; run them with {how}");
     }
     Ok(ExitCode::SUCCESS)
 }

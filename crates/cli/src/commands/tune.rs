@@ -238,7 +238,7 @@ async fn report_finished(
     let failed = sweep["retryable"].as_u64().unwrap_or(0);
     println!("what next:");
     if failed > 0 {
-        println!("  hyperdial tune {file} --retry   run its {failed} failed or crashed runs again (`hyperdial retry {id}` does it on a server)");
+        println!("  hyperdial tune {file} --retry   run its {failed} failed or crashed runs again (or `hyperdial retry {id}`, then tune)");
     }
     println!("  hyperdial tune {file} --new     start a fresh sweep of the same file");
     println!("  hyperdial server, then hyperdial runs {id}   every run of it (and the dashboard)");
