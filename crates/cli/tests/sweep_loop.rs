@@ -22,11 +22,12 @@ fn three_agents_on_a_grid_of_12_give_12_distinct_finished_runs() {
     assert!(t.contains("12 finished"), "{t}");
     assert!(t.contains("best run: #"), "{t}");
     assert!(t.contains("a = 1") && t.contains("b = x"), "{t}");
-    // The store holds 12 distinct configurations; a second tune resumes and has nothing to do.
+    // The store holds 12 distinct configurations; a second tune finds the finished sweep and
+    // starts nothing.
     let again = s.run(&["tune", "sweep.yaml", "--agents", "3", "--port", "0"]);
     let t2 = text(&again);
     assert!(
-        t2.contains("resuming sweep") || t2.contains("created sweep"),
+        t2.contains("with this file's configuration is finished: 12 finished"),
         "{t2}"
     );
     let port = free_port();
