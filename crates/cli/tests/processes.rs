@@ -196,6 +196,60 @@ fn sigkill_to_agent_takes_the_training_process_and_its_workers_along() {
 }
 
 #[test]
+fn sigterm_to_run_stops_every_process_of_the_command() {
+    let s = scratch("sigterm-run");
+    // No server answers at this address: `run` uses an embedded one on the local database.
+    let mut run = s
+        .cmd(&["run", "--server", "http://127.0.0.1:1", "--", "python3", "family.py"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let recorded = recorded_pids(&s.dir, 1, &mut run);
+    signal(run.id(), "TERM");
+    let status = wait_child(&mut run, Duration::from_secs(60));
+    let all: Vec<i32> = recorded.iter().flat_map(|(_, p)| p.clone()).collect();
+    assert_eq!(survivors(&all), Vec::<i32>::new(), "processes of the run survived");
+    // `run` exits as its command did: killed by SIGTERM.
+    assert_eq!(status.code(), Some(128 + 15), "{status}");
+    let out = run.wait_with_output().unwrap();
+    let t = text(&out);
+    assert!(t.contains("cancelled"), "{t}");
+    assert!(t.contains("interrupted: run received SIGTERM"), "{t}");
+}
+
+#[test]
+fn sigterm_to_server_shuts_it_down_and_closes_the_database() {
+    let s = scratch("sigterm-server");
+    let db = s.dir.join("db.sqlite");
+    let port = free_port();
+    let mut server = s
+        .cmd(&["server", "--db", db.to_str().unwrap(), "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let created = json_of(&s, &["sweep", "sweep.yaml", "--json", "--server", &url]);
+    signal(server.id(), "TERM");
+    let status = wait_child(&mut server, Duration::from_secs(30));
+    let out = server.wait_with_output().unwrap();
+    assert!(status.success(), "{status}: {}", text(&out));
+    assert!(text(&out).contains("SIGTERM: shutting down"), "{}", text(&out));
+    assert!(text(&out).contains("database closed"), "{}", text(&out));
+    // A clean close checkpoints the write-ahead log into the database file and removes it.
+    assert!(!s.dir.join("db.sqlite-wal").exists());
+    let again = ServerProcess::start(&s, &db, free_port());
+    let sweeps = json_of(&s, &["sweeps", "--json", "--server", &again.url]);
+    assert_eq!(sweeps[0]["id"], created["id"]);
+}
+
+#[test]
 fn tune_on_a_finished_sweep_says_so_and_retry_runs_only_the_failed_point() {
     let s = Scratch::new("tune-finished");
     s.write(
