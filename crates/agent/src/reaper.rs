@@ -172,7 +172,9 @@ pub fn main(_args: &[OsString]) -> i32 {
 }
 
 fn usage() -> i32 {
-    eprintln!("usage: hyperdial {ARG} AGENT_PID -- COMMAND [ARGS...] (started by the agent, not by hand)");
+    eprintln!(
+        "usage: hyperdial {ARG} AGENT_PID -- COMMAND [ARGS...] (started by the agent, not by hand)"
+    );
     2
 }
 

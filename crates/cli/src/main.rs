@@ -241,7 +241,10 @@ fn main() -> ExitCode {
     // A run's reaper (started by the agent, see hyperdial_agent::reaper): no parsing, no
     // runtime, no threads.
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == hyperdial_agent::reaper::ARG) {
+    if args
+        .get(1)
+        .is_some_and(|a| a == hyperdial_agent::reaper::ARG)
+    {
         let code = hyperdial_agent::reaper::main(&args[2..]);
         return ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1));
     }

@@ -70,7 +70,12 @@ fn recorded_pids(dir: &Path, want: usize, child: &mut Child) -> Vec<(String, Vec
 fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").split_whitespace().next();
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .next();
             state != Some("Z")
         }
         Err(_) => false,
@@ -117,7 +122,10 @@ fn run_by_id<'a>(runs: &'a [Value], id: &str) -> &'a Value {
 fn sigterm_to_agent_stops_every_process_of_the_run_and_cancels_it() {
     let s = scratch("sigterm-agent");
     let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
-    let created = json_of(&s, &["sweep", "sweep.yaml", "--json", "--server", &server.url]);
+    let created = json_of(
+        &s,
+        &["sweep", "sweep.yaml", "--json", "--server", &server.url],
+    );
     let id = created["id"].as_str().unwrap().to_string();
     let mut agent = s
         .cmd(&["agent", &id, "--server", &server.url])
@@ -130,7 +138,11 @@ fn sigterm_to_agent_stops_every_process_of_the_run_and_cancels_it() {
     let status = wait_child(&mut agent, Duration::from_secs(60));
     let all: Vec<i32> = recorded.iter().flat_map(|(_, p)| p.clone()).collect();
     assert_eq!(all.len(), 2);
-    assert_eq!(survivors(&all), Vec::<i32>::new(), "processes of the run survived");
+    assert_eq!(
+        survivors(&all),
+        Vec::<i32>::new(),
+        "processes of the run survived"
+    );
     assert!(status.success(), "{status}");
     // The run ended with the reason, not `running`.
     let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
@@ -144,7 +156,16 @@ fn sigterm_to_agent_stops_every_process_of_the_run_and_cancels_it() {
 fn sigterm_to_tune_stops_every_process_of_every_run() {
     let s = scratch("sigterm-tune");
     let mut tune = s
-        .cmd(&["tune", "sweep.yaml", "--agents", "2", "--count", "4", "--port", "0"])
+        .cmd(&[
+            "tune",
+            "sweep.yaml",
+            "--agents",
+            "2",
+            "--count",
+            "4",
+            "--port",
+            "0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -154,10 +175,18 @@ fn sigterm_to_tune_stops_every_process_of_every_run() {
     let status = wait_child(&mut tune, Duration::from_secs(60));
     let all: Vec<i32> = recorded.iter().flat_map(|(_, p)| p.clone()).collect();
     assert_eq!(all.len(), 4);
-    assert_eq!(survivors(&all), Vec::<i32>::new(), "processes of the runs survived");
+    assert_eq!(
+        survivors(&all),
+        Vec::<i32>::new(),
+        "processes of the runs survived"
+    );
     let out = tune.wait_with_output().unwrap();
     assert!(status.success(), "{}", text(&out));
-    assert!(text(&out).contains("SIGTERM: stopping the runs in flight"), "{}", text(&out));
+    assert!(
+        text(&out).contains("SIGTERM: stopping the runs in flight"),
+        "{}",
+        text(&out)
+    );
     // Both runs were reported as cancelled before tune exited; no run is left `running`.
     let server = ServerProcess::start(&s, &s.dir.join(".hyperdial/hyperdial.db"), free_port());
     let id = sweep_id(&s, &server.url);
@@ -167,7 +196,13 @@ fn sigterm_to_tune_stops_every_process_of_every_run() {
     for (run, _) in &recorded {
         let r = run_by_id(runs, run);
         assert_eq!(r["state"], "cancelled", "{r:#}");
-        assert!(r["error"].as_str().unwrap().contains("tune received SIGTERM"), "{r:#}");
+        assert!(
+            r["error"]
+                .as_str()
+                .unwrap()
+                .contains("tune received SIGTERM"),
+            "{r:#}"
+        );
     }
 }
 
@@ -175,7 +210,10 @@ fn sigterm_to_tune_stops_every_process_of_every_run() {
 fn sigkill_to_agent_takes_the_training_process_and_its_workers_along() {
     let s = scratch("sigkill-agent");
     let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
-    let created = json_of(&s, &["sweep", "sweep.yaml", "--json", "--server", &server.url]);
+    let created = json_of(
+        &s,
+        &["sweep", "sweep.yaml", "--json", "--server", &server.url],
+    );
     let id = created["id"].as_str().unwrap().to_string();
     let mut agent = s
         .cmd(&["agent", &id, "--server", &server.url])
@@ -188,11 +226,18 @@ fn sigkill_to_agent_takes_the_training_process_and_its_workers_along() {
     agent.wait().unwrap();
     let all: Vec<i32> = recorded.iter().flat_map(|(_, p)| p.clone()).collect();
     assert_eq!(all.len(), 2);
-    assert_eq!(survivors(&all), Vec::<i32>::new(), "processes of the run survived");
+    assert_eq!(
+        survivors(&all),
+        Vec::<i32>::new(),
+        "processes of the run survived"
+    );
     // The run stays `running` until the server's janitor finds it silent (SILENCE_LIMIT);
     // the janitor itself is tested in the server crate.
     let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
-    assert_eq!(run_by_id(runs.as_array().unwrap(), &recorded[0].0)["state"], "running");
+    assert_eq!(
+        run_by_id(runs.as_array().unwrap(), &recorded[0].0)["state"],
+        "running"
+    );
 }
 
 #[test]
@@ -200,7 +245,14 @@ fn sigterm_to_run_stops_every_process_of_the_command() {
     let s = scratch("sigterm-run");
     // No server answers at this address: `run` uses an embedded one on the local database.
     let mut run = s
-        .cmd(&["run", "--server", "http://127.0.0.1:1", "--", "python3", "family.py"])
+        .cmd(&[
+            "run",
+            "--server",
+            "http://127.0.0.1:1",
+            "--",
+            "python3",
+            "family.py",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -209,7 +261,11 @@ fn sigterm_to_run_stops_every_process_of_the_command() {
     signal(run.id(), "TERM");
     let status = wait_child(&mut run, Duration::from_secs(60));
     let all: Vec<i32> = recorded.iter().flat_map(|(_, p)| p.clone()).collect();
-    assert_eq!(survivors(&all), Vec::<i32>::new(), "processes of the run survived");
+    assert_eq!(
+        survivors(&all),
+        Vec::<i32>::new(),
+        "processes of the run survived"
+    );
     // `run` exits as its command did: killed by SIGTERM.
     assert_eq!(status.code(), Some(128 + 15), "{status}");
     let out = run.wait_with_output().unwrap();
@@ -224,7 +280,13 @@ fn sigterm_to_server_shuts_it_down_and_closes_the_database() {
     let db = s.dir.join("db.sqlite");
     let port = free_port();
     let mut server = s
-        .cmd(&["server", "--db", db.to_str().unwrap(), "--bind", &format!("127.0.0.1:{port}")])
+        .cmd(&[
+            "server",
+            "--db",
+            db.to_str().unwrap(),
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -240,7 +302,11 @@ fn sigterm_to_server_shuts_it_down_and_closes_the_database() {
     let status = wait_child(&mut server, Duration::from_secs(30));
     let out = server.wait_with_output().unwrap();
     assert!(status.success(), "{status}: {}", text(&out));
-    assert!(text(&out).contains("SIGTERM: shutting down"), "{}", text(&out));
+    assert!(
+        text(&out).contains("SIGTERM: shutting down"),
+        "{}",
+        text(&out)
+    );
     assert!(text(&out).contains("database closed"), "{}", text(&out));
     // A clean close checkpoints the write-ahead log into the database file and removes it.
     assert!(!s.dir.join("db.sqlite-wal").exists());
@@ -263,13 +329,23 @@ fn tune_on_a_finished_sweep_says_so_and_retry_runs_only_the_failed_point() {
         "program: flaky.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  seed: {values: [1, 2, 3, 4]}\n",
     );
     let first = s.run(&["tune", "grid.yaml", "--port", "0"]);
-    assert!(text(&first).contains("3 finished, 1 failed"), "{}", text(&first));
+    assert!(
+        text(&first).contains("3 finished, 1 failed"),
+        "{}",
+        text(&first)
+    );
     // Again: the finished sweep is found and reported, nothing runs.
     let again = s.run(&["tune", "grid.yaml", "--port", "0"]);
     let t = text(&again);
     assert!(again.status.success(), "{t}");
-    assert!(t.contains("with this file's configuration is finished: 3 finished, 1 failed"), "{t}");
-    assert!(t.contains("--retry   run its 1 failed or crashed runs again"), "{t}");
+    assert!(
+        t.contains("with this file's configuration is finished: 3 finished, 1 failed"),
+        "{t}"
+    );
+    assert!(
+        t.contains("--retry   run its 1 failed or crashed runs again"),
+        "{t}"
+    );
     assert!(t.contains("--new"), "{t}");
     assert!(!t.contains("started"), "{t}");
     // --retry runs only seed 3, as attempt 2 of the failed run.
@@ -294,13 +370,27 @@ fn tune_on_a_finished_sweep_says_so_and_retry_runs_only_the_failed_point() {
     let failed = run_by_id(runs, retry["retry_of"].as_str().unwrap());
     assert_eq!(failed["state"], "failed");
     let table = s.run(&["runs", &id, "--server", &server.url]);
-    assert!(text(&table).contains("(attempt 2, retry of "), "{}", text(&table));
+    assert!(
+        text(&table).contains("(attempt 2, retry of "),
+        "{}",
+        text(&table)
+    );
     // `hyperdial retry`: nothing left to retry by default; a named finished run is queued.
     // Without a server answering, it works on the local database.
     let out = s.run(&["retry", &id, "--server", "http://127.0.0.1:1"]);
-    assert!(text(&out).contains("nothing to retry; sweep"), "{}", text(&out));
+    assert!(
+        text(&out).contains("nothing to retry; sweep"),
+        "{}",
+        text(&out)
+    );
     let first = runs.iter().find(|r| r["number"] == 1).unwrap();
-    let out = s.run(&["retry", &id, first["id"].as_str().unwrap(), "--server", &server.url]);
+    let out = s.run(&[
+        "retry",
+        &id,
+        first["id"].as_str().unwrap(),
+        "--server",
+        &server.url,
+    ]);
     assert!(text(&out).contains("queued run #6"), "{}", text(&out));
     assert!(text(&out).contains("(attempt 2)"), "{}", text(&out));
     // --new starts over.

@@ -162,7 +162,10 @@ pub async fn serve(
     };
     janitor.abort();
     let _ = janitor.await;
-    if tokio::time::timeout(SHUTDOWN_GRACE, store.close()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, store.close())
+        .await
+        .is_err()
+    {
         tracing::warn!("the database did not close within {SHUTDOWN_GRACE:?}");
     }
     Ok(result?)

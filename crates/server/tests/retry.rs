@@ -77,10 +77,16 @@ async fn a_retried_configuration_counts_once_toward_run_cap() {
     finish(&s, &a, json!({"exit_code": 1})).await;
     // Attempt 2 of a, then attempt 3, then no more (max 2 retries).
     let (_, a2) = claim(&s, &id).await;
-    assert_eq!((a2["retry_of"].clone(), a2["attempt"].clone()), (a["id"].clone(), json!(2)));
+    assert_eq!(
+        (a2["retry_of"].clone(), a2["attempt"].clone()),
+        (a["id"].clone(), json!(2))
+    );
     finish(&s, &a2, json!({"exit_code": 1})).await;
     let (_, a3) = claim(&s, &id).await;
-    assert_eq!((a3["retry_of"].clone(), a3["attempt"].clone()), (a2["id"].clone(), json!(3)));
+    assert_eq!(
+        (a3["retry_of"].clone(), a3["attempt"].clone()),
+        (a2["id"].clone(), json!(3))
+    );
     assert_eq!(a3["params"], a["params"]);
     finish(&s, &a3, json!({"exit_code": 1})).await;
     // Two configurations against a cap of 2: b still runs, so wait; then the sweep ends.
@@ -103,7 +109,9 @@ async fn retry_reopens_a_finished_sweep_until_its_retries_are_done() {
     finish(&s, &a, json!({"exit_code": 0})).await;
     finish(&s, &b, json!({"state": "crashed"})).await;
     // `max: 0`: nothing is retried on its own; stop the sweep.
-    let (status, sweep) = s.post(&format!("/api/v1/sweeps/{id}/stop"), json!({})).await;
+    let (status, sweep) = s
+        .post(&format!("/api/v1/sweeps/{id}/stop"), json!({}))
+        .await;
     assert_eq!((status, sweep["state"].as_str()), (200, Some("finished")));
 
     let retry_path = format!("/api/v1/sweeps/{id}/retry");
@@ -119,7 +127,10 @@ async fn retry_reopens_a_finished_sweep_until_its_retries_are_done() {
     assert!(again["retried"].as_array().unwrap().is_empty(), "{again}");
     let (_, named) = s.post(&retry_path, json!({"runs": [b["id"]]})).await;
     assert_eq!(named["skipped"][0]["run"], b["id"]);
-    assert!(named["skipped"][0]["reason"].as_str().unwrap().contains("queued"));
+    assert!(named["skipped"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("queued"));
 
     let (status, retry) = claim(&s, &id).await;
     assert_eq!(status, 200);
@@ -142,7 +153,8 @@ async fn retry_reopens_a_finished_sweep_until_its_retries_are_done() {
     assert_eq!(status, 400);
     let (status, _) = s.post(&retry_path, json!({"bogus": 1})).await;
     assert_eq!(status, 400);
-    s.post(&format!("/api/v1/sweeps/{id}/cancel"), json!({})).await;
+    s.post(&format!("/api/v1/sweeps/{id}/cancel"), json!({}))
+        .await;
     let (status, body) = s.post(&retry_path, json!({})).await;
     assert_eq!(status, 409, "{body}");
 }

@@ -78,7 +78,17 @@ pub async fn run(
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let outcome = supervise(&client, &id, argv, &[], &cwd, &opts, &tx, shutdown_levels("run")).await;
+    let outcome = supervise(
+        &client,
+        &id,
+        argv,
+        &[],
+        &cwd,
+        &opts,
+        &tx,
+        shutdown_levels("run"),
+    )
+    .await;
     drop(tx);
     drain.await.ok();
     eprintln!(

@@ -252,7 +252,10 @@ async fn sweep_action(
                 .iter()
                 .map(|(run, reason)| json!({"run": run, "reason": reason}))
                 .collect();
-            Ok(Json(json!({"retried": retried, "skipped": skipped, "sweep": view})).into_response())
+            Ok(
+                Json(json!({"retried": retried, "skipped": skipped, "sweep": view}))
+                    .into_response(),
+            )
         }
         other => Err(ApiError::not_found("sweep action", other)),
     }

@@ -22,23 +22,20 @@ impl Validator {
         let defaults = Retry::default();
         let max = match fields.get("max") {
             None => Some(defaults.max),
-            Some(n) => self.integer("retry.max", n).and_then(|i| {
-                match u32::try_from(i) {
+            Some(n) => self
+                .integer("retry.max", n)
+                .and_then(|i| match u32::try_from(i) {
                     Ok(m) if m <= Retry::MAX_RETRIES => Some(m),
                     _ => {
                         self.error(
                             "retry.max",
                             Some(n.location),
-                            format!(
-                                "must be between 0 and {}, found {i}",
-                                Retry::MAX_RETRIES
-                            ),
+                            format!("must be between 0 and {}, found {i}", Retry::MAX_RETRIES),
                             "it is the number of retries per configuration; 0 turns retries off",
                         );
                         None
                     }
-                }
-            }),
+                }),
         };
         let on = match fields.get("on") {
             None => Some(defaults.on),
