@@ -5,6 +5,13 @@
 //! transactions are serialized by the store, so two agents never get the same run and a grid
 //! never repeats a configuration, however many agents ask at once.
 //!
+//! Retries come first: a claim queues the retries the sweep's `retry` policy asks for (a
+//! `queued` run with the configuration of the run it retries, `retry_of` and `attempt` set),
+//! hands out the oldest queued run, and only then asks the strategy. A run superseded by its
+//! retry is left out of the trials and of the `run_cap` count, so a configuration counts once
+//! however often it ran. [`Controller::retry`] queues retries by hand, also on a finished
+//! sweep, which then runs until they are done (`retries_only`) and finishes again.
+//!
 //! The metric of a run is the best value in its history (lowest for `minimize`, highest for
 //! `maximize`), as W&B's controller takes it; the store keeps it up to date on every batch.
 
@@ -478,6 +485,10 @@ impl Controller {
             }
         };
         self.store.set_sweep_state(sweep_id, next).await?;
+        if next == "finished" || next == "cancelled" {
+            // Queued retries never start in a sweep that is over.
+            self.store.cancel_queued(sweep_id, action).await?;
+        }
         if next == "cancelled" {
             self.store
                 .request_stop_for_sweep(sweep_id, "cancelled")
@@ -605,6 +616,26 @@ impl Controller {
         }
         tx.commit().await?;
         Ok(outcome)
+    }
+}
+
+impl Controller {
+    /// Queue the retries the `retry` policy of sweep `sweep_id` asks for now, if the sweep is
+    /// running or paused (the janitor calls this after marking runs crashed, so the retries
+    /// show as `queued` before an agent asks). Returns how many were queued.
+    pub async fn queue_retries(&self, sweep_id: &str) -> Result<usize, ApiError> {
+        let mut tx = self.store.begin().await?;
+        let Some(sweep) = tx.sweep(sweep_id).await? else {
+            return Ok(0);
+        };
+        if sweep.state != "running" && sweep.state != "paused" {
+            return Ok(0);
+        }
+        let config = self.config(&sweep)?;
+        let rows = tx.trials(sweep_id).await?;
+        let queued = queue_policy_retries(&mut tx, &sweep, &config, &rows).await?;
+        tx.commit().await?;
+        Ok(queued)
     }
 }
 

@@ -97,16 +97,27 @@ async fn crash_silent_runs(controller: &Controller, cutoff_ms: i64) {
         return;
     }
     tracing::warn!(runs = ?ids, "marked silent runs crashed");
-    if !controller.events.active() {
-        return;
-    }
+    let mut sweeps: Vec<String> = Vec::new();
     for id in ids {
         if let Ok(Some(run)) = store.run(&id).await {
-            controller.events.publish(
-                "run_finished",
-                run.sweep_id.as_deref(),
-                api::events::run_brief(&run),
-            );
+            if controller.events.active() {
+                controller.events.publish(
+                    "run_finished",
+                    run.sweep_id.as_deref(),
+                    api::events::run_brief(&run),
+                );
+            }
+            if let Some(sweep) = run.sweep_id {
+                if !sweeps.contains(&sweep) {
+                    sweeps.push(sweep);
+                }
+            }
+        }
+    }
+    // Crashed runs are retried by default: queue them now, visible before an agent asks.
+    for sweep in sweeps {
+        if let Err(e) = controller.queue_retries(&sweep).await {
+            tracing::error!("janitor: cannot queue the retries of sweep {sweep}: {e:?}");
         }
     }
 }
@@ -174,6 +185,7 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::Claim;
     use hyperdial_store::{NewRun, NewSweep};
 
     #[tokio::test]
@@ -213,6 +225,45 @@ mod tests {
         assert_eq!(event.sweep.as_deref(), Some(sweep.id.as_str()));
         assert_eq!(event.data["id"], run.id.as_str());
         assert_eq!(event.data["state"], "crashed");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test]
+    async fn a_run_crashed_by_the_janitor_is_queued_again_at_once() {
+        let dir = std::env::temp_dir().join(format!(
+            "hyperdial-janitor-retry-{}",
+            hyperdial_store::new_id("t")
+        ));
+        let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
+        let controller = Controller::new(store.clone());
+        let source = "program: t.py\nmethod: grid\nparameters:\n  a: {values: [1, 2]}\n";
+        let sweep = controller
+            .create_sweep(source, None, None, false, Some(1))
+            .await
+            .unwrap()
+            .sweep;
+        let Claim::Run(run) = controller.claim(&sweep.id, None).await.unwrap() else {
+            panic!("no run");
+        };
+        crash_silent_runs(&controller, hyperdial_store::now_ms() + 1000).await;
+        let (runs, _) = store
+            .runs(&hyperdial_store::RunFilter {
+                sweep: Some(sweep.id.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(runs.len(), 2);
+        assert_eq!(runs[0].state, "crashed");
+        assert_eq!(runs[1].state, "queued");
+        assert_eq!(runs[1].retry_of.as_deref(), Some(run.id.as_str()));
+        assert_eq!(runs[1].params, run.params);
+        assert!(runs[1].agent_id.is_none() && runs[1].started_ms.is_none());
+        // The next claim hands out that retry.
+        let Claim::Run(next) = controller.claim(&sweep.id, None).await.unwrap() else {
+            panic!("no run");
+        };
+        assert_eq!((next.id.as_str(), next.attempt), (runs[1].id.as_str(), 2));
         std::fs::remove_dir_all(dir).ok();
     }
 }

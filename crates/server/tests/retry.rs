@@ -180,3 +180,23 @@ async fn a_retried_grid_point_is_not_run_twice_by_the_grid() {
     let xs: Vec<&Value> = all.iter().map(|r| &r["params"]["x"]).collect();
     assert_eq!(xs, [&json!(1), &json!(1), &json!(2)]);
 }
+
+#[tokio::test]
+async fn stopping_a_sweep_cancels_its_queued_retries() {
+    let s = start(None).await;
+    let id = s
+        .sweep("program: t.py\nmethod: grid\nparameters: {x: {values: [1, 2]}}\n")
+        .await;
+    let (_, a) = claim(&s, &id).await;
+    finish(&s, &a, json!({"exit_code": 1})).await;
+    let (_, done) = s
+        .post(&format!("/api/v1/sweeps/{id}/retry"), json!({"states": ["failed"]}))
+        .await;
+    let queued = done["retried"][0]["retry"]["id"].as_str().unwrap().to_string();
+    s.post(&format!("/api/v1/sweeps/{id}/stop"), json!({})).await;
+    let (_, run) = s.get(&format!("/api/v1/runs/{queued}?history=false")).await;
+    assert_eq!(run["state"], "cancelled", "{run}");
+    assert!(run["error"].as_str().unwrap().contains("`stop`"), "{run}");
+    let (_, sweep) = s.get(&format!("/api/v1/sweeps/{id}")).await;
+    assert_eq!(sweep["counts"]["queued"], 0);
+}

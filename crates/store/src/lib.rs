@@ -886,6 +886,21 @@ impl Tx {
 }
 
 impl Store {
+    /// End the `queued` runs of a sweep as `cancelled` (the sweep is over before they started;
+    /// `action` names what ended it, e.g. `stop`). Returns how many there were.
+    pub async fn cancel_queued(&self, sweep_id: &str, action: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE runs SET state = 'cancelled', error = $2, finished_ms = $3 \
+             WHERE sweep_id = $1 AND state = 'queued'",
+        )
+        .bind(sweep_id)
+        .bind(format!("not started: the sweep was ended by `{action}` first"))
+        .bind(now_ms())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Of a sweep's runs: how many are retries of another run, and how many `failed` or
     /// `crashed` ones have not been retried (what `hyperdial retry SWEEP` would queue).
     pub async fn retry_counts(&self, sweep_id: &str) -> Result<(i64, i64)> {

@@ -47,6 +47,7 @@ pub(super) async fn export(
                         "params": r.params, "summary": r.summary, "exit_code": r.exit_code,
                         "host": r.host, "started_ms": r.started_ms, "finished_ms": r.finished_ms,
                         "duration_s": duration(r.started_ms, r.finished_ms),
+                        "retry_of": r.retry_of, "attempt": r.attempt,
                     })
                 })
                 .collect();
