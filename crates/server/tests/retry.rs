@@ -190,10 +190,17 @@ async fn stopping_a_sweep_cancels_its_queued_retries() {
     let (_, a) = claim(&s, &id).await;
     finish(&s, &a, json!({"exit_code": 1})).await;
     let (_, done) = s
-        .post(&format!("/api/v1/sweeps/{id}/retry"), json!({"states": ["failed"]}))
+        .post(
+            &format!("/api/v1/sweeps/{id}/retry"),
+            json!({"states": ["failed"]}),
+        )
         .await;
-    let queued = done["retried"][0]["retry"]["id"].as_str().unwrap().to_string();
-    s.post(&format!("/api/v1/sweeps/{id}/stop"), json!({})).await;
+    let queued = done["retried"][0]["retry"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.post(&format!("/api/v1/sweeps/{id}/stop"), json!({}))
+        .await;
     let (_, run) = s.get(&format!("/api/v1/runs/{queued}?history=false")).await;
     assert_eq!(run["state"], "cancelled", "{run}");
     assert!(run["error"].as_str().unwrap().contains("`stop`"), "{run}");

@@ -894,7 +894,9 @@ impl Store {
              WHERE sweep_id = $1 AND state = 'queued'",
         )
         .bind(sweep_id)
-        .bind(format!("not started: the sweep was ended by `{action}` first"))
+        .bind(format!(
+            "not started: the sweep was ended by `{action}` first"
+        ))
         .bind(now_ms())
         .execute(&self.writer)
         .await?;

@@ -116,6 +116,13 @@ impl Progress {
                 exit_code,
             } => {
                 self.done += 1;
+                // Retries can add runs beyond the expected total.
+                if self.total.is_some_and(|t| self.done > t) {
+                    self.total = Some(self.done);
+                    if let Some(bar) = &self.bar {
+                        bar.set_length(self.done);
+                    }
+                }
                 *self.states.entry(state.clone()).or_default() += 1;
                 let n = self.numbers.get(&run).copied().unwrap_or(0);
                 if let (Some((_, goal)), Some(v)) = (&self.metric, metric) {

@@ -194,8 +194,13 @@ async fn drive(
     }
 
     let sweep = api.get(&format!("/api/v1/sweeps/{id}")).await?;
+    let retries = match sweep["retries"].as_u64().unwrap_or(0) {
+        0 => String::new(),
+        1 => " (1 run was a retry)".to_string(),
+        n => format!(" ({n} runs were retries)"),
+    };
     println!(
-        "sweep {id} is {}: {}",
+        "sweep {id} is {}: {}{retries}",
         sweep["state"].as_str().unwrap_or("?"),
         counts_text(&sweep["counts"])
     );
