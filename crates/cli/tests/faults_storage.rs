@@ -1,0 +1,252 @@
+//! Storage faults against the real `hyperdial server`, with its database on a small tmpfs.
+//!
+//! A full disk: writes answer `503` with the code `disk_full` and a message naming the volume,
+//! never `500`, never a success for a point that is not stored; once space is freed, writes
+//! succeed again without a restart, and a restarted server finds every acknowledged point.
+//! A read-only volume: the server starts, reads work, writes answer `503` `read_only`, and
+//! once the volume is writable again writes succeed without a restart.
+//!
+//! Mounting needs root (CI runs as root). Without it, or when `mount` fails, each test prints
+//! `SKIPPED: ...` (and appends it to `target/skipped.txt` when that file exists, for
+//! `scripts/test` to count) instead of passing silently.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{free_port, Scratch, ServerProcess};
+use serde_json::{json, Value};
+
+/// Report a test that could not run.
+fn skip(test: &str, reason: &str) {
+    let line = format!("SKIPPED: {test} ({reason})");
+    println!("{line}");
+    let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/skipped.txt");
+    if list.exists() {
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(list) {
+            writeln!(f, "{line}").ok();
+        }
+    }
+}
+
+/// A tmpfs mounted for the test, unmounted on drop.
+struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mount a tmpfs of `size` (e.g. `4m`) at `dir`, or say why not.
+    fn mount(dir: &Path, size: &str) -> Result<Tmpfs, String> {
+        let uid = Command::new("id").arg("-u").output().map_err(|e| e.to_string())?;
+        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+            return Err("mounting a tmpfs needs root".into());
+        }
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount -t tmpfs failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Tmpfs {
+            dir: dir.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        Command::new("umount").arg("-l").arg(&self.dir).status().ok();
+    }
+}
+
+/// Fill the volume holding `dir` with one file until the disk refuses more.
+fn fill(dir: &Path) -> PathBuf {
+    let filler = dir.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    let chunk = vec![0xa5u8; 64 * 1024];
+    loop {
+        if f.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    // Whatever a 64 KiB write left over, take byte by byte.
+    while f.write_all(&[0]).is_ok() {}
+    f.sync_all().ok();
+    filler
+}
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    fn new(url: &str) -> Api {
+        Api {
+            base: url.to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    /// The steps of `run` the server has stored.
+    async fn stored_steps(&self, run: &str) -> BTreeSet<i64> {
+        let (status, run) = self.get(&format!("/api/v1/runs/{run}")).await;
+        assert_eq!(status, 200, "{run}");
+        run["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["step"].as_i64().unwrap())
+            .collect()
+    }
+}
+
+/// A batch of `n` points from `first` on, each with a few wide values (so the WAL grows fast).
+fn batch(first: i64, n: i64) -> Value {
+    let points: Vec<Value> = (first..first + n)
+        .map(|step| {
+            let mut values = serde_json::Map::new();
+            for k in 0..8 {
+                values.insert(format!("metric_with_a_long_name_{k:02}"), json!(step as f64 + k as f64 / 10.0));
+            }
+            json!({"step": step, "values": values})
+        })
+        .collect();
+    json!({ "points": points })
+}
+
+/// The answer to a write during a fault must be a success or a `503` naming the fault, with
+/// none of the database's own words.
+fn check_fault_answer(status: u16, body: &Value, code: &str, volume: &Path) {
+    assert_ne!(status, 500, "a storage fault answered 500: {body}");
+    if status == 503 {
+        assert_eq!(body["code"], code, "{body}");
+        let message = body["error"].as_str().unwrap();
+        let text = body.to_string();
+        for raw in ["SQLITE", "error returned from database", "(code:", "database or disk is full", "attempt to write"] {
+            assert!(!text.contains(raw), "database text reached the client: {text}");
+        }
+        if code == "disk_full" {
+            assert!(message.starts_with("the database disk is full: free space on the volume holding"), "{message}");
+            assert!(message.contains(&volume.display().to_string()), "{message}");
+        }
+    } else {
+        assert!((200..300).contains(&status), "{status} {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_answers_503_stores_nothing_it_does_not_acknowledge_and_heals() {
+    let s = Scratch::new("faults-disk-full");
+    let vol = s.dir.join("vol");
+    let _mount = match Tmpfs::mount(&vol, "3m") {
+        Ok(m) => m,
+        Err(reason) => return skip("storage fault test: disk full", &reason),
+    };
+    let db = vol.join("db.sqlite");
+    let port = free_port();
+    let mut server = ServerProcess::start(&s, &db, port);
+    let api = Api::new(&server.url);
+
+    let (status, sweep) = api
+        .post("/api/v1/sweeps", json!({"source": "method: random\nmetric: {name: loss, goal: minimize}\nparameters:\n  lr: {min: 0.0, max: 1.0}\n"}))
+        .await;
+    assert_eq!(status, 201, "{sweep}");
+    let sweep = sweep["id"].as_str().unwrap().to_string();
+    let (status, run) = api.post("/api/v1/runs", json!({"project": "faults"})).await;
+    assert_eq!(status, 201, "{run}");
+    let run = run["id"].as_str().unwrap().to_string();
+    let metrics = format!("/api/v1/runs/{run}/metrics");
+
+    let mut acked: BTreeSet<i64> = BTreeSet::new();
+    let mut refused: BTreeSet<i64> = BTreeSet::new();
+    let mut next = 0i64;
+    const N: i64 = 50;
+    let (status, body) = api.post(&metrics, batch(next, N)).await;
+    assert_eq!(status, 200, "{body}");
+    acked.extend(next..next + N);
+    next += N;
+
+    let filler = fill(&vol);
+    // Keep writing until the disk says no, then a little longer: every answer is a success
+    // whose points are stored, or a 503 that names the full disk.
+    let mut faults = 0;
+    let mut writes = 0;
+    while faults < 5 {
+        assert!(writes < 2000, "the full disk never refused a write");
+        writes += 1;
+        let (status, body) = api.post(&metrics, batch(next, N)).await;
+        check_fault_answer(status, &body, "disk_full", &vol);
+        if status == 503 {
+            faults += 1;
+            refused.extend(next..next + N);
+        } else {
+            acked.extend(next..next + N);
+        }
+        next += N;
+        // Other writes meet the same fault the same way.
+        let (status, body) = api.post(&format!("/api/v1/runs/{run}/heartbeat"), json!({})).await;
+        check_fault_answer(status, &body, "disk_full", &vol);
+        let (status, body) = api.post(&format!("/api/v1/sweeps/{sweep}/claim"), json!({})).await;
+        check_fault_answer(status, &body, "disk_full", &vol);
+    }
+    // A fresh read during the fault: every acknowledged point is there, no refused one is.
+    let stored = api.stored_steps(&run).await;
+    assert!(acked.is_subset(&stored), "acknowledged but not stored: {:?}", acked.difference(&stored).collect::<Vec<_>>());
+    assert!(refused.is_disjoint(&stored), "refused yet stored: {:?}", refused.intersection(&stored).collect::<Vec<_>>());
+
+    // Free the space: the very next write succeeds, without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    for _ in 0..3 {
+        let (status, body) = api.post(&metrics, batch(next, N)).await;
+        assert_eq!(status, 200, "after the disk was freed: {body}");
+        acked.extend(next..next + N);
+        next += N;
+    }
+    let (status, body) = api.post(&format!("/api/v1/sweeps/{sweep}/claim"), json!({})).await;
+    assert_eq!(status, 200, "claim after the disk was freed: {body}");
+    let stored = api.stored_steps(&run).await;
+    assert!(acked.is_subset(&stored));
+    assert!(refused.is_disjoint(&stored));
+
+    // And a server killed and restarted on the same database has every acknowledged point.
+    server.kill9();
+    let server = ServerProcess::start(&s, &db, port);
+    let api = Api::new(&server.url);
+    let stored = api.stored_steps(&run).await;
+    assert!(acked.is_subset(&stored), "lost after a restart: {:?}", acked.difference(&stored).collect::<Vec<_>>());
+    assert!(refused.is_disjoint(&stored));
+    println!(
+        "disk full: {writes} batches during the fault, {faults} refused with 503, {} points acknowledged and stored, {} refused and absent",
+        acked.len(),
+        refused.len()
+    );
+}
