@@ -3,8 +3,11 @@
 //! A full disk: writes answer `503` with the code `disk_full` and a message naming the volume,
 //! never `500`, never a success for a point that is not stored; once space is freed, writes
 //! succeed again without a restart, and a restarted server finds every acknowledged point.
-//! A read-only volume: the server starts, reads work, writes answer `503` `read_only`, and
-//! once the volume is writable again writes succeed without a restart.
+//! A read-only volume (a read-only bind mount of the database's directory): the server starts,
+//! reads work, writes answer `503` with the code `read_only` and store nothing. SQLite keeps
+//! one set of file descriptors per database file for all the connections of a process, so a
+//! file first opened read-only stays so until the server restarts; after the restart on the
+//! volume made writable again, writes succeed.
 //!
 //! Mounting needs root (CI runs as root). Without it, or when `mount` fails, each test prints
 //! `SKIPPED: ...` (and appends it to `target/skipped.txt` when that file exists, for
@@ -59,6 +62,44 @@ impl Tmpfs {
         Ok(Tmpfs {
             dir: dir.to_path_buf(),
         })
+    }
+}
+
+impl Tmpfs {
+    /// Bind-mount `src` at `dir`, read-only, or say why not.
+    fn bind_read_only(src: &Path, dir: &Path) -> Result<Tmpfs, String> {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        let run = |args: &[&str]| -> Result<(), String> {
+            let out = Command::new("mount")
+                .args(args)
+                .output()
+                .map_err(|e| format!("cannot run mount: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "mount {args:?} failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            }
+        };
+        let (src_s, dir_s) = (src.to_str().unwrap(), dir.to_str().unwrap());
+        run(&["--bind", src_s, dir_s])?;
+        let mounted = Tmpfs {
+            dir: dir.to_path_buf(),
+        };
+        run(&["-o", "remount,bind,ro", dir_s])?;
+        Ok(mounted)
+    }
+
+    fn make_writable(&self) {
+        let ok = Command::new("mount")
+            .args(["-o", "remount,bind,rw"])
+            .arg(&self.dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "remount read-write failed");
     }
 }
 
@@ -249,4 +290,53 @@ async fn a_full_disk_answers_503_stores_nothing_it_does_not_acknowledge_and_heal
         acked.len(),
         refused.len()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_database_answers_reads_and_refuses_writes_with_503() {
+    let s = Scratch::new("faults-read-only");
+    let vol = s.dir.join("vol");
+    let _mount = match Tmpfs::mount(&vol, "8m") {
+        Ok(m) => m,
+        Err(reason) => return skip("storage fault test: read-only database", &reason),
+    };
+    let data = vol.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let port = free_port();
+    let mut server = ServerProcess::start(&s, &data.join("db.sqlite"), port);
+    let api = Api::new(&server.url);
+    let (status, run) = api.post("/api/v1/runs", json!({"project": "faults"})).await;
+    assert_eq!(status, 201, "{run}");
+    let run = run["id"].as_str().unwrap().to_string();
+    let metrics = format!("/api/v1/runs/{run}/metrics");
+    assert_eq!(api.post(&metrics, batch(0, 10)).await.0, 200);
+    // Killed, so the WAL and its index stay beside the database, as after a crash.
+    server.kill9();
+
+    let ro = vol.join("ro");
+    let mount = match Tmpfs::bind_read_only(&data, &ro) {
+        Ok(m) => m,
+        Err(reason) => return skip("storage fault test: read-only database", &reason),
+    };
+    let server = ServerProcess::start(&s, &ro.join("db.sqlite"), port);
+    let api = Api::new(&server.url);
+    assert_eq!(api.stored_steps(&run).await, (0..10).collect(), "reads work");
+    for first in [10, 20] {
+        let (status, body) = api.post(&metrics, batch(first, 10)).await;
+        assert_eq!(status, 503, "{body}");
+        check_fault_answer(status, &body, "read_only", &ro);
+        let message = body["error"].as_str().unwrap();
+        assert!(message.starts_with("the database is read-only: make"), "{message}");
+    }
+    let (status, body) = api.post("/api/v1/runs", json!({})).await;
+    check_fault_answer(status, &body, "read_only", &ro);
+    assert_eq!(status, 503);
+    assert_eq!(api.stored_steps(&run).await, (0..10).collect(), "nothing refused is stored");
+    drop(server);
+
+    mount.make_writable();
+    let server = ServerProcess::start(&s, &ro.join("db.sqlite"), port);
+    let api = Api::new(&server.url);
+    assert_eq!(api.post(&metrics, batch(10, 10)).await.0, 200);
+    assert_eq!(api.stored_steps(&run).await, (0..20).collect());
 }

@@ -11,6 +11,17 @@
 //! writes succeed again as soon as the fault clears.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How many storage faults this process has met. A transaction that sees it change between
+/// its `BEGIN` and its end met a fault (or ran beside one), and its connection is replaced
+/// rather than reused.
+static FAULTS: AtomicU64 = AtomicU64::new(0);
+
+/// The current count of storage faults (see [`FAULTS`]).
+pub(crate) fn faults_seen() -> u64 {
+    FAULTS.load(Ordering::Acquire)
+}
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +140,9 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::PoolTimedOut => Some(Fault::Busy),
             _ => None,
         };
+        if fault.is_some() {
+            FAULTS.fetch_add(1, Ordering::AcqRel);
+        }
         match fault {
             Some(Fault::DiskFull) => StoreError::DiskFull(e),
             Some(Fault::ReadOnly) => StoreError::ReadOnly(e),

@@ -247,6 +247,7 @@ impl Store {
         }
         Ok(Tx {
             tx: Writer(Some(conn)),
+            faults_at_begin: error::faults_seen(),
         })
     }
 
@@ -731,10 +732,13 @@ impl Store {
 /// Every write of the store runs in one, so a write is acknowledged only once its `COMMIT`
 /// has succeeded. When a statement or the commit fails, the transaction is rolled back; if
 /// the rollback fails too (SQLite may already have rolled back on its own after
-/// `SQLITE_FULL` or an I/O error) the connection is closed instead of going back to the pool,
-/// so no later request ever runs inside a half-failed transaction.
+/// `SQLITE_FULL` or an I/O error), or a storage fault was met meanwhile, the connection is
+/// closed instead of going back to the pool: no later request runs inside a half-failed
+/// transaction, and the next one opens a fresh connection.
 pub struct Tx {
     tx: Writer,
+    /// [`error::faults_seen`] at `BEGIN`.
+    faults_at_begin: u64,
 }
 
 /// The writer connection, held by one transaction from `BEGIN` to `COMMIT` or `ROLLBACK`.
@@ -763,6 +767,11 @@ impl Drop for Tx {
         let Some(mut conn) = self.tx.0.take() else {
             return;
         };
+        if error::faults_seen() != self.faults_at_begin {
+            // Closing a connection rolls back whatever it had open.
+            conn.close_on_drop();
+            return;
+        }
         // The rollback needs the runtime; the connection stays checked out until it is done,
         // so the next transaction cannot start before it.
         match tokio::runtime::Handle::try_current() {
