@@ -43,7 +43,10 @@ struct Tmpfs {
 impl Tmpfs {
     /// Mount a tmpfs of `size` (e.g. `4m`) at `dir`, or say why not.
     fn mount(dir: &Path, size: &str) -> Result<Tmpfs, String> {
-        let uid = Command::new("id").arg("-u").output().map_err(|e| e.to_string())?;
+        let uid = Command::new("id")
+            .arg("-u")
+            .output()
+            .map_err(|e| e.to_string())?;
         if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
             return Err("mounting a tmpfs needs root".into());
         }
@@ -105,7 +108,11 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        Command::new("umount").arg("-l").arg(&self.dir).status().ok();
+        Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status()
+            .ok();
     }
 }
 
@@ -146,7 +153,10 @@ impl Api {
         let r = req.send().await.unwrap();
         let status = r.status().as_u16();
         let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
@@ -176,7 +186,10 @@ fn batch(first: i64, n: i64) -> Value {
         .map(|step| {
             let mut values = serde_json::Map::new();
             for k in 0..8 {
-                values.insert(format!("metric_with_a_long_name_{k:02}"), json!(step as f64 + k as f64 / 10.0));
+                values.insert(
+                    format!("metric_with_a_long_name_{k:02}"),
+                    json!(step as f64 + k as f64 / 10.0),
+                );
             }
             json!({"step": step, "values": values})
         })
@@ -192,11 +205,23 @@ fn check_fault_answer(status: u16, body: &Value, code: &str, volume: &Path) {
         assert_eq!(body["code"], code, "{body}");
         let message = body["error"].as_str().unwrap();
         let text = body.to_string();
-        for raw in ["SQLITE", "error returned from database", "(code:", "database or disk is full", "attempt to write"] {
-            assert!(!text.contains(raw), "database text reached the client: {text}");
+        for raw in [
+            "SQLITE",
+            "error returned from database",
+            "(code:",
+            "database or disk is full",
+            "attempt to write",
+        ] {
+            assert!(
+                !text.contains(raw),
+                "database text reached the client: {text}"
+            );
         }
         if code == "disk_full" {
-            assert!(message.starts_with("the database disk is full: free space on the volume holding"), "{message}");
+            assert!(
+                message.starts_with("the database disk is full: free space on the volume holding"),
+                "{message}"
+            );
             assert!(message.contains(&volume.display().to_string()), "{message}");
         }
     } else {
@@ -254,15 +279,27 @@ async fn a_full_disk_answers_503_stores_nothing_it_does_not_acknowledge_and_heal
         }
         next += N;
         // Other writes meet the same fault the same way.
-        let (status, body) = api.post(&format!("/api/v1/runs/{run}/heartbeat"), json!({})).await;
+        let (status, body) = api
+            .post(&format!("/api/v1/runs/{run}/heartbeat"), json!({}))
+            .await;
         check_fault_answer(status, &body, "disk_full", &vol);
-        let (status, body) = api.post(&format!("/api/v1/sweeps/{sweep}/claim"), json!({})).await;
+        let (status, body) = api
+            .post(&format!("/api/v1/sweeps/{sweep}/claim"), json!({}))
+            .await;
         check_fault_answer(status, &body, "disk_full", &vol);
     }
     // A fresh read during the fault: every acknowledged point is there, no refused one is.
     let stored = api.stored_steps(&run).await;
-    assert!(acked.is_subset(&stored), "acknowledged but not stored: {:?}", acked.difference(&stored).collect::<Vec<_>>());
-    assert!(refused.is_disjoint(&stored), "refused yet stored: {:?}", refused.intersection(&stored).collect::<Vec<_>>());
+    assert!(
+        acked.is_subset(&stored),
+        "acknowledged but not stored: {:?}",
+        acked.difference(&stored).collect::<Vec<_>>()
+    );
+    assert!(
+        refused.is_disjoint(&stored),
+        "refused yet stored: {:?}",
+        refused.intersection(&stored).collect::<Vec<_>>()
+    );
 
     // Free the space: the very next write succeeds, without a restart.
     std::fs::remove_file(&filler).unwrap();
@@ -272,7 +309,9 @@ async fn a_full_disk_answers_503_stores_nothing_it_does_not_acknowledge_and_heal
         acked.extend(next..next + N);
         next += N;
     }
-    let (status, body) = api.post(&format!("/api/v1/sweeps/{sweep}/claim"), json!({})).await;
+    let (status, body) = api
+        .post(&format!("/api/v1/sweeps/{sweep}/claim"), json!({}))
+        .await;
     assert_eq!(status, 200, "claim after the disk was freed: {body}");
     let stored = api.stored_steps(&run).await;
     assert!(acked.is_subset(&stored));
@@ -283,7 +322,11 @@ async fn a_full_disk_answers_503_stores_nothing_it_does_not_acknowledge_and_heal
     let server = ServerProcess::start(&s, &db, port);
     let api = Api::new(&server.url);
     let stored = api.stored_steps(&run).await;
-    assert!(acked.is_subset(&stored), "lost after a restart: {:?}", acked.difference(&stored).collect::<Vec<_>>());
+    assert!(
+        acked.is_subset(&stored),
+        "lost after a restart: {:?}",
+        acked.difference(&stored).collect::<Vec<_>>()
+    );
     assert!(refused.is_disjoint(&stored));
     println!(
         "disk full: {writes} batches during the fault, {faults} refused with 503, {} points acknowledged and stored, {} refused and absent",
@@ -320,18 +363,29 @@ async fn a_read_only_database_answers_reads_and_refuses_writes_with_503() {
     };
     let server = ServerProcess::start(&s, &ro.join("db.sqlite"), port);
     let api = Api::new(&server.url);
-    assert_eq!(api.stored_steps(&run).await, (0..10).collect(), "reads work");
+    assert_eq!(
+        api.stored_steps(&run).await,
+        (0..10).collect(),
+        "reads work"
+    );
     for first in [10, 20] {
         let (status, body) = api.post(&metrics, batch(first, 10)).await;
         assert_eq!(status, 503, "{body}");
         check_fault_answer(status, &body, "read_only", &ro);
         let message = body["error"].as_str().unwrap();
-        assert!(message.starts_with("the database is read-only: make"), "{message}");
+        assert!(
+            message.starts_with("the database is read-only: make"),
+            "{message}"
+        );
     }
     let (status, body) = api.post("/api/v1/runs", json!({})).await;
     check_fault_answer(status, &body, "read_only", &ro);
     assert_eq!(status, 503);
-    assert_eq!(api.stored_steps(&run).await, (0..10).collect(), "nothing refused is stored");
+    assert_eq!(
+        api.stored_steps(&run).await,
+        (0..10).collect(),
+        "nothing refused is stored"
+    );
     drop(server);
 
     mount.make_writable();

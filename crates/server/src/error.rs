@@ -92,8 +92,10 @@ fn fault_message(fault: Fault, db: Option<&Path>) -> String {
             "the database could not be read or written (I/O error): check the disk holding {dir}; \
              nothing of this request was stored"
         ),
-        Fault::Busy => "the database is busy (locked by another process, or overloaded); retry shortly"
-            .to_string(),
+        Fault::Busy => {
+            "the database is busy (locked by another process, or overloaded); retry shortly"
+                .to_string()
+        }
         Fault::Corrupt => format!(
             "the database file {file} is damaged; stop the server and check it \
              (`sqlite3 {file} 'PRAGMA integrity_check'`)"

@@ -64,7 +64,14 @@ async fn a_web_page_cannot_drive_a_tokenless_server() {
         let (status, body) = raw(&s, Method::GET, "/api/v1/sweeps", &[("host", &host)], None).await;
         assert_eq!(status, 200, "{host}: {body}");
     }
-    let (status, _) = raw(&s, Method::GET, "/api/v1/sweeps", &[("host", "localhost:1")], None).await;
+    let (status, _) = raw(
+        &s,
+        Method::GET,
+        "/api/v1/sweeps",
+        &[("host", "localhost:1")],
+        None,
+    )
+    .await;
     assert_eq!(status, 421);
 
     // Simple requests a page may send cross-site: refused before they change anything.
@@ -74,13 +81,19 @@ async fn a_web_page_cannot_drive_a_tokenless_server() {
         Some("multipart/form-data; boundary=x"),
         None,
     ] {
-        let headers: Vec<(&str, &str)> = content_type.map(|c| ("content-type", c)).into_iter().collect();
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|c| ("content-type", c))
+            .into_iter()
+            .collect();
         let (status, body) = raw(&s, Method::POST, &pause, &headers, Some(b"{}".to_vec())).await;
         assert_eq!(status, 415, "{content_type:?}: {body}");
         assert!(body.contains("application/json"), "{body}");
     }
     let (_, sweep) = s.get(&format!("/api/v1/sweeps/{id}")).await;
-    assert_eq!(sweep["state"], "running", "a refused request changed the sweep");
+    assert_eq!(
+        sweep["state"], "running",
+        "a refused request changed the sweep"
+    );
 
     // What the clients send passes: JSON, or the client header with no body.
     let (status, body) = raw(
@@ -93,7 +106,14 @@ async fn a_web_page_cannot_drive_a_tokenless_server() {
     .await;
     assert_eq!(status, 200, "{body}");
     let resume = format!("/api/v1/sweeps/{id}/resume");
-    let (status, body) = raw(&s, Method::POST, &resume, &[("x-hyperdial-client", "cli")], None).await;
+    let (status, body) = raw(
+        &s,
+        Method::POST,
+        &resume,
+        &[("x-hyperdial-client", "cli")],
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
 }
 
@@ -133,7 +153,10 @@ async fn actions_that_do_not_apply_answer_409_and_change_nothing() {
         let (status, body) = s.post(&act(&done, action), json!({})).await;
         assert_eq!(status, 409, "{action}: {body}");
         let message = body["error"].as_str().unwrap();
-        assert!(message.contains(&format!("cannot {action} sweep {done}: it is finished")), "{message}");
+        assert!(
+            message.contains(&format!("cannot {action} sweep {done}: it is finished")),
+            "{message}"
+        );
     }
     let (_, sweep) = s.get(&format!("/api/v1/sweeps/{done}")).await;
     assert_eq!(sweep["state"], "finished");
@@ -146,7 +169,9 @@ async fn actions_that_do_not_apply_answer_409_and_change_nothing() {
     let (status, body) = s.post(&act(&stopped, "cancel"), json!({})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["state"], "finished");
-    let (_, hb) = s.post(&format!("/api/v1/runs/{run}/heartbeat"), json!({})).await;
+    let (_, hb) = s
+        .post(&format!("/api/v1/runs/{run}/heartbeat"), json!({}))
+        .await;
     assert_eq!(hb["stop"], true);
 
     // A cancelled sweep: every action is refused.
@@ -170,20 +195,46 @@ async fn every_list_a_query_can_grow_is_capped_with_a_400() {
     let s = start(None).await;
     let id = s.sweep(SOURCE).await;
     for _ in 0..5 {
-        let (status, _) = s.post(&format!("/api/v1/sweeps/{id}/claim"), json!({})).await;
+        let (status, _) = s
+            .post(&format!("/api/v1/sweeps/{id}/claim"), json!({}))
+            .await;
         assert_eq!(status, 200);
     }
-    let values = |n: usize| (0..n).map(|i| format!("{}", i as f64 / 1000.0)).collect::<Vec<_>>().join("|");
+    let values = |n: usize| {
+        (0..n)
+            .map(|i| format!("{}", i as f64 / 1000.0))
+            .collect::<Vec<_>>()
+            .join("|")
+    };
     // 1,000 values (the case that answered 500) is within the cap and answers.
-    let (status, body) = s.get(&format!("/api/v1/runs?sweep={id}&in=params.lr:{}", values(1000))).await;
+    let (status, body) = s
+        .get(&format!(
+            "/api/v1/runs?sweep={id}&in=params.lr:{}",
+            values(1000)
+        ))
+        .await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = s.get(&format!("/api/v1/runs?sweep={id}&in=params.lr:{}", values(1001))).await;
+    let (status, body) = s
+        .get(&format!(
+            "/api/v1/runs?sweep={id}&in=params.lr:{}",
+            values(1001)
+        ))
+        .await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("at most 1000"), "{body}");
-    let many = (0..5).map(|_| format!("in=params.lr:{}", values(1000))).collect::<Vec<_>>().join("&");
+    assert!(
+        body["error"].as_str().unwrap().contains("at most 1000"),
+        "{body}"
+    );
+    let many = (0..5)
+        .map(|_| format!("in=params.lr:{}", values(1000)))
+        .collect::<Vec<_>>()
+        .join("&");
     let (status, body) = s.get(&format!("/api/v1/runs?{many}")).await;
     assert_eq!(status, 400, "{body}");
-    let filters = (0..65).map(|_| "range=metric:0:1").collect::<Vec<_>>().join("&");
+    let filters = (0..65)
+        .map(|_| "range=metric:0:1")
+        .collect::<Vec<_>>()
+        .join("&");
     let (status, body) = s.get(&format!("/api/v1/runs?{filters}")).await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = s.get("/api/v1/runs?state=finished,bogus").await;
@@ -191,22 +242,39 @@ async fn every_list_a_query_can_grow_is_capped_with_a_400() {
     assert!(body["error"].as_str().unwrap().contains("bogus"), "{body}");
     let (_, run) = s.post("/api/v1/runs", json!({})).await;
     let run = run["id"].as_str().unwrap().to_string();
-    let keys = (0..65).map(|i| format!("k{i}")).collect::<Vec<_>>().join(",");
-    let (status, body) = s.get(&format!("/api/v1/runs/{run}/history?keys={keys}")).await;
+    let keys = (0..65)
+        .map(|i| format!("k{i}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let (status, body) = s
+        .get(&format!("/api/v1/runs/{run}/history?keys={keys}"))
+        .await;
     assert_eq!(status, 400, "{body}");
     let wide: Map<String, Value> = (0..10_001).map(|i| (format!("m{i}"), json!(1.0))).collect();
     let (status, body) = s
-        .post(&format!("/api/v1/runs/{run}/metrics"), json!({"points": [{"values": wide}]}))
+        .post(
+            &format!("/api/v1/runs/{run}/metrics"),
+            json!({"points": [{"values": wide}]}),
+        )
         .await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("at most 10000"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("at most 10000"),
+        "{body}"
+    );
     let (status, body) = s
-        .send(Method::PUT, &format!("/api/v1/runs/{run}/summary"), json!({"": 1}))
+        .send(
+            Method::PUT,
+            &format!("/api/v1/runs/{run}/summary"),
+            json!({"": 1}),
+        )
         .await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = s.get("/api/v1/runs?limit=x").await;
     assert_eq!(status, 400, "{body}");
-    let (status, body) = s.get(&format!("/api/v1/runs/{run}/history?max_points=-1")).await;
+    let (status, body) = s
+        .get(&format!("/api/v1/runs/{run}/history?max_points=-1"))
+        .await;
     assert_eq!(status, 400);
     assert!(body["error"].is_string(), "query errors are JSON: {body}");
 }
@@ -223,19 +291,43 @@ fn value(rng: &mut StdRng, ids: &[String]) -> String {
         0 => pick(rng, ids).clone(),
         1 => {
             let n = rng.random_range(0..1500);
-            let field = pick(rng, &["params.lr", "params.opt", "metric", "state", "summary.loss", "number", "x"]);
+            let field = pick(
+                rng,
+                &[
+                    "params.lr",
+                    "params.opt",
+                    "metric",
+                    "state",
+                    "summary.loss",
+                    "number",
+                    "x",
+                ],
+            );
             let list = (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join("|");
             format!("{field}:{list}")
         }
         2 => format!(
             "{}:{}:{}",
-            pick(rng, &["metric", "params.lr", "runtime_ms", "summary.loss", "bogus", ""]),
+            pick(
+                rng,
+                &[
+                    "metric",
+                    "params.lr",
+                    "runtime_ms",
+                    "summary.loss",
+                    "bogus",
+                    ""
+                ]
+            ),
             pick(rng, &["", "0", "-1e308", "NaN", "x"]),
             pick(rng, &["", "1", "inf", "1e400"]),
         ),
         3 => {
             let n = rng.random_range(0..100);
-            (0..n).map(|_| *pick(rng, &["finished", "running", "", "x"])).collect::<Vec<_>>().join(",")
+            (0..n)
+                .map(|_| *pick(rng, &["finished", "running", "", "x"]))
+                .collect::<Vec<_>>()
+                .join(",")
         }
         4 => (0..rng.random_range(0..40))
             .map(|_| format!("%{:02X}", rng.random::<u8>()))
@@ -244,9 +336,32 @@ fn value(rng: &mut StdRng, ids: &[String]) -> String {
         _ => pick(
             rng,
             &[
-                "", "0", "-1", "1", "10", "99999999999", "9223372036854775808", "-9223372036854775809",
-                "1e309", "NaN", "true", "false", "asc", "desc", "csv", "json", "xml", "params.lr",
-                "summary.", "params.", "é", "%00", "a b", "number", "metric", "runtime_ms",
+                "",
+                "0",
+                "-1",
+                "1",
+                "10",
+                "99999999999",
+                "9223372036854775808",
+                "-9223372036854775809",
+                "1e309",
+                "NaN",
+                "true",
+                "false",
+                "asc",
+                "desc",
+                "csv",
+                "json",
+                "xml",
+                "params.lr",
+                "summary.",
+                "params.",
+                "é",
+                "%00",
+                "a b",
+                "number",
+                "metric",
+                "runtime_ms",
             ],
         )
         .to_string(),
@@ -260,8 +375,21 @@ fn query(rng: &mut StdRng, ids: &[String]) -> String {
         let key = pick(
             rng,
             &[
-                "sort", "order", "range", "in", "state", "limit", "offset", "keys", "max_points", "format",
-                "history", "project", "sweep", "junk", "",
+                "sort",
+                "order",
+                "range",
+                "in",
+                "state",
+                "limit",
+                "offset",
+                "keys",
+                "max_points",
+                "format",
+                "history",
+                "project",
+                "sweep",
+                "junk",
+                "",
             ],
         );
         parts.push(format!("{key}={}", value(rng, ids)));
@@ -276,13 +404,42 @@ fn json_value(rng: &mut StdRng, depth: u32) -> Value {
         1 => json!(rng.random::<bool>()),
         2 => json!(*pick(rng, &[0.0, -1.0, 1e308, -1e-308, 0.5, 3.0])),
         3 => json!(*pick(rng, &[i64::MIN, -1, 0, 1, i64::MAX])),
-        4 => json!(*pick(rng, &["", "x", "finished", "adam", "stdout", "é\u{0}"])),
-        5 => Value::Array((0..rng.random_range(0..4)).map(|_| json_value(rng, depth - 1)).collect()),
+        4 => json!(*pick(
+            rng,
+            &["", "x", "finished", "adam", "stdout", "é\u{0}"]
+        )),
+        5 => Value::Array(
+            (0..rng.random_range(0..4))
+                .map(|_| json_value(rng, depth - 1))
+                .collect(),
+        ),
         _ => {
             let keys = [
-                "source", "project", "file", "resume", "seed", "agent", "sweep", "host", "pid", "name",
-                "config", "argv", "git", "points", "step", "time_ms", "values", "stream", "text",
-                "exit_code", "state", "error", "notes", "loss", "",
+                "source",
+                "project",
+                "file",
+                "resume",
+                "seed",
+                "agent",
+                "sweep",
+                "host",
+                "pid",
+                "name",
+                "config",
+                "argv",
+                "git",
+                "points",
+                "step",
+                "time_ms",
+                "values",
+                "stream",
+                "text",
+                "exit_code",
+                "state",
+                "error",
+                "notes",
+                "loss",
+                "",
             ];
             let mut m = Map::new();
             for _ in 0..rng.random_range(0..5) {
@@ -319,14 +476,22 @@ fn body(rng: &mut StdRng) -> Option<Vec<u8>> {
 async fn random_requests_at_every_route_never_answer_500() {
     let s = start(None).await;
     let sweep = s.sweep(SOURCE).await;
-    let (_, claim) = s.post(&format!("/api/v1/sweeps/{sweep}/claim"), json!({})).await;
+    let (_, claim) = s
+        .post(&format!("/api/v1/sweeps/{sweep}/claim"), json!({}))
+        .await;
     let run = claim["run"]["id"].as_str().unwrap().to_string();
     s.post(
         &format!("/api/v1/runs/{run}/metrics"),
         json!({"points": [{"values": {"loss": 0.5}}, {"values": {"loss": 0.25}}]}),
     )
     .await;
-    let ids = vec![sweep.clone(), run.clone(), "nope".to_string(), "%2F..%2F".to_string(), "x".repeat(300)];
+    let ids = vec![
+        sweep.clone(),
+        run.clone(),
+        "nope".to_string(),
+        "%2F..%2F".to_string(),
+        "x".repeat(300),
+    ];
     let routes: &[(Method, &str)] = &[
         (Method::GET, "/api/v1/openapi.json"),
         (Method::POST, "/api/v1/sweeps"),
@@ -374,7 +539,11 @@ async fn random_requests_at_every_route_never_answer_500() {
         if !q.is_empty() {
             path = format!("{path}?{q}");
         }
-        let body = if *method == Method::GET { None } else { body(&mut rng) };
+        let body = if *method == Method::GET {
+            None
+        } else {
+            body(&mut rng)
+        };
         let mut req = s
             .http
             .request(method.clone(), format!("{}{path}", s.base))
@@ -392,10 +561,16 @@ async fn random_requests_at_every_route_never_answer_500() {
             assert!(
                 status < 500,
                 "round {round}: {method} {path} with {:?} answered {status}: {text}",
-                body.map(|b| String::from_utf8_lossy(&b).chars().take(300).collect::<String>())
+                body.map(|b| String::from_utf8_lossy(&b)
+                    .chars()
+                    .take(300)
+                    .collect::<String>())
             );
         }
-        assert!(status < 500, "round {round}: {method} {path} answered {status}");
+        assert!(
+            status < 500,
+            "round {round}: {method} {path} answered {status}"
+        );
     }
     println!("answers by status: {counts:?}");
     let (status, _) = s.get("/api/v1/sweeps").await;

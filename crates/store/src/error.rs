@@ -121,17 +121,18 @@ const EDQUOT: i32 = 122;
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         let fault = match &e {
-            sqlx::Error::Database(db) => db
-                .code()
-                .and_then(|c| c.parse::<i64>().ok())
-                .and_then(|code| match code & 0xff {
-                    SQLITE_FULL => Some(Fault::DiskFull),
-                    SQLITE_READONLY => Some(Fault::ReadOnly),
-                    SQLITE_IOERR | SQLITE_CANTOPEN => Some(Fault::Io),
-                    SQLITE_BUSY | SQLITE_LOCKED => Some(Fault::Busy),
-                    SQLITE_CORRUPT | SQLITE_NOTADB => Some(Fault::Corrupt),
-                    _ => None,
-                }),
+            sqlx::Error::Database(db) => {
+                db.code()
+                    .and_then(|c| c.parse::<i64>().ok())
+                    .and_then(|code| match code & 0xff {
+                        SQLITE_FULL => Some(Fault::DiskFull),
+                        SQLITE_READONLY => Some(Fault::ReadOnly),
+                        SQLITE_IOERR | SQLITE_CANTOPEN => Some(Fault::Io),
+                        SQLITE_BUSY | SQLITE_LOCKED => Some(Fault::Busy),
+                        SQLITE_CORRUPT | SQLITE_NOTADB => Some(Fault::Corrupt),
+                        _ => None,
+                    })
+            }
             sqlx::Error::Io(io) => Some(match io.raw_os_error() {
                 Some(ENOSPC | EDQUOT) => Fault::DiskFull,
                 Some(EROFS) => Fault::ReadOnly,

@@ -35,8 +35,8 @@ mod error;
 mod rows;
 mod stopping;
 
-pub use error::{Fault, StoreError};
 pub use dashboard::{RunCondition, RunField, RunPoint, RunQuery, SeriesPoint, MAX_NOTES_BYTES};
+pub use error::{Fault, StoreError};
 pub use rows::{HistoryPoint, RunRow, SweepRow, TrialRow};
 pub use stopping::RunCurve;
 
@@ -750,7 +750,9 @@ impl Deref for Writer {
     type Target = SqliteConnection;
 
     fn deref(&self) -> &SqliteConnection {
-        self.0.as_deref().expect("a live transaction holds its connection")
+        self.0
+            .as_deref()
+            .expect("a live transaction holds its connection")
     }
 }
 

@@ -257,7 +257,10 @@ async fn a_full_volume_fails_writes_with_disk_full_and_the_store_heals() {
     use std::io::Write;
     let dir = std::env::temp_dir().join(format!("hyperdial-store-full-{}", new_id("t")));
     std::fs::create_dir_all(&dir).unwrap();
-    let root = std::process::Command::new("id").arg("-u").output().map(|o| o.stdout == b"0\n");
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n");
     let mounted = root.unwrap_or(false)
         && std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
@@ -302,11 +305,24 @@ async fn a_full_volume_fails_writes_with_disk_full_and_the_store_heals() {
     }
     let (written, err) = refused.expect("the full volume refused a write");
     assert!(matches!(err, StoreError::DiskFull(_)), "{err:?}");
-    assert_eq!(store.output(&run.id).await.unwrap().len(), written * text.len());
+    assert_eq!(
+        store.output(&run.id).await.unwrap().len(),
+        written * text.len()
+    );
     std::fs::remove_file(&filler).unwrap();
-    assert!(store.append_output(&run.id, "stdout", "back").await.unwrap());
-    assert_eq!(store.output(&run.id).await.unwrap().len(), written * text.len() + 4);
+    assert!(store
+        .append_output(&run.id, "stdout", "back")
+        .await
+        .unwrap());
+    assert_eq!(
+        store.output(&run.id).await.unwrap().len(),
+        written * text.len() + 4
+    );
     store.close().await;
-    std::process::Command::new("umount").arg("-l").arg(&dir).status().ok();
+    std::process::Command::new("umount")
+        .arg("-l")
+        .arg(&dir)
+        .status()
+        .ok();
     std::fs::remove_dir_all(&dir).ok();
 }

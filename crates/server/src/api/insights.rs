@@ -374,8 +374,8 @@ mod tests {
     fn runs_query_caps_every_list() {
         let values = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join("|");
         assert!(parse_runs_query(&format!("in=params.lr:{}", values(MAX_IN_VALUES))).is_ok());
-        let err = parse_runs_query(&format!("in=params.lr:{}", values(MAX_IN_VALUES + 1)))
-            .unwrap_err();
+        let err =
+            parse_runs_query(&format!("in=params.lr:{}", values(MAX_IN_VALUES + 1))).unwrap_err();
         assert_eq!(err.status, 400);
         assert!(err.message.contains("at most 1000"), "{}", err.message);
         let many = (0..5)
