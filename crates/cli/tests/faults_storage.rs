@@ -9,9 +9,15 @@
 //! file first opened read-only stays so until the server restarts; after the restart on the
 //! volume made writable again, writes succeed.
 //!
+//! Injected I/O errors (`tests/fault_inject/eio.c`, built with `cc` and loaded with
+//! `LD_PRELOAD`, fails the server's writes to its database with `EIO` while a switch file
+//! exists): writes answer `503` `io_error` and store nothing; once the switch is gone, writes
+//! succeed again without a restart, and every acknowledged point is stored.
+//!
 //! Mounting needs root (CI runs as root). Without it, or when `mount` fails, each test prints
 //! `SKIPPED: ...` (and appends it to `target/skipped.txt` when that file exists, for
-//! `scripts/test` to count) instead of passing silently.
+//! `scripts/test` to count) instead of passing silently; so does the I/O error test without a C
+//! compiler.
 
 mod common;
 
@@ -393,4 +399,81 @@ async fn a_read_only_database_answers_reads_and_refuses_writes_with_503() {
     let api = Api::new(&server.url);
     assert_eq!(api.post(&metrics, batch(10, 10)).await.0, 200);
     assert_eq!(api.stored_steps(&run).await, (0..20).collect());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_io_errors_answer_503_store_nothing_and_heal() {
+    let s = Scratch::new("faults-io-error");
+    let shim = s.dir.join("eio.so");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fault_inject/eio.c");
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-O2", "-o"])
+        .arg(&shim)
+        .arg(&source)
+        .arg("-ldl")
+        .output();
+    match built {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            return skip(
+                "storage fault test: I/O errors",
+                &format!("cc failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
+            )
+        }
+        Err(e) => return skip("storage fault test: I/O errors", &format!("no C compiler: {e}")),
+    }
+    let data = s.dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let switch = s.dir.join("inject-eio");
+    let port = free_port();
+    let child = s
+        .cmd(&[
+            "server",
+            "--db",
+            data.join("db.sqlite").to_str().unwrap(),
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("LD_PRELOAD", &shim)
+        .env("EIO_DIR", &data)
+        .env("EIO_SWITCH", &switch)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = ServerProcess {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "server did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let api = Api::new(&server.url);
+    let (status, run) = api.post("/api/v1/runs", json!({"project": "faults"})).await;
+    assert_eq!(status, 201, "{run}");
+    let run = run["id"].as_str().unwrap().to_string();
+    let metrics = format!("/api/v1/runs/{run}/metrics");
+    let mut acked: BTreeSet<i64> = (0..10).collect();
+    assert_eq!(api.post(&metrics, batch(0, 10)).await.0, 200);
+
+    std::fs::write(&switch, b"").unwrap();
+    for first in [10, 20, 30] {
+        let (status, body) = api.post(&metrics, batch(first, 10)).await;
+        assert_eq!(status, 503, "{body}");
+        check_fault_answer(status, &body, "io_error", &data);
+        let message = body["error"].as_str().unwrap();
+        assert!(message.contains(&data.display().to_string()), "{message}");
+    }
+    let (status, body) = api.post(&format!("/api/v1/runs/{run}/heartbeat"), json!({})).await;
+    check_fault_answer(status, &body, "io_error", &data);
+
+    std::fs::remove_file(&switch).unwrap();
+    for first in [40, 50] {
+        let (status, body) = api.post(&metrics, batch(first, 10)).await;
+        assert_eq!(status, 200, "after the I/O errors stopped: {body}");
+        acked.extend(first..first + 10);
+    }
+    assert_eq!(api.stored_steps(&run).await, acked, "exactly the acknowledged points");
 }
