@@ -420,7 +420,12 @@ async fn injected_io_errors_answer_503_store_nothing_and_heal() {
                 &format!("cc failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
             )
         }
-        Err(e) => return skip("storage fault test: I/O errors", &format!("no C compiler: {e}")),
+        Err(e) => {
+            return skip(
+                "storage fault test: I/O errors",
+                &format!("no C compiler: {e}"),
+            )
+        }
     }
     let data = s.dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
@@ -466,7 +471,9 @@ async fn injected_io_errors_answer_503_store_nothing_and_heal() {
         let message = body["error"].as_str().unwrap();
         assert!(message.contains(&data.display().to_string()), "{message}");
     }
-    let (status, body) = api.post(&format!("/api/v1/runs/{run}/heartbeat"), json!({})).await;
+    let (status, body) = api
+        .post(&format!("/api/v1/runs/{run}/heartbeat"), json!({}))
+        .await;
     check_fault_answer(status, &body, "io_error", &data);
 
     std::fs::remove_file(&switch).unwrap();
@@ -475,5 +482,9 @@ async fn injected_io_errors_answer_503_store_nothing_and_heal() {
         assert_eq!(status, 200, "after the I/O errors stopped: {body}");
         acked.extend(first..first + 10);
     }
-    assert_eq!(api.stored_steps(&run).await, acked, "exactly the acknowledged points");
+    assert_eq!(
+        api.stored_steps(&run).await,
+        acked,
+        "exactly the acknowledged points"
+    );
 }
