@@ -1,7 +1,26 @@
 //! A small HTTP client for the inspection commands (`sweeps`, `runs`, `best`, ...).
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use serde_json::Value;
+
+/// A server's answer outside 2xx: the status and the server's message.
+#[derive(Debug)]
+pub struct HttpError {
+    /// The request path.
+    pub path: String,
+    /// HTTP status.
+    pub status: u16,
+    /// The server's `error` text (or the body when it is not JSON).
+    pub message: String,
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} {}", self.path, self.status, self.message)
+    }
+}
+
+impl std::error::Error for HttpError {}
 
 /// Where the server is and how to authenticate.
 #[derive(Debug, Clone)]
@@ -53,7 +72,12 @@ impl Api {
             .ok()
             .and_then(|v| v["error"].as_str().map(str::to_string))
             .unwrap_or(text);
-        Err(anyhow!("{path}: {} {message}", status.as_u16()))
+        Err(HttpError {
+            path: path.to_string(),
+            status: status.as_u16(),
+            message,
+        }
+        .into())
     }
 
     /// GET a JSON document.

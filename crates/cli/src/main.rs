@@ -83,6 +83,11 @@ enum Command {
         /// API token clients must send.
         #[arg(long, env = "HYPERDIAL_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// Without a token the server answers only requests addressed to 127.0.0.1, localhost
+        /// or [::1] on its port; also answer to this host name (`NAME` or `NAME:PORT`,
+        /// repeatable; `*` for any), e.g. behind an SSH tunnel on another port.
+        #[arg(long = "allowed-host", value_name = "NAME")]
+        allowed_hosts: Vec<String>,
     },
     /// Create a sweep on a server and print its id and the agent command.
     Sweep {
@@ -297,7 +302,12 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             })
             .await
         }
-        Command::Server { db, bind, token } => server::run(db, &bind, token).await,
+        Command::Server {
+            db,
+            bind,
+            token,
+            allowed_hosts,
+        } => server::run(db, &bind, token, allowed_hosts).await,
         Command::Sweep {
             file,
             project,

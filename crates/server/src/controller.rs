@@ -59,6 +59,17 @@ pub struct Controller {
     pub(crate) curve_cache: crate::early_stop::CurveCache,
 }
 
+/// Every state a run can be in.
+pub const RUN_STATES: &[&str] = &[
+    "queued",
+    "running",
+    "finished",
+    "failed",
+    "crashed",
+    "stopped_early",
+    "cancelled",
+];
+
 /// States a run can end in.
 pub const FINAL_RUN_STATES: &[&str] = &[
     "finished",
@@ -469,31 +480,59 @@ impl Controller {
     }
 
     /// Change a sweep's state by a user action: `pause`, `resume`, `stop` or `cancel`.
+    ///
+    /// The state is read and changed in one write transaction, so an action never overwrites
+    /// a state another request set meanwhile (a sweep finishing on its own is not turned into
+    /// a cancelled one). Pausing a paused sweep or resuming a running one changes nothing.
+    /// `cancel` on a finished sweep whose runs are still in flight (after `stop`) tells those
+    /// runs to stop and leaves the sweep `finished`. Every other action on a finished or
+    /// cancelled sweep is a `409` that says why.
     pub async fn act(&self, sweep_id: &str, action: &str) -> Result<SweepRow, ApiError> {
-        let sweep = self.sweep(sweep_id).await?;
+        let action: SweepAction = action
+            .parse()
+            .map_err(|_| ApiError::not_found("sweep action", action))?;
+        let mut tx = self.store.begin().await?;
+        let sweep = tx
+            .sweep(sweep_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("sweep", sweep_id))?;
         let state = sweep.state.as_str();
-        let next = match (action, state) {
-            ("pause", "running") => "paused",
-            ("resume", "paused") => "running",
-            ("stop", "running" | "paused") => "finished",
-            ("cancel", "running" | "paused" | "finished") => "cancelled",
-            ("pause", "paused") | ("resume", "running") => return Ok(sweep),
-            _ => {
-                return Err(ApiError::conflict(format!(
-                    "cannot {action} sweep {sweep_id}: it is {state}"
-                )))
-            }
+        let refuse = |why: &str| {
+            ApiError::conflict(format!(
+                "cannot {} sweep {sweep_id}: it is {state}{why}",
+                action.as_str()
+            ))
         };
-        self.store.set_sweep_state(sweep_id, next).await?;
-        if next == "finished" || next == "cancelled" {
-            // Queued retries never start in a sweep that is over.
-            self.store.cancel_queued(sweep_id, action).await?;
+        let next = match (action, state) {
+            (SweepAction::Pause, "paused") | (SweepAction::Resume, "running") => return Ok(sweep),
+            (SweepAction::Pause, "running") => Some("paused"),
+            (SweepAction::Resume, "paused") => Some("running"),
+            (SweepAction::Stop, "running" | "paused") => Some("finished"),
+            (SweepAction::Cancel, "running" | "paused") => Some("cancelled"),
+            (SweepAction::Cancel, "finished") => {
+                if tx.runs_in_flight(sweep_id).await? == 0 {
+                    return Err(refuse(" and no run is in flight"));
+                }
+                None
+            }
+            (_, "finished" | "cancelled") => {
+                return Err(refuse(
+                    "; a sweep that has ended hands out no more runs and cannot be paused, resumed or stopped",
+                ))
+            }
+            _ => return Err(refuse("")),
+        };
+        if let Some(next) = next {
+            tx.set_sweep_state(sweep_id, next).await?;
+            if next == "finished" || next == "cancelled" {
+                // Queued retries never start in a sweep that is over.
+                tx.cancel_queued(sweep_id, action.as_str()).await?;
+            }
         }
-        if next == "cancelled" {
-            self.store
-                .request_stop_for_sweep(sweep_id, "cancelled")
-                .await?;
+        if action == SweepAction::Cancel {
+            tx.request_stop_for_sweep(sweep_id, "cancelled").await?;
         }
+        tx.commit().await?;
         self.sweep(sweep_id).await
     }
 }
@@ -696,6 +735,45 @@ async fn queue_retry(
             ..Default::default()
         })
         .await?)
+}
+
+/// A user's action on a sweep (`POST /api/v1/sweeps/{id}/{action}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepAction {
+    /// Hand out no new runs for now.
+    Pause,
+    /// Hand out runs again after a pause.
+    Resume,
+    /// End the sweep; runs in flight finish.
+    Stop,
+    /// End the sweep and stop its runs in flight.
+    Cancel,
+}
+
+impl SweepAction {
+    /// The action's name in the API path.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SweepAction::Pause => "pause",
+            SweepAction::Resume => "resume",
+            SweepAction::Stop => "stop",
+            SweepAction::Cancel => "cancel",
+        }
+    }
+}
+
+impl std::str::FromStr for SweepAction {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Ok(match s {
+            "pause" => SweepAction::Pause,
+            "resume" => SweepAction::Resume,
+            "stop" => SweepAction::Stop,
+            "cancel" => SweepAction::Cancel,
+            _ => return Err(()),
+        })
+    }
 }
 
 /// Whether `value` reaches `target` under `goal`.

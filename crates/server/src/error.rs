@@ -1,8 +1,18 @@
 //! API errors: every failure answers JSON `{"error": "..."}` with a fitting status.
+//!
+//! Store errors are mapped here, at the edge. A storage fault (disk full, read-only database,
+//! I/O error, database busy or damaged) answers `503 Service Unavailable` with a message that
+//! names the cause and the volume to look at, and a stable `code` (`disk_full`, `read_only`,
+//! `io_error`, `busy`, `corrupt`); clients retry 503s, and the store recovers on its own once
+//! the fault clears. Any other store error is a bug: `500` with the code `storage`. Either
+//! way the database's own text goes to the server's log only, never to the client.
+
+use std::path::{Path, PathBuf};
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use hyperdial_store::{Fault, StoreError};
 use serde_json::{json, Value};
 
 /// An error answer of the API.
@@ -47,13 +57,84 @@ impl ApiError {
     }
 }
 
-impl From<hyperdial_store::StoreError> for ApiError {
-    fn from(e: hyperdial_store::StoreError) -> Self {
-        tracing::error!("store: {e}");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("storage failed: {e}"),
-        )
+tokio::task_local! {
+    /// The database file of the server answering the current request, so fault messages can
+    /// name its volume (set around every request by [`with_db_path`]).
+    static DB_PATH: PathBuf;
+}
+
+/// Run `f` (a request) with `path` as the database that fault messages name.
+pub(crate) async fn with_db_path<F: std::future::Future>(path: PathBuf, f: F) -> F::Output {
+    DB_PATH.scope(path, f).await
+}
+
+/// What a client is told about a storage fault: a fixed sentence, with the database's
+/// directory (or file) when known.
+fn fault_message(fault: Fault, db: Option<&Path>) -> String {
+    let dir = db
+        .and_then(Path::parent)
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|d| d.display().to_string());
+    let dir = dir.as_deref().unwrap_or("the database");
+    let file = db
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "the database file".to_string());
+    match fault {
+        Fault::DiskFull => format!(
+            "the database disk is full: free space on the volume holding {dir}; \
+             nothing of this request was stored, retry once there is room"
+        ),
+        Fault::ReadOnly => format!(
+            "the database is read-only: make {file} and {dir} writable by the server \
+             (and the volume mounted read-write); nothing of this request was stored"
+        ),
+        Fault::Io => format!(
+            "the database could not be read or written (I/O error): check the disk holding {dir}; \
+             nothing of this request was stored"
+        ),
+        Fault::Busy => {
+            "the database is busy (locked by another process, or overloaded); retry shortly"
+                .to_string()
+        }
+        Fault::Corrupt => format!(
+            "the database file {file} is damaged; stop the server and check it \
+             (`sqlite3 {file} 'PRAGMA integrity_check'`)"
+        ),
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        // The full chain (the database's own text) is for the log only.
+        let mut chain = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            chain.push_str(": ");
+            chain.push_str(&s.to_string());
+            source = s.source();
+        }
+        let db = DB_PATH.try_with(Clone::clone).ok();
+        let (status, message, code) = match e.fault() {
+            Some(fault) => {
+                tracing::error!(code = fault.code(), "storage fault: {chain}");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    fault_message(fault, db.as_deref()),
+                    fault.code(),
+                )
+            }
+            None => {
+                tracing::error!("store: {chain}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal storage error (the server logged it)".to_string(),
+                    "storage",
+                )
+            }
+        };
+        let mut err = ApiError::new(status, message);
+        err.extra = Some(json!({ "code": code }));
+        err
     }
 }
 

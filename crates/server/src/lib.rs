@@ -5,8 +5,10 @@
 //! runs.
 //!
 //! Layers, outermost first: panic catcher (a bug answers 500, never kills the server), body
-//! size limit, optional bearer-token check, then the routes in [`api`] which call the
-//! [`controller`] and the store.
+//! size limit, the [`guard`] of tokenless servers (`Host` check against DNS rebinding, JSON
+//! mutations only), optional bearer-token check, then the routes in [`api`] which call the
+//! [`controller`] and the store. Store errors become answers in [`ApiError`]: a storage fault
+//! is a `503` naming its cause, never a silent success.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +23,7 @@ pub mod controller;
 mod dashboard;
 mod early_stop;
 mod error;
+pub mod guard;
 mod openapi;
 
 pub use controller::Controller;
@@ -41,6 +44,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Options {
     /// Bearer token required on API requests; `None` accepts every request (loopback only).
     pub token: Option<String>,
+    /// Further `Host` names a server without a token answers to, besides loopback addresses
+    /// and `localhost` on its port: `name` (any port), `name:port`, or `*` (any name).
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Errors starting the server.
@@ -64,6 +70,8 @@ pub struct AppState {
     pub controller: Arc<Controller>,
     /// Settings.
     pub options: Arc<Options>,
+    /// The port the server listens on, which `Host` headers must name (any port when `None`).
+    pub port: Option<u16>,
 }
 
 /// The application's router, ready to serve.
@@ -71,12 +79,17 @@ pub fn router(store: Store, options: Options) -> Router {
     app(AppState {
         controller: Arc::new(Controller::new(store)),
         options: Arc::new(options),
+        port: None,
     })
 }
 
 fn app(state: AppState) -> Router {
     api::routes(state.clone())
         .merge(dashboard::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::guard,
+        ))
         .with_state(state)
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             MAX_BODY_BYTES,
@@ -140,6 +153,7 @@ pub async fn serve(
     let state = AppState {
         controller: Arc::new(Controller::new(store)),
         options: Arc::new(options),
+        port: Some(addr.port()),
     };
     let controller = state.controller.clone();
     let janitor = tokio::spawn(async move {

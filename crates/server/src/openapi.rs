@@ -201,7 +201,8 @@ fn schemas() -> Value {
     let string = json!({"type": "string"});
     let int = json!({"type": "integer"});
     json!({
-        "Error": {"type": "object", "required": ["error"], "properties": {"error": string}},
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": string,
+            "code": {"enum": ["disk_full", "read_only", "io_error", "busy", "corrupt", "storage"]}}},
         "CreateSweep": {"type": "object", "required": ["source"], "properties": {
             "source": {"type": "string", "description": "YAML or JSON sweep config"},
             "project": string, "file": string, "resume": {"type": "boolean"}, "resume_finished": {"type": "boolean"}, "seed": int}},
@@ -238,7 +239,8 @@ pub fn document() -> Value {
             "summary": summary,
             "responses": {
                 *status: {"description": "success"},
-                "4XX": {"description": "bad request", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                "4XX": {"description": "bad request", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "503": {"description": "storage fault (disk full, read-only, I/O error, busy, damaged): nothing was stored; retry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             }
         });
         if path.contains("{id}") {

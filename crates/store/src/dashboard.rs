@@ -91,6 +91,8 @@ pub enum RunCondition {
         hi: Option<f64>,
     },
     /// The field equals one of these (numbers compare as numbers, `true`/`false` as 1/0).
+    /// Each value is one SQL parameter: callers cap the count (SQLite allows 32 766
+    /// parameters in one statement).
     In {
         /// The field.
         field: RunField,
@@ -224,6 +226,8 @@ impl Store {
                     conds.push(format!("({})", parts.join(" AND ")));
                 }
                 RunCondition::In { field, values } => {
+                    // One flat `IN` list: a chain of `OR`s would hit SQLite's expression depth
+                    // limit (1000) on long lists.
                     let x = sql.field(field);
                     let mut alts = Vec::new();
                     for v in values {
@@ -235,13 +239,12 @@ impl Store {
                                 _ => Bind::Text(v.clone()),
                             },
                         };
-                        let p = sql.bind(b);
-                        alts.push(format!("{x} = {p}"));
+                        alts.push(sql.bind(b));
                     }
                     if alts.is_empty() {
                         conds.push("0 = 1".into());
                     } else {
-                        conds.push(format!("({})", alts.join(" OR ")));
+                        conds.push(format!("{x} IN ({})", alts.join(", ")));
                     }
                 }
             }
@@ -365,11 +368,13 @@ impl Store {
 
     /// Replace a sweep's notes. Returns whether the sweep exists.
     pub async fn set_notes(&self, sweep_id: &str, notes: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
         let done = sqlx::query("UPDATE sweeps SET notes = $2 WHERE id = $1")
             .bind(sweep_id)
             .bind(notes)
-            .execute(&self.writer)
+            .execute(&mut *tx.tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 

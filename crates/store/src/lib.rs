@@ -16,43 +16,29 @@
 //! `ON CONFLICT` upserts), so a second backend can share these queries.
 
 use std::collections::BTreeMap;
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
 use rand::Rng;
 use serde_json::{Map, Value};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Row, Sqlite};
 
 mod dashboard;
+mod error;
 mod rows;
 mod stopping;
 
 pub use dashboard::{RunCondition, RunField, RunPoint, RunQuery, SeriesPoint, MAX_NOTES_BYTES};
+pub use error::{Fault, StoreError};
 pub use rows::{HistoryPoint, RunRow, SweepRow, TrialRow};
 pub use stopping::RunCurve;
-
-/// Errors of the store.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database failed.
-    #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
-    /// Applying the schema failed.
-    #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    /// The database directory could not be created.
-    #[error("cannot create {path}: {source}")]
-    Dir {
-        /// The directory.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-}
 
 /// Result alias of the store.
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -244,10 +230,29 @@ impl Store {
         self.writer.close().await;
     }
 
-    /// Start a write transaction. Write transactions run one at a time.
+    /// Start a write transaction (`BEGIN IMMEDIATE` on the writer connection). Write
+    /// transactions run one at a time.
+    ///
+    /// A connection that cannot begin (it met a storage fault, or a cancelled request left it
+    /// inside a transaction and the rollback fails) is closed rather than returned to the pool,
+    /// so the next caller gets a fresh one.
     pub async fn begin(&self) -> Result<Tx> {
+        let mut conn = self.writer.acquire().await?;
+        if let Err(first) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+            // A request cancelled between BEGIN and COMMIT can hand back a connection still
+            // inside its transaction; roll that back and try once more.
+            let retried = match sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                Ok(_) => sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await,
+                Err(_) => Err(first),
+            };
+            if let Err(e) = retried {
+                conn.close_on_drop();
+                return Err(e.into());
+            }
+        }
         Ok(Tx {
-            tx: self.writer.begin().await?,
+            tx: Writer(Some(conn)),
+            faults_at_begin: error::faults_seen(),
         })
     }
 
@@ -359,14 +364,10 @@ impl Store {
 
     /// Ask every running run of a sweep to stop.
     pub async fn request_stop_for_sweep(&self, sweep_id: &str, reason: &str) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE runs SET stop_requested = TRUE, stop_reason = $2 WHERE sweep_id = $1 AND state IN ('running', 'queued')",
-        )
-        .bind(sweep_id)
-        .bind(reason)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected())
+        let mut tx = self.begin().await?;
+        let n = tx.request_stop_for_sweep(sweep_id, reason).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     // ---- agents and runs ----------------------------------------------------------------
@@ -380,14 +381,16 @@ impl Store {
     ) -> Result<String> {
         let id = new_id("a");
         let now = now_ms();
+        let mut tx = self.begin().await?;
         sqlx::query("INSERT INTO agents (id, sweep_id, host, pid, created_ms, seen_ms) VALUES ($1, $2, $3, $4, $5, $5)")
             .bind(&id)
             .bind(sweep_id)
             .bind(host)
             .bind(pid)
             .bind(now)
-            .execute(&self.writer)
+            .execute(&mut *tx.tx)
             .await?;
+        tx.commit().await?;
         Ok(id)
     }
 
@@ -447,21 +450,25 @@ impl Store {
 
     /// Record the argv a run's process was started with. Returns `false` for an unknown run.
     pub async fn set_argv(&self, run_id: &str, argv: &[String]) -> Result<bool> {
+        let mut tx = self.begin().await?;
         let done = sqlx::query("UPDATE runs SET argv = $2 WHERE id = $1")
             .bind(run_id)
             .bind(serde_json::to_string(argv).unwrap_or_else(|_| "[]".into()))
-            .execute(&self.writer)
+            .execute(&mut *tx.tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
     /// Record a heartbeat; returns whether the run should stop, or `None` for an unknown run.
     pub async fn heartbeat(&self, run_id: &str) -> Result<Option<(bool, Option<String>)>> {
+        let mut tx = self.begin().await?;
         sqlx::query("UPDATE runs SET heartbeat_ms = $2 WHERE id = $1")
             .bind(run_id)
             .bind(now_ms())
-            .execute(&self.writer)
+            .execute(&mut *tx.tx)
             .await?;
+        tx.commit().await?;
         self.stop_flag(run_id).await
     }
 
@@ -615,6 +622,7 @@ impl Store {
     /// Append captured output.
     pub async fn append_output(&self, run_id: &str, stream: &str, text: &str) -> Result<bool> {
         let now = now_ms();
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "INSERT INTO outputs (run_id, stream, text, time_ms) SELECT id, $2, $3, $4 FROM runs WHERE id = $1",
         )
@@ -622,13 +630,14 @@ impl Store {
         .bind(stream)
         .bind(text)
         .bind(now)
-        .execute(&self.writer)
+        .execute(&mut *tx.tx)
         .await?;
         sqlx::query("UPDATE runs SET heartbeat_ms = $2 WHERE id = $1")
             .bind(run_id)
             .bind(now)
-            .execute(&self.writer)
+            .execute(&mut *tx.tx)
             .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -682,6 +691,7 @@ impl Store {
         exit_code: Option<i64>,
         error: Option<&str>,
     ) -> Result<Option<RunRow>> {
+        let mut tx = self.begin().await?;
         sqlx::query(
             "UPDATE runs SET state = $2, exit_code = $3, error = $4, finished_ms = $5 \
              WHERE id = $1 AND state IN ('running', 'queued')",
@@ -691,17 +701,20 @@ impl Store {
         .bind(exit_code)
         .bind(error)
         .bind(now_ms())
-        .execute(&self.writer)
+        .execute(&mut *tx.tx)
         .await?;
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id = $1");
-        Ok(sqlx::query_as::<_, RunRow>(&sql)
+        let row = sqlx::query_as::<_, RunRow>(&sql)
             .bind(run_id)
-            .fetch_optional(&self.writer)
-            .await?)
+            .fetch_optional(&mut *tx.tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row)
     }
 
     /// Mark sweep runs whose agent has been silent since before `cutoff_ms` as crashed.
     pub async fn crash_silent_runs(&self, cutoff_ms: i64) -> Result<Vec<String>> {
+        let mut tx = self.begin().await?;
         let rows = sqlx::query(
             "UPDATE runs SET state = 'crashed', error = 'the agent stopped reporting', finished_ms = $2 \
              WHERE state = 'running' AND sweep_id IS NOT NULL AND COALESCE(heartbeat_ms, started_ms, created_ms) < $1 \
@@ -709,23 +722,94 @@ impl Store {
         )
         .bind(cutoff_ms)
         .bind(now_ms())
-        .fetch_all(&self.writer)
+        .fetch_all(&mut *tx.tx)
         .await?;
+        tx.commit().await?;
         rows.iter()
             .map(|r| r.try_get::<String, _>("id").map_err(Into::into))
             .collect()
     }
 }
 
-/// A write transaction; dropped without [`Tx::commit`] it rolls back.
+/// A write transaction on the writer connection; dropped without [`Tx::commit`] it rolls
+/// back.
+///
+/// Every write of the store runs in one, so a write is acknowledged only once its `COMMIT`
+/// has succeeded. When a statement or the commit fails, the transaction is rolled back; if
+/// the rollback fails too (SQLite may already have rolled back on its own after
+/// `SQLITE_FULL` or an I/O error), or a storage fault was met meanwhile, the connection is
+/// closed instead of going back to the pool: no later request runs inside a half-failed
+/// transaction, and the next one opens a fresh connection.
 pub struct Tx {
-    tx: Transaction<'static, Sqlite>,
+    tx: Writer,
+    /// [`error::faults_seen`] at `BEGIN`.
+    faults_at_begin: u64,
+}
+
+/// The writer connection, held by one transaction from `BEGIN` to `COMMIT` or `ROLLBACK`.
+/// It is `Some` for the whole life of the [`Tx`] that owns it: only [`Tx::commit`] (which
+/// consumes the `Tx`) and `Drop` take it out.
+struct Writer(Option<PoolConnection<Sqlite>>);
+
+impl Deref for Writer {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        self.0
+            .as_deref()
+            .expect("a live transaction holds its connection")
+    }
+}
+
+impl DerefMut for Writer {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.0
+            .as_deref_mut()
+            .expect("a live transaction holds its connection")
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.tx.0.take() else {
+            return;
+        };
+        if error::faults_seen() != self.faults_at_begin {
+            // Closing a connection rolls back whatever it had open.
+            conn.close_on_drop();
+            return;
+        }
+        // The rollback needs the runtime; the connection stays checked out until it is done,
+        // so the next transaction cannot start before it.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                        conn.close().await.ok();
+                    }
+                });
+            }
+            // Closing a connection rolls back whatever it had open.
+            Err(_) => conn.close_on_drop(),
+        }
+    }
 }
 
 impl Tx {
-    /// Commit.
-    pub async fn commit(self) -> Result<()> {
-        Ok(self.tx.commit().await?)
+    /// Commit. On failure nothing of the transaction is stored, and the connection is closed
+    /// (SQLite rolls back what it still held) so the next transaction starts on a fresh one.
+    pub async fn commit(mut self) -> Result<()> {
+        let Some(mut conn) = self.tx.0.take() else {
+            return Ok(());
+        };
+        match sqlx::query("COMMIT").execute(&mut *conn).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                sqlx::query("ROLLBACK").execute(&mut *conn).await.ok();
+                conn.close().await.ok();
+                Err(e.into())
+            }
+        }
     }
 
     /// The id of a project, created if missing.
@@ -762,6 +846,29 @@ impl Tx {
             .execute(&mut *self.tx)
             .await?;
         Ok(())
+    }
+
+    /// Ask every running or queued run of a sweep to stop; returns how many were asked.
+    pub async fn request_stop_for_sweep(&mut self, sweep_id: &str, reason: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE runs SET stop_requested = TRUE, stop_reason = $2 WHERE sweep_id = $1 AND state IN ('running', 'queued')",
+        )
+        .bind(sweep_id)
+        .bind(reason)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Number of runs of a sweep still running or queued, read inside the transaction.
+    pub async fn runs_in_flight(&mut self, sweep_id: &str) -> Result<i64> {
+        Ok(sqlx::query(
+            "SELECT COUNT(*) AS n FROM runs WHERE sweep_id = $1 AND state IN ('running', 'queued')",
+        )
+        .bind(sweep_id)
+        .fetch_one(&mut *self.tx)
+        .await?
+        .try_get("n")?)
     }
 
     /// What the strategy needs to know about every run of a sweep.
@@ -885,10 +992,10 @@ impl Tx {
     }
 }
 
-impl Store {
+impl Tx {
     /// End the `queued` runs of a sweep as `cancelled` (the sweep is over before they started;
     /// `action` names what ended it, e.g. `stop`). Returns how many there were.
-    pub async fn cancel_queued(&self, sweep_id: &str, action: &str) -> Result<u64> {
+    pub async fn cancel_queued(&mut self, sweep_id: &str, action: &str) -> Result<u64> {
         let done = sqlx::query(
             "UPDATE runs SET state = 'cancelled', error = $2, finished_ms = $3 \
              WHERE sweep_id = $1 AND state = 'queued'",
@@ -898,11 +1005,13 @@ impl Store {
             "not started: the sweep was ended by `{action}` first"
         ))
         .bind(now_ms())
-        .execute(&self.writer)
+        .execute(&mut *self.tx)
         .await?;
         Ok(done.rows_affected())
     }
+}
 
+impl Store {
     /// Of a sweep's runs: how many are retries of another run, and how many `failed` or
     /// `crashed` ones have not been retried (what `hyperdial retry SWEEP` would queue).
     pub async fn retry_counts(&self, sweep_id: &str) -> Result<(i64, i64)> {

@@ -131,6 +131,7 @@ impl Store {
 
     /// Ask a running run to stop, recording why. Returns whether this call made the request.
     pub async fn request_stop(&self, run_id: &str, reason: &str, info: &Value) -> Result<bool> {
+        let mut tx = self.begin().await?;
         let done = sqlx::query(
             "UPDATE runs SET stop_requested = TRUE, stop_reason = $2, stop_info = $3 \
              WHERE id = $1 AND state = 'running' AND NOT stop_requested",
@@ -138,8 +139,9 @@ impl Store {
         .bind(run_id)
         .bind(reason)
         .bind(info.to_string())
-        .execute(&self.writer)
+        .execute(&mut *tx.tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 }

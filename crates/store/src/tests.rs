@@ -194,3 +194,135 @@ async fn reopening_keeps_everything() {
     assert_eq!(store.sweeps(Some("other")).await.unwrap().len(), 0);
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn sqlite_faults_are_sorted_by_cause() {
+    let (store, dir) = store().await;
+    // A write through a read-only connection is SQLite's own SQLITE_READONLY.
+    let err: StoreError = sqlx::query("INSERT INTO projects (name, created_ms) VALUES ('x', 0)")
+        .execute(&store.reader)
+        .await
+        .unwrap_err()
+        .into();
+    assert!(matches!(err, StoreError::ReadOnly(_)), "{err:?}");
+    assert_eq!(err.fault(), Some(Fault::ReadOnly));
+    assert_eq!(err.to_string(), "the database is read-only");
+    // A bug (bad SQL) is no fault.
+    let err: StoreError = sqlx::query("SELECT * FROM no_such_table")
+        .execute(&store.reader)
+        .await
+        .unwrap_err()
+        .into();
+    assert!(matches!(err, StoreError::Db(_)), "{err:?}");
+    assert_eq!(err.fault(), None);
+    let full: StoreError =
+        sqlx::Error::Io(std::io::Error::from_raw_os_error(28 /* ENOSPC */)).into();
+    assert_eq!(full.fault(), Some(Fault::DiskFull));
+    // After a fault the writer still works (a fresh connection if need be).
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    assert_eq!(s.state, "running");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn a_transaction_dropped_after_a_failed_statement_leaves_the_writer_usable() {
+    let (store, dir) = store().await;
+    for _ in 0..3 {
+        let mut tx = store.begin().await.unwrap();
+        tx.project_id("kept-out").await.unwrap();
+        // A failing statement, then the transaction is dropped without commit.
+        sqlx::query("INSERT INTO no_such_table VALUES (1)")
+            .execute(&mut *tx.tx)
+            .await
+            .unwrap_err();
+        drop(tx);
+    }
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    assert!(store.sweep(&s.id).await.unwrap().is_some());
+    let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM projects WHERE name = 'kept-out'")
+        .fetch_one(&store.reader)
+        .await
+        .unwrap()
+        .try_get("n")
+        .unwrap();
+    assert_eq!(n, 0, "a dropped transaction stored nothing");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// The disk-full path on a real full volume (root only: it mounts a tmpfs), at the store's
+/// level: the failing write is `DiskFull`, nothing of it is stored, and once space is freed
+/// the very next write succeeds on the same `Store`.
+#[tokio::test]
+async fn a_full_volume_fails_writes_with_disk_full_and_the_store_heals() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("hyperdial-store-full-{}", new_id("t")));
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n");
+    let mounted = root.unwrap_or(false)
+        && std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+    if !mounted {
+        let line = "SKIPPED: store disk-full test (mounting a tmpfs needs root)";
+        println!("{line}");
+        let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/skipped.txt");
+        if list.exists() {
+            if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(list) {
+                writeln!(f, "{line}").ok();
+            }
+        }
+        std::fs::remove_dir_all(&dir).ok();
+        return;
+    }
+    let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
+    let run = store
+        .insert_run(NewRun {
+            project: "p".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let filler = dir.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    while f.write_all(&[0xa5; 4096]).is_ok() {}
+    while f.write_all(&[0]).is_ok() {}
+    drop(f);
+    let text = "x".repeat(64 * 1024);
+    let mut refused = None;
+    for i in 0..200 {
+        match store.append_output(&run.id, "stdout", &text).await {
+            Ok(_) => {}
+            Err(e) => {
+                refused = Some((i, e));
+                break;
+            }
+        }
+    }
+    let (written, err) = refused.expect("the full volume refused a write");
+    assert!(matches!(err, StoreError::DiskFull(_)), "{err:?}");
+    assert_eq!(
+        store.output(&run.id).await.unwrap().len(),
+        written * text.len()
+    );
+    std::fs::remove_file(&filler).unwrap();
+    assert!(store
+        .append_output(&run.id, "stdout", "back")
+        .await
+        .unwrap());
+    assert_eq!(
+        store.output(&run.id).await.unwrap().len(),
+        written * text.len() + 4
+    );
+    store.close().await;
+    std::process::Command::new("umount")
+        .arg("-l")
+        .arg(&dir)
+        .status()
+        .ok();
+    std::fs::remove_dir_all(&dir).ok();
+}

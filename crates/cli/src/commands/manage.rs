@@ -267,13 +267,24 @@ pub async fn export(
 
 /// `hyperdial pause|resume|stop|cancel SWEEP`.
 pub async fn act(remote: &Remote, sweep: &str, action: &str) -> Result<ExitCode> {
-    let v = remote
+    let answer = remote
         .api()
         .post(
             &format!("/api/v1/sweeps/{}/{action}", urlencode(sweep)),
             &json!({}),
         )
-        .await?;
+        .await;
+    let v = match answer {
+        Ok(v) => v,
+        Err(e) => match e.downcast_ref::<crate::api::HttpError>() {
+            // The action does not apply to the sweep's state: say so, nothing else.
+            Some(h) if h.status == 409 => {
+                eprintln!("error: {}", h.message);
+                return Ok(ExitCode::FAILURE);
+            }
+            _ => return Err(e),
+        },
+    };
     println!("sweep {sweep} is {}", v["state"].as_str().unwrap_or("?"));
     Ok(ExitCode::SUCCESS)
 }

@@ -15,7 +15,12 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::embedded::{default_db, STATE_DIR};
 
 /// Run the command.
-pub async fn run(db: Option<PathBuf>, bind: &str, token: Option<String>) -> Result<ExitCode> {
+pub async fn run(
+    db: Option<PathBuf>,
+    bind: &str,
+    token: Option<String>,
+    allowed_hosts: Vec<String>,
+) -> Result<ExitCode> {
     let addr: SocketAddr = bind
         .parse()
         .with_context(|| format!("--bind {bind}: expected an address like 127.0.0.1:8337"))?;
@@ -55,7 +60,11 @@ pub async fn run(db: Option<PathBuf>, bind: &str, token: Option<String>) -> Resu
         .await;
         eprintln!("{name}: shutting down");
     };
-    hyperdial_server::serve(listener, store, Options { token }, shutdown).await?;
+    let options = Options {
+        token,
+        allowed_hosts,
+    };
+    hyperdial_server::serve(listener, store, options, shutdown).await?;
     eprintln!("stopped; database closed");
     Ok(ExitCode::SUCCESS)
 }

@@ -12,7 +12,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -101,7 +101,10 @@ fn sse_event(kind: &str, data: &Value) -> SseEvent {
 }
 
 /// The SSE stream.
-pub(crate) async fn events(State(s): State<AppState>, Query(q): Query<EventsQuery>) -> Response {
+pub(crate) async fn events(
+    State(s): State<AppState>,
+    super::Params(q): super::Params<EventsQuery>,
+) -> Response {
     let bus = s.controller.events.clone();
     if bus.subscribers() >= MAX_SUBSCRIBERS {
         return ApiError::new(

@@ -1,6 +1,6 @@
 //! `GET /api/v1/sweeps/{id}/export?format=csv|json`: every run of a sweep, one row each.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -8,6 +8,7 @@ use hyperdial_store::RunFilter;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::Params;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -19,7 +20,7 @@ pub(super) struct ExportQuery {
 pub(super) async fn export(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<ExportQuery>,
+    Params(q): Params<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let c = &s.controller;
     let sweep = c.sweep(&id).await?;

@@ -1,7 +1,7 @@
 //! Dashboard reads that stay fast at scale: sweep points (params + metric per run, columnar),
 //! downsampled run history, a sortable and filterable page of runs, and sweep notes.
 
-use axum::extract::{Path, Query, RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::response::IntoResponse;
 use axum::Json;
 use hyperdial_space::Distribution;
@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::importance::Kind;
-use super::{views, ApiResult, Body};
+use super::{views, ApiResult, Body, Params};
+use crate::controller::RUN_STATES;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -19,6 +20,14 @@ pub const DEFAULT_MAX_POINTS: usize = 1000;
 const LARGEST_MAX_POINTS: usize = 100_000;
 /// Most series in one history answer.
 pub const MAX_SERIES: usize = 64;
+/// Most `range=` and `in=` filters in one runs query.
+pub const MAX_FILTERS: usize = 64;
+/// Most values of one `in=` filter.
+pub const MAX_IN_VALUES: usize = 1000;
+/// Most values of all `in=` filters of one runs query together.
+pub const MAX_FILTER_VALUES: usize = 4096;
+/// Longest metric name asked for in `keys=`, in bytes (as for metric names logged).
+const MAX_KEY_BYTES: usize = 256;
 
 /// `GET /api/v1/sweeps/{id}/points`: one entry per run, column by column.
 pub(crate) async fn points(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
@@ -134,7 +143,7 @@ pub fn lttb(points: &[SeriesPoint], max: usize) -> Vec<SeriesPoint> {
 pub(crate) async fn history(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<HistoryQuery>,
+    Params(q): Params<HistoryQuery>,
 ) -> ApiResult {
     let store = s.controller.store();
     let run = store
@@ -154,6 +163,12 @@ pub(crate) async fn history(
         return Err(ApiError::bad_request(format!(
             "{} keys asked; ask for at most {MAX_SERIES} at once",
             wanted.len()
+        )));
+    }
+    if let Some(long) = wanted.iter().find(|k| k.len() > MAX_KEY_BYTES) {
+        return Err(ApiError::bad_request(format!(
+            "key `{}…` is longer than {MAX_KEY_BYTES} bytes, the longest metric name",
+            long.chars().take(32).collect::<String>()
         )));
     }
     let max = q
@@ -239,14 +254,34 @@ pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
         v.parse::<i64>()
             .map_err(|_| ApiError::bad_request(format!("`{k}` must be an integer, not `{v}`")))
     };
+    let mut in_values = 0usize;
     for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
         let v = v.as_ref();
+        if k == "range" || k == "in" {
+            // Checked before parsing, so a flood of filters costs nothing.
+            if q.conditions.len() >= MAX_FILTERS {
+                return Err(ApiError::bad_request(format!(
+                    "at most {MAX_FILTERS} range/in filters in one query"
+                )));
+            }
+        }
         match k.as_ref() {
             "sweep" => q.sweep = Some(v.to_string()),
             "project" => q.project = Some(v.to_string()),
-            "state" => q
-                .states
-                .extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string)),
+            "state" => {
+                for state in v.split(',').filter(|s| !s.is_empty()) {
+                    if !RUN_STATES.contains(&state) {
+                        return Err(ApiError::bad_request(format!(
+                            "`state`: unknown run state `{}`; use one of: {}",
+                            state.chars().take(64).collect::<String>(),
+                            RUN_STATES.join(", ")
+                        )));
+                    }
+                    if !q.states.iter().any(|s| s == state) {
+                        q.states.push(state.to_string());
+                    }
+                }
+            }
             "limit" => q.limit = Some(int("limit", v)?),
             "offset" => q.offset = Some(int("offset", v)?),
             "sort" => q.sort = Some(field(v)?),
@@ -280,16 +315,27 @@ pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
                         "`in={v}`: write in=FIELD:V1|V2|…"
                     )));
                 };
+                let values: Vec<String> = values.split('|').map(str::to_string).collect();
+                if values.len() > MAX_IN_VALUES {
+                    return Err(ApiError::bad_request(format!(
+                        "`in={name}:…` lists {} values; one `in` filter takes at most {MAX_IN_VALUES}",
+                        values.len()
+                    )));
+                }
+                in_values += values.len();
+                if in_values > MAX_FILTER_VALUES {
+                    return Err(ApiError::bad_request(format!(
+                        "the `in` filters list more than {MAX_FILTER_VALUES} values in all; \
+                         narrow the query (a range filter takes one)"
+                    )));
+                }
                 q.conditions.push(RunCondition::In {
                     field: field(name)?,
-                    values: values.split('|').map(str::to_string).collect(),
+                    values,
                 });
             }
             _ => {}
         }
-    }
-    if q.conditions.len() > 64 {
-        return Err(ApiError::bad_request("at most 64 range/in filters"));
     }
     Ok(q)
 }
@@ -325,6 +371,28 @@ mod tests {
     }
 
     #[test]
+    fn runs_query_caps_every_list() {
+        let values = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join("|");
+        assert!(parse_runs_query(&format!("in=params.lr:{}", values(MAX_IN_VALUES))).is_ok());
+        let err =
+            parse_runs_query(&format!("in=params.lr:{}", values(MAX_IN_VALUES + 1))).unwrap_err();
+        assert_eq!(err.status, 400);
+        assert!(err.message.contains("at most 1000"), "{}", err.message);
+        let many = (0..5)
+            .map(|_| format!("in=params.lr:{}", values(MAX_IN_VALUES)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let err = parse_runs_query(&many).unwrap_err();
+        assert!(err.message.contains("4096"), "{}", err.message);
+        let filters = (0..=MAX_FILTERS)
+            .map(|_| "range=metric:0:1")
+            .collect::<Vec<_>>()
+            .join("&");
+        let err = parse_runs_query(&filters).unwrap_err();
+        assert!(err.message.contains("at most 64"), "{}", err.message);
+    }
+
+    #[test]
     fn lttb_keeps_ends_and_peaks() {
         let mut v: Vec<f64> = (0..10_000).map(|i| (i as f64 * 0.001).sin()).collect();
         v[5000] = 50.0;
@@ -348,6 +416,13 @@ mod tests {
         assert_eq!(q.sort, Some(RunField::Param("lr".into())));
         assert_eq!(q.conditions.len(), 2);
         assert!(parse_runs_query("sort=bogus").is_err());
+        assert!(parse_runs_query("state=bogus").is_err());
+        assert_eq!(
+            parse_runs_query("state=finished,finished&state=failed")
+                .unwrap()
+                .states,
+            vec!["finished", "failed"]
+        );
         assert!(parse_runs_query("range=metric:x:1").is_err());
     }
 }

@@ -2,7 +2,8 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -35,6 +36,40 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             Err(rejection) => Err(rejection_error(rejection)),
         }
     }
+}
+
+/// A query string whose rejection is a JSON `400` that says what is wrong.
+pub struct Params<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Params(v)),
+            Err(rejection) => Err(ApiError::bad_request(format!(
+                "invalid query string: {}",
+                rejection.body_text()
+            ))),
+        }
+    }
+}
+
+/// Most entries of an `argv` list.
+pub const MAX_ARGV: usize = 10_000;
+/// Most values in one metric point, and most keys set in one summary update.
+pub const MAX_KEYS: usize = 10_000;
+/// Longest summary key, in bytes.
+const MAX_SUMMARY_KEY_BYTES: usize = 1024;
+
+/// A `400` when a list of `what` holds more than `max` entries.
+fn cap(what: &str, len: usize, max: usize) -> Result<(), ApiError> {
+    if len > max {
+        return Err(ApiError::bad_request(format!(
+            "{what} has {len} entries; at most {max} are accepted"
+        )));
+    }
+    Ok(())
 }
 
 fn rejection_error(rejection: JsonRejection) -> ApiError {
@@ -168,7 +203,7 @@ struct ProjectQuery {
     project: Option<String>,
 }
 
-async fn list_sweeps(State(s): State<AppState>, Query(q): Query<ProjectQuery>) -> ApiResult {
+async fn list_sweeps(State(s): State<AppState>, Params(q): Params<ProjectQuery>) -> ApiResult {
     let rows = s.controller.store().sweeps(q.project.as_deref()).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -315,6 +350,10 @@ async fn create_run(State(s): State<AppState>, Body(body): Body<CreateRun>) -> A
     }
     let mut flat = Map::new();
     views::flatten("", &config, &mut flat);
+    cap("`config` (flattened)", flat.len(), MAX_KEYS)?;
+    if let Some(argv) = &body.argv {
+        cap("`argv`", argv.len(), MAX_ARGV)?;
+    }
     let git = body.git.unwrap_or(Git {
         commit: None,
         dirty: None,
@@ -348,7 +387,7 @@ struct GetRunQuery {
 async fn get_run(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<GetRunQuery>,
+    Params(q): Params<GetRunQuery>,
 ) -> ApiResult {
     let store = s.controller.store();
     let run = store
@@ -372,6 +411,7 @@ async fn started(
     Path(id): Path<String>,
     Body(body): Body<StartedBody>,
 ) -> ApiResult {
+    cap("`argv`", body.argv.len(), MAX_ARGV)?;
     if !s.controller.store().set_argv(&id, &body.argv).await? {
         return Err(ApiError::not_found("run", &id));
     }
@@ -416,6 +456,7 @@ async fn metrics(
     }
     let mut points = Vec::with_capacity(body.points.len());
     for (i, p) in body.points.into_iter().enumerate() {
+        cap(&format!("points[{i}].values"), p.values.len(), MAX_KEYS)?;
         if p.step.is_some_and(|s| s < 0) {
             return Err(ApiError::bad_request(format!(
                 "points[{i}].step must be ≥ 0"
@@ -507,6 +548,15 @@ async fn put_summary(
     Path(id): Path<String>,
     Body(body): Body<Map<String, Value>>,
 ) -> ApiResult {
+    cap("the summary", body.len(), MAX_KEYS)?;
+    if body
+        .keys()
+        .any(|k| k.is_empty() || k.len() > MAX_SUMMARY_KEY_BYTES)
+    {
+        return Err(ApiError::bad_request(format!(
+            "summary keys must be 1 to {MAX_SUMMARY_KEY_BYTES} bytes"
+        )));
+    }
     if !s.controller.store().set_user_summary(&id, &body).await? {
         return Err(ApiError::not_found("run", &id));
     }

@@ -32,6 +32,7 @@ pub async fn start(token: Option<&str>) -> Server {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let options = Options {
         token: token.map(str::to_string),
+        ..Options::default()
     };
     tokio::spawn(async move {
         serve(listener, store, options, async {

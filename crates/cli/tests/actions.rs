@@ -1,0 +1,46 @@
+//! Sweep actions from the command line: one that does not apply to the sweep's state fails
+//! with the server's reason, and the sweep keeps its state.
+
+mod common;
+
+use common::{free_port, json_of, text, Scratch, ServerProcess};
+
+#[test]
+fn an_action_on_an_ended_sweep_says_why_and_changes_nothing() {
+    let s = Scratch::new("actions");
+    s.write(
+        "sweep.yaml",
+        "program: train.py\nmethod: random\nparameters:\n  a: {min: 0.0, max: 1.0}\n",
+    );
+    let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
+    let url = server.url.clone();
+    let created = json_of(&s, &["sweep", "sweep.yaml", "--json", "--server", &url]);
+    let id = created["id"].as_str().unwrap().to_string();
+    let out = s.run(&["stop", &id, "--server", &url]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("sweep {id} is finished")),
+        "{}",
+        text(&out)
+    );
+    for action in ["cancel", "pause", "resume", "stop"] {
+        let out = s.cmd(&[action, &id, "--server", &url]).output().unwrap();
+        assert!(
+            !out.status.success(),
+            "{action} on a finished sweep succeeded"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!(
+                "error: cannot {action} sweep {id}: it is finished"
+            )),
+            "{action}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("/api/v1"),
+            "the message is the server's reason: {stderr}"
+        );
+    }
+    let sweeps = json_of(&s, &["sweeps", "--json", "--server", &url]);
+    assert_eq!(sweeps[0]["state"], "finished");
+}
