@@ -64,6 +64,10 @@ enum Command {
         /// Seed of a new sweep (default: random, stored with the sweep).
         #[arg(long)]
         seed: Option<i64>,
+        /// Run scripts written for W&B unchanged: `import wandb` gets hyperdial's
+        /// W&B-compatible module (as `wandb: true` in the sweep file does).
+        #[arg(long)]
+        wandb: bool,
     },
     /// Serve the API and the overview pages.
     Server {
@@ -97,6 +101,10 @@ enum Command {
         /// Stop after this many runs.
         #[arg(long)]
         count: Option<u64>,
+        /// Run scripts written for W&B unchanged: `import wandb` gets hyperdial's
+        /// W&B-compatible module (as `wandb: true` in the sweep file does).
+        #[arg(long)]
+        wandb: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -170,6 +178,10 @@ enum Command {
         /// Display name.
         #[arg(long)]
         name: Option<String>,
+        /// Run a script written for W&B unchanged: `import wandb` gets hyperdial's
+        /// W&B-compatible module.
+        #[arg(long)]
+        wandb: bool,
         #[command(flatten)]
         remote: Remote,
         /// The command and its arguments.
@@ -245,6 +257,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             db,
             port,
             seed,
+            wandb,
         } => {
             tune::run(tune::TuneArgs {
                 file,
@@ -253,6 +266,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 db,
                 port,
                 seed,
+                wandb,
             })
             .await
         }
@@ -266,8 +280,9 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Agent {
             sweep,
             count,
+            wandb,
             remote,
-        } => agent::run(&remote, &sweep, count).await,
+        } => agent::run(&remote, &sweep, count, wandb).await,
         Command::Sweeps {
             project,
             json,
@@ -298,9 +313,10 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Run {
             project,
             name,
+            wandb,
             remote,
             argv,
-        } => run::run(&remote, &project, name.as_deref(), &argv).await,
+        } => run::run(&remote, &project, name.as_deref(), wandb, &argv).await,
         Command::Sync { dir, remote } => sync::run(&remote, &dir).await,
         Command::Validate { file, json, seed } => commands::validate::run(&file, json, seed),
     }

@@ -36,6 +36,12 @@ pub struct SweepConfig {
     /// `method: random` over a finite space draws each configuration at most once
     /// (hyperdial addition).
     pub sample_without_replacement: bool,
+    /// Run the training script with hyperdial's `wandb`-compatible module first on its
+    /// `PYTHONPATH`, so a script written for W&B runs unchanged (hyperdial addition, `wandb:
+    /// true`; the same as `--wandb` on `agent` and `tune`). Left out of the serialized config
+    /// when false, so the config hash of files without it stays what it was.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub wandb: bool,
 }
 
 impl SweepConfig {

@@ -34,6 +34,7 @@ const TOP_KEYS: &[&str] = &[
     "project",
     "interpreter",
     "sample_without_replacement",
+    "wandb",
 ];
 
 /// Top-level keys that only mean something to W&B's cloud service; accepted and ignored.
@@ -456,6 +457,11 @@ impl Validator {
             None => false,
         };
 
+        let wandb = match top.get("wandb") {
+            Some(node) => self.boolean("wandb", node).unwrap_or(false),
+            None => false,
+        };
+
         // Cross-field rules.
         if let Some(method) = method {
             if matches!(method, Method::Bayes | Method::Tpe)
@@ -545,6 +551,7 @@ impl Validator {
             interpreter,
             run_cap,
             sample_without_replacement,
+            wandb,
         })
     }
 

@@ -12,7 +12,12 @@ use crate::embedded::STATE_DIR;
 use crate::Remote;
 
 /// Run the command.
-pub async fn run(remote: &Remote, sweep: &str, count: Option<u64>) -> Result<ExitCode> {
+pub async fn run(
+    remote: &Remote,
+    sweep: &str,
+    count: Option<u64>,
+    wandb: bool,
+) -> Result<ExitCode> {
     let api = remote.api();
     let info = api
         .get(&format!(
@@ -36,6 +41,7 @@ pub async fn run(remote: &Remote, sweep: &str, count: Option<u64>) -> Result<Exi
     let mut opts = AgentOptions::new(api.base(), sweep);
     opts.token = remote.token.clone();
     opts.count = count;
+    opts.wandb = wandb;
     opts.state_dir = std::env::current_dir()
         .map(|d| d.join(STATE_DIR))
         .unwrap_or_else(|_| PathBuf::from(STATE_DIR));

@@ -26,6 +26,8 @@ pub struct TuneArgs {
     pub db: Option<PathBuf>,
     pub port: u16,
     pub seed: Option<i64>,
+    /// Put the W&B-compatible module first on every run's `PYTHONPATH`.
+    pub wandb: bool,
 }
 
 /// Run the command.
@@ -131,6 +133,7 @@ async fn drive(
         opts.count = share;
         opts.cwd = run_dir.clone();
         opts.state_dir = state_dir.to_path_buf();
+        opts.wandb = args.wandb;
         tasks.push(tokio::spawn(run_agent(opts, tx.clone(), shutdown.clone())));
     }
     drop(tx);
