@@ -74,7 +74,11 @@ wandb.finish()
         let lr = r["params"]["lr"].as_f64().unwrap();
         let bs = r["params"]["batch_size"].as_f64().unwrap();
         assert_eq!(r["state"], "finished", "{r:#}");
-        assert_eq!(r["summary"]["loss"].as_f64().unwrap(), lr * bs / 3.0, "{r:#}");
+        assert_eq!(
+            r["summary"]["loss"].as_f64().unwrap(),
+            lr * bs / 3.0,
+            "{r:#}"
+        );
         assert_eq!(r["summary"]["final_loss"].as_f64().unwrap(), lr * bs / 3.0);
         assert_eq!(r["metric"].as_f64().unwrap(), lr * bs / 3.0);
         // The run's config: the script's defaults with the sweep's values over them; the
@@ -123,7 +127,10 @@ with wandb.init(config=cfg, settings=wandb.Settings(start_method="thread")) as r
     );
     let commit = git_commit_all(&s);
     if commit.is_some() {
-        s.write("train_json.py", &(std::fs::read_to_string(s.dir.join("train_json.py")).unwrap() + "# changed\n"));
+        s.write(
+            "train_json.py",
+            &(std::fs::read_to_string(s.dir.join("train_json.py")).unwrap() + "# changed\n"),
+        );
     }
     let out = s.run(&["tune", "sweep.yaml", "--port", "0", "--wandb"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -135,7 +142,10 @@ with wandb.init(config=cfg, settings=wandb.Settings(start_method="thread")) as r
         assert_eq!(r["summary"]["val.loss"].as_f64().unwrap(), lr);
         assert_eq!(r["summary"]["train.loss"].as_f64().unwrap(), 2.0 * lr);
         assert_eq!(r["metric"].as_f64().unwrap(), lr, "{r:#}");
-        assert_eq!(r["summary"]["seen_keys"], serde_json::json!(["optimizer", "seed"]));
+        assert_eq!(
+            r["summary"]["seen_keys"],
+            serde_json::json!(["optimizer", "seed"])
+        );
         if commit.is_some() {
             assert_eq!(r["git"]["dirty"], true, "{r:#}");
         }
