@@ -251,3 +251,57 @@ with wandb.init(project="solo", name="first", config={"lr": 0.5}) as run:
     assert_eq!(r["config"]["lr"].as_f64().unwrap(), 0.5, "{r:#}");
     assert_eq!(r["config"]["extra"], 2, "{r:#}");
 }
+
+/// The shape most sweep files of the wild use: the default command passes `--name=value`
+/// flags, the script parses them with argparse and hands the namespace to W&B, then adds more
+/// keys with `wandb.config.update`.
+#[test]
+fn argparse_script_with_config_update_runs_under_the_default_command() {
+    let s = Scratch::new("wandb-argparse");
+    s.write(
+        "train.py",
+        r#"import argparse
+import math
+
+import wandb
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--learning_rate", type=float, default=1e-3)
+    parser.add_argument("--hidden", type=int, default=16)
+    parser.add_argument("--data_dir", default="data")
+    args = parser.parse_args()
+    run = wandb.init(project="argparse-demo", config=args)
+    wandb.config.update({"n_params": args.hidden * 10, "learning_rate": 123.0})
+    for step in range(5):
+        loss = abs(math.log10(wandb.config.learning_rate) + 2) + 1.0 / (step + 1)
+        run.log({"loss": loss, "hidden": wandb.config.hidden})
+    run.finish()
+
+
+if __name__ == "__main__":
+    main()
+"#,
+    );
+    s.write(
+        "sweep.yaml",
+        "program: train.py\nmethod: random\nrun_cap: 3\nwandb: true\nmetric:\n  name: loss\n  goal: minimize\nparameters:\n  learning_rate:\n    distribution: log_uniform_values\n    min: 1e-4\n    max: 1e-1\n  hidden:\n    values: [8, 32]\ncommand:\n  - ${env}\n  - ${interpreter}\n  - ${program}\n  - ${args}\n",
+    );
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (_server, runs) = runs_of(&s);
+    assert_eq!(runs.len(), 3);
+    for r in &runs {
+        assert_eq!(r["state"], "finished", "{r:#}");
+        let lr = r["params"]["learning_rate"].as_f64().unwrap();
+        let hidden = r["params"]["hidden"].as_i64().unwrap();
+        // The sweep's value stayed locked against the script's later update.
+        assert_eq!(r["config"]["learning_rate"].as_f64().unwrap(), lr, "{r:#}");
+        assert_eq!(r["config"]["n_params"], hidden * 10, "{r:#}");
+        assert_eq!(r["config"]["data_dir"], "data", "{r:#}");
+        let want = (lr.log10() + 2.0).abs() + 0.2;
+        assert!((r["metric"].as_f64().unwrap() - want).abs() < 1e-9, "{r:#}");
+        assert_eq!(r["summary"]["hidden"].as_f64(), Some(hidden as f64));
+    }
+}
