@@ -207,6 +207,13 @@ def _deep_merge(defaults, override):
     return merged
 
 
+def _overridden(given, sweep):
+    """Whether laying ``sweep`` over ``given`` changes a value ``given`` holds."""
+    if isinstance(given, collections.abc.Mapping) and isinstance(sweep, collections.abc.Mapping):
+        return any(k in sweep and _overridden(v, sweep[k]) for k, v in given.items())
+    return _plain(given) != _plain(sweep)
+
+
 def _jsonable(value):
     """A JSON-ready copy of a config or summary value: NaN and infinities become None,
     unknown objects their ``str()``."""
@@ -557,7 +564,7 @@ class Run:
         self._warned = set()
         self._dropped = 0
         self._last_error = None
-        self._sweep_values = {}  # the sweep's values (HYPERDIAL_CONFIG), which the script's never override
+        self._sweep_values = {}  # the sweep's values (HYPERDIAL_CONFIG): they win
         self._worker = None
         if not isinstance(sink, _NullSink):
             self._worker = threading.Thread(
@@ -717,7 +724,7 @@ class Run:
         values = dict(values)
         merged = _deep_merge(_deep_merge(self.config, values), self._sweep_values)
         kept = [k for k in values if k in self._sweep_values
-                and _plain(merged[k]) != _plain(values[k])]
+                and _overridden(values[k], self._sweep_values[k])]
         for key, value in merged.items():
             self.config[key] = value
         self._send_config(values)
