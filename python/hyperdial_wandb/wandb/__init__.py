@@ -181,7 +181,7 @@ Graph = _ignored_class("Graph")
 
 
 class _Plot:
-    """``wandb.plot``: every chart helper (``line``, ``scatter``, ``confusion_matrix``, ...)
+    """``wandb.plot``: every chart function (``line``, ``scatter``, ``confusion_matrix``, ...)
     is accepted and ignored."""
 
     def __getattr__(self, name):
