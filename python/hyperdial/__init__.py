@@ -207,6 +207,13 @@ def _deep_merge(defaults, override):
     return merged
 
 
+def _overridden(given, sweep):
+    """Whether laying ``sweep`` over ``given`` changes a value ``given`` holds."""
+    if isinstance(given, collections.abc.Mapping) and isinstance(sweep, collections.abc.Mapping):
+        return any(k in sweep and _overridden(v, sweep[k]) for k, v in given.items())
+    return _plain(given) != _plain(sweep)
+
+
 def _jsonable(value):
     """A JSON-ready copy of a config or summary value: NaN and infinities become None,
     unknown objects their ``str()``."""
@@ -557,6 +564,7 @@ class Run:
         self._warned = set()
         self._dropped = 0
         self._last_error = None
+        self._sweep_values = {}  # the sweep's values (HYPERDIAL_CONFIG): they win
         self._worker = None
         if not isinstance(sink, _NullSink):
             self._worker = threading.Thread(
@@ -693,6 +701,54 @@ class Run:
         finally:
             self._sink.close()
             _forget(self)
+
+    def update_config(self, values):
+        """Add the script's own values to ``run.config`` and to the config stored with the run.
+
+        ``values`` is a mapping (nested mappings allowed) or an ``argparse.Namespace``. A key
+        the sweep set (in the file at ``HYPERDIAL_CONFIG``) keeps the sweep's value, as W&B
+        keeps a sweep's values over the script's; nested mappings are merged key by key; every
+        other key is set. In agent and server mode the values are also sent to the server
+        (``PUT /api/v1/runs/{id}/config``, which applies the same rule), so the run's stored
+        config holds the script's defaults beside the sweep's values. A failed send is
+        reported on stderr, never raised. Returns the top-level keys whose value the sweep
+        kept (those given here with another value).
+        """
+        if values is None:
+            return []
+        if not isinstance(values, collections.abc.Mapping) and hasattr(values, "__dict__"):
+            values = vars(values)
+        if not isinstance(values, collections.abc.Mapping):
+            raise TypeError("hyperdial: update_config() takes a dict or an argparse.Namespace, "
+                            "got %s" % type(values).__name__)
+        values = dict(values)
+        merged = _deep_merge(_deep_merge(self.config, values), self._sweep_values)
+        kept = [k for k in values if k in self._sweep_values
+                and _overridden(values[k], self._sweep_values[k])]
+        for key, value in merged.items():
+            self.config[key] = value
+        self._send_config(values)
+        return kept
+
+    def _send_config(self, values):
+        """``PUT /api/v1/runs/{id}/config`` with ``values`` (agent and server mode only)."""
+        transport = getattr(self._sink, "transport", None)
+        body = _jsonable(values)
+        if self.mode not in ("agent", "server") or transport is None or not self.id or not body:
+            return
+        path = "/api/v1/runs/%s/config" % urllib.parse.quote(self.id, safe="")
+        error = None
+        for delay in (0.0,) + tuple(_RETRY_DELAYS):
+            if delay:
+                time.sleep(delay)
+            try:
+                transport.request("PUT", path, body)
+                return
+            except _SendError as err:
+                error = err
+                if not err.retryable:
+                    break
+        self._warn_once("config", "could not store the run's config on the server (%s)" % error)
 
     def __enter__(self):
         return self
@@ -1423,8 +1479,9 @@ def init(config=None, project=None, name=None, mode=None):
 
     merged = Config(defaults)
     config_path = _env("HYPERDIAL_CONFIG")
-    if config_path:
-        merged = _deep_merge(merged, _read_sweep_config(config_path))
+    sweep_values = _read_sweep_config(config_path) if config_path else {}
+    if sweep_values:
+        merged = _deep_merge(merged, sweep_values)
 
     mode = (mode or _env("HYPERDIAL_MODE", "auto")).strip().lower()
     if mode not in ("auto", "offline", "disabled"):
@@ -1499,6 +1556,10 @@ def init(config=None, project=None, name=None, mode=None):
                 )
                 new_run = Run("offline", merged, project, name, local_id, None, sink, path=path)
 
+    new_run._sweep_values = sweep_values
+    if new_run.mode == "agent" and defaults:
+        # Store the script's defaults with the run, beside the sweep's values (as W&B does).
+        new_run._send_config(defaults)
     _install_hooks()
     if new_run.mode == "agent":
         # An agent stops a run with SIGTERM: send the buffered points before exiting.

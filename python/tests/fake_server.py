@@ -1,8 +1,8 @@
 """A threaded fake of the hyperdial server's run endpoints, recording every request.
 
 It implements what the Python client uses (docs/api.md): GET /api/v1/sweeps, POST /api/v1/runs,
-POST /api/v1/runs/{id}/metrics, PUT /api/v1/runs/{id}/summary, POST /api/v1/runs/{id}/heartbeat
-and POST /api/v1/runs/{id}/finish; and for the ask/tell API POST /api/v1/sweeps,
+POST /api/v1/runs/{id}/metrics, PUT /api/v1/runs/{id}/summary, PUT /api/v1/runs/{id}/config,
+POST /api/v1/runs/{id}/heartbeat and POST /api/v1/runs/{id}/finish; and for the ask/tell API POST /api/v1/sweeps,
 GET /api/v1/sweeps/{id}, POST /api/v1/sweeps/{id}/claim and GET /api/v1/sweeps/{id}/best
 (a sweep hands out runs whose parameter "x" is 0.1 * number until ``sweep_cap`` runs exist).
 """
@@ -116,6 +116,8 @@ class FakeServer:
             if action == "metrics" and req.method == "POST":
                 return 200, {"accepted": len(req.body["points"]), "stop": self.stop_runs}
             if action == "summary" and req.method == "PUT":
+                return 200, {}
+            if action == "config" and req.method == "PUT":
                 return 200, {}
             if action == "heartbeat" and req.method == "POST":
                 if self.heartbeat_status != 200:

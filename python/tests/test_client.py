@@ -156,6 +156,20 @@ class AgentModeTests(ClientTestCase):
         self.assertIs(hyperdial.config, run.config)
         run.finish()
 
+    def test_defaults_and_update_config_are_stored_sweep_values_win(self):
+        server = self.start_server()
+        self.agent_env(server, config={"lr": 0.01, "opt": {"kind": "adam"}})
+        run = hyperdial.init(config={"lr": 0.1, "opt": {"kind": "sgd", "beta": 0.9}})
+        kept = run.update_config({"lr": 5, "seed": 1, "opt": {"beta": 0.5}})
+        self.assertEqual(kept, ["lr"])
+        self.assertEqual(run.config.as_dict(),
+                         {"lr": 0.01, "seed": 1, "opt": {"kind": "adam", "beta": 0.5}})
+        self.assertEqual([r.body for r in server.of("PUT", "/config")],
+                         [{"lr": 0.1, "opt": {"kind": "sgd", "beta": 0.9}},
+                          {"lr": 5, "seed": 1, "opt": {"beta": 0.5}}])
+        run.finish()
+        self.assertEqual(self.stderr.getvalue(), "")
+
     def test_batching_token_and_no_finish_call(self):
         server = self.start_server(token="s3cret")
         self.agent_env(server, config={}, token="s3cret")

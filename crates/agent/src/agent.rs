@@ -28,6 +28,12 @@
 //! `HYPERDIAL_CONFIG`) and to `args.json` beside it (the `${args_json_file}` macro), before the
 //! process starts. A template that cannot be expanded fails that run with the reason; the
 //! agent goes on.
+//!
+//! Each run also records the git commit (and whether tracked files were changed) of the
+//! directory it runs in, when that is a git work tree ([`crate::git_state`], read afresh for
+//! every run), as W&B records it. With [`AgentOptions::wandb`] or `wandb: true` in the sweep
+//! file, the `wandb`-compatible module ([`crate::install_wandb_module`]) comes first on the
+//! run's `PYTHONPATH`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -75,6 +81,10 @@ pub struct AgentOptions {
     /// Start every run under this reaper executable ([`SuperviseOptions::reaper`]; default
     /// `None`).
     pub reaper: Option<PathBuf>,
+    /// Put the `wandb`-compatible module first on every run's `PYTHONPATH` (`--wandb`), so
+    /// scripts written for W&B run unchanged; a sweep file with `wandb: true` asks for it too
+    /// (default off).
+    pub wandb: bool,
 }
 
 impl AgentOptions {
@@ -93,6 +103,7 @@ impl AgentOptions {
             poll: Duration::from_secs(1),
             echo: false,
             reaper: None,
+            wandb: false,
         }
     }
 }
@@ -214,6 +225,18 @@ pub async fn run_agent(
         ),
         source,
     })?;
+    let wandb_module = if opts.wandb || config.wandb {
+        let dir = crate::install_wandb_module(&state_dir).map_err(|source| AgentError::Io {
+            context: format!(
+                "cannot install the wandb module under {}",
+                state_dir.display()
+            ),
+            source,
+        })?;
+        Some(dir)
+    } else {
+        None
+    };
     let agent = client
         .register_agent(&opts.sweep, &crate::hostname(), std::process::id())
         .await?;
@@ -254,8 +277,12 @@ pub async fn run_agent(
             }
         };
         waiting = false;
+        let paths = PythonPaths {
+            client: &python,
+            wandb: wandb_module.as_deref(),
+        };
         let outcome = start_run(
-            &client, &opts, &config, &state_dir, &python, &run, &events, &shutdown,
+            &client, &opts, &config, &state_dir, paths, &run, &events, &shutdown,
         )
         .await?;
         report.runs += 1;
@@ -337,6 +364,15 @@ fn build_command(
     Ok((argv, command::args_json(&args)))
 }
 
+/// The directories put in front of a run's `PYTHONPATH`.
+#[derive(Clone, Copy)]
+struct PythonPaths<'a> {
+    /// Holds the `hyperdial` client.
+    client: &'a Path,
+    /// Holds the `wandb`-compatible module, when the runs use it.
+    wandb: Option<&'a Path>,
+}
+
 /// Prepare and supervise one claimed run.
 #[allow(clippy::too_many_arguments)]
 async fn start_run(
@@ -344,7 +380,7 @@ async fn start_run(
     opts: &AgentOptions,
     config: &SweepConfig,
     state_dir: &Path,
-    python: &Path,
+    python: PythonPaths<'_>,
     run: &Value,
     events: &mpsc::UnboundedSender<Event>,
     shutdown: &watch::Receiver<u8>,
@@ -393,7 +429,9 @@ async fn start_run(
     let options = SuperviseOptions {
         sweep: Some(opts.sweep.clone()),
         config_file: Some(config_file),
-        python_path: Some(python.to_path_buf()),
+        python_path: Some(python.client.to_path_buf()),
+        wandb_module: python.wandb.map(Path::to_path_buf),
+        git: crate::git_state(&opts.cwd).await,
         heartbeat: opts.heartbeat,
         grace: opts.grace,
         echo: opts.echo,

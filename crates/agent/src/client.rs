@@ -378,15 +378,21 @@ impl Client {
         }
     }
 
-    /// `POST /api/v1/runs/{id}/started`: record the argv the run's process was started with.
-    pub async fn started(&self, run: &str, argv: &[String], pid: Option<u32>) -> Result<()> {
+    /// `POST /api/v1/runs/{id}/started`: record the argv the run's process was started with,
+    /// and the git state of the directory it runs in when there is one.
+    pub async fn started(
+        &self,
+        run: &str,
+        argv: &[String],
+        pid: Option<u32>,
+        git: Option<&crate::GitState>,
+    ) -> Result<()> {
         let path = format!("/api/v1/runs/{}/started", seg(run));
-        self.json(
-            Method::POST,
-            &path,
-            Some(&json!({ "argv": argv, "pid": pid })),
-        )
-        .await?;
+        let mut body = json!({ "argv": argv, "pid": pid });
+        if let Some(git) = git {
+            body["git"] = json!({ "commit": git.commit, "dirty": git.dirty });
+        }
+        self.json(Method::POST, &path, Some(&body)).await?;
         Ok(())
     }
 

@@ -47,6 +47,11 @@ pub use supervise::{supervise, Outcome, SuperviseOptions};
 /// put `import hyperdial` within reach of every training script without a `pip install`.
 pub const PYTHON_CLIENT: &str = include_str!("../../../python/hyperdial/__init__.py");
 
+/// The `wandb`-compatible module (`python/hyperdial_wandb/wandb/__init__.py`), embedded so
+/// that a script written for W&B runs unchanged when the user asks for it (`--wandb`, or
+/// `wandb: true` in the sweep file). It imports [`PYTHON_CLIENT`].
+pub const WANDB_MODULE: &str = include_str!("../../../python/hyperdial_wandb/wandb/__init__.py");
+
 /// Write [`PYTHON_CLIENT`] to `<state_dir>/python/hyperdial/__init__.py` and return
 /// `<state_dir>/python`, the directory to put in front of `PYTHONPATH`.
 ///
@@ -54,12 +59,26 @@ pub const PYTHON_CLIENT: &str = include_str!("../../../python/hyperdial/__init__
 /// a rename, so several agents of one `hyperdial tune` sharing a state directory never see a
 /// half-written module.
 pub fn install_python_client(state_dir: &Path) -> io::Result<PathBuf> {
-    let root = state_dir.join("python");
-    let package = root.join("hyperdial");
+    install_package(&state_dir.join("python"), "hyperdial", PYTHON_CLIENT)
+}
+
+/// Write [`WANDB_MODULE`] to `<state_dir>/python-wandb/wandb/__init__.py` and return
+/// `<state_dir>/python-wandb`, the directory to put first on `PYTHONPATH` (before the one of
+/// [`install_python_client`], which the module imports). It is a directory of its own so that
+/// runs that did not ask for it still import the real `wandb` package. Written as
+/// [`install_python_client`] writes its file.
+pub fn install_wandb_module(state_dir: &Path) -> io::Result<PathBuf> {
+    install_package(&state_dir.join("python-wandb"), "wandb", WANDB_MODULE)
+}
+
+/// Write `content` to `<root>/<package>/__init__.py` unless it is there already (atomically:
+/// a temporary file, then a rename); return `root`.
+fn install_package(root: &Path, package: &str, content: &str) -> io::Result<PathBuf> {
+    let package = root.join(package);
     let target = package.join("__init__.py");
     if let Ok(existing) = std::fs::read(&target) {
-        if existing == PYTHON_CLIENT.as_bytes() {
-            return Ok(root);
+        if existing == content.as_bytes() {
+            return Ok(root.to_path_buf());
         }
     }
     std::fs::create_dir_all(&package)?;
@@ -68,12 +87,53 @@ pub fn install_python_client(state_dir: &Path) -> io::Result<PathBuf> {
         std::process::id(),
         unique_suffix()
     ));
-    std::fs::write(&tmp, PYTHON_CLIENT)?;
+    std::fs::write(&tmp, content)?;
     if let Err(err) = std::fs::rename(&tmp, &target) {
         let _ = std::fs::remove_file(&tmp);
         return Err(err);
     }
-    Ok(root)
+    Ok(root.to_path_buf())
+}
+
+/// The git state of the directory a run starts in, recorded with the run as W&B records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitState {
+    /// The commit checked out (`git rev-parse HEAD`): 40 hex digits.
+    pub commit: String,
+    /// Whether tracked files have uncommitted changes (`git status --porcelain
+    /// --untracked-files=no` prints anything); `None` when that could not be told.
+    pub dirty: Option<bool>,
+}
+
+/// Longest time one git command may take before [`git_state`] gives up.
+const GIT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The [`GitState`] of the work tree holding `dir`; `None` when `dir` is in no git work tree
+/// (or has no commit yet), git is not installed, or git takes longer than 2 s. git runs with an
+/// argument list, never through a shell, with standard input from `/dev/null`.
+pub async fn git_state(dir: &Path) -> Option<GitState> {
+    let commit = git_output(dir, &["rev-parse", "--verify", "HEAD"]).await?;
+    let dirty = git_output(dir, &["status", "--porcelain", "--untracked-files=no"])
+        .await
+        .map(|out| !out.is_empty());
+    Some(GitState { commit, dirty })
+}
+
+/// The trimmed standard output of a successful `git ARGS` in `dir`.
+async fn git_output(dir: &Path, args: &[&str]) -> Option<String> {
+    let mut cmd = tokio::process::Command::new("git");
+    cmd.args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(GIT_TIMEOUT, cmd.output())
+        .await
+        .ok()?
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// A number that differs between calls in one process, for temporary file names.
@@ -138,6 +198,56 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn wandb_module_has_a_directory_of_its_own() {
+        let dir = std::env::temp_dir().join(format!("hyperdial-agent-wb-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let root = install_wandb_module(&dir).unwrap();
+        assert_eq!(root, dir.join("python-wandb"));
+        let file = root.join("wandb").join("__init__.py");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), WANDB_MODULE);
+        assert!(WANDB_MODULE.contains("import hyperdial as _hd"));
+        // The client's directory holds no `wandb`: runs that did not ask keep the real one.
+        let client = install_python_client(&dir).unwrap();
+        assert!(!client.join("wandb").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn git_state_of_a_work_tree() {
+        let dir = std::env::temp_dir().join(format!("hyperdial-agent-git-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let git = |args: &[&str]| {
+            std::process::Command::new("git")
+                .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        };
+        if !git(&["init", "-q"]) {
+            eprintln!("git is not installed; skipping");
+            return;
+        }
+        // No commit yet: nothing to record.
+        assert_eq!(git_state(&dir).await, None);
+        std::fs::write(dir.join("train.py"), "print(1)\n").unwrap();
+        assert!(git(&["add", "train.py"]));
+        assert!(git(&["commit", "-qm", "first"]));
+        let clean = git_state(&dir.join("sub")).await.unwrap();
+        assert_eq!(clean.commit.len(), 40, "{clean:?}");
+        assert_eq!(clean.dirty, Some(false));
+        // Untracked files do not make it dirty; a changed tracked file does.
+        std::fs::write(dir.join("notes.txt"), "x").unwrap();
+        assert_eq!(git_state(&dir).await.unwrap().dirty, Some(false));
+        std::fs::write(dir.join("train.py"), "print(2)\n").unwrap();
+        let dirty = git_state(&dir).await.unwrap();
+        assert_eq!((dirty.commit, dirty.dirty), (clean.commit, Some(true)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -54,7 +54,8 @@
 //! Environment of the process: the agent's own, plus `extra` variables, plus `HYPERDIAL_SERVER`,
 //! `HYPERDIAL_RUN_ID`, `HYPERDIAL_SWEEP_ID` (sweep runs; removed otherwise), `HYPERDIAL_CONFIG`
 //! (when a config file is given; removed otherwise), `HYPERDIAL_TOKEN` (when the client has a
-//! token), `PYTHONPATH` prefixed with [`SuperviseOptions::python_path`], and
+//! token), `PYTHONPATH` prefixed with [`SuperviseOptions::wandb_module`] (when set) and
+//! [`SuperviseOptions::python_path`], and
 //! `PYTHONUNBUFFERED=1` unless set: Python block-buffers standard output into a pipe, which would
 //! hold metric lines back for kilobytes.
 
@@ -124,6 +125,12 @@ pub struct SuperviseOptions {
     pub config_file: Option<PathBuf>,
     /// Directory put in front of `PYTHONPATH` (see [`crate::install_python_client`]).
     pub python_path: Option<PathBuf>,
+    /// Directory put in front of `PYTHONPATH` before [`SuperviseOptions::python_path`], holding
+    /// the `wandb`-compatible module (see [`crate::install_wandb_module`]); `None`: scripts
+    /// import the real `wandb`, if installed.
+    pub wandb_module: Option<PathBuf>,
+    /// The git state of the run's working directory, sent with `POST /runs/{id}/started`.
+    pub git: Option<crate::GitState>,
     /// Time between heartbeats (default 2 s).
     pub heartbeat: Duration,
     /// Time between SIGTERM and SIGKILL when stopping the process group (default 10 s).
@@ -146,6 +153,8 @@ impl Default for SuperviseOptions {
             sweep: None,
             config_file: None,
             python_path: None,
+            wandb_module: None,
+            git: None,
             heartbeat: Duration::from_secs(2),
             grace: Duration::from_secs(10),
             flush_interval: Duration::from_millis(250),
@@ -280,7 +289,10 @@ pub async fn supervise(
     let mut guard = GroupGuard { pgid, armed: true };
     tracing::debug!("run {run_id}: started pid {pgid}: {argv:?}");
     // Record the exact argv with the run (shown by the dashboard); losing it is not fatal.
-    if let Err(err) = client.started(run_id, argv, child.id()).await {
+    if let Err(err) = client
+        .started(run_id, argv, child.id(), opts.git.as_ref())
+        .await
+    {
         tracing::warn!("run {run_id}: could not record its argv: {err}");
     }
 
@@ -539,12 +551,19 @@ fn apply_env(
     if let Some(token) = client.token() {
         cmd.env("HYPERDIAL_TOKEN", token);
     }
-    if let Some(dir) = &opts.python_path {
+    let first: Vec<&PathBuf> = opts.wandb_module.iter().chain(&opts.python_path).collect();
+    if !first.is_empty() {
         let existing: Option<OsString> = match extra_has("PYTHONPATH") {
             Some((_, v)) => Some(v.into()),
             None => std::env::var_os("PYTHONPATH"),
         };
-        let mut value = OsString::from(dir.as_os_str());
+        let mut value = OsString::new();
+        for dir in first {
+            if !value.is_empty() {
+                value.push(":");
+            }
+            value.push(dir.as_os_str());
+        }
         if let Some(existing) = existing.filter(|e| !e.is_empty()) {
             value.push(":");
             value.push(existing);

@@ -415,6 +415,33 @@ async fn environment_of_the_process() {
 }
 
 #[tokio::test]
+async fn wandb_module_comes_first_on_pythonpath() {
+    let mock = Mock::start(MockState::default()).await;
+    let client = Client::new(&mock.url, None);
+    let (_tx, shutdown) = watch::channel(0u8);
+    let options = SuperviseOptions {
+        python_path: Some(PathBuf::from("/opt/hd/python")),
+        wandb_module: Some(PathBuf::from("/opt/hd/python-wandb")),
+        ..opts()
+    };
+    let env = vec![("PYTHONPATH".to_string(), "/mine".to_string())];
+    let ran = run_with(
+        &mock,
+        &client,
+        &sh("echo \"$PYTHONPATH\""),
+        &env,
+        &options,
+        shutdown,
+    )
+    .await;
+    assert_eq!(ran.outcome.state, "finished");
+    assert_eq!(
+        mock.run("r1").text("stdout"),
+        "/opt/hd/python-wandb:/opt/hd/python:/mine\n"
+    );
+}
+
+#[tokio::test]
 async fn long_lines_are_capped_and_bad_bytes_replaced() {
     let mock = Mock::start(MockState::default()).await;
     let script = r#"head -c 3000000 /dev/zero | tr '\0' x; echo; printf '\377\376ok\n'; echo 'hyperdial: a=1'"#;

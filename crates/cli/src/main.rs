@@ -71,6 +71,10 @@ enum Command {
         /// Run the failed and crashed runs of the file's sweep again, also when it finished.
         #[arg(long)]
         retry: bool,
+        /// Run scripts written for W&B unchanged: `import wandb` gets hyperdial's
+        /// W&B-compatible module (as `wandb: true` in the sweep file does).
+        #[arg(long)]
+        wandb: bool,
     },
     /// Serve the API and the overview pages.
     Server {
@@ -109,6 +113,10 @@ enum Command {
         /// Stop after this many runs.
         #[arg(long)]
         count: Option<u64>,
+        /// Run scripts written for W&B unchanged: `import wandb` gets hyperdial's
+        /// W&B-compatible module (as `wandb: true` in the sweep file does).
+        #[arg(long)]
+        wandb: bool,
         #[command(flatten)]
         remote: Remote,
     },
@@ -202,6 +210,10 @@ enum Command {
         /// Display name.
         #[arg(long)]
         name: Option<String>,
+        /// Run a script written for W&B unchanged: `import wandb` gets hyperdial's
+        /// W&B-compatible module.
+        #[arg(long)]
+        wandb: bool,
         #[command(flatten)]
         remote: Remote,
         /// The command and its arguments.
@@ -289,6 +301,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             seed,
             new,
             retry,
+            wandb,
         } => {
             tune::run(tune::TuneArgs {
                 file,
@@ -299,6 +312,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 seed,
                 new,
                 retry,
+                wandb,
             })
             .await
         }
@@ -317,8 +331,9 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Agent {
             sweep,
             count,
+            wandb,
             remote,
-        } => agent::run(&remote, &sweep, count).await,
+        } => agent::run(&remote, &sweep, count, wandb).await,
         Command::Sweeps {
             project,
             json,
@@ -367,9 +382,10 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Run {
             project,
             name,
+            wandb,
             remote,
             argv,
-        } => run::run(&remote, &project, name.as_deref(), &argv).await,
+        } => run::run(&remote, &project, name.as_deref(), wandb, &argv).await,
         Command::Sync { dir, remote } => sync::run(&remote, &dir).await,
         Command::Validate { file, json, seed } => commands::validate::run(&file, json, seed),
     }

@@ -149,7 +149,7 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, &str)] = &[
     (
         "post",
         "/api/v1/runs/{id}/started",
-        "Record the argv the run's process was started with",
+        "Record the argv the run's process was started with, and its git state",
         Some("Started"),
         "200",
     ),
@@ -189,6 +189,13 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, &str)] = &[
         "200",
     ),
     (
+        "put",
+        "/api/v1/runs/{id}/config",
+        "Merge the script's own config (defaults) into the run's; sweep values stay on top",
+        Some("Config"),
+        "200",
+    ),
+    (
         "post",
         "/api/v1/runs/{id}/finish",
         "End a run with its exit status",
@@ -223,7 +230,9 @@ fn schemas() -> Value {
             "stream": {"enum": ["stdout", "stderr"]}, "text": string}},
         "Summary": {"type": "object"},
         "Started": {"type": "object", "required": ["argv"], "properties": {
-            "argv": {"type": "array", "items": string}, "pid": int}},
+            "argv": {"type": "array", "items": string}, "pid": int,
+            "git": {"type": "object", "properties": {"commit": string, "dirty": {"type": "boolean"}}}}},
+        "Config": {"type": "object"},
         "Notes": {"type": "object", "required": ["notes"], "properties": {"notes": string}},
         "Finish": {"type": "object", "properties": {
             "exit_code": int, "error": string,

@@ -393,3 +393,65 @@ async fn export_csv_and_json() {
         .await;
     assert_eq!(js["runs"][0]["metric"], 0.5);
 }
+
+/// The script's defaults (`PUT /runs/{id}/config`) go into the run's config under the sweep's
+/// values; `started` records the git state of the run's directory.
+#[tokio::test]
+async fn script_defaults_and_git_are_stored_with_a_sweep_run() {
+    let s = start(None).await;
+    let id = s
+        .sweep("program: t.py\nmethod: grid\nparameters:\n  lr: {values: [0.5]}\n  opt:\n    parameters:\n      kind: {values: [adam]}\n")
+        .await;
+    let (status, claim) = s
+        .post(&format!("/api/v1/sweeps/{id}/claim"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{claim}");
+    let run = claim["run"]["id"].as_str().unwrap().to_string();
+    let config = format!("/api/v1/runs/{run}/config");
+    let (status, _) = s
+        .send(
+            reqwest::Method::PUT,
+            &config,
+            json!({"lr": 0.1, "epochs": 5, "opt": {"kind": "sgd", "momentum": 0.9}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = s
+        .send(reqwest::Method::PUT, &config, json!({"seed": 3, "lr": 7}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, body) = s
+        .post(
+            &format!("/api/v1/runs/{run}/started"),
+            json!({"argv": ["python3", "t.py"], "git": {"commit": "9b80abc", "dirty": true}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, r) = s.get(&format!("/api/v1/runs/{run}?history=false")).await;
+    assert_eq!(
+        r["config"],
+        json!({"lr": 0.5, "epochs": 5, "seed": 3, "opt": {"kind": "adam", "momentum": 0.9}}),
+        "{r:#}"
+    );
+    assert_eq!(r["params"], json!({"lr": 0.5, "opt.kind": "adam"}));
+    assert_eq!(r["git"], json!({"commit": "9b80abc", "dirty": true}));
+    // A later `started` without git keeps it.
+    s.post(
+        &format!("/api/v1/runs/{run}/started"),
+        json!({"argv": ["x"]}),
+    )
+    .await;
+    let (_, r) = s.get(&format!("/api/v1/runs/{run}?history=false")).await;
+    assert_eq!(r["git"]["commit"], "9b80abc");
+    // Errors: unknown run, a body that is not an object.
+    let (status, _) = s
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/runs/nope/config",
+            json!({"a": 1}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = s.send(reqwest::Method::PUT, &config, json!([1, 2])).await;
+    assert_eq!(status, 400);
+}

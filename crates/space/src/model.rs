@@ -41,6 +41,12 @@ pub struct SweepConfig {
     /// when it is the default, so files without `retry` keep their config hash.
     #[serde(skip_serializing_if = "Retry::is_default")]
     pub retry: Retry,
+    /// Run the training script with hyperdial's `wandb`-compatible module first on its
+    /// `PYTHONPATH`, so a script written for W&B runs unchanged (hyperdial addition, `wandb:
+    /// true`; the same as `--wandb` on `agent` and `tune`). Left out of the serialized config
+    /// when false, so the config hash of files without it stays what it was.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub wandb: bool,
 }
 
 /// The `retry` policy (hyperdial addition): a run that ended in one of the `on` states is

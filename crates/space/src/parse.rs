@@ -35,6 +35,7 @@ const TOP_KEYS: &[&str] = &[
     "interpreter",
     "sample_without_replacement",
     "retry",
+    "wandb",
 ];
 
 /// Top-level keys that only mean something to W&B's cloud service; accepted and ignored.
@@ -461,6 +462,11 @@ impl Validator {
             None => false,
         };
 
+        let wandb = match top.get("wandb") {
+            Some(node) => self.boolean("wandb", node).unwrap_or(false),
+            None => false,
+        };
+
         // Cross-field rules.
         if let Some(method) = method {
             if matches!(method, Method::Bayes | Method::Tpe)
@@ -551,6 +557,7 @@ impl Validator {
             run_cap,
             sample_without_replacement,
             retry: retry?,
+            wandb,
         })
     }
 

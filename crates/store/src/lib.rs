@@ -448,16 +448,64 @@ impl Store {
         Ok((rows, total))
     }
 
-    /// Record the argv a run's process was started with. Returns `false` for an unknown run.
-    pub async fn set_argv(&self, run_id: &str, argv: &[String]) -> Result<bool> {
+    /// Record the argv a run's process was started with and, when `git_commit` is given, the
+    /// git state of its working directory (else the stored one stays). Returns false for an
+    /// unknown run.
+    pub async fn set_argv(
+        &self,
+        run_id: &str,
+        argv: &[String],
+        git_commit: Option<&str>,
+        git_dirty: Option<bool>,
+    ) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE runs SET argv = $2 WHERE id = $1")
+        let done = sqlx::query(
+            "UPDATE runs SET argv = $2, git_commit = COALESCE($3, git_commit), \
+             git_dirty = CASE WHEN $3 IS NULL THEN git_dirty ELSE $4 END WHERE id = $1",
+        )
+        .bind(run_id)
+        .bind(serde_json::to_string(argv).unwrap_or_else(|_| "[]".into()))
+        .bind(git_commit)
+        .bind(git_dirty)
+        .execute(&mut *tx.tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Merge `values` (the training script's own config: its defaults and later additions)
+    /// into a run's stored config, nested objects key by key, then lay `locked` over the result
+    /// (a sweep run's values from its sweep, which the script's never replace). Returns false
+    /// for an unknown run.
+    pub async fn merge_config(
+        &self,
+        run_id: &str,
+        values: &Map<String, Value>,
+        locked: Option<&Value>,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query("SELECT config FROM runs WHERE id = $1")
             .bind(run_id)
-            .bind(serde_json::to_string(argv).unwrap_or_else(|_| "[]".into()))
+            .fetch_optional(&mut *tx.tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let mut config: Value = serde_json::from_str(&row.try_get::<String, _>("config")?)
+            .ok()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        deep_merge(&mut config, &Value::Object(values.clone()));
+        if let Some(locked) = locked {
+            deep_merge(&mut config, locked);
+        }
+        sqlx::query("UPDATE runs SET config = $2 WHERE id = $1")
+            .bind(run_id)
+            .bind(config.to_string())
             .execute(&mut *tx.tx)
             .await?;
         tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(true)
     }
 
     /// Record a heartbeat; returns whether the run should stop, or `None` for an unknown run.
@@ -1049,3 +1097,20 @@ impl Store {
 
 #[cfg(test)]
 mod tests;
+
+/// Lay `over` onto `base`: objects are merged key by key (recursively), anything else replaces.
+fn deep_merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(base), Value::Object(over)) => {
+            for (key, value) in over {
+                match base.get_mut(key) {
+                    Some(slot) if slot.is_object() && value.is_object() => deep_merge(slot, value),
+                    _ => {
+                        base.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (base, over) => *base = over.clone(),
+    }
+}

@@ -13,7 +13,12 @@ use crate::embedded::STATE_DIR;
 use crate::Remote;
 
 /// Run the command.
-pub async fn run(remote: &Remote, sweep: &str, count: Option<u64>) -> Result<ExitCode> {
+pub async fn run(
+    remote: &Remote,
+    sweep: &str,
+    count: Option<u64>,
+    wandb: bool,
+) -> Result<ExitCode> {
     let api = remote.api();
     let info = api
         .get(&format!(
@@ -38,6 +43,7 @@ pub async fn run(remote: &Remote, sweep: &str, count: Option<u64>) -> Result<Exi
     opts.token = remote.token.clone();
     opts.count = count;
     opts.reaper = super::signals::reaper();
+    opts.wandb = wandb;
     opts.state_dir = std::env::current_dir()
         .map(|d| d.join(STATE_DIR))
         .unwrap_or_else(|_| PathBuf::from(STATE_DIR));

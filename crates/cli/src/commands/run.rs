@@ -2,41 +2,24 @@
 //! prints or sends, captured output, host, git commit and dirtiness, timings. Uses the server
 //! at `--server` when one answers, else an embedded one on the local database.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use hyperdial_agent::{install_python_client, supervise, Client, NewRun, SuperviseOptions};
+use hyperdial_agent::{
+    git_state, install_python_client, install_wandb_module, supervise, Client, NewRun,
+    SuperviseOptions,
+};
 
 use super::signals::shutdown_levels;
 use crate::embedded::{default_db, Embedded, STATE_DIR};
 use crate::Remote;
-
-/// The commit of the git tree around `dir` and whether it has uncommitted changes.
-pub fn git_state(dir: &Path) -> (Option<String>, Option<bool>) {
-    let run = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    let commit = run(&["rev-parse", "HEAD"]);
-    let dirty = commit
-        .as_ref()
-        .and_then(|_| run(&["status", "--porcelain"]))
-        .map(|s| !s.is_empty());
-    (commit, dirty)
-}
 
 /// Run the command.
 pub async fn run(
     remote: &Remote,
     project: &str,
     name: Option<&str>,
+    wandb: bool,
     argv: &[String],
 ) -> Result<ExitCode> {
     let cwd = std::env::current_dir()?;
@@ -52,7 +35,7 @@ pub async fn run(
         None => (remote.server.clone(), remote.token.clone()),
     };
     let client = Client::new(&server, token);
-    let (git_commit, git_dirty) = git_state(&cwd);
+    let git = git_state(&cwd).await;
     let run = client
         .create_run(&NewRun {
             project: Some(project.to_string()),
@@ -60,8 +43,8 @@ pub async fn run(
             config: None,
             argv: Some(argv.to_vec()),
             host: Some(hyperdial_agent::hostname()),
-            git_commit,
-            git_dirty,
+            git_commit: git.as_ref().map(|g| g.commit.clone()),
+            git_dirty: git.as_ref().and_then(|g| g.dirty),
         })
         .await
         .context("cannot create the run")?;
@@ -70,8 +53,14 @@ pub async fn run(
         .context("the server returned no run id")?
         .to_string();
     eprintln!("hyperdial: tracking run {id} ({server}/runs/{id})");
+    let wandb_module = if wandb {
+        Some(install_wandb_module(&state_dir).context("cannot install the wandb module")?)
+    } else {
+        None
+    };
     let opts = SuperviseOptions {
         python_path: install_python_client(&state_dir).ok(),
+        wandb_module,
         echo: true,
         reaper: super::signals::reaper(),
         ..SuperviseOptions::default()

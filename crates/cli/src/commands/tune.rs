@@ -31,6 +31,8 @@ pub struct TuneArgs {
     pub new: bool,
     /// Queue the failed and crashed runs of the file's sweep again (also when it finished).
     pub retry: bool,
+    /// Put the W&B-compatible module first on every run's `PYTHONPATH`.
+    pub wandb: bool,
 }
 
 /// Run the command.
@@ -176,6 +178,7 @@ async fn drive(
         opts.cwd = run_dir.clone();
         opts.state_dir = state_dir.to_path_buf();
         opts.reaper = super::signals::reaper();
+        opts.wandb = args.wandb;
         tasks.push(tokio::spawn(run_agent(opts, tx.clone(), shutdown.clone())));
     }
     drop(tx);

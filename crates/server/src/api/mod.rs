@@ -123,6 +123,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
             post(post_output).get(get_output),
         )
         .route("/api/v1/runs/{id}/summary", put(put_summary))
+        .route("/api/v1/runs/{id}/config", put(put_config))
         .route("/api/v1/runs/{id}/finish", post(finish))
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
@@ -404,6 +405,7 @@ async fn get_run(
 #[derive(Deserialize)]
 struct StartedBody {
     argv: Vec<String>,
+    git: Option<Git>,
 }
 
 async fn started(
@@ -412,7 +414,42 @@ async fn started(
     Body(body): Body<StartedBody>,
 ) -> ApiResult {
     cap("`argv`", body.argv.len(), MAX_ARGV)?;
-    if !s.controller.store().set_argv(&id, &body.argv).await? {
+    let (commit, dirty) = match body.git {
+        Some(git) => (git.commit, git.dirty),
+        None => (None, None),
+    };
+    if !s
+        .controller
+        .store()
+        .set_argv(&id, &body.argv, commit.as_deref(), dirty)
+        .await?
+    {
+        return Err(ApiError::not_found("run", &id));
+    }
+    Ok(Json(json!({})).into_response())
+}
+
+/// `PUT /runs/{id}/config`: the training script's own config (its defaults), merged into the
+/// run's config; a sweep run's values from its sweep stay on top, as in W&B.
+async fn put_config(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Body(body): Body<Map<String, Value>>,
+) -> ApiResult {
+    let store = s.controller.store();
+    let run = store
+        .run(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run", &id))?;
+    let locked = match (&run.sweep_id, run.params.as_object()) {
+        (Some(sweep), Some(params)) => {
+            let sweep = s.controller.sweep(sweep).await?;
+            let config = s.controller.config(&sweep)?;
+            Some(crate::controller::nested_config(&config, params))
+        }
+        _ => None,
+    };
+    if !store.merge_config(&id, &body, locked.as_ref()).await? {
         return Err(ApiError::not_found("run", &id));
     }
     Ok(Json(json!({})).into_response())

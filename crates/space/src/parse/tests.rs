@@ -585,3 +585,17 @@ fn asha_and_median_rules() {
         "unknown early-termination type",
     );
 }
+
+#[test]
+fn wandb_key_asks_for_the_wandb_module() {
+    let v = ok("program: t.py\nmethod: random\nwandb: true\nparameters: {a: {values: [1, 2]}}\n");
+    assert!(v.config.wandb);
+    let v = ok("program: t.py\nmethod: random\nparameters: {a: {values: [1, 2]}}\n");
+    assert!(!v.config.wandb);
+    one_error(
+        "program: t.py\nmethod: random\nwandb: {enabled: true}\nparameters: {a: {values: [1]}}\n",
+        "wandb",
+        3,
+        "",
+    );
+}

@@ -1,0 +1,307 @@
+//! Training scripts written for W&B, run unchanged by the real binary (`tune --wandb`, `wandb:
+//! true` in the sweep file, `run --wandb`): `import wandb` finds hyperdial's W&B-compatible
+//! module, and the runs record the sweep's values over the script's defaults, the metrics,
+//! the summary of `define_metric`, and the git commit of the directory they ran in.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+/// Make the scratch directory a git work tree with one commit; its commit, or `None` when git
+/// is not installed.
+fn git_commit_all(s: &Scratch) -> Option<String> {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(&s.dir)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    git(&["init", "-q"])?;
+    std::fs::write(s.dir.join(".gitignore"), ".hyperdial/\n").unwrap();
+    git(&["add", "-A"])?;
+    git(&["commit", "-qm", "training code"])?;
+    git(&["rev-parse", "HEAD"])
+}
+
+/// The runs of the only sweep in the scratch database, read through a `hyperdial server`.
+fn runs_of(s: &Scratch) -> (ServerProcess, Vec<Value>) {
+    let server = ServerProcess::start(s, &s.dir.join(".hyperdial/hyperdial.db"), free_port());
+    let id = sweep_id(s, &server.url);
+    let runs = json_of(s, &["runs", &id, "--json", "--server", &server.url]);
+    let runs = runs.as_array().unwrap().clone();
+    (server, runs)
+}
+
+/// The documented W&B shape: defaults passed to `init`, read back with attribute and item
+/// access; the sweep file asks for the module with `wandb: true`.
+#[test]
+fn wandb_script_with_defaults_runs_unchanged_and_records_defaults_and_git() {
+    let s = Scratch::new("wandb-defaults");
+    s.write(
+        "train.py",
+        r#"import wandb
+
+defaults = {"lr": 0.1, "batch_size": 16, "epochs": 3, "optimizer": "sgd"}
+wandb.init(project="shim-test", config=defaults)
+config = wandb.config
+lr = wandb.config.lr
+batch_size = wandb.config["batch_size"]
+for epoch in range(config.epochs):
+    loss = lr * batch_size / (epoch + 1)
+    wandb.log({"epoch": epoch, "loss": loss})
+wandb.summary["final_loss"] = loss
+wandb.finish()
+"#,
+    );
+    s.write(
+        "sweep.yaml",
+        "program: train.py\nmethod: grid\nwandb: true\nmetric: {name: loss, goal: minimize}\nparameters:\n  lr: {values: [0.5, 0.25]}\n  batch_size: {values: [8, 32]}\n",
+    );
+    let commit = git_commit_all(&s);
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("4 finished"), "{}", text(&out));
+    let (_server, runs) = runs_of(&s);
+    assert_eq!(runs.len(), 4);
+    for r in &runs {
+        let lr = r["params"]["lr"].as_f64().unwrap();
+        let bs = r["params"]["batch_size"].as_f64().unwrap();
+        assert_eq!(r["state"], "finished", "{r:#}");
+        assert_eq!(
+            r["summary"]["loss"].as_f64().unwrap(),
+            lr * bs / 3.0,
+            "{r:#}"
+        );
+        assert_eq!(r["summary"]["final_loss"].as_f64().unwrap(), lr * bs / 3.0);
+        assert_eq!(r["metric"].as_f64().unwrap(), lr * bs / 3.0);
+        // The run's config: the script's defaults with the sweep's values over them; the
+        // sweep's values alone in `params`.
+        assert_eq!(r["config"]["lr"].as_f64().unwrap(), lr, "{r:#}");
+        assert_eq!(r["config"]["batch_size"].as_f64().unwrap(), bs);
+        assert_eq!(r["config"]["epochs"], 3, "{r:#}");
+        assert_eq!(r["config"]["optimizer"], "sgd");
+        assert_eq!(r["params"].as_object().unwrap().len(), 2, "{r:#}");
+        if let Some(commit) = &commit {
+            assert_eq!(r["git"]["commit"].as_str(), Some(commit.as_str()), "{r:#}");
+            assert_eq!(r["git"]["dirty"], false, "{r:#}");
+        }
+    }
+}
+
+/// A script that reads its config from `${args_json_file}` (the command passes the file's
+/// path) and logs nested dicts, asked for with `--wandb`; a changed tracked file makes the
+/// recorded tree dirty.
+#[test]
+fn wandb_script_reading_args_json_file_runs_with_the_flag() {
+    let s = Scratch::new("wandb-argsjson");
+    s.write(
+        "train_json.py",
+        r#"import argparse
+import json
+
+import wandb
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--config_file")
+args = parser.parse_args()
+with open(args.config_file) as f:
+    cfg = json.load(f)
+
+with wandb.init(config=cfg, settings=wandb.Settings(start_method="thread")) as run:
+    lr = run.config["optimizer"]["lr"]
+    for step in range(4):
+        run.log({"val": {"loss": lr * (4 - step)}, "train": {"loss": lr * (5 - step)}})
+    run.summary["seen_keys"] = sorted(run.config.keys())
+"#,
+    );
+    s.write(
+        "sweep.yaml",
+        "program: train_json.py\nmethod: grid\nmetric: {name: val.loss, goal: minimize}\ncommand: [python3, train_json.py, --config_file, \"${args_json_file}\"]\nparameters:\n  optimizer:\n    parameters:\n      lr: {values: [0.5, 0.125]}\n  seed: {value: 7}\n",
+    );
+    let commit = git_commit_all(&s);
+    if commit.is_some() {
+        s.write(
+            "train_json.py",
+            &(std::fs::read_to_string(s.dir.join("train_json.py")).unwrap() + "# changed\n"),
+        );
+    }
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0", "--wandb"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (_server, runs) = runs_of(&s);
+    assert_eq!(runs.len(), 2);
+    for r in &runs {
+        assert_eq!(r["state"], "finished", "{r:#}");
+        let lr = r["params"]["optimizer.lr"].as_f64().unwrap();
+        assert_eq!(r["summary"]["val.loss"].as_f64().unwrap(), lr);
+        assert_eq!(r["summary"]["train.loss"].as_f64().unwrap(), 2.0 * lr);
+        assert_eq!(r["metric"].as_f64().unwrap(), lr, "{r:#}");
+        assert_eq!(
+            r["summary"]["seen_keys"],
+            serde_json::json!(["optimizer", "seed"])
+        );
+        if commit.is_some() {
+            assert_eq!(r["git"]["dirty"], true, "{r:#}");
+        }
+    }
+}
+
+/// `define_metric("val/loss", step_metric="epoch", summary="min")` with the sweep metric
+/// `val/loss`: the run's summary and metric are the minimum (not the last value), and the
+/// epochs are the steps of `val/loss`.
+#[test]
+fn define_metric_min_summary_and_step_metric_reach_the_sweep() {
+    let s = Scratch::new("wandb-definemetric");
+    s.write(
+        "train.py",
+        r#"import wandb
+
+run = wandb.init(config={"scale": 1.0, "batches": 3})
+wandb.define_metric("epoch")
+wandb.define_metric("val/loss", step_metric="epoch", summary="min")
+curve = [3.0, 1.0, 2.0]
+for epoch, value in enumerate(curve):
+    for batch in range(run.config.batches):
+        wandb.log({"train/loss": value + batch})
+    wandb.log({"epoch": epoch, "val/loss": value * run.config.scale})
+"#,
+    );
+    s.write(
+        "sweep.yaml",
+        "program: train.py\nmethod: grid\nmetric: {name: val/loss, goal: minimize}\nparameters:\n  scale: {values: [1.0, 4.0]}\n",
+    );
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0", "--wandb"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (server, runs) = runs_of(&s);
+    assert_eq!(runs.len(), 2);
+    for r in &runs {
+        let scale = r["params"]["scale"].as_f64().unwrap();
+        assert_eq!(r["state"], "finished", "{r:#}");
+        assert_eq!(r["summary"]["val/loss"].as_f64().unwrap(), scale, "{r:#}");
+        assert_eq!(r["metric"].as_f64().unwrap(), scale, "{r:#}");
+        assert_eq!(r["config"]["batches"], 3, "{r:#}");
+        let id = r["id"].as_str().unwrap();
+        let run: Value =
+            serde_json::from_str(&http_get(&format!("{}/api/v1/runs/{id}", server.url))).unwrap();
+        let steps: Vec<(i64, f64)> = run["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| {
+                let v = p["values"]["val/loss"].as_f64()?;
+                Some((p["step"].as_i64().unwrap(), v))
+            })
+            .collect();
+        assert_eq!(
+            steps,
+            vec![(0, 3.0 * scale), (1, scale), (2, 2.0 * scale)],
+            "{run:#}"
+        );
+    }
+}
+
+/// `hyperdial run --wandb -- python3 script.py` tracks a W&B script outside any sweep.
+#[test]
+fn run_with_wandb_flag_tracks_a_wandb_script() {
+    let s = Scratch::new("wandb-run");
+    s.write(
+        "train.py",
+        r#"import wandb
+
+with wandb.init(project="solo", name="first", config={"lr": 0.5}) as run:
+    wandb.config.update({"extra": 2})
+    for step in range(3):
+        wandb.log({"loss": run.config.lr / (step + 1)})
+    print("run name:", run.name)
+"#,
+    );
+    let server = ServerProcess::start(&s, &s.dir.join("solo.db"), free_port());
+    let out = s.run(&[
+        "run",
+        "--wandb",
+        "--server",
+        &server.url,
+        "--",
+        "python3",
+        "train.py",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("run name: first"), "{}", text(&out));
+    let list: Value = serde_json::from_str(&http_get(&format!(
+        "{}/api/v1/runs?project=default",
+        server.url
+    )))
+    .unwrap();
+    let runs: Vec<&Value> = list["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["summary"]["loss"].is_number())
+        .collect();
+    assert_eq!(runs.len(), 1, "{list:#}");
+    let r = runs[0];
+    assert_eq!(r["state"], "finished", "{r:#}");
+    assert_eq!(r["summary"]["loss"].as_f64().unwrap(), 0.5 / 3.0);
+    assert_eq!(r["config"]["lr"].as_f64().unwrap(), 0.5, "{r:#}");
+    assert_eq!(r["config"]["extra"], 2, "{r:#}");
+}
+
+/// The shape most sweep files of the wild use: the default command passes `--name=value`
+/// flags, the script parses them with argparse and hands the namespace to W&B, then adds more
+/// keys with `wandb.config.update`.
+#[test]
+fn argparse_script_with_config_update_runs_under_the_default_command() {
+    let s = Scratch::new("wandb-argparse");
+    s.write(
+        "train.py",
+        r#"import argparse
+import math
+
+import wandb
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--learning_rate", type=float, default=1e-3)
+    parser.add_argument("--hidden", type=int, default=16)
+    parser.add_argument("--data_dir", default="data")
+    args = parser.parse_args()
+    run = wandb.init(project="argparse-demo", config=args)
+    wandb.config.update({"n_params": args.hidden * 10, "learning_rate": 123.0})
+    for step in range(5):
+        loss = abs(math.log10(wandb.config.learning_rate) + 2) + 1.0 / (step + 1)
+        run.log({"loss": loss, "hidden": wandb.config.hidden})
+    run.finish()
+
+
+if __name__ == "__main__":
+    main()
+"#,
+    );
+    s.write(
+        "sweep.yaml",
+        "program: train.py\nmethod: random\nrun_cap: 3\nwandb: true\nmetric:\n  name: loss\n  goal: minimize\nparameters:\n  learning_rate:\n    distribution: log_uniform_values\n    min: 1e-4\n    max: 1e-1\n  hidden:\n    values: [8, 32]\ncommand:\n  - ${env}\n  - ${interpreter}\n  - ${program}\n  - ${args}\n",
+    );
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (_server, runs) = runs_of(&s);
+    assert_eq!(runs.len(), 3);
+    for r in &runs {
+        assert_eq!(r["state"], "finished", "{r:#}");
+        let lr = r["params"]["learning_rate"].as_f64().unwrap();
+        let hidden = r["params"]["hidden"].as_i64().unwrap();
+        // The sweep's value stayed locked against the script's later update.
+        assert_eq!(r["config"]["learning_rate"].as_f64().unwrap(), lr, "{r:#}");
+        assert_eq!(r["config"]["n_params"], hidden * 10, "{r:#}");
+        assert_eq!(r["config"]["data_dir"], "data", "{r:#}");
+        let want = (lr.log10() + 2.0).abs() + 0.2;
+        assert!((r["metric"].as_f64().unwrap() - want).abs() < 1e-9, "{r:#}");
+        assert_eq!(r["summary"]["hidden"].as_f64(), Some(hidden as f64));
+    }
+}
