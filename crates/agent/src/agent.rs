@@ -393,6 +393,7 @@ async fn start_run(
         heartbeat: opts.heartbeat,
         grace: opts.grace,
         echo: opts.echo,
+        spill_dir: Some(state_dir.join("offline")),
         ..SuperviseOptions::default()
     };
     Ok(supervise::supervise(

@@ -188,6 +188,13 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, &str)] = &[
         Some("Finish"),
         "200",
     ),
+    (
+        "post",
+        "/api/v1/runs/{id}/delivery",
+        "Report metric points a client could not deliver, or recovered later",
+        Some("Delivery"),
+        "200",
+    ),
 ];
 
 fn schemas() -> Value {
@@ -214,6 +221,9 @@ fn schemas() -> Value {
         "Started": {"type": "object", "required": ["argv"], "properties": {
             "argv": {"type": "array", "items": string}, "pid": int}},
         "Notes": {"type": "object", "required": ["notes"], "properties": {"notes": string}},
+        "Delivery": {"type": "object", "properties": {
+            "missing": {"type": "integer", "minimum": 0}, "recovered": {"type": "integer", "minimum": 0},
+            "files": {"type": "array", "items": string}}},
         "Finish": {"type": "object", "properties": {
             "exit_code": int, "error": string,
             "state": {"enum": ["finished", "failed", "crashed", "stopped_early", "cancelled"]}}},

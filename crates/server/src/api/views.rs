@@ -78,6 +78,12 @@ pub fn run(r: &RunRow) -> Value {
         "stop_requested": r.stop_requested,
         "stop_reason": r.stop_reason,
         "stop_info": r.stop_info,
+        "delivery": r.delivery.as_ref().map(|d| json!({
+            "missing": d.outstanding(),
+            "reported_missing": d.missing,
+            "recovered": d.recovered,
+            "files": d.files,
+        })),
     })
 }
 
