@@ -1512,6 +1512,15 @@ def _read_sweep_config(path):
     return data
 
 
+def _spill_file(directory, run_id, server):
+    """The spill file of this process for ``run_id``: ``<dir>/<run>.py<pid>.jsonl``, in
+    ``directory`` or else ``$HYPERDIAL_DIR/offline``."""
+    if not directory:
+        directory = os.path.join(_env("HYPERDIAL_DIR", ".hyperdial"), "offline")
+    name = "%s.py%d.jsonl" % (run_id.replace("/", "_"), os.getpid())
+    return _SpillFile(os.path.join(os.path.abspath(directory), name), run_id, server)
+
+
 def _local_id():
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
@@ -1643,10 +1652,15 @@ def init(config=None, project=None, name=None, mode=None):
         new_run = Run("disabled", merged, project, name, None, None, _NullSink())
     elif mode == "auto" and run_id:
         transport = _Transport(server, token)
+        # The agent names the directory and uploads (or reports) what lands there when the
+        # process has ended; without it, this process reports what it spilled.
+        agent_spill_dir = _env("HYPERDIAL_SPILL_DIR")
         new_run = Run(
             "agent", merged, project, name, run_id, _env("HYPERDIAL_SWEEP_ID"),
             _HTTPSink(transport, run_id, finish_run=False, heartbeat=False),
             server=server, first_step=_agent_next_step.get(run_id, 0),
+            spill=_spill_file(agent_spill_dir, run_id, server),
+            report_delivery=not agent_spill_dir,
         )
     else:
         record = {
@@ -1675,7 +1689,8 @@ def init(config=None, project=None, name=None, mode=None):
                     new_run = Run(
                         "server", merged, project, name, created["id"], created.get("sweep"),
                         _HTTPSink(transport, created["id"], finish_run=True, heartbeat=True),
-                        server=server,
+                        server=server, spill=_spill_file(None, created["id"], server),
+                        report_delivery=True,
                     )
                 else:
                     offline_reason = "the server's answer to POST /api/v1/runs has no run id"
