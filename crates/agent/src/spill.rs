@@ -1,6 +1,9 @@
 //! Spill files: metric points that could not be delivered within the retry window, kept on
 //! disk until `hyperdial sync` (or the agent itself, at the end of the run) uploads them.
 //!
+//! The agent reports the points of a run's spill files in the run's delivery record when the
+//! process has ended; `hyperdial sync` uploads them and reports them recovered.
+//!
 //! A spill file uses the format of the Python client's offline files (`docs/python.md`), so
 //! one `hyperdial sync` handles both: JSON lines, an `init` record first, then `log` records
 //! (`{"type": "log", "step": S, "time_ms": T, "values": {...}}`), optionally a `finish`
@@ -27,6 +30,9 @@ use crate::client::{Client, ClientError, MetricPoint};
 
 /// The environment variable that tells a run's Python client where to spill.
 pub const SPILL_DIR_ENV: &str = "HYPERDIAL_SPILL_DIR";
+
+/// Most spill files named in one delivery report (the server keeps at most 16 per run).
+pub const MAX_REPORTED_FILES: usize = 16;
 
 /// Points per upload request at most (each request is also kept below the size limit).
 const UPLOAD_BATCH: usize = 1000;
@@ -87,6 +93,21 @@ impl SpillFile {
     /// Append `points` as `log` records (after an `init` record when the file is new).
     /// Points without a step cannot be uploaded idempotently and must be given one first.
     pub fn append(&self, points: &[MetricPoint]) -> Result<(), SpillError> {
+        let records: Vec<Value> = points
+            .iter()
+            .map(|p| {
+                json!({
+                    "type": "log",
+                    "step": p.step,
+                    "time_ms": p.time_ms,
+                    "values": p.values,
+                })
+            })
+            .collect();
+        self.append_records(&records)
+    }
+
+    fn append_records(&self, records: &[Value]) -> Result<(), SpillError> {
         let io = |source| SpillError::Io {
             path: self.path.clone(),
             source,
@@ -111,18 +132,20 @@ impl SpillFile {
             text.push_str(&init.to_string());
             text.push('\n');
         }
-        for p in points {
-            let record = json!({
-                "type": "log",
-                "step": p.step,
-                "time_ms": p.time_ms,
-                "values": p.values,
-            });
+        for record in records {
             text.push_str(&record.to_string());
             text.push('\n');
         }
         file.write_all(text.as_bytes()).map_err(io)?;
         file.sync_data().map_err(io)
+    }
+
+    /// Append a `finish` record: the end of the run, for `hyperdial sync` to report.
+    pub fn append_finish(&self, finish: &crate::client::Finish) -> Result<(), SpillError> {
+        let mut record = serde_json::to_value(finish).unwrap_or_else(|_| json!({}));
+        record["type"] = json!("finish");
+        record["time_ms"] = json!(crate::now_ms());
+        self.append_records(&[record])
     }
 
     /// `host:path`, as reported to the server.

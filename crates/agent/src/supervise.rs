@@ -26,11 +26,12 @@
 //!   retried for the client's whole retry window (60 s, `HYPERDIAL_RETRY_SECONDS`); when the
 //!   window of an outage is used up, batches go to the run's spill file
 //!   ([`crate::spill`], under [`SuperviseOptions::spill_dir`]) after one short attempt each,
-//!   until the server answers again. When the process has ended, the run's spill files (the
-//!   agent's and those of its Python client) are uploaded if the server answers; points still
-//!   missing then (spilled, or dropped because memory was full or no spill file could be
-//!   written) are reported with `POST /runs/{id}/delivery` before `finish`, so the run's
-//!   record says what is missing and where it is kept.
+//!   until the server answers again. When the process has ended, the points that did not
+//!   arrive (in the run's spill files, the agent's and its Python client's, or dropped because
+//!   memory was full or no spill file could be written) are reported with
+//!   `POST /runs/{id}/delivery` before `finish`, so the run's record says how many are missing
+//!   and which files `hyperdial sync` must upload. If `finish` itself cannot be delivered, it
+//!   is written to the spill file too, and `hyperdial sync` ends the run.
 //! - **Stops are obeyed.** A heartbeat goes out every [`SuperviseOptions::heartbeat`]. When the
 //!   server answers `stop` (to a heartbeat or to posted metrics), the group gets SIGTERM, and
 //!   SIGKILL after [`SuperviseOptions::grace`] if it is still there.
@@ -397,8 +398,17 @@ pub async fn supervise(
         state: requested_state.map(str::to_string),
         error,
     };
-    let mut outcome = finish_run(client, run_id, finish, events, duration).await;
+    let mut outcome = finish_run(client, run_id, finish.clone(), events, duration).await;
     outcome.points_missing = points_missing;
+    if outcome.finish_error.is_some() {
+        // The server is away: `hyperdial sync` ends the run later from the spill file.
+        if let Some(dir) = &opts.spill_dir {
+            let file = SpillFile::new(dir, run_id, "agent", client.base_url());
+            if let Err(err) = file.append_finish(&finish) {
+                tracing::warn!("run {run_id}: cannot keep its end for `hyperdial sync`: {err}");
+            }
+        }
+    }
     outcome.started = true;
     outcome.signal = signal;
     outcome.stop_reason = stop_reason;
@@ -1188,9 +1198,10 @@ fn keep_undelivered(
     }
 }
 
-/// After the process ended and every batch was tried: upload the run's spill files (the
-/// agent's and its Python client's) if the server answers, and report what is still missing
-/// in the run's delivery record. Returns the number of points missing.
+/// After the process ended and every batch was tried: count the points that did not reach
+/// the server (the run's spill files, the agent's and its Python client's, plus points
+/// dropped) and report them in the run's delivery record, naming the files that `hyperdial
+/// sync` uploads. Returns the number of points missing.
 async fn settle_delivery(
     client: &Client,
     run: &str,
@@ -1202,25 +1213,11 @@ async fn settle_delivery(
     let mut missing = sent.dropped + overflowed;
     let mut files = Vec::new();
     if let Some(dir) = &opts.spill_dir {
-        let quick = client
-            .clone()
-            .with_retry_budget(client.retry_budget().min(DEGRADED_RETRY_BUDGET));
-        let http = if sent.failing { &quick } else { client };
         for path in spill::files_of_run(dir, run) {
-            match spill::upload_spill_file(http, &path, false).await {
-                Ok(Some(done)) => {
-                    tracing::info!(
-                        "run {run}: uploaded {} spilled metric points from {}",
-                        done.points,
-                        path.display()
-                    );
-                }
-                Ok(None) => {}
-                Err(err) => {
-                    missing += spill::count_points(&path);
-                    files.push(spill::label(&path));
-                    tracing::warn!("run {run}: spilled points stay in {}: {err}", path.display());
-                }
+            let points = spill::count_points(&path);
+            if points > 0 {
+                missing += points;
+                files.push(spill::label(&path));
             }
         }
     }
@@ -1230,11 +1227,12 @@ async fn settle_delivery(
     let where_ = if files.is_empty() {
         String::new()
     } else {
-        format!(" (kept in {}; upload with `hyperdial sync`)", files.join(", "))
+        format!(" (kept in {}; upload them with `hyperdial sync`)", files.join(", "))
     };
     let _ = events.send(Event::Message(format!(
         "run {run}: {missing} metric points did not reach the server{where_}"
     )));
+    files.truncate(spill::MAX_REPORTED_FILES);
     if let Err(err) = client.post_delivery(run, missing, 0, &files).await {
         tracing::warn!("run {run}: could not report the missing points: {err}");
     }
