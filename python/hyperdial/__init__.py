@@ -78,7 +78,7 @@ _BATCH_POINTS = 1000  # points per request at most
 _MAX_REQUEST_BYTES = 8 * 1024 * 1024
 _DEFAULT_RETRY_SECONDS = 60.0  # the retry window when HYPERDIAL_RETRY_SECONDS is not set
 _TERM_FLUSH_SECONDS = 5.0  # seconds finish() waits for the server after SIGTERM, then spills
-_REQUEST_TIMEOUT = 5.0  # seconds, for one request
+_REQUEST_TIMEOUT = 5.0  # seconds, for one small request (1 s more per 256 KiB of body)
 _PROBE_TIMEOUT = 0.5  # seconds, for the request that looks for a server
 _RETRY_DELAYS = (0.25, 0.75)  # sleeps between the attempts of one delivery
 _BACKOFF_MAX = 30.0  # seconds at most between two flush attempts while the server is down
@@ -389,8 +389,11 @@ class _Transport:
             req.add_header("Content-Type", "application/json")
         if self.token:
             req.add_header("Authorization", "Bearer " + self.token)
+        if timeout is None:
+            # Large metric batches take the server a while to store: 1 s more per 256 KiB.
+            timeout = _REQUEST_TIMEOUT + len(data or b"") / 262144.0
         try:
-            with self._opener.open(req, timeout=timeout or _REQUEST_TIMEOUT) as resp:
+            with self._opener.open(req, timeout=timeout) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as err:
             detail = ""

@@ -72,7 +72,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Time allowed to open a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Time allowed for one whole request (bodies are at most a few MiB).
+/// Time allowed for one whole request with a small body; one second more is allowed per
+/// 256 KiB of body (a full 8 MiB batch: 62 s).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Longest server message quoted in an error when the body is not the documented JSON.
@@ -563,13 +564,19 @@ impl Client {
         }
         let started = Instant::now();
         let mut backoff = FIRST_BACKOFF;
+        let encoded: Option<Vec<u8>> = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
+        // Large metric batches take the server a while to store: 1 s more per 256 KiB.
+        let timeout = REQUEST_TIMEOUT
+            + Duration::from_secs_f64(encoded.as_ref().map_or(0, Vec::len) as f64 / 262_144.0);
         loop {
-            let mut req = self.http.request(method.clone(), &url);
+            let mut req = self.http.request(method.clone(), &url).timeout(timeout);
             if let Some(token) = &self.token {
                 req = req.bearer_auth(token);
             }
-            if let Some(body) = body {
-                req = req.json(body);
+            if let Some(bytes) = &encoded {
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(bytes.clone());
             }
             let failure = match req.send().await {
                 Ok(resp) => {
@@ -687,7 +694,10 @@ fn split_point(point: &MetricPoint, limit: usize) -> Vec<(MetricPoint, usize)> {
 
 /// Split a refused request in two: its points in halves, or a single point's values.
 /// `None` when it is down to one value.
-fn halve(mut chunk: Vec<MetricPoint>, encoded: usize) -> Option<(Vec<MetricPoint>, Vec<MetricPoint>)> {
+fn halve(
+    mut chunk: Vec<MetricPoint>,
+    encoded: usize,
+) -> Option<(Vec<MetricPoint>, Vec<MetricPoint>)> {
     if chunk.len() >= 2 {
         let second = chunk.split_off(chunk.len() / 2);
         return Some((chunk, second));
@@ -707,7 +717,9 @@ fn halve(mut chunk: Vec<MetricPoint>, encoded: usize) -> Option<(Vec<MetricPoint
 }
 
 fn encoded_len(point: &MetricPoint) -> usize {
-    serde_json::to_vec(point).map(|v| v.len()).unwrap_or(usize::MAX / 4)
+    serde_json::to_vec(point)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX / 4)
 }
 
 /// Why one attempt failed in a retryable way.
@@ -932,7 +944,9 @@ mod tests {
     #[test]
     fn batches_are_split_below_the_limit_in_order() {
         let points: Vec<MetricPoint> = (0..300).map(|s| wide_point(s, 150)).collect();
-        let one = serde_json::to_string(&json!({"points": points})).unwrap().len();
+        let one = serde_json::to_string(&json!({"points": points}))
+            .unwrap()
+            .len();
         let limit = one / 7;
         let chunks = split_to_fit(&points, limit);
         assert!(chunks.len() >= 7, "{}", chunks.len());

@@ -279,7 +279,9 @@ pub async fn upload_spill_file(
     }
     if let Some(finish) = records.iter().rev().find(|r| r["type"] == "finish") {
         let body = crate::client::Finish {
-            exit_code: finish["exit_code"].as_i64().and_then(|c| i32::try_from(c).ok()),
+            exit_code: finish["exit_code"]
+                .as_i64()
+                .and_then(|c| i32::try_from(c).ok()),
             state: finish["state"].as_str().map(str::to_string),
             error: finish["error"].as_str().map(str::to_string),
         };

@@ -73,8 +73,8 @@ use tokio::time::MissedTickBehavior;
 
 use crate::agent::Event;
 use crate::client::{Client, ClientError, Finish, MetricPoint, Stream};
-use crate::spill::{self, SpillFile, SPILL_DIR_ENV};
 use crate::lines::{parse_metric_line, PREFIX};
+use crate::spill::{self, SpillFile, SPILL_DIR_ENV};
 
 /// Longest line kept from a process's output; the rest of a longer line is dropped.
 pub const MAX_LINE: usize = 1024 * 1024;
@@ -1131,7 +1131,14 @@ async fn send_batches(
                         }
                         Ok(_) => Ok(Some(false)),
                         Err(e) => {
-                            keep_undelivered(&run, points, &e, spill.as_ref(), &mut report, &events);
+                            keep_undelivered(
+                                &run,
+                                points,
+                                &e,
+                                spill.as_ref(),
+                                &mut report,
+                                &events,
+                            );
                             Err((e, "metrics"))
                         }
                     }
@@ -1227,7 +1234,10 @@ async fn settle_delivery(
     let where_ = if files.is_empty() {
         String::new()
     } else {
-        format!(" (kept in {}; upload them with `hyperdial sync`)", files.join(", "))
+        format!(
+            " (kept in {}; upload them with `hyperdial sync`)",
+            files.join(", ")
+        )
     };
     let _ = events.send(Event::Message(format!(
         "run {run}: {missing} metric points did not reach the server{where_}"

@@ -122,7 +122,13 @@ fn sweep_runs(s: &Scratch, url: &str, sweep: &str) -> Vec<Value> {
         .clone()
 }
 
-fn spawn_agent(s: &Scratch, url: &str, sweep: &str, emit_dir: &Path, env: &[(&str, &str)]) -> Child {
+fn spawn_agent(
+    s: &Scratch,
+    url: &str,
+    sweep: &str,
+    emit_dir: &Path,
+    env: &[(&str, &str)],
+) -> Child {
     let mut cmd = s.cmd(&["agent", sweep, "--server", url]);
     cmd.env("EMIT_DIR", emit_dir)
         .stdout(Stdio::null())
@@ -183,7 +189,9 @@ fn server_killed_again_and_again_mid_sweep_loses_and_duplicates_nothing() {
     for r in &runs {
         let run = r["id"].as_str().unwrap();
         let (figures, view) = compare(&url, &emit_dir, run);
-        *states.entry(r["state"].as_str().unwrap().to_string()).or_insert(0) += 1;
+        *states
+            .entry(r["state"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
         assert!(
             view["delivery"].is_null(),
             "run {run} reports undelivered points: {}",
@@ -202,7 +210,10 @@ fn server_killed_again_and_again_mid_sweep_loses_and_duplicates_nothing() {
         total.lost,
         total.duplicated
     );
-    assert!(kills >= 4, "the sweep ended before the server was killed 4 times");
+    assert!(
+        kills >= 4,
+        "the sweep ended before the server was killed 4 times"
+    );
     assert_eq!(total.emitted, 9 * 40 * 6, "every run emitted its points");
     assert_eq!(total.lost, 0);
     assert_eq!(total.duplicated, 0);
@@ -217,21 +228,41 @@ fn batches_far_above_the_request_limit_are_all_stored() {
     let (s, emit_dir) = setup("faults-wide");
     let db = s.dir.join("db.sqlite");
     let server = ServerProcess::start(&s, &db, free_port());
-    let mut total = Figures::default();
     // 2,000 steps of 150 metrics, printed as fast as Python can: through `hyperdial:` lines
-    // (batched by the agent) and through the Python client.
-    for via in ["lines", "client"] {
-        let out = s
-            .cmd(&[
-                "run", "--server", &server.url, "--name", via, "--", "python3", "emit.py",
-                "--steps", "2000", "--width", "150", "--via", via,
-            ])
-            .env("EMIT_DIR", &emit_dir)
-            .stdout(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out));
+    // (batched by the agent) and through the Python client, side by side.
+    let children: Vec<(&str, Child)> = ["lines", "client"]
+        .into_iter()
+        .map(|via| {
+            let child = s
+                .cmd(&[
+                    "run",
+                    "--server",
+                    &server.url,
+                    "--name",
+                    via,
+                    "--",
+                    "python3",
+                    "emit.py",
+                    "--steps",
+                    "2000",
+                    "--width",
+                    "150",
+                    "--via",
+                    via,
+                ])
+                .env("EMIT_DIR", &emit_dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            (via, child)
+        })
+        .collect();
+    let mut total = Figures::default();
+    for (via, child) in children {
+        let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{via}: {stderr}");
         let id = stderr
             .split("tracking run ")
             .nth(1)
@@ -240,7 +271,7 @@ fn batches_far_above_the_request_limit_are_all_stored() {
             .to_string();
         let (figures, view) = compare(&server.url, &emit_dir, &id);
         assert_eq!(view["state"], "finished");
-        assert!(view["delivery"].is_null(), "{}", view["delivery"]);
+        assert!(view["delivery"].is_null(), "{via}: {}", view["delivery"]);
         println!(
             "faults (oversize, {via}): points emitted {}, stored {}, lost {}, duplicated {}",
             figures.emitted, figures.stored, figures.lost, figures.duplicated
@@ -266,7 +297,13 @@ fn an_outage_longer_than_the_retry_window_is_spilled_reported_and_synced() {
     let created = json_of(&s, &["sweep", "sweep.yaml", "--json", "--server", &url]);
     let id = created["id"].as_str().unwrap().to_string();
     // A retry window of 1 s: an outage of 3 s outlasts it.
-    let mut agent = spawn_agent(&s, &url, &id, &emit_dir, &[("HYPERDIAL_RETRY_SECONDS", "1")]);
+    let mut agent = spawn_agent(
+        &s,
+        &url,
+        &id,
+        &emit_dir,
+        &[("HYPERDIAL_RETRY_SECONDS", "1")],
+    );
     wait_for(&s, &url, &id, |runs| {
         runs.iter().any(|r| r["steps"].as_i64().unwrap_or(0) >= 10)
     });
@@ -286,8 +323,14 @@ fn an_outage_longer_than_the_retry_window_is_spilled_reported_and_synced() {
     );
     // The run does not end silently complete: its record and `hyperdial runs` say what is
     // missing.
-    assert!(before.lost > 0, "the outage should have outlasted the window");
-    assert!(view["delivery"]["missing"].as_u64().unwrap_or(0) > 0, "{view:#}");
+    assert!(
+        before.lost > 0,
+        "the outage should have outlasted the window"
+    );
+    assert!(
+        view["delivery"]["missing"].as_u64().unwrap_or(0) > 0,
+        "{view:#}"
+    );
     let table = text(&s.run(&["runs", &id, "--server", &server.url]));
     assert!(table.contains("metric points missing"), "{table}");
 

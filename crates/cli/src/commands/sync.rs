@@ -47,7 +47,11 @@ pub async fn run(remote: &Remote, dir: &Path) -> Result<ExitCode> {
         (api, client, None)
     } else {
         let e = Embedded::start(&default_db(Path::new(STATE_DIR)), 0).await?;
-        (Api::new(&e.url(), None), Client::new(&e.url(), None), Some(e))
+        (
+            Api::new(&e.url(), None),
+            Client::new(&e.url(), None),
+            Some(e),
+        )
     };
     let mut failed = 0;
     for file in &files {
