@@ -978,7 +978,13 @@ mod tests {
         }
         assert_eq!(merged, point.values);
         let (a, b) = halve(vec![point.clone()], 50_000).unwrap();
-        assert_eq!(a.len() + b.len(), 2);
+        assert!(!a.is_empty() && !b.is_empty());
+        let mut halves = Map::new();
+        for p in a.iter().chain(&b) {
+            assert_eq!(p.step, Some(7));
+            halves.extend(p.values.clone());
+        }
+        assert_eq!(halves, point.values);
         assert!(halve(vec![wide_point(1, 1)], 10).is_none());
     }
 
