@@ -301,7 +301,7 @@ fn an_outage_longer_than_the_retry_window_is_spilled_reported_and_synced() {
     );
     let created = json_of(&s, &["sweep", "sweep.yaml", "--json", "--server", &url]);
     let id = created["id"].as_str().unwrap().to_string();
-    // A retry window of 1 s: an outage of 3 s outlasts it.
+    // A retry window of 1 s: an outage of 5 s outlasts it.
     let mut agent = spawn_agent(
         &s,
         &url,
@@ -313,7 +313,7 @@ fn an_outage_longer_than_the_retry_window_is_spilled_reported_and_synced() {
         runs.iter().any(|r| r["steps"].as_i64().unwrap_or(0) >= 10)
     });
     server.kill9();
-    std::thread::sleep(Duration::from_secs(3));
+    std::thread::sleep(Duration::from_secs(5));
     let server = ServerProcess::start(&s, &db, port);
     let status = wait_child(&mut agent, Duration::from_secs(90));
     assert!(status.success());
@@ -335,6 +335,12 @@ fn an_outage_longer_than_the_retry_window_is_spilled_reported_and_synced() {
     assert!(
         view["delivery"]["missing"].as_u64().unwrap_or(0) > 0,
         "{view:#}"
+    );
+    // Both writers spilled: the agent (`hyperdial:` lines) and the run's Python client.
+    let files = view["delivery"]["files"].to_string();
+    assert!(
+        files.contains(".agent.jsonl") && files.contains(".py"),
+        "{files}"
     );
     let table = text(&s.run(&["runs", &id, "--server", &server.url]));
     assert!(table.contains("metric points missing"), "{table}");
