@@ -748,6 +748,8 @@ class Run:
             self._points.extend(encoded)
             overflow = len(self._points) - _MAX_BUFFER
             if overflow > 0:
+                if self._spill is not None:  # one write for a tenth of the buffer, not one per log()
+                    overflow = min(len(self._points), max(overflow, _MAX_BUFFER // 10))
                 self._drop_oldest_locked(overflow)
             if was_empty or len(self._points) >= _FLUSH_POINTS:
                 self._cond.notify_all()
