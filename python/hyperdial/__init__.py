@@ -24,7 +24,10 @@ Usage::
   JSON lines to ``$HYPERDIAL_DIR/offline/<local-id>.jsonl``; ``hyperdial sync`` uploads it.
 
 Metrics are sent in batches by a background thread; a server that goes away never makes the
-training script fail. This module is one self-contained file using only the standard library
+training script fail. Every transient failure (no connection, timeout, 5xx, 408, 429) is
+retried with backoff for the retry window (60 s, ``HYPERDIAL_RETRY_SECONDS``), also when the
+script ends; points still unsent after it are kept in a spill file that ``hyperdial sync``
+uploads, and the run's record on the server says how many are missing. This module is one self-contained file using only the standard library
 (Python 3.8 or newer). The reference is docs/python.md.
 """
 
@@ -68,15 +71,18 @@ DEFAULT_SERVER = "http://127.0.0.1:8337"
 # Tunables. They are read at call time, so tests may patch them.
 _FLUSH_INTERVAL = 0.5  # seconds between two flushes while points arrive
 _FLUSH_POINTS = 200  # flush at once when this many points are buffered
-_MAX_BUFFER = 100000  # points kept while the server is unreachable; the oldest go first
+_MAX_BUFFER = 100000  # points kept in memory while the server is away; the oldest spill first
 _BATCH_POINTS = 1000  # points per request at most
-_BATCH_BYTES = 4 * 1024 * 1024  # bytes per request at most (the server takes 8 MiB)
-_REQUEST_TIMEOUT = 5.0  # seconds, for one request
+#: The API's one request-size limit in bytes (docs/api.md): the server's MAX_BODY_BYTES and the
+#: agent's MAX_REQUEST_BYTES. Every request body of this client stays at or below it.
+_MAX_REQUEST_BYTES = 8 * 1024 * 1024
+_DEFAULT_RETRY_SECONDS = 60.0  # the retry window when HYPERDIAL_RETRY_SECONDS is not set
+_TERM_FLUSH_SECONDS = 5.0  # seconds finish() waits for the server after SIGTERM, then spills
+_REQUEST_TIMEOUT = 5.0  # seconds, for one small request (1 s more per 256 KiB of body)
 _PROBE_TIMEOUT = 0.5  # seconds, for the request that looks for a server
 _RETRY_DELAYS = (0.25, 0.75)  # sleeps between the attempts of one delivery
 _BACKOFF_MAX = 30.0  # seconds at most between two flush attempts while the server is down
 _HEARTBEAT_INTERVAL = 20.0  # seconds of silence before a heartbeat (server mode only)
-_FINISH_TIMEOUT = 10.0  # seconds finish() may spend sending what is left
 _GIT_TIMEOUT = 2.0  # seconds per git command
 
 _WARN_PREFIX = "[hyperdial] "
@@ -390,8 +396,11 @@ class _Transport:
             req.add_header("Content-Type", "application/json")
         if self.token:
             req.add_header("Authorization", "Bearer " + self.token)
+        if timeout is None:
+            # Large metric batches take the server a while to store: 1 s more per 256 KiB.
+            timeout = _REQUEST_TIMEOUT + len(data or b"") / 262144.0
         try:
-            with self._opener.open(req, timeout=timeout or _REQUEST_TIMEOUT) as resp:
+            with self._opener.open(req, timeout=timeout) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as err:
             detail = ""
@@ -446,6 +455,11 @@ class _HTTPSink:
         if self.finish_run:
             return self.transport.request("POST", self._base + "/finish", {"exit_code": exit_code})
         return None
+
+    def delivery(self, report):
+        missing, files = report
+        return self.transport.request("POST", self._base + "/delivery",
+                                      {"missing": missing, "files": files})
 
     def close(self):
         pass
@@ -512,6 +526,81 @@ def _dumps(obj):
     return json.dumps(obj, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
 
 
+def _retry_seconds():
+    """The retry window: ``HYPERDIAL_RETRY_SECONDS`` (seconds, > 0), else 60."""
+    try:
+        value = float(_env("HYPERDIAL_RETRY_SECONDS", ""))
+    except ValueError:
+        return _DEFAULT_RETRY_SECONDS
+    if not (0 < value < 1e9):
+        return _DEFAULT_RETRY_SECONDS
+    return max(0.1, value)
+
+
+_ENVELOPE = len('{"points":[]}')
+
+
+def _body_size(sizes_sum, count):
+    """Bytes of ``{"points":[...]}`` around ``count`` points of ``sizes_sum`` bytes."""
+    return _ENVELOPE + sizes_sum + max(0, count - 1)
+
+
+def _fit_point(step, time_ms, values):
+    """Encode one step's values as one point, or as several points of the same step when
+    they would not fit in one request."""
+    encoded = _dumps({"step": step, "time_ms": time_ms, "values": values})
+    if _body_size(len(encoded.encode("utf-8")), 1) <= _MAX_REQUEST_BYTES or len(values) < 2:
+        return [encoded]
+    items = list(values.items())
+    half = len(items) // 2
+    return (_fit_point(step, time_ms, dict(items[:half]))
+            + _fit_point(step, time_ms, dict(items[half:])))
+
+
+def _halve(batch):
+    """Split a batch the server refused as too large (413) in two; None when it is one value."""
+    if len(batch) >= 2:
+        half = len(batch) // 2
+        return batch[:half], batch[half:]
+    point = json.loads(batch[0])
+    items = list(point.get("values", {}).items())
+    if len(items) < 2:
+        return None
+    half = len(items) // 2
+    first = dict(point, values=dict(items[:half]))
+    second = dict(point, values=dict(items[half:]))
+    return [_dumps(first)], [_dumps(second)]
+
+
+class _SpillFile:
+    """Points (and, for a run this process finishes, summary values and the finish record)
+    that did not reach the server within the retry window, in the offline-file format with the
+    run's id in the ``init`` record, so ``hyperdial sync`` adds them to that run. Each write
+    opens, appends whole lines and closes, so a file renamed by an upload is never written to
+    again (the next write starts a new one)."""
+
+    def __init__(self, path, run_id, server):
+        self.path = path
+        self.run_id = run_id
+        self.server = server
+
+    @property
+    def label(self):
+        """``host:path``, as reported to the server."""
+        return "%s:%s" % (socket.gethostname(), self.path)
+
+    def write(self, records):
+        """Append JSON lines; raise OSError when the file cannot be written."""
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            if f.tell() == 0:
+                f.write(_dumps({"type": "init", "run": self.run_id, "server": self.server,
+                                "host": socket.gethostname(), "time_ms": _now_ms()}) + "\n")
+            f.write("".join(r + "\n" for r in records))
+            f.flush()
+            os.fsync(f.fileno())
+
+
 # --------------------------------------------------------------------------------------------
 # Run
 
@@ -535,7 +624,7 @@ class Run:
     """
 
     def __init__(self, mode, config, project, name, run_id, sweep_id, sink, server=None,
-                 path=None, first_step=0):
+                 path=None, first_step=0, spill=None, report_delivery=False):
         """Created by :func:`init`; not meant to be built directly."""
         self.mode = mode
         self.config = config
@@ -565,6 +654,10 @@ class Run:
         self._dropped = 0
         self._last_error = None
         self._sweep_values = {}  # the sweep's values (HYPERDIAL_CONFIG): they win
+        self._spill = spill  # a _SpillFile for points the server did not take in time
+        self._spilled = 0  # points written to it
+        self._report_delivery = report_delivery  # tell the server what is missing at finish
+        self._outage_since = None  # monotonic time of the first failure of an ongoing outage
         self._worker = None
         if not isinstance(sink, _NullSink):
             self._worker = threading.Thread(
@@ -657,12 +750,14 @@ class Run:
             if step is None:
                 step = self._step
             self._step = max(self._step, step + 1)
-            encoded = _dumps({"step": step, "time_ms": _now_ms(), "values": values})
+            encoded = _fit_point(step, _now_ms(), values)
             self.summary._logged.update(values)
             was_empty = not self._points
-            self._points.append(encoded)
+            self._points.extend(encoded)
             overflow = len(self._points) - _MAX_BUFFER
             if overflow > 0:
+                if self._spill is not None:  # one write for a tenth of the buffer, not one per log()
+                    overflow = min(len(self._points), max(overflow, _MAX_BUFFER // 10))
                 self._drop_oldest_locked(overflow)
             if was_empty or len(self._points) >= _FLUSH_POINTS:
                 self._cond.notify_all()
@@ -685,19 +780,47 @@ class Run:
             self._finished = True
             self._closing = True
             self._cond.notify_all()
-        deadline = time.monotonic() + _FINISH_TIMEOUT
+        deadline = self._finish_deadline()
         if self._worker is not None and self._worker is not threading.current_thread():
             self._worker.join(max(0.0, deadline - time.monotonic()))
-        sent = self._flush(deadline=deadline, quiet=True)
-        if not sent:
-            with self._lock:
-                left, summary_left = len(self._points), len(self._pending_summary)
-            if left or summary_left:
-                _warn("%d metric points and %d summary values could not be sent and are lost (%s)"
-                      % (left, summary_left, self._last_error))
+        # Keep trying until everything is sent or the retry window is over.
+        pause = 0.1
+        while not self._flush(deadline=deadline, quiet=True):
+            if time.monotonic() + pause >= deadline:
+                break
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
+        spilled_before = self._spilled
+        with self._lock:
+            points, self._points = list(self._points), collections.deque()
+            summary_left, self._pending_summary = self._pending_summary, {}
+        lost = 0
+        if points:
+            if not self._spill_points(points):
+                lost = len(points)
+        if summary_left and self._spill_records([_dumps({"type": "summary", "values": summary_left})]):
+            summary_left = {}
+        if lost or summary_left:
+            _warn("%d metric points and %d summary values could not be sent and are lost (%s)"
+                  % (lost, len(summary_left), self._last_error))
+        elif self._spilled > spilled_before:
+            _warn("%d metric points did not reach the server within %g s (%s); they are kept in "
+                  "%s: upload them with `hyperdial sync`"
+                  % (self._spilled - spilled_before, _retry_seconds(), self._last_error,
+                     self._spill.path))
         try:
-            if self._deliver(self._sink.finish, exit_code, deadline, quiet=True) == "fail":
-                _warn("could not report the end of the run (%s)" % (self._last_error,))
+            finish_deadline = max(deadline, time.monotonic() + 2.0)
+            missing = self._spilled + self._dropped
+            if self._report_delivery and missing:
+                files = [self._spill.label] if self._spill is not None and self._spilled else []
+                self._deliver(self._sink.delivery, (missing, files), finish_deadline, quiet=True)
+            if self._deliver(self._sink.finish, exit_code, finish_deadline, quiet=True) == "fail":
+                if getattr(self._sink, "finish_run", False) and self._spill_records(
+                        [_dumps({"type": "finish", "exit_code": exit_code, "time_ms": _now_ms()})]):
+                    _warn("could not report the end of the run (%s); `hyperdial sync` will"
+                          % (self._last_error,))
+                else:
+                    _warn("could not report the end of the run (%s)" % (self._last_error,))
         finally:
             self._sink.close()
             _forget(self)
@@ -776,13 +899,52 @@ class Run:
             _warn(message)
 
     def _drop_oldest_locked(self, count):
-        for _ in range(count):
-            self._points.popleft()
+        oldest = [self._points.popleft() for _ in range(count)]
+        if self._spill_points(oldest):
+            self._warn_once(
+                "overflow",
+                "more than %d metric points are waiting to be sent; the oldest go to %s"
+                % (_MAX_BUFFER, self._spill.path),
+            )
+            return
         self._dropped += count
         self._warn_once(
             "overflow",
             "more than %d metric points are waiting to be sent; dropping the oldest" % _MAX_BUFFER,
         )
+
+    def _finish_deadline(self):
+        """When finish() stops waiting for the server: the end of the retry window of the
+        ongoing outage (or of a new one), sooner after SIGTERM (the agent's grace period)."""
+        now = time.monotonic()
+        window = _retry_seconds()
+        with self._lock:
+            since = self._outage_since
+        deadline = now + window if since is None else max(now + 0.5, since + window)
+        if _terminating:
+            deadline = min(deadline, now + _TERM_FLUSH_SECONDS)
+        return deadline
+
+    def _window_over_locked(self):
+        return (self._outage_since is not None
+                and time.monotonic() - self._outage_since >= _retry_seconds())
+
+    def _spill_records(self, records):
+        """Append records to the spill file; False when there is none or it cannot be written."""
+        if self._spill is None:
+            return False
+        try:
+            self._spill.write(records)
+        except OSError as err:
+            self._warn_once("spill", "cannot write the spill file %s (%s)" % (self._spill.path, err))
+            return False
+        return True
+
+    def _spill_points(self, points):
+        if not self._spill_records(['{"type":"log",' + p[1:] for p in points]):
+            return False
+        self._spilled += len(points)
+        return True
 
     def _set_summary(self, values):
         with self._cond:
@@ -849,12 +1011,15 @@ class Run:
             self._last_contact = time.monotonic()
             self._failures = 0
             self._retry_at = 0.0
+            self._outage_since = None
         if isinstance(answer, dict) and answer.get("stop") is True:
             self._stop_requested = True
 
     def _note_failure(self, err, quiet=False):
         self._last_error = err
         with self._lock:
+            if self._outage_since is None:
+                self._outage_since = time.monotonic()
             self._failures += 1
             delay = min(_BACKOFF_MAX, 0.5 * (2 ** min(self._failures, 16)))
             self._retry_at = time.monotonic() + delay
@@ -867,12 +1032,15 @@ class Run:
 
     def _deliver(self, send, payload, deadline=None, quiet=False):
         """Send one payload with retries. Returns "ok", "drop" (the server refused it for
-        good) or "fail" (still unreachable; warned about once unless quiet)."""
+        good), "too-large" (413) or "fail" (still unreachable; warned about once unless
+        quiet)."""
         attempt = 0
         while True:
             try:
                 answer = send(payload)
             except _SendError as err:
+                if err.status == 413:
+                    return "too-large"
                 if not err.retryable:
                     self._warn_once("refused:" + str(err), "%s; dropping that data" % (err,))
                     return "drop"
@@ -889,14 +1057,39 @@ class Run:
             return "ok"
 
     def _take_batch_locked(self):
+        """The oldest points that fit in one request (at most _BATCH_POINTS of them)."""
         batch, size = [], 0
         while self._points and len(batch) < _BATCH_POINTS:
             point = self._points[0]
-            if batch and size + len(point) > _BATCH_BYTES:
+            point_size = len(point.encode("utf-8"))
+            if batch and _body_size(size + point_size, len(batch) + 1) > _MAX_REQUEST_BYTES:
                 break
             batch.append(self._points.popleft())
-            size += len(point) + 1
+            size += point_size
         return batch
+
+    def _send_points(self, batch, deadline, quiet):
+        """Send a batch, halving what the server refuses as too large. Returns the result of
+        the last delivery and the points not sent ("fail" only)."""
+        parts = [batch]
+        while parts:
+            part = parts.pop()
+            result = self._deliver(self._sink.send_points, part, deadline, quiet)
+            if result == "too-large":
+                halves = _halve(part)
+                if halves is not None:
+                    parts.append(halves[1])
+                    parts.append(halves[0])
+                    continue
+                with self._lock:
+                    self._dropped += 1
+                _warn("the server refused a metric value as too large (%s); dropping it"
+                      % (self._last_error,))
+                continue
+            if result == "fail":
+                rest = [p for q in reversed(parts) for p in q]
+                return "fail", part + rest
+        return "ok", []
 
     def _flush(self, deadline=None, quiet=False):
         """Send buffered points, then the pending summary. True when nothing is left."""
@@ -913,13 +1106,26 @@ class Run:
                     batch = self._take_batch_locked()
                 if not batch:
                     break
-                result = self._deliver(self._sink.send_points, batch, deadline, quiet)
+                result, unsent = self._send_points(batch, deadline, quiet)
                 if result == "fail":
                     with self._lock:
-                        self._points.extendleft(reversed(batch))
+                        self._points.extendleft(reversed(unsent))
+                        if self._window_over_locked() and deadline is None:
+                            # The outage outlasted the retry window: keep what waits on disk.
+                            points, self._points = list(self._points), collections.deque()
+                        else:
+                            points = None
                         overflow = len(self._points) - _MAX_BUFFER
                         if overflow > 0:
                             self._drop_oldest_locked(overflow)
+                    if points and not self._spill_points(points):
+                        with self._lock:
+                            self._points.extendleft(reversed(points))
+                    elif points:
+                        self._warn_once(
+                            "spilled",
+                            "the server did not take metrics for %g s; unsent points go to %s "
+                            "(this warning is not repeated)" % (_retry_seconds(), self._spill.path))
                     return False
             with self._lock:
                 pending, self._pending_summary = self._pending_summary, {}
@@ -1367,6 +1573,15 @@ def _read_sweep_config(path):
     return data
 
 
+def _spill_file(directory, run_id, server):
+    """The spill file of this process for ``run_id``: ``<dir>/<run>.py<pid>.jsonl``, in
+    ``directory`` or else ``$HYPERDIAL_DIR/offline``."""
+    if not directory:
+        directory = os.path.join(_env("HYPERDIAL_DIR", ".hyperdial"), "offline")
+    name = "%s.py%d.jsonl" % (run_id.replace("/", "_"), os.getpid())
+    return _SpillFile(os.path.join(os.path.abspath(directory), name), run_id, server)
+
+
 def _local_id():
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
@@ -1499,10 +1714,15 @@ def init(config=None, project=None, name=None, mode=None):
         new_run = Run("disabled", merged, project, name, None, None, _NullSink())
     elif mode == "auto" and run_id:
         transport = _Transport(server, token)
+        # The agent names the directory and uploads (or reports) what lands there when the
+        # process has ended; without it, this process reports what it spilled.
+        agent_spill_dir = _env("HYPERDIAL_SPILL_DIR")
         new_run = Run(
             "agent", merged, project, name, run_id, _env("HYPERDIAL_SWEEP_ID"),
             _HTTPSink(transport, run_id, finish_run=False, heartbeat=False),
             server=server, first_step=_agent_next_step.get(run_id, 0),
+            spill=_spill_file(agent_spill_dir, run_id, server),
+            report_delivery=not agent_spill_dir,
         )
     else:
         record = {
@@ -1531,7 +1751,8 @@ def init(config=None, project=None, name=None, mode=None):
                     new_run = Run(
                         "server", merged, project, name, created["id"], created.get("sweep"),
                         _HTTPSink(transport, created["id"], finish_run=True, heartbeat=True),
-                        server=server,
+                        server=server, spill=_spill_file(None, created["id"], server),
+                        report_delivery=True,
                     )
                 else:
                     offline_reason = "the server's answer to POST /api/v1/runs has no run id"

@@ -2,7 +2,7 @@
 
 It implements what the Python client uses (docs/api.md): GET /api/v1/sweeps, POST /api/v1/runs,
 POST /api/v1/runs/{id}/metrics, PUT /api/v1/runs/{id}/summary, PUT /api/v1/runs/{id}/config,
-POST /api/v1/runs/{id}/heartbeat and POST /api/v1/runs/{id}/finish; and for the ask/tell API POST /api/v1/sweeps,
+POST /api/v1/runs/{id}/heartbeat, POST /api/v1/runs/{id}/delivery and POST /api/v1/runs/{id}/finish; and for the ask/tell API POST /api/v1/sweeps,
 GET /api/v1/sweeps/{id}, POST /api/v1/sweeps/{id}/claim and GET /api/v1/sweeps/{id}/best
 (a sweep hands out runs whose parameter "x" is 0.1 * number until ``sweep_cap`` runs exist).
 """
@@ -18,7 +18,8 @@ import urllib.parse
 class Request:
     """One recorded request."""
 
-    def __init__(self, method, path, query, headers, body):
+    def __init__(self, method, path, query, headers, body, size=0):
+        self.size = size  # bytes of the body
         self.method = method
         self.path = path
         self.query = query
@@ -40,6 +41,8 @@ class FakeServer:
         self.lock = threading.Lock()
         self.stop_runs = False  # answer "stop": true to metrics and heartbeats
         self.fail_status = None  # answer every run request with this status
+        self.fail_next = []  # statuses answered to the next run requests first (e.g. [503, 429])
+        self.max_body = None  # bodies larger than this many bytes answer 413
         self.heartbeat_status = 200  # answer heartbeats with this status
         self.sweeps = {}  # sweep id -> sweep object
         self.sweep_runs = {}  # run id -> run object, for runs handed out by claims
@@ -68,7 +71,7 @@ class FakeServer:
                 raw = self.rfile.read(length) if length else b""
                 body = json.loads(raw.decode("utf-8")) if raw else None
                 req = Request(self.command, parsed.path, urllib.parse.parse_qs(parsed.query),
-                              dict(self.headers), body)
+                              dict(self.headers), body, len(raw))
                 with fake.lock:
                     fake.requests.append(req)
                 status, answer = fake.answer(req)
@@ -112,7 +115,16 @@ class FakeServer:
         if len(parts) == 5 and parts[:3] == ["api", "v1", "runs"]:
             if self.fail_status:
                 return self.fail_status, {"error": "failing on purpose"}
+            with self.lock:
+                failing = self.fail_next.pop(0) if self.fail_next else None
+            if failing:
+                return failing, {"error": "failing on purpose"}
+            if self.max_body is not None and req.size > self.max_body:
+                return 413, {"error": "the request body is larger than the limit of %d bytes"
+                                      % self.max_body, "limit_bytes": self.max_body}
             action = parts[4]
+            if action == "delivery" and req.method == "POST":
+                return 200, {"id": parts[3], "delivery": req.body}
             if action == "metrics" and req.method == "POST":
                 return 200, {"accepted": len(req.body["points"]), "stop": self.stop_runs}
             if action == "summary" and req.method == "PUT":

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 from unittest import mock
@@ -41,7 +42,7 @@ class ClientTestCase(unittest.TestCase):
         patcher.start()
         self.addCleanup(patcher.stop)
         for name, value in [("_RETRY_DELAYS", (0.01, 0.02)), ("_BACKOFF_MAX", 0.2),
-                            ("_FINISH_TIMEOUT", 3.0), ("_REQUEST_TIMEOUT", 2.0)]:
+                            ("_DEFAULT_RETRY_SECONDS", 1.0), ("_REQUEST_TIMEOUT", 2.0)]:
             p = mock.patch.object(hyperdial, name, value)
             p.start()
             self.addCleanup(p.stop)
@@ -273,7 +274,16 @@ class AgentModeTests(ClientTestCase):
         err = self.stderr.getvalue()
         self.assertIn("cannot reach", err)
         self.assertEqual(err.count("metrics are kept"), 1, "warn once: " + err)
-        self.assertIn("300 metric points and 1 summary values could not be sent", err)
+        # After the retry window the points wait in the spill file, with the summary.
+        self.assertIn("300 metric points did not reach the server", err)
+        self.assertIn("hyperdial sync", err)
+        [path] = self.offline_files(os.path.join(self.tmp, ".hyperdial"))
+        records = self.read_jsonl(path)
+        self.assertEqual(records[0]["type"], "init")
+        self.assertEqual(records[0]["run"], server.run_id)
+        steps = [r["step"] for r in records if r["type"] == "log"]
+        self.assertEqual(steps, list(range(1, 301)))
+        self.assertEqual(records[-1], {"type": "summary", "values": {"best": 1.0}})
 
     def test_server_back_gets_the_buffered_points(self):
         server = self.start_server()
@@ -304,13 +314,17 @@ class AgentModeTests(ClientTestCase):
         os.environ["HYPERDIAL_SERVER"] = closed_port_url()
         os.environ["HYPERDIAL_RUN_ID"] = "r1"
         with mock.patch.object(hyperdial, "_MAX_BUFFER", 50), \
-                mock.patch.object(hyperdial, "_FINISH_TIMEOUT", 0.5):
+                mock.patch.object(hyperdial, "_DEFAULT_RETRY_SECONDS", 0.5):
             run = hyperdial.init()
             for i in range(120):
                 run.log({"x": i})
             self.assertLessEqual(len(run._points), 50)
             run.finish()
-        self.assertIn("dropping the oldest", self.stderr.getvalue())
+        # The oldest points go to the spill file rather than being dropped.
+        self.assertIn("the oldest go to", self.stderr.getvalue())
+        [path] = self.offline_files(os.path.join(self.tmp, ".hyperdial"))
+        steps = [r["step"] for r in self.read_jsonl(path) if r["type"] == "log"]
+        self.assertEqual(sorted(steps), list(range(120)))
 
     def test_second_init_under_agent_goes_on_counting_steps(self):
         server = self.start_server()
@@ -470,6 +484,12 @@ class ServerModeTests(ClientTestCase):
         run.log({"loss": 2.0})
         run.finish(exit_code=0)
         self.assertIn("cannot reach", self.stderr.getvalue())
+        # What did not arrive, and the end of the run, wait for `hyperdial sync`.
+        [path] = self.offline_files(os.path.join(self.tmp, ".hyperdial"))
+        records = self.read_jsonl(path)
+        self.assertEqual(records[0]["run"], server.run_id)
+        self.assertIn({"type": "finish", "exit_code": 0}, [
+            {k: r[k] for k in ("type", "exit_code")} for r in records if r["type"] == "finish"])
 
     def test_token_refused_falls_back_to_offline(self):
         server = self.start_server(token="right")
@@ -479,6 +499,128 @@ class ServerModeTests(ClientTestCase):
         self.assertEqual(run.mode, "offline")
         self.assertIn("401", self.stderr.getvalue())
         run.finish()
+
+
+class DeliveryTests(ClientTestCase):
+    """Request size, retries, spill files and delivery reports (docs/python.md, Delivery)."""
+
+    def wide_run(self, server, steps, metrics):
+        self.agent_env(server)
+        run = hyperdial.init()
+        for step in range(steps):
+            run.log({"metric_%03d" % m: step + m / 1000.0 for m in range(metrics)})
+        run.finish()
+        return run
+
+    def stored(self, server):
+        return {(p["step"], name) for p in server.points() for name in p["values"]}
+
+    def test_limit_is_the_servers(self):
+        self.assertEqual(hyperdial._MAX_REQUEST_BYTES, 8 * 1024 * 1024)
+
+    def test_batches_are_split_by_encoded_size(self):
+        server = self.start_server()
+        server.max_body = 20000
+        with mock.patch.object(hyperdial, "_MAX_REQUEST_BYTES", 20000):
+            self.wide_run(server, 200, 150)
+        requests = server.of("POST", "/metrics")
+        self.assertTrue(all(r.size <= 20000 for r in requests), [r.size for r in requests])
+        self.assertEqual([r.status for r in requests if r.status != 200], [])
+        self.assertEqual(len(self.stored(server)), 200 * 150)
+
+    def test_413_halves_the_request_and_loses_nothing(self):
+        server = self.start_server()
+        server.max_body = 30000  # a server with a smaller limit than the client assumes
+        self.wide_run(server, 300, 150)
+        self.assertTrue(server.of("POST", "/metrics")[0].status == 413)
+        self.assertEqual(len(self.stored(server)), 300 * 150)
+        self.assertEqual(server.of("POST", "/delivery"), [])
+
+    def test_a_step_wider_than_the_limit_keeps_its_step(self):
+        server = self.start_server()
+        server.max_body = 5000
+        with mock.patch.object(hyperdial, "_MAX_REQUEST_BYTES", 5000):
+            self.wide_run(server, 1, 2000)
+        self.assertEqual(self.stored(server), {(0, "metric_%03d" % m) for m in range(2000)})
+        self.assertGreater(len(server.of("POST", "/metrics")), 10)
+
+    def test_transient_answers_are_retried(self):
+        server = self.start_server()
+        server.fail_next = [503, 429, 408, 502, 503]
+        self.wide_run(server, 20, 2)
+        self.assertEqual(len(self.stored(server)), 40)
+        self.assertEqual(len({(p["step"]) for p in server.points()}), 20)
+        self.assertEqual(server.of("POST", "/delivery"), [])
+        self.assertEqual(self.offline_dir_files(), [])
+
+    def test_finish_waits_out_a_short_outage(self):
+        server = self.start_server()
+        self.agent_env(server)
+        run = hyperdial.init()
+        server.fail_status = 503
+        for i in range(50):
+            run.log({"loss": float(i)})
+        timer = threading.Timer(0.4, lambda: setattr(server, "fail_status", None))
+        timer.start()
+        self.addCleanup(timer.cancel)
+        with mock.patch.object(hyperdial, "_DEFAULT_RETRY_SECONDS", 10.0):
+            run.finish()
+        self.assertEqual(sorted(p["step"] for p in server.points()), list(range(50)))
+        self.assertEqual(self.offline_dir_files(), [])
+
+    def test_outage_longer_than_the_window_spills_and_is_reported(self):
+        server = self.start_server()
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        run = hyperdial.init()
+        self.assertEqual(run.mode, "server")
+        server.fail_status = 503
+        with mock.patch.object(hyperdial, "_DEFAULT_RETRY_SECONDS", 0.3):
+            for i in range(5):
+                run.log({"loss": float(i)})
+            self.assertTrue(wait_for(lambda: run._spilled == 5, timeout=10.0))
+            server.fail_status = None
+            for i in range(5, 8):
+                run.log({"loss": float(i)})
+            run.finish()
+        self.assertEqual([p["step"] for p in server.points()], [5, 6, 7])
+        [report] = server.of("POST", "/delivery")
+        self.assertEqual(report.body["missing"], 5)
+        [path] = self.offline_dir_files()
+        self.assertEqual(report.body["files"], ["%s:%s" % (socket.gethostname(), path)])
+        records = self.read_jsonl(path)
+        self.assertEqual(records[0]["run"], server.run_id)
+        self.assertEqual([r["step"] for r in records if r["type"] == "log"], [0, 1, 2, 3, 4])
+        self.assertEqual(len(server.of("POST", "/finish")), 1)
+        self.assertNotIn("finish", [r["type"] for r in records])
+
+    def test_under_an_agent_the_spill_goes_where_the_agent_says(self):
+        server = self.start_server()
+        self.agent_env(server)
+        spill_dir = os.path.join(self.tmp, "agent-spill")
+        os.environ["HYPERDIAL_SPILL_DIR"] = spill_dir
+        server.fail_status = 503
+        with mock.patch.object(hyperdial, "_DEFAULT_RETRY_SECONDS", 0.3):
+            run = hyperdial.init()
+            run.log({"loss": 1.0})
+            run.finish()
+        name = "%s.py%d.jsonl" % (server.run_id, os.getpid())
+        records = self.read_jsonl(os.path.join(spill_dir, name))
+        self.assertEqual([r["type"] for r in records], ["init", "log"])
+        # The agent uploads or reports it; the client does not.
+        self.assertEqual(server.of("POST", "/delivery"), [])
+
+    def offline_dir_files(self):
+        folder = os.path.join(self.tmp, ".hyperdial", "offline")
+        if not os.path.isdir(folder):
+            return []
+        return sorted(os.path.join(folder, n) for n in os.listdir(folder))
+
+    def test_retry_window_from_the_environment(self):
+        os.environ["HYPERDIAL_RETRY_SECONDS"] = "120"
+        self.assertEqual(hyperdial._retry_seconds(), 120.0)
+        for bad in ("", "abc", "-1", "0", "nan"):
+            os.environ["HYPERDIAL_RETRY_SECONDS"] = bad
+            self.assertEqual(hyperdial._retry_seconds(), hyperdial._DEFAULT_RETRY_SECONDS)
 
 
 class OfflineModeTests(ClientTestCase):

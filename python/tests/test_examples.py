@@ -177,7 +177,7 @@ class ExitTests(ProcessTestCase):
         path = self.script("""
             hyperdial._REQUEST_TIMEOUT = 0.3
             hyperdial._RETRY_DELAYS = (0.05,)
-            hyperdial._FINISH_TIMEOUT = 1.0
+            hyperdial._DEFAULT_RETRY_SECONDS = 1.0
             run = hyperdial.init()
             for i in range(3):
                 run.log({"x": i})
@@ -187,7 +187,7 @@ class ExitTests(ProcessTestCase):
                            HYPERDIAL_RUN_ID="r1", timeout=20)
         self.assertLess(time.monotonic() - start, 8.0)
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertIn("could not be sent", proc.stderr)
+        self.assertIn("3 metric points did not reach the server", proc.stderr)
 
 
 if __name__ == "__main__":

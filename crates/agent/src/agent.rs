@@ -436,6 +436,7 @@ async fn start_run(
         grace: opts.grace,
         echo: opts.echo,
         reaper: opts.reaper.clone(),
+        spill_dir: Some(state_dir.join("offline")),
         ..SuperviseOptions::default()
     };
     Ok(supervise::supervise(

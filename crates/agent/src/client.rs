@@ -7,12 +7,24 @@
 //! # Retries
 //!
 //! Training runs for hours; a server restart or a network blip must not kill it. Every request
-//! is therefore retried when the server cannot be reached (connection refused, reset, timed
-//! out) or answers 5xx, with exponential backoff starting at 100 ms, doubling, capped at 5 s,
-//! for at most the retry budget ([`DEFAULT_RETRY_BUDGET`], 60 s, the same time after which the
-//! server gives up on a silent agent; see [`Client::with_retry_budget`]). A 4xx answer is a
-//! mistake a retry cannot fix and is returned at once as [`ClientError::Status`], carrying the
-//! server's `{"error": ...}` message, which says what to fix.
+//! is therefore retried on every transient failure: the server cannot be reached (connection
+//! refused, reset, timed out), or answers 5xx, `429 Too Many Requests` or `408 Request
+//! Timeout`. Backoff starts at 100 ms, doubles, and is capped at 5 s, for at most the retry
+//! budget: [`DEFAULT_RETRY_BUDGET`] (60 s, the same time after which the server gives up on a
+//! silent agent), or `HYPERDIAL_RETRY_SECONDS` when set (see [`retry_budget_from_env`] and
+//! [`Client::with_retry_budget`]). Any other 4xx answer is a mistake a retry cannot fix and is
+//! returned at once as [`ClientError::Status`], carrying the server's `{"error": ...}`
+//! message, which says what to fix.
+//!
+//! # Request size
+//!
+//! The server takes request bodies of at most [`MAX_REQUEST_BYTES`] (8 MiB, `docs/api.md`).
+//! [`Client::post_metrics`] splits a batch by its encoded size so that no request exceeds it
+//! (a single step with more values than fit is split into several requests of the same step),
+//! and if a server still answers `413` (one configured with a smaller limit) it halves the
+//! request and sends the halves, down to a single value; only then is the `413` returned.
+//! Metric points sent with an explicit step are idempotent (the server keeps one value per
+//! run, metric and step), so sending a batch again never duplicates a point.
 //!
 //! A request that timed out may have reached the server. Retrying is still right for every
 //! endpoint the agent uses except in one case: a retried `claim` (or `POST /runs`) whose first
@@ -33,6 +45,24 @@ use serde_json::{json, Map, Value};
 /// How long a request is retried, in total, before the error is returned.
 pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(60);
 
+/// The environment variable that sets the retry budget, in seconds (a positive number).
+pub const RETRY_SECONDS_ENV: &str = "HYPERDIAL_RETRY_SECONDS";
+
+/// Largest request body the server accepts, in bytes (8 MiB); the same value as the server's
+/// `MAX_BODY_BYTES` and the Python client's `_MAX_REQUEST_BYTES` (`docs/api.md`).
+pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+
+/// The retry budget set by `HYPERDIAL_RETRY_SECONDS` (seconds, fractions allowed, at least
+/// 0.1), or [`DEFAULT_RETRY_BUDGET`] when it is unset or not a positive number.
+pub fn retry_budget_from_env() -> Duration {
+    std::env::var(RETRY_SECONDS_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9)
+        .map(|s| Duration::from_secs_f64(s.max(0.1)))
+        .unwrap_or(DEFAULT_RETRY_BUDGET)
+}
+
 /// First pause between two attempts; it doubles after each failed attempt.
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -42,7 +72,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Time allowed to open a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Time allowed for one whole request (bodies are at most a few MiB).
+/// Time allowed for one whole request with a small body; one second more is allowed per
+/// 256 KiB of body (a full 8 MiB batch: 62 s).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Longest server message quoted in an error when the body is not the documented JSON.
@@ -104,6 +135,23 @@ impl ClientError {
             _ => None,
         }
     }
+
+    /// Whether the failure may pass by itself (the server was unreachable, or answered 5xx,
+    /// 408 or 429, for the whole retry budget): data whose request failed this way is worth
+    /// keeping for later. `false` for answers that will not change (other 4xx, a bad URL, a
+    /// malformed answer).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Unreachable { .. } => true,
+            ClientError::Status { status, .. } => is_transient_status(*status),
+            ClientError::BadUrl { .. } | ClientError::BadAnswer { .. } => false,
+        }
+    }
+}
+
+/// 5xx, `408 Request Timeout` and `429 Too Many Requests`: answers a retry may change.
+fn is_transient_status(status: u16) -> bool {
+    status >= 500 || status == 408 || status == 429
 }
 
 /// Result type of [`Client`] methods.
@@ -301,7 +349,7 @@ impl Client {
             http,
             base,
             token: token.filter(|t| !t.is_empty()),
-            retry_budget: DEFAULT_RETRY_BUDGET,
+            retry_budget: retry_budget_from_env(),
         }
     }
 
@@ -403,14 +451,63 @@ impl Client {
         Ok(Heartbeat::from_value(&answer))
     }
 
-    /// `POST /api/v1/runs/{id}/metrics`: report metric points. The answer says whether the run
-    /// must stop (the early-termination rule runs on every batch); it carries a reason only if
-    /// the server sends one.
+    /// `POST /api/v1/runs/{id}/metrics`: report metric points, in as many requests as it
+    /// takes to keep each below [`MAX_REQUEST_BYTES`] (see the module documentation; a `413`
+    /// makes it halve the request and try again). The answer says whether the run must stop
+    /// (the early-termination rule runs on every batch); it carries a reason only if the
+    /// server sends one. On an error, requests sent before it may have been stored.
     pub async fn post_metrics(&self, run: &str, points: &[MetricPoint]) -> Result<Heartbeat> {
         let path = format!("/api/v1/runs/{}/metrics", seg(run));
-        let body = json!({ "points": points });
-        let answer = self.json(Method::POST, &path, Some(&body)).await?;
-        Ok(Heartbeat::from_value(&answer))
+        let mut answer = Heartbeat::default();
+        let mut work: Vec<Vec<MetricPoint>> = split_to_fit(points, MAX_REQUEST_BYTES);
+        work.reverse();
+        while let Some(chunk) = work.pop() {
+            let body = json!({ "points": chunk });
+            match self.json(Method::POST, &path, Some(&body)).await {
+                Ok(value) => {
+                    let beat = Heartbeat::from_value(&value);
+                    if beat.stop && !answer.stop {
+                        answer = beat;
+                    }
+                }
+                Err(err) if err.status() == Some(413) => {
+                    let encoded = body.to_string().len();
+                    match halve(chunk, encoded) {
+                        Some((first, second)) => {
+                            tracing::debug!(
+                                "{path}: the server refused {encoded} bytes as too large; sending two halves"
+                            );
+                            work.push(second);
+                            work.push(first);
+                        }
+                        None => return Err(err),
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(answer)
+    }
+
+    /// `POST /api/v1/runs/{id}/delivery`: report `missing` metric points this client could not
+    /// deliver (kept in `files`, or dropped), or `recovered` points uploaded later; returns
+    /// the Run object.
+    pub async fn post_delivery(
+        &self,
+        run: &str,
+        missing: u64,
+        recovered: u64,
+        files: &[String],
+    ) -> Result<Value> {
+        let path = format!("/api/v1/runs/{}/delivery", seg(run));
+        let body = json!({"missing": missing, "recovered": recovered, "files": files});
+        self.json(Method::POST, &path, Some(&body)).await
+    }
+
+    /// `GET /api/v1/runs/{id}?history=false`: the Run object without its metric history.
+    pub async fn get_run(&self, run: &str) -> Result<Value> {
+        let path = format!("/api/v1/runs/{}?history=false", seg(run));
+        self.json(Method::GET, &path, None).await
     }
 
     /// `POST /api/v1/runs/{id}/output`: append captured output.
@@ -455,8 +552,8 @@ impl Client {
         parse_json(&method, path, &answer.body)
     }
 
-    /// Send a request, retrying transport errors and 5xx answers within the retry budget.
-    /// Returns any answer below 500.
+    /// Send a request, retrying transport errors and transient answers (5xx, 408, 429)
+    /// within the retry budget. Returns any other answer.
     async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Answer> {
         let url = format!("{}{}", self.base, path);
         if !self.base.starts_with("http://") {
@@ -473,13 +570,19 @@ impl Client {
         }
         let started = Instant::now();
         let mut backoff = FIRST_BACKOFF;
+        let encoded: Option<Vec<u8>> = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
+        // Large metric batches take the server a while to store: 1 s more per 256 KiB.
+        let timeout = REQUEST_TIMEOUT
+            + Duration::from_secs_f64(encoded.as_ref().map_or(0, Vec::len) as f64 / 262_144.0);
         loop {
-            let mut req = self.http.request(method.clone(), &url);
+            let mut req = self.http.request(method.clone(), &url).timeout(timeout);
             if let Some(token) = &self.token {
                 req = req.bearer_auth(token);
             }
-            if let Some(body) = body {
-                req = req.json(body);
+            if let Some(bytes) = &encoded {
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(bytes.clone());
             }
             let failure = match req.send().await {
                 Ok(resp) => {
@@ -490,7 +593,7 @@ impl Client {
                                 status,
                                 body: bytes.to_vec(),
                             };
-                            if !status.is_server_error() {
+                            if !is_transient_status(status.as_u16()) {
                                 return Ok(answer);
                             }
                             Failure::Status(answer)
@@ -530,6 +633,99 @@ impl Client {
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
+}
+
+/// Encoded size of `{"points":[...]}` around points of `sizes` bytes each.
+fn envelope(sizes_sum: usize, count: usize) -> usize {
+    r#"{"points":[]}"#.len() + sizes_sum + count.saturating_sub(1)
+}
+
+/// Split `points` into consecutive chunks whose `{"points": [...]}` body is at most `limit`
+/// bytes. A point that alone exceeds the limit is split into several points of the same step
+/// with disjoint values (only when it has an explicit step; otherwise it is sent alone and
+/// the server's `413` is the answer).
+fn split_to_fit(points: &[MetricPoint], limit: usize) -> Vec<Vec<MetricPoint>> {
+    let mut out: Vec<Vec<MetricPoint>> = Vec::new();
+    let mut chunk: Vec<MetricPoint> = Vec::new();
+    let mut chunk_bytes = 0usize;
+    for point in points {
+        let size = encoded_len(point);
+        let pieces = if envelope(size, 1) > limit && point.step.is_some() {
+            split_point(point, limit)
+        } else {
+            vec![(point.clone(), size)]
+        };
+        for (piece, size) in pieces {
+            if !chunk.is_empty() && envelope(chunk_bytes + size, chunk.len() + 1) > limit {
+                out.push(std::mem::take(&mut chunk));
+                chunk_bytes = 0;
+            }
+            chunk_bytes += size;
+            chunk.push(piece);
+        }
+    }
+    if !chunk.is_empty() || out.is_empty() {
+        out.push(chunk);
+    }
+    out
+}
+
+/// One point's values spread over points of the same step that each fit in `limit`.
+fn split_point(point: &MetricPoint, limit: usize) -> Vec<(MetricPoint, usize)> {
+    let empty = MetricPoint {
+        values: Map::new(),
+        ..point.clone()
+    };
+    let base = encoded_len(&empty);
+    let mut out = Vec::new();
+    let mut current = empty.clone();
+    let mut size = base;
+    for (name, value) in &point.values {
+        // `"name":value` plus a comma.
+        let entry = serde_json::to_string(name).map(|n| n.len()).unwrap_or(0)
+            + serde_json::to_string(value).map(|v| v.len()).unwrap_or(0)
+            + 2;
+        if !current.values.is_empty() && envelope(size + entry, 1) > limit {
+            out.push((std::mem::replace(&mut current, empty.clone()), size));
+            size = base;
+        }
+        current.values.insert(name.clone(), value.clone());
+        size += entry;
+    }
+    if !current.values.is_empty() {
+        out.push((current, size));
+    }
+    out
+}
+
+/// Split a refused request in two: its points in halves, or a single point's values.
+/// `None` when it is down to one value.
+fn halve(
+    mut chunk: Vec<MetricPoint>,
+    encoded: usize,
+) -> Option<(Vec<MetricPoint>, Vec<MetricPoint>)> {
+    if chunk.len() >= 2 {
+        let second = chunk.split_off(chunk.len() / 2);
+        return Some((chunk, second));
+    }
+    let point = chunk.pop()?;
+    if point.values.len() < 2 || point.step.is_none() {
+        return None;
+    }
+    let pieces = split_point(&point, encoded / 2);
+    if pieces.len() < 2 {
+        return None;
+    }
+    let mid = pieces.len() / 2;
+    let mut pieces: Vec<MetricPoint> = pieces.into_iter().map(|(p, _)| p).collect();
+    let second = pieces.split_off(mid);
+    Some((pieces, second))
+}
+
+fn encoded_len(point: &MetricPoint) -> usize {
+    serde_json::to_vec(point)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX / 4)
 }
 
 /// Why one attempt failed in a retryable way.
@@ -737,6 +933,81 @@ mod tests {
             serde_json::to_value(&p).unwrap(),
             json!({"time_ms": 7, "values": {"loss": 0.5, "bad": null}})
         );
+    }
+
+    fn wide_point(step: i64, metrics: usize) -> MetricPoint {
+        let mut values = Map::new();
+        for i in 0..metrics {
+            values.insert(format!("metric_{i:04}"), json!(0.123456789 * i as f64));
+        }
+        MetricPoint {
+            step: Some(step),
+            time_ms: Some(1),
+            values,
+        }
+    }
+
+    #[test]
+    fn batches_are_split_below_the_limit_in_order() {
+        let points: Vec<MetricPoint> = (0..300).map(|s| wide_point(s, 150)).collect();
+        let one = serde_json::to_string(&json!({"points": points}))
+            .unwrap()
+            .len();
+        let limit = one / 7;
+        let chunks = split_to_fit(&points, limit);
+        assert!(chunks.len() >= 7, "{}", chunks.len());
+        for chunk in &chunks {
+            let body = serde_json::to_string(&json!({ "points": chunk })).unwrap();
+            assert!(body.len() <= limit, "{} > {limit}", body.len());
+        }
+        let flat: Vec<MetricPoint> = chunks.into_iter().flatten().collect();
+        assert_eq!(flat, points);
+        // Small batches stay whole; an empty batch is one empty request.
+        assert_eq!(split_to_fit(&points[..3], MAX_REQUEST_BYTES).len(), 1);
+        assert_eq!(split_to_fit(&[], MAX_REQUEST_BYTES), vec![Vec::new()]);
+    }
+
+    #[test]
+    fn a_step_wider_than_the_limit_is_spread_over_requests() {
+        let point = wide_point(7, 2000);
+        let limit = 4096;
+        let chunks = split_to_fit(std::slice::from_ref(&point), limit);
+        assert!(chunks.len() > 10);
+        let mut merged = Map::new();
+        for chunk in &chunks {
+            let body = serde_json::to_string(&json!({ "points": chunk })).unwrap();
+            assert!(body.len() <= limit, "{} > {limit}", body.len());
+            for p in chunk {
+                assert_eq!(p.step, Some(7));
+                merged.extend(p.values.clone());
+            }
+        }
+        assert_eq!(merged, point.values);
+        let (a, b) = halve(vec![point.clone()], 50_000).unwrap();
+        assert!(!a.is_empty() && !b.is_empty());
+        let mut halves = Map::new();
+        for p in a.iter().chain(&b) {
+            assert_eq!(p.step, Some(7));
+            halves.extend(p.values.clone());
+        }
+        assert_eq!(halves, point.values);
+        assert!(halve(vec![wide_point(1, 1)], 10).is_none());
+    }
+
+    #[test]
+    fn transient_failures() {
+        for status in [500, 502, 503, 408, 429] {
+            assert!(is_transient_status(status), "{status}");
+        }
+        for status in [400, 401, 404, 409, 413, 422] {
+            assert!(!is_transient_status(status), "{status}");
+        }
+        let unreachable = ClientError::Unreachable {
+            url: "u".into(),
+            message: "m".into(),
+            seconds: 1,
+        };
+        assert!(unreachable.is_transient());
     }
 
     #[test]

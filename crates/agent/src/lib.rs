@@ -16,6 +16,8 @@
 //! - [`supervise`](mod@supervise): starts one process (never through a shell) in its own
 //!   process group, forwards its output and metrics, heartbeats, obeys stop requests and
 //!   shutdown levels, kills what is left of the process group, and finishes the run.
+//! - [`spill`]: metric points the server did not take within the retry window, kept on disk
+//!   in the offline-file format until they are uploaded.
 //! - [`agent`]: the claim → build argv → supervise loop, with the crash-loop guard.
 //! - [`reaper`]: the tiny process a run can be started under (Linux), so that everything the
 //!   training command starts dies with the agent, even when the agent is SIGKILLed.
@@ -31,6 +33,7 @@ pub mod agent;
 pub mod client;
 pub mod lines;
 pub mod reaper;
+pub mod spill;
 pub mod supervise;
 
 use std::io;
@@ -39,7 +42,7 @@ use std::path::{Path, PathBuf};
 pub use agent::{run_agent, AgentError, AgentOptions, AgentReport, Event};
 pub use client::{
     Claim, Client, ClientError, Finish, Heartbeat, MetricPoint, NewRun, Stream,
-    DEFAULT_RETRY_BUDGET,
+    DEFAULT_RETRY_BUDGET, MAX_REQUEST_BYTES,
 };
 pub use supervise::{supervise, Outcome, SuperviseOptions};
 

@@ -20,6 +20,18 @@
 //!   250 ms or 500 points. If the server falls behind, at most 16 MiB of output and 100 000
 //!   points wait in memory; beyond that output is dropped with a note in the captured output,
 //!   rather than stalling the training process or exhausting memory.
+//! - **No metric point is lost in silence.** Every point gets its step here (the line's
+//!   `_step`, else the previous step + 1), so sending a batch twice stores it once. Requests
+//!   are kept below the API's size limit ([`crate::client::MAX_REQUEST_BYTES`]). A batch is
+//!   retried for the client's whole retry window (60 s, `HYPERDIAL_RETRY_SECONDS`); when the
+//!   window of an outage is used up, batches go to the run's spill file
+//!   ([`crate::spill`], under [`SuperviseOptions::spill_dir`]) after one short attempt each,
+//!   until the server answers again. When the process has ended, the points that did not
+//!   arrive (in the run's spill files, the agent's and its Python client's, or dropped because
+//!   memory was full or no spill file could be written) are reported with
+//!   `POST /runs/{id}/delivery` before `finish`, so the run's record says how many are missing
+//!   and which files `hyperdial sync` must upload. If `finish` itself cannot be delivered, it
+//!   is written to the spill file too, and `hyperdial sync` ends the run.
 //! - **Stops are obeyed.** A heartbeat goes out every [`SuperviseOptions::heartbeat`]. When the
 //!   server answers `stop` (to a heartbeat or to posted metrics), the group gets SIGTERM, and
 //!   SIGKILL after [`SuperviseOptions::grace`] if it is still there.
@@ -78,6 +90,7 @@ use tokio::time::MissedTickBehavior;
 use crate::agent::Event;
 use crate::client::{Client, ClientError, Finish, MetricPoint, Stream};
 use crate::lines::{parse_metric_line, PREFIX};
+use crate::spill::{self, SpillFile, SPILL_DIR_ENV};
 
 /// Longest line kept from a process's output; the rest of a longer line is dropped.
 pub const MAX_LINE: usize = 1024 * 1024;
@@ -145,6 +158,9 @@ pub struct SuperviseOptions {
     /// replaced since). When set (Linux only), the command runs under that reaper, so that
     /// processes it starts itself also die with the agent. Default `None`.
     pub reaper: Option<PathBuf>,
+    /// Where undeliverable metric points are spilled (see [`crate::spill`]), also given to
+    /// the process as `HYPERDIAL_SPILL_DIR`; `None`: they are dropped, and counted as missing.
+    pub spill_dir: Option<PathBuf>,
 }
 
 impl Default for SuperviseOptions {
@@ -160,6 +176,7 @@ impl Default for SuperviseOptions {
             flush_interval: Duration::from_millis(250),
             echo: false,
             reaper: None,
+            spill_dir: None,
         }
     }
 }
@@ -193,6 +210,9 @@ pub struct Outcome {
     pub finish_error: Option<String>,
     /// Time from the start of [`supervise()`] to the process's end.
     pub duration: Duration,
+    /// Metric points that did not reach the server (kept in spill files, or dropped), as
+    /// reported in the run's `delivery` record; 0 when all arrived.
+    pub points_missing: u64,
 }
 
 /// Why this process is shutting down, for the runs it interrupts (see [`set_shutdown_reason`]).
@@ -328,9 +348,14 @@ pub async fn supervise(
         next_step: 0,
         dropped_bytes: 0,
         dropped_points: 0,
+        total_dropped_points: 0,
         warnings: 0,
     };
     let relay = tokio::spawn(relay.run(chunk_rx, opts.flush_interval));
+    let spill = opts
+        .spill_dir
+        .as_ref()
+        .map(|dir| SpillFile::new(dir, run_id, "agent", client.base_url()));
     let sender = tokio::spawn(send_batches(
         client.clone(),
         run_id.to_string(),
@@ -338,6 +363,7 @@ pub async fn supervise(
         pending,
         stop_tx.clone(),
         events.clone(),
+        spill,
     ));
     let heartbeat = tokio::spawn(heartbeats(
         client.clone(),
@@ -396,9 +422,10 @@ pub async fn supervise(
     }
     guard.armed = false;
     drain_readers(readers).await;
-    let _ = relay.await;
-    let _ = sender.await;
+    let overflowed = relay.await.unwrap_or(0);
+    let sent = sender.await.unwrap_or_default();
     heartbeat.abort();
+    let points_missing = settle_delivery(client, run_id, opts, &sent, overflowed, events).await;
 
     let (exit_code, signal, core) = match &status {
         Ok(s) => (s.code(), s.signal(), s.core_dumped()),
@@ -437,7 +464,17 @@ pub async fn supervise(
         state: requested_state.map(str::to_string),
         error,
     };
-    let mut outcome = finish_run(client, run_id, finish, events, duration).await;
+    let mut outcome = finish_run(client, run_id, finish.clone(), events, duration).await;
+    outcome.points_missing = points_missing;
+    if outcome.finish_error.is_some() {
+        // The server is away: `hyperdial sync` ends the run later from the spill file.
+        if let Some(dir) = &opts.spill_dir {
+            let file = SpillFile::new(dir, run_id, "agent", client.base_url());
+            if let Err(err) = file.append_finish(&finish) {
+                tracing::warn!("run {run_id}: cannot keep its end for `hyperdial sync`: {err}");
+            }
+        }
+    }
     outcome.started = true;
     outcome.signal = signal;
     outcome.stop_reason = stop_reason;
@@ -521,6 +558,7 @@ async fn finish_run(
         run,
         finish_error,
         duration,
+        points_missing: 0,
     }
 }
 
@@ -551,6 +589,10 @@ fn apply_env(
     if let Some(token) = client.token() {
         cmd.env("HYPERDIAL_TOKEN", token);
     }
+    match &opts.spill_dir {
+        Some(dir) => cmd.env(SPILL_DIR_ENV, dir),
+        None => cmd.env_remove(SPILL_DIR_ENV),
+    };
     let first: Vec<&PathBuf> = opts.wandb_module.iter().chain(&opts.python_path).collect();
     if !first.is_empty() {
         let existing: Option<OsString> = match extra_has("PYTHONPATH") {
@@ -951,6 +993,8 @@ struct Relay {
     next_step: i64,
     dropped_bytes: usize,
     dropped_points: usize,
+    /// Points dropped over the whole run because too many were waiting.
+    total_dropped_points: u64,
     warnings: usize,
 }
 
@@ -962,7 +1006,9 @@ fn index(stream: Stream) -> usize {
 }
 
 impl Relay {
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Chunk>, flush: Duration) {
+    /// Relay until the readers are done; returns the number of points dropped because too
+    /// many were waiting.
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Chunk>, flush: Duration) -> u64 {
         let mut tick = tokio::time::interval(flush.max(Duration::from_millis(1)));
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         tick.tick().await;
@@ -980,6 +1026,7 @@ impl Relay {
             self.buffers[1].push_str(&note);
         }
         self.flush_all();
+        self.total_dropped_points
     }
 
     fn accept(&mut self, chunk: Chunk) {
@@ -997,6 +1044,8 @@ impl Relay {
             Some(Ok(mut point)) => {
                 point.time_ms = Some(chunk.time_ms);
                 let step = point.step.unwrap_or(self.next_step);
+                // The step travels with the point, so a batch sent twice is stored once.
+                point.step = Some(step);
                 self.next_step = step.saturating_add(1);
                 let _ = self.events.send(Event::Metric {
                     run: self.run.clone(),
@@ -1065,6 +1114,7 @@ impl Relay {
         let waiting = self.pending.points.load(Ordering::Relaxed) + self.points.len();
         if waiting >= MAX_PENDING_POINTS {
             self.dropped_points += 1;
+            self.total_dropped_points += 1;
             return;
         }
         self.points.push(point);
@@ -1131,8 +1181,24 @@ fn coalesce(batches: Vec<Batch>) -> Vec<Batch> {
     out
 }
 
+/// What the sender could not deliver.
+#[derive(Debug, Default)]
+struct SendReport {
+    /// Points written to the spill file.
+    spilled: u64,
+    /// Points lost: refused by the server for good, or no spill file could take them.
+    dropped: u64,
+    /// Whether the last request failed (the server is away).
+    failing: bool,
+}
+
 /// Post batches in order. Reports a stop request from a metrics answer on `stop_tx` (asking
 /// a heartbeat for the reason when the answer has none).
+///
+/// A request is retried for the client's whole retry window. Once a request has failed that
+/// long the server counts as away: later requests get one short attempt
+/// ([`DEGRADED_RETRY_BUDGET`]) until one succeeds, and metric batches that fail go to `spill`
+/// (output that fails is dropped, with a note in the messages).
 async fn send_batches(
     client: Client,
     run: String,
@@ -1140,10 +1206,11 @@ async fn send_batches(
     pending: Arc<Pending>,
     stop_tx: mpsc::UnboundedSender<Option<String>>,
     events: mpsc::UnboundedSender<Event>,
-) {
+    spill: Option<SpillFile>,
+) -> SendReport {
     let budget = client.retry_budget().min(DEGRADED_RETRY_BUDGET);
     let degraded = client.clone().with_retry_budget(budget);
-    let mut failing = false;
+    let mut report = SendReport::default();
     let mut stop_sent = false;
     while let Some(first) = rx.recv().await {
         let mut queued = vec![first];
@@ -1151,7 +1218,7 @@ async fn send_batches(
             queued.push(more);
         }
         for batch in coalesce(queued) {
-            let http = if failing { &degraded } else { &client };
+            let http = if report.failing { &degraded } else { &client };
             let result: Result<Option<bool>, (ClientError, &str)> = match &batch {
                 Batch::Output(stream, text) => {
                     let r = http.post_output(&run, *stream, text).await;
@@ -1172,31 +1239,123 @@ async fn send_batches(
                             Ok(Some(true))
                         }
                         Ok(_) => Ok(Some(false)),
-                        Err(e) => Err((e, "metrics")),
+                        Err(e) => {
+                            keep_undelivered(
+                                &run,
+                                points,
+                                &e,
+                                spill.as_ref(),
+                                &mut report,
+                                &events,
+                            );
+                            Err((e, "metrics"))
+                        }
                     }
                 }
             };
             match result {
                 Ok(_) => {
-                    if failing {
+                    if report.failing {
                         let _ = events.send(Event::Message(format!(
                             "run {run}: the server takes output and metrics again"
                         )));
                     }
-                    failing = false;
+                    report.failing = false;
                 }
                 Err((err, what)) => {
                     tracing::warn!("run {run}: could not send {what}: {err}");
-                    if !failing {
+                    if !report.failing {
+                        let kept = if spill.is_some() {
+                            "metrics are kept in the run's spill file, output is dropped"
+                        } else {
+                            "dropped"
+                        };
                         let _ = events.send(Event::Message(format!(
-                            "run {run}: could not send {what} (dropped until the server answers again): {err}"
+                            "run {run}: could not send {what} ({kept} until the server answers again): {err}"
                         )));
                     }
-                    failing = true;
+                    report.failing = err.is_transient();
                 }
             }
         }
     }
+    report
+}
+
+/// A metrics batch could not be sent: write it to the spill file when the failure may pass
+/// (or count it dropped when it cannot, or there is no spill file).
+fn keep_undelivered(
+    run: &str,
+    points: &[MetricPoint],
+    err: &ClientError,
+    spill: Option<&SpillFile>,
+    report: &mut SendReport,
+    events: &mpsc::UnboundedSender<Event>,
+) {
+    let count = points.len() as u64;
+    match spill.filter(|_| err.is_transient()) {
+        Some(file) => match file.append(points) {
+            Ok(()) => report.spilled += count,
+            Err(e) => {
+                report.dropped += count;
+                let _ = events.send(Event::Message(format!(
+                    "run {run}: {count} metric points are lost: cannot write the spill file: {e}"
+                )));
+            }
+        },
+        None => {
+            report.dropped += count;
+            if !err.is_transient() {
+                let _ = events.send(Event::Message(format!(
+                    "run {run}: the server refused {count} metric points: {err}"
+                )));
+            }
+        }
+    }
+}
+
+/// After the process ended and every batch was tried: count the points that did not reach
+/// the server (the run's spill files, the agent's and its Python client's, plus points
+/// dropped) and report them in the run's delivery record, naming the files that `hyperdial
+/// sync` uploads. Returns the number of points missing.
+async fn settle_delivery(
+    client: &Client,
+    run: &str,
+    opts: &SuperviseOptions,
+    sent: &SendReport,
+    overflowed: u64,
+    events: &mpsc::UnboundedSender<Event>,
+) -> u64 {
+    let mut missing = sent.dropped + overflowed;
+    let mut files = Vec::new();
+    if let Some(dir) = &opts.spill_dir {
+        for path in spill::files_of_run(dir, run) {
+            let points = spill::count_points(&path);
+            if points > 0 {
+                missing += points;
+                files.push(spill::label(&path));
+            }
+        }
+    }
+    if missing == 0 {
+        return 0;
+    }
+    let where_ = if files.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (kept in {}; upload them with `hyperdial sync`)",
+            files.join(", ")
+        )
+    };
+    let _ = events.send(Event::Message(format!(
+        "run {run}: {missing} metric points did not reach the server{where_}"
+    )));
+    files.truncate(spill::MAX_REPORTED_FILES);
+    if let Err(err) = client.post_delivery(run, missing, 0, &files).await {
+        tracing::warn!("run {run}: could not report the missing points: {err}");
+    }
+    missing
 }
 
 /// Heartbeat every `every` forever (the task is aborted when the process has ended).

@@ -82,7 +82,9 @@ exit 3
     let ran = run(&mock, &sh(script)).await;
     let rec = mock.run("r1");
     let steps: Vec<Value> = rec.points.iter().map(|p| p["step"].clone()).collect();
-    assert_eq!(steps, [Value::Null, json!(5), Value::Null, Value::Null]);
+    // Steps are assigned by the agent (so a resent batch is stored once): the line's `_step`,
+    // else the previous step + 1.
+    assert_eq!(steps, [json!(0), json!(5), json!(6), json!(7)]);
     let values: Vec<Value> = rec.points.iter().map(|p| p["values"].clone()).collect();
     assert_eq!(
         values,
@@ -517,4 +519,48 @@ async fn a_server_that_is_down_does_not_hurt_the_process() {
     assert!(events
         .iter()
         .any(|e| matches!(e, Event::Message(m) if m.contains("could not report how it ended"))));
+}
+
+/// A server away for longer than the retry window: the points go to the run's spill file
+/// (with their steps, and the finish that could not be delivered), and uploading that file
+/// later gives the server exactly what the script printed.
+#[tokio::test]
+async fn points_the_server_does_not_take_in_time_are_spilled_then_uploaded() {
+    let mock = Mock::start(MockState::default()).await;
+    let dir = std::env::temp_dir().join(format!("hyperdial-spill-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let client = Client::new(&mock.url, None).with_retry_budget(Duration::from_millis(300));
+    let options = SuperviseOptions {
+        spill_dir: Some(dir.clone()),
+        ..opts()
+    };
+    mock.lock().fail_next = u32::MAX;
+    let script = "for i in 1 2 3 4 5 6; do echo \"hyperdial: loss=$i\"; sleep 0.1; done";
+    let (_tx, shutdown) = watch::channel(0u8);
+    let ran = run_with(&mock, &client, &sh(script), &[], &options, shutdown).await;
+    assert_eq!(ran.outcome.points_missing, 6, "{:?}", ran.events);
+    assert!(ran.outcome.finish_error.is_some());
+    let files = hyperdial_agent::spill::files_of_run(&dir, "r1");
+    assert_eq!(files.len(), 1, "{files:?}");
+    let records = hyperdial_agent::spill::read_records(&files[0]).unwrap();
+    assert_eq!(records.last().unwrap()["type"], "finish");
+    assert_eq!(records.last().unwrap()["exit_code"], 0);
+
+    mock.lock().fail_next = 0;
+    let done = hyperdial_agent::spill::upload_spill_file(&client, &files[0], false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.points, 6);
+    let rec = mock.run("r1");
+    let got: Vec<(Value, Value)> = rec
+        .points
+        .iter()
+        .map(|p| (p["step"].clone(), p["values"]["loss"].clone()))
+        .collect();
+    let want: Vec<(Value, Value)> = (0..6).map(|i| (json!(i), json!(i + 1))).collect();
+    assert_eq!(got, want);
+    assert!(rec.finish.is_some());
+    assert!(hyperdial_agent::spill::files_of_run(&dir, "r1").is_empty());
+    std::fs::remove_dir_all(&dir).ok();
 }

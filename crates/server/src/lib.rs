@@ -29,7 +29,11 @@ mod openapi;
 pub use controller::Controller;
 pub use error::ApiError;
 
-/// Largest request body accepted.
+/// Largest request body accepted, in bytes (8 MiB): the one request-size limit of the API
+/// (`docs/api.md`). It is enforced by a single layer for every route, JSON extractors
+/// included (axum's own 2 MiB default is lifted to it), and both clients split their batches
+/// to stay below it (`hyperdial_agent::client::MAX_REQUEST_BYTES`, `_MAX_REQUEST_BYTES` of the
+/// Python client). A larger body answers `413` with `{"error", "limit_bytes"}`.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// How long a sweep run may stay silent before it is marked crashed.
@@ -91,9 +95,8 @@ fn app(state: AppState) -> Router {
             guard::guard,
         ))
         .with_state(state)
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
-            MAX_BODY_BYTES,
-        ))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(api::explain_too_large))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panic_response,
         ))

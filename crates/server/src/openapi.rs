@@ -202,6 +202,13 @@ pub const ROUTES: &[(&str, &str, &str, Option<&str>, &str)] = &[
         Some("Finish"),
         "200",
     ),
+    (
+        "post",
+        "/api/v1/runs/{id}/delivery",
+        "Report metric points a client could not deliver, or recovered later",
+        Some("Delivery"),
+        "200",
+    ),
 ];
 
 fn schemas() -> Value {
@@ -234,6 +241,9 @@ fn schemas() -> Value {
             "git": {"type": "object", "properties": {"commit": string, "dirty": {"type": "boolean"}}}}},
         "Config": {"type": "object"},
         "Notes": {"type": "object", "required": ["notes"], "properties": {"notes": string}},
+        "Delivery": {"type": "object", "properties": {
+            "missing": {"type": "integer", "minimum": 0}, "recovered": {"type": "integer", "minimum": 0},
+            "files": {"type": "array", "items": string}}},
         "Finish": {"type": "object", "properties": {
             "exit_code": int, "error": string,
             "state": {"enum": ["finished", "failed", "crashed", "stopped_early", "cancelled"]}}},

@@ -455,3 +455,116 @@ async fn script_defaults_and_git_are_stored_with_a_sweep_run() {
     let (status, _) = s.send(reqwest::Method::PUT, &config, json!([1, 2])).await;
     assert_eq!(status, 400);
 }
+
+/// The one request-size limit: bodies up to `MAX_BODY_BYTES` are taken by every route (axum's
+/// 2 MiB extractor default no longer cuts in below it); larger ones answer a JSON `413` that
+/// names the limit, whichever extractor the route uses.
+#[tokio::test]
+async fn one_request_size_limit_with_a_json_413() {
+    let s = start(None).await;
+    let (_, run) = s.post("/api/v1/runs", json!({})).await;
+    let id = run["id"].as_str().unwrap().to_string();
+    // About 6 MiB of metric points, the size of 2,000 steps of 150 metrics at most.
+    let points: Vec<Value> = (0..300)
+        .map(|step| {
+            let values: serde_json::Map<String, Value> = (0..700)
+                .map(|k| {
+                    (
+                        format!("metric_{k:04}"),
+                        json!(step as f64 + 0.000123 * k as f64),
+                    )
+                })
+                .collect();
+            json!({"step": step, "values": values})
+        })
+        .collect();
+    let body = json!({ "points": points });
+    let size = body.to_string().len();
+    assert!(
+        size > 4 * 1024 * 1024 && size < hyperdial_server::MAX_BODY_BYTES,
+        "{size}"
+    );
+    let (st, ack) = s.post(&format!("/api/v1/runs/{id}/metrics"), body).await;
+    assert_eq!(st, 200, "{ack}");
+    assert_eq!(ack["accepted"], 300 * 700);
+
+    let over = "x".repeat(hyperdial_server::MAX_BODY_BYTES);
+    for path in [
+        format!("/api/v1/runs/{id}/metrics"),
+        format!("/api/v1/runs/{id}/finish"), // a `Bytes` body
+    ] {
+        let (st, e) = s.post(&path, json!({ "text": over })).await;
+        assert_eq!(st, 413, "{path}: {e}");
+        assert_eq!(e["limit_bytes"], hyperdial_server::MAX_BODY_BYTES, "{path}");
+        assert!(e["error"].as_str().unwrap().contains("8388608"), "{e}");
+    }
+    assert_eq!(
+        hyperdial_server::MAX_BODY_BYTES,
+        hyperdial_agent_limit(),
+        "the server and the agent must agree on the limit"
+    );
+}
+
+/// The agent's copy of the limit, read from its source so this test needs no dependency on
+/// the agent crate.
+fn hyperdial_agent_limit() -> usize {
+    let source = include_str!("../../agent/src/client.rs");
+    let line = source
+        .lines()
+        .find(|l| l.starts_with("pub const MAX_REQUEST_BYTES"))
+        .unwrap();
+    assert!(line.contains("8 * 1024 * 1024"), "{line}");
+    let python = include_str!("../../../python/hyperdial/__init__.py");
+    assert!(
+        python.contains("\n_MAX_REQUEST_BYTES = 8 * 1024 * 1024\n"),
+        "the Python client's limit"
+    );
+    8 * 1024 * 1024
+}
+
+#[tokio::test]
+async fn delivery_reports_add_up_in_any_state() {
+    let s = start(None).await;
+    let (_, run) = s.post("/api/v1/runs", json!({})).await;
+    let id = run["id"].as_str().unwrap().to_string();
+    assert_eq!(run["delivery"], Value::Null);
+    let (st, _) = s
+        .post(
+            &format!("/api/v1/runs/{id}/finish"),
+            json!({"exit_code": 0}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let path = format!("/api/v1/runs/{id}/delivery");
+    let (st, r) = s
+        .post(&path, json!({"missing": 12, "files": ["box:/tmp/a.jsonl"]}))
+        .await;
+    assert_eq!(st, 200, "{r}");
+    assert_eq!(r["state"], "finished");
+    assert_eq!(
+        r["delivery"],
+        json!({"missing": 12, "reported_missing": 12, "recovered": 0, "files": ["box:/tmp/a.jsonl"]})
+    );
+    let (_, r) = s
+        .post(
+            &path,
+            json!({"missing": 3, "files": ["box:/tmp/a.jsonl", "box:/tmp/b.jsonl"]}),
+        )
+        .await;
+    assert_eq!(r["delivery"]["missing"], 15);
+    assert_eq!(r["delivery"]["files"].as_array().unwrap().len(), 2);
+    let (_, r) = s.post(&path, json!({"recovered": 15})).await;
+    assert_eq!(r["delivery"]["missing"], 0);
+    assert_eq!(r["delivery"]["recovered"], 15);
+    let (_, listed) = s.get(&format!("/api/v1/runs/{id}")).await;
+    assert_eq!(listed["delivery"]["recovered"], 15);
+    // Bad reports are 400s; unknown runs 404.
+    let (st, _) = s.post(&path, json!({"missing": -1})).await;
+    assert_eq!(st, 400);
+    let (st, _) = s.post(&path, json!({"files": [""]})).await;
+    assert_eq!(st, 400);
+    let (st, _) = s
+        .post("/api/v1/runs/nope/delivery", json!({"missing": 1}))
+        .await;
+    assert_eq!(st, 404);
+}

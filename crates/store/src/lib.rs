@@ -37,7 +37,7 @@ mod stopping;
 
 pub use dashboard::{RunCondition, RunField, RunPoint, RunQuery, SeriesPoint, MAX_NOTES_BYTES};
 pub use error::{Fault, StoreError};
-pub use rows::{HistoryPoint, RunRow, SweepRow, TrialRow};
+pub use rows::{Delivery, HistoryPoint, RunRow, SweepRow, TrialRow, MAX_DELIVERY_FILES};
 pub use stopping::RunCurve;
 
 /// Result alias of the store.
@@ -180,7 +180,7 @@ pub struct Store {
 const RUN_COLUMNS: &str = "r.id, r.sweep_id, p.name AS project, r.number, r.name, r.state, r.params, r.config, \
      r.suggestion, r.grid_index, r.agent_id, r.host, r.argv, r.exit_code, r.error, r.metric, r.summary, \
      r.user_summary, r.next_step, r.git_commit, r.git_dirty, r.stop_requested, r.stop_reason, r.stop_info, r.created_ms, \
-     r.started_ms, r.heartbeat_ms, r.finished_ms, r.retry_of, r.attempt";
+     r.started_ms, r.heartbeat_ms, r.finished_ms, r.retry_of, r.attempt, r.delivery";
 
 const SWEEP_COLUMNS: &str = "s.id, p.name AS project, s.name, s.method, s.state, s.source, s.source_file, \
      s.config_hash, s.seed, s.next_number, s.metric_name, s.goal, s.notes, s.retries_only, s.created_ms, s.updated_ms";
@@ -758,6 +758,52 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(row)
+    }
+
+    /// Record metric points a client could not deliver: `missing` more points are reported
+    /// missing (spilled to a local file or dropped), `recovered` more were uploaded later (by
+    /// `hyperdial sync`), and `files` names the local files holding them (added once each,
+    /// at most [`MAX_DELIVERY_FILES`] kept). Works in every state, a finished run included.
+    /// Returns the run, or `None` if unknown.
+    pub async fn add_delivery(
+        &self,
+        run_id: &str,
+        missing: u64,
+        recovered: u64,
+        files: &[String],
+    ) -> Result<Option<RunRow>> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query("SELECT delivery FROM runs WHERE id = $1")
+            .bind(run_id)
+            .fetch_optional(&mut *tx.tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let text: Option<String> = row.try_get("delivery")?;
+        let mut delivery = text
+            .and_then(|t| serde_json::from_str::<Delivery>(&t).ok())
+            .unwrap_or_default();
+        delivery.missing = delivery.missing.saturating_add(missing);
+        delivery.recovered = delivery.recovered.saturating_add(recovered);
+        for file in files {
+            if !delivery.files.contains(file) && delivery.files.len() < MAX_DELIVERY_FILES {
+                delivery.files.push(file.clone());
+            }
+        }
+        let text = serde_json::to_string(&delivery).unwrap_or_else(|_| "{}".into());
+        sqlx::query("UPDATE runs SET delivery = $2 WHERE id = $1")
+            .bind(run_id)
+            .bind(text)
+            .execute(&mut *tx.tx)
+            .await?;
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id = $1");
+        let run = sqlx::query_as::<_, RunRow>(&sql)
+            .bind(run_id)
+            .fetch_optional(&mut *tx.tx)
+            .await?;
+        tx.commit().await?;
+        Ok(run)
     }
 
     /// Mark sweep runs whose agent has been silent since before `cutoff_ms` as crashed.

@@ -135,6 +135,32 @@ pub struct RunRow {
     pub retry_of: Option<String>,
     /// Attempt number of its configuration: 1 for a first run, 2 for its first retry, ...
     pub attempt: i64,
+    /// Metric points reported undelivered, and recovered since; `None` when none were.
+    pub delivery: Option<Delivery>,
+}
+
+/// Most spill files named in one run's [`Delivery`].
+pub const MAX_DELIVERY_FILES: usize = 16;
+
+/// What a run's clients reported they could not deliver (see `Store::add_delivery`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Delivery {
+    /// Metric points reported missing, in total (each a step's values of one request).
+    #[serde(default)]
+    pub missing: u64,
+    /// Of those, points uploaded later (`hyperdial sync`).
+    #[serde(default)]
+    pub recovered: u64,
+    /// Local files holding the missing points, as `host:path`.
+    #[serde(default)]
+    pub files: Vec<String>,
+}
+
+impl Delivery {
+    /// Points still missing: reported missing and not recovered.
+    pub fn outstanding(&self) -> u64 {
+        self.missing.saturating_sub(self.recovered)
+    }
 }
 
 impl FromRow<'_, SqliteRow> for RunRow {
@@ -176,6 +202,9 @@ impl FromRow<'_, SqliteRow> for RunRow {
             finished_ms: row.try_get("finished_ms")?,
             retry_of: row.try_get("retry_of")?,
             attempt: row.try_get("attempt")?,
+            delivery: row
+                .try_get::<Option<String>, _>("delivery")?
+                .and_then(|t| serde_json::from_str(&t).ok()),
         })
     }
 }

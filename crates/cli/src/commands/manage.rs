@@ -110,6 +110,19 @@ pub async fn sweeps(remote: &Remote, project: Option<&str>, as_json: bool) -> Re
     Ok(ExitCode::SUCCESS)
 }
 
+/// The `note` column of `hyperdial runs`: metric points that did not arrive (they come first:
+/// the run's metrics are incomplete), then the run's error.
+fn run_note(r: &Value) -> String {
+    let error: String = r["error"].as_str().unwrap_or("").chars().take(60).collect();
+    match r["delivery"]["missing"].as_u64().filter(|m| *m > 0) {
+        Some(missing) if error.is_empty() => {
+            format!("{missing} metric points missing (`hyperdial sync`)")
+        }
+        Some(missing) => format!("{missing} metric points missing; {error}"),
+        None => error,
+    }
+}
+
 /// `hyperdial runs SWEEP`.
 pub async fn runs(
     remote: &Remote,
@@ -172,7 +185,7 @@ pub async fn runs(
             _ => String::new(),
         };
         row.push(secs);
-        row.push(r["error"].as_str().unwrap_or("").chars().take(60).collect());
+        row.push(run_note(r));
         t.add_row(row);
     }
     println!("{t}");

@@ -63,6 +63,7 @@ pub async fn run(
         wandb_module,
         echo: true,
         reaper: super::signals::reaper(),
+        spill_dir: Some(state_dir.join("offline")),
         ..SuperviseOptions::default()
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -90,6 +91,13 @@ pub async fn run(
             .map(|e| format!(": {e}"))
             .unwrap_or_default()
     );
+    if outcome.points_missing > 0 {
+        eprintln!(
+            "hyperdial: {} metric points of run {id} did not reach the server; they are kept in {}: upload them with `hyperdial sync`",
+            outcome.points_missing,
+            state_dir.join("offline").display()
+        );
+    }
     if let Some(e) = embedded {
         e.stop().await;
     }

@@ -1,9 +1,15 @@
-//! `hyperdial sync [DIR]`: upload runs the Python client recorded offline.
+//! `hyperdial sync [DIR]`: upload runs the Python client recorded offline, and metric points
+//! spilled by agents and clients when a server stayed away longer than their retry window.
 //!
 //! Each `*.jsonl` file holds one run as JSON lines (see `docs/python.md`): an `init` record,
 //! then `log`, `summary` and finally `finish` records. A file is renamed to `*.jsonl.synced`
 //! once uploaded, so running `sync` twice uploads nothing twice. A run without a `finish`
 //! record (the script is still running, or died) is uploaded and ended `crashed`.
+//!
+//! A spill file ([`hyperdial_agent::spill`]) is the same format with the id of an existing run
+//! in its `init` record: its points are added to that run (their steps are explicit, so points
+//! that did arrive earlier are not duplicated) and the run's delivery record counts them as
+//! recovered. Metric requests are split below the API's size limit.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,12 +17,11 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};
 
+use hyperdial_agent::{spill, Client};
+
 use crate::api::Api;
 use crate::embedded::{default_db, Embedded, STATE_DIR};
 use crate::Remote;
-
-/// Points per metrics request.
-const BATCH: usize = 1000;
 
 /// Run the command.
 pub async fn run(remote: &Remote, dir: &Path) -> Result<ExitCode> {
@@ -37,19 +42,39 @@ pub async fn run(remote: &Remote, dir: &Path) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let api = remote.api();
-    let (api, embedded) = if api.reachable().await {
-        (api, None)
+    let (api, client, embedded) = if api.reachable().await {
+        let client = Client::new(api.base(), remote.token.clone());
+        (api, client, None)
     } else {
         let e = Embedded::start(&default_db(Path::new(STATE_DIR)), 0).await?;
-        (Api::new(&e.url(), None), Some(e))
+        (
+            Api::new(&e.url(), None),
+            Client::new(&e.url(), None),
+            Some(e),
+        )
     };
     let mut failed = 0;
     for file in &files {
-        match upload(&api, file).await {
+        match spill::upload_spill_file(&client, file, true).await {
+            Ok(Some(done)) => {
+                println!(
+                    "{} → {} points added to run {}",
+                    file.display(),
+                    done.points,
+                    done.run
+                );
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                failed += 1;
+                eprintln!("{e}");
+                continue;
+            }
+        }
+        match upload(&api, &client, file).await {
             Ok(id) => {
-                let done = file.with_extension("jsonl.synced");
-                std::fs::rename(file, &done)
-                    .with_context(|| format!("cannot rename {}", file.display()))?;
+                spill::mark_synced(file)?;
                 println!("{} → run {id}", file.display());
             }
             Err(e) => {
@@ -69,23 +94,10 @@ pub async fn run(remote: &Remote, dir: &Path) -> Result<ExitCode> {
     })
 }
 
-/// Upload one offline file; returns the new run's id.
-async fn upload(api: &Api, file: &Path) -> Result<String> {
-    let text = std::fs::read_to_string(file)?;
-    let mut records = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Value>(line) {
-            Ok(v) => records.push(v),
-            // A torn last line (the script died mid-write) is skipped; anything else is an error.
-            Err(_) if i + 1 == text.lines().count() => {
-                eprintln!("{}: skipping a truncated last line", file.display())
-            }
-            Err(e) => bail!("line {}: not JSON: {e}", i + 1),
-        }
-    }
+/// Upload one offline file of a run still to be created; returns the new run's id.
+async fn upload(api: &Api, client: &Client, file: &Path) -> Result<String> {
+    // A torn last line (the script died mid-write) is skipped; anything else is an error.
+    let records = spill::read_records(file)?;
     let Some(init) = records.first().filter(|r| r["type"] == "init") else {
         bail!("the first record is not an `init` record");
     };
@@ -102,13 +114,11 @@ async fn upload(api: &Api, file: &Path) -> Result<String> {
         .as_str()
         .context("the server did not return a run id")?
         .to_string();
-    let mut points = Vec::new();
+    let points = spill::log_points(&records[1..]);
     let mut summary = Map::new();
     let mut finish: Option<&Value> = None;
     for r in &records[1..] {
         match r["type"].as_str() {
-            Some("log") => points
-                .push(json!({"step": r["step"], "time_ms": r["time_ms"], "values": r["values"]})),
             Some("summary") => {
                 if let Some(values) = r["values"].as_object() {
                     summary.extend(values.clone());
@@ -118,13 +128,7 @@ async fn upload(api: &Api, file: &Path) -> Result<String> {
             _ => {}
         }
     }
-    for chunk in points.chunks(BATCH) {
-        api.post(
-            &format!("/api/v1/runs/{id}/metrics"),
-            &json!({ "points": chunk }),
-        )
-        .await?;
-    }
+    spill::upload_points(client, &id, &points).await?;
     if !summary.is_empty() {
         api.put(
             &format!("/api/v1/runs/{id}/summary"),

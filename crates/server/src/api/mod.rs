@@ -75,13 +75,38 @@ fn cap(what: &str, len: usize, max: usize) -> Result<(), ApiError> {
 fn rejection_error(rejection: JsonRejection) -> ApiError {
     let status = match &rejection {
         JsonRejection::MissingJsonContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        JsonRejection::BytesRejection(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        JsonRejection::BytesRejection(_) => return too_large_error(),
         _ => StatusCode::BAD_REQUEST,
     };
     ApiError::new(
         status,
         format!("invalid request body: {}", rejection.body_text()),
     )
+}
+
+/// The `413` of a body over [`crate::MAX_BODY_BYTES`]: says the limit, also as `limit_bytes`
+/// so a client can split its batch and send it again.
+fn too_large_error() -> ApiError {
+    let mut error = ApiError::too_large(format!(
+        "the request body is larger than the limit of {} bytes; split it into smaller requests",
+        crate::MAX_BODY_BYTES
+    ));
+    error.extra = Some(json!({ "limit_bytes": crate::MAX_BODY_BYTES }));
+    error
+}
+
+/// Turn the plain-text `413` of a body extractor (`Bytes`) into the API's JSON error, so every
+/// oversize request answers the same [`too_large_error`].
+pub(crate) async fn explain_too_large(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        return too_large_error().into_response();
+    }
+    response
 }
 
 type ApiResult = Result<Response, ApiError>;
@@ -125,6 +150,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/runs/{id}/summary", put(put_summary))
         .route("/api/v1/runs/{id}/config", put(put_config))
         .route("/api/v1/runs/{id}/finish", post(finish))
+        .route("/api/v1/runs/{id}/delivery", post(delivery))
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
 
@@ -627,6 +653,52 @@ async fn finish(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) 
         .await?;
     s.controller.events.publish(
         "run_finished",
+        run.sweep_id.as_deref(),
+        events::run_brief(&run),
+    );
+    Ok(Json(views::run(&run)).into_response())
+}
+
+#[derive(Deserialize)]
+struct DeliveryBody {
+    #[serde(default)]
+    missing: u64,
+    #[serde(default)]
+    recovered: u64,
+    #[serde(default)]
+    files: Vec<String>,
+}
+
+/// Most characters of one file name in a delivery report.
+const MAX_DELIVERY_FILE_CHARS: usize = 4096;
+
+/// `POST /runs/{id}/delivery`: a client reports metric points it could not deliver (spilled
+/// to a local file, or dropped), or `hyperdial sync` reports points it uploaded later. The
+/// counts add up; the run answers with its `delivery` record.
+async fn delivery(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Body(body): Body<DeliveryBody>,
+) -> ApiResult {
+    if body.files.len() > hyperdial_store::MAX_DELIVERY_FILES
+        || body
+            .files
+            .iter()
+            .any(|f| f.is_empty() || f.chars().count() > MAX_DELIVERY_FILE_CHARS)
+    {
+        return Err(ApiError::bad_request(format!(
+            "`files`: at most {} names of 1 to {MAX_DELIVERY_FILE_CHARS} characters",
+            hyperdial_store::MAX_DELIVERY_FILES
+        )));
+    }
+    let run = s
+        .controller
+        .store()
+        .add_delivery(&id, body.missing, body.recovered, &body.files)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run", &id))?;
+    s.controller.events.publish(
+        "run_updated",
         run.sweep_id.as_deref(),
         events::run_brief(&run),
     );

@@ -84,6 +84,12 @@ pub fn run(r: &RunRow) -> Value {
         "stop_info": r.stop_info,
         "retry_of": r.retry_of,
         "attempt": r.attempt,
+        "delivery": r.delivery.as_ref().map(|d| json!({
+            "missing": d.outstanding(),
+            "reported_missing": d.missing,
+            "recovered": d.recovered,
+            "files": d.files,
+        })),
     })
 }
 
