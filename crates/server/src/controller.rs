@@ -5,16 +5,21 @@
 //! transactions are serialized by the store, so two agents never get the same run and a grid
 //! never repeats a configuration, however many agents ask at once.
 //!
-//! The metric of a run is the best value in its history (lowest for `minimize`, highest for
-//! `maximize`), as W&B's controller takes it; the store keeps it up to date on every batch.
+//! The metric of a run is the best finite value it reported, in its history or its summary
+//! (lowest for `minimize`, highest for `maximize`), as W&B's `metric_extremum` takes it; the
+//! store keeps it up to date on every batch and summary update. What the strategy counts for
+//! failed, cancelled and running runs is `hyperdial_search::metric`'s decision.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use hyperdial_search::{suggest_in_sweep, Ask, Trial};
 use hyperdial_space::command::{args_for, args_json};
-use hyperdial_space::{Goal, SweepConfig};
-use hyperdial_store::{NewRun, NewSweep, Objective, Point, RunRow, Store, SweepRow};
+use hyperdial_space::{Goal, ImputeWhileRunning, Method, SweepConfig};
+use hyperdial_store::{
+    finite_number, MetricSpan, NewRun, NewSweep, Objective, Point, RunRow, Store, SweepRow,
+    TrialRow,
+};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -204,23 +209,7 @@ impl Controller {
                 }
             }
         }
-        let trials: Vec<Trial> = rows
-            .iter()
-            .map(|r| Trial {
-                params: r.params.as_object().cloned().unwrap_or_default(),
-                grid_index: r.grid_index.and_then(|i| u64::try_from(i).ok()),
-                // A run stopped early counts by its last value: its best so far would
-                // flatter a curve the rule judged hopeless.
-                value: match (r.state.as_str(), &config.metric) {
-                    ("stopped_early", Some(m)) => {
-                        r.summary.get(&m.name).and_then(Value::as_f64).or(r.metric)
-                    }
-                    _ => r.metric,
-                },
-                running: r.state == "running" || r.state == "queued",
-                failed: r.state == "failed" || r.state == "crashed",
-            })
-            .collect();
+        let trials = self.trials(sweep_id, &config, &rows).await?;
         let number = sweep.next_number;
         // The run's seed is run_seed(sweep seed, number); the sweep seed also scrambles the
         // Sobol sequence that sobol and the initial designs of bayes and tpe follow.
@@ -280,6 +269,117 @@ impl Controller {
             .map(|m| (m.name.clone(), m.goal, m.target)))
     }
 
+    /// The runs of a sweep as the strategy sees them: each run's metric (best of its history
+    /// and summary), and for imputation its worst and latest values (read only when some run
+    /// needs imputing: see `hyperdial_search::metric`).
+    async fn trials(
+        &self,
+        sweep_id: &str,
+        config: &SweepConfig,
+        rows: &[TrialRow],
+    ) -> Result<Vec<Trial>, ApiError> {
+        let metric = config.metric.as_ref();
+        let failed = |state: &str| matches!(state, "failed" | "crashed" | "cancelled");
+        let running = |state: &str| matches!(state, "running" | "queued");
+        let imputes = metric.is_some_and(|m| {
+            rows.iter().any(|r| {
+                failed(&r.state)
+                    || (r.metric.is_none() && !running(&r.state))
+                    || (running(&r.state) && m.impute_while_running != ImputeWhileRunning::False)
+            })
+        });
+        let spans: HashMap<String, MetricSpan> = match metric {
+            Some(m) if imputes && matches!(config.method, Method::Bayes | Method::Tpe) => self
+                .store
+                .metric_spans(sweep_id, &m.name)
+                .await?
+                .into_iter()
+                .map(|s| (s.run_id.clone(), s))
+                .collect(),
+            _ => HashMap::new(),
+        };
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let span = spans.get(&r.id);
+                let reported = metric
+                    .and_then(|m| r.user_summary.get(&m.name))
+                    .and_then(finite_number);
+                let logged_worst = span.map(|s| match metric.map(|m| m.goal) {
+                    Some(Goal::Maximize) => s.lowest,
+                    _ => s.highest,
+                });
+                let worst = match (logged_worst, reported, metric) {
+                    (Some(a), Some(b), Some(m)) if m.goal.better(a, b) => Some(b),
+                    (a, b, _) => a.or(b),
+                };
+                Trial {
+                    params: r.params.as_object().cloned().unwrap_or_default(),
+                    grid_index: r.grid_index.and_then(|i| u64::try_from(i).ok()),
+                    // A run stopped early counts by its last value: its best so far would
+                    // flatter a curve the rule judged hopeless.
+                    value: match (r.state.as_str(), metric) {
+                        ("stopped_early", Some(m)) => {
+                            r.summary.get(&m.name).and_then(Value::as_f64).or(r.metric)
+                        }
+                        _ => r.metric,
+                    },
+                    worst,
+                    latest: span.map(|s| s.last),
+                    running: running(&r.state),
+                    failed: failed(&r.state),
+                }
+            })
+            .collect())
+    }
+
+    /// Merge values into a run's explicit summary; a value for the sweep metric counts for the
+    /// run's metric (and can reach `metric.target`, which finishes the sweep).
+    pub async fn set_summary(
+        &self,
+        run_id: &str,
+        values: &Map<String, Value>,
+    ) -> Result<(), ApiError> {
+        let run = self
+            .store
+            .run(run_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("run", run_id))?;
+        let objective = self.objective(&run).await?;
+        let obj = objective.as_ref().map(|(name, goal, _)| Objective {
+            name,
+            maximize: *goal == Goal::Maximize,
+        });
+        let metric = self
+            .store
+            .set_user_summary(run_id, values, obj)
+            .await?
+            .ok_or_else(|| ApiError::not_found("run", run_id))?;
+        if let (Some((_, goal, Some(target))), Some(value), Some(sweep_id)) =
+            (&objective, metric, &run.sweep_id)
+        {
+            if reaches(*goal, value, *target) {
+                self.finish_on_target(sweep_id, run_id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `metric.target` was reached by `run_id`: the sweep finishes (no new runs start).
+    async fn finish_on_target(&self, sweep_id: &str, run_id: &str) -> Result<(), ApiError> {
+        let mut tx = self.store.begin().await?;
+        if tx
+            .sweep(sweep_id)
+            .await?
+            .is_some_and(|s| s.state == "running")
+        {
+            tx.set_sweep_state(sweep_id, "finished").await?;
+            tx.commit().await?;
+            tracing::info!(sweep = sweep_id, run = run_id, "metric target reached");
+        }
+        Ok(())
+    }
+
     /// Ingest a metric batch. Returns `(accepted, stop, reason)`.
     pub async fn ingest(
         &self,
@@ -306,20 +406,7 @@ impl Controller {
             (&objective, appended.metric, &run.sweep_id)
         {
             if reaches(*goal, value, *target) {
-                let mut tx = self.store.begin().await?;
-                if tx
-                    .sweep(sweep_id)
-                    .await?
-                    .is_some_and(|s| s.state == "running")
-                {
-                    tx.set_sweep_state(sweep_id, "finished").await?;
-                    tx.commit().await?;
-                    tracing::info!(
-                        sweep = sweep_id.as_str(),
-                        run = run_id,
-                        "metric target reached"
-                    );
-                }
+                self.finish_on_target(sweep_id, run_id).await?;
             }
         }
         // Early termination: judge every running run of the sweep against the new data.

@@ -173,26 +173,32 @@ impl FromRow<'_, SqliteRow> for RunRow {
 /// What a strategy sees of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrialRow {
+    /// The run's id.
+    pub id: String,
     /// Flat parameters.
     pub params: Value,
     /// Grid position.
     pub grid_index: Option<i64>,
-    /// The sweep metric.
+    /// The sweep metric: best finite value of the history and the explicit summary.
     pub metric: Option<f64>,
     /// Life-cycle state.
     pub state: String,
     /// Last logged value of every metric.
     pub summary: Value,
+    /// Values set explicitly in the summary.
+    pub user_summary: Value,
 }
 
 impl FromRow<'_, SqliteRow> for TrialRow {
     fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
         Ok(TrialRow {
+            id: row.try_get("id")?,
             params: json(row, "params")?,
             grid_index: row.try_get("grid_index")?,
             metric: row.try_get("metric")?,
             state: row.try_get("state")?,
             summary: json(row, "summary")?,
+            user_summary: json(row, "user_summary")?,
         })
     }
 }

@@ -466,9 +466,7 @@ async fn put_summary(
     Path(id): Path<String>,
     Body(body): Body<Map<String, Value>>,
 ) -> ApiResult {
-    if !s.controller.store().set_user_summary(&id, &body).await? {
-        return Err(ApiError::not_found("run", &id));
-    }
+    s.controller.set_summary(&id, &body).await?;
     if let Some(run) = s.controller.store().run(&id).await? {
         s.controller.events.publish(
             "run_updated",
