@@ -301,34 +301,20 @@ impl Controller {
         Ok(rows
             .iter()
             .map(|r| {
+                let name = metric.map(|m| m.name.as_str()).unwrap_or_default();
                 let span = spans.get(&r.id);
-                let reported = metric
-                    .and_then(|m| r.user_summary.get(&m.name))
-                    .and_then(finite_number);
-                let logged_worst = span.map(|s| match metric.map(|m| m.goal) {
-                    Some(Goal::Maximize) => s.lowest,
-                    _ => s.highest,
-                });
-                let worst = match (logged_worst, reported, metric) {
-                    (Some(a), Some(b), Some(m)) if m.goal.better(a, b) => Some(b),
-                    (a, b, _) => a.or(b),
-                };
-                Trial {
-                    params: r.params.as_object().cloned().unwrap_or_default(),
-                    grid_index: r.grid_index.and_then(|i| u64::try_from(i).ok()),
-                    // A run stopped early counts by its last value: its best so far would
-                    // flatter a curve the rule judged hopeless.
-                    value: match (r.state.as_str(), metric) {
-                        ("stopped_early", Some(m)) => {
-                            r.summary.get(&m.name).and_then(Value::as_f64).or(r.metric)
-                        }
-                        _ => r.metric,
+                trial(
+                    config,
+                    &RunReport {
+                        state: &r.state,
+                        params: r.params.as_object().cloned().unwrap_or_default(),
+                        grid_index: r.grid_index.and_then(|i| u64::try_from(i).ok()),
+                        metric: r.metric,
+                        last_logged: r.summary.get(name).and_then(Value::as_f64),
+                        summary: r.user_summary.get(name).and_then(finite_number),
+                        logged: span.map(|s| (s.lowest, s.highest, s.last)),
                     },
-                    worst,
-                    latest: span.map(|s| s.last),
-                    running: running(&r.state),
-                    failed: failed(&r.state),
-                }
+                )
             })
             .collect())
     }
@@ -513,6 +499,52 @@ impl Controller {
                 .await?;
         }
         self.sweep(sweep_id).await
+    }
+}
+
+/// What the controller knows of one run's metric, to make its [`Trial`].
+#[derive(Debug, Clone, Default)]
+pub struct RunReport<'a> {
+    /// The run's state (`running`, `finished`, `failed`, …).
+    pub state: &'a str,
+    /// Flat parameters.
+    pub params: Map<String, Value>,
+    /// Grid position.
+    pub grid_index: Option<u64>,
+    /// The run's metric: best finite value of its history and summary.
+    pub metric: Option<f64>,
+    /// The last logged value of the metric, if finite.
+    pub last_logged: Option<f64>,
+    /// The metric's value in the explicit summary, if a finite number.
+    pub summary: Option<f64>,
+    /// Lowest, highest and last finite logged values, when known (needed only to impute).
+    pub logged: Option<(f64, f64, f64)>,
+}
+
+/// The [`Trial`] the strategy sees for a run: failed, crashed and cancelled runs (W&B's
+/// `killed`) are failed, running and queued ones in flight; a run stopped early counts by
+/// its last logged value (its best so far would flatter a curve the rule judged hopeless).
+pub fn trial(config: &SweepConfig, r: &RunReport<'_>) -> Trial {
+    let goal = config.metric.as_ref().map_or(Goal::Minimize, |m| m.goal);
+    let logged_worst = r.logged.map(|(lo, hi, _)| match goal {
+        Goal::Maximize => lo,
+        Goal::Minimize => hi,
+    });
+    let worst = match (logged_worst, r.summary) {
+        (Some(a), Some(b)) if goal.better(a, b) => Some(b),
+        (a, b) => a.or(b),
+    };
+    Trial {
+        params: r.params.clone(),
+        grid_index: r.grid_index,
+        value: match r.state {
+            "stopped_early" => r.last_logged.or(r.metric),
+            _ => r.metric,
+        },
+        worst,
+        latest: r.logged.map(|(_, _, last)| last),
+        running: matches!(r.state, "running" | "queued"),
+        failed: matches!(r.state, "failed" | "crashed" | "cancelled"),
     }
 }
 
