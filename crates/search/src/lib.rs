@@ -58,6 +58,10 @@ pub struct Trial {
     pub latest: Option<f64>,
     /// Whether the run is still in flight.
     pub running: bool,
+    /// Whether it is in flight but not started yet (W&B's `pending`): it stays pending
+    /// whatever `metric.impute_while_running` says.
+    #[serde(default)]
+    pub queued: bool,
     /// Whether the run failed, crashed or was cancelled; its value is then imputed per
     /// `metric.impute`. A run whose value is NaN or infinite counts as failed too.
     #[serde(default)]

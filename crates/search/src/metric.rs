@@ -21,6 +21,7 @@
 //! | finished, stopped early | its metric; without one, per `metric.impute`: `worst` → the sweep's worst value, `latest` → its last logged value |
 //! | failed, crashed, cancelled | per `metric.impute`: `worst` (default) → the sweep's worst value, `best` → its own metric, `latest` → its own last finite logged value |
 //! | running | pending; with `metric.impute_while_running` set, its own metric, and without one the sweep's worst value (`worst`) |
+//! | queued | pending |
 //!
 //! The sweep's worst value is the worst single value any ended run reported (history or
 //! summary). `latest` reads the history only, as W&B does.
@@ -122,6 +123,9 @@ pub fn count(metric: Option<&Metric>, trials: &[Trial]) -> Vec<Counted> {
         .map(|t| {
             let own = finite(t.value);
             if t.running {
+                if t.queued {
+                    return Counted::Pending;
+                }
                 let v = match while_running {
                     ImputeWhileRunning::False => None,
                     ImputeWhileRunning::Worst => own.or(worst),

@@ -522,7 +522,8 @@ pub struct RunReport<'a> {
 }
 
 /// The [`Trial`] the strategy sees for a run: failed, crashed and cancelled runs (W&B's
-/// `killed`) are failed, running and queued ones in flight; a run stopped early counts by
+/// `killed`) are failed, running and queued ones in flight (queued ones are W&B's `pending`:
+/// never imputed while running); a run stopped early counts by
 /// its last logged value (its best so far would flatter a curve the rule judged hopeless).
 pub fn trial(config: &SweepConfig, r: &RunReport<'_>) -> Trial {
     let goal = config.metric.as_ref().map_or(Goal::Minimize, |m| m.goal);
@@ -544,6 +545,7 @@ pub fn trial(config: &SweepConfig, r: &RunReport<'_>) -> Trial {
         worst,
         latest: r.logged.map(|(_, _, last)| last),
         running: matches!(r.state, "running" | "queued"),
+        queued: r.state == "queued",
         failed: matches!(r.state, "failed" | "crashed" | "cancelled"),
     }
 }
