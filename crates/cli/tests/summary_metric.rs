@@ -54,10 +54,18 @@ fn a_summary_only_metric_gives_a_best_run_and_bayes_observations() {
         assert!(r["summary"].get("val_loss").is_some());
     }
     // The best run is the lowest summary value.
-    let best = json_of(&s, &["best", &id, "--format", "json", "--server", &server.url]);
+    let best = json_of(
+        &s,
+        &["best", &id, "--format", "json", "--server", &server.url],
+    );
     let lowest = runs
         .iter()
-        .min_by(|a, b| a["metric"].as_f64().unwrap().total_cmp(&b["metric"].as_f64().unwrap()))
+        .min_by(|a, b| {
+            a["metric"]
+                .as_f64()
+                .unwrap()
+                .total_cmp(&b["metric"].as_f64().unwrap())
+        })
         .unwrap();
     assert_eq!(best["id"], lowest["id"], "{best:#}");
     // Runs 11 and 12 came from the model, fitted on every finished run before them.

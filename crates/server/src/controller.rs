@@ -570,3 +570,48 @@ pub fn config_hash(config: &SweepConfig) -> String {
     let digest = Sha256::digest(canonical.as_bytes());
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trials_carry_wandb_states_and_values() {
+        let config = hyperdial_space::parse_str(
+            "method: bayes\nmetric: {name: loss, goal: minimize}\nparameters: {a: {min: 0.0, max: 1.0}}\n",
+            "s.yaml",
+        )
+        .unwrap()
+        .config;
+        let report = |state| RunReport {
+            state,
+            metric: Some(0.2),
+            last_logged: Some(0.9),
+            summary: Some(1.5),
+            logged: Some((0.2, 1.2, 0.9)),
+            ..Default::default()
+        };
+        let t = trial(&config, &report("finished"));
+        assert_eq!(
+            (t.value, t.worst, t.latest),
+            (Some(0.2), Some(1.5), Some(0.9))
+        );
+        assert!(!t.running && !t.failed);
+        // Stopped early: counted by the last logged value (a documented difference).
+        assert_eq!(trial(&config, &report("stopped_early")).value, Some(0.9));
+        // Cancelled is W&B's killed: imputed.
+        assert!(trial(&config, &report("cancelled")).failed);
+        assert!(trial(&config, &report("crashed")).failed);
+        let queued = trial(&config, &report("queued"));
+        assert!(queued.running && queued.queued);
+        // Worst without a summary value: the worst logged one.
+        let t = trial(
+            &config,
+            &RunReport {
+                summary: None,
+                ..report("failed")
+            },
+        );
+        assert_eq!(t.worst, Some(1.2));
+    }
+}

@@ -203,6 +203,20 @@ async fn the_metric_counts_history_and_summary() {
     assert_eq!(set(serde_json::json!(0.5), Some(min)).await, Some(0.5));
     assert_eq!(set(serde_json::json!(4.0), Some(min)).await, Some(1.0));
     assert_eq!(set(serde_json::json!("n/a"), Some(min)).await, Some(1.0));
+    // An explicit summary value stays when the metric is logged later, and keeps counting
+    // (a documented difference: W&B replaces the summary value with the logged one, 1.0 here).
+    assert_eq!(set(serde_json::json!(0.5), Some(min)).await, Some(0.5));
+    let later = [Point {
+        step: None,
+        time_ms: None,
+        values: vec![("loss".into(), Some(2.0))],
+    }];
+    let a = store
+        .append_metrics(&both.id, &later, Some(min))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.metric, Some(0.5));
     let max = Objective {
         name: "loss",
         maximize: true,
