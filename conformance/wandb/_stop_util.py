@@ -32,7 +32,7 @@ try:
     if getattr(sweeps, "__version__", "0.3.0") != "0.3.0":
         SWEEPS_MISSING = "sweeps %s installed; the suite is pinned to 0.3.0" % sweeps.__version__
 except ImportError as err:
-    SWEEPS_MISSING = "W&B's sweeps==0.3.0 is not installed (%s); pip install -r python/requirements-test.txt" % err
+    SWEEPS_MISSING = "the W&B library sweeps==0.3.0 is not installed (%s); pip install -r python/requirements-test.txt" % err
 
 if SWEEPS_MISSING:
     print("SKIPPED: " + SWEEPS_MISSING, file=sys.stderr)
