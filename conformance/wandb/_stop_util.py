@@ -1,4 +1,4 @@
-"""Shared helpers of test_stopping.py and test_metric.py: W&B's `sweeps` library (or the reason
+"""Code shared by test_stopping.py and test_metric.py: W&B's `sweeps` library (or the reason
 it is missing), the hyperdial binary, its hidden `debug` views and a real `hyperdial server`.
 
 The binary is `$HYPERDIAL` if set, else `target/debug/hyperdial` (or under
