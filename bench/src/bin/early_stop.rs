@@ -123,6 +123,16 @@ fn main() {
             })),
         ),
         (
+            "hyperband min_iter 3, eta 3, strict false",
+            Some(EarlyTerminate::Hyperband(Hyperband {
+                min_iter: Some(3),
+                max_iter: None,
+                s: None,
+                eta: 3.0,
+                strict: false,
+            })),
+        ),
+        (
             "hyperband min_iter 4, eta 2",
             Some(EarlyTerminate::Hyperband(Hyperband {
                 min_iter: Some(4),

@@ -43,6 +43,14 @@ impl Remote {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Machine-readable views of the server's decisions, for conformance tests (JSON on
+    /// standard input and output; see `commands/debug.rs`).
+    #[command(hide = true)]
+    Debug {
+        /// What to decide.
+        #[arg(value_enum)]
+        view: commands::debug::View,
+    },
     /// Run a sweep on this machine: embedded server on SQLite, N local agents, progress, and
     /// the best run at the end. Running it again with the same file resumes the sweep; once
     /// that sweep has finished, it shows the result and what can be done (--retry, --new).
@@ -276,6 +284,9 @@ fn main() -> ExitCode {
     if let Command::Validate { file, json, seed } = &cli.command {
         return finish(commands::validate::run(file, *json, *seed));
     }
+    if let Command::Debug { view } = &cli.command {
+        return finish(commands::debug::run(*view));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -388,6 +399,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         } => run::run(&remote, &project, name.as_deref(), wandb, &argv).await,
         Command::Sync { dir, remote } => sync::run(&remote, &dir).await,
         Command::Validate { file, json, seed } => commands::validate::run(&file, json, seed),
+        Command::Debug { view } => commands::debug::run(view),
     }
 }
 

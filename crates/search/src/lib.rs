@@ -18,11 +18,12 @@
 //! Model-based strategies see the space through [`encode`] and the runs through
 //! [`History`]: finished runs are observations (oriented so that smaller is better), failed
 //! ones are imputed per `metric.impute`, running ones are pending (fantasized) or, with
-//! `metric.impute_while_running`, observations with an imputed value.
+//! `metric.impute_while_running`, observations with an imputed value; [`metric`] says how, as
+//! W&B decides it.
 
 use std::collections::HashSet;
 
-use hyperdial_space::{grid, Goal, Impute, ImputeWhileRunning, Method, SweepConfig};
+use hyperdial_space::{grid, Goal, Method, SweepConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,7 @@ use serde_json::Value;
 
 pub mod bayes;
 pub mod encode;
+pub mod metric;
 pub mod sobol;
 pub mod stopping;
 pub mod tpe;
@@ -43,13 +45,25 @@ pub struct Trial {
     pub params: serde_json::Map<String, Value>,
     /// The grid position of the configuration, for strategies over a finite space.
     pub grid_index: Option<u64>,
-    /// The run's metric (goal-aware best of its history); `None` while unknown. A failed
-    /// run may still carry the last value it logged (used by `impute: latest`).
+    /// The run's metric: the goal-aware best finite value of its history and summary
+    /// ([`metric::RunValues::best`]); `None` while unknown. A failed run may still carry one
+    /// (used by `impute: best`).
     pub value: Option<f64>,
+    /// The goal-aware worst finite value of its history and summary
+    /// ([`metric::RunValues::worst`]), for `impute: worst`; `None` means the same as `value`.
+    #[serde(default)]
+    pub worst: Option<f64>,
+    /// Its last finite logged value ([`metric::RunValues::latest`]), for `impute: latest`.
+    #[serde(default)]
+    pub latest: Option<f64>,
     /// Whether the run is still in flight.
     pub running: bool,
-    /// Whether the run failed or crashed; its value is then imputed per `metric.impute`.
-    /// A run whose value is NaN or infinite counts as failed too.
+    /// Whether it is in flight but not started yet (W&B's `pending`): it stays pending
+    /// whatever `metric.impute_while_running` says.
+    #[serde(default)]
+    pub queued: bool,
+    /// Whether the run failed, crashed or was cancelled; its value is then imputed per
+    /// `metric.impute`. A run whose value is NaN or infinite counts as failed too.
     #[serde(default)]
     pub failed: bool,
 }
@@ -203,71 +217,36 @@ pub struct History {
 }
 
 impl History {
-    /// Sort `trials` out for `space`: trials whose parameters are not in the space are
-    /// skipped, and so are finished runs without a value that did not fail (cancelled).
-    ///
-    /// Failed runs (and runs whose value is NaN or infinite) get, per `metric.impute`, the
-    /// worst (default) or best value observed, or with `latest` their own value when it is
-    /// finite (the worst otherwise). When nothing has been observed yet there is nothing to
-    /// impute, and they are left out. Running runs are pending, unless
-    /// `metric.impute_while_running` asks for them to count with the worst, best or their
-    /// own latest value.
+    /// Sort `trials` out for `space` as [`metric::count`] decides (W&B's imputation, see
+    /// [`metric`]): runs with their metric are observations; failed, crashed and cancelled
+    /// runs, and finished runs without a metric, are imputed per `metric.impute`; running
+    /// runs are pending, or with `metric.impute_while_running` observations with their own
+    /// metric (or the sweep's worst value). Runs with nothing to impute from are left out;
+    /// so are trials whose parameters are not in the space.
     pub fn new(config: &SweepConfig, space: &Space<'_>, trials: &[Trial]) -> Self {
         let metric = config.metric.as_ref();
         let sign = match metric.map(|m| m.goal) {
             Some(Goal::Maximize) => -1.0,
             _ => 1.0,
         };
-        let impute = metric.map_or(Impute::Worst, |m| m.impute);
-        let while_running = metric.map_or(ImputeWhileRunning::False, |m| m.impute_while_running);
         let mut h = History::default();
-        let mut failed = Vec::new();
-        let mut running = Vec::new();
-        for t in trials {
+        for (t, counted) in trials.iter().zip(metric::count(metric, trials)) {
             let Some(point) = space.encode(&t.params) else {
                 continue;
             };
-            let value = t.value.filter(|v| v.is_finite()).map(|v| sign * v);
-            if t.running {
-                if while_running == ImputeWhileRunning::False {
-                    h.pending.push(point);
-                } else {
-                    running.push((point, value));
+            match counted {
+                metric::Counted::Observed(v) => {
+                    h.points.push(point);
+                    h.values.push(sign * v);
+                    h.imputed.push(false);
                 }
-            } else if t.failed || t.value.is_some_and(|v| !v.is_finite()) {
-                failed.push((point, value));
-            } else if let Some(v) = value {
-                h.points.push(point);
-                h.values.push(v);
-                h.imputed.push(false);
-            }
-        }
-        let worst = h.values.iter().copied().fold(f64::NAN, f64::max);
-        let best = h.values.iter().copied().fold(f64::NAN, f64::min);
-        for (point, own) in failed {
-            let v = match impute {
-                Impute::Worst => worst,
-                Impute::Best => best,
-                Impute::Latest => own.unwrap_or(worst),
-            };
-            if v.is_finite() {
-                h.points.push(point);
-                h.values.push(v);
-                h.imputed.push(true);
-            }
-        }
-        for (point, own) in running {
-            let v = match while_running {
-                ImputeWhileRunning::Worst => worst,
-                ImputeWhileRunning::Best => best,
-                ImputeWhileRunning::Latest | ImputeWhileRunning::False => own.unwrap_or(worst),
-            };
-            if v.is_finite() {
-                h.points.push(point);
-                h.values.push(v);
-                h.imputed.push(true);
-            } else {
-                h.pending.push(point);
+                metric::Counted::Imputed(v) => {
+                    h.points.push(point);
+                    h.values.push(sign * v);
+                    h.imputed.push(true);
+                }
+                metric::Counted::Pending => h.pending.push(point),
+                metric::Counted::Omitted => {}
             }
         }
         h
@@ -374,9 +353,8 @@ mod tests {
         Trial {
             params: s.params.iter().cloned().collect(),
             grid_index: s.info.grid_index,
-            value: None,
             running: true,
-            failed: false,
+            ..Default::default()
         }
     }
 

@@ -10,21 +10,26 @@
 //!
 //! ## hyperband (W&B semantics)
 //!
+//! The rule of W&B's `sweeps` library (0.3.0, `hyperband_stop_runs`), decision for decision.
 //! An *iteration* is one logged value of the metric (non-finite values are skipped, as W&B
-//! filters them). Bands are iteration indices: `min_iter · eta^k` (k = 0, 1, …) or
-//! `max_iter / eta^k` (k = 1 … s). For each band `b`, the threshold is taken over every run
-//! whose history is longer than `b`: sort the values `h[b]` ascending and take the element at
-//! index `⌊len / eta⌋`. A running run is compared at the largest band below its history
-//! length: it stops when the best value of its whole history is worse than that band's
-//! threshold. All running runs are re-checked on every batch, since thresholds move as other
-//! runs report (W&B re-checks every few minutes). W&B accepts `strict` but its controller does
-//! not use it; neither does hyperdial.
+//! filters them), and a band is a count of iterations: `min_iter · eta^k` for k = 0 … 99, or
+//! `max_iter / eta^k` for k = 1 … s (each truncated to an integer; see
+//! [`Hyperband::bands`]). For each band `b`, the threshold is taken over every run whose
+//! history holds at least `b` values, whatever its state: sort their `b`-th values ascending
+//! and take the element at index `⌊(1/eta) · len⌋`. A running run is judged at the largest
+//! band it has reached (`b ≤` its number of values). With `strict: true` (the default, as in
+//! W&B's schema) its `b`-th value is compared, so a run that was behind at the band stops even
+//! if it has caught up since; with `strict: false` its best value so far is. It stops when that
+//! value is worse than the band's threshold (strictly: a tie goes on). All running runs are
+//! re-checked on every batch, since thresholds move as other runs report (W&B re-checks every
+//! few minutes).
 //!
-//! Worked example (minimize, `max_iter: 5, s: 2, eta: 2` → bands 1 and 2): finished run A
-//! logged 10, 9; finished E logged 10, 6, 6; running B logged 10, 10; running C logged 10, 8, 8;
-//! running D logged 10, 7, 7. Band 1 holds 9, 10, 8, 7, 6 → sorted, index ⌊5/2⌋ = 2 → threshold
-//! 8. Band 2 holds 8, 7, 6 → index 1 → threshold 7. B (length 2) is judged at band 1: best 10 >
-//! 8 → stop. C (length 3) at band 2: best 8 > 7 → stop. D: best 7 ≤ 7 → goes on.
+//! Worked example (minimize, `min_iter: 2, eta: 2` → bands 2, 4, 8, …): finished runs logged
+//! 5, 4, 3, 2, 1 and 5, 3, 2, 1, 1 and 5, 2, 1, 1, 1; running X logged 5, 1, 6 and running Y
+//! 6, 4.5, 1. Band 2 holds the second values 4, 3, 2, 1, 4.5 → sorted, index ⌊5/2⌋ = 2 →
+//! threshold 3. Band 4 holds 2, 1, 1 → index 1 → threshold 1. X and Y (3 values) are judged at
+//! band 2. Strict: X's second value 1 ≤ 3 goes on, Y's 4.5 > 3 stops. Not strict: both bests
+//! are 1 ≤ 3, nobody stops.
 //!
 //! ## asha
 //!
@@ -80,7 +85,8 @@ pub struct Stop {
     pub rule: String,
     /// The band, rung or step at which it was judged.
     pub rung: f64,
-    /// Its value there (hyperband and median: its best so far), in metric units.
+    /// Its value there, in metric units: for hyperband its value at the band (`strict`) or its
+    /// best so far; for median its best so far.
     pub value: f64,
     /// The value it needed to reach, in metric units.
     pub threshold: f64,
@@ -126,26 +132,27 @@ fn best(points: &[CurvePoint]) -> f64 {
 
 fn hyperband(hb: &Hyperband, curves: &[Curve]) -> Vec<Stop> {
     let longest = curves.iter().map(|c| c.points.len()).max().unwrap_or(0);
-    // Only bands some run has passed matter; the min_iter form is unbounded.
+    // Only bands some run has reached matter (the others have no values, so no threshold).
     let bands: Vec<usize> = hb
-        .bands(256)
+        .bands(usize::MAX)
         .into_iter()
         .map(|b| b as usize)
-        .take_while(|b| *b < longest)
+        .take_while(|&b| b <= longest)
+        .filter(|&b| b >= 1)
         .collect();
+    let keep = 1.0 / hb.eta;
     let thresholds: Vec<f64> = bands
         .iter()
         .map(|&b| {
             let mut at: Vec<f64> = curves
                 .iter()
-                .filter(|c| c.points.len() > b)
-                .map(|c| c.points[b].value)
+                .filter(|c| c.points.len() >= b)
+                .map(|c| c.points[b - 1].value)
                 .collect();
             at.sort_by(f64::total_cmp);
-            let index = ((at.len() as f64) / hb.eta) as usize;
-            at.get(index.min(at.len().saturating_sub(1)))
-                .copied()
-                .unwrap_or(f64::INFINITY)
+            // W&B: sorted(values)[int(r * len(values))] with r = 1 / eta (< 1, so in range).
+            let index = (keep * at.len() as f64) as usize;
+            at.get(index).copied().unwrap_or(f64::INFINITY)
         })
         .collect();
     let mut stops = Vec::new();
@@ -153,10 +160,14 @@ fn hyperband(hb: &Hyperband, curves: &[Curve]) -> Vec<Stop> {
         if !c.running {
             continue;
         }
-        let Some(k) = bands.iter().rposition(|&b| b < c.points.len()) else {
+        let Some(k) = bands.iter().rposition(|&b| b <= c.points.len()) else {
             continue;
         };
-        let value = best(&c.points);
+        let value = if hb.strict {
+            c.points[bands[k] - 1].value
+        } else {
+            best(&c.points)
+        };
         if value > thresholds[k] {
             stops.push(Stop {
                 index,
@@ -307,17 +318,55 @@ mod tests {
         s: Option<u64>,
         eta: f64,
     ) -> EarlyTerminate {
+        strictness(min_iter, max_iter, s, eta, true)
+    }
+
+    fn strictness(
+        min_iter: Option<u64>,
+        max_iter: Option<u64>,
+        s: Option<u64>,
+        eta: f64,
+        strict: bool,
+    ) -> EarlyTerminate {
         EarlyTerminate::Hyperband(Hyperband {
             min_iter,
             max_iter,
             s,
             eta,
-            strict: true,
+            strict,
         })
     }
 
+    fn judged(rule: &EarlyTerminate, goal: Goal, curves: &[Curve]) -> Vec<(usize, f64, f64, f64)> {
+        decide(rule, goal, curves)
+            .iter()
+            .map(|s| (s.index, s.rung, s.value, s.threshold))
+            .collect()
+    }
+
     #[test]
-    fn hyperband_worked_example() {
+    fn hyperband_worked_example_strict_both_ways() {
+        // The module docs' example; W&B's sweeps 0.3.0 stops Y when strict, nobody otherwise.
+        let curves = [
+            curve(1, false, &[5.0, 4.0, 3.0, 2.0, 1.0]),
+            curve(2, false, &[5.0, 3.0, 2.0, 1.0, 1.0]),
+            curve(3, false, &[5.0, 2.0, 1.0, 1.0, 1.0]),
+            curve(4, true, &[5.0, 1.0, 6.0]),
+            curve(5, true, &[6.0, 4.5, 1.0]),
+        ];
+        let strict = strictness(Some(2), None, None, 2.0, true);
+        assert_eq!(
+            judged(&strict, Goal::Minimize, &curves),
+            [(4, 2.0, 4.5, 3.0)]
+        );
+        let lenient = strictness(Some(2), None, None, 2.0, false);
+        assert!(judged(&lenient, Goal::Minimize, &curves).is_empty());
+    }
+
+    #[test]
+    fn hyperband_wandb_docstring_example() {
+        // W&B's own example (max_iter 5, eta 2, s 2 → bands 1 and 2): only B stops, judged at
+        // band 2 against the middle of 9, 6, 10, 8, 7; C's 8 ties the threshold and goes on.
         let curves = [
             curve(1, false, &[10.0, 9.0]),
             curve(2, true, &[10.0, 10.0]),
@@ -325,33 +374,59 @@ mod tests {
             curve(4, true, &[10.0, 7.0, 7.0]),
             curve(5, false, &[10.0, 6.0, 6.0]),
         ];
-        let stops = decide(&hb(None, Some(5), Some(2), 2.0), Goal::Minimize, &curves);
-        let stopped: Vec<(usize, f64, f64)> = stops
-            .iter()
-            .map(|s| (s.index, s.rung, s.threshold))
+        for strict in [true, false] {
+            let rule = strictness(None, Some(5), Some(2), 2.0, strict);
+            assert_eq!(
+                judged(&rule, Goal::Minimize, &curves),
+                [(1, 2.0, 10.0, 8.0)],
+                "strict {strict}"
+            );
+        }
+    }
+
+    #[test]
+    fn hyperband_judges_at_the_band_value_not_one_later() {
+        // min_iter 3, eta 3: three finished runs logged 5, 4, 3, 2, 1; X logged 9, 9, 9. Band 3
+        // is the third value: 3, 3, 3, 9 → index ⌊4/3⌋ = 1 → threshold 3; X stops after three.
+        let mut curves: Vec<Curve> = (1..=3)
+            .map(|n| curve(n, false, &[5.0, 4.0, 3.0, 2.0, 1.0]))
             .collect();
-        assert_eq!(stopped, [(1, 1.0, 8.0), (2, 2.0, 7.0)]);
+        curves.push(curve(4, true, &[9.0, 9.0, 9.0]));
+        assert_eq!(
+            judged(&hb(Some(3), None, None, 3.0), Goal::Minimize, &curves),
+            [(3, 3.0, 9.0, 3.0)]
+        );
+        // With two values it has not reached a band yet.
+        curves[3] = curve(4, true, &[9.0, 9.0]);
+        assert!(judged(&hb(Some(3), None, None, 3.0), Goal::Minimize, &curves).is_empty());
     }
 
     #[test]
     fn hyperband_maximize_reports_metric_units() {
+        // Band 2 holds 0.9, 0.2, 0.8 → the top third by value is 0.8 (index ⌊3/3⌋ = 1 of the
+        // negated, sorted values).
         let curves = [
             curve(1, false, &[0.5, 0.9]),
             curve(2, true, &[0.5, 0.2]),
             curve(3, false, &[0.5, 0.8]),
         ];
-        let stops = decide(&hb(Some(1), None, None, 3.0), Goal::Maximize, &curves);
-        assert_eq!(stops.len(), 1);
-        assert_eq!(stops[0].index, 1);
-        assert_eq!(stops[0].value, 0.5);
-        assert_eq!(stops[0].threshold, 0.8);
+        assert_eq!(
+            judged(&hb(Some(2), None, None, 3.0), Goal::Maximize, &curves),
+            [(1, 2.0, 0.2, 0.8)]
+        );
     }
 
     #[test]
     fn hyperband_skips_non_finite_values_and_unreached_bands() {
+        // The NaN is not an iteration: run 1's first value is 3.0, judged at band 1 against
+        // the values 3.0 and 1.0 (index ⌊2/3⌋ = 0 → 1.0).
         let curves = [curve(1, true, &[f64::NAN, 3.0]), curve(2, false, &[1.0])];
-        // Band 1 (index 1) not reached by anyone after filtering the NaN: nothing to compare.
-        assert!(decide(&hb(Some(1), None, None, 3.0), Goal::Minimize, &curves).is_empty());
+        assert_eq!(
+            judged(&hb(Some(1), None, None, 3.0), Goal::Minimize, &curves),
+            [(0, 1.0, 3.0, 1.0)]
+        );
+        // Band 5 is reached by nobody: nothing to compare.
+        assert!(judged(&hb(Some(5), None, None, 3.0), Goal::Minimize, &curves).is_empty());
     }
 
     fn asha_rule(grace: u64, rf: f64, brackets: u64) -> EarlyTerminate {

@@ -233,20 +233,26 @@ fn failed_runs_are_imputed() {
         t(0.6, None, false, true),
         t(0.7, None, false, false),
     ];
+    // W&B's imputation (crate::metric): the sweep's worst value is 3.0, the worst any ended
+    // run reported (the failed run's 0.5 included); the finished run without a value (0.7)
+    // is imputed too.
     let h = History::new(&c, &space, &trials);
-    assert_eq!(h.values, vec![3.0, 1.0, 3.0, 3.0, 3.0]);
-    assert_eq!(h.imputed, vec![false, false, true, true, true]);
+    assert_eq!(h.values, vec![3.0, 1.0, 3.0, 3.0, 3.0, 3.0]);
+    assert_eq!(h.imputed, vec![false, false, true, true, true, true]);
     assert_eq!(h.pending.len(), 1);
+    // `best` is the failed run's own best; runs without one are left out.
     let best = config(
         "method: bayes\nmetric: {name: m, impute: best}\nparameters: {a: {min: 0.0, max: 1.0}}\n",
     );
     assert_eq!(
         History::new(&best, &space, &trials).values,
-        vec![3.0, 1.0, 1.0, 1.0, 1.0]
+        vec![3.0, 1.0, 0.5]
     );
+    // `latest` is the run's own last logged value (none here); a running run without a value
+    // counts with the sweep's worst under `impute_while_running: worst`.
     let latest = config("method: bayes\nmetric: {name: m, impute: latest, impute_while_running: worst}\nparameters: {a: {min: 0.0, max: 1.0}}\n");
     let h = History::new(&latest, &space, &trials);
-    assert_eq!(h.values, vec![3.0, 1.0, 3.0, 3.0, 0.5, 3.0]);
+    assert_eq!(h.values, vec![3.0, 1.0, 3.0]);
     assert!(h.pending.is_empty());
     // Maximize: values are negated, and the worst is the smallest metric.
     let max = config(
@@ -254,7 +260,7 @@ fn failed_runs_are_imputed() {
     );
     assert_eq!(
         History::new(&max, &space, &trials).values,
-        vec![-3.0, -1.0, -1.0, -1.0, -1.0]
+        vec![-3.0, -1.0, -0.5, -0.5, -0.5, -0.5]
     );
     // A bayes suggestion with failures in the history works and reports them.
     let mut many = trials.clone();
@@ -269,7 +275,7 @@ fn failed_runs_are_imputed() {
     let s = suggestion(&c, &many, 3);
     let diag = s.info.diagnostics.unwrap();
     assert_eq!(diag["phase"], "model");
-    assert_eq!(diag["imputed"], 3);
+    assert_eq!(diag["imputed"], 4);
 }
 
 #[test]

@@ -12,16 +12,21 @@
 //! however often it ran. [`Controller::retry`] queues retries by hand, also on a finished
 //! sweep, which then runs until they are done (`retries_only`) and finishes again.
 //!
-//! The metric of a run is the best value in its history (lowest for `minimize`, highest for
-//! `maximize`), as W&B's controller takes it; the store keeps it up to date on every batch.
+//! The metric of a run is the best finite value it reported, in its history or its summary
+//! (lowest for `minimize`, highest for `maximize`), as W&B's `metric_extremum` takes it; the
+//! store keeps it up to date on every batch and summary update. What the strategy counts for
+//! failed, cancelled and running runs is `hyperdial_search::metric`'s decision.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use hyperdial_search::{suggest_in_sweep, Ask, Trial};
 use hyperdial_space::command::{args_for, args_json};
-use hyperdial_space::{Goal, SweepConfig};
-use hyperdial_store::{NewRun, NewSweep, Objective, Point, RunRow, Store, SweepRow};
+use hyperdial_space::{Goal, ImputeWhileRunning, Method, SweepConfig};
+use hyperdial_store::{
+    finite_number, MetricSpan, NewRun, NewSweep, Objective, Point, RunRow, Store, SweepRow,
+    TrialRow,
+};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -280,23 +285,7 @@ impl Controller {
                 }
             }
         }
-        let trials: Vec<Trial> = rows
-            .iter()
-            .map(|r| Trial {
-                params: r.params.as_object().cloned().unwrap_or_default(),
-                grid_index: r.grid_index.and_then(|i| u64::try_from(i).ok()),
-                // A run stopped early counts by its last value: its best so far would
-                // flatter a curve the rule judged hopeless.
-                value: match (r.state.as_str(), &config.metric) {
-                    ("stopped_early", Some(m)) => {
-                        r.summary.get(&m.name).and_then(Value::as_f64).or(r.metric)
-                    }
-                    _ => r.metric,
-                },
-                running: r.state == "running" || r.state == "queued",
-                failed: r.state == "failed" || r.state == "crashed",
-            })
-            .collect();
+        let trials = self.trials(sweep_id, &config, &rows).await?;
         let number = sweep.next_number;
         // The run's seed is run_seed(sweep seed, number); the sweep seed also scrambles the
         // Sobol sequence that sobol and the initial designs of bayes and tpe follow.
@@ -356,6 +345,103 @@ impl Controller {
             .map(|m| (m.name.clone(), m.goal, m.target)))
     }
 
+    /// The runs of a sweep as the strategy sees them: each run's metric (best of its history
+    /// and summary), and for imputation its worst and latest values (read only when some run
+    /// needs imputing: see `hyperdial_search::metric`).
+    async fn trials(
+        &self,
+        sweep_id: &str,
+        config: &SweepConfig,
+        rows: &[TrialRow],
+    ) -> Result<Vec<Trial>, ApiError> {
+        let metric = config.metric.as_ref();
+        let failed = |state: &str| matches!(state, "failed" | "crashed" | "cancelled");
+        let running = |state: &str| matches!(state, "running" | "queued");
+        let imputes = metric.is_some_and(|m| {
+            rows.iter().any(|r| {
+                failed(&r.state)
+                    || (r.metric.is_none() && !running(&r.state))
+                    || (running(&r.state) && m.impute_while_running != ImputeWhileRunning::False)
+            })
+        });
+        let spans: HashMap<String, MetricSpan> = match metric {
+            Some(m) if imputes && matches!(config.method, Method::Bayes | Method::Tpe) => self
+                .store
+                .metric_spans(sweep_id, &m.name)
+                .await?
+                .into_iter()
+                .map(|s| (s.run_id.clone(), s))
+                .collect(),
+            _ => HashMap::new(),
+        };
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let name = metric.map(|m| m.name.as_str()).unwrap_or_default();
+                let span = spans.get(&r.id);
+                trial(
+                    config,
+                    &RunReport {
+                        state: &r.state,
+                        params: r.params.as_object().cloned().unwrap_or_default(),
+                        grid_index: r.grid_index.and_then(|i| u64::try_from(i).ok()),
+                        metric: r.metric,
+                        last_logged: r.summary.get(name).and_then(Value::as_f64),
+                        summary: r.user_summary.get(name).and_then(finite_number),
+                        logged: span.map(|s| (s.lowest, s.highest, s.last)),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Merge values into a run's explicit summary; a value for the sweep metric counts for the
+    /// run's metric (and can reach `metric.target`, which finishes the sweep).
+    pub async fn set_summary(
+        &self,
+        run_id: &str,
+        values: &Map<String, Value>,
+    ) -> Result<(), ApiError> {
+        let run = self
+            .store
+            .run(run_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("run", run_id))?;
+        let objective = self.objective(&run).await?;
+        let obj = objective.as_ref().map(|(name, goal, _)| Objective {
+            name,
+            maximize: *goal == Goal::Maximize,
+        });
+        let metric = self
+            .store
+            .set_user_summary(run_id, values, obj)
+            .await?
+            .ok_or_else(|| ApiError::not_found("run", run_id))?;
+        if let (Some((_, goal, Some(target))), Some(value), Some(sweep_id)) =
+            (&objective, metric, &run.sweep_id)
+        {
+            if reaches(*goal, value, *target) {
+                self.finish_on_target(sweep_id, run_id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `metric.target` was reached by `run_id`: the sweep finishes (no new runs start).
+    async fn finish_on_target(&self, sweep_id: &str, run_id: &str) -> Result<(), ApiError> {
+        let mut tx = self.store.begin().await?;
+        if tx
+            .sweep(sweep_id)
+            .await?
+            .is_some_and(|s| s.state == "running")
+        {
+            tx.set_sweep_state(sweep_id, "finished").await?;
+            tx.commit().await?;
+            tracing::info!(sweep = sweep_id, run = run_id, "metric target reached");
+        }
+        Ok(())
+    }
+
     /// Ingest a metric batch. Returns `(accepted, stop, reason)`.
     pub async fn ingest(
         &self,
@@ -382,20 +468,7 @@ impl Controller {
             (&objective, appended.metric, &run.sweep_id)
         {
             if reaches(*goal, value, *target) {
-                let mut tx = self.store.begin().await?;
-                if tx
-                    .sweep(sweep_id)
-                    .await?
-                    .is_some_and(|s| s.state == "running")
-                {
-                    tx.set_sweep_state(sweep_id, "finished").await?;
-                    tx.commit().await?;
-                    tracing::info!(
-                        sweep = sweep_id.as_str(),
-                        run = run_id,
-                        "metric target reached"
-                    );
-                }
+                self.finish_on_target(sweep_id, run_id).await?;
             }
         }
         // Early termination: judge every running run of the sweep against the new data.
@@ -776,6 +849,54 @@ impl std::str::FromStr for SweepAction {
     }
 }
 
+/// What the controller knows of one run's metric, to make its [`Trial`].
+#[derive(Debug, Clone, Default)]
+pub struct RunReport<'a> {
+    /// The run's state (`running`, `finished`, `failed`, …).
+    pub state: &'a str,
+    /// Flat parameters.
+    pub params: Map<String, Value>,
+    /// Grid position.
+    pub grid_index: Option<u64>,
+    /// The run's metric: best finite value of its history and summary.
+    pub metric: Option<f64>,
+    /// The last logged value of the metric, if finite.
+    pub last_logged: Option<f64>,
+    /// The metric's value in the explicit summary, if a finite number.
+    pub summary: Option<f64>,
+    /// Lowest, highest and last finite logged values, when known (needed only to impute).
+    pub logged: Option<(f64, f64, f64)>,
+}
+
+/// The [`Trial`] the strategy sees for a run: failed, crashed and cancelled runs (W&B's
+/// `killed`) are failed, running and queued ones in flight (queued ones are W&B's `pending`:
+/// never imputed while running); a run stopped early counts by
+/// its last logged value (its best so far would flatter a curve the rule judged hopeless).
+pub fn trial(config: &SweepConfig, r: &RunReport<'_>) -> Trial {
+    let goal = config.metric.as_ref().map_or(Goal::Minimize, |m| m.goal);
+    let logged_worst = r.logged.map(|(lo, hi, _)| match goal {
+        Goal::Maximize => lo,
+        Goal::Minimize => hi,
+    });
+    let worst = match (logged_worst, r.summary) {
+        (Some(a), Some(b)) if goal.better(a, b) => Some(b),
+        (a, b) => a.or(b),
+    };
+    Trial {
+        params: r.params.clone(),
+        grid_index: r.grid_index,
+        value: match r.state {
+            "stopped_early" => r.last_logged.or(r.metric),
+            _ => r.metric,
+        },
+        worst,
+        latest: r.logged.map(|(_, _, last)| last),
+        running: matches!(r.state, "running" | "queued"),
+        queued: r.state == "queued",
+        failed: matches!(r.state, "failed" | "crashed" | "cancelled"),
+    }
+}
+
 /// Whether `value` reaches `target` under `goal`.
 fn reaches(goal: Goal, value: f64, target: f64) -> bool {
     match goal {
@@ -795,4 +916,49 @@ pub fn config_hash(config: &SweepConfig) -> String {
     let canonical = serde_json::to_string(config).unwrap_or_default();
     let digest = Sha256::digest(canonical.as_bytes());
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trials_carry_wandb_states_and_values() {
+        let config = hyperdial_space::parse_str(
+            "method: bayes\nmetric: {name: loss, goal: minimize}\nparameters: {a: {min: 0.0, max: 1.0}}\n",
+            "s.yaml",
+        )
+        .unwrap()
+        .config;
+        let report = |state| RunReport {
+            state,
+            metric: Some(0.2),
+            last_logged: Some(0.9),
+            summary: Some(1.5),
+            logged: Some((0.2, 1.2, 0.9)),
+            ..Default::default()
+        };
+        let t = trial(&config, &report("finished"));
+        assert_eq!(
+            (t.value, t.worst, t.latest),
+            (Some(0.2), Some(1.5), Some(0.9))
+        );
+        assert!(!t.running && !t.failed);
+        // Stopped early: counted by the last logged value (a documented difference).
+        assert_eq!(trial(&config, &report("stopped_early")).value, Some(0.9));
+        // Cancelled is W&B's killed: imputed.
+        assert!(trial(&config, &report("cancelled")).failed);
+        assert!(trial(&config, &report("crashed")).failed);
+        let queued = trial(&config, &report("queued"));
+        assert!(queued.running && queued.queued);
+        // Worst without a summary value: the worst logged one.
+        let t = trial(
+            &config,
+            &RunReport {
+                summary: None,
+                ..report("failed")
+            },
+        );
+        assert_eq!(t.worst, Some(1.2));
+    }
 }

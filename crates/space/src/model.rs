@@ -311,13 +311,21 @@ pub struct Hyperband {
     pub s: Option<u64>,
     /// Reduction factor; the top `1/eta` of runs survive each band. Default 3.
     pub eta: f64,
-    /// The stricter condition of the original algorithm. Default `true` (as in W&B's schema).
+    /// Judge a run by its value at the band (`true`, the default, as in W&B's schema) rather
+    /// than by its best value so far.
     pub strict: bool,
 }
 
 impl Hyperband {
-    /// The iterations at which runs are compared, ascending, as W&B computes them. For the
-    /// `min_iter` form the sequence is unbounded; `limit` caps how many are returned.
+    /// How many bands W&B's `min_iter` form has: `min_iter · eta^k` for `k = 0..100`.
+    pub const MIN_ITER_BANDS: usize = 100;
+
+    /// The iterations (counts of logged values, each ≥ 1) at which runs are compared,
+    /// ascending, exactly as W&B's `sweeps` 0.3.0 computes them: for `max_iter` and `s`,
+    /// `band = max_iter`, then `s` times `band /= eta`, stopping before a band below 1, each
+    /// truncated to an integer; for `min_iter`, `band = min_iter`, then `band *= eta` for
+    /// [`Self::MIN_ITER_BANDS`] bands, each truncated. Bands may repeat when `eta` is close to
+    /// 1 (a repeated band changes nothing). At most `limit` bands are returned.
     pub fn bands(&self, limit: usize) -> Vec<u64> {
         let mut bands = Vec::new();
         if let (Some(max_iter), Some(s)) = (self.max_iter, self.s) {
@@ -333,7 +341,8 @@ impl Hyperband {
             bands.truncate(limit);
         } else if let Some(min_iter) = self.min_iter {
             let mut band = min_iter as f64;
-            while bands.len() < limit && band < u64::MAX as f64 {
+            // Bands past u64::MAX are never reached by any history; the cast would saturate.
+            while bands.len() < limit.min(Self::MIN_ITER_BANDS) && band < u64::MAX as f64 {
                 bands.push(band as u64);
                 band *= self.eta;
             }

@@ -132,6 +132,34 @@ pub struct Point {
     pub values: Vec<(String, Option<f64>)>,
 }
 
+/// SQL condition: a stored metric value that is a finite number (NULL stands for NaN;
+/// infinities can be stored).
+const FINITE: &str = "value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
+const FINITE_L: &str = "l.value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
+const FINITE_M: &str = "m.value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
+
+/// A finite JSON number (not a boolean, string or object): what counts as a metric value in
+/// a summary.
+pub fn finite_number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64().filter(|v| v.is_finite()),
+        _ => None,
+    }
+}
+
+/// The finite values one run logged for one metric: see [`Store::metric_spans`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSpan {
+    /// The run.
+    pub run_id: String,
+    /// Lowest finite value.
+    pub lowest: f64,
+    /// Highest finite value.
+    pub highest: f64,
+    /// The finite value of the highest step.
+    pub last: f64,
+}
+
 /// The metric a sweep optimizes, for keeping each run's best value up to date.
 #[derive(Debug, Clone, Copy)]
 pub struct Objective<'a> {
@@ -532,7 +560,8 @@ impl Store {
     }
 
     /// Append metric points to a run in one transaction, keep its summary (last value of each
-    /// metric) and, given the sweep's objective, its best value up to date.
+    /// metric) and, given the sweep's objective, its metric up to date: the best finite value
+    /// of its history and of its explicit summary (W&B's `metric_extremum`).
     /// Returns `None` for an unknown run.
     pub async fn append_metrics(
         &self,
@@ -563,15 +592,15 @@ impl Store {
             for (name, value) in &p.values {
                 flat.push((step, name, *value, time));
                 summary.insert(name.clone(), value.map(Value::from).unwrap_or(Value::Null));
-                if let (Some(obj), Some(v)) = (objective, value) {
+                if let (Some(obj), Some(v)) = (objective, value.filter(|v| v.is_finite())) {
                     if obj.name == name {
                         let better = match metric {
                             None => true,
-                            Some(m) if obj.maximize => *v > m,
-                            Some(m) => *v < m,
+                            Some(m) if obj.maximize => v > m,
+                            Some(m) => v < m,
                         };
                         if better {
-                            metric = Some(*v);
+                            metric = Some(v);
                         }
                     }
                 }
@@ -702,32 +731,85 @@ impl Store {
         Ok(out)
     }
 
-    /// Merge values into the run's explicit summary.
+    /// Merge values into the run's explicit summary. Given the sweep's objective and a value
+    /// for it, the run's metric becomes the best finite value of its history and the new
+    /// summary value (a summary value counts as one more report of the metric, as in W&B;
+    /// a replaced summary value no longer counts). Returns `None` for an unknown run, else
+    /// the run's metric afterwards.
     pub async fn set_user_summary(
         &self,
         run_id: &str,
         values: &Map<String, Value>,
-    ) -> Result<bool> {
+        objective: Option<Objective<'_>>,
+    ) -> Result<Option<Option<f64>>> {
         let mut tx = self.begin().await?;
-        let row = sqlx::query("SELECT user_summary FROM runs WHERE id = $1")
+        let row = sqlx::query("SELECT user_summary, metric FROM runs WHERE id = $1")
             .bind(run_id)
             .fetch_optional(&mut *tx.tx)
             .await?;
         let Some(row) = row else {
-            return Ok(false);
+            return Ok(None);
         };
         let mut summary: Map<String, Value> =
             serde_json::from_str(&row.try_get::<String, _>("user_summary")?).unwrap_or_default();
         for (k, v) in values {
             summary.insert(k.clone(), v.clone());
         }
-        sqlx::query("UPDATE runs SET user_summary = $2 WHERE id = $1")
+        let mut metric: Option<f64> = row.try_get("metric")?;
+        if let Some(obj) = objective.filter(|o| values.contains_key(o.name)) {
+            let aggregate = if obj.maximize { "MAX" } else { "MIN" };
+            let sql = format!(
+                "SELECT {aggregate}(value) AS v FROM metrics WHERE run_id = $1 AND name = $2 AND {FINITE}"
+            );
+            let logged: Option<f64> = sqlx::query(&sql)
+                .bind(run_id)
+                .bind(obj.name)
+                .fetch_one(&mut *tx.tx)
+                .await?
+                .try_get("v")?;
+            let reported = summary.get(obj.name).and_then(finite_number);
+            metric = match (logged, reported) {
+                (Some(a), Some(b)) if obj.maximize => Some(a.max(b)),
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        sqlx::query("UPDATE runs SET user_summary = $2, metric = $3 WHERE id = $1")
             .bind(run_id)
             .bind(Value::Object(summary).to_string())
+            .bind(metric)
             .execute(&mut *tx.tx)
             .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(metric))
+    }
+
+    /// For every run of a sweep that logged finite values of `name`: the lowest, the highest
+    /// and the last (by step) of them. The summary is not included. One query over the
+    /// sweep's points of that metric; the controller asks only when a run must be imputed.
+    pub async fn metric_spans(&self, sweep_id: &str, name: &str) -> Result<Vec<MetricSpan>> {
+        let sql = format!(
+            "SELECT m.run_id AS run_id, MIN(m.value) AS lo, MAX(m.value) AS hi, \
+             (SELECT l.value FROM metrics l WHERE l.run_id = m.run_id AND l.name = $2 AND {FINITE_L} \
+              ORDER BY l.step DESC LIMIT 1) AS last \
+             FROM metrics m JOIN runs r ON r.id = m.run_id \
+             WHERE r.sweep_id = $1 AND m.name = $2 AND {FINITE_M} GROUP BY m.run_id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(sweep_id)
+            .bind(name)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MetricSpan {
+                    run_id: r.try_get("run_id")?,
+                    lowest: r.try_get("lo")?,
+                    highest: r.try_get("hi")?,
+                    last: r.try_get("last")?,
+                })
+            })
+            .collect()
     }
 
     /// End a run. A run already in a final state keeps it (a late finish cannot revive a
@@ -968,7 +1050,7 @@ impl Tx {
     /// What the strategy needs to know about every run of a sweep.
     pub async fn trials(&mut self, sweep_id: &str) -> Result<Vec<TrialRow>> {
         Ok(sqlx::query_as::<_, TrialRow>(
-            "SELECT id, retry_of, attempt, params, grid_index, metric, state, summary FROM runs WHERE sweep_id = $1 ORDER BY number",
+            "SELECT id, retry_of, attempt, params, grid_index, metric, state, summary, user_summary FROM runs WHERE sweep_id = $1 ORDER BY number",
         )
         .bind(sweep_id)
         .fetch_all(&mut *self.tx)

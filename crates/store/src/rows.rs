@@ -222,12 +222,14 @@ pub struct TrialRow {
     pub params: Value,
     /// Grid position.
     pub grid_index: Option<i64>,
-    /// The sweep metric.
+    /// The sweep metric: best finite value of the history and the explicit summary.
     pub metric: Option<f64>,
     /// Life-cycle state.
     pub state: String,
     /// Last logged value of every metric.
     pub summary: Value,
+    /// Values set explicitly in the summary.
+    pub user_summary: Value,
 }
 
 impl FromRow<'_, SqliteRow> for TrialRow {
@@ -241,6 +243,7 @@ impl FromRow<'_, SqliteRow> for TrialRow {
             metric: row.try_get("metric")?,
             state: row.try_get("state")?,
             summary: json(row, "summary")?,
+            user_summary: json(row, "user_summary")?,
         })
     }
 }

@@ -135,12 +135,123 @@ async fn metrics_are_exact_and_keep_best_and_summary() {
         .set_user_summary(
             &run.id,
             &serde_json::from_str(r#"{"loss": 1.5, "note": "x"}"#).unwrap(),
+            None,
         )
         .await
         .unwrap();
     let r = store.run(&run.id).await.unwrap().unwrap();
     assert_eq!(r.summary["loss"], serde_json::json!(1.5));
     assert_eq!(r.summary["note"], serde_json::json!("x"));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn the_metric_counts_history_and_summary() {
+    let (store, dir) = store().await;
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let new_run = || NewRun {
+        sweep_id: Some(s.id.clone()),
+        project: "default".into(),
+        params: Value::Object(Map::new()),
+        config: Value::Object(Map::new()),
+        ..Default::default()
+    };
+    let min = Objective {
+        name: "loss",
+        maximize: false,
+    };
+    let summary = |v: Value| {
+        serde_json::json!({ "loss": v })
+            .as_object()
+            .unwrap()
+            .clone()
+    };
+    // Summary only (what Keras' W&B callback writes): the summary value is the metric.
+    let only = store.insert_run(new_run()).await.unwrap();
+    let m = store
+        .set_user_summary(&only.id, &summary(serde_json::json!(0.25)), Some(min))
+        .await
+        .unwrap();
+    assert_eq!(m, Some(Some(0.25)));
+    // History and summary: the best of both; a replaced summary value no longer counts.
+    let both = store.insert_run(new_run()).await.unwrap();
+    let points: Vec<Point> = [3.0, f64::INFINITY, 1.0, 2.0]
+        .iter()
+        .map(|v| Point {
+            step: None,
+            time_ms: None,
+            values: vec![("loss".into(), Some(*v))],
+        })
+        .collect();
+    let a = store
+        .append_metrics(&both.id, &points, Some(min))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.metric, Some(1.0), "infinity is not a metric value");
+    let set = |v: Value, obj| {
+        let store = &store;
+        let id = both.id.clone();
+        async move {
+            store
+                .set_user_summary(&id, &summary(v), obj)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert_eq!(set(serde_json::json!(0.5), Some(min)).await, Some(0.5));
+    assert_eq!(set(serde_json::json!(4.0), Some(min)).await, Some(1.0));
+    assert_eq!(set(serde_json::json!("n/a"), Some(min)).await, Some(1.0));
+    // An explicit summary value stays when the metric is logged later, and keeps counting
+    // (a documented difference: W&B replaces the summary value with the logged one, 1.0 here).
+    assert_eq!(set(serde_json::json!(0.5), Some(min)).await, Some(0.5));
+    let later = [Point {
+        step: None,
+        time_ms: None,
+        values: vec![("loss".into(), Some(2.0))],
+    }];
+    let a = store
+        .append_metrics(&both.id, &later, Some(min))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.metric, Some(0.5));
+    let max = Objective {
+        name: "loss",
+        maximize: true,
+    };
+    assert_eq!(set(serde_json::json!(3.5), Some(max)).await, Some(3.5));
+    // Later points keep counting against the summary value.
+    let more = [Point {
+        step: None,
+        time_ms: None,
+        values: vec![("loss".into(), Some(7.0))],
+    }];
+    let a = store
+        .append_metrics(&both.id, &more, Some(max))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.metric, Some(7.0));
+    // Spans for imputation: lowest, highest, last finite logged value (summary excluded).
+    let spans = store.metric_spans(&s.id, "loss").await.unwrap();
+    assert_eq!(
+        spans,
+        [MetricSpan {
+            run_id: both.id.clone(),
+            lowest: 1.0,
+            highest: 7.0,
+            last: 7.0
+        }]
+    );
+    assert_eq!(
+        store
+            .set_user_summary("nope", &summary(serde_json::json!(1)), None)
+            .await
+            .unwrap(),
+        None
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 

@@ -93,8 +93,13 @@ pub(crate) fn early_terminate_text(et: &EarlyTerminate) -> String {
                 shown.push("...".into());
                 format!("min_iter {}", hb.min_iter.unwrap_or(0))
             };
+            let judged = if hb.strict {
+                "its value at the band"
+            } else {
+                "its best value so far (strict: false)"
+            };
             format!(
-                "hyperband ({form}, eta {}): compare runs after {} logged values of the metric",
+                "hyperband ({form}, eta {}): compare runs after {} logged values of the metric, judging each by {judged}",
                 num(hb.eta),
                 shown.join(", ")
             )

@@ -620,9 +620,7 @@ async fn put_summary(
             "summary keys must be 1 to {MAX_SUMMARY_KEY_BYTES} bytes"
         )));
     }
-    if !s.controller.store().set_user_summary(&id, &body).await? {
-        return Err(ApiError::not_found("run", &id));
-    }
+    s.controller.set_summary(&id, &body).await?;
     if let Some(run) = s.controller.store().run(&id).await? {
         s.controller.events.publish(
             "run_updated",

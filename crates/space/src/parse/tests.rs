@@ -599,3 +599,37 @@ fn wandb_key_asks_for_the_wandb_module() {
         "",
     );
 }
+
+#[test]
+fn hyperband_bands_and_strict_as_wandb_computes_them() {
+    // Expected bands from W&B's `sweeps` 0.3.0 (`hyperband_stop_runs`) for the same settings.
+    let base = "program: t.py\nmethod: random\nmetric: {name: loss}\nparameters: {a: {min: 0.0, max: 1.0}}\n";
+    let hb = |et: &str| {
+        let v = ok(&format!(
+            "{base}early_terminate: {{type: hyperband, {et}}}\n"
+        ));
+        match v.config.early_terminate {
+            Some(EarlyTerminate::Hyperband(hb)) => hb,
+            other => panic!("{other:?}"),
+        }
+    };
+    let all = usize::MAX;
+    assert_eq!(hb("max_iter: 5, s: 2, eta: 2").bands(all), [1, 2]);
+    assert_eq!(hb("max_iter: 81, s: 10").bands(all), [1, 3, 9, 27]);
+    assert_eq!(
+        hb("max_iter: 10, s: 5, eta: 1.1").bands(all),
+        [6, 6, 7, 8, 9]
+    );
+    assert_eq!(hb("max_iter: 100, s: 3, eta: 2.5").bands(all), [6, 16, 40]);
+    assert_eq!(hb("min_iter: 3").bands(6), [3, 9, 27, 81, 243, 729]);
+    assert_eq!(
+        hb("min_iter: 1, eta: 1.5").bands(8),
+        [1, 1, 2, 3, 5, 7, 11, 17]
+    );
+    // The min_iter form has exactly 100 bands, as in W&B (eta 1.01 ends at band 2).
+    let slow = hb("min_iter: 1, eta: 1.01").bands(all);
+    assert_eq!(slow.len(), Hyperband::MIN_ITER_BANDS);
+    assert_eq!(slow.last(), Some(&2));
+    assert!(hb("min_iter: 3").strict);
+    assert!(!hb("min_iter: 3, strict: false").strict);
+}
