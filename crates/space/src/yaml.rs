@@ -1,14 +1,29 @@
-//! A YAML 1.2 document tree that remembers where every key and value came from.
+//! A YAML document tree that remembers where every key and value came from.
 //!
 //! Validation needs the line and column of each offending value, which serde-based loaders
 //! throw away. This module drives the event parser of `saphyr-parser` and builds a small tree of
 //! [`Node`]s, each with its [`Location`]. JSON is read by the same code: it is a subset of
 //! YAML 1.2 flow syntax, so both formats get the same precise errors.
 //!
-//! Scalars are resolved with the YAML 1.2 core schema, so `1e-5` is a float (PyYAML, which
-//! implements YAML 1.1, reads it as a string). Plain `yes`, `no`, `on` and `off` are strings
-//! under YAML 1.2 but booleans under PyYAML; they stay strings here and raise a warning.
-//! Duplicate keys are errors (PyYAML silently keeps the last one).
+//! # Which values: PyYAML's where the author meant them, YAML 1.2 where it is a superset
+//!
+//! W&B reads sweep files with PyYAML (YAML 1.1). Every file PyYAML reads is read here, with
+//! PyYAML's values wherever the author evidently meant them:
+//!
+//! - `yes`/`no`/`on`/`off` (also `Yes`, `YES`, …) are booleans, as in PyYAML. `y` and `n`
+//!   are strings, as in PyYAML.
+//! - Digits separated by `_` are numbers (`1_000` is 1000, `1_000.5` is 1000.5), `0b101` is
+//!   5, as in PyYAML.
+//! - A flow collection (`[...]`, `{...}`) whose continuation lines or closing bracket are not
+//!   indented past the key that opened it is read, with a warning (YAML 1.2 requires the
+//!   indentation; PyYAML does not).
+//! - A key written twice keeps its last value, as in PyYAML, with a warning.
+//!
+//! Where YAML 1.2 reads more than PyYAML, the superset is kept: `1e-5` and `1.0e5` are
+//! floats (PyYAML reads strings, so W&B rejects `min: 1e-5`), and `0o17` is 15. Two PyYAML
+//! readings that authors rarely mean are not followed, each with a warning: a leading zero is
+//! not octal (`010` is 10, PyYAML reads 8) and `1:30` is a string (PyYAML reads the base-60
+//! integer 90).
 
 use std::collections::HashMap;
 
@@ -56,6 +71,16 @@ pub enum NodeValue {
     Seq(Vec<Node>),
     /// A mapping, in source order.
     Map(Vec<(Key, Node)>),
+}
+
+impl NodeValue {
+    /// The integer, for messages (0 for anything else).
+    fn as_i64_lossy(&self) -> i64 {
+        match self {
+            NodeValue::Int(i) => *i,
+            _ => 0,
+        }
+    }
 }
 
 impl Node {
@@ -130,35 +155,23 @@ pub struct Parsed {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Parse a YAML 1.2 (or JSON) document.
+/// Parse a YAML (or JSON) document.
 ///
-/// One leniency keeps files that PyYAML accepts working: a flow collection whose closing
-/// bracket sits at column 1 under a top-level key (`command: [` ... `]`). YAML 1.2 requires
-/// flow content to be indented; when the strict parse fails and indenting those brackets by
-/// one space makes it succeed, that reading is used, with a warning.
+/// One leniency keeps files that PyYAML accepts working: a flow collection (`[`...`]`,
+/// `{`...`}`) spread over several lines whose continuation lines or closing bracket are not
+/// indented past the line that opened it (`values: [` ... `]` with the `]` under `values`).
+/// YAML 1.2 requires that indentation; when the strict parse fails and indenting those lines
+/// makes it succeed, that reading is used, with a warning per moved line.
 pub fn parse(text: &str) -> Parsed {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let strict = parse_strict(text);
-    if strict.root.is_some()
-        || !text
-            .lines()
-            .any(|l| l.starts_with(']') || l.starts_with('}'))
-    {
+    if strict.root.is_some() {
         return strict;
     }
-    let mut moved = Vec::new();
-    let relaxed_text: String = text
-        .split_inclusive('\n')
-        .enumerate()
-        .map(|(i, line)| {
-            if line.starts_with(']') || line.starts_with('}') {
-                moved.push(i + 1);
-                format!(" {line}")
-            } else {
-                line.to_string()
-            }
-        })
-        .collect();
+    let (relaxed_text, moved) = indent_flow_continuations(text);
+    if moved.is_empty() {
+        return strict;
+    }
     let mut relaxed = parse_strict(&relaxed_text);
     if relaxed.root.is_none() {
         return strict;
@@ -168,12 +181,64 @@ pub fn parse(text: &str) -> Parsed {
             Diagnostic::warning(
                 "",
                 Some(Location::new(line, 1)),
-                "a closing bracket at column 1 is not valid YAML 1.2 (PyYAML accepts it)",
+                "this line of a `[...]` or `{...}` list is not indented past the line that opened it, which YAML 1.2 requires (PyYAML accepts it)",
             )
-            .with_hint("indent the bracket by at least one space"),
+            .with_hint("indent it further than the key that opens the list"),
         );
     }
     relaxed
+}
+
+/// Indent every line that starts inside a multi-line flow collection to one column past the
+/// indentation of the line that opened the collection. Returns the new text and the (1-based)
+/// numbers of the lines that moved. Quotes and comments are skipped when counting brackets.
+fn indent_flow_continuations(text: &str) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut moved = Vec::new();
+    let mut depth = 0usize;
+    let mut open_indent = 0usize;
+    let mut quote: Option<char> = None;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let blank = line.trim().is_empty();
+        if depth > 0 && !blank && indent <= open_indent && quote.is_none() {
+            out.push_str(&" ".repeat(open_indent + 1 - indent));
+            moved.push(i + 1);
+        }
+        out.push_str(line);
+        let mut prev = ' ';
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match quote {
+                Some('\'') if c == '\'' => {
+                    if chars.peek() == Some(&'\'') {
+                        chars.next();
+                    } else {
+                        quote = None;
+                    }
+                }
+                Some('"') if c == '\\' => {
+                    chars.next();
+                }
+                Some('"') if c == '"' => quote = None,
+                Some(_) => {}
+                None => match c {
+                    '#' if prev == ' ' || prev == '\t' => break,
+                    '\'' | '"' if depth > 0 || matches!(prev, ' ' | ':') => quote = Some(c),
+                    '[' | '{' => {
+                        if depth == 0 {
+                            open_indent = indent;
+                        }
+                        depth += 1;
+                    }
+                    ']' | '}' if depth > 0 => depth -= 1,
+                    _ => {}
+                },
+            }
+            prev = c;
+        }
+    }
+    (out, moved)
 }
 
 fn parse_strict(text: &str) -> Parsed {
@@ -377,19 +442,24 @@ impl<'a> Builder<'a> {
                     };
                     self.path.push(key.name.clone());
                     let value = self.node(None, depth + 1);
-                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == key.name) {
-                        let first_line = first.location.line;
+                    let value = value?;
+                    if let Some(slot) = entries.iter_mut().find(|(k, _)| k.name == key.name) {
+                        // PyYAML keeps the last value at the first key's place; so do we.
+                        let first_line = slot.0.location.line;
                         self.diagnostics.push(
-                            Diagnostic::error(
+                            Diagnostic::warning(
                                 self.dotted(),
                                 Some(key.location),
-                                format!("duplicate key `{}` (first defined on line {first_line})", key.name),
+                                format!("duplicate key `{}` (first defined on line {first_line}): the last one is used, as in PyYAML", key.name),
                             )
-                            .with_hint("keep one of the two; PyYAML silently uses the last, which hides mistakes"),
+                            .with_hint("keep one of the two"),
                         );
+                        slot.1 = value;
+                        self.path.pop();
+                        continue;
                     }
                     self.path.pop();
-                    entries.push((key, value?));
+                    entries.push((key, value));
                 }
                 let node = Node {
                     value: NodeValue::Map(entries),
@@ -449,32 +519,29 @@ impl<'a> Builder<'a> {
             return NodeValue::Str(text.to_string());
         }
         if let Some(v) = resolve_plain(text) {
+            if is_leading_zero_int(text) {
+                self.diagnostics.push(
+                    Diagnostic::warning(
+                        self.dotted(),
+                        Some(loc),
+                        format!("`{text}` is read as the decimal number {} (PyYAML, which W&B uses, reads a leading zero as octal)", v.as_i64_lossy()),
+                    )
+                    .with_hint("drop the leading zero, or quote the value to keep a string"),
+                );
+            }
             return v;
         }
-        if matches!(
-            text,
-            "yes"
-                | "Yes"
-                | "YES"
-                | "no"
-                | "No"
-                | "NO"
-                | "on"
-                | "On"
-                | "ON"
-                | "off"
-                | "Off"
-                | "OFF"
-                | "y"
-                | "n"
-        ) {
+        if let Some(v) = resolve_yaml11(text) {
+            return v;
+        }
+        if is_sexagesimal(text) {
             self.diagnostics.push(
                 Diagnostic::warning(
                     self.dotted(),
                     Some(loc),
-                    format!("`{text}` is the string \"{text}\" under YAML 1.2 (PyYAML reads it as a boolean)"),
+                    format!("`{text}` is read as a string (PyYAML, which W&B uses, reads it as a base-60 integer)"),
                 )
-                .with_hint("write true or false for a boolean, or quote the value to keep a string"),
+                .with_hint("quote the value to say it is a string"),
             );
         }
         NodeValue::Str(text.to_string())
@@ -567,6 +634,69 @@ pub fn resolve_plain(text: &str) -> Option<NodeValue> {
     None
 }
 
+/// The YAML 1.1 readings of PyYAML that the core schema lacks and that authors mean:
+/// `yes`/`no`/`on`/`off` booleans, `0b` binary integers, and digits grouped with `_`
+/// (`1_000`, `0.000_1`). `None` means a string.
+pub fn resolve_yaml11(text: &str) -> Option<NodeValue> {
+    match text {
+        "yes" | "Yes" | "YES" | "on" | "On" | "ON" => return Some(NodeValue::Bool(true)),
+        "no" | "No" | "NO" | "off" | "Off" | "OFF" => return Some(NodeValue::Bool(false)),
+        _ => {}
+    }
+    let (sign, body) = match text.as_bytes().first() {
+        Some(b'-') => (-1, &text[1..]),
+        Some(b'+') => (1, &text[1..]),
+        _ => (1, text),
+    };
+    if let Some(bits) = body.strip_prefix("0b") {
+        let digits: String = bits.chars().filter(|&c| c != '_').collect();
+        if digits.is_empty() || !bits.chars().all(|c| matches!(c, '0' | '1' | '_')) {
+            return None;
+        }
+        return i64::from_str_radix(&digits, 2)
+            .ok()
+            .map(|i| NodeValue::Int(sign * i));
+    }
+    // Underscores between digits: PyYAML allows them anywhere after the first digit.
+    if body.contains('_') && body.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        let joined: String = text.chars().filter(|&c| c != '_').collect();
+        return match resolve_plain(&joined) {
+            Some(v @ (NodeValue::Int(_) | NodeValue::Float(_))) => Some(v),
+            _ => None,
+        };
+    }
+    None
+}
+
+/// An integer written with a leading zero (`010`, `-007`), which PyYAML reads as octal (or,
+/// with an 8 or 9, as a string) and YAML 1.2 as decimal.
+fn is_leading_zero_int(text: &str) -> bool {
+    let body = text.trim_start_matches(['+', '-']);
+    body.len() > 1 && body.starts_with('0') && body.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// PyYAML's base-60 integers: `1:30`, `-2:05:00` (`[-+]?[1-9][0-9_]*(:[0-5]?[0-9])+`).
+fn is_sexagesimal(text: &str) -> bool {
+    let body = text.trim_start_matches(['+', '-']);
+    let mut parts = body.split(':');
+    let Some(head) = parts.next() else {
+        return false;
+    };
+    let head_ok = head.as_bytes().first().is_some_and(|b| (b'1'..=b'9').contains(b))
+        && head.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    let mut tail = 0;
+    for part in parts {
+        tail += 1;
+        let ok = (1..=2).contains(&part.len())
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && part.parse::<u32>().is_ok_and(|n| n < 60);
+        if !ok {
+            return false;
+        }
+    }
+    head_ok && tail > 0
+}
+
 /// `(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`, the core schema's float pattern
 /// (without the sign, already stripped).
 fn is_core_float(s: &str) -> bool {
@@ -647,12 +777,18 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_are_errors() {
-        let parsed = parse("epochs:\n  values: [1]\n  values: [2]\n");
-        let err = parsed.diagnostics.iter().find(|d| d.is_error()).unwrap();
-        assert_eq!(err.path, "epochs.values");
-        assert_eq!(err.location, Some(Location::new(3, 3)));
-        assert!(err.message.contains("duplicate key"));
+    fn duplicate_keys_keep_the_last_value_with_a_warning() {
+        let parsed = parse("epochs:\n  values: [1]\n  other: 2\n  values: [3]\n");
+        let w = &parsed.diagnostics[0];
+        assert!(!w.is_error(), "{w:?}");
+        assert_eq!(w.path, "epochs.values");
+        assert_eq!(w.location, Some(Location::new(4, 3)));
+        assert!(w.message.contains("duplicate key"));
+        let root = parsed.root.expect("read like PyYAML");
+        let epochs = root.as_map().unwrap()[0].1.as_map().unwrap().to_vec();
+        let keys: Vec<&str> = epochs.iter().map(|(k, _)| k.name.as_str()).collect();
+        assert_eq!(keys, ["values", "other"]);
+        assert_eq!(epochs[0].1.to_json(), serde_json::json!([3]));
     }
 
     #[test]
@@ -665,12 +801,57 @@ mod tests {
     }
 
     #[test]
-    fn yaml11_booleans_warn() {
-        let parsed = parse("flag: yes\n");
-        assert!(parsed
+    fn yaml11_scalars_are_read_like_pyyaml() {
+        let node = root("a: yes\nb: Off\nc: ON\nd: n\ne: y\nf: 1_000\ng: 0.000_1\nh: 0b101\ni: -0b11\nj: 1e-5\nk: 0o17\n");
+        let got: Vec<serde_json::Value> = node.as_map().unwrap().iter().map(|(_, v)| v.to_json()).collect();
+        use serde_json::json;
+        assert_eq!(
+            got,
+            [
+                json!(true),
+                json!(false),
+                json!(true),
+                json!("n"),
+                json!("y"),
+                json!(1000),
+                json!(0.0001),
+                json!(5),
+                json!(-3),
+                json!(1e-5),
+                json!(15)
+            ]
+        );
+        // Readings authors rarely mean are not followed, with a warning each.
+        let parsed = parse("a: 010\nb: 1:30\nc: '010'\n");
+        let map = parsed.root.as_ref().unwrap().as_map().unwrap().to_vec();
+        assert_eq!(map[0].1.value, NodeValue::Int(10));
+        assert_eq!(map[1].1.value, NodeValue::Str("1:30".into()));
+        let paths: Vec<&str> = parsed.diagnostics.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(paths, ["a", "b"]);
+        assert!(parsed.diagnostics.iter().all(|d| !d.is_error()));
+        assert!(parsed.diagnostics[0].message.contains("decimal number 10"));
+    }
+
+    #[test]
+    fn flow_collections_closed_at_the_keys_column_are_read() {
+        let text = "parameters:\n  lr:\n    values: [\n      0.1, 0.01\n    ]\n  wd:\n    values: {\n  a: 1 }\nmethod: grid # a [ in a comment\nname: 'x]'\n";
+        let parsed = parse(text);
+        let root = parsed.root.expect("relaxed parse");
+        let map = root.as_map().unwrap();
+        assert_eq!(
+            map[0].1.to_json(),
+            serde_json::json!({"lr": {"values": [0.1, 0.01]}, "wd": {"values": {"a": 1}}})
+        );
+        assert_eq!(map[1].0.location, Location::new(9, 1));
+        assert_eq!(map[2].1.to_json(), serde_json::json!("x]"));
+        let lines: Vec<usize> = parsed
             .diagnostics
             .iter()
-            .any(|d| !d.is_error() && d.path == "flag"));
+            .map(|d| d.location.unwrap().line)
+            .collect();
+        assert_eq!(lines, [5, 8]);
+        // Still malformed when indenting does not help.
+        assert!(parse("a: [1, 2\nb: 3\n").root.is_none());
     }
 
     #[test]

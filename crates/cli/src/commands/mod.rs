@@ -5,6 +5,7 @@ pub mod manage;
 pub mod progress;
 pub mod run;
 pub mod server;
+pub mod space;
 pub mod sync;
 pub mod tune;
 pub mod validate;
