@@ -472,6 +472,20 @@ impl Validator {
             if method == Method::Grid {
                 self.check_grid(&parameters);
             }
+            // As in W&B, whose bayes search refuses a space without a searchable parameter.
+            if method == Method::Bayes
+                && !parameters.is_empty()
+                && parameters
+                    .iter()
+                    .all(|p| matches!(p.distribution, Distribution::Constant { .. }))
+            {
+                self.error(
+                    "parameters",
+                    top.get("parameters").map(|n| n.location),
+                    "`method: bayes` needs at least one parameter that varies, but every parameter is a constant",
+                    "give a parameter `values` or a range, or use `method: grid`",
+                );
+            }
             if sample_without_replacement {
                 let loc = top.get("sample_without_replacement").map(|n| n.location);
                 if method != Method::Random {
@@ -1343,7 +1357,11 @@ impl Validator {
 
     fn quantum(&mut self, path: &str, f: &Fields) -> Option<Quantum> {
         let Some(n) = f.get("q") else {
-            return Some(Quantum::default());
+            // W&B's schema default is the float 1.0, so values are floats (`3.0`), as in W&B.
+            return Some(Quantum {
+                q: 1.0,
+                integer: false,
+            });
         };
         let q = self.number(&join(path, "q"), n)?;
         if q <= 0.0 {
@@ -1484,6 +1502,14 @@ impl Validator {
                         "swap min and max",
                     );
                     return None;
+                }
+                if min == max {
+                    self.warning(
+                        &join(path, "max"),
+                        Some(hi_node.location),
+                        "min equals max: the parameter takes a single value",
+                        "use `value:` for a constant",
+                    );
                 }
                 D::IntUniform { min, max }
             }
@@ -1679,7 +1705,8 @@ impl Validator {
             }
         }
         let sum: f64 = probs.iter().sum();
-        if (sum - 1.0).abs() > 1e-6 {
+        // W&B's tolerance: numpy's `isclose(sum, 1)` (relative 1e-5, absolute 1e-8).
+        if (sum - 1.0).abs() > 1e-8 + 1e-5 {
             self.error(
                 &ppath,
                 Some(n.location),

@@ -130,9 +130,22 @@ impl Node {
             NodeValue::Null => Value::Null,
             NodeValue::Bool(b) => Value::Bool(*b),
             NodeValue::Int(i) => Value::from(*i),
+            // JSON has no infinity or NaN: they become the strings Python's `str()` writes
+            // (`inf`, `-inf`, `nan`), so a command receives the same text as under W&B.
             NodeValue::Float(f) => serde_json::Number::from_f64(*f)
                 .map(Value::Number)
-                .unwrap_or_else(|| Value::String(f.to_string())),
+                .unwrap_or_else(|| {
+                    Value::String(
+                        if f.is_nan() {
+                            "nan"
+                        } else if *f > 0.0 {
+                            "inf"
+                        } else {
+                            "-inf"
+                        }
+                        .to_string(),
+                    )
+                }),
             NodeValue::Str(s) => Value::String(s.clone()),
             NodeValue::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
             NodeValue::Map(entries) => Value::Object(
