@@ -36,10 +36,11 @@ try:  # W&B's sweep controller and the YAML reader it uses
     import yaml
     import sweeps
     from sweeps import params as wb_params
+    from sweeps import grid_search as wb_grid_search
     from sweeps.config import schema as wb_schema
     SWEEPS_VERSION = sweeps.__version__
 except ImportError as e:  # pragma: no cover - depends on the environment
-    yaml = sweeps = wb_params = wb_schema = None
+    yaml = sweeps = wb_params = wb_schema = wb_grid_search = None
     SWEEPS_VERSION = None
     _MISSING = str(e)
 

@@ -34,7 +34,7 @@ DIFFERENCES = {
 
 DOCS = os.path.join(H.REPO, "docs", "config.md")
 SEED = 20261129
-GENERATED = 400
+GENERATED = 250
 
 
 def _float_text(v):

@@ -18,8 +18,8 @@ import warnings
 from conformance.wandb import _hyperdial as H
 
 SEED = 20261130
-GENERATED = 120
-MAX_POINTS = 300
+GENERATED = 80
+MAX_POINTS = 150
 
 
 def canonical(config):
@@ -105,7 +105,7 @@ class GridConformance(unittest.TestCase):
         for i in range(GENERATED):
             cfg = gen_config(rng)
             text = H.dump_yaml(cfg)
-            size = math.prod(len({H.sweeps.grid_search.yaml_hash(v) for v in s["values"]})
+            size = math.prod(len({H.wb_grid_search.yaml_hash(v) for v in s["values"]})
                              if "values" in s else (s["max"] - s["min"] + 1 if "min" in s else 1)
                              for _, s in _leaf_specs(cfg["parameters"]))
             if size > MAX_POINTS:
@@ -159,7 +159,7 @@ class GridConformance(unittest.TestCase):
         path = self.scratch.write("\n".join(lines) + "\n")
         report = H.hd_validate(path)
         # W&B's equality makes [0, 1, 1.0] two values; the product is 2^70, exactly.
-        per_param = len({H.sweeps.grid_search.yaml_hash(v) for v in [0, 1, 1.0]})
+        per_param = len({H.wb_grid_search.yaml_hash(v) for v in [0, 1, 1.0]})
         self.assertEqual(int(report["grid_size"]), per_param ** 70)
         self.assertEqual(len(H.hd_grid(path, 3)), 3)
 
