@@ -428,12 +428,15 @@ class YamlReading(unittest.TestCase):
                 self.assertTrue(same, "{}: PyYAML {!r}, hyperdial {!r}".format(
                     token, wb["parameters"]["p"]["value"], hd["p"]["value"]))
 
-    def test_flow_lists_closed_anywhere_and_duplicate_keys(self):
+    def test_flow_lists_merge_keys_and_duplicate_keys(self):
         texts = [
             "method: grid\nprogram: t.py\nparameters:\n  lr:\n    values: [\n      0.1, 0.01\n    ]\n",
             "method: grid\nprogram: t.py\nparameters:\n  lr:\n    values: [\n  0.1,\n0.01\n]\n  b: {value: 1}\n",
             "method: grid\nprogram: t.py\nparameters:\n  lr: {\n    values: [0.1, 0.01]\n  }\n",
             "method: grid\nprogram: t.py\nparameters:\n  lr:\n    values: [1]\n    values: [0.1, 0.01]\n",
+            "method: grid\nprogram: t.py\nparameters:\n  lr: {values:[0.1, 0.01]}\n",
+            "method: grid\nprogram: t.py\nparameters:\n  a: &b {values: [7]}\n  lr:\n    <<: *b\n    values: [0.1, 0.01]\n",
+            "method: grid\nprogram: t.py\nparameters:\n  lr:\n    <<: [{values: [0.1, 0.01]}, {values: [3]}]\n",
         ]
         for text in texts:
             wb, hd = self.read_both(text)

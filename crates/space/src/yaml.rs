@@ -170,11 +170,12 @@ pub struct Parsed {
 
 /// Parse a YAML (or JSON) document.
 ///
-/// One leniency keeps files that PyYAML accepts working: a flow collection (`[`...`]`,
+/// Leniencies keep files that PyYAML accepts working: a flow collection (`[`...`]`,
 /// `{`...`}`) spread over several lines whose continuation lines or closing bracket are not
-/// indented past the line that opened it (`values: [` ... `]` with the `]` under `values`).
-/// YAML 1.2 requires that indentation; when the strict parse fails and indenting those lines
-/// makes it succeed, that reading is used, with a warning per moved line.
+/// indented past the line that opened it (`values: [` ... `]` with the `]` under `values`),
+/// and `key:[...]` without a space inside a flow mapping. YAML 1.2 rejects both; when the
+/// strict parse fails and the relaxed text parses, that reading is used, with a warning per
+/// changed line.
 pub fn parse(text: &str) -> Parsed {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let strict = parse_strict(text);
@@ -194,17 +195,35 @@ pub fn parse(text: &str) -> Parsed {
             Diagnostic::warning(
                 "",
                 Some(Location::new(line, 1)),
-                "this line of a `[...]` or `{...}` list is not indented past the line that opened it, which YAML 1.2 requires (PyYAML accepts it)",
+                "this line of a `[...]` or `{...}` collection is read as PyYAML reads it, but is not valid YAML 1.2 (a line not indented past the key that opened the collection, or `key:[` without a space)",
             )
-            .with_hint("indent it further than the key that opens the list"),
+            .with_hint("indent the line further than the key, and write a space after `:`"),
         );
     }
     relaxed
 }
 
-/// Indent every line that starts inside a multi-line flow collection to one column past the
-/// indentation of the line that opened the collection. Returns the new text and the (1-based)
-/// numbers of the lines that moved. Quotes and comments are skipped when counting brackets.
+/// A mapping with merged entries, as PyYAML builds it: the merged keys first, each taking the
+/// explicit value when the mapping also sets it, then the other explicit keys in order.
+fn with_merged(merged: Vec<(Key, Node)>, explicit: Vec<(Key, Node)>) -> Vec<(Key, Node)> {
+    let mut explicit: Vec<Option<(Key, Node)>> = explicit.into_iter().map(Some).collect();
+    let mut out = Vec::with_capacity(merged.len() + explicit.len());
+    for (k, v) in merged {
+        let own = explicit
+            .iter_mut()
+            .find(|e| e.as_ref().is_some_and(|(ek, _)| ek.name == k.name))
+            .and_then(Option::take);
+        out.push(own.unwrap_or((k, v)));
+    }
+    out.extend(explicit.into_iter().flatten());
+    out
+}
+
+/// The text with the flow-collection leniencies of PyYAML applied: every line that starts
+/// inside a multi-line flow collection is indented to one column past the indentation of the
+/// line that opened the collection, and inside a flow collection a `:` directly followed by
+/// `[` or `{` gets a space (`{values:[1, 2]}`). Returns the new text and the (1-based) numbers
+/// of the lines that changed. Quotes and comments are skipped when counting brackets.
 fn indent_flow_continuations(text: &str) -> (String, Vec<usize>) {
     let mut out = String::with_capacity(text.len() + 64);
     let mut moved = Vec::new();
@@ -214,29 +233,37 @@ fn indent_flow_continuations(text: &str) -> (String, Vec<usize>) {
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let indent = line.len() - line.trim_start_matches(' ').len();
         let blank = line.trim().is_empty();
+        let mut changed = false;
         if depth > 0 && !blank && indent <= open_indent && quote.is_none() {
             out.push_str(&" ".repeat(open_indent + 1 - indent));
-            moved.push(i + 1);
+            changed = true;
         }
-        out.push_str(line);
         let mut prev = ' ';
+        let mut comment = false;
         let mut chars = line.chars().peekable();
         while let Some(c) = chars.next() {
+            out.push(c);
+            if comment {
+                continue;
+            }
             match quote {
                 Some('\'') if c == '\'' => {
                     if chars.peek() == Some(&'\'') {
+                        out.push('\'');
                         chars.next();
                     } else {
                         quote = None;
                     }
                 }
                 Some('"') if c == '\\' => {
-                    chars.next();
+                    if let Some(next) = chars.next() {
+                        out.push(next);
+                    }
                 }
                 Some('"') if c == '"' => quote = None,
                 Some(_) => {}
                 None => match c {
-                    '#' if prev == ' ' || prev == '\t' => break,
+                    '#' if prev == ' ' || prev == '\t' => comment = true,
                     '\'' | '"' if depth > 0 || matches!(prev, ' ' | ':') => quote = Some(c),
                     '[' | '{' => {
                         if depth == 0 {
@@ -245,10 +272,17 @@ fn indent_flow_continuations(text: &str) -> (String, Vec<usize>) {
                         depth += 1;
                     }
                     ']' | '}' if depth > 0 => depth -= 1,
+                    ':' if depth > 0 && matches!(chars.peek(), Some('[' | '{')) => {
+                        out.push(' ');
+                        changed = true;
+                    }
                     _ => {}
                 },
             }
             prev = c;
+        }
+        if changed {
+            moved.push(i + 1);
         }
     }
     (out, moved)
@@ -416,14 +450,19 @@ impl<'a> Builder<'a> {
             }
             Event::MappingStart(anchor, _) => {
                 let mut entries: Vec<(Key, Node)> = Vec::new();
+                let mut merged: Vec<(Key, Node)> = Vec::new();
                 loop {
                     let (kev, kspan) = self.next()?;
+                    let mut is_merge = false;
                     let key = match kev {
                         Event::MappingEnd => break,
-                        Event::Scalar(text, _, _, _) => Key {
-                            name: text.into_owned(),
-                            location: location(&kspan),
-                        },
+                        Event::Scalar(text, style, _, _) => {
+                            is_merge = style == ScalarStyle::Plain && text == "<<";
+                            Key {
+                                name: text.into_owned(),
+                                location: location(&kspan),
+                            }
+                        }
                         Event::Alias(id) => match self.anchors.get(&id) {
                             Some(Node {
                                 value: NodeValue::Str(s),
@@ -456,6 +495,11 @@ impl<'a> Builder<'a> {
                     self.path.push(key.name.clone());
                     let value = self.node(None, depth + 1);
                     let value = value?;
+                    if is_merge {
+                        self.merge(&mut merged, value, key.location)?;
+                        self.path.pop();
+                        continue;
+                    }
                     if let Some(slot) = entries.iter_mut().find(|(k, _)| k.name == key.name) {
                         // PyYAML keeps the last value at the first key's place; so do we.
                         let first_line = slot.0.location.line;
@@ -473,6 +517,9 @@ impl<'a> Builder<'a> {
                     }
                     self.path.pop();
                     entries.push((key, value));
+                }
+                if !merged.is_empty() {
+                    entries = with_merged(merged, entries);
                 }
                 let node = Node {
                     value: NodeValue::Map(entries),
@@ -510,6 +557,47 @@ impl<'a> Builder<'a> {
                 Err(Abort)
             }
         }
+    }
+
+    /// A merge key (`<<: *base` or `<<: [*a, *b]`, YAML 1.1, which PyYAML applies): add the
+    /// entries of the mapping(s) to `merged`, the first source of a key winning.
+    fn merge(
+        &mut self,
+        merged: &mut Vec<(Key, Node)>,
+        value: Node,
+        at: Location,
+    ) -> Result<(), Abort> {
+        let sources = match value.value {
+            NodeValue::Map(entries) => vec![entries],
+            NodeValue::Seq(items) if items.iter().all(|i| matches!(i.value, NodeValue::Map(_))) => {
+                items
+                    .into_iter()
+                    .filter_map(|i| match i.value {
+                        NodeValue::Map(entries) => Some(entries),
+                        _ => None,
+                    })
+                    .collect()
+            }
+            _ => {
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        self.dotted(),
+                        Some(at),
+                        "a merge key `<<` takes a mapping or a list of mappings",
+                    )
+                    .with_hint("write `<<: *anchor` with an anchored mapping"),
+                );
+                return Err(Abort);
+            }
+        };
+        for entries in sources {
+            for (k, v) in entries {
+                if !merged.iter().any(|(m, _)| m.name == k.name) {
+                    merged.push((k, v));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn remember(&mut self, anchor: usize, node: &Node) {
@@ -894,6 +982,25 @@ mod tests {
             !w.is_error() && w.location == Some(Location::new(3, 1)),
             "{w:?}"
         );
+    }
+
+    #[test]
+    fn merge_keys_and_flow_colons_are_read_like_pyyaml() {
+        let node = root("base: &b {min: 0, max: 1}\nx:\n  <<: *b\n  max: 5\ny:\n  <<: [{a: 1}, {a: 2, b: 3}]\n  c: 4\n");
+        let map = node.as_map().unwrap();
+        assert_eq!(map[1].1.to_json(), serde_json::json!({"min": 0, "max": 5}));
+        let y = map[2].1.as_map().unwrap();
+        let keys: Vec<&str> = y.iter().map(|(k, _)| k.name.as_str()).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert_eq!(map[2].1.to_json(), serde_json::json!({"a": 1, "b": 3, "c": 4}));
+        assert!(parse("x:\n  <<: 3\n").diagnostics[0].message.contains("merge key"));
+        // `values:[1, 2]` inside a flow mapping: PyYAML reads a key and a list.
+        let parsed = parse("a: {values:[1, 2], b: {c:{d: 1}}}\n");
+        assert_eq!(
+            parsed.root.expect("relaxed").to_json(),
+            serde_json::json!({"a": {"values": [1, 2], "b": {"c": {"d": 1}}}})
+        );
+        assert_eq!(parsed.diagnostics.len(), 1);
     }
 
     #[test]

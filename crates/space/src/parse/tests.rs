@@ -97,9 +97,10 @@ fn every_distribution_parses_with_wandb_defaults() {
         Distribution::QLogUniformValues {
             min: 8.0,
             max: 512.0,
+            // W&B's default `q` is the float 1.0, so values are floats (`64.0`).
             q: Quantum {
                 q: 1.0,
-                integer: true
+                integer: false
             }
         }
     );
