@@ -249,8 +249,10 @@ fn main() -> ExitCode {
         seed,
     } = &cli.command
     {
-        return finish(space_listing(*grid, *limit, *sample, *seed)
-            .and_then(|listing| commands::space::run(file, listing)));
+        return finish(
+            space_listing(*grid, *limit, *sample, *seed)
+                .and_then(|listing| commands::space::run(file, listing)),
+        );
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -9,7 +9,9 @@ use common::*;
 #[test]
 fn a_grid_beyond_64_bits_is_not_complete_and_counts_towards_count() {
     let s = Scratch::new("hugegrid");
-    let mut yaml = String::from("program: train.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  steps: {value: 1}\n");
+    let mut yaml = String::from(
+        "program: train.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  steps: {value: 1}\n",
+    );
     for i in 0..66 {
         yaml.push_str(&format!("  p{i}: {{values: [x, y]}}\n"));
     }
@@ -81,7 +83,12 @@ fn space_lists_grid_points_and_seeded_draws() {
     assert_eq!(lines[1]["config"]["opt"]["kind"], "adam");
     assert_eq!(
         lines[1]["argv"],
-        serde_json::json!(["python3", "train.py", "--lr=0.01", "{\"lr\": 0.01, \"opt\": {\"kind\": \"adam\"}}"])
+        serde_json::json!([
+            "python3",
+            "train.py",
+            "--lr=0.01",
+            "{\"lr\": 0.01, \"opt\": {\"kind\": \"adam\"}}"
+        ])
     );
     let draw = |seed: &str| {
         let out = s.run(&["space", "sweep.yaml", "--sample", "5", "--seed", seed]);

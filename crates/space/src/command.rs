@@ -553,13 +553,16 @@ pub fn uses_macro(template: &[String], name: &str) -> bool {
         .and_then(|n| n.strip_suffix('}'))
         .unwrap_or(name);
     template.iter().any(|item| {
-        parse_item(item, &[]).pieces.iter().any(|piece| match piece {
-            Piece::Macro(Macro::EnvVar(var)) => {
-                name == "envvar" || name.strip_prefix("envvar:") == Some(var)
-            }
-            Piece::Macro(mac) => mac.name() == name,
-            Piece::Text(_) | Piece::Param(_) => false,
-        })
+        parse_item(item, &[])
+            .pieces
+            .iter()
+            .any(|piece| match piece {
+                Piece::Macro(Macro::EnvVar(var)) => {
+                    name == "envvar" || name.strip_prefix("envvar:") == Some(var)
+                }
+                Piece::Macro(mac) => mac.name() == name,
+                Piece::Text(_) | Piece::Param(_) => false,
+            })
     })
 }
 
@@ -1441,12 +1444,15 @@ mod tests {
 
     #[test]
     fn envvar_name_validation() {
-        let issues = check_template(&strings(&[
-            "${envvar:}",
-            "${envvar:MY-VAR}",
-            "${envvar}",
-            "${envvar:lower_1}",
-        ]), &[]);
+        let issues = check_template(
+            &strings(&[
+                "${envvar:}",
+                "${envvar:MY-VAR}",
+                "${envvar}",
+                "${envvar:lower_1}",
+            ]),
+            &[],
+        );
         let indices: Vec<usize> = issues.iter().map(|i| i.index).collect();
         assert_eq!(indices, [0, 1, 2]);
         assert!(issues[0].message.contains("names no environment variable"));
@@ -1459,7 +1465,10 @@ mod tests {
 
     #[test]
     fn unknown_macro_suggests() {
-        let issues = check_template(&strings(&["${env}", "python", "${program}", "${argss}"]), &[]);
+        let issues = check_template(
+            &strings(&["${env}", "python", "${program}", "${argss}"]),
+            &[],
+        );
         assert_eq!(issues.len(), 1);
         assert_eq!(
             issues[0].to_string(),
@@ -1513,7 +1522,11 @@ mod tests {
             ]
         );
         let issues = check_template(
-            &strings(&["hydra.run.dir=out/${now:%H-%M}", "${epochz}", "--n=${not_a_param}"]),
+            &strings(&[
+                "hydra.run.dir=out/${now:%H-%M}",
+                "${epochz}",
+                "--n=${not_a_param}",
+            ]),
             &["lr"],
         );
         let found: Vec<(usize, Severity)> = issues.iter().map(|i| (i.index, i.severity)).collect();
@@ -1531,19 +1544,36 @@ mod tests {
             ("optimizer.kind", json!("sgd")),
         ]);
         let argv = run(
-            &["x", "--lr=${lr}", "${amp}", "--opt", "${optimizer.kind}:${lr}", "$${lr}"],
+            &[
+                "x",
+                "--lr=${lr}",
+                "${amp}",
+                "--opt",
+                "${optimizer.kind}:${lr}",
+                "$${lr}",
+            ],
             &params,
         )
         .unwrap();
-        assert_eq!(argv, ["x", "--lr=1e-05", "True", "--opt", "sgd:1e-05", "${lr}"]);
+        assert_eq!(
+            argv,
+            ["x", "--lr=1e-05", "True", "--opt", "sgd:1e-05", "${lr}"]
+        );
         let issues = check_template(&strings(&["--lr=${lr}"]), &["lr"]);
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].severity, Severity::Warning);
-        assert!(issues[0].message.contains("W&B would pass the text `${lr}` unchanged"));
-        let issues = check_template(&strings(&["x", "--lr=${lr}", "-b ${b}", "${b}"]), &["lr", "b"]);
+        assert!(issues[0]
+            .message
+            .contains("W&B would pass the text `${lr}` unchanged"));
+        let issues = check_template(
+            &strings(&["x", "--lr=${lr}", "-b ${b}", "${b}"]),
+            &["lr", "b"],
+        );
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].index, 1);
-        assert!(issues[0].message.starts_with("${lr} and 2 other parameters named"));
+        assert!(issues[0]
+            .message
+            .starts_with("${lr} and 2 other parameters named"));
     }
 
     #[test]
@@ -1553,19 +1583,42 @@ mod tests {
         let style = |t: &[&str]| parameter_args(Some(&strings(t)), &args);
         assert_eq!(
             parameter_args(None, &args),
-            ["--lr=0.001", "--epochs=10", "--amp=True", "--ema=False", "--optimizer=adam"]
+            [
+                "--lr=0.001",
+                "--epochs=10",
+                "--amp=True",
+                "--ema=False",
+                "--optimizer=adam"
+            ]
         );
         assert_eq!(
-            style(&["${env}", "${interpreter}", "${program}", "${args_no_hyphens}"]),
-            ["lr=0.001", "epochs=10", "amp=True", "ema=False", "optimizer=adam"]
+            style(&[
+                "${env}",
+                "${interpreter}",
+                "${program}",
+                "${args_no_hyphens}"
+            ]),
+            [
+                "lr=0.001",
+                "epochs=10",
+                "amp=True",
+                "ema=False",
+                "optimizer=adam"
+            ]
         );
         assert_eq!(
             style(&["python", "t.py", "${args_no_boolean_flags}"]),
             ["--lr=0.001", "--epochs=10", "--amp", "--optimizer=adam"]
         );
         let json = r#"{"lr": 0.001, "epochs": 10, "amp": true, "ema": false, "optimizer": "adam"}"#;
-        assert_eq!(style(&["python", "t.py", "--config", "${args_json}"]), [json]);
-        assert_eq!(style(&["python", "t.py", "--config=${args_json_file}"]), [json]);
+        assert_eq!(
+            style(&["python", "t.py", "--config", "${args_json}"]),
+            [json]
+        );
+        assert_eq!(
+            style(&["python", "t.py", "--config=${args_json_file}"]),
+            [json]
+        );
         assert_eq!(
             style(&["python", "t.py", "--lr=${lr}", "--fixed", "${epochs}"]),
             ["--lr=0.001", "10"]
@@ -1576,7 +1629,10 @@ mod tests {
 
     #[test]
     fn args_macro_must_stand_alone() {
-        let issues = check_template(&strings(&["x", "--x=${args}", "${args}${args_no_hyphens}"]), &[]);
+        let issues = check_template(
+            &strings(&["x", "--x=${args}", "${args}${args_no_hyphens}"]),
+            &[],
+        );
         assert_eq!(issues.len(), 2);
         assert_eq!(issues[0].index, 1);
         assert_eq!(

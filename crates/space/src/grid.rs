@@ -159,7 +159,9 @@ fn write_key(value: &Value, top: bool, out: &mut String) {
         Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
             (Some(i), _, _) => out.push_str(&format!("i:{i}")),
             (None, Some(u), _) => out.push_str(&format!("i:{u}")),
-            (None, None, Some(f)) if top && f.is_finite() && f.fract() == 0.0 && f.abs() < 1e300 => {
+            (None, None, Some(f))
+                if top && f.is_finite() && f.fract() == 0.0 && f.abs() < 1e300 =>
+            {
                 // Python's int(f) is exact; print the integer without an exponent.
                 out.push_str(&format!("i:{:.0}", f + 0.0));
             }
@@ -561,7 +563,11 @@ mod tests {
             param(
                 "p",
                 Distribution::Categorical {
-                    values: vec![json!({"layers": 1}), json!({"layers": 2}), json!({"layers": 2})],
+                    values: vec![
+                        json!({"layers": 1}),
+                        json!({"layers": 2}),
+                        json!({"layers": 2}),
+                    ],
                 },
             ),
             param(
@@ -570,7 +576,12 @@ mod tests {
                     values: vec![json!(3), json!(3), json!(4)],
                 },
             ),
-            param("c", Distribution::Constant { value: json!([1, 1]) }),
+            param(
+                "c",
+                Distribution::Constant {
+                    value: json!([1, 1]),
+                },
+            ),
         ];
         assert_eq!(grid_size(&params).unwrap(), 4);
         let points: Vec<_> = iter(&params).unwrap().collect();

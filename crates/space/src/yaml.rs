@@ -783,7 +783,10 @@ fn is_sexagesimal(text: &str) -> bool {
     let Some(head) = parts.next() else {
         return false;
     };
-    let head_ok = head.as_bytes().first().is_some_and(|b| (b'1'..=b'9').contains(b))
+    let head_ok = head
+        .as_bytes()
+        .first()
+        .is_some_and(|b| (b'1'..=b'9').contains(b))
         && head.bytes().all(|b| b.is_ascii_digit() || b == b'_');
     let mut tail = 0;
     for part in parts {
@@ -904,7 +907,12 @@ mod tests {
     #[test]
     fn yaml11_scalars_are_read_like_pyyaml() {
         let node = root("a: yes\nb: Off\nc: ON\nd: n\ne: y\nf: 1_000\ng: 0.000_1\nh: 0b101\ni: -0b11\nj: 1e-5\nk: 0o17\n");
-        let got: Vec<serde_json::Value> = node.as_map().unwrap().iter().map(|(_, v)| v.to_json()).collect();
+        let got: Vec<serde_json::Value> = node
+            .as_map()
+            .unwrap()
+            .iter()
+            .map(|(_, v)| v.to_json())
+            .collect();
         use serde_json::json;
         assert_eq!(
             got,
@@ -992,8 +1000,13 @@ mod tests {
         let y = map[2].1.as_map().unwrap();
         let keys: Vec<&str> = y.iter().map(|(k, _)| k.name.as_str()).collect();
         assert_eq!(keys, ["a", "b", "c"]);
-        assert_eq!(map[2].1.to_json(), serde_json::json!({"a": 1, "b": 3, "c": 4}));
-        assert!(parse("x:\n  <<: 3\n").diagnostics[0].message.contains("merge key"));
+        assert_eq!(
+            map[2].1.to_json(),
+            serde_json::json!({"a": 1, "b": 3, "c": 4})
+        );
+        assert!(parse("x:\n  <<: 3\n").diagnostics[0]
+            .message
+            .contains("merge key"));
         // `values:[1, 2]` inside a flow mapping: PyYAML reads a key and a list.
         let parsed = parse("a: {values:[1, 2], b: {c:{d: 1}}}\n");
         assert_eq!(

@@ -130,8 +130,13 @@ fn corpus_conformance() {
                 {
                     valid_ok += 1
                 }
-                Ok(_) => failures.push(format!("{file}: accepted without a warning at {expected:?}")),
-                Err(e) => failures.push(format!("{file}: rejected, but PyYAML reads it:\n{}", e.render())),
+                Ok(_) => failures.push(format!(
+                    "{file}: accepted without a warning at {expected:?}"
+                )),
+                Err(e) => failures.push(format!(
+                    "{file}: rejected, but PyYAML reads it:\n{}",
+                    e.render()
+                )),
             }
         } else if note.starts_with("INVALID") {
             let Some(expected) = invalid.get(file.as_str()) else {

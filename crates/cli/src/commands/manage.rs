@@ -204,7 +204,10 @@ pub async fn best(remote: &Remote, sweep: &str, format: &str) -> Result<ExitCode
                     .map(|(k, v)| format!("--{k}={}", hyperdial_space::command::python_str(v)))
                     .collect(),
             };
-            let shown: Vec<String> = flags.iter().map(|t| super::validate::shell_quote(t)).collect();
+            let shown: Vec<String> = flags
+                .iter()
+                .map(|t| super::validate::shell_quote(t))
+                .collect();
             println!("{}", shown.join(" "));
         }
         "yaml" => {

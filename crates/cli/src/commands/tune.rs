@@ -42,13 +42,15 @@ fn finite_space(config: &hyperdial_space::SweepConfig) -> Option<u64> {
         return None;
     }
     match grid::grid_size(&config.parameters) {
-        Ok(n) => match u64::try_from(n) {
-            Ok(n) => Some(n),
-            Err(_) => {
-                println!("the grid has {n} configurations (more than 2^64): it is not run to the end");
-                None
+        Ok(n) => {
+            match u64::try_from(n) {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    println!("the grid has {n} configurations (more than 2^64): it is not run to the end");
+                    None
+                }
             }
-        },
+        }
         Err(grid::GridError::TooLarge) => {
             println!("the grid has more than 2^128 configurations: it is not run to the end");
             None

@@ -467,10 +467,19 @@ fn mixed_integer_and_float_bounds_infer_uniform() {
     let v = ok(&format!(
         "{HEAD}  dropout: {{min: 0, max: 0.5}}\n  wd: {{min: 1.5, max: 3}}\n  n: {{min: -2, max: 7}}\n  t: {{min: -1.0, max: 2.0}}\n"
     ));
-    assert_eq!(dist(&v, "dropout"), Distribution::Uniform { min: 0.0, max: 0.5 });
+    assert_eq!(
+        dist(&v, "dropout"),
+        Distribution::Uniform { min: 0.0, max: 0.5 }
+    );
     assert_eq!(dist(&v, "wd"), Distribution::Uniform { min: 1.5, max: 3.0 });
     assert_eq!(dist(&v, "n"), Distribution::IntUniform { min: -2, max: 7 });
-    assert_eq!(dist(&v, "t"), Distribution::Uniform { min: -1.0, max: 2.0 });
+    assert_eq!(
+        dist(&v, "t"),
+        Distribution::Uniform {
+            min: -1.0,
+            max: 2.0
+        }
+    );
     // A bound that is not a number is still an error at that bound.
     one_error(
         &format!("{HEAD}  x: {{min: 0, max: high}}\n"),
