@@ -12,6 +12,7 @@ import os
 import subprocess
 import tempfile
 import unittest
+import warnings
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CORPUS = os.environ.get("HYPERDIAL_CORPUS") or os.path.join(
@@ -31,6 +32,12 @@ def _find_binary():
 
 
 BINARY = _find_binary()
+
+# Importing W&B's packages prints deprecation noise from their dependencies; keep it out of
+# the test output.
+_quiet = warnings.catch_warnings()
+_quiet.__enter__()
+warnings.simplefilter("ignore")
 
 try:  # W&B's sweep controller and the YAML reader it uses
     import yaml
@@ -54,23 +61,29 @@ except Exception as e:  # pragma: no cover - ImportError, or a broken optional i
     _WANDB_MISSING = str(e)
 
 
+_quiet.__exit__(None, None, None)
+
+
 def _skip_reason(need_wandb=False):
     if BINARY is None:
         return ("no hyperdial binary (set HYPERDIAL_BIN, or build it with "
                 "`cargo build -p hyperdial-cli`)")
     if sweeps is None:
-        return ("W&B's sweeps library is not installed ({}); "
-                "pip install -r python/requirements-test.txt".format(_MISSING))
+        return ("the W&B sweeps library is not installed ({}); "
+                "pip install -r python/requirements-test.txt".format(_MISSING.replace("'", "")))
     if SWEEPS_VERSION != "0.3.0":
         return "sweeps {} is installed; the suite is pinned to 0.3.0".format(SWEEPS_VERSION)
     if need_wandb and wb_sweep_utils is None:
         return ("the wandb package is not installed ({}); "
-                "pip install -r python/requirements-test.txt".format(_WANDB_MISSING))
+                "pip install -r python/requirements-test.txt".format(
+                    _WANDB_MISSING.replace("'", "")))
     return None
 
 
 def requires_wandb(need_wandb=False):
-    """Skip the decorated class, saying why, unless hyperdial and W&B's code are both here."""
+    """Skip the decorated class, saying why, unless hyperdial and W&B's code are both here.
+    Reasons avoid apostrophes, so unittest prints them in single quotes, which scripts/test
+    collects."""
     reason = _skip_reason(need_wandb)
     return unittest.skipIf(reason is not None, reason or "")
 
