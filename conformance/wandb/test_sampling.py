@@ -4,8 +4,9 @@ hyperdial draws with `hyperdial space FILE --sample N --seed S` (the code random
 W&B's draws come from `sweeps` 0.3.0's `HyperParameter.sample()` (what its random search
 calls), seeded. For every distribution, a two-sample test decides whether both samples come
 from the same distribution: Kolmogorov-Smirnov for continuous ones, chi-square on the value
-counts for discrete ones. The family-wise false-alarm rate is ALPHA, split over the tests
-(Bonferroni). Seeds are fixed, so a run is reproducible; the power check below shows the
+counts for discrete ones. The distributions are a fixed list (every family, edge cases)
+plus seeded random parameterizations of each family. The family-wise false-alarm rate is
+ALPHA, split over the tests (Bonferroni). Seeds are fixed, so a run is reproducible; the power check below shows the
 tests do reject a distribution that is slightly off. The types of the values (int or float)
 must agree too.
 """
@@ -55,6 +56,48 @@ SPECS = {
     "q_beta": ({"distribution": "q_beta", "a": 0.5, "b": 0.5, "q": 0.1}, "discrete"),
     "nested.inner": ({"min": 1.0, "max": 2.0}, "continuous"),
 }
+
+
+def _generated_specs(seed):
+    """Random parameterizations of each family (bounded quantized ones on multiples of q, so
+    rounding stays inside the bounds, where the two differ on purpose)."""
+    rng = random.Random(seed)
+    out = {}
+    for i in range(2):
+        lo = round(rng.uniform(-10, 10), 3)
+        out["g_uniform_{}".format(i)] = ({"min": lo, "max": lo + round(rng.uniform(0.1, 20), 3)},
+                                         "continuous")
+        lo = rng.randint(-50, 50)
+        out["g_int_uniform_{}".format(i)] = ({"min": lo, "max": lo + rng.randint(1, 30)},
+                                             "discrete")
+        lo = 10 ** rng.uniform(-6, 0)
+        for name in ("log_uniform_values", "inv_log_uniform_values"):
+            out["g_{}_{}".format(name, i)] = (
+                {"distribution": name, "min": lo, "max": lo * 10 ** rng.uniform(0.5, 4)},
+                "continuous")
+        out["g_normal_{}".format(i)] = ({"distribution": "normal", "mu": rng.uniform(-5, 5),
+                                         "sigma": rng.uniform(0.1, 3)}, "continuous")
+        out["g_log_normal_{}".format(i)] = ({"distribution": "log_normal",
+                                             "mu": rng.uniform(-2, 2),
+                                             "sigma": rng.uniform(0.1, 1)}, "continuous")
+        out["g_beta_{}".format(i)] = ({"distribution": "beta", "a": rng.uniform(0.3, 5),
+                                       "b": rng.uniform(0.3, 5)}, "continuous")
+        q = rng.choice([1, 2, 0.5, 0.25])
+        k = rng.randint(-10, 10)
+        out["g_q_uniform_{}".format(i)] = ({"distribution": "q_uniform", "min": k * q,
+                                            "max": (k + rng.randint(1, 12)) * q, "q": q},
+                                           "discrete")
+        out["g_q_normal_{}".format(i)] = ({"distribution": "q_normal", "mu": rng.uniform(-5, 5),
+                                           "sigma": rng.uniform(0.5, 3),
+                                           "q": rng.choice([1, 0.5, 2])}, "discrete")
+        weights = [rng.randint(1, 9) for _ in range(rng.randint(2, 5))]
+        out["g_weighted_{}".format(i)] = (
+            {"values": ["v{}".format(j) for j in range(len(weights))],
+             "probabilities": [w / sum(weights) for w in weights]}, "discrete")
+    return out
+
+
+SPECS.update(_generated_specs(11))
 
 
 def _flow(spec):
