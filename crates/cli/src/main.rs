@@ -135,7 +135,7 @@ enum Command {
     Best {
         /// The sweep id.
         sweep: String,
-        /// yaml, json, or args (command-line flags).
+        /// yaml, json, or args (the parameters as the sweep's command passes them).
         #[arg(long, default_value = "yaml")]
         format: String,
         #[command(flatten)]
