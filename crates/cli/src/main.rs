@@ -163,7 +163,7 @@ enum Command {
     Best {
         /// The sweep id.
         sweep: String,
-        /// yaml, json, or args (command-line flags).
+        /// yaml, json, or args (the parameters as the sweep's command passes them).
         #[arg(long, default_value = "yaml")]
         format: String,
         #[command(flatten)]
@@ -251,6 +251,25 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// List the configurations a sweep file describes, one JSON object per line (grid points
+    /// or seeded random draws, each with its argv); for conformance checks.
+    #[command(hide = true)]
+    Space {
+        /// The sweep file.
+        file: PathBuf,
+        /// List the grid points in order.
+        #[arg(long, conflicts_with = "sample")]
+        grid: bool,
+        /// At most this many grid points.
+        #[arg(long, default_value_t = 100_000)]
+        limit: u64,
+        /// Draw this many random configurations.
+        #[arg(long)]
+        sample: Option<u64>,
+        /// Seed of the random draws.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
 }
 
 /// A command on one sweep.
@@ -286,6 +305,19 @@ fn main() -> ExitCode {
     }
     if let Command::Debug { view } = &cli.command {
         return finish(commands::debug::run(*view));
+    }
+    if let Command::Space {
+        file,
+        grid,
+        limit,
+        sample,
+        seed,
+    } = &cli.command
+    {
+        return finish(
+            space_listing(*grid, *limit, *sample, *seed)
+                .and_then(|listing| commands::space::run(file, listing)),
+        );
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -400,6 +432,28 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Sync { dir, remote } => sync::run(&remote, &dir).await,
         Command::Validate { file, json, seed } => commands::validate::run(&file, json, seed),
         Command::Debug { view } => commands::debug::run(view),
+        Command::Space {
+            file,
+            grid,
+            limit,
+            sample,
+            seed,
+        } => commands::space::run(&file, space_listing(grid, limit, sample, seed)?),
+    }
+}
+
+/// The listing `hyperdial space` was asked for.
+fn space_listing(
+    grid: bool,
+    limit: u64,
+    sample: Option<u64>,
+    seed: u64,
+) -> anyhow::Result<commands::space::Listing> {
+    use commands::space::Listing;
+    match (grid, sample) {
+        (true, _) => Ok(Listing::Grid { limit }),
+        (false, Some(count)) => Ok(Listing::Sample { count, seed }),
+        (false, None) => anyhow::bail!("say what to list: --grid or --sample N"),
     }
 }
 

@@ -30,8 +30,20 @@
 //! because W&B's agent builds the flags with Python f-strings: `True`, `False`, `None`, `1e-05`,
 //! `1.0`, `[1, 'a']`. A script written for W&B therefore sees the same argv under hyperdial.
 //!
-//! A `$` not followed by `{` is an ordinary character. `$${` stands for a literal `${`, so a
-//! Hydra interpolation is written `model.path=$${oc.env:DATA}`.
+//! A `$` not followed by `{` is an ordinary character. `$${` stands for a literal `${`.
+//!
+//! # Parameters by name, and other `${...}`
+//!
+//! - `${name}`, where `name` is a parameter of the sweep (dotted for a nested one:
+//!   `${optimizer.lr}`), is replaced by the run's value of that parameter, alone or inside an
+//!   item: `--lr=${lr}` gives `--lr=0.01`. W&B passes such an item literally, so a script
+//!   written this way receives the text `${lr}` there; substitution is what its author meant.
+//!   [`check_template`] reports it as a warning, being a difference from W&B.
+//! - A name one typo away from a macro (`${argss}`, `${PROGRAM}`, `${envar:HOME}`) is an
+//!   error with a suggestion.
+//! - Any other `${...}` is passed through unchanged, as W&B does: a Hydra interpolation such
+//!   as `hydra.run.dir=out/${now:%H-%M}` reaches the program as written. When it is a whole
+//!   item, W&B drops the item; hyperdial keeps it, with a warning.
 //!
 //! # Defaults
 //!
@@ -42,8 +54,9 @@
 //!
 //! - W&B substitutes a macro only when it is the whole list item (`${envvar:…}` excepted);
 //!   hyperdial also substitutes the single-valued macros inside an item.
-//! - W&B silently drops a list item that is an unknown macro, and keeps one embedded in an item
-//!   literally; hyperdial rejects unknown macros, suggesting the nearest known one.
+//! - W&B passes `${name}` of a parameter literally; hyperdial substitutes the value.
+//! - W&B drops a list item that is an unknown `${...}`; hyperdial keeps it unchanged, and
+//!   rejects one that is a near-miss of a macro name, suggesting the macro.
 //! - W&B keeps an item with a multi-argument macro embedded in it (`--x=${args}`) literally;
 //!   hyperdial rejects it.
 //! - W&B replaces an unset `${envvar:NAME}` by `NAME` itself; hyperdial reports an error.
@@ -62,7 +75,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::diagnostic::did_you_mean;
+use crate::diagnostic::{did_you_mean, Severity};
 
 /// W&B's default command template, used when a sweep has no `command`.
 pub const DEFAULT_COMMAND: [&str; 4] = ["${env}", "${interpreter}", "${program}", "${args}"];
@@ -133,6 +146,9 @@ impl fmt::Debug for CommandContext<'_> {
 /// A problem in a command template that is visible without any parameter values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateIssue {
+    /// Whether the template is rejected ([`Severity::Error`]) or only differs from what W&B
+    /// would do with it ([`Severity::Warning`]).
+    pub severity: Severity,
     /// Index of the offending list item in `command`.
     pub index: usize,
     /// What is wrong, e.g. ``unknown macro ${argss}``.
@@ -315,16 +331,22 @@ impl Macro<'_> {
 enum Piece<'t> {
     Text(&'t str),
     Macro(Macro<'t>),
+    /// `${name}` of a parameter: its value.
+    Param(&'t str),
 }
+
+/// One problem found in a list item: severity, message, hint.
+type ItemIssue = (Severity, String, Option<String>);
 
 /// A list item split into pieces, with the problems found on the way.
 struct ParsedItem<'t> {
     pieces: Vec<Piece<'t>>,
-    issues: Vec<(String, Option<String>)>,
+    issues: Vec<ItemIssue>,
 }
 
-/// Split one list item into literal text and macros.
-fn parse_item(item: &str) -> ParsedItem<'_> {
+/// Split one list item into literal text, macros and parameter references; `params` are the
+/// names `${name}` may refer to.
+fn parse_item<'t>(item: &'t str, params: &[&str]) -> ParsedItem<'t> {
     let mut pieces = Vec::new();
     let mut issues = Vec::new();
     let mut literal_start = 0;
@@ -340,6 +362,7 @@ fn parse_item(item: &str) -> ParsedItem<'_> {
             push_text(&mut pieces, &item[literal_start..i]);
             let Some(close) = rest.find('}') else {
                 issues.push((
+                    Severity::Error,
                     format!("`${{` is not closed by `}}` in `{item}`"),
                     Some("close the macro with `}`, or write `$${` for a literal `${`".to_string()),
                 ));
@@ -347,9 +370,29 @@ fn parse_item(item: &str) -> ParsedItem<'_> {
                 break;
             };
             let name = &rest[2..close];
+            let whole = &rest[..=close];
             match classify(name) {
                 Ok(mac) => pieces.push(Piece::Macro(mac)),
-                Err(issue) => issues.push(issue),
+                Err(_) if params.contains(&name) => pieces.push(Piece::Param(name)),
+                Err(Unknown::Invalid(message, hint)) => {
+                    issues.push((Severity::Error, message, hint))
+                }
+                Err(Unknown::Other) => {
+                    push_text(&mut pieces, whole);
+                    if whole.len() == item.len() {
+                        issues.push((
+                            Severity::Warning,
+                            format!("`{whole}` is neither a macro nor a parameter: it is passed unchanged (W&B drops this list item)"),
+                            Some("remove the item if it should not reach the program".to_string()),
+                        ));
+                    } else if is_identifier(name) {
+                        issues.push((
+                            Severity::Warning,
+                            format!("`{whole}` is neither a macro nor a parameter: it is passed unchanged, as W&B does"),
+                            Some("check the spelling if it was meant to be a parameter".to_string()),
+                        ));
+                    }
+                }
             }
             i += close + 1;
             literal_start = i;
@@ -369,6 +412,7 @@ fn parse_item(item: &str) -> ParsedItem<'_> {
         if pieces.len() > 1 {
             let name = style.name();
             issues.push((
+                Severity::Error,
                 format!("${{{name}}} expands to several arguments and must stand alone as one list item"),
                 Some(format!(
                     "write `${{{name}}}` as its own list item; to pass every parameter in one \
@@ -386,18 +430,34 @@ fn push_text<'t>(pieces: &mut Vec<Piece<'t>>, text: &'t str) {
     }
 }
 
+/// Why a name between `${` and `}` is not a macro.
+enum Unknown {
+    /// A malformed `${envvar:...}` or a near-miss of a macro name: an error (message, hint).
+    Invalid(String, Option<String>),
+    /// Anything else: a parameter name, or text to pass through.
+    Other,
+}
+
+/// Whether `name` looks like a parameter name (letters, digits, `_`, `.`, `-`).
+fn is_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
 /// Recognize the name between `${` and `}`.
-fn classify(name: &str) -> Result<Macro<'_>, (String, Option<String>)> {
+fn classify(name: &str) -> Result<Macro<'_>, Unknown> {
     if let Some(mac) = Macro::from_name(name) {
         if let Macro::EnvVar(var) = mac {
             if var.is_empty() {
-                return Err((
+                return Err(Unknown::Invalid(
                     "${envvar:} names no environment variable".to_string(),
                     Some("write ${envvar:NAME}, e.g. ${envvar:HOME}".to_string()),
                 ));
             }
             if !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err((
+                return Err(Unknown::Invalid(
                     format!("invalid environment variable name `{var}` in ${{envvar:{var}}}"),
                     Some("a name may contain only ASCII letters, digits and `_`".to_string()),
                 ));
@@ -406,40 +466,40 @@ fn classify(name: &str) -> Result<Macro<'_>, (String, Option<String>)> {
         return Ok(mac);
     }
     if name == "envvar" {
-        return Err((
+        return Err(Unknown::Invalid(
             "${envvar} names no environment variable".to_string(),
             Some("write ${envvar:NAME}, e.g. ${envvar:HOME}".to_string()),
         ));
     }
     let trimmed = name.trim();
-    let word = trimmed.split(':').next().unwrap_or(trimmed);
+    let (word, argument) = match trimmed.split_once(':') {
+        Some((word, _)) => (word, true),
+        None => (trimmed, false),
+    };
+    // A near-miss of a macro is a typo; `${env:HOME}` (an OmegaConf resolver) is not, since
+    // only `envvar` takes an argument.
     let hint = match did_you_mean(word, MACROS) {
         Some("envvar") => "did you mean ${envvar:NAME}?".to_string(),
-        Some(known) => format!("did you mean ${{{known}}}?"),
-        None => format!(
-            "known macros: {}; write `$${{` for a literal `${{`",
-            MACROS
-                .iter()
-                .map(|m| if *m == "envvar" {
-                    "${envvar:NAME}".to_string()
-                } else {
-                    format!("${{{m}}}")
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+        Some(known) if !argument => format!("did you mean ${{{known}}}?"),
+        _ => return Err(Unknown::Other),
     };
-    Err((format!("unknown macro ${{{name}}}"), Some(hint)))
+    Err(Unknown::Invalid(
+        format!("unknown macro ${{{name}}}"),
+        Some(format!("{hint} (write `$${{` for a literal `${{`)")),
+    ))
 }
 
-/// Check a command template without any values: unknown macros (with a suggestion), an
-/// unterminated `${`, a multi-argument macro embedded in a longer item, `${envvar:}` with an
-/// empty or invalid name, and an empty list. An empty result means [`expand`] can only fail
-/// for reasons that depend on the run (a missing program, an unset environment variable, …).
-pub fn check_template(template: &[String]) -> Vec<TemplateIssue> {
+/// Check a command template without any values: unknown macros that look like typos (with a
+/// suggestion), an unterminated `${`, a multi-argument macro embedded in a longer item,
+/// `${envvar:}` with an empty or invalid name, and an empty list are errors; `${name}` of one of
+/// `params` (dotted parameter names) and a `${...}` passed through unchanged are warnings,
+/// being differences from W&B. Without errors, [`expand`] can only fail for reasons that
+/// depend on the run (a missing program, an unset environment variable, …).
+pub fn check_template(template: &[String], params: &[&str]) -> Vec<TemplateIssue> {
     let mut issues = Vec::new();
     if template.is_empty() {
         issues.push(TemplateIssue {
+            severity: Severity::Error,
             index: 0,
             message: "the command is an empty list".to_string(),
             hint: Some(
@@ -447,14 +507,39 @@ pub fn check_template(template: &[String]) -> Vec<TemplateIssue> {
             ),
         });
     }
+    let mut substituted: Vec<(usize, &str)> = Vec::new();
     for (index, item) in template.iter().enumerate() {
-        for (message, hint) in parse_item(item).issues {
+        let parsed = parse_item(item, params);
+        for piece in &parsed.pieces {
+            if let Piece::Param(name) = piece {
+                substituted.push((index, name));
+            }
+        }
+        for (severity, message, hint) in parsed.issues {
             issues.push(TemplateIssue {
+                severity,
                 index,
                 message,
                 hint,
             });
         }
+    }
+    // One warning for all parameters referenced by name, at the first reference.
+    if let Some(&(index, first)) = substituted.first() {
+        let others = match substituted.len() - 1 {
+            0 => String::new(),
+            1 => " and 1 other parameter".to_string(),
+            n => format!(" and {n} other parameters"),
+        };
+        issues.push(TemplateIssue {
+            severity: Severity::Warning,
+            index,
+            message: format!(
+                "${{{first}}}{others} named in `command` are replaced by their values; W&B would pass the text `${{{first}}}` unchanged"
+            ),
+            hint: Some("this substitution is a hyperdial extension".to_string()),
+        });
+        issues.sort_by_key(|i| i.index);
     }
     issues
 }
@@ -468,13 +553,16 @@ pub fn uses_macro(template: &[String], name: &str) -> bool {
         .and_then(|n| n.strip_suffix('}'))
         .unwrap_or(name);
     template.iter().any(|item| {
-        parse_item(item).pieces.iter().any(|piece| match piece {
-            Piece::Macro(Macro::EnvVar(var)) => {
-                name == "envvar" || name.strip_prefix("envvar:") == Some(var)
-            }
-            Piece::Macro(mac) => mac.name() == name,
-            Piece::Text(_) => false,
-        })
+        parse_item(item, &[])
+            .pieces
+            .iter()
+            .any(|piece| match piece {
+                Piece::Macro(Macro::EnvVar(var)) => {
+                    name == "envvar" || name.strip_prefix("envvar:") == Some(var)
+                }
+                Piece::Macro(mac) => mac.name() == name,
+                Piece::Text(_) | Piece::Param(_) => false,
+            })
     })
 }
 
@@ -492,14 +580,18 @@ fn expand_for(
     ctx: &CommandContext<'_>,
     windows: bool,
 ) -> Result<Vec<String>, CommandError> {
-    if let Some(issue) = check_template(template).into_iter().next() {
+    let params: Vec<&str> = ctx.args.iter().map(|a| a.name).collect();
+    if let Some(issue) = check_template(template, &params)
+        .into_iter()
+        .find(|i| i.severity == Severity::Error)
+    {
         return Err(CommandError::Template(issue));
     }
     let mut argv: Vec<String> = Vec::new();
     let mut first_index = None;
     for (index, item) in template.iter().enumerate() {
         let before = argv.len();
-        let pieces = parse_item(item).pieces;
+        let pieces = parse_item(item, &params).pieces;
         match pieces.as_slice() {
             [Piece::Macro(Macro::List(style))] => style.emit(ctx.args, &mut argv),
             [Piece::Macro(Macro::Env)] if windows => {}
@@ -509,6 +601,11 @@ fn expand_for(
                     match *piece {
                         Piece::Text(text) => arg.push_str(text),
                         Piece::Macro(mac) => arg.push_str(&single_value(mac, index, ctx, windows)?),
+                        Piece::Param(name) => {
+                            if let Some(a) = ctx.args.iter().find(|a| a.name == name) {
+                                arg.push_str(&python_str(a.value));
+                            }
+                        }
                     }
                 }
                 argv.push(arg);
@@ -565,6 +662,69 @@ fn single_value(
         // those that do.
         Macro::List(_) => unreachable!("multi-argument macro in a single-valued position"),
     })
+}
+
+/// The arguments of `template` that carry the parameters, as the command would pass them:
+/// the items holding an args macro (`${args}`, `${args_no_hyphens}`, …), `${args_json}`, or a
+/// `${name}` of a parameter, expanded. An item holding `${args_json_file}` stands for the JSON
+/// itself (one argument, as `${args_json}`). Items without parameters (the program, literal
+/// flags) are left out. When no item carries parameters, or `template` is `None` (W&B's
+/// default command), the `${args}` form: `--name=value` per parameter.
+///
+/// `hyperdial best --format args` prints this, so the flags can be pasted after the program.
+pub fn parameter_args(template: Option<&[String]>, args: &[Arg<'_>]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut found = false;
+    let params: Vec<&str> = args.iter().map(|a| a.name).collect();
+    for item in template.unwrap_or_default() {
+        let pieces = parse_item(item, &params).pieces;
+        if let [Piece::Macro(Macro::List(style))] = pieces.as_slice() {
+            style.emit(args, &mut out);
+            found = true;
+            continue;
+        }
+        if pieces
+            .iter()
+            .any(|p| matches!(p, Piece::Macro(Macro::ArgsJsonFile)))
+        {
+            out.push(args_json(args));
+            found = true;
+            continue;
+        }
+        let carries = pieces
+            .iter()
+            .any(|p| matches!(p, Piece::Param(_) | Piece::Macro(Macro::ArgsJson)));
+        if !carries {
+            continue;
+        }
+        found = true;
+        let mut arg = String::new();
+        for piece in &pieces {
+            match *piece {
+                Piece::Text(text) => arg.push_str(text),
+                Piece::Param(name) => {
+                    if let Some(a) = args.iter().find(|a| a.name == name) {
+                        arg.push_str(&python_str(a.value));
+                    }
+                }
+                Piece::Macro(Macro::ArgsJson) => arg.push_str(&args_json(args)),
+                Piece::Macro(mac) => {
+                    arg.push_str("${");
+                    arg.push_str(mac.name());
+                    if let Macro::EnvVar(var) = mac {
+                        arg.push(':');
+                        arg.push_str(var);
+                    }
+                    arg.push('}');
+                }
+            }
+        }
+        out.push(arg);
+    }
+    if !found {
+        ListStyle::Args.emit(args, &mut out);
+    }
+    out
 }
 
 /// The [`Arg`]s of a run: one per parameter of `config` that `params` (flat, by dotted name)
@@ -1284,12 +1444,15 @@ mod tests {
 
     #[test]
     fn envvar_name_validation() {
-        let issues = check_template(&strings(&[
-            "${envvar:}",
-            "${envvar:MY-VAR}",
-            "${envvar}",
-            "${envvar:lower_1}",
-        ]));
+        let issues = check_template(
+            &strings(&[
+                "${envvar:}",
+                "${envvar:MY-VAR}",
+                "${envvar}",
+                "${envvar:lower_1}",
+            ]),
+            &[],
+        );
         let indices: Vec<usize> = issues.iter().map(|i| i.index).collect();
         assert_eq!(indices, [0, 1, 2]);
         assert!(issues[0].message.contains("names no environment variable"));
@@ -1302,38 +1465,174 @@ mod tests {
 
     #[test]
     fn unknown_macro_suggests() {
-        let issues = check_template(&strings(&["${env}", "python", "${program}", "${argss}"]));
+        let issues = check_template(
+            &strings(&["${env}", "python", "${program}", "${argss}"]),
+            &[],
+        );
         assert_eq!(issues.len(), 1);
         assert_eq!(
             issues[0].to_string(),
-            "command[3]: unknown macro ${argss}; did you mean ${args}?"
+            "command[3]: unknown macro ${argss}; did you mean ${args}? (write `$${` for a literal `${`)"
         );
-        let issues = check_template(&strings(&[
-            "--cfg=${args_json_fle}",
-            "${PROGRAM}",
-            "${envar:HOME}",
-        ]));
+        let issues = check_template(
+            &strings(&["--cfg=${args_json_fle}", "${PROGRAM}", "${envar:HOME}"]),
+            &[],
+        );
         let hints: Vec<_> = issues.iter().map(|i| i.hint.clone().unwrap()).collect();
+        let tail = " (write `$${` for a literal `${`)";
         assert_eq!(
             hints,
             [
-                "did you mean ${args_json_file}?",
-                "did you mean ${program}?",
-                "did you mean ${envvar:NAME}?"
+                format!("did you mean ${{args_json_file}}?{tail}"),
+                format!("did you mean ${{program}}?{tail}"),
+                format!("did you mean ${{envvar:NAME}}?{tail}")
             ]
         );
-        let issues = check_template(&strings(&["${oc.env:DATA}"]));
-        assert!(issues[0].hint.as_deref().unwrap().contains("$${"));
+        assert!(issues.iter().all(|i| i.severity == Severity::Error));
         let err = run(&["x", "${argss}"], &sample()).unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with("command[1]: unknown macro ${argss}; did you mean ${args}?"));
+    }
+
+    #[test]
+    fn other_placeholders_pass_through_unchanged() {
+        // Hydra and OmegaConf interpolations reach the program as written, as in W&B.
+        let argv = run(
+            &[
+                "x",
+                "hydra.run.dir=out/${now:%H-%M}",
+                "data=${oc.env:DATA}",
+                "${env:HOME}",
+                "${epochz}",
+                "--n=${not_a_param}",
+            ],
+            &sample(),
+        )
+        .unwrap();
         assert_eq!(
-            err.to_string(),
-            "command[1]: unknown macro ${argss}; did you mean ${args}?"
+            argv,
+            [
+                "x",
+                "hydra.run.dir=out/${now:%H-%M}",
+                "data=${oc.env:DATA}",
+                "${env:HOME}",
+                "${epochz}",
+                "--n=${not_a_param}"
+            ]
         );
+        let issues = check_template(
+            &strings(&[
+                "hydra.run.dir=out/${now:%H-%M}",
+                "${epochz}",
+                "--n=${not_a_param}",
+            ]),
+            &["lr"],
+        );
+        let found: Vec<(usize, Severity)> = issues.iter().map(|i| (i.index, i.severity)).collect();
+        // Embedded Hydra text: silent; a whole item W&B would drop, and a name that looks
+        // like a misspelt parameter: warnings.
+        assert_eq!(found, [(1, Severity::Warning), (2, Severity::Warning)]);
+        assert!(issues[0].message.contains("W&B drops this list item"));
+    }
+
+    #[test]
+    fn parameters_are_substituted_by_name() {
+        let params = Params::flat(&[
+            ("lr", json!(1e-5)),
+            ("amp", json!(true)),
+            ("optimizer.kind", json!("sgd")),
+        ]);
+        let argv = run(
+            &[
+                "x",
+                "--lr=${lr}",
+                "${amp}",
+                "--opt",
+                "${optimizer.kind}:${lr}",
+                "$${lr}",
+            ],
+            &params,
+        )
+        .unwrap();
+        assert_eq!(
+            argv,
+            ["x", "--lr=1e-05", "True", "--opt", "sgd:1e-05", "${lr}"]
+        );
+        let issues = check_template(&strings(&["--lr=${lr}"]), &["lr"]);
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].severity, Severity::Warning);
+        assert!(issues[0]
+            .message
+            .contains("W&B would pass the text `${lr}` unchanged"));
+        let issues = check_template(
+            &strings(&["x", "--lr=${lr}", "-b ${b}", "${b}"]),
+            &["lr", "b"],
+        );
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].index, 1);
+        assert!(issues[0]
+            .message
+            .starts_with("${lr} and 2 other parameters named"));
+    }
+
+    #[test]
+    fn parameter_args_follow_the_command_style() {
+        let params = sample();
+        let args = params.args();
+        let style = |t: &[&str]| parameter_args(Some(&strings(t)), &args);
+        assert_eq!(
+            parameter_args(None, &args),
+            [
+                "--lr=0.001",
+                "--epochs=10",
+                "--amp=True",
+                "--ema=False",
+                "--optimizer=adam"
+            ]
+        );
+        assert_eq!(
+            style(&[
+                "${env}",
+                "${interpreter}",
+                "${program}",
+                "${args_no_hyphens}"
+            ]),
+            [
+                "lr=0.001",
+                "epochs=10",
+                "amp=True",
+                "ema=False",
+                "optimizer=adam"
+            ]
+        );
+        assert_eq!(
+            style(&["python", "t.py", "${args_no_boolean_flags}"]),
+            ["--lr=0.001", "--epochs=10", "--amp", "--optimizer=adam"]
+        );
+        let json = r#"{"lr": 0.001, "epochs": 10, "amp": true, "ema": false, "optimizer": "adam"}"#;
+        assert_eq!(
+            style(&["python", "t.py", "--config", "${args_json}"]),
+            [json]
+        );
+        assert_eq!(
+            style(&["python", "t.py", "--config=${args_json_file}"]),
+            [json]
+        );
+        assert_eq!(
+            style(&["python", "t.py", "--lr=${lr}", "--fixed", "${epochs}"]),
+            ["--lr=0.001", "10"]
+        );
+        // A command that passes no parameters at all: W&B's `${args}` form.
+        assert_eq!(style(&["python", "t.py"]).len(), 5);
     }
 
     #[test]
     fn args_macro_must_stand_alone() {
-        let issues = check_template(&strings(&["x", "--x=${args}", "${args}${args_no_hyphens}"]));
+        let issues = check_template(
+            &strings(&["x", "--x=${args}", "${args}${args_no_hyphens}"]),
+            &[],
+        );
         assert_eq!(issues.len(), 2);
         assert_eq!(issues[0].index, 1);
         assert_eq!(
@@ -1346,7 +1645,7 @@ mod tests {
 
     #[test]
     fn unterminated_and_literal_dollars() {
-        let issues = check_template(&strings(&["x", "${args"]));
+        let issues = check_template(&strings(&["x", "${args"]), &[]);
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].index, 1);
         assert!(issues[0].message.contains("not closed"));
@@ -1489,12 +1788,12 @@ mod tests {
                 format!("${{{name}}}")
             };
             assert!(
-                check_template(std::slice::from_ref(&item)).is_empty(),
+                check_template(std::slice::from_ref(&item), &[]).is_empty(),
                 "{item}"
             );
             assert!(uses_macro(&[item], name));
         }
-        assert!(check_template(&strings(&DEFAULT_COMMAND)).is_empty());
+        assert!(check_template(&strings(&DEFAULT_COMMAND), &[]).is_empty());
     }
 
     #[test]

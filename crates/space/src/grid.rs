@@ -12,6 +12,9 @@
 //!   `0, 0.25, 0.5, 0.75, 1`; `q: 0.3` gives `0, 0.3, 0.6, 0.9`; `min: 0.1, max: 1, q: 0.2`
 //!   gives `0.2, 0.4, 0.6, 0.8, 1`.
 //!
+//! A value listed twice under `values` is one grid value (W&B runs each distinct configuration
+//! once): see [`distinct_values`] for when two values are the same.
+//!
 //! Any other distribution makes the grid infinite: [`GridError::NotFinite`] names the first
 //! such parameter.
 //!
@@ -64,19 +67,139 @@ pub enum GridError {
     TooLarge,
 }
 
-/// The number of grid values of each parameter, in order.
-fn radices(params: &[Parameter]) -> Result<Vec<u128>, GridError> {
+/// One parameter's axis of the grid: its distinct values, or a distribution that enumerates
+/// its own (int_uniform and q_uniform ranges are never materialized).
+#[derive(Debug, Clone)]
+enum Axis<'a> {
+    Values(Vec<Value>),
+    Dist(&'a Distribution),
+}
+
+impl Axis<'_> {
+    fn len(&self) -> u128 {
+        match self {
+            Axis::Values(values) => values.len() as u128,
+            Axis::Dist(d) => d.grid_len_exact().unwrap_or(0),
+        }
+    }
+
+    /// Value `digit` of an axis whose length was checked.
+    fn value(&self, digit: u128) -> Value {
+        match self {
+            Axis::Values(values) => usize::try_from(digit)
+                .ok()
+                .and_then(|i| values.get(i))
+                .cloned()
+                .unwrap_or(Value::Null),
+            Axis::Dist(d) => d.grid_value(digit).unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// The axes of the grid, in order.
+fn axes(params: &[Parameter]) -> Result<Vec<Axis<'_>>, GridError> {
     params
         .iter()
-        .map(|p| {
-            p.distribution
-                .grid_len_exact()
-                .ok_or_else(|| GridError::NotFinite {
-                    name: p.name.clone(),
-                    distribution: p.distribution.name(),
-                })
+        .map(|p| match &p.distribution {
+            Distribution::Categorical { values } => Ok(Axis::Values(distinct_values(values))),
+            d if d.grid_len_exact().is_some() => Ok(Axis::Dist(d)),
+            d => Err(GridError::NotFinite {
+                name: p.name.clone(),
+                distribution: d.name(),
+            }),
         })
         .collect()
+}
+
+/// The values a grid enumerates for one parameter (see the module docs), duplicates
+/// removed; `None` for a distribution without a finite set of values.
+pub fn axis_values(distribution: &Distribution) -> Option<Vec<Value>> {
+    match distribution {
+        Distribution::Categorical { values } => Some(distinct_values(values)),
+        d => d.grid_values(),
+    }
+}
+
+/// `values` with duplicates removed the way W&B's grid removes them: each distinct value
+/// keeps the position of its first occurrence and the form of its last (W&B keeps the last
+/// value per hash), so `[1, 2, 1.0]` gives `[1.0, 2]`.
+///
+/// Two values are the same when [`grid_key`]s are equal: a float with an integral value
+/// equals that integer (`1.0` and `1`), at the top level only (inside a list or mapping
+/// `1.0` and `1` differ, as in W&B); a string never equals a number (`"1"` and `1` differ),
+/// nor a boolean an integer; mappings compare without regard to key order.
+pub fn distinct_values(values: &[Value]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::with_capacity(values.len());
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for v in values {
+        match index.entry(grid_key(v)) {
+            std::collections::hash_map::Entry::Occupied(e) => out[*e.get()] = v.clone(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(out.len());
+                out.push(v.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The identity of a grid value under W&B's equality (W&B hashes `yaml.dump(value,
+/// sort_keys=True)` after turning an integral float into an integer); see
+/// [`distinct_values`].
+pub fn grid_key(value: &Value) -> String {
+    let mut out = String::new();
+    write_key(value, true, &mut out);
+    out
+}
+
+fn write_key(value: &Value, top: bool, out: &mut String) {
+    match value {
+        Value::Null => out.push('~'),
+        Value::Bool(b) => out.push_str(if *b { "b:T" } else { "b:F" }),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => out.push_str(&format!("i:{i}")),
+            (None, Some(u), _) => out.push_str(&format!("i:{u}")),
+            (None, None, Some(f))
+                if top && f.is_finite() && f.fract() == 0.0 && f.abs() < 1e300 =>
+            {
+                // Python's int(f) is exact; print the integer without an exponent.
+                out.push_str(&format!("i:{:.0}", f + 0.0));
+            }
+            _ => {
+                out.push_str("f:");
+                out.push_str(&crate::command::python_str(value));
+            }
+        },
+        Value::String(s) => {
+            out.push_str("s:");
+            out.push_str(&Value::String(s.clone()).to_string());
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for item in items {
+                write_key(item, false, out);
+                out.push(',');
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for k in keys {
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_key(&map[k], false, out);
+                out.push(',');
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// The number of grid values of each axis, in order.
+fn radices(axes: &[Axis<'_>]) -> Vec<u128> {
+    axes.iter().map(Axis::len).collect()
 }
 
 /// The product of the radices.
@@ -87,18 +210,13 @@ fn product(radices: &[u128]) -> Result<u128, GridError> {
         .ok_or(GridError::TooLarge)
 }
 
-/// Grid value `digit` of a parameter whose grid length was checked.
-fn value_at(distribution: &Distribution, digit: u128) -> Value {
-    distribution.grid_value(digit).unwrap_or(Value::Null)
-}
-
-/// The number of points in the grid: the product of every parameter's
-/// [`Distribution::grid_len`] (1 for no parameters, 0 if a parameter has no values).
+/// The number of points in the grid: the product of every parameter's number of distinct
+/// grid values ([`axis_values`]; 1 for no parameters, 0 if a parameter has no values).
 ///
 /// Errors with [`GridError::NotFinite`] for the first parameter without a finite set of
 /// values, or [`GridError::TooLarge`] if the product overflows `u128`.
 pub fn grid_size(params: &[Parameter]) -> Result<u128, GridError> {
-    product(&radices(params)?)
+    product(&radices(&axes(params)?))
 }
 
 /// Point number `index` of the grid: one `(name, value)` pair per parameter, in the given
@@ -107,7 +225,8 @@ pub fn grid_size(params: &[Parameter]) -> Result<u128, GridError> {
 ///
 /// Errors like [`grid_size`], or with [`GridError::OutOfRange`] when `index ≥ size`.
 pub fn grid_point(params: &[Parameter], index: u128) -> Result<Vec<(String, Value)>, GridError> {
-    let radices = radices(params)?;
+    let axes = axes(params)?;
+    let radices = radices(&axes);
     let size = product(&radices)?;
     if index >= size {
         return Err(GridError::OutOfRange { index, size });
@@ -120,8 +239,9 @@ pub fn grid_point(params: &[Parameter], index: u128) -> Result<Vec<(String, Valu
     }
     Ok(params
         .iter()
+        .zip(&axes)
         .zip(digits)
-        .map(|(p, digit)| (p.name.clone(), value_at(&p.distribution, digit)))
+        .map(|((p, axis), digit)| (p.name.clone(), axis.value(digit)))
         .collect())
 }
 
@@ -131,6 +251,7 @@ pub fn grid_point(params: &[Parameter], index: u128) -> Result<Vec<(String, Valu
 #[derive(Debug, Clone)]
 pub struct Grid<'a> {
     params: &'a [Parameter],
+    axes: Vec<Axis<'a>>,
     radices: Vec<u128>,
     /// Mixed-radix digits of the next point.
     digits: Vec<u128>,
@@ -143,10 +264,12 @@ pub struct Grid<'a> {
 ///
 /// Errors like [`grid_size`].
 pub fn iter(params: &[Parameter]) -> Result<Grid<'_>, GridError> {
-    let radices = radices(params)?;
+    let axes = axes(params)?;
+    let radices = radices(&axes);
     let size = product(&radices)?;
     Ok(Grid {
         params,
+        axes,
         digits: vec![0; radices.len()],
         radices,
         next: 0,
@@ -176,8 +299,9 @@ impl Iterator for Grid<'_> {
         let point = self
             .params
             .iter()
+            .zip(&self.axes)
             .zip(&self.digits)
-            .map(|(p, &digit)| (p.name.clone(), value_at(&p.distribution, digit)))
+            .map(|((p, axis), &digit)| (p.name.clone(), axis.value(digit)))
             .collect();
         // Odometer increment: the last parameter turns fastest.
         for (digit, &radix) in self.digits.iter_mut().zip(&self.radices).rev() {
@@ -402,5 +526,72 @@ mod tests {
         let empty = vec![param("x", Distribution::Categorical { values: vec![] })];
         assert_eq!(grid_size(&empty).unwrap(), 0);
         assert_eq!(iter(&empty).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn duplicate_values_are_one_grid_value_under_wandbs_equality() {
+        // 1 and 1.0 are the same at the top level (the last form is kept, at the first
+        // place), but not inside a list; "1" and true differ from 1; mapping key order does
+        // not matter.
+        let values = vec![
+            json!(1),
+            json!("1"),
+            json!({"a": 1, "b": [2.0]}),
+            json!(true),
+            json!(1.0),
+            json!({"b": [2.0], "a": 1}),
+            json!([1]),
+            json!([1.0]),
+            json!(-0.0),
+            json!(0),
+            json!(null),
+        ];
+        assert_eq!(
+            distinct_values(&values),
+            vec![
+                json!(1.0),
+                json!("1"),
+                json!({"b": [2.0], "a": 1}),
+                json!(true),
+                json!([1]),
+                json!([1.0]),
+                json!(0),
+                json!(null),
+            ]
+        );
+        let params = vec![
+            param(
+                "p",
+                Distribution::Categorical {
+                    values: vec![
+                        json!({"layers": 1}),
+                        json!({"layers": 2}),
+                        json!({"layers": 2}),
+                    ],
+                },
+            ),
+            param(
+                "q",
+                Distribution::Categorical {
+                    values: vec![json!(3), json!(3), json!(4)],
+                },
+            ),
+            param(
+                "c",
+                Distribution::Constant {
+                    value: json!([1, 1]),
+                },
+            ),
+        ];
+        assert_eq!(grid_size(&params).unwrap(), 4);
+        let points: Vec<_> = iter(&params).unwrap().collect();
+        assert_eq!(points.len(), 4);
+        assert_eq!(points[3][0].1, json!({"layers": 2}));
+        assert_eq!(points[3][1].1, json!(4));
+        assert_eq!(grid_point(&params, 3).unwrap(), points[3]);
+        assert_eq!(
+            axis_values(&params[1].distribution),
+            Some(vec![json!(3), json!(4)])
+        );
     }
 }

@@ -483,6 +483,20 @@ impl Validator {
             if method == Method::Grid {
                 self.check_grid(&parameters);
             }
+            // As in W&B, whose bayes search refuses a space without a searchable parameter.
+            if method == Method::Bayes
+                && !parameters.is_empty()
+                && parameters
+                    .iter()
+                    .all(|p| matches!(p.distribution, Distribution::Constant { .. }))
+            {
+                self.error(
+                    "parameters",
+                    top.get("parameters").map(|n| n.location),
+                    "`method: bayes` needs at least one parameter that varies, but every parameter is a constant",
+                    "give a parameter `values` or a range, or use `method: grid`",
+                );
+            }
             if sample_without_replacement {
                 let loc = top.get("sample_without_replacement").map(|n| n.location);
                 if method != Method::Random {
@@ -996,26 +1010,17 @@ impl Validator {
                 }
             }
         }
-        for issue in command::check_template(&template) {
+        let names: Vec<&str> = parameters.iter().map(|p| p.name.as_str()).collect();
+        for issue in command::check_template(&template, &names) {
             let loc = items.get(issue.index).map(|n| n.location);
             let path = format!("command[{}]", issue.index);
-            // `${lr}` for a parameter `lr`: W&B never substituted parameters by name.
-            let names_param = parameters.iter().any(|p| {
-                let norm = |s: &str| s.replace('-', "_").to_ascii_lowercase();
-                issue.message.contains(&format!("${{{}}}", p.name))
-                    || issue
-                        .message
-                        .to_ascii_lowercase()
-                        .replace('-', "_")
-                        .contains(&format!("${{{}}}", norm(&p.name)))
-            });
-            let hint = if names_param {
-                "parameters are not substituted by name; pass them with ${args} (--name=value) or ${args_no_equals} (--name value)".to_string()
+            let hint = issue.hint.unwrap_or_default();
+            if issue.severity == crate::diagnostic::Severity::Error {
+                self.error(&path, loc, issue.message, hint);
+                ok = false;
             } else {
-                issue.hint.unwrap_or_default()
-            };
-            self.error(&path, loc, issue.message, hint);
-            ok = false;
+                self.warning(&path, loc, issue.message, hint);
+            }
         }
         if let Some(first) = template.first() {
             if first.contains(' ') && !first.starts_with("${") {
@@ -1303,6 +1308,10 @@ impl Validator {
         Some(dist)
     }
 
+    /// The distribution W&B's schema infers when `distribution` is omitted: `values` with
+    /// `probabilities` → categorical_w_probabilities; `values` → categorical; `value` →
+    /// constant; `min` and `max` both integers → int_uniform; any other pair of numbers (two
+    /// floats, or an integer and a float) → uniform.
     fn infer(&mut self, path: &str, node: &Node, f: &Fields) -> Option<String> {
         if f.has("values") {
             return Some(
@@ -1321,16 +1330,10 @@ impl Validator {
             (Some(lo), Some(hi)) => match (&lo.value, &hi.value) {
                 (NodeValue::Int(_), NodeValue::Int(_)) => Some("int_uniform".into()),
                 (NodeValue::Float(_), NodeValue::Float(_)) => Some("uniform".into()),
+                // W&B's schema: an integer and a float bound make a uniform (`{min: 0,
+                // max: 0.5}` is a dropout rate, not an error).
                 (NodeValue::Int(_), NodeValue::Float(_))
-                | (NodeValue::Float(_), NodeValue::Int(_)) => {
-                    self.error(
-                        path,
-                        Some(node.location),
-                        "cannot tell the distribution: one bound is an integer and the other a float",
-                        "write both as floats (`0.0`) for a uniform, both as integers for int_uniform, or set `distribution`",
-                    );
-                    None
-                }
+                | (NodeValue::Float(_), NodeValue::Int(_)) => Some("uniform".into()),
                 _ => {
                     // Let the type check of the bounds report it.
                     let _ = self.number(&join(path, "min"), lo);
@@ -1367,7 +1370,11 @@ impl Validator {
 
     fn quantum(&mut self, path: &str, f: &Fields) -> Option<Quantum> {
         let Some(n) = f.get("q") else {
-            return Some(Quantum::default());
+            // W&B's schema default is the float 1.0, so values are floats (`3.0`), as in W&B.
+            return Some(Quantum {
+                q: 1.0,
+                integer: false,
+            });
         };
         let q = self.number(&join(path, "q"), n)?;
         if q <= 0.0 {
@@ -1508,6 +1515,14 @@ impl Validator {
                         "swap min and max",
                     );
                     return None;
+                }
+                if min == max {
+                    self.warning(
+                        &join(path, "max"),
+                        Some(hi_node.location),
+                        "min equals max: the parameter takes a single value",
+                        "use `value:` for a constant",
+                    );
                 }
                 D::IntUniform { min, max }
             }
@@ -1651,13 +1666,14 @@ impl Validator {
             return None;
         }
         let values: Vec<Value> = items.iter().map(Node::to_json).collect();
+        let keys: Vec<String> = values.iter().map(crate::grid::grid_key).collect();
         for (i, v) in values.iter().enumerate() {
-            if values[..i].contains(v) {
+            if keys[..i].contains(&keys[i]) {
                 self.warning(
                     &format!("{vpath}[{i}]"),
                     Some(items[i].location),
                     format!("duplicate value {v}"),
-                    "a grid runs it twice and random search favours it",
+                    "a grid runs each distinct configuration once, but random and bayes search pick this value more often",
                 );
             }
         }
@@ -1702,7 +1718,8 @@ impl Validator {
             }
         }
         let sum: f64 = probs.iter().sum();
-        if (sum - 1.0).abs() > 1e-6 {
+        // W&B's tolerance: numpy's `isclose(sum, 1)` (relative 1e-5, absolute 1e-8).
+        if (sum - 1.0).abs() > 1e-8 + 1e-5 {
             self.error(
                 &ppath,
                 Some(n.location),

@@ -1,14 +1,29 @@
-//! A YAML 1.2 document tree that remembers where every key and value came from.
+//! A YAML document tree that remembers where every key and value came from.
 //!
 //! Validation needs the line and column of each offending value, which serde-based loaders
 //! throw away. This module drives the event parser of `saphyr-parser` and builds a small tree of
 //! [`Node`]s, each with its [`Location`]. JSON is read by the same code: it is a subset of
 //! YAML 1.2 flow syntax, so both formats get the same precise errors.
 //!
-//! Scalars are resolved with the YAML 1.2 core schema, so `1e-5` is a float (PyYAML, which
-//! implements YAML 1.1, reads it as a string). Plain `yes`, `no`, `on` and `off` are strings
-//! under YAML 1.2 but booleans under PyYAML; they stay strings here and raise a warning.
-//! Duplicate keys are errors (PyYAML silently keeps the last one).
+//! # Which values: PyYAML's where the author meant them, YAML 1.2 where it is a superset
+//!
+//! W&B reads sweep files with PyYAML (YAML 1.1). Every file PyYAML reads is read here, with
+//! PyYAML's values wherever the author evidently meant them:
+//!
+//! - `yes`/`no`/`on`/`off` (also `Yes`, `YES`, …) are booleans, as in PyYAML. `y` and `n`
+//!   are strings, as in PyYAML.
+//! - Digits separated by `_` are numbers (`1_000` is 1000, `1_000.5` is 1000.5), `0b101` is
+//!   5, as in PyYAML.
+//! - A flow collection (`[...]`, `{...}`) whose continuation lines or closing bracket are not
+//!   indented past the key that opened it is read, with a warning (YAML 1.2 requires the
+//!   indentation; PyYAML does not).
+//! - A key written twice keeps its last value, as in PyYAML, with a warning.
+//!
+//! Where YAML 1.2 reads more than PyYAML, the superset is kept: `1e-5` and `1.0e5` are
+//! floats (PyYAML reads strings, so W&B rejects `min: 1e-5`), and `0o17` is 15. Two PyYAML
+//! readings that authors rarely mean are not followed, each with a warning: a leading zero is
+//! not octal (`010` is 10, PyYAML reads 8) and `1:30` is a string (PyYAML reads the base-60
+//! integer 90).
 
 use std::collections::HashMap;
 
@@ -58,6 +73,16 @@ pub enum NodeValue {
     Map(Vec<(Key, Node)>),
 }
 
+impl NodeValue {
+    /// The integer, for messages (0 for anything else).
+    fn as_i64_lossy(&self) -> i64 {
+        match self {
+            NodeValue::Int(i) => *i,
+            _ => 0,
+        }
+    }
+}
+
 impl Node {
     /// A short name of the node's type for error messages ("a string", "a mapping").
     pub fn type_name(&self) -> &'static str {
@@ -105,9 +130,22 @@ impl Node {
             NodeValue::Null => Value::Null,
             NodeValue::Bool(b) => Value::Bool(*b),
             NodeValue::Int(i) => Value::from(*i),
+            // JSON has no infinity or NaN: they become the strings Python's `str()` writes
+            // (`inf`, `-inf`, `nan`), so a command receives the same text as under W&B.
             NodeValue::Float(f) => serde_json::Number::from_f64(*f)
                 .map(Value::Number)
-                .unwrap_or_else(|| Value::String(f.to_string())),
+                .unwrap_or_else(|| {
+                    Value::String(
+                        if f.is_nan() {
+                            "nan"
+                        } else if *f > 0.0 {
+                            "inf"
+                        } else {
+                            "-inf"
+                        }
+                        .to_string(),
+                    )
+                }),
             NodeValue::Str(s) => Value::String(s.clone()),
             NodeValue::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
             NodeValue::Map(entries) => Value::Object(
@@ -130,35 +168,24 @@ pub struct Parsed {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Parse a YAML 1.2 (or JSON) document.
+/// Parse a YAML (or JSON) document.
 ///
-/// One leniency keeps files that PyYAML accepts working: a flow collection whose closing
-/// bracket sits at column 1 under a top-level key (`command: [` ... `]`). YAML 1.2 requires
-/// flow content to be indented; when the strict parse fails and indenting those brackets by
-/// one space makes it succeed, that reading is used, with a warning.
+/// Leniencies keep files that PyYAML accepts working: a flow collection (`[`...`]`,
+/// `{`...`}`) spread over several lines whose continuation lines or closing bracket are not
+/// indented past the line that opened it (`values: [` ... `]` with the `]` under `values`),
+/// and `key:[...]` without a space inside a flow mapping. YAML 1.2 rejects both; when the
+/// strict parse fails and the relaxed text parses, that reading is used, with a warning per
+/// changed line.
 pub fn parse(text: &str) -> Parsed {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let strict = parse_strict(text);
-    if strict.root.is_some()
-        || !text
-            .lines()
-            .any(|l| l.starts_with(']') || l.starts_with('}'))
-    {
+    if strict.root.is_some() {
         return strict;
     }
-    let mut moved = Vec::new();
-    let relaxed_text: String = text
-        .split_inclusive('\n')
-        .enumerate()
-        .map(|(i, line)| {
-            if line.starts_with(']') || line.starts_with('}') {
-                moved.push(i + 1);
-                format!(" {line}")
-            } else {
-                line.to_string()
-            }
-        })
-        .collect();
+    let (relaxed_text, moved) = indent_flow_continuations(text);
+    if moved.is_empty() {
+        return strict;
+    }
     let mut relaxed = parse_strict(&relaxed_text);
     if relaxed.root.is_none() {
         return strict;
@@ -168,12 +195,97 @@ pub fn parse(text: &str) -> Parsed {
             Diagnostic::warning(
                 "",
                 Some(Location::new(line, 1)),
-                "a closing bracket at column 1 is not valid YAML 1.2 (PyYAML accepts it)",
+                "this line of a `[...]` or `{...}` collection is read as PyYAML reads it, but is not valid YAML 1.2 (a line not indented past the key that opened the collection, or `key:[` without a space)",
             )
-            .with_hint("indent the bracket by at least one space"),
+            .with_hint("indent the line further than the key, and write a space after `:`"),
         );
     }
     relaxed
+}
+
+/// A mapping with merged entries, as PyYAML builds it: the merged keys first, each taking the
+/// explicit value when the mapping also sets it, then the other explicit keys in order.
+fn with_merged(merged: Vec<(Key, Node)>, explicit: Vec<(Key, Node)>) -> Vec<(Key, Node)> {
+    let mut explicit: Vec<Option<(Key, Node)>> = explicit.into_iter().map(Some).collect();
+    let mut out = Vec::with_capacity(merged.len() + explicit.len());
+    for (k, v) in merged {
+        let own = explicit
+            .iter_mut()
+            .find(|e| e.as_ref().is_some_and(|(ek, _)| ek.name == k.name))
+            .and_then(Option::take);
+        out.push(own.unwrap_or((k, v)));
+    }
+    out.extend(explicit.into_iter().flatten());
+    out
+}
+
+/// The text with the flow-collection leniencies of PyYAML applied: every line that starts
+/// inside a multi-line flow collection is indented to one column past the indentation of the
+/// line that opened the collection, and inside a flow collection a `:` directly followed by
+/// `[` or `{` gets a space (`{values:[1, 2]}`). Returns the new text and the (1-based) numbers
+/// of the lines that changed. Quotes and comments are skipped when counting brackets.
+fn indent_flow_continuations(text: &str) -> (String, Vec<usize>) {
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut moved = Vec::new();
+    let mut depth = 0usize;
+    let mut open_indent = 0usize;
+    let mut quote: Option<char> = None;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let blank = line.trim().is_empty();
+        let mut changed = false;
+        if depth > 0 && !blank && indent <= open_indent && quote.is_none() {
+            out.push_str(&" ".repeat(open_indent + 1 - indent));
+            changed = true;
+        }
+        let mut prev = ' ';
+        let mut comment = false;
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            out.push(c);
+            if comment {
+                continue;
+            }
+            match quote {
+                Some('\'') if c == '\'' => {
+                    if chars.peek() == Some(&'\'') {
+                        out.push('\'');
+                        chars.next();
+                    } else {
+                        quote = None;
+                    }
+                }
+                Some('"') if c == '\\' => {
+                    if let Some(next) = chars.next() {
+                        out.push(next);
+                    }
+                }
+                Some('"') if c == '"' => quote = None,
+                Some(_) => {}
+                None => match c {
+                    '#' if prev == ' ' || prev == '\t' => comment = true,
+                    '\'' | '"' if depth > 0 || matches!(prev, ' ' | ':') => quote = Some(c),
+                    '[' | '{' => {
+                        if depth == 0 {
+                            open_indent = indent;
+                        }
+                        depth += 1;
+                    }
+                    ']' | '}' if depth > 0 => depth -= 1,
+                    ':' if depth > 0 && matches!(chars.peek(), Some('[' | '{')) => {
+                        out.push(' ');
+                        changed = true;
+                    }
+                    _ => {}
+                },
+            }
+            prev = c;
+        }
+        if changed {
+            moved.push(i + 1);
+        }
+    }
+    (out, moved)
 }
 
 fn parse_strict(text: &str) -> Parsed {
@@ -338,14 +450,19 @@ impl<'a> Builder<'a> {
             }
             Event::MappingStart(anchor, _) => {
                 let mut entries: Vec<(Key, Node)> = Vec::new();
+                let mut merged: Vec<(Key, Node)> = Vec::new();
                 loop {
                     let (kev, kspan) = self.next()?;
+                    let mut is_merge = false;
                     let key = match kev {
                         Event::MappingEnd => break,
-                        Event::Scalar(text, _, _, _) => Key {
-                            name: text.into_owned(),
-                            location: location(&kspan),
-                        },
+                        Event::Scalar(text, style, _, _) => {
+                            is_merge = style == ScalarStyle::Plain && text == "<<";
+                            Key {
+                                name: text.into_owned(),
+                                location: location(&kspan),
+                            }
+                        }
                         Event::Alias(id) => match self.anchors.get(&id) {
                             Some(Node {
                                 value: NodeValue::Str(s),
@@ -377,19 +494,32 @@ impl<'a> Builder<'a> {
                     };
                     self.path.push(key.name.clone());
                     let value = self.node(None, depth + 1);
-                    if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == key.name) {
-                        let first_line = first.location.line;
+                    let value = value?;
+                    if is_merge {
+                        self.merge(&mut merged, value, key.location)?;
+                        self.path.pop();
+                        continue;
+                    }
+                    if let Some(slot) = entries.iter_mut().find(|(k, _)| k.name == key.name) {
+                        // PyYAML keeps the last value at the first key's place; so do we.
+                        let first_line = slot.0.location.line;
                         self.diagnostics.push(
-                            Diagnostic::error(
+                            Diagnostic::warning(
                                 self.dotted(),
                                 Some(key.location),
-                                format!("duplicate key `{}` (first defined on line {first_line})", key.name),
+                                format!("duplicate key `{}` (first defined on line {first_line}): the last one is used, as in PyYAML", key.name),
                             )
-                            .with_hint("keep one of the two; PyYAML silently uses the last, which hides mistakes"),
+                            .with_hint("keep one of the two"),
                         );
+                        slot.1 = value;
+                        self.path.pop();
+                        continue;
                     }
                     self.path.pop();
-                    entries.push((key, value?));
+                    entries.push((key, value));
+                }
+                if !merged.is_empty() {
+                    entries = with_merged(merged, entries);
                 }
                 let node = Node {
                     value: NodeValue::Map(entries),
@@ -429,6 +559,47 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// A merge key (`<<: *base` or `<<: [*a, *b]`, YAML 1.1, which PyYAML applies): add the
+    /// entries of the mapping(s) to `merged`, the first source of a key winning.
+    fn merge(
+        &mut self,
+        merged: &mut Vec<(Key, Node)>,
+        value: Node,
+        at: Location,
+    ) -> Result<(), Abort> {
+        let sources = match value.value {
+            NodeValue::Map(entries) => vec![entries],
+            NodeValue::Seq(items) if items.iter().all(|i| matches!(i.value, NodeValue::Map(_))) => {
+                items
+                    .into_iter()
+                    .filter_map(|i| match i.value {
+                        NodeValue::Map(entries) => Some(entries),
+                        _ => None,
+                    })
+                    .collect()
+            }
+            _ => {
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        self.dotted(),
+                        Some(at),
+                        "a merge key `<<` takes a mapping or a list of mappings",
+                    )
+                    .with_hint("write `<<: *anchor` with an anchored mapping"),
+                );
+                return Err(Abort);
+            }
+        };
+        for entries in sources {
+            for (k, v) in entries {
+                if !merged.iter().any(|(m, _)| m.name == k.name) {
+                    merged.push((k, v));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn remember(&mut self, anchor: usize, node: &Node) {
         if anchor > 0 {
             self.anchors.insert(anchor, node.clone());
@@ -449,32 +620,29 @@ impl<'a> Builder<'a> {
             return NodeValue::Str(text.to_string());
         }
         if let Some(v) = resolve_plain(text) {
+            if is_leading_zero_int(text) {
+                self.diagnostics.push(
+                    Diagnostic::warning(
+                        self.dotted(),
+                        Some(loc),
+                        format!("`{text}` is read as the decimal number {} (PyYAML, which W&B uses, reads a leading zero as octal)", v.as_i64_lossy()),
+                    )
+                    .with_hint("drop the leading zero, or quote the value to keep a string"),
+                );
+            }
             return v;
         }
-        if matches!(
-            text,
-            "yes"
-                | "Yes"
-                | "YES"
-                | "no"
-                | "No"
-                | "NO"
-                | "on"
-                | "On"
-                | "ON"
-                | "off"
-                | "Off"
-                | "OFF"
-                | "y"
-                | "n"
-        ) {
+        if let Some(v) = resolve_yaml11(text) {
+            return v;
+        }
+        if is_sexagesimal(text) {
             self.diagnostics.push(
                 Diagnostic::warning(
                     self.dotted(),
                     Some(loc),
-                    format!("`{text}` is the string \"{text}\" under YAML 1.2 (PyYAML reads it as a boolean)"),
+                    format!("`{text}` is read as a string (PyYAML, which W&B uses, reads it as a base-60 integer)"),
                 )
-                .with_hint("write true or false for a boolean, or quote the value to keep a string"),
+                .with_hint("quote the value to say it is a string"),
             );
         }
         NodeValue::Str(text.to_string())
@@ -567,6 +735,72 @@ pub fn resolve_plain(text: &str) -> Option<NodeValue> {
     None
 }
 
+/// The YAML 1.1 readings of PyYAML that the core schema lacks and that authors mean:
+/// `yes`/`no`/`on`/`off` booleans, `0b` binary integers, and digits grouped with `_`
+/// (`1_000`, `0.000_1`). `None` means a string.
+pub fn resolve_yaml11(text: &str) -> Option<NodeValue> {
+    match text {
+        "yes" | "Yes" | "YES" | "on" | "On" | "ON" => return Some(NodeValue::Bool(true)),
+        "no" | "No" | "NO" | "off" | "Off" | "OFF" => return Some(NodeValue::Bool(false)),
+        _ => {}
+    }
+    let (sign, body) = match text.as_bytes().first() {
+        Some(b'-') => (-1, &text[1..]),
+        Some(b'+') => (1, &text[1..]),
+        _ => (1, text),
+    };
+    if let Some(bits) = body.strip_prefix("0b") {
+        let digits: String = bits.chars().filter(|&c| c != '_').collect();
+        if digits.is_empty() || !bits.chars().all(|c| matches!(c, '0' | '1' | '_')) {
+            return None;
+        }
+        return i64::from_str_radix(&digits, 2)
+            .ok()
+            .map(|i| NodeValue::Int(sign * i));
+    }
+    // Underscores between digits: PyYAML allows them anywhere after the first digit.
+    if body.contains('_') && body.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        let joined: String = text.chars().filter(|&c| c != '_').collect();
+        return match resolve_plain(&joined) {
+            Some(v @ (NodeValue::Int(_) | NodeValue::Float(_))) => Some(v),
+            _ => None,
+        };
+    }
+    None
+}
+
+/// An integer written with a leading zero (`010`, `-007`), which PyYAML reads as octal (or,
+/// with an 8 or 9, as a string) and YAML 1.2 as decimal.
+fn is_leading_zero_int(text: &str) -> bool {
+    let body = text.trim_start_matches(['+', '-']);
+    body.len() > 1 && body.starts_with('0') && body.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// PyYAML's base-60 integers: `1:30`, `-2:05:00` (`[-+]?[1-9][0-9_]*(:[0-5]?[0-9])+`).
+fn is_sexagesimal(text: &str) -> bool {
+    let body = text.trim_start_matches(['+', '-']);
+    let mut parts = body.split(':');
+    let Some(head) = parts.next() else {
+        return false;
+    };
+    let head_ok = head
+        .as_bytes()
+        .first()
+        .is_some_and(|b| (b'1'..=b'9').contains(b))
+        && head.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    let mut tail = 0;
+    for part in parts {
+        tail += 1;
+        let ok = (1..=2).contains(&part.len())
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && part.parse::<u32>().is_ok_and(|n| n < 60);
+        if !ok {
+            return false;
+        }
+    }
+    head_ok && tail > 0
+}
+
 /// `(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`, the core schema's float pattern
 /// (without the sign, already stripped).
 fn is_core_float(s: &str) -> bool {
@@ -647,12 +881,18 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keys_are_errors() {
-        let parsed = parse("epochs:\n  values: [1]\n  values: [2]\n");
-        let err = parsed.diagnostics.iter().find(|d| d.is_error()).unwrap();
-        assert_eq!(err.path, "epochs.values");
-        assert_eq!(err.location, Some(Location::new(3, 3)));
-        assert!(err.message.contains("duplicate key"));
+    fn duplicate_keys_keep_the_last_value_with_a_warning() {
+        let parsed = parse("epochs:\n  values: [1]\n  other: 2\n  values: [3]\n");
+        let w = &parsed.diagnostics[0];
+        assert!(!w.is_error(), "{w:?}");
+        assert_eq!(w.path, "epochs.values");
+        assert_eq!(w.location, Some(Location::new(4, 3)));
+        assert!(w.message.contains("duplicate key"));
+        let root = parsed.root.expect("read like PyYAML");
+        let epochs = root.as_map().unwrap()[0].1.as_map().unwrap().to_vec();
+        let keys: Vec<&str> = epochs.iter().map(|(k, _)| k.name.as_str()).collect();
+        assert_eq!(keys, ["values", "other"]);
+        assert_eq!(epochs[0].1.to_json(), serde_json::json!([3]));
     }
 
     #[test]
@@ -665,12 +905,62 @@ mod tests {
     }
 
     #[test]
-    fn yaml11_booleans_warn() {
-        let parsed = parse("flag: yes\n");
-        assert!(parsed
+    fn yaml11_scalars_are_read_like_pyyaml() {
+        let node = root("a: yes\nb: Off\nc: ON\nd: n\ne: y\nf: 1_000\ng: 0.000_1\nh: 0b101\ni: -0b11\nj: 1e-5\nk: 0o17\n");
+        let got: Vec<serde_json::Value> = node
+            .as_map()
+            .unwrap()
+            .iter()
+            .map(|(_, v)| v.to_json())
+            .collect();
+        use serde_json::json;
+        assert_eq!(
+            got,
+            [
+                json!(true),
+                json!(false),
+                json!(true),
+                json!("n"),
+                json!("y"),
+                json!(1000),
+                json!(0.0001),
+                json!(5),
+                json!(-3),
+                json!(1e-5),
+                json!(15)
+            ]
+        );
+        // Readings authors rarely mean are not followed, with a warning each.
+        let parsed = parse("a: 010\nb: 1:30\nc: '010'\n");
+        let map = parsed.root.as_ref().unwrap().as_map().unwrap().to_vec();
+        assert_eq!(map[0].1.value, NodeValue::Int(10));
+        assert_eq!(map[1].1.value, NodeValue::Str("1:30".into()));
+        let paths: Vec<&str> = parsed.diagnostics.iter().map(|d| d.path.as_str()).collect();
+        assert_eq!(paths, ["a", "b"]);
+        assert!(parsed.diagnostics.iter().all(|d| !d.is_error()));
+        assert!(parsed.diagnostics[0].message.contains("decimal number 10"));
+    }
+
+    #[test]
+    fn flow_collections_closed_at_the_keys_column_are_read() {
+        let text = "parameters:\n  lr:\n    values: [\n      0.1, 0.01\n    ]\n  wd:\n    values: {\n  a: 1 }\nmethod: grid # a [ in a comment\nname: 'x]'\n";
+        let parsed = parse(text);
+        let root = parsed.root.expect("relaxed parse");
+        let map = root.as_map().unwrap();
+        assert_eq!(
+            map[0].1.to_json(),
+            serde_json::json!({"lr": {"values": [0.1, 0.01]}, "wd": {"values": {"a": 1}}})
+        );
+        assert_eq!(map[1].0.location, Location::new(9, 1));
+        assert_eq!(map[2].1.to_json(), serde_json::json!("x]"));
+        let lines: Vec<usize> = parsed
             .diagnostics
             .iter()
-            .any(|d| !d.is_error() && d.path == "flag"));
+            .map(|d| d.location.unwrap().line)
+            .collect();
+        assert_eq!(lines, [5, 8]);
+        // Still malformed when indenting does not help.
+        assert!(parse("a: [1, 2\nb: 3\n").root.is_none());
     }
 
     #[test]
@@ -700,6 +990,30 @@ mod tests {
             !w.is_error() && w.location == Some(Location::new(3, 1)),
             "{w:?}"
         );
+    }
+
+    #[test]
+    fn merge_keys_and_flow_colons_are_read_like_pyyaml() {
+        let node = root("base: &b {min: 0, max: 1}\nx:\n  <<: *b\n  max: 5\ny:\n  <<: [{a: 1}, {a: 2, b: 3}]\n  c: 4\n");
+        let map = node.as_map().unwrap();
+        assert_eq!(map[1].1.to_json(), serde_json::json!({"min": 0, "max": 5}));
+        let y = map[2].1.as_map().unwrap();
+        let keys: Vec<&str> = y.iter().map(|(k, _)| k.name.as_str()).collect();
+        assert_eq!(keys, ["a", "b", "c"]);
+        assert_eq!(
+            map[2].1.to_json(),
+            serde_json::json!({"a": 1, "b": 3, "c": 4})
+        );
+        assert!(parse("x:\n  <<: 3\n").diagnostics[0]
+            .message
+            .contains("merge key"));
+        // `values:[1, 2]` inside a flow mapping: PyYAML reads a key and a list.
+        let parsed = parse("a: {values:[1, 2], b: {c:{d: 1}}}\n");
+        assert_eq!(
+            parsed.root.expect("relaxed").to_json(),
+            serde_json::json!({"a": {"values": [1, 2], "b": {"c": {"d": 1}}}})
+        );
+        assert_eq!(parsed.diagnostics.len(), 1);
     }
 
     #[test]

@@ -203,13 +203,31 @@ pub async fn best(remote: &Remote, sweep: &str, format: &str) -> Result<ExitCode
     match format {
         "json" => println!("{}", serde_json::to_string_pretty(run)?),
         "args" => {
-            let flags: Vec<String> = run["params"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| format!("--{k}={}", hyperdial_space::command::python_str(v)))
+            // The parameters as the sweep's command passes them (`${args_no_hyphens}`,
+            // `${args_json}`, `--lr=${lr}`, ...), quoted for a POSIX shell.
+            let params = run["params"].as_object().cloned().unwrap_or_default();
+            let sweep_id = run["sweep"].as_str().unwrap_or(sweep);
+            let info = remote
+                .api()
+                .get(&format!("/api/v1/sweeps/{}", urlencode(sweep_id)))
+                .await?;
+            let source = info["source"].as_str().unwrap_or_default();
+            let flags = match hyperdial_space::parse_str(source, "sweep") {
+                Ok(v) => {
+                    let args = hyperdial_space::command::args_for(&v.config, &params);
+                    hyperdial_space::command::parameter_args(v.config.command.as_deref(), &args)
+                }
+                // A sweep stored by an older version that no longer validates: W&B's default.
+                Err(_) => params
+                    .iter()
+                    .map(|(k, v)| format!("--{k}={}", hyperdial_space::command::python_str(v)))
+                    .collect(),
+            };
+            let shown: Vec<String> = flags
+                .iter()
+                .map(|t| super::validate::shell_quote(t))
                 .collect();
-            println!("{}", flags.join(" "));
+            println!("{}", shown.join(" "));
         }
         "yaml" => {
             println!(

@@ -7,6 +7,7 @@ pub mod progress;
 pub mod run;
 pub mod server;
 pub mod signals;
+pub mod space;
 pub mod sync;
 pub mod tune;
 pub mod validate;

@@ -35,6 +35,37 @@ pub struct TuneArgs {
     pub wandb: bool,
 }
 
+/// The number of configurations of a finite search space (a grid, or random search without
+/// replacement), when it bounds the sweep. A space of more than 2^64 points cannot be
+/// exhausted in practice: it is reported and treated like an unbounded one (`None`), so the
+/// progress counts towards `--count` or `run_cap` instead of a number that does not fit.
+fn finite_space(config: &hyperdial_space::SweepConfig) -> Option<u64> {
+    let finite = match config.method {
+        Method::Grid => true,
+        Method::Random => config.sample_without_replacement,
+        _ => false,
+    };
+    if !finite {
+        return None;
+    }
+    match grid::grid_size(&config.parameters) {
+        Ok(n) => {
+            match u64::try_from(n) {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    println!("the grid has {n} configurations (more than 2^64): it is not run to the end");
+                    None
+                }
+            }
+        }
+        Err(grid::GridError::TooLarge) => {
+            println!("the grid has more than 2^128 configurations: it is not run to the end");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
 /// Run the command.
 pub async fn run(args: TuneArgs) -> Result<ExitCode> {
     let source = read_sweep_file(&args.file)?;
@@ -119,14 +150,7 @@ async fn drive(
     println!("dashboard: {dashboard}");
 
     // How many runs this invocation starts.
-    let remaining_space = match config.method {
-        Method::Grid => grid::grid_size(&config.parameters).ok().map(|n| n as u64),
-        Method::Random if config.sample_without_replacement => {
-            grid::grid_size(&config.parameters).ok().map(|n| n as u64)
-        }
-        _ => None,
-    }
-    .map(|n| n.saturating_sub(existing));
+    let remaining_space = finite_space(config).map(|n| n.saturating_sub(existing));
     let remaining_cap = config.run_cap.map(|c| c.saturating_sub(existing));
     // A sweep reopened for its retries starts nothing new once they are done.
     let retries_only = (sweep["retries_only"] == true).then_some(0);

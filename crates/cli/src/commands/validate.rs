@@ -133,7 +133,7 @@ pub(crate) fn early_terminate_text(et: &EarlyTerminate) -> String {
 }
 
 /// Quote an argv item for display the way a POSIX shell would need it.
-fn shell_quote(token: &str) -> String {
+pub fn shell_quote(token: &str) -> String {
     let plain = !token.is_empty()
         && token
             .chars()

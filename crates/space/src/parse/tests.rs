@@ -97,9 +97,10 @@ fn every_distribution_parses_with_wandb_defaults() {
         Distribution::QLogUniformValues {
             min: 8.0,
             max: 512.0,
+            // W&B's default `q` is the float 1.0, so values are floats (`64.0`).
             q: Quantum {
                 q: 1.0,
-                integer: true
+                integer: false
             }
         }
     );
@@ -461,17 +462,53 @@ fn int_uniform_wants_integers() {
 }
 
 #[test]
-fn mixed_inferred_bounds_are_an_error() {
-    one_error(
-        &format!("{HEAD}  x: {{min: 0, max: 0.5}}\n"),
-        "parameters.x",
-        4,
-        "one bound is an integer",
-    );
-    // Explicit uniform accepts integer bounds.
-    ok(&format!(
-        "{HEAD}  x: {{distribution: uniform, min: 0, max: 0.5}}\n"
+fn mixed_integer_and_float_bounds_infer_uniform() {
+    // W&B's schema: an integer and a float bound (either way round) make a uniform.
+    let v = ok(&format!(
+        "{HEAD}  dropout: {{min: 0, max: 0.5}}\n  wd: {{min: 1.5, max: 3}}\n  n: {{min: -2, max: 7}}\n  t: {{min: -1.0, max: 2.0}}\n"
     ));
+    assert_eq!(
+        dist(&v, "dropout"),
+        Distribution::Uniform { min: 0.0, max: 0.5 }
+    );
+    assert_eq!(dist(&v, "wd"), Distribution::Uniform { min: 1.5, max: 3.0 });
+    assert_eq!(dist(&v, "n"), Distribution::IntUniform { min: -2, max: 7 });
+    assert_eq!(
+        dist(&v, "t"),
+        Distribution::Uniform {
+            min: -1.0,
+            max: 2.0
+        }
+    );
+    // A bound that is not a number is still an error at that bound.
+    one_error(
+        &format!("{HEAD}  x: {{min: 0, max: high}}\n"),
+        "parameters.x.max",
+        4,
+        "",
+    );
+}
+
+#[test]
+fn parameters_by_name_in_the_command_are_substituted_with_a_warning() {
+    let v = ok("program: t.py\nmethod: grid\ncommand: [python3, t.py, \"--rate=${rate}\", \"hydra.run.dir=out/${now:%H-%M}\"]\nparameters:\n  rate: {values: [0.5]}\n");
+    let warned: Vec<&str> = v.warnings.iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(warned, ["command[2]"], "{:?}", v.warnings);
+    assert!(v.warnings[0].message.contains("W&B would pass"));
+    // A near-miss of a macro is still an error.
+    one_error(
+        "program: t.py\nmethod: grid\ncommand: [python3, \"${progam}\"]\nparameters:\n  rate: {values: [0.5]}\n",
+        "command[1]",
+        3,
+        "unknown macro ${progam}",
+    );
+}
+
+#[test]
+fn duplicate_grid_values_warn_under_wandb_equality() {
+    let v = ok("method: grid\nprogram: t.py\nparameters:\n  q: {values: [1, 1.0, \"1\", true]}\n");
+    let dups: Vec<&str> = v.warnings.iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(dups, ["parameters.q.values[1]"], "{:?}", v.warnings);
 }
 
 #[test]
