@@ -532,7 +532,10 @@ class DeliveryTests(ClientTestCase):
         server = self.start_server()
         server.max_body = 30000  # a server with a smaller limit than the client assumes
         self.wide_run(server, 300, 150)
-        self.assertTrue(server.of("POST", "/metrics")[0].status == 413)
+        # The first request may be a small one (the flusher wakes at the first point); a later,
+        # larger one meets the server's limit and is halved.
+        statuses = [r.status for r in server.of("POST", "/metrics")]
+        self.assertIn(413, statuses)
         self.assertEqual(len(self.stored(server)), 300 * 150)
         self.assertEqual(server.of("POST", "/delivery"), [])
 

@@ -138,6 +138,19 @@ async fn crash_silent_runs(controller: &Controller, cutoff_ms: i64) {
     }
 }
 
+/// The heartbeat time before which a running sweep run counts as crashed, at `now_ms`, for a
+/// server that started at `started_ms` (both ms since the Unix epoch); `None` while the server
+/// has been up for less than [`SILENCE_LIMIT`].
+///
+/// A run is silent only if the server could have heard from it: while the server was down,
+/// agents kept their runs going and retried, so after a restart every run gets a full
+/// [`SILENCE_LIMIT`] to report again before it is marked crashed (and retried), instead of
+/// being crashed at the first look because its last heartbeat predates the outage.
+pub fn silence_cutoff(now_ms: i64, started_ms: i64) -> Option<i64> {
+    let limit = SILENCE_LIMIT.as_millis() as i64;
+    (now_ms - started_ms >= limit).then_some(now_ms - limit)
+}
+
 /// Serve on `listener` until `shutdown` completes. Refuses a non-loopback address without a
 /// token. Also runs the janitor that marks silent runs crashed.
 ///
@@ -159,12 +172,14 @@ pub async fn serve(
         port: Some(addr.port()),
     };
     let controller = state.controller.clone();
+    let started_ms = hyperdial_store::now_ms();
     let janitor = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(10));
         loop {
             tick.tick().await;
-            let cutoff = hyperdial_store::now_ms() - SILENCE_LIMIT.as_millis() as i64;
-            crash_silent_runs(&controller, cutoff).await;
+            if let Some(cutoff) = silence_cutoff(hyperdial_store::now_ms(), started_ms) {
+                crash_silent_runs(&controller, cutoff).await;
+            }
         }
     });
     let store = state.controller.store().clone();
@@ -204,6 +219,19 @@ mod tests {
     use super::*;
     use crate::controller::Claim;
     use hyperdial_store::{NewRun, NewSweep};
+
+    #[test]
+    fn runs_get_a_full_silence_limit_after_the_server_starts() {
+        let limit = SILENCE_LIMIT.as_millis() as i64;
+        let start = 1_000_000;
+        assert_eq!(silence_cutoff(start, start), None);
+        assert_eq!(silence_cutoff(start + limit - 1, start), None);
+        assert_eq!(silence_cutoff(start + limit, start), Some(start));
+        assert_eq!(
+            silence_cutoff(start + 5 * limit, start),
+            Some(start + 4 * limit)
+        );
+    }
 
     #[tokio::test]
     async fn a_run_crashed_by_the_janitor_reaches_live_dashboards() {
