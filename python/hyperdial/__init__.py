@@ -605,6 +605,20 @@ class _SpillFile:
 # Run
 
 
+def exit_code_of(exc_type, exc):
+    """The exit code a ``with`` block ending with ``exc`` (of type ``exc_type``, or ``None``)
+    stands for, as the interpreter would exit: 0 without an exception, ``SystemExit``'s own
+    integer code (0 for ``None``, 1 for anything else), 1 for any other exception."""
+    if exc_type is None:
+        return 0
+    if issubclass(exc_type, SystemExit):
+        value = getattr(exc, "code", None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        return 0 if value is None else 1
+    return 1
+
+
 class Run:
     """One training run: its config, its metrics and its summary.
 
@@ -877,15 +891,7 @@ class Run:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            code = 0
-        elif issubclass(exc_type, SystemExit):
-            value = getattr(exc, "code", None)
-            code = value if isinstance(value, int) and not isinstance(value, bool) else (
-                0 if value is None else 1)
-        else:
-            code = 1
-        self.finish(exit_code=code)
+        self.finish(exit_code=exit_code_of(exc_type, exc))
         return False
 
     def __repr__(self):

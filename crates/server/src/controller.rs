@@ -402,26 +402,43 @@ impl Controller {
         run_id: &str,
         values: &Map<String, Value>,
     ) -> Result<(), ApiError> {
+        let (run, objective) = self.run_with_objective(run_id).await?;
+        let metric = self
+            .store
+            .set_user_summary(run_id, values, store_objective(&objective))
+            .await?
+            .ok_or_else(|| ApiError::not_found("run", run_id))?;
+        self.finish_if_target_reached(&run, &objective, metric)
+            .await
+    }
+
+    /// A run and its sweep's objective (metric name, goal, target), or a 404.
+    async fn run_with_objective(
+        &self,
+        run_id: &str,
+    ) -> Result<(RunRow, Option<(String, Goal, Option<f64>)>), ApiError> {
         let run = self
             .store
             .run(run_id)
             .await?
             .ok_or_else(|| ApiError::not_found("run", run_id))?;
         let objective = self.objective(&run).await?;
-        let obj = objective.as_ref().map(|(name, goal, _)| Objective {
-            name,
-            maximize: *goal == Goal::Maximize,
-        });
-        let metric = self
-            .store
-            .set_user_summary(run_id, values, obj)
-            .await?
-            .ok_or_else(|| ApiError::not_found("run", run_id))?;
+        Ok((run, objective))
+    }
+
+    /// A run whose metric is now `value` finishes its sweep when that reaches `metric.target`
+    /// (no new runs start).
+    async fn finish_if_target_reached(
+        &self,
+        run: &RunRow,
+        objective: &Option<(String, Goal, Option<f64>)>,
+        value: Option<f64>,
+    ) -> Result<(), ApiError> {
         if let (Some((_, goal, Some(target))), Some(value), Some(sweep_id)) =
-            (&objective, metric, &run.sweep_id)
+            (objective, value, &run.sweep_id)
         {
             if reaches(*goal, value, *target) {
-                self.finish_on_target(sweep_id, run_id).await?;
+                self.finish_on_target(sweep_id, &run.id).await?;
             }
         }
         Ok(())
@@ -448,29 +465,14 @@ impl Controller {
         run_id: &str,
         points: &[Point],
     ) -> Result<(usize, bool, Option<String>), ApiError> {
-        let run = self
-            .store
-            .run(run_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("run", run_id))?;
-        let objective = self.objective(&run).await?;
-        let obj = objective.as_ref().map(|(name, goal, _)| Objective {
-            name,
-            maximize: *goal == Goal::Maximize,
-        });
+        let (run, objective) = self.run_with_objective(run_id).await?;
         let appended = self
             .store
-            .append_metrics(run_id, points, obj)
+            .append_metrics(run_id, points, store_objective(&objective))
             .await?
             .ok_or_else(|| ApiError::not_found("run", run_id))?;
-        // A run reaching `metric.target` finishes its sweep: no new runs start.
-        if let (Some((_, goal, Some(target))), Some(value), Some(sweep_id)) =
-            (&objective, appended.metric, &run.sweep_id)
-        {
-            if reaches(*goal, value, *target) {
-                self.finish_on_target(sweep_id, run_id).await?;
-            }
-        }
+        self.finish_if_target_reached(&run, &objective, appended.metric)
+            .await?;
         // Early termination: judge every running run of the sweep against the new data.
         let (mut stop, mut reason) = (appended.stop, appended.reason);
         if let Some(sweep_id) = &run.sweep_id {
@@ -895,6 +897,14 @@ pub fn trial(config: &SweepConfig, r: &RunReport<'_>) -> Trial {
         queued: r.state == "queued",
         failed: matches!(r.state, "failed" | "crashed" | "cancelled"),
     }
+}
+
+/// The objective in the form the store keeps a run's metric by.
+fn store_objective(objective: &Option<(String, Goal, Option<f64>)>) -> Option<Objective<'_>> {
+    objective.as_ref().map(|(name, goal, _)| Objective {
+        name,
+        maximize: *goal == Goal::Maximize,
+    })
 }
 
 /// Whether `value` reaches `target` under `goal`.

@@ -833,11 +833,7 @@ impl Store {
         .bind(now_ms())
         .execute(&mut *tx.tx)
         .await?;
-        let sql = format!("SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id = $1");
-        let row = sqlx::query_as::<_, RunRow>(&sql)
-            .bind(run_id)
-            .fetch_optional(&mut *tx.tx)
-            .await?;
+        let row = tx.run(run_id).await?;
         tx.commit().await?;
         Ok(row)
     }
@@ -879,11 +875,7 @@ impl Store {
             .bind(text)
             .execute(&mut *tx.tx)
             .await?;
-        let sql = format!("SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id = $1");
-        let run = sqlx::query_as::<_, RunRow>(&sql)
-            .bind(run_id)
-            .fetch_optional(&mut *tx.tx)
-            .await?;
+        let run = tx.run(run_id).await?;
         tx.commit().await?;
         Ok(run)
     }

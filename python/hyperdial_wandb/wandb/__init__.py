@@ -791,15 +791,7 @@ class Run:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            code = 0
-        elif issubclass(exc_type, SystemExit):
-            value = getattr(exc, "code", None)
-            code = value if isinstance(value, int) and not isinstance(value, bool) else (
-                0 if value is None else 1)
-        else:
-            code = 1
-        self.finish(exit_code=code)
+        self.finish(exit_code=_hd.exit_code_of(exc_type, exc))
         return False
 
     # ---------------------------------------------------------------- ignored
