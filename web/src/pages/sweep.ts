@@ -512,9 +512,9 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   });
 
   // ---- runs table ----
-  const runRef = (rid: string) => {
+  const runRef = (rid: string, shown: any[]) => {
     const k = pts ? pts.runs.id.indexOf(rid) : -1;
-    const n = k >= 0 ? pts!.runs.number[k] : null;
+    const n = shown.find((x) => x.id === rid)?.number ?? (k >= 0 ? pts!.runs.number[k] : null);
     return h("a", { href: `/runs/${rid}`, "data-link": true }, n !== null && n !== undefined ? `#${n}` : rid);
   };
   // "attempt 2 · retry of #3" for a retry; "retried as #9" for an earlier attempt whose retry is
@@ -526,8 +526,8 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
       "span.attempt",
       { "data-attempt": r.attempt ?? 1 },
       (r.attempt ?? 1) > 1 || r.retry_of ? `attempt ${r.attempt ?? 1}` : null,
-      r.retry_of ? [" · retry of ", runRef(r.retry_of)] : null,
-      next ? [(r.attempt ?? 1) > 1 ? " · " : "", "retried as ", runRef(next.id)] : null,
+      r.retry_of ? [" · retry of ", runRef(r.retry_of, shown)] : null,
+      next ? [(r.attempt ?? 1) > 1 ? " · " : "", "retried as ", runRef(next.id, shown)] : null,
     );
   };
   let summaryKeys: string[] = [];
