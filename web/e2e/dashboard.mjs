@@ -166,6 +166,99 @@ try {
     await page.screenshot({ path: `${out}/sweeps.png`, fullPage: true });
   });
 
+  // What the run records say beyond the metric: a delivery record (points an agent could not
+  // send), a retry (attempt 2, queued: the sweep's agents are gone) and the git state.
+  const api = async (method, path, body) => {
+    const r = await fetch(base + path, {
+      method,
+      headers: { "Content-Type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await r.text();
+    return { status: r.status, body: text ? JSON.parse(text) : null };
+  };
+  // The sweep's agents have left (it finished); stop them anyway so none takes the retry.
+  for (const a of agents) a.kill("SIGTERM");
+  const runs = (await api("GET", `/api/v1/runs?sweep=${sweepId}&sort=number&limit=100`)).body.runs;
+  const [lost, synced, retried] = runs;
+  await api("POST", `/api/v1/runs/${lost.id}/delivery`, { missing: 3, files: ["e2e-box:/spill/lost.agent.jsonl"] });
+  await api("POST", `/api/v1/runs/${synced.id}/delivery`, { missing: 2, files: ["e2e-box:/spill/synced.agent.jsonl"] });
+  await api("POST", `/api/v1/runs/${synced.id}/delivery`, { recovered: 2 });
+  const retry = (await api("POST", `/api/v1/sweeps/${sweepId}/retry`, { runs: [retried.id] })).body.retried[0].retry;
+  assert(retry && retry.attempt === 2 && retry.state === "queued", `retry ${JSON.stringify(retry)}`);
+
+  await check("the runs table labels missing and recovered points, attempts and retries", async () => {
+    await page.goto(`${base}/sweeps/${sweepId}`);
+    const row = (id) => page.locator(`#runs tbody tr[data-run='${id}']`);
+    await row(retry.id).waitFor({ timeout: 10_000 });
+    const lostText = await row(lost.id).innerText();
+    assert(lostText.includes("3 metric points missing: run hyperdial sync on e2e-box"), lostText);
+    const syncedText = await row(synced.id).innerText();
+    assert(syncedText.includes("2 metric points recovered by hyperdial sync"), syncedText);
+    assert((await row(synced.id).locator("[data-delivery='missing']").count()) === 0, "no warning once recovered");
+    const retryText = await row(retry.id).innerText();
+    assert(retryText.includes("queued") && retryText.includes(`attempt 2 · retry of #${retried.number}`), retryText);
+    const earlier = await row(retried.id).innerText();
+    assert(earlier.includes(`retried as #${retry.number}`), earlier);
+    const plain = await row(runs[3].id).innerText();
+    assert(!/attempt|missing|recovered/.test(plain), plain);
+    await page.screenshot({ path: `${out}/sweep-labels.png`, fullPage: true });
+  });
+
+  await check("the run page says what is missing and where to sync it", async () => {
+    await page.goto(`${base}/runs/${lost.id}`);
+    await page.waitForSelector("#run-labels [data-delivery='missing']");
+    const label = await page.locator("#run-labels").innerText();
+    assert(label.includes("3 metric points missing: run hyperdial sync on e2e-box"), label);
+    const info = await page.locator("#run-info").innerText();
+    assert(info.includes("e2e-box:/spill/lost.agent.jsonl"), info);
+    await page.screenshot({ path: `${out}/run-missing.png`, fullPage: true });
+  });
+
+  await check("a retry's run page links to the attempt it retries, and back", async () => {
+    await page.goto(`${base}/runs/${retry.id}`);
+    const attempt = page.locator("[data-fact='attempt']");
+    await attempt.waitFor({ timeout: 10_000 });
+    assert((await attempt.innerText()).includes(`2 · retry of #${retried.number}`), await attempt.innerText());
+    assert((await page.locator(".title-row .badge").innerText()) === "queued", "queued badge");
+    await attempt.locator("a").click();
+    await page.waitForFunction((id) => location.pathname === `/runs/${id}`, retried.id);
+    await page.waitForFunction((n) => document.querySelector("[data-fact='attempt']")?.textContent?.includes(`retried as #${n}`), retry.number, { timeout: 10_000 });
+  });
+
+  await check("the run page shows the git commit, short, and a dirty work tree", async () => {
+    const commit = "0123456789abcdef0123456789abcdef01234567";
+    const run = (await api("POST", "/api/v1/runs", { name: "e2e-git", git: { commit, dirty: true } })).body;
+    await page.goto(`${base}/runs/${run.id}`);
+    const fact = page.locator("[data-fact='git commit']");
+    await fact.waitFor();
+    const text = await fact.innerText();
+    assert(text.includes("0123456789") && !text.includes(commit) && /dirty/.test(text), text);
+  });
+
+  await check("a sweep action the server refuses shows its message; an ended sweep offers none", async () => {
+    // Keep the page stale (no live events) so it still offers `stop` after the sweep ended.
+    await page.route("**/api/v1/events*", (route) => route.abort());
+    const before = errors.length;
+    await page.goto(`${base}/sweeps/${sweepId}`);
+    await page.waitForSelector(".title-row button.a-stop:not([disabled])");
+    await api("POST", `/api/v1/sweeps/${sweepId}/cancel`);
+    await page.click(".title-row button.a-stop");
+    await page.waitForFunction(() => document.querySelector("#action-error")?.textContent, null, { timeout: 10_000 });
+    const shown = await page.locator("#action-error").innerText();
+    const refused = await api("POST", `/api/v1/sweeps/${sweepId}/stop`);
+    assert(refused.status === 409 && shown.includes(refused.body.error), `${shown} / ${JSON.stringify(refused)}`);
+    await page.unroute("**/api/v1/events*");
+    // The refused request and the blocked event stream are expected network errors.
+    errors.splice(before);
+    await page.goto(base + "/");
+    const row = page.locator(`tr[data-sweep='${sweepId}']`);
+    await row.waitFor();
+    for (const a of ["pause", "stop", "cancel"]) {
+      assert(await row.locator(`button[data-action='${a}']`).isDisabled(), `${a} disabled on a cancelled sweep`);
+    }
+  });
+
   await check("no errors in the browser console", async () => {
     assert(errors.length === 0, errors.join(" | "));
   });
@@ -175,6 +268,6 @@ try {
 }
 const passed = results.filter((r) => r[1]).length;
 const failed = results.length - passed;
-console.log(`screenshots: ${out}/{sweeps,sweep,sweep-brushed,run}.png`);
+console.log(`screenshots: ${out}/{sweeps,sweep,sweep-brushed,sweep-labels,run,run-missing}.png`);
 console.log(`e2e: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -222,3 +222,51 @@ export function smooth(values: (number | null)[], weight: number): (number | nul
     return last / (1 - Math.pow(weight, n));
   });
 }
+
+/** The hosts of a run's spill files (`delivery.files` entries are `host:path`), in order. */
+export function spillHosts(files: unknown): string[] {
+  const hosts: string[] = [];
+  for (const f of Array.isArray(files) ? files : []) {
+    if (typeof f !== "string") continue;
+    const at = f.indexOf(":");
+    const host = at > 0 ? f.slice(0, at) : f;
+    if (host && !hosts.includes(host)) hosts.push(host);
+  }
+  return hosts;
+}
+
+const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? "" : "s"}`;
+
+/** What a run's `delivery` record says, as text: a warning while points are missing (with
+ *  where to run `hyperdial sync`), and a quieter note for points recovered later. Null when
+ *  every point was delivered. */
+export function deliveryText(r: any): { missing: string | null; recovered: string | null } {
+  const d = r?.delivery;
+  if (!d) return { missing: null, recovered: null };
+  const missing = Number(d.missing) || 0;
+  const recovered = Number(d.recovered) || 0;
+  const hosts = spillHosts(d.files);
+  let warn: string | null = null;
+  if (missing > 0) {
+    warn = hosts.length
+      ? `${plural(missing, "metric point")} missing: run \`hyperdial sync\` on ${hosts.join(", ")}`
+      : `${plural(missing, "metric point")} missing: no spill file holds ${missing === 1 ? "it" : "them"}`;
+  }
+  return { missing: warn, recovered: recovered > 0 ? `${plural(recovered, "metric point")} recovered by \`hyperdial sync\`` : null };
+}
+
+/** Labels for a run's delivery record: a warning badge while points are missing, a muted note
+ *  when points were recovered; empty when every point arrived. Text, not colour, carries the
+ *  meaning. */
+export function deliveryLabels(r: any): HTMLElement[] {
+  const { missing, recovered } = deliveryText(r);
+  const out: HTMLElement[] = [];
+  if (missing) out.push(h("span.badge.warn", { "data-delivery": "missing" }, "⚠ ", codeText(missing)));
+  if (recovered) out.push(h("span.note", { "data-delivery": "recovered" }, codeText(recovered)));
+  return out;
+}
+
+/** Text with `code` spans as nodes. */
+export function codeText(s: string): Node[] {
+  return s.split("`").map((part, i) => (i % 2 ? h("code", null, part) : document.createTextNode(part)));
+}

@@ -1,6 +1,6 @@
 import { get, getText, subscribe } from "../api";
 import { chart, Chart } from "../charts";
-import { clear, duration, h, num, stateBadge, throttle, toYaml, value, when } from "../util";
+import { clear, codeText, deliveryLabels, deliveryText, duration, h, num, stateBadge, throttle, toYaml, value, when } from "../util";
 
 export function runPage(el: HTMLElement, id: string): (() => void)[] {
   const header = h("div.sweep-head");
@@ -19,10 +19,31 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
   );
   const charts = new Map<string, Chart>();
   let run: any = null;
+  // Numbers of the run this one retries and of the run that retries it, looked up once.
+  const related: { retryOf?: { id: string; number: number | null }; retriedBy?: { id: string; number: number | null } } = {};
+
+  const runLink = (r: { id: string; number: number | null }) =>
+    h("a", { href: `/runs/${r.id}`, "data-link": true }, r.number !== null && r.number !== undefined ? `#${r.number}` : r.id);
+
+  const loadRelated = async (r: any) => {
+    if (r.retry_of && related.retryOf?.id !== r.retry_of) {
+      const prev = await get(`/api/v1/runs/${r.retry_of}?history=false`).catch(() => null);
+      related.retryOf = { id: r.retry_of, number: prev?.number ?? null };
+    }
+    // A retry is created after the run it retries has ended: look among the sweep's later runs.
+    if (r.sweep && r.finished_ms && !related.retriedBy) {
+      const q = new URLSearchParams({ sweep: r.sweep, range: `created_ms:${r.finished_ms - 1000}:`, sort: "created_ms", limit: "1000" });
+      const page = await get(`/api/v1/runs?${q}`).catch(() => null);
+      const next = (page?.runs ?? []).find((x: any) => x.retry_of === r.id);
+      if (next) related.retriedBy = { id: next.id, number: next.number ?? null };
+    }
+  };
 
   const loadRun = async () => {
-    run = await get(`/api/v1/runs/${id}?history=false`);
-    const r = run;
+    const r = await get(`/api/v1/runs/${id}?history=false`);
+    await loadRelated(r);
+    run = r;
+    const delivery = deliveryText(r);
     clear(
       header,
       h(
@@ -32,12 +53,37 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
         r.sweep ? [" / ", h("a", { href: `/sweeps/${r.sweep}`, "data-link": true }, r.sweep)] : null,
       ),
       h("div.title-row", null, h("h1", null, `Run ${r.number !== null ? `#${r.number}` : ""} ${r.name ?? ""}`), stateBadge(r.state), h("span.muted", null, r.id)),
+      h("div.labels#run-labels", null, deliveryLabels(r)),
     );
     const runtime = r.started_ms ? (r.finished_ms ?? r.heartbeat_ms ?? r.started_ms) - r.started_ms : null;
     const row = (k: string, v: Node | string) => h("div.fact", null, h("span.k", null, k), h("span.v", { "data-fact": k }, v));
     clear(
       info,
       row("state", r.state),
+      (r.attempt ?? 1) > 1 || r.retry_of || related.retriedBy
+        ? row(
+            "attempt",
+            h(
+              "span",
+              null,
+              String(r.attempt ?? 1),
+              related.retryOf ? [" · retry of ", runLink(related.retryOf)] : null,
+              related.retriedBy ? [" · retried as ", runLink(related.retriedBy)] : null,
+            ),
+          )
+        : null,
+      delivery.missing || delivery.recovered
+        ? row(
+            "delivery",
+            h(
+              "span",
+              null,
+              delivery.missing ? h("div", null, codeText(delivery.missing)) : null,
+              delivery.recovered ? h("div", null, codeText(delivery.recovered)) : null,
+              (r.delivery?.files ?? []).map((f: string) => h("div.muted.small", null, h("code", null, f))),
+            ),
+          )
+        : null,
       row("metric", num(r.metric)),
       row("exit status", r.exit_code === null ? "—" : String(r.exit_code)),
       r.error ? row("error", r.error) : null,
@@ -45,7 +91,12 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
       row("host", r.host ?? "—"),
       row("agent", r.agent ?? "—"),
       row("command", h("code", null, Array.isArray(r.argv) ? r.argv.join(" ") : "—")),
-      row("git commit", r.git?.commit ? `${r.git.commit}${r.git.dirty ? " (dirty)" : ""}` : "—"),
+      row(
+        "git commit",
+        r.git?.commit
+          ? h("span", null, h("code", { title: r.git.commit }, String(r.git.commit).slice(0, 10)), r.git.dirty ? h("span.badge.warn", { style: "margin-left:6px" }, "dirty: uncommitted changes") : null)
+          : "—",
+      ),
       row("created", when(r.created_ms)),
       row("started", when(r.started_ms)),
       row("finished", when(r.finished_ms)),

@@ -1,7 +1,8 @@
 import { get, send, subscribe } from "../api";
 import { chart, Chart, palette } from "../charts";
 import { navigate } from "../main";
-import { clear, configYaml, duration, h, markdown, num, smooth, stateBadge, throttle, value, when } from "../util";
+import { clear, configYaml, deliveryLabels, duration, h, markdown, num, smooth, stateBadge, throttle, value, when } from "../util";
+import { sweepActions } from "./sweeps";
 
 interface Axis {
   name: string;
@@ -54,7 +55,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     "select#state-filter",
     null,
     h("option", { value: "" }, "all states"),
-    ["running", "finished", "failed", "crashed", "stopped_early", "cancelled"].map((s) => h("option", { value: s }, s.replace("_", " "))),
+    ["queued", "running", "finished", "failed", "crashed", "stopped_early", "cancelled"].map((s) => h("option", { value: s }, s.replace("_", " "))),
   ) as HTMLSelectElement;
   const notesInput = h("textarea#notes-input", { rows: "8", placeholder: "What did this sweep teach you? What to try next? (Markdown)", "data-testid": "notes-input" }) as HTMLTextAreaElement;
   const notesView = h("div.md#notes-view", { "data-testid": "notes-view" });
@@ -127,16 +128,6 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   const renderHeader = () => {
     const s = sweep;
     const c = s.counts as Record<string, number>;
-    const act = async (a: string) => {
-      if (a === "cancel" && !confirm(`Cancel sweep ${s.id}?`)) return;
-      try {
-        await send("POST", `/api/v1/sweeps/${s.id}/${a}`);
-      } catch (e) {
-        alert((e as Error).message);
-      }
-      loadSweep();
-    };
-    const btn = (a: string, on: boolean) => h("button", { class: `btn small a-${a}`, disabled: !on, onclick: () => act(a) }, a);
     clear(
       header,
       h("div.crumbs", null, h("a", { href: "/", "data-link": true }, "Sweeps"), " / ", s.project),
@@ -145,14 +136,9 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         null,
         h("h1", null, s.name || s.id),
         stateBadge(s.state),
-        h(
-          "span.actions",
-          null,
-          s.state === "paused" ? btn("resume", true) : btn("pause", s.state === "running"),
-          btn("stop", s.state === "running" || s.state === "paused"),
-          btn("cancel", s.state !== "cancelled"),
-        ),
+        sweepActions(s, () => loadSweep().catch(() => {}), (msg) => (actionError.textContent = msg)),
       ),
+      actionError,
       h(
         "div.facts",
         null,
@@ -160,12 +146,14 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         fact("method", s.method),
         fact("metric", s.metric ? `${s.metric.name} (${s.metric.goal ?? "minimize"})` : "—"),
         fact("best", s.best ? num(s.best.value) : "—"),
+        s.retries ? fact("retries", `${s.retries}`) : null,
         fact("runs", `${s.total_runs}`, h("span.muted", null, ` ${Object.entries(c).filter(([, n]) => n).map(([k, n]) => `${n} ${k.replace("_", " ")}`).join(" · ")}`)),
         fact("compute", duration(s.compute_ms)),
         fact("created", when(s.created_ms)),
       ),
     );
   };
+  const actionError = h("p.action-error#action-error", { role: "alert" });
   const fact = (k: string, v: string, ...rest: Node[]) => h("div.fact", null, h("span.k", null, k), h("span.v", { "data-fact": k }, v, ...rest));
 
   const loadSweep = async () => {
@@ -524,6 +512,24 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   });
 
   // ---- runs table ----
+  const runRef = (rid: string, shown: any[]) => {
+    const k = pts ? pts.runs.id.indexOf(rid) : -1;
+    const n = shown.find((x) => x.id === rid)?.number ?? (k >= 0 ? pts!.runs.number[k] : null);
+    return h("a", { href: `/runs/${rid}`, "data-link": true }, n !== null && n !== undefined ? `#${n}` : rid);
+  };
+  // "attempt 2 · retry of #3" for a retry; "retried as #9" for an earlier attempt whose retry is
+  // on the same page.
+  const attemptLabel = (r: any, shown: any[]) => {
+    const next = shown.find((x) => x.retry_of === r.id);
+    if ((r.attempt ?? 1) <= 1 && !r.retry_of && !next) return null;
+    return h(
+      "span.attempt",
+      { "data-attempt": r.attempt ?? 1 },
+      (r.attempt ?? 1) > 1 || r.retry_of ? `attempt ${r.attempt ?? 1}` : null,
+      r.retry_of ? [" · retry of ", runRef(r.retry_of, shown)] : null,
+      next ? [(r.attempt ?? 1) > 1 ? " · " : "", "retried as ", runRef(next.id, shown)] : null,
+    );
+  };
   let summaryKeys: string[] = [];
   const loadTable = async () => {
     const q = new URLSearchParams({ sweep: id, sort: table.sort, order: table.desc ? "desc" : "asc", offset: String(table.offset), limit: String(PAGE) });
@@ -598,7 +604,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
             }),
           ),
           h("td", null, h("a", { href: `/runs/${r.id}`, "data-link": true }, `#${r.number ?? "?"}`)),
-          h("td", null, stateBadge(r.state)),
+          h("td", null, h("span.labels", null, stateBadge(r.state), attemptLabel(r, page.runs), deliveryLabels(r))),
           h("td.num", null, num(r.metric)),
           params.map((p) => h("td.num", null, value(r.params?.[p]))),
           summaryKeys.map((k) => h("td.num", null, value(r.summary?.[k]))),

@@ -11,35 +11,44 @@ function counts(c: Record<string, number>): HTMLElement {
   );
 }
 
-function actions(sweep: any, reload: () => void): HTMLElement {
+/** Pause/resume, stop and cancel buttons for a sweep, each offered only where the server takes
+ *  it: `stop` and `pause` on a running or paused sweep, `cancel` also on a `finished` sweep whose
+ *  runs are still in flight (after `stop`). When the server refuses anyway (the sweep ended
+ *  meanwhile: `409`), its message goes to `onError`; a success clears it. */
+export function sweepActions(sweep: any, reload: () => void, onError: (message: string) => void): HTMLElement {
   const act = async (action: string) => {
     if (action === "cancel" && !confirm(`Cancel sweep ${sweep.id}? Running runs are stopped.`)) return;
     try {
       await send("POST", `/api/v1/sweeps/${sweep.id}/${action}`);
+      onError("");
     } catch (e) {
-      alert(String((e as Error).message));
+      onError(`${action} ${sweep.name || sweep.id}: ${(e as Error).message}`);
     }
     reload();
   };
   const btn = (action: string, enabled: boolean) =>
     h("button", { class: `btn small a-${action}`, disabled: !enabled, onclick: () => act(action), "data-action": action }, action);
   const s = sweep.state;
+  const open = s === "running" || s === "paused";
+  const inFlight = (sweep.counts?.running ?? 0) > 0;
   return h(
     "span.actions",
     null,
     s === "paused" ? btn("resume", true) : btn("pause", s === "running"),
-    btn("stop", s === "running" || s === "paused"),
-    btn("cancel", s !== "cancelled"),
+    btn("stop", open),
+    btn("cancel", open || (s === "finished" && inFlight)),
   );
 }
 
 export function sweepsPage(el: HTMLElement): (() => void)[] {
   const body = h("tbody");
   const summary = h("p.muted");
+  const actionError = h("p.action-error#action-error", { role: "alert" });
   clear(
     el,
     h("h1", null, "Sweeps"),
     summary,
+    actionError,
     h(
       "div.card.flush",
       null,
@@ -82,7 +91,7 @@ export function sweepsPage(el: HTMLElement): (() => void)[] {
           ),
           h("td", null, when(s.created_ms)),
           h("td", null, duration(s.compute_ms)),
-          h("td", null, actions(s, load)),
+          h("td", null, sweepActions(s, () => load().catch(() => {}), (msg) => (actionError.textContent = msg))),
         ),
       ),
     );
