@@ -207,14 +207,14 @@ fn server_killed_again_and_again_mid_sweep_loses_and_duplicates_nothing() {
         }
         total.add(figures);
     }
-    println!(
+    figures(&format!(
         "faults (kills): {kills} server kills survived; {} runs {states:?}; points emitted {}, stored {}, lost {}, duplicated {}",
         runs.len(),
         total.emitted,
         total.stored,
         total.lost,
         total.duplicated
-    );
+    ));
     assert!(
         kills >= 4,
         "the sweep ended before the server was killed 4 times"
@@ -277,10 +277,10 @@ fn batches_far_above_the_request_limit_are_all_stored() {
         let (figures, view) = compare(&server.url, &emit_dir, &id);
         assert_eq!(view["state"], "finished");
         assert!(view["delivery"].is_null(), "{via}: {}", view["delivery"]);
-        println!(
+        common::figures(&format!(
             "faults (oversize, {via}): points emitted {}, stored {}, lost {}, duplicated {}",
             figures.emitted, figures.stored, figures.lost, figures.duplicated
-        );
+        ));
         assert_eq!(figures.emitted, 2000 * 150);
         total.add(figures);
     }
@@ -322,10 +322,10 @@ fn an_outage_longer_than_the_retry_window_is_spilled_reported_and_synced() {
     assert_eq!(runs.len(), 1);
     let run = runs[0]["id"].as_str().unwrap().to_string();
     let (before, view) = compare(&server.url, &emit_dir, &run);
-    println!(
+    figures(&format!(
         "faults (spill, before sync): points emitted {}, stored {}, lost {}, duplicated {}; delivery {}",
         before.emitted, before.stored, before.lost, before.duplicated, view["delivery"]
-    );
+    ));
     // The run does not end silently complete: its record and `hyperdial runs` say what is
     // missing.
     assert!(
@@ -349,7 +349,7 @@ fn an_outage_longer_than_the_retry_window_is_spilled_reported_and_synced() {
     let out = s.run(&["sync", ".hyperdial/offline", "--server", &server.url]);
     assert!(out.status.success(), "{}", text(&out));
     let (after, view) = compare(&server.url, &emit_dir, &run);
-    println!(
+    figures(&format!(
         "faults (spill, after sync in {:?}): points emitted {}, stored {}, lost {}, duplicated {}; delivery {}",
         started.elapsed(),
         after.emitted,
@@ -357,7 +357,7 @@ fn an_outage_longer_than_the_retry_window_is_spilled_reported_and_synced() {
         after.lost,
         after.duplicated,
         view["delivery"]
-    );
+    ));
     assert_eq!(after.emitted, 80 * 4);
     assert_eq!(after.lost, 0);
     assert_eq!(after.duplicated, 0);

@@ -112,6 +112,21 @@ fn survivors(pids: &[i32]) -> Vec<i32> {
     }
 }
 
+/// Report how many processes of the runs (`pids`) survived `what`, and fail if any did.
+fn assert_no_orphans(what: &str, pids: &[i32]) {
+    let left = survivors(pids);
+    figures(&format!(
+        "faults ({what}): processes of the runs {}, left running {}",
+        pids.len(),
+        left.len()
+    ));
+    assert_eq!(
+        left,
+        Vec::<i32>::new(),
+        "processes of the runs survived {what}"
+    );
+}
+
 fn run_by_id<'a>(runs: &'a [Value], id: &str) -> &'a Value {
     runs.iter()
         .find(|r| r["id"] == id)
@@ -138,11 +153,7 @@ fn sigterm_to_agent_stops_every_process_of_the_run_and_cancels_it() {
     let status = wait_child(&mut agent, Duration::from_secs(60));
     let all: Vec<i32> = recorded.iter().flat_map(|(_, p)| p.clone()).collect();
     assert_eq!(all.len(), 2);
-    assert_eq!(
-        survivors(&all),
-        Vec::<i32>::new(),
-        "processes of the run survived"
-    );
+    assert_no_orphans("SIGTERM to agent", &all);
     assert!(status.success(), "{status}");
     // The run ended with the reason, not `running`.
     let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
@@ -175,11 +186,7 @@ fn sigterm_to_tune_stops_every_process_of_every_run() {
     let status = wait_child(&mut tune, Duration::from_secs(60));
     let all: Vec<i32> = recorded.iter().flat_map(|(_, p)| p.clone()).collect();
     assert_eq!(all.len(), 4);
-    assert_eq!(
-        survivors(&all),
-        Vec::<i32>::new(),
-        "processes of the runs survived"
-    );
+    assert_no_orphans("SIGTERM to tune", &all);
     let out = tune.wait_with_output().unwrap();
     assert!(status.success(), "{}", text(&out));
     assert!(
@@ -226,11 +233,7 @@ fn sigkill_to_agent_takes_the_training_process_and_its_workers_along() {
     agent.wait().unwrap();
     let all: Vec<i32> = recorded.iter().flat_map(|(_, p)| p.clone()).collect();
     assert_eq!(all.len(), 2);
-    assert_eq!(
-        survivors(&all),
-        Vec::<i32>::new(),
-        "processes of the run survived"
-    );
+    assert_no_orphans("SIGKILL to agent", &all);
     // The run stays `running` until the server's janitor finds it silent (SILENCE_LIMIT);
     // the janitor itself is tested in the server crate.
     let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
@@ -261,11 +264,7 @@ fn sigterm_to_run_stops_every_process_of_the_command() {
     signal(run.id(), "TERM");
     let status = wait_child(&mut run, Duration::from_secs(60));
     let all: Vec<i32> = recorded.iter().flat_map(|(_, p)| p.clone()).collect();
-    assert_eq!(
-        survivors(&all),
-        Vec::<i32>::new(),
-        "processes of the run survived"
-    );
+    assert_no_orphans("SIGTERM to run", &all);
     // `run` exits as its command did: killed by SIGTERM.
     assert_eq!(status.code(), Some(128 + 15), "{status}");
     let out = run.wait_with_output().unwrap();

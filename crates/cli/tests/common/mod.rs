@@ -191,3 +191,22 @@ pub fn wait_child(child: &mut Child, limit: Duration) -> std::process::ExitStatu
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Print one line of a fault test's figures (points emitted, stored, lost, duplicated; kills
+/// survived; processes left behind), and append it to the file named by
+/// `HYPERDIAL_FAULT_FIGURES` when set, so `scripts/test` can show the figures of tests whose
+/// output `cargo test` captures.
+#[allow(dead_code)]
+pub fn figures(line: &str) {
+    println!("{line}");
+    if let Some(path) = std::env::var_os("HYPERDIAL_FAULT_FIGURES") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{line}");
+        }
+    }
+}
