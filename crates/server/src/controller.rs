@@ -753,8 +753,24 @@ impl Controller {
     }
 }
 
+/// How an agent marks the runs it stopped because it was itself shut down (a signal to
+/// `hyperdial agent`, `tune` or `run`): state `cancelled`, error starting with this (see
+/// `hyperdial_agent::supervise`).
+pub const INTERRUPTED_PREFIX: &str = "interrupted: ";
+
+/// Whether a run was stopped by its agent's shutdown rather than by its own doing: such a run
+/// is queued again whatever the `retry` policy says, so resuming (`tune` again, or any other
+/// agent of the sweep) runs it, and its configuration still counts once for `run_cap`.
+fn interrupted(r: &hyperdial_store::TrialRow) -> bool {
+    r.state == "cancelled"
+        && r.error
+            .as_deref()
+            .is_some_and(|e| e.starts_with(INTERRUPTED_PREFIX))
+}
+
 /// Queue a retry of every latest attempt that the sweep's `retry` policy covers (its state is
-/// in `retry.on` and it has had fewer than `retry.max` retries). Returns how many were queued.
+/// in `retry.on` and it has had fewer than `retry.max` retries), and of every run its agent's
+/// shutdown interrupted ([`interrupted`]). Returns how many were queued.
 async fn queue_policy_retries(
     tx: &mut hyperdial_store::Tx,
     sweep: &SweepRow,
@@ -766,9 +782,9 @@ async fn queue_policy_retries(
     let due: Vec<&str> = rows
         .iter()
         .filter(|r| {
-            policy.applies_to(&r.state)
-                && r.attempt <= i64::from(policy.max)
-                && !retried.contains(r.id.as_str())
+            !retried.contains(r.id.as_str())
+                && (interrupted(r)
+                    || (policy.applies_to(&r.state) && r.attempt <= i64::from(policy.max)))
         })
         .map(|r| r.id.as_str())
         .collect();

@@ -207,3 +207,43 @@ async fn stopping_a_sweep_cancels_its_queued_retries() {
     let (_, sweep) = s.get(&format!("/api/v1/sweeps/{id}")).await;
     assert_eq!(sweep["counts"]["queued"], 0);
 }
+
+/// A run stopped because its agent was shut down (SIGTERM, Ctrl-C) comes back at the next
+/// claim whatever the `retry` policy says (`retry: {max: 0}` here), so resuming the sweep runs
+/// it; a run cancelled for another reason does not.
+#[tokio::test]
+async fn a_run_its_agent_interrupted_is_queued_again_on_the_next_claim() {
+    let s = start(None).await;
+    let id = s
+        .sweep(
+            "program: t.py\nmethod: grid\nretry: {max: 0}\nparameters: {x: {values: [1, 2, 3]}}\n",
+        )
+        .await;
+    let (_, a) = claim(&s, &id).await;
+    let (_, b) = claim(&s, &id).await;
+    finish(
+        &s,
+        &a,
+        json!({"state": "cancelled", "error": "interrupted: agent received SIGTERM"}),
+    )
+    .await;
+    finish(
+        &s,
+        &b,
+        json!({"state": "cancelled", "error": "stopped by hand"}),
+    )
+    .await;
+    let (status, again) = claim(&s, &id).await;
+    assert_eq!(status, 200);
+    assert_eq!(again["params"], a["params"]);
+    assert_eq!(again["retry_of"], a["id"]);
+    assert_eq!(again["attempt"], 2);
+    finish(&s, &again, json!({"exit_code": 0})).await;
+    // Then the grid goes on with x=3; b (cancelled by hand) is not run again.
+    let (_, c) = claim(&s, &id).await;
+    assert_eq!(c["params"]["x"], 3);
+    assert!(c["retry_of"].is_null());
+    finish(&s, &c, json!({"exit_code": 0})).await;
+    let (status, _) = claim(&s, &id).await;
+    assert_eq!(status, 410);
+}

@@ -1042,7 +1042,7 @@ impl Tx {
     /// What the strategy needs to know about every run of a sweep.
     pub async fn trials(&mut self, sweep_id: &str) -> Result<Vec<TrialRow>> {
         Ok(sqlx::query_as::<_, TrialRow>(
-            "SELECT id, retry_of, attempt, params, grid_index, metric, state, summary, user_summary FROM runs WHERE sweep_id = $1 ORDER BY number",
+            "SELECT id, retry_of, attempt, params, grid_index, metric, state, summary, user_summary, error FROM runs WHERE sweep_id = $1 ORDER BY number",
         )
         .bind(sweep_id)
         .fetch_all(&mut *self.tx)

@@ -230,6 +230,8 @@ pub struct TrialRow {
     pub summary: Value,
     /// Values set explicitly in the summary.
     pub user_summary: Value,
+    /// Why the run ended badly, if it did (as `RunRow::error`).
+    pub error: Option<String>,
 }
 
 impl FromRow<'_, SqliteRow> for TrialRow {
@@ -244,6 +246,7 @@ impl FromRow<'_, SqliteRow> for TrialRow {
             state: row.try_get("state")?,
             summary: json(row, "summary")?,
             user_summary: json(row, "user_summary")?,
+            error: row.try_get("error")?,
         })
     }
 }
