@@ -185,14 +185,18 @@ pub enum AgentError {
     },
     /// Three runs in a row failed within a minute of starting.
     #[error(
-        "3 runs in a row failed within a minute of starting; the last one: {last_error}. \
-         Check the training command with `hyperdial runs {sweep}` and the captured output."
+        "3 runs in a row failed within a minute of starting; the last one: {last_error}.{}\n\
+         Check the training command; every run's captured output: `hyperdial output RUN` \
+         (`hyperdial runs {sweep}` lists the runs).",
+        stderr_excerpt(stderr_tail)
     )]
     CrashLoop {
         /// The sweep's id.
         sweep: String,
         /// Why the last of them failed.
         last_error: String,
+        /// The end of the last failed run's stderr (may be empty).
+        stderr_tail: String,
     },
 }
 
@@ -303,10 +307,26 @@ pub async fn run_agent(
                 last_error: outcome
                     .error
                     .unwrap_or_else(|| format!("it ended {}", outcome.state)),
+                stderr_tail: outcome.stderr_tail,
             });
         }
     }
     Ok(report)
+}
+
+/// The end of a failed run's stderr, indented under a heading, for [`AgentError::CrashLoop`];
+/// empty when the run wrote nothing there.
+fn stderr_excerpt(tail: &str) -> String {
+    let tail = tail.trim_end();
+    if tail.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nIts stderr ended with:");
+    for line in tail.lines() {
+        out.push_str("\n  | ");
+        out.push_str(line);
+    }
+    out
 }
 
 /// The sweep's configuration, from the Sweep object's `source`.
@@ -497,11 +517,21 @@ mod tests {
         let err = AgentError::CrashLoop {
             sweep: "k3x9q2ab".into(),
             last_error: "exit code 1".into(),
+            stderr_tail: String::new(),
         };
         assert_eq!(
             err.to_string(),
-            "3 runs in a row failed within a minute of starting; the last one: exit code 1. \
-             Check the training command with `hyperdial runs k3x9q2ab` and the captured output."
+            "3 runs in a row failed within a minute of starting; the last one: exit code 1.\n\
+             Check the training command; every run's captured output: `hyperdial output RUN` \
+             (`hyperdial runs k3x9q2ab` lists the runs)."
         );
+        let err = AgentError::CrashLoop {
+            sweep: "k3x9q2ab".into(),
+            last_error: "exit code 2".into(),
+            stderr_tail: "python3: can't open file 'nothere.py'\n".into(),
+        };
+        assert!(err.to_string().contains(
+            "exit code 2.\nIts stderr ended with:\n  | python3: can't open file 'nothere.py'\nCheck"
+        ));
     }
 }

@@ -213,7 +213,13 @@ pub struct Outcome {
     /// Metric points that did not reach the server (kept in spill files, or dropped), as
     /// reported in the run's `delivery` record; 0 when all arrived.
     pub points_missing: u64,
+    /// The last lines the process wrote to stderr (at most [`STDERR_TAIL_BYTES`]), to say why
+    /// a run failed where its output is not at hand (a `tune` that stopped on a crash loop).
+    pub stderr_tail: String,
 }
+
+/// How much of the end of a run's stderr [`Outcome::stderr_tail`] keeps, in bytes.
+pub const STDERR_TAIL_BYTES: usize = 2048;
 
 /// Why this process is shutting down, for the runs it interrupts (see [`set_shutdown_reason`]).
 static SHUTDOWN_REASON: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
@@ -350,6 +356,7 @@ pub async fn supervise(
         dropped_points: 0,
         total_dropped_points: 0,
         warnings: 0,
+        stderr_tail: String::new(),
     };
     let relay = tokio::spawn(relay.run(chunk_rx, opts.flush_interval));
     let spill = opts
@@ -422,7 +429,7 @@ pub async fn supervise(
     }
     guard.armed = false;
     drain_readers(readers).await;
-    let overflowed = relay.await.unwrap_or(0);
+    let (overflowed, stderr_tail) = relay.await.unwrap_or_default();
     let sent = sender.await.unwrap_or_default();
     heartbeat.abort();
     let points_missing = settle_delivery(client, run_id, opts, &sent, overflowed, events).await;
@@ -466,6 +473,7 @@ pub async fn supervise(
     };
     let mut outcome = finish_run(client, run_id, finish.clone(), events, duration).await;
     outcome.points_missing = points_missing;
+    outcome.stderr_tail = stderr_tail;
     if outcome.finish_error.is_some() {
         // The server is away: `hyperdial sync` ends the run later from the spill file.
         if let Some(dir) = &opts.spill_dir {
@@ -559,6 +567,7 @@ async fn finish_run(
         finish_error,
         duration,
         points_missing: 0,
+        stderr_tail: String::new(),
     }
 }
 
@@ -996,6 +1005,8 @@ struct Relay {
     /// Points dropped over the whole run because too many were waiting.
     total_dropped_points: u64,
     warnings: usize,
+    /// The end of stderr, at most [`STDERR_TAIL_BYTES`].
+    stderr_tail: String,
 }
 
 fn index(stream: Stream) -> usize {
@@ -1007,8 +1018,12 @@ fn index(stream: Stream) -> usize {
 
 impl Relay {
     /// Relay until the readers are done; returns the number of points dropped because too
-    /// many were waiting.
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Chunk>, flush: Duration) -> u64 {
+    /// many were waiting, and the end of stderr.
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Chunk>,
+        flush: Duration,
+    ) -> (u64, String) {
         let mut tick = tokio::time::interval(flush.max(Duration::from_millis(1)));
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         tick.tick().await;
@@ -1026,12 +1041,15 @@ impl Relay {
             self.buffers[1].push_str(&note);
         }
         self.flush_all();
-        self.total_dropped_points
+        (self.total_dropped_points, self.stderr_tail)
     }
 
     fn accept(&mut self, chunk: Chunk) {
         if self.echo {
             echo(chunk.stream, &chunk.text);
+        }
+        if chunk.stream == Stream::Stderr {
+            keep_tail(&mut self.stderr_tail, &chunk.text, STDERR_TAIL_BYTES);
         }
         let mut text = chunk.text;
         if chunk.dropped > 0 {
@@ -1148,6 +1166,25 @@ impl Relay {
         self.flush_stream(Stream::Stdout);
         self.flush_stream(Stream::Stderr);
     }
+}
+
+/// Append `text` to `tail`, then keep only its last `max` bytes (cut at a line start where
+/// there is one, else at a character boundary).
+fn keep_tail(tail: &mut String, text: &str, max: usize) {
+    tail.push_str(text);
+    if tail.len() <= max {
+        return;
+    }
+    let mut cut = tail.len() - max;
+    while !tail.is_char_boundary(cut) {
+        cut += 1;
+    }
+    if let Some(nl) = tail[cut..].find('\n') {
+        if nl + 1 < tail.len() - cut {
+            cut += nl + 1;
+        }
+    }
+    tail.drain(..cut);
 }
 
 fn echo(stream: Stream, text: &str) {
@@ -1398,6 +1435,20 @@ async fn heartbeats(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn keep_tail_keeps_whole_last_lines_within_the_limit() {
+        let mut tail = String::new();
+        keep_tail(&mut tail, "first line\n", 16);
+        assert_eq!(tail, "first line\n");
+        keep_tail(&mut tail, "second\nthird\n", 16);
+        assert_eq!(tail, "second\nthird\n");
+        keep_tail(&mut tail, "fourth\n", 16);
+        assert_eq!(tail, "third\nfourth\n");
+        // No line start in reach: cut at a character boundary.
+        keep_tail(&mut tail, "ééééééééééé", 8);
+        assert_eq!(tail, "éééé");
+    }
+
     use super::*;
 
     async fn segments(input: &[u8], cap: usize) -> Vec<(Vec<u8>, usize)> {

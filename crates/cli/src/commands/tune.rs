@@ -259,15 +259,25 @@ async fn report_finished(
     config: &hyperdial_space::SweepConfig,
     file: &str,
 ) -> Result<()> {
+    let retries = sweep["retries"].as_u64().unwrap_or(0);
+    let failed = sweep["retryable"].as_u64().unwrap_or(0);
+    // The counts are of every attempt: say how many runs were retries and how many failed or
+    // crashed runs still have no retry, so "2 failed" next to "nothing to retry" adds up.
+    let attempts = if retries > 0 {
+        format!(
+            " ({retries} of these runs were retries; {failed} failed or crashed runs not retried)"
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "sweep {id} with this file's configuration is finished: {}",
+        "sweep {id} with this file's configuration is finished: {}{attempts}",
         counts_text(&sweep["counts"])
     );
     match api.get(&format!("/api/v1/sweeps/{id}/best")).await {
         Ok(best) => print_best(&best["run"], config),
         Err(_) => println!("no run reported the metric"),
     }
-    let failed = sweep["retryable"].as_u64().unwrap_or(0);
     println!("what next:");
     if failed > 0 {
         println!("  hyperdial tune {file} --retry   run its {failed} failed or crashed runs again (or `hyperdial retry {id}`, then tune)");
