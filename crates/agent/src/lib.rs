@@ -31,6 +31,7 @@
 
 pub mod agent;
 pub mod client;
+pub mod identity;
 pub mod lines;
 pub mod reaper;
 pub mod spill;

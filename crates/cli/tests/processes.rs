@@ -396,3 +396,63 @@ fn tune_on_a_finished_sweep_says_so_and_retry_runs_only_the_failed_point() {
     let fresh = s.run(&["tune", "grid.yaml", "--new", "--port", "0"]);
     assert!(text(&fresh).contains("created sweep"), "{}", text(&fresh));
 }
+
+/// `tune` killed with SIGKILL: its runs die with it (the reaper), and a server started again on
+/// the same database finds their agent process gone and marks them `crashed` at once (no
+/// minute of silence to wait out); the default retry policy then queues them again.
+#[test]
+fn runs_of_a_sigkilled_tune_are_crashed_at_once_when_its_server_starts_again() {
+    let s = scratch("sigkill-tune");
+    let mut tune = s
+        .cmd(&[
+            "tune",
+            "sweep.yaml",
+            "--agents",
+            "2",
+            "--count",
+            "4",
+            "--port",
+            "0",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let recorded = recorded_pids(&s.dir, 2, &mut tune);
+    tune.kill().unwrap(); // SIGKILL
+    tune.wait().unwrap();
+    let all: Vec<i32> = recorded.iter().flat_map(|(_, p)| p.clone()).collect();
+    assert_no_orphans("SIGKILL to tune", &all);
+    let server = ServerProcess::start(&s, &s.dir.join(".hyperdial/hyperdial.db"), free_port());
+    let id = sweep_id(&s, &server.url);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+        let runs = runs.as_array().unwrap().clone();
+        let crashed: Vec<&Value> = recorded
+            .iter()
+            .map(|(run, _)| run_by_id(&runs, run))
+            .filter(|r| r["state"] == "crashed")
+            .collect();
+        if crashed.len() == recorded.len() {
+            for r in crashed {
+                assert!(
+                    r["error"]
+                        .as_str()
+                        .unwrap()
+                        .contains("agent process is gone"),
+                    "{r:#}"
+                );
+            }
+            // Each crashed run was queued again with its configuration.
+            let queued = runs.iter().filter(|r| r["state"] == "queued").count();
+            assert_eq!(queued, recorded.len(), "{runs:#?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the runs of the killed tune were not marked crashed: {runs:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

@@ -24,6 +24,7 @@ mod dashboard;
 mod early_stop;
 mod error;
 pub mod guard;
+mod liveness;
 mod openapi;
 
 pub use controller::Controller;
@@ -104,15 +105,49 @@ fn app(state: AppState) -> Router {
 
 /// Mark runs not heard from since `cutoff_ms` as crashed, and tell the dashboards watching.
 async fn crash_silent_runs(controller: &Controller, cutoff_ms: i64) {
+    match controller.store().crash_silent_runs(cutoff_ms).await {
+        Ok(ids) if !ids.is_empty() => {
+            tracing::warn!(runs = ?ids, "marked silent runs crashed");
+            after_crash(controller, ids).await;
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!("janitor: {e}"),
+    }
+}
+
+/// Mark the running runs of agents known to be gone ([`liveness::agent_gone`]: an agent
+/// process on this machine that no longer exists) crashed at once, without waiting for the
+/// silence limit.
+async fn crash_runs_of_gone_agents(controller: &Controller) {
     let store = controller.store();
-    let ids = match store.crash_silent_runs(cutoff_ms).await {
-        Ok(ids) => ids,
+    let agents = match store.running_agent_processes().await {
+        Ok(agents) => agents,
         Err(e) => return tracing::error!("janitor: {e}"),
     };
-    if ids.is_empty() {
+    let orphaned: Vec<String> = agents
+        .into_iter()
+        .filter(|(key, _)| liveness::agent_gone(key))
+        .flat_map(|(_, ids)| ids)
+        .collect();
+    if orphaned.is_empty() {
         return;
     }
-    tracing::warn!(runs = ?ids, "marked silent runs crashed");
+    match store
+        .crash_runs(&orphaned, "its agent process is gone (this machine)")
+        .await
+    {
+        Ok(ids) if !ids.is_empty() => {
+            tracing::warn!(runs = ?ids, "marked the runs of gone agents crashed");
+            after_crash(controller, ids).await;
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!("janitor: {e}"),
+    }
+}
+
+/// Tell the dashboards watching about runs just marked crashed, and queue their retries.
+async fn after_crash(controller: &Controller, ids: Vec<String>) {
+    let store = controller.store();
     let mut sweeps: Vec<String> = Vec::new();
     for id in ids {
         if let Ok(Some(run)) = store.run(&id).await {
@@ -177,6 +212,7 @@ pub async fn serve(
         let mut tick = tokio::time::interval(Duration::from_secs(10));
         loop {
             tick.tick().await;
+            crash_runs_of_gone_agents(&controller).await;
             if let Some(cutoff) = silence_cutoff(hyperdial_store::now_ms(), started_ms) {
                 crash_silent_runs(&controller, cutoff).await;
             }

@@ -406,15 +406,17 @@ impl Store {
         sweep_id: Option<&str>,
         host: Option<&str>,
         pid: Option<i64>,
+        process: Option<&str>,
     ) -> Result<String> {
         let id = new_id("a");
         let now = now_ms();
         let mut tx = self.begin().await?;
-        sqlx::query("INSERT INTO agents (id, sweep_id, host, pid, created_ms, seen_ms) VALUES ($1, $2, $3, $4, $5, $5)")
+        sqlx::query("INSERT INTO agents (id, sweep_id, host, pid, process_key, created_ms, seen_ms) VALUES ($1, $2, $3, $4, $5, $6, $6)")
             .bind(&id)
             .bind(sweep_id)
             .bind(host)
             .bind(pid)
+            .bind(process.filter(|p| p.len() <= 256))
             .bind(now)
             .execute(&mut *tx.tx)
             .await?;
@@ -878,6 +880,50 @@ impl Store {
         let run = tx.run(run_id).await?;
         tx.commit().await?;
         Ok(run)
+    }
+
+    /// The process keys of the agents that have sweep runs `running`, each with those runs'
+    /// ids (see `hyperdial_agent::identity`).
+    pub async fn running_agent_processes(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let rows = sqlx::query(
+            "SELECT a.process_key AS process_key, r.id AS id FROM runs r JOIN agents a ON a.id = r.agent_id \
+             WHERE r.state = 'running' AND r.sweep_id IS NOT NULL AND a.process_key IS NOT NULL \
+             ORDER BY a.process_key",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for row in rows {
+            let key: String = row.try_get("process_key")?;
+            let id: String = row.try_get("id")?;
+            match out.last_mut() {
+                Some((last, ids)) if *last == key => ids.push(id),
+                _ => out.push((key, vec![id])),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Mark the given runs crashed with `error`, those still `running`; returns their ids.
+    pub async fn crash_runs(&self, ids: &[String], error: &str) -> Result<Vec<String>> {
+        let mut tx = self.begin().await?;
+        let mut crashed = Vec::new();
+        for id in ids {
+            let done = sqlx::query(
+                "UPDATE runs SET state = 'crashed', error = $2, finished_ms = $3 \
+                 WHERE id = $1 AND state = 'running'",
+            )
+            .bind(id)
+            .bind(error)
+            .bind(now_ms())
+            .execute(&mut *tx.tx)
+            .await?;
+            if done.rows_affected() > 0 {
+                crashed.push(id.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok(crashed)
     }
 
     /// Mark sweep runs whose agent has been silent since before `cutoff_ms` as crashed.

@@ -341,6 +341,8 @@ struct RegisterAgent {
     sweep: Option<String>,
     host: Option<String>,
     pid: Option<i64>,
+    /// The agent's process key (`hyperdial_agent::identity`), if it sent one.
+    process: Option<String>,
 }
 
 async fn register_agent(State(s): State<AppState>, Body(body): Body<RegisterAgent>) -> ApiResult {
@@ -349,7 +351,12 @@ async fn register_agent(State(s): State<AppState>, Body(body): Body<RegisterAgen
         s.controller.sweep(sweep).await?;
     }
     let id = store
-        .register_agent(body.sweep.as_deref(), body.host.as_deref(), body.pid)
+        .register_agent(
+            body.sweep.as_deref(),
+            body.host.as_deref(),
+            body.pid,
+            body.process.as_deref(),
+        )
         .await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
 }
