@@ -181,8 +181,10 @@ async fn crash_loop_stops_the_agent() {
     assert!(matches!(err, AgentError::CrashLoop { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "3 runs in a row failed within a minute of starting; the last one: exit code 1. \
-         Check the training command with `hyperdial runs sw1` and the captured output."
+        "3 runs in a row failed within a minute of starting; the last one: exit code 1.\n\
+         Its stderr ended with:\n  | broken\n\
+         Check the training command; every run's captured output: `hyperdial output RUN` \
+         (`hyperdial runs sw1` lists the runs)."
     );
     assert_eq!(s.mock.lock().claims, 3);
     assert_eq!(s.mock.run("r3").text("stderr"), "broken\n");
