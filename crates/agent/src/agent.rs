@@ -145,6 +145,13 @@ pub enum Event {
     Waiting,
     /// Something worth telling the user: a warning, a server problem, why the agent stops.
     Message(String),
+    /// The sweep is over (the server answered `410`): the agent claims no more and returns.
+    SweepOver {
+        /// The sweep's id.
+        sweep: String,
+        /// Its state (`finished`, `cancelled`).
+        state: String,
+    },
 }
 
 /// What an agent did.
@@ -273,10 +280,10 @@ pub async fn run_agent(
                 continue;
             }
             Claim::Over { state } => {
-                let _ = events.send(Event::Message(format!(
-                    "sweep {} is {state}: no more runs",
-                    opts.sweep
-                )));
+                let _ = events.send(Event::SweepOver {
+                    sweep: opts.sweep.clone(),
+                    state: state.clone(),
+                });
                 break;
             }
         };

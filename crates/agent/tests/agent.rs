@@ -144,7 +144,7 @@ async fn claims_until_the_sweep_is_over() {
         exit_code: Some(0)
     }));
     assert!(
-        matches!(events.last(), Some(Event::Message(m)) if m == "sweep sw1 is finished: no more runs")
+        matches!(events.last(), Some(Event::SweepOver { sweep, state }) if sweep == "sw1" && state == "finished")
     );
 }
 

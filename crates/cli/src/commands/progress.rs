@@ -22,6 +22,9 @@ pub struct Progress {
     pub states: HashMap<String, u64>,
     /// Messages already shown (several agents report the same news).
     shown: std::collections::HashSet<String>,
+    /// A summary saying how the sweep ended follows (`tune`), so the agents' "sweep is over"
+    /// news is not shown.
+    pub summary_follows: bool,
 }
 
 impl Progress {
@@ -57,6 +60,7 @@ impl Progress {
             total,
             states: HashMap::new(),
             shown: std::collections::HashSet::new(),
+            summary_follows: false,
         }
     }
 
@@ -158,6 +162,14 @@ impl Progress {
                     self.line(m);
                 }
             }
+            // `tune` says how the sweep ended in its own summary.
+            Event::SweepOver { sweep, state } if !self.summary_follows => {
+                let m = format!("sweep {sweep} is {state}: no more runs");
+                if self.shown.insert(m.clone()) {
+                    self.line(m);
+                }
+            }
+            Event::SweepOver { .. } => {}
         }
     }
 

@@ -181,6 +181,7 @@ async fn drive(
         .as_f64()
         .zip(sweep["best"]["number"].as_i64());
     let mut progress = Progress::new(metric, total, already);
+    progress.summary_follows = true;
     let shutdown = shutdown_levels("tune");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let agents = args.agents.max(1) as u64;
