@@ -381,7 +381,7 @@ impl Client {
     }
 
     /// `POST /api/v1/agents`: register an agent for a sweep; returns the agent's id. The
-    /// process key of `pid` ([`crate::identity`]) goes along, so a server on the same machine
+    /// process key of `pid` (`hyperdial_procid`) goes along, so a server on the same machine
     /// can tell at once when that process is gone.
     pub async fn register_agent(&self, sweep: &str, host: &str, pid: u32) -> Result<String> {
         let path = "/api/v1/agents";
@@ -389,7 +389,7 @@ impl Client {
             "sweep": sweep,
             "host": host,
             "pid": pid,
-            "process": crate::identity::process_key_of(pid),
+            "process": hyperdial_procid::process_key_of(pid),
         });
         let answer = self.json(Method::POST, path, Some(&body)).await?;
         match answer.get("id").and_then(Value::as_str) {

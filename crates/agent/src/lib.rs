@@ -31,7 +31,6 @@
 
 pub mod agent;
 pub mod client;
-pub mod identity;
 pub mod lines;
 pub mod reaper;
 pub mod spill;

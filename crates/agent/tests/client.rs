@@ -33,7 +33,7 @@ async fn the_run_life_cycle() {
     assert_eq!(
         mock.lock().agents[0],
         json!({"sweep": "sw1", "host": "box", "pid": 42,
-               "process": hyperdial_agent::identity::process_key_of(42)})
+               "process": hyperdial_procid::process_key_of(42)})
     );
 
     assert_eq!(client.claim("sw1", &agent).await.unwrap(), Claim::Wait);

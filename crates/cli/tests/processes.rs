@@ -127,6 +127,24 @@ fn assert_no_orphans(what: &str, pids: &[i32]) {
     );
 }
 
+/// `hyperdial tune` of the scratch's sweep: 2 agents, 4 runs, a free port.
+fn spawn_tune(s: &Scratch, stdout: fn() -> Stdio, stderr: fn() -> Stdio) -> Child {
+    s.cmd(&[
+        "tune",
+        "sweep.yaml",
+        "--agents",
+        "2",
+        "--count",
+        "4",
+        "--port",
+        "0",
+    ])
+    .stdout(stdout())
+    .stderr(stderr())
+    .spawn()
+    .unwrap()
+}
+
 fn run_by_id<'a>(runs: &'a [Value], id: &str) -> &'a Value {
     runs.iter()
         .find(|r| r["id"] == id)
@@ -166,21 +184,7 @@ fn sigterm_to_agent_stops_every_process_of_the_run_and_cancels_it() {
 #[test]
 fn sigterm_to_tune_stops_every_process_of_every_run() {
     let s = scratch("sigterm-tune");
-    let mut tune = s
-        .cmd(&[
-            "tune",
-            "sweep.yaml",
-            "--agents",
-            "2",
-            "--count",
-            "4",
-            "--port",
-            "0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut tune = spawn_tune(&s, Stdio::piped, Stdio::piped);
     let recorded = recorded_pids(&s.dir, 2, &mut tune);
     signal(tune.id(), "TERM");
     let status = wait_child(&mut tune, Duration::from_secs(60));
@@ -277,36 +281,18 @@ fn sigterm_to_run_stops_every_process_of_the_command() {
 fn sigterm_to_server_shuts_it_down_and_closes_the_database() {
     let s = scratch("sigterm-server");
     let db = s.dir.join("db.sqlite");
-    let port = free_port();
-    let mut server = s
-        .cmd(&[
-            "server",
-            "--db",
-            db.to_str().unwrap(),
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let created = json_of(&s, &["sweep", "sweep.yaml", "--json", "--server", &url]);
-    signal(server.id(), "TERM");
-    let status = wait_child(&mut server, Duration::from_secs(30));
-    let out = server.wait_with_output().unwrap();
-    assert!(status.success(), "{status}: {}", text(&out));
-    assert!(
-        text(&out).contains("SIGTERM: shutting down"),
-        "{}",
-        text(&out)
+    let mut server = ServerProcess::launch(&s, &db, free_port(), Stdio::piped());
+    let created = json_of(
+        &s,
+        &["sweep", "sweep.yaml", "--json", "--server", &server.url],
     );
-    assert!(text(&out).contains("database closed"), "{}", text(&out));
+    signal(server.child.id(), "TERM");
+    let status = wait_child(&mut server.child, Duration::from_secs(30));
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut server.child.stderr.take().unwrap(), &mut out).unwrap();
+    assert!(status.success(), "{status}: {out}");
+    assert!(out.contains("SIGTERM: shutting down"), "{out}");
+    assert!(out.contains("database closed"), "{out}");
     // A clean close checkpoints the write-ahead log into the database file and removes it.
     assert!(!s.dir.join("db.sqlite-wal").exists());
     let again = ServerProcess::start(&s, &db, free_port());
@@ -403,21 +389,7 @@ fn tune_on_a_finished_sweep_says_so_and_retry_runs_only_the_failed_point() {
 #[test]
 fn runs_of_a_sigkilled_tune_are_crashed_at_once_when_its_server_starts_again() {
     let s = scratch("sigkill-tune");
-    let mut tune = s
-        .cmd(&[
-            "tune",
-            "sweep.yaml",
-            "--agents",
-            "2",
-            "--count",
-            "4",
-            "--port",
-            "0",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut tune = spawn_tune(&s, Stdio::null, Stdio::null);
     let recorded = recorded_pids(&s.dir, 2, &mut tune);
     tune.kill().unwrap(); // SIGKILL
     tune.wait().unwrap();

@@ -24,7 +24,6 @@ mod dashboard;
 mod early_stop;
 mod error;
 pub mod guard;
-mod liveness;
 mod openapi;
 
 pub use controller::Controller;
@@ -115,7 +114,7 @@ async fn crash_silent_runs(controller: &Controller, cutoff_ms: i64) {
     }
 }
 
-/// Mark the running runs of agents known to be gone ([`liveness::agent_gone`]: an agent
+/// Mark the running runs of agents known to be gone ([`hyperdial_procid::gone`]: an agent
 /// process on this machine that no longer exists) crashed at once, without waiting for the
 /// silence limit.
 async fn crash_runs_of_gone_agents(controller: &Controller) {
@@ -126,7 +125,7 @@ async fn crash_runs_of_gone_agents(controller: &Controller) {
     };
     let orphaned: Vec<String> = agents
         .into_iter()
-        .filter(|(key, _)| liveness::agent_gone(key))
+        .filter(|(key, _)| hyperdial_procid::gone(key))
         .flat_map(|(_, ids)| ids)
         .collect();
     if orphaned.is_empty() {

@@ -883,7 +883,7 @@ impl Store {
     }
 
     /// The process keys of the agents that have sweep runs `running`, each with those runs'
-    /// ids (see `hyperdial_agent::identity`).
+    /// ids (see `hyperdial_procid`).
     pub async fn running_agent_processes(&self) -> Result<Vec<(String, Vec<String>)>> {
         let rows = sqlx::query(
             "SELECT a.process_key AS process_key, r.id AS id FROM runs r JOIN agents a ON a.id = r.agent_id \

@@ -107,6 +107,12 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn start(s: &Scratch, db: &Path, port: u16) -> ServerProcess {
+        Self::launch(s, db, port, Stdio::null())
+    }
+
+    /// [`ServerProcess::start`] with the server's stderr going to `stderr` (`Stdio::piped()` to
+    /// read it from `child.stderr`).
+    pub fn launch(s: &Scratch, db: &Path, port: u16, stderr: Stdio) -> ServerProcess {
         let child = s
             .cmd(&[
                 "server",
@@ -116,7 +122,7 @@ impl ServerProcess {
                 &format!("127.0.0.1:{port}"),
             ])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let url = format!("http://127.0.0.1:{port}");

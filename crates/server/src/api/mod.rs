@@ -341,7 +341,7 @@ struct RegisterAgent {
     sweep: Option<String>,
     host: Option<String>,
     pid: Option<i64>,
-    /// The agent's process key (`hyperdial_agent::identity`), if it sent one.
+    /// The agent's process key (`hyperdial_procid`), if it sent one.
     process: Option<String>,
 }
 
