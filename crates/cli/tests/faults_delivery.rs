@@ -154,12 +154,7 @@ fn server_killed_again_and_again_mid_sweep_loses_and_duplicates_nothing() {
     let port = free_port();
     let mut server = ServerProcess::start(&s, &db, port);
     let url = server.url.clone();
-    s.write(
-        "sweep.yaml",
-        "program: emit.py\nmethod: grid\nparameters:\n  x: {values: [1, 2, 3, 4, 5, 6, 7, 8, 9]}\n  steps: {value: 60}\n  sleep: {value: 0.05}\n  width: {value: 3}\n  via: {value: both}\n",
-    );
-    let created = json_of(&s, &["sweep", "sweep.yaml", "--json", "--server", &url]);
-    let id = created["id"].as_str().unwrap().to_string();
+    let id = create_sweep(&s, &url, "program: emit.py\nmethod: grid\nparameters:\n  x: {values: [1, 2, 3, 4, 5, 6, 7, 8, 9]}\n  steps: {value: 60}\n  sleep: {value: 0.05}\n  width: {value: 3}\n  via: {value: both}\n");
     let mut agents: Vec<Child> = (0..3)
         .map(|_| spawn_agent(&s, &url, &id, &emit_dir, &[]))
         .collect();
@@ -295,12 +290,7 @@ fn an_outage_longer_than_the_retry_window_is_spilled_reported_and_synced() {
     let port = free_port();
     let mut server = ServerProcess::start(&s, &db, port);
     let url = server.url.clone();
-    s.write(
-        "sweep.yaml",
-        "program: emit.py\nmethod: grid\nparameters:\n  x: {values: [1]}\n  steps: {value: 80}\n  sleep: {value: 0.1}\n  via: {value: both}\n",
-    );
-    let created = json_of(&s, &["sweep", "sweep.yaml", "--json", "--server", &url]);
-    let id = created["id"].as_str().unwrap().to_string();
+    let id = create_sweep(&s, &url, "program: emit.py\nmethod: grid\nparameters:\n  x: {values: [1]}\n  steps: {value: 80}\n  sleep: {value: 0.1}\n  via: {value: both}\n");
     // A retry window of 1 s: an outage of 5 s outlasts it.
     let mut agent = spawn_agent(
         &s,

@@ -154,6 +154,14 @@ pub fn json_of(s: &Scratch, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out)))
 }
 
+/// Write `yaml` as the scratch's `sweep.yaml`, create its sweep on the server at `url` and
+/// return the sweep's id.
+pub fn create_sweep(s: &Scratch, url: &str, yaml: &str) -> String {
+    s.write("sweep.yaml", yaml);
+    let created = json_of(s, &["sweep", "sweep.yaml", "--json", "--server", url]);
+    created["id"].as_str().unwrap().to_string()
+}
+
 pub fn sweep_id(s: &Scratch, url: &str) -> String {
     let sweeps = json_of(s, &["sweeps", "--json", "--server", url]);
     sweeps[0]["id"].as_str().unwrap().to_string()
