@@ -210,7 +210,6 @@ pub fn wait_child(child: &mut Child, limit: Duration) -> std::process::ExitStatu
 /// survived; processes left behind), and append it to the file named by
 /// `HYPERDIAL_FAULT_FIGURES` when set, so `scripts/test` can show the figures of tests whose
 /// output `cargo test` captures.
-#[allow(dead_code)]
 pub fn figures(line: &str) {
     println!("{line}");
     if let Some(path) = std::env::var_os("HYPERDIAL_FAULT_FIGURES") {
