@@ -623,7 +623,7 @@ impl Client {
                     Failure::Transport(message) => ClientError::Unreachable {
                         url: self.base.clone(),
                         message,
-                        seconds: elapsed.as_secs(),
+                        seconds: elapsed.as_secs_f64().ceil() as u64,
                     },
                 });
             }

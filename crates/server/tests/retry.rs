@@ -247,3 +247,27 @@ async fn a_run_its_agent_interrupted_is_queued_again_on_the_next_claim() {
     let (status, _) = claim(&s, &id).await;
     assert_eq!(status, 410);
 }
+
+/// Resuming a sweep (`POST /sweeps` with `resume`, what `tune` does) queues what it owes at
+/// once, so the resumed sweep's counts show the interrupted run as `queued` before any claim.
+#[tokio::test]
+async fn resuming_a_sweep_queues_its_interrupted_runs_at_once() {
+    let s = start(None).await;
+    let source = "program: t.py\nmethod: grid\nparameters: {x: {values: [1, 2]}}\n";
+    let id = s.sweep(source).await;
+    let (_, a) = claim(&s, &id).await;
+    finish(
+        &s,
+        &a,
+        json!({"state": "cancelled", "error": "interrupted: tune received SIGINT"}),
+    )
+    .await;
+    let (status, resumed) = s
+        .post("/api/v1/sweeps", json!({"source": source, "resume": true}))
+        .await;
+    assert_eq!(status, 200, "{resumed}");
+    assert_eq!(resumed["id"], id.as_str());
+    assert_eq!(resumed["counts"]["queued"], 1, "{resumed:#}");
+    let (_, again) = claim(&s, &id).await;
+    assert_eq!(again["retry_of"], a["id"]);
+}

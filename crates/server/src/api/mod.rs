@@ -210,6 +210,11 @@ async fn create_sweep(State(s): State<AppState>, Body(body): Body<CreateSweep>) 
             body.seed,
         )
         .await?;
+    if created.resumed {
+        // What the retry policy owes (interrupted and crashed runs) is queued now, so the
+        // resumed sweep's counts show it before the first claim (`tune` sizes its run from them).
+        c.queue_retries(&created.sweep.id).await?;
+    }
     let mut view = views::sweep(c, &created.sweep).await?;
     if !created.resumed {
         c.events
