@@ -1,0 +1,202 @@
+//! Run and sweep states.
+//!
+//! The words are stored in the `state` columns of `runs` and `sweeps` and sent as JSON
+//! strings; [`RunState::ALL`] and [`SweepState::ALL`] list them in lifecycle order for
+//! generated clients.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A state word that names no state; the error of `FromStr`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} state {word:?} (expected one of: {expected})")]
+pub struct UnknownState {
+    /// `"run"` or `"sweep"`.
+    pub kind: &'static str,
+    /// The word that was read.
+    pub word: String,
+    /// The accepted words, comma separated.
+    pub expected: &'static str,
+}
+
+/// Where a run is in its life.
+///
+/// `Queued → Running → {Finished, Failed, Crashed, Cancelled}`; a queued run (a retry waiting
+/// for an agent) can also go straight to `Cancelled`. The last four are terminal: no update
+/// leaves them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    /// Waiting for an agent to claim it (a retry).
+    Queued,
+    /// Claimed by an agent, whose process is alive as far as the server knows.
+    Running,
+    /// The command exited 0 (stopped early by a rule or by the user included).
+    Finished,
+    /// The command exited non-zero.
+    Failed,
+    /// The agent or its host went away, or the command was killed by a signal it did not ask
+    /// for.
+    Crashed,
+    /// Cancelled by the user, or interrupted by a stopping agent.
+    Cancelled,
+}
+
+impl RunState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [RunState; 6] = [
+        RunState::Queued,
+        RunState::Running,
+        RunState::Finished,
+        RunState::Failed,
+        RunState::Crashed,
+        RunState::Cancelled,
+    ];
+
+    /// The state's word on the wire and in the database.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RunState::Queued => "queued",
+            RunState::Running => "running",
+            RunState::Finished => "finished",
+            RunState::Failed => "failed",
+            RunState::Crashed => "crashed",
+            RunState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the run is over (no update leaves this state).
+    pub const fn is_terminal(self) -> bool {
+        !self.in_flight()
+    }
+
+    /// Whether the run is queued or running: it counts against a sweep's parallelism and the
+    /// search treats it as pending.
+    pub const fn in_flight(self) -> bool {
+        matches!(self, RunState::Queued | RunState::Running)
+    }
+}
+
+impl fmt::Display for RunState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RunState {
+    type Err = UnknownState;
+
+    fn from_str(s: &str) -> Result<Self, UnknownState> {
+        RunState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| UnknownState {
+                kind: "run",
+                word: s.to_string(),
+                expected: "queued, running, finished, failed, crashed, cancelled",
+            })
+    }
+}
+
+/// Where a sweep is in its life.
+///
+/// `Running ⇄ Paused → {Finished, Cancelled}`; a finished sweep can be resumed (`Running`)
+/// to run the retries it owes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SweepState {
+    /// Handing out runs.
+    Running,
+    /// Handing out no new runs until resumed; runs in flight go on.
+    Paused,
+    /// Over: its space, `run_cap` or metric target is done, or the user stopped it.
+    Finished,
+    /// Cancelled by the user; its runs in flight were asked to stop.
+    Cancelled,
+}
+
+impl SweepState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [SweepState; 4] = [
+        SweepState::Running,
+        SweepState::Paused,
+        SweepState::Finished,
+        SweepState::Cancelled,
+    ];
+
+    /// The state's word on the wire and in the database.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SweepState::Running => "running",
+            SweepState::Paused => "paused",
+            SweepState::Finished => "finished",
+            SweepState::Cancelled => "cancelled",
+        }
+    }
+
+    /// Whether the sweep hands out no more new runs of its own accord.
+    pub const fn is_over(self) -> bool {
+        matches!(self, SweepState::Finished | SweepState::Cancelled)
+    }
+}
+
+impl fmt::Display for SweepState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SweepState {
+    type Err = UnknownState;
+
+    fn from_str(s: &str) -> Result<Self, UnknownState> {
+        SweepState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| UnknownState {
+                kind: "sweep",
+                word: s.to_string(),
+                expected: "running, paused, finished, cancelled",
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_round_trip_through_text_and_json() {
+        for state in RunState::ALL {
+            assert_eq!(state.as_str().parse::<RunState>(), Ok(state));
+            let json = serde_json::to_string(&state).unwrap();
+            assert_eq!(json, format!("\"{state}\""));
+            assert_eq!(serde_json::from_str::<RunState>(&json).unwrap(), state);
+        }
+        for state in SweepState::ALL {
+            assert_eq!(state.as_str().parse::<SweepState>(), Ok(state));
+            let json = serde_json::to_string(&state).unwrap();
+            assert_eq!(serde_json::from_str::<SweepState>(&json).unwrap(), state);
+        }
+    }
+
+    #[test]
+    fn unknown_words_name_the_choices() {
+        let err = "runing".parse::<RunState>().unwrap_err();
+        assert_eq!(err.word, "runing");
+        assert!(err.to_string().contains("queued, running"), "{err}");
+        assert!("Running".parse::<SweepState>().is_err());
+    }
+
+    #[test]
+    fn only_queued_and_running_are_in_flight() {
+        let in_flight: Vec<_> = RunState::ALL
+            .into_iter()
+            .filter(|s| s.in_flight())
+            .collect();
+        assert_eq!(in_flight, [RunState::Queued, RunState::Running]);
+        assert!(SweepState::Cancelled.is_over() && !SweepState::Paused.is_over());
+    }
+}
