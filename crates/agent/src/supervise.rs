@@ -39,7 +39,10 @@
 //!   and SIGHUP): `1` changes nothing here (the agent just claims no further run), `2` sends
 //!   SIGTERM to the group and SIGKILL after the grace period, `3` sends SIGKILL at once. The run
 //!   ends `cancelled`, its error saying why ([`set_shutdown_reason`], e.g. "interrupted: agent
-//!   received SIGTERM").
+//!   received SIGTERM"). So does a run whose process died of SIGTERM, SIGINT or SIGHUP when
+//!   the level reaches 2 within 2 s after: a batch scheduler (Slurm, systemd) signals every
+//!   process of a job at once, and the training process may die before the agent has seen
+//!   its own signal.
 //! - **The process dies with its agent** (Linux). The process is started with a parent-death
 //!   signal (`PR_SET_PDEATHSIG`, SIGKILL), so an agent killed with SIGKILL (or by the OOM
 //!   killer) takes its training process along; the server then marks the run `crashed` once
@@ -119,6 +122,10 @@ const PIPE_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long to wait for a killed process group to disappear.
 const GROUP_GONE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a run whose process died of SIGTERM, SIGINT or SIGHUP waits for this process's own
+/// shutdown before it counts as `failed` (see [`supervise()`]'s wait for the process).
+const SHUTDOWN_SIGNAL_WINDOW: Duration = Duration::from_secs(2);
 
 /// Retry budget for output and metrics while the server is known to be failing: data is
 /// dropped instead of piling up behind minute-long retries.
@@ -419,6 +426,31 @@ pub async fn supervise(
             }
         }
     };
+    // A scheduler that stops a job (Slurm on preemption, requeue or scancel, systemd's
+    // control-group kill) signals every process of it at once, this agent included. The
+    // training process may then die of that signal before this agent's own handler has raised
+    // the shutdown level; the run was interrupted all the same, so it must end `cancelled`
+    // ("interrupted: ...", queued again by the server), not `failed` ("killed by SIGTERM",
+    // which the default retry policy leaves alone). So a death by one of the shutdown signals
+    // waits briefly for the shutdown that usually comes with it.
+    if cause.is_none() && shutdown_open {
+        let shutdown_signal = status
+            .as_ref()
+            .ok()
+            .and_then(|s| s.signal())
+            .is_some_and(|sig| matches!(sig, libc::SIGTERM | libc::SIGINT | libc::SIGHUP));
+        if shutdown_signal
+            && matches!(
+                tokio::time::timeout(SHUTDOWN_SIGNAL_WINDOW, shutdown.wait_for(|l| *l >= 2)).await,
+                Ok(Ok(_))
+            )
+        {
+            tracing::info!(
+                "run {run_id}: its process died of the signal that shuts this agent down"
+            );
+            cause = Some(StopCause::Shutdown);
+        }
+    }
     let duration = started.elapsed();
 
     // Nothing of the group may outlive the run.

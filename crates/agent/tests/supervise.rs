@@ -167,6 +167,72 @@ async fn killed_by_sigkill_names_the_signal() {
     assert_eq!(ran.outcome.exit_code, None);
 }
 
+/// A batch scheduler stopping a job (Slurm's requeue or preemption) signals all its processes
+/// at once: the run's process may die of SIGTERM before the agent's own SIGTERM has raised the
+/// shutdown level. The run was interrupted, not failed: it ends `cancelled` with the
+/// "interrupted: ..." error the server queues again.
+#[tokio::test]
+async fn a_run_killed_by_the_signal_that_shuts_the_agent_down_is_interrupted() {
+    let mock = Mock::start(MockState::default()).await;
+    let client = Client::new(&mock.url, None);
+    let dir = std::env::temp_dir().join(format!("hyperdial-sigterm-wave-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pid_file = dir.join("pid");
+    let (tx, shutdown) = watch::channel(0u8);
+    let script = format!("echo $$ > '{}'; kill -TERM $$", pid_file.display());
+    let task = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let (etx, _erx) = mpsc::unbounded_channel();
+            let argv: Vec<String> = sh(&script).iter().map(|s| s.to_string()).collect();
+            supervise(
+                &client,
+                "r1",
+                &argv,
+                &[],
+                &std::env::temp_dir(),
+                &opts(),
+                &etx,
+                shutdown,
+            )
+            .await
+        })
+    };
+    // The process is dead and reaped (so the supervisor has seen its end) before the agent's
+    // shutdown level rises.
+    let pid = {
+        let pid_file = pid_file.clone();
+        let mut pid = 0;
+        assert!(
+            common::eventually(Duration::from_secs(5), || {
+                pid = std::fs::read_to_string(&pid_file)
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok())
+                    .unwrap_or(0);
+                pid > 1
+            })
+            .await
+        );
+        pid
+    };
+    assert!(common::eventually(Duration::from_secs(5), || process_gone(pid)).await);
+    tx.send(2).unwrap();
+    let o = task.await.unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(o.state, "cancelled", "{o:?}");
+    assert_eq!(o.signal, Some(libc::SIGTERM));
+    assert_eq!(o.stop_reason.as_deref(), Some("shutdown"));
+    assert_eq!(
+        mock.run("r1").finish.unwrap(),
+        json!({"state": "cancelled", "error": "interrupted: the agent was shut down while the run was going"})
+    );
+
+    // Without a shutdown of the agent, SIGTERM is the process's own fate: `failed`.
+    let ran = run(&mock, &sh("kill -TERM $$")).await;
+    assert_eq!(ran.outcome.state, "failed");
+    assert_eq!(ran.outcome.error.as_deref(), Some("killed by SIGTERM"));
+}
+
 #[tokio::test]
 async fn missing_program_fails_clearly() {
     let mock = Mock::start(MockState::default()).await;
