@@ -543,10 +543,10 @@ fn a_requeued_task_interrupts_its_run_and_the_run_is_retried() {
         let log = task_log(&s, &job, 0);
         let Some(number) = log
             .lines()
+            .rev()
             .filter_map(|l| l.strip_prefix("run #"))
             .filter_map(|l| l.split_once(" started"))
-            .filter_map(|(n, _)| n.parse::<u64>().ok())
-            .last()
+            .find_map(|(n, _)| n.parse::<u64>().ok())
         else {
             return false;
         };
