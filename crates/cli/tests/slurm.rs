@@ -4,8 +4,9 @@
 //! and its own socket, `slurmctld` and `slurmd` in the foreground (`-D`) on free ports, with a
 //! `slurm.conf` for one node named after `hostname -s` (`proctrack/linuxproc`, `task/none`,
 //! `select/cons_tres`; `SlurmUser=root`), then waits for the node to be idle. A `hyperdial
-//! server` on loopback gets a grid sweep of 6 runs, and the array job is submitted with
-//! `sbatch` as a user would, its settings in the environment and its per-task logs in the
+//! server` on loopback with a token gets a grid sweep of 6 runs, and the array job is
+//! submitted with `sbatch` as a user would, its settings in the environment (the token from a
+//! file in the first case, from `HYPERDIAL_TOKEN` in the second) and its per-task logs in the
 //! script's default `logs/` directory.
 //!
 //! - `array_tasks_run_one_agent_each`: 3 tasks with `HYPERDIAL_COUNT=2`, so the 6 runs need
@@ -37,7 +38,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{bin, create_sweep, free_port, json_of, Scratch, ServerProcess};
+use common::{bin, free_port, json_of, Scratch, ServerProcess};
 use serde_json::Value;
 
 /// One cluster at a time: the cases share the node's name and two cores.
@@ -385,23 +386,74 @@ parameters:
     )
 }
 
-fn runs(s: &Scratch, url: &str, sweep: &str) -> Vec<Value> {
-    json_of(s, &["runs", sweep, "--json", "--server", url])
-        .as_array()
-        .unwrap()
-        .clone()
+/// A `hyperdial server` on loopback that requires a token, as a shared server does.
+struct Server {
+    process: ServerProcess,
+    token: String,
 }
 
-fn sweep_state(s: &Scratch, url: &str, sweep: &str) -> String {
-    let sweeps = json_of(s, &["sweeps", "--json", "--server", url]);
-    sweeps
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["id"] == sweep)
-        .and_then(|w| w["state"].as_str())
-        .unwrap_or("?")
-        .to_string()
+impl Server {
+    fn start(s: &Scratch) -> Server {
+        let token = format!("slurm-test-token-{}", std::process::id());
+        let port = free_port();
+        let child = s
+            .cmd(&[
+                "server",
+                "--db",
+                s.dir.join("hd.db").to_str().unwrap(),
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--token",
+                &token,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let process = ServerProcess {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server { process, token }
+    }
+
+    fn url(&self) -> &str {
+        &self.process.url
+    }
+
+    /// `hyperdial ARGS --json --server URL --token TOKEN`.
+    fn json(&self, s: &Scratch, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--json", "--server", self.url(), "--token", &self.token]);
+        json_of(s, &all)
+    }
+
+    /// Create the sweep of `yaml` and return its id.
+    fn create_sweep(&self, s: &Scratch, yaml: &str) -> String {
+        s.write("sweep.yaml", yaml);
+        let created = self.json(s, &["sweep", "sweep.yaml"]);
+        created["id"].as_str().unwrap().to_string()
+    }
+
+    fn runs(&self, s: &Scratch, sweep: &str) -> Vec<Value> {
+        self.json(s, &["runs", sweep]).as_array().unwrap().clone()
+    }
+
+    fn sweep_state(&self, s: &Scratch, sweep: &str) -> String {
+        self.json(s, &["sweeps"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["id"] == sweep)
+            .and_then(|w| w["state"].as_str())
+            .unwrap_or("?")
+            .to_string()
+    }
 }
 
 /// The log of array task `task` (the script's default `logs/%x-%A_%a.log`).
@@ -457,15 +509,19 @@ fn array_tasks_run_one_agent_each() {
     let s = Scratch::new("slurm-array");
     std::fs::create_dir_all(s.dir.join("logs")).unwrap();
     let mut cluster = Cluster::start(&s.dir.join("slurm"));
-    let server = ServerProcess::start(&s, &s.dir.join("hd.db"), free_port());
-    let sweep = create_sweep(&s, &server.url, &grid_sweep(3, 0.1));
+    let server = Server::start(&s);
+    let sweep = server.create_sweep(&s, &grid_sweep(3, 0.1));
     let workdir = s.dir.to_str().unwrap();
+    // The token from a file readable by its owner only.
+    let token_file = s.write("token", &format!("{}\n", server.token));
+    std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let job = cluster.submit(
         &s.dir,
         3,
         &sweep,
         &[
-            ("HYPERDIAL_SERVER", &server.url),
+            ("HYPERDIAL_SERVER", server.url()),
+            ("HYPERDIAL_TOKEN_FILE", token_file.to_str().unwrap()),
             ("HYPERDIAL_BIN", bin()),
             ("HYPERDIAL_WORKDIR", workdir),
             ("HYPERDIAL_COUNT", "2"),
@@ -475,14 +531,14 @@ fn array_tasks_run_one_agent_each() {
     // The agents stop after their 2 runs, so none claims again to learn that the grid is
     // done (which is what marks the sweep finished): wait for the runs and the tasks.
     cluster.wait("6 finished runs", Duration::from_secs(120), || {
-        let all = runs(&s, &server.url, &sweep);
+        let all = server.runs(&s, &sweep);
         all.iter().filter(|r| r["state"] == "finished").count() == 6
     });
     cluster.wait("the array's tasks to end", Duration::from_secs(60), || {
         cluster.queue(&job).trim().is_empty()
     });
 
-    let runs = runs(&s, &server.url, &sweep);
+    let runs = server.runs(&s, &sweep);
     assert_eq!(runs.len(), 6, "{runs:#?}");
     assert_grid_done(&runs);
     // 2 runs per agent (HYPERDIAL_COUNT), so all three tasks' agents ran runs.
@@ -521,16 +577,17 @@ fn a_requeued_task_interrupts_its_run_and_the_run_is_retried() {
     let s = Scratch::new("slurm-requeue");
     std::fs::create_dir_all(s.dir.join("logs")).unwrap();
     let mut cluster = Cluster::start(&s.dir.join("slurm"));
-    let server = ServerProcess::start(&s, &s.dir.join("hd.db"), free_port());
+    let server = Server::start(&s);
     // 20 steps 0.25 s apart: a run lasts about 5 s, long enough to be caught running.
-    let sweep = create_sweep(&s, &server.url, &grid_sweep(20, 0.25));
+    let sweep = server.create_sweep(&s, &grid_sweep(20, 0.25));
     let workdir = s.dir.to_str().unwrap();
     let job = cluster.submit(
         &s.dir,
         2,
         &sweep,
         &[
-            ("HYPERDIAL_SERVER", &server.url),
+            ("HYPERDIAL_SERVER", server.url()),
+            ("HYPERDIAL_TOKEN", &server.token),
             ("HYPERDIAL_BIN", bin()),
             ("HYPERDIAL_WORKDIR", workdir),
         ],
@@ -550,7 +607,7 @@ fn a_requeued_task_interrupts_its_run_and_the_run_is_retried() {
         else {
             return false;
         };
-        let all = runs(&s, &server.url, &sweep);
+        let all = server.runs(&s, &sweep);
         victim = all.into_iter().find(|r| {
             r["number"] == number
                 && r["state"] == "running"
@@ -571,7 +628,8 @@ fn a_requeued_task_interrupts_its_run_and_the_run_is_retried() {
         "the preempted run to be reported",
         Duration::from_secs(60),
         || {
-            runs(&s, &server.url, &sweep)
+            server
+                .runs(&s, &sweep)
                 .iter()
                 .any(|r| r["id"] == victim_id.as_str() && r["state"] != "running")
         },
@@ -594,7 +652,7 @@ fn a_requeued_task_interrupts_its_run_and_the_run_is_retried() {
     );
 
     cluster.wait("the sweep to finish", Duration::from_secs(120), || {
-        sweep_state(&s, &server.url, &sweep) == "finished"
+        server.sweep_state(&s, &sweep) == "finished"
     });
     cluster.wait(
         "the requeued task's fresh agent",
@@ -605,7 +663,7 @@ fn a_requeued_task_interrupts_its_run_and_the_run_is_retried() {
         cluster.queue(&job).trim().is_empty()
     });
 
-    let runs = runs(&s, &server.url, &sweep);
+    let runs = server.runs(&s, &sweep);
     let preempted = runs.iter().find(|r| r["id"] == victim_id.as_str()).unwrap();
     assert_eq!(preempted["state"], "cancelled", "{preempted:#}");
     assert_eq!(
