@@ -9,7 +9,8 @@
 //! file in the first case, from `HYPERDIAL_TOKEN` in the second) and its per-task logs in the
 //! script's default `logs/` directory.
 //!
-//! - `array_tasks_run_one_agent_each`: 3 tasks with `HYPERDIAL_COUNT=2`, so the 6 runs need
+//! - `array_tasks_run_one_agent_each`: 3 tasks with `HYPERDIAL_COUNT=2` and a `HYPERDIAL_SETUP`
+//!   file that reads an unset variable (as module scripts do); the 6 runs need
 //!   all three agents; every run finishes with its metric, grid points and run numbers are
 //!   distinct, each task's log shows its agent.
 //! - `a_requeued_task_interrupts_its_run_and_the_run_is_retried`: 2 tasks; while task 0's
@@ -515,6 +516,11 @@ fn array_tasks_run_one_agent_each() {
     // The token from a file readable by its owner only.
     let token_file = s.write("token", &format!("{}\n", server.token));
     std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // A setup file as sites write them: reads a variable that is not set.
+    let setup = s.write(
+        "setup.sh",
+        "echo \"setup: sourced${HYPERDIAL_TEST_UNSET_VARIABLE}\"\n",
+    );
     let job = cluster.submit(
         &s.dir,
         3,
@@ -525,6 +531,7 @@ fn array_tasks_run_one_agent_each() {
             ("HYPERDIAL_BIN", bin()),
             ("HYPERDIAL_WORKDIR", workdir),
             ("HYPERDIAL_COUNT", "2"),
+            ("HYPERDIAL_SETUP", setup.to_str().unwrap()),
         ],
     );
 
@@ -563,6 +570,7 @@ fn array_tasks_run_one_agent_each() {
             log.contains("agent done: 2 runs (2 finished"),
             "task {task}: {log}"
         );
+        assert!(log.contains("setup: sourced\n"), "task {task}: {log}");
     }
     println!("slurm: 3 array tasks, 6 runs, per agent {per_agent:?}");
 }
