@@ -426,6 +426,7 @@ pub async fn supervise(
             }
         }
     };
+    let duration = started.elapsed();
     // A scheduler that stops a job (Slurm on preemption, requeue or scancel, systemd's
     // control-group kill) signals every process of it at once, this agent included. The
     // training process may then die of that signal before this agent's own handler has raised
@@ -451,7 +452,6 @@ pub async fn supervise(
             cause = Some(StopCause::Shutdown);
         }
     }
-    let duration = started.elapsed();
 
     // Nothing of the group may outlive the run.
     if !kill_group(pgid).await {
