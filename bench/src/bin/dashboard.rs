@@ -40,7 +40,7 @@ async fn main() {
     if path.exists() {
         std::fs::remove_file(&path).ok();
     }
-    let store = Store::open(&path).await.expect("open store");
+    let store = Store::open_sqlite(&path).await.expect("open store");
     let started = Instant::now();
     let sweep = store
         .insert_sweep(NewSweep {

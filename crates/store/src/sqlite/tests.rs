@@ -1,0 +1,1 @@
+//! SQLite-only store tests.
