@@ -20,7 +20,10 @@ pub const STATE_DIR: &str = ".hyperdial";
 pub fn default_db(state_dir: &Path) -> String {
     match std::env::var("HYPERDIAL_DB") {
         Ok(url) if !url.trim().is_empty() => url,
-        _ => state_dir.join("hyperdial.db").to_string_lossy().into_owned(),
+        _ => state_dir
+            .join("hyperdial.db")
+            .to_string_lossy()
+            .into_owned(),
     }
 }
 

@@ -1051,7 +1051,10 @@ mod tests {
         );
         assert!(!t.running && !t.failed);
         // Stopped early: counted by the last logged value (a documented difference).
-        assert_eq!(trial(&config, &report(RunState::StoppedEarly)).value, Some(0.9));
+        assert_eq!(
+            trial(&config, &report(RunState::StoppedEarly)).value,
+            Some(0.9)
+        );
         // Cancelled is W&B's killed: imputed.
         assert!(trial(&config, &report(RunState::Cancelled)).failed);
         assert!(trial(&config, &report(RunState::Crashed)).failed);

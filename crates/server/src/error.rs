@@ -65,10 +65,7 @@ tokio::task_local! {
 }
 
 /// Run `f` (a request) with `path` as the database that fault messages name.
-pub(crate) async fn with_db_path<F: std::future::Future>(
-    path: Option<PathBuf>,
-    f: F,
-) -> F::Output {
+pub(crate) async fn with_db_path<F: std::future::Future>(path: Option<PathBuf>, f: F) -> F::Output {
     DB_PATH.scope(path, f).await
 }
 

@@ -205,7 +205,9 @@ impl Sql {
                 let p = self.bind(Bind::Text(name.to_string()));
                 let parts: Vec<String> = columns
                     .iter()
-                    .map(|c| format!("NULLIF(CAST({c} AS jsonb) -> CAST({p} AS TEXT), 'null'::jsonb)"))
+                    .map(|c| {
+                        format!("NULLIF(CAST({c} AS jsonb) -> CAST({p} AS TEXT), 'null'::jsonb)")
+                    })
                     .collect();
                 let j = if parts.len() == 1 {
                     parts[0].clone()

@@ -194,7 +194,6 @@ pub struct RunFilter {
     pub offset: Option<i64>,
 }
 
-
 /// The store: a cheap clonable handle on one backend ([`Storage`] through `Deref`).
 #[derive(Debug, Clone)]
 pub struct Store(Arc<dyn Storage>);
@@ -306,7 +305,9 @@ impl Store {
 
     /// Open (creating if needed) the SQLite database file at `path`.
     pub async fn open_sqlite(path: &Path) -> Result<Store> {
-        Ok(Store::from_backend(sqlite::SqliteStorage::open(path).await?))
+        Ok(Store::from_backend(
+            sqlite::SqliteStorage::open(path).await?,
+        ))
     }
 
     /// A handle on any backend.

@@ -42,7 +42,6 @@ pub struct SweepRow {
     pub updated_ms: i64,
 }
 
-
 /// A run as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRow {
@@ -132,7 +131,6 @@ impl Delivery {
     }
 }
 
-
 /// What a strategy sees of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrialRow {
@@ -157,7 +155,6 @@ pub struct TrialRow {
     /// Why the run ended badly, if it did (as `RunRow::error`).
     pub error: Option<String>,
 }
-
 
 /// One step of a run's metric history.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -93,8 +93,7 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// `run_cap` reached, its retries done), only if nothing changed since the snapshot that
     /// decided it: its next number is still `expected_next_number` and no run of it is queued
     /// or running. Clears `retries_only`. Returns whether the sweep finished.
-    async fn finish_sweep_if_unchanged(&self, id: &str, expected_next_number: i64)
-        -> Result<bool>;
+    async fn finish_sweep_if_unchanged(&self, id: &str, expected_next_number: i64) -> Result<bool>;
 
     /// Ask every running or queued run of a sweep to stop; returns how many were asked.
     async fn request_stop_for_sweep(&self, sweep_id: &str, reason: &str) -> Result<u64>;
@@ -291,8 +290,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// if it is still that and the sweep is still `running`, and the run is inserted `running`
     /// with that number. Otherwise nothing is written and the answer is
     /// [`Inserted::Stale`]. `new.sweep_id` must be set; `new.number` is ignored.
-    async fn insert_suggested_run(&self, new: NewRun, expected_next_number: i64)
-        -> Result<Inserted>;
+    async fn insert_suggested_run(
+        &self,
+        new: NewRun,
+        expected_next_number: i64,
+    ) -> Result<Inserted>;
 
     /// Queue a retry of each of `runs` (runs of sweep `sweep_id`): a `queued` run with its
     /// configuration, `retry_of` it and the next attempt number, numbered in order under the

@@ -34,8 +34,8 @@ use anyhow::{bail, Context, Result};
 use hyperdial_search::metric::{count, number, Counted, RunValues};
 use hyperdial_search::stopping::{decide, Curve, CurvePoint};
 use hyperdial_server::controller::{trial, RunReport};
-use hyperdial_store::RunState;
 use hyperdial_space::{Goal, SweepConfig};
+use hyperdial_store::RunState;
 use serde::Deserialize;
 use serde_json::{json, Value};
 

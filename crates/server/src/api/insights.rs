@@ -11,9 +11,9 @@ use serde_json::{json, Map, Value};
 
 use super::importance::Kind;
 use super::{views, ApiResult, Body, Params};
-use hyperdial_store::RunState;
 use crate::error::ApiError;
 use crate::AppState;
+use hyperdial_store::RunState;
 
 /// Default and largest `max_points` of a history answer.
 pub const DEFAULT_MAX_POINTS: usize = 1000;
