@@ -6,7 +6,7 @@
 //! every hyperdial container names `ghcr.io/hyperdial/hyperdial:VERSION` with this build's
 //! version (as do `deploy/README.md` and `deploy/Containerfile`); each runs `hyperdial SUB ...`
 //! with only flags that `hyperdial SUB --help` lists; each `HYPERDIAL_*` variable it sets is
-//! one the subcommand reads (`[env: ...]` in its help) or one its arguments use as `$(NAME)`,
+//! one the subcommand reads (`[env: ...]` or `$NAME` in its help) or one its arguments use as `$(NAME)`,
 //! and each `$(NAME)` is set; Secrets are the one `hyperdial` Secret, with the keys the
 //! README's `kubectl create secret` command creates; Services select the pods they front; the
 //! Job runs N agents in parallel with `restartPolicy: OnFailure` and reaches the server's
@@ -135,12 +135,17 @@ fn flags_and_env(help: &str) -> (BTreeMap<String, bool>, BTreeSet<String>) {
             }
         }
     }
-    for part in help.split("[env: ").skip(1) {
-        let name: String = part
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
-        env.insert(name);
+    // `[env: NAME]` of clap, and `$NAME` in a flag's text ("default $HYPERDIAL_DB").
+    for marker in ["[env: ", "$"] {
+        for part in help.split(marker).skip(1) {
+            let name: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if name.starts_with("HYPERDIAL_") {
+                env.insert(name);
+            }
+        }
     }
     (flags, env)
 }
@@ -281,14 +286,21 @@ fn kubernetes_manifests_match_the_binary() {
     assert!(positional.is_empty(), "{args:?}");
     let bind = args.iter().position(|a| a == "--bind").expect("--bind");
     assert_eq!(args[bind + 1], "0.0.0.0:8337");
-    assert!(args.iter().any(|a| a == "--db"), "{args:?}");
-    let env_names: Vec<String> = server["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap().to_string())
-        .collect();
-    assert!(env_names.contains(&"HYPERDIAL_TOKEN".to_string()));
+    let from_secret = |name: &str| {
+        server["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["valueFrom"]["secretKeyRef"]["key"].clone())
+    };
+    assert_eq!(from_secret("HYPERDIAL_TOKEN"), Some(Value::from("token")));
+    // The database URL: HYPERDIAL_DB from the Secret, read by the server itself (or given as
+    // `--db $(HYPERDIAL_DB)`), never a literal in the manifest.
+    assert_eq!(from_secret("HYPERDIAL_DB"), Some(Value::from("db-url")));
+    if let Some(db) = args.iter().position(|a| a == "--db") {
+        assert_eq!(args[db + 1], "$(HYPERDIAL_DB)", "{args:?}");
+    }
     assert_eq!(server["ports"][0]["containerPort"], 8337);
 
     // The agents: `hyperdial agent SWEEP`, N in parallel, restarted on failure, pointed at

@@ -12,7 +12,9 @@
 //! - `array_tasks_run_one_agent_each`: 3 tasks with `HYPERDIAL_COUNT=2` and a `HYPERDIAL_SETUP`
 //!   file that reads an unset variable (as module scripts do); the 6 runs need
 //!   all three agents; every run finishes with its metric, grid points and run numbers are
-//!   distinct, each task's log shows its agent.
+//!   distinct, each task's log shows its agent. `..._on_postgres` does the same with the
+//!   server on a PostgreSQL database created in the server `HYPERDIAL_TEST_PG` names (skipped,
+//!   loudly, without it).
 //! - `a_requeued_task_interrupts_its_run_and_the_run_is_retried`: 2 tasks; while task 0's
 //!   agent runs a run, `scontrol requeue` stops the task as a preemption does (SIGTERM to every
 //!   process of the job, this run's training process included). The run ends `cancelled` with
@@ -394,14 +396,20 @@ struct Server {
 }
 
 impl Server {
+    /// A server on a SQLite file in the scratch directory.
     fn start(s: &Scratch) -> Server {
+        Server::start_on(s, s.dir.join("hd.db").to_str().unwrap())
+    }
+
+    /// A server on the database `db` (a path or a URL, as `--db` takes it).
+    fn start_on(s: &Scratch, db: &str) -> Server {
         let token = format!("slurm-test-token-{}", std::process::id());
         let port = free_port();
         let child = s
             .cmd(&[
                 "server",
                 "--db",
-                s.dir.join("hd.db").to_str().unwrap(),
+                db,
                 "--bind",
                 &format!("127.0.0.1:{port}"),
                 "--token",
@@ -508,10 +516,107 @@ fn array_tasks_run_one_agent_each() {
     }
     let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let s = Scratch::new("slurm-array");
+    let db = s.dir.join("hd.db");
+    array_of_three_agents(&s, db.to_str().unwrap());
+}
+
+/// The same with the server on PostgreSQL (a fresh database in the server that
+/// `HYPERDIAL_TEST_PG` names, dropped afterwards), as a cluster's shared server would be.
+#[test]
+fn array_tasks_run_one_agent_each_on_postgres() {
+    let name = "slurm array_tasks_run_one_agent_each_on_postgres";
+    if let Some(reason) = missing() {
+        return skip(name, &reason);
+    }
+    let pg = match std::env::var("HYPERDIAL_TEST_PG") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            return skip(
+                name,
+                "HYPERDIAL_TEST_PG is not set; .ci/run starts PostgreSQL and sets it",
+            )
+        }
+    };
+    let Some(psql) = which("psql") else {
+        return skip(name, "psql is not installed");
+    };
+    let _one = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let s = Scratch::new("slurm-array-pg");
+    let database = PgDatabase::create(&psql, &pg, &format!("hd_slurm_{}", std::process::id()));
+    array_of_three_agents(&s, &database.url);
+}
+
+/// A database created in a PostgreSQL server for one test, dropped on `Drop`.
+struct PgDatabase {
+    psql: PathBuf,
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    fn create(psql: &Path, server: &str, name: &str) -> PgDatabase {
+        let db = PgDatabase {
+            psql: psql.to_path_buf(),
+            server: server.to_string(),
+            name: name.to_string(),
+            url: with_database(server, name),
+        };
+        db.sql(&format!("DROP DATABASE IF EXISTS {name}"));
+        db.sql(&format!("CREATE DATABASE {name}"));
+        db
+    }
+
+    fn sql(&self, statement: &str) {
+        let out = Command::new(&self.psql)
+            .args([
+                &self.server,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAt",
+                "-c",
+                statement,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql {statement}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.psql)
+            .args([
+                &self.server,
+                "-qAt",
+                "-c",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}
+
+/// `url` (a PostgreSQL URL) naming database `name` instead of its own.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let (scheme, rest) = base.split_once("://").expect("a URL");
+    let authority = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{authority}/{name}{query}")
+}
+
+/// 3 array tasks with `HYPERDIAL_COUNT=2` against a server on `db`: 6 runs, 2 per agent.
+fn array_of_three_agents(s: &Scratch, db: &str) {
     std::fs::create_dir_all(s.dir.join("logs")).unwrap();
     let mut cluster = Cluster::start(&s.dir.join("slurm"));
-    let server = Server::start(&s);
-    let sweep = server.create_sweep(&s, &grid_sweep(3, 0.1));
+    let server = Server::start_on(s, db);
+    let sweep = server.create_sweep(s, &grid_sweep(3, 0.1));
     let workdir = s.dir.to_str().unwrap();
     // The token from a file readable by its owner only.
     let token_file = s.write("token", &format!("{}\n", server.token));
@@ -538,14 +643,14 @@ fn array_tasks_run_one_agent_each() {
     // The agents stop after their 2 runs, so none claims again to learn that the grid is
     // done (which is what marks the sweep finished): wait for the runs and the tasks.
     cluster.wait("6 finished runs", Duration::from_secs(120), || {
-        let all = server.runs(&s, &sweep);
+        let all = server.runs(s, &sweep);
         all.iter().filter(|r| r["state"] == "finished").count() == 6
     });
     cluster.wait("the array's tasks to end", Duration::from_secs(60), || {
         cluster.queue(&job).trim().is_empty()
     });
 
-    let runs = server.runs(&s, &sweep);
+    let runs = server.runs(s, &sweep);
     assert_eq!(runs.len(), 6, "{runs:#?}");
     assert_grid_done(&runs);
     // 2 runs per agent (HYPERDIAL_COUNT), so all three tasks' agents ran runs.
@@ -559,7 +664,7 @@ fn array_tasks_run_one_agent_each() {
         "{per_agent:?}"
     );
     for task in 0..3 {
-        let log = task_log(&s, &job, task);
+        let log = task_log(s, &job, task);
         assert!(
             log.contains(&format!(
                 "hyperdial-agents: job {job} task {task} attempt 1"
@@ -572,7 +677,12 @@ fn array_tasks_run_one_agent_each() {
         );
         assert!(log.contains("setup: sourced\n"), "task {task}: {log}");
     }
-    println!("slurm: 3 array tasks, 6 runs, per agent {per_agent:?}");
+    let backend = if db.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    println!("slurm: 3 array tasks, 6 runs on {backend}, per agent {per_agent:?}");
 }
 
 #[test]
