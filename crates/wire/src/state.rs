@@ -23,35 +23,60 @@ pub struct UnknownState {
 
 /// Where a run is in its life.
 ///
-/// `Queued → Running → {Finished, Failed, Crashed, Cancelled}`; a queued run (a retry waiting
-/// for an agent) can also go straight to `Cancelled`. The last four are terminal: no update
-/// leaves them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// `Queued → Running → {Finished, Failed, Crashed, StoppedEarly, Cancelled}`; a queued run (a
+/// retry waiting for an agent) can also go straight to `Cancelled`. The last five are
+/// terminal: no update leaves them.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum RunState {
     /// Waiting for an agent to claim it (a retry).
     Queued,
     /// Claimed by an agent, whose process is alive as far as the server knows.
     Running,
-    /// The command exited 0 (stopped early by a rule or by the user included).
+    /// The command exited 0.
     Finished,
     /// The command exited non-zero.
     Failed,
     /// The agent or its host went away, or the command was killed by a signal it did not ask
     /// for.
     Crashed,
+    /// Stopped by the sweep's early-termination rule (`stop_info` says at which rung); the
+    /// search counts it by its last value.
+    StoppedEarly,
     /// Cancelled by the user, or interrupted by a stopping agent.
     Cancelled,
 }
 
 impl RunState {
     /// Every state, in lifecycle order.
-    pub const ALL: [RunState; 6] = [
+    pub const ALL: [RunState; 7] = [
         RunState::Queued,
         RunState::Running,
         RunState::Finished,
         RunState::Failed,
         RunState::Crashed,
+        RunState::StoppedEarly,
+        RunState::Cancelled,
+    ];
+
+    /// The states a run can end in (what `POST /runs/{id}/finish` and retries name).
+    pub const TERMINAL: [RunState; 5] = [
+        RunState::Finished,
+        RunState::Failed,
+        RunState::Crashed,
+        RunState::StoppedEarly,
         RunState::Cancelled,
     ];
 
@@ -63,6 +88,7 @@ impl RunState {
             RunState::Finished => "finished",
             RunState::Failed => "failed",
             RunState::Crashed => "crashed",
+            RunState::StoppedEarly => "stopped_early",
             RunState::Cancelled => "cancelled",
         }
     }
@@ -95,7 +121,7 @@ impl FromStr for RunState {
             .ok_or_else(|| UnknownState {
                 kind: "run",
                 word: s.to_string(),
-                expected: "queued, running, finished, failed, crashed, cancelled",
+                expected: "queued, running, finished, failed, crashed, stopped_early, cancelled",
             })
     }
 }
@@ -104,7 +130,19 @@ impl FromStr for RunState {
 ///
 /// `Running ⇄ Paused → {Finished, Cancelled}`; a finished sweep can be resumed (`Running`)
 /// to run the retries it owes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SweepState {
     /// Handing out runs.
@@ -171,6 +209,7 @@ mod tests {
     fn words_round_trip_through_text_and_json() {
         for state in RunState::ALL {
             assert_eq!(state.as_str().parse::<RunState>(), Ok(state));
+            assert_eq!(state.to_string(), state.as_str());
             let json = serde_json::to_string(&state).unwrap();
             assert_eq!(json, format!("\"{state}\""));
             assert_eq!(serde_json::from_str::<RunState>(&json).unwrap(), state);
@@ -183,11 +222,23 @@ mod tests {
     }
 
     #[test]
+    fn the_listed_choices_are_every_state() {
+        let err = "x".parse::<RunState>().unwrap_err();
+        let words: Vec<_> = RunState::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(err.expected, words.join(", "));
+        let err = "x".parse::<SweepState>().unwrap_err();
+        let words: Vec<_> = SweepState::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(err.expected, words.join(", "));
+    }
+
+    #[test]
     fn unknown_words_name_the_choices() {
         let err = "runing".parse::<RunState>().unwrap_err();
         assert_eq!(err.word, "runing");
         assert!(err.to_string().contains("queued, running"), "{err}");
         assert!("Running".parse::<SweepState>().is_err());
+        let err = "stopped early".parse::<RunState>().unwrap_err();
+        assert!(err.to_string().contains("stopped_early"), "{err}");
     }
 
     #[test]
@@ -197,6 +248,11 @@ mod tests {
             .filter(|s| s.in_flight())
             .collect();
         assert_eq!(in_flight, [RunState::Queued, RunState::Running]);
+        let terminal: Vec<_> = RunState::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+            .collect();
+        assert_eq!(terminal, RunState::TERMINAL);
         assert!(SweepState::Cancelled.is_over() && !SweepState::Paused.is_over());
     }
 }
