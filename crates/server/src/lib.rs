@@ -24,7 +24,7 @@ mod dashboard;
 mod early_stop;
 mod error;
 pub mod guard;
-mod openapi;
+pub mod openapi;
 
 pub use controller::Controller;
 pub use error::ApiError;
@@ -151,11 +151,11 @@ async fn after_crash(controller: &Controller, ids: Vec<String>) {
     for id in ids {
         if let Ok(Some(run)) = store.run(&id).await {
             if controller.events.active() {
-                controller.events.publish(
-                    "run_finished",
-                    run.sweep_id.as_deref(),
-                    api::events::run_brief(&run),
-                );
+                if let Ok(brief) = api::views::run_brief(&run) {
+                    controller
+                        .events
+                        .publish("run_finished", run.sweep_id.as_deref(), &brief);
+                }
             }
             if let Some(sweep) = run.sweep_id {
                 if !sweeps.contains(&sweep) {

@@ -215,7 +215,10 @@ pub fn python_states() -> String {
     );
     let tuple = |words: Vec<&str>| {
         let quoted: Vec<String> = words.iter().map(|w| format!("\"{w}\"")).collect();
-        format!("({},)", quoted.join(", "))
+        match quoted.len() {
+            1 => format!("({},)", quoted[0]),
+            _ => format!("({})", quoted.join(", ")),
+        }
     };
     out.push_str("\n\nclass RunState:\n    \"\"\"The states of a run.\"\"\"\n\n");
     for s in RunState::ALL {
@@ -348,7 +351,7 @@ mod tests {
     fn python_states_list_every_word() {
         let py = python_states();
         assert!(py.contains("    STOPPED_EARLY = \"stopped_early\"\n"));
-        assert!(py.contains("IN_FLIGHT_RUN_STATES = (\"queued\", \"running\",)\n"));
-        assert!(py.contains("SWEEP_STATES = (\"running\", \"paused\", \"finished\", \"cancelled\",)\n"));
+        assert!(py.contains("IN_FLIGHT_RUN_STATES = (\"queued\", \"running\")\n"));
+        assert!(py.contains("SWEEP_STATES = (\"running\", \"paused\", \"finished\", \"cancelled\")\n"));
     }
 }
