@@ -45,6 +45,7 @@ pub use client::{
     DEFAULT_RETRY_BUDGET, MAX_REQUEST_BYTES,
 };
 pub use supervise::{supervise, Outcome, SuperviseOptions};
+pub use hyperdial_wire::{RunState, SweepState};
 
 /// The Python client library (`python/hyperdial/__init__.py`), embedded so that an agent can
 /// put `import hyperdial` within reach of every training script without a `pip install`.

@@ -35,6 +35,7 @@ use hyperdial_search::metric::{count, number, Counted, RunValues};
 use hyperdial_search::stopping::{decide, Curve, CurvePoint};
 use hyperdial_server::controller::{trial, RunReport};
 use hyperdial_space::{Goal, SweepConfig};
+use hyperdial_wire::RunState;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -55,7 +56,7 @@ struct Input {
 
 #[derive(Deserialize)]
 struct RunIn {
-    state: String,
+    state: RunState,
     #[serde(default)]
     history: Vec<Option<f64>>,
     summary: Option<Value>,
@@ -89,8 +90,8 @@ fn stop_decisions(config: &SweepConfig, runs: &[RunIn]) -> Result<Value> {
         .enumerate()
         .map(|(i, r)| Curve {
             number: i as i64 + 1,
-            running: r.state == "running",
-            finished: r.state == "finished",
+            running: r.state == RunState::Running,
+            finished: r.state == RunState::Finished,
             points: r
                 .history
                 .iter()
@@ -139,7 +140,7 @@ fn run_metric(config: &SweepConfig, runs: &[RunIn]) -> Value {
             trial(
                 config,
                 &RunReport {
-                    state: &r.state,
+                    state: r.state.as_str(),
                     metric: v.best,
                     last_logged: r
                         .history

@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use hyperdial_wire::api::GitInfo;
 use hyperdial_agent::{
     git_state, install_python_client, install_wandb_module, supervise, Client, NewRun,
     SuperviseOptions,
@@ -43,8 +44,10 @@ pub async fn run(
             config: None,
             argv: Some(argv.to_vec()),
             host: Some(hyperdial_agent::hostname()),
-            git_commit: git.as_ref().map(|g| g.commit.clone()),
-            git_dirty: git.as_ref().and_then(|g| g.dirty),
+            git: git.as_ref().map(|g| GitInfo {
+                commit: Some(g.commit.clone()),
+                dirty: g.dirty,
+            }),
         })
         .await
         .context("cannot create the run")?;

@@ -91,12 +91,15 @@ pub struct MetricsAnswer {
     pub reason: Option<String>,
 }
 
-/// The answer to `POST /api/v1/runs/{id}/heartbeat`.
+/// The answer to `POST /api/v1/runs/{id}/heartbeat`. Read leniently (a missing field is
+/// "go on"), since any answer to a heartbeat means the run is alive.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct HeartbeatAnswer {
     /// The run must stop.
+    #[serde(default)]
     pub stop: bool,
     /// Why: `early_terminated`, `cancelled`, ...
+    #[serde(default)]
     pub reason: Option<String>,
 }
 
