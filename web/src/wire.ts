@@ -224,7 +224,7 @@ export interface ExportRow {
   /** Its sweep metric. */
   metric: number | null;
   /** Parameters by dotted name. */
-  params: JsonValue;
+  params: Record<string, JsonValue>;
   /** Summary values by name. */
   summary: Record<string, JsonValue>;
   /** Exit code of its process. */
@@ -268,7 +268,10 @@ export interface GitInfo {
 /** Whether a sweep's metric is to be made small or large. */
 export type Goal = "minimize" | "maximize";
 
-/** The answer to `POST /api/v1/runs/{id}/heartbeat`. */
+/**
+ * The answer to `POST /api/v1/runs/{id}/heartbeat`. Read leniently (a missing field is
+ * "go on"), since any answer to a heartbeat means the run is alive.
+ */
 export interface HeartbeatAnswer {
   /** The run must stop. */
   stop: boolean;
@@ -500,7 +503,7 @@ export interface Run {
   /** Config, nested. */
   config: JsonValue;
   /** Parameters by dotted name. */
-  params: JsonValue;
+  params: Record<string, JsonValue>;
   /** How the configuration was chosen (strategy, seed, grid index, diagnostics). */
   suggestion: JsonValue;
   /** Agent running it. */
@@ -567,7 +570,7 @@ export interface RunBrief {
   /** Its state. */
   state: RunState;
   /** Parameters by dotted name. */
-  params: JsonValue;
+  params: Record<string, JsonValue>;
   /** The sweep metric. */
   metric: number | null;
   /** Last value of every metric, overlaid by explicit summary values. */

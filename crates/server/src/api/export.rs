@@ -48,7 +48,7 @@ pub(super) async fn export(
                     number: r.number,
                     state: super::views::run_state(&r.state)?,
                     metric: r.metric,
-                    params: r.params.clone(),
+                    params: super::views::object(&r.params),
                     summary: r.summary.clone(),
                     exit_code: r.exit_code,
                     host: r.host.clone(),

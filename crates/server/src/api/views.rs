@@ -39,6 +39,12 @@ pub fn sweep_state(word: &str) -> Result<SweepState, ApiError> {
     stored(word)
 }
 
+/// A stored JSON object (params): the object, or empty for anything else, which the store
+/// never writes there.
+pub fn object(v: &Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap_or_default()
+}
+
 /// A sweep's goal as stored (`maximize`, else minimize).
 pub fn goal(row: &SweepRow) -> Goal {
     Goal::from_word(row.goal.as_deref())
@@ -105,7 +111,7 @@ pub fn run(r: &RunRow) -> Result<Run, ApiError> {
         name: r.name.clone(),
         state: run_state(&r.state)?,
         config: r.config.clone(),
-        params: r.params.clone(),
+        params: object(&r.params),
         suggestion: r.suggestion.clone(),
         agent: r.agent_id.clone(),
         host: r.host.clone(),
@@ -146,7 +152,7 @@ pub fn run_brief(r: &RunRow) -> Result<RunBrief, ApiError> {
         number: r.number,
         name: r.name.clone(),
         state: run_state(&r.state)?,
-        params: r.params.clone(),
+        params: object(&r.params),
         metric: r.metric,
         summary: r.summary.clone(),
         steps: r.next_step,

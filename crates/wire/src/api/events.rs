@@ -37,7 +37,7 @@ pub struct RunBrief {
     /// Its state.
     pub state: RunState,
     /// Parameters by dotted name.
-    pub params: Value,
+    pub params: Map<String, Value>,
     /// The sweep metric.
     pub metric: Option<f64>,
     /// Last value of every metric, overlaid by explicit summary values.

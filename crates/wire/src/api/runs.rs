@@ -233,7 +233,7 @@ pub struct Run {
     /// Config, nested.
     pub config: Value,
     /// Parameters by dotted name.
-    pub params: Value,
+    pub params: Map<String, Value>,
     /// How the configuration was chosen (strategy, seed, grid index, diagnostics).
     pub suggestion: Value,
     /// Agent running it.

@@ -271,7 +271,7 @@ pub struct ExportRow {
     /// Its sweep metric.
     pub metric: Option<f64>,
     /// Parameters by dotted name.
-    pub params: Value,
+    pub params: Map<String, Value>,
     /// Summary values by name.
     pub summary: Map<String, Value>,
     /// Exit code of its process.
