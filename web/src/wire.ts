@@ -631,13 +631,7 @@ export interface RunHistory {
   series: Record<string, Series>;
 }
 
-/**
- * Where a run is in its life.
- *
- * `Queued → Running → {Finished, Failed, Crashed, StoppedEarly, Cancelled}`; a queued run (a
- * retry waiting for an agent) can also go straight to `Cancelled`. The last five are
- * terminal: no update leaves them.
- */
+/** Where a run is in its life: `queued` (a retry waiting for an agent), `running`, then one of the terminal states `finished` (exit 0), `failed` (exit non-zero), `crashed` (the agent, its host or the process went away), `stopped_early` (by the sweep's early-termination rule) or `cancelled`. */
 export type RunState = "queued" | "running" | "finished" | "failed" | "crashed" | "stopped_early" | "cancelled";
 
 /** `GET /api/v1/runs`: a sorted, filtered page of runs. */
@@ -765,12 +759,7 @@ export interface SweepPoints {
   runs: PointColumns;
 }
 
-/**
- * Where a sweep is in its life.
- *
- * `Running ⇄ Paused → {Finished, Cancelled}`; a finished sweep can be resumed (`Running`)
- * to run the retries it owes.
- */
+/** Where a sweep is in its life: `running` (handing out runs), `paused` (runs in flight go on, no new ones), `finished` (its space, run cap or target is done, or it was stopped) or `cancelled`. A finished sweep runs again to work off retries it owes. */
 export type SweepState = "running" | "paused" | "finished" | "cancelled";
 
 /** Every run state, in lifecycle order. */

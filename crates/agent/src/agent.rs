@@ -44,8 +44,8 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch};
 
 use crate::client::{Claim, Client, ClientError};
-use hyperdial_wire::{RunState, SweepState};
 use crate::supervise::{self, Outcome, SuperviseOptions};
+use hyperdial_wire::{RunState, SweepState};
 
 /// How many failed runs in a row stop the agent.
 pub const CRASH_LOOP_RUNS: u32 = 3;

@@ -50,6 +50,8 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+/// The body of `POST /api/v1/runs`: a run outside any sweep (`hyperdial run`).
+pub use hyperdial_wire::api::CreateRun as NewRun;
 /// The body of `POST /api/v1/runs/{id}/finish`. All fields are optional: without `state`,
 /// exit code 0 means `finished` and anything else `failed` (the server decides; it also fails
 /// a run whose sweep metric is NaN).
@@ -59,8 +61,6 @@ pub use hyperdial_wire::api::FinishRequest as Finish;
 pub use hyperdial_wire::api::HeartbeatAnswer as Heartbeat;
 /// One reported set of metric values, as posted to `POST /api/v1/runs/{id}/metrics`.
 pub use hyperdial_wire::api::MetricPoint;
-/// The body of `POST /api/v1/runs`: a run outside any sweep (`hyperdial run`).
-pub use hyperdial_wire::api::CreateRun as NewRun;
 /// Which output stream of a process a text came from.
 pub use hyperdial_wire::api::OutputStream as Stream;
 

@@ -44,8 +44,8 @@ pub use client::{
     Claim, Client, ClientError, Finish, Heartbeat, MetricPoint, NewRun, Stream,
     DEFAULT_RETRY_BUDGET, MAX_REQUEST_BYTES,
 };
-pub use supervise::{supervise, Outcome, SuperviseOptions};
 pub use hyperdial_wire::{RunState, SweepState};
+pub use supervise::{supervise, Outcome, SuperviseOptions};
 
 /// The Python client library (`python/hyperdial/__init__.py`), embedded so that an agent can
 /// put `import hyperdial` within reach of every training script without a `pip install`.
@@ -71,7 +71,10 @@ pub fn install_python_client(state_dir: &Path) -> io::Result<PathBuf> {
     install_package(
         &state_dir.join("python"),
         "hyperdial",
-        &[("_states.py", PYTHON_STATES), ("__init__.py", PYTHON_CLIENT)],
+        &[
+            ("_states.py", PYTHON_STATES),
+            ("__init__.py", PYTHON_CLIENT),
+        ],
     )
 }
 

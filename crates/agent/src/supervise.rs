@@ -89,9 +89,9 @@ use tokio::time::MissedTickBehavior;
 
 use crate::agent::Event;
 use crate::client::{Client, ClientError, Finish, MetricPoint, Stream};
-use hyperdial_wire::RunState;
 use crate::lines::{parse_metric_line, PREFIX};
 use crate::spill::{self, SpillFile, SPILL_DIR_ENV};
+use hyperdial_wire::RunState;
 
 /// Longest line kept from a process's output; the rest of a longer line is dropped.
 pub const MAX_LINE: usize = 1024 * 1024;

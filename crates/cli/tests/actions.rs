@@ -73,7 +73,15 @@ fn runs_state_filter_names_the_choices() {
     );
     let runs = json_of(
         &s,
-        &["runs", &id, "--state", "stopped_early", "--json", "--server", &url],
+        &[
+            "runs",
+            &id,
+            "--state",
+            "stopped_early",
+            "--json",
+            "--server",
+            &url,
+        ],
     );
     assert_eq!(runs, serde_json::json!([]));
 }

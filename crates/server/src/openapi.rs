@@ -295,7 +295,9 @@ pub fn document() -> Value {
             Text(media) => {
                 json!({"description": "success", "content": {media: {"schema": {"type": "string"}}}})
             }
-            Document => json!({"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}}),
+            Document => {
+                json!({"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}})
+            }
         };
         responses.insert(r.status.into(), success);
         if r.path.ends_with("/claim") {
@@ -358,10 +360,22 @@ mod tests {
                 Json(name) => Some(name),
                 _ => None,
             }) {
-                assert!(schemas.contains_key(name), "{} {}: {name}", r.method, r.path);
+                assert!(
+                    schemas.contains_key(name),
+                    "{} {}: {name}",
+                    r.method,
+                    r.path
+                );
             }
         }
-        for name in ["ErrorBody", "SweepOver", "RunBrief", "MetricsEvent", "Hello", "Resync"] {
+        for name in [
+            "ErrorBody",
+            "SweepOver",
+            "RunBrief",
+            "MetricsEvent",
+            "Hello",
+            "Resync",
+        ] {
             assert!(schemas.contains_key(name), "{name}");
         }
     }

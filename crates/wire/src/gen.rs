@@ -79,7 +79,9 @@ pub fn typescript(schemas: &Map<String, Value>) -> String {
         }
     }
     let words = |all: &mut dyn Iterator<Item = &'static str>| {
-        all.map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(", ")
+        all.map(|w| format!("\"{w}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     out.push_str(&format!(
         "\n/** Every run state, in lifecycle order. */\nexport const RUN_STATES: readonly RunState[] = [{}];\n",
@@ -147,7 +149,11 @@ fn ts_type(schema: &Value, indent: &str) -> String {
         return "JsonValue".into();
     };
     if let Some(reference) = obj.get("$ref").and_then(Value::as_str) {
-        return reference.rsplit('/').next().unwrap_or(reference).to_string();
+        return reference
+            .rsplit('/')
+            .next()
+            .unwrap_or(reference)
+            .to_string();
     }
     if let Some(value) = obj.get("const") {
         return value.to_string();
@@ -174,7 +180,9 @@ fn ts_type(schema: &Value, indent: &str) -> String {
                 "boolean" => "boolean".to_string(),
                 "null" => "null".to_string(),
                 "array" => {
-                    let item = obj.get("items").map_or("JsonValue".into(), |i| ts_type(i, indent));
+                    let item = obj
+                        .get("items")
+                        .map_or("JsonValue".into(), |i| ts_type(i, indent));
                     if item.contains(" | ") {
                         format!("({item})[]")
                     } else {
@@ -189,9 +197,7 @@ fn ts_type(schema: &Value, indent: &str) -> String {
                     }
                     None => {
                         let value = match obj.get("additionalProperties") {
-                            Some(Value::Object(_)) => {
-                                ts_type(&obj["additionalProperties"], indent)
-                            }
+                            Some(Value::Object(_)) => ts_type(&obj["additionalProperties"], indent),
                             _ => "JsonValue".into(),
                         };
                         format!("Record<string, {value}>")
@@ -294,7 +300,10 @@ mod tests {
     fn answers_require_their_nullable_fields_and_requests_do_not() {
         let all = schemas();
         let run_required = all["Run"]["required"].as_array().unwrap();
-        assert!(run_required.contains(&json!("exit_code")), "null, not absent");
+        assert!(
+            run_required.contains(&json!("exit_code")),
+            "null, not absent"
+        );
         assert!(!run_required.contains(&json!("history")), "only when asked");
         let create = all["CreateRun"].get("required");
         assert!(create.is_none_or(|r| r.as_array().unwrap().is_empty()));
@@ -323,7 +332,9 @@ mod tests {
         );
         assert_eq!(t(json!(true)), "JsonValue");
         assert_eq!(
-            t(json!({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "boolean"}}, "required": ["a"]})),
+            t(
+                json!({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "boolean"}}, "required": ["a"]})
+            ),
             "{\n  a: string;\n  b?: boolean;\n}"
         );
     }
@@ -352,6 +363,8 @@ mod tests {
         let py = python_states();
         assert!(py.contains("    STOPPED_EARLY = \"stopped_early\"\n"));
         assert!(py.contains("IN_FLIGHT_RUN_STATES = (\"queued\", \"running\")\n"));
-        assert!(py.contains("SWEEP_STATES = (\"running\", \"paused\", \"finished\", \"cancelled\")\n"));
+        assert!(
+            py.contains("SWEEP_STATES = (\"running\", \"paused\", \"finished\", \"cancelled\")\n")
+        );
     }
 }

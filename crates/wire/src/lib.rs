@@ -9,5 +9,6 @@
 pub mod api;
 pub mod gen;
 mod state;
+mod state_schema;
 
 pub use state::{RunState, SweepState, UnknownState};

@@ -5,11 +5,11 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use hyperdial_wire::api::GitInfo;
 use hyperdial_agent::{
     git_state, install_python_client, install_wandb_module, supervise, Client, NewRun,
     SuperviseOptions,
 };
+use hyperdial_wire::api::GitInfo;
 
 use super::signals::shutdown_levels;
 use crate::embedded::{default_db, Embedded, STATE_DIR};

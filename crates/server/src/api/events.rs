@@ -72,7 +72,12 @@ impl Bus {
 
     /// Publish an event whose payload is `data` as JSON (a wire type of
     /// `hyperdial_wire::api`); without subscribers it is dropped before it is encoded.
-    pub fn publish<T: Serialize + ?Sized>(&self, kind: &'static str, sweep: Option<&str>, data: &T) {
+    pub fn publish<T: Serialize + ?Sized>(
+        &self,
+        kind: &'static str,
+        sweep: Option<&str>,
+        data: &T,
+    ) {
         if self.active() {
             let Ok(data) = serde_json::to_value(data) else {
                 tracing::error!("live event {kind}: its payload cannot be encoded");

@@ -59,7 +59,11 @@ pub(super) async fn export(
                     attempt: r.attempt,
                 });
             }
-            Ok(Json(Export { sweep: id, runs: rows }).into_response())
+            Ok(Json(Export {
+                sweep: id,
+                runs: rows,
+            })
+            .into_response())
         }
         "csv" => {
             let mut out = String::new();

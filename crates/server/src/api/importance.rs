@@ -18,9 +18,9 @@ use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::Json;
 use hyperdial_space::Distribution;
+use hyperdial_wire::api::{Goal, Importance, ParamImportance};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use hyperdial_wire::api::{Goal, Importance, ParamImportance};
 use serde_json::Value;
 
 use super::ApiResult;

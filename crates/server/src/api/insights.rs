@@ -352,10 +352,7 @@ pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
 pub(crate) async fn list_runs(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult {
     let q = parse_runs_query(raw.as_deref().unwrap_or(""))?;
     let (rows, total) = s.controller.store().runs_page(&q).await?;
-    let runs = rows
-        .iter()
-        .map(views::run)
-        .collect::<Result<Vec<_>, _>>()?;
+    let runs = rows.iter().map(views::run).collect::<Result<Vec<_>, _>>()?;
     Ok(Json(RunsPage {
         runs,
         total,

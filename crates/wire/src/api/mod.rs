@@ -33,9 +33,9 @@ pub use runs::{
     OutputStream, Run, RunAnswer, RunGit, Started, SummaryUpdate,
 };
 pub use sweeps::{
-    BestRef, CreateSweep, CreatedSweep, Diagnostic, Export, ExportRow, Location, MetricRef,
-    Notes, NotesRequest, Retried, RetryAnswer, RetryRequest, RunCounts, Severity, Skipped,
-    Sweep, SweepList,
+    BestRef, CreateSweep, CreatedSweep, Diagnostic, Export, ExportRow, Location, MetricRef, Notes,
+    NotesRequest, Retried, RetryAnswer, RetryRequest, RunCounts, Severity, Skipped, Sweep,
+    SweepList,
 };
 
 use schemars::JsonSchema;
