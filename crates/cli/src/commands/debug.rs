@@ -35,7 +35,7 @@ use hyperdial_search::metric::{count, number, Counted, RunValues};
 use hyperdial_search::stopping::{decide, Curve, CurvePoint};
 use hyperdial_server::controller::{trial, RunReport};
 use hyperdial_space::{Goal, SweepConfig};
-use hyperdial_wire::RunState;
+use hyperdial_store::RunState;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -56,7 +56,7 @@ struct Input {
 
 #[derive(Deserialize)]
 struct RunIn {
-    state: RunState,
+    state: String,
     #[serde(default)]
     history: Vec<Option<f64>>,
     summary: Option<Value>,
@@ -90,8 +90,8 @@ fn stop_decisions(config: &SweepConfig, runs: &[RunIn]) -> Result<Value> {
         .enumerate()
         .map(|(i, r)| Curve {
             number: i as i64 + 1,
-            running: r.state == RunState::Running,
-            finished: r.state == RunState::Finished,
+            running: r.state.parse() == Ok(RunState::Running),
+            finished: r.state.parse() == Ok(RunState::Finished),
             points: r
                 .history
                 .iter()
@@ -140,7 +140,8 @@ fn run_metric(config: &SweepConfig, runs: &[RunIn]) -> Value {
             trial(
                 config,
                 &RunReport {
-                    state: r.state.as_str(),
+                    // A word that names no state counts as an ended run with its values.
+                    state: r.state.parse().unwrap_or(RunState::Finished),
                     metric: v.best,
                     last_logged: r
                         .history

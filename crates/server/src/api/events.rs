@@ -174,7 +174,7 @@ pub fn metrics_event(
     after: &hyperdial_store::RunRow,
     next_step: i64,
     points: &[hyperdial_store::Point],
-) -> Result<MetricsEvent, ApiError> {
+) -> MetricsEvent {
     let mut next = next_step;
     let mut out: Vec<EventPoint> = points
         .iter()
@@ -192,9 +192,9 @@ pub fn metrics_event(
     let skip = out.len().saturating_sub(MAX_EVENT_POINTS);
     let truncated = skip > 0;
     out.drain(..skip);
-    Ok(MetricsEvent {
-        run: super::views::run_brief(after)?,
+    MetricsEvent {
+        run: super::views::run_brief(after),
         points: out,
         truncated,
-    })
+    }
 }

@@ -46,7 +46,7 @@ pub(super) async fn export(
                 rows.push(ExportRow {
                     id: r.id.clone(),
                     number: r.number,
-                    state: super::views::run_state(&r.state)?,
+                    state: r.state,
                     metric: r.metric,
                     params: super::views::object(&r.params),
                     summary: r.summary.clone(),
@@ -89,7 +89,7 @@ pub(super) async fn export(
                 let mut row = vec![
                     r.id.clone(),
                     r.number.map(|n| n.to_string()).unwrap_or_default(),
-                    r.state.clone(),
+                    r.state.to_string(),
                     r.metric.map(|m| m.to_string()).unwrap_or_default(),
                 ];
                 row.extend(params.iter().map(|p| cell(r.params.get(*p))));

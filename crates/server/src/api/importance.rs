@@ -438,7 +438,7 @@ pub(crate) async fn importance(State(s): State<AppState>, Path(id): Path<String>
     let c = &s.controller;
     let store = c.store();
     let sweep = c.sweep(&id).await?;
-    let key = format!("{}\u{0}{id}", store.path().display());
+    let key = format!("{}\u{0}{id}", store.describe());
     let fingerprint = store.finished_fingerprint(&id).await?;
     if let Some((fp, v)) = cache().lock().expect("importance cache").get(&key) {
         if *fp == fingerprint {
@@ -474,9 +474,7 @@ pub(crate) async fn importance(State(s): State<AppState>, Path(id): Path<String>
     let answer = tokio::task::spawn_blocking(move || {
         let runs: Vec<(&Value, f64)> = points
             .iter()
-            .filter(|p| {
-                super::views::run_state(&p.state).is_ok_and(hyperdial_wire::RunState::is_terminal)
-            })
+            .filter(|p| !p.state.in_flight())
             .filter_map(|p| p.metric.map(|m| (&p.params, m)))
             .collect();
         compute(&params, &runs, maximize)

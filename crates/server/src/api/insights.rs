@@ -74,10 +74,6 @@ pub(crate) async fn points(State(s): State<AppState>, Path(id): Path<String>) ->
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
-    let state = rows
-        .iter()
-        .map(|r| views::run_state(&r.state))
-        .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(SweepPoints {
         sweep: id,
         metric: views::metric_ref(&sweep),
@@ -86,7 +82,7 @@ pub(crate) async fn points(State(s): State<AppState>, Path(id): Path<String>) ->
         runs: PointColumns {
             id: rows.iter().map(|r| r.id.clone()).collect(),
             number: rows.iter().map(|r| r.number).collect(),
-            state,
+            state: rows.iter().map(|r| r.state).collect(),
             metric: rows.iter().map(|r| r.metric).collect(),
             created_ms: rows.iter().map(|r| r.created_ms).collect(),
             finished_ms: rows.iter().map(|r| r.finished_ms).collect(),
@@ -278,15 +274,15 @@ pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
             "project" => q.project = Some(v.to_string()),
             "state" => {
                 for word in v.split(',').filter(|s| !s.is_empty()) {
-                    let state = word.parse::<RunState>().map_err(|e| {
-                        ApiError::bad_request(format!(
+                    let Ok(state) = word.parse::<RunState>() else {
+                        return Err(ApiError::bad_request(format!(
                             "`state`: unknown run state `{}`; use one of: {}",
                             word.chars().take(64).collect::<String>(),
-                            e.expected
-                        ))
-                    })?;
-                    if !q.states.iter().any(|s| s == state.as_str()) {
-                        q.states.push(state.to_string());
+                            RunState::ALL.map(RunState::as_str).join(", ")
+                        )));
+                    };
+                    if !q.states.contains(&state) {
+                        q.states.push(state);
                     }
                 }
             }
@@ -352,7 +348,7 @@ pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
 pub(crate) async fn list_runs(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult {
     let q = parse_runs_query(raw.as_deref().unwrap_or(""))?;
     let (rows, total) = s.controller.store().runs_page(&q).await?;
-    let runs = rows.iter().map(views::run).collect::<Result<Vec<_>, _>>()?;
+    let runs = rows.iter().map(views::run).collect();
     Ok(Json(RunsPage {
         runs,
         total,
@@ -419,7 +415,7 @@ mod tests {
             "sweep=s1&state=finished,failed&sort=params.lr&order=desc&range=params.lr:0.001:&in=params.opt:adam|sgd&limit=5",
         )
         .unwrap();
-        assert_eq!(q.states, vec!["finished", "failed"]);
+        assert_eq!(q.states, vec![RunState::Finished, RunState::Failed]);
         assert!(q.descending);
         assert_eq!(q.sort, Some(RunField::Param("lr".into())));
         assert_eq!(q.conditions.len(), 2);
@@ -429,7 +425,7 @@ mod tests {
             parse_runs_query("state=finished,finished&state=failed")
                 .unwrap()
                 .states,
-            vec!["finished", "failed"]
+            vec![RunState::Finished, RunState::Failed]
         );
         assert!(parse_runs_query("range=metric:x:1").is_err());
     }

@@ -264,15 +264,14 @@ async fn sweep_action(
             match c.claim(&id, agent.as_deref()).await? {
                 Claim::Run(run) => {
                     c.events
-                        .publish("run_created", Some(&id), &views::run_brief(&run)?);
+                        .publish("run_created", Some(&id), &views::run_brief(&run));
                     Ok(Json(RunAnswer {
-                        run: views::run(&run)?,
+                        run: views::run(&run),
                     })
                     .into_response())
                 }
                 Claim::Wait => Ok(StatusCode::NO_CONTENT.into_response()),
                 Claim::Over(state) => {
-                    let state = views::sweep_state(&state)?;
                     c.events
                         .publish("sweep", Some(&id), &json!({"id": id, "state": state}));
                     let over = SweepOver {
@@ -296,10 +295,10 @@ async fn sweep_action(
             let mut retried = Vec::with_capacity(done.retried.len());
             for r in &done.retried {
                 c.events
-                    .publish("run_created", Some(&id), &views::run_brief(&r.retry)?);
+                    .publish("run_created", Some(&id), &views::run_brief(&r.retry));
                 retried.push(Retried {
                     run: r.run.clone(),
-                    retry: views::run(&r.retry)?,
+                    retry: views::run(&r.retry),
                 });
             }
             let row = c.sweep(&id).await?;
@@ -326,7 +325,7 @@ async fn best(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let sweep = s.controller.sweep(&id).await?;
     match store.best_run(&id, views::goal(&sweep).maximize()).await? {
         Some(run) => Ok(Json(RunAnswer {
-            run: views::run(&run)?,
+            run: views::run(&run),
         })
         .into_response()),
         None => Err(ApiError::new(
@@ -381,8 +380,8 @@ async fn create_run(State(s): State<AppState>, Body(body): Body<CreateRun>) -> A
         .await?;
     s.controller
         .events
-        .publish("run_created", None, &views::run_brief(&run)?);
-    Ok((StatusCode::CREATED, Json(views::run(&run)?)).into_response())
+        .publish("run_created", None, &views::run_brief(&run));
+    Ok((StatusCode::CREATED, Json(views::run(&run))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -400,7 +399,7 @@ async fn get_run(
         .run(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("run", &id))?;
-    let mut view = views::run(&run)?;
+    let mut view = views::run(&run);
     if q.history != Some(false) {
         let history = store.history(&id).await?;
         view.history = Some(
@@ -530,7 +529,7 @@ async fn metrics(
             s.controller.events.publish(
                 "metrics",
                 after.sweep_id.as_deref(),
-                &events::metrics_event(&after, next_step, &points)?,
+                &events::metrics_event(&after, next_step, &points),
             );
         }
     }
@@ -587,7 +586,7 @@ async fn put_summary(
         s.controller.events.publish(
             "run_updated",
             run.sweep_id.as_deref(),
-            &views::run_brief(&run)?,
+            &views::run_brief(&run),
         );
     }
     Ok(Json(Empty {}).into_response())
@@ -607,9 +606,9 @@ async fn finish(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) 
     s.controller.events.publish(
         "run_finished",
         run.sweep_id.as_deref(),
-        &views::run_brief(&run)?,
+        &views::run_brief(&run),
     );
-    Ok(Json(views::run(&run)?).into_response())
+    Ok(Json(views::run(&run)).into_response())
 }
 
 /// Most characters of one file name in a delivery report.
@@ -643,7 +642,7 @@ async fn delivery(
     s.controller.events.publish(
         "run_updated",
         run.sweep_id.as_deref(),
-        &views::run_brief(&run)?,
+        &views::run_brief(&run),
     );
-    Ok(Json(views::run(&run)?).into_response())
+    Ok(Json(views::run(&run)).into_response())
 }

@@ -1,43 +1,14 @@
 //! The answers' sweeps and runs, built from store rows as the wire types of
 //! `hyperdial_wire::api` (see `docs/api.md`).
-//!
-//! Store rows still carry states and goals as words; [`run_state`] and [`sweep_state`] read
-//! them here, at the one boundary, so a word the database should never hold is an error
-//! answer naming it rather than a panic or a silently wrong state.
 
-use std::str::FromStr;
-
-use axum::http::StatusCode;
 use hyperdial_store::{RunRow, SweepRow};
 use hyperdial_wire::api::{
     BestRef, DeliveryRecord, Goal, MetricRef, Run, RunBrief, RunCounts, RunGit, Sweep,
 };
-use hyperdial_wire::{RunState, SweepState};
 use serde_json::{Map, Value};
 
 use crate::controller::Controller;
 use crate::error::ApiError;
-
-/// A stored state word read as its state; a word that names none is a `500` that names it.
-fn stored<T: FromStr<Err = hyperdial_wire::UnknownState>>(word: &str) -> Result<T, ApiError> {
-    word.parse::<T>().map_err(|e| {
-        tracing::error!("the database holds {e}");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("the database holds {e}"),
-        )
-    })
-}
-
-/// A stored run state.
-pub fn run_state(word: &str) -> Result<RunState, ApiError> {
-    stored(word)
-}
-
-/// A stored sweep state.
-pub fn sweep_state(word: &str) -> Result<SweepState, ApiError> {
-    stored(word)
-}
 
 /// A stored JSON object (params): the object, or empty for anything else, which the store
 /// never writes there.
@@ -70,14 +41,14 @@ pub async fn sweep(c: &Controller, row: &SweepRow) -> Result<Sweep, ApiError> {
         .ok()
         .map(|cfg| serde_json::to_value(&*cfg).unwrap_or(Value::Null));
     let mut counts = RunCounts::default();
-    for (word, n) in &stored_counts {
-        *counts.get_mut(run_state(word)?) += n;
+    for (state, n) in &stored_counts {
+        *counts.get_mut(*state) += n;
     }
     Ok(Sweep {
         id: row.id.clone(),
         project: row.project.clone(),
         name: row.name.clone(),
-        state: sweep_state(&row.state)?,
+        state: row.state,
         method: row.method.clone(),
         config,
         source: row.source.clone(),
@@ -102,14 +73,14 @@ pub async fn sweep(c: &Controller, row: &SweepRow) -> Result<Sweep, ApiError> {
 }
 
 /// A run (without its history).
-pub fn run(r: &RunRow) -> Result<Run, ApiError> {
-    Ok(Run {
+pub fn run(r: &RunRow) -> Run {
+    Run {
         id: r.id.clone(),
         sweep: r.sweep_id.clone(),
         project: r.project.clone(),
         number: r.number,
         name: r.name.clone(),
-        state: run_state(&r.state)?,
+        state: r.state,
         config: r.config.clone(),
         params: object(&r.params),
         suggestion: r.suggestion.clone(),
@@ -141,17 +112,17 @@ pub fn run(r: &RunRow) -> Result<Run, ApiError> {
             files: d.files.clone(),
         }),
         history: None,
-    })
+    }
 }
 
 /// The compact run that events carry.
-pub fn run_brief(r: &RunRow) -> Result<RunBrief, ApiError> {
-    Ok(RunBrief {
+pub fn run_brief(r: &RunRow) -> RunBrief {
+    RunBrief {
         id: r.id.clone(),
         sweep: r.sweep_id.clone(),
         number: r.number,
         name: r.name.clone(),
-        state: run_state(&r.state)?,
+        state: r.state,
         params: object(&r.params),
         metric: r.metric,
         summary: r.summary.clone(),
@@ -162,7 +133,7 @@ pub fn run_brief(r: &RunRow) -> Result<RunBrief, ApiError> {
         started_ms: r.started_ms,
         heartbeat_ms: r.heartbeat_ms,
         finished_ms: r.finished_ms,
-    })
+    }
 }
 
 /// Flatten a nested config into dotted names.
@@ -182,19 +153,5 @@ pub fn flatten(prefix: &str, value: &Value, out: &mut Map<String, Value>) {
             out.insert(prefix.to_string(), value.clone());
         }
         _ => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stored_words_read_as_states_or_name_the_bad_word() {
-        assert_eq!(run_state("stopped_early").unwrap(), RunState::StoppedEarly);
-        assert_eq!(sweep_state("paused").unwrap(), SweepState::Paused);
-        let err = run_state("runing").unwrap_err();
-        assert_eq!(err.status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(err.message.contains("\"runing\""), "{}", err.message);
     }
 }
