@@ -286,3 +286,80 @@ pub struct RunAnswer {
     /// The run.
     pub run: Run,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run() -> Run {
+        Run {
+            id: "r1".into(),
+            sweep: None,
+            project: "default".into(),
+            number: None,
+            name: None,
+            state: crate::RunState::Running,
+            config: json!({}),
+            params: Map::new(),
+            suggestion: Value::Null,
+            agent: None,
+            host: None,
+            argv: None,
+            exit_code: None,
+            error: None,
+            metric: None,
+            summary: Map::new(),
+            steps: 0,
+            created_ms: 1,
+            started_ms: None,
+            heartbeat_ms: None,
+            finished_ms: None,
+            git: RunGit::default(),
+            stop_requested: false,
+            stop_reason: None,
+            stop_info: Value::Null,
+            retry_of: None,
+            attempt: 1,
+            delivery: None,
+            history: None,
+        }
+    }
+
+    #[test]
+    fn answers_say_null_and_leave_out_only_the_history() {
+        let v = serde_json::to_value(run()).unwrap();
+        assert_eq!(v["exit_code"], Value::Null);
+        assert!(v.as_object().unwrap().contains_key("exit_code"));
+        assert_eq!(v["git"], json!({"commit": null, "dirty": null}));
+        assert!(!v.as_object().unwrap().contains_key("history"));
+        assert_eq!(v["state"], "running");
+        let back: Run = serde_json::from_value(v).unwrap();
+        assert_eq!(back, run());
+    }
+
+    #[test]
+    fn requests_leave_out_what_is_unset() {
+        assert_eq!(
+            serde_json::to_value(FinishRequest::default()).unwrap(),
+            json!({})
+        );
+        assert_eq!(
+            serde_json::to_value(DeliveryRequest::default()).unwrap(),
+            json!({})
+        );
+        let finish = FinishRequest {
+            state: Some(crate::RunState::StoppedEarly),
+            ..FinishRequest::default()
+        };
+        assert_eq!(
+            serde_json::to_value(finish).unwrap(),
+            json!({"state": "stopped_early"})
+        );
+        // What a server reads: absent and null fields are the same.
+        let read: CreateRun = serde_json::from_value(json!({"name": null, "argv": ["a"]})).unwrap();
+        assert_eq!(read.argv.as_deref(), Some(&["a".to_string()][..]));
+        assert_eq!(read.name, None);
+        assert!(serde_json::from_value::<FinishRequest>(json!({"state": "done"})).is_err());
+    }
+}
