@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use hyperdial_agent::{run_agent, AgentError, AgentOptions};
 use hyperdial_space::{grid, Method};
 use hyperdial_wire::api::CreateSweep;
-use hyperdial_wire::SweepState;
+use hyperdial_wire::{RunState, SweepState};
 use serde_json::{json, Value};
 
 use super::progress::Progress;
@@ -131,7 +131,9 @@ async fn drive(
         report_finished(api, &id, &sweep, config, &file).await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let queued = sweep["counts"]["queued"].as_u64().unwrap_or(0);
+    let queued = sweep["counts"][RunState::Queued.as_str()]
+        .as_u64()
+        .unwrap_or(0);
     // Configurations tried so far: a retried run and its retries are one.
     let existing = sweep["total_runs"]
         .as_u64()
