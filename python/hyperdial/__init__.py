@@ -27,8 +27,9 @@ Metrics are sent in batches by a background thread; a server that goes away neve
 training script fail. Every transient failure (no connection, timeout, 5xx, 408, 429) is
 retried with backoff for the retry window (60 s, ``HYPERDIAL_RETRY_SECONDS``), also when the
 script ends; points still unsent after it are kept in a spill file that ``hyperdial sync``
-uploads, and the run's record on the server says how many are missing. This module is one self-contained file using only the standard library
-(Python 3.8 or newer). The reference is docs/python.md.
+uploads, and the run's record on the server says how many are missing. This package is two files using only the standard library (Python 3.8 or
+newer): this one and ``_states.py``, the run and sweep state words generated from the server's
+definitions. The reference is docs/python.md.
 """
 
 import atexit
@@ -47,6 +48,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+from ._states import IN_FLIGHT_RUN_STATES, TERMINAL_RUN_STATES, RunState
 
 __version__ = "0.1.0"
 
@@ -1239,7 +1242,7 @@ class Trial:
     @property
     def open(self):
         """True until the trial is told (its run has not ended)."""
-        return self.state in ("running", "queued")
+        return self.state in IN_FLIGHT_RUN_STATES
 
     def _path(self, action):
         return "/api/v1/runs/%s/%s" % (urllib.parse.quote(self.id, safe=""), action)
@@ -1433,9 +1436,9 @@ class Sweep:
         if not isinstance(trial, Trial):
             raise TypeError("hyperdial: tell() takes a Trial from ask(), got %s"
                             % type(trial).__name__)
-        if state is not None and state not in ("finished", "failed", "crashed",
-                                               "stopped_early", "cancelled"):
-            raise ValueError("hyperdial: unknown trial state %r" % (state,))
+        if state is not None and state not in TERMINAL_RUN_STATES:
+            raise ValueError("hyperdial: unknown trial state %r (use one of: %s)"
+                             % (state, ", ".join(TERMINAL_RUN_STATES)))
         if not trial.open:
             raise RuntimeError("hyperdial: trial %s was already told (%s)"
                                % (trial.id, trial.state))
@@ -1446,22 +1449,23 @@ class Sweep:
             _call(self._transport, "POST", trial._path("metrics"),
                   {"points": [{"values": {name: number}}]})
         body = {"exit_code": 0}
-        if number is None and state in (None, "finished"):
-            state = "failed"
+        if number is None and state in (None, RunState.FINISHED):
+            state = RunState.FAILED
         if state is None and trial._stop:
             # The server asked the trial to stop: say it stopped (else it counts as finished).
-            state = "cancelled" if trial._stop_reason == "cancelled" else "stopped_early"
+            state = (RunState.CANCELLED if trial._stop_reason == "cancelled"
+                     else RunState.STOPPED_EARLY)
         if state is not None:
             body["state"] = state
-            if state == "failed":
+            if state == RunState.FAILED:
                 body["exit_code"] = 1
                 body["error"] = ("no value told" if value is None
                                  else "the value told is not a finite number")
         answer = _call(self._transport, "POST", trial._path("finish"), body)
         with self._lock:
             self._open.pop(trial.id, None)
-        trial.state = answer.get("state", state or "finished") if isinstance(answer, dict) \
-            else (state or "finished")
+        trial.state = answer.get("state", state or RunState.FINISHED) \
+            if isinstance(answer, dict) else (state or RunState.FINISHED)
         trial.value = number
         if isinstance(answer, dict):
             trial.data = answer

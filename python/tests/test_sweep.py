@@ -168,6 +168,15 @@ class AskTellTests(SweepTestCase):
         with self.assertRaises(ValueError):
             sweep.tell(sweep.ask(), 1.0, state="weird")
 
+    def test_tell_names_the_terminal_states_it_accepts(self):
+        from hyperdial import _states
+        sweep = self.create()
+        with self.assertRaises(ValueError) as ctx:
+            sweep.tell(sweep.ask(), 1.0, state="running")
+        self.assertIn(", ".join(_states.TERMINAL_RUN_STATES), str(ctx.exception))
+        self.assertIn("stopped_early", _states.TERMINAL_RUN_STATES)
+        self.assertNotIn("running", _states.TERMINAL_RUN_STATES)
+
     def test_ask_waits_while_the_server_answers_204(self):
         sweep = self.create()
         self.server.claim_statuses = [204, 204, 204]

@@ -1,5 +1,23 @@
 // The hyperdial HTTP API as the dashboard uses it, and live events over server-sent events
-// (read with fetch so the bearer token can be sent, which EventSource cannot do).
+// (read with fetch so the bearer token can be sent, which EventSource cannot do). The types
+// are those of wire.ts, generated from the server's own definitions.
+
+import type {
+  Hello,
+  Importance,
+  MetricsEvent,
+  Notes,
+  NotesRequest,
+  Resync,
+  Run,
+  RunBrief,
+  RunHistory,
+  RunsPage,
+  Sweep,
+  SweepList,
+  SweepPoints,
+  SweepState,
+} from "./wire";
 
 const TOKEN_KEY = "hyperdial.token";
 
@@ -35,7 +53,7 @@ async function check(r: Response): Promise<Response> {
   return r;
 }
 
-export async function get<T = any>(path: string): Promise<T> {
+export async function get<T>(path: string): Promise<T> {
   const r = await check(await fetch(path, { headers: headers() }));
   return r.json();
 }
@@ -45,7 +63,7 @@ export async function getText(path: string): Promise<string> {
   return r.text();
 }
 
-export async function send<T = any>(method: string, path: string, body?: unknown): Promise<T> {
+export async function send<T>(method: string, path: string, body?: unknown): Promise<T> {
   const r = await check(
     await fetch(path, {
       method,
@@ -56,7 +74,33 @@ export async function send<T = any>(method: string, path: string, body?: unknown
   return r.json();
 }
 
-export type LiveHandler = (kind: string, data: any) => void;
+const seg = encodeURIComponent;
+
+/** The API calls the pages make, each with the type of its answer. */
+export const api = {
+  sweeps: () => get<SweepList>("/api/v1/sweeps"),
+  sweep: (id: string) => get<Sweep>(`/api/v1/sweeps/${seg(id)}`),
+  sweepAction: (id: string, action: "pause" | "resume" | "stop" | "cancel") => send<Sweep>("POST", `/api/v1/sweeps/${seg(id)}/${action}`),
+  putNotes: (id: string, body: NotesRequest) => send<Notes>("PUT", `/api/v1/sweeps/${seg(id)}/notes`, body),
+  points: (id: string) => get<SweepPoints>(`/api/v1/sweeps/${seg(id)}/points`),
+  importance: (id: string) => get<Importance>(`/api/v1/sweeps/${seg(id)}/importance`),
+  /** `query`: the runs query string (sweep, state, sort, order, range, in, limit, offset). */
+  runs: (query: string) => get<RunsPage>(`/api/v1/runs?${query}`),
+  run: (id: string) => get<Run>(`/api/v1/runs/${seg(id)}?history=false`),
+  /** `query`: keys and max_points. */
+  history: (id: string, query: string) => get<RunHistory>(`/api/v1/runs/${seg(id)}/history?${query}`),
+  output: (id: string) => getText(`/api/v1/runs/${seg(id)}/output`),
+};
+
+/** A live event: its name and its payload. */
+export type LiveEvent =
+  | [kind: "hello", data: Hello]
+  | [kind: "sweep", data: Sweep | Notes | { id: string; state: SweepState }]
+  | [kind: "run_created" | "run_updated" | "run_finished", data: RunBrief]
+  | [kind: "metrics", data: MetricsEvent]
+  | [kind: "resync", data: Resync];
+
+export type LiveHandler = (...event: LiveEvent) => void;
 
 /** Subscribe to live events (of one sweep, or all); returns a function that unsubscribes. */
 export function subscribe(sweep: string | null, onEvent: LiveHandler): () => void {
@@ -93,7 +137,7 @@ export function subscribe(sweep: string | null, onEvent: LiveHandler): () => voi
             if (!data.length) continue;
             if (kind === "hello") setLive(true);
             try {
-              onEvent(kind, JSON.parse(data.join("\n")));
+              onEvent(...([kind, JSON.parse(data.join("\n"))] as LiveEvent));
             } catch (e) {
               console.error("live event", e);
             }

@@ -11,6 +11,7 @@ import {
   TitleComponent,
 } from "echarts/components";
 import { CanvasRenderer } from "echarts/renderers";
+import type { RunState } from "./wire";
 
 echarts.use([
   LineChart,
@@ -58,7 +59,7 @@ export function disposeAll(): void {
 
 export const palette = ["#2f6fde", "#e5553a", "#23a26d", "#9b59b6", "#f0a020", "#17a2b8", "#d6336c", "#6c757d"];
 
-export const stateColors: Record<string, string> = {
+export const stateColors: Record<RunState, string> = {
   running: "#2f6fde",
   queued: "#8aa4d6",
   finished: "#23a26d",

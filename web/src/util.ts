@@ -1,5 +1,7 @@
 // Small DOM and formatting helpers.
 
+import type { Run } from "./wire";
+
 type Child = Node | string | number | null | undefined | false;
 
 /** Create an element: h("div.card#x", {onclick}, children...). */
@@ -240,7 +242,7 @@ const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? "" : "s"}`;
 /** What a run's `delivery` record says, as text: a warning while points are missing (with
  *  where to run `hyperdial sync`), and a quieter note for points recovered later. Null when
  *  every point was delivered. */
-export function deliveryText(r: any): { missing: string | null; recovered: string | null } {
+export function deliveryText(r: Pick<Run, "delivery"> | null): { missing: string | null; recovered: string | null } {
   const d = r?.delivery;
   if (!d) return { missing: null, recovered: null };
   const missing = Number(d.missing) || 0;
@@ -258,7 +260,7 @@ export function deliveryText(r: any): { missing: string | null; recovered: strin
 /** Labels for a run's delivery record: a warning badge while points are missing, a muted note
  *  when points were recovered; empty when every point arrived. Text, not colour, carries the
  *  meaning. */
-export function deliveryLabels(r: any): HTMLElement[] {
+export function deliveryLabels(r: Pick<Run, "delivery"> | null): HTMLElement[] {
   const { missing, recovered } = deliveryText(r);
   const out: HTMLElement[] = [];
   if (missing) out.push(h("span.badge.warn", { "data-delivery": "missing" }, "⚠ ", codeText(missing)));

@@ -45,6 +45,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::client::{Claim, Client, ClientError};
 use crate::supervise::{self, Outcome, SuperviseOptions};
+use hyperdial_wire::{RunState, SweepState};
 
 /// How many failed runs in a row stop the agent.
 pub const CRASH_LOOP_RUNS: u32 = 3;
@@ -133,8 +134,8 @@ pub enum Event {
     Finished {
         /// The run's id.
         run: String,
-        /// Its final state (`finished`, `failed`, `stopped_early`, `cancelled`, ...).
-        state: String,
+        /// Its final state.
+        state: RunState,
         /// Its sweep metric, if it reported one.
         metric: Option<f64>,
         /// The process's exit code, when it exited normally.
@@ -150,7 +151,7 @@ pub enum Event {
         /// The sweep's id.
         sweep: String,
         /// Its state (`finished`, `cancelled`).
-        state: String,
+        state: SweepState,
     },
 }
 
@@ -282,7 +283,7 @@ pub async fn run_agent(
             Claim::Over { state } => {
                 let _ = events.send(Event::SweepOver {
                     sweep: opts.sweep.clone(),
-                    state: state.clone(),
+                    state,
                 });
                 break;
             }
@@ -297,12 +298,12 @@ pub async fn run_agent(
         )
         .await?;
         report.runs += 1;
-        match outcome.state.as_str() {
-            "finished" => report.finished += 1,
-            "stopped_early" | "cancelled" => report.stopped += 1,
+        match outcome.state {
+            RunState::Finished => report.finished += 1,
+            RunState::StoppedEarly | RunState::Cancelled => report.stopped += 1,
             _ => report.failed += 1,
         }
-        let process_failed = outcome.requested_state.as_deref() == Some("failed");
+        let process_failed = outcome.requested_state == Some(RunState::Failed);
         if process_failed && outcome.duration < CRASH_LOOP_WINDOW {
             streak += 1;
         } else {
@@ -429,7 +430,7 @@ async fn start_run(
     if *shutdown.borrow() >= 2 {
         let mut outcome =
             fail("the agent was shutting down when the run was handed out".into()).await;
-        outcome.requested_state = Some("cancelled".into());
+        outcome.requested_state = Some(RunState::Cancelled);
         return Ok(outcome);
     }
     if !is_safe_id(run_id) {

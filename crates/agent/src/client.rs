@@ -1,8 +1,11 @@
 //! The HTTP client for the server's API (`docs/api.md`, version 1).
 //!
-//! One method per endpoint an agent, `hyperdial run` or `hyperdial tune` needs. Answers are
-//! returned as [`serde_json::Value`] where the caller only passes them on (a Sweep, a Run), and
-//! as small typed structs where the agent acts on them ([`Claim`], [`Heartbeat`]).
+//! One method per endpoint an agent, `hyperdial run` or `hyperdial tune` needs. Request
+//! bodies are the wire types of `hyperdial_wire::api` (re-exported here under the names the
+//! agent uses: [`Finish`], [`NewRun`], [`MetricPoint`], [`Stream`]), so they are the server's
+//! own definitions. Answers are returned as [`serde_json::Value`] where the caller only passes
+//! them on (a Sweep, a Run), and as typed values where the agent acts on them ([`Claim`],
+//! [`Heartbeat`]).
 //!
 //! # Retries
 //!
@@ -38,9 +41,28 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use hyperdial_wire::api::{
+    AgentRegistered, ClaimRequest, DeliveryRequest, GitInfo, MetricsRequest, OutputRequest,
+    RegisterAgent, Started, SweepOver,
+};
+use hyperdial_wire::SweepState;
 use reqwest::{Method, StatusCode};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Map, Value};
+
+/// The body of `POST /api/v1/runs`: a run outside any sweep (`hyperdial run`).
+pub use hyperdial_wire::api::CreateRun as NewRun;
+/// The body of `POST /api/v1/runs/{id}/finish`. All fields are optional: without `state`,
+/// exit code 0 means `finished` and anything else `failed` (the server decides; it also fails
+/// a run whose sweep metric is NaN).
+pub use hyperdial_wire::api::FinishRequest as Finish;
+/// The answer to a heartbeat (and to posted metrics): whether the run must stop, and why
+/// (`early_terminated`, `cancelled`, ...; `None` when the server gave no reason).
+pub use hyperdial_wire::api::HeartbeatAnswer as Heartbeat;
+/// One reported set of metric values, as posted to `POST /api/v1/runs/{id}/metrics`.
+pub use hyperdial_wire::api::MetricPoint;
+/// Which output stream of a process a text came from.
+pub use hyperdial_wire::api::OutputStream as Stream;
 
 /// How long a request is retried, in total, before the error is returned.
 pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(60);
@@ -167,133 +189,19 @@ pub enum Claim {
     Wait,
     /// `410`: the sweep is over and hands out no more runs.
     Over {
-        /// The sweep's state (`finished`, `cancelled`, ...).
-        state: String,
+        /// The sweep's state (`finished` when the answer did not say).
+        state: SweepState,
     },
 }
 
-/// The answer to a heartbeat (and to posted metrics): whether the run must stop.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Heartbeat {
-    /// The server wants the process stopped.
-    pub stop: bool,
-    /// Why: `early_terminated` (the early-termination rule stopped it), `cancelled`, ...
-    /// `None` when the server gave no reason (metrics answers carry none).
-    pub reason: Option<String>,
+/// A heartbeat or metrics answer; an answer without the fields reads as "go on".
+fn heartbeat_of(v: Value) -> Heartbeat {
+    serde_json::from_value(v).unwrap_or_default()
 }
 
-impl Heartbeat {
-    fn from_value(v: &Value) -> Heartbeat {
-        Heartbeat {
-            stop: v.get("stop").and_then(Value::as_bool).unwrap_or(false),
-            reason: v.get("reason").and_then(Value::as_str).map(str::to_string),
-        }
-    }
-}
-
-/// One reported set of metric values, as posted to `POST /api/v1/runs/{id}/metrics`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct MetricPoint {
-    /// The step; `None` means the run's next step, counted by the server.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub step: Option<i64>,
-    /// When the values were reported (ms since the Unix epoch); `None`: when they arrive.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time_ms: Option<i64>,
-    /// Metric name → number, or `null` for a non-finite value (NaN, ±inf).
-    pub values: Map<String, Value>,
-}
-
-/// Which output stream of a process a text came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stream {
-    /// Standard output.
-    Stdout,
-    /// Standard error.
-    Stderr,
-}
-
-impl Stream {
-    /// The name used by the API: `stdout` or `stderr`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stream::Stdout => "stdout",
-            Stream::Stderr => "stderr",
-        }
-    }
-}
-
-impl fmt::Display for Stream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The body of `POST /api/v1/runs/{id}/finish`. All fields are optional: without `state`,
-/// exit code 0 means `finished` and anything else `failed` (the server decides; it also fails a
-/// run whose sweep metric is NaN).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Finish {
-    /// The process's exit code; `None` when it was killed by a signal or never started.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i32>,
-    /// `finished`, `failed`, `crashed`, `stopped_early` or `cancelled`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
-    /// What went wrong, shown next to the run.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// The body of `POST /api/v1/runs`: a run outside any sweep (`hyperdial run`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NewRun {
-    /// Project; the server's default (`default`) when `None`.
-    pub project: Option<String>,
-    /// Display name.
-    pub name: Option<String>,
-    /// The run's (nested) config.
-    pub config: Option<Value>,
-    /// The command line.
-    pub argv: Option<Vec<String>>,
-    /// Host the run executes on.
-    pub host: Option<String>,
-    /// Git commit of the working tree.
-    pub git_commit: Option<String>,
-    /// Whether the working tree had uncommitted changes.
-    pub git_dirty: Option<bool>,
-}
-
-impl NewRun {
-    fn to_body(&self) -> Value {
-        let mut body = Map::new();
-        if let Some(project) = &self.project {
-            body.insert("project".into(), json!(project));
-        }
-        if let Some(name) = &self.name {
-            body.insert("name".into(), json!(name));
-        }
-        if let Some(config) = &self.config {
-            body.insert("config".into(), config.clone());
-        }
-        if let Some(argv) = &self.argv {
-            body.insert("argv".into(), json!(argv));
-        }
-        if let Some(host) = &self.host {
-            body.insert("host".into(), json!(host));
-        }
-        if self.git_commit.is_some() || self.git_dirty.is_some() {
-            let mut git = Map::new();
-            if let Some(commit) = &self.git_commit {
-                git.insert("commit".into(), json!(commit));
-            }
-            if let Some(dirty) = self.git_dirty {
-                git.insert("dirty".into(), json!(dirty));
-            }
-            body.insert("git".into(), Value::Object(git));
-        }
-        Value::Object(body)
-    }
+/// `v` as a request body.
+fn body_of<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or_else(|_| json!({}))
 }
 
 /// A client for one hyperdial server. Cheap to clone (clones share the connection pool).
@@ -385,15 +293,15 @@ impl Client {
     /// can tell at once when that process is gone.
     pub async fn register_agent(&self, sweep: &str, host: &str, pid: u32) -> Result<String> {
         let path = "/api/v1/agents";
-        let body = json!({
-            "sweep": sweep,
-            "host": host,
-            "pid": pid,
-            "process": hyperdial_procid::process_key_of(pid),
+        let body = body_of(&RegisterAgent {
+            sweep: Some(sweep.to_string()),
+            host: Some(host.to_string()),
+            pid: Some(i64::from(pid)),
+            process: hyperdial_procid::process_key_of(pid),
         });
         let answer = self.json(Method::POST, path, Some(&body)).await?;
-        match answer.get("id").and_then(Value::as_str) {
-            Some(id) if !id.is_empty() => Ok(id.to_string()),
+        match serde_json::from_value::<AgentRegistered>(answer) {
+            Ok(AgentRegistered { id }) if !id.is_empty() => Ok(id),
             _ => Err(bad_answer(
                 Method::POST,
                 path,
@@ -405,17 +313,15 @@ impl Client {
     /// `POST /api/v1/sweeps/{id}/claim`: the next run to start, or why there is none.
     pub async fn claim(&self, sweep: &str, agent: &str) -> Result<Claim> {
         let path = format!("/api/v1/sweeps/{}/claim", seg(sweep));
-        let body = json!({"agent": agent});
+        let body = body_of(&ClaimRequest {
+            agent: Some(agent.to_string()),
+        });
         let answer = self.request(Method::POST, &path, Some(&body)).await?;
         match answer.status.as_u16() {
             204 => Ok(Claim::Wait),
             410 => {
-                let value: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-                let state = value
-                    .get("state")
-                    .and_then(Value::as_str)
-                    .unwrap_or("finished")
-                    .to_string();
+                let state = serde_json::from_slice::<SweepOver>(&answer.body)
+                    .map_or(SweepState::Finished, |over| over.state);
                 Ok(Claim::Over { state })
             }
             s if (200..300).contains(&s) => {
@@ -443,10 +349,14 @@ impl Client {
         git: Option<&crate::GitState>,
     ) -> Result<()> {
         let path = format!("/api/v1/runs/{}/started", seg(run));
-        let mut body = json!({ "argv": argv, "pid": pid });
-        if let Some(git) = git {
-            body["git"] = json!({ "commit": git.commit, "dirty": git.dirty });
-        }
+        let body = body_of(&Started {
+            argv: argv.to_vec(),
+            pid,
+            git: git.map(|git| GitInfo {
+                commit: Some(git.commit.clone()),
+                dirty: git.dirty,
+            }),
+        });
         self.json(Method::POST, &path, Some(&body)).await?;
         Ok(())
     }
@@ -455,7 +365,7 @@ impl Client {
     pub async fn heartbeat(&self, run: &str) -> Result<Heartbeat> {
         let path = format!("/api/v1/runs/{}/heartbeat", seg(run));
         let answer = self.json(Method::POST, &path, Some(&json!({}))).await?;
-        Ok(Heartbeat::from_value(&answer))
+        Ok(heartbeat_of(answer))
     }
 
     /// `POST /api/v1/runs/{id}/metrics`: report metric points, in as many requests as it
@@ -469,10 +379,12 @@ impl Client {
         let mut work: Vec<Vec<MetricPoint>> = split_to_fit(points, MAX_REQUEST_BYTES);
         work.reverse();
         while let Some(chunk) = work.pop() {
-            let body = json!({ "points": chunk });
+            let body = body_of(&MetricsRequest {
+                points: chunk.clone(),
+            });
             match self.json(Method::POST, &path, Some(&body)).await {
                 Ok(value) => {
-                    let beat = Heartbeat::from_value(&value);
+                    let beat = heartbeat_of(value);
                     if beat.stop && !answer.stop {
                         answer = beat;
                     }
@@ -507,7 +419,11 @@ impl Client {
         files: &[String],
     ) -> Result<Value> {
         let path = format!("/api/v1/runs/{}/delivery", seg(run));
-        let body = json!({"missing": missing, "recovered": recovered, "files": files});
+        let body = body_of(&DeliveryRequest {
+            missing,
+            recovered,
+            files: files.to_vec(),
+        });
         self.json(Method::POST, &path, Some(&body)).await
     }
 
@@ -520,21 +436,24 @@ impl Client {
     /// `POST /api/v1/runs/{id}/output`: append captured output.
     pub async fn post_output(&self, run: &str, stream: Stream, text: &str) -> Result<()> {
         let path = format!("/api/v1/runs/{}/output", seg(run));
-        let body = json!({"stream": stream.as_str(), "text": text});
+        let body = body_of(&OutputRequest {
+            stream,
+            text: text.to_string(),
+        });
         self.json(Method::POST, &path, Some(&body)).await.map(drop)
     }
 
     /// `POST /api/v1/runs/{id}/finish`: end the run; returns the final Run object.
     pub async fn finish(&self, run: &str, finish: &Finish) -> Result<Value> {
         let path = format!("/api/v1/runs/{}/finish", seg(run));
-        let body = serde_json::to_value(finish).unwrap_or_else(|_| json!({}));
+        let body = body_of(finish);
         self.json(Method::POST, &path, Some(&body)).await
     }
 
     /// `POST /api/v1/runs`: create a run outside any sweep; returns the Run (state `running`).
     pub async fn create_run(&self, new: &NewRun) -> Result<Value> {
         let path = "/api/v1/runs";
-        let run = self.json(Method::POST, path, Some(&new.to_body())).await?;
+        let run = self.json(Method::POST, path, Some(&body_of(new))).await?;
         if run.get("id").and_then(Value::as_str).is_none() {
             return Err(bad_answer(Method::POST, path, "no run `id` in the answer"));
         }
@@ -902,19 +821,20 @@ mod tests {
 
     #[test]
     fn new_run_body() {
-        let body = NewRun {
+        let body = body_of(&NewRun {
             project: Some("p".into()),
             argv: Some(vec!["a".into()]),
-            git_commit: Some("abc".into()),
-            git_dirty: Some(true),
+            git: Some(GitInfo {
+                commit: Some("abc".into()),
+                dirty: Some(true),
+            }),
             ..NewRun::default()
-        }
-        .to_body();
+        });
         assert_eq!(
             body,
             json!({"project": "p", "argv": ["a"], "git": {"commit": "abc", "dirty": true}})
         );
-        assert_eq!(NewRun::default().to_body(), json!({}));
+        assert_eq!(body_of(&NewRun::default()), json!({}));
     }
 
     #[test]

@@ -44,25 +44,38 @@ pub use client::{
     Claim, Client, ClientError, Finish, Heartbeat, MetricPoint, NewRun, Stream,
     DEFAULT_RETRY_BUDGET, MAX_REQUEST_BYTES,
 };
+pub use hyperdial_wire::{RunState, SweepState};
 pub use supervise::{supervise, Outcome, SuperviseOptions};
 
 /// The Python client library (`python/hyperdial/__init__.py`), embedded so that an agent can
 /// put `import hyperdial` within reach of every training script without a `pip install`.
 pub const PYTHON_CLIENT: &str = include_str!("../../../python/hyperdial/__init__.py");
 
+/// The run and sweep state words of the Python client (`python/hyperdial/_states.py`,
+/// generated from `hyperdial_wire`), which [`PYTHON_CLIENT`] imports.
+pub const PYTHON_STATES: &str = include_str!("../../../python/hyperdial/_states.py");
+
 /// The `wandb`-compatible module (`python/hyperdial_wandb/wandb/__init__.py`), embedded so
 /// that a script written for W&B runs unchanged when the user asks for it (`--wandb`, or
 /// `wandb: true` in the sweep file). It imports [`PYTHON_CLIENT`].
 pub const WANDB_MODULE: &str = include_str!("../../../python/hyperdial_wandb/wandb/__init__.py");
 
-/// Write [`PYTHON_CLIENT`] to `<state_dir>/python/hyperdial/__init__.py` and return
-/// `<state_dir>/python`, the directory to put in front of `PYTHONPATH`.
+/// Write [`PYTHON_CLIENT`] to `<state_dir>/python/hyperdial/__init__.py` (and
+/// [`PYTHON_STATES`] beside it, as `_states.py`) and return `<state_dir>/python`, the
+/// directory to put in front of `PYTHONPATH`.
 ///
 /// The file is rewritten only when its content differs, and then through a temporary file and
 /// a rename, so several agents of one `hyperdial tune` sharing a state directory never see a
 /// half-written module.
 pub fn install_python_client(state_dir: &Path) -> io::Result<PathBuf> {
-    install_package(&state_dir.join("python"), "hyperdial", PYTHON_CLIENT)
+    install_package(
+        &state_dir.join("python"),
+        "hyperdial",
+        &[
+            ("_states.py", PYTHON_STATES),
+            ("__init__.py", PYTHON_CLIENT),
+        ],
+    )
 }
 
 /// Write [`WANDB_MODULE`] to `<state_dir>/python-wandb/wandb/__init__.py` and return
@@ -71,29 +84,35 @@ pub fn install_python_client(state_dir: &Path) -> io::Result<PathBuf> {
 /// runs that did not ask for it still import the real `wandb` package. Written as
 /// [`install_python_client`] writes its file.
 pub fn install_wandb_module(state_dir: &Path) -> io::Result<PathBuf> {
-    install_package(&state_dir.join("python-wandb"), "wandb", WANDB_MODULE)
+    install_package(
+        &state_dir.join("python-wandb"),
+        "wandb",
+        &[("__init__.py", WANDB_MODULE)],
+    )
 }
 
-/// Write `content` to `<root>/<package>/__init__.py` unless it is there already (atomically:
-/// a temporary file, then a rename); return `root`.
-fn install_package(root: &Path, package: &str, content: &str) -> io::Result<PathBuf> {
+/// Write each `(file name, content)` of `files` to `<root>/<package>/` unless it is there
+/// already (atomically: a temporary file, then a rename), in order; return `root`.
+fn install_package(root: &Path, package: &str, files: &[(&str, &str)]) -> io::Result<PathBuf> {
     let package = root.join(package);
-    let target = package.join("__init__.py");
-    if let Ok(existing) = std::fs::read(&target) {
-        if existing == content.as_bytes() {
-            return Ok(root.to_path_buf());
+    for (name, content) in files {
+        let target = package.join(name);
+        if let Ok(existing) = std::fs::read(&target) {
+            if existing == content.as_bytes() {
+                continue;
+            }
         }
-    }
-    std::fs::create_dir_all(&package)?;
-    let tmp = package.join(format!(
-        ".__init__.py.{}.{}.tmp",
-        std::process::id(),
-        unique_suffix()
-    ));
-    std::fs::write(&tmp, content)?;
-    if let Err(err) = std::fs::rename(&tmp, &target) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(err);
+        std::fs::create_dir_all(&package)?;
+        let tmp = package.join(format!(
+            ".{name}.{}.{}.tmp",
+            std::process::id(),
+            unique_suffix()
+        ));
+        std::fs::write(&tmp, content)?;
+        if let Err(err) = std::fs::rename(&tmp, &target) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(err);
+        }
     }
     Ok(root.to_path_buf())
 }
@@ -183,6 +202,9 @@ mod tests {
         assert_eq!(root, dir.join("python"));
         let file = root.join("hyperdial").join("__init__.py");
         assert_eq!(std::fs::read_to_string(&file).unwrap(), PYTHON_CLIENT);
+        let states = root.join("hyperdial").join("_states.py");
+        assert_eq!(std::fs::read_to_string(&states).unwrap(), PYTHON_STATES);
+        assert!(PYTHON_CLIENT.contains("from ._states import"));
         // Unchanged content: not rewritten.
         let before = std::fs::metadata(&file).unwrap().modified().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -193,8 +215,10 @@ mod tests {
         );
         // A modified copy is replaced.
         std::fs::write(&file, "stale").unwrap();
+        std::fs::remove_file(&states).unwrap();
         install_python_client(&dir).unwrap();
         assert_eq!(std::fs::read_to_string(&file).unwrap(), PYTHON_CLIENT);
+        assert_eq!(std::fs::read_to_string(&states).unwrap(), PYTHON_STATES);
         let leftovers: Vec<_> = std::fs::read_dir(root.join("hyperdial"))
             .unwrap()
             .filter_map(|e| e.ok())

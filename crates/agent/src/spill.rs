@@ -281,8 +281,13 @@ pub async fn upload_spill_file(
         let body = crate::client::Finish {
             exit_code: finish["exit_code"]
                 .as_i64()
-                .and_then(|c| i32::try_from(c).ok()),
-            state: finish["state"].as_str().map(str::to_string),
+                .and_then(|c| i32::try_from(c).ok())
+                .map(i64::from),
+            // A state word this build does not know is left to the server's rule (the exit
+            // code decides), rather than failing the whole upload.
+            state: finish["state"]
+                .as_str()
+                .and_then(|word| word.parse::<hyperdial_wire::RunState>().ok()),
             error: finish["error"].as_str().map(str::to_string),
         };
         client.finish(&run, &body).await.map_err(server)?;

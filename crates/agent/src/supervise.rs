@@ -94,6 +94,7 @@ use crate::agent::Event;
 use crate::client::{Client, ClientError, Finish, MetricPoint, Stream};
 use crate::lines::{parse_metric_line, PREFIX};
 use crate::spill::{self, SpillFile, SPILL_DIR_ENV};
+use hyperdial_wire::RunState;
 
 /// Longest line kept from a process's output; the rest of a longer line is dropped.
 pub const MAX_LINE: usize = 1024 * 1024;
@@ -191,12 +192,11 @@ impl Default for SuperviseOptions {
 /// How a supervised run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
-    /// The run's final state as the server recorded it (`finished`, `failed`, `stopped_early`,
-    /// `cancelled`, ...). If the finish request failed: the state the agent asked for, or
-    /// `finished` for exit code 0.
-    pub state: String,
+    /// The run's final state as the server recorded it. If the finish request failed (or its
+    /// answer named no state): the state the agent asked for, or `finished` for exit code 0.
+    pub state: RunState,
     /// The state the agent asked for; `None` when the process exited 0 and the server decided.
-    pub requested_state: Option<String>,
+    pub requested_state: Option<RunState>,
     /// Whether the process was started at all.
     pub started: bool,
     /// The exit code, when the process exited normally.
@@ -475,32 +475,35 @@ pub async fn supervise(
         Some(StopCause::Shutdown) => Some("shutdown".to_string()),
         None => None,
     };
-    let (requested_state, error): (Option<&str>, Option<String>) = match (&cause, &status) {
+    let (requested_state, error): (Option<RunState>, Option<String>) = match (&cause, &status) {
         (Some(StopCause::Server(reason)), _) => {
             if reason.as_deref() == Some("early_terminated") {
-                (Some("stopped_early"), None)
+                (Some(RunState::StoppedEarly), None)
             } else {
-                (Some("cancelled"), None)
+                (Some(RunState::Cancelled), None)
             }
         }
         (Some(StopCause::Shutdown), _) => (
-            Some("cancelled"),
+            Some(RunState::Cancelled),
             Some(format!("interrupted: {}", shutdown_reason())),
         ),
         (None, Err(err)) => (
-            Some("failed"),
+            Some(RunState::Failed),
             Some(format!("lost track of the process: {err}")),
         ),
         (None, Ok(_)) => match (exit_code, signal) {
             (Some(0), _) => (None, None),
-            (Some(code), _) => (Some("failed"), Some(exit_code_message(code))),
-            (None, Some(sig)) => (Some("failed"), Some(signal_message(sig, core))),
-            (None, None) => (Some("failed"), Some("ended without an exit status".into())),
+            (Some(code), _) => (Some(RunState::Failed), Some(exit_code_message(code))),
+            (None, Some(sig)) => (Some(RunState::Failed), Some(signal_message(sig, core))),
+            (None, None) => (
+                Some(RunState::Failed),
+                Some("ended without an exit status".into()),
+            ),
         },
     };
     let finish = Finish {
-        exit_code,
-        state: requested_state.map(str::to_string),
+        exit_code: exit_code.map(i64::from),
+        state: requested_state,
         error,
     };
     let mut outcome = finish_run(client, run_id, finish.clone(), events, duration).await;
@@ -537,7 +540,7 @@ pub(crate) async fn finish_unstarted(
     }
     let finish = Finish {
         exit_code: None,
-        state: Some("failed".into()),
+        state: Some(RunState::Failed),
         error: Some(error),
     };
     finish_run(client, run_id, finish, events, started.elapsed()).await
@@ -564,12 +567,13 @@ async fn finish_run(
         .as_ref()
         .and_then(|r| r.get("state"))
         .and_then(Value::as_str)
-        .map(str::to_string);
-    let state = server_state.unwrap_or_else(|| match (&finish.state, finish.exit_code) {
-        (Some(state), _) => state.clone(),
-        (None, Some(0)) => "finished".to_string(),
-        (None, _) => "failed".to_string(),
+        .and_then(|word| word.parse::<RunState>().ok());
+    let state = server_state.unwrap_or(match (finish.state, finish.exit_code) {
+        (Some(state), _) => state,
+        (None, Some(0)) => RunState::Finished,
+        (None, _) => RunState::Failed,
     });
+    let exit_code = finish.exit_code.and_then(|c| i32::try_from(c).ok());
     let server_error = run
         .as_ref()
         .and_then(|r| r.get("error"))
@@ -582,15 +586,15 @@ async fn finish_run(
         .and_then(Value::as_f64);
     let _ = events.send(Event::Finished {
         run: run_id.to_string(),
-        state: state.clone(),
+        state,
         metric,
-        exit_code: finish.exit_code,
+        exit_code,
     });
     Outcome {
         state,
         requested_state: finish.state,
         started: false,
-        exit_code: finish.exit_code,
+        exit_code,
         signal: None,
         error: server_error.or(finish.error),
         stop_reason: None,

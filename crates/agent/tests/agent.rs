@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{drain, sweep_state, temp_dir, Mock, MockState};
-use hyperdial_agent::{run_agent, AgentError, AgentOptions, AgentReport, Event};
+use hyperdial_agent::{
+    run_agent, AgentError, AgentOptions, AgentReport, Event, RunState, SweepState,
+};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 
@@ -139,12 +141,12 @@ async fn claims_until_the_sweep_is_over() {
     );
     assert!(events.contains(&Event::Finished {
         run: "r2".into(),
-        state: "finished".into(),
+        state: RunState::Finished,
         metric: Some(0.25),
         exit_code: Some(0)
     }));
     assert!(
-        matches!(events.last(), Some(Event::SweepOver { sweep, state }) if sweep == "sw1" && state == "finished")
+        matches!(events.last(), Some(Event::SweepOver { sweep, state }) if sweep == "sw1" && *state == SweepState::Finished)
     );
 }
 
@@ -190,7 +192,7 @@ async fn crash_loop_stops_the_agent() {
     assert_eq!(s.mock.run("r3").text("stderr"), "broken\n");
     let failed = events
         .iter()
-        .filter(|e| matches!(e, Event::Finished { state, .. } if state == "failed"))
+        .filter(|e| matches!(e, Event::Finished { state, .. } if *state == RunState::Failed))
         .count();
     assert_eq!(failed, 3);
 }

@@ -5,7 +5,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Mock, MockState};
-use hyperdial_agent::{Claim, Client, ClientError, Finish, MetricPoint, NewRun, Stream};
+use hyperdial_agent::{
+    Claim, Client, ClientError, Finish, MetricPoint, NewRun, Stream, SweepState,
+};
+use hyperdial_wire::api::GitInfo;
 use serde_json::{json, Map};
 
 fn sweep_mock() -> MockState {
@@ -45,7 +48,7 @@ async fn the_run_life_cycle() {
     assert_eq!(
         client.claim("sw1", &agent).await.unwrap(),
         Claim::Over {
-            state: "finished".into()
+            state: SweepState::Finished
         }
     );
 
@@ -99,8 +102,10 @@ async fn create_run_outside_a_sweep() {
         .create_run(&NewRun {
             project: Some("p".into()),
             argv: Some(vec!["python3".into(), "train.py".into()]),
-            git_commit: Some("abc".into()),
-            git_dirty: Some(false),
+            git: Some(GitInfo {
+                commit: Some("abc".into()),
+                dirty: Some(false),
+            }),
             ..NewRun::default()
         })
         .await

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::{drain, process_gone, Mock, MockState};
-use hyperdial_agent::{supervise, Client, Event, Outcome, SuperviseOptions};
+use hyperdial_agent::{supervise, Client, Event, Outcome, RunState, SuperviseOptions};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 
@@ -113,7 +113,7 @@ exit 3
         json!({"exit_code": 3, "state": "failed", "error": "exit code 3"})
     );
     let o = &ran.outcome;
-    assert_eq!(o.state, "failed");
+    assert_eq!(o.state, RunState::Failed);
     assert_eq!(o.exit_code, Some(3));
     assert_eq!(o.error.as_deref(), Some("exit code 3"));
     assert!(o.started);
@@ -136,7 +136,7 @@ exit 3
         ran.events.last().unwrap(),
         &Event::Finished {
             run: "r1".into(),
-            state: "failed".into(),
+            state: RunState::Failed,
             metric: None,
             exit_code: Some(3)
         }
@@ -150,7 +150,7 @@ async fn exit_zero_lets_the_server_decide() {
     let rec = mock.run("r1");
     assert_eq!(rec.finish.clone().unwrap(), json!({"exit_code": 0}));
     assert_eq!(rec.text("stdout"), "done\n");
-    assert_eq!(ran.outcome.state, "finished");
+    assert_eq!(ran.outcome.state, RunState::Finished);
     assert_eq!(ran.outcome.requested_state, None);
     assert_eq!(ran.outcome.error, None);
 }
@@ -240,7 +240,7 @@ async fn missing_program_fails_clearly() {
         let ran = run(&mock, &[program, "--x"]).await;
         let expected = format!("cannot start `{program}`: No such file or directory");
         assert_eq!(ran.outcome.error.as_deref(), Some(expected.as_str()));
-        assert_eq!(ran.outcome.state, "failed");
+        assert_eq!(ran.outcome.state, RunState::Failed);
         assert!(!ran.outcome.started);
         let rec = mock.run("r1");
         assert!(rec.text("stderr").contains(&expected));
@@ -303,7 +303,7 @@ while true; do sleep 0.05; done
         json!({"state": "stopped_early"}),
         "killed by SIGKILL: no exit code"
     );
-    assert_eq!(ran.outcome.state, "stopped_early");
+    assert_eq!(ran.outcome.state, RunState::StoppedEarly);
     assert_eq!(ran.outcome.signal, Some(libc::SIGKILL));
     assert_eq!(ran.outcome.stop_reason.as_deref(), Some("early_terminated"));
     // Heartbeat at 50 ms (+ one allowed), SIGTERM, 300 ms grace, SIGKILL.
@@ -329,7 +329,7 @@ async fn stop_with_cancel_reason_ends_cancelled_without_waiting_for_grace() {
     let started = Instant::now();
     let ran = run_with(&mock, &client, &sh("sleep 30"), &[], &opts, shutdown).await;
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(ran.outcome.state, "cancelled");
+    assert_eq!(ran.outcome.state, RunState::Cancelled);
     assert_eq!(ran.outcome.signal, Some(libc::SIGTERM));
     assert_eq!(
         mock.run("r1").finish.unwrap(),
@@ -356,7 +356,7 @@ async fn stop_from_metrics_answer_asks_heartbeat_for_the_reason() {
     let script = "echo 'hyperdial: val_loss=3'; sleep 30";
     let ran = run_with(&mock, &client, &sh(script), &[], &opts, shutdown).await;
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(ran.outcome.state, "stopped_early");
+    assert_eq!(ran.outcome.state, RunState::StoppedEarly);
     let rec = mock.run("r1");
     assert_eq!(rec.points.len(), 1);
     assert_eq!(rec.heartbeats, 1);
@@ -366,7 +366,7 @@ async fn stop_from_metrics_answer_asks_heartbeat_for_the_reason() {
 async fn leftover_background_processes_are_killed_after_exit() {
     let mock = Mock::start(MockState::default()).await;
     let ran = run(&mock, &sh("sleep 1000 & echo \"grandchild=$!\"; exit 0")).await;
-    assert_eq!(ran.outcome.state, "finished");
+    assert_eq!(ran.outcome.state, RunState::Finished);
     let pid = printed_pid(&mock.run("r1").text("stdout"), "grandchild");
     assert!(process_gone(pid), "grandchild {pid} is still there");
 }
@@ -409,7 +409,7 @@ async fn shutdown_level_two_terminates_and_level_three_kills() {
     assert!(!task.is_finished());
     tx.send(2).unwrap();
     let o = task.await.unwrap();
-    assert_eq!(o.state, "cancelled");
+    assert_eq!(o.state, RunState::Cancelled);
     assert_eq!(o.exit_code, Some(0));
     assert_eq!(o.stop_reason.as_deref(), Some("shutdown"));
     assert!(mock.run("r1").text("stdout").contains("got-term"));
@@ -443,7 +443,7 @@ async fn shutdown_level_two_terminates_and_level_three_kills() {
     .await;
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(o.signal, Some(libc::SIGKILL));
-    assert_eq!(o.state, "cancelled");
+    assert_eq!(o.state, RunState::Cancelled);
 }
 
 #[tokio::test]
@@ -464,7 +464,7 @@ async fn environment_of_the_process() {
     ];
     let script = r#"printf '%s|' "$HYPERDIAL_SERVER" "$HYPERDIAL_RUN_ID" "$HYPERDIAL_SWEEP_ID" "$HYPERDIAL_CONFIG" "$HYPERDIAL_TOKEN" "$PYTHONPATH" "$EXTRA"; [ -t 0 ] || read -r line || echo "stdin-empty""#;
     let ran = run_with(&mock, &client, &sh(script), &env, &sweep_opts, shutdown).await;
-    assert_eq!(ran.outcome.state, "finished");
+    assert_eq!(ran.outcome.state, RunState::Finished);
     let expected = format!(
         "{}|r1|sw1|/tmp/x/config.json|tok|/opt/hd/python:/mine|x y|stdin-empty\n",
         mock.url
@@ -502,7 +502,7 @@ async fn wandb_module_comes_first_on_pythonpath() {
         shutdown,
     )
     .await;
-    assert_eq!(ran.outcome.state, "finished");
+    assert_eq!(ran.outcome.state, RunState::Finished);
     assert_eq!(
         mock.run("r1").text("stdout"),
         "/opt/hd/python-wandb:/opt/hd/python:/mine\n"
@@ -514,7 +514,7 @@ async fn long_lines_are_capped_and_bad_bytes_replaced() {
     let mock = Mock::start(MockState::default()).await;
     let script = r#"head -c 3000000 /dev/zero | tr '\0' x; echo; printf '\377\376ok\n'; echo 'hyperdial: a=1'"#;
     let ran = run(&mock, &sh(script)).await;
-    assert_eq!(ran.outcome.state, "finished");
+    assert_eq!(ran.outcome.state, RunState::Finished);
     let rec = mock.run("r1");
     let stdout = rec.text("stdout");
     assert!(stdout.len() < 1_100_000, "{}", stdout.len());
@@ -537,7 +537,7 @@ async fn metrics_are_batched_in_order() {
     let mock = Mock::start(MockState::default()).await;
     let script = r#"i=0; while [ $i -lt 1200 ]; do echo "hyperdial: i=$i"; i=$((i+1)); done"#;
     let ran = run(&mock, &sh(script)).await;
-    assert_eq!(ran.outcome.state, "finished");
+    assert_eq!(ran.outcome.state, RunState::Finished);
     let rec = mock.run("r1");
     let got: Vec<i64> = rec
         .points
@@ -576,7 +576,7 @@ async fn a_server_that_is_down_does_not_hurt_the_process() {
     )
     .await;
     assert_eq!(o.exit_code, Some(4));
-    assert_eq!(o.state, "failed");
+    assert_eq!(o.state, RunState::Failed);
     assert!(o
         .finish_error
         .unwrap()

@@ -96,8 +96,9 @@ impl Api {
         Ok(resp.text().await?)
     }
 
-    /// POST JSON, answer JSON (empty answers are `null`).
-    pub async fn post(&self, path: &str, body: &Value) -> Result<Value> {
+    /// POST JSON (a wire type of `hyperdial_wire::api`, or `{}`), answer JSON (empty answers
+    /// are `null`).
+    pub async fn post<T: serde::Serialize + ?Sized>(&self, path: &str, body: &T) -> Result<Value> {
         let resp = self
             .send(self.request(reqwest::Method::POST, path).json(body), path)
             .await?;
@@ -106,7 +107,7 @@ impl Api {
     }
 
     /// PUT JSON.
-    pub async fn put(&self, path: &str, body: &Value) -> Result<Value> {
+    pub async fn put<T: serde::Serialize + ?Sized>(&self, path: &str, body: &T) -> Result<Value> {
         let resp = self
             .send(self.request(reqwest::Method::PUT, path).json(body), path)
             .await?;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use hyperdial_wire::RunState;
 
 mod api;
 mod commands;
@@ -147,9 +148,10 @@ enum Command {
     Runs {
         /// The sweep id.
         sweep: String,
-        /// Only runs in this state.
+        /// Only runs in this state (queued, running, finished, failed, crashed, stopped_early,
+        /// cancelled).
         #[arg(long)]
-        state: Option<String>,
+        state: Option<RunState>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -392,7 +394,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             state,
             json,
             remote,
-        } => manage::runs(&remote, &sweep, state.as_deref(), json).await,
+        } => manage::runs(&remote, &sweep, state, json).await,
         Command::Best {
             sweep,
             format,
@@ -417,10 +419,10 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             runs,
             remote,
         } => {
-            let states: Vec<&str> = [
-                (failed, "failed"),
-                (crashed, "crashed"),
-                (cancelled, "cancelled"),
+            let states: Vec<RunState> = [
+                (failed, RunState::Failed),
+                (crashed, RunState::Crashed),
+                (cancelled, RunState::Cancelled),
             ]
             .into_iter()
             .filter_map(|(on, state)| on.then_some(state))

@@ -44,3 +44,44 @@ fn an_action_on_an_ended_sweep_says_why_and_changes_nothing() {
     let sweeps = json_of(&s, &["sweeps", "--json", "--server", &url]);
     assert_eq!(sweeps[0]["state"], "finished");
 }
+
+/// `--state` takes a run state word; any other word is refused before a request is sent,
+/// with the choices listed, and a known one filters the listing.
+#[test]
+fn runs_state_filter_names_the_choices() {
+    let s = Scratch::new("state-filter");
+    s.write(
+        "sweep.yaml",
+        "program: train.py\nmethod: random\nparameters:\n  a: {min: 0.0, max: 1.0}\n",
+    );
+    let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
+    let url = server.url.clone();
+    let created = json_of(&s, &["sweep", "sweep.yaml", "--json", "--server", &url]);
+    let id = created["id"].as_str().unwrap().to_string();
+    let out = s
+        .cmd(&["runs", &id, "--state", "runing", "--server", &url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "unknown run state \"runing\" (expected one of: queued, running, finished, failed, \
+             crashed, stopped_early, cancelled)"
+        ),
+        "{stderr}"
+    );
+    let runs = json_of(
+        &s,
+        &[
+            "runs",
+            &id,
+            "--state",
+            "stopped_early",
+            "--json",
+            "--server",
+            &url,
+        ],
+    );
+    assert_eq!(runs, serde_json::json!([]));
+}

@@ -24,7 +24,7 @@ mod dashboard;
 mod early_stop;
 mod error;
 pub mod guard;
-mod openapi;
+pub mod openapi;
 
 pub use controller::Controller;
 pub use error::ApiError;
@@ -154,7 +154,7 @@ async fn after_crash(controller: &Controller, ids: Vec<String>) {
                 controller.events.publish(
                     "run_finished",
                     run.sweep_id.as_deref(),
-                    api::events::run_brief(&run),
+                    &api::views::run_brief(&run),
                 );
             }
             if let Some(sweep) = run.sweep_id {

@@ -1,275 +1,338 @@
 //! The OpenAPI 3.1 document served at `/api/v1/openapi.json`, built from the route table so
-//! it cannot list a route the server lacks (a test checks every listed route answers).
+//! it cannot list a route the server lacks (a test checks every listed route answers). The
+//! request and answer schemas are those of the wire types (`hyperdial_wire::api`, derived by
+//! `schemars`); every route names its request type, if it takes a body, and its answer's. The
+//! committed `docs/openapi.json` is this document (the `generated` test compares them).
 
 use serde_json::{json, Map, Value};
 
-/// Every route: method, path, summary, request body schema (if any), success status.
-pub const ROUTES: &[(&str, &str, &str, Option<&str>, &str)] = &[
-    ("get", "/api/v1/openapi.json", "This document", None, "200"),
-    (
+/// What a route answers on success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// JSON of the named wire type.
+    Json(&'static str),
+    /// Text of this media type.
+    Text(&'static str),
+    /// Any JSON (this document).
+    Document,
+}
+
+/// One route of the API.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// HTTP method, lowercase.
+    pub method: &'static str,
+    /// Path template.
+    pub path: &'static str,
+    /// What it does.
+    pub summary: &'static str,
+    /// The wire type of its JSON request body, if it takes one.
+    pub request: Option<&'static str>,
+    /// Its success status.
+    pub status: &'static str,
+    /// What it answers with that status.
+    pub answer: Answer,
+}
+
+const fn route(
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    request: Option<&'static str>,
+    status: &'static str,
+    answer: Answer,
+) -> Route {
+    Route {
+        method,
+        path,
+        summary,
+        request,
+        status,
+        answer,
+    }
+}
+
+use Answer::{Document, Json, Text};
+
+/// Every route.
+pub const ROUTES: &[Route] = &[
+    route("get", "/api/v1/openapi.json", "This document", None, "200", Document),
+    route(
         "post",
         "/api/v1/sweeps",
-        "Create a sweep from a config (or resume an unfinished one)",
+        "Create a sweep from a config (201), or resume an unfinished one (200)",
         Some("CreateSweep"),
         "201",
+        Json("CreatedSweep"),
     ),
-    (
-        "get",
-        "/api/v1/sweeps",
-        "List sweeps, newest first",
-        None,
-        "200",
-    ),
-    (
+    route("get", "/api/v1/sweeps", "List sweeps, newest first", None, "200", Json("SweepList")),
+    route(
         "get",
         "/api/v1/sweeps/{id}",
         "One sweep with run counts and best run",
         None,
         "200",
+        Json("Sweep"),
     ),
-    (
+    route(
         "post",
         "/api/v1/sweeps/{id}/pause",
         "Stop handing out runs; running runs go on",
         None,
         "200",
+        Json("Sweep"),
     ),
-    (
-        "post",
-        "/api/v1/sweeps/{id}/resume",
-        "Hand out runs again",
-        None,
-        "200",
-    ),
-    (
+    route("post", "/api/v1/sweeps/{id}/resume", "Hand out runs again", None, "200", Json("Sweep")),
+    route(
         "post",
         "/api/v1/sweeps/{id}/stop",
         "Finish the sweep; running runs finish",
         None,
         "200",
+        Json("Sweep"),
     ),
-    (
+    route(
         "post",
         "/api/v1/sweeps/{id}/cancel",
         "Cancel the sweep; running runs are stopped",
         None,
         "200",
+        Json("Sweep"),
     ),
-    (
+    route(
         "post",
         "/api/v1/sweeps/{id}/retry",
         "Queue runs again with the same configuration (a finished sweep runs its retries)",
-        Some("Retry"),
+        Some("RetryRequest"),
         "200",
+        Json("RetryAnswer"),
     ),
-    (
+    route(
         "post",
         "/api/v1/sweeps/{id}/claim",
-        "Claim the next run (200), wait (204) or the sweep is over (410)",
-        Some("Claim"),
+        "Claim the next run (200), wait (204) or the sweep is over (410, SweepOver)",
+        Some("ClaimRequest"),
         "200",
+        Json("RunAnswer"),
     ),
-    (
+    route(
         "get",
         "/api/v1/sweeps/{id}/best",
         "The run with the best metric",
         None,
         "200",
+        Json("RunAnswer"),
     ),
-    (
+    route(
         "get",
         "/api/v1/sweeps/{id}/export",
-        "Every run as CSV or JSON (?format=csv|json)",
+        "Every run as CSV or JSON (?format=csv|json; the JSON is an Export)",
         None,
         "200",
+        Json("Export"),
     ),
-    (
+    route(
         "get",
         "/api/v1/sweeps/{id}/points",
         "Every run's params, metric and times, column by column (for charts)",
         None,
         "200",
+        Json("SweepPoints"),
     ),
-    (
+    route(
         "get",
         "/api/v1/sweeps/{id}/importance",
         "Parameter importance (random forest) and correlation with the metric",
         None,
         "200",
+        Json("Importance"),
     ),
-    (
+    route(
         "put",
         "/api/v1/sweeps/{id}/notes",
         "Replace the sweep's markdown notes (at most 64 KiB)",
-        Some("Notes"),
+        Some("NotesRequest"),
         "200",
+        Json("Notes"),
     ),
-    (
+    route(
         "get",
         "/api/v1/events",
-        "Live events as server-sent events (?sweep=ID)",
+        "Live events as server-sent events (?sweep=ID); payloads: Hello, Sweep, RunBrief, MetricsEvent, Resync",
         None,
         "200",
+        Text("text/event-stream"),
     ),
-    (
+    route(
         "post",
         "/api/v1/agents",
         "Register an agent",
         Some("RegisterAgent"),
         "201",
+        Json("AgentRegistered"),
     ),
-    (
+    route(
         "post",
         "/api/v1/runs",
         "Create a run outside any sweep",
         Some("CreateRun"),
         "201",
+        Json("Run"),
     ),
-    (
+    route(
         "get",
         "/api/v1/runs",
         "List runs: ?sweep, project, state (comma list), sort, order, range=FIELD:LO:HI, in=FIELD:A|B, limit, offset",
         None,
         "200",
+        Json("RunsPage"),
     ),
-    (
+    route(
         "get",
         "/api/v1/runs/{id}",
-        "One run with its metric history",
+        "One run with its metric history (?history=false: without)",
         None,
         "200",
+        Json("Run"),
     ),
-    (
+    route(
         "get",
         "/api/v1/runs/{id}/history",
         "Metric series, downsampled (?keys=a,b&max_points=N)",
         None,
         "200",
+        Json("RunHistory"),
     ),
-    (
+    route(
         "post",
         "/api/v1/runs/{id}/started",
         "Record the argv the run's process was started with, and its git state",
         Some("Started"),
         "200",
+        Json("Empty"),
     ),
-    (
+    route(
         "post",
         "/api/v1/runs/{id}/heartbeat",
         "Report liveness; answers whether to stop",
         None,
         "200",
+        Json("HeartbeatAnswer"),
     ),
-    (
+    route(
         "post",
         "/api/v1/runs/{id}/metrics",
         "Append metric points",
-        Some("Metrics"),
+        Some("MetricsRequest"),
         "200",
+        Json("MetricsAnswer"),
     ),
-    (
+    route(
         "post",
         "/api/v1/runs/{id}/output",
         "Append captured output",
-        Some("Output"),
+        Some("OutputRequest"),
         "200",
+        Json("Empty"),
     ),
-    (
+    route(
         "get",
         "/api/v1/runs/{id}/output",
         "Captured output as text",
         None,
         "200",
+        Text("text/plain"),
     ),
-    (
+    route(
         "put",
         "/api/v1/runs/{id}/summary",
         "Set summary values",
-        Some("Summary"),
+        Some("SummaryUpdate"),
         "200",
+        Json("Empty"),
     ),
-    (
+    route(
         "put",
         "/api/v1/runs/{id}/config",
         "Merge the script's own config (defaults) into the run's; sweep values stay on top",
-        Some("Config"),
+        Some("ConfigUpdate"),
         "200",
+        Json("Empty"),
     ),
-    (
+    route(
         "post",
         "/api/v1/runs/{id}/finish",
         "End a run with its exit status",
-        Some("Finish"),
+        Some("FinishRequest"),
         "200",
+        Json("Run"),
     ),
-    (
+    route(
         "post",
         "/api/v1/runs/{id}/delivery",
         "Report metric points a client could not deliver, or recovered later",
-        Some("Delivery"),
+        Some("DeliveryRequest"),
         "200",
+        Json("Run"),
     ),
 ];
 
-fn schemas() -> Value {
-    let string = json!({"type": "string"});
-    let int = json!({"type": "integer"});
-    json!({
-        "Error": {"type": "object", "required": ["error"], "properties": {"error": string,
-            "code": {"enum": ["disk_full", "read_only", "io_error", "busy", "corrupt", "storage"]}}},
-        "CreateSweep": {"type": "object", "required": ["source"], "properties": {
-            "source": {"type": "string", "description": "YAML or JSON sweep config"},
-            "project": string, "file": string, "resume": {"type": "boolean"}, "resume_finished": {"type": "boolean"}, "seed": int}},
-        "Retry": {"type": "object", "properties": {
-            "states": {"type": "array", "items": {"enum": ["finished", "failed", "crashed", "stopped_early", "cancelled"]}},
-            "runs": {"type": "array", "items": string, "maxItems": 10000}}},
-        "Claim": {"type": "object", "properties": {"agent": string}},
-        "RegisterAgent": {"type": "object", "properties": {"sweep": string, "host": string, "pid": int}},
-        "CreateRun": {"type": "object", "properties": {
-            "project": string, "name": string, "config": {"type": "object"},
-            "argv": {"type": "array", "items": string}, "host": string,
-            "git": {"type": "object", "properties": {"commit": string, "dirty": {"type": "boolean"}}}}},
-        "Metrics": {"type": "object", "required": ["points"], "properties": {"points": {"type": "array", "items": {
-            "type": "object", "required": ["values"], "properties": {
-                "step": int, "time_ms": int,
-                "values": {"type": "object", "additionalProperties": {"type": ["number", "null"]}}}}}}},
-        "Output": {"type": "object", "required": ["stream", "text"], "properties": {
-            "stream": {"enum": ["stdout", "stderr"]}, "text": string}},
-        "Summary": {"type": "object"},
-        "Started": {"type": "object", "required": ["argv"], "properties": {
-            "argv": {"type": "array", "items": string}, "pid": int,
-            "git": {"type": "object", "properties": {"commit": string, "dirty": {"type": "boolean"}}}}},
-        "Config": {"type": "object"},
-        "Notes": {"type": "object", "required": ["notes"], "properties": {"notes": string}},
-        "Delivery": {"type": "object", "properties": {
-            "missing": {"type": "integer", "minimum": 0}, "recovered": {"type": "integer", "minimum": 0},
-            "files": {"type": "array", "items": string}}},
-        "Finish": {"type": "object", "properties": {
-            "exit_code": int, "error": string,
-            "state": {"enum": ["finished", "failed", "crashed", "stopped_early", "cancelled"]}}},
-    })
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("{}{name}", hyperdial_wire::gen::SCHEMAS_PATH)})
+}
+
+fn json_content(name: &str) -> Value {
+    json!({"application/json": {"schema": schema_ref(name)}})
 }
 
 /// The document.
 pub fn document() -> Value {
     let mut paths = Map::new();
-    for (method, path, summary, body, status) in ROUTES {
-        let mut op = json!({
-            "summary": summary,
-            "responses": {
-                *status: {"description": "success"},
-                "4XX": {"description": "bad request", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                "503": {"description": "storage fault (disk full, read-only, I/O error, busy, damaged): nothing was stored; retry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for r in ROUTES {
+        let mut responses = Map::new();
+        let success = match r.answer {
+            Json(name) => json!({"description": "success", "content": json_content(name)}),
+            Text(media) => {
+                json!({"description": "success", "content": {media: {"schema": {"type": "string"}}}})
             }
-        });
-        if path.contains("{id}") {
+            Document => {
+                json!({"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}})
+            }
+        };
+        responses.insert(r.status.into(), success);
+        if r.path.ends_with("/claim") {
+            responses.insert(
+                "204".into(),
+                json!({"description": "nothing to start now; ask again later"}),
+            );
+            responses.insert(
+                "410".into(),
+                json!({"description": "the sweep is over", "content": json_content("SweepOver")}),
+            );
+        }
+        if r.path == "/api/v1/sweeps" && r.method == "post" {
+            responses.insert(
+                "200".into(),
+                json!({"description": "an existing sweep, resumed", "content": json_content("CreatedSweep")}),
+            );
+        }
+        responses.insert(
+            "4XX".into(),
+            json!({"description": "bad request", "content": json_content("ErrorBody")}),
+        );
+        responses.insert(
+            "503".into(),
+            json!({"description": "storage fault (disk full, read-only, I/O error, busy, damaged): nothing was stored; retry", "content": json_content("ErrorBody")}),
+        );
+        let mut op = json!({"summary": r.summary, "responses": responses});
+        if r.path.contains("{id}") {
             op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
         }
-        if let Some(schema) = body {
-            op["requestBody"] = json!({"content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+        if let Some(name) = r.request {
+            op["requestBody"] = json!({"content": json_content(name)});
         }
-        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
-        entry[*method] = op;
+        let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
+        entry[r.method] = op;
     }
     json!({
         "openapi": "3.1.0",
@@ -277,9 +340,43 @@ pub fn document() -> Value {
                  "description": "Hyperparameter sweeps and experiment tracking. See docs/api.md."},
         "paths": paths,
         "components": {
-            "schemas": schemas(),
+            "schemas": hyperdial_wire::gen::schemas(),
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}
         },
         "security": [{"token": []}, {}]
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_names_types_that_exist() {
+        let doc = document();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for r in ROUTES {
+            for name in r.request.into_iter().chain(match r.answer {
+                Json(name) => Some(name),
+                _ => None,
+            }) {
+                assert!(
+                    schemas.contains_key(name),
+                    "{} {}: {name}",
+                    r.method,
+                    r.path
+                );
+            }
+        }
+        for name in [
+            "ErrorBody",
+            "SweepOver",
+            "RunBrief",
+            "MetricsEvent",
+            "Hello",
+            "Resync",
+        ] {
+            assert!(schemas.contains_key(name), "{name}");
+        }
+    }
 }

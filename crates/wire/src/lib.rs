@@ -1,11 +1,14 @@
 //! # hyperdial-wire
 //!
-//! One definition of every type that crosses a process boundary: the server's store, its HTTP
-//! API, the agents, the command line and (through generated files) the Python client and the
-//! dashboard all use these. A state is an enum here and a lowercase word on the wire and in
-//! the database (`"running"`), so a typo is a compile error in Rust and a parse error at the
-//! edge, never a silently unmatched string.
+//! One definition of every type that crosses a process boundary: the server's HTTP API
+//! ([`api`]), the agents, the command line and (through generated files, [`gen`]) the Python
+//! client and the dashboard all use these. A state is an enum here and a lowercase word on
+//! the wire and in the database (`"running"`), so a typo is a compile error in Rust and a
+//! parse error at the edge, never a silently unmatched string.
 
+pub mod api;
+pub mod gen;
 mod state;
+mod state_schema;
 
 pub use state::{RunState, SweepState, UnknownState};

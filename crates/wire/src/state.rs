@@ -59,6 +59,15 @@ impl RunState {
         RunState::Cancelled,
     ];
 
+    /// The states a run can end in (what `POST /runs/{id}/finish` and retries name).
+    pub const TERMINAL: [RunState; 5] = [
+        RunState::Finished,
+        RunState::Failed,
+        RunState::Crashed,
+        RunState::StoppedEarly,
+        RunState::Cancelled,
+    ];
+
     /// The state's word on the wire and in the database.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -176,6 +185,7 @@ mod tests {
     fn words_round_trip_through_text_and_json() {
         for state in RunState::ALL {
             assert_eq!(state.as_str().parse::<RunState>(), Ok(state));
+            assert_eq!(state.to_string(), state.as_str());
             let json = serde_json::to_string(&state).unwrap();
             assert_eq!(json, format!("\"{state}\""));
             assert_eq!(serde_json::from_str::<RunState>(&json).unwrap(), state);
@@ -185,6 +195,16 @@ mod tests {
             let json = serde_json::to_string(&state).unwrap();
             assert_eq!(serde_json::from_str::<SweepState>(&json).unwrap(), state);
         }
+    }
+
+    #[test]
+    fn the_listed_choices_are_every_state() {
+        let err = "x".parse::<RunState>().unwrap_err();
+        let words: Vec<_> = RunState::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(err.expected, words.join(", "));
+        let err = "x".parse::<SweepState>().unwrap_err();
+        let words: Vec<_> = SweepState::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(err.expected, words.join(", "));
     }
 
     #[test]
@@ -205,5 +225,10 @@ mod tests {
         assert_eq!(RunState::StoppedEarly.as_str(), "stopped_early");
         assert!(RunState::StoppedEarly.is_terminal());
         assert!(SweepState::Cancelled.is_over() && !SweepState::Paused.is_over());
+        let terminal: Vec<_> = RunState::ALL
+            .into_iter()
+            .filter(|s| s.is_terminal())
+            .collect();
+        assert_eq!(terminal, RunState::TERMINAL);
     }
 }

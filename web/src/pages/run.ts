@@ -1,5 +1,6 @@
-import { get, getText, subscribe } from "../api";
+import { api, subscribe } from "../api";
 import { chart, Chart } from "../charts";
+import type { Run } from "../wire";
 import { clear, codeText, deliveryLabels, deliveryText, duration, h, num, stateBadge, throttle, toYaml, value, when } from "../util";
 
 export function runPage(el: HTMLElement, id: string): (() => void)[] {
@@ -18,29 +19,29 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
     h("section.card", null, h("h2", null, "Output"), outputEl),
   );
   const charts = new Map<string, Chart>();
-  let run: any = null;
+  let run: Run | null = null;
   // Numbers of the run this one retries and of the run that retries it, looked up once.
   const related: { retryOf?: { id: string; number: number | null }; retriedBy?: { id: string; number: number | null } } = {};
 
   const runLink = (r: { id: string; number: number | null }) =>
     h("a", { href: `/runs/${r.id}`, "data-link": true }, r.number !== null && r.number !== undefined ? `#${r.number}` : r.id);
 
-  const loadRelated = async (r: any) => {
+  const loadRelated = async (r: Run) => {
     if (r.retry_of && related.retryOf?.id !== r.retry_of) {
-      const prev = await get(`/api/v1/runs/${r.retry_of}?history=false`).catch(() => null);
+      const prev = await api.run(r.retry_of).catch(() => null);
       related.retryOf = { id: r.retry_of, number: prev?.number ?? null };
     }
     // A retry is created after the run it retries has ended: look among the sweep's later runs.
     if (r.sweep && r.finished_ms && !related.retriedBy) {
       const q = new URLSearchParams({ sweep: r.sweep, range: `created_ms:${r.finished_ms - 1000}:`, sort: "created_ms", limit: "1000" });
-      const page = await get(`/api/v1/runs?${q}`).catch(() => null);
-      const next = (page?.runs ?? []).find((x: any) => x.retry_of === r.id);
+      const page = await api.runs(q.toString()).catch(() => null);
+      const next = (page?.runs ?? []).find((x) => x.retry_of === r.id);
       if (next) related.retriedBy = { id: next.id, number: next.number ?? null };
     }
   };
 
   const loadRun = async () => {
-    const r = await get(`/api/v1/runs/${id}?history=false`);
+    const r = await api.run(id);
     await loadRelated(r);
     run = r;
     const delivery = deliveryText(r);
@@ -113,8 +114,8 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
   };
 
   const loadCharts = async () => {
-    const hist = await get(`/api/v1/runs/${id}/history?max_points=1000`);
-    for (const key of hist.keys as string[]) {
+    const hist = await api.history(id, "max_points=1000");
+    for (const key of hist.keys) {
       let c = charts.get(key);
       if (!c) {
         const box = h("div.chart.small", { "data-metric": key });
@@ -140,7 +141,7 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
   };
 
   const loadOutput = async () => {
-    const text = await getText(`/api/v1/runs/${id}/output`);
+    const text = await api.output(id);
     const atBottom = outputEl.scrollTop + outputEl.clientHeight >= outputEl.scrollHeight - 4;
     outputEl.textContent = text.length > 200_000 ? "…" + text.slice(-200_000) : text || "(no output captured)";
     if (atBottom) outputEl.scrollTop = outputEl.scrollHeight;
@@ -160,7 +161,7 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
     if (!run) return;
     clearInterval(wait);
     unsub = subscribe(run.sweep ?? null, (kind, data) => {
-      const rid = kind === "metrics" ? data.run?.id : data.id;
+      const rid = kind === "metrics" ? data.run.id : "id" in data ? data.id : null;
       if (rid === id || kind === "resync") refresh();
     });
   }, 100);

@@ -1,35 +1,16 @@
-import { get, send, subscribe } from "../api";
+import { api, subscribe } from "../api";
 import { chart, Chart, palette } from "../charts";
 import { navigate } from "../main";
 import { clear, configYaml, deliveryLabels, duration, h, markdown, num, smooth, stateBadge, throttle, value, when } from "../util";
+import type { Run, Sweep, SweepPoints as Points } from "../wire";
+import { RUN_STATES } from "../wire";
 import { sweepActions } from "./sweeps";
-
-interface Axis {
-  name: string;
-  kind: "linear" | "log" | "category";
-  values: unknown[] | null;
-}
-
-interface Points {
-  metric: { name: string; goal: string } | null;
-  axes: Axis[];
-  count: number;
-  runs: {
-    id: string[];
-    number: (number | null)[];
-    state: string[];
-    metric: (number | null)[];
-    created_ms: number[];
-    finished_ms: (number | null)[];
-    params: Record<string, unknown[]>;
-  };
-}
 
 const label = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v));
 const PAGE = 50;
 
 export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
-  let sweep: any = null;
+  let sweep: Sweep | null = null;
   let pts: Points | null = null;
   const selected = new Set<string>();
   let userSelected = false;
@@ -55,7 +36,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     "select#state-filter",
     null,
     h("option", { value: "" }, "all states"),
-    ["queued", "running", "finished", "failed", "crashed", "stopped_early", "cancelled"].map((s) => h("option", { value: s }, s.replace("_", " "))),
+    RUN_STATES.map((s) => h("option", { value: s }, s.replace("_", " "))),
   ) as HTMLSelectElement;
   const notesInput = h("textarea#notes-input", { rows: "8", placeholder: "What did this sweep teach you? What to try next? (Markdown)", "data-testid": "notes-input" }) as HTMLTextAreaElement;
   const notesView = h("div.md#notes-view", { "data-testid": "notes-view" });
@@ -127,7 +108,8 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   // ---- header ----
   const renderHeader = () => {
     const s = sweep;
-    const c = s.counts as Record<string, number>;
+    if (!s) return;
+    const c = s.counts;
     clear(
       header,
       h("div.crumbs", null, h("a", { href: "/", "data-link": true }, "Sweeps"), " / ", s.project),
@@ -157,20 +139,21 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   const fact = (k: string, v: string, ...rest: Node[]) => h("div.fact", null, h("span.k", null, k), h("span.v", { "data-fact": k }, v, ...rest));
 
   const loadSweep = async () => {
-    sweep = await get(`/api/v1/sweeps/${id}`);
+    const s = await api.sweep(id);
+    sweep = s;
     renderHeader();
     if (document.activeElement !== notesInput && notesInput.value === (notesInput.dataset.saved ?? "")) {
-      notesInput.value = sweep.notes || "";
-      notesInput.dataset.saved = sweep.notes || "";
-      notesView.innerHTML = markdown(sweep.notes || "");
+      notesInput.value = s.notes || "";
+      notesInput.dataset.saved = s.notes || "";
+      notesView.innerHTML = markdown(s.notes || "");
     }
-    configEl.textContent = configYaml(sweep.source || "");
+    configEl.textContent = configYaml(s.source || "");
   };
 
   const saveNotes = async () => {
     notesStatus.textContent = "saving…";
     try {
-      const r = await send("PUT", `/api/v1/sweeps/${id}/notes`, { notes: notesInput.value });
+      const r = await api.putNotes(id, { notes: notesInput.value });
       notesInput.dataset.saved = r.notes;
       notesView.innerHTML = markdown(r.notes);
       notesStatus.textContent = "saved";
@@ -395,7 +378,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   };
 
   const loadPoints = async () => {
-    pts = await get<Points>(`/api/v1/sweeps/${id}/points`);
+    pts = await api.points(id);
     if (!curves.key && pts.metric) curves.key = pts.metric.name;
     renderBest();
     renderParallel();
@@ -413,13 +396,13 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
 
   // ---- importance ----
   const loadImportance = async () => {
-    const imp = await get(`/api/v1/sweeps/${id}/importance`);
+    const imp = await api.importance(id);
     if (!imp.params?.length) {
       clear(importanceEl, h("p.muted", null, "No varying parameters."));
       return;
     }
-    const rows = imp.params.map((p: any) => {
-      const corr = p.pearson as number | null;
+    const rows = imp.params.map((p) => {
+      const corr = p.pearson;
       return h(
         "tr",
         { "data-param": p.name },
@@ -459,7 +442,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     await Promise.all(
       runs.map(async (r) => {
         const key = curves.key;
-        const hist = await get(`/api/v1/runs/${r}/history?keys=${encodeURIComponent(key)}&max_points=500`).catch(() => null);
+        const hist = await api.history(r, `keys=${encodeURIComponent(key)}&max_points=500`).catch(() => null);
         if (!hist) return;
         const s = hist.series[key] ?? { step: [], value: [] };
         histories.set(r, { keys: hist.keys, step: s.step, value: s.value });
@@ -512,14 +495,14 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   });
 
   // ---- runs table ----
-  const runRef = (rid: string, shown: any[]) => {
+  const runRef = (rid: string, shown: Run[]) => {
     const k = pts ? pts.runs.id.indexOf(rid) : -1;
     const n = shown.find((x) => x.id === rid)?.number ?? (k >= 0 ? pts!.runs.number[k] : null);
     return h("a", { href: `/runs/${rid}`, "data-link": true }, n !== null && n !== undefined ? `#${n}` : rid);
   };
   // "attempt 2 · retry of #3" for a retry; "retried as #9" for an earlier attempt whose retry is
   // on the same page.
-  const attemptLabel = (r: any, shown: any[]) => {
+  const attemptLabel = (r: Run, shown: Run[]) => {
     const next = shown.find((x) => x.retry_of === r.id);
     if ((r.attempt ?? 1) <= 1 && !r.retry_of && !next) return null;
     return h(
@@ -539,7 +522,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
       const at = f.indexOf("=");
       qs += `&${f.slice(0, at)}=${encodeURIComponent(f.slice(at + 1))}`;
     }
-    const page = await get(`/api/v1/runs?${qs}`);
+    const page = await api.runs(qs);
     const params = pts?.axes.map((a) => a.name) ?? Object.keys(page.runs[0]?.params ?? {});
     if (!summaryKeys.length || page.runs.length) {
       const ks = new Set<string>();
@@ -585,7 +568,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     );
     clear(
       tableBody,
-      page.runs.map((r: any) =>
+      page.runs.map((r) =>
         h(
           "tr",
           { "data-run": r.id },
@@ -674,7 +657,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     }
     if (kind === "sweep") loadSweep().catch(() => {});
     if (kind === "metrics") {
-      if (selected.has(data.run?.id)) refreshCurves();
+      if (selected.has(data.run.id)) refreshCurves();
       refreshTable();
       refreshSlow();
     }

@@ -1,9 +1,12 @@
-import { get, send, subscribe } from "../api";
+import { api, subscribe } from "../api";
 import { clear, duration, h, num, stateBadge, throttle, when } from "../util";
+import type { RunCounts, Sweep } from "../wire";
+import { RUN_STATES } from "../wire";
 
-const STATES = ["running", "queued", "finished", "failed", "crashed", "stopped_early", "cancelled"];
+// Running first: what is happening now leads.
+const STATES = ["running", ...RUN_STATES.filter((s) => s !== "running")] as const;
 
-function counts(c: Record<string, number>): HTMLElement {
+function counts(c: RunCounts): HTMLElement {
   return h(
     "span.counts",
     null,
@@ -15,18 +18,18 @@ function counts(c: Record<string, number>): HTMLElement {
  *  it: `stop` and `pause` on a running or paused sweep, `cancel` also on a `finished` sweep whose
  *  runs are still in flight (after `stop`). When the server refuses anyway (the sweep ended
  *  meanwhile: `409`), its message goes to `onError`; a success clears it. */
-export function sweepActions(sweep: any, reload: () => void, onError: (message: string) => void): HTMLElement {
-  const act = async (action: string) => {
+export function sweepActions(sweep: Sweep, reload: () => void, onError: (message: string) => void): HTMLElement {
+  const act = async (action: "pause" | "resume" | "stop" | "cancel") => {
     if (action === "cancel" && !confirm(`Cancel sweep ${sweep.id}? Running runs are stopped.`)) return;
     try {
-      await send("POST", `/api/v1/sweeps/${sweep.id}/${action}`);
+      await api.sweepAction(sweep.id, action);
       onError("");
     } catch (e) {
       onError(`${action} ${sweep.name || sweep.id}: ${(e as Error).message}`);
     }
     reload();
   };
-  const btn = (action: string, enabled: boolean) =>
+  const btn = (action: "pause" | "resume" | "stop" | "cancel", enabled: boolean) =>
     h("button", { class: `btn small a-${action}`, disabled: !enabled, onclick: () => act(action), "data-action": action }, action);
   const s = sweep.state;
   const open = s === "running" || s === "paused";
@@ -65,7 +68,7 @@ export function sweepsPage(el: HTMLElement): (() => void)[] {
     ),
   );
   const load = async () => {
-    const { sweeps } = await get<{ sweeps: any[] }>("/api/v1/sweeps");
+    const { sweeps } = await api.sweeps();
     summary.textContent = sweeps.length
       ? `${sweeps.length} sweep${sweeps.length === 1 ? "" : "s"}`
       : "No sweeps yet. Start one with `hyperdial tune sweep.yaml` or `hyperdial sweep sweep.yaml`.";
@@ -98,7 +101,7 @@ export function sweepsPage(el: HTMLElement): (() => void)[] {
   };
   load().catch((e) => (summary.textContent = String(e.message)));
   const refresh = throttle(() => load().catch(() => {}), 1500);
-  const unsub = subscribe(null, (kind) => {
+  const unsub = subscribe(null, (...[kind]) => {
     if (kind === "sweep" || kind === "run_created" || kind === "run_finished" || kind === "resync") refresh();
   });
   const timer = window.setInterval(refresh, 30_000);

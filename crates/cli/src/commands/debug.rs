@@ -90,8 +90,8 @@ fn stop_decisions(config: &SweepConfig, runs: &[RunIn]) -> Result<Value> {
         .enumerate()
         .map(|(i, r)| Curve {
             number: i as i64 + 1,
-            running: r.state == "running",
-            finished: r.state == "finished",
+            running: r.state.parse() == Ok(RunState::Running),
+            finished: r.state.parse() == Ok(RunState::Finished),
             points: r
                 .history
                 .iter()

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use comfy_table::{presets::UTF8_BORDERS_ONLY, Table};
+use hyperdial_wire::api::{CreateSweep, RetryRequest};
+use hyperdial_wire::RunState;
 use serde_json::{json, Value};
 
 use crate::Remote;
@@ -34,7 +36,12 @@ pub async fn create(
 ) -> Result<ExitCode> {
     let source = read_sweep_file(file)?;
     let api = remote.api();
-    let body = json!({"source": source, "project": project, "file": file.display().to_string()});
+    let body = CreateSweep {
+        source,
+        project: project.map(str::to_string),
+        file: Some(file.display().to_string()),
+        ..CreateSweep::default()
+    };
     let sweep = api.post("/api/v1/sweeps", &body).await?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&sweep)?);
@@ -127,7 +134,7 @@ fn run_note(r: &Value) -> String {
 pub async fn runs(
     remote: &Remote,
     sweep: &str,
-    state: Option<&str>,
+    state: Option<RunState>,
     as_json: bool,
 ) -> Result<ExitCode> {
     let api = remote.api();
@@ -136,7 +143,7 @@ pub async fn runs(
         .await?;
     let mut path = format!("/api/v1/runs?sweep={}&limit=100000", urlencode(sweep));
     if let Some(s) = state {
-        path.push_str(&format!("&state={}", urlencode(s)));
+        path.push_str(&format!("&state={s}"));
     }
     let v = api.get(&path).await?;
     if as_json {
@@ -324,7 +331,7 @@ pub async fn act(remote: &Remote, sweep: &str, action: &str) -> Result<ExitCode>
 pub async fn retry(
     remote: &Remote,
     sweep: &str,
-    states: &[&str],
+    states: &[RunState],
     runs: &[String],
 ) -> Result<ExitCode> {
     // Like `run`: the server at --server when one answers, else the local database.
@@ -352,7 +359,10 @@ pub async fn retry(
     let answer = api
         .post(
             &format!("/api/v1/sweeps/{}/retry", urlencode(sweep)),
-            &json!({"states": states, "runs": runs}),
+            &RetryRequest {
+                states: states.to_vec(),
+                runs: runs.to_vec(),
+            },
         )
         .await;
     let local = embedded.is_some();

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::IsTerminal;
 
-use hyperdial_agent::Event;
+use hyperdial_agent::{Event, RunState};
 use hyperdial_space::command::python_str;
 use hyperdial_space::Goal;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -19,7 +19,7 @@ pub struct Progress {
     done: u64,
     total: Option<u64>,
     /// Runs ended, by state.
-    pub states: HashMap<String, u64>,
+    pub states: HashMap<RunState, u64>,
     /// Messages already shown (several agents report the same news).
     shown: std::collections::HashSet<String>,
     /// A summary saying how the sweep ended follows (`tune`), so the agents' "sweep is over"
@@ -127,7 +127,7 @@ impl Progress {
                         bar.set_length(self.done);
                     }
                 }
-                *self.states.entry(state.clone()).or_default() += 1;
+                *self.states.entry(state).or_default() += 1;
                 let n = self.numbers.get(&run).copied().unwrap_or(0);
                 if let (Some((_, goal)), Some(v)) = (&self.metric, metric) {
                     if self.best.is_none_or(|(b, _)| goal.better(v, b)) {
@@ -138,8 +138,8 @@ impl Progress {
                     (Some((name, _)), Some(v)) => format!(" {name} {}", fmt(v)),
                     _ => String::new(),
                 };
-                let code = match (state.as_str(), exit_code) {
-                    ("failed", Some(c)) => format!(" (exit code {c})"),
+                let code = match (state, exit_code) {
+                    (RunState::Failed, Some(c)) => format!(" (exit code {c})"),
                     _ => String::new(),
                 };
                 let text = format!(

@@ -9,6 +9,7 @@ use hyperdial_agent::{
     git_state, install_python_client, install_wandb_module, supervise, Client, NewRun,
     SuperviseOptions,
 };
+use hyperdial_wire::api::GitInfo;
 
 use super::signals::shutdown_levels;
 use crate::embedded::{default_db, Embedded, STATE_DIR};
@@ -43,8 +44,10 @@ pub async fn run(
             config: None,
             argv: Some(argv.to_vec()),
             host: Some(hyperdial_agent::hostname()),
-            git_commit: git.as_ref().map(|g| g.commit.clone()),
-            git_dirty: git.as_ref().and_then(|g| g.dirty),
+            git: git.as_ref().map(|g| GitInfo {
+                commit: Some(g.commit.clone()),
+                dirty: g.dirty,
+            }),
         })
         .await
         .context("cannot create the run")?;

@@ -18,6 +18,8 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};
 
 use hyperdial_agent::{spill, Client};
+use hyperdial_wire::api::{CreateRun, FinishRequest};
+use hyperdial_wire::RunState;
 
 use crate::api::Api;
 use crate::embedded::{default_db, Embedded, STATE_DIR};
@@ -101,15 +103,12 @@ async fn upload(api: &Api, client: &Client, file: &Path) -> Result<String> {
     let Some(init) = records.first().filter(|r| r["type"] == "init") else {
         bail!("the first record is not an `init` record");
     };
-    let run = api
-        .post(
-            "/api/v1/runs",
-            &json!({
-                "project": init["project"], "name": init["name"], "config": init["config"],
-                "argv": init["argv"], "host": init["host"], "git": init["git"],
-            }),
-        )
-        .await?;
+    let new: CreateRun = serde_json::from_value(json!({
+        "project": init["project"], "name": init["name"], "config": init["config"],
+        "argv": init["argv"], "host": init["host"], "git": init["git"],
+    }))
+    .context("the `init` record does not describe a run")?;
+    let run = api.post("/api/v1/runs", &new).await?;
     let id = run["id"]
         .as_str()
         .context("the server did not return a run id")?
@@ -137,8 +136,15 @@ async fn upload(api: &Api, client: &Client, file: &Path) -> Result<String> {
         .await?;
     }
     let body = match finish {
-        Some(f) => json!({"exit_code": f["exit_code"]}),
-        None => json!({"state": "crashed", "error": "recorded offline without a finish record"}),
+        Some(f) => FinishRequest {
+            exit_code: f["exit_code"].as_i64(),
+            ..FinishRequest::default()
+        },
+        None => FinishRequest {
+            state: Some(RunState::Crashed),
+            error: Some("recorded offline without a finish record".into()),
+            ..FinishRequest::default()
+        },
     };
     api.post(&format!("/api/v1/runs/{id}/finish"), &body)
         .await?;

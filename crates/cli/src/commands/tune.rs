@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use hyperdial_agent::{run_agent, AgentError, AgentOptions};
 use hyperdial_space::{grid, Method};
+use hyperdial_wire::api::CreateSweep;
+use hyperdial_wire::{RunState, SweepState};
 use serde_json::{json, Value};
 
 use super::progress::Progress;
@@ -95,14 +97,22 @@ async fn drive(
     let mut sweep = api
         .post(
             "/api/v1/sweeps",
-            &json!({"source": source, "file": file, "resume": resume, "resume_finished": resume, "seed": args.seed}),
+            &CreateSweep {
+                source: source.to_string(),
+                project: None,
+                file: Some(file.clone()),
+                resume,
+                resume_finished: resume,
+                seed: args.seed,
+            },
         )
         .await?;
     let id = sweep["id"]
         .as_str()
         .context("the server returned no sweep id")?
         .to_string();
-    let finished = sweep["resumed"] == true && sweep["state"] == "finished";
+    let finished = sweep["resumed"] == true
+        && sweep["state"].as_str().and_then(|s| s.parse().ok()) == Some(SweepState::Finished);
     if args.retry {
         let done = api
             .post(&format!("/api/v1/sweeps/{id}/retry"), &json!({}))
@@ -121,7 +131,9 @@ async fn drive(
         report_finished(api, &id, &sweep, config, &file).await?;
         return Ok(ExitCode::SUCCESS);
     }
-    let queued = sweep["counts"]["queued"].as_u64().unwrap_or(0);
+    let queued = sweep["counts"][RunState::Queued.as_str()]
+        .as_u64()
+        .unwrap_or(0);
     // Configurations tried so far: a retried run and its retries are one.
     let existing = sweep["total_runs"]
         .as_u64()

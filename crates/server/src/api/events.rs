@@ -17,8 +17,9 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use hyperdial_wire::api::{EventPoint, Hello, MetricsEvent, Resync};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::error::ApiError;
@@ -69,9 +70,19 @@ impl Bus {
         self.tx.receiver_count() > 0
     }
 
-    /// Publish an event; without subscribers it is dropped.
-    pub fn publish(&self, kind: &'static str, sweep: Option<&str>, data: Value) {
+    /// Publish an event whose payload is `data` as JSON (a wire type of
+    /// `hyperdial_wire::api`); without subscribers it is dropped before it is encoded.
+    pub fn publish<T: Serialize + ?Sized>(
+        &self,
+        kind: &'static str,
+        sweep: Option<&str>,
+        data: &T,
+    ) {
         if self.active() {
+            let Ok(data) = serde_json::to_value(data) else {
+                tracing::error!("live event {kind}: its payload cannot be encoded");
+                return;
+            };
             let _ = self.tx.send(Arc::new(Event {
                 kind,
                 sweep: sweep.map(str::to_string),
@@ -96,8 +107,9 @@ pub(crate) struct EventsQuery {
     sweep: Option<String>,
 }
 
-fn sse_event(kind: &str, data: &Value) -> SseEvent {
-    SseEvent::default().event(kind).data(data.to_string())
+fn sse_event<T: Serialize>(kind: &str, data: &T) -> SseEvent {
+    let data = serde_json::to_string(data).unwrap_or_else(|_| "null".into());
+    SseEvent::default().event(kind).data(data)
 }
 
 /// The SSE stream.
@@ -115,7 +127,12 @@ pub(crate) async fn events(
     }
     let rx = bus.subscribe();
     let filter = q.sweep;
-    let hello = sse_event("hello", &json!({ "sweep": filter }));
+    let hello = sse_event(
+        "hello",
+        &Hello {
+            sweep: filter.clone(),
+        },
+    );
     let first = stream::once(async move { Ok::<_, Infallible>(hello) });
     let rest = live(rx, filter);
     Sse::new(futures_util::StreamExt::chain(first, rest))
@@ -142,33 +159,12 @@ fn live(
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    let out = sse_event("resync", &json!({ "missed": n }));
+                    let out = sse_event("resync", &Resync { missed: n });
                     return Some((Ok(out), (rx, filter)));
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
-    })
-}
-
-/// The compact run shape events carry.
-pub fn run_brief(r: &hyperdial_store::RunRow) -> Value {
-    json!({
-        "id": r.id,
-        "sweep": r.sweep_id,
-        "number": r.number,
-        "name": r.name,
-        "state": r.state,
-        "params": r.params,
-        "metric": r.metric,
-        "summary": r.summary,
-        "steps": r.next_step,
-        "host": r.host,
-        "exit_code": r.exit_code,
-        "created_ms": r.created_ms,
-        "started_ms": r.started_ms,
-        "heartbeat_ms": r.heartbeat_ms,
-        "finished_ms": r.finished_ms,
     })
 }
 
@@ -178,9 +174,9 @@ pub fn metrics_event(
     after: &hyperdial_store::RunRow,
     next_step: i64,
     points: &[hyperdial_store::Point],
-) -> Value {
+) -> MetricsEvent {
     let mut next = next_step;
-    let mut out: Vec<Value> = points
+    let mut out: Vec<EventPoint> = points
         .iter()
         .map(|p| {
             let step = p.step.unwrap_or(next);
@@ -190,15 +186,15 @@ pub fn metrics_event(
                 .iter()
                 .map(|(k, v)| (k.clone(), v.map(Value::from).unwrap_or(Value::Null)))
                 .collect();
-            json!({ "step": step, "values": values })
+            EventPoint { step, values }
         })
         .collect();
     let skip = out.len().saturating_sub(MAX_EVENT_POINTS);
     let truncated = skip > 0;
     out.drain(..skip);
-    json!({
-        "run": run_brief(after),
-        "points": out,
-        "truncated": truncated,
-    })
+    MetricsEvent {
+        run: super::views::run_brief(after),
+        points: out,
+        truncated,
+    }
 }

@@ -5,8 +5,9 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hyperdial_store::RunFilter;
+use hyperdial_wire::api::{Export, ExportRow};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::Params;
 use crate::error::ApiError;
@@ -40,19 +41,29 @@ pub(super) async fn export(
     summary_keys.dedup();
     match q.format.as_deref().unwrap_or("json") {
         "json" => {
-            let rows: Vec<Value> = runs
-                .iter()
-                .map(|r| {
-                    json!({
-                        "id": r.id, "number": r.number, "state": r.state, "metric": r.metric,
-                        "params": r.params, "summary": r.summary, "exit_code": r.exit_code,
-                        "host": r.host, "started_ms": r.started_ms, "finished_ms": r.finished_ms,
-                        "duration_s": duration(r.started_ms, r.finished_ms),
-                        "retry_of": r.retry_of, "attempt": r.attempt,
-                    })
-                })
-                .collect();
-            Ok(Json(json!({ "sweep": id, "runs": rows })).into_response())
+            let mut rows = Vec::with_capacity(runs.len());
+            for r in &runs {
+                rows.push(ExportRow {
+                    id: r.id.clone(),
+                    number: r.number,
+                    state: r.state,
+                    metric: r.metric,
+                    params: super::views::object(&r.params),
+                    summary: r.summary.clone(),
+                    exit_code: r.exit_code,
+                    host: r.host.clone(),
+                    started_ms: r.started_ms,
+                    finished_ms: r.finished_ms,
+                    duration_s: duration(r.started_ms, r.finished_ms),
+                    retry_of: r.retry_of.clone(),
+                    attempt: r.attempt,
+                });
+            }
+            Ok(Json(Export {
+                sweep: id,
+                runs: rows,
+            })
+            .into_response())
         }
         "csv" => {
             let mut out = String::new();

@@ -18,9 +18,10 @@ use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::Json;
 use hyperdial_space::Distribution;
+use hyperdial_wire::api::{Goal, Importance, ParamImportance};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::ApiResult;
 use crate::error::ApiError;
@@ -33,37 +34,19 @@ pub const MAX_FOREST_RUNS: usize = 2000;
 const MAX_DEPTH: usize = 10;
 const MIN_LEAF: usize = 3;
 
-/// How a parameter enters the model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Values on a linear scale.
-    Linear,
-    /// Values on a log scale (features are `log10`).
-    Log,
-    /// Unordered choices.
-    Category,
-}
+/// How a parameter enters the model: linear values, `log10` of log-scale values, or one-hot
+/// categories.
+pub use hyperdial_wire::api::AxisKind as Kind;
 
-impl Kind {
-    /// Name in answers.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Linear => "linear",
-            Kind::Log => "log",
-            Kind::Category => "category",
-        }
-    }
-
-    /// The kind of a distribution: categoricals are categories (even numeric ones, which the
-    /// dashboard shows on category axes; the forest still sees them one-hot).
-    pub fn of(d: &Distribution) -> Kind {
-        if d.is_categorical() {
-            Kind::Category
-        } else if d.is_log_scale() {
-            Kind::Log
-        } else {
-            Kind::Linear
-        }
+/// The kind of a distribution: categoricals are categories (even numeric ones, which the
+/// dashboard shows on category axes; the forest still sees them one-hot).
+pub fn kind_of(d: &Distribution) -> Kind {
+    if d.is_categorical() {
+        Kind::Category
+    } else if d.is_log_scale() {
+        Kind::Log
+    } else {
+        Kind::Linear
     }
 }
 
@@ -327,7 +310,7 @@ struct Param {
 }
 
 /// Compute the importance answer from runs' flat params and metrics.
-fn compute(params: &[Param], runs: &[(&Value, f64)], maximize: bool) -> Value {
+fn compute(params: &[Param], runs: &[(&Value, f64)], maximize: bool) -> Importance {
     let n = runs.len();
     let y: Vec<f64> = runs.iter().map(|(_, m)| *m).collect();
     // Feature columns, and which parameter each belongs to.
@@ -409,35 +392,42 @@ fn compute(params: &[Param], runs: &[(&Value, f64)], maximize: bool) -> Value {
     for (c, &p) in owner.iter().enumerate() {
         per_param[p] += fit.importance[c];
     }
-    let mut out: Vec<Value> = params
+    let mut out: Vec<ParamImportance> = params
         .iter()
         .enumerate()
-        .map(|(i, p)| {
-            json!({
-                "name": p.name,
-                "kind": p.kind.as_str(),
-                "importance": if n >= 2 * MIN_LEAF { json!(per_param[i]) } else { Value::Null },
-                "pearson": corr[i].0,
-                "spearman": corr[i].1,
-            })
+        .map(|(i, p)| ParamImportance {
+            name: p.name.clone(),
+            kind: p.kind,
+            importance: (n >= 2 * MIN_LEAF)
+                .then_some(per_param[i])
+                .filter(|x| x.is_finite()),
+            pearson: corr[i].0.filter(|x| x.is_finite()),
+            spearman: corr[i].1.filter(|x| x.is_finite()),
         })
         .collect();
     out.sort_by(|a, b| {
-        let f = |v: &Value| v["importance"].as_f64().unwrap_or(-1.0);
+        let f = |v: &ParamImportance| v.importance.unwrap_or(-1.0);
         f(b).total_cmp(&f(a))
     });
-    json!({
-        "method": "random_forest",
-        "trees": TREES,
-        "runs": n,
-        "forest_runs": rows.len(),
-        "goal": if maximize { "maximize" } else { "minimize" },
-        "oob_r2": fit.oob_r2,
-        "params": out,
-    })
+    Importance {
+        method: "random_forest".into(),
+        trees: TREES as u64,
+        runs: n as u64,
+        forest_runs: rows.len() as u64,
+        goal: if maximize {
+            Goal::Maximize
+        } else {
+            Goal::Minimize
+        },
+        oob_r2: fit.oob_r2.filter(|x| x.is_finite()),
+        params: out,
+        metric: None,
+        compute_ms: 0,
+        cached: false,
+    }
 }
 
-type Cache = Mutex<HashMap<String, ((i64, i64), Value)>>;
+type Cache = Mutex<HashMap<String, ((i64, i64), Importance)>>;
 
 fn cache() -> &'static Cache {
     static CACHE: OnceLock<Cache> = OnceLock::new();
@@ -453,7 +443,7 @@ pub(crate) async fn importance(State(s): State<AppState>, Path(id): Path<String>
     if let Some((fp, v)) = cache().lock().expect("importance cache").get(&key) {
         if *fp == fingerprint {
             let mut v = v.clone();
-            v["cached"] = json!(true);
+            v.cached = true;
             return Ok(Json(v).into_response());
         }
     }
@@ -472,13 +462,13 @@ pub(crate) async fn importance(State(s): State<AppState>, Path(id): Path<String>
             };
             Param {
                 name: p.name.clone(),
-                kind: Kind::of(&p.distribution),
+                kind: kind_of(&p.distribution),
                 levels,
             }
         })
         .collect();
     let points = store.sweep_points(&id).await?;
-    let maximize = sweep.goal.as_deref() == Some("maximize");
+    let maximize = super::views::goal(&sweep).maximize();
     let started = std::time::Instant::now();
     let metric = sweep.metric_name.clone();
     let answer = tokio::task::spawn_blocking(move || {
@@ -497,19 +487,20 @@ pub(crate) async fn importance(State(s): State<AppState>, Path(id): Path<String>
         )
     })?;
     let mut answer = answer;
-    answer["metric"] = json!(metric);
-    answer["compute_ms"] = json!(started.elapsed().as_millis() as u64);
+    answer.metric = metric;
+    answer.compute_ms = started.elapsed().as_millis() as u64;
     cache()
         .lock()
         .expect("importance cache")
         .insert(key, (fingerprint, answer.clone()));
-    answer["cached"] = json!(false);
+    answer.cached = false;
     Ok(Json(answer).into_response())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn forest_finds_the_parameter_that_matters() {
@@ -567,10 +558,10 @@ mod tests {
         }
         let runs: Vec<(&Value, f64)> = values.iter().map(|(p, m)| (p, *m)).collect();
         let out = compute(&params, &runs, false);
-        assert_eq!(out["params"][0]["name"], "opt", "{out}");
-        assert_eq!(out["params"][0]["pearson"], Value::Null);
-        assert_eq!(out["params"][1]["kind"], "log");
+        assert_eq!(out.params[0].name, "opt", "{out:?}");
+        assert_eq!(out.params[0].pearson, None);
+        assert_eq!(out.params[1].kind, Kind::Log);
         // lr enters as log10: perfectly rank-correlated with its share of the metric.
-        assert!(out["params"][1]["spearman"].as_f64().unwrap() > 0.0);
+        assert!(out.params[1].spearman.unwrap() > 0.0);
     }
 }

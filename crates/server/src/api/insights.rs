@@ -6,14 +6,17 @@ use axum::response::IntoResponse;
 use axum::Json;
 use hyperdial_space::Distribution;
 use hyperdial_store::{RunCondition, RunField, RunQuery, SeriesPoint, MAX_NOTES_BYTES};
+use hyperdial_wire::api::{
+    Axis, Notes, NotesRequest, PointColumns, RunHistory, RunsPage, Series, SweepPoints,
+};
+use hyperdial_wire::RunState;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::importance::Kind;
+use super::importance::kind_of;
 use super::{views, ApiResult, Body, Params};
 use crate::error::ApiError;
 use crate::AppState;
-use hyperdial_store::RunState;
 
 /// Default and largest `max_points` of a history answer.
 pub const DEFAULT_MAX_POINTS: usize = 1000;
@@ -42,21 +45,25 @@ pub(crate) async fn points(State(s): State<AppState>, Path(id): Path<String>) ->
         if matches!(p.distribution, Distribution::Constant { .. }) {
             continue;
         }
-        let kind = Kind::of(&p.distribution);
         let values = match &p.distribution {
             Distribution::Categorical { values }
-            | Distribution::CategoricalWithProbabilities { values, .. } => json!(values),
-            _ => Value::Null,
+            | Distribution::CategoricalWithProbabilities { values, .. } => Some(
+                values
+                    .iter()
+                    .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
+                    .collect(),
+            ),
+            _ => None,
         };
         let bounds = p.distribution.value_bounds();
-        axes.push(json!({
-            "name": p.name,
-            "kind": kind.as_str(),
-            "values": values,
-            "min": bounds.map(|b| b.0),
-            "max": bounds.map(|b| b.1),
-            "distribution": p.distribution.name(),
-        }));
+        axes.push(Axis {
+            name: p.name.clone(),
+            kind: kind_of(&p.distribution),
+            values,
+            min: bounds.map(|b| b.0),
+            max: bounds.map(|b| b.1),
+            distribution: p.distribution.name().to_string(),
+        });
         let col: Vec<Value> = rows
             .iter()
             .map(|r| r.params.get(&p.name).cloned().unwrap_or(Value::Null))
@@ -67,22 +74,22 @@ pub(crate) async fn points(State(s): State<AppState>, Path(id): Path<String>) ->
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
-    Ok(Json(json!({
-        "sweep": id,
-        "metric": sweep.metric_name.as_ref().map(|n| json!({"name": n, "goal": sweep.goal})),
-        "axes": axes,
-        "count": rows.len(),
-        "runs": {
-            "id": rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-            "number": rows.iter().map(|r| r.number).collect::<Vec<_>>(),
-            "state": rows.iter().map(|r| r.state.as_str()).collect::<Vec<_>>(),
-            "metric": rows.iter().map(|r| r.metric).collect::<Vec<_>>(),
-            "created_ms": rows.iter().map(|r| r.created_ms).collect::<Vec<_>>(),
-            "finished_ms": rows.iter().map(|r| r.finished_ms).collect::<Vec<_>>(),
-            "runtime_ms": rows.iter().map(runtime).collect::<Vec<_>>(),
-            "params": columns,
+    Ok(Json(SweepPoints {
+        sweep: id,
+        metric: views::metric_ref(&sweep),
+        axes,
+        count: rows.len() as u64,
+        runs: PointColumns {
+            id: rows.iter().map(|r| r.id.clone()).collect(),
+            number: rows.iter().map(|r| r.number).collect(),
+            state: rows.iter().map(|r| r.state).collect(),
+            metric: rows.iter().map(|r| r.metric).collect(),
+            created_ms: rows.iter().map(|r| r.created_ms).collect(),
+            finished_ms: rows.iter().map(|r| r.finished_ms).collect(),
+            runtime_ms: rows.iter().map(runtime).collect(),
+            params: columns,
         },
-    }))
+    })
     .into_response())
 }
 
@@ -180,37 +187,30 @@ pub(crate) async fn history(
         let all = store.series(&id, key).await?;
         let total = all.len();
         let kept = lttb(&all, max);
-        series.insert(
-            key.clone(),
-            json!({
-                "step": kept.iter().map(|p| p.step).collect::<Vec<_>>(),
-                "value": kept.iter().map(|p| p.value).collect::<Vec<_>>(),
-                "time_ms": kept.iter().map(|p| p.time_ms).collect::<Vec<_>>(),
-                "total": total,
-                "downsampled": kept.len() < total,
-            }),
-        );
+        let one = Series {
+            step: kept.iter().map(|p| p.step).collect(),
+            value: kept.iter().map(|p| p.value).collect(),
+            time_ms: kept.iter().map(|p| p.time_ms).collect(),
+            total: total as u64,
+            downsampled: kept.len() < total,
+        };
+        series.insert(key.clone(), json!(one));
     }
-    Ok(Json(json!({
-        "run": id,
-        "sweep": run.sweep_id,
-        "keys": names,
-        "max_points": max,
-        "series": series,
-    }))
+    Ok(Json(RunHistory {
+        run: id,
+        sweep: run.sweep_id,
+        keys: names,
+        max_points: max as u64,
+        series,
+    })
     .into_response())
-}
-
-#[derive(Deserialize)]
-pub(crate) struct NotesBody {
-    notes: String,
 }
 
 /// `PUT /api/v1/sweeps/{id}/notes`: replace the sweep's markdown notes.
 pub(crate) async fn put_notes(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    Body(body): Body<NotesBody>,
+    Body(body): Body<NotesRequest>,
 ) -> ApiResult {
     if body.notes.len() > MAX_NOTES_BYTES {
         return Err(ApiError::too_large(format!(
@@ -221,10 +221,14 @@ pub(crate) async fn put_notes(
     if !s.controller.store().set_notes(&id, &body.notes).await? {
         return Err(ApiError::not_found("sweep", &id));
     }
+    let notes = Notes {
+        id,
+        notes: body.notes,
+    };
     s.controller
         .events
-        .publish("sweep", Some(&id), json!({"id": id, "notes": body.notes}));
-    Ok(Json(json!({"id": id, "notes": body.notes})).into_response())
+        .publish("sweep", Some(&notes.id), &notes);
+    Ok(Json(notes).into_response())
 }
 
 fn field(s: &str) -> Result<RunField, ApiError> {
@@ -344,13 +348,13 @@ pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
 pub(crate) async fn list_runs(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult {
     let q = parse_runs_query(raw.as_deref().unwrap_or(""))?;
     let (rows, total) = s.controller.store().runs_page(&q).await?;
-    let runs: Vec<Value> = rows.iter().map(views::run).collect();
-    Ok(Json(json!({
-        "runs": runs,
-        "total": total,
-        "offset": q.offset.unwrap_or(0).max(0),
-        "limit": q.limit.unwrap_or(1000).clamp(1, 100_000),
-    }))
+    let runs = rows.iter().map(views::run).collect();
+    Ok(Json(RunsPage {
+        runs,
+        total,
+        offset: q.offset.unwrap_or(0).max(0),
+        limit: q.limit.unwrap_or(1000).clamp(1, 100_000),
+    })
     .into_response())
 }
 

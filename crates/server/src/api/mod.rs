@@ -10,6 +10,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use hyperdial_store::Point;
+use hyperdial_wire::api::{
+    AgentRegistered, ClaimRequest, ConfigUpdate, CreateRun, CreateSweep, CreatedSweep,
+    DeliveryRequest, Diagnostic, Empty, FinishRequest, GitInfo, HeartbeatAnswer, MetricsAnswer,
+    MetricsRequest, OutputRequest, RegisterAgent, Retried, RetryAnswer, RetryRequest, RunAnswer,
+    Skipped, Started, SummaryUpdate, SweepList, SweepOver,
+};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -185,19 +191,6 @@ async fn openapi() -> Json<Value> {
     Json(crate::openapi::document())
 }
 
-#[derive(Deserialize)]
-struct CreateSweep {
-    source: String,
-    project: Option<String>,
-    file: Option<String>,
-    #[serde(default)]
-    resume: bool,
-    /// With `resume`: when no unfinished sweep matches, return the newest finished one.
-    #[serde(default)]
-    resume_finished: bool,
-    seed: Option<i64>,
-}
-
 async fn create_sweep(State(s): State<AppState>, Body(body): Body<CreateSweep>) -> ApiResult {
     let c = &s.controller;
     let created = c
@@ -215,13 +208,23 @@ async fn create_sweep(State(s): State<AppState>, Body(body): Body<CreateSweep>) 
         // resumed sweep's counts show it before the first claim (`tune` sizes its run from them).
         c.queue_retries(&created.sweep.id).await?;
     }
-    let mut view = views::sweep(c, &created.sweep).await?;
+    let view = views::sweep(c, &created.sweep).await?;
     if !created.resumed {
-        c.events
-            .publish("sweep", Some(&created.sweep.id), view.clone());
+        c.events.publish("sweep", Some(&created.sweep.id), &view);
     }
-    view["resumed"] = json!(created.resumed);
-    view["warnings"] = json!(created.warnings);
+    let warnings = serde_json::to_value(&created.warnings)
+        .and_then(serde_json::from_value::<Vec<Diagnostic>>)
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot encode the config's warnings: {e}"),
+            )
+        })?;
+    let view = CreatedSweep {
+        sweep: view,
+        resumed: created.resumed,
+        warnings,
+    };
     let status = if created.resumed {
         StatusCode::OK
     } else {
@@ -237,33 +240,16 @@ struct ProjectQuery {
 
 async fn list_sweeps(State(s): State<AppState>, Params(q): Params<ProjectQuery>) -> ApiResult {
     let rows = s.controller.store().sweeps(q.project.as_deref()).await?;
-    let mut out = Vec::with_capacity(rows.len());
+    let mut sweeps = Vec::with_capacity(rows.len());
     for row in &rows {
-        out.push(views::sweep(&s.controller, row).await?);
+        sweeps.push(views::sweep(&s.controller, row).await?);
     }
-    Ok(Json(json!({ "sweeps": out })).into_response())
+    Ok(Json(SweepList { sweeps }).into_response())
 }
 
 async fn get_sweep(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let row = s.controller.sweep(&id).await?;
     Ok(Json(views::sweep(&s.controller, &row).await?).into_response())
-}
-
-/// Body of `POST /sweeps/{id}/retry`; both lists empty: the failed and crashed runs.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RetryBody {
-    /// Retry the latest attempts in these states.
-    #[serde(default)]
-    states: Vec<String>,
-    /// Retry these runs (or their latest attempts).
-    #[serde(default)]
-    runs: Vec<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct ClaimBody {
-    agent: Option<String>,
 }
 
 async fn sweep_action(
@@ -274,55 +260,61 @@ async fn sweep_action(
     let c = &s.controller;
     match action.as_str() {
         "claim" => {
-            let agent = optional_body::<ClaimBody>(&body)?.agent;
+            let agent = optional_body::<ClaimRequest>(&body)?.agent;
             match c.claim(&id, agent.as_deref()).await? {
                 Claim::Run(run) => {
                     c.events
-                        .publish("run_created", Some(&id), events::run_brief(&run));
-                    Ok(Json(json!({ "run": views::run(&run) })).into_response())
+                        .publish("run_created", Some(&id), &views::run_brief(&run));
+                    Ok(Json(RunAnswer {
+                        run: views::run(&run),
+                    })
+                    .into_response())
                 }
                 Claim::Wait => Ok(StatusCode::NO_CONTENT.into_response()),
                 Claim::Over(state) => {
                     c.events
-                        .publish("sweep", Some(&id), json!({"id": id, "state": state}));
-                    Ok((
-                        StatusCode::GONE,
-                        Json(json!({ "error": format!("sweep {id} is {state}"), "state": state })),
-                    )
-                        .into_response())
+                        .publish("sweep", Some(&id), &json!({"id": id, "state": state}));
+                    let over = SweepOver {
+                        error: format!("sweep {id} is {state}"),
+                        state,
+                    };
+                    Ok((StatusCode::GONE, Json(over)).into_response())
                 }
             }
         }
         "pause" | "resume" | "stop" | "cancel" => {
             let row = c.act(&id, &action).await?;
             let view = views::sweep(c, &row).await?;
-            c.events.publish("sweep", Some(&id), view.clone());
+            c.events.publish("sweep", Some(&id), &view);
             Ok(Json(view).into_response())
         }
         "retry" => {
-            let body = optional_body::<RetryBody>(&body)?;
-            let done = c.retry(&id, &body.states, &body.runs).await?;
+            let body = optional_body::<RetryRequest>(&body)?;
+            let states: Vec<String> = body.states.iter().map(|s| s.to_string()).collect();
+            let done = c.retry(&id, &states, &body.runs).await?;
+            let mut retried = Vec::with_capacity(done.retried.len());
             for r in &done.retried {
                 c.events
-                    .publish("run_created", Some(&id), events::run_brief(&r.retry));
+                    .publish("run_created", Some(&id), &views::run_brief(&r.retry));
+                retried.push(Retried {
+                    run: r.run.clone(),
+                    retry: views::run(&r.retry),
+                });
             }
             let row = c.sweep(&id).await?;
-            let view = views::sweep(c, &row).await?;
-            c.events.publish("sweep", Some(&id), view.clone());
-            let retried: Vec<Value> = done
-                .retried
-                .iter()
-                .map(|r| json!({"run": r.run, "retry": views::run(&r.retry)}))
-                .collect();
-            let skipped: Vec<Value> = done
+            let sweep = views::sweep(c, &row).await?;
+            c.events.publish("sweep", Some(&id), &sweep);
+            let skipped = done
                 .skipped
-                .iter()
-                .map(|(run, reason)| json!({"run": run, "reason": reason}))
+                .into_iter()
+                .map(|(run, reason)| Skipped { run, reason })
                 .collect();
-            Ok(
-                Json(json!({"retried": retried, "skipped": skipped, "sweep": view}))
-                    .into_response(),
-            )
+            Ok(Json(RetryAnswer {
+                retried,
+                skipped,
+                sweep,
+            })
+            .into_response())
         }
         other => Err(ApiError::not_found("sweep action", other)),
     }
@@ -331,23 +323,16 @@ async fn sweep_action(
 async fn best(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let store = s.controller.store();
     let sweep = s.controller.sweep(&id).await?;
-    let maximize = sweep.goal.as_deref() == Some("maximize");
-    match store.best_run(&id, maximize).await? {
-        Some(run) => Ok(Json(json!({ "run": views::run(&run) })).into_response()),
+    match store.best_run(&id, views::goal(&sweep).maximize()).await? {
+        Some(run) => Ok(Json(RunAnswer {
+            run: views::run(&run),
+        })
+        .into_response()),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("no run of sweep {id} has reported the metric yet"),
         )),
     }
-}
-
-#[derive(Deserialize)]
-struct RegisterAgent {
-    sweep: Option<String>,
-    host: Option<String>,
-    pid: Option<i64>,
-    /// The agent's process key (`hyperdial_procid`), if it sent one.
-    process: Option<String>,
 }
 
 async fn register_agent(State(s): State<AppState>, Body(body): Body<RegisterAgent>) -> ApiResult {
@@ -363,23 +348,7 @@ async fn register_agent(State(s): State<AppState>, Body(body): Body<RegisterAgen
             body.process.as_deref(),
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": id }))).into_response())
-}
-
-#[derive(Deserialize)]
-struct Git {
-    commit: Option<String>,
-    dirty: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct CreateRun {
-    project: Option<String>,
-    name: Option<String>,
-    config: Option<Value>,
-    argv: Option<Vec<String>>,
-    host: Option<String>,
-    git: Option<Git>,
+    Ok((StatusCode::CREATED, Json(AgentRegistered { id })).into_response())
 }
 
 async fn create_run(State(s): State<AppState>, Body(body): Body<CreateRun>) -> ApiResult {
@@ -393,10 +362,7 @@ async fn create_run(State(s): State<AppState>, Body(body): Body<CreateRun>) -> A
     if let Some(argv) = &body.argv {
         cap("`argv`", argv.len(), MAX_ARGV)?;
     }
-    let git = body.git.unwrap_or(Git {
-        commit: None,
-        dirty: None,
-    });
+    let git = body.git.unwrap_or_default();
     let run = s
         .controller
         .store()
@@ -414,7 +380,7 @@ async fn create_run(State(s): State<AppState>, Body(body): Body<CreateRun>) -> A
         .await?;
     s.controller
         .events
-        .publish("run_created", None, events::run_brief(&run));
+        .publish("run_created", None, &views::run_brief(&run));
     Ok((StatusCode::CREATED, Json(views::run(&run))).into_response())
 }
 
@@ -435,27 +401,28 @@ async fn get_run(
         .ok_or_else(|| ApiError::not_found("run", &id))?;
     let mut view = views::run(&run);
     if q.history != Some(false) {
-        view["history"] = json!(store.history(&id).await?);
+        let history = store.history(&id).await?;
+        view.history = Some(
+            history
+                .into_iter()
+                .map(|p| hyperdial_wire::api::HistoryPoint {
+                    step: p.step,
+                    time_ms: p.time_ms,
+                    values: p.values,
+                })
+                .collect(),
+        );
     }
     Ok(Json(view).into_response())
-}
-
-#[derive(Deserialize)]
-struct StartedBody {
-    argv: Vec<String>,
-    git: Option<Git>,
 }
 
 async fn started(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    Body(body): Body<StartedBody>,
+    Body(body): Body<Started>,
 ) -> ApiResult {
     cap("`argv`", body.argv.len(), MAX_ARGV)?;
-    let (commit, dirty) = match body.git {
-        Some(git) => (git.commit, git.dirty),
-        None => (None, None),
-    };
+    let GitInfo { commit, dirty } = body.git.unwrap_or_default();
     if !s
         .controller
         .store()
@@ -464,7 +431,7 @@ async fn started(
     {
         return Err(ApiError::not_found("run", &id));
     }
-    Ok(Json(json!({})).into_response())
+    Ok(Json(Empty {}).into_response())
 }
 
 /// `PUT /runs/{id}/config`: the training script's own config (its defaults), merged into the
@@ -472,7 +439,7 @@ async fn started(
 async fn put_config(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    Body(body): Body<Map<String, Value>>,
+    Body(ConfigUpdate(body)): Body<ConfigUpdate>,
 ) -> ApiResult {
     let store = s.controller.store();
     let run = store
@@ -490,7 +457,7 @@ async fn put_config(
     if !store.merge_config(&id, &body, locked.as_ref()).await? {
         return Err(ApiError::not_found("run", &id));
     }
-    Ok(Json(json!({})).into_response())
+    Ok(Json(Empty {}).into_response())
 }
 
 async fn heartbeat(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
@@ -500,19 +467,7 @@ async fn heartbeat(State(s): State<AppState>, Path(id): Path<String>) -> ApiResu
         .heartbeat(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("run", &id))?;
-    Ok(Json(json!({ "stop": stop, "reason": reason })).into_response())
-}
-
-#[derive(Deserialize)]
-struct MetricPointBody {
-    step: Option<i64>,
-    time_ms: Option<i64>,
-    values: Map<String, Value>,
-}
-
-#[derive(Deserialize)]
-struct MetricsBody {
-    points: Vec<MetricPointBody>,
+    Ok(Json(HeartbeatAnswer { stop, reason }).into_response())
 }
 
 /// Most points in one batch.
@@ -521,7 +476,7 @@ const MAX_POINTS: usize = 100_000;
 async fn metrics(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    Body(body): Body<MetricsBody>,
+    Body(body): Body<MetricsRequest>,
 ) -> ApiResult {
     if body.points.len() > MAX_POINTS {
         return Err(ApiError::too_large(format!(
@@ -574,38 +529,32 @@ async fn metrics(
             s.controller.events.publish(
                 "metrics",
                 after.sweep_id.as_deref(),
-                events::metrics_event(&after, next_step, &points),
+                &events::metrics_event(&after, next_step, &points),
             );
         }
     }
-    Ok(Json(json!({ "accepted": accepted, "stop": stop, "reason": reason })).into_response())
-}
-
-#[derive(Deserialize)]
-struct OutputBody {
-    stream: String,
-    text: String,
+    Ok(Json(MetricsAnswer {
+        accepted: accepted as u64,
+        stop,
+        reason,
+    })
+    .into_response())
 }
 
 async fn post_output(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    Body(body): Body<OutputBody>,
+    Body(body): Body<OutputRequest>,
 ) -> ApiResult {
-    if body.stream != "stdout" && body.stream != "stderr" {
-        return Err(ApiError::bad_request(
-            "`stream` must be \"stdout\" or \"stderr\"",
-        ));
-    }
     if !s
         .controller
         .store()
-        .append_output(&id, &body.stream, &body.text)
+        .append_output(&id, body.stream.as_str(), &body.text)
         .await?
     {
         return Err(ApiError::not_found("run", &id));
     }
-    Ok(Json(json!({})).into_response())
+    Ok(Json(Empty {}).into_response())
 }
 
 async fn get_output(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
@@ -621,7 +570,7 @@ async fn get_output(State(s): State<AppState>, Path(id): Path<String>) -> ApiRes
 async fn put_summary(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    Body(body): Body<Map<String, Value>>,
+    Body(SummaryUpdate(body)): Body<SummaryUpdate>,
 ) -> ApiResult {
     cap("the summary", body.len(), MAX_KEYS)?;
     if body
@@ -637,46 +586,29 @@ async fn put_summary(
         s.controller.events.publish(
             "run_updated",
             run.sweep_id.as_deref(),
-            events::run_brief(&run),
+            &views::run_brief(&run),
         );
     }
-    Ok(Json(json!({})).into_response())
-}
-
-#[derive(Deserialize, Default)]
-struct FinishBody {
-    exit_code: Option<i64>,
-    state: Option<String>,
-    error: Option<String>,
+    Ok(Json(Empty {}).into_response())
 }
 
 async fn finish(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
-    let body = optional_body::<FinishBody>(&body)?;
+    let body = optional_body::<FinishRequest>(&body)?;
     let run = s
         .controller
         .finish(
             &id,
             body.exit_code,
-            body.state.as_deref(),
+            body.state.map(|state| state.as_str()),
             body.error.as_deref(),
         )
         .await?;
     s.controller.events.publish(
         "run_finished",
         run.sweep_id.as_deref(),
-        events::run_brief(&run),
+        &views::run_brief(&run),
     );
     Ok(Json(views::run(&run)).into_response())
-}
-
-#[derive(Deserialize)]
-struct DeliveryBody {
-    #[serde(default)]
-    missing: u64,
-    #[serde(default)]
-    recovered: u64,
-    #[serde(default)]
-    files: Vec<String>,
 }
 
 /// Most characters of one file name in a delivery report.
@@ -688,7 +620,7 @@ const MAX_DELIVERY_FILE_CHARS: usize = 4096;
 async fn delivery(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    Body(body): Body<DeliveryBody>,
+    Body(body): Body<DeliveryRequest>,
 ) -> ApiResult {
     if body.files.len() > hyperdial_store::MAX_DELIVERY_FILES
         || body
@@ -710,7 +642,7 @@ async fn delivery(
     s.controller.events.publish(
         "run_updated",
         run.sweep_id.as_deref(),
-        events::run_brief(&run),
+        &views::run_brief(&run),
     );
     Ok(Json(views::run(&run)).into_response())
 }

@@ -1,91 +1,139 @@
-//! The JSON shapes of sweeps and runs in answers (see `docs/api.md`).
+//! The answers' sweeps and runs, built from store rows as the wire types of
+//! `hyperdial_wire::api` (see `docs/api.md`).
 
 use hyperdial_store::{RunRow, SweepRow};
-use serde_json::{json, Map, Value};
+use hyperdial_wire::api::{
+    BestRef, DeliveryRecord, Goal, MetricRef, Run, RunBrief, RunCounts, RunGit, Sweep,
+};
+use serde_json::{Map, Value};
 
 use crate::controller::Controller;
 use crate::error::ApiError;
 
+/// A stored JSON object (params): the object, or empty for anything else, which the store
+/// never writes there.
+pub fn object(v: &Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+/// A sweep's goal as stored (`maximize`, else minimize).
+pub fn goal(row: &SweepRow) -> Goal {
+    Goal::from_word(row.goal.as_deref())
+}
+
+/// The sweep metric of a row, if its config names one.
+pub fn metric_ref(row: &SweepRow) -> Option<MetricRef> {
+    row.metric_name.as_ref().map(|name| MetricRef {
+        name: name.clone(),
+        goal: row.goal.as_ref().map(|g| Goal::from_word(Some(g))),
+    })
+}
+
 /// A sweep with its config, run counts and best run.
-pub async fn sweep(c: &Controller, row: &SweepRow) -> Result<Value, ApiError> {
+pub async fn sweep(c: &Controller, row: &SweepRow) -> Result<Sweep, ApiError> {
     let store = c.store();
-    let counts = store.sweep_counts(&row.id).await?;
-    let maximize = row.goal.as_deref() == Some("maximize");
-    let best = store.best_run(&row.id, maximize).await?;
+    let stored_counts = store.sweep_counts(&row.id).await?;
+    let best = store.best_run(&row.id, goal(row).maximize()).await?;
     let compute_ms = store.compute_ms(&row.id).await?;
     let (retries, retryable) = store.retry_counts(&row.id).await?;
     let config = c
         .config(row)
         .ok()
         .map(|cfg| serde_json::to_value(&*cfg).unwrap_or(Value::Null));
-    let mut all_counts = Map::new();
-    for state in hyperdial_store::RunState::ALL {
-        all_counts.insert(
-            state.as_str().into(),
-            json!(counts.get(&state).copied().unwrap_or(0)),
-        );
+    let mut counts = RunCounts::default();
+    for (state, n) in &stored_counts {
+        *counts.get_mut(*state) += n;
     }
-    Ok(json!({
-        "id": row.id,
-        "project": row.project,
-        "name": row.name,
-        "state": row.state,
-        "method": row.method,
-        "config": config,
-        "source": row.source,
-        "file": row.source_file,
-        "seed": row.seed,
-        "created_ms": row.created_ms,
-        "updated_ms": row.updated_ms,
-        "metric": row.metric_name.as_ref().map(|n| json!({"name": n, "goal": row.goal})),
-        "counts": all_counts,
-        "total_runs": counts.values().sum::<i64>(),
-        "retries": retries,
-        "retryable": retryable,
-        "retries_only": row.retries_only,
-        "compute_ms": compute_ms,
-        "best": best.map(|b| json!({"run": b.id, "number": b.number, "value": b.metric})),
-        "notes": row.notes,
-    }))
+    Ok(Sweep {
+        id: row.id.clone(),
+        project: row.project.clone(),
+        name: row.name.clone(),
+        state: row.state,
+        method: row.method.clone(),
+        config,
+        source: row.source.clone(),
+        file: row.source_file.clone(),
+        seed: row.seed,
+        created_ms: row.created_ms,
+        updated_ms: row.updated_ms,
+        metric: metric_ref(row),
+        counts,
+        total_runs: counts.total(),
+        retries,
+        retryable,
+        retries_only: row.retries_only,
+        compute_ms,
+        best: best.map(|b| BestRef {
+            run: b.id,
+            number: b.number,
+            value: b.metric,
+        }),
+        notes: row.notes.clone(),
+    })
 }
 
-/// A run.
-pub fn run(r: &RunRow) -> Value {
-    json!({
-        "id": r.id,
-        "sweep": r.sweep_id,
-        "project": r.project,
-        "number": r.number,
-        "name": r.name,
-        "state": r.state,
-        "config": r.config,
-        "params": r.params,
-        "suggestion": r.suggestion,
-        "agent": r.agent_id,
-        "host": r.host,
-        "argv": r.argv,
-        "exit_code": r.exit_code,
-        "error": r.error,
-        "metric": r.metric,
-        "summary": r.summary,
-        "steps": r.next_step,
-        "created_ms": r.created_ms,
-        "started_ms": r.started_ms,
-        "heartbeat_ms": r.heartbeat_ms,
-        "finished_ms": r.finished_ms,
-        "git": {"commit": r.git_commit, "dirty": r.git_dirty},
-        "stop_requested": r.stop_requested,
-        "stop_reason": r.stop_reason,
-        "stop_info": r.stop_info,
-        "retry_of": r.retry_of,
-        "attempt": r.attempt,
-        "delivery": r.delivery.as_ref().map(|d| json!({
-            "missing": d.outstanding(),
-            "reported_missing": d.missing,
-            "recovered": d.recovered,
-            "files": d.files,
-        })),
-    })
+/// A run (without its history).
+pub fn run(r: &RunRow) -> Run {
+    Run {
+        id: r.id.clone(),
+        sweep: r.sweep_id.clone(),
+        project: r.project.clone(),
+        number: r.number,
+        name: r.name.clone(),
+        state: r.state,
+        config: r.config.clone(),
+        params: object(&r.params),
+        suggestion: r.suggestion.clone(),
+        agent: r.agent_id.clone(),
+        host: r.host.clone(),
+        argv: serde_json::from_value(r.argv.clone()).unwrap_or(None),
+        exit_code: r.exit_code,
+        error: r.error.clone(),
+        metric: r.metric,
+        summary: r.summary.clone(),
+        steps: r.next_step,
+        created_ms: r.created_ms,
+        started_ms: r.started_ms,
+        heartbeat_ms: r.heartbeat_ms,
+        finished_ms: r.finished_ms,
+        git: RunGit {
+            commit: r.git_commit.clone(),
+            dirty: r.git_dirty,
+        },
+        stop_requested: r.stop_requested,
+        stop_reason: r.stop_reason.clone(),
+        stop_info: r.stop_info.clone(),
+        retry_of: r.retry_of.clone(),
+        attempt: r.attempt,
+        delivery: r.delivery.as_ref().map(|d| DeliveryRecord {
+            missing: d.outstanding(),
+            reported_missing: d.missing,
+            recovered: d.recovered,
+            files: d.files.clone(),
+        }),
+        history: None,
+    }
+}
+
+/// The compact run that events carry.
+pub fn run_brief(r: &RunRow) -> RunBrief {
+    RunBrief {
+        id: r.id.clone(),
+        sweep: r.sweep_id.clone(),
+        number: r.number,
+        name: r.name.clone(),
+        state: r.state,
+        params: object(&r.params),
+        metric: r.metric,
+        summary: r.summary.clone(),
+        steps: r.next_step,
+        host: r.host.clone(),
+        exit_code: r.exit_code,
+        created_ms: r.created_ms,
+        started_ms: r.started_ms,
+        heartbeat_ms: r.heartbeat_ms,
+        finished_ms: r.finished_ms,
+    }
 }
 
 /// Flatten a nested config into dotted names.

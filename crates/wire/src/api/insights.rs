@@ -1,0 +1,159 @@
+//! Dashboard reads: a page of runs, a sweep's points column by column, a run's downsampled
+//! history, parameter importance.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{Goal, MetricRef, Run};
+use crate::RunState;
+
+/// `GET /api/v1/runs`: a sorted, filtered page of runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunsPage {
+    /// The runs of the page.
+    pub runs: Vec<Run>,
+    /// How many runs match, in all pages.
+    pub total: i64,
+    /// Index of the page's first run among the matches.
+    pub offset: i64,
+    /// Most runs in a page.
+    pub limit: i64,
+}
+
+/// How a parameter is drawn on an axis (and enters the importance model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AxisKind {
+    /// Values on a linear scale.
+    Linear,
+    /// Values on a log scale.
+    Log,
+    /// Unordered choices.
+    Category,
+}
+
+/// One varying parameter of a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Axis {
+    /// Dotted parameter name.
+    pub name: String,
+    /// Its scale.
+    pub kind: AxisKind,
+    /// The choices of a categorical parameter; `null` otherwise.
+    pub values: Option<Vec<Value>>,
+    /// Smallest value of a bounded numeric parameter.
+    pub min: Option<f64>,
+    /// Largest value of a bounded numeric parameter.
+    pub max: Option<f64>,
+    /// The distribution's name in the config (`log_uniform_values`, ...).
+    pub distribution: String,
+}
+
+/// The runs of a sweep, column by column (entry `i` of every list is run `i`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct PointColumns {
+    /// Run ids.
+    pub id: Vec<String>,
+    /// Run numbers.
+    pub number: Vec<Option<i64>>,
+    /// Run states.
+    pub state: Vec<RunState>,
+    /// Sweep metric values.
+    pub metric: Vec<Option<f64>>,
+    /// Created, ms since the epoch.
+    pub created_ms: Vec<i64>,
+    /// Ended, ms since the epoch.
+    pub finished_ms: Vec<Option<i64>>,
+    /// Run time in ms.
+    pub runtime_ms: Vec<Option<i64>>,
+    /// Parameter name → its value in every run (`null` where a run lacks it).
+    #[schemars(with = "std::collections::BTreeMap<String, Vec<Value>>")]
+    pub params: Map<String, Value>,
+}
+
+/// `GET /api/v1/sweeps/{id}/points`: every run's parameters, metric and times, for charts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SweepPoints {
+    /// Sweep id.
+    pub sweep: String,
+    /// The sweep metric.
+    pub metric: Option<MetricRef>,
+    /// The parameters that vary, in config order.
+    pub axes: Vec<Axis>,
+    /// Number of runs.
+    pub count: u64,
+    /// The runs.
+    pub runs: PointColumns,
+}
+
+/// One metric series of a run, downsampled (entry `i` of every list is point `i`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Series {
+    /// Steps.
+    pub step: Vec<i64>,
+    /// Values (`null` for NaN).
+    pub value: Vec<Option<f64>>,
+    /// Wall times, ms since the epoch.
+    pub time_ms: Vec<i64>,
+    /// Points of the whole series.
+    pub total: u64,
+    /// Whether points were left out.
+    pub downsampled: bool,
+}
+
+/// `GET /api/v1/runs/{id}/history?keys=a,b&max_points=N`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunHistory {
+    /// Run id.
+    pub run: String,
+    /// Its sweep.
+    pub sweep: Option<String>,
+    /// Every metric name the run logged.
+    pub keys: Vec<String>,
+    /// Most points per series in this answer.
+    pub max_points: u64,
+    /// The series asked for, by metric name (each a [`Series`]).
+    #[schemars(with = "std::collections::BTreeMap<String, Series>")]
+    pub series: Map<String, Value>,
+}
+
+/// One parameter's importance for the sweep metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ParamImportance {
+    /// Dotted parameter name.
+    pub name: String,
+    /// Its scale.
+    pub kind: AxisKind,
+    /// Share of the forest's impurity decrease (0 to 1); `null` with too few runs.
+    pub importance: Option<f64>,
+    /// Pearson correlation with the metric; `null` for categories or too few runs.
+    pub pearson: Option<f64>,
+    /// Spearman rank correlation with the metric.
+    pub spearman: Option<f64>,
+}
+
+/// `GET /api/v1/sweeps/{id}/importance`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Importance {
+    /// `random_forest`.
+    pub method: String,
+    /// Trees in the forest.
+    pub trees: u64,
+    /// Ended runs with the metric.
+    pub runs: u64,
+    /// Runs the forest was grown on.
+    pub forest_runs: u64,
+    /// The metric's goal.
+    pub goal: Goal,
+    /// Out-of-bag R² of the forest.
+    pub oob_r2: Option<f64>,
+    /// Parameters, most important first.
+    pub params: Vec<ParamImportance>,
+    /// The metric's name.
+    pub metric: Option<String>,
+    /// Time the computation took, in ms.
+    pub compute_ms: u64,
+    /// Whether the answer came from the cache.
+    pub cached: bool,
+}

@@ -1,0 +1,365 @@
+//! Runs: creating them, their life (started, heartbeat, metrics, output, summary, config,
+//! finish, delivery) and reading them.
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::is_zero;
+use crate::RunState;
+
+/// The git state of a run's working directory, as sent with a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct GitInfo {
+    /// The commit checked out (40 hex digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// Whether tracked files had uncommitted changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dirty: Option<bool>,
+}
+
+/// `POST /api/v1/runs`: a run outside any sweep (`hyperdial run`, the Python client). The
+/// run starts `running`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CreateRun {
+    /// Project; `default` when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The run's config, nested (a JSON object; at most 10,000 values once flattened).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Value>,
+    /// The command line (at most 10,000 items).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argv: Option<Vec<String>>,
+    /// Host the run executes on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Git state of the working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitInfo>,
+}
+
+/// `POST /api/v1/runs/{id}/started`: the argv a run's process was started with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Started {
+    /// The command line (at most 10,000 items).
+    pub argv: Vec<String>,
+    /// The process id (informational).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// Git state of the working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitInfo>,
+}
+
+/// One step's metric values, as posted to `POST /api/v1/runs/{id}/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MetricPoint {
+    /// The step (≥ 0); left out: the run's next step, counted by the server. Points sent with
+    /// a step are idempotent (one value per run, metric and step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<i64>,
+    /// When the values were reported, ms since the epoch; left out: when they arrive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_ms: Option<i64>,
+    /// Metric name (1 to 256 bytes) → number, `null` for a non-finite value; `true`/`false`
+    /// are read as 1/0. At most 10,000 values.
+    pub values: Map<String, Value>,
+}
+
+/// `POST /api/v1/runs/{id}/metrics`: a batch of points (at most 100,000).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct MetricsRequest {
+    /// The points, in order.
+    pub points: Vec<MetricPoint>,
+}
+
+/// The answer to `POST /api/v1/runs/{id}/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct MetricsAnswer {
+    /// Values stored.
+    pub accepted: u64,
+    /// The run must stop (early termination, or it was cancelled).
+    pub stop: bool,
+    /// Why it must stop.
+    pub reason: Option<String>,
+}
+
+/// The answer to `POST /api/v1/runs/{id}/heartbeat`. Read leniently (a missing field is
+/// "go on"), since any answer to a heartbeat means the run is alive.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct HeartbeatAnswer {
+    /// The run must stop.
+    #[serde(default)]
+    pub stop: bool,
+    /// Why: `early_terminated`, `cancelled`, ...
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Which output stream of a process a text came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl OutputStream {
+    /// The name on the wire: `stdout` or `stderr`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OutputStream::Stdout => "stdout",
+            OutputStream::Stderr => "stderr",
+        }
+    }
+}
+
+impl fmt::Display for OutputStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `POST /api/v1/runs/{id}/output`: captured output to append.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct OutputRequest {
+    /// The stream it came from.
+    pub stream: OutputStream,
+    /// The text.
+    pub text: String,
+}
+
+/// `PUT /api/v1/runs/{id}/summary`: summary values to set, by name (1 to 1024 bytes; at most
+/// 10,000); they win over the last logged values.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct SummaryUpdate(pub Map<String, Value>);
+
+/// `PUT /api/v1/runs/{id}/config`: the script's own config (its defaults), nested, merged into
+/// the run's; a sweep run's values stay on top.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct ConfigUpdate(pub Map<String, Value>);
+
+/// `POST /api/v1/runs/{id}/finish` (the body may be empty). Without `state`, exit code 0
+/// means `finished` and anything else `failed`; the server decides (a NaN sweep metric fails
+/// the run, a stop it asked for wins unless the process completed first).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FinishRequest {
+    /// The process's exit code; left out when it was killed by a signal or never started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    /// The state to end in (a terminal state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<RunState>,
+    /// What went wrong, shown next to the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `POST /api/v1/runs/{id}/delivery`: metric points a client could not deliver, or
+/// recovered later; the counts add up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DeliveryRequest {
+    /// Points that could not be delivered (kept in `files`, or dropped).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub missing: u64,
+    /// Points uploaded later (`hyperdial sync`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub recovered: u64,
+    /// Local files holding the missing points, as `host:path` (at most 16, each 1 to 4096
+    /// characters).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+}
+
+/// A run's git state in answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RunGit {
+    /// The commit checked out.
+    pub commit: Option<String>,
+    /// Whether tracked files had uncommitted changes.
+    pub dirty: Option<bool>,
+}
+
+/// What a run's clients reported they could not deliver.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DeliveryRecord {
+    /// Points still missing (reported missing, not recovered).
+    pub missing: u64,
+    /// Points reported missing, in total.
+    pub reported_missing: u64,
+    /// Points recovered since.
+    pub recovered: u64,
+    /// Local files holding the missing points, as `host:path`.
+    pub files: Vec<String>,
+}
+
+/// One step of a run's metric history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HistoryPoint {
+    /// Step.
+    pub step: i64,
+    /// Latest wall time of the step's values, ms since the epoch.
+    pub time_ms: i64,
+    /// Values by name (`null` for NaN).
+    pub values: Map<String, Value>,
+}
+
+/// A run, as `GET /api/v1/runs/{id}` and most run answers give it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Run {
+    /// Id.
+    pub id: String,
+    /// Its sweep; `null` for a run outside any sweep.
+    pub sweep: Option<String>,
+    /// Project name.
+    pub project: String,
+    /// Its number in the sweep, from 1.
+    pub number: Option<i64>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Where the run is in its life.
+    pub state: RunState,
+    /// Config, nested.
+    pub config: Value,
+    /// Parameters by dotted name.
+    pub params: Map<String, Value>,
+    /// How the configuration was chosen (strategy, seed, grid index, diagnostics).
+    pub suggestion: Value,
+    /// Agent running it.
+    pub agent: Option<String>,
+    /// Host it runs on.
+    pub host: Option<String>,
+    /// The command line.
+    pub argv: Option<Vec<String>>,
+    /// Exit code of its process.
+    pub exit_code: Option<i64>,
+    /// Why it failed, crashed or was stopped.
+    pub error: Option<String>,
+    /// The sweep metric (the best value of its history and summary).
+    pub metric: Option<f64>,
+    /// Last value of every metric, overlaid by summary values set explicitly.
+    pub summary: Map<String, Value>,
+    /// Steps recorded (the next automatic step).
+    pub steps: i64,
+    /// Created, ms since the epoch.
+    pub created_ms: i64,
+    /// Started, ms since the epoch.
+    pub started_ms: Option<i64>,
+    /// Last sign of life, ms since the epoch.
+    pub heartbeat_ms: Option<i64>,
+    /// Ended, ms since the epoch.
+    pub finished_ms: Option<i64>,
+    /// Git state of its working directory.
+    pub git: RunGit,
+    /// Asked to stop.
+    pub stop_requested: bool,
+    /// Why: `early_terminated`, `cancelled`, ...
+    pub stop_reason: Option<String>,
+    /// Details of an early-termination stop (rule, rung, value, threshold); `null` otherwise.
+    pub stop_info: Value,
+    /// The run it retries.
+    pub retry_of: Option<String>,
+    /// Attempt number of its configuration: 1 for a first run, 2 for its first retry, ...
+    pub attempt: i64,
+    /// Metric points reported undelivered; `null` when none were.
+    pub delivery: Option<DeliveryRecord>,
+    /// Its metric history, step by step: only in `GET /api/v1/runs/{id}` (absent with
+    /// `?history=false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<HistoryPoint>>,
+}
+
+/// An answer holding one run: a claim (`200`), `GET /api/v1/sweeps/{id}/best`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunAnswer {
+    /// The run.
+    pub run: Run,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run() -> Run {
+        Run {
+            id: "r1".into(),
+            sweep: None,
+            project: "default".into(),
+            number: None,
+            name: None,
+            state: crate::RunState::Running,
+            config: json!({}),
+            params: Map::new(),
+            suggestion: Value::Null,
+            agent: None,
+            host: None,
+            argv: None,
+            exit_code: None,
+            error: None,
+            metric: None,
+            summary: Map::new(),
+            steps: 0,
+            created_ms: 1,
+            started_ms: None,
+            heartbeat_ms: None,
+            finished_ms: None,
+            git: RunGit::default(),
+            stop_requested: false,
+            stop_reason: None,
+            stop_info: Value::Null,
+            retry_of: None,
+            attempt: 1,
+            delivery: None,
+            history: None,
+        }
+    }
+
+    #[test]
+    fn answers_say_null_and_leave_out_only_the_history() {
+        let v = serde_json::to_value(run()).unwrap();
+        assert_eq!(v["exit_code"], Value::Null);
+        assert!(v.as_object().unwrap().contains_key("exit_code"));
+        assert_eq!(v["git"], json!({"commit": null, "dirty": null}));
+        assert!(!v.as_object().unwrap().contains_key("history"));
+        assert_eq!(v["state"], "running");
+        let back: Run = serde_json::from_value(v).unwrap();
+        assert_eq!(back, run());
+    }
+
+    #[test]
+    fn requests_leave_out_what_is_unset() {
+        assert_eq!(
+            serde_json::to_value(FinishRequest::default()).unwrap(),
+            json!({})
+        );
+        assert_eq!(
+            serde_json::to_value(DeliveryRequest::default()).unwrap(),
+            json!({})
+        );
+        let finish = FinishRequest {
+            state: Some(crate::RunState::StoppedEarly),
+            ..FinishRequest::default()
+        };
+        assert_eq!(
+            serde_json::to_value(finish).unwrap(),
+            json!({"state": "stopped_early"})
+        );
+        // What a server reads: absent and null fields are the same.
+        let read: CreateRun = serde_json::from_value(json!({"name": null, "argv": ["a"]})).unwrap();
+        assert_eq!(read.argv.as_deref(), Some(&["a".to_string()][..]));
+        assert_eq!(read.name, None);
+        assert!(serde_json::from_value::<FinishRequest>(json!({"state": "done"})).is_err());
+    }
+}

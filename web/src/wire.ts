@@ -1,0 +1,772 @@
+// The hyperdial API's types, generated from the Rust definitions (crates/wire).
+// Do not edit: refresh with `UPDATE_WIRE=1 cargo test -p hyperdial-server --test generated`.
+
+/** Any JSON value (configs, parameters, summaries). */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** The answer to `POST /api/v1/agents` (`201`). */
+export interface AgentRegistered {
+  /** The agent's id, to send with claims. */
+  id: string;
+}
+
+/** One varying parameter of a sweep. */
+export interface Axis {
+  /** Dotted parameter name. */
+  name: string;
+  /** Its scale. */
+  kind: AxisKind;
+  /** The choices of a categorical parameter; `null` otherwise. */
+  values: JsonValue[] | null;
+  /** Smallest value of a bounded numeric parameter. */
+  min: number | null;
+  /** Largest value of a bounded numeric parameter. */
+  max: number | null;
+  /** The distribution's name in the config (`log_uniform_values`, ...). */
+  distribution: string;
+}
+
+/** How a parameter is drawn on an axis (and enters the importance model). */
+export type AxisKind = "linear" | "log" | "category";
+
+/** The best run of a sweep so far. */
+export interface BestRef {
+  /** Run id. */
+  run: string;
+  /** Its number in the sweep. */
+  number: number | null;
+  /** Its sweep metric. */
+  value: number | null;
+}
+
+/** `POST /api/v1/sweeps/{id}/claim` (the body may be empty). */
+export interface ClaimRequest {
+  /** The claiming agent's id. */
+  agent?: string | null;
+}
+
+/**
+ * `PUT /api/v1/runs/{id}/config`: the script's own config (its defaults), nested, merged into
+ * the run's; a sweep run's values stay on top.
+ */
+export type ConfigUpdate = Record<string, JsonValue>;
+
+/**
+ * `POST /api/v1/runs`: a run outside any sweep (`hyperdial run`, the Python client). The
+ * run starts `running`.
+ */
+export interface CreateRun {
+  /** Project; `default` when left out. */
+  project?: string | null;
+  /** Display name. */
+  name?: string | null;
+  /** The run's config, nested (a JSON object; at most 10,000 values once flattened). */
+  config?: JsonValue;
+  /** The command line (at most 10,000 items). */
+  argv?: string[] | null;
+  /** Host the run executes on. */
+  host?: string | null;
+  /** Git state of the working directory. */
+  git?: GitInfo | null;
+}
+
+/** `POST /api/v1/sweeps`: create a sweep from a config, or resume an unfinished one. */
+export interface CreateSweep {
+  /** The sweep config as written (YAML or JSON text). */
+  source: string;
+  /** Project; `default` when left out. */
+  project?: string | null;
+  /** The file the config came from, for messages. */
+  file?: string | null;
+  /**
+   * Return the newest unfinished sweep of the same project and config instead of creating
+   * one (answer `200` with `resumed: true`).
+   */
+  resume?: boolean;
+  /** With `resume`: when no unfinished sweep matches, return the newest finished one. */
+  resume_finished?: boolean;
+  /** The sweep's random seed; drawn when left out. */
+  seed?: number | null;
+}
+
+/** The answer to `POST /api/v1/sweeps`: the sweep (`201` created, `200` resumed). */
+export interface CreatedSweep {
+  /** Id. */
+  id: string;
+  /** Project name. */
+  project: string;
+  /** Display name (the config's `name`). */
+  name: string | null;
+  /** Where the sweep is in its life. */
+  state: SweepState;
+  /** Search method: `grid`, `random`, `sobol`, `tpe`, `bayes`. */
+  method: string;
+  /** The validated config (`null` if it no longer validates). */
+  config: JsonValue;
+  /** The config as written. */
+  source: string;
+  /** The file it came from. */
+  file: string | null;
+  /** The sweep's random seed. */
+  seed: number;
+  /** Created, ms since the epoch. */
+  created_ms: number;
+  /** Last changed, ms since the epoch. */
+  updated_ms: number;
+  /** The sweep metric, if the config names one. */
+  metric: MetricRef | null;
+  /** Runs by state. */
+  counts: RunCounts;
+  /** All runs, retries included. */
+  total_runs: number;
+  /** Runs that are retries of another run. */
+  retries: number;
+  /** Failed and crashed runs not retried yet. */
+  retryable: number;
+  /** Reopened by a retry after it finished: it runs its queued retries, then finishes again. */
+  retries_only: boolean;
+  /** Time spent in runs, summed, in ms. */
+  compute_ms: number;
+  /** The best run with the metric so far. */
+  best: BestRef | null;
+  /** Markdown notes. */
+  notes: string;
+  /** Whether an existing sweep was returned instead of a new one. */
+  resumed: boolean;
+  /** Warnings about the config. */
+  warnings: Diagnostic[];
+}
+
+/** What a run's clients reported they could not deliver. */
+export interface DeliveryRecord {
+  /** Points still missing (reported missing, not recovered). */
+  missing: number;
+  /** Points reported missing, in total. */
+  reported_missing: number;
+  /** Points recovered since. */
+  recovered: number;
+  /** Local files holding the missing points, as `host:path`. */
+  files: string[];
+}
+
+/**
+ * `POST /api/v1/runs/{id}/delivery`: metric points a client could not deliver, or
+ * recovered later; the counts add up.
+ */
+export interface DeliveryRequest {
+  /** Points that could not be delivered (kept in `files`, or dropped). */
+  missing?: number;
+  /** Points uploaded later (`hyperdial sync`). */
+  recovered?: number;
+  /**
+   * Local files holding the missing points, as `host:path` (at most 16, each 1 to 4096
+   * characters).
+   */
+  files?: string[];
+}
+
+/** One finding about a sweep config. */
+export interface Diagnostic {
+  /** Error or warning. */
+  severity: Severity;
+  /** Dotted key path of the offending value, e.g. `parameters.lr.min`; empty for the root. */
+  path: string;
+  /** Where in the source the offending key or value starts. */
+  location: Location | null;
+  /** What is wrong. */
+  message: string;
+  /** How to fix it; absent when there is no clear fix. */
+  hint?: string | null;
+}
+
+/** The body of a successful answer that has nothing to say: `{}`. */
+export type Empty = Record<string, JsonValue>;
+
+/** The body of every error answer (4xx and 5xx). */
+export interface ErrorBody {
+  /** What went wrong and how to fix it. */
+  error: string;
+  /** Storage faults and bugs only: which one. */
+  code?: ErrorCode | null;
+  /** `413` only: the largest request body accepted, in bytes. */
+  limit_bytes?: number | null;
+  /** An invalid sweep config only: every finding, errors and warnings. */
+  diagnostics?: Diagnostic[] | null;
+}
+
+/** What a storage fault or a server bug is, in an error answer's `code`. */
+export type ErrorCode = "disk_full" | "read_only" | "io_error" | "busy" | "corrupt" | "storage";
+
+/** One point of a `metrics` event, with the step the server gave it. */
+export interface EventPoint {
+  /** Step. */
+  step: number;
+  /** Values by name (`null` for NaN). */
+  values: Record<string, JsonValue>;
+}
+
+/** `GET /api/v1/sweeps/{id}/export?format=json`: every run, one row each. */
+export interface Export {
+  /** Sweep id. */
+  sweep: string;
+  /** The runs. */
+  runs: ExportRow[];
+}
+
+/** One run in `GET /api/v1/sweeps/{id}/export?format=json`. */
+export interface ExportRow {
+  /** Run id. */
+  id: string;
+  /** Its number in the sweep. */
+  number: number | null;
+  /** Its state. */
+  state: RunState;
+  /** Its sweep metric. */
+  metric: number | null;
+  /** Parameters by dotted name. */
+  params: Record<string, JsonValue>;
+  /** Summary values by name. */
+  summary: Record<string, JsonValue>;
+  /** Exit code of its process. */
+  exit_code: number | null;
+  /** Host it ran on. */
+  host: string | null;
+  /** Started, ms since the epoch. */
+  started_ms: number | null;
+  /** Ended, ms since the epoch. */
+  finished_ms: number | null;
+  /** Run time in seconds. */
+  duration_s: number | null;
+  /** The run it retries. */
+  retry_of: string | null;
+  /** Attempt number of its configuration, from 1. */
+  attempt: number;
+}
+
+/**
+ * `POST /api/v1/runs/{id}/finish` (the body may be empty). Without `state`, exit code 0
+ * means `finished` and anything else `failed`; the server decides (a NaN sweep metric fails
+ * the run, a stop it asked for wins unless the process completed first).
+ */
+export interface FinishRequest {
+  /** The process's exit code; left out when it was killed by a signal or never started. */
+  exit_code?: number | null;
+  /** The state to end in (a terminal state). */
+  state?: RunState | null;
+  /** What went wrong, shown next to the run. */
+  error?: string | null;
+}
+
+/** The git state of a run's working directory, as sent with a request. */
+export interface GitInfo {
+  /** The commit checked out (40 hex digits). */
+  commit?: string | null;
+  /** Whether tracked files had uncommitted changes. */
+  dirty?: boolean | null;
+}
+
+/** Whether a sweep's metric is to be made small or large. */
+export type Goal = "minimize" | "maximize";
+
+/**
+ * The answer to `POST /api/v1/runs/{id}/heartbeat`. Read leniently (a missing field is
+ * "go on"), since any answer to a heartbeat means the run is alive.
+ */
+export interface HeartbeatAnswer {
+  /** The run must stop. */
+  stop: boolean;
+  /** Why: `early_terminated`, `cancelled`, ... */
+  reason: string | null;
+}
+
+/** The first event of a subscription. */
+export interface Hello {
+  /** The sweep subscribed to; `null` for all. */
+  sweep: string | null;
+}
+
+/** One step of a run's metric history. */
+export interface HistoryPoint {
+  /** Step. */
+  step: number;
+  /** Latest wall time of the step's values, ms since the epoch. */
+  time_ms: number;
+  /** Values by name (`null` for NaN). */
+  values: Record<string, JsonValue>;
+}
+
+/** `GET /api/v1/sweeps/{id}/importance`. */
+export interface Importance {
+  /** `random_forest`. */
+  method: string;
+  /** Trees in the forest. */
+  trees: number;
+  /** Ended runs with the metric. */
+  runs: number;
+  /** Runs the forest was grown on. */
+  forest_runs: number;
+  /** The metric's goal. */
+  goal: Goal;
+  /** Out-of-bag R² of the forest. */
+  oob_r2: number | null;
+  /** Parameters, most important first. */
+  params: ParamImportance[];
+  /** The metric's name. */
+  metric: string | null;
+  /** Time the computation took, in ms. */
+  compute_ms: number;
+  /** Whether the answer came from the cache. */
+  cached: boolean;
+}
+
+/** A position in a source text, 1-based. */
+export interface Location {
+  /** Line, from 1. */
+  line: number;
+  /** Column in characters, from 1. */
+  column: number;
+}
+
+/** One step's metric values, as posted to `POST /api/v1/runs/{id}/metrics`. */
+export interface MetricPoint {
+  /**
+   * The step (≥ 0); left out: the run's next step, counted by the server. Points sent with
+   * a step are idempotent (one value per run, metric and step).
+   */
+  step?: number | null;
+  /** When the values were reported, ms since the epoch; left out: when they arrive. */
+  time_ms?: number | null;
+  /**
+   * Metric name (1 to 256 bytes) → number, `null` for a non-finite value; `true`/`false`
+   * are read as 1/0. At most 10,000 values.
+   */
+  values: Record<string, JsonValue>;
+}
+
+/** The sweep metric and its goal. */
+export interface MetricRef {
+  /** The metric's name as logged. */
+  name: string;
+  /** Whether smaller or larger is better. */
+  goal: Goal | null;
+}
+
+/** The answer to `POST /api/v1/runs/{id}/metrics`. */
+export interface MetricsAnswer {
+  /** Values stored. */
+  accepted: number;
+  /** The run must stop (early termination, or it was cancelled). */
+  stop: boolean;
+  /** Why it must stop. */
+  reason: string | null;
+}
+
+/** A `metrics` event: a batch was stored. */
+export interface MetricsEvent {
+  /** The run after the batch. */
+  run: RunBrief;
+  /** The batch's newest points (at most 100). */
+  points: EventPoint[];
+  /** Whether older points of the batch were left out. */
+  truncated: boolean;
+}
+
+/** `POST /api/v1/runs/{id}/metrics`: a batch of points (at most 100,000). */
+export interface MetricsRequest {
+  /** The points, in order. */
+  points: MetricPoint[];
+}
+
+/** The answer to `PUT /api/v1/sweeps/{id}/notes` (also the payload of its `sweep` event). */
+export interface Notes {
+  /** Sweep id. */
+  id: string;
+  /** Markdown. */
+  notes: string;
+}
+
+/** `PUT /api/v1/sweeps/{id}/notes`: the sweep's new markdown notes (at most 64 KiB). */
+export interface NotesRequest {
+  /** Markdown. */
+  notes: string;
+}
+
+/** `POST /api/v1/runs/{id}/output`: captured output to append. */
+export interface OutputRequest {
+  /** The stream it came from. */
+  stream: OutputStream;
+  /** The text. */
+  text: string;
+}
+
+/** Which output stream of a process a text came from. */
+export type OutputStream = "stdout" | "stderr";
+
+/** One parameter's importance for the sweep metric. */
+export interface ParamImportance {
+  /** Dotted parameter name. */
+  name: string;
+  /** Its scale. */
+  kind: AxisKind;
+  /** Share of the forest's impurity decrease (0 to 1); `null` with too few runs. */
+  importance: number | null;
+  /** Pearson correlation with the metric; `null` for categories or too few runs. */
+  pearson: number | null;
+  /** Spearman rank correlation with the metric. */
+  spearman: number | null;
+}
+
+/** The runs of a sweep, column by column (entry `i` of every list is run `i`). */
+export interface PointColumns {
+  /** Run ids. */
+  id: string[];
+  /** Run numbers. */
+  number: (number | null)[];
+  /** Run states. */
+  state: RunState[];
+  /** Sweep metric values. */
+  metric: (number | null)[];
+  /** Created, ms since the epoch. */
+  created_ms: number[];
+  /** Ended, ms since the epoch. */
+  finished_ms: (number | null)[];
+  /** Run time in ms. */
+  runtime_ms: (number | null)[];
+  /** Parameter name → its value in every run (`null` where a run lacks it). */
+  params: Record<string, JsonValue[]>;
+}
+
+/** `POST /api/v1/agents`: register an agent. */
+export interface RegisterAgent {
+  /** The sweep it works for. */
+  sweep?: string | null;
+  /** Its host name. */
+  host?: string | null;
+  /** Its process id. */
+  pid?: number | null;
+  /**
+   * Its process key (`linux:BOOT_ID:PID_NS:PID:START_TIME`), so a server on the same
+   * machine can tell at once when the process is gone.
+   */
+  process?: string | null;
+}
+
+/** Sent instead of the events a slow subscriber missed: reload what is shown. */
+export interface Resync {
+  /** Events missed. */
+  missed: number;
+}
+
+/** A retry queued. */
+export interface Retried {
+  /** The run retried (the latest attempt of its configuration). */
+  run: string;
+  /** The queued retry. */
+  retry: Run;
+}
+
+/** The answer to `POST /api/v1/sweeps/{id}/retry`. */
+export interface RetryAnswer {
+  /** Retries queued. */
+  retried: Retried[];
+  /** Runs not retried, with the reason. */
+  skipped: Skipped[];
+  /** The sweep afterwards. */
+  sweep: Sweep;
+}
+
+/**
+ * `POST /api/v1/sweeps/{id}/retry`; both lists empty (or no body): the failed and crashed
+ * runs.
+ */
+export interface RetryRequest {
+  /** Retry the latest attempts in these states (terminal states only). */
+  states?: RunState[];
+  /** Retry these runs (or their latest attempts); at most 10,000. */
+  runs?: string[];
+}
+
+/** A run, as `GET /api/v1/runs/{id}` and most run answers give it. */
+export interface Run {
+  /** Id. */
+  id: string;
+  /** Its sweep; `null` for a run outside any sweep. */
+  sweep: string | null;
+  /** Project name. */
+  project: string;
+  /** Its number in the sweep, from 1. */
+  number: number | null;
+  /** Display name. */
+  name: string | null;
+  /** Where the run is in its life. */
+  state: RunState;
+  /** Config, nested. */
+  config: JsonValue;
+  /** Parameters by dotted name. */
+  params: Record<string, JsonValue>;
+  /** How the configuration was chosen (strategy, seed, grid index, diagnostics). */
+  suggestion: JsonValue;
+  /** Agent running it. */
+  agent: string | null;
+  /** Host it runs on. */
+  host: string | null;
+  /** The command line. */
+  argv: string[] | null;
+  /** Exit code of its process. */
+  exit_code: number | null;
+  /** Why it failed, crashed or was stopped. */
+  error: string | null;
+  /** The sweep metric (the best value of its history and summary). */
+  metric: number | null;
+  /** Last value of every metric, overlaid by summary values set explicitly. */
+  summary: Record<string, JsonValue>;
+  /** Steps recorded (the next automatic step). */
+  steps: number;
+  /** Created, ms since the epoch. */
+  created_ms: number;
+  /** Started, ms since the epoch. */
+  started_ms: number | null;
+  /** Last sign of life, ms since the epoch. */
+  heartbeat_ms: number | null;
+  /** Ended, ms since the epoch. */
+  finished_ms: number | null;
+  /** Git state of its working directory. */
+  git: RunGit;
+  /** Asked to stop. */
+  stop_requested: boolean;
+  /** Why: `early_terminated`, `cancelled`, ... */
+  stop_reason: string | null;
+  /** Details of an early-termination stop (rule, rung, value, threshold); `null` otherwise. */
+  stop_info: JsonValue;
+  /** The run it retries. */
+  retry_of: string | null;
+  /** Attempt number of its configuration: 1 for a first run, 2 for its first retry, ... */
+  attempt: number;
+  /** Metric points reported undelivered; `null` when none were. */
+  delivery: DeliveryRecord | null;
+  /**
+   * Its metric history, step by step: only in `GET /api/v1/runs/{id}` (absent with
+   * `?history=false`).
+   */
+  history?: HistoryPoint[] | null;
+}
+
+/** An answer holding one run: a claim (`200`), `GET /api/v1/sweeps/{id}/best`. */
+export interface RunAnswer {
+  /** The run. */
+  run: Run;
+}
+
+/** The compact run of `run_created`, `run_updated`, `run_finished` and `metrics` events. */
+export interface RunBrief {
+  /** Id. */
+  id: string;
+  /** Its sweep. */
+  sweep: string | null;
+  /** Its number in the sweep. */
+  number: number | null;
+  /** Display name. */
+  name: string | null;
+  /** Its state. */
+  state: RunState;
+  /** Parameters by dotted name. */
+  params: Record<string, JsonValue>;
+  /** The sweep metric. */
+  metric: number | null;
+  /** Last value of every metric, overlaid by explicit summary values. */
+  summary: Record<string, JsonValue>;
+  /** Steps recorded. */
+  steps: number;
+  /** Host it runs on. */
+  host: string | null;
+  /** Exit code of its process. */
+  exit_code: number | null;
+  /** Created, ms since the epoch. */
+  created_ms: number;
+  /** Started, ms since the epoch. */
+  started_ms: number | null;
+  /** Last sign of life, ms since the epoch. */
+  heartbeat_ms: number | null;
+  /** Ended, ms since the epoch. */
+  finished_ms: number | null;
+}
+
+/** How many runs of a sweep are in each state (every state is present, `0` when none). */
+export interface RunCounts {
+  /** Runs waiting for an agent. */
+  queued: number;
+  /** Runs in progress. */
+  running: number;
+  /** Runs that exited 0. */
+  finished: number;
+  /** Runs that exited non-zero. */
+  failed: number;
+  /** Runs whose agent or process went away. */
+  crashed: number;
+  /** Runs stopped by the early-termination rule. */
+  stopped_early: number;
+  /** Runs cancelled. */
+  cancelled: number;
+}
+
+/** A run's git state in answers. */
+export interface RunGit {
+  /** The commit checked out. */
+  commit: string | null;
+  /** Whether tracked files had uncommitted changes. */
+  dirty: boolean | null;
+}
+
+/** `GET /api/v1/runs/{id}/history?keys=a,b&max_points=N`. */
+export interface RunHistory {
+  /** Run id. */
+  run: string;
+  /** Its sweep. */
+  sweep: string | null;
+  /** Every metric name the run logged. */
+  keys: string[];
+  /** Most points per series in this answer. */
+  max_points: number;
+  /** The series asked for, by metric name (each a [`Series`]). */
+  series: Record<string, Series>;
+}
+
+/** Where a run is in its life: `queued` (a retry waiting for an agent), `running`, then one of the terminal states `finished` (exit 0), `failed` (exit non-zero), `crashed` (the agent, its host or the process went away), `stopped_early` (by the sweep's early-termination rule) or `cancelled`. */
+export type RunState = "queued" | "running" | "finished" | "failed" | "crashed" | "stopped_early" | "cancelled";
+
+/** `GET /api/v1/runs`: a sorted, filtered page of runs. */
+export interface RunsPage {
+  /** The runs of the page. */
+  runs: Run[];
+  /** How many runs match, in all pages. */
+  total: number;
+  /** Index of the page's first run among the matches. */
+  offset: number;
+  /** Most runs in a page. */
+  limit: number;
+}
+
+/** One metric series of a run, downsampled (entry `i` of every list is point `i`). */
+export interface Series {
+  /** Steps. */
+  step: number[];
+  /** Values (`null` for NaN). */
+  value: (number | null)[];
+  /** Wall times, ms since the epoch. */
+  time_ms: number[];
+  /** Points of the whole series. */
+  total: number;
+  /** Whether points were left out. */
+  downsampled: boolean;
+}
+
+/** How bad a finding is. */
+export type Severity = "warning" | "error";
+
+/** A run named or chosen that was not retried. */
+export interface Skipped {
+  /** Run id. */
+  run: string;
+  /** Why not. */
+  reason: string;
+}
+
+/** `POST /api/v1/runs/{id}/started`: the argv a run's process was started with. */
+export interface Started {
+  /** The command line (at most 10,000 items). */
+  argv: string[];
+  /** The process id (informational). */
+  pid?: number | null;
+  /** Git state of the working directory. */
+  git?: GitInfo | null;
+}
+
+/**
+ * `PUT /api/v1/runs/{id}/summary`: summary values to set, by name (1 to 1024 bytes; at most
+ * 10,000); they win over the last logged values.
+ */
+export type SummaryUpdate = Record<string, JsonValue>;
+
+/** A sweep, as `GET /api/v1/sweeps/{id}` and every sweep action answer it. */
+export interface Sweep {
+  /** Id. */
+  id: string;
+  /** Project name. */
+  project: string;
+  /** Display name (the config's `name`). */
+  name: string | null;
+  /** Where the sweep is in its life. */
+  state: SweepState;
+  /** Search method: `grid`, `random`, `sobol`, `tpe`, `bayes`. */
+  method: string;
+  /** The validated config (`null` if it no longer validates). */
+  config: JsonValue;
+  /** The config as written. */
+  source: string;
+  /** The file it came from. */
+  file: string | null;
+  /** The sweep's random seed. */
+  seed: number;
+  /** Created, ms since the epoch. */
+  created_ms: number;
+  /** Last changed, ms since the epoch. */
+  updated_ms: number;
+  /** The sweep metric, if the config names one. */
+  metric: MetricRef | null;
+  /** Runs by state. */
+  counts: RunCounts;
+  /** All runs, retries included. */
+  total_runs: number;
+  /** Runs that are retries of another run. */
+  retries: number;
+  /** Failed and crashed runs not retried yet. */
+  retryable: number;
+  /** Reopened by a retry after it finished: it runs its queued retries, then finishes again. */
+  retries_only: boolean;
+  /** Time spent in runs, summed, in ms. */
+  compute_ms: number;
+  /** The best run with the metric so far. */
+  best: BestRef | null;
+  /** Markdown notes. */
+  notes: string;
+}
+
+/** `GET /api/v1/sweeps`: sweeps, newest first. */
+export interface SweepList {
+  /** The sweeps. */
+  sweeps: Sweep[];
+}
+
+/** The `410` answer to a claim: the sweep is over and hands out no more runs. */
+export interface SweepOver {
+  /** `sweep ID is STATE`. */
+  error: string;
+  /** The sweep's state. */
+  state: SweepState;
+}
+
+/** `GET /api/v1/sweeps/{id}/points`: every run's parameters, metric and times, for charts. */
+export interface SweepPoints {
+  /** Sweep id. */
+  sweep: string;
+  /** The sweep metric. */
+  metric: MetricRef | null;
+  /** The parameters that vary, in config order. */
+  axes: Axis[];
+  /** Number of runs. */
+  count: number;
+  /** The runs. */
+  runs: PointColumns;
+}
+
+/** Where a sweep is in its life: `running` (handing out runs), `paused` (runs in flight go on, no new ones), `finished` (its space, run cap or target is done, or it was stopped) or `cancelled`. A finished sweep runs again to work off retries it owes. */
+export type SweepState = "running" | "paused" | "finished" | "cancelled";
+
+/** Every run state, in lifecycle order. */
+export const RUN_STATES: readonly RunState[] = ["queued", "running", "finished", "failed", "crashed", "stopped_early", "cancelled"];
+
+/** The states a run can end in. */
+export const TERMINAL_RUN_STATES: readonly RunState[] = ["finished", "failed", "crashed", "stopped_early", "cancelled"];
+
+/** Every sweep state, in lifecycle order. */
+export const SWEEP_STATES: readonly SweepState[] = ["running", "paused", "finished", "cancelled"];
