@@ -22,7 +22,10 @@ pub mod events;
 mod export;
 pub mod importance;
 pub mod insights;
+pub mod late;
 pub mod views;
+
+use late::refuse_if_crashed;
 
 /// A JSON body whose rejection is a JSON error that says what is wrong.
 pub struct Body<T>(pub T);
@@ -452,6 +455,7 @@ async fn started(
     Body(body): Body<StartedBody>,
 ) -> ApiResult {
     cap("`argv`", body.argv.len(), MAX_ARGV)?;
+    refuse_if_crashed(&s, &id).await?;
     let (commit, dirty) = match body.git {
         Some(git) => (git.commit, git.dirty),
         None => (None, None),
@@ -494,6 +498,7 @@ async fn put_config(
 }
 
 async fn heartbeat(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    refuse_if_crashed(&s, &id).await?;
     let (stop, reason) = s
         .controller
         .store()
@@ -562,6 +567,7 @@ async fn metrics(
             values,
         });
     }
+    refuse_if_crashed(&s, &id).await?;
     let watched = s.controller.events.active();
     let before = if watched {
         s.controller.store().run(&id).await?.map(|r| r.next_step)
@@ -597,6 +603,7 @@ async fn post_output(
             "`stream` must be \"stdout\" or \"stderr\"",
         ));
     }
+    refuse_if_crashed(&s, &id).await?;
     if !s
         .controller
         .store()
@@ -632,6 +639,7 @@ async fn put_summary(
             "summary keys must be 1 to {MAX_SUMMARY_KEY_BYTES} bytes"
         )));
     }
+    refuse_if_crashed(&s, &id).await?;
     s.controller.set_summary(&id, &body).await?;
     if let Some(run) = s.controller.store().run(&id).await? {
         s.controller.events.publish(
@@ -652,6 +660,7 @@ struct FinishBody {
 
 async fn finish(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
     let body = optional_body::<FinishBody>(&body)?;
+    refuse_if_crashed(&s, &id).await?;
     let run = s
         .controller
         .finish(
