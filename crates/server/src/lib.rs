@@ -328,14 +328,23 @@ mod tests {
         // A shorter limit set by the operator.
         let short = Duration::from_secs(5);
         assert_eq!(silence_cutoff(start + 4_999, start, short), None);
-        assert_eq!(silence_cutoff(start + 6_000, start, short), Some(start + 1_000));
+        assert_eq!(
+            silence_cutoff(start + 6_000, start, short),
+            Some(start + 1_000)
+        );
     }
 
     #[test]
     fn the_janitor_looks_often_enough_for_the_limit() {
         assert_eq!(janitor_interval(SILENCE_LIMIT), JANITOR_INTERVAL);
-        assert_eq!(janitor_interval(Duration::from_secs(8)), Duration::from_secs(2));
-        assert_eq!(janitor_interval(Duration::from_millis(100)), Duration::from_millis(250));
+        assert_eq!(
+            janitor_interval(Duration::from_secs(8)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            janitor_interval(Duration::from_millis(100)),
+            Duration::from_millis(250)
+        );
         let options = Options {
             run_timeout: Some(Duration::from_millis(10)),
             ..Default::default()

@@ -387,14 +387,24 @@ mod tests {
         assert!(text.contains("cannot read the TLS certificate"), "{text}");
 
         let junk = temp("junk.pem", b"hello, not a certificate\n");
-        let err = TlsConfig::from_pem_files(&junk, &junk).unwrap_err().to_string();
-        assert!(err.contains("junk.pem") && err.contains("holds no PEM certificate"), "{err}");
+        let err = TlsConfig::from_pem_files(&junk, &junk)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("junk.pem") && err.contains("holds no PEM certificate"),
+            "{err}"
+        );
 
         let cut = temp(
             "cut.pem",
             b"-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n",
         );
-        let err = TlsConfig::from_pem_files(&cut, &junk).unwrap_err().to_string();
-        assert!(err.contains("cut.pem") && err.contains("damaged certificate"), "{err}");
+        let err = TlsConfig::from_pem_files(&cut, &junk)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("cut.pem") && err.contains("damaged certificate"),
+            "{err}"
+        );
     }
 }

@@ -23,7 +23,11 @@ async fn claim(s: &common::Server, sweep: &str) -> Value {
 fn reports(id: &str) -> Vec<(reqwest::Method, String, Value)> {
     use reqwest::Method;
     vec![
-        (Method::POST, format!("/api/v1/runs/{id}/heartbeat"), json!({})),
+        (
+            Method::POST,
+            format!("/api/v1/runs/{id}/heartbeat"),
+            json!({}),
+        ),
         (
             Method::POST,
             format!("/api/v1/runs/{id}/metrics"),
@@ -142,8 +146,6 @@ async fn a_run_silent_for_the_run_timeout_is_crashed_and_its_late_reports_refuse
 #[tokio::test]
 async fn reports_for_an_unknown_run_are_still_not_found() {
     let s = start(None).await;
-    let (status, body) = s
-        .post("/api/v1/runs/nosuchrun/heartbeat", json!({}))
-        .await;
+    let (status, body) = s.post("/api/v1/runs/nosuchrun/heartbeat", json!({})).await;
     assert_eq!(status, 404, "{body}");
 }

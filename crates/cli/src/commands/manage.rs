@@ -33,7 +33,7 @@ pub async fn create(
     as_json: bool,
 ) -> Result<ExitCode> {
     let source = read_sweep_file(file)?;
-    let api = remote.api();
+    let api = remote.api()?;
     let body = json!({"source": source, "project": project, "file": file.display().to_string()});
     let sweep = api.post("/api/v1/sweeps", &body).await?;
     if as_json {
@@ -79,7 +79,7 @@ pub async fn sweeps(remote: &Remote, project: Option<&str>, as_json: bool) -> Re
         Some(p) => format!("/api/v1/sweeps?project={}", urlencode(p)),
         None => "/api/v1/sweeps".into(),
     };
-    let v = remote.api().get(&path).await?;
+    let v = remote.api()?.get(&path).await?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&v["sweeps"])?);
         return Ok(ExitCode::SUCCESS);
@@ -130,7 +130,7 @@ pub async fn runs(
     state: Option<&str>,
     as_json: bool,
 ) -> Result<ExitCode> {
-    let api = remote.api();
+    let api = remote.api()?;
     let sw = api
         .get(&format!("/api/v1/sweeps/{}", urlencode(sweep)))
         .await?;
@@ -196,7 +196,7 @@ pub async fn runs(
 /// `hyperdial best SWEEP`.
 pub async fn best(remote: &Remote, sweep: &str, format: &str) -> Result<ExitCode> {
     let v = remote
-        .api()
+        .api()?
         .get(&format!("/api/v1/sweeps/{}/best", urlencode(sweep)))
         .await?;
     let run = &v["run"];
@@ -208,7 +208,7 @@ pub async fn best(remote: &Remote, sweep: &str, format: &str) -> Result<ExitCode
             let params = run["params"].as_object().cloned().unwrap_or_default();
             let sweep_id = run["sweep"].as_str().unwrap_or(sweep);
             let info = remote
-                .api()
+                .api()?
                 .get(&format!("/api/v1/sweeps/{}", urlencode(sweep_id)))
                 .await?;
             let source = info["source"].as_str().unwrap_or_default();
@@ -261,7 +261,7 @@ fn print_yaml(v: &Value, indent: usize) {
 /// `hyperdial output RUN`.
 pub async fn output(remote: &Remote, run: &str) -> Result<ExitCode> {
     let text = remote
-        .api()
+        .api()?
         .get_text(&format!("/api/v1/runs/{}/output", urlencode(run)))
         .await?;
     print!("{text}");
@@ -279,7 +279,7 @@ pub async fn export(
         anyhow::bail!("--format {format}: use csv or json");
     }
     let text = remote
-        .api()
+        .api()?
         .get_text(&format!(
             "/api/v1/sweeps/{}/export?format={format}",
             urlencode(sweep)
@@ -299,7 +299,7 @@ pub async fn export(
 /// `hyperdial pause|resume|stop|cancel SWEEP`.
 pub async fn act(remote: &Remote, sweep: &str, action: &str) -> Result<ExitCode> {
     let answer = remote
-        .api()
+        .api()?
         .post(
             &format!("/api/v1/sweeps/{}/{action}", urlencode(sweep)),
             &json!({}),
@@ -328,8 +328,8 @@ pub async fn retry(
     runs: &[String],
 ) -> Result<ExitCode> {
     // Like `run`: the server at --server when one answers, else the local database.
-    let remote_api = remote.api();
-    let embedded = if remote_api.reachable().await {
+    let remote_api = remote.api()?;
+    let embedded = if remote_api.reachable().await? {
         None
     } else {
         let state_dir = std::env::current_dir()?.join(crate::embedded::STATE_DIR);

@@ -41,9 +41,9 @@ pub async fn run(remote: &Remote, dir: &Path) -> Result<ExitCode> {
         println!("nothing to sync in {}", dir.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let api = remote.api();
-    let (api, client, embedded) = if api.reachable().await {
-        let client = Client::new(api.base(), remote.token.clone());
+    let api = remote.api()?;
+    let (api, client, embedded) = if api.reachable().await? {
+        let client = remote.client()?;
         (api, client, None)
     } else {
         let e = Embedded::start(&default_db(Path::new(STATE_DIR)), 0).await?;
