@@ -6,6 +6,7 @@
 //! With `--tls-cert` and `--tls-key` it serves HTTPS only and prints `https://` URLs; a bad
 //! certificate or key file stops it before it listens, with the file and what is wrong.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,11 +72,15 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    println!(
+    // A closed standard output (`hyperdial server | head -1`) must not stop the server.
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
         "hyperdial server on {scheme}://{local} (database {})",
         db.display()
     );
-    println!("dashboard: {scheme}://{local}/");
+    let _ = writeln!(out, "dashboard: {scheme}://{local}/");
+    let _ = out.flush();
     let mut signals = Vec::new();
     for (kind, name) in [
         (SignalKind::interrupt(), "SIGINT"),
@@ -97,7 +102,7 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
             std::task::Poll::Pending
         })
         .await;
-        eprintln!("{name}: shutting down");
+        let _ = writeln!(std::io::stderr(), "{name}: shutting down");
     };
     let options = Options {
         token,
@@ -106,6 +111,6 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
         run_timeout: Some(Duration::from_secs_f64(run_timeout)),
     };
     hyperdial_server::serve(listener, store, options, shutdown).await?;
-    eprintln!("stopped; database closed");
+    let _ = writeln!(std::io::stderr(), "stopped; database closed");
     Ok(ExitCode::SUCCESS)
 }
