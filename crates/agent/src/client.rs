@@ -147,8 +147,9 @@ pub enum ClientError {
         status: u16,
         /// The server's `error` message (or the start of the body when it is not JSON).
         message: String,
-        /// The server's `code` for the error, when it sends one (e.g. `run_crashed`).
-        code: Option<String>,
+        /// The server's `code` for the error, when it sends one (e.g. `run_crashed`); boxed
+        /// to keep the error small.
+        code: Option<Box<str>>,
     },
     /// The server answered 2xx with a body that does not match the API.
     #[error("{method} {path}: unexpected answer from the server: {message}")]
@@ -175,7 +176,7 @@ impl ClientError {
     /// code `run_crashed`): the run is over for the server, and a retry runs its
     /// configuration.
     pub fn is_run_crashed(&self) -> bool {
-        matches!(self, ClientError::Status { status: 409, code: Some(code), .. } if code == "run_crashed")
+        matches!(self, ClientError::Status { status: 409, code: Some(code), .. } if &**code == "run_crashed")
     }
 
     /// Whether the failure may pass by itself (the server was unreachable, or answered 5xx,
@@ -942,7 +943,7 @@ fn status_error(method: &Method, path: &str, answer: &Answer) -> ClientError {
     };
     let code = serde_json::from_slice::<Value>(&answer.body)
         .ok()
-        .and_then(|v| v.get("code").and_then(Value::as_str).map(str::to_string));
+        .and_then(|v| v.get("code").and_then(Value::as_str).map(Box::from));
     ClientError::Status {
         method: method.to_string(),
         path: path.to_string(),
