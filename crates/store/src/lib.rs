@@ -35,6 +35,7 @@ mod rows;
 pub mod sqlite;
 mod stopping;
 mod storage;
+pub mod testing;
 
 pub use dashboard::{RunCondition, RunField, RunPoint, RunQuery, SeriesPoint, MAX_NOTES_BYTES};
 pub use error::{Fault, StoreError};
