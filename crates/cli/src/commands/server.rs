@@ -22,8 +22,8 @@ use crate::embedded::{default_db, STATE_DIR};
 /// The command's arguments.
 #[derive(Debug)]
 pub struct ServerArgs {
-    /// Database file (default ./.hyperdial/hyperdial.db).
-    pub db: Option<PathBuf>,
+    /// Database: a SQLite path or URL, or a PostgreSQL URL (default ./.hyperdial/hyperdial.db).
+    pub db: Option<String>,
     /// Address to listen on.
     pub bind: String,
     /// API token.
@@ -67,7 +67,7 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     let db = db.unwrap_or_else(|| default_db(std::path::Path::new(STATE_DIR)));
     let store = Store::open(&db)
         .await
-        .with_context(|| format!("cannot open the database {}", db.display()))?;
+        .with_context(|| format!("cannot open the database {}", hyperdial_store::redact(&db)))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -77,7 +77,7 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     let _ = writeln!(
         out,
         "hyperdial server on {scheme}://{local} (database {})",
-        db.display()
+        store.describe()
     );
     let _ = writeln!(out, "dashboard: {scheme}://{local}/");
     let _ = out.flush();

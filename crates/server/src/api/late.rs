@@ -15,6 +15,8 @@
 use axum::http::StatusCode;
 use serde_json::json;
 
+use hyperdial_store::RunState;
+
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -25,7 +27,7 @@ pub const CODE: &str = "run_crashed";
 /// handler, which answers `404`).
 pub(crate) async fn refuse_if_crashed(s: &AppState, id: &str) -> Result<(), ApiError> {
     match s.controller.store().run(id).await? {
-        Some(run) if run.state == "crashed" => {
+        Some(run) if run.state == RunState::Crashed => {
             let why = run
                 .error
                 .as_deref()

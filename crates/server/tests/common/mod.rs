@@ -35,7 +35,7 @@ pub async fn start(token: Option<&str>) -> Server {
 /// Start a server with `options` (plain HTTP: `options.tls` must be `None`).
 pub async fn start_with(options: Options) -> Server {
     let dir = std::env::temp_dir().join(format!("hyperdial-api-{}", hyperdial_store::new_id("t")));
-    let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
+    let store = Store::open_sqlite(&dir.join("db.sqlite")).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
