@@ -11,7 +11,10 @@
 //! ```
 //!
 //! Addresses come from 198.18.0.0/15, the range set aside for network tests; the namespaces
-//! have no route anywhere else. The server runs with `--run-timeout 5`. Agent B claims a run
+//! have no route anywhere else. When PostgreSQL's `initdb` and `pg_ctl` are installed (and a
+//! `postgres` user exists), a private PostgreSQL cluster runs inside the server's namespace
+//! and the server stores there (`--db postgres://…`); otherwise it uses SQLite, and says so.
+//! The server runs with `--run-timeout 5`. Agent B claims a run
 //! whose process lasts long; then agent A starts, and B's link goes down (`ip link set … down`
 //! inside B). Asserted: B's run becomes `crashed` within the documented window (its last
 //! report + the run timeout + one janitor interval); A runs its retry to the end; when B's
@@ -198,6 +201,82 @@ impl Drop for Net {
     }
 }
 
+/// Where PostgreSQL's `initdb` and `pg_ctl` are, when they are installed and the `postgres`
+/// user exists (PostgreSQL refuses to run as root).
+fn postgres_bin() -> Option<PathBuf> {
+    let user = Command::new("id").arg("postgres").output().ok()?;
+    if !user.status.success() {
+        return None;
+    }
+    let mut dirs = vec![PathBuf::from("/usr/local/bin")];
+    if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
+        dirs.extend(entries.filter_map(|e| e.ok().map(|e| e.path().join("bin"))));
+    }
+    dirs.into_iter()
+        .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+}
+
+/// A private PostgreSQL cluster inside a namespace, listening on its 127.0.0.1; stopped (and
+/// its files removed) on drop.
+struct Postgres {
+    ns: String,
+    bin: PathBuf,
+    dir: PathBuf,
+    url: String,
+}
+
+impl Postgres {
+    const PORT: u16 = 5436;
+
+    fn start(ns: &str, bin: PathBuf, dir: PathBuf) -> Postgres {
+        std::fs::create_dir_all(&dir).unwrap();
+        sh(&["chown", "postgres", dir.to_str().unwrap()]);
+        let d = dir.display();
+        let b = bin.display();
+        let script = format!(
+            "'{b}/initdb' -D '{d}/data' -A trust -U postgres >/dev/null && \
+             '{b}/pg_ctl' -D '{d}/data' -w -l '{d}/log' \
+             -o \"-k '{d}' -p {port} -c listen_addresses=127.0.0.1 -c fsync=off\" start >/dev/null",
+            port = Self::PORT
+        );
+        let pg = Postgres {
+            ns: ns.to_string(),
+            bin,
+            dir: dir.clone(),
+            url: format!("postgres://postgres@127.0.0.1:{}/postgres", Self::PORT),
+        };
+        let out = Command::new("ip")
+            .args([
+                "netns", "exec", ns, "su", "postgres", "-s", "/bin/sh", "-c", &script,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "PostgreSQL did not start in {ns}: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(dir.join("log")).unwrap_or_default()
+        );
+        pg
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let script = format!(
+            "'{}/pg_ctl' -D '{}/data' -m immediate stop",
+            self.bin.display(),
+            self.dir.display()
+        );
+        let _ = Command::new("ip")
+            .args([
+                "netns", "exec", &self.ns, "su", "postgres", "-s", "/bin/sh", "-c", &script,
+            ])
+            .output();
+        std::fs::remove_dir_all(&self.dir).ok();
+    }
+}
+
 /// Child processes killed (SIGKILL) and reaped on drop, before the namespaces go.
 #[derive(Default)]
 struct Procs(Vec<Child>);
@@ -296,6 +375,18 @@ fn a_cut_link_crashes_its_runs_which_are_retried_elsewhere_and_late_reports_are_
     let s = Scratch::new("netns");
     let certs = certs::make(&s.dir, &[SERVER_IP]);
     let net = Net::new();
+    // PostgreSQL in the server's namespace when it is installed; else SQLite.
+    let postgres = postgres_bin().map(|bin| {
+        let dir = std::env::temp_dir().join(format!("hyperdial-netns-pg-{}", std::process::id()));
+        Postgres::start(&net.srv, bin, dir)
+    });
+    let db = match &postgres {
+        Some(pg) => pg.url.clone(),
+        None => {
+            println!("netns: PostgreSQL is not installed here; the server stores in SQLite");
+            s.dir.join("db.sqlite").display().to_string()
+        }
+    };
     let mut procs = Procs::default();
     // The script: STEPS (from the agent's environment) metric lines half a second apart; a
     // file when it ran to its end.
@@ -327,7 +418,7 @@ open("ran-to-the-end-" + os.environ["HYPERDIAL_RUN_ID"], "w").close()
         &[
             "server",
             "--db",
-            s.dir.join("db.sqlite").to_str().unwrap(),
+            &db,
             "--bind",
             &format!("{SERVER_IP}:{PORT}"),
             "--token",
@@ -489,12 +580,14 @@ open("ran-to-the-end-" + os.environ["HYPERDIAL_RUN_ID"], "w").close()
     let log = std::fs::read_to_string(&server_log).unwrap_or_default();
     assert!(!log.contains("ERROR") && !log.contains("panicked"), "{log}");
     figures(&format!(
-        "netns: run timeout {RUN_TIMEOUT_S} s, crashed {silent_ms} ms after its last report; \
+        "netns ({}): run timeout {RUN_TIMEOUT_S} s, crashed {silent_ms} ms after its last report; \
          {} points of the crashed attempt kept, 0 late points stored; 4/4 grid points finished once; \
          test took {:.1} s",
+        if postgres.is_some() { "PostgreSQL" } else { "SQLite" },
         points_when_crashed.len(),
         started.elapsed().as_secs_f64()
     ));
     drop(procs);
+    drop(postgres);
     drop(net);
 }
