@@ -133,6 +133,29 @@ open("ran-to-the-end-" + os.environ["HYPERDIAL_RUN_ID"], "w").close()
     assert_eq!(now["state"], "crashed");
     assert_eq!(now["history"], then["history"], "late points were stored");
     assert_eq!(now["finished_ms"], then["finished_ms"]);
+
+    // Points of the crashed attempt kept in a spill file are refused by `hyperdial sync` too,
+    // and the file is done with.
+    let spill = s.dir.join("spilled");
+    std::fs::create_dir_all(&spill).unwrap();
+    std::fs::write(
+        spill.join(format!("{first_id}.agent.jsonl")),
+        format!(
+            "{{\"type\": \"init\", \"run\": \"{first_id}\"}}\n\
+             {{\"type\": \"log\", \"step\": 500, \"values\": {{\"loss\": 0.001}}}}\n"
+        ),
+    )
+    .unwrap();
+    let out = s.run(&["sync", spill.to_str().unwrap(), "--server", &url]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("refuses its 1 late points"), "{said}");
+    assert!(spill
+        .join(format!("{first_id}.agent.jsonl.synced"))
+        .exists());
+    let after: Value =
+        serde_json::from_str(&http_get(&format!("{url}/api/v1/runs/{first_id}"))).unwrap();
+    assert_eq!(after["history"], then["history"], "late points were stored");
     server.kill().ok();
     server.wait().ok();
 }
