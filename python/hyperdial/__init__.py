@@ -27,9 +27,13 @@ Metrics are sent in batches by a background thread; a server that goes away neve
 training script fail. Every transient failure (no connection, timeout, 5xx, 408, 429) is
 retried with backoff for the retry window (60 s, ``HYPERDIAL_RETRY_SECONDS``), also when the
 script ends; points still unsent after it are kept in a spill file that ``hyperdial sync``
-uploads, and the run's record on the server says how many are missing. This package is two files using only the standard library (Python 3.8 or
-newer): this one and ``_states.py``, the run and sweep state words generated from the server's
-definitions. The reference is docs/python.md.
+uploads, and the run's record on the server says how many are missing. An ``https://``
+server is verified against the system's certificate authorities plus the PEM file named by
+``HYPERDIAL_CA_CERT`` (a private CA, or the server's self-signed certificate; the agent sets
+it for its runs); a certificate that does not verify is an error, never retried. This package
+is two files using only the standard library (Python 3.8 or newer): this one and
+``_states.py``, the run and sweep state words generated from the server's definitions. The
+reference is docs/python.md.
 """
 
 import atexit
@@ -41,6 +45,7 @@ import numbers
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -371,18 +376,51 @@ class _SendError(Exception):
 _LOOPBACK = ("localhost", "::1")
 
 
+def _tls_context():
+    """The TLS settings for https:// servers: the system's CAs plus ``HYPERDIAL_CA_CERT``.
+
+    Raises ValueError naming the file when it cannot be used."""
+    context = ssl.create_default_context()
+    cafile = _env("HYPERDIAL_CA_CERT")
+    if cafile:
+        try:
+            context.load_verify_locations(cafile=cafile)
+        except (OSError, ssl.SSLError, ValueError) as err:
+            raise ValueError(
+                "HYPERDIAL_CA_CERT=%s cannot be used as a CA certificate file: %s" % (cafile, err)
+            ) from None
+    return context
+
+
+def _tls_problem(err):
+    """What to fix when ``err`` is a TLS failure that no retry cures, else None."""
+    reason = getattr(err, "reason", None) or err
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return (
+            "the server's certificate does not verify (%s): set HYPERDIAL_CA_CERT to the "
+            "certificate of the CA that signed it, or to the server's own when it is "
+            "self-signed" % (getattr(reason, "verify_message", "") or reason)
+        )
+    if isinstance(reason, ssl.SSLError) and "WRONG_VERSION_NUMBER" in str(reason):
+        return "the server does not speak TLS at this address (%s): use http://" % reason
+    return None
+
+
 class _Transport:
-    """JSON over HTTP to one server, with the bearer token when there is one."""
+    """JSON over HTTP(S) to one server, with the bearer token when there is one."""
 
     def __init__(self, server, token):
         self.server = server.rstrip("/")
         self.token = token or None
-        host = urllib.parse.urlsplit(self.server).hostname or ""
+        parts = urllib.parse.urlsplit(self.server)
+        host = parts.hostname or ""
+        handlers = []
+        if parts.scheme == "https":
+            handlers.append(urllib.request.HTTPSHandler(context=_tls_context()))
         if host in _LOOPBACK or host.startswith("127."):
             # Never send loopback traffic through a proxy taken from the environment.
-            self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        else:
-            self._opener = urllib.request.build_opener()
+            handlers.append(urllib.request.ProxyHandler({}))
+        self._opener = urllib.request.build_opener(*handlers)
 
     def request(self, method, path, body=None, timeout=None):
         """Send one request; return the decoded JSON answer (or None). Raises _SendError."""
@@ -422,6 +460,9 @@ class _Transport:
             )
             raise _SendError(message, retryable, err.code, payload) from None
         except Exception as err:  # URLError, timeouts, resets, bad status lines
+            problem = _tls_problem(err)
+            if problem:
+                raise _SendError("TLS with %s failed: %s" % (self.server, problem), False) from None
             reason = getattr(err, "reason", None) or err
             raise _SendError("cannot reach %s (%s)" % (self.server, reason), True) from None
         if not raw:

@@ -34,8 +34,9 @@ class Request:
 class FakeServer:
     """Start with start(), stop with stop(); requests are in .requests (thread-safe)."""
 
-    def __init__(self, token=None, run_id="r7mz0c1d"):
+    def __init__(self, token=None, run_id="r7mz0c1d", tls=None):
         self.token = token
+        self.tls = tls  # an ssl.SSLContext for the server side: serve HTTPS
         self.run_id = run_id
         self.requests = []
         self.lock = threading.Lock()
@@ -54,7 +55,7 @@ class FakeServer:
     @property
     def url(self):
         host, port = self._httpd.server_address[:2]
-        return "http://%s:%d" % (host, port)
+        return "%s://%s:%d" % ("https" if self.tls else "http", host, port)
 
     def start(self):
         fake = self
@@ -87,6 +88,8 @@ class FakeServer:
 
         self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
+        if self.tls is not None:
+            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
                                         daemon=True)
         self._thread.start()

@@ -11,6 +11,7 @@ import os
 import pickle
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -499,6 +500,72 @@ class ServerModeTests(ClientTestCase):
         self.assertEqual(run.mode, "offline")
         self.assertIn("401", self.stderr.getvalue())
         run.finish()
+
+
+def _make_certificate(directory):
+    """A self-signed server certificate for 127.0.0.1 (CA:FALSE) and its key, made by the
+    openssl command; (cert, key) paths, or None when openssl is missing."""
+    if shutil.which("openssl") is None:
+        return None
+    cert = os.path.join(directory, "cert.pem")
+    key = os.path.join(directory, "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1",
+         "-addext", "basicConstraints=critical,CA:FALSE"],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    return cert, key
+
+
+class TlsTests(ClientTestCase):
+    """https:// servers: HYPERDIAL_CA_CERT trusts a server's own certificate; a certificate
+    that does not verify is reported at once, not retried."""
+
+    def setUp(self):
+        super().setUp()
+        made = _make_certificate(self.tmp)
+        if made is None:
+            self.skipTest("openssl is not installed: cannot make a test certificate")
+        self.cert, key = made
+        self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.tls.load_cert_chain(self.cert, key)
+
+    def test_server_mode_over_https_with_the_ca_file(self):
+        server = self.start_server(tls=self.tls)
+        self.assertTrue(server.url.startswith("https://"))
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        os.environ["HYPERDIAL_CA_CERT"] = self.cert
+        run = hyperdial.init(project="tls")
+        self.assertEqual(run.mode, "server")
+        run.log({"loss": 0.5})
+        run.finish()
+        self.assertEqual([p["values"] for p in server.points()], [{"loss": 0.5}])
+        self.assertEqual(len(server.of("POST", "/api/v1/runs/r7mz0c1d/finish")), 1)
+
+    def test_an_untrusted_certificate_is_reported_not_retried(self):
+        server = self.start_server(tls=self.tls)
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        run = hyperdial.init(project="tls")
+        self.assertEqual(run.mode, "offline")
+        warning = self.stderr.getvalue()
+        self.assertIn("does not verify", warning)
+        self.assertIn("HYPERDIAL_CA_CERT", warning)
+        self.assertEqual(server.requests, [])
+        # The failure is final: the transport marks it not worth retrying.
+        with self.assertRaises(hyperdial._SendError) as ctx:
+            hyperdial._Transport(server.url, None).request("GET", "/api/v1/sweeps")
+        self.assertFalse(ctx.exception.retryable)
+        self.assertIn("does not verify", str(ctx.exception))
+
+    def test_an_unusable_ca_file_is_named(self):
+        os.environ["HYPERDIAL_SERVER"] = "https://127.0.0.1:1"
+        missing = os.path.join(self.tmp, "missing.pem")
+        os.environ["HYPERDIAL_CA_CERT"] = missing
+        with self.assertRaises(ValueError) as ctx:
+            hyperdial.init(project="tls")
+        self.assertIn(missing, str(ctx.exception))
 
 
 class DeliveryTests(ClientTestCase):

@@ -61,6 +61,10 @@ pub struct AgentOptions {
     /// The API token, sent as `Authorization: Bearer TOKEN` and given to runs as
     /// `HYPERDIAL_TOKEN`.
     pub token: Option<String>,
+    /// A PEM file of CA certificates to trust for an `https://` server (a private CA, or the
+    /// server's self-signed certificate), given to runs as `HYPERDIAL_CA_CERT`; `None`: the
+    /// built-in roots only.
+    pub ca_cert: Option<PathBuf>,
     /// The sweep's id.
     pub sweep: String,
     /// Stop after this many runs (counting failed ones); `None`: until the sweep is over.
@@ -95,6 +99,7 @@ impl AgentOptions {
         AgentOptions {
             server: server.into(),
             token: None,
+            ca_cert: None,
             sweep: sweep.into(),
             count: None,
             cwd: std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
@@ -222,7 +227,7 @@ pub async fn run_agent(
     if opts.count == Some(0) {
         return Ok(report);
     }
-    let client = Client::new(&opts.server, opts.token.clone());
+    let client = Client::with_ca_cert(&opts.server, opts.token.clone(), opts.ca_cert.as_deref())?;
     let state_dir = std::path::absolute(&opts.state_dir).map_err(|source| AgentError::Io {
         context: format!("state directory {}", opts.state_dir.display()),
         source,

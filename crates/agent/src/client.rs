@@ -34,11 +34,27 @@
 //! attempt did reach the server leaves a run nobody supervises; the server marks it `crashed`
 //! after 60 s of silence, so the sweep still finishes.
 //!
-//! # Authentication
+//! # Authentication and TLS
 //!
-//! With a token, every request carries `Authorization: Bearer TOKEN`.
+//! With a token, every request carries `Authorization: Bearer TOKEN`. A server URL may be
+//! `http://` or `https://` (rustls; Mozilla's root certificates are built in). A server whose
+//! certificate a private CA signed, or a self-signed one, is trusted with
+//! [`Client::with_ca_cert`] (`--ca-cert FILE`, `HYPERDIAL_CA_CERT`): the PEM certificates of
+//! that file are trusted in addition to the built-in roots. A TLS failure (the certificate is
+//! not trusted or not valid for the host name, or the server does not speak TLS) is no
+//! transient fault: it is returned at once as [`ClientError::Tls`], saying what to fix,
+//! instead of being retried for the retry budget. Plain `http://` to a TLS port gets the
+//! server's `400` saying to use `https://`.
+//!
+//! # A run the server gave up on
+//!
+//! The server refuses reports for a run it has marked `crashed` (its agent was silent for the
+//! run timeout, e.g. behind a cut link) with `409` and the code `run_crashed`
+//! ([`ClientError::is_run_crashed`]): a retry runs its configuration elsewhere, so the
+//! supervisor stops the run's process and keeps nothing of it for `hyperdial sync`.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hyperdial_wire::api::{
@@ -115,13 +131,30 @@ pub enum ClientError {
         /// How long the request was retried, in whole seconds.
         seconds: u64,
     },
-    /// The server URL cannot be used (no retry helps): a malformed URL, or `https://`, which
-    /// this build does not speak.
+    /// The server URL cannot be used (no retry helps): a malformed URL, or a scheme other
+    /// than `http://` and `https://`.
     #[error("the server URL {url} cannot be used: {message}")]
     BadUrl {
         /// The server's base URL.
         url: String,
         /// What is wrong with it.
+        message: String,
+    },
+    /// The CA certificate file given to trust a server cannot be used.
+    #[error("the CA certificate file {path} cannot be used: {message}")]
+    CaCert {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The TLS connection to the server failed for a reason no retry fixes: its certificate
+    /// is not trusted or not valid for the host, or it does not speak TLS.
+    #[error("TLS with the hyperdial server at {url} failed: {message}")]
+    Tls {
+        /// The server's base URL.
+        url: String,
+        /// What failed and what to do about it.
         message: String,
     },
     /// The server answered with an error status: any 4xx at once, a 5xx after the retry
@@ -136,6 +169,9 @@ pub enum ClientError {
         status: u16,
         /// The server's `error` message (or the start of the body when it is not JSON).
         message: String,
+        /// The server's `code` for the error, when it sends one (e.g. `run_crashed`); boxed
+        /// to keep the error small.
+        code: Option<Box<str>>,
     },
     /// The server answered 2xx with a body that does not match the API.
     #[error("{method} {path}: unexpected answer from the server: {message}")]
@@ -158,6 +194,13 @@ impl ClientError {
         }
     }
 
+    /// Whether the server refused a report because it has marked the run `crashed` (`409`,
+    /// code `run_crashed`): the run is over for the server, and a retry runs its
+    /// configuration.
+    pub fn is_run_crashed(&self) -> bool {
+        matches!(self, ClientError::Status { status: 409, code: Some(code), .. } if &**code == "run_crashed")
+    }
+
     /// Whether the failure may pass by itself (the server was unreachable, or answered 5xx,
     /// 408 or 429, for the whole retry budget): data whose request failed this way is worth
     /// keeping for later. `false` for answers that will not change (other 4xx, a bad URL, a
@@ -166,7 +209,10 @@ impl ClientError {
         match self {
             ClientError::Unreachable { .. } => true,
             ClientError::Status { status, .. } => is_transient_status(*status),
-            ClientError::BadUrl { .. } | ClientError::BadAnswer { .. } => false,
+            ClientError::BadUrl { .. }
+            | ClientError::BadAnswer { .. }
+            | ClientError::CaCert { .. }
+            | ClientError::Tls { .. } => false,
         }
     }
 }
@@ -210,6 +256,7 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    ca_cert: Option<PathBuf>,
     retry_budget: Duration,
 }
 
@@ -218,6 +265,7 @@ impl fmt::Debug for Client {
         f.debug_struct("Client")
             .field("base", &self.base)
             .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("ca_cert", &self.ca_cert)
             .field("retry_budget", &self.retry_budget)
             .finish()
     }
@@ -236,31 +284,96 @@ impl Client {
     ///
     /// Environment proxies (`HTTP_PROXY`, ...) are honoured except for loopback servers.
     pub fn new(server_base_url: &str, token: Option<String>) -> Client {
-        let mut base = server_base_url.trim().trim_end_matches('/').to_string();
-        if let Some(stripped) = base.strip_suffix("/api/v1") {
-            base = stripped.to_string();
-        }
-        if !base.is_empty() && !base.contains("://") {
-            base = format!("http://{base}");
-        }
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("hyperdial-agent/", env!("CARGO_PKG_VERSION")));
-        if is_loopback(&base) {
-            builder = builder.no_proxy();
-        }
-        // Building only fails when the TLS backend or the system resolver cannot be set up;
-        // the plain client then is the best remaining choice.
-        let http = builder.build().unwrap_or_else(|_| reqwest::Client::new());
+        let base = normalize_base(server_base_url);
+        let http = http_builder(&base)
+            .build()
+            // Building only fails when the TLS backend or the system resolver cannot be set
+            // up; the plain client then is the best remaining choice.
+            .unwrap_or_else(|_| reqwest::Client::new());
         Client {
             http,
             base,
             token: token.filter(|t| !t.is_empty()),
+            ca_cert: None,
             retry_budget: retry_budget_from_env(),
         }
     }
 
+    /// As [`Client::new`], also trusting the PEM certificates in `ca_cert` (a private CA, or
+    /// a server's self-signed certificate) for `https://` servers. `None` is [`Client::new`].
+    ///
+    /// # Errors
+    /// [`ClientError::CaCert`] when the file cannot be read or holds no usable PEM
+    /// certificate.
+    pub fn with_ca_cert(
+        server_base_url: &str,
+        token: Option<String>,
+        ca_cert: Option<&Path>,
+    ) -> Result<Client> {
+        let Some(path) = ca_cert else {
+            return Ok(Client::new(server_base_url, token));
+        };
+        let bad = |message: String| ClientError::CaCert {
+            path: path.to_path_buf(),
+            message,
+        };
+        let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| bad(format!("not valid PEM: {}", error_chain(&e))))?;
+        if certs.is_empty() {
+            return Err(bad(
+                "holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)".into(),
+            ));
+        }
+        let base = normalize_base(server_base_url);
+        let mut builder = http_builder(&base);
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| bad(format!("cannot be used: {}", error_chain(&e))))?;
+        Ok(Client {
+            http,
+            base,
+            token: token.filter(|t| !t.is_empty()),
+            ca_cert: Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())),
+            retry_budget: retry_budget_from_env(),
+        })
+    }
+
+    /// The CA certificate file this client trusts besides the built-in roots (absolute),
+    /// passed to training processes in `HYPERDIAL_CA_CERT`.
+    pub fn ca_cert(&self) -> Option<&Path> {
+        self.ca_cert.as_deref()
+    }
+}
+
+/// The base URL: no trailing `/` or `/api/v1`, and `http://` when no scheme is given.
+fn normalize_base(server_base_url: &str) -> String {
+    let mut base = server_base_url.trim().trim_end_matches('/').to_string();
+    if let Some(stripped) = base.strip_suffix("/api/v1") {
+        base = stripped.to_string();
+    }
+    if !base.is_empty() && !base.contains("://") {
+        base = format!("http://{base}");
+    }
+    base
+}
+
+/// The HTTP client settings shared by every [`Client`] for `base`.
+fn http_builder(base: &str) -> reqwest::ClientBuilder {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .user_agent(concat!("hyperdial-agent/", env!("CARGO_PKG_VERSION")));
+    if is_loopback(base) {
+        builder = builder.no_proxy();
+    }
+    builder
+}
+
+impl Client {
     /// The same client with a different retry budget (total time a request is retried).
     pub fn with_retry_budget(mut self, budget: Duration) -> Client {
         self.retry_budget = budget;
@@ -482,16 +595,10 @@ impl Client {
     /// within the retry budget. Returns any other answer.
     async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Answer> {
         let url = format!("{}{}", self.base, path);
-        if !self.base.starts_with("http://") {
-            let message = if self.base.starts_with("https://") {
-                "this build of hyperdial speaks plain HTTP only; use http://HOST:PORT (and a \
-                 TLS-terminating proxy on the server's side if the network needs encryption)"
-            } else {
-                "expected http://HOST:PORT"
-            };
+        if !self.base.starts_with("http://") && !self.base.starts_with("https://") {
             return Err(ClientError::BadUrl {
                 url: self.base.clone(),
-                message: message.to_string(),
+                message: "expected http://HOST:PORT or https://HOST:PORT".to_string(),
             });
         }
         let started = Instant::now();
@@ -531,6 +638,12 @@ impl Client {
                     return Err(ClientError::BadUrl {
                         url: self.base.clone(),
                         message: error_chain(&err),
+                    })
+                }
+                Err(err) if tls_problem(&err).is_some() => {
+                    return Err(ClientError::Tls {
+                        url: self.base.clone(),
+                        message: tls_problem(&err).unwrap_or_default(),
                     })
                 }
                 Err(err) => Failure::Transport(error_chain(&err)),
@@ -747,11 +860,72 @@ fn status_error(method: &Method, path: &str, answer: &Answer) -> ClientError {
             }
         }
     };
+    let code = serde_json::from_slice::<Value>(&answer.body)
+        .ok()
+        .and_then(|v| v.get("code").and_then(Value::as_str).map(Box::from));
     ClientError::Status {
         method: method.to_string(),
         path: path.to_string(),
         status: answer.status.as_u16(),
         message,
+        code,
+    }
+}
+
+/// What went wrong, and what to do, when `err` failed for a TLS reason that no retry fixes
+/// (the server's certificate is not trusted or not valid for its name, or the server does
+/// not speak TLS); `None` for any other failure (including a connection lost during the
+/// handshake, which may pass).
+pub fn tls_problem(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(explain_tls(tls));
+        }
+        // `io::Error::source` skips the error an `io::Error` wraps (and rustls's errors come
+        // wrapped twice): look inside it instead.
+        source = match e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    None
+}
+
+fn explain_tls(err: &rustls::Error) -> String {
+    use rustls::{CertificateError, Error};
+    match err {
+        Error::InvalidCertificate(CertificateError::UnknownIssuer)
+        | Error::InvalidCertificate(CertificateError::BadSignature) => format!(
+            "the server's certificate is not trusted ({err}): pass the certificate of the CA \
+             that signed it, or the server's own when it is self-signed, with --ca-cert FILE \
+             (or HYPERDIAL_CA_CERT)"
+        ),
+        Error::InvalidCertificate(CertificateError::NotValidForName)
+        | Error::InvalidCertificate(CertificateError::NotValidForNameContext { .. }) => format!(
+            "the server's certificate is not valid for the host name of the server URL ({err}): \
+             use a name or address the certificate lists"
+        ),
+        Error::InvalidCertificate(
+            CertificateError::Expired | CertificateError::ExpiredContext { .. },
+        ) => format!("the server's certificate has expired ({err})"),
+        Error::InvalidCertificate(CertificateError::Other(other))
+            if format!("{other:?}").contains("CaUsedAsEndEntity") =>
+        {
+            format!(
+                "the server's certificate is marked as a CA certificate (basicConstraints \
+                 CA:TRUE), which TLS clients refuse as a server's own ({err}): make the server \
+                 certificate with CA:FALSE (docs/api.md shows how), or sign it with a CA"
+            )
+        }
+        Error::InvalidMessage(_) | Error::InappropriateMessage { .. } => format!(
+            "the server does not speak TLS at this address ({err}): use http:// if it serves \
+             plain HTTP"
+        ),
+        other => other.to_string(),
     }
 }
 
@@ -793,15 +967,63 @@ mod tests {
 
     #[tokio::test]
     async fn unusable_urls_fail_at_once() {
-        for url in ["https://127.0.0.1:1", "ftp://x", "http://exa mple:1"] {
+        for url in ["ftp://x", "http://exa mple:1"] {
             let err = Client::new(url, None).heartbeat("r").await.unwrap_err();
             assert!(matches!(err, ClientError::BadUrl { .. }), "{url}: {err:?}");
         }
-        let err = Client::new("https://h", None)
-            .get_sweep("s")
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("plain HTTP only"), "{err}");
+    }
+
+    #[test]
+    fn unusable_ca_files_are_named() {
+        let dir = std::env::temp_dir().join(format!("hyperdial-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let junk = dir.join("junk.pem");
+        std::fs::write(&junk, "not a certificate\n").unwrap();
+        for path in [junk.as_path(), &dir.join("missing.pem")] {
+            let err = Client::with_ca_cert("https://h:1", None, Some(path)).unwrap_err();
+            assert!(matches!(err, ClientError::CaCert { .. }), "{err:?}");
+            assert!(
+                err.to_string().contains(&path.display().to_string()),
+                "{err}"
+            );
+            assert!(!err.is_transient());
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn tls_failures_say_what_to_do() {
+        // As reqwest reports it: wrapped in an io::Error, itself wrapped in an io::Error.
+        let untrusted = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        ));
+        let text = tls_problem(&untrusted).unwrap();
+        assert!(text.contains("--ca-cert"), "{text}");
+        let plain = rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType);
+        assert!(tls_problem(&plain).unwrap().contains("does not speak TLS"));
+        let reset = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert_eq!(tls_problem(&reset), None);
+    }
+
+    #[test]
+    fn only_a_409_run_crashed_means_the_run_is_over() {
+        let answer = |status: StatusCode, body: &str| Answer {
+            status,
+            body: body.as_bytes().to_vec(),
+        };
+        let crashed = answer(
+            StatusCode::CONFLICT,
+            r#"{"error": "run r is crashed", "code": "run_crashed"}"#,
+        );
+        assert!(status_error(&Method::POST, "/x", &crashed).is_run_crashed());
+        let other = answer(StatusCode::CONFLICT, r#"{"error": "sweep is cancelled"}"#);
+        assert!(!status_error(&Method::POST, "/x", &other).is_run_crashed());
+        let missing = answer(
+            StatusCode::NOT_FOUND,
+            r#"{"error": "no run", "code": "run_crashed"}"#,
+        );
+        assert!(!status_error(&Method::POST, "/x", &missing).is_run_crashed());
     }
 
     #[test]

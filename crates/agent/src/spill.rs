@@ -231,13 +231,19 @@ pub struct Uploaded {
     pub run: String,
     /// Metric points uploaded.
     pub points: u64,
+    /// Metric points not uploaded because the server had marked the run `crashed` (it
+    /// refuses late reports with `409 run_crashed`; a retry ran its configuration). The file
+    /// is marked synced all the same: nothing of it can ever be taken.
+    pub refused: u64,
 }
 
 /// Upload a spill file (one whose `init` record names a `run`) to that run: its points, its
 /// `summary` values, `{"recovered": N}` to the run's delivery record (when
 /// `report_recovered`), and its `finish` record if it has one (a run already ended keeps
-/// its state). Then rename it to `*.jsonl.synced`. Returns `Ok(None)` for an offline file of
-/// a run still to be created, which the caller handles.
+/// its state). Then rename it to `*.jsonl.synced`. A run the server marked `crashed` takes
+/// none of it: the file is marked synced and its points counted in [`Uploaded::refused`].
+/// Returns `Ok(None)` for an offline file of a run still to be created, which the caller
+/// handles.
 pub async fn upload_spill_file(
     client: &Client,
     path: &Path,
@@ -258,7 +264,18 @@ pub async fn upload_spill_file(
             message: format!("log record {} has no step", i + 1),
         });
     }
-    upload_points(client, &run, &points).await.map_err(server)?;
+    match upload_points(client, &run, &points).await {
+        Ok(()) => {}
+        Err(e) if e.is_run_crashed() => {
+            mark_synced(path)?;
+            return Ok(Some(Uploaded {
+                run,
+                points: 0,
+                refused: points.len() as u64,
+            }));
+        }
+        Err(e) => return Err(server(e)),
+    }
     let mut summary = Map::new();
     for r in records.iter().filter(|r| r["type"] == "summary") {
         if let Some(values) = r["values"].as_object() {
@@ -296,6 +313,7 @@ pub async fn upload_spill_file(
     Ok(Some(Uploaded {
         run,
         points: points.len() as u64,
+        refused: 0,
     }))
 }
 

@@ -63,13 +63,19 @@
 //!   the server's request → `stopped_early` when the reason is `early_terminated`, `cancelled`
 //!   otherwise; stopped by shutdown level 2 or 3 → `cancelled`; a program that cannot be started
 //!   → `failed`, "cannot start `prog`: No such file or directory".
+//! - **A run the server gave up on is let go.** When the server answers a heartbeat, metrics
+//!   or output with `409 run_crashed` ([`ClientError::is_run_crashed`]: it marked the run
+//!   `crashed` after the run timeout, e.g. while this agent's link was cut, and queued a retry
+//!   elsewhere), the group is stopped as for a server stop (reason `crashed`), nothing more is
+//!   sent or kept for `hyperdial sync`, and the refused `finish` ends the run here as
+//!   `crashed`.
 //! - **No panic** on a bad server answer or a misbehaving process; server errors become
 //!   [`Event::Message`]s and the training goes on.
 //!
 //! Environment of the process: the agent's own, plus `extra` variables, plus `HYPERDIAL_SERVER`,
 //! `HYPERDIAL_RUN_ID`, `HYPERDIAL_SWEEP_ID` (sweep runs; removed otherwise), `HYPERDIAL_CONFIG`
 //! (when a config file is given; removed otherwise), `HYPERDIAL_TOKEN` (when the client has a
-//! token), `PYTHONPATH` prefixed with [`SuperviseOptions::wandb_module`] (when set) and
+//! token), `HYPERDIAL_CA_CERT` (when the client trusts a CA file, [`Client::ca_cert`]), `PYTHONPATH` prefixed with [`SuperviseOptions::wandb_module`] (when set) and
 //! [`SuperviseOptions::python_path`], and
 //! `PYTHONUNBUFFERED=1` unless set: Python block-buffers standard output into a pipe, which would
 //! hold metric lines back for kilobytes.
@@ -554,8 +560,15 @@ async fn finish_run(
     events: &mpsc::UnboundedSender<Event>,
     duration: Duration,
 ) -> Outcome {
+    let mut given_up = false;
     let (run, finish_error) = match client.finish(run_id, &finish).await {
         Ok(run) => (Some(run), None),
+        Err(err) if err.is_run_crashed() => {
+            // Late: the server ended the run itself and runs a retry; nothing to keep.
+            given_up = true;
+            tracing::info!("run {run_id}: the server refused its late finish: {err}");
+            (None, None)
+        }
         Err(err) => {
             let _ = events.send(Event::Message(format!(
                 "run {run_id}: could not report how it ended: {err}"
@@ -569,6 +582,7 @@ async fn finish_run(
         .and_then(Value::as_str)
         .and_then(|word| word.parse::<RunState>().ok());
     let state = server_state.unwrap_or(match (finish.state, finish.exit_code) {
+        _ if given_up => RunState::Crashed,
         (Some(state), _) => state,
         (None, Some(0)) => RunState::Finished,
         (None, _) => RunState::Failed,
@@ -633,6 +647,9 @@ fn apply_env(
     };
     if let Some(token) = client.token() {
         cmd.env("HYPERDIAL_TOKEN", token);
+    }
+    if let Some(ca) = client.ca_cert() {
+        cmd.env("HYPERDIAL_CA_CERT", ca);
     }
     match &opts.spill_dir {
         Some(dir) => cmd.env(SPILL_DIR_ENV, dir),
@@ -1263,6 +1280,9 @@ struct SendReport {
     dropped: u64,
     /// Whether the last request failed (the server is away).
     failing: bool,
+    /// The server refused a request because it marked the run `crashed`: nothing more is
+    /// sent, and nothing is missing (the run's retry is the attempt that counts).
+    given_up: bool,
 }
 
 /// Post batches in order. Reports a stop request from a metrics answer on `stop_tx` (asking
@@ -1291,6 +1311,14 @@ async fn send_batches(
             queued.push(more);
         }
         for batch in coalesce(queued) {
+            if report.given_up {
+                if let Batch::Output(_, text) = &batch {
+                    pending.bytes.fetch_sub(text.len(), Ordering::Relaxed);
+                } else if let Batch::Metrics(points) = &batch {
+                    pending.points.fetch_sub(points.len(), Ordering::Relaxed);
+                }
+                continue;
+            }
             let http = if report.failing { &degraded } else { &client };
             let result: Result<Option<bool>, (ClientError, &str)> = match &batch {
                 Batch::Output(stream, text) => {
@@ -1312,6 +1340,7 @@ async fn send_batches(
                             Ok(Some(true))
                         }
                         Ok(_) => Ok(Some(false)),
+                        Err(e) if e.is_run_crashed() => Err((e, "metrics")),
                         Err(e) => {
                             keep_undelivered(
                                 &run,
@@ -1334,6 +1363,15 @@ async fn send_batches(
                         )));
                     }
                     report.failing = false;
+                }
+                Err((err, _)) if err.is_run_crashed() => {
+                    report.given_up = true;
+                    report.failing = false;
+                    if !stop_sent {
+                        stop_sent = true;
+                        let _ = events.send(Event::Message(given_up_message(&run, &err)));
+                        let _ = stop_tx.send(Some(GIVEN_UP.to_string()));
+                    }
                 }
                 Err((err, what)) => {
                     tracing::warn!("run {run}: could not send {what}: {err}");
@@ -1399,6 +1437,9 @@ async fn settle_delivery(
     overflowed: u64,
     events: &mpsc::UnboundedSender<Event>,
 ) -> u64 {
+    if sent.given_up {
+        return 0;
+    }
     let mut missing = sent.dropped + overflowed;
     let mut files = Vec::new();
     if let Some(dir) = &opts.spill_dir {
@@ -1431,7 +1472,20 @@ async fn settle_delivery(
     missing
 }
 
-/// Heartbeat every `every` forever (the task is aborted when the process has ended).
+/// The stop reason of a run the server gave up on (it answered `409 run_crashed`).
+const GIVEN_UP: &str = "crashed";
+
+/// What the agent says when the server refuses a run's reports because it marked it crashed.
+fn given_up_message(run: &str, err: &ClientError) -> String {
+    let why = match err {
+        ClientError::Status { message, .. } => message.as_str(),
+        _ => "",
+    };
+    format!("run {run}: the server no longer takes its reports, stopping its process ({why})")
+}
+
+/// Heartbeat every `every` until the process has ended (the task is then aborted), or the
+/// server has given the run up.
 async fn heartbeats(
     client: Client,
     run: String,
@@ -1456,6 +1510,13 @@ async fn heartbeats(
                     stop_sent = true;
                     let _ = stop_tx.send(answer.reason);
                 }
+            }
+            Err(err) if err.is_run_crashed() => {
+                if !stop_sent {
+                    let _ = events.send(Event::Message(given_up_message(&run, &err)));
+                    let _ = stop_tx.send(Some(GIVEN_UP.to_string()));
+                }
+                return;
             }
             Err(err) => {
                 if !failing {

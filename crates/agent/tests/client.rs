@@ -154,7 +154,8 @@ async fn client_errors_are_not_retried() {
             method: "GET".into(),
             path: "/api/v1/sweeps/nope".into(),
             status: 404,
-            message: "no sweep nope".into()
+            message: "no sweep nope".into(),
+            code: None,
         }
     );
     assert_eq!(mock.lock().requests.len(), 1);

@@ -219,7 +219,7 @@ async fn a_run_killed_by_the_signal_that_shuts_the_agent_down_is_interrupted() {
     tx.send(2).unwrap();
     let o = task.await.unwrap();
     std::fs::remove_dir_all(&dir).ok();
-    assert_eq!(o.state, "cancelled", "{o:?}");
+    assert_eq!(o.state, RunState::Cancelled, "{o:?}");
     assert_eq!(o.signal, Some(libc::SIGTERM));
     assert_eq!(o.stop_reason.as_deref(), Some("shutdown"));
     assert_eq!(
@@ -229,7 +229,7 @@ async fn a_run_killed_by_the_signal_that_shuts_the_agent_down_is_interrupted() {
 
     // Without a shutdown of the agent, SIGTERM is the process's own fate: `failed`.
     let ran = run(&mock, &sh("kill -TERM $$")).await;
-    assert_eq!(ran.outcome.state, "failed");
+    assert_eq!(ran.outcome.state, RunState::Failed);
     assert_eq!(ran.outcome.error.as_deref(), Some("killed by SIGTERM"));
 }
 

@@ -1,4 +1,11 @@
 //! A small HTTP client for the inspection commands (`sweeps`, `runs`, `best`, ...).
+//!
+//! `https://` servers are reached with rustls; [`Api::with_ca_cert`] trusts a private CA (or
+//! a self-signed server certificate) besides the built-in roots. A TLS failure is reported
+//! with what to fix ([`hyperdial_agent::client::tls_problem`]), never taken for a server that
+//! is not there.
+
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
@@ -43,6 +50,40 @@ impl Api {
         }
     }
 
+    /// A client for the server at `base` that also trusts the PEM certificates in `ca_cert`
+    /// (`--ca-cert`, `HYPERDIAL_CA_CERT`); `None` is [`Api::new`].
+    pub fn with_ca_cert(base: &str, token: Option<String>, ca_cert: Option<&Path>) -> Result<Self> {
+        let Some(path) = ca_cert else {
+            return Ok(Api::new(base, token));
+        };
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read the CA certificate file {}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
+            format!(
+                "the CA certificate file {} is not valid PEM",
+                path.display()
+            )
+        })?;
+        if certs.is_empty() {
+            anyhow::bail!(
+                "the CA certificate file {} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)",
+                path.display()
+            );
+        }
+        let mut builder = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60));
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder.build().with_context(|| {
+            format!("the CA certificate file {} cannot be used", path.display())
+        })?;
+        Ok(Api {
+            base: base.trim_end_matches('/').to_string(),
+            token: token.filter(|t| !t.is_empty()),
+            http,
+        })
+    }
+
     /// The server's base URL.
     pub fn base(&self) -> &str {
         &self.base
@@ -57,12 +98,10 @@ impl Api {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder, path: &str) -> Result<reqwest::Response> {
-        let resp = req.send().await.with_context(|| {
-            format!(
-                "cannot reach the hyperdial server at {} (start one with `hyperdial server`, or pass --server URL)",
-                self.base
-            )
-        })?;
+        let resp = match req.send().await {
+            Ok(resp) => resp,
+            Err(err) => return Err(self.transport_error(err)),
+        };
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -115,11 +154,46 @@ impl Api {
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    /// Whether a server answers at all.
-    pub async fn reachable(&self) -> bool {
+    /// Why a request got no answer: a TLS problem says what to fix; anything else means no
+    /// server answers there.
+    fn transport_error(&self, err: reqwest::Error) -> anyhow::Error {
+        match hyperdial_agent::client::tls_problem(&err) {
+            Some(problem) => anyhow::anyhow!(
+                "TLS with the hyperdial server at {} failed: {problem}",
+                self.base
+            ),
+            None => anyhow::Error::new(err).context(format!(
+                "cannot reach the hyperdial server at {} (start one with `hyperdial server`, or pass --server URL)",
+                self.base
+            )),
+        }
+    }
+
+    /// Whether a server answers at all. A server that answers but fails TLS (an untrusted
+    /// certificate, plain HTTP to an HTTPS server or the reverse) is an error, not a missing
+    /// server: commands that fall back to the local database must not do so then.
+    pub async fn reachable(&self) -> Result<bool> {
         let req = self
             .request(reqwest::Method::GET, "/api/v1/openapi.json")
             .timeout(std::time::Duration::from_millis(800));
-        matches!(req.send().await, Ok(r) if r.status().is_success() || r.status().as_u16() == 401)
+        match req.send().await {
+            Ok(r) if r.status().is_success() || r.status().as_u16() == 401 => Ok(true),
+            Ok(r) if r.status().as_u16() == 400 => {
+                // An HTTPS server answering plain HTTP says so.
+                let text = r.text().await.unwrap_or_default();
+                match serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_string))
+                {
+                    Some(message) => anyhow::bail!("{}: {message}", self.base),
+                    None => Ok(false),
+                }
+            }
+            Ok(_) => Ok(false),
+            Err(err) if hyperdial_agent::client::tls_problem(&err).is_some() => {
+                Err(self.transport_error(err))
+            }
+            Err(_) => Ok(false),
+        }
     }
 }

@@ -34,11 +34,23 @@ pub struct Remote {
     /// API token (required by servers not on loopback).
     #[arg(long, env = "HYPERDIAL_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// PEM file of CA certificates to trust for an https:// server (a private CA, or the
+    /// server's self-signed certificate), besides the built-in roots.
+    #[arg(long, env = "HYPERDIAL_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Remote {
-    fn api(&self) -> api::Api {
-        api::Api::new(&self.server, self.token.clone())
+    fn api(&self) -> anyhow::Result<api::Api> {
+        api::Api::with_ca_cert(&self.server, self.token.clone(), self.ca_cert.as_deref())
+    }
+
+    fn client(&self) -> anyhow::Result<hyperdial_agent::Client> {
+        Ok(hyperdial_agent::Client::with_ca_cert(
+            &self.server,
+            self.token.clone(),
+            self.ca_cert.as_deref(),
+        )?)
     }
 }
 
@@ -94,9 +106,24 @@ enum Command {
         /// ./.hyperdial/hyperdial.db.
         #[arg(long)]
         db: Option<String>,
-        /// Address to listen on; anything but loopback requires --token.
+        /// Address to listen on; anything but loopback requires --token (and should use TLS).
         #[arg(long, default_value = "127.0.0.1:8337")]
         bind: String,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Seconds a sweep run may stay silent (no heartbeat, metrics or output from its agent)
+        /// before it is marked crashed and retried (fractions allowed, at least 1).
+        #[arg(
+            long,
+            env = "HYPERDIAL_RUN_TIMEOUT",
+            value_name = "SECONDS",
+            default_value_t = 60.0
+        )]
+        run_timeout: f64,
         /// API token clients must send.
         #[arg(long, env = "HYPERDIAL_TOKEN", hide_env_values = true)]
         token: Option<String>,
@@ -371,7 +398,20 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             bind,
             token,
             allowed_hosts,
-        } => server::run(db, &bind, token, allowed_hosts).await,
+            tls_cert,
+            tls_key,
+            run_timeout,
+        } => {
+            server::run(server::ServerArgs {
+                db,
+                bind,
+                token,
+                allowed_hosts,
+                tls: tls_cert.zip(tls_key),
+                run_timeout,
+            })
+            .await
+        }
         Command::Sweep {
             file,
             project,

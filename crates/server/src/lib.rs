@@ -9,6 +9,9 @@
 //! mutations only), optional bearer-token check, then the routes in [`api`] which call the
 //! [`controller`] and the store. Store errors become answers in [`ApiError`]: a storage fault
 //! is a `503` naming its cause, never a silent success.
+//!
+//! With [`Options::tls`] the server speaks HTTPS only ([`tls`]); off loopback it warns when it
+//! does not, since the token would cross the network in clear.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,9 +28,11 @@ mod early_stop;
 mod error;
 pub mod guard;
 pub mod openapi;
+pub mod tls;
 
 pub use controller::Controller;
 pub use error::ApiError;
+pub use tls::{TlsConfig, TlsError};
 
 /// Largest request body accepted, in bytes (8 MiB): the one request-size limit of the API
 /// (`docs/api.md`). It is enforced by a single layer for every route, JSON extractors
@@ -36,8 +41,24 @@ pub use error::ApiError;
 /// Python client). A larger body answers `413` with `{"error", "limit_bytes"}`.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
-/// How long a sweep run may stay silent before it is marked crashed.
+/// How long a sweep run may stay silent before it is marked crashed, unless
+/// [`Options::run_timeout`] says otherwise (`--run-timeout`, `HYPERDIAL_RUN_TIMEOUT`).
 pub const SILENCE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Longest pause between two looks of the janitor; it looks 4 times per silence limit when
+/// that is shorter than 40 s.
+pub const JANITOR_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Shortest silence limit accepted (agents send a heartbeat every 2 s).
+pub const MIN_RUN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How often the janitor looks for silent runs, for a silence limit of `limit`: every
+/// [`JANITOR_INTERVAL`], or a quarter of `limit` when that is shorter (at least 250 ms). A
+/// silent run is therefore marked crashed between `limit` and `limit` + this interval after
+/// its last report.
+pub fn janitor_interval(limit: Duration) -> Duration {
+    (limit / 4).clamp(Duration::from_millis(250), JANITOR_INTERVAL)
+}
 
 /// After the shutdown signal, how long requests in flight may take before the server stops
 /// anyway (a dashboard's live event stream never ends on its own).
@@ -51,6 +72,21 @@ pub struct Options {
     /// Further `Host` names a server without a token answers to, besides loopback addresses
     /// and `localhost` on its port: `name` (any port), `name:port`, or `*` (any name).
     pub allowed_hosts: Vec<String>,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<TlsConfig>,
+    /// How long a sweep run may stay silent (no heartbeat, metrics or output) before it is
+    /// marked `crashed` and retried; `None`: [`SILENCE_LIMIT`]. Values below
+    /// [`MIN_RUN_TIMEOUT`] are raised to it.
+    pub run_timeout: Option<Duration>,
+}
+
+impl Options {
+    /// The silence limit in force: [`Options::run_timeout`] or [`SILENCE_LIMIT`].
+    pub fn silence_limit(&self) -> Duration {
+        self.run_timeout
+            .map(|t| t.max(MIN_RUN_TIMEOUT))
+            .unwrap_or(SILENCE_LIMIT)
+    }
 }
 
 /// Errors starting the server.
@@ -173,20 +209,22 @@ async fn after_crash(controller: &Controller, ids: Vec<String>) {
 }
 
 /// The heartbeat time before which a running sweep run counts as crashed, at `now_ms`, for a
-/// server that started at `started_ms` (both ms since the Unix epoch); `None` while the server
-/// has been up for less than [`SILENCE_LIMIT`].
+/// server that started at `started_ms` (both ms since the Unix epoch) with the silence limit
+/// `limit` ([`Options::silence_limit`]); `None` while the server has been up for less than
+/// `limit`.
 ///
 /// A run is silent only if the server could have heard from it: while the server was down,
 /// agents kept their runs going and retried, so after a restart every run gets a full
-/// [`SILENCE_LIMIT`] to report again before it is marked crashed (and retried), instead of
+/// silence limit to report again before it is marked crashed (and retried), instead of
 /// being crashed at the first look because its last heartbeat predates the outage.
-pub fn silence_cutoff(now_ms: i64, started_ms: i64) -> Option<i64> {
-    let limit = SILENCE_LIMIT.as_millis() as i64;
+pub fn silence_cutoff(now_ms: i64, started_ms: i64, limit: Duration) -> Option<i64> {
+    let limit = limit.as_millis() as i64;
     (now_ms - started_ms >= limit).then_some(now_ms - limit)
 }
 
-/// Serve on `listener` until `shutdown` completes. Refuses a non-loopback address without a
-/// token. Also runs the janitor that marks silent runs crashed.
+/// Serve on `listener` until `shutdown` completes: HTTPS when [`Options::tls`] is set, else
+/// plain HTTP. Refuses a non-loopback address without a token, and warns (log level `warn`)
+/// when it serves one without TLS. Also runs the janitor that marks silent runs crashed.
 ///
 /// Shutdown is graceful: no new connections, requests in flight finish (for at most
 /// [`SHUTDOWN_GRACE`]), then the store is closed, so its write-ahead log is checkpointed.
@@ -200,6 +238,14 @@ pub async fn serve(
     if !addr.ip().is_loopback() && options.token.as_deref().unwrap_or("").is_empty() {
         return Err(ServeError::TokenRequired(addr));
     }
+    if !addr.ip().is_loopback() && options.tls.is_none() {
+        tracing::warn!(
+            "serving {addr} without TLS: the token and all data cross the network in clear; \
+             pass --tls-cert and --tls-key (or keep the network private)"
+        );
+    }
+    let limit = options.silence_limit();
+    let tls = options.tls.clone();
     let state = AppState {
         controller: Arc::new(Controller::new(store)),
         options: Arc::new(options),
@@ -208,11 +254,11 @@ pub async fn serve(
     let controller = state.controller.clone();
     let started_ms = hyperdial_store::now_ms();
     let janitor = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        let mut tick = tokio::time::interval(janitor_interval(limit));
         loop {
             tick.tick().await;
             crash_runs_of_gone_agents(&controller).await;
-            if let Some(cutoff) = silence_cutoff(hyperdial_store::now_ms(), started_ms) {
+            if let Some(cutoff) = silence_cutoff(hyperdial_store::now_ms(), started_ms, limit) {
                 crash_silent_runs(&controller, cutoff).await;
             }
         }
@@ -223,7 +269,22 @@ pub async fn serve(
         shutdown.await;
         let _ = begun_tx.send(());
     };
-    let server = axum::serve(listener, app(state)).with_graceful_shutdown(shutdown);
+    let app = app(state);
+    let server = async move {
+        match tls {
+            Some(tls) => {
+                let listener = tls::TlsListener::new(listener, &tls)?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        }
+    };
     let overdue = async {
         if begun_rx.await.is_ok() {
             tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -259,13 +320,37 @@ mod tests {
     fn runs_get_a_full_silence_limit_after_the_server_starts() {
         let limit = SILENCE_LIMIT.as_millis() as i64;
         let start = 1_000_000;
-        assert_eq!(silence_cutoff(start, start), None);
-        assert_eq!(silence_cutoff(start + limit - 1, start), None);
-        assert_eq!(silence_cutoff(start + limit, start), Some(start));
+        let cutoff = |now| silence_cutoff(now, start, SILENCE_LIMIT);
+        assert_eq!(cutoff(start), None);
+        assert_eq!(cutoff(start + limit - 1), None);
+        assert_eq!(cutoff(start + limit), Some(start));
+        assert_eq!(cutoff(start + 5 * limit), Some(start + 4 * limit));
+        // A shorter limit set by the operator.
+        let short = Duration::from_secs(5);
+        assert_eq!(silence_cutoff(start + 4_999, start, short), None);
         assert_eq!(
-            silence_cutoff(start + 5 * limit, start),
-            Some(start + 4 * limit)
+            silence_cutoff(start + 6_000, start, short),
+            Some(start + 1_000)
         );
+    }
+
+    #[test]
+    fn the_janitor_looks_often_enough_for_the_limit() {
+        assert_eq!(janitor_interval(SILENCE_LIMIT), JANITOR_INTERVAL);
+        assert_eq!(
+            janitor_interval(Duration::from_secs(8)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            janitor_interval(Duration::from_millis(100)),
+            Duration::from_millis(250)
+        );
+        let options = Options {
+            run_timeout: Some(Duration::from_millis(10)),
+            ..Default::default()
+        };
+        assert_eq!(options.silence_limit(), MIN_RUN_TIMEOUT);
+        assert_eq!(Options::default().silence_limit(), SILENCE_LIMIT);
     }
 
     #[tokio::test]

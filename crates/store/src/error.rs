@@ -251,3 +251,29 @@ impl From<sqlx::Error> for StoreError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_sqlstates_are_sorted_by_cause() {
+        assert_eq!(postgres_fault("53100"), Some(Fault::DiskFull));
+        assert_eq!(postgres_fault("53300"), Some(Fault::Busy));
+        assert_eq!(postgres_fault("08006"), Some(Fault::Unavailable));
+        assert_eq!(postgres_fault("57P01"), Some(Fault::Unavailable));
+        assert_eq!(postgres_fault("25006"), Some(Fault::ReadOnly));
+        assert_eq!(postgres_fault("40P01"), Some(Fault::Busy));
+        assert_eq!(postgres_fault("23505"), None, "a lost race is no fault");
+        assert_eq!(postgres_fault("42P01"), None, "a bug is no fault");
+    }
+
+    #[test]
+    fn a_refused_connection_is_unavailable() {
+        let refused: StoreError =
+            sqlx::Error::Io(std::io::Error::from(ErrorKind::ConnectionRefused)).into();
+        assert_eq!(refused.fault(), Some(Fault::Unavailable));
+        assert_eq!(Fault::Unavailable.code(), "unavailable");
+        assert!(!refused.is_retryable());
+    }
+}

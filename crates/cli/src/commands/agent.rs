@@ -19,7 +19,7 @@ pub async fn run(
     count: Option<u64>,
     wandb: bool,
 ) -> Result<ExitCode> {
-    let api = remote.api();
+    let api = remote.api()?;
     let info = api
         .get(&format!(
             "/api/v1/sweeps/{}",
@@ -41,6 +41,7 @@ pub async fn run(
     );
     let mut opts = AgentOptions::new(api.base(), sweep);
     opts.token = remote.token.clone();
+    opts.ca_cert = remote.ca_cert.clone();
     opts.count = count;
     opts.reaper = super::signals::reaper();
     opts.wandb = wandb;

@@ -35,7 +35,7 @@ pub async fn create(
     as_json: bool,
 ) -> Result<ExitCode> {
     let source = read_sweep_file(file)?;
-    let api = remote.api();
+    let api = remote.api()?;
     let body = CreateSweep {
         source,
         project: project.map(str::to_string),
@@ -86,7 +86,7 @@ pub async fn sweeps(remote: &Remote, project: Option<&str>, as_json: bool) -> Re
         Some(p) => format!("/api/v1/sweeps?project={}", urlencode(p)),
         None => "/api/v1/sweeps".into(),
     };
-    let v = remote.api().get(&path).await?;
+    let v = remote.api()?.get(&path).await?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&v["sweeps"])?);
         return Ok(ExitCode::SUCCESS);
@@ -137,7 +137,7 @@ pub async fn runs(
     state: Option<RunState>,
     as_json: bool,
 ) -> Result<ExitCode> {
-    let api = remote.api();
+    let api = remote.api()?;
     let sw = api
         .get(&format!("/api/v1/sweeps/{}", urlencode(sweep)))
         .await?;
@@ -203,7 +203,7 @@ pub async fn runs(
 /// `hyperdial best SWEEP`.
 pub async fn best(remote: &Remote, sweep: &str, format: &str) -> Result<ExitCode> {
     let v = remote
-        .api()
+        .api()?
         .get(&format!("/api/v1/sweeps/{}/best", urlencode(sweep)))
         .await?;
     let run = &v["run"];
@@ -215,7 +215,7 @@ pub async fn best(remote: &Remote, sweep: &str, format: &str) -> Result<ExitCode
             let params = run["params"].as_object().cloned().unwrap_or_default();
             let sweep_id = run["sweep"].as_str().unwrap_or(sweep);
             let info = remote
-                .api()
+                .api()?
                 .get(&format!("/api/v1/sweeps/{}", urlencode(sweep_id)))
                 .await?;
             let source = info["source"].as_str().unwrap_or_default();
@@ -268,7 +268,7 @@ fn print_yaml(v: &Value, indent: usize) {
 /// `hyperdial output RUN`.
 pub async fn output(remote: &Remote, run: &str) -> Result<ExitCode> {
     let text = remote
-        .api()
+        .api()?
         .get_text(&format!("/api/v1/runs/{}/output", urlencode(run)))
         .await?;
     print!("{text}");
@@ -286,7 +286,7 @@ pub async fn export(
         anyhow::bail!("--format {format}: use csv or json");
     }
     let text = remote
-        .api()
+        .api()?
         .get_text(&format!(
             "/api/v1/sweeps/{}/export?format={format}",
             urlencode(sweep)
@@ -306,7 +306,7 @@ pub async fn export(
 /// `hyperdial pause|resume|stop|cancel SWEEP`.
 pub async fn act(remote: &Remote, sweep: &str, action: &str) -> Result<ExitCode> {
     let answer = remote
-        .api()
+        .api()?
         .post(
             &format!("/api/v1/sweeps/{}/{action}", urlencode(sweep)),
             &json!({}),
@@ -335,8 +335,8 @@ pub async fn retry(
     runs: &[String],
 ) -> Result<ExitCode> {
     // Like `run`: the server at --server when one answers, else the local database.
-    let remote_api = remote.api();
-    let embedded = if remote_api.reachable().await {
+    let remote_api = remote.api()?;
+    let embedded = if remote_api.reachable().await? {
         None
     } else {
         let state_dir = std::env::current_dir()?.join(crate::embedded::STATE_DIR);

@@ -25,17 +25,16 @@ pub async fn run(
 ) -> Result<ExitCode> {
     let cwd = std::env::current_dir()?;
     let state_dir = cwd.join(STATE_DIR);
-    let api = remote.api();
-    let embedded = if api.reachable().await {
+    let api = remote.api()?;
+    let embedded = if api.reachable().await? {
         None
     } else {
         Some(Embedded::start(&default_db(&state_dir), 0).await?)
     };
-    let (server, token) = match &embedded {
-        Some(e) => (e.url(), None),
-        None => (remote.server.clone(), remote.token.clone()),
+    let client = match &embedded {
+        Some(e) => Client::new(&e.url(), None),
+        None => remote.client()?,
     };
-    let client = Client::new(&server, token);
     let git = git_state(&cwd).await;
     let run = client
         .create_run(&NewRun {
@@ -55,7 +54,10 @@ pub async fn run(
         .as_str()
         .context("the server returned no run id")?
         .to_string();
-    eprintln!("hyperdial: tracking run {id} ({server}/runs/{id})");
+    eprintln!(
+        "hyperdial: tracking run {id} ({}/runs/{id})",
+        client.base_url()
+    );
     let wandb_module = if wandb {
         Some(install_wandb_module(&state_dir).context("cannot install the wandb module")?)
     } else {

@@ -2,27 +2,68 @@
 //! SIGHUP. Any of them shuts it down gracefully: it stops accepting connections, lets requests
 //! in flight finish (for at most [`hyperdial_server::SHUTDOWN_GRACE`]) and closes the database
 //! cleanly (the WAL is checkpointed), then exits 0.
+//!
+//! With `--tls-cert` and `--tls-key` it serves HTTPS only and prints `https://` URLs; a bad
+//! certificate or key file stops it before it listens, with the file and what is wrong.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use hyperdial_server::Options;
+use hyperdial_server::{Options, TlsConfig, MIN_RUN_TIMEOUT};
 use hyperdial_store::Store;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::embedded::{default_db, STATE_DIR};
 
+/// The command's arguments.
+#[derive(Debug)]
+pub struct ServerArgs {
+    /// Database: a SQLite path or URL, or a PostgreSQL URL (default ./.hyperdial/hyperdial.db).
+    pub db: Option<String>,
+    /// Address to listen on.
+    pub bind: String,
+    /// API token.
+    pub token: Option<String>,
+    /// Extra `Host` names of a tokenless server.
+    pub allowed_hosts: Vec<String>,
+    /// Certificate chain and key files (PEM) to serve HTTPS with.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Silence limit of sweep runs, in seconds.
+    pub run_timeout: f64,
+}
+
 /// Run the command.
-pub async fn run(
-    db: Option<String>,
-    bind: &str,
-    token: Option<String>,
-    allowed_hosts: Vec<String>,
-) -> Result<ExitCode> {
+pub async fn run(args: ServerArgs) -> Result<ExitCode> {
+    let ServerArgs {
+        db,
+        bind,
+        token,
+        allowed_hosts,
+        tls,
+        run_timeout,
+    } = args;
     let addr: SocketAddr = bind
         .parse()
         .with_context(|| format!("--bind {bind}: expected an address like 127.0.0.1:8337"))?;
+    if !(run_timeout.is_finite()
+        && run_timeout >= MIN_RUN_TIMEOUT.as_secs_f64()
+        && run_timeout < 1e9)
+    {
+        anyhow::bail!(
+            "--run-timeout {run_timeout}: expected a number of seconds, at least {}",
+            MIN_RUN_TIMEOUT.as_secs_f64()
+        );
+    }
+    // Certificate problems stop the server before it opens the database or listens.
+    let tls = match tls {
+        Some((cert, key)) => Some(TlsConfig::from_pem_files(&cert, &key)?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let db = db.unwrap_or_else(|| default_db(std::path::Path::new(STATE_DIR)));
     let store = Store::open(&db)
         .await
@@ -31,11 +72,15 @@ pub async fn run(
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    println!(
-        "hyperdial server on http://{local} (database {})",
+    // A closed standard output (`hyperdial server | head -1`) must not stop the server.
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
+        "hyperdial server on {scheme}://{local} (database {})",
         store.describe()
     );
-    println!("dashboard: http://{local}/");
+    let _ = writeln!(out, "dashboard: {scheme}://{local}/");
+    let _ = out.flush();
     let mut signals = Vec::new();
     for (kind, name) in [
         (SignalKind::interrupt(), "SIGINT"),
@@ -57,13 +102,15 @@ pub async fn run(
             std::task::Poll::Pending
         })
         .await;
-        eprintln!("{name}: shutting down");
+        let _ = writeln!(std::io::stderr(), "{name}: shutting down");
     };
     let options = Options {
         token,
         allowed_hosts,
+        tls,
+        run_timeout: Some(Duration::from_secs_f64(run_timeout)),
     };
     hyperdial_server::serve(listener, store, options, shutdown).await?;
-    eprintln!("stopped; database closed");
+    let _ = writeln!(std::io::stderr(), "stopped; database closed");
     Ok(ExitCode::SUCCESS)
 }

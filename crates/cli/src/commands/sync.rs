@@ -9,7 +9,9 @@
 //! A spill file ([`hyperdial_agent::spill`]) is the same format with the id of an existing run
 //! in its `init` record: its points are added to that run (their steps are explicit, so points
 //! that did arrive earlier are not duplicated) and the run's delivery record counts them as
-//! recovered. Metric requests are split below the API's size limit.
+//! recovered. Metric requests are split below the API's size limit. A run the server marked
+//! `crashed` (and retried) refuses late points: its spill file is marked synced, and the
+//! points it held are said to be refused, not counted as a failure.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -43,9 +45,9 @@ pub async fn run(remote: &Remote, dir: &Path) -> Result<ExitCode> {
         println!("nothing to sync in {}", dir.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let api = remote.api();
-    let (api, client, embedded) = if api.reachable().await {
-        let client = Client::new(api.base(), remote.token.clone());
+    let api = remote.api()?;
+    let (api, client, embedded) = if api.reachable().await? {
+        let client = remote.client()?;
         (api, client, None)
     } else {
         let e = Embedded::start(&default_db(Path::new(STATE_DIR)), 0).await?;
@@ -58,6 +60,15 @@ pub async fn run(remote: &Remote, dir: &Path) -> Result<ExitCode> {
     let mut failed = 0;
     for file in &files {
         match spill::upload_spill_file(&client, file, true).await {
+            Ok(Some(done)) if done.refused > 0 => {
+                println!(
+                    "{} → run {} was marked crashed and retried; the server refuses its {} late points",
+                    file.display(),
+                    done.run,
+                    done.refused
+                );
+                continue;
+            }
             Ok(Some(done)) => {
                 println!(
                     "{} → {} points added to run {}",

@@ -28,7 +28,10 @@ pub mod events;
 mod export;
 pub mod importance;
 pub mod insights;
+pub mod late;
 pub mod views;
+
+use late::refuse_if_crashed;
 
 /// A JSON body whose rejection is a JSON error that says what is wrong.
 pub struct Body<T>(pub T);
@@ -422,6 +425,7 @@ async fn started(
     Body(body): Body<Started>,
 ) -> ApiResult {
     cap("`argv`", body.argv.len(), MAX_ARGV)?;
+    refuse_if_crashed(&s, &id).await?;
     let GitInfo { commit, dirty } = body.git.unwrap_or_default();
     if !s
         .controller
@@ -461,6 +465,7 @@ async fn put_config(
 }
 
 async fn heartbeat(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    refuse_if_crashed(&s, &id).await?;
     let (stop, reason) = s
         .controller
         .store()
@@ -517,6 +522,7 @@ async fn metrics(
             values,
         });
     }
+    refuse_if_crashed(&s, &id).await?;
     let watched = s.controller.events.active();
     let before = if watched {
         s.controller.store().run(&id).await?.map(|r| r.next_step)
@@ -546,6 +552,7 @@ async fn post_output(
     Path(id): Path<String>,
     Body(body): Body<OutputRequest>,
 ) -> ApiResult {
+    refuse_if_crashed(&s, &id).await?;
     if !s
         .controller
         .store()
@@ -581,6 +588,7 @@ async fn put_summary(
             "summary keys must be 1 to {MAX_SUMMARY_KEY_BYTES} bytes"
         )));
     }
+    refuse_if_crashed(&s, &id).await?;
     s.controller.set_summary(&id, &body).await?;
     if let Some(run) = s.controller.store().run(&id).await? {
         s.controller.events.publish(
@@ -594,6 +602,7 @@ async fn put_summary(
 
 async fn finish(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
     let body = optional_body::<FinishRequest>(&body)?;
+    refuse_if_crashed(&s, &id).await?;
     let run = s
         .controller
         .finish(

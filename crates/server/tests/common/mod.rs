@@ -25,15 +25,20 @@ impl Drop for Server {
 
 /// Start a server, requiring `token` when given.
 pub async fn start(token: Option<&str>) -> Server {
+    start_with(Options {
+        token: token.map(str::to_string),
+        ..Options::default()
+    })
+    .await
+}
+
+/// Start a server with `options` (plain HTTP: `options.tls` must be `None`).
+pub async fn start_with(options: Options) -> Server {
     let dir = std::env::temp_dir().join(format!("hyperdial-api-{}", hyperdial_store::new_id("t")));
     let store = Store::open_sqlite(&dir.join("db.sqlite")).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let options = Options {
-        token: token.map(str::to_string),
-        ..Options::default()
-    };
     tokio::spawn(async move {
         serve(listener, store, options, async {
             rx.await.ok();

@@ -1,0 +1,48 @@
+//! Late reports: a run the server has given up on takes no more reports.
+//!
+//! The janitor marks a sweep run `crashed` when its agent fell silent for the silence limit
+//! (`--run-timeout`), or at once when the agent's process is known to be gone, and queues a
+//! retry of its configuration. The agent may still be alive behind a cut link: when the link
+//! returns, its heartbeats, metrics, output, summary and finish for that run arrive late.
+//! They are refused with `409 Conflict` (`code: "run_crashed"`), so the crashed attempt gains
+//! no metric points after the server stopped waiting for it (its retry is the attempt that
+//! counts) and cannot be revived. The agent then stops that run's process and goes on.
+//!
+//! The check reads the run before the handler writes; the store's `finish_run` only ends
+//! runs that are `running` or `queued`, so a finish that races the janitor still cannot
+//! revive a crashed run.
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use hyperdial_store::RunState;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// The `code` of the `409` answer to a late report.
+pub const CODE: &str = "run_crashed";
+
+/// `Err(409)` when run `id` is `crashed`; `Ok` otherwise (an unknown run is left to the
+/// handler, which answers `404`).
+pub(crate) async fn refuse_if_crashed(s: &AppState, id: &str) -> Result<(), ApiError> {
+    match s.controller.store().run(id).await? {
+        Some(run) if run.state == RunState::Crashed => {
+            let why = run
+                .error
+                .as_deref()
+                .filter(|e| !e.is_empty())
+                .unwrap_or("its agent stopped reporting");
+            let mut err = ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "run {id} is crashed ({why}); it takes no more reports: \
+                     stop its process, a retry runs its configuration again"
+                ),
+            );
+            err.extra = Some(json!({ "code": CODE, "state": "crashed" }));
+            Err(err)
+        }
+        _ => Ok(()),
+    }
+}
