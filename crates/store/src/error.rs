@@ -56,6 +56,11 @@ pub enum StoreError {
     /// `08`, `57P01`–`57P03`, a refused or reset connection).
     #[error("the database server is unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// The database refused a value of the request: text it cannot store (PostgreSQL's
+    /// `22021`/`22P05`, e.g. a NUL character in a name). The request is at fault, not the
+    /// machine or the code.
+    #[error("the database cannot store a value of this request (text with a NUL character or an invalid encoding)")]
+    Rejected(#[source] sqlx::Error),
     /// Any other database failure: a bug, not a condition of the machine.
     #[error("database error: {0}")]
     Db(#[source] sqlx::Error),
@@ -124,6 +129,7 @@ impl StoreError {
             StoreError::Corrupt(_) => Fault::Corrupt,
             StoreError::Unavailable(_) => Fault::Unavailable,
             StoreError::Db(_)
+            | StoreError::Rejected(_)
             | StoreError::Migrate(_)
             | StoreError::Url { .. }
             | StoreError::Dir { .. } => return None,
@@ -239,6 +245,9 @@ impl From<sqlx::Error> for StoreError {
         };
         if fault.is_some() {
             FAULTS.fetch_add(1, Ordering::AcqRel);
+        }
+        if fault.is_none() && sqlstate(&e).is_some_and(|c| c == "22021" || c == "22P05") {
+            return StoreError::Rejected(e);
         }
         match fault {
             Some(Fault::DiskFull) => StoreError::DiskFull(e),

@@ -63,6 +63,7 @@ conformance!(
     concurrent_claimers_on_a_grid_take_each_point_once,
     concurrent_metric_batches_lose_and_duplicate_nothing,
     concurrent_summary_merges_keep_every_key,
+    text_a_backend_cannot_store_is_refused_not_a_bug,
 );
 
 fn sweep<'a>() -> NewSweep<'a> {
@@ -353,6 +354,15 @@ async fn output_stop_and_crashes(db: &Db) {
         .unwrap());
     assert!(!store.append_output("nope", "stdout", "x").await.unwrap());
     assert_eq!(store.output(&run.id).await.unwrap(), "hello\noops\n");
+    // A NUL byte a process printed is kept as U+FFFD (PostgreSQL text cannot hold it).
+    assert!(store
+        .append_output(&run.id, "stdout", "a\0b\n")
+        .await
+        .unwrap());
+    assert_eq!(
+        store.output(&run.id).await.unwrap(),
+        "hello\noops\na\u{fffd}b\n"
+    );
     assert_eq!(store.heartbeat(&run.id).await.unwrap(), Some((false, None)));
     assert_eq!(store.heartbeat("nope").await.unwrap(), None);
     assert_eq!(
@@ -1132,4 +1142,32 @@ async fn concurrent_summary_merges_keep_every_key(db: &Db) {
         s.close().await;
     }
     first.close().await;
+}
+
+/// A name with a NUL character: SQLite stores it; PostgreSQL's text cannot, and the store
+/// says the request is at fault (`Rejected`, a `400` at the API), never a bug or a fault.
+async fn text_a_backend_cannot_store_is_refused_not_a_bug(db: &Db) {
+    let store = db.open().await.unwrap();
+    let result = store
+        .insert_run(NewRun {
+            project: "p".into(),
+            name: Some("a\0b".into()),
+            params: json!({}),
+            config: json!({}),
+            ..Default::default()
+        })
+        .await;
+    match result {
+        Ok(run) => assert_eq!(run.name.as_deref(), Some("a\0b")),
+        Err(e) => {
+            assert!(
+                matches!(e, hyperdial_store::StoreError::Rejected(_)),
+                "{e:?}"
+            );
+            assert_eq!(e.fault(), None);
+        }
+    }
+    // The store works on.
+    assert!(store.sweeps(None).await.unwrap().is_empty());
+    store.close().await;
 }
