@@ -23,6 +23,7 @@ pub mod controller;
 mod dashboard;
 mod early_stop;
 mod error;
+pub mod fanout;
 pub mod guard;
 mod openapi;
 
@@ -51,6 +52,10 @@ pub struct Options {
     /// Further `Host` names a server without a token answers to, besides loopback addresses
     /// and `localhost` on its port: `name` (any port), `name:port`, or `*` (any name).
     pub allowed_hosts: Vec<String>,
+    /// The PostgreSQL database this server shares with other servers (`postgres://…`): live
+    /// events are passed between them through it ([`fanout`]). `None` (SQLite): this server
+    /// is the only one.
+    pub events_url: Option<String>,
 }
 
 /// Errors starting the server.
@@ -65,6 +70,9 @@ pub enum ServeError {
     /// The socket failed.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    /// The live events shared with other servers cannot be set up.
+    #[error(transparent)]
+    Fanout(#[from] fanout::FanoutError),
 }
 
 /// Shared state of the handlers.
@@ -200,11 +208,25 @@ pub async fn serve(
     if !addr.ip().is_loopback() && options.token.as_deref().unwrap_or("").is_empty() {
         return Err(ServeError::TokenRequired(addr));
     }
+    let mut controller = Controller::new(store);
+    let fanout = match &options.events_url {
+        Some(url) => {
+            let fanout = fanout::PgFanout::start(url, &hyperdial_store::new_id("srv"))?;
+            controller.events = api::events::Bus::with_fanout(fanout.clone());
+            tracing::info!(
+                server = fanout.server(),
+                "live events are shared with the other servers of this database"
+            );
+            Some(fanout)
+        }
+        None => None,
+    };
     let state = AppState {
-        controller: Arc::new(Controller::new(store)),
+        controller: Arc::new(controller),
         options: Arc::new(options),
         port: Some(addr.port()),
     };
+    let listening = fanout.map(|f| f.listen(state.controller.clone()));
     let controller = state.controller.clone();
     let started_ms = hyperdial_store::now_ms();
     let janitor = tokio::spawn(async move {
@@ -240,6 +262,10 @@ pub async fn serve(
     };
     janitor.abort();
     let _ = janitor.await;
+    if let Some(listening) = listening {
+        listening.abort();
+        let _ = listening.await;
+    }
     if tokio::time::timeout(SHUTDOWN_GRACE, store.close())
         .await
         .is_err()

@@ -63,6 +63,7 @@ pub async fn run(
     let options = Options {
         token,
         allowed_hosts,
+        events_url: None,
     };
     hyperdial_server::serve(listener, store, options, shutdown).await?;
     eprintln!("stopped; database closed");
