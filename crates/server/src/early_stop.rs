@@ -74,7 +74,7 @@ impl CurveCache {
     /// marks are taken. A sweep not cached yet is registered as loading, so that marks
     /// arriving during its read are kept, and the error is the number of clears so far (for
     /// [`CurveCache::loaded`]): read the whole sweep.
-    fn to_refresh(&self, sweep_id: &str, run_id: &str) -> Result<Vec<String>, u64> {
+    pub(crate) fn to_refresh(&self, sweep_id: &str, run_id: &str) -> Result<Vec<String>, u64> {
         let mut all = self.lock();
         let clears = all.clears;
         let sweep = all.by_id.entry(sweep_id.to_string()).or_default();
@@ -89,7 +89,7 @@ impl CurveCache {
 
     /// Keep the curves of a whole sweep read after `clears` clears; false (nothing kept)
     /// when a clear overtook the read.
-    fn loaded(
+    pub(crate) fn loaded(
         &self,
         sweep_id: &str,
         clears: u64,
@@ -241,7 +241,7 @@ mod tests {
         (0..n).map(|i| (i, Some(1.0), i, None)).collect()
     }
 
-    fn loaded(cache: &CurveCache, sweep: &str, runs: &[(&str, i64)]) {
+    pub(crate) fn loaded(cache: &CurveCache, sweep: &str, runs: &[(&str, i64)]) {
         let Err(clears) = cache.to_refresh(sweep, runs[0].0) else {
             panic!("a new sweep is read whole");
         };

@@ -306,11 +306,7 @@ async fn listen(fanout: Arc<PgFanout>, controller: Arc<Controller>) {
         fanout.connects.send_modify(|c| *c += 1);
         loop {
             match listener.try_recv().await {
-                Ok(Some(n)) => {
-                    if receive(&controller, &fanout.server, n.payload()).await {
-                        fanout.received.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
+                Ok(Some(n)) => receive(&controller, &fanout, n.payload()).await,
                 Ok(None) => {
                     tracing::warn!("lost the connection for live events of other servers");
                     break;
@@ -324,25 +320,26 @@ async fn listen(fanout: Arc<PgFanout>, controller: Arc<Controller>) {
     }
 }
 
-/// Turn one notification into an event for this server's subscribers; true when it came from
-/// another server and was understood.
-async fn receive(c: &Controller, own: &str, payload: &str) -> bool {
+/// Turn one notification into an event for this server's subscribers (counted in
+/// [`PgFanout::received`] when it came from another server and was understood).
+async fn receive(c: &Controller, fanout: &PgFanout, payload: &str) {
     let Ok(wire) = serde_json::from_str::<Wire>(payload) else {
         tracing::debug!("ignored a malformed live-event notice");
-        return false;
+        return;
     };
-    if wire.server == own {
-        return false;
+    if wire.server == fanout.server {
+        return;
     }
     let Some(kind) = known_kind(&wire.kind) else {
-        return false;
+        return;
     };
+    fanout.received.fetch_add(1, Ordering::Relaxed);
     let sweep = wire.sweep.as_deref();
     if let ("metrics", Some(sweep), Some(run)) = (kind, sweep, wire.id.as_deref()) {
         c.curve_cache.mark_stale(sweep, run);
     }
     if !c.events.local() {
-        return true;
+        return;
     }
     match event(c, kind, sweep, wire.id.as_deref()).await {
         Ok(Some((sweep, data))) => c.events.deliver(kind, sweep.as_deref(), data),
@@ -350,11 +347,13 @@ async fn receive(c: &Controller, own: &str, payload: &str) -> bool {
         Err(e) => {
             // The change happened but cannot be shown: tell the watchers to reload.
             tracing::warn!("cannot read what another server changed: {e:?}");
-            c.events
-                .deliver("resync", sweep, json!({ "missed": null, "reason": "read failed" }));
+            c.events.deliver(
+                "resync",
+                sweep,
+                json!({ "missed": null, "reason": "read failed" }),
+            );
         }
     }
-    true
 }
 
 /// The event (sweep and payload) for a notice, read from the store; `None` when what it
@@ -428,7 +427,10 @@ mod tests {
             id: Some("r".repeat(MAX_PAYLOAD_BYTES)),
         };
         let wire: Wire = serde_json::from_str(&encode("srv", &notice)).unwrap();
-        assert_eq!((wire.kind.as_str(), wire.sweep.as_deref()), ("resync", Some("s")));
+        assert_eq!(
+            (wire.kind.as_str(), wire.sweep.as_deref()),
+            ("resync", Some("s"))
+        );
         assert_eq!(wire.id, None);
         let notice = Notice {
             sweep: Some("s".repeat(MAX_PAYLOAD_BYTES)),
@@ -446,5 +448,276 @@ mod tests {
         assert_eq!(known_kind("resync"), Some("resync"));
         assert_eq!(known_kind("hello"), None);
         assert_eq!(known_kind(""), None);
+    }
+}
+
+/// Tests against a real PostgreSQL server (`HYPERDIAL_TEST_PG`); each creates a database of
+/// its own, so notifications of parallel tests never mix. The stores are SQLite files shared
+/// by two controllers: the fan-out does not depend on the storage backend.
+#[cfg(test)]
+mod pg_tests {
+    use super::*;
+    use crate::api::events::{run_brief, Bus, Event};
+    use crate::controller::Claim;
+    use hyperdial_store::Store;
+    use std::path::PathBuf;
+    use tokio::sync::broadcast;
+
+    /// A database of its own in the test server, or `None` (announced loudly) without one.
+    async fn database(test: &str) -> Option<String> {
+        let Ok(server) = std::env::var("HYPERDIAL_TEST_PG") else {
+            let line = format!(
+                "SKIPPED: {test} (HYPERDIAL_TEST_PG is not set; .ci/run starts PostgreSQL and sets it)"
+            );
+            eprintln!("{line}");
+            if let Ok(file) = std::env::var("HYPERDIAL_SKIPPED") {
+                use std::io::Write;
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(file)
+                {
+                    let _ = writeln!(f, "{line}");
+                }
+            }
+            return None;
+        };
+        let name = format!("hd_fanout_{}", hyperdial_store::new_id("t").to_lowercase());
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&server)
+            .await
+            .expect("HYPERDIAL_TEST_PG reachable");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .expect("create the test database");
+        pool.close().await;
+        Some(with_database(&server, &name))
+    }
+
+    /// `url` with its database replaced by `name`.
+    fn with_database(url: &str, name: &str) -> String {
+        let (rest, query) = match url.split_once('?') {
+            Some((r, q)) => (r, format!("?{q}")),
+            None => (url, String::new()),
+        };
+        let scheme_end = rest.find("://").map_or(0, |i| i + 3);
+        let host_end = rest[scheme_end..]
+            .find('/')
+            .map_or(rest.len(), |i| scheme_end + i);
+        format!("{}/{name}{query}", &rest[..host_end])
+    }
+
+    struct Node {
+        controller: Arc<Controller>,
+        fanout: Arc<PgFanout>,
+        events: broadcast::Receiver<Arc<Event>>,
+        _listening: tokio::task::JoinHandle<()>,
+    }
+
+    async fn node(url: &str, db: &std::path::Path, server: &str) -> Node {
+        let store = Store::open(db).await.unwrap();
+        let fanout = PgFanout::start(url, server).unwrap();
+        let mut controller = Controller::new(store);
+        controller.events = Bus::with_fanout(fanout.clone());
+        let controller = Arc::new(controller);
+        let events = controller.events.subscribe();
+        let listening = fanout.listen(controller.clone());
+        fanout.connected(1).await;
+        Node {
+            controller,
+            fanout,
+            events,
+            _listening: listening,
+        }
+    }
+
+    /// The next event, failing the test instead of waiting for ever.
+    async fn next(rx: &mut broadcast::Receiver<Arc<Event>>) -> Arc<Event> {
+        tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("an event within 30 s")
+            .expect("the bus is open")
+    }
+
+    fn temp_db(name: &str) -> PathBuf {
+        std::env::temp_dir()
+            .join(format!("hyperdial-{name}-{}", hyperdial_store::new_id("t")))
+            .join("db.sqlite")
+    }
+
+    const GRID: &str = "program: t.py\nmethod: grid\nparameters:\n  a: {values: [1, 2, 3]}\n";
+
+    #[tokio::test]
+    async fn events_of_one_server_reach_the_subscribers_of_the_other() {
+        let Some(url) = database("fanout: events reach the other server").await else {
+            return;
+        };
+        let db = temp_db("fanout");
+        let mut one = node(&url, &db, "srv_one").await;
+        let mut two = node(&url, &db, "srv_two").await;
+        let c2 = &two.controller;
+        let sweep = c2
+            .create_sweep(GRID, None, None, false, Some(1))
+            .await
+            .unwrap()
+            .sweep;
+        let Claim::Run(run) = c2.claim(&sweep.id, None).await.unwrap() else {
+            panic!("no run");
+        };
+        c2.events
+            .publish("run_created", Some(&sweep.id), run_brief(&run));
+        // Server two's own subscriber has it at once; server one's from the database.
+        let here = next(&mut two.events).await;
+        assert_eq!(
+            (here.kind, here.data["id"].as_str()),
+            ("run_created", Some(run.id.as_str()))
+        );
+        let there = next(&mut one.events).await;
+        assert_eq!(there.kind, "run_created");
+        assert_eq!(there.sweep.as_deref(), Some(sweep.id.as_str()));
+        assert_eq!(there.data["id"], run.id.as_str());
+        assert_eq!(there.data["state"], "running");
+        assert_eq!(there.data["number"], 1);
+
+        // A metric batch: the other server hears of it without the points, and reads the
+        // run's curve again.
+        let points = vec![hyperdial_store::Point {
+            step: Some(0),
+            time_ms: None,
+            values: vec![("loss".to_string(), Some(0.5))],
+        }];
+        c2.ingest(&run.id, &points).await.unwrap();
+        let after = c2.store().run(&run.id).await.unwrap().unwrap();
+        c2.events.publish(
+            "metrics",
+            Some(&sweep.id),
+            crate::api::events::metrics_event(&after, 0, &points),
+        );
+        let metrics = next(&mut one.events).await;
+        assert_eq!(metrics.kind, "metrics");
+        assert_eq!(metrics.data["run"]["id"], run.id.as_str());
+        assert_eq!(metrics.data["run"]["steps"], 1);
+        assert_eq!(metrics.data["points"], json!([]));
+        assert_eq!(metrics.data["truncated"], true);
+
+        // A pause: the other server's subscribers get the whole sweep, paused.
+        let paused = c2.act(&sweep.id, "pause").await.unwrap();
+        c2.events.publish(
+            "sweep",
+            Some(&sweep.id),
+            json!({"id": paused.id, "state": paused.state}),
+        );
+        let ev = next(&mut one.events).await;
+        assert_eq!(
+            (ev.kind, ev.data["state"].as_str()),
+            ("sweep", Some("paused"))
+        );
+        assert_eq!(ev.data["counts"]["running"], 1, "{}", ev.data);
+
+        // Server one finishes the run; server two's subscriber gets exactly that next: its
+        // own three events never came back to it.
+        let finished = one
+            .controller
+            .finish(&run.id, Some(0), None, None)
+            .await
+            .unwrap();
+        one.controller
+            .events
+            .publish("run_finished", Some(&sweep.id), run_brief(&finished));
+        for kind in ["metrics", "sweep"] {
+            assert_eq!(next(&mut two.events).await.kind, kind);
+        }
+        let ev = next(&mut two.events).await;
+        assert_eq!(
+            (ev.kind, ev.data["state"].as_str()),
+            ("run_finished", Some("finished"))
+        );
+        assert_eq!(two.fanout.received(), 1);
+        assert_eq!(one.fanout.received(), 3);
+        std::fs::remove_dir_all(db.parent().unwrap()).ok();
+    }
+
+    #[tokio::test]
+    async fn a_dropped_listener_reconnects_and_tells_its_subscribers_to_reload() {
+        let Some(url) = database("fanout: resync after a reconnect").await else {
+            return;
+        };
+        let db = temp_db("fanout-reconnect");
+        let mut one = node(&url, &db, "srv_one").await;
+        let two = node(&url, &db, "srv_two").await;
+        let sweep = one
+            .controller
+            .create_sweep(GRID, None, None, false, Some(1))
+            .await
+            .unwrap()
+            .sweep;
+        // Curves cached for early termination are forgotten on reconnect.
+        let Err(clears) = one.controller.curve_cache.to_refresh(&sweep.id, "r") else {
+            panic!("not cached yet");
+        };
+        assert!(one
+            .controller
+            .curve_cache
+            .loaded(&sweep.id, clears, &Default::default()));
+        assert!(one
+            .controller
+            .curve_cache
+            .to_refresh(&sweep.id, "r")
+            .is_ok());
+
+        // Cut the listening connections (both servers').
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .unwrap();
+        let cut: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = $1 AND datname = current_database()",
+        )
+        .bind(LISTENER_APPLICATION)
+        .fetch_all(&admin)
+        .await
+        .unwrap();
+        assert_eq!(cut, [true, true]);
+        let ev = next(&mut one.events).await;
+        assert_eq!(ev.kind, "resync");
+        assert_eq!(ev.sweep, None);
+        one.fanout.connected(2).await;
+        two.fanout.connected(2).await;
+        assert!(one
+            .controller
+            .curve_cache
+            .to_refresh(&sweep.id, "r")
+            .is_err());
+
+        // Events flow again.
+        two.controller.events.publish(
+            "sweep",
+            Some(&sweep.id),
+            json!({"id": sweep.id, "state": "running"}),
+        );
+        let ev = next(&mut one.events).await;
+        assert_eq!(
+            (ev.kind, ev.data["id"].as_str()),
+            ("sweep", Some(sweep.id.as_str()))
+        );
+        admin.close().await;
+        std::fs::remove_dir_all(db.parent().unwrap()).ok();
+    }
+
+    #[test]
+    fn the_test_database_replaces_the_servers() {
+        assert_eq!(
+            with_database("postgres://u@h:5433/postgres", "x"),
+            "postgres://u@h:5433/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h:5433/postgres?sslmode=disable", "x"),
+            "postgres://u@h:5433/x?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h", "x"), "postgres://h/x");
     }
 }
