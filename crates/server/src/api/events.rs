@@ -280,3 +280,65 @@ pub fn metrics_event(
         "truncated": truncated,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use std::sync::Mutex;
+
+    /// A fan-out that keeps what it is given.
+    #[derive(Default)]
+    struct Kept(Mutex<Vec<Notice>>);
+
+    impl Fanout for Kept {
+        fn send(&self, notice: Notice) {
+            self.0.lock().unwrap().push(notice);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fanout_gets_a_notice_of_every_published_event_and_none_of_the_delivered() {
+        let kept = Arc::new(Kept::default());
+        let bus = Bus::with_fanout(kept.clone());
+        // Without subscribers here, other servers may still listen.
+        assert!(bus.active() && !bus.local());
+        bus.publish(
+            "run_created",
+            Some("s1"),
+            json!({"id": "r1", "state": "running"}),
+        );
+        bus.publish(
+            "metrics",
+            Some("s1"),
+            json!({"run": {"id": "r1"}, "points": [{"step": 0, "values": {"x": 1.0}}]}),
+        );
+        bus.deliver("run_finished", Some("s1"), json!({"id": "r2"}));
+        let kept = kept.0.lock().unwrap().clone();
+        let notice = |kind, id: &str| Notice {
+            kind,
+            sweep: Some("s1".into()),
+            id: Some(id.into()),
+        };
+        assert_eq!(kept, [notice("run_created", "r1"), notice("metrics", "r1")]);
+        assert!(!Bus::new().active());
+    }
+
+    #[tokio::test]
+    async fn a_resync_reaches_subscribers_of_every_sweep() {
+        let bus = Bus::new();
+        let mut one = Box::pin(live(bus.subscribe(), Some("s1".into())));
+        bus.deliver("run_created", Some("s2"), json!({"id": "r"}));
+        bus.deliver(
+            "resync",
+            None,
+            json!({"missed": null, "reason": "reconnected"}),
+        );
+        bus.deliver("run_created", Some("s1"), json!({"id": "r"}));
+        // The other sweep's event is filtered out; the resync is not.
+        let first = format!("{:?}", one.next().await.unwrap().unwrap());
+        assert!(first.contains("resync"), "{first}");
+        let second = format!("{:?}", one.next().await.unwrap().unwrap());
+        assert!(second.contains("run_created"), "{second}");
+    }
+}
