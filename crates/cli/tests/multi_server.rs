@@ -48,25 +48,32 @@ fn database(test: &str) -> Option<String> {
             .collect::<String>()
             .to_lowercase()
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&server)
-            .await
-            .expect("HYPERDIAL_TEST_PG reachable");
-        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-            .execute(&mut conn)
-            .await
+    // A thread of its own, so that async tests can call this too.
+    let admin = server.clone();
+    let create = name.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
             .unwrap();
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        conn.close().await.ok();
-    });
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("HYPERDIAL_TEST_PG reachable");
+            sqlx::query(&format!("DROP DATABASE IF EXISTS {create} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query(&format!("CREATE DATABASE {create}"))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            conn.close().await.ok();
+        })
+    })
+    .join()
+    .unwrap();
     let (rest, query) = match server.split_once('?') {
         Some((r, q)) => (r.to_string(), format!("?{q}")),
         None => (server.clone(), String::new()),

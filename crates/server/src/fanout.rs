@@ -452,15 +452,14 @@ mod tests {
 }
 
 /// Tests against a real PostgreSQL server (`HYPERDIAL_TEST_PG`); each creates a database of
-/// its own, so notifications of parallel tests never mix. The stores are SQLite files shared
-/// by two controllers: the fan-out does not depend on the storage backend.
+/// its own, so notifications of parallel tests never mix, and runs two controllers (two
+/// servers but for HTTP) on it.
 #[cfg(test)]
 mod pg_tests {
     use super::*;
     use crate::api::events::{run_brief, Bus, Event};
     use crate::controller::Claim;
     use hyperdial_store::Store;
-    use std::path::PathBuf;
     use tokio::sync::broadcast;
 
     /// A database of its own in the test server, or `None` (announced loudly) without one.
@@ -516,8 +515,8 @@ mod pg_tests {
         _listening: tokio::task::JoinHandle<()>,
     }
 
-    async fn node(url: &str, db: &std::path::Path, server: &str) -> Node {
-        let store = Store::open(db).await.unwrap();
+    async fn node(url: &str, server: &str) -> Node {
+        let store = Store::open(url).await.unwrap();
         let fanout = PgFanout::start(url, server).unwrap();
         let mut controller = Controller::new(store);
         controller.events = Bus::with_fanout(fanout.clone());
@@ -541,12 +540,6 @@ mod pg_tests {
             .expect("the bus is open")
     }
 
-    fn temp_db(name: &str) -> PathBuf {
-        std::env::temp_dir()
-            .join(format!("hyperdial-{name}-{}", hyperdial_store::new_id("t")))
-            .join("db.sqlite")
-    }
-
     const GRID: &str = "program: t.py\nmethod: grid\nparameters:\n  a: {values: [1, 2, 3]}\n";
 
     #[tokio::test]
@@ -554,9 +547,8 @@ mod pg_tests {
         let Some(url) = database("fanout: events reach the other server").await else {
             return;
         };
-        let db = temp_db("fanout");
-        let mut one = node(&url, &db, "srv_one").await;
-        let mut two = node(&url, &db, "srv_two").await;
+        let mut one = node(&url, "srv_one").await;
+        let mut two = node(&url, "srv_two").await;
         let c2 = &two.controller;
         let sweep = c2
             .create_sweep(GRID, None, None, false, Some(1))
@@ -636,7 +628,6 @@ mod pg_tests {
         );
         assert_eq!(two.fanout.received(), 1);
         assert_eq!(one.fanout.received(), 3);
-        std::fs::remove_dir_all(db.parent().unwrap()).ok();
     }
 
     #[tokio::test]
@@ -644,9 +635,8 @@ mod pg_tests {
         let Some(url) = database("fanout: resync after a reconnect").await else {
             return;
         };
-        let db = temp_db("fanout-reconnect");
-        let mut one = node(&url, &db, "srv_one").await;
-        let two = node(&url, &db, "srv_two").await;
+        let mut one = node(&url, "srv_one").await;
+        let two = node(&url, "srv_two").await;
         let sweep = one
             .controller
             .create_sweep(GRID, None, None, false, Some(1))
@@ -705,7 +695,6 @@ mod pg_tests {
             ("sweep", Some(sweep.id.as_str()))
         );
         admin.close().await;
-        std::fs::remove_dir_all(db.parent().unwrap()).ok();
     }
 
     #[test]

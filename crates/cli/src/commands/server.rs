@@ -2,6 +2,10 @@
 //! SIGHUP. Any of them shuts it down gracefully: it stops accepting connections, lets requests
 //! in flight finish (for at most [`hyperdial_server::SHUTDOWN_GRACE`]) and closes the database
 //! cleanly (the WAL is checkpointed), then exits 0.
+//!
+//! On a PostgreSQL database (`--db postgres://…`) several servers may run side by side; their
+//! live events reach each other's dashboards through the database
+//! ([`hyperdial_server::fanout`]).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -59,10 +63,15 @@ pub async fn run(
         .await;
         eprintln!("{name}: shutting down");
     };
+    // Only a PostgreSQL database can be shared by several servers.
+    let events_url = match hyperdial_store::Location::parse(&db)? {
+        hyperdial_store::Location::Postgres(url) => Some(url),
+        hyperdial_store::Location::Sqlite(_) => None,
+    };
     let options = Options {
         token,
         allowed_hosts,
-        events_url: None,
+        events_url,
     };
     hyperdial_server::serve(listener, store, options, shutdown).await?;
     eprintln!("stopped; database closed");
