@@ -101,13 +101,24 @@ fn agent(s: &Scratch, server: &str, sweep: &str) -> Child {
         .unwrap()
 }
 
-/// Wait for every agent to end on its own (the sweep is over), each successfully.
-fn wait_agents(agents: Vec<Child>) {
+/// Wait for every agent to end on its own (the sweep is over), each successfully; the number
+/// of runs each ran (its last line says).
+fn wait_agents(agents: Vec<Child>) -> Vec<u64> {
+    let mut ran = Vec::new();
     for mut a in agents {
         let status = wait_child(&mut a, Duration::from_secs(120));
         let out = a.wait_with_output().unwrap();
         assert!(status.success(), "an agent failed: {}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let runs = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("agent done: "))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no summary line: {}", text(&out)));
+        ran.push(runs);
     }
+    ran
 }
 
 /// A grid of `n` points over one parameter, each run a one-step script.
@@ -132,7 +143,15 @@ fn a_grid_claimed_through_two_servers_runs_every_point_exactly_once() {
         .into_iter()
         .map(|url| agent(&s, url, &id))
         .collect();
-    wait_agents(agents);
+    let ran = wait_agents(agents);
+    println!(
+        "runs handed out: server one {} (agents {:?}), server two {} (agents {:?})",
+        ran[0] + ran[2],
+        [ran[0], ran[2]],
+        ran[1] + ran[3],
+        [ran[1], ran[3]]
+    );
+    assert_eq!(ran.iter().sum::<u64>(), N as u64, "{ran:?}");
 
     // Both servers read the same runs.
     let runs = json_of(&s, &["runs", &id, "--json", "--server", &two.url]);
@@ -314,8 +333,8 @@ async fn a_dashboard_on_one_server_sees_the_runs_of_the_other() {
         }
     }
     assert!(resumed, "the resume through server two was seen");
-    let agents = tokio::task::spawn_blocking(move || wait_agents(agents));
-    agents.await.unwrap();
+    let ran = tokio::task::spawn_blocking(move || wait_agents(agents));
+    assert_eq!(ran.await.unwrap().iter().sum::<u64>(), N as u64);
     let runs = json_of(&s, &["runs", &id, "--json", "--server", &one.url]);
     let stored: BTreeSet<String> = runs
         .as_array()
