@@ -186,32 +186,19 @@ async fn main() {
     while remote.next(Duration::from_millis(300)).await.is_some() {}
     while local.next(Duration::from_millis(100)).await.is_some() {}
 
+    // Alternate between the servers with and without the fan-out, so that both see the same
+    // load on the machine and the database.
+    let plain_run = new_run(&http, &plain.url).await;
+    let ms = |since: Instant, at: Instant| at.duration_since(since).as_secs_f64() * 1e3;
     let (mut request, mut here, mut there) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..batches {
+    let mut plain_request = Vec::new();
+    for i in 0..batches {
         let sent = Instant::now();
         request.push(post_batch(&http, &b.url, &run, step).await);
         step += 1;
-        here.push(
-            local
-                .metrics_of(&run)
-                .await
-                .duration_since(sent)
-                .as_secs_f64()
-                * 1e3,
-        );
-        there.push(
-            remote
-                .metrics_of(&run)
-                .await
-                .duration_since(sent)
-                .as_secs_f64()
-                * 1e3,
-        );
-    }
-    let plain_run = new_run(&http, &plain.url).await;
-    let mut plain_request = Vec::new();
-    for step in 0..batches {
-        plain_request.push(post_batch(&http, &plain.url, &plain_run, step).await);
+        here.push(ms(sent, local.metrics_of(&run).await));
+        there.push(ms(sent, remote.metrics_of(&run).await));
+        plain_request.push(post_batch(&http, &plain.url, &plain_run, i).await);
         plain_events.metrics_of(&plain_run).await;
     }
 
