@@ -290,8 +290,12 @@ impl Controller {
         // Retries first: queue what the sweep's `retry` policy asks for, then hand out the
         // oldest queued run before the strategy is asked for anything new.
         let queued = self.queue_due_retries(&sweep, &config, &rows).await?;
-        if let Some(run) = self.store.claim_queued(sweep_id, agent_id, host).await? {
-            return Ok(Some(Claim::Run(Box::new(run))));
+        // A run queued after the snapshot moved the sweep's number, so the insert below would
+        // find the snapshot stale and the next round hands that run out.
+        if queued > 0 || rows.iter().any(|r| r.state == RunState::Queued) {
+            if let Some(run) = self.store.claim_queued(sweep_id, agent_id, host).await? {
+                return Ok(Some(Claim::Run(Box::new(run))));
+            }
         }
         if queued > 0 {
             // The snapshot no longer has the sweep's runs.

@@ -119,6 +119,10 @@ impl From<StoreError> for ApiError {
             chain.push_str(&s.to_string());
             source = s.source();
         }
+        if let StoreError::Rejected(_) = e {
+            tracing::warn!("store refused a value: {chain}");
+            return ApiError::bad_request(e.to_string());
+        }
         let db = DB_PATH.try_with(Clone::clone).ok().flatten();
         let (status, message, code) = match e.fault() {
             Some(fault) => {

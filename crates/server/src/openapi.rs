@@ -216,7 +216,7 @@ fn schemas() -> Value {
     let int = json!({"type": "integer"});
     json!({
         "Error": {"type": "object", "required": ["error"], "properties": {"error": string,
-            "code": {"enum": ["disk_full", "read_only", "io_error", "busy", "corrupt", "storage"]}}},
+            "code": {"enum": ["disk_full", "read_only", "io_error", "busy", "corrupt", "unavailable", "storage"]}}},
         "CreateSweep": {"type": "object", "required": ["source"], "properties": {
             "source": {"type": "string", "description": "YAML or JSON sweep config"},
             "project": string, "file": string, "resume": {"type": "boolean"}, "resume_finished": {"type": "boolean"}, "seed": int}},

@@ -56,6 +56,11 @@ pub enum StoreError {
     /// `08`, `57P01`–`57P03`, a refused or reset connection).
     #[error("the database server is unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// The database refused a value of the request: text it cannot store (PostgreSQL's
+    /// `22021`/`22P05`, e.g. a NUL character in a name). The request is at fault, not the
+    /// machine or the code.
+    #[error("the database cannot store a value of this request (text with a NUL character or an invalid encoding)")]
+    Rejected(#[source] sqlx::Error),
     /// Any other database failure: a bug, not a condition of the machine.
     #[error("database error: {0}")]
     Db(#[source] sqlx::Error),
@@ -124,6 +129,7 @@ impl StoreError {
             StoreError::Corrupt(_) => Fault::Corrupt,
             StoreError::Unavailable(_) => Fault::Unavailable,
             StoreError::Db(_)
+            | StoreError::Rejected(_)
             | StoreError::Migrate(_)
             | StoreError::Url { .. }
             | StoreError::Dir { .. } => return None,
@@ -240,6 +246,9 @@ impl From<sqlx::Error> for StoreError {
         if fault.is_some() {
             FAULTS.fetch_add(1, Ordering::AcqRel);
         }
+        if fault.is_none() && sqlstate(&e).is_some_and(|c| c == "22021" || c == "22P05") {
+            return StoreError::Rejected(e);
+        }
         match fault {
             Some(Fault::DiskFull) => StoreError::DiskFull(e),
             Some(Fault::ReadOnly) => StoreError::ReadOnly(e),
@@ -249,5 +258,31 @@ impl From<sqlx::Error> for StoreError {
             Some(Fault::Unavailable) => StoreError::Unavailable(e),
             None => StoreError::Db(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_sqlstates_are_sorted_by_cause() {
+        assert_eq!(postgres_fault("53100"), Some(Fault::DiskFull));
+        assert_eq!(postgres_fault("53300"), Some(Fault::Busy));
+        assert_eq!(postgres_fault("08006"), Some(Fault::Unavailable));
+        assert_eq!(postgres_fault("57P01"), Some(Fault::Unavailable));
+        assert_eq!(postgres_fault("25006"), Some(Fault::ReadOnly));
+        assert_eq!(postgres_fault("40P01"), Some(Fault::Busy));
+        assert_eq!(postgres_fault("23505"), None, "a lost race is no fault");
+        assert_eq!(postgres_fault("42P01"), None, "a bug is no fault");
+    }
+
+    #[test]
+    fn a_refused_connection_is_unavailable() {
+        let refused: StoreError =
+            sqlx::Error::Io(std::io::Error::from(ErrorKind::ConnectionRefused)).into();
+        assert_eq!(refused.fault(), Some(Fault::Unavailable));
+        assert_eq!(Fault::Unavailable.code(), "unavailable");
+        assert!(!refused.is_retryable());
     }
 }

@@ -35,6 +35,7 @@ mod rows;
 pub mod sqlite;
 mod stopping;
 mod storage;
+pub mod testing;
 
 pub use dashboard::{RunCondition, RunField, RunPoint, RunQuery, SeriesPoint, MAX_NOTES_BYTES};
 pub use error::{Fault, StoreError};
@@ -260,19 +261,21 @@ pub fn redact(url: &str) -> String {
     // The authority ends at the first '/', '?' or '#'; credentials end at its last '@'.
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
-    let Some(at) = authority.rfind('@') else {
-        return url.to_string();
-    };
-    let (userinfo, host) = authority.split_at(at);
     let mut out = format!("{scheme}://");
-    match userinfo.split_once(':') {
-        Some((user, _)) => {
-            out.push_str(user);
-            out.push_str(":***");
+    match authority.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = authority.split_at(at);
+            match userinfo.split_once(':') {
+                Some((user, _)) => {
+                    out.push_str(user);
+                    out.push_str(":***");
+                }
+                None => out.push_str(userinfo),
+            }
+            out.push_str(host);
         }
-        None => out.push_str(userinfo),
+        None => out.push_str(authority),
     }
-    out.push_str(host);
     // A password can also ride in the query string (`?password=...`).
     let mut tail = tail.to_string();
     if let Some(q) = tail.find('?') {
@@ -330,5 +333,56 @@ fn deep_merge(base: &mut Value, over: &Value) {
             }
         }
         (base, over) => *base = over.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_name_their_backend() {
+        assert_eq!(
+            Location::parse("sqlite:///var/db/h.db").unwrap(),
+            Location::Sqlite("/var/db/h.db".into())
+        );
+        assert_eq!(
+            Location::parse("sqlite:rel/h.db").unwrap(),
+            Location::Sqlite("rel/h.db".into())
+        );
+        assert_eq!(
+            Location::parse(".hyperdial/hyperdial.db").unwrap(),
+            Location::Sqlite(".hyperdial/hyperdial.db".into())
+        );
+        for url in [
+            "postgres://u@h/db",
+            "postgresql://u:p@h:5432/db?sslmode=disable",
+        ] {
+            assert_eq!(
+                Location::parse(url).unwrap(),
+                Location::Postgres(url.into())
+            );
+        }
+        let err = Location::parse("mysql://root:pw@h/db").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("mysql://root:***@h/db"), "{text}");
+        assert!(text.contains("unknown database scheme `mysql`"), "{text}");
+        assert!(!text.contains("pw"), "{text}");
+        assert!(Location::parse("").is_err());
+        assert!(Location::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://hd:s3cr@t@db.lan:5432/hyperdial"),
+            "postgres://hd:***@db.lan:5432/hyperdial"
+        );
+        assert_eq!(redact("postgres://hd@db.lan/h"), "postgres://hd@db.lan/h");
+        assert_eq!(
+            redact("postgres://db.lan/h?user=hd&password=x&sslmode=require"),
+            "postgres://db.lan/h?user=hd&password=***&sslmode=require"
+        );
+        assert_eq!(redact("/plain/path.db"), "/plain/path.db");
     }
 }

@@ -633,6 +633,14 @@ impl Backend {
     }
 
     async fn append_output_once(&self, run_id: &str, stream: &str, text: &str) -> Result<bool> {
+        // Captured output is whatever a process printed: a NUL byte (which PostgreSQL's text
+        // cannot hold) is stored as U+FFFD on every backend.
+        let text = if text.contains('\0') {
+            std::borrow::Cow::Owned(text.replace('\0', "\u{fffd}"))
+        } else {
+            std::borrow::Cow::Borrowed(text)
+        };
+        let text = text.as_ref();
         let now = now_ms();
         let mut tx = self.begin().await?;
         let done = sqlx::query(

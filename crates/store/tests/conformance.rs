@@ -9,104 +9,15 @@
 //! nothing, and the schema itself refuses a second run with a taken number.
 
 use std::collections::{BTreeSet, HashSet};
-use std::io::Write;
 use std::sync::Arc;
 
 use hyperdial_store::{
-    new_id, now_ms, Inserted, MetricSpan, NewRun, NewSweep, Objective, Point, RunCondition,
-    RunField, RunFilter, RunQuery, RunState, Store, SweepState,
+    now_ms, Inserted, MetricSpan, NewRun, NewSweep, Objective, Point, RunCondition, RunField,
+    RunFilter, RunQuery, RunState, Store, SweepState,
 };
 use serde_json::{json, Map, Value};
-use sqlx::Connection;
 
-/// A database a test can open as many handles on as it likes.
-struct Db {
-    url: String,
-    /// The SQLite directory, or the PostgreSQL server URL and database name to drop.
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    Dir(std::path::PathBuf),
-    Database { server: String, name: String },
-}
-
-impl Db {
-    async fn open(&self) -> Store {
-        Store::open(&self.url).await.expect("open the store")
-    }
-
-    async fn drop_it(self) {
-        match self.cleanup {
-            Cleanup::Dir(dir) => {
-                std::fs::remove_dir_all(dir).ok();
-            }
-            Cleanup::Database { server, name } => {
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&server).await {
-                    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await
-                        .ok();
-                }
-            }
-        }
-    }
-}
-
-async fn sqlite_db() -> Db {
-    let dir = std::env::temp_dir().join(format!("hyperdial-conformance-{}", new_id("t")));
-    Db {
-        url: format!("sqlite://{}", dir.join("db.sqlite").display()),
-        cleanup: Cleanup::Dir(dir),
-    }
-}
-
-/// A fresh database in the PostgreSQL server of `HYPERDIAL_TEST_PG`, or `None` (after saying
-/// SKIPPED) when it is not set.
-async fn postgres_db(test: &str) -> Option<Db> {
-    let server = match std::env::var("HYPERDIAL_TEST_PG") {
-        Ok(url) if !url.is_empty() => url,
-        _ => {
-            let line = format!(
-                "SKIPPED: store conformance postgres::{test} (HYPERDIAL_TEST_PG is not set; .ci/run starts PostgreSQL and sets it)"
-            );
-            println!("{line}");
-            if let Ok(file) = std::env::var("HYPERDIAL_SKIPPED") {
-                if let Ok(mut f) = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(file)
-                {
-                    writeln!(f, "{line}").ok();
-                }
-            }
-            return None;
-        }
-    };
-    let name = format!("hd_{}", new_id("t"));
-    let mut conn = sqlx::PgConnection::connect(&server)
-        .await
-        .expect("connect to HYPERDIAL_TEST_PG");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create a test database");
-    Some(Db {
-        url: with_database(&server, &name),
-        cleanup: Cleanup::Database { server, name },
-    })
-}
-
-/// `url` (a PostgreSQL URL) naming database `name` instead of its own.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let (scheme, rest) = base.split_once("://").expect("a URL");
-    let authority = rest.split('/').next().unwrap_or(rest);
-    format!("{scheme}://{authority}/{name}{query}")
-}
+use hyperdial_store::testing::TestDb as Db;
 
 /// Instantiate each test once per backend.
 macro_rules! conformance {
@@ -115,9 +26,9 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let db = super::sqlite_db().await;
+                    let db = super::Db::sqlite();
                     super::$name(&db).await;
-                    db.drop_it().await;
+                    db.remove().await;
                 }
             )*
         }
@@ -125,11 +36,12 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    let Some(db) = super::postgres_db(stringify!($name)).await else {
+                    let test = concat!("store conformance postgres::", stringify!($name));
+                    let Some(db) = super::Db::postgres(test).await else {
                         return;
                     };
                     super::$name(&db).await;
-                    db.drop_it().await;
+                    db.remove().await;
                 }
             )*
         }
@@ -151,6 +63,7 @@ conformance!(
     concurrent_claimers_on_a_grid_take_each_point_once,
     concurrent_metric_batches_lose_and_duplicate_nothing,
     concurrent_summary_merges_keep_every_key,
+    text_a_backend_cannot_store_is_refused_not_a_bug,
 );
 
 fn sweep<'a>() -> NewSweep<'a> {
@@ -203,7 +116,7 @@ const MIN: Objective<'static> = Objective {
 };
 
 async fn sweep_and_run_round_trip(db: &Db) {
-    let store = db.open().await;
+    let store = db.open().await.unwrap();
     let s = store.insert_sweep(sweep()).await.unwrap();
     assert_eq!(s.state, SweepState::Running);
     assert_eq!(s.next_number, 1);
@@ -271,7 +184,7 @@ async fn sweep_and_run_round_trip(db: &Db) {
 }
 
 async fn metrics_are_exact_and_keep_best_and_summary(db: &Db) {
-    let store = db.open().await;
+    let store = db.open().await.unwrap();
     let run = store
         .insert_run(NewRun {
             project: "p".into(),
@@ -345,7 +258,7 @@ async fn metrics_are_exact_and_keep_best_and_summary(db: &Db) {
 }
 
 async fn the_metric_counts_history_and_summary(db: &Db) {
-    let store = db.open().await;
+    let store = db.open().await.unwrap();
     let s = store.insert_sweep(sweep()).await.unwrap();
     let new_run = || NewRun {
         sweep_id: Some(s.id.clone()),
@@ -428,7 +341,7 @@ async fn the_metric_counts_history_and_summary(db: &Db) {
 }
 
 async fn output_stop_and_crashes(db: &Db) {
-    let store = db.open().await;
+    let store = db.open().await.unwrap();
     let s = store.insert_sweep(sweep()).await.unwrap();
     let run = inserted(&store, sweep_run(&s.id, 0), 1).await;
     assert!(store
@@ -441,6 +354,15 @@ async fn output_stop_and_crashes(db: &Db) {
         .unwrap());
     assert!(!store.append_output("nope", "stdout", "x").await.unwrap());
     assert_eq!(store.output(&run.id).await.unwrap(), "hello\noops\n");
+    // A NUL byte a process printed is kept as U+FFFD (PostgreSQL text cannot hold it).
+    assert!(store
+        .append_output(&run.id, "stdout", "a\0b\n")
+        .await
+        .unwrap());
+    assert_eq!(
+        store.output(&run.id).await.unwrap(),
+        "hello\noops\na\u{fffd}b\n"
+    );
     assert_eq!(store.heartbeat(&run.id).await.unwrap(), Some((false, None)));
     assert_eq!(store.heartbeat("nope").await.unwrap(), None);
     assert_eq!(
@@ -455,7 +377,7 @@ async fn output_stop_and_crashes(db: &Db) {
         Some((true, Some("cancelled".into())))
     );
     // Crashing is conditional: a second janitor (another server) crashes nothing more.
-    let other = db.open().await;
+    let other = db.open().await.unwrap();
     let crashed = store.crash_silent_runs(now_ms() + 1000).await.unwrap();
     assert_eq!(crashed, vec![run.id.clone()]);
     assert!(other
@@ -493,22 +415,22 @@ async fn output_stop_and_crashes(db: &Db) {
 }
 
 async fn reopening_keeps_everything(db: &Db) {
-    let store = db.open().await;
+    let store = db.open().await.unwrap();
     let s = store.insert_sweep(sweep()).await.unwrap();
     store.close().await;
-    let store = db.open().await;
+    let store = db.open().await.unwrap();
     assert_eq!(store.sweep(&s.id).await.unwrap().unwrap(), s);
     assert_eq!(store.sweeps(Some("default")).await.unwrap().len(), 1);
     assert_eq!(store.sweeps(None).await.unwrap().len(), 1);
     assert_eq!(store.sweeps(Some("other")).await.unwrap().len(), 0);
     assert!(store
         .describe()
-        .starts_with(db.url.split("://").next().unwrap()));
+        .starts_with(db.url().split("://").next().unwrap()));
     store.close().await;
 }
 
 async fn sweep_transitions_are_conditional(db: &Db) {
-    let store = db.open().await;
+    let store = db.open().await.unwrap();
     let s = store.insert_sweep(sweep()).await.unwrap();
     let paused = store
         .transition_sweep(&s.id, &[SweepState::Running], SweepState::Paused, None)
@@ -589,7 +511,7 @@ async fn sweep_transitions_are_conditional(db: &Db) {
 }
 
 async fn retries_are_queued_once_and_claimed_once(db: &Db) {
-    let store = db.open().await;
+    let store = db.open().await.unwrap();
     let s = store.insert_sweep(sweep()).await.unwrap();
     let a = inserted(&store, sweep_run(&s.id, 0), 1).await;
     let b = inserted(&store, sweep_run(&s.id, 1), 2).await;
@@ -610,7 +532,7 @@ async fn retries_are_queued_once_and_claimed_once(db: &Db) {
     assert_eq!((&retry.params, retry.grid_index), (&a.params, a.grid_index));
     assert!(retry.agent_id.is_none() && retry.started_ms.is_none());
     // Idempotent: the schema allows one retry per run, from any server.
-    let other = db.open().await;
+    let other = db.open().await.unwrap();
     assert!(other
         .queue_retries(&s.id, std::slice::from_ref(&a.id), false)
         .await
@@ -706,7 +628,7 @@ async fn retries_are_queued_once_and_claimed_once(db: &Db) {
 }
 
 async fn run_bookkeeping(db: &Db) {
-    let store = db.open().await;
+    let store = db.open().await.unwrap();
     let s = store.insert_sweep(sweep()).await.unwrap();
     let agent = store
         .register_agent(Some(&s.id), Some("box"), Some(42), Some("linux:b:1:42:7"))
@@ -816,7 +738,7 @@ async fn run_bookkeeping(db: &Db) {
 }
 
 async fn reads_for_the_dashboard_and_early_termination(db: &Db) {
-    let store = db.open().await;
+    let store = db.open().await.unwrap();
     let s = store.insert_sweep(sweep()).await.unwrap();
     let a = inserted(&store, sweep_run(&s.id, 0), 1).await;
     let b = inserted(&store, sweep_run(&s.id, 1), 2).await;
@@ -884,7 +806,7 @@ async fn reads_for_the_dashboard_and_early_termination(db: &Db) {
 }
 
 async fn runs_page_filters_and_sorts_on_json_fields(db: &Db) {
-    let store = db.open().await;
+    let store = db.open().await.unwrap();
     let s = store.insert_sweep(sweep()).await.unwrap();
     let opts = ["adam", "sgd", "adam", "rmsprop"];
     let lrs = [0.1, 0.01, 0.001, 0.05];
@@ -1031,7 +953,7 @@ async fn runs_page_filters_and_sorts_on_json_fields(db: &Db) {
 }
 
 async fn the_schema_refuses_a_taken_number(db: &Db) {
-    let store = db.open().await;
+    let store = db.open().await.unwrap();
     let s = store.insert_sweep(sweep()).await.unwrap();
     let mut first = sweep_run(&s.id, 0);
     first.number = Some(1);
@@ -1060,11 +982,11 @@ async fn the_schema_refuses_a_taken_number(db: &Db) {
 async fn concurrent_claimers_on_a_grid_take_each_point_once(db: &Db) {
     const M: i64 = 40;
     const CLAIMERS: usize = 6;
-    let first = db.open().await;
+    let first = db.open().await.unwrap();
     let s = first.insert_sweep(sweep()).await.unwrap();
     let mut tasks = Vec::new();
     for _ in 0..CLAIMERS {
-        let store = db.open().await;
+        let store = db.open().await.unwrap();
         let sweep_id = s.id.clone();
         tasks.push(tokio::spawn(async move {
             let mut mine = 0;
@@ -1122,7 +1044,7 @@ async fn concurrent_claimers_on_a_grid_take_each_point_once(db: &Db) {
 /// step of its own, none is lost, none is stored twice.
 async fn concurrent_metric_batches_lose_and_duplicate_nothing(db: &Db) {
     const BATCHES: usize = 40;
-    let first = db.open().await;
+    let first = db.open().await.unwrap();
     let run = first
         .insert_run(NewRun {
             project: "p".into(),
@@ -1134,7 +1056,7 @@ async fn concurrent_metric_batches_lose_and_duplicate_nothing(db: &Db) {
         .unwrap();
     let mut tasks = Vec::new();
     for writer in 0..2 {
-        let store = db.open().await;
+        let store = db.open().await.unwrap();
         let id = run.id.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..BATCHES {
@@ -1178,7 +1100,7 @@ async fn concurrent_metric_batches_lose_and_duplicate_nothing(db: &Db) {
 /// Two writers merge disjoint keys into one run's summary at once: every key stays.
 async fn concurrent_summary_merges_keep_every_key(db: &Db) {
     const KEYS: usize = 25;
-    let first = db.open().await;
+    let first = db.open().await.unwrap();
     let run = first
         .insert_run(NewRun {
             project: "p".into(),
@@ -1188,7 +1110,7 @@ async fn concurrent_summary_merges_keep_every_key(db: &Db) {
         })
         .await
         .unwrap();
-    let stores = Arc::new(vec![db.open().await, db.open().await]);
+    let stores = Arc::new(vec![db.open().await.unwrap(), db.open().await.unwrap()]);
     let mut tasks = Vec::new();
     for writer in 0..2 {
         let stores = stores.clone();
@@ -1220,4 +1142,32 @@ async fn concurrent_summary_merges_keep_every_key(db: &Db) {
         s.close().await;
     }
     first.close().await;
+}
+
+/// A name with a NUL character: SQLite stores it; PostgreSQL's text cannot, and the store
+/// says the request is at fault (`Rejected`, a `400` at the API), never a bug or a fault.
+async fn text_a_backend_cannot_store_is_refused_not_a_bug(db: &Db) {
+    let store = db.open().await.unwrap();
+    let result = store
+        .insert_run(NewRun {
+            project: "p".into(),
+            name: Some("a\0b".into()),
+            params: json!({}),
+            config: json!({}),
+            ..Default::default()
+        })
+        .await;
+    match result {
+        Ok(run) => assert_eq!(run.name.as_deref(), Some("a\0b")),
+        Err(e) => {
+            assert!(
+                matches!(e, hyperdial_store::StoreError::Rejected(_)),
+                "{e:?}"
+            );
+            assert_eq!(e.fault(), None);
+        }
+    }
+    // The store works on.
+    assert!(store.sweeps(None).await.unwrap().is_empty());
+    store.close().await;
 }

@@ -539,9 +539,9 @@ async fn metrics(
         }
         let mut values = Vec::with_capacity(p.values.len());
         for (name, v) in p.values {
-            if name.is_empty() || name.len() > 256 {
+            if name.is_empty() || name.len() > 256 || name.contains('\0') {
                 return Err(ApiError::bad_request(format!(
-                    "points[{i}]: metric names must be 1 to 256 characters"
+                    "points[{i}]: metric names must be 1 to 256 characters, without NUL"
                 )));
             }
             let value = match &v {

@@ -1,0 +1,132 @@
+//! The real binary on PostgreSQL: two `hyperdial server` processes on one database with agents
+//! on both hand out every point of a grid exactly once, and `tune` keeps its sweep in the
+//! database `HYPERDIAL_DB` names. Both need `HYPERDIAL_TEST_PG` (a PostgreSQL server; each
+//! test creates a database of its own in it) and report SKIPPED without it.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::*;
+use hyperdial_store::testing::TestDb;
+
+const GRID: &str = "program: train.py\nmethod: grid\nmetric: {name: loss, goal: minimize}\nparameters:\n  a: {values: [1, 2, 3, 4, 5, 6]}\n  b: {values: [x, y]}\n";
+
+fn database(test: &str) -> Option<(tokio::runtime::Runtime, TestDb)> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(TestDb::postgres(test))?;
+    Some((rt, db))
+}
+
+/// A `hyperdial server` on `url`, killed when dropped, and the first line it printed.
+struct Server(Child, String, String);
+
+impl Server {
+    fn start(s: &Scratch, db: &str) -> Server {
+        use std::io::BufRead;
+        let port = free_port();
+        let child = s
+            .cmd(&["server", "--db", db, "--bind", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut child = child;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        Server(child, format!("http://127.0.0.1:{port}"), line)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
+
+#[test]
+fn two_servers_on_one_postgres_hand_out_each_grid_point_once() {
+    let Some((rt, db)) = database("cli two_servers_on_one_postgres_hand_out_each_grid_point_once")
+    else {
+        return;
+    };
+    let s = Scratch::new("pg-two-servers");
+    // The cluster trusts local connections; the password is there to be hidden.
+    let url = db.url().replacen("postgres@", "postgres:hunter2@", 1);
+    let one = Server::start(&s, &url);
+    let two = Server::start(&s, &url);
+    assert!(
+        one.2.contains("(database postgres://postgres:***@"),
+        "{}",
+        one.2
+    );
+    assert!(!one.2.contains("hunter2"), "{}", one.2);
+    let id = create_sweep(&s, &one.1, GRID);
+    let mut agents: Vec<Child> = [&one, &two, &one, &two]
+        .iter()
+        .map(|server| {
+            s.cmd(&["agent", &id, "--server", &server.1])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for agent in &mut agents {
+        let status = wait_child(agent, Duration::from_secs(120));
+        assert!(status.success(), "an agent failed: {status:?}");
+    }
+    // Either server sees the same runs: 12 distinct points, numbers 1..12, all finished.
+    let runs = json_of(&s, &["runs", &id, "--json", "--server", &two.1]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 12, "{runs:#?}");
+    let numbers: BTreeSet<i64> = runs.iter().map(|r| r["number"].as_i64().unwrap()).collect();
+    assert_eq!(numbers, (1..=12).collect());
+    let points: BTreeSet<String> = runs.iter().map(|r| r["params"].to_string()).collect();
+    assert_eq!(points.len(), 12);
+    assert!(runs.iter().all(|r| r["state"] == "finished"), "{runs:#?}");
+    let sweeps = json_of(&s, &["sweeps", "--json", "--server", &one.1]);
+    assert_eq!(sweeps[0]["state"], "finished");
+    drop((one, two));
+    rt.block_on(db.remove());
+}
+
+#[test]
+fn tune_keeps_its_sweep_in_the_database_hyperdial_db_names() {
+    let Some((rt, db)) = database("cli tune_keeps_its_sweep_in_the_database_hyperdial_db_names")
+    else {
+        return;
+    };
+    let s = Scratch::new("pg-tune");
+    s.write("sweep.yaml", GRID);
+    let out = s
+        .cmd(&["tune", "sweep.yaml", "--agents", "3", "--port", "0"])
+        .env("HYPERDIAL_DB", db.url())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("12 finished"), "{}", text(&out));
+    assert!(
+        !s.dir.join(".hyperdial/hyperdial.db").exists(),
+        "no SQLite file when HYPERDIAL_DB names PostgreSQL"
+    );
+    // Again: the same file finds its finished sweep in PostgreSQL.
+    let again = s
+        .cmd(&["tune", "sweep.yaml", "--port", "0"])
+        .env("HYPERDIAL_DB", db.url())
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", text(&again));
+    assert!(text(&again).contains("is finished"), "{}", text(&again));
+    rt.block_on(db.remove());
+}
