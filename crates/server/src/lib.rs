@@ -26,6 +26,7 @@ pub mod controller;
 mod dashboard;
 mod early_stop;
 mod error;
+pub mod fanout;
 pub mod guard;
 pub mod openapi;
 pub mod tls;
@@ -78,6 +79,10 @@ pub struct Options {
     /// marked `crashed` and retried; `None`: [`SILENCE_LIMIT`]. Values below
     /// [`MIN_RUN_TIMEOUT`] are raised to it.
     pub run_timeout: Option<Duration>,
+    /// The PostgreSQL database this server shares with other servers (`postgres://…`): live
+    /// events are passed between them through it ([`fanout`]). `None` (SQLite): this server
+    /// is the only one.
+    pub events_url: Option<String>,
 }
 
 impl Options {
@@ -101,6 +106,9 @@ pub enum ServeError {
     /// The socket failed.
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    /// The live events shared with other servers cannot be set up.
+    #[error(transparent)]
+    Fanout(#[from] fanout::FanoutError),
 }
 
 /// Shared state of the handlers.
@@ -246,11 +254,25 @@ pub async fn serve(
     }
     let limit = options.silence_limit();
     let tls = options.tls.clone();
+    let mut controller = Controller::new(store);
+    let fanout = match &options.events_url {
+        Some(url) => {
+            let fanout = fanout::PgFanout::start(url, &hyperdial_store::new_id("srv"))?;
+            controller.events = api::events::Bus::with_fanout(fanout.clone());
+            tracing::info!(
+                server = fanout.server(),
+                "live events are shared with the other servers of this database"
+            );
+            Some(fanout)
+        }
+        None => None,
+    };
     let state = AppState {
-        controller: Arc::new(Controller::new(store)),
+        controller: Arc::new(controller),
         options: Arc::new(options),
         port: Some(addr.port()),
     };
+    let listening = fanout.map(|f| f.listen(state.controller.clone()));
     let controller = state.controller.clone();
     let started_ms = hyperdial_store::now_ms();
     let janitor = tokio::spawn(async move {
@@ -301,6 +323,10 @@ pub async fn serve(
     };
     janitor.abort();
     let _ = janitor.await;
+    if let Some(listening) = listening {
+        listening.abort();
+        let _ = listening.await;
+    }
     if tokio::time::timeout(SHUTDOWN_GRACE, store.close())
         .await
         .is_err()

@@ -5,6 +5,9 @@
 //!
 //! With `--tls-cert` and `--tls-key` it serves HTTPS only and prints `https://` URLs; a bad
 //! certificate or key file stops it before it listens, with the file and what is wrong.
+//! On a PostgreSQL database (`--db postgres://…`) several servers may run side by side; their
+//! live events reach each other's dashboards through the database
+//! ([`hyperdial_server::fanout`]).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -104,11 +107,17 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
         .await;
         let _ = writeln!(std::io::stderr(), "{name}: shutting down");
     };
+    // Only a PostgreSQL database can be shared by several servers.
+    let events_url = match hyperdial_store::Location::parse(&db)? {
+        hyperdial_store::Location::Postgres(url) => Some(url),
+        hyperdial_store::Location::Sqlite(_) => None,
+    };
     let options = Options {
         token,
         allowed_hosts,
         tls,
         run_timeout: Some(Duration::from_secs_f64(run_timeout)),
+        events_url,
     };
     hyperdial_server::serve(listener, store, options, shutdown).await?;
     let _ = writeln!(std::io::stderr(), "stopped; database closed");

@@ -7,6 +7,12 @@
 //! event instead of the ones it missed, and reloads what it shows. Metric events carry at most
 //! [`MAX_EVENT_POINTS`] points per batch (the newest); clients that need every point fetch the
 //! history. A comment line every 15 s keeps idle connections open through proxies.
+//!
+//! Several servers on one database: a [`Bus`] may carry a [`Fanout`], which hands a compact
+//! [`Notice`] of every published event (kind, sweep, id; never metric points) to the other
+//! servers, and [`Bus::deliver`] gives this process's subscribers what arrives from them.
+//! The bus itself knows nothing of how notices travel; `crate::fanout` sends them through
+//! PostgreSQL's `LISTEN`/`NOTIFY`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -37,7 +43,7 @@ pub const MAX_EVENT_POINTS: usize = 100;
 /// One live event.
 #[derive(Debug, Clone)]
 pub struct Event {
-    /// `sweep`, `run_created`, `run_updated`, `run_finished` or `metrics`.
+    /// `sweep`, `run_created`, `run_updated`, `run_finished`, `metrics` or `resync`.
     pub kind: &'static str,
     /// The sweep it concerns, if any.
     pub sweep: Option<String>,
@@ -45,10 +51,55 @@ pub struct Event {
     pub data: Value,
 }
 
+/// The compact form of an event that other servers receive: enough to find what changed in
+/// the database, small enough for any transport (a few hundred bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    /// The event's kind (see [`Event::kind`]).
+    pub kind: &'static str,
+    /// The sweep it concerns, if any.
+    pub sweep: Option<String>,
+    /// The id of the run (run and `metrics` events) or sweep (`sweep` events) it concerns.
+    pub id: Option<String>,
+}
+
+impl Notice {
+    /// The notice of an event: the id is the payload's `id`, or `run.id` for `metrics`.
+    pub fn of(kind: &'static str, sweep: Option<&str>, data: &Value) -> Notice {
+        let id = match kind {
+            "metrics" => data["run"]["id"].as_str(),
+            _ => data["id"].as_str(),
+        };
+        Notice {
+            kind,
+            sweep: sweep.map(str::to_string),
+            id: id.map(str::to_string),
+        }
+    }
+}
+
+/// Where published events go besides this process's subscribers: the other servers sharing
+/// the database. `send` must not block (it is called from request handlers); a fan-out that
+/// cannot deliver a notice must make sure the receivers get a `resync` later instead.
+pub trait Fanout: Send + Sync + 'static {
+    /// Pass on the notice of an event published here.
+    fn send(&self, notice: Notice);
+}
+
 /// The broadcast channel of live events.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Bus {
     tx: broadcast::Sender<Arc<Event>>,
+    fanout: Option<Arc<dyn Fanout>>,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus")
+            .field("subscribers", &self.subscribers())
+            .field("fanout", &self.fanout.is_some())
+            .finish()
+    }
 }
 
 impl Default for Bus {
@@ -62,27 +113,55 @@ impl Bus {
     pub fn new() -> Self {
         Bus {
             tx: broadcast::channel(CAPACITY).0,
+            fanout: None,
         }
     }
 
-    /// Whether anyone listens (so publishers can skip building payloads).
+    /// A bus that also passes every published event to `fanout`.
+    pub fn with_fanout(fanout: Arc<dyn Fanout>) -> Self {
+        Bus {
+            fanout: Some(fanout),
+            ..Bus::new()
+        }
+    }
+
+    /// Whether anyone may listen, here or on another server (so publishers can skip building
+    /// payloads).
     pub fn active(&self) -> bool {
+        self.fanout.is_some() || self.local()
+    }
+
+    /// Whether a subscriber of this process listens.
+    pub fn local(&self) -> bool {
         self.tx.receiver_count() > 0
     }
 
     /// Publish an event whose payload is `data` as JSON (a wire type of
-    /// `hyperdial_wire::api`); without subscribers it is dropped before it is encoded.
+    /// `hyperdial_wire::api`): to this process's subscribers and, with a fan-out, as a
+    /// [`Notice`] to the other servers. Without either it is dropped before it is encoded.
     pub fn publish<T: Serialize + ?Sized>(
         &self,
         kind: &'static str,
         sweep: Option<&str>,
         data: &T,
     ) {
-        if self.active() {
-            let Ok(data) = serde_json::to_value(data) else {
-                tracing::error!("live event {kind}: its payload cannot be encoded");
-                return;
-            };
+        if !self.active() {
+            return;
+        }
+        let Ok(data) = serde_json::to_value(data) else {
+            tracing::error!("live event {kind}: its payload cannot be encoded");
+            return;
+        };
+        if let Some(fanout) = &self.fanout {
+            fanout.send(Notice::of(kind, sweep, &data));
+        }
+        self.deliver(kind, sweep, data);
+    }
+
+    /// Give an event to this process's subscribers only (an event that came from another
+    /// server, or a `resync`); without subscribers it is dropped.
+    pub fn deliver(&self, kind: &'static str, sweep: Option<&str>, data: Value) {
+        if self.local() {
             let _ = self.tx.send(Arc::new(Event {
                 kind,
                 sweep: sweep.map(str::to_string),
@@ -150,6 +229,8 @@ fn live(
                 Ok(ev) => {
                     let wanted = match (&filter, &ev.sweep) {
                         (None, _) => true,
+                        // A resync without a sweep concerns every subscriber.
+                        (Some(_), None) if ev.kind == "resync" => true,
                         (Some(f), Some(s)) => f == s,
                         (Some(_), None) => false,
                     };
@@ -196,5 +277,68 @@ pub fn metrics_event(
         run: super::views::run_brief(after),
         points: out,
         truncated,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use serde_json::json;
+    use std::sync::Mutex;
+
+    /// A fan-out that keeps what it is given.
+    #[derive(Default)]
+    struct Kept(Mutex<Vec<Notice>>);
+
+    impl Fanout for Kept {
+        fn send(&self, notice: Notice) {
+            self.0.lock().unwrap().push(notice);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fanout_gets_a_notice_of_every_published_event_and_none_of_the_delivered() {
+        let kept = Arc::new(Kept::default());
+        let bus = Bus::with_fanout(kept.clone());
+        // Without subscribers here, other servers may still listen.
+        assert!(bus.active() && !bus.local());
+        bus.publish(
+            "run_created",
+            Some("s1"),
+            &json!({"id": "r1", "state": "running"}),
+        );
+        bus.publish(
+            "metrics",
+            Some("s1"),
+            &json!({"run": {"id": "r1"}, "points": [{"step": 0, "values": {"x": 1.0}}]}),
+        );
+        bus.deliver("run_finished", Some("s1"), json!({"id": "r2"}));
+        let kept = kept.0.lock().unwrap().clone();
+        let notice = |kind, id: &str| Notice {
+            kind,
+            sweep: Some("s1".into()),
+            id: Some(id.into()),
+        };
+        assert_eq!(kept, [notice("run_created", "r1"), notice("metrics", "r1")]);
+        assert!(!Bus::new().active());
+    }
+
+    #[tokio::test]
+    async fn a_resync_reaches_subscribers_of_every_sweep() {
+        let bus = Bus::new();
+        let mut one = Box::pin(live(bus.subscribe(), Some("s1".into())));
+        bus.deliver("run_created", Some("s2"), json!({"id": "r"}));
+        bus.deliver(
+            "resync",
+            None,
+            json!({"missed": null, "reason": "reconnected"}),
+        );
+        bus.deliver("run_created", Some("s1"), json!({"id": "r"}));
+        // The other sweep's event is filtered out; the resync is not.
+        let first = format!("{:?}", one.next().await.unwrap().unwrap());
+        assert!(first.contains("resync"), "{first}");
+        let second = format!("{:?}", one.next().await.unwrap().unwrap());
+        assert!(second.contains("run_created"), "{second}");
     }
 }

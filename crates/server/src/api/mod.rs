@@ -523,15 +523,17 @@ async fn metrics(
         });
     }
     refuse_if_crashed(&s, &id).await?;
-    let watched = s.controller.events.active();
-    let before = if watched {
+    // The points' steps need the run's counter before the batch, only for subscribers here
+    // (other servers get a notice without points).
+    let before = if s.controller.events.local() {
         s.controller.store().run(&id).await?.map(|r| r.next_step)
     } else {
         None
     };
     let (accepted, stop, reason) = s.controller.ingest(&id, &points).await?;
-    if let Some(next_step) = before {
+    if s.controller.events.active() {
         if let Some(after) = s.controller.store().run(&id).await? {
+            let next_step = before.unwrap_or(after.next_step);
             s.controller.events.publish(
                 "metrics",
                 after.sweep_id.as_deref(),
