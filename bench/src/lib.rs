@@ -26,7 +26,7 @@ impl Drop for Scratch {
 pub async fn scratch_server() -> Scratch {
     let dir =
         std::env::temp_dir().join(format!("hyperdial-bench-{}", hyperdial_store::new_id("b")));
-    let store = hyperdial_store::Store::open(&dir.join("db.sqlite"))
+    let store = hyperdial_store::Store::open_sqlite(&dir.join("db.sqlite"))
         .await
         .expect("open store");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

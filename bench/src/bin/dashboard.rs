@@ -40,7 +40,7 @@ async fn main() {
     if path.exists() {
         std::fs::remove_file(&path).ok();
     }
-    let store = Store::open(&path).await.expect("open store");
+    let store = Store::open_sqlite(&path).await.expect("open store");
     let started = Instant::now();
     let sweep = store
         .insert_sweep(NewSweep {
@@ -59,7 +59,6 @@ async fn main() {
     let mut rng = Lcg(42);
     let mut ids = Vec::with_capacity(runs);
     {
-        let mut tx = store.begin().await.expect("tx");
         for n in 0..runs {
             let lr = 10f64.powf(-5.0 + 4.0 * rng.next());
             let batch = [16, 32, 64, 128][(rng.next() * 4.0) as usize % 4];
@@ -68,7 +67,7 @@ async fn main() {
             let layers = 1 + (rng.next() * 8.0) as i64 % 8;
             let params =
                 json!({"lr": lr, "batch": batch, "opt": opt, "dropout": dropout, "layers": layers});
-            let run = tx
+            let run = store
                 .insert_run(NewRun {
                     sweep_id: Some(sweep.id.clone()),
                     project: "bench".into(),
@@ -82,7 +81,6 @@ async fn main() {
                 .expect("run");
             ids.push((run.id, lr, opt, dropout));
         }
-        tx.commit().await.expect("commit");
     }
     let objective = Some(Objective {
         name: "loss",
@@ -106,7 +104,7 @@ async fn main() {
                 .expect("metrics");
         }
         store
-            .finish_run(id, "finished", Some(0), None)
+            .finish_run(id, hyperdial_store::RunState::Finished, Some(0), None)
             .await
             .expect("finish");
     }

@@ -1,8 +1,9 @@
-//! An in-process server on the local SQLite store, for `tune`, `run` and `sync` when no server
-//! is running.
+//! An in-process server on the local store, for `tune`, `run` and `sync` when no server is
+//! running: the SQLite file under `.hyperdial/`, or the database `HYPERDIAL_DB` names (a
+//! path or a `sqlite://` or `postgres://` URL).
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use hyperdial_server::Options;
@@ -14,9 +15,16 @@ use tokio::task::JoinHandle;
 /// Default directory of local state: the database, run files and the Python client.
 pub const STATE_DIR: &str = ".hyperdial";
 
-/// The default database path under the state directory.
-pub fn default_db(state_dir: &Path) -> PathBuf {
-    state_dir.join("hyperdial.db")
+/// The database when none is named on the command line: `HYPERDIAL_DB` if set and not
+/// empty, else `hyperdial.db` under the state directory.
+pub fn default_db(state_dir: &Path) -> String {
+    match std::env::var("HYPERDIAL_DB") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => state_dir
+            .join("hyperdial.db")
+            .to_string_lossy()
+            .into_owned(),
+    }
 }
 
 /// A running embedded server.
@@ -28,12 +36,12 @@ pub struct Embedded {
 }
 
 impl Embedded {
-    /// Open the store at `db` and serve it on loopback: `port` if free (0 for any), else an
-    /// ephemeral port.
-    pub async fn start(db: &Path, port: u16) -> Result<Embedded> {
+    /// Open the store at `db` (a path or URL, see [`Store::open`]) and serve it on loopback:
+    /// `port` if free (0 for any), else an ephemeral port.
+    pub async fn start(db: &str, port: u16) -> Result<Embedded> {
         let store = Store::open(db)
             .await
-            .with_context(|| format!("cannot open the database {}", db.display()))?;
+            .with_context(|| format!("cannot open the database {}", hyperdial_store::redact(db)))?;
         let listener = match TcpListener::bind(("127.0.0.1", port)).await {
             Ok(l) => l,
             Err(_) => TcpListener::bind(("127.0.0.1", 0)).await?,

@@ -64,9 +64,11 @@ enum Command {
         /// unbounded sweep).
         #[arg(long)]
         count: Option<u64>,
-        /// Database file (default ./.hyperdial/hyperdial.db).
+        /// Database: a SQLite file (a path, or sqlite://PATH) or a PostgreSQL URL
+        /// (postgres://USER[:PASSWORD]@HOST[:PORT]/DB); default $HYPERDIAL_DB, else
+        /// ./.hyperdial/hyperdial.db.
         #[arg(long)]
-        db: Option<PathBuf>,
+        db: Option<String>,
         /// Port of the embedded server (taken if free, else any free port).
         #[arg(long, default_value_t = 8337)]
         port: u16,
@@ -86,9 +88,11 @@ enum Command {
     },
     /// Serve the API and the overview pages.
     Server {
-        /// Database file (default ./.hyperdial/hyperdial.db).
+        /// Database: a SQLite file (a path, or sqlite://PATH) or a PostgreSQL URL
+        /// (postgres://USER[:PASSWORD]@HOST[:PORT]/DB); default $HYPERDIAL_DB, else
+        /// ./.hyperdial/hyperdial.db.
         #[arg(long)]
-        db: Option<PathBuf>,
+        db: Option<String>,
         /// Address to listen on; anything but loopback requires --token.
         #[arg(long, default_value = "127.0.0.1:8337")]
         bind: String,

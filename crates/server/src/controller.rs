@@ -1,16 +1,28 @@
 //! The controller: decides what runs next and moves sweeps and runs through their states.
 //!
-//! A claim happens inside one write transaction: read the sweep and every run of it (finished
-//! and in flight), ask the strategy for the next configuration, insert the run. Write
-//! transactions are serialized by the store, so two agents never get the same run and a grid
-//! never repeats a configuration, however many agents ask at once.
+//! A claim never holds a write transaction while it decides. It reads a snapshot (the sweep
+//! row with its `next_number`, and every run of it, finished and in flight), hands out a
+//! queued run if there is one ([`hyperdial_store::Storage::claim_queued`], atomic), else asks
+//! the strategy for the next configuration outside any transaction (on a blocking thread:
+//! a bayes fit takes tens of milliseconds at a thousand runs) and inserts the run with
+//! [`hyperdial_store::Storage::insert_suggested_run`], which takes the number only if the
+//! sweep's `next_number` is still the one of the snapshot. When another claim (of this server
+//! or another one on the same database) got there first, the answer is stale and the claim
+//! starts over from a fresh snapshot, a bounded number of times ([`CLAIM_ATTEMPTS`]), then
+//! answers "wait" (the agent asks again). So two agents never get the same run and a grid
+//! never repeats a configuration, however many agents and servers ask at once, while
+//! heartbeats and metric writes never wait behind a strategy. Claims of one sweep on one
+//! server take turns on an in-process lock, so they do not compute the same number twice.
+//! Ending a sweep because it has nothing left (space exhausted, `run_cap`, its retries done)
+//! is guarded the same way ([`hyperdial_store::Storage::finish_sweep_if_unchanged`]).
 //!
 //! Retries come first: a claim queues the retries the sweep's `retry` policy asks for (a
-//! `queued` run with the configuration of the run it retries, `retry_of` and `attempt` set),
-//! hands out the oldest queued run, and only then asks the strategy. A run superseded by its
-//! retry is left out of the trials and of the `run_cap` count, so a configuration counts once
-//! however often it ran. [`Controller::retry`] queues retries by hand, also on a finished
-//! sweep, which then runs until they are done (`retries_only`) and finishes again.
+//! `queued` run with the configuration of the run it retries, `retry_of` and `attempt` set;
+//! idempotent, since the schema allows one retry per run), hands out the oldest queued run,
+//! and only then asks the strategy. A run superseded by its retry is left out of the trials
+//! and of the `run_cap` count, so a configuration counts once however often it ran.
+//! [`Controller::retry`] queues retries by hand, also on a finished sweep, which then runs
+//! until they are done (`retries_only`) and finishes again.
 //!
 //! The metric of a run is the best finite value it reported, in its history or its summary
 //! (lowest for `minimize`, highest for `maximize`), as W&B's `metric_extremum` takes it; the
@@ -24,8 +36,8 @@ use hyperdial_search::{suggest_in_sweep, Ask, Trial};
 use hyperdial_space::command::{args_for, args_json};
 use hyperdial_space::{Goal, ImputeWhileRunning, Method, SweepConfig};
 use hyperdial_store::{
-    finite_number, MetricSpan, NewRun, NewSweep, Objective, Point, RunRow, Store, SweepRow,
-    TrialRow,
+    finite_number, Inserted, MetricSpan, NewRun, NewSweep, Objective, Point, RunRow, RunState,
+    Store, SweepRow, SweepState, TrialRow,
 };
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -40,7 +52,7 @@ pub enum Claim {
     /// Nothing to start now; ask again later.
     Wait,
     /// The sweep is over, in this state.
-    Over(String),
+    Over(SweepState),
 }
 
 /// Outcome of creating a sweep.
@@ -62,27 +74,37 @@ pub struct Controller {
     configs: Mutex<HashMap<String, Arc<SweepConfig>>>,
     /// Learning curves kept for early termination.
     pub(crate) curve_cache: crate::early_stop::CurveCache,
+    /// One lock per sweep that claims of this process take turns on (see the module docs).
+    claim_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-/// Every state a run can be in.
-pub const RUN_STATES: &[&str] = &[
-    "queued",
-    "running",
-    "finished",
-    "failed",
-    "crashed",
-    "stopped_early",
-    "cancelled",
-];
+/// How many times one claim reads a fresh snapshot after finding the last one stale, before
+/// it answers "wait".
+pub const CLAIM_ATTEMPTS: usize = 8;
 
-/// States a run can end in.
-pub const FINAL_RUN_STATES: &[&str] = &[
-    "finished",
-    "failed",
-    "crashed",
-    "stopped_early",
-    "cancelled",
-];
+/// How many times a sweep action re-reads a sweep whose state changed under it.
+const ACT_ATTEMPTS: usize = 8;
+
+/// The words of the states a run can end in, comma separated, for messages.
+fn final_state_words() -> String {
+    RunState::ALL
+        .iter()
+        .filter(|s| s.is_terminal())
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A state a run can end in, from its word; a `400` naming the choices otherwise.
+fn final_state(word: &str) -> Result<RunState, ApiError> {
+    match word.parse::<RunState>() {
+        Ok(s) if s.is_terminal() => Ok(s),
+        _ => Err(ApiError::bad_request(format!(
+            "unknown run state `{word}`; use one of: {}",
+            final_state_words()
+        ))),
+    }
+}
 
 impl Controller {
     /// A controller over `store`.
@@ -92,7 +114,18 @@ impl Controller {
             events: crate::api::events::Bus::new(),
             configs: Mutex::new(HashMap::new()),
             curve_cache: Default::default(),
+            claim_locks: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The claim lock of a sweep (created on first use).
+    fn claim_lock(&self, sweep_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.claim_locks
+            .lock()
+            .expect("claim locks")
+            .entry(sweep_id.to_string())
+            .or_default()
+            .clone()
     }
 
     /// The store.
@@ -214,47 +247,62 @@ impl Controller {
         self.create_sweep(source, file, project, resume, seed).await
     }
 
-    /// Hand the next run of a sweep to an agent.
+    /// Hand the next run of a sweep to an agent (see the module docs for how).
     pub async fn claim(&self, sweep_id: &str, agent_id: Option<&str>) -> Result<Claim, ApiError> {
         let host = match agent_id {
             Some(a) => self.store.agent_host(a).await?.flatten(),
             None => None,
         };
-        let mut tx = self.store.begin().await?;
-        let sweep = tx
+        let lock = self.claim_lock(sweep_id);
+        let _turn = lock.lock().await;
+        for _ in 0..CLAIM_ATTEMPTS {
+            if let Some(claim) = self.claim_once(sweep_id, agent_id, host.as_deref()).await? {
+                return Ok(claim);
+            }
+        }
+        tracing::info!(
+            sweep = sweep_id,
+            "every claim attempt found the sweep changed meanwhile; the agent will ask again"
+        );
+        Ok(Claim::Wait)
+    }
+
+    /// One claim from one snapshot: `None` when the snapshot went stale before the claim
+    /// could be written.
+    async fn claim_once(
+        &self,
+        sweep_id: &str,
+        agent_id: Option<&str>,
+        host: Option<&str>,
+    ) -> Result<Option<Claim>, ApiError> {
+        let sweep = self
+            .store
             .sweep(sweep_id)
             .await?
             .ok_or_else(|| ApiError::not_found("sweep", sweep_id))?;
-        match sweep.state.as_str() {
-            "paused" => return Ok(Claim::Wait),
-            "running" => {}
-            other => return Ok(Claim::Over(other.to_string())),
+        match sweep.state {
+            SweepState::Paused => return Ok(Some(Claim::Wait)),
+            SweepState::Running => {}
+            other => return Ok(Some(Claim::Over(other))),
         }
         let config = self.config(&sweep)?;
-        let mut rows = tx.trials(sweep_id).await?;
+        let mut rows = self.store.trials(sweep_id).await?;
         // Retries first: queue what the sweep's `retry` policy asks for, then hand out the
         // oldest queued run before the strategy is asked for anything new.
-        if queue_policy_retries(&mut tx, &sweep, &config, &rows).await? > 0 {
-            rows = tx.trials(sweep_id).await?;
+        let queued = self.queue_due_retries(&sweep, &config, &rows).await?;
+        if let Some(run) = self.store.claim_queued(sweep_id, agent_id, host).await? {
+            return Ok(Some(Claim::Run(Box::new(run))));
         }
-        if let Some(run) = tx.claim_queued(sweep_id, agent_id, host.as_deref()).await? {
-            tx.commit().await?;
-            return Ok(Claim::Run(Box::new(run)));
+        if queued > 0 {
+            // The snapshot no longer has the sweep's runs.
+            return Ok(None);
         }
-        let running = rows
-            .iter()
-            .filter(|r| r.state == "running" || r.state == "queued")
-            .count();
-        let over = |reason: &str| tracing::info!(sweep = sweep_id, "sweep finished: {reason}");
+        let running = rows.iter().filter(|r| r.state.in_flight()).count();
         if sweep.retries_only {
             if running > 0 {
-                return Ok(Claim::Wait);
+                return Ok(Some(Claim::Wait));
             }
-            tx.set_retries_only(sweep_id, false).await?;
-            tx.set_sweep_state(sweep_id, "finished").await?;
-            tx.commit().await?;
-            over("its retries are done");
-            return Ok(Claim::Over("finished".into()));
+            return self.finish_spent(&sweep, "its retries are done").await;
         }
         // A configuration counts once however often it was retried (for `run_cap` and for the
         // search): only the latest attempt of each is a trial.
@@ -263,12 +311,9 @@ impl Controller {
         if let Some(cap) = config.run_cap {
             if rows.len() as u64 >= cap {
                 if running > 0 {
-                    return Ok(Claim::Wait);
+                    return Ok(Some(Claim::Wait));
                 }
-                tx.set_sweep_state(sweep_id, "finished").await?;
-                tx.commit().await?;
-                over("run_cap reached");
-                return Ok(Claim::Over("finished".into()));
+                return self.finish_spent(&sweep, "run_cap reached").await;
             }
         }
         if let Some(metric) = &config.metric {
@@ -278,53 +323,90 @@ impl Controller {
                     .filter_map(|r| r.metric)
                     .any(|m| reaches(metric.goal, m, target))
                 {
-                    tx.set_sweep_state(sweep_id, "finished").await?;
-                    tx.commit().await?;
-                    over("metric target reached");
-                    return Ok(Claim::Over("finished".into()));
+                    // Reaching the target is final whatever else changed: no number guard.
+                    let ended = self
+                        .store
+                        .transition_sweep(
+                            sweep_id,
+                            &[SweepState::Running],
+                            SweepState::Finished,
+                            None,
+                        )
+                        .await?;
+                    if ended.is_none() {
+                        return Ok(None);
+                    }
+                    tracing::info!(sweep = sweep_id, "sweep finished: metric target reached");
+                    return Ok(Some(Claim::Over(SweepState::Finished)));
                 }
             }
         }
         let trials = self.trials(sweep_id, &config, &rows).await?;
         let number = sweep.next_number;
         // The run's seed is run_seed(sweep seed, number); the sweep seed also scrambles the
-        // Sobol sequence that sobol and the initial designs of bayes and tpe follow.
-        let suggestion = match suggest_in_sweep(&config, &trials, sweep.seed as u64, number as u64)
-        {
+        // Sobol sequence that sobol and the initial designs of bayes and tpe follow. The
+        // strategy runs on a blocking thread, outside any transaction.
+        let seed = sweep.seed as u64;
+        let strategy_config = config.clone();
+        let asked = tokio::task::spawn_blocking(move || {
+            suggest_in_sweep(&strategy_config, &trials, seed, number as u64)
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(sweep = sweep_id, "the search strategy failed: {e}");
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "the search strategy failed (the server logged it)",
+            )
+        })?;
+        let suggestion = match asked {
             Ok(Ask::Suggest(s)) => s,
             Ok(Ask::Exhausted) => {
                 if running > 0 {
-                    return Ok(Claim::Wait);
+                    return Ok(Some(Claim::Wait));
                 }
-                tx.set_sweep_state(sweep_id, "finished").await?;
-                tx.commit().await?;
-                over("search space exhausted");
-                return Ok(Claim::Over("finished".into()));
+                return self.finish_spent(&sweep, "search space exhausted").await;
             }
             Err(e) => return Err(ApiError::conflict(format!("cannot suggest a run: {e}"))),
         };
-        let number = tx.next_number(sweep_id).await?;
         let params: Map<String, Value> = suggestion.params.iter().cloned().collect();
         let config_value = nested_config(&config, &params);
-        let run = tx
-            .insert_run(NewRun {
-                sweep_id: Some(sweep_id.to_string()),
-                project: sweep.project.clone(),
-                number: Some(number),
-                params: Value::Object(params),
-                config: config_value,
-                suggestion: Some(serde_json::to_value(&suggestion.info).unwrap_or(Value::Null)),
-                grid_index: suggestion
-                    .info
-                    .grid_index
-                    .and_then(|i| i64::try_from(i).ok()),
-                agent_id: agent_id.map(str::to_string),
-                host,
-                ..Default::default()
-            })
-            .await?;
-        tx.commit().await?;
-        Ok(Claim::Run(Box::new(run)))
+        let new = NewRun {
+            sweep_id: Some(sweep_id.to_string()),
+            project: sweep.project.clone(),
+            params: Value::Object(params),
+            config: config_value,
+            suggestion: Some(serde_json::to_value(&suggestion.info).unwrap_or(Value::Null)),
+            grid_index: suggestion
+                .info
+                .grid_index
+                .and_then(|i| i64::try_from(i).ok()),
+            agent_id: agent_id.map(str::to_string),
+            host: host.map(str::to_string),
+            ..Default::default()
+        };
+        Ok(match self.store.insert_suggested_run(new, number).await? {
+            Inserted::Inserted(run) => Some(Claim::Run(run)),
+            Inserted::Stale => None,
+        })
+    }
+
+    /// Finish a sweep that has nothing left to hand out, if it is as the snapshot `sweep` saw
+    /// it: `Over` when it finished, `None` when the snapshot went stale.
+    async fn finish_spent(
+        &self,
+        sweep: &SweepRow,
+        reason: &str,
+    ) -> Result<Option<Claim>, ApiError> {
+        if self
+            .store
+            .finish_sweep_if_unchanged(&sweep.id, sweep.next_number)
+            .await?
+        {
+            tracing::info!(sweep = sweep.id.as_str(), "sweep finished: {reason}");
+            return Ok(Some(Claim::Over(SweepState::Finished)));
+        }
+        Ok(None)
     }
 
     /// The objective of a run's sweep, if it has one.
@@ -355,13 +437,11 @@ impl Controller {
         rows: &[TrialRow],
     ) -> Result<Vec<Trial>, ApiError> {
         let metric = config.metric.as_ref();
-        let failed = |state: &str| matches!(state, "failed" | "crashed" | "cancelled");
-        let running = |state: &str| matches!(state, "running" | "queued");
         let imputes = metric.is_some_and(|m| {
             rows.iter().any(|r| {
-                failed(&r.state)
-                    || (r.metric.is_none() && !running(&r.state))
-                    || (running(&r.state) && m.impute_while_running != ImputeWhileRunning::False)
+                failed(r.state)
+                    || (r.metric.is_none() && !r.state.in_flight())
+                    || (r.state.in_flight() && m.impute_while_running != ImputeWhileRunning::False)
             })
         });
         let spans: HashMap<String, MetricSpan> = match metric {
@@ -382,7 +462,7 @@ impl Controller {
                 trial(
                     config,
                     &RunReport {
-                        state: &r.state,
+                        state: r.state,
                         params: r.params.as_object().cloned().unwrap_or_default(),
                         grid_index: r.grid_index.and_then(|i| u64::try_from(i).ok()),
                         metric: r.metric,
@@ -446,14 +526,11 @@ impl Controller {
 
     /// `metric.target` was reached by `run_id`: the sweep finishes (no new runs start).
     async fn finish_on_target(&self, sweep_id: &str, run_id: &str) -> Result<(), ApiError> {
-        let mut tx = self.store.begin().await?;
-        if tx
-            .sweep(sweep_id)
-            .await?
-            .is_some_and(|s| s.state == "running")
-        {
-            tx.set_sweep_state(sweep_id, "finished").await?;
-            tx.commit().await?;
+        let ended = self
+            .store
+            .transition_sweep(sweep_id, &[SweepState::Running], SweepState::Finished, None)
+            .await?;
+        if ended.is_some() {
             tracing::info!(sweep = sweep_id, run = run_id, "metric target reached");
         }
         Ok(())
@@ -505,43 +582,36 @@ impl Controller {
             .run(run_id)
             .await?
             .ok_or_else(|| ApiError::not_found("run", run_id))?;
-        if let Some(s) = state {
-            if !FINAL_RUN_STATES.contains(&s) {
-                return Err(ApiError::bad_request(format!(
-                    "unknown run state `{s}`; use one of: {}",
-                    FINAL_RUN_STATES.join(", ")
-                )));
-            }
-        }
+        let state = state.map(final_state).transpose()?;
         let mut error = error.map(str::to_string);
         let stopped_by_us = |reason: Option<&str>| match reason {
-            Some(crate::early_stop::REASON) => "stopped_early".to_string(),
-            _ => "cancelled".to_string(),
+            Some(crate::early_stop::REASON) => RunState::StoppedEarly,
+            _ => RunState::Cancelled,
         };
         let mut final_state = match (run.stop_requested, state) {
-            (true, Some(s @ ("stopped_early" | "cancelled"))) => s.to_string(),
+            (true, Some(s @ (RunState::StoppedEarly | RunState::Cancelled))) => s,
             // The process completed on its own before the stop reached it.
-            (true, None) if exit_code == Some(0) => "finished".to_string(),
+            (true, None) if exit_code == Some(0) => RunState::Finished,
             (true, _) => stopped_by_us(run.stop_reason.as_deref()),
-            (false, Some(s)) => s.to_string(),
-            (false, None) if exit_code.unwrap_or(0) == 0 => "finished".to_string(),
-            (false, None) => "failed".to_string(),
+            (false, Some(s)) => s,
+            (false, None) if exit_code.unwrap_or(0) == 0 => RunState::Finished,
+            (false, None) => RunState::Failed,
         };
-        if final_state == "stopped_early" {
+        if final_state == RunState::StoppedEarly {
             if let Some(why) = crate::early_stop::explain(&run.stop_info) {
                 error = Some(why);
             }
         }
-        if final_state == "finished" {
+        if final_state == RunState::Finished {
             if let Some((name, _, _)) = self.objective(&run).await? {
                 if let Some(None) = self.store.last_value(run_id, &name).await? {
-                    final_state = "failed".into();
+                    final_state = RunState::Failed;
                     error = Some(format!("the sweep metric `{name}` is NaN"));
                 }
             }
         }
         self.store
-            .finish_run(run_id, &final_state, exit_code, error.as_deref())
+            .finish_run(run_id, final_state, exit_code, error.as_deref())
             .await?
             .ok_or_else(|| ApiError::not_found("run", run_id))
     }
@@ -556,59 +626,76 @@ impl Controller {
 
     /// Change a sweep's state by a user action: `pause`, `resume`, `stop` or `cancel`.
     ///
-    /// The state is read and changed in one write transaction, so an action never overwrites
-    /// a state another request set meanwhile (a sweep finishing on its own is not turned into
-    /// a cancelled one). Pausing a paused sweep or resuming a running one changes nothing.
-    /// `cancel` on a finished sweep whose runs are still in flight (after `stop`) tells those
-    /// runs to stop and leaves the sweep `finished`. Every other action on a finished or
-    /// cancelled sweep is a `409` that says why.
+    /// The change is conditional on the state the action was decided from, so an action never
+    /// overwrites a state another request (or server) set meanwhile (a sweep finishing on its
+    /// own is not turned into a cancelled one): when the state moved, the action is decided
+    /// again from the new one. Pausing a paused sweep or resuming a running one changes
+    /// nothing. `cancel` on a finished sweep whose runs are still in flight (after `stop`)
+    /// tells those runs to stop and leaves the sweep `finished`. Every other action on a
+    /// finished or cancelled sweep is a `409` that says why.
     pub async fn act(&self, sweep_id: &str, action: &str) -> Result<SweepRow, ApiError> {
         let action: SweepAction = action
             .parse()
             .map_err(|_| ApiError::not_found("sweep action", action))?;
-        let mut tx = self.store.begin().await?;
-        let sweep = tx
-            .sweep(sweep_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("sweep", sweep_id))?;
-        let state = sweep.state.as_str();
-        let refuse = |why: &str| {
-            ApiError::conflict(format!(
-                "cannot {} sweep {sweep_id}: it is {state}{why}",
-                action.as_str()
-            ))
-        };
-        let next = match (action, state) {
-            (SweepAction::Pause, "paused") | (SweepAction::Resume, "running") => return Ok(sweep),
-            (SweepAction::Pause, "running") => Some("paused"),
-            (SweepAction::Resume, "paused") => Some("running"),
-            (SweepAction::Stop, "running" | "paused") => Some("finished"),
-            (SweepAction::Cancel, "running" | "paused") => Some("cancelled"),
-            (SweepAction::Cancel, "finished") => {
-                if tx.runs_in_flight(sweep_id).await? == 0 {
-                    return Err(refuse(" and no run is in flight"));
-                }
-                None
-            }
-            (_, "finished" | "cancelled") => {
-                return Err(refuse(
-                    "; a sweep that has ended hands out no more runs and cannot be paused, resumed or stopped",
+        for _ in 0..ACT_ATTEMPTS {
+            let sweep = self.sweep(sweep_id).await?;
+            let state = sweep.state;
+            let refuse = |why: &str| {
+                ApiError::conflict(format!(
+                    "cannot {} sweep {sweep_id}: it is {state}{why}",
+                    action.as_str()
                 ))
+            };
+            let next = match (action, state) {
+                (SweepAction::Pause, SweepState::Paused)
+                | (SweepAction::Resume, SweepState::Running) => return Ok(sweep),
+                (SweepAction::Pause, SweepState::Running) => Some(SweepState::Paused),
+                (SweepAction::Resume, SweepState::Paused) => Some(SweepState::Running),
+                (SweepAction::Stop, SweepState::Running | SweepState::Paused) => {
+                    Some(SweepState::Finished)
+                }
+                (SweepAction::Cancel, SweepState::Running | SweepState::Paused) => {
+                    Some(SweepState::Cancelled)
+                }
+                (SweepAction::Cancel, SweepState::Finished) => {
+                    let counts = self.store.sweep_counts(sweep_id).await?;
+                    let in_flight: i64 = counts
+                        .iter()
+                        .filter(|(s, _)| s.in_flight())
+                        .map(|(_, n)| n)
+                        .sum();
+                    if in_flight == 0 {
+                        return Err(refuse(" and no run is in flight"));
+                    }
+                    None
+                }
+                (_, SweepState::Finished | SweepState::Cancelled) => {
+                    return Err(refuse(
+                        "; a sweep that has ended hands out no more runs and cannot be paused, resumed or stopped",
+                    ))
+                }
+            };
+            if let Some(next) = next {
+                // Ending the sweep also cancels its queued retries, in the same transaction.
+                let moved = self
+                    .store
+                    .transition_sweep(sweep_id, &[state], next, Some(action.as_str()))
+                    .await?;
+                if moved.is_none() {
+                    continue;
+                }
             }
-            _ => return Err(refuse("")),
-        };
-        if let Some(next) = next {
-            tx.set_sweep_state(sweep_id, next).await?;
-            if next == "finished" || next == "cancelled" {
-                // Queued retries never start in a sweep that is over.
-                tx.cancel_queued(sweep_id, action.as_str()).await?;
+            if action == SweepAction::Cancel {
+                self.store
+                    .request_stop_for_sweep(sweep_id, RunState::Cancelled.as_str())
+                    .await?;
             }
+            return self.sweep(sweep_id).await;
         }
-        if action == SweepAction::Cancel {
-            tx.request_stop_for_sweep(sweep_id, "cancelled").await?;
-        }
-        tx.commit().await?;
-        self.sweep(sweep_id).await
+        Err(ApiError::conflict(format!(
+            "sweep {sweep_id} kept changing state during `{}`; try again",
+            action.as_str()
+        )))
     }
 }
 
@@ -634,7 +721,7 @@ pub struct RetryOutcome {
 pub const MAX_RETRY_RUNS: usize = 10_000;
 
 /// Run states that `hyperdial retry` selects by default.
-pub const DEFAULT_RETRY_STATES: &[&str] = &["failed", "crashed"];
+pub const DEFAULT_RETRY_STATES: &[RunState] = &[RunState::Failed, RunState::Crashed];
 
 impl Controller {
     /// Queue runs of a sweep again with the same configuration: the runs named in `runs` (a
@@ -650,41 +737,32 @@ impl Controller {
         states: &[String],
         runs: &[String],
     ) -> Result<RetryOutcome, ApiError> {
-        if runs.len() > MAX_RETRY_RUNS || states.len() > FINAL_RUN_STATES.len() {
+        let terminal = RunState::ALL.iter().filter(|s| s.is_terminal()).count();
+        if runs.len() > MAX_RETRY_RUNS || states.len() > terminal {
             return Err(ApiError::bad_request(format!(
-                "name at most {MAX_RETRY_RUNS} runs and {} states in one retry",
-                FINAL_RUN_STATES.len()
+                "name at most {MAX_RETRY_RUNS} runs and {terminal} states in one retry"
             )));
         }
-        for state in states {
-            if !FINAL_RUN_STATES.contains(&state.as_str()) {
-                return Err(ApiError::bad_request(format!(
-                    "unknown run state `{state}`; use one of: {}",
-                    FINAL_RUN_STATES.join(", ")
-                )));
-            }
-        }
-        let mut tx = self.store.begin().await?;
-        let sweep = tx
-            .sweep(sweep_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("sweep", sweep_id))?;
-        if sweep.state == "cancelled" {
+        let states: Vec<RunState> = states
+            .iter()
+            .map(|s| final_state(s))
+            .collect::<Result<_, _>>()?;
+        let sweep = self.sweep(sweep_id).await?;
+        if sweep.state == SweepState::Cancelled {
             return Err(ApiError::conflict(format!(
                 "sweep {sweep_id} is cancelled: its runs are not retried; start a new sweep with `hyperdial tune FILE --new`"
             )));
         }
-        let rows = tx.trials(sweep_id).await?;
+        let rows = self.store.trials(sweep_id).await?;
         let successor: HashMap<&str, &str> = rows
             .iter()
             .filter_map(|r| r.retry_of.as_deref().map(|of| (of, r.id.as_str())))
             .collect();
-        let by_id: HashMap<&str, &hyperdial_store::TrialRow> =
-            rows.iter().map(|r| (r.id.as_str(), r)).collect();
-        let states: Vec<&str> = if states.is_empty() && runs.is_empty() {
+        let by_id: HashMap<&str, &TrialRow> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
+        let states: Vec<RunState> = if states.is_empty() && runs.is_empty() {
             DEFAULT_RETRY_STATES.to_vec()
         } else {
-            states.iter().map(String::as_str).collect()
+            states
         };
         let mut chosen: Vec<&str> = Vec::new();
         let mut outcome = RetryOutcome::default();
@@ -698,7 +776,7 @@ impl Controller {
                 id = next;
             }
             let latest = by_id[id];
-            if !FINAL_RUN_STATES.contains(&latest.state.as_str()) {
+            if !latest.state.is_terminal() {
                 let why = if id == name {
                     format!("it is {}", latest.state)
                 } else {
@@ -710,25 +788,28 @@ impl Controller {
             }
         }
         for r in &rows {
-            if states.contains(&r.state.as_str())
+            if states.contains(&r.state)
                 && !successor.contains_key(r.id.as_str())
                 && !chosen.contains(&r.id.as_str())
             {
                 chosen.push(&r.id);
             }
         }
-        for id in chosen {
-            let retry = queue_retry(&mut tx, &sweep, id).await?;
-            outcome.retried.push(Retried {
-                run: id.to_string(),
-                retry,
-            });
+        let chosen: Vec<String> = chosen.into_iter().map(str::to_string).collect();
+        // One atomic step: the retries are numbered under the sweep's lock, a finished sweep
+        // reopens, and a run someone else retried meanwhile gets no second retry.
+        let queued = self.store.queue_retries(sweep_id, &chosen, true).await?;
+        for id in &chosen {
+            match queued.iter().find(|r| r.retry_of.as_deref() == Some(id)) {
+                Some(retry) => outcome.retried.push(Retried {
+                    run: id.clone(),
+                    retry: retry.clone(),
+                }),
+                None => outcome
+                    .skipped
+                    .push((id.clone(), "it was retried meanwhile".to_string())),
+            }
         }
-        if !outcome.retried.is_empty() && sweep.state == "finished" {
-            tx.set_sweep_state(sweep_id, "running").await?;
-            tx.set_retries_only(sweep_id, true).await?;
-        }
-        tx.commit().await?;
         Ok(outcome)
     }
 }
@@ -738,18 +819,53 @@ impl Controller {
     /// running or paused (the janitor calls this after marking runs crashed, so the retries
     /// show as `queued` before an agent asks). Returns how many were queued.
     pub async fn queue_retries(&self, sweep_id: &str) -> Result<usize, ApiError> {
-        let mut tx = self.store.begin().await?;
-        let Some(sweep) = tx.sweep(sweep_id).await? else {
+        let Some(sweep) = self.store.sweep(sweep_id).await? else {
             return Ok(0);
         };
-        if sweep.state != "running" && sweep.state != "paused" {
+        if !matches!(sweep.state, SweepState::Running | SweepState::Paused) {
             return Ok(0);
         }
         let config = self.config(&sweep)?;
-        let rows = tx.trials(sweep_id).await?;
-        let queued = queue_policy_retries(&mut tx, &sweep, &config, &rows).await?;
-        tx.commit().await?;
-        Ok(queued)
+        let rows = self.store.trials(sweep_id).await?;
+        self.queue_due_retries(&sweep, &config, &rows).await
+    }
+
+    /// Queue a retry of every latest attempt in `rows` that the sweep's `retry` policy covers
+    /// (its state is in `retry.on` and it has had fewer than `retry.max` retries), and of every
+    /// run its agent's shutdown interrupted ([`interrupted`]). Idempotent. Returns how many
+    /// were queued.
+    async fn queue_due_retries(
+        &self,
+        sweep: &SweepRow,
+        config: &SweepConfig,
+        rows: &[TrialRow],
+    ) -> Result<usize, ApiError> {
+        let policy = &config.retry;
+        let retried: HashSet<&str> = rows.iter().filter_map(|r| r.retry_of.as_deref()).collect();
+        let due: Vec<String> = rows
+            .iter()
+            .filter(|r| {
+                !retried.contains(r.id.as_str())
+                    && (interrupted(r)
+                        || (policy.applies_to(r.state.as_str())
+                            && r.attempt <= i64::from(policy.max)))
+            })
+            .map(|r| r.id.clone())
+            .collect();
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let queued = self.store.queue_retries(&sweep.id, &due, false).await?;
+        for retry in &queued {
+            tracing::info!(
+                sweep = sweep.id.as_str(),
+                run = retry.retry_of.as_deref().unwrap_or_default(),
+                retry = retry.id.as_str(),
+                "queued a retry (attempt {})",
+                retry.attempt
+            );
+        }
+        Ok(queued.len())
     }
 }
 
@@ -761,71 +877,20 @@ pub const INTERRUPTED_PREFIX: &str = "interrupted: ";
 /// Whether a run was stopped by its agent's shutdown rather than by its own doing: such a run
 /// is queued again whatever the `retry` policy says, so resuming (`tune` again, or any other
 /// agent of the sweep) runs it, and its configuration still counts once for `run_cap`.
-fn interrupted(r: &hyperdial_store::TrialRow) -> bool {
-    r.state == "cancelled"
+fn interrupted(r: &TrialRow) -> bool {
+    r.state == RunState::Cancelled
         && r.error
             .as_deref()
             .is_some_and(|e| e.starts_with(INTERRUPTED_PREFIX))
 }
 
-/// Queue a retry of every latest attempt that the sweep's `retry` policy covers (its state is
-/// in `retry.on` and it has had fewer than `retry.max` retries), and of every run its agent's
-/// shutdown interrupted ([`interrupted`]). Returns how many were queued.
-async fn queue_policy_retries(
-    tx: &mut hyperdial_store::Tx,
-    sweep: &SweepRow,
-    config: &SweepConfig,
-    rows: &[hyperdial_store::TrialRow],
-) -> Result<usize, ApiError> {
-    let policy = &config.retry;
-    let retried: HashSet<&str> = rows.iter().filter_map(|r| r.retry_of.as_deref()).collect();
-    let due: Vec<&str> = rows
-        .iter()
-        .filter(|r| {
-            !retried.contains(r.id.as_str())
-                && (interrupted(r)
-                    || (policy.applies_to(&r.state) && r.attempt <= i64::from(policy.max)))
-        })
-        .map(|r| r.id.as_str())
-        .collect();
-    for id in &due {
-        let retry = queue_retry(tx, sweep, id).await?;
-        tracing::info!(
-            sweep = sweep.id.as_str(),
-            run = *id,
-            retry = retry.id.as_str(),
-            "queued a retry (attempt {})",
-            retry.attempt
-        );
-    }
-    Ok(due.len())
-}
-
-/// Insert a `queued` run with the configuration of run `id`, as its next attempt.
-async fn queue_retry(
-    tx: &mut hyperdial_store::Tx,
-    sweep: &SweepRow,
-    id: &str,
-) -> Result<RunRow, ApiError> {
-    let original = tx
-        .run(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("run", id))?;
-    let number = tx.next_number(&sweep.id).await?;
-    Ok(tx
-        .insert_run(NewRun {
-            sweep_id: Some(sweep.id.clone()),
-            project: sweep.project.clone(),
-            number: Some(number),
-            params: original.params,
-            config: original.config,
-            suggestion: Some(original.suggestion),
-            grid_index: original.grid_index,
-            retry_of: Some(original.id),
-            attempt: Some(original.attempt + 1),
-            ..Default::default()
-        })
-        .await?)
+/// Whether a run in `state` counts as failed for the strategy: failed, crashed, or cancelled
+/// (W&B's `killed`).
+fn failed(state: RunState) -> bool {
+    matches!(
+        state,
+        RunState::Failed | RunState::Crashed | RunState::Cancelled
+    )
 }
 
 /// A user's action on a sweep (`POST /api/v1/sweeps/{id}/{action}`).
@@ -868,10 +933,10 @@ impl std::str::FromStr for SweepAction {
 }
 
 /// What the controller knows of one run's metric, to make its [`Trial`].
-#[derive(Debug, Clone, Default)]
-pub struct RunReport<'a> {
-    /// The run's state (`running`, `finished`, `failed`, …).
-    pub state: &'a str,
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The run's state.
+    pub state: RunState,
     /// Flat parameters.
     pub params: Map<String, Value>,
     /// Grid position.
@@ -886,11 +951,26 @@ pub struct RunReport<'a> {
     pub logged: Option<(f64, f64, f64)>,
 }
 
+impl Default for RunReport {
+    /// A finished run with no parameters and no values.
+    fn default() -> Self {
+        RunReport {
+            state: RunState::Finished,
+            params: Map::new(),
+            grid_index: None,
+            metric: None,
+            last_logged: None,
+            summary: None,
+            logged: None,
+        }
+    }
+}
+
 /// The [`Trial`] the strategy sees for a run: failed, crashed and cancelled runs (W&B's
 /// `killed`) are failed, running and queued ones in flight (queued ones are W&B's `pending`:
 /// never imputed while running); a run stopped early counts by
 /// its last logged value (its best so far would flatter a curve the rule judged hopeless).
-pub fn trial(config: &SweepConfig, r: &RunReport<'_>) -> Trial {
+pub fn trial(config: &SweepConfig, r: &RunReport) -> Trial {
     let goal = config.metric.as_ref().map_or(Goal::Minimize, |m| m.goal);
     let logged_worst = r.logged.map(|(lo, hi, _)| match goal {
         Goal::Maximize => lo,
@@ -904,14 +984,14 @@ pub fn trial(config: &SweepConfig, r: &RunReport<'_>) -> Trial {
         params: r.params.clone(),
         grid_index: r.grid_index,
         value: match r.state {
-            "stopped_early" => r.last_logged.or(r.metric),
+            RunState::StoppedEarly => r.last_logged.or(r.metric),
             _ => r.metric,
         },
         worst,
         latest: r.logged.map(|(_, _, last)| last),
-        running: matches!(r.state, "running" | "queued"),
-        queued: r.state == "queued",
-        failed: matches!(r.state, "failed" | "crashed" | "cancelled"),
+        running: r.state.in_flight(),
+        queued: r.state == RunState::Queued,
+        failed: failed(r.state),
     }
 }
 
@@ -964,25 +1044,28 @@ mod tests {
             logged: Some((0.2, 1.2, 0.9)),
             ..Default::default()
         };
-        let t = trial(&config, &report("finished"));
+        let t = trial(&config, &report(RunState::Finished));
         assert_eq!(
             (t.value, t.worst, t.latest),
             (Some(0.2), Some(1.5), Some(0.9))
         );
         assert!(!t.running && !t.failed);
         // Stopped early: counted by the last logged value (a documented difference).
-        assert_eq!(trial(&config, &report("stopped_early")).value, Some(0.9));
+        assert_eq!(
+            trial(&config, &report(RunState::StoppedEarly)).value,
+            Some(0.9)
+        );
         // Cancelled is W&B's killed: imputed.
-        assert!(trial(&config, &report("cancelled")).failed);
-        assert!(trial(&config, &report("crashed")).failed);
-        let queued = trial(&config, &report("queued"));
+        assert!(trial(&config, &report(RunState::Cancelled)).failed);
+        assert!(trial(&config, &report(RunState::Crashed)).failed);
+        let queued = trial(&config, &report(RunState::Queued));
         assert!(queued.running && queued.queued);
         // Worst without a summary value: the worst logged one.
         let t = trial(
             &config,
             &RunReport {
                 summary: None,
-                ..report("failed")
+                ..report(RunState::Failed)
             },
         );
         assert_eq!(t.worst, Some(1.2));

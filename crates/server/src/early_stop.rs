@@ -5,6 +5,7 @@
 
 use hyperdial_search::stopping::{decide, Curve, CurvePoint};
 use hyperdial_space::{EarlyTerminate, SweepConfig};
+use hyperdial_store::RunState;
 use serde_json::json;
 
 use crate::controller::Controller;
@@ -78,8 +79,8 @@ impl Controller {
                         .unwrap_or(&[]);
                     Curve {
                         number: *number,
-                        running: state == "running" && !stop_requested,
-                        finished: state == "finished",
+                        running: *state == RunState::Running && !stop_requested,
+                        finished: *state == RunState::Finished,
                         points: to_points(raw, step_key.is_some()),
                     }
                 })

@@ -3,7 +3,7 @@
 //! Store errors are mapped here, at the edge. A storage fault (disk full, read-only database,
 //! I/O error, database busy or damaged) answers `503 Service Unavailable` with a message that
 //! names the cause and the volume to look at, and a stable `code` (`disk_full`, `read_only`,
-//! `io_error`, `busy`, `corrupt`); clients retry 503s, and the store recovers on its own once
+//! `io_error`, `busy`, `corrupt`, `unavailable`); clients retry 503s, and the store recovers on its own once
 //! the fault clears. Any other store error is a bug: `500` with the code `storage`. Either
 //! way the database's own text goes to the server's log only, never to the client.
 
@@ -58,13 +58,14 @@ impl ApiError {
 }
 
 tokio::task_local! {
-    /// The database file of the server answering the current request, so fault messages can
-    /// name its volume (set around every request by [`with_db_path`]).
-    static DB_PATH: PathBuf;
+    /// The database file of the server answering the current request (`None` for a database
+    /// server), so fault messages can name its volume (set around every request by
+    /// [`with_db_path`]).
+    static DB_PATH: Option<PathBuf>;
 }
 
 /// Run `f` (a request) with `path` as the database that fault messages name.
-pub(crate) async fn with_db_path<F: std::future::Future>(path: PathBuf, f: F) -> F::Output {
+pub(crate) async fn with_db_path<F: std::future::Future>(path: Option<PathBuf>, f: F) -> F::Output {
     DB_PATH.scope(path, f).await
 }
 
@@ -96,6 +97,11 @@ fn fault_message(fault: Fault, db: Option<&Path>) -> String {
             "the database is busy (locked by another process, or overloaded); retry shortly"
                 .to_string()
         }
+        Fault::Unavailable => {
+            "the database server cannot be reached (or is shutting down); nothing of this request \
+             was stored, retry shortly"
+                .to_string()
+        }
         Fault::Corrupt => format!(
             "the database file {file} is damaged; stop the server and check it \
              (`sqlite3 {file} 'PRAGMA integrity_check'`)"
@@ -113,7 +119,7 @@ impl From<StoreError> for ApiError {
             chain.push_str(&s.to_string());
             source = s.source();
         }
-        let db = DB_PATH.try_with(Clone::clone).ok();
+        let db = DB_PATH.try_with(Clone::clone).ok().flatten();
         let (status, message, code) = match e.fault() {
             Some(fault) => {
                 tracing::error!(code = fault.code(), "storage fault: {chain}");

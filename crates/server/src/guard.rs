@@ -24,6 +24,8 @@ use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use std::path::Path;
+
 use crate::error::{with_db_path, ApiError};
 use crate::AppState;
 
@@ -129,7 +131,7 @@ pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Nex
             .into_response();
         }
     }
-    let db = state.controller.store().path().to_path_buf();
+    let db = state.controller.store().path().map(Path::to_path_buf);
     with_db_path(db, next.run(req)).await
 }
 

@@ -274,7 +274,7 @@ mod tests {
             "hyperdial-janitor-{}",
             hyperdial_store::new_id("t")
         ));
-        let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
+        let store = Store::open_sqlite(&dir.join("db.sqlite")).await.unwrap();
         let sweep = store
             .insert_sweep(NewSweep {
                 project: "default",
@@ -314,7 +314,7 @@ mod tests {
             "hyperdial-janitor-retry-{}",
             hyperdial_store::new_id("t")
         ));
-        let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
+        let store = Store::open_sqlite(&dir.join("db.sqlite")).await.unwrap();
         let controller = Controller::new(store.clone());
         let source = "program: t.py\nmethod: grid\nparameters:\n  a: {values: [1, 2]}\n";
         let sweep = controller
@@ -334,8 +334,8 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(runs.len(), 2);
-        assert_eq!(runs[0].state, "crashed");
-        assert_eq!(runs[1].state, "queued");
+        assert_eq!(runs[0].state, hyperdial_store::RunState::Crashed);
+        assert_eq!(runs[1].state, hyperdial_store::RunState::Queued);
         assert_eq!(runs[1].retry_of.as_deref(), Some(run.id.as_str()));
         assert_eq!(runs[1].params, run.params);
         assert!(runs[1].agent_id.is_none() && runs[1].started_ms.is_none());

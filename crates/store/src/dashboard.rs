@@ -2,14 +2,14 @@
 //! summary values or the sweep metric; the compact per-run points of a sweep; one metric
 //! series of a run; sweep notes; compute time.
 //!
-//! Sorting and filtering on JSON fields uses SQLite's `json_extract` (PostgreSQL would use
-//! `->>`); everything else stays in the shared SQL dialect. JSON paths are always bound as
-//! parameters, never spliced into the SQL text.
+//! [`page_sql`] builds the query of a page; each backend runs it. Sorting and filtering on
+//! JSON fields uses SQLite's `json_extract`, or PostgreSQL's `jsonb` operators (a field's
+//! number and its text are separate expressions there, since a PostgreSQL expression has one
+//! type); everything else stays in the shared SQL dialect. JSON paths and keys are always
+//! bound as parameters, never spliced into the SQL text.
 
+use hyperdial_wire::RunState;
 use serde_json::Value;
-use sqlx::Row;
-
-use crate::{Result, RunRow, Store, RUN_COLUMNS};
 
 /// Largest sweep notes, in bytes.
 pub const MAX_NOTES_BYTES: usize = 64 * 1024;
@@ -68,7 +68,7 @@ impl RunField {
 
 /// A value bound into a query.
 #[derive(Debug, Clone)]
-enum Bind {
+pub(crate) enum Bind {
     Text(String),
     Real(f64),
 }
@@ -109,7 +109,7 @@ pub struct RunQuery {
     /// Only runs of this project.
     pub project: Option<String>,
     /// Only runs in one of these states (empty: any).
-    pub states: Vec<String>,
+    pub states: Vec<RunState>,
     /// Further conditions, all of which must hold.
     pub conditions: Vec<RunCondition>,
     /// Sort field (default: number).
@@ -130,7 +130,7 @@ pub struct RunPoint {
     /// Position in the sweep.
     pub number: Option<i64>,
     /// State.
-    pub state: String,
+    pub state: RunState,
     /// Flat parameters.
     pub params: Value,
     /// The sweep metric.
@@ -154,8 +154,25 @@ pub struct SeriesPoint {
     pub time_ms: i64,
 }
 
+/// The SQL flavour of a backend, where the shared dialect is not enough.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// SQLite: `json_extract` with a path.
+    Sqlite,
+    /// PostgreSQL: `jsonb` operators with a key.
+    Postgres,
+}
+
+/// How a field reads in SQL: as a number (`num`), and for JSON fields on PostgreSQL also as
+/// text (`text`; SQLite's `json_extract` gives either, so there `text` is `num`).
+struct FieldSql {
+    num: String,
+    text: Option<String>,
+}
+
 /// Builds the SQL expression for a field, pushing its binds.
 struct Sql {
+    dialect: Dialect,
     binds: Vec<Bind>,
 }
 
@@ -165,229 +182,200 @@ impl Sql {
         format!("${}", self.binds.len())
     }
 
-    fn field(&mut self, f: &RunField) -> String {
+    /// The JSON value of key `name` of one or two text columns (the first wins when set).
+    fn json(&mut self, columns: &[&str], name: &str) -> FieldSql {
+        match self.dialect {
+            Dialect::Sqlite => {
+                let p = self.bind(Bind::Text(json_path(name)));
+                let parts: Vec<String> = columns
+                    .iter()
+                    .map(|c| format!("json_extract({c}, {p})"))
+                    .collect();
+                let num = if parts.len() == 1 {
+                    parts[0].clone()
+                } else {
+                    format!("COALESCE({})", parts.join(", "))
+                };
+                FieldSql {
+                    text: Some(num.clone()),
+                    num,
+                }
+            }
+            Dialect::Postgres => {
+                let p = self.bind(Bind::Text(name.to_string()));
+                let parts: Vec<String> = columns
+                    .iter()
+                    .map(|c| {
+                        format!("NULLIF(CAST({c} AS jsonb) -> CAST({p} AS TEXT), 'null'::jsonb)")
+                    })
+                    .collect();
+                let j = if parts.len() == 1 {
+                    parts[0].clone()
+                } else {
+                    format!("COALESCE({})", parts.join(", "))
+                };
+                FieldSql {
+                    num: format!(
+                        "(CASE jsonb_typeof({j}) WHEN 'number' THEN CAST({j} #>> '{{}}' AS DOUBLE PRECISION) \
+                         WHEN 'boolean' THEN (CASE WHEN {j} = 'true'::jsonb THEN 1.0 ELSE 0.0 END) END)"
+                    ),
+                    text: Some(format!(
+                        "(CASE jsonb_typeof({j}) WHEN 'string' THEN {j} #>> '{{}}' END)"
+                    )),
+                }
+            }
+        }
+    }
+
+    fn field(&mut self, f: &RunField) -> FieldSql {
+        let column = |c: &str| FieldSql {
+            num: c.to_string(),
+            text: None,
+        };
         match f {
-            RunField::Number => "r.number".into(),
-            RunField::Metric => "r.metric".into(),
-            RunField::State => "r.state".into(),
-            RunField::Created => "r.created_ms".into(),
-            RunField::Started => "r.started_ms".into(),
-            RunField::Finished => "r.finished_ms".into(),
+            RunField::Number => column("r.number"),
+            RunField::Metric => column("r.metric"),
+            RunField::State => FieldSql {
+                num: "r.state".into(),
+                text: Some("r.state".into()),
+            },
+            RunField::Created => column("r.created_ms"),
+            RunField::Started => column("r.started_ms"),
+            RunField::Finished => column("r.finished_ms"),
             RunField::Runtime => {
-                "(COALESCE(r.finished_ms, r.heartbeat_ms, r.started_ms) - r.started_ms)".into()
+                column("(COALESCE(r.finished_ms, r.heartbeat_ms, r.started_ms) - r.started_ms)")
             }
-            RunField::Param(name) => {
-                let p = self.bind(Bind::Text(json_path(name)));
-                format!("json_extract(r.params, {p})")
-            }
-            RunField::Summary(name) => {
-                let p = self.bind(Bind::Text(json_path(name)));
-                format!("COALESCE(json_extract(r.user_summary, {p}), json_extract(r.summary, {p}))")
-            }
+            RunField::Param(name) => self.json(&["r.params"], name),
+            RunField::Summary(name) => self.json(&["r.user_summary", "r.summary"], name),
         }
     }
 }
 
-impl Store {
-    /// A page of runs matching `q`, sorted as asked (missing values last), and the number of
-    /// runs matching.
-    pub async fn runs_page(&self, q: &RunQuery) -> Result<(Vec<RunRow>, i64)> {
-        let mut sql = Sql { binds: Vec::new() };
-        let mut conds: Vec<String> = Vec::new();
-        if let Some(s) = &q.sweep {
-            let p = sql.bind(Bind::Text(s.clone()));
-            conds.push(format!("r.sweep_id = {p}"));
-        }
-        if let Some(s) = &q.project {
-            let p = sql.bind(Bind::Text(s.clone()));
-            conds.push(format!("p.name = {p}"));
-        }
-        if !q.states.is_empty() {
-            let ps: Vec<String> = q
-                .states
-                .iter()
-                .map(|s| sql.bind(Bind::Text(s.clone())))
-                .collect();
-            conds.push(format!("r.state IN ({})", ps.join(", ")));
-        }
-        for c in &q.conditions {
-            match c {
-                RunCondition::Range { field, lo, hi } => {
-                    let x = sql.field(field);
-                    let mut parts = vec![format!("{x} IS NOT NULL")];
-                    if let Some(lo) = lo {
-                        let p = sql.bind(Bind::Real(*lo));
-                        parts.push(format!("{x} >= {p}"));
-                    }
-                    if let Some(hi) = hi {
-                        let p = sql.bind(Bind::Real(*hi));
-                        parts.push(format!("{x} <= {p}"));
-                    }
-                    conds.push(format!("({})", parts.join(" AND ")));
+/// The SQL of a page of runs: the select (its last two parameters are the limit and the
+/// offset, bound by the caller after `binds`), the count over the same condition, and the
+/// values of the other parameters, in order.
+pub(crate) struct PageSql {
+    pub select: String,
+    pub count: String,
+    pub binds: Vec<Bind>,
+    /// How many of `binds` the count takes (the first ones).
+    pub count_binds: usize,
+}
+
+/// Build the queries of [`RunQuery`] `q` for `dialect`; `columns` is the run select list.
+pub(crate) fn page_sql(q: &RunQuery, dialect: Dialect, columns: &str) -> PageSql {
+    let mut sql = Sql {
+        dialect,
+        binds: Vec::new(),
+    };
+    let mut conds: Vec<String> = Vec::new();
+    if let Some(s) = &q.sweep {
+        let p = sql.bind(Bind::Text(s.clone()));
+        conds.push(format!("r.sweep_id = {p}"));
+    }
+    if let Some(s) = &q.project {
+        let p = sql.bind(Bind::Text(s.clone()));
+        conds.push(format!("p.name = {p}"));
+    }
+    if !q.states.is_empty() {
+        let ps: Vec<String> = q
+            .states
+            .iter()
+            .map(|s| sql.bind(Bind::Text(s.as_str().to_string())))
+            .collect();
+        conds.push(format!("r.state IN ({})", ps.join(", ")));
+    }
+    for c in &q.conditions {
+        match c {
+            RunCondition::Range { field, lo, hi } => {
+                let x = sql.field(field).num;
+                let mut parts = vec![format!("{x} IS NOT NULL")];
+                if let Some(lo) = lo {
+                    let p = sql.bind(Bind::Real(*lo));
+                    parts.push(format!("{x} >= {p}"));
                 }
-                RunCondition::In { field, values } => {
-                    // One flat `IN` list: a chain of `OR`s would hit SQLite's expression depth
-                    // limit (1000) on long lists.
-                    let x = sql.field(field);
-                    let mut alts = Vec::new();
-                    for v in values {
-                        let b = match v.as_str() {
-                            "true" => Bind::Real(1.0),
-                            "false" => Bind::Real(0.0),
-                            _ => match v.parse::<f64>() {
-                                Ok(n) if n.is_finite() => Bind::Real(n),
-                                _ => Bind::Text(v.clone()),
-                            },
-                        };
-                        alts.push(sql.bind(b));
+                if let Some(hi) = hi {
+                    let p = sql.bind(Bind::Real(*hi));
+                    parts.push(format!("{x} <= {p}"));
+                }
+                conds.push(format!("({})", parts.join(" AND ")));
+            }
+            RunCondition::In { field, values } => {
+                // Flat `IN` lists: a chain of `OR`s would hit SQLite's expression depth limit
+                // (1000) on long lists. Numbers compare with the field's number, words with
+                // its text; a word never matches a numeric column.
+                let x = sql.field(field);
+                let (mut nums, mut words) = (Vec::new(), Vec::new());
+                for v in values {
+                    if *field == RunField::State {
+                        words.push(sql.bind(Bind::Text(v.clone())));
+                        continue;
                     }
-                    if alts.is_empty() {
-                        conds.push("0 = 1".into());
-                    } else {
-                        conds.push(format!("{x} IN ({})", alts.join(", ")));
+                    let b = match v.as_str() {
+                        "true" => Bind::Real(1.0),
+                        "false" => Bind::Real(0.0),
+                        _ => match v.parse::<f64>() {
+                            Ok(n) if n.is_finite() => Bind::Real(n),
+                            _ => Bind::Text(v.clone()),
+                        },
+                    };
+                    match (dialect, &x.text, b) {
+                        // SQLite's `json_extract` compares with a value of either kind.
+                        (Dialect::Sqlite, Some(_), b) => nums.push(sql.bind(b)),
+                        (_, _, b @ Bind::Real(_)) => nums.push(sql.bind(b)),
+                        (_, Some(_), b @ Bind::Text(_)) => words.push(sql.bind(b)),
+                        (_, None, Bind::Text(_)) => {}
                     }
+                }
+                let mut alts = Vec::new();
+                if !nums.is_empty() {
+                    alts.push(format!("{} IN ({})", x.num, nums.join(", ")));
+                }
+                if let (false, Some(text)) = (words.is_empty(), &x.text) {
+                    alts.push(format!("{text} IN ({})", words.join(", ")));
+                }
+                if alts.is_empty() {
+                    conds.push("0 = 1".into());
+                } else {
+                    conds.push(format!("({})", alts.join(" OR ")));
                 }
             }
         }
-        let condition = if conds.is_empty() {
-            "1 = 1".to_string()
-        } else {
-            conds.join(" AND ")
-        };
-        let count_binds = sql.binds.clone();
-        let order = if q.descending { "DESC" } else { "ASC" };
-        let sort = match &q.sort {
-            None | Some(RunField::Number) => format!("r.number {order}, r.created_ms {order}"),
-            Some(f) => {
-                let x = sql.field(f);
-                format!("({x} IS NULL), {x} {order}, r.number")
+    }
+    let condition = if conds.is_empty() {
+        "1 = 1".to_string()
+    } else {
+        conds.join(" AND ")
+    };
+    let binds = sql.binds.clone();
+    let order = if q.descending { "DESC" } else { "ASC" };
+    let sort = match &q.sort {
+        None | Some(RunField::Number) => format!("r.number {order}, r.created_ms {order}"),
+        Some(f) => {
+            let x = sql.field(f);
+            match (&x.text, dialect) {
+                (Some(text), Dialect::Postgres) if text != &x.num => format!(
+                    "({num} IS NULL AND {text} IS NULL), {num} {order}, {text} {order}, r.number",
+                    num = x.num
+                ),
+                _ => format!("({x} IS NULL), {x} {order}, r.number", x = x.num),
             }
-        };
-        let limit = sql.bind(Bind::Real(0.0));
-        let offset = sql.bind(Bind::Real(0.0));
-        let select = format!(
-            "SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE {condition} \
-             ORDER BY {sort}, r.id LIMIT {limit} OFFSET {offset}"
-        );
-        let n = sql.binds.len();
-        let mut query = sqlx::query_as::<_, RunRow>(&select);
-        for b in &sql.binds[..n - 2] {
-            query = match b {
-                Bind::Text(t) => query.bind(t.clone()),
-                Bind::Real(x) => query.bind(*x),
-            };
         }
-        let rows = query
-            .bind(q.limit.unwrap_or(1000).clamp(1, 100_000))
-            .bind(q.offset.unwrap_or(0).max(0))
-            .fetch_all(&self.reader)
-            .await?;
-        let count_sql = format!(
-            "SELECT COUNT(*) AS n FROM runs r JOIN projects p ON p.id = r.project_id WHERE {condition}"
-        );
-        let mut count = sqlx::query(&count_sql);
-        for b in &count_binds {
-            count = match b {
-                Bind::Text(t) => count.bind(t.clone()),
-                Bind::Real(x) => count.bind(*x),
-            };
-        }
-        let total: i64 = count.fetch_one(&self.reader).await?.try_get("n")?;
-        Ok((rows, total))
-    }
-
-    /// Every run of a sweep with what the sweep charts need, by run number.
-    pub async fn sweep_points(&self, sweep_id: &str) -> Result<Vec<RunPoint>> {
-        let rows = sqlx::query(
-            "SELECT id, number, state, params, metric, created_ms, started_ms, finished_ms \
-             FROM runs WHERE sweep_id = $1 ORDER BY number",
-        )
-        .bind(sweep_id)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let params: String = r.try_get("params")?;
-                Ok(RunPoint {
-                    id: r.try_get("id")?,
-                    number: r.try_get("number")?,
-                    state: r.try_get("state")?,
-                    params: serde_json::from_str(&params).unwrap_or(Value::Null),
-                    metric: r.try_get("metric")?,
-                    created_ms: r.try_get("created_ms")?,
-                    started_ms: r.try_get("started_ms")?,
-                    finished_ms: r.try_get("finished_ms")?,
-                })
-            })
-            .collect()
-    }
-
-    /// A cheap fingerprint of a sweep's ended runs: how many ended with the metric and when
-    /// the last ended. It changes exactly when a run with the metric ends.
-    pub async fn finished_fingerprint(&self, sweep_id: &str) -> Result<(i64, i64)> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n, COALESCE(MAX(finished_ms), 0) AS last FROM runs \
-             WHERE sweep_id = $1 AND metric IS NOT NULL AND state NOT IN ('running', 'queued')",
-        )
-        .bind(sweep_id)
-        .fetch_one(&self.reader)
-        .await?;
-        Ok((row.try_get("n")?, row.try_get("last")?))
-    }
-
-    /// Names of the metrics a run has logged, sorted.
-    pub async fn metric_names(&self, run_id: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT DISTINCT name FROM metrics WHERE run_id = $1 ORDER BY name")
-            .bind(run_id)
-            .fetch_all(&self.reader)
-            .await?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>("name").map_err(Into::into))
-            .collect()
-    }
-
-    /// One metric of a run, by step.
-    pub async fn series(&self, run_id: &str, name: &str) -> Result<Vec<SeriesPoint>> {
-        let rows = sqlx::query(
-            "SELECT step, value, time_ms FROM metrics WHERE run_id = $1 AND name = $2 ORDER BY step",
-        )
-        .bind(run_id)
-        .bind(name)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SeriesPoint {
-                    step: r.try_get("step")?,
-                    value: r.try_get("value")?,
-                    time_ms: r.try_get("time_ms")?,
-                })
-            })
-            .collect()
-    }
-
-    /// Replace a sweep's notes. Returns whether the sweep exists.
-    pub async fn set_notes(&self, sweep_id: &str, notes: &str) -> Result<bool> {
-        let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE sweeps SET notes = $2 WHERE id = $1")
-            .bind(sweep_id)
-            .bind(notes)
-            .execute(&mut *tx.tx)
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    /// Total run time of a sweep's runs in milliseconds (running runs up to their last sign of
-    /// life).
-    pub async fn compute_ms(&self, sweep_id: &str) -> Result<i64> {
-        let row = sqlx::query(
-            "SELECT COALESCE(SUM(COALESCE(finished_ms, heartbeat_ms, started_ms) - started_ms), 0) AS ms \
-             FROM runs WHERE sweep_id = $1 AND started_ms IS NOT NULL",
-        )
-        .bind(sweep_id)
-        .fetch_one(&self.reader)
-        .await?;
-        Ok(row.try_get("ms")?)
+    };
+    let all = sql.binds.clone();
+    let limit = format!("${}", all.len() + 1);
+    let offset = format!("${}", all.len() + 2);
+    let select = format!(
+        "SELECT {columns} FROM runs r JOIN projects p ON p.id = r.project_id WHERE {condition} \
+         ORDER BY {sort}, r.id LIMIT {limit} OFFSET {offset}"
+    );
+    let count = format!(
+        "SELECT COUNT(*) AS n FROM runs r JOIN projects p ON p.id = r.project_id WHERE {condition}"
+    );
+    PageSql {
+        select,
+        count,
+        count_binds: binds.len(),
+        binds: all,
     }
 }

@@ -7,9 +7,17 @@
 //! turns each into its own variant (the raw error stays attached as the source, for the log),
 //! so the server can answer `503` with a message that names the cause and the volume, and the
 //! database's own text never reaches a client. Faults are passing conditions: the store drops
-//! the connection that met one (see [`crate::Tx`]) and the next request opens a fresh one, so
-//! writes succeed again as soon as the fault clears.
+//! the connection that met one (see `crate::sqlite`) and the next request opens a fresh one,
+//! so writes succeed again as soon as the fault clears.
+//!
+//! PostgreSQL reports SQLSTATE codes instead: class `53` (insufficient resources: `53100`
+//! disk full, the others busy), class `08` and `57P01`–`57P03` (the server cannot be reached
+//! or is shutting down: unavailable), `25006` (a read-only standby) and `40001`/`40P01`
+//! (serialization failure, deadlock: the backend retries the whole operation a few times,
+//! then answers busy). Connection-level I/O errors (refused, reset, timed out) are
+//! unavailable too.
 
+use std::io::ErrorKind;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -44,12 +52,24 @@ pub enum StoreError {
     /// The database file is damaged or not a database (`SQLITE_CORRUPT`, `SQLITE_NOTADB`).
     #[error("the database file is damaged")]
     Corrupt(#[source] sqlx::Error),
+    /// The database server cannot be reached, or is shutting down (PostgreSQL SQLSTATE class
+    /// `08`, `57P01`–`57P03`, a refused or reset connection).
+    #[error("the database server is unavailable")]
+    Unavailable(#[source] sqlx::Error),
     /// Any other database failure: a bug, not a condition of the machine.
     #[error("database error: {0}")]
     Db(#[source] sqlx::Error),
     /// Applying the schema failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database URL names no backend this build knows, or is malformed.
+    #[error("bad database location `{url}`: {why}")]
+    Url {
+        /// The URL, its password replaced by `***`.
+        url: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The database directory could not be created.
     #[error("cannot create {path}: {source}")]
     Dir {
@@ -73,10 +93,13 @@ pub enum Fault {
     Busy,
     /// The file is damaged.
     Corrupt,
+    /// The database server cannot be reached.
+    Unavailable,
 }
 
 impl Fault {
-    /// A stable machine-readable name: `disk_full`, `read_only`, `io_error`, `busy`, `corrupt`.
+    /// A stable machine-readable name: `disk_full`, `read_only`, `io_error`, `busy`, `corrupt`,
+    /// `unavailable`.
     pub fn code(self) -> &'static str {
         match self {
             Fault::DiskFull => "disk_full",
@@ -84,6 +107,7 @@ impl Fault {
             Fault::Io => "io_error",
             Fault::Busy => "busy",
             Fault::Corrupt => "corrupt",
+            Fault::Unavailable => "unavailable",
         }
     }
 }
@@ -98,9 +122,60 @@ impl StoreError {
             StoreError::Io(_) => Fault::Io,
             StoreError::Busy(_) => Fault::Busy,
             StoreError::Corrupt(_) => Fault::Corrupt,
-            StoreError::Db(_) | StoreError::Migrate(_) | StoreError::Dir { .. } => return None,
+            StoreError::Unavailable(_) => Fault::Unavailable,
+            StoreError::Db(_)
+            | StoreError::Migrate(_)
+            | StoreError::Url { .. }
+            | StoreError::Dir { .. } => return None,
         })
     }
+
+    /// Whether the operation that failed should simply be run again: a PostgreSQL
+    /// serialization failure (`40001`) or deadlock (`40P01`), where the database rolled the
+    /// transaction back on purpose.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Busy(e) => sqlstate(e).is_some_and(|c| c == "40001" || c == "40P01"),
+            _ => false,
+        }
+    }
+
+    /// Whether this is a unique-constraint violation (SQLite's `SQLITE_CONSTRAINT_UNIQUE` or
+    /// `SQLITE_CONSTRAINT_PRIMARYKEY`, PostgreSQL's `23505`): in a conditional operation,
+    /// another writer won the race.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(db)) => {
+                matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The PostgreSQL SQLSTATE of an error, if it is one.
+fn sqlstate(e: &sqlx::Error) -> Option<String> {
+    match e {
+        sqlx::Error::Database(db) => db
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .map(|pg| pg.code().to_string()),
+        _ => None,
+    }
+}
+
+/// The fault a PostgreSQL SQLSTATE names, if any.
+fn postgres_fault(code: &str) -> Option<Fault> {
+    Some(match code {
+        "53100" => Fault::DiskFull,
+        c if c.starts_with("53") => Fault::Busy,
+        c if c.starts_with("08") => Fault::Unavailable,
+        "57P01" | "57P02" | "57P03" => Fault::Unavailable,
+        "25006" => Fault::ReadOnly,
+        "40001" | "40P01" | "55P03" => Fault::Busy,
+        "58030" => Fault::Io,
+        "XX001" | "XX002" => Fault::Corrupt,
+        _ => return None,
+    })
 }
 
 /// SQLite primary result codes (the low byte of an extended code).
@@ -121,6 +196,13 @@ const EDQUOT: i32 = 122;
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         let fault = match &e {
+            sqlx::Error::Database(db)
+                if db
+                    .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                    .is_some() =>
+            {
+                sqlstate(&e).as_deref().and_then(postgres_fault)
+            }
             sqlx::Error::Database(db) => {
                 db.code()
                     .and_then(|c| c.parse::<i64>().ok())
@@ -133,11 +215,25 @@ impl From<sqlx::Error> for StoreError {
                         _ => None,
                     })
             }
-            sqlx::Error::Io(io) => Some(match io.raw_os_error() {
-                Some(ENOSPC | EDQUOT) => Fault::DiskFull,
-                Some(EROFS) => Fault::ReadOnly,
+            sqlx::Error::Io(io) => Some(match (io.raw_os_error(), io.kind()) {
+                (Some(ENOSPC | EDQUOT), _) => Fault::DiskFull,
+                (Some(EROFS), _) => Fault::ReadOnly,
+                (
+                    _,
+                    ErrorKind::ConnectionRefused
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::NotConnected
+                    | ErrorKind::BrokenPipe
+                    | ErrorKind::UnexpectedEof
+                    | ErrorKind::TimedOut
+                    | ErrorKind::HostUnreachable
+                    | ErrorKind::NetworkUnreachable
+                    | ErrorKind::AddrNotAvailable,
+                ) => Fault::Unavailable,
                 _ => Fault::Io,
             }),
+            sqlx::Error::Tls(_) => Some(Fault::Unavailable),
             sqlx::Error::PoolTimedOut => Some(Fault::Busy),
             _ => None,
         };
@@ -150,6 +246,7 @@ impl From<sqlx::Error> for StoreError {
             Some(Fault::Io) => StoreError::Io(e),
             Some(Fault::Busy) => StoreError::Busy(e),
             Some(Fault::Corrupt) => StoreError::Corrupt(e),
+            Some(Fault::Unavailable) => StoreError::Unavailable(e),
             None => StoreError::Db(e),
         }
     }

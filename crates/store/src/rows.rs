@@ -1,17 +1,8 @@
-//! Row types, decoded from SQL and serialized for the API.
+//! Row types, decoded from SQL (by each backend, see `queries.rs`) and serialized for the API.
 
+use hyperdial_wire::{RunState, SweepState};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{FromRow, Row};
-
-fn json(row: &SqliteRow, column: &str) -> Result<Value, sqlx::Error> {
-    let text: Option<String> = row.try_get(column)?;
-    Ok(match text {
-        Some(t) => serde_json::from_str(&t).unwrap_or(Value::String(t)),
-        None => Value::Null,
-    })
-}
 
 /// A sweep as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -24,8 +15,8 @@ pub struct SweepRow {
     pub name: Option<String>,
     /// Search method.
     pub method: String,
-    /// `running`, `paused`, `finished` or `cancelled`.
-    pub state: String,
+    /// Where the sweep is in its life.
+    pub state: SweepState,
     /// The config as written.
     pub source: String,
     /// The file it came from.
@@ -51,29 +42,6 @@ pub struct SweepRow {
     pub updated_ms: i64,
 }
 
-impl FromRow<'_, SqliteRow> for SweepRow {
-    fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
-        Ok(SweepRow {
-            id: row.try_get("id")?,
-            project: row.try_get("project")?,
-            name: row.try_get("name")?,
-            method: row.try_get("method")?,
-            state: row.try_get("state")?,
-            source: row.try_get("source")?,
-            source_file: row.try_get("source_file")?,
-            config_hash: row.try_get("config_hash")?,
-            seed: row.try_get("seed")?,
-            next_number: row.try_get("next_number")?,
-            metric_name: row.try_get("metric_name")?,
-            goal: row.try_get("goal")?,
-            notes: row.try_get("notes")?,
-            retries_only: row.try_get("retries_only")?,
-            created_ms: row.try_get("created_ms")?,
-            updated_ms: row.try_get("updated_ms")?,
-        })
-    }
-}
-
 /// A run as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRow {
@@ -88,7 +56,7 @@ pub struct RunRow {
     /// Display name.
     pub name: Option<String>,
     /// Life-cycle state.
-    pub state: String,
+    pub state: RunState,
     /// Flat parameters.
     pub params: Value,
     /// Nested config.
@@ -163,52 +131,6 @@ impl Delivery {
     }
 }
 
-impl FromRow<'_, SqliteRow> for RunRow {
-    fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
-        let mut summary = match json(row, "summary")? {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
-        if let Value::Object(user) = json(row, "user_summary")? {
-            summary.extend(user);
-        }
-        Ok(RunRow {
-            id: row.try_get("id")?,
-            sweep_id: row.try_get("sweep_id")?,
-            project: row.try_get("project")?,
-            number: row.try_get("number")?,
-            name: row.try_get("name")?,
-            state: row.try_get("state")?,
-            params: json(row, "params")?,
-            config: json(row, "config")?,
-            suggestion: json(row, "suggestion")?,
-            grid_index: row.try_get("grid_index")?,
-            agent_id: row.try_get("agent_id")?,
-            host: row.try_get("host")?,
-            argv: json(row, "argv")?,
-            exit_code: row.try_get("exit_code")?,
-            error: row.try_get("error")?,
-            metric: row.try_get("metric")?,
-            summary,
-            next_step: row.try_get("next_step")?,
-            git_commit: row.try_get("git_commit")?,
-            git_dirty: row.try_get("git_dirty")?,
-            stop_requested: row.try_get("stop_requested")?,
-            stop_reason: row.try_get("stop_reason")?,
-            stop_info: json(row, "stop_info")?,
-            created_ms: row.try_get("created_ms")?,
-            started_ms: row.try_get("started_ms")?,
-            heartbeat_ms: row.try_get("heartbeat_ms")?,
-            finished_ms: row.try_get("finished_ms")?,
-            retry_of: row.try_get("retry_of")?,
-            attempt: row.try_get("attempt")?,
-            delivery: row
-                .try_get::<Option<String>, _>("delivery")?
-                .and_then(|t| serde_json::from_str(&t).ok()),
-        })
-    }
-}
-
 /// What a strategy sees of a run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrialRow {
@@ -225,30 +147,13 @@ pub struct TrialRow {
     /// The sweep metric: best finite value of the history and the explicit summary.
     pub metric: Option<f64>,
     /// Life-cycle state.
-    pub state: String,
+    pub state: RunState,
     /// Last logged value of every metric.
     pub summary: Value,
     /// Values set explicitly in the summary.
     pub user_summary: Value,
     /// Why the run ended badly, if it did (as `RunRow::error`).
     pub error: Option<String>,
-}
-
-impl FromRow<'_, SqliteRow> for TrialRow {
-    fn from_row(row: &SqliteRow) -> Result<Self, sqlx::Error> {
-        Ok(TrialRow {
-            id: row.try_get("id")?,
-            retry_of: row.try_get("retry_of")?,
-            attempt: row.try_get("attempt")?,
-            params: json(row, "params")?,
-            grid_index: row.try_get("grid_index")?,
-            metric: row.try_get("metric")?,
-            state: row.try_get("state")?,
-            summary: json(row, "summary")?,
-            user_summary: json(row, "user_summary")?,
-            error: row.try_get("error")?,
-        })
-    }
 }
 
 /// One step of a run's metric history.

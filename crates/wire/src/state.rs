@@ -23,9 +23,9 @@ pub struct UnknownState {
 
 /// Where a run is in its life.
 ///
-/// `Queued → Running → {Finished, Failed, Crashed, Cancelled}`; a queued run (a retry waiting
-/// for an agent) can also go straight to `Cancelled`. The last four are terminal: no update
-/// leaves them.
+/// `Queued → Running → {Finished, Failed, Crashed, StoppedEarly, Cancelled}`; a queued run (a
+/// retry waiting for an agent) can also go straight to `Cancelled`. The last five are terminal:
+/// no update leaves them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunState {
@@ -33,25 +33,29 @@ pub enum RunState {
     Queued,
     /// Claimed by an agent, whose process is alive as far as the server knows.
     Running,
-    /// The command exited 0 (stopped early by a rule or by the user included).
+    /// The command exited 0 (or completed before a stop request reached it).
     Finished,
     /// The command exited non-zero.
     Failed,
     /// The agent or its host went away, or the command was killed by a signal it did not ask
     /// for.
     Crashed,
+    /// Stopped by the sweep's early-termination rule (word `stopped_early`).
+    #[serde(rename = "stopped_early")]
+    StoppedEarly,
     /// Cancelled by the user, or interrupted by a stopping agent.
     Cancelled,
 }
 
 impl RunState {
     /// Every state, in lifecycle order.
-    pub const ALL: [RunState; 6] = [
+    pub const ALL: [RunState; 7] = [
         RunState::Queued,
         RunState::Running,
         RunState::Finished,
         RunState::Failed,
         RunState::Crashed,
+        RunState::StoppedEarly,
         RunState::Cancelled,
     ];
 
@@ -63,6 +67,7 @@ impl RunState {
             RunState::Finished => "finished",
             RunState::Failed => "failed",
             RunState::Crashed => "crashed",
+            RunState::StoppedEarly => "stopped_early",
             RunState::Cancelled => "cancelled",
         }
     }
@@ -95,7 +100,7 @@ impl FromStr for RunState {
             .ok_or_else(|| UnknownState {
                 kind: "run",
                 word: s.to_string(),
-                expected: "queued, running, finished, failed, crashed, cancelled",
+                expected: "queued, running, finished, failed, crashed, stopped_early, cancelled",
             })
     }
 }
@@ -197,6 +202,8 @@ mod tests {
             .filter(|s| s.in_flight())
             .collect();
         assert_eq!(in_flight, [RunState::Queued, RunState::Running]);
+        assert_eq!(RunState::StoppedEarly.as_str(), "stopped_early");
+        assert!(RunState::StoppedEarly.is_terminal());
         assert!(SweepState::Cancelled.is_over() && !SweepState::Paused.is_over());
     }
 }

@@ -35,6 +35,7 @@ use hyperdial_search::metric::{count, number, Counted, RunValues};
 use hyperdial_search::stopping::{decide, Curve, CurvePoint};
 use hyperdial_server::controller::{trial, RunReport};
 use hyperdial_space::{Goal, SweepConfig};
+use hyperdial_store::RunState;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -139,7 +140,8 @@ fn run_metric(config: &SweepConfig, runs: &[RunIn]) -> Value {
             trial(
                 config,
                 &RunReport {
-                    state: &r.state,
+                    // A word that names no state counts as an ended run with its values.
+                    state: r.state.parse().unwrap_or(RunState::Finished),
                     metric: v.best,
                     last_logged: r
                         .history

@@ -334,12 +334,14 @@ pub async fn retry(
     } else {
         let state_dir = std::env::current_dir()?.join(crate::embedded::STATE_DIR);
         let db = crate::embedded::default_db(&state_dir);
-        if !db.exists() {
-            anyhow::bail!(
-                "no hyperdial server answers at {} and there is no local database {}",
-                remote_api.base(),
-                db.display()
-            );
+        if let Ok(hyperdial_store::Location::Sqlite(path)) = hyperdial_store::Location::parse(&db) {
+            if !path.exists() {
+                anyhow::bail!(
+                    "no hyperdial server answers at {} and there is no local database {}",
+                    remote_api.base(),
+                    path.display()
+                );
+            }
         }
         Some(crate::embedded::Embedded::start(&db, 0).await?)
     };

@@ -4,7 +4,6 @@
 //! cleanly (the WAL is checkpointed), then exits 0.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -16,7 +15,7 @@ use crate::embedded::{default_db, STATE_DIR};
 
 /// Run the command.
 pub async fn run(
-    db: Option<PathBuf>,
+    db: Option<String>,
     bind: &str,
     token: Option<String>,
     allowed_hosts: Vec<String>,
@@ -27,14 +26,14 @@ pub async fn run(
     let db = db.unwrap_or_else(|| default_db(std::path::Path::new(STATE_DIR)));
     let store = Store::open(&db)
         .await
-        .with_context(|| format!("cannot open the database {}", db.display()))?;
+        .with_context(|| format!("cannot open the database {}", hyperdial_store::redact(&db)))?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
     println!(
         "hyperdial server on http://{local} (database {})",
-        db.display()
+        store.describe()
     );
     println!("dashboard: http://{local}/");
     let mut signals = Vec::new();

@@ -24,7 +24,8 @@ pub struct TuneArgs {
     pub file: PathBuf,
     pub agents: u32,
     pub count: Option<u64>,
-    pub db: Option<PathBuf>,
+    /// Database location (see [`crate::embedded::default_db`]).
+    pub db: Option<String>,
     pub port: u16,
     pub seed: Option<i64>,
     /// Start a fresh sweep even if one with this file's configuration exists.

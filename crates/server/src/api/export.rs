@@ -78,7 +78,7 @@ pub(super) async fn export(
                 let mut row = vec![
                     r.id.clone(),
                     r.number.map(|n| n.to_string()).unwrap_or_default(),
-                    r.state.clone(),
+                    r.state.to_string(),
                     r.metric.map(|m| m.to_string()).unwrap_or_default(),
                 ];
                 row.extend(params.iter().map(|p| cell(r.params.get(*p))));

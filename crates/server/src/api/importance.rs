@@ -448,7 +448,7 @@ pub(crate) async fn importance(State(s): State<AppState>, Path(id): Path<String>
     let c = &s.controller;
     let store = c.store();
     let sweep = c.sweep(&id).await?;
-    let key = format!("{}\u{0}{id}", store.path().display());
+    let key = format!("{}\u{0}{id}", store.describe());
     let fingerprint = store.finished_fingerprint(&id).await?;
     if let Some((fp, v)) = cache().lock().expect("importance cache").get(&key) {
         if *fp == fingerprint {
@@ -484,7 +484,7 @@ pub(crate) async fn importance(State(s): State<AppState>, Path(id): Path<String>
     let answer = tokio::task::spawn_blocking(move || {
         let runs: Vec<(&Value, f64)> = points
             .iter()
-            .filter(|p| p.state != "running" && p.state != "queued")
+            .filter(|p| !p.state.in_flight())
             .filter_map(|p| p.metric.map(|m| (&p.params, m)))
             .collect();
         compute(&params, &runs, maximize)

@@ -11,9 +11,9 @@ use serde_json::{json, Map, Value};
 
 use super::importance::Kind;
 use super::{views, ApiResult, Body, Params};
-use crate::controller::RUN_STATES;
 use crate::error::ApiError;
 use crate::AppState;
+use hyperdial_store::RunState;
 
 /// Default and largest `max_points` of a history answer.
 pub const DEFAULT_MAX_POINTS: usize = 1000;
@@ -269,16 +269,16 @@ pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
             "sweep" => q.sweep = Some(v.to_string()),
             "project" => q.project = Some(v.to_string()),
             "state" => {
-                for state in v.split(',').filter(|s| !s.is_empty()) {
-                    if !RUN_STATES.contains(&state) {
+                for word in v.split(',').filter(|s| !s.is_empty()) {
+                    let Ok(state) = word.parse::<RunState>() else {
                         return Err(ApiError::bad_request(format!(
                             "`state`: unknown run state `{}`; use one of: {}",
-                            state.chars().take(64).collect::<String>(),
-                            RUN_STATES.join(", ")
+                            word.chars().take(64).collect::<String>(),
+                            RunState::ALL.map(RunState::as_str).join(", ")
                         )));
-                    }
-                    if !q.states.iter().any(|s| s == state) {
-                        q.states.push(state.to_string());
+                    };
+                    if !q.states.contains(&state) {
+                        q.states.push(state);
                     }
                 }
             }
@@ -411,7 +411,7 @@ mod tests {
             "sweep=s1&state=finished,failed&sort=params.lr&order=desc&range=params.lr:0.001:&in=params.opt:adam|sgd&limit=5",
         )
         .unwrap();
-        assert_eq!(q.states, vec!["finished", "failed"]);
+        assert_eq!(q.states, vec![RunState::Finished, RunState::Failed]);
         assert!(q.descending);
         assert_eq!(q.sort, Some(RunField::Param("lr".into())));
         assert_eq!(q.conditions.len(), 2);
@@ -421,7 +421,7 @@ mod tests {
             parse_runs_query("state=finished,finished&state=failed")
                 .unwrap()
                 .states,
-            vec!["finished", "failed"]
+            vec![RunState::Finished, RunState::Failed]
         );
         assert!(parse_runs_query("range=metric:x:1").is_err());
     }

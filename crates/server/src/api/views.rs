@@ -19,16 +19,11 @@ pub async fn sweep(c: &Controller, row: &SweepRow) -> Result<Value, ApiError> {
         .ok()
         .map(|cfg| serde_json::to_value(&*cfg).unwrap_or(Value::Null));
     let mut all_counts = Map::new();
-    for state in [
-        "queued",
-        "running",
-        "finished",
-        "failed",
-        "crashed",
-        "stopped_early",
-        "cancelled",
-    ] {
-        all_counts.insert(state.into(), json!(counts.get(state).copied().unwrap_or(0)));
+    for state in hyperdial_store::RunState::ALL {
+        all_counts.insert(
+            state.as_str().into(),
+            json!(counts.get(&state).copied().unwrap_or(0)),
+        );
     }
     Ok(json!({
         "id": row.id,

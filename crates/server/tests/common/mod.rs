@@ -26,7 +26,7 @@ impl Drop for Server {
 /// Start a server, requiring `token` when given.
 pub async fn start(token: Option<&str>) -> Server {
     let dir = std::env::temp_dir().join(format!("hyperdial-api-{}", hyperdial_store::new_id("t")));
-    let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
+    let store = Store::open_sqlite(&dir.join("db.sqlite")).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -1,0 +1,109 @@
+//! The PostgreSQL backend: a connection pool on one database, which several servers can
+//! share.
+//!
+//! Write transactions are `BEGIN` … `COMMIT` at PostgreSQL's default isolation (read
+//! committed). An operation that reads before it writes takes the row lock of what it reads
+//! (`SELECT … FOR UPDATE` on the run for a metric batch, a summary or config merge; on the
+//! sweep for queueing retries); the queued-run pick uses `FOR UPDATE SKIP LOCKED`, so
+//! concurrent claims take different runs without waiting on each other; everything else is a
+//! single conditional statement. A serialization failure or deadlock (`40001`, `40P01`) runs
+//! the whole operation again, a few times, before it answers busy.
+//!
+//! The schema lives in `migrations/postgres` (the same tables as SQLite's, with `BIGINT`,
+//! `DOUBLE PRECISION`, `BOOLEAN` and JSON as `TEXT`); migrations take PostgreSQL's advisory
+//! lock, so servers starting together apply them once.
+
+use std::ops::{Deref, DerefMut};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, PgRow};
+use sqlx::Postgres;
+
+use crate::dashboard::Dialect;
+
+type Db = Postgres;
+type DbRow = PgRow;
+type DbConn = PgConnection;
+type Backend = PostgresStorage;
+
+const FOR_UPDATE: &str = " FOR UPDATE";
+/// The queued-run pick locks the run it takes and skips those other claims hold.
+const SKIP_LOCKED_R: &str = " FOR UPDATE OF r SKIP LOCKED";
+const DIALECT: Dialect = Dialect::Postgres;
+
+/// Connections per server process.
+pub const POOL_SIZE: u32 = 16;
+
+/// The PostgreSQL backend of [`crate::Storage`].
+#[derive(Debug, Clone)]
+pub struct PostgresStorage {
+    /// The one pool; reads and writes share it.
+    reader: PgPool,
+    /// The URL without its password.
+    shown: String,
+}
+
+impl PostgresStorage {
+    /// Connect to the database at `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB?…`) and
+    /// bring its schema up to date (`migrations/postgres`). The database must exist.
+    pub async fn open(url: &str) -> Result<PostgresStorage> {
+        let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Url {
+            url: crate::redact(url),
+            why: e.to_string(),
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(PostgresStorage {
+            reader: pool,
+            shown: crate::redact(url),
+        })
+    }
+
+    fn describe_location(&self) -> String {
+        self.shown.clone()
+    }
+
+    fn file(&self) -> Option<&Path> {
+        None
+    }
+
+    async fn close_pools(&self) {
+        self.reader.close().await;
+    }
+
+    /// Start a write transaction on a pooled connection.
+    async fn begin(&self) -> Result<Tx> {
+        Ok(Tx(self.reader.begin().await?))
+    }
+}
+
+/// A write transaction; dropped without [`Tx::commit`] it rolls back (sqlx rolls back a
+/// dropped transaction before the connection returns to the pool).
+struct Tx(sqlx::Transaction<'static, Postgres>);
+
+impl Deref for Tx {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        &self.0
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.0
+    }
+}
+
+impl Tx {
+    async fn commit(self) -> Result<()> {
+        Ok(self.0.commit().await?)
+    }
+}
+
+include!("../queries.rs");

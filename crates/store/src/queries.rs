@@ -1,0 +1,1551 @@
+// The one copy of every query of the store, and the `Storage` implementation built on them.
+//
+// This file is not a module of its own: `sqlite/mod.rs` and `postgres/mod.rs` each
+// `include!` it after defining the backend's names:
+//
+// - `Db` (the `sqlx::Database`), `DbRow`, `DbConn` (its row and connection types);
+// - `Backend`, the backend struct, with a field `reader` (the pool reads go through) and
+//   `async fn begin(&self) -> Result<Tx>` (a write transaction: SQLite `BEGIN IMMEDIATE` on
+//   the single writer connection, PostgreSQL `BEGIN` on a pooled one), plus
+//   `fn describe_location`, `fn file` and `async fn close_pools`;
+// - `Tx`, which derefs to `DbConn` and has `async fn commit(self) -> Result<()>` (dropped
+//   without commit, it rolls back);
+// - `FOR_UPDATE` (` FOR UPDATE` on PostgreSQL, empty on SQLite, whose single writer already
+//   serializes write transactions), `SKIP_LOCKED_R` (the lock clause of the queued-run pick),
+//   and `DIALECT`.
+//
+// The SQL is the shared dialect of both: `$n` placeholders, integer milliseconds, JSON as
+// text, `ON CONFLICT` upserts, `RETURNING`, and `CAST(… AS BIGINT)` around sums (PostgreSQL
+// sums BIGINT into NUMERIC). State words are bound from `RunState`/`SweepState`, never
+// written into the SQL.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use sqlx::{FromRow, Row};
+
+use crate::dashboard::{page_sql, Bind, RunPoint, RunQuery, SeriesPoint};
+use crate::stopping::fold_point;
+use crate::storage::{CurvePoint, Inserted, Storage};
+use crate::{
+    deep_merge, finite_number, new_id, now_ms, Appended, Delivery, HistoryPoint, MetricSpan,
+    NewRun, NewSweep, Objective, Point, Result, RunCurve, RunFilter, RunRow, RunState,
+    StoreError, SweepRow, SweepState, TrialRow, MAX_DELIVERY_FILES,
+};
+
+const RUN_COLUMNS: &str = "r.id, r.sweep_id, p.name AS project, r.number, r.name, r.state, r.params, r.config, \
+     r.suggestion, r.grid_index, r.agent_id, r.host, r.argv, r.exit_code, r.error, r.metric, r.summary, \
+     r.user_summary, r.next_step, r.git_commit, r.git_dirty, r.stop_requested, r.stop_reason, r.stop_info, r.created_ms, \
+     r.started_ms, r.heartbeat_ms, r.finished_ms, r.retry_of, r.attempt, r.delivery";
+
+const SWEEP_COLUMNS: &str = "s.id, p.name AS project, s.name, s.method, s.state, s.source, s.source_file, \
+     s.config_hash, s.seed, s.next_number, s.metric_name, s.goal, s.notes, s.retries_only, s.created_ms, s.updated_ms";
+
+/// SQL condition: a stored metric value that is a finite number (NULL stands for NaN;
+/// infinities can be stored).
+const FINITE: &str = "value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
+const FINITE_L: &str = "l.value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
+const FINITE_M: &str = "m.value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
+
+/// How often an operation the database rolled back on purpose (serialization failure,
+/// deadlock) is run again before its error is returned.
+const RETRIES: u32 = 4;
+
+/// Run `op` again while it fails with [`StoreError::is_retryable`], at most [`RETRIES`] more
+/// times, with a short growing pause.
+async fn retrying<T, F, Fut>(mut op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match op().await {
+            Err(e) if e.is_retryable() && tries < RETRIES => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(2 << tries)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+// ---- row decoding ---------------------------------------------------------------------
+
+fn json(row: &DbRow, column: &str) -> std::result::Result<Value, sqlx::Error> {
+    let text: Option<String> = row.try_get(column)?;
+    Ok(match text {
+        Some(t) => serde_json::from_str(&t).unwrap_or(Value::String(t)),
+        None => Value::Null,
+    })
+}
+
+/// A state column, as its enum; an unknown word is a decode error naming the column.
+fn state<S>(row: &DbRow, column: &str) -> std::result::Result<S, sqlx::Error>
+where
+    S: std::str::FromStr,
+    S::Err: std::error::Error + Send + Sync + 'static,
+{
+    let word: String = row.try_get(column)?;
+    word.parse().map_err(|e: S::Err| sqlx::Error::ColumnDecode {
+        index: column.to_string(),
+        source: Box::new(e),
+    })
+}
+
+impl FromRow<'_, DbRow> for SweepRow {
+    fn from_row(row: &DbRow) -> std::result::Result<Self, sqlx::Error> {
+        Ok(SweepRow {
+            id: row.try_get("id")?,
+            project: row.try_get("project")?,
+            name: row.try_get("name")?,
+            method: row.try_get("method")?,
+            state: state(row, "state")?,
+            source: row.try_get("source")?,
+            source_file: row.try_get("source_file")?,
+            config_hash: row.try_get("config_hash")?,
+            seed: row.try_get("seed")?,
+            next_number: row.try_get("next_number")?,
+            metric_name: row.try_get("metric_name")?,
+            goal: row.try_get("goal")?,
+            notes: row.try_get("notes")?,
+            retries_only: row.try_get("retries_only")?,
+            created_ms: row.try_get("created_ms")?,
+            updated_ms: row.try_get("updated_ms")?,
+        })
+    }
+}
+
+impl FromRow<'_, DbRow> for RunRow {
+    fn from_row(row: &DbRow) -> std::result::Result<Self, sqlx::Error> {
+        let mut summary = match json(row, "summary")? {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        if let Value::Object(user) = json(row, "user_summary")? {
+            summary.extend(user);
+        }
+        Ok(RunRow {
+            id: row.try_get("id")?,
+            sweep_id: row.try_get("sweep_id")?,
+            project: row.try_get("project")?,
+            number: row.try_get("number")?,
+            name: row.try_get("name")?,
+            state: state(row, "state")?,
+            params: json(row, "params")?,
+            config: json(row, "config")?,
+            suggestion: json(row, "suggestion")?,
+            grid_index: row.try_get("grid_index")?,
+            agent_id: row.try_get("agent_id")?,
+            host: row.try_get("host")?,
+            argv: json(row, "argv")?,
+            exit_code: row.try_get("exit_code")?,
+            error: row.try_get("error")?,
+            metric: row.try_get("metric")?,
+            summary,
+            next_step: row.try_get("next_step")?,
+            git_commit: row.try_get("git_commit")?,
+            git_dirty: row.try_get("git_dirty")?,
+            stop_requested: row.try_get("stop_requested")?,
+            stop_reason: row.try_get("stop_reason")?,
+            stop_info: json(row, "stop_info")?,
+            created_ms: row.try_get("created_ms")?,
+            started_ms: row.try_get("started_ms")?,
+            heartbeat_ms: row.try_get("heartbeat_ms")?,
+            finished_ms: row.try_get("finished_ms")?,
+            retry_of: row.try_get("retry_of")?,
+            attempt: row.try_get("attempt")?,
+            delivery: row
+                .try_get::<Option<String>, _>("delivery")?
+                .and_then(|t| serde_json::from_str(&t).ok()),
+        })
+    }
+}
+
+impl FromRow<'_, DbRow> for TrialRow {
+    fn from_row(row: &DbRow) -> std::result::Result<Self, sqlx::Error> {
+        Ok(TrialRow {
+            id: row.try_get("id")?,
+            retry_of: row.try_get("retry_of")?,
+            attempt: row.try_get("attempt")?,
+            params: json(row, "params")?,
+            grid_index: row.try_get("grid_index")?,
+            metric: row.try_get("metric")?,
+            state: state(row, "state")?,
+            summary: json(row, "summary")?,
+            user_summary: json(row, "user_summary")?,
+            error: row.try_get("error")?,
+        })
+    }
+}
+
+// ---- pieces of write transactions -----------------------------------------------------
+
+/// One run, read with `conn` (inside a transaction, or from the pool).
+async fn fetch_run<'c, E>(conn: E, id: &str) -> Result<Option<RunRow>>
+where
+    E: sqlx::Executor<'c, Database = Db>,
+{
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id = $1"
+    );
+    Ok(sqlx::query_as::<_, RunRow>(&sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// One sweep, read with `conn`.
+async fn fetch_sweep<'c, E>(conn: E, id: &str) -> Result<Option<SweepRow>>
+where
+    E: sqlx::Executor<'c, Database = Db>,
+{
+    let sql = format!(
+        "SELECT {SWEEP_COLUMNS} FROM sweeps s JOIN projects p ON p.id = s.project_id WHERE s.id = $1"
+    );
+    Ok(sqlx::query_as::<_, SweepRow>(&sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// The id of a project, created if missing (concurrent creators agree on one row).
+async fn project_id(conn: &mut DbConn, name: &str) -> Result<i64> {
+    sqlx::query(
+        "INSERT INTO projects (name, created_ms) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(sqlx::query("SELECT id FROM projects WHERE name = $1")
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("id")?)
+}
+
+/// Insert `new` with `number` in `state` (`queued` runs get no start time); returns its id.
+async fn insert_run_row(
+    conn: &mut DbConn,
+    new: &NewRun,
+    number: Option<i64>,
+    state: RunState,
+) -> Result<String> {
+    let project_id = project_id(conn, &new.project).await?;
+    let id = new_id("r");
+    let now = now_ms();
+    let started = (state != RunState::Queued).then_some(now);
+    sqlx::query(
+        "INSERT INTO runs (id, sweep_id, project_id, number, name, state, params, config, suggestion, grid_index, \
+         agent_id, host, argv, git_commit, git_dirty, created_ms, started_ms, heartbeat_ms, retry_of, attempt) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19)",
+    )
+    .bind(&id)
+    .bind(&new.sweep_id)
+    .bind(project_id)
+    .bind(number)
+    .bind(&new.name)
+    .bind(state.as_str())
+    .bind(new.params.to_string())
+    .bind(new.config.to_string())
+    .bind(new.suggestion.as_ref().map(Value::to_string))
+    .bind(new.grid_index)
+    .bind(&new.agent_id)
+    .bind(&new.host)
+    .bind(new.argv.as_ref().map(Value::to_string))
+    .bind(&new.git_commit)
+    .bind(new.git_dirty)
+    .bind(now)
+    .bind(started)
+    .bind(&new.retry_of)
+    .bind(new.attempt.unwrap_or(1))
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// `$first, $first+1, …` for `n` parameters.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+// ---- the operations, each one attempt ---------------------------------------------------
+
+impl Backend {
+    async fn insert_sweep_once(&self, new: &NewSweep<'_>) -> Result<SweepRow> {
+        let mut tx = self.begin().await?;
+        let project_id = project_id(&mut tx, new.project).await?;
+        let id = new_id("s");
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO sweeps (id, project_id, name, method, state, source, source_file, config_hash, seed, \
+             metric_name, goal, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+        )
+        .bind(&id)
+        .bind(project_id)
+        .bind(new.name)
+        .bind(new.method)
+        .bind(SweepState::Running.as_str())
+        .bind(new.source)
+        .bind(new.source_file)
+        .bind(new.config_hash)
+        .bind(new.seed)
+        .bind(new.metric_name)
+        .bind(new.goal)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let row = fetch_sweep(&mut *tx, &id)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn find_sweep_in(
+        &self,
+        project: &str,
+        config_hash: &str,
+        states: &[SweepState],
+    ) -> Result<Option<SweepRow>> {
+        let sql = format!(
+            "SELECT {SWEEP_COLUMNS} FROM sweeps s JOIN projects p ON p.id = s.project_id \
+             WHERE p.name = $1 AND s.config_hash = $2 AND s.state IN ({}) \
+             ORDER BY s.created_ms DESC LIMIT 1",
+            placeholders(3, states.len())
+        );
+        let mut q = sqlx::query_as::<_, SweepRow>(&sql)
+            .bind(project)
+            .bind(config_hash);
+        for s in states {
+            q = q.bind(s.as_str());
+        }
+        Ok(q.fetch_optional(&self.reader).await?)
+    }
+
+    async fn transition_sweep_once(
+        &self,
+        id: &str,
+        from: &[SweepState],
+        to: SweepState,
+        ended_by: Option<&str>,
+    ) -> Result<Option<SweepRow>> {
+        if from.is_empty() {
+            return Ok(None);
+        }
+        let mut tx = self.begin().await?;
+        let sql = format!(
+            "UPDATE sweeps SET state = $2, updated_ms = $3 WHERE id = $1 AND state IN ({})",
+            placeholders(4, from.len())
+        );
+        let mut q = sqlx::query(&sql).bind(id).bind(to.as_str()).bind(now_ms());
+        for s in from {
+            q = q.bind(s.as_str());
+        }
+        if q.execute(&mut *tx).await?.rows_affected() == 0 {
+            return Ok(None);
+        }
+        if let (true, Some(action)) = (to.is_over(), ended_by) {
+            // Queued retries never start in a sweep that is over.
+            sqlx::query(
+                "UPDATE runs SET state = $2, error = $3, finished_ms = $4 WHERE sweep_id = $1 AND state = $5",
+            )
+            .bind(id)
+            .bind(RunState::Cancelled.as_str())
+            .bind(format!(
+                "not started: the sweep was ended by `{action}` first"
+            ))
+            .bind(now_ms())
+            .bind(RunState::Queued.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let row = fetch_sweep(&mut *tx, id).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn finish_sweep_if_unchanged_once(&self, id: &str, expected: i64) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE sweeps SET state = $3, retries_only = FALSE, updated_ms = $4 \
+             WHERE id = $1 AND next_number = $2 AND state = $5 \
+             AND NOT EXISTS (SELECT 1 FROM runs WHERE sweep_id = $1 AND state IN ($6, $7))",
+        )
+        .bind(id)
+        .bind(expected)
+        .bind(SweepState::Finished.as_str())
+        .bind(now_ms())
+        .bind(SweepState::Running.as_str())
+        .bind(RunState::Queued.as_str())
+        .bind(RunState::Running.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn request_stop_for_sweep_once(&self, sweep_id: &str, reason: &str) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE runs SET stop_requested = TRUE, stop_reason = $2 WHERE sweep_id = $1 AND state IN ($3, $4)",
+        )
+        .bind(sweep_id)
+        .bind(reason)
+        .bind(RunState::Running.as_str())
+        .bind(RunState::Queued.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn set_notes_once(&self, sweep_id: &str, notes: &str) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE sweeps SET notes = $2 WHERE id = $1")
+            .bind(sweep_id)
+            .bind(notes)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn register_agent_once(
+        &self,
+        sweep_id: Option<&str>,
+        host: Option<&str>,
+        pid: Option<i64>,
+        process: Option<&str>,
+    ) -> Result<String> {
+        let id = new_id("a");
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO agents (id, sweep_id, host, pid, process_key, created_ms, seen_ms) VALUES ($1, $2, $3, $4, $5, $6, $6)")
+            .bind(&id)
+            .bind(sweep_id)
+            .bind(host)
+            .bind(pid)
+            .bind(process.filter(|p| p.len() <= 256))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn insert_run_once(&self, new: &NewRun) -> Result<RunRow> {
+        let mut tx = self.begin().await?;
+        let state = if new.retry_of.is_some() {
+            RunState::Queued
+        } else {
+            RunState::Running
+        };
+        let id = insert_run_row(&mut tx, new, new.number, state).await?;
+        let run = fetch_run(&mut *tx, &id)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        tx.commit().await?;
+        Ok(run)
+    }
+
+    async fn set_argv_once(
+        &self,
+        run_id: &str,
+        argv: &[String],
+        git_commit: Option<&str>,
+        git_dirty: Option<bool>,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE runs SET argv = $2, git_commit = COALESCE($3, git_commit), \
+             git_dirty = CASE WHEN $3 IS NULL THEN git_dirty ELSE $4 END WHERE id = $1",
+        )
+        .bind(run_id)
+        .bind(serde_json::to_string(argv).unwrap_or_else(|_| "[]".into()))
+        .bind(git_commit)
+        .bind(git_dirty)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn merge_config_once(
+        &self,
+        run_id: &str,
+        values: &Map<String, Value>,
+        locked: Option<&Value>,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let sql = format!("SELECT config FROM runs WHERE id = $1{FOR_UPDATE}");
+        let row = sqlx::query(&sql)
+            .bind(run_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let mut config: Value = serde_json::from_str(&row.try_get::<String, _>("config")?)
+            .ok()
+            .filter(Value::is_object)
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        deep_merge(&mut config, &Value::Object(values.clone()));
+        if let Some(locked) = locked {
+            deep_merge(&mut config, locked);
+        }
+        sqlx::query("UPDATE runs SET config = $2 WHERE id = $1")
+            .bind(run_id)
+            .bind(config.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn heartbeat_once(&self, run_id: &str) -> Result<Option<(bool, Option<String>)>> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(
+            "UPDATE runs SET heartbeat_ms = $2 WHERE id = $1 RETURNING stop_requested, stop_reason",
+        )
+        .bind(run_id)
+        .bind(now_ms())
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get("stop_requested")?, r.try_get("stop_reason")?)),
+            None => None,
+        })
+    }
+
+    async fn append_metrics_once(
+        &self,
+        run_id: &str,
+        points: &[Point],
+        objective: Option<Objective<'_>>,
+    ) -> Result<Option<Appended>> {
+        let mut tx = self.begin().await?;
+        // The run's row lock (PostgreSQL) or the single writer (SQLite) holds off every other
+        // batch of this run until commit, so `next_step`, the summary and the metric are read
+        // and written by one batch at a time.
+        let sql = format!(
+            "SELECT next_step, summary, metric, stop_requested, stop_reason FROM runs WHERE id = $1{FOR_UPDATE}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(run_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut next_step: i64 = row.try_get("next_step")?;
+        let mut summary: Map<String, Value> =
+            serde_json::from_str(&row.try_get::<String, _>("summary")?).unwrap_or_default();
+        let mut metric: Option<f64> = row.try_get("metric")?;
+        let now = now_ms();
+        let mut accepted = 0;
+        // Multi-row inserts in chunks keep large batches to a few statements. A batch that
+        // names one (name, step) twice keeps the last value (one statement cannot upsert a
+        // row twice on PostgreSQL).
+        let mut flat: Vec<(i64, &str, Option<f64>, i64)> = Vec::new();
+        let mut seen: std::collections::HashMap<(i64, &str), usize> =
+            std::collections::HashMap::new();
+        for p in points {
+            let step = p.step.unwrap_or(next_step);
+            next_step = next_step.max(step + 1);
+            let time = p.time_ms.unwrap_or(now);
+            for (name, value) in &p.values {
+                match seen.get(&(step, name.as_str())) {
+                    Some(&i) => flat[i] = (step, name, *value, time),
+                    None => {
+                        seen.insert((step, name.as_str()), flat.len());
+                        flat.push((step, name, *value, time));
+                    }
+                }
+                summary.insert(name.clone(), value.map(Value::from).unwrap_or(Value::Null));
+                if let (Some(obj), Some(v)) = (objective, value.filter(|v| v.is_finite())) {
+                    if obj.name == name {
+                        let better = match metric {
+                            None => true,
+                            Some(m) if obj.maximize => v > m,
+                            Some(m) => v < m,
+                        };
+                        if better {
+                            metric = Some(v);
+                        }
+                    }
+                }
+            }
+        }
+        // Points overwritten by a later one of the same batch still count as written.
+        accepted += points.iter().map(|p| p.values.len()).sum::<usize>() - flat.len();
+        for chunk in flat.chunks(200) {
+            let mut sql =
+                String::from("INSERT INTO metrics (run_id, name, step, value, time_ms) VALUES ");
+            for i in 0..chunk.len() {
+                let b = i * 5;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                ));
+            }
+            sql.push_str(" ON CONFLICT (run_id, name, step) DO UPDATE SET value = excluded.value, time_ms = excluded.time_ms");
+            let mut q = sqlx::query(&sql);
+            for (step, name, value, time) in chunk {
+                q = q
+                    .bind(run_id)
+                    .bind(*name)
+                    .bind(*step)
+                    .bind(*value)
+                    .bind(*time);
+            }
+            accepted += q.execute(&mut *tx).await?.rows_affected() as usize;
+        }
+        sqlx::query("UPDATE runs SET next_step = $2, summary = $3, metric = $4, heartbeat_ms = $5 WHERE id = $1")
+            .bind(run_id)
+            .bind(next_step)
+            .bind(Value::Object(summary).to_string())
+            .bind(metric)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(Appended {
+            accepted,
+            stop: row.try_get("stop_requested")?,
+            reason: row.try_get("stop_reason")?,
+            metric,
+        }))
+    }
+
+    async fn append_output_once(&self, run_id: &str, stream: &str, text: &str) -> Result<bool> {
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "INSERT INTO outputs (run_id, stream, text, time_ms) SELECT id, $2, $3, $4 FROM runs WHERE id = $1",
+        )
+        .bind(run_id)
+        .bind(stream)
+        .bind(text)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE runs SET heartbeat_ms = $2 WHERE id = $1")
+            .bind(run_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_user_summary_once(
+        &self,
+        run_id: &str,
+        values: &Map<String, Value>,
+        objective: Option<Objective<'_>>,
+    ) -> Result<Option<Option<f64>>> {
+        let mut tx = self.begin().await?;
+        let sql = format!("SELECT user_summary, metric FROM runs WHERE id = $1{FOR_UPDATE}");
+        let row = sqlx::query(&sql)
+            .bind(run_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let mut summary: Map<String, Value> =
+            serde_json::from_str(&row.try_get::<String, _>("user_summary")?).unwrap_or_default();
+        for (k, v) in values {
+            summary.insert(k.clone(), v.clone());
+        }
+        let mut metric: Option<f64> = row.try_get("metric")?;
+        if let Some(obj) = objective.filter(|o| values.contains_key(o.name)) {
+            let aggregate = if obj.maximize { "MAX" } else { "MIN" };
+            let sql = format!(
+                "SELECT {aggregate}(value) AS v FROM metrics WHERE run_id = $1 AND name = $2 AND {FINITE}"
+            );
+            let logged: Option<f64> = sqlx::query(&sql)
+                .bind(run_id)
+                .bind(obj.name)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("v")?;
+            let reported = summary.get(obj.name).and_then(finite_number);
+            metric = match (logged, reported) {
+                (Some(a), Some(b)) if obj.maximize => Some(a.max(b)),
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        sqlx::query("UPDATE runs SET user_summary = $2, metric = $3 WHERE id = $1")
+            .bind(run_id)
+            .bind(Value::Object(summary).to_string())
+            .bind(metric)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(metric))
+    }
+
+    async fn finish_run_once(
+        &self,
+        run_id: &str,
+        state: RunState,
+        exit_code: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<Option<RunRow>> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE runs SET state = $2, exit_code = $3, error = $4, finished_ms = $5 \
+             WHERE id = $1 AND state IN ($6, $7)",
+        )
+        .bind(run_id)
+        .bind(state.as_str())
+        .bind(exit_code)
+        .bind(error)
+        .bind(now_ms())
+        .bind(RunState::Running.as_str())
+        .bind(RunState::Queued.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let row = fetch_run(&mut *tx, run_id).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn add_delivery_once(
+        &self,
+        run_id: &str,
+        missing: u64,
+        recovered: u64,
+        files: &[String],
+    ) -> Result<Option<RunRow>> {
+        let mut tx = self.begin().await?;
+        let sql = format!("SELECT delivery FROM runs WHERE id = $1{FOR_UPDATE}");
+        let row = sqlx::query(&sql)
+            .bind(run_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let text: Option<String> = row.try_get("delivery")?;
+        let mut delivery = text
+            .and_then(|t| serde_json::from_str::<Delivery>(&t).ok())
+            .unwrap_or_default();
+        delivery.missing = delivery.missing.saturating_add(missing);
+        delivery.recovered = delivery.recovered.saturating_add(recovered);
+        for file in files {
+            if !delivery.files.contains(file) && delivery.files.len() < MAX_DELIVERY_FILES {
+                delivery.files.push(file.clone());
+            }
+        }
+        let text = serde_json::to_string(&delivery).unwrap_or_else(|_| "{}".into());
+        sqlx::query("UPDATE runs SET delivery = $2 WHERE id = $1")
+            .bind(run_id)
+            .bind(text)
+            .execute(&mut *tx)
+            .await?;
+        let run = fetch_run(&mut *tx, run_id).await?;
+        tx.commit().await?;
+        Ok(run)
+    }
+
+    async fn crash_runs_once(&self, ids: &[String], error: &str) -> Result<Vec<String>> {
+        let mut tx = self.begin().await?;
+        let mut crashed = Vec::new();
+        for id in ids {
+            let done = sqlx::query(
+                "UPDATE runs SET state = $4, error = $2, finished_ms = $3 WHERE id = $1 AND state = $5",
+            )
+            .bind(id)
+            .bind(error)
+            .bind(now_ms())
+            .bind(RunState::Crashed.as_str())
+            .bind(RunState::Running.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() > 0 {
+                crashed.push(id.clone());
+            }
+        }
+        tx.commit().await?;
+        Ok(crashed)
+    }
+
+    async fn crash_silent_runs_once(&self, cutoff_ms: i64) -> Result<Vec<String>> {
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(
+            "UPDATE runs SET state = $3, error = 'the agent stopped reporting', finished_ms = $2 \
+             WHERE state = $4 AND sweep_id IS NOT NULL AND COALESCE(heartbeat_ms, started_ms, created_ms) < $1 \
+             RETURNING id",
+        )
+        .bind(cutoff_ms)
+        .bind(now_ms())
+        .bind(RunState::Crashed.as_str())
+        .bind(RunState::Running.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("id").map_err(Into::into))
+            .collect()
+    }
+
+    async fn request_stop_once(&self, run_id: &str, reason: &str, info: &Value) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE runs SET stop_requested = TRUE, stop_reason = $2, stop_info = $3 \
+             WHERE id = $1 AND state = $4 AND NOT stop_requested",
+        )
+        .bind(run_id)
+        .bind(reason)
+        .bind(info.to_string())
+        .bind(RunState::Running.as_str())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn claim_queued_once(
+        &self,
+        sweep_id: &str,
+        agent_id: Option<&str>,
+        host: Option<&str>,
+    ) -> Result<Option<RunRow>> {
+        let mut tx = self.begin().await?;
+        // The pick and the update are one statement; on PostgreSQL the pick locks the row it
+        // takes and skips rows another claim holds, so concurrent claims take different runs.
+        let sql = format!(
+            "UPDATE runs SET state = $2, agent_id = $3, host = $4, started_ms = $5, heartbeat_ms = $5 \
+             WHERE state = $6 AND id = (SELECT r.id FROM runs r JOIN sweeps s ON s.id = r.sweep_id \
+                 WHERE r.sweep_id = $1 AND r.state = $6 AND s.state = $7 \
+                 ORDER BY r.number, r.created_ms, r.id LIMIT 1{SKIP_LOCKED_R}) \
+             RETURNING id"
+        );
+        let row = sqlx::query(&sql)
+            .bind(sweep_id)
+            .bind(RunState::Running.as_str())
+            .bind(agent_id)
+            .bind(host)
+            .bind(now_ms())
+            .bind(RunState::Queued.as_str())
+            .bind(SweepState::Running.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let id: String = row.try_get("id")?;
+        let run = fetch_run(&mut *tx, &id).await?;
+        tx.commit().await?;
+        Ok(run)
+    }
+
+    async fn insert_suggested_run_once(&self, new: &NewRun, expected: i64) -> Result<Inserted> {
+        let Some(sweep_id) = new.sweep_id.as_deref() else {
+            return Err(StoreError::Db(sqlx::Error::Protocol(
+                "insert_suggested_run needs a sweep".into(),
+            )));
+        };
+        let mut tx = self.begin().await?;
+        // Takes the sweep's row lock on PostgreSQL until commit: the next claim of this sweep
+        // waits here, then finds the number moved on and answers stale.
+        let taken = sqlx::query(
+            "UPDATE sweeps SET next_number = next_number + 1, updated_ms = $3 \
+             WHERE id = $1 AND next_number = $2 AND state = $4",
+        )
+        .bind(sweep_id)
+        .bind(expected)
+        .bind(now_ms())
+        .bind(SweepState::Running.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if taken.rows_affected() == 0 {
+            return Ok(Inserted::Stale);
+        }
+        let id = match insert_run_row(&mut tx, new, Some(expected), RunState::Running).await {
+            Ok(id) => id,
+            // The schema's unique (sweep_id, number): another writer holds the number.
+            Err(e) if e.is_unique_violation() => return Ok(Inserted::Stale),
+            Err(e) => return Err(e),
+        };
+        let run = fetch_run(&mut *tx, &id)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        tx.commit().await?;
+        Ok(Inserted::Inserted(Box::new(run)))
+    }
+
+    async fn queue_retries_once(
+        &self,
+        sweep_id: &str,
+        runs: &[String],
+        reopen_finished: bool,
+    ) -> Result<Vec<RunRow>> {
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        let sql = format!("SELECT state, next_number FROM sweeps WHERE id = $1{FOR_UPDATE}");
+        let Some(row) = sqlx::query(&sql)
+            .bind(sweep_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let sweep_state: SweepState = state(&row, "state")?;
+        let first: i64 = row.try_get("next_number")?;
+        let reopen = match sweep_state {
+            SweepState::Cancelled => return Ok(Vec::new()),
+            SweepState::Finished if !reopen_finished => return Ok(Vec::new()),
+            SweepState::Finished => true,
+            SweepState::Running | SweepState::Paused => false,
+        };
+        let mut number = first;
+        let mut queued = Vec::new();
+        for original in runs {
+            let id = new_id("r");
+            let done = sqlx::query(
+                "INSERT INTO runs (id, sweep_id, project_id, number, state, params, config, suggestion, grid_index, \
+                 created_ms, retry_of, attempt) \
+                 SELECT $1, o.sweep_id, o.project_id, $3, $4, o.params, o.config, o.suggestion, o.grid_index, $5, o.id, o.attempt + 1 \
+                 FROM runs o WHERE o.id = $2 AND o.sweep_id = $6 AND o.state NOT IN ($4, $7) \
+                 ON CONFLICT (retry_of) WHERE retry_of IS NOT NULL DO NOTHING",
+            )
+            .bind(&id)
+            .bind(original)
+            .bind(number)
+            .bind(RunState::Queued.as_str())
+            .bind(now_ms())
+            .bind(sweep_id)
+            .bind(RunState::Running.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() > 0 {
+                number += 1;
+                if let Some(run) = fetch_run(&mut *tx, &id).await? {
+                    queued.push(run);
+                }
+            }
+        }
+        if number != first {
+            let mut q = sqlx::query(if reopen {
+                "UPDATE sweeps SET next_number = $2, updated_ms = $3, state = $4, retries_only = TRUE WHERE id = $1"
+            } else {
+                "UPDATE sweeps SET next_number = $2, updated_ms = $3 WHERE id = $1"
+            })
+            .bind(sweep_id)
+            .bind(number)
+            .bind(now_ms());
+            if reopen {
+                q = q.bind(SweepState::Running.as_str());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(queued)
+    }
+}
+
+// ---- the seam ---------------------------------------------------------------------------
+
+#[async_trait]
+impl Storage for Backend {
+    fn describe(&self) -> String {
+        self.describe_location()
+    }
+
+    fn path(&self) -> Option<&Path> {
+        self.file()
+    }
+
+    async fn close(&self) {
+        self.close_pools().await
+    }
+
+    async fn insert_sweep(&self, new: NewSweep<'_>) -> Result<SweepRow> {
+        retrying(|| self.insert_sweep_once(&new)).await
+    }
+
+    async fn sweep(&self, id: &str) -> Result<Option<SweepRow>> {
+        fetch_sweep(&self.reader, id).await
+    }
+
+    async fn sweeps(&self, project: Option<&str>) -> Result<Vec<SweepRow>> {
+        let sql = format!(
+            "SELECT {SWEEP_COLUMNS} FROM sweeps s JOIN projects p ON p.id = s.project_id \
+             WHERE (CAST($1 AS TEXT) IS NULL OR p.name = $1) ORDER BY s.created_ms DESC, s.id"
+        );
+        Ok(sqlx::query_as::<_, SweepRow>(&sql)
+            .bind(project)
+            .fetch_all(&self.reader)
+            .await?)
+    }
+
+    async fn find_resumable(&self, project: &str, config_hash: &str) -> Result<Option<SweepRow>> {
+        self.find_sweep_in(
+            project,
+            config_hash,
+            &[SweepState::Running, SweepState::Paused],
+        )
+        .await
+    }
+
+    async fn find_finished(&self, project: &str, config_hash: &str) -> Result<Option<SweepRow>> {
+        self.find_sweep_in(project, config_hash, &[SweepState::Finished])
+            .await
+    }
+
+    async fn sweep_counts(&self, id: &str) -> Result<BTreeMap<RunState, i64>> {
+        let rows =
+            sqlx::query("SELECT state, COUNT(*) AS n FROM runs WHERE sweep_id = $1 GROUP BY state")
+                .bind(id)
+                .fetch_all(&self.reader)
+                .await?;
+        let mut counts = BTreeMap::new();
+        for row in rows {
+            counts.insert(state(&row, "state")?, row.try_get::<i64, _>("n")?);
+        }
+        Ok(counts)
+    }
+
+    async fn best_run(&self, sweep_id: &str, maximize: bool) -> Result<Option<RunRow>> {
+        let order = if maximize { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id \
+             WHERE r.sweep_id = $1 AND r.metric IS NOT NULL ORDER BY r.metric {order}, r.number LIMIT 1"
+        );
+        Ok(sqlx::query_as::<_, RunRow>(&sql)
+            .bind(sweep_id)
+            .fetch_optional(&self.reader)
+            .await?)
+    }
+
+    async fn transition_sweep(
+        &self,
+        id: &str,
+        from: &[SweepState],
+        to: SweepState,
+        ended_by: Option<&str>,
+    ) -> Result<Option<SweepRow>> {
+        retrying(|| self.transition_sweep_once(id, from, to, ended_by)).await
+    }
+
+    async fn finish_sweep_if_unchanged(
+        &self,
+        id: &str,
+        expected_next_number: i64,
+    ) -> Result<bool> {
+        retrying(|| self.finish_sweep_if_unchanged_once(id, expected_next_number)).await
+    }
+
+    async fn request_stop_for_sweep(&self, sweep_id: &str, reason: &str) -> Result<u64> {
+        retrying(|| self.request_stop_for_sweep_once(sweep_id, reason)).await
+    }
+
+    async fn set_notes(&self, sweep_id: &str, notes: &str) -> Result<bool> {
+        retrying(|| self.set_notes_once(sweep_id, notes)).await
+    }
+
+    async fn retry_counts(&self, sweep_id: &str) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN r.retry_of IS NOT NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS retries, \
+             CAST(COALESCE(SUM(CASE WHEN r.state IN ($2, $3) \
+                 AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.retry_of = r.id) THEN 1 ELSE 0 END), 0) AS BIGINT) AS retryable \
+             FROM runs r WHERE r.sweep_id = $1",
+        )
+        .bind(sweep_id)
+        .bind(RunState::Failed.as_str())
+        .bind(RunState::Crashed.as_str())
+        .fetch_one(&self.reader)
+        .await?;
+        Ok((row.try_get("retries")?, row.try_get("retryable")?))
+    }
+
+    async fn compute_ms(&self, sweep_id: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(COALESCE(finished_ms, heartbeat_ms, started_ms) - started_ms), 0) AS BIGINT) AS ms \
+             FROM runs WHERE sweep_id = $1 AND started_ms IS NOT NULL",
+        )
+        .bind(sweep_id)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(row.try_get("ms")?)
+    }
+
+    async fn sweep_points(&self, sweep_id: &str) -> Result<Vec<RunPoint>> {
+        let rows = sqlx::query(
+            "SELECT id, number, state, params, metric, created_ms, started_ms, finished_ms \
+             FROM runs WHERE sweep_id = $1 ORDER BY number",
+        )
+        .bind(sweep_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let params: String = r.try_get("params")?;
+                Ok(RunPoint {
+                    id: r.try_get("id")?,
+                    number: r.try_get("number")?,
+                    state: state(r, "state")?,
+                    params: serde_json::from_str(&params).unwrap_or(Value::Null),
+                    metric: r.try_get("metric")?,
+                    created_ms: r.try_get("created_ms")?,
+                    started_ms: r.try_get("started_ms")?,
+                    finished_ms: r.try_get("finished_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn finished_fingerprint(&self, sweep_id: &str) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, COALESCE(MAX(finished_ms), 0) AS last FROM runs \
+             WHERE sweep_id = $1 AND metric IS NOT NULL AND state NOT IN ($2, $3)",
+        )
+        .bind(sweep_id)
+        .bind(RunState::Running.as_str())
+        .bind(RunState::Queued.as_str())
+        .fetch_one(&self.reader)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("last")?))
+    }
+
+    async fn register_agent(
+        &self,
+        sweep_id: Option<&str>,
+        host: Option<&str>,
+        pid: Option<i64>,
+        process: Option<&str>,
+    ) -> Result<String> {
+        retrying(|| self.register_agent_once(sweep_id, host, pid, process)).await
+    }
+
+    async fn agent_host(&self, agent_id: &str) -> Result<Option<Option<String>>> {
+        let row = sqlx::query("SELECT host FROM agents WHERE id = $1")
+            .bind(agent_id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(|r| r.try_get::<Option<String>, _>("host").ok().flatten()))
+    }
+
+    async fn running_agent_processes(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let rows = sqlx::query(
+            "SELECT a.process_key AS process_key, r.id AS id FROM runs r JOIN agents a ON a.id = r.agent_id \
+             WHERE r.state = $1 AND r.sweep_id IS NOT NULL AND a.process_key IS NOT NULL \
+             ORDER BY a.process_key",
+        )
+        .bind(RunState::Running.as_str())
+        .fetch_all(&self.reader)
+        .await?;
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for row in rows {
+            let key: String = row.try_get("process_key")?;
+            let id: String = row.try_get("id")?;
+            match out.last_mut() {
+                Some((last, ids)) if *last == key => ids.push(id),
+                _ => out.push((key, vec![id])),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn insert_run(&self, new: NewRun) -> Result<RunRow> {
+        retrying(|| self.insert_run_once(&new)).await
+    }
+
+    async fn run(&self, id: &str) -> Result<Option<RunRow>> {
+        fetch_run(&self.reader, id).await
+    }
+
+    async fn runs(&self, filter: &RunFilter) -> Result<(Vec<RunRow>, i64)> {
+        let condition = "(CAST($1 AS TEXT) IS NULL OR r.sweep_id = $1) AND (CAST($2 AS TEXT) IS NULL OR p.name = $2) \
+             AND (CAST($3 AS TEXT) IS NULL OR r.state = $3)";
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE {condition} \
+             ORDER BY r.number, r.created_ms, r.id LIMIT $4 OFFSET $5"
+        );
+        let state = filter.state.map(RunState::as_str);
+        let rows = sqlx::query_as::<_, RunRow>(&sql)
+            .bind(&filter.sweep)
+            .bind(&filter.project)
+            .bind(state)
+            .bind(filter.limit.unwrap_or(1000).clamp(1, 100_000))
+            .bind(filter.offset.unwrap_or(0).max(0))
+            .fetch_all(&self.reader)
+            .await?;
+        let total_sql = format!(
+            "SELECT COUNT(*) AS n FROM runs r JOIN projects p ON p.id = r.project_id WHERE {condition}"
+        );
+        let total: i64 = sqlx::query(&total_sql)
+            .bind(&filter.sweep)
+            .bind(&filter.project)
+            .bind(state)
+            .fetch_one(&self.reader)
+            .await?
+            .try_get("n")?;
+        Ok((rows, total))
+    }
+
+    async fn runs_page(&self, q: &RunQuery) -> Result<(Vec<RunRow>, i64)> {
+        let page = page_sql(q, DIALECT, RUN_COLUMNS);
+        let mut query = sqlx::query_as::<_, RunRow>(&page.select);
+        for b in &page.binds {
+            query = match b {
+                Bind::Text(t) => query.bind(t.clone()),
+                Bind::Real(x) => query.bind(*x),
+            };
+        }
+        let rows = query
+            .bind(q.limit.unwrap_or(1000).clamp(1, 100_000))
+            .bind(q.offset.unwrap_or(0).max(0))
+            .fetch_all(&self.reader)
+            .await?;
+        let mut count = sqlx::query(&page.count);
+        for b in &page.binds[..page.count_binds] {
+            count = match b {
+                Bind::Text(t) => count.bind(t.clone()),
+                Bind::Real(x) => count.bind(*x),
+            };
+        }
+        let total: i64 = count.fetch_one(&self.reader).await?.try_get("n")?;
+        Ok((rows, total))
+    }
+
+    async fn trials(&self, sweep_id: &str) -> Result<Vec<TrialRow>> {
+        Ok(sqlx::query_as::<_, TrialRow>(
+            "SELECT id, retry_of, attempt, params, grid_index, metric, state, summary, user_summary, error \
+             FROM runs WHERE sweep_id = $1 ORDER BY number, created_ms, id",
+        )
+        .bind(sweep_id)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
+    async fn set_argv(
+        &self,
+        run_id: &str,
+        argv: &[String],
+        git_commit: Option<&str>,
+        git_dirty: Option<bool>,
+    ) -> Result<bool> {
+        retrying(|| self.set_argv_once(run_id, argv, git_commit, git_dirty)).await
+    }
+
+    async fn merge_config(
+        &self,
+        run_id: &str,
+        values: &Map<String, Value>,
+        locked: Option<&Value>,
+    ) -> Result<bool> {
+        retrying(|| self.merge_config_once(run_id, values, locked)).await
+    }
+
+    async fn heartbeat(&self, run_id: &str) -> Result<Option<(bool, Option<String>)>> {
+        retrying(|| self.heartbeat_once(run_id)).await
+    }
+
+    async fn append_metrics(
+        &self,
+        run_id: &str,
+        points: &[Point],
+        objective: Option<Objective<'_>>,
+    ) -> Result<Option<Appended>> {
+        retrying(|| self.append_metrics_once(run_id, points, objective)).await
+    }
+
+    async fn last_value(&self, run_id: &str, name: &str) -> Result<Option<Option<f64>>> {
+        let row = sqlx::query(
+            "SELECT value FROM metrics WHERE run_id = $1 AND name = $2 ORDER BY step DESC LIMIT 1",
+        )
+        .bind(run_id)
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("value")?),
+            None => None,
+        })
+    }
+
+    async fn history(&self, run_id: &str) -> Result<Vec<HistoryPoint>> {
+        let rows = sqlx::query(
+            "SELECT step, name, value, time_ms FROM metrics WHERE run_id = $1 ORDER BY step, name",
+        )
+        .bind(run_id)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut out: Vec<HistoryPoint> = Vec::new();
+        for r in rows {
+            let step: i64 = r.try_get("step")?;
+            let name: String = r.try_get("name")?;
+            let value: Option<f64> = r.try_get("value")?;
+            let time_ms: i64 = r.try_get("time_ms")?;
+            if out.last().map(|p| p.step) != Some(step) {
+                out.push(HistoryPoint {
+                    step,
+                    time_ms,
+                    values: Map::new(),
+                });
+            }
+            let last = out.last_mut().expect("pushed above");
+            last.time_ms = last.time_ms.max(time_ms);
+            last.values
+                .insert(name, value.map(Value::from).unwrap_or(Value::Null));
+        }
+        Ok(out)
+    }
+
+    async fn metric_names(&self, run_id: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT DISTINCT name FROM metrics WHERE run_id = $1 ORDER BY name")
+            .bind(run_id)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("name").map_err(Into::into))
+            .collect()
+    }
+
+    async fn series(&self, run_id: &str, name: &str) -> Result<Vec<SeriesPoint>> {
+        let rows = sqlx::query(
+            "SELECT step, value, time_ms FROM metrics WHERE run_id = $1 AND name = $2 ORDER BY step",
+        )
+        .bind(run_id)
+        .bind(name)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SeriesPoint {
+                    step: r.try_get("step")?,
+                    value: r.try_get("value")?,
+                    time_ms: r.try_get("time_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn append_output(&self, run_id: &str, stream: &str, text: &str) -> Result<bool> {
+        retrying(|| self.append_output_once(run_id, stream, text)).await
+    }
+
+    async fn output(&self, run_id: &str) -> Result<String> {
+        let rows = sqlx::query("SELECT text FROM outputs WHERE run_id = $1 ORDER BY id")
+            .bind(run_id)
+            .fetch_all(&self.reader)
+            .await?;
+        let mut out = String::new();
+        for r in rows {
+            out.push_str(&r.try_get::<String, _>("text")?);
+        }
+        Ok(out)
+    }
+
+    async fn set_user_summary(
+        &self,
+        run_id: &str,
+        values: &Map<String, Value>,
+        objective: Option<Objective<'_>>,
+    ) -> Result<Option<Option<f64>>> {
+        retrying(|| self.set_user_summary_once(run_id, values, objective)).await
+    }
+
+    async fn metric_spans(&self, sweep_id: &str, name: &str) -> Result<Vec<MetricSpan>> {
+        let sql = format!(
+            "SELECT m.run_id AS run_id, MIN(m.value) AS lo, MAX(m.value) AS hi, \
+             (SELECT l.value FROM metrics l WHERE l.run_id = m.run_id AND l.name = $2 AND {FINITE_L} \
+              ORDER BY l.step DESC LIMIT 1) AS last \
+             FROM metrics m JOIN runs r ON r.id = m.run_id \
+             WHERE r.sweep_id = $1 AND m.name = $2 AND {FINITE_M} GROUP BY m.run_id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(sweep_id)
+            .bind(name)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MetricSpan {
+                    run_id: r.try_get("run_id")?,
+                    lowest: r.try_get("lo")?,
+                    highest: r.try_get("hi")?,
+                    last: r.try_get("last")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn finish_run(
+        &self,
+        run_id: &str,
+        state: RunState,
+        exit_code: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<Option<RunRow>> {
+        retrying(|| self.finish_run_once(run_id, state, exit_code, error)).await
+    }
+
+    async fn add_delivery(
+        &self,
+        run_id: &str,
+        missing: u64,
+        recovered: u64,
+        files: &[String],
+    ) -> Result<Option<RunRow>> {
+        retrying(|| self.add_delivery_once(run_id, missing, recovered, files)).await
+    }
+
+    async fn crash_runs(&self, ids: &[String], error: &str) -> Result<Vec<String>> {
+        retrying(|| self.crash_runs_once(ids, error)).await
+    }
+
+    async fn crash_silent_runs(&self, cutoff_ms: i64) -> Result<Vec<String>> {
+        retrying(|| self.crash_silent_runs_once(cutoff_ms)).await
+    }
+
+    async fn request_stop(&self, run_id: &str, reason: &str, info: &Value) -> Result<bool> {
+        retrying(|| self.request_stop_once(run_id, reason, info)).await
+    }
+
+    async fn curves(
+        &self,
+        sweep_id: &str,
+        objective: &str,
+        step_key: Option<&str>,
+    ) -> Result<Vec<RunCurve>> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.number, r.state, r.stop_requested, m.step, m.name, m.value, m.time_ms \
+             FROM runs r LEFT JOIN metrics m ON m.run_id = r.id AND (m.name = $2 OR m.name = $3) \
+             WHERE r.sweep_id = $1 ORDER BY r.number, r.id, m.step",
+        )
+        .bind(sweep_id)
+        .bind(objective)
+        .bind(step_key.unwrap_or(objective))
+        .fetch_all(&self.reader)
+        .await?;
+        let mut out: Vec<RunCurve> = Vec::new();
+        for r in rows {
+            let id: String = r.try_get("id")?;
+            if out.last().map(|c| c.run_id.as_str()) != Some(id.as_str()) {
+                out.push(RunCurve {
+                    run_id: id,
+                    number: r.try_get::<Option<i64>, _>("number")?.unwrap_or(0),
+                    state: state(&r, "state")?,
+                    stop_requested: r.try_get("stop_requested")?,
+                    points: Vec::new(),
+                });
+            }
+            let Some(name) = r.try_get::<Option<String>, _>("name")? else {
+                continue;
+            };
+            let curve = out.last_mut().expect("pushed above");
+            fold_point(
+                &mut curve.points,
+                (
+                    r.try_get("step")?,
+                    &name,
+                    r.try_get("value")?,
+                    r.try_get("time_ms")?,
+                ),
+                objective,
+                step_key,
+            );
+        }
+        Ok(out)
+    }
+
+    async fn run_curve(
+        &self,
+        run_id: &str,
+        objective: &str,
+        step_key: Option<&str>,
+    ) -> Result<Vec<CurvePoint>> {
+        let rows = sqlx::query(
+            "SELECT step, name, value, time_ms FROM metrics WHERE run_id = $1 AND (name = $2 OR name = $3) ORDER BY step",
+        )
+        .bind(run_id)
+        .bind(objective)
+        .bind(step_key.unwrap_or(objective))
+        .fetch_all(&self.reader)
+        .await?;
+        let mut points: Vec<CurvePoint> = Vec::new();
+        for r in rows {
+            let name: String = r.try_get("name")?;
+            fold_point(
+                &mut points,
+                (
+                    r.try_get("step")?,
+                    &name,
+                    r.try_get("value")?,
+                    r.try_get("time_ms")?,
+                ),
+                objective,
+                step_key,
+            );
+        }
+        Ok(points)
+    }
+
+    async fn run_states(&self, sweep_id: &str) -> Result<Vec<(String, i64, RunState, bool)>> {
+        let rows = sqlx::query(
+            "SELECT id, number, state, stop_requested FROM runs WHERE sweep_id = $1 ORDER BY number, id",
+        )
+        .bind(sweep_id)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get::<Option<i64>, _>("number")?.unwrap_or(0),
+                    state(r, "state")?,
+                    r.try_get("stop_requested")?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn claim_queued(
+        &self,
+        sweep_id: &str,
+        agent_id: Option<&str>,
+        host: Option<&str>,
+    ) -> Result<Option<RunRow>> {
+        retrying(|| self.claim_queued_once(sweep_id, agent_id, host)).await
+    }
+
+    async fn insert_suggested_run(
+        &self,
+        new: NewRun,
+        expected_next_number: i64,
+    ) -> Result<Inserted> {
+        retrying(|| self.insert_suggested_run_once(&new, expected_next_number)).await
+    }
+
+    async fn queue_retries(
+        &self,
+        sweep_id: &str,
+        runs: &[String],
+        reopen_finished: bool,
+    ) -> Result<Vec<RunRow>> {
+        retrying(|| self.queue_retries_once(sweep_id, runs, reopen_finished)).await
+    }
+}

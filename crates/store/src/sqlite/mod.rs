@@ -1,0 +1,203 @@
+//! The SQLite backend: one database file in WAL mode with `synchronous=FULL`, so every
+//! acknowledged write survives a killed server (and a power cut).
+//!
+//! Writes go through a single connection, so write transactions (`BEGIN IMMEDIATE` …
+//! `COMMIT`) are serialized without SQLite's busy retries: on this backend the single writer
+//! is the row lock of every read-then-write operation. Reads use a small read-only pool of
+//! their own, which WAL lets run beside the writer. Several servers on one SQLite file would
+//! each have their own writer and wait on SQLite's file lock (busy timeout 30 s); sharing a
+//! database between servers is what the PostgreSQL backend is for.
+//!
+//! A write is acknowledged only after its `COMMIT`. A failed statement or commit rolls back;
+//! a connection whose rollback fails, or that met a storage fault during its transaction, is
+//! closed instead of returned to the pool, so no later write runs inside a half-failed
+//! transaction (after `SQLITE_FULL`, SQLite may already have rolled back on its own) and
+//! writes work again once the fault clears.
+
+use std::ops::{Deref, DerefMut};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::Sqlite;
+
+use crate::dashboard::Dialect;
+use crate::error;
+
+type Db = Sqlite;
+type DbRow = SqliteRow;
+type DbConn = SqliteConnection;
+type Backend = SqliteStorage;
+
+/// SQLite has no row locks: the single writer connection serializes write transactions.
+const FOR_UPDATE: &str = "";
+/// The queued-run pick needs no lock clause under the single writer.
+const SKIP_LOCKED_R: &str = "";
+const DIALECT: Dialect = Dialect::Sqlite;
+
+/// The SQLite backend of [`crate::Storage`].
+#[derive(Debug, Clone)]
+pub struct SqliteStorage {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    path: PathBuf,
+}
+
+impl SqliteStorage {
+    /// Open (creating if needed) the database file at `path`, creating its directory, and
+    /// bring its schema up to date (`migrations/sqlite`).
+    pub async fn open(path: &Path) -> Result<SqliteStorage> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteStorage {
+            writer,
+            reader,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn describe_location(&self) -> String {
+        format!("sqlite://{}", self.path.display())
+    }
+
+    fn file(&self) -> Option<&Path> {
+        Some(&self.path)
+    }
+
+    async fn close_pools(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    /// Start a write transaction (`BEGIN IMMEDIATE` on the writer connection). Write
+    /// transactions run one at a time.
+    ///
+    /// A connection that cannot begin (it met a storage fault, or a cancelled request left it
+    /// inside a transaction and the rollback fails) is closed rather than returned to the
+    /// pool, so the next caller gets a fresh one.
+    async fn begin(&self) -> Result<Tx> {
+        let mut conn = self.writer.acquire().await?;
+        if let Err(first) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+            // A request cancelled between BEGIN and COMMIT can hand back a connection still
+            // inside its transaction; roll that back and try once more.
+            let retried = match sqlx::query("ROLLBACK").execute(&mut *conn).await {
+                Ok(_) => sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await,
+                Err(_) => Err(first),
+            };
+            if let Err(e) = retried {
+                conn.close_on_drop();
+                return Err(e.into());
+            }
+        }
+        Ok(Tx {
+            conn: Some(conn),
+            faults_at_begin: error::faults_seen(),
+        })
+    }
+}
+
+/// A write transaction on the writer connection; dropped without [`Tx::commit`] it rolls
+/// back. When a statement or the commit fails, the transaction is rolled back; if the
+/// rollback fails too, or a storage fault was met meanwhile, the connection is closed
+/// instead of going back to the pool.
+struct Tx {
+    /// `Some` for the whole life of the `Tx`: only `commit` (which consumes it) and `Drop`
+    /// take it out.
+    conn: Option<PoolConnection<Sqlite>>,
+    /// [`error::faults_seen`] at `BEGIN`.
+    faults_at_begin: u64,
+}
+
+impl Deref for Tx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        self.conn
+            .as_deref()
+            .expect("a live transaction holds its connection")
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.conn
+            .as_deref_mut()
+            .expect("a live transaction holds its connection")
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        if error::faults_seen() != self.faults_at_begin {
+            // Closing a connection rolls back whatever it had open.
+            conn.close_on_drop();
+            return;
+        }
+        // The rollback needs the runtime; the connection stays checked out until it is done,
+        // so the next transaction cannot start before it.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+                        conn.close().await.ok();
+                    }
+                });
+            }
+            // Closing a connection rolls back whatever it had open.
+            Err(_) => conn.close_on_drop(),
+        }
+    }
+}
+
+impl Tx {
+    /// Commit. On failure nothing of the transaction is stored, and the connection is closed
+    /// (SQLite rolls back what it still held) so the next transaction starts on a fresh one.
+    async fn commit(mut self) -> Result<()> {
+        let Some(mut conn) = self.conn.take() else {
+            return Ok(());
+        };
+        match sqlx::query("COMMIT").execute(&mut *conn).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                sqlx::query("ROLLBACK").execute(&mut *conn).await.ok();
+                conn.close().await.ok();
+                Err(e.into())
+            }
+        }
+    }
+}
+
+include!("../queries.rs");
+
+#[cfg(test)]
+mod tests;

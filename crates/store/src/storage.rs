@@ -1,0 +1,311 @@
+//! The storage seam: every operation the server needs of a database, each atomic by itself.
+//!
+//! [`Storage`] is implemented once per backend ([`crate::sqlite`], [`crate::postgres`]) and
+//! reached through the cheap clonable [`crate::Store`] handle. No transaction object crosses
+//! this seam: an operation that reads and then writes (a metric batch, a summary merge, a
+//! claim) does so inside the backend, in one statement or one short transaction holding the
+//! row locks it needs (see "Storage" in `docs/ARCHITECTURE.md` for the locking contract).
+//! State changes are conditional and say whether they applied, so several servers on one
+//! database can race without corrupting anything: the loser learns it lost.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use async_trait::async_trait;
+use hyperdial_wire::{RunState, SweepState};
+use serde_json::{Map, Value};
+
+use crate::dashboard::{RunPoint, RunQuery, SeriesPoint};
+use crate::{
+    Appended, HistoryPoint, MetricSpan, NewRun, NewSweep, Objective, Point, Result, RunCurve,
+    RunFilter, RunRow, SweepRow, TrialRow,
+};
+
+/// The answer of [`Storage::insert_suggested_run`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inserted {
+    /// The run was inserted with the expected number, and the sweep's next number moved on.
+    Inserted(Box<RunRow>),
+    /// The sweep changed since the snapshot the suggestion was computed from (another claim
+    /// took the number, a retry was queued, or the sweep left `running`): nothing was written;
+    /// read a fresh snapshot and try again.
+    Stale,
+}
+
+/// A curve point of one run: `(step, objective value, time_ms, step-key value)` (see
+/// [`RunCurve::points`]).
+pub type CurvePoint = (i64, Option<f64>, i64, Option<f64>);
+
+/// Everything the server stores and reads, atomic operation by operation.
+///
+/// Errors: every method fails with [`crate::StoreError`]; a storage fault (disk full,
+/// database unreachable, busy) is sorted by [`crate::StoreError::fault`]. Unknown ids are not
+/// errors: methods answer `None`, `false` or an empty list as documented.
+#[async_trait]
+pub trait Storage: Send + Sync + std::fmt::Debug {
+    /// Where the data lives, for logs and the startup line: the SQLite file as a
+    /// `sqlite://` URL, or the PostgreSQL URL without its password.
+    fn describe(&self) -> String;
+
+    /// The SQLite database file, if this backend has one (fault messages name its volume).
+    fn path(&self) -> Option<&Path>;
+
+    /// Close the connections (SQLite checkpoints its write-ahead log).
+    async fn close(&self);
+
+    // ---- sweeps -------------------------------------------------------------------------
+
+    /// Insert a sweep in state `running` (its project is created if missing).
+    async fn insert_sweep(&self, new: NewSweep<'_>) -> Result<SweepRow>;
+
+    /// One sweep.
+    async fn sweep(&self, id: &str) -> Result<Option<SweepRow>>;
+
+    /// Sweeps, newest first, optionally of one project.
+    async fn sweeps(&self, project: Option<&str>) -> Result<Vec<SweepRow>>;
+
+    /// The newest `running` or `paused` sweep of `project` with this config hash.
+    async fn find_resumable(&self, project: &str, config_hash: &str) -> Result<Option<SweepRow>>;
+
+    /// The newest `finished` sweep of `project` with this config hash.
+    async fn find_finished(&self, project: &str, config_hash: &str) -> Result<Option<SweepRow>>;
+
+    /// Number of runs of a sweep in each state.
+    async fn sweep_counts(&self, id: &str) -> Result<BTreeMap<RunState, i64>>;
+
+    /// The run with the best metric in a sweep (lowest, or highest with `maximize`).
+    async fn best_run(&self, sweep_id: &str, maximize: bool) -> Result<Option<RunRow>>;
+
+    /// Move a sweep from one of the states `from` to `to`, atomically: `None` when the sweep
+    /// is unknown or was in none of `from` (nothing changed), else the sweep afterwards. When
+    /// `to` is final ([`SweepState::is_over`]) and `ended_by` names what ended it (`stop`,
+    /// `cancel`), its `queued` runs are cancelled in the same transaction. Any transition
+    /// clears `retries_only`.
+    async fn transition_sweep(
+        &self,
+        id: &str,
+        from: &[SweepState],
+        to: SweepState,
+        ended_by: Option<&str>,
+    ) -> Result<Option<SweepRow>>;
+
+    /// Finish a `running` sweep because it has nothing left to hand out (space exhausted,
+    /// `run_cap` reached, its retries done), only if nothing changed since the snapshot that
+    /// decided it: its next number is still `expected_next_number` and no run of it is queued
+    /// or running. Clears `retries_only`. Returns whether the sweep finished.
+    async fn finish_sweep_if_unchanged(&self, id: &str, expected_next_number: i64) -> Result<bool>;
+
+    /// Ask every running or queued run of a sweep to stop; returns how many were asked.
+    async fn request_stop_for_sweep(&self, sweep_id: &str, reason: &str) -> Result<u64>;
+
+    /// Replace a sweep's notes. Returns whether the sweep exists.
+    async fn set_notes(&self, sweep_id: &str, notes: &str) -> Result<bool>;
+
+    /// Of a sweep's runs: how many are retries of another run, and how many `failed` or
+    /// `crashed` ones have not been retried.
+    async fn retry_counts(&self, sweep_id: &str) -> Result<(i64, i64)>;
+
+    /// Total run time of a sweep's runs in milliseconds (running runs up to their last sign
+    /// of life).
+    async fn compute_ms(&self, sweep_id: &str) -> Result<i64>;
+
+    /// Every run of a sweep with what the sweep charts need, by run number.
+    async fn sweep_points(&self, sweep_id: &str) -> Result<Vec<RunPoint>>;
+
+    /// How many of a sweep's runs ended with the metric, and when the last ended (ms); it
+    /// changes exactly when a run with the metric ends.
+    async fn finished_fingerprint(&self, sweep_id: &str) -> Result<(i64, i64)>;
+
+    // ---- agents -------------------------------------------------------------------------
+
+    /// Register an agent; returns its new id. `process` (a `hyperdial_procid` key) is kept
+    /// when at most 256 bytes.
+    async fn register_agent(
+        &self,
+        sweep_id: Option<&str>,
+        host: Option<&str>,
+        pid: Option<i64>,
+        process: Option<&str>,
+    ) -> Result<String>;
+
+    /// Host name an agent registered with: `None` for an unknown agent.
+    async fn agent_host(&self, agent_id: &str) -> Result<Option<Option<String>>>;
+
+    /// The process keys of the agents that have sweep runs `running`, each with those runs'
+    /// ids.
+    async fn running_agent_processes(&self) -> Result<Vec<(String, Vec<String>)>>;
+
+    // ---- runs ---------------------------------------------------------------------------
+
+    /// Insert a run in state `running`, or `queued` when it is a retry
+    /// ([`NewRun::retry_of`]). Runs of a sweep that take a number go through
+    /// [`Storage::insert_suggested_run`] instead; this is for manual runs.
+    async fn insert_run(&self, new: NewRun) -> Result<RunRow>;
+
+    /// One run.
+    async fn run(&self, id: &str) -> Result<Option<RunRow>>;
+
+    /// Runs matching `filter`, ordered by sweep position (then creation), and the total count.
+    async fn runs(&self, filter: &RunFilter) -> Result<(Vec<RunRow>, i64)>;
+
+    /// A page of runs matching `q`, sorted as asked (missing values last), and the number of
+    /// runs matching.
+    async fn runs_page(&self, q: &RunQuery) -> Result<(Vec<RunRow>, i64)>;
+
+    /// What the strategy needs to know about every run of a sweep, by number.
+    async fn trials(&self, sweep_id: &str) -> Result<Vec<TrialRow>>;
+
+    /// Record the argv a run's process was started with and, when `git_commit` is given, the
+    /// git state of its working directory. Returns false for an unknown run.
+    async fn set_argv(
+        &self,
+        run_id: &str,
+        argv: &[String],
+        git_commit: Option<&str>,
+        git_dirty: Option<bool>,
+    ) -> Result<bool>;
+
+    /// Merge `values` into a run's stored config, nested objects key by key, then lay
+    /// `locked` over the result, under the run's row lock. Returns false for an unknown run.
+    async fn merge_config(
+        &self,
+        run_id: &str,
+        values: &Map<String, Value>,
+        locked: Option<&Value>,
+    ) -> Result<bool>;
+
+    /// Record a heartbeat; returns whether the run should stop and why, or `None` for an
+    /// unknown run. One statement.
+    async fn heartbeat(&self, run_id: &str) -> Result<Option<(bool, Option<String>)>>;
+
+    /// Append metric points to a run under its row lock: points are upserted by (run, name,
+    /// step) (a resent step overwrites, never duplicates), steps left open take the run's next
+    /// step, and the run's next step, summary (last value of each metric) and, given the
+    /// sweep's objective, metric (best finite value of history and explicit summary) are
+    /// updated in the same transaction. Returns `None` for an unknown run.
+    async fn append_metrics(
+        &self,
+        run_id: &str,
+        points: &[Point],
+        objective: Option<Objective<'_>>,
+    ) -> Result<Option<Appended>>;
+
+    /// The last logged value of one metric: `None` if never logged, `Some(None)` if NaN.
+    async fn last_value(&self, run_id: &str, name: &str) -> Result<Option<Option<f64>>>;
+
+    /// Every metric point of a run, grouped by step.
+    async fn history(&self, run_id: &str) -> Result<Vec<HistoryPoint>>;
+
+    /// Names of the metrics a run has logged, sorted.
+    async fn metric_names(&self, run_id: &str) -> Result<Vec<String>>;
+
+    /// One metric of a run, by step.
+    async fn series(&self, run_id: &str, name: &str) -> Result<Vec<SeriesPoint>>;
+
+    /// Append captured output (`stream` is `stdout` or `stderr`); false for an unknown run.
+    async fn append_output(&self, run_id: &str, stream: &str, text: &str) -> Result<bool>;
+
+    /// The captured output of a run, in arrival order.
+    async fn output(&self, run_id: &str) -> Result<String>;
+
+    /// Merge values into the run's explicit summary under its row lock; given the sweep's
+    /// objective and a value for it, the run's metric becomes the best finite value of its
+    /// history and the new summary value. Returns `None` for an unknown run, else the run's
+    /// metric afterwards.
+    async fn set_user_summary(
+        &self,
+        run_id: &str,
+        values: &Map<String, Value>,
+        objective: Option<Objective<'_>>,
+    ) -> Result<Option<Option<f64>>>;
+
+    /// For every run of a sweep that logged finite values of `name`: the lowest, the highest
+    /// and the last (by step).
+    async fn metric_spans(&self, sweep_id: &str, name: &str) -> Result<Vec<MetricSpan>>;
+
+    /// End a run that is `running` or `queued` (conditional: a run already in a final state
+    /// keeps it). Returns the run afterwards, or `None` if unknown.
+    async fn finish_run(
+        &self,
+        run_id: &str,
+        state: RunState,
+        exit_code: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<Option<RunRow>>;
+
+    /// Add to a run's record of undelivered metric points (see [`crate::Delivery`]), under its
+    /// row lock. Returns the run, or `None` if unknown.
+    async fn add_delivery(
+        &self,
+        run_id: &str,
+        missing: u64,
+        recovered: u64,
+        files: &[String],
+    ) -> Result<Option<RunRow>>;
+
+    /// Mark the given runs `crashed` with `error`, those still `running`; returns the ids this
+    /// call crashed (a run crashed twice, by two servers, is reported once).
+    async fn crash_runs(&self, ids: &[String], error: &str) -> Result<Vec<String>>;
+
+    /// Mark sweep runs whose agent has been silent since before `cutoff_ms` crashed, in one
+    /// conditional statement; returns the ids this call crashed.
+    async fn crash_silent_runs(&self, cutoff_ms: i64) -> Result<Vec<String>>;
+
+    /// Ask a running run to stop, recording why. Returns whether this call made the request.
+    async fn request_stop(&self, run_id: &str, reason: &str, info: &Value) -> Result<bool>;
+
+    /// Every run of a sweep with its `objective` points (and `step_key` values, if named).
+    async fn curves(
+        &self,
+        sweep_id: &str,
+        objective: &str,
+        step_key: Option<&str>,
+    ) -> Result<Vec<RunCurve>>;
+
+    /// The curve of one run (as in [`Storage::curves`]).
+    async fn run_curve(
+        &self,
+        run_id: &str,
+        objective: &str,
+        step_key: Option<&str>,
+    ) -> Result<Vec<CurvePoint>>;
+
+    /// `(run id, number, state, stop requested)` of every run of a sweep.
+    async fn run_states(&self, sweep_id: &str) -> Result<Vec<(String, i64, RunState, bool)>>;
+
+    // ---- the claim ------------------------------------------------------------------------
+
+    /// Hand the oldest `queued` run of a `running` sweep to an agent: it becomes `running` now.
+    /// Atomic; concurrent callers never get the same run (PostgreSQL skips rows another
+    /// claim holds).
+    async fn claim_queued(
+        &self,
+        sweep_id: &str,
+        agent_id: Option<&str>,
+        host: Option<&str>,
+    ) -> Result<Option<RunRow>>;
+
+    /// Insert a run computed from a snapshot in which the sweep's next number was
+    /// `expected_next_number`: in one short transaction the sweep's next number moves on only
+    /// if it is still that and the sweep is still `running`, and the run is inserted `running`
+    /// with that number. Otherwise nothing is written and the answer is
+    /// [`Inserted::Stale`]. `new.sweep_id` must be set; `new.number` is ignored.
+    async fn insert_suggested_run(
+        &self,
+        new: NewRun,
+        expected_next_number: i64,
+    ) -> Result<Inserted>;
+
+    /// Queue a retry of each of `runs` (runs of sweep `sweep_id`): a `queued` run with its
+    /// configuration, `retry_of` it and the next attempt number, numbered in order under the
+    /// sweep's row lock. Idempotent: a run that already has a retry gets none (the schema
+    /// allows one retry per run). Nothing is queued in a `cancelled` sweep, nor in a
+    /// `finished` one unless `reopen_finished`, which sets it `running` with `retries_only`
+    /// when anything was queued. Returns the retries queued, in the order of `runs`.
+    async fn queue_retries(
+        &self,
+        sweep_id: &str,
+        runs: &[String],
+        reopen_finished: bool,
+    ) -> Result<Vec<RunRow>>;
+}

@@ -1,0 +1,1223 @@
+//! One conformance suite for every storage backend: each test below runs once on SQLite (a
+//! temporary file) and once on PostgreSQL (a database of its own, created in the server
+//! `HYPERDIAL_TEST_PG` names and dropped afterwards). Without `HYPERDIAL_TEST_PG` the
+//! PostgreSQL half reports itself SKIPPED, loudly, instead of passing.
+//!
+//! Besides every operation's behaviour, it checks what several servers on one database need:
+//! concurrent claimers (separate `Store::open` handles) on a grid get distinct numbers and
+//! grid points, concurrent metric batches and summary merges on one run lose and duplicate
+//! nothing, and the schema itself refuses a second run with a taken number.
+
+use std::collections::{BTreeSet, HashSet};
+use std::io::Write;
+use std::sync::Arc;
+
+use hyperdial_store::{
+    new_id, now_ms, Inserted, MetricSpan, NewRun, NewSweep, Objective, Point, RunCondition,
+    RunField, RunFilter, RunQuery, RunState, Store, SweepState,
+};
+use serde_json::{json, Map, Value};
+use sqlx::Connection;
+
+/// A database a test can open as many handles on as it likes.
+struct Db {
+    url: String,
+    /// The SQLite directory, or the PostgreSQL server URL and database name to drop.
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Dir(std::path::PathBuf),
+    Database { server: String, name: String },
+}
+
+impl Db {
+    async fn open(&self) -> Store {
+        Store::open(&self.url).await.expect("open the store")
+    }
+
+    async fn drop_it(self) {
+        match self.cleanup {
+            Cleanup::Dir(dir) => {
+                std::fs::remove_dir_all(dir).ok();
+            }
+            Cleanup::Database { server, name } => {
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&server).await {
+                    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await
+                        .ok();
+                }
+            }
+        }
+    }
+}
+
+async fn sqlite_db() -> Db {
+    let dir = std::env::temp_dir().join(format!("hyperdial-conformance-{}", new_id("t")));
+    Db {
+        url: format!("sqlite://{}", dir.join("db.sqlite").display()),
+        cleanup: Cleanup::Dir(dir),
+    }
+}
+
+/// A fresh database in the PostgreSQL server of `HYPERDIAL_TEST_PG`, or `None` (after saying
+/// SKIPPED) when it is not set.
+async fn postgres_db(test: &str) -> Option<Db> {
+    let server = match std::env::var("HYPERDIAL_TEST_PG") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            let line = format!(
+                "SKIPPED: store conformance postgres::{test} (HYPERDIAL_TEST_PG is not set; .ci/run starts PostgreSQL and sets it)"
+            );
+            println!("{line}");
+            if let Ok(file) = std::env::var("HYPERDIAL_SKIPPED") {
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(file)
+                {
+                    writeln!(f, "{line}").ok();
+                }
+            }
+            return None;
+        }
+    };
+    let name = format!("hd_{}", new_id("t"));
+    let mut conn = sqlx::PgConnection::connect(&server)
+        .await
+        .expect("connect to HYPERDIAL_TEST_PG");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create a test database");
+    Some(Db {
+        url: with_database(&server, &name),
+        cleanup: Cleanup::Database { server, name },
+    })
+}
+
+/// `url` (a PostgreSQL URL) naming database `name` instead of its own.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let (scheme, rest) = base.split_once("://").expect("a URL");
+    let authority = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{authority}/{name}{query}")
+}
+
+/// Instantiate each test once per backend.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let db = super::sqlite_db().await;
+                    super::$name(&db).await;
+                    db.drop_it().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(db) = super::postgres_db(stringify!($name)).await else {
+                        return;
+                    };
+                    super::$name(&db).await;
+                    db.drop_it().await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    sweep_and_run_round_trip,
+    metrics_are_exact_and_keep_best_and_summary,
+    the_metric_counts_history_and_summary,
+    output_stop_and_crashes,
+    reopening_keeps_everything,
+    sweep_transitions_are_conditional,
+    retries_are_queued_once_and_claimed_once,
+    run_bookkeeping,
+    reads_for_the_dashboard_and_early_termination,
+    runs_page_filters_and_sorts_on_json_fields,
+    the_schema_refuses_a_taken_number,
+    concurrent_claimers_on_a_grid_take_each_point_once,
+    concurrent_metric_batches_lose_and_duplicate_nothing,
+    concurrent_summary_merges_keep_every_key,
+);
+
+fn sweep<'a>() -> NewSweep<'a> {
+    NewSweep {
+        project: "default",
+        name: Some("s"),
+        method: "grid",
+        source: "method: grid",
+        source_file: None,
+        config_hash: "h",
+        seed: 7,
+        metric_name: Some("loss"),
+        goal: Some("minimize"),
+    }
+}
+
+fn sweep_run(sweep_id: &str, grid_index: i64) -> NewRun {
+    NewRun {
+        sweep_id: Some(sweep_id.to_string()),
+        project: "default".into(),
+        params: json!({ "a": grid_index }),
+        config: json!({ "a": grid_index }),
+        grid_index: Some(grid_index),
+        ..Default::default()
+    }
+}
+
+fn point(values: &[(&str, Option<f64>)]) -> Point {
+    Point {
+        step: None,
+        time_ms: None,
+        values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+    }
+}
+
+fn map(v: Value) -> Map<String, Value> {
+    v.as_object().expect("an object").clone()
+}
+
+async fn inserted(store: &Store, new: NewRun, expected: i64) -> hyperdial_store::RunRow {
+    match store.insert_suggested_run(new, expected).await.unwrap() {
+        Inserted::Inserted(run) => *run,
+        Inserted::Stale => panic!("stale at number {expected}"),
+    }
+}
+
+const MIN: Objective<'static> = Objective {
+    name: "loss",
+    maximize: false,
+};
+
+async fn sweep_and_run_round_trip(db: &Db) {
+    let store = db.open().await;
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    assert_eq!(s.state, SweepState::Running);
+    assert_eq!(s.next_number, 1);
+    assert_eq!(
+        store
+            .find_resumable("default", "h")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        s.id
+    );
+    assert!(store.find_finished("default", "h").await.unwrap().is_none());
+    let run = inserted(&store, sweep_run(&s.id, 0), 1).await;
+    assert_eq!(
+        (run.number, run.state, run.grid_index),
+        (Some(1), RunState::Running, Some(0))
+    );
+    // The number is taken: a claim computed from the old snapshot is stale.
+    assert_eq!(
+        store
+            .insert_suggested_run(sweep_run(&s.id, 1), 1)
+            .await
+            .unwrap(),
+        Inserted::Stale
+    );
+    assert_eq!(store.sweep(&s.id).await.unwrap().unwrap().next_number, 2);
+    assert_eq!(
+        store.sweep_counts(&s.id).await.unwrap()[&RunState::Running],
+        1
+    );
+    let done = store
+        .finish_run(&run.id, RunState::Finished, Some(0), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.state, RunState::Finished);
+    assert!(done.finished_ms.is_some());
+    // A final state sticks.
+    let again = store
+        .finish_run(&run.id, RunState::Failed, Some(1), Some("late"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.state, again.error), (RunState::Finished, None));
+    assert!(store
+        .finish_run("nope", RunState::Failed, None, None)
+        .await
+        .unwrap()
+        .is_none());
+    // A paused sweep takes no suggested run.
+    store
+        .transition_sweep(&s.id, &[SweepState::Running], SweepState::Paused, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .insert_suggested_run(sweep_run(&s.id, 1), 2)
+            .await
+            .unwrap(),
+        Inserted::Stale
+    );
+    store.close().await;
+}
+
+async fn metrics_are_exact_and_keep_best_and_summary(db: &Db) {
+    let store = db.open().await;
+    let run = store
+        .insert_run(NewRun {
+            project: "p".into(),
+            params: json!({}),
+            config: json!({}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let values = [0.5, 0.123_456_789_012_345_68, 0.3, f64::MIN_POSITIVE, 0.4];
+    let points: Vec<Point> = values
+        .iter()
+        .map(|v| point(&[("loss", Some(*v)), ("acc", None)]))
+        .collect();
+    let a = store
+        .append_metrics(&run.id, &points, Some(MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.accepted, 10);
+    assert_eq!(a.metric, Some(f64::MIN_POSITIVE));
+    assert!(!a.stop);
+    let h = store.history(&run.id).await.unwrap();
+    assert_eq!(h.len(), 5);
+    for (i, p) in h.iter().enumerate() {
+        assert_eq!(p.step, i as i64);
+        assert_eq!(
+            p.values["loss"].as_f64().unwrap().to_bits(),
+            values[i].to_bits()
+        );
+        assert!(p.values["acc"].is_null());
+    }
+    let r = store.run(&run.id).await.unwrap().unwrap();
+    assert_eq!(r.summary["loss"], json!(0.4));
+    assert_eq!(r.next_step, 5);
+    // Explicit steps and re-logging a step overwrite; a batch naming a step twice keeps its
+    // last value.
+    let p = Point {
+        step: Some(2),
+        time_ms: Some(1),
+        values: vec![("loss".into(), Some(8.0)), ("loss".into(), Some(9.0))],
+    };
+    let a = store
+        .append_metrics(&run.id, &[p], Some(MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.accepted, 2);
+    let h = store.history(&run.id).await.unwrap();
+    assert_eq!(h.len(), 5);
+    assert_eq!(h[2].values["loss"], json!(9.0));
+    assert_eq!(
+        store.last_value(&run.id, "loss").await.unwrap(),
+        Some(Some(0.4))
+    );
+    assert_eq!(store.last_value(&run.id, "acc").await.unwrap(), Some(None));
+    assert_eq!(store.last_value(&run.id, "nope").await.unwrap(), None);
+    store
+        .set_user_summary(&run.id, &map(json!({"loss": 1.5, "note": "x"})), None)
+        .await
+        .unwrap();
+    let r = store.run(&run.id).await.unwrap().unwrap();
+    assert_eq!(r.summary["loss"], json!(1.5));
+    assert_eq!(r.summary["note"], json!("x"));
+    assert!(store
+        .append_metrics("nope", &[point(&[("x", Some(1.0))])], None)
+        .await
+        .unwrap()
+        .is_none());
+    store.close().await;
+}
+
+async fn the_metric_counts_history_and_summary(db: &Db) {
+    let store = db.open().await;
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let new_run = || NewRun {
+        sweep_id: Some(s.id.clone()),
+        project: "default".into(),
+        params: json!({}),
+        config: json!({}),
+        ..Default::default()
+    };
+    let summary = |v: Value| map(json!({ "loss": v }));
+    // Summary only: the summary value is the metric.
+    let only = store.insert_run(new_run()).await.unwrap();
+    let m = store
+        .set_user_summary(&only.id, &summary(json!(0.25)), Some(MIN))
+        .await
+        .unwrap();
+    assert_eq!(m, Some(Some(0.25)));
+    // History and summary: the best of both; a replaced summary value no longer counts.
+    let both = store.insert_run(new_run()).await.unwrap();
+    let points: Vec<Point> = [3.0, f64::INFINITY, 1.0, 2.0]
+        .iter()
+        .map(|v| point(&[("loss", Some(*v))]))
+        .collect();
+    let a = store
+        .append_metrics(&both.id, &points, Some(MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.metric, Some(1.0), "infinity is not a metric value");
+    let set = |v: Value, obj| {
+        let store = &store;
+        let id = both.id.clone();
+        async move {
+            store
+                .set_user_summary(&id, &summary(v), obj)
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    assert_eq!(set(json!(0.5), Some(MIN)).await, Some(0.5));
+    assert_eq!(set(json!(4.0), Some(MIN)).await, Some(1.0));
+    assert_eq!(set(json!("n/a"), Some(MIN)).await, Some(1.0));
+    assert_eq!(set(json!(0.5), Some(MIN)).await, Some(0.5));
+    let a = store
+        .append_metrics(&both.id, &[point(&[("loss", Some(2.0))])], Some(MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.metric, Some(0.5));
+    let max = Objective {
+        name: "loss",
+        maximize: true,
+    };
+    assert_eq!(set(json!(3.5), Some(max)).await, Some(3.5));
+    let a = store
+        .append_metrics(&both.id, &[point(&[("loss", Some(7.0))])], Some(max))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.metric, Some(7.0));
+    // Spans for imputation: lowest, highest, last finite logged value (summary excluded).
+    let spans = store.metric_spans(&s.id, "loss").await.unwrap();
+    assert_eq!(
+        spans,
+        [MetricSpan {
+            run_id: both.id.clone(),
+            lowest: 1.0,
+            highest: 7.0,
+            last: 7.0
+        }]
+    );
+    assert_eq!(
+        store
+            .set_user_summary("nope", &summary(json!(1)), None)
+            .await
+            .unwrap(),
+        None
+    );
+    store.close().await;
+}
+
+async fn output_stop_and_crashes(db: &Db) {
+    let store = db.open().await;
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let run = inserted(&store, sweep_run(&s.id, 0), 1).await;
+    assert!(store
+        .append_output(&run.id, "stdout", "hello\n")
+        .await
+        .unwrap());
+    assert!(store
+        .append_output(&run.id, "stderr", "oops\n")
+        .await
+        .unwrap());
+    assert!(!store.append_output("nope", "stdout", "x").await.unwrap());
+    assert_eq!(store.output(&run.id).await.unwrap(), "hello\noops\n");
+    assert_eq!(store.heartbeat(&run.id).await.unwrap(), Some((false, None)));
+    assert_eq!(store.heartbeat("nope").await.unwrap(), None);
+    assert_eq!(
+        store
+            .request_stop_for_sweep(&s.id, "cancelled")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.heartbeat(&run.id).await.unwrap(),
+        Some((true, Some("cancelled".into())))
+    );
+    // Crashing is conditional: a second janitor (another server) crashes nothing more.
+    let other = db.open().await;
+    let crashed = store.crash_silent_runs(now_ms() + 1000).await.unwrap();
+    assert_eq!(crashed, vec![run.id.clone()]);
+    assert!(other
+        .crash_silent_runs(now_ms() + 1000)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(other
+        .crash_runs(std::slice::from_ref(&run.id), "gone")
+        .await
+        .unwrap()
+        .is_empty());
+    let r = store.run(&run.id).await.unwrap().unwrap();
+    assert_eq!(r.state, RunState::Crashed);
+    assert_eq!(r.error.as_deref(), Some("the agent stopped reporting"));
+    // A run that is heard from is not silent.
+    let live = inserted(&store, sweep_run(&s.id, 1), 2).await;
+    assert!(store
+        .crash_silent_runs(live.created_ms - 1)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .crash_runs(
+                &[live.id.clone(), "nope".into()],
+                "its agent process is gone"
+            )
+            .await
+            .unwrap(),
+        vec![live.id.clone()]
+    );
+    store.close().await;
+    other.close().await;
+}
+
+async fn reopening_keeps_everything(db: &Db) {
+    let store = db.open().await;
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    store.close().await;
+    let store = db.open().await;
+    assert_eq!(store.sweep(&s.id).await.unwrap().unwrap(), s);
+    assert_eq!(store.sweeps(Some("default")).await.unwrap().len(), 1);
+    assert_eq!(store.sweeps(None).await.unwrap().len(), 1);
+    assert_eq!(store.sweeps(Some("other")).await.unwrap().len(), 0);
+    assert!(store
+        .describe()
+        .starts_with(db.url.split("://").next().unwrap()));
+    store.close().await;
+}
+
+async fn sweep_transitions_are_conditional(db: &Db) {
+    let store = db.open().await;
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let paused = store
+        .transition_sweep(&s.id, &[SweepState::Running], SweepState::Paused, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(paused.state, SweepState::Paused);
+    // From a state it is no longer in: nothing changes.
+    assert!(store
+        .transition_sweep(&s.id, &[SweepState::Running], SweepState::Cancelled, None)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .transition_sweep("nope", &[SweepState::Running], SweepState::Paused, None)
+        .await
+        .unwrap()
+        .is_none());
+    store
+        .transition_sweep(&s.id, &[SweepState::Paused], SweepState::Running, None)
+        .await
+        .unwrap()
+        .unwrap();
+    // Finishing on an exhausted space is guarded by the number the decision saw.
+    let run = inserted(&store, sweep_run(&s.id, 0), 1).await;
+    assert!(
+        !store.finish_sweep_if_unchanged(&s.id, 2).await.unwrap(),
+        "a run is in flight"
+    );
+    store
+        .finish_run(&run.id, RunState::Failed, Some(1), None)
+        .await
+        .unwrap();
+    assert!(
+        !store.finish_sweep_if_unchanged(&s.id, 1).await.unwrap(),
+        "a stale number"
+    );
+    // A queued retry is in flight too.
+    let retries = store
+        .queue_retries(&s.id, std::slice::from_ref(&run.id), false)
+        .await
+        .unwrap();
+    assert_eq!(retries.len(), 1);
+    assert!(!store.finish_sweep_if_unchanged(&s.id, 3).await.unwrap());
+    // Ending the sweep by a user's action cancels its queued runs in the same step.
+    let ended = store
+        .transition_sweep(
+            &s.id,
+            &[SweepState::Running, SweepState::Paused],
+            SweepState::Finished,
+            Some("stop"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended.state, SweepState::Finished);
+    let retry = store.run(&retries[0].id).await.unwrap().unwrap();
+    assert_eq!(retry.state, RunState::Cancelled);
+    assert!(retry.error.unwrap().contains("`stop`"));
+    // A sweep with nothing in flight and an unchanged number finishes.
+    let t = store.insert_sweep(sweep()).await.unwrap();
+    assert!(store.finish_sweep_if_unchanged(&t.id, 1).await.unwrap());
+    assert!(!store.finish_sweep_if_unchanged(&t.id, 1).await.unwrap());
+    assert_eq!(
+        store.sweep(&t.id).await.unwrap().unwrap().state,
+        SweepState::Finished
+    );
+    assert_eq!(
+        store
+            .find_finished("default", "h")
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        SweepState::Finished
+    );
+    store.close().await;
+}
+
+async fn retries_are_queued_once_and_claimed_once(db: &Db) {
+    let store = db.open().await;
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let a = inserted(&store, sweep_run(&s.id, 0), 1).await;
+    let b = inserted(&store, sweep_run(&s.id, 1), 2).await;
+    store
+        .finish_run(&a.id, RunState::Crashed, None, Some("gone"))
+        .await
+        .unwrap();
+    // A run still running is not retried.
+    let ids = vec![a.id.clone(), b.id.clone()];
+    let queued = store.queue_retries(&s.id, &ids, false).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    let retry = &queued[0];
+    assert_eq!(retry.retry_of.as_deref(), Some(a.id.as_str()));
+    assert_eq!(
+        (retry.number, retry.attempt, retry.state),
+        (Some(3), 2, RunState::Queued)
+    );
+    assert_eq!((&retry.params, retry.grid_index), (&a.params, a.grid_index));
+    assert!(retry.agent_id.is_none() && retry.started_ms.is_none());
+    // Idempotent: the schema allows one retry per run, from any server.
+    let other = db.open().await;
+    assert!(other
+        .queue_retries(&s.id, std::slice::from_ref(&a.id), false)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.sweep(&s.id).await.unwrap().unwrap().next_number, 4);
+    assert_eq!(store.retry_counts(&s.id).await.unwrap(), (1, 0));
+    // Claimed once: the second claimer finds nothing queued.
+    let agent = store
+        .register_agent(Some(&s.id), Some("box"), Some(42), Some("linux:x"))
+        .await
+        .unwrap();
+    let (first, second) = tokio::join!(
+        store.claim_queued(&s.id, Some(&agent), Some("box")),
+        other.claim_queued(&s.id, None, None)
+    );
+    let claimed: Vec<_> = [first.unwrap(), second.unwrap()]
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].id, retry.id);
+    assert_eq!(claimed[0].state, RunState::Running);
+    assert!(claimed[0].started_ms.is_some());
+    // A paused sweep hands out no queued run.
+    store
+        .finish_run(&claimed[0].id, RunState::Failed, Some(1), None)
+        .await
+        .unwrap();
+    let again = store
+        .queue_retries(&s.id, std::slice::from_ref(&claimed[0].id), false)
+        .await
+        .unwrap();
+    assert_eq!(again[0].attempt, 3);
+    store
+        .transition_sweep(&s.id, &[SweepState::Running], SweepState::Paused, None)
+        .await
+        .unwrap();
+    assert!(store
+        .claim_queued(&s.id, None, None)
+        .await
+        .unwrap()
+        .is_none());
+    // A finished sweep is reopened for its retries only when asked.
+    store
+        .transition_sweep(&s.id, &[SweepState::Paused], SweepState::Finished, None)
+        .await
+        .unwrap();
+    store
+        .finish_run(&b.id, RunState::Failed, Some(1), None)
+        .await
+        .unwrap();
+    let none = store
+        .queue_retries(&s.id, std::slice::from_ref(&b.id), false)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    let reopened = store
+        .queue_retries(&s.id, std::slice::from_ref(&b.id), true)
+        .await
+        .unwrap();
+    assert_eq!(reopened.len(), 1);
+    let sw = store.sweep(&s.id).await.unwrap().unwrap();
+    assert_eq!((sw.state, sw.retries_only), (SweepState::Running, true));
+    // Its retries done, it finishes again and `retries_only` is cleared.
+    store
+        .finish_run(&again[0].id, RunState::Cancelled, None, None)
+        .await
+        .unwrap();
+    store
+        .finish_run(&reopened[0].id, RunState::Finished, Some(0), None)
+        .await
+        .unwrap();
+    assert!(store
+        .finish_sweep_if_unchanged(&s.id, sw.next_number)
+        .await
+        .unwrap());
+    let sw = store.sweep(&s.id).await.unwrap().unwrap();
+    assert_eq!((sw.state, sw.retries_only), (SweepState::Finished, false));
+    // Nothing is queued in a cancelled sweep.
+    store
+        .transition_sweep(&s.id, &[SweepState::Finished], SweepState::Cancelled, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store
+        .queue_retries(&s.id, std::slice::from_ref(&reopened[0].id), true)
+        .await
+        .unwrap()
+        .is_empty());
+    store.close().await;
+    other.close().await;
+}
+
+async fn run_bookkeeping(db: &Db) {
+    let store = db.open().await;
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let agent = store
+        .register_agent(Some(&s.id), Some("box"), Some(42), Some("linux:b:1:42:7"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.agent_host(&agent).await.unwrap(),
+        Some(Some("box".into()))
+    );
+    assert_eq!(store.agent_host("nope").await.unwrap(), None);
+    let mut new = sweep_run(&s.id, 0);
+    new.agent_id = Some(agent.clone());
+    let run = inserted(&store, new, 1).await;
+    assert_eq!(
+        store.running_agent_processes().await.unwrap(),
+        vec![("linux:b:1:42:7".to_string(), vec![run.id.clone()])]
+    );
+    assert!(store
+        .set_argv(
+            &run.id,
+            &["python3".into(), "t.py".into()],
+            Some("abc"),
+            Some(true)
+        )
+        .await
+        .unwrap());
+    assert!(store
+        .set_argv(&run.id, &["python3".into()], None, None)
+        .await
+        .unwrap());
+    assert!(!store.set_argv("nope", &[], None, None).await.unwrap());
+    let r = store.run(&run.id).await.unwrap().unwrap();
+    assert_eq!(r.argv, json!(["python3"]));
+    assert_eq!(
+        (r.git_commit.as_deref(), r.git_dirty),
+        (Some("abc"), Some(true))
+    );
+    assert!(store
+        .merge_config(
+            &run.id,
+            &map(json!({"a": 9, "opt": {"lr": 0.1, "m": 1}})),
+            Some(&json!({"a": 0}))
+        )
+        .await
+        .unwrap());
+    assert!(store
+        .merge_config(&run.id, &map(json!({"opt": {"m": 2}})), None)
+        .await
+        .unwrap());
+    assert!(!store.merge_config("nope", &Map::new(), None).await.unwrap());
+    assert_eq!(
+        store.run(&run.id).await.unwrap().unwrap().config,
+        json!({"a": 0, "opt": {"lr": 0.1, "m": 2}})
+    );
+    let d = store
+        .add_delivery(&run.id, 5, 0, &["box:/tmp/a".into()])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.delivery.as_ref().unwrap().outstanding(), 5);
+    let d = store
+        .add_delivery(&run.id, 0, 5, &["box:/tmp/a".into()])
+        .await
+        .unwrap()
+        .unwrap();
+    let delivery = d.delivery.unwrap();
+    assert_eq!((delivery.missing, delivery.recovered), (5, 5));
+    assert_eq!(delivery.files, vec!["box:/tmp/a".to_string()]);
+    assert!(store
+        .add_delivery("nope", 1, 0, &[])
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .request_stop(&run.id, "early", &json!({"rule": "hyperband"}))
+        .await
+        .unwrap());
+    assert!(!store
+        .request_stop(&run.id, "early", &json!({}))
+        .await
+        .unwrap());
+    let r = store.run(&run.id).await.unwrap().unwrap();
+    assert!(r.stop_requested);
+    assert_eq!(r.stop_info, json!({"rule": "hyperband"}));
+    let (runs, total) = store
+        .runs(&RunFilter {
+            sweep: Some(s.id.clone()),
+            state: Some(RunState::Running),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((runs.len(), total), (1, 1));
+    let (runs, total) = store
+        .runs(&RunFilter {
+            project: Some("default".into()),
+            state: Some(RunState::Failed),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((runs.len(), total), (0, 0));
+    assert!(store.set_notes(&s.id, "# notes").await.unwrap());
+    assert!(!store.set_notes("nope", "x").await.unwrap());
+    assert_eq!(store.sweep(&s.id).await.unwrap().unwrap().notes, "# notes");
+    store.close().await;
+}
+
+async fn reads_for_the_dashboard_and_early_termination(db: &Db) {
+    let store = db.open().await;
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let a = inserted(&store, sweep_run(&s.id, 0), 1).await;
+    let b = inserted(&store, sweep_run(&s.id, 1), 2).await;
+    let steps = |vals: &[f64], key: f64| -> Vec<Point> {
+        vals.iter()
+            .map(|v| point(&[("loss", Some(*v)), ("epoch", Some(key))]))
+            .collect()
+    };
+    store
+        .append_metrics(&a.id, &steps(&[3.0, 2.0, 1.0], 1.0), Some(MIN))
+        .await
+        .unwrap();
+    store
+        .append_metrics(&b.id, &steps(&[5.0, 4.0], 2.0), Some(MIN))
+        .await
+        .unwrap();
+    store
+        .finish_run(&a.id, RunState::Finished, Some(0), None)
+        .await
+        .unwrap();
+    let best = store.best_run(&s.id, false).await.unwrap().unwrap();
+    assert_eq!(best.id, a.id);
+    assert_eq!(store.best_run(&s.id, true).await.unwrap().unwrap().id, b.id);
+    let curves = store.curves(&s.id, "loss", Some("epoch")).await.unwrap();
+    assert_eq!(curves.len(), 2);
+    assert_eq!(curves[0].run_id, a.id);
+    assert_eq!(curves[0].state, RunState::Finished);
+    assert_eq!(
+        curves[0].points.iter().map(|p| p.1).collect::<Vec<_>>(),
+        vec![Some(3.0), Some(2.0), Some(1.0)]
+    );
+    assert_eq!(curves[1].points[0].3, Some(2.0));
+    let curve = store.run_curve(&b.id, "loss", None).await.unwrap();
+    assert_eq!(curve.len(), 2);
+    assert_eq!((curve[1].0, curve[1].1, curve[1].3), (1, Some(4.0), None));
+    let states = store.run_states(&s.id).await.unwrap();
+    assert_eq!(
+        states,
+        vec![
+            (a.id.clone(), 1, RunState::Finished, false),
+            (b.id.clone(), 2, RunState::Running, false)
+        ]
+    );
+    let points = store.sweep_points(&s.id).await.unwrap();
+    assert_eq!(points.len(), 2);
+    assert_eq!(points[0].metric, Some(1.0));
+    assert_eq!(points[1].state, RunState::Running);
+    let (n, last) = store.finished_fingerprint(&s.id).await.unwrap();
+    assert_eq!(n, 1);
+    assert!(last > 0);
+    assert!(store.compute_ms(&s.id).await.unwrap() >= 0);
+    assert_eq!(
+        store.metric_names(&a.id).await.unwrap(),
+        vec!["epoch".to_string(), "loss".to_string()]
+    );
+    let series = store.series(&a.id, "loss").await.unwrap();
+    assert_eq!(
+        series.iter().map(|p| p.value).collect::<Vec<_>>(),
+        vec![Some(3.0), Some(2.0), Some(1.0)]
+    );
+    let counts = store.sweep_counts(&s.id).await.unwrap();
+    assert_eq!(counts[&RunState::Finished], 1);
+    assert_eq!(counts[&RunState::Running], 1);
+    store.close().await;
+}
+
+async fn runs_page_filters_and_sorts_on_json_fields(db: &Db) {
+    let store = db.open().await;
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let opts = ["adam", "sgd", "adam", "rmsprop"];
+    let lrs = [0.1, 0.01, 0.001, 0.05];
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let mut new = sweep_run(&s.id, i as i64);
+        new.params = json!({"lr": lrs[i], "opt": opts[i], "deep.flag": i % 2 == 0});
+        let run = inserted(&store, new, i as i64 + 1).await;
+        if i < 3 {
+            store
+                .set_user_summary(&run.id, &map(json!({"acc": i as f64 / 10.0})), None)
+                .await
+                .unwrap();
+        }
+        ids.push(run.id);
+    }
+    store
+        .finish_run(&ids[1], RunState::Failed, Some(1), None)
+        .await
+        .unwrap();
+    let page = |q: RunQuery| {
+        let store = store.clone();
+        async move {
+            let (rows, total) = store.runs_page(&q).await.unwrap();
+            (
+                rows.iter().map(|r| r.number.unwrap()).collect::<Vec<_>>(),
+                total,
+            )
+        }
+    };
+    let base = RunQuery {
+        sweep: Some(s.id.clone()),
+        ..Default::default()
+    };
+    // Sort by a numeric parameter, both ways.
+    assert_eq!(
+        page(RunQuery {
+            sort: Some(RunField::Param("lr".into())),
+            ..base.clone()
+        })
+        .await,
+        (vec![3, 2, 4, 1], 4)
+    );
+    assert_eq!(
+        page(RunQuery {
+            sort: Some(RunField::Param("lr".into())),
+            descending: true,
+            ..base.clone()
+        })
+        .await,
+        (vec![1, 4, 2, 3], 4)
+    );
+    // Sort by a summary value: the run without one comes last.
+    assert_eq!(
+        page(RunQuery {
+            sort: Some(RunField::Summary("acc".into())),
+            descending: true,
+            ..base.clone()
+        })
+        .await
+        .0,
+        vec![3, 2, 1, 4]
+    );
+    // Range on a parameter, words and booleans in `in`, states, paging.
+    assert_eq!(
+        page(RunQuery {
+            conditions: vec![RunCondition::Range {
+                field: RunField::Param("lr".into()),
+                lo: Some(0.01),
+                hi: Some(0.06),
+            }],
+            ..base.clone()
+        })
+        .await,
+        (vec![2, 4], 2)
+    );
+    assert_eq!(
+        page(RunQuery {
+            conditions: vec![RunCondition::In {
+                field: RunField::Param("opt".into()),
+                values: vec!["adam".into(), "rmsprop".into(), "7".into()],
+            }],
+            ..base.clone()
+        })
+        .await,
+        (vec![1, 3, 4], 3)
+    );
+    assert_eq!(
+        page(RunQuery {
+            conditions: vec![RunCondition::In {
+                field: RunField::Param("deep.flag".into()),
+                values: vec!["true".into()],
+            }],
+            ..base.clone()
+        })
+        .await,
+        (vec![1, 3], 2)
+    );
+    assert_eq!(
+        page(RunQuery {
+            conditions: vec![RunCondition::In {
+                field: RunField::Number,
+                values: vec!["2".into(), "x".into()],
+            }],
+            ..base.clone()
+        })
+        .await,
+        (vec![2], 1)
+    );
+    assert_eq!(
+        page(RunQuery {
+            conditions: vec![RunCondition::In {
+                field: RunField::State,
+                values: vec!["failed".into(), "1".into()],
+            }],
+            ..base.clone()
+        })
+        .await,
+        (vec![2], 1)
+    );
+    assert_eq!(
+        page(RunQuery {
+            states: vec![RunState::Running],
+            limit: Some(2),
+            offset: Some(1),
+            ..base.clone()
+        })
+        .await,
+        (vec![3, 4], 3)
+    );
+    assert_eq!(
+        page(RunQuery {
+            conditions: vec![RunCondition::Range {
+                field: RunField::Summary("acc".into()),
+                lo: Some(0.05),
+                hi: None,
+            }],
+            ..base.clone()
+        })
+        .await,
+        (vec![2, 3], 2)
+    );
+    store.close().await;
+}
+
+async fn the_schema_refuses_a_taken_number(db: &Db) {
+    let store = db.open().await;
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let mut first = sweep_run(&s.id, 0);
+    first.number = Some(1);
+    store.insert_run(first.clone()).await.unwrap();
+    let err = store.insert_run(first).await.unwrap_err();
+    assert!(err.is_unique_violation(), "{err:?}");
+    assert_eq!(err.fault(), None);
+    // Runs without a sweep have no number, and any count of them is fine.
+    for _ in 0..2 {
+        store
+            .insert_run(NewRun {
+                project: "p".into(),
+                params: json!({}),
+                config: json!({}),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    store.close().await;
+}
+
+/// Claimers on separate handles (separate "servers") race for the points of a grid of `M`:
+/// each reads a snapshot, picks the lowest free grid index as a grid strategy would, and
+/// inserts against the number it read.
+async fn concurrent_claimers_on_a_grid_take_each_point_once(db: &Db) {
+    const M: i64 = 40;
+    const CLAIMERS: usize = 6;
+    let first = db.open().await;
+    let s = first.insert_sweep(sweep()).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..CLAIMERS {
+        let store = db.open().await;
+        let sweep_id = s.id.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = 0;
+            let mut stale = 0;
+            loop {
+                let snapshot = store.sweep(&sweep_id).await.unwrap().unwrap();
+                let taken: HashSet<i64> = store
+                    .trials(&sweep_id)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .filter_map(|t| t.grid_index)
+                    .collect();
+                let Some(next) = (0..M).find(|i| !taken.contains(i)) else {
+                    break;
+                };
+                match store
+                    .insert_suggested_run(sweep_run(&sweep_id, next), snapshot.next_number)
+                    .await
+                    .unwrap()
+                {
+                    Inserted::Inserted(_) => mine += 1,
+                    Inserted::Stale => stale += 1,
+                }
+            }
+            store.close().await;
+            (mine, stale)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap().0;
+    }
+    assert_eq!(total, M);
+    let rows = first.trials(&s.id).await.unwrap();
+    let numbers: BTreeSet<i64> = first
+        .run_states(&s.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.1)
+        .collect();
+    let grid: BTreeSet<i64> = rows.iter().filter_map(|r| r.grid_index).collect();
+    assert_eq!(rows.len() as i64, M);
+    assert_eq!(numbers, (1..=M).collect());
+    assert_eq!(grid, (0..M).collect());
+    assert_eq!(
+        first.sweep(&s.id).await.unwrap().unwrap().next_number,
+        M + 1
+    );
+    first.close().await;
+}
+
+/// Two writers append batches of auto-stepped points to one run at once: every point gets a
+/// step of its own, none is lost, none is stored twice.
+async fn concurrent_metric_batches_lose_and_duplicate_nothing(db: &Db) {
+    const BATCHES: usize = 40;
+    let first = db.open().await;
+    let run = first
+        .insert_run(NewRun {
+            project: "p".into(),
+            params: json!({}),
+            config: json!({}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for writer in 0..2 {
+        let store = db.open().await;
+        let id = run.id.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..BATCHES {
+                let v = (writer * 1000 + i) as f64;
+                let batch = [point(&[("x", Some(v))]), point(&[("x", Some(v + 0.5))])];
+                store
+                    .append_metrics(
+                        &id,
+                        &batch,
+                        Some(Objective {
+                            name: "x",
+                            maximize: true,
+                        }),
+                    )
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+            store.close().await;
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let history = first.history(&run.id).await.unwrap();
+    let sent = 2 * BATCHES * 2;
+    assert_eq!(history.len(), sent, "one step per point");
+    let steps: Vec<i64> = history.iter().map(|p| p.step).collect();
+    assert_eq!(steps, (0..sent as i64).collect::<Vec<_>>());
+    let values: BTreeSet<u64> = history
+        .iter()
+        .map(|p| p.values["x"].as_f64().unwrap().to_bits())
+        .collect();
+    assert_eq!(values.len(), sent, "no value lost or stored twice");
+    let r = first.run(&run.id).await.unwrap().unwrap();
+    assert_eq!(r.next_step, sent as i64);
+    assert_eq!(r.metric, Some(1000.0 + BATCHES as f64 - 1.0 + 0.5));
+    first.close().await;
+}
+
+/// Two writers merge disjoint keys into one run's summary at once: every key stays.
+async fn concurrent_summary_merges_keep_every_key(db: &Db) {
+    const KEYS: usize = 25;
+    let first = db.open().await;
+    let run = first
+        .insert_run(NewRun {
+            project: "p".into(),
+            params: json!({}),
+            config: json!({}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let stores = Arc::new(vec![db.open().await, db.open().await]);
+    let mut tasks = Vec::new();
+    for writer in 0..2 {
+        let stores = stores.clone();
+        let id = run.id.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..KEYS {
+                stores[writer]
+                    .set_user_summary(&id, &map(json!({ format!("w{writer}_{i}"): i })), None)
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let r = first.run(&run.id).await.unwrap().unwrap();
+    for writer in 0..2 {
+        for i in 0..KEYS {
+            assert_eq!(
+                r.summary[&format!("w{writer}_{i}")],
+                json!(i),
+                "w{writer}_{i}"
+            );
+        }
+    }
+    for s in stores.iter() {
+        s.close().await;
+    }
+    first.close().await;
+}
