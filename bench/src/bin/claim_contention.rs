@@ -169,7 +169,10 @@ async fn writer(api: Arc<Api>, run: String, cfg: Arc<WriterConfig>, offset: Dura
         step += cfg.points as u64;
         let started = Instant::now();
         let (s, _) = api
-            .post(&format!("/runs/{run}/metrics"), &json!({ "points": points }))
+            .post(
+                &format!("/runs/{run}/metrics"),
+                &json!({ "points": points }),
+            )
             .await;
         if s.is_success() {
             out.metrics.record(started.elapsed());

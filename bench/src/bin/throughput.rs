@@ -207,10 +207,7 @@ async fn main() {
         (1000, 4),
     ] {
         let rate = points_case(&server.url, points, batch, writers).await;
-        println!(
-            "| {batch} | {writers} | {rate:.0} | {:.0} |",
-            3.0 * rate
-        );
+        println!("| {batch} | {writers} | {rate:.0} | {:.0} |", 3.0 * rate);
     }
     println!(
         "\nLoad average at the end: {}.",
