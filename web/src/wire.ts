@@ -186,16 +186,21 @@ export type Empty = Record<string, JsonValue>;
 export interface ErrorBody {
   /** What went wrong and how to fix it. */
   error: string;
-  /** Storage faults and bugs only: which one. */
+  /** Storage faults, bugs and the refusals a client acts on: which one. */
   code?: ErrorCode | null;
+  /** With [`ErrorCode::RunCrashed`]: the run's state. */
+  state?: RunState | null;
   /** `413` only: the largest request body accepted, in bytes. */
   limit_bytes?: number | null;
   /** An invalid sweep config only: every finding, errors and warnings. */
   diagnostics?: Diagnostic[] | null;
 }
 
-/** What a storage fault or a server bug is, in an error answer's `code`. */
-export type ErrorCode = "disk_full" | "read_only" | "io_error" | "busy" | "corrupt" | "storage";
+/**
+ * What kind of failure an error answer is, in its `code`: storage faults, server bugs, and
+ * the refusals a client acts on.
+ */
+export type ErrorCode = "disk_full" | "read_only" | "io_error" | "busy" | "corrupt" | "unavailable" | "run_crashed" | "storage";
 
 /** One point of a `metrics` event, with the step the server gave it. */
 export interface EventPoint {

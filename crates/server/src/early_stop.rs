@@ -8,8 +8,8 @@ use hyperdial_space::{EarlyTerminate, SweepConfig};
 use hyperdial_store::RunState;
 use serde_json::json;
 
+use crate::controller::ControlError;
 use crate::controller::Controller;
-use crate::error::ApiError;
 
 /// The stop reason recorded for runs stopped by a rule.
 pub const REASON: &str = "early_terminated";
@@ -115,7 +115,7 @@ impl Controller {
         sweep_id: &str,
         run_id: &str,
         config: &SweepConfig,
-    ) -> Result<Vec<String>, ApiError> {
+    ) -> Result<Vec<String>, ControlError> {
         let (Some(rule), Some(metric)) = (&config.early_terminate, &config.metric) else {
             return Ok(Vec::new());
         };

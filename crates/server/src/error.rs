@@ -13,17 +13,18 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hyperdial_store::{Fault, StoreError};
-use serde_json::{json, Value};
+use hyperdial_wire::api::{ErrorBody, ErrorCode};
 
-/// An error answer of the API.
+use crate::controller::ControlError;
+
+/// An error answer of the API: a status and the wire's [`ErrorBody`].
 #[derive(Debug)]
 pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
-    /// What went wrong and how to fix it.
-    pub message: String,
-    /// Extra fields merged into the body (e.g. validation diagnostics).
-    pub extra: Option<Value>,
+    /// The JSON body: `error` says what went wrong and how to fix it; `code`,
+    /// `limit_bytes`, `diagnostics` and `state` where they apply.
+    pub body: ErrorBody,
 }
 
 impl ApiError {
@@ -51,8 +52,52 @@ impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            message: message.into(),
-            extra: None,
+            body: ErrorBody {
+                error: message.into(),
+                code: None,
+                state: None,
+                limit_bytes: None,
+                diagnostics: None,
+            },
+        }
+    }
+
+    /// The same error with a `code`.
+    pub fn with_code(mut self, code: ErrorCode) -> Self {
+        self.body.code = Some(code);
+        self
+    }
+
+    /// What went wrong and how to fix it.
+    pub fn message(&self) -> &str {
+        &self.body.error
+    }
+}
+
+/// Each kind of controller failure answers with one status, from every route.
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        match e {
+            ControlError::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, e.to_string()),
+            ControlError::Invalid(message) => Self::bad_request(message),
+            ControlError::InvalidConfig {
+                rendered,
+                diagnostics,
+            } => {
+                let mut err = Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("the sweep config is invalid:\n{rendered}"),
+                );
+                // The config model's findings and the wire's have one JSON shape.
+                err.body.diagnostics = serde_json::to_value(&diagnostics)
+                    .and_then(serde_json::from_value)
+                    .ok();
+                err
+            }
+            ControlError::Conflict(message) => Self::conflict(message),
+            ControlError::Strategy => Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+                .with_code(ErrorCode::Storage),
+            ControlError::Store(e) => e.into(),
         }
     }
 }
@@ -130,7 +175,7 @@ impl From<StoreError> for ApiError {
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     fault_message(fault, db.as_deref()),
-                    fault.code(),
+                    fault_code(fault),
                 )
             }
             None => {
@@ -138,23 +183,29 @@ impl From<StoreError> for ApiError {
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal storage error (the server logged it)".to_string(),
-                    "storage",
+                    ErrorCode::Storage,
                 )
             }
         };
-        let mut err = ApiError::new(status, message);
-        err.extra = Some(json!({ "code": code }));
-        err
+        ApiError::new(status, message).with_code(code)
+    }
+}
+
+/// The wire code of a storage fault.
+fn fault_code(fault: Fault) -> ErrorCode {
+    match fault {
+        Fault::DiskFull => ErrorCode::DiskFull,
+        Fault::ReadOnly => ErrorCode::ReadOnly,
+        Fault::Io => ErrorCode::IoError,
+        Fault::Busy => ErrorCode::Busy,
+        Fault::Corrupt => ErrorCode::Corrupt,
+        Fault::Unavailable => ErrorCode::Unavailable,
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.message });
-        if let (Some(Value::Object(extra)), Value::Object(map)) = (self.extra, &mut body) {
-            map.extend(extra);
-        }
-        (self.status, Json(body)).into_response()
+        (self.status, Json(self.body)).into_response()
     }
 }
 
@@ -166,4 +217,53 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
         "internal error (the server logged it)",
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(e: ControlError) -> (StatusCode, serde_json::Value) {
+        let api = ApiError::from(e);
+        (api.status, serde_json::to_value(&api.body).unwrap())
+    }
+
+    #[test]
+    fn each_controller_failure_has_one_status_and_body() {
+        let (status, body) = answer(ControlError::not_found("sweep", "s1"));
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body, serde_json::json!({"error": "no sweep with id `s1`"}));
+        assert_eq!(
+            answer(ControlError::invalid("name at most 3 runs")).0,
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            answer(ControlError::conflict("it is finished")).0,
+            StatusCode::CONFLICT
+        );
+        let (status, body) = answer(ControlError::Strategy);
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["code"], "storage");
+        let bad = hyperdial_space::parse_str("method: nope\n", "sweep.yaml").unwrap_err();
+        let rendered = bad.render();
+        let (status, body) = answer(ControlError::InvalidConfig {
+            rendered,
+            diagnostics: bad.diagnostics,
+        });
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let diagnostics = body["diagnostics"].as_array().expect("diagnostics listed");
+        assert!(diagnostics.iter().any(|d| d["path"] == "method"), "{body}");
+    }
+
+    #[test]
+    fn storage_faults_answer_503_with_their_code() {
+        let fault = StoreError::Unavailable(sqlx::Error::Protocol("connection refused".into()));
+        let (status, body) = answer(ControlError::Store(fault));
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["code"], "unavailable");
+        assert!(
+            !body["error"].as_str().unwrap().contains("refused"),
+            "{body}"
+        );
+    }
 }

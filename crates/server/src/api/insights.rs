@@ -381,19 +381,19 @@ mod tests {
         let err =
             parse_runs_query(&format!("in=params.lr:{}", values(MAX_IN_VALUES + 1))).unwrap_err();
         assert_eq!(err.status, 400);
-        assert!(err.message.contains("at most 1000"), "{}", err.message);
+        assert!(err.message().contains("at most 1000"), "{}", err.message());
         let many = (0..5)
             .map(|_| format!("in=params.lr:{}", values(MAX_IN_VALUES)))
             .collect::<Vec<_>>()
             .join("&");
         let err = parse_runs_query(&many).unwrap_err();
-        assert!(err.message.contains("4096"), "{}", err.message);
+        assert!(err.message().contains("4096"), "{}", err.message());
         let filters = (0..=MAX_FILTERS)
             .map(|_| "range=metric:0:1")
             .collect::<Vec<_>>()
             .join("&");
         let err = parse_runs_query(&filters).unwrap_err();
-        assert!(err.message.contains("at most 64"), "{}", err.message);
+        assert!(err.message().contains("at most 64"), "{}", err.message());
     }
 
     #[test]

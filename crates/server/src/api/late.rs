@@ -13,15 +13,13 @@
 //! revive a crashed run.
 
 use axum::http::StatusCode;
-use serde_json::json;
 
 use hyperdial_store::RunState;
 
+use hyperdial_wire::api::ErrorCode;
+
 use crate::error::ApiError;
 use crate::AppState;
-
-/// The `code` of the `409` answer to a late report.
-pub const CODE: &str = "run_crashed";
 
 /// `Err(409)` when run `id` is `crashed`; `Ok` otherwise (an unknown run is left to the
 /// handler, which answers `404`).
@@ -40,7 +38,8 @@ pub(crate) async fn refuse_if_crashed(s: &AppState, id: &str) -> Result<(), ApiE
                      stop its process, a retry runs its configuration again"
                 ),
             );
-            err.extra = Some(json!({ "code": CODE, "state": "crashed" }));
+            err.body.code = Some(ErrorCode::RunCrashed);
+            err.body.state = Some(RunState::Crashed);
             Err(err)
         }
         _ => Ok(()),

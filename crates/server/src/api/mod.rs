@@ -100,7 +100,7 @@ fn too_large_error() -> ApiError {
         "the request body is larger than the limit of {} bytes; split it into smaller requests",
         crate::MAX_BODY_BYTES
     ));
-    error.extra = Some(json!({ "limit_bytes": crate::MAX_BODY_BYTES }));
+    error.body.limit_bytes = Some(crate::MAX_BODY_BYTES as u64);
     error
 }
 

@@ -71,7 +71,8 @@ impl Goal {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Empty {}
 
-/// What a storage fault or a server bug is, in an error answer's `code`.
+/// What kind of failure an error answer is, in its `code`: storage faults, server bugs, and
+/// the refusals a client acts on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -85,6 +86,11 @@ pub enum ErrorCode {
     Busy,
     /// `503`: the database file is damaged.
     Corrupt,
+    /// `503`: the database server cannot be reached (or is shutting down).
+    Unavailable,
+    /// `409`: the run was marked `crashed` (its agent went silent) and takes no more reports;
+    /// its agent stops the run's process (a retry runs the configuration again).
+    RunCrashed,
     /// `500`: any other storage error (a bug; the server logged it).
     Storage,
 }
@@ -94,9 +100,12 @@ pub enum ErrorCode {
 pub struct ErrorBody {
     /// What went wrong and how to fix it.
     pub error: String,
-    /// Storage faults and bugs only: which one.
+    /// Storage faults, bugs and the refusals a client acts on: which one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<ErrorCode>,
+    /// With [`ErrorCode::RunCrashed`]: the run's state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<crate::RunState>,
     /// `413` only: the largest request body accepted, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_bytes: Option<u64>,

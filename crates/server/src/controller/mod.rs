@@ -42,7 +42,9 @@ use hyperdial_store::{
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+mod error;
+
+pub use error::ControlError;
 
 /// What a claim gives an agent.
 #[derive(Debug)]
@@ -96,10 +98,10 @@ fn final_state_words() -> String {
 }
 
 /// A state a run can end in, from its word; a `400` naming the choices otherwise.
-fn final_state(word: &str) -> Result<RunState, ApiError> {
+fn final_state(word: &str) -> Result<RunState, ControlError> {
     match word.parse::<RunState>() {
         Ok(s) if s.is_terminal() => Ok(s),
-        _ => Err(ApiError::bad_request(format!(
+        _ => Err(ControlError::invalid(format!(
             "unknown run state `{word}`; use one of: {}",
             final_state_words()
         ))),
@@ -134,7 +136,7 @@ impl Controller {
     }
 
     /// The parsed config of a sweep (cached; sweep configs never change).
-    pub fn config(&self, sweep: &SweepRow) -> Result<Arc<SweepConfig>, ApiError> {
+    pub fn config(&self, sweep: &SweepRow) -> Result<Arc<SweepConfig>, ControlError> {
         if let Some(c) = self.configs.lock().expect("config cache").get(&sweep.id) {
             return Ok(c.clone());
         }
@@ -143,7 +145,7 @@ impl Controller {
             .clone()
             .unwrap_or_else(|| "sweep.yaml".into());
         let parsed = hyperdial_space::parse_str(&sweep.source, &file).map_err(|e| {
-            ApiError::conflict(format!(
+            ControlError::conflict(format!(
                 "the stored config of sweep {} no longer validates: {e}",
                 sweep.id
             ))
@@ -165,15 +167,13 @@ impl Controller {
         project: Option<&str>,
         resume: bool,
         seed: Option<i64>,
-    ) -> Result<Created, ApiError> {
+    ) -> Result<Created, ControlError> {
         let validated =
             hyperdial_space::parse_str(source, file.unwrap_or("sweep.yaml")).map_err(|e| {
-                let mut err = ApiError::new(
-                    axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("the sweep config is invalid:\n{}", e.render()),
-                );
-                err.extra = Some(serde_json::json!({ "diagnostics": e.diagnostics }));
-                err
+                ControlError::InvalidConfig {
+                    rendered: e.render(),
+                    diagnostics: e.diagnostics,
+                }
             })?;
         let config = validated.config;
         let project = project
@@ -223,7 +223,7 @@ impl Controller {
         resume: bool,
         finished_too: bool,
         seed: Option<i64>,
-    ) -> Result<Created, ApiError> {
+    ) -> Result<Created, ControlError> {
         if finished_too {
             if let Ok(validated) = hyperdial_space::parse_str(source, file.unwrap_or("sweep.yaml"))
             {
@@ -248,7 +248,11 @@ impl Controller {
     }
 
     /// Hand the next run of a sweep to an agent (see the module docs for how).
-    pub async fn claim(&self, sweep_id: &str, agent_id: Option<&str>) -> Result<Claim, ApiError> {
+    pub async fn claim(
+        &self,
+        sweep_id: &str,
+        agent_id: Option<&str>,
+    ) -> Result<Claim, ControlError> {
         let host = match agent_id {
             Some(a) => self.store.agent_host(a).await?.flatten(),
             None => None,
@@ -274,12 +278,12 @@ impl Controller {
         sweep_id: &str,
         agent_id: Option<&str>,
         host: Option<&str>,
-    ) -> Result<Option<Claim>, ApiError> {
+    ) -> Result<Option<Claim>, ControlError> {
         let sweep = self
             .store
             .sweep(sweep_id)
             .await?
-            .ok_or_else(|| ApiError::not_found("sweep", sweep_id))?;
+            .ok_or_else(|| ControlError::not_found("sweep", sweep_id))?;
         match sweep.state {
             SweepState::Paused => return Ok(Some(Claim::Wait)),
             SweepState::Running => {}
@@ -358,10 +362,7 @@ impl Controller {
         .await
         .map_err(|e| {
             tracing::error!(sweep = sweep_id, "the search strategy failed: {e}");
-            ApiError::new(
-                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                "the search strategy failed (the server logged it)",
-            )
+            ControlError::Strategy
         })?;
         let suggestion = match asked {
             Ok(Ask::Suggest(s)) => s,
@@ -371,7 +372,7 @@ impl Controller {
                 }
                 return self.finish_spent(&sweep, "search space exhausted").await;
             }
-            Err(e) => return Err(ApiError::conflict(format!("cannot suggest a run: {e}"))),
+            Err(e) => return Err(ControlError::conflict(format!("cannot suggest a run: {e}"))),
         };
         let params: Map<String, Value> = suggestion.params.iter().cloned().collect();
         let config_value = nested_config(&config, &params);
@@ -401,7 +402,7 @@ impl Controller {
         &self,
         sweep: &SweepRow,
         reason: &str,
-    ) -> Result<Option<Claim>, ApiError> {
+    ) -> Result<Option<Claim>, ControlError> {
         if self
             .store
             .finish_sweep_if_unchanged(&sweep.id, sweep.next_number)
@@ -417,7 +418,7 @@ impl Controller {
     pub async fn objective(
         &self,
         run: &RunRow,
-    ) -> Result<Option<(String, Goal, Option<f64>)>, ApiError> {
+    ) -> Result<Option<(String, Goal, Option<f64>)>, ControlError> {
         let Some(sweep_id) = &run.sweep_id else {
             return Ok(None);
         };
@@ -439,7 +440,7 @@ impl Controller {
         sweep_id: &str,
         config: &SweepConfig,
         rows: &[TrialRow],
-    ) -> Result<Vec<Trial>, ApiError> {
+    ) -> Result<Vec<Trial>, ControlError> {
         let metric = config.metric.as_ref();
         let imputes = metric.is_some_and(|m| {
             rows.iter().any(|r| {
@@ -485,13 +486,13 @@ impl Controller {
         &self,
         run_id: &str,
         values: &Map<String, Value>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ControlError> {
         let (run, objective) = self.run_with_objective(run_id).await?;
         let metric = self
             .store
             .set_user_summary(run_id, values, store_objective(&objective))
             .await?
-            .ok_or_else(|| ApiError::not_found("run", run_id))?;
+            .ok_or_else(|| ControlError::not_found("run", run_id))?;
         self.finish_if_target_reached(&run, &objective, metric)
             .await
     }
@@ -500,12 +501,12 @@ impl Controller {
     async fn run_with_objective(
         &self,
         run_id: &str,
-    ) -> Result<(RunRow, Option<(String, Goal, Option<f64>)>), ApiError> {
+    ) -> Result<(RunRow, Option<(String, Goal, Option<f64>)>), ControlError> {
         let run = self
             .store
             .run(run_id)
             .await?
-            .ok_or_else(|| ApiError::not_found("run", run_id))?;
+            .ok_or_else(|| ControlError::not_found("run", run_id))?;
         let objective = self.objective(&run).await?;
         Ok((run, objective))
     }
@@ -517,7 +518,7 @@ impl Controller {
         run: &RunRow,
         objective: &Option<(String, Goal, Option<f64>)>,
         value: Option<f64>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ControlError> {
         if let (Some((_, goal, Some(target))), Some(value), Some(sweep_id)) =
             (objective, value, &run.sweep_id)
         {
@@ -529,7 +530,7 @@ impl Controller {
     }
 
     /// `metric.target` was reached by `run_id`: the sweep finishes (no new runs start).
-    async fn finish_on_target(&self, sweep_id: &str, run_id: &str) -> Result<(), ApiError> {
+    async fn finish_on_target(&self, sweep_id: &str, run_id: &str) -> Result<(), ControlError> {
         let ended = self
             .store
             .transition_sweep(sweep_id, &[SweepState::Running], SweepState::Finished, None)
@@ -545,13 +546,13 @@ impl Controller {
         &self,
         run_id: &str,
         points: &[Point],
-    ) -> Result<(usize, bool, Option<String>), ApiError> {
+    ) -> Result<(usize, bool, Option<String>), ControlError> {
         let (run, objective) = self.run_with_objective(run_id).await?;
         let appended = self
             .store
             .append_metrics(run_id, points, store_objective(&objective))
             .await?
-            .ok_or_else(|| ApiError::not_found("run", run_id))?;
+            .ok_or_else(|| ControlError::not_found("run", run_id))?;
         self.finish_if_target_reached(&run, &objective, appended.metric)
             .await?;
         // Early termination: judge every running run of the sweep against the new data.
@@ -580,12 +581,12 @@ impl Controller {
         exit_code: Option<i64>,
         state: Option<&str>,
         error: Option<&str>,
-    ) -> Result<RunRow, ApiError> {
+    ) -> Result<RunRow, ControlError> {
         let run = self
             .store
             .run(run_id)
             .await?
-            .ok_or_else(|| ApiError::not_found("run", run_id))?;
+            .ok_or_else(|| ControlError::not_found("run", run_id))?;
         let state = state.map(final_state).transpose()?;
         let mut error = error.map(str::to_string);
         let stopped_by_us = |reason: Option<&str>| match reason {
@@ -617,15 +618,15 @@ impl Controller {
         self.store
             .finish_run(run_id, final_state, exit_code, error.as_deref())
             .await?
-            .ok_or_else(|| ApiError::not_found("run", run_id))
+            .ok_or_else(|| ControlError::not_found("run", run_id))
     }
 
     /// The sweep `id`, or a 404 naming it.
-    pub async fn sweep(&self, id: &str) -> Result<SweepRow, ApiError> {
+    pub async fn sweep(&self, id: &str) -> Result<SweepRow, ControlError> {
         self.store
             .sweep(id)
             .await?
-            .ok_or_else(|| ApiError::not_found("sweep", id))
+            .ok_or_else(|| ControlError::not_found("sweep", id))
     }
 
     /// Change a sweep's state by a user action: `pause`, `resume`, `stop` or `cancel`.
@@ -637,15 +638,15 @@ impl Controller {
     /// nothing. `cancel` on a finished sweep whose runs are still in flight (after `stop`)
     /// tells those runs to stop and leaves the sweep `finished`. Every other action on a
     /// finished or cancelled sweep is a `409` that says why.
-    pub async fn act(&self, sweep_id: &str, action: &str) -> Result<SweepRow, ApiError> {
+    pub async fn act(&self, sweep_id: &str, action: &str) -> Result<SweepRow, ControlError> {
         let action: SweepAction = action
             .parse()
-            .map_err(|_| ApiError::not_found("sweep action", action))?;
+            .map_err(|_| ControlError::not_found("sweep action", action))?;
         for _ in 0..ACT_ATTEMPTS {
             let sweep = self.sweep(sweep_id).await?;
             let state = sweep.state;
             let refuse = |why: &str| {
-                ApiError::conflict(format!(
+                ControlError::conflict(format!(
                     "cannot {} sweep {sweep_id}: it is {state}{why}",
                     action.as_str()
                 ))
@@ -696,7 +697,7 @@ impl Controller {
             }
             return self.sweep(sweep_id).await;
         }
-        Err(ApiError::conflict(format!(
+        Err(ControlError::conflict(format!(
             "sweep {sweep_id} kept changing state during `{}`; try again",
             action.as_str()
         )))
@@ -740,10 +741,10 @@ impl Controller {
         sweep_id: &str,
         states: &[String],
         runs: &[String],
-    ) -> Result<RetryOutcome, ApiError> {
+    ) -> Result<RetryOutcome, ControlError> {
         let terminal = RunState::ALL.iter().filter(|s| s.is_terminal()).count();
         if runs.len() > MAX_RETRY_RUNS || states.len() > terminal {
-            return Err(ApiError::bad_request(format!(
+            return Err(ControlError::invalid(format!(
                 "name at most {MAX_RETRY_RUNS} runs and {terminal} states in one retry"
             )));
         }
@@ -753,7 +754,7 @@ impl Controller {
             .collect::<Result<_, _>>()?;
         let sweep = self.sweep(sweep_id).await?;
         if sweep.state == SweepState::Cancelled {
-            return Err(ApiError::conflict(format!(
+            return Err(ControlError::conflict(format!(
                 "sweep {sweep_id} is cancelled: its runs are not retried; start a new sweep with `hyperdial tune FILE --new`"
             )));
         }
@@ -772,7 +773,7 @@ impl Controller {
         let mut outcome = RetryOutcome::default();
         for name in runs {
             let Some(mut id) = by_id.get(name.as_str()).map(|r| r.id.as_str()) else {
-                return Err(ApiError::bad_request(format!(
+                return Err(ControlError::invalid(format!(
                     "run {name} is not a run of sweep {sweep_id}"
                 )));
             };
@@ -822,7 +823,7 @@ impl Controller {
     /// Queue the retries the `retry` policy of sweep `sweep_id` asks for now, if the sweep is
     /// running or paused (the janitor calls this after marking runs crashed, so the retries
     /// show as `queued` before an agent asks). Returns how many were queued.
-    pub async fn queue_retries(&self, sweep_id: &str) -> Result<usize, ApiError> {
+    pub async fn queue_retries(&self, sweep_id: &str) -> Result<usize, ControlError> {
         let Some(sweep) = self.store.sweep(sweep_id).await? else {
             return Ok(0);
         };
@@ -843,7 +844,7 @@ impl Controller {
         sweep: &SweepRow,
         config: &SweepConfig,
         rows: &[TrialRow],
-    ) -> Result<usize, ApiError> {
+    ) -> Result<usize, ControlError> {
         let policy = &config.retry;
         let retried: HashSet<&str> = rows.iter().filter_map(|r| r.retry_of.as_deref()).collect();
         let due: Vec<String> = rows

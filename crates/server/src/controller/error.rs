@@ -1,0 +1,64 @@
+//! What can go wrong when the controller is asked to do something, in the domain's terms.
+//!
+//! The controller knows nothing of HTTP: it says *what* failed (no such sweep, a request that
+//! makes no sense, a state that forbids the action, the database). The API layer maps each
+//! kind to a status once, in `impl From<ControlError> for ApiError` (`crate::error`), so the
+//! same failure answers the same way from every route.
+
+use hyperdial_space::Diagnostic;
+use hyperdial_store::StoreError;
+
+/// A failed controller operation.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The sweep, run or action named does not exist (`404`).
+    #[error("no {kind} with id `{id}`")]
+    NotFound {
+        /// `"sweep"`, `"run"`, `"sweep action"`.
+        kind: &'static str,
+        /// The id (or word) that was asked for.
+        id: String,
+    },
+    /// The request names something impossible: an unknown state, a run of another sweep,
+    /// too many items (`400`). The message says what to change.
+    #[error("{0}")]
+    Invalid(String),
+    /// The sweep config does not validate (`422`); `diagnostics` has every finding.
+    #[error("the sweep config is invalid:\n{rendered}")]
+    InvalidConfig {
+        /// The findings rendered as `file:line:col: error: path: message` lines.
+        rendered: String,
+        /// Every finding, errors and warnings.
+        diagnostics: Vec<Diagnostic>,
+    },
+    /// The current state forbids it: a finished sweep cannot be paused, a stored config no
+    /// longer validates, a state kept changing under the request (`409`).
+    #[error("{0}")]
+    Conflict(String),
+    /// The search strategy failed on this sweep (`500`: a bug; the server logged it).
+    #[error("the search strategy failed (the server logged it)")]
+    Strategy,
+    /// The store failed (`503` for a storage fault, `500` otherwise).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ControlError {
+    /// [`ControlError::NotFound`].
+    pub fn not_found(kind: &'static str, id: &str) -> Self {
+        ControlError::NotFound {
+            kind,
+            id: id.to_string(),
+        }
+    }
+
+    /// [`ControlError::Invalid`].
+    pub fn invalid(message: impl Into<String>) -> Self {
+        ControlError::Invalid(message.into())
+    }
+
+    /// [`ControlError::Conflict`].
+    pub fn conflict(message: impl Into<String>) -> Self {
+        ControlError::Conflict(message.into())
+    }
+}
