@@ -139,7 +139,8 @@ fn fault_message(fault: Fault, db: Option<&Path>) -> String {
              nothing of this request was stored"
         ),
         Fault::Busy => {
-            "the database is busy (locked by another process, or overloaded); retry shortly"
+            "the database is busy (locked by another process, overloaded, or a database server \
+             that does not answer); retry shortly"
                 .to_string()
         }
         Fault::Unavailable => {

@@ -134,6 +134,8 @@ pub fn router(store: Store, options: Options) -> Router {
 fn app(state: AppState) -> Router {
     api::routes(state.clone())
         .merge(dashboard::routes())
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::guard,
@@ -144,6 +146,38 @@ fn app(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panic_response,
         ))
+}
+
+/// A path no route serves: `404` with a JSON body, as every error answer has.
+async fn no_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        format!(
+            "no route {}; the API's routes are listed at /api/v1/openapi.json",
+            shown_path(&uri)
+        ),
+    )
+}
+
+/// A route asked with a method it does not take: `405` with a JSON body.
+async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{method} is not allowed on {}; the API's routes and their methods are listed at \
+             /api/v1/openapi.json",
+            shown_path(&uri)
+        ),
+    )
+}
+
+/// A request's path for an error message, cut to 200 characters.
+fn shown_path(uri: &axum::http::Uri) -> String {
+    let path = uri.path();
+    match path.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &path[..cut]),
+        None => path.to_string(),
+    }
 }
 
 /// Mark runs not heard from since `cutoff_ms` as crashed, and tell the dashboards watching.

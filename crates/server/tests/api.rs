@@ -568,3 +568,24 @@ async fn delivery_reports_add_up_in_any_state() {
         .await;
     assert_eq!(st, 404);
 }
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json_errors() {
+    let server = start(None).await;
+    let (status, body) = server.get("/api/v1/nosuchroute").await;
+    assert_eq!(status, 404);
+    let message = body["error"].as_str().expect("a JSON error body");
+    assert!(message.contains("/api/v1/nosuchroute"), "{body}");
+    assert!(message.contains("openapi.json"), "{body}");
+    let sweep = server.sweep(GRID12).await;
+    let (status, body) = server
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/sweeps/{sweep}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 405);
+    let message = body["error"].as_str().expect("a JSON error body");
+    assert!(message.starts_with("DELETE is not allowed"), "{body}");
+}

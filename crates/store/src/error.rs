@@ -75,6 +75,14 @@ pub enum StoreError {
         /// What is wrong with it.
         why: String,
     },
+    /// The database server could not be reached or refused the connection at start-up.
+    #[error("cannot connect to the database `{url}`: {why}")]
+    Connect {
+        /// The URL, its password replaced by `***`.
+        url: String,
+        /// The cause, once (e.g. `Connection refused`, `role "x" does not exist`).
+        why: String,
+    },
     /// The database directory could not be created.
     #[error("cannot create {path}: {source}")]
     Dir {
@@ -132,6 +140,7 @@ impl StoreError {
             | StoreError::Rejected(_)
             | StoreError::Migrate(_)
             | StoreError::Url { .. }
+            | StoreError::Connect { .. }
             | StoreError::Dir { .. } => return None,
         })
     }

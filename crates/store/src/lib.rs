@@ -385,4 +385,23 @@ mod tests {
         );
         assert_eq!(redact("/plain/path.db"), "/plain/path.db");
     }
+
+    #[tokio::test]
+    async fn an_unreachable_postgres_is_named_with_its_cause_at_once() {
+        // Nothing listens on port 1: the first connection is refused, and the error says so
+        // once, with the URL (password hidden), instead of a pool timing out.
+        let err = Store::open("postgres://hd:pw@127.0.0.1:1/hyperdial")
+            .await
+            .err()
+            .expect("nothing listens on port 1");
+        let text = err.to_string();
+        assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
+        assert!(
+            text.contains("postgres://hd:***@127.0.0.1:1/hyperdial"),
+            "{text}"
+        );
+        assert!(text.to_lowercase().contains("refused"), "{text}");
+        assert_eq!(text.matches("refused").count(), 1, "{text}");
+        assert!(!text.contains("pw@"), "{text}");
+    }
 }

@@ -35,6 +35,26 @@ const DIALECT: Dialect = Dialect::Postgres;
 /// Connections per server process.
 pub const POOL_SIZE: u32 = 16;
 
+/// How long opening the database may wait for the server's first answer.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a request waits for a pooled connection before it answers `503` (busy): short
+/// enough that a client's retries see several attempts when the database server is down.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The cause of a failed first connection, said once.
+fn connect_failure(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(db) => db.message().to_string(),
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Tls(tls) => format!("TLS: {tls}"),
+        sqlx::Error::Protocol(p) => {
+            format!("the server there does not answer as PostgreSQL does ({p})")
+        }
+        other => other.to_string(),
+    }
+}
+
 /// The PostgreSQL backend of [`crate::Storage`].
 #[derive(Debug, Clone)]
 pub struct PostgresStorage {
@@ -52,9 +72,32 @@ impl PostgresStorage {
             url: crate::redact(url),
             why: e.to_string(),
         })?;
+        // One connection first: a pool that cannot connect only times out, and the cause
+        // (refused, unknown role or database, not PostgreSQL at all) is what the user needs.
+        let refused = |why: String| StoreError::Connect {
+            url: crate::redact(url),
+            why,
+        };
+        match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            <PgConnection as sqlx::Connection>::connect_with(&options),
+        )
+        .await
+        {
+            Err(_) => {
+                return Err(refused(format!(
+                    "no answer within {} s (is the host right and reachable?)",
+                    CONNECT_TIMEOUT.as_secs()
+                )))
+            }
+            Ok(Err(e)) => return Err(refused(connect_failure(&e))),
+            Ok(Ok(conn)) => {
+                let _ = sqlx::Connection::close(conn).await;
+            }
+        }
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
