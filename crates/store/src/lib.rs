@@ -390,10 +390,9 @@ mod tests {
     async fn an_unreachable_postgres_is_named_with_its_cause_at_once() {
         // Nothing listens on port 1: the first connection is refused, and the error says so
         // once, with the URL (password hidden), instead of a pool timing out.
-        let err = Store::open("postgres://hd:pw@127.0.0.1:1/hyperdial")
-            .await
-            .err()
-            .expect("nothing listens on port 1");
+        let Err(err) = Store::open("postgres://hd:pw@127.0.0.1:1/hyperdial").await else {
+            panic!("nothing listens on port 1, yet the database opened");
+        };
         let text = err.to_string();
         assert!(matches!(err, StoreError::Connect { .. }), "{err:?}");
         assert!(
