@@ -53,12 +53,25 @@ pub async fn create(
             sweep["project"].as_str().unwrap_or("?")
         );
         println!(
-            "start agents with:  hyperdial agent {id} --server {}",
-            api.base()
+            "start agents with:  {}",
+            agent_command(id, api.base(), remote)
         );
         println!("dashboard:          {}/sweeps/{id}", api.base());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `hyperdial agent` command line that reaches this server the way this command did:
+/// the CA file when one was given, and a reminder of the token (never its value).
+fn agent_command(id: &str, base: &str, remote: &Remote) -> String {
+    let mut command = format!("hyperdial agent {id} --server {base}");
+    if let Some(ca) = &remote.ca_cert {
+        command.push_str(&format!(" --ca-cert {}", ca.display()));
+    }
+    if remote.token.as_deref().is_some_and(|t| !t.is_empty()) {
+        command.push_str(" --token \"$HYPERDIAL_TOKEN\"");
+    }
+    command
 }
 
 fn fmt_metric(v: &Value) -> String {
@@ -413,4 +426,31 @@ pub fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_agent_command_reaches_the_server_the_same_way() {
+        let mut remote = Remote {
+            server: "https://sweeps.lan:8337".into(),
+            token: None,
+            ca_cert: None,
+        };
+        assert_eq!(
+            agent_command("s1", "https://sweeps.lan:8337", &remote),
+            "hyperdial agent s1 --server https://sweeps.lan:8337"
+        );
+        remote.token = Some("secret".into());
+        remote.ca_cert = Some("certs/server.pem".into());
+        let command = agent_command("s1", "https://sweeps.lan:8337", &remote);
+        assert_eq!(
+            command,
+            "hyperdial agent s1 --server https://sweeps.lan:8337 --ca-cert certs/server.pem \
+             --token \"$HYPERDIAL_TOKEN\""
+        );
+        assert!(!command.contains("secret"));
+    }
 }
