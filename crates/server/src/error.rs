@@ -95,6 +95,11 @@ impl From<ControlError> for ApiError {
                 err
             }
             ControlError::Conflict(message) => Self::conflict(message),
+            ControlError::RunCrashed { .. } => {
+                let mut err = Self::conflict(e.to_string()).with_code(ErrorCode::RunCrashed);
+                err.body.state = Some(hyperdial_wire::RunState::Crashed);
+                err
+            }
             ControlError::Strategy => Self::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
                 .with_code(ErrorCode::Storage),
             ControlError::Store(e) => e.into(),

@@ -12,36 +12,16 @@
 //! runs that are `running` or `queued`, so a finish that races the janitor still cannot
 //! revive a crashed run.
 
-use axum::http::StatusCode;
-
-use hyperdial_store::RunState;
-
-use hyperdial_wire::api::ErrorCode;
-
+use crate::controller::ControlError;
 use crate::error::ApiError;
 use crate::AppState;
 
 /// `Err(409)` when run `id` is `crashed`; `Ok` otherwise (an unknown run is left to the
-/// handler, which answers `404`).
+/// handler, which answers `404`). Metric batches and summaries get the same check inside
+/// the controller, from the run they read anyway ([`crate::Controller::reporting_run`]).
 pub(crate) async fn refuse_if_crashed(s: &AppState, id: &str) -> Result<(), ApiError> {
-    match s.controller.store().run(id).await? {
-        Some(run) if run.state == RunState::Crashed => {
-            let why = run
-                .error
-                .as_deref()
-                .filter(|e| !e.is_empty())
-                .unwrap_or("its agent stopped reporting");
-            let mut err = ApiError::new(
-                StatusCode::CONFLICT,
-                format!(
-                    "run {id} is crashed ({why}); it takes no more reports: \
-                     stop its process, a retry runs its configuration again"
-                ),
-            );
-            err.body.code = Some(ErrorCode::RunCrashed);
-            err.body.state = Some(RunState::Crashed);
-            Err(err)
-        }
-        _ => Ok(()),
+    match s.controller.reporting_run(id).await {
+        Ok(_) | Err(ControlError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }

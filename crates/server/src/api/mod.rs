@@ -522,18 +522,11 @@ async fn metrics(
             values,
         });
     }
-    refuse_if_crashed(&s, &id).await?;
-    // The points' steps need the run's counter before the batch, only for subscribers here
-    // (other servers get a notice without points).
-    let before = if s.controller.events.local() {
-        s.controller.store().run(&id).await?.map(|r| r.next_step)
-    } else {
-        None
-    };
-    let (accepted, stop, reason) = s.controller.ingest(&id, &points).await?;
+    // A crashed run is refused inside `ingest`, from the run it reads anyway.
+    let ingested = s.controller.ingest(&id, &points).await?;
     if s.controller.events.active() {
         if let Some(after) = s.controller.store().run(&id).await? {
-            let next_step = before.unwrap_or(after.next_step);
+            let next_step = ingested.first_step;
             s.controller.events.publish(
                 "metrics",
                 after.sweep_id.as_deref(),
@@ -542,9 +535,9 @@ async fn metrics(
         }
     }
     Ok(Json(MetricsAnswer {
-        accepted: accepted as u64,
-        stop,
-        reason,
+        accepted: ingested.accepted as u64,
+        stop: ingested.stop,
+        reason: ingested.reason,
     })
     .into_response())
 }
@@ -590,7 +583,7 @@ async fn put_summary(
             "summary keys must be 1 to {MAX_SUMMARY_KEY_BYTES} bytes"
         )));
     }
-    refuse_if_crashed(&s, &id).await?;
+    // A crashed run is refused inside `set_summary`, from the run it reads anyway.
     s.controller.set_summary(&id, &body).await?;
     if let Some(run) = s.controller.store().run(&id).await? {
         s.controller.events.publish(

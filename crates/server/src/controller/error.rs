@@ -35,6 +35,19 @@ pub enum ControlError {
     /// longer validates, a state kept changing under the request (`409`).
     #[error("{0}")]
     Conflict(String),
+    /// The run was marked `crashed` (its agent fell silent) and takes no more reports
+    /// (`409`, code `run_crashed`): its agent stops the run's process; a retry runs the
+    /// configuration again.
+    #[error(
+        "run {id} is crashed ({why}); it takes no more reports: stop its process, a retry \
+         runs its configuration again"
+    )]
+    RunCrashed {
+        /// The run.
+        id: String,
+        /// Why the server gave up on it.
+        why: String,
+    },
     /// The search strategy failed on this sweep (`500`: a bug; the server logged it).
     #[error("the search strategy failed (the server logged it)")]
     Strategy,

@@ -57,6 +57,20 @@ pub enum Claim {
     Over(SweepState),
 }
 
+/// What a metric batch did ([`Controller::ingest`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ingested {
+    /// Points (name, step pairs) written.
+    pub accepted: usize,
+    /// Whether the run has been asked to stop.
+    pub stop: bool,
+    /// Why.
+    pub reason: Option<String>,
+    /// The run's step counter before the batch: the step given to a first point that came
+    /// without one.
+    pub first_step: i64,
+}
+
 /// Outcome of creating a sweep.
 #[derive(Debug)]
 pub struct Created {
@@ -497,16 +511,36 @@ impl Controller {
             .await
     }
 
-    /// A run and its sweep's objective (metric name, goal, target), or a 404.
-    async fn run_with_objective(
-        &self,
-        run_id: &str,
-    ) -> Result<(RunRow, Option<(String, Goal, Option<f64>)>), ControlError> {
+    /// Run `run_id` if it still takes reports: not found, or
+    /// [`ControlError::RunCrashed`] once the server gave up on it (a late report from an
+    /// agent behind a cut link; see `api/late.rs`).
+    pub async fn reporting_run(&self, run_id: &str) -> Result<RunRow, ControlError> {
         let run = self
             .store
             .run(run_id)
             .await?
             .ok_or_else(|| ControlError::not_found("run", run_id))?;
+        if run.state == RunState::Crashed {
+            let why = run
+                .error
+                .as_deref()
+                .filter(|e| !e.is_empty())
+                .unwrap_or("its agent stopped reporting");
+            return Err(ControlError::RunCrashed {
+                id: run.id.clone(),
+                why: why.to_string(),
+            });
+        }
+        Ok(run)
+    }
+
+    /// A run that takes reports ([`Controller::reporting_run`]) and its sweep's objective
+    /// (metric name, goal, target).
+    async fn run_with_objective(
+        &self,
+        run_id: &str,
+    ) -> Result<(RunRow, Option<(String, Goal, Option<f64>)>), ControlError> {
+        let run = self.reporting_run(run_id).await?;
         let objective = self.objective(&run).await?;
         Ok((run, objective))
     }
@@ -541,12 +575,8 @@ impl Controller {
         Ok(())
     }
 
-    /// Ingest a metric batch. Returns `(accepted, stop, reason)`.
-    pub async fn ingest(
-        &self,
-        run_id: &str,
-        points: &[Point],
-    ) -> Result<(usize, bool, Option<String>), ControlError> {
+    /// Ingest a metric batch into a run that takes reports ([`Controller::reporting_run`]).
+    pub async fn ingest(&self, run_id: &str, points: &[Point]) -> Result<Ingested, ControlError> {
         let (run, objective) = self.run_with_objective(run_id).await?;
         let appended = self
             .store
@@ -569,7 +599,12 @@ impl Controller {
                 }
             }
         }
-        Ok((appended.accepted, stop, reason))
+        Ok(Ingested {
+            accepted: appended.accepted,
+            stop,
+            reason,
+            first_step: run.next_step,
+        })
     }
 
     /// End a run with what its agent reports. The state is decided here: a requested stop
