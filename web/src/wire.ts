@@ -210,6 +210,9 @@ export interface EventPoint {
   values: Record<string, JsonValue>;
 }
 
+/** Whether an importance answer has enough evidence to rank parameters. */
+export type Evidence = "enough" | "too_few_runs" | "no_signal";
+
 /** `GET /api/v1/sweeps/{id}/export?format=json`: every run, one row each. */
 export interface Export {
   /** Sweep id. */
@@ -304,12 +307,20 @@ export interface HistoryPoint {
 export interface Importance {
   /** `random_forest`. */
   method: string;
-  /** Trees in the forest. */
+  /** Trees in the forest (all sub-forests together). */
   trees: number;
-  /** Ended runs with the metric. */
+  /** Sub-forests the trees are split into, for the standard deviations. */
+  sub_forests: number;
+  /** The run states whose runs were used (default `finished` only). */
+  states: RunState[];
+  /** Runs in those states with the metric. */
   runs: number;
   /** Runs the forest was grown on. */
   forest_runs: number;
+  /** Fewest runs for importances to be given. */
+  min_runs: number;
+  /** Whether importances are given, and if not why. */
+  evidence: Evidence;
   /** The metric's goal. */
   goal: Goal;
   /** Out-of-bag R² of the forest. */
@@ -413,8 +424,21 @@ export interface ParamImportance {
   name: string;
   /** Its scale. */
   kind: AxisKind;
-  /** Share of the forest's impurity decrease (0 to 1); `null` with too few runs. */
+  /** Share of the forest's impurity decrease (0 to 1); `null` unless `evidence` is `enough`. */
   importance: number | null;
+  /**
+   * Standard deviation of that share across the sub-forests (each grown on its own bootstrap
+   * samples); `null` with `importance`.
+   */
+  importance_sd: number | null;
+  /**
+   * Main effect: the share of the forest's prediction variance explained by this parameter
+   * alone (0 to 1; a fANOVA-style first-order term, which sees U-shaped effects that a
+   * correlation misses); `null` unless `evidence` is `enough`.
+   */
+  main_effect: number | null;
+  /** Standard deviation of the main effect across the sub-forests. */
+  main_effect_sd: number | null;
   /** Pearson correlation with the metric; `null` for categories or too few runs. */
   pearson: number | null;
   /** Spearman rank correlation with the metric. */

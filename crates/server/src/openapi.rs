@@ -142,7 +142,7 @@ pub const ROUTES: &[Route] = &[
     route(
         "get",
         "/api/v1/sweeps/{id}/importance",
-        "Parameter importance (random forest) and correlation with the metric",
+        "Parameter importance (random forest, main effects, uncertainty) and correlation with the metric, from the runs in ?state=STATES (default finished)",
         None,
         "200",
         Json("Importance"),

@@ -92,6 +92,8 @@ async fn importance_ranks_what_matters_and_is_cached() {
     let (st, imp) = s.get(&format!("/api/v1/sweeps/{id}/importance")).await;
     assert_eq!(st, 200, "{imp}");
     assert_eq!(imp["runs"], 0);
+    assert_eq!(imp["evidence"], "too_few_runs");
+    assert_eq!(imp["states"], json!(["finished"]));
     for _ in 0..60 {
         s.run(&id, 2, loss_of).await;
     }
@@ -99,6 +101,7 @@ async fn importance_ranks_what_matters_and_is_cached() {
     assert_eq!(st, 200, "{imp}");
     assert_eq!(imp["runs"], 60);
     assert_eq!(imp["cached"], false);
+    assert_eq!(imp["evidence"], "enough", "{imp}");
     let params = imp["params"].as_array().unwrap();
     assert_eq!(params.len(), 3);
     // lr and opt drive the metric; noise barely moves it.
@@ -116,6 +119,10 @@ async fn importance_ranks_what_matters_and_is_cached() {
     let lr = params.iter().find(|p| p["name"] == "lr").unwrap();
     assert_eq!(lr["kind"], "log");
     assert!(lr["spearman"].is_f64());
+    // lr's effect is a V around 10^-2.5: its main effect is large, noise's small.
+    assert!(lr["main_effect"].as_f64().unwrap() > 0.3, "{imp}");
+    assert!(params[2]["main_effect"].as_f64().unwrap() < 0.05, "{imp}");
+    assert!(lr["importance_sd"].as_f64().unwrap() >= 0.0);
     // Unchanged runs: served from the cache; a new finished run invalidates it.
     let (_, again) = s.get(&format!("/api/v1/sweeps/{id}/importance")).await;
     assert_eq!(again["cached"], true);
@@ -123,6 +130,59 @@ async fn importance_ranks_what_matters_and_is_cached() {
     let (_, fresh) = s.get(&format!("/api/v1/sweeps/{id}/importance")).await;
     assert_eq!(fresh["cached"], false);
     assert_eq!(fresh["runs"], 61);
+}
+
+/// `state=` picks the runs importance learns from: finished ones by default, others on request;
+/// an unknown or in-flight state is a 400.
+#[tokio::test]
+async fn importance_uses_the_asked_run_states() {
+    let s = start(None).await;
+    let id = s.sweep(SWEEP).await;
+    for _ in 0..12 {
+        s.run(&id, 2, loss_of).await;
+    }
+    // Two runs end early with a metric: counted only when asked for.
+    for _ in 0..2 {
+        let (_, claim) = s
+            .post(&format!("/api/v1/sweeps/{id}/claim"), json!({}))
+            .await;
+        let rid = claim["run"]["id"].as_str().unwrap().to_string();
+        let (st, _) = s
+            .post(
+                &format!("/api/v1/runs/{rid}/metrics"),
+                json!({"points": [{"step": 0, "values": {"loss": 9.0}}]}),
+            )
+            .await;
+        assert_eq!(st, 200);
+        let (st, done) = s
+            .post(
+                &format!("/api/v1/runs/{rid}/finish"),
+                json!({"exit_code": 1}),
+            )
+            .await;
+        assert_eq!(st, 200, "{done}");
+    }
+    let (_, fin) = s.get(&format!("/api/v1/sweeps/{id}/importance")).await;
+    assert_eq!(fin["runs"], 12, "{fin}");
+    let (st, failed) = s
+        .get(&format!("/api/v1/sweeps/{id}/importance?state=failed,crashed"))
+        .await;
+    assert_eq!(st, 200, "{failed}");
+    assert_eq!(failed["runs"], 2, "{failed}");
+    assert_eq!(failed["states"], json!(["failed", "crashed"]));
+    assert_eq!(failed["evidence"], "too_few_runs");
+    assert!(failed["params"][0]["importance"].is_null());
+    let (st, both) = s
+        .get(&format!("/api/v1/sweeps/{id}/importance?state=finished,failed"))
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(both["runs"], 14);
+    for bad in ["running", "nope"] {
+        let (st, err) = s
+            .get(&format!("/api/v1/sweeps/{id}/importance?state={bad}"))
+            .await;
+        assert_eq!(st, 400, "{err}");
+    }
 }
 
 #[tokio::test]

@@ -1,34 +1,65 @@
-//! Parameter importance: `GET /api/v1/sweeps/{id}/importance`.
+//! Parameter importance: `GET /api/v1/sweeps/{id}/importance?state=finished`.
 //!
 //! As W&B does, a random forest regresses the sweep metric on the parameters and a parameter's
 //! importance is the share of the total impurity (squared-error) decrease its splits achieve;
 //! beside it stand the Pearson and Spearman correlations of each parameter with the metric.
 //!
+//! Which runs: only those in the asked states (`state=`, a comma list of run states; default
+//! `finished`), since a run stopped early or failed reports a truncated metric that would teach
+//! the forest the length of a run rather than the effect of a parameter.
+//!
+//! Honesty: the [`TREES`] trees are grown as [`SUB_FORESTS`] sub-forests, each tree on its own
+//! bootstrap sample; the spread (standard deviation) of a parameter's share across the
+//! sub-forests is its uncertainty. No importance is given (`evidence` says why) with fewer than
+//! [`MIN_RUNS`] runs, or when the out-of-bag R² is at most 0: the forest then predicts the metric
+//! no better than its mean, and any ranking would be noise.
+//!
+//! Effects a correlation misses: beside the impurity share, each parameter's *main effect* is a
+//! first-order functional-ANOVA term of the forest, after Hutter, Hoos and Leyton-Brown, "An
+//! Efficient Approach for Assessing Hyperparameter Importance" (ICML 2014), the method behind
+//! fANOVA and Optuna's `FanovaImportanceEvaluator`: the variance, over the parameter's values,
+//! of the forest's prediction averaged over the other parameters (its partial dependence),
+//! divided by the variance of the forest's prediction. Where fANOVA averages over the whole
+//! configuration space, this averages over the runs observed (the partial dependence of
+//! Friedman 2001), which needs no bounds for unbounded parameters. A U-shaped effect has a
+//! Pearson correlation near 0 and a large main effect.
+//!
 //! Features: numeric parameters as values, log-scale ones (`log_uniform_values`, …) as
 //! `log10(value)` so the forest and Pearson see the scale the search used; categorical
-//! parameters one-hot (their columns' importances are summed back to the parameter; no
-//! correlation, since categories have no order). Only ended runs with the metric count. Above
-//! [`MAX_FOREST_RUNS`] runs the forest is grown on an even subsample (correlations use all).
-//! The answer is cached per sweep until another run with the metric ends.
+//! parameters one-hot (their columns' importances are summed back to the parameter, and their
+//! main effect sets all of them at once; no correlation, since categories have no order).
+//! Above [`MAX_FOREST_RUNS`] runs the forest is grown on an even subsample (correlations use
+//! all). The answer is cached per sweep and states until another run with the metric ends.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use axum::extract::{Path, State};
+use std::str::FromStr;
 use axum::response::IntoResponse;
 use axum::Json;
 use hyperdial_space::Distribution;
-use hyperdial_wire::api::{Goal, Importance, ParamImportance};
+use hyperdial_wire::api::{Evidence, Goal, Importance, ParamImportance};
+use hyperdial_wire::RunState;
+use serde::Deserialize;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-use super::ApiResult;
+use super::{ApiResult, Params};
 use crate::error::ApiError;
 use crate::AppState;
 
-/// Trees in the forest.
+/// Trees in the forest (all sub-forests together).
 pub const TREES: usize = 100;
+/// Sub-forests the trees are split into; the spread across them is the uncertainty.
+pub const SUB_FORESTS: usize = 5;
+/// Fewest runs with the metric for importances to be given.
+pub const MIN_RUNS: usize = 10;
+/// Most values of a parameter at which its partial dependence is evaluated.
+const GRID: usize = 16;
+/// Most runs the partial dependence averages over.
+const PD_ROWS: usize = 256;
 /// Runs the forest is grown on at most.
 pub const MAX_FOREST_RUNS: usize = 2000;
 const MAX_DEPTH: usize = 10;
@@ -85,6 +116,11 @@ struct Tree {
 
 impl Tree {
     fn predict(&self, x: &[Vec<f64>], i: usize) -> f64 {
+        self.predict_with(|f| x[f][i])
+    }
+
+    /// The prediction at the point whose feature `f` is `value(f)`.
+    fn predict_with(&self, value: impl Fn(usize) -> f64) -> f64 {
         let mut at = 0;
         loop {
             match &self.nodes[at] {
@@ -95,7 +131,7 @@ impl Tree {
                     left,
                     right,
                 } => {
-                    at = if x[*feature][i] <= *threshold {
+                    at = if value(*feature) <= *threshold {
                         *left
                     } else {
                         *right
@@ -186,22 +222,46 @@ impl Grower<'_> {
 }
 
 /// A random-forest fit: impurity importance per feature (summing to 1, or all 0 when no split
-/// helped) and the out-of-bag R² (`None` when too few runs were out of bag).
-#[derive(Debug, Clone)]
+/// helped), its spread across sub-forests, and the out-of-bag R² (`None` when too few runs were
+/// out of bag).
 pub struct Forest {
     /// Share of the impurity decrease per feature.
     pub importance: Vec<f64>,
+    /// Standard deviation of each feature's share across the sub-forests (0 with one).
+    pub importance_sd: Vec<f64>,
     /// Out-of-bag coefficient of determination.
     pub oob_r2: Option<f64>,
+    /// The trees, by sub-forest.
+    subs: Vec<Vec<Tree>>,
+}
+
+/// Mean and (population) standard deviation.
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    if v.is_empty() {
+        return (0.0, 0.0);
+    }
+    let m = v.iter().sum::<f64>() / v.len() as f64;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len() as f64;
+    (m, var.sqrt())
+}
+
+fn shares(raw: &[f64]) -> Vec<f64> {
+    let total: f64 = raw.iter().sum();
+    raw.iter()
+        .map(|v| if total > 0.0 { v / total } else { 0.0 })
+        .collect()
 }
 
 /// Grow `trees` regression trees on bootstrap samples of the rows of `x` (given column by
-/// column) against `y`. Every split considers every feature (scikit-learn's default for
-/// regression forests, which W&B uses): with few parameters, drawing a subset would force
-/// splits on irrelevant ones and inflate their importance.
-pub fn forest(x: &[Vec<f64>], y: &[f64], trees: usize, seed: u64) -> Forest {
+/// column) against `y`, as `subs` sub-forests of equal size (at least one tree each). Every
+/// split considers every feature (scikit-learn's default for regression forests, which W&B
+/// uses): with few parameters, drawing a subset would force splits on irrelevant ones and
+/// inflate their importance.
+pub fn forest(x: &[Vec<f64>], y: &[f64], trees: usize, subs: usize, seed: u64) -> Forest {
     let n = y.len();
     let d = x.len();
+    let subs = subs.max(1);
+    let per_sub = trees.div_ceil(subs).max(1);
     let mut g = Grower {
         x,
         y,
@@ -213,32 +273,46 @@ pub fn forest(x: &[Vec<f64>], y: &[f64], trees: usize, seed: u64) -> Forest {
     };
     let mut oob_sum = vec![0.0; n];
     let mut oob_count = vec![0u32; n];
+    let mut grown: Vec<Vec<Tree>> = Vec::new();
+    let mut raw_total = vec![0.0; d];
+    let mut sub_shares: Vec<Vec<f64>> = Vec::new();
     if n >= 2 * MIN_LEAF && d > 0 {
-        for _ in 0..trees {
-            let mut in_bag = vec![false; n];
-            let mut idx: Vec<usize> = (0..n)
-                .map(|_| {
-                    let i = g.rng.random_range(0..n);
-                    in_bag[i] = true;
-                    i
-                })
-                .collect();
-            g.nodes = Vec::new();
-            g.grow(&mut idx, 0);
-            let tree = Tree {
-                nodes: std::mem::take(&mut g.nodes),
-            };
-            for i in (0..n).filter(|&i| !in_bag[i]) {
-                oob_sum[i] += tree.predict(x, i);
-                oob_count[i] += 1;
+        for _ in 0..subs {
+            g.importance = vec![0.0; d];
+            let mut sub = Vec::with_capacity(per_sub);
+            for _ in 0..per_sub {
+                let mut in_bag = vec![false; n];
+                let mut idx: Vec<usize> = (0..n)
+                    .map(|_| {
+                        let i = g.rng.random_range(0..n);
+                        in_bag[i] = true;
+                        i
+                    })
+                    .collect();
+                g.nodes = Vec::new();
+                g.grow(&mut idx, 0);
+                let tree = Tree {
+                    nodes: std::mem::take(&mut g.nodes),
+                };
+                for i in (0..n).filter(|&i| !in_bag[i]) {
+                    oob_sum[i] += tree.predict(x, i);
+                    oob_count[i] += 1;
+                }
+                sub.push(tree);
             }
+            for (t, v) in raw_total.iter_mut().zip(&g.importance) {
+                *t += v;
+            }
+            sub_shares.push(shares(&g.importance));
+            grown.push(sub);
         }
     }
-    let total: f64 = g.importance.iter().sum();
-    let importance = g
-        .importance
-        .iter()
-        .map(|v| if total > 0.0 { v / total } else { 0.0 })
+    let importance = shares(&raw_total);
+    let importance_sd = (0..d)
+        .map(|f| {
+            let v: Vec<f64> = sub_shares.iter().map(|s| s[f]).collect();
+            mean_sd(&v).1
+        })
         .collect();
     let scored: Vec<usize> = (0..n).filter(|&i| oob_count[i] > 0).collect();
     let oob_r2 = (scored.len() >= 5).then(|| {
@@ -254,7 +328,128 @@ pub fn forest(x: &[Vec<f64>], y: &[f64], trees: usize, seed: u64) -> Forest {
             0.0
         }
     });
-    Forest { importance, oob_r2 }
+    Forest {
+        importance,
+        importance_sd,
+        oob_r2,
+        subs: grown,
+    }
+}
+
+impl Forest {
+    /// The first-order (main) effect of each group of features, with its standard deviation
+    /// across the sub-forests: `Var_v(PD(v)) / Var(f)`, where `PD(v)` is the forest's mean
+    /// prediction over (up to [`PD_ROWS`]) rows of `x` with the group's columns set to `v`, `v`
+    /// runs over the group's observed values (all distinct ones, weighted by their frequency, or
+    /// [`GRID`] evenly spaced quantiles when there are more), and `Var(f)` is the variance of the
+    /// forest's prediction over the same rows. A group is the columns of one parameter (one for
+    /// a number, the one-hot columns of a category). Clamped to `[0, 1]`; all 0 without trees or
+    /// when the prediction does not vary.
+    pub fn main_effects(&self, x: &[Vec<f64>], groups: &[Vec<usize>]) -> Vec<(f64, f64)> {
+        let n = x.first().map_or(0, Vec::len);
+        if self.subs.is_empty() || n == 0 {
+            return vec![(0.0, 0.0); groups.len()];
+        }
+        let rows: Vec<usize> = if n > PD_ROWS {
+            (0..PD_ROWS).map(|k| k * n / PD_ROWS).collect()
+        } else {
+            (0..n).collect()
+        };
+        let predict = |trees: &[Tree], row: usize, set: &[(usize, f64)]| -> f64 {
+            let sum: f64 = trees
+                .iter()
+                .map(|t| {
+                    t.predict_with(|f| {
+                        set.iter()
+                            .find(|(c, _)| *c == f)
+                            .map_or(x[f][row], |(_, v)| *v)
+                    })
+                })
+                .sum();
+            sum / trees.len() as f64
+        };
+        // Per sub-forest: the prediction at each row, and its variance.
+        let base: Vec<Vec<f64>> = self
+            .subs
+            .iter()
+            .map(|t| rows.iter().map(|&r| predict(t, r, &[])).collect())
+            .collect();
+        let variance = |preds: &[Vec<f64>], k: Option<usize>| -> f64 {
+            let v: Vec<f64> = match k {
+                Some(k) => preds[k].clone(),
+                None => (0..rows.len())
+                    .map(|i| preds.iter().map(|p| p[i]).sum::<f64>() / preds.len() as f64)
+                    .collect(),
+            };
+            let s = mean_sd(&v).1;
+            s * s
+        };
+        groups
+            .iter()
+            .map(|cols| {
+                // The group's grid: distinct observed value tuples with their counts.
+                let mut seen: Vec<(Vec<f64>, usize)> = Vec::new();
+                for r in 0..n {
+                    let t: Vec<f64> = cols.iter().map(|&c| x[c][r]).collect();
+                    match seen.iter_mut().find(|(v, _)| *v == t) {
+                        Some(e) => e.1 += 1,
+                        None => seen.push((t, 1)),
+                    }
+                }
+                if seen.len() > GRID {
+                    seen.sort_by(|a, b| a.0[0].total_cmp(&b.0[0]));
+                    // Evenly spaced quantiles of the observed values, equally weighted.
+                    let mut values: Vec<f64> = (0..n).map(|r| x[cols[0]][r]).collect();
+                    values.sort_by(f64::total_cmp);
+                    seen = (0..GRID)
+                        .map(|k| (vec![values[(2 * k + 1) * n / (2 * GRID)]], 1))
+                        .collect();
+                }
+                if seen.len() < 2 {
+                    return (0.0, 0.0);
+                }
+                // Partial dependence per sub-forest at each grid point.
+                let pd: Vec<Vec<f64>> = self
+                    .subs
+                    .iter()
+                    .map(|trees| {
+                        seen.iter()
+                            .map(|(v, _)| {
+                                let set: Vec<(usize, f64)> =
+                                    cols.iter().copied().zip(v.iter().copied()).collect();
+                                rows.iter().map(|&r| predict(trees, r, &set)).sum::<f64>()
+                                    / rows.len() as f64
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let weights: Vec<f64> = seen.iter().map(|(_, c)| *c as f64).collect();
+                let wsum: f64 = weights.iter().sum();
+                let wvar = |p: &[f64]| -> f64 {
+                    let m = p.iter().zip(&weights).map(|(a, w)| a * w).sum::<f64>() / wsum;
+                    p.iter()
+                        .zip(&weights)
+                        .map(|(a, w)| w * (a - m).powi(2))
+                        .sum::<f64>()
+                        / wsum
+                };
+                let share = |pdv: f64, total: f64| {
+                    if total > 1e-300 {
+                        (pdv / total).clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    }
+                };
+                let per_sub: Vec<f64> = (0..pd.len())
+                    .map(|k| share(wvar(&pd[k]), variance(&base, Some(k))))
+                    .collect();
+                let whole: Vec<f64> = (0..seen.len())
+                    .map(|g| pd.iter().map(|p| p[g]).sum::<f64>() / pd.len() as f64)
+                    .collect();
+                (share(wvar(&whole), variance(&base, None)), mean_sd(&per_sub).1)
+            })
+            .collect()
+    }
 }
 
 /// Pearson's correlation; `None` when either side is constant or there are fewer than 3 pairs.
@@ -387,22 +582,45 @@ fn compute(params: &[Param], runs: &[(&Value, f64)], maximize: bool) -> Importan
         .map(|c| rows.iter().map(|&i| c[i]).collect())
         .collect();
     let sub_y: Vec<f64> = rows.iter().map(|&i| y[i]).collect();
-    let fit = forest(&sub_x, &sub_y, TREES, 0x6879_7065_7264_6961);
-    let mut per_param = vec![0.0; params.len()];
-    for (c, &p) in owner.iter().enumerate() {
-        per_param[p] += fit.importance[c];
-    }
+    let fit = forest(&sub_x, &sub_y, TREES, SUB_FORESTS, 0x6879_7065_7264_6961);
+    let evidence = if n < MIN_RUNS {
+        Evidence::TooFewRuns
+    } else if fit.oob_r2.is_none_or(|r2| !(r2 > 0.0)) {
+        Evidence::NoSignal
+    } else {
+        Evidence::Enough
+    };
+    let groups: Vec<Vec<usize>> = (0..params.len())
+        .map(|p| (0..owner.len()).filter(|&c| owner[c] == p).collect())
+        .collect();
+    let effects = if evidence == Evidence::Enough {
+        fit.main_effects(&sub_x, &groups)
+    } else {
+        vec![(0.0, 0.0); groups.len()]
+    };
+    let given = |v: f64| {
+        (evidence == Evidence::Enough)
+            .then_some(v)
+            .filter(|x| x.is_finite())
+    };
     let mut out: Vec<ParamImportance> = params
         .iter()
         .enumerate()
-        .map(|(i, p)| ParamImportance {
-            name: p.name.clone(),
-            kind: p.kind,
-            importance: (n >= 2 * MIN_LEAF)
-                .then_some(per_param[i])
-                .filter(|x| x.is_finite()),
-            pearson: corr[i].0.filter(|x| x.is_finite()),
-            spearman: corr[i].1.filter(|x| x.is_finite()),
+        .map(|(i, p)| {
+            let share: f64 = groups[i].iter().map(|&c| fit.importance[c]).sum();
+            // The sub-forest shares of a parameter's columns move together; their spreads add
+            // at most linearly, which is the bound given.
+            let sd: f64 = groups[i].iter().map(|&c| fit.importance_sd[c]).sum();
+            ParamImportance {
+                name: p.name.clone(),
+                kind: p.kind,
+                importance: given(share),
+                importance_sd: given(sd),
+                main_effect: given(effects[i].0),
+                main_effect_sd: given(effects[i].1),
+                pearson: corr[i].0.filter(|x| x.is_finite()),
+                spearman: corr[i].1.filter(|x| x.is_finite()),
+            }
         })
         .collect();
     out.sort_by(|a, b| {
@@ -411,9 +629,13 @@ fn compute(params: &[Param], runs: &[(&Value, f64)], maximize: bool) -> Importan
     });
     Importance {
         method: "random_forest".into(),
-        trees: TREES as u64,
+        trees: (TREES.div_ceil(SUB_FORESTS) * SUB_FORESTS) as u64,
+        sub_forests: SUB_FORESTS as u64,
+        states: Vec::new(),
         runs: n as u64,
         forest_runs: rows.len() as u64,
+        min_runs: MIN_RUNS as u64,
+        evidence,
         goal: if maximize {
             Goal::Maximize
         } else {
@@ -434,11 +656,55 @@ fn cache() -> &'static Cache {
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-pub(crate) async fn importance(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+/// The query of an importance request.
+#[derive(Deserialize)]
+pub(crate) struct ImportanceQuery {
+    /// Comma list of run states whose runs count (default `finished`).
+    state: Option<String>,
+}
+
+/// The run states of a `state=` list: every word a run state that can end a run, in
+/// lifecycle order without repeats; `finished` when absent or empty.
+pub fn analysis_states(list: Option<&str>) -> Result<Vec<RunState>, ApiError> {
+    let words: Vec<&str> = list
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .collect();
+    if words.is_empty() {
+        return Ok(vec![RunState::Finished]);
+    }
+    let mut states = Vec::new();
+    for w in words {
+        let st = RunState::from_str(w)
+            .ok()
+            .filter(|s| !s.in_flight())
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "unknown state `{w}` in state=: use a comma list of finished, failed, \
+                     crashed, stopped_early, cancelled"
+                ))
+            })?;
+        states.push(st);
+    }
+    Ok(RunState::TERMINAL
+        .into_iter()
+        .filter(|s| states.contains(s))
+        .collect())
+}
+
+pub(crate) async fn importance(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Params(q): Params<ImportanceQuery>,
+) -> ApiResult {
+    let states = analysis_states(q.state.as_deref())?;
     let c = &s.controller;
     let store = c.store();
     let sweep = c.sweep(&id).await?;
-    let key = format!("{}\u{0}{id}", store.describe());
+    let words: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+    let key = format!("{}\u{0}{id}\u{0}{}", store.describe(), words.join(","));
     let fingerprint = store.finished_fingerprint(&id).await?;
     if let Some((fp, v)) = cache().lock().expect("importance cache").get(&key) {
         if *fp == fingerprint {
@@ -471,10 +737,11 @@ pub(crate) async fn importance(State(s): State<AppState>, Path(id): Path<String>
     let maximize = super::views::goal(&sweep).maximize();
     let started = std::time::Instant::now();
     let metric = sweep.metric_name.clone();
+    let wanted = states.clone();
     let answer = tokio::task::spawn_blocking(move || {
         let runs: Vec<(&Value, f64)> = points
             .iter()
-            .filter(|p| !p.state.in_flight())
+            .filter(|p| wanted.contains(&p.state))
             .filter_map(|p| p.metric.map(|m| (&p.params, m)))
             .collect();
         compute(&params, &runs, maximize)
@@ -488,6 +755,7 @@ pub(crate) async fn importance(State(s): State<AppState>, Path(id): Path<String>
     })?;
     let mut answer = answer;
     answer.metric = metric;
+    answer.states = states;
     answer.compute_ms = started.elapsed().as_millis() as u64;
     cache()
         .lock()
@@ -512,7 +780,7 @@ mod tests {
         let y: Vec<f64> = (0..n)
             .map(|i| 10.0 * (a[i] - 0.5).powi(2) + 0.5 * b[i] + 0.01 * rng.random::<f64>())
             .collect();
-        let fit = forest(&[a, b, c], &y, 100, 1);
+        let fit = forest(&[a, b, c], &y, 100, 5, 1);
         assert!(fit.importance[0] > 0.6, "{:?}", fit.importance);
         assert!(
             fit.importance[1] > fit.importance[2],
@@ -521,6 +789,112 @@ mod tests {
         );
         assert!((fit.importance.iter().sum::<f64>() - 1.0).abs() < 1e-9);
         assert!(fit.oob_r2.unwrap() > 0.8, "{:?}", fit.oob_r2);
+    }
+
+    fn numeric(name: &str) -> Param {
+        Param {
+            name: name.into(),
+            kind: Kind::Linear,
+            levels: vec![],
+        }
+    }
+
+    /// A metric shaped like a U in `u` (best in the middle), unmoved by `flat`: the U gets a
+    /// large main effect and most of the importance although its correlation is near 0; the
+    /// flat parameter gets a small one.
+    #[test]
+    fn a_u_shaped_effect_is_important_and_a_flat_one_is_not() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let values: Vec<(Value, f64)> = (0..200)
+            .map(|_| {
+                let u: f64 = rng.random();
+                let flat: f64 = rng.random();
+                let m = 4.0 * (u - 0.5).powi(2) + 0.02 * rng.random::<f64>();
+                (json!({"u": u, "flat": flat}), m)
+            })
+            .collect();
+        let runs: Vec<(&Value, f64)> = values.iter().map(|(p, m)| (p, *m)).collect();
+        let out = compute(&[numeric("u"), numeric("flat")], &runs, false);
+        assert_eq!(out.evidence, Evidence::Enough, "{out:?}");
+        let u = out.params.iter().find(|p| p.name == "u").unwrap();
+        let flat = out.params.iter().find(|p| p.name == "flat").unwrap();
+        assert!(u.pearson.unwrap().abs() < 0.25, "{u:?}");
+        assert!(u.main_effect.unwrap() > 0.8, "{u:?}");
+        assert!(u.importance.unwrap() > 0.8, "{u:?}");
+        assert!(flat.main_effect.unwrap() < 0.05, "{flat:?}");
+        assert!(flat.importance.unwrap() < 0.2, "{flat:?}");
+        // The spread across sub-forests is a real, small number.
+        let sd = u.importance_sd.unwrap();
+        assert!(sd > 0.0 && sd < 0.1, "{u:?}");
+        assert_eq!(out.params[0].name, "u");
+    }
+
+    /// A categorical parameter's main effect moves all its one-hot columns together.
+    #[test]
+    fn a_category_main_effect_covers_all_its_levels() {
+        let params = vec![
+            Param {
+                name: "opt".into(),
+                kind: Kind::Category,
+                levels: vec!["a".into(), "b".into(), "c".into()],
+            },
+            numeric("noise"),
+        ];
+        let mut rng = StdRng::seed_from_u64(3);
+        let values: Vec<(Value, f64)> = (0..90)
+            .map(|i| {
+                let opt = ["a", "b", "c"][i % 3];
+                let m = match opt {
+                    "a" => 0.0,
+                    "b" => 2.0,
+                    _ => 1.0,
+                } + 0.05 * rng.random::<f64>();
+                (json!({"opt": opt, "noise": rng.random::<f64>()}), m)
+            })
+            .collect();
+        let runs: Vec<(&Value, f64)> = values.iter().map(|(p, m)| (p, *m)).collect();
+        let out = compute(&params, &runs, false);
+        assert_eq!(out.params[0].name, "opt");
+        assert!(out.params[0].main_effect.unwrap() > 0.9, "{out:?}");
+        assert!(out.params[1].main_effect.unwrap() < 0.05, "{out:?}");
+    }
+
+    /// Too few runs, or a metric the parameters do not explain: no importances at all.
+    #[test]
+    fn no_bars_without_evidence() {
+        let values: Vec<(Value, f64)> = (0..(MIN_RUNS - 1))
+            .map(|i| (json!({"x": i as f64}), i as f64))
+            .collect();
+        let runs: Vec<(&Value, f64)> = values.iter().map(|(p, m)| (p, *m)).collect();
+        let out = compute(&[numeric("x")], &runs, false);
+        assert_eq!(out.evidence, Evidence::TooFewRuns);
+        assert_eq!(out.params[0].importance, None);
+        assert_eq!(out.params[0].main_effect, None);
+
+        let mut rng = StdRng::seed_from_u64(5);
+        let values: Vec<(Value, f64)> = (0..80)
+            .map(|_| (json!({"x": rng.random::<f64>()}), rng.random::<f64>()))
+            .collect();
+        let runs: Vec<(&Value, f64)> = values.iter().map(|(p, m)| (p, *m)).collect();
+        let out = compute(&[numeric("x")], &runs, false);
+        assert!(out.oob_r2.unwrap() <= 0.0, "{out:?}");
+        assert_eq!(out.evidence, Evidence::NoSignal);
+        assert_eq!(out.params[0].importance, None);
+        assert_eq!(out.params[0].importance_sd, None);
+        // The correlation, which has its own meaning, stays.
+        assert!(out.params[0].pearson.is_some());
+    }
+
+    #[test]
+    fn state_lists_parse_in_lifecycle_order() {
+        assert_eq!(analysis_states(None).unwrap(), vec![RunState::Finished]);
+        assert_eq!(analysis_states(Some("")).unwrap(), vec![RunState::Finished]);
+        assert_eq!(
+            analysis_states(Some("crashed, failed,failed")).unwrap(),
+            vec![RunState::Failed, RunState::Crashed]
+        );
+        assert!(analysis_states(Some("running")).is_err());
+        assert!(analysis_states(Some("done")).is_err());
     }
 
     #[test]

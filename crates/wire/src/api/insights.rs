@@ -125,12 +125,34 @@ pub struct ParamImportance {
     pub name: String,
     /// Its scale.
     pub kind: AxisKind,
-    /// Share of the forest's impurity decrease (0 to 1); `null` with too few runs.
+    /// Share of the forest's impurity decrease (0 to 1); `null` unless `evidence` is `enough`.
     pub importance: Option<f64>,
+    /// Standard deviation of that share across the sub-forests (each grown on its own bootstrap
+    /// samples); `null` with `importance`.
+    pub importance_sd: Option<f64>,
+    /// Main effect: the share of the forest's prediction variance explained by this parameter
+    /// alone (0 to 1; a fANOVA-style first-order term, which sees U-shaped effects that a
+    /// correlation misses); `null` unless `evidence` is `enough`.
+    pub main_effect: Option<f64>,
+    /// Standard deviation of the main effect across the sub-forests.
+    pub main_effect_sd: Option<f64>,
     /// Pearson correlation with the metric; `null` for categories or too few runs.
     pub pearson: Option<f64>,
     /// Spearman rank correlation with the metric.
     pub spearman: Option<f64>,
+}
+
+/// Whether an importance answer has enough evidence to rank parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Evidence {
+    /// At least `min_runs` runs and a positive out-of-bag R²: importances are given.
+    Enough,
+    /// Fewer than `min_runs` runs in the chosen states have the metric: no importances.
+    TooFewRuns,
+    /// The forest predicts the metric no better than its mean (out-of-bag R² at most 0, or not
+    /// measurable): no importances, since any ranking would be noise.
+    NoSignal,
 }
 
 /// `GET /api/v1/sweeps/{id}/importance`.
@@ -138,12 +160,20 @@ pub struct ParamImportance {
 pub struct Importance {
     /// `random_forest`.
     pub method: String,
-    /// Trees in the forest.
+    /// Trees in the forest (all sub-forests together).
     pub trees: u64,
-    /// Ended runs with the metric.
+    /// Sub-forests the trees are split into, for the standard deviations.
+    pub sub_forests: u64,
+    /// The run states whose runs were used (default `finished` only).
+    pub states: Vec<RunState>,
+    /// Runs in those states with the metric.
     pub runs: u64,
     /// Runs the forest was grown on.
     pub forest_runs: u64,
+    /// Fewest runs for importances to be given.
+    pub min_runs: u64,
+    /// Whether importances are given, and if not why.
+    pub evidence: Evidence,
     /// The metric's goal.
     pub goal: Goal,
     /// Out-of-bag R² of the forest.

@@ -24,7 +24,7 @@ mod sweeps;
 pub use agents::{AgentRegistered, ClaimRequest, RegisterAgent, SweepOver};
 pub use events::{EventPoint, Hello, MetricsEvent, Resync, RunBrief};
 pub use insights::{
-    Axis, AxisKind, Importance, ParamImportance, PointColumns, RunHistory, RunsPage, Series,
+    Axis, AxisKind, Evidence, Importance, ParamImportance, PointColumns, RunHistory, RunsPage, Series,
     SweepPoints,
 };
 pub use runs::{
