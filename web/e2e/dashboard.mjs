@@ -101,6 +101,7 @@ try {
 
   await check("brushing a parallel-coordinates axis filters the runs table", async () => {
     const total = Number(await page.locator("#run-count").getAttribute("data-total"));
+    await page.locator("#parallel").scrollIntoViewIfNeeded();
     const box = await page.locator("#parallel").boundingBox();
     // The metric axis is the last one: the parallel grid spans left 50 … right 110 px.
     const x = box.x + box.width - 110;
@@ -259,6 +260,55 @@ try {
     }
   });
 
+  // Honest analysis: a sweep whose metric is U-shaped in `u`, unmoved by `flat`, with runs
+  // stopped early at a truncated (much worse) value.
+  const analysisSweep = (await api("POST", "/api/v1/sweeps", {
+    source: "name: e2e-analysis\nprogram: t.py\nmethod: random\nmetric: {name: loss, goal: minimize}\nparameters:\n  u: {min: 0.0, max: 1.0}\n  flat: {min: 0.0, max: 1.0}\n",
+    seed: 3,
+  })).body.id;
+  const ended = async (n, state, loss) => {
+    for (let i = 0; i < n; i++) {
+      const run = (await api("POST", `/api/v1/sweeps/${analysisSweep}/claim`, {})).body.run;
+      await api("POST", `/api/v1/runs/${run.id}/metrics`, { points: [{ step: 0, values: { loss: loss(run.params) } }] });
+      await api("POST", `/api/v1/runs/${run.id}/finish`, state === "finished" ? { exit_code: 0 } : { state });
+    }
+  };
+  await ended(40, "finished", (p) => 4 * (p.u - 0.5) ** 2 + 0.3);
+  await ended(6, "stopped_early", (p) => 3 + p.flat * 0.3);
+
+  await check("analysis: finished runs only by default, U-shape found, rank colours", async () => {
+    await page.goto(`${base}/sweeps/${analysisSweep}`);
+    await page.waitForSelector("#importance table.imp[data-evidence='enough'] tr[data-param]", { timeout: 30_000 });
+    assert((await page.locator("#analysis-state").inputValue()) === "finished", "finished by default");
+    assert((await page.locator("#colour-mode").inputValue()) === "rank", "rank colours by default");
+    const note = await page.locator("#analysis-note").innerText();
+    assert(note.startsWith("40 runs finished"), note);
+    const first = await page.locator("#importance tr[data-param]").first().getAttribute("data-param");
+    assert(first === "u", `most important ${first}`);
+    const uRow = await page.locator("#importance tr[data-param='u']").innerText();
+    assert(/±/.test(uRow), `uncertainty shown: ${uRow}`);
+    // The main effect of u is large although its correlation is near 0.
+    const main = await page.locator("#importance tr[data-param='u'] td:nth-child(3)").innerText();
+    assert(Number(main.match(/(\d+)%/)?.[1]) > 60, `main effect ${main}`);
+    // Stopped-early runs are not drawn: the metric axis ends below their 3.0.
+    const drawn = await page.locator("#parallel").getAttribute("data-rows");
+    assert(drawn === "40", `parallel rows ${drawn}`);
+    await page.screenshot({ path: `${out}/analysis.png`, fullPage: true });
+  });
+
+  await check("analysis: the state filter drives the importance, with a not-enough-evidence state", async () => {
+    await page.selectOption("#analysis-state", "stopped_early");
+    await page.waitForSelector("#no-evidence[data-evidence='too_few_runs']", { timeout: 10_000 });
+    const text = await page.locator("#no-evidence").innerText();
+    assert(text.includes("6 stopped early runs") && text.includes("at least 10"), text);
+    assert((await page.locator("#importance .bar").count()) === 0, "no bars without evidence");
+    assert((await page.locator("#analysis-note").innerText()).startsWith("6 runs stopped early"), "note follows");
+    await page.selectOption("#colour-mode", "log");
+    await page.screenshot({ path: `${out}/analysis-stopped.png`, fullPage: false });
+    await page.selectOption("#analysis-state", "finished");
+    await page.waitForSelector("#importance table.imp[data-evidence='enough']", { timeout: 10_000 });
+  });
+
   await check("no errors in the browser console", async () => {
     assert(errors.length === 0, errors.join(" | "));
   });
@@ -268,6 +318,6 @@ try {
 }
 const passed = results.filter((r) => r[1]).length;
 const failed = results.length - passed;
-console.log(`screenshots: ${out}/{sweeps,sweep,sweep-brushed,sweep-labels,run,run-missing}.png`);
+console.log(`screenshots: ${out}/{sweeps,sweep,sweep-brushed,sweep-labels,run,run-missing,analysis,analysis-stopped}.png`);
 console.log(`e2e: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -83,7 +83,8 @@ export const api = {
   sweepAction: (id: string, action: "pause" | "resume" | "stop" | "cancel") => send<Sweep>("POST", `/api/v1/sweeps/${seg(id)}/${action}`),
   putNotes: (id: string, body: NotesRequest) => send<Notes>("PUT", `/api/v1/sweeps/${seg(id)}/notes`, body),
   points: (id: string) => get<SweepPoints>(`/api/v1/sweeps/${seg(id)}/points`),
-  importance: (id: string) => get<Importance>(`/api/v1/sweeps/${seg(id)}/importance`),
+  /** `states`: the comma list of run states whose runs count (the server's default: finished). */
+  importance: (id: string, states = "finished") => get<Importance>(`/api/v1/sweeps/${seg(id)}/importance?state=${seg(states)}`),
   /** `query`: the runs query string (sweep, state, sort, order, range, in, limit, offset). */
   runs: (query: string) => get<RunsPage>(`/api/v1/runs?${query}`),
   run: (id: string) => get<Run>(`/api/v1/runs/${seg(id)}?history=false`),

@@ -9,6 +9,52 @@ import { sweepActions } from "./sweeps";
 const label = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v));
 const PAGE = 50;
 
+/** The analysis filter: which ended runs every chart and the importance read. Runs stopped
+ * early or failed report a truncated metric, so mixing them with finished runs would teach the
+ * charts how long runs lasted rather than how good their parameters were. */
+export const ANALYSIS = {
+  finished: { label: "finished", states: ["finished"] },
+  stopped_early: { label: "stopped early", states: ["stopped_early"] },
+  failed: { label: "failed", states: ["failed", "crashed"] },
+} as const;
+export type Analysis = keyof typeof ANALYSIS;
+
+/** How the parallel coordinates colour a run by its metric: by rank among the shown runs
+ * (outliers cannot squeeze the others into one colour), or by value on a linear or log scale. */
+export type ColourMode = "rank" | "linear" | "log";
+
+/** The colour value of each metric in `ms` under `mode`, and the range of those values. Rank
+ * gives the mid-rank quantile in [0, 1] (ties share it); log takes log10 of the distance above
+ * the smallest value plus 1 % of the spread, so non-positive metrics work too. */
+export function colourValues(ms: number[], mode: ColourMode): { values: number[]; lo: number; hi: number } {
+  if (!ms.length) return { values: [], lo: 0, hi: 1 };
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const m of ms) {
+    if (m < lo) lo = m;
+    if (m > hi) hi = m;
+  }
+  if (mode === "rank") {
+    const order = ms.map((m, i) => [m, i] as const).sort((a, b) => a[0] - b[0]);
+    const out = new Array<number>(ms.length);
+    let k = 0;
+    while (k < order.length) {
+      let end = k;
+      while (end + 1 < order.length && order[end + 1][0] === order[k][0]) end++;
+      const q = ms.length === 1 ? 0.5 : (k + end) / 2 / (ms.length - 1);
+      for (let j = k; j <= end; j++) out[order[j][1]] = q;
+      k = end + 1;
+    }
+    return { values: out, lo: 0, hi: 1 };
+  }
+  if (mode === "log") {
+    const eps = (hi - lo) * 0.01 || 1e-12;
+    const values = ms.map((m) => Math.log10(m - lo + eps));
+    return { values, lo: Math.log10(eps), hi: Math.log10(hi - lo + eps) };
+  }
+  return { values: ms, lo, hi: hi === lo ? lo + 1 : hi };
+}
+
 export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   let sweep: Sweep | null = null;
   let pts: Points | null = null;
@@ -17,6 +63,8 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   const table = { sort: "number", desc: false, offset: 0, state: "", brush: [] as string[] };
   const curves = { key: "", smoothing: 0.6, keys: [] as string[] };
   let bestMode: "number" | "time" = "number";
+  let analysis: Analysis = "finished";
+  let colourMode: ColourMode = "rank";
 
   // ---- layout ----
   const header = h("div.sweep-head");
@@ -38,6 +86,19 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     h("option", { value: "" }, "all states"),
     RUN_STATES.map((s) => h("option", { value: s }, s.replace("_", " "))),
   ) as HTMLSelectElement;
+  const analysisSelect = h(
+    "select#analysis-state",
+    { "aria-label": "runs the charts and the importance use" },
+    (Object.keys(ANALYSIS) as Analysis[]).map((k) => h("option", { value: k }, ANALYSIS[k].label)),
+  ) as HTMLSelectElement;
+  const analysisNote = h("span.muted.small#analysis-note");
+  const colourSelect = h(
+    "select#colour-mode",
+    { "aria-label": "colour runs by" },
+    h("option", { value: "rank" }, "rank"),
+    h("option", { value: "linear" }, "value (linear)"),
+    h("option", { value: "log" }, "value (log)"),
+  ) as HTMLSelectElement;
   const notesInput = h("textarea#notes-input", { rows: "8", placeholder: "What did this sweep teach you? What to try next? (Markdown)", "data-testid": "notes-input" }) as HTMLTextAreaElement;
   const notesView = h("div.md#notes-view", { "data-testid": "notes-view" });
   const notesStatus = h("span.muted#notes-status");
@@ -53,6 +114,12 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     el,
     header,
     h(
+      "div.analysis-bar",
+      null,
+      h("label.inline", null, "Charts and importance use runs that ", analysisSelect),
+      analysisNote,
+    ),
+    h(
       "div.row",
       null,
       h("section.card.wide", null, h("div.card-head", null, h("h2", null, "Best so far"), bestToggle), bestEl),
@@ -61,7 +128,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     h(
       "section.card",
       null,
-      h("div.card-head", null, h("h2", null, "Parallel coordinates"), brushNote),
+      h("div.card-head", null, h("h2", null, "Parallel coordinates"), h("label.inline", null, "colour by ", colourSelect), brushNote),
       h("p.muted.small", null, "Drag along an axis to select a range; the runs table below follows the selection."),
       parallelEl,
     ),
@@ -170,9 +237,10 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   const maximize = () => pts?.metric?.goal === "maximize";
   const withMetric = (): number[] => {
     if (!pts) return [];
+    const states: readonly string[] = ANALYSIS[analysis].states;
     const out: number[] = [];
     pts.runs.metric.forEach((m, i) => {
-      if (m !== null && m !== undefined) out.push(i);
+      if (m !== null && m !== undefined && states.includes(pts!.runs.state[i])) out.push(i);
     });
     return out;
   };
@@ -221,30 +289,26 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   };
 
   let parallelBuilt = false;
+  // Each row: the parameters, the metric, the run id, then the colour value (see ColourMode).
   const parallelData = () => {
     const idx = withMetric();
-    return idx.map((i) => [
+    const colour = colourValues(idx.map((i) => pts!.runs.metric[i]!), colourMode);
+    const rows = idx.map((i, k) => [
       ...pts!.axes.map((a) => {
         const v = pts!.runs.params[a.name]?.[i];
         return a.kind === "category" ? label(v) : v;
       }),
       pts!.runs.metric[i],
       pts!.runs.id[i],
+      colour.values[k],
     ]);
-  };
-  const metricRange = () => {
-    const ms = withMetric().map((i) => pts!.runs.metric[i]!) as number[];
-    let lo = Math.min(...ms);
-    let hi = Math.max(...ms);
-    if (!Number.isFinite(lo)) [lo, hi] = [0, 1];
-    if (lo === hi) hi = lo + 1;
-    return [lo, hi];
+    return { rows, lo: colour.lo, hi: colour.hi };
   };
   const colors = () => (maximize() ? ["#d94e3f", "#f2c14e", "#2f6fde"] : ["#2f6fde", "#f2c14e", "#d94e3f"]);
   const renderParallel = () => {
     if (!pts) return;
-    const data = parallelData();
-    const [lo, hi] = metricRange();
+    const { rows: data, lo, hi } = parallelData();
+    parallelEl.dataset.rows = String(data.length);
     if (parallelBuilt) {
       parallelChart.setOption({ visualMap: [{ min: lo, max: hi }], series: [{ data }] });
       return;
@@ -288,14 +352,17 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         visualMap: [
           {
             type: "continuous",
-            dimension: pts.axes.length,
+            dimension: pts.axes.length + 2,
             min: lo,
             max: hi,
             right: 10,
             top: "middle",
             calculable: false,
             inRange: { color: colors() },
-            text: [maximize() ? "better" : "worse", maximize() ? "worse" : "better"],
+            text: [
+              `${maximize() ? "better" : "worse"}${colourMode === "rank" ? " (rank)" : ""}`,
+              maximize() ? "worse" : "better",
+            ],
             textStyle: { fontSize: 11 },
           },
         ],
@@ -383,6 +450,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     renderBest();
     renderParallel();
     renderScatters();
+    analysisChanged();
     if (!userSelected) {
       const idx = withMetric().sort((a, b) => (pts!.runs.metric[a]! - pts!.runs.metric[b]!) * (maximize() ? -1 : 1));
       const top = idx.slice(0, 5).map((i) => pts!.runs.id[i]);
@@ -395,19 +463,45 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   };
 
   // ---- importance ----
+  const pct = (v: number) => `${(v * 100).toFixed(0)}%`;
+  // A bar with a whisker of ± one standard deviation across the sub-forests.
+  const bar = (v: number | null, sd: number | null, what: string) =>
+    v === null
+      ? h("span.muted", null, "—")
+      : h(
+          "div.bar",
+          { title: `${what} ${pct(v)} ± ${pct(sd ?? 0)} (standard deviation across sub-forests)` },
+          h("div.fill", { style: `width:${Math.round(v * 100)}%` }),
+          sd
+            ? h("div.whisker", {
+                style: `left:${Math.max(0, (v - sd) * 100).toFixed(1)}%;width:${((Math.min(1, v + sd) - Math.max(0, v - sd)) * 100).toFixed(1)}%`,
+              })
+            : null,
+          h("span", null, `${pct(v)}${sd ? ` ±${(sd * 100).toFixed(0)}` : ""}`),
+        );
   const loadImportance = async () => {
-    const imp = await api.importance(id);
+    const asked = analysis;
+    const imp = await api.importance(id, ANALYSIS[asked].states.join(","));
+    if (asked !== analysis) return;
     if (!imp.params?.length) {
       clear(importanceEl, h("p.muted", null, "No varying parameters."));
       return;
     }
+    const which = ANALYSIS[asked].label;
+    const evidence =
+      imp.evidence === "too_few_runs"
+        ? `Not enough evidence: ${imp.runs} ${which} run${imp.runs === 1 ? "" : "s"} with ${imp.metric ?? "the metric"}; importance needs at least ${imp.min_runs}.`
+        : imp.evidence === "no_signal"
+          ? `Not enough evidence: the parameters do not predict ${imp.metric ?? "the metric"} better than its mean (out-of-bag R² ${imp.oob_r2 === null ? "not measurable" : num(Number(imp.oob_r2.toFixed(2)))} ≤ 0), so no ranking is shown.`
+          : null;
     const rows = imp.params.map((p) => {
       const corr = p.pearson;
       return h(
         "tr",
         { "data-param": p.name },
         h("td", null, p.name, p.kind !== "linear" ? h("span.muted.small", null, ` ${p.kind}`) : null),
-        h("td.barcell", null, p.importance === null ? "—" : h("div.bar", null, h("div.fill", { style: `width:${Math.round(p.importance * 100)}%` }), h("span", null, `${(p.importance * 100).toFixed(0)}%`))),
+        h("td.barcell", null, bar(p.importance, p.importance_sd, "importance")),
+        h("td.barcell", null, bar(p.main_effect, p.main_effect_sd, "main effect")),
         h(
           "td.barcell",
           { title: `Pearson ${num(corr)} · Spearman ${num(p.spearman)}` },
@@ -424,13 +518,17 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     });
     clear(
       importanceEl,
-      h("table.imp", null, h("thead", null, h("tr", null, h("th", null, "parameter"), h("th", null, "importance"), h("th", null, "correlation"))), h("tbody", null, rows)),
+      evidence ? h("p.evidence#no-evidence", { "data-evidence": imp.evidence, role: "status" }, evidence) : null,
+      h(
+        "table.imp",
+        { "data-evidence": imp.evidence },
+        h("thead", null, h("tr", null, h("th", null, "parameter"), h("th", { title: "share of the forest's split gains" }, "importance"), h("th", { title: "share of the predicted metric's variance this parameter explains alone (sees U-shapes)" }, "main effect"), h("th", null, "correlation"))),
+        h("tbody", null, rows),
+      ),
       h(
         "p.muted.small",
         null,
-        imp.runs < 4
-          ? `Needs at least 4 ended runs with the metric (${imp.runs} so far).`
-          : `Random forest of ${imp.trees} trees on ${imp.forest_runs} runs${imp.oob_r2 !== null ? `, out-of-bag R² ${num(Number(imp.oob_r2.toFixed(2)))}` : ""}. Correlation: Pearson with ${imp.metric ?? "the metric"} (log-scale parameters as log).`,
+        `From ${imp.runs} ${which} run${imp.runs === 1 ? "" : "s"}. Random forest of ${imp.trees} trees (${imp.sub_forests} sub-forests; ± is the spread across them) on ${imp.forest_runs} runs${imp.oob_r2 !== null ? `, out-of-bag R² ${num(Number(imp.oob_r2.toFixed(2)))}` : ""}. Main effect: variance of the forest's partial dependence, as fANOVA. Correlation: Pearson with ${imp.metric ?? "the metric"} (log-scale parameters as log).`,
       ),
     );
   };
@@ -627,6 +725,25 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         : "",
     );
   };
+  const analysisChanged = () => {
+    const n = pts ? withMetric().length : 0;
+    analysisNote.textContent = pts ? `${n} run${n === 1 ? "" : "s"} ${ANALYSIS[analysis].label} with ${pts.metric?.name ?? "the metric"}` : "";
+  };
+  analysisSelect.addEventListener("change", () => {
+    analysis = analysisSelect.value as Analysis;
+    parallelBuilt = false;
+    renderBest();
+    renderParallel();
+    renderScatters();
+    analysisChanged();
+    clear(importanceEl, h("p.muted", null, "Computing…"));
+    loadImportance().catch(() => {});
+  });
+  colourSelect.addEventListener("change", () => {
+    colourMode = colourSelect.value as ColourMode;
+    parallelBuilt = false;
+    renderParallel();
+  });
   stateSelect.addEventListener("change", () => {
     table.state = stateSelect.value;
     table.offset = 0;
