@@ -143,9 +143,25 @@ fn app(state: AppState) -> Router {
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(api::explain_too_large))
+        .layer(compression())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panic_response,
         ))
+}
+
+/// Answers of at least 1 KiB are compressed (gzip or brotli, whichever the client accepts, at
+/// level 4: most of the size gain of the top levels at a fraction of their CPU); the live event
+/// stream never is, since compressing it would hold events back until a buffer fills.
+fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+    use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
+    tower_http::compression::CompressionLayer::new()
+        .quality(tower_http::CompressionLevel::Precise(4))
+        .compress_when(
+            SizeAbove::new(1024)
+                .and(NotForContentType::GRPC)
+                .and(NotForContentType::IMAGES)
+                .and(NotForContentType::SSE),
+        )
 }
 
 /// A path no route serves: `404` with a JSON body, as every error answer has.

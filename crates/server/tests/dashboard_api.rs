@@ -478,3 +478,93 @@ async fn the_dashboard_is_embedded() {
         assert_eq!(r.status(), 404, "{bad}");
     }
 }
+
+/// `after_step` answers only the points above that step, so a live run page fetches only what
+/// it lacks; `total` counts those points.
+#[tokio::test]
+async fn history_after_step_gives_only_new_points() {
+    let s = start(None).await;
+    let (_, run) = s.post("/api/v1/runs", json!({"config": {"x": 1}})).await;
+    let id = run["id"].as_str().unwrap();
+    let points: Vec<Value> = (0..50)
+        .map(|i| json!({"step": i, "values": {"loss": i as f64 * 0.5}}))
+        .collect();
+    let (st, _) = s
+        .post(
+            &format!("/api/v1/runs/{id}/metrics"),
+            json!({ "points": points }),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, h) = s
+        .get(&format!("/api/v1/runs/{id}/history?keys=loss&after_step=46"))
+        .await;
+    assert_eq!(st, 200, "{h}");
+    assert_eq!(h["series"]["loss"]["step"], json!([47, 48, 49]));
+    assert_eq!(h["series"]["loss"]["value"], json!([23.5, 24.0, 24.5]));
+    assert_eq!(h["series"]["loss"]["total"], 3);
+    let (_, none) = s
+        .get(&format!("/api/v1/runs/{id}/history?keys=loss&after_step=49"))
+        .await;
+    assert_eq!(none["series"]["loss"]["step"], json!([]));
+    let (_, all) = s
+        .get(&format!("/api/v1/runs/{id}/history?keys=loss&after_step=-1"))
+        .await;
+    assert_eq!(all["series"]["loss"]["total"], 50);
+    let (st, bad) = s
+        .get(&format!("/api/v1/runs/{id}/history?after_step=soon"))
+        .await;
+    assert_eq!(st, 400, "{bad}");
+}
+
+/// Answers of 1 KiB or more are compressed for clients that accept it (gzip or brotli); small
+/// ones, clients that do not ask, and the live event stream are not.
+#[tokio::test]
+async fn large_answers_are_compressed_and_events_are_not() {
+    let s = start(None).await;
+    let id = s.sweep(SWEEP).await;
+    for _ in 0..20 {
+        s.run(&id, 2, loss_of).await;
+    }
+    let url = format!("{}/api/v1/sweeps/{id}/points", s.base);
+    let plain = s.http.get(&url).send().await.unwrap();
+    assert_eq!(plain.headers().get("content-encoding"), None);
+    let plain_len = plain.bytes().await.unwrap().len();
+    assert!(plain_len > 1024, "{plain_len}");
+    for (accept, word) in [("gzip", "gzip"), ("br", "br"), ("gzip, deflate, br", "br")] {
+        let r = s
+            .http
+            .get(&url)
+            .header("accept-encoding", accept)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_string()),
+            Some(word.to_string()),
+            "{accept}"
+        );
+        let len = r.bytes().await.unwrap().len();
+        assert!(len * 2 < plain_len, "{accept}: {len} of {plain_len}");
+    }
+    // A small answer stays as it is.
+    let r = s
+        .http
+        .get(format!("{}/api/v1/runs/nope", s.base))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers().get("content-encoding"), None);
+    // The event stream is never compressed: events must not wait for a buffer to fill.
+    let r = s
+        .http
+        .get(format!("{}/api/v1/events?sweep={id}", s.base))
+        .header("accept-encoding", "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers().get("content-encoding"), None);
+}

@@ -97,6 +97,8 @@ pub(crate) async fn points(State(s): State<AppState>, Path(id): Path<String>) ->
 pub(crate) struct HistoryQuery {
     keys: Option<String>,
     max_points: Option<usize>,
+    /// Only points with a step above this one (a live page asks for what it lacks).
+    after_step: Option<i64>,
 }
 
 /// Largest-triangle-three-buckets: at most `max` points keeping the curve's visible shape.
@@ -146,7 +148,9 @@ pub fn lttb(points: &[SeriesPoint], max: usize) -> Vec<SeriesPoint> {
     out
 }
 
-/// `GET /api/v1/runs/{id}/history?keys=a,b&max_points=N`: each metric as columns, downsampled.
+/// `GET /api/v1/runs/{id}/history?keys=a,b&max_points=N&after_step=S`: each metric as columns,
+/// downsampled; with `after_step`, only the points whose step is above `S` (`total` then counts
+/// those), so a page that shows a run live fetches only the points it lacks.
 pub(crate) async fn history(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -184,7 +188,10 @@ pub(crate) async fn history(
         .clamp(10, LARGEST_MAX_POINTS);
     let mut series = Map::new();
     for key in &wanted {
-        let all = store.series(&id, key).await?;
+        let mut all = store.series(&id, key).await?;
+        if let Some(after) = q.after_step {
+            all.retain(|p| p.step > after);
+        }
         let total = all.len();
         let kept = lttb(&all, max);
         let one = Series {
