@@ -3,7 +3,8 @@
 //! of every request the dashboard makes.
 //!
 //! `cargo run --release -p hyperdial-bench --bin dashboard [-- --runs 10000 --steps 100 --db PATH]`
-//! With `--db PATH` the database is kept for the browser half (`bench/dashboard.sh`).
+//! With `--db PATH` the database is kept for the browser half (`bench/dashboard.sh`); with
+//! `--populate-only` it only fills that database (for the live browser measurement).
 
 use std::time::Instant;
 
@@ -115,6 +116,10 @@ async fn main() {
         started.elapsed().as_secs_f64()
     );
     println!("SWEEP={}", sweep.id);
+    if std::env::args().any(|a| a == "--populate-only") {
+        store.close().await;
+        return;
+    }
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

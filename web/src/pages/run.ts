@@ -1,4 +1,5 @@
 import { api, subscribe } from "../api";
+import type { EventPoint } from "../wire";
 import { chart, Chart } from "../charts";
 import type { Run } from "../wire";
 import { clear, codeText, deliveryLabels, deliveryText, duration, h, num, stateBadge, throttle, toYaml, value, when } from "../util";
@@ -113,32 +114,81 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
     );
   };
 
-  const loadCharts = async () => {
-    const hist = await api.history(id, "max_points=1000");
-    for (const key of hist.keys) {
-      let c = charts.get(key);
-      if (!c) {
-        const box = h("div.chart.small", { "data-metric": key });
-        chartsEl.append(box);
-        c = chart(box);
-        charts.set(key, c);
-      }
-      const s = hist.series[key];
-      c.setOption(
-        {
-          animation: false,
-          title: { text: key, left: "center", textStyle: { fontSize: 12 } },
-          grid: { left: 56, right: 14, top: 28, bottom: 28 },
-          tooltip: { trigger: "axis", valueFormatter: (v: number) => num(v) },
-          xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 22, min: "dataMin", max: "dataMax" },
-          yAxis: { type: "value", scale: true, axisLabel: { formatter: (v: number) => num(v) } },
-          series: [{ type: "line", symbol: s.step.length < 40 ? "circle" : "none", data: s.step.map((x: number, i: number) => [x, s.value[i]]), lineStyle: { width: 1.6 }, color: "#2f6fde" }],
-        },
-        true,
-      );
-    }
-    if (!hist.keys.length) clear(chartsEl, h("p.muted", null, "No metrics logged yet."));
+  // The series shown, by metric: a downsampled read at first, then the points live events
+  // bring (or, when an event left some out, a read of the points after the last step shown).
+  const shown = new Map<string, { step: number[]; value: (number | null)[] }>();
+  const lastStep = () => {
+    let last = -1;
+    for (const s of shown.values()) if (s.step.length) last = Math.max(last, s.step[s.step.length - 1]);
+    return last;
   };
+  const draw = (key: string) => {
+    const s = shown.get(key)!;
+    let c = charts.get(key);
+    if (!c) {
+      const box = h("div.chart.small", { "data-metric": key });
+      chartsEl.querySelector("p.muted")?.remove();
+      chartsEl.append(box);
+      c = chart(box);
+      charts.set(key, c);
+    }
+    c.setOption(
+      {
+        animation: false,
+        title: { text: key, left: "center", textStyle: { fontSize: 12 } },
+        grid: { left: 56, right: 14, top: 28, bottom: 28 },
+        tooltip: { trigger: "axis", valueFormatter: (v: number) => num(v) },
+        xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 22, min: "dataMin", max: "dataMax" },
+        yAxis: { type: "value", scale: true, axisLabel: { formatter: (v: number) => num(v) } },
+        series: [{ type: "line", symbol: s.step.length < 40 ? "circle" : "none", data: s.step.map((x: number, i: number) => [x, s.value[i]]), lineStyle: { width: 1.6 }, color: "#2f6fde" }],
+      },
+      true,
+    );
+  };
+  /** Read the history: all of it (downsampled) without `after`, else the points past `after`. */
+  const loadCharts = async (after?: number) => {
+    const hist = await api.history(id, after === undefined ? "max_points=1000" : `max_points=1000&after_step=${after}`);
+    if (after === undefined) shown.clear();
+    for (const key of hist.keys) {
+      const s = hist.series[key] ?? { step: [], value: [] };
+      const into = shown.get(key);
+      if (!into) shown.set(key, { step: [...s.step], value: [...s.value] });
+      else {
+        const last = into.step.length ? into.step[into.step.length - 1] : -Infinity;
+        s.step.forEach((x: number, i: number) => {
+          if (x > last) {
+            into.step.push(x);
+            into.value.push(s.value[i]);
+          }
+        });
+      }
+      draw(key);
+    }
+    if (!hist.keys.length && !shown.size) clear(chartsEl, h("p.muted", null, "No metrics logged yet."));
+  };
+  /** Append a metrics event's points; false when the event left points out. */
+  const appendPoints = (points: EventPoint[], truncated: boolean): boolean => {
+    if (truncated || !shown.size) return false;
+    const changed = new Set<string>();
+    for (const p of points) {
+      for (const [key, v] of Object.entries(p.values)) {
+        if (typeof v !== "number" && v !== null) continue;
+        let s = shown.get(key);
+        if (!s) shown.set(key, (s = { step: [], value: [] }));
+        if (s.step.length && p.step <= s.step[s.step.length - 1]) continue;
+        s.step.push(p.step);
+        s.value.push(v);
+        changed.add(key);
+      }
+    }
+    for (const key of changed) pending.add(key);
+    return true;
+  };
+  const pending = new Set<string>();
+  const redraw = throttle(() => {
+    for (const key of pending) draw(key);
+    pending.clear();
+  }, 1000);
 
   const loadOutput = async () => {
     const text = await api.output(id);
@@ -150,7 +200,13 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
   loadRun()
     .then(() => Promise.all([loadCharts(), loadOutput()]))
     .catch((e) => clear(header, h("p.error", null, e.message)));
-  const refresh = throttle(() => {
+  // Live: a metrics event's points are drawn as they come; the run's facts and its output
+  // are read again at most every 3 s; a full history read only after a resync or when the
+  // run ends (to replace the live points by the downsampled history).
+  const refreshRun = throttle(() => loadRun().catch(() => {}), 3000);
+  const refreshOutput = throttle(() => loadOutput().catch(() => {}), 3000);
+  const refreshNew = throttle(() => loadCharts(lastStep()).catch(() => {}), 1500);
+  const refreshAll = throttle(() => {
     loadRun().catch(() => {});
     loadCharts().catch(() => {});
     loadOutput().catch(() => {});
@@ -161,8 +217,16 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
     if (!run) return;
     clearInterval(wait);
     unsub = subscribe(run.sweep ?? null, (kind, data) => {
+      if (kind === "resync") return refreshAll();
       const rid = kind === "metrics" ? data.run.id : "id" in data ? data.id : null;
-      if (rid === id || kind === "resync") refresh();
+      if (rid !== id) return;
+      if (kind === "metrics") {
+        if (appendPoints(data.points, data.truncated)) redraw();
+        else refreshNew();
+        refreshRun();
+        refreshOutput();
+      } else if (kind === "run_finished") refreshAll();
+      else refreshRun();
     });
   }, 100);
   return [() => unsub(), () => clearInterval(wait)];

@@ -2,7 +2,7 @@ import { api, subscribe } from "../api";
 import { chart, Chart, palette } from "../charts";
 import { navigate } from "../main";
 import { clear, configYaml, deliveryLabels, duration, h, markdown, num, smooth, stateBadge, throttle, value, when } from "../util";
-import type { Run, Sweep, SweepPoints as Points } from "../wire";
+import type { EventPoint, Run, RunBrief, Sweep, SweepPoints as Points } from "../wire";
 import { RUN_STATES } from "../wire";
 import { sweepActions } from "./sweeps";
 
@@ -444,15 +444,58 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     });
   };
 
+  // Column index of each run in `pts`, so live events update the columns in place.
+  const index = new Map<string, number>();
   const loadPoints = async () => {
     pts = await api.points(id);
+    index.clear();
+    pts.runs.id.forEach((r, i) => index.set(r, i));
     if (!curves.key && pts.metric) curves.key = pts.metric.name;
+    renderCharts();
+  };
+  // Apply a run event to the columns: a new run is appended, a known one updated. Answers
+  // whether the run is, or was, one the charts show (only then must they be drawn again).
+  const applyRun = (r: RunBrief): boolean => {
+    if (!pts) return false;
+    const states: readonly string[] = ANALYSIS[analysis].states;
+    const c = pts.runs;
+    let k = index.get(r.id);
+    const was = k !== undefined && c.metric[k] !== null && states.includes(c.state[k]);
+    if (k === undefined) {
+      k = c.id.length;
+      index.set(r.id, k);
+      c.id.push(r.id);
+      c.number.push(r.number);
+      c.state.push(r.state);
+      c.metric.push(r.metric);
+      c.created_ms.push(r.created_ms);
+      c.finished_ms.push(r.finished_ms);
+      c.runtime_ms.push(r.started_ms && r.finished_ms ? r.finished_ms - r.started_ms : null);
+      for (const a of pts.axes) (c.params[a.name] ??= []).push(r.params?.[a.name] ?? null);
+      pts.count = c.id.length;
+    } else {
+      c.state[k] = r.state;
+      c.metric[k] = r.metric;
+      c.finished_ms[k] = r.finished_ms;
+      c.runtime_ms[k] = r.started_ms && r.finished_ms ? r.finished_ms - r.started_ms : null;
+    }
+    const is = r.metric !== null && states.includes(r.state);
+    return was || is;
+  };
+  const renderCharts = () => {
+    if (!pts) return;
     renderBest();
     renderParallel();
     renderScatters();
     analysisChanged();
     if (!userSelected) {
-      const idx = withMetric().sort((a, b) => (pts!.runs.metric[a]! - pts!.runs.metric[b]!) * (maximize() ? -1 : 1));
+      // The best runs so far among those the charts show and those still running.
+      const states: readonly string[] = [...ANALYSIS[analysis].states, "running"];
+      const idx: number[] = [];
+      pts.runs.metric.forEach((m, i) => {
+        if (m !== null && states.includes(pts!.runs.state[i])) idx.push(i);
+      });
+      idx.sort((a, b) => (pts!.runs.metric[a]! - pts!.runs.metric[b]!) * (maximize() ? -1 : 1));
       const top = idx.slice(0, 5).map((i) => pts!.runs.id[i]);
       if (top.join() !== [...selected].join()) {
         selected.clear();
@@ -744,6 +787,16 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     parallelBuilt = false;
     renderParallel();
   });
+  // A run's visible row, updated in place from an event (its metric, state and runtime).
+  const patchRow = (r: RunBrief) => {
+    const row = tableBody.querySelector(`tr[data-run='${CSS.escape(r.id)}']`);
+    if (!row) return;
+    const cells = row.children;
+    const metricCell = cells[3];
+    if (metricCell) metricCell.textContent = num(r.metric);
+    const badge = cells[2]?.querySelector(".badge");
+    if (badge && badge.textContent !== r.state) badge.replaceWith(stateBadge(r.state));
+  };
   stateSelect.addEventListener("change", () => {
     table.state = stateSelect.value;
     table.offset = 0;
@@ -751,6 +804,11 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   });
 
   // ---- load and live ----
+  // Events carry what changed, and the page applies it in place: a run event updates the
+  // points columns (and the charts only when a run they show changed), a metrics event its
+  // table row and, for a run in the learning curves, its curve. Reads that events cannot
+  // replace (the sweep's counts, the table page's order, the importance) are throttled; a
+  // `resync` (events were missed) reloads everything.
   const fail = (e: Error) => clear(header, h("p.error", null, e.message));
   loadSweep()
     .then(() => Promise.all([loadPoints(), loadTable(), loadImportance()]))
@@ -759,24 +817,53 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     loadSweep().catch(() => {});
     loadPoints().then(loadTable).catch(() => {});
   }, 1000);
-  const refreshSlow = throttle(() => {
-    loadSweep().catch(() => {});
-    loadPoints().catch(() => {});
-  }, 4000);
-  const refreshImportance = throttle(() => loadImportance().catch(() => {}), 3000);
+  const refreshSweep = throttle(() => loadSweep().catch(() => {}), 5000);
+  const refreshCharts = throttle(renderCharts, 3000);
+  const refreshImportance = throttle(() => loadImportance().catch(() => {}), 10000);
   const refreshCurves = throttle(() => loadCurves().catch(() => {}), 1500);
-  const refreshTable = throttle(() => loadTable().catch(() => {}), 2000);
+  const redrawCurves = throttle(renderCurves, 1500);
+  const refreshTable = throttle(() => loadTable().catch(() => {}), 5000);
+  // Append a metrics event's points to a shown curve; answers false when the event left
+  // points out (the curve then fetches what it lacks).
+  const appendCurve = (rid: string, points: EventPoint[], truncated: boolean): boolean => {
+    const hist = histories.get(rid);
+    if (!hist || truncated) return false;
+    const last = hist.step.length ? hist.step[hist.step.length - 1] : -Infinity;
+    for (const p of points) {
+      const v = p.values[curves.key];
+      if (p.step > last && (typeof v === "number" || v === null)) {
+        hist.step.push(p.step);
+        hist.value.push(v);
+      }
+    }
+    return true;
+  };
   const unsub = subscribe(id, (kind, data) => {
-    if (kind === "run_created" || kind === "resync") refreshAll();
-    if (kind === "run_finished") {
+    if (kind === "resync") {
       refreshAll();
       refreshImportance();
+      return;
     }
-    if (kind === "sweep") loadSweep().catch(() => {});
+    if (kind === "sweep") {
+      loadSweep().catch(() => {});
+      return;
+    }
+    if (kind === "run_created" || kind === "run_updated" || kind === "run_finished") {
+      if (applyRun(data)) refreshCharts();
+      if (kind !== "run_updated") {
+        refreshSweep();
+        refreshTable();
+      } else patchRow(data);
+      if (kind === "run_finished") refreshImportance();
+      return;
+    }
     if (kind === "metrics") {
-      if (selected.has(data.run.id)) refreshCurves();
-      refreshTable();
-      refreshSlow();
+      applyRun(data.run);
+      patchRow(data.run);
+      if (selected.has(data.run.id)) {
+        if (appendCurve(data.run.id, data.points, data.truncated)) redrawCurves();
+        else refreshCurves();
+      }
     }
   });
   return [unsub];
