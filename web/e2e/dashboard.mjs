@@ -64,6 +64,10 @@ try {
     await page.waitForSelector("h1:has-text('e2e-dashboard')");
     await page.waitForSelector("#live.on", { timeout: 10_000 });
     assert((await page.locator("#runs tbody tr[data-run]").count()) === 0, "no runs yet");
+    const empty = await page.locator("#empty-sweep pre.command").innerText({ timeout: 10_000 });
+    assert(empty.includes(`hyperdial agent ${sweepId}`), `agent command: ${empty}`);
+    assert((await page.title()).includes("e2e-dashboard"), `title ${await page.title()}`);
+    await page.screenshot({ path: `${out}/sweep-empty.png`, fullPage: false });
   });
 
   for (let i = 0; i < 2; i++) {
@@ -309,6 +313,66 @@ try {
     await page.waitForSelector("#importance table.imp[data-evidence='enough']", { timeout: 10_000 });
   });
 
+  await check("edges: unknown ids show a not-found state, not a skeleton", async () => {
+    const before = errors.length;
+    await page.goto(`${base}/sweeps/no-such-sweep`);
+    await page.waitForSelector("#not-found:has-text('Sweep not found')", { timeout: 10_000 });
+    assert((await page.title()).startsWith("Sweep not found"), await page.title());
+    assert(!(await page.locator("body").innerText()).includes("Computing"), "no Computing…");
+    await page.screenshot({ path: `${out}/not-found.png`, fullPage: false });
+    await page.goto(`${base}/runs/no-such-run`);
+    await page.waitForSelector("#not-found:has-text('Run not found')", { timeout: 10_000 });
+    // The 404 answers are the expected network errors.
+    errors.splice(before);
+  });
+
+  await check("edges: the URL holds the view state and survives Back", async () => {
+    await page.goto(`${base}/sweeps/${analysisSweep}`);
+    await page.waitForSelector("#runs tbody tr[data-run]");
+    await page.selectOption("#analysis-state", "stopped_early");
+    await page.selectOption("#colour-mode", "linear");
+    await page.selectOption("#state-filter", "finished");
+    await page.waitForFunction(() => location.search.includes("state=finished"));
+    // Sort by the metric from the keyboard.
+    await page.focus("th[data-sort='metric']");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("th[data-sort='metric'][aria-sort='ascending']");
+    const box = page.locator("#runs tbody tr[data-run] input[type=checkbox]").first();
+    assert(((await box.getAttribute("aria-label")) ?? "").includes("learning curves"), "labelled checkbox");
+    await box.check();
+    await page.waitForFunction(() => location.search.includes("runs="));
+    const url = page.url();
+    assert(/analysis=stopped_early/.test(url) && /colour=linear/.test(url) && /sort=metric/.test(url), url);
+    await page.goto(`${base}/`);
+    await page.waitForSelector(`tr[data-sweep='${analysisSweep}']`);
+    await page.goBack();
+    await page.waitForSelector("th[data-sort='metric'][aria-sort='ascending']", { timeout: 10_000 });
+    assert(page.url() === url, `${page.url()} vs ${url}`);
+    assert((await page.locator("#analysis-state").inputValue()) === "stopped_early", "analysis kept");
+    assert((await page.locator("#colour-mode").inputValue()) === "linear", "colour kept");
+    assert((await page.locator("#state-filter").inputValue()) === "finished", "table filter kept");
+    assert(await page.locator("#runs tbody tr[data-run] input[type=checkbox]").first().isChecked(), "ticked run kept");
+  });
+
+  await check("edges: early stopping is not failure; a failed run shows its last output lines", async () => {
+    const stopped = (await api("GET", `/api/v1/runs?sweep=${analysisSweep}&state=stopped_early&limit=1`)).body.runs[0];
+    await page.goto(`${base}/runs/${stopped.id}`);
+    const state = await page.locator("[data-fact='state']").innerText({ timeout: 10_000 });
+    assert(/stopped early/.test(state) && /not a failure/.test(state), state);
+    assert((await page.locator("[data-fact='error']").count()) === 0, "no error row");
+    const failed = (await api("POST", `/api/v1/sweeps/${analysisSweep}/claim`, {})).body.run;
+    const trace = "Traceback (most recent call last):\n  File \"train.py\", line 9, in <module>\nValueError: lr must be positive\n";
+    await api("POST", `/api/v1/runs/${failed.id}/output`, { stream: "stderr", text: "epoch 1\n".repeat(50) + trace });
+    await api("POST", `/api/v1/runs/${failed.id}/finish`, { exit_code: 1 });
+    await page.goto(`${base}/runs/${failed.id}`);
+    await page.waitForSelector("#run-tail pre", { timeout: 10_000 });
+    const tail = await page.locator("#run-tail").innerText();
+    assert(tail.includes("ValueError: lr must be positive") && tail.includes("Last 20 lines"), tail);
+    assert((await page.locator("[data-fact='state']").innerText()).includes("exited with status 1"), "exit status in words");
+    assert((await page.title()).startsWith("Run #"), await page.title());
+    await page.screenshot({ path: `${out}/run-failed.png`, fullPage: false });
+  });
+
   await check("no errors in the browser console", async () => {
     assert(errors.length === 0, errors.join(" | "));
   });
@@ -318,6 +382,6 @@ try {
 }
 const passed = results.filter((r) => r[1]).length;
 const failed = results.length - passed;
-console.log(`screenshots: ${out}/{sweeps,sweep,sweep-brushed,sweep-labels,run,run-missing,analysis,analysis-stopped}.png`);
+console.log(`screenshots: ${out}/{sweeps,sweep,sweep-brushed,sweep-labels,run,run-missing,analysis,analysis-stopped,sweep-empty,not-found,run-failed}.png`);
 console.log(`e2e: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -1,4 +1,4 @@
-import { api, subscribe } from "../api";
+import { api, ApiError, subscribe } from "../api";
 import type { EventPoint } from "../wire";
 import { chart, Chart } from "../charts";
 import type { Run } from "../wire";
@@ -11,10 +11,11 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
   const summaryEl = h("table.kv#run-summary");
   const chartsEl = h("div.scatters#run-charts");
   const outputEl = h("pre.output#run-output");
+  const tailEl = h("div#run-tail");
   clear(
     el,
     header,
-    h("section.card", null, h("h2", null, "Run"), info),
+    h("section.card", null, h("h2", null, "Run"), info, tailEl),
     h("div.row", null, h("section.card.half", null, h("h2", null, "Config"), configEl), h("section.card.half", null, h("h2", null, "Summary"), summaryEl)),
     h("section.card", null, h("h2", null, "Metrics"), chartsEl),
     h("section.card", null, h("h2", null, "Output"), outputEl),
@@ -23,6 +24,34 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
   let run: Run | null = null;
   // Numbers of the run this one retries and of the run that retries it, looked up once.
   const related: { retryOf?: { id: string; number: number | null }; retriedBy?: { id: string; number: number | null } } = {};
+
+  // The state in words that tell early stopping (the sweep's rule working) from failure.
+  const stateWords = (r: Run): string => {
+    switch (r.state) {
+      case "stopped_early":
+        return "stopped early by the sweep's early-termination rule (not a failure)";
+      case "failed":
+        return r.exit_code !== null ? `failed: the command exited with status ${r.exit_code}` : "failed";
+      case "crashed":
+        return "crashed: the agent or its host went away, or a signal killed the command";
+      case "cancelled":
+        return "cancelled by a user or a stopping agent";
+      default:
+        return r.state.replace("_", " ");
+    }
+  };
+  // For a failed or crashed run, the last lines of its output, where the traceback is.
+  const renderTail = (text: string) => {
+    if (!run || (run.state !== "failed" && run.state !== "crashed")) return clear(tailEl);
+    const lines = text.replace(/\s+$/, "").split("\n");
+    const tail = lines.slice(-20).join("\n");
+    clear(
+      tailEl,
+      tail
+        ? h("div.failure", null, h("h3", null, `Last ${Math.min(20, lines.length)} lines of output`), h("pre.output.tail", null, tail))
+        : h("p.muted", null, "The run printed nothing."),
+    );
+  };
 
   const runLink = (r: { id: string; number: number | null }) =>
     h("a", { href: `/runs/${r.id}`, "data-link": true }, r.number !== null && r.number !== undefined ? `#${r.number}` : r.id);
@@ -45,6 +74,7 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
     const r = await api.run(id);
     await loadRelated(r);
     run = r;
+    document.title = `Run ${r.number !== null ? `#${r.number} ` : ""}${r.name ?? r.id} · hyperdial`;
     const delivery = deliveryText(r);
     clear(
       header,
@@ -61,7 +91,7 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
     const row = (k: string, v: Node | string) => h("div.fact", null, h("span.k", null, k), h("span.v", { "data-fact": k }, v));
     clear(
       info,
-      row("state", r.state),
+      row("state", stateWords(r)),
       (r.attempt ?? 1) > 1 || r.retry_of || related.retriedBy
         ? row(
             "attempt",
@@ -88,8 +118,8 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
         : null,
       row("metric", num(r.metric)),
       row("exit status", r.exit_code === null ? "—" : String(r.exit_code)),
-      r.error ? row("error", r.error) : null,
-      r.stop_reason ? row("stop reason", r.stop_reason) : null,
+      r.error && r.state !== "stopped_early" ? row("error", r.error) : null,
+      r.stop_reason ? row(r.state === "stopped_early" ? "why stopped" : "stop reason", r.stop_reason) : null,
       row("host", r.host ?? "—"),
       row("agent", r.agent ?? "—"),
       row("command", h("code", null, Array.isArray(r.argv) ? r.argv.join(" ") : "—")),
@@ -192,6 +222,7 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
 
   const loadOutput = async () => {
     const text = await api.output(id);
+    renderTail(text);
     const atBottom = outputEl.scrollTop + outputEl.clientHeight >= outputEl.scrollHeight - 4;
     outputEl.textContent = text.length > 200_000 ? "…" + text.slice(-200_000) : text || "(no output captured)";
     if (atBottom) outputEl.scrollTop = outputEl.scrollHeight;
@@ -199,7 +230,22 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
 
   loadRun()
     .then(() => Promise.all([loadCharts(), loadOutput()]))
-    .catch((e) => clear(header, h("p.error", null, e.message)));
+    .catch((e) => {
+      if (e instanceof ApiError && e.status === 404) {
+        document.title = "Run not found · hyperdial";
+        clearInterval(wait);
+        clear(
+          el,
+          h(
+            "div.not-found#not-found",
+            { role: "status" },
+            h("h1", null, "Run not found"),
+            h("p", null, "No run has the id ", h("code", null, id), " on this server. It may be on another server or database, or the id may be mistyped."),
+            h("p", null, h("a", { href: "/", "data-link": true }, "All sweeps")),
+          ),
+        );
+      } else clear(header, h("p.error", null, e.message));
+    });
   // Live: a metrics event's points are drawn as they come; the run's facts and its output
   // are read again at most every 3 s; a full history read only after a resync or when the
   // run ends (to replace the live points by the downsampled history).

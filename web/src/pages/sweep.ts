@@ -1,4 +1,4 @@
-import { api, subscribe } from "../api";
+import { api, ApiError, subscribe } from "../api";
 import { chart, Chart, palette } from "../charts";
 import { navigate } from "../main";
 import { clear, configYaml, deliveryLabels, duration, h, markdown, num, smooth, stateBadge, throttle, value, when } from "../util";
@@ -63,8 +63,33 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   const table = { sort: "number", desc: false, offset: 0, state: "", brush: [] as string[] };
   const curves = { key: "", smoothing: 0.6, keys: [] as string[] };
   let bestMode: "number" | "time" = "number";
-  let analysis: Analysis = "finished";
-  let colourMode: ColourMode = "rank";
+  // The view state lives in the URL's query, so a reload or Back shows the same view.
+  const q0 = new URLSearchParams(location.search);
+  let analysis: Analysis = (q0.get("analysis") as Analysis) in ANALYSIS ? (q0.get("analysis") as Analysis) : "finished";
+  let colourMode: ColourMode = (["rank", "linear", "log"] as const).find((m) => m === q0.get("colour")) ?? "rank";
+  if (q0.get("sort")) table.sort = q0.get("sort")!;
+  table.desc = q0.get("order") === "desc";
+  table.state = q0.get("state") ?? "";
+  table.brush = q0.getAll("brush");
+  table.offset = Math.max(0, Number(q0.get("offset")) || 0);
+  if (q0.get("runs")) {
+    userSelected = true;
+    q0.get("runs")!.split(",").filter(Boolean).forEach((r) => selected.add(r));
+  }
+  const saveView = () => {
+    const q = new URLSearchParams();
+    if (analysis !== "finished") q.set("analysis", analysis);
+    if (colourMode !== "rank") q.set("colour", colourMode);
+    if (table.sort !== "number") q.set("sort", table.sort);
+    if (table.desc) q.set("order", "desc");
+    if (table.state) q.set("state", table.state);
+    if (table.offset) q.set("offset", String(table.offset));
+    for (const b of table.brush) q.append("brush", b);
+    if (userSelected) q.set("runs", [...selected].join(","));
+    const qs = q.toString();
+    const url = location.pathname + (qs ? `?${qs}` : "");
+    if (url !== location.pathname + location.search) history.replaceState(null, "", url);
+  };
 
   // ---- layout ----
   const header = h("div.sweep-head");
@@ -99,6 +124,9 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     h("option", { value: "linear" }, "value (linear)"),
     h("option", { value: "log" }, "value (log)"),
   ) as HTMLSelectElement;
+  analysisSelect.value = analysis;
+  colourSelect.value = colourMode;
+  const emptyEl = h("div#empty-sweep");
   const notesInput = h("textarea#notes-input", { rows: "8", placeholder: "What did this sweep teach you? What to try next? (Markdown)", "data-testid": "notes-input" }) as HTMLTextAreaElement;
   const notesView = h("div.md#notes-view", { "data-testid": "notes-view" });
   const notesStatus = h("span.muted#notes-status");
@@ -113,6 +141,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   clear(
     el,
     header,
+    emptyEl,
     h(
       "div.analysis-bar",
       null,
@@ -167,6 +196,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     ),
   );
 
+  stateSelect.value = table.state;
   const bestChart = chart(bestEl);
   const parallelChart = chart(parallelEl);
   const curveChart = chart(curveEl);
@@ -208,6 +238,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   const loadSweep = async () => {
     const s = await api.sweep(id);
     sweep = s;
+    document.title = `${s.name || s.id} · sweep · hyperdial`;
     renderHeader();
     if (document.activeElement !== notesInput && notesInput.value === (notesInput.dataset.saved ?? "")) {
       notesInput.value = s.notes || "";
@@ -482,7 +513,22 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     const is = r.metric !== null && states.includes(r.state);
     return was || is;
   };
+  const renderEmpty = () => {
+    if (!pts || pts.count > 0 || (sweep && sweep.state !== "running" && sweep.state !== "paused")) return clear(emptyEl);
+    clear(
+      emptyEl,
+      h(
+        "section.card.empty-sweep",
+        null,
+        h("h2", null, "No runs yet"),
+        h("p", null, "Runs appear here live as agents claim them. Start an agent on any machine that can reach this server:"),
+        h("pre.command", null, `HYPERDIAL_SERVER=${location.origin} hyperdial agent ${id}`),
+        h("p.muted.small", null, "Add --token (or HYPERDIAL_TOKEN) when the server has one. The sweep's program runs in the agent's working directory."),
+      ),
+    );
+  };
   const renderCharts = () => {
+    renderEmpty();
     if (!pts) return;
     renderBest();
     renderParallel();
@@ -656,6 +702,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   };
   let summaryKeys: string[] = [];
   const loadTable = async () => {
+    saveView();
     const q = new URLSearchParams({ sweep: id, sort: table.sort, order: table.desc ? "desc" : "asc", offset: String(table.offset), limit: String(PAGE) });
     if (table.state) q.set("state", table.state);
     let qs = q.toString();
@@ -674,17 +721,27 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     }
     const col = (label: string, field: string | null) => {
       const on = field && table.sort === field;
+      const sortBy = () => {
+        if (!field) return;
+        table.desc = table.sort === field ? !table.desc : field === "metric" ? maximize() : false;
+        table.sort = field;
+        table.offset = 0;
+        loadTable().then(() => (tableHead.querySelector(`th[data-sort='${CSS.escape(field)}']`) as HTMLElement | null)?.focus());
+      };
       return h(
         "th",
         {
           class: field ? "sortable" + (on ? " on" : "") : "",
           "data-sort": field ?? undefined,
-          onclick: field
-            ? () => {
-                table.desc = table.sort === field ? !table.desc : field === "metric" ? maximize() : false;
-                table.sort = field;
-                table.offset = 0;
-                loadTable();
+          tabindex: field ? "0" : undefined,
+          "aria-sort": on ? (table.desc ? "descending" : "ascending") : field ? "none" : undefined,
+          onclick: field ? sortBy : undefined,
+          onkeydown: field
+            ? (e: KeyboardEvent) => {
+                if (e.key === "Enter" || e.key === " ") {
+                  e.preventDefault();
+                  sortBy();
+                }
               }
             : undefined,
         },
@@ -697,7 +754,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
       h(
         "tr",
         null,
-        h("th", { title: "show in learning curves" }, "📈"),
+        h("th", { title: "show in learning curves" }, h("span", { "aria-hidden": "true" }, "📈"), h("span.sr-only", null, "in curves")),
         col("#", "number"),
         col("state", "state"),
         col(pts?.metric?.name ?? "metric", "metric"),
@@ -718,11 +775,13 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
             null,
             h("input", {
               type: "checkbox",
+              "aria-label": `show run #${r.number ?? r.id} in the learning curves`,
               checked: selected.has(r.id),
               onchange: (e: Event) => {
                 userSelected = true;
                 if ((e.target as HTMLInputElement).checked) selected.add(r.id);
                 else selected.delete(r.id);
+                saveView();
                 loadCurves();
               },
             }),
@@ -774,6 +833,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   };
   analysisSelect.addEventListener("change", () => {
     analysis = analysisSelect.value as Analysis;
+    saveView();
     parallelBuilt = false;
     renderBest();
     renderParallel();
@@ -784,6 +844,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   });
   colourSelect.addEventListener("change", () => {
     colourMode = colourSelect.value as ColourMode;
+    saveView();
     parallelBuilt = false;
     renderParallel();
   });
@@ -809,7 +870,22 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   // table row and, for a run in the learning curves, its curve. Reads that events cannot
   // replace (the sweep's counts, the table page's order, the importance) are throttled; a
   // `resync` (events were missed) reloads everything.
-  const fail = (e: Error) => clear(header, h("p.error", null, e.message));
+  const fail = (e: Error) => {
+    if (e instanceof ApiError && e.status === 404) {
+      document.title = "Sweep not found · hyperdial";
+      unsub();
+      clear(
+        el,
+        h(
+          "div.not-found#not-found",
+          { role: "status" },
+          h("h1", null, "Sweep not found"),
+          h("p", null, "No sweep has the id ", h("code", null, id), " on this server. It may be on another server or database, or the id may be mistyped."),
+          h("p", null, h("a", { href: "/", "data-link": true }, "All sweeps")),
+        ),
+      );
+    } else clear(header, h("p.error", null, e.message));
+  };
   loadSweep()
     .then(() => Promise.all([loadPoints(), loadTable(), loadImportance()]))
     .catch(fail);
@@ -850,6 +926,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     }
     if (kind === "run_created" || kind === "run_updated" || kind === "run_finished") {
       if (applyRun(data)) refreshCharts();
+      if (kind === "run_created") renderEmpty();
       if (kind !== "run_updated") {
         refreshSweep();
         refreshTable();

@@ -44,6 +44,7 @@ export function sweepActions(sweep: Sweep, reload: () => void, onError: (message
 }
 
 export function sweepsPage(el: HTMLElement): (() => void)[] {
+  document.title = "Sweeps · hyperdial";
   const body = h("tbody");
   const summary = h("p.muted");
   const actionError = h("p.action-error#action-error", { role: "alert" });
