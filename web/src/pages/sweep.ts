@@ -61,7 +61,8 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   const selected = new Set<string>();
   let userSelected = false;
   const table = { sort: "number", desc: false, offset: 0, state: "", brush: [] as string[] };
-  const curves = { key: "", smoothing: 0.6, keys: [] as string[] };
+  // x: "step", "time" (seconds since the run's first point) or another metric's name.
+  const curves = { key: "", x: "step", smoothing: 0.6, keys: [] as string[] };
   let bestMode: "number" | "time" = "number";
   // The view state lives in the URL's query, so a reload or Back shows the same view.
   const q0 = new URLSearchParams(location.search);
@@ -100,6 +101,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   const scatterEl = h("div.scatters#scatters");
   const curveEl = h("div.chart#curves");
   const curveKey = h("select#curve-key") as HTMLSelectElement;
+  const curveX = h("select#curve-x", null, h("option", { value: "step" }, "step"), h("option", { value: "time" }, "time")) as HTMLSelectElement;
   const smoothing = h("input#smoothing", { type: "range", min: "0", max: "0.99", step: "0.01", value: "0.6" }) as HTMLInputElement;
   const smoothLabel = h("span.muted", null, "0.60");
   const tableHead = h("thead");
@@ -170,6 +172,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         null,
         h("h2", null, "Learning curves"),
         h("label.inline", null, "metric ", curveKey),
+        h("label.inline", null, "x ", curveX),
         h("label.inline", null, "smoothing ", smoothing, smoothLabel),
       ),
       h("p.muted.small", null, "The best runs, or the ones ticked in the table."),
@@ -623,16 +626,29 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   };
 
   // ---- learning curves ----
-  const histories = new Map<string, { keys: string[]; step: number[]; value: (number | null)[] }>();
+  // Per run: the y series, its wall times, and (when x is another metric) x by step.
+  const histories = new Map<string, { keys: string[]; step: number[]; value: (number | null)[]; time: number[]; xs?: Map<number, number | null> }>();
   const loadCurves = async () => {
     const runs = [...selected];
+    const key = curves.key;
+    const xKey = curves.x !== "step" && curves.x !== "time" ? curves.x : null;
     await Promise.all(
       runs.map(async (r) => {
-        const key = curves.key;
-        const hist = await api.history(r, `keys=${encodeURIComponent(key)}&max_points=500`).catch(() => null);
+        const keys = xKey && xKey !== key ? `${key},${xKey}` : key;
+        const hist = await api.history(r, `keys=${encodeURIComponent(keys)}&max_points=500`).catch(() => null);
         if (!hist) return;
-        const s = hist.series[key] ?? { step: [], value: [] };
-        histories.set(r, { keys: hist.keys, step: s.step, value: s.value });
+        const s = hist.series[key] ?? { step: [], value: [], time_ms: [] };
+        const entry: { keys: string[]; step: number[]; value: (number | null)[]; time: number[]; xs?: Map<number, number | null> } = {
+          keys: hist.keys,
+          step: s.step,
+          value: s.value,
+          time: s.time_ms ?? [],
+        };
+        if (xKey) {
+          const xsr = hist.series[xKey] ?? { step: [], value: [] };
+          entry.xs = new Map(xsr.step.map((st: number, i: number) => [st, xsr.value[i]]));
+        }
+        histories.set(r, entry);
       }),
     );
     const keys = new Set<string>();
@@ -641,36 +657,65 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     if (list.join() !== curves.keys.join()) {
       curves.keys = list;
       clear(curveKey, list.map((k) => h("option", { value: k, selected: k === curves.key }, k)));
+      clear(
+        curveX,
+        h("option", { value: "step", selected: curves.x === "step" }, "step"),
+        h("option", { value: "time", selected: curves.x === "time" }, "time (s)"),
+        list.map((k) => h("option", { value: k, selected: k === curves.x }, k)),
+      );
     }
     renderCurves();
   };
+  // Colours that do not repeat among the runs shown: the palette, then hues spread by the
+  // golden angle.
+  const curveColour = (k: number) => (k < palette.length ? palette[k] : `hsl(${Math.round((k * 137.508) % 360)}, 62%, 45%)`);
   const renderCurves = () => {
-    const numberOf = (r: string) => (pts ? pts.runs.number[pts.runs.id.indexOf(r)] : null);
+    const at = (r: string) => (pts ? (index.get(r) ?? -1) : -1);
+    const numberOf = (r: string) => (at(r) >= 0 ? pts!.runs.number[at(r)] : null);
+    const stateOf = (r: string) => (at(r) >= 0 ? pts!.runs.state[at(r)] : null);
     const series = [...selected].map((r, k) => {
       const hist = histories.get(r);
       const ys = smooth(hist?.value ?? [], curves.smoothing);
+      const steps = hist?.step ?? [];
+      const t0 = hist?.time?.[0] ?? 0;
+      const xOf = (i: number): number | null =>
+        curves.x === "step" ? steps[i] : curves.x === "time" ? ((hist?.time?.[i] ?? t0) - t0) / 1000 : (hist?.xs?.get(steps[i]) ?? null) as number | null;
+      const data = steps.map((_, i) => [xOf(i), ys[i]]).filter((d) => d[0] !== null);
+      const st = stateOf(r);
+      // Runs that did not finish are faded and dashed: their curves end where they were cut.
+      const cut = st === "stopped_early" || st === "failed" || st === "crashed" || st === "cancelled";
       return {
         type: "line",
-        name: `#${numberOf(r) ?? r}`,
-        symbol: "none",
-        lineStyle: { width: 1.6 },
-        color: palette[k % palette.length],
-        data: (hist?.step ?? []).map((s, i) => [s, ys[i]]),
+        name: `#${numberOf(r) ?? r}${cut ? ` (${(st ?? "").replace("_", " ")})` : ""}`,
+        // Markers for short series, so a run with one value is not blank.
+        symbol: data.length < 40 ? "circle" : "none",
+        symbolSize: 6,
+        lineStyle: { width: 1.6, type: cut ? "dashed" : "solid", opacity: cut ? 0.45 : 1 },
+        itemStyle: { opacity: cut ? 0.45 : 1 },
+        color: curveColour(k),
+        data,
       };
     });
+    curveEl.dataset.series = String(series.length);
+    curveEl.dataset.points = series.map((x) => x.data.length).join(",");
     curveChart.setOption(
       {
         animation: false,
-        grid: { left: 60, right: 20, top: 36, bottom: 40 },
+        grid: { left: 64, right: 24, top: 36, bottom: 44, containLabel: true },
         legend: { top: 0, type: "scroll" },
-        tooltip: { trigger: "axis", valueFormatter: (v: number) => num(v) },
-        xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 26 },
-        yAxis: { type: "value", scale: true, name: curves.key, axisLabel: { formatter: (v: number) => num(v) } },
+        tooltip: { trigger: curves.x === "step" ? "axis" : "item", valueFormatter: (v: number) => num(v) },
+        xAxis: { type: "value", name: curves.x === "time" ? "time (s)" : curves.x, nameLocation: "middle", nameGap: 28, scale: curves.x !== "step", axisLabel: { hideOverlap: true, formatter: (v: number) => num(v) } },
+        yAxis: { type: "value", scale: true, name: curves.key, axisLabel: { hideOverlap: true, formatter: (v: number) => num(v) } },
+        dataZoom: [{ type: "inside", xAxisIndex: 0 }],
         series,
       },
       true,
     );
   };
+  curveX.addEventListener("change", () => {
+    curves.x = curveX.value;
+    loadCurves();
+  });
   curveKey.addEventListener("change", () => {
     curves.key = curveKey.value;
     loadCurves();
@@ -910,6 +955,11 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
       if (p.step > last && (typeof v === "number" || v === null)) {
         hist.step.push(p.step);
         hist.value.push(v);
+        hist.time.push(Date.now());
+        if (hist.xs) {
+          const x = p.values[curves.x];
+          hist.xs.set(p.step, typeof x === "number" ? x : null);
+        }
       }
     }
     return true;
