@@ -313,6 +313,17 @@ try {
     await page.waitForSelector("#importance table.imp[data-evidence='enough']", { timeout: 10_000 });
   });
 
+  await check("learning curves: one-value runs are drawn, x can be another metric", async () => {
+    await page.goto(`${base}/sweeps/${analysisSweep}`);
+    await page.waitForFunction(() => Number(document.querySelector("#curves")?.getAttribute("data-series")) === 5, null, { timeout: 15_000 });
+    const counts = (await page.locator("#curves").getAttribute("data-points")).split(",").map(Number);
+    assert(counts.length === 5 && counts.every((n) => n === 1), `points per curve ${counts}`);
+    const xs = await page.locator("#curve-x option").evaluateAll((o) => o.map((x) => x.value));
+    assert(xs.includes("step") && xs.includes("time") && xs.includes("loss"), `x choices ${xs}`);
+    await page.locator("#curves").scrollIntoViewIfNeeded();
+    await page.screenshot({ path: `${out}/curves.png`, fullPage: false });
+  });
+
   await check("edges: unknown ids show a not-found state, not a skeleton", async () => {
     const before = errors.length;
     await page.goto(`${base}/sweeps/no-such-sweep`);
@@ -382,6 +393,6 @@ try {
 }
 const passed = results.filter((r) => r[1]).length;
 const failed = results.length - passed;
-console.log(`screenshots: ${out}/{sweeps,sweep,sweep-brushed,sweep-labels,run,run-missing,analysis,analysis-stopped,sweep-empty,not-found,run-failed}.png`);
+console.log(`screenshots: ${out}/{sweeps,sweep,sweep-brushed,sweep-labels,run,run-missing,analysis,analysis-stopped,sweep-empty,not-found,run-failed,curves}.png`);
 console.log(`e2e: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

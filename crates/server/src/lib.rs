@@ -152,7 +152,8 @@ fn app(state: AppState) -> Router {
 /// Answers of at least 1 KiB are compressed (gzip or brotli, whichever the client accepts, at
 /// level 4: most of the size gain of the top levels at a fraction of their CPU); the live event
 /// stream never is, since compressing it would hold events back until a buffer fills.
-fn compression() -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
+fn compression(
+) -> tower_http::compression::CompressionLayer<impl tower_http::compression::Predicate> {
     use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
     tower_http::compression::CompressionLayer::new()
         .quality(tower_http::CompressionLevel::Precise(4))

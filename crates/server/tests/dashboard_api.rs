@@ -165,7 +165,9 @@ async fn importance_uses_the_asked_run_states() {
     let (_, fin) = s.get(&format!("/api/v1/sweeps/{id}/importance")).await;
     assert_eq!(fin["runs"], 12, "{fin}");
     let (st, failed) = s
-        .get(&format!("/api/v1/sweeps/{id}/importance?state=failed,crashed"))
+        .get(&format!(
+            "/api/v1/sweeps/{id}/importance?state=failed,crashed"
+        ))
         .await;
     assert_eq!(st, 200, "{failed}");
     assert_eq!(failed["runs"], 2, "{failed}");
@@ -173,7 +175,9 @@ async fn importance_uses_the_asked_run_states() {
     assert_eq!(failed["evidence"], "too_few_runs");
     assert!(failed["params"][0]["importance"].is_null());
     let (st, both) = s
-        .get(&format!("/api/v1/sweeps/{id}/importance?state=finished,failed"))
+        .get(&format!(
+            "/api/v1/sweeps/{id}/importance?state=finished,failed"
+        ))
         .await;
     assert_eq!(st, 200);
     assert_eq!(both["runs"], 14);
@@ -497,18 +501,24 @@ async fn history_after_step_gives_only_new_points() {
         .await;
     assert_eq!(st, 200);
     let (st, h) = s
-        .get(&format!("/api/v1/runs/{id}/history?keys=loss&after_step=46"))
+        .get(&format!(
+            "/api/v1/runs/{id}/history?keys=loss&after_step=46"
+        ))
         .await;
     assert_eq!(st, 200, "{h}");
     assert_eq!(h["series"]["loss"]["step"], json!([47, 48, 49]));
     assert_eq!(h["series"]["loss"]["value"], json!([23.5, 24.0, 24.5]));
     assert_eq!(h["series"]["loss"]["total"], 3);
     let (_, none) = s
-        .get(&format!("/api/v1/runs/{id}/history?keys=loss&after_step=49"))
+        .get(&format!(
+            "/api/v1/runs/{id}/history?keys=loss&after_step=49"
+        ))
         .await;
     assert_eq!(none["series"]["loss"]["step"], json!([]));
     let (_, all) = s
-        .get(&format!("/api/v1/runs/{id}/history?keys=loss&after_step=-1"))
+        .get(&format!(
+            "/api/v1/runs/{id}/history?keys=loss&after_step=-1"
+        ))
         .await;
     assert_eq!(all["series"]["loss"]["total"], 50);
     let (st, bad) = s
@@ -541,7 +551,9 @@ async fn large_answers_are_compressed_and_events_are_not() {
             .unwrap();
         assert_eq!(r.status(), 200);
         assert_eq!(
-            r.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_string()),
+            r.headers()
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap().to_string()),
             Some(word.to_string()),
             "{accept}"
         );

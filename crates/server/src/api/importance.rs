@@ -35,16 +35,16 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use axum::extract::{Path, State};
-use std::str::FromStr;
 use axum::response::IntoResponse;
 use axum::Json;
 use hyperdial_space::Distribution;
 use hyperdial_wire::api::{Evidence, Goal, Importance, ParamImportance};
 use hyperdial_wire::RunState;
-use serde::Deserialize;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use serde::Deserialize;
 use serde_json::Value;
+use std::str::FromStr;
 
 use super::{ApiResult, Params};
 use crate::error::ApiError;
@@ -446,7 +446,10 @@ impl Forest {
                 let whole: Vec<f64> = (0..seen.len())
                     .map(|g| pd.iter().map(|p| p[g]).sum::<f64>() / pd.len() as f64)
                     .collect();
-                (share(wvar(&whole), variance(&base, None)), mean_sd(&per_sub).1)
+                (
+                    share(wvar(&whole), variance(&base, None)),
+                    mean_sd(&per_sub).1,
+                )
             })
             .collect()
     }

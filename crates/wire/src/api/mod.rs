@@ -24,8 +24,8 @@ mod sweeps;
 pub use agents::{AgentRegistered, ClaimRequest, RegisterAgent, SweepOver};
 pub use events::{EventPoint, Hello, MetricsEvent, Resync, RunBrief};
 pub use insights::{
-    Axis, AxisKind, Evidence, Importance, ParamImportance, PointColumns, RunHistory, RunsPage, Series,
-    SweepPoints,
+    Axis, AxisKind, Evidence, Importance, ParamImportance, PointColumns, RunHistory, RunsPage,
+    Series, SweepPoints,
 };
 pub use runs::{
     ConfigUpdate, CreateRun, DeliveryRecord, DeliveryRequest, FinishRequest, GitInfo,
