@@ -348,7 +348,9 @@ try {
     await page.focus("th[data-sort='metric']");
     await page.keyboard.press("Enter");
     await page.waitForSelector("th[data-sort='metric'][aria-sort='ascending']");
-    const box = page.locator("#runs tbody tr[data-run] input[type=checkbox]").first();
+    const row = page.locator("#runs tbody tr[data-run]:has(input[type=checkbox]:not(:checked))").first();
+    const ticked = await row.getAttribute("data-run");
+    const box = row.locator("input[type=checkbox]");
     assert(((await box.getAttribute("aria-label")) ?? "").includes("learning curves"), "labelled checkbox");
     await box.check();
     await page.waitForFunction(() => location.search.includes("runs="));
@@ -362,7 +364,8 @@ try {
     assert((await page.locator("#analysis-state").inputValue()) === "stopped_early", "analysis kept");
     assert((await page.locator("#colour-mode").inputValue()) === "linear", "colour kept");
     assert((await page.locator("#state-filter").inputValue()) === "finished", "table filter kept");
-    assert(await page.locator("#runs tbody tr[data-run] input[type=checkbox]").first().isChecked(), "ticked run kept");
+    assert(await page.locator(`#runs tbody tr[data-run='${ticked}'] input[type=checkbox]`).isChecked(), "ticked run kept");
+    await page.screenshot({ path: `${out}/view-state.png`, fullPage: false });
   });
 
   await check("edges: early stopping is not failure; a failed run shows its last output lines", async () => {
@@ -393,6 +396,6 @@ try {
 }
 const passed = results.filter((r) => r[1]).length;
 const failed = results.length - passed;
-console.log(`screenshots: ${out}/{sweeps,sweep,sweep-brushed,sweep-labels,run,run-missing,analysis,analysis-stopped,sweep-empty,not-found,run-failed,curves}.png`);
+console.log(`screenshots: ${out}/{sweeps,sweep,sweep-brushed,sweep-labels,run,run-missing,analysis,analysis-stopped,sweep-empty,not-found,run-failed,curves,view-state}.png`);
 console.log(`e2e: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);
