@@ -939,7 +939,38 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     loadPoints().then(loadTable).catch(() => {});
   }, 1000);
   const refreshSweep = throttle(() => loadSweep().catch(() => {}), 5000);
-  const refreshCharts = throttle(renderCharts, 3000);
+  // Redraws of the charts are paced by what they cost: at least 3 s apart, and at least ten
+  // times the last redraw's duration (until ECharts reports the progressive parallel
+  // coordinates finished), so redraws take at most a tenth of the main thread however many
+  // runs the sweep has.
+  let chartCost = 0;
+  let lastCharts = 0;
+  let chartTimer: number | null = null;
+  const refreshCharts = () => {
+    if (chartTimer !== null) return;
+    const gap = Math.max(3000, 10 * chartCost);
+    chartTimer = window.setTimeout(
+      () => {
+        const started = performance.now();
+        const done = () => {
+          chartCost = performance.now() - started;
+          lastCharts = Date.now();
+          chartTimer = null;
+        };
+        let settled = false;
+        const once = () => {
+          if (settled) return;
+          settled = true;
+          parallelChart.off("finished", once);
+          done();
+        };
+        parallelChart.on("finished", once);
+        renderCharts();
+        window.setTimeout(once, 30_000);
+      },
+      Math.max(0, lastCharts + gap - Date.now()),
+    );
+  };
   const refreshImportance = throttle(() => loadImportance().catch(() => {}), 10000);
   const refreshCurves = throttle(() => loadCurves().catch(() => {}), 1500);
   const redrawCurves = throttle(renderCurves, 1500);
