@@ -485,7 +485,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     index.clear();
     pts.runs.id.forEach((r, i) => index.set(r, i));
     if (!curves.key && pts.metric) curves.key = pts.metric.name;
-    renderCharts();
+    measuredRender();
   };
   // Apply a run event to the columns: a new run is appended, a known one updated. Answers
   // whether the run is, or was, one the charts show (only then must they be drawn again).
@@ -946,30 +946,30 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   let chartCost = 0;
   let lastCharts = 0;
   let chartTimer: number | null = null;
+  // Draw the charts and measure the cost (until the parallel coordinates report finished).
+  const measuredRender = (then: () => void = () => {}) => {
+    const started = performance.now();
+    let sync = 0;
+    let settled = false;
+    const once = (timedOut: boolean) => {
+      if (settled) return;
+      settled = true;
+      parallelChart.off("finished", finished);
+      chartCost = timedOut ? sync : performance.now() - started;
+      lastCharts = Date.now();
+      then();
+    };
+    const finished = () => once(false);
+    parallelChart.on("finished", finished);
+    renderCharts();
+    sync = performance.now() - started;
+    // Without a finished event (nothing to draw), the synchronous part is the cost.
+    window.setTimeout(() => once(true), 10_000);
+  };
   const refreshCharts = () => {
     if (chartTimer !== null) return;
     const gap = Math.max(3000, 10 * chartCost);
-    chartTimer = window.setTimeout(
-      () => {
-        const started = performance.now();
-        const done = () => {
-          chartCost = performance.now() - started;
-          lastCharts = Date.now();
-          chartTimer = null;
-        };
-        let settled = false;
-        const once = () => {
-          if (settled) return;
-          settled = true;
-          parallelChart.off("finished", once);
-          done();
-        };
-        parallelChart.on("finished", once);
-        renderCharts();
-        window.setTimeout(once, 30_000);
-      },
-      Math.max(0, lastCharts + gap - Date.now()),
-    );
+    chartTimer = window.setTimeout(() => measuredRender(() => (chartTimer = null)), Math.max(0, lastCharts + gap - Date.now()));
   };
   const refreshImportance = throttle(() => loadImportance().catch(() => {}), 10000);
   const refreshCurves = throttle(() => loadCurves().catch(() => {}), 1500);
