@@ -939,10 +939,10 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     loadPoints().then(loadTable).catch(() => {});
   }, 1000);
   const refreshSweep = throttle(() => loadSweep().catch(() => {}), 5000);
-  // Redraws of the charts are paced by what they cost: at least 3 s apart, and at least ten
-  // times the last redraw's duration (until ECharts reports the progressive parallel
-  // coordinates finished), so redraws take at most a tenth of the main thread however many
-  // runs the sweep has.
+  // Redraws of the charts are paced by what they cost: at least 3 s apart, and at least twenty
+  // times the last draw's duration (until ECharts reports the progressive parallel coordinates
+  // finished), so redraws take about a twentieth of the main thread at most, however many runs
+  // the sweep has (the measured duration misses some of the work, hence the margin).
   let chartCost = 0;
   let lastCharts = 0;
   let chartTimer: number | null = null;
@@ -968,7 +968,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   };
   const refreshCharts = () => {
     if (chartTimer !== null) return;
-    const gap = Math.max(3000, 10 * chartCost);
+    const gap = Math.max(3000, 20 * chartCost);
     chartTimer = window.setTimeout(() => measuredRender(() => (chartTimer = null)), Math.max(0, lastCharts + gap - Date.now()));
   };
   const refreshImportance = throttle(() => loadImportance().catch(() => {}), 10000);
