@@ -389,8 +389,7 @@ impl Forest {
             .map(|cols| {
                 // The group's grid: distinct observed value tuples with their counts.
                 let mut seen: Vec<(Vec<f64>, usize)> = Vec::new();
-                for r in 0..n {
-                    let t: Vec<f64> = cols.iter().map(|&c| x[c][r]).collect();
+                for t in (0..n).map(|r| cols.iter().map(|&c| x[c][r]).collect::<Vec<f64>>()) {
                     match seen.iter_mut().find(|(v, _)| *v == t) {
                         Some(e) => e.1 += 1,
                         None => seen.push((t, 1)),
@@ -588,7 +587,11 @@ fn compute(params: &[Param], runs: &[(&Value, f64)], maximize: bool) -> Importan
     let fit = forest(&sub_x, &sub_y, TREES, SUB_FORESTS, 0x6879_7065_7264_6961);
     let evidence = if n < MIN_RUNS {
         Evidence::TooFewRuns
-    } else if fit.oob_r2.is_none_or(|r2| !(r2 > 0.0)) {
+    } else if fit
+        .oob_r2
+        .filter(|r2| r2.is_finite())
+        .is_none_or(|r2| r2 <= 0.0)
+    {
         Evidence::NoSignal
     } else {
         Evidence::Enough
