@@ -202,6 +202,27 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Write a new sweep file around the best runs of a sweep (coarse to fine): narrower
+    /// ranges, values that never did well dropped (each decision printed and written as a
+    /// comment), the sweep recorded as `parent` and under `prior_runs`.
+    Refine {
+        /// The sweep id.
+        sweep: String,
+        /// Follow the K best finished runs.
+        #[arg(long, conflicts_with = "quantile")]
+        top: Option<usize>,
+        /// Follow the best fraction Q of the finished runs (0 < Q ≤ 1; default 0.25).
+        #[arg(long)]
+        quantile: Option<f64>,
+        /// Widen the span of the best runs by this fraction of it on each side.
+        #[arg(long, default_value_t = 0.25)]
+        margin: f64,
+        /// Write the new sweep file here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Export every run of a sweep.
     Export {
         /// The sweep id.
@@ -441,6 +462,14 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             remote,
         } => manage::best(&remote, &sweep, &format).await,
         Command::Output { run, remote } => manage::output(&remote, &run).await,
+        Command::Refine {
+            sweep,
+            top,
+            quantile,
+            margin,
+            output,
+            remote,
+        } => commands::refine::run(&remote, &sweep, top, quantile, margin, output.as_deref()).await,
         Command::Export {
             sweep,
             format,

@@ -36,6 +36,8 @@ const TOP_KEYS: &[&str] = &[
     "sample_without_replacement",
     "retry",
     "wandb",
+    "parent",
+    "prior_runs",
 ];
 
 /// Top-level keys that only mean something to W&B's cloud service; accepted and ignored.
@@ -466,6 +468,11 @@ impl Validator {
             Some(node) => self.boolean("wandb", node).unwrap_or(false),
             None => false,
         };
+        let parent = top.get("parent").and_then(|n| self.parent(n));
+        let prior_runs = top
+            .get("prior_runs")
+            .map(|n| self.prior_runs(n))
+            .unwrap_or_default();
 
         // Cross-field rules.
         if let Some(method) = method {
@@ -572,6 +579,8 @@ impl Validator {
             sample_without_replacement,
             retry: retry?,
             wandb,
+            parent,
+            prior_runs,
         })
     }
 
@@ -1803,6 +1812,7 @@ fn fmt_num(x: f64) -> String {
         .to_string()
 }
 
+mod lineage;
 mod retry;
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod debug;
 pub mod manage;
 pub mod progress;
+pub mod refine;
 pub mod run;
 pub mod server;
 pub mod signals;
