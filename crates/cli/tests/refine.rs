@@ -101,17 +101,16 @@ fn refine_narrows_and_the_refined_bayes_sweep_starts_from_the_parent_runs() {
     let inside = runs
         .iter()
         .filter(|r| {
-            config.parameters.iter().all(|p| {
-                let v = &r["params"][&p.name];
-                p.distribution.to_unit(v).is_some()
-                    && p.distribution.value_bounds().is_none_or(|(lo, hi)| {
-                        let x = v.as_f64().unwrap();
-                        lo <= x && x <= hi
-                    })
-            })
+            hyperdial_space::lineage::inside(&config, r["params"].as_object().unwrap()).is_some()
         })
         .count() as u64;
     assert!(inside >= 4, "{inside}\n{fine}");
+    assert!(
+        log.contains(&format!(
+            "{inside} runs of {parent} lie inside the new space"
+        )),
+        "{log}"
+    );
 
     // The refined sweep as bayes starts from exactly those runs: its first suggestion sees
     // them (as observations of the model, or, while they are fewer than the initial design,

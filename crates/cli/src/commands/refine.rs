@@ -13,8 +13,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use hyperdial_space::lineage::inside;
 use hyperdial_space::refine::{refine, Evidence, Options, Top};
 use hyperdial_wire::RunState;
+use serde_json::Value;
 
 use super::manage::urlencode;
 use crate::Remote;
@@ -42,15 +44,15 @@ pub async fn run(
         .config;
     let runs = api
         .get(&format!(
-            "/api/v1/runs?sweep={}&state={}&limit=100000",
-            urlencode(&id),
-            RunState::Finished
+            "/api/v1/runs?sweep={}&limit=100000",
+            urlencode(&id)
         ))
         .await?;
-    let evidence: Vec<Evidence> = runs["runs"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let runs: Vec<&Value> = runs["runs"].as_array().into_iter().flatten().collect();
+    let state = |r: &Value| r["state"].as_str().and_then(|s| s.parse::<RunState>().ok());
+    let evidence: Vec<Evidence> = runs
+        .iter()
+        .filter(|r| state(r) == Some(RunState::Finished))
         .filter_map(|r| {
             Some(Evidence {
                 params: r["params"].as_object()?.clone(),
@@ -73,13 +75,29 @@ pub async fn run(
     };
     let refined = refine(source, &config, &id, &evidence, options)?;
     // The new file must validate here as it will on the server; anything else is a bug.
-    if let Err(e) = hyperdial_space::parse_str(&refined.text, "refined.yaml") {
-        anyhow::bail!(
+    let new = match hyperdial_space::parse_str(&refined.text, "refined.yaml") {
+        Ok(v) => v.config,
+        Err(e) => anyhow::bail!(
             "the refined file does not validate (please report this):\n{}\n{}",
             e.render(),
             refined.text
-        );
-    }
+        ),
+    };
+    // The runs `bayes` and `tpe` of the new sweep start from (as the server counts them).
+    let priors = runs
+        .iter()
+        .filter(|r| {
+            matches!(
+                state(r),
+                Some(RunState::Finished | RunState::StoppedEarly | RunState::Failed)
+            )
+        })
+        .filter(|r| {
+            r["params"]
+                .as_object()
+                .is_some_and(|p| inside(&new, p).is_some())
+        })
+        .count();
     eprintln!(
         "refined sweep {id} around its best {} of {} finished runs",
         refined.top, refined.runs
@@ -87,15 +105,17 @@ pub async fn run(
     for n in &refined.notes {
         eprintln!("  {}: {}", n.parameter, n.message);
     }
+    eprintln!(
+        "{priors} runs of {id} lie inside the new space: with `method: bayes` or `tpe` the new sweep starts from them"
+    );
     match output {
         Some(path) => {
             std::fs::write(path, &refined.text)
                 .with_context(|| format!("cannot write {}", path.display()))?;
             eprintln!(
-                "wrote {}; start it with `hyperdial sweep {}` (bayes and tpe start from the {} runs of {id} inside the new space)",
+                "wrote {}; start it with `hyperdial sweep {}`",
                 path.display(),
                 path.display(),
-                refined.runs
             );
         }
         None => print!("{}", refined.text),

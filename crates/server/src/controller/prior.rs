@@ -13,9 +13,10 @@
 //! not are ignored.
 
 use hyperdial_search::Trial;
-use hyperdial_space::{ConfigError, Diagnostic, Distribution, Method, SweepConfig};
+use hyperdial_space::lineage::inside;
+use hyperdial_space::{ConfigError, Diagnostic, Method, SweepConfig};
 use hyperdial_store::RunState;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{trial, ControlError, Controller, RunReport};
 
@@ -143,104 +144,5 @@ impl Controller {
             }
         }
         Ok(trials)
-    }
-}
-
-/// The run's parameters restricted to this config's parameters, when every one of them has
-/// a value this config's distribution can produce; `None` when the run lies outside the
-/// space.
-pub fn inside(config: &SweepConfig, params: &Map<String, Value>) -> Option<Map<String, Value>> {
-    let mut kept = Map::new();
-    for p in &config.parameters {
-        let value = params.get(&p.name)?;
-        if !produces(&p.distribution, value) {
-            return None;
-        }
-        kept.insert(p.name.clone(), value.clone());
-    }
-    Some(kept)
-}
-
-/// Whether `value` is one `distribution` can produce: in its list, equal to its constant,
-/// or a number within its bounds (unbounded ones take any number).
-fn produces(distribution: &Distribution, value: &Value) -> bool {
-    match distribution {
-        Distribution::Constant { value: constant } => constant == value,
-        Distribution::Categorical { .. } | Distribution::CategoricalWithProbabilities { .. } => {
-            distribution.to_unit(value).is_some()
-        }
-        _ => {
-            let Some(x) = value.as_f64().filter(|x| x.is_finite()) else {
-                return false;
-            };
-            if distribution.is_integer_valued() && x.fract() != 0.0 {
-                return false;
-            }
-            match distribution.value_bounds() {
-                // A relative tolerance for bounds read back from decimal text.
-                Some((lo, hi)) => {
-                    let tol = 1e-9 * lo.abs().max(hi.abs()).max(1e-300);
-                    x >= lo - tol && x <= hi + tol
-                }
-                None => true,
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn config(text: &str) -> SweepConfig {
-        hyperdial_space::parse_str(text, "sweep.yaml")
-            .unwrap()
-            .config
-    }
-
-    #[test]
-    fn runs_inside_the_space_are_kept_with_only_its_parameters() {
-        let c = config(
-            "method: bayes\nmetric: {name: loss}\nparameters:\n  lr: {distribution: log_uniform_values, min: 0.001, max: 0.01}\n  opt: {values: [adam]}\n  layers: {min: 2, max: 4}\n  fixed: {value: 3}\n",
-        );
-        let run = |lr: f64, opt: &str, layers: Value| {
-            json!({"lr": lr, "opt": opt, "layers": layers, "fixed": 3, "gone": 1})
-                .as_object()
-                .cloned()
-                .unwrap()
-        };
-        let kept = inside(&c, &run(0.005, "adam", json!(3))).expect("inside");
-        assert_eq!(kept.len(), 4, "{kept:?}");
-        assert!(!kept.contains_key("gone"));
-        assert!(
-            inside(&c, &run(0.001, "adam", json!(2))).is_some(),
-            "bounds are inside"
-        );
-        assert!(
-            inside(&c, &run(0.02, "adam", json!(3))).is_none(),
-            "lr above max"
-        );
-        assert!(
-            inside(&c, &run(0.005, "sgd", json!(3))).is_none(),
-            "dropped value"
-        );
-        assert!(
-            inside(&c, &run(0.005, "adam", json!(5))).is_none(),
-            "layers above max"
-        );
-        assert!(
-            inside(&c, &run(0.005, "adam", json!(2.5))).is_none(),
-            "not an integer"
-        );
-        let mut missing = run(0.005, "adam", json!(3));
-        missing.remove("opt");
-        assert!(
-            inside(&c, &missing).is_none(),
-            "a parameter without a value"
-        );
-        let mut other_constant = run(0.005, "adam", json!(3));
-        other_constant.insert("fixed".into(), json!(4));
-        assert!(inside(&c, &other_constant).is_none(), "another constant");
     }
 }
