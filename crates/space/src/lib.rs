@@ -9,6 +9,8 @@
 //! - [`model`] holds the validated [`SweepConfig`] and its [`Distribution`]s.
 //! - [`distribution`] samples each distribution and maps it to and from the unit interval,
 //!   the coordinates search strategies work in.
+//! - [`budget`] decides when a sweep has spent its `budget` (wall time, run-hours,
+//!   stagnation).
 //! - [`lineage`] holds references to other sweeps (`parent`, `prior_runs`); [`refine`]
 //!   writes a narrower sweep file around the best runs of a sweep.
 //! - [`grid`] enumerates finite spaces in a documented order.
@@ -21,6 +23,7 @@
 //! assert_eq!(validated.config.parameters[0].name, "lr");
 //! ```
 
+pub mod budget;
 pub mod command;
 pub mod diagnostic;
 pub mod distribution;

@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::diagnostic::{Diagnostic, Location};
+pub use crate::budget::Budget;
 pub use crate::lineage::SweepRef;
 
 /// A validated sweep configuration.
@@ -56,6 +57,10 @@ pub struct SweepConfig {
     /// addition, `prior_runs: [SWEEP, ...]`). Left out of the serialized config when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub prior_runs: Vec<SweepRef>,
+    /// When the sweep has spent enough (hyperdial addition, `budget:`). Left out of the
+    /// serialized config when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
 }
 
 /// The `retry` policy (hyperdial addition): a run that ended in one of the `on` states is
