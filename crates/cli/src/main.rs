@@ -185,6 +185,9 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Show what is left of a sweep's `budget` and when it is expected to end (or what ended
+    /// it).
+    Budget(SweepAction),
     /// Print the captured output (stdout and stderr) of a run.
     Output {
         /// The run id.
@@ -476,6 +479,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             output,
             remote,
         } => manage::export(&remote, &sweep, &format, output.as_deref()).await,
+        Command::Budget(a) => commands::budget::run(&a.remote, &a.sweep).await,
         Command::Pause(a) => manage::act(&a.remote, &a.sweep, "pause").await,
         Command::Resume(a) => manage::act(&a.remote, &a.sweep, "resume").await,
         Command::Stop(a) => manage::act(&a.remote, &a.sweep, "stop").await,

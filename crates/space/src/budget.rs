@@ -244,7 +244,10 @@ mod tests {
         };
         assert_eq!(b.spent(&spending(&[], 59_999, 0)), None);
         assert_eq!(b.spent(&spending(&[], 60_000, 0)), Some(Spent::WallTime));
-        assert_eq!(b.spent(&spending(&[], 1_000, 3_600_000)), Some(Spent::RunHours));
+        assert_eq!(
+            b.spent(&spending(&[], 1_000, 3_600_000)),
+            Some(Spent::RunHours)
+        );
         // 30 s in, 0.25 h used: run time accrues 30× faster than wall time, so the hour is
         // used at 30 s + 0.75 h / 30 = 120 s; the wall time (60 s) comes first.
         let p = b.progress(&spending(&[], 30_000, 900_000));
@@ -299,7 +302,10 @@ mod tests {
         // Last improvement at 400: stagnant once now − 400 ≥ 0.5 now, i.e. now ≥ 800.
         assert_eq!(b.spent(&spending(&runs, 799, 0)), None);
         assert_eq!(b.spent(&spending(&runs, 800, 0)), Some(Spent::Stagnation));
-        assert_eq!(b.progress(&spending(&runs, 700, 0)).estimated_end_ms, Some(800));
+        assert_eq!(
+            b.progress(&spending(&runs, 700, 0)).estimated_end_ms,
+            Some(800)
+        );
         // No run yet: nothing to judge.
         assert_eq!(b.spent(&spending(&[], 10_000, 0)), None);
     }

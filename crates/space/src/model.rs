@@ -6,8 +6,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::diagnostic::{Diagnostic, Location};
 pub use crate::budget::Budget;
+use crate::diagnostic::{Diagnostic, Location};
 pub use crate::lineage::SweepRef;
 
 /// A validated sweep configuration.

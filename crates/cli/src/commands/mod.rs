@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod agent;
+pub mod budget;
 pub mod debug;
 pub mod manage;
 pub mod progress;

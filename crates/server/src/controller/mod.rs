@@ -42,6 +42,7 @@ use hyperdial_store::{
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+mod budget;
 mod error;
 mod prior;
 
@@ -307,6 +308,10 @@ impl Controller {
             other => return Ok(Some(Claim::Over(other))),
         }
         let config = self.config(&sweep)?;
+        // A spent budget ends the sweep before anything else is handed out.
+        if let Some(ended) = self.end_if_spent(&sweep, &config).await? {
+            return Ok(ended);
+        }
         let mut rows = self.store.trials(sweep_id).await?;
         // Retries first: queue what the sweep's `retry` policy asks for, then hand out the
         // oldest queued run before the strategy is asked for anything new.

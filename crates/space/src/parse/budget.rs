@@ -102,10 +102,7 @@ impl Validator {
                 self.error(
                     path,
                     Some(node.location),
-                    format!(
-                        "expected a positive duration, found {}",
-                        describe(node)
-                    ),
+                    format!("expected a positive duration, found {}", describe(node)),
                     "seconds, or a number with a unit: `90s`, `30m`, `2h`, `1d`",
                 );
                 None
@@ -203,7 +200,11 @@ mod tests {
         );
         parse_str(&file, "s.yaml")
             .map(|v| v.config.budget.expect("a budget"))
-            .map_err(|e| e.errors().map(|d| format!("{}: {}", d.path, d.message)).collect())
+            .map_err(|e| {
+                e.errors()
+                    .map(|d| format!("{}: {}", d.path, d.message))
+                    .collect()
+            })
     }
 
     #[test]
@@ -212,12 +213,23 @@ mod tests {
         assert_eq!(b.wall_time_s, Some(7200.0));
         assert_eq!(b.run_hours, Some(1.5));
         let s = b.stagnation.unwrap();
-        assert_eq!((s.runs, s.fraction, s.min_delta), (Some(20), Some(0.5), 0.01));
+        assert_eq!(
+            (s.runs, s.fraction, s.min_delta),
+            (Some(20), Some(0.5), 0.01)
+        );
         assert_eq!(budget("{wall_time: 90}").unwrap().wall_time_s, Some(90.0));
-        assert_eq!(budget("{wall_time: 30m}").unwrap().wall_time_s, Some(1800.0));
+        assert_eq!(
+            budget("{wall_time: 30m}").unwrap().wall_time_s,
+            Some(1800.0)
+        );
 
-        let errors = budget("{wall_time: soon, run_hours: -1, stagnation: {fraction: 2}, walltime: 3}").unwrap_err();
-        let paths: Vec<&str> = errors.iter().map(|e| e.split(':').next().unwrap()).collect();
+        let errors =
+            budget("{wall_time: soon, run_hours: -1, stagnation: {fraction: 2}, walltime: 3}")
+                .unwrap_err();
+        let paths: Vec<&str> = errors
+            .iter()
+            .map(|e| e.split(':').next().unwrap())
+            .collect();
         assert_eq!(
             paths,
             [
@@ -239,6 +251,10 @@ mod tests {
             "s.yaml",
         )
         .unwrap_err();
-        assert!(e.errors().any(|d| d.path == "budget.stagnation"), "{}", e.render());
+        assert!(
+            e.errors().any(|d| d.path == "budget.stagnation"),
+            "{}",
+            e.render()
+        );
     }
 }
