@@ -385,10 +385,13 @@ enum Scale {
     Log,
 }
 
+/// A map of one number to another (into and out of the scale of a span).
+type Map1 = fn(f64) -> f64;
+
 /// The span of `xs` widened by `margin` times its width on each side (at least 5 % of
 /// `[min, max]`, in the same scale), clipped to `[min, max]`.
 fn span(xs: &[f64], min: f64, max: f64, margin: f64, scale: Scale) -> (f64, f64) {
-    let (to, from): (fn(f64) -> f64, fn(f64) -> f64) = match scale {
+    let (to, from): (Map1, Map1) = match scale {
         Scale::Linear => (|x| x, |x| x),
         Scale::Log => (f64::ln, f64::exp),
     };

@@ -471,7 +471,12 @@ async fn sweep_transitions_are_conditional(db: &Db) {
     let read = store.sweep(&other.id).await.unwrap().unwrap();
     assert_eq!(read.end_reason.as_deref(), Some("stagnation"));
     let reopened = store
-        .transition_sweep(&other.id, &[SweepState::Finished], SweepState::Running, None)
+        .transition_sweep(
+            &other.id,
+            &[SweepState::Finished],
+            SweepState::Running,
+            None,
+        )
         .await
         .unwrap()
         .unwrap();

@@ -179,7 +179,7 @@ fn maximize_takes_the_highest_and_quantiles_count_runs() {
     // The single best run is the rmsprop one at lr 0.3, layers 8, width 512.
     match new.parameter("lr").unwrap().distribution {
         Distribution::LogUniformValues { min, max } => {
-            assert!(min < 0.3 && 0.3 <= max && max <= 1.0, "[{min}, {max}]")
+            assert!(min < 0.3 && (0.3..=1.0).contains(&max), "[{min}, {max}]")
         }
         ref d => panic!("{d:?}"),
     }
