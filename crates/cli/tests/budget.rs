@@ -87,3 +87,22 @@ fn a_sweep_out_of_wall_time_ends_and_a_running_one_shows_what_is_left() {
     assert!(shown.contains("left of 1h 00m"), "{shown}");
     assert!(shown.contains("estimated end: in"), "{shown}");
 }
+
+#[test]
+fn tune_runs_a_sweep_without_run_cap_until_its_budget_ends_it() {
+    let s = Scratch::new("budget-tune");
+    s.write(
+        "sweep.yaml",
+        "program: train.py\nmethod: random\nmetric: {name: loss}\nparameters:\n  a: {values: [1.0]}\n  steps: {value: 2}\nbudget:\n  stagnation: {runs: 2}\n",
+    );
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let log = text(&out);
+    assert!(log.contains("running until its budget ends it"), "{log}");
+    // One improving run and two that are not: three runs, not the 20 of an unbounded sweep.
+    let server = ServerProcess::start(&s, &s.dir.join(".hyperdial/hyperdial.db"), free_port());
+    let sweeps = json_of(&s, &["sweeps", "--json", "--server", &server.url]);
+    let sweep = &sweeps[0];
+    assert_eq!(sweep["end_reason"], "stagnation", "{sweep:#}\n{log}");
+    assert_eq!(sweep["total_runs"], 3, "{sweep:#}\n{log}");
+}
