@@ -39,6 +39,27 @@ export interface BestRef {
   value: number | null;
 }
 
+/** Where a sweep with a `budget` stands. */
+export interface BudgetStatus {
+  /** Seconds of `wall_time` left (≥ 0); `null` without that limit. */
+  wall_time_left_s: number | null;
+  /** Run-hours left (≥ 0); `null` without that limit. */
+  run_hours_left: number | null;
+  /** Finished runs since the last improvement beyond `min_delta`. */
+  runs_since_improvement: number;
+  /** Seconds since the last improvement (since creation when none). */
+  since_improvement_s: number;
+  /**
+   * When the first limit is expected to be reached, ms since the epoch: wall time exactly,
+   * run-hours at the rate spent so far, stagnation as if nothing improves again at the
+   * rate runs finished so far; `null` when it cannot be estimated yet or the sweep is
+   * over.
+   */
+  estimated_end_ms: number | null;
+  /** The limit that estimate reaches first. */
+  first_limit: EndReason | null;
+}
+
 /** `POST /api/v1/sweeps/{id}/claim` (the body may be empty). */
 export interface ClaimRequest {
   /** The claiming agent's id. */
@@ -131,6 +152,13 @@ export interface CreatedSweep {
   best: BestRef | null;
   /** Markdown notes. */
   notes: string;
+  /**
+   * What ended the sweep on purpose (`stop`, `cancel`, a budget limit); `null` when it ran
+   * out of runs, reached its target, or is not over.
+   */
+  end_reason: EndReason | null;
+  /** Where the sweep stands against its `budget`; `null` without one. */
+  budget: BudgetStatus | null;
   /** Whether an existing sweep was returned instead of a new one. */
   resumed: boolean;
   /** Warnings about the config. */
@@ -181,6 +209,9 @@ export interface Diagnostic {
 
 /** The body of a successful answer that has nothing to say: `{}`. */
 export type Empty = Record<string, JsonValue>;
+
+/** What ended a sweep on purpose. */
+export type EndReason = "stop" | "cancel" | "wall_time" | "run_hours" | "stagnation";
 
 /** The body of every error answer (4xx and 5xx). */
 export interface ErrorBody {
@@ -758,6 +789,13 @@ export interface Sweep {
   best: BestRef | null;
   /** Markdown notes. */
   notes: string;
+  /**
+   * What ended the sweep on purpose (`stop`, `cancel`, a budget limit); `null` when it ran
+   * out of runs, reached its target, or is not over.
+   */
+  end_reason: EndReason | null;
+  /** Where the sweep stands against its `budget`; `null` without one. */
+  budget: BudgetStatus | null;
 }
 
 /** `GET /api/v1/sweeps`: sweeps, newest first. */

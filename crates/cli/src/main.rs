@@ -185,6 +185,9 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Show what is left of a sweep's `budget` and when it is expected to end (or what ended
+    /// it).
+    Budget(SweepAction),
     /// Print the captured output (stdout and stderr) of a run.
     Output {
         /// The run id.
@@ -199,6 +202,27 @@ enum Command {
         /// yaml, json, or args (the parameters as the sweep's command passes them).
         #[arg(long, default_value = "yaml")]
         format: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Write a new sweep file around the best runs of a sweep (coarse to fine): narrower
+    /// ranges, values that never did well dropped (each decision printed and written as a
+    /// comment), the sweep recorded as `parent` and under `prior_runs`.
+    Refine {
+        /// The sweep id.
+        sweep: String,
+        /// Follow the K best finished runs.
+        #[arg(long, conflicts_with = "quantile")]
+        top: Option<usize>,
+        /// Follow the best fraction Q of the finished runs (0 < Q ≤ 1; default 0.25).
+        #[arg(long)]
+        quantile: Option<f64>,
+        /// Widen the span of the best runs by this fraction of it on each side.
+        #[arg(long, default_value_t = 0.25)]
+        margin: f64,
+        /// Write the new sweep file here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -441,12 +465,21 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             remote,
         } => manage::best(&remote, &sweep, &format).await,
         Command::Output { run, remote } => manage::output(&remote, &run).await,
+        Command::Refine {
+            sweep,
+            top,
+            quantile,
+            margin,
+            output,
+            remote,
+        } => commands::refine::run(&remote, &sweep, top, quantile, margin, output.as_deref()).await,
         Command::Export {
             sweep,
             format,
             output,
             remote,
         } => manage::export(&remote, &sweep, &format, output.as_deref()).await,
+        Command::Budget(a) => commands::budget::run(&a.remote, &a.sweep).await,
         Command::Pause(a) => manage::act(&a.remote, &a.sweep, "pause").await,
         Command::Resume(a) => manage::act(&a.remote, &a.sweep, "resume").await,
         Command::Stop(a) => manage::act(&a.remote, &a.sweep, "stop").await,

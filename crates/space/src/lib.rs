@@ -9,6 +9,10 @@
 //! - [`model`] holds the validated [`SweepConfig`] and its [`Distribution`]s.
 //! - [`distribution`] samples each distribution and maps it to and from the unit interval,
 //!   the coordinates search strategies work in.
+//! - [`budget`] decides when a sweep has spent its `budget` (wall time, run-hours,
+//!   stagnation).
+//! - [`lineage`] holds references to other sweeps (`parent`, `prior_runs`); [`refine`]
+//!   writes a narrower sweep file around the best runs of a sweep.
 //! - [`grid`] enumerates finite spaces in a documented order.
 //! - [`command`] expands the command template (`${program} ${args}` and the other W&B macros)
 //!   into an argv vector; nothing ever goes through a shell.
@@ -19,18 +23,21 @@
 //! assert_eq!(validated.config.parameters[0].name, "lr");
 //! ```
 
+pub mod budget;
 pub mod command;
 pub mod diagnostic;
 pub mod distribution;
 pub mod grid;
+pub mod lineage;
 pub mod model;
 pub mod parse;
+pub mod refine;
 mod special;
 pub mod yaml;
 
 pub use diagnostic::{ConfigError, Diagnostic, Location, Severity};
 pub use model::{
     Asha, Distribution, EarlyTerminate, Goal, Hyperband, Impute, ImputeWhileRunning, Median,
-    Method, Metric, Parameter, Quantum, Retry, RetryOn, SweepConfig, Validated,
+    Method, Metric, Parameter, Quantum, Retry, RetryOn, SweepConfig, SweepRef, Validated,
 };
 pub use parse::{parse_file, parse_str};

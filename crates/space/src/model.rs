@@ -6,7 +6,9 @@
 use serde::Serialize;
 use serde_json::Value;
 
+pub use crate::budget::Budget;
 use crate::diagnostic::{Diagnostic, Location};
+pub use crate::lineage::SweepRef;
 
 /// A validated sweep configuration.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -47,6 +49,18 @@ pub struct SweepConfig {
     /// when false, so the config hash of files without it stays what it was.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub wandb: bool,
+    /// The sweep this one was refined from (hyperdial addition, `parent: SWEEP`; lineage
+    /// only). Left out of the serialized config when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<SweepRef>,
+    /// Sweeps whose runs `bayes` and `tpe` start from, when inside this space (hyperdial
+    /// addition, `prior_runs: [SWEEP, ...]`). Left out of the serialized config when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prior_runs: Vec<SweepRef>,
+    /// When the sweep has spent enough (hyperdial addition, `budget:`). Left out of the
+    /// serialized config when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
 }
 
 /// The `retry` policy (hyperdial addition): a run that ended in one of the `on` states is

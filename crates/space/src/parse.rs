@@ -36,6 +36,9 @@ const TOP_KEYS: &[&str] = &[
     "sample_without_replacement",
     "retry",
     "wandb",
+    "parent",
+    "prior_runs",
+    "budget",
 ];
 
 /// Top-level keys that only mean something to W&B's cloud service; accepted and ignored.
@@ -466,6 +469,27 @@ impl Validator {
             Some(node) => self.boolean("wandb", node).unwrap_or(false),
             None => false,
         };
+        let budget = top.get("budget").and_then(|n| self.budget(n));
+        if let (Some(b), Some(node)) = (&budget, top.get("budget")) {
+            if b.stagnation.is_some() && !top.has("metric") {
+                let loc = node.as_map().and_then(|m| {
+                    m.iter()
+                        .find(|(k, _)| k.name == "stagnation")
+                        .map(|(k, _)| k.location)
+                });
+                self.error(
+                    "budget.stagnation",
+                    loc,
+                    "stagnation is judged on the sweep metric, but the sweep has no `metric`",
+                    "add `metric: {name: ..., goal: ...}`",
+                );
+            }
+        }
+        let parent = top.get("parent").and_then(|n| self.parent(n));
+        let prior_runs = top
+            .get("prior_runs")
+            .map(|n| self.prior_runs(n))
+            .unwrap_or_default();
 
         // Cross-field rules.
         if let Some(method) = method {
@@ -572,6 +596,9 @@ impl Validator {
             sample_without_replacement,
             retry: retry?,
             wandb,
+            parent,
+            prior_runs,
+            budget,
         })
     }
 
@@ -1803,6 +1830,8 @@ fn fmt_num(x: f64) -> String {
         .to_string()
 }
 
+mod budget;
+mod lineage;
 mod retry;
 #[cfg(test)]
 mod tests;

@@ -41,7 +41,7 @@ const RUN_COLUMNS: &str = "r.id, r.sweep_id, p.name AS project, r.number, r.name
      r.started_ms, r.heartbeat_ms, r.finished_ms, r.retry_of, r.attempt, r.delivery";
 
 const SWEEP_COLUMNS: &str = "s.id, p.name AS project, s.name, s.method, s.state, s.source, s.source_file, \
-     s.config_hash, s.seed, s.next_number, s.metric_name, s.goal, s.notes, s.retries_only, s.created_ms, s.updated_ms";
+     s.config_hash, s.seed, s.next_number, s.metric_name, s.goal, s.notes, s.retries_only, s.end_reason, s.created_ms, s.updated_ms";
 
 /// SQL condition: a stored metric value that is a finite number (NULL stands for NaN;
 /// infinities can be stored).
@@ -112,6 +112,7 @@ impl FromRow<'_, DbRow> for SweepRow {
             goal: row.try_get("goal")?,
             notes: row.try_get("notes")?,
             retries_only: row.try_get("retries_only")?,
+            end_reason: row.try_get("end_reason")?,
             created_ms: row.try_get("created_ms")?,
             updated_ms: row.try_get("updated_ms")?,
         })
@@ -341,10 +342,14 @@ impl Backend {
         }
         let mut tx = self.begin().await?;
         let sql = format!(
-            "UPDATE sweeps SET state = $2, updated_ms = $3 WHERE id = $1 AND state IN ({})",
-            placeholders(4, from.len())
+            "UPDATE sweeps SET state = $2, updated_ms = $3, end_reason = $4 WHERE id = $1 AND state IN ({})",
+            placeholders(5, from.len())
         );
-        let mut q = sqlx::query(&sql).bind(id).bind(to.as_str()).bind(now_ms());
+        let mut q = sqlx::query(&sql)
+            .bind(id)
+            .bind(to.as_str())
+            .bind(now_ms())
+            .bind(ended_by.filter(|_| to.is_over()));
         for s in from {
             q = q.bind(s.as_str());
         }

@@ -36,6 +36,10 @@ pub struct SweepRow {
     /// Reopened by a retry after it finished: it hands out its queued retries, then finishes
     /// again without asking the search for new runs.
     pub retries_only: bool,
+    /// What ended it, when it was ended on purpose (the `ended_by` of
+    /// [`crate::Storage::transition_sweep`]: `stop`, `cancel`, `wall_time`, `run_hours`,
+    /// `stagnation`); `None` otherwise and while it is not over.
+    pub end_reason: Option<String>,
     /// Created, ms since the epoch.
     pub created_ms: i64,
     /// Last changed.

@@ -79,8 +79,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Move a sweep from one of the states `from` to `to`, atomically: `None` when the sweep
     /// is unknown or was in none of `from` (nothing changed), else the sweep afterwards. When
     /// `to` is final ([`SweepState::is_over`]) and `ended_by` names what ended it (`stop`,
-    /// `cancel`), its `queued` runs are cancelled in the same transaction. Any transition
-    /// clears `retries_only`.
+    /// `cancel`, or a budget limit: `wall_time`, `run_hours`, `stagnation`), its `queued` runs
+    /// are cancelled in the same transaction and `ended_by` is recorded as the sweep's
+    /// `end_reason` (cleared by any other transition). Any transition clears `retries_only`.
     async fn transition_sweep(
         &self,
         id: &str,

@@ -438,6 +438,7 @@ async fn sweep_transitions_are_conditional(db: &Db) {
         .unwrap()
         .unwrap();
     assert_eq!(paused.state, SweepState::Paused);
+    assert_eq!(paused.end_reason, None, "only an end records a reason");
     // From a state it is no longer in: nothing changes.
     assert!(store
         .transition_sweep(&s.id, &[SweepState::Running], SweepState::Cancelled, None)
@@ -454,6 +455,32 @@ async fn sweep_transitions_are_conditional(db: &Db) {
         .await
         .unwrap()
         .unwrap();
+    // An end records what ended it; a later transition clears it.
+    let other = store.insert_sweep(sweep()).await.unwrap();
+    let ended = store
+        .transition_sweep(
+            &other.id,
+            &[SweepState::Running],
+            SweepState::Finished,
+            Some("stagnation"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended.end_reason.as_deref(), Some("stagnation"));
+    let read = store.sweep(&other.id).await.unwrap().unwrap();
+    assert_eq!(read.end_reason.as_deref(), Some("stagnation"));
+    let reopened = store
+        .transition_sweep(
+            &other.id,
+            &[SweepState::Finished],
+            SweepState::Running,
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reopened.end_reason, None);
     // Finishing on an exhausted space is guarded by the number the decision saw.
     let run = inserted(&store, sweep_run(&s.id, 0), 1).await;
     assert!(

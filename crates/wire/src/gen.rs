@@ -44,7 +44,7 @@ pub fn schemas() -> Map<String, Value> {
         HeartbeatAnswer, OutputStream, OutputRequest, SummaryUpdate, ConfigUpdate,
         FinishRequest, DeliveryRequest, RunGit, DeliveryRecord, HistoryPoint, Run, RunAnswer,
         RunsPage, AxisKind, Axis, PointColumns, SweepPoints, Series, RunHistory,
-        ParamImportance, Evidence, Importance,
+        ParamImportance, Evidence, Importance, EndReason, BudgetStatus,
         Hello, Resync, RunBrief, EventPoint, MetricsEvent,
     );
     let mut defs: Vec<(String, Value)> = gen.take_definitions(true).into_iter().collect();

@@ -119,7 +119,7 @@ pub async fn sweeps(remote: &Remote, project: Option<&str>, as_json: bool) -> Re
             s["name"].as_str().unwrap_or("").to_string(),
             s["project"].as_str().unwrap_or("").to_string(),
             s["method"].as_str().unwrap_or("").to_string(),
-            s["state"].as_str().unwrap_or("").to_string(),
+            super::budget::state_word(s),
             s["total_runs"].to_string(),
             metric,
             fmt_metric(&s["best"]["value"]),

@@ -1,9 +1,11 @@
 //! One module per subcommand.
 
 pub mod agent;
+pub mod budget;
 pub mod debug;
 pub mod manage;
 pub mod progress;
+pub mod refine;
 pub mod run;
 pub mod server;
 pub mod signals;

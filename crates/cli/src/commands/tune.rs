@@ -175,6 +175,11 @@ async fn drive(
     let count = match (args.count, bound) {
         (Some(c), _) => Some(c),
         (None, Some(_)) => None,
+        // A budget ends the sweep (wall time, run-hours, stagnation).
+        (None, None) if config.budget.is_some() => {
+            println!("the sweep has no run_cap: running until its budget ends it");
+            None
+        }
         (None, None) => {
             println!("the sweep has no run_cap: starting {DEFAULT_COUNT} runs (set --count or run_cap for more)");
             Some(DEFAULT_COUNT)

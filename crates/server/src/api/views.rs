@@ -3,7 +3,8 @@
 
 use hyperdial_store::{RunRow, SweepRow};
 use hyperdial_wire::api::{
-    BestRef, DeliveryRecord, Goal, MetricRef, Run, RunBrief, RunCounts, RunGit, Sweep,
+    BestRef, BudgetStatus, DeliveryRecord, EndReason, Goal, MetricRef, Run, RunBrief, RunCounts,
+    RunGit, Sweep,
 };
 use serde_json::{Map, Value};
 
@@ -40,6 +41,14 @@ pub async fn sweep(c: &Controller, row: &SweepRow) -> Result<Sweep, ApiError> {
         .config(row)
         .ok()
         .map(|cfg| serde_json::to_value(&*cfg).unwrap_or(Value::Null));
+    let budget = c.budget_progress(row).await?.map(|p| BudgetStatus {
+        wall_time_left_s: p.wall_time_left_s,
+        run_hours_left: p.run_hours_left,
+        runs_since_improvement: p.runs_since_improvement,
+        since_improvement_s: p.since_improvement_s,
+        estimated_end_ms: p.estimated_end_ms,
+        first_limit: p.first_limit.and_then(|r| EndReason::from_word(r.as_str())),
+    });
     let mut counts = RunCounts::default();
     for (state, n) in &stored_counts {
         *counts.get_mut(*state) += n;
@@ -69,6 +78,8 @@ pub async fn sweep(c: &Controller, row: &SweepRow) -> Result<Sweep, ApiError> {
             value: b.metric,
         }),
         notes: row.notes.clone(),
+        end_reason: row.end_reason.as_deref().and_then(EndReason::from_word),
+        budget,
     })
 }
 

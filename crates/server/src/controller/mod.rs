@@ -42,7 +42,9 @@ use hyperdial_store::{
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+mod budget;
 mod error;
+mod prior;
 
 pub use error::ControlError;
 
@@ -190,6 +192,8 @@ impl Controller {
                 }
             })?;
         let config = validated.config;
+        self.check_lineage(&config, file.unwrap_or("sweep.yaml"))
+            .await?;
         let project = project
             .map(str::to_string)
             .or_else(|| config.project.clone())
@@ -304,6 +308,10 @@ impl Controller {
             other => return Ok(Some(Claim::Over(other))),
         }
         let config = self.config(&sweep)?;
+        // A spent budget ends the sweep before anything else is handed out.
+        if let Some(ended) = self.end_if_spent(&sweep, &config).await? {
+            return Ok(ended);
+        }
         let mut rows = self.store.trials(sweep_id).await?;
         // Retries first: queue what the sweep's `retry` policy asks for, then hand out the
         // oldest queued run before the strategy is asked for anything new.
@@ -363,7 +371,10 @@ impl Controller {
                 }
             }
         }
-        let trials = self.trials(sweep_id, &config, &rows).await?;
+        let mut trials = self.trials(sweep_id, &config, &rows).await?;
+        // Runs of the `prior_runs` sweeps inside this space (bayes and tpe): observations for
+        // the model after the sweep's own; `run_cap` and the target counted the own ones only.
+        trials.extend(self.prior_trials(&config).await?);
         let number = sweep.next_number;
         // The run's seed is run_seed(sweep seed, number); the sweep seed also scrambles the
         // Sobol sequence that sobol and the initial designs of bayes and tpe follow. The

@@ -16,12 +16,14 @@
 //!   same values nested (`{"optimizer": {"lr": 0.01}}`).
 
 mod agents;
+mod budget;
 mod events;
 mod insights;
 mod runs;
 mod sweeps;
 
 pub use agents::{AgentRegistered, ClaimRequest, RegisterAgent, SweepOver};
+pub use budget::{BudgetStatus, EndReason};
 pub use events::{EventPoint, Hello, MetricsEvent, Resync, RunBrief};
 pub use insights::{
     Axis, AxisKind, Evidence, Importance, ParamImportance, PointColumns, RunHistory, RunsPage,

@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{is_false, Goal, Run};
+use super::{is_false, BudgetStatus, EndReason, Goal, Run};
 use crate::{RunState, SweepState};
 
 /// `POST /api/v1/sweeps`: create a sweep from a config, or resume an unfinished one.
@@ -145,6 +145,11 @@ pub struct Sweep {
     pub best: Option<BestRef>,
     /// Markdown notes.
     pub notes: String,
+    /// What ended the sweep on purpose (`stop`, `cancel`, a budget limit); `null` when it ran
+    /// out of runs, reached its target, or is not over.
+    pub end_reason: Option<EndReason>,
+    /// Where the sweep stands against its `budget`; `null` without one.
+    pub budget: Option<BudgetStatus>,
 }
 
 /// One finding about a sweep config.

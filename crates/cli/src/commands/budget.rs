@@ -1,0 +1,105 @@
+//! How a sweep's `budget` is shown: the end reason beside the state in `hyperdial sweeps`,
+//! and `hyperdial budget SWEEP`, which prints what is left of each limit and when the sweep
+//! is expected to end (from the API's `budget` of the sweep).
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde_json::Value;
+
+use super::manage::urlencode;
+use crate::Remote;
+
+/// A sweep's state with what ended it, e.g. `finished (stagnation)`.
+pub fn state_word(sweep: &Value) -> String {
+    let state = sweep["state"].as_str().unwrap_or("").to_string();
+    match sweep["end_reason"].as_str() {
+        Some(reason) => format!("{state} ({reason})"),
+        None => state,
+    }
+}
+
+/// Seconds as `1h 05m`, `4m 10s` or `12s`.
+fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m {:02}s", s / 60, s % 60),
+        _ => format!("{}h {:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// The lines `hyperdial budget` prints for a sweep (the API's view of it).
+pub fn lines(sweep: &Value) -> Vec<String> {
+    let mut out = vec![format!(
+        "sweep {}: {}",
+        sweep["id"].as_str().unwrap_or("?"),
+        state_word(sweep)
+    )];
+    let b = &sweep["budget"];
+    if b.is_null() {
+        out.push("no budget: the sweep ends on run_cap, its metric target, or by hand".into());
+        return out;
+    }
+    let limits = &sweep["config"]["budget"];
+    if let (Some(left), Some(total)) = (
+        b["wall_time_left_s"].as_f64(),
+        limits["wall_time_s"].as_f64(),
+    ) {
+        out.push(format!(
+            "wall time:   {} left of {}",
+            duration(left),
+            duration(total)
+        ));
+    }
+    if let (Some(left), Some(total)) = (b["run_hours_left"].as_f64(), limits["run_hours"].as_f64())
+    {
+        out.push(format!("run-hours:   {left:.2} left of {total}"));
+    }
+    let st = &limits["stagnation"];
+    if !st.is_null() {
+        let mut rule = Vec::new();
+        if let Some(n) = st["runs"].as_u64() {
+            rule.push(format!("{n} runs"));
+        }
+        if let Some(f) = st["fraction"].as_f64() {
+            rule.push(format!("{:.0} % of the elapsed time", f * 100.0));
+        }
+        out.push(format!(
+            "stagnation:  {} runs and {} since the last improvement beyond {} (ends after {})",
+            b["runs_since_improvement"],
+            duration(b["since_improvement_s"].as_f64().unwrap_or(0.0)),
+            st["min_delta"],
+            rule.join(" or ")
+        ));
+    }
+    match (b["estimated_end_ms"].as_i64(), b["first_limit"].as_str()) {
+        (Some(at), Some(limit)) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            out.push(format!(
+                "estimated end: in {} ({limit})",
+                duration((at - now) as f64 / 1e3)
+            ));
+        }
+        _ if sweep["state"] == "running" || sweep["state"] == "paused" => {
+            out.push("estimated end: not known yet (no run has finished)".into())
+        }
+        _ => {}
+    }
+    out
+}
+
+/// `hyperdial budget SWEEP`.
+pub async fn run(remote: &Remote, sweep: &str) -> Result<ExitCode> {
+    let v = remote
+        .api()?
+        .get(&format!("/api/v1/sweeps/{}", urlencode(sweep)))
+        .await?;
+    for line in lines(&v) {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,132 @@
+//! Ending a sweep on its `budget` (see `hyperdial_space::budget`).
+//!
+//! A claim of a running sweep with a budget first asks [`hyperdial_space::Budget::spent`]
+//! whether a limit is reached, from the sweep's creation time, its run time so far and its
+//! finished runs with their metric values and finish times; if so the sweep goes from
+//! `running` to `finished` with the limit recorded as its `end_reason` (queued runs are
+//! cancelled in the same transaction; runs in flight finish), and the agent is told the sweep
+//! is over. The same inputs give the budget's [`Progress`] for the API's sweep views.
+
+use hyperdial_space::budget::{Finished, Progress, Spending};
+use hyperdial_space::{Goal, SweepConfig};
+use hyperdial_store::{RunState, SweepRow, SweepState};
+
+use super::{Claim, ControlError, Controller};
+
+impl Controller {
+    /// What the sweep has spent: `None` when its config has no budget.
+    async fn spending_inputs(
+        &self,
+        sweep: &SweepRow,
+        config: &SweepConfig,
+    ) -> Result<Option<(i64, Vec<Finished>)>, ControlError> {
+        let Some(budget) = &config.budget else {
+            return Ok(None);
+        };
+        let compute_ms = if budget.run_hours.is_some() {
+            self.store.compute_ms(&sweep.id).await?
+        } else {
+            0
+        };
+        let finished = if budget.stagnation.is_some() {
+            self.store
+                .sweep_points(&sweep.id)
+                .await?
+                .into_iter()
+                .filter(|p| p.state == RunState::Finished)
+                .filter_map(|p| {
+                    Some(Finished {
+                        finished_ms: p.finished_ms?,
+                        value: p.metric.filter(|v| v.is_finite())?,
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Some((compute_ms, finished)))
+    }
+
+    /// End a running sweep whose budget is spent: `Ok(None)` when it is not (or has no
+    /// budget), `Ok(Some(Some(Over)))` when it ended now, `Ok(Some(None))` when the sweep
+    /// changed state meanwhile (the claim starts over).
+    pub(super) async fn end_if_spent(
+        &self,
+        sweep: &SweepRow,
+        config: &SweepConfig,
+    ) -> Result<Option<Option<Claim>>, ControlError> {
+        let (Some(budget), Some((compute_ms, finished))) =
+            (&config.budget, self.spending_inputs(sweep, config).await?)
+        else {
+            return Ok(None);
+        };
+        let spending = Spending {
+            now_ms: now_ms(),
+            created_ms: sweep.created_ms,
+            compute_ms,
+            finished: &finished,
+            goal: goal(config),
+        };
+        let Some(reason) = budget.spent(&spending) else {
+            return Ok(None);
+        };
+        let ended = self
+            .store
+            .transition_sweep(
+                &sweep.id,
+                &[SweepState::Running],
+                SweepState::Finished,
+                Some(reason.as_str()),
+            )
+            .await?;
+        if ended.is_none() {
+            return Ok(Some(None));
+        }
+        tracing::info!(
+            sweep = sweep.id.as_str(),
+            "sweep finished: budget spent ({})",
+            reason.as_str()
+        );
+        Ok(Some(Some(Claim::Over(SweepState::Finished))))
+    }
+
+    /// Where a sweep stands against its budget; `None` without one. A sweep that is over
+    /// has no estimated end.
+    pub async fn budget_progress(
+        &self,
+        sweep: &SweepRow,
+    ) -> Result<Option<Progress>, ControlError> {
+        let Ok(config) = self.config(sweep) else {
+            return Ok(None);
+        };
+        let (Some(budget), Some((compute_ms, finished))) =
+            (&config.budget, self.spending_inputs(sweep, &config).await?)
+        else {
+            return Ok(None);
+        };
+        let over = sweep.state.is_over();
+        let mut progress = budget.progress(&Spending {
+            now_ms: if over { sweep.updated_ms } else { now_ms() },
+            created_ms: sweep.created_ms,
+            compute_ms,
+            finished: &finished,
+            goal: goal(&config),
+        });
+        if over {
+            progress.estimated_end_ms = None;
+            progress.first_limit = None;
+        }
+        Ok(Some(progress))
+    }
+}
+
+fn goal(config: &SweepConfig) -> Goal {
+    config.metric.as_ref().map_or(Goal::Minimize, |m| m.goal)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,312 @@
+//! The `budget` block (hyperdial addition): when a sweep has spent enough.
+//!
+//! A sweep with a budget ends (state `finished`, with the reason recorded) at the first claim
+//! after any of its limits is reached: `wall_time` since it was created, `run_hours` of run
+//! time summed over its runs, or `stagnation`: no improvement of the best metric value by more
+//! than `min_delta` over the last `runs` runs to finish, or over the last `fraction` of the
+//! time elapsed since the sweep was created. Runs in flight finish; queued ones are cancelled.
+//! The decision itself is [`Budget::spent`], a pure function of what the sweep has done.
+
+use serde::Serialize;
+
+use crate::model::Goal;
+
+/// A sweep's limits. At least one is set.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Budget {
+    /// Seconds from the sweep's creation after which it ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wall_time_s: Option<f64>,
+    /// Hours of run time (summed over its runs) after which it ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_hours: Option<f64>,
+    /// End when the best value stops improving.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stagnation: Option<Stagnation>,
+}
+
+/// No improvement beyond `min_delta` in the last `runs` finished runs, or in the last
+/// `fraction` of the elapsed time (either, when both are set).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stagnation {
+    /// Finished runs without an improvement that end the sweep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runs: Option<u64>,
+    /// Fraction of the elapsed time (0 < fraction < 1) without an improvement that ends it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fraction: Option<f64>,
+    /// An improvement counts only when it is larger than this, in metric units (default 0).
+    pub min_delta: f64,
+}
+
+/// Why a budget ended a sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Spent {
+    /// `wall_time` passed.
+    WallTime,
+    /// `run_hours` of run time were used.
+    RunHours,
+    /// The best value stopped improving.
+    Stagnation,
+}
+
+impl Spent {
+    /// The reason's name, as the sweep records it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Spent::WallTime => "wall_time",
+            Spent::RunHours => "run_hours",
+            Spent::Stagnation => "stagnation",
+        }
+    }
+}
+
+/// A finished run with the metric, as the budget sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Finished {
+    /// When it finished, ms since the epoch.
+    pub finished_ms: i64,
+    /// Its metric value.
+    pub value: f64,
+}
+
+/// What a sweep has done so far, for [`Budget::spent`] and [`Budget::progress`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spending<'a> {
+    /// Now, ms since the epoch.
+    pub now_ms: i64,
+    /// When the sweep was created.
+    pub created_ms: i64,
+    /// Run time summed over its runs, ms.
+    pub compute_ms: i64,
+    /// Its finished runs with a metric value, in any order.
+    pub finished: &'a [Finished],
+    /// The metric's goal.
+    pub goal: Goal,
+}
+
+/// Where a sweep stands against its budget.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Progress {
+    /// Seconds of wall time left (≥ 0), when `wall_time` is set.
+    pub wall_time_left_s: Option<f64>,
+    /// Run-hours left (≥ 0), when `run_hours` is set.
+    pub run_hours_left: Option<f64>,
+    /// Finished runs since the last improvement beyond `min_delta` (all of them when none
+    /// improved yet).
+    pub runs_since_improvement: u64,
+    /// Seconds since the last improvement (since creation when none).
+    pub since_improvement_s: f64,
+    /// When the first limit is expected to be reached, ms since the epoch: wall time exactly,
+    /// run-hours at the rate spent so far, stagnation as if nothing improves again (at the
+    /// rate runs finished so far); `None` when nothing can be estimated yet.
+    pub estimated_end_ms: Option<i64>,
+    /// The limit that is reached first by that estimate.
+    pub first_limit: Option<Spent>,
+}
+
+impl Budget {
+    /// Which limit, if any, is reached (checked in the order wall time, run-hours,
+    /// stagnation).
+    pub fn spent(&self, s: &Spending) -> Option<Spent> {
+        let elapsed_ms = (s.now_ms - s.created_ms).max(0) as f64;
+        if let Some(w) = self.wall_time_s {
+            if elapsed_ms >= w * 1e3 {
+                return Some(Spent::WallTime);
+            }
+        }
+        if let Some(h) = self.run_hours {
+            if s.compute_ms as f64 >= h * 3.6e6 {
+                return Some(Spent::RunHours);
+            }
+        }
+        if let Some(st) = &self.stagnation {
+            let (since_runs, last_ms) = last_improvement(s, st.min_delta);
+            if s.finished.is_empty() {
+                return None;
+            }
+            if st.runs.is_some_and(|n| since_runs >= n) {
+                return Some(Spent::Stagnation);
+            }
+            if let Some(f) = st.fraction {
+                let since = (s.now_ms - last_ms.unwrap_or(s.created_ms)) as f64;
+                if since >= f * elapsed_ms && last_ms.is_some() {
+                    return Some(Spent::Stagnation);
+                }
+            }
+        }
+        None
+    }
+
+    /// Where the sweep stands: what is left and when it is expected to end.
+    pub fn progress(&self, s: &Spending) -> Progress {
+        let elapsed_ms = (s.now_ms - s.created_ms).max(0) as f64;
+        let (since_runs, last_ms) = match &self.stagnation {
+            Some(st) => last_improvement(s, st.min_delta),
+            None => last_improvement(s, 0.0),
+        };
+        let mut ends: Vec<(f64, Spent)> = Vec::new();
+        let wall_left = self.wall_time_s.map(|w| (w - elapsed_ms / 1e3).max(0.0));
+        if let Some(w) = self.wall_time_s {
+            ends.push((s.created_ms as f64 + w * 1e3, Spent::WallTime));
+        }
+        let hours_left = self
+            .run_hours
+            .map(|h| (h - s.compute_ms as f64 / 3.6e6).max(0.0));
+        if let (Some(left), true) = (hours_left, s.compute_ms > 0 && elapsed_ms > 0.0) {
+            // Run time accrues at compute_ms per elapsed ms (the agents' parallelism).
+            let rate = s.compute_ms as f64 / elapsed_ms;
+            ends.push((s.now_ms as f64 + left * 3.6e6 / rate, Spent::RunHours));
+        }
+        if let Some(st) = &self.stagnation {
+            if let Some(n) = st.runs {
+                if !s.finished.is_empty() && elapsed_ms > 0.0 {
+                    let per_run = elapsed_ms / s.finished.len() as f64;
+                    let more = n.saturating_sub(since_runs) as f64;
+                    ends.push((s.now_ms as f64 + more * per_run, Spent::Stagnation));
+                }
+            }
+            if let (Some(f), Some(last)) = (st.fraction, last_ms) {
+                // now - last >= f (now - created)  ⇔  now >= (last - f created) / (1 - f)
+                let at = (last as f64 - f * s.created_ms as f64) / (1.0 - f);
+                ends.push((at.max(s.now_ms as f64), Spent::Stagnation));
+            }
+        }
+        let first = ends.into_iter().min_by(|a, b| a.0.total_cmp(&b.0));
+        Progress {
+            wall_time_left_s: wall_left,
+            run_hours_left: hours_left,
+            runs_since_improvement: since_runs,
+            since_improvement_s: (s.now_ms - last_ms.unwrap_or(s.created_ms)).max(0) as f64 / 1e3,
+            estimated_end_ms: first.map(|(t, _)| t.round() as i64),
+            first_limit: first.map(|(_, why)| why),
+        }
+    }
+}
+
+/// Walk the finished runs in the order they finished: how many finished after the last one
+/// that improved the best value by more than `min_delta` (the first run counts as an
+/// improvement), and when that one finished.
+fn last_improvement(s: &Spending, min_delta: f64) -> (u64, Option<i64>) {
+    let mut runs: Vec<Finished> = s.finished.to_vec();
+    runs.sort_by_key(|r| r.finished_ms);
+    let mut best: Option<f64> = None;
+    let mut last: Option<(usize, i64)> = None;
+    for (i, r) in runs.iter().enumerate() {
+        let improves = match best {
+            None => true,
+            Some(b) => match s.goal {
+                Goal::Minimize => r.value < b - min_delta,
+                Goal::Maximize => r.value > b + min_delta,
+            },
+        };
+        if improves {
+            last = Some((i, r.finished_ms));
+        }
+        if best.is_none_or(|b| s.goal.better(r.value, b)) {
+            best = Some(r.value);
+        }
+    }
+    match last {
+        Some((i, t)) => ((runs.len() - 1 - i) as u64, Some(t)),
+        None => (0, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spending(finished: &[Finished], now_ms: i64, compute_ms: i64) -> Spending<'_> {
+        Spending {
+            now_ms,
+            created_ms: 0,
+            compute_ms,
+            finished,
+            goal: Goal::Minimize,
+        }
+    }
+
+    fn run(t: i64, v: f64) -> Finished {
+        Finished {
+            finished_ms: t,
+            value: v,
+        }
+    }
+
+    #[test]
+    fn wall_time_and_run_hours() {
+        let b = Budget {
+            wall_time_s: Some(60.0),
+            run_hours: Some(1.0),
+            stagnation: None,
+        };
+        assert_eq!(b.spent(&spending(&[], 59_999, 0)), None);
+        assert_eq!(b.spent(&spending(&[], 60_000, 0)), Some(Spent::WallTime));
+        assert_eq!(
+            b.spent(&spending(&[], 1_000, 3_600_000)),
+            Some(Spent::RunHours)
+        );
+        // 30 s in, 0.25 h used: run time accrues 30× faster than wall time, so the hour is
+        // used at 30 s + 0.75 h / 30 = 120 s; the wall time (60 s) comes first.
+        let p = b.progress(&spending(&[], 30_000, 900_000));
+        assert_eq!(p.wall_time_left_s, Some(30.0));
+        assert_eq!(p.run_hours_left, Some(0.75));
+        assert_eq!(p.estimated_end_ms, Some(60_000));
+        assert_eq!(p.first_limit, Some(Spent::WallTime));
+    }
+
+    #[test]
+    fn stagnation_counts_runs_since_an_improvement_beyond_min_delta() {
+        let b = Budget {
+            wall_time_s: None,
+            run_hours: None,
+            stagnation: Some(Stagnation {
+                runs: Some(3),
+                fraction: None,
+                min_delta: 0.01,
+            }),
+        };
+        // 1.0, then 0.5 (improves), then three runs within 0.01 of 0.5.
+        let runs = [
+            run(10, 1.0),
+            run(20, 0.5),
+            run(30, 0.495),
+            run(40, 0.6),
+            run(50, 0.499),
+        ];
+        assert_eq!(b.spent(&spending(&runs[..4], 45, 0)), None);
+        assert_eq!(b.spent(&spending(&runs, 55, 0)), Some(Spent::Stagnation));
+        let p = b.progress(&spending(&runs[..4], 45, 0));
+        assert_eq!(p.runs_since_improvement, 2);
+        assert_eq!(p.first_limit, Some(Spent::Stagnation));
+        // An improvement beyond min_delta resets the count (order is by finish time).
+        let mut better = runs.to_vec();
+        better.push(run(35, 0.3));
+        assert_eq!(b.spent(&spending(&better, 55, 0)), None);
+    }
+
+    #[test]
+    fn stagnation_over_a_fraction_of_the_elapsed_time() {
+        let b = Budget {
+            wall_time_s: None,
+            run_hours: None,
+            stagnation: Some(Stagnation {
+                runs: None,
+                fraction: Some(0.5),
+                min_delta: 0.0,
+            }),
+        };
+        let runs = [run(100, 1.0), run(400, 0.5), run(700, 0.6)];
+        // Last improvement at 400: stagnant once now − 400 ≥ 0.5 now, i.e. now ≥ 800.
+        assert_eq!(b.spent(&spending(&runs, 799, 0)), None);
+        assert_eq!(b.spent(&spending(&runs, 800, 0)), Some(Spent::Stagnation));
+        assert_eq!(
+            b.progress(&spending(&runs, 700, 0)).estimated_end_ms,
+            Some(800)
+        );
+        // No run yet: nothing to judge.
+        assert_eq!(b.spent(&spending(&[], 10_000, 0)), None);
+    }
+}
