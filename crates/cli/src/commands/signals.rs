@@ -81,3 +81,21 @@ async fn next_signal(streams: &mut [(tokio::signal::unix::Signal, &'static str)]
 pub fn reaper() -> Option<std::path::PathBuf> {
     cfg!(target_os = "linux").then(|| std::path::PathBuf::from("/proc/self/exe"))
 }
+
+/// Wait for the first SIGINT (Ctrl-C), SIGTERM or SIGHUP and return its name: how `ui` and a
+/// `tune` that keeps its dashboard up are stopped. A signal whose handler cannot be installed
+/// keeps its default action.
+pub async fn until_signal() -> &'static str {
+    let mut streams = Vec::new();
+    for (kind, name) in [
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::hangup(), "SIGHUP"),
+    ] {
+        match signal(kind) {
+            Ok(stream) => streams.push((stream, name)),
+            Err(e) => eprintln!("warning: cannot handle {name}: {e}"),
+        }
+    }
+    next_signal(&mut streams).await
+}
