@@ -5,14 +5,14 @@
 # and `hyperdial ui` on the same store (runs.mjs). Screenshots go to
 # target/e2e-screenshots/. Prints one line per check and a summary `e2e: N passed, N failed`.
 #
-# Needs: /usr/bin/chromium (or CHROMIUM=path), node, `npm install` done in web/, and the binary
+# Needs: /usr/bin/chromium (or CHROMIUM=path), node, `npm ci` done in web/, and the binary
 # (built here with `cargo build` unless HYPERDIAL_BIN points at one).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 chromium="${CHROMIUM:-/usr/bin/chromium}"
 [ -x "$chromium" ] || { echo "e2e: chromium not found at $chromium"; exit 3; }
-[ -d "$root/web/node_modules/playwright-core" ] || (cd "$root/web" && npm install --no-audit --no-fund)
+[ -d "$root/web/node_modules/playwright-core" ] || (cd "$root/web" && npm ci --no-audit --no-fund)
 if [ -z "${HYPERDIAL_BIN:-}" ]; then
   (cd "$root" && cargo build --quiet)
   HYPERDIAL_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/hyperdial"
