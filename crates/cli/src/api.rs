@@ -31,7 +31,11 @@ pub fn start_hint(base: &str) -> String {
     }
     let mut command = "hyperdial server".to_string();
     if port != 8337 || host != "127.0.0.1" {
-        let bind_host = if host == "[::1]" { "[::1]" } else { "127.0.0.1" };
+        let bind_host = if host == "[::1]" {
+            "[::1]"
+        } else {
+            "127.0.0.1"
+        };
         command.push_str(&format!(" --bind {bind_host}:{port}"));
     }
     if https {

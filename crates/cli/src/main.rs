@@ -43,11 +43,14 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8337";
 impl Remote {
     /// The server the user named: `--server`, else `HYPERDIAL_SERVER` when set and not empty.
     pub fn given(&self) -> Option<String> {
-        self.server.clone().filter(|s| !s.trim().is_empty()).or_else(|| {
-            std::env::var("HYPERDIAL_SERVER")
-                .ok()
-                .filter(|s| !s.trim().is_empty())
-        })
+        self.server
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .or_else(|| {
+                std::env::var("HYPERDIAL_SERVER")
+                    .ok()
+                    .filter(|s| !s.trim().is_empty())
+            })
     }
 
     /// The server to reach: the one named ([`Remote::given`]), else [`DEFAULT_SERVER`].
@@ -480,14 +483,24 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             project,
             json,
             source,
-        } => manage::read(&source, async |api| manage::sweeps(api, project.as_deref(), json).await).await,
+        } => {
+            manage::read(&source, async |api| {
+                manage::sweeps(api, project.as_deref(), json).await
+            })
+            .await
+        }
         Command::Runs {
             sweep: Some(sweep),
             state,
             json,
             source,
             ..
-        } => manage::read(&source, async |api| manage::runs(api, &sweep, state, json).await).await,
+        } => {
+            manage::read(&source, async |api| {
+                manage::runs(api, &sweep, state, json).await
+            })
+            .await
+        }
         Command::Runs {
             sweep: None,
             state,
@@ -503,13 +516,21 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 limit,
                 page,
             };
-            manage::read(&source, async |api| manage::all_runs(api, &listing, json).await).await
+            manage::read(&source, async |api| {
+                manage::all_runs(api, &listing, json).await
+            })
+            .await
         }
         Command::Best {
             sweep,
             format,
             source,
-        } => manage::read(&source, async |api| manage::best(api, &sweep, &format).await).await,
+        } => {
+            manage::read(&source, async |api| {
+                manage::best(api, &sweep, &format).await
+            })
+            .await
+        }
         Command::Output { run, source } => {
             manage::read(&source, async |api| manage::output(api, &run).await).await
         }

@@ -175,7 +175,8 @@ mod tests {
             Target::Server("http://h:1".into())
         );
         // The environment is read when no flag is given; this test sets neither variable.
-        if std::env::var_os("HYPERDIAL_SERVER").is_none() && std::env::var_os("HYPERDIAL_DB").is_none()
+        if std::env::var_os("HYPERDIAL_SERVER").is_none()
+            && std::env::var_os("HYPERDIAL_DB").is_none()
         {
             assert_eq!(
                 source(None, None).target(dir),

@@ -55,7 +55,10 @@ fn line_with(lines: &mut impl Iterator<Item = std::io::Result<String>>, marker: 
 
 /// A `URL/` or `URL` at the end of a printed line, after `prefix`.
 fn url_after(line: &str, prefix: &str) -> String {
-    let at = line.find(prefix).unwrap_or_else(|| panic!("{prefix:?} in {line:?}")) + prefix.len();
+    let at = line
+        .find(prefix)
+        .unwrap_or_else(|| panic!("{prefix:?} in {line:?}"))
+        + prefix.len();
     line[at..]
         .split_whitespace()
         .next()
@@ -85,8 +88,17 @@ fn read_commands_give_the_same_output_from_the_store_and_from_a_server() {
         ok(
             &s,
             &[
-                "run", "--server", "http://127.0.0.1:9", "--project", "solo", "--name", name, "--",
-                "python3", "train.py", "--a",
+                "run",
+                "--server",
+                "http://127.0.0.1:9",
+                "--project",
+                "solo",
+                "--name",
+                name,
+                "--",
+                "python3",
+                "train.py",
+                "--a",
                 "4",
             ],
         );
@@ -121,8 +133,14 @@ fn read_commands_give_the_same_output_from_the_store_and_from_a_server() {
         remote.extend(["--server", &server.url]);
         let by_server = ok(&s, &remote);
         assert!(!local.trim().is_empty(), "{args:?} printed nothing");
-        assert_eq!(local, by_server, "{args:?}: the store and the server disagree");
-        assert_eq!(local, by_db, "{args:?}: --db and the default store disagree");
+        assert_eq!(
+            local, by_server,
+            "{args:?}: the store and the server disagree"
+        );
+        assert_eq!(
+            local, by_db,
+            "{args:?}: --db and the default store disagree"
+        );
     }
     // HYPERDIAL_SERVER names a server as --server does.
     let via_env = s
@@ -151,8 +169,14 @@ fn read_commands_give_the_same_output_from_the_store_and_from_a_server() {
     let solo = json_of(&s, &["runs", "--project", "solo", "--json"]);
     assert_eq!(solo.as_array().unwrap().len(), 2);
     let table = ok(&s, &["runs", "--limit", "2"]);
-    assert!(table.contains("solo-2") && table.contains("solo-1"), "{table}");
-    assert!(!table.contains(&id), "page 1 holds the 2 newest runs: {table}");
+    assert!(
+        table.contains("solo-2") && table.contains("solo-1"),
+        "{table}"
+    );
+    assert!(
+        !table.contains(&id),
+        "page 1 holds the 2 newest runs: {table}"
+    );
     assert!(
         table.contains("runs 1–2 of 5, newest first; next page: hyperdial runs --limit 2 --page 2"),
         "{table}"
@@ -161,7 +185,10 @@ fn read_commands_give_the_same_output_from_the_store_and_from_a_server() {
     assert!(last.contains("runs 5–5 of 5, newest first"), "{last}");
     assert!(last.contains(&format!("{id} #")), "{last}");
     let beyond = ok(&s, &["runs", "--limit", "2", "--page", "9"]);
-    assert!(beyond.contains("no runs on page 9 (5 runs in all)"), "{beyond}");
+    assert!(
+        beyond.contains("no runs on page 9 (5 runs in all)"),
+        "{beyond}"
+    );
     let bad = s.run(&["runs", "--page", "0"]);
     assert!(!bad.status.success() && text(&bad).contains("pages count from 1"));
     // --db and --server together are refused.
@@ -222,12 +249,22 @@ fn ui_serves_the_dashboard_on_a_store_a_server_also_writes() {
     assert_eq!(sweeps["sweeps"][0]["counts"]["finished"], 3);
     // The runs page is the dashboard's.
     let page = http_get(&format!("{url}/runs"));
-    assert!(page.contains("<div id=\"app\"") || page.contains("id=\"app\""), "{page}");
+    assert!(
+        page.contains("<div id=\"app\"") || page.contains("id=\"app\""),
+        "{page}"
+    );
     // A run written through the server meanwhile is read through the ui at once.
     ok(
         &s,
         &[
-            "run", "--server", &server.url, "--project", "beside", "--", "python3", "train.py",
+            "run",
+            "--server",
+            &server.url,
+            "--project",
+            "beside",
+            "--",
+            "python3",
+            "train.py",
         ],
     );
     let runs: Value = serde_json::from_str(&http_get(&format!(
@@ -237,7 +274,10 @@ fn ui_serves_the_dashboard_on_a_store_a_server_also_writes() {
     assert_eq!(runs["total"], 1, "{runs}");
     // And a write through the ui reaches the server's readers.
     let paused = s.run(&["pause", &id, "--server", &url]);
-    assert!(!paused.status.success(), "a finished sweep cannot be paused");
+    assert!(
+        !paused.status.success(),
+        "a finished sweep cannot be paused"
+    );
     let notes = Command::new("python3")
         .args([
             "-c",
@@ -299,7 +339,11 @@ parameters:
     s.write("ask.yaml", yaml);
     let out = s.run(&["tune", "ask.yaml", "--port", "0"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("${program} is used but the sweep has no program"), "{}", text(&out));
+    assert!(
+        text(&out).contains("${program} is used but the sweep has no program"),
+        "{}",
+        text(&out)
+    );
     assert!(!s.dir.join(".hyperdial/hyperdial.db").exists());
     // agent refuses a server's sweep without a program, and its run cap stays whole.
     let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
@@ -358,7 +402,10 @@ parameters:
     wait_for(&s, &server.url, &id, |runs| {
         runs.iter().any(|r| r["state"] == "cancelled")
     });
-    let best = json_of(&s, &["best", &id, "--format", "json", "--server", &server.url]);
+    let best = json_of(
+        &s,
+        &["best", &id, "--format", "json", "--server", &server.url],
+    );
     assert_eq!(best["metric"], 5.0, "{best}");
     let sweeps = json_of(&s, &["sweeps", "--json", "--server", &server.url]);
     assert_eq!(sweeps[0]["best"]["value"], 5.0);

@@ -760,14 +760,23 @@ async fn best_ended_runs_only(db: &Db) {
             .await
             .unwrap();
         if *state != RunState::Running {
-            store.finish_run(&r.id, *state, Some(0), None).await.unwrap();
+            store
+                .finish_run(&r.id, *state, Some(0), None)
+                .await
+                .unwrap();
         }
         runs.push(r.id);
     }
     let best = store.best_run(&s.id, false).await.unwrap().unwrap();
-    assert_eq!((best.id.as_str(), best.metric), (runs[0].as_str(), Some(2.0)));
+    assert_eq!(
+        (best.id.as_str(), best.metric),
+        (runs[0].as_str(), Some(2.0))
+    );
     let best = store.best_run(&s.id, true).await.unwrap().unwrap();
-    assert_eq!((best.id.as_str(), best.metric), (runs[1].as_str(), Some(3.0)));
+    assert_eq!(
+        (best.id.as_str(), best.metric),
+        (runs[1].as_str(), Some(3.0))
+    );
     let other = store.insert_sweep(sweep()).await.unwrap();
     let r = inserted(&store, sweep_run(&other.id, 0), 1).await;
     store

@@ -305,7 +305,9 @@ fn run_what(r: &Value) -> String {
 
 /// `hyperdial runs` without a sweep: every run, newest first, one page.
 pub async fn all_runs(api: &Api, listing: &AllRuns, as_json: bool) -> Result<ExitCode> {
-    let v = api.get(&format!("/api/v1/runs?{}", listing.query()?)).await?;
+    let v = api
+        .get(&format!("/api/v1/runs?{}", listing.query()?))
+        .await?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&v["runs"])?);
         return Ok(ExitCode::SUCCESS);
@@ -315,7 +317,14 @@ pub async fn all_runs(api: &Api, listing: &AllRuns, as_json: bool) -> Result<Exi
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY);
     t.set_header([
-        "run", "name", "project", "sweep", "state", "created", "time", "command or parameters",
+        "run",
+        "name",
+        "project",
+        "sweep",
+        "state",
+        "created",
+        "time",
+        "command or parameters",
         "note",
     ]);
     for r in &runs {

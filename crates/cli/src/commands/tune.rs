@@ -113,7 +113,10 @@ pub async fn run(args: TuneArgs) -> Result<ExitCode> {
         .map_err(|e| anyhow::anyhow!("{}", e.render()))?
         .config;
     if let Some(why) = cannot_run(&config) {
-        anyhow::bail!("{}: agents cannot start its runs: {why}", args.file.display());
+        anyhow::bail!(
+            "{}: agents cannot start its runs: {why}",
+            args.file.display()
+        );
     }
     let cwd = std::env::current_dir()?;
     let state_dir = cwd.join(STATE_DIR);
@@ -122,7 +125,10 @@ pub async fn run(args: TuneArgs) -> Result<ExitCode> {
     let server = Embedded::start(&db, args.port).await?;
     let api = Api::new(&server.url(), None);
     let mut shutdown = shutdown_levels("tune");
-    let result = drive(&args, &api, &source, &config, &state_dir, &db_arg, &shutdown).await;
+    let result = drive(
+        &args, &api, &source, &config, &state_dir, &db_arg, &shutdown,
+    )
+    .await;
     let reopen = format!("hyperdial ui {db_arg}");
     match &result {
         Ok(_) if args.keep_serving && *shutdown.borrow() < 2 => {
@@ -132,9 +138,7 @@ pub async fn run(args: TuneArgs) -> Result<ExitCode> {
             );
             let _ = shutdown.wait_for(|level| *level >= 2).await;
         }
-        Ok(_) => println!(
-            "tune has stopped serving the dashboard; open it again with `{reopen}`"
-        ),
+        Ok(_) => println!("tune has stopped serving the dashboard; open it again with `{reopen}`"),
         Err(_) => {}
     }
     server.stop().await;
@@ -376,7 +380,10 @@ async fn report_finished(
 /// yet or the server does not answer.
 pub async fn sweep_best(api: &Api, id: &str) -> Option<(f64, i64)> {
     let best = api
-        .get(&format!("/api/v1/sweeps/{}/best", super::manage::urlencode(id)))
+        .get(&format!(
+            "/api/v1/sweeps/{}/best",
+            super::manage::urlencode(id)
+        ))
         .await
         .ok()?;
     best["run"]["metric"]

@@ -29,7 +29,11 @@ pub async fn run(db: Option<String>, port: u16) -> Result<ExitCode> {
     let server = Embedded::start(&db, port).await?;
     let mut out = std::io::stdout();
     if server.addr.port() != port && port != 0 {
-        let _ = writeln!(out, "port {port} is in use; serving on {} instead", server.addr.port());
+        let _ = writeln!(
+            out,
+            "port {port} is in use; serving on {} instead",
+            server.addr.port()
+        );
     }
     let _ = writeln!(
         out,
