@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
@@ -315,7 +315,6 @@ fn tune_keeps_serving_the_dashboard_when_asked_until_interrupted() {
         "{line}"
     );
     // The sweep is over and the dashboard still answers.
-    let started = Instant::now();
     let sweeps: Value = serde_json::from_str(&http_get(&format!("{url}/api/v1/sweeps"))).unwrap();
     assert_eq!(sweeps["sweeps"][0]["state"], "finished");
     assert!(http_get(&format!("{url}/")).contains("id=\"app\""));
@@ -323,7 +322,71 @@ fn tune_keeps_serving_the_dashboard_when_asked_until_interrupted() {
     interrupt(&tune);
     let status = wait_child(&mut tune, Duration::from_secs(20));
     assert!(status.success(), "tune exits 0 on SIGINT: {status:?}");
-    let _ = started;
+}
+
+/// The pids of a process's children (Linux).
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+#[test]
+fn on_a_terminal_tune_keeps_serving_by_default_and_ends_on_ctrl_c() {
+    // `script` (util-linux) gives tune a pseudo-terminal as its standard output.
+    if Command::new("script").arg("--version").output().is_err() {
+        let line = "SKIPPED: on_a_terminal_tune_keeps_serving_by_default_and_ends_on_ctrl_c \
+                    (`script` from util-linux is not installed)";
+        println!("{line}");
+        if let Some(path) = std::env::var_os("HYPERDIAL_SKIPPED") {
+            use std::io::Write;
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = writeln!(f, "{line}");
+            }
+        }
+        return;
+    }
+    let s = Scratch::new("local-tty");
+    s.write("sweep.yaml", GRID);
+    let command = format!("exec {} tune sweep.yaml --port 0", bin());
+    let mut term = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .current_dir(&s.dir)
+        .env_remove("HYPERDIAL_SERVER")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(term.stdout.take().unwrap()).lines();
+    let line = line_with(&mut lines, "the dashboard stays up at ");
+    let url = url_after(&line, "the dashboard stays up at ");
+    let sweeps: Value = serde_json::from_str(&http_get(&format!("{url}/api/v1/sweeps"))).unwrap();
+    assert_eq!(sweeps["sweeps"][0]["state"], "finished");
+    // Ctrl-C reaches tune (the child `script` runs on the terminal) and it exits 0.
+    let tune = children(term.id());
+    assert_eq!(tune.len(), 1, "script runs tune: {tune:?}");
+    let status = Command::new("kill")
+        .args(["-INT", &tune[0].to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = wait_child(&mut term, Duration::from_secs(20));
+    assert!(
+        status.success(),
+        "tune exits 0 on Ctrl-C: {status:?} {rest:?}"
+    );
+    assert!(
+        rest.iter().any(|l| l.contains("SIGINT: stopping")),
+        "the signal stops tune, no runs: {rest:?}"
+    );
 }
 
 #[test]

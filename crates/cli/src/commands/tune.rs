@@ -132,6 +132,7 @@ pub async fn run(args: TuneArgs) -> Result<ExitCode> {
     let reopen = format!("hyperdial ui {db_arg}");
     match &result {
         Ok(_) if args.keep_serving && *shutdown.borrow() < 2 => {
+            super::signals::runs_over();
             println!(
                 "the dashboard stays up at {}/ until Ctrl-C (later: `{reopen}`)",
                 server.url()
