@@ -410,7 +410,15 @@ parameters:
     assert!(!s.dir.join(".hyperdial/hyperdial.db").exists());
     // agent refuses a server's sweep without a program, and its run cap stays whole.
     let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
-    let id = create_sweep(&s, &server.url, yaml);
+    s.write("sweep.yaml", yaml);
+    let created = s.run(&["sweep", "sweep.yaml", "--server", &server.url]);
+    assert!(created.status.success(), "{}", text(&created));
+    assert!(
+        stdout(&created).contains("no agents for this sweep: command[2]: ${program} is used"),
+        "{}",
+        text(&created)
+    );
+    let id = sweep_id(&s, &server.url);
     let out = s.run(&["agent", &id, "--server", &server.url]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(

@@ -53,6 +53,7 @@ pub async fn create(
 ) -> Result<ExitCode> {
     let source = read_sweep_file(file)?;
     let api = remote.api()?;
+    let body_source = source.clone();
     let body = CreateSweep {
         source,
         project: project.map(str::to_string),
@@ -69,10 +70,17 @@ pub async fn create(
             sweep["method"].as_str().unwrap_or("?"),
             sweep["project"].as_str().unwrap_or("?")
         );
-        println!(
-            "start agents with:  {}",
-            agent_command(id, api.base(), remote)
-        );
+        let runnable = hyperdial_space::parse_str(&body_source, &file.display().to_string())
+            .ok()
+            .and_then(|v| super::tune::cannot_run(&v.config));
+        match runnable {
+            // Drive it from Python (`hyperdial.Sweep`, ask/tell); agents would refuse it.
+            Some(why) => println!("no agents for this sweep: {why}"),
+            None => println!(
+                "start agents with:  {}",
+                agent_command(id, api.base(), remote)
+            ),
+        }
         println!("dashboard:          {}/sweeps/{id}", api.base());
     }
     Ok(ExitCode::SUCCESS)
