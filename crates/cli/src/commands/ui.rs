@@ -9,9 +9,10 @@
 //!
 //! It may run while a `tune` or `hyperdial server` uses the same SQLite file: the write-ahead
 //! log lets one writer and any number of readers share it, and every write waits for the
-//! lock. Live events reach the dashboards of the process that made the change; a page served
-//! here shows what another process wrote when it reloads (or, on the sweeps and runs pages,
-//! on its periodic refresh).
+//! lock. On SQLite, live events reach the dashboards of the process that made the change: a
+//! page served here shows what another process wrote when it reloads (or, on the sweeps and
+//! runs pages, on their periodic refresh). On PostgreSQL, events are shared with the other
+//! servers of the database ([`hyperdial_server::fanout`]), so its pages are live.
 
 use std::io::Write as _;
 use std::process::ExitCode;
