@@ -3,7 +3,8 @@
 # which build.rs embeds into the binary: a stale dist fails with the files that differ.
 set -euo pipefail
 cd "$(dirname "$0")"
-[ -d node_modules ] || npm install --no-audit --no-fund
+# `npm ci` installs exactly web/package-lock.json and never rewrites it.
+[ -d node_modules ] || npm ci --no-audit --no-fund
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 npx tsc --noEmit

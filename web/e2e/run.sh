@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
 # End-to-end tests of the dashboard in headless Chromium (Debian's chromium, driven by
 # playwright-core): starts a real `hyperdial server`, creates a sweep with `hyperdial sweep`,
-# runs it with two `hyperdial agent`s, and checks the pages. Screenshots go to
+# runs it with two `hyperdial agent`s, and checks the pages (dashboard.mjs), then the runs page
+# and `hyperdial ui` on the same store (runs.mjs). Screenshots go to
 # target/e2e-screenshots/. Prints one line per check and a summary `e2e: N passed, N failed`.
 #
-# Needs: /usr/bin/chromium (or CHROMIUM=path), node, `npm install` done in web/, and the binary
+# Needs: /usr/bin/chromium (or CHROMIUM=path), node, `npm ci` done in web/, and the binary
 # (built here with `cargo build` unless HYPERDIAL_BIN points at one).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 chromium="${CHROMIUM:-/usr/bin/chromium}"
 [ -x "$chromium" ] || { echo "e2e: chromium not found at $chromium"; exit 3; }
-[ -d "$root/web/node_modules/playwright-core" ] || (cd "$root/web" && npm install --no-audit --no-fund)
+[ -d "$root/web/node_modules/playwright-core" ] || (cd "$root/web" && npm ci --no-audit --no-fund)
 if [ -z "${HYPERDIAL_BIN:-}" ]; then
   (cd "$root" && cargo build --quiet)
   HYPERDIAL_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/hyperdial"
@@ -33,4 +34,10 @@ trap cleanup EXIT
 pids+=($!)
 for _ in $(seq 100); do curl -fsS "$base/api/v1/sweeps" >/dev/null 2>&1 && break; sleep 0.1; done
 export HYPERDIAL_SERVER="$base" HYPERDIAL_BIN E2E_WORK="$work" E2E_OUT="$out" CHROMIUM="$chromium"
-node "$here/dashboard.mjs"
+status=0
+node "$here/dashboard.mjs" | tee "$work/dashboard.out" || status=1
+node "$here/runs.mjs" | tee "$work/runs.out" || status=1
+# One summary over both scripts (scripts/test reads the last `e2e:` line).
+grep -hEo '^e2e[a-z-]*: [0-9]+ passed, [0-9]+ failed' "$work/dashboard.out" "$work/runs.out" \
+  | awk '{p += $2; f += $4} END {printf "e2e: %d passed, %d failed\n", p, f}'
+exit "$status"

@@ -3,6 +3,7 @@ import { disposeAll } from "./charts";
 import { sweepsPage } from "./pages/sweeps";
 import { sweepPage } from "./pages/sweep";
 import { runPage } from "./pages/run";
+import { runsPage } from "./pages/runs";
 import { clear, h } from "./util";
 
 export type Cleanup = () => void;
@@ -26,6 +27,7 @@ function route(): void {
   let m: RegExpExecArray | null;
   if (path === "/" || path === "/index.html") at((el) => sweepsPage(el), "");
   else if ((m = /^\/sweeps\/([^/]+)\/?$/.exec(path))) at(sweepPage, m[1]);
+  else if (path === "/runs" || path === "/runs/") at((el) => runsPage(el), "");
   else if ((m = /^\/runs\/([^/]+)\/?$/.exec(path))) at(runPage, m[1]);
   else clear(app, h("p.empty", null, "Nothing here. ", h("a", { href: "/", "data-link": true }, "All sweeps")));
   window.scrollTo(0, 0);

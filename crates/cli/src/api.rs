@@ -10,6 +10,40 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
+/// What to do when no server answers at `base`: for a loopback URL, the `hyperdial server`
+/// command that listens exactly there (its port, and the scheme's TLS options); for another
+/// host, to start it there or name the right one.
+pub fn start_hint(base: &str) -> String {
+    let rest = base.split_once("://").map_or(base, |(_, r)| r);
+    let https = base.starts_with("https://");
+    let hostport = rest.split('/').next().unwrap_or(rest);
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, p.parse::<u16>().ok()),
+        _ => (hostport, None),
+    };
+    let port = port.unwrap_or(if https { 443 } else { 80 });
+    let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
+    if !loopback {
+        return format!(
+            "is `hyperdial server` running on {host}? or pass --server URL; without a server, \
+             `hyperdial ui --db PATH` serves a local store"
+        );
+    }
+    let mut command = "hyperdial server".to_string();
+    if port != 8337 || host != "127.0.0.1" {
+        let bind_host = if host == "[::1]" {
+            "[::1]"
+        } else {
+            "127.0.0.1"
+        };
+        command.push_str(&format!(" --bind {bind_host}:{port}"));
+    }
+    if https {
+        command.push_str(" --tls-cert CERT.pem --tls-key KEY.pem");
+    }
+    format!("start one with `{command}`, or pass --server URL")
+}
+
 /// A server's answer outside 2xx: the status and the server's message.
 #[derive(Debug)]
 pub struct HttpError {
@@ -28,6 +62,26 @@ impl std::fmt::Display for HttpError {
 }
 
 impl std::error::Error for HttpError {}
+
+#[cfg(test)]
+mod tests {
+    use super::start_hint;
+
+    #[test]
+    fn the_start_hint_listens_where_the_client_looked() {
+        assert_eq!(
+            start_hint("http://127.0.0.1:8337"),
+            "start one with `hyperdial server`, or pass --server URL"
+        );
+        assert_eq!(
+            start_hint("http://localhost:9001/"),
+            "start one with `hyperdial server --bind 127.0.0.1:9001`, or pass --server URL"
+        );
+        assert!(start_hint("https://127.0.0.1:8443")
+            .contains("--bind 127.0.0.1:8443 --tls-cert CERT.pem --tls-key KEY.pem"));
+        assert!(start_hint("http://sweeps.lan:8337").contains("running on sweeps.lan"));
+    }
+}
 
 /// Where the server is and how to authenticate.
 #[derive(Debug, Clone)]
@@ -163,8 +217,9 @@ impl Api {
                 self.base
             ),
             None => anyhow::Error::new(err).context(format!(
-                "cannot reach the hyperdial server at {} (start one with `hyperdial server`, or pass --server URL)",
-                self.base
+                "cannot reach the hyperdial server at {} ({})",
+                self.base,
+                start_hint(&self.base)
             )),
         }
     }

@@ -1,5 +1,5 @@
-//! An in-process server on the local store, for `tune`, `run` and `sync` when no server is
-//! running: the SQLite file under `.hyperdial/`, or the database `HYPERDIAL_DB` names (a
+//! An in-process server on the local store, for `tune`, `ui`, `run` and `sync` when no server
+//! is running: the SQLite file under `.hyperdial/`, or the database `HYPERDIAL_DB` names (a
 //! path or a `sqlite://` or `postgres://` URL).
 
 use std::net::SocketAddr;
@@ -47,14 +47,21 @@ impl Embedded {
             Err(_) => TcpListener::bind(("127.0.0.1", 0)).await?,
         };
         let addr = listener.local_addr()?;
+        // On PostgreSQL, live events are shared with the other servers of the database (a
+        // `hyperdial ui` beside a `hyperdial server`), as `hyperdial server` does.
+        let options = Options {
+            events_url: match hyperdial_store::Location::parse(db)? {
+                hyperdial_store::Location::Postgres(url) => Some(url),
+                hyperdial_store::Location::Sqlite(_) => None,
+            },
+            ..Options::default()
+        };
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let shutdown = async {
                 rx.await.ok();
             };
-            if let Err(e) =
-                hyperdial_server::serve(listener, store, Options::default(), shutdown).await
-            {
+            if let Err(e) = hyperdial_server::serve(listener, store, options, shutdown).await {
                 eprintln!("embedded server stopped: {e}");
             }
         });

@@ -12,6 +12,7 @@ use hyperdial_wire::RunState;
 mod api;
 mod commands;
 mod embedded;
+mod source;
 
 /// Hyperparameter sweeps and experiment tracking, self-hosted, in one binary.
 #[derive(Debug, Parser)]
@@ -24,13 +25,9 @@ struct Cli {
 /// How to reach a server.
 #[derive(Debug, Clone, Args)]
 pub struct Remote {
-    /// Server URL.
-    #[arg(
-        long,
-        env = "HYPERDIAL_SERVER",
-        default_value = "http://127.0.0.1:8337"
-    )]
-    pub server: String,
+    /// Server URL (default $HYPERDIAL_SERVER, else http://127.0.0.1:8337).
+    #[arg(long)]
+    pub server: Option<String>,
     /// API token (required by servers not on loopback).
     #[arg(long, env = "HYPERDIAL_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -40,14 +37,34 @@ pub struct Remote {
     pub ca_cert: Option<PathBuf>,
 }
 
+/// The server when none is named.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8337";
+
 impl Remote {
+    /// The server the user named: `--server`, else `HYPERDIAL_SERVER` when set and not empty.
+    pub fn given(&self) -> Option<String> {
+        self.server
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .or_else(|| {
+                std::env::var("HYPERDIAL_SERVER")
+                    .ok()
+                    .filter(|s| !s.trim().is_empty())
+            })
+    }
+
+    /// The server to reach: the one named ([`Remote::given`]), else [`DEFAULT_SERVER`].
+    pub fn url(&self) -> String {
+        self.given().unwrap_or_else(|| DEFAULT_SERVER.to_string())
+    }
+
     fn api(&self) -> anyhow::Result<api::Api> {
-        api::Api::with_ca_cert(&self.server, self.token.clone(), self.ca_cert.as_deref())
+        api::Api::with_ca_cert(&self.url(), self.token.clone(), self.ca_cert.as_deref())
     }
 
     fn client(&self) -> anyhow::Result<hyperdial_agent::Client> {
         Ok(hyperdial_agent::Client::with_ca_cert(
-            &self.server,
+            &self.url(),
             self.token.clone(),
             self.ca_cert.as_deref(),
         )?)
@@ -98,6 +115,14 @@ enum Command {
         /// W&B-compatible module (as `wandb: true` in the sweep file does).
         #[arg(long)]
         wandb: bool,
+        /// After the sweep, keep serving the dashboard until Ctrl-C (the default when standard
+        /// output is a terminal).
+        #[arg(long, conflicts_with = "no_keep_serving")]
+        keep_serving: bool,
+        /// After the sweep, exit and print how to reopen the dashboard (`hyperdial ui --db
+        /// ...`; the default when standard output is not a terminal: scripts, CI).
+        #[arg(long)]
+        no_keep_serving: bool,
     },
     /// Serve the API and the overview pages.
     Server {
@@ -160,7 +185,7 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
-    /// List sweeps.
+    /// List sweeps (from the server given, else straight from the local store).
     Sweeps {
         /// Only this project.
         #[arg(long)]
@@ -169,21 +194,31 @@ enum Command {
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        remote: Remote,
+        source: source::Source,
     },
-    /// List the runs of a sweep.
+    /// List the runs of a sweep; without a sweep, every run (of sweeps, `hyperdial run`, the
+    /// Python client, `sync`), newest first, a page at a time.
     Runs {
-        /// The sweep id.
-        sweep: String,
+        /// The sweep id (omit it to list every run).
+        sweep: Option<String>,
         /// Only runs in this state (queued, running, finished, failed, crashed, stopped_early,
         /// cancelled).
         #[arg(long)]
         state: Option<RunState>,
+        /// Only runs of this project (without a sweep).
+        #[arg(long, conflicts_with = "sweep")]
+        project: Option<String>,
+        /// Runs per page (without a sweep; 1 to 100000).
+        #[arg(long, default_value_t = 50, conflicts_with = "sweep")]
+        limit: u32,
+        /// The page to show, from 1 (without a sweep).
+        #[arg(long, default_value_t = 1, conflicts_with = "sweep")]
+        page: u32,
         /// Print JSON.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
-        remote: Remote,
+        source: source::Source,
     },
     /// Show what is left of a sweep's `budget` and when it is expected to end (or what ended
     /// it).
@@ -193,7 +228,7 @@ enum Command {
         /// The run id.
         run: String,
         #[command(flatten)]
-        remote: Remote,
+        source: source::Source,
     },
     /// Print the best run's configuration.
     Best {
@@ -203,7 +238,7 @@ enum Command {
         #[arg(long, default_value = "yaml")]
         format: String,
         #[command(flatten)]
-        remote: Remote,
+        source: source::Source,
     },
     /// Write a new sweep file around the best runs of a sweep (coarse to fine): narrower
     /// ranges, values that never did well dropped (each decision printed and written as a
@@ -237,7 +272,18 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
         #[command(flatten)]
-        remote: Remote,
+        source: source::Source,
+    },
+    /// Serve the dashboard on the local store, on loopback, until Ctrl-C; works beside a
+    /// `tune` or `server` using the same store.
+    Ui {
+        /// Database: a SQLite file (a path, or sqlite://PATH) or a PostgreSQL URL; default
+        /// $HYPERDIAL_DB, else ./.hyperdial/hyperdial.db.
+        #[arg(long)]
+        db: Option<String>,
+        /// Port on 127.0.0.1 (taken if free, else any free port).
+        #[arg(long, default_value_t = 8337)]
+        port: u16,
     },
     /// Stop handing out runs of a sweep; running runs go on.
     Pause(SweepAction),
@@ -403,7 +449,14 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             new,
             retry,
             wandb,
+            keep_serving,
+            no_keep_serving,
         } => {
+            let keep_serving = match (keep_serving, no_keep_serving) {
+                (true, _) => true,
+                (_, true) => false,
+                _ => std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            };
             tune::run(tune::TuneArgs {
                 file,
                 agents,
@@ -414,9 +467,11 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 new,
                 retry,
                 wandb,
+                keep_serving,
             })
             .await
         }
+        Command::Ui { db, port } => commands::ui::run(db, port).await,
         Command::Server {
             db,
             bind,
@@ -451,20 +506,58 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Sweeps {
             project,
             json,
-            remote,
-        } => manage::sweeps(&remote, project.as_deref(), json).await,
+            source,
+        } => {
+            manage::read(&source, async |api| {
+                manage::sweeps(api, project.as_deref(), json).await
+            })
+            .await
+        }
         Command::Runs {
-            sweep,
+            sweep: Some(sweep),
             state,
             json,
-            remote,
-        } => manage::runs(&remote, &sweep, state, json).await,
+            source,
+            ..
+        } => {
+            manage::read(&source, async |api| {
+                manage::runs(api, &sweep, state, json).await
+            })
+            .await
+        }
+        Command::Runs {
+            sweep: None,
+            state,
+            project,
+            limit,
+            page,
+            json,
+            source,
+        } => {
+            let listing = manage::AllRuns {
+                project,
+                state,
+                limit,
+                page,
+            };
+            manage::read(&source, async |api| {
+                manage::all_runs(api, &listing, json).await
+            })
+            .await
+        }
         Command::Best {
             sweep,
             format,
-            remote,
-        } => manage::best(&remote, &sweep, &format).await,
-        Command::Output { run, remote } => manage::output(&remote, &run).await,
+            source,
+        } => {
+            manage::read(&source, async |api| {
+                manage::best(api, &sweep, &format).await
+            })
+            .await
+        }
+        Command::Output { run, source } => {
+            manage::read(&source, async |api| manage::output(api, &run).await).await
+        }
         Command::Refine {
             sweep,
             top,
@@ -477,8 +570,13 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             sweep,
             format,
             output,
-            remote,
-        } => manage::export(&remote, &sweep, &format, output.as_deref()).await,
+            source,
+        } => {
+            manage::read(&source, async |api| {
+                manage::export(api, &sweep, &format, output.as_deref()).await
+            })
+            .await
+        }
         Command::Budget(a) => commands::budget::run(&a.remote, &a.sweep).await,
         Command::Pause(a) => manage::act(&a.remote, &a.sweep, "pause").await,
         Command::Resume(a) => manage::act(&a.remote, &a.sweep, "resume").await,

@@ -389,3 +389,44 @@ async fn a_pause_through_one_server_holds_the_claims_of_the_other() {
     assert_eq!(status, 410, "{answer}");
     assert_eq!(answer["state"], "finished");
 }
+
+/// `hyperdial ui` on a PostgreSQL database shares live events with the servers of that
+/// database, as `hyperdial server` does: a run created through a server reaches its page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hyperdial_ui_on_postgres_sees_the_events_of_a_server() {
+    use std::io::{BufRead, BufReader};
+    let Some(db) = database("multi_server ui events") else {
+        return;
+    };
+    let s = Scratch::new("multi-ui");
+    let server = ServerProcess::start(&s, Path::new(&db), free_port());
+    let id = create_sweep(&s, &server.url, &grid(2));
+    let mut ui = s
+        .cmd(&["ui", "--db", &db, "--port", &free_port().to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(ui.stdout.take().unwrap()).lines();
+    let url = lines
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("dashboard: ")
+                .map(|u| u.trim_end_matches('/').to_string())
+        })
+        .expect("ui prints its dashboard URL");
+    let mut events = Events::open(&url, &id).await;
+    until_events_flow(&mut events, &server.url, &id).await;
+    let agent = agent(&s, &server.url, &id);
+    let mut created = BTreeSet::new();
+    while created.len() < 2 {
+        let (kind, data) = events.next().await.expect("run events reach the ui");
+        if kind == "run_created" {
+            created.insert(data["id"].as_str().unwrap().to_string());
+        }
+    }
+    let ran = tokio::task::spawn_blocking(move || wait_agents(vec![agent]));
+    assert_eq!(ran.await.unwrap().iter().sum::<u64>(), 2);
+    ui.kill().ok();
+    ui.wait().ok();
+}

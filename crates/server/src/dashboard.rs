@@ -1,6 +1,6 @@
 //! The dashboard: a single-page app (TypeScript, built by Vite from `web/` into `web/dist`,
-//! which is committed) embedded into the binary by `build.rs`. `/`, `/sweeps/{id}` and
-//! `/runs/{id}` answer the app's `index.html` (the app routes on the client); `/assets/…`
+//! which is committed) embedded into the binary by `build.rs`. `/`, `/sweeps/{id}`, `/runs`
+//! and `/runs/{id}` answer the app's `index.html` (the app routes on the client); `/assets/…`
 //! answers the embedded file with its content type. Nothing a request names reaches the
 //! filesystem: lookups go through the compiled-in table only.
 
@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/sweeps/{id}", get(index))
+        .route("/runs", get(index))
         .route("/runs/{id}", get(index))
         .route("/assets/{*file}", get(asset))
         .route("/favicon.svg", get(favicon))

@@ -1044,7 +1044,8 @@ impl Storage for Backend {
         let order = if maximize { "DESC" } else { "ASC" };
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id \
-             WHERE r.sweep_id = $1 AND r.metric IS NOT NULL ORDER BY r.metric {order}, r.number LIMIT 1"
+             WHERE r.sweep_id = $1 AND r.metric IS NOT NULL AND r.state IN ('finished', 'stopped_early') \
+             ORDER BY r.metric {order}, r.number LIMIT 1"
         );
         Ok(sqlx::query_as::<_, RunRow>(&sql)
             .bind(sweep_id)

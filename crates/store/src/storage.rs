@@ -73,7 +73,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Number of runs of a sweep in each state.
     async fn sweep_counts(&self, id: &str) -> Result<BTreeMap<RunState, i64>>;
 
-    /// The run with the best metric in a sweep (lowest, or highest with `maximize`).
+    /// The run with the best metric in a sweep (lowest, or highest with `maximize`) among its
+    /// runs that ended `finished` or `stopped_early`: a running run is not done yet, and a
+    /// failed, crashed or cancelled one did not train as configured, so it is never the best
+    /// (`docs/config.md`, "the best run"). Ties go to the lower run number.
     async fn best_run(&self, sweep_id: &str, maximize: bool) -> Result<Option<RunRow>>;
 
     /// Move a sweep from one of the states `from` to `to`, atomically: `None` when the sweep

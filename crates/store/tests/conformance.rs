@@ -58,6 +58,7 @@ conformance!(
     retries_are_queued_once_and_claimed_once,
     run_bookkeeping,
     reads_for_the_dashboard_and_early_termination,
+    best_ended_runs_only,
     runs_page_filters_and_sorts_on_json_fields,
     the_schema_refuses_a_taken_number,
     concurrent_claimers_on_a_grid_take_each_point_once,
@@ -764,6 +765,58 @@ async fn run_bookkeeping(db: &Db) {
     store.close().await;
 }
 
+/// The best run is one that ended `finished` or `stopped_early`: a cancelled, failed or
+/// crashed run never is, even with the best value, and a running one not yet.
+async fn best_ended_runs_only(db: &Db) {
+    let store = db.open().await.unwrap();
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let mut runs = Vec::new();
+    // (state, loss): the ended-early states hold the lowest and highest values.
+    let plan = [
+        (RunState::Finished, 2.0),
+        (RunState::StoppedEarly, 3.0),
+        (RunState::Cancelled, 0.5),
+        (RunState::Failed, 0.25),
+        (RunState::Crashed, 9.0),
+        (RunState::Running, 0.1),
+    ];
+    for (i, (state, loss)) in plan.iter().enumerate() {
+        let r = inserted(&store, sweep_run(&s.id, i as i64), i as i64 + 1).await;
+        store
+            .append_metrics(&r.id, &[point(&[("loss", Some(*loss))])], Some(MIN))
+            .await
+            .unwrap();
+        if *state != RunState::Running {
+            store
+                .finish_run(&r.id, *state, Some(0), None)
+                .await
+                .unwrap();
+        }
+        runs.push(r.id);
+    }
+    let best = store.best_run(&s.id, false).await.unwrap().unwrap();
+    assert_eq!(
+        (best.id.as_str(), best.metric),
+        (runs[0].as_str(), Some(2.0))
+    );
+    let best = store.best_run(&s.id, true).await.unwrap().unwrap();
+    assert_eq!(
+        (best.id.as_str(), best.metric),
+        (runs[1].as_str(), Some(3.0))
+    );
+    let other = store.insert_sweep(sweep()).await.unwrap();
+    let r = inserted(&store, sweep_run(&other.id, 0), 1).await;
+    store
+        .append_metrics(&r.id, &[point(&[("loss", Some(1.0))])], Some(MIN))
+        .await
+        .unwrap();
+    store
+        .finish_run(&r.id, RunState::Cancelled, Some(0), None)
+        .await
+        .unwrap();
+    assert!(store.best_run(&other.id, false).await.unwrap().is_none());
+}
+
 async fn reads_for_the_dashboard_and_early_termination(db: &Db) {
     let store = db.open().await.unwrap();
     let s = store.insert_sweep(sweep()).await.unwrap();
@@ -788,7 +841,8 @@ async fn reads_for_the_dashboard_and_early_termination(db: &Db) {
         .unwrap();
     let best = store.best_run(&s.id, false).await.unwrap().unwrap();
     assert_eq!(best.id, a.id);
-    assert_eq!(store.best_run(&s.id, true).await.unwrap().unwrap().id, b.id);
+    // A running run is not the best yet, whatever its value (see `best_ended_runs_only`).
+    assert_eq!(store.best_run(&s.id, true).await.unwrap().unwrap().id, a.id);
     let curves = store.curves(&s.id, "loss", Some("epoch")).await.unwrap();
     assert_eq!(curves.len(), 2);
     assert_eq!(curves[0].run_id, a.id);

@@ -34,6 +34,17 @@ pub async fn run(
         };
         (n.to_string(), goal)
     });
+    if let Some(config) = info["source"]
+        .as_str()
+        .and_then(|source| hyperdial_space::parse_str(source, "sweep").ok())
+    {
+        if let Some(why) = super::tune::cannot_run(&config.config) {
+            anyhow::bail!(
+                "sweep {sweep} cannot run under an agent: {why} (a sweep driven from Python with \
+                 ask/tell needs no agent)"
+            );
+        }
+    }
     println!(
         "agent on sweep {sweep} ({}), server {}",
         info["state"].as_str().unwrap_or("?"),
@@ -48,10 +59,18 @@ pub async fn run(
     opts.state_dir = std::env::current_dir()
         .map(|d| d.join(STATE_DIR))
         .unwrap_or_else(|_| PathBuf::from(STATE_DIR));
-    let mut progress = Progress::new(metric, count, None);
+    // The best shown is the sweep's (every agent's runs), asked of the server after each run.
+    let already = info["best"]["value"]
+        .as_f64()
+        .zip(info["best"]["number"].as_i64());
+    let mut progress = Progress::new(metric, count, already);
+    progress.best_from_sweep = true;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let task = tokio::spawn(run_agent(opts, tx, shutdown_levels("agent")));
     while let Some(event) = rx.recv().await {
+        if matches!(event, hyperdial_agent::Event::Finished { .. }) {
+            progress.set_best(super::tune::sweep_best(&api, sweep).await);
+        }
         progress.event(event);
     }
     progress.finish();

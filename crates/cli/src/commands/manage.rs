@@ -1,5 +1,9 @@
 //! Inspection and control over the API: `sweep`, `sweeps`, `runs`, `best`, `export`, and
 //! `pause`/`resume`/`stop`/`cancel`.
+//!
+//! The read commands (`sweeps`, `runs`, `best`, `export`, `output`) take an [`Api`] and print
+//! its answers; [`read`] opens it on a server or, with none given, on the local store
+//! ([`crate::source`]), so their output is the same either way.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,7 +14,20 @@ use hyperdial_wire::api::{CreateSweep, RetryRequest};
 use hyperdial_wire::RunState;
 use serde_json::{json, Value};
 
+use crate::api::Api;
+use crate::source::Source;
 use crate::Remote;
+
+/// Open the source of a read command, run `command` on its API, then close it.
+pub async fn read(
+    source: &Source,
+    command: impl AsyncFnOnce(&Api) -> Result<ExitCode>,
+) -> Result<ExitCode> {
+    let reader = source.open().await?;
+    let result = command(&reader.api).await;
+    reader.close().await;
+    result
+}
 
 /// Read a sweep file, failing with the validator's messages if it is invalid.
 pub fn read_sweep_file(file: &Path) -> Result<String> {
@@ -36,6 +53,7 @@ pub async fn create(
 ) -> Result<ExitCode> {
     let source = read_sweep_file(file)?;
     let api = remote.api()?;
+    let body_source = source.clone();
     let body = CreateSweep {
         source,
         project: project.map(str::to_string),
@@ -52,10 +70,17 @@ pub async fn create(
             sweep["method"].as_str().unwrap_or("?"),
             sweep["project"].as_str().unwrap_or("?")
         );
-        println!(
-            "start agents with:  {}",
-            agent_command(id, api.base(), remote)
-        );
+        let runnable = hyperdial_space::parse_str(&body_source, &file.display().to_string())
+            .ok()
+            .and_then(|v| super::tune::cannot_run(&v.config));
+        match runnable {
+            // Drive it from Python (`hyperdial.Sweep`, ask/tell); agents would refuse it.
+            Some(why) => println!("no agents for this sweep: {why}"),
+            None => println!(
+                "start agents with:  {}",
+                agent_command(id, api.base(), remote)
+            ),
+        }
         println!("dashboard:          {}/sweeps/{id}", api.base());
     }
     Ok(ExitCode::SUCCESS)
@@ -94,12 +119,12 @@ fn ago(ms: &Value) -> String {
 }
 
 /// `hyperdial sweeps`.
-pub async fn sweeps(remote: &Remote, project: Option<&str>, as_json: bool) -> Result<ExitCode> {
+pub async fn sweeps(api: &Api, project: Option<&str>, as_json: bool) -> Result<ExitCode> {
     let path = match project {
         Some(p) => format!("/api/v1/sweeps?project={}", urlencode(p)),
         None => "/api/v1/sweeps".into(),
     };
-    let v = remote.api()?.get(&path).await?;
+    let v = api.get(&path).await?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&v["sweeps"])?);
         return Ok(ExitCode::SUCCESS);
@@ -145,12 +170,11 @@ fn run_note(r: &Value) -> String {
 
 /// `hyperdial runs SWEEP`.
 pub async fn runs(
-    remote: &Remote,
+    api: &Api,
     sweep: &str,
     state: Option<RunState>,
     as_json: bool,
 ) -> Result<ExitCode> {
-    let api = remote.api()?;
     let sw = api
         .get(&format!("/api/v1/sweeps/{}", urlencode(sweep)))
         .await?;
@@ -199,12 +223,7 @@ pub async fn runs(
                 other => super::progress::compact(other),
             });
         }
-        let secs = match (r["started_ms"].as_i64(), r["finished_ms"].as_i64()) {
-            (Some(a), Some(b)) => format!("{:.1}s", (b - a) as f64 / 1000.0),
-            (Some(a), None) => format!("{:.0}s…", (hyperdial_store::now_ms() - a) as f64 / 1000.0),
-            _ => String::new(),
-        };
-        row.push(secs);
+        row.push(run_time(r));
         row.push(run_note(r));
         t.add_row(row);
     }
@@ -213,10 +232,151 @@ pub async fn runs(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The `time` column: seconds from start to end, or so far (`12s…`) for a run in flight.
+fn run_time(r: &Value) -> String {
+    match (r["started_ms"].as_i64(), r["finished_ms"].as_i64()) {
+        (Some(a), Some(b)) => format!("{:.1}s", (b - a) as f64 / 1000.0),
+        (Some(a), None) => format!("{:.0}s…", (hyperdial_store::now_ms() - a) as f64 / 1000.0),
+        _ => String::new(),
+    }
+}
+
+/// What `hyperdial runs` without a sweep lists.
+#[derive(Debug, Clone)]
+pub struct AllRuns {
+    /// Only this project.
+    pub project: Option<String>,
+    /// Only this state.
+    pub state: Option<RunState>,
+    /// Runs per page.
+    pub limit: u32,
+    /// Page, from 1.
+    pub page: u32,
+}
+
+impl AllRuns {
+    /// The `GET /api/v1/runs` query: newest first, one page.
+    fn query(&self) -> Result<String> {
+        if !(1..=100_000).contains(&self.limit) {
+            anyhow::bail!("--limit {}: expected 1 to 100000 runs per page", self.limit);
+        }
+        if self.page == 0 {
+            anyhow::bail!("--page 0: pages count from 1");
+        }
+        let offset = u64::from(self.page - 1) * u64::from(self.limit);
+        let mut q = format!(
+            "sort=created_ms&order=desc&limit={}&offset={offset}",
+            self.limit
+        );
+        if let Some(p) = &self.project {
+            q.push_str(&format!("&project={}", urlencode(p)));
+        }
+        if let Some(s) = self.state {
+            q.push_str(&format!("&state={s}"));
+        }
+        Ok(q)
+    }
+
+    /// The command that shows the next page.
+    fn next_page(&self) -> String {
+        let mut command = "hyperdial runs".to_string();
+        if let Some(p) = &self.project {
+            command.push_str(&format!(" --project {}", super::validate::shell_quote(p)));
+        }
+        if let Some(s) = self.state {
+            command.push_str(&format!(" --state {s}"));
+        }
+        if self.limit != 50 {
+            command.push_str(&format!(" --limit {}", self.limit));
+        }
+        command.push_str(&format!(" --page {}", self.page + 1));
+        command
+    }
+}
+
+/// What a run outside a sweep ran, or a sweep run's parameters, on one short line.
+fn run_what(r: &Value) -> String {
+    let text = match (&r["sweep"], r["argv"].as_array()) {
+        (Value::String(_), _) => super::progress::short_params(&r["params"]),
+        (_, Some(argv)) => argv
+            .iter()
+            .map(|a| super::validate::shell_quote(a.as_str().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    };
+    match text.char_indices().nth(60) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// `hyperdial runs` without a sweep: every run, newest first, one page.
+pub async fn all_runs(api: &Api, listing: &AllRuns, as_json: bool) -> Result<ExitCode> {
+    let v = api
+        .get(&format!("/api/v1/runs?{}", listing.query()?))
+        .await?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&v["runs"])?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runs = v["runs"].as_array().cloned().unwrap_or_default();
+    let total = v["total"].as_u64().unwrap_or(0);
+    let mut t = Table::new();
+    t.load_preset(UTF8_BORDERS_ONLY);
+    t.set_header([
+        "run",
+        "name",
+        "project",
+        "sweep",
+        "state",
+        "created",
+        "time",
+        "command or parameters",
+        "note",
+    ]);
+    for r in &runs {
+        let sweep = match r["sweep"].as_str() {
+            Some(s) => format!("{s} #{}", r["number"]),
+            None => "—".to_string(),
+        };
+        t.add_row([
+            r["id"].as_str().unwrap_or("").to_string(),
+            r["name"].as_str().unwrap_or("").to_string(),
+            r["project"].as_str().unwrap_or("").to_string(),
+            sweep,
+            r["state"].as_str().unwrap_or("").to_string(),
+            ago(&r["created_ms"]),
+            run_time(r),
+            run_what(r),
+            run_note(r),
+        ]);
+    }
+    let first = u64::from(listing.page - 1) * u64::from(listing.limit);
+    if runs.is_empty() {
+        match (total, listing.page) {
+            (0, _) => println!("no runs"),
+            (n, _) => println!("no runs on page {} ({n} runs in all)", listing.page),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{t}");
+    let last = first + runs.len() as u64;
+    if last < total {
+        println!(
+            "runs {}–{last} of {total}, newest first; next page: {}",
+            first + 1,
+            listing.next_page()
+        );
+    } else {
+        println!("runs {}–{last} of {total}, newest first", first + 1);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `hyperdial best SWEEP`.
-pub async fn best(remote: &Remote, sweep: &str, format: &str) -> Result<ExitCode> {
-    let v = remote
-        .api()?
+pub async fn best(api: &Api, sweep: &str, format: &str) -> Result<ExitCode> {
+    let v = api
         .get(&format!("/api/v1/sweeps/{}/best", urlencode(sweep)))
         .await?;
     let run = &v["run"];
@@ -227,8 +387,7 @@ pub async fn best(remote: &Remote, sweep: &str, format: &str) -> Result<ExitCode
             // `${args_json}`, `--lr=${lr}`, ...), quoted for a POSIX shell.
             let params = run["params"].as_object().cloned().unwrap_or_default();
             let sweep_id = run["sweep"].as_str().unwrap_or(sweep);
-            let info = remote
-                .api()?
+            let info = api
                 .get(&format!("/api/v1/sweeps/{}", urlencode(sweep_id)))
                 .await?;
             let source = info["source"].as_str().unwrap_or_default();
@@ -279,9 +438,8 @@ fn print_yaml(v: &Value, indent: usize) {
 }
 
 /// `hyperdial output RUN`.
-pub async fn output(remote: &Remote, run: &str) -> Result<ExitCode> {
-    let text = remote
-        .api()?
+pub async fn output(api: &Api, run: &str) -> Result<ExitCode> {
+    let text = api
         .get_text(&format!("/api/v1/runs/{}/output", urlencode(run)))
         .await?;
     print!("{text}");
@@ -290,7 +448,7 @@ pub async fn output(remote: &Remote, run: &str) -> Result<ExitCode> {
 
 /// `hyperdial export SWEEP`.
 pub async fn export(
-    remote: &Remote,
+    api: &Api,
     sweep: &str,
     format: &str,
     output: Option<&Path>,
@@ -298,8 +456,7 @@ pub async fn export(
     if format != "csv" && format != "json" {
         anyhow::bail!("--format {format}: use csv or json");
     }
-    let text = remote
-        .api()?
+    let text = api
         .get_text(&format!(
             "/api/v1/sweeps/{}/export?format={format}",
             urlencode(sweep)
@@ -435,7 +592,7 @@ mod tests {
     #[test]
     fn the_printed_agent_command_reaches_the_server_the_same_way() {
         let mut remote = Remote {
-            server: "https://sweeps.lan:8337".into(),
+            server: Some("https://sweeps.lan:8337".into()),
             token: None,
             ca_cert: None,
         };

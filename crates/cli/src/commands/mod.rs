@@ -12,4 +12,5 @@ pub mod signals;
 pub mod space;
 pub mod sync;
 pub mod tune;
+pub mod ui;
 pub mod validate;

@@ -25,6 +25,9 @@ pub struct Progress {
     /// A summary saying how the sweep ended follows (`tune`), so the agents' "sweep is over"
     /// news is not shown.
     pub summary_follows: bool,
+    /// The best shown is the sweep's, set with [`Progress::set_best`] from the server, not
+    /// the best of the runs this process saw end.
+    pub best_from_sweep: bool,
 }
 
 impl Progress {
@@ -61,6 +64,14 @@ impl Progress {
             states: HashMap::new(),
             shown: std::collections::HashSet::new(),
             summary_follows: false,
+            best_from_sweep: false,
+        }
+    }
+
+    /// The sweep's best run as (metric, number); `None` keeps the one shown.
+    pub fn set_best(&mut self, best: Option<(f64, i64)>) {
+        if best.is_some() {
+            self.best = best;
         }
     }
 
@@ -129,7 +140,9 @@ impl Progress {
                 }
                 *self.states.entry(state).or_default() += 1;
                 let n = self.numbers.get(&run).copied().unwrap_or(0);
-                if let (Some((_, goal)), Some(v)) = (&self.metric, metric) {
+                if let (false, Some((_, goal)), Some(v)) =
+                    (self.best_from_sweep, &self.metric, metric)
+                {
                     if self.best.is_none_or(|(b, _)| goal.better(v, b)) {
                         self.best = Some((v, n));
                     }

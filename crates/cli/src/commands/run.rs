@@ -54,10 +54,17 @@ pub async fn run(
         .as_str()
         .context("the server returned no run id")?
         .to_string();
-    eprintln!(
-        "hyperdial: tracking run {id} ({}/runs/{id})",
-        client.base_url()
-    );
+    match &embedded {
+        // The embedded server ends with this command: name what outlives it.
+        Some(_) => eprintln!(
+            "hyperdial: tracking run {id} in the local store (later: `hyperdial runs`, or the \
+             dashboard with `hyperdial ui`)"
+        ),
+        None => eprintln!(
+            "hyperdial: tracking run {id} ({}/runs/{id})",
+            client.base_url()
+        ),
+    }
     let wandb_module = if wandb {
         Some(install_wandb_module(&state_dir).context("cannot install the wandb module")?)
     } else {

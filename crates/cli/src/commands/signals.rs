@@ -14,8 +14,20 @@
 //! terminal's Ctrl-C never reaches it. Letting runs finish and starting no more is what
 //! `hyperdial stop SWEEP` is for.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
+
+/// Set once no run can be in flight any more (`tune` serving its dashboard after the sweep):
+/// a signal then only stops the process, and says so.
+static RUNS_OVER: AtomicBool = AtomicBool::new(false);
+
+/// Say that this process starts no more runs and has none in flight, so the next signal's
+/// message does not speak of stopping runs.
+pub fn runs_over() {
+    RUNS_OVER.store(true, Ordering::SeqCst);
+}
 
 /// A shutdown level that rises with every SIGINT, SIGTERM or SIGHUP: 2 on the first (terminate
 /// the runs: SIGTERM, grace, SIGKILL), 3 on the next ones (kill them at once). `what` names the
@@ -43,7 +55,9 @@ pub fn shutdown_levels(what: &'static str) -> watch::Receiver<u8> {
         loop {
             let name = next_signal(&mut streams).await;
             level = if level < 2 { 2 } else { 3 };
-            if level == 2 {
+            if RUNS_OVER.load(Ordering::SeqCst) {
+                eprintln!("\n{name}: stopping");
+            } else if level == 2 {
                 hyperdial_agent::supervise::set_shutdown_reason(format!("{what} received {name}"));
                 eprintln!(
                     "\n{name}: stopping the runs in flight (SIGTERM to their process groups, \
@@ -80,4 +94,22 @@ async fn next_signal(streams: &mut [(tokio::signal::unix::Signal, &'static str)]
 /// executable, as `/proc/self/exe` (Linux), which still names it after the file was replaced.
 pub fn reaper() -> Option<std::path::PathBuf> {
     cfg!(target_os = "linux").then(|| std::path::PathBuf::from("/proc/self/exe"))
+}
+
+/// Wait for the first SIGINT (Ctrl-C), SIGTERM or SIGHUP and return its name: how `ui` and a
+/// `tune` that keeps its dashboard up are stopped. A signal whose handler cannot be installed
+/// keeps its default action.
+pub async fn until_signal() -> &'static str {
+    let mut streams = Vec::new();
+    for (kind, name) in [
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::hangup(), "SIGHUP"),
+    ] {
+        match signal(kind) {
+            Ok(stream) => streams.push((stream, name)),
+            Err(e) => eprintln!("warning: cannot handle {name}: {e}"),
+        }
+    }
+    next_signal(&mut streams).await
 }

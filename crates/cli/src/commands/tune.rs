@@ -1,6 +1,11 @@
 //! `hyperdial tune FILE`: the main job. An embedded server on the local SQLite store, the
 //! sweep created (or resumed), N agents in this process, a progress display, and the best run
 //! at the end.
+//!
+//! When the sweep is over, `tune` keeps serving the dashboard until Ctrl-C if standard output
+//! is a terminal (`--keep-serving` asks for that anywhere); otherwise (scripts, CI, or
+//! `--no-keep-serving`) it exits and prints the `hyperdial ui --db ...` command that serves the
+//! same dashboard on the same store again. The read commands it suggests name the same store.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -36,6 +41,38 @@ pub struct TuneArgs {
     pub retry: bool,
     /// Put the W&B-compatible module first on every run's `PYTHONPATH`.
     pub wandb: bool,
+    /// After the sweep, keep serving the dashboard until a termination signal.
+    pub keep_serving: bool,
+}
+
+/// How the printed commands name the store `tune` used: `--db` as the user gave it (a
+/// password in a URL hidden), `--db "$HYPERDIAL_DB"` when the environment named it, else the
+/// default file's absolute path (so the command works from any directory).
+fn db_arg(given: Option<&str>, resolved: &str) -> String {
+    let from_env = std::env::var("HYPERDIAL_DB")
+        .ok()
+        .is_some_and(|v| !v.trim().is_empty() && v == resolved);
+    match given {
+        Some(db) => format!(
+            "--db {}",
+            super::validate::shell_quote(&hyperdial_store::redact(db))
+        ),
+        None if from_env => "--db \"$HYPERDIAL_DB\"".to_string(),
+        None => format!("--db {}", super::validate::shell_quote(resolved)),
+    }
+}
+
+/// Why agents cannot run this sweep's runs at all (no `program` for `${program}`, an empty
+/// interpreter), so `tune` and `agent` refuse up front instead of failing every run.
+pub fn cannot_run(config: &hyperdial_space::SweepConfig) -> Option<String> {
+    use hyperdial_space::command::{expand_config, CommandError};
+    let env = |_: &str| Some(String::new());
+    match expand_config(config, &[], Some(Path::new("args.json")), &env) {
+        Err(e @ (CommandError::MissingProgram { .. } | CommandError::EmptyInterpreter { .. })) => {
+            Some(e.to_string())
+        }
+        _ => None,
+    }
 }
 
 /// The number of configurations of a finite search space (a grid, or random search without
@@ -75,12 +112,36 @@ pub async fn run(args: TuneArgs) -> Result<ExitCode> {
     let config = hyperdial_space::parse_str(&source, &args.file.display().to_string())
         .map_err(|e| anyhow::anyhow!("{}", e.render()))?
         .config;
+    if let Some(why) = cannot_run(&config) {
+        anyhow::bail!(
+            "{}: agents cannot start its runs: {why}",
+            args.file.display()
+        );
+    }
     let cwd = std::env::current_dir()?;
     let state_dir = cwd.join(STATE_DIR);
     let db = args.db.clone().unwrap_or_else(|| default_db(&state_dir));
+    let db_arg = db_arg(args.db.as_deref(), &db);
     let server = Embedded::start(&db, args.port).await?;
     let api = Api::new(&server.url(), None);
-    let result = drive(&args, &api, &source, &config, &state_dir).await;
+    let mut shutdown = shutdown_levels("tune");
+    let result = drive(
+        &args, &api, &source, &config, &state_dir, &db_arg, &shutdown,
+    )
+    .await;
+    let reopen = format!("hyperdial ui {db_arg}");
+    match &result {
+        Ok(_) if args.keep_serving && *shutdown.borrow() < 2 => {
+            super::signals::runs_over();
+            println!(
+                "the dashboard stays up at {}/ until Ctrl-C (later: `{reopen}`)",
+                server.url()
+            );
+            let _ = shutdown.wait_for(|level| *level >= 2).await;
+        }
+        Ok(_) => println!("tune has stopped serving the dashboard; open it again with `{reopen}`"),
+        Err(_) => {}
+    }
     server.stop().await;
     result
 }
@@ -91,6 +152,8 @@ async fn drive(
     source: &str,
     config: &hyperdial_space::SweepConfig,
     state_dir: &Path,
+    db_arg: &str,
+    shutdown: &tokio::sync::watch::Receiver<u8>,
 ) -> Result<ExitCode> {
     let file = args.file.display().to_string();
     let resume = !args.new;
@@ -120,7 +183,7 @@ async fn drive(
         let n = done["retried"].as_array().map_or(0, Vec::len);
         if n == 0 && finished {
             println!("sweep {id} (this file's configuration) is finished and has no failed or crashed runs to retry");
-            report_finished(api, &id, &sweep, config, &file).await?;
+            report_finished(api, &id, &sweep, config, &file, db_arg).await?;
             return Ok(ExitCode::SUCCESS);
         }
         println!("sweep {id}: {n} failed or crashed runs queued again");
@@ -128,7 +191,7 @@ async fn drive(
         sweep = api.get(&format!("/api/v1/sweeps/{id}")).await?;
         sweep["resumed"] = resumed;
     } else if finished {
-        report_finished(api, &id, &sweep, config, &file).await?;
+        report_finished(api, &id, &sweep, config, &file, db_arg).await?;
         return Ok(ExitCode::SUCCESS);
     }
     let queued = sweep["counts"][RunState::Queued.as_str()]
@@ -200,7 +263,6 @@ async fn drive(
         .zip(sweep["best"]["number"].as_i64());
     let mut progress = Progress::new(metric, total, already);
     progress.summary_follows = true;
-    let shutdown = shutdown_levels("tune");
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let agents = args.agents.max(1) as u64;
     let run_dir = args
@@ -225,7 +287,11 @@ async fn drive(
         tasks.push(tokio::spawn(run_agent(opts, tx.clone(), shutdown.clone())));
     }
     drop(tx);
+    progress.best_from_sweep = true;
     while let Some(event) = rx.recv().await {
+        if matches!(event, hyperdial_agent::Event::Finished { .. }) {
+            progress.set_best(sweep_best(api, &id).await);
+        }
         progress.event(event);
     }
     progress.finish();
@@ -261,8 +327,15 @@ async fn drive(
                 .unwrap_or_default()
         ),
     }
-    println!("dashboard: {dashboard}  (served while tune runs; afterwards run `hyperdial server` and open it)");
-    println!("more: hyperdial runs {id} · hyperdial best {id} · hyperdial export {id}  (with `hyperdial server` running)");
+    println!("dashboard: {dashboard}");
+    if args.db.is_none() && !db_arg.contains("$HYPERDIAL_DB") {
+        // The read commands default to this store in this directory.
+        println!(
+            "more: hyperdial runs {id} · hyperdial best {id} · hyperdial export {id}  (from another directory add {db_arg})"
+        );
+    } else {
+        println!("more: hyperdial runs {id} {db_arg} · hyperdial best {id} {db_arg}");
+    }
     if let Some(message) = crash_loop {
         eprintln!("error: {message}");
         return Ok(ExitCode::from(1));
@@ -277,6 +350,7 @@ async fn report_finished(
     sweep: &Value,
     config: &hyperdial_space::SweepConfig,
     file: &str,
+    db_arg: &str,
 ) -> Result<()> {
     let retries = sweep["retries"].as_u64().unwrap_or(0);
     let failed = sweep["retryable"].as_u64().unwrap_or(0);
@@ -302,8 +376,25 @@ async fn report_finished(
         println!("  hyperdial tune {file} --retry   run its {failed} failed or crashed runs again (or `hyperdial retry {id}`, then tune)");
     }
     println!("  hyperdial tune {file} --new     start a fresh sweep of the same file");
-    println!("  hyperdial server, then hyperdial runs {id}   every run of it (and the dashboard)");
+    println!("  hyperdial runs {id} {db_arg}   every run of it");
+    println!("  dashboard: {}/sweeps/{id}", api.base());
     Ok(())
+}
+
+/// The sweep's best run as (metric, number), as the server computes it (the best is the
+/// sweep's, over every agent's runs, and follows its state rule); `None` when there is none
+/// yet or the server does not answer.
+pub async fn sweep_best(api: &Api, id: &str) -> Option<(f64, i64)> {
+    let best = api
+        .get(&format!(
+            "/api/v1/sweeps/{}/best",
+            super::manage::urlencode(id)
+        ))
+        .await
+        .ok()?;
+    best["run"]["metric"]
+        .as_f64()
+        .zip(best["run"]["number"].as_i64())
 }
 
 /// `3 finished, 1 failed`: the non-zero counts of a Sweep's `counts`.

@@ -1,0 +1,187 @@
+//! Where the read commands (`sweeps`, `runs`, `best`, `export`, `output`) read from: a
+//! server, or the local store without any server.
+//!
+//! The rule ([`Source::target`]):
+//!
+//! 1. `--db URL` names a store: it is read directly (a SQLite path or `sqlite://` URL, or a
+//!    PostgreSQL URL); `--db` and `--server` together are refused by the parser.
+//! 2. Else `--server URL`, or `HYPERDIAL_SERVER` when set and not empty, names a server: it is
+//!    asked over HTTP, as every command that needs a server does.
+//! 3. Else the default store is read directly: `HYPERDIAL_DB` when set, else
+//!    `./.hyperdial/hyperdial.db` (the store `tune`, `run` and `sync` write without a server).
+//!
+//! A store is read through the same API code a server runs ([`hyperdial_server::router`]),
+//! served in this process on an ephemeral loopback port that lives as long as the command:
+//! the answers, and so the printed output, are the same either way, and there is one
+//! formatting path. That in-process router runs no janitor (it marks nothing crashed), so a
+//! read changes nothing in the store. SQLite's write-ahead log lets it read while a `tune`,
+//! `hyperdial server` or `hyperdial ui` writes the same file. A SQLite file that does not
+//! exist is an error naming it, never created empty.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use hyperdial_store::{Location, Store};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::api::Api;
+use crate::embedded::{default_db, STATE_DIR};
+use crate::Remote;
+
+/// The options of a read command: a server, or a store to read without one.
+#[derive(Debug, Clone, Args)]
+pub struct Source {
+    #[command(flatten)]
+    pub remote: Remote,
+    /// Read this store directly, without a server: a SQLite file (a path, or sqlite://PATH) or a
+    /// PostgreSQL URL. Without --db and --server (or HYPERDIAL_SERVER): $HYPERDIAL_DB, else
+    /// ./.hyperdial/hyperdial.db.
+    #[arg(long, conflicts_with = "server")]
+    pub db: Option<String>,
+}
+
+/// What a read command reads: a server, or a store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A server at this URL.
+    Server(String),
+    /// A store (a path or URL for [`Store::open`]).
+    Store(String),
+}
+
+impl Source {
+    /// Apply the rule of the module docs; `state_dir` is where the default store lives.
+    pub fn target(&self, state_dir: &Path) -> Target {
+        match (&self.db, self.remote.given()) {
+            (Some(db), _) => Target::Store(db.clone()),
+            (None, Some(url)) => Target::Server(url),
+            (None, None) => Target::Store(default_db(state_dir)),
+        }
+    }
+
+    /// Open what the command reads: an [`Api`] on the server, or on the store served in this
+    /// process. Errors: a SQLite file that does not exist, a store that cannot be opened, a bad
+    /// CA certificate file.
+    pub async fn open(&self) -> Result<Reader> {
+        let state_dir = std::env::current_dir()
+            .map(|d| d.join(STATE_DIR))
+            .unwrap_or_else(|_| PathBuf::from(STATE_DIR));
+        match self.target(&state_dir) {
+            Target::Server(_) => Ok(Reader {
+                api: self.remote.api()?,
+                local: None,
+            }),
+            Target::Store(db) => Reader::local(&db).await,
+        }
+    }
+}
+
+/// Fail unless `db` names a PostgreSQL database or a SQLite file that exists: reading a store
+/// must not create an empty one where the user expected their runs.
+pub fn require_store(db: &str) -> Result<()> {
+    if let Location::Sqlite(path) = Location::parse(db)? {
+        if !path.exists() {
+            anyhow::bail!(
+                "there is no hyperdial store at {}: nothing has been run with it here (`hyperdial tune`, \
+                 `run` and `sync` write it); name one with --db PATH, or a server with --server URL",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// An open source of a read command; call [`Reader::close`] when done.
+pub struct Reader {
+    /// The API to ask.
+    pub api: Api,
+    local: Option<Local>,
+}
+
+/// The store served in this process.
+struct Local {
+    store: Store,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Reader {
+    /// Open the store at `db` and serve it on an ephemeral loopback port of this process.
+    pub async fn local(db: &str) -> Result<Reader> {
+        let shown = hyperdial_store::redact(db);
+        require_store(db)?;
+        let store = Store::open(db)
+            .await
+            .with_context(|| format!("cannot open the database {shown}"))?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .context("cannot listen on a loopback port to read the store")?;
+        let addr = listener.local_addr()?;
+        let app = hyperdial_server::router(store.clone(), hyperdial_server::Options::default());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                stopped.await.ok();
+            };
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                eprintln!("reading the store failed: {e}");
+            }
+        });
+        Ok(Reader {
+            api: Api::new(&format!("http://{addr}"), None),
+            local: Some(Local { store, stop, task }),
+        })
+    }
+
+    /// Stop serving the store (if any) and close it.
+    pub async fn close(self) {
+        if let Some(local) = self.local {
+            local.stop.send(()).ok();
+            let _ = local.task.await;
+            local.store.close().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(server: Option<&str>, db: Option<&str>) -> Source {
+        Source {
+            remote: Remote {
+                server: server.map(str::to_string),
+                token: None,
+                ca_cert: None,
+            },
+            db: db.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_named_store_or_server_wins_else_the_default_store() {
+        let dir = Path::new("/proj/.hyperdial");
+        assert_eq!(
+            source(None, Some("other.db")).target(dir),
+            Target::Store("other.db".into())
+        );
+        assert_eq!(
+            source(Some("http://h:1"), None).target(dir),
+            Target::Server("http://h:1".into())
+        );
+        // The environment is read when no flag is given; this test sets neither variable.
+        if std::env::var_os("HYPERDIAL_SERVER").is_none()
+            && std::env::var_os("HYPERDIAL_DB").is_none()
+        {
+            assert_eq!(
+                source(None, None).target(dir),
+                Target::Store("/proj/.hyperdial/hyperdial.db".into())
+            );
+        }
+    }
+}
