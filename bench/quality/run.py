@@ -35,7 +35,9 @@ no ordered-list distribution; a list is what users pass to ``suggest_categorical
 Normalized regret of a run at budget b: (best value in its first b trials − f*) / (ref − f*),
 where f* is the known optimum (synthetic tasks) or the best value any optimizer found on the
 task (tuning tasks), and ref is the median of every value random search saw on that task, so
-0 is the optimum and 1 is a typical random configuration.
+0 is the optimum and 1 is a typical random configuration. On the values-list tasks f* and ref
+are the best and the median true value of the task's whole grid, and the value at budget b is
+the true value of the incumbent, the trial with the best observed value among the first b.
 """
 
 import argparse
@@ -234,6 +236,7 @@ SUITES = {"continuous": CONTINUOUS, "lists": LIST_TASKS}
 
 def _finite(p):
     return p["kind"] in ("cat", "values")
+
 
 # --------------------------------------------------------------------------------------------
 # Optimizers. Each is a generator factory: run(space, seed, budget, evaluate) drives the
@@ -488,14 +491,14 @@ def find_binary():
 
 
 def _describe_binary(binary):
-    """The binary's path, version line and modification time, for the records."""
+    """The binary's file name, version line and modification time, for the records."""
     try:
         version = subprocess.run([binary, "--version"], capture_output=True, text=True,
                                  timeout=10).stdout.strip()
     except Exception:
         version = "?"
     mtime = time.strftime("%Y-%m-%d %H:%M", time.gmtime(os.path.getmtime(binary)))
-    return "%s (%s, built %s UTC)" % (binary, version, mtime)
+    return "%s (%s, built %s UTC)" % (os.path.basename(binary), version, mtime)
 
 
 def start_server(binary, workdir):
@@ -777,10 +780,11 @@ def main():
     seeds = set(range(args.first_seed, args.first_seed + args.seeds))
     records = [r for r in load_records(args.out) if r.get("seed") in seeds]
     if not (args.report_only and explicit):
-        # The report shows every label in the file (other versions, ``@before``, and the
-        # optimizers of earlier invocations), unless --report-only names them.
+        # The report shows every label with records in the file (other versions,
+        # ``@before``, and the optimizers of earlier invocations), unless --report-only
+        # names them.
         present = {r["optimizer"] for r in records if r.get("task") in tasks}
-        labels = set(optimizers) | {o for o in present if runner_of(o) in RUNNERS}
+        labels = {o for o in present if runner_of(o) in RUNNERS}
         optimizers = sorted(labels, key=lambda o: (OPTIMIZERS.index(runner_of(o)),
                                                    o.partition("@")[2]))
     report.write(records, args.report, command=command, note=args.note,
