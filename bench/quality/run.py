@@ -751,6 +751,7 @@ def main():
                 return None  # --stop-after: start nothing new
             return run_job(j, args.budget, args.timeout, env, fork=not args.no_fork)
 
+        failed = False
         pool = concurrent.futures.ThreadPoolExecutor(max(1, args.jobs))
         try:
             futures = {pool.submit(job, j): j for j in jobs}
@@ -758,6 +759,7 @@ def main():
                 rec = fut.result()
                 if rec is None:
                     continue
+                failed = failed or rec["status"] != "ok"
                 with lock, open(args.out, "a") as f:
                     f.write(json.dumps(rec) + "\n")
                 best = min(rec["values"]) if rec["values"] else float("nan")
@@ -776,6 +778,11 @@ def main():
             if server is not None:
                 os.killpg(server.pid, signal.SIGTERM)
                 server.wait(timeout=10)
+            # The scratch server's database and log; kept when a job failed, to read.
+            if not failed:
+                shutil.rmtree(workdir, ignore_errors=True)
+            else:
+                print("scratch server files kept in %s" % workdir, flush=True)
     import report
     seeds = set(range(args.first_seed, args.first_seed + args.seeds))
     records = [r for r in load_records(args.out) if r.get("seed") in seeds]
