@@ -498,6 +498,7 @@ pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64, sequence_seed:
                 "metric_quantum": quantum,
                 "fit_evals": fit_evals,
                 "fit_ms": round4(fit_ms),
+                "incumbent": finite(sign * warp.inverse(best_y)),
                 "candidates": cands.len(),
                 "untried": taken.as_ref().map(finite_untried),
                 "total_ms": round4(started.elapsed().as_secs_f64() * 1e3),
