@@ -5,11 +5,14 @@
 //! 1. **Initial design.** The first `max(10, min(d + 1, 20))` suggestions (`d` searched
 //!    parameters), and any made before two runs have a value, are points of the sweep's
 //!    scrambled Sobol sequence, indexed by the number of runs so far, so concurrent agents
-//!    get distinct, evenly spread points.
+//!    get distinct, evenly spread points. In a finite space, taken points are skipped
+//!    ([`crate::finite`]).
 //! 2. **Data.** Finished runs are observations; failed ones get `metric.impute` (worst by
 //!    default); running ones are pending (see [`crate::History`]). `maximize` negates the
 //!    metric. Inputs are the encoded points ([`crate::encode`]): unit coordinates (log space
-//!    for log-scale parameters), one-hot blocks for categoricals; constants are left out.
+//!    for log-scale parameters), one coordinate per numeric `values` list (its values'
+//!    positions, in log space when geometric), one-hot blocks for categoricals; constants
+//!    are left out.
 //! 3. **Outputs** are standardized, then warped by a Yeo–Johnson power transform when that
 //!    makes them markedly more normal (likelihood-ratio gain above 2 nats over no warp, at
 //!    least 10 observations): heavy right tails, e.g. diverged runs, stop dominating the
@@ -23,14 +26,25 @@
 //!    unchanged but the variance collapses around pending points and no improvement is left
 //!    to expect at them, so the next ask looks elsewhere. 8 agents asking at once get 8
 //!    different, spread-out points.
-//! 6. **Acquisition.** LogEI ([`acquisition`]) below the best standardized observation
-//!    (for a quantized metric whose best value recurs, such as accuracy on a fixed set,
-//!    half a step below it, so the search leaves the plateau; see [`metric_quantum`]),
-//!    evaluated on 2,048 scrambled Sobol candidates plus Gaussian perturbations of the 5 best
-//!    observations; the 5 best candidates are refined by bounded L-BFGS
-//!    ([`optimize`]) over the numeric coordinates (categories held). Discrete coordinates
-//!    are snapped to their values' cells and the point decoded with
-//!    `Distribution::from_unit`, so every suggestion is a valid value of its distribution.
+//! 6. **Incumbent.** Expected improvement is measured from the lowest posterior mean at an
+//!    observed point (and the fantasies), not from the lowest observed value: under noise
+//!    the lowest value is a lucky draw as often as the best configuration, and measuring
+//!    from it makes every point, the best one included, look hopeless, so the search
+//!    chases variance (the rule of "plug-in" EI for noisy objectives; Picheny et al., 2013,
+//!    *A benchmark of kriging-based infill criteria for noisy optimization*). With the
+//!    fitted noise small (the prior's `σ_n² ≈ 0.0025` of the standardized variance) the
+//!    mean at a run is its value and nothing changes. For a quantized metric whose best value
+//!    recurs, such as accuracy on a fixed set, improvement is measured from half a step below
+//!    the best value at most, so the search leaves the plateau ([`metric_quantum`]).
+//! 7. **Acquisition.** LogEI ([`acquisition`]) below the incumbent, evaluated on 2,048
+//!    scrambled Sobol candidates plus Gaussian perturbations of the 5 best observations; the
+//!    5 best candidates are refined by bounded L-BFGS ([`optimize`]) over the numeric and
+//!    ordinal coordinates (categories held). Discrete coordinates are snapped to their
+//!    values' cells, ordinal ones to the nearest value, and the point decoded with
+//!    `Distribution::from_unit` (or the listed value), so every suggestion is a valid value
+//!    of its distribution. In a finite space ([`crate::finite`]) taken candidates are
+//!    dropped, and a space of at most [`crate::finite::ENUMERATE_MAX`] configurations is
+//!    scored whole: every untried configuration is a candidate and none is refined.
 //!
 //! **Scale.** Exact GP inference costs `O(n³)`. Above [`FIT_MAX`] observations the
 //! hyperparameters are fitted on a subset (the best half of the subset by value, the rest
