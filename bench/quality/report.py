@@ -1,4 +1,11 @@
-"""Write bench/results/quality.md from the JSONL records of bench/quality/run.py."""
+"""Write bench/results/quality.md (or quality-lists.md) from the JSONL records of run.py.
+
+Regret at budget b is that of the incumbent: the trial with the best observed value among the
+first b (the earliest on ties), scored by its true value. On deterministic tasks this is the
+best value so far; on noisy tasks (lists.py) the true value is the configuration's noise-free
+mean. Labels with a version (``hyperdial-bayes@before``) are ranked against the peers
+separately for each version, so two builds of hyperdial can be compared side by side.
+"""
 
 import math
 import os
@@ -9,6 +16,7 @@ import time
 
 BUDGETS = (20, 50, 100)
 HERO, RIVAL = "hyperdial-bayes", "wandb-bayes"
+TPE, TPE_PEER = "hyperdial-tpe", "optuna-tpe"
 
 
 def _versions():
@@ -76,65 +84,81 @@ def _mean_se(xs):
     return m, statistics.stdev(xs) / math.sqrt(len(xs))
 
 
-def analyse(records, optimizers, tasks, known_optima):
-    # Keep one record per (optimizer, task, seed): the one with the most trials.
+def _base(label):
+    return label.split("@", 1)[0]
+
+
+def _version(label):
+    return label.partition("@")[2]
+
+
+def _version_name(v):
+    return "@" + v if v else "current"
+
+
+def fields(optimizers):
+    """Version -> the labels ranked together: the peers and that version's hyperdial labels.
+    With no version in the labels there is one field, every label."""
+    peers = [o for o in optimizers if not _base(o).startswith("hyperdial")]
+    versions = sorted({_version(o) for o in optimizers if _base(o).startswith("hyperdial")})
+    if not versions:
+        return {"": list(optimizers)}
+    return {v: peers + [o for o in optimizers if _base(o).startswith("hyperdial")
+                        and _version(o) == v] for v in versions}
+
+
+def incumbent(run, b):
+    """Index of the incumbent after b trials: best observed value, earliest on ties."""
+    vals = run["values"][:b]
+    best = min(vals)
+    return vals.index(best)
+
+
+def analyse(records, optimizers, tasks, known):
+    """``known``: task -> (f*, ref) where both are known (None entries: from the records)."""
     runs = {}
     for r in records:
         if r["optimizer"] not in optimizers or r["task"] not in tasks:
             continue
         key = (r["optimizer"], r["task"], r["seed"])
-        vals = [v for v in r["values"] if v is not None and math.isfinite(v)]
-        if len(vals) != len(r["values"]):
-            vals = [v if (v is not None and math.isfinite(v)) else float("inf")
-                    for v in r["values"]]
+        vals = [v if (v is not None and math.isfinite(v)) else float("inf")
+                for v in r["values"]]
+        trues = r.get("true_values")
+        trues = [v if (v is not None and math.isfinite(v)) else float("inf")
+                 for v in trues] if trues else list(vals)
         if key not in runs or len(vals) > len(runs[key]["values"]):
-            runs[key] = {"values": vals, "suggest_s": r.get("suggest_s") or [],
-                         "status": r.get("status")}
+            runs[key] = {"values": vals, "true": trues, "configs": r.get("configs"),
+                         "suggest_s": r.get("suggest_s") or [], "status": r.get("status")}
     fstar, ref = {}, {}
     for t in tasks:
-        allv = [v for (o, tt, s), run in runs.items() if tt == t for v in run["values"]
+        kf, kr = known.get(t, (None, None))
+        allv = [v for (o, tt, s), run in runs.items() if tt == t for v in run["true"]
                 if math.isfinite(v)]
-        if not allv:
+        if kf is None and not allv:
             continue
-        fstar[t] = known_optima.get(t) if known_optima.get(t) is not None else min(allv)
-        rand = [v for (o, tt, s), run in runs.items() if tt == t and o == "random"
-                for v in run["values"] if math.isfinite(v)]
-        ref[t] = statistics.median(rand or allv)
+        fstar[t] = kf if kf is not None else min(allv)
+        if kr is not None:
+            ref[t] = kr
+        else:
+            rand = [v for (o, tt, s), run in runs.items() if tt == t and _base(o) == "random"
+                    for v in run["true"] if math.isfinite(v)]
+            ref[t] = statistics.median(rand or allv)
 
-    def regret(t, vals, b):
-        if len(vals) < b or t not in fstar:
+    def regret(t, run, b):
+        if len(run["values"]) < b or t not in fstar:
             return None
         scale = ref[t] - fstar[t]
-        best = min(vals[:b])
         if scale <= 0:
             return 0.0
-        return max(0.0, (best - fstar[t]) / scale)
+        return max(0.0, (run["true"][incumbent(run, b)] - fstar[t]) / scale)
 
-    table = {}  # (task, opt, budget) -> list of regrets
+    table = {}  # (task, label, budget) -> list of regrets
     for (o, t, s), run in runs.items():
         for b in BUDGETS:
-            r = regret(t, run["values"], b)
+            r = regret(t, run, b)
             if r is not None:
                 table.setdefault((t, o, b), []).append(r)
-    # Ranks over (task, seed) groups where every optimizer has the budget.
-    ranks = {}  # (opt, budget) -> list
-    groups = {}
     seeds = sorted({s for (_, _, s) in runs})
-    for b in BUDGETS:
-        n = 0
-        for t in tasks:
-            for s in seeds:
-                vals = []
-                for o in optimizers:
-                    run = runs.get((o, t, s))
-                    if run is None or len(run["values"]) < b:
-                        break
-                    vals.append(min(run["values"][:b]))
-                else:
-                    n += 1
-                    for o, rk in zip(optimizers, _ranks(vals)):
-                        ranks.setdefault((o, b), []).append(rk)
-        groups[b] = n
     timing = {}
     for o in optimizers:
         xs = [x for (oo, t, s), run in runs.items() if oo == o for x in run["suggest_s"]]
@@ -143,17 +167,139 @@ def analyse(records, optimizers, tasks, known_optima):
         timing[o] = (statistics.median(xs) if xs else None,
                      sum(xs) / len(xs) if xs else None,
                      sum(late) / len(late) if late else None)
-    return runs, fstar, ref, table, ranks, groups, timing, seeds
+    return {"runs": runs, "fstar": fstar, "ref": ref, "table": table, "seeds": seeds,
+            "timing": timing, "regret": regret}
+
+
+def summary(a, field, tasks):
+    """(label, budget) -> (mean regret, mean rank, groups) over the (task, seed) groups of
+    ``tasks`` where every label of ``field`` reached the budget; ranks within the field by the
+    incumbent's true value (ties share a rank)."""
+    out = {}
+    for b in BUDGETS:
+        regrets, ranks, n = {}, {}, 0
+        for t in tasks:
+            for s in a["seeds"]:
+                rs = []
+                for o in field:
+                    run = a["runs"].get((o, t, s))
+                    r = a["regret"](t, run, b) if run is not None else None
+                    if r is None:
+                        break
+                    rs.append(r)
+                else:
+                    n += 1
+                    for o, r, rk in zip(field, rs, _ranks(rs)):
+                        regrets.setdefault(o, []).append(r)
+                        ranks.setdefault(o, []).append(rk)
+        for o in field:
+            out[(o, b)] = (_avg(regrets.get(o)), _avg(ranks.get(o)), n)
+    return out
+
+
+def _cell(stat):
+    reg, rank, _ = stat
+    if reg is None:
+        return "–"
+    return "%.3f (%.2f)" % (reg, rank)
+
+
+def _summary_table(L, a, flds, tasks):
+    sums = {v: summary(a, f, tasks) for v, f in flds.items()}
+    versions = list(flds)
+    rows = []
+    for f in flds.values():
+        for o in f:
+            name = _base(o) if len(versions) > 1 else o
+            if name not in rows:
+                rows.append(name)
+    multi = len(versions) > 1
+    cols = [(b, v) for b in BUDGETS for v in versions]
+    L.append("| optimizer | " + " | ".join(
+        ("@%d %s" % (b, _version_name(v))) if multi else "@%d" % b for b, v in cols) + " |")
+    L.append("| --- |" + " ---: |" * len(cols))
+
+    def label(name, v):
+        if name.startswith("hyperdial") and multi and v:
+            return name + "@" + v
+        return name
+
+    def sort_key(name):
+        for b in (100, 50, 20):
+            for v in reversed(versions):
+                st = sums[v].get((label(name, v), b))
+                if st and st[1] is not None:
+                    return st[1]
+        return 99
+
+    for name in sorted(rows, key=sort_key):
+        cells = []
+        for b, v in cols:
+            st = sums[v].get((label(name, v), b))
+            cells.append(_cell(st) if st else "–")
+        L.append("| %s | %s |" % (name, " | ".join(cells)))
+    L.append("| *(task, seed) groups* | " + " | ".join(
+        str(sums[v][(flds[v][0], b)][2]) if flds[v] else "0" for b, v in cols) + " |")
+    L.append("")
+    return sums
+
+
+def _lists_targets(L, sums, flds, tasks_all):
+    for v, field in flds.items():
+        s = sums[v]
+        hero = [o for o in field if _base(o) == HERO]
+        tpe = [o for o in field if _base(o) == TPE]
+        peers = [o for o in field if not _base(o).startswith("hyperdial")]
+        name = _version_name(v)
+        for b in (50, 100):
+            if not hero or s.get((hero[0], b), (None,))[0] is None:
+                L.append("- %s, b=%d: %s not measured." % (name, b, HERO))
+                continue
+            h = hero[0]
+            ranked = {o: s[(o, b)][1] for o in field if s[(o, b)][1] is not None}
+            best = min(ranked, key=ranked.get)
+            pr = {o: s[(o, b)][0] for o in peers if s[(o, b)][0] is not None}
+            bp = min(pr, key=pr.get) if pr else None
+            rank_ok = best == h
+            reg_ok = bp is not None and s[(h, b)][0] <= 0.8 * pr[bp]
+            L.append("- %s, b=%d: best mean rank **%s** (%.2f; %s %.2f) → %s; %s mean regret "
+                     "%.3f vs 0.8 × best peer (%s %.3f) = %.3f → %s." % (
+                         name, b, best, ranked[best], h, ranked[h],
+                         "met" if rank_ok else "**not met**", h, s[(h, b)][0], bp,
+                         pr.get(bp, float("nan")), 0.8 * pr.get(bp, float("nan")),
+                         "met" if reg_ok else "**not met**"))
+            if tpe and TPE_PEER in field and s[(tpe[0], b)][0] is not None:
+                t, p = s[(tpe[0], b)], s[(TPE_PEER, b)]
+                L.append("  %s: %.3f (%.2f) vs %s %.3f (%.2f) → %s." % (
+                    tpe[0], t[0], t[1], TPE_PEER, p[0], p[1],
+                    "level or better" if t[0] <= p[0] else "**behind**"))
 
 
 def write(records, path, command, note, optimizers, tasks):
     import run as bench
-    known = {t: bench.TASKS[t]["opt"] for t in tasks}
-    runs, fstar, ref, table, ranks, groups, timing, seeds = analyse(
-        records, optimizers, tasks, known)
-    failures = [r for r in records if r.get("status") != "ok"]
+    import lists
+    known = {}
+    lookups = {}
+    for t in tasks:
+        if bench.TASKS[t].get("lookup"):
+            lk = lists.lookup(t)
+            lookups[t] = lk
+            known[t] = (lk.best, lk.median)
+        else:
+            known[t] = (bench.TASKS[t]["opt"], None)
+    a = analyse(records, optimizers, tasks, known)
+    runs, fstar, ref, table, seeds = a["runs"], a["fstar"], a["ref"], a["table"], a["seeds"]
+    timing = a["timing"]
+    failures = [r for r in records if r.get("status") != "ok" and r["optimizer"] in optimizers
+                and r["task"] in tasks]
+    flds = fields(optimizers)
+    list_suite = bool(lookups)
     L = []
-    L.append("# Search quality: hyperdial against Optuna, hyperopt, scikit-optimize, W&B")
+    if list_suite:
+        L.append("# Search quality on values lists and noise: hyperdial against Optuna, "
+                 "hyperopt, W&B")
+    else:
+        L.append("# Search quality: hyperdial against Optuna, hyperopt, scikit-optimize, W&B")
     L.append("")
     L.append("Generated by `bench/quality/run.py` (report: `bench/quality/report.py`) on %s, "
              "hyperdial commit `%s`." % (time.strftime("%Y-%m-%d %H:%M"), _git()))
@@ -167,72 +313,115 @@ def write(records, path, command, note, optimizers, tasks):
              _machine())
     L.append("")
     L.append("Peers: " + ", ".join("%s %s" % kv for kv in _versions().items()) + ".")
+    binaries = sorted({(r["optimizer"], r["binary"]) for r in records
+                       if r.get("binary") and r["optimizer"] in optimizers})
+    if binaries:
+        L.append("")
+        L.append("hyperdial builds: " + "; ".join("`%s`: %s" % ob for ob in binaries) + ".")
     L.append("")
-    n_jobs = len(runs)
     L.append("Records: %d (optimizer, task, seed) runs over seeds %s; %d job(s) ended with "
-             "a timeout or an error." % (n_jobs, _seed_text(seeds), len(failures)))
+             "a timeout or an error." % (len(runs), _seed_text(seeds), len(failures)))
     L.append("")
-    L.append("**Normalized regret** at budget b = (best of the first b trials − f*) / "
-             "(median value of random search on the task − f*): 0 is the optimum, 1 a typical "
-             "random configuration. f* is the known optimum of the synthetic functions and the "
-             "best value any optimizer found on the tuning tasks (all minimize 1 − CV accuracy, "
-             "or 1 − CV R² for elastic net). Mean ± standard error over seeds; n = seeds.")
+    if list_suite:
+        L.append("**Tasks.** Every parameter is a W&B `values` list (geometric lists for "
+                 "learning rates and regularization, powers of two for sizes, small integer "
+                 "lists, one categorical); each task's full grid is a lookup table "
+                 "(`bench/quality/lists.py`, `bench/quality/tables/`). `-list` tasks return a "
+                 "configuration's true value (its 5-fold CV error, or the synthetic function); "
+                 "`-list-noisy` tasks return one fold's error less that fold's mean offset over "
+                 "the grid (a realistic noise: the configuration's own spread between folds "
+                 "and training seeds), with the fold drawn per trial from a generator seeded "
+                 "by task and seed, the same draws for every optimizer.")
+        L.append("")
+        L.append("**Normalized regret** at budget b: the incumbent is the trial with the best "
+                 "*observed* value among the first b (the earliest on ties), the same rule for "
+                 "every optimizer; its regret is (true value of its configuration − f*) / "
+                 "(median − f*), with f* the best and median the median true value of the "
+                 "task's whole grid: 0 is the table's best, 1 its median. Each optimizer "
+                 "sees a list in its users' form: `values:` in the sweep config (hyperdial, W&B "
+                 "`sweeps`), `suggest_categorical` (Optuna: it has no ordered-list "
+                 "distribution), `hp.choice` (hyperopt), a uniform pick (random).")
+    else:
+        L.append("**Normalized regret** at budget b = (best of the first b trials − f*) / "
+                 "(median value of random search on the task − f*): 0 is the optimum, 1 a "
+                 "typical random configuration. f* is the known optimum of the synthetic "
+                 "functions and the best value any optimizer found on the tuning tasks (all "
+                 "minimize 1 − CV accuracy, or 1 − CV R² for elastic net). Mean ± standard "
+                 "error over seeds; n = seeds.")
     L.append("")
 
-    # Mean rank.
-    L.append("## Mean rank (1 = best)")
+    L.append("## Mean normalized regret (mean rank)")
     L.append("")
-    L.append("Per (task, seed), the optimizers are ranked by the best value within the budget "
-             "(ties share a rank), then the ranks are averaged; only groups where every "
-             "optimizer reached the budget count.")
+    L.append("Per (task, seed), the optimizers are ranked by the incumbent's true value at the "
+             "budget (ties share a rank), then regrets and ranks are averaged over the "
+             "(task, seed) groups where every optimizer reached the budget.%s" % (
+                 " Each version of hyperdial is ranked against the peers separately "
+                 "(`current` is the build under test, `@before` the earlier one), so the peers' "
+                 "regrets are the same in both columns and their ranks differ slightly."
+                 if len(flds) > 1 else ""))
     L.append("")
-    L.append("| optimizer | " + " | ".join("b=%d" % b for b in BUDGETS) + " |")
-    L.append("| --- |" + " ---: |" * len(BUDGETS))
-    for o in sorted(optimizers, key=lambda o: _avg(ranks.get((o, 100))) or
-                    _avg(ranks.get((o, 50))) or _avg(ranks.get((o, 20))) or 99):
-        cells = []
-        for b in BUDGETS:
-            xs = ranks.get((o, b))
-            cells.append("%.2f" % (sum(xs) / len(xs)) if xs else "–")
-        L.append("| %s | %s |" % (o, " | ".join(cells)))
-    L.append("| *groups* | " + " | ".join(str(groups[b]) for b in BUDGETS) + " |")
-    L.append("")
+    groups = [("All tasks (%d)" % len(tasks), tasks)]
+    if list_suite:
+        det = [t for t in tasks if not bench.TASKS[t].get("noisy")]
+        noisy = [t for t in tasks if bench.TASKS[t].get("noisy")]
+        if det and noisy:
+            groups += [("Deterministic `-list` tasks (%d)" % len(det), det),
+                       ("Noisy `-list-noisy` tasks (%d)" % len(noisy), noisy)]
+    sums_all = None
+    for title, ts in groups:
+        if len(groups) > 1:
+            L.append("### " + title)
+            L.append("")
+        sums = _summary_table(L, a, flds, ts)
+        if sums_all is None:
+            sums_all = sums
 
-    # Verdict.
     L.append("## Targets")
     L.append("")
-    for b in (50, 100):
-        means = {o: _avg(ranks.get((o, b))) for o in optimizers}
-        means = {o: m for o, m in means.items() if m is not None}
-        if not means or HERO not in means:
-            L.append("- Best mean rank at b=%d: not measured." % b)
-            continue
-        best = min(means, key=means.get)
-        L.append("- Best mean rank at b=%d: **%s** (%.2f); %s has %.2f → target %s." % (
-            b, best, means[best], HERO, means[HERO], "met" if best == HERO else "**not met**"))
-    if RIVAL in optimizers:
-        for b in (50, 100):
-            wins, total, lost, tied = 0, 0, [], []
-            for t in tasks:
-                a, w = _avg(table.get((t, HERO, b))), _avg(table.get((t, RIVAL, b)))
-                if a is None or w is None:
+    if list_suite:
+        L.append("The issue's targets, stated for a held-out suite outside the repository and "
+                 "checked here on this one: `bayes` the best mean rank at 50 and 100 trials "
+                 "with mean regret at most 0.8× the best peer's; `tpe` at least level with "
+                 "Optuna's TPE (here: mean regret no higher). Over all tasks of this suite:")
+        L.append("")
+        _lists_targets(L, sums_all, flds, tasks)
+    else:
+        for v, field in flds.items():
+            for b in (50, 100):
+                st = sums_all[v]
+                ranked = {o: st[(o, b)][1] for o in field if st[(o, b)][1] is not None}
+                hero = [o for o in field if _base(o) == HERO]
+                if not ranked or not hero or hero[0] not in ranked:
+                    L.append("- Best mean rank at b=%d: not measured." % b)
                     continue
-                total += 1
-                if abs(a - w) <= 1e-9:
-                    tied.append(t)
-                elif a < w:
-                    wins += 1
-                else:
-                    lost.append(t)
-            if total:
-                L.append("- %s beats %s (lower mean regret) at b=%d on %d of %d tasks "
-                         "(%.0f%%; target 80%%)%s%s." % (
-                             HERO, RIVAL, b, wins, total, 100.0 * wins / total,
-                             "; ties on " + ", ".join(tied) if tied else "",
-                             "; loses on " + ", ".join(lost) if lost else ""))
+                best = min(ranked, key=ranked.get)
+                L.append("- Best mean rank at b=%d: **%s** (%.2f); %s has %.2f → target %s."
+                         % (b, best, ranked[best], hero[0], ranked[hero[0]],
+                            "met" if best == hero[0] else "**not met**"))
+        hero_labels = [o for o in optimizers if _base(o) == HERO]
+        if RIVAL in optimizers:
+            for hero in hero_labels:
+                for b in (50, 100):
+                    wins, total, lost, tied = 0, 0, [], []
+                    for t in tasks:
+                        x, w = _avg(table.get((t, hero, b))), _avg(table.get((t, RIVAL, b)))
+                        if x is None or w is None:
+                            continue
+                        total += 1
+                        if abs(x - w) <= 1e-9:
+                            tied.append(t)
+                        elif x < w:
+                            wins += 1
+                        else:
+                            lost.append(t)
+                    if total:
+                        L.append("- %s beats %s (lower mean regret) at b=%d on %d of %d tasks "
+                                 "(%.0f%%; target 80%%)%s%s." % (
+                                     hero, RIVAL, b, wins, total, 100.0 * wins / total,
+                                     "; ties on " + ", ".join(tied) if tied else "",
+                                     "; loses on " + ", ".join(lost) if lost else ""))
     L.append("")
 
-    # Regret tables.
     L.append("## Normalized regret per task")
     L.append("")
     for b in BUDGETS:
@@ -242,9 +431,9 @@ def write(records, path, command, note, optimizers, tasks):
         L.append("| --- |" + " ---: |" * len(optimizers))
         for t in tasks:
             cells = []
-            best_mean = min([m for m in (_avg(table.get((t, o, b))) for o in optimizers)
-                             if m is not None] or [None]) if any(
-                table.get((t, o, b)) for o in optimizers) else None
+            means = [m for m in (_avg(table.get((t, o, b))) for o in optimizers)
+                     if m is not None]
+            best_mean = min(means) if means else None
             for o in optimizers:
                 m, se = _mean_se(table.get((t, o, b), []))
                 if m is None:
@@ -256,11 +445,54 @@ def write(records, path, command, note, optimizers, tasks):
                 cells.append(text + " (%d)" % len(table[(t, o, b)]))
             L.append("| %s | %s |" % (t, " | ".join(cells)))
         L.append("")
-    L.append("Reference values: " + "; ".join(
-        "%s f*=%.6g ref=%.6g" % (t, fstar[t], ref[t]) for t in tasks if t in fstar) + ".")
+    if list_suite:
+        parts = []
+        for t in tasks:
+            if t not in fstar:
+                continue
+            lk = lookups[t]
+            text = "%s: %d configurations, f*=%.6g, median=%.6g" % (
+                t, len(lk.configs), fstar[t], ref[t])
+            if lk.noisy and lk.noise_summary():
+                sd_all, sd_top = lk.noise_summary()
+                text += ", noise sd %.3g (best 10%%: %.3g) = %.2f (%.2f) of median − f*" % (
+                    sd_all, sd_top, sd_all / (ref[t] - fstar[t]), sd_top / (ref[t] - fstar[t]))
+            parts.append(text)
+        L.append("Tasks: " + "; ".join(parts) + ".")
+    else:
+        L.append("Reference values: " + "; ".join(
+            "%s f*=%.6g ref=%.6g" % (t, fstar[t], ref[t]) for t in tasks if t in fstar) + ".")
     L.append("")
 
-    # Timing.
+    finite = [t for t in tasks if t in lookups]
+    if finite:
+        L.append("## Distinct configurations per run")
+        L.append("")
+        L.append("Mean number of distinct configurations among a run's first 100 trials (every "
+                 "grid here has more than 100); a repeat spends a trial on a configuration "
+                 "already evaluated (on a noisy task it does give a second, different draw).")
+        L.append("")
+        L.append("| task (configurations) | " + " | ".join(optimizers) + " |")
+        L.append("| --- |" + " ---: |" * len(optimizers))
+        for t in finite:
+            cells = []
+            for o in optimizers:
+                xs = [len(set(run["configs"][:100])) for (oo, tt, s), run in runs.items()
+                      if oo == o and tt == t and run.get("configs")
+                      and len(run["configs"]) >= 100]
+                cells.append("%.1f" % _avg(xs) if xs else "–")
+            L.append("| %s (%d) | %s |" % (t, len(lookups[t].configs), " | ".join(cells)))
+        for b in BUDGETS:
+            cells = []
+            for o in optimizers:
+                xs = [b - len(set(run["configs"][:b])) for (oo, tt, s), run in runs.items()
+                      if oo == o and tt in lookups and run.get("configs")
+                      and len(run["configs"]) >= b]
+                cells.append("%.1f" % _avg(xs) if xs else "–")
+            L.append("| *repeated trials in the first %d, mean over tasks* | %s |" % (
+                b, " | ".join(cells)))
+        L.append("")
+
     L.append("## Wall time per suggestion")
     L.append("")
     L.append("Time from the end of one evaluation to the start of the next (the optimizer's "

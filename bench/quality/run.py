@@ -14,6 +14,24 @@ a run can be stopped and resumed, or split over machines) and finally writes the
 (``--report``, default bench/results/quality.md). Budgets 20 and 50 are read from the prefixes
 of each 100-trial run. ``--report-only`` rewrites the report from the JSONL file.
 
+Two suites. ``--suite continuous`` (the default) is the 5 synthetic functions and 4 tuning tasks
+on continuous and integer ranges. ``--suite lists`` is the same kind of tasks written as W&B
+users write sweeps, every parameter a ``values`` list, evaluated from lookup tables, with noisy
+versions (lists.py says how; records in bench/results/quality-lists.jsonl, report in
+bench/results/quality-lists.md):
+
+    OMP_NUM_THREADS=1 nice -n 19 python3 bench/quality/run.py --suite lists --jobs 1
+    HYPERDIAL_BIN=/path/to/older/hyperdial OMP_NUM_THREADS=1 nice -n 19 python3 \
+        bench/quality/run.py --suite lists --optimizers hyperdial-bayes@before,hyperdial-tpe@before
+
+An optimizer label may carry a version after ``@`` (``hyperdial-bayes@before``): it runs the
+optimizer before the ``@`` and keeps its records apart, so the report can put two builds of
+hyperdial side by side (each hyperdial label of one invocation uses the one binary,
+``HYPERDIAL_BIN``). Every optimizer sees a ``values`` list in the form its users write: the
+sweep config's ``values:`` for hyperdial and W&B, ``suggest_categorical`` for Optuna (Optuna has
+no ordered-list distribution; a list is what users pass to ``suggest_categorical``),
+``hp.choice`` for hyperopt, ``Categorical`` for scikit-optimize, a uniform pick for random.
+
 Normalized regret of a run at budget b: (best value in its first b trials − f*) / (ref − f*),
 where f* is the known optimum (synthetic tasks) or the best value any optimizer found on the
 task (tuning tasks), and ref is the median of every value random search saw on that task, so
@@ -56,6 +74,8 @@ OPTIMIZERS = [
 
 
 def P(name, kind, low=None, high=None, log=False, choices=None):
+    """One parameter. ``kind``: float|int (a range), cat (a categorical), values (a W&B
+    ``values`` list of numbers or strings, lists.py)."""
     return {"name": name, "kind": kind, "low": low, "high": high, "log": log,
             "choices": choices}
 
@@ -196,6 +216,24 @@ TASKS = {
                                                     choices=["relu", "tanh", "logistic"])]},
 }
 SYNTHETIC = ["branin", "hartmann6", "rosenbrock5", "ackley10", "levy10"]
+CONTINUOUS = list(TASKS)
+
+
+def _add_list_tasks():
+    import lists
+    for name, (base, noisy) in lists.tasks().items():
+        TASKS[name] = {"f": None, "opt": None, "space": lists.SPACES[base], "lookup": True,
+                       "noisy": noisy}
+
+
+sys.path.insert(0, HERE)
+_add_list_tasks()
+LIST_TASKS = [t for t in TASKS if TASKS[t].get("lookup")]
+SUITES = {"continuous": CONTINUOUS, "lists": LIST_TASKS}
+
+
+def _finite(p):
+    return p["kind"] in ("cat", "values")
 
 # --------------------------------------------------------------------------------------------
 # Optimizers. Each is a generator factory: run(space, seed, budget, evaluate) drives the
@@ -206,7 +244,7 @@ def _wandb_like_params(space):
     """The space as sweep-config parameters (shared by hyperdial and W&B's sweeps)."""
     out = {}
     for p in space:
-        if p["kind"] == "cat":
+        if _finite(p):
             out[p["name"]] = {"values": list(p["choices"])}
         elif p["kind"] == "int":
             if p["log"]:
@@ -230,7 +268,7 @@ def opt_random(space, seed, budget, evaluate):
     for _ in range(budget):
         params = {}
         for p in space:
-            if p["kind"] == "cat":
+            if _finite(p):
                 params[p["name"]] = p["choices"][rng.integers(len(p["choices"]))]
             elif p["log"]:
                 v = math.exp(rng.uniform(math.log(p["low"]), math.log(p["high"])))
@@ -274,7 +312,7 @@ def opt_optuna(kind):
             trial = study.ask()
             params = {}
             for p in space:
-                if p["kind"] == "cat":
+                if _finite(p):
                     params[p["name"]] = trial.suggest_categorical(p["name"], p["choices"])
                 elif p["kind"] == "int":
                     params[p["name"]] = trial.suggest_int(p["name"], p["low"], p["high"],
@@ -292,7 +330,7 @@ def opt_hyperopt(space, seed, budget, evaluate):
     hspace = {}
     for p in space:
         n = p["name"]
-        if p["kind"] == "cat":
+        if _finite(p):
             hspace[n] = hp.choice(n, p["choices"])
         elif p["kind"] == "int":
             if p["log"]:
@@ -323,7 +361,7 @@ def opt_skopt(space, seed, budget, evaluate):
     from skopt.utils import cook_estimator
     dims = []
     for p in space:
-        if p["kind"] == "cat":
+        if _finite(p):
             dims.append(Categorical(p["choices"], name=p["name"]))
         elif p["kind"] == "int":
             dims.append(Integer(p["low"], p["high"], prior="log-uniform" if p["log"]
@@ -384,10 +422,21 @@ RUNNERS = {
 }
 
 
+def runner_of(label):
+    """The optimizer a label runs: ``hyperdial-bayes@before`` runs ``hyperdial-bayes``."""
+    return label.split("@", 1)[0]
+
+
 def run_one(optimizer, task, seed, budget):
-    """Child process: run one job, printing one JSON line per trial."""
+    """Child process: run one job, printing one JSON line per trial (with the true value and
+    the grid index of the configuration on values-list tasks)."""
     spec = TASKS[task]
     f = spec["f"]
+    table, draws = None, None
+    if spec.get("lookup"):
+        import lists
+        table = lists.lookup(task)
+        draws = table.draws(seed)
     state = {"eval_s": 0.0, "n": 0, "last": time.perf_counter()}
     start = time.perf_counter()
 
@@ -396,16 +445,23 @@ def run_one(optimizer, task, seed, budget):
             raise RuntimeError("optimizer asked for more than the budget")
         t0 = time.perf_counter()
         suggest_s = t0 - state["last"]
-        value = float(f(params))
+        line = {"i": state["n"] + 1}
+        if table is not None:
+            idx = table.index(params)
+            value, true = table.observe(idx, next(draws))
+            line.update({"value": value, "true": true, "cfg": idx})
+        else:
+            value = float(f(params))
+            line["value"] = value
+        line["suggest_s"] = suggest_s
         t1 = time.perf_counter()
         state["eval_s"] += t1 - t0
         state["n"] += 1
         state["last"] = t1
-        print(json.dumps({"i": state["n"], "value": value, "suggest_s": suggest_s}),
-              flush=True)
+        print(json.dumps(line), flush=True)
         return value
 
-    RUNNERS[optimizer](spec["space"], seed, budget, evaluate)
+    RUNNERS[runner_of(optimizer)](spec["space"], seed, budget, evaluate)
     print(json.dumps({"done": True, "wall_s": time.perf_counter() - start,
                       "eval_s": state["eval_s"]}), flush=True)
 
@@ -431,6 +487,17 @@ def find_binary():
     return shutil.which("hyperdial")
 
 
+def _describe_binary(binary):
+    """The binary's path, version line and modification time, for the records."""
+    try:
+        version = subprocess.run([binary, "--version"], capture_output=True, text=True,
+                                 timeout=10).stdout.strip()
+    except Exception:
+        version = "?"
+    mtime = time.strftime("%Y-%m-%d %H:%M", time.gmtime(os.path.getmtime(binary)))
+    return "%s (%s, built %s UTC)" % (binary, version, mtime)
+
+
 def start_server(binary, workdir):
     port = free_port()
     db = os.path.join(workdir, "quality.db")
@@ -450,7 +517,16 @@ def start_server(binary, workdir):
     raise SystemExit("hyperdial server did not answer on %s" % url)
 
 
+def _current(record):
+    """False for a record of a values-list task made with another table or space."""
+    if not TASKS.get(record.get("task"), {}).get("lookup"):
+        return True
+    import lists
+    return record.get("table") == lists.lookup(record["task"]).fingerprint
+
+
 def load_records(path):
+    """The records of a JSONL file, less those made with a stale table."""
     records = []
     if os.path.exists(path):
         with open(path) as f:
@@ -461,7 +537,7 @@ def load_records(path):
                         records.append(json.loads(line))
                     except ValueError:
                         pass
-    return records
+    return [r for r in records if _current(r)]
 
 
 def preload():
@@ -476,6 +552,12 @@ def preload():
             pass
     for name in ("breast_cancer", "diabetes", "wine", "digits"):
         _data(name)
+    import lists
+    for task in LIST_TASKS:
+        try:
+            lists.lookup(task)
+        except (OSError, ValueError):
+            pass  # reported by the job that needs it
 
 
 def _forked_child(optimizer, task, seed, budget, out_path, err_path):
@@ -543,6 +625,7 @@ def run_job(job, budget, timeout, env, fork=True):
             out, err = exc.stdout or b"", exc.stderr or b""
             status = "timeout"
     values, suggest, wall, eval_s = [], [], None, None
+    trues, configs = [], []
     for line in out.decode("utf-8", "replace").splitlines():
         try:
             rec = json.loads(line)
@@ -551,11 +634,21 @@ def run_job(job, budget, timeout, env, fork=True):
         if "value" in rec:
             values.append(rec["value"])
             suggest.append(rec["suggest_s"])
+            if "cfg" in rec:
+                trues.append(rec["true"])
+                configs.append(rec["cfg"])
         elif rec.get("done"):
             wall, eval_s = rec["wall_s"], rec["eval_s"]
     record = {"optimizer": optimizer, "task": task, "seed": seed, "budget": budget,
               "status": status, "values": values, "suggest_s": suggest,
               "wall_s": wall if wall is not None else time.time() - t0, "eval_s": eval_s}
+    if configs:
+        import lists
+        record["true_values"] = trues
+        record["configs"] = configs
+        record["table"] = lists.lookup(task).fingerprint
+    if optimizer.startswith("hyperdial") and env.get("HYPERDIAL_BENCH_BINARY"):
+        record["binary"] = env["HYPERDIAL_BENCH_BINARY"]
     if status != "ok":
         record["error"] = err.decode("utf-8", "replace")[-2000:]
     return record
@@ -571,10 +664,15 @@ def main():
     ap.add_argument("--budget", type=int, default=100)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per job")
-    ap.add_argument("--optimizers", default=",".join(OPTIMIZERS))
-    ap.add_argument("--tasks", default=",".join(TASKS))
-    ap.add_argument("--out", default=os.path.join(REPO, "bench", "results", "quality.jsonl"))
-    ap.add_argument("--report", default=os.path.join(REPO, "bench", "results", "quality.md"))
+    ap.add_argument("--optimizers", default=None,
+                    help="comma-separated labels (default: all; skopt-gp not in the lists suite)")
+    ap.add_argument("--suite", choices=sorted(SUITES), default="continuous",
+                    help="the task set, and the default --out and --report")
+    ap.add_argument("--tasks", default=None, help="comma-separated (default: the suite's)")
+    ap.add_argument("--out", default=None,
+                    help="JSONL records (default bench/results/quality[-lists].jsonl)")
+    ap.add_argument("--report", default=None,
+                    help="report (default bench/results/quality[-lists].md)")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--no-fork", action="store_true",
                     help="start each job as a fresh interpreter instead of forking")
@@ -592,11 +690,24 @@ def main():
         run_one(optimizer, task, int(seed), int(budget))
         return
 
+    stem = "quality" if args.suite == "continuous" else "quality-" + args.suite
+    results = os.path.join(REPO, "bench", "results")
+    args.out = args.out or os.path.join(results, stem + ".jsonl")
+    args.report = args.report or os.path.join(results, stem + ".md")
+    explicit = args.optimizers is not None
+    if not explicit:
+        args.optimizers = ",".join(o for o in OPTIMIZERS
+                                   if args.suite == "continuous" or o != "skopt-gp")
     optimizers = [o for o in args.optimizers.split(",") if o]
-    tasks = [t for t in args.tasks.split(",") if t]
+    tasks = [t for t in (args.tasks or ",".join(SUITES[args.suite])).split(",") if t]
     for o in optimizers:
-        if o not in RUNNERS:
+        if runner_of(o) not in RUNNERS:
             raise SystemExit("unknown optimizer %s (known: %s)" % (o, ", ".join(RUNNERS)))
+    hyper_versions = {o.partition("@")[2] for o in optimizers if o.startswith("hyperdial")}
+    if len(hyper_versions) > 1:
+        raise SystemExit("hyperdial labels of two versions (%s) in one run: one binary serves "
+                         "them all; run each version separately" % ", ".join(
+                             sorted("@" + v if v else "(none)" for v in hyper_versions)))
     for t in tasks:
         if t not in TASKS:
             raise SystemExit("unknown task %s (known: %s)" % (t, ", ".join(TASKS)))
@@ -623,6 +734,7 @@ def main():
                                  "hyperdial-cli` or set HYPERDIAL_BIN")
             server, url = start_server(binary, workdir)
             env["HYPERDIAL_BENCH_SERVER"] = url
+            env["HYPERDIAL_BENCH_BINARY"] = _describe_binary(binary)
             os.environ["HYPERDIAL_BENCH_SERVER"] = url
             print("hyperdial server %s at %s" % (binary, url), flush=True)
         if not args.no_fork and jobs:
@@ -664,6 +776,13 @@ def main():
     import report
     seeds = set(range(args.first_seed, args.first_seed + args.seeds))
     records = [r for r in load_records(args.out) if r.get("seed") in seeds]
+    if not (args.report_only and explicit):
+        # The report shows every label in the file (other versions, ``@before``, and the
+        # optimizers of earlier invocations), unless --report-only names them.
+        present = {r["optimizer"] for r in records if r.get("task") in tasks}
+        labels = set(optimizers) | {o for o in present if runner_of(o) in RUNNERS}
+        optimizers = sorted(labels, key=lambda o: (OPTIMIZERS.index(runner_of(o)),
+                                                   o.partition("@")[2]))
     report.write(records, args.report, command=command, note=args.note,
                  optimizers=optimizers, tasks=tasks)
     print("wrote %s" % args.report)
