@@ -80,14 +80,18 @@ fn mlp(p: &Params) -> f64 {
         _ => 0.03,
     };
     let best_lr = -3.0 + 0.25 * (b - 6.0);
-    0.08 + 0.04 * (lr - best_lr).powi(2) + 0.01 * (layers - 3.0).powi(2) + 0.2 * (drop - 0.2).powi(2)
+    0.08 + 0.04 * (lr - best_lr).powi(2)
+        + 0.01 * (layers - 3.0).powi(2)
+        + 0.2 * (drop - 0.2).powi(2)
         + act
         + 0.002 * (b - 7.0).powi(2)
 }
 
 fn tasks() -> Vec<Task> {
     let lin = |lo: f64, hi: f64, n: usize| -> Vec<f64> {
-        (0..n).map(|i| ((lo + (hi - lo) * i as f64 / (n - 1) as f64) * 1e6).round() / 1e6).collect()
+        (0..n)
+            .map(|i| ((lo + (hi - lo) * i as f64 / (n - 1) as f64) * 1e6).round() / 1e6)
+            .collect()
     };
     let branin_yaml = format!(
         "parameters:\n  x: {{values: {}}}\n  y: {{values: {}}}\n",
@@ -100,12 +104,42 @@ fn tasks() -> Vec<Task> {
     }
     let mlp_yaml = "parameters:\n  lr: {values: [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]}\n  batch: {values: [16, 32, 64, 128, 256, 512]}\n  layers: {values: [1, 2, 3, 4, 5]}\n  dropout: {values: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]}\n  act: {values: [relu, tanh, gelu]}\n".to_string();
     vec![
-        Task { name: "branin-values", yaml: branin_yaml.clone(), f: branin, noise: 0.0 },
-        Task { name: "hartmann6-values", yaml: h6.clone(), f: hartmann6, noise: 0.0 },
-        Task { name: "mlp-values", yaml: mlp_yaml.clone(), f: mlp, noise: 0.0 },
-        Task { name: "branin-values-noisy", yaml: branin_yaml, f: branin, noise: 5.0 },
-        Task { name: "hartmann6-values-noisy", yaml: h6, f: hartmann6, noise: 0.15 },
-        Task { name: "mlp-values-noisy", yaml: mlp_yaml, f: mlp, noise: 0.01 },
+        Task {
+            name: "branin-values",
+            yaml: branin_yaml.clone(),
+            f: branin,
+            noise: 0.0,
+        },
+        Task {
+            name: "hartmann6-values",
+            yaml: h6.clone(),
+            f: hartmann6,
+            noise: 0.0,
+        },
+        Task {
+            name: "mlp-values",
+            yaml: mlp_yaml.clone(),
+            f: mlp,
+            noise: 0.0,
+        },
+        Task {
+            name: "branin-values-noisy",
+            yaml: branin_yaml,
+            f: branin,
+            noise: 5.0,
+        },
+        Task {
+            name: "hartmann6-values-noisy",
+            yaml: h6,
+            f: hartmann6,
+            noise: 0.15,
+        },
+        Task {
+            name: "mlp-values-noisy",
+            yaml: mlp_yaml,
+            f: mlp,
+            noise: 0.01,
+        },
     ]
 }
 
@@ -124,10 +158,20 @@ fn main() {
     let seeds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let budget: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100);
     let marks: Vec<usize> = [20, 50, 100].into_iter().filter(|&b| b <= budget).collect();
-    println!("| task | method | {} |", marks.iter().map(|b| format!("@{b}")).collect::<Vec<_>>().join(" | "));
+    println!(
+        "| task | method | {} |",
+        marks
+            .iter()
+            .map(|b| format!("@{b}"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
     println!("| --- | --- |{}", " --- |".repeat(marks.len()));
     for task in tasks() {
-        let grid_config = hyperdial_space::parse_str(&format!("method: grid\n{}", task.yaml), "t.yaml").unwrap().config;
+        let grid_config =
+            hyperdial_space::parse_str(&format!("method: grid\n{}", task.yaml), "t.yaml")
+                .unwrap()
+                .config;
         let (best, median) = reference(&grid_config, task.f);
         for method in ["bayes", "tpe", "random"] {
             let text = format!("method: {method}\nmetric: {{name: loss}}\n{}", task.yaml);
@@ -155,12 +199,20 @@ fn main() {
                 for (k, &m) in marks.iter().enumerate() {
                     let upto = m.min(trials.len());
                     let inc = (0..upto)
-                        .min_by(|&a, &b| trials[a].value.unwrap().total_cmp(&trials[b].value.unwrap()))
+                        .min_by(|&a, &b| {
+                            trials[a]
+                                .value
+                                .unwrap()
+                                .total_cmp(&trials[b].value.unwrap())
+                        })
                         .unwrap();
                     regret[k] += (truth[inc] - best) / (median - best);
                 }
             }
-            let cells: Vec<String> = regret.iter().map(|r| format!("{:.3}", r / seeds as f64)).collect();
+            let cells: Vec<String> = regret
+                .iter()
+                .map(|r| format!("{:.3}", r / seeds as f64))
+                .collect();
             println!("| {} | {method} | {} |", task.name, cells.join(" | "));
         }
     }

@@ -145,7 +145,9 @@ mod tests {
         );
         let space = Space::new(&c);
         assert_eq!(space.size(), Some(4 * 3 * 2 * 10));
-        let keys: HashSet<String> = (0..240).map(|i| space.key(&space.nth(i).unwrap())).collect();
+        let keys: HashSet<String> = (0..240)
+            .map(|i| space.key(&space.nth(i).unwrap()))
+            .collect();
         assert_eq!(keys.len(), 240);
         assert!(space.nth(240).is_none());
         // Enumerated points are their own snapped form and encode back to themselves.

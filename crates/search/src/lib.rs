@@ -181,7 +181,14 @@ pub(crate) fn quasi_random(
     sequence_seed: u64,
     strategy: &str,
 ) -> Suggestion {
-    initial_point(&Space::new(config), None, index, seed, sequence_seed, strategy)
+    initial_point(
+        &Space::new(config),
+        None,
+        index,
+        seed,
+        sequence_seed,
+        strategy,
+    )
 }
 
 /// Sobol points the initial design of a finite space walks past taken configurations.

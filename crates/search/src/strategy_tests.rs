@@ -384,7 +384,10 @@ fn failed_runs_take_their_configuration_and_repeats_can_be_asked_for() {
         t.failed = true;
         trials.push(t);
     }
-    assert_eq!(suggest_in_sweep(&c, &trials, 5, 13).unwrap(), Ask::Exhausted);
+    assert_eq!(
+        suggest_in_sweep(&c, &trials, 5, 13).unwrap(),
+        Ask::Exhausted
+    );
     for method in ["bayes", "tpe"] {
         let c = config(&format!("method: {method}\nallow_repeats: true\n{TWELVE}"));
         let mut trials = Vec::new();

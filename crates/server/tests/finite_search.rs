@@ -52,7 +52,10 @@ async fn twelve_then_end(method: &str) {
             .await;
         assert_eq!(st, 200, "{ack}");
         let (st, fin) = s
-            .post(&format!("/api/v1/runs/{rid}/finish"), json!({"exit_code": 0}))
+            .post(
+                &format!("/api/v1/runs/{rid}/finish"),
+                json!({"exit_code": 0}),
+            )
             .await;
         assert_eq!(st, 200, "{fin}");
     }
