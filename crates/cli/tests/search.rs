@@ -64,3 +64,47 @@ fn bayes_with_four_agents_improves_on_its_initial_design() {
 fn tpe_with_four_agents_improves_on_its_initial_design() {
     tune("tpe");
 }
+
+const GRIDLIKE: &str = r#"
+import argparse, json, math
+p = argparse.ArgumentParser()
+p.add_argument("--batch")
+p.add_argument("--act")
+args, _ = p.parse_known_args()
+loss = (math.log2(int(args.batch)) - 5) ** 2 + {"relu": 0.0, "tanh": 0.3, "gelu": 0.1}[args.act]
+with open("results.jsonl", "a") as f:
+    f.write(json.dumps({"batch": args.batch, "act": args.act, "loss": loss}) + "\n")
+print("hyperdial: " + json.dumps({"loss": loss}), flush=True)
+"#;
+
+/// A `bayes` sweep over a 12-point space (an ordered `values` list of batch sizes and a
+/// categorical one) with 2 agents: 12 distinct configurations, each passed as the integer
+/// written in the file, then the sweep ends by itself as a grid does.
+#[test]
+fn bayes_over_a_finite_space_runs_each_configuration_once_then_ends() {
+    let s = Scratch::new("search-finite");
+    s.write("gridlike.py", GRIDLIKE);
+    std::fs::write(
+        s.dir.join("sweep.yaml"),
+        "program: gridlike.py\nmethod: bayes\nmetric: {name: loss, goal: minimize}\nparameters:\n  batch: {values: [16, 32, 64, 128]}\n  act: {values: [relu, tanh, gelu]}\n",
+    )
+    .unwrap();
+    let out = s.run(&["tune", "sweep.yaml", "--agents", "2", "--port", "0"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let results = std::fs::read_to_string(s.dir.join("results.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = results
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 12, "{results}");
+    let configs: std::collections::HashSet<String> = rows
+        .iter()
+        .map(|r| format!("{} {}", r["batch"], r["act"]))
+        .collect();
+    assert_eq!(configs.len(), 12, "repeated configurations: {results}");
+    assert!(
+        rows.iter()
+            .all(|r| ["16", "32", "64", "128"].contains(&r["batch"].as_str().unwrap())),
+        "{results}"
+    );
+}

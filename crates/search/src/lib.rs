@@ -31,12 +31,14 @@ use serde_json::Value;
 
 pub mod bayes;
 pub mod encode;
+pub mod finite;
 pub mod metric;
 pub mod sobol;
 pub mod stopping;
 pub mod tpe;
 
 use encode::{Point, Space};
+use finite::Taken;
 
 /// A run the strategy has seen: what it tried and, once known, how it did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -166,18 +168,8 @@ fn dispatch(
             sequence_seed,
             "sobol",
         ))),
-        Method::Tpe => Ok(Ask::Suggest(tpe::suggest(
-            config,
-            trials,
-            seed,
-            sequence_seed,
-        ))),
-        Method::Bayes => Ok(Ask::Suggest(bayes::suggest(
-            config,
-            trials,
-            seed,
-            sequence_seed,
-        ))),
+        Method::Tpe => Ok(tpe::suggest(config, trials, seed, sequence_seed)),
+        Method::Bayes => Ok(bayes::suggest(config, trials, seed, sequence_seed)),
     }
 }
 
@@ -189,18 +181,67 @@ pub(crate) fn quasi_random(
     sequence_seed: u64,
     strategy: &str,
 ) -> Suggestion {
-    let space = Space::new(config);
+    initial_point(
+        &Space::new(config),
+        None,
+        index,
+        seed,
+        sequence_seed,
+        strategy,
+    )
+}
+
+/// Sobol points the initial design of a finite space walks past taken configurations.
+const SOBOL_SKIP: u64 = 64;
+
+/// The initial-design suggestion of a model-based strategy: point `index` of the sweep's
+/// scrambled Sobol sequence; with `taken` (a finite space, see [`finite`]), the first
+/// point from `index` on whose configuration is untried (at most [`SOBOL_SKIP`] further),
+/// else a random untried configuration.
+pub(crate) fn initial_point(
+    space: &Space<'_>,
+    taken: Option<&Taken>,
+    index: u64,
+    seed: u64,
+    sequence_seed: u64,
+    strategy: &str,
+) -> Suggestion {
     let sobol = sobol::Sobol::new(space.len().max(1), Some(sequence_seed));
-    let point = space.from_cube(&sobol.point(index));
+    let mut point = space.from_cube(&sobol.point(index));
+    let mut diagnostics = serde_json::json!({ "phase": "initial", "sobol_index": index });
+    if let Some(taken) = taken {
+        let free = (index..index.saturating_add(SOBOL_SKIP))
+            .map(|i| (i, space.from_cube(&sobol.point(i))))
+            .find(|(_, p)| !taken.contains(space, p));
+        match free {
+            Some((i, p)) => {
+                point = p;
+                diagnostics["sobol_index"] = i.into();
+            }
+            None => {
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                if let Some(p) = taken.random_untried(space, &mut rng) {
+                    point = p;
+                    diagnostics = serde_json::json!({ "phase": "initial", "random_untried": true });
+                }
+            }
+        }
+        diagnostics["untried"] = finite_untried(taken).into();
+    }
     Suggestion {
         params: space.decode(&point),
         info: SuggestionInfo {
             strategy: strategy.into(),
             seed,
             grid_index: None,
-            diagnostics: Some(serde_json::json!({ "phase": "initial", "sobol_index": index })),
+            diagnostics: Some(diagnostics),
         },
     }
+}
+
+/// The number of untried configurations, for diagnostics (saturating at `u64::MAX`).
+pub(crate) fn finite_untried(taken: &Taken) -> u64 {
+    u64::try_from(taken.size.saturating_sub(taken.len() as u128)).unwrap_or(u64::MAX)
 }
 
 /// The runs as a model-based strategy sees them, oriented so that smaller is better.

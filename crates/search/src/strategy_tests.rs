@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
 use super::*;
@@ -322,4 +324,166 @@ fn old_suggestion_rows_still_deserialize() {
     )
     .unwrap();
     assert!(!t.failed);
+}
+
+/// A 12-point space: an ordinal (geometric) list and a categorical one.
+const TWELVE: &str = "metric: {name: loss}\nparameters:\n  batch: {values: [16, 32, 64, 128]}\n  act: {values: [relu, tanh, gelu]}\n";
+
+fn twelve_loss(params: &[(String, Value)]) -> f64 {
+    let b = num(&params[0].1).log2();
+    let a = match params[1].1.as_str().unwrap() {
+        "relu" => 0.0,
+        "tanh" => 0.3,
+        _ => 0.1,
+    };
+    (b - 5.0).powi(2) + a
+}
+
+#[test]
+fn finite_spaces_run_each_configuration_once_then_end() {
+    for method in ["bayes", "tpe"] {
+        for seed in 0..3 {
+            let c = config(&format!("method: {method}\n{TWELVE}"));
+            let mut trials = Vec::new();
+            let mut seen = HashSet::new();
+            for n in 0..12u64 {
+                let Ask::Suggest(s) = suggest_in_sweep(&c, &trials, seed, n + 1).unwrap() else {
+                    panic!("{method}: exhausted after {n} runs");
+                };
+                assert!(
+                    seen.insert(serde_json::to_string(&s.params).unwrap()),
+                    "{method} seed {seed}: run {} repeats {:?}",
+                    n + 1,
+                    s.params
+                );
+                // Every other run still in flight: in-flight runs take their configuration.
+                let value = (n % 2 == 0).then(|| twelve_loss(&s.params));
+                trials.push(trial(&s, value));
+            }
+            assert_eq!(seen.len(), 12);
+            assert_eq!(
+                suggest_in_sweep(&c, &trials, seed, 13).unwrap(),
+                Ask::Exhausted,
+                "{method}"
+            );
+        }
+    }
+}
+
+#[test]
+fn failed_runs_take_their_configuration_and_repeats_can_be_asked_for() {
+    let c = config(&format!("method: tpe\n{TWELVE}"));
+    let mut trials = Vec::new();
+    for n in 0..12u64 {
+        let s = match suggest_in_sweep(&c, &trials, 5, n + 1).unwrap() {
+            Ask::Suggest(s) => s,
+            Ask::Exhausted => panic!("exhausted after {n}"),
+        };
+        let mut t = trial(&s, None);
+        t.running = false;
+        t.failed = true;
+        trials.push(t);
+    }
+    assert_eq!(
+        suggest_in_sweep(&c, &trials, 5, 13).unwrap(),
+        Ask::Exhausted
+    );
+    for method in ["bayes", "tpe"] {
+        let c = config(&format!("method: {method}\nallow_repeats: true\n{TWELVE}"));
+        let mut trials = Vec::new();
+        for n in 0..30u64 {
+            let Ask::Suggest(s) = suggest_in_sweep(&c, &trials, 1, n + 1).unwrap() else {
+                panic!("{method} with allow_repeats ended after {n} runs");
+            };
+            let v = twelve_loss(&s.params);
+            trials.push(trial(&s, Some(v)));
+        }
+    }
+}
+
+#[test]
+fn numeric_lists_give_listed_values_of_their_written_type() {
+    let text = "metric: {name: loss}\nparameters:\n  lr: {values: [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]}\n  batch: {values: [128, 16, 64, 32]}\n  drop: {values: [0.0, 0.1, 0.2, 0.3, 0.5]}\n  w: {min: 0.0, max: 1.0}\n";
+    let lrs = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2];
+    for method in ["bayes", "tpe", "sobol"] {
+        let c = config(&format!("method: {method}\n{text}"));
+        let space = encode::Space::new(&c);
+        assert!(matches!(
+            space.dims[0],
+            encode::Dim::Ordinal { log: true, .. }
+        ));
+        assert!(matches!(
+            space.dims[1],
+            encode::Dim::Ordinal { log: true, .. }
+        ));
+        assert!(matches!(
+            space.dims[2],
+            encode::Dim::Ordinal { log: false, .. }
+        ));
+        let mut trials = Vec::new();
+        let mut batches = HashSet::new();
+        for n in 0..30u64 {
+            let s = match suggest_in_sweep(&c, &trials, 3, n + 1).unwrap() {
+                Ask::Suggest(s) => s,
+                Ask::Exhausted => unreachable!(),
+            };
+            let lr = &s.params[0].1;
+            assert!(lr.is_f64() && lrs.contains(&num(lr)), "{method}: {lr}");
+            let batch = &s.params[1].1;
+            assert!(batch.is_u64(), "{method}: {batch} is not an integer");
+            assert!([16, 32, 64, 128].contains(&batch.as_u64().unwrap()));
+            batches.insert(batch.as_u64().unwrap());
+            let drop = &s.params[2].1;
+            assert!(drop.is_f64() && [0.0, 0.1, 0.2, 0.3, 0.5].contains(&num(drop)));
+            // Best at lr = 1e-3, batch = 32, drop = 0.1.
+            let v = (num(lr).log10() + 3.0).powi(2)
+                + (num(batch).log2() - 5.0).powi(2)
+                + (num(drop) - 0.1).abs()
+                + num(&s.params[3].1);
+            trials.push(trial(&s, Some(v)));
+        }
+        assert_eq!(batches.len(), 4, "{method} never tried some batch size");
+    }
+}
+
+#[test]
+fn mixed_and_two_value_lists_stay_categorical() {
+    let c = config("method: bayes\nmetric: {name: loss}\nparameters:\n  a: {values: [1, 2, x]}\n  b: {values: [1, 2, true]}\n  c: {values: [8, 64]}\n  d: {values: [1, 1.0, 2]}\n");
+    let space = encode::Space::new(&c);
+    assert!(space
+        .dims
+        .iter()
+        .all(|d| matches!(d, encode::Dim::Categorical { .. })));
+}
+
+#[test]
+fn the_incumbent_is_the_best_posterior_mean_not_the_luckiest_draw() {
+    // A flat function observed with noise, plus one lucky draw far below the rest: the
+    // model's mean at that point is pulled back towards the others, so EI is measured from
+    // above the lucky value.
+    let c = config("method: bayes\nmetric: {name: loss}\nparameters: {x: {min: 0.0, max: 1.0}}\n");
+    let mut trials = Vec::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    for n in 0..40u64 {
+        let s = match suggest_in_sweep(&c, &trials, 2, n + 1).unwrap() {
+            Ask::Suggest(s) => s,
+            Ask::Exhausted => unreachable!(),
+        };
+        let noise: f64 = rng.random::<f64>() - 0.5;
+        trials.push(trial(&s, Some(1.0 + 0.2 * noise)));
+    }
+    let s = suggestion(&c, &trials, 77);
+    let d = s.info.diagnostics.unwrap();
+    let noise = d["noise"].as_f64().unwrap();
+    // The fitted noise is the bulk of the (standardized) variance of a flat noisy function.
+    assert!(noise > 0.3, "fitted noise {noise}");
+    let lowest = trials
+        .iter()
+        .filter_map(|t| t.value)
+        .fold(f64::INFINITY, f64::min);
+    let incumbent = d["incumbent"].as_f64().unwrap();
+    assert!(
+        incumbent > lowest + 0.05,
+        "incumbent {incumbent} chases the lowest draw {lowest}"
+    );
 }

@@ -649,6 +649,40 @@ impl Distribution {
         Some((0..n).map_while(|i| self.grid_value(i)).collect())
     }
 
+    /// The number of distinct values the distribution can produce, when that is finite: the
+    /// grid distributions ([`Distribution::grid_len`], exact) and the other bounded quantized
+    /// ones (`q_log_uniform`, `q_log_uniform_values`, `q_beta`: every multiple of `q` inside
+    /// the bounds, as [`Distribution::from_unit`] keeps them). `None` for continuous
+    /// distributions, the unbounded quantized ones (`q_normal`, `q_log_normal`) and
+    /// `categorical_w_probabilities` (whose zero-probability values are never produced;
+    /// count its positive ones instead). Model-based strategies use it to tell a finite
+    /// space from an infinite one.
+    pub fn value_count(&self) -> Option<u128> {
+        if let Some(n) = self.grid_len_exact() {
+            return Some(n);
+        }
+        match self.continuous()? {
+            (base, Some(q)) if base.bounded() => Some(Quantized::new(base, q).count()),
+            _ => None,
+        }
+    }
+
+    /// Value number `i` of the [`Distribution::value_count`] values, ascending for numeric
+    /// distributions (grid order for the grid ones); `None` when `i` is out of range or the
+    /// set is not finite.
+    pub fn value_at(&self, i: u128) -> Option<Value> {
+        if self.grid_len_exact().is_some() {
+            return self.grid_value(i);
+        }
+        match self.continuous()? {
+            (base, Some(q)) if base.bounded() => {
+                let quantized = Quantized::new(base, q);
+                (i < quantized.count()).then(|| quantized.value(quantized.k_lo + i as f64))
+            }
+            _ => None,
+        }
+    }
+
     /// Whether values are spread on a logarithmic scale: `log_uniform`, `inv_log_uniform`,
     /// `q_log_uniform`, `log_uniform_values`, `inv_log_uniform_values`,
     /// `q_log_uniform_values`, `log_normal`, `q_log_normal`.
@@ -1439,6 +1473,55 @@ mod tests {
         assert_eq!(d.to_unit(&json!("1")), Some(2.5 / 3.0));
         assert_eq!(d.to_unit(&json!(true)), None);
         assert_eq!(d.from_unit(1.0), json!("1"));
+    }
+
+    #[test]
+    fn finite_values_are_exactly_what_sampling_produces() {
+        // q_log_uniform_values over [1, 100] with q = 10: 10, 20, ..., 100.
+        let d = Distribution::QLogUniformValues {
+            min: 1.0,
+            max: 100.0,
+            q: Quantum {
+                q: 10.0,
+                integer: true,
+            },
+        };
+        assert_eq!(d.value_count(), Some(10));
+        assert_eq!(d.value_at(0), Some(json!(10)));
+        assert_eq!(d.value_at(9), Some(json!(100)));
+        assert_eq!(d.value_at(10), None);
+        // Every listed value maps to a unit coordinate that decodes to it, and a dense sweep
+        // of the unit interval produces nothing else.
+        let listed: Vec<Value> = (0..10).map(|i| d.value_at(i).unwrap()).collect();
+        for v in &listed {
+            let u = d.to_unit(v).unwrap();
+            assert_eq!(&d.from_unit(u), v);
+        }
+        for k in 0..=1000 {
+            let v = d.from_unit(k as f64 / 1000.0);
+            assert!(listed.contains(&v), "{v}");
+        }
+        for d in all_distributions() {
+            if d.grid_len().is_some() {
+                assert_eq!(d.value_count(), d.grid_len().map(u128::from));
+            }
+        }
+        assert_eq!(
+            Distribution::QNormal {
+                mu: 0.0,
+                sigma: 1.0,
+                q: Quantum {
+                    q: 1.0,
+                    integer: true
+                }
+            }
+            .value_count(),
+            None
+        );
+        assert_eq!(
+            Distribution::Uniform { min: 0.0, max: 1.0 }.value_count(),
+            None
+        );
     }
 
     #[test]

@@ -38,6 +38,12 @@ pub struct SweepConfig {
     /// `method: random` over a finite space draws each configuration at most once
     /// (hyperdial addition).
     pub sample_without_replacement: bool,
+    /// `method: bayes` and `tpe` over a finite space may suggest a configuration that has
+    /// already run (hyperdial addition, `allow_repeats: true`). By default they do not: each
+    /// configuration runs once and the sweep ends when all have run. Left out of the
+    /// serialized config when false, so the config hash of files without it stays what it was.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_repeats: bool,
     /// When runs that ended badly run again with the same configuration (hyperdial addition;
     /// [`Retry::default`] when the file has no `retry`). Left out of the serialized config
     /// when it is the default, so files without `retry` keep their config hash.

@@ -34,6 +34,7 @@ const TOP_KEYS: &[&str] = &[
     "project",
     "interpreter",
     "sample_without_replacement",
+    "allow_repeats",
     "retry",
     "wandb",
     "parent",
@@ -465,6 +466,11 @@ impl Validator {
             None => false,
         };
 
+        let allow_repeats = match top.get("allow_repeats") {
+            Some(node) => self.boolean("allow_repeats", node).unwrap_or(false),
+            None => false,
+        };
+
         let wandb = match top.get("wandb") {
             Some(node) => self.boolean("wandb", node).unwrap_or(false),
             None => false,
@@ -519,6 +525,17 @@ impl Validator {
                     top.get("parameters").map(|n| n.location),
                     "`method: bayes` needs at least one parameter that varies, but every parameter is a constant",
                     "give a parameter `values` or a range, or use `method: grid`",
+                );
+            }
+            if allow_repeats && !matches!(method, Method::Bayes | Method::Tpe) {
+                self.error(
+                    "allow_repeats",
+                    top.get("allow_repeats").map(|n| n.location),
+                    format!(
+                        "`allow_repeats` applies to `method: bayes` and `method: tpe`, not `{}`",
+                        method.as_str()
+                    ),
+                    "remove it (grid runs each configuration once, random may repeat anyway)",
                 );
             }
             if sample_without_replacement {
@@ -594,6 +611,7 @@ impl Validator {
             interpreter,
             run_cap,
             sample_without_replacement,
+            allow_repeats,
             retry: retry?,
             wandb,
             parent,

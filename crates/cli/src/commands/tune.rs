@@ -75,14 +75,17 @@ pub fn cannot_run(config: &hyperdial_space::SweepConfig) -> Option<String> {
     }
 }
 
-/// The number of configurations of a finite search space (a grid, or random search without
-/// replacement), when it bounds the sweep. A space of more than 2^64 points cannot be
+/// The number of configurations of a finite search space (a grid, random search without
+/// replacement, or `bayes`/`tpe` without `allow_repeats`), when it bounds the sweep. A space of more than 2^64 points cannot be
 /// exhausted in practice: it is reported and treated like an unbounded one (`None`), so the
 /// progress counts towards `--count` or `run_cap` instead of a number that does not fit.
 fn finite_space(config: &hyperdial_space::SweepConfig) -> Option<u64> {
     let finite = match config.method {
         Method::Grid => true,
         Method::Random => config.sample_without_replacement,
+        // Over a finite space they run each configuration once (a continuous parameter makes
+        // `grid_size` fail below, so the space is unbounded).
+        Method::Bayes | Method::Tpe => !config.allow_repeats,
         _ => false,
     };
     if !finite {

@@ -5,11 +5,14 @@
 //! 1. **Initial design.** The first `max(10, min(d + 1, 20))` suggestions (`d` searched
 //!    parameters), and any made before two runs have a value, are points of the sweep's
 //!    scrambled Sobol sequence, indexed by the number of runs so far, so concurrent agents
-//!    get distinct, evenly spread points.
+//!    get distinct, evenly spread points. In a finite space, taken points are skipped
+//!    ([`crate::finite`]).
 //! 2. **Data.** Finished runs are observations; failed ones get `metric.impute` (worst by
 //!    default); running ones are pending (see [`crate::History`]). `maximize` negates the
 //!    metric. Inputs are the encoded points ([`crate::encode`]): unit coordinates (log space
-//!    for log-scale parameters), one-hot blocks for categoricals; constants are left out.
+//!    for log-scale parameters), one coordinate per numeric `values` list (its values'
+//!    positions, in log space when geometric), one-hot blocks for categoricals; constants
+//!    are left out.
 //! 3. **Outputs** are standardized, then warped by a Yeo–Johnson power transform when that
 //!    makes them markedly more normal (likelihood-ratio gain above 2 nats over no warp, at
 //!    least 10 observations): heavy right tails, e.g. diverged runs, stop dominating the
@@ -23,14 +26,25 @@
 //!    unchanged but the variance collapses around pending points and no improvement is left
 //!    to expect at them, so the next ask looks elsewhere. 8 agents asking at once get 8
 //!    different, spread-out points.
-//! 6. **Acquisition.** LogEI ([`acquisition`]) below the best standardized observation
-//!    (for a quantized metric whose best value recurs, such as accuracy on a fixed set,
-//!    half a step below it, so the search leaves the plateau; see [`metric_quantum`]),
-//!    evaluated on 2,048 scrambled Sobol candidates plus Gaussian perturbations of the 5 best
-//!    observations; the 5 best candidates are refined by bounded L-BFGS
-//!    ([`optimize`]) over the numeric coordinates (categories held). Discrete coordinates
-//!    are snapped to their values' cells and the point decoded with
-//!    `Distribution::from_unit`, so every suggestion is a valid value of its distribution.
+//! 6. **Incumbent.** Expected improvement is measured from the lowest posterior mean at an
+//!    observed point (and the fantasies), not from the lowest observed value: under noise
+//!    the lowest value is a lucky draw as often as the best configuration, and measuring
+//!    from it makes every point, the best one included, look hopeless, so the search
+//!    chases variance (the rule of "plug-in" EI for noisy objectives; Picheny et al., 2013,
+//!    *A benchmark of kriging-based infill criteria for noisy optimization*). With the
+//!    fitted noise small (the prior's `σ_n² ≈ 0.0025` of the standardized variance) the
+//!    mean at a run is its value and nothing changes. For a quantized metric whose best value
+//!    recurs, such as accuracy on a fixed set, improvement is measured from half a step below
+//!    the best value at most, so the search leaves the plateau ([`metric_quantum`]).
+//! 7. **Acquisition.** LogEI ([`acquisition`]) below the incumbent, evaluated on 2,048
+//!    scrambled Sobol candidates plus Gaussian perturbations of the 5 best observations; the
+//!    5 best candidates are refined by bounded L-BFGS ([`optimize`]) over the numeric and
+//!    ordinal coordinates (categories held). Discrete coordinates are snapped to their
+//!    values' cells, ordinal ones to the nearest value, and the point decoded with
+//!    `Distribution::from_unit` (or the listed value), so every suggestion is a valid value
+//!    of its distribution. In a finite space ([`crate::finite`]) taken candidates are
+//!    dropped, and a space of at most [`crate::finite::ENUMERATE_MAX`] configurations is
+//!    scored whole: every untried configuration is a candidate and none is refined.
 //!
 //! **Scale.** Exact GP inference costs `O(n³)`. Above [`FIT_MAX`] observations the
 //! hyperparameters are fitted on a subset (the best half of the subset by value, the rest
@@ -52,8 +66,9 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use crate::encode::{Dim, Point, Space};
+use crate::finite::Taken;
 use crate::sobol::Sobol;
-use crate::{quasi_random, History, Suggestion, SuggestionInfo, Trial};
+use crate::{finite_untried, initial_point, Ask, History, Suggestion, SuggestionInfo, Trial};
 use acquisition::log_ei;
 use gp::Gp;
 use optimize::{minimize, Options};
@@ -224,18 +239,26 @@ fn select(values: &[f64], seed: u64) -> (Vec<usize>, Vec<usize>) {
 }
 
 /// The Bayesian-optimization suggestion; see the module documentation.
-pub fn suggest(
-    config: &SweepConfig,
-    trials: &[Trial],
-    seed: u64,
-    sequence_seed: u64,
-) -> Suggestion {
+/// [`Ask::Exhausted`] only in a finite space whose every configuration has run
+/// ([`crate::finite`]).
+pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64, sequence_seed: u64) -> Ask {
     let started = Instant::now();
     let space = Space::new(config);
+    let taken = Taken::new(config, &space, trials);
+    if taken.as_ref().is_some_and(Taken::exhausted) {
+        return Ask::Exhausted;
+    }
     let history = History::new(config, &space, trials);
     let n_init = initial_design(space.len());
     if space.is_empty() || trials.len() < n_init || history.values.len() < 2 {
-        return quasi_random(config, trials.len() as u64, seed, sequence_seed, "bayes");
+        return Ask::Suggest(initial_point(
+            &space,
+            taken.as_ref(),
+            trials.len() as u64,
+            seed,
+            sequence_seed,
+            "bayes",
+        ));
     }
     let width = space.width;
     let (fit_idx, post_idx) = select(&history.values, seed);
@@ -271,6 +294,9 @@ pub fn suggest(
     let fit_ms = started.elapsed().as_secs_f64() * 1e3;
     let n_obs = y.len();
     let mut gp = Gp::new(x.clone(), &y, width, hyper, 0);
+    // The incumbent: the best posterior mean at an observed point, not the best observed
+    // value, which under noise is a lucky draw more often than the best configuration.
+    let (observed_mean, _) = gp.predict(&x);
     // Fantasies: the most recent pending runs, at most a quarter of POST_MAX.
     let pending: Vec<&Point> = history.pending.iter().rev().take(POST_MAX / 4).collect();
     let mut fantasy_best = f64::INFINITY;
@@ -290,7 +316,7 @@ pub fn suggest(
     }
     // The incumbent counts the fantasies as observations: a pending run predicted to beat
     // the best so far leaves no improvement to expect at its own point.
-    let mut best_y = y.iter().copied().fold(fantasy_best, f64::min);
+    let mut best_y = observed_mean.iter().copied().fold(fantasy_best, f64::min);
     // A quantized metric (accuracy on a fixed set) whose best value keeps recurring sits on
     // a plateau; improving on it means reaching the next step, so expected improvement is
     // measured from half a step below the best instead of inviting more runs onto the
@@ -307,16 +333,21 @@ pub fn suggest(
         best_y = best_y.min(warp.forward(raw_best - 0.5 * q));
     }
 
-    // Candidates.
+    // Candidates: in a small finite space every untried configuration, else Sobol points
+    // and perturbations of the best observations (untried ones only, in a finite space).
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let enumerated = taken.as_ref().and_then(|t| t.untried(&space));
+    let exhaustive = enumerated.is_some();
+    let mut cands: Vec<Point> = enumerated.unwrap_or_default();
     let sobol = Sobol::new(space.len(), Some(seed));
-    let mut cands: Vec<Point> = (0..SOBOL_CANDIDATES as u64)
-        .map(|i| space.from_cube(&sobol.point(i)))
-        .collect();
+    if !exhaustive {
+        cands.extend((0..SOBOL_CANDIDATES as u64).map(|i| space.from_cube(&sobol.point(i))));
+    }
     let mut ranked: Vec<usize> = (0..n_obs).collect();
     ranked.sort_by(|&a, &b| y[a].total_cmp(&y[b]));
     let n_dims = space.len();
-    for &i in ranked.iter().take(LOCAL_CENTRES) {
+    let local_centres = if exhaustive { 0 } else { LOCAL_CENTRES };
+    for &i in ranked.iter().take(local_centres) {
         let centre = &history.points[post_idx[i]];
         for k in 0..LOCAL_CANDIDATES {
             // Scales from 0.2 down to 0.0125: coarse and fine moves.
@@ -324,7 +355,7 @@ pub fn suggest(
             let mut p = centre.clone();
             for (dim, v) in space.dims.iter().zip(p.iter_mut()) {
                 match dim {
-                    Dim::Numeric { .. } => *v += scale * normal(&mut rng),
+                    Dim::Numeric { .. } | Dim::Ordinal { .. } => *v += scale * normal(&mut rng),
                     Dim::Categorical { choices, .. } => {
                         if rng.random::<f64>() < 1.0 / n_dims as f64 {
                             *v = rng.random_range(0..choices.len()) as f64;
@@ -335,6 +366,18 @@ pub fn suggest(
             space.snap(&mut p);
             cands.push(p);
         }
+    }
+    if let Some(t) = &taken {
+        if !exhaustive {
+            cands.retain(|p| !t.contains(&space, p));
+        }
+        if cands.is_empty() {
+            cands.extend(t.random_untried(&space, &mut rng));
+        }
+    }
+    if cands.is_empty() {
+        // Unreachable: a space with an untried configuration yields one.
+        return Ask::Exhausted;
     }
     let mut cx = Vec::with_capacity(cands.len() * width);
     for c in &cands {
@@ -356,7 +399,7 @@ pub fn suggest(
         let mut f = 0;
         for (i, dim) in space.dims.iter().enumerate() {
             match dim {
-                Dim::Numeric { .. } => {
+                Dim::Numeric { .. } | Dim::Ordinal { .. } => {
                     out.push((i, f));
                     f += 1;
                 }
@@ -372,7 +415,7 @@ pub fn suggest(
         cm[order[0]],
         cv[order[0]],
     );
-    if !active.is_empty() {
+    if !active.is_empty() && !exhaustive {
         let lo = vec![0.0; active.len()];
         let hi = vec![1.0; active.len()];
         for &c in order.iter().take(REFINED) {
@@ -408,6 +451,9 @@ pub fn suggest(
                 p[dim] = m.x[k];
             }
             space.snap(&mut p);
+            if taken.as_ref().is_some_and(|t| t.contains(&space, &p)) {
+                continue;
+            }
             space.features(&p, &mut feat);
             let (pm, pv) = gp.predict(&feat);
             let s = log_ei(pm[0], pv[0], best_y).0;
@@ -429,10 +475,11 @@ pub fn suggest(
         let mut out = serde_json::Map::new();
         let mut f = 0;
         for dim in &space.dims {
-            let (param, w) = match dim {
-                Dim::Numeric { param, .. } => (*param, 1),
-                Dim::Categorical { param, choices } => (*param, choices.len()),
+            let w = match dim {
+                Dim::Numeric { .. } | Dim::Ordinal { .. } => 1,
+                Dim::Categorical { choices, .. } => choices.len(),
             };
+            let param = dim.param();
             let l = hyper.lengthscales[f..f + w]
                 .iter()
                 .copied()
@@ -442,7 +489,7 @@ pub fn suggest(
         }
         out
     };
-    Suggestion {
+    Ask::Suggest(Suggestion {
         params: space.decode(&point),
         info: SuggestionInfo {
             strategy: "bayes".into(),
@@ -465,10 +512,13 @@ pub fn suggest(
                 "metric_quantum": quantum,
                 "fit_evals": fit_evals,
                 "fit_ms": round4(fit_ms),
+                "incumbent": finite(sign * warp.inverse(best_y)),
+                "candidates": cands.len(),
+                "untried": taken.as_ref().map(finite_untried),
                 "total_ms": round4(started.elapsed().as_secs_f64() * 1e3),
             })),
         },
-    }
+    })
 }
 
 /// The step of a quantized metric (accuracy over a fixed evaluation set, a count), when the

@@ -575,6 +575,22 @@ fn sample_without_replacement_needs_random_over_a_finite_space() {
 }
 
 #[test]
+fn allow_repeats_is_for_bayes_and_tpe() {
+    for method in ["bayes", "tpe"] {
+        let v = ok(&format!("program: t.py\nmethod: {method}\nmetric: {{name: loss}}\nallow_repeats: true\nparameters: {{a: {{values: [1, 2, 3]}}}}\n"));
+        assert!(v.config.allow_repeats);
+    }
+    let v = ok("program: t.py\nmethod: bayes\nmetric: {name: loss}\nparameters: {a: {values: [1, 2, 3]}}\n");
+    assert!(!v.config.allow_repeats);
+    one_error(
+        "program: t.py\nmethod: grid\nallow_repeats: true\nparameters: {a: {values: [1]}}\n",
+        "allow_repeats",
+        3,
+        "applies to `method: bayes` and `method: tpe`",
+    );
+}
+
+#[test]
 fn asha_and_median_rules() {
     let base = "program: t.py\nmethod: random\nmetric: {name: loss}\nparameters: {a: {min: 0.0, max: 1.0}}\n";
     let v = ok(&format!("{base}early_terminate: {{type: asha, grace_period: 2, reduction_factor: 2, max_t: 16, step_key: epoch}}\n"));
