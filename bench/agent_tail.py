@@ -114,6 +114,7 @@ def main():
     binary = os.environ.get("HYPERDIAL_BIN") or shutil.which("hyperdial")
     if not binary:
         raise SystemExit("set HYPERDIAL_BIN to a hyperdial binary")
+    binary = os.path.abspath(binary)
     tmp = tempfile.mkdtemp(prefix="hyperdial-tail-")
     try:
         with open(os.path.join(tmp, "train.py"), "w") as f:

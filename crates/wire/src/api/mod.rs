@@ -21,7 +21,9 @@ mod insights;
 mod runs;
 mod sweeps;
 
-pub use agents::{AgentRegistered, ClaimRequest, RegisterAgent, SweepOver};
+pub use agents::{
+    AgentRegistered, ClaimRequest, RegisterAgent, SweepOver, MAX_CLAIM_WAIT_MS, WAITED_HEADER,
+};
 pub use events::{EventPoint, Hello, MetricsEvent, Resync, RunBrief};
 pub use insights::{
     Axis, AxisKind, Importance, ParamImportance, PointColumns, RunHistory, RunsPage, Series,
