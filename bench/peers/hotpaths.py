@@ -346,7 +346,7 @@ def report(args, results, skipped, started, wall):
                 continue
             done = med(rs, "trials")
             cut = " (cut at %d)" % done if done < n else ""
-            ratio = "%.2f" % (base / rate) if base else "–"
+            ratio = "%.3g" % (base / rate) if base else "–"
             add("| %d | %s | %.0f%s | %s |" % (n, label, rate, cut, ratio))
     add("")
     add("## Logging 20,000 steps × 5 metrics from a script, and reading them back")
@@ -387,7 +387,7 @@ def report(args, results, skipped, started, wall):
         add("Server RSS after %d ask/tell trials: %.0f MiB." % (
             max(args.sizes), med(rs, "server_rss_kib") / 1024))
     add("")
-    add("Raw results (one JSON line per measurement): see the script's standard error.")
+    add("Raw results (one JSON line per measurement) go to the script's standard error.")
     return "\n".join(lines) + "\n"
 
 
