@@ -44,10 +44,13 @@ import math
 import numbers
 import os
 import secrets
+import select
+import shutil
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -422,8 +425,9 @@ class _Transport:
             handlers.append(urllib.request.ProxyHandler({}))
         self._opener = urllib.request.build_opener(*handlers)
 
-    def request(self, method, path, body=None, timeout=None):
-        """Send one request; return the decoded JSON answer (or None). Raises _SendError."""
+    def request(self, method, path, body=None, timeout=None, headers_out=None):
+        """Send one request; return the decoded JSON answer (or None). Raises _SendError.
+        A dict given as ``headers_out`` receives the answer's headers (lower-case names)."""
         if isinstance(body, bytes):
             data = body
         elif body is not None:
@@ -443,6 +447,8 @@ class _Transport:
         try:
             with self._opener.open(req, timeout=timeout) as resp:
                 raw = resp.read()
+                if headers_out is not None:
+                    headers_out.update((k.lower(), v) for k, v in resp.headers.items())
         except urllib.error.HTTPError as err:
             detail = ""
             payload = None
@@ -1195,7 +1201,11 @@ class Run:
 # Ask/tell: drive a sweep from Python without agents
 
 _ASK_TIMEOUT = 300.0  # seconds ask() waits while the server answers 204 (nothing startable yet)
-_ASK_BACKOFF = (0.05, 2.0)  # first and longest sleep between two claims answered 204
+_ASK_BACKOFF = (0.05, 2.0)  # first and longest sleep between two claims answered 204 at once
+_ASK_WAIT = 20.0  # seconds a claim may be held open by the server (its long poll, wait_ms)
+_WAITED_HEADER = "x-hyperdial-waited-ms"  # on a 204 after the server held the claim open
+_CONNECT_SECONDS = 1.5  # seconds Sweep.create/get look for a named server before giving up
+_LOCAL_START_SECONDS = 20.0  # seconds a local server may take to start
 _CALL_RETRY_FOR = 60.0  # seconds a sweep call is retried while the server is unreachable
 _TRIAL_HEARTBEAT = 20.0  # seconds of silence before an open trial gets a heartbeat
 
@@ -1207,7 +1217,7 @@ def _server_from(server):
     return server
 
 
-def _call(transport, method, path, body=None, ok_statuses=()):
+def _call(transport, method, path, body=None, ok_statuses=(), timeout=None, headers_out=None):
     """One API call for the ask/tell API. Network failures and 5xx answers are retried with
     backoff for up to ``_CALL_RETRY_FOR`` seconds; a 422 raises ValueError with the server's
     message; another 4xx raises RuntimeError, unless its status is in ``ok_statuses``, in
@@ -1216,7 +1226,8 @@ def _call(transport, method, path, body=None, ok_statuses=()):
     delay = 0.25
     while True:
         try:
-            return transport.request(method, path, body)
+            return transport.request(method, path, body, timeout=timeout,
+                                     headers_out=headers_out)
         except _SendError as err:
             if err.status in ok_statuses:
                 return err
@@ -1244,6 +1255,168 @@ def _error_text(err):
     if lines and not all(line.strip() in text for line in lines):
         text += "\n" + "\n".join(lines)
     return text
+
+
+# --------------------------------------------------------------------------------------------
+# Finding a server for a Sweep, or starting a local one
+
+_local = None  # the _LocalServer this process started, if any
+_local_lock = threading.Lock()
+
+
+def _answers(transport, seconds):
+    """Whether anything answers HTTP at the transport's server within ``seconds`` (connection
+    refusals are tried again meanwhile: a server may be starting). An HTTP error or a TLS
+    failure counts as an answer: the call that follows says what is wrong."""
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            transport.request("GET", "/api/v1/sweeps?project=hyperdial-probe",
+                              timeout=max(0.05, min(_PROBE_TIMEOUT, left)))
+            return True
+        except _SendError as err:
+            if err.status is not None or not err.retryable:
+                return True
+        if deadline - time.monotonic() <= 0.1:
+            return False
+        time.sleep(0.1)
+
+
+def _hyperdial_binary():
+    """The ``hyperdial`` executable: ``HYPERDIAL_BIN``, else the one on ``PATH``; or None."""
+    named = _env("HYPERDIAL_BIN")
+    if named is not None:
+        return named if os.path.isfile(named) and os.access(named, os.X_OK) else None
+    return shutil.which("hyperdial")
+
+
+class _LocalServer:
+    """``hyperdial server`` started by this process on a free loopback port and the default
+    store (``HYPERDIAL_DB``, else ``./.hyperdial/hyperdial.db``), as ``hyperdial tune`` does.
+
+    Its standard input is a pipe of this process, and it is started with
+    ``--until-stdin-closes``: it shuts down (cleanly) when this process ends, however that
+    happens, and no sooner (it is in a session of its own, so a terminal's Ctrl-C does not stop
+    it under the open trials)."""
+
+    def __init__(self, binary):
+        self._log = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(
+                [binary, "server", "--bind", "127.0.0.1:0", "--until-stdin-closes"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+                start_new_session=True)
+        except OSError as err:
+            raise RuntimeError("hyperdial: cannot start %s server: %s" % (binary, err)) from None
+        first = self._first_line()
+        # "hyperdial server on http://127.0.0.1:PORT (database sqlite://...)"
+        words = first.split()
+        if len(words) < 4 or words[:3] != ["hyperdial", "server", "on"]:
+            self.stop()
+            raise RuntimeError("hyperdial: the local server did not start: %s"
+                               % (first.strip() or self._log_tail() or "no output"))
+        self.url = words[3]
+        self.database = first.partition("(database ")[2].rstrip(")\n ") or "?"
+        threading.Thread(target=self._drain, name="hyperdial-local-server",
+                         daemon=True).start()
+
+    def _first_line(self):
+        deadline = time.monotonic() + _LOCAL_START_SECONDS
+        out = self.proc.stdout
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([out], [], [], left)[0]:
+                break
+            byte = os.read(out.fileno(), 1)
+            if not byte:
+                break
+            line += byte
+        return line.decode("utf-8", "replace")
+
+    def _drain(self):
+        try:
+            while os.read(self.proc.stdout.fileno(), 4096):
+                pass
+        except OSError:
+            pass
+
+    def _log_tail(self):
+        try:
+            self._log.seek(0)
+            return self._log.read().decode("utf-8", "replace").strip()[-2000:]
+        except (OSError, ValueError):
+            return ""
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, wait=10.0):
+        """Close its standard input (it shuts down cleanly), wait, then kill it if need be."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for f in (self.proc.stdout, self._log):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+def _stop_local():
+    """Stop the local server this process started, if any (also run at exit)."""
+    global _local
+    with _local_lock:
+        local, _local = _local, None
+    if local is not None:
+        local.stop()
+
+
+def _sweep_server(server, token):
+    """The base URL a :class:`Sweep` talks to, with a server answering there: ``server``, else
+    ``HYPERDIAL_SERVER``, else :data:`DEFAULT_SERVER`; when none was named and nothing answers
+    at the default address, a local server this process starts (:class:`_LocalServer`).
+    A named server that does not answer within ``_CONNECT_SECONDS`` raises RuntimeError with
+    the command that starts one."""
+    global _local
+    named = server or _env("HYPERDIAL_SERVER")
+    url = _server_from(named)
+    if not named:
+        with _local_lock:
+            if _local is not None and _local.alive():
+                return _local.url
+    if _answers(_Transport(url, token), _CONNECT_SECONDS if named else _PROBE_TIMEOUT):
+        return url
+    if named:
+        raise RuntimeError(
+            "hyperdial: no server answers at %s. Start one there with `hyperdial server` "
+            "(`hyperdial server --bind HOST:PORT --token TOKEN` for other machines), or leave "
+            "the server unset (no server= and no HYPERDIAL_SERVER) to have this process start "
+            "a local one" % url)
+    binary = _hyperdial_binary()
+    if binary is None:
+        raise RuntimeError(
+            "hyperdial: no server answers at %s, and no `hyperdial` binary was found to start "
+            "a local one (on PATH, or named by HYPERDIAL_BIN). Run `hyperdial server` in the "
+            "directory whose .hyperdial/ should keep the sweeps, or set HYPERDIAL_SERVER to a "
+            "running server" % url)
+    with _local_lock:
+        if _local is None or not _local.alive():
+            _local = _LocalServer(binary)
+            _warn("no server at %s: started a local one at %s on %s (dashboard %s/); it stops "
+                  "when this process exits (`hyperdial server` shows the sweeps later)"
+                  % (url, _local.url, _local.database, _local.url))
+        return _local.url
+
+
+atexit.register(_stop_local)
 
 
 def _finite_or_none(value, what):
@@ -1335,7 +1508,12 @@ class Sweep:
         print(sweep.best().params)
 
     The server is the ``server`` argument, else ``HYPERDIAL_SERVER``, else
-    ``http://127.0.0.1:8337``; ``HYPERDIAL_TOKEN`` is sent as a bearer token when set.
+    ``http://127.0.0.1:8337``; ``HYPERDIAL_TOKEN`` is sent as a bearer token when set. When
+    neither names a server and none answers at the default address, :meth:`create` and
+    :meth:`get` start a local ``hyperdial server`` on the default store
+    (``./.hyperdial/hyperdial.db``, or ``HYPERDIAL_DB``), as ``hyperdial tune`` does; it
+    stops when this process exits. A named server that does not answer fails within 2 s
+    with the command to run.
     """
 
     def __init__(self, data, server=None, token=None):
@@ -1400,7 +1578,7 @@ class Sweep:
             body["seed"] = int(seed)
         if resume:
             body["resume"] = True
-        sweep = cls({"id": "?"}, server=server)
+        sweep = cls({"id": "?"}, server=_sweep_server(server, _env("HYPERDIAL_TOKEN")))
         data = _call(sweep._transport, "POST", "/api/v1/sweeps", body)
         sweep._set(data)
         return sweep
@@ -1408,7 +1586,7 @@ class Sweep:
     @classmethod
     def get(cls, sweep_id, server=None):
         """The sweep with this id."""
-        sweep = cls({"id": sweep_id}, server=server)
+        sweep = cls({"id": sweep_id}, server=_sweep_server(server, _env("HYPERDIAL_TOKEN")))
         sweep.refresh()
         return sweep
 
@@ -1438,15 +1616,23 @@ class Sweep:
         """The next trial to evaluate (a :class:`Trial`), or None when the sweep is over.
 
         While nothing can start now (the sweep is paused, or ``run_cap`` is reached with
-        trials still open) it asks again with backoff, for at most ``timeout`` seconds
-        (default 300), then raises TimeoutError.
+        trials still open) it waits, for at most ``timeout`` seconds (default 300), then
+        raises TimeoutError: each claim asks the server to hold it open for up to 20 s and
+        answer as soon as a trial can start or the sweep ends (a long poll); a server that
+        answers at once (one without the long poll) is asked again with backoff.
         """
         timeout = _ASK_TIMEOUT if timeout is None else timeout
         deadline = time.monotonic() + timeout
         delay = _ASK_BACKOFF[0]
         while True:
-            answer = _call(self._transport, "POST", self._path("claim"), {},
-                           ok_statuses=(410,))
+            # Long poll: the server may hold the claim open until a trial can start or the
+            # sweep ends; a server that does not know wait_ms answers at once.
+            wait = min(_ASK_WAIT, max(0.0, deadline - time.monotonic()))
+            body = {"wait_ms": int(wait * 1000)} if wait >= 0.001 else {}
+            headers = {}
+            answer = _call(self._transport, "POST", self._path("claim"), body,
+                           ok_statuses=(410,), timeout=_REQUEST_TIMEOUT + wait,
+                           headers_out=headers)
             if isinstance(answer, _SendError):
                 if isinstance(answer.payload, dict) and answer.payload.get("state"):
                     self.data["state"] = answer.payload["state"]
@@ -1462,6 +1648,8 @@ class Sweep:
                 raise TimeoutError(
                     "hyperdial: sweep %s had no trial to start for %.0f s (paused, or run_cap "
                     "reached with trials still open: tell them first)" % (self.id, timeout))
+            if _WAITED_HEADER in headers:
+                continue  # the server waited for us: ask again at once
             time.sleep(min(delay, max(0.0, deadline - now)))
             delay = min(delay * 2, _ASK_BACKOFF[1])
 

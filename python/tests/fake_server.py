@@ -49,6 +49,7 @@ class FakeServer:
         self.sweep_runs = {}  # run id -> run object, for runs handed out by claims
         self.sweep_cap = 1000  # claims beyond this many runs of a sweep answer 410
         self.claim_statuses = []  # statuses answered to the next claims first (e.g. [204])
+        self.claim_long_poll = False  # a 204 to a claim with wait_ms says the server waited
         self._httpd = None
         self._thread = None
 
@@ -79,6 +80,8 @@ class FakeServer:
                 req.status = status
                 data = json.dumps(answer).encode("utf-8")
                 self.send_response(status)
+                for name, value in getattr(req, "headers_out", {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -183,6 +186,9 @@ class FakeServer:
                     status = self.claim_statuses.pop(0)
                     if status == 410:
                         return 410, {"error": "the sweep is finished", "state": "finished"}
+                    wait_ms = (req.body or {}).get("wait_ms")
+                    if status == 204 and self.claim_long_poll and wait_ms:
+                        req.headers_out = {"X-Hyperdial-Waited-Ms": str(wait_ms)}
                     return status, None
                 runs = [r for r in self.sweep_runs.values() if r["sweep"] == sweep["id"]]
                 if len(runs) >= self.sweep_cap:

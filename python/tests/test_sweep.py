@@ -24,7 +24,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(HERE, os.pardir))
 
 import hyperdial  # noqa: E402
-from fake_server import FakeServer, wait_for  # noqa: E402
+from fake_server import FakeServer, closed_port_url, wait_for  # noqa: E402
 
 
 class SweepTestCase(unittest.TestCase):
@@ -105,7 +105,7 @@ class AskTellTests(SweepTestCase):
         sweep = self.create()
         trial = sweep.ask()
         (claim,) = self.server.of("POST", "/claim")
-        self.assertEqual(claim.body, {})  # no agent
+        self.assertEqual(list(claim.body), ["wait_ms"])  # no agent; a long poll
         self.assertEqual(trial.number, 1)
         self.assertEqual(trial.params, {"x": 0.1, "opt.lr": 0.01, "opt.kind": "adam"})
         self.assertEqual(trial.config.opt.kind, "adam")
@@ -184,6 +184,19 @@ class AskTellTests(SweepTestCase):
         self.assertIsNotNone(trial)
         self.assertEqual(len(self.server.of("POST", "/claim")), 4)
 
+    def test_ask_asks_the_server_to_wait_and_asks_again_at_once_after_a_long_poll(self):
+        sweep = self.create()
+        self.server.claim_long_poll = True
+        self.server.claim_statuses = [204, 204, 204]
+        # A backoff sleep would outlast the timeout: only asking again at once gets a trial.
+        with mock.patch.object(hyperdial, "_ASK_BACKOFF", (60.0, 60.0)):
+            trial = sweep.ask(timeout=30)
+        self.assertIsNotNone(trial)
+        claims = self.server.of("POST", "/claim")
+        self.assertEqual(len(claims), 4)
+        for req in claims:
+            self.assertTrue(0 < req.body["wait_ms"] <= 20000, req.body)
+
     def test_ask_times_out(self):
         sweep = self.create()
         self.server.claim_statuses = [204] * 1000
@@ -245,6 +258,31 @@ class AskTellTests(SweepTestCase):
         sweep = hyperdial.Sweep({"id": "x"}, server="http://127.0.0.1:9")
         with self.assertRaises(RuntimeError):
             sweep.ask()
+
+    def test_a_named_server_that_does_not_answer_fails_at_once_with_the_command(self):
+        url = closed_port_url()
+        # The ordinary retry window (60 s) is not what create() waits for a first contact.
+        with mock.patch.object(hyperdial, "_CALL_RETRY_FOR", 3600.0):
+            for named in ({"server": url}, {}):
+                env = {"HYPERDIAL_SERVER": url} if not named else {}
+                with mock.patch.dict(os.environ, env):
+                    t0 = time.monotonic()
+                    with self.assertRaises(RuntimeError) as ctx:
+                        hyperdial.Sweep.create(self.CONFIG, **named)
+                    # A hang guard far above the 1.5 s budget (the old wait was about 58 s).
+                    self.assertLess(time.monotonic() - t0, 15.0)
+                message = str(ctx.exception)
+                self.assertIn("no server answers at %s" % url, message)
+                self.assertIn("`hyperdial server`", message)
+
+    def test_without_a_server_or_a_binary_the_error_says_what_to_run(self):
+        env = {"HYPERDIAL_BIN": os.path.join(tempfile.gettempdir(), "no-such-hyperdial")}
+        with mock.patch.object(hyperdial, "DEFAULT_SERVER", closed_port_url()), \
+                mock.patch.dict(os.environ, env):
+            with self.assertRaises(RuntimeError) as ctx:
+                hyperdial.Sweep.create(self.CONFIG)
+        self.assertIn("no `hyperdial` binary was found", str(ctx.exception))
+        self.assertIn("Run `hyperdial server`", str(ctx.exception))
 
 
 def _find_binary():
@@ -354,6 +392,86 @@ class RealServerTests(unittest.TestCase):
         self.assertEqual(sweep.best().id, third.id)
         states = [t.state for t in sweep.trials()]
         self.assertEqual(states, ["failed", "failed", "finished"])
+
+
+@unittest.skipUnless(BINARY, "no hyperdial binary (set HYPERDIAL_BIN, or build it with "
+                             "`cargo build --release -p hyperdial-cli`)")
+class LocalServerTests(unittest.TestCase):
+    """Sweep.create with no server named and none at the default address starts one."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="hyperdial-local-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        cwd = os.getcwd()
+        os.chdir(self.tmp)
+        self.addCleanup(os.chdir, cwd)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERDIAL_")}
+        env["HYPERDIAL_BIN"] = BINARY
+        patches = [mock.patch.dict(os.environ, env, clear=True),
+                   # Nothing at the default address, whatever this machine runs on 8337.
+                   mock.patch.object(hyperdial, "DEFAULT_SERVER", closed_port_url())]
+        for p in patches:
+            p.start()
+            self.addCleanup(p.stop)
+        self.addCleanup(hyperdial._stop_local)
+
+    CONFIG = {"method": "grid", "metric": {"name": "loss", "goal": "minimize"},
+              "parameters": {"x": {"values": [1, 2, 3]}}}
+
+    def test_create_starts_a_local_server_on_the_default_store_and_stops_it(self):
+        sweep = hyperdial.Sweep.create(self.CONFIG, project="local")
+        self.assertNotEqual(sweep.server, hyperdial.DEFAULT_SERVER)
+        self.assertTrue(sweep.server.startswith("http://127.0.0.1:"), sweep.server)
+        values = []
+        while (trial := sweep.ask(timeout=30)) is not None:
+            sweep.tell(trial, trial.params["x"] * 2.0)
+            values.append(trial.params["x"])
+        self.assertEqual(sorted(values), [1, 2, 3])
+        self.assertEqual(sweep.best().value, 2.0)
+        # Later sweeps of this process use the same server; get() finds the sweep there.
+        again = hyperdial.Sweep.get(sweep.id)
+        self.assertEqual((again.server, again.state), (sweep.server, "finished"))
+        local = hyperdial._local
+        hyperdial._stop_local()
+        self.assertEqual(local.proc.returncode, 0)
+        # The sweeps are in the default store, for `hyperdial server` to show later.
+        self.assertTrue(os.path.isfile(os.path.join(self.tmp, ".hyperdial", "hyperdial.db")))
+
+    def test_the_local_server_ends_with_the_process_that_started_it(self):
+        script = (
+            "import os, sys, time\n"
+            "sys.path.insert(0, %r)\n"
+            "import hyperdial\n"
+            "hyperdial.DEFAULT_SERVER = %r\n"
+            "sweep = hyperdial.Sweep.create({'method': 'random', 'parameters': "
+            "{'x': {'min': 0.0, 'max': 1.0}}})\n"
+            "print(hyperdial._local.proc.pid, flush=True)\n"
+            "time.sleep(3600)\n" % (os.path.join(HERE, os.pardir), hyperdial.DEFAULT_SERVER))
+        child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, cwd=self.tmp)
+        try:
+            pid = int(child.stdout.readline().decode() or "0")
+            if pid == 0:
+                child.kill()
+                self.fail("the script failed: %s" % child.stderr.read().decode())
+            self.assertTrue(_running(pid))
+        finally:
+            child.kill()  # SIGKILL: no atexit, no cleanup of any kind
+            child.wait()
+            child.stdout.close()
+            child.stderr.close()
+        # Its pipe closed with it: the server shuts down on its own.
+        self.assertTrue(wait_for(lambda: not _running(pid), timeout=60),
+                        "the local server outlived the process that started it")
+
+
+def _running(pid):
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":

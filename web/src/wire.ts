@@ -64,6 +64,13 @@ export interface BudgetStatus {
 export interface ClaimRequest {
   /** The claiming agent's id. */
   agent?: string | null;
+  /**
+   * Long poll: when nothing can start now, how long the server may hold the claim open,
+   * in milliseconds, and answer as soon as a run can start or the sweep is over, instead
+   * of answering `204` at once. At most 30000 (larger values are cut to it); absent or
+   * `0`: no wait. A `204` after such a wait carries the header `x-hyperdial-waited-ms`.
+   */
+  wait_ms?: number | null;
 }
 
 /**

@@ -11,6 +11,16 @@
 //!   broken training command would otherwise burn through the whole sweep in seconds, every
 //!   run marked failed and imputed as the worst value.
 //!
+//! # Waiting for a run
+//!
+//! When nothing can start now (the sweep is paused, or its last runs are in flight on other
+//! agents), the agent does not poll: its claim asks the server to hold it open for up to
+//! [`AgentOptions::claim_wait`] (`wait_ms`, a long poll), and the server answers the moment a
+//! run can start or the sweep is over, so the agent exits when the sweep's last run ends. A
+//! wait that runs out is asked again at once. A server that ignores `wait_ms` (older than
+//! the long poll) answers `204` at once, without the header that says it waited; then the
+//! agent asks again every [`AgentOptions::poll`], as it always did.
+//!
 //! Which failures count for the crash-loop guard: those of the process itself (non-zero exit,
 //! killed by a signal, could not start) and of the command template (e.g. an unset
 //! `${envvar:…}`). A run that exited 0 but that the server marks `failed` (its sweep metric is
@@ -53,6 +63,10 @@ pub const CRASH_LOOP_RUNS: u32 = 3;
 /// A failed run counts for the crash-loop guard when it ended within this time of its start.
 pub const CRASH_LOOP_WINDOW: Duration = Duration::from_secs(60);
 
+/// How long an agent lets the server hold a claim open (its long poll) by default: 20 s, below
+/// the server's cap (30 s) and the idle limits of common proxies.
+pub const CLAIM_WAIT: Duration = Duration::from_secs(20);
+
 /// Settings of [`run_agent`].
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
@@ -79,8 +93,13 @@ pub struct AgentOptions {
     pub heartbeat: Duration,
     /// Time between SIGTERM and SIGKILL when a run must stop (default 10 s).
     pub grace: Duration,
-    /// Wait before asking again when no run can start now (`204`; default 1 s).
+    /// Wait before asking again when no run can start now and the server answered at once
+    /// (`204` without a long poll: a server that does not know `wait_ms`; default 1 s).
     pub poll: Duration,
+    /// Long poll: how long the server may hold a claim open waiting for a run to start or
+    /// the sweep to end ([`Client::claim_waiting`]; default [`CLAIM_WAIT`], `0` turns it off
+    /// and the agent polls every [`AgentOptions::poll`]).
+    pub claim_wait: Duration,
     /// Copy every run's output to the agent's own standard output and error (default off).
     pub echo: bool,
     /// Start every run under this reaper executable ([`SuperviseOptions::reaper`]; default
@@ -94,7 +113,8 @@ pub struct AgentOptions {
 
 impl AgentOptions {
     /// Options for `server` and `sweep` with the defaults: no token, no count, runs start in
-    /// the current directory, state in `.hyperdial`, heartbeat 2 s, grace 10 s, poll 1 s.
+    /// the current directory, state in `.hyperdial`, heartbeat 2 s, grace 10 s, poll 1 s,
+    /// claim wait [`CLAIM_WAIT`].
     pub fn new(server: impl Into<String>, sweep: impl Into<String>) -> AgentOptions {
         AgentOptions {
             server: server.into(),
@@ -107,6 +127,7 @@ impl AgentOptions {
             heartbeat: Duration::from_secs(2),
             grace: Duration::from_secs(10),
             poll: Duration::from_secs(1),
+            claim_wait: CLAIM_WAIT,
             echo: false,
             reaper: None,
             wandb: false,
@@ -268,12 +289,22 @@ pub async fn run_agent(
         if *shutdown.borrow_and_update() >= 1 {
             break;
         }
+        // A claim may be held open by the server for up to `claim_wait`: any shutdown level
+        // (claim no more) ends the wait.
         let claim = tokio::select! {
-            claim = client.claim(&opts.sweep, &agent) => claim?,
-            () = wait_level(&mut shutdown, 2) => break,
+            claim = client.claim_waiting(&opts.sweep, &agent, opts.claim_wait) => claim?,
+            () = wait_level(&mut shutdown, 1) => break,
         };
         let run = match claim {
             Claim::Run(run) => run,
+            Claim::Waited => {
+                // The server waited and found nothing: it will wait again; ask at once.
+                if !waiting {
+                    waiting = true;
+                    let _ = events.send(Event::Waiting);
+                }
+                continue;
+            }
             Claim::Wait => {
                 if !waiting {
                     waiting = true;

@@ -59,7 +59,7 @@ use std::time::{Duration, Instant};
 
 use hyperdial_wire::api::{
     AgentRegistered, ClaimRequest, DeliveryRequest, GitInfo, MetricsRequest, OutputRequest,
-    RegisterAgent, Started, SweepOver,
+    RegisterAgent, Started, SweepOver, MAX_CLAIM_WAIT_MS, WAITED_HEADER,
 };
 use hyperdial_wire::SweepState;
 use reqwest::{Method, StatusCode};
@@ -233,6 +233,10 @@ pub enum Claim {
     /// `204`: nothing can start now (paused sweep, or `run_cap`/grid reached while runs are
     /// in flight); ask again later.
     Wait,
+    /// `204` after the server held the claim open for the whole wait asked of it
+    /// ([`Client::claim_waiting`]; the answer carried [`WAITED_HEADER`]): nothing became
+    /// available meanwhile, and the server will wait again, so ask again at once.
+    Waited,
     /// `410`: the sweep is over and hands out no more runs.
     Over {
         /// The sweep's state (`finished` when the answer did not say).
@@ -272,9 +276,12 @@ impl fmt::Debug for Client {
 }
 
 /// A status answer below 500, with its body.
+#[derive(Default)]
 struct Answer {
     status: StatusCode,
     body: Vec<u8>,
+    /// The answer carried [`WAITED_HEADER`] (a claim held open for its whole wait).
+    waited: bool,
 }
 
 impl Client {
@@ -425,12 +432,31 @@ impl Client {
 
     /// `POST /api/v1/sweeps/{id}/claim`: the next run to start, or why there is none.
     pub async fn claim(&self, sweep: &str, agent: &str) -> Result<Claim> {
+        self.claim_waiting(sweep, agent, Duration::ZERO).await
+    }
+
+    /// [`Client::claim`] with a long poll: when nothing can start now, the server may hold
+    /// the claim open for up to `wait` (it caps it at [`MAX_CLAIM_WAIT_MS`]) and answers as
+    /// soon as a run can start or the sweep is over; [`Claim::Waited`] when the wait ran out.
+    /// A server that does not know `wait_ms` answers at once with [`Claim::Wait`]. The
+    /// request's time limit grows by `wait`.
+    pub async fn claim_waiting(&self, sweep: &str, agent: &str, wait: Duration) -> Result<Claim> {
         let path = format!("/api/v1/sweeps/{}/claim", seg(sweep));
+        let wait_ms = (wait.as_millis() as u64).min(MAX_CLAIM_WAIT_MS);
         let body = body_of(&ClaimRequest {
             agent: Some(agent.to_string()),
+            wait_ms: (wait_ms > 0).then_some(wait_ms),
         });
-        let answer = self.request(Method::POST, &path, Some(&body)).await?;
+        let answer = self
+            .request_within(
+                Method::POST,
+                &path,
+                Some(&body),
+                Duration::from_millis(wait_ms),
+            )
+            .await?;
         match answer.status.as_u16() {
+            204 if answer.waited => Ok(Claim::Waited),
             204 => Ok(Claim::Wait),
             410 => {
                 let state = serde_json::from_slice::<SweepOver>(&answer.body)
@@ -594,6 +620,18 @@ impl Client {
     /// Send a request, retrying transport errors and transient answers (5xx, 408, 429)
     /// within the retry budget. Returns any other answer.
     async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Answer> {
+        self.request_within(method, path, body, Duration::ZERO)
+            .await
+    }
+
+    /// [`Client::request`] with `extra` time allowed for each attempt (a claim's long poll).
+    async fn request_within(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        extra: Duration,
+    ) -> Result<Answer> {
         let url = format!("{}{}", self.base, path);
         if !self.base.starts_with("http://") && !self.base.starts_with("https://") {
             return Err(ClientError::BadUrl {
@@ -606,6 +644,7 @@ impl Client {
         let encoded: Option<Vec<u8>> = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
         // Large metric batches take the server a while to store: 1 s more per 256 KiB.
         let timeout = REQUEST_TIMEOUT
+            + extra
             + Duration::from_secs_f64(encoded.as_ref().map_or(0, Vec::len) as f64 / 262_144.0);
         loop {
             let mut req = self.http.request(method.clone(), &url).timeout(timeout);
@@ -620,11 +659,13 @@ impl Client {
             let failure = match req.send().await {
                 Ok(resp) => {
                     let status = resp.status();
+                    let waited = resp.headers().contains_key(WAITED_HEADER);
                     match resp.bytes().await {
                         Ok(bytes) => {
                             let answer = Answer {
                                 status,
                                 body: bytes.to_vec(),
+                                waited,
                             };
                             if !is_transient_status(status.as_u16()) {
                                 return Ok(answer);
@@ -1011,6 +1052,7 @@ mod tests {
         let answer = |status: StatusCode, body: &str| Answer {
             status,
             body: body.as_bytes().to_vec(),
+            ..Default::default()
         };
         let crashed = answer(
             StatusCode::CONFLICT,
@@ -1164,6 +1206,7 @@ mod tests {
         let answer = Answer {
             status: StatusCode::NOT_FOUND,
             body: br#"{"error": "no sweep k3x9"}"#.to_vec(),
+            ..Default::default()
         };
         let err = status_error(&Method::GET, "/api/v1/sweeps/k3x9", &answer);
         assert_eq!(
@@ -1173,7 +1216,7 @@ mod tests {
         assert_eq!(err.status(), Some(404));
         let answer = Answer {
             status: StatusCode::BAD_GATEWAY,
-            body: Vec::new(),
+            ..Default::default()
         };
         assert!(status_error(&Method::GET, "/x", &answer)
             .to_string()
@@ -1181,6 +1224,7 @@ mod tests {
         let answer = Answer {
             status: StatusCode::BAD_REQUEST,
             body: "é".repeat(400).into_bytes(),
+            ..Default::default()
         };
         let msg = status_error(&Method::GET, "/x", &answer).to_string();
         assert!(msg.ends_with('…'));

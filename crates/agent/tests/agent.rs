@@ -262,6 +262,42 @@ async fn waits_while_nothing_can_start() {
     let waits = events.iter().filter(|e| **e == Event::Waiting).count();
     assert_eq!(waits, 1, "one Waiting per wait, not per poll");
     assert_eq!(s.mock.lock().claims, 1);
+    // Every claim asked the server to wait; this one (an older server) answered at once
+    // without saying it waited, and the agent polled.
+    let asked = s.mock.lock().claim_waits.clone();
+    assert_eq!(asked, vec![Some(20_000); 5]);
+}
+
+#[tokio::test]
+async fn a_claim_the_server_held_open_is_asked_again_without_polling() {
+    let state = MockState {
+        waits: 3,
+        long_poll: true,
+        ..sweep_state(SOURCE, params(1))
+    };
+    let mut s = setup(state, "exit 0").await;
+    // A poll the agent must never sit out: each wait was the server's.
+    s.opts.poll = Duration::from_secs(3600);
+    let (result, events) = tokio::time::timeout(Duration::from_secs(300), go(s.opts.clone()))
+        .await
+        .expect("the agent polled after a long poll instead of asking again");
+    assert_eq!(result.unwrap().finished, 1);
+    assert_eq!(events.iter().filter(|e| **e == Event::Waiting).count(), 1);
+    assert_eq!(s.mock.lock().claim_waits.len(), 5);
+}
+
+#[tokio::test]
+async fn claim_wait_zero_turns_the_long_poll_off() {
+    let state = MockState {
+        waits: 1,
+        long_poll: true,
+        ..sweep_state(SOURCE, params(1))
+    };
+    let mut s = setup(state, "exit 0").await;
+    s.opts.claim_wait = Duration::ZERO;
+    let (result, _) = go(s.opts.clone()).await;
+    assert_eq!(result.unwrap().finished, 1);
+    assert_eq!(s.mock.lock().claim_waits, vec![None; 3]);
 }
 
 #[tokio::test]

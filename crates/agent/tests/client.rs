@@ -40,6 +40,19 @@ async fn the_run_life_cycle() {
     );
 
     assert_eq!(client.claim("sw1", &agent).await.unwrap(), Claim::Wait);
+    mock.lock().waits = 2;
+    mock.lock().long_poll = true;
+    // A server with the long poll says it waited, but only for a claim that asked it to.
+    assert_eq!(
+        client
+            .claim_waiting("sw1", &agent, Duration::from_secs(60))
+            .await
+            .unwrap(),
+        Claim::Waited
+    );
+    assert_eq!(client.claim("sw1", &agent).await.unwrap(), Claim::Wait);
+    // The wait asked is capped at the server's limit; a plain claim asks for none.
+    assert_eq!(mock.lock().claim_waits[1..], [Some(30_000), None]);
     let Claim::Run(run) = client.claim("sw1", &agent).await.unwrap() else {
         panic!("expected a run");
     };

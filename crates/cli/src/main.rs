@@ -157,6 +157,11 @@ enum Command {
         /// repeatable; `*` for any), e.g. behind an SSH tunnel on another port.
         #[arg(long = "allowed-host", value_name = "NAME")]
         allowed_hosts: Vec<String>,
+        /// Shut down (gracefully) when standard input reaches its end: a process that starts
+        /// the server for itself (the Python client's local server) passes it a pipe, so the
+        /// server ends with that process however it ends.
+        #[arg(long, hide = true)]
+        until_stdin_closes: bool,
     },
     /// Create a sweep on a server and print its id and the agent command.
     Sweep {
@@ -480,6 +485,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             tls_cert,
             tls_key,
             run_timeout,
+            until_stdin_closes,
         } => {
             server::run(server::ServerArgs {
                 db,
@@ -488,6 +494,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 allowed_hosts,
                 tls: tls_cert.zip(tls_key),
                 run_timeout,
+                until_stdin_closes,
             })
             .await
         }

@@ -430,3 +430,102 @@ async fn hyperdial_ui_on_postgres_sees_the_events_of_a_server() {
     ui.kill().ok();
     ui.wait().ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_parked_on_one_server_is_woken_by_a_run_ending_through_the_other() {
+    let Some(db) = database("multi_server parked claim across servers") else {
+        return;
+    };
+    let s = Scratch::new("multi-claim-wait");
+    // Server one logs its parked claims, so the test knows when one is parked.
+    let port = free_port();
+    let one = s
+        .cmd(&[
+            "server",
+            "--db",
+            &db,
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("HYPERDIAL_LOG", "warn,hyperdial_server::api::claim=debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut one = ServerProcess {
+        child: one,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let (tx, log) = std::sync::mpsc::channel::<String>();
+    let stderr = one.child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let one_url = one.url.clone();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server one did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let two = ServerProcess::start(&s, Path::new(&db), free_port());
+    let id = create_sweep(&s, &one_url, &grid(1));
+    let mut events = Events::open(&one_url, &id).await;
+    until_events_flow(&mut events, &two.url, &id).await;
+
+    let claim = format!("/api/v1/sweeps/{id}/claim");
+    let (status, only) = post(&two.url, &claim).await;
+    assert_eq!(status, 200, "{only}");
+    // The grid is spent and its run in flight: a claim on server one parks.
+    let waiting = {
+        let url = format!("{one_url}{claim}");
+        tokio::spawn(async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .json(&json!({"wait_ms": 30_000}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        })
+    };
+    let (log, seen) = tokio::task::spawn_blocking(move || {
+        let mut seen = Vec::new();
+        while !seen.iter().any(|l: &String| l.contains("claim parked")) {
+            seen.push(
+                log.recv_timeout(Duration::from_secs(120))
+                    .expect("server one parked no claim"),
+            );
+        }
+        (log, seen)
+    })
+    .await
+    .unwrap();
+    // The run ends through server two; server one hears of it and its claim answers the end.
+    let run = only["run"]["id"].as_str().unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/runs/{run}/finish", two.url))
+        .json(&json!({"exit_code": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (status, answer) = waiting.await.unwrap();
+    assert_eq!(status, 410, "{answer}");
+    assert_eq!(answer["state"], "finished");
+    // Woken by the other server's notice, not found by the periodic recheck alone.
+    one.kill9();
+    let rest: Vec<String> = seen.into_iter().chain(log.try_iter()).collect();
+    assert!(
+        rest.iter().any(|l| l.contains("claim woken")),
+        "server one's claim was never woken: {rest:#?}"
+    );
+}

@@ -22,6 +22,9 @@
 //!   with backoff (0.25 s doubling to 30 s), and after every reconnect tells its subscribers
 //!   `resync` (notifications sent meanwhile are gone) and forgets the learning curves cached
 //!   for early termination.
+//! - **Parked claims.** Every notice wakes the claims parked here on its sweep (a `resync`, and
+//!   every reconnect, wakes all of them), so an agent waiting on this server learns at once of a
+//!   run that ended through another one ([`crate::api::claim`]).
 //! - **Caches.** A `metrics` notice marks that run's curve stale in the controller's
 //!   [`CurveCache`](crate::early_stop::CurveCache), so early-termination decisions see points
 //!   stored through other servers.
@@ -297,6 +300,7 @@ async fn listen(fanout: Arc<PgFanout>, controller: Arc<Controller>) {
         if !first {
             // Whatever was sent while the connection was down is gone.
             controller.curve_cache.clear();
+            controller.events.wake_claims("resync", None);
             controller.events.deliver(
                 "resync",
                 None,
@@ -340,6 +344,7 @@ async fn receive(c: &Controller, fanout: &PgFanout, payload: &str) {
     if let ("metrics", Some(sweep), Some(run)) = (kind, sweep, wire.id.as_deref()) {
         c.curve_cache.mark_stale(sweep, run);
     }
+    c.events.wake_claims(kind, sweep);
     if !c.events.local() {
         return;
     }

@@ -245,13 +245,12 @@ async fn after_crash(controller: &Controller, ids: Vec<String>) {
     let mut sweeps: Vec<String> = Vec::new();
     for id in ids {
         if let Ok(Some(run)) = store.run(&id).await {
-            if controller.events.active() {
-                controller.events.publish(
-                    "run_finished",
-                    run.sweep_id.as_deref(),
-                    &api::views::run_brief(&run),
-                );
-            }
+            // Published even without subscribers: it also wakes the claims parked on the sweep.
+            controller.events.publish(
+                "run_finished",
+                run.sweep_id.as_deref(),
+                &api::views::run_brief(&run),
+            );
             if let Some(sweep) = run.sweep_id {
                 if !sweeps.contains(&sweep) {
                     sweeps.push(sweep);
@@ -337,9 +336,12 @@ pub async fn serve(
         }
     });
     let store = state.controller.store().clone();
+    let claim_waits = state.controller.events.claim_waits();
     let (begun_tx, begun_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;
+        // Parked claims answer at once instead of holding the shutdown for their wait.
+        claim_waits.close();
         let _ = begun_tx.send(());
     };
     let app = app(state);

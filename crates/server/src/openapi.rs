@@ -303,7 +303,10 @@ pub fn document() -> Value {
         if r.path.ends_with("/claim") {
             responses.insert(
                 "204".into(),
-                json!({"description": "nothing to start now; ask again later"}),
+                json!({
+                    "description": "nothing to start now; ask again later (at once when the header x-hyperdial-waited-ms says the server held the claim for its wait_ms)",
+                    "headers": {"x-hyperdial-waited-ms": {"description": "milliseconds the server held the claim open (long poll)", "schema": {"type": "integer"}}}
+                }),
             );
             responses.insert(
                 "410".into(),

@@ -30,6 +30,11 @@ pub struct MockState {
     pub queue: VecDeque<Value>,
     /// Answer 204 to this many claims before handing out runs.
     pub waits: u32,
+    /// Act as a server with the claim long poll: a 204 to a claim that asked to wait
+    /// (`wait_ms`) carries the header that says the server waited (without waiting).
+    pub long_poll: bool,
+    /// The `wait_ms` of every claim received, in order.
+    pub claim_waits: Vec<Option<u64>>,
     pub claims: u32,
     pub agents: Vec<Value>,
     pub runs: BTreeMap<String, RunRec>,
@@ -195,9 +200,18 @@ async fn claim(
     if body(&b).get("agent").and_then(Value::as_str).is_none() {
         return err(StatusCode::BAD_REQUEST, "no agent");
     }
+    let wait_ms = body(&b).get("wait_ms").and_then(Value::as_u64);
+    st.claim_waits.push(wait_ms);
     if st.waits > 0 {
         st.waits -= 1;
-        return StatusCode::NO_CONTENT.into_response();
+        let mut answer = StatusCode::NO_CONTENT.into_response();
+        if st.long_poll && wait_ms.is_some_and(|w| w > 0) {
+            answer.headers_mut().insert(
+                hyperdial_wire::api::WAITED_HEADER,
+                axum::http::HeaderValue::from(wait_ms.unwrap_or(0)),
+            );
+        }
+        return answer;
     }
     let Some(params) = st.queue.pop_front() else {
         return (

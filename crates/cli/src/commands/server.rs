@@ -1,7 +1,9 @@
 //! `hyperdial server`: serve the API and overview pages until SIGINT (Ctrl-C), SIGTERM or
 //! SIGHUP. Any of them shuts it down gracefully: it stops accepting connections, lets requests
 //! in flight finish (for at most [`hyperdial_server::SHUTDOWN_GRACE`]) and closes the database
-//! cleanly (the WAL is checkpointed), then exits 0.
+//! cleanly (the WAL is checkpointed), then exits 0. With the hidden `--until-stdin-closes` it
+//! also does so when its standard input reaches its end: a process that starts a server for
+//! itself (the Python client's local server) gives it a pipe, and the server ends with it.
 //!
 //! With `--tls-cert` and `--tls-key` it serves HTTPS only and prints `https://` URLs; a bad
 //! certificate or key file stops it before it listens, with the file and what is wrong.
@@ -37,6 +39,8 @@ pub struct ServerArgs {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Silence limit of sweep runs, in seconds.
     pub run_timeout: f64,
+    /// Also shut down when standard input reaches its end (a parent's pipe closed).
+    pub until_stdin_closes: bool,
 }
 
 /// Run the command.
@@ -48,6 +52,7 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
         allowed_hosts,
         tls,
         run_timeout,
+        until_stdin_closes,
     } = args;
     let addr: SocketAddr = bind
         .parse()
@@ -95,16 +100,33 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
             name,
         ));
     }
+    let stdin_closed = async move {
+        if !until_stdin_closes {
+            return std::future::pending::<&'static str>().await;
+        }
+        // A blocking read on a plain thread of its own (the runtime would wait for a blocking
+        // task at exit): it ends when the parent's pipe closes.
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            let _ = tx.send(());
+        });
+        let _ = rx.await;
+        "standard input closed"
+    };
     let shutdown = async move {
-        let name = std::future::poll_fn(|cx| {
+        let signalled = std::future::poll_fn(|cx| {
             for (stream, name) in signals.iter_mut() {
                 if stream.poll_recv(cx).is_ready() {
                     return std::task::Poll::Ready(*name);
                 }
             }
             std::task::Poll::Pending
-        })
-        .await;
+        });
+        let name = tokio::select! {
+            name = signalled => name,
+            why = stdin_closed => why,
+        };
         let _ = writeln!(std::io::stderr(), "{name}: shutting down");
     };
     // Only a PostgreSQL database can be shared by several servers.

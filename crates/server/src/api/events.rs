@@ -13,6 +13,10 @@
 //! servers, and [`Bus::deliver`] gives this process's subscribers what arrives from them.
 //! The bus itself knows nothing of how notices travel; `crate::fanout` sends them through
 //! PostgreSQL's `LISTEN`/`NOTIFY`.
+//!
+//! The bus also wakes parked claims ([`super::claim`]): every event it publishes, and every
+//! notice from another server ([`Bus::wake_claims`]), reaches [`ClaimWaits::wake`] whether or
+//! not anyone subscribes.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -28,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use super::claim::ClaimWaits;
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -91,6 +96,7 @@ pub trait Fanout: Send + Sync + 'static {
 pub struct Bus {
     tx: broadcast::Sender<Arc<Event>>,
     fanout: Option<Arc<dyn Fanout>>,
+    claims: Arc<ClaimWaits>,
 }
 
 impl std::fmt::Debug for Bus {
@@ -98,6 +104,7 @@ impl std::fmt::Debug for Bus {
         f.debug_struct("Bus")
             .field("subscribers", &self.subscribers())
             .field("fanout", &self.fanout.is_some())
+            .field("parked_claims", &self.claims.parked())
             .finish()
     }
 }
@@ -114,6 +121,7 @@ impl Bus {
         Bus {
             tx: broadcast::channel(CAPACITY).0,
             fanout: None,
+            claims: Arc::default(),
         }
     }
 
@@ -136,6 +144,22 @@ impl Bus {
         self.tx.receiver_count() > 0
     }
 
+    /// Whether events are shared with other servers (a fan-out is set).
+    pub fn shared(&self) -> bool {
+        self.fanout.is_some()
+    }
+
+    /// The claims parked on this server, which this bus wakes.
+    pub fn claim_waits(&self) -> Arc<ClaimWaits> {
+        self.claims.clone()
+    }
+
+    /// Wake the claims parked on `sweep` for an event of `kind` that did not come through
+    /// [`Bus::publish`] (a notice from another server, a `resync`).
+    pub fn wake_claims(&self, kind: &str, sweep: Option<&str>) {
+        self.claims.wake(kind, sweep);
+    }
+
     /// Publish an event whose payload is `data` as JSON (a wire type of
     /// `hyperdial_wire::api`): to this process's subscribers and, with a fan-out, as a
     /// [`Notice`] to the other servers. Without either it is dropped before it is encoded.
@@ -145,6 +169,7 @@ impl Bus {
         sweep: Option<&str>,
         data: &T,
     ) {
+        self.claims.wake(kind, sweep);
         if !self.active() {
             return;
         }

@@ -14,16 +14,16 @@ use hyperdial_wire::api::{
     AgentRegistered, ClaimRequest, ConfigUpdate, CreateRun, CreateSweep, CreatedSweep,
     DeliveryRequest, Diagnostic, Empty, FinishRequest, GitInfo, HeartbeatAnswer, MetricsAnswer,
     MetricsRequest, OutputRequest, RegisterAgent, Retried, RetryAnswer, RetryRequest, RunAnswer,
-    Skipped, Started, SummaryUpdate, SweepList, SweepOver,
+    Skipped, Started, SummaryUpdate, SweepList,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::controller::Claim;
 use crate::error::ApiError;
 use crate::AppState;
 
+pub mod claim;
 pub mod events;
 mod export;
 pub mod importance;
@@ -262,29 +262,7 @@ async fn sweep_action(
 ) -> ApiResult {
     let c = &s.controller;
     match action.as_str() {
-        "claim" => {
-            let agent = optional_body::<ClaimRequest>(&body)?.agent;
-            match c.claim(&id, agent.as_deref()).await? {
-                Claim::Run(run) => {
-                    c.events
-                        .publish("run_created", Some(&id), &views::run_brief(&run));
-                    Ok(Json(RunAnswer {
-                        run: views::run(&run),
-                    })
-                    .into_response())
-                }
-                Claim::Wait => Ok(StatusCode::NO_CONTENT.into_response()),
-                Claim::Over(state) => {
-                    c.events
-                        .publish("sweep", Some(&id), &json!({"id": id, "state": state}));
-                    let over = SweepOver {
-                        error: format!("sweep {id} is {state}"),
-                        state,
-                    };
-                    Ok((StatusCode::GONE, Json(over)).into_response())
-                }
-            }
-        }
+        "claim" => claim::claim(&s, &id, optional_body::<ClaimRequest>(&body)?).await,
         "pause" | "resume" | "stop" | "cancel" => {
             let row = c.act(&id, &action).await?;
             let view = views::sweep(c, &row).await?;

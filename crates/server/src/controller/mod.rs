@@ -582,6 +582,12 @@ impl Controller {
             .await?;
         if ended.is_some() {
             tracing::info!(sweep = sweep_id, run = run_id, "metric target reached");
+            // Dashboards see the end, and claims parked on the sweep answer that it is over.
+            self.events.publish(
+                "sweep",
+                Some(sweep_id),
+                &serde_json::json!({"id": sweep_id, "state": SweepState::Finished}),
+            );
         }
         Ok(())
     }

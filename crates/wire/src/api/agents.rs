@@ -36,7 +36,22 @@ pub struct ClaimRequest {
     /// The claiming agent's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
+    /// Long poll: when nothing can start now, how long the server may hold the claim open,
+    /// in milliseconds, and answer as soon as a run can start or the sweep is over, instead
+    /// of answering `204` at once. At most 30000 (larger values are cut to it); absent or
+    /// `0`: no wait. A `204` after such a wait carries the header `x-hyperdial-waited-ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_ms: Option<u64>,
 }
+
+/// Longest wait a server grants a claim ([`ClaimRequest::wait_ms`]), in milliseconds (30 s).
+pub const MAX_CLAIM_WAIT_MS: u64 = 30_000;
+
+/// The header of a `204` claim answer that the server held open for the whole wait it
+/// granted (its value: the milliseconds waited). A client that sees it asks again at once; a
+/// `204` without it (an older server that ignores `wait_ms`, or one shutting down) means the
+/// client waits its own poll interval before asking again.
+pub const WAITED_HEADER: &str = "x-hyperdial-waited-ms";
 
 /// The `410` answer to a claim: the sweep is over and hands out no more runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -22,7 +22,9 @@ mod insights;
 mod runs;
 mod sweeps;
 
-pub use agents::{AgentRegistered, ClaimRequest, RegisterAgent, SweepOver};
+pub use agents::{
+    AgentRegistered, ClaimRequest, RegisterAgent, SweepOver, MAX_CLAIM_WAIT_MS, WAITED_HEADER,
+};
 pub use budget::{BudgetStatus, EndReason};
 pub use events::{EventPoint, Hello, MetricsEvent, Resync, RunBrief};
 pub use insights::{
