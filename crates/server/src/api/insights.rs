@@ -5,7 +5,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::IntoResponse;
 use axum::Json;
 use hyperdial_space::Distribution;
-use hyperdial_store::{RunCondition, RunField, RunQuery, SeriesPoint, MAX_NOTES_BYTES};
+use hyperdial_store::{RunCondition, RunField, RunQuery, MAX_NOTES_BYTES};
 use hyperdial_wire::api::{
     Axis, Notes, NotesRequest, PointColumns, RunHistory, RunsPage, Series, SweepPoints,
 };
@@ -99,53 +99,6 @@ pub(crate) struct HistoryQuery {
     max_points: Option<usize>,
 }
 
-/// Largest-triangle-three-buckets: at most `max` points keeping the curve's visible shape.
-/// Points whose value is missing (NaN) are dropped first when downsampling.
-pub fn lttb(points: &[SeriesPoint], max: usize) -> Vec<SeriesPoint> {
-    if points.len() <= max {
-        return points.to_vec();
-    }
-    let data: Vec<(SeriesPoint, f64)> = points
-        .iter()
-        .filter_map(|p| p.value.map(|v| (*p, v)))
-        .collect();
-    let n = data.len();
-    if n <= max || max < 3 {
-        return data.iter().take(max).map(|d| d.0).collect();
-    }
-    let mut out = Vec::with_capacity(max);
-    out.push(data[0].0);
-    let every = (n - 2) as f64 / (max - 2) as f64;
-    let mut a = 0usize;
-    for i in 0..max - 2 {
-        let start = (i as f64 * every) as usize + 1;
-        let end = (((i + 1) as f64 * every) as usize + 1).min(n - 1);
-        let next_start = end;
-        let next_end = ((((i + 2) as f64) * every) as usize + 1).min(n);
-        let (mut ax, mut ay, mut cnt) = (0.0, 0.0, 0.0);
-        for d in &data[next_start..next_end.max(next_start + 1).min(n)] {
-            ax += d.0.step as f64;
-            ay += d.1;
-            cnt += 1.0;
-        }
-        let (avg_x, avg_y) = (ax / cnt, ay / cnt);
-        let (px, py) = (data[a].0.step as f64, data[a].1);
-        let mut best = start;
-        let mut best_area = -1.0;
-        for (k, d) in data.iter().enumerate().take(end.max(start + 1)).skip(start) {
-            let area = ((px - avg_x) * (d.1 - py) - (px - d.0.step as f64) * (avg_y - py)).abs();
-            if area > best_area {
-                best_area = area;
-                best = k;
-            }
-        }
-        out.push(data[best].0);
-        a = best;
-    }
-    out.push(data[n - 1].0);
-    out
-}
-
 /// `GET /api/v1/runs/{id}/history?keys=a,b&max_points=N`: each metric as columns, downsampled.
 pub(crate) async fn history(
     State(s): State<AppState>,
@@ -184,15 +137,16 @@ pub(crate) async fn history(
         .clamp(10, LARGEST_MAX_POINTS);
     let mut series = Map::new();
     for key in &wanted {
-        let all = store.series(&id, key).await?;
-        let total = all.len();
-        let kept = lttb(&all, max);
+        // Evenly spaced by step when longer than `max`, read by seeks (see
+        // `Storage::series_sample`), so the cost follows `max`, not the series' length.
+        let sample = store.series_sample(&id, key, max).await?;
+        let kept = &sample.points;
         let one = Series {
             step: kept.iter().map(|p| p.step).collect(),
             value: kept.iter().map(|p| p.value).collect(),
             time_ms: kept.iter().map(|p| p.time_ms).collect(),
-            total: total as u64,
-            downsampled: kept.len() < total,
+            total: sample.total,
+            downsampled: (kept.len() as u64) < sample.total,
         };
         series.insert(key.clone(), json!(one));
     }
@@ -362,18 +316,6 @@ pub(crate) async fn list_runs(State(s): State<AppState>, RawQuery(raw): RawQuery
 mod tests {
     use super::*;
 
-    fn pts(values: &[f64]) -> Vec<SeriesPoint> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| SeriesPoint {
-                step: i as i64,
-                value: Some(*v),
-                time_ms: 0,
-            })
-            .collect()
-    }
-
     #[test]
     fn runs_query_caps_every_list() {
         let values = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join("|");
@@ -396,18 +338,6 @@ mod tests {
         assert!(err.message().contains("at most 64"), "{}", err.message());
     }
 
-    #[test]
-    fn lttb_keeps_ends_and_peaks() {
-        let mut v: Vec<f64> = (0..10_000).map(|i| (i as f64 * 0.001).sin()).collect();
-        v[5000] = 50.0;
-        let out = lttb(&pts(&v), 200);
-        assert_eq!(out.len(), 200);
-        assert_eq!(out[0].step, 0);
-        assert_eq!(out[199].step, 9999);
-        assert!(out.iter().any(|p| p.step == 5000), "the spike survives");
-        assert!(out.windows(2).all(|w| w[0].step < w[1].step));
-        assert_eq!(lttb(&pts(&[1.0, 2.0]), 10).len(), 2);
-    }
 
     #[test]
     fn runs_query_parses_filters() {
