@@ -47,7 +47,12 @@ async fn post(http: &reqwest::Client, url: String, body: &Value) -> Value {
 }
 
 async fn new_run(http: &reqwest::Client, base: &str) -> String {
-    let run = post(http, format!("{base}/api/v1/runs"), &json!({"config": {"x": 1}})).await;
+    let run = post(
+        http,
+        format!("{base}/api/v1/runs"),
+        &json!({"config": {"x": 1}}),
+    )
+    .await;
     run["id"].as_str().expect("run id").to_string()
 }
 
@@ -60,8 +65,29 @@ async fn feed(http: reqwest::Client, base: String, n: usize, batch: usize) {
             .map(|s| json!({"step": s, "values": {"loss": 1.0 / (s as f64 + 1.0), "acc": (s % 1000) as f64 / 1000.0, "lr": 1e-3}}))
             .collect();
         step += points.len();
-        post(&http, format!("{base}/api/v1/runs/{id}/metrics"), &json!({ "points": points })).await;
+        post(
+            &http,
+            format!("{base}/api/v1/runs/{id}/metrics"),
+            &json!({ "points": points }),
+        )
+        .await;
     }
+}
+
+/// CPU seconds (user + system) a process has used, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which ends with the last ')'): utime is the 12th, stime
+    // the 13th, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (tick(11) + tick(12)) / 100.0
 }
 
 /// VmRSS and VmHWM of a process, in MiB.
@@ -83,13 +109,24 @@ async fn vacuumed_size(path: &str) -> u64 {
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
         .await
         .expect("open for vacuum");
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.ok();
-    sqlx::query("VACUUM").execute(&mut conn).await.expect("vacuum");
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut conn).await.ok();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut conn)
+        .await
+        .ok();
+    sqlx::query("VACUUM")
+        .execute(&mut conn)
+        .await
+        .expect("vacuum");
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut conn)
+        .await
+        .ok();
     conn.close().await.ok();
     let mut size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     for ext in ["-wal", "-shm"] {
-        size += std::fs::metadata(format!("{path}{ext}")).map(|m| m.len()).unwrap_or(0);
+        size += std::fs::metadata(format!("{path}{ext}"))
+            .map(|m| m.len())
+            .unwrap_or(0);
     }
     size
 }
@@ -121,6 +158,7 @@ async fn ingestion(bin: &Path, name: &str, points: usize) {
     let mut total_points = 0;
     for clients in [1usize, 4, 16] {
         let per = points / clients;
+        let cpu = cpu_seconds(server.pid());
         let started = Instant::now();
         let tasks: Vec<_> = (0..clients)
             .map(|_| tokio::spawn(feed(http.clone(), server.url.clone(), per, 1000)))
@@ -129,11 +167,13 @@ async fn ingestion(bin: &Path, name: &str, points: usize) {
             t.await.expect("client");
         }
         let secs = started.elapsed().as_secs_f64();
+        let cpu = cpu_seconds(server.pid()) - cpu;
         total_points += per * clients;
         println!(
-            "| {name} | ingestion | {clients} clients | {:.0} points/s ({:.0} values/s) |",
+            "| {name} | ingestion | {clients} clients | {:.0} points/s ({:.0} values/s); server CPU {:.1} s per million points |",
             (per * clients) as f64 / secs,
-            3.0 * (per * clients) as f64 / secs
+            3.0 * (per * clients) as f64 / secs,
+            cpu / ((per * clients) as f64 / 1e6)
         );
     }
     drop(server);
@@ -158,7 +198,12 @@ async fn reads(bin: &Path, name: &str) {
                 .map(|s| json!({"step": s, "values": {"loss": (s as f64 * 0.001).sin()}}))
                 .collect();
             step += points.len();
-            post(&http, format!("{base}/api/v1/runs/{id}/metrics"), &json!({ "points": points })).await;
+            post(
+                &http,
+                format!("{base}/api/v1/runs/{id}/metrics"),
+                &json!({ "points": points }),
+            )
+            .await;
         }
         let full = if steps <= 100_000 {
             format!("{base}/api/v1/runs/{id}/history?keys=loss&max_points={steps}")
@@ -168,8 +213,14 @@ async fn reads(bin: &Path, name: &str) {
         let (full_ms, full_bytes) = median_ms(&http, &full).await;
         let sampled = format!("{base}/api/v1/runs/{id}/history?keys=loss&max_points=1000");
         let (ds_ms, ds_bytes) = median_ms(&http, &sampled).await;
-        let how = if steps <= 100_000 { "history, max_points = all" } else { "GET /runs/{id} (whole history)" };
-        println!("| {name} | read {steps} points | full ({how}) | {full_ms:.1} ms, {full_bytes} bytes |");
+        let how = if steps <= 100_000 {
+            "history, max_points = all"
+        } else {
+            "GET /runs/{id} (whole history)"
+        };
+        println!(
+            "| {name} | read {steps} points | full ({how}) | {full_ms:.1} ms, {full_bytes} bytes |"
+        );
         println!("| {name} | read {steps} points | downsampled to 1000 | {ds_ms:.1} ms, {ds_bytes} bytes |");
     }
 }
@@ -180,7 +231,12 @@ async fn memory(bin: &Path, name: &str, runs: usize) {
     let sweep;
     {
         let server = ServerProcess::start(bin, &db);
-        let created = post(&http, format!("{}/api/v1/sweeps", server.url), &json!({"source": SWEEP, "project": "bench"})).await;
+        let created = post(
+            &http,
+            format!("{}/api/v1/sweeps", server.url),
+            &json!({"source": SWEEP, "project": "bench"}),
+        )
+        .await;
         sweep = created["id"].as_str().expect("sweep id").to_string();
     }
     // Runs straight into the database (the same `runs` table in both schemas): claiming 10,000
@@ -194,7 +250,9 @@ async fn memory(bin: &Path, name: &str, runs: usize) {
         let now = hyperdial_store::now_ms();
         let mut x: u64 = 42;
         let mut next = || {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (x >> 11) as f64 / (1u64 << 53) as f64
         };
         for (i, id) in ids.iter().enumerate() {

@@ -28,6 +28,7 @@ mod early_stop;
 mod error;
 pub mod fanout;
 pub mod guard;
+pub mod memory;
 pub mod openapi;
 pub mod tls;
 
@@ -319,6 +320,7 @@ pub async fn serve(
             }
         }
     });
+    let trimmer = tokio::spawn(memory::trim_every(memory::TRIM_INTERVAL));
     let store = state.controller.store().clone();
     let (begun_tx, begun_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
@@ -357,6 +359,8 @@ pub async fn serve(
     };
     janitor.abort();
     let _ = janitor.await;
+    trimmer.abort();
+    let _ = trimmer.await;
     if let Some(listening) = listening {
         listening.abort();
         let _ = listening.await;

@@ -1287,7 +1287,11 @@ async fn series_samples_are_even_and_counts_exact(db: &Db) {
             .collect()
     };
     for b in [batch(0, 6000), batch(0, 6000), batch(5000, 10_000)] {
-        store.append_metrics(&run.id, &b, None).await.unwrap().unwrap();
+        store
+            .append_metrics(&run.id, &b, None)
+            .await
+            .unwrap()
+            .unwrap();
     }
     let sample = store.series_sample(&run.id, "loss", 101).await.unwrap();
     assert_eq!(sample.total, 10_000);
@@ -1303,7 +1307,11 @@ async fn series_samples_are_even_and_counts_exact(db: &Db) {
     assert_eq!(steps.first(), Some(&0));
     assert_eq!(steps.last(), Some(&19_998));
     for p in &sample.points {
-        assert_eq!(p.value, Some((p.step / 2) as f64), "the stored point itself");
+        assert_eq!(
+            p.value,
+            Some((p.step / 2) as f64),
+            "the stored point itself"
+        );
         assert_eq!(p.time_ms, p.step / 2);
     }
     // A series with a long gap: positions inside it fall on the point after the gap, once.
@@ -1315,14 +1323,21 @@ async fn series_samples_are_even_and_counts_exact(db: &Db) {
             values: vec![("gap".into(), Some(1.0))],
         })
         .collect();
-    store.append_metrics(&run.id, &gappy, None).await.unwrap().unwrap();
+    store
+        .append_metrics(&run.id, &gappy, None)
+        .await
+        .unwrap()
+        .unwrap();
     let g = store.series_sample(&run.id, "gap", 20).await.unwrap();
     assert_eq!(g.total, 100);
     let gsteps: Vec<i64> = g.points.iter().map(|p| p.step).collect();
     assert!(gsteps.windows(2).all(|w| w[0] < w[1]), "{gsteps:?}");
     assert_eq!(gsteps.first(), Some(&0));
     assert_eq!(gsteps.last(), Some(&10_049));
-    assert!(gsteps.len() < 20, "positions in the gap share a point: {gsteps:?}");
+    assert!(
+        gsteps.len() < 20,
+        "positions in the gap share a point: {gsteps:?}"
+    );
     // Whole when short enough; empty for what was never logged.
     let whole = store.series_sample(&run.id, "gap", 100).await.unwrap();
     assert_eq!(whole.points.len(), 100);
@@ -1331,5 +1346,47 @@ async fn series_samples_are_even_and_counts_exact(db: &Db) {
     assert_eq!((none.total, none.points.len()), (0, 0));
     let none = store.series_sample("no-run", "loss", 100).await.unwrap();
     assert_eq!((none.total, none.points.len()), (0, 0));
+    // Whole series read back bit for bit: doubles of every magnitude (subnormal to huge),
+    // both signs, infinities and NaN, over several packs of steps.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let odd: Vec<Option<f64>> = (0..3000)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            match i % 500 {
+                0 => None,
+                1 => Some(f64::INFINITY),
+                2 => Some(f64::NEG_INFINITY),
+                3 => Some(f64::MIN_POSITIVE / 3.0),
+                4 => Some(1.0),
+                _ => Some(f64::from_bits(x)).filter(|v| v.is_finite() && *v != 0.0),
+            }
+        })
+        .collect();
+    let batch: Vec<Point> = odd
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Point {
+            step: Some(3 * i as i64),
+            time_ms: Some(i as i64 * 1000),
+            values: vec![("odd".into(), *v)],
+        })
+        .collect();
+    store
+        .append_metrics(&run.id, &batch, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let whole = store.series_sample(&run.id, "odd", 100_000).await.unwrap();
+    assert_eq!(whole.total, 3000);
+    let bits = |v: &[Option<f64>]| v.iter().map(|x| x.map(f64::to_bits)).collect::<Vec<_>>();
+    let got: Vec<Option<f64>> = whole.points.iter().map(|p| p.value).collect();
+    assert_eq!(bits(&got), bits(&odd));
+    assert!(whole
+        .points
+        .iter()
+        .enumerate()
+        .all(|(i, p)| p.step == 3 * i as i64 && p.time_ms == i as i64 * 1000));
     store.close().await;
 }

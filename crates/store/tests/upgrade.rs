@@ -30,7 +30,13 @@ fn old_migrations(backend: &str) -> std::path::PathBuf {
 fn old_points() -> Vec<(&'static str, &'static str, i64, Option<f64>, i64)> {
     let mut rows = Vec::new();
     for step in 0..300i64 {
-        rows.push(("r1", "loss", step, Some(1.0 / (step as f64 + 1.0)), 1_000 + step));
+        rows.push((
+            "r1",
+            "loss",
+            step,
+            Some(1.0 / (step as f64 + 1.0)),
+            1_000 + step,
+        ));
         if step % 3 == 0 {
             rows.push(("r1", "acc", step * 7, Some(step as f64 * 0.5), 2_000 + step));
         }
@@ -117,7 +123,11 @@ async fn check_upgraded(store: &Store) {
         }
     }
     let history = store.history("r1").await.unwrap();
-    assert_eq!(history.first().unwrap().values.len(), 2, "loss and acc at step 0");
+    assert_eq!(
+        history.first().unwrap().values.len(),
+        2,
+        "loss and acc at step 0"
+    );
     // Writing goes on after the upgrade, into the same series.
     store
         .append_metrics(
@@ -133,8 +143,14 @@ async fn check_upgraded(store: &Store) {
         .unwrap()
         .unwrap();
     let loss = store.series("r2", "loss").await.unwrap();
-    assert_eq!(loss.last().map(|p| (p.step, p.value)), Some((401, Some(0.5))));
-    assert_eq!(store.series_sample("r2", "loss", 1000).await.unwrap().total, 302);
+    assert_eq!(
+        loss.last().map(|p| (p.step, p.value)),
+        Some((401, Some(0.5)))
+    );
+    assert_eq!(
+        store.series_sample("r2", "loss", 1000).await.unwrap().total,
+        302
+    );
 }
 
 #[tokio::test]

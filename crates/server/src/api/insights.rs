@@ -2,6 +2,7 @@
 //! downsampled run history, a sortable and filterable page of runs, and sweep notes.
 
 use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use hyperdial_space::Distribution;
@@ -14,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::importance::kind_of;
-use super::{views, ApiResult, Body, Params};
+use super::{paged, views, ApiResult, Body, Params};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -298,18 +299,106 @@ pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
     Ok(q)
 }
 
-/// `GET /api/v1/runs`: a sorted, filtered page of runs and how many match.
+/// `GET /api/v1/runs`: a sorted, filtered page of runs and how many match. A page longer than
+/// [`paged::PAGE`] runs is sent while it is read, [`paged::PAGE`] runs at a time.
 pub(crate) async fn list_runs(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult {
     let q = parse_runs_query(raw.as_deref().unwrap_or(""))?;
-    let (rows, total) = s.controller.store().runs_page(&q).await?;
-    let runs = rows.iter().map(views::run).collect();
-    Ok(Json(RunsPage {
-        runs,
-        total,
-        offset: q.offset.unwrap_or(0).max(0),
-        limit: q.limit.unwrap_or(1000).clamp(1, 100_000),
-    })
-    .into_response())
+    let limit = q.limit.unwrap_or(1000).clamp(1, 100_000);
+    let offset = q.offset.unwrap_or(0).max(0);
+    let store = s.controller.store().clone();
+    if limit <= paged::PAGE {
+        let (rows, total) = store.runs_page(&q).await?;
+        let runs = rows.iter().map(views::run).collect();
+        return Ok(Json(RunsPage {
+            runs,
+            total,
+            offset,
+            limit,
+        })
+        .into_response());
+    }
+    let first = RunQuery {
+        limit: Some(paged::PAGE.min(limit)),
+        offset: Some(offset),
+        ..q.clone()
+    };
+    let (rows, total) = store.runs_page(&first).await?;
+    let pages = RunPages {
+        store,
+        query: q,
+        head: Some(format!(
+            "{{\"total\":{total},\"offset\":{offset},\"limit\":{limit},\"runs\":["
+        )),
+        rows: Some(rows),
+        next: offset,
+        end: offset.saturating_add(limit),
+        sent: 0,
+        done: false,
+    };
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        paged::body(pages),
+    )
+        .into_response())
+}
+
+/// The runs of a long listing, a page at a time (see [`paged`]).
+struct RunPages {
+    store: hyperdial_store::Store,
+    query: RunQuery,
+    /// The answer's opening, sent first.
+    head: Option<String>,
+    /// A page read but not sent yet.
+    rows: Option<Vec<hyperdial_store::RunRow>>,
+    /// Offset of the next page to read.
+    next: i64,
+    /// Offset after the last run to send.
+    end: i64,
+    /// Runs sent.
+    sent: usize,
+    done: bool,
+}
+
+impl paged::Pages for RunPages {
+    fn next(
+        &mut self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = paged::Chunk> + Send + '_>> {
+        Box::pin(async move {
+            if self.done {
+                return Ok(None);
+            }
+            let mut out = self.head.take().map(String::into_bytes).unwrap_or_default();
+            let rows = match self.rows.take() {
+                Some(rows) => rows,
+                None if self.next < self.end => {
+                    let page = RunQuery {
+                        limit: Some(paged::PAGE.min(self.end - self.next)),
+                        offset: Some(self.next),
+                        ..self.query.clone()
+                    };
+                    self.store.runs_page(&page).await?.0
+                }
+                None => Vec::new(),
+            };
+            self.next += rows.len() as i64;
+            if (rows.len() as i64) < paged::PAGE || self.next >= self.end {
+                self.end = self.next;
+            }
+            for r in &rows {
+                if self.sent > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut out, &views::run(r))
+                    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                self.sent += 1;
+            }
+            if self.next >= self.end {
+                out.extend_from_slice(b"]}");
+                self.done = true;
+            }
+            Ok(Some(out))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -337,7 +426,6 @@ mod tests {
         let err = parse_runs_query(&filters).unwrap_err();
         assert!(err.message().contains("at most 64"), "{}", err.message());
     }
-
 
     #[test]
     fn runs_query_parses_filters() {
