@@ -183,6 +183,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// step, and the run's next step, summary (last value of each metric) and, given the
     /// sweep's objective, metric (best finite value of history and explicit summary) are
     /// updated in the same transaction. Returns `None` for an unknown run.
+    ///
+    /// Concurrent calls on one handle are joined into shared transactions by the handle's
+    /// metric writer (group commit); each call returns only after the commit that holds its
+    /// batch, and a batch whose shared transaction failed is retried alone.
     async fn append_metrics(
         &self,
         run_id: &str,
