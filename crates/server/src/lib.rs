@@ -28,6 +28,7 @@ mod early_stop;
 mod error;
 pub mod fanout;
 pub mod guard;
+pub mod memory;
 pub mod openapi;
 pub mod tls;
 
@@ -335,6 +336,7 @@ pub async fn serve(
             }
         }
     });
+    let trimmer = tokio::spawn(memory::trim_every(memory::TRIM_INTERVAL));
     let store = state.controller.store().clone();
     let claim_waits = state.controller.events.claim_waits();
     let (begun_tx, begun_rx) = tokio::sync::oneshot::channel::<()>();
@@ -376,6 +378,8 @@ pub async fn serve(
     };
     janitor.abort();
     let _ = janitor.await;
+    trimmer.abort();
+    let _ = trimmer.await;
     if let Some(listening) = listening {
         listening.abort();
         let _ = listening.await;

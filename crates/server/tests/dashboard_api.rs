@@ -579,4 +579,95 @@ async fn large_answers_are_compressed_and_events_are_not() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers().get("content-encoding"), None);
+/// Listings longer than a page (500 runs) are sent while they are read, page by page: every
+/// run once, in order, with the same envelope as a short page; the CSV export's header names
+/// summary keys that only runs of a later page have.
+#[tokio::test]
+async fn long_listings_arrive_whole_page_by_page() {
+    const RUNS: usize = 520;
+    let s = start(None).await;
+    let id = s.sweep(SWEEP).await;
+    let mut ids = Vec::new();
+    for n in 0..RUNS {
+        let (st, claim) = s
+            .post(&format!("/api/v1/sweeps/{id}/claim"), json!({}))
+            .await;
+        assert_eq!(st, 200, "{claim}");
+        let run = claim["run"]["id"].as_str().unwrap().to_string();
+        // A summary key of the first page and one of the second, reported at once.
+        let key = match n {
+            3 => Some("early"),
+            n if n == RUNS - 2 => Some("late"),
+            _ => None,
+        };
+        if let Some(key) = key {
+            let (st, _) = s
+                .post(
+                    &format!("/api/v1/runs/{run}/metrics"),
+                    json!({"points": [{"step": 0, "values": {key: 1.5}}]}),
+                )
+                .await;
+            assert_eq!(st, 200);
+        }
+        ids.push(run);
+    }
+    let (st, all) = s
+        .get(&format!("/api/v1/runs?sweep={id}&limit=100000"))
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(all["total"], RUNS);
+    assert_eq!(
+        (all["offset"].clone(), all["limit"].clone()),
+        (json!(0), json!(100000))
+    );
+    let listed: Vec<&str> = all["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ids, "every run once, by number");
+    let (_, tail) = s
+        .get(&format!(
+            "/api/v1/runs?sweep={id}&limit=501&offset=10&sort=number&order=desc"
+        ))
+        .await;
+    let numbers: Vec<i64> = tail["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["number"].as_i64().unwrap())
+        .collect();
+    assert_eq!(numbers, (10..=510).rev().collect::<Vec<i64>>());
+    assert_eq!(tail["total"], RUNS);
+    let (st, js) = s
+        .get(&format!("/api/v1/sweeps/{id}/export?format=json"))
+        .await;
+    assert_eq!(st, 200);
+    assert_eq!(js["sweep"], id.as_str());
+    let exported: Vec<&str> = js["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(exported, ids);
+    let (st, csv) = s
+        .get(&format!("/api/v1/sweeps/{id}/export?format=csv"))
+        .await;
+    assert_eq!(st, 200);
+    let csv = csv.as_str().unwrap().to_string();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), RUNS + 1);
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let late = header
+        .iter()
+        .position(|h| *h == "summary.late")
+        .expect("a later page's key");
+    assert!(header.contains(&"summary.early"));
+    let row: Vec<&str> = lines[RUNS - 1].split(',').collect();
+    assert_eq!(row[0], ids[RUNS - 2]);
+    assert_eq!(row[late], "1.5");
+    let (st, _) = s.get("/api/v1/sweeps/nope/export?format=csv").await;
+    assert_eq!(st, 404, "a failure before the first page keeps its status");
 }

@@ -154,6 +154,17 @@ pub struct SeriesPoint {
     pub time_ms: i64,
 }
 
+/// One metric series of a run, read at most `max_points` at a time: see
+/// [`crate::Storage::series_sample`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SeriesSample {
+    /// The points returned, by step: every point of the series when it holds at most
+    /// `max_points`, else the evenly spaced sample.
+    pub points: Vec<SeriesPoint>,
+    /// How many points (steps) the series holds.
+    pub total: u64,
+}
+
 /// The SQL flavour of a backend, where the shared dialect is not enough.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {

@@ -37,7 +37,9 @@ mod stopping;
 mod storage;
 pub mod testing;
 
-pub use dashboard::{RunCondition, RunField, RunPoint, RunQuery, SeriesPoint, MAX_NOTES_BYTES};
+pub use dashboard::{
+    RunCondition, RunField, RunPoint, RunQuery, SeriesPoint, SeriesSample, MAX_NOTES_BYTES,
+};
 pub use error::{Fault, StoreError};
 pub use hyperdial_wire::{RunState, SweepState};
 pub use rows::{Delivery, HistoryPoint, RunRow, SweepRow, TrialRow, MAX_DELIVERY_FILES};

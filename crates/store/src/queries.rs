@@ -26,7 +26,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use sqlx::{FromRow, Row};
 
-use crate::dashboard::{page_sql, Bind, RunPoint, RunQuery, SeriesPoint};
+use crate::dashboard::{page_sql, Bind, RunPoint, RunQuery, SeriesPoint, SeriesSample};
 use crate::stopping::fold_point;
 use crate::storage::{CurvePoint, Inserted, Storage};
 use crate::{
@@ -45,7 +45,7 @@ const SWEEP_COLUMNS: &str = "s.id, p.name AS project, s.name, s.method, s.state,
 
 /// SQL condition: a stored metric value that is a finite number (NULL stands for NaN;
 /// infinities can be stored).
-const FINITE: &str = "value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
+const FINITE_P: &str = "p.value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
 const FINITE_L: &str = "l.value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
 const FINITE_M: &str = "m.value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
 
@@ -537,105 +537,367 @@ impl Backend {
         objective: Option<Objective<'_>>,
     ) -> Result<Option<Appended>> {
         let mut tx = self.begin().await?;
-        // The run's row lock (PostgreSQL) or the single writer (SQLite) holds off every other
-        // batch of this run until commit, so `next_step`, the summary and the metric are read
-        // and written by one batch at a time.
-        let sql = format!(
-            "SELECT next_step, summary, metric, stop_requested, stop_reason FROM runs WHERE id = $1{FOR_UPDATE}"
-        );
-        let row = sqlx::query(&sql)
-            .bind(run_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let mut next_step: i64 = row.try_get("next_step")?;
-        let mut summary: Map<String, Value> =
-            serde_json::from_str(&row.try_get::<String, _>("summary")?).unwrap_or_default();
-        let mut metric: Option<f64> = row.try_get("metric")?;
-        let now = now_ms();
-        let mut accepted = 0;
-        // Multi-row inserts in chunks keep large batches to a few statements. A batch that
-        // names one (name, step) twice keeps the last value (one statement cannot upsert a
-        // row twice on PostgreSQL).
-        let mut flat: Vec<(i64, &str, Option<f64>, i64)> = Vec::new();
-        let mut seen: std::collections::HashMap<(i64, &str), usize> =
-            std::collections::HashMap::new();
-        for p in points {
-            let step = p.step.unwrap_or(next_step);
-            next_step = next_step.max(step + 1);
-            let time = p.time_ms.unwrap_or(now);
-            for (name, value) in &p.values {
-                match seen.get(&(step, name.as_str())) {
-                    Some(&i) => flat[i] = (step, name, *value, time),
-                    None => {
-                        seen.insert((step, name.as_str()), flat.len());
-                        flat.push((step, name, *value, time));
-                    }
-                }
-                summary.insert(name.clone(), value.map(Value::from).unwrap_or(Value::Null));
-                if let (Some(obj), Some(v)) = (objective, value.filter(|v| v.is_finite())) {
-                    if obj.name == name {
-                        let better = match metric {
-                            None => true,
-                            Some(m) if obj.maximize => v > m,
-                            Some(m) => v < m,
-                        };
-                        if better {
-                            metric = Some(v);
-                        }
-                    }
-                }
-            }
-        }
-        // Points overwritten by a later one of the same batch still count as written.
-        accepted += points.iter().map(|p| p.values.len()).sum::<usize>() - flat.len();
-        for chunk in flat.chunks(200) {
-            let mut sql =
-                String::from("INSERT INTO metrics (run_id, name, step, value, time_ms) VALUES ");
-            for i in 0..chunk.len() {
-                let b = i * 5;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5
-                ));
-            }
-            sql.push_str(" ON CONFLICT (run_id, name, step) DO UPDATE SET value = excluded.value, time_ms = excluded.time_ms");
-            let mut q = sqlx::query(&sql);
-            for (step, name, value, time) in chunk {
-                q = q
-                    .bind(run_id)
-                    .bind(*name)
-                    .bind(*step)
-                    .bind(*value)
-                    .bind(*time);
-            }
-            accepted += q.execute(&mut *tx).await?.rows_affected() as usize;
-        }
-        sqlx::query("UPDATE runs SET next_step = $2, summary = $3, metric = $4, heartbeat_ms = $5 WHERE id = $1")
-            .bind(run_id)
-            .bind(next_step)
-            .bind(Value::Object(summary).to_string())
-            .bind(metric)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        let answer = append_in(&mut tx, run_id, points, objective).await?;
         tx.commit().await?;
-        Ok(Some(Appended {
-            accepted,
-            stop: row.try_get("stop_requested")?,
-            reason: row.try_get("stop_reason")?,
-            metric,
-        }))
+        Ok(answer)
     }
+
+    /// Several metric batches in one transaction (group commit): each is applied as
+    /// [`append_in`] does alone, in the order given, and all are committed together. The
+    /// batches are taken in the order of their run ids (the order of arrival within a run), so
+    /// two groups lock their runs in the same order.
+    async fn append_group_once(&self, jobs: &[MetricJob]) -> Result<Vec<Option<Appended>>> {
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        order.sort_by(|&a, &b| jobs[a].run_id.cmp(&jobs[b].run_id));
+        let mut answers = vec![None; jobs.len()];
+        let mut tx = self.begin().await?;
+        for i in order {
+            let job = &jobs[i];
+            answers[i] = append_in(&mut tx, &job.run_id, &job.points, job.objective()).await?;
+        }
+        tx.commit().await?;
+        Ok(answers)
+    }
+
+    /// Write what the writer task took from its queue: one transaction for all of `jobs`,
+    /// answered only after its commit. If that transaction fails, each batch is written again
+    /// alone, so a batch that cannot be written fails by itself and the others still land.
+    async fn write_metric_group(&self, jobs: Vec<MetricJob>) {
+        if jobs.len() > 1 {
+            if let Ok(answers) = retrying(|| self.append_group_once(&jobs)).await {
+                for (job, answer) in jobs.into_iter().zip(answers) {
+                    job.answer.send(Ok(answer)).ok();
+                }
+                return;
+            }
+        }
+        for job in jobs {
+            let answer =
+                retrying(|| self.append_metrics_once(&job.run_id, &job.points, job.objective()))
+                    .await;
+            job.answer.send(answer).ok();
+        }
+    }
+}
+
+impl Backend {
+    /// Every point of a series by step, read as a few packed text rows of up to 1,024 points
+    /// each (`step,value,time_ms;…`) instead of one row per point: on SQLite each row crosses
+    /// from the database thread to the caller on its own, which costs more than the row.
+    /// Values are printed with 17 significant digits, which read back bit for bit; NaN (NULL)
+    /// is an empty field.
+    async fn packed_series(&self, id: i64) -> Result<Vec<SeriesPoint>> {
+        let rows = sqlx::query(
+            "SELECT group_concat(step || ',' || CASE WHEN value IS NULL THEN '' ELSE printf('%!.17g', value) END || ',' || time_ms, ';' \
+             ORDER BY step) AS packed FROM metric_points WHERE series = $1 GROUP BY step >> 10 ORDER BY step >> 10",
+        )
+        .bind(id)
+        .fetch_all(&self.reader)
+        .await?;
+        let mut points = Vec::new();
+        let bad = |what: &str| {
+            StoreError::Db(sqlx::Error::Decode(
+                format!("packed metric series: bad {what}").into(),
+            ))
+        };
+        for row in rows {
+            let packed: String = row.try_get("packed")?;
+            for item in packed.split(';') {
+                let mut fields = item.split(',');
+                let (Some(step), Some(value), Some(time)) =
+                    (fields.next(), fields.next(), fields.next())
+                else {
+                    return Err(bad("point"));
+                };
+                points.push(SeriesPoint {
+                    step: step.parse().map_err(|_| bad("step"))?,
+                    value: match value {
+                        "" => None,
+                        v => Some(v.parse().map_err(|_| bad("value"))?),
+                    },
+                    time_ms: time.parse().map_err(|_| bad("time"))?,
+                });
+            }
+        }
+        Ok(points)
+    }
+}
+
+/// A metric batch waiting for the writer task (see [`metric_writer`]).
+struct MetricJob {
+    run_id: String,
+    points: Vec<Point>,
+    /// The sweep's objective: metric name and whether larger is better.
+    objective: Option<(String, bool)>,
+    answer: tokio::sync::oneshot::Sender<Result<Option<Appended>>>,
+}
+
+impl MetricJob {
+    fn objective(&self) -> Option<Objective<'_>> {
+        self.objective.as_ref().map(|(name, maximize)| Objective {
+            name,
+            maximize: *maximize,
+        })
+    }
+}
+
+/// Most batches joined into one transaction.
+const MAX_GROUP_BATCHES: usize = 64;
+/// Most metric batches waiting for the writer; senders wait beyond that.
+const METRIC_QUEUE: usize = 256;
+
+/// The queue of the metric writer: a handle sends its batches here and awaits the answer.
+type MetricQueue = tokio::sync::mpsc::Sender<MetricJob>;
+
+/// Start the metric writer of `backend` (a copy without a queue of its own, so the task ends
+/// when the last handle holding the returned queue is dropped).
+///
+/// Group commit: the writer takes every batch waiting (at most [`MAX_GROUP_BATCHES`]) and
+/// writes them in one transaction, so concurrent clients share one commit (one `fsync` on
+/// SQLite) instead of paying one each; a batch is answered only after the commit that holds
+/// it. A batch arriving while a group is being written waits for the next group.
+fn start_metric_writer(backend: Backend) -> MetricQueue {
+    let (queue, mut jobs) = tokio::sync::mpsc::channel::<MetricJob>(METRIC_QUEUE);
+    tokio::spawn(async move {
+        let mut group = Vec::with_capacity(MAX_GROUP_BATCHES);
+        while jobs.recv_many(&mut group, MAX_GROUP_BATCHES).await > 0 {
+            backend.write_metric_group(std::mem::take(&mut group)).await;
+        }
+    });
+    queue
+}
+
+/// A metric series of a run as a batch finds it: its id, how many steps it holds and its
+/// highest step.
+#[derive(Debug, Clone, Copy)]
+struct SeriesState {
+    id: i64,
+    points: i64,
+    last_step: i64,
+    /// The highest step once the batch is written.
+    highest: i64,
+}
+
+/// The series of `run_id` named `names`, created where missing (inside the run's write
+/// transaction, so no other batch of the run creates them meanwhile).
+async fn series_of(
+    conn: &mut DbConn,
+    run_id: &str,
+    names: &[&str],
+) -> Result<std::collections::HashMap<String, SeriesState>> {
+    let mut found = std::collections::HashMap::with_capacity(names.len());
+    for chunk in names.chunks(500) {
+        let sql = format!(
+            "SELECT id, name, points, last_step FROM metric_series WHERE run_id = $1 AND name IN ({})",
+            placeholders(2, chunk.len())
+        );
+        let mut q = sqlx::query(&sql).bind(run_id);
+        for name in chunk {
+            q = q.bind(*name);
+        }
+        for row in q.fetch_all(&mut *conn).await? {
+            found.insert(
+                row.try_get::<String, _>("name")?,
+                {
+                    let last_step: i64 = row.try_get("last_step")?;
+                    SeriesState {
+                        id: row.try_get("id")?,
+                        points: row.try_get("points")?,
+                        last_step,
+                        highest: last_step,
+                    }
+                },
+            );
+        }
+    }
+    for name in names {
+        if found.contains_key(*name) {
+            continue;
+        }
+        let id: i64 = sqlx::query(
+            "INSERT INTO metric_series (run_id, name, points, last_step) VALUES ($1, $2, 0, -1) RETURNING id",
+        )
+        .bind(run_id)
+        .bind(*name)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("id")?;
+        found.insert(
+            name.to_string(),
+            SeriesState {
+                id,
+                points: 0,
+                last_step: -1,
+                highest: -1,
+            },
+        );
+    }
+    Ok(found)
+}
+
+/// Points (rows) per insert statement: 4 parameters each, far below both backends' limits.
+const POINTS_PER_STATEMENT: usize = 250;
+
+/// Apply one metric batch inside the transaction `conn` (see [`Storage::append_metrics`]).
+async fn append_in(
+    conn: &mut DbConn,
+    run_id: &str,
+    points: &[Point],
+    objective: Option<Objective<'_>>,
+) -> Result<Option<Appended>> {
+    // The run's row lock (PostgreSQL) or the single writer (SQLite) holds off every other
+    // batch of this run until commit, so `next_step`, the summary, the metric and the run's
+    // series are read and written by one batch at a time.
+    let sql = format!(
+        "SELECT next_step, summary, metric, stop_requested, stop_reason FROM runs WHERE id = $1{FOR_UPDATE}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(run_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut next_step: i64 = row.try_get("next_step")?;
+    let mut summary: Map<String, Value> =
+        serde_json::from_str(&row.try_get::<String, _>("summary")?).unwrap_or_default();
+    let mut metric: Option<f64> = row.try_get("metric")?;
+    let now = now_ms();
+    // One entry per (name, step); a batch that names one (name, step) twice keeps the last
+    // value (one statement cannot upsert a row twice on PostgreSQL).
+    let mut flat: Vec<(&str, i64, Option<f64>, i64)> = Vec::new();
+    let mut seen: std::collections::HashMap<(&str, i64), usize> = std::collections::HashMap::new();
+    let mut names: Vec<&str> = Vec::new();
+    let mut named: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for p in points {
+        let step = p.step.unwrap_or(next_step);
+        next_step = next_step.max(step + 1);
+        let time = p.time_ms.unwrap_or(now);
+        for (name, value) in &p.values {
+            match seen.get(&(name.as_str(), step)) {
+                Some(&i) => flat[i] = (name, step, *value, time),
+                None => {
+                    seen.insert((name.as_str(), step), flat.len());
+                    flat.push((name, step, *value, time));
+                }
+            }
+            if named.insert(name.as_str()) {
+                names.push(name);
+            }
+            summary.insert(name.clone(), value.map(Value::from).unwrap_or(Value::Null));
+            if let (Some(obj), Some(v)) = (objective, value.filter(|v| v.is_finite())) {
+                if obj.name == name {
+                    let better = match metric {
+                        None => true,
+                        Some(m) if obj.maximize => v > m,
+                        Some(m) => v < m,
+                    };
+                    if better {
+                        metric = Some(v);
+                    }
+                }
+            }
+        }
+    }
+    // Points overwritten by a later one of the same batch still count as written.
+    let mut accepted = points.iter().map(|p| p.values.len()).sum::<usize>() - flat.len();
+    let mut series = series_of(conn, run_id, &names).await?;
+    let before: Vec<(i64, i64)> = names
+        .iter()
+        .map(|n| {
+            let s = &series[*n];
+            (s.points, s.last_step)
+        })
+        .collect();
+    // Steps above a series' highest step are new; the others may exist already (a resent
+    // batch): those are looked up, so each series' count of points stays exact.
+    let mut maybe_old: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
+    let mut rows: Vec<(i64, i64, Option<f64>, i64)> = Vec::with_capacity(flat.len());
+    for (name, step, value, time) in &flat {
+        let s = series.get_mut(*name).expect("every name has its series");
+        if *step <= s.last_step {
+            maybe_old.entry(s.id).or_default().push(*step);
+        } else {
+            s.points += 1;
+            s.highest = s.highest.max(*step);
+        }
+        rows.push((s.id, *step, *value, *time));
+    }
+    for (id, steps) in &maybe_old {
+        let mut fresh = steps.len() as i64;
+        for chunk in steps.chunks(500) {
+            let sql = format!(
+                "SELECT COUNT(*) AS n FROM metric_points WHERE series = $1 AND step IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(*id);
+            for step in chunk {
+                q = q.bind(*step);
+            }
+            let existing: i64 = q.fetch_one(&mut *conn).await?.try_get("n")?;
+            fresh -= existing;
+        }
+        if let Some(s) = series.values_mut().find(|s| s.id == *id) {
+            s.points += fresh;
+        }
+    }
+    // In key order, so the b-tree takes them as appends.
+    rows.sort_unstable_by_key(|r| (r.0, r.1));
+    for chunk in rows.chunks(POINTS_PER_STATEMENT) {
+        let sql = metric_insert_sql(chunk.len());
+        let mut q = sqlx::query(&sql);
+        for (id, step, value, time) in chunk {
+            q = q.bind(*id).bind(*step).bind(*value).bind(*time);
+        }
+        accepted += q.execute(&mut *conn).await?.rows_affected() as usize;
+    }
+    for (name, (points, last_step)) in names.iter().zip(before) {
+        let s = &series[*name];
+        if (s.points, s.highest) == (points, last_step) {
+            continue;
+        }
+        sqlx::query("UPDATE metric_series SET points = $2, last_step = $3 WHERE id = $1")
+            .bind(s.id)
+            .bind(s.points)
+            .bind(s.highest)
+            .execute(&mut *conn)
+            .await?;
+    }
+    sqlx::query(
+        "UPDATE runs SET next_step = $2, summary = $3, metric = $4, heartbeat_ms = $5 WHERE id = $1",
+    )
+    .bind(run_id)
+    .bind(next_step)
+    .bind(Value::Object(summary).to_string())
+    .bind(metric)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(Appended {
+        accepted,
+        stop: row.try_get("stop_requested")?,
+        reason: row.try_get("stop_reason")?,
+        metric,
+    }))
+}
+
+/// The upsert of `n` points `(series, step, value, time_ms)`, cached per size.
+fn metric_insert_sql(n: usize) -> String {
+    let mut sql = String::from("INSERT INTO metric_points (series, step, value, time_ms) VALUES ");
+    for i in 0..n {
+        let b = i * 4;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
+    }
+    sql.push_str(
+        " ON CONFLICT (series, step) DO UPDATE SET value = excluded.value, time_ms = excluded.time_ms",
+    );
+    sql
+}
+
+impl Backend {
 
     async fn append_output_once(&self, run_id: &str, stream: &str, text: &str) -> Result<bool> {
         // Captured output is whatever a process printed: a NUL byte (which PostgreSQL's text
@@ -690,7 +952,8 @@ impl Backend {
         if let Some(obj) = objective.filter(|o| values.contains_key(o.name)) {
             let aggregate = if obj.maximize { "MAX" } else { "MIN" };
             let sql = format!(
-                "SELECT {aggregate}(value) AS v FROM metrics WHERE run_id = $1 AND name = $2 AND {FINITE}"
+                "SELECT {aggregate}(p.value) AS v FROM metric_series s JOIN metric_points p ON p.series = s.id \
+                 WHERE s.run_id = $1 AND s.name = $2 AND {FINITE_P}"
             );
             let logged: Option<f64> = sqlx::query(&sql)
                 .bind(run_id)
@@ -1283,12 +1546,30 @@ impl Storage for Backend {
         points: &[Point],
         objective: Option<Objective<'_>>,
     ) -> Result<Option<Appended>> {
-        retrying(|| self.append_metrics_once(run_id, points, objective)).await
+        let Some(queue) = &self.metric_queue else {
+            return retrying(|| self.append_metrics_once(run_id, points, objective)).await;
+        };
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job = MetricJob {
+            run_id: run_id.to_string(),
+            points: points.to_vec(),
+            objective: objective.map(|o| (o.name.to_string(), o.maximize)),
+            answer,
+        };
+        // Either fails only when the store was closed (the writer is gone).
+        queue
+            .send(job)
+            .await
+            .map_err(|_| StoreError::from(sqlx::Error::PoolClosed))?;
+        answered
+            .await
+            .map_err(|_| StoreError::from(sqlx::Error::PoolClosed))?
     }
 
     async fn last_value(&self, run_id: &str, name: &str) -> Result<Option<Option<f64>>> {
         let row = sqlx::query(
-            "SELECT value FROM metrics WHERE run_id = $1 AND name = $2 ORDER BY step DESC LIMIT 1",
+            "SELECT p.value AS value FROM metric_series s JOIN metric_points p ON p.series = s.id \
+             WHERE s.run_id = $1 AND s.name = $2 ORDER BY p.step DESC LIMIT 1",
         )
         .bind(run_id)
         .bind(name)
@@ -1302,7 +1583,8 @@ impl Storage for Backend {
 
     async fn history(&self, run_id: &str) -> Result<Vec<HistoryPoint>> {
         let rows = sqlx::query(
-            "SELECT step, name, value, time_ms FROM metrics WHERE run_id = $1 ORDER BY step, name",
+            "SELECT p.step AS step, s.name AS name, p.value AS value, p.time_ms AS time_ms \
+             FROM metric_series s JOIN metric_points p ON p.series = s.id WHERE s.run_id = $1 ORDER BY p.step, s.name",
         )
         .bind(run_id)
         .fetch_all(&self.reader)
@@ -1329,7 +1611,9 @@ impl Storage for Backend {
     }
 
     async fn metric_names(&self, run_id: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT DISTINCT name FROM metrics WHERE run_id = $1 ORDER BY name")
+        let rows = sqlx::query(
+            "SELECT name FROM metric_series WHERE run_id = $1 AND points > 0 ORDER BY name",
+        )
             .bind(run_id)
             .fetch_all(&self.reader)
             .await?;
@@ -1340,7 +1624,8 @@ impl Storage for Backend {
 
     async fn series(&self, run_id: &str, name: &str) -> Result<Vec<SeriesPoint>> {
         let rows = sqlx::query(
-            "SELECT step, value, time_ms FROM metrics WHERE run_id = $1 AND name = $2 ORDER BY step",
+            "SELECT p.step AS step, p.value AS value, p.time_ms AS time_ms FROM metric_series s \
+             JOIN metric_points p ON p.series = s.id WHERE s.run_id = $1 AND s.name = $2 ORDER BY p.step",
         )
         .bind(run_id)
         .bind(name)
@@ -1355,6 +1640,96 @@ impl Storage for Backend {
                 })
             })
             .collect()
+    }
+
+    async fn series_sample(
+        &self,
+        run_id: &str,
+        name: &str,
+        max_points: usize,
+    ) -> Result<SeriesSample> {
+        let max_points = max_points.max(2) as i64;
+        let Some(found) =
+            sqlx::query("SELECT id, points, last_step FROM metric_series WHERE run_id = $1 AND name = $2")
+                .bind(run_id)
+                .bind(name)
+                .fetch_optional(&self.reader)
+                .await?
+        else {
+            return Ok(SeriesSample::default());
+        };
+        let id: i64 = found.try_get("id")?;
+        let total: i64 = found.try_get("points")?;
+        let decode = |r: &DbRow| -> Result<SeriesPoint> {
+            Ok(SeriesPoint {
+                step: r.try_get("step")?,
+                value: r.try_get("value")?,
+                time_ms: r.try_get("time_ms")?,
+            })
+        };
+        if total <= max_points {
+            let points = match DIALECT {
+                crate::dashboard::Dialect::Sqlite => self.packed_series(id).await?,
+                crate::dashboard::Dialect::Postgres => {
+                    let rows = sqlx::query(
+                        "SELECT step, value, time_ms FROM metric_points WHERE series = $1 ORDER BY step",
+                    )
+                    .bind(id)
+                    .fetch_all(&self.reader)
+                    .await?;
+                    rows.iter().map(decode).collect::<Result<Vec<_>>>()?
+                }
+            };
+            return Ok(SeriesSample {
+                total: points.len() as u64,
+                points,
+            });
+        }
+        // Two seeks: the series' highest step is kept with it, its lowest is the key's first.
+        let last: i64 = found.try_get("last_step")?;
+        let Some(first) = sqlx::query(
+            "SELECT step FROM metric_points WHERE series = $1 ORDER BY step LIMIT 1",
+        )
+        .bind(id)
+        .fetch_optional(&self.reader)
+        .await?
+        else {
+            return Ok(SeriesSample::default());
+        };
+        let first: i64 = first.try_get("step")?;
+        // One row per position; each column is one seek in the primary key (series, step).
+        let seek = "FROM metric_points q WHERE q.series = $1 AND q.step >= $2 + (b.i * $3) / $4 \
+                    ORDER BY q.step LIMIT 1";
+        let sql = format!(
+            "WITH RECURSIVE b(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM b WHERE i + 1 <= $4) \
+             SELECT (SELECT q.step {seek}) AS step, (SELECT q.value {seek}) AS value, \
+             (SELECT q.time_ms {seek}) AS time_ms FROM b ORDER BY b.i"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(id)
+            .bind(first)
+            .bind(last - first)
+            .bind(max_points - 1)
+            .fetch_all(&self.reader)
+            .await?;
+        let mut points: Vec<SeriesPoint> = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let Some(step) = r.try_get::<Option<i64>, _>("step")? else {
+                continue;
+            };
+            if points.last().is_some_and(|p| p.step == step) {
+                continue;
+            }
+            points.push(SeriesPoint {
+                step,
+                value: r.try_get("value")?,
+                time_ms: r.try_get::<Option<i64>, _>("time_ms")?.unwrap_or(0),
+            });
+        }
+        Ok(SeriesSample {
+            points,
+            total: total as u64,
+        })
     }
 
     async fn append_output(&self, run_id: &str, stream: &str, text: &str) -> Result<bool> {
@@ -1384,11 +1759,12 @@ impl Storage for Backend {
 
     async fn metric_spans(&self, sweep_id: &str, name: &str) -> Result<Vec<MetricSpan>> {
         let sql = format!(
-            "SELECT m.run_id AS run_id, MIN(m.value) AS lo, MAX(m.value) AS hi, \
-             (SELECT l.value FROM metrics l WHERE l.run_id = m.run_id AND l.name = $2 AND {FINITE_L} \
+            "SELECT s.run_id AS run_id, MIN(m.value) AS lo, MAX(m.value) AS hi, \
+             (SELECT l.value FROM metric_points l WHERE l.series = s.id AND {FINITE_L} \
               ORDER BY l.step DESC LIMIT 1) AS last \
-             FROM metrics m JOIN runs r ON r.id = m.run_id \
-             WHERE r.sweep_id = $1 AND m.name = $2 AND {FINITE_M} GROUP BY m.run_id"
+             FROM runs r JOIN metric_series s ON s.run_id = r.id AND s.name = $2 \
+             JOIN metric_points m ON m.series = s.id \
+             WHERE r.sweep_id = $1 AND {FINITE_M} GROUP BY s.id, s.run_id"
         );
         let rows = sqlx::query(&sql)
             .bind(sweep_id)
@@ -1446,8 +1822,10 @@ impl Storage for Backend {
         step_key: Option<&str>,
     ) -> Result<Vec<RunCurve>> {
         let rows = sqlx::query(
-            "SELECT r.id, r.number, r.state, r.stop_requested, m.step, m.name, m.value, m.time_ms \
-             FROM runs r LEFT JOIN metrics m ON m.run_id = r.id AND (m.name = $2 OR m.name = $3) \
+            "SELECT r.id AS id, r.number AS number, r.state AS state, r.stop_requested AS stop_requested, \
+             m.step AS step, k.name AS name, m.value AS value, m.time_ms AS time_ms \
+             FROM runs r LEFT JOIN metric_series k ON k.run_id = r.id AND (k.name = $2 OR k.name = $3) \
+             LEFT JOIN metric_points m ON m.series = k.id \
              WHERE r.sweep_id = $1 ORDER BY r.number, r.id, m.step",
         )
         .bind(sweep_id)
@@ -1493,7 +1871,9 @@ impl Storage for Backend {
         step_key: Option<&str>,
     ) -> Result<Vec<CurvePoint>> {
         let rows = sqlx::query(
-            "SELECT step, name, value, time_ms FROM metrics WHERE run_id = $1 AND (name = $2 OR name = $3) ORDER BY step",
+            "SELECT p.step AS step, s.name AS name, p.value AS value, p.time_ms AS time_ms \
+             FROM metric_series s JOIN metric_points p ON p.series = s.id \
+             WHERE s.run_id = $1 AND (s.name = $2 OR s.name = $3) ORDER BY p.step",
         )
         .bind(run_id)
         .bind(objective)

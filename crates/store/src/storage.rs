@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use hyperdial_wire::{RunState, SweepState};
 use serde_json::{Map, Value};
 
-use crate::dashboard::{RunPoint, RunQuery, SeriesPoint};
+use crate::dashboard::{RunPoint, RunQuery, SeriesPoint, SeriesSample};
 use crate::{
     Appended, HistoryPoint, MetricSpan, NewRun, NewSweep, Objective, Point, Result, RunCurve,
     RunFilter, RunRow, SweepRow, TrialRow,
@@ -187,6 +187,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// step, and the run's next step, summary (last value of each metric) and, given the
     /// sweep's objective, metric (best finite value of history and explicit summary) are
     /// updated in the same transaction. Returns `None` for an unknown run.
+    ///
+    /// Concurrent calls on one handle are joined into shared transactions by the handle's
+    /// metric writer (group commit); each call returns only after the commit that holds its
+    /// batch, and a batch whose shared transaction failed is retried alone.
     async fn append_metrics(
         &self,
         run_id: &str,
@@ -205,6 +209,22 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     /// One metric of a run, by step.
     async fn series(&self, run_id: &str, name: &str) -> Result<Vec<SeriesPoint>>;
+
+    /// One metric of a run, at most `max_points` (at least 2) of it, at a cost in proportion
+    /// to the points returned, not to the series' length. A series of at most `max_points`
+    /// points is returned whole. A longer one is sampled evenly by step: with `first` and
+    /// `last` its lowest and highest steps, position `i` (`0 ≤ i < max_points`) is
+    /// `first + i·(last − first)/(max_points − 1)` (integer division), and the sample holds,
+    /// for each position, the point of the lowest stored step at or after it (so the first
+    /// and the last point are always in it; positions falling in one gap give one point).
+    /// Each position is one seek in the (series, step) key. An unknown run or metric gives an
+    /// empty sample.
+    async fn series_sample(
+        &self,
+        run_id: &str,
+        name: &str,
+        max_points: usize,
+    ) -> Result<SeriesSample>;
 
     /// Append captured output (`stream` is `stdout` or `stderr`); false for an unknown run.
     async fn append_output(&self, run_id: &str, stream: &str, text: &str) -> Result<bool>;

@@ -65,6 +65,8 @@ conformance!(
     concurrent_metric_batches_lose_and_duplicate_nothing,
     concurrent_summary_merges_keep_every_key,
     text_a_backend_cannot_store_is_refused_not_a_bug,
+    batches_joined_in_one_commit_stay_exact,
+    series_samples_are_even_and_counts_exact,
 );
 
 fn sweep<'a>() -> NewSweep<'a> {
@@ -1250,5 +1252,222 @@ async fn text_a_backend_cannot_store_is_refused_not_a_bug(db: &Db) {
     }
     // The store works on.
     assert!(store.sweeps(None).await.unwrap().is_empty());
+    store.close().await;
+}
+
+/// Many concurrent batches through one handle are written in shared transactions (group
+/// commit): each run gets exactly its points, steps auto-assigned in arrival order never
+/// collide, resent steps overwrite instead of duplicating, and each series' count of points
+/// stays exact.
+async fn batches_joined_in_one_commit_stay_exact(db: &Db) {
+    const RUNS: usize = 4;
+    const WRITERS_PER_RUN: usize = 3;
+    const BATCHES: usize = 20;
+    let store = db.open().await.unwrap();
+    let mut runs = Vec::new();
+    for _ in 0..RUNS {
+        let run = store
+            .insert_run(NewRun {
+                project: "p".into(),
+                params: json!({}),
+                config: json!({}),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        runs.push(run.id);
+    }
+    let mut tasks = Vec::new();
+    for (r, id) in runs.iter().enumerate() {
+        for writer in 0..WRITERS_PER_RUN {
+            let (store, id) = (store.clone(), id.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in 0..BATCHES {
+                    // Explicit steps: writer `w` owns steps w, w + WRITERS, ...; each batch is
+                    // sent twice, the second time with other values (a resend overwrites).
+                    let step = (i * WRITERS_PER_RUN + writer) as i64;
+                    for resend in [0.0, 0.25] {
+                        let batch = [Point {
+                            step: Some(step),
+                            time_ms: Some(1000 + step),
+                            values: vec![
+                                ("loss".into(), Some(r as f64 + step as f64 + resend)),
+                                ("acc".into(), None),
+                            ],
+                        }];
+                        let done = store
+                            .append_metrics(&id, &batch, None)
+                            .await
+                            .unwrap()
+                            .unwrap();
+                        assert_eq!(done.accepted, 2);
+                    }
+                }
+                // And auto-assigned steps (after every explicit one of this writer).
+                store
+                    .append_metrics(&id, &[point(&[("extra", Some(writer as f64))])], None)
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let explicit = (BATCHES * WRITERS_PER_RUN) as u64;
+    for (r, id) in runs.iter().enumerate() {
+        let loss = store.series(id, "loss").await.unwrap();
+        assert_eq!(loss.len() as u64, explicit, "one point per step");
+        for (i, p) in loss.iter().enumerate() {
+            assert_eq!(p.step, i as i64);
+            assert_eq!(p.value, Some(r as f64 + i as f64 + 0.25), "the resend won");
+            assert_eq!(p.time_ms, 1000 + i as i64);
+        }
+        let acc = store.series(id, "acc").await.unwrap();
+        assert!(acc.iter().all(|p| p.value.is_none()), "NaN stays NaN");
+        let extra = store.series(id, "extra").await.unwrap();
+        assert_eq!(extra.len(), WRITERS_PER_RUN, "auto steps never collide");
+        let sample = store.series_sample(id, "loss", 1_000).await.unwrap();
+        assert_eq!(sample.total, explicit, "resends are not counted twice");
+        assert_eq!(sample.points, loss);
+        assert_eq!(
+            store.metric_names(id).await.unwrap(),
+            vec!["acc".to_string(), "extra".into(), "loss".into()]
+        );
+        assert_eq!(
+            store.last_value(id, "loss").await.unwrap(),
+            Some(Some(r as f64 + explicit as f64 - 1.0 + 0.25))
+        );
+    }
+    store.close().await;
+}
+
+/// A long series is sampled at evenly spaced steps, first and last included, by seeks; a
+/// short one is returned whole; gaps give one point per gap; counts stay exact when points
+/// are resent.
+async fn series_samples_are_even_and_counts_exact(db: &Db) {
+    let store = db.open().await.unwrap();
+    let run = store
+        .insert_run(NewRun {
+            project: "p".into(),
+            params: json!({}),
+            config: json!({}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Steps 0, 2, 4, ..., 19_998 (10 000 points), in two batches, the first resent.
+    let batch = |from: i64, to: i64| -> Vec<Point> {
+        (from..to)
+            .map(|i| Point {
+                step: Some(2 * i),
+                time_ms: Some(i),
+                values: vec![("loss".into(), Some(i as f64))],
+            })
+            .collect()
+    };
+    for b in [batch(0, 6000), batch(0, 6000), batch(5000, 10_000)] {
+        store
+            .append_metrics(&run.id, &b, None)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let sample = store.series_sample(&run.id, "loss", 101).await.unwrap();
+    assert_eq!(sample.total, 10_000);
+    let steps: Vec<i64> = sample.points.iter().map(|p| p.step).collect();
+    // Positions 0, 199.98·i, ... rounded down to an integer, then up to the next even step.
+    let expected: Vec<i64> = (0..101i64)
+        .map(|i| {
+            let at = i * 19_998 / 100;
+            at + at % 2
+        })
+        .collect();
+    assert_eq!(steps, expected);
+    assert_eq!(steps.first(), Some(&0));
+    assert_eq!(steps.last(), Some(&19_998));
+    for p in &sample.points {
+        assert_eq!(
+            p.value,
+            Some((p.step / 2) as f64),
+            "the stored point itself"
+        );
+        assert_eq!(p.time_ms, p.step / 2);
+    }
+    // A series with a long gap: positions inside it fall on the point after the gap, once.
+    let gappy: Vec<Point> = (0..50)
+        .chain(10_000..10_050)
+        .map(|s| Point {
+            step: Some(s),
+            time_ms: None,
+            values: vec![("gap".into(), Some(1.0))],
+        })
+        .collect();
+    store
+        .append_metrics(&run.id, &gappy, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let g = store.series_sample(&run.id, "gap", 20).await.unwrap();
+    assert_eq!(g.total, 100);
+    let gsteps: Vec<i64> = g.points.iter().map(|p| p.step).collect();
+    assert!(gsteps.windows(2).all(|w| w[0] < w[1]), "{gsteps:?}");
+    assert_eq!(gsteps.first(), Some(&0));
+    assert_eq!(gsteps.last(), Some(&10_049));
+    assert!(
+        gsteps.len() < 20,
+        "positions in the gap share a point: {gsteps:?}"
+    );
+    // Whole when short enough; empty for what was never logged.
+    let whole = store.series_sample(&run.id, "gap", 100).await.unwrap();
+    assert_eq!(whole.points.len(), 100);
+    assert_eq!(whole.points, store.series(&run.id, "gap").await.unwrap());
+    let none = store.series_sample(&run.id, "nope", 100).await.unwrap();
+    assert_eq!((none.total, none.points.len()), (0, 0));
+    let none = store.series_sample("no-run", "loss", 100).await.unwrap();
+    assert_eq!((none.total, none.points.len()), (0, 0));
+    // Whole series read back bit for bit: doubles of every magnitude (subnormal to huge),
+    // both signs, infinities and NaN, over several packs of steps.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let odd: Vec<Option<f64>> = (0..3000)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            match i % 500 {
+                0 => None,
+                1 => Some(f64::INFINITY),
+                2 => Some(f64::NEG_INFINITY),
+                3 => Some(f64::MIN_POSITIVE / 3.0),
+                4 => Some(1.0),
+                _ => Some(f64::from_bits(x)).filter(|v| v.is_finite() && *v != 0.0),
+            }
+        })
+        .collect();
+    let batch: Vec<Point> = odd
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Point {
+            step: Some(3 * i as i64),
+            time_ms: Some(i as i64 * 1000),
+            values: vec![("odd".into(), *v)],
+        })
+        .collect();
+    store
+        .append_metrics(&run.id, &batch, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let whole = store.series_sample(&run.id, "odd", 100_000).await.unwrap();
+    assert_eq!(whole.total, 3000);
+    let bits = |v: &[Option<f64>]| v.iter().map(|x| x.map(f64::to_bits)).collect::<Vec<_>>();
+    let got: Vec<Option<f64>> = whole.points.iter().map(|p| p.value).collect();
+    assert_eq!(bits(&got), bits(&odd));
+    assert!(whole
+        .points
+        .iter()
+        .enumerate()
+        .all(|(i, p)| p.step == 3 * i as i64 && p.time_ms == i as i64 * 1000));
     store.close().await;
 }

@@ -1,21 +1,33 @@
-//! `GET /api/v1/sweeps/{id}/export?format=csv|json`: every run of a sweep, one row each.
+//! `GET /api/v1/sweeps/{id}/export?format=csv|json`: every run of a sweep, one row each, sent
+//! while it is read, a page of runs at a time (see [`super::paged`]); at most 100,000 runs.
 
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use hyperdial_store::RunFilter;
-use hyperdial_wire::api::{Export, ExportRow};
+use std::future::Future;
+use std::pin::Pin;
+
+use hyperdial_store::{RunFilter, RunRow};
+use hyperdial_wire::api::ExportRow;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::Params;
+use super::{paged, Params};
 use crate::error::ApiError;
 use crate::AppState;
 
 #[derive(Deserialize)]
 pub(super) struct ExportQuery {
     format: Option<String>,
+}
+
+/// Most runs an export holds.
+const MAX_EXPORT_RUNS: i64 = 100_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Csv,
+    Json,
 }
 
 pub(super) async fn export(
@@ -26,90 +38,194 @@ pub(super) async fn export(
     let c = &s.controller;
     let sweep = c.sweep(&id).await?;
     let config = c.config(&sweep)?;
-    let filter = RunFilter {
-        sweep: Some(id.clone()),
-        limit: Some(100_000),
-        ..Default::default()
+    let format = match q.format.as_deref().unwrap_or("json") {
+        "json" => Format::Json,
+        "csv" => Format::Csv,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "unknown export format `{other}`; use csv or json"
+            )))
+        }
     };
-    let (runs, _) = c.store().runs(&filter).await?;
-    let params: Vec<&str> = config.parameters.iter().map(|p| p.name.as_str()).collect();
-    let mut summary_keys: Vec<String> = runs
-        .iter()
-        .flat_map(|r| r.summary.keys().cloned())
-        .collect();
-    summary_keys.sort();
-    summary_keys.dedup();
-    match q.format.as_deref().unwrap_or("json") {
-        "json" => {
-            let mut rows = Vec::with_capacity(runs.len());
-            for r in &runs {
-                rows.push(ExportRow {
-                    id: r.id.clone(),
-                    number: r.number,
-                    state: r.state,
-                    metric: r.metric,
-                    params: super::views::object(&r.params),
-                    summary: r.summary.clone(),
-                    exit_code: r.exit_code,
-                    host: r.host.clone(),
-                    started_ms: r.started_ms,
-                    finished_ms: r.finished_ms,
-                    duration_s: duration(r.started_ms, r.finished_ms),
-                    retry_of: r.retry_of.clone(),
-                    attempt: r.attempt,
-                });
+    let store = c.store().clone();
+    let params: Vec<String> = config.parameters.iter().map(|p| p.name.clone()).collect();
+    // The first page is read now, so a failure gets its status; the rest while sending.
+    let first = store.runs(&page_filter(&id, 0)).await?.0;
+    let mut summary_keys = Vec::new();
+    if format == Format::Csv {
+        // The header names every summary key: a first pass over the pages collects them.
+        let mut keys = std::collections::BTreeSet::new();
+        let mut offset = 0;
+        let mut page = first.clone();
+        loop {
+            keys.extend(page.iter().flat_map(|r| r.summary.keys().cloned()));
+            offset += page.len() as i64;
+            if (page.len() as i64) < paged::PAGE || offset >= MAX_EXPORT_RUNS {
+                break;
             }
-            Ok(Json(Export {
-                sweep: id,
-                runs: rows,
-            })
-            .into_response())
+            page = store.runs(&page_filter(&id, offset)).await?.0;
         }
-        "csv" => {
+        summary_keys = keys.into_iter().collect();
+    }
+    let pages = ExportPages {
+        store,
+        sweep: id,
+        format,
+        params,
+        summary_keys,
+        rows: Some(first),
+        offset: 0,
+        started: false,
+        done: false,
+    };
+    let content_type = match format {
+        Format::Csv => "text/csv; charset=utf-8",
+        Format::Json => "application/json",
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], paged::body(pages)).into_response())
+}
+
+/// The runs of a sweep from `offset`, one page, by number.
+fn page_filter(sweep: &str, offset: i64) -> RunFilter {
+    RunFilter {
+        sweep: Some(sweep.to_string()),
+        limit: Some(paged::PAGE.min(MAX_EXPORT_RUNS - offset).max(1)),
+        offset: Some(offset),
+        ..Default::default()
+    }
+}
+
+/// An export, a page of runs at a time (see [`paged`]).
+struct ExportPages {
+    store: hyperdial_store::Store,
+    sweep: String,
+    format: Format,
+    params: Vec<String>,
+    summary_keys: Vec<String>,
+    /// A page read but not sent yet.
+    rows: Option<Vec<RunRow>>,
+    /// Runs read so far.
+    offset: i64,
+    started: bool,
+    done: bool,
+}
+
+impl paged::Pages for ExportPages {
+    fn next(&mut self) -> Pin<Box<dyn Future<Output = paged::Chunk> + Send + '_>> {
+        Box::pin(async move {
+            if self.done {
+                return Ok(None);
+            }
             let mut out = String::new();
-            let mut header_row: Vec<String> = ["id", "number", "state", "metric"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            header_row.extend(params.iter().map(|p| p.to_string()));
-            header_row.extend(summary_keys.iter().map(|k| format!("summary.{k}")));
-            header_row.extend(
-                [
-                    "exit_code",
-                    "host",
-                    "started_ms",
-                    "finished_ms",
-                    "duration_s",
-                ]
-                .iter()
-                .map(|s| s.to_string()),
-            );
-            push_row(&mut out, &header_row);
-            for r in &runs {
-                let mut row = vec![
-                    r.id.clone(),
-                    r.number.map(|n| n.to_string()).unwrap_or_default(),
-                    r.state.to_string(),
-                    r.metric.map(|m| m.to_string()).unwrap_or_default(),
-                ];
-                row.extend(params.iter().map(|p| cell(r.params.get(*p))));
-                row.extend(summary_keys.iter().map(|k| cell(r.summary.get(k))));
-                row.push(r.exit_code.map(|c| c.to_string()).unwrap_or_default());
-                row.push(r.host.clone().unwrap_or_default());
-                row.push(r.started_ms.map(|t| t.to_string()).unwrap_or_default());
-                row.push(r.finished_ms.map(|t| t.to_string()).unwrap_or_default());
-                row.push(
-                    duration(r.started_ms, r.finished_ms)
-                        .map(|d| d.to_string())
-                        .unwrap_or_default(),
-                );
-                push_row(&mut out, &row);
+            if !self.started {
+                self.started = true;
+                match self.format {
+                    Format::Json => {
+                        out.push_str("{\"sweep\":");
+                        out.push_str(&Value::String(self.sweep.clone()).to_string());
+                        out.push_str(",\"runs\":[");
+                    }
+                    Format::Csv => push_row(&mut out, &self.header()),
+                }
             }
-            Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], out).into_response())
-        }
-        other => Err(ApiError::bad_request(format!(
-            "unknown export format `{other}`; use csv or json"
-        ))),
+            let rows = match self.rows.take() {
+                Some(rows) => rows,
+                None => {
+                    self.store
+                        .runs(&page_filter(&self.sweep, self.offset))
+                        .await?
+                        .0
+                }
+            };
+            let first_page = self.offset == 0;
+            self.offset += rows.len() as i64;
+            for (i, r) in rows.iter().enumerate() {
+                match self.format {
+                    Format::Json => {
+                        if !(first_page && i == 0) {
+                            out.push(',');
+                        }
+                        let row = serde_json::to_string(&export_row(r)).map_err(|e| {
+                            ApiError::new(
+                                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                                e.to_string(),
+                            )
+                        })?;
+                        out.push_str(&row);
+                    }
+                    Format::Csv => push_row(&mut out, &self.csv_row(r)),
+                }
+            }
+            if (rows.len() as i64) < paged::PAGE || self.offset >= MAX_EXPORT_RUNS {
+                if self.format == Format::Json {
+                    out.push_str("]}");
+                }
+                self.done = true;
+            }
+            Ok(Some(out.into_bytes()))
+        })
+    }
+}
+
+impl ExportPages {
+    fn header(&self) -> Vec<String> {
+        let mut header_row: Vec<String> = ["id", "number", "state", "metric"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        header_row.extend(self.params.iter().cloned());
+        header_row.extend(self.summary_keys.iter().map(|k| format!("summary.{k}")));
+        header_row.extend(
+            [
+                "exit_code",
+                "host",
+                "started_ms",
+                "finished_ms",
+                "duration_s",
+            ]
+            .iter()
+            .map(|s| s.to_string()),
+        );
+        header_row
+    }
+
+    fn csv_row(&self, r: &RunRow) -> Vec<String> {
+        let mut row = vec![
+            r.id.clone(),
+            r.number.map(|n| n.to_string()).unwrap_or_default(),
+            r.state.to_string(),
+            r.metric.map(|m| m.to_string()).unwrap_or_default(),
+        ];
+        row.extend(self.params.iter().map(|p| cell(r.params.get(p))));
+        row.extend(self.summary_keys.iter().map(|k| cell(r.summary.get(k))));
+        row.push(r.exit_code.map(|c| c.to_string()).unwrap_or_default());
+        row.push(r.host.clone().unwrap_or_default());
+        row.push(r.started_ms.map(|t| t.to_string()).unwrap_or_default());
+        row.push(r.finished_ms.map(|t| t.to_string()).unwrap_or_default());
+        row.push(
+            duration(r.started_ms, r.finished_ms)
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+        );
+        row
+    }
+}
+
+fn export_row(r: &RunRow) -> ExportRow {
+    ExportRow {
+        id: r.id.clone(),
+        number: r.number,
+        state: r.state,
+        metric: r.metric,
+        params: super::views::object(&r.params),
+        summary: r.summary.clone(),
+        exit_code: r.exit_code,
+        host: r.host.clone(),
+        started_ms: r.started_ms,
+        finished_ms: r.finished_ms,
+        duration_s: duration(r.started_ms, r.finished_ms),
+        retry_of: r.retry_of.clone(),
+        attempt: r.attempt,
     }
 }
 

@@ -2,10 +2,11 @@
 //! downsampled run history, a sortable and filterable page of runs, and sweep notes.
 
 use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use hyperdial_space::Distribution;
-use hyperdial_store::{RunCondition, RunField, RunQuery, SeriesPoint, MAX_NOTES_BYTES};
+use hyperdial_store::{RunCondition, RunField, RunQuery, SeriesPoint, SeriesSample, MAX_NOTES_BYTES};
 use hyperdial_wire::api::{
     Axis, Notes, NotesRequest, PointColumns, RunHistory, RunsPage, Series, SweepPoints,
 };
@@ -14,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::importance::kind_of;
-use super::{views, ApiResult, Body, Params};
+use super::{paged, views, ApiResult, Body, Params};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -101,51 +102,15 @@ pub(crate) struct HistoryQuery {
     after_step: Option<i64>,
 }
 
-/// Largest-triangle-three-buckets: at most `max` points keeping the curve's visible shape.
-/// Points whose value is missing (NaN) are dropped first when downsampling.
-pub fn lttb(points: &[SeriesPoint], max: usize) -> Vec<SeriesPoint> {
-    if points.len() <= max {
-        return points.to_vec();
+/// At most `max` (at least 2) of `points` (sorted by step), evenly spaced by index, the first
+/// and the last always kept; `points` whole when it holds at most `max`.
+fn thin_evenly(points: Vec<SeriesPoint>, max: usize) -> Vec<SeriesPoint> {
+    let n = points.len();
+    let max = max.max(2);
+    if n <= max {
+        return points;
     }
-    let data: Vec<(SeriesPoint, f64)> = points
-        .iter()
-        .filter_map(|p| p.value.map(|v| (*p, v)))
-        .collect();
-    let n = data.len();
-    if n <= max || max < 3 {
-        return data.iter().take(max).map(|d| d.0).collect();
-    }
-    let mut out = Vec::with_capacity(max);
-    out.push(data[0].0);
-    let every = (n - 2) as f64 / (max - 2) as f64;
-    let mut a = 0usize;
-    for i in 0..max - 2 {
-        let start = (i as f64 * every) as usize + 1;
-        let end = (((i + 1) as f64 * every) as usize + 1).min(n - 1);
-        let next_start = end;
-        let next_end = ((((i + 2) as f64) * every) as usize + 1).min(n);
-        let (mut ax, mut ay, mut cnt) = (0.0, 0.0, 0.0);
-        for d in &data[next_start..next_end.max(next_start + 1).min(n)] {
-            ax += d.0.step as f64;
-            ay += d.1;
-            cnt += 1.0;
-        }
-        let (avg_x, avg_y) = (ax / cnt, ay / cnt);
-        let (px, py) = (data[a].0.step as f64, data[a].1);
-        let mut best = start;
-        let mut best_area = -1.0;
-        for (k, d) in data.iter().enumerate().take(end.max(start + 1)).skip(start) {
-            let area = ((px - avg_x) * (d.1 - py) - (px - d.0.step as f64) * (avg_y - py)).abs();
-            if area > best_area {
-                best_area = area;
-                best = k;
-            }
-        }
-        out.push(data[best].0);
-        a = best;
-    }
-    out.push(data[n - 1].0);
-    out
+    (0..max).map(|i| points[i * (n - 1) / (max - 1)]).collect()
 }
 
 /// `GET /api/v1/runs/{id}/history?keys=a,b&max_points=N&after_step=S`: each metric as columns,
@@ -188,18 +153,29 @@ pub(crate) async fn history(
         .clamp(10, LARGEST_MAX_POINTS);
     let mut series = Map::new();
     for key in &wanted {
-        let mut all = store.series(&id, key).await?;
-        if let Some(after) = q.after_step {
-            all.retain(|p| p.step > after);
-        }
-        let total = all.len();
-        let kept = lttb(&all, max);
+        let sample = match q.after_step {
+            // Only the points above `after_step` (a live page's catch-up: few points), then
+            // evenly thinned to `max` if there are more.
+            Some(after) => {
+                let mut newer = store.series(&id, key).await?;
+                newer.retain(|p| p.step > after);
+                let total = newer.len() as u64;
+                SeriesSample {
+                    points: thin_evenly(newer, max),
+                    total,
+                }
+            }
+            // Evenly spaced by step when longer than `max`, read by seeks (see
+            // `Storage::series_sample`), so the cost follows `max`, not the series' length.
+            None => store.series_sample(&id, key, max).await?,
+        };
+        let kept = &sample.points;
         let one = Series {
             step: kept.iter().map(|p| p.step).collect(),
             value: kept.iter().map(|p| p.value).collect(),
             time_ms: kept.iter().map(|p| p.time_ms).collect(),
-            total: total as u64,
-            downsampled: kept.len() < total,
+            total: sample.total,
+            downsampled: (kept.len() as u64) < sample.total,
         };
         series.insert(key.clone(), json!(one));
     }
@@ -351,35 +327,111 @@ pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
     Ok(q)
 }
 
-/// `GET /api/v1/runs`: a sorted, filtered page of runs and how many match.
+/// `GET /api/v1/runs`: a sorted, filtered page of runs and how many match. A page longer than
+/// [`paged::PAGE`] runs is sent while it is read, [`paged::PAGE`] runs at a time.
 pub(crate) async fn list_runs(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult {
     let q = parse_runs_query(raw.as_deref().unwrap_or(""))?;
-    let (rows, total) = s.controller.store().runs_page(&q).await?;
-    let runs = rows.iter().map(views::run).collect();
-    Ok(Json(RunsPage {
-        runs,
-        total,
-        offset: q.offset.unwrap_or(0).max(0),
-        limit: q.limit.unwrap_or(1000).clamp(1, 100_000),
-    })
-    .into_response())
+    let limit = q.limit.unwrap_or(1000).clamp(1, 100_000);
+    let offset = q.offset.unwrap_or(0).max(0);
+    let store = s.controller.store().clone();
+    if limit <= paged::PAGE {
+        let (rows, total) = store.runs_page(&q).await?;
+        let runs = rows.iter().map(views::run).collect();
+        return Ok(Json(RunsPage {
+            runs,
+            total,
+            offset,
+            limit,
+        })
+        .into_response());
+    }
+    let first = RunQuery {
+        limit: Some(paged::PAGE.min(limit)),
+        offset: Some(offset),
+        ..q.clone()
+    };
+    let (rows, total) = store.runs_page(&first).await?;
+    let pages = RunPages {
+        store,
+        query: q,
+        head: Some(format!(
+            "{{\"total\":{total},\"offset\":{offset},\"limit\":{limit},\"runs\":["
+        )),
+        rows: Some(rows),
+        next: offset,
+        end: offset.saturating_add(limit),
+        sent: 0,
+        done: false,
+    };
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        paged::body(pages),
+    )
+        .into_response())
+}
+
+/// The runs of a long listing, a page at a time (see [`paged`]).
+struct RunPages {
+    store: hyperdial_store::Store,
+    query: RunQuery,
+    /// The answer's opening, sent first.
+    head: Option<String>,
+    /// A page read but not sent yet.
+    rows: Option<Vec<hyperdial_store::RunRow>>,
+    /// Offset of the next page to read.
+    next: i64,
+    /// Offset after the last run to send.
+    end: i64,
+    /// Runs sent.
+    sent: usize,
+    done: bool,
+}
+
+impl paged::Pages for RunPages {
+    fn next(
+        &mut self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = paged::Chunk> + Send + '_>> {
+        Box::pin(async move {
+            if self.done {
+                return Ok(None);
+            }
+            let mut out = self.head.take().map(String::into_bytes).unwrap_or_default();
+            let rows = match self.rows.take() {
+                Some(rows) => rows,
+                None if self.next < self.end => {
+                    let page = RunQuery {
+                        limit: Some(paged::PAGE.min(self.end - self.next)),
+                        offset: Some(self.next),
+                        ..self.query.clone()
+                    };
+                    self.store.runs_page(&page).await?.0
+                }
+                None => Vec::new(),
+            };
+            self.next += rows.len() as i64;
+            if (rows.len() as i64) < paged::PAGE || self.next >= self.end {
+                self.end = self.next;
+            }
+            for r in &rows {
+                if self.sent > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut out, &views::run(r))
+                    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+                self.sent += 1;
+            }
+            if self.next >= self.end {
+                out.extend_from_slice(b"]}");
+                self.done = true;
+            }
+            Ok(Some(out))
+        })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pts(values: &[f64]) -> Vec<SeriesPoint> {
-        values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| SeriesPoint {
-                step: i as i64,
-                value: Some(*v),
-                time_ms: 0,
-            })
-            .collect()
-    }
 
     #[test]
     fn runs_query_caps_every_list() {
@@ -401,19 +453,6 @@ mod tests {
             .join("&");
         let err = parse_runs_query(&filters).unwrap_err();
         assert!(err.message().contains("at most 64"), "{}", err.message());
-    }
-
-    #[test]
-    fn lttb_keeps_ends_and_peaks() {
-        let mut v: Vec<f64> = (0..10_000).map(|i| (i as f64 * 0.001).sin()).collect();
-        v[5000] = 50.0;
-        let out = lttb(&pts(&v), 200);
-        assert_eq!(out.len(), 200);
-        assert_eq!(out[0].step, 0);
-        assert_eq!(out[199].step, 9999);
-        assert!(out.iter().any(|p| p.step == 5000), "the spike survives");
-        assert!(out.windows(2).all(|w| w[0].step < w[1].step));
-        assert_eq!(lttb(&pts(&[1.0, 2.0]), 10).len(), 2);
     }
 
     #[test]

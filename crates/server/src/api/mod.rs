@@ -29,6 +29,7 @@ mod export;
 pub mod importance;
 pub mod insights;
 pub mod late;
+mod paged;
 pub mod views;
 
 use late::refuse_if_crashed;

@@ -62,6 +62,8 @@ pub struct PostgresStorage {
     reader: PgPool,
     /// The URL without its password.
     shown: String,
+    /// The metric writer's queue (group commit); `None` in the writer's own copy.
+    metric_queue: Option<MetricQueue>,
 }
 
 impl PostgresStorage {
@@ -101,10 +103,13 @@ impl PostgresStorage {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PostgresStorage {
+        let mut storage = PostgresStorage {
             reader: pool,
             shown: crate::redact(url),
-        })
+            metric_queue: None,
+        };
+        storage.metric_queue = Some(start_metric_writer(storage.clone()));
+        Ok(storage)
     }
 
     fn describe_location(&self) -> String {

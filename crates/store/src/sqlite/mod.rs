@@ -46,6 +46,8 @@ pub struct SqliteStorage {
     writer: SqlitePool,
     reader: SqlitePool,
     path: PathBuf,
+    /// The metric writer's queue (group commit); `None` in the writer's own copy.
+    metric_queue: Option<MetricQueue>,
 }
 
 impl SqliteStorage {
@@ -76,11 +78,14 @@ impl SqliteStorage {
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options.read_only(true))
             .await?;
-        Ok(SqliteStorage {
+        let mut storage = SqliteStorage {
             writer,
             reader,
             path: path.to_path_buf(),
-        })
+            metric_queue: None,
+        };
+        storage.metric_queue = Some(start_metric_writer(storage.clone()));
+        Ok(storage)
     }
 
     fn describe_location(&self) -> String {

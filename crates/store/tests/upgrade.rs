@@ -1,0 +1,213 @@
+//! A database written at the schema before compact metric storage (migrations up to 0007:
+//! one `metrics` row per (run, name, step) with text keys) upgrades in place when opened, on
+//! every backend: every point reads back with the same step, value (NaN and infinities
+//! included), and time, and each series knows its size and highest step.
+
+use std::path::Path;
+
+use hyperdial_store::testing::TestDb;
+use hyperdial_store::{new_id, Store};
+use sqlx::migrate::Migrator;
+
+/// The old schema's migrations of `backend` (`sqlite` or `postgres`), copied to a directory.
+fn old_migrations(backend: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hyperdial-old-{}", new_id("m")));
+    std::fs::create_dir_all(&dir).unwrap();
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    for entry in std::fs::read_dir(&here).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.as_str() < "0008" {
+            std::fs::copy(&path, dir.join(&name)).unwrap();
+        }
+    }
+    dir
+}
+
+/// What the old schema holds: two runs, three metrics, gaps, NaN (NULL) and infinities.
+fn old_points() -> Vec<(&'static str, &'static str, i64, Option<f64>, i64)> {
+    let mut rows = Vec::new();
+    for step in 0..300i64 {
+        rows.push((
+            "r1",
+            "loss",
+            step,
+            Some(1.0 / (step as f64 + 1.0)),
+            1_000 + step,
+        ));
+        if step % 3 == 0 {
+            rows.push(("r1", "acc", step * 7, Some(step as f64 * 0.5), 2_000 + step));
+        }
+        rows.push(("r2", "loss", step, Some(-(step as f64) - 0.5), 3_000 + step));
+    }
+    rows.push(("r1", "acc", 5_000, None, 9));
+    rows.push(("r2", "loss", 400, Some(f64::INFINITY), 10));
+    rows.push(("r2", "odd", 0, Some(f64::NEG_INFINITY), 11));
+    rows
+}
+
+const OLD_DATA: [&str; 4] = [
+    "INSERT INTO projects (id, name, created_ms) VALUES (1, 'default', 0)",
+    "INSERT INTO sweeps (id, project_id, method, state, source, config_hash, seed, next_number, created_ms, updated_ms) \
+     VALUES ('s1', 1, 'grid', 'running', 'method: grid', 'h', 1, 3, 0, 0)",
+    "INSERT INTO runs (id, sweep_id, project_id, number, state, params, config, created_ms, next_step) \
+     VALUES ('r1', 's1', 1, 1, 'finished', '{}', '{}', 0, 5001)",
+    "INSERT INTO runs (id, sweep_id, project_id, number, state, params, config, created_ms, next_step) \
+     VALUES ('r2', 's1', 1, 2, 'running', '{}', '{}', 0, 401)",
+];
+
+async fn fill_old<DB: sqlx::Database>(pool: &sqlx::Pool<DB>)
+where
+    for<'c> &'c mut <DB as sqlx::Database>::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<f64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut conn = pool.acquire().await.unwrap();
+    for sql in OLD_DATA {
+        sqlx::query(sql).execute(&mut *conn).await.unwrap();
+    }
+    for (run, name, step, value, time) in old_points() {
+        sqlx::query(
+            "INSERT INTO metrics (run_id, name, step, value, time_ms) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(run)
+        .bind(name)
+        .bind(step)
+        .bind(value)
+        .bind(time)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+}
+
+/// Read everything back through the store and compare with what the old schema held.
+async fn check_upgraded(store: &Store) {
+    let rows = old_points();
+    for run in ["r1", "r2"] {
+        let mut names: Vec<&str> = rows.iter().filter(|r| r.0 == run).map(|r| r.1).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(store.metric_names(run).await.unwrap(), names);
+        for name in names {
+            let mut want: Vec<(i64, Option<f64>, i64)> = rows
+                .iter()
+                .filter(|r| r.0 == run && r.1 == name)
+                .map(|r| (r.2, r.3, r.4))
+                .collect();
+            want.sort_by_key(|w| w.0);
+            let got: Vec<(i64, Option<f64>, i64)> = store
+                .series(run, name)
+                .await
+                .unwrap()
+                .iter()
+                .map(|p| (p.step, p.value, p.time_ms))
+                .collect();
+            let bits = |v: &[(i64, Option<f64>, i64)]| {
+                v.iter()
+                    .map(|(s, x, t)| (*s, x.map(f64::to_bits), *t))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(bits(&got), bits(&want), "{run}/{name}");
+            let sample = store.series_sample(run, name, 10).await.unwrap();
+            assert_eq!(sample.total, want.len() as u64, "{run}/{name} count");
+            assert_eq!(
+                sample.points.last().map(|p| p.step),
+                want.last().map(|w| w.0),
+                "{run}/{name}: the highest step is known"
+            );
+        }
+    }
+    let history = store.history("r1").await.unwrap();
+    assert_eq!(
+        history.first().unwrap().values.len(),
+        2,
+        "loss and acc at step 0"
+    );
+    // Writing goes on after the upgrade, into the same series.
+    store
+        .append_metrics(
+            "r2",
+            &[hyperdial_store::Point {
+                step: None,
+                time_ms: Some(1),
+                values: vec![("loss".into(), Some(0.5))],
+            }],
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let loss = store.series("r2", "loss").await.unwrap();
+    assert_eq!(
+        loss.last().map(|p| (p.step, p.value)),
+        Some((401, Some(0.5)))
+    );
+    assert_eq!(
+        store.series_sample("r2", "loss", 1000).await.unwrap().total,
+        302
+    );
+}
+
+#[tokio::test]
+async fn a_sqlite_database_of_the_old_metric_schema_upgrades_in_place() {
+    let db = TestDb::sqlite();
+    let file = db.url().trim_start_matches("sqlite://").to_string();
+    std::fs::create_dir_all(Path::new(&file).parent().unwrap()).unwrap();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&file)
+        .create_if_missing(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let old = old_migrations("sqlite");
+    Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    fill_old(&pool).await;
+    pool.close().await;
+    let store = db.open().await.unwrap();
+    check_upgraded(&store).await;
+    store.close().await;
+    std::fs::remove_dir_all(old).ok();
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn a_postgres_database_of_the_old_metric_schema_upgrades_in_place() {
+    let Some(db) = TestDb::postgres(
+        "store upgrade a_postgres_database_of_the_old_metric_schema_upgrades_in_place",
+    )
+    .await
+    else {
+        return;
+    };
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(db.url())
+        .await
+        .unwrap();
+    let old = old_migrations("postgres");
+    Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    fill_old(&pool).await;
+    pool.close().await;
+    let store = db.open().await.unwrap();
+    check_upgraded(&store).await;
+    store.close().await;
+    std::fs::remove_dir_all(old).ok();
+    db.remove().await;
+}
