@@ -579,6 +579,8 @@ async fn large_answers_are_compressed_and_events_are_not() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers().get("content-encoding"), None);
+}
+
 /// Listings longer than a page (500 runs) are sent while they are read, page by page: every
 /// run once, in order, with the same envelope as a short page; the CSV export's header names
 /// summary keys that only runs of a later page have.
