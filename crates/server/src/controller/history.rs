@@ -327,3 +327,165 @@ impl History {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+
+    use hyperdial_search::Trial;
+    use hyperdial_space::{ImputeWhileRunning, SweepConfig};
+    use hyperdial_store::testing::TestDb;
+    use hyperdial_store::{finite_number, Point, Store, SweepState};
+    use serde_json::Value;
+
+    use super::super::{failed, trial, Claim, Controller, RunReport};
+
+    /// The runs the sweep's history has read so far.
+    async fn rows_read(c: &Controller, sweep_id: &str) -> u64 {
+        let lock = c.claim_lock(sweep_id);
+        let h = lock.lock().await;
+        h.as_ref().map_or(0, |h| h.rows_read)
+    }
+
+    /// The trials as they were built before the history: every run read again, the
+    /// superseded ones left out, spans of the whole sweep when some run needs imputing.
+    async fn full_read(store: &Store, sweep_id: &str, config: &SweepConfig) -> Vec<Trial> {
+        let mut rows = store.trials(sweep_id).await.unwrap();
+        let superseded: HashSet<String> = rows.iter().filter_map(|r| r.retry_of.clone()).collect();
+        rows.retain(|r| !superseded.contains(&r.id));
+        let m = config.metric.as_ref().unwrap();
+        let imputes = rows.iter().any(|r| {
+            failed(r.state)
+                || (r.metric.is_none() && !r.state.in_flight())
+                || (r.state.in_flight() && m.impute_while_running != ImputeWhileRunning::False)
+        });
+        let spans: HashMap<String, (f64, f64, f64)> = if imputes {
+            store
+                .metric_spans(sweep_id, &m.name)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| (s.run_id, (s.lowest, s.highest, s.last)))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        rows.iter()
+            .map(|r| {
+                trial(
+                    config,
+                    &RunReport {
+                        state: r.state,
+                        params: r.params.as_object().cloned().unwrap_or_default(),
+                        grid_index: r.grid_index.map(|i| i as u64),
+                        metric: r.metric,
+                        last_logged: r.summary.get(&m.name).and_then(Value::as_f64),
+                        summary: r.user_summary.get(&m.name).and_then(finite_number),
+                        logged: spans.get(&r.id).copied(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn loss(v: f64) -> Vec<Point> {
+        vec![Point {
+            step: None,
+            time_ms: None,
+            values: vec![("loss".into(), Some(v))],
+        }]
+    }
+
+    #[tokio::test]
+    async fn a_claim_reads_only_the_runs_that_changed() {
+        for method in ["random", "sobol", "grid"] {
+            let db = TestDb::sqlite();
+            let c = Controller::new(db.open().await.unwrap());
+            let source = format!(
+                "program: t.py\nmethod: {method}\nmetric: {{name: loss, goal: minimize}}\nparameters:\n  a: {{values: [{}]}}\n",
+                (0..150).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+            );
+            let sweep = c
+                .create_sweep(&source, None, None, false, Some(1))
+                .await
+                .unwrap()
+                .sweep;
+            let mut claims = 0;
+            loop {
+                let before = rows_read(&c, &sweep.id).await;
+                match c.claim(&sweep.id, None).await.unwrap() {
+                    Claim::Run(run) => {
+                        // One run changed since the last claim: the one it handed out, which
+                        // reported and finished.
+                        let read = rows_read(&c, &sweep.id).await - before;
+                        assert!(read <= 1, "{method}: claim {claims} read {read} runs");
+                        c.ingest(&run.id, &loss(claims as f64)).await.unwrap();
+                        c.finish(&run.id, Some(0), None, None).await.unwrap();
+                        claims += 1;
+                        if method != "grid" && claims == 150 {
+                            break;
+                        }
+                    }
+                    Claim::Over(state) => {
+                        assert_eq!((method, state), ("grid", SweepState::Finished));
+                        break;
+                    }
+                    Claim::Wait => panic!("{method}: nothing in flight, yet wait"),
+                }
+            }
+            assert_eq!(claims, 150, "{method}");
+            c.store().close().await;
+            db.remove().await;
+        }
+    }
+
+
+    #[tokio::test]
+    async fn the_model_sees_what_a_full_read_shows() {
+        let db = TestDb::sqlite();
+        let c = Controller::new(db.open().await.unwrap());
+        let source = "program: t.py\nmethod: tpe\nmetric: {name: loss, goal: minimize, impute: worst}\n\
+                      retry: {max: 1, on: [crashed]}\nparameters:\n  a: {min: 0.0, max: 1.0}\n  b: {values: [x, y]}\n";
+        let sweep = c
+            .create_sweep(source, None, None, false, Some(5))
+            .await
+            .unwrap()
+            .sweep;
+        let config = c.config(&sweep).unwrap();
+        let mut open = Vec::new();
+        for i in 0..40u32 {
+            let Claim::Run(run) = c.claim(&sweep.id, None).await.unwrap() else {
+                panic!("claim {i} handed out nothing");
+            };
+            c.ingest(&run.id, &loss(f64::from(i % 7) + 0.5)).await.unwrap();
+            open.push(run.id.clone());
+            // End runs in every way the search tells apart, some while others are in flight.
+            if i % 3 == 0 {
+                let id = open.remove(0);
+                let (code, state) = match i % 4 {
+                    0 => (Some(0), None),
+                    1 => (Some(1), None),
+                    2 => (None, Some("crashed")),
+                    _ => (None, Some("stopped_early")),
+                };
+                c.finish(&id, code, state, None).await.unwrap();
+            }
+            if i % 5 == 0 && !open.is_empty() {
+                let id = open.remove(0);
+                c.ingest(&id, &loss(9.0)).await.unwrap();
+                c.finish(&id, Some(0), None, None).await.unwrap();
+            }
+            let lock = c.claim_lock(&sweep.id);
+            let mut h = lock.lock().await;
+            let h = h.as_mut().expect("built by the claim");
+            h.refresh(c.store()).await.unwrap();
+            assert_eq!(
+                h.trials(c.store(), &config).await.unwrap(),
+                full_read(c.store(), &sweep.id, &config).await,
+                "after claim {i}"
+            );
+        }
+        c.store().close().await;
+        db.remove().await;
+    }
+}
