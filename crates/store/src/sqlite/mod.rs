@@ -1,5 +1,14 @@
-//! The SQLite backend: one database file in WAL mode with `synchronous=FULL`, so every
-//! acknowledged write survives a killed server (and a power cut).
+//! The SQLite backend: one database file in WAL mode.
+//!
+//! Durability ([`Durability`]): by default (`synchronous=NORMAL`) a commit reaches the operating
+//! system before it is acknowledged, and the write-ahead log is flushed to the disk (a WAL
+//! checkpoint, which syncs) at most [`SYNC_EVERY`] after a write. So a killed server (SIGKILL,
+//! a panic, out of memory) restarts with every acknowledged write; a power cut or an
+//! operating-system crash can lose the writes of the last second before it, never more, and
+//! never leaves the database damaged. With `HYPERDIAL_SQLITE_SYNC=full` every commit is
+//! flushed to the disk before it is acknowledged (`synchronous=FULL`), so a power cut loses
+//! nothing acknowledged either; a commit then costs a disk flush (milliseconds on many
+//! disks), which bounds a single client's sequential writes to a few hundred a second.
 //!
 //! Writes go through a single connection, so write transactions (`BEGIN IMMEDIATE` …
 //! `COMMIT`) are serialized without SQLite's busy retries: on this backend the single writer
@@ -16,6 +25,8 @@
 
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -48,12 +59,65 @@ pub struct SqliteStorage {
     writer: SqlitePool,
     reader: SqlitePool,
     path: PathBuf,
+    /// Set by every commit, cleared by the flush that follows it ([`Durability::Normal`]).
+    written: Arc<AtomicBool>,
 }
+
+/// Under [`Durability::Normal`]: every [`SYNC_EVERY`], if anything was committed since the last
+/// time, checkpoint the write-ahead log (`PASSIVE`: it never waits for readers), which syncs
+/// the log to the disk first. Ends when the pool is closed.
+async fn flush_now_and_then(writer: SqlitePool, written: Arc<AtomicBool>) {
+    let mut tick = tokio::time::interval(SYNC_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if writer.is_closed() {
+            return;
+        }
+        if !written.swap(false, Ordering::AcqRel) {
+            continue;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&writer)
+            .await
+        {
+            if writer.is_closed() {
+                return;
+            }
+            // Flushed on a later tick; the commits stay acknowledged to the operating system.
+            written.store(true, Ordering::Release);
+            tracing::warn!("flushing the database log to the disk failed: {e}");
+        }
+    }
+}
+
+/// How commits reach the disk (see the module docs); from `HYPERDIAL_SQLITE_SYNC`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Acknowledged at commit; the log is flushed to the disk within [`SYNC_EVERY`].
+    Normal,
+    /// Every commit flushed to the disk before it is acknowledged.
+    Full,
+}
+
+impl Durability {
+    /// `HYPERDIAL_SQLITE_SYNC`: `full`, or `normal` (the default, also for anything else).
+    pub fn from_env() -> Durability {
+        match std::env::var("HYPERDIAL_SQLITE_SYNC") {
+            Ok(v) if v.trim().eq_ignore_ascii_case("full") => Durability::Full,
+            _ => Durability::Normal,
+        }
+    }
+}
+
+/// Under [`Durability::Normal`], how soon after a write the log is flushed to the disk.
+pub const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 impl SqliteStorage {
     /// Open (creating if needed) the database file at `path`, creating its directory, and
     /// bring its schema up to date (`migrations/sqlite`).
     pub async fn open(path: &Path) -> Result<SqliteStorage> {
+        let sync = Durability::from_env();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
                 path: dir.to_path_buf(),
@@ -64,7 +128,10 @@ impl SqliteStorage {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(match sync {
+                Durability::Full => SqliteSynchronous::Full,
+                Durability::Normal => SqliteSynchronous::Normal,
+            })
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new()
@@ -78,10 +145,15 @@ impl SqliteStorage {
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options.read_only(true))
             .await?;
+        let written = Arc::new(AtomicBool::new(false));
+        if sync == Durability::Normal {
+            tokio::spawn(flush_now_and_then(writer.clone(), written.clone()));
+        }
         Ok(SqliteStorage {
             writer,
             reader,
             path: path.to_path_buf(),
+            written,
         })
     }
 
@@ -121,6 +193,7 @@ impl SqliteStorage {
         Ok(Tx {
             conn: Some(conn),
             faults_at_begin: error::faults_seen(),
+            written: self.written.clone(),
         })
     }
 }
@@ -135,6 +208,8 @@ struct Tx {
     conn: Option<PoolConnection<Sqlite>>,
     /// [`error::faults_seen`] at `BEGIN`.
     faults_at_begin: u64,
+    /// The storage's "written since the last flush" flag, set on commit.
+    written: Arc<AtomicBool>,
 }
 
 impl Deref for Tx {
@@ -189,7 +264,10 @@ impl Tx {
             return Ok(());
         };
         match sqlx::query("COMMIT").execute(&mut *conn).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.written.store(true, Ordering::Release);
+                Ok(())
+            }
             Err(e) => {
                 sqlx::query("ROLLBACK").execute(&mut *conn).await.ok();
                 conn.close().await.ok();
