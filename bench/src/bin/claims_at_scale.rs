@@ -1,8 +1,8 @@
 //! Claim latency against the size of the sweep: does a claim cost the same at 10 runs and at
 //! 100,000?
 //!
-//! For each method and size, a fresh SQLite database (WAL, `synchronous=FULL`, as the server
-//! opens it) gets a sweep with that many finished runs, written straight into the tables in
+//! For each method and size, a fresh SQLite database (WAL, as the server opens it;
+//! `HYPERDIAL_SQLITE_SYNC` decides its durability) gets a sweep with that many finished runs, written straight into the tables in
 //! one transaction (each with parameters, a grid position, a metric and a summary, as real
 //! runs have). A controller then claims from it in process, the way the API handler does
 //! (no HTTP): the first claim of the controller is reported on its own (a server that has not
@@ -31,12 +31,7 @@ use sqlx::ConnectOptions;
 
 /// A config of `method` whose grid (when it has one) holds 160,000 points.
 fn source(method: &str) -> String {
-    let values = |n: usize| {
-        (0..n)
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let values = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
     match method {
         "grid" => format!(
             "method: grid\nmetric: {{name: loss, goal: minimize}}\ncommand: [/bin/true]\nparameters:\n  a: {{values: [{}]}}\n  b: {{values: [{}]}}\n",
@@ -127,7 +122,8 @@ async fn main() {
     let sizes = flag("--sizes").unwrap_or_else(|| "10,1000,10000,100000".into());
     let claims: usize = flag_num("--claims", 200);
     println!(
-        "claim latency in process (SQLite, synchronous=FULL), {claims} claims after the first"
+        "claim latency in process (SQLite, HYPERDIAL_SQLITE_SYNC={}), {claims} claims after the first",
+        std::env::var("HYPERDIAL_SQLITE_SYNC").unwrap_or_else(|_| "normal".into())
     );
     println!(
         "{:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9}",

@@ -1212,7 +1212,10 @@ async fn trials_changed_reads_what_changed_since_a_mark(db: &Db) {
     // What the search sees changes the mark; heartbeats, output and argv do not.
     store.heartbeat(&a.id).await.unwrap();
     store.append_output(&a.id, "stdout", "x").await.unwrap();
-    store.set_argv(&a.id, &["t".into()], None, None).await.unwrap();
+    store
+        .set_argv(&a.id, &["t".into()], None, None)
+        .await
+        .unwrap();
     expect(&changed(&store, &s.id, again).await.0, &[]);
     store
         .append_metrics(&a.id, &[point(&[("loss", Some(0.5))])], Some(MIN))

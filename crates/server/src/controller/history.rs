@@ -238,7 +238,9 @@ impl History {
             grid_index: row.grid_index.and_then(|i| u64::try_from(i).ok()),
             metric: row.metric,
             state: row.state,
-            last_logged: name.and_then(|n| row.summary.get(n)).and_then(Value::as_f64),
+            last_logged: name
+                .and_then(|n| row.summary.get(n))
+                .and_then(Value::as_f64),
             summary: name
                 .and_then(|n| row.user_summary.get(n))
                 .and_then(finite_number),
@@ -439,7 +441,6 @@ mod tests {
         }
     }
 
-
     #[tokio::test]
     async fn the_model_sees_what_a_full_read_shows() {
         let db = TestDb::sqlite();
@@ -457,7 +458,9 @@ mod tests {
             let Claim::Run(run) = c.claim(&sweep.id, None).await.unwrap() else {
                 panic!("claim {i} handed out nothing");
             };
-            c.ingest(&run.id, &loss(f64::from(i % 7) + 0.5)).await.unwrap();
+            c.ingest(&run.id, &loss(f64::from(i % 7) + 0.5))
+                .await
+                .unwrap();
             open.push(run.id.clone());
             // End runs in every way the search tells apart, some while others are in flight.
             if i % 3 == 0 {

@@ -25,9 +25,9 @@
 
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
