@@ -39,6 +39,7 @@ reference is docs/python.md.
 import atexit
 import signal
 import collections.abc
+import http.client
 import json
 import math
 import numbers
@@ -410,9 +411,14 @@ def _tls_problem(err):
 
 
 class _Transport:
-    """JSON over HTTP(S) to one server, with the bearer token when there is one."""
+    """JSON over HTTP(S) to one server, with the bearer token when there is one.
 
-    def __init__(self, server, token):
+    With ``keep_alive`` (the ask/tell API's transport), when no proxy applies (loopback, or no
+    proxy in the environment), each thread keeps one connection open and sends its requests
+    over it: a new TCP connection per request costs more than a small request itself.
+    Otherwise each request goes through urllib on a connection of its own."""
+
+    def __init__(self, server, token, keep_alive=False):
         self.server = server.rstrip("/")
         self.token = token or None
         parts = urllib.parse.urlsplit(self.server)
@@ -420,10 +426,65 @@ class _Transport:
         handlers = []
         if parts.scheme == "https":
             handlers.append(urllib.request.HTTPSHandler(context=_tls_context()))
-        if host in _LOOPBACK or host.startswith("127."):
+        loopback = host in _LOOPBACK or host.startswith("127.")
+        if loopback:
             # Never send loopback traffic through a proxy taken from the environment.
             handlers.append(urllib.request.ProxyHandler({}))
         self._opener = urllib.request.build_opener(*handlers)
+        self._parts = parts
+        self._keep_alive = keep_alive and parts.scheme in ("http", "https") and (
+            loopback or not urllib.request.getproxies().get(parts.scheme))
+        self._local = threading.local()
+
+    def _connection(self, timeout):
+        """This thread's open connection to the server (made on first use)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) != os.getpid():
+            # A forked child never writes on its parent's connection.
+            conn = None
+        if conn is None:
+            self._local.pid = os.getpid()
+            parts = self._parts
+            if parts.scheme == "https":
+                conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout,
+                                                   context=_tls_context())
+            else:
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+            self._local.conn = conn
+        conn.timeout = timeout
+        if conn.sock is not None:
+            conn.sock.settimeout(timeout)
+        return conn
+
+    def _drop_connection(self):
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
+    def _send_kept(self, method, path, data, headers, timeout):
+        """One request over this thread's kept connection: (status, raw body). A connection
+        the server closed while it sat idle is replaced once."""
+        for attempt in (0, 1):
+            conn = self._connection(timeout)
+            reused = conn.sock is not None
+            try:
+                conn.request(method, self._parts.path + path, body=data, headers=headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError,
+                    BrokenPipeError) as err:
+                self._drop_connection()
+                if reused and attempt == 0:
+                    continue
+                raise err
+            except Exception:
+                self._drop_connection()
+                raise
+            if resp.getheader("Connection", "").lower() == "close":
+                self._drop_connection()
+            return resp.status, raw
+        raise AssertionError("unreachable")
 
     def request(self, method, path, body=None, timeout=None, headers_out=None):
         """Send one request; return the decoded JSON answer (or None). Raises _SendError.
@@ -434,6 +495,11 @@ class _Transport:
             data = json.dumps(body, allow_nan=False, separators=(",", ":")).encode("utf-8")
         else:
             data = None
+        if timeout is None:
+            # Large metric batches take the server a while to store: 1 s more per 256 KiB.
+            timeout = _REQUEST_TIMEOUT + len(data or b"") / 262144.0
+        if self._keep_alive:
+            return self._request_kept(method, path, data, timeout)
         req = urllib.request.Request(self.server + path, data=data, method=method)
         req.add_header("Accept", "application/json")
         req.add_header("User-Agent", "hyperdial-python/" + __version__)
@@ -441,9 +507,6 @@ class _Transport:
             req.add_header("Content-Type", "application/json")
         if self.token:
             req.add_header("Authorization", "Bearer " + self.token)
-        if timeout is None:
-            # Large metric batches take the server a while to store: 1 s more per 256 KiB.
-            timeout = _REQUEST_TIMEOUT + len(data or b"") / 262144.0
         try:
             with self._opener.open(req, timeout=timeout) as resp:
                 raw = resp.read()
@@ -471,12 +534,47 @@ class _Transport:
                 raise _SendError("TLS with %s failed: %s" % (self.server, problem), False) from None
             reason = getattr(err, "reason", None) or err
             raise _SendError("cannot reach %s (%s)" % (self.server, reason), True) from None
-        if not raw:
-            return None
+        return _decoded(raw)
+
+    def _request_kept(self, method, path, data, timeout):
+        headers = {"Accept": "application/json",
+                   "User-Agent": "hyperdial-python/" + __version__,
+                   "Host": self._parts.netloc.rpartition("@")[2]}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if self.token:
+            headers["Authorization"] = "Bearer " + self.token
         try:
-            return json.loads(raw.decode("utf-8"))
-        except ValueError:
-            return None
+            status, raw = self._send_kept(method, path, data, headers, timeout)
+        except Exception as err:  # refused, timeouts, resets, bad status lines, TLS
+            problem = _tls_problem(urllib.error.URLError(err))
+            if problem:
+                raise _SendError("TLS with %s failed: %s" % (self.server, problem), False) from None
+            reason = getattr(err, "reason", None) or err
+            raise _SendError("cannot reach %s (%s)" % (self.server, reason), True) from None
+        if status >= 400:
+            payload = None
+            detail = ""
+            try:
+                payload = json.loads(raw.decode("utf-8", "replace"))
+                detail = payload.get("error") or ""
+            except Exception:
+                pass
+            retryable = status >= 500 or status in (408, 429)
+            message = "%s %s answered %d%s" % (
+                method, path.split("?")[0], status, ": " + detail if detail else "")
+            raise _SendError(message, retryable, status, payload)
+        return _decoded(raw)
+
+
+def _decoded(raw):
+    """A JSON answer body, decoded; None when empty or not JSON."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except ValueError:
+        return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -1520,7 +1618,7 @@ class Sweep:
         """Use :meth:`create` or :meth:`get`."""
         self.server = _server_from(server)
         self._transport = _Transport(self.server, token if token is not None
-                                     else _env("HYPERDIAL_TOKEN"))
+                                     else _env("HYPERDIAL_TOKEN"), keep_alive=True)
         self._lock = threading.Lock()
         self._open = {}
         self._beat_thread = None

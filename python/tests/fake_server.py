@@ -78,7 +78,8 @@ class FakeServer:
                     fake.requests.append(req)
                 status, answer = fake.answer(req)
                 req.status = status
-                data = json.dumps(answer).encode("utf-8")
+                # A 204 has no body (HTTP/1.1): one would corrupt a kept-alive connection.
+                data = b"" if status == 204 else json.dumps(answer).encode("utf-8")
                 self.send_response(status)
                 for name, value in getattr(req, "headers_out", {}).items():
                     self.send_header(name, value)

@@ -10,6 +10,8 @@
 //   `fn describe_location`, `fn file` and `async fn close_pools`;
 // - `Tx`, which derefs to `DbConn` and has `async fn commit(self) -> Result<()>` (dropped
 //   without commit, it rolls back);
+// - `CHANGE_MARK_NOW`, a query answering `mark`: the change mark every later change of a
+//   run will exceed (see `Storage::trials_changed` and migration 0009 of each backend);
 // - `FOR_UPDATE` (` FOR UPDATE` on PostgreSQL, empty on SQLite, whose single writer already
 //   serializes write transactions), `SKIP_LOCKED_R` (the lock clause of the queued-run pick),
 //   and `DIALECT`.
@@ -39,6 +41,10 @@ const RUN_COLUMNS: &str = "r.id, r.sweep_id, p.name AS project, r.number, r.name
      r.suggestion, r.grid_index, r.agent_id, r.host, r.argv, r.exit_code, r.error, r.metric, r.summary, \
      r.user_summary, r.next_step, r.git_commit, r.git_dirty, r.stop_requested, r.stop_reason, r.stop_info, r.created_ms, \
      r.started_ms, r.heartbeat_ms, r.finished_ms, r.retry_of, r.attempt, r.delivery";
+
+/// What [`TrialRow`] reads of a run.
+const TRIAL_COLUMNS: &str = "id, number, created_ms, retry_of, attempt, params, grid_index, metric, state, \
+     summary, user_summary, error";
 
 const SWEEP_COLUMNS: &str = "s.id, p.name AS project, s.name, s.method, s.state, s.source, s.source_file, \
      s.config_hash, s.seed, s.next_number, s.metric_name, s.goal, s.notes, s.retries_only, s.end_reason, s.created_ms, s.updated_ms";
@@ -169,6 +175,8 @@ impl FromRow<'_, DbRow> for TrialRow {
     fn from_row(row: &DbRow) -> std::result::Result<Self, sqlx::Error> {
         Ok(TrialRow {
             id: row.try_get("id")?,
+            number: row.try_get("number")?,
+            created_ms: row.try_get("created_ms")?,
             retry_of: row.try_get("retry_of")?,
             attempt: row.try_get("attempt")?,
             params: json(row, "params")?,
@@ -1508,13 +1516,56 @@ impl Storage for Backend {
     }
 
     async fn trials(&self, sweep_id: &str) -> Result<Vec<TrialRow>> {
-        Ok(sqlx::query_as::<_, TrialRow>(
-            "SELECT id, retry_of, attempt, params, grid_index, metric, state, summary, user_summary, error \
-             FROM runs WHERE sweep_id = $1 ORDER BY number, created_ms, id",
-        )
-        .bind(sweep_id)
-        .fetch_all(&self.reader)
-        .await?)
+        let sql = format!("SELECT {TRIAL_COLUMNS} FROM runs WHERE sweep_id = $1 ORDER BY number, created_ms, id");
+        Ok(sqlx::query_as::<_, TrialRow>(&sql)
+            .bind(sweep_id)
+            .fetch_all(&self.reader)
+            .await?)
+    }
+
+    async fn trials_changed(&self, sweep_id: &str, since: i64) -> Result<(Vec<TrialRow>, i64)> {
+        // The mark first: whatever commits after it gets a later mark (SQLite) or was still
+        // running when it was taken (PostgreSQL), so the next call reads it.
+        let mark: i64 = sqlx::query(CHANGE_MARK_NOW)
+            .fetch_one(&self.reader)
+            .await?
+            .try_get("mark")?;
+        let sql = format!(
+            "SELECT {TRIAL_COLUMNS} FROM runs WHERE sweep_id = $1 AND change_mark > $2 \
+             ORDER BY number, created_ms, id"
+        );
+        let rows = sqlx::query_as::<_, TrialRow>(&sql)
+            .bind(sweep_id)
+            .bind(since)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok((rows, mark.max(since)))
+    }
+
+    async fn metric_spans_of(&self, run_ids: &[String], name: &str) -> Result<Vec<MetricSpan>> {
+        let mut spans = Vec::new();
+        for chunk in run_ids.chunks(200) {
+            let sql = format!(
+                "SELECT m.run_id AS run_id, MIN(m.value) AS lo, MAX(m.value) AS hi, \
+                 (SELECT l.value FROM metrics l WHERE l.run_id = m.run_id AND l.name = $1 AND {FINITE_L} \
+                  ORDER BY l.step DESC LIMIT 1) AS last \
+                 FROM metrics m WHERE m.run_id IN ({}) AND m.name = $1 AND {FINITE_M} GROUP BY m.run_id",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(name);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for r in q.fetch_all(&self.reader).await? {
+                spans.push(MetricSpan {
+                    run_id: r.try_get("run_id")?,
+                    lowest: r.try_get("lo")?,
+                    highest: r.try_get("hi")?,
+                    last: r.try_get("last")?,
+                });
+            }
+        }
+        Ok(spans)
     }
 
     async fn set_argv(

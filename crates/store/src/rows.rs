@@ -140,6 +140,10 @@ impl Delivery {
 pub struct TrialRow {
     /// The run's id.
     pub id: String,
+    /// Its position in the sweep (`None` for a run that took no number).
+    pub number: Option<i64>,
+    /// When it was created (ms since the epoch): orders runs of equal number.
+    pub created_ms: i64,
     /// The run it retries, if any.
     pub retry_of: Option<String>,
     /// Attempt number of its configuration (1 for a first run).

@@ -159,6 +159,20 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// What the strategy needs to know about every run of a sweep, by number.
     async fn trials(&self, sweep_id: &str) -> Result<Vec<TrialRow>>;
 
+    /// The runs of a sweep that changed after change mark `since`, by number, and the mark to
+    /// pass next time: the runs inserted, or whose state, metric, summaries, error or retry
+    /// link changed, in a transaction that committed after the call that returned `since`
+    /// (heartbeats, output and config merges do not count). `since = -1` reads every run.
+    /// Marks only grow, within one database; a run may be returned again by the next call (a
+    /// reader merges by id). This is how a server keeps a sweep's history up to date without
+    /// reading every run on each claim: the cost is the runs changed, through the index on
+    /// `(sweep_id, change_mark)`.
+    async fn trials_changed(&self, sweep_id: &str, since: i64) -> Result<(Vec<TrialRow>, i64)>;
+
+    /// [`Storage::metric_spans`] of the given runs only (unknown ids and runs without finite
+    /// values of `name` are left out).
+    async fn metric_spans_of(&self, run_ids: &[String], name: &str) -> Result<Vec<MetricSpan>>;
+
     /// Record the argv a run's process was started with and, when `git_commit` is given, the
     /// git state of its working directory. Returns false for an unknown run.
     async fn set_argv(

@@ -67,6 +67,8 @@ conformance!(
     text_a_backend_cannot_store_is_refused_not_a_bug,
     batches_joined_in_one_commit_stay_exact,
     series_samples_are_even_and_counts_exact,
+    trials_changed_reads_what_changed_since_a_mark,
+    trials_changed_misses_nothing_committed_by_concurrent_writers,
 );
 
 fn sweep<'a>() -> NewSweep<'a> {
@@ -1470,4 +1472,163 @@ async fn series_samples_are_even_and_counts_exact(db: &Db) {
         .enumerate()
         .all(|(i, p)| p.step == 3 * i as i64 && p.time_ms == i as i64 * 1000));
     store.close().await;
+/// The ids `trials_changed` returns after `since`, and its next mark.
+async fn changed(store: &Store, sweep_id: &str, since: i64) -> (BTreeSet<String>, i64) {
+    let (rows, mark) = store.trials_changed(sweep_id, since).await.unwrap();
+    (rows.into_iter().map(|r| r.id).collect(), mark)
+}
+
+async fn trials_changed_reads_what_changed_since_a_mark(db: &Db) {
+    let store = db.open().await.unwrap();
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let other = store.insert_sweep(sweep()).await.unwrap();
+    let a = inserted(&store, sweep_run(&s.id, 0), 1).await;
+    let b = inserted(&store, sweep_run(&s.id, 1), 2).await;
+    inserted(&store, sweep_run(&other.id, 0), 1).await;
+    let (all, mark) = changed(&store, &s.id, -1).await;
+    assert_eq!(all, BTreeSet::from([a.id.clone(), b.id.clone()]));
+    // Read in full, as `trials` reads them.
+    let (rows, _) = store.trials_changed(&s.id, -1).await.unwrap();
+    assert_eq!(rows, store.trials(&s.id).await.unwrap());
+    assert_eq!(rows[0].number, Some(1));
+    // SQLite's marks are exact. PostgreSQL's mark stops before the oldest transaction still
+    // running anywhere on the server (other databases included), so it may return a run
+    // again: never fewer than the runs that changed.
+    let exact = store.path().is_some();
+    let expect = |got: &BTreeSet<String>, want: &[&str]| {
+        let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
+        if exact {
+            assert_eq!(got, &want);
+        } else {
+            assert!(got.is_superset(&want), "{got:?} lacks some of {want:?}");
+        }
+    };
+    // Nothing changed: nothing read, and the mark does not go back.
+    let (none, again) = changed(&store, &s.id, mark).await;
+    expect(&none, &[]);
+    assert!(again >= mark);
+    // What the search sees changes the mark; heartbeats, output and argv do not.
+    store.heartbeat(&a.id).await.unwrap();
+    store.append_output(&a.id, "stdout", "x").await.unwrap();
+    store
+        .set_argv(&a.id, &["t".into()], None, None)
+        .await
+        .unwrap();
+    expect(&changed(&store, &s.id, again).await.0, &[]);
+    store
+        .append_metrics(&a.id, &[point(&[("loss", Some(0.5))])], Some(MIN))
+        .await
+        .unwrap();
+    let (ids, m1) = changed(&store, &s.id, again).await;
+    expect(&ids, &[&a.id]);
+    store
+        .finish_run(&b.id, RunState::Failed, Some(1), Some("x"))
+        .await
+        .unwrap();
+    store
+        .set_user_summary(&a.id, &map(json!({"loss": 0.1})), Some(MIN))
+        .await
+        .unwrap();
+    let (ids, m2) = changed(&store, &s.id, m1).await;
+    expect(&ids, &[&a.id, &b.id]);
+    // A queued retry is a new run.
+    let queued = store
+        .queue_retries(&s.id, std::slice::from_ref(&b.id), false)
+        .await
+        .unwrap();
+    let (ids, _) = changed(&store, &s.id, m2).await;
+    expect(&ids, &[&queued[0].id]);
+    // The spans of given runs are those of the whole sweep, restricted.
+    let spans = store.metric_spans(&s.id, "loss").await.unwrap();
+    assert_eq!(
+        store
+            .metric_spans_of(&[a.id.clone(), "nope".into()], "loss")
+            .await
+            .unwrap(),
+        spans
+    );
+    assert!(store
+        .metric_spans_of(std::slice::from_ref(&b.id), "loss")
+        .await
+        .unwrap()
+        .is_empty());
+    store.close().await;
+}
+
+/// Writers on several handles (several servers) change runs while a reader follows the sweep
+/// with `trials_changed`: once the writers are done, what the reader saw of each run is its
+/// final state, whatever order the writers' transactions committed in.
+async fn trials_changed_misses_nothing_committed_by_concurrent_writers(db: &Db) {
+    const WRITERS: usize = 4;
+    const RUNS: i64 = 15;
+    let first = db.open().await.unwrap();
+    let s = first.insert_sweep(sweep()).await.unwrap();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let store = db.open().await.unwrap();
+        let (sweep_id, done) = (s.id.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut seen = std::collections::HashMap::new();
+            let mut mark = -1;
+            loop {
+                let last = done.load(std::sync::atomic::Ordering::SeqCst);
+                let (rows, next) = store.trials_changed(&sweep_id, mark).await.unwrap();
+                for r in rows {
+                    seen.insert(r.id.clone(), (r.state, r.metric));
+                }
+                mark = next;
+                if last {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            store.close().await;
+            seen
+        })
+    };
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let store = db.open().await.unwrap();
+        let sweep_id = s.id.clone();
+        writers.push(tokio::spawn(async move {
+            let mut mine = 0;
+            while mine < RUNS {
+                let snapshot = store.sweep(&sweep_id).await.unwrap().unwrap();
+                let grid = w as i64 * 1000 + mine;
+                let run = match store
+                    .insert_suggested_run(sweep_run(&sweep_id, grid), snapshot.next_number)
+                    .await
+                    .unwrap()
+                {
+                    Inserted::Inserted(run) => run,
+                    Inserted::Stale => continue,
+                };
+                mine += 1;
+                store
+                    .append_metrics(&run.id, &[point(&[("loss", Some(grid as f64))])], Some(MIN))
+                    .await
+                    .unwrap();
+                store
+                    .finish_run(&run.id, RunState::Finished, Some(0), None)
+                    .await
+                    .unwrap();
+            }
+            store.close().await;
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = reader.await.unwrap();
+    let truth: std::collections::HashMap<String, (RunState, Option<f64>)> = first
+        .trials(&s.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, (r.state, r.metric)))
+        .collect();
+    assert_eq!(truth.len(), WRITERS * RUNS as usize);
+    assert_eq!(seen, truth);
+    first.close().await;
 }

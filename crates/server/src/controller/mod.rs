@@ -29,21 +29,22 @@
 //! store keeps it up to date on every batch and summary update. What the strategy counts for
 //! failed, cancelled and running runs is `hyperdial_search::metric`'s decision.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use hyperdial_search::{suggest_in_sweep, Ask, Trial};
+use hyperdial_search::{suggest_by_tally, suggest_in_sweep, Ask, Trial};
 use hyperdial_space::command::{args_for, args_json};
-use hyperdial_space::{Goal, ImputeWhileRunning, Method, SweepConfig};
+use hyperdial_space::{Goal, SweepConfig};
 use hyperdial_store::{
-    finite_number, Inserted, MetricSpan, NewRun, NewSweep, Objective, Point, RunRow, RunState,
-    Store, SweepRow, SweepState, TrialRow,
+    Inserted, NewRun, NewSweep, Objective, Point, RunRow, RunState, Store, SweepRow, SweepState,
+    TrialRow,
 };
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 mod budget;
 mod error;
+mod history;
 mod prior;
 
 pub use error::ControlError;
@@ -92,9 +93,14 @@ pub struct Controller {
     configs: Mutex<HashMap<String, Arc<SweepConfig>>>,
     /// Learning curves kept for early termination.
     pub(crate) curve_cache: crate::early_stop::CurveCache,
-    /// One lock per sweep that claims of this process take turns on (see the module docs).
-    claim_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// One lock per sweep that claims of this process take turns on (see the module docs),
+    /// guarding the sweep's [`history::History`] (built on the first claim, dropped when the
+    /// sweep is over).
+    claim_locks: Mutex<HashMap<String, ClaimLock>>,
 }
+
+/// A sweep's claim lock and the history it guards.
+type ClaimLock = Arc<tokio::sync::Mutex<Option<history::History>>>;
 
 /// How many times one claim reads a fresh snapshot after finding the last one stale, before
 /// it answers "wait".
@@ -137,7 +143,7 @@ impl Controller {
     }
 
     /// The claim lock of a sweep (created on first use).
-    fn claim_lock(&self, sweep_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn claim_lock(&self, sweep_id: &str) -> ClaimLock {
         self.claim_locks
             .lock()
             .expect("claim locks")
@@ -276,9 +282,12 @@ impl Controller {
             None => None,
         };
         let lock = self.claim_lock(sweep_id);
-        let _turn = lock.lock().await;
+        let mut history = lock.lock().await;
         for _ in 0..CLAIM_ATTEMPTS {
-            if let Some(claim) = self.claim_once(sweep_id, agent_id, host.as_deref()).await? {
+            if let Some(claim) = self
+                .claim_once(sweep_id, agent_id, host.as_deref(), &mut history)
+                .await?
+            {
                 return Ok(claim);
             }
         }
@@ -290,12 +299,14 @@ impl Controller {
     }
 
     /// One claim from one snapshot: `None` when the snapshot went stale before the claim
-    /// could be written.
+    /// could be written. `history` is the sweep's history of this server, built here on first
+    /// use and brought up to date from the runs that changed since (see [`history`]).
     async fn claim_once(
         &self,
         sweep_id: &str,
         agent_id: Option<&str>,
         host: Option<&str>,
+        history: &mut Option<history::History>,
     ) -> Result<Option<Claim>, ControlError> {
         let sweep = self
             .store
@@ -305,20 +316,27 @@ impl Controller {
         match sweep.state {
             SweepState::Paused => return Ok(Some(Claim::Wait)),
             SweepState::Running => {}
-            other => return Ok(Some(Claim::Over(other))),
+            other => {
+                // Nothing more to hand out: the history is rebuilt if the sweep reopens.
+                *history = None;
+                return Ok(Some(Claim::Over(other)));
+            }
         }
         let config = self.config(&sweep)?;
         // A spent budget ends the sweep before anything else is handed out.
         if let Some(ended) = self.end_if_spent(&sweep, &config).await? {
+            *history = None;
             return Ok(ended);
         }
-        let mut rows = self.store.trials(sweep_id).await?;
+        // Read after the sweep row, so it holds every run the snapshot's number counts.
+        let h = history.get_or_insert_with(|| history::History::new(sweep_id, &config));
+        h.refresh(&self.store).await?;
         // Retries first: queue what the sweep's `retry` policy asks for, then hand out the
         // oldest queued run before the strategy is asked for anything new.
-        let queued = self.queue_due_retries(&sweep, &config, &rows).await?;
+        let queued = self.queue_due_retries(&sweep, h).await?;
         // A run queued after the snapshot moved the sweep's number, so the insert below would
         // find the snapshot stale and the next round hands that run out.
-        if queued > 0 || rows.iter().any(|r| r.state == RunState::Queued) {
+        if queued > 0 || h.queued > 0 {
             if let Some(run) = self.store.claim_queued(sweep_id, agent_id, host).await? {
                 return Ok(Some(Claim::Run(Box::new(run))));
             }
@@ -327,7 +345,7 @@ impl Controller {
             // The snapshot no longer has the sweep's runs.
             return Ok(None);
         }
-        let running = rows.iter().filter(|r| r.state.in_flight()).count();
+        let running = h.in_flight;
         if sweep.retries_only {
             if running > 0 {
                 return Ok(Some(Claim::Wait));
@@ -336,59 +354,52 @@ impl Controller {
         }
         // A configuration counts once however often it was retried (for `run_cap` and for the
         // search): only the latest attempt of each is a trial.
-        let superseded: HashSet<String> = rows.iter().filter_map(|r| r.retry_of.clone()).collect();
-        rows.retain(|r| !superseded.contains(&r.id));
         if let Some(cap) = config.run_cap {
-            if rows.len() as u64 >= cap {
+            if h.tally.trials >= cap {
                 if running > 0 {
                     return Ok(Some(Claim::Wait));
                 }
                 return self.finish_spent(&sweep, "run_cap reached").await;
             }
         }
-        if let Some(metric) = &config.metric {
-            if let Some(target) = metric.target {
-                if rows
-                    .iter()
-                    .filter_map(|r| r.metric)
-                    .any(|m| reaches(metric.goal, m, target))
-                {
-                    // Reaching the target is final whatever else changed: no number guard.
-                    let ended = self
-                        .store
-                        .transition_sweep(
-                            sweep_id,
-                            &[SweepState::Running],
-                            SweepState::Finished,
-                            None,
-                        )
-                        .await?;
-                    if ended.is_none() {
-                        return Ok(None);
-                    }
-                    tracing::info!(sweep = sweep_id, "sweep finished: metric target reached");
-                    return Ok(Some(Claim::Over(SweepState::Finished)));
-                }
+        if h.target_reached() {
+            // Reaching the target is final whatever else changed: no number guard.
+            let ended = self
+                .store
+                .transition_sweep(sweep_id, &[SweepState::Running], SweepState::Finished, None)
+                .await?;
+            if ended.is_none() {
+                return Ok(None);
             }
+            tracing::info!(sweep = sweep_id, "sweep finished: metric target reached");
+            *history = None;
+            return Ok(Some(Claim::Over(SweepState::Finished)));
         }
-        let mut trials = self.trials(sweep_id, &config, &rows).await?;
-        // Runs of the `prior_runs` sweeps inside this space (bayes and tpe): observations for
-        // the model after the sweep's own; `run_cap` and the target counted the own ones only.
-        trials.extend(self.prior_trials(&config).await?);
         let number = sweep.next_number;
         // The run's seed is run_seed(sweep seed, number); the sweep seed also scrambles the
-        // Sobol sequence that sobol and the initial designs of bayes and tpe follow. The
-        // strategy runs on a blocking thread, outside any transaction.
+        // Sobol sequence that sobol and the initial designs of bayes and tpe follow. grid,
+        // random and sobol answer from the history's tally at once; a model-based strategy
+        // runs on a blocking thread, outside any transaction.
         let seed = sweep.seed as u64;
-        let strategy_config = config.clone();
-        let asked = tokio::task::spawn_blocking(move || {
-            suggest_in_sweep(&strategy_config, &trials, seed, number as u64)
-        })
-        .await
-        .map_err(|e| {
-            tracing::error!(sweep = sweep_id, "the search strategy failed: {e}");
-            ControlError::Strategy
-        })?;
+        let asked = match suggest_by_tally(&config, &h.tally, seed, number as u64) {
+            Some(asked) => asked,
+            None => {
+                let mut trials = h.trials(&self.store, &config).await?;
+                // Runs of the `prior_runs` sweeps inside this space (bayes and tpe):
+                // observations for the model after the sweep's own; `run_cap` and the target
+                // counted the own ones only.
+                trials.extend(self.prior_trials(&config).await?);
+                let strategy_config = config.clone();
+                tokio::task::spawn_blocking(move || {
+                    suggest_in_sweep(&strategy_config, &trials, seed, number as u64)
+                })
+                .await
+                .map_err(|e| {
+                    tracing::error!(sweep = sweep_id, "the search strategy failed: {e}");
+                    ControlError::Strategy
+                })?
+            }
+        };
         let suggestion = match asked {
             Ok(Ask::Suggest(s)) => s,
             Ok(Ask::Exhausted) => {
@@ -455,54 +466,6 @@ impl Controller {
             .metric
             .as_ref()
             .map(|m| (m.name.clone(), m.goal, m.target)))
-    }
-
-    /// The runs of a sweep as the strategy sees them: each run's metric (best of its history
-    /// and summary), and for imputation its worst and latest values (read only when some run
-    /// needs imputing: see `hyperdial_search::metric`).
-    async fn trials(
-        &self,
-        sweep_id: &str,
-        config: &SweepConfig,
-        rows: &[TrialRow],
-    ) -> Result<Vec<Trial>, ControlError> {
-        let metric = config.metric.as_ref();
-        let imputes = metric.is_some_and(|m| {
-            rows.iter().any(|r| {
-                failed(r.state)
-                    || (r.metric.is_none() && !r.state.in_flight())
-                    || (r.state.in_flight() && m.impute_while_running != ImputeWhileRunning::False)
-            })
-        });
-        let spans: HashMap<String, MetricSpan> = match metric {
-            Some(m) if imputes && matches!(config.method, Method::Bayes | Method::Tpe) => self
-                .store
-                .metric_spans(sweep_id, &m.name)
-                .await?
-                .into_iter()
-                .map(|s| (s.run_id.clone(), s))
-                .collect(),
-            _ => HashMap::new(),
-        };
-        Ok(rows
-            .iter()
-            .map(|r| {
-                let name = metric.map(|m| m.name.as_str()).unwrap_or_default();
-                let span = spans.get(&r.id);
-                trial(
-                    config,
-                    &RunReport {
-                        state: r.state,
-                        params: r.params.as_object().cloned().unwrap_or_default(),
-                        grid_index: r.grid_index.and_then(|i| u64::try_from(i).ok()),
-                        metric: r.metric,
-                        last_logged: r.summary.get(name).and_then(Value::as_f64),
-                        summary: r.user_summary.get(name).and_then(finite_number),
-                        logged: span.map(|s| (s.lowest, s.highest, s.last)),
-                    },
-                )
-            })
-            .collect())
     }
 
     /// Merge values into a run's explicit summary; a value for the sweep metric counts for the
@@ -876,6 +839,8 @@ impl Controller {
     /// running or paused (the janitor calls this after marking runs crashed, so the retries
     /// show as `queued` before an agent asks). Returns how many were queued.
     pub async fn queue_retries(&self, sweep_id: &str) -> Result<usize, ControlError> {
+        let lock = self.claim_lock(sweep_id);
+        let mut history = lock.lock().await;
         let Some(sweep) = self.store.sweep(sweep_id).await? else {
             return Ok(0);
         };
@@ -883,32 +848,21 @@ impl Controller {
             return Ok(0);
         }
         let config = self.config(&sweep)?;
-        let rows = self.store.trials(sweep_id).await?;
-        self.queue_due_retries(&sweep, &config, &rows).await
+        let h = history.get_or_insert_with(|| history::History::new(sweep_id, &config));
+        h.refresh(&self.store).await?;
+        self.queue_due_retries(&sweep, h).await
     }
 
-    /// Queue a retry of every latest attempt in `rows` that the sweep's `retry` policy covers
-    /// (its state is in `retry.on` and it has had fewer than `retry.max` retries), and of every
-    /// run its agent's shutdown interrupted ([`interrupted`]). Idempotent. Returns how many
-    /// were queued.
+    /// Queue a retry of every latest attempt the sweep's `retry` policy covers (its state is
+    /// in `retry.on` and it has had fewer than `retry.max` retries), and of every run its
+    /// agent's shutdown interrupted ([`interrupted`]), as `history` has them. Idempotent.
+    /// Returns how many were queued.
     async fn queue_due_retries(
         &self,
         sweep: &SweepRow,
-        config: &SweepConfig,
-        rows: &[TrialRow],
+        history: &history::History,
     ) -> Result<usize, ControlError> {
-        let policy = &config.retry;
-        let retried: HashSet<&str> = rows.iter().filter_map(|r| r.retry_of.as_deref()).collect();
-        let due: Vec<String> = rows
-            .iter()
-            .filter(|r| {
-                !retried.contains(r.id.as_str())
-                    && (interrupted(r)
-                        || (policy.applies_to(r.state.as_str())
-                            && r.attempt <= i64::from(policy.max)))
-            })
-            .map(|r| r.id.clone())
-            .collect();
+        let due = history.due();
         if due.is_empty() {
             return Ok(0);
         }

@@ -27,6 +27,10 @@ type DbRow = PgRow;
 type DbConn = PgConnection;
 type Backend = PostgresStorage;
 
+/// Every transaction older than the oldest one still running has committed or aborted, so
+/// every change not yet visible has a transaction id above this.
+const CHANGE_MARK_NOW: &str =
+    "SELECT CAST(CAST(pg_snapshot_xmin(pg_current_snapshot()) AS TEXT) AS BIGINT) - 1 AS mark";
 const FOR_UPDATE: &str = " FOR UPDATE";
 /// The queued-run pick locks the run it takes and skips those other claims hold.
 const SKIP_LOCKED_R: &str = " FOR UPDATE OF r SKIP LOCKED";

@@ -1,5 +1,15 @@
-//! The SQLite backend: one database file in WAL mode with `synchronous=FULL`, so every
-//! acknowledged write survives a killed server (and a power cut).
+//! The SQLite backend: one database file in WAL mode.
+//!
+//! Durability ([`Durability`]): by default (`synchronous=FULL`) every commit is flushed to the
+//! disk before it is acknowledged, so neither a killed server (SIGKILL, a panic, out of
+//! memory) nor a power cut loses anything acknowledged; a commit then costs a disk flush
+//! (milliseconds on many disks), which bounds a single client's sequential writes to a few
+//! hundred a second (concurrent metric batches share one flush: group commit). With
+//! `HYPERDIAL_SQLITE_SYNC=normal` (`synchronous=NORMAL`) a commit reaches the operating system
+//! before it is acknowledged and the write-ahead log is flushed to the disk (a WAL checkpoint,
+//! which syncs) at most [`SYNC_EVERY`] after a write: a killed server still restarts with
+//! every acknowledged write, but a power cut or an operating-system crash can lose the writes
+//! of the last second before it (never more, and never damaging the database).
 //!
 //! Writes go through a single connection, so write transactions (`BEGIN IMMEDIATE` …
 //! `COMMIT`) are serialized without SQLite's busy retries: on this backend the single writer
@@ -17,6 +27,8 @@
 use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
@@ -34,6 +46,8 @@ type DbRow = SqliteRow;
 type DbConn = SqliteConnection;
 type Backend = SqliteStorage;
 
+/// The database-wide change counter: the single writer commits in its order.
+const CHANGE_MARK_NOW: &str = "SELECT mark FROM run_changes";
 /// SQLite has no row locks: the single writer connection serializes write transactions.
 const FOR_UPDATE: &str = "";
 /// The queued-run pick needs no lock clause under the single writer.
@@ -48,12 +62,66 @@ pub struct SqliteStorage {
     path: PathBuf,
     /// The metric writer's queue (group commit); `None` in the writer's own copy.
     metric_queue: Option<MetricQueue>,
+    /// Set by every commit, cleared by the flush that follows it ([`Durability::Normal`]).
+    written: Arc<AtomicBool>,
 }
+
+/// Under [`Durability::Normal`]: every [`SYNC_EVERY`], if anything was committed since the last
+/// time, checkpoint the write-ahead log (`PASSIVE`: it never waits for readers), which syncs
+/// the log to the disk first. Ends when the pool is closed.
+async fn flush_now_and_then(writer: SqlitePool, written: Arc<AtomicBool>) {
+    let mut tick = tokio::time::interval(SYNC_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if writer.is_closed() {
+            return;
+        }
+        if !written.swap(false, Ordering::AcqRel) {
+            continue;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&writer)
+            .await
+        {
+            if writer.is_closed() {
+                return;
+            }
+            // Flushed on a later tick; the commits stay acknowledged to the operating system.
+            written.store(true, Ordering::Release);
+            tracing::warn!("flushing the database log to the disk failed: {e}");
+        }
+    }
+}
+
+/// How commits reach the disk (see the module docs); from `HYPERDIAL_SQLITE_SYNC`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Acknowledged at commit; the log is flushed to the disk within [`SYNC_EVERY`].
+    Normal,
+    /// Every commit flushed to the disk before it is acknowledged.
+    Full,
+}
+
+impl Durability {
+    /// `HYPERDIAL_SQLITE_SYNC`: `normal`, or `full` (the default, also for anything else, so a
+    /// misspelt value never weakens durability).
+    pub fn from_env() -> Durability {
+        match std::env::var("HYPERDIAL_SQLITE_SYNC") {
+            Ok(v) if v.trim().eq_ignore_ascii_case("normal") => Durability::Normal,
+            _ => Durability::Full,
+        }
+    }
+}
+
+/// Under [`Durability::Normal`], how soon after a write the log is flushed to the disk.
+pub const SYNC_EVERY: Duration = Duration::from_secs(1);
 
 impl SqliteStorage {
     /// Open (creating if needed) the database file at `path`, creating its directory, and
     /// bring its schema up to date (`migrations/sqlite`).
     pub async fn open(path: &Path) -> Result<SqliteStorage> {
+        let sync = Durability::from_env();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
                 path: dir.to_path_buf(),
@@ -64,7 +132,10 @@ impl SqliteStorage {
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(match sync {
+                Durability::Full => SqliteSynchronous::Full,
+                Durability::Normal => SqliteSynchronous::Normal,
+            })
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new()
@@ -78,11 +149,16 @@ impl SqliteStorage {
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options.read_only(true))
             .await?;
+        let written = Arc::new(AtomicBool::new(false));
+        if sync == Durability::Normal {
+            tokio::spawn(flush_now_and_then(writer.clone(), written.clone()));
+        }
         let mut storage = SqliteStorage {
             writer,
             reader,
             path: path.to_path_buf(),
             metric_queue: None,
+            written,
         };
         storage.metric_queue = Some(start_metric_writer(storage.clone()));
         Ok(storage)
@@ -124,6 +200,7 @@ impl SqliteStorage {
         Ok(Tx {
             conn: Some(conn),
             faults_at_begin: error::faults_seen(),
+            written: self.written.clone(),
         })
     }
 }
@@ -138,6 +215,8 @@ struct Tx {
     conn: Option<PoolConnection<Sqlite>>,
     /// [`error::faults_seen`] at `BEGIN`.
     faults_at_begin: u64,
+    /// The storage's "written since the last flush" flag, set on commit.
+    written: Arc<AtomicBool>,
 }
 
 impl Deref for Tx {
@@ -192,7 +271,10 @@ impl Tx {
             return Ok(());
         };
         match sqlx::query("COMMIT").execute(&mut *conn).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.written.store(true, Ordering::Release);
+                Ok(())
+            }
             Err(e) => {
                 sqlx::query("ROLLBACK").execute(&mut *conn).await.ok();
                 conn.close().await.ok();

@@ -1,0 +1,494 @@
+//! A sweep's history as the claim needs it, kept in memory and refreshed from only the runs
+//! that changed.
+//!
+//! Each claim used to read every run of its sweep (parameters and summaries, as JSON) and
+//! rebuild the strategy's view from it: a cost that grew with the sweep. A [`History`] is
+//! built once per sweep and server from one full read, then brought up to date before each
+//! claim with [`hyperdial_store::Storage::trials_changed`]: the runs inserted or changed (state,
+//! metric, summaries, error, retry link) since the mark of its last refresh, through an
+//! index. Runs changed by another server on the same database are read the same way, so the
+//! history is never behind the snapshot a claim decides from (it is refreshed after the
+//! sweep row is read, and a run is inserted together with the sweep's next number).
+//!
+//! Everything a claim asks is kept up to date run by run, so it costs the same at ten runs
+//! and at a hundred thousand:
+//!
+//! - the [`Tally`] the strategies without a model answer from (`grid`, `random`, `sobol`):
+//!   how many runs count as trials (the latest attempt of each configuration) and the grid
+//!   positions taken;
+//! - how many runs are in flight and queued;
+//! - the latest attempts the sweep's `retry` policy wants retried (and those an agent's
+//!   shutdown interrupted), in run order;
+//! - the latest attempts whose metric reaches `metric.target`.
+//!
+//! For `tpe` and `bayes` it also keeps each run's decoded parameters and metric values (no
+//! JSON is parsed again), and the spans of logged values that imputation needs (lowest,
+//! highest and last), read again only for runs that changed and only when a run needs
+//! imputing. Their [`Trial`]s are built from memory in run order; the strategy's inputs
+//! (finished observations and in-flight configurations) are the same as before. For the
+//! other methods parameters are not kept, so the history of a large random sweep stays small
+//! (about a hundred bytes a run).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use hyperdial_search::{Tally, Trial};
+use hyperdial_space::{Goal, ImputeWhileRunning, Method, Retry, SweepConfig};
+use hyperdial_store::{finite_number, MetricSpan, RunState, Store, TrialRow};
+use serde_json::{Map, Value};
+
+use super::{failed, interrupted, reaches, trial, RunReport};
+
+/// Where a run sorts among its sweep's runs: by number, then creation, then id (the order of
+/// [`hyperdial_store::Storage::trials`]).
+type Order = (Option<i64>, i64, String);
+
+/// What the claim keeps of one run.
+#[derive(Debug, Clone)]
+struct Entry {
+    number: Option<i64>,
+    created_ms: i64,
+    retry_of: Option<String>,
+    attempt: i64,
+    /// Flat parameters; kept for `tpe` and `bayes` only.
+    params: Map<String, Value>,
+    grid_index: Option<u64>,
+    metric: Option<f64>,
+    state: RunState,
+    /// The metric's last logged value (the run's summary), if a number.
+    last_logged: Option<f64>,
+    /// The metric's value in the explicit summary, if a finite number.
+    summary: Option<f64>,
+    /// Stopped by its agent's shutdown ([`super::interrupted`]).
+    interrupted: bool,
+}
+
+impl Entry {
+    fn order(&self, id: &str) -> Order {
+        (self.number, self.created_ms, id.to_string())
+    }
+}
+
+/// The claim's view of one sweep (see the module docs).
+#[derive(Debug)]
+pub(crate) struct History {
+    sweep_id: String,
+    /// The mark of the last refresh ([`hyperdial_store::Storage::trials_changed`]).
+    since: i64,
+    /// Whether parameters and values are kept for a model (`tpe`, `bayes`).
+    model: bool,
+    /// The sweep's objective: name, goal and target.
+    metric: Option<(String, Goal, Option<f64>)>,
+    retry: Retry,
+    runs: HashMap<String, Entry>,
+    /// Runs that have a retry (superseded: not trials, not retried again).
+    retried: HashSet<String>,
+    /// The latest attempts in run order (kept for a model only).
+    latest: BTreeSet<Order>,
+    /// What the strategies without a model need.
+    pub(crate) tally: Tally,
+    /// Runs `queued` or `running`.
+    pub(crate) in_flight: usize,
+    /// Runs `queued`.
+    pub(crate) queued: usize,
+    /// Latest attempts to retry now, in run order.
+    due: BTreeSet<Order>,
+    /// Latest attempts whose metric reaches the target.
+    reaching: HashSet<String>,
+    /// Logged spans of the metric by run, for imputation (a model only).
+    spans: HashMap<String, (f64, f64, f64)>,
+    /// Runs whose span may have changed since it was read.
+    spans_stale: HashSet<String>,
+    /// Runs read from the store so far, for tests and diagnostics.
+    pub(crate) rows_read: u64,
+}
+
+impl History {
+    /// An empty history of sweep `sweep_id`; the first [`History::refresh`] reads every run.
+    pub(crate) fn new(sweep_id: &str, config: &SweepConfig) -> History {
+        History {
+            sweep_id: sweep_id.to_string(),
+            since: -1,
+            model: matches!(config.method, Method::Tpe | Method::Bayes),
+            metric: config
+                .metric
+                .as_ref()
+                .map(|m| (m.name.clone(), m.goal, m.target)),
+            retry: config.retry.clone(),
+            runs: HashMap::new(),
+            retried: HashSet::new(),
+            latest: BTreeSet::new(),
+            tally: Tally::default(),
+            in_flight: 0,
+            queued: 0,
+            due: BTreeSet::new(),
+            reaching: HashSet::new(),
+            spans: HashMap::new(),
+            spans_stale: HashSet::new(),
+            rows_read: 0,
+        }
+    }
+
+    /// Read the runs that changed since the last refresh (every run, the first time).
+    /// Returns how many were read.
+    pub(crate) async fn refresh(&mut self, store: &Store) -> hyperdial_store::Result<usize> {
+        let (rows, mark) = store.trials_changed(&self.sweep_id, self.since).await?;
+        let n = rows.len();
+        for row in rows {
+            self.apply(row);
+        }
+        self.since = mark;
+        self.rows_read += n as u64;
+        Ok(n)
+    }
+
+    /// Whether some latest attempt reached the metric's target.
+    pub(crate) fn target_reached(&self) -> bool {
+        !self.reaching.is_empty()
+    }
+
+    /// The latest attempts to retry now, in run order.
+    pub(crate) fn due(&self) -> Vec<String> {
+        self.due.iter().map(|(_, _, id)| id.clone()).collect()
+    }
+
+    /// Whether the run is due a retry: a latest attempt its agent's shutdown interrupted, or
+    /// one the `retry` policy covers (its state is in `retry.on`, fewer than `retry.max`
+    /// retries so far).
+    fn is_due(&self, e: &Entry) -> bool {
+        e.interrupted
+            || (self.retry.applies_to(e.state.as_str()) && e.attempt <= i64::from(self.retry.max))
+    }
+
+    fn reaches_target(&self, e: &Entry) -> bool {
+        match (&self.metric, e.metric) {
+            (Some((_, goal, Some(target))), Some(m)) => reaches(*goal, m, *target),
+            _ => false,
+        }
+    }
+
+    /// Add (`add`) or take away what run `id` contributes to the aggregates, as it stands.
+    fn account(&mut self, id: &str, add: bool) {
+        let Some(e) = self.runs.get(id) else {
+            return;
+        };
+        let latest = !self.retried.contains(id);
+        let order = e.order(id);
+        let due = latest && self.is_due(e);
+        let reaching = latest && self.reaches_target(e);
+        let (in_flight, queued) = (e.state.in_flight(), e.state == RunState::Queued);
+        let step = |n: &mut usize, on: bool| {
+            if on {
+                *n = if add { *n + 1 } else { n.saturating_sub(1) };
+            }
+        };
+        step(&mut self.in_flight, in_flight);
+        step(&mut self.queued, queued);
+        if latest {
+            self.tally.trials = if add {
+                self.tally.trials + 1
+            } else {
+                self.tally.trials.saturating_sub(1)
+            };
+            if self.model {
+                if add {
+                    self.latest.insert(order.clone());
+                } else {
+                    self.latest.remove(&order);
+                }
+            }
+        }
+        if due {
+            if add {
+                self.due.insert(order);
+            } else {
+                self.due.remove(&order);
+            }
+        }
+        if reaching {
+            if add {
+                self.reaching.insert(id.to_string());
+            } else {
+                self.reaching.remove(id);
+            }
+        }
+    }
+
+    /// Mark run `target` retried (or not), keeping the aggregates right.
+    fn set_retried(&mut self, target: &str, retried: bool) {
+        self.account(target, false);
+        if retried {
+            self.retried.insert(target.to_string());
+        } else {
+            self.retried.remove(target);
+        }
+        self.account(target, true);
+    }
+
+    /// Take in the current state of one run.
+    fn apply(&mut self, row: TrialRow) {
+        let name = self.metric.as_ref().map(|(n, _, _)| n.as_str());
+        let entry = Entry {
+            number: row.number,
+            created_ms: row.created_ms,
+            attempt: row.attempt,
+            params: match (self.model, &row.params) {
+                (true, Value::Object(m)) => m.clone(),
+                _ => Map::new(),
+            },
+            grid_index: row.grid_index.and_then(|i| u64::try_from(i).ok()),
+            metric: row.metric,
+            state: row.state,
+            last_logged: name
+                .and_then(|n| row.summary.get(n))
+                .and_then(Value::as_f64),
+            summary: name
+                .and_then(|n| row.user_summary.get(n))
+                .and_then(finite_number),
+            interrupted: interrupted(&row),
+            retry_of: row.retry_of,
+        };
+        let id = row.id;
+        self.account(&id, false);
+        let old_link = self.runs.get(&id).and_then(|e| e.retry_of.clone());
+        let new_link = entry.retry_of.clone();
+        if let Some(i) = entry.grid_index {
+            self.tally.take(i);
+        }
+        self.runs.insert(id.clone(), entry);
+        if old_link != new_link {
+            if let Some(t) = old_link {
+                self.set_retried(&t, false);
+            }
+            if let Some(t) = new_link {
+                self.set_retried(&t, true);
+            }
+        }
+        self.account(&id, true);
+        if self.model && self.metric.is_some() {
+            self.spans_stale.insert(id);
+        }
+    }
+
+    /// The trials a model-based strategy sees, in run order: each latest attempt with its
+    /// metric, and for imputation its worst and latest logged values (read, for the runs that
+    /// changed, only when some run needs imputing: see `hyperdial_search::metric`).
+    pub(crate) async fn trials(
+        &mut self,
+        store: &Store,
+        config: &SweepConfig,
+    ) -> hyperdial_store::Result<Vec<Trial>> {
+        let metric = config.metric.as_ref();
+        let imputes = metric.is_some_and(|m| {
+            self.latest.iter().any(|(_, _, id)| {
+                let r = &self.runs[id];
+                failed(r.state)
+                    || (r.metric.is_none() && !r.state.in_flight())
+                    || (r.state.in_flight() && m.impute_while_running != ImputeWhileRunning::False)
+            })
+        });
+        if let (Some(m), true) = (metric, imputes) {
+            if !self.spans_stale.is_empty() {
+                let read: Vec<MetricSpan> = if self.spans_stale.len() * 2 > self.runs.len() {
+                    self.spans.clear();
+                    store.metric_spans(&self.sweep_id, &m.name).await?
+                } else {
+                    let ids: Vec<String> = self.spans_stale.iter().cloned().collect();
+                    for id in &ids {
+                        self.spans.remove(id);
+                    }
+                    store.metric_spans_of(&ids, &m.name).await?
+                };
+                for s in read {
+                    self.spans.insert(s.run_id, (s.lowest, s.highest, s.last));
+                }
+                self.spans_stale.clear();
+            }
+        }
+        Ok(self
+            .latest
+            .iter()
+            .map(|(_, _, id)| {
+                let r = &self.runs[id];
+                trial(
+                    config,
+                    &RunReport {
+                        state: r.state,
+                        params: r.params.clone(),
+                        grid_index: r.grid_index,
+                        metric: r.metric,
+                        last_logged: r.last_logged,
+                        summary: r.summary,
+                        logged: if imputes {
+                            self.spans.get(id).copied()
+                        } else {
+                            None
+                        },
+                    },
+                )
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+
+    use hyperdial_search::Trial;
+    use hyperdial_space::{ImputeWhileRunning, SweepConfig};
+    use hyperdial_store::testing::TestDb;
+    use hyperdial_store::{finite_number, Point, Store, SweepState};
+    use serde_json::Value;
+
+    use super::super::{failed, trial, Claim, Controller, RunReport};
+
+    /// The runs the sweep's history has read so far.
+    async fn rows_read(c: &Controller, sweep_id: &str) -> u64 {
+        let lock = c.claim_lock(sweep_id);
+        let h = lock.lock().await;
+        h.as_ref().map_or(0, |h| h.rows_read)
+    }
+
+    /// The trials as they were built before the history: every run read again, the
+    /// superseded ones left out, spans of the whole sweep when some run needs imputing.
+    async fn full_read(store: &Store, sweep_id: &str, config: &SweepConfig) -> Vec<Trial> {
+        let mut rows = store.trials(sweep_id).await.unwrap();
+        let superseded: HashSet<String> = rows.iter().filter_map(|r| r.retry_of.clone()).collect();
+        rows.retain(|r| !superseded.contains(&r.id));
+        let m = config.metric.as_ref().unwrap();
+        let imputes = rows.iter().any(|r| {
+            failed(r.state)
+                || (r.metric.is_none() && !r.state.in_flight())
+                || (r.state.in_flight() && m.impute_while_running != ImputeWhileRunning::False)
+        });
+        let spans: HashMap<String, (f64, f64, f64)> = if imputes {
+            store
+                .metric_spans(sweep_id, &m.name)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| (s.run_id, (s.lowest, s.highest, s.last)))
+                .collect()
+        } else {
+            HashMap::new()
+        };
+        rows.iter()
+            .map(|r| {
+                trial(
+                    config,
+                    &RunReport {
+                        state: r.state,
+                        params: r.params.as_object().cloned().unwrap_or_default(),
+                        grid_index: r.grid_index.map(|i| i as u64),
+                        metric: r.metric,
+                        last_logged: r.summary.get(&m.name).and_then(Value::as_f64),
+                        summary: r.user_summary.get(&m.name).and_then(finite_number),
+                        logged: spans.get(&r.id).copied(),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn loss(v: f64) -> Vec<Point> {
+        vec![Point {
+            step: None,
+            time_ms: None,
+            values: vec![("loss".into(), Some(v))],
+        }]
+    }
+
+    #[tokio::test]
+    async fn a_claim_reads_only_the_runs_that_changed() {
+        for method in ["random", "sobol", "grid"] {
+            let db = TestDb::sqlite();
+            let c = Controller::new(db.open().await.unwrap());
+            let source = format!(
+                "program: t.py\nmethod: {method}\nmetric: {{name: loss, goal: minimize}}\nparameters:\n  a: {{values: [{}]}}\n",
+                (0..150).map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+            );
+            let sweep = c
+                .create_sweep(&source, None, None, false, Some(1))
+                .await
+                .unwrap()
+                .sweep;
+            let mut claims = 0;
+            loop {
+                let before = rows_read(&c, &sweep.id).await;
+                match c.claim(&sweep.id, None).await.unwrap() {
+                    Claim::Run(run) => {
+                        // One run changed since the last claim: the one it handed out, which
+                        // reported and finished.
+                        let read = rows_read(&c, &sweep.id).await - before;
+                        assert!(read <= 1, "{method}: claim {claims} read {read} runs");
+                        c.ingest(&run.id, &loss(claims as f64)).await.unwrap();
+                        c.finish(&run.id, Some(0), None, None).await.unwrap();
+                        claims += 1;
+                        if method != "grid" && claims == 150 {
+                            break;
+                        }
+                    }
+                    Claim::Over(state) => {
+                        assert_eq!((method, state), ("grid", SweepState::Finished));
+                        break;
+                    }
+                    Claim::Wait => panic!("{method}: nothing in flight, yet wait"),
+                }
+            }
+            assert_eq!(claims, 150, "{method}");
+            c.store().close().await;
+            db.remove().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_model_sees_what_a_full_read_shows() {
+        let db = TestDb::sqlite();
+        let c = Controller::new(db.open().await.unwrap());
+        let source = "program: t.py\nmethod: tpe\nmetric: {name: loss, goal: minimize, impute: worst}\n\
+                      retry: {max: 1, on: [crashed]}\nparameters:\n  a: {min: 0.0, max: 1.0}\n  b: {values: [x, y]}\n";
+        let sweep = c
+            .create_sweep(source, None, None, false, Some(5))
+            .await
+            .unwrap()
+            .sweep;
+        let config = c.config(&sweep).unwrap();
+        let mut open = Vec::new();
+        for i in 0..40u32 {
+            let Claim::Run(run) = c.claim(&sweep.id, None).await.unwrap() else {
+                panic!("claim {i} handed out nothing");
+            };
+            c.ingest(&run.id, &loss(f64::from(i % 7) + 0.5))
+                .await
+                .unwrap();
+            open.push(run.id.clone());
+            // End runs in every way the search tells apart, some while others are in flight.
+            if i % 3 == 0 {
+                let id = open.remove(0);
+                let (code, state) = match i % 4 {
+                    0 => (Some(0), None),
+                    1 => (Some(1), None),
+                    2 => (None, Some("crashed")),
+                    _ => (None, Some("stopped_early")),
+                };
+                c.finish(&id, code, state, None).await.unwrap();
+            }
+            if i % 5 == 0 && !open.is_empty() {
+                let id = open.remove(0);
+                c.ingest(&id, &loss(9.0)).await.unwrap();
+                c.finish(&id, Some(0), None, None).await.unwrap();
+            }
+            let lock = c.claim_lock(&sweep.id);
+            let mut h = lock.lock().await;
+            let h = h.as_mut().expect("built by the claim");
+            h.refresh(c.store()).await.unwrap();
+            assert_eq!(
+                h.trials(c.store(), &config).await.unwrap(),
+                full_read(c.store(), &sweep.id, &config).await,
+                "after claim {i}"
+            );
+        }
+        c.store().close().await;
+        db.remove().await;
+    }
+}
