@@ -4,10 +4,11 @@
 //! agents, behind one interface, the [`Storage`] trait, reached through the clonable
 //! [`Store`] handle. Two backends implement it with one copy of every query:
 //!
-//! - SQLite ([`sqlite`], the default, embedded): WAL mode, so every acknowledged write
-//!   survives a killed server; the log reaches the disk within a second of a write (a power
-//!   cut loses at most that second), or at every commit with `HYPERDIAL_SQLITE_SYNC=full`; one
-//!   writer connection and a small read-only pool beside it.
+//! - SQLite ([`sqlite`], the default, embedded): WAL mode with every commit flushed to the
+//!   disk before it is acknowledged, so no acknowledged write is lost to a killed server or a
+//!   power cut (`HYPERDIAL_SQLITE_SYNC=normal`: the log reaches the disk within a second of a
+//!   write instead, and a power cut can lose that second); one writer connection and a small
+//!   read-only pool beside it.
 //! - PostgreSQL ([`postgres`]): a connection pool; row locks (`SELECT … FOR UPDATE`,
 //!   `FOR UPDATE SKIP LOCKED`) where an operation reads before it writes, so several servers
 //!   can share one database.
