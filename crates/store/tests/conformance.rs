@@ -1472,6 +1472,8 @@ async fn series_samples_are_even_and_counts_exact(db: &Db) {
         .enumerate()
         .all(|(i, p)| p.step == 3 * i as i64 && p.time_ms == i as i64 * 1000));
     store.close().await;
+}
+
 /// The ids `trials_changed` returns after `since`, and its next mark.
 async fn changed(store: &Store, sweep_id: &str, since: i64) -> (BTreeSet<String>, i64) {
     let (rows, mark) = store.trials_changed(sweep_id, since).await.unwrap();
