@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use hyperdial_space::Distribution;
-use hyperdial_store::{RunCondition, RunField, RunQuery, SeriesPoint, SeriesSample, MAX_NOTES_BYTES};
+use hyperdial_store::{
+    RunCondition, RunField, RunQuery, SeriesPoint, SeriesSample, MAX_NOTES_BYTES,
+};
 use hyperdial_wire::api::{
     Axis, Notes, NotesRequest, PointColumns, RunHistory, RunsPage, Series, SweepPoints,
 };
