@@ -1546,10 +1546,11 @@ impl Storage for Backend {
         let mut spans = Vec::new();
         for chunk in run_ids.chunks(200) {
             let sql = format!(
-                "SELECT m.run_id AS run_id, MIN(m.value) AS lo, MAX(m.value) AS hi, \
-                 (SELECT l.value FROM metrics l WHERE l.run_id = m.run_id AND l.name = $1 AND {FINITE_L} \
+                "SELECT s.run_id AS run_id, MIN(m.value) AS lo, MAX(m.value) AS hi, \
+                 (SELECT l.value FROM metric_points l WHERE l.series = s.id AND {FINITE_L} \
                   ORDER BY l.step DESC LIMIT 1) AS last \
-                 FROM metrics m WHERE m.run_id IN ({}) AND m.name = $1 AND {FINITE_M} GROUP BY m.run_id",
+                 FROM metric_series s JOIN metric_points m ON m.series = s.id \
+                 WHERE s.run_id IN ({}) AND s.name = $1 AND {FINITE_M} GROUP BY s.id, s.run_id",
                 placeholders(2, chunk.len())
             );
             let mut q = sqlx::query(&sql).bind(name);
