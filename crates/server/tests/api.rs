@@ -133,9 +133,10 @@ async fn metrics_round_trip_exactly_and_nan_fails_the_run() {
         );
     }
     assert_eq!(r["metric"], json!(-2.5));
-    // The best run is this one.
-    let (_, best) = s.get(&format!("/api/v1/sweeps/{id}/best")).await;
-    assert_eq!(best["run"]["id"], run);
+    // A run still in flight is never the best (docs/config.md: only runs that ended
+    // `finished` or `stopped_early` count), whatever it reported so far.
+    let (st, best) = s.get(&format!("/api/v1/sweeps/{id}/best")).await;
+    assert_eq!(st, 404, "{best}");
     // NaN last: the run fails even with exit code 0.
     s.post(
         &format!("/api/v1/runs/{run}/metrics"),

@@ -39,17 +39,7 @@ pub fn runs_over() {
 /// descriptors), that signal keeps its default action.
 pub fn shutdown_levels(what: &'static str) -> watch::Receiver<u8> {
     let (tx, rx) = watch::channel(0u8);
-    let mut streams = Vec::new();
-    for (kind, name) in [
-        (SignalKind::interrupt(), "SIGINT"),
-        (SignalKind::terminate(), "SIGTERM"),
-        (SignalKind::hangup(), "SIGHUP"),
-    ] {
-        match signal(kind) {
-            Ok(stream) => streams.push((stream, name)),
-            Err(e) => eprintln!("warning: cannot handle {name}: {e}"),
-        }
-    }
+    let mut streams = stop_signals();
     tokio::spawn(async move {
         let mut level = 0u8;
         loop {
@@ -96,10 +86,10 @@ pub fn reaper() -> Option<std::path::PathBuf> {
     cfg!(target_os = "linux").then(|| std::path::PathBuf::from("/proc/self/exe"))
 }
 
-/// Wait for the first SIGINT (Ctrl-C), SIGTERM or SIGHUP and return its name: how `ui` and a
-/// `tune` that keeps its dashboard up are stopped. A signal whose handler cannot be installed
-/// keeps its default action.
-pub async fn until_signal() -> &'static str {
+/// Handlers for SIGINT, SIGTERM and SIGHUP, each with its name; a signal whose handler cannot
+/// be installed (only when the process is out of file descriptors) is left out with a warning
+/// and keeps its default action.
+fn stop_signals() -> Vec<(tokio::signal::unix::Signal, &'static str)> {
     let mut streams = Vec::new();
     for (kind, name) in [
         (SignalKind::interrupt(), "SIGINT"),
@@ -111,5 +101,13 @@ pub async fn until_signal() -> &'static str {
             Err(e) => eprintln!("warning: cannot handle {name}: {e}"),
         }
     }
+    streams
+}
+
+/// Wait for the first SIGINT (Ctrl-C), SIGTERM or SIGHUP and return its name: how `ui` and a
+/// `tune` that keeps its dashboard up are stopped. A signal whose handler cannot be installed
+/// keeps its default action.
+pub async fn until_signal() -> &'static str {
+    let mut streams = stop_signals();
     next_signal(&mut streams).await
 }
