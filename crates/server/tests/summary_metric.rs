@@ -47,9 +47,16 @@ async fn a_summary_value_is_the_metric_and_can_reach_the_target() {
     assert_eq!(status, 200);
     let (_, run) = server.get(&format!("/api/v1/runs/{a}?history=false")).await;
     assert_eq!(run["metric"], json!(0.9));
+    // The best run is among the runs that ended (docs/config.md): none yet, then `a`.
+    let (_, s) = server.get(&format!("/api/v1/sweeps/{sweep}")).await;
+    assert_eq!(s["best"], json!(null), "{s}");
+    assert_eq!(s["state"], "running");
+    let (status, _) = server
+        .post(&format!("/api/v1/runs/{a}/finish"), json!({"exit_code": 0}))
+        .await;
+    assert_eq!(status, 200);
     let (_, s) = server.get(&format!("/api/v1/sweeps/{sweep}")).await;
     assert_eq!(s["best"]["run"], json!(a), "{s}");
-    assert_eq!(s["state"], "running");
     // A summary value reaching the target finishes the sweep, as a logged one does.
     server
         .send(
@@ -60,6 +67,11 @@ async fn a_summary_value_is_the_metric_and_can_reach_the_target() {
         .await;
     let (_, s) = server.get(&format!("/api/v1/sweeps/{sweep}")).await;
     assert_eq!(s["state"], "finished", "{s}");
+    let (status, _) = server
+        .post(&format!("/api/v1/runs/{b}/finish"), json!({"exit_code": 0}))
+        .await;
+    assert_eq!(status, 200);
+    let (_, s) = server.get(&format!("/api/v1/sweeps/{sweep}")).await;
     assert_eq!(s["best"]["run"], json!(b), "{s}");
     // An unknown run is a 404, not an error.
     let (status, _) = server
