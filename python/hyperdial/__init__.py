@@ -463,7 +463,7 @@ class _Transport:
             conn.close()
 
     def _send_kept(self, method, path, data, headers, timeout):
-        """One request over this thread's kept connection: (status, raw body). A connection
+        """One request over this thread's kept connection: (status, raw body, headers). A connection
         the server closed while it sat idle is replaced once."""
         for attempt in (0, 1):
             conn = self._connection(timeout)
@@ -483,7 +483,7 @@ class _Transport:
                 raise
             if resp.getheader("Connection", "").lower() == "close":
                 self._drop_connection()
-            return resp.status, raw
+            return resp.status, raw, resp.getheaders()
         raise AssertionError("unreachable")
 
     def request(self, method, path, body=None, timeout=None, headers_out=None):
@@ -499,7 +499,7 @@ class _Transport:
             # Large metric batches take the server a while to store: 1 s more per 256 KiB.
             timeout = _REQUEST_TIMEOUT + len(data or b"") / 262144.0
         if self._keep_alive:
-            return self._request_kept(method, path, data, timeout)
+            return self._request_kept(method, path, data, timeout, headers_out)
         req = urllib.request.Request(self.server + path, data=data, method=method)
         req.add_header("Accept", "application/json")
         req.add_header("User-Agent", "hyperdial-python/" + __version__)
@@ -536,7 +536,7 @@ class _Transport:
             raise _SendError("cannot reach %s (%s)" % (self.server, reason), True) from None
         return _decoded(raw)
 
-    def _request_kept(self, method, path, data, timeout):
+    def _request_kept(self, method, path, data, timeout, headers_out=None):
         headers = {"Accept": "application/json",
                    "User-Agent": "hyperdial-python/" + __version__,
                    "Host": self._parts.netloc.rpartition("@")[2]}
@@ -545,7 +545,7 @@ class _Transport:
         if self.token:
             headers["Authorization"] = "Bearer " + self.token
         try:
-            status, raw = self._send_kept(method, path, data, headers, timeout)
+            status, raw, answer_headers = self._send_kept(method, path, data, headers, timeout)
         except Exception as err:  # refused, timeouts, resets, bad status lines, TLS
             problem = _tls_problem(urllib.error.URLError(err))
             if problem:
@@ -564,6 +564,8 @@ class _Transport:
             message = "%s %s answered %d%s" % (
                 method, path.split("?")[0], status, ": " + detail if detail else "")
             raise _SendError(message, retryable, status, payload)
+        if headers_out is not None:
+            headers_out.update((k.lower(), v) for k, v in answer_headers)
         return _decoded(raw)
 
 
