@@ -673,3 +673,29 @@ async fn long_listings_arrive_whole_page_by_page() {
     let (st, _) = s.get("/api/v1/sweeps/nope/export?format=csv").await;
     assert_eq!(st, 404, "a failure before the first page keeps its status");
 }
+
+/// A listing sent page by page (a `limit` above one page) through the compression layer
+/// arrives whole: the layer polls the body again after its end, which must not panic.
+#[tokio::test]
+async fn paged_listings_survive_compression() {
+    let s = start(None).await;
+    let id = s.sweep(SWEEP).await;
+    s.run(&id, 2, loss_of).await;
+    for _ in 0..2 {
+        let r = s
+            .http
+            .get(format!("{}/api/v1/runs?sweep={id}&limit=1000", s.base))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap().to_string()),
+            Some("gzip".to_string())
+        );
+        assert!(!r.bytes().await.unwrap().is_empty());
+    }
+}

@@ -13,7 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use axum::body::{Body, Bytes};
-use futures_util::stream;
+use futures_util::{stream, StreamExt};
 
 use crate::error::ApiError;
 
@@ -42,5 +42,7 @@ pub(crate) fn body(pages: impl Pages) -> Body {
             }
         }
     });
-    Body::from_stream(chunks)
+    // Fused: a body wrapper (the compression layer) may poll again after the end, which an
+    // `unfold` stream does not allow.
+    Body::from_stream(chunks.fuse())
 }
