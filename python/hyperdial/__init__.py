@@ -76,6 +76,9 @@ __all__ = [
     "Sweep",
     "Trial",
     "lr_range_test",
+    "lr_range_schedule",
+    "lr_range_suggestion",
+    "smooth_losses",
     "LRRangeTest",
 ]
 
