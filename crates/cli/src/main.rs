@@ -266,6 +266,18 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Read an LR range test's run (`hyperdial.lr_range_test` in the Python client): print the
+    /// suggested learning rate, where the loss diverged, the minimum-loss learning rate, and an
+    /// `lr` block to paste into a sweep. Exits 1 when there are too few points to suggest one.
+    LrFind {
+        /// The run id.
+        run: String,
+        /// text, or json.
+        #[arg(long, value_enum, default_value = "text")]
+        format: commands::lrfind::Format,
+        #[command(flatten)]
+        source: source::Source,
+    },
     /// Export every run of a sweep.
     Export {
         /// The sweep id.
@@ -573,6 +585,16 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             output,
             remote,
         } => commands::refine::run(&remote, &sweep, top, quantile, margin, output.as_deref()).await,
+        Command::LrFind {
+            run,
+            format,
+            source,
+        } => {
+            manage::read(&source, async |api| {
+                commands::lrfind::run(api, &run, format).await
+            })
+            .await
+        }
         Command::Export {
             sweep,
             format,
