@@ -2,6 +2,7 @@ import { api, ApiError, subscribe } from "../api";
 import type { EventPoint } from "../wire";
 import { chart, Chart } from "../charts";
 import type { Run } from "../wire";
+import { showLrRange } from "./lrrange";
 import { clear, codeText, deliveryLabels, deliveryText, duration, h, num, stateBadge, throttle, toYaml, value, when } from "../util";
 
 export function runPage(el: HTMLElement, id: string): (() => void)[] {
@@ -10,6 +11,7 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
   const configEl = h("pre.config#run-config");
   const summaryEl = h("table.kv#run-summary");
   const chartsEl = h("div.scatters#run-charts");
+  const lrRangeEl = h("div#lr-range-slot");
   const outputEl = h("pre.output#run-output");
   const tailEl = h("div#run-tail");
   clear(
@@ -17,6 +19,7 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
     header,
     h("section.card", null, h("h2", null, "Run"), info, tailEl),
     h("div.row", null, h("section.card.half", null, h("h2", null, "Config"), configEl), h("section.card.half", null, h("h2", null, "Summary"), summaryEl)),
+    lrRangeEl,
     h("section.card", null, h("h2", null, "Metrics"), chartsEl),
     h("section.card", null, h("h2", null, "Output"), outputEl),
   );
@@ -135,6 +138,7 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
       row("runtime", duration(runtime)),
       row("steps", String(r.steps ?? 0)),
     );
+    showLrRange(lrRangeEl, r);
     configEl.textContent = toYaml(r.config ?? {}).replace(/^\n/, "") || "{}";
     clear(
       summaryEl,
