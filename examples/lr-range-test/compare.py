@@ -22,13 +22,14 @@ import find_lr  # noqa: E402
 GRID = [10 ** (-3 + 0.75 * i) for i in range(5)]  # 1e-3, 5.6e-3, 3.2e-2, 0.18, 1
 
 
-def compare(seed, epochs, tolerance):
-    """One seed's comparison as a dict."""
+def compare(seed, epochs, tolerance, rule="suggested_lr"):
+    """One seed's comparison as a dict; ``rule`` is the key of the range test's result to
+    train at (``suggested_lr``, or ``steepest_lr`` to measure the other rule)."""
     cfg = dict(find_lr.DEFAULTS, seed=seed)
     result = find_lr.range_test(cfg).result()
     grid = [(lr,) + tuple(find_lr.fit(lr, cfg, epochs)) for lr in GRID]
     best = min(grid, key=lambda g: g[1])
-    suggested = result["suggested_lr"]
+    suggested = result[rule]
     loss, acc = find_lr.fit(suggested, cfg, epochs) if suggested else (float("inf"), 0.0)
     return {
         "seed": seed, "suggested_lr": suggested, "steepest_lr": result["steepest_lr"],
@@ -45,13 +46,15 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=6, help="seeds 0..N-1")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--tolerance", type=float, default=0.10)
+    parser.add_argument("--rule", choices=["suggested_lr", "steepest_lr"], default="suggested_lr",
+                        help="which learning rate of the range test to train at")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    rows = [compare(seed, args.epochs, args.tolerance) for seed in range(args.seeds)]
+    rows = [compare(seed, args.epochs, args.tolerance, args.rule) for seed in range(args.seeds)]
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
-        print("seed  suggested  val_loss  val_acc | best grid lr  val_loss  val_acc |  ratio")
+        print("seed  %9s  val_loss  val_acc | best grid lr  val_loss  val_acc |  ratio" % args.rule[:-3])
         for r in rows:
             print("%4d  %9.3g  %8.4f  %7.3f | %12.3g  %8.4f  %7.3f | %6.3f %s" % (
                 r["seed"], r["suggested_lr"] or float("nan"), r["val_loss"], r["val_acc"],
