@@ -61,9 +61,17 @@ fn lr_find_reads_a_range_test_from_the_local_store() {
     assert_eq!(found["run"], id.as_str());
     assert_eq!(found["points"], summary["points"]);
     assert_eq!(found["steps"], 120);
-    for key in ["suggested_lr", "min_loss_lr", "steepest_lr", "divergence_lr"] {
+    for key in [
+        "suggested_lr",
+        "min_loss_lr",
+        "steepest_lr",
+        "divergence_lr",
+    ] {
         let (a, b) = (found[key].as_f64().unwrap(), summary[key].as_f64().unwrap());
-        assert!((a - b).abs() <= 1e-12 * b.abs(), "{key}: lr-find {a}, client {b}");
+        assert!(
+            (a - b).abs() <= 1e-12 * b.abs(),
+            "{key}: lr-find {a}, client {b}"
+        );
     }
     let suggested = found["suggested_lr"].as_f64().unwrap();
     let divergence = found["divergence_lr"].as_f64().unwrap();
@@ -77,7 +85,10 @@ fn lr_find_reads_a_range_test_from_the_local_store() {
     let out = s.run(&["lr-find", &id]);
     assert!(out.status.success(), "{}", text(&out));
     let printed = stdout(&out);
-    assert!(printed.starts_with(&format!("run {id}: LR range test, ")), "{printed}");
+    assert!(
+        printed.starts_with(&format!("run {id}: LR range test, ")),
+        "{printed}"
+    );
     assert!(printed.contains("diverged at lr"), "{printed}");
     assert!(printed.contains("minimum loss at lr"), "{printed}");
     let block: String = printed
@@ -101,7 +112,11 @@ fn lr_find_reads_a_range_test_from_the_local_store() {
     let other = run_id(&out);
     let out = s.run(&["lr-find", &other]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("not an LR range test"), "{}", text(&out));
+    assert!(
+        text(&out).contains("not an LR range test"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]

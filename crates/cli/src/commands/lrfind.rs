@@ -71,12 +71,8 @@ impl Settings {
     /// of range replaced by its default.
     pub fn from_summary(stored: &Value) -> Settings {
         let d = Settings::default();
-        let count = |key: &str, default: usize| {
-            stored[key]
-                .as_u64()
-                .map(|v| v as usize)
-                .unwrap_or(default)
-        };
+        let count =
+            |key: &str, default: usize| stored[key].as_u64().map(|v| v as usize).unwrap_or(default);
         Settings {
             beta: stored["beta"]
                 .as_f64()
@@ -174,10 +170,11 @@ pub fn analyse(points: &[(f64, f64)], settings: Settings, steps: Option<u64>) ->
         return finding;
     }
     // The first of equal minima, as Python's min() takes it.
-    let best = window
-        .iter()
-        .copied()
-        .fold(window[0], |b, i| if smoothed[i] < smoothed[b] { i } else { b });
+    let best =
+        window.iter().copied().fold(
+            window[0],
+            |b, i| if smoothed[i] < smoothed[b] { i } else { b },
+        );
     let span = (window.len() / 20).max(1);
     let mut steepest: Option<(usize, f64)> = None;
     for j in span..window.len() - span {
@@ -204,7 +201,9 @@ pub fn points_of(history: &Value) -> Result<Vec<(f64, f64)>> {
             bail!("the run logged no `{key}`: it is not an LR range test");
         };
         if s["downsampled"].as_bool() == Some(true) {
-            bail!("the `{key}` series came back downsampled; it has more points than lr-find reads");
+            bail!(
+                "the `{key}` series came back downsampled; it has more points than lr-find reads"
+            );
         }
         Ok(steps
             .iter()
@@ -307,7 +306,9 @@ impl Finding {
         let mut out = format!("run {run}: LR range test, {of_steps}\n");
         match self.divergence_lr {
             Some(d) => out += &format!("diverged at lr      {}\n", number(d)),
-            None => out += "diverged at lr      - (the loss never diverged: a wider range may help)\n",
+            None => {
+                out += "diverged at lr      - (the loss never diverged: a wider range may help)\n"
+            }
         }
         out += &format!(
             "minimum loss at lr  {} (smoothed loss {})\n",
@@ -443,7 +444,11 @@ mod tests {
             .collect();
         let f = analyse(&points, Settings::default(), Some(19));
         assert_eq!(f.suggested_lr, None);
-        assert!(f.reason.as_deref().unwrap().starts_with("4 points are left"));
+        assert!(f
+            .reason
+            .as_deref()
+            .unwrap()
+            .starts_with("4 points are left"));
         assert_eq!(f.sweep_block(), None);
         assert!(f.text("r1").contains("no suggestion: 4 points are left"));
         assert_eq!(f.to_json("r1")["sweep"], Value::Null);
@@ -451,7 +456,8 @@ mod tests {
 
     #[test]
     fn settings_come_from_the_summary_with_defaults_for_the_rest() {
-        let s = Settings::from_summary(&json!({"beta": 0.9, "skip_start": 3, "diverge_factor": 0.5}));
+        let s =
+            Settings::from_summary(&json!({"beta": 0.9, "skip_start": 3, "diverge_factor": 0.5}));
         assert_eq!(
             s,
             Settings {
@@ -478,7 +484,10 @@ mod tests {
         let err = points_of(&no_loss).unwrap_err().to_string();
         assert!(err.contains("no `loss`"), "{err}");
         let thinned = json!({"series": {"lr": {"step": [0], "value": [0.1], "downsampled": true}}});
-        assert!(points_of(&thinned).unwrap_err().to_string().contains("downsampled"));
+        assert!(points_of(&thinned)
+            .unwrap_err()
+            .to_string()
+            .contains("downsampled"));
     }
 
     #[test]
@@ -516,9 +525,15 @@ mod tests {
             "lr:\n  distribution: log_uniform_values\n  min: 0.00217\n  max: 0.0196\n"
         );
         let text = f.text("r7");
-        assert!(text.starts_with("run r7: LR range test, 150 of 200 steps\n"), "{text}");
+        assert!(
+            text.starts_with("run r7: LR range test, 150 of 200 steps\n"),
+            "{text}"
+        );
         assert!(text.contains("diverged at lr      1.2\n"), "{text}");
-        assert!(text.contains("suggested lr        0.00652 (a tenth"), "{text}");
+        assert!(
+            text.contains("suggested lr        0.00652 (a tenth"),
+            "{text}"
+        );
         assert!(text.ends_with("    max: 0.0196\n"), "{text}");
         let j = f.to_json("r7");
         assert_eq!(j["suggested_lr"], 0.00652);
@@ -539,7 +554,8 @@ mod tests {
             suggested_lr: Some(0.00652),
             reason: None,
         };
-        let mut sweep = String::from("method: random\nmetric: {name: loss, goal: minimize}\nparameters:\n");
+        let mut sweep =
+            String::from("method: random\nmetric: {name: loss, goal: minimize}\nparameters:\n");
         for line in f.sweep_block().unwrap().lines() {
             sweep += &format!("  {line}\n");
         }
