@@ -135,7 +135,7 @@ export function showLrRange(slot: HTMLElement, run: Run): void {
         legend: { top: 4, data: ["loss", "smoothed loss"] },
         tooltip: { trigger: "axis", valueFormatter: (v: number) => num(v) },
         xAxis: { type: "log", name: "learning rate (log scale)", nameLocation: "middle", nameGap: 26, min: "dataMin", max: "dataMax", axisLabel: { formatter: (v: number) => num(v) } },
-        yAxis: { type: "value", name: "loss", min: Math.max(0, low - 0.1 * (high - low)), max: high + 0.1 * (high - low), axisLabel: { formatter: (v: number) => num(v) } },
+        yAxis: { type: "value", name: "loss", min: Math.max(0, low - 0.1 * (high - low)), max: high + 0.1 * (high - low), axisLabel: { showMaxLabel: false, formatter: (v: number) => num(v) } },
         series: [
           { name: "loss", type: "line", symbol: "none", data: pts.map((p) => [p[0], p[1]]), lineStyle: { width: 1, opacity: 0.45 }, color: "#2f6fde" },
           {
