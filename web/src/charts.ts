@@ -68,3 +68,9 @@ export const stateColors: Record<RunState, string> = {
   stopped_early: "#f0a020",
   cancelled: "#6c757d",
 };
+
+/** The colour of the `k`-th highlighted run: the palette, then hues spread by the golden
+ * angle, so no two highlighted runs share a colour however many there are. */
+export function curveColour(k: number): string {
+  return k < palette.length ? palette[k] : `hsl(${Math.round((k * 137.508) % 360)}, 62%, 42%)`;
+}

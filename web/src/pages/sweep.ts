@@ -1,10 +1,11 @@
 import { api, ApiError, subscribe } from "../api";
-import { chart, Chart, palette } from "../charts";
+import { chart, Chart, curveColour } from "../charts";
 import { navigate } from "../main";
 import { clear, configYaml, deliveryLabels, duration, h, markdown, num, smooth, stateBadge, throttle, value, when } from "../util";
 import type { EventPoint, Run, RunBrief, Sweep, SweepPoints as Points } from "../wire";
 import { RUN_STATES } from "../wire";
 import { sweepActions } from "./sweeps";
+import { Column, columnChooser, download, hiddenColumns, sweepColumns, toCsv } from "./sweep_table";
 
 const label = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v));
 const PAGE = 50;
@@ -107,6 +108,18 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   const tableHead = h("thead");
   const tableBody = h("tbody");
   const pager = h("div.pager#pager");
+  const chooserSlot = h("span.chooser-slot");
+  const csvButton = h("button.btn.small#csv-download", { type: "button", title: "the runs as shown: filter, selection, sort and columns; every page", onclick: () => downloadCsv() }, "Download CSV") as HTMLButtonElement;
+  const compareLink = h("a.btn.small#compare-link", { "data-link": true, href: "#", onclick: (e: Event) => selected.size < 2 && e.preventDefault() }, "Compare");
+  // The compare view of the ticked runs (or the best runs the curves show).
+  const updateCompare = () => {
+    const runs = [...selected];
+    compareLink.setAttribute("href", `/compare?runs=${runs.map(encodeURIComponent).join(",")}`);
+    compareLink.textContent = `Compare ${runs.length} run${runs.length === 1 ? "" : "s"}`;
+    compareLink.classList.toggle("disabled", runs.length < 2);
+    compareLink.setAttribute("aria-disabled", String(runs.length < 2));
+    compareLink.title = runs.length < 2 ? "tick two or more runs to compare them" : "config differences and overlaid metrics of the ticked runs";
+  };
   const stateSelect = h(
     "select#state-filter",
     null,
@@ -181,7 +194,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     h(
       "section.card.flush",
       null,
-      h("div.card-head.pad", null, h("h2", null, "Runs"), h("label.inline", null, stateSelect), pager),
+      h("div.card-head.pad", null, h("h2", null, "Runs"), h("label.inline", null, "state ", stateSelect), chooserSlot, csvButton, compareLink, pager),
       h("div.scroll", null, h("table.grid#runs", null, tableHead, tableBody)),
     ),
     h(
@@ -549,6 +562,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
       if (top.join() !== [...selected].join()) {
         selected.clear();
         top.forEach((r) => selected.add(r));
+        updateCompare();
         loadCurves();
       }
     }
@@ -666,9 +680,6 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     }
     renderCurves();
   };
-  // Colours that do not repeat among the runs shown: the palette, then hues spread by the
-  // golden angle.
-  const curveColour = (k: number) => (k < palette.length ? palette[k] : `hsl(${Math.round((k * 137.508) % 360)}, 62%, 45%)`);
   const renderCurves = () => {
     const at = (r: string) => (pts ? (index.get(r) ?? -1) : -1);
     const numberOf = (r: string) => (at(r) >= 0 ? pts!.runs.number[at(r)] : null);
@@ -746,17 +757,45 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     );
   };
   let summaryKeys: string[] = [];
-  const loadTable = async () => {
-    saveView();
-    const q = new URLSearchParams({ sweep: id, sort: table.sort, order: table.desc ? "desc" : "asc", offset: String(table.offset), limit: String(PAGE) });
+  // The table's columns (see sweep_table.ts): the tick and the run number are always shown,
+  // the rest can be hidden with the column chooser.
+  const hiddenCols = hiddenColumns();
+  const tableColumns = (runs: Run[]): Column[] => {
+    const params = pts?.axes.map((a) => a.name) ?? Object.keys(runs[0]?.params ?? {});
+    return sweepColumns({
+      metric: pts?.metric?.name ?? sweep?.metric?.name ?? null,
+      params,
+      summaryKeys,
+      bayes: sweep?.method === "bayes",
+      stateCell: (r) => h("span.labels", null, stateBadge(r.state), attemptLabel(r, runs), deliveryLabels(r)),
+    });
+  };
+  const runsQuery = (offset: number, limit: number) => {
+    const q = new URLSearchParams({ sweep: id, sort: table.sort, order: table.desc ? "desc" : "asc", offset: String(offset), limit: String(limit) });
     if (table.state) q.set("state", table.state);
     let qs = q.toString();
     for (const f of table.brush) {
       const at = f.indexOf("=");
       qs += `&${f.slice(0, at)}=${encodeURIComponent(f.slice(at + 1))}`;
     }
-    const page = await api.runs(qs);
-    const params = pts?.axes.map((a) => a.name) ?? Object.keys(page.runs[0]?.params ?? {});
+    return qs;
+  };
+  // The table as shown (filter, selection, sort and chosen columns), every page of it.
+  const downloadCsv = async () => {
+    csvButton.disabled = true;
+    try {
+      const all = await api.runs(runsQuery(0, 100_000));
+      const cols = tableColumns(all.runs).filter((c) => !hiddenCols.has(c.key));
+      download(`${sweep?.name || id}-runs.csv`, toCsv(cols, all.runs));
+    } catch (e) {
+      actionError.textContent = `CSV: ${(e as Error).message}`;
+    } finally {
+      csvButton.disabled = false;
+    }
+  };
+  const loadTable = async () => {
+    saveView();
+    const page = await api.runs(runsQuery(table.offset, PAGE));
     if (!summaryKeys.length || page.runs.length) {
       const ks = new Set<string>();
       for (const r of page.runs) Object.keys(r.summary ?? {}).forEach((k) => ks.add(k));
@@ -764,84 +803,14 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
       const next = [...ks].filter((k) => k !== metricName && !k.startsWith("_")).sort().slice(0, 6);
       if (next.length) summaryKeys = next;
     }
-    const col = (label: string, field: string | null) => {
-      const on = field && table.sort === field;
-      const sortBy = () => {
-        if (!field) return;
-        table.desc = table.sort === field ? !table.desc : field === "metric" ? maximize() : false;
-        table.sort = field;
-        table.offset = 0;
-        loadTable().then(() => (tableHead.querySelector(`th[data-sort='${CSS.escape(field)}']`) as HTMLElement | null)?.focus());
-      };
-      return h(
-        "th",
-        {
-          class: field ? "sortable" + (on ? " on" : "") : "",
-          "data-sort": field ?? undefined,
-          tabindex: field ? "0" : undefined,
-          "aria-sort": on ? (table.desc ? "descending" : "ascending") : field ? "none" : undefined,
-          onclick: field ? sortBy : undefined,
-          onkeydown: field
-            ? (e: KeyboardEvent) => {
-                if (e.key === "Enter" || e.key === " ") {
-                  e.preventDefault();
-                  sortBy();
-                }
-              }
-            : undefined,
-        },
-        label,
-        on ? (table.desc ? " ↓" : " ↑") : "",
-      );
-    };
-    clear(
-      tableHead,
-      h(
-        "tr",
-        null,
-        h("th", { title: "show in learning curves" }, h("span", { "aria-hidden": "true" }, "📈"), h("span.sr-only", null, "in curves")),
-        col("#", "number"),
-        col("state", "state"),
-        col(pts?.metric?.name ?? "metric", "metric"),
-        params.map((p) => col(p, `params.${p}`)),
-        summaryKeys.map((k) => col(k, `summary.${k}`)),
-        col("runtime", "runtime_ms"),
-        col("finished", "finished_ms"),
-      ),
-    );
-    clear(
-      tableBody,
-      page.runs.map((r) =>
-        h(
-          "tr",
-          { "data-run": r.id },
-          h(
-            "td",
-            null,
-            h("input", {
-              type: "checkbox",
-              "aria-label": `show run #${r.number ?? r.id} in the learning curves`,
-              checked: selected.has(r.id),
-              onchange: (e: Event) => {
-                userSelected = true;
-                if ((e.target as HTMLInputElement).checked) selected.add(r.id);
-                else selected.delete(r.id);
-                saveView();
-                loadCurves();
-              },
-            }),
-          ),
-          h("td", null, h("a", { href: `/runs/${r.id}`, "data-link": true }, `#${r.number ?? "?"}`)),
-          h("td", null, h("span.labels", null, stateBadge(r.state), attemptLabel(r, page.runs), deliveryLabels(r))),
-          h("td.num", null, num(r.metric)),
-          params.map((p) => h("td.num", null, value(r.params?.[p]))),
-          summaryKeys.map((k) => h("td.num", null, value(r.summary?.[k]))),
-          h("td.num", null, duration(r.started_ms ? (r.finished_ms ?? r.heartbeat_ms ?? r.started_ms) - r.started_ms : null)),
-          h("td", null, when(r.finished_ms)),
-        ),
-      ),
-    );
-    if (!page.runs.length) tableBody.append(h("tr", null, h("td.empty", { colspan: "99" }, "No runs match.")));
+    const allCols = tableColumns(page.runs);
+    const cols = allCols.filter((c) => !hiddenCols.has(c.key));
+    const wasOpen = (chooserSlot.firstElementChild as HTMLDetailsElement | null)?.open ?? false;
+    const chooser = columnChooser(allCols, hiddenCols, () => renderTable(page));
+    (chooser as HTMLDetailsElement).open = wasOpen;
+    clear(chooserSlot, chooser);
+    renderTable(page, cols);
+    updateCompare();
     const end = Math.min(table.offset + PAGE, page.total);
     clear(
       pager,
@@ -872,6 +841,71 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         : "",
     );
   };
+  const renderTable = (page: { runs: Run[] }, cols: Column[] = tableColumns(page.runs).filter((c) => !hiddenCols.has(c.key))) => {
+    const headCol = (label: string, field: string | null, key: string, title?: string) => {
+      const on = field && table.sort === field;
+      const sortBy = () => {
+        if (!field) return;
+        table.desc = table.sort === field ? !table.desc : field === "metric" ? maximize() : false;
+        table.sort = field;
+        table.offset = 0;
+        loadTable().then(() => (tableHead.querySelector(`th[data-sort='${CSS.escape(field)}'] button`) as HTMLElement | null)?.focus());
+      };
+      // A sortable header is a button inside the th: reachable with Tab, pressed with Enter
+      // or Space; the th's aria-sort says the order.
+      return h(
+        "th",
+        {
+          scope: "col",
+          class: field ? "sortable" + (on ? " on" : "") : "",
+          "data-sort": field ?? undefined,
+          "data-col": key,
+          title,
+          "aria-sort": on ? (table.desc ? "descending" : "ascending") : field ? "none" : undefined,
+        },
+        field ? h("button.th-sort", { type: "button", onclick: sortBy }, label, h("span", { "aria-hidden": "true" }, on ? (table.desc ? " ↓" : " ↑") : "")) : label,
+      );
+    };
+    clear(
+      tableHead,
+      h(
+        "tr",
+        null,
+        h("th", { scope: "col", title: "show in learning curves" }, h("span", { "aria-hidden": "true" }, "📈"), h("span.sr-only", null, "in curves")),
+        headCol("#", "number", "number"),
+        cols.map((c) => headCol(c.label, c.sort, c.key, c.title)),
+      ),
+    );
+    clear(
+      tableBody,
+      page.runs.map((r) =>
+        h(
+          "tr",
+          { "data-run": r.id },
+          h(
+            "td",
+            null,
+            h("input", {
+              type: "checkbox",
+              "aria-label": `show run #${r.number ?? r.id} in the learning curves`,
+              checked: selected.has(r.id),
+              onchange: (e: Event) => {
+                userSelected = true;
+                if ((e.target as HTMLInputElement).checked) selected.add(r.id);
+                else selected.delete(r.id);
+                saveView();
+                updateCompare();
+                loadCurves();
+              },
+            }),
+          ),
+          h("td", { "data-col": "number" }, h("a", { href: `/runs/${r.id}`, "data-link": true }, `#${r.number ?? "?"}`)),
+          cols.map((c) => h("td", { class: c.cls, "data-col": c.key }, c.cell(r))),
+        ),
+      ),
+    );
+    if (!page.runs.length) tableBody.append(h("tr", null, h("td.empty", { colspan: "99" }, "No runs match.")));
+  };
   const analysisChanged = () => {
     const n = pts ? withMetric().length : 0;
     analysisNote.textContent = pts ? `${n} run${n === 1 ? "" : "s"} ${ANALYSIS[analysis].label} with ${pts.metric?.name ?? "the metric"}` : "";
@@ -897,10 +931,9 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   const patchRow = (r: RunBrief) => {
     const row = tableBody.querySelector(`tr[data-run='${CSS.escape(r.id)}']`);
     if (!row) return;
-    const cells = row.children;
-    const metricCell = cells[3];
+    const metricCell = row.querySelector("td[data-col='metric']");
     if (metricCell) metricCell.textContent = num(r.metric);
-    const badge = cells[2]?.querySelector(".badge");
+    const badge = row.querySelector("td[data-col='state'] .badge");
     if (badge && badge.textContent !== r.state) badge.replaceWith(stateBadge(r.state));
   };
   stateSelect.addEventListener("change", () => {
