@@ -1,8 +1,8 @@
 //! The dashboard: a single-page app (TypeScript, built by Vite from `web/` into `web/dist`,
 //! which is committed) embedded into the binary by `build.rs`. `/`, `/sweeps/{id}`, `/runs`,
 //! `/runs/{id}` and `/compare` answer the app's `index.html` (the app routes on the client);
-//! `/assets/…` answers the embedded file with its content type. Nothing a request names reaches the
-//! filesystem: lookups go through the compiled-in table only.
+//! `/assets/…` answers the embedded file with its content type. Nothing a request names
+//! reaches the filesystem: lookups go through the compiled-in table only.
 
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};

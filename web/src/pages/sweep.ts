@@ -5,10 +5,16 @@ import { clear, configYaml, deliveryLabels, duration, h, markdown, num, smooth, 
 import type { EventPoint, Run, RunBrief, Sweep, SweepPoints as Points } from "../wire";
 import { RUN_STATES } from "../wire";
 import { sweepActions } from "./sweeps";
+import { budgetPanel, lineagePanel } from "./sweep_lineage";
+import { rungLabel, rungStep, spread, StopMark, stopMark, xAtStep } from "../curves";
 import { Column, columnChooser, download, hiddenColumns, sweepColumns, toCsv } from "./sweep_table";
 
 const label = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v));
 const PAGE = 50;
+/** Most runs the learning curves draw behind the highlighted ones ("all runs"). */
+const ALL_CAP = 300;
+/** Points per background run (the history API downsamples to this). */
+const ALL_POINTS = 100;
 
 /** The analysis filter: which ended runs every chart and the importance read. Runs stopped
  * early or failed report a truncated metric, so mixing them with finished runs would teach the
@@ -19,6 +25,9 @@ export const ANALYSIS = {
   failed: { label: "failed", states: ["failed", "crashed"] },
 } as const;
 export type Analysis = keyof typeof ANALYSIS;
+
+/** The run states that can hold a sweep's best value (as the server's best-run rule). */
+export const BEST_STATES: readonly string[] = ["finished", "stopped_early"];
 
 /** How the parallel coordinates colour a run by its metric: by rank among the shown runs
  * (outliers cannot squeeze the others into one colour), or by value on a linear or log scale. */
@@ -63,7 +72,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   let userSelected = false;
   const table = { sort: "number", desc: false, offset: 0, state: "", brush: [] as string[] };
   // x: "step", "time" (seconds since the run's first point) or another metric's name.
-  const curves = { key: "", x: "step", smoothing: 0.6, keys: [] as string[] };
+  const curves = { key: "", x: "step", smoothing: 0.6, keys: [] as string[], all: false };
   let bestMode: "number" | "time" = "number";
   // The view state lives in the URL's query, so a reload or Back shows the same view.
   const q0 = new URLSearchParams(location.search);
@@ -74,6 +83,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   table.state = q0.get("state") ?? "";
   table.brush = q0.getAll("brush");
   table.offset = Math.max(0, Number(q0.get("offset")) || 0);
+  curves.all = q0.get("curves") === "all";
   if (q0.get("runs")) {
     userSelected = true;
     q0.get("runs")!.split(",").filter(Boolean).forEach((r) => selected.add(r));
@@ -88,6 +98,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     if (table.offset) q.set("offset", String(table.offset));
     for (const b of table.brush) q.append("brush", b);
     if (userSelected) q.set("runs", [...selected].join(","));
+    if (curves.all) q.set("curves", "all");
     const qs = q.toString();
     const url = location.pathname + (qs ? `?${qs}` : "");
     if (url !== location.pathname + location.search) history.replaceState(null, "", url);
@@ -105,6 +116,8 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   const curveX = h("select#curve-x", null, h("option", { value: "step" }, "step"), h("option", { value: "time" }, "time")) as HTMLSelectElement;
   const smoothing = h("input#smoothing", { type: "range", min: "0", max: "0.99", step: "0.01", value: "0.6" }) as HTMLInputElement;
   const smoothLabel = h("span.muted", null, "0.60");
+  const curvesAll = h("input#curves-all", { type: "checkbox" }) as HTMLInputElement;
+  const curveNote = h("p.muted.small#curve-note");
   const tableHead = h("thead");
   const tableBody = h("tbody");
   const pager = h("div.pager#pager");
@@ -187,8 +200,9 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         h("label.inline", null, "metric ", curveKey),
         h("label.inline", null, "x ", curveX),
         h("label.inline", null, "smoothing ", smoothing, smoothLabel),
+        h("label.inline", null, curvesAll, "all runs"),
       ),
-      h("p.muted.small", null, "The best runs, or the ones ticked in the table."),
+      curveNote,
       curveEl,
     ),
     h(
@@ -246,7 +260,14 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         fact("compute", duration(s.compute_ms)),
         fact("created", when(s.created_ms)),
       ),
+      h("div.panels", null, lineagePanel(s, allSweeps), budgetPanel(s)),
     );
+  };
+  // Every sweep, to find the ones refined from this one or starting from its runs.
+  let allSweeps: Sweep[] = [];
+  const loadLineage = async () => {
+    allSweeps = (await api.sweeps()).sweeps;
+    renderHeader();
   };
   const actionError = h("p.action-error#action-error", { role: "alert" });
   const fact = (k: string, v: string, ...rest: Node[]) => h("div.fact", null, h("span.k", null, k), h("span.v", { "data-fact": k }, v, ...rest));
@@ -298,13 +319,19 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     const byTime = bestMode === "time";
     const xOf = (i: number) => (byTime ? pts!.runs.finished_ms[i] ?? pts!.runs.created_ms[i] : pts!.runs.number[i]);
     const order = [...idx].sort((a, b) => (xOf(a) ?? 0) - (xOf(b) ?? 0));
+    // The frontier follows the sweep's rule for its best run: only runs that ended finished
+    // or stopped early count; failed, crashed and cancelled runs (and running ones) never
+    // set it, whatever the filter shows.
     let best: number | null = null;
     const frontier: [number, number][] = [];
     for (const i of order) {
+      if (!BEST_STATES.includes(pts.runs.state[i])) continue;
       const m = pts.runs.metric[i]!;
       if (best === null || (maximize() ? m > best : m < best)) best = m;
       frontier.push([xOf(i)!, best]);
     }
+    bestEl.dataset.best = best === null ? "" : String(best);
+    bestEl.dataset.points = String(order.length);
     bestChart.setOption(
       {
         animation: false,
@@ -640,31 +667,89 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   };
 
   // ---- learning curves ----
-  // Per run: the y series, its wall times, and (when x is another metric) x by step.
-  const histories = new Map<string, { keys: string[]; step: number[]; value: (number | null)[]; time: number[]; xs?: Map<number, number | null> }>();
-  const loadCurves = async () => {
-    const runs = [...selected];
+  // Per run: the y series (downsampled by the history API), its wall times, and (when x is
+  // another metric) x by step; `prog`: the early-termination rule's step key by step.
+  type Hist = {
+    keys: string[];
+    step: number[];
+    value: (number | null)[];
+    time: number[];
+    total: number;
+    downsampled: boolean;
+    xs?: Map<number, number | null>;
+    prog?: Map<number, number | null>;
+  };
+  const histories = new Map<string, Hist>();
+  // Every run of the sweep behind the highlighted ones ("all runs"), at fewer points each.
+  const background = new Map<string, Hist>();
+  // The stop decisions of runs stopped early (from their `stop_info`), by run id.
+  const stops = new Map<string, StopMark>();
+  // The early-termination rule's step key, when it has one (asha, median).
+  const ruleStepKey = (): string | null => {
+    const et = (sweep?.config as any)?.early_terminate;
+    return et && et.type !== "hyperband" && typeof et.step_key === "string" ? et.step_key : null;
+  };
+  const readHistory = async (r: string, maxPoints: number): Promise<Hist | null> => {
     const key = curves.key;
     const xKey = curves.x !== "step" && curves.x !== "time" ? curves.x : null;
+    const progKey = ruleStepKey();
+    const keys = [...new Set([key, xKey, progKey].filter((k): k is string => !!k))].join(",");
+    const hist = await api.history(r, `keys=${encodeURIComponent(keys)}&max_points=${maxPoints}`).catch(() => null);
+    if (!hist) return null;
+    const s = hist.series[key] ?? { step: [], value: [], time_ms: [], total: 0, downsampled: false };
+    const byStep = (k: string) => {
+      const xsr = hist.series[k] ?? { step: [], value: [] };
+      return new Map<number, number | null>(xsr.step.map((st: number, i: number) => [st, xsr.value[i]]));
+    };
+    return {
+      keys: hist.keys,
+      step: s.step,
+      value: s.value,
+      time: s.time_ms ?? [],
+      total: s.total ?? s.step.length,
+      downsampled: !!s.downsampled,
+      xs: xKey ? byStep(xKey) : undefined,
+      prog: progKey ? byStep(progKey) : undefined,
+    };
+  };
+  const loadStops = async () => {
+    if (!(sweep?.config as any)?.early_terminate) return;
+    const page = await api.runs(new URLSearchParams({ sweep: id, state: "stopped_early", limit: "5000" }).toString());
+    stops.clear();
+    for (const r of page.runs) {
+      const m = stopMark(r.stop_info);
+      if (m) stops.set(r.id, m);
+    }
+  };
+  let backgroundFor = "";
+  const loadBackground = async () => {
+    if (!curves.all || !pts) return;
+    const want = `${curves.key}|${curves.x}`;
+    if (want !== backgroundFor) background.clear();
+    backgroundFor = want;
+    const ids = spread(pts.runs.id.filter((r, i) => pts!.runs.state[i] !== "queued" && !background.has(r)), ALL_CAP - background.size);
+    // A few requests at a time, so a large sweep does not flood the server.
+    let next = 0;
     await Promise.all(
-      runs.map(async (r) => {
-        const keys = xKey && xKey !== key ? `${key},${xKey}` : key;
-        const hist = await api.history(r, `keys=${encodeURIComponent(keys)}&max_points=500`).catch(() => null);
-        if (!hist) return;
-        const s = hist.series[key] ?? { step: [], value: [], time_ms: [] };
-        const entry: { keys: string[]; step: number[]; value: (number | null)[]; time: number[]; xs?: Map<number, number | null> } = {
-          keys: hist.keys,
-          step: s.step,
-          value: s.value,
-          time: s.time_ms ?? [],
-        };
-        if (xKey) {
-          const xsr = hist.series[xKey] ?? { step: [], value: [] };
-          entry.xs = new Map(xsr.step.map((st: number, i: number) => [st, xsr.value[i]]));
+      Array.from({ length: 6 }, async () => {
+        while (next < ids.length) {
+          const r = ids[next++];
+          const hist = await readHistory(r, ALL_POINTS);
+          if (hist && want === backgroundFor) background.set(r, hist);
         }
-        histories.set(r, entry);
       }),
     );
+  };
+  const loadCurves = async () => {
+    const runs = [...selected];
+    await Promise.all([
+      ...runs.map(async (r) => {
+        const hist = await readHistory(r, 500);
+        if (hist) histories.set(r, hist);
+      }),
+      loadStops().catch(() => {}),
+      loadBackground().catch(() => {}),
+    ]);
     const keys = new Set<string>();
     for (const r of runs) histories.get(r)?.keys.forEach((k) => keys.add(k));
     const list = [...keys].sort();
@@ -684,39 +769,128 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     const at = (r: string) => (pts ? (index.get(r) ?? -1) : -1);
     const numberOf = (r: string) => (at(r) >= 0 ? pts!.runs.number[at(r)] : null);
     const stateOf = (r: string) => (at(r) >= 0 ? pts!.runs.state[at(r)] : null);
-    const series = [...selected].map((r, k) => {
-      const hist = histories.get(r);
-      const ys = smooth(hist?.value ?? [], curves.smoothing);
+    // x of each point of a run's curve, and the run's stop mark placed on it.
+    const xsOf = (hist: Hist | undefined, smoothed: boolean) => {
+      const ys = smoothed ? smooth(hist?.value ?? [], curves.smoothing) : (hist?.value ?? []);
       const steps = hist?.step ?? [];
       const t0 = hist?.time?.[0] ?? 0;
-      const xOf = (i: number): number | null =>
-        curves.x === "step" ? steps[i] : curves.x === "time" ? ((hist?.time?.[i] ?? t0) - t0) / 1000 : (hist?.xs?.get(steps[i]) ?? null) as number | null;
-      const data = steps.map((_, i) => [xOf(i), ys[i]]).filter((d) => d[0] !== null);
+      const xs = steps.map((st, i) =>
+        curves.x === "step" ? st : curves.x === "time" ? ((hist?.time?.[i] ?? t0) - t0) / 1000 : ((hist?.xs?.get(st) ?? null) as number | null),
+      );
+      return { xs, ys, steps };
+    };
+    const markOf = (r: string, hist: Hist | undefined) => {
+      const m = stops.get(r);
+      if (!m || !hist) return null;
+      const prog = hist.prog ? hist.step.map((st) => hist.prog!.get(st) ?? null) : undefined;
+      const st = rungStep(m, hist, prog);
+      if (st === null) return null;
+      const { xs, steps } = xsOf(hist, false);
+      const x = xAtStep(st, steps, curves.x === "step" ? null : xs);
+      return x === null ? null : { x, mark: m };
+    };
+    const cutState = (st: string | null) => st === "stopped_early" || st === "failed" || st === "crashed" || st === "cancelled";
+    const marks: { x: number; mark: StopMark; colour: string; run: string }[] = [];
+    const series: any[] = [...selected].map((r, k) => {
+      const hist = histories.get(r);
+      const { xs, ys } = xsOf(hist, true);
+      const data = xs.map((x, i) => [x, ys[i]]).filter((d) => d[0] !== null);
       const st = stateOf(r);
       // Runs that did not finish are faded and dashed: their curves end where they were cut.
-      const cut = st === "stopped_early" || st === "failed" || st === "crashed" || st === "cancelled";
+      const cut = cutState(st);
+      const mk = markOf(r, hist);
+      if (mk) marks.push({ ...mk, colour: curveColour(k), run: `#${numberOf(r) ?? r}` });
       return {
         type: "line",
         name: `#${numberOf(r) ?? r}${cut ? ` (${(st ?? "").replace("_", " ")})` : ""}`,
         // Markers for short series, so a run with one value is not blank.
         symbol: data.length < 40 ? "circle" : "none",
         symbolSize: 6,
-        lineStyle: { width: 1.6, type: cut ? "dashed" : "solid", opacity: cut ? 0.45 : 1 },
-        itemStyle: { opacity: cut ? 0.45 : 1 },
+        z: 3,
+        lineStyle: { width: 1.8, type: cut ? "dashed" : "solid", opacity: cut ? 0.5 : 1 },
+        itemStyle: { opacity: cut ? 0.5 : 1 },
         color: curveColour(k),
         data,
       };
     });
-    curveEl.dataset.series = String(series.length);
-    curveEl.dataset.points = series.map((x) => x.data.length).join(",");
+    // Every other run, thin and grey; stopped and failed ones fainter and dashed.
+    let shownBackground = 0;
+    if (curves.all) {
+      for (const [r, hist] of background) {
+        if (selected.has(r)) continue;
+        const { xs, ys } = xsOf(hist, true);
+        const data = xs.map((x, i) => [x, ys[i]]).filter((d) => d[0] !== null);
+        if (!data.length) continue;
+        shownBackground++;
+        const cut = cutState(stateOf(r));
+        const mk = markOf(r, hist);
+        if (mk) marks.push({ ...mk, colour: "#8a93a6", run: `#${numberOf(r) ?? r}` });
+        series.push({
+          type: "line",
+          name: `#${numberOf(r) ?? r}`,
+          silent: true,
+          z: 1,
+          symbol: data.length === 1 ? "circle" : "none",
+          symbolSize: 3,
+          lineStyle: { width: 1, color: cut ? "#b5bccb" : "#8a93a6", type: cut ? "dashed" : "solid", opacity: cut ? 0.35 : 0.55 },
+          itemStyle: { color: "#8a93a6", opacity: 0.5 },
+          tooltip: { show: false },
+          data,
+        });
+      }
+    }
+    // The rule's rungs (vertical lines at the x where runs were judged) and, for each run it
+    // stopped, a mark at the threshold the run failed to reach.
+    const rungs = new Map<string, { x: number; label: string }>();
+    for (const m of marks) {
+      const lab = rungLabel(m.mark);
+      const key = `${lab}@${Number(m.x.toPrecision(6))}`;
+      if (!rungs.has(key)) rungs.set(key, { x: m.x, label: lab });
+    }
+    if (marks.length) {
+      series.push({
+        type: "scatter",
+        name: "stopped here",
+        z: 5,
+        symbol: "triangle",
+        symbolSize: 11,
+        data: marks.map((m) => ({
+          value: [m.x, m.mark.threshold],
+          itemStyle: { color: m.colour, borderColor: "#1d2330", borderWidth: 1 },
+          run: m.run,
+          text: `${m.run} stopped by ${m.mark.rule} at ${rungLabel(m.mark)}: ${num(m.mark.value)}, threshold ${num(m.mark.threshold)}`,
+        })),
+        tooltip: { trigger: "item", formatter: (p: any) => p.data.text },
+        markLine: {
+          silent: true,
+          symbol: "none",
+          lineStyle: { color: "#5d6678", type: "dotted", width: 1 },
+          label: { formatter: (p: any) => p.data.label, position: "insideEndTop", color: "#3d4555", fontSize: 11 },
+          data: [...rungs.values()].map((g) => ({ xAxis: g.x, label: g.label })),
+        },
+      });
+    }
+    const highlighted = [...selected].length;
+    curveEl.dataset.series = String(highlighted);
+    curveEl.dataset.points = [...selected].map((_, k) => series[k].data.length).join(",");
+    curveEl.dataset.background = String(shownBackground);
+    curveEl.dataset.rungs = [...rungs.values()].map((g) => g.label).join(",");
+    curveEl.dataset.stopMarks = String(marks.length);
+    clear(
+      curveNote,
+      curves.all && pts
+        ? `Highlighted: ${highlighted} run${highlighted === 1 ? "" : "s"}; behind them ${shownBackground} other run${shownBackground === 1 ? "" : "s"} at up to ${ALL_POINTS} points each${pts.count > ALL_CAP ? ` (${ALL_CAP} of ${pts.count}, spread over the sweep)` : ""}. `
+        : `The best runs, or the ones ticked in the table. `,
+      marks.length ? `Dotted lines: the early-termination rung where runs were judged; triangles: the threshold a stopped run missed.` : "",
+    );
     curveChart.setOption(
       {
         animation: false,
-        grid: { left: 64, right: 24, top: 36, bottom: 44, containLabel: true },
-        legend: { top: 0, type: "scroll" },
+        grid: { left: 16, right: 24, top: 36, bottom: 40, containLabel: true },
+        legend: { top: 0, type: "scroll", data: series.slice(0, highlighted).map((x) => x.name) },
         tooltip: { trigger: curves.x === "step" ? "axis" : "item", valueFormatter: (v: number) => num(v) },
-        xAxis: { type: "value", name: curves.x === "time" ? "time (s)" : curves.x, nameLocation: "middle", nameGap: 28, scale: curves.x !== "step", axisLabel: { hideOverlap: true, formatter: (v: number) => num(v) } },
-        yAxis: { type: "value", scale: true, name: curves.key, axisLabel: { hideOverlap: true, formatter: (v: number) => num(v) } },
+        xAxis: { type: "value", name: curves.x === "time" ? "time (s)" : curves.x, nameLocation: "middle", nameGap: 26, scale: curves.x !== "step", axisLabel: { hideOverlap: true, formatter: (v: number) => num(v) } },
+        yAxis: { type: "value", scale: true, name: curves.key, nameTextStyle: { align: "left" }, axisLabel: { hideOverlap: true, formatter: (v: number) => num(v) } },
         dataZoom: [{ type: "inside", xAxisIndex: 0 }],
         series,
       },
@@ -729,6 +903,12 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   });
   curveKey.addEventListener("change", () => {
     curves.key = curveKey.value;
+    loadCurves();
+  });
+  curvesAll.checked = curves.all;
+  curvesAll.addEventListener("change", () => {
+    curves.all = curvesAll.checked;
+    saveView();
     loadCurves();
   });
   smoothing.addEventListener("input", () => {
@@ -965,7 +1145,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     } else clear(header, h("p.error", null, e.message));
   };
   loadSweep()
-    .then(() => Promise.all([loadPoints(), loadTable(), loadImportance()]))
+    .then(() => Promise.all([loadPoints(), loadTable(), loadImportance(), loadLineage().catch(() => {})]))
     .catch(fail);
   const refreshAll = throttle(() => {
     loadSweep().catch(() => {});
@@ -1045,7 +1225,14 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         refreshSweep();
         refreshTable();
       } else patchRow(data);
-      if (kind === "run_finished") refreshImportance();
+      if (kind === "run_finished") {
+        refreshImportance();
+        // An ended run's whole curve, and a stopped run's rung, for the curves.
+        if (curves.all || (sweep?.config as any)?.early_terminate) {
+          background.delete(data.id);
+          refreshCurves();
+        }
+      }
       return;
     }
     if (kind === "metrics") {
