@@ -390,6 +390,35 @@ try {
     await page.setViewportSize({ width: 1400, height: 1000 });
   });
 
+  await check("axis names fit: long parameter names are cut to the room between parallel axes", async () => {
+    const long = (await api("POST", "/api/v1/sweeps", {
+      source:
+        "name: e2e-long-names\nprogram: t.py\nmethod: random\nmetric: {name: validation_cross_entropy_loss, goal: minimize}\nparameters:\n" +
+        ["optimizer.learning_rate_warmup_fraction", "optimizer.weight_decay_coefficient", "model.transformer_hidden_dimension", "data.augmentation_probability", "schedule.cosine_restart_period_epochs"]
+          .map((n) => `  ${n}: {min: 0.0, max: 1.0}\n`)
+          .join(""),
+    })).body.id;
+    for (let i = 0; i < 3; i++) {
+      const run = (await api("POST", `/api/v1/sweeps/${long}/claim`, {})).body.run;
+      await api("POST", `/api/v1/runs/${run.id}/metrics`, { points: [{ step: 0, values: { validation_cross_entropy_loss: 1 + i } }] });
+      await api("POST", `/api/v1/runs/${run.id}/finish`, { exit_code: 0 });
+    }
+    await page.setViewportSize({ width: 800, height: 900 });
+    await page.goto(`${base}/sweeps/${long}`);
+    await page.waitForFunction(() => document.querySelector("#parallel")?.getAttribute("data-rows") === "3", null, { timeout: 15_000 });
+    const { names, room, widths } = await page.locator("#parallel").evaluate((el) => {
+      const ctx = document.createElement("canvas").getContext("2d");
+      ctx.font = "bold 12px sans-serif";
+      const names = el.dataset.axisNames.split("|");
+      return { names, room: Number(el.dataset.axisRoom), widths: names.map((n) => ctx.measureText(n).width) };
+    });
+    assert(names.length === 6 && names.some((n) => n.endsWith("…")), `names ${names}`);
+    assert(widths.every((w) => w <= room), `widths ${widths.map(Math.round)} in ${room} px`);
+    await page.locator("#parallel").scrollIntoViewIfNeeded();
+    await page.screenshot({ path: `${out}/axis-names-800.png`, fullPage: false });
+    await page.setViewportSize({ width: 1400, height: 1000 });
+  });
+
   await check("no errors in the browser console", async () => {
     assert(errors.length === 0, errors.join(" | "));
   });
@@ -398,6 +427,6 @@ try {
 }
 const passed = results.filter((r) => r[1]).length;
 const failed = results.length - passed;
-console.log(`screenshots: ${out}/{triage-columns,triage-reasons,compare,curves-rungs,lineage-budget,lineage-ended,runs-800,sweep-800}.png`);
+console.log(`screenshots: ${out}/{triage-columns,triage-reasons,compare,curves-rungs,lineage-budget,lineage-ended,runs-800,sweep-800,axis-names-800}.png`);
 console.log(`e2e-triage: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -166,10 +166,10 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
       {
         animation: false,
         title: { text: key, left: "center", textStyle: { fontSize: 12 } },
-        grid: { left: 56, right: 14, top: 28, bottom: 28 },
+        grid: { left: 8, right: 14, top: 28, bottom: 22, containLabel: true },
         tooltip: { trigger: "axis", valueFormatter: (v: number) => num(v) },
-        xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 22, min: "dataMin", max: "dataMax" },
-        yAxis: { type: "value", scale: true, axisLabel: { formatter: (v: number) => num(v) } },
+        xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 26, min: "dataMin", max: "dataMax", axisLabel: { hideOverlap: true } },
+        yAxis: { type: "value", scale: true, axisLabel: { hideOverlap: true, formatter: (v: number) => num(v) } },
         series: [{ type: "line", symbol: s.step.length < 40 ? "circle" : "none", data: s.step.map((x: number, i: number) => [x, s.value[i]]), lineStyle: { width: 1.6 }, color: "#2f6fde" }],
       },
       true,

@@ -1,5 +1,5 @@
 import { api, ApiError, subscribe } from "../api";
-import { chart, Chart, curveColour } from "../charts";
+import { chart, Chart, curveColour, fitText } from "../charts";
 import { navigate } from "../main";
 import { clear, configYaml, deliveryLabels, duration, h, markdown, num, smooth, stateBadge, throttle, value, when } from "../util";
 import type { EventPoint, Run, RunBrief, Sweep, SweepPoints as Points } from "../wire";
@@ -335,10 +335,10 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     bestChart.setOption(
       {
         animation: false,
-        grid: { left: 60, right: 20, top: 20, bottom: 40 },
+        grid: { left: 12, right: 20, top: 30, bottom: 28, containLabel: true },
         tooltip: { trigger: "item", formatter: (p: any) => (p.seriesIndex === 0 ? `run #${p.data[2]}<br>${num(p.data[1])}` : `best ${num(p.data[1])}`) },
-        xAxis: { type: byTime ? "time" : "value", name: byTime ? "" : "run", nameLocation: "middle", nameGap: 26, scale: true },
-        yAxis: { type: "value", scale: true, name: pts.metric?.name ?? "metric", axisLabel: { formatter: (v: number) => num(v) } },
+        xAxis: { type: byTime ? "time" : "value", name: byTime ? "" : "run", nameLocation: "middle", nameGap: 26, scale: true, axisLabel: { hideOverlap: true } },
+        yAxis: { type: "value", scale: true, name: pts.metric?.name ?? "metric", nameTextStyle: { align: "left" }, axisLabel: { hideOverlap: true, formatter: (v: number) => num(v) } },
         series: [
           {
             type: "scatter",
@@ -388,25 +388,33 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
       return;
     }
     parallelBuilt = true;
+    // Axis names are cut to the room between axes, so neighbours never collide; the full name
+    // shows as the chart's tooltip when the pointer is on it.
+    const room = Math.floor(Math.max(24, (parallelEl.clientWidth - 50 - 110) / Math.max(1, pts.axes.length) - 10));
+    const names = [...pts.axes.map((a) => a.name), pts.metric?.name ?? "metric"].map((n) => fitText(n, room));
+    parallelEl.dataset.axisNames = names.join("|");
+    parallelEl.dataset.axisRoom = String(room);
     const dims = pts.axes.map((a, i) => {
       const cats = a.kind === "category" ? (a.values ?? []).map(label) : undefined;
       return {
         dim: i,
-        name: a.name,
+        name: names[i],
         type: a.kind === "log" ? "log" : a.kind === "category" ? "category" : "value",
         data: cats,
         scale: a.kind === "linear",
-        axisLabel: a.kind === "category" ? {} : { formatter: (v: number) => num(v) },
+        axisLabel: a.kind === "category" ? { overflow: "truncate", width: Math.max(40, room), hideOverlap: true } : { hideOverlap: true, formatter: (v: number) => num(v) },
+        triggerEvent: true,
       };
     });
     dims.push({
       dim: pts.axes.length,
-      name: pts.metric?.name ?? "metric",
+      name: names[pts.axes.length],
       type: "value",
       data: undefined,
       scale: true,
-      axisLabel: { formatter: (v: number) => num(v) },
-    });
+      axisLabel: { hideOverlap: true, formatter: (v: number) => num(v) },
+      triggerEvent: true,
+    } as any);
     parallelChart.setOption(
       {
         animation: false,
@@ -455,6 +463,14 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
       true,
     );
   };
+  // The full name of a cut axis name, as the tooltip of the chart's box.
+  parallelChart.on("mouseover", (p: any) => {
+    if (p.componentType === "parallelAxis" && p.targetType === "axisName" && pts) {
+      const full = [...pts.axes.map((a) => a.name), pts.metric?.name ?? "metric"][p.componentIndex];
+      if (full) parallelEl.title = full;
+    }
+  });
+  parallelChart.on("mouseout", () => parallelEl.removeAttribute("title"));
   parallelChart.on("axisareaselected", () => {
     if (!pts) return;
     const model = (parallelChart as any).getModel();
@@ -502,15 +518,16 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         {
           animation: false,
           title: { text: a.name, left: "center", textStyle: { fontSize: 12 } },
-          grid: { left: 56, right: 12, top: 28, bottom: 30 },
+          grid: { left: 8, right: 14, top: 28, bottom: 6, containLabel: true },
           tooltip: { trigger: "item", formatter: (p: any) => `${a.name} = ${value(p.data[0])}<br>${num(p.data[1])}` },
           xAxis: {
             type: a.kind === "log" ? "log" : a.kind === "category" ? "category" : "value",
             data: a.kind === "category" ? (a.values ?? []).map(label) : undefined,
             scale: true,
-            axisLabel: a.kind === "category" ? {} : { formatter: (v: number) => num(v) },
+            // Labels never collide (overlapping ones are hidden) and long categories are cut.
+            axisLabel: a.kind === "category" ? { hideOverlap: true, overflow: "truncate", width: 72, interval: "auto" } : { hideOverlap: true, formatter: (v: number) => num(v) },
           },
-          yAxis: { type: "value", scale: true, axisLabel: { formatter: (v: number) => num(v) } },
+          yAxis: { type: "value", scale: true, axisLabel: { hideOverlap: true, formatter: (v: number) => num(v) } },
           series: [{ type: "scatter", symbolSize: idx.length > 2000 ? 3 : 5, large: idx.length > 2000, itemStyle: { color: "#2f6fde", opacity: 0.6 }, data }],
         },
         true,
@@ -864,9 +881,9 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         markLine: {
           silent: true,
           symbol: "none",
-          lineStyle: { color: "#5d6678", type: "dotted", width: 1 },
-          label: { formatter: (p: any) => p.data.label, position: "insideEndTop", color: "#3d4555", fontSize: 11 },
-          data: [...rungs.values()].map((g) => ({ xAxis: g.x, label: g.label })),
+          lineStyle: { color: "#5d6678", type: "dashed", width: 1.2 },
+          label: { formatter: (p: any) => p.name, position: "insideEndTop", color: "#3d4555", fontSize: 11 },
+          data: [...rungs.values()].map((g) => ({ xAxis: g.x, name: g.label })),
         },
       });
     }
@@ -881,7 +898,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
       curves.all && pts
         ? `Highlighted: ${highlighted} run${highlighted === 1 ? "" : "s"}; behind them ${shownBackground} other run${shownBackground === 1 ? "" : "s"} at up to ${ALL_POINTS} points each${pts.count > ALL_CAP ? ` (${ALL_CAP} of ${pts.count}, spread over the sweep)` : ""}. `
         : `The best runs, or the ones ticked in the table. `,
-      marks.length ? `Dotted lines: the early-termination rung where runs were judged; triangles: the threshold a stopped run missed.` : "",
+      marks.length ? `Dashed vertical lines: the early-termination rung where runs were judged; triangles: the threshold a stopped run missed.` : "",
     );
     curveChart.setOption(
       {
