@@ -243,6 +243,13 @@ try {
     assert(cell.startsWith(String(Number(r.suggestion.diagnostics.mean.toPrecision(4)))), `cell ${cell} vs ${r.suggestion.diagnostics.mean}`);
     await page.locator("#runs").scrollIntoViewIfNeeded();
     await page.screenshot({ path: `${out}/triage-reasons.png`, fullPage: false });
+    // The run's own page says it too, and the stop decision in words.
+    await page.goto(`${base}/runs/${r.id}`);
+    const fact = await page.locator("[data-fact='model predicted']").innerText({ timeout: 10_000 });
+    assert(fact.startsWith(cell), `run page: ${fact}`);
+    await page.goto(`${base}/runs/${stopped.runs[0].id}`);
+    const why = await page.locator("[data-fact='why stopped']").innerText({ timeout: 10_000 });
+    assert(/^hyperband at band \d+: loss/.test(why), `why stopped: ${why}`);
   });
 
   await check("triage: the CSV download is the table as shown (filter, sort, columns, every page)", async () => {

@@ -2,6 +2,7 @@ import { api, ApiError, subscribe } from "../api";
 import type { EventPoint } from "../wire";
 import { chart, Chart } from "../charts";
 import type { Run } from "../wire";
+import { prediction, stopText } from "./sweep_table";
 import { clear, codeText, deliveryLabels, deliveryText, duration, h, num, stateBadge, throttle, toYaml, value, when } from "../util";
 
 export function runPage(el: HTMLElement, id: string): (() => void)[] {
@@ -117,9 +118,13 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
           )
         : null,
       row("metric", num(r.metric)),
+      // A bayes run: what the model predicted when it suggested the configuration.
+      prediction(r)
+        ? row("model predicted", `${num(prediction(r)!.mean)} ± ${num(prediction(r)!.sd)} (mean ± sd when suggested)`)
+        : null,
       row("exit status", r.exit_code === null ? "—" : String(r.exit_code)),
       r.error && r.state !== "stopped_early" ? row("error", r.error) : null,
-      r.stop_reason ? row(r.state === "stopped_early" ? "why stopped" : "stop reason", r.stop_reason) : null,
+      r.stop_reason ? row(r.state === "stopped_early" ? "why stopped" : "stop reason", stopText(r.stop_info) ?? r.stop_reason) : null,
       row("host", r.host ?? "—"),
       row("agent", r.agent ?? "—"),
       row("command", h("code", null, Array.isArray(r.argv) ? r.argv.join(" ") : "—")),

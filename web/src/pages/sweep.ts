@@ -983,7 +983,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     try {
       const all = await api.runs(runsQuery(0, 100_000));
       const cols = tableColumns(all.runs).filter((c) => !hiddenCols.has(c.key));
-      download(`${sweep?.name || id}-runs.csv`, toCsv(cols, all.runs));
+      download(`${(sweep?.name || id).replace(/[^\w.-]+/g, "_")}-runs.csv`, toCsv(cols, all.runs));
     } catch (e) {
       actionError.textContent = `CSV: ${(e as Error).message}`;
     } finally {

@@ -176,10 +176,15 @@ export function download(name: string, text: string, type = "text/csv;charset=ut
 /** The column chooser: a disclosure with a labelled checkbox per column; `changed` runs after
  * each toggle, with the hidden set already saved. */
 export function columnChooser(cols: Column[], hidden: Set<string>, changed: () => void): HTMLElement {
+  const title = () => {
+    const n = cols.filter((c) => hidden.has(c.key)).length;
+    return `Columns${n ? ` (${n} hidden)` : ""}`;
+  };
+  const summary = h("summary.btn.small", null, title());
   return h(
     "details.chooser#column-chooser",
     null,
-    h("summary.btn.small", null, `Columns${hidden.size ? ` (${cols.filter((c) => hidden.has(c.key)).length} hidden)` : ""}`),
+    summary,
     h(
       "div.chooser-list",
       { role: "group", "aria-label": "columns shown in the runs table" },
@@ -195,6 +200,7 @@ export function columnChooser(cols: Column[], hidden: Set<string>, changed: () =
               if ((e.target as HTMLInputElement).checked) hidden.delete(c.key);
               else hidden.add(c.key);
               saveHiddenColumns(hidden);
+              summary.textContent = title();
               changed();
             },
           }),
