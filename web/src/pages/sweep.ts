@@ -729,8 +729,12 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
       prog: progKey ? byStep(progKey) : undefined,
     };
   };
+  // Read again only after a run ended (a stop decision is recorded when a run is flagged, and
+  // the run ends stopped_early soon after).
+  let stopsStale = true;
   const loadStops = async () => {
-    if (!(sweep?.config as any)?.early_terminate) return;
+    if (!(sweep?.config as any)?.early_terminate || !stopsStale) return;
+    stopsStale = false;
     const page = await api.runs(new URLSearchParams({ sweep: id, state: "stopped_early", limit: "5000" }).toString());
     stops.clear();
     for (const r of page.runs) {
@@ -1227,8 +1231,11 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   };
   const unsub = subscribe(id, (kind, data) => {
     if (kind === "resync") {
+      stopsStale = true;
+      background.clear();
       refreshAll();
       refreshImportance();
+      refreshCurves();
       return;
     }
     if (kind === "sweep") {
@@ -1247,6 +1254,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         // An ended run's whole curve, and a stopped run's rung, for the curves.
         if (curves.all || (sweep?.config as any)?.early_terminate) {
           background.delete(data.id);
+          stopsStale = true;
           refreshCurves();
         }
       }
