@@ -9,6 +9,7 @@ import {
   LegendComponent,
   DataZoomComponent,
   TitleComponent,
+  MarkLineComponent,
 } from "echarts/components";
 import { CanvasRenderer } from "echarts/renderers";
 import type { RunState } from "./wire";
@@ -25,6 +26,7 @@ echarts.use([
   LegendComponent,
   DataZoomComponent,
   TitleComponent,
+  MarkLineComponent,
   CanvasRenderer,
 ]);
 

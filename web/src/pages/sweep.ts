@@ -1000,7 +1000,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     if (!summaryKeys.length || page.runs.length) {
       const ks = new Set<string>();
       for (const r of page.runs) Object.keys(r.summary ?? {}).forEach((k) => ks.add(k));
-      const metricName = pts?.metric?.name;
+      const metricName = pts?.metric?.name ?? sweep?.metric?.name;
       const next = [...ks].filter((k) => k !== metricName && !k.startsWith("_")).sort().slice(0, 6);
       if (next.length) summaryKeys = next;
     }
