@@ -39,7 +39,7 @@ status=0
 node "$here/dashboard.mjs" | tee "$work/dashboard.out" || status=1
 node "$here/runs.mjs" | tee "$work/runs.out" || status=1
 node "$here/triage.mjs" | tee "$work/triage.out" || status=1
-# One summary over both scripts (scripts/test reads the last `e2e:` line).
+# One summary over all the scripts (scripts/test reads the last `e2e:` line).
 grep -hEo '^e2e[a-z-]*: [0-9]+ passed, [0-9]+ failed' "$work/dashboard.out" "$work/runs.out" "$work/triage.out" \
   | awk '{p += $2; f += $4} END {printf "e2e: %d passed, %d failed\n", p, f}'
 exit "$status"
