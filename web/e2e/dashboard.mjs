@@ -345,7 +345,7 @@ try {
     await page.selectOption("#state-filter", "finished");
     await page.waitForFunction(() => location.search.includes("state=finished"));
     // Sort by the metric from the keyboard.
-    await page.focus("th[data-sort='metric']");
+    await page.focus("th[data-sort='metric'] button");
     await page.keyboard.press("Enter");
     await page.waitForSelector("th[data-sort='metric'][aria-sort='ascending']");
     const row = page.locator("#runs tbody tr[data-run]:has(input[type=checkbox]:not(:checked))").first();

@@ -70,3 +70,29 @@ export const stateColors: Record<RunState, string> = {
   stopped_early: "#f0a020",
   cancelled: "#6c757d",
 };
+
+/** The colour of the `k`-th highlighted run: the palette, then hues spread by the golden
+ * angle, so no two highlighted runs share a colour however many there are. */
+export function curveColour(k: number): string {
+  return k < palette.length ? palette[k] : `hsl(${Math.round((k * 137.508) % 360)}, 62%, 42%)`;
+}
+
+let measurer: CanvasRenderingContext2D | null = null;
+
+/** `text` cut to fit `maxWidth` pixels in `font` (a CSS font), with "…" when cut: axis names
+ * that would run into their neighbours are shortened (the full name goes in a tooltip). */
+export function fitText(text: string, maxWidth: number, font = "bold 12px sans-serif"): string {
+  measurer ??= document.createElement("canvas").getContext("2d");
+  if (!measurer) return text;
+  measurer.font = font;
+  if (measurer.measureText(text).width <= maxWidth) return text;
+  let lo = 0;
+  let hi = text.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (measurer.measureText(text.slice(0, mid) + "…").width <= maxWidth) lo = mid;
+    else hi = mid - 1;
+  }
+  return text.slice(0, Math.max(1, lo)) + "…";
+}
+

@@ -4,6 +4,7 @@ import { sweepsPage } from "./pages/sweeps";
 import { sweepPage } from "./pages/sweep";
 import { runPage } from "./pages/run";
 import { runsPage } from "./pages/runs";
+import { comparePage } from "./pages/compare";
 import { clear, h } from "./util";
 
 export type Cleanup = () => void;
@@ -29,6 +30,7 @@ function route(): void {
   else if ((m = /^\/sweeps\/([^/]+)\/?$/.exec(path))) at(sweepPage, m[1]);
   else if (path === "/runs" || path === "/runs/") at((el) => runsPage(el), "");
   else if ((m = /^\/runs\/([^/]+)\/?$/.exec(path))) at(runPage, m[1]);
+  else if (path === "/compare" || path === "/compare/") at((el) => comparePage(el), "");
   else clear(app, h("p.empty", null, "Nothing here. ", h("a", { href: "/", "data-link": true }, "All sweeps")));
   window.scrollTo(0, 0);
 }

@@ -1,8 +1,8 @@
 //! The dashboard: a single-page app (TypeScript, built by Vite from `web/` into `web/dist`,
-//! which is committed) embedded into the binary by `build.rs`. `/`, `/sweeps/{id}`, `/runs`
-//! and `/runs/{id}` answer the app's `index.html` (the app routes on the client); `/assets/…`
-//! answers the embedded file with its content type. Nothing a request names reaches the
-//! filesystem: lookups go through the compiled-in table only.
+//! which is committed) embedded into the binary by `build.rs`. `/`, `/sweeps/{id}`, `/runs`,
+//! `/runs/{id}` and `/compare` answer the app's `index.html` (the app routes on the client);
+//! `/assets/…` answers the embedded file with its content type. Nothing a request names
+//! reaches the filesystem: lookups go through the compiled-in table only.
 
 use axum::extract::Path;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -31,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/sweeps/{id}", get(index))
         .route("/runs", get(index))
         .route("/runs/{id}", get(index))
+        .route("/compare", get(index))
         .route("/assets/{*file}", get(asset))
         .route("/favicon.svg", get(favicon))
 }

@@ -431,7 +431,7 @@ async fn live_events_follow_a_sweep() {
 #[tokio::test]
 async fn the_dashboard_is_embedded() {
     let s = start(None).await;
-    for path in ["/", "/sweeps/abc", "/runs/xyz"] {
+    for path in ["/", "/sweeps/abc", "/runs", "/runs/xyz", "/compare"] {
         let r = s
             .http
             .get(format!("{}{path}", s.base))

@@ -3,6 +3,7 @@ import type { EventPoint } from "../wire";
 import { chart, Chart } from "../charts";
 import type { Run } from "../wire";
 import { showLrRange } from "./lrrange";
+import { prediction, stopText } from "./sweep_table";
 import { clear, codeText, deliveryLabels, deliveryText, duration, h, num, stateBadge, throttle, toYaml, value, when } from "../util";
 
 export function runPage(el: HTMLElement, id: string): (() => void)[] {
@@ -120,9 +121,13 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
           )
         : null,
       row("metric", num(r.metric)),
+      // A bayes run: what the model predicted when it suggested the configuration.
+      prediction(r)
+        ? row("model predicted", `${num(prediction(r)!.mean)} ± ${num(prediction(r)!.sd)} (mean ± sd when suggested)`)
+        : null,
       row("exit status", r.exit_code === null ? "—" : String(r.exit_code)),
       r.error && r.state !== "stopped_early" ? row("error", r.error) : null,
-      r.stop_reason ? row(r.state === "stopped_early" ? "why stopped" : "stop reason", r.stop_reason) : null,
+      r.stop_reason ? row(r.state === "stopped_early" ? "why stopped" : "stop reason", stopText(r.stop_info) ?? r.stop_reason) : null,
       row("host", r.host ?? "—"),
       row("agent", r.agent ?? "—"),
       row("command", h("code", null, Array.isArray(r.argv) ? r.argv.join(" ") : "—")),
@@ -170,10 +175,10 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
       {
         animation: false,
         title: { text: key, left: "center", textStyle: { fontSize: 12 } },
-        grid: { left: 56, right: 14, top: 28, bottom: 28 },
+        grid: { left: 8, right: 14, top: 28, bottom: 22, containLabel: true },
         tooltip: { trigger: "axis", valueFormatter: (v: number) => num(v) },
-        xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 22, min: "dataMin", max: "dataMax" },
-        yAxis: { type: "value", scale: true, axisLabel: { formatter: (v: number) => num(v) } },
+        xAxis: { type: "value", name: "step", nameLocation: "middle", nameGap: 26, min: "dataMin", max: "dataMax", axisLabel: { hideOverlap: true } },
+        yAxis: { type: "value", scale: true, axisLabel: { hideOverlap: true, formatter: (v: number) => num(v) } },
         series: [{ type: "line", symbol: s.step.length < 40 ? "circle" : "none", data: s.step.map((x: number, i: number) => [x, s.value[i]]), lineStyle: { width: 1.6 }, color: "#2f6fde" }],
       },
       true,

@@ -8,6 +8,7 @@ import { api, subscribe } from "../api";
 import { clear, duration, h, num, stateBadge, throttle, value, when } from "../util";
 import type { Run } from "../wire";
 import { RUN_STATES } from "../wire";
+import { errorText, stopReasonText } from "./sweep_table";
 
 /** Runs per page. */
 const PER_PAGE = 50;
@@ -66,11 +67,16 @@ export function runsPage(el: HTMLElement): (() => void)[] {
     h(
       "div.card.flush",
       null,
+      // The table scrolls inside its box on a narrow window; the page never does.
       h(
-        "table.grid#all-runs",
+        "div.scroll-x",
         null,
-        h("thead", null, h("tr", null, ["Run", "Project", "Sweep", "State", "Created", "Runtime", "Command or parameters", "Summary"].map((t) => h("th", { scope: "col" }, t)))),
-        body,
+        h(
+          "table.grid#all-runs",
+          null,
+          h("thead", null, h("tr", null, ["Run", "Project", "Sweep", "State", "Created", "Runtime", "Command or parameters", "Summary", "Error or stop reason"].map((t) => h("th", { scope: "col" }, t)))),
+          body,
+        ),
       ),
     ),
   );
@@ -130,6 +136,7 @@ export function runsPage(el: HTMLElement): (() => void)[] {
           h("td", null, r.started_ms ? duration((r.finished_ms ?? r.heartbeat_ms ?? Date.now()) - r.started_ms) : "—"),
           h("td.mono.small", null, what(r)),
           h("td.small", null, summaryText(r)),
+          h("td.small.text", null, (errorText(r) || stopReasonText(r)) ? h("span.trunc", { title: errorText(r) || stopReasonText(r) }, errorText(r) || stopReasonText(r)) : ""),
         ),
       ),
     );

@@ -1,13 +1,20 @@
 import { api, ApiError, subscribe } from "../api";
-import { chart, Chart, palette } from "../charts";
+import { chart, Chart, curveColour, fitText } from "../charts";
 import { navigate } from "../main";
 import { clear, configYaml, deliveryLabels, duration, h, markdown, num, smooth, stateBadge, throttle, value, when } from "../util";
 import type { EventPoint, Run, RunBrief, Sweep, SweepPoints as Points } from "../wire";
 import { RUN_STATES } from "../wire";
 import { sweepActions } from "./sweeps";
+import { budgetPanel, lineagePanel } from "./sweep_lineage";
+import { rungLabel, rungStep, spread, StopMark, stopMark, xAtStep } from "../curves";
+import { Column, columnChooser, download, hiddenColumns, sweepColumns, toCsv } from "./sweep_table";
 
 const label = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v));
 const PAGE = 50;
+/** Most runs the learning curves draw behind the highlighted ones ("all runs"). */
+const ALL_CAP = 300;
+/** Points per background run (the history API downsamples to this). */
+const ALL_POINTS = 100;
 
 /** The analysis filter: which ended runs every chart and the importance read. Runs stopped
  * early or failed report a truncated metric, so mixing them with finished runs would teach the
@@ -18,6 +25,9 @@ export const ANALYSIS = {
   failed: { label: "failed", states: ["failed", "crashed"] },
 } as const;
 export type Analysis = keyof typeof ANALYSIS;
+
+/** The run states that can hold a sweep's best value (as the server's best-run rule). */
+export const BEST_STATES: readonly string[] = ["finished", "stopped_early"];
 
 /** How the parallel coordinates colour a run by its metric: by rank among the shown runs
  * (outliers cannot squeeze the others into one colour), or by value on a linear or log scale. */
@@ -62,7 +72,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   let userSelected = false;
   const table = { sort: "number", desc: false, offset: 0, state: "", brush: [] as string[] };
   // x: "step", "time" (seconds since the run's first point) or another metric's name.
-  const curves = { key: "", x: "step", smoothing: 0.6, keys: [] as string[] };
+  const curves = { key: "", x: "step", smoothing: 0.6, keys: [] as string[], all: false };
   let bestMode: "number" | "time" = "number";
   // The view state lives in the URL's query, so a reload or Back shows the same view.
   const q0 = new URLSearchParams(location.search);
@@ -73,6 +83,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   table.state = q0.get("state") ?? "";
   table.brush = q0.getAll("brush");
   table.offset = Math.max(0, Number(q0.get("offset")) || 0);
+  curves.all = q0.get("curves") === "all";
   if (q0.get("runs")) {
     userSelected = true;
     q0.get("runs")!.split(",").filter(Boolean).forEach((r) => selected.add(r));
@@ -87,6 +98,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     if (table.offset) q.set("offset", String(table.offset));
     for (const b of table.brush) q.append("brush", b);
     if (userSelected) q.set("runs", [...selected].join(","));
+    if (curves.all) q.set("curves", "all");
     const qs = q.toString();
     const url = location.pathname + (qs ? `?${qs}` : "");
     if (url !== location.pathname + location.search) history.replaceState(null, "", url);
@@ -104,9 +116,23 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   const curveX = h("select#curve-x", null, h("option", { value: "step" }, "step"), h("option", { value: "time" }, "time")) as HTMLSelectElement;
   const smoothing = h("input#smoothing", { type: "range", min: "0", max: "0.99", step: "0.01", value: "0.6" }) as HTMLInputElement;
   const smoothLabel = h("span.muted", null, "0.60");
+  const curvesAll = h("input#curves-all", { type: "checkbox" }) as HTMLInputElement;
+  const curveNote = h("p.muted.small#curve-note");
   const tableHead = h("thead");
   const tableBody = h("tbody");
   const pager = h("div.pager#pager");
+  const chooserSlot = h("span.chooser-slot");
+  const csvButton = h("button.btn.small#csv-download", { type: "button", title: "the runs as shown: filter, selection, sort and columns; every page", onclick: () => downloadCsv() }, "Download CSV") as HTMLButtonElement;
+  const compareLink = h("a.btn.small#compare-link", { "data-link": true, href: "#", onclick: (e: Event) => selected.size < 2 && e.preventDefault() }, "Compare");
+  // The compare view of the ticked runs (or the best runs the curves show).
+  const updateCompare = () => {
+    const runs = [...selected];
+    compareLink.setAttribute("href", `/compare?runs=${runs.map(encodeURIComponent).join(",")}`);
+    compareLink.textContent = `Compare ${runs.length} run${runs.length === 1 ? "" : "s"}`;
+    compareLink.classList.toggle("disabled", runs.length < 2);
+    compareLink.setAttribute("aria-disabled", String(runs.length < 2));
+    compareLink.title = runs.length < 2 ? "tick two or more runs to compare them" : "config differences and overlaid metrics of the ticked runs";
+  };
   const stateSelect = h(
     "select#state-filter",
     null,
@@ -129,7 +155,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   analysisSelect.value = analysis;
   colourSelect.value = colourMode;
   const emptyEl = h("div#empty-sweep");
-  const notesInput = h("textarea#notes-input", { rows: "8", placeholder: "What did this sweep teach you? What to try next? (Markdown)", "data-testid": "notes-input" }) as HTMLTextAreaElement;
+  const notesInput = h("textarea#notes-input", { rows: "8", "aria-label": "notes (Markdown)", placeholder: "What did this sweep teach you? What to try next? (Markdown)", "data-testid": "notes-input" }) as HTMLTextAreaElement;
   const notesView = h("div.md#notes-view", { "data-testid": "notes-view" });
   const notesStatus = h("span.muted#notes-status");
   const configEl = h("pre.config#config");
@@ -174,14 +200,15 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         h("label.inline", null, "metric ", curveKey),
         h("label.inline", null, "x ", curveX),
         h("label.inline", null, "smoothing ", smoothing, smoothLabel),
+        h("label.inline", null, curvesAll, "all runs"),
       ),
-      h("p.muted.small", null, "The best runs, or the ones ticked in the table."),
+      curveNote,
       curveEl,
     ),
     h(
       "section.card.flush",
       null,
-      h("div.card-head.pad", null, h("h2", null, "Runs"), h("label.inline", null, stateSelect), pager),
+      h("div.card-head.pad", null, h("h2", null, "Runs"), h("label.inline", null, "state ", stateSelect), chooserSlot, csvButton, compareLink, pager),
       h("div.scroll", null, h("table.grid#runs", null, tableHead, tableBody)),
     ),
     h(
@@ -233,7 +260,14 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         fact("compute", duration(s.compute_ms)),
         fact("created", when(s.created_ms)),
       ),
+      h("div.panels", null, lineagePanel(s, allSweeps), budgetPanel(s)),
     );
+  };
+  // Every sweep, to find the ones refined from this one or starting from its runs.
+  let allSweeps: Sweep[] = [];
+  const loadLineage = async () => {
+    allSweeps = (await api.sweeps()).sweeps;
+    renderHeader();
   };
   const actionError = h("p.action-error#action-error", { role: "alert" });
   const fact = (k: string, v: string, ...rest: Node[]) => h("div.fact", null, h("span.k", null, k), h("span.v", { "data-fact": k }, v, ...rest));
@@ -285,20 +319,26 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     const byTime = bestMode === "time";
     const xOf = (i: number) => (byTime ? pts!.runs.finished_ms[i] ?? pts!.runs.created_ms[i] : pts!.runs.number[i]);
     const order = [...idx].sort((a, b) => (xOf(a) ?? 0) - (xOf(b) ?? 0));
+    // The frontier follows the sweep's rule for its best run: only runs that ended finished
+    // or stopped early count; failed, crashed and cancelled runs (and running ones) never
+    // set it, whatever the filter shows.
     let best: number | null = null;
     const frontier: [number, number][] = [];
     for (const i of order) {
+      if (!BEST_STATES.includes(pts.runs.state[i])) continue;
       const m = pts.runs.metric[i]!;
       if (best === null || (maximize() ? m > best : m < best)) best = m;
       frontier.push([xOf(i)!, best]);
     }
+    bestEl.dataset.best = best === null ? "" : String(best);
+    bestEl.dataset.points = String(order.length);
     bestChart.setOption(
       {
         animation: false,
-        grid: { left: 60, right: 20, top: 20, bottom: 40 },
+        grid: { left: 12, right: 20, top: 30, bottom: 28, containLabel: true },
         tooltip: { trigger: "item", formatter: (p: any) => (p.seriesIndex === 0 ? `run #${p.data[2]}<br>${num(p.data[1])}` : `best ${num(p.data[1])}`) },
-        xAxis: { type: byTime ? "time" : "value", name: byTime ? "" : "run", nameLocation: "middle", nameGap: 26, scale: true },
-        yAxis: { type: "value", scale: true, name: pts.metric?.name ?? "metric", axisLabel: { formatter: (v: number) => num(v) } },
+        xAxis: { type: byTime ? "time" : "value", name: byTime ? "" : "run", nameLocation: "middle", nameGap: 26, scale: true, axisLabel: { hideOverlap: true } },
+        yAxis: { type: "value", scale: true, name: pts.metric?.name ?? "metric", nameTextStyle: { align: "left" }, axisLabel: { hideOverlap: true, formatter: (v: number) => num(v) } },
         series: [
           {
             type: "scatter",
@@ -348,25 +388,33 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
       return;
     }
     parallelBuilt = true;
+    // Axis names are cut to the room between axes, so neighbours never collide; the full name
+    // shows as the chart's tooltip when the pointer is on it.
+    const room = Math.floor(Math.max(24, (parallelEl.clientWidth - 50 - 110) / Math.max(1, pts.axes.length) - 10));
+    const names = [...pts.axes.map((a) => a.name), pts.metric?.name ?? "metric"].map((n) => fitText(n, room));
+    parallelEl.dataset.axisNames = names.join("|");
+    parallelEl.dataset.axisRoom = String(room);
     const dims = pts.axes.map((a, i) => {
       const cats = a.kind === "category" ? (a.values ?? []).map(label) : undefined;
       return {
         dim: i,
-        name: a.name,
+        name: names[i],
         type: a.kind === "log" ? "log" : a.kind === "category" ? "category" : "value",
         data: cats,
         scale: a.kind === "linear",
-        axisLabel: a.kind === "category" ? {} : { formatter: (v: number) => num(v) },
+        axisLabel: a.kind === "category" ? { overflow: "truncate", width: Math.max(40, room), hideOverlap: true } : { hideOverlap: true, formatter: (v: number) => num(v) },
+        triggerEvent: true,
       };
     });
     dims.push({
       dim: pts.axes.length,
-      name: pts.metric?.name ?? "metric",
+      name: names[pts.axes.length],
       type: "value",
       data: undefined,
       scale: true,
-      axisLabel: { formatter: (v: number) => num(v) },
-    });
+      axisLabel: { hideOverlap: true, formatter: (v: number) => num(v) },
+      triggerEvent: true,
+    } as any);
     parallelChart.setOption(
       {
         animation: false,
@@ -415,6 +463,14 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
       true,
     );
   };
+  // The full name of a cut axis name, as the tooltip of the chart's box.
+  parallelChart.on("mouseover", (p: any) => {
+    if (p.componentType === "parallelAxis" && p.targetType === "axisName" && pts) {
+      const full = [...pts.axes.map((a) => a.name), pts.metric?.name ?? "metric"][p.componentIndex];
+      if (full) parallelEl.title = full;
+    }
+  });
+  parallelChart.on("mouseout", () => parallelEl.removeAttribute("title"));
   parallelChart.on("axisareaselected", () => {
     if (!pts) return;
     const model = (parallelChart as any).getModel();
@@ -462,15 +518,16 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         {
           animation: false,
           title: { text: a.name, left: "center", textStyle: { fontSize: 12 } },
-          grid: { left: 56, right: 12, top: 28, bottom: 30 },
+          grid: { left: 8, right: 14, top: 28, bottom: 6, containLabel: true },
           tooltip: { trigger: "item", formatter: (p: any) => `${a.name} = ${value(p.data[0])}<br>${num(p.data[1])}` },
           xAxis: {
             type: a.kind === "log" ? "log" : a.kind === "category" ? "category" : "value",
             data: a.kind === "category" ? (a.values ?? []).map(label) : undefined,
             scale: true,
-            axisLabel: a.kind === "category" ? {} : { formatter: (v: number) => num(v) },
+            // Labels never collide (overlapping ones are hidden) and long categories are cut.
+            axisLabel: a.kind === "category" ? { hideOverlap: true, overflow: "truncate", width: 72, interval: "auto" } : { hideOverlap: true, formatter: (v: number) => num(v) },
           },
-          yAxis: { type: "value", scale: true, axisLabel: { formatter: (v: number) => num(v) } },
+          yAxis: { type: "value", scale: true, axisLabel: { hideOverlap: true, formatter: (v: number) => num(v) } },
           series: [{ type: "scatter", symbolSize: idx.length > 2000 ? 3 : 5, large: idx.length > 2000, itemStyle: { color: "#2f6fde", opacity: 0.6 }, data }],
         },
         true,
@@ -549,6 +606,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
       if (top.join() !== [...selected].join()) {
         selected.clear();
         top.forEach((r) => selected.add(r));
+        updateCompare();
         loadCurves();
       }
     }
@@ -626,31 +684,93 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   };
 
   // ---- learning curves ----
-  // Per run: the y series, its wall times, and (when x is another metric) x by step.
-  const histories = new Map<string, { keys: string[]; step: number[]; value: (number | null)[]; time: number[]; xs?: Map<number, number | null> }>();
-  const loadCurves = async () => {
-    const runs = [...selected];
+  // Per run: the y series (downsampled by the history API), its wall times, and (when x is
+  // another metric) x by step; `prog`: the early-termination rule's step key by step.
+  type Hist = {
+    keys: string[];
+    step: number[];
+    value: (number | null)[];
+    time: number[];
+    total: number;
+    downsampled: boolean;
+    xs?: Map<number, number | null>;
+    prog?: Map<number, number | null>;
+  };
+  const histories = new Map<string, Hist>();
+  // Every run of the sweep behind the highlighted ones ("all runs"), at fewer points each.
+  const background = new Map<string, Hist>();
+  // The stop decisions of runs stopped early (from their `stop_info`), by run id.
+  const stops = new Map<string, StopMark>();
+  // The early-termination rule's step key, when it has one (asha, median).
+  const ruleStepKey = (): string | null => {
+    const et = (sweep?.config as any)?.early_terminate;
+    return et && et.type !== "hyperband" && typeof et.step_key === "string" ? et.step_key : null;
+  };
+  const readHistory = async (r: string, maxPoints: number): Promise<Hist | null> => {
     const key = curves.key;
     const xKey = curves.x !== "step" && curves.x !== "time" ? curves.x : null;
+    const progKey = ruleStepKey();
+    const keys = [...new Set([key, xKey, progKey].filter((k): k is string => !!k))].join(",");
+    const hist = await api.history(r, `keys=${encodeURIComponent(keys)}&max_points=${maxPoints}`).catch(() => null);
+    if (!hist) return null;
+    const s = hist.series[key] ?? { step: [], value: [], time_ms: [], total: 0, downsampled: false };
+    const byStep = (k: string) => {
+      const xsr = hist.series[k] ?? { step: [], value: [] };
+      return new Map<number, number | null>(xsr.step.map((st: number, i: number) => [st, xsr.value[i]]));
+    };
+    return {
+      keys: hist.keys,
+      step: s.step,
+      value: s.value,
+      time: s.time_ms ?? [],
+      total: s.total ?? s.step.length,
+      downsampled: !!s.downsampled,
+      xs: xKey ? byStep(xKey) : undefined,
+      prog: progKey ? byStep(progKey) : undefined,
+    };
+  };
+  // Read again only after a run ended (a stop decision is recorded when a run is flagged, and
+  // the run ends stopped_early soon after).
+  let stopsStale = true;
+  const loadStops = async () => {
+    if (!(sweep?.config as any)?.early_terminate || !stopsStale) return;
+    stopsStale = false;
+    const page = await api.runs(new URLSearchParams({ sweep: id, state: "stopped_early", limit: "5000" }).toString());
+    stops.clear();
+    for (const r of page.runs) {
+      const m = stopMark(r.stop_info);
+      if (m) stops.set(r.id, m);
+    }
+  };
+  let backgroundFor = "";
+  const loadBackground = async () => {
+    if (!curves.all || !pts) return;
+    const want = `${curves.key}|${curves.x}`;
+    if (want !== backgroundFor) background.clear();
+    backgroundFor = want;
+    const ids = spread(pts.runs.id.filter((r, i) => pts!.runs.state[i] !== "queued" && !background.has(r)), ALL_CAP - background.size);
+    // A few requests at a time, so a large sweep does not flood the server.
+    let next = 0;
     await Promise.all(
-      runs.map(async (r) => {
-        const keys = xKey && xKey !== key ? `${key},${xKey}` : key;
-        const hist = await api.history(r, `keys=${encodeURIComponent(keys)}&max_points=500`).catch(() => null);
-        if (!hist) return;
-        const s = hist.series[key] ?? { step: [], value: [], time_ms: [] };
-        const entry: { keys: string[]; step: number[]; value: (number | null)[]; time: number[]; xs?: Map<number, number | null> } = {
-          keys: hist.keys,
-          step: s.step,
-          value: s.value,
-          time: s.time_ms ?? [],
-        };
-        if (xKey) {
-          const xsr = hist.series[xKey] ?? { step: [], value: [] };
-          entry.xs = new Map(xsr.step.map((st: number, i: number) => [st, xsr.value[i]]));
+      Array.from({ length: 6 }, async () => {
+        while (next < ids.length) {
+          const r = ids[next++];
+          const hist = await readHistory(r, ALL_POINTS);
+          if (hist && want === backgroundFor) background.set(r, hist);
         }
-        histories.set(r, entry);
       }),
     );
+  };
+  const loadCurves = async () => {
+    const runs = [...selected];
+    await Promise.all([
+      ...runs.map(async (r) => {
+        const hist = await readHistory(r, 500);
+        if (hist) histories.set(r, hist);
+      }),
+      loadStops().catch(() => {}),
+      loadBackground().catch(() => {}),
+    ]);
     const keys = new Set<string>();
     for (const r of runs) histories.get(r)?.keys.forEach((k) => keys.add(k));
     const list = [...keys].sort();
@@ -666,46 +786,132 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     }
     renderCurves();
   };
-  // Colours that do not repeat among the runs shown: the palette, then hues spread by the
-  // golden angle.
-  const curveColour = (k: number) => (k < palette.length ? palette[k] : `hsl(${Math.round((k * 137.508) % 360)}, 62%, 45%)`);
   const renderCurves = () => {
     const at = (r: string) => (pts ? (index.get(r) ?? -1) : -1);
     const numberOf = (r: string) => (at(r) >= 0 ? pts!.runs.number[at(r)] : null);
     const stateOf = (r: string) => (at(r) >= 0 ? pts!.runs.state[at(r)] : null);
-    const series = [...selected].map((r, k) => {
-      const hist = histories.get(r);
-      const ys = smooth(hist?.value ?? [], curves.smoothing);
+    // x of each point of a run's curve, and the run's stop mark placed on it.
+    const xsOf = (hist: Hist | undefined, smoothed: boolean) => {
+      const ys = smoothed ? smooth(hist?.value ?? [], curves.smoothing) : (hist?.value ?? []);
       const steps = hist?.step ?? [];
       const t0 = hist?.time?.[0] ?? 0;
-      const xOf = (i: number): number | null =>
-        curves.x === "step" ? steps[i] : curves.x === "time" ? ((hist?.time?.[i] ?? t0) - t0) / 1000 : (hist?.xs?.get(steps[i]) ?? null) as number | null;
-      const data = steps.map((_, i) => [xOf(i), ys[i]]).filter((d) => d[0] !== null);
+      const xs = steps.map((st, i) =>
+        curves.x === "step" ? st : curves.x === "time" ? ((hist?.time?.[i] ?? t0) - t0) / 1000 : ((hist?.xs?.get(st) ?? null) as number | null),
+      );
+      return { xs, ys, steps };
+    };
+    const markOf = (r: string, hist: Hist | undefined) => {
+      const m = stops.get(r);
+      if (!m || !hist) return null;
+      const prog = hist.prog ? hist.step.map((st) => hist.prog!.get(st) ?? null) : undefined;
+      const st = rungStep(m, hist, prog);
+      if (st === null) return null;
+      const { xs, steps } = xsOf(hist, false);
+      const x = xAtStep(st, steps, curves.x === "step" ? null : xs);
+      return x === null ? null : { x, mark: m };
+    };
+    const cutState = (st: string | null) => st === "stopped_early" || st === "failed" || st === "crashed" || st === "cancelled";
+    const marks: { x: number; mark: StopMark; colour: string; run: string }[] = [];
+    const series: any[] = [...selected].map((r, k) => {
+      const hist = histories.get(r);
+      const { xs, ys } = xsOf(hist, true);
+      const data = xs.map((x, i) => [x, ys[i]]).filter((d) => d[0] !== null);
       const st = stateOf(r);
       // Runs that did not finish are faded and dashed: their curves end where they were cut.
-      const cut = st === "stopped_early" || st === "failed" || st === "crashed" || st === "cancelled";
+      const cut = cutState(st);
+      const mk = markOf(r, hist);
+      if (mk) marks.push({ ...mk, colour: curveColour(k), run: `#${numberOf(r) ?? r}` });
       return {
         type: "line",
         name: `#${numberOf(r) ?? r}${cut ? ` (${(st ?? "").replace("_", " ")})` : ""}`,
         // Markers for short series, so a run with one value is not blank.
         symbol: data.length < 40 ? "circle" : "none",
         symbolSize: 6,
-        lineStyle: { width: 1.6, type: cut ? "dashed" : "solid", opacity: cut ? 0.45 : 1 },
-        itemStyle: { opacity: cut ? 0.45 : 1 },
+        z: 3,
+        lineStyle: { width: 1.8, type: cut ? "dashed" : "solid", opacity: cut ? 0.5 : 1 },
+        itemStyle: { opacity: cut ? 0.5 : 1 },
         color: curveColour(k),
         data,
       };
     });
-    curveEl.dataset.series = String(series.length);
-    curveEl.dataset.points = series.map((x) => x.data.length).join(",");
+    // Every other run, thin and grey; stopped and failed ones fainter and dashed.
+    let shownBackground = 0;
+    if (curves.all) {
+      for (const [r, hist] of background) {
+        if (selected.has(r)) continue;
+        const { xs, ys } = xsOf(hist, true);
+        const data = xs.map((x, i) => [x, ys[i]]).filter((d) => d[0] !== null);
+        if (!data.length) continue;
+        shownBackground++;
+        const cut = cutState(stateOf(r));
+        const mk = markOf(r, hist);
+        if (mk) marks.push({ ...mk, colour: "#8a93a6", run: `#${numberOf(r) ?? r}` });
+        series.push({
+          type: "line",
+          name: `#${numberOf(r) ?? r}`,
+          silent: true,
+          z: 1,
+          symbol: data.length === 1 ? "circle" : "none",
+          symbolSize: 3,
+          lineStyle: { width: 1, color: cut ? "#b5bccb" : "#8a93a6", type: cut ? "dashed" : "solid", opacity: cut ? 0.35 : 0.55 },
+          itemStyle: { color: "#8a93a6", opacity: 0.5 },
+          tooltip: { show: false },
+          data,
+        });
+      }
+    }
+    // The rule's rungs (vertical lines at the x where runs were judged) and, for each run it
+    // stopped, a mark at the threshold the run failed to reach.
+    const rungs = new Map<string, { x: number; label: string }>();
+    for (const m of marks) {
+      const lab = rungLabel(m.mark);
+      const key = `${lab}@${Number(m.x.toPrecision(6))}`;
+      if (!rungs.has(key)) rungs.set(key, { x: m.x, label: lab });
+    }
+    if (marks.length) {
+      series.push({
+        type: "scatter",
+        name: "stopped here",
+        z: 5,
+        symbol: "triangle",
+        symbolSize: 11,
+        data: marks.map((m) => ({
+          value: [m.x, m.mark.threshold],
+          itemStyle: { color: m.colour, borderColor: "#1d2330", borderWidth: 1 },
+          run: m.run,
+          text: `${m.run} stopped by ${m.mark.rule} at ${rungLabel(m.mark)}: ${num(m.mark.value)}, threshold ${num(m.mark.threshold)}`,
+        })),
+        tooltip: { trigger: "item", formatter: (p: any) => p.data.text },
+        markLine: {
+          silent: true,
+          symbol: "none",
+          lineStyle: { color: "#5d6678", type: "dashed", width: 1.2 },
+          label: { formatter: (p: any) => p.name, position: "insideEndTop", color: "#3d4555", fontSize: 11 },
+          data: [...rungs.values()].map((g) => ({ xAxis: g.x, name: g.label })),
+        },
+      });
+    }
+    const highlighted = [...selected].length;
+    curveEl.dataset.series = String(highlighted);
+    curveEl.dataset.points = [...selected].map((_, k) => series[k].data.length).join(",");
+    curveEl.dataset.background = String(shownBackground);
+    curveEl.dataset.rungs = [...rungs.values()].map((g) => g.label).join(",");
+    curveEl.dataset.stopMarks = String(marks.length);
+    clear(
+      curveNote,
+      curves.all && pts
+        ? `Highlighted: ${highlighted} run${highlighted === 1 ? "" : "s"}; behind them ${shownBackground} other run${shownBackground === 1 ? "" : "s"} at up to ${ALL_POINTS} points each${pts.count > ALL_CAP ? ` (${ALL_CAP} of ${pts.count}, spread over the sweep)` : ""}. `
+        : `The best runs, or the ones ticked in the table. `,
+      marks.length ? `Dashed vertical lines: the early-termination rung where runs were judged; triangles: the threshold a stopped run missed.` : "",
+    );
     curveChart.setOption(
       {
         animation: false,
-        grid: { left: 64, right: 24, top: 36, bottom: 44, containLabel: true },
-        legend: { top: 0, type: "scroll" },
+        grid: { left: 16, right: 24, top: 36, bottom: 40, containLabel: true },
+        legend: { top: 0, type: "scroll", data: series.slice(0, highlighted).map((x) => x.name) },
         tooltip: { trigger: curves.x === "step" ? "axis" : "item", valueFormatter: (v: number) => num(v) },
-        xAxis: { type: "value", name: curves.x === "time" ? "time (s)" : curves.x, nameLocation: "middle", nameGap: 28, scale: curves.x !== "step", axisLabel: { hideOverlap: true, formatter: (v: number) => num(v) } },
-        yAxis: { type: "value", scale: true, name: curves.key, axisLabel: { hideOverlap: true, formatter: (v: number) => num(v) } },
+        xAxis: { type: "value", name: curves.x === "time" ? "time (s)" : curves.x, nameLocation: "middle", nameGap: 26, scale: curves.x !== "step", axisLabel: { hideOverlap: true, formatter: (v: number) => num(v) } },
+        yAxis: { type: "value", scale: true, name: curves.key, nameTextStyle: { align: "left" }, axisLabel: { hideOverlap: true, formatter: (v: number) => num(v) } },
         dataZoom: [{ type: "inside", xAxisIndex: 0 }],
         series,
       },
@@ -718,6 +924,12 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   });
   curveKey.addEventListener("change", () => {
     curves.key = curveKey.value;
+    loadCurves();
+  });
+  curvesAll.checked = curves.all;
+  curvesAll.addEventListener("change", () => {
+    curves.all = curvesAll.checked;
+    saveView();
     loadCurves();
   });
   smoothing.addEventListener("input", () => {
@@ -746,102 +958,60 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     );
   };
   let summaryKeys: string[] = [];
-  const loadTable = async () => {
-    saveView();
-    const q = new URLSearchParams({ sweep: id, sort: table.sort, order: table.desc ? "desc" : "asc", offset: String(table.offset), limit: String(PAGE) });
+  // The table's columns (see sweep_table.ts): the tick and the run number are always shown,
+  // the rest can be hidden with the column chooser.
+  const hiddenCols = hiddenColumns();
+  const tableColumns = (runs: Run[]): Column[] => {
+    const params = pts?.axes.map((a) => a.name) ?? Object.keys(runs[0]?.params ?? {});
+    return sweepColumns({
+      metric: pts?.metric?.name ?? sweep?.metric?.name ?? null,
+      params,
+      summaryKeys,
+      bayes: sweep?.method === "bayes",
+      stateCell: (r) => h("span.labels", null, stateBadge(r.state), attemptLabel(r, runs), deliveryLabels(r)),
+    });
+  };
+  const runsQuery = (offset: number, limit: number) => {
+    const q = new URLSearchParams({ sweep: id, sort: table.sort, order: table.desc ? "desc" : "asc", offset: String(offset), limit: String(limit) });
     if (table.state) q.set("state", table.state);
     let qs = q.toString();
     for (const f of table.brush) {
       const at = f.indexOf("=");
       qs += `&${f.slice(0, at)}=${encodeURIComponent(f.slice(at + 1))}`;
     }
-    const page = await api.runs(qs);
-    const params = pts?.axes.map((a) => a.name) ?? Object.keys(page.runs[0]?.params ?? {});
+    return qs;
+  };
+  // The table as shown (filter, selection, sort and chosen columns), every page of it.
+  const downloadCsv = async () => {
+    csvButton.disabled = true;
+    try {
+      const all = await api.runs(runsQuery(0, 100_000));
+      const cols = tableColumns(all.runs).filter((c) => !hiddenCols.has(c.key));
+      download(`${(sweep?.name || id).replace(/[^\w.-]+/g, "_")}-runs.csv`, toCsv(cols, all.runs));
+    } catch (e) {
+      actionError.textContent = `CSV: ${(e as Error).message}`;
+    } finally {
+      csvButton.disabled = false;
+    }
+  };
+  const loadTable = async () => {
+    saveView();
+    const page = await api.runs(runsQuery(table.offset, PAGE));
     if (!summaryKeys.length || page.runs.length) {
       const ks = new Set<string>();
       for (const r of page.runs) Object.keys(r.summary ?? {}).forEach((k) => ks.add(k));
-      const metricName = pts?.metric?.name;
+      const metricName = pts?.metric?.name ?? sweep?.metric?.name;
       const next = [...ks].filter((k) => k !== metricName && !k.startsWith("_")).sort().slice(0, 6);
       if (next.length) summaryKeys = next;
     }
-    const col = (label: string, field: string | null) => {
-      const on = field && table.sort === field;
-      const sortBy = () => {
-        if (!field) return;
-        table.desc = table.sort === field ? !table.desc : field === "metric" ? maximize() : false;
-        table.sort = field;
-        table.offset = 0;
-        loadTable().then(() => (tableHead.querySelector(`th[data-sort='${CSS.escape(field)}']`) as HTMLElement | null)?.focus());
-      };
-      return h(
-        "th",
-        {
-          class: field ? "sortable" + (on ? " on" : "") : "",
-          "data-sort": field ?? undefined,
-          tabindex: field ? "0" : undefined,
-          "aria-sort": on ? (table.desc ? "descending" : "ascending") : field ? "none" : undefined,
-          onclick: field ? sortBy : undefined,
-          onkeydown: field
-            ? (e: KeyboardEvent) => {
-                if (e.key === "Enter" || e.key === " ") {
-                  e.preventDefault();
-                  sortBy();
-                }
-              }
-            : undefined,
-        },
-        label,
-        on ? (table.desc ? " ↓" : " ↑") : "",
-      );
-    };
-    clear(
-      tableHead,
-      h(
-        "tr",
-        null,
-        h("th", { title: "show in learning curves" }, h("span", { "aria-hidden": "true" }, "📈"), h("span.sr-only", null, "in curves")),
-        col("#", "number"),
-        col("state", "state"),
-        col(pts?.metric?.name ?? "metric", "metric"),
-        params.map((p) => col(p, `params.${p}`)),
-        summaryKeys.map((k) => col(k, `summary.${k}`)),
-        col("runtime", "runtime_ms"),
-        col("finished", "finished_ms"),
-      ),
-    );
-    clear(
-      tableBody,
-      page.runs.map((r) =>
-        h(
-          "tr",
-          { "data-run": r.id },
-          h(
-            "td",
-            null,
-            h("input", {
-              type: "checkbox",
-              "aria-label": `show run #${r.number ?? r.id} in the learning curves`,
-              checked: selected.has(r.id),
-              onchange: (e: Event) => {
-                userSelected = true;
-                if ((e.target as HTMLInputElement).checked) selected.add(r.id);
-                else selected.delete(r.id);
-                saveView();
-                loadCurves();
-              },
-            }),
-          ),
-          h("td", null, h("a", { href: `/runs/${r.id}`, "data-link": true }, `#${r.number ?? "?"}`)),
-          h("td", null, h("span.labels", null, stateBadge(r.state), attemptLabel(r, page.runs), deliveryLabels(r))),
-          h("td.num", null, num(r.metric)),
-          params.map((p) => h("td.num", null, value(r.params?.[p]))),
-          summaryKeys.map((k) => h("td.num", null, value(r.summary?.[k]))),
-          h("td.num", null, duration(r.started_ms ? (r.finished_ms ?? r.heartbeat_ms ?? r.started_ms) - r.started_ms : null)),
-          h("td", null, when(r.finished_ms)),
-        ),
-      ),
-    );
-    if (!page.runs.length) tableBody.append(h("tr", null, h("td.empty", { colspan: "99" }, "No runs match.")));
+    const allCols = tableColumns(page.runs);
+    const cols = allCols.filter((c) => !hiddenCols.has(c.key));
+    const wasOpen = (chooserSlot.firstElementChild as HTMLDetailsElement | null)?.open ?? false;
+    const chooser = columnChooser(allCols, hiddenCols, () => renderTable(page));
+    (chooser as HTMLDetailsElement).open = wasOpen;
+    clear(chooserSlot, chooser);
+    renderTable(page, cols);
+    updateCompare();
     const end = Math.min(table.offset + PAGE, page.total);
     clear(
       pager,
@@ -872,6 +1042,71 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         : "",
     );
   };
+  const renderTable = (page: { runs: Run[] }, cols: Column[] = tableColumns(page.runs).filter((c) => !hiddenCols.has(c.key))) => {
+    const headCol = (label: string, field: string | null, key: string, title?: string) => {
+      const on = field && table.sort === field;
+      const sortBy = () => {
+        if (!field) return;
+        table.desc = table.sort === field ? !table.desc : field === "metric" ? maximize() : false;
+        table.sort = field;
+        table.offset = 0;
+        loadTable().then(() => (tableHead.querySelector(`th[data-sort='${CSS.escape(field)}'] button`) as HTMLElement | null)?.focus());
+      };
+      // A sortable header is a button inside the th: reachable with Tab, pressed with Enter
+      // or Space; the th's aria-sort says the order.
+      return h(
+        "th",
+        {
+          scope: "col",
+          class: field ? "sortable" + (on ? " on" : "") : "",
+          "data-sort": field ?? undefined,
+          "data-col": key,
+          title,
+          "aria-sort": on ? (table.desc ? "descending" : "ascending") : field ? "none" : undefined,
+        },
+        field ? h("button.th-sort", { type: "button", onclick: sortBy }, label, h("span", { "aria-hidden": "true" }, on ? (table.desc ? " ↓" : " ↑") : "")) : label,
+      );
+    };
+    clear(
+      tableHead,
+      h(
+        "tr",
+        null,
+        h("th", { scope: "col", title: "show in learning curves" }, h("span", { "aria-hidden": "true" }, "📈"), h("span.sr-only", null, "in curves")),
+        headCol("#", "number", "number"),
+        cols.map((c) => headCol(c.label, c.sort, c.key, c.title)),
+      ),
+    );
+    clear(
+      tableBody,
+      page.runs.map((r) =>
+        h(
+          "tr",
+          { "data-run": r.id },
+          h(
+            "td",
+            null,
+            h("input", {
+              type: "checkbox",
+              "aria-label": `show run #${r.number ?? r.id} in the learning curves`,
+              checked: selected.has(r.id),
+              onchange: (e: Event) => {
+                userSelected = true;
+                if ((e.target as HTMLInputElement).checked) selected.add(r.id);
+                else selected.delete(r.id);
+                saveView();
+                updateCompare();
+                loadCurves();
+              },
+            }),
+          ),
+          h("td", { "data-col": "number" }, h("a", { href: `/runs/${r.id}`, "data-link": true }, `#${r.number ?? "?"}`)),
+          cols.map((c) => h("td", { class: c.cls, "data-col": c.key }, c.cell(r))),
+        ),
+      ),
+    );
+    if (!page.runs.length) tableBody.append(h("tr", null, h("td.empty", { colspan: "99" }, "No runs match.")));
+  };
   const analysisChanged = () => {
     const n = pts ? withMetric().length : 0;
     analysisNote.textContent = pts ? `${n} run${n === 1 ? "" : "s"} ${ANALYSIS[analysis].label} with ${pts.metric?.name ?? "the metric"}` : "";
@@ -897,10 +1132,9 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   const patchRow = (r: RunBrief) => {
     const row = tableBody.querySelector(`tr[data-run='${CSS.escape(r.id)}']`);
     if (!row) return;
-    const cells = row.children;
-    const metricCell = cells[3];
+    const metricCell = row.querySelector("td[data-col='metric']");
     if (metricCell) metricCell.textContent = num(r.metric);
-    const badge = cells[2]?.querySelector(".badge");
+    const badge = row.querySelector("td[data-col='state'] .badge");
     if (badge && badge.textContent !== r.state) badge.replaceWith(stateBadge(r.state));
   };
   stateSelect.addEventListener("change", () => {
@@ -932,7 +1166,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     } else clear(header, h("p.error", null, e.message));
   };
   loadSweep()
-    .then(() => Promise.all([loadPoints(), loadTable(), loadImportance()]))
+    .then(() => Promise.all([loadPoints(), loadTable(), loadImportance(), loadLineage().catch(() => {})]))
     .catch(fail);
   const refreshAll = throttle(() => {
     loadSweep().catch(() => {});
@@ -997,8 +1231,11 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   };
   const unsub = subscribe(id, (kind, data) => {
     if (kind === "resync") {
+      stopsStale = true;
+      background.clear();
       refreshAll();
       refreshImportance();
+      refreshCurves();
       return;
     }
     if (kind === "sweep") {
@@ -1012,7 +1249,15 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         refreshSweep();
         refreshTable();
       } else patchRow(data);
-      if (kind === "run_finished") refreshImportance();
+      if (kind === "run_finished") {
+        refreshImportance();
+        // An ended run's whole curve, and a stopped run's rung, for the curves.
+        if (curves.all || (sweep?.config as any)?.early_terminate) {
+          background.delete(data.id);
+          stopsStale = true;
+          refreshCurves();
+        }
+      }
       return;
     }
     if (kind === "metrics") {

@@ -57,14 +57,18 @@ export function sweepsPage(el: HTMLElement): (() => void)[] {
       "div.card.flush",
       null,
       h(
-        "table.grid#sweeps",
+        "div.scroll-x",
         null,
         h(
-          "thead",
+          "table.grid#sweeps",
           null,
-          h("tr", null, ["Sweep", "State", "Method", "Runs", "Best", "Created", "Compute", ""].map((t) => h("th", null, t))),
+          h(
+            "thead",
+            null,
+            h("tr", null, ["Sweep", "State", "Method", "Runs", "Best", "Created", "Compute", ""].map((t) => h("th", { scope: "col" }, t))),
+          ),
+          body,
         ),
-        body,
       ),
     ),
   );
