@@ -122,6 +122,8 @@ pub fn run(r: &RunRow) -> Run {
             recovered: d.recovered,
             files: d.files.clone(),
         }),
+        repeat_of: r.repeat_of.clone(),
+        seed: r.seed,
         history: None,
     }
 }
