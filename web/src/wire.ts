@@ -58,6 +58,12 @@ export interface BudgetStatus {
   estimated_end_ms: number | null;
   /** The limit that estimate reaches first. */
   first_limit: EndReason | null;
+  /**
+   * The smallest improvement that counts for `stagnation` now, in metric units: the
+   * configured `min_delta`, or with `min_delta: noise` the measured seed noise (0 until
+   * known); `null` without `stagnation`.
+   */
+  min_delta: number | null;
 }
 
 /** `POST /api/v1/sweeps/{id}/claim` (the body may be empty). */

@@ -145,6 +145,9 @@ pub struct Progress {
     pub estimated_end_ms: Option<i64>,
     /// The limit that is reached first by that estimate.
     pub first_limit: Option<Spent>,
+    /// The smallest improvement that counts for `stagnation` now, in metric units
+    /// ([`MinDelta::resolve`]); `None` without `stagnation`.
+    pub min_delta: Option<f64>,
 }
 
 impl Budget {
@@ -222,6 +225,10 @@ impl Budget {
             since_improvement_s: (s.now_ms - last_ms.unwrap_or(s.created_ms)).max(0) as f64 / 1e3,
             estimated_end_ms: first.map(|(t, _)| t.round() as i64),
             first_limit: first.map(|(_, why)| why),
+            min_delta: self
+                .stagnation
+                .as_ref()
+                .map(|st| st.min_delta.resolve(s.seed_noise)),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod debug;
 pub mod manage;
 pub mod progress;
 pub mod refine;
+pub mod repeat;
 pub mod run;
 pub mod server;
 pub mod signals;
