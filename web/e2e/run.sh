@@ -2,7 +2,7 @@
 # End-to-end tests of the dashboard in headless Chromium (Debian's chromium, driven by
 # playwright-core): starts a real `hyperdial server`, creates a sweep with `hyperdial sweep`,
 # runs it with two `hyperdial agent`s, and checks the pages (dashboard.mjs), then the runs page
-# and `hyperdial ui` on the same store (runs.mjs). Screenshots go to
+# and `hyperdial ui` on the same store (runs.mjs), then the seed-noise panel (noise.mjs). Screenshots go to
 # target/e2e-screenshots/. Prints one line per check and a summary `e2e: N passed, N failed`.
 #
 # Needs: /usr/bin/chromium (or CHROMIUM=path), node, `npm ci` done in web/, and the binary
@@ -37,7 +37,8 @@ export HYPERDIAL_SERVER="$base" HYPERDIAL_BIN E2E_WORK="$work" E2E_OUT="$out" CH
 status=0
 node "$here/dashboard.mjs" | tee "$work/dashboard.out" || status=1
 node "$here/runs.mjs" | tee "$work/runs.out" || status=1
+node "$here/noise.mjs" | tee "$work/noise.out" || status=1
 # One summary over both scripts (scripts/test reads the last `e2e:` line).
-grep -hEo '^e2e[a-z-]*: [0-9]+ passed, [0-9]+ failed' "$work/dashboard.out" "$work/runs.out" \
+grep -hEo '^e2e[a-z-]*: [0-9]+ passed, [0-9]+ failed' "$work/dashboard.out" "$work/runs.out" "$work/noise.out" \
   | awk '{p += $2; f += $4} END {printf "e2e: %d passed, %d failed\n", p, f}'
 exit "$status"

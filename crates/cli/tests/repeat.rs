@@ -105,7 +105,10 @@ fn repeat_through_the_seed_parameter_and_the_noise_report() {
     let out = s.run(&["noise", &id, "--server", &url]);
     let shown = text(&out);
     assert!(shown.contains("noise / spread:"), "{shown}");
-    assert!(shown.contains("→ distinguishable (p < 0.05)"), "{shown}");
+    assert!(
+        shown.contains("→ distinguishable (distinguishable when p < 0.05)"),
+        "{shown}"
+    );
 
     // Again: new seeds for the same configurations.
     let out = s.run(&["repeat", &id, "--top", "1", "--seeds", "2", "--server", &url]);

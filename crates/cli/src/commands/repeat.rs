@@ -337,7 +337,7 @@ pub fn noise_lines(r: &NoiseReport) -> Vec<String> {
     }
     match &r.comparison {
         Some(c) => out.push(format!(
-            "best {} vs runner-up {}: difference {}, Welch's t = {}, df = {}, p = {} → {} (p < {})",
+            "best {} vs runner-up {}: difference {}, Welch's t = {}, df = {}, p = {} → {} (distinguishable when p < {})",
             c.best,
             c.runner_up,
             num(c.difference),
