@@ -646,7 +646,10 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             .await
         }
         Command::Budget { sweep, source } => {
-            manage::read(&source, async |api| commands::budget::run(api, &sweep).await).await
+            manage::read(&source, async |api| {
+                commands::budget::run(api, &sweep).await
+            })
+            .await
         }
         Command::Pause(a) => manage::act(&a.remote, &a.sweep, "pause").await,
         Command::Resume(a) => manage::act(&a.remote, &a.sweep, "resume").await,

@@ -58,7 +58,10 @@ fn repeat_through_the_seed_parameter_and_the_noise_report() {
     assert!(out.status.success(), "{}", text(&out));
     let said = text(&out);
     assert!(said.contains("queued 6 runs"), "{said}");
-    assert!(said.contains(&format!("hyperdial agent {id} --server {url}")), "{said}");
+    assert!(
+        said.contains(&format!("hyperdial agent {id} --server {url}")),
+        "{said}"
+    );
     let sweep = json_of(&s, &["sweeps", "--json", "--server", &url]);
     assert_eq!(sweep[0]["state"], "running", "{sweep:#}");
 
@@ -75,10 +78,18 @@ fn repeat_through_the_seed_parameter_and_the_noise_report() {
         // The seed is the run's parameter (so in its argv) and in its environment.
         assert_eq!(r["params"]["seed"], seed, "{r:#}");
         assert!(
-            r["argv"].as_array().unwrap().iter().any(|a| a == &format!("--seed={seed}")),
+            r["argv"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == &format!("--seed={seed}")),
             "{r:#}"
         );
-        assert_eq!(r["summary"]["env_seed"].as_f64(), Some(seed as f64), "{r:#}");
+        assert_eq!(
+            r["summary"]["env_seed"].as_f64(),
+            Some(seed as f64),
+            "{r:#}"
+        );
     }
     let sweep = json_of(&s, &["sweeps", "--json", "--server", &url]);
     assert_eq!(sweep[0]["state"], "finished", "{sweep:#}");
@@ -111,7 +122,9 @@ fn repeat_through_the_seed_parameter_and_the_noise_report() {
     );
 
     // Again: new seeds for the same configurations.
-    let out = s.run(&["repeat", &id, "--top", "1", "--seeds", "2", "--server", &url]);
+    let out = s.run(&[
+        "repeat", &id, "--top", "1", "--seeds", "2", "--server", &url,
+    ]);
     assert!(text(&out).contains("seeds 4, 5"), "{}", text(&out));
 }
 
@@ -134,7 +147,10 @@ fn repeat_without_a_seed_parameter_uses_the_environment_on_the_local_store() {
     assert!(out.status.success(), "{}", text(&out));
     let said = text(&out);
     assert!(said.contains("no seed parameter"), "{said}");
-    assert!(said.contains(&format!("hyperdial tune sweep.yaml --db {db}")), "{said}");
+    assert!(
+        said.contains(&format!("hyperdial tune sweep.yaml --db {db}")),
+        "{said}"
+    );
     let out = s.run(&["tune", "sweep.yaml", "--db", db, "--no-keep-serving"]);
     assert!(out.status.success(), "{}", text(&out));
 
@@ -163,10 +179,17 @@ fn repeat_without_a_seed_parameter_uses_the_environment_on_the_local_store() {
     // `budget` and `refine` read the local store without a server.
     let out = s.run(&["budget", &id, "--db", db]);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("the measured seed noise"), "{}", text(&out));
+    assert!(
+        text(&out).contains("the measured seed noise"),
+        "{}",
+        text(&out)
+    );
     let noise = report["seed_noise"].as_f64().unwrap();
     let sweep = json_of(&s, &["sweeps", "--json", "--db", db]);
-    assert!((sweep[0]["budget"]["min_delta"].as_f64().unwrap() - noise).abs() < 1e-12, "{sweep:#}");
+    assert!(
+        (sweep[0]["budget"]["min_delta"].as_f64().unwrap() - noise).abs() < 1e-12,
+        "{sweep:#}"
+    );
     let out = s.run(&["refine", &id, "--top", "2", "--db", db]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("parent:"), "{}", text(&out));

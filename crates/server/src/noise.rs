@@ -262,8 +262,17 @@ fn params_key(params: &Value) -> String {
 
 /// The seed-noise report of sweep `sweep_id` from all its runs (see the module docs);
 /// `maximize` is the metric's goal.
-pub fn report(sweep_id: &str, metric: Option<&str>, maximize: bool, runs: &[RunRow]) -> NoiseReport {
-    let goal = if maximize { Goal::Maximize } else { Goal::Minimize };
+pub fn report(
+    sweep_id: &str,
+    metric: Option<&str>,
+    maximize: bool,
+    runs: &[RunRow],
+) -> NoiseReport {
+    let goal = if maximize {
+        Goal::Maximize
+    } else {
+        Goal::Minimize
+    };
     let groups = repeat_groups(runs);
     let mut configurations: Vec<NoiseConfiguration> = groups
         .iter()
@@ -278,7 +287,11 @@ pub fn report(sweep_id: &str, metric: Option<&str>, maximize: bool, runs: &[RunR
             NoiseConfiguration {
                 run: original.id.clone(),
                 number: original.number,
-                params: original.params.as_object().cloned().unwrap_or_else(Map::new),
+                params: original
+                    .params
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_else(Map::new),
                 original: original.metric,
                 count: values.len() as u64,
                 seeds: done.iter().map(|r| r.seed.unwrap_or_default()).collect(),
@@ -326,18 +339,22 @@ pub fn report(sweep_id: &str, metric: Option<&str>, maximize: bool, runs: &[RunR
     let testable: Vec<&NoiseConfiguration> =
         configurations.iter().filter(|c| c.count >= 2).collect();
     let comparison = match testable.as_slice() {
-        [best, runner_up, ..] => welch(&best.values, &runner_up.values).map(|(t, df, p)| {
-            NoiseComparison {
+        [best, runner_up, ..] => {
+            welch(&best.values, &runner_up.values).map(|(t, df, p)| NoiseComparison {
                 best: best.run.clone(),
                 runner_up: runner_up.run.clone(),
                 difference: best.mean.unwrap_or_default() - runner_up.mean.unwrap_or_default(),
-                t: if t.is_finite() { t } else { t.signum() * f64::MAX },
+                t: if t.is_finite() {
+                    t
+                } else {
+                    t.signum() * f64::MAX
+                },
                 df,
                 p_value: p,
                 alpha: ALPHA,
                 distinguishable: p < ALPHA,
-            }
-        }),
+            })
+        }
         _ => None,
     };
     NoiseReport {
@@ -377,7 +394,11 @@ mod tests {
         // t = 1 with 1 df is the Cauchy distribution: P(|T| ≥ 1) = 1/2.
         assert!(close(student_t_two_sided(1.0, 1.0), 0.5, 1e-10));
         assert!(close(ln_gamma(5.0), 24f64.ln(), 1e-12));
-        assert!(close(ln_gamma(0.5), std::f64::consts::PI.sqrt().ln(), 1e-12));
+        assert!(close(
+            ln_gamma(0.5),
+            std::f64::consts::PI.sqrt().ln(),
+            1e-12
+        ));
     }
 
     #[test]
@@ -388,7 +409,11 @@ mod tests {
         // Means 2.5 and 5.5, variances 5/3 and 3.5: t = −3 / √(5/12 + 7/12) = −3.
         assert!(close(t, -3.0, 1e-12));
         // df = 1 / ((5/12)²/3 + (7/12)²/5) = 7.89...
-        assert!(close(df, 1.0 / ((25.0 / 144.0) / 3.0 + (49.0 / 144.0) / 5.0), 1e-9));
+        assert!(close(
+            df,
+            1.0 / ((25.0 / 144.0) / 3.0 + (49.0 / 144.0) / 5.0),
+            1e-9
+        ));
         assert!(p > 0.01 && p < 0.05, "p={p}");
         assert!(welch(&[1.0], &b).is_none());
         assert_eq!(welch(&[1.0, 1.0], &[2.0, 2.0]).unwrap().2, 0.0);
@@ -451,7 +476,10 @@ mod tests {
         let (c1, c2) = (&rep.configurations[0], &rep.configurations[1]);
         // The original's lucky 0.10 is not in the statistics; a repeat of a repeat counts
         // for the root; a repeat of an unknown run is left out.
-        assert_eq!((c1.run.as_str(), c1.count, c1.seeds.clone()), ("r1", 3, vec![1, 2, 3]));
+        assert_eq!(
+            (c1.run.as_str(), c1.count, c1.seeds.clone()),
+            ("r1", 3, vec![1, 2, 3])
+        );
         assert!(close(c1.mean.unwrap(), 0.22, 1e-12));
         assert!(close(c1.std.unwrap(), 0.02, 1e-12));
         assert_eq!((c2.run.as_str(), c2.count), ("r2", 3));

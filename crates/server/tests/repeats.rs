@@ -26,7 +26,10 @@ async fn finish_with(s: &common::Server, run: &Value, loss: f64) {
         .await;
     assert_eq!(status, 200, "{answer}");
     let (status, answer) = s
-        .post(&format!("/api/v1/runs/{id}/finish"), json!({"exit_code": 0}))
+        .post(
+            &format!("/api/v1/runs/{id}/finish"),
+            json!({"exit_code": 0}),
+        )
         .await;
     assert_eq!(status, 200, "{answer}");
 }
@@ -50,12 +53,24 @@ async fn repeats_come_first_do_not_count_toward_run_cap_and_are_reported() {
         .await;
     let (_, foreign) = claim(&s, &other).await;
     for (body, status) in [
-        (json!({"runs": [{"repeat_of": foreign["id"], "seed": 1}]}), 400),
+        (
+            json!({"runs": [{"repeat_of": foreign["id"], "seed": 1}]}),
+            400,
+        ),
         (json!({"runs": []}), 400),
         (json!({"runs": [{"repeat_of": "nope", "seed": 1}]}), 400),
-        (json!({"runs": [{"repeat_of": a["id"], "params": {"rng": 1}, "seed": 1}]}), 400),
-        (json!({"runs": [{"repeat_of": a["id"], "seed": "one"}]}), 400),
-        (json!({"runs": [{"repeat_of": a["id"], "seed": 1, "extra": 1}]}), 400),
+        (
+            json!({"runs": [{"repeat_of": a["id"], "params": {"rng": 1}, "seed": 1}]}),
+            400,
+        ),
+        (
+            json!({"runs": [{"repeat_of": a["id"], "seed": "one"}]}),
+            400,
+        ),
+        (
+            json!({"runs": [{"repeat_of": a["id"], "seed": 1, "extra": 1}]}),
+            400,
+        ),
     ] {
         let (got, answer) = s.post(&path, body.clone()).await;
         assert_eq!(got, status, "{body} → {answer}");
@@ -81,7 +96,10 @@ async fn repeats_come_first_do_not_count_toward_run_cap_and_are_reported() {
         let (status, r) = claim(&s, &id).await;
         assert_eq!(status, 200);
         assert_eq!(r["repeat_of"], a["id"]);
-        assert_eq!((r["seed"].clone(), r["params"]["seed"].clone()), (json!(n), json!(n)));
+        assert_eq!(
+            (r["seed"].clone(), r["params"]["seed"].clone()),
+            (json!(n), json!(n))
+        );
         assert_eq!(r["params"]["x"], a["params"]["x"]);
         assert_eq!(r["config"]["seed"], n);
         finish_with(&s, &r, 0.5 + 0.01 * n as f64).await;
@@ -99,9 +117,15 @@ async fn repeats_come_first_do_not_count_toward_run_cap_and_are_reported() {
     let (status, report) = s.get(&format!("/api/v1/sweeps/{id}/noise")).await;
     assert_eq!(status, 200, "{report}");
     let c = &report["configurations"][0];
-    assert_eq!((c["run"].clone(), c["count"].clone()), (a["id"].clone(), json!(3)));
+    assert_eq!(
+        (c["run"].clone(), c["count"].clone()),
+        (a["id"].clone(), json!(3))
+    );
     assert_eq!(c["seeds"], json!([1, 2, 3]));
-    assert!((report["seed_noise"].as_f64().unwrap() - 0.01).abs() < 1e-9, "{report:#}");
+    assert!(
+        (report["seed_noise"].as_f64().unwrap() - 0.01).abs() < 1e-9,
+        "{report:#}"
+    );
     assert!(report["comparison"].is_null());
     let (status, _) = s.get("/api/v1/sweeps/nope/noise").await;
     assert_eq!(status, 404);
@@ -129,7 +153,10 @@ async fn a_sweep_ended_by_its_budget_runs_its_repeats_and_finishes_again() {
         .map(|n| json!({"repeat_of": a["id"], "seed": n}))
         .collect();
     let (status, queued) = s
-        .post(&format!("/api/v1/sweeps/{id}/runs"), json!({ "runs": seeds }))
+        .post(
+            &format!("/api/v1/sweeps/{id}/runs"),
+            json!({ "runs": seeds }),
+        )
         .await;
     assert_eq!(status, 200, "{queued}");
     assert_eq!(queued["sweep"]["state"], "running");
@@ -146,5 +173,8 @@ async fn a_sweep_ended_by_its_budget_runs_its_repeats_and_finishes_again() {
     assert_eq!(sweep["state"], "finished", "{sweep:#}");
     // min_delta: noise now stands at the measured noise (std of 0.6 and 0.7).
     let noise = 0.1 / 2f64.sqrt();
-    assert!((sweep["budget"]["min_delta"].as_f64().unwrap() - noise).abs() < 1e-9, "{sweep:#}");
+    assert!(
+        (sweep["budget"]["min_delta"].as_f64().unwrap() - noise).abs() < 1e-9,
+        "{sweep:#}"
+    );
 }

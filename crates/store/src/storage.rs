@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 
 use crate::dashboard::{RunPoint, RunQuery, SeriesPoint, SeriesSample};
 use crate::{
-    Appended, HistoryPoint, MetricSpan, NewRepeat, NewRun, NewSweep, Objective, Point, Result, RunCurve,
-    RunFilter, RunRow, SweepRow, TrialRow,
+    Appended, HistoryPoint, MetricSpan, NewRepeat, NewRun, NewSweep, Objective, Point, Result,
+    RunCurve, RunFilter, RunRow, SweepRow, TrialRow,
 };
 
 /// The answer of [`Storage::insert_suggested_run`].

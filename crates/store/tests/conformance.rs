@@ -12,8 +12,8 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use hyperdial_store::{
-    now_ms, Inserted, MetricSpan, NewRepeat, NewRun, NewSweep, Objective, Point, RunCondition, RunField,
-    RunFilter, RunQuery, RunState, Store, SweepState,
+    now_ms, Inserted, MetricSpan, NewRepeat, NewRun, NewSweep, Objective, Point, RunCondition,
+    RunField, RunFilter, RunQuery, RunState, Store, SweepState,
 };
 use serde_json::{json, Map, Value};
 
@@ -709,11 +709,26 @@ async fn repeats_are_queued_with_their_params_and_seed(db: &Db) {
     assert_eq!(repeats.len(), 2);
     // Claimed in order, each once, from two handles.
     let other = db.open().await.unwrap();
-    let first = store.claim_queued(&s.id, None, None).await.unwrap().unwrap();
-    let second = other.claim_queued(&s.id, None, None).await.unwrap().unwrap();
-    assert_eq!((first.id.as_str(), second.id.as_str()), (queued[0].id.as_str(), queued[1].id.as_str()));
+    let first = store
+        .claim_queued(&s.id, None, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let second = other
+        .claim_queued(&s.id, None, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (first.id.as_str(), second.id.as_str()),
+        (queued[0].id.as_str(), queued[1].id.as_str())
+    );
     assert_eq!(second.seed, Some(13));
-    assert!(store.claim_queued(&s.id, None, None).await.unwrap().is_none());
+    assert!(store
+        .claim_queued(&s.id, None, None)
+        .await
+        .unwrap()
+        .is_none());
     // A finished sweep is reopened only when asked, until its repeats are done.
     for r in [&first, &second] {
         store
@@ -722,12 +737,21 @@ async fn repeats_are_queued_with_their_params_and_seed(db: &Db) {
             .unwrap();
     }
     store
-        .transition_sweep(&s.id, &[SweepState::Running], SweepState::Finished, Some("stagnation"))
+        .transition_sweep(
+            &s.id,
+            &[SweepState::Running],
+            SweepState::Finished,
+            Some("stagnation"),
+        )
         .await
         .unwrap()
         .unwrap();
     let more = [repeat(&a.id, 0, 14)];
-    assert!(store.queue_repeats(&s.id, &more, false).await.unwrap().is_empty());
+    assert!(store
+        .queue_repeats(&s.id, &more, false)
+        .await
+        .unwrap()
+        .is_empty());
     let reopened = store.queue_repeats(&s.id, &more, true).await.unwrap();
     assert_eq!(reopened.len(), 1);
     let sw = store.sweep(&s.id).await.unwrap().unwrap();
@@ -737,11 +761,20 @@ async fn repeats_are_queued_with_their_params_and_seed(db: &Db) {
     );
     // Nothing is queued in a cancelled sweep.
     store
-        .transition_sweep(&s.id, &[SweepState::Running], SweepState::Cancelled, Some("cancel"))
+        .transition_sweep(
+            &s.id,
+            &[SweepState::Running],
+            SweepState::Cancelled,
+            Some("cancel"),
+        )
         .await
         .unwrap()
         .unwrap();
-    assert!(store.queue_repeats(&s.id, &more, true).await.unwrap().is_empty());
+    assert!(store
+        .queue_repeats(&s.id, &more, true)
+        .await
+        .unwrap()
+        .is_empty());
     store.close().await;
     other.close().await;
 }

@@ -82,7 +82,10 @@ fn pick(runs: &[Value], maximize: bool, seed_param: Option<&str>, ask: &Ask) -> 
         if let Some(seed) = r["seed"].as_i64() {
             set.insert(seed);
         }
-        if let Some(seed) = seed_param.and_then(|n| params.get(n)).and_then(Value::as_i64) {
+        if let Some(seed) = seed_param
+            .and_then(|n| params.get(n))
+            .and_then(Value::as_i64)
+        {
             set.insert(seed);
         }
     }
@@ -229,12 +232,12 @@ async fn queue(api: &Api, source: &Source, sweep: &str, ask: &Ask) -> Result<Exi
         );
     }
     match &seed_param {
-        Some(name) => println!(
-            "the seed reaches each run as its parameter `{name}` and in HYPERDIAL_SEED"
-        ),
-        None => println!(
-            "the sweep has no seed parameter: each run reads its seed from HYPERDIAL_SEED"
-        ),
+        Some(name) => {
+            println!("the seed reaches each run as its parameter `{name}` and in HYPERDIAL_SEED")
+        }
+        None => {
+            println!("the sweep has no seed parameter: each run reads its seed from HYPERDIAL_SEED")
+        }
     }
     let here = Path::new(crate::embedded::STATE_DIR);
     match source.target(here) {
@@ -333,7 +336,10 @@ pub fn noise_lines(r: &NoiseReport) -> Vec<String> {
                 ""
             }
         )),
-        None => out.push("noise / spread: - (needs 2 finished repeats of a configuration and 2 configurations)".into()),
+        None => out.push(
+            "noise / spread: - (needs 2 finished repeats of a configuration and 2 configurations)"
+                .into(),
+        ),
     }
     match &r.comparison {
         Some(c) => out.push(format!(
@@ -390,8 +396,14 @@ mod tests {
         };
         let picks = pick(&runs, false, Some("seed"), &ask);
         assert_eq!(picks.len(), 2);
-        assert_eq!((picks[0].run.as_str(), picks[0].seeds.clone()), ("r4", vec![2, 3, 4]));
-        assert_eq!((picks[1].run.as_str(), picks[1].seeds.clone()), ("r3", vec![1, 3, 4]));
+        assert_eq!(
+            (picks[0].run.as_str(), picks[0].seeds.clone()),
+            ("r4", vec![2, 3, 4])
+        );
+        assert_eq!(
+            (picks[1].run.as_str(), picks[1].seeds.clone()),
+            ("r3", vec![1, 3, 4])
+        );
         // Maximize: the largest first; without a seed parameter every seed value differs.
         let picks = pick(&runs, true, None, &ask);
         assert_eq!(picks[0].run, "r1");

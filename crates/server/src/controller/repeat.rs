@@ -92,7 +92,11 @@ impl Controller {
                 repeats.len()
             )));
         }
-        tracing::info!(sweep = sweep_id, "queued {} runs with given seeds", queued.len());
+        tracing::info!(
+            sweep = sweep_id,
+            "queued {} runs with given seeds",
+            queued.len()
+        );
         Ok(queued)
     }
 }
