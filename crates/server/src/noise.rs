@@ -203,7 +203,7 @@ fn root<'a>(by_id: &HashMap<&'a str, &'a RunRow>, mut id: &'a str) -> &'a str {
 }
 
 /// Groups of repeats by the run they repeat, in the order of that run's number.
-fn repeat_groups<'a>(runs: &'a [RunRow]) -> Vec<(&'a RunRow, Vec<&'a RunRow>)> {
+fn repeat_groups(runs: &[RunRow]) -> Vec<(&RunRow, Vec<&RunRow>)> {
     let by_id: HashMap<&str, &RunRow> = runs.iter().map(|r| (r.id.as_str(), r)).collect();
     let mut groups: BTreeMap<(i64, &str), Vec<&RunRow>> = BTreeMap::new();
     for r in runs {

@@ -194,13 +194,11 @@ impl History {
                 self.tally.trials.saturating_sub(1)
             };
         }
-        if latest {
-            if self.model {
-                if add {
-                    self.latest.insert(order.clone());
-                } else {
-                    self.latest.remove(&order);
-                }
+        if latest && self.model {
+            if add {
+                self.latest.insert(order.clone());
+            } else {
+                self.latest.remove(&order);
             }
         }
         if due {
