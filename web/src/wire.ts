@@ -157,7 +157,10 @@ export interface CreatedSweep {
   retries: number;
   /** Failed and crashed runs not retried yet. */
   retryable: number;
-  /** Reopened by a retry after it finished: it runs its queued retries, then finishes again. */
+  /**
+   * Reopened by a retry or a repeat after it finished: it runs its queued runs, then
+   * finishes again.
+   */
   retries_only: boolean;
   /** Time spent in runs, summed, in ms. */
   compute_ms: number;
@@ -916,7 +919,10 @@ export interface Sweep {
   retries: number;
   /** Failed and crashed runs not retried yet. */
   retryable: number;
-  /** Reopened by a retry after it finished: it runs its queued retries, then finishes again. */
+  /**
+   * Reopened by a retry or a repeat after it finished: it runs its queued runs, then
+   * finishes again.
+   */
   retries_only: boolean;
   /** Time spent in runs, summed, in ms. */
   compute_ms: number;

@@ -163,7 +163,8 @@ impl Validator {
                         "budget.stagnation.min_delta",
                         Some(n.location),
                         format!("must be at least 0, found {d}"),
-                        "it is the smallest change of the metric that counts as an improvement",
+                        "it is the smallest change of the metric that counts as an improvement \
+                         (a number ≥ 0, or `noise`: the measured seed noise)",
                     );
                     ok = false;
                     MinDelta::default()
