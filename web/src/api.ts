@@ -6,6 +6,7 @@ import type {
   Hello,
   Importance,
   MetricsEvent,
+  NoiseReport,
   Notes,
   NotesRequest,
   Resync,
@@ -85,6 +86,8 @@ export const api = {
   points: (id: string) => get<SweepPoints>(`/api/v1/sweeps/${seg(id)}/points`),
   /** `states`: the comma list of run states whose runs count (the server's default: finished). */
   importance: (id: string, states = "finished") => get<Importance>(`/api/v1/sweeps/${seg(id)}/importance?state=${seg(states)}`),
+  /** The seed-noise report of the sweep's repeats. */
+  noise: (id: string) => get<NoiseReport>(`/api/v1/sweeps/${seg(id)}/noise`),
   /** `query`: the runs query string (sweep, state, sort, order, range, in, limit, offset). */
   runs: (query: string) => get<RunsPage>(`/api/v1/runs?${query}`),
   run: (id: string) => get<Run>(`/api/v1/runs/${seg(id)}?history=false`),

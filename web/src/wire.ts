@@ -58,6 +58,12 @@ export interface BudgetStatus {
   estimated_end_ms: number | null;
   /** The limit that estimate reaches first. */
   first_limit: EndReason | null;
+  /**
+   * The smallest improvement that counts for `stagnation` now, in metric units: the
+   * configured `min_delta`, or with `min_delta: noise` the measured seed noise (0 until
+   * known); `null` without `stagnation`.
+   */
+  min_delta: number | null;
 }
 
 /** `POST /api/v1/sweeps/{id}/claim` (the body may be empty). */
@@ -151,7 +157,10 @@ export interface CreatedSweep {
   retries: number;
   /** Failed and crashed runs not retried yet. */
   retryable: number;
-  /** Reopened by a retry after it finished: it runs its queued retries, then finishes again. */
+  /**
+   * Reopened by a retry or a repeat after it finished: it runs its queued runs, then
+   * finishes again.
+   */
   retries_only: boolean;
   /** Time spent in runs, summed, in ms. */
   compute_ms: number;
@@ -431,6 +440,84 @@ export interface MetricsRequest {
   points: MetricPoint[];
 }
 
+/** Best configuration against the runner-up: Welch's two-sample t-test on their repeats. */
+export interface NoiseComparison {
+  /** The best configuration (by mean), as its repeated run's id. */
+  best: string;
+  /** The runner-up. */
+  runner_up: string;
+  /** Best mean minus runner-up mean, in metric units. */
+  difference: number;
+  /** Welch's t statistic. */
+  t: number;
+  /** Welch–Satterthwaite degrees of freedom. */
+  df: number;
+  /** Two-sided p-value. */
+  p_value: number;
+  /** The threshold: distinguishable when `p_value` is below it. */
+  alpha: number;
+  /** Whether the best configuration is distinguishable from the runner-up. */
+  distinguishable: boolean;
+}
+
+/** One configuration of a sweep's seed-noise report: its repeats' metric values. */
+export interface NoiseConfiguration {
+  /** The run whose configuration was repeated. */
+  run: string;
+  /** Its number in the sweep. */
+  number: number | null;
+  /** Its parameters by dotted name (the seed parameter, if any, as that run had it). */
+  params: Record<string, JsonValue>;
+  /** The metric of that run (not in the statistics below: it was picked for scoring well). */
+  original: number | null;
+  /** Repeats of it that ended `finished` with a finite metric. */
+  count: number;
+  /** Their seeds, in run order. */
+  seeds: number[];
+  /** Their metric values, in run order. */
+  values: number[];
+  /** Mean of `values`; `null` when there are none. */
+  mean: number | null;
+  /** Sample standard deviation of `values` (n − 1); `null` below 2 values. */
+  std: number | null;
+  /** Repeats still queued or running. */
+  pending: number;
+}
+
+/**
+ * `GET /api/v1/sweeps/{id}/noise`: how much the metric moves when only the seed changes,
+ * against how much it moves between configurations.
+ */
+export interface NoiseReport {
+  /** Sweep id. */
+  sweep: string;
+  /** The sweep metric's name; `null` when the sweep has none. */
+  metric: string | null;
+  /** Its goal. */
+  goal: Goal;
+  /** The repeated configurations, best mean first (those without finished repeats last). */
+  configurations: NoiseConfiguration[];
+  /**
+   * The seed-noise level: the pooled within-configuration standard deviation of the
+   * repeats, in metric units; `null` until some configuration has 2 finished repeats.
+   */
+  seed_noise: number | null;
+  /** Its degrees of freedom: Σ (count − 1) over the configurations. */
+  seed_noise_df: number;
+  /**
+   * The spread across configurations: the standard deviation of the configuration means
+   * of the sweep's finished runs (a repeated configuration counts once, with the mean of
+   * its repeats); `null` below 2 configurations.
+   */
+  spread: number | null;
+  /** How many configurations `spread` is over. */
+  spread_configurations: number;
+  /** `seed_noise / spread`; `null` when either is unknown or the spread is 0. */
+  ratio: number | null;
+  /** Best against runner-up; `null` until two configurations have 2 finished repeats each. */
+  comparison: NoiseComparison | null;
+}
+
 /** The answer to `PUT /api/v1/sweeps/{id}/notes` (also the payload of its `sweep` event). */
 export interface Notes {
   /** Sweep id. */
@@ -501,6 +588,40 @@ export interface PointColumns {
   runtime_ms: (number | null)[];
   /** Parameter name → its value in every run (`null` where a run lacks it). */
   params: Record<string, JsonValue[]>;
+}
+
+/**
+ * One run to queue: the configuration of run `repeat_of` (a run of the same sweep) with
+ * `params` laid over it, given `seed`.
+ */
+export interface QueueRun {
+  /** The run whose configuration this one repeats. */
+  repeat_of: string;
+  /**
+   * Parameters by dotted name laid over that run's (each must be a parameter of the
+   * sweep); typically the seed parameter set to `seed`. Empty: the same parameters.
+   */
+  params?: Record<string, JsonValue>;
+  /** The seed; the agent sets `HYPERDIAL_SEED` to it for the run's process. */
+  seed: number;
+}
+
+/**
+ * `POST /api/v1/sweeps/{id}/runs`: queue runs with given parameters and seeds (at most
+ * [`MAX_QUEUED_RUNS`]). Agents claim queued runs before the search suggests new ones; a
+ * finished sweep runs again until they are done.
+ */
+export interface QueueRunsRequest {
+  /** The runs, queued in this order. */
+  runs: QueueRun[];
+}
+
+/** The answer to `POST /api/v1/sweeps/{id}/runs`. */
+export interface QueuedRuns {
+  /** The runs queued (state `queued`), in the order asked. */
+  runs: Run[];
+  /** The sweep afterwards. */
+  sweep: Sweep;
 }
 
 /** `POST /api/v1/agents`: register an agent. */
@@ -611,6 +732,16 @@ export interface Run {
   attempt: number;
   /** Metric points reported undelivered; `null` when none were. */
   delivery: DeliveryRecord | null;
+  /**
+   * The run whose configuration this one repeats with another seed (`hyperdial repeat`);
+   * `null` for other runs.
+   */
+  repeat_of: string | null;
+  /**
+   * The seed a repeat was given (also in `HYPERDIAL_SEED` for its process); `null` for
+   * other runs.
+   */
+  seed: number | null;
   /**
    * Its metric history, step by step: only in `GET /api/v1/runs/{id}` (absent with
    * `?history=false`).
@@ -788,7 +919,10 @@ export interface Sweep {
   retries: number;
   /** Failed and crashed runs not retried yet. */
   retryable: number;
-  /** Reopened by a retry after it finished: it runs its queued retries, then finishes again. */
+  /**
+   * Reopened by a retry or a repeat after it finished: it runs its queued runs, then
+   * finishes again.
+   */
   retries_only: boolean;
   /** Time spent in runs, summed, in ms. */
   compute_ms: number;

@@ -36,7 +36,8 @@
 //! order, valued from the run's flat `params`. The nested config
 //! ([`command::args_json`]) is written to `<state_dir>/runs/<run>/config.json` (exported as
 //! `HYPERDIAL_CONFIG`) and to `args.json` beside it (the `${args_json_file}` macro), before the
-//! process starts. A template that cannot be expanded fails that run with the reason; the
+//! process starts. A run queued with a seed (a repeat, `hyperdial repeat`) gets it in
+//! [`SEED_ENV`] (`HYPERDIAL_SEED`) as well; other runs leave that variable as the agent has it. A template that cannot be expanded fails that run with the reason; the
 //! agent goes on.
 //!
 //! Each run also records the git commit (and whether tracked files were changed) of the
@@ -437,6 +438,9 @@ struct PythonPaths<'a> {
     wandb: Option<&'a Path>,
 }
 
+/// The environment variable that holds a repeated run's seed for its process.
+pub const SEED_ENV: &str = "HYPERDIAL_SEED";
+
 /// Prepare and supervise one claimed run.
 #[allow(clippy::too_many_arguments)]
 async fn start_run(
@@ -503,11 +507,19 @@ async fn start_run(
         spill_dir: Some(state_dir.join("offline")),
         ..SuperviseOptions::default()
     };
+    // A repeat (`hyperdial repeat`) carries its seed; the process finds it in HYPERDIAL_SEED
+    // (and in its seed parameter, when the sweep has one).
+    let env: Vec<(String, String)> = run
+        .get("seed")
+        .and_then(Value::as_i64)
+        .map(|seed| (SEED_ENV.to_string(), seed.to_string()))
+        .into_iter()
+        .collect();
     Ok(supervise::supervise(
         client,
         run_id,
         &argv,
-        &[],
+        &env,
         &opts.cwd,
         &options,
         events,

@@ -227,7 +227,12 @@ enum Command {
     },
     /// Show what is left of a sweep's `budget` and when it is expected to end (or what ended
     /// it).
-    Budget(SweepAction),
+    Budget {
+        /// The sweep id.
+        sweep: String,
+        #[command(flatten)]
+        source: source::Source,
+    },
     /// Print the captured output (stdout and stderr) of a run.
     Output {
         /// The run id.
@@ -264,7 +269,38 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
         #[command(flatten)]
-        remote: Remote,
+        source: source::Source,
+    },
+    /// Re-run the K best configurations of a sweep N times each with distinct seeds, to
+    /// measure seed noise (the seed goes in the seed parameter and in HYPERDIAL_SEED); then
+    /// `hyperdial noise SWEEP`.
+    Repeat {
+        /// The sweep id.
+        sweep: String,
+        /// How many of the best configurations (by the sweep's metric, finished runs).
+        #[arg(long, default_value_t = 3)]
+        top: usize,
+        /// Seeds per configuration.
+        #[arg(long, default_value_t = 5)]
+        seeds: usize,
+        /// The sweep parameter that carries the seed (default: `seed` when the sweep has it;
+        /// without one, the program reads HYPERDIAL_SEED).
+        #[arg(long)]
+        param: Option<String>,
+        #[command(flatten)]
+        source: source::Source,
+    },
+    /// The seed-noise report of a sweep's repeats: per configuration mean, std and count;
+    /// the pooled seed noise against the spread across configurations; whether the best
+    /// configuration is distinguishable from the runner-up (Welch's t-test, p < 0.05).
+    Noise {
+        /// The sweep id.
+        sweep: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        source: source::Source,
     },
     /// Read an LR range test's run (`hyperdial.lr_range_test` in the Python client): print the
     /// suggested learning rate, where the loss diverged, the minimum-loss learning rate, and an
@@ -583,8 +619,13 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             quantile,
             margin,
             output,
-            remote,
-        } => commands::refine::run(&remote, &sweep, top, quantile, margin, output.as_deref()).await,
+            source,
+        } => {
+            manage::read(&source, async |api| {
+                commands::refine::run(api, &sweep, top, quantile, margin, output.as_deref()).await
+            })
+            .await
+        }
         Command::LrFind {
             run,
             format,
@@ -592,6 +633,26 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             manage::read(&source, async |api| {
                 commands::lrfind::run(api, &run, format).await
+            })
+            .await
+        }
+        Command::Repeat {
+            sweep,
+            top,
+            seeds,
+            param,
+            source,
+        } => {
+            let ask = commands::repeat::Ask { top, seeds, param };
+            commands::repeat::repeat(&source, &sweep, &ask).await
+        }
+        Command::Noise {
+            sweep,
+            json,
+            source,
+        } => {
+            manage::read(&source, async |api| {
+                commands::repeat::noise(api, &sweep, json).await
             })
             .await
         }
@@ -606,7 +667,12 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             })
             .await
         }
-        Command::Budget(a) => commands::budget::run(&a.remote, &a.sweep).await,
+        Command::Budget { sweep, source } => {
+            manage::read(&source, async |api| {
+                commands::budget::run(api, &sweep).await
+            })
+            .await
+        }
         Command::Pause(a) => manage::act(&a.remote, &a.sweep, "pause").await,
         Command::Resume(a) => manage::act(&a.remote, &a.sweep, "resume").await,
         Command::Stop(a) => manage::act(&a.remote, &a.sweep, "stop").await,

@@ -29,6 +29,7 @@ mod error;
 pub mod fanout;
 pub mod guard;
 pub mod memory;
+pub mod noise;
 pub mod openapi;
 pub mod tls;
 

@@ -109,6 +109,22 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         "post",
+        "/api/v1/sweeps/{id}/runs",
+        "Queue runs with given params and seeds, repeating runs of the sweep (a finished sweep runs them); at most 1,000",
+        Some("QueueRunsRequest"),
+        "200",
+        Json("QueuedRuns"),
+    ),
+    route(
+        "get",
+        "/api/v1/sweeps/{id}/noise",
+        "Seed noise: per repeated configuration mean, spread and count; pooled seed noise against the spread across configurations; best against runner-up (Welch's t-test)",
+        None,
+        "200",
+        Json("NoiseReport"),
+    ),
+    route(
+        "post",
         "/api/v1/sweeps/{id}/claim",
         "Claim the next run (200), wait (204) or the sweep is over (410, SweepOver)",
         Some("ClaimRequest"),

@@ -6,6 +6,10 @@
 //! than `min_delta` over the last `runs` runs to finish, or over the last `fraction` of the
 //! time elapsed since the sweep was created. Runs in flight finish; queued ones are cancelled.
 //! The decision itself is [`Budget::spent`], a pure function of what the sweep has done.
+//!
+//! `min_delta: noise` ([`MinDelta::SeedNoise`]) takes the sweep's measured seed noise (the
+//! pooled standard deviation of its repeats, `hyperdial repeat`) as the smallest improvement
+//! that counts, once it is known ([`Spending::seed_noise`]); until then it is 0.
 
 use serde::Serialize;
 
@@ -35,8 +39,43 @@ pub struct Stagnation {
     /// Fraction of the elapsed time (0 < fraction < 1) without an improvement that ends it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fraction: Option<f64>,
-    /// An improvement counts only when it is larger than this, in metric units (default 0).
-    pub min_delta: f64,
+    /// An improvement counts only when it is larger than this (default 0).
+    pub min_delta: MinDelta,
+}
+
+/// The smallest improvement that counts for `stagnation`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MinDelta {
+    /// This much, in metric units (≥ 0).
+    Value(f64),
+    /// The sweep's measured seed noise once known, else 0 (`min_delta: noise`).
+    SeedNoise,
+}
+
+impl Default for MinDelta {
+    fn default() -> Self {
+        MinDelta::Value(0.0)
+    }
+}
+
+impl MinDelta {
+    /// The delta in metric units, given the measured seed noise.
+    pub fn resolve(self, seed_noise: Option<f64>) -> f64 {
+        match self {
+            MinDelta::Value(d) => d,
+            MinDelta::SeedNoise => seed_noise.filter(|n| n.is_finite()).unwrap_or(0.0),
+        }
+    }
+}
+
+impl Serialize for MinDelta {
+    /// A number, or the word `noise`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MinDelta::Value(d) => s.serialize_f64(*d),
+            MinDelta::SeedNoise => s.serialize_str("noise"),
+        }
+    }
 }
 
 /// Why a budget ended a sweep.
@@ -84,6 +123,8 @@ pub struct Spending<'a> {
     pub finished: &'a [Finished],
     /// The metric's goal.
     pub goal: Goal,
+    /// The sweep's measured seed noise in metric units, when known (`min_delta: noise`).
+    pub seed_noise: Option<f64>,
 }
 
 /// Where a sweep stands against its budget.
@@ -104,6 +145,9 @@ pub struct Progress {
     pub estimated_end_ms: Option<i64>,
     /// The limit that is reached first by that estimate.
     pub first_limit: Option<Spent>,
+    /// The smallest improvement that counts for `stagnation` now, in metric units
+    /// ([`MinDelta::resolve`]); `None` without `stagnation`.
+    pub min_delta: Option<f64>,
 }
 
 impl Budget {
@@ -122,7 +166,7 @@ impl Budget {
             }
         }
         if let Some(st) = &self.stagnation {
-            let (since_runs, last_ms) = last_improvement(s, st.min_delta);
+            let (since_runs, last_ms) = last_improvement(s, st.min_delta.resolve(s.seed_noise));
             if s.finished.is_empty() {
                 return None;
             }
@@ -143,7 +187,7 @@ impl Budget {
     pub fn progress(&self, s: &Spending) -> Progress {
         let elapsed_ms = (s.now_ms - s.created_ms).max(0) as f64;
         let (since_runs, last_ms) = match &self.stagnation {
-            Some(st) => last_improvement(s, st.min_delta),
+            Some(st) => last_improvement(s, st.min_delta.resolve(s.seed_noise)),
             None => last_improvement(s, 0.0),
         };
         let mut ends: Vec<(f64, Spent)> = Vec::new();
@@ -181,6 +225,10 @@ impl Budget {
             since_improvement_s: (s.now_ms - last_ms.unwrap_or(s.created_ms)).max(0) as f64 / 1e3,
             estimated_end_ms: first.map(|(t, _)| t.round() as i64),
             first_limit: first.map(|(_, why)| why),
+            min_delta: self
+                .stagnation
+                .as_ref()
+                .map(|st| st.min_delta.resolve(s.seed_noise)),
         }
     }
 }
@@ -225,6 +273,7 @@ mod tests {
             compute_ms,
             finished,
             goal: Goal::Minimize,
+            seed_noise: None,
         }
     }
 
@@ -265,7 +314,7 @@ mod tests {
             stagnation: Some(Stagnation {
                 runs: Some(3),
                 fraction: None,
-                min_delta: 0.01,
+                min_delta: MinDelta::Value(0.01),
             }),
         };
         // 1.0, then 0.5 (improves), then three runs within 0.01 of 0.5.
@@ -288,6 +337,29 @@ mod tests {
     }
 
     #[test]
+    fn min_delta_noise_takes_the_measured_seed_noise_once_known() {
+        let b = Budget {
+            wall_time_s: None,
+            run_hours: None,
+            stagnation: Some(Stagnation {
+                runs: Some(2),
+                fraction: None,
+                min_delta: MinDelta::SeedNoise,
+            }),
+        };
+        // Each run improves by 0.05: progress without a noise level, stagnation when the
+        // seeds alone move the metric by 0.1.
+        let runs = [run(10, 1.0), run(20, 0.95), run(30, 0.9)];
+        assert_eq!(b.spent(&spending(&runs, 40, 0)), None);
+        let mut noisy = spending(&runs, 40, 0);
+        noisy.seed_noise = Some(0.1);
+        assert_eq!(b.spent(&noisy), Some(Spent::Stagnation));
+        assert_eq!(b.progress(&noisy).runs_since_improvement, 2);
+        assert_eq!(MinDelta::Value(0.5).resolve(Some(0.1)), 0.5);
+        assert_eq!(serde_json::to_value(MinDelta::SeedNoise).unwrap(), "noise");
+    }
+
+    #[test]
     fn stagnation_over_a_fraction_of_the_elapsed_time() {
         let b = Budget {
             wall_time_s: None,
@@ -295,7 +367,7 @@ mod tests {
             stagnation: Some(Stagnation {
                 runs: None,
                 fraction: Some(0.5),
-                min_delta: 0.0,
+                min_delta: MinDelta::Value(0.0),
             }),
         };
         let runs = [run(100, 1.0), run(400, 0.5), run(700, 0.6)];

@@ -129,6 +129,19 @@ pub struct NewRun {
     pub attempt: Option<i64>,
 }
 
+/// A run to queue with given parameters and a seed ([`Storage::queue_repeats`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRepeat {
+    /// The run of the same sweep whose configuration this repeats.
+    pub repeat_of: String,
+    /// Flat parameters by dotted name (the seed parameter, if any, already set to `seed`).
+    pub params: Value,
+    /// Nested config as the script sees it.
+    pub config: Value,
+    /// The seed it is given.
+    pub seed: i64,
+}
+
 /// One metric report: a step and named values (`None` is NaN or infinite).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {

@@ -33,17 +33,17 @@ use crate::stopping::fold_point;
 use crate::storage::{CurvePoint, Inserted, Storage};
 use crate::{
     deep_merge, finite_number, new_id, now_ms, Appended, Delivery, HistoryPoint, MetricSpan,
-    NewRun, NewSweep, Objective, Point, Result, RunCurve, RunFilter, RunRow, RunState,
+    NewRepeat, NewRun, NewSweep, Objective, Point, Result, RunCurve, RunFilter, RunRow, RunState,
     StoreError, SweepRow, SweepState, TrialRow, MAX_DELIVERY_FILES,
 };
 
 const RUN_COLUMNS: &str = "r.id, r.sweep_id, p.name AS project, r.number, r.name, r.state, r.params, r.config, \
      r.suggestion, r.grid_index, r.agent_id, r.host, r.argv, r.exit_code, r.error, r.metric, r.summary, \
      r.user_summary, r.next_step, r.git_commit, r.git_dirty, r.stop_requested, r.stop_reason, r.stop_info, r.created_ms, \
-     r.started_ms, r.heartbeat_ms, r.finished_ms, r.retry_of, r.attempt, r.delivery";
+     r.started_ms, r.heartbeat_ms, r.finished_ms, r.retry_of, r.attempt, r.delivery, r.repeat_of, r.seed";
 
 /// What [`TrialRow`] reads of a run.
-const TRIAL_COLUMNS: &str = "id, number, created_ms, retry_of, attempt, params, grid_index, metric, state, \
+const TRIAL_COLUMNS: &str = "id, number, created_ms, retry_of, attempt, repeat_of, params, grid_index, metric, state, \
      summary, user_summary, error";
 
 const SWEEP_COLUMNS: &str = "s.id, p.name AS project, s.name, s.method, s.state, s.source, s.source_file, \
@@ -167,6 +167,8 @@ impl FromRow<'_, DbRow> for RunRow {
             delivery: row
                 .try_get::<Option<String>, _>("delivery")?
                 .and_then(|t| serde_json::from_str(&t).ok()),
+            repeat_of: row.try_get("repeat_of")?,
+            seed: row.try_get("seed")?,
         })
     }
 }
@@ -179,6 +181,7 @@ impl FromRow<'_, DbRow> for TrialRow {
             created_ms: row.try_get("created_ms")?,
             retry_of: row.try_get("retry_of")?,
             attempt: row.try_get("attempt")?,
+            repeat_of: row.try_get("repeat_of")?,
             params: json(row, "params")?,
             grid_index: row.try_get("grid_index")?,
             metric: row.try_get("metric")?,
@@ -1177,6 +1180,79 @@ impl Backend {
         Ok(Inserted::Inserted(Box::new(run)))
     }
 
+    async fn queue_repeats_once(
+        &self,
+        sweep_id: &str,
+        repeats: &[NewRepeat],
+        reopen_finished: bool,
+    ) -> Result<Vec<RunRow>> {
+        if repeats.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin().await?;
+        let sql = format!("SELECT state, next_number FROM sweeps WHERE id = $1{FOR_UPDATE}");
+        let Some(row) = sqlx::query(&sql)
+            .bind(sweep_id)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let sweep_state: SweepState = state(&row, "state")?;
+        let first: i64 = row.try_get("next_number")?;
+        let reopen = match sweep_state {
+            SweepState::Cancelled => return Ok(Vec::new()),
+            SweepState::Finished if !reopen_finished => return Ok(Vec::new()),
+            SweepState::Finished => true,
+            SweepState::Running | SweepState::Paused => false,
+        };
+        let mut number = first;
+        let mut queued = Vec::new();
+        for repeat in repeats {
+            let id = new_id("r");
+            let done = sqlx::query(
+                "INSERT INTO runs (id, sweep_id, project_id, number, state, params, config, created_ms, \
+                 attempt, repeat_of, seed) \
+                 SELECT $1, o.sweep_id, o.project_id, $3, $4, $5, $6, $7, 1, o.id, $8 \
+                 FROM runs o WHERE o.id = $2 AND o.sweep_id = $9",
+            )
+            .bind(&id)
+            .bind(&repeat.repeat_of)
+            .bind(number)
+            .bind(RunState::Queued.as_str())
+            .bind(repeat.params.to_string())
+            .bind(repeat.config.to_string())
+            .bind(now_ms())
+            .bind(repeat.seed)
+            .bind(sweep_id)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() > 0 {
+                number += 1;
+                if let Some(run) = fetch_run(&mut *tx, &id).await? {
+                    queued.push(run);
+                }
+            }
+        }
+        if number != first {
+            let mut q = sqlx::query(if reopen {
+                "UPDATE sweeps SET next_number = $2, updated_ms = $3, state = $4, retries_only = TRUE, \
+                 end_reason = NULL WHERE id = $1"
+            } else {
+                "UPDATE sweeps SET next_number = $2, updated_ms = $3 WHERE id = $1"
+            })
+            .bind(sweep_id)
+            .bind(number)
+            .bind(now_ms());
+            if reopen {
+                q = q.bind(SweepState::Running.as_str());
+            }
+            q.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(queued)
+    }
+
     async fn queue_retries_once(
         &self,
         sweep_id: &str,
@@ -1993,5 +2069,14 @@ impl Storage for Backend {
         reopen_finished: bool,
     ) -> Result<Vec<RunRow>> {
         retrying(|| self.queue_retries_once(sweep_id, runs, reopen_finished)).await
+    }
+
+    async fn queue_repeats(
+        &self,
+        sweep_id: &str,
+        repeats: &[NewRepeat],
+        reopen_finished: bool,
+    ) -> Result<Vec<RunRow>> {
+        retrying(|| self.queue_repeats_once(sweep_id, repeats, reopen_finished)).await
     }
 }

@@ -109,6 +109,11 @@ pub struct RunRow {
     pub attempt: i64,
     /// Metric points reported undelivered, and recovered since; `None` when none were.
     pub delivery: Option<Delivery>,
+    /// The run whose configuration this one repeats with another seed, if it is a repeat
+    /// ([`crate::Storage::queue_repeats`]).
+    pub repeat_of: Option<String>,
+    /// The seed a repeat was given; `None` for every other run.
+    pub seed: Option<i64>,
 }
 
 /// Most spill files named in one run's [`Delivery`].
@@ -148,6 +153,8 @@ pub struct TrialRow {
     pub retry_of: Option<String>,
     /// Attempt number of its configuration (1 for a first run).
     pub attempt: i64,
+    /// The run whose configuration this one repeats with another seed, if it is a repeat.
+    pub repeat_of: Option<String>,
     /// Flat parameters.
     pub params: Value,
     /// Grid position.

@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 
 use crate::dashboard::{RunPoint, RunQuery, SeriesPoint, SeriesSample};
 use crate::{
-    Appended, HistoryPoint, MetricSpan, NewRun, NewSweep, Objective, Point, Result, RunCurve,
-    RunFilter, RunRow, SweepRow, TrialRow,
+    Appended, HistoryPoint, MetricSpan, NewRepeat, NewRun, NewSweep, Objective, Point, Result,
+    RunCurve, RunFilter, RunRow, SweepRow, TrialRow,
 };
 
 /// The answer of [`Storage::insert_suggested_run`].
@@ -344,6 +344,21 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         &self,
         sweep_id: &str,
         runs: &[String],
+        reopen_finished: bool,
+    ) -> Result<Vec<RunRow>>;
+
+    /// Queue `repeats` in sweep `sweep_id`: each a `queued` run with the given parameters,
+    /// config and seed, `repeat_of` its source run (attempt 1, no grid position), numbered in
+    /// order under the sweep's row lock; [`Storage::claim_queued`] hands them out before the
+    /// strategy is asked for anything new. A repeat whose `repeat_of` is not a run of this
+    /// sweep is skipped. Nothing is queued in a `cancelled` sweep, nor in a `finished` one
+    /// unless `reopen_finished`, which sets it `running` with `retries_only` (and clears its
+    /// `end_reason`) when anything was queued, so it finishes again once they are done.
+    /// Returns the runs queued, in the order of `repeats`.
+    async fn queue_repeats(
+        &self,
+        sweep_id: &str,
+        repeats: &[NewRepeat],
         reopen_finished: bool,
     ) -> Result<Vec<RunRow>>;
 }

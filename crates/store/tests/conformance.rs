@@ -12,8 +12,8 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use hyperdial_store::{
-    now_ms, Inserted, MetricSpan, NewRun, NewSweep, Objective, Point, RunCondition, RunField,
-    RunFilter, RunQuery, RunState, Store, SweepState,
+    now_ms, Inserted, MetricSpan, NewRepeat, NewRun, NewSweep, Objective, Point, RunCondition,
+    RunField, RunFilter, RunQuery, RunState, Store, SweepState,
 };
 use serde_json::{json, Map, Value};
 
@@ -56,6 +56,7 @@ conformance!(
     reopening_keeps_everything,
     sweep_transitions_are_conditional,
     retries_are_queued_once_and_claimed_once,
+    repeats_are_queued_with_their_params_and_seed,
     run_bookkeeping,
     reads_for_the_dashboard_and_early_termination,
     best_ended_runs_only,
@@ -652,6 +653,125 @@ async fn retries_are_queued_once_and_claimed_once(db: &Db) {
         .unwrap();
     assert!(store
         .queue_retries(&s.id, std::slice::from_ref(&reopened[0].id), true)
+        .await
+        .unwrap()
+        .is_empty());
+    store.close().await;
+    other.close().await;
+}
+
+fn repeat(of: &str, a: i64, seed: i64) -> NewRepeat {
+    NewRepeat {
+        repeat_of: of.to_string(),
+        params: json!({ "a": a, "seed": seed }),
+        config: json!({ "a": a, "seed": seed }),
+        seed,
+    }
+}
+
+async fn repeats_are_queued_with_their_params_and_seed(db: &Db) {
+    let store = db.open().await.unwrap();
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let a = inserted(&store, sweep_run(&s.id, 0), 1).await;
+    store
+        .finish_run(&a.id, RunState::Finished, Some(0), None)
+        .await
+        .unwrap();
+    let elsewhere = store.insert_sweep(sweep()).await.unwrap();
+    let foreign = inserted(&store, sweep_run(&elsewhere.id, 0), 1).await;
+    // A repeat of a run of another sweep is skipped; the others are numbered in order.
+    let asked = vec![
+        repeat(&a.id, 0, 11),
+        repeat(&foreign.id, 0, 12),
+        repeat(&a.id, 0, 13),
+    ];
+    let queued = store.queue_repeats(&s.id, &asked, false).await.unwrap();
+    assert_eq!(queued.len(), 2);
+    for (run, seed, number) in [(&queued[0], 11, 2), (&queued[1], 13, 3)] {
+        assert_eq!(run.repeat_of.as_deref(), Some(a.id.as_str()));
+        assert_eq!(run.seed, Some(seed));
+        assert_eq!(run.params, json!({ "a": 0, "seed": seed }));
+        assert_eq!(run.config, json!({ "a": 0, "seed": seed }));
+        assert_eq!(
+            (run.number, run.state, run.attempt, run.grid_index),
+            (Some(number), RunState::Queued, 1, None)
+        );
+        assert!(run.retry_of.is_none() && run.agent_id.is_none());
+    }
+    assert_eq!(store.sweep(&s.id).await.unwrap().unwrap().next_number, 4);
+    // Read back the same, in the strategy's view too; other runs are no repeats.
+    let back = store.run(&queued[1].id).await.unwrap().unwrap();
+    assert_eq!((back.repeat_of, back.seed), (Some(a.id.clone()), Some(13)));
+    let plain = store.run(&a.id).await.unwrap().unwrap();
+    assert_eq!((plain.repeat_of, plain.seed), (None, None));
+    let trials = store.trials(&s.id).await.unwrap();
+    let repeats: Vec<_> = trials.iter().filter(|t| t.repeat_of.is_some()).collect();
+    assert_eq!(repeats.len(), 2);
+    // Claimed in order, each once, from two handles.
+    let other = db.open().await.unwrap();
+    let first = store
+        .claim_queued(&s.id, None, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let second = other
+        .claim_queued(&s.id, None, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (first.id.as_str(), second.id.as_str()),
+        (queued[0].id.as_str(), queued[1].id.as_str())
+    );
+    assert_eq!(second.seed, Some(13));
+    assert!(store
+        .claim_queued(&s.id, None, None)
+        .await
+        .unwrap()
+        .is_none());
+    // A finished sweep is reopened only when asked, until its repeats are done.
+    for r in [&first, &second] {
+        store
+            .finish_run(&r.id, RunState::Finished, Some(0), None)
+            .await
+            .unwrap();
+    }
+    store
+        .transition_sweep(
+            &s.id,
+            &[SweepState::Running],
+            SweepState::Finished,
+            Some("stagnation"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let more = [repeat(&a.id, 0, 14)];
+    assert!(store
+        .queue_repeats(&s.id, &more, false)
+        .await
+        .unwrap()
+        .is_empty());
+    let reopened = store.queue_repeats(&s.id, &more, true).await.unwrap();
+    assert_eq!(reopened.len(), 1);
+    let sw = store.sweep(&s.id).await.unwrap().unwrap();
+    assert_eq!(
+        (sw.state, sw.retries_only, sw.end_reason, sw.next_number),
+        (SweepState::Running, true, None, 5)
+    );
+    // Nothing is queued in a cancelled sweep.
+    store
+        .transition_sweep(
+            &s.id,
+            &[SweepState::Running],
+            SweepState::Cancelled,
+            Some("cancel"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store
+        .queue_repeats(&s.id, &more, true)
         .await
         .unwrap()
         .is_empty());

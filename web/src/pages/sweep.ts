@@ -8,6 +8,8 @@ import { sweepActions } from "./sweeps";
 import { budgetPanel, lineagePanel } from "./sweep_lineage";
 import { rungLabel, rungStep, spread, StopMark, stopMark, xAtStep } from "../curves";
 import { Column, columnChooser, download, hiddenColumns, sweepColumns, toCsv } from "./sweep_table";
+import { belowNoise, noiseBand, noisePanel } from "./noise";
+import type { NoiseReport } from "../wire";
 
 const label = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v));
 const PAGE = 50;
@@ -108,6 +110,9 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   const header = h("div.sweep-head");
   const bestEl = h("div.chart#best-chart");
   const importanceEl = h("div#importance", { "data-testid": "importance" }, h("p.muted", null, "Computing…"));
+  // Seed noise (pages/noise.ts): a panel, a band on the best-so-far chart, marks on importance.
+  const noiseView = noisePanel(id);
+  let noise: NoiseReport | null = null;
   const parallelEl = h("div.chart.tall#parallel");
   const brushNote = h("span.muted#brush-note");
   const scatterEl = h("div.scatters#scatters");
@@ -182,6 +187,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
       h("section.card.wide", null, h("div.card-head", null, h("h2", null, "Best so far"), bestToggle), bestEl),
       h("section.card.side", null, h("h2", null, "Parameter importance"), importanceEl),
     ),
+    noiseView.el,
     h(
       "section.card",
       null,
@@ -332,6 +338,9 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     }
     bestEl.dataset.best = best === null ? "" : String(best);
     bestEl.dataset.points = String(order.length);
+    const band = noiseBand(noise, best);
+    if (band) bestEl.dataset.noiseBand = `${band.lo},${band.hi}`;
+    else delete bestEl.dataset.noiseBand;
     bestChart.setOption(
       {
         animation: false,
@@ -347,7 +356,16 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
             itemStyle: { color: "#8aa4d6" },
             data: order.map((i) => [xOf(i), pts!.runs.metric[i], pts!.runs.number[i], pts!.runs.id[i]]),
           },
-          { type: "line", step: "end", symbol: "none", lineStyle: { color: "#e5553a", width: 2 }, data: frontier },
+          {
+            type: "line",
+            step: "end",
+            symbol: "none",
+            lineStyle: { color: "#e5553a", width: 2 },
+            data: frontier,
+            markArea: band
+              ? { silent: true, itemStyle: { color: "rgba(229, 85, 58, 0.12)" }, label: { show: true, position: "insideTopRight", formatter: "best ± seed noise" }, data: [[{ yAxis: band.lo }, { yAxis: band.hi }]] }
+              : undefined,
+          },
         ],
       },
       true,
@@ -649,7 +667,13 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
       return h(
         "tr",
         { "data-param": p.name },
-        h("td", null, p.name, p.kind !== "linear" ? h("span.muted.small", null, ` ${p.kind}`) : null),
+        h(
+          "td",
+          null,
+          p.name,
+          p.kind !== "linear" ? h("span.muted.small", null, ` ${p.kind}`) : null,
+          belowNoise(p.main_effect, noise) ? h("span.below-noise", { title: "its main effect, in metric units (√share × spread across configurations), is below the measured seed noise" }, " below seed noise") : null,
+        ),
         h("td.barcell", null, bar(p.importance, p.importance_sd, "importance")),
         h("td.barcell", null, bar(p.main_effect, p.main_effect_sd, "main effect")),
         h(
@@ -1165,8 +1189,12 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
       );
     } else clear(header, h("p.error", null, e.message));
   };
+  const loadNoise = async () => {
+    noise = await noiseView.load();
+    renderBest();
+  };
   loadSweep()
-    .then(() => Promise.all([loadPoints(), loadTable(), loadImportance(), loadLineage().catch(() => {})]))
+    .then(() => Promise.all([loadPoints(), loadTable(), loadNoise().then(loadImportance), loadLineage().catch(() => {})]))
     .catch(fail);
   const refreshAll = throttle(() => {
     loadSweep().catch(() => {});
@@ -1205,7 +1233,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     const gap = Math.max(3000, 20 * chartCost);
     chartTimer = window.setTimeout(() => measuredRender(() => (chartTimer = null)), Math.max(0, lastCharts + gap - Date.now()));
   };
-  const refreshImportance = throttle(() => loadImportance().catch(() => {}), 10000);
+  const refreshImportance = throttle(() => loadNoise().then(loadImportance).catch(() => {}), 10000);
   const refreshCurves = throttle(() => loadCurves().catch(() => {}), 1500);
   const redrawCurves = throttle(renderCurves, 1500);
   const refreshTable = throttle(() => loadTable().catch(() => {}), 5000);

@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use super::manage::urlencode;
-use crate::Remote;
+use crate::api::Api;
 
 /// A sweep's state with what ended it, e.g. `finished (stagnation)`.
 pub fn state_word(sweep: &Value) -> String {
@@ -69,7 +69,13 @@ pub fn lines(sweep: &Value) -> Vec<String> {
             "stagnation:  {} runs and {} since the last improvement beyond {} (ends after {})",
             b["runs_since_improvement"],
             duration(b["since_improvement_s"].as_f64().unwrap_or(0.0)),
-            st["min_delta"],
+            match &st["min_delta"] {
+                Value::String(w) if w == "noise" => match b["min_delta"].as_f64() {
+                    Some(n) if n > 0.0 => format!("the measured seed noise ({n:.4})"),
+                    _ => "the seed noise (not measured yet: 0)".to_string(),
+                },
+                other => other.to_string(),
+            },
             rule.join(" or ")
         ));
     }
@@ -92,10 +98,10 @@ pub fn lines(sweep: &Value) -> Vec<String> {
     out
 }
 
-/// `hyperdial budget SWEEP`.
-pub async fn run(remote: &Remote, sweep: &str) -> Result<ExitCode> {
-    let v = remote
-        .api()?
+/// `hyperdial budget SWEEP`, asking `api` (a server, or the local store served in this
+/// process, see [`crate::source`]).
+pub async fn run(api: &Api, sweep: &str) -> Result<ExitCode> {
+    let v = api
         .get(&format!("/api/v1/sweeps/{}", urlencode(sweep)))
         .await?;
     for line in lines(&v) {

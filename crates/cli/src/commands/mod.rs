@@ -7,6 +7,7 @@ pub mod lrfind;
 pub mod manage;
 pub mod progress;
 pub mod refine;
+pub mod repeat;
 pub mod run;
 pub mod server;
 pub mod signals;

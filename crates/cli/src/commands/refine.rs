@@ -1,7 +1,8 @@
 //! `hyperdial refine SWEEP`: a new sweep file around the best runs of a sweep (coarse to
 //! fine).
 //!
-//! Reads the sweep's file and its runs from the server, takes the runs that finished with a
+//! Reads the sweep's file and its runs from the server, or from the local store without one
+//! (the read path of `sweeps` and `runs`, see [`crate::source`]), takes the runs that finished with a
 //! metric value, and hands them to [`hyperdial_space::refine`], which narrows each parameter
 //! around the best of them (`--top K` runs or the best `--quantile Q`; default the best
 //! quarter) and records the sweep as `parent` and under `prior_runs`. The new file is checked
@@ -19,18 +20,17 @@ use hyperdial_wire::RunState;
 use serde_json::Value;
 
 use super::manage::urlencode;
-use crate::Remote;
+use crate::api::Api;
 
-/// `hyperdial refine`.
+/// `hyperdial refine`, asking `api` (a server, or the local store served in this process).
 pub async fn run(
-    remote: &Remote,
+    api: &Api,
     sweep: &str,
     top: Option<usize>,
     quantile: Option<f64>,
     margin: f64,
     output: Option<&Path>,
 ) -> Result<ExitCode> {
-    let api = remote.api()?;
     let info = api
         .get(&format!("/api/v1/sweeps/{}", urlencode(sweep)))
         .await?;

@@ -30,6 +30,7 @@ pub mod importance;
 pub mod insights;
 pub mod late;
 mod paged;
+pub mod repeats;
 pub mod views;
 
 use late::refuse_if_crashed;
@@ -138,6 +139,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/sweeps/{id}", get(get_sweep))
         .route("/api/v1/sweeps/{id}/{action}", post(sweep_action))
         .route("/api/v1/sweeps/{id}/best", get(best))
+        .route("/api/v1/sweeps/{id}/noise", get(repeats::noise))
         .route("/api/v1/sweeps/{id}/export", get(export::export))
         .route(
             "/api/v1/sweeps/{id}/importance",
@@ -270,6 +272,7 @@ async fn sweep_action(
             c.events.publish("sweep", Some(&id), &view);
             Ok(Json(view).into_response())
         }
+        "runs" => repeats::queue(&s, &id, &body).await,
         "retry" => {
             let body = optional_body::<RetryRequest>(&body)?;
             let states: Vec<String> = body.states.iter().map(|s| s.to_string()).collect();

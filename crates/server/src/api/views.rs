@@ -48,6 +48,7 @@ pub async fn sweep(c: &Controller, row: &SweepRow) -> Result<Sweep, ApiError> {
         since_improvement_s: p.since_improvement_s,
         estimated_end_ms: p.estimated_end_ms,
         first_limit: p.first_limit.and_then(|r| EndReason::from_word(r.as_str())),
+        min_delta: p.min_delta,
     });
     let mut counts = RunCounts::default();
     for (state, n) in &stored_counts {
@@ -122,6 +123,8 @@ pub fn run(r: &RunRow) -> Run {
             recovered: d.recovered,
             files: d.files.clone(),
         }),
+        repeat_of: r.repeat_of.clone(),
+        seed: r.seed,
         history: None,
     }
 }

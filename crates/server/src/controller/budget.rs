@@ -6,8 +6,12 @@
 //! `running` to `finished` with the limit recorded as its `end_reason` (queued runs are
 //! cancelled in the same transaction; runs in flight finish), and the agent is told the sweep
 //! is over. The same inputs give the budget's [`Progress`] for the API's sweep views.
+//!
+//! With `stagnation: {min_delta: noise}` the sweep's runs are read for its measured seed noise
+//! ([`crate::noise::seed_noise`]). A sweep reopened for queued retries or repeats
+//! (`retries_only`) runs them whatever its budget says: they were asked for by hand.
 
-use hyperdial_space::budget::{Finished, Progress, Spending};
+use hyperdial_space::budget::{Finished, MinDelta, Progress, Spending};
 use hyperdial_space::{Goal, SweepConfig};
 use hyperdial_store::{RunState, SweepRow, SweepState};
 
@@ -19,7 +23,7 @@ impl Controller {
         &self,
         sweep: &SweepRow,
         config: &SweepConfig,
-    ) -> Result<Option<(i64, Vec<Finished>)>, ControlError> {
+    ) -> Result<Option<(i64, Vec<Finished>, Option<f64>)>, ControlError> {
         let Some(budget) = &config.budget else {
             return Ok(None);
         };
@@ -44,7 +48,13 @@ impl Controller {
         } else {
             Vec::new()
         };
-        Ok(Some((compute_ms, finished)))
+        let seed_noise = match &budget.stagnation {
+            Some(st) if st.min_delta == MinDelta::SeedNoise => {
+                crate::noise::seed_noise(&crate::noise::sweep_runs(&self.store, &sweep.id).await?)
+            }
+            _ => None,
+        };
+        Ok(Some((compute_ms, finished, seed_noise)))
     }
 
     /// End a running sweep whose budget is spent: `Ok(None)` when it is not (or has no
@@ -55,7 +65,10 @@ impl Controller {
         sweep: &SweepRow,
         config: &SweepConfig,
     ) -> Result<Option<Option<Claim>>, ControlError> {
-        let (Some(budget), Some((compute_ms, finished))) =
+        if sweep.retries_only {
+            return Ok(None);
+        }
+        let (Some(budget), Some((compute_ms, finished, seed_noise))) =
             (&config.budget, self.spending_inputs(sweep, config).await?)
         else {
             return Ok(None);
@@ -66,6 +79,7 @@ impl Controller {
             compute_ms,
             finished: &finished,
             goal: goal(config),
+            seed_noise,
         };
         let Some(reason) = budget.spent(&spending) else {
             return Ok(None);
@@ -99,7 +113,7 @@ impl Controller {
         let Ok(config) = self.config(sweep) else {
             return Ok(None);
         };
-        let (Some(budget), Some((compute_ms, finished))) =
+        let (Some(budget), Some((compute_ms, finished, seed_noise))) =
             (&config.budget, self.spending_inputs(sweep, &config).await?)
         else {
             return Ok(None);
@@ -111,6 +125,7 @@ impl Controller {
             compute_ms,
             finished: &finished,
             goal: goal(&config),
+            seed_noise,
         });
         if over {
             progress.estimated_end_ms = None;

@@ -14,8 +14,8 @@
 //! and at a hundred thousand:
 //!
 //! - the [`Tally`] the strategies without a model answer from (`grid`, `random`, `sobol`):
-//!   how many runs count as trials (the latest attempt of each configuration) and the grid
-//!   positions taken;
+//!   how many runs count as trials (the latest attempt of each configuration; repeats with
+//!   another seed do not count) and the grid positions taken;
 //! - how many runs are in flight and queued;
 //! - the latest attempts the sweep's `retry` policy wants retried (and those an agent's
 //!   shutdown interrupted), in run order;
@@ -60,6 +60,9 @@ struct Entry {
     summary: Option<f64>,
     /// Stopped by its agent's shutdown ([`super::interrupted`]).
     interrupted: bool,
+    /// A repeat of another run's configuration with another seed: not counted toward
+    /// `run_cap`, but an observation for a model.
+    repeat: bool,
 }
 
 impl Entry {
@@ -172,6 +175,7 @@ impl History {
             return;
         };
         let latest = !self.retried.contains(id);
+        let counts = latest && !e.repeat;
         let order = e.order(id);
         let due = latest && self.is_due(e);
         let reaching = latest && self.reaches_target(e);
@@ -183,18 +187,18 @@ impl History {
         };
         step(&mut self.in_flight, in_flight);
         step(&mut self.queued, queued);
-        if latest {
+        if counts {
             self.tally.trials = if add {
                 self.tally.trials + 1
             } else {
                 self.tally.trials.saturating_sub(1)
             };
-            if self.model {
-                if add {
-                    self.latest.insert(order.clone());
-                } else {
-                    self.latest.remove(&order);
-                }
+        }
+        if latest && self.model {
+            if add {
+                self.latest.insert(order.clone());
+            } else {
+                self.latest.remove(&order);
             }
         }
         if due {
@@ -245,6 +249,7 @@ impl History {
                 .and_then(|n| row.user_summary.get(n))
                 .and_then(finite_number),
             interrupted: interrupted(&row),
+            repeat: row.repeat_of.is_some(),
             retry_of: row.retry_of,
         };
         let id = row.id;

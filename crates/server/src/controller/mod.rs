@@ -46,6 +46,7 @@ mod budget;
 mod error;
 mod history;
 mod prior;
+mod repeat;
 
 pub use error::ControlError;
 

@@ -3,12 +3,13 @@
 //!
 //! `wall_time` is seconds, or a string with a unit (`90s`, `30m`, `2h`, `1d`); `run_hours` a
 //! positive number of hours; `stagnation` needs `runs` (an integer ≥ 1) or `fraction`
-//! (between 0 and 1, exclusive) or both, and `min_delta` (≥ 0, default 0). At least one limit
+//! (between 0 and 1, exclusive) or both, and `min_delta` (a number ≥ 0, default 0, or the word
+//! `noise`: the measured seed noise). At least one limit
 //! must be given, and `stagnation` needs the sweep's `metric` (checked with the other
 //! cross-field rules).
 
 use super::{describe, Validator};
-use crate::budget::{Budget, Stagnation};
+use crate::budget::{Budget, MinDelta, Stagnation};
 use crate::yaml::{Node, NodeValue};
 
 const KEYS: &[&str] = &["wall_time", "run_hours", "stagnation"];
@@ -151,22 +152,26 @@ impl Validator {
             },
         };
         let min_delta = match fields.get("min_delta") {
-            None => 0.0,
+            None => MinDelta::default(),
+            Some(n) if matches!(&n.value, NodeValue::Str(w) if w.trim() == "noise") => {
+                MinDelta::SeedNoise
+            }
             Some(n) => match self.number("budget.stagnation.min_delta", n) {
-                Some(d) if d >= 0.0 => d,
+                Some(d) if d >= 0.0 => MinDelta::Value(d),
                 Some(d) => {
                     self.error(
                         "budget.stagnation.min_delta",
                         Some(n.location),
                         format!("must be at least 0, found {d}"),
-                        "it is the smallest change of the metric that counts as an improvement",
+                        "it is the smallest change of the metric that counts as an improvement \
+                         (a number ≥ 0, or `noise`: the measured seed noise)",
                     );
                     ok = false;
-                    0.0
+                    MinDelta::default()
                 }
                 None => {
                     ok = false;
-                    0.0
+                    MinDelta::default()
                 }
             },
         };
@@ -192,6 +197,7 @@ impl Validator {
 
 #[cfg(test)]
 mod tests {
+    use crate::budget::MinDelta;
     use crate::parse_str;
 
     fn budget(text: &str) -> Result<crate::budget::Budget, Vec<String>> {
@@ -215,8 +221,14 @@ mod tests {
         let s = b.stagnation.unwrap();
         assert_eq!(
             (s.runs, s.fraction, s.min_delta),
-            (Some(20), Some(0.5), 0.01)
+            (Some(20), Some(0.5), MinDelta::Value(0.01))
         );
+        let s = budget("{stagnation: {runs: 5, min_delta: noise}}")
+            .unwrap()
+            .stagnation
+            .unwrap();
+        assert_eq!(s.min_delta, MinDelta::SeedNoise);
+        assert!(budget("{stagnation: {runs: 5, min_delta: lots}}").is_err());
         assert_eq!(budget("{wall_time: 90}").unwrap().wall_time_s, Some(90.0));
         assert_eq!(
             budget("{wall_time: 30m}").unwrap().wall_time_s,

@@ -63,4 +63,9 @@ pub struct BudgetStatus {
     pub estimated_end_ms: Option<i64>,
     /// The limit that estimate reaches first.
     pub first_limit: Option<EndReason>,
+    /// The smallest improvement that counts for `stagnation` now, in metric units: the
+    /// configured `min_delta`, or with `min_delta: noise` the measured seed noise (0 until
+    /// known); `null` without `stagnation`.
+    #[serde(default)]
+    pub min_delta: Option<f64>,
 }

@@ -19,6 +19,7 @@ mod agents;
 mod budget;
 mod events;
 mod insights;
+mod repeats;
 mod runs;
 mod sweeps;
 
@@ -30,6 +31,10 @@ pub use events::{EventPoint, Hello, MetricsEvent, Resync, RunBrief};
 pub use insights::{
     Axis, AxisKind, Evidence, Importance, ParamImportance, PointColumns, RunHistory, RunsPage,
     Series, SweepPoints,
+};
+pub use repeats::{
+    NoiseComparison, NoiseConfiguration, NoiseReport, QueueRun, QueueRunsRequest, QueuedRuns,
+    MAX_QUEUED_RUNS,
 };
 pub use runs::{
     ConfigUpdate, CreateRun, DeliveryRecord, DeliveryRequest, FinishRequest, GitInfo,

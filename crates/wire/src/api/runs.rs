@@ -274,6 +274,14 @@ pub struct Run {
     pub attempt: i64,
     /// Metric points reported undelivered; `null` when none were.
     pub delivery: Option<DeliveryRecord>,
+    /// The run whose configuration this one repeats with another seed (`hyperdial repeat`);
+    /// `null` for other runs.
+    #[serde(default)]
+    pub repeat_of: Option<String>,
+    /// The seed a repeat was given (also in `HYPERDIAL_SEED` for its process); `null` for
+    /// other runs.
+    #[serde(default)]
+    pub seed: Option<i64>,
     /// Its metric history, step by step: only in `GET /api/v1/runs/{id}` (absent with
     /// `?history=false`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -322,6 +330,8 @@ mod tests {
             retry_of: None,
             attempt: 1,
             delivery: None,
+            repeat_of: None,
+            seed: None,
             history: None,
         }
     }

@@ -137,7 +137,8 @@ pub struct Sweep {
     pub retries: i64,
     /// Failed and crashed runs not retried yet.
     pub retryable: i64,
-    /// Reopened by a retry after it finished: it runs its queued retries, then finishes again.
+    /// Reopened by a retry or a repeat after it finished: it runs its queued runs, then
+    /// finishes again.
     pub retries_only: bool,
     /// Time spent in runs, summed, in ms.
     pub compute_ms: i64,

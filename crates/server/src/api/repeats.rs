@@ -1,0 +1,44 @@
+//! Repeats and seed noise: `POST /api/v1/sweeps/{id}/runs` queues runs with given
+//! parameters and seeds ([`crate::controller::Controller::queue_runs`]); `GET
+//! /api/v1/sweeps/{id}/noise` answers the sweep's seed-noise report ([`crate::noise`]).
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use axum::Json;
+use hyperdial_wire::api::{QueueRunsRequest, QueuedRuns};
+
+use super::{views, ApiResult};
+use crate::error::ApiError;
+use crate::AppState;
+
+/// `POST /api/v1/sweeps/{id}/runs` (routed through the sweep actions).
+pub(crate) async fn queue(s: &AppState, id: &str, body: &Bytes) -> ApiResult {
+    let c = &s.controller;
+    let body: QueueRunsRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))?;
+    let queued = c.queue_runs(id, &body.runs).await?;
+    let mut runs = Vec::with_capacity(queued.len());
+    for r in &queued {
+        c.events
+            .publish("run_created", Some(id), &views::run_brief(r));
+        runs.push(views::run(r));
+    }
+    let row = c.sweep(id).await?;
+    let sweep = views::sweep(c, &row).await?;
+    c.events.publish("sweep", Some(id), &sweep);
+    Ok(Json(QueuedRuns { runs, sweep }).into_response())
+}
+
+/// `GET /api/v1/sweeps/{id}/noise`.
+pub(crate) async fn noise(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let sweep = s.controller.sweep(&id).await?;
+    let runs = crate::noise::sweep_runs(s.controller.store(), &id).await?;
+    let report = crate::noise::report(
+        &id,
+        sweep.metric_name.as_deref(),
+        views::goal(&sweep).maximize(),
+        &runs,
+    );
+    Ok(Json(report).into_response())
+}

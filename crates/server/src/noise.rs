@@ -1,0 +1,523 @@
+//! Seed noise: how much a sweep's metric moves when only the random seed changes, against how
+//! much it moves between configurations (`GET /api/v1/sweeps/{id}/noise`, `hyperdial noise`).
+//!
+//! The runs measured are *repeats*: runs queued with the configuration of another run of the
+//! sweep and a new seed (`repeat_of` and `seed` set; `hyperdial repeat` queues them). A
+//! configuration is the run its repeats name (a repeat of a repeat counts for the run at the
+//! root). Its statistics are over its repeats that ended `finished` with a finite metric;
+//! the repeated run itself is left out, because it was picked for scoring well and would bias
+//! the mean (the winner's curse). The report holds:
+//!
+//! - per configuration: count, mean and sample standard deviation (n − 1) of its repeats;
+//! - the **seed-noise level**: the pooled within-configuration standard deviation,
+//!   √(Σ (nᵢ − 1) sᵢ² / Σ (nᵢ − 1)) over the configurations with at least 2 repeats;
+//! - the **spread across configurations**: the sample standard deviation of the
+//!   configuration means over every configuration of the sweep's finished runs (runs with
+//!   equal parameters form one configuration; a repeated configuration counts once, with the
+//!   mean of its repeats);
+//! - their **ratio**, noise / spread: near 1 or above, differences between configurations of
+//!   the sweep are mostly seed noise;
+//! - whether the **best configuration is distinguishable from the runner-up** (the two best
+//!   means among configurations with at least 2 repeats): Welch's two-sample t-test (B. L.
+//!   Welch, "The generalization of 'Student's' problem when several different population
+//!   variances are involved", Biometrika 34, 1947), two-sided, distinguishable when
+//!   p < [`ALPHA`] = 0.05 (the conventional level, R. A. Fisher, *Statistical Methods for
+//!   Research Workers*, 1925). Welch's test does not assume equal variances; the degrees of
+//!   freedom are Welch–Satterthwaite's. The p-value comes from Student's t distribution
+//!   through the regularized incomplete beta function, p = I_{df/(df+t²)}(df/2, 1/2),
+//!   evaluated by its continued fraction (modified Lentz) with a Lanczos log-gamma.
+//!
+//! The budget's `stagnation: {min_delta: noise}` uses [`seed_noise`] of the same runs.
+
+use std::collections::{BTreeMap, HashMap};
+
+use hyperdial_space::Goal;
+use hyperdial_store::{RunFilter, RunRow, RunState, Store};
+use hyperdial_wire::api::{NoiseComparison, NoiseConfiguration, NoiseReport};
+use serde_json::{Map, Value};
+
+/// The significance level of the best-against-runner-up test.
+pub const ALPHA: f64 = 0.05;
+
+/// Every run of a sweep, read page by page.
+pub async fn sweep_runs(store: &Store, sweep_id: &str) -> hyperdial_store::Result<Vec<RunRow>> {
+    const PAGE: i64 = 1_000;
+    let mut out = Vec::new();
+    loop {
+        let filter = RunFilter {
+            sweep: Some(sweep_id.to_string()),
+            limit: Some(PAGE),
+            offset: Some(out.len() as i64),
+            ..Default::default()
+        };
+        let (page, total) = store.runs(&filter).await?;
+        let n = page.len();
+        out.extend(page);
+        if n == 0 || out.len() as i64 >= total {
+            return Ok(out);
+        }
+    }
+}
+
+/// Mean and sample standard deviation (n − 1) of `values`: `None` for an empty list, the
+/// deviation `None` below 2 values.
+pub fn mean_std(values: &[f64]) -> (Option<f64>, Option<f64>) {
+    let n = values.len();
+    if n == 0 {
+        return (None, None);
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    if n < 2 {
+        return (Some(mean), None);
+    }
+    let ss: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
+    (Some(mean), Some((ss / (n - 1) as f64).sqrt()))
+}
+
+/// Welch's two-sample t-test: `(t, df, two-sided p)`, or `None` when a sample has fewer than
+/// 2 values. Two samples without any spread give p = 0 when their means differ, else 1.
+pub fn welch(a: &[f64], b: &[f64]) -> Option<(f64, f64, f64)> {
+    let (Some(ma), Some(sa)) = mean_std(a) else {
+        return None;
+    };
+    let (Some(mb), Some(sb)) = mean_std(b) else {
+        return None;
+    };
+    let (na, nb) = (a.len() as f64, b.len() as f64);
+    let (va, vb) = (sa * sa / na, sb * sb / nb);
+    let se2 = va + vb;
+    let diff = ma - mb;
+    if se2 <= 0.0 {
+        let df = na + nb - 2.0;
+        return Some(if diff == 0.0 {
+            (0.0, df, 1.0)
+        } else {
+            (diff.signum() * f64::INFINITY, df, 0.0)
+        });
+    }
+    let t = diff / se2.sqrt();
+    let df = se2 * se2 / (va * va / (na - 1.0) + vb * vb / (nb - 1.0));
+    Some((t, df, student_t_two_sided(t, df)))
+}
+
+/// P(|T| ≥ |t|) for Student's t with `df` degrees of freedom.
+pub fn student_t_two_sided(t: f64, df: f64) -> f64 {
+    if t.is_infinite() {
+        return 0.0;
+    }
+    let x = df / (df + t * t);
+    incomplete_beta(x, df / 2.0, 0.5).clamp(0.0, 1.0)
+}
+
+/// The regularized incomplete beta function I_x(a, b), for 0 ≤ x ≤ 1 and a, b > 0.
+fn incomplete_beta(x: f64, a: f64, b: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    if x >= 1.0 {
+        return 1.0;
+    }
+    let ln_front = ln_gamma(a + b) - ln_gamma(a) - ln_gamma(b) + a * x.ln() + b * (1.0 - x).ln();
+    let front = ln_front.exp();
+    // The continued fraction converges fast for x < (a + 1) / (a + b + 2); use the symmetry
+    // I_x(a, b) = 1 − I_{1−x}(b, a) otherwise.
+    if x < (a + 1.0) / (a + b + 2.0) {
+        front * beta_fraction(x, a, b) / a
+    } else {
+        1.0 - front * beta_fraction(1.0 - x, b, a) / b
+    }
+}
+
+/// The continued fraction of the incomplete beta function, by the modified Lentz method.
+fn beta_fraction(x: f64, a: f64, b: f64) -> f64 {
+    const TINY: f64 = 1e-300;
+    const EPS: f64 = 1e-15;
+    let guard = |v: f64| if v.abs() < TINY { TINY } else { v };
+    let mut c = 1.0;
+    let mut d = 1.0 / guard(1.0 - (a + b) * x / (a + 1.0));
+    let mut f = d;
+    for m in 1..=500 {
+        let m = f64::from(m);
+        // Even step: d_{2m} = m (b − m) x / ((a + 2m − 1)(a + 2m)).
+        let num = m * (b - m) * x / ((a + 2.0 * m - 1.0) * (a + 2.0 * m));
+        d = 1.0 / guard(1.0 + num * d);
+        c = guard(1.0 + num / c);
+        f *= d * c;
+        // Odd step: d_{2m+1} = −(a + m)(a + b + m) x / ((a + 2m)(a + 2m + 1)).
+        let num = -(a + m) * (a + b + m) * x / ((a + 2.0 * m) * (a + 2.0 * m + 1.0));
+        d = 1.0 / guard(1.0 + num * d);
+        c = guard(1.0 + num / c);
+        let delta = d * c;
+        f *= delta;
+        if (delta - 1.0).abs() < EPS {
+            break;
+        }
+    }
+    f
+}
+
+/// ln Γ(x) for x > 0 (Lanczos approximation, g = 7, 9 terms; relative error below 1e-13).
+fn ln_gamma(x: f64) -> f64 {
+    const G: f64 = 7.0;
+    const C: [f64; 9] = [
+        0.999_999_999_999_809_9,
+        676.520_368_121_885_1,
+        -1_259.139_216_722_402_8,
+        771.323_428_777_653_1,
+        -176.615_029_162_140_6,
+        12.507_343_278_686_905,
+        -0.138_571_095_265_720_12,
+        9.984_369_578_019_572e-6,
+        1.505_632_735_149_311_6e-7,
+    ];
+    if x < 0.5 {
+        // Reflection: Γ(x) Γ(1 − x) = π / sin(πx).
+        return (std::f64::consts::PI / (std::f64::consts::PI * x).sin()).ln() - ln_gamma(1.0 - x);
+    }
+    let x = x - 1.0;
+    let mut sum = C[0];
+    for (i, c) in C.iter().enumerate().skip(1) {
+        sum += c / (x + i as f64);
+    }
+    let t = x + G + 0.5;
+    0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
+}
+
+/// A finite metric of a run that ended `finished`.
+fn finished_value(r: &RunRow) -> Option<f64> {
+    (r.state == RunState::Finished)
+        .then_some(r.metric)
+        .flatten()
+        .filter(|v| v.is_finite())
+}
+
+/// The run at the root of a repeat chain (a repeat of a repeat counts for the first run).
+fn root<'a>(by_id: &HashMap<&'a str, &'a RunRow>, mut id: &'a str) -> &'a str {
+    for _ in 0..64 {
+        match by_id.get(id).and_then(|r| r.repeat_of.as_deref()) {
+            Some(next) if by_id.contains_key(next) => id = next,
+            _ => break,
+        }
+    }
+    id
+}
+
+/// Groups of repeats by the run they repeat, in the order of that run's number.
+fn repeat_groups(runs: &[RunRow]) -> Vec<(&RunRow, Vec<&RunRow>)> {
+    let by_id: HashMap<&str, &RunRow> = runs.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut groups: BTreeMap<(i64, &str), Vec<&RunRow>> = BTreeMap::new();
+    for r in runs {
+        let Some(of) = r.repeat_of.as_deref() else {
+            continue;
+        };
+        let top = root(&by_id, of);
+        let Some(original) = by_id.get(top) else {
+            continue;
+        };
+        groups
+            .entry((original.number.unwrap_or(i64::MAX), top))
+            .or_default()
+            .push(r);
+    }
+    groups
+        .into_iter()
+        .map(|((_, id), mut reps)| {
+            reps.sort_by_key(|r| (r.number.unwrap_or(i64::MAX), r.created_ms));
+            (by_id[id], reps)
+        })
+        .collect()
+}
+
+/// Pooled within-configuration standard deviation over `groups` with at least 2 values, and
+/// its degrees of freedom.
+fn pooled(groups: &[Vec<f64>]) -> (Option<f64>, u64) {
+    let mut ss = 0.0;
+    let mut df = 0u64;
+    for g in groups.iter().filter(|g| g.len() >= 2) {
+        let (Some(m), _) = mean_std(g) else { continue };
+        ss += g.iter().map(|v| (v - m).powi(2)).sum::<f64>();
+        df += g.len() as u64 - 1;
+    }
+    if df == 0 {
+        (None, 0)
+    } else {
+        (Some((ss / df as f64).sqrt()), df)
+    }
+}
+
+/// The seed-noise level of a sweep's runs (see the module docs): `None` until some
+/// configuration has 2 finished repeats.
+pub fn seed_noise(runs: &[RunRow]) -> Option<f64> {
+    let groups: Vec<Vec<f64>> = repeat_groups(runs)
+        .into_iter()
+        .map(|(_, reps)| reps.iter().filter_map(|r| finished_value(r)).collect())
+        .collect();
+    pooled(&groups).0
+}
+
+fn params_key(params: &Value) -> String {
+    // serde_json's maps are sorted by key, so equal parameters give equal text.
+    params.to_string()
+}
+
+/// The seed-noise report of sweep `sweep_id` from all its runs (see the module docs);
+/// `maximize` is the metric's goal.
+pub fn report(
+    sweep_id: &str,
+    metric: Option<&str>,
+    maximize: bool,
+    runs: &[RunRow],
+) -> NoiseReport {
+    let goal = if maximize {
+        Goal::Maximize
+    } else {
+        Goal::Minimize
+    };
+    let groups = repeat_groups(runs);
+    let mut configurations: Vec<NoiseConfiguration> = groups
+        .iter()
+        .map(|(original, reps)| {
+            let done: Vec<&RunRow> = reps
+                .iter()
+                .copied()
+                .filter(|r| finished_value(r).is_some())
+                .collect();
+            let values: Vec<f64> = done.iter().filter_map(|r| finished_value(r)).collect();
+            let (mean, std) = mean_std(&values);
+            NoiseConfiguration {
+                run: original.id.clone(),
+                number: original.number,
+                params: original
+                    .params
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_else(Map::new),
+                original: original.metric,
+                count: values.len() as u64,
+                seeds: done.iter().map(|r| r.seed.unwrap_or_default()).collect(),
+                values,
+                mean,
+                std,
+                pending: reps.iter().filter(|r| r.state.in_flight()).count() as u64,
+            }
+        })
+        .collect();
+    configurations.sort_by(|a, b| match (a.mean, b.mean) {
+        (Some(x), Some(y)) if goal.better(x, y) => std::cmp::Ordering::Less,
+        (Some(x), Some(y)) if goal.better(y, x) => std::cmp::Ordering::Greater,
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        _ => a.number.cmp(&b.number),
+    });
+    let value_groups: Vec<Vec<f64>> = configurations.iter().map(|c| c.values.clone()).collect();
+    let (seed_noise, seed_noise_df) = pooled(&value_groups);
+
+    // Configuration means over the sweep's finished runs; a repeated configuration's mean is
+    // its repeats'.
+    let mut by_params: HashMap<String, Vec<f64>> = HashMap::new();
+    for r in runs.iter().filter(|r| r.repeat_of.is_none()) {
+        if let Some(v) = finished_value(r) {
+            by_params.entry(params_key(&r.params)).or_default().push(v);
+        }
+    }
+    for (original, _) in &groups {
+        let conf = configurations
+            .iter()
+            .find(|x| x.run == original.id)
+            .expect("every group is a configuration");
+        if !conf.values.is_empty() {
+            by_params.insert(params_key(&original.params), conf.values.clone());
+        }
+    }
+    let means: Vec<f64> = by_params.values().filter_map(|v| mean_std(v).0).collect();
+    let spread = mean_std(&means).1;
+    let ratio = match (seed_noise, spread) {
+        (Some(n), Some(s)) if s > 0.0 => Some(n / s),
+        _ => None,
+    };
+
+    let testable: Vec<&NoiseConfiguration> =
+        configurations.iter().filter(|c| c.count >= 2).collect();
+    let comparison = match testable.as_slice() {
+        [best, runner_up, ..] => {
+            welch(&best.values, &runner_up.values).map(|(t, df, p)| NoiseComparison {
+                best: best.run.clone(),
+                runner_up: runner_up.run.clone(),
+                difference: best.mean.unwrap_or_default() - runner_up.mean.unwrap_or_default(),
+                t: if t.is_finite() {
+                    t
+                } else {
+                    t.signum() * f64::MAX
+                },
+                df,
+                p_value: p,
+                alpha: ALPHA,
+                distinguishable: p < ALPHA,
+            })
+        }
+        _ => None,
+    };
+    NoiseReport {
+        sweep: sweep_id.to_string(),
+        metric: metric.map(str::to_string),
+        goal: if maximize {
+            hyperdial_wire::api::Goal::Maximize
+        } else {
+            hyperdial_wire::api::Goal::Minimize
+        },
+        configurations,
+        seed_noise,
+        seed_noise_df,
+        spread,
+        spread_configurations: means.len() as u64,
+        ratio,
+        comparison,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() <= tol
+    }
+
+    #[test]
+    fn student_t_matches_tables() {
+        // Two-sided critical values of Student's t: p = 0.05 at these t for these df.
+        for (t, df) in [(12.706, 1.0), (2.776, 4.0), (2.228, 10.0), (1.960, 1e6)] {
+            let p = student_t_two_sided(t, df);
+            assert!(close(p, 0.05, 2e-4), "t={t} df={df}: p={p}");
+        }
+        assert!(close(student_t_two_sided(0.0, 5.0), 1.0, 1e-12));
+        // t = 1 with 1 df is the Cauchy distribution: P(|T| ≥ 1) = 1/2.
+        assert!(close(student_t_two_sided(1.0, 1.0), 0.5, 1e-10));
+        assert!(close(ln_gamma(5.0), 24f64.ln(), 1e-12));
+        assert!(close(
+            ln_gamma(0.5),
+            std::f64::consts::PI.sqrt().ln(),
+            1e-12
+        ));
+    }
+
+    #[test]
+    fn welch_on_known_samples() {
+        let a = [1.0, 2.0, 3.0, 4.0];
+        let b = [3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+        let (t, df, p) = welch(&a, &b).unwrap();
+        // Means 2.5 and 5.5, variances 5/3 and 3.5: t = −3 / √(5/12 + 7/12) = −3.
+        assert!(close(t, -3.0, 1e-12));
+        // df = 1 / ((5/12)²/3 + (7/12)²/5) = 7.89...
+        assert!(close(
+            df,
+            1.0 / ((25.0 / 144.0) / 3.0 + (49.0 / 144.0) / 5.0),
+            1e-9
+        ));
+        assert!(p > 0.01 && p < 0.05, "p={p}");
+        assert!(welch(&[1.0], &b).is_none());
+        assert_eq!(welch(&[1.0, 1.0], &[2.0, 2.0]).unwrap().2, 0.0);
+        assert_eq!(welch(&[1.0, 1.0], &[1.0, 1.0]).unwrap().2, 1.0);
+    }
+
+    fn run(id: &str, number: i64, a: f64, metric: f64, of: Option<&str>, seed: i64) -> RunRow {
+        RunRow {
+            id: id.to_string(),
+            sweep_id: Some("s".into()),
+            project: "default".into(),
+            number: Some(number),
+            name: None,
+            state: RunState::Finished,
+            params: serde_json::json!({ "a": a }),
+            config: Value::Null,
+            suggestion: Value::Null,
+            grid_index: None,
+            agent_id: None,
+            host: None,
+            argv: Value::Null,
+            exit_code: Some(0),
+            error: None,
+            metric: Some(metric),
+            summary: Map::new(),
+            next_step: 1,
+            git_commit: None,
+            git_dirty: None,
+            stop_requested: false,
+            stop_reason: None,
+            stop_info: Value::Null,
+            created_ms: number,
+            started_ms: None,
+            heartbeat_ms: None,
+            finished_ms: None,
+            retry_of: None,
+            attempt: 1,
+            delivery: None,
+            repeat_of: of.map(str::to_string),
+            seed: of.map(|_| seed),
+        }
+    }
+
+    #[test]
+    fn report_pools_noise_and_compares_the_two_best() {
+        let runs = vec![
+            run("r1", 1, 1.0, 0.10, None, 0),
+            run("r2", 2, 2.0, 0.50, None, 0),
+            run("r3", 3, 3.0, 0.90, None, 0),
+            run("r4", 4, 1.0, 0.20, Some("r1"), 1),
+            run("r5", 5, 1.0, 0.22, Some("r1"), 2),
+            run("r6", 6, 1.0, 0.24, Some("r1"), 3),
+            run("r7", 7, 2.0, 0.50, Some("r2"), 1),
+            run("r8", 8, 2.0, 0.54, Some("r2"), 2),
+            run("r9", 9, 2.0, 0.58, Some("r9x"), 3),
+            run("r10", 10, 2.0, 0.58, Some("r7"), 3),
+        ];
+        let rep = report("s", Some("loss"), false, &runs);
+        assert_eq!(rep.configurations.len(), 2);
+        let (c1, c2) = (&rep.configurations[0], &rep.configurations[1]);
+        // The original's lucky 0.10 is not in the statistics; a repeat of a repeat counts
+        // for the root; a repeat of an unknown run is left out.
+        assert_eq!(
+            (c1.run.as_str(), c1.count, c1.seeds.clone()),
+            ("r1", 3, vec![1, 2, 3])
+        );
+        assert!(close(c1.mean.unwrap(), 0.22, 1e-12));
+        assert!(close(c1.std.unwrap(), 0.02, 1e-12));
+        assert_eq!((c2.run.as_str(), c2.count), ("r2", 3));
+        assert!(close(c2.std.unwrap(), 0.04, 1e-12));
+        // Pooled: √((2·0.02² + 2·0.04²) / 4).
+        let noise = rep.seed_noise.unwrap();
+        assert!(close(noise, ((0.0004 + 0.0016) / 2.0f64).sqrt(), 1e-12));
+        assert_eq!(rep.seed_noise_df, 4);
+        // Means 0.22, 0.54 and 0.90.
+        let spread = mean_std(&[0.22, 0.54, 0.90]).1.unwrap();
+        assert!(close(rep.spread.unwrap(), spread, 1e-12));
+        assert_eq!(rep.spread_configurations, 3);
+        assert!(close(rep.ratio.unwrap(), noise / spread, 1e-12));
+        let cmp = rep.comparison.unwrap();
+        assert_eq!((cmp.best.as_str(), cmp.runner_up.as_str()), ("r1", "r2"));
+        assert!(cmp.distinguishable && cmp.p_value < 0.01);
+        assert!(close(seed_noise(&runs).unwrap(), noise, 1e-12));
+    }
+
+    #[test]
+    fn close_configurations_are_not_distinguishable() {
+        let runs = vec![
+            run("r1", 1, 1.0, 0.1, None, 0),
+            run("r2", 2, 2.0, 0.1, None, 0),
+            run("r3", 3, 1.0, 0.20, Some("r1"), 1),
+            run("r4", 4, 1.0, 0.30, Some("r1"), 2),
+            run("r5", 5, 2.0, 0.22, Some("r2"), 1),
+            run("r6", 6, 2.0, 0.32, Some("r2"), 2),
+        ];
+        let rep = report("s", Some("loss"), false, &runs);
+        let cmp = rep.comparison.unwrap();
+        assert!(!cmp.distinguishable && cmp.p_value > 0.5, "{cmp:?}");
+        // Maximize reverses the order.
+        let rep = report("s", Some("acc"), true, &runs);
+        assert_eq!(rep.configurations[0].run, "r2");
+        // Without repeats: no noise, no ratio, no comparison.
+        let rep = report("s", Some("loss"), false, &runs[..2]);
+        assert!(rep.seed_noise.is_none() && rep.ratio.is_none() && rep.comparison.is_none());
+        assert!(rep.configurations.is_empty());
+    }
+}

@@ -1,0 +1,122 @@
+// The "Seed noise" panel end to end, in headless Chromium driven by playwright-core. Started by
+// run.sh after the other scripts, with the same running `hyperdial server` (HYPERDIAL_SERVER)
+// and the binary (HYPERDIAL_BIN): a grid sweep whose metric is a parameter plus seeded noise
+// runs to its end, `hyperdial repeat --top 2 --seeds 3` queues repeats, an agent runs them,
+// and the sweep page shows the panel (2 configurations × 3 seeds, the ratio, the verdict) and
+// the noise band on the best-so-far chart. Prints one line per check and
+// `e2e-noise: N passed, N failed`.
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const base = process.env.HYPERDIAL_SERVER;
+const bin = process.env.HYPERDIAL_BIN;
+const work = process.env.E2E_WORK;
+const out = process.env.E2E_OUT;
+const results = [];
+
+async function check(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    results.push([name, true]);
+    console.log(`PASS ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    results.push([name, false]);
+    console.log(`FAIL ${name}: ${e && e.message ? e.message.split("\n")[0] : e}`);
+  }
+}
+
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+const hd = (args) => execFileSync(bin, args, { cwd: work, env: process.env }).toString();
+
+writeFileSync(
+  `${work}/noisy.py`,
+  [
+    "import argparse, json, random",
+    "p = argparse.ArgumentParser()",
+    'p.add_argument("--a", type=float)',
+    'p.add_argument("--seed", type=int, default=0)',
+    "args, _ = p.parse_known_args()",
+    "loss = args.a + 0.05 * random.Random(args.seed * 7919 + int(args.a * 10)).gauss(0.0, 1.0)",
+    'print("hyperdial: " + json.dumps({"loss": loss}), flush=True)',
+    "",
+  ].join("\n"),
+);
+writeFileSync(
+  `${work}/noise.yaml`,
+  "name: e2e-noise\nprogram: noisy.py\nmethod: grid\nmetric: {name: loss, goal: minimize}\nparameters:\n  a: {values: [1.0, 1.02, 1.5, 2.0, 3.0]}\n  seed: {value: 0}\n",
+);
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"],
+});
+const page = await browser.newPage({ viewport: { width: 1400, height: 1400 } });
+const errors = [];
+page.on("pageerror", (e) => errors.push(String(e)));
+page.on("console", (m) => m.type() === "error" && errors.push(m.text()));
+
+try {
+  const sweepId = JSON.parse(hd(["sweep", "--json", "noise.yaml"])).id;
+  hd(["agent", sweepId]);
+
+  await check("noise: no panel before any repeat", async () => {
+    await page.goto(`${base}/sweeps/${sweepId}`);
+    await page.waitForSelector("#runs tbody tr[data-run]", { timeout: 10_000 });
+    await page.waitForFunction(() => document.querySelector("#seed-noise")?.hasAttribute("hidden"), null, { timeout: 10_000 });
+  });
+
+  const said = hd(["repeat", sweepId, "--top", "2", "--seeds", "3"]);
+  assert(said.includes("queued 6 runs"), said);
+  hd(["agent", sweepId]);
+
+  await check("noise: the panel shows 2 configurations × 3 seeds, the ratio and the verdict", async () => {
+    await page.goto(`${base}/sweeps/${sweepId}`);
+    await page.waitForSelector("#seed-noise:not([hidden]) tr[data-config]", { timeout: 10_000 });
+    const rows = page.locator("#seed-noise tr[data-config]");
+    assert((await rows.count()) === 2, `rows: ${await rows.count()}`);
+    for (let i = 0; i < 2; i++) {
+      const seeds = await rows.nth(i).locator("td").nth(3).innerText();
+      assert(seeds.trim() === "3", `seeds: ${seeds}`);
+      assert((await rows.nth(i).locator(".spread .dot").count()) === 1, "mean marker");
+    }
+    const ratio = await page.locator("[data-fact='ratio']").innerText();
+    assert(Number(ratio) > 0, `ratio ${ratio}`);
+    const report = await (await fetch(`${base}/api/v1/sweeps/${sweepId}/noise`)).json();
+    const verdict = page.locator("#noise-verdict");
+    assert(
+      (await verdict.getAttribute("data-distinguishable")) === String(report.comparison.distinguishable),
+      "verdict follows the report",
+    );
+    // 1.0 against 1.02, with seed noise 0.05: not distinguishable.
+    assert(report.comparison.distinguishable === false, JSON.stringify(report.comparison));
+    assert((await verdict.innerText()).includes("not distinguishable"), await verdict.innerText());
+    await page.locator("#seed-noise").scrollIntoViewIfNeeded();
+    await page.screenshot({ path: `${out}/seed-noise.png`, fullPage: false });
+  });
+
+  await check("noise: the best-so-far chart draws best ± seed noise", async () => {
+    const report = await (await fetch(`${base}/api/v1/sweeps/${sweepId}/noise`)).json();
+    const band = await page.locator("#best-chart").getAttribute("data-noise-band");
+    assert(band, "band drawn");
+    const [lo, hi] = band.split(",").map(Number);
+    assert(Math.abs(hi - lo - 2 * report.seed_noise) < 1e-9, `band ${band} vs noise ${report.seed_noise}`);
+    await page.locator("#best-chart").scrollIntoViewIfNeeded();
+    await page.screenshot({ path: `${out}/seed-noise-band.png`, fullPage: false });
+  });
+
+  await check("noise: no errors in the browser console", async () => {
+    assert(errors.length === 0, errors.join(" | "));
+  });
+} finally {
+  await browser.close();
+}
+const passed = results.filter((r) => r[1]).length;
+const failed = results.length - passed;
+console.log(`screenshots: ${out}/{seed-noise,seed-noise-band}.png`);
+console.log(`e2e-noise: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
