@@ -55,7 +55,11 @@ pub fn groups(space: &Space<'_>, config: &hyperdial_space::SweepConfig) -> Vec<V
             .when
             .iter()
             .map(|c| {
-                let mut v: Vec<String> = c.values.iter().map(hyperdial_space::grid::grid_key).collect();
+                let mut v: Vec<String> = c
+                    .values
+                    .iter()
+                    .map(hyperdial_space::grid::grid_key)
+                    .collect();
                 v.sort();
                 v.dedup();
                 (c.parent.clone(), v)
@@ -214,4 +218,229 @@ pub(crate) fn tpe(
             })),
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::{suggest_in_sweep, Trial};
+    use hyperdial_space::SweepConfig;
+
+    fn config(text: &str) -> SweepConfig {
+        hyperdial_space::parse_str(text, "t.yaml").unwrap().config
+    }
+
+    /// An optimizer choice with per-optimizer parameters, a layer count with per-layer
+    /// widths, and a constant that exists only for SGD.
+    const SPACE: &str = "metric: {name: loss}
+parameters:
+  opt: {values: [sgd, adam]}
+  momentum: {min: 0.0, max: 0.99, when: {opt: sgd}}
+  nesterov: {value: true, when: {opt: sgd}}
+  lr: {distribution: log_uniform_values, min: 1e-4, max: 1.0}
+  beta2: {values: [0.9, 0.99, 0.999], when: {opt: adam}}
+  layers: {values: [1, 2, 3]}
+  width2: {distribution: int_uniform, min: 8, max: 64, when: {layers: [2, 3]}}
+  width3: {distribution: int_uniform, min: 8, max: 64, when: {layers: 3}}
+";
+
+    /// The names a configuration must hold, from the values of its parents.
+    fn expected(params: &serde_json::Map<String, Value>) -> HashSet<String> {
+        let mut out: HashSet<String> = ["opt", "lr", "layers"].map(String::from).into();
+        let sgd = params["opt"] == "sgd";
+        let layers = params["layers"].as_i64().unwrap();
+        for (name, on) in [
+            ("momentum", sgd),
+            ("nesterov", sgd),
+            ("beta2", !sgd),
+            ("width2", layers >= 2),
+            ("width3", layers == 3),
+        ] {
+            if on {
+                out.insert(name.into());
+            }
+        }
+        out
+    }
+
+    /// A conditional objective: adam with beta2 0.99 and SGD with momentum 0.9 are good,
+    /// widths matter only where they exist.
+    fn loss(p: &serde_json::Map<String, Value>) -> f64 {
+        let lr = p["lr"].as_f64().unwrap().log10();
+        let mut l = (lr + 2.0).powi(2);
+        if p["opt"] == "sgd" {
+            l += 2.0 * (p["momentum"].as_f64().unwrap() - 0.9).powi(2) + 0.1;
+        } else {
+            l += (p["beta2"].as_f64().unwrap() - 0.99).abs();
+        }
+        let layers = p["layers"].as_i64().unwrap();
+        if layers >= 2 {
+            l += ((p["width2"].as_i64().unwrap() - 32) as f64 / 32.0).powi(2);
+        }
+        if layers == 3 {
+            l += ((p["width3"].as_i64().unwrap() - 48) as f64 / 32.0).powi(2) - 0.2;
+        }
+        l
+    }
+
+    fn run(method: &str, seed: u64, budget: usize) -> Vec<Trial> {
+        let c = config(&format!("method: {method}\n{SPACE}"));
+        let mut trials: Vec<Trial> = Vec::new();
+        for n in 0..budget {
+            let Ask::Suggest(s) = suggest_in_sweep(&c, &trials, seed, n as u64 + 1).unwrap() else {
+                panic!("{method}: exhausted")
+            };
+            let params: serde_json::Map<String, Value> = s.params.iter().cloned().collect();
+            let names: HashSet<String> = params.keys().cloned().collect();
+            assert_eq!(names, expected(&params), "{method} #{n}: {params:?}");
+            for (name, v) in &params {
+                let d = &c.parameter(name).unwrap().distribution;
+                assert!(
+                    d.to_unit(v).is_some() || d.grid_values().is_some_and(|vs| vs.contains(v)),
+                    "{method}: {name} = {v}"
+                );
+            }
+            let value = loss(&params);
+            trials.push(Trial {
+                params,
+                value: Some(value),
+                ..Default::default()
+            });
+        }
+        trials
+    }
+
+    #[test]
+    fn every_strategy_suggests_exactly_the_active_parameters() {
+        for method in ["random", "sobol", "tpe", "bayes"] {
+            let trials = run(method, 7, if method == "bayes" { 30 } else { 60 });
+            // Both branches are explored.
+            let sgd = trials.iter().filter(|t| t.params["opt"] == "sgd").count();
+            assert!(sgd > 0 && sgd < trials.len(), "{method}: {sgd}");
+        }
+    }
+
+    #[test]
+    fn conditional_suggestions_are_reproducible() {
+        for method in ["random", "tpe", "bayes"] {
+            let a: Vec<_> = run(method, 3, 14).into_iter().map(|t| t.params).collect();
+            let b: Vec<_> = run(method, 3, 14).into_iter().map(|t| t.params).collect();
+            assert_eq!(a, b, "{method}");
+        }
+    }
+
+    #[test]
+    fn tpe_beats_random_on_a_conditional_objective() {
+        let best = |method: &str| -> f64 {
+            (0..6)
+                .map(|seed| {
+                    run(method, seed, 60)
+                        .iter()
+                        .map(|t| t.value.unwrap())
+                        .fold(f64::INFINITY, f64::min)
+                })
+                .sum::<f64>()
+                / 6.0
+        };
+        let (tpe, random) = (best("tpe"), best("random"));
+        assert!(tpe < random, "tpe {tpe} random {random}");
+    }
+
+    #[test]
+    fn groups_follow_the_conditions() {
+        let c = config(&format!("method: tpe\n{SPACE}"));
+        let space = Space::new(&c);
+        let names = |g: &Vec<usize>| -> Vec<String> {
+            g.iter()
+                .map(|&k| c.parameters[space.dims[k].param()].name.clone())
+                .collect()
+        };
+        let groups: Vec<Vec<String>> = groups(&space, &c).iter().map(names).collect();
+        assert_eq!(
+            groups,
+            vec![
+                vec!["opt", "lr", "layers"],
+                vec!["momentum"],
+                vec!["beta2"],
+                vec!["width2"],
+                vec!["width3"]
+            ]
+        );
+    }
+
+    #[test]
+    fn encoding_marks_inactive_parameters_and_requires_active_ones() {
+        let c = config(&format!("method: tpe\n{SPACE}"));
+        let space = Space::new(&c);
+        let adam = json!({"opt": "adam", "lr": 0.01, "beta2": 0.99, "layers": 1});
+        let p = space.encode(adam.as_object().unwrap()).unwrap();
+        let nan: Vec<bool> = p.iter().map(|x| x.is_nan()).collect();
+        // Dimensions: opt, momentum, lr, beta2, layers, width2, width3 (nesterov is constant).
+        assert_eq!(nan, [false, true, false, false, false, true, true]);
+        assert_eq!(
+            space
+                .decode(&p)
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect::<Vec<_>>(),
+            ["opt", "lr", "beta2", "layers"]
+        );
+        // An active parameter missing: not a point of this space.
+        let missing = json!({"opt": "adam", "lr": 0.01, "layers": 1});
+        assert!(space.encode(missing.as_object().unwrap()).is_none());
+        // The features never hold NaN, and inactive coordinates look the same whatever the
+        // point held there before snapping.
+        let mut a = p.clone();
+        a[1] = 0.1;
+        space.snap(&mut a);
+        let (mut fa, mut fp) = (Vec::new(), Vec::new());
+        space.features(&a, &mut fa);
+        space.features(&p, &mut fp);
+        assert_eq!(fa, fp);
+        assert!(fa.iter().all(|x| x.is_finite()));
+        assert_eq!(space.key(&a), space.key(&p));
+    }
+
+    #[test]
+    fn finite_conditional_spaces_run_each_valid_configuration_once() {
+        let text = "metric: {name: loss}
+parameters:
+  opt: {values: [sgd, adam]}
+  momentum: {values: [0.0, 0.5, 0.9], when: {opt: sgd}}
+  beta2: {values: [0.99, 0.999], when: {opt: adam}}
+  layers: {values: [1, 2]}
+  width: {values: [16, 32], when: {layers: 2}}
+";
+        // (3 momenta + 2 betas) × (1 + 2 widths) = 15, not 2 × 3 × 2 × 2 × 2 = 48.
+        for method in ["grid", "tpe", "bayes"] {
+            let c = config(&format!("method: {method}\n{text}"));
+            assert_eq!(Space::new(&c).size(), Some(15));
+            let mut trials: Vec<Trial> = Vec::new();
+            let mut seen = HashSet::new();
+            for n in 0..20 {
+                match suggest_in_sweep(&c, &trials, 5, n + 1).unwrap() {
+                    Ask::Exhausted => break,
+                    Ask::Suggest(s) => {
+                        let params: serde_json::Map<String, Value> =
+                            s.params.iter().cloned().collect();
+                        assert!(
+                            seen.insert(serde_json::to_string(&params).unwrap()),
+                            "{method}: repeated {params:?}"
+                        );
+                        trials.push(Trial {
+                            params,
+                            grid_index: s.info.grid_index,
+                            value: Some(n as f64),
+                            ..Default::default()
+                        });
+                    }
+                }
+            }
+            assert_eq!(seen.len(), 15, "{method}");
+        }
+    }
 }

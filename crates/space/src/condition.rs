@@ -76,9 +76,8 @@ pub fn topological_order(params: &[Parameter]) -> Option<Vec<usize>> {
     let mut placed = vec![false; params.len()];
     let mut order = Vec::with_capacity(params.len());
     while order.len() < params.len() {
-        let next = (0..params.len()).find(|&i| {
-            !placed[i] && parents[i].iter().all(|p| p.is_some_and(|p| placed[p]))
-        })?;
+        let next = (0..params.len())
+            .find(|&i| !placed[i] && parents[i].iter().all(|p| p.is_some_and(|p| placed[p])))?;
         placed[next] = true;
         order.push(next);
     }

@@ -40,7 +40,7 @@ pub mod yaml;
 
 pub use diagnostic::{ConfigError, Diagnostic, Location, Severity};
 pub use model::{
-    Asha, Condition, Distribution, EarlyTerminate, Goal, Hyperband, Impute, ImputeWhileRunning, Median,
-    Method, Metric, Parameter, Quantum, Retry, RetryOn, SweepConfig, SweepRef, Validated,
+    Asha, Condition, Distribution, EarlyTerminate, Goal, Hyperband, Impute, ImputeWhileRunning,
+    Median, Method, Metric, Parameter, Quantum, Retry, RetryOn, SweepConfig, SweepRef, Validated,
 };
 pub use parse::{parse_file, parse_str};

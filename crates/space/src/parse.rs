@@ -12,8 +12,8 @@ use serde_json::Value;
 use crate::command;
 use crate::diagnostic::{did_you_mean, ConfigError, Diagnostic, Location};
 use crate::model::{
-    Condition, Distribution, EarlyTerminate, Goal, Hyperband, Impute, ImputeWhileRunning, Method, Metric,
-    Parameter, Quantum, Retry, SweepConfig, Validated,
+    Condition, Distribution, EarlyTerminate, Goal, Hyperband, Impute, ImputeWhileRunning, Method,
+    Metric, Parameter, Quantum, Retry, SweepConfig, Validated,
 };
 use crate::yaml::{self, Key, Node, NodeValue};
 
@@ -1869,6 +1869,6 @@ fn fmt_num(x: f64) -> String {
 mod budget;
 mod lineage;
 mod retry;
-mod when;
 #[cfg(test)]
 mod tests;
+mod when;

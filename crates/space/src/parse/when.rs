@@ -76,7 +76,10 @@ impl Validator {
                         &join(path, &key.name),
                         Some(value.location),
                         "the list of values is empty, so the condition can never hold",
-                        format!("list the values of `{}` under which the parameter is active", key.name),
+                        format!(
+                            "list the values of `{}` under which the parameter is active",
+                            key.name
+                        ),
                     );
                     ok = false;
                     continue;
@@ -87,7 +90,10 @@ impl Validator {
                         &join(path, &key.name),
                         Some(key.location),
                         format!("no value is given for `{}`", key.name),
-                        format!("write `{}: VALUE` or `{}: [VALUE, ...]`", key.name, key.name),
+                        format!(
+                            "write `{}: VALUE` or `{}: [VALUE, ...]`",
+                            key.name, key.name
+                        ),
                     );
                     ok = false;
                     continue;
@@ -250,7 +256,11 @@ impl Validator {
     fn check_never_holds(&mut self, params: &[Parameter]) {
         let parent_of: Vec<bool> = params
             .iter()
-            .map(|p| params.iter().any(|q| q.when.iter().any(|c| c.parent == p.name)))
+            .map(|p| {
+                params
+                    .iter()
+                    .any(|q| q.when.iter().any(|c| c.parent == p.name))
+            })
             .collect();
         // Only the parents' values decide activity: every other parameter has one digit.
         let radix: Vec<u128> = params
@@ -408,15 +418,30 @@ mod tests {
     #[test]
     fn a_value_the_parent_cannot_take() {
         let text = format!("{HEAD}  m:\n    values: [1, 2]\n    when: {{opt: sgdd}}\n");
-        one_error(&text, "parameters.m.when.opt", 6, "never takes the value `sgdd`");
+        one_error(
+            &text,
+            "parameters.m.when.opt",
+            6,
+            "never takes the value `sgdd`",
+        );
         let text = "method: random\nparameters:\n  opt: {values: [a, b], probabilities: [1.0, 0.0]}\n  m: {values: [1], when: {opt: b}}\n";
-        one_error(text, "parameters.m.when.opt", 4, "never takes the value `b`");
+        one_error(
+            text,
+            "parameters.m.when.opt",
+            4,
+            "never takes the value `b`",
+        );
     }
 
     #[test]
     fn a_continuous_parent_is_refused() {
         let text = "method: random\nparameters:\n  lr: {min: 0.0, max: 1.0}\n  m: {values: [1], when: {lr: 0.5}}\n";
-        one_error(text, "parameters.m.when.lr", 4, "need a parent with `values`");
+        one_error(
+            text,
+            "parameters.m.when.lr",
+            4,
+            "need a parent with `values`",
+        );
         let text = "method: random\nparameters:\n  n: {min: 1, max: 4}\n  m: {values: [1], when: {n: 2}}\n";
         one_error(text, "parameters.m.when.n", 4, "int_uniform (a range)");
     }
