@@ -197,14 +197,22 @@ impl Validator {
                 }
             }
         }
-        if !sound {
-            return;
-        }
-        if topological_order(params).is_none() {
+        // A cycle among the parents that exist is reported even beside other errors.
+        let on_cycle = |i: usize| {
+            params[i].when.iter().any(|c| {
+                params
+                    .iter()
+                    .position(|q| q.name == c.parent)
+                    .is_some_and(|j| j != i && reaches(params, j, i))
+            })
+        };
+        if (0..params.len()).any(on_cycle) {
             self.report_cycle(params);
             return;
         }
-        self.check_never_holds(params);
+        if sound && topological_order(params).is_some() {
+            self.check_never_holds(params);
+        }
     }
 
     /// Report one cycle of the conditions, at the first condition on it.
