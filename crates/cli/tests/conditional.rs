@@ -85,6 +85,26 @@ fn a_conditional_grid_runs_each_valid_configuration_with_only_its_active_paramet
         assert_eq!(json.len(), names.len(), "{row}");
         assert!(seen.insert(row["argv"].to_string()), "repeated: {row}");
     }
+
+    // The best run (fewest parameters: one layer) prints its active flags only.
+    let sweeps = json_of(&s, &["sweeps", "--json"]);
+    let id = sweeps[0]["id"].as_str().unwrap().to_string();
+    let out = s.run(&["best", &id, "--format", "args"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let args = String::from_utf8_lossy(&out.stdout).into_owned();
+    // `${args}` then `${args_json}`, as the sweep's command passes them.
+    let flags: Vec<&str> = args
+        .split_whitespace()
+        .take_while(|t| t.starts_with("--"))
+        .collect();
+    assert_eq!(flags.len(), 3, "{args}");
+    assert!(flags.contains(&"--layers=1"), "{args}");
+    assert!(!args.contains("head.width"), "{args}");
+    assert_eq!(
+        args.contains("--momentum="),
+        args.contains("--opt=sgd"),
+        "{args}"
+    );
 }
 
 #[test]
