@@ -80,8 +80,16 @@ fn a_conditional_grid_runs_each_valid_configuration_with_only_its_active_paramet
         assert_eq!(names, expected(flags), "{row}");
         // ${args_json} holds the same parameters, re-nested.
         let json = row["json"].as_object().unwrap();
-        assert_eq!(json.contains_key("head"), names.contains("head.width"), "{row}");
-        assert_eq!(json.contains_key("momentum"), names.contains("momentum"), "{row}");
+        assert_eq!(
+            json.contains_key("head"),
+            names.contains("head.width"),
+            "{row}"
+        );
+        assert_eq!(
+            json.contains_key("momentum"),
+            names.contains("momentum"),
+            "{row}"
+        );
         assert_eq!(json.len(), names.len(), "{row}");
         assert!(seen.insert(row["argv"].to_string()), "repeated: {row}");
     }
@@ -132,7 +140,10 @@ fn validate_reports_broken_conditions_with_file_line_and_key() {
 
 #[test]
 fn the_conditional_example_is_valid() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/conditional/sweep.yaml");
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/conditional/sweep.yaml"
+    );
     let s = Scratch::new("conditional-example");
     let out = s.run(&["validate", example]);
     assert!(out.status.success(), "{}", text(&out));

@@ -222,14 +222,11 @@ impl Validator {
         for start in 0..params.len() {
             let mut path = vec![start];
             let mut at = start;
-            loop {
-                let Some(next) = params[at].when.iter().find_map(|c| {
-                    let i = index(&c.parent)?;
-                    // Follow a parent from which `start` is reachable again, if any.
-                    reaches(params, i, start).then_some(i)
-                }) else {
-                    break;
-                };
+            while let Some(next) = params[at].when.iter().find_map(|c| {
+                let i = index(&c.parent).filter(|&i| i != at)?;
+                // Follow a parent from which `start` is reachable again, if any.
+                reaches(params, i, start).then_some(i)
+            }) {
                 if next == start {
                     let mut names: Vec<&str> =
                         path.iter().map(|&i| params[i].name.as_str()).collect();
