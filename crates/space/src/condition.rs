@@ -333,6 +333,23 @@ mod tests {
     }
 
     #[test]
+    fn prior_runs_are_inside_a_conditional_space_by_their_active_parameters() {
+        let config = parse_str(
+            "method: tpe\nmetric: {name: m}\nparameters:\n  opt: {values: [sgd, adam]}\n  m: {min: 0.0, max: 1.0, when: {opt: sgd}}\n",
+            "t.yaml",
+        )
+        .unwrap()
+        .config;
+        let inside = |v: serde_json::Value| crate::lineage::inside(&config, v.as_object().unwrap());
+        assert!(inside(serde_json::json!({"opt": "adam"})).is_some());
+        // A value of an inactive parameter is dropped; a missing active one is not inside.
+        let kept = inside(serde_json::json!({"opt": "adam", "m": 0.5})).unwrap();
+        assert!(!kept.contains_key("m"));
+        assert!(inside(serde_json::json!({"opt": "sgd"})).is_none());
+        assert!(inside(serde_json::json!({"opt": "sgd", "m": 0.5})).is_some());
+    }
+
+    #[test]
     fn tree_counts_and_numbers_each_configuration_once() {
         let ps = params(
             "method: grid\nparameters:\n  opt: {values: [sgd, adam]}\n  m: {values: [0.1, 0.9], when: {opt: sgd}}\n  b2: {values: [0.99, 0.999, 0.9999], when: {opt: adam}}\n  n: {values: [1, 2, 3]}\n  w3: {values: [64, 128], when: {n: [3], opt: [sgd, adam]}}\n",
