@@ -300,9 +300,9 @@ def report(records, path, command, tasks):
                 best = min(means.values())
                 cells = ["**%s**" % c if o in means and means[o] == best else c
                          for o, c in zip(opts, cells)]
-                order = sorted(means, key=means.get)
+                # Ties share the better rank.
                 for o in means:
-                    ranks[b][o].append(order.index(o) + 1)
+                    ranks[b][o].append(1 + sum(m < means[o] for m in means.values()))
             lines.append("| %d | " % b + " | ".join(cells) + " |")
         lines.append("")
     lines.append("## Mean rank over the tasks")
