@@ -35,6 +35,22 @@
 //!
 //! Constants are no dimension; [`Space::decode`] adds them back.
 //!
+//! **Conditional parameters** (`when`, see [`hyperdial_space::condition`]). A point holds NaN
+//! at the coordinate of a parameter that is inactive there; [`Space::snap`] puts a point in
+//! that canonical form (a coordinate whose parent moved so that it became active starts at
+//! the middle of its range), [`Space::encode`] gives NaN for a run's inactive parameters,
+//! and [`Space::decode`] leaves inactive parameters (constants included) out. [`Space::key`]
+//! names inactive coordinates `null`, so configurations are compared over active parameters
+//! only, and [`Space::size`] and [`Space::nth`] count and number the valid configurations.
+//! The Gaussian process sees an inactive coordinate *imputed* ([`Space::features`]): a
+//! numeric or ordinal one at 0.5, a categorical one as an all-zero one-hot block. Two
+//! configurations in which a parameter is inactive are then at distance 0 along it, so the
+//! parameter neither separates nor correlates them; whether it is active is a function of
+//! its parents' values, which are features already, so no indicator column is added. This is
+//! the imputation approach to conditional spaces (a fixed value for inactive parameters, as
+//! SMAC gives its random forest, and as Lévesque et al., "Bayesian Optimization for
+//! Conditional Hyperparameter Spaces", IJCNN 2017, study for Gaussian processes).
+//!
 //! **Finite spaces.** [`Space::size`] is the number of distinct configurations when every
 //! dimension has finitely many values (categorical and ordinal ones, `int_uniform`, the
 //! bounded `q_*` distributions; [`Distribution::value_count`]), computed in `u128` and
@@ -42,6 +58,7 @@
 //! [`Space::key`] names the configuration a point decodes to, so strategies can tell which
 //! configurations have been tried ([`crate::finite`]).
 
+use hyperdial_space::condition::{active_flags, has_conditions, Tree};
 use hyperdial_space::{Distribution, SweepConfig};
 use serde_json::Value;
 
@@ -202,6 +219,9 @@ pub struct Space<'a> {
     pub dims: Vec<Dim>,
     /// Width of the feature vector (numeric and ordinal dims plus one column per category).
     pub width: usize,
+    /// Whether parameters have conditions (`when`): points then hold NaN at inactive
+    /// dimensions (see the module docs).
+    conditional: bool,
 }
 
 impl<'a> Space<'a> {
@@ -267,7 +287,73 @@ impl<'a> Space<'a> {
             config,
             dims,
             width,
+            conditional: has_conditions(&config.parameters),
         }
+    }
+
+    /// Whether parameters have conditions (`when`), so that points may hold NaN at
+    /// inactive dimensions.
+    pub fn is_conditional(&self) -> bool {
+        self.conditional
+    }
+
+    /// The same space restricted to the dimensions `keep` (indices into [`Space::dims`]),
+    /// without conditions: a view in which a model sees a group of dimensions that are
+    /// active together. Points of the view hold those coordinates only.
+    pub fn restricted(&self, keep: &[usize]) -> Space<'a> {
+        let dims: Vec<Dim> = keep.iter().map(|&k| self.dims[k].clone()).collect();
+        let width = dims
+            .iter()
+            .map(|d| match d {
+                Dim::Categorical { choices, .. } => choices.len(),
+                Dim::Numeric { .. } | Dim::Ordinal { .. } => 1,
+            })
+            .sum();
+        Space {
+            config: self.config,
+            dims,
+            width,
+            conditional: false,
+        }
+    }
+
+    /// Each parameter's value at `point` (NaN coordinates: none; constants: their value).
+    fn param_values(&self, point: &[f64]) -> Vec<Option<Value>> {
+        let mut values: Vec<Option<Value>> = self
+            .config
+            .parameters
+            .iter()
+            .map(|p| Some(p.distribution.from_unit(0.5)))
+            .collect();
+        for (dim, &x) in self.dims.iter().zip(point) {
+            values[dim.param()] = (!x.is_nan()).then(|| self.value(dim, x));
+        }
+        values
+    }
+
+    /// Which parameters are active at `point`.
+    fn active_at(&self, point: &[f64]) -> Vec<bool> {
+        let values = self.param_values(point);
+        active_flags(&self.config.parameters, &|i| values[i].as_ref())
+    }
+
+    /// The configurations of a conditional finite space, with each dimension's values.
+    fn tree(&self) -> Option<Tree<'a>> {
+        let params = &self.config.parameters;
+        let mut radix = vec![1u128; params.len()];
+        let mut values: Vec<Vec<Value>> = params
+            .iter()
+            .map(|p| vec![p.distribution.from_unit(0.5)])
+            .collect();
+        for dim in &self.dims {
+            radix[dim.param()] = self.cardinality(dim)?;
+            values[dim.param()] = match dim {
+                Dim::Ordinal { values, .. } => values.clone(),
+                Dim::Categorical { choices, .. } => choices.clone(),
+                Dim::Numeric { .. } => Vec::new(),
+            };
+        }
+        Tree::new(params, radix, &|i| values[i].clone())
     }
 
     /// The number of dimensions.
@@ -296,6 +382,14 @@ impl<'a> Space<'a> {
     /// The number of distinct configurations, when every dimension is finite (saturating at
     /// `u128::MAX`); `None` when one is continuous or unbounded. An empty space has one.
     pub fn size(&self) -> Option<u128> {
+        if self.conditional {
+            // Every dimension must be finite, then the configurations are counted over the
+            // active parameters only.
+            for dim in &self.dims {
+                self.cardinality(dim)?;
+            }
+            return Some(self.tree()?.count().unwrap_or(u128::MAX));
+        }
         self.dims.iter().try_fold(1u128, |acc, dim| {
             Some(acc.saturating_mul(self.cardinality(dim)?))
         })
@@ -305,6 +399,23 @@ impl<'a> Space<'a> {
     /// fastest), as a snapped point; `None` when the space is not finite or `index` is out
     /// of range.
     pub fn nth(&self, mut index: u128) -> Option<Point> {
+        if self.conditional {
+            let digits = self.tree()?.digits(index)?;
+            let mut point: Point = Vec::with_capacity(self.dims.len());
+            for dim in &self.dims {
+                point.push(match (dim, digits[dim.param()]) {
+                    (_, None) => f64::NAN,
+                    (Dim::Numeric { param, .. }, Some(i)) => {
+                        let d = self.distribution(*param);
+                        d.to_unit(&d.value_at(i)?)?
+                    }
+                    (Dim::Ordinal { positions, .. }, Some(i)) => positions[i as usize],
+                    (Dim::Categorical { .. }, Some(i)) => i as f64,
+                });
+            }
+            self.snap(&mut point);
+            return Some(point);
+        }
         let mut point = vec![0.0; self.dims.len()];
         for (k, dim) in self.dims.iter().enumerate().rev() {
             let n = self.cardinality(dim)?;
@@ -329,10 +440,19 @@ impl<'a> Space<'a> {
     /// The point of a run's flat parameters; `None` when a value is missing or not a value
     /// of its distribution (e.g. the config changed since).
     pub fn encode(&self, params: &serde_json::Map<String, Value>) -> Option<Point> {
+        let active = if self.conditional {
+            let all = &self.config.parameters;
+            active_flags(all, &|i| params.get(&all[i].name))
+        } else {
+            Vec::new()
+        };
         self.dims
             .iter()
             .map(|dim| {
                 let p = &self.config.parameters[dim.param()];
+                if self.conditional && !active[dim.param()] {
+                    return Some(f64::NAN);
+                }
                 let v = params.get(&p.name)?;
                 match dim {
                     Dim::Numeric { .. } => {
@@ -361,6 +481,15 @@ impl<'a> Space<'a> {
     /// to the values it stands for.
     pub fn snap(&self, point: &mut [f64]) {
         for (dim, x) in self.dims.iter().zip(point.iter_mut()) {
+            if x.is_nan() {
+                // An inactive coordinate that may have become active (its parent moved):
+                // start it at the middle of its range.
+                *x = match dim {
+                    Dim::Numeric { .. } => 0.5,
+                    Dim::Ordinal { positions, .. } => positions[positions.len() / 2],
+                    Dim::Categorical { .. } => 0.0,
+                };
+            }
             match dim {
                 Dim::Numeric {
                     param,
@@ -375,6 +504,14 @@ impl<'a> Space<'a> {
                 Dim::Ordinal { positions, .. } => *x = positions[nearest(positions, *x)],
                 Dim::Categorical { choices, .. } => {
                     *x = x.round().clamp(0.0, (choices.len() - 1) as f64);
+                }
+            }
+        }
+        if self.conditional {
+            let active = self.active_at(point);
+            for (dim, x) in self.dims.iter().zip(point.iter_mut()) {
+                if !active[dim.param()] {
+                    *x = f64::NAN;
                 }
             }
         }
@@ -394,8 +531,21 @@ impl<'a> Space<'a> {
         }
     }
 
-    /// The flat parameters of a point, constants included, in the config's order.
+    /// The flat parameters of a point, constants included, in the config's order; in a
+    /// conditional space the active parameters only.
     pub fn decode(&self, point: &[f64]) -> Vec<(String, Value)> {
+        if self.conditional {
+            let values = self.param_values(point);
+            let active = active_flags(&self.config.parameters, &|i| values[i].as_ref());
+            return self
+                .config
+                .parameters
+                .iter()
+                .zip(values)
+                .zip(active)
+                .filter_map(|((p, v), a)| Some((p.name.clone(), v.filter(|_| a)?)))
+                .collect();
+        }
         let mut values: Vec<Option<Value>> = vec![None; self.config.parameters.len()];
         for (dim, &x) in self.dims.iter().zip(point) {
             values[dim.param()] = Some(self.value(dim, x));
@@ -419,7 +569,13 @@ impl<'a> Space<'a> {
             .dims
             .iter()
             .zip(point)
-            .map(|(dim, &x)| self.value(dim, x))
+            .map(|(dim, &x)| {
+                if x.is_nan() {
+                    Value::Null
+                } else {
+                    self.value(dim, x)
+                }
+            })
             .collect();
         serde_json::to_string(&values).unwrap_or_default()
     }
@@ -448,6 +604,12 @@ impl<'a> Space<'a> {
         out.clear();
         for (dim, &x) in self.dims.iter().zip(point) {
             match dim {
+                // An inactive dimension is imputed: the middle of a numeric range, no
+                // category of a categorical one (see the module docs).
+                Dim::Numeric { .. } | Dim::Ordinal { .. } if x.is_nan() => out.push(0.5),
+                Dim::Categorical { choices, .. } if x.is_nan() => {
+                    out.extend(std::iter::repeat_n(0.0, choices.len()));
+                }
                 Dim::Numeric { .. } | Dim::Ordinal { .. } => out.push(x),
                 Dim::Categorical { choices, .. } => {
                     let i = x.round().max(0.0) as usize;

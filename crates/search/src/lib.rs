@@ -15,6 +15,9 @@
 //! - [`Method::Tpe`]: multivariate tree-structured Parzen estimator ([`tpe`]).
 //! - [`Method::Bayes`]: Gaussian-process Bayesian optimization with LogEI ([`bayes`]).
 //!
+//! Conditional parameters (`when`) are handled by every strategy: a suggestion holds the
+//! active parameters only; [`conditional`] says how each strategy treats the inactive ones.
+//!
 //! Model-based strategies see the space through [`encode`] and the runs through
 //! [`History`]: finished runs are observations (oriented so that smaller is better), failed
 //! ones are imputed per `metric.impute`, running ones are pending (fantasized) or, with
@@ -30,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub mod bayes;
+pub mod conditional;
 pub mod encode;
 pub mod finite;
 pub mod metric;
@@ -398,6 +402,8 @@ fn random(config: &SweepConfig, seed: u64) -> Suggestion {
         .iter()
         .map(|p| (p.name.clone(), p.distribution.sample(&mut rng)))
         .collect();
+    // Parameters whose conditions do not hold in this draw are left out.
+    let params = hyperdial_space::condition::retain_active(&config.parameters, params);
     Suggestion {
         params,
         info: SuggestionInfo {

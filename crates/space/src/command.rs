@@ -748,6 +748,10 @@ pub fn args_for<'a>(
 
 /// Expand `config`'s command (or [`DEFAULT_COMMAND`]) for `args`, with `config`'s program
 /// and interpreter (or [`DEFAULT_INTERPRETER`]) and environment lookups through `env`.
+///
+/// A conditional parameter (`when`) that is inactive in the run is not among `args`, so the
+/// args macros leave it out; an item that names it (`--momentum=${momentum}`) is left out
+/// too, rather than passed with the macro unexpanded.
 pub fn expand_config(
     config: &crate::SweepConfig,
     args: &[Arg<'_>],
@@ -761,6 +765,28 @@ pub fn expand_config(
             default = DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect();
             &default
         }
+    };
+    let absent: Vec<&str> = config
+        .parameters
+        .iter()
+        .filter(|p| !p.when.is_empty() && !args.iter().any(|a| a.name == p.name))
+        .map(|p| p.name.as_str())
+        .collect();
+    let kept: Vec<String>;
+    let template: &[String] = if absent.is_empty() {
+        template
+    } else {
+        kept = template
+            .iter()
+            .filter(|item| {
+                !parse_item(item, &absent)
+                    .pieces
+                    .iter()
+                    .any(|p| matches!(p, Piece::Param(_)))
+            })
+            .cloned()
+            .collect();
+        &kept
     };
     let ctx = CommandContext {
         program: config.program.as_deref(),
@@ -1702,6 +1728,35 @@ mod tests {
         assert_eq!(
             run(&["x", "${args}"], &p).unwrap(),
             ["x", "--v=${envvar:HOME} ${args}"]
+        );
+    }
+
+    #[test]
+    fn inactive_conditional_parameters_leave_the_command() {
+        let config = crate::parse_str(
+            "method: grid\nprogram: t.py\ncommand: [\"${program}\", \"--m=${momentum}\", \"${args}\", \"${args_json}\"]\nparameters:\n  opt: {values: [sgd, adam]}\n  momentum: {values: [0.9], when: {opt: sgd}}\n",
+            "s.yaml",
+        )
+        .unwrap()
+        .config;
+        let expand = |params: serde_json::Value| {
+            let params = params.as_object().unwrap().clone();
+            let args = args_for(&config, &params);
+            expand_config(&config, &args, None, &no_env).unwrap()
+        };
+        assert_eq!(
+            expand(json!({"opt": "sgd", "momentum": 0.9})),
+            [
+                "t.py",
+                "--m=0.9",
+                "--opt=sgd",
+                "--momentum=0.9",
+                r#"{"opt": "sgd", "momentum": 0.9}"#
+            ]
+        );
+        assert_eq!(
+            expand(json!({"opt": "adam"})),
+            ["t.py", "--opt=adam", r#"{"opt": "adam"}"#]
         );
     }
 

@@ -28,6 +28,16 @@
 //! without enumerating the ones before it, and sizes are computed without listing values, so
 //! a huge `int_uniform` costs nothing until its points are visited.
 //!
+//! # Conditional parameters
+//!
+//! With `when` (hyperdial addition, [`crate::condition`]), the grid holds only the valid
+//! configurations: a parameter inactive in a configuration contributes no value to it, so no
+//! two points differ only in inactive parameters, and [`grid_size`] is the true number of
+//! configurations. Points are numbered like nested `for` loops in file order, except that a
+//! parent parameter is moved before the parameters that name it in `when`, and the loop of a
+//! parameter is skipped where it is inactive; [`grid_point`] leaves inactive parameters out.
+//! Files without `when` are enumerated exactly as described above.
+//!
 //! # Difference from W&B
 //!
 //! W&B sorts parameters by name and enumerates the product with `itertools.product`, so its
@@ -38,6 +48,7 @@
 
 use serde_json::Value;
 
+use crate::condition::{has_conditions, Tree};
 use crate::model::{Distribution, Parameter};
 
 /// Why a grid cannot be enumerated or a point does not exist.
@@ -65,6 +76,10 @@ pub enum GridError {
     /// The product of the value counts does not fit in 128 bits.
     #[error("the grid has more than 2^128 points")]
     TooLarge,
+    /// The conditions (`when`) name an unknown parameter or form a cycle (a config that
+    /// did not come from [`crate::parse`]).
+    #[error("the parameters' conditions (`when`) name an unknown parameter or form a cycle")]
+    Conditions,
 }
 
 /// One parameter's axis of the grid: its distinct values, or a distribution that enumerates
@@ -216,7 +231,38 @@ fn product(radices: &[u128]) -> Result<u128, GridError> {
 /// Errors with [`GridError::NotFinite`] for the first parameter without a finite set of
 /// values, or [`GridError::TooLarge`] if the product overflows `u128`.
 pub fn grid_size(params: &[Parameter]) -> Result<u128, GridError> {
-    product(&radices(&axes(params)?))
+    let axes = axes(params)?;
+    if has_conditions(params) {
+        return tree(params, &axes)?.count().ok_or(GridError::TooLarge);
+    }
+    product(&radices(&axes))
+}
+
+/// The configurations of a space with conditions ([`crate::condition::Tree`]).
+fn tree<'a>(params: &'a [Parameter], axes: &[Axis<'_>]) -> Result<Tree<'a>, GridError> {
+    Tree::new(params, radices(axes), &|i| {
+        (0..axes[i].len()).map(|d| axes[i].value(d)).collect()
+    })
+    .ok_or(GridError::Conditions)
+}
+
+/// Point `index` of a grid with conditions: the active parameters only.
+fn conditional_point(
+    params: &[Parameter],
+    axes: &[Axis<'_>],
+    tree: &mut Tree<'_>,
+    index: u128,
+) -> Result<Vec<(String, Value)>, GridError> {
+    let size = tree.count().ok_or(GridError::TooLarge)?;
+    let digits = tree
+        .digits(index)
+        .ok_or(GridError::OutOfRange { index, size })?;
+    Ok(params
+        .iter()
+        .zip(axes)
+        .zip(digits)
+        .filter_map(|((p, axis), digit)| digit.map(|d| (p.name.clone(), axis.value(d))))
+        .collect())
 }
 
 /// Point number `index` of the grid: one `(name, value)` pair per parameter, in the given
@@ -226,6 +272,10 @@ pub fn grid_size(params: &[Parameter]) -> Result<u128, GridError> {
 /// Errors like [`grid_size`], or with [`GridError::OutOfRange`] when `index ≥ size`.
 pub fn grid_point(params: &[Parameter], index: u128) -> Result<Vec<(String, Value)>, GridError> {
     let axes = axes(params)?;
+    if has_conditions(params) {
+        let mut tree = tree(params, &axes)?;
+        return conditional_point(params, &axes, &mut tree, index);
+    }
     let radices = radices(&axes);
     let size = product(&radices)?;
     if index >= size {
@@ -258,6 +308,8 @@ pub struct Grid<'a> {
     /// Index of the next point.
     next: u128,
     size: u128,
+    /// The configurations, when parameters have conditions.
+    tree: Option<Tree<'a>>,
 }
 
 /// An iterator over every point of the grid, in index order.
@@ -266,7 +318,12 @@ pub struct Grid<'a> {
 pub fn iter(params: &[Parameter]) -> Result<Grid<'_>, GridError> {
     let axes = axes(params)?;
     let radices = radices(&axes);
-    let size = product(&radices)?;
+    let (size, tree) = if has_conditions(params) {
+        let mut tree = tree(params, &axes)?;
+        (tree.count().ok_or(GridError::TooLarge)?, Some(tree))
+    } else {
+        (product(&radices)?, None)
+    };
     Ok(Grid {
         params,
         axes,
@@ -274,6 +331,7 @@ pub fn iter(params: &[Parameter]) -> Result<Grid<'_>, GridError> {
         radices,
         next: 0,
         size,
+        tree,
     })
 }
 
@@ -295,6 +353,11 @@ impl Iterator for Grid<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         if self.next >= self.size {
             return None;
+        }
+        if let Some(tree) = &mut self.tree {
+            let point = conditional_point(self.params, &self.axes, tree, self.next).ok()?;
+            self.next += 1;
+            return Some(point);
         }
         let point = self
             .params
@@ -337,6 +400,7 @@ mod tests {
             name: name.to_owned(),
             path: name.split('.').map(str::to_owned).collect(),
             distribution,
+            when: Vec::new(),
             location: Location::default(),
         }
     }

@@ -13,6 +13,8 @@
 //!   stagnation).
 //! - [`lineage`] holds references to other sweeps (`parent`, `prior_runs`); [`refine`]
 //!   writes a narrower sweep file around the best runs of a sweep.
+//! - [`condition`] decides which parameters a configuration has (`when:`, conditional
+//!   parameters) and counts the configurations of a conditional space.
 //! - [`grid`] enumerates finite spaces in a documented order.
 //! - [`command`] expands the command template (`${program} ${args}` and the other W&B macros)
 //!   into an argv vector; nothing ever goes through a shell.
@@ -25,6 +27,7 @@
 
 pub mod budget;
 pub mod command;
+pub mod condition;
 pub mod diagnostic;
 pub mod distribution;
 pub mod grid;
@@ -37,7 +40,7 @@ pub mod yaml;
 
 pub use diagnostic::{ConfigError, Diagnostic, Location, Severity};
 pub use model::{
-    Asha, Distribution, EarlyTerminate, Goal, Hyperband, Impute, ImputeWhileRunning, Median,
-    Method, Metric, Parameter, Quantum, Retry, RetryOn, SweepConfig, SweepRef, Validated,
+    Asha, Condition, Distribution, EarlyTerminate, Goal, Hyperband, Impute, ImputeWhileRunning,
+    Median, Method, Metric, Parameter, Quantum, Retry, RetryOn, SweepConfig, SweepRef, Validated,
 };
 pub use parse::{parse_file, parse_str};

@@ -31,12 +31,18 @@ impl Serialize for SweepRef {
     }
 }
 
-/// The run's parameters restricted to this config's parameters, when every one of them has
+/// The run's parameters restricted to this config's active parameters (conditional ones
+/// whose `when` fails under the run's values are dropped), when every one of them has
 /// a value this config's distribution can produce; `None` when the run lies outside the
 /// space.
 pub fn inside(config: &SweepConfig, params: &Map<String, Value>) -> Option<Map<String, Value>> {
     let mut kept = Map::new();
-    for p in &config.parameters {
+    // A conditional parameter inactive under the run's values is no part of its
+    // configuration here: not required, and not kept.
+    let active = crate::condition::active_flags(&config.parameters, &|i| {
+        params.get(&config.parameters[i].name)
+    });
+    for (p, _) in config.parameters.iter().zip(active).filter(|(_, a)| *a) {
         let value = params.get(&p.name)?;
         if !produces(&p.distribution, value) {
             return None;

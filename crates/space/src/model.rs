@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use crate::budget::Budget;
+pub use crate::condition::Condition;
 use crate::diagnostic::{Diagnostic, Location};
 pub use crate::lineage::SweepRef;
 
@@ -381,6 +382,11 @@ pub struct Parameter {
     pub path: Vec<String>,
     /// What values the parameter takes and how they are drawn.
     pub distribution: Distribution,
+    /// When the parameter is active (hyperdial addition, `when:`): all of these conditions
+    /// hold. Empty for a parameter that is always active, and then left out of the serialized
+    /// config, so files without `when` keep their config hash. See [`crate::condition`].
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<Condition>,
     /// Where the parameter is defined.
     #[serde(skip)]
     pub location: Location,

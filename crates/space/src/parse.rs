@@ -12,8 +12,8 @@ use serde_json::Value;
 use crate::command;
 use crate::diagnostic::{did_you_mean, ConfigError, Diagnostic, Location};
 use crate::model::{
-    Distribution, EarlyTerminate, Goal, Hyperband, Impute, ImputeWhileRunning, Method, Metric,
-    Parameter, Quantum, Retry, SweepConfig, Validated,
+    Condition, Distribution, EarlyTerminate, Goal, Hyperband, Impute, ImputeWhileRunning, Method,
+    Metric, Parameter, Quantum, Retry, SweepConfig, Validated,
 };
 use crate::yaml::{self, Key, Node, NodeValue};
 
@@ -74,6 +74,7 @@ const PARAM_KEYS: &[&str] = &[
     "a",
     "b",
     "parameters",
+    "when",
 ];
 
 /// Every distribution name, for messages.
@@ -418,7 +419,11 @@ impl Validator {
         };
         let metric = top.get("metric").and_then(|n| self.metric(n));
         let parameters = match top.get("parameters") {
-            Some(node) => self.parameters(node),
+            Some(node) => {
+                let parameters = self.parameters(node);
+                self.check_conditions(&parameters);
+                parameters
+            }
             None => {
                 self.error(
                     "parameters",
@@ -1082,7 +1087,7 @@ impl Validator {
 
     fn parameters(&mut self, node: &Node) -> Vec<Parameter> {
         let mut out = Vec::new();
-        self.parameter_block("parameters", node, &[], &mut out);
+        self.parameter_block("parameters", node, &[], &[], &mut out);
         // Flattened names must be unique: `a.b` at the top level collides with `b` nested in `a`.
         for i in 0..out.len() {
             if let Some(first) = out[..i].iter().find(|p| p.name == out[i].name) {
@@ -1104,6 +1109,7 @@ impl Validator {
         path: &str,
         node: &Node,
         prefix: &[String],
+        inherited: &[Condition],
         out: &mut Vec<Parameter>,
     ) {
         let Some(fields) = self.expect_map(
@@ -1135,7 +1141,7 @@ impl Validator {
             }
             let mut full = prefix.to_vec();
             full.push(key.name.clone());
-            self.parameter(&ppath, key, spec, full, out);
+            self.parameter(&ppath, key, spec, full, inherited, out);
         }
     }
 
@@ -1145,6 +1151,7 @@ impl Validator {
         key: &Key,
         node: &Node,
         full: Vec<String>,
+        inherited: &[Condition],
         out: &mut Vec<Parameter>,
     ) {
         let Some(fields) = node.as_map().map(|entries| Fields { entries }) else {
@@ -1183,9 +1190,19 @@ impl Validator {
                 );
             }
         }
+        // `when` holds for the parameter, or for every parameter of its nested block.
+        let mut when = inherited.to_vec();
+        if let Some(n) = fields.get("when") {
+            match self.when(&join(path, "when"), n) {
+                Some(own) => when.extend(own),
+                None => return,
+            }
+        }
         if let Some(nested) = fields.get("parameters") {
             for (k, _) in fields.entries {
-                if k.name != "parameters" && PARAM_KEYS.contains(&k.name.as_str()) {
+                if !matches!(k.name.as_str(), "parameters" | "when")
+                    && PARAM_KEYS.contains(&k.name.as_str())
+                {
                     self.error(
                         &join(path, &k.name),
                         Some(k.location),
@@ -1197,7 +1214,7 @@ impl Validator {
                     );
                 }
             }
-            self.parameter_block(&join(path, "parameters"), nested, &full, out);
+            self.parameter_block(&join(path, "parameters"), nested, &full, &when, out);
             return;
         }
         let specified = ["distribution", "value", "values", "min", "max"]
@@ -1212,6 +1229,7 @@ impl Validator {
                 name: full.join("."),
                 path: full,
                 distribution,
+                when,
                 location: key.location,
             });
         }
@@ -1264,7 +1282,7 @@ impl Validator {
         };
         let mut misplaced = false;
         for (k, _) in f.entries {
-            if k.name != "distribution"
+            if !matches!(k.name.as_str(), "distribution" | "when")
                 && PARAM_KEYS.contains(&k.name.as_str())
                 && !allowed.contains(&k.name.as_str())
             {
@@ -1853,3 +1871,4 @@ mod lineage;
 mod retry;
 #[cfg(test)]
 mod tests;
+mod when;

@@ -22,6 +22,9 @@
 //!   the top runs used it, or when it ran fewer than [`Options::min_evidence`] times (too
 //!   little evidence to drop it); a value tried that often without reaching the top is
 //!   dropped. Probabilities of kept values are renormalized.
+//! - **Conditional parameters** keep their `when`, narrowed on the runs in which they were
+//!   active; a parameter that a `when` names keeps all its values, so no condition of the
+//!   new file loses the value it names.
 //! - **Constants** and every key outside `parameters` are kept unchanged: for a block-style
 //!   YAML file the text of those keys, comments included, is copied as it is.
 //!
@@ -151,7 +154,18 @@ pub fn refine(
     let mut notes = Vec::new();
     let mut lines: Vec<(Vec<String>, Vec<String>, String)> = Vec::new();
     for p in &config.parameters {
-        let (spec, mut own) = refine_parameter(p, top, rest, options);
+        // A parent of conditions keeps every value: dropping one that a `when` names would
+        // leave the conditional parameter with a condition that can never hold.
+        let parent = config
+            .parameters
+            .iter()
+            .any(|q| q.when.iter().any(|c| c.parent == p.name));
+        let (spec, mut own) = if parent {
+            (spec_of(&p.distribution), Vec::new())
+        } else {
+            refine_parameter(p, top, rest, options)
+        };
+        let spec = with_when(spec, &p.when);
         notes.append(&mut own.clone());
         lines.push((
             p.path.clone(),
@@ -698,6 +712,22 @@ fn compact(v: &Value) -> String {
         Value::Number(n) if n.is_f64() => n.as_f64().map(fmt_f64).unwrap_or_else(|| v.to_string()),
         _ => v.to_string(),
     }
+}
+
+/// A flow-mapping spec with the parameter's conditions added as `when` (unchanged without
+/// conditions).
+fn with_when(spec: String, when: &[crate::condition::Condition]) -> String {
+    let Some(body) = spec.strip_suffix('}').filter(|_| !when.is_empty()) else {
+        return spec;
+    };
+    let conditions: Vec<String> = when
+        .iter()
+        .map(|c| {
+            let values: Vec<String> = c.values.iter().map(compact).collect();
+            format!("{}: [{}]", key_str(&c.parent), values.join(", "))
+        })
+        .collect();
+    format!("{body}, when: {{{}}}}}", conditions.join(", "))
 }
 
 /// A string as a double-quoted YAML scalar.

@@ -388,6 +388,8 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     const rows = idx.map((i, k) => [
       ...pts!.axes.map((a) => {
         const v = pts!.runs.params[a.name]?.[i];
+        // An inactive (conditional) parameter is absent: no point on its axis, never 0.
+        if (v === null || v === undefined) return null;
         return a.kind === "category" ? label(v) : v;
       }),
       pts!.runs.metric[i],
@@ -528,9 +530,11 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     }
     const idx = withMetric();
     pts.axes.forEach((a, k) => {
-      const data = idx.map((i) => {
+      const data = idx.flatMap((i) => {
         const v = pts!.runs.params[a.name]?.[i];
-        return [a.kind === "category" ? label(v) : v, pts!.runs.metric[i], pts!.runs.id[i]];
+        // A run in which the parameter was inactive has no point on this chart.
+        if (v === null || v === undefined) return [];
+        return [[a.kind === "category" ? label(v) : v, pts!.runs.metric[i], pts!.runs.id[i]]];
       });
       scatterCharts[k].setOption(
         {

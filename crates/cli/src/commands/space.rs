@@ -64,6 +64,8 @@ pub fn run(file: &Path, listing: Listing) -> Result<ExitCode> {
                     .iter()
                     .map(|p| (p.name.clone(), p.distribution.sample(&mut rng)))
                     .collect();
+                // As random search does: parameters whose `when` fails are left out.
+                let point = hyperdial_space::condition::retain_active(&config.parameters, point);
                 writeln!(out, "{}", line(config, point))?;
             }
         }

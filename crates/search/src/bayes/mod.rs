@@ -45,6 +45,9 @@
 //!    of its distribution. In a finite space ([`crate::finite`]) taken candidates are
 //!    dropped, and a space of at most [`crate::finite::ENUMERATE_MAX`] configurations is
 //!    scored whole: every untried configuration is a candidate and none is refined.
+//!    With conditional parameters (`when`), inactive coordinates are imputed for the GP
+//!    and refinement moves only the coordinates active in the candidate
+//!    ([`crate::conditional`]).
 //!
 //! **Scale.** Exact GP inference costs `O(n³)`. Above [`FIT_MAX`] observations the
 //! hyperparameters are fitted on a subset (the best half of the subset by value, the rest
@@ -422,6 +425,17 @@ pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64, sequence_seed:
             let start = &cands[c];
             space.features(start, &mut feat);
             let base = feat.clone();
+            // Only the coordinates active in the candidate move (conditional parameters).
+            let numeric: Vec<(usize, usize)> = numeric
+                .iter()
+                .copied()
+                .filter(|&(dim, _)| !start[dim].is_nan())
+                .collect();
+            let active: Vec<usize> = numeric.iter().map(|&(_, f)| f).collect();
+            if active.is_empty() {
+                continue;
+            }
+            let (lo, hi) = (&lo[..active.len()], &hi[..active.len()]);
             let u0: Vec<f64> = active.iter().map(|&f| base[f]).collect();
             let mut xf = base.clone();
             let m = minimize(
@@ -437,8 +451,8 @@ pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64, sequence_seed:
                     -val
                 },
                 &u0,
-                &lo,
-                &hi,
+                lo,
+                hi,
                 Options {
                     max_iter: 30,
                     pgtol: 1e-5,

@@ -28,6 +28,9 @@
 //! `log10(value)` so the forest and Pearson see the scale the search used; categorical
 //! parameters one-hot (their columns' importances are summed back to the parameter, and their
 //! main effect sets all of them at once; no correlation, since categories have no order).
+//! A parameter missing from a run (a conditional parameter that was inactive there) is never
+//! read as 0: correlations use the runs that have it, the forest sees the mean of the present
+//! values in its place (a categorical one: a level of its own).
 //! Above [`MAX_FOREST_RUNS`] runs the forest is grown on an even subsample (correlations use
 //! all). The answer is cached per sweep and states until another run with the metric ends.
 
@@ -863,6 +866,39 @@ mod tests {
         assert_eq!(out.params[0].name, "opt");
         assert!(out.params[0].main_effect.unwrap() > 0.9, "{out:?}");
         assert!(out.params[1].main_effect.unwrap() < 0.05, "{out:?}");
+    }
+
+    /// A conditional parameter absent from some runs (inactive there) is missing, not 0: its
+    /// correlations use the runs that have it, and a missing value is imputed by the mean of
+    /// the present ones rather than by 0.
+    #[test]
+    fn an_absent_parameter_is_not_read_as_zero() {
+        let params = vec![
+            Param {
+                name: "opt".into(),
+                kind: Kind::Category,
+                levels: vec!["sgd".into(), "adam".into()],
+            },
+            numeric("momentum"),
+        ];
+        let mut rng = StdRng::seed_from_u64(5);
+        let values: Vec<(Value, f64)> = (0..60)
+            .map(|i| {
+                if i % 2 == 0 {
+                    let m = 0.5 + 0.5 * rng.random::<f64>();
+                    (json!({"opt": "sgd", "momentum": m}), m)
+                } else {
+                    // Without momentum, and much worse: read as momentum 0 this would make
+                    // the correlation strongly negative.
+                    (json!({"opt": "adam"}), 5.0 + rng.random::<f64>())
+                }
+            })
+            .collect();
+        let runs: Vec<(&Value, f64)> = values.iter().map(|(p, m)| (p, *m)).collect();
+        let out = compute(&params, &runs, false);
+        let momentum = out.params.iter().find(|p| p.name == "momentum").unwrap();
+        assert!(momentum.pearson.unwrap() > 0.99, "{out:?}");
+        assert!(momentum.spearman.unwrap() > 0.99, "{out:?}");
     }
 
     /// Too few runs, or a metric the parameters do not explain: no importances at all.

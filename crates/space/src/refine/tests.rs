@@ -254,3 +254,48 @@ fn refuses_what_it_cannot_refine() {
         ));
     }
 }
+
+#[test]
+fn conditions_are_kept_and_their_parents_keep_every_value() {
+    let text = "method: tpe\nmetric: {name: loss}\nparameters:\n  opt: {values: [adam, sgd, rmsprop]}\n  momentum: {min: 0.0, max: 0.99, when: {opt: [sgd, rmsprop]}}\n  lr: {distribution: log_uniform_values, min: 1.0e-5, max: 1.0}\n";
+    let config = parse_str(text, "sweep.yaml").unwrap().config;
+    let ev = |p: serde_json::Value, loss: f64| Evidence {
+        params: p.as_object().cloned().unwrap(),
+        value: loss,
+    };
+    let mut runs = vec![
+        ev(json!({"opt": "sgd", "momentum": 0.9, "lr": 1e-3}), 0.1),
+        ev(json!({"opt": "sgd", "momentum": 0.85, "lr": 2e-3}), 0.2),
+    ];
+    for i in 0..8 {
+        runs.push(ev(
+            json!({"opt": "adam", "lr": 1e-4 * (i + 1) as f64}),
+            1.0 + i as f64,
+        ));
+    }
+    let options = Options {
+        top: Top::Count(2),
+        ..Options::default()
+    };
+    let r = refine(text, &config, "abc123", &runs, options).unwrap();
+    let new = parse_str(&r.text, "refined.yaml")
+        .unwrap_or_else(|e| panic!("{}\n{}", e.render(), r.text))
+        .config;
+    let momentum = new.parameter("momentum").unwrap();
+    let when: Vec<_> = momentum
+        .when
+        .iter()
+        .map(|c| (c.parent.as_str(), c.values.clone()))
+        .collect();
+    assert_eq!(when, [("opt", vec![json!("sgd"), json!("rmsprop")])]);
+    // Narrowed on the runs where it was active.
+    match momentum.distribution {
+        Distribution::Uniform { min, max } => assert!(min > 0.5 && max < 0.99, "{}", r.text),
+        ref d => panic!("{d:?}"),
+    }
+    // adam lost badly, but sgd's condition names rmsprop: the parent keeps every value.
+    assert_eq!(
+        new.parameter("opt").unwrap().distribution,
+        config.parameter("opt").unwrap().distribution
+    );
+}
