@@ -382,12 +382,16 @@ pub(crate) fn suggest_with(
     above_idx.sort_unstable();
     let mut above: Vec<&Point> = above_idx.iter().map(|&i| &history.points[i]).collect();
     if let Some(o) = &outcomes {
-        above.extend(o.points.iter().zip(&o.failed).filter(|(_, &f)| f).map(|(p, _)| p));
+        above.extend(
+            o.points
+                .iter()
+                .zip(&o.failed)
+                .filter(|(_, &f)| f)
+                .map(|(p, _)| p),
+        );
     }
     above.extend(history.pending.iter());
-    let feasible = outcomes
-        .as_ref()
-        .map(|o| ParzenFeasibility::new(&space, o));
+    let feasible = outcomes.as_ref().map(|o| ParzenFeasibility::new(&space, o));
 
     let l = Parzen::new(&space, &below, &vec![1.0; below.len()]);
     let g = Parzen::new(&space, &above, &age_weights(above.len()));

@@ -46,7 +46,9 @@
 //!    dropped, and a space of at most [`crate::finite::ENUMERATE_MAX`] configurations is
 //!    scored whole: every untried configuration is a candidate and none is refined.
 //! 8. **Failures.** Once a run has failed (not cancelled), the acquisition is LogEI plus
-//!    `ln P(feasible)` of a second GP fitted to which runs failed ([`crate::feasibility`]).
+//!    `ln P(feasible)`, a density ratio between the runs that ran and those that failed
+//!    ([`crate::feasibility`]). The refinement climbs LogEI alone; the refined point is
+//!    kept only when its weighted score beats the best candidate's.
 //!
 //! **Scale.** Exact GP inference costs `O(n³)`. Above [`FIT_MAX`] observations the
 //! hyperparameters are fitted on a subset (the best half of the subset by value, the rest
@@ -68,7 +70,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use crate::encode::{Dim, Point, Space};
-use crate::feasibility::{GpFeasibility, Outcomes};
+use crate::feasibility::{Outcomes, ParzenFeasibility};
 use crate::finite::Taken;
 use crate::sobol::Sobol;
 use crate::{finite_untried, initial_point, Ask, History, Suggestion, SuggestionInfo, Trial};
@@ -408,12 +410,10 @@ pub(crate) fn suggest_with(
         .map(|(&m, &v)| log_ei(m, v, best_y).0)
         .collect();
     // Constraint-weighted EI: + ln P(feasible).
-    let feasible = outcomes
-        .as_ref()
-        .map(|o| GpFeasibility::fit(&space, o, &gp.hyper.lengthscales));
+    let feasible = outcomes.as_ref().map(|o| ParzenFeasibility::new(&space, o));
     if let Some(f) = &feasible {
-        for (s, lp) in scores.iter_mut().zip(f.log_p(&cx)) {
-            *s += lp;
+        for (s, c) in scores.iter_mut().zip(&cands) {
+            *s += f.log_p(c);
         }
     }
     let mut order: Vec<usize> = (0..cands.len()).collect();
@@ -456,16 +456,9 @@ pub(crate) fn suggest_with(
                         xf[f] = u[k];
                     }
                     let (mu, var, dmu, dvar) = gp.predict_grad(&xf, &active);
-                    let (mut val, dm, dv) = log_ei(mu, var, best_y);
+                    let (val, dm, dv) = log_ei(mu, var, best_y);
                     for k in 0..g.len() {
                         g[k] = -(dm * dmu[k] + dv * dvar[k]);
-                    }
-                    if let Some(f) = &feasible {
-                        let (lp, dlp) = f.log_p_grad(&xf, &active);
-                        val += lp;
-                        for k in 0..g.len() {
-                            g[k] -= dlp[k];
-                        }
                     }
                     -val
                 },
@@ -489,18 +482,14 @@ pub(crate) fn suggest_with(
             }
             space.features(&p, &mut feat);
             let (pm, pv) = gp.predict(&feat);
-            let s = log_ei(pm[0], pv[0], best_y).0
-                + feasible.as_ref().map_or(0.0, |f| f.log_p(&feat)[0]);
+            let s = log_ei(pm[0], pv[0], best_y).0 + feasible.as_ref().map_or(0.0, |f| f.log_p(&p));
             if s > best.0 {
                 best = (s, p, pm[0], pv[0]);
             }
         }
     }
     let (score, point, mean, var) = best;
-    let p_feasible = feasible.as_ref().map(|f| {
-        space.features(&point, &mut feat);
-        round4(f.log_p(&feat)[0].exp())
-    });
+    let p_feasible = feasible.as_ref().map(|f| round4(f.log_p(&point).exp()));
     let sign = match config.metric.as_ref().map(|m| m.goal) {
         Some(Goal::Maximize) => -1.0,
         _ => 1.0,
