@@ -24,6 +24,12 @@ bench/results/quality-lists.md):
     HYPERDIAL_BIN=/path/to/older/hyperdial OMP_NUM_THREADS=1 nice -n 19 python3 \
         bench/quality/run.py --suite lists --optimizers hyperdial-bayes@before,hyperdial-tpe@before
 
+``--suite failures`` is two tasks where part of the space fails (failures.py: a synthetic loss
+whose learning rate diverges above a batch-dependent limit, and an MLP that diverges or runs out
+of memory); its report counts failed trials beside the regret (bench/results/quality-failures.md):
+
+    OMP_NUM_THREADS=1 nice -n 19 python3 bench/quality/run.py --suite failures --jobs 2
+
 An optimizer label may carry a version after ``@`` (``hyperdial-bayes@before``): it runs the
 optimizer before the ``@`` and keeps its records apart, so the report can put two builds of
 hyperdial side by side (each hyperdial label of one invocation uses the one binary,
@@ -68,7 +74,11 @@ OPTIMIZERS = [
     "skopt-gp",
     "wandb-bayes",
     "random",
+    "optuna-tpe-c",
 ]
+# Optimizers that take part only in the failures suite by default.
+FAILURES_ONLY = ["optuna-tpe-c"]
+FAILURES_DEFAULT = ["hyperdial-bayes", "hyperdial-tpe", "optuna-tpe", "optuna-tpe-c", "random"]
 
 # --------------------------------------------------------------------------------------------
 # Search spaces: each parameter is (name, kind, low, high, log) with kind float|int, or
@@ -231,7 +241,10 @@ def _add_list_tasks():
 sys.path.insert(0, HERE)
 _add_list_tasks()
 LIST_TASKS = [t for t in TASKS if TASKS[t].get("lookup")]
-SUITES = {"continuous": CONTINUOUS, "lists": LIST_TASKS}
+import failures  # noqa: E402
+TASKS.update(failures.tasks(P))
+FAILURE_TASKS = [t for t in TASKS if TASKS[t].get("fails")]
+SUITES = {"continuous": CONTINUOUS, "lists": LIST_TASKS, "failures": FAILURE_TASKS}
 
 
 def _finite(p):
@@ -308,6 +321,10 @@ def opt_optuna(kind):
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         if kind == "tpe":
             sampler = optuna.samplers.TPESampler(seed=seed)
+        elif kind == "tpe-c":
+            # Failed trials are told as feasible-or-not through constraints_func.
+            sampler = optuna.samplers.TPESampler(
+                seed=seed, constraints_func=lambda t: t.user_attrs["c"])
         else:
             sampler = optuna.samplers.GPSampler(seed=seed)
         study = optuna.create_study(sampler=sampler, direction="minimize")
@@ -323,7 +340,18 @@ def opt_optuna(kind):
                 else:
                     params[p["name"]] = trial.suggest_float(p["name"], p["low"], p["high"],
                                                             log=p["log"])
-            study.tell(trial, evaluate(params))
+            value = evaluate(params)
+            if kind == "tpe-c":
+                seen = [t.value for t in study.trials if t.value is not None]
+                trial.set_user_attr("c", [1.0 if value is None else -1.0])
+                if value is None:
+                    # A completed trial needs a value: the worst so far (W&B's impute).
+                    value = max(seen) if seen else 0.0
+                study.tell(trial, value)
+            elif value is None:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(trial, value)
     return run
 
 
@@ -418,6 +446,7 @@ RUNNERS = {
     "hyperdial-tpe": _hyperdial("tpe"),
     "optuna-tpe": opt_optuna("tpe"),
     "optuna-gp": opt_optuna("gp"),
+    "optuna-tpe-c": opt_optuna("tpe-c"),
     "hyperopt-tpe": opt_hyperopt,
     "skopt-gp": opt_skopt,
     "wandb-bayes": opt_wandb,
@@ -454,7 +483,9 @@ def run_one(optimizer, task, seed, budget):
             value, true = table.observe(idx, next(draws))
             line.update({"value": value, "true": true, "cfg": idx})
         else:
-            value = float(f(params))
+            value = f(params)
+            # A failed run (tasks with a crash region): None, told as failed.
+            value = float(value) if value is not None and math.isfinite(value) else None
             line["value"] = value
         line["suggest_s"] = suggest_s
         t1 = time.perf_counter()
@@ -698,9 +729,11 @@ def main():
     args.out = args.out or os.path.join(results, stem + ".jsonl")
     args.report = args.report or os.path.join(results, stem + ".md")
     explicit = args.optimizers is not None
-    if not explicit:
-        args.optimizers = ",".join(o for o in OPTIMIZERS
-                                   if args.suite == "continuous" or o != "skopt-gp")
+    if not explicit and args.suite == "failures":
+        args.optimizers = ",".join(FAILURES_DEFAULT)
+    elif not explicit:
+        args.optimizers = ",".join(o for o in OPTIMIZERS if o not in FAILURES_ONLY
+                                   and (args.suite == "continuous" or o != "skopt-gp"))
     optimizers = [o for o in args.optimizers.split(",") if o]
     tasks = [t for t in (args.tasks or ",".join(SUITES[args.suite])).split(",") if t]
     for o in optimizers:
@@ -762,7 +795,8 @@ def main():
                 failed = failed or rec["status"] != "ok"
                 with lock, open(args.out, "a") as f:
                     f.write(json.dumps(rec) + "\n")
-                best = min(rec["values"]) if rec["values"] else float("nan")
+                ok_values = [v for v in rec["values"] if v is not None]
+                best = min(ok_values) if ok_values else float("nan")
                 print("[%d/%d] %-16s %-14s seed %2d %-7s %3d trials best %.6g %.1fs"
                       % (n, len(jobs), rec["optimizer"], rec["task"], rec["seed"],
                          rec["status"], len(rec["values"]), best, rec["wall_s"]),
@@ -794,8 +828,13 @@ def main():
         labels = {o for o in present if runner_of(o) in RUNNERS}
         optimizers = sorted(labels, key=lambda o: (OPTIMIZERS.index(runner_of(o)),
                                                    o.partition("@")[2]))
-    report.write(records, args.report, command=command, note=args.note,
-                 optimizers=optimizers, tasks=tasks)
+    if args.suite == "failures":
+        failures.write(records, args.report, command=command, note=args.note,
+                       optimizers=optimizers, task_names=tasks,
+                       known={t: TASKS[t]["opt"] for t in tasks})
+    else:
+        report.write(records, args.report, command=command, note=args.note,
+                     optimizers=optimizers, tasks=tasks)
     print("wrote %s" % args.report)
 
 

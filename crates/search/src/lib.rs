@@ -23,6 +23,9 @@
 //! ones are imputed per `metric.impute`, running ones are pending (fantasized) or, with
 //! `metric.impute_while_running`, observations with an imputed value; [`metric`] says how, as
 //! W&B decides it.
+//!
+//! Failed runs also teach `bayes` and `tpe` where runs fail: [`feasibility`] weighs each
+//! candidate by its modelled probability of running at all, once a sweep has a failure.
 
 use std::collections::HashSet;
 
@@ -35,6 +38,7 @@ use serde_json::Value;
 pub mod bayes;
 pub mod conditional;
 pub mod encode;
+pub mod feasibility;
 pub mod finite;
 pub mod metric;
 pub mod sobol;
@@ -72,6 +76,10 @@ pub struct Trial {
     /// `metric.impute`. A run whose value is NaN or infinite counts as failed too.
     #[serde(default)]
     pub failed: bool,
+    /// Whether a failed run was cancelled (stopped by someone, not failed by itself): it is
+    /// imputed as failed, but is no evidence of a failure region ([`feasibility`]).
+    #[serde(default)]
+    pub cancelled: bool,
 }
 
 /// Why and how a configuration was chosen; stored with the run so it can be reproduced.

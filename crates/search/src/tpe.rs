@@ -45,6 +45,10 @@
 //!
 //! With conditional parameters (`when`) the space is decomposed into groups of parameters
 //! that are active together; see [`crate::conditional`].
+//! Failures ([`crate::feasibility`]): once a run has failed, failed runs always go to `G`
+//! (whatever `metric.impute` makes of their value) and the score gains `ln P(feasible)`, a
+//! density ratio between the runs that ran and those that failed (c-TPE's rule for one
+//! binary constraint).
 //!
 //! Cost: `O(24 · n · d)` per suggestion plus encoding the runs: about 1 ms at 1,000 runs and
 //! 5 ms at 5,000 in 5 dimensions (bench/results/engine.md).
@@ -54,7 +58,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
+use std::borrow::Cow;
+
 use crate::encode::{Dim, Point, Space};
+use crate::feasibility::{self, Outcomes, ParzenFeasibility};
 use crate::finite::Taken;
 use crate::{finite_untried, initial_point, Ask, History, Suggestion, SuggestionInfo, Trial};
 
@@ -331,12 +338,29 @@ pub fn n_below(n: usize) -> usize {
 /// The TPE suggestion; see the module documentation. [`Ask::Exhausted`] only in a finite
 /// space whose every configuration has run ([`crate::finite`]).
 pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64, sequence_seed: u64) -> Ask {
+    suggest_with(config, trials, seed, sequence_seed, true)
+}
+
+/// [`suggest`], with the feasibility model ([`crate::feasibility`]) on or off.
+pub(crate) fn suggest_with(
+    config: &SweepConfig,
+    trials: &[Trial],
+    seed: u64,
+    sequence_seed: u64,
+    feasibility: bool,
+) -> Ask {
     let space = Space::new(config);
     let taken = Taken::new(config, &space, trials);
     if taken.as_ref().is_some_and(Taken::exhausted) {
         return Ask::Exhausted;
     }
-    let history = History::new(config, &space, trials);
+    // Failures: always in the bad group, and a feasibility ratio (crate::feasibility).
+    let outcomes = Outcomes::new(&space, trials).filter(|_| feasibility);
+    let model_trials = match outcomes {
+        Some(_) => feasibility::without_failures(trials),
+        None => Cow::Borrowed(trials),
+    };
+    let history = History::new(config, &space, &model_trials);
     let n = history.values.len();
     if space.is_empty() || trials.len() < STARTUP_TRIALS || n < 2 {
         return Ask::Suggest(initial_point(
@@ -362,7 +386,17 @@ pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64, sequence_seed:
     let mut above_idx: Vec<usize> = order[nb..].to_vec();
     above_idx.sort_unstable();
     let mut above: Vec<&Point> = above_idx.iter().map(|&i| &history.points[i]).collect();
+    if let Some(o) = &outcomes {
+        above.extend(
+            o.points
+                .iter()
+                .zip(&o.failed)
+                .filter(|(_, &f)| f)
+                .map(|(p, _)| p),
+        );
+    }
     above.extend(history.pending.iter());
+    let feasible = outcomes.as_ref().map(|o| ParzenFeasibility::new(&space, o));
 
     let l = Parzen::new(&space, &below, &vec![1.0; below.len()]);
     let g = Parzen::new(&space, &above, &age_weights(above.len()));
@@ -401,7 +435,7 @@ pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64, sequence_seed:
     }
     for x in cands {
         let (ll, lg) = (l.log_pdf(&x), g.log_pdf(&x));
-        let score = ll - lg;
+        let score = ll - lg + feasible.as_ref().map_or(0.0, |f| f.log_p(&x));
         if best.as_ref().is_none_or(|b| score > b.0) {
             best = Some((score, x, ll, lg));
         }
@@ -426,6 +460,8 @@ pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64, sequence_seed:
                 "log_g": lg,
                 "score": score,
                 "untried": taken.as_ref().map(finite_untried),
+                "failures": feasible.as_ref().map(ParzenFeasibility::failures),
+                "log_feasible": feasible.as_ref().map(|f| f.log_p(&x)),
             })),
         },
     })

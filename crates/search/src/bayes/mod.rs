@@ -48,6 +48,10 @@
 //!    With conditional parameters (`when`), inactive coordinates are imputed for the GP
 //!    and refinement moves only the coordinates active in the candidate
 //!    ([`crate::conditional`]).
+//! 8. **Failures.** Once a run has failed (not cancelled), the acquisition is LogEI plus
+//!    `ln P(feasible)`, a density ratio between the runs that ran and those that failed
+//!    ([`crate::feasibility`]). The refinement climbs LogEI alone; the refined point is
+//!    kept only when its weighted score beats the best candidate's.
 //!
 //! **Scale.** Exact GP inference costs `O(n³)`. Above [`FIT_MAX`] observations the
 //! hyperparameters are fitted on a subset (the best half of the subset by value, the rest
@@ -69,6 +73,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use crate::encode::{Dim, Point, Space};
+use crate::feasibility::{Outcomes, ParzenFeasibility};
 use crate::finite::Taken;
 use crate::sobol::Sobol;
 use crate::{finite_untried, initial_point, Ask, History, Suggestion, SuggestionInfo, Trial};
@@ -245,12 +250,26 @@ fn select(values: &[f64], seed: u64) -> (Vec<usize>, Vec<usize>) {
 /// [`Ask::Exhausted`] only in a finite space whose every configuration has run
 /// ([`crate::finite`]).
 pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64, sequence_seed: u64) -> Ask {
+    suggest_with(config, trials, seed, sequence_seed, true)
+}
+
+/// [`suggest`], with the feasibility model ([`crate::feasibility`]) on or off.
+pub(crate) fn suggest_with(
+    config: &SweepConfig,
+    trials: &[Trial],
+    seed: u64,
+    sequence_seed: u64,
+    feasibility: bool,
+) -> Ask {
     let started = Instant::now();
     let space = Space::new(config);
     let taken = Taken::new(config, &space, trials);
     if taken.as_ref().is_some_and(Taken::exhausted) {
         return Ask::Exhausted;
     }
+    // Failures: the feasibility model (crate::feasibility); the objective model keeps
+    // them as `metric.impute` says.
+    let outcomes = Outcomes::new(&space, trials).filter(|_| feasibility);
     let history = History::new(config, &space, trials);
     let n_init = initial_design(space.len());
     if space.is_empty() || trials.len() < n_init || history.values.len() < 2 {
@@ -388,11 +407,18 @@ pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64, sequence_seed:
         cx.extend_from_slice(&feat);
     }
     let (cm, cv) = gp.predict(&cx);
-    let scores: Vec<f64> = cm
+    let mut scores: Vec<f64> = cm
         .iter()
         .zip(&cv)
         .map(|(&m, &v)| log_ei(m, v, best_y).0)
         .collect();
+    // Constraint-weighted EI: + ln P(feasible).
+    let feasible = outcomes.as_ref().map(|o| ParzenFeasibility::new(&space, o));
+    if let Some(f) = &feasible {
+        for (s, c) in scores.iter_mut().zip(&cands) {
+            *s += f.log_p(c);
+        }
+    }
     let mut order: Vec<usize> = (0..cands.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
 
@@ -470,13 +496,14 @@ pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64, sequence_seed:
             }
             space.features(&p, &mut feat);
             let (pm, pv) = gp.predict(&feat);
-            let s = log_ei(pm[0], pv[0], best_y).0;
+            let s = log_ei(pm[0], pv[0], best_y).0 + feasible.as_ref().map_or(0.0, |f| f.log_p(&p));
             if s > best.0 {
                 best = (s, p, pm[0], pv[0]);
             }
         }
     }
     let (score, point, mean, var) = best;
+    let p_feasible = feasible.as_ref().map(|f| round4(f.log_p(&point).exp()));
     let sign = match config.metric.as_ref().map(|m| m.goal) {
         Some(Goal::Maximize) => -1.0,
         _ => 1.0,
@@ -529,6 +556,8 @@ pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64, sequence_seed:
                 "incumbent": finite(sign * warp.inverse(best_y)),
                 "candidates": cands.len(),
                 "untried": taken.as_ref().map(finite_untried),
+                "failures": outcomes.as_ref().map(Outcomes::failures),
+                "p_feasible": p_feasible,
                 "total_ms": round4(started.elapsed().as_secs_f64() * 1e3),
             })),
         },

@@ -1004,6 +1004,7 @@ pub fn trial(config: &SweepConfig, r: &RunReport) -> Trial {
         running: r.state.in_flight(),
         queued: r.state == RunState::Queued,
         failed: failed(r.state),
+        cancelled: r.state == RunState::Cancelled,
     }
 }
 
