@@ -1,6 +1,9 @@
 //! Dominance, layers, hypervolume against hand-computed values, seeded determinism, and
 //! multi-objective `tpe` and `bayes` against `random` on ZDT1.
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
 use super::*;
 use crate::{suggest_in_sweep, Ask};
 
@@ -87,6 +90,52 @@ fn the_tpe_split_takes_whole_layers_then_the_largest_contributors() {
     // Whole layers fit: plain rank order.
     assert_eq!(tpe_order(&p, 5)[..5].len(), 5);
     assert_eq!(tpe_order(&p, 5)[5], 5);
+}
+
+#[test]
+fn two_objective_contributions_match_the_exact_ones() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    for _ in 0..50 {
+        let n = rng.random_range(1..12);
+        // Coarse values, so duplicates and dominated points occur.
+        let all: Vec<Vec<f64>> = (0..n)
+            .map(|_| vec![rng.random_range(0..6) as f64, rng.random_range(0..6) as f64])
+            .collect();
+        // A layer: mutually non-dominated, distinct points (what the thinning sees).
+        let mut p: Vec<Vec<f64>> = pareto_front(&all)
+            .into_iter()
+            .map(|i| all[i].clone())
+            .collect();
+        p.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        p.dedup();
+        let r = reference_point(&p);
+        let fast = contributions_2d(&p, &r);
+        let exact = contributions(&p, &r);
+        for (a, b) in fast.iter().zip(&exact) {
+            assert!((a - b).abs() < 1e-9, "{p:?}: {fast:?} vs {exact:?}");
+        }
+    }
+}
+
+#[test]
+fn a_large_three_objective_layer_is_cut_by_crowding_then_thinned() {
+    // 200 points on the simplex plane x + y + z = 1: all on one layer.
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let p: Vec<Vec<f64>> = (0..200)
+        .map(|_| {
+            let w = simplex_weights(3, rng.random());
+            w.to_vec()
+        })
+        .collect();
+    assert!(non_dominated_ranks(&p).iter().all(|&r| r == 0));
+    let order = tpe_order(&p, 20);
+    assert_eq!(order, tpe_order(&p, 20));
+    let mut seen = order.clone();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..200).collect::<Vec<_>>());
+    // Crowding marks the two extremes of each objective infinite (kept by the cut).
+    let crowd = crowding_distance(&p);
+    assert_eq!(crowd.iter().filter(|c| c.is_infinite()).count(), 6);
 }
 
 #[test]
