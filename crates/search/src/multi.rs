@@ -285,6 +285,8 @@ pub fn crowding_distance(points: &[Vec<f64>]) -> Vec<f64> {
     let Some(m) = points.first().map(Vec::len) else {
         return out;
     };
+    // `j` is the objective: the inner index of every point.
+    #[allow(clippy::needless_range_loop)]
     for j in 0..m {
         let mut order: Vec<usize> = (0..n).collect();
         order.sort_by(|&a, &b| points[a][j].total_cmp(&points[b][j]).then(a.cmp(&b)));
@@ -292,8 +294,8 @@ pub fn crowding_distance(points: &[Vec<f64>]) -> Vec<f64> {
         out[order[0]] = f64::INFINITY;
         out[order[n - 1]] = f64::INFINITY;
         if hi > lo {
-            for k in 1..n.saturating_sub(1) {
-                out[order[k]] += (points[order[k + 1]][j] - points[order[k - 1]][j]) / (hi - lo);
+            for w in order.windows(3) {
+                out[w[1]] += (points[w[2]][j] - points[w[0]][j]) / (hi - lo);
             }
         }
     }
