@@ -41,6 +41,33 @@ fn layers_peel_fronts_in_order() {
 }
 
 #[test]
+fn two_objective_ranks_match_pairwise_dominance() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    for _ in 0..200 {
+        let n = rng.random_range(0..30);
+        // Coarse values: ties in either objective and equal points occur.
+        let p: Vec<Vec<f64>> = (0..n)
+            .map(|_| vec![rng.random_range(0..5) as f64, rng.random_range(0..5) as f64])
+            .collect();
+        let ranks = non_dominated_ranks(&p);
+        // The definition: rank 0 is undominated; a point of rank r > 0 is dominated by some
+        // point of rank r − 1 and by none of rank r or more.
+        for i in 0..n {
+            let by: Vec<u32> = (0..n)
+                .filter(|&j| dominates(&p[j], &p[i]))
+                .map(|j| ranks[j])
+                .collect();
+            if ranks[i] == 0 {
+                assert!(by.is_empty(), "{p:?} {ranks:?}");
+            } else {
+                assert!(by.contains(&(ranks[i] - 1)), "{p:?} {ranks:?}");
+            }
+            assert!(by.iter().all(|&r| r < ranks[i]), "{p:?} {ranks:?}");
+        }
+    }
+}
+
+#[test]
 fn hypervolume_matches_hand_computed_values() {
     // 2-D: staircase of (1,3), (2,2), (3,1) under (4,4): 3 + 2 + 1 = 6.
     let p = pts(&[&[1.0, 3.0], &[2.0, 2.0], &[3.0, 1.0]]);
