@@ -41,6 +41,7 @@ pub mod encode;
 pub mod feasibility;
 pub mod finite;
 pub mod metric;
+pub mod multi;
 pub mod sobol;
 pub mod stopping;
 pub mod tpe;
@@ -80,6 +81,11 @@ pub struct Trial {
     /// imputed as failed, but is no evidence of a failure region ([`feasibility`]).
     #[serde(default)]
     pub cancelled: bool,
+    /// A multi-objective sweep's values of each objective, as logged (not negated for
+    /// `maximize`), in the config's order (see [`multi`]); empty for other sweeps and for
+    /// runs whose objectives are unknown to this sweep.
+    #[serde(default)]
+    pub objectives: Vec<Option<f64>>,
 }
 
 /// Why and how a configuration was chosen; stored with the run so it can be reproduced.
@@ -338,6 +344,9 @@ pub struct History {
     pub imputed: Vec<bool>,
     /// Points of runs in flight, without a value.
     pub pending: Vec<Point>,
+    /// A multi-objective sweep's objective vectors of the observations, oriented to
+    /// minimize (see [`multi`]); empty for a single-objective sweep.
+    pub objectives: Vec<Vec<f64>>,
 }
 
 impl History {
@@ -348,6 +357,9 @@ impl History {
     /// metric (or the sweep's worst value). Runs with nothing to impute from are left out;
     /// so are trials whose parameters are not in the space.
     pub fn new(config: &SweepConfig, space: &Space<'_>, trials: &[Trial]) -> Self {
+        if config.is_multi_objective() {
+            return multi::history(config, space, trials);
+        }
         let metric = config.metric.as_ref();
         let sign = match metric.map(|m| m.goal) {
             Some(Goal::Maximize) => -1.0,

@@ -47,6 +47,7 @@ pub fn schemas() -> Map<String, Value> {
         ParamImportance, Evidence, Importance, EndReason, BudgetStatus,
         Hello, Resync, RunBrief, EventPoint, MetricsEvent,
         QueueRun, QueueRunsRequest, QueuedRuns, NoiseConfiguration, NoiseComparison, NoiseReport,
+        ParetoFront, ObjectiveSpec, FrontRun,
     );
     let mut defs: Vec<(String, Value)> = gen.take_definitions(true).into_iter().collect();
     defs.sort_by(|a, b| a.0.cmp(&b.0));

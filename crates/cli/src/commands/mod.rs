@@ -4,6 +4,7 @@ pub mod agent;
 pub mod budget;
 pub mod debug;
 pub mod lrfind;
+pub mod front;
 pub mod manage;
 pub mod progress;
 pub mod refine;

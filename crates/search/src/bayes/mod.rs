@@ -270,7 +270,8 @@ pub(crate) fn suggest_with(
     // Failures: the feasibility model (crate::feasibility); the objective model keeps
     // them as `metric.impute` says.
     let outcomes = Outcomes::new(&space, trials).filter(|_| feasibility);
-    let history = History::new(config, &space, trials);
+    let mut history = History::new(config, &space, trials);
+    crate::multi::scalarize(&mut history, seed);
     let n_init = initial_design(space.len());
     if space.is_empty() || trials.len() < n_init || history.values.len() < 2 {
         return Ask::Suggest(initial_point(
@@ -505,6 +506,8 @@ pub(crate) fn suggest_with(
     let (score, point, mean, var) = best;
     let p_feasible = feasible.as_ref().map(|f| round4(f.log_p(&point).exp()));
     let sign = match config.metric.as_ref().map(|m| m.goal) {
+        // A multi-objective sweep models its scalarization, which is minimized.
+        _ if config.is_multi_objective() => 1.0,
         Some(Goal::Maximize) => -1.0,
         _ => 1.0,
     };

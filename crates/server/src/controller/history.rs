@@ -36,7 +36,9 @@ use hyperdial_space::{Goal, ImputeWhileRunning, Method, Retry, SweepConfig};
 use hyperdial_store::{finite_number, MetricSpan, RunState, Store, TrialRow};
 use serde_json::{Map, Value};
 
-use super::{failed, interrupted, reaches, trial, RunReport};
+use super::{
+    failed, interrupted, multi_objective_names, objective_values_of, reaches, trial, RunReport,
+};
 
 /// Where a run sorts among its sweep's runs: by number, then creation, then id (the order of
 /// [`hyperdial_store::Storage::trials`]).
@@ -63,6 +65,9 @@ struct Entry {
     /// A repeat of another run's configuration with another seed: not counted toward
     /// `run_cap`, but an observation for a model.
     repeat: bool,
+    /// A multi-objective sweep's values of each objective ([`super::objective_values`]);
+    /// kept for `tpe` and `bayes` only.
+    objectives: Vec<Option<f64>>,
 }
 
 impl Entry {
@@ -81,6 +86,8 @@ pub(crate) struct History {
     model: bool,
     /// The sweep's objective: name, goal and target.
     metric: Option<(String, Goal, Option<f64>)>,
+    /// The objective names of a multi-objective sweep (empty otherwise).
+    objectives: Vec<String>,
     retry: Retry,
     runs: HashMap<String, Entry>,
     /// Runs that have a retry (superseded: not trials, not retried again).
@@ -116,6 +123,7 @@ impl History {
                 .metric
                 .as_ref()
                 .map(|m| (m.name.clone(), m.goal, m.target)),
+            objectives: multi_objective_names(config),
             retry: config.retry.clone(),
             runs: HashMap::new(),
             retried: HashSet::new(),
@@ -250,6 +258,11 @@ impl History {
                 .and_then(finite_number),
             interrupted: interrupted(&row),
             repeat: row.repeat_of.is_some(),
+            objectives: if self.model {
+                objective_values_of(&self.objectives, &row.summary, &row.user_summary)
+            } else {
+                Vec::new()
+            },
             retry_of: row.retry_of,
         };
         let id = row.id;
@@ -314,7 +327,7 @@ impl History {
             .iter()
             .map(|(_, _, id)| {
                 let r = &self.runs[id];
-                trial(
+                let mut t = trial(
                     config,
                     &RunReport {
                         state: r.state,
@@ -329,7 +342,9 @@ impl History {
                             None
                         },
                     },
-                )
+                );
+                t.objectives = r.objectives.clone();
+                t
             })
             .collect())
     }
