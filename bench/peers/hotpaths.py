@@ -10,7 +10,8 @@ interleave the tools, in a rotated order each round, so load on the machine fall
 
 * ask/tell with a trivial objective (the value is the parameter), N trials (``--sizes``,
   default 2,000 and 10,000): hyperdial's Python client against ``hyperdial server`` on SQLite
-  (every trial durable), Optuna in memory, with JournalStorage (a file) and with SQLite.
+  (every trial durable; measured with the default ``synchronous=FULL``, a flush per commit,
+  and with ``HYPERDIAL_SQLITE_SYNC=normal``, a flush within 1 s), Optuna in memory, with JournalStorage (a file) and with SQLite.
   A measurement stops after ``--max-seconds`` and reports the rate over the trials done.
 * logging 20,000 steps x 5 metrics from a script, until everything is stored: hyperdial's
   client (``hyperdial.init``/``log``/``finish``) against the server, MLflow (``log_batch`` of
@@ -79,11 +80,13 @@ def du(path):
 class Server:
     """`hyperdial server` on a scratch SQLite file."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, sync=None):
         self.db = os.path.join(directory, "hyperdial.db")
         port = free_port()
         self.url = "http://127.0.0.1:%d" % port
         env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERDIAL_")}
+        if sync:
+            env["HYPERDIAL_SQLITE_SYNC"] = sync
         self.proc = subprocess.Popen(
             [os.environ["HYPERDIAL_BIN"], "server", "--db", self.db, "--bind",
              "127.0.0.1:%d" % port], env=env, stdout=subprocess.DEVNULL,
@@ -113,9 +116,9 @@ def hyperdial_client():
     return hyperdial
 
 
-def asktell_hyperdial(n, directory, max_seconds):
+def asktell_hyperdial(n, directory, max_seconds, sync=None):
     hyperdial = hyperdial_client()
-    server = Server(directory)
+    server = Server(directory, sync)
     try:
         sweep = hyperdial.Sweep.create(
             {"method": "random", "metric": {"name": "y", "goal": "minimize"}, "run_cap": n,
@@ -268,6 +271,8 @@ def log_trackio(directory):
 def measure(name, n, directory, max_seconds):
     if name == "asktell/hyperdial":
         return asktell_hyperdial(n, directory, max_seconds)
+    if name == "asktell/hyperdial-normal":
+        return asktell_hyperdial(n, directory, max_seconds, sync="normal")
     if name.startswith("asktell/optuna-"):
         return asktell_optuna(n, directory, max_seconds, name.split("-", 1)[1])
     return {"log/hyperdial": log_hyperdial, "log/mlflow": log_mlflow,
@@ -334,7 +339,9 @@ def report(args, results, skipped, started, wall):
     add("| --- | --- | --- | --- |")
     for n in args.sizes:
         base = med(results.get(("asktell/hyperdial", n), []), "rate")
-        for name, label in [("asktell/hyperdial", "hyperdial (server, SQLite)"),
+        for name, label in [("asktell/hyperdial", "hyperdial (server, SQLite, synchronous=FULL)"),
+                            ("asktell/hyperdial-normal",
+                             "hyperdial (HYPERDIAL_SQLITE_SYNC=normal)"),
                             ("asktell/optuna-memory", "Optuna in memory"),
                             ("asktell/optuna-journal", "Optuna JournalStorage (file)"),
                             ("asktell/optuna-sqlite", "Optuna SQLite")]:
@@ -416,7 +423,7 @@ def main():
         print("peer %s is not installed: skipped (pip install %s)" % (m, m), flush=True)
     plan = []
     for n in args.sizes:
-        plan.append(("asktell/hyperdial", n))
+        plan += [("asktell/hyperdial", n), ("asktell/hyperdial-normal", n)]
         if "optuna" not in skipped:
             plan += [("asktell/optuna-memory", n), ("asktell/optuna-journal", n),
                      ("asktell/optuna-sqlite", n)]

@@ -271,6 +271,22 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         error: Option<&str>,
     ) -> Result<Option<RunRow>>;
 
+    /// End a run as [`Storage::finish_run`] does, after appending `points` to it as
+    /// [`Storage::append_metrics`] does (summary, `metric` and `next_step` included), in one
+    /// transaction: the told values and the end are stored together or not at all, with one
+    /// commit. The points are written even when the run had already ended (as a late
+    /// metric batch would be); the end is conditional as in `finish_run`. Returns the run
+    /// afterwards, or `None` if unknown.
+    async fn finish_run_with_points(
+        &self,
+        run_id: &str,
+        points: &[Point],
+        objective: Option<Objective<'_>>,
+        state: RunState,
+        exit_code: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<Option<RunRow>>;
+
     /// Add to a run's record of undelivered metric points (see [`crate::Delivery`]), under its
     /// row lock. Returns the run, or `None` if unknown.
     async fn add_delivery(
@@ -327,7 +343,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// `expected_next_number`: in one short transaction the sweep's next number moves on only
     /// if it is still that and the sweep is still `running`, and the run is inserted `running`
     /// with that number. Otherwise nothing is written and the answer is
-    /// [`Inserted::Stale`]. `new.sweep_id` must be set; `new.number` is ignored.
+    /// [`Inserted::Stale`]. `new.sweep_id` must be set; `new.number` is ignored, and so is
+    /// `new.project`: the run belongs to its sweep's project.
     async fn insert_suggested_run(
         &self,
         new: NewRun,

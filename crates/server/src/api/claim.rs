@@ -182,6 +182,11 @@ pub(crate) async fn claim(s: &AppState, id: &str, request: ClaimRequest) -> ApiR
     } else {
         waits.park(id)
     };
+    // A trial told with the claim ends first; its refusal is the answer (nothing claimed).
+    // Parked before, so the wake-up its end sends is not lost.
+    if let Some(tell) = request.tell {
+        super::end_run(s, &tell.run, tell.finish, Some(id)).await?;
+    }
     loop {
         match c.claim(id, request.agent.as_deref()).await? {
             Claim::Run(run) => {

@@ -74,6 +74,16 @@ pub struct Ingested {
     pub first_step: i64,
 }
 
+/// What [`Controller::finish`] did.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The run afterwards.
+    pub run: RunRow,
+    /// With a told point: the step it was stored at when it named none (the run's step
+    /// counter before the finish).
+    pub told_step: Option<i64>,
+}
+
 /// Outcome of creating a sweep.
 #[derive(Debug)]
 pub struct Created {
@@ -590,18 +600,31 @@ impl Controller {
     /// End a run with what its agent reports. The state is decided here: a requested stop
     /// wins; then an explicit state; then the exit code (0 finished, else failed); and a
     /// finished run whose sweep metric was last logged as NaN is failed.
+    ///
+    /// `told`, when given, is one metric point stored in the same transaction as the end (the
+    /// value an ask/tell client tells: one request and one commit instead of a metric batch
+    /// and a finish). A told sweep metric decides the NaN rule by itself; it counts for the
+    /// run's metric, `metric.target` and early termination as a metric batch does. A run the
+    /// server gave up on (`crashed`) refuses the finish with
+    /// [`ControlError::RunCrashed`], as it refuses every late report. With `in_sweep`, a run
+    /// of another sweep (or of none) is refused as invalid and left as it is.
     pub async fn finish(
         &self,
         run_id: &str,
         exit_code: Option<i64>,
         state: Option<&str>,
         error: Option<&str>,
-    ) -> Result<RunRow, ControlError> {
-        let run = self
-            .store
-            .run(run_id)
-            .await?
-            .ok_or_else(|| ControlError::not_found("run", run_id))?;
+        told: Option<&Point>,
+        in_sweep: Option<&str>,
+    ) -> Result<Finished, ControlError> {
+        let run = self.reporting_run(run_id).await?;
+        if let Some(sweep) = in_sweep {
+            if run.sweep_id.as_deref() != Some(sweep) {
+                return Err(ControlError::invalid(format!(
+                    "run {run_id} is not a run of sweep {sweep}"
+                )));
+            }
+        }
         let state = state.map(final_state).transpose()?;
         let mut error = error.map(str::to_string);
         let stopped_by_us = |reason: Option<&str>| match reason {
@@ -622,18 +645,69 @@ impl Controller {
                 error = Some(why);
             }
         }
+        let sweep = match &run.sweep_id {
+            Some(id) => self.store.sweep(id).await?,
+            None => None,
+        };
+        let config = sweep.as_ref().map(|s| self.config(s)).transpose()?;
+        let objective = config
+            .as_ref()
+            .and_then(|c| c.metric.as_ref())
+            .map(|m| (m.name.clone(), m.goal, m.target));
         if final_state == RunState::Finished {
-            if let Some((name, _, _)) = self.objective(&run).await? {
-                if let Some(None) = self.store.last_value(run_id, &name).await? {
+            if let Some((name, _, _)) = &objective {
+                let told_value = told
+                    .and_then(|p| p.values.iter().rev().find(|(n, _)| n == name))
+                    .map(|(_, v)| *v);
+                let last = match told_value {
+                    Some(v) => Some(v),
+                    None => self.store.last_value(run_id, name).await?,
+                };
+                if let Some(None) = last {
                     final_state = RunState::Failed;
                     error = Some(format!("the sweep metric `{name}` is NaN"));
                 }
             }
         }
-        self.store
-            .finish_run(run_id, final_state, exit_code, error.as_deref())
+        let told = match told {
+            // Already ended (a finish sent again after its answer was lost): the told values
+            // were stored with that end, and are not stored again at a later step.
+            Some(_) if run.state.is_terminal() => None,
+            told => told,
+        };
+        let Some(told) = told else {
+            let run = self
+                .store
+                .finish_run(run_id, final_state, exit_code, error.as_deref())
+                .await?
+                .ok_or_else(|| ControlError::not_found("run", run_id))?;
+            return Ok(Finished {
+                run,
+                told_step: None,
+            });
+        };
+        let ended = self
+            .store
+            .finish_run_with_points(
+                run_id,
+                std::slice::from_ref(told),
+                store_objective(&objective),
+                final_state,
+                exit_code,
+                error.as_deref(),
+            )
             .await?
-            .ok_or_else(|| ControlError::not_found("run", run_id))
+            .ok_or_else(|| ControlError::not_found("run", run_id))?;
+        self.finish_if_target_reached(&run, &objective, ended.metric)
+            .await?;
+        if let (Some(sweep_id), Some(config)) = (&run.sweep_id, &config) {
+            self.enforce_early_termination(sweep_id, run_id, config)
+                .await?;
+        }
+        Ok(Finished {
+            run: ended,
+            told_step: Some(run.next_step),
+        })
     }
 
     /// The sweep `id`, or a 404 naming it.
