@@ -11,7 +11,8 @@ interleave the tools, in a rotated order each round, so load on the machine fall
 * ask/tell with a trivial objective (the value is the parameter), N trials (``--sizes``,
   default 2,000 and 10,000): hyperdial's Python client against ``hyperdial server`` on SQLite
   (every trial durable; measured with the default ``synchronous=FULL``, a flush per commit,
-  and with ``HYPERDIAL_SQLITE_SYNC=normal``, a flush within 1 s), Optuna in memory, with JournalStorage (a file) and with SQLite.
+  and with ``HYPERDIAL_SQLITE_SYNC=normal``, a flush within 1 s; each both as ``ask``/``tell``,
+  two requests per trial, and as ``tell_and_ask``, one), Optuna in memory, with JournalStorage (a file) and with SQLite.
   A measurement stops after ``--max-seconds`` and reports the rate over the trials done.
 * logging 20,000 steps x 5 metrics from a script, until everything is stored: hyperdial's
   client (``hyperdial.init``/``log``/``finish``) against the server, MLflow (``log_batch`` of
@@ -116,7 +117,7 @@ def hyperdial_client():
     return hyperdial
 
 
-def asktell_hyperdial(n, directory, max_seconds, sync=None):
+def asktell_hyperdial(n, directory, max_seconds, sync=None, combined=False):
     hyperdial = hyperdial_client()
     server = Server(directory, sync)
     try:
@@ -125,12 +126,24 @@ def asktell_hyperdial(n, directory, max_seconds, sync=None):
              "parameters": {"x": {"min": 0.0, "max": 1.0}}}, server=server.url)
         done = 0
         t0 = time.perf_counter()
+        trial = None
         while done < n and time.perf_counter() - t0 < max_seconds:
-            trial = sweep.ask()
-            if trial is None:
-                break
-            sweep.tell(trial, trial.params["x"])
+            if combined:  # tell the last trial and ask for the next in one request
+                trial = sweep.tell_and_ask(trial, trial.params["x"]) if trial else sweep.ask()
+                if trial is None:
+                    break
+                if done + 1 == n:  # the last trial is told alone
+                    sweep.tell(trial, trial.params["x"])
+                    trial = None
+            else:
+                trial = sweep.ask()
+                if trial is None:
+                    break
+                sweep.tell(trial, trial.params["x"])
+                trial = None
             done += 1
+        if trial is not None:  # cut by --max-seconds: tell the open trial
+            sweep.tell(trial, trial.params["x"])
         secs = time.perf_counter() - t0
         return {"trials": done, "seconds": secs, "rate": done / secs,
                 "server_rss_kib": rss_kib(server.proc.pid)}
@@ -273,6 +286,10 @@ def measure(name, n, directory, max_seconds):
         return asktell_hyperdial(n, directory, max_seconds)
     if name == "asktell/hyperdial-normal":
         return asktell_hyperdial(n, directory, max_seconds, sync="normal")
+    if name == "asktell/hyperdial-one":
+        return asktell_hyperdial(n, directory, max_seconds, combined=True)
+    if name == "asktell/hyperdial-one-normal":
+        return asktell_hyperdial(n, directory, max_seconds, sync="normal", combined=True)
     if name.startswith("asktell/optuna-"):
         return asktell_optuna(n, directory, max_seconds, name.split("-", 1)[1])
     return {"log/hyperdial": log_hyperdial, "log/mlflow": log_mlflow,
@@ -342,6 +359,8 @@ def report(args, results, skipped, started, wall):
         for name, label in [("asktell/hyperdial", "hyperdial (server, SQLite, synchronous=FULL)"),
                             ("asktell/hyperdial-normal",
                              "hyperdial (HYPERDIAL_SQLITE_SYNC=normal)"),
+                            ("asktell/hyperdial-one", "hyperdial tell_and_ask (FULL)"),
+                            ("asktell/hyperdial-one-normal", "hyperdial tell_and_ask (normal)"),
                             ("asktell/optuna-memory", "Optuna in memory"),
                             ("asktell/optuna-journal", "Optuna JournalStorage (file)"),
                             ("asktell/optuna-sqlite", "Optuna SQLite")]:
@@ -423,7 +442,8 @@ def main():
         print("peer %s is not installed: skipped (pip install %s)" % (m, m), flush=True)
     plan = []
     for n in args.sizes:
-        plan += [("asktell/hyperdial", n), ("asktell/hyperdial-normal", n)]
+        plan += [("asktell/hyperdial", n), ("asktell/hyperdial-normal", n),
+                 ("asktell/hyperdial-one", n), ("asktell/hyperdial-one-normal", n)]
         if "optuna" not in skipped:
             plan += [("asktell/optuna-memory", n), ("asktell/optuna-journal", n),
                      ("asktell/optuna-sqlite", n)]
