@@ -105,12 +105,60 @@ pub struct Controller {
     pub(crate) curve_cache: crate::early_stop::CurveCache,
     /// One lock per sweep that claims of this process take turns on (see the module docs),
     /// guarding the sweep's [`history::History`] (built on the first claim, dropped when the
-    /// sweep is over).
-    claim_locks: Mutex<HashMap<String, ClaimLock>>,
+    /// sweep is over, or when the sweep is the least recently claimed of more than
+    /// [`MAX_CACHED_HISTORIES`]), with the tick of its last use.
+    claim_locks: Mutex<ClaimLocks>,
 }
 
 /// A sweep's claim lock and the history it guards.
 type ClaimLock = Arc<tokio::sync::Mutex<Option<history::History>>>;
+
+/// Most sweeps whose claim lock and history one server keeps. Beyond that the least
+/// recently claimed sweep that no claim holds now is forgotten: its next claim reads its runs
+/// once again (as after a restart). Each history is about a hundred bytes a run for `grid`,
+/// `random` and `sobol`, more for `tpe` and `bayes` (their decoded parameters), so this bounds
+/// the cache by the largest sweeps' sizes, not by how many sweeps a long-lived server saw.
+pub const MAX_CACHED_HISTORIES: usize = 64;
+
+/// The claim locks by sweep, each with the tick of its last use, and the tick counter.
+#[derive(Debug, Default)]
+struct ClaimLocks {
+    by_sweep: HashMap<String, (ClaimLock, u64)>,
+    tick: u64,
+}
+
+impl ClaimLocks {
+    /// The claim lock of `sweep_id` (created on first use), marked as the most recently used;
+    /// the least recently used ones nobody holds are dropped while more than `cap` are kept.
+    fn get(&mut self, sweep_id: &str, cap: usize) -> ClaimLock {
+        self.tick += 1;
+        let tick = self.tick;
+        let lock = {
+            let entry = self
+                .by_sweep
+                .entry(sweep_id.to_string())
+                .or_insert_with(|| (ClaimLock::default(), tick));
+            entry.1 = tick;
+            entry.0.clone()
+        };
+        while self.by_sweep.len() > cap {
+            // Only a lock held by the map alone (no claim in progress or waiting) can go.
+            let oldest = self
+                .by_sweep
+                .iter()
+                .filter(|(_, (l, _))| Arc::strong_count(l) == 1)
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(id, _)| id.clone());
+            match oldest {
+                Some(id) => {
+                    self.by_sweep.remove(&id);
+                }
+                None => break,
+            }
+        }
+        lock
+    }
+}
 
 /// How many times one claim reads a fresh snapshot after finding the last one stale, before
 /// it answers "wait".
@@ -148,7 +196,7 @@ impl Controller {
             events: crate::api::events::Bus::new(),
             configs: Mutex::new(HashMap::new()),
             curve_cache: Default::default(),
-            claim_locks: Mutex::new(HashMap::new()),
+            claim_locks: Mutex::new(ClaimLocks::default()),
         }
     }
 
@@ -157,9 +205,7 @@ impl Controller {
         self.claim_locks
             .lock()
             .expect("claim locks")
-            .entry(sweep_id.to_string())
-            .or_default()
-            .clone()
+            .get(sweep_id, MAX_CACHED_HISTORIES)
     }
 
     /// The store.
@@ -1112,6 +1158,37 @@ pub fn config_hash(config: &SweepConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claim_locks_keep_the_most_recently_used_and_never_one_in_use() {
+        let mut locks = ClaimLocks::default();
+        for i in 0..5 {
+            locks.get(&format!("s{i}"), 3);
+        }
+        let mut kept: Vec<&String> = locks.by_sweep.keys().collect();
+        kept.sort();
+        assert_eq!(kept, ["s2", "s3", "s4"]);
+        // Using s2 again makes s3 the oldest.
+        locks.get("s2", 3);
+        locks.get("s5", 3);
+        assert!(!locks.by_sweep.contains_key("s3"));
+        assert!(locks.by_sweep.contains_key("s2"));
+        // A lock a claim holds is never dropped, even when it is the oldest: the cap is
+        // exceeded until it is let go.
+        let held = locks.get("s4", 3);
+        for i in 6..9 {
+            locks.get(&format!("s{i}"), 3);
+        }
+        assert!(locks.by_sweep.contains_key("s4"));
+        assert!(locks.by_sweep.len() <= 3);
+        assert!(Arc::ptr_eq(&held, &locks.get("s4", 3)));
+        drop(held);
+        for i in 9..12 {
+            locks.get(&format!("s{i}"), 3);
+        }
+        assert!(!locks.by_sweep.contains_key("s4"));
+        assert_eq!(locks.by_sweep.len(), 3);
+    }
 
     #[test]
     fn trials_carry_wandb_states_and_values() {
