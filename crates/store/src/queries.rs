@@ -1721,6 +1721,33 @@ impl Storage for Backend {
             .collect()
     }
 
+    async fn series_after(
+        &self,
+        run_id: &str,
+        name: &str,
+        after_step: i64,
+    ) -> Result<Vec<SeriesPoint>> {
+        let rows = sqlx::query(
+            "SELECT p.step AS step, p.value AS value, p.time_ms AS time_ms FROM metric_series s \
+             JOIN metric_points p ON p.series = s.id WHERE s.run_id = $1 AND s.name = $2 AND p.step > $3 \
+             ORDER BY p.step",
+        )
+        .bind(run_id)
+        .bind(name)
+        .bind(after_step)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SeriesPoint {
+                    step: r.try_get("step")?,
+                    value: r.try_get("value")?,
+                    time_ms: r.try_get("time_ms")?,
+                })
+            })
+            .collect()
+    }
+
     async fn series_sample(
         &self,
         run_id: &str,

@@ -224,6 +224,17 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// One metric of a run, by step.
     async fn series(&self, run_id: &str, name: &str) -> Result<Vec<SeriesPoint>>;
 
+    /// The points of one metric series with a step above `after_step`, by step, read through
+    /// the series' (series, step) key from that step on, so the cost follows the points
+    /// returned, not the series' length (a live page catching up). Empty when the run or
+    /// metric is unknown.
+    async fn series_after(
+        &self,
+        run_id: &str,
+        name: &str,
+        after_step: i64,
+    ) -> Result<Vec<SeriesPoint>>;
+
     /// One metric of a run, at most `max_points` (at least 2) of it, at a cost in proportion
     /// to the points returned, not to the series' length. A series of at most `max_points`
     /// points is returned whole. A longer one is sampled evenly by step: with `first` and

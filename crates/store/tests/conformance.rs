@@ -71,6 +71,7 @@ conformance!(
     trials_changed_misses_nothing_committed_by_concurrent_writers,
     finishing_with_points_stores_both_in_one,
     a_sweep_run_belongs_to_its_sweeps_project,
+    series_after_reads_the_tail_only,
 );
 
 fn sweep<'a>() -> NewSweep<'a> {
@@ -1706,4 +1707,35 @@ async fn a_sweep_run_belongs_to_its_sweeps_project(db: &Db) {
     let run = inserted(&store, run, 1).await;
     assert_eq!(run.project, "vision");
     assert_eq!(store.run(&run.id).await.unwrap().unwrap().project, "vision");
+}
+
+async fn series_after_reads_the_tail_only(db: &Db) {
+    let store = db.open().await.unwrap();
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let run = inserted(&store, sweep_run(&s.id, 0), 1).await;
+    // Steps 0, 2, 4, ..., 18 for loss; acc only at the even tens; one NaN.
+    let points: Vec<Point> = (0..10)
+        .map(|i| Point {
+            step: Some(i * 2),
+            time_ms: Some(1000 + i),
+            values: if i % 5 == 0 {
+                vec![("loss".into(), Some(i as f64)), ("acc".into(), None)]
+            } else {
+                vec![("loss".into(), Some(i as f64))]
+            },
+        })
+        .collect();
+    store.append_metrics(&run.id, &points, Some(MIN)).await.unwrap().unwrap();
+    let steps = |ps: &[hyperdial_store::SeriesPoint]| ps.iter().map(|p| p.step).collect::<Vec<_>>();
+    let tail = store.series_after(&run.id, "loss", 13).await.unwrap();
+    assert_eq!(steps(&tail), [14, 16, 18]);
+    assert_eq!((tail[0].value, tail[0].time_ms), (Some(7.0), 1007));
+    // Strictly above: a step equal to `after_step` is left out; below the first, everything.
+    assert_eq!(steps(&store.series_after(&run.id, "loss", 14).await.unwrap()), [16, 18]);
+    assert_eq!(store.series_after(&run.id, "loss", -1).await.unwrap(), store.series(&run.id, "loss").await.unwrap());
+    assert!(store.series_after(&run.id, "loss", 18).await.unwrap().is_empty());
+    let acc = store.series_after(&run.id, "acc", 0).await.unwrap();
+    assert_eq!((steps(&acc), acc[0].value), (vec![10], None));
+    assert!(store.series_after(&run.id, "nope", 0).await.unwrap().is_empty());
+    assert!(store.series_after("r_nope", "loss", 0).await.unwrap().is_empty());
 }
