@@ -67,7 +67,10 @@ async fn a_told_nan_fails_the_run_and_bad_values_are_refused() {
         )
         .await;
     assert_eq!(status, 400, "{answer}");
-    assert!(answer["error"].as_str().unwrap().contains("values.loss"), "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("values.loss"),
+        "{answer}"
+    );
     assert_eq!(run(&s, &id).await["state"], "running");
     let (status, ended) = s
         .post(
@@ -83,9 +86,7 @@ async fn a_told_nan_fails_the_run_and_bad_values_are_refused() {
 #[tokio::test]
 async fn a_claim_with_a_tell_ends_the_last_trial_then_hands_out_the_next() {
     let s = start(None).await;
-    let sweep = s
-        .sweep(&format!("{RANDOM}run_cap: 2\n"))
-        .await;
+    let sweep = s.sweep(&format!("{RANDOM}run_cap: 2\n")).await;
     let first = claimed(&s, &sweep).await;
     let tell = |id: &str, loss: f64| json!({"tell": {"run": id, "finish": {"exit_code": 0, "values": {"loss": loss}}}});
     let (status, next) = claim(&s, &sweep, tell(&first, 0.5)).await;
@@ -94,13 +95,19 @@ async fn a_claim_with_a_tell_ends_the_last_trial_then_hands_out_the_next() {
     assert_ne!(second, first);
     assert_eq!(next["run"]["number"], 2);
     let told = run(&s, &first).await;
-    assert_eq!((&told["state"], &told["metric"]), (&json!("finished"), &json!(0.5)));
+    assert_eq!(
+        (&told["state"], &told["metric"]),
+        (&json!("finished"), &json!(0.5))
+    );
     // At run_cap the tell is still applied, and the answer says the sweep is over.
     let (status, over) = claim(&s, &sweep, tell(&second, 0.125)).await;
     assert_eq!(status, 410, "{over}");
     assert_eq!(over["state"], "finished");
     let told = run(&s, &second).await;
-    assert_eq!((&told["state"], &told["metric"]), (&json!("finished"), &json!(0.125)));
+    assert_eq!(
+        (&told["state"], &told["metric"]),
+        (&json!("finished"), &json!(0.125))
+    );
     let (_, best) = s.get(&format!("/api/v1/sweeps/{sweep}/best")).await;
     assert_eq!(best["run"]["id"], second.as_str(), "{best}");
 }
@@ -120,7 +127,10 @@ async fn a_refused_tell_claims_nothing() {
     )
     .await;
     assert_eq!(status, 400, "{answer}");
-    assert!(answer["error"].as_str().unwrap().contains(&foreign), "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains(&foreign),
+        "{answer}"
+    );
     assert_eq!(run(&s, &foreign).await["state"], "running");
     // An unknown run: 404. Values that are not numbers: 400.
     let (status, answer) = claim(&s, &sweep, json!({"tell": {"run": "r_nope"}})).await;
@@ -158,8 +168,10 @@ async fn a_refused_tell_claims_nothing() {
 async fn a_told_value_that_reaches_the_target_ends_the_sweep() {
     let s = start(None).await;
     let sweep = s
-        .sweep("method: random\nmetric: {name: loss, goal: minimize, target: 0.1}\n\
-                parameters: {x: {min: 0.0, max: 1.0}}\n")
+        .sweep(
+            "method: random\nmetric: {name: loss, goal: minimize, target: 0.1}\n\
+                parameters: {x: {min: 0.0, max: 1.0}}\n",
+        )
         .await;
     let id = claimed(&s, &sweep).await;
     let (status, over) = claim(

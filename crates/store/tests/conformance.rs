@@ -1664,14 +1664,20 @@ async fn finishing_with_points_stores_both_in_one(db: &Db) {
     assert_eq!(history.len(), 2);
     assert_eq!(history[1].step, 1);
     assert_eq!(history[1].values.get("loss"), Some(&json!(0.25)));
-    assert_eq!(store.last_value(&run.id, "acc").await.unwrap(), Some(Some(0.9)));
+    assert_eq!(
+        store.last_value(&run.id, "acc").await.unwrap(),
+        Some(Some(0.9))
+    );
     // The end is conditional as finish_run's: an ended run keeps its state.
     let again = store
         .finish_run_with_points(&run.id, &[], None, RunState::Failed, Some(1), Some("late"))
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((again.state, again.exit_code), (RunState::Finished, Some(0)));
+    assert_eq!(
+        (again.state, again.exit_code),
+        (RunState::Finished, Some(0))
+    );
     // An unknown run: nothing, and no points stored anywhere.
     assert!(store
         .finish_run_with_points("r_nope", &told, Some(MIN), RunState::Finished, None, None)
@@ -1693,7 +1699,10 @@ async fn finishing_with_points_stores_both_in_one(db: &Db) {
         .unwrap()
         .unwrap();
     assert_eq!((nan.state, nan.metric), (RunState::Failed, None));
-    assert_eq!(store.last_value(&other.id, "loss").await.unwrap(), Some(None));
+    assert_eq!(
+        store.last_value(&other.id, "loss").await.unwrap(),
+        Some(None)
+    );
 }
 
 async fn a_sweep_run_belongs_to_its_sweeps_project(db: &Db) {
@@ -1725,17 +1734,39 @@ async fn series_after_reads_the_tail_only(db: &Db) {
             },
         })
         .collect();
-    store.append_metrics(&run.id, &points, Some(MIN)).await.unwrap().unwrap();
+    store
+        .append_metrics(&run.id, &points, Some(MIN))
+        .await
+        .unwrap()
+        .unwrap();
     let steps = |ps: &[hyperdial_store::SeriesPoint]| ps.iter().map(|p| p.step).collect::<Vec<_>>();
     let tail = store.series_after(&run.id, "loss", 13).await.unwrap();
     assert_eq!(steps(&tail), [14, 16, 18]);
     assert_eq!((tail[0].value, tail[0].time_ms), (Some(7.0), 1007));
     // Strictly above: a step equal to `after_step` is left out; below the first, everything.
-    assert_eq!(steps(&store.series_after(&run.id, "loss", 14).await.unwrap()), [16, 18]);
-    assert_eq!(store.series_after(&run.id, "loss", -1).await.unwrap(), store.series(&run.id, "loss").await.unwrap());
-    assert!(store.series_after(&run.id, "loss", 18).await.unwrap().is_empty());
+    assert_eq!(
+        steps(&store.series_after(&run.id, "loss", 14).await.unwrap()),
+        [16, 18]
+    );
+    assert_eq!(
+        store.series_after(&run.id, "loss", -1).await.unwrap(),
+        store.series(&run.id, "loss").await.unwrap()
+    );
+    assert!(store
+        .series_after(&run.id, "loss", 18)
+        .await
+        .unwrap()
+        .is_empty());
     let acc = store.series_after(&run.id, "acc", 0).await.unwrap();
     assert_eq!((steps(&acc), acc[0].value), (vec![10], None));
-    assert!(store.series_after(&run.id, "nope", 0).await.unwrap().is_empty());
-    assert!(store.series_after("r_nope", "loss", 0).await.unwrap().is_empty());
+    assert!(store
+        .series_after(&run.id, "nope", 0)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .series_after("r_nope", "loss", 0)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -422,7 +422,9 @@ mod tests {
                         let read = rows_read(&c, &sweep.id).await - before;
                         assert!(read <= 1, "{method}: claim {claims} read {read} runs");
                         c.ingest(&run.id, &loss(claims as f64)).await.unwrap();
-                        c.finish(&run.id, Some(0), None, None, None, None).await.unwrap();
+                        c.finish(&run.id, Some(0), None, None, None, None)
+                            .await
+                            .unwrap();
                         claims += 1;
                         if method != "grid" && claims == 150 {
                             break;
@@ -457,7 +459,9 @@ mod tests {
             let Claim::Run(run) = c.claim(&sweep.id, None).await.unwrap() else {
                 panic!("no first run");
             };
-            c.finish(&run.id, Some(0), None, None, None, None).await.unwrap();
+            c.finish(&run.id, Some(0), None, None, None, None)
+                .await
+                .unwrap();
             sweeps.push(sweep.id);
         }
         // The first sweep was the least recently claimed: its history went.
@@ -465,12 +469,19 @@ mod tests {
             c.claim_locks.lock().unwrap().by_sweep.len(),
             super::super::MAX_CACHED_HISTORIES
         );
-        assert!(!c.claim_locks.lock().unwrap().by_sweep.contains_key(&sweeps[0]));
+        assert!(!c
+            .claim_locks
+            .lock()
+            .unwrap()
+            .by_sweep
+            .contains_key(&sweeps[0]));
         // Its next claims read its runs again and hand out the rest of the grid, once each.
         let mut grid = Vec::new();
         while let Claim::Run(run) = c.claim(&sweeps[0], None).await.unwrap() {
             grid.push(run.grid_index);
-            c.finish(&run.id, Some(0), None, None, None, None).await.unwrap();
+            c.finish(&run.id, Some(0), None, None, None, None)
+                .await
+                .unwrap();
         }
         assert_eq!(grid, [Some(1), Some(2)]);
         c.store().close().await;
@@ -512,7 +523,9 @@ mod tests {
             if i % 5 == 0 && !open.is_empty() {
                 let id = open.remove(0);
                 c.ingest(&id, &loss(9.0)).await.unwrap();
-                c.finish(&id, Some(0), None, None, None, None).await.unwrap();
+                c.finish(&id, Some(0), None, None, None, None)
+                    .await
+                    .unwrap();
             }
             let lock = c.claim_lock(&sweep.id);
             let mut h = lock.lock().await;
