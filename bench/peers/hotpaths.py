@@ -67,6 +67,13 @@ def rss_kib(pid, field="VmRSS"):
     return 0
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of process ``pid`` so far, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def du(path):
     total = 0
     for root, _, files in os.walk(path):
@@ -125,6 +132,8 @@ def asktell_hyperdial(n, directory, max_seconds, sync=None, combined=False):
             {"method": "random", "metric": {"name": "y", "goal": "minimize"}, "run_cap": n,
              "parameters": {"x": {"min": 0.0, "max": 1.0}}}, server=server.url)
         done = 0
+        server_cpu = cpu_seconds(server.proc.pid)
+        client_cpu = sum(os.times()[:2])
         t0 = time.perf_counter()
         trial = None
         while done < n and time.perf_counter() - t0 < max_seconds:
@@ -145,7 +154,10 @@ def asktell_hyperdial(n, directory, max_seconds, sync=None, combined=False):
         if trial is not None:  # cut by --max-seconds: tell the open trial
             sweep.tell(trial, trial.params["x"])
         secs = time.perf_counter() - t0
+        # CPU per trial says what load on the machine does not: the work each trial costs.
         return {"trials": done, "seconds": secs, "rate": done / secs,
+                "server_cpu_ms": (cpu_seconds(server.proc.pid) - server_cpu) / done * 1e3,
+                "client_cpu_ms": (sum(os.times()[:2]) - client_cpu) / done * 1e3,
                 "server_rss_kib": rss_kib(server.proc.pid)}
     finally:
         server.stop()
@@ -373,6 +385,10 @@ def report(args, results, skipped, started, wall):
             done = med(rs, "trials")
             cut = " (cut at %d)" % done if done < n else ""
             ratio = "%.3g" % (base / rate) if base else "–"
+            cpu = med(rs, "server_cpu_ms")
+            if cpu is not None:
+                cut += "; CPU per trial: server %.2f ms, client %.2f ms" % (
+                    cpu, med(rs, "client_cpu_ms"))
             add("| %d | %s | %.0f%s | %s |" % (n, label, rate, cut, ratio))
     add("")
     add("## Logging 20,000 steps × 5 metrics from a script, and reading them back")
