@@ -213,6 +213,15 @@ impl Controller {
         &self.store
     }
 
+    /// The parsed config of sweep `sweep_id` if [`Controller::config`] has cached it.
+    fn cached_config(&self, sweep_id: &str) -> Option<Arc<SweepConfig>> {
+        self.configs
+            .lock()
+            .expect("config cache")
+            .get(sweep_id)
+            .cloned()
+    }
+
     /// The parsed config of a sweep (cached; sweep configs never change).
     pub fn config(&self, sweep: &SweepRow) -> Result<Arc<SweepConfig>, ControlError> {
         if let Some(c) = self.configs.lock().expect("config cache").get(&sweep.id) {
@@ -691,11 +700,17 @@ impl Controller {
                 error = Some(why);
             }
         }
-        let sweep = match &run.sweep_id {
-            Some(id) => self.store.sweep(id).await?,
+        // Sweep configs never change: a cached one spares reading the sweep row.
+        let config = match &run.sweep_id {
+            Some(id) => match self.cached_config(id) {
+                Some(config) => Some(config),
+                None => match self.store.sweep(id).await? {
+                    Some(sweep) => Some(self.config(&sweep)?),
+                    None => None,
+                },
+            },
             None => None,
         };
-        let config = sweep.as_ref().map(|s| self.config(s)).transpose()?;
         let objective = config
             .as_ref()
             .and_then(|c| c.metric.as_ref())
