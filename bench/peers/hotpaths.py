@@ -12,7 +12,8 @@ interleave the tools, in a rotated order each round, so load on the machine fall
   default 2,000 and 10,000): hyperdial's Python client against ``hyperdial server`` on SQLite
   (every trial durable; measured with the default ``synchronous=FULL``, a flush per commit,
   and with ``HYPERDIAL_SQLITE_SYNC=normal``, a flush within 1 s; each both as ``ask``/``tell``,
-  two requests per trial, and as ``tell_and_ask``, one), Optuna in memory, with JournalStorage (a file) and with SQLite.
+  two requests per trial, and as ``tell_and_ask``, one; with the server's and the client's
+  CPU time per trial), Optuna in memory, with JournalStorage (a file) and with SQLite.
   A measurement stops after ``--max-seconds`` and reports the rate over the trials done.
 * logging 20,000 steps x 5 metrics from a script, until everything is stored: hyperdial's
   client (``hyperdial.init``/``log``/``finish``) against the server, MLflow (``log_batch`` of
