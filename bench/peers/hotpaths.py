@@ -10,7 +10,10 @@ interleave the tools, in a rotated order each round, so load on the machine fall
 
 * ask/tell with a trivial objective (the value is the parameter), N trials (``--sizes``,
   default 2,000 and 10,000): hyperdial's Python client against ``hyperdial server`` on SQLite
-  (every trial durable), Optuna in memory, with JournalStorage (a file) and with SQLite.
+  (every trial durable; measured with the default ``synchronous=FULL``, a flush per commit,
+  and with ``HYPERDIAL_SQLITE_SYNC=normal``, a flush within 1 s; each both as ``ask``/``tell``,
+  two requests per trial, and as ``tell_and_ask``, one; with the server's and the client's
+  CPU time per trial), Optuna in memory, with JournalStorage (a file) and with SQLite.
   A measurement stops after ``--max-seconds`` and reports the rate over the trials done.
 * logging 20,000 steps x 5 metrics from a script, until everything is stored: hyperdial's
   client (``hyperdial.init``/``log``/``finish``) against the server, MLflow (``log_batch`` of
@@ -65,6 +68,13 @@ def rss_kib(pid, field="VmRSS"):
     return 0
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of process ``pid`` so far, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def du(path):
     total = 0
     for root, _, files in os.walk(path):
@@ -79,11 +89,13 @@ def du(path):
 class Server:
     """`hyperdial server` on a scratch SQLite file."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, sync=None):
         self.db = os.path.join(directory, "hyperdial.db")
         port = free_port()
         self.url = "http://127.0.0.1:%d" % port
         env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERDIAL_")}
+        if sync:
+            env["HYPERDIAL_SQLITE_SYNC"] = sync
         self.proc = subprocess.Popen(
             [os.environ["HYPERDIAL_BIN"], "server", "--db", self.db, "--bind",
              "127.0.0.1:%d" % port], env=env, stdout=subprocess.DEVNULL,
@@ -113,23 +125,40 @@ def hyperdial_client():
     return hyperdial
 
 
-def asktell_hyperdial(n, directory, max_seconds):
+def asktell_hyperdial(n, directory, max_seconds, sync=None, combined=False):
     hyperdial = hyperdial_client()
-    server = Server(directory)
+    server = Server(directory, sync)
     try:
         sweep = hyperdial.Sweep.create(
             {"method": "random", "metric": {"name": "y", "goal": "minimize"}, "run_cap": n,
              "parameters": {"x": {"min": 0.0, "max": 1.0}}}, server=server.url)
         done = 0
+        server_cpu = cpu_seconds(server.proc.pid)
+        client_cpu = sum(os.times()[:2])
         t0 = time.perf_counter()
+        trial = None
         while done < n and time.perf_counter() - t0 < max_seconds:
-            trial = sweep.ask()
-            if trial is None:
-                break
-            sweep.tell(trial, trial.params["x"])
+            if combined:  # tell the last trial and ask for the next in one request
+                trial = sweep.tell_and_ask(trial, trial.params["x"]) if trial else sweep.ask()
+                if trial is None:
+                    break
+                if done + 1 == n:  # the last trial is told alone
+                    sweep.tell(trial, trial.params["x"])
+                    trial = None
+            else:
+                trial = sweep.ask()
+                if trial is None:
+                    break
+                sweep.tell(trial, trial.params["x"])
+                trial = None
             done += 1
+        if trial is not None:  # cut by --max-seconds: tell the open trial
+            sweep.tell(trial, trial.params["x"])
         secs = time.perf_counter() - t0
+        # CPU per trial says what load on the machine does not: the work each trial costs.
         return {"trials": done, "seconds": secs, "rate": done / secs,
+                "server_cpu_ms": (cpu_seconds(server.proc.pid) - server_cpu) / done * 1e3,
+                "client_cpu_ms": (sum(os.times()[:2]) - client_cpu) / done * 1e3,
                 "server_rss_kib": rss_kib(server.proc.pid)}
     finally:
         server.stop()
@@ -268,6 +297,12 @@ def log_trackio(directory):
 def measure(name, n, directory, max_seconds):
     if name == "asktell/hyperdial":
         return asktell_hyperdial(n, directory, max_seconds)
+    if name == "asktell/hyperdial-normal":
+        return asktell_hyperdial(n, directory, max_seconds, sync="normal")
+    if name == "asktell/hyperdial-one":
+        return asktell_hyperdial(n, directory, max_seconds, combined=True)
+    if name == "asktell/hyperdial-one-normal":
+        return asktell_hyperdial(n, directory, max_seconds, sync="normal", combined=True)
     if name.startswith("asktell/optuna-"):
         return asktell_optuna(n, directory, max_seconds, name.split("-", 1)[1])
     return {"log/hyperdial": log_hyperdial, "log/mlflow": log_mlflow,
@@ -334,7 +369,11 @@ def report(args, results, skipped, started, wall):
     add("| --- | --- | --- | --- |")
     for n in args.sizes:
         base = med(results.get(("asktell/hyperdial", n), []), "rate")
-        for name, label in [("asktell/hyperdial", "hyperdial (server, SQLite)"),
+        for name, label in [("asktell/hyperdial", "hyperdial (server, SQLite, synchronous=FULL)"),
+                            ("asktell/hyperdial-normal",
+                             "hyperdial (HYPERDIAL_SQLITE_SYNC=normal)"),
+                            ("asktell/hyperdial-one", "hyperdial tell_and_ask (FULL)"),
+                            ("asktell/hyperdial-one-normal", "hyperdial tell_and_ask (normal)"),
                             ("asktell/optuna-memory", "Optuna in memory"),
                             ("asktell/optuna-journal", "Optuna JournalStorage (file)"),
                             ("asktell/optuna-sqlite", "Optuna SQLite")]:
@@ -347,6 +386,10 @@ def report(args, results, skipped, started, wall):
             done = med(rs, "trials")
             cut = " (cut at %d)" % done if done < n else ""
             ratio = "%.3g" % (base / rate) if base else "–"
+            cpu = med(rs, "server_cpu_ms")
+            if cpu is not None:
+                cut += "; CPU per trial: server %.2f ms, client %.2f ms" % (
+                    cpu, med(rs, "client_cpu_ms"))
             add("| %d | %s | %.0f%s | %s |" % (n, label, rate, cut, ratio))
     add("")
     add("## Logging 20,000 steps × 5 metrics from a script, and reading them back")
@@ -416,7 +459,8 @@ def main():
         print("peer %s is not installed: skipped (pip install %s)" % (m, m), flush=True)
     plan = []
     for n in args.sizes:
-        plan.append(("asktell/hyperdial", n))
+        plan += [("asktell/hyperdial", n), ("asktell/hyperdial-normal", n),
+                 ("asktell/hyperdial-one", n), ("asktell/hyperdial-one-normal", n)]
         if "optuna" not in skipped:
             plan += [("asktell/optuna-memory", n), ("asktell/optuna-journal", n),
                      ("asktell/optuna-sqlite", n)]

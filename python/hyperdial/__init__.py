@@ -1790,7 +1790,7 @@ class Sweep:
             time.sleep(min(delay, max(0.0, deadline - now)))
             delay = min(delay * 2, _ASK_BACKOFF[1])
 
-    def tell(self, trial, value, state=None):
+    def tell(self, trial, value, state=None, _then=None):
         """Tell the value a trial reached; this ends the trial. Returns the trial.
 
         ``value`` is the sweep metric's value (a number; ``goal: maximize`` is handled by the
@@ -1811,14 +1811,14 @@ class Sweep:
             raise RuntimeError("hyperdial: trial %s was already told (%s)"
                                % (trial.id, trial.state))
         number = told = None
+        body = {"exit_code": 0}
         if value is not None:
             values = self._told_values(value)
             told = values if len(values) > 1 else None
             # The run fails unless every objective is a finite number.
             number = None if None in values.values() else next(iter(values.values()))
-            _call(self._transport, "POST", trial._path("metrics"),
-                  {"points": [{"values": values}]})
-        body = {"exit_code": 0}
+            # The value travels with the finish: one request, stored in one transaction.
+            body["values"] = values
         if number is None and state in (None, RunState.FINISHED):
             state = RunState.FAILED
         if state is None and trial._stop:
@@ -1831,7 +1831,11 @@ class Sweep:
                 body["exit_code"] = 1
                 body["error"] = ("no value told" if value is None
                                  else "the value told is not a finite number")
-        answer = _call(self._transport, "POST", trial._path("finish"), body)
+        if _then is None:
+            answer = _call(self._transport, "POST", trial._path("finish"), body)
+        else:  # tell_and_ask: the finish travels with the next claim
+            _then.append(self._claim_telling(trial, body))
+            answer = None
         with self._lock:
             self._open.pop(trial.id, None)
         trial.state = answer.get("state", state or RunState.FINISHED) \
@@ -1839,6 +1843,41 @@ class Sweep:
         trial.value = number if told is None else told
         if isinstance(answer, dict):
             trial.data = answer
+        return trial
+
+    def tell_and_ask(self, trial, value, state=None, timeout=None):
+        """Tell a trial its value and ask for the next one in one request: what
+        ``tell(trial, value, state)`` then ``ask(timeout)`` do, with one round trip to the
+        server instead of two. The told value is stored (and durable) before the next trial is
+        chosen, so a model-based search sees it. Returns the next :class:`Trial`, or None when
+        the sweep is over. The told trial is ended as :meth:`tell` ends it; its ``state`` is
+        the one asked for, else ``finished`` (the claim's answer does not repeat it)."""
+        then = []
+        self.tell(trial, value, state, _then=then)
+        answer, headers = then[0]
+        if isinstance(answer, _SendError):
+            if isinstance(answer.payload, dict) and answer.payload.get("state"):
+                self.data["state"] = answer.payload["state"]
+            return None
+        if isinstance(answer, dict) and isinstance(answer.get("run"), dict):
+            return self._opened(answer["run"])
+        return self.ask(timeout)  # nothing could start at once: wait as ask() does
+
+    def _claim_telling(self, trial, finish):
+        """The claim of :meth:`tell_and_ask`, ending ``trial`` with ``finish`` first: the
+        answer (a dict, a 410 _SendError, or None for a 204) and its headers."""
+        headers = {}
+        body = {"wait_ms": int(_ASK_WAIT * 1000), "tell": {"run": trial.id, "finish": finish}}
+        answer = _call(self._transport, "POST", self._path("claim"), body, ok_statuses=(410,),
+                       timeout=_REQUEST_TIMEOUT + _ASK_WAIT, headers_out=headers)
+        return answer, headers
+
+    def _opened(self, run):
+        """A claimed run as an open :class:`Trial` (heartbeats start)."""
+        trial = Trial(self, run)
+        with self._lock:
+            self._open[trial.id] = trial
+        self._start_heartbeats()
         return trial
 
     def best(self):

@@ -188,7 +188,14 @@ class FakeServer:
         if len(rest) == 1 and req.method == "GET":
             return 200, sweep
         if rest[1:] == ["claim"] and req.method == "POST":
+            tell = (req.body or {}).get("tell")
             with self.lock:
+                if tell:  # the finish travels with the claim: applied first
+                    told = self.sweep_runs.get(tell["run"])
+                    if told is None or told["sweep"] != sweep["id"]:
+                        return 400, {"error": "run %s is not a run of sweep %s"
+                                              % (tell["run"], sweep["id"])}
+                    told["state"] = (tell.get("finish") or {}).get("state") or "finished"
                 if self.claim_statuses:
                     status = self.claim_statuses.pop(0)
                     if status == 410:
@@ -214,11 +221,18 @@ class FakeServer:
         if rest[1:] == ["best"] and req.method == "GET":
             name = sweep["metric"]["name"]
             best = None
-            for r in self.of("POST", "/metrics"):
-                run = self.sweep_runs.get(r.path.split("/")[4])
+            told = [(r.path.split("/")[4], [{"values": r.body["values"]}])
+                    for r in self.of("POST", "/finish") if (r.body or {}).get("values")]
+            told += [(r.body["tell"]["run"], [{"values": r.body["tell"]["finish"]["values"]}])
+                     for r in self.of("POST", "/claim")
+                     if ((r.body or {}).get("tell") or {}).get("finish", {}).get("values")]
+            told += [(r.path.split("/")[4], r.body["points"])
+                     for r in self.of("POST", "/metrics")]
+            for run_id, points in told:
+                run = self.sweep_runs.get(run_id)
                 if run is None or run["sweep"] != sweep["id"]:
                     continue
-                for point in r.body["points"]:
+                for point in points:
                     v = point["values"].get(name)
                     if v is not None and (best is None or v < best[1]):
                         best = (run, v)

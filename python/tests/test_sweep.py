@@ -113,14 +113,13 @@ class AskTellTests(SweepTestCase):
         self.assertTrue(trial.open)
         self.assertIn("Trial(", repr(trial))
 
-    def test_tell_sends_the_metric_then_finishes(self):
+    def test_tell_sends_the_metric_with_the_finish(self):
         sweep = self.create()
         trial = sweep.ask()
         sweep.tell(trial, 0.25)
-        (metrics,) = self.server.of("POST", "/runs/%s/metrics" % trial.id)
-        self.assertEqual(metrics.body, {"points": [{"values": {"val loss": 0.25}}]})
+        self.assertEqual(self.server.of("POST", "/metrics"), [])  # one request, not two
         (finish,) = self.server.of("POST", "/runs/%s/finish" % trial.id)
-        self.assertEqual(finish.body, {"exit_code": 0})
+        self.assertEqual(finish.body, {"exit_code": 0, "values": {"val loss": 0.25}})
         self.assertEqual(trial.state, "finished")
         self.assertEqual(trial.value, 0.25)
         self.assertFalse(trial.open)
@@ -135,8 +134,8 @@ class AskTellTests(SweepTestCase):
         sweep = self.create()
         trial = sweep.ask()
         sweep.tell(trial, Scalar())
-        (metrics,) = self.server.of("POST", "/metrics")
-        self.assertEqual(metrics.body["points"][0]["values"]["val loss"], 1.5)
+        (finish,) = self.server.of("POST", "/finish")
+        self.assertEqual(finish.body["values"]["val loss"], 1.5)
         with self.assertRaises(TypeError):
             sweep.tell(sweep.ask(), "bad")
 
@@ -144,8 +143,8 @@ class AskTellTests(SweepTestCase):
         sweep = self.create()
         trial = sweep.ask()
         sweep.tell(trial, None)
-        self.assertEqual(self.server.of("POST", "/metrics"), [])
         (finish,) = self.server.of("POST", "/finish")
+        self.assertNotIn("values", finish.body)
         self.assertEqual(finish.body["state"], "failed")
         self.assertEqual(trial.state, "failed")
 
@@ -153,9 +152,8 @@ class AskTellTests(SweepTestCase):
         sweep = self.create()
         trial = sweep.ask()
         sweep.tell(trial, float("nan"))
-        (metrics,) = self.server.of("POST", "/metrics")
-        self.assertEqual(metrics.body["points"][0]["values"], {"val loss": None})
         (finish,) = self.server.of("POST", "/finish")
+        self.assertEqual(finish.body["values"], {"val loss": None})
         self.assertEqual(finish.body["state"], "failed")
 
     def test_tell_with_state_failed(self):
@@ -164,7 +162,7 @@ class AskTellTests(SweepTestCase):
         sweep.tell(trial, 3.0, state="failed")
         (finish,) = self.server.of("POST", "/finish")
         self.assertEqual(finish.body["state"], "failed")
-        self.assertEqual(len(self.server.of("POST", "/metrics")), 1)
+        self.assertEqual(finish.body["values"], {"val loss": 3.0})
         with self.assertRaises(ValueError):
             sweep.tell(sweep.ask(), 1.0, state="weird")
 
@@ -177,19 +175,46 @@ class AskTellTests(SweepTestCase):
         trial.report({"ms": 3, "loss": 0.5}, step=0)
         sweep.tell(trial, {"loss": 0.25, "ms": 2.5})
         points = [r.body["points"][0]["values"] for r in self.server.of("POST", "/metrics")]
-        self.assertEqual(points, [{"loss": 0.5, "ms": 3}, {"loss": 0.25, "ms": 2.5}])
+        self.assertEqual(points, [{"loss": 0.5, "ms": 3}])
+        (told,) = self.server.of("POST", "/finish")
+        self.assertEqual(told.body["values"], {"loss": 0.25, "ms": 2.5})
         self.assertEqual(trial.value, {"loss": 0.25, "ms": 2.5})
         self.assertEqual(trial.state, "finished")
         listed = sweep.ask()
         sweep.tell(listed, [0.1, float("inf")])
-        (_, _, last) = self.server.of("POST", "/metrics")
-        self.assertEqual(last.body["points"][0]["values"], {"loss": 0.1, "ms": None})
+        last = self.server.of("POST", "/finish")[-1]
+        self.assertEqual(last.body["values"], {"loss": 0.1, "ms": None})
         self.assertEqual(listed.state, "failed")  # not every objective is finite
         for bad, error in [(0.3, TypeError), ({"loss": 1.0}, ValueError),
                            ({"loss": 1.0, "ms": 1.0, "acc": 1.0}, ValueError),
                            ([1.0], ValueError)]:
             with self.assertRaises(error):
                 sweep.tell(sweep.ask(), bad)
+    def test_tell_and_ask_tells_with_the_next_claim(self):
+        sweep = self.create()
+        first = sweep.ask()
+        second = sweep.tell_and_ask(first, 0.5)
+        claims = self.server.of("POST", "/claim")
+        self.assertEqual(len(claims), 2)
+        self.assertEqual(claims[1].body["tell"], {
+            "run": first.id, "finish": {"exit_code": 0, "values": {"val loss": 0.5}}})
+        self.assertEqual(self.server.of("POST", "/finish"), [])
+        self.assertEqual((first.state, first.value, first.open), ("finished", 0.5, False))
+        self.assertEqual(second.number, 2)
+        self.assertTrue(second.open)
+        # The sweep's end: None, and the last trial was still told.
+        self.server.sweep_cap = 2
+        self.assertIsNone(sweep.tell_and_ask(second, 0.25))
+        self.assertEqual(self.server.sweep_runs[second.id]["state"], "finished")
+        self.assertEqual(sweep.best().id, second.id)
+
+    def test_tell_and_ask_waits_as_ask_does_when_nothing_can_start(self):
+        sweep = self.create()
+        first = sweep.ask()
+        self.server.claim_statuses = [204]  # the told claim finds nothing to start at once
+        second = sweep.tell_and_ask(first, 1.0)
+        self.assertEqual(second.number, 2)
+        self.assertEqual(len(self.server.of("POST", "/claim")), 3)
 
     def test_tell_names_the_terminal_states_it_accepts(self):
         from hyperdial import _states
@@ -252,7 +277,8 @@ class AskTellTests(SweepTestCase):
             trial.report(0.5, step=-1)
         sweep.tell(trial, 0.7)
         (finish,) = self.server.of("POST", "/finish")
-        self.assertEqual(finish.body, {"exit_code": 0, "state": "stopped_early"})
+        self.assertEqual(finish.body, {"exit_code": 0, "state": "stopped_early",
+                                       "values": {"val loss": 0.7}})
 
     def test_best(self):
         sweep = self.create()
@@ -414,6 +440,21 @@ class RealServerTests(unittest.TestCase):
         for r in front["runs"]:
             self.assertEqual(tuple(r["values"]), told[r["number"]])
         self.assertIsNone(sweep.best())
+    def test_tell_and_ask_loop_runs_to_the_cap(self):
+        sweep = hyperdial.Sweep.create(
+            {"method": "random", "metric": {"name": "loss", "goal": "minimize"}, "run_cap": 6,
+             "parameters": {"x": {"min": 0.0, "max": 1.0}}}, server=self.url)
+        told = []
+        trial = sweep.ask()
+        while trial is not None:
+            told.append((trial, trial.params["x"]))
+            trial = sweep.tell_and_ask(trial, trial.params["x"])
+        self.assertEqual(len(told), 6)
+        self.assertEqual(sweep.refresh().state, "finished")
+        runs = sweep.trials()
+        self.assertEqual([t.state for t in runs], ["finished"] * 6)
+        self.assertEqual([t.value for t in runs], [x for _, x in told])
+        self.assertEqual(sweep.best().value, min(x for _, x in told))
 
     def test_failed_trials_and_validation(self):
         with self.assertRaises(ValueError) as ctx:

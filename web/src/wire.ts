@@ -77,6 +77,14 @@ export interface ClaimRequest {
    * `0`: no wait. A `204` after such a wait carries the header `x-hyperdial-waited-ms`.
    */
   wait_ms?: number | null;
+  /**
+   * End a run of this sweep first, as `POST /api/v1/runs/{id}/finish` would (an ask/tell
+   * client telling its last trial and asking for the next in one request). The finish is
+   * applied before the claim; when it is refused (unknown run, a run of another sweep, a
+   * crashed run, a bad body) the request answers that error and claims nothing. Any
+   * claim answer (`200`, `204`, `410`) means the finish was applied.
+   */
+  tell?: Tell | null;
 }
 
 /**
@@ -310,6 +318,14 @@ export interface FinishRequest {
   state?: RunState | null;
   /** What went wrong, shown next to the run. */
   error?: string | null;
+  /**
+   * Values told with the end (what an ask/tell client reports), as one metric point at
+   * the run's next step, read as [`MetricPoint::values`] are: stored in the same
+   * transaction as the end, so one request does what a metric batch and a finish did.
+   * A told sweep metric that is `null` (NaN) fails a run that would have finished.
+   * Empty or left out: nothing is logged.
+   */
+  values?: Record<string, JsonValue>;
 }
 
 /** A run on a sweep's front or on a later layer of it. */
@@ -1009,6 +1025,14 @@ export interface SweepPoints {
 
 /** Where a sweep is in its life: `running` (handing out runs), `paused` (runs in flight go on, no new ones), `finished` (its space, run cap or target is done, or it was stopped) or `cancelled`. A finished sweep runs again to work off retries it owes. */
 export type SweepState = "running" | "paused" | "finished" | "cancelled";
+
+/** A run ended with a claim ([`ClaimRequest::tell`]). */
+export interface Tell {
+  /** The run's id (a run of the claimed sweep). */
+  run: string;
+  /** How it ends, as the finish route takes it. */
+  finish: FinishRequest;
+}
 
 /** Every run state, in lifecycle order. */
 export const RUN_STATES: readonly RunState[] = ["queued", "running", "finished", "failed", "crashed", "stopped_early", "cancelled"];

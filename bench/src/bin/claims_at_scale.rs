@@ -108,7 +108,7 @@ async fn claim_and_finish(c: &Controller, sweep_id: &str, value: f64) {
                 values: vec![("loss".into(), Some(value))],
             };
             c.ingest(&run.id, &[point]).await.expect("metrics");
-            c.finish(&run.id, Some(0), None, None)
+            c.finish(&run.id, Some(0), None, None, None, None)
                 .await
                 .expect("finish");
         }
@@ -171,7 +171,7 @@ async fn main() {
                     values: vec![("loss".into(), Some(i as f64 / claims as f64))],
                 };
                 c.ingest(&run.id, &[point]).await.expect("metrics");
-                c.finish(&run.id, Some(0), None, None)
+                c.finish(&run.id, Some(0), None, None, None, None)
                     .await
                     .expect("finish");
             }

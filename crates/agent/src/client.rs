@@ -446,6 +446,7 @@ impl Client {
         let body = body_of(&ClaimRequest {
             agent: Some(agent.to_string()),
             wait_ms: (wait_ms > 0).then_some(wait_ms),
+            ..ClaimRequest::default()
         });
         let answer = self
             .request_within(

@@ -306,6 +306,7 @@ pub async fn upload_spill_file(
                 .as_str()
                 .and_then(|word| word.parse::<hyperdial_wire::RunState>().ok()),
             error: finish["error"].as_str().map(str::to_string),
+            ..crate::client::Finish::default()
         };
         client.finish(&run, &body).await.map_err(server)?;
     }

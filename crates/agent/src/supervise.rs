@@ -511,6 +511,7 @@ pub async fn supervise(
         exit_code: exit_code.map(i64::from),
         state: requested_state,
         error,
+        ..Finish::default()
     };
     let mut outcome = finish_run(client, run_id, finish.clone(), events, duration).await;
     outcome.points_missing = points_missing;
@@ -548,6 +549,7 @@ pub(crate) async fn finish_unstarted(
         exit_code: None,
         state: Some(RunState::Failed),
         error: Some(error),
+        ..Finish::default()
     };
     finish_run(client, run_id, finish, events, started.elapsed()).await
 }

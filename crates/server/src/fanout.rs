@@ -630,12 +630,12 @@ mod pg_tests {
         // own three events never came back to it.
         let finished = one
             .controller
-            .finish(&run.id, Some(0), None, None)
+            .finish(&run.id, Some(0), None, None, None, None)
             .await
             .unwrap();
         one.controller
             .events
-            .publish("run_finished", Some(&sweep.id), &run_brief(&finished));
+            .publish("run_finished", Some(&sweep.id), &run_brief(&finished.run));
         for kind in ["metrics", "sweep"] {
             assert_eq!(next(&mut two.events).await.kind, kind);
         }

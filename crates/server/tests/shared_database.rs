@@ -34,7 +34,9 @@ async fn race(db: &TestDb, source: &str) -> (String, Arc<Controller>) {
                 loop {
                     match c.claim(&id, None).await.unwrap() {
                         Claim::Run(run) => {
-                            c.finish(&run.id, Some(0), None, None).await.unwrap();
+                            c.finish(&run.id, Some(0), None, None, None, None)
+                                .await
+                                .unwrap();
                         }
                         // Runs of the other claimers are in flight; they finish at once.
                         Claim::Wait => tokio::task::yield_now().await,

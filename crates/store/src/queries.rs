@@ -245,8 +245,13 @@ async fn insert_run_row(
     new: &NewRun,
     number: Option<i64>,
     state: RunState,
+    project: Option<i64>,
 ) -> Result<String> {
-    let project_id = project_id(conn, &new.project).await?;
+    // `project`: the project's id when the caller has it (a sweep run's is its sweep's).
+    let project_id = match project {
+        Some(id) => id,
+        None => project_id(conn, &new.project).await?,
+    };
     let id = new_id("r");
     let now = now_ms();
     let started = (state != RunState::Queued).then_some(now);
@@ -463,7 +468,7 @@ impl Backend {
         } else {
             RunState::Running
         };
-        let id = insert_run_row(&mut tx, new, new.number, state).await?;
+        let id = insert_run_row(&mut tx, new, new.number, state, None).await?;
         let run = fetch_run(&mut *tx, &id)
             .await?
             .ok_or(sqlx::Error::RowNotFound)?;
@@ -996,7 +1001,25 @@ impl Backend {
         exit_code: Option<i64>,
         error: Option<&str>,
     ) -> Result<Option<RunRow>> {
+        self.finish_run_with_points_once(run_id, &[], None, state, exit_code, error)
+            .await
+    }
+
+    /// [`Storage::finish_run_with_points`], once: `points` (possibly none) appended by
+    /// [`append_in`], then the conditional end, then one commit.
+    async fn finish_run_with_points_once(
+        &self,
+        run_id: &str,
+        points: &[Point],
+        objective: Option<Objective<'_>>,
+        state: RunState,
+        exit_code: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<Option<RunRow>> {
         let mut tx = self.begin().await?;
+        if !points.is_empty() && append_in(&mut tx, run_id, points, objective).await?.is_none() {
+            return Ok(None);
+        }
         sqlx::query(
             "UPDATE runs SET state = $2, exit_code = $3, error = $4, finished_ms = $5 \
              WHERE id = $1 AND state IN ($6, $7)",
@@ -1156,18 +1179,22 @@ impl Backend {
         // waits here, then finds the number moved on and answers stale.
         let taken = sqlx::query(
             "UPDATE sweeps SET next_number = next_number + 1, updated_ms = $3 \
-             WHERE id = $1 AND next_number = $2 AND state = $4",
+             WHERE id = $1 AND next_number = $2 AND state = $4 RETURNING project_id",
         )
         .bind(sweep_id)
         .bind(expected)
         .bind(now_ms())
         .bind(SweepState::Running.as_str())
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        if taken.rows_affected() == 0 {
+        let Some(taken) = taken else {
             return Ok(Inserted::Stale);
-        }
-        let id = match insert_run_row(&mut tx, new, Some(expected), RunState::Running).await {
+        };
+        // The run belongs to its sweep's project.
+        let project: i64 = taken.try_get("project_id")?;
+        let id = match insert_run_row(&mut tx, new, Some(expected), RunState::Running, Some(project))
+            .await
+        {
             Ok(id) => id,
             // The schema's unique (sweep_id, number): another writer holds the number.
             Err(e) if e.is_unique_violation() => return Ok(Inserted::Stale),
@@ -1770,6 +1797,33 @@ impl Storage for Backend {
             .collect()
     }
 
+    async fn series_after(
+        &self,
+        run_id: &str,
+        name: &str,
+        after_step: i64,
+    ) -> Result<Vec<SeriesPoint>> {
+        let rows = sqlx::query(
+            "SELECT p.step AS step, p.value AS value, p.time_ms AS time_ms FROM metric_series s \
+             JOIN metric_points p ON p.series = s.id WHERE s.run_id = $1 AND s.name = $2 AND p.step > $3 \
+             ORDER BY p.step",
+        )
+        .bind(run_id)
+        .bind(name)
+        .bind(after_step)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SeriesPoint {
+                    step: r.try_get("step")?,
+                    value: r.try_get("value")?,
+                    time_ms: r.try_get("time_ms")?,
+                })
+            })
+            .collect()
+    }
+
     async fn series_sample(
         &self,
         run_id: &str,
@@ -1919,6 +1973,21 @@ impl Storage for Backend {
         error: Option<&str>,
     ) -> Result<Option<RunRow>> {
         retrying(|| self.finish_run_once(run_id, state, exit_code, error)).await
+    }
+
+    async fn finish_run_with_points(
+        &self,
+        run_id: &str,
+        points: &[Point],
+        objective: Option<Objective<'_>>,
+        state: RunState,
+        exit_code: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<Option<RunRow>> {
+        retrying(|| {
+            self.finish_run_with_points_once(run_id, points, objective, state, exit_code, error)
+        })
+        .await
     }
 
     async fn add_delivery(

@@ -224,6 +224,17 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// One metric of a run, by step.
     async fn series(&self, run_id: &str, name: &str) -> Result<Vec<SeriesPoint>>;
 
+    /// The points of one metric series with a step above `after_step`, by step, read through
+    /// the series' (series, step) key from that step on, so the cost follows the points
+    /// returned, not the series' length (a live page catching up). Empty when the run or
+    /// metric is unknown.
+    async fn series_after(
+        &self,
+        run_id: &str,
+        name: &str,
+        after_step: i64,
+    ) -> Result<Vec<SeriesPoint>>;
+
     /// One metric of a run, at most `max_points` (at least 2) of it, at a cost in proportion
     /// to the points returned, not to the series' length. A series of at most `max_points`
     /// points is returned whole. A longer one is sampled evenly by step: with `first` and
@@ -266,6 +277,22 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn finish_run(
         &self,
         run_id: &str,
+        state: RunState,
+        exit_code: Option<i64>,
+        error: Option<&str>,
+    ) -> Result<Option<RunRow>>;
+
+    /// End a run as [`Storage::finish_run`] does, after appending `points` to it as
+    /// [`Storage::append_metrics`] does (summary, `metric` and `next_step` included), in one
+    /// transaction: the told values and the end are stored together or not at all, with one
+    /// commit. The points are written even when the run had already ended (as a late
+    /// metric batch would be); the end is conditional as in `finish_run`. Returns the run
+    /// afterwards, or `None` if unknown.
+    async fn finish_run_with_points(
+        &self,
+        run_id: &str,
+        points: &[Point],
+        objective: Option<Objective<'_>>,
         state: RunState,
         exit_code: Option<i64>,
         error: Option<&str>,
@@ -327,7 +354,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// `expected_next_number`: in one short transaction the sweep's next number moves on only
     /// if it is still that and the sweep is still `running`, and the run is inserted `running`
     /// with that number. Otherwise nothing is written and the answer is
-    /// [`Inserted::Stale`]. `new.sweep_id` must be set; `new.number` is ignored.
+    /// [`Inserted::Stale`]. `new.sweep_id` must be set; `new.number` is ignored, and so is
+    /// `new.project`: the run belongs to its sweep's project.
     async fn insert_suggested_run(
         &self,
         new: NewRun,

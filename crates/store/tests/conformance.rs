@@ -70,6 +70,9 @@ conformance!(
     series_samples_are_even_and_counts_exact,
     trials_changed_reads_what_changed_since_a_mark,
     trials_changed_misses_nothing_committed_by_concurrent_writers,
+    finishing_with_points_stores_both_in_one,
+    a_sweep_run_belongs_to_its_sweeps_project,
+    series_after_reads_the_tail_only,
 );
 
 fn sweep<'a>() -> NewSweep<'a> {
@@ -1753,4 +1756,137 @@ async fn trials_changed_misses_nothing_committed_by_concurrent_writers(db: &Db) 
     assert_eq!(truth.len(), WRITERS * RUNS as usize);
     assert_eq!(seen, truth);
     first.close().await;
+}
+
+async fn finishing_with_points_stores_both_in_one(db: &Db) {
+    let store = db.open().await.unwrap();
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let run = inserted(&store, sweep_run(&s.id, 0), 1).await;
+    store
+        .append_metrics(&run.id, &[point(&[("loss", Some(0.5))])], Some(MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    // The told values land at the next step, count for the metric and the summary, and the
+    // run ends in the same call.
+    let told = [point(&[("loss", Some(0.25)), ("acc", Some(0.9))])];
+    let ended = store
+        .finish_run_with_points(&run.id, &told, Some(MIN), RunState::Finished, Some(0), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended.state, RunState::Finished);
+    assert_eq!(ended.exit_code, Some(0));
+    assert_eq!(ended.metric, Some(0.25));
+    assert_eq!(ended.next_step, 2);
+    assert_eq!(ended.summary.get("acc"), Some(&json!(0.9)));
+    let history = store.history(&run.id).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1].step, 1);
+    assert_eq!(history[1].values.get("loss"), Some(&json!(0.25)));
+    assert_eq!(
+        store.last_value(&run.id, "acc").await.unwrap(),
+        Some(Some(0.9))
+    );
+    // The end is conditional as finish_run's: an ended run keeps its state.
+    let again = store
+        .finish_run_with_points(&run.id, &[], None, RunState::Failed, Some(1), Some("late"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (again.state, again.exit_code),
+        (RunState::Finished, Some(0))
+    );
+    // An unknown run: nothing, and no points stored anywhere.
+    assert!(store
+        .finish_run_with_points("r_nope", &told, Some(MIN), RunState::Finished, None, None)
+        .await
+        .unwrap()
+        .is_none());
+    // A NaN told value is stored as NaN and leaves the best metric alone.
+    let other = inserted(&store, sweep_run(&s.id, 1), 2).await;
+    let nan = store
+        .finish_run_with_points(
+            &other.id,
+            &[point(&[("loss", None)])],
+            Some(MIN),
+            RunState::Failed,
+            Some(1),
+            Some("nan"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((nan.state, nan.metric), (RunState::Failed, None));
+    assert_eq!(
+        store.last_value(&other.id, "loss").await.unwrap(),
+        Some(None)
+    );
+}
+
+async fn a_sweep_run_belongs_to_its_sweeps_project(db: &Db) {
+    let store = db.open().await.unwrap();
+    let mut new = sweep();
+    new.project = "vision";
+    let s = store.insert_sweep(new).await.unwrap();
+    // The run's own project name is not what decides: the sweep's project is.
+    let mut run = sweep_run(&s.id, 0);
+    run.project = "elsewhere".into();
+    let run = inserted(&store, run, 1).await;
+    assert_eq!(run.project, "vision");
+    assert_eq!(store.run(&run.id).await.unwrap().unwrap().project, "vision");
+}
+
+async fn series_after_reads_the_tail_only(db: &Db) {
+    let store = db.open().await.unwrap();
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let run = inserted(&store, sweep_run(&s.id, 0), 1).await;
+    // Steps 0, 2, 4, ..., 18 for loss; acc only at the even tens; one NaN.
+    let points: Vec<Point> = (0..10)
+        .map(|i| Point {
+            step: Some(i * 2),
+            time_ms: Some(1000 + i),
+            values: if i % 5 == 0 {
+                vec![("loss".into(), Some(i as f64)), ("acc".into(), None)]
+            } else {
+                vec![("loss".into(), Some(i as f64))]
+            },
+        })
+        .collect();
+    store
+        .append_metrics(&run.id, &points, Some(MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    let steps = |ps: &[hyperdial_store::SeriesPoint]| ps.iter().map(|p| p.step).collect::<Vec<_>>();
+    let tail = store.series_after(&run.id, "loss", 13).await.unwrap();
+    assert_eq!(steps(&tail), [14, 16, 18]);
+    assert_eq!((tail[0].value, tail[0].time_ms), (Some(7.0), 1007));
+    // Strictly above: a step equal to `after_step` is left out; below the first, everything.
+    assert_eq!(
+        steps(&store.series_after(&run.id, "loss", 14).await.unwrap()),
+        [16, 18]
+    );
+    assert_eq!(
+        store.series_after(&run.id, "loss", -1).await.unwrap(),
+        store.series(&run.id, "loss").await.unwrap()
+    );
+    assert!(store
+        .series_after(&run.id, "loss", 18)
+        .await
+        .unwrap()
+        .is_empty());
+    let acc = store.series_after(&run.id, "acc", 0).await.unwrap();
+    assert_eq!((steps(&acc), acc[0].value), (vec![10], None));
+    assert!(store
+        .series_after(&run.id, "nope", 0)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .series_after("r_nope", "loss", 0)
+        .await
+        .unwrap()
+        .is_empty());
 }

@@ -39,7 +39,7 @@ pub fn schemas() -> Map<String, Value> {
         CreateSweep, CreatedSweep, Sweep, SweepList, MetricRef, BestRef, RunCounts,
         Diagnostic, Severity, Location, RetryRequest, RetryAnswer, Retried, Skipped,
         NotesRequest, Notes, Export, ExportRow,
-        RegisterAgent, AgentRegistered, ClaimRequest, SweepOver,
+        RegisterAgent, AgentRegistered, ClaimRequest, Tell, SweepOver,
         CreateRun, GitInfo, Started, MetricPoint, MetricsRequest, MetricsAnswer,
         HeartbeatAnswer, OutputStream, OutputRequest, SummaryUpdate, ConfigUpdate,
         FinishRequest, DeliveryRequest, RunGit, DeliveryRecord, HistoryPoint, Run, RunAnswer,

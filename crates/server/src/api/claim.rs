@@ -19,6 +19,11 @@
 //! the wait end at once. With several servers, where a notice can be lost while the fan-out
 //! reconnects, a parked claim also claims again every [`SHARED_RECHECK`].
 //!
+//! A claim may carry a `tell` (`ClaimRequest::tell`): a run of the sweep to end first, with
+//! the body a finish takes (told values included). It is applied before the claim, after the
+//! claim has subscribed to its sweep's wake-ups, so an ask/tell client tells its last trial and
+//! asks for the next in one request; a refused tell is the answer, and nothing is claimed.
+//!
 //! Bounds: at most [`MAX_PARKED`] claims are parked at once per server (beyond that a claim
 //! answers `204` at once, without the header, and the agent polls); when the server shuts
 //! down, parked claims answer `204` without the header at once, so shutdown never waits for
@@ -182,6 +187,11 @@ pub(crate) async fn claim(s: &AppState, id: &str, request: ClaimRequest) -> ApiR
     } else {
         waits.park(id)
     };
+    // A trial told with the claim ends first; its refusal is the answer (nothing claimed).
+    // Parked before, so the wake-up its end sends is not lost.
+    if let Some(tell) = request.tell {
+        super::end_run(s, &tell.run, tell.finish, Some(id)).await?;
+    }
     loop {
         match c.claim(id, request.agent.as_deref()).await? {
             Claim::Run(run) => {

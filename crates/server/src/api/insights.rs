@@ -156,11 +156,10 @@ pub(crate) async fn history(
     let mut series = Map::new();
     for key in &wanted {
         let sample = match q.after_step {
-            // Only the points above `after_step` (a live page's catch-up: few points), then
-            // evenly thinned to `max` if there are more.
+            // Only the points above `after_step` (a live page's catch-up: few points), read
+            // from that step on, then evenly thinned to `max` if there are more.
             Some(after) => {
-                let mut newer = store.series(&id, key).await?;
-                newer.retain(|p| p.step > after);
+                let newer = store.series_after(&id, key, after).await?;
                 let total = newer.len() as u64;
                 SeriesSample {
                     points: thin_evenly(newer, max),

@@ -470,6 +470,36 @@ async fn heartbeat(State(s): State<AppState>, Path(id): Path<String>) -> ApiResu
 /// Most points in one batch.
 const MAX_POINTS: usize = 100_000;
 
+/// The values of one metric point (`what` names them in errors): at most [`MAX_KEYS`],
+/// names of 1 to 256 bytes without NUL, each a number (`null` for NaN; `true`/`false` read
+/// as 1/0).
+fn point_values(
+    what: &str,
+    values: Map<String, Value>,
+) -> Result<Vec<(String, Option<f64>)>, ApiError> {
+    cap(what, values.len(), MAX_KEYS)?;
+    let mut out = Vec::with_capacity(values.len());
+    for (name, v) in values {
+        if name.is_empty() || name.len() > 256 || name.contains('\0') {
+            return Err(ApiError::bad_request(format!(
+                "{what}: metric names must be 1 to 256 characters, without NUL"
+            )));
+        }
+        let value = match &v {
+            Value::Number(n) => n.as_f64().filter(|x| x.is_finite()),
+            Value::Null => None,
+            Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "{what}.{name}: expected a number or null, found {other}"
+                )))
+            }
+        };
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
 async fn metrics(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -483,35 +513,15 @@ async fn metrics(
     }
     let mut points = Vec::with_capacity(body.points.len());
     for (i, p) in body.points.into_iter().enumerate() {
-        cap(&format!("points[{i}].values"), p.values.len(), MAX_KEYS)?;
         if p.step.is_some_and(|s| s < 0) {
             return Err(ApiError::bad_request(format!(
                 "points[{i}].step must be ≥ 0"
             )));
         }
-        let mut values = Vec::with_capacity(p.values.len());
-        for (name, v) in p.values {
-            if name.is_empty() || name.len() > 256 || name.contains('\0') {
-                return Err(ApiError::bad_request(format!(
-                    "points[{i}]: metric names must be 1 to 256 characters, without NUL"
-                )));
-            }
-            let value = match &v {
-                Value::Number(n) => n.as_f64().filter(|x| x.is_finite()),
-                Value::Null => None,
-                Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
-                other => {
-                    return Err(ApiError::bad_request(format!(
-                        "points[{i}].values.{name}: expected a number or null, found {other}"
-                    )))
-                }
-            };
-            values.push((name, value));
-        }
         points.push(Point {
             step: p.step,
             time_ms: p.time_ms,
-            values,
+            values: point_values(&format!("points[{i}].values"), p.values)?,
         });
     }
     // A crashed run is refused inside `ingest`, from the run it reads anyway.
@@ -589,22 +599,57 @@ async fn put_summary(
 
 async fn finish(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
     let body = optional_body::<FinishRequest>(&body)?;
-    refuse_if_crashed(&s, &id).await?;
-    let run = s
+    let run = end_run(&s, &id, body, None).await?;
+    Ok(Json(views::run(&run)).into_response())
+}
+
+/// End run `id` as `body` says: the finish route, and a claim's `tell`
+/// ([`claim::claim`]), which passes its sweep as `in_sweep` (a run of another sweep is
+/// refused). Told values are checked as a metric point's are, and the events a metric batch
+/// and a finish publish are published.
+pub(crate) async fn end_run(
+    s: &AppState,
+    id: &str,
+    body: FinishRequest,
+    in_sweep: Option<&str>,
+) -> Result<hyperdial_store::RunRow, ApiError> {
+    let told = if body.values.is_empty() {
+        None
+    } else {
+        Some(Point {
+            step: None,
+            time_ms: None,
+            values: point_values("values", body.values)?,
+        })
+    };
+    // A crashed run is refused inside `finish`, from the run it reads anyway.
+    let finished = s
         .controller
         .finish(
-            &id,
+            id,
             body.exit_code,
             body.state.map(|state| state.as_str()),
             body.error.as_deref(),
+            told.as_ref(),
+            in_sweep,
         )
         .await?;
+    let run = finished.run;
+    if let (Some(told), Some(step)) = (&told, finished.told_step) {
+        if s.controller.events.active() {
+            s.controller.events.publish(
+                "metrics",
+                run.sweep_id.as_deref(),
+                &events::metrics_event(&run, step, std::slice::from_ref(told)),
+            );
+        }
+    }
     s.controller.events.publish(
         "run_finished",
         run.sweep_id.as_deref(),
         &views::run_brief(&run),
     );
-    Ok(Json(views::run(&run)).into_response())
+    Ok(run)
 }
 
 /// Most characters of one file name in a delivery report.

@@ -442,7 +442,9 @@ mod tests {
                         let read = rows_read(&c, &sweep.id).await - before;
                         assert!(read <= 1, "{method}: claim {claims} read {read} runs");
                         c.ingest(&run.id, &loss(claims as f64)).await.unwrap();
-                        c.finish(&run.id, Some(0), None, None).await.unwrap();
+                        c.finish(&run.id, Some(0), None, None, None, None)
+                            .await
+                            .unwrap();
                         claims += 1;
                         if method != "grid" && claims == 150 {
                             break;
@@ -459,6 +461,51 @@ mod tests {
             c.store().close().await;
             db.remove().await;
         }
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_history_is_rebuilt_and_claims_go_on() {
+        let db = TestDb::sqlite();
+        let c = Controller::new(db.open().await.unwrap());
+        let source = "program: t.py\nmethod: grid\nmetric: {name: loss, goal: minimize}\n\
+                      parameters:\n  a: {values: [1, 2, 3]}\n";
+        let mut sweeps = Vec::new();
+        for seed in 0..=super::super::MAX_CACHED_HISTORIES as i64 {
+            let sweep = c
+                .create_sweep(source, None, None, false, Some(seed))
+                .await
+                .unwrap()
+                .sweep;
+            let Claim::Run(run) = c.claim(&sweep.id, None).await.unwrap() else {
+                panic!("no first run");
+            };
+            c.finish(&run.id, Some(0), None, None, None, None)
+                .await
+                .unwrap();
+            sweeps.push(sweep.id);
+        }
+        // The first sweep was the least recently claimed: its history went.
+        assert_eq!(
+            c.claim_locks.lock().unwrap().by_sweep.len(),
+            super::super::MAX_CACHED_HISTORIES
+        );
+        assert!(!c
+            .claim_locks
+            .lock()
+            .unwrap()
+            .by_sweep
+            .contains_key(&sweeps[0]));
+        // Its next claims read its runs again and hand out the rest of the grid, once each.
+        let mut grid = Vec::new();
+        while let Claim::Run(run) = c.claim(&sweeps[0], None).await.unwrap() {
+            grid.push(run.grid_index);
+            c.finish(&run.id, Some(0), None, None, None, None)
+                .await
+                .unwrap();
+        }
+        assert_eq!(grid, [Some(1), Some(2)]);
+        c.store().close().await;
+        db.remove().await;
     }
 
     #[tokio::test]
@@ -491,12 +538,14 @@ mod tests {
                     2 => (None, Some("crashed")),
                     _ => (None, Some("stopped_early")),
                 };
-                c.finish(&id, code, state, None).await.unwrap();
+                c.finish(&id, code, state, None, None, None).await.unwrap();
             }
             if i % 5 == 0 && !open.is_empty() {
                 let id = open.remove(0);
                 c.ingest(&id, &loss(9.0)).await.unwrap();
-                c.finish(&id, Some(0), None, None).await.unwrap();
+                c.finish(&id, Some(0), None, None, None, None)
+                    .await
+                    .unwrap();
             }
             let lock = c.claim_lock(&sweep.id);
             let mut h = lock.lock().await;

@@ -75,6 +75,16 @@ pub struct Ingested {
     pub first_step: i64,
 }
 
+/// What [`Controller::finish`] did.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The run afterwards.
+    pub run: RunRow,
+    /// With a told point: the step it was stored at when it named none (the run's step
+    /// counter before the finish).
+    pub told_step: Option<i64>,
+}
+
 /// Outcome of creating a sweep.
 #[derive(Debug)]
 pub struct Created {
@@ -96,12 +106,60 @@ pub struct Controller {
     pub(crate) curve_cache: crate::early_stop::CurveCache,
     /// One lock per sweep that claims of this process take turns on (see the module docs),
     /// guarding the sweep's [`history::History`] (built on the first claim, dropped when the
-    /// sweep is over).
-    claim_locks: Mutex<HashMap<String, ClaimLock>>,
+    /// sweep is over, or when the sweep is the least recently claimed of more than
+    /// [`MAX_CACHED_HISTORIES`]), with the tick of its last use.
+    claim_locks: Mutex<ClaimLocks>,
 }
 
 /// A sweep's claim lock and the history it guards.
 type ClaimLock = Arc<tokio::sync::Mutex<Option<history::History>>>;
+
+/// Most sweeps whose claim lock and history one server keeps. Beyond that the least
+/// recently claimed sweep that no claim holds now is forgotten: its next claim reads its runs
+/// once again (as after a restart). Each history is about a hundred bytes a run for `grid`,
+/// `random` and `sobol`, more for `tpe` and `bayes` (their decoded parameters), so this bounds
+/// the cache by the largest sweeps' sizes, not by how many sweeps a long-lived server saw.
+pub const MAX_CACHED_HISTORIES: usize = 64;
+
+/// The claim locks by sweep, each with the tick of its last use, and the tick counter.
+#[derive(Debug, Default)]
+struct ClaimLocks {
+    by_sweep: HashMap<String, (ClaimLock, u64)>,
+    tick: u64,
+}
+
+impl ClaimLocks {
+    /// The claim lock of `sweep_id` (created on first use), marked as the most recently used;
+    /// the least recently used ones nobody holds are dropped while more than `cap` are kept.
+    fn get(&mut self, sweep_id: &str, cap: usize) -> ClaimLock {
+        self.tick += 1;
+        let tick = self.tick;
+        let lock = {
+            let entry = self
+                .by_sweep
+                .entry(sweep_id.to_string())
+                .or_insert_with(|| (ClaimLock::default(), tick));
+            entry.1 = tick;
+            entry.0.clone()
+        };
+        while self.by_sweep.len() > cap {
+            // Only a lock held by the map alone (no claim in progress or waiting) can go.
+            let oldest = self
+                .by_sweep
+                .iter()
+                .filter(|(_, (l, _))| Arc::strong_count(l) == 1)
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(id, _)| id.clone());
+            match oldest {
+                Some(id) => {
+                    self.by_sweep.remove(&id);
+                }
+                None => break,
+            }
+        }
+        lock
+    }
+}
 
 /// How many times one claim reads a fresh snapshot after finding the last one stale, before
 /// it answers "wait".
@@ -139,7 +197,7 @@ impl Controller {
             events: crate::api::events::Bus::new(),
             configs: Mutex::new(HashMap::new()),
             curve_cache: Default::default(),
-            claim_locks: Mutex::new(HashMap::new()),
+            claim_locks: Mutex::new(ClaimLocks::default()),
         }
     }
 
@@ -148,14 +206,21 @@ impl Controller {
         self.claim_locks
             .lock()
             .expect("claim locks")
-            .entry(sweep_id.to_string())
-            .or_default()
-            .clone()
+            .get(sweep_id, MAX_CACHED_HISTORIES)
     }
 
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The parsed config of sweep `sweep_id` if [`Controller::config`] has cached it.
+    fn cached_config(&self, sweep_id: &str) -> Option<Arc<SweepConfig>> {
+        self.configs
+            .lock()
+            .expect("config cache")
+            .get(sweep_id)
+            .cloned()
     }
 
     /// The parsed config of a sweep (cached; sweep configs never change).
@@ -591,18 +656,31 @@ impl Controller {
     /// End a run with what its agent reports. The state is decided here: a requested stop
     /// wins; then an explicit state; then the exit code (0 finished, else failed); and a
     /// finished run whose sweep metric was last logged as NaN is failed.
+    ///
+    /// `told`, when given, is one metric point stored in the same transaction as the end (the
+    /// value an ask/tell client tells: one request and one commit instead of a metric batch
+    /// and a finish). A told sweep metric decides the NaN rule by itself; it counts for the
+    /// run's metric, `metric.target` and early termination as a metric batch does. A run the
+    /// server gave up on (`crashed`) refuses the finish with
+    /// [`ControlError::RunCrashed`], as it refuses every late report. With `in_sweep`, a run
+    /// of another sweep (or of none) is refused as invalid and left as it is.
     pub async fn finish(
         &self,
         run_id: &str,
         exit_code: Option<i64>,
         state: Option<&str>,
         error: Option<&str>,
-    ) -> Result<RunRow, ControlError> {
-        let run = self
-            .store
-            .run(run_id)
-            .await?
-            .ok_or_else(|| ControlError::not_found("run", run_id))?;
+        told: Option<&Point>,
+        in_sweep: Option<&str>,
+    ) -> Result<Finished, ControlError> {
+        let run = self.reporting_run(run_id).await?;
+        if let Some(sweep) = in_sweep {
+            if run.sweep_id.as_deref() != Some(sweep) {
+                return Err(ControlError::invalid(format!(
+                    "run {run_id} is not a run of sweep {sweep}"
+                )));
+            }
+        }
         let state = state.map(final_state).transpose()?;
         let mut error = error.map(str::to_string);
         let stopped_by_us = |reason: Option<&str>| match reason {
@@ -623,18 +701,75 @@ impl Controller {
                 error = Some(why);
             }
         }
+        // Sweep configs never change: a cached one spares reading the sweep row.
+        let config = match &run.sweep_id {
+            Some(id) => match self.cached_config(id) {
+                Some(config) => Some(config),
+                None => match self.store.sweep(id).await? {
+                    Some(sweep) => Some(self.config(&sweep)?),
+                    None => None,
+                },
+            },
+            None => None,
+        };
+        let objective = config
+            .as_ref()
+            .and_then(|c| c.metric.as_ref())
+            .map(|m| (m.name.clone(), m.goal, m.target));
         if final_state == RunState::Finished {
-            if let Some((name, _, _)) = self.objective(&run).await? {
-                if let Some(None) = self.store.last_value(run_id, &name).await? {
+            if let Some((name, _, _)) = &objective {
+                let told_value = told
+                    .and_then(|p| p.values.iter().rev().find(|(n, _)| n == name))
+                    .map(|(_, v)| *v);
+                let last = match told_value {
+                    Some(v) => Some(v),
+                    None => self.store.last_value(run_id, name).await?,
+                };
+                if let Some(None) = last {
                     final_state = RunState::Failed;
                     error = Some(format!("the sweep metric `{name}` is NaN"));
                 }
             }
         }
-        self.store
-            .finish_run(run_id, final_state, exit_code, error.as_deref())
+        let told = match told {
+            // Already ended (a finish sent again after its answer was lost): the told values
+            // were stored with that end, and are not stored again at a later step.
+            Some(_) if run.state.is_terminal() => None,
+            told => told,
+        };
+        let Some(told) = told else {
+            let run = self
+                .store
+                .finish_run(run_id, final_state, exit_code, error.as_deref())
+                .await?
+                .ok_or_else(|| ControlError::not_found("run", run_id))?;
+            return Ok(Finished {
+                run,
+                told_step: None,
+            });
+        };
+        let ended = self
+            .store
+            .finish_run_with_points(
+                run_id,
+                std::slice::from_ref(told),
+                store_objective(&objective),
+                final_state,
+                exit_code,
+                error.as_deref(),
+            )
             .await?
-            .ok_or_else(|| ControlError::not_found("run", run_id))
+            .ok_or_else(|| ControlError::not_found("run", run_id))?;
+        self.finish_if_target_reached(&run, &objective, ended.metric)
+            .await?;
+        if let (Some(sweep_id), Some(config)) = (&run.sweep_id, &config) {
+            self.enforce_early_termination(sweep_id, run_id, config)
+                .await?;
+        }
+        Ok(Finished {
+            run: ended,
+            told_step: Some(run.next_step),
+        })
     }
 
     /// The sweep `id`, or a 404 naming it.
@@ -1081,6 +1216,37 @@ pub fn config_hash(config: &SweepConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claim_locks_keep_the_most_recently_used_and_never_one_in_use() {
+        let mut locks = ClaimLocks::default();
+        for i in 0..5 {
+            locks.get(&format!("s{i}"), 3);
+        }
+        let mut kept: Vec<&String> = locks.by_sweep.keys().collect();
+        kept.sort();
+        assert_eq!(kept, ["s2", "s3", "s4"]);
+        // Using s2 again makes s3 the oldest.
+        locks.get("s2", 3);
+        locks.get("s5", 3);
+        assert!(!locks.by_sweep.contains_key("s3"));
+        assert!(locks.by_sweep.contains_key("s2"));
+        // A lock a claim holds is never dropped, even when it is the oldest: the cap is
+        // exceeded until it is let go.
+        let held = locks.get("s4", 3);
+        for i in 6..9 {
+            locks.get(&format!("s{i}"), 3);
+        }
+        assert!(locks.by_sweep.contains_key("s4"));
+        assert!(locks.by_sweep.len() <= 3);
+        assert!(Arc::ptr_eq(&held, &locks.get("s4", 3)));
+        drop(held);
+        for i in 9..12 {
+            locks.get(&format!("s{i}"), 3);
+        }
+        assert!(!locks.by_sweep.contains_key("s4"));
+        assert_eq!(locks.by_sweep.len(), 3);
+    }
 
     #[test]
     fn trials_carry_wandb_states_and_values() {

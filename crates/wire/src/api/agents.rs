@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::FinishRequest;
 use crate::SweepState;
 
 /// `POST /api/v1/agents`: register an agent.
@@ -42,6 +43,23 @@ pub struct ClaimRequest {
     /// `0`: no wait. A `204` after such a wait carries the header `x-hyperdial-waited-ms`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait_ms: Option<u64>,
+    /// End a run of this sweep first, as `POST /api/v1/runs/{id}/finish` would (an ask/tell
+    /// client telling its last trial and asking for the next in one request). The finish is
+    /// applied before the claim; when it is refused (unknown run, a run of another sweep, a
+    /// crashed run, a bad body) the request answers that error and claims nothing. Any
+    /// claim answer (`200`, `204`, `410`) means the finish was applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tell: Option<Tell>,
+}
+
+/// A run ended with a claim ([`ClaimRequest::tell`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Tell {
+    /// The run's id (a run of the claimed sweep).
+    pub run: String,
+    /// How it ends, as the finish route takes it.
+    #[serde(default)]
+    pub finish: FinishRequest,
 }
 
 /// Longest wait a server grants a claim ([`ClaimRequest::wait_ms`]), in milliseconds (30 s).

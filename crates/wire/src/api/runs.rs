@@ -164,6 +164,13 @@ pub struct FinishRequest {
     /// What went wrong, shown next to the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Values told with the end (what an ask/tell client reports), as one metric point at
+    /// the run's next step, read as [`MetricPoint::values`] are: stored in the same
+    /// transaction as the end, so one request does what a metric batch and a finish did.
+    /// A told sweep metric that is `null` (NaN) fails a run that would have finished.
+    /// Empty or left out: nothing is logged.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub values: Map<String, Value>,
 }
 
 /// `POST /api/v1/runs/{id}/delivery`: metric points a client could not deliver, or
