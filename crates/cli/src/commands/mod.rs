@@ -3,8 +3,8 @@
 pub mod agent;
 pub mod budget;
 pub mod debug;
-pub mod lrfind;
 pub mod front;
+pub mod lrfind;
 pub mod manage;
 pub mod progress;
 pub mod refine;
