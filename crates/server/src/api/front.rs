@@ -98,6 +98,7 @@ mod tests {
             created_ms: number,
             retry_of: None,
             attempt: 1,
+            repeat_of: None,
             params: json!({}),
             grid_index: None,
             metric,
