@@ -2,7 +2,8 @@
 # End-to-end tests of the dashboard in headless Chromium (Debian's chromium, driven by
 # playwright-core): starts a real `hyperdial server`, creates a sweep with `hyperdial sweep`,
 # runs it with two `hyperdial agent`s, and checks the pages (dashboard.mjs), then the runs page
-# and `hyperdial ui` on the same store (runs.mjs). Screenshots go to
+# and `hyperdial ui` on the same store (runs.mjs), then the Pareto view of multi-objective sweeps
+# (front.mjs). Screenshots go to
 # target/e2e-screenshots/. Prints one line per check and a summary `e2e: N passed, N failed`.
 #
 # Needs: /usr/bin/chromium (or CHROMIUM=path), node, `npm ci` done in web/, and the binary
@@ -20,7 +21,7 @@ fi
 out="${E2E_OUT:-$root/target/e2e-screenshots}"
 mkdir -p "$out"
 work="$(mktemp -d)"
-cp "$here/train.py" "$here/sweep.yaml" "$work/"
+cp "$here/train.py" "$here/sweep.yaml" "$here/front_train.py" "$here/front-sweep.yaml" "$work/"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 pids=()
@@ -37,7 +38,8 @@ export HYPERDIAL_SERVER="$base" HYPERDIAL_BIN E2E_WORK="$work" E2E_OUT="$out" CH
 status=0
 node "$here/dashboard.mjs" | tee "$work/dashboard.out" || status=1
 node "$here/runs.mjs" | tee "$work/runs.out" || status=1
+node "$here/front.mjs" | tee "$work/front.out" || status=1
 # One summary over both scripts (scripts/test reads the last `e2e:` line).
-grep -hEo '^e2e[a-z-]*: [0-9]+ passed, [0-9]+ failed' "$work/dashboard.out" "$work/runs.out" \
+grep -hEo '^e2e[a-z-]*: [0-9]+ passed, [0-9]+ failed' "$work/dashboard.out" "$work/runs.out" "$work/front.out" \
   | awk '{p += $2; f += $4} END {printf "e2e: %d passed, %d failed\n", p, f}'
 exit "$status"

@@ -5,6 +5,7 @@ import { clear, configYaml, deliveryLabels, duration, h, markdown, num, smooth, 
 import type { EventPoint, Run, RunBrief, Sweep, SweepPoints as Points } from "../wire";
 import { RUN_STATES } from "../wire";
 import { sweepActions } from "./sweeps";
+import { frontView } from "./front";
 
 const label = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v));
 const PAGE = 50;
@@ -140,10 +141,12 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     h("button.btn.small", { onclick: (e: Event) => setBest("time", e) }, "by time"),
   );
 
+  const front = frontView(id);
   clear(
     el,
     header,
     emptyEl,
+    front.el,
     h(
       "div.analysis-bar",
       null,
@@ -999,6 +1002,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     if (kind === "resync") {
       refreshAll();
       refreshImportance();
+      front.refresh();
       return;
     }
     if (kind === "sweep") {
@@ -1012,7 +1016,10 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         refreshSweep();
         refreshTable();
       } else patchRow(data);
-      if (kind === "run_finished") refreshImportance();
+      if (kind === "run_finished") {
+        refreshImportance();
+        front.refresh();
+      }
       return;
     }
     if (kind === "metrics") {
