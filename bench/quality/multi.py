@@ -452,6 +452,15 @@ def write(records, path, command, note, optimizers, tasks, task_specs):
           "multi-objective when the study has several directions), `RandomSampler`, each with "
           "its defaults and the seed. A values list is `suggest_categorical` for Optuna and "
           "`values:` for hyperdial.", ""]
+    # Labels with fewer runs than the others (a slow optimizer run on some seeds only) are
+    # left out of the main tables, which compare every label on the same (task, seed) groups,
+    # and compared on their own groups in a table of their own.
+    count = {o: sum(1 for (oo, t, s), v in sc.items() if oo == o and 100 in v)
+             for o in optimizers}
+    most = max(count.values(), default=0)
+    partial = [o for o in optimizers if count[o] < most]
+    full = [o for o in optimizers if o not in partial]
+    all_optimizers, optimizers = optimizers, full
     groups = [("All tasks", tasks),
               ("Synthetic (ZDT, DTLZ2)", [t for t in tasks if specs[t]["kind"] == "synthetic"]),
               ("Real trade-offs", [t for t in tasks if specs[t]["kind"] != "synthetic"])]
@@ -484,6 +493,19 @@ def write(records, path, command, note, optimizers, tasks, task_specs):
                                                       sm[b][top][0],
                                                       sm[b][top][0] - sm[b][best][0]))
             L.append("")
+    for o in partial:
+        sub = {k: v for k, v in sc.items() if (k[1], k[2]) in
+               {(t, s) for (oo, t, s), vv in sc.items() if oo == o and 100 in vv}}
+        sm = summarize(sub, optimizers + [o], tasks)
+        L += ["### `%s` on the %d (task, seed) groups it ran" % (o, count[o]), ""]
+        L.append("| optimizer | " + " | ".join("@%d" % b for b in BUDGETS) + " |")
+        L.append("| --- |" + " ---: |" * len(BUDGETS))
+        for oo in sorted(optimizers + [o], key=lambda x: -(sm[100][x][0] or 0)):
+            L.append("| %s | %s |" % (oo, " | ".join(
+                "–" if sm[b][oo][0] is None else "%.4f (%.2f)" % (sm[b][oo][0], sm[b][oo][1])
+                for b in BUDGETS)))
+        L.append("")
+    optimizers = all_optimizers
     L += ["## Per task: mean normalized hypervolume ± standard error", ""]
     for b in (50, 100):
         L += ["### At %d trials" % b, ""]

@@ -88,6 +88,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     if (table.offset) q.set("offset", String(table.offset));
     for (const b of table.brush) q.append("brush", b);
     if (userSelected) q.set("runs", [...selected].join(","));
+    for (const [k, v] of new URLSearchParams(location.search)) if (k === "fx" || k === "fy") q.set(k, v); // front.ts
     const qs = q.toString();
     const url = location.pathname + (qs ? `?${qs}` : "");
     if (url !== location.pathname + location.search) history.replaceState(null, "", url);
