@@ -33,6 +33,7 @@ pub mod bayes;
 pub mod encode;
 pub mod finite;
 pub mod metric;
+pub mod multi;
 pub mod sobol;
 pub mod stopping;
 pub mod tpe;
@@ -68,6 +69,11 @@ pub struct Trial {
     /// `metric.impute`. A run whose value is NaN or infinite counts as failed too.
     #[serde(default)]
     pub failed: bool,
+    /// A multi-objective sweep's values of each objective, as logged (not negated for
+    /// `maximize`), in the config's order (see [`multi`]); empty for other sweeps and for
+    /// runs whose objectives are unknown to this sweep.
+    #[serde(default)]
+    pub objectives: Vec<Option<f64>>,
 }
 
 /// Why and how a configuration was chosen; stored with the run so it can be reproduced.
@@ -326,6 +332,9 @@ pub struct History {
     pub imputed: Vec<bool>,
     /// Points of runs in flight, without a value.
     pub pending: Vec<Point>,
+    /// A multi-objective sweep's objective vectors of the observations, oriented to
+    /// minimize (see [`multi`]); empty for a single-objective sweep.
+    pub objectives: Vec<Vec<f64>>,
 }
 
 impl History {
@@ -336,6 +345,9 @@ impl History {
     /// metric (or the sweep's worst value). Runs with nothing to impute from are left out;
     /// so are trials whose parameters are not in the space.
     pub fn new(config: &SweepConfig, space: &Space<'_>, trials: &[Trial]) -> Self {
+        if config.is_multi_objective() {
+            return multi::history(config, space, trials);
+        }
         let metric = config.metric.as_ref();
         let sign = match metric.map(|m| m.goal) {
             Some(Goal::Maximize) => -1.0,

@@ -345,13 +345,18 @@ pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64, sequence_seed:
             "tpe",
         ));
     }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| {
-        history.values[a]
-            .total_cmp(&history.values[b])
-            .then(a.cmp(&b))
-    });
     let nb = n_below(n);
+    let order = if history.objectives.is_empty() {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| {
+            history.values[a]
+                .total_cmp(&history.values[b])
+                .then(a.cmp(&b))
+        });
+        order
+    } else {
+        crate::multi::tpe_order(&history.objectives, nb)
+    };
     let below: Vec<&Point> = order[..nb].iter().map(|&i| &history.points[i]).collect();
     let mut above_idx: Vec<usize> = order[nb..].to_vec();
     above_idx.sort_unstable();

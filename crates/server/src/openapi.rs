@@ -125,6 +125,14 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         "get",
+        "/api/v1/sweeps/{id}/front",
+        "The Pareto front: ended runs with every objective, in non-dominated layers (rank 0 is the front)",
+        None,
+        "200",
+        Json("ParetoFront"),
+    ),
+    route(
+        "get",
         "/api/v1/sweeps/{id}/export",
         "Every run as CSV or JSON (?format=csv|json; the JSON is an Export)",
         None,

@@ -23,8 +23,16 @@ pub struct SweepConfig {
     pub program: Option<String>,
     /// How the next configuration is chosen.
     pub method: Method,
-    /// The metric to optimize; required by `bayes`, `tpe` and by early termination.
+    /// The metric to optimize; required by `bayes`, `tpe` and by early termination. In a
+    /// multi-objective sweep, the first objective (every single-objective path reads it).
     pub metric: Option<Metric>,
+    /// Every objective of a multi-objective sweep (hyperdial addition, `metrics:` with two
+    /// or more entries), in file order, each with `target: None`; empty for a sweep with one
+    /// objective (`metric:`, or `metrics:` with one entry). Use [`SweepConfig::objectives`].
+    /// Left out of the serialized config when empty, so the config hash of single-objective
+    /// files stays what it was.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<Metric>,
     /// Every parameter, flattened to dotted names, in file order.
     pub parameters: Vec<Parameter>,
     /// The early-termination rule, if any.
@@ -141,6 +149,21 @@ impl RetryOn {
 }
 
 impl SweepConfig {
+    /// Every objective in file order: the `metrics` list of a multi-objective sweep, else
+    /// the one `metric` (empty when the sweep has none).
+    pub fn objectives(&self) -> Vec<Metric> {
+        if self.metrics.is_empty() {
+            self.metric.iter().cloned().collect()
+        } else {
+            self.metrics.clone()
+        }
+    }
+
+    /// Whether the sweep has two or more objectives.
+    pub fn is_multi_objective(&self) -> bool {
+        self.metrics.len() > 1
+    }
+
     /// The parameter with this dotted name.
     pub fn parameter(&self, name: &str) -> Option<&Parameter> {
         self.parameters.iter().find(|p| p.name == name)

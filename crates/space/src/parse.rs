@@ -24,6 +24,7 @@ pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 const TOP_KEYS: &[&str] = &[
     "method",
     "metric",
+    "metrics",
     "parameters",
     "early_terminate",
     "command",
@@ -54,10 +55,6 @@ const WANDB_ONLY_KEYS: &[(&str, &str)] = &[
     ("job", "W&B Launch job"),
     ("image_uri", "W&B Launch image"),
     ("scheduler", "W&B Launch scheduler"),
-    (
-        "metrics",
-        "W&B's multi-objective `metrics` list needs `method: custom`; use `metric`",
-    ),
 ];
 
 /// Keys a parameter specification may hold.
@@ -416,7 +413,7 @@ impl Validator {
                 None
             }
         };
-        let metric = top.get("metric").and_then(|n| self.metric(n));
+        let (metric, metrics) = self.objectives(&top);
         let parameters = match top.get("parameters") {
             Some(node) => self.parameters(node),
             None => {
@@ -477,7 +474,7 @@ impl Validator {
         };
         let budget = top.get("budget").and_then(|n| self.budget(n));
         if let (Some(b), Some(node)) = (&budget, top.get("budget")) {
-            if b.stagnation.is_some() && !top.has("metric") {
+            if b.stagnation.is_some() && !top.has("metric") && !top.has("metrics") {
                 let loc = node.as_map().and_then(|m| {
                     m.iter()
                         .find(|(k, _)| k.name == "stagnation")
@@ -488,6 +485,16 @@ impl Validator {
                     loc,
                     "stagnation is judged on the sweep metric, but the sweep has no `metric`",
                     "add `metric: {name: ..., goal: ...}`",
+                );
+            }
+        }
+        if let (Some(b), Some(node), true) = (&budget, top.get("budget"), metrics.len() > 1) {
+            if b.stagnation.is_some() {
+                self.error(
+                    "budget.stagnation",
+                    Some(node.location),
+                    "stagnation is judged on one metric; a multi-objective sweep cannot use it",
+                    "remove `stagnation`; bound the sweep with `run_cap` or another budget",
                 );
             }
         }
@@ -502,6 +509,7 @@ impl Validator {
             if matches!(method, Method::Bayes | Method::Tpe)
                 && metric.is_none()
                 && !top.has("metric")
+                && !top.has("metrics")
             {
                 self.error(
                     "metric",
@@ -568,7 +576,14 @@ impl Validator {
             }
         }
         if let Some(node) = top.get("early_terminate") {
-            if !top.has("metric") {
+            if metrics.len() > 1 {
+                self.error(
+                    "early_terminate",
+                    Some(node.location),
+                    "early termination judges one metric; multi-objective sweeps cannot use it yet",
+                    "remove `early_terminate`, or keep one objective in `metrics`",
+                );
+            } else if !top.has("metric") && !top.has("metrics") {
                 self.error(
                     "early_terminate",
                     Some(node.location),
@@ -605,6 +620,7 @@ impl Validator {
             program,
             method: method?,
             metric,
+            metrics,
             parameters,
             early_terminate,
             command,
@@ -640,13 +656,13 @@ impl Validator {
         }
     }
 
-    fn metric(&mut self, node: &Node) -> Option<Metric> {
+    fn metric(&mut self, path: &str, node: &Node) -> Option<Metric> {
         let fields =
-            self.expect_map("metric", node, "`metric: {name: val_loss, goal: minimize}`")?;
+            self.expect_map(path, node, "`metric: {name: val_loss, goal: minimize}`")?;
         const KEYS: &[&str] = &["name", "goal", "target", "impute", "impute_while_running"];
         for (key, _) in fields.entries {
             if !KEYS.contains(&key.name.as_str()) {
-                self.unknown_key("metric", key, KEYS, "in `metric`");
+                self.unknown_key(path, key, KEYS, &format!("in `{path}`"));
             }
         }
         let name = match fields.get("name") {
@@ -654,18 +670,18 @@ impl Validator {
                 NodeValue::Str(s) if !s.is_empty() => Some(s.clone()),
                 NodeValue::Str(_) => {
                     self.error(
-                        "metric.name",
+                        &join(path, "name"),
                         Some(n.location),
                         "the metric name is empty",
                         "",
                     );
                     None
                 }
-                _ => self.string("metric.name", n),
+                _ => self.string(&join(path, "name"), n),
             },
             None => {
                 self.error(
-                    "metric.name",
+                    &join(path, "name"),
                     Some(node.location),
                     "missing required key `name`",
                     "name the logged metric, e.g. `name: val_loss`",
@@ -675,7 +691,7 @@ impl Validator {
         };
         let goal = match fields.get("goal") {
             None => Some(Goal::Minimize),
-            Some(n) => match self.string("metric.goal", n).as_deref() {
+            Some(n) => match self.string(&join(path, "goal"), n).as_deref() {
                 Some("minimize") => Some(Goal::Minimize),
                 Some("maximize") => Some(Goal::Maximize),
                 Some(other) => {
@@ -684,7 +700,7 @@ impl Validator {
                         None => "use `minimize` or `maximize`".into(),
                     };
                     self.error(
-                        "metric.goal",
+                        &join(path, "goal"),
                         Some(n.location),
                         format!("unknown goal `{other}`"),
                         hint,
@@ -696,16 +712,16 @@ impl Validator {
         };
         let target = fields
             .get("target")
-            .and_then(|n| self.number("metric.target", n));
+            .and_then(|n| self.number(&join(path, "target"), n));
         let impute = match fields.get("impute") {
             None => Some(Impute::Worst),
-            Some(n) => match self.string("metric.impute", n).as_deref() {
+            Some(n) => match self.string(&join(path, "impute"), n).as_deref() {
                 Some("worst") => Some(Impute::Worst),
                 Some("best") => Some(Impute::Best),
                 Some("latest") => Some(Impute::Latest),
                 Some(other) => {
                     self.error(
-                        "metric.impute",
+                        &join(path, "impute"),
                         Some(n.location),
                         format!("unknown impute rule `{other}`"),
                         "use `worst`, `best` or `latest`",
@@ -725,7 +741,7 @@ impl Validator {
                 NodeValue::Str(s) if s == "latest" => Some(ImputeWhileRunning::Latest),
                 _ => {
                     self.error(
-                        "metric.impute_while_running",
+                        &join(path, "impute_while_running"),
                         Some(n.location),
                         format!("unknown value {}", describe(n)),
                         "use `false`, `worst`, `best` or `latest`",
@@ -741,6 +757,98 @@ impl Validator {
             impute: impute?,
             impute_while_running: impute_while_running?,
         })
+    }
+
+    /// The sweep's objectives: `metric`, or the `metrics` list (a hyperdial addition; see
+    /// `docs/config.md`, "Multi-objective sweeps"). Returns the first objective (the
+    /// `metric` every single-objective path reads) and, for two or more objectives, all of
+    /// them in file order; a one-entry list means exactly `metric` and returns no list.
+    fn objectives(&mut self, top: &Fields) -> (Option<Metric>, Vec<Metric>) {
+        let Some(node) = top.get("metrics") else {
+            return (top.get("metric").and_then(|n| self.metric("metric", n)), Vec::new());
+        };
+        if top.has("metric") {
+            self.error(
+                "metrics",
+                Some(node.location),
+                "`metric` and `metrics` are both given",
+                "name one objective with `metric`, or every objective in `metrics`",
+            );
+        }
+        let items = match &node.value {
+            NodeValue::Seq(items) => items,
+            _ => {
+                self.error(
+                    "metrics",
+                    Some(node.location),
+                    format!("expected a list, found {}", node.type_name()),
+                    "write `metrics: [{name: loss, goal: minimize}, {name: latency_ms, goal: minimize}]`",
+                );
+                return (None, Vec::new());
+            }
+        };
+        if items.is_empty() {
+            self.error(
+                "metrics",
+                Some(node.location),
+                "`metrics` is empty: a sweep needs at least one objective",
+                "add `{name: loss, goal: minimize}`, or remove `metrics`",
+            );
+            return (None, Vec::new());
+        }
+        if let [only] = items.as_slice() {
+            return (self.metric("metrics[0]", only), Vec::new());
+        }
+        const KEYS: &[&str] = &["name", "goal"];
+        let mut out: Vec<Metric> = Vec::new();
+        let mut complete = true;
+        for (i, item) in items.iter().enumerate() {
+            let path = format!("metrics[{i}]");
+            if let Some(entries) = item.as_map() {
+                for (key, _) in entries {
+                    if key.name == "target" {
+                        self.error(
+                            &join(&path, "target"),
+                            Some(key.location),
+                            "`target` ends a sweep when one run reaches one value, which has no meaning with several objectives",
+                            "remove `target`; bound the sweep with `run_cap` or `budget`",
+                        );
+                    } else if matches!(key.name.as_str(), "impute" | "impute_while_running") {
+                        self.error(
+                            &join(&path, &key.name),
+                            Some(key.location),
+                            format!("`{}` applies to a single metric; a multi-objective sweep imputes each objective's worst value", key.name),
+                            "remove it",
+                        );
+                    } else if !KEYS.contains(&key.name.as_str()) {
+                        self.unknown_key(&path, key, KEYS, "in an entry of `metrics`");
+                    }
+                }
+            }
+            let Some(m) = self.metric(&path, item) else {
+                complete = false;
+                continue;
+            };
+            if out.iter().any(|o| o.name == m.name) {
+                let loc = item
+                    .as_map()
+                    .and_then(|e| e.iter().find(|(k, _)| k.name == "name"))
+                    .map(|(_, n)| n.location);
+                self.error(
+                    &join(&path, "name"),
+                    loc,
+                    format!("objective `{}` is named twice", m.name),
+                    "name each objective once",
+                );
+                complete = false;
+                continue;
+            }
+            out.push(Metric { target: None, ..m });
+        }
+        if !complete {
+            return (None, Vec::new());
+        }
+        (out.first().cloned(), out)
     }
 
     fn early_terminate(&mut self, node: &Node) -> Option<EarlyTerminate> {
@@ -1853,3 +1961,5 @@ mod lineage;
 mod retry;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod objectives_tests;

@@ -46,6 +46,7 @@ pub fn schemas() -> Map<String, Value> {
         RunsPage, AxisKind, Axis, PointColumns, SweepPoints, Series, RunHistory,
         ParamImportance, Evidence, Importance, EndReason, BudgetStatus,
         Hello, Resync, RunBrief, EventPoint, MetricsEvent,
+        ParetoFront, ObjectiveSpec, FrontRun,
     );
     let mut defs: Vec<(String, Value)> = gen.take_definitions(true).into_iter().collect();
     defs.sort_by(|a, b| a.0.cmp(&b.0));

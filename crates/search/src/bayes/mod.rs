@@ -248,7 +248,8 @@ pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64, sequence_seed:
     if taken.as_ref().is_some_and(Taken::exhausted) {
         return Ask::Exhausted;
     }
-    let history = History::new(config, &space, trials);
+    let mut history = History::new(config, &space, trials);
+    crate::multi::scalarize(&mut history, seed);
     let n_init = initial_design(space.len());
     if space.is_empty() || trials.len() < n_init || history.values.len() < 2 {
         return Ask::Suggest(initial_point(
@@ -464,6 +465,8 @@ pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64, sequence_seed:
     }
     let (score, point, mean, var) = best;
     let sign = match config.metric.as_ref().map(|m| m.goal) {
+        // A multi-objective sweep models its scalarization, which is minimized.
+        _ if config.is_multi_objective() => 1.0,
         Some(Goal::Maximize) => -1.0,
         _ => 1.0,
     };

@@ -18,6 +18,7 @@
 mod agents;
 mod budget;
 mod events;
+mod front;
 mod insights;
 mod runs;
 mod sweeps;
@@ -27,6 +28,7 @@ pub use agents::{
 };
 pub use budget::{BudgetStatus, EndReason};
 pub use events::{EventPoint, Hello, MetricsEvent, Resync, RunBrief};
+pub use front::{FrontRun, ObjectiveSpec, ParetoFront};
 pub use insights::{
     Axis, AxisKind, Evidence, Importance, ParamImportance, PointColumns, RunHistory, RunsPage,
     Series, SweepPoints,
