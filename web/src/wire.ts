@@ -303,6 +303,24 @@ export interface FinishRequest {
   error?: string | null;
 }
 
+/** A run on a sweep's front or on a later layer of it. */
+export interface FrontRun {
+  /** Run id. */
+  run_id: string;
+  /** Its number in the sweep. */
+  number: number;
+  /**
+   * Its value of each objective, in the order of [`ParetoFront::objectives`], in metric
+   * units as logged (not negated for `maximize`); always finite.
+   */
+  values: number[];
+  /**
+   * Its non-dominated layer: 0 on the front (no other run is at least as good in every
+   * objective and better in one), 1 on the front of the rest, and so on.
+   */
+  rank: number;
+}
+
 /** The git state of a run's working directory, as sent with a request. */
 export interface GitInfo {
   /** The commit checked out (40 hex digits). */
@@ -445,6 +463,14 @@ export interface NotesRequest {
   notes: string;
 }
 
+/** One objective of a sweep, in the config's order. */
+export interface ObjectiveSpec {
+  /** The metric's name as logged. */
+  name: string;
+  /** Whether smaller or larger is better. */
+  goal: Goal;
+}
+
 /** `POST /api/v1/runs/{id}/output`: captured output to append. */
 export interface OutputRequest {
   /** The stream it came from. */
@@ -481,6 +507,20 @@ export interface ParamImportance {
   pearson: number | null;
   /** Spearman rank correlation with the metric. */
   spearman: number | null;
+}
+
+/**
+ * `GET /api/v1/sweeps/{id}/front`: the sweep's runs sorted into non-dominated layers.
+ *
+ * Only runs that ended `finished` or `stopped_early` with a finite value of every objective
+ * are listed, sorted by rank, then by number. A single-objective sweep has one objective;
+ * its front is the best run (every run tied for the best value).
+ */
+export interface ParetoFront {
+  /** The objectives, in the config's order. */
+  objectives: ObjectiveSpec[];
+  /** The runs, by rank, then number. */
+  runs: FrontRun[];
 }
 
 /** The runs of a sweep, column by column (entry `i` of every list is run `i`). */

@@ -151,9 +151,11 @@ pub fn reference_point(points: &[Vec<f64>]) -> Vec<f64> {
     };
     (0..m)
         .map(|j| {
-            let (lo, hi) = points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| {
-                (a.0.min(p[j]), a.1.max(p[j]))
-            });
+            let (lo, hi) = points
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| {
+                    (a.0.min(p[j]), a.1.max(p[j]))
+                });
             let range = hi - lo;
             if range > 0.0 {
                 hi + 0.1 * range
@@ -249,7 +251,10 @@ pub fn tpe_order(points: &[Vec<f64>], n_good: usize) -> Vec<usize> {
     if ranks[order[n_good]] != boundary {
         return order;
     }
-    let start = order.iter().position(|&i| ranks[i] == boundary).unwrap_or(0);
+    let start = order
+        .iter()
+        .position(|&i| ranks[i] == boundary)
+        .unwrap_or(0);
     let end = order
         .iter()
         .rposition(|&i| ranks[i] == boundary)
@@ -282,9 +287,7 @@ pub fn tpe_order(points: &[Vec<f64>], n_good: usize) -> Vec<usize> {
 /// exponential spacings), from `seed`.
 pub fn simplex_weights(m: usize, seed: u64) -> Vec<f64> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5041_5245_474F);
-    let e: Vec<f64> = (0..m)
-        .map(|_| -(1.0 - rng.random::<f64>()).ln())
-        .collect();
+    let e: Vec<f64> = (0..m).map(|_| -(1.0 - rng.random::<f64>()).ln()).collect();
     let total: f64 = e.iter().sum();
     if total > 0.0 {
         e.iter().map(|x| x / total).collect()
@@ -300,9 +303,11 @@ pub fn parego(points: &[Vec<f64>], weights: &[f64]) -> Vec<f64> {
     let m = weights.len();
     let bounds: Vec<(f64, f64)> = (0..m)
         .map(|j| {
-            points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| {
-                (a.0.min(p[j]), a.1.max(p[j]))
-            })
+            points
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |a, p| {
+                    (a.0.min(p[j]), a.1.max(p[j]))
+                })
         })
         .collect();
     points
@@ -312,7 +317,11 @@ pub fn parego(points: &[Vec<f64>], weights: &[f64]) -> Vec<f64> {
             let mut sum = 0.0;
             for j in 0..m {
                 let (lo, hi) = bounds[j];
-                let f = if hi > lo { (p[j] - lo) / (hi - lo) } else { 0.0 };
+                let f = if hi > lo {
+                    (p[j] - lo) / (hi - lo)
+                } else {
+                    0.0
+                };
                 max = max.max(weights[j] * f);
                 sum += weights[j] * f;
             }
@@ -357,7 +366,12 @@ pub fn history(config: &SweepConfig, space: &Space<'_>, trials: &[Trial]) -> His
         .collect();
     let worst: Option<Vec<f64>> = (!observed.is_empty()).then(|| {
         (0..m)
-            .map(|j| observed.iter().map(|p| p[j]).fold(f64::NEG_INFINITY, f64::max))
+            .map(|j| {
+                observed
+                    .iter()
+                    .map(|p| p[j])
+                    .fold(f64::NEG_INFINITY, f64::max)
+            })
             .collect()
     });
     let mut h = History::default();

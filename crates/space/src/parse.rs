@@ -657,8 +657,7 @@ impl Validator {
     }
 
     fn metric(&mut self, path: &str, node: &Node) -> Option<Metric> {
-        let fields =
-            self.expect_map(path, node, "`metric: {name: val_loss, goal: minimize}`")?;
+        let fields = self.expect_map(path, node, "`metric: {name: val_loss, goal: minimize}`")?;
         const KEYS: &[&str] = &["name", "goal", "target", "impute", "impute_while_running"];
         for (key, _) in fields.entries {
             if !KEYS.contains(&key.name.as_str()) {
@@ -765,7 +764,10 @@ impl Validator {
     /// them in file order; a one-entry list means exactly `metric` and returns no list.
     fn objectives(&mut self, top: &Fields) -> (Option<Metric>, Vec<Metric>) {
         let Some(node) = top.get("metrics") else {
-            return (top.get("metric").and_then(|n| self.metric("metric", n)), Vec::new());
+            return (
+                top.get("metric").and_then(|n| self.metric("metric", n)),
+                Vec::new(),
+            );
         };
         if top.has("metric") {
             self.error(
@@ -1958,8 +1960,8 @@ fn fmt_num(x: f64) -> String {
 
 mod budget;
 mod lineage;
+#[cfg(test)]
+mod objectives_tests;
 mod retry;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod objectives_tests;

@@ -26,6 +26,7 @@ use crate::AppState;
 pub mod claim;
 pub mod events;
 mod export;
+mod front;
 pub mod importance;
 pub mod insights;
 pub mod late;
@@ -138,6 +139,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/sweeps/{id}", get(get_sweep))
         .route("/api/v1/sweeps/{id}/{action}", post(sweep_action))
         .route("/api/v1/sweeps/{id}/best", get(best))
+        .route("/api/v1/sweeps/{id}/front", get(front::front))
         .route("/api/v1/sweeps/{id}/export", get(export::export))
         .route(
             "/api/v1/sweeps/{id}/importance",
@@ -305,6 +307,14 @@ async fn sweep_action(
 async fn best(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let store = s.controller.store();
     let sweep = s.controller.sweep(&id).await?;
+    if s.controller
+        .config(&sweep)
+        .is_ok_and(|c| c.is_multi_objective())
+    {
+        return Err(ApiError::conflict(format!(
+            "sweep {id} has several objectives and no single best run; its Pareto front is GET /api/v1/sweeps/{id}/front"
+        )));
+    }
     match store.best_run(&id, views::goal(&sweep).maximize()).await? {
         Some(run) => Ok(Json(RunAnswer {
             run: views::run(&run),

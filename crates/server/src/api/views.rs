@@ -30,11 +30,17 @@ pub fn metric_ref(row: &SweepRow) -> Option<MetricRef> {
     })
 }
 
-/// A sweep with its config, run counts and best run.
+/// A sweep with its config, run counts and best run (none for a multi-objective sweep).
 pub async fn sweep(c: &Controller, row: &SweepRow) -> Result<Sweep, ApiError> {
     let store = c.store();
     let stored_counts = store.sweep_counts(&row.id).await?;
-    let best = store.best_run(&row.id, goal(row).maximize()).await?;
+    // A multi-objective sweep has no single best run: its front is `GET /sweeps/{id}/front`.
+    let multi = c.config(row).is_ok_and(|cfg| cfg.is_multi_objective());
+    let best = if multi {
+        None
+    } else {
+        store.best_run(&row.id, goal(row).maximize()).await?
+    };
     let compute_ms = store.compute_ms(&row.id).await?;
     let (retries, retryable) = store.retry_counts(&row.id).await?;
     let config = c

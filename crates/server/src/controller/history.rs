@@ -36,7 +36,9 @@ use hyperdial_space::{Goal, ImputeWhileRunning, Method, Retry, SweepConfig};
 use hyperdial_store::{finite_number, MetricSpan, RunState, Store, TrialRow};
 use serde_json::{Map, Value};
 
-use super::{failed, interrupted, reaches, trial, RunReport};
+use super::{
+    failed, interrupted, multi_objective_names, objective_values_of, reaches, trial, RunReport,
+};
 
 /// Where a run sorts among its sweep's runs: by number, then creation, then id (the order of
 /// [`hyperdial_store::Storage::trials`]).
@@ -60,6 +62,9 @@ struct Entry {
     summary: Option<f64>,
     /// Stopped by its agent's shutdown ([`super::interrupted`]).
     interrupted: bool,
+    /// A multi-objective sweep's values of each objective ([`super::objective_values`]);
+    /// kept for `tpe` and `bayes` only.
+    objectives: Vec<Option<f64>>,
 }
 
 impl Entry {
@@ -78,6 +83,8 @@ pub(crate) struct History {
     model: bool,
     /// The sweep's objective: name, goal and target.
     metric: Option<(String, Goal, Option<f64>)>,
+    /// The objective names of a multi-objective sweep (empty otherwise).
+    objectives: Vec<String>,
     retry: Retry,
     runs: HashMap<String, Entry>,
     /// Runs that have a retry (superseded: not trials, not retried again).
@@ -113,6 +120,7 @@ impl History {
                 .metric
                 .as_ref()
                 .map(|m| (m.name.clone(), m.goal, m.target)),
+            objectives: multi_objective_names(config),
             retry: config.retry.clone(),
             runs: HashMap::new(),
             retried: HashSet::new(),
@@ -245,6 +253,11 @@ impl History {
                 .and_then(|n| row.user_summary.get(n))
                 .and_then(finite_number),
             interrupted: interrupted(&row),
+            objectives: if self.model {
+                objective_values_of(&self.objectives, &row.summary, &row.user_summary)
+            } else {
+                Vec::new()
+            },
             retry_of: row.retry_of,
         };
         let id = row.id;
@@ -309,7 +322,7 @@ impl History {
             .iter()
             .map(|(_, _, id)| {
                 let r = &self.runs[id];
-                trial(
+                let mut t = trial(
                     config,
                     &RunReport {
                         state: r.state,
@@ -324,7 +337,9 @@ impl History {
                             None
                         },
                     },
-                )
+                );
+                t.objectives = r.objectives.clone();
+                t
             })
             .collect())
     }

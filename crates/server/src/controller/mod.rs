@@ -1003,7 +1003,48 @@ pub fn trial(config: &SweepConfig, r: &RunReport) -> Trial {
         running: r.state.in_flight(),
         queued: r.state == RunState::Queued,
         failed: failed(r.state),
+        // Filled in by the caller for a multi-objective sweep (`objective_values`).
+        objectives: Vec::new(),
     }
+}
+
+/// A run's value of each objective of a multi-objective sweep, in the config's order: the
+/// explicit summary value (`user_summary`) when a finite number, else the last logged one
+/// (`summary`) when finite. The final values, not the best of each history: the best loss of
+/// one step and the best latency of another are not a trade-off the configuration reached.
+/// Empty for a single-objective sweep (its runs are counted by their metric).
+pub fn objective_values(
+    config: &SweepConfig,
+    summary: &Value,
+    user_summary: &Value,
+) -> Vec<Option<f64>> {
+    objective_values_of(&multi_objective_names(config), summary, user_summary)
+}
+
+/// The objective names of a multi-objective sweep, in order; empty for other sweeps.
+pub fn multi_objective_names(config: &SweepConfig) -> Vec<String> {
+    if config.is_multi_objective() {
+        config.metrics.iter().map(|m| m.name.clone()).collect()
+    } else {
+        Vec::new()
+    }
+}
+
+/// [`objective_values`] for the objectives named `names`.
+pub fn objective_values_of(
+    names: &[String],
+    summary: &Value,
+    user_summary: &Value,
+) -> Vec<Option<f64>> {
+    names
+        .iter()
+        .map(|name| {
+            user_summary
+                .get(name)
+                .and_then(hyperdial_store::finite_number)
+                .or_else(|| summary.get(name).and_then(hyperdial_store::finite_number))
+        })
+        .collect()
 }
 
 /// The objective in the form the store keeps a run's metric by.

@@ -36,10 +36,17 @@ fn a_list_of_objectives_keeps_the_first_as_the_metric() {
     );
     let c = parse_str(&text, "s.yaml").unwrap().config;
     assert!(c.is_multi_objective());
-    let names: Vec<(String, Goal)> = c.objectives().into_iter().map(|m| (m.name, m.goal)).collect();
+    let names: Vec<(String, Goal)> = c
+        .objectives()
+        .into_iter()
+        .map(|m| (m.name, m.goal))
+        .collect();
     assert_eq!(
         names,
-        vec![("loss".into(), Goal::Minimize), ("acc".into(), Goal::Maximize)]
+        vec![
+            ("loss".into(), Goal::Minimize),
+            ("acc".into(), Goal::Maximize)
+        ]
     );
     assert_eq!(c.metric.as_ref().unwrap().name, "loss");
 }
@@ -129,7 +136,9 @@ fn each_rule_reports_its_key_and_line() {
 #[test]
 fn model_based_methods_accept_metrics_in_place_of_metric() {
     for method in ["tpe", "bayes"] {
-        let text = format!("program: t.py\nmethod: {method}\nmetrics: [{{name: a}}, {{name: b}}]\n{PARAMS}");
+        let text = format!(
+            "program: t.py\nmethod: {method}\nmetrics: [{{name: a}}, {{name: b}}]\n{PARAMS}"
+        );
         assert!(parse_str(&text, "s.yaml").is_ok(), "{method}");
     }
     // Early termination with one listed objective is a single-objective sweep.
