@@ -10,19 +10,22 @@ objective is minimized.
   convex, a concave and a disconnected front.
 * ``dtlz2`` (Deb, Thiele, Laumanns and Zitzler 2002) with 3 objectives and 6 variables in
   [0, 1]: the front is the positive octant of the unit sphere.
-* ``forest-wine-mo``: a random forest on scikit-learn's wine data (the continuous space of the
-  single-objective ``forest-wine`` task), 3-fold CV error against model size, the total number
-  of tree nodes of the fitted forests (mean over the 3 folds; ``random_state=0`` makes it
-  deterministic).
-* ``mlp-digits-mo``: an MLP on 400 digits (the space of ``mlp-digits``), 3-fold CV error
-  against its number of fitted weights, ``65·h + 10·(h + 1)`` for ``h`` hidden units.
-* ``forest-wine-mo-list`` and ``mlp-digits-mo-list``: the same two trade-offs written the way
-  W&B users write sweeps, every parameter a ``values`` list (the spaces of lists.py). The error
+* ``svm-cancer-mo``: an RBF support-vector classifier on scikit-learn's breast-cancer data (the
+  continuous space of the single-objective ``svm-cancer`` task: C and gamma), 3-fold CV error
+  against model size, its number of support vectors (mean over the 3 folds), which is also
+  what one prediction costs.
+* ``enet-diabetes-mo``: an elastic net on the diabetes data (the space of ``enet-diabetes``:
+  alpha and l1_ratio), 5-fold CV error (1 − R²) against the features it uses, its number of
+  non-zero coefficients (mean over the folds; 0-10): accuracy against sparsity.
+* ``forest-wine-mo-list`` and ``mlp-digits-mo-list``: a random forest on wine and an MLP on
+  400 digits written the way W&B users write sweeps, every parameter a ``values`` list (the
+  spaces of lists.py). The error
   is the configuration's 5-fold CV error from the lookup table (no training during a run); the
   cost is a deterministic proxy: for the forest, split tests per prediction,
   ``n_estimators × max_depth`` (an upper bound: a tree may stop before its maximum depth); for
-  the MLP, weight updates per epoch, its number of weights (as above) times its optimizer steps
-  per epoch, ``ceil(320 / batch_size)`` (320 training samples per fold).
+  the MLP (64 inputs, ``h`` hidden units, 10 classes), weight updates per epoch, its number of
+  weights ``65·h + 10·(h + 1)`` times its optimizer steps per epoch, ``ceil(320 / batch_size)``
+  (320 training samples per fold).
 
 Costs are counts, never clock times, so a run is reproducible and the machine's load does not
 move the front.
@@ -225,27 +228,33 @@ def mlp_weights(hidden):
     return 65 * int(hidden) + 10 * (int(hidden) + 1)
 
 
-def forest_wine_mo(p):
+def svm_cancer_mo(p):
     import warnings
-    from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import KFold, cross_validate
+    from sklearn.svm import SVC
     import run as bench
-    X, y = bench._data("wine")
-    model = RandomForestClassifier(
-        n_estimators=int(p["n_estimators"]), max_depth=int(p["max_depth"]),
-        min_samples_split=int(p["min_samples_split"]), max_features=p["max_features"],
-        criterion=p["criterion"], random_state=0, n_jobs=1)
+    X, y = bench._data("breast_cancer")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out = cross_validate(model, X, y, cv=KFold(3, shuffle=True, random_state=0),
-                             return_estimator=True)
-    nodes = [sum(t.tree_.node_count for t in est.estimators_) for est in out["estimator"]]
-    return [1.0 - float(out["test_score"].mean()), sum(nodes) / len(nodes)]
+        out = cross_validate(SVC(C=p["C"], gamma=p["gamma"]), X, y,
+                             cv=KFold(3, shuffle=True, random_state=0), return_estimator=True)
+    support = [int(est.n_support_.sum()) for est in out["estimator"]]
+    return [1.0 - float(out["test_score"].mean()), sum(support) / len(support)]
 
 
-def mlp_digits_mo(p):
+def enet_diabetes_mo(p):
+    import warnings
+    from sklearn.linear_model import ElasticNet
+    from sklearn.model_selection import KFold, cross_validate
     import run as bench
-    return [bench.mlp_digits(p), float(mlp_weights(p["hidden"]))]
+    X, y = bench._data("diabetes")
+    model = ElasticNet(alpha=p["alpha"], l1_ratio=p["l1_ratio"], max_iter=2000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = cross_validate(model, X, y, cv=KFold(5, shuffle=True, random_state=0),
+                             return_estimator=True)
+    nonzero = [int((abs(est.coef_) > 0).sum()) for est in out["estimator"]]
+    return [1.0 - float(out["test_score"].mean()), sum(nonzero) / len(nonzero)]
 
 
 def _list_cost(base, cfg):
@@ -301,12 +310,13 @@ def tasks():
     out["dtlz2"] = {"f": dtlz2, "space": _box(6), "objectives": ["f1", "f2", "f3"],
                     "kind": "synthetic", "bounds": ([0.0] * 3, [2.0] * 3),
                     "front": _dtlz2_front}
-    out["forest-wine-mo"] = {"f": forest_wine_mo, "space": bench.TASKS["forest-wine"]["space"],
-                             "objectives": ["error", "nodes"], "kind": "real",
-                             "bounds": None, "front": None}
-    out["mlp-digits-mo"] = {"f": mlp_digits_mo, "space": bench.TASKS["mlp-digits"]["space"],
-                            "objectives": ["error", "weights"], "kind": "real",
+    out["svm-cancer-mo"] = {"f": svm_cancer_mo, "space": bench.TASKS["svm-cancer"]["space"],
+                            "objectives": ["error", "support_vectors"], "kind": "real",
                             "bounds": None, "front": None}
+    out["enet-diabetes-mo"] = {"f": enet_diabetes_mo,
+                               "space": bench.TASKS["enet-diabetes"]["space"],
+                               "objectives": ["error", "features"], "kind": "real",
+                               "bounds": None, "front": None}
     for base, cost in (("forest-wine", "tests"), ("mlp-digits", "updates")):
         out[base + "-mo-list"] = {
             "f": (lambda params, b=base: _list_task(b)(params)),
@@ -431,9 +441,11 @@ def write(records, path, command, note, optimizers, tasks, task_specs):
           "timeout or an error." % (len(sc), report._seed_text(seeds), len(failures)), ""]
     L += ["**Tasks.** ZDT1, ZDT2, ZDT3 (6 variables, 2 objectives) and DTLZ2 (6 variables, "
           "3 objectives); two real trade-offs on scikit-learn data sets, CV error against a "
-          "counted model size (random forest on wine: tree nodes; MLP on digits: weights); the "
-          "same two written as W&B `values` lists, the error read from the lookup tables of "
-          "the `lists` suite and the cost a counted proxy (forest: `n_estimators × max_depth` "
+          "counted model size (RBF SVM on breast cancer: support vectors; elastic net on "
+          "diabetes: non-zero coefficients); two more "
+          "written as W&B `values` lists (random forest on wine, MLP on digits), the error "
+          "read from the lookup tables of the `lists` suite and the cost a counted proxy "
+          "(forest: `n_estimators × max_depth` "
           "split tests per prediction; MLP: weight updates per epoch, weights × "
           "`ceil(320 / batch_size)`). Costs are counts, not clock times, so "
           "every run is reproducible. `bench/quality/multi.py` defines them.", ""]

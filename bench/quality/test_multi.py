@@ -128,16 +128,16 @@ class Scores(unittest.TestCase):
         self.assertEqual(sm[100]["a"][2], 1)
 
     def test_real_tasks_scale_by_the_pooled_trials(self):
-        spec = {"forest-wine-mo": bench.TASKS["forest-wine-mo"]}
-        recs = [self._rec("a", "forest-wine-mo", 0, [[0.1, 100.0], [0.3, 10.0]] * 50),
-                self._rec("b", "forest-wine-mo", 0, [[0.2, 200.0]] * 100)]
+        spec = {"svm-cancer-mo": bench.TASKS["svm-cancer-mo"]}
+        recs = [self._rec("a", "svm-cancer-mo", 0, [[0.1, 100.0], [0.3, 10.0]] * 50),
+                self._rec("b", "svm-cancer-mo", 0, [[0.2, 200.0]] * 100)]
         refs = multi.references(recs, spec)
-        lo, hi, _ = refs["forest-wine-mo"]
+        lo, hi, _ = refs["svm-cancer-mo"]
         self.assertEqual((lo, hi), ([0.1, 10.0], [0.3, 200.0]))
         sc, _ = multi.scores(recs, spec, ["a", "b"])
         # a holds the pooled front: it scores 1.
-        self.assertAlmostEqual(sc[("a", "forest-wine-mo", 0)][20], 1.0)
-        self.assertLess(sc[("b", "forest-wine-mo", 0)][20], 1.0)
+        self.assertAlmostEqual(sc[("a", "svm-cancer-mo", 0)][20], 1.0)
+        self.assertLess(sc[("b", "svm-cancer-mo", 0)][20], 1.0)
 
 
 if __name__ == "__main__":
