@@ -472,12 +472,22 @@ def _hyperdial_multi(method):
                   "name": "quality-multi"}
         sweep = hyperdial.Sweep.create(config, server=server, seed=seed + 1,
                                        project="quality")
+        dicts = True
         for _ in range(budget):
             trial = sweep.ask()
             if trial is None:
                 break
-            values = evaluate(dict(trial.params))
-            sweep.tell(trial, dict(zip(objectives, values)))
+            values = dict(zip(objectives, evaluate(dict(trial.params))))
+            if dicts:
+                try:
+                    sweep.tell(trial, values)
+                    continue
+                except (TypeError, ValueError):
+                    dicts = False  # a client whose tell takes one number (checked first)
+            # Post every objective, then tell the first (the sweep's ``metric``).
+            hyperdial._call(sweep._transport, "POST", trial._path("metrics"),
+                            {"points": [{"values": values}]})
+            sweep.tell(trial, values[objectives[0]])
     return run
 
 

@@ -16,11 +16,7 @@ import { get } from "../api";
 import { chart } from "../charts";
 import { navigate } from "../main";
 import { clear, h, num, throttle } from "../util";
-// TEMP until the wire types land
-type Goal = "minimize" | "maximize";
-interface ObjectiveSpec { name: string; goal: Goal }
-interface FrontRun { run_id: string; number: number; values: number[]; rank: number }
-interface ParetoFront { objectives: ObjectiveSpec[]; runs: FrontRun[] }
+import type { FrontRun, ParetoFront } from "../wire";
 
 /** Colours: the front stands out, the dominated runs recede. */
 const FRONT = "#e5553a";
