@@ -1562,7 +1562,9 @@ class Trial:
         return "/api/v1/runs/%s/%s" % (urllib.parse.quote(self.id, safe=""), action)
 
     def report(self, value, step=None):
-        """Report an intermediate value of the sweep's metric (e.g. after an epoch).
+        """Report an intermediate value of the sweep's metric (e.g. after an epoch); for a
+        multi-objective sweep, a dict ``{name: number}`` of its objectives (or a list in the
+        order of ``metrics``).
 
         ``step`` defaults to the next step. The server applies the sweep's
         ``early_terminate`` rule to it; :meth:`should_stop` tells whether it asked this trial
@@ -1570,8 +1572,7 @@ class Trial:
         """
         if not self.open:
             raise RuntimeError("hyperdial: trial %s was already told (%s)" % (self.id, self.state))
-        name = self.sweep._metric_name()
-        point = {"values": {name: _finite_or_none(value, name)}}
+        point = {"values": self.sweep._told_values(value)}
         if step is not None:
             if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
                 raise TypeError("hyperdial: step must be a non-negative integer, got %r" % (step,))
@@ -1712,6 +1713,37 @@ class Sweep:
                              "its config to tell values" % self.id)
         return metric["name"]
 
+    def objectives(self):
+        """The names of the sweep's objectives, in order: several for a multi-objective sweep
+        (``metrics:``), else the one metric's name."""
+        config = self.data.get("config")
+        listed = config.get("metrics") if isinstance(config, dict) else None
+        if isinstance(listed, list) and len(listed) > 1:
+            return [m["name"] for m in listed]
+        return [self._metric_name()]
+
+    def _told_values(self, value):
+        """The metric values of a told or reported ``value``, by name: a number for one
+        objective; a dict ``{name: number}`` or a list in the objectives' order for several
+        (every objective, no other name). NaN and infinities become None."""
+        names = self.objectives()
+        if isinstance(value, dict):
+            unknown = sorted(set(value) - set(names))
+            missing = [n for n in names if n not in value]
+            if unknown or missing:
+                raise ValueError("hyperdial: sweep %s has the objectives %s; got %s"
+                                 % (self.id, ", ".join(names), ", ".join(map(str, value))))
+            return {n: _finite_or_none(value[n], n) for n in names}
+        if isinstance(value, (list, tuple)):
+            if len(value) != len(names):
+                raise ValueError("hyperdial: sweep %s has %d objectives (%s); got %d values"
+                                 % (self.id, len(names), ", ".join(names), len(value)))
+            return {n: _finite_or_none(v, n) for n, v in zip(names, value)}
+        if len(names) > 1:
+            raise TypeError("hyperdial: sweep %s has several objectives (%s): tell a dict "
+                            "{name: value} or a list in that order" % (self.id, ", ".join(names)))
+        return {names[0]: _finite_or_none(value, names[0])}
+
     def ask(self, timeout=None):
         """The next trial to evaluate (a :class:`Trial`), or None when the sweep is over.
 
@@ -1757,7 +1789,9 @@ class Sweep:
         """Tell the value a trial reached; this ends the trial. Returns the trial.
 
         ``value`` is the sweep metric's value (a number; ``goal: maximize`` is handled by the
-        server). ``None``, NaN or ``state="failed"`` mark the trial failed: the search counts
+        server); for a multi-objective sweep (``metrics:`` with several entries) a dict
+        ``{name: number}`` with every objective, or a list in the order of ``metrics``, and
+        ``trial.value`` becomes that dict. ``None``, NaN (in any objective) or ``state="failed"`` mark the trial failed: the search counts
         it through ``metric.impute``. ``state`` may also be ``"crashed"`` or
         ``"stopped_early"``; by default it is ``finished``, or ``stopped_early`` when the
         server had asked the trial to stop (``cancelled`` when that was a cancelled sweep).
@@ -1771,12 +1805,14 @@ class Sweep:
         if not trial.open:
             raise RuntimeError("hyperdial: trial %s was already told (%s)"
                                % (trial.id, trial.state))
-        number = None
+        number = told = None
         if value is not None:
-            name = self._metric_name()
-            number = _finite_or_none(value, name)
+            values = self._told_values(value)
+            told = values if len(values) > 1 else None
+            # The run fails unless every objective is a finite number.
+            number = None if None in values.values() else next(iter(values.values()))
             _call(self._transport, "POST", trial._path("metrics"),
-                  {"points": [{"values": {name: number}}]})
+                  {"points": [{"values": values}]})
         body = {"exit_code": 0}
         if number is None and state in (None, RunState.FINISHED):
             state = RunState.FAILED
@@ -1795,14 +1831,16 @@ class Sweep:
             self._open.pop(trial.id, None)
         trial.state = answer.get("state", state or RunState.FINISHED) \
             if isinstance(answer, dict) else (state or RunState.FINISHED)
-        trial.value = number
+        trial.value = number if told is None else told
         if isinstance(answer, dict):
             trial.data = answer
         return trial
 
     def best(self):
-        """The best trial so far (a :class:`Trial` whose ``value`` is its metric), or None."""
-        answer = _call(self._transport, "GET", self._path("best"), ok_statuses=(404,))
+        """The best trial so far (a :class:`Trial` whose ``value`` is its metric), or None;
+        None for a multi-objective sweep, which has a front instead
+        (``GET /api/v1/sweeps/{id}/front``)."""
+        answer = _call(self._transport, "GET", self._path("best"), ok_statuses=(404, 409))
         if isinstance(answer, _SendError) or not isinstance(answer, dict):
             return None
         run = answer.get("run")

@@ -161,17 +161,23 @@ class FakeServer:
                              "diagnostics": [{"path": "parameters.x",
                                               "message": "`min` must be below `max`"}]}
             metric = {"name": "loss", "goal": "minimize"}
+            config = {}
             try:
                 parsed = json.loads(source)
                 metric = parsed.get("metric", metric)
+                # As the server: the first of several objectives is the metric.
+                if len(parsed.get("metrics") or []) > 1:
+                    metric = parsed["metrics"][0]
+                    config["metrics"] = parsed["metrics"]
             except ValueError:
                 pass
+            config["metric"] = metric
             with self.lock:
                 sid = "sw%06d" % (len(self.sweeps) + 1)
                 sweep = {"id": sid, "project": (req.body or {}).get("project") or "default",
                          "state": "running", "method": "bayes", "source": source,
                          "seed": (req.body or {}).get("seed") or 7, "metric": metric,
-                         "config": {"metric": metric}}
+                         "config": config}
                 self.sweeps[sid] = sweep
             return 201, sweep
         if not rest:

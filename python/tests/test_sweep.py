@@ -168,6 +168,29 @@ class AskTellTests(SweepTestCase):
         with self.assertRaises(ValueError):
             sweep.tell(sweep.ask(), 1.0, state="weird")
 
+    def test_multi_objective_tell_and_report_take_a_dict_or_a_list(self):
+        config = {"method": "tpe", "parameters": {"x": {"min": 0.0, "max": 1.0}},
+                  "metrics": [{"name": "loss"}, {"name": "ms", "goal": "minimize"}]}
+        sweep = hyperdial.Sweep.create(config, server=self.server.url)
+        self.assertEqual(sweep.objectives(), ["loss", "ms"])
+        trial = sweep.ask()
+        trial.report({"ms": 3, "loss": 0.5}, step=0)
+        sweep.tell(trial, {"loss": 0.25, "ms": 2.5})
+        points = [r.body["points"][0]["values"] for r in self.server.of("POST", "/metrics")]
+        self.assertEqual(points, [{"loss": 0.5, "ms": 3}, {"loss": 0.25, "ms": 2.5}])
+        self.assertEqual(trial.value, {"loss": 0.25, "ms": 2.5})
+        self.assertEqual(trial.state, "finished")
+        listed = sweep.ask()
+        sweep.tell(listed, [0.1, float("inf")])
+        (_, _, last) = self.server.of("POST", "/metrics")
+        self.assertEqual(last.body["points"][0]["values"], {"loss": 0.1, "ms": None})
+        self.assertEqual(listed.state, "failed")  # not every objective is finite
+        for bad, error in [(0.3, TypeError), ({"loss": 1.0}, ValueError),
+                           ({"loss": 1.0, "ms": 1.0, "acc": 1.0}, ValueError),
+                           ([1.0], ValueError)]:
+            with self.assertRaises(error):
+                sweep.tell(sweep.ask(), bad)
+
     def test_tell_names_the_terminal_states_it_accepts(self):
         from hyperdial import _states
         sweep = self.create()
@@ -368,6 +391,29 @@ class RealServerTests(unittest.TestCase):
         # The first max(5, d + 1) = 5 runs are the quasi-random design; the GP must beat them.
         self.assertLess(best.value, min(values[:5]))
         self.assertLess(best.value, 0.5)
+
+    def test_multi_objective_ask_tell_loop_has_a_front(self):
+        config = ("method: tpe\nrun_cap: 8\nmetrics:\n  - {name: a}\n"
+                  "  - {name: b, goal: maximize}\nparameters:\n  x: {min: 0.0, max: 1.0}\n")
+        sweep = hyperdial.Sweep.create(config, server=self.url, seed=4)
+        self.assertEqual(sweep.objectives(), ["a", "b"])
+        told = {}
+        while True:
+            trial = sweep.ask(timeout=10)
+            if trial is None:
+                break
+            x = trial.params["x"]
+            sweep.tell(trial, {"a": x, "b": x * x})  # a trade-off: every run is on the front
+            told[trial.number] = (x, x * x)
+        self.assertEqual(len(told), 8)
+        front = json.loads(urllib.request.urlopen(
+            "%s/api/v1/sweeps/%s/front" % (self.url, sweep.id), timeout=10).read())
+        self.assertEqual([o["goal"] for o in front["objectives"]], ["minimize", "maximize"])
+        self.assertEqual(sorted(r["number"] for r in front["runs"] if r["rank"] == 0),
+                         sorted(told))
+        for r in front["runs"]:
+            self.assertEqual(tuple(r["values"]), told[r["number"]])
+        self.assertIsNone(sweep.best())
 
     def test_failed_trials_and_validation(self):
         with self.assertRaises(ValueError) as ctx:

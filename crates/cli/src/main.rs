@@ -239,7 +239,8 @@ enum Command {
     Best {
         /// The sweep id.
         sweep: String,
-        /// yaml, json, or args (the parameters as the sweep's command passes them).
+        /// yaml, json, or args (the parameters as the sweep's command passes them); a
+        /// multi-objective sweep prints its Pareto front, one run a line, and also takes csv.
         #[arg(long, default_value = "yaml")]
         format: String,
         #[command(flatten)]

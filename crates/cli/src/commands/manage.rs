@@ -376,6 +376,10 @@ pub async fn all_runs(api: &Api, listing: &AllRuns, as_json: bool) -> Result<Exi
 
 /// `hyperdial best SWEEP`.
 pub async fn best(api: &Api, sweep: &str, format: &str) -> Result<ExitCode> {
+    // A multi-objective sweep has a front, not a best run.
+    if let Some(code) = super::front::best(api, sweep, format).await? {
+        return Ok(code);
+    }
     let v = api
         .get(&format!("/api/v1/sweeps/{}/best", urlencode(sweep)))
         .await?;
@@ -390,23 +394,7 @@ pub async fn best(api: &Api, sweep: &str, format: &str) -> Result<ExitCode> {
             let info = api
                 .get(&format!("/api/v1/sweeps/{}", urlencode(sweep_id)))
                 .await?;
-            let source = info["source"].as_str().unwrap_or_default();
-            let flags = match hyperdial_space::parse_str(source, "sweep") {
-                Ok(v) => {
-                    let args = hyperdial_space::command::args_for(&v.config, &params);
-                    hyperdial_space::command::parameter_args(v.config.command.as_deref(), &args)
-                }
-                // A sweep stored by an older version that no longer validates: W&B's default.
-                Err(_) => params
-                    .iter()
-                    .map(|(k, v)| format!("--{k}={}", hyperdial_space::command::python_str(v)))
-                    .collect(),
-            };
-            let shown: Vec<String> = flags
-                .iter()
-                .map(|t| super::validate::shell_quote(t))
-                .collect();
-            println!("{}", shown.join(" "));
+            println!("{}", args_line(&info, &params));
         }
         "yaml" => {
             println!(
@@ -420,6 +408,29 @@ pub async fn best(api: &Api, sweep: &str, format: &str) -> Result<ExitCode> {
         other => anyhow::bail!("--format {other}: use yaml, json or args"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A run's parameters as the sweep's command passes them (`${args_no_hyphens}`,
+/// `${args_json}`, `--lr=${lr}`, ...), quoted for a POSIX shell; `sweep` is the sweep's
+/// answer (its `source` is read).
+pub fn args_line(sweep: &Value, params: &serde_json::Map<String, Value>) -> String {
+    let source = sweep["source"].as_str().unwrap_or_default();
+    let flags = match hyperdial_space::parse_str(source, "sweep") {
+        Ok(v) => {
+            let args = hyperdial_space::command::args_for(&v.config, params);
+            hyperdial_space::command::parameter_args(v.config.command.as_deref(), &args)
+        }
+        // A sweep stored by an older version that no longer validates: W&B's default.
+        Err(_) => params
+            .iter()
+            .map(|(k, v)| format!("--{k}={}", hyperdial_space::command::python_str(v)))
+            .collect(),
+    };
+    let shown: Vec<String> = flags
+        .iter()
+        .map(|t| super::validate::shell_quote(t))
+        .collect();
+    shown.join(" ")
 }
 
 /// Print a JSON object as block YAML (scalars as JSON, which YAML 1.2 reads back).

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod budget;
 pub mod debug;
+pub mod front;
 pub mod manage;
 pub mod progress;
 pub mod refine;

@@ -319,16 +319,10 @@ async fn drive(
         sweep["state"].as_str().unwrap_or("?"),
         counts_text(&sweep["counts"])
     );
-    match api.get(&format!("/api/v1/sweeps/{id}/best")).await {
-        Ok(best) => print_best(&best["run"], config),
-        Err(_) => println!(
-            "no run reported the metric{}",
-            config
-                .metric
-                .as_ref()
-                .map(|m| format!(" `{}`", m.name))
-                .unwrap_or_default()
-        ),
+    if config.is_multi_objective() {
+        super::front::best(api, &id, "yaml").await?;
+    } else {
+        print_sweep_best(api, &id, config).await;
     }
     println!("dashboard: {dashboard}");
     if args.db.is_none() && !db_arg.contains("$HYPERDIAL_DB") {
@@ -370,9 +364,13 @@ async fn report_finished(
         "sweep {id} with this file's configuration is finished: {}{attempts}",
         counts_text(&sweep["counts"])
     );
-    match api.get(&format!("/api/v1/sweeps/{id}/best")).await {
-        Ok(best) => print_best(&best["run"], config),
-        Err(_) => println!("no run reported the metric"),
+    if config.is_multi_objective() {
+        super::front::best(api, id, "yaml").await?;
+    } else {
+        match api.get(&format!("/api/v1/sweeps/{id}/best")).await {
+            Ok(best) => print_best(&best["run"], config),
+            Err(_) => println!("no run reported the metric"),
+        }
     }
     println!("what next:");
     if failed > 0 {
@@ -382,6 +380,21 @@ async fn report_finished(
     println!("  hyperdial runs {id} {db_arg}   every run of it");
     println!("  dashboard: {}/sweeps/{id}", api.base());
     Ok(())
+}
+
+/// Print the sweep's best run, or that no run reported the metric.
+async fn print_sweep_best(api: &Api, id: &str, config: &hyperdial_space::SweepConfig) {
+    match api.get(&format!("/api/v1/sweeps/{id}/best")).await {
+        Ok(best) => print_best(&best["run"], config),
+        Err(_) => println!(
+            "no run reported the metric{}",
+            config
+                .metric
+                .as_ref()
+                .map(|m| format!(" `{}`", m.name))
+                .unwrap_or_default()
+        ),
+    }
 }
 
 /// The sweep's best run as (metric, number), as the server computes it (the best is the

@@ -158,6 +158,17 @@ fn report_text(file: &str, v: &Validated, ex: &Example) -> String {
     }
     line("method", c.method.as_str().to_string());
     match &c.metric {
+        Some(_) if c.is_multi_objective() => {
+            let listed: Vec<String> = c
+                .objectives()
+                .iter()
+                .map(|m| format!("{} ({})", m.name, m.goal.as_str()))
+                .collect();
+            line(
+                "objectives",
+                format!("{} (Pareto front)", listed.join(", ")),
+            );
+        }
         Some(m) => {
             let mut s = format!("{} ({})", m.name, m.goal.as_str());
             if let Some(t) = m.target {
@@ -239,6 +250,7 @@ fn report_json(file: &str, v: &Validated, ex: &Example) -> Value {
         "program": c.program,
         "method": c.method,
         "metric": c.metric,
+        "objectives": c.objectives(),
         "run_cap": c.run_cap,
         "grid_size": grid_size(c).map(|n| n.to_string()),
         "early_terminate": c.early_terminate.as_ref().map(|et| {
