@@ -643,12 +643,18 @@ def load_records(path):
     return [r for r in records if _current(r)]
 
 
-def preload():
-    """Import every peer and load the data sets once, so forked jobs start at once."""
+def preload(optimizers=None):
+    """Import the peers (those ``optimizers`` use, or every peer) and load the data sets once,
+    so forked jobs start at once."""
+    used = {runner_of(o) for o in optimizers} if optimizers else None
     for mod in ("numpy", "scipy.optimize", "sklearn.svm", "sklearn.linear_model",
                 "sklearn.ensemble", "sklearn.neural_network", "sklearn.model_selection",
                 "optuna", "optuna.samplers._gp.sampler", "torch", "hyperopt", "skopt",
                 "sweeps", "hyperdial"):
+        needs = {"optuna.samplers._gp.sampler": "optuna-gp", "torch": "optuna-gp",
+                 "hyperopt": "hyperopt-tpe", "skopt": "skopt-gp", "sweeps": "wandb-bayes"}
+        if used is not None and mod in needs and needs[mod] not in used:
+            continue
         try:
             __import__(mod)
         except Exception:
@@ -849,7 +855,7 @@ def main():
             os.environ["HYPERDIAL_BENCH_SERVER"] = url
             print("hyperdial server %s at %s" % (binary, url), flush=True)
         if not args.no_fork and jobs:
-            preload()
+            preload(optimizers)
         lock = threading.Lock()
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         stop_at = time.time() + args.stop_after if args.stop_after else None
