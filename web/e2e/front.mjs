@@ -112,7 +112,8 @@ try {
   await check("hover shows the run, click opens it", async () => {
     const p = await frontPoint(page);
     assert(p, "a front point on the canvas");
-    await page.mouse.move(p.x, p.y);
+    await page.mouse.move(p.x - 30, p.y - 30);
+    await page.mouse.move(p.x, p.y, { steps: 5 });
     const tip = page.locator(".front-tip");
     await tip.waitFor({ timeout: 5_000 });
     const text = await tip.innerText();

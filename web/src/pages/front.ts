@@ -20,7 +20,7 @@ import type { FrontRun, ParetoFront } from "../wire";
 
 /** Colours: the front stands out, the dominated runs recede. */
 const FRONT = "#e5553a";
-const DOMINATED = "#8aa4d6";
+const DOMINATED = "#6f8fc9";
 
 /** Whether `a` is no worse than `b` in both chosen objectives and better in one. `better[k]`
  * tells whether a smaller value of objective k is better. */
@@ -88,12 +88,15 @@ export function frontView(sweepId: string): { el: HTMLElement; refresh: () => vo
   );
   const scatter = chart(scatterEl);
   const parallel = chart(parallelEl);
-  const open = (p: any) => {
-    const run = p?.data?.run ?? p?.data?.[2];
-    if (typeof run === "string" && run) navigate(`/runs/${run}`);
+  // The tooltip is hidden before the page changes, so it does not outlive its chart.
+  const open = (c: typeof scatter) => (p: any) => {
+    const run = p?.data?.run;
+    if (typeof run !== "string" || !run) return;
+    c.dispatchAction({ type: "hideTip" });
+    navigate(`/runs/${run}`);
   };
-  scatter.on("click", open);
-  parallel.on("click", open);
+  scatter.on("click", open(scatter));
+  parallel.on("click", open(parallel));
 
   const saveView = () => {
     const q = new URLSearchParams(location.search);
@@ -106,7 +109,7 @@ export function frontView(sweepId: string): { el: HTMLElement; refresh: () => vo
     const f = front!;
     const rows = f.objectives.map((o, k) => `${o.name} = ${num(r.values[k])}`).join("<br>");
     const where = r.rank === 0 ? "on the front" : `dominated (layer ${r.rank})`;
-    return `run #${r.number} <code>${r.run_id}</code><br>${where}<br>${rows}`;
+    return `<span class="front-tip">run #${r.number} <code>${r.run_id}</code><br>${where}<br>${rows}</span>`;
   };
 
   const renderScatter = () => {
@@ -128,12 +131,12 @@ export function frontView(sweepId: string): { el: HTMLElement; refresh: () => vo
         animation: false,
         grid: { left: 70, right: 30, top: 30, bottom: 50 },
         legend: { top: 0, data: ["front", "dominated"] },
-        tooltip: { trigger: "item", className: "front-tip", formatter: (p: any) => (p.data?.r ? describe(p.data.r) : "") },
+        tooltip: { trigger: "item", formatter: (p: any) => (p.data?.r ? describe(p.data.r) : "") },
         xAxis: { type: "value", scale: true, name: `${pick.x} (${goal(xi).replace("↓", "←").replace("↑", "→")})`, nameLocation: "middle", nameGap: 30, axisLabel: { formatter: (v: number) => num(v) } },
         yAxis: { type: "value", scale: true, name: `${pick.y} (${goal(yi)})`, axisLabel: { formatter: (v: number) => num(v) } },
         series: [
           { name: "front step", type: "line", data: line, symbol: "none", silent: true, lineStyle: { color: FRONT, width: 1.5 }, z: 1 },
-          { name: "dominated", type: "scatter", data: rest.map(point), symbolSize: 6, itemStyle: { color: DOMINATED, opacity: 0.35 }, z: 2 },
+          { name: "dominated", type: "scatter", data: rest.map(point), symbolSize: 6, itemStyle: { color: DOMINATED, opacity: 0.45 }, z: 2 },
           { name: "front", type: "scatter", data: onFront.map(point), symbolSize: 10, itemStyle: { color: FRONT, opacity: 1, borderColor: "#fff", borderWidth: 1 }, z: 3 },
         ],
       },
@@ -162,7 +165,7 @@ export function frontView(sweepId: string): { el: HTMLElement; refresh: () => vo
           inverse: o.goal === "maximize",
           axisLabel: { formatter: (v: number) => num(v) },
         })),
-        tooltip: { trigger: "item", className: "front-tip", formatter: (p: any) => (p.data?.r ? describe(p.data.r) : "") },
+        tooltip: { trigger: "item", formatter: (p: any) => (p.data?.r ? describe(p.data.r) : "") },
         series: [
           { type: "parallel", data: f.runs.filter((r) => r.rank > 0).map(row), lineStyle: { color: DOMINATED, width: 1, opacity: 0.25 } },
           { type: "parallel", data: f.runs.filter((r) => r.rank === 0).map(row), lineStyle: { color: FRONT, width: 2, opacity: 0.9 } },
