@@ -13,7 +13,7 @@
 // the same view.
 
 import { get } from "../api";
-import { chart } from "../charts";
+import { chart, Chart } from "../charts";
 import { navigate } from "../main";
 import { clear, h, num, throttle } from "../util";
 import type { FrontRun, ParetoFront } from "../wire";
@@ -86,17 +86,22 @@ export function frontView(sweepId: string): { el: HTMLElement; refresh: () => vo
     scatterEl,
     parallelEl,
   );
-  const scatter = chart(scatterEl);
-  const parallel = chart(parallelEl);
   // The tooltip is hidden before the page changes, so it does not outlive its chart.
-  const open = (c: typeof scatter) => (p: any) => {
+  const open = (c: Chart) => (p: any) => {
     const run = p?.data?.run;
     if (typeof run !== "string" || !run) return;
     c.dispatchAction({ type: "hideTip" });
     navigate(`/runs/${run}`);
   };
-  scatter.on("click", open(scatter));
-  parallel.on("click", open(parallel));
+  // Each chart is made when its box is first shown: a chart made in a hidden box lays out its
+  // axes for a zero size.
+  let scatterChart: Chart | null = null;
+  let parallelChart: Chart | null = null;
+  const made = (box: HTMLElement): Chart => {
+    const c = chart(box);
+    c.on("click", open(c));
+    return c;
+  };
 
   const saveView = () => {
     const q = new URLSearchParams(location.search);
@@ -126,7 +131,8 @@ export function frontView(sweepId: string): { el: HTMLElement; refresh: () => vo
       minimize,
     );
     const goal = (k: number) => (f.objectives[k]!.goal === "maximize" ? "↑ better" : "↓ better");
-    scatter.setOption(
+    scatterChart ??= made(scatterEl);
+    scatterChart.setOption(
       {
         animation: false,
         grid: { left: 70, right: 30, top: 30, bottom: 50 },
@@ -151,9 +157,9 @@ export function frontView(sweepId: string): { el: HTMLElement; refresh: () => vo
       return;
     }
     parallelEl.style.display = "";
-    parallel.resize();
+    parallelChart ??= made(parallelEl);
     const row = (r: FrontRun) => ({ value: [...r.values], run: r.run_id, r });
-    parallel.setOption(
+    parallelChart.setOption(
       {
         animation: false,
         parallel: { left: 60, right: 60, top: 40, bottom: 30 },
@@ -163,6 +169,7 @@ export function frontView(sweepId: string): { el: HTMLElement; refresh: () => vo
           type: "value",
           scale: true,
           inverse: o.goal === "maximize",
+          nameLocation: o.goal === "maximize" ? "start" : "end",
           axisLabel: { formatter: (v: number) => num(v) },
         })),
         tooltip: { trigger: "item", formatter: (p: any) => (p.data?.r ? describe(p.data.r) : "") },
@@ -182,7 +189,6 @@ export function frontView(sweepId: string): { el: HTMLElement; refresh: () => vo
       return;
     }
     el.style.display = "";
-    scatter.resize();
     const names = f.objectives.map((o) => o.name);
     if (!names.includes(pick.x)) pick.x = names[0]!;
     if (!names.includes(pick.y) || pick.y === pick.x) pick.y = names.find((n) => n !== pick.x)!;
