@@ -162,3 +162,31 @@ fn best_prints_the_pareto_front_of_a_two_objective_sweep() {
         .collect();
     assert_eq!(front, expected);
 }
+
+#[test]
+fn the_multi_objective_example_runs_under_tune() {
+    let s = Scratch::new("multi-objective-example");
+    let example =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/multi-objective");
+    for name in ["sweep.yaml", "model.py"] {
+        s.write(name, &std::fs::read_to_string(example.join(name)).unwrap());
+    }
+    let db = s.dir.join("hd.db");
+    let out = s.run(&[
+        "tune",
+        "sweep.yaml",
+        "--count",
+        "8",
+        "--db",
+        db.to_str().unwrap(),
+        "--no-keep-serving",
+        "--port",
+        &free_port().to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let log = text(&out);
+    assert!(log.contains("8 finished"), "{log}");
+    assert!(log.contains("# Pareto front of sweep"), "{log}");
+    assert!(log.contains("error="), "{log}");
+    assert!(log.contains("latency_ms="), "{log}");
+}

@@ -1,6 +1,9 @@
 //! Dominance, layers, hypervolume against hand-computed values, seeded determinism, and
 //! multi-objective `tpe` and `bayes` against `random` on ZDT1.
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
 use super::*;
 use crate::{suggest_in_sweep, Ask};
 
@@ -35,6 +38,33 @@ fn layers_peel_fronts_in_order() {
     assert_eq!(non_dominated_ranks(&p), vec![0, 0, 0, 1, 3, 0, 2]);
     assert_eq!(pareto_front(&p), vec![0, 1, 2, 5]);
     assert!(non_dominated_ranks(&[]).is_empty());
+}
+
+#[test]
+fn two_objective_ranks_match_pairwise_dominance() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    for _ in 0..200 {
+        let n = rng.random_range(0..30);
+        // Coarse values: ties in either objective and equal points occur.
+        let p: Vec<Vec<f64>> = (0..n)
+            .map(|_| vec![rng.random_range(0..5) as f64, rng.random_range(0..5) as f64])
+            .collect();
+        let ranks = non_dominated_ranks(&p);
+        // The definition: rank 0 is undominated; a point of rank r > 0 is dominated by some
+        // point of rank r − 1 and by none of rank r or more.
+        for i in 0..n {
+            let by: Vec<u32> = (0..n)
+                .filter(|&j| dominates(&p[j], &p[i]))
+                .map(|j| ranks[j])
+                .collect();
+            if ranks[i] == 0 {
+                assert!(by.is_empty(), "{p:?} {ranks:?}");
+            } else {
+                assert!(by.contains(&(ranks[i] - 1)), "{p:?} {ranks:?}");
+            }
+            assert!(by.iter().all(|&r| r < ranks[i]), "{p:?} {ranks:?}");
+        }
+    }
 }
 
 #[test]
@@ -87,6 +117,52 @@ fn the_tpe_split_takes_whole_layers_then_the_largest_contributors() {
     // Whole layers fit: plain rank order.
     assert_eq!(tpe_order(&p, 5)[..5].len(), 5);
     assert_eq!(tpe_order(&p, 5)[5], 5);
+}
+
+#[test]
+fn two_objective_contributions_match_the_exact_ones() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    for _ in 0..50 {
+        let n = rng.random_range(1..12);
+        // Coarse values, so duplicates and dominated points occur.
+        let all: Vec<Vec<f64>> = (0..n)
+            .map(|_| vec![rng.random_range(0..6) as f64, rng.random_range(0..6) as f64])
+            .collect();
+        // A layer: mutually non-dominated, distinct points (what the thinning sees).
+        let mut p: Vec<Vec<f64>> = pareto_front(&all)
+            .into_iter()
+            .map(|i| all[i].clone())
+            .collect();
+        p.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        p.dedup();
+        let r = reference_point(&p);
+        let fast = contributions_2d(&p, &r);
+        let exact = contributions(&p, &r);
+        for (a, b) in fast.iter().zip(&exact) {
+            assert!((a - b).abs() < 1e-9, "{p:?}: {fast:?} vs {exact:?}");
+        }
+    }
+}
+
+#[test]
+fn a_large_three_objective_layer_is_cut_by_crowding_then_thinned() {
+    // 200 points on the simplex plane x + y + z = 1: all on one layer.
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let p: Vec<Vec<f64>> = (0..200)
+        .map(|_| {
+            let w = simplex_weights(3, rng.random());
+            w.to_vec()
+        })
+        .collect();
+    assert!(non_dominated_ranks(&p).iter().all(|&r| r == 0));
+    let order = tpe_order(&p, 20);
+    assert_eq!(order, tpe_order(&p, 20));
+    let mut seen = order.clone();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..200).collect::<Vec<_>>());
+    // Crowding marks the two extremes of each objective infinite (kept by the cut).
+    let crowd = crowding_distance(&p);
+    assert_eq!(crowd.iter().filter(|c| c.is_infinite()).count(), 6);
 }
 
 #[test]
@@ -149,4 +225,53 @@ fn tpe_and_bayes_reach_a_larger_hypervolume_than_random_on_zdt1() {
     eprintln!("zdt1 mean hypervolume after 40: random {random:.3}, tpe {tpe:.3}, bayes {bayes:.3}");
     assert!(tpe > random, "tpe {tpe} vs random {random}");
     assert!(bayes > random, "bayes {bayes} vs random {random}");
+}
+
+const DTLZ2: &str = "metrics: [{name: f1}, {name: f2}, {name: f3}]\nparameters:\n  x1: {min: 0.0, max: 1.0}\n  x2: {min: 0.0, max: 1.0}\n  x3: {min: 0.0, max: 1.0}\n  x4: {min: 0.0, max: 1.0}\n  x5: {min: 0.0, max: 1.0}\n";
+
+/// DTLZ2 with three objectives and five variables: the front is the unit sphere's octant.
+fn dtlz2(x: &[f64]) -> Vec<f64> {
+    let g: f64 = x[2..].iter().map(|v| (v - 0.5).powi(2)).sum();
+    let (a, b) = (
+        x[0] * std::f64::consts::FRAC_PI_2,
+        x[1] * std::f64::consts::FRAC_PI_2,
+    );
+    vec![
+        (1.0 + g) * a.cos() * b.cos(),
+        (1.0 + g) * a.cos() * b.sin(),
+        (1.0 + g) * a.sin(),
+    ]
+}
+
+/// The hypervolume (reference (1.5, 1.5, 1.5)) after `budget` suggestions of `method`.
+fn run_dtlz2(method: &str, seed: u64, budget: usize) -> f64 {
+    let c = hyperdial_space::parse_str(&format!("method: {method}\n{DTLZ2}"), "d.yaml")
+        .unwrap()
+        .config;
+    let mut trials: Vec<Trial> = Vec::new();
+    let mut values = Vec::new();
+    for n in 0..budget {
+        let Ask::Suggest(s) = suggest_in_sweep(&c, &trials, seed, n as u64 + 1).unwrap() else {
+            unreachable!()
+        };
+        let x: Vec<f64> = s.params.iter().map(|(_, v)| v.as_f64().unwrap()).collect();
+        let f = dtlz2(&x);
+        trials.push(Trial {
+            params: s.params.iter().cloned().collect(),
+            value: Some(f[0]),
+            objectives: f.iter().map(|&v| Some(v)).collect(),
+            ..Default::default()
+        });
+        values.push(f);
+    }
+    hypervolume(&values, &[1.5, 1.5, 1.5])
+}
+
+#[test]
+fn tpe_reaches_a_larger_hypervolume_than_random_with_three_objectives() {
+    let mean = |method: &str| (1..=5u64).map(|s| run_dtlz2(method, s, 60)).sum::<f64>() / 5.0;
+    let random = mean("random");
+    let tpe = mean("tpe");
+    eprintln!("dtlz2 mean hypervolume after 60: random {random:.4}, tpe {tpe:.4}");
+    assert!(tpe > random, "tpe {tpe} vs random {random}");
 }

@@ -125,7 +125,7 @@ impl Controller {
                 let Some(params) = inside(config, &params) else {
                     continue;
                 };
-                trials.push(trial(
+                let mut t = trial(
                     config,
                     &RunReport {
                         state: r.state,
@@ -140,7 +140,14 @@ impl Controller {
                             .and_then(hyperdial_store::finite_number),
                         logged: None,
                     },
-                ));
+                );
+                // A multi-objective sweep learns from a prior run only when it reported every
+                // objective (nothing is imputed for another sweep's runs).
+                let objectives = super::objective_values(config, &r.summary, &r.user_summary);
+                if objectives.iter().all(Option::is_some) {
+                    t.objectives = objectives;
+                }
+                trials.push(t);
             }
         }
         Ok(trials)
