@@ -14,7 +14,7 @@ a run can be stopped and resumed, or split over machines) and finally writes the
 (``--report``, default bench/results/quality.md). Budgets 20 and 50 are read from the prefixes
 of each 100-trial run. ``--report-only`` rewrites the report from the JSONL file.
 
-Two suites. ``--suite continuous`` (the default) is the 5 synthetic functions and 4 tuning tasks
+Three suites. ``--suite continuous`` (the default) is the 5 synthetic functions and 4 tuning tasks
 on continuous and integer ranges. ``--suite lists`` is the same kind of tasks written as W&B
 users write sweeps, every parameter a ``values`` list, evaluated from lookup tables, with noisy
 versions (lists.py says how; records in bench/results/quality-lists.jsonl, report in
@@ -29,6 +29,15 @@ whose learning rate diverges above a batch-dependent limit, and an MLP that dive
 of memory); its report counts failed trials beside the regret (bench/results/quality-failures.md):
 
     OMP_NUM_THREADS=1 nice -n 19 python3 bench/quality/run.py --suite failures --jobs 2
+
+``--suite multi`` is the multi-objective suite: ZDT1-3, DTLZ2 and four real trade-offs
+(error against a counted model size; two of them written as ``values`` lists), scored by
+normalized hypervolume after 20/50/100 trials against Optuna's NSGA-II, multi-objective TPE,
+GP and random search (multi.py says how; records in bench/results/quality-multi.jsonl, report
+in bench/results/quality-multi.md):
+
+    HYPERDIAL_BIN=$PWD/target/release/hyperdial OMP_NUM_THREADS=1 nice -n 19 \
+        python3 bench/quality/run.py --suite multi --seeds 10 --budget 100
 
 An optimizer label may carry a version after ``@`` (``hyperdial-bayes@before``): it runs the
 optimizer before the ``@`` and keeps its records apart, so the report can put two builds of
@@ -244,7 +253,18 @@ LIST_TASKS = [t for t in TASKS if TASKS[t].get("lookup")]
 import failures  # noqa: E402
 TASKS.update(failures.tasks(P))
 FAILURE_TASKS = [t for t in TASKS if TASKS[t].get("fails")]
-SUITES = {"continuous": CONTINUOUS, "lists": LIST_TASKS, "failures": FAILURE_TASKS}
+
+
+def _add_multi_tasks():
+    import multi
+    for name, spec in multi.tasks().items():
+        TASKS[name] = dict(spec, opt=None, multi=True)
+
+
+_add_multi_tasks()
+MULTI_TASKS = [t for t in TASKS if TASKS[t].get("multi")]
+SUITES = {"continuous": CONTINUOUS, "lists": LIST_TASKS, "failures": FAILURE_TASKS,
+          "multi": MULTI_TASKS}
 
 
 def _finite(p):
@@ -330,16 +350,7 @@ def opt_optuna(kind):
         study = optuna.create_study(sampler=sampler, direction="minimize")
         for _ in range(budget):
             trial = study.ask()
-            params = {}
-            for p in space:
-                if _finite(p):
-                    params[p["name"]] = trial.suggest_categorical(p["name"], p["choices"])
-                elif p["kind"] == "int":
-                    params[p["name"]] = trial.suggest_int(p["name"], p["low"], p["high"],
-                                                          log=p["log"])
-                else:
-                    params[p["name"]] = trial.suggest_float(p["name"], p["low"], p["high"],
-                                                            log=p["log"])
+            params = _optuna_params(trial, space)
             value = evaluate(params)
             if kind == "tpe-c":
                 seen = [t.value for t in study.trials if t.value is not None]
@@ -353,6 +364,20 @@ def opt_optuna(kind):
             else:
                 study.tell(trial, value)
     return run
+
+
+def _optuna_params(trial, space):
+    """The trial's suggestions for ``space`` (a values list is ``suggest_categorical``)."""
+    params = {}
+    for p in space:
+        if _finite(p):
+            params[p["name"]] = trial.suggest_categorical(p["name"], p["choices"])
+        elif p["kind"] == "int":
+            params[p["name"]] = trial.suggest_int(p["name"], p["low"], p["high"], log=p["log"])
+        else:
+            params[p["name"]] = trial.suggest_float(p["name"], p["low"], p["high"],
+                                                    log=p["log"])
+    return params
 
 
 def opt_hyperopt(space, seed, budget, evaluate):
@@ -454,6 +479,76 @@ RUNNERS = {
 }
 
 
+# Multi-objective optimizers (--suite multi): run(space, objectives, seed, budget, evaluate),
+# where evaluate(params) returns the list of objective values (all minimized) and
+# ``objectives`` names them.
+MULTI_OPTIMIZERS = [
+    "hyperdial-tpe",
+    "hyperdial-bayes",
+    "hyperdial-random",
+    "optuna-nsga2",
+    "optuna-tpe",
+    "optuna-gp",
+    "optuna-random",
+]
+
+
+def _hyperdial_multi(method):
+    def run(space, objectives, seed, budget, evaluate):
+        import hyperdial
+        server = os.environ["HYPERDIAL_BENCH_SERVER"]
+        config = {"method": method,
+                  "metrics": [{"name": n, "goal": "minimize"} for n in objectives],
+                  "parameters": _wandb_like_params(space), "run_cap": budget,
+                  "name": "quality-multi"}
+        sweep = hyperdial.Sweep.create(config, server=server, seed=seed + 1,
+                                       project="quality")
+        dicts = True
+        for _ in range(budget):
+            trial = sweep.ask()
+            if trial is None:
+                break
+            values = dict(zip(objectives, evaluate(dict(trial.params))))
+            if dicts:
+                try:
+                    sweep.tell(trial, values)
+                    continue
+                except (TypeError, ValueError):
+                    dicts = False  # a client whose tell takes one number (checked first)
+            # Post every objective, then tell the first (the sweep's ``metric``).
+            hyperdial._call(sweep._transport, "POST", trial._path("metrics"),
+                            {"points": [{"values": values}]})
+            sweep.tell(trial, values[objectives[0]])
+    return run
+
+
+def _optuna_multi(kind):
+    def run(space, objectives, seed, budget, evaluate):
+        import optuna
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = {"nsga2": optuna.samplers.NSGAIISampler,
+                   "tpe": optuna.samplers.TPESampler,
+                   "gp": optuna.samplers.GPSampler,
+                   "random": optuna.samplers.RandomSampler}[kind](seed=seed)
+        study = optuna.create_study(sampler=sampler,
+                                    directions=["minimize"] * len(objectives))
+        for _ in range(budget):
+            trial = study.ask()
+            study.tell(trial, evaluate(_optuna_params(trial, space)))
+    return run
+
+
+MULTI_RUNNERS = {
+    "hyperdial-tpe": _hyperdial_multi("tpe"),
+    "hyperdial-bayes": _hyperdial_multi("bayes"),
+    "hyperdial-random": _hyperdial_multi("random"),
+    "optuna-nsga2": _optuna_multi("nsga2"),
+    "optuna-tpe": _optuna_multi("tpe"),
+    "optuna-gp": _optuna_multi("gp"),
+    "optuna-random": _optuna_multi("random"),
+}
+
+
 def runner_of(label):
     """The optimizer a label runs: ``hyperdial-bayes@before`` runs ``hyperdial-bayes``."""
     return label.split("@", 1)[0]
@@ -482,6 +577,9 @@ def run_one(optimizer, task, seed, budget):
             idx = table.index(params)
             value, true = table.observe(idx, next(draws))
             line.update({"value": value, "true": true, "cfg": idx})
+        elif spec.get("multi"):
+            value = [float(v) for v in f(params)]
+            line["value"] = value
         else:
             value = f(params)
             # A failed run (tasks with a crash region): None, told as failed.
@@ -495,7 +593,11 @@ def run_one(optimizer, task, seed, budget):
         print(json.dumps(line), flush=True)
         return value
 
-    RUNNERS[runner_of(optimizer)](spec["space"], seed, budget, evaluate)
+    if spec.get("multi"):
+        MULTI_RUNNERS[runner_of(optimizer)](spec["space"], spec["objectives"], seed, budget,
+                                            evaluate)
+    else:
+        RUNNERS[runner_of(optimizer)](spec["space"], seed, budget, evaluate)
     print(json.dumps({"done": True, "wall_s": time.perf_counter() - start,
                       "eval_s": state["eval_s"]}), flush=True)
 
@@ -574,12 +676,18 @@ def load_records(path):
     return [r for r in records if _current(r)]
 
 
-def preload():
-    """Import every peer and load the data sets once, so forked jobs start at once."""
+def preload(optimizers=None):
+    """Import the peers (those ``optimizers`` use, or every peer) and load the data sets once,
+    so forked jobs start at once."""
+    used = {runner_of(o) for o in optimizers} if optimizers else None
     for mod in ("numpy", "scipy.optimize", "sklearn.svm", "sklearn.linear_model",
                 "sklearn.ensemble", "sklearn.neural_network", "sklearn.model_selection",
                 "optuna", "optuna.samplers._gp.sampler", "torch", "hyperopt", "skopt",
                 "sweeps", "hyperdial"):
+        needs = {"optuna.samplers._gp.sampler": "optuna-gp", "torch": "optuna-gp",
+                 "hyperopt": "hyperopt-tpe", "skopt": "skopt-gp", "sweeps": "wandb-bayes"}
+        if used is not None and mod in needs and needs[mod] not in used:
+            continue
         try:
             __import__(mod)
         except Exception:
@@ -716,6 +824,7 @@ def main():
     ap.add_argument("--command", default="",
                     help="the command shown in the report (with --report-only: the one that ran)")
     args = ap.parse_args()
+    import multi
     omp = os.environ.get("OMP_NUM_THREADS", "<unset>")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -729,16 +838,22 @@ def main():
     args.out = args.out or os.path.join(results, stem + ".jsonl")
     args.report = args.report or os.path.join(results, stem + ".md")
     explicit = args.optimizers is not None
+    multi_suite = args.suite == "multi"
+    known_runners = MULTI_RUNNERS if multi_suite else RUNNERS
+    known_order = MULTI_OPTIMIZERS if multi_suite else OPTIMIZERS
     if not explicit and args.suite == "failures":
         args.optimizers = ",".join(FAILURES_DEFAULT)
     elif not explicit:
-        args.optimizers = ",".join(o for o in OPTIMIZERS if o not in FAILURES_ONLY
+        args.optimizers = ",".join(o for o in known_order if o not in FAILURES_ONLY
                                    and (args.suite == "continuous" or o != "skopt-gp"))
     optimizers = [o for o in args.optimizers.split(",") if o]
     tasks = [t for t in (args.tasks or ",".join(SUITES[args.suite])).split(",") if t]
     for o in optimizers:
-        if runner_of(o) not in RUNNERS:
-            raise SystemExit("unknown optimizer %s (known: %s)" % (o, ", ".join(RUNNERS)))
+        if runner_of(o) not in known_runners:
+            raise SystemExit("unknown optimizer %s (known: %s)" % (o, ", ".join(known_runners)))
+    for t in tasks:
+        if bool(TASKS.get(t, {}).get("multi")) != multi_suite:
+            raise SystemExit("task %s is not in the %s suite" % (t, args.suite))
     hyper_versions = {o.partition("@")[2] for o in optimizers if o.startswith("hyperdial")}
     if len(hyper_versions) > 1:
         raise SystemExit("hyperdial labels of two versions (%s) in one run: one binary serves "
@@ -754,7 +869,8 @@ def main():
         done = {(r["optimizer"], r["task"], r["seed"]) for r in load_records(args.out)
                 if r.get("status") == "ok" and r.get("budget", 0) >= args.budget}
         # Seed-major order, random first: a stopped run leaves whole seeds behind.
-        order = ["random"] + [o for o in optimizers if o != "random"]
+        first = "optuna-random" if multi_suite else "random"
+        order = [first] + [o for o in optimizers if o != first]
         jobs = [(o, t, s) for s in range(args.first_seed, args.first_seed + args.seeds)
                 for t in tasks for o in order if o in optimizers and (o, t, s) not in done]
         print("%d jobs to run (%d already in %s)" % (len(jobs), len(done), args.out),
@@ -774,7 +890,7 @@ def main():
             os.environ["HYPERDIAL_BENCH_SERVER"] = url
             print("hyperdial server %s at %s" % (binary, url), flush=True)
         if not args.no_fork and jobs:
-            preload()
+            preload(optimizers)
         lock = threading.Lock()
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         stop_at = time.time() + args.stop_after if args.stop_after else None
@@ -795,9 +911,12 @@ def main():
                 failed = failed or rec["status"] != "ok"
                 with lock, open(args.out, "a") as f:
                     f.write(json.dumps(rec) + "\n")
-                ok_values = [v for v in rec["values"] if v is not None]
-                best = min(ok_values) if ok_values else float("nan")
-                print("[%d/%d] %-16s %-14s seed %2d %-7s %3d trials best %.6g %.1fs"
+                if multi_suite:
+                    best = "front of %d" % len(multi.pareto_front(rec["values"]))
+                else:
+                    ok_values = [v for v in rec["values"] if v is not None]
+                    best = "%.6g" % (min(ok_values) if ok_values else float("nan"))
+                print("[%d/%d] %-16s %-14s seed %2d %-7s %3d trials best %s %.1fs"
                       % (n, len(jobs), rec["optimizer"], rec["task"], rec["seed"],
                          rec["status"], len(rec["values"]), best, rec["wall_s"]),
                       flush=True)
@@ -817,7 +936,6 @@ def main():
                 shutil.rmtree(workdir, ignore_errors=True)
             else:
                 print("scratch server files kept in %s" % workdir, flush=True)
-    import report
     seeds = set(range(args.first_seed, args.first_seed + args.seeds))
     records = [r for r in load_records(args.out) if r.get("seed") in seeds]
     if not (args.report_only and explicit):
@@ -825,14 +943,20 @@ def main():
         # ``@before``, and the optimizers of earlier invocations), unless --report-only
         # names them.
         present = {r["optimizer"] for r in records if r.get("task") in tasks}
-        labels = {o for o in present if runner_of(o) in RUNNERS}
-        optimizers = sorted(labels, key=lambda o: (OPTIMIZERS.index(runner_of(o)),
+        labels = {o for o in present if runner_of(o) in known_runners}
+        optimizers = sorted(labels, key=lambda o: (known_order.index(runner_of(o)),
                                                    o.partition("@")[2]))
+    if multi_suite:
+        multi.write(records, args.report, command=command, note=args.note,
+                    optimizers=optimizers, tasks=tasks, task_specs=TASKS)
+        print("wrote %s" % args.report)
+        return
     if args.suite == "failures":
         failures.write(records, args.report, command=command, note=args.note,
                        optimizers=optimizers, task_names=tasks,
                        known={t: TASKS[t]["opt"] for t in tasks})
     else:
+        import report
         report.write(records, args.report, command=command, note=args.note,
                      optimizers=optimizers, tasks=tasks)
     print("wrote %s" % args.report)

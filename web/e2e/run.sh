@@ -4,8 +4,8 @@
 # runs it with two `hyperdial agent`s, and checks the pages (dashboard.mjs), then the runs page
 # and `hyperdial ui` on the same store (runs.mjs), then an LR range test's run page
 # (lrrange.mjs), then the triage tools, curves with rungs, lineage and budget panels,
-# contrast and the 800 px layout (triage.mjs), then the seed-noise panel (noise.mjs).
-# Screenshots go to
+# contrast and the 800 px layout (triage.mjs), then the seed-noise panel (noise.mjs), then the
+# Pareto view of multi-objective sweeps (front.mjs). Screenshots go to
 # target/e2e-screenshots/. Prints one line per check and a summary `e2e: N passed, N failed`.
 #
 # Needs: /usr/bin/chromium (or CHROMIUM=path), node, `npm ci` done in web/, and the binary
@@ -23,7 +23,7 @@ fi
 out="${E2E_OUT:-$root/target/e2e-screenshots}"
 mkdir -p "$out"
 work="$(mktemp -d)"
-cp "$here/train.py" "$here/sweep.yaml" "$work/"
+cp "$here/train.py" "$here/sweep.yaml" "$here/front_train.py" "$here/front-sweep.yaml" "$work/"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 pids=()
@@ -43,8 +43,9 @@ node "$here/runs.mjs" | tee "$work/runs.out" || status=1
 node "$here/lrrange.mjs" | tee "$work/lrrange.out" || status=1
 node "$here/triage.mjs" | tee "$work/triage.out" || status=1
 node "$here/noise.mjs" | tee "$work/noise.out" || status=1
+node "$here/front.mjs" | tee "$work/front.out" || status=1
 # One summary over all the scripts (scripts/test reads the last `e2e:` line).
 grep -hEo '^e2e[a-z-]*: [0-9]+ passed, [0-9]+ failed' "$work/dashboard.out" "$work/runs.out" \
-  "$work/lrrange.out" "$work/triage.out" "$work/noise.out" \
+  "$work/lrrange.out" "$work/triage.out" "$work/noise.out" "$work/front.out" \
   | awk '{p += $2; f += $4} END {printf "e2e: %d passed, %d failed\n", p, f}'
 exit "$status"

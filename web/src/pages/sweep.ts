@@ -10,6 +10,7 @@ import { rungLabel, rungStep, spread, StopMark, stopMark, xAtStep } from "../cur
 import { Column, columnChooser, download, hiddenColumns, sweepColumns, toCsv } from "./sweep_table";
 import { belowNoise, noiseBand, noisePanel } from "./noise";
 import type { NoiseReport } from "../wire";
+import { frontView } from "./front";
 
 const label = (v: unknown): string => (typeof v === "string" ? v : JSON.stringify(v));
 const PAGE = 50;
@@ -101,6 +102,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     for (const b of table.brush) q.append("brush", b);
     if (userSelected) q.set("runs", [...selected].join(","));
     if (curves.all) q.set("curves", "all");
+    for (const [k, v] of new URLSearchParams(location.search)) if (k === "fx" || k === "fy") q.set(k, v); // front.ts
     const qs = q.toString();
     const url = location.pathname + (qs ? `?${qs}` : "");
     if (url !== location.pathname + location.search) history.replaceState(null, "", url);
@@ -171,10 +173,12 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     h("button.btn.small", { onclick: (e: Event) => setBest("time", e) }, "by time"),
   );
 
+  const front = frontView(id);
   clear(
     el,
     header,
     emptyEl,
+    front.el,
     h(
       "div.analysis-bar",
       null,
@@ -1268,6 +1272,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
       refreshAll();
       refreshImportance();
       refreshCurves();
+      front.refresh();
       return;
     }
     if (kind === "sweep") {
@@ -1289,6 +1294,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
           stopsStale = true;
           refreshCurves();
         }
+        front.refresh();
       }
       return;
     }
