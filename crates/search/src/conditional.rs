@@ -111,13 +111,19 @@ pub(crate) fn tpe(
     seed: u64,
 ) -> Ask {
     let n = history.values.len();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| {
-        history.values[a]
-            .total_cmp(&history.values[b])
-            .then(a.cmp(&b))
-    });
     let nb = n_below(n);
+    // A multi-objective sweep splits by non-dominated layers, as unconditional TPE does.
+    let order = if history.objectives.is_empty() {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| {
+            history.values[a]
+                .total_cmp(&history.values[b])
+                .then(a.cmp(&b))
+        });
+        order
+    } else {
+        crate::multi::tpe_order(&history.objectives, nb)
+    };
     let below: Vec<&Point> = order[..nb].iter().map(|&i| &history.points[i]).collect();
     let mut above_idx: Vec<usize> = order[nb..].to_vec();
     above_idx.sort_unstable();

@@ -91,7 +91,22 @@ pub fn text(o: &Output) -> String {
     )
 }
 
+/// A port free right now, drawn at random from 20000..32000: below Linux's ephemeral range
+/// (32768..60999 by default), so the thousands of client connections a test run makes (each on
+/// an ephemeral local port) cannot take it between this call and the server's bind, which made
+/// a server start on a port another process held (the port the kernel hands out for `:0` is
+/// an ephemeral one).
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    for attempt in 0u64..1000 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(attempt);
+        h.write_u32(std::process::id());
+        let port = 20000 + (h.finish() % 12000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -127,8 +142,12 @@ impl ServerProcess {
             .unwrap();
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
+        let mut child = child;
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "server did not start");
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("server exited before listening on port {port}: {status}");
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
         ServerProcess { child, url }
