@@ -450,6 +450,9 @@ fn main() -> ExitCode {
         return ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1));
     }
     let cli = Cli::parse();
+    if prints_only(&cli.command) {
+        quiet_on_closed_stdout();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HYPERDIAL_LOG")
@@ -728,6 +731,43 @@ fn space_listing(
         (true, _) => Ok(Listing::Grid { limit }),
         (false, Some(count)) => Ok(Listing::Sample { count, seed }),
         (false, None) => anyhow::bail!("say what to list: --grid or --sample N"),
+    }
+}
+
+/// Commands that only print (or make one request, then print) and start no child processes,
+/// no server and no agent: `hyperdial runs | head -1` must end them quietly.
+fn prints_only(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Validate { .. }
+            | Command::Debug { .. }
+            | Command::Space { .. }
+            | Command::Sweep { .. }
+            | Command::Sweeps { .. }
+            | Command::Runs { .. }
+            | Command::Best { .. }
+            | Command::Output { .. }
+            | Command::Refine { .. }
+            | Command::LrFind { .. }
+            | Command::Repeat { .. }
+            | Command::Noise { .. }
+            | Command::Export { .. }
+            | Command::Budget { .. }
+    )
+}
+
+/// A reader that closes the pipe early (`| head -1`) ends a printing command quietly, with the
+/// status of SIGPIPE (141 in a shell), as other Unix tools do; otherwise `println!` panics on
+/// the broken pipe (Rust ignores SIGPIPE by default). The default disposition is restored only
+/// for the commands of [`prints_only`]: `tune`, `server`, `agent`, `run` and `ui` supervise
+/// child processes or serve connections, and a closed stdout must not kill them mid-sweep, nor
+/// be inherited by the training commands they start.
+fn quiet_on_closed_stdout() {
+    #[cfg(unix)]
+    // SAFETY: called once at start, before any thread exists; SIG_DFL is a valid disposition
+    // for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
