@@ -116,6 +116,17 @@ fn best_prints_the_pareto_front_of_a_two_objective_sweep() {
     let expected = non_dominated(runs);
     assert!(!expected.is_empty());
 
+    // `refine` and `repeat` rank by one metric: on two objectives they refuse, and say why.
+    for args in [vec!["refine", &id, "--db", db], vec!["repeat", &id, "--db", db]] {
+        let out = s.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let said = text(&out);
+        assert!(
+            said.contains("2 objectives (a, b)") && said.contains(&format!("hyperdial best {id}")),
+            "{args:?}: {said}"
+        );
+    }
+
     let out = s.run(&["best", &id, "--db", db]);
     assert!(out.status.success(), "{}", text(&out));
     let local = String::from_utf8_lossy(&out.stdout).to_string();

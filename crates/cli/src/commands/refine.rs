@@ -42,6 +42,7 @@ pub async fn run(
     let config = hyperdial_space::parse_str(source, file)
         .map_err(|e| anyhow::anyhow!("the sweep's file no longer validates:\n{}", e.render()))?
         .config;
+    single_objective(&config, &id, "refine", "follows the best runs of one metric")?;
     let runs = api
         .get(&format!(
             "/api/v1/runs?sweep={}&limit=100000",
@@ -121,4 +122,25 @@ pub async fn run(
         None => print!("{}", refined.text),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuse a sweep with several objectives: ranking its runs by one of them would throw away
+/// most of its Pareto front.
+pub(crate) fn single_objective(
+    config: &hyperdial_space::SweepConfig,
+    id: &str,
+    command: &str,
+    what: &str,
+) -> Result<()> {
+    if !config.is_multi_objective() {
+        return Ok(());
+    }
+    let names: Vec<&str> = config.metrics.iter().map(|m| m.name.as_str()).collect();
+    anyhow::bail!(
+        "{command} {what}; sweep {id} has {} objectives ({}), and ranking by one of them would \
+         drop most of its Pareto front. Run {command} on a single-objective sweep, or list the \
+         front runs with `hyperdial best {id}` and write their ranges into a new sweep file",
+        names.len(),
+        names.join(", ")
+    )
 }

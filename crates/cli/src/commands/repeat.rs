@@ -172,6 +172,12 @@ async fn queue(api: &Api, source: &Source, sweep: &str, ask: &Ask) -> Result<Exi
     if config.metric.is_none() {
         anyhow::bail!("sweep {id} has no `metric`: there is nothing to rank or to measure");
     }
+    super::refine::single_objective(
+        &config,
+        &id,
+        "repeat",
+        "runs the best configurations of one metric again",
+    )?;
     let has = |name: &str| config.parameters.iter().any(|p| p.name == name);
     let seed_param: Option<String> = match &ask.param {
         Some(name) if has(name) => Some(name.clone()),
