@@ -14,6 +14,20 @@ mod commands;
 mod embedded;
 mod source;
 
+/// An error whose text is already a finished report, as the validator writes it
+/// (`file:line:column: error: ...` lines and a count): printed as it is, without another
+/// `error:` in front.
+#[derive(Debug)]
+pub struct Rendered(pub String);
+
+impl std::fmt::Display for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Rendered {}
+
 /// Hyperparameter sweeps and experiment tracking, self-hosted, in one binary.
 #[derive(Debug, Parser)]
 #[command(name = "hyperdial", version, about, long_about = None)]
@@ -774,6 +788,10 @@ fn quiet_on_closed_stdout() {
 fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
+        Err(err) if err.chain().count() == 1 && err.downcast_ref::<Rendered>().is_some() => {
+            eprintln!("{err}");
+            ExitCode::from(2)
+        }
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(2)

@@ -113,7 +113,7 @@ fn finite_space(config: &hyperdial_space::SweepConfig) -> Option<u64> {
 pub async fn run(args: TuneArgs) -> Result<ExitCode> {
     let source = read_sweep_file(&args.file)?;
     let config = hyperdial_space::parse_str(&source, &args.file.display().to_string())
-        .map_err(|e| anyhow::anyhow!("{}", e.render()))?
+        .map_err(|e| crate::Rendered(e.render()))?
         .config;
     if let Some(why) = cannot_run(&config) {
         anyhow::bail!(
@@ -265,6 +265,9 @@ async fn drive(
         .as_f64()
         .zip(sweep["best"]["number"].as_i64());
     let mut progress = Progress::new(metric, total, already);
+    if config.is_multi_objective() {
+        progress.objectives = config.objectives().into_iter().map(|m| m.name).collect();
+    }
     progress.summary_follows = true;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let agents = args.agents.max(1) as u64;
@@ -316,7 +319,7 @@ async fn drive(
     };
     println!(
         "sweep {id} is {}: {}{retries}",
-        sweep["state"].as_str().unwrap_or("?"),
+        super::budget::state_word(&sweep),
         counts_text(&sweep["counts"])
     );
     if config.is_multi_objective() {
@@ -361,7 +364,8 @@ async fn report_finished(
         String::new()
     };
     println!(
-        "sweep {id} with this file's configuration is finished: {}{attempts}",
+        "sweep {id} with this file's configuration is {}: {}{attempts}",
+        super::budget::state_word(sweep),
         counts_text(&sweep["counts"])
     );
     if config.is_multi_objective() {
