@@ -189,6 +189,11 @@ impl Api {
         }
     }
 
+    /// Whether this client reads a store served in this process (no server was named).
+    pub fn is_local_store(&self) -> bool {
+        self.store.is_some()
+    }
+
     /// The server's base URL.
     pub fn base(&self) -> &str {
         &self.base

@@ -71,7 +71,10 @@ fn a_sweep_out_of_wall_time_ends_and_a_running_one_shows_what_is_left() {
     assert_eq!(sweep["budget"]["wall_time_left_s"], 0.0, "{sweep:#}");
     // Ended: `budget` says what ended it, not what would be left.
     let shown = text(&s.run(&["budget", &id, "--server", &url]));
-    assert!(shown.contains("ended: its wall-time budget ran out"), "{shown}");
+    assert!(
+        shown.contains("ended: its wall-time budget ran out"),
+        "{shown}"
+    );
     assert!(shown.contains("wall time:   limit 2s"), "{shown}");
     assert!(!shown.contains(" left"), "{shown}");
 

@@ -151,7 +151,10 @@ fn the_conditional_example_is_valid() {
     // active for its draw, as `hyperdial space --sample` gives them.
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(printed.contains("(only when optimizer = sgd)"), "{printed}");
-    assert!(printed.contains("(only when layers in [2, 3])"), "{printed}");
+    assert!(
+        printed.contains("(only when layers in [2, 3])"),
+        "{printed}"
+    );
     for seed in 0..8 {
         let seed = seed.to_string();
         let out = s.run(&["validate", example, "--json", "--seed", &seed]);

@@ -129,7 +129,10 @@ fn best_prints_the_pareto_front_of_a_two_objective_sweep() {
     );
 
     // `refine` and `repeat` rank by one metric: on two objectives they refuse, and say why.
-    for args in [vec!["refine", &id, "--db", db], vec!["repeat", &id, "--db", db]] {
+    for args in [
+        vec!["refine", &id, "--db", db],
+        vec!["repeat", &id, "--db", db],
+    ] {
         let out = s.run(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
         let said = text(&out);

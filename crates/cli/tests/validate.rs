@@ -156,8 +156,14 @@ fn tune_and_sweep_print_validation_errors_once_prefixed() {
         let out = hyperdial(&[command, path.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
         let err = stderr(&out);
-        assert!(err.contains("b1.yaml:5:10: error: parameters.lr.min"), "{err}");
-        assert!(!err.contains("error: /") && !err.contains("error: b1"), "{err}");
+        assert!(
+            err.contains("b1.yaml:5:10: error: parameters.lr.min"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("error: /") && !err.contains("error: b1"),
+            "{err}"
+        );
     }
 }
 

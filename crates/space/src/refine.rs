@@ -228,7 +228,10 @@ fn refine_parameters(
                 let root = cause[parent].unwrap_or(parent);
                 gone = Some((
                     root,
-                    format!("it is active only when `{}` is, which is left out", c.parent),
+                    format!(
+                        "it is active only when `{}` is, which is left out",
+                        c.parent
+                    ),
                 ));
                 break;
             }

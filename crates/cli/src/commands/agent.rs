@@ -40,7 +40,12 @@ pub async fn run(
         .and_then(|source| hyperdial_space::parse_str(source, "sweep").ok())
     {
         if config.config.is_multi_objective() {
-            objectives = config.config.objectives().into_iter().map(|m| m.name).collect();
+            objectives = config
+                .config
+                .objectives()
+                .into_iter()
+                .map(|m| m.name)
+                .collect();
         }
         if let Some(why) = super::tune::cannot_run(&config.config) {
             anyhow::bail!(

@@ -67,13 +67,20 @@ pub fn lines(sweep: &Value) -> Vec<String> {
         out.push(if ended {
             format!("wall time:   limit {}", duration(total))
         } else {
-            format!("wall time:   {} left of {}", duration(left), duration(total))
+            format!(
+                "wall time:   {} left of {}",
+                duration(left),
+                duration(total)
+            )
         });
     }
     if let (Some(left), Some(total)) = (b["run_hours_left"].as_f64(), limits["run_hours"].as_f64())
     {
         out.push(if ended {
-            format!("run-hours:   {:.2} used of {total}", (total - left).max(0.0))
+            format!(
+                "run-hours:   {:.2} used of {total}",
+                (total - left).max(0.0)
+            )
         } else {
             format!("run-hours:   {left:.2} left of {total}")
         });

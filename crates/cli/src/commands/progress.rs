@@ -147,7 +147,10 @@ impl Progress {
                     last.extend(values.clone());
                     if let Some(bar) = &self.bar {
                         let n = self.numbers.get(&run).copied().unwrap_or(0);
-                        bar.set_message(format!("run #{n} step {step}: {}", self.objective_text(&run)));
+                        bar.set_message(format!(
+                            "run #{n} step {step}: {}",
+                            self.objective_text(&run)
+                        ));
                     }
                 } else if let (Some(bar), Some((name, _))) = (&self.bar, &self.metric) {
                     if let Some(v) = values.get(name) {

@@ -356,7 +356,11 @@ fn a_dropped_parent_value_leaves_out_what_only_it_enables_and_the_notes_say_so()
         r.text
     );
     assert!(r.text.contains("# left out `nesterov`"), "{}", r.text);
-    assert!(!r.text.contains("dropped true") && !r.text.contains("dropped false"), "{}", r.text);
+    assert!(
+        !r.text.contains("dropped true") && !r.text.contains("dropped false"),
+        "{}",
+        r.text
+    );
     // layers 3 (8 runs, none among the best) goes, and width_3 with it.
     assert!(new.parameter("width_3").is_none(), "{}", r.text);
     // beta2 is judged on the runs where it was active: 0.9999 was never tried, so kept.
