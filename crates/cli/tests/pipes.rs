@@ -1,6 +1,8 @@
 //! Printing commands whose reader has gone (`hyperdial runs | head -1`) end quietly, with the
 //! real binary: no panic, no "Broken pipe" message, status 0 or SIGPIPE as other Unix tools.
 
+#![cfg(unix)]
+
 mod common;
 
 use std::os::fd::{FromRawFd, OwnedFd};
