@@ -9,6 +9,18 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use hyperdial_wire::RunState;
 
+/// Print a line to standard output, ignoring a failed write. The commands that supervise
+/// runs (`tune`, `agent`, `run`, `sync`) print with it: a reader that closed the pipe
+/// (`hyperdial tune sweep.yaml | head -3`) must not end them mid-sweep (`println!` would
+/// panic), so the sweep goes on and its output is dropped. The commands that only print end
+/// on SIGPIPE instead (see `quiet_on_closed_stdout`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod api;
 mod commands;
 mod embedded;
@@ -775,7 +787,8 @@ fn prints_only(command: &Command) -> bool {
 /// the broken pipe (Rust ignores SIGPIPE by default). The default disposition is restored only
 /// for the commands of [`prints_only`]: `tune`, `server`, `agent`, `run` and `ui` supervise
 /// child processes or serve connections, and a closed stdout must not kill them mid-sweep, nor
-/// be inherited by the training commands they start.
+/// be inherited by the training commands they start; they print with [`outln!`], which drops
+/// output to a closed pipe.
 fn quiet_on_closed_stdout() {
     #[cfg(unix)]
     // SAFETY: called once at start, before any thread exists; SIG_DFL is a valid disposition

@@ -1,5 +1,6 @@
 //! Printing commands whose reader has gone (`hyperdial runs | head -1`) end quietly, with the
-//! real binary: no panic, no "Broken pipe" message, status 0 or SIGPIPE as other Unix tools.
+//! real binary: no panic, no "Broken pipe" message, status 0 or SIGPIPE as other Unix tools;
+//! `tune` goes on with its sweep and drops its output.
 
 #![cfg(unix)]
 
@@ -36,8 +37,28 @@ fn read_commands_end_quietly_when_the_reader_closes_the_pipe() {
     use std::os::unix::process::ExitStatusExt;
     let s = Scratch::new("pipes");
     s.write("sweep.yaml", GRID);
-    let out = s.run(&["tune", "sweep.yaml", "--port", "0"]);
-    assert!(out.status.success(), "{}", text(&out));
+    // `tune` supervises runs: a closed stdout drops its output, the sweep goes on to its end.
+    let out = s
+        .cmd(&["tune", "sweep.yaml", "--port", "0", "--no-keep-serving"])
+        .stdout(closed_pipe())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "tune ended with {:?}: {stderr}",
+        out.status
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let runs = json_of(&s, &["runs", "--json"]);
+    let finished = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] == "finished")
+        .count();
+    assert_eq!(finished, 3, "{runs:#}");
     let sweep = json_of(&s, &["sweeps", "--json"])[0]["id"]
         .as_str()
         .unwrap()

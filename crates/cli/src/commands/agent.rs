@@ -54,7 +54,7 @@ pub async fn run(
             );
         }
     }
-    println!(
+    outln!(
         "agent on sweep {sweep} ({}), server {}",
         info["state"].as_str().unwrap_or("?"),
         api.base()
@@ -86,9 +86,12 @@ pub async fn run(
     progress.finish();
     match task.await? {
         Ok(report) => {
-            println!(
+            outln!(
                 "agent done: {} runs ({} finished, {} failed, {} stopped)",
-                report.runs, report.finished, report.failed, report.stopped
+                report.runs,
+                report.finished,
+                report.failed,
+                report.stopped
             );
             Ok(ExitCode::SUCCESS)
         }
