@@ -779,6 +779,11 @@ fn prints_only(command: &Command) -> bool {
             | Command::Noise { .. }
             | Command::Export { .. }
             | Command::Budget { .. }
+            | Command::Pause(_)
+            | Command::Resume(_)
+            | Command::Stop(_)
+            | Command::Cancel(_)
+            | Command::Retry { .. }
     )
 }
 
