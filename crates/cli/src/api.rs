@@ -44,6 +44,44 @@ pub fn start_hint(base: &str) -> String {
     format!("start one with `{command}`, or pass --server URL")
 }
 
+/// The run or sweep a request path names (`/api/v1/runs/ID...`, `/api/v1/sweeps/ID...`), with
+/// its id decoded, for the message of a 404.
+fn missing_object(path: &str) -> Option<(&'static str, String)> {
+    let (kind, rest) = if let Some(rest) = path.strip_prefix("/api/v1/runs/") {
+        ("run", rest)
+    } else if let Some(rest) = path.strip_prefix("/api/v1/sweeps/") {
+        ("sweep", rest)
+    } else {
+        return None;
+    };
+    let id = rest.split(['/', '?']).next().filter(|id| !id.is_empty())?;
+    Some((kind, percent_decode(id)))
+}
+
+/// `%XX` escapes decoded (the inverse of the commands' `urlencode`); anything else as is.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A server's answer outside 2xx: the status and the server's message.
 #[derive(Debug)]
 pub struct HttpError {
@@ -89,6 +127,9 @@ pub struct Api {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
+    /// The store this client reads when it is served in this process (shown, password
+    /// redacted): a missing run or sweep is then named in the store, not by the internal URL.
+    store: Option<String>,
 }
 
 impl Api {
@@ -101,6 +142,7 @@ impl Api {
                 .timeout(std::time::Duration::from_secs(60))
                 .build()
                 .expect("HTTP client"),
+            store: None,
         }
     }
 
@@ -135,7 +177,21 @@ impl Api {
             base: base.trim_end_matches('/').to_string(),
             token: token.filter(|t| !t.is_empty()),
             http,
+            store: None,
         })
+    }
+
+    /// A client for the store `shown` served in this process at `base`.
+    pub fn for_store(base: &str, shown: &str) -> Self {
+        Api {
+            store: Some(shown.to_string()),
+            ..Api::new(base, None)
+        }
+    }
+
+    /// Whether this client reads a store served in this process (no server was named).
+    pub fn is_local_store(&self) -> bool {
+        self.store.is_some()
     }
 
     /// The server's base URL.
@@ -160,6 +216,11 @@ impl Api {
             return Ok(resp);
         }
         let status = resp.status();
+        if let (404, Some(store), Some((kind, id))) =
+            (status.as_u16(), &self.store, missing_object(path))
+        {
+            anyhow::bail!("no {kind} {id} in {store}");
+        }
         let text = resp.text().await.unwrap_or_default();
         let message = serde_json::from_str::<Value>(&text)
             .ok()

@@ -9,10 +9,36 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use hyperdial_wire::RunState;
 
+/// Print a line to standard output, ignoring a failed write. The commands that supervise
+/// runs (`tune`, `agent`, `run`, `sync`) print with it: a reader that closed the pipe
+/// (`hyperdial tune sweep.yaml | head -3`) must not end them mid-sweep (`println!` would
+/// panic), so the sweep goes on and its output is dropped. The commands that only print end
+/// on SIGPIPE instead (see `quiet_on_closed_stdout`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod api;
 mod commands;
 mod embedded;
 mod source;
+
+/// An error whose text is already a finished report, as the validator writes it
+/// (`file:line:column: error: ...` lines and a count): printed as it is, without another
+/// `error:` in front.
+#[derive(Debug)]
+pub struct Rendered(pub String);
+
+impl std::fmt::Display for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Rendered {}
 
 /// Hyperparameter sweeps and experiment tracking, self-hosted, in one binary.
 #[derive(Debug, Parser)]
@@ -450,6 +476,9 @@ fn main() -> ExitCode {
         return ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1));
     }
     let cli = Cli::parse();
+    if prints_only(&cli.command) {
+        quiet_on_closed_stdout();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HYPERDIAL_LOG")
@@ -731,9 +760,56 @@ fn space_listing(
     }
 }
 
+/// Commands that only print (or make one request, then print) and start no child processes,
+/// no server and no agent: `hyperdial runs | head -1` must end them quietly.
+fn prints_only(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Validate { .. }
+            | Command::Debug { .. }
+            | Command::Space { .. }
+            | Command::Sweep { .. }
+            | Command::Sweeps { .. }
+            | Command::Runs { .. }
+            | Command::Best { .. }
+            | Command::Output { .. }
+            | Command::Refine { .. }
+            | Command::LrFind { .. }
+            | Command::Repeat { .. }
+            | Command::Noise { .. }
+            | Command::Export { .. }
+            | Command::Budget { .. }
+            | Command::Pause(_)
+            | Command::Resume(_)
+            | Command::Stop(_)
+            | Command::Cancel(_)
+            | Command::Retry { .. }
+    )
+}
+
+/// A reader that closes the pipe early (`| head -1`) ends a printing command quietly, with the
+/// status of SIGPIPE (141 in a shell), as other Unix tools do; otherwise `println!` panics on
+/// the broken pipe (Rust ignores SIGPIPE by default). The default disposition is restored only
+/// for the commands of [`prints_only`]: `tune`, `server`, `agent`, `run` and `ui` supervise
+/// child processes or serve connections, and a closed stdout must not kill them mid-sweep, nor
+/// be inherited by the training commands they start; they print with [`outln!`], which drops
+/// output to a closed pipe.
+fn quiet_on_closed_stdout() {
+    #[cfg(unix)]
+    // SAFETY: called once at start, before any thread exists; SIG_DFL is a valid disposition
+    // for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
+        Err(err) if err.chain().count() == 1 && err.downcast_ref::<Rendered>().is_some() => {
+            eprintln!("{err}");
+            ExitCode::from(2)
+        }
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::from(2)

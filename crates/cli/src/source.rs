@@ -93,6 +93,14 @@ pub fn require_store(db: &str) -> Result<()> {
     Ok(())
 }
 
+/// The store as the messages name it: a SQLite file by its path, anything else redacted.
+fn local_name(db: &str, shown: &str) -> String {
+    match Location::parse(db) {
+        Ok(Location::Sqlite(path)) => path.display().to_string(),
+        _ => shown.to_string(),
+    }
+}
+
 /// An open source of a read command; call [`Reader::close`] when done.
 pub struct Reader {
     /// The API to ask.
@@ -133,7 +141,7 @@ impl Reader {
             }
         });
         Ok(Reader {
-            api: Api::new(&format!("http://{addr}"), None),
+            api: Api::for_store(&format!("http://{addr}"), &local_name(db, &shown)),
             local: Some(Local { store, stop, task }),
         })
     }

@@ -46,6 +46,10 @@ fn a_sweep_that_stops_improving_ends_on_stagnation() {
     let shown = text(&out);
     assert!(shown.contains("finished (stagnation)"), "{shown}");
     assert!(shown.contains("stagnation:  3 runs"), "{shown}");
+    assert!(
+        shown.contains("ended: its best value stopped improving"),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -65,6 +69,14 @@ fn a_sweep_out_of_wall_time_ends_and_a_running_one_shows_what_is_left() {
     assert_eq!(sweep["end_reason"], "wall_time", "{sweep:#}");
     assert!(sweep["total_runs"].as_i64().unwrap() < 500, "{sweep:#}");
     assert_eq!(sweep["budget"]["wall_time_left_s"], 0.0, "{sweep:#}");
+    // Ended: `budget` says what ended it, not what would be left.
+    let shown = text(&s.run(&["budget", &id, "--server", &url]));
+    assert!(
+        shown.contains("ended: its wall-time budget ran out"),
+        "{shown}"
+    );
+    assert!(shown.contains("wall time:   limit 2s"), "{shown}");
+    assert!(!shown.contains(" left"), "{shown}");
 
     // A sweep with room left: wall time left and an estimated end, from the stagnation rule
     // at the pace runs finished so far.
@@ -99,6 +111,7 @@ fn tune_runs_a_sweep_without_run_cap_until_its_budget_ends_it() {
     assert!(out.status.success(), "{}", text(&out));
     let log = text(&out);
     assert!(log.contains("running until its budget ends it"), "{log}");
+    assert!(log.contains("is finished (stagnation): "), "{log}");
     // One improving run and two that are not: three runs, not the 20 of an unbounded sweep.
     let server = ServerProcess::start(&s, &s.dir.join(".hyperdial/hyperdial.db"), free_port());
     let sweeps = json_of(&s, &["sweeps", "--json", "--server", &server.url]);

@@ -147,4 +147,27 @@ fn the_conditional_example_is_valid() {
     let s = Scratch::new("conditional-example");
     let out = s.run(&["validate", example]);
     assert!(out.status.success(), "{}", text(&out));
+    // Each parameter's condition is listed, and the example run holds only the parameters
+    // active for its draw, as `hyperdial space --sample` gives them.
+    let printed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(printed.contains("(only when optimizer = sgd)"), "{printed}");
+    assert!(
+        printed.contains("(only when layers in [2, 3])"),
+        "{printed}"
+    );
+    for seed in 0..8 {
+        let seed = seed.to_string();
+        let out = s.run(&["validate", example, "--json", "--seed", &seed]);
+        assert!(out.status.success(), "{}", text(&out));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let out = s.run(&["space", example, "--sample", "1", "--seed", &seed]);
+        assert!(out.status.success(), "{}", text(&out));
+        let sampled: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let example_run = &report["example"];
+        assert_eq!(example_run["argv"], sampled["argv"], "seed {seed}");
+        let argv = example_run["argv"].to_string();
+        let sgd = argv.contains("--optimizer=sgd");
+        assert_eq!(argv.contains("--momentum="), sgd, "seed {seed}: {argv}");
+        assert_eq!(argv.contains("--beta2="), !sgd, "seed {seed}: {argv}");
+    }
 }

@@ -485,3 +485,28 @@ parameters:
     assert!(printed.contains("best loss 5.0000 (run #1)"), "{printed}");
     assert!(!printed.contains("best loss 0.1000"), "{printed}");
 }
+
+#[test]
+fn a_missing_run_or_sweep_is_named_in_the_store_not_by_an_internal_url() {
+    let s = Scratch::new("local-missing");
+    s.write("sweep.yaml", GRID);
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let db = s.dir.join(".hyperdial/hyperdial.db");
+    for (args, said) in [
+        (vec!["output", "nosuchrun"], "no run nosuchrun in "),
+        (vec!["lr-find", "nosuchrun"], "no run nosuchrun in "),
+        (vec!["best", "nosuchsweep"], "no sweep nosuchsweep in "),
+        (vec!["runs", "nosuchsweep"], "no sweep nosuchsweep in "),
+        (vec!["budget", "nosuchsweep"], "no sweep nosuchsweep in "),
+    ] {
+        let out = s.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("{said}{}", db.display())),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("/api/"), "{args:?}: {err}");
+    }
+}

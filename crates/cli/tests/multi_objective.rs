@@ -103,6 +103,13 @@ fn best_prints_the_pareto_front_of_a_two_objective_sweep() {
         text(&out)
     );
 
+    // Each run's line shows both objectives, and no line ends in blanks.
+    let log = String::from_utf8_lossy(&out.stdout).to_string();
+    let ended: Vec<&str> = log.lines().filter(|l| l.contains(" finished a ")).collect();
+    assert!(!ended.is_empty(), "{log}");
+    assert!(ended.iter().all(|l| l.contains(" b ")), "{log}");
+    assert!(log.lines().all(|l| l == l.trim_end()), "{log:?}");
+
     let sweeps = json_of(&s, &["sweeps", "--json", "--db", db]);
     let id = sweeps[0]["id"].as_str().unwrap().to_string();
     assert!(sweeps[0]["best"].is_null(), "{}", sweeps[0]);
@@ -115,6 +122,25 @@ fn best_prints_the_pareto_front_of_a_two_objective_sweep() {
     );
     let expected = non_dominated(runs);
     assert!(!expected.is_empty());
+    let listing = String::from_utf8_lossy(&s.run(&["sweeps", "--db", db]).stdout).to_string();
+    assert!(
+        listing.contains(&format!("front of {}", expected.len())),
+        "{listing}"
+    );
+
+    // `refine` and `repeat` rank by one metric: on two objectives they refuse, and say why.
+    for args in [
+        vec!["refine", &id, "--db", db],
+        vec!["repeat", &id, "--db", db],
+    ] {
+        let out = s.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let said = text(&out);
+        assert!(
+            said.contains("2 objectives (a, b)") && said.contains(&format!("hyperdial best {id}")),
+            "{args:?}: {said}"
+        );
+    }
 
     let out = s.run(&["best", &id, "--db", db]);
     assert!(out.status.success(), "{}", text(&out));

@@ -159,3 +159,40 @@ fn an_unknown_prior_sweep_is_refused_with_file_line_and_key() {
     assert!(!out.status.success());
     assert!(text(&out).contains("nosuchsweep"), "{}", text(&out));
 }
+
+#[test]
+fn a_refined_file_written_elsewhere_names_the_program_from_there_and_runs_under_tune() {
+    let s = Scratch::new("refine-elsewhere");
+    s.write("quad.py", QUAD);
+    s.write("sweep.yaml", &COARSE.replace("run_cap: 24", "run_cap: 6"));
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0", "--no-keep-serving"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = json_of(&s, &["sweeps", "--json"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::create_dir_all(s.dir.join("other/dir")).unwrap();
+    // No server named: the local store is read, and the hint is `tune`, not `sweep`.
+    let out = s.run(&["refine", &id, "--top", "2", "-o", "other/dir/fine.yaml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let log = text(&out);
+    assert!(log.contains("program: ../../quad.py"), "{log}");
+    assert!(
+        log.contains("start it with `hyperdial tune other/dir/fine.yaml`"),
+        "{log}"
+    );
+    let fine = std::fs::read_to_string(s.dir.join("other/dir/fine.yaml")).unwrap();
+    assert!(fine.contains("program: \"../../quad.py\"\n"), "{fine}");
+    // The new file runs where it is: its program is found from its own directory.
+    let out = s.run(&[
+        "tune",
+        "other/dir/fine.yaml",
+        "--count",
+        "2",
+        "--port",
+        "0",
+        "--no-keep-serving",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("2 finished"), "{}", text(&out));
+}

@@ -116,6 +116,11 @@ fn repeat_through_the_seed_parameter_and_the_noise_report() {
     let out = s.run(&["noise", &id, "--server", &url]);
     let shown = text(&out);
     assert!(shown.contains("noise / spread:"), "{shown}");
+    // The configurations' params leave the seed out: their statistics cover seeds 1-3.
+    assert!(
+        shown.contains("a=1.0") && !shown.contains("seed="),
+        "{shown}"
+    );
     assert!(
         shown.contains("→ distinguishable (distinguishable when p < 0.05)"),
         "{shown}"

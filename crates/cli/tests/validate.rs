@@ -145,3 +145,42 @@ fn warnings_do_not_fail() {
     assert!(err.contains("warning: entity"), "{err}");
     assert!(err.contains("natural-log exponents"), "{err}");
 }
+
+#[test]
+fn tune_and_sweep_print_validation_errors_once_prefixed() {
+    let path = write(
+        "b1.yaml",
+        "method: grid\nprogram: t.py\nparameters:\n  lr:\n    min: 0.5\n    max: 0.1\n",
+    );
+    for command in ["tune", "sweep"] {
+        let out = hyperdial(&[command, path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("b1.yaml:5:10: error: parameters.lr.min"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("error: /") && !err.contains("error: b1"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn help_texts_hold_no_rustdoc_link_syntax() {
+    let commands = [
+        "validate", "space", "tune", "ui", "server", "sweep", "agent", "sweeps", "runs", "best",
+        "output", "refine", "lr-find", "repeat", "noise", "export", "budget", "pause", "retry",
+        "run", "sync",
+    ];
+    for command in commands {
+        let out = hyperdial(&[command, "--help"]);
+        assert!(out.status.success(), "{command}: {}", stderr(&out));
+        let help = stdout(&out);
+        assert!(
+            !help.contains("[`") && !help.contains("`]"),
+            "{command} --help: {help}"
+        );
+    }
+}

@@ -22,9 +22,12 @@
 //!   the top runs used it, or when it ran fewer than [`Options::min_evidence`] times (too
 //!   little evidence to drop it); a value tried that often without reaching the top is
 //!   dropped. Probabilities of kept values are renormalized.
-//! - **Conditional parameters** keep their `when`, narrowed on the runs in which they were
-//!   active; a parameter that a `when` names keeps all its values, so no condition of the
-//!   new file loses the value it names.
+//! - **Conditional parameters** keep their `when` and are judged only on the runs in which
+//!   they were active (one active in none of the best runs is kept as it is). A parent's
+//!   values follow the rules above; a value it drops is taken out of the conditions that
+//!   name it, and a parameter whose condition can then never hold is left out of the new
+//!   file (said in a note on that parent). A numeric range that a `when` names keeps its
+//!   bounds.
 //! - **Constants** and every key outside `parameters` are kept unchanged: for a block-style
 //!   YAML file the text of those keys, comments included, is copied as it is.
 //!
@@ -151,28 +154,7 @@ pub fn refine(
     };
     let (top, rest) = ranked.split_at(k);
 
-    let mut notes = Vec::new();
-    let mut lines: Vec<(Vec<String>, Vec<String>, String)> = Vec::new();
-    for p in &config.parameters {
-        // A parent of conditions keeps every value: dropping one that a `when` names would
-        // leave the conditional parameter with a condition that can never hold.
-        let parent = config
-            .parameters
-            .iter()
-            .any(|q| q.when.iter().any(|c| c.parent == p.name));
-        let (spec, mut own) = if parent {
-            (spec_of(&p.distribution), Vec::new())
-        } else {
-            refine_parameter(p, top, rest, options)
-        };
-        let spec = with_when(spec, &p.when);
-        notes.append(&mut own.clone());
-        lines.push((
-            p.path.clone(),
-            own.drain(..).map(|n| n.message).collect(),
-            spec,
-        ));
-    }
+    let (notes, lines) = refine_parameters(config, top, rest, options);
 
     let mut priors = vec![parent_id.to_string()];
     for r in &config.prior_runs {
@@ -205,13 +187,176 @@ pub fn refine(
     })
 }
 
-/// The new specification of one parameter (a YAML flow mapping) and the notes about it.
+/// Every parameter's new line (path, notes, spec) in file order, and all the notes.
+///
+/// Parents come before the parameters whose `when` names them. A conditional parameter is
+/// judged on the runs in which it was active. A parent's dropped values are taken out of
+/// the conditions that name them; a parameter whose condition can then never hold is left
+/// out of the new file, with a note on the parent that caused it.
+#[allow(clippy::type_complexity)]
+fn refine_parameters(
+    config: &SweepConfig,
+    top: &[&Evidence],
+    rest: &[&Evidence],
+    options: Options,
+) -> (Vec<Note>, Vec<(Vec<String>, Vec<String>, String)>) {
+    let params = &config.parameters;
+    let order =
+        crate::condition::topological_order(params).unwrap_or_else(|| (0..params.len()).collect());
+    // Per parameter: its notes, its new spec (`None`: left out), the values it keeps (`None`
+    // for anything but a values list).
+    let mut notes: Vec<Vec<Note>> = vec![Vec::new(); params.len()];
+    let mut specs: Vec<Option<String>> = vec![None; params.len()];
+    let mut kept: Vec<Option<Vec<Value>>> = vec![None; params.len()];
+    // For a parameter left out: the parameter whose dropped values caused it.
+    let mut cause: Vec<Option<usize>> = vec![None; params.len()];
+    let index = |name: &str| params.iter().position(|q| q.name == name);
+    for i in order {
+        let p = &params[i];
+        let note = |message: String| Note {
+            parameter: p.name.clone(),
+            message,
+        };
+        // The conditions, without the parent values the new file no longer has.
+        let mut when = p.when.clone();
+        let mut gone: Option<(usize, String)> = None;
+        for c in &mut when {
+            let Some(parent) = index(&c.parent) else {
+                continue;
+            };
+            if specs[parent].is_none() {
+                let root = cause[parent].unwrap_or(parent);
+                gone = Some((
+                    root,
+                    format!(
+                        "it is active only when `{}` is, which is left out",
+                        c.parent
+                    ),
+                ));
+                break;
+            }
+            if let Some(values) = &kept[parent] {
+                let before = c.values.clone();
+                c.values.retain(|v| values.iter().any(|k| c_holds(k, v)));
+                if c.values.is_empty() {
+                    let named: Vec<String> = before.iter().map(compact).collect();
+                    gone = Some((
+                        parent,
+                        if named.len() == 1 {
+                            format!(
+                                "it is active only when `{}` is {}, which was dropped",
+                                c.parent, named[0]
+                            )
+                        } else {
+                            format!(
+                                "it is active only when `{}` is one of {}, which were dropped",
+                                c.parent,
+                                named.join(", ")
+                            )
+                        },
+                    ));
+                    break;
+                }
+                let before = before.len();
+                if c.values.len() < before {
+                    notes[i].push(note(format!(
+                        "condition on `{}` narrowed to [{}]: its other values were dropped",
+                        c.parent,
+                        c.values.iter().map(compact).collect::<Vec<_>>().join(", ")
+                    )));
+                }
+            }
+        }
+        if let Some((root, why)) = gone {
+            cause[i] = Some(root);
+            notes[i].clear();
+            notes[root].push(Note {
+                parameter: params[root].name.clone(),
+                message: format!("left out `{}`: {why}", p.name),
+            });
+            continue;
+        }
+        // A conditional parameter is judged on the runs in which it was active.
+        let (top_active, rest_active) = (active_in(top, &p.name), active_in(rest, &p.name));
+        let (mut d, mut own) = if !p.when.is_empty() && top_active.is_empty() {
+            (
+                p.distribution.clone(),
+                vec![note(format!(
+                    "kept as it is: active in none of the best {} runs",
+                    top.len()
+                ))],
+            )
+        } else {
+            refine_parameter(p, &top_active, &rest_active, options)
+        };
+        if !p.when.is_empty() && top_active.len() < top.len() && !top_active.is_empty() {
+            for n in &mut own {
+                n.message
+                    .push_str(" (counting only the runs in which it was active)");
+            }
+        }
+        let is_values = matches!(
+            d,
+            Distribution::Categorical { .. } | Distribution::CategoricalWithProbabilities { .. }
+        );
+        let is_parent = params
+            .iter()
+            .any(|q| q.when.iter().any(|c| c.parent == p.name));
+        if is_parent && !is_values && d != p.distribution {
+            // A range that conditions name keeps its bounds: narrowing it could leave a
+            // condition naming a value the range no longer holds.
+            d = p.distribution.clone();
+            own = vec![note(
+                "kept as it is: the `when` of other parameters names its values".to_string(),
+            )];
+        }
+        kept[i] = match &d {
+            Distribution::Categorical { values }
+            | Distribution::CategoricalWithProbabilities { values, .. } => Some(values.clone()),
+            _ => None,
+        };
+        specs[i] = Some(with_when(spec_of(&d), &when));
+        // Notes about this parameter's own values come before those about the parameters
+        // it left out.
+        own.append(&mut notes[i]);
+        notes[i] = own;
+    }
+    let mut all = Vec::new();
+    let mut lines = Vec::new();
+    for (i, p) in params.iter().enumerate() {
+        let Some(spec) = specs[i].take() else {
+            continue;
+        };
+        all.extend(notes[i].iter().cloned());
+        lines.push((
+            p.path.clone(),
+            notes[i].iter().map(|n| n.message.clone()).collect(),
+            spec,
+        ));
+    }
+    (all, lines)
+}
+
+/// The runs in which the parameter `name` was active (it has a value).
+fn active_in<'a>(runs: &[&'a Evidence], name: &str) -> Vec<&'a Evidence> {
+    runs.iter()
+        .copied()
+        .filter(|r| r.params.contains_key(name))
+        .collect()
+}
+
+/// Whether the kept parent value `kept` is the condition value `named`.
+fn c_holds(kept: &Value, named: &Value) -> bool {
+    crate::grid::grid_key(kept) == crate::grid::grid_key(named)
+}
+
+/// The new distribution of one parameter and the notes about it.
 fn refine_parameter(
     p: &Parameter,
     top: &[&Evidence],
     rest: &[&Evidence],
     options: Options,
-) -> (String, Vec<Note>) {
+) -> (Distribution, Vec<Note>) {
     let note = |message: String| Note {
         parameter: p.name.clone(),
         message,
@@ -223,7 +368,7 @@ fn refine_parameter(
             .collect()
     };
     let d = &p.distribution;
-    let unchanged = || (spec_of(d), Vec::new());
+    let unchanged = || (d.clone(), Vec::new());
     let tops = numbers(top);
     match d {
         Distribution::Constant { .. } | Distribution::Beta { .. } | Distribution::QBeta { .. } => {
@@ -376,7 +521,7 @@ fn narrowed(
     old: &Distribution,
     seen: usize,
     note: &dyn Fn(String) -> Note,
-) -> (String, Vec<Note>) {
+) -> (Distribution, Vec<Note>) {
     let notes = if &new == old {
         vec![note(format!(
             "kept {}: the best runs ({seen}) span the whole range",
@@ -389,7 +534,7 @@ fn narrowed(
             new.describe()
         ))]
     };
-    (spec_of(&new), notes)
+    (new, notes)
 }
 
 /// How values are spread for the margin.
@@ -485,7 +630,7 @@ fn refine_values(
     rest: &[&Evidence],
     options: Options,
     note: &dyn Fn(String) -> Note,
-) -> (String, Vec<Note>) {
+) -> (Distribution, Vec<Note>) {
     let count = |runs: &[&Evidence], v: &Value| {
         runs.iter()
             .filter(|r| r.params.get(&p.name) == Some(v))
@@ -503,7 +648,7 @@ fn refine_values(
             .filter_map(|r| r.params.get(&p.name).and_then(Value::as_f64))
             .collect();
         if tops.is_empty() {
-            return (spec_of(&p.distribution), notes);
+            return (p.distribution.clone(), notes);
         }
         let (min, max) = (distinct[0], distinct[distinct.len() - 1]);
         let scale = if min > 0.0 && max >= 10.0 * min {
@@ -567,8 +712,15 @@ fn refine_values(
         }
     }
     if keep.iter().all(|k| !k) {
-        // Cannot happen (a top run used some value), but never write an empty list.
-        return (spec_of(&p.distribution), notes);
+        // The best runs used none of the listed values (runs of another space): never write
+        // an empty list, and say that nothing was dropped.
+        return (
+            p.distribution.clone(),
+            vec![note(format!(
+                "kept every value: the best {} runs used none of them",
+                top.len()
+            ))],
+        );
     }
     let kept: Vec<Value> = values
         .iter()
@@ -596,7 +748,7 @@ fn refine_values(
             }
         }
     };
-    (spec_of(&new), notes)
+    (new, notes)
 }
 
 /// A distribution as a one-line YAML flow mapping, `distribution` named explicitly.

@@ -34,10 +34,19 @@ pub async fn run(
         };
         (n.to_string(), goal)
     });
+    let mut objectives = Vec::new();
     if let Some(config) = info["source"]
         .as_str()
         .and_then(|source| hyperdial_space::parse_str(source, "sweep").ok())
     {
+        if config.config.is_multi_objective() {
+            objectives = config
+                .config
+                .objectives()
+                .into_iter()
+                .map(|m| m.name)
+                .collect();
+        }
         if let Some(why) = super::tune::cannot_run(&config.config) {
             anyhow::bail!(
                 "sweep {sweep} cannot run under an agent: {why} (a sweep driven from Python with \
@@ -45,7 +54,7 @@ pub async fn run(
             );
         }
     }
-    println!(
+    outln!(
         "agent on sweep {sweep} ({}), server {}",
         info["state"].as_str().unwrap_or("?"),
         api.base()
@@ -64,6 +73,7 @@ pub async fn run(
         .as_f64()
         .zip(info["best"]["number"].as_i64());
     let mut progress = Progress::new(metric, count, already);
+    progress.objectives = objectives;
     progress.best_from_sweep = true;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let task = tokio::spawn(run_agent(opts, tx, shutdown_levels("agent")));
@@ -76,9 +86,12 @@ pub async fn run(
     progress.finish();
     match task.await? {
         Ok(report) => {
-            println!(
+            outln!(
                 "agent done: {} runs ({} finished, {} failed, {} stopped)",
-                report.runs, report.finished, report.failed, report.stopped
+                report.runs,
+                report.finished,
+                report.failed,
+                report.stopped
             );
             Ok(ExitCode::SUCCESS)
         }

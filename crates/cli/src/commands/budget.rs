@@ -19,6 +19,19 @@ pub fn state_word(sweep: &Value) -> String {
     }
 }
 
+/// Why an ended sweep ended, in words.
+pub fn end_why(sweep: &Value) -> &'static str {
+    match sweep["end_reason"].as_str() {
+        Some("stagnation") => "its best value stopped improving (budget stagnation)",
+        Some("wall_time") => "its wall-time budget ran out",
+        Some("run_hours") => "its run-hours budget was used",
+        Some("stop") => "stopped by hand (`hyperdial stop`)",
+        Some("cancel") => "cancelled by hand (`hyperdial cancel`)",
+        _ if sweep["state"] == "cancelled" => "cancelled by hand (`hyperdial cancel`)",
+        _ => "no budget limit ended it: its space, run_cap or metric target is done",
+    }
+}
+
 /// Seconds as `1h 05m`, `4m 10s` or `12s`.
 fn duration(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
@@ -42,19 +55,35 @@ pub fn lines(sweep: &Value) -> Vec<String> {
         return out;
     }
     let limits = &sweep["config"]["budget"];
+    // An ended sweep spends nothing more: say what ended it rather than what would be left.
+    let ended = !matches!(sweep["state"].as_str(), Some("running" | "paused"));
+    if ended {
+        out.push(format!("ended: {}", end_why(sweep)));
+    }
     if let (Some(left), Some(total)) = (
         b["wall_time_left_s"].as_f64(),
         limits["wall_time_s"].as_f64(),
     ) {
-        out.push(format!(
-            "wall time:   {} left of {}",
-            duration(left),
-            duration(total)
-        ));
+        out.push(if ended {
+            format!("wall time:   limit {}", duration(total))
+        } else {
+            format!(
+                "wall time:   {} left of {}",
+                duration(left),
+                duration(total)
+            )
+        });
     }
     if let (Some(left), Some(total)) = (b["run_hours_left"].as_f64(), limits["run_hours"].as_f64())
     {
-        out.push(format!("run-hours:   {left:.2} left of {total}"));
+        out.push(if ended {
+            format!(
+                "run-hours:   {:.2} used of {total}",
+                (total - left).max(0.0)
+            )
+        } else {
+            format!("run-hours:   {left:.2} left of {total}")
+        });
     }
     let st = &limits["stagnation"];
     if !st.is_null() {

@@ -55,7 +55,7 @@ pub async fn best(api: &Api, sweep: &str, format: &str) -> Result<Option<ExitCod
                 })
                 .collect();
             let out = json!({"objectives": front.objectives, "runs": listed});
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?);
         }
         "csv" => {
             let mut keys: Vec<String> = Vec::new();
@@ -69,17 +69,17 @@ pub async fn best(api: &Api, sweep: &str, format: &str) -> Result<Option<ExitCod
             let mut header = vec!["number".to_string(), "run_id".to_string()];
             header.extend(names.iter().map(|n| n.to_string()));
             header.extend(keys.iter().cloned());
-            println!("{}", csv_line(&header));
+            outln!("{}", csv_line(&header));
             for (r, p) in runs.iter().zip(&params) {
                 let mut row = vec![r.number.to_string(), r.run_id.clone()];
                 row.extend(r.values.iter().map(|v| v.to_string()));
                 row.extend(keys.iter().map(|k| p.get(k).map(plain).unwrap_or_default()));
-                println!("{}", csv_line(&row));
+                outln!("{}", csv_line(&row));
             }
         }
         "args" => {
             for p in &params {
-                println!("{}", args_line(&info, p));
+                outln!("{}", args_line(&info, p));
             }
         }
         _ => {
@@ -98,7 +98,7 @@ pub async fn best(api: &Api, sweep: &str, format: &str) -> Result<Option<ExitCod
                     )
                 })
                 .collect();
-            println!(
+            outln!(
                 "# Pareto front of sweep {id}: {} run(s) of {} with every objective; {}",
                 runs.len(),
                 front.runs.len(),
@@ -112,7 +112,7 @@ pub async fn best(api: &Api, sweep: &str, format: &str) -> Result<Option<ExitCod
                     .collect();
                 let shown: Vec<String> =
                     p.iter().map(|(k, v)| format!("{k}={}", plain(v))).collect();
-                println!(
+                outln!(
                     "#{} {} {}  {}",
                     r.number,
                     r.run_id,

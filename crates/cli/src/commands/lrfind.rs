@@ -38,7 +38,7 @@ const MIN_POINTS: usize = 5;
 pub enum Format {
     /// Lines for a person, ending with the YAML block to paste.
     Text,
-    /// One JSON object (the keys of [`Finding::to_json`]).
+    /// One JSON object: the run, the points, the suggested lr, the rule and a sweep `lr:` block.
     Json,
 }
 

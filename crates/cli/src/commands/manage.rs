@@ -40,7 +40,7 @@ pub fn read_sweep_file(file: &Path) -> Result<String> {
             }
             Ok(text)
         }
-        Err(e) => anyhow::bail!("{}", e.render()),
+        Err(e) => Err(crate::Rendered(e.render()).into()),
     }
 }
 
@@ -135,10 +135,43 @@ pub async fn sweeps(api: &Api, project: Option<&str>, as_json: bool) -> Result<E
         "id", "name", "project", "method", "state", "runs", "metric", "best", "created",
     ]);
     for s in v["sweeps"].as_array().into_iter().flatten() {
-        let metric = s["metric"]["name"]
-            .as_str()
-            .map(|n| format!("{n} ({})", s["metric"]["goal"].as_str().unwrap_or("")))
-            .unwrap_or_default();
+        let objectives: Vec<&str> = s["config"]["metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["name"].as_str())
+            .collect();
+        let (metric, best) = if objectives.len() > 1 {
+            // Several objectives have no single best: the size of their Pareto front.
+            let front = api
+                .get(&format!(
+                    "/api/v1/sweeps/{}/front",
+                    urlencode(s["id"].as_str().unwrap_or(""))
+                ))
+                .await?;
+            let size = front["runs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|r| r["rank"] == 0)
+                .count();
+            (
+                format!("{} (Pareto)", objectives.join(", ")),
+                if size == 0 {
+                    "—".to_string()
+                } else {
+                    format!("front of {size}")
+                },
+            )
+        } else {
+            (
+                s["metric"]["name"]
+                    .as_str()
+                    .map(|n| format!("{n} ({})", s["metric"]["goal"].as_str().unwrap_or("")))
+                    .unwrap_or_default(),
+                fmt_metric(&s["best"]["value"]),
+            )
+        };
         t.add_row([
             s["id"].as_str().unwrap_or("").to_string(),
             s["name"].as_str().unwrap_or("").to_string(),
@@ -147,7 +180,7 @@ pub async fn sweeps(api: &Api, project: Option<&str>, as_json: bool) -> Result<E
             super::budget::state_word(s),
             s["total_runs"].to_string(),
             metric,
-            fmt_metric(&s["best"]["value"]),
+            best,
             ago(&s["created_ms"]),
         ]);
     }

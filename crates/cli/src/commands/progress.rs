@@ -28,6 +28,11 @@ pub struct Progress {
     /// The best shown is the sweep's, set with [`Progress::set_best`] from the server, not
     /// the best of the runs this process saw end.
     pub best_from_sweep: bool,
+    /// The objectives of a multi-objective sweep (empty otherwise): each run's line shows
+    /// every one of them, and no single best is shown.
+    pub objectives: Vec<String>,
+    /// The values each run in flight reported last, for the objectives of its end line.
+    last: HashMap<String, serde_json::Map<String, Value>>,
 }
 
 impl Progress {
@@ -65,6 +70,8 @@ impl Progress {
             shown: std::collections::HashSet::new(),
             summary_follows: false,
             best_from_sweep: false,
+            objectives: Vec::new(),
+            last: HashMap::new(),
         }
     }
 
@@ -78,7 +85,7 @@ impl Progress {
     fn line(&self, text: String) {
         match &self.bar {
             Some(bar) => bar.println(text),
-            None => println!("{text}"),
+            None => outln!("{text}"),
         }
     }
 
@@ -90,10 +97,32 @@ impl Progress {
     }
 
     fn best_text(&self) -> String {
+        if !self.objectives.is_empty() {
+            return String::new();
+        }
         match (&self.metric, self.best) {
             (Some((name, _)), Some((v, n))) => format!("best {name} {} (run #{n})", fmt(v)),
             _ => String::new(),
         }
+    }
+
+    /// `error 0.12 latency_ms 31` from the values run `run` reported last (objectives it has
+    /// not reported are left out).
+    fn objective_text(&self, run: &str) -> String {
+        let Some(last) = self.last.get(run) else {
+            return String::new();
+        };
+        self.objectives
+            .iter()
+            .filter_map(|name| {
+                let v = last.get(name)?;
+                Some(match v.as_f64() {
+                    Some(x) => format!("{name} {}", fmt(x)),
+                    None => format!("{name} {}", python_str(v)),
+                })
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Render one event.
@@ -113,7 +142,17 @@ impl Progress {
                 }
             }
             Event::Metric { run, step, values } => {
-                if let (Some(bar), Some((name, _))) = (&self.bar, &self.metric) {
+                if !self.objectives.is_empty() {
+                    let last = self.last.entry(run.clone()).or_default();
+                    last.extend(values.clone());
+                    if let Some(bar) = &self.bar {
+                        let n = self.numbers.get(&run).copied().unwrap_or(0);
+                        bar.set_message(format!(
+                            "run #{n} step {step}: {}",
+                            self.objective_text(&run)
+                        ));
+                    }
+                } else if let (Some(bar), Some((name, _))) = (&self.bar, &self.metric) {
                     if let Some(v) = values.get(name) {
                         let n = self.numbers.get(&run).copied().unwrap_or(0);
                         bar.set_message(format!(
@@ -148,6 +187,15 @@ impl Progress {
                     }
                 }
                 let value = match (&self.metric, metric) {
+                    _ if !self.objectives.is_empty() => {
+                        let shown = self.objective_text(&run);
+                        self.last.remove(&run);
+                        if shown.is_empty() {
+                            shown
+                        } else {
+                            format!(" {shown}")
+                        }
+                    }
                     (Some((name, _)), Some(v)) => format!(" {name} {}", fmt(v)),
                     _ => String::new(),
                 };
@@ -159,7 +207,9 @@ impl Progress {
                     "{} run #{n} {state}{value}{code}  {}",
                     self.counter(),
                     self.best_text()
-                );
+                )
+                .trim_end()
+                .to_string();
                 self.line(text);
                 if let Some(bar) = &self.bar {
                     bar.set_position(self.done);

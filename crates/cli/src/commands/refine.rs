@@ -8,7 +8,9 @@
 //! quarter) and records the sweep as `parent` and under `prior_runs`. The new file is checked
 //! by the validator before it is written (to `-o FILE`, else standard output). Each decision
 //! (a narrowed range, a dropped or kept value, and why) is printed to standard error and
-//! written as a comment above its parameter.
+//! written as a comment above its parameter. A sweep with several objectives is refused
+//! (ranking by one would drop most of its Pareto front). Written to another directory, the
+//! file names a relative `program` from there.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -38,10 +40,16 @@ pub async fn run(
     let source = info["source"]
         .as_str()
         .context("the server did not send the sweep's file")?;
-    let file = info["source_file"].as_str().unwrap_or("sweep.yaml");
+    let file = info["file"].as_str().unwrap_or("sweep.yaml");
     let config = hyperdial_space::parse_str(source, file)
         .map_err(|e| anyhow::anyhow!("the sweep's file no longer validates:\n{}", e.render()))?
         .config;
+    single_objective(
+        &config,
+        &id,
+        "refine",
+        "follows the best runs of one metric",
+    )?;
     let runs = api
         .get(&format!(
             "/api/v1/runs?sweep={}&limit=100000",
@@ -73,7 +81,19 @@ pub async fn run(
         margin,
         ..Options::default()
     };
-    let refined = refine(source, &config, &id, &evidence, options)?;
+    let mut refined = refine(source, &config, &id, &evidence, options)?;
+    // `tune` runs the program next to the sweep file: written elsewhere, the new file names
+    // it from there.
+    let moved = match (output, config.program.as_deref()) {
+        (Some(out), Some(program)) => {
+            let moved = moved_program(program, Path::new(file), out);
+            if let Some(new) = &moved {
+                refined.text = with_program(&refined.text, new);
+            }
+            moved
+        }
+        _ => None,
+    };
     // The new file must validate here as it will on the server; anything else is a bug.
     let new = match hyperdial_space::parse_str(&refined.text, "refined.yaml") {
         Ok(v) => v.config,
@@ -112,8 +132,19 @@ pub async fn run(
         Some(path) => {
             std::fs::write(path, &refined.text)
                 .with_context(|| format!("cannot write {}", path.display()))?;
+            if let Some(program) = &moved {
+                eprintln!(
+                    "program: {program} (the sweep's program, named from the new file's directory)"
+                );
+            }
+            // Without a server the new sweep runs on the store this command read.
+            let start = if api.is_local_store() {
+                "hyperdial tune"
+            } else {
+                "hyperdial sweep"
+            };
             eprintln!(
-                "wrote {}; start it with `hyperdial sweep {}`",
+                "wrote {}; start it with `{start} {}`",
                 path.display(),
                 path.display(),
             );
@@ -121,4 +152,105 @@ pub async fn run(
         None => print!("{}", refined.text),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuse a sweep with several objectives: ranking its runs by one of them would throw away
+/// most of its Pareto front.
+pub(crate) fn single_objective(
+    config: &hyperdial_space::SweepConfig,
+    id: &str,
+    command: &str,
+    what: &str,
+) -> Result<()> {
+    if !config.is_multi_objective() {
+        return Ok(());
+    }
+    let names: Vec<&str> = config.metrics.iter().map(|m| m.name.as_str()).collect();
+    anyhow::bail!(
+        "{command} {what}; sweep {id} has {} objectives ({}), and ranking by one of them would \
+         drop most of its Pareto front. Run {command} on a single-objective sweep, or list the \
+         front runs with `hyperdial best {id}` and write their ranges into a new sweep file",
+        names.len(),
+        names.join(", ")
+    )
+}
+
+/// The sweep's relative `program`, as named from the directory of `out` (the new file), or
+/// `None` when it needs no change or cannot be found. The program is looked for next to the
+/// sweep's file (`file`, as the sweep was created with it, taken from the current directory
+/// when relative), where `tune` runs it, else in the current directory, where an agent
+/// started here runs it.
+fn moved_program(program: &str, file: &Path, out: &Path) -> Option<String> {
+    if Path::new(program).is_absolute() {
+        return None;
+    }
+    let parent_dir = file.parent().unwrap_or(Path::new(""));
+    let found = [parent_dir.join(program), Path::new(program).to_path_buf()]
+        .into_iter()
+        .find_map(|p| p.canonicalize().ok())?;
+    let out_dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let out_dir = out_dir.canonicalize().ok()?;
+    let relative = relative_path(&found, &out_dir);
+    let relative = relative.to_str()?.to_string();
+    (relative != program).then_some(relative)
+}
+
+/// `to` as a path relative to the directory `from` (both absolute and canonical).
+fn relative_path(to: &Path, from: &Path) -> std::path::PathBuf {
+    let to: Vec<_> = to.components().collect();
+    let from: Vec<_> = from.components().collect();
+    let common = to.iter().zip(&from).take_while(|(a, b)| a == b).count();
+    let mut out = std::path::PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for c in &to[common..] {
+        out.push(c.as_os_str());
+    }
+    out
+}
+
+/// `text` with its top-level `program:` line (and any indented continuation lines) replaced by
+/// `program: "NEW"`; the refined file always writes top-level keys at column 1.
+fn with_program(text: &str, program: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.starts_with("program:") {
+            out.push_str(&format!(
+                "program: {}\n",
+                Value::String(program.to_string())
+            ));
+            while lines.next_if(|l| l.starts_with(' ')).is_some() {}
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_program_line_is_replaced_and_nothing_else() {
+        let text = "# a comment\nprogram: train.py\nmethod: random\n";
+        assert_eq!(
+            with_program(text, "../../train.py"),
+            "# a comment\nprogram: \"../../train.py\"\nmethod: random\n"
+        );
+        assert_eq!(
+            relative_path(Path::new("/a/b/train.py"), Path::new("/a/c/d")),
+            Path::new("../../b/train.py")
+        );
+        assert_eq!(
+            relative_path(Path::new("/a/train.py"), Path::new("/a")),
+            Path::new("train.py")
+        );
+    }
 }

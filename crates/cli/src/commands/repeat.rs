@@ -165,13 +165,19 @@ async fn queue(api: &Api, source: &Source, sweep: &str, ask: &Ask) -> Result<Exi
     let text = info["source"]
         .as_str()
         .context("the server did not send the sweep's file")?;
-    let file = info["source_file"].as_str().unwrap_or("sweep.yaml");
+    let file = info["file"].as_str().unwrap_or("sweep.yaml");
     let config = hyperdial_space::parse_str(text, file)
         .map_err(|e| anyhow::anyhow!("the sweep's file no longer validates:\n{}", e.render()))?
         .config;
     if config.metric.is_none() {
         anyhow::bail!("sweep {id} has no `metric`: there is nothing to rank or to measure");
     }
+    super::refine::single_objective(
+        &config,
+        &id,
+        "repeat",
+        "runs the best configurations of one metric again",
+    )?;
     let has = |name: &str| config.parameters.iter().any(|p| p.name == name);
     let seed_param: Option<String> = match &ask.param {
         Some(name) if has(name) => Some(name.clone()),
@@ -266,7 +272,18 @@ pub async fn noise(api: &Api, sweep: &str, json: bool) -> Result<ExitCode> {
     }
     let report: NoiseReport =
         serde_json::from_value(value).context("the server's noise report is not as expected")?;
-    for line in noise_lines(&report) {
+    let seed_params = if report.configurations.is_empty() {
+        Vec::new()
+    } else {
+        let runs = api
+            .get(&format!(
+                "/api/v1/runs?sweep={}&limit=100000",
+                urlencode(&report.sweep)
+            ))
+            .await?;
+        seed_params_of(runs["runs"].as_array().map(Vec::as_slice).unwrap_or(&[]))
+    };
+    for line in noise_lines(&report, &seed_params) {
         println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
@@ -285,8 +302,34 @@ fn opt(v: Option<f64>) -> String {
     v.map_or_else(|| "-".to_string(), num)
 }
 
-/// The lines `hyperdial noise` prints.
-pub fn noise_lines(r: &NoiseReport) -> Vec<String> {
+/// The parameters that carry the seed: those every repeat (a run with `repeat_of` and a
+/// `seed`) sets to its seed. A configuration's statistics are over its repeats' seeds, so the
+/// seed value of the run that was repeated is not one of its parameters.
+fn seed_params_of(runs: &[Value]) -> Vec<String> {
+    let repeats: Vec<&Value> = runs
+        .iter()
+        .filter(|r| !r["repeat_of"].is_null() && r["seed"].is_i64())
+        .collect();
+    let Some(first) = repeats.first() else {
+        return Vec::new();
+    };
+    first["params"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k)
+        .filter(|k| {
+            repeats
+                .iter()
+                .all(|r| r["params"][k.as_str()].as_i64() == r["seed"].as_i64())
+        })
+        .cloned()
+        .collect()
+}
+
+/// The lines `hyperdial noise` prints; `seed_params` are left out of each configuration's
+/// parameters.
+pub fn noise_lines(r: &NoiseReport, seed_params: &[String]) -> Vec<String> {
     let metric = r.metric.as_deref().unwrap_or("metric");
     let mut out = vec![format!("seed noise of sweep {} ({metric})", r.sweep)];
     if r.configurations.is_empty() {
@@ -304,6 +347,7 @@ pub fn noise_lines(r: &NoiseReport) -> Vec<String> {
         let params = c
             .params
             .iter()
+            .filter(|(k, _)| !seed_params.contains(k))
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(", ");

@@ -35,14 +35,14 @@ pub async fn run(remote: &Remote, dir: &Path) -> Result<ExitCode> {
             .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            println!("nothing to sync: {} does not exist", dir.display());
+            outln!("nothing to sync: {} does not exist", dir.display());
             return Ok(ExitCode::SUCCESS);
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
     };
     files.sort();
     if files.is_empty() {
-        println!("nothing to sync in {}", dir.display());
+        outln!("nothing to sync in {}", dir.display());
         return Ok(ExitCode::SUCCESS);
     }
     let api = remote.api()?;
@@ -61,7 +61,7 @@ pub async fn run(remote: &Remote, dir: &Path) -> Result<ExitCode> {
     for file in &files {
         match spill::upload_spill_file(&client, file, true).await {
             Ok(Some(done)) if done.refused > 0 => {
-                println!(
+                outln!(
                     "{} → run {} was marked crashed and retried; the server refuses its {} late points",
                     file.display(),
                     done.run,
@@ -70,7 +70,7 @@ pub async fn run(remote: &Remote, dir: &Path) -> Result<ExitCode> {
                 continue;
             }
             Ok(Some(done)) => {
-                println!(
+                outln!(
                     "{} → {} points added to run {}",
                     file.display(),
                     done.points,
@@ -88,7 +88,7 @@ pub async fn run(remote: &Remote, dir: &Path) -> Result<ExitCode> {
         match upload(&api, &client, file).await {
             Ok(id) => {
                 spill::mark_synced(file)?;
-                println!("{} → run {id}", file.display());
+                outln!("{} → run {id}", file.display());
             }
             Err(e) => {
                 failed += 1;
@@ -99,7 +99,7 @@ pub async fn run(remote: &Remote, dir: &Path) -> Result<ExitCode> {
     if let Some(e) = embedded {
         e.stop().await;
     }
-    println!("{} uploaded, {failed} failed", files.len() - failed);
+    outln!("{} uploaded, {failed} failed", files.len() - failed);
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

@@ -96,13 +96,13 @@ fn finite_space(config: &hyperdial_space::SweepConfig) -> Option<u64> {
             match u64::try_from(n) {
                 Ok(n) => Some(n),
                 Err(_) => {
-                    println!("the grid has {n} configurations (more than 2^64): it is not run to the end");
+                    outln!("the grid has {n} configurations (more than 2^64): it is not run to the end");
                     None
                 }
             }
         }
         Err(grid::GridError::TooLarge) => {
-            println!("the grid has more than 2^128 configurations: it is not run to the end");
+            outln!("the grid has more than 2^128 configurations: it is not run to the end");
             None
         }
         Err(_) => None,
@@ -113,7 +113,7 @@ fn finite_space(config: &hyperdial_space::SweepConfig) -> Option<u64> {
 pub async fn run(args: TuneArgs) -> Result<ExitCode> {
     let source = read_sweep_file(&args.file)?;
     let config = hyperdial_space::parse_str(&source, &args.file.display().to_string())
-        .map_err(|e| anyhow::anyhow!("{}", e.render()))?
+        .map_err(|e| crate::Rendered(e.render()))?
         .config;
     if let Some(why) = cannot_run(&config) {
         anyhow::bail!(
@@ -136,13 +136,13 @@ pub async fn run(args: TuneArgs) -> Result<ExitCode> {
     match &result {
         Ok(_) if args.keep_serving && *shutdown.borrow() < 2 => {
             super::signals::runs_over();
-            println!(
+            outln!(
                 "the dashboard stays up at {}/ until Ctrl-C (later: `{reopen}`)",
                 server.url()
             );
             let _ = shutdown.wait_for(|level| *level >= 2).await;
         }
-        Ok(_) => println!("tune has stopped serving the dashboard; open it again with `{reopen}`"),
+        Ok(_) => outln!("tune has stopped serving the dashboard; open it again with `{reopen}`"),
         Err(_) => {}
     }
     server.stop().await;
@@ -185,11 +185,11 @@ async fn drive(
             .await?;
         let n = done["retried"].as_array().map_or(0, Vec::len);
         if n == 0 && finished {
-            println!("sweep {id} (this file's configuration) is finished and has no failed or crashed runs to retry");
+            outln!("sweep {id} (this file's configuration) is finished and has no failed or crashed runs to retry");
             report_finished(api, &id, &sweep, config, &file, db_arg).await?;
             return Ok(ExitCode::SUCCESS);
         }
-        println!("sweep {id}: {n} failed or crashed runs queued again");
+        outln!("sweep {id}: {n} failed or crashed runs queued again");
         let resumed = sweep["resumed"].clone();
         sweep = api.get(&format!("/api/v1/sweeps/{id}")).await?;
         sweep["resumed"] = resumed;
@@ -211,22 +211,22 @@ async fn drive(
         } else {
             String::new()
         };
-        println!("resuming sweep {id} ({existing} runs so far{retries})");
+        outln!("resuming sweep {id} ({existing} runs so far{retries})");
     } else {
-        println!(
+        outln!(
             "created sweep {id} ({} search, seed {})",
             config.method.as_str(),
             sweep["seed"]
         );
     }
     if let Some(rule) = &config.early_terminate {
-        println!(
+        outln!(
             "early termination: {}; runs that fall behind are stopped (state stopped_early)",
             super::validate::early_terminate_text(rule)
         );
     }
     let dashboard = format!("{}/sweeps/{id}", api.base());
-    println!("dashboard: {dashboard}");
+    outln!("dashboard: {dashboard}");
 
     // How many runs this invocation starts.
     let remaining_space = finite_space(config).map(|n| n.saturating_sub(existing));
@@ -243,11 +243,11 @@ async fn drive(
         (None, Some(_)) => None,
         // A budget ends the sweep (wall time, run-hours, stagnation).
         (None, None) if config.budget.is_some() => {
-            println!("the sweep has no run_cap: running until its budget ends it");
+            outln!("the sweep has no run_cap: running until its budget ends it");
             None
         }
         (None, None) => {
-            println!("the sweep has no run_cap: starting {DEFAULT_COUNT} runs (set --count or run_cap for more)");
+            outln!("the sweep has no run_cap: starting {DEFAULT_COUNT} runs (set --count or run_cap for more)");
             Some(DEFAULT_COUNT)
         }
     };
@@ -257,7 +257,7 @@ async fn drive(
         (None, b) => b,
     };
     if total == Some(0) {
-        println!("nothing left to run: the sweep is complete");
+        outln!("nothing left to run: the sweep is complete");
     }
 
     let metric = config.metric.as_ref().map(|m| (m.name.clone(), m.goal));
@@ -265,6 +265,9 @@ async fn drive(
         .as_f64()
         .zip(sweep["best"]["number"].as_i64());
     let mut progress = Progress::new(metric, total, already);
+    if config.is_multi_objective() {
+        progress.objectives = config.objectives().into_iter().map(|m| m.name).collect();
+    }
     progress.summary_follows = true;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let agents = args.agents.max(1) as u64;
@@ -314,9 +317,9 @@ async fn drive(
         1 => " (1 run was a retry)".to_string(),
         n => format!(" ({n} runs were retries)"),
     };
-    println!(
+    outln!(
         "sweep {id} is {}: {}{retries}",
-        sweep["state"].as_str().unwrap_or("?"),
+        super::budget::state_word(&sweep),
         counts_text(&sweep["counts"])
     );
     if config.is_multi_objective() {
@@ -324,14 +327,14 @@ async fn drive(
     } else {
         print_sweep_best(api, &id, config).await;
     }
-    println!("dashboard: {dashboard}");
+    outln!("dashboard: {dashboard}");
     if args.db.is_none() && !db_arg.contains("$HYPERDIAL_DB") {
         // The read commands default to this store in this directory.
-        println!(
+        outln!(
             "more: hyperdial runs {id} · hyperdial best {id} · hyperdial export {id}  (from another directory add {db_arg})"
         );
     } else {
-        println!("more: hyperdial runs {id} {db_arg} · hyperdial best {id} {db_arg}");
+        outln!("more: hyperdial runs {id} {db_arg} · hyperdial best {id} {db_arg}");
     }
     if let Some(message) = crash_loop {
         eprintln!("error: {message}");
@@ -360,8 +363,9 @@ async fn report_finished(
     } else {
         String::new()
     };
-    println!(
-        "sweep {id} with this file's configuration is finished: {}{attempts}",
+    outln!(
+        "sweep {id} with this file's configuration is {}: {}{attempts}",
+        super::budget::state_word(sweep),
         counts_text(&sweep["counts"])
     );
     if config.is_multi_objective() {
@@ -369,16 +373,16 @@ async fn report_finished(
     } else {
         match api.get(&format!("/api/v1/sweeps/{id}/best")).await {
             Ok(best) => print_best(&best["run"], config),
-            Err(_) => println!("no run reported the metric"),
+            Err(_) => outln!("no run reported the metric"),
         }
     }
-    println!("what next:");
+    outln!("what next:");
     if failed > 0 {
-        println!("  hyperdial tune {file} --retry   run its {failed} failed or crashed runs again (or `hyperdial retry {id}`, then tune)");
+        outln!("  hyperdial tune {file} --retry   run its {failed} failed or crashed runs again (or `hyperdial retry {id}`, then tune)");
     }
-    println!("  hyperdial tune {file} --new     start a fresh sweep of the same file");
-    println!("  hyperdial runs {id} {db_arg}   every run of it");
-    println!("  dashboard: {}/sweeps/{id}", api.base());
+    outln!("  hyperdial tune {file} --new     start a fresh sweep of the same file");
+    outln!("  hyperdial runs {id} {db_arg}   every run of it");
+    outln!("  dashboard: {}/sweeps/{id}", api.base());
     Ok(())
 }
 
@@ -386,7 +390,7 @@ async fn report_finished(
 async fn print_sweep_best(api: &Api, id: &str, config: &hyperdial_space::SweepConfig) {
     match api.get(&format!("/api/v1/sweeps/{id}/best")).await {
         Ok(best) => print_best(&best["run"], config),
-        Err(_) => println!(
+        Err(_) => outln!(
             "no run reported the metric{}",
             config
                 .metric
@@ -435,7 +439,7 @@ fn print_best(run: &Value, config: &hyperdial_space::SweepConfig) {
         .as_ref()
         .map(|m| m.name.as_str())
         .unwrap_or("metric");
-    println!(
+    outln!(
         "best run: #{} ({}) with {metric} = {}",
         run["number"],
         run["id"].as_str().unwrap_or("?"),
@@ -443,7 +447,7 @@ fn print_best(run: &Value, config: &hyperdial_space::SweepConfig) {
     );
     for p in &config.parameters {
         if let Some(v) = run["params"].get(&p.name) {
-            println!("  {} = {}", p.name, hyperdial_space::command::python_str(v));
+            outln!("  {} = {}", p.name, hyperdial_space::command::python_str(v));
         }
     }
 }

@@ -58,6 +58,9 @@ impl Example {
             .iter()
             .map(|p| (p.name.clone(), p.distribution.sample(&mut rng)))
             .collect();
+        // As random search and `hyperdial space --sample` do: a parameter whose `when` fails is
+        // left out of the run, so the example argv is one a run would get.
+        let values = hyperdial_space::condition::retain_active(&config.parameters, values);
         let params: serde_json::Map<String, Value> = values.iter().cloned().collect();
         let args = command::args_for(config, &params);
         let run_config = serde_json::from_str(&command::args_json(&args)).unwrap_or(Value::Null);
@@ -145,6 +148,29 @@ pub fn shell_quote(token: &str) -> String {
     }
 }
 
+/// A parameter's `when`, as `optimizer = sgd and layers in [2, 3]`; `None` when it has none.
+fn when_text(when: &[hyperdial_space::Condition]) -> Option<String> {
+    if when.is_empty() {
+        return None;
+    }
+    let shown = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let parts: Vec<String> = when
+        .iter()
+        .map(|c| match c.values.as_slice() {
+            [one] => format!("{} = {}", c.parent, shown(one)),
+            many => format!(
+                "{} in [{}]",
+                c.parent,
+                many.iter().map(shown).collect::<Vec<_>>().join(", ")
+            ),
+        })
+        .collect();
+    Some(parts.join(" and "))
+}
+
 fn report_text(file: &str, v: &Validated, ex: &Example) -> String {
     let c = &v.config;
     let mut out = String::new();
@@ -199,9 +225,12 @@ fn report_text(file: &str, v: &Validated, ex: &Example) -> String {
     let width = c.parameters.iter().map(|p| p.name.len()).max().unwrap_or(0);
     for p in &c.parameters {
         out.push_str(&format!(
-            "  {:<width$}  {}\n",
+            "  {:<width$}  {}{}\n",
             p.name,
-            p.distribution.describe()
+            p.distribution.describe(),
+            when_text(&p.when)
+                .map(|w| format!("  (only when {w})"))
+                .unwrap_or_default()
         ));
     }
     out.push_str(&format!("example run (seed {}):\n", ex.seed));
@@ -236,6 +265,7 @@ fn report_json(file: &str, v: &Validated, ex: &Example) -> Value {
                 "path": p.path,
                 "line": p.location.line,
                 "description": p.distribution.describe(),
+                "when": when_text(&p.when),
                 "spec": p.distribution,
                 "grid_values": p.distribution.grid_len().filter(|n| *n <= 1000).and_then(|_| p.distribution.grid_values()),
             })

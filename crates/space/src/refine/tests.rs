@@ -256,7 +256,7 @@ fn refuses_what_it_cannot_refine() {
 }
 
 #[test]
-fn conditions_are_kept_and_their_parents_keep_every_value() {
+fn conditions_are_kept_and_their_parents_follow_the_rule() {
     let text = "method: tpe\nmetric: {name: loss}\nparameters:\n  opt: {values: [adam, sgd, rmsprop]}\n  momentum: {min: 0.0, max: 0.99, when: {opt: [sgd, rmsprop]}}\n  lr: {distribution: log_uniform_values, min: 1.0e-5, max: 1.0}\n";
     let config = parse_str(text, "sweep.yaml").unwrap().config;
     let ev = |p: serde_json::Value, loss: f64| Evidence {
@@ -293,9 +293,89 @@ fn conditions_are_kept_and_their_parents_keep_every_value() {
         Distribution::Uniform { min, max } => assert!(min > 0.5 && max < 0.99, "{}", r.text),
         ref d => panic!("{d:?}"),
     }
-    // adam lost badly, but sgd's condition names rmsprop: the parent keeps every value.
+    // adam lost in all its 8 runs: dropped, as for any values list; rmsprop (never tried)
+    // is kept, and so is the condition naming it.
     assert_eq!(
         new.parameter("opt").unwrap().distribution,
-        config.parameter("opt").unwrap().distribution
+        Distribution::Categorical {
+            values: vec![json!("sgd"), json!("rmsprop")]
+        }
     );
+}
+
+/// The conditional example's shape: the best runs all use adam, sgd ran 8 times.
+#[test]
+fn a_dropped_parent_value_leaves_out_what_only_it_enables_and_the_notes_say_so() {
+    let text = "method: tpe\nmetric: {name: loss}\nparameters:\n  optimizer: {values: [sgd, adam]}\n  momentum: {min: 0.0, max: 0.99, when: {optimizer: sgd}}\n  nesterov: {values: [true, false], when: {optimizer: sgd}}\n  beta2: {values: [0.99, 0.999, 0.9999], when: {optimizer: adam}}\n  layers: {values: [1, 2, 3]}\n  width_3: {values: [32, 64], when: {layers: 3}}\n";
+    let config = parse_str(text, "sweep.yaml").unwrap().config;
+    let ev = |p: serde_json::Value, loss: f64| Evidence {
+        params: p.as_object().cloned().unwrap(),
+        value: loss,
+    };
+    let mut runs = Vec::new();
+    for i in 0..8 {
+        // adam runs, the best; layers 1 or 2, so width_3 is never active among them.
+        let beta2 = [0.99, 0.999][i % 2];
+        runs.push(ev(
+            json!({"optimizer": "adam", "beta2": beta2, "layers": 1 + (i % 2)}),
+            0.1 + i as f64 * 0.01,
+        ));
+    }
+    for i in 0..8 {
+        runs.push(ev(
+            json!({"optimizer": "sgd", "momentum": 0.5, "nesterov": i % 2 == 0, "layers": 3, "width_3": 64}),
+            2.0 + i as f64,
+        ));
+    }
+    let options = Options {
+        top: Top::Count(5),
+        ..Options::default()
+    };
+    let r = refine(text, &config, "abc123", &runs, options).unwrap();
+    let new = parse_str(&r.text, "refined.yaml")
+        .unwrap_or_else(|e| panic!("{}\n{}", e.render(), r.text))
+        .config;
+    // sgd: 8 runs, none among the best 5: dropped, as the rule says.
+    assert_eq!(
+        new.parameter("optimizer").unwrap().distribution,
+        Distribution::Categorical {
+            values: vec![json!("adam")]
+        },
+        "{}",
+        r.text
+    );
+    // What only sgd enabled is left out, said on the parent; nothing claims a value of
+    // nesterov was dropped.
+    assert!(new.parameter("momentum").is_none(), "{}", r.text);
+    assert!(new.parameter("nesterov").is_none(), "{}", r.text);
+    assert!(
+        r.text.contains(
+            "# left out `momentum`: it is active only when `optimizer` is \"sgd\", which was dropped"
+        ),
+        "{}",
+        r.text
+    );
+    assert!(r.text.contains("# left out `nesterov`"), "{}", r.text);
+    assert!(
+        !r.text.contains("dropped true") && !r.text.contains("dropped false"),
+        "{}",
+        r.text
+    );
+    // layers 3 (8 runs, none among the best) goes, and width_3 with it.
+    assert!(new.parameter("width_3").is_none(), "{}", r.text);
+    // beta2 is judged on the runs where it was active: 0.9999 was never tried, so kept.
+    assert!(new.parameter("beta2").is_some(), "{}", r.text);
+    // Every comment describes the file: a value a comment says was dropped is not in it.
+    for line in r.text.lines() {
+        if let Some(rest) = line.trim().strip_prefix("# dropped ") {
+            let value = rest.split(':').next().unwrap();
+            let next = r.text[r.text.find(line).unwrap() + line.len()..]
+                .lines()
+                .find(|l| !l.trim().starts_with('#'))
+                .unwrap();
+            for v in value.split(", ") {
+                assert!(!next.contains(v), "{line} / {next}\n{}", r.text);
+            }
+        }
+    }
 }
