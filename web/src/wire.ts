@@ -235,7 +235,7 @@ export interface Diagnostic {
 export type Empty = Record<string, JsonValue>;
 
 /** What ended a sweep on purpose. */
-export type EndReason = "stop" | "cancel" | "wall_time" | "run_hours" | "stagnation";
+export type EndReason = "stop" | "cancel" | "wall_time" | "run_hours" | "stagnation" | "run_cap" | "exhausted" | "target";
 
 /** The body of every error answer (4xx and 5xx). */
 export interface ErrorBody {

@@ -392,10 +392,15 @@ impl Backend {
         Ok(row)
     }
 
-    async fn finish_sweep_if_unchanged_once(&self, id: &str, expected: i64) -> Result<bool> {
+    async fn finish_sweep_if_unchanged_once(
+        &self,
+        id: &str,
+        expected: i64,
+        end_reason: Option<&str>,
+    ) -> Result<bool> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE sweeps SET state = $3, retries_only = FALSE, updated_ms = $4 \
+            "UPDATE sweeps SET state = $3, retries_only = FALSE, updated_ms = $4, end_reason = $8 \
              WHERE id = $1 AND next_number = $2 AND state = $5 \
              AND NOT EXISTS (SELECT 1 FROM runs WHERE sweep_id = $1 AND state IN ($6, $7))",
         )
@@ -406,6 +411,7 @@ impl Backend {
         .bind(SweepState::Running.as_str())
         .bind(RunState::Queued.as_str())
         .bind(RunState::Running.as_str())
+        .bind(end_reason)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -1441,8 +1447,10 @@ impl Storage for Backend {
         &self,
         id: &str,
         expected_next_number: i64,
+        end_reason: Option<&str>,
     ) -> Result<bool> {
-        retrying(|| self.finish_sweep_if_unchanged_once(id, expected_next_number)).await
+        retrying(|| self.finish_sweep_if_unchanged_once(id, expected_next_number, end_reason))
+            .await
     }
 
     async fn request_stop_for_sweep(&self, sweep_id: &str, reason: &str) -> Result<u64> {

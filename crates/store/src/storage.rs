@@ -96,8 +96,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Finish a `running` sweep because it has nothing left to hand out (space exhausted,
     /// `run_cap` reached, its retries done), only if nothing changed since the snapshot that
     /// decided it: its next number is still `expected_next_number` and no run of it is queued
-    /// or running. Clears `retries_only`. Returns whether the sweep finished.
-    async fn finish_sweep_if_unchanged(&self, id: &str, expected_next_number: i64) -> Result<bool>;
+    /// or running. Clears `retries_only` and records `end_reason` (`run_cap`, `exhausted`, or
+    /// none). Returns whether the sweep finished.
+    async fn finish_sweep_if_unchanged(
+        &self,
+        id: &str,
+        expected_next_number: i64,
+        end_reason: Option<&str>,
+    ) -> Result<bool>;
 
     /// Ask every running or queued run of a sweep to stop; returns how many were asked.
     async fn request_stop_for_sweep(&self, sweep_id: &str, reason: &str) -> Result<u64>;
