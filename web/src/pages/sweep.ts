@@ -73,6 +73,8 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   let pts: Points | null = null;
   const selected = new Set<string>();
   let userSelected = false;
+  // The front's runs (rank 0) of a sweep with several objectives: the curves' best runs.
+  let frontIds: string[] | null = null;
   const table = { sort: "number", desc: false, offset: 0, state: "", brush: [] as string[] };
   // x: "step", "time" (seconds since the run's first point) or another metric's name.
   const curves = { key: "", x: "step", smoothing: 0.6, keys: [] as string[], all: false };
@@ -173,7 +175,10 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     h("button.btn.small", { onclick: (e: Event) => setBest("time", e) }, "by time"),
   );
 
-  const front = frontView(id);
+  const front = frontView(id, (f) => {
+    frontIds = f && f.objectives.length > 1 ? f.runs.filter((r) => r.rank === 0).map((r) => r.run_id) : null;
+    pickBest();
+  });
   clear(
     el,
     header,
@@ -620,7 +625,16 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     renderParallel();
     renderScatters();
     analysisChanged();
-    if (!userSelected) {
+    pickBest();
+  };
+  /** The runs the curves show unless some are ticked: with several objectives the runs on
+   * the Pareto front (rank 0, as the front card reads them), else the best by the metric. */
+  const pickBest = () => {
+    if (userSelected || !pts) return;
+    let top: string[];
+    if (frontIds) {
+      top = frontIds.slice(0, 8);
+    } else {
       // The best runs so far among those the charts show and those still running.
       const states: readonly string[] = [...ANALYSIS[analysis].states, "running"];
       const idx: number[] = [];
@@ -628,13 +642,13 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         if (m !== null && states.includes(pts!.runs.state[i])) idx.push(i);
       });
       idx.sort((a, b) => (pts!.runs.metric[a]! - pts!.runs.metric[b]!) * (maximize() ? -1 : 1));
-      const top = idx.slice(0, 5).map((i) => pts!.runs.id[i]);
-      if (top.join() !== [...selected].join()) {
-        selected.clear();
-        top.forEach((r) => selected.add(r));
-        updateCompare();
-        loadCurves();
-      }
+      top = idx.slice(0, 5).map((i) => pts!.runs.id[i]);
+    }
+    if (top.join() !== [...selected].join()) {
+      selected.clear();
+      top.forEach((r) => selected.add(r));
+      updateCompare();
+      loadCurves();
     }
   };
 
