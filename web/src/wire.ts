@@ -885,6 +885,15 @@ export interface RunHistory {
   series: Record<string, Series>;
 }
 
+/**
+ * `PUT /api/v1/runs/{id}/name`: the name the script gave its run (`hyperdial.init(name=…)`
+ * under an agent or `hyperdial run`, which created the run before the script named it).
+ */
+export interface RunName {
+  /** The run's name; empty clears it. */
+  name: string;
+}
+
 /** Where a run is in its life: `queued` (a retry waiting for an agent), `running`, then one of the terminal states `finished` (exit 0), `failed` (exit non-zero), `crashed` (the agent, its host or the process went away), `stopped_early` (by the sweep's early-termination rule) or `cancelled`. */
 export type RunState = "queued" | "running" | "finished" | "failed" | "crashed" | "stopped_early" | "cancelled";
 

@@ -153,6 +153,29 @@ async fn a_sweep_ends_when_its_last_run_ends_not_at_the_next_claim() {
 }
 
 #[tokio::test]
+async fn a_run_takes_the_name_its_script_gives_it() {
+    let s = start(None).await;
+    let (st, run) = s.post("/api/v1/runs", json!({"project": "p"})).await;
+    assert_eq!(st, 201, "{run}");
+    assert!(run["name"].is_null(), "{run}");
+    let rid = run["id"].as_str().unwrap();
+    let (st, body) = s
+        .send(reqwest::Method::PUT, &format!("/api/v1/runs/{rid}/name"), json!({"name": " lr-range-test "}))
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let (_, run) = s.get(&format!("/api/v1/runs/{rid}")).await;
+    assert_eq!(run["name"], "lr-range-test", "{run}");
+    let (st, _) = s
+        .send(reqwest::Method::PUT, "/api/v1/runs/nosuchrun/name", json!({"name": "x"}))
+        .await;
+    assert_eq!(st, 404);
+    let (st, _) = s
+        .send(reqwest::Method::PUT, &format!("/api/v1/runs/{rid}/name"), json!({"name": "x".repeat(201)}))
+        .await;
+    assert_eq!(st, 422);
+}
+
+#[tokio::test]
 async fn metrics_round_trip_exactly_and_nan_fails_the_run() {
     let s = start(None).await;
     let id = s.sweep("program: t.py\nmethod: random\nmetric: {name: loss, goal: minimize}\nparameters: {x: {min: 0.0, max: 1.0}}\n").await;

@@ -504,6 +504,17 @@ impl Backend {
         Ok(done.rows_affected() > 0)
     }
 
+    async fn set_run_name_once(&self, run_id: &str, name: Option<&str>) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE runs SET name = $2 WHERE id = $1")
+            .bind(run_id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn merge_config_once(
         &self,
         run_id: &str,
@@ -1688,6 +1699,10 @@ impl Storage for Backend {
         git_dirty: Option<bool>,
     ) -> Result<bool> {
         retrying(|| self.set_argv_once(run_id, argv, git_commit, git_dirty)).await
+    }
+
+    async fn set_run_name(&self, run_id: &str, name: Option<&str>) -> Result<bool> {
+        retrying(|| self.set_run_name_once(run_id, name)).await
     }
 
     async fn merge_config(

@@ -189,6 +189,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         git_dirty: Option<bool>,
     ) -> Result<bool>;
 
+    /// Set (or with `None` clear) a run's name. Returns false for an unknown run.
+    async fn set_run_name(&self, run_id: &str, name: Option<&str>) -> Result<bool>;
+
     /// Merge `values` into a run's stored config, nested objects key by key, then lay
     /// `locked` over the result, under the run's row lock. Returns false for an unknown run.
     async fn merge_config(

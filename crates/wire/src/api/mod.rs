@@ -39,7 +39,7 @@ pub use repeats::{
     MAX_QUEUED_RUNS,
 };
 pub use runs::{
-    ConfigUpdate, CreateRun, DeliveryRecord, DeliveryRequest, FinishRequest, GitInfo,
+    ConfigUpdate, CreateRun, RunName, DeliveryRecord, DeliveryRequest, FinishRequest, GitInfo,
     HeartbeatAnswer, HistoryPoint, MetricPoint, MetricsAnswer, MetricsRequest, OutputRequest,
     OutputStream, Run, RunAnswer, RunGit, Started, SummaryUpdate,
 };
