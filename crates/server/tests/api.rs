@@ -116,9 +116,15 @@ async fn run_out(s: &Server, id: &str) -> Value {
     }
     for rid in &ids {
         let (_, sweep) = s.get(&format!("/api/v1/sweeps/{id}")).await;
-        assert_eq!(sweep["state"], "running", "ended before its last run: {sweep}");
-        s.post(&format!("/api/v1/runs/{rid}/finish"), json!({"exit_code": 0}))
-            .await;
+        assert_eq!(
+            sweep["state"], "running",
+            "ended before its last run: {sweep}"
+        );
+        s.post(
+            &format!("/api/v1/runs/{rid}/finish"),
+            json!({"exit_code": 0}),
+        )
+        .await;
     }
     s.get(&format!("/api/v1/sweeps/{id}")).await.1
 }
@@ -146,8 +152,11 @@ async fn a_sweep_ends_when_its_last_run_ends_not_at_the_next_claim() {
         .post(&format!("/api/v1/sweeps/{retried}/claim"), json!({}))
         .await;
     let rid = body["run"]["id"].as_str().unwrap();
-    s.post(&format!("/api/v1/runs/{rid}/finish"), json!({"exit_code": 1}))
-        .await;
+    s.post(
+        &format!("/api/v1/runs/{rid}/finish"),
+        json!({"exit_code": 1}),
+    )
+    .await;
     let (_, sweep) = s.get(&format!("/api/v1/sweeps/{retried}")).await;
     assert_eq!(sweep["state"], "running", "{sweep}");
 }
@@ -160,17 +169,29 @@ async fn a_run_takes_the_name_its_script_gives_it() {
     assert!(run["name"].is_null(), "{run}");
     let rid = run["id"].as_str().unwrap();
     let (st, body) = s
-        .send(reqwest::Method::PUT, &format!("/api/v1/runs/{rid}/name"), json!({"name": " lr-range-test "}))
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/runs/{rid}/name"),
+            json!({"name": " lr-range-test "}),
+        )
         .await;
     assert_eq!(st, 200, "{body}");
     let (_, run) = s.get(&format!("/api/v1/runs/{rid}")).await;
     assert_eq!(run["name"], "lr-range-test", "{run}");
     let (st, _) = s
-        .send(reqwest::Method::PUT, "/api/v1/runs/nosuchrun/name", json!({"name": "x"}))
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/runs/nosuchrun/name",
+            json!({"name": "x"}),
+        )
         .await;
     assert_eq!(st, 404);
     let (st, _) = s
-        .send(reqwest::Method::PUT, &format!("/api/v1/runs/{rid}/name"), json!({"name": "x".repeat(201)}))
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/runs/{rid}/name"),
+            json!({"name": "x".repeat(201)}),
+        )
         .await;
     assert_eq!(st, 422);
 }

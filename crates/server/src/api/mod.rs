@@ -11,10 +11,10 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use hyperdial_store::Point;
 use hyperdial_wire::api::{
-    AgentRegistered, ClaimRequest, ConfigUpdate, CreateRun, RunName, CreateSweep, CreatedSweep,
+    AgentRegistered, ClaimRequest, ConfigUpdate, CreateRun, CreateSweep, CreatedSweep,
     DeliveryRequest, Diagnostic, Empty, FinishRequest, GitInfo, HeartbeatAnswer, MetricsAnswer,
     MetricsRequest, OutputRequest, RegisterAgent, Retried, RetryAnswer, RetryRequest, RunAnswer,
-    Skipped, Started, SummaryUpdate, SweepList,
+    RunName, Skipped, Started, SummaryUpdate, SweepList,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;

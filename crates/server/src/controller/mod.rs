@@ -35,11 +35,11 @@ use std::sync::{Arc, Mutex};
 use hyperdial_search::{suggest_by_tally, suggest_in_sweep, Ask, Trial};
 use hyperdial_space::command::{args_for, args_json};
 use hyperdial_space::{Goal, SweepConfig};
-use hyperdial_wire::api::EndReason;
 use hyperdial_store::{
     Inserted, NewRun, NewSweep, Objective, Point, RunRow, RunState, Store, SweepRow, SweepState,
     TrialRow,
 };
+use hyperdial_wire::api::EndReason;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -551,7 +551,12 @@ impl Controller {
         } else if config.run_cap.is_some_and(|cap| h.tally.trials >= cap) {
             Some(EndReason::RunCap)
         } else if matches!(
-            suggest_by_tally(&config, &h.tally, sweep.seed as u64, sweep.next_number as u64),
+            suggest_by_tally(
+                &config,
+                &h.tally,
+                sweep.seed as u64,
+                sweep.next_number as u64
+            ),
             Some(Ok(Ask::Exhausted))
         ) {
             Some(EndReason::Exhausted)

@@ -39,9 +39,9 @@ pub use repeats::{
     MAX_QUEUED_RUNS,
 };
 pub use runs::{
-    ConfigUpdate, CreateRun, RunName, DeliveryRecord, DeliveryRequest, FinishRequest, GitInfo,
+    ConfigUpdate, CreateRun, DeliveryRecord, DeliveryRequest, FinishRequest, GitInfo,
     HeartbeatAnswer, HistoryPoint, MetricPoint, MetricsAnswer, MetricsRequest, OutputRequest,
-    OutputStream, Run, RunAnswer, RunGit, Started, SummaryUpdate,
+    OutputStream, Run, RunAnswer, RunGit, RunName, Started, SummaryUpdate,
 };
 pub use sweeps::{
     BestRef, CreateSweep, CreatedSweep, Diagnostic, Export, ExportRow, Location, MetricRef, Notes,
