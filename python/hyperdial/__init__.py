@@ -1042,6 +1042,25 @@ class Run:
                     break
         self._warn_once("config", "could not store the run's config on the server (%s)" % error)
 
+    def _send_name(self, name):
+        """``PUT /api/v1/runs/{id}/name`` with the name the script gave its run."""
+        transport = getattr(self._sink, "transport", None)
+        if transport is None or not self.id:
+            return
+        path = "/api/v1/runs/%s/name" % urllib.parse.quote(self.id, safe="")
+        error = None
+        for delay in (0.0,) + tuple(_RETRY_DELAYS):
+            if delay:
+                time.sleep(delay)
+            try:
+                transport.request("PUT", path, {"name": str(name)})
+                return
+            except _SendError as err:
+                error = err
+                if not err.retryable:
+                    break
+        self._warn_once("name", "could not store the run's name on the server (%s)" % error)
+
     def __enter__(self):
         return self
 
@@ -2445,6 +2464,9 @@ def init(config=None, project=None, name=None, mode=None):
     if new_run.mode == "agent" and defaults:
         # Store the script's defaults with the run, beside the sweep's values (as W&B does).
         new_run._send_config(defaults)
+    if new_run.mode == "agent" and name:
+        # The agent (or `hyperdial run`) created the run before the script named it.
+        new_run._send_name(name)
     _install_hooks()
     if new_run.mode == "agent":
         # An agent stops a run with SIGTERM: send the buffered points before exiting.

@@ -136,7 +136,7 @@ class FakeServer:
                 return 200, {"accepted": len(req.body["points"]), "stop": self.stop_runs}
             if action == "summary" and req.method == "PUT":
                 return 200, {}
-            if action == "config" and req.method == "PUT":
+            if action in ("config", "name") and req.method == "PUT":
                 return 200, {}
             if action == "heartbeat" and req.method == "POST":
                 if self.heartbeat_status != 200:

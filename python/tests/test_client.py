@@ -172,6 +172,17 @@ class AgentModeTests(ClientTestCase):
         run.finish()
         self.assertEqual(self.stderr.getvalue(), "")
 
+    def test_a_name_given_to_init_reaches_a_run_the_agent_created(self):
+        server = self.start_server()
+        self.agent_env(server, config={})
+        run = hyperdial.init(name="lr-range-test")
+        self.assertEqual(run.mode, "agent")
+        self.assertEqual([r.body for r in server.of("PUT", "/name")], [{"name": "lr-range-test"}])
+        run.finish()
+        hyperdial.init()
+        self.assertEqual(len(server.of("PUT", "/name")), 1, "no name, nothing sent")
+        self.assertEqual(self.stderr.getvalue(), "")
+
     def test_batching_token_and_no_finish_call(self):
         server = self.start_server(token="s3cret")
         self.agent_env(server, config={}, token="s3cret")

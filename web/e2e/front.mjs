@@ -109,6 +109,31 @@ try {
     await page.screenshot({ path: `${out}/front.png`, fullPage: false });
   });
 
+  await check("the curves' best runs are the front's runs; the table's columns are told apart", async () => {
+    const want = front.runs.filter((r) => r.rank === 0).map((r) => r.run_id).sort();
+    await page.waitForFunction(
+      (n) => (document.querySelector("#compare-link")?.getAttribute("href") ?? "").split("runs=")[1]?.split(",").length === n,
+      want.length,
+      { timeout: 10_000 },
+    );
+    const href = await page.locator("#compare-link").getAttribute("href");
+    const got = decodeURIComponent(href.split("runs=")[1]).split(",").sort();
+    assert(got.join() === want.join(), `curves show ${got} instead of the front ${want}`);
+    const heads = (await page.locator("#runs thead th").allInnerTexts()).map((t) => t.trim()).filter(Boolean);
+    assert(new Set(heads).size === heads.length, `repeated headings: ${heads}`);
+    assert(heads.includes("failure") && !heads.includes("error"), `headings: ${heads}`);
+  });
+
+  await check("the sweeps list shows what ended the sweep", async () => {
+    await page.goto(`${base}/`);
+    const cell = page.locator(`tr[data-sweep='${sweepId}'] td[data-state]`);
+    await cell.waitFor({ timeout: 10_000 });
+    const text = (await cell.innerText()).replace(/\s+/g, " ").trim();
+    assert(text === "finished (exhausted)", text);
+    await page.goto(`${base}/sweeps/${sweepId}`);
+    await page.waitForSelector("#front[data-front='4']", { timeout: 10_000 });
+  });
+
   await check("hover shows the run, click opens it", async () => {
     const p = await frontPoint(page);
     assert(p, "a front point on the canvas");

@@ -76,6 +76,20 @@ try {
     await page.locator("#lr-range").screenshot({ path: `${out}/lr-range-test.png` });
   });
 
+  await check("the run carries the name the script gave init; the title and the Summary card show it", async () => {
+    const run = await get(`/api/v1/runs/${id}?history=false`);
+    assert(run.name === "lr-range-test", `name ${JSON.stringify(run.name)}`);
+    await page.waitForFunction(() => document.title.includes("lr-range-test"), null, { timeout: 10_000 });
+    assert((await page.locator("h1").innerText()).includes("lr-range-test"), await page.locator("h1").innerText());
+  });
+
+  await check("the Summary card's LR range record wraps inside the card", async () => {
+    // The stored record stays inside the card: nothing in it runs past the card's right edge.
+    const card = await page.locator("#run-summary").evaluate((t) => t.closest("section").getBoundingClientRect().right);
+    const widest = await page.locator("#run-summary").evaluate((t) => Math.max(...[...t.querySelectorAll("td, td *")].map((e) => e.getBoundingClientRect().right)));
+    assert(widest <= card + 0.5, `summary reaches ${widest} px, card ends at ${card} px`);
+  });
+
   await check("the page's sweep block is the one hyperdial lr-find prints", async () => {
     const printed = execFileSync(bin, ["lr-find", id, "--server", base], { cwd: work, env: process.env }).toString();
     const block = printed.split("parameters:`\n")[1].split("\n").map((l) => l.slice(2)).join("\n");

@@ -105,8 +105,27 @@ try {
     assert(band, "band drawn");
     const [lo, hi] = band.split(",").map(Number);
     assert(Math.abs(hi - lo - 2 * report.seed_noise) < 1e-9, `band ${band} vs noise ${report.seed_noise}`);
+    // The band is really painted (ECharts ignores a markArea whose component is not
+    // registered): count the rows of canvas pixels in its colour, a third of the width or more.
+    const painted = await page.locator("#best-chart canvas").first().evaluate((c) => {
+      const { data, width, height } = c.getContext("2d").getImageData(0, 0, c.width, c.height);
+      let rows = 0;
+      for (let y = 0; y < height; y++) {
+        let n = 0;
+        for (let x = 0; x < width; x++) {
+          const i = (y * width + x) * 4;
+          const [r, g, b, a] = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+          // The chart's canvas is transparent: the band is a faint red (alpha about 15 of
+          // 255), the best-so-far line the same red opaque.
+          if (a >= 8 && a <= 22 && r - g > 100 && r - b > 100) n++;
+        }
+        if (n > width / 2) rows++;
+      }
+      return rows;
+    });
     await page.locator("#best-chart").scrollIntoViewIfNeeded();
     await page.screenshot({ path: `${out}/seed-noise-band.png`, fullPage: false });
+    assert(painted >= 1, `band rows painted: ${painted}`);
   });
 
   await check("noise: no errors in the browser console", async () => {

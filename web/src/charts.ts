@@ -10,6 +10,7 @@ import {
   DataZoomComponent,
   TitleComponent,
   MarkLineComponent,
+  MarkAreaComponent,
 } from "echarts/components";
 import { CanvasRenderer } from "echarts/renderers";
 import type { RunState } from "./wire";
@@ -27,6 +28,7 @@ echarts.use([
   DataZoomComponent,
   TitleComponent,
   MarkLineComponent,
+  MarkAreaComponent,
   CanvasRenderer,
 ]);
 

@@ -235,7 +235,7 @@ export interface Diagnostic {
 export type Empty = Record<string, JsonValue>;
 
 /** What ended a sweep on purpose. */
-export type EndReason = "stop" | "cancel" | "wall_time" | "run_hours" | "stagnation";
+export type EndReason = "stop" | "cancel" | "wall_time" | "run_hours" | "stagnation" | "run_cap" | "exhausted" | "target";
 
 /** The body of every error answer (4xx and 5xx). */
 export interface ErrorBody {
@@ -883,6 +883,15 @@ export interface RunHistory {
   max_points: number;
   /** The series asked for, by metric name (each a [`Series`]). */
   series: Record<string, Series>;
+}
+
+/**
+ * `PUT /api/v1/runs/{id}/name`: the name the script gave its run (`hyperdial.init(name=…)`
+ * under an agent or `hyperdial run`, which created the run before the script named it).
+ */
+export interface RunName {
+  /** The run's name; empty clears it. */
+  name: string;
 }
 
 /** Where a run is in its life: `queued` (a retry waiting for an agent), `running`, then one of the terminal states `finished` (exit 0), `failed` (exit non-zero), `crashed` (the agent, its host or the process went away), `stopped_early` (by the sweep's early-termination rule) or `cancelled`. */

@@ -119,3 +119,46 @@ fn tune_runs_a_sweep_without_run_cap_until_its_budget_ends_it() {
     assert_eq!(sweep["end_reason"], "stagnation", "{sweep:#}\n{log}");
     assert_eq!(sweep["total_runs"], 3, "{sweep:#}\n{log}");
 }
+
+#[test]
+fn tune_count_up_to_run_cap_or_a_grid_finishes_the_sweep_with_its_last_run() {
+    let s = Scratch::new("budget-cap-count");
+    for (file, body, reason) in [
+        (
+            "capped.yaml",
+            "program: train.py\nmethod: random\nrun_cap: 3\nmetric: {name: loss}\nparameters:\n  a: {min: 0.0, max: 1.0}\n  steps: {value: 1}\n",
+            "run_cap",
+        ),
+        (
+            "grid.yaml",
+            "program: train.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  a: {values: [0.1, 0.2, 0.3]}\n  steps: {value: 1}\n",
+            "exhausted",
+        ),
+    ] {
+        s.write(file, body);
+        // `--count` stops the agent after its third run: no claim comes after the last run.
+        let out = s.run(&["tune", file, "--count", "3", "--port", "0"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let log = text(&out);
+        assert!(!log.contains("is running"), "{file}: {log}");
+        let server =
+            ServerProcess::start(&s, &s.dir.join(".hyperdial/hyperdial.db"), free_port());
+        let sweeps = json_of(&s, &["sweeps", "--json", "--server", &server.url]);
+        let sweep = sweeps
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["end_reason"] == reason || w["state"] == "running")
+            .cloned()
+            .unwrap();
+        assert_eq!(sweep["state"], "finished", "{file}: {sweep:#}\n{log}");
+        assert_eq!(sweep["end_reason"], reason, "{file}: {sweep:#}\n{log}");
+        assert_eq!(sweep["total_runs"], 3, "{file}: {sweep:#}\n{log}");
+        let out = s.run(&["sweeps", "--server", &server.url]);
+        assert!(
+            text(&out).contains(&format!("finished ({reason})")),
+            "{}",
+            text(&out)
+        );
+    }
+}

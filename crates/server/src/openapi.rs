@@ -284,6 +284,14 @@ pub const ROUTES: &[Route] = &[
         Json("Empty"),
     ),
     route(
+        "put",
+        "/api/v1/runs/{id}/name",
+        "Name the run (the name the script gave it)",
+        Some("RunName"),
+        "200",
+        Json("Empty"),
+    ),
+    route(
         "post",
         "/api/v1/runs/{id}/finish",
         "End a run with its exit status",

@@ -102,6 +102,100 @@ async fn run_cap_waits_for_runs_in_flight_then_ends() {
     assert_eq!(body["state"], "finished");
 }
 
+/// Finish every run a claim hands out, until the claims wait or end; then read the sweep
+/// without claiming again.
+async fn run_out(s: &Server, id: &str) -> Value {
+    let claim = format!("/api/v1/sweeps/{id}/claim");
+    let mut ids = Vec::new();
+    loop {
+        let (st, body) = s.post(&claim, json!({})).await;
+        if st != 200 {
+            break;
+        }
+        ids.push(body["run"]["id"].as_str().unwrap().to_string());
+    }
+    for rid in &ids {
+        let (_, sweep) = s.get(&format!("/api/v1/sweeps/{id}")).await;
+        assert_eq!(
+            sweep["state"], "running",
+            "ended before its last run: {sweep}"
+        );
+        s.post(
+            &format!("/api/v1/runs/{rid}/finish"),
+            json!({"exit_code": 0}),
+        )
+        .await;
+    }
+    s.get(&format!("/api/v1/sweeps/{id}")).await.1
+}
+
+#[tokio::test]
+async fn a_sweep_ends_when_its_last_run_ends_not_at_the_next_claim() {
+    let s = start(None).await;
+    let capped = s
+        .sweep("program: t.py\nmethod: random\nrun_cap: 3\nparameters: {x: {min: 0.0, max: 1.0}}\n")
+        .await;
+    let sweep = run_out(&s, &capped).await;
+    assert_eq!(sweep["state"], "finished", "{sweep}");
+    assert_eq!(sweep["end_reason"], "run_cap", "{sweep}");
+    let grid = s
+        .sweep("program: t.py\nmethod: grid\nparameters: {x: {values: [1, 2]}}\n")
+        .await;
+    let sweep = run_out(&s, &grid).await;
+    assert_eq!(sweep["state"], "finished", "{sweep}");
+    assert_eq!(sweep["end_reason"], "exhausted", "{sweep}");
+    // A failed last run with a retry due keeps the sweep running for the retry.
+    let retried = s
+        .sweep("program: t.py\nmethod: grid\nretry: {max: 1, on: [failed]}\nparameters: {x: {values: [1]}}\n")
+        .await;
+    let (_, body) = s
+        .post(&format!("/api/v1/sweeps/{retried}/claim"), json!({}))
+        .await;
+    let rid = body["run"]["id"].as_str().unwrap();
+    s.post(
+        &format!("/api/v1/runs/{rid}/finish"),
+        json!({"exit_code": 1}),
+    )
+    .await;
+    let (_, sweep) = s.get(&format!("/api/v1/sweeps/{retried}")).await;
+    assert_eq!(sweep["state"], "running", "{sweep}");
+}
+
+#[tokio::test]
+async fn a_run_takes_the_name_its_script_gives_it() {
+    let s = start(None).await;
+    let (st, run) = s.post("/api/v1/runs", json!({"project": "p"})).await;
+    assert_eq!(st, 201, "{run}");
+    assert!(run["name"].is_null(), "{run}");
+    let rid = run["id"].as_str().unwrap();
+    let (st, body) = s
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/runs/{rid}/name"),
+            json!({"name": " lr-range-test "}),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let (_, run) = s.get(&format!("/api/v1/runs/{rid}")).await;
+    assert_eq!(run["name"], "lr-range-test", "{run}");
+    let (st, _) = s
+        .send(
+            reqwest::Method::PUT,
+            "/api/v1/runs/nosuchrun/name",
+            json!({"name": "x"}),
+        )
+        .await;
+    assert_eq!(st, 404);
+    let (st, _) = s
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/runs/{rid}/name"),
+            json!({"name": "x".repeat(201)}),
+        )
+        .await;
+    assert_eq!(st, 422);
+}
+
 #[tokio::test]
 async fn metrics_round_trip_exactly_and_nan_fails_the_run() {
     let s = start(None).await;

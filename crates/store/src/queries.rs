@@ -392,10 +392,15 @@ impl Backend {
         Ok(row)
     }
 
-    async fn finish_sweep_if_unchanged_once(&self, id: &str, expected: i64) -> Result<bool> {
+    async fn finish_sweep_if_unchanged_once(
+        &self,
+        id: &str,
+        expected: i64,
+        end_reason: Option<&str>,
+    ) -> Result<bool> {
         let mut tx = self.begin().await?;
         let done = sqlx::query(
-            "UPDATE sweeps SET state = $3, retries_only = FALSE, updated_ms = $4 \
+            "UPDATE sweeps SET state = $3, retries_only = FALSE, updated_ms = $4, end_reason = $8 \
              WHERE id = $1 AND next_number = $2 AND state = $5 \
              AND NOT EXISTS (SELECT 1 FROM runs WHERE sweep_id = $1 AND state IN ($6, $7))",
         )
@@ -406,6 +411,7 @@ impl Backend {
         .bind(SweepState::Running.as_str())
         .bind(RunState::Queued.as_str())
         .bind(RunState::Running.as_str())
+        .bind(end_reason)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -494,6 +500,17 @@ impl Backend {
         .bind(git_dirty)
         .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_run_name_once(&self, run_id: &str, name: Option<&str>) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE runs SET name = $2 WHERE id = $1")
+            .bind(run_id)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
@@ -1441,8 +1458,10 @@ impl Storage for Backend {
         &self,
         id: &str,
         expected_next_number: i64,
+        end_reason: Option<&str>,
     ) -> Result<bool> {
-        retrying(|| self.finish_sweep_if_unchanged_once(id, expected_next_number)).await
+        retrying(|| self.finish_sweep_if_unchanged_once(id, expected_next_number, end_reason))
+            .await
     }
 
     async fn request_stop_for_sweep(&self, sweep_id: &str, reason: &str) -> Result<u64> {
@@ -1680,6 +1699,10 @@ impl Storage for Backend {
         git_dirty: Option<bool>,
     ) -> Result<bool> {
         retrying(|| self.set_argv_once(run_id, argv, git_commit, git_dirty)).await
+    }
+
+    async fn set_run_name(&self, run_id: &str, name: Option<&str>) -> Result<bool> {
+        retrying(|| self.set_run_name_once(run_id, name)).await
     }
 
     async fn merge_config(

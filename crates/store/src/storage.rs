@@ -96,8 +96,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Finish a `running` sweep because it has nothing left to hand out (space exhausted,
     /// `run_cap` reached, its retries done), only if nothing changed since the snapshot that
     /// decided it: its next number is still `expected_next_number` and no run of it is queued
-    /// or running. Clears `retries_only`. Returns whether the sweep finished.
-    async fn finish_sweep_if_unchanged(&self, id: &str, expected_next_number: i64) -> Result<bool>;
+    /// or running. Clears `retries_only` and records `end_reason` (`run_cap`, `exhausted`, or
+    /// none). Returns whether the sweep finished.
+    async fn finish_sweep_if_unchanged(
+        &self,
+        id: &str,
+        expected_next_number: i64,
+        end_reason: Option<&str>,
+    ) -> Result<bool>;
 
     /// Ask every running or queued run of a sweep to stop; returns how many were asked.
     async fn request_stop_for_sweep(&self, sweep_id: &str, reason: &str) -> Result<u64>;
@@ -182,6 +188,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         git_commit: Option<&str>,
         git_dirty: Option<bool>,
     ) -> Result<bool>;
+
+    /// Set (or with `None` clear) a run's name. Returns false for an unknown run.
+    async fn set_run_name(&self, run_id: &str, name: Option<&str>) -> Result<bool>;
 
     /// Merge `values` into a run's stored config, nested objects key by key, then lay
     /// `locked` over the result, under the run's row lock. Returns false for an unknown run.

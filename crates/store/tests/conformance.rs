@@ -493,7 +493,10 @@ async fn sweep_transitions_are_conditional(db: &Db) {
     // Finishing on an exhausted space is guarded by the number the decision saw.
     let run = inserted(&store, sweep_run(&s.id, 0), 1).await;
     assert!(
-        !store.finish_sweep_if_unchanged(&s.id, 2).await.unwrap(),
+        !store
+            .finish_sweep_if_unchanged(&s.id, 2, None)
+            .await
+            .unwrap(),
         "a run is in flight"
     );
     store
@@ -501,7 +504,10 @@ async fn sweep_transitions_are_conditional(db: &Db) {
         .await
         .unwrap();
     assert!(
-        !store.finish_sweep_if_unchanged(&s.id, 1).await.unwrap(),
+        !store
+            .finish_sweep_if_unchanged(&s.id, 1, None)
+            .await
+            .unwrap(),
         "a stale number"
     );
     // A queued retry is in flight too.
@@ -510,7 +516,10 @@ async fn sweep_transitions_are_conditional(db: &Db) {
         .await
         .unwrap();
     assert_eq!(retries.len(), 1);
-    assert!(!store.finish_sweep_if_unchanged(&s.id, 3).await.unwrap());
+    assert!(!store
+        .finish_sweep_if_unchanged(&s.id, 3, None)
+        .await
+        .unwrap());
     // Ending the sweep by a user's action cancels its queued runs in the same step.
     let ended = store
         .transition_sweep(
@@ -528,12 +537,17 @@ async fn sweep_transitions_are_conditional(db: &Db) {
     assert!(retry.error.unwrap().contains("`stop`"));
     // A sweep with nothing in flight and an unchanged number finishes.
     let t = store.insert_sweep(sweep()).await.unwrap();
-    assert!(store.finish_sweep_if_unchanged(&t.id, 1).await.unwrap());
-    assert!(!store.finish_sweep_if_unchanged(&t.id, 1).await.unwrap());
-    assert_eq!(
-        store.sweep(&t.id).await.unwrap().unwrap().state,
-        SweepState::Finished
-    );
+    assert!(store
+        .finish_sweep_if_unchanged(&t.id, 1, Some("run_cap"))
+        .await
+        .unwrap());
+    assert!(!store
+        .finish_sweep_if_unchanged(&t.id, 1, None)
+        .await
+        .unwrap());
+    let finished = store.sweep(&t.id).await.unwrap().unwrap();
+    assert_eq!(finished.state, SweepState::Finished);
+    assert_eq!(finished.end_reason.as_deref(), Some("run_cap"));
     assert_eq!(
         store
             .find_finished("default", "h")
@@ -643,7 +657,7 @@ async fn retries_are_queued_once_and_claimed_once(db: &Db) {
         .await
         .unwrap();
     assert!(store
-        .finish_sweep_if_unchanged(&s.id, sw.next_number)
+        .finish_sweep_if_unchanged(&s.id, sw.next_number, None)
         .await
         .unwrap());
     let sw = store.sweep(&s.id).await.unwrap().unwrap();

@@ -41,7 +41,7 @@ pub fn schemas() -> Map<String, Value> {
         NotesRequest, Notes, Export, ExportRow,
         RegisterAgent, AgentRegistered, ClaimRequest, Tell, SweepOver,
         CreateRun, GitInfo, Started, MetricPoint, MetricsRequest, MetricsAnswer,
-        HeartbeatAnswer, OutputStream, OutputRequest, SummaryUpdate, ConfigUpdate,
+        HeartbeatAnswer, OutputStream, OutputRequest, SummaryUpdate, ConfigUpdate, RunName,
         FinishRequest, DeliveryRequest, RunGit, DeliveryRecord, HistoryPoint, Run, RunAnswer,
         RunsPage, AxisKind, Axis, PointColumns, SweepPoints, Series, RunHistory,
         ParamImportance, Evidence, Importance, EndReason, BudgetStatus,

@@ -61,7 +61,8 @@ export function stepLine(points: [number, number][], minimize: [boolean, boolean
 }
 
 /** The card and its refresh (throttled; call it when runs end). */
-export function frontView(sweepId: string): { el: HTMLElement; refresh: () => void } {
+/** `onLoad` gets each front read (`null` when there is none). */
+export function frontView(sweepId: string, onLoad?: (front: ParetoFront | null) => void): { el: HTMLElement; refresh: () => void } {
   const q0 = new URLSearchParams(location.search);
   const pick = { x: q0.get("fx") ?? "", y: q0.get("fy") ?? "" };
   let front: ParetoFront | null = null;
@@ -233,6 +234,7 @@ export function frontView(sweepId: string): { el: HTMLElement; refresh: () => vo
       front = null; // a server without the route, or a sweep that went away: no card
     }
     render();
+    onLoad?.(front);
   };
   load();
   return { el, refresh: throttle(() => void load(), 3000) };

@@ -149,7 +149,8 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
       summaryEl,
       Object.entries(r.summary ?? {})
         .sort(([a], [b]) => a.localeCompare(b))
-        .map(([k, v]) => h("tr", null, h("td", null, k), h("td.num", null, value(v)))),
+        // A structured value (an LR range test's record, say) wraps and scrolls inside the card.
+        .map(([k, v]) => h("tr", null, h("td", null, k), v !== null && typeof v === "object" ? h("td", null, h("pre.summary-json", null, JSON.stringify(v, null, 1))) : h("td.num", null, value(v)))),
     );
   };
 

@@ -2,7 +2,7 @@ import { api, ApiError, subscribe } from "../api";
 import { chart, Chart, curveColour, fitText } from "../charts";
 import { navigate } from "../main";
 import { clear, configYaml, deliveryLabels, duration, h, markdown, num, smooth, stateBadge, throttle, value, when } from "../util";
-import type { EventPoint, Run, RunBrief, Sweep, SweepPoints as Points } from "../wire";
+import type { Axis, EventPoint, Run, RunBrief, Sweep, SweepPoints as Points } from "../wire";
 import { RUN_STATES } from "../wire";
 import { sweepActions } from "./sweeps";
 import { budgetPanel, lineagePanel } from "./sweep_lineage";
@@ -73,6 +73,8 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   let pts: Points | null = null;
   const selected = new Set<string>();
   let userSelected = false;
+  // The front's runs (rank 0) of a sweep with several objectives: the curves' best runs.
+  let frontIds: string[] | null = null;
   const table = { sort: "number", desc: false, offset: 0, state: "", brush: [] as string[] };
   // x: "step", "time" (seconds since the run's first point) or another metric's name.
   const curves = { key: "", x: "step", smoothing: 0.6, keys: [] as string[], all: false };
@@ -173,7 +175,10 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     h("button.btn.small", { onclick: (e: Event) => setBest("time", e) }, "by time"),
   );
 
-  const front = frontView(id);
+  const front = frontView(id, (f) => {
+    frontIds = f && f.objectives.length > 1 ? f.runs.filter((r) => r.rank === 0).map((r) => r.run_id) : null;
+    pickBest();
+  });
   clear(
     el,
     header,
@@ -385,28 +390,77 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   };
 
   let parallelBuilt = false;
+  /** Where an absent (inactive conditional) parameter is drawn on each axis that has one: a
+   * slot below the axis's smallest value labelled "(absent)" (`ABSENT`, the first category of
+   * a categorical axis). ECharts' parallel series needs a value on every axis, and a line
+   * that skipped the axis would still cross it at some value. */
+  let absentAt: (number | string | null)[] = [];
+  const ABSENT = "(absent)";
+  const absentSlot = (a: Axis, present: number[]): number | string => {
+    if (a.kind === "category") return ABSENT;
+    const lo = a.min ?? Math.min(...present);
+    const hi = a.max ?? Math.max(...present);
+    if (a.kind === "log" && lo > 0 && hi > 0) return hi > lo ? lo / Math.pow(hi / lo, 0.25) : lo / 10;
+    return hi > lo ? lo - 0.25 * (hi - lo) : lo - 1;
+  };
+  /** The ticks of an axis with an absent slot: the slot, then round values up to the
+   * largest value (powers of ten on a log axis). */
+  const slotTicks = (a: Axis, slot: number): number[] => {
+    const col = (pts?.runs.params[a.name] ?? []).filter((v): v is number => typeof v === "number" && Number.isFinite(v));
+    const lo = a.min ?? (col.length ? Math.min(...col) : slot);
+    const hi = a.max ?? (col.length ? Math.max(...col) : slot);
+    // Just inside the axis: ECharts leaves out a label on its very end.
+    const ticks = [a.kind === "log" ? slot * (1 + 1e-9) : slot + Math.abs(hi - lo || 1) * 1e-9];
+    if (a.kind === "log" && lo > 0) {
+      for (let e = Math.ceil(Math.log10(lo)); e <= Math.floor(Math.log10(hi)); e++) ticks.push(10 ** e);
+      if (ticks.length === 1) ticks.push(lo, hi);
+      return ticks;
+    }
+    const raw = (hi - lo) / 4 || 1;
+    const mag = 10 ** Math.floor(Math.log10(raw));
+    const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((m) => m >= raw) ?? raw;
+    for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
+    return ticks;
+  };
+  const absentSlots = (idx: number[]): (number | string | null)[] =>
+    pts!.axes.map((a) => {
+      const col = pts!.runs.params[a.name] ?? [];
+      const vals = idx.map((i) => col[i]);
+      if (!vals.some((v) => v === null || v === undefined)) return null;
+      const present = vals.filter((v): v is number => typeof v === "number" && Number.isFinite(v));
+      if (a.kind !== "category" && !present.length && (a.min === null || a.max === null)) return 0;
+      return absentSlot(a, present);
+    });
   // Each row: the parameters, the metric, the run id, then the colour value (see ColourMode).
   const parallelData = () => {
     const idx = withMetric();
     const colour = colourValues(idx.map((i) => pts!.runs.metric[i]!), colourMode);
+    const slots = absentSlots(idx);
     const rows = idx.map((i, k) => [
-      ...pts!.axes.map((a) => {
+      ...pts!.axes.map((a, j) => {
         const v = pts!.runs.params[a.name]?.[i];
-        // An inactive (conditional) parameter is absent: no point on its axis, never 0.
-        if (v === null || v === undefined) return null;
+        // An inactive (conditional) parameter is absent: drawn at its axis's "(absent)" slot.
+        if (v === null || v === undefined) return slots[j];
         return a.kind === "category" ? label(v) : v;
       }),
       pts!.runs.metric[i],
       pts!.runs.id[i],
       colour.values[k],
     ]);
-    return { rows, lo: colour.lo, hi: colour.hi };
+    return { rows, lo: colour.lo, hi: colour.hi, slots };
   };
   const colors = () => (maximize() ? ["#d94e3f", "#f2c14e", "#2f6fde"] : ["#2f6fde", "#f2c14e", "#d94e3f"]);
   const renderParallel = () => {
     if (!pts) return;
-    const { rows: data, lo, hi } = parallelData();
+    const { rows: data, lo, hi, slots } = parallelData();
     parallelEl.dataset.rows = String(data.length);
+    parallelEl.dataset.absent = pts.axes
+      .map((a, j) => (slots[j] === null ? null : `${a.name}=${slots[j]}`))
+      .filter(Boolean)
+      .join("|");
+    // An axis that gained (or lost) its absent slot is laid out again.
+    if (slots.join() !== absentAt.join()) parallelBuilt = false;
+    absentAt = slots;
     if (parallelBuilt) {
       parallelChart.setOption({ visualMap: [{ min: lo, max: hi }], series: [{ data }] });
       return;
@@ -419,14 +473,23 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     parallelEl.dataset.axisNames = names.join("|");
     parallelEl.dataset.axisRoom = String(room);
     const dims = pts.axes.map((a, i) => {
-      const cats = a.kind === "category" ? (a.values ?? []).map(label) : undefined;
+      const slot = slots[i];
+      const cats = a.kind === "category" ? [...(slot === null ? [] : [ABSENT]), ...(a.values ?? []).map(label)] : undefined;
+      const isSlot = (v: number) => typeof slot === "number" && Math.abs(v - slot) <= 1e-6 * Math.max(1e-300, Math.abs(slot), Math.abs((a.max ?? slot) - (a.min ?? slot)));
       return {
         dim: i,
         name: names[i],
         type: a.kind === "log" ? "log" : a.kind === "category" ? "category" : "value",
         data: cats,
         scale: a.kind === "linear",
-        axisLabel: a.kind === "category" ? { overflow: "truncate", width: Math.max(40, room), hideOverlap: true } : { hideOverlap: true, formatter: (v: number) => num(v) },
+        // The absent slot is the axis's lowest point, labelled "(absent)" (the ticks are
+        // given, as ECharts labels only its own round values).
+        min: typeof slot === "number" ? slot : undefined,
+        axisTick: typeof slot === "number" ? { customValues: slotTicks(a, slot) } : undefined,
+        axisLabel:
+          a.kind === "category"
+            ? { overflow: "truncate", width: Math.max(40, room), hideOverlap: true }
+            : { hideOverlap: true, showMinLabel: true, customValues: typeof slot === "number" ? slotTicks(a, slot) : undefined, formatter: (v: number) => (isSlot(v) ? ABSENT : num(v)) },
         triggerEvent: true,
       };
     });
@@ -509,7 +572,9 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
       const a = pts!.axes[i];
       if (!a) filters.push(`range=metric:${lo}:${hi}`);
       else if (a.kind === "category") {
-        const cats = (a.values ?? []).map(label).filter((_, k) => intervals.some(([x, y]) => k >= x - 1e-9 && k <= y + 1e-9));
+        // The axis's categories begin with the absent slot when it has one (not a filter value).
+        const shown = [...(absentAt[i] === null || absentAt[i] === undefined ? [] : [ABSENT]), ...(a.values ?? []).map(label)];
+        const cats = shown.filter((c, k) => c !== ABSENT && intervals.some(([x, y]) => k >= x - 1e-9 && k <= y + 1e-9));
         filters.push(`in=params.${name}:${cats.join("|")}`);
       } else filters.push(`range=params.${name}:${lo}:${hi}`);
     });
@@ -620,7 +685,16 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     renderParallel();
     renderScatters();
     analysisChanged();
-    if (!userSelected) {
+    pickBest();
+  };
+  /** The runs the curves show unless some are ticked: with several objectives the runs on
+   * the Pareto front (rank 0, as the front card reads them), else the best by the metric. */
+  const pickBest = () => {
+    if (userSelected || !pts) return;
+    let top: string[];
+    if (frontIds) {
+      top = frontIds.slice(0, 8);
+    } else {
       // The best runs so far among those the charts show and those still running.
       const states: readonly string[] = [...ANALYSIS[analysis].states, "running"];
       const idx: number[] = [];
@@ -628,13 +702,13 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         if (m !== null && states.includes(pts!.runs.state[i])) idx.push(i);
       });
       idx.sort((a, b) => (pts!.runs.metric[a]! - pts!.runs.metric[b]!) * (maximize() ? -1 : 1));
-      const top = idx.slice(0, 5).map((i) => pts!.runs.id[i]);
-      if (top.join() !== [...selected].join()) {
-        selected.clear();
-        top.forEach((r) => selected.add(r));
-        updateCompare();
-        loadCurves();
-      }
+      top = idx.slice(0, 5).map((i) => pts!.runs.id[i]);
+    }
+    if (top.join() !== [...selected].join()) {
+      selected.clear();
+      top.forEach((r) => selected.add(r));
+      updateCompare();
+      loadCurves();
     }
   };
 

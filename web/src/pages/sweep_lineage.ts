@@ -85,10 +85,16 @@ export function endReasonText(r: EndReason, s: Pick<Sweep, "config">): string {
       const parts = [typeof st.runs === "number" ? `in ${st.runs} finished runs` : null, typeof st.fraction === "number" ? `in the last ${Math.round(st.fraction * 100)} % of its time` : null].filter(Boolean);
       return `the best value stopped improving${typeof st.min_delta === "number" && st.min_delta > 0 ? ` by more than ${num(st.min_delta)}` : ""}${parts.length ? ` ${parts.join(" or ")}` : ""} (stagnation)`;
     }
+    case "run_cap":
+      return `its run_cap${typeof obj(s.config).run_cap === "number" ? ` of ${obj(s.config).run_cap}` : ""} runs ended (run_cap)`;
+    case "exhausted":
+      return "every configuration of its search space ran (exhausted)";
+    case "target":
+      return "a run reached metric.target (target)";
   }
 }
 
-const limitWords: Record<EndReason, string> = { stop: "a stop", cancel: "a cancel", wall_time: "wall time", run_hours: "run-hours", stagnation: "stagnation" };
+const limitWords: Record<EndReason, string> = { stop: "a stop", cancel: "a cancel", wall_time: "wall time", run_hours: "run-hours", stagnation: "stagnation", run_cap: "run_cap", exhausted: "an exhausted space", target: "the target" };
 
 /** The budget panel: `null` when the sweep has no budget and no end reason. */
 export function budgetPanel(s: Sweep, now = Date.now()): HTMLElement | null {

@@ -3,7 +3,8 @@
 // in localStorage, by column key, so a chosen set follows the user from sweep to sweep).
 //
 // Columns beyond parameters and metrics:
-// - *error*: why a failed or crashed run failed (the run's `error`);
+// - *failure*: why a failed or crashed run failed (the run's `error`; not headed "error",
+//   which is a common objective name);
 // - *stop reason*: for a run stopped early, the rule, rung, value and threshold from its
 //   `stop_info`; for other stopped runs, their `stop_reason`;
 // - *predicted* (bayes sweeps): the model's prediction, mean ± standard deviation, stored in
@@ -137,7 +138,7 @@ export function sweepColumns(opts: {
   for (const k of opts.summaryKeys)
     cols.push({ key: `summary.${k}`, label: k, sort: `summary.${k}`, cls: "num", cell: (r) => value(r.summary?.[k]), text: (r) => csvValue(r.summary?.[k]) });
   cols.push(
-    { key: "error", label: "error", sort: null, cls: "text", title: "why a failed or crashed run failed", cell: (r) => textCell(errorText(r)), text: errorText },
+    { key: "error", label: "failure", sort: null, cls: "text", title: "why a failed or crashed run failed", cell: (r) => textCell(errorText(r)), text: errorText },
     { key: "stop", label: "stop reason", sort: null, cls: "text", title: "the early-termination decision (rule, rung, value, threshold), or why the run was stopped", cell: (r) => textCell(stopReasonText(r)), text: stopReasonText },
     { key: "runtime", label: "runtime", sort: "runtime_ms", cls: "num", cell: (r) => duration(runtimeMs(r)), text: (r) => (runtimeMs(r) === null ? "" : String(runtimeMs(r)! / 1000)) },
     { key: "finished", label: "finished", sort: "finished_ms", cell: (r) => when(r.finished_ms), text: (r) => (r.finished_ms ? new Date(r.finished_ms).toISOString() : "") },

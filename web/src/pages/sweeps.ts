@@ -89,7 +89,7 @@ export function sweepsPage(el: HTMLElement): (() => void)[] {
             h("a", { href: `/sweeps/${s.id}`, "data-link": true }, s.name || s.id),
             h("div.muted.small", null, `${s.id} · ${s.project}`),
           ),
-          h("td", null, stateBadge(s.state)),
+          h("td", { "data-state": s.state }, stateBadge(s.state), s.end_reason ? h("span.muted.small.end-reason", { title: "what ended the sweep" }, ` (${s.end_reason})`) : null),
           h("td", null, s.method),
           h("td", null, h("b", null, String(s.total_runs)), " ", counts(s.counts)),
           h(

@@ -14,7 +14,7 @@ use hyperdial_wire::api::{
     AgentRegistered, ClaimRequest, ConfigUpdate, CreateRun, CreateSweep, CreatedSweep,
     DeliveryRequest, Diagnostic, Empty, FinishRequest, GitInfo, HeartbeatAnswer, MetricsAnswer,
     MetricsRequest, OutputRequest, RegisterAgent, Retried, RetryAnswer, RetryRequest, RunAnswer,
-    Skipped, Started, SummaryUpdate, SweepList,
+    RunName, Skipped, Started, SummaryUpdate, SweepList,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -163,6 +163,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/api/v1/runs/{id}/summary", put(put_summary))
         .route("/api/v1/runs/{id}/config", put(put_config))
+        .route("/api/v1/runs/{id}/name", put(put_name))
         .route("/api/v1/runs/{id}/finish", post(finish))
         .route("/api/v1/runs/{id}/delivery", post(delivery))
         .route_layer(middleware::from_fn_with_state(state, require_token))
@@ -451,6 +452,27 @@ async fn put_config(
         _ => None,
     };
     if !store.merge_config(&id, &body, locked.as_ref()).await? {
+        return Err(ApiError::not_found("run", &id));
+    }
+    Ok(Json(Empty {}).into_response())
+}
+
+/// `PUT /runs/{id}/name`: the name the script gave its run (`hyperdial.init(name=…)` in a run
+/// an agent or `hyperdial run` created); an empty name clears it.
+async fn put_name(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Body(body): Body<RunName>,
+) -> ApiResult {
+    let name = body.name.trim();
+    if name.chars().count() > 200 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a run name is at most 200 characters",
+        ));
+    }
+    let name = (!name.is_empty()).then_some(name);
+    if !s.controller.store().set_run_name(&id, name).await? {
         return Err(ApiError::not_found("run", &id));
     }
     Ok(Json(Empty {}).into_response())

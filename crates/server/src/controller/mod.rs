@@ -39,6 +39,7 @@ use hyperdial_store::{
     Inserted, NewRun, NewSweep, Objective, Point, RunRow, RunState, Store, SweepRow, SweepState,
     TrialRow,
 };
+use hyperdial_wire::api::EndReason;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -416,7 +417,7 @@ impl Controller {
             if running > 0 {
                 return Ok(Some(Claim::Wait));
             }
-            return self.finish_spent(&sweep, "its retries are done").await;
+            return self.finish_spent(&sweep, None).await;
         }
         // A configuration counts once however often it was retried (for `run_cap` and for the
         // search): only the latest attempt of each is a trial.
@@ -425,14 +426,19 @@ impl Controller {
                 if running > 0 {
                     return Ok(Some(Claim::Wait));
                 }
-                return self.finish_spent(&sweep, "run_cap reached").await;
+                return self.finish_spent(&sweep, Some(EndReason::RunCap)).await;
             }
         }
         if h.target_reached() {
             // Reaching the target is final whatever else changed: no number guard.
             let ended = self
                 .store
-                .transition_sweep(sweep_id, &[SweepState::Running], SweepState::Finished, None)
+                .transition_sweep(
+                    sweep_id,
+                    &[SweepState::Running],
+                    SweepState::Finished,
+                    Some(EndReason::Target.as_str()),
+                )
                 .await?;
             if ended.is_none() {
                 return Ok(None);
@@ -472,7 +478,7 @@ impl Controller {
                 if running > 0 {
                     return Ok(Some(Claim::Wait));
                 }
-                return self.finish_spent(&sweep, "search space exhausted").await;
+                return self.finish_spent(&sweep, Some(EndReason::Exhausted)).await;
             }
             Err(e) => return Err(ControlError::conflict(format!("cannot suggest a run: {e}"))),
         };
@@ -499,21 +505,73 @@ impl Controller {
     }
 
     /// Finish a sweep that has nothing left to hand out, if it is as the snapshot `sweep` saw
-    /// it: `Over` when it finished, `None` when the snapshot went stale.
+    /// it: `Over` when it finished, `None` when the snapshot went stale. `reason` is recorded
+    /// as the sweep's `end_reason` (`None`: its retries are done).
     async fn finish_spent(
         &self,
         sweep: &SweepRow,
-        reason: &str,
+        reason: Option<EndReason>,
     ) -> Result<Option<Claim>, ControlError> {
         if self
             .store
-            .finish_sweep_if_unchanged(&sweep.id, sweep.next_number)
+            .finish_sweep_if_unchanged(&sweep.id, sweep.next_number, reason.map(EndReason::as_str))
             .await?
         {
-            tracing::info!(sweep = sweep.id.as_str(), "sweep finished: {reason}");
+            tracing::info!(
+                sweep = sweep.id.as_str(),
+                "sweep finished: {}",
+                reason.map_or("its retries are done", EndReason::as_str)
+            );
             return Ok(Some(Claim::Over(SweepState::Finished)));
         }
         Ok(None)
+    }
+
+    /// After a run of the sweep ended: finish the sweep now if nothing is left to hand out
+    /// (`run_cap` reached or the space exhausted, or its retries done) and nothing is queued,
+    /// in flight or due for a retry, as the next claim would, so it does not stay `running`
+    /// until another agent asks.
+    async fn finish_if_spent(&self, sweep_id: &str) -> Result<(), ControlError> {
+        let lock = self.claim_lock(sweep_id);
+        let mut history = lock.lock().await;
+        let Some(sweep) = self.store.sweep(sweep_id).await? else {
+            return Ok(());
+        };
+        if sweep.state != SweepState::Running {
+            return Ok(());
+        }
+        let config = self.config(&sweep)?;
+        let h = history.get_or_insert_with(|| history::History::new(sweep_id, &config));
+        h.refresh(&self.store).await?;
+        if h.in_flight > 0 || !h.due().is_empty() {
+            return Ok(());
+        }
+        let reason = if sweep.retries_only {
+            None
+        } else if config.run_cap.is_some_and(|cap| h.tally.trials >= cap) {
+            Some(EndReason::RunCap)
+        } else if matches!(
+            suggest_by_tally(
+                &config,
+                &h.tally,
+                sweep.seed as u64,
+                sweep.next_number as u64
+            ),
+            Some(Ok(Ask::Exhausted))
+        ) {
+            Some(EndReason::Exhausted)
+        } else {
+            return Ok(());
+        };
+        if self.finish_spent(&sweep, reason).await?.is_some() {
+            *history = None;
+            self.events.publish(
+                "sweep",
+                Some(sweep_id),
+                &serde_json::json!({"id": sweep_id, "state": SweepState::Finished}),
+            );
+        }
+        Ok(())
     }
 
     /// The objective of a run's sweep, if it has one.
@@ -607,7 +665,12 @@ impl Controller {
     async fn finish_on_target(&self, sweep_id: &str, run_id: &str) -> Result<(), ControlError> {
         let ended = self
             .store
-            .transition_sweep(sweep_id, &[SweepState::Running], SweepState::Finished, None)
+            .transition_sweep(
+                sweep_id,
+                &[SweepState::Running],
+                SweepState::Finished,
+                Some(EndReason::Target.as_str()),
+            )
             .await?;
         if ended.is_some() {
             tracing::info!(sweep = sweep_id, run = run_id, "metric target reached");
@@ -743,6 +806,9 @@ impl Controller {
                 .finish_run(run_id, final_state, exit_code, error.as_deref())
                 .await?
                 .ok_or_else(|| ControlError::not_found("run", run_id))?;
+            if let Some(sweep_id) = &run.sweep_id {
+                self.finish_if_spent(sweep_id).await?;
+            }
             return Ok(Finished {
                 run,
                 told_step: None,
@@ -765,6 +831,7 @@ impl Controller {
         if let (Some(sweep_id), Some(config)) = (&run.sweep_id, &config) {
             self.enforce_early_termination(sweep_id, run_id, config)
                 .await?;
+            self.finish_if_spent(sweep_id).await?;
         }
         Ok(Finished {
             run: ended,

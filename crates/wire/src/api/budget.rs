@@ -17,6 +17,12 @@ pub enum EndReason {
     RunHours,
     /// The best value stopped improving (the budget's `stagnation`).
     Stagnation,
+    /// `run_cap` runs ended.
+    RunCap,
+    /// The search space has no configuration left (a grid ran every point).
+    Exhausted,
+    /// A run reached `metric.target`.
+    Target,
 }
 
 impl EndReason {
@@ -28,6 +34,9 @@ impl EndReason {
             EndReason::WallTime => "wall_time",
             EndReason::RunHours => "run_hours",
             EndReason::Stagnation => "stagnation",
+            EndReason::RunCap => "run_cap",
+            EndReason::Exhausted => "exhausted",
+            EndReason::Target => "target",
         }
     }
 
@@ -39,6 +48,9 @@ impl EndReason {
             EndReason::WallTime,
             EndReason::RunHours,
             EndReason::Stagnation,
+            EndReason::RunCap,
+            EndReason::Exhausted,
+            EndReason::Target,
         ]
         .into_iter()
         .find(|r| r.as_str() == word)

@@ -150,6 +150,14 @@ pub struct SummaryUpdate(pub Map<String, Value>);
 #[serde(transparent)]
 pub struct ConfigUpdate(pub Map<String, Value>);
 
+/// `PUT /api/v1/runs/{id}/name`: the name the script gave its run (`hyperdial.init(name=…)`
+/// under an agent or `hyperdial run`, which created the run before the script named it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RunName {
+    /// The run's name; empty clears it.
+    pub name: String,
+}
+
 /// `POST /api/v1/runs/{id}/finish` (the body may be empty). Without `state`, exit code 0
 /// means `finished` and anything else `failed`; the server decides (a NaN sweep metric fails
 /// the run, a stop it asked for wins unless the process completed first).
