@@ -13,7 +13,7 @@ use hyperdial_wire::RunState;
 /// runs (`tune`, `agent`, `run`, `sync`) print with it: a reader that closed the pipe
 /// (`hyperdial tune sweep.yaml | head -3`) must not end them mid-sweep (`println!` would
 /// panic), so the sweep goes on and its output is dropped. The commands that only print end
-/// on SIGPIPE instead (see `quiet_on_closed_stdout`).
+/// by SIGPIPE instead (see `quiet_on_closed_stdout`).
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
@@ -787,20 +787,37 @@ fn prints_only(command: &Command) -> bool {
     )
 }
 
-/// A reader that closes the pipe early (`| head -1`) ends a printing command quietly, with the
-/// status of SIGPIPE (141 in a shell), as other Unix tools do; otherwise `println!` panics on
-/// the broken pipe (Rust ignores SIGPIPE by default). The default disposition is restored only
-/// for the commands of [`prints_only`]: `tune`, `server`, `agent`, `run` and `ui` supervise
-/// child processes or serve connections, and a closed stdout must not kill them mid-sweep, nor
-/// be inherited by the training commands they start; they print with [`outln!`], which drops
+/// A reader that closes the pipe early (`| head -1`) ends a printing command quietly, killed
+/// by SIGPIPE (141 in a shell), as other Unix tools end. Rust ignores SIGPIPE, so `println!`
+/// panics on the broken pipe instead; this hook catches exactly that panic (the message of
+/// `println!`'s failed write to standard output with `Broken pipe`) and ends the process by
+/// SIGPIPE. The disposition itself stays ignored while the command runs: restoring it for
+/// the whole process would also kill a client whose vectored write (`writev`, which has no
+/// `MSG_NOSIGNAL`) meets a server that closed its socket, silently, instead of printing why.
+/// Installed only for the commands of [`prints_only`]; `tune`, `server`, `agent`, `run` and
+/// `ui` supervise child processes or serve connections and print with [`outln!`], which drops
 /// output to a closed pipe.
 fn quiet_on_closed_stdout() {
-    #[cfg(unix)]
-    // SAFETY: called once at start, before any thread exists; SIG_DFL is a valid disposition
-    // for SIGPIPE.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            #[cfg(unix)]
+            // SAFETY: restoring the default disposition of SIGPIPE and raising it ends the
+            // process at once, which is what is wanted; no Rust state is touched afterwards.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::raise(libc::SIGPIPE);
+            }
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
 }
 
 fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {

@@ -324,7 +324,7 @@ fn tune_on_a_finished_sweep_says_so_and_retry_runs_only_the_failed_point() {
     let t = text(&again);
     assert!(again.status.success(), "{t}");
     assert!(
-        t.contains("with this file's configuration is finished: 3 finished, 1 failed"),
+        t.contains("with this file's configuration is finished (exhausted): 3 finished, 1 failed"),
         "{t}"
     );
     assert!(

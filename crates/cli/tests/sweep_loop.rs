@@ -27,7 +27,7 @@ fn three_agents_on_a_grid_of_12_give_12_distinct_finished_runs() {
     let again = s.run(&["tune", "sweep.yaml", "--agents", "3", "--port", "0"]);
     let t2 = text(&again);
     assert!(
-        t2.contains("with this file's configuration is finished: 12 finished"),
+        t2.contains("with this file's configuration is finished (exhausted): 12 finished"),
         "{t2}"
     );
     let port = free_port();
