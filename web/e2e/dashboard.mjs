@@ -104,6 +104,8 @@ try {
   await page.screenshot({ path: `${out}/sweep.png`, fullPage: true });
 
   await check("brushing a parallel-coordinates axis filters the runs table", async () => {
+    // The table follows live events at most every 5 s: wait until it holds all 14 runs.
+    await page.waitForFunction(() => Number(document.querySelector("#run-count")?.getAttribute("data-total")) === 14, null, { timeout: 30_000 });
     const total = Number(await page.locator("#run-count").getAttribute("data-total"));
     await page.locator("#parallel").scrollIntoViewIfNeeded();
     const box = await page.locator("#parallel").boundingBox();
