@@ -114,6 +114,23 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Whether something on `port` answers an HTTP request with an HTTP status line.
+fn answers_http(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let request = format!(
+        "GET /api/v1/sweeps HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 8];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.")
+}
+
 /// A `hyperdial server` child on a database and port.
 pub struct ServerProcess {
     pub child: Child,
@@ -121,14 +138,42 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
+    /// A server on `db` and `port`, answering HTTP. A server that exits during its start (its
+    /// standard error, kept in the scratch directory, says why) is started again, twice at
+    /// most, so one failed start on a loaded machine does not fail the test.
     pub fn start(s: &Scratch, db: &Path, port: u16) -> ServerProcess {
-        Self::launch(s, db, port, Stdio::null())
+        let mut why = String::new();
+        for attempt in 1..=3 {
+            let log = s.dir.join(format!("server-{port}-{attempt}.err"));
+            let stderr = Stdio::from(std::fs::File::create(&log).unwrap());
+            match Self::try_launch(s, db, port, stderr) {
+                Ok(server) => return server,
+                Err(e) => {
+                    why = format!(
+                        "{e}; stderr: {}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        panic!("the server did not start three times on port {port}: {why}");
     }
 
     /// [`ServerProcess::start`] with the server's stderr going to `stderr` (`Stdio::piped()` to
-    /// read it from `child.stderr`).
+    /// read it from `child.stderr`), one attempt.
     pub fn launch(s: &Scratch, db: &Path, port: u16, stderr: Stdio) -> ServerProcess {
-        let child = s
+        Self::try_launch(s, db, port, stderr).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Start the server and wait until this child answers an HTTP request (not only until
+    /// something accepts on the port): the error says when it exited first.
+    fn try_launch(
+        s: &Scratch,
+        db: &Path,
+        port: u16,
+        stderr: Stdio,
+    ) -> Result<ServerProcess, String> {
+        let mut child = s
             .cmd(&[
                 "server",
                 "--db",
@@ -142,15 +187,25 @@ impl ServerProcess {
             .unwrap();
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
-        let mut child = child;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
+        loop {
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("server exited before listening on port {port}: {status}");
+                return Err(format!(
+                    "server exited before answering on port {port}: {status}"
+                ));
+            }
+            if answers_http(port) {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(format!("server on port {port} exited: {status}"));
+                }
+                return Ok(ServerProcess { child, url });
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("server did not answer on port {port} in 20 s"));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        ServerProcess { child, url }
     }
 
     pub fn kill9(&mut self) {
