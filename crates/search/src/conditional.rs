@@ -41,7 +41,7 @@ use serde_json::json;
 
 use crate::encode::{Point, Space};
 use crate::finite::Taken;
-use crate::tpe::{age_weights, n_below, Parzen, CANDIDATES, DRAWS_PER_CANDIDATE};
+use crate::tpe::{age_weights, Parzen, CANDIDATES, DRAWS_PER_CANDIDATE};
 use crate::{finite_untried, Ask, History, Suggestion, SuggestionInfo};
 
 /// The dimensions of `space` grouped by their parameter's conditions, in dimension order
@@ -111,23 +111,7 @@ pub(crate) fn tpe(
     seed: u64,
 ) -> Ask {
     let n = history.values.len();
-    let nb = n_below(n);
-    // A multi-objective sweep splits by non-dominated layers, as unconditional TPE does.
-    let order = if history.objectives.is_empty() {
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|&a, &b| {
-            history.values[a]
-                .total_cmp(&history.values[b])
-                .then(a.cmp(&b))
-        });
-        order
-    } else {
-        crate::multi::tpe_order(&history.objectives, nb)
-    };
-    let below: Vec<&Point> = order[..nb].iter().map(|&i| &history.points[i]).collect();
-    let mut above_idx: Vec<usize> = order[nb..].to_vec();
-    above_idx.sort_unstable();
-    let mut above: Vec<&Point> = above_idx.iter().map(|&i| &history.points[i]).collect();
+    let (below, mut above) = crate::tpe::split(history);
     above.extend(history.pending.iter());
 
     let groups: Vec<Group<'_>> = groups(space, config)

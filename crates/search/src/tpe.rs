@@ -346,6 +346,30 @@ pub fn n_below(n: usize) -> usize {
 /// ([`crate::feasibility`]): `min(0, ln P(feasible) − ln FEASIBLE_FLOOR)`.
 pub const FEASIBLE_FLOOR: f64 = 0.25;
 
+/// TPE's split of the observations: the good group (the [`n_below`] best by value, or by
+/// non-dominated layers for a multi-objective history, [`crate::multi::tpe_order`]) and the
+/// rest in observation order. `history` has at least one observation.
+pub(crate) fn split(history: &History) -> (Vec<&Point>, Vec<&Point>) {
+    let n = history.values.len();
+    let nb = n_below(n);
+    let order = if history.objectives.is_empty() {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| {
+            history.values[a]
+                .total_cmp(&history.values[b])
+                .then(a.cmp(&b))
+        });
+        order
+    } else {
+        crate::multi::tpe_order(&history.objectives, nb)
+    };
+    let below = order[..nb].iter().map(|&i| &history.points[i]).collect();
+    let mut above_idx: Vec<usize> = order[nb..].to_vec();
+    above_idx.sort_unstable();
+    let above = above_idx.iter().map(|&i| &history.points[i]).collect();
+    (below, above)
+}
+
 /// The TPE suggestion; see the module documentation. [`Ask::Exhausted`] only in a finite
 /// space whose every configuration has run ([`crate::finite`]).
 pub fn suggest(config: &SweepConfig, trials: &[Trial], seed: u64, sequence_seed: u64) -> Ask {
@@ -383,22 +407,7 @@ pub(crate) fn suggest_with(
     if space.is_conditional() {
         return crate::conditional::tpe(&space, config, &history, taken.as_ref(), seed);
     }
-    let nb = n_below(n);
-    let order = if history.objectives.is_empty() {
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_by(|&a, &b| {
-            history.values[a]
-                .total_cmp(&history.values[b])
-                .then(a.cmp(&b))
-        });
-        order
-    } else {
-        crate::multi::tpe_order(&history.objectives, nb)
-    };
-    let below: Vec<&Point> = order[..nb].iter().map(|&i| &history.points[i]).collect();
-    let mut above_idx: Vec<usize> = order[nb..].to_vec();
-    above_idx.sort_unstable();
-    let mut above: Vec<&Point> = above_idx.iter().map(|&i| &history.points[i]).collect();
+    let (below, mut above) = split(&history);
     above.extend(history.pending.iter());
     let feasible = outcomes.as_ref().map(|o| ParzenFeasibility::new(&space, o));
 
