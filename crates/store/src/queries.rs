@@ -196,6 +196,33 @@ impl FromRow<'_, DbRow> for TrialRow {
 // ---- pieces of write transactions -----------------------------------------------------
 
 /// One run, read with `conn` (inside a transaction, or from the pool).
+/// Lock a sweep's row to queue runs in it (retries, repeats): its next run number and whether
+/// queuing reopens it (`reopen_finished` and a finished sweep). `None` when there is no such
+/// sweep, it was cancelled, or it is finished and may not reopen: nothing is queued then.
+async fn lock_for_queue(
+    conn: &mut DbConn,
+    sweep_id: &str,
+    reopen_finished: bool,
+) -> Result<Option<(i64, bool)>> {
+    let sql = format!("SELECT state, next_number FROM sweeps WHERE id = $1{FOR_UPDATE}");
+    let Some(row) = sqlx::query(&sql)
+        .bind(sweep_id)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let sweep_state: SweepState = state(&row, "state")?;
+    let first: i64 = row.try_get("next_number")?;
+    let reopen = match sweep_state {
+        SweepState::Cancelled => return Ok(None),
+        SweepState::Finished if !reopen_finished => return Ok(None),
+        SweepState::Finished => true,
+        SweepState::Running | SweepState::Paused => false,
+    };
+    Ok(Some((first, reopen)))
+}
+
 async fn fetch_run<'c, E>(conn: E, id: &str) -> Result<Option<RunRow>>
 where
     E: sqlx::Executor<'c, Database = Db>,
@@ -1234,21 +1261,8 @@ impl Backend {
             return Ok(Vec::new());
         }
         let mut tx = self.begin().await?;
-        let sql = format!("SELECT state, next_number FROM sweeps WHERE id = $1{FOR_UPDATE}");
-        let Some(row) = sqlx::query(&sql)
-            .bind(sweep_id)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some((first, reopen)) = lock_for_queue(&mut tx, sweep_id, reopen_finished).await? else {
             return Ok(Vec::new());
-        };
-        let sweep_state: SweepState = state(&row, "state")?;
-        let first: i64 = row.try_get("next_number")?;
-        let reopen = match sweep_state {
-            SweepState::Cancelled => return Ok(Vec::new()),
-            SweepState::Finished if !reopen_finished => return Ok(Vec::new()),
-            SweepState::Finished => true,
-            SweepState::Running | SweepState::Paused => false,
         };
         let mut number = first;
         let mut queued = Vec::new();
@@ -1307,21 +1321,8 @@ impl Backend {
             return Ok(Vec::new());
         }
         let mut tx = self.begin().await?;
-        let sql = format!("SELECT state, next_number FROM sweeps WHERE id = $1{FOR_UPDATE}");
-        let Some(row) = sqlx::query(&sql)
-            .bind(sweep_id)
-            .fetch_optional(&mut *tx)
-            .await?
-        else {
+        let Some((first, reopen)) = lock_for_queue(&mut tx, sweep_id, reopen_finished).await? else {
             return Ok(Vec::new());
-        };
-        let sweep_state: SweepState = state(&row, "state")?;
-        let first: i64 = row.try_get("next_number")?;
-        let reopen = match sweep_state {
-            SweepState::Cancelled => return Ok(Vec::new()),
-            SweepState::Finished if !reopen_finished => return Ok(Vec::new()),
-            SweepState::Finished => true,
-            SweepState::Running | SweepState::Paused => false,
         };
         let mut number = first;
         let mut queued = Vec::new();
