@@ -112,6 +112,9 @@ try {
     await page.goto(`${url}/runs?project=e2e-solo`);
     await page.waitForSelector(`#all-runs tr[data-run='${solo.id}']`);
     await page.screenshot({ path: `${out}/ui-runs.png`, fullPage: true });
+    // Leave the page first: its live event stream would be cut by the stop, and the browser
+    // reports a cut stream as a console error.
+    await page.goto("about:blank");
     const exited = new Promise((resolve) => ui.on("exit", (code) => resolve(code)));
     ui.kill("SIGINT");
     assert((await exited) === 0, "ui exits 0 on SIGINT");
