@@ -59,7 +59,12 @@ pub struct Remote {
     pub token: Option<String>,
     /// PEM file of CA certificates to trust for an https:// server (a private CA, or the
     /// server's self-signed certificate), besides the built-in roots.
-    #[arg(long, env = "HYPERDIAL_CA_CERT", value_name = "FILE")]
+    #[arg(
+        long,
+        env = "HYPERDIAL_CA_CERT",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
     pub ca_cert: Option<PathBuf>,
 }
 
@@ -171,6 +176,7 @@ enum Command {
         #[arg(
             long,
             env = "HYPERDIAL_RUN_TIMEOUT",
+            hide_env_values = true,
             value_name = "SECONDS",
             default_value_t = 60.0
         )]

@@ -168,7 +168,7 @@ fn tune_and_sweep_print_validation_errors_once_prefixed() {
 }
 
 #[test]
-fn help_texts_hold_no_rustdoc_link_syntax() {
+fn help_texts_hold_no_rustdoc_link_syntax_or_empty_env_values() {
     let commands = [
         "validate", "space", "tune", "ui", "server", "sweep", "agent", "sweeps", "runs", "best",
         "output", "refine", "lr-find", "repeat", "noise", "export", "budget", "pause", "retry",
@@ -182,5 +182,7 @@ fn help_texts_hold_no_rustdoc_link_syntax() {
             !help.contains("[`") && !help.contains("`]"),
             "{command} --help: {help}"
         );
+        // An environment variable is named bare: never `[env: NAME=]` with an empty value.
+        assert!(!help.contains("=]"), "{command} --help: {help}");
     }
 }
