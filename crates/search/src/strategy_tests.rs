@@ -487,3 +487,87 @@ fn the_incumbent_is_the_best_posterior_mean_not_the_luckiest_draw() {
         "incumbent {incumbent} chases the lowest draw {lowest}"
     );
 }
+
+/// A 9-parameter network sweep of 62,208 configurations: six numeric lists and three string
+/// categoricals, too many to score whole.
+const NINE: &str = "metric: {name: loss}\nparameters:\n  lr: {values: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1]}\n  batch: {values: [8, 16, 32, 64]}\n  sched: {values: [cosine, constant]}\n  act1: {values: [relu, tanh]}\n  act2: {values: [relu, tanh]}\n  drop1: {values: [0.0, 0.3, 0.6]}\n  drop2: {values: [0.0, 0.3, 0.6]}\n  units1: {values: [16, 32, 64, 128, 256, 512]}\n  units2: {values: [16, 32, 64, 128, 256, 512]}\n";
+
+#[test]
+fn neighbours_move_one_dimension_by_one_value() {
+    let c = config(&format!("method: bayes\n{NINE}"));
+    let space = encode::Space::new(&c);
+    assert_eq!(space.size(), Some(62_208));
+    let corner = space.nth(0).unwrap();
+    let nb = space.neighbours(&corner);
+    // From the first configuration: one step up along each of the 6 numeric lists, the
+    // other choice of each of the 3 two-valued categoricals.
+    assert_eq!(nb.len(), 9);
+    let middle = space.nth(31_104 + 1_000).unwrap();
+    for q in space.neighbours(&middle) {
+        let moved: Vec<usize> = (0..9).filter(|&k| q[k] != middle[k]).collect();
+        assert_eq!(moved.len(), 1, "{q:?}");
+        let k = moved[0];
+        if let encode::Dim::Ordinal { positions, .. } = &space.dims[k] {
+            let i = positions.iter().position(|&x| x == middle[k]).unwrap();
+            let j = positions.iter().position(|&x| x == q[k]).unwrap();
+            assert_eq!(i.abs_diff(j), 1);
+        }
+        // Every neighbour is a configuration of the space, in snapped form.
+        let mut s = q.clone();
+        space.snap(&mut s);
+        assert_eq!(s, q);
+    }
+}
+
+#[test]
+fn the_discrete_ascent_climbs_to_the_best_untried_configuration() {
+    let c = config(&format!("method: bayes\n{NINE}"));
+    let space = encode::Space::new(&c);
+    // A score with one peak, at the middle of each numeric list and the second choice of
+    // each categorical; the peak and one of its neighbours are taken.
+    let peak: Vec<f64> = space
+        .dims
+        .iter()
+        .map(|d| match d {
+            encode::Dim::Ordinal { positions, .. } => positions[positions.len() / 2],
+            _ => 1.0,
+        })
+        .collect();
+    let target = |p: &[f64]| -> f64 { -p.iter().zip(&peak).map(|(a, b)| (a - b).abs()).sum::<f64>() };
+    let mut near = peak.clone();
+    near[0] = match &space.dims[0] {
+        encode::Dim::Ordinal { positions, .. } => positions[positions.len() / 2 - 1],
+        _ => unreachable!(),
+    };
+    let trials: Vec<Trial> = [peak.clone(), near]
+        .iter()
+        .map(|p| Trial {
+            params: space.decode(p).into_iter().collect(),
+            value: Some(0.0),
+            ..Default::default()
+        })
+        .collect();
+    let taken = finite::Taken::new(&c, &space, &trials).unwrap();
+    let start = space.nth(0).unwrap();
+    let mut calls = 0;
+    let mut score = |pts: &[encode::Point]| {
+        calls += 1;
+        pts.iter().map(|p| target(p)).collect::<Vec<f64>>()
+    };
+    let (s, p) = bayes::ascend(&space, &taken, (target(&start), start), 100, &mut score);
+    assert!(!taken.contains(&space, &p));
+    // It stops one step from the taken peak: at a local optimum, which here is one of the
+    // best untried configurations (all of them are the peak's neighbours).
+    let off: Vec<usize> = (0..9).filter(|&k| p[k] != peak[k]).collect();
+    assert_eq!(off.len(), 1, "{p:?}");
+    for q in space.neighbours(&p) {
+        assert!(taken.contains(&space, &q) || target(&q) <= s, "{q:?} beats {p:?}");
+    }
+    assert!((target(&p) - s).abs() < 1e-12);
+    assert!(calls <= 40, "{calls} steps");
+    // A start that no neighbour beats stays where it is.
+    let (s0, p0) = bayes::ascend(&space, &taken, (f64::INFINITY, p.clone()), 100, &mut |pts: &[encode::Point]| {
+        vec![0.0; pts.len()]
+    });
+    assert_eq!((s0, &p0), (f64::INFINITY, &p));
+}

@@ -70,7 +70,7 @@ fn ls_prior(d: usize) -> (f64, f64) {
     )
 }
 const SIGNAL_PRIOR: (f64, f64) = (0.0, 1.0);
-const NOISE_PRIOR: (f64, f64) = (-6.0, 1.0);
+const NOISE_PRIOR: (f64, f64) = (-4.0, 1.0);
 
 /// The box the hyperparameters are searched in: `(lower, upper)`.
 pub fn bounds(d: usize) -> (Vec<f64>, Vec<f64>) {
