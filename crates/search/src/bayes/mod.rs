@@ -32,8 +32,9 @@
 //!    from it makes every point, the best one included, look hopeless, so the search
 //!    chases variance (the rule of "plug-in" EI for noisy objectives; Picheny et al., 2013,
 //!    *A benchmark of kriging-based infill criteria for noisy optimization*). With the
-//!    fitted noise small (the prior's `σ_n² ≈ 0.0025` of the standardized variance) the
-//!    mean at a run is its value and nothing changes. For a quantized metric whose best value
+//!    fitted noise small (a deterministic metric; the prior's mode is `σ_n² ≈ 0.018` of the
+//!    standardized variance, see [`gp`]) the mean at a run is nearly its value and little
+//!    changes. For a quantized metric whose best value
 //!    recurs, such as accuracy on a fixed set, improvement is measured from half a step below
 //!    the best value at most, so the search leaves the plateau ([`metric_quantum`]).
 //! 7. **Acquisition.** LogEI ([`acquisition`]) below the incumbent, evaluated on 2,048
@@ -44,7 +45,15 @@
 //!    `Distribution::from_unit` (or the listed value), so every suggestion is a valid value
 //!    of its distribution. In a finite space ([`crate::finite`]) taken candidates are
 //!    dropped, and a space of at most [`crate::finite::ENUMERATE_MAX`] configurations is
-//!    scored whole: every untried configuration is a candidate and none is refined.
+//!    scored whole: every untried configuration is a candidate and none is refined. A larger
+//!    finite space (a network sweep of 9 lists has tens of thousands of configurations, of
+//!    which the candidates cover a few percent) is also searched by greedy ascent over
+//!    one-step neighbours ([`ascend`], [`Space::neighbours`]: the next or previous value of
+//!    one list, another choice of one categorical), from the 5 best candidates and from the
+//!    5 runs with the lowest posterior mean, among untried configurations; the best point
+//!    found, by candidates, ascent or L-BFGS, is suggested. This is the discrete local
+//!    search BoTorch offers for acquisition functions over discrete spaces
+//!    (`optimize_acqf_discrete_local_search`).
 //!    With conditional parameters (`when`), inactive coordinates are imputed for the GP
 //!    and refinement moves only the coordinates active in the candidate
 //!    ([`crate::conditional`]).
@@ -615,7 +624,7 @@ pub(crate) fn suggest_with(
 /// neighbour that is not taken while it scores higher, for at most `max_steps` moves.
 /// `score` is called once per step with every untried neighbour. Returns the best score
 /// reached and its point (`start` when no neighbour beats it).
-pub(crate) fn ascend<F>(
+pub fn ascend<F>(
     space: &Space<'_>,
     taken: &Taken,
     start: (f64, Point),
