@@ -533,7 +533,8 @@ fn the_discrete_ascent_climbs_to_the_best_untried_configuration() {
             _ => 1.0,
         })
         .collect();
-    let target = |p: &[f64]| -> f64 { -p.iter().zip(&peak).map(|(a, b)| (a - b).abs()).sum::<f64>() };
+    let target =
+        |p: &[f64]| -> f64 { -p.iter().zip(&peak).map(|(a, b)| (a - b).abs()).sum::<f64>() };
     let mut near = peak.clone();
     near[0] = match &space.dims[0] {
         encode::Dim::Ordinal { positions, .. } => positions[positions.len() / 2 - 1],
@@ -561,13 +562,20 @@ fn the_discrete_ascent_climbs_to_the_best_untried_configuration() {
     let off: Vec<usize> = (0..9).filter(|&k| p[k] != peak[k]).collect();
     assert_eq!(off.len(), 1, "{p:?}");
     for q in space.neighbours(&p) {
-        assert!(taken.contains(&space, &q) || target(&q) <= s, "{q:?} beats {p:?}");
+        assert!(
+            taken.contains(&space, &q) || target(&q) <= s,
+            "{q:?} beats {p:?}"
+        );
     }
     assert!((target(&p) - s).abs() < 1e-12);
     assert!(calls <= 40, "{calls} steps");
     // A start that no neighbour beats stays where it is.
-    let (s0, p0) = bayes::ascend(&space, &taken, (f64::INFINITY, p.clone()), 100, &mut |pts: &[encode::Point]| {
-        vec![0.0; pts.len()]
-    });
+    let (s0, p0) = bayes::ascend(
+        &space,
+        &taken,
+        (f64::INFINITY, p.clone()),
+        100,
+        &mut |pts: &[encode::Point]| vec![0.0; pts.len()],
+    );
     assert_eq!((s0, &p0), (f64::INFINITY, &p));
 }
