@@ -3,7 +3,8 @@
 W&B users write most sweep parameters as ``values`` lists: geometric lists for learning rates
 and regularization (``[1e-4, 3e-4, 1e-3]``), powers of two for sizes, small integer lists, and
 a categorical or two. The tasks here are the tuning tasks of ``run.py`` (and two of its
-synthetic functions) written that way: 3-6 parameters, 286-4,096 configurations each.
+synthetic functions) written that way: 3-6 parameters, 286-4,096 configurations each; and
+three larger noisy grids (below) of 4,096-62,208 configurations, 6-9 parameters.
 
 **Tables.** Every configuration of a tuning task was evaluated once, ahead of time, by
 ``make_tables.py``; the results are CSV files in ``tables/`` (one row per configuration: the
