@@ -517,60 +517,6 @@ impl<'a> Space<'a> {
         }
     }
 
-    /// The snapped points one step away from the snapped `point` along one dimension: the
-    /// neighbouring values of an ordinal dimension and of a discrete numeric one with few
-    /// values, every other choice of a categorical one. Continuous dimensions do not move.
-    pub fn neighbours(&self, point: &[f64]) -> Vec<Point> {
-        let mut out = Vec::new();
-        for (k, dim) in self.dims.iter().enumerate() {
-            let x = point[k];
-            if x.is_nan() {
-                continue;
-            }
-            let mut push = |v: f64| {
-                let mut q = point.to_vec();
-                q[k] = v;
-                self.snap(&mut q);
-                if q[k] != x {
-                    out.push(q);
-                }
-            };
-            match dim {
-                Dim::Ordinal { positions, .. } => {
-                    let i = nearest(positions, x);
-                    if i > 0 {
-                        push(positions[i - 1]);
-                    }
-                    if i + 1 < positions.len() {
-                        push(positions[i + 1]);
-                    }
-                }
-                Dim::Categorical { choices, .. } => {
-                    for c in 0..choices.len() {
-                        if c as f64 != x {
-                            push(c as f64);
-                        }
-                    }
-                }
-                Dim::Numeric {
-                    discrete: true,
-                    cells: Some(c),
-                    ..
-                } if *c > 1 => {
-                    let step = 1.0 / *c as f64;
-                    if x - step >= 0.0 {
-                        push(x - step);
-                    }
-                    if x + step <= 1.0 {
-                        push(x + step);
-                    }
-                }
-                Dim::Numeric { .. } => {}
-            }
-        }
-        out
-    }
-
     /// The value of dimension `dim` at coordinate `x`.
     fn value(&self, dim: &Dim, x: f64) -> Value {
         match dim {

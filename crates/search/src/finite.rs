@@ -17,9 +17,8 @@
 //! - once every configuration is taken the strategy answers [`crate::Ask::Exhausted`], and
 //!   the controller ends the sweep as it ends a grid (after the runs in flight end).
 //!
-//! A space of more than [`ENUMERATE_MAX`] configurations is searched from candidates, with
-//! taken ones skipped (`bayes` also climbs from its best candidates to untried neighbours,
-//! see [`crate::bayes`]); there a random untried configuration is found by rejection (at most
+//! A space of more than [`ENUMERATE_MAX`] configurations is searched as before, with taken
+//! candidates skipped; there a random untried configuration is found by rejection (at most
 //! [`REJECTION_TRIES`] draws) and then, in spaces of at most [`SCAN_MAX`] configurations,
 //! by scanning from a random index, so a duplicate is never proposed while one is free. Above
 //! [`SCAN_MAX`] configurations, with fewer than one in a thousand free (a sweep of more than

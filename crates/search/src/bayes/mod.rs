@@ -45,15 +45,7 @@
 //!    `Distribution::from_unit` (or the listed value), so every suggestion is a valid value
 //!    of its distribution. In a finite space ([`crate::finite`]) taken candidates are
 //!    dropped, and a space of at most [`crate::finite::ENUMERATE_MAX`] configurations is
-//!    scored whole: every untried configuration is a candidate and none is refined. A larger
-//!    finite space (a network sweep of 9 lists has tens of thousands of configurations, of
-//!    which the candidates cover a few percent) is also searched by greedy ascent over
-//!    one-step neighbours ([`ascend`], [`Space::neighbours`]: the next or previous value of
-//!    one list, another choice of one categorical), from the 5 best candidates and from the
-//!    5 runs with the lowest posterior mean, among untried configurations; the best point
-//!    found, by candidates, ascent or L-BFGS, is suggested. This is the discrete local
-//!    search BoTorch offers for acquisition functions over discrete spaces
-//!    (`optimize_acqf_discrete_local_search`).
+//!    scored whole: every untried configuration is a candidate and none is refined.
 //!    With conditional parameters (`when`), inactive coordinates are imputed for the GP
 //!    and refinement moves only the coordinates active in the candidate
 //!    ([`crate::conditional`]).
@@ -103,10 +95,6 @@ const LOCAL_CANDIDATES: usize = 16;
 const LOCAL_CENTRES: usize = 5;
 /// Candidates refined by L-BFGS.
 const REFINED: usize = 5;
-/// Starting points of the discrete local search (best candidates, best observations).
-const LOCAL_STARTS: usize = 5;
-/// Most moves of one discrete local search.
-const LOCAL_STEPS: usize = 30;
 
 /// The size of the initial design for `d` searched parameters.
 pub fn initial_design(d: usize) -> usize {
@@ -458,45 +446,6 @@ pub(crate) fn suggest_with(
         cm[order[0]],
         cv[order[0]],
     );
-    if !exhaustive {
-        if let Some(t) = &taken {
-            let mut nfeat = Vec::with_capacity(width);
-            let mut score = |pts: &[Point]| -> Vec<f64> {
-                let mut px = Vec::with_capacity(pts.len() * width);
-                for p in pts {
-                    space.features(p, &mut nfeat);
-                    px.extend_from_slice(&nfeat);
-                }
-                let (m, v) = gp.predict(&px);
-                pts.iter()
-                    .zip(m.iter().zip(&v))
-                    .map(|(p, (&m, &v))| {
-                        log_ei(m, v, best_y).0 + feasible.as_ref().map_or(0.0, |f| f.log_p(p))
-                    })
-                    .collect()
-            };
-            // Starts: the best candidates, and the runs with the lowest posterior means
-            // (taken themselves, so they are starts only: their score is −∞).
-            let mut starts: Vec<(f64, Point)> = order
-                .iter()
-                .take(LOCAL_STARTS)
-                .map(|&c| (scores[c], cands[c].clone()))
-                .collect();
-            let mut by_mean: Vec<usize> = (0..n_obs).collect();
-            by_mean.sort_by(|&a, &b| observed_mean[a].total_cmp(&observed_mean[b]));
-            for &i in by_mean.iter().take(LOCAL_STARTS) {
-                starts.push((f64::NEG_INFINITY, history.points[post_idx[i]].clone()));
-            }
-            for start in starts {
-                let (s, p) = ascend(&space, t, start, LOCAL_STEPS, &mut score);
-                if s > best.0 {
-                    space.features(&p, &mut feat);
-                    let (pm, pv) = gp.predict(&feat);
-                    best = (s, p, pm[0], pv[0]);
-                }
-            }
-        }
-    }
     if !active.is_empty() && !exhaustive {
         let lo = vec![0.0; active.len()];
         let hi = vec![1.0; active.len()];
@@ -617,44 +566,6 @@ pub(crate) fn suggest_with(
             })),
         },
     })
-}
-
-/// Greedy ascent of `score` over the one-step neighbours of a finite space
-/// ([`Space::neighbours`]): from `start` (its score and point), move to the best-scoring
-/// neighbour that is not taken while it scores higher, for at most `max_steps` moves.
-/// `score` is called once per step with every untried neighbour. Returns the best score
-/// reached and its point (`start` when no neighbour beats it).
-pub fn ascend<F>(
-    space: &Space<'_>,
-    taken: &Taken,
-    start: (f64, Point),
-    max_steps: usize,
-    score: &mut F,
-) -> (f64, Point)
-where
-    F: FnMut(&[Point]) -> Vec<f64>,
-{
-    let (mut cur, mut p) = start;
-    for _ in 0..max_steps {
-        let nb: Vec<Point> = space
-            .neighbours(&p)
-            .into_iter()
-            .filter(|q| !taken.contains(space, q))
-            .collect();
-        if nb.is_empty() {
-            break;
-        }
-        let sc = score(&nb);
-        let Some((k, &s)) = sc.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) else {
-            break;
-        };
-        if s <= cur {
-            break;
-        }
-        cur = s;
-        p = nb[k].clone();
-    }
-    (cur, p)
 }
 
 /// The step of a quantized metric (accuracy over a fixed evaluation set, a count), when the
