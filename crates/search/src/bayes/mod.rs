@@ -32,7 +32,7 @@
 //!    from it makes every point, the best one included, look hopeless, so the search
 //!    chases variance (the rule of "plug-in" EI for noisy objectives; Picheny et al., 2013,
 //!    *A benchmark of kriging-based infill criteria for noisy optimization*). With the
-//!    fitted noise small (a deterministic metric; the prior's mode is `σ_n² ≈ 0.018` of the
+//!    fitted noise small (a deterministic metric; the prior's median is `σ_n² ≈ 0.018` of the
 //!    standardized variance, see [`gp`]) the mean at a run is nearly its value and little
 //!    changes. For a quantized metric whose best value
 //!    recurs, such as accuracy on a fixed set, improvement is measured from half a step below
