@@ -331,10 +331,15 @@ def write(records, path, command, note, optimizers, tasks):
                  "lists, one categorical); each task's full grid is a lookup table "
                  "(`bench/quality/lists.py`, `bench/quality/tables/`). `-list` tasks return a "
                  "configuration's true value (its 5-fold CV error, or the synthetic function); "
-                 "`-list-noisy` tasks return one fold's error less that fold's mean offset over "
-                 "the grid (a realistic noise: the configuration's own spread between folds "
-                 "and training seeds), with the fold drawn per trial from a generator seeded "
-                 "by task and seed, the same draws for every optimizer.")
+                 "`-list-noisy` tasks of a table return one fold's error less that fold's mean "
+                 "offset over the grid (a realistic noise: the configuration's own spread "
+                 "between folds and training seeds), with the fold drawn per trial from a "
+                 "generator seeded by task and seed, the same draws for every optimizer. "
+                 "`hartmann6-list-noisy`, `mlp9-list-noisy` (9 parameters, 62,208 "
+                 "configurations) and `cell6-list-noisy` (6 string-valued edges, 15,625 "
+                 "configurations) are computed grids shaped like network-training sweeps, "
+                 "with Gaussian noise whose size grows with the loss (heteroscedastic), drawn "
+                 "the same way.")
         L.append("")
         L.append("**Normalized regret** at budget b: the incumbent is the trial with the best "
                  "*observed* value among the first b (the earliest on ties), the same rule for "
@@ -370,6 +375,11 @@ def write(records, path, command, note, optimizers, tasks):
         if det and noisy:
             groups += [("Deterministic `-list` tasks (%d)" % len(det), det),
                        ("Noisy `-list-noisy` tasks (%d)" % len(noisy), noisy)]
+            computed = [t for t in noisy if lookups[t].replicates is None]
+            if computed and len(computed) < len(noisy):
+                groups += [("Noisy tasks from tables (%d)" % (len(noisy) - len(computed)),
+                            [t for t in noisy if t not in computed]),
+                           ("Noisy computed grids (%d)" % len(computed), computed)]
     sums_all = None
     for title, ts in groups:
         if len(groups) > 1:

@@ -29,8 +29,13 @@ class Tables(unittest.TestCase):
     def test_spaces_are_the_size_real_sweep_files_have(self):
         for base, space in lists.SPACES.items():
             n = len(lists.grid(space))
-            self.assertTrue(3 <= len(space) <= 7, base)
-            self.assertTrue(50 <= n <= 5000, (base, n))
+            if base in lists.COMPUTED_NOISY and base not in lists.SYNTHETIC_TASKS:
+                # The large grids: network-training spaces of 10^4-10^5 configurations.
+                self.assertTrue(5 <= len(space) <= 9, base)
+                self.assertTrue(10_000 <= n <= 100_000, (base, n))
+            else:
+                self.assertTrue(3 <= len(space) <= 7, base)
+                self.assertTrue(50 <= n <= 5000, (base, n))
 
     def test_a_table_that_misses_a_row_is_refused(self):
         base = "svm-cancer"
@@ -85,6 +90,56 @@ class Lookup(unittest.TestCase):
         # The noise is real: some configuration's observations differ.
         self.assertTrue(any(lk.observe(i, 0)[0] != lk.observe(i, 1)[0]
                             for i in range(len(lk.configs))))
+
+    def test_computed_noise_is_seeded_gaussian_and_centred_on_the_true_value(self):
+        for task in ("hartmann6-list-noisy", "mlp9-list-noisy", "cell6-list-noisy"):
+            lk = lists.lookup(task)
+            a, b = lk.draws(5), lk.draws(5)
+            first = [next(a) for _ in range(2000)]
+            self.assertEqual(first[:100], [next(b) for _ in range(100)])
+            mean = sum(first) / len(first)
+            sd = math.sqrt(sum((z - mean) ** 2 for z in first) / len(first))
+            self.assertLess(abs(mean), 0.1, task)
+            self.assertLess(abs(sd - 1.0), 0.1, task)
+            idx = len(lk.configs) // 3
+            obs, true = lk.observe(idx, 1.5)
+            self.assertEqual(true, lk.true[idx])
+            self.assertAlmostEqual(obs, lk.true[idx] + 1.5 * lk.sd[idx], places=12)
+
+    def test_computed_noise_is_heteroscedastic_and_of_a_realistic_size(self):
+        for task in ("hartmann6-list-noisy", "mlp9-list-noisy", "cell6-list-noisy"):
+            lk = lists.lookup(task)
+            order = sorted(range(len(lk.configs)), key=lambda i: lk.true[i])
+            best, middling = order[0], order[len(order) // 2]
+            # Worse configurations are noisier.
+            self.assertLess(lk.sd[best], lk.sd[middling], task)
+            # Near the optimum the noise is a tenth to a third of the gap to the median:
+            # enough to reorder good configurations, not enough to hide the landscape.
+            sd_all, sd_top = lk.noise_summary()
+            gap = lk.median - lk.best
+            self.assertTrue(0.05 <= sd_top / gap <= 0.35, (task, sd_top / gap))
+            # One best configuration, as a table of real training runs has.
+            self.assertEqual(sum(t == lk.best for t in lk.true), 1, task)
+
+    def test_large_grids_hold_string_categoricals_and_every_value_is_reachable(self):
+        lk = lists.lookup("mlp9-list-noisy")
+        self.assertEqual(len(lk.configs), 62_208)
+        self.assertTrue(any(isinstance(c, str) for p in lk.space for c in p["choices"]))
+        cell = lists.lookup("cell6-list-noisy")
+        self.assertEqual(len(cell.configs), 5 ** 6)
+        # A cell whose output is cut off from the input scores chance error.
+        cut = {"edge_%d_%d" % e: "none" for e in lists.CELL_EDGES}
+        cut["edge_1_0"] = "conv3x3"
+        self.assertEqual(cell.true[cell.index(cut)], 0.9)
+        # The best cell is connected and far better than the median.
+        self.assertLess(cell.best, cell.median)
+        # The MLP's best learning rate depends on the batch size (an interaction).
+        names = [p["name"] for p in lk.space]
+        best = dict(zip(names, lk.configs[min(range(len(lk.true)), key=lk.true.__getitem__)]))
+        def best_lr(batch):
+            cands = [dict(best, batch_size=batch, lr=lr) for lr in lk.space[0]["choices"]]
+            return min(cands, key=lambda c: lk.true[lk.index(c)])["lr"]
+        self.assertLess(best_lr(8), best_lr(64))
 
     def test_synthetic_grid_optimum(self):
         lk = lists.lookup("rosenbrock5-list")

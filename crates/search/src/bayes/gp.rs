@@ -34,9 +34,18 @@
 //!   observations of a typical sweep and sent suggestions to the corners of the box: mean
 //!   rank 3.8 of 8 optimizers at 50 trials in bench/quality (seeds 0–4), 3.1 with `ℓ = ½`.
 //! - `ln σ_f² ~ N(0, 1)`: outputs are standardized.
-//! - `ln σ_n² ~ N(−6, 1)`: little noise expected, but learnable (centred at `−4`, the
-//!   fitted noise smoothed over the fine structure near the optimum; `−6` took the rank
-//!   above from 3.1 to 2.5).
+//! - `ln σ_n² ~ N(−4, 1)`: the noise variance is log-normal around `e⁻⁴ ≈ 0.018` of the
+//!   standardized variance, the prior BoTorch's default model adopted together with the
+//!   dimension-scaled length-scale priors of Hvarfner et al. (2024). Real training metrics are noisy (a seed, a fold, data order); with the earlier
+//!   `N(−6, 1)` the fit needed several nats of evidence to leave `σ_n² ≈ 0.0025`, so on noisy
+//!   sweeps it interpolated the noise and chased lucky draws. On the values-list suite of
+//!   bench/quality (13 tasks, seeds 0–19; bench/results/quality-lists.md) `−4` lowered the
+//!   mean normalized regret at 50 trials from 0.099 to 0.080 (noisy tasks from tables 0.142
+//!   → 0.113, large noisy grids 0.186 → 0.146, deterministic tasks level) and at 100 trials
+//!   from 0.068 to 0.066 (deterministic tasks 0.018 → 0.012); the continuous suite stayed
+//!   within seed noise (bench/results/quality.md). An earlier version, before the output
+//!   warp and the noise-aware incumbent, had ranked better on the continuous suite with
+//!   `−6`.
 //!
 //! The gradient is
 //!
@@ -70,7 +79,7 @@ fn ls_prior(d: usize) -> (f64, f64) {
     )
 }
 const SIGNAL_PRIOR: (f64, f64) = (0.0, 1.0);
-const NOISE_PRIOR: (f64, f64) = (-6.0, 1.0);
+const NOISE_PRIOR: (f64, f64) = (-4.0, 1.0);
 
 /// The box the hyperparameters are searched in: `(lower, upper)`.
 pub fn bounds(d: usize) -> (Vec<f64>, Vec<f64>) {
@@ -581,6 +590,46 @@ mod tests {
             assert!(((a[0] - b[0]) / (2.0 * h) - dm[j]).abs() < 1e-5);
             assert!(((va[0] - vbm[0]) / (2.0 * h) - dv[j]).abs() < 1e-5);
         }
+    }
+
+    #[test]
+    fn fit_learns_moderate_noise_from_a_few_dozen_runs() {
+        // A smooth 3-D function observed with noise whose variance is about a tenth of the
+        // outputs' (the seed noise of a training run near the good region), 40 runs: the
+        // fitted noise must be of that size, not the near-zero of a noiseless model, which
+        // would fit the draws as signal.
+        let d = 3;
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let n = 40;
+        let x: Vec<f64> = (0..n * d).map(|_| rng.random::<f64>()).collect();
+        let f: Vec<f64> = (0..n)
+            .map(|i| {
+                let p = &x[i * d..(i + 1) * d];
+                (p[0] - 0.3).powi(2) + 0.5 * (p[1] - 0.6).powi(2) + 0.2 * p[2]
+            })
+            .collect();
+        let mean = f.iter().sum::<f64>() / n as f64;
+        let sd = (f.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+        let y_raw: Vec<f64> = f
+            .iter()
+            .map(|v| {
+                // Box–Muller.
+                let (u1, u2): (f64, f64) = (1.0 - rng.random::<f64>(), rng.random());
+                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                v + 0.35 * sd * z
+            })
+            .collect();
+        let ym = y_raw.iter().sum::<f64>() / n as f64;
+        let ys = (y_raw.iter().map(|v| (v - ym).powi(2)).sum::<f64>() / n as f64).sqrt();
+        let y: Vec<f64> = y_raw.iter().map(|v| (v - ym) / ys).collect();
+        // The true noise variance in standardized units.
+        let truth = (0.35 * sd / ys).powi(2);
+        let (h, _) = fit(&x, &y, d, 1, Effort::for_observations(n));
+        assert!(
+            h.noise > truth / 3.0 && h.noise < truth * 3.0,
+            "fitted noise {} vs {truth}",
+            h.noise
+        );
     }
 
     #[test]

@@ -32,8 +32,9 @@
 //!    from it makes every point, the best one included, look hopeless, so the search
 //!    chases variance (the rule of "plug-in" EI for noisy objectives; Picheny et al., 2013,
 //!    *A benchmark of kriging-based infill criteria for noisy optimization*). With the
-//!    fitted noise small (the prior's `σ_n² ≈ 0.0025` of the standardized variance) the
-//!    mean at a run is its value and nothing changes. For a quantized metric whose best value
+//!    fitted noise small (a deterministic metric; the prior's median is `σ_n² ≈ 0.018` of the
+//!    standardized variance, see [`gp`]) the mean at a run is nearly its value and little
+//!    changes. For a quantized metric whose best value
 //!    recurs, such as accuracy on a fixed set, improvement is measured from half a step below
 //!    the best value at most, so the search leaves the plateau ([`metric_quantum`]).
 //! 7. **Acquisition.** LogEI ([`acquisition`]) below the incumbent, evaluated on 2,048
