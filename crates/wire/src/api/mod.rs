@@ -32,7 +32,7 @@ pub use events::{EventPoint, Hello, MetricsEvent, Resync, RunBrief};
 pub use front::{FrontRun, ObjectiveSpec, ParetoFront};
 pub use insights::{
     Axis, AxisKind, Evidence, Importance, ParamImportance, PointColumns, RunHistory, RunsPage,
-    Series, SweepPoints,
+    Series, SeriesByName, SweepPoints,
 };
 pub use repeats::{
     NoiseComparison, NoiseConfiguration, NoiseReport, QueueRun, QueueRunsRequest, QueuedRuns,
