@@ -7,7 +7,10 @@
 // - `Backend`, the backend struct, with a field `reader` (the pool reads go through) and
 //   `async fn begin(&self) -> Result<Tx>` (a write transaction: SQLite `BEGIN IMMEDIATE` on
 //   the single writer connection, PostgreSQL `BEGIN` on a pooled one), plus
-//   `fn describe_location`, `fn file` and `async fn close_pools`;
+//   `fn describe_location`, `fn file` and `async fn close_pools`, and `fn one_hop`: the
+//   SQLite backend itself, whose hot operations (heartbeats, the claim, the finish of a
+//   trial) run on its one-hop path (`sqlite/hot.rs`) instead of the versions here, or `None`
+//   (PostgreSQL runs these);
 // - `Tx`, which derefs to `DbConn` and has `async fn commit(self) -> Result<()>` (dropped
 //   without commit, it rolls back);
 // - `CHANGE_MARK_NOW`, a query answering `mark`: the change mark every later change of a
@@ -41,6 +44,13 @@ const RUN_COLUMNS: &str = "r.id, r.sweep_id, p.name AS project, r.number, r.name
      r.suggestion, r.grid_index, r.agent_id, r.host, r.argv, r.exit_code, r.error, r.metric, r.summary, \
      r.user_summary, r.next_step, r.git_commit, r.git_dirty, r.stop_requested, r.stop_reason, r.stop_info, r.created_ms, \
      r.started_ms, r.heartbeat_ms, r.finished_ms, r.retry_of, r.attempt, r.delivery, r.repeat_of, r.seed";
+
+/// [`RUN_COLUMNS`] for the `RETURNING` clause of a statement on `runs`, which joins nothing:
+/// the project's name comes from a subquery on its key.
+const RUN_RETURNING: &str = "id, sweep_id, (SELECT p.name FROM projects p WHERE p.id = runs.project_id) AS project, \
+     number, name, state, params, config, suggestion, grid_index, agent_id, host, argv, exit_code, error, metric, summary, \
+     user_summary, next_step, git_commit, git_dirty, stop_requested, stop_reason, stop_info, created_ms, \
+     started_ms, heartbeat_ms, finished_ms, retry_of, attempt, delivery, repeat_of, seed";
 
 /// What [`TrialRow`] reads of a run.
 const TRIAL_COLUMNS: &str = "id, number, created_ms, retry_of, attempt, repeat_of, params, grid_index, metric, state, \
@@ -266,14 +276,15 @@ async fn project_id(conn: &mut DbConn, name: &str) -> Result<i64> {
         .try_get("id")?)
 }
 
-/// Insert `new` with `number` in `state` (`queued` runs get no start time); returns its id.
+/// Insert `new` with `number` in `state` (`queued` runs get no start time); returns the run
+/// as stored (from the insert's `RETURNING`, not a second read).
 async fn insert_run_row(
     conn: &mut DbConn,
     new: &NewRun,
     number: Option<i64>,
     state: RunState,
     project: Option<i64>,
-) -> Result<String> {
+) -> Result<RunRow> {
     // `project`: the project's id when the caller has it (a sweep run's is its sweep's).
     let project_id = match project {
         Some(id) => id,
@@ -282,11 +293,13 @@ async fn insert_run_row(
     let id = new_id("r");
     let now = now_ms();
     let started = (state != RunState::Queued).then_some(now);
-    sqlx::query(
+    let sql = format!(
         "INSERT INTO runs (id, sweep_id, project_id, number, name, state, params, config, suggestion, grid_index, \
          agent_id, host, argv, git_commit, git_dirty, created_ms, started_ms, heartbeat_ms, retry_of, attempt) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19)",
-    )
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19) \
+         RETURNING {RUN_RETURNING}"
+    );
+    Ok(sqlx::query_as::<_, RunRow>(&sql)
     .bind(&id)
     .bind(&new.sweep_id)
     .bind(project_id)
@@ -306,9 +319,8 @@ async fn insert_run_row(
     .bind(started)
     .bind(&new.retry_of)
     .bind(new.attempt.unwrap_or(1))
-    .execute(&mut *conn)
-    .await?;
-    Ok(id)
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 /// `$first, $first+1, …` for `n` parameters.
@@ -501,10 +513,7 @@ impl Backend {
         } else {
             RunState::Running
         };
-        let id = insert_run_row(&mut tx, new, new.number, state, None).await?;
-        let run = fetch_run(&mut *tx, &id)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)?;
+        let run = insert_run_row(&mut tx, new, new.number, state, None).await?;
         tx.commit().await?;
         Ok(run)
     }
@@ -1236,17 +1245,14 @@ impl Backend {
         };
         // The run belongs to its sweep's project.
         let project: i64 = taken.try_get("project_id")?;
-        let id = match insert_run_row(&mut tx, new, Some(expected), RunState::Running, Some(project))
+        let run = match insert_run_row(&mut tx, new, Some(expected), RunState::Running, Some(project))
             .await
         {
-            Ok(id) => id,
+            Ok(run) => run,
             // The schema's unique (sweep_id, number): another writer holds the number.
             Err(e) if e.is_unique_violation() => return Ok(Inserted::Stale),
             Err(e) => return Err(e),
         };
-        let run = fetch_run(&mut *tx, &id)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)?;
         tx.commit().await?;
         Ok(Inserted::Inserted(Box::new(run)))
     }
@@ -1391,6 +1397,9 @@ impl Storage for Backend {
     }
 
     async fn sweep(&self, id: &str) -> Result<Option<SweepRow>> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_sweep(id).await;
+        }
         fetch_sweep(&self.reader, id).await
     }
 
@@ -1647,6 +1656,9 @@ impl Storage for Backend {
     }
 
     async fn trials_changed(&self, sweep_id: &str, since: i64) -> Result<(Vec<TrialRow>, i64)> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_trials_changed(sweep_id, since).await;
+        }
         // The mark first: whatever commits after it gets a later mark (SQLite) or was still
         // running when it was taken (PostgreSQL), so the next call reads it.
         let mark: i64 = sqlx::query(CHANGE_MARK_NOW)
@@ -1716,6 +1728,9 @@ impl Storage for Backend {
     }
 
     async fn heartbeat(&self, run_id: &str) -> Result<Option<(bool, Option<String>)>> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_heartbeat(run_id).await;
+        }
         retrying(|| self.heartbeat_once(run_id)).await
     }
 
@@ -2152,6 +2167,11 @@ impl Storage for Backend {
         new: NewRun,
         expected_next_number: i64,
     ) -> Result<Inserted> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite
+                .raw_insert_suggested_run(&new, expected_next_number)
+                .await;
+        }
         retrying(|| self.insert_suggested_run_once(&new, expected_next_number)).await
     }
 

@@ -128,6 +128,11 @@ impl PostgresStorage {
         self.reader.close().await;
     }
 
+    /// PostgreSQL runs every operation of `queries.rs` as written there.
+    fn one_hop(&self) -> Option<&crate::sqlite::SqliteStorage> {
+        None
+    }
+
     /// Start a write transaction on a pooled connection.
     async fn begin(&self) -> Result<Tx> {
         Ok(Tx(self.reader.begin().await?))

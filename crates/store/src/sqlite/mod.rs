@@ -138,14 +138,18 @@ impl SqliteStorage {
             })
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
+        // No ping before each acquire: a connection to a local file does not go stale, and on
+        // SQLite the ping is one more round trip to the connection's thread per operation.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options.read_only(true))
             .await?;
@@ -175,6 +179,11 @@ impl SqliteStorage {
     async fn close_pools(&self) {
         self.reader.close().await;
         self.writer.close().await;
+    }
+
+    /// The hot operations run on the one-hop path ([`raw`], `hot.rs`).
+    fn one_hop(&self) -> Option<&SqliteStorage> {
+        Some(self)
     }
 
     /// Start a write transaction (`BEGIN IMMEDIATE` on the writer connection). Write
@@ -285,6 +294,9 @@ impl Tx {
 }
 
 include!("../queries.rs");
+
+mod hot;
+pub mod raw;
 
 #[cfg(test)]
 mod tests;
