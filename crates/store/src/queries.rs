@@ -605,6 +605,9 @@ impl Backend {
         points: &[Point],
         objective: Option<Objective<'_>>,
     ) -> Result<Option<Appended>> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_append_metrics(run_id, points, objective).await;
+        }
         let mut tx = self.begin().await?;
         let answer = append_in(&mut tx, run_id, points, objective).await?;
         tx.commit().await?;
@@ -616,6 +619,13 @@ impl Backend {
     /// batches are taken in the order of their run ids (the order of arrival within a run), so
     /// two groups lock their runs in the same order.
     async fn append_group_once(&self, jobs: &[MetricJob]) -> Result<Vec<Option<Appended>>> {
+        if let Some(sqlite) = self.one_hop() {
+            let batches: Vec<(&str, &[Point], Option<Objective<'_>>)> = jobs
+                .iter()
+                .map(|j| (j.run_id.as_str(), j.points.as_slice(), j.objective()))
+                .collect();
+            return sqlite.raw_append_group(&batches).await;
+        }
         let mut order: Vec<usize> = (0..jobs.len()).collect();
         order.sort_by(|&a, &b| jobs[a].run_id.cmp(&jobs[b].run_id));
         let mut answers = vec![None; jobs.len()];
@@ -646,49 +656,6 @@ impl Backend {
                     .await;
             job.answer.send(answer).ok();
         }
-    }
-}
-
-impl Backend {
-    /// Every point of a series by step, read as a few packed text rows of up to 1,024 points
-    /// each (`step,value,time_ms;…`) instead of one row per point: on SQLite each row crosses
-    /// from the database thread to the caller on its own, which costs more than the row.
-    /// Values are printed with 17 significant digits, which read back bit for bit; NaN (NULL)
-    /// is an empty field.
-    async fn packed_series(&self, id: i64) -> Result<Vec<SeriesPoint>> {
-        let rows = sqlx::query(
-            "SELECT group_concat(step || ',' || CASE WHEN value IS NULL THEN '' ELSE printf('%!.17g', value) END || ',' || time_ms, ';' \
-             ORDER BY step) AS packed FROM metric_points WHERE series = $1 GROUP BY step >> 10 ORDER BY step >> 10",
-        )
-        .bind(id)
-        .fetch_all(&self.reader)
-        .await?;
-        let mut points = Vec::new();
-        let bad = |what: &str| {
-            StoreError::Db(sqlx::Error::Decode(
-                format!("packed metric series: bad {what}").into(),
-            ))
-        };
-        for row in rows {
-            let packed: String = row.try_get("packed")?;
-            for item in packed.split(';') {
-                let mut fields = item.split(',');
-                let (Some(step), Some(value), Some(time)) =
-                    (fields.next(), fields.next(), fields.next())
-                else {
-                    return Err(bad("point"));
-                };
-                points.push(SeriesPoint {
-                    step: step.parse().map_err(|_| bad("step"))?,
-                    value: match value {
-                        "" => None,
-                        v => Some(v.parse().map_err(|_| bad("value"))?),
-                    },
-                    time_ms: time.parse().map_err(|_| bad("time"))?,
-                });
-            }
-        }
-        Ok(points)
     }
 }
 
@@ -1776,6 +1743,9 @@ impl Storage for Backend {
     }
 
     async fn history(&self, run_id: &str) -> Result<Vec<HistoryPoint>> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_history(run_id).await;
+        }
         let rows = sqlx::query(
             "SELECT p.step AS step, s.name AS name, p.value AS value, p.time_ms AS time_ms \
              FROM metric_series s JOIN metric_points p ON p.series = s.id WHERE s.run_id = $1 ORDER BY p.step, s.name",
@@ -1817,6 +1787,9 @@ impl Storage for Backend {
     }
 
     async fn series(&self, run_id: &str, name: &str) -> Result<Vec<SeriesPoint>> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_series(run_id, name, None).await;
+        }
         let rows = sqlx::query(
             "SELECT p.step AS step, p.value AS value, p.time_ms AS time_ms FROM metric_series s \
              JOIN metric_points p ON p.series = s.id WHERE s.run_id = $1 AND s.name = $2 ORDER BY p.step",
@@ -1842,6 +1815,9 @@ impl Storage for Backend {
         name: &str,
         after_step: i64,
     ) -> Result<Vec<SeriesPoint>> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_series(run_id, name, Some(after_step)).await;
+        }
         let rows = sqlx::query(
             "SELECT p.step AS step, p.value AS value, p.time_ms AS time_ms FROM metric_series s \
              JOIN metric_points p ON p.series = s.id WHERE s.run_id = $1 AND s.name = $2 AND p.step > $3 \
@@ -1869,6 +1845,9 @@ impl Storage for Backend {
         name: &str,
         max_points: usize,
     ) -> Result<SeriesSample> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_series_sample(run_id, name, max_points).await;
+        }
         let max_points = max_points.max(2) as i64;
         let Some(found) =
             sqlx::query("SELECT id, points, last_step FROM metric_series WHERE run_id = $1 AND name = $2")
@@ -1889,18 +1868,13 @@ impl Storage for Backend {
             })
         };
         if total <= max_points {
-            let points = match DIALECT {
-                crate::dashboard::Dialect::Sqlite => self.packed_series(id).await?,
-                crate::dashboard::Dialect::Postgres => {
-                    let rows = sqlx::query(
-                        "SELECT step, value, time_ms FROM metric_points WHERE series = $1 ORDER BY step",
-                    )
-                    .bind(id)
-                    .fetch_all(&self.reader)
-                    .await?;
-                    rows.iter().map(decode).collect::<Result<Vec<_>>>()?
-                }
-            };
+            let rows = sqlx::query(
+                "SELECT step, value, time_ms FROM metric_points WHERE series = $1 ORDER BY step",
+            )
+            .bind(id)
+            .fetch_all(&self.reader)
+            .await?;
+            let points = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
             return Ok(SeriesSample {
                 total: points.len() as u64,
                 points,

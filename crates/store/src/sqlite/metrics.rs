@@ -25,7 +25,7 @@ use std::collections::{BinaryHeap, HashMap};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value};
 
-use super::{MetricJob, SqliteStorage};
+use super::SqliteStorage;
 use crate::dashboard::{SeriesPoint, SeriesSample};
 use crate::{now_ms, Appended, HistoryPoint, Objective, Point, Result};
 
@@ -41,20 +41,21 @@ impl SqliteStorage {
             .await
     }
 
-    /// Several metric batches in one transaction (group commit): each applied as
-    /// [`append_in`] does alone, the batches taken in the order of their run ids (the order
-    /// of arrival within a run), all committed together.
+    /// Several metric batches `(run id, points, objective)` in one transaction (group
+    /// commit): each applied as [`append_in`] does alone, the batches taken in the order of
+    /// their run ids (the order of arrival within a run), all committed together; the
+    /// answers are in the order of `batches`.
     pub(crate) async fn raw_append_group(
         &self,
-        jobs: &[MetricJob],
+        batches: &[(&str, &[Point], Option<Objective<'_>>)],
     ) -> Result<Vec<Option<Appended>>> {
-        let mut order: Vec<usize> = (0..jobs.len()).collect();
-        order.sort_by(|&a, &b| jobs[a].run_id.cmp(&jobs[b].run_id));
+        let mut order: Vec<usize> = (0..batches.len()).collect();
+        order.sort_by(|&a, &b| batches[a].0.cmp(batches[b].0));
         self.write(|db| {
-            let mut answers = vec![None; jobs.len()];
+            let mut answers = vec![None; batches.len()];
             for i in order {
-                let job = &jobs[i];
-                answers[i] = append_in(db, &job.run_id, &job.points, job.objective())?;
+                let (run_id, points, objective) = batches[i];
+                answers[i] = append_in(db, run_id, points, objective)?;
             }
             Ok(answers)
         })

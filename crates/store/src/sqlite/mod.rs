@@ -296,6 +296,7 @@ impl Tx {
 include!("../queries.rs");
 
 mod hot;
+mod metrics;
 pub mod raw;
 
 #[cfg(test)]
