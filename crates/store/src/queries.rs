@@ -1754,6 +1754,9 @@ impl Storage for Backend {
         .fetch_all(&self.reader)
         .await?;
         let mut out: Vec<HistoryPoint> = Vec::new();
+        // Each name once, shared by every step that has it.
+        let mut names: std::collections::HashMap<String, std::sync::Arc<str>> =
+            std::collections::HashMap::new();
         for r in rows {
             let step: i64 = r.try_get("step")?;
             let name: String = r.try_get("name")?;
@@ -1763,13 +1766,20 @@ impl Storage for Backend {
                 out.push(HistoryPoint {
                     step,
                     time_ms,
-                    values: Map::new(),
+                    values: Default::default(),
                 });
             }
+            let name = match names.get(&name) {
+                Some(shared) => shared.clone(),
+                None => {
+                    let shared: std::sync::Arc<str> = name.as_str().into();
+                    names.insert(name, shared.clone());
+                    shared
+                }
+            };
             let last = out.last_mut().expect("pushed above");
             last.time_ms = last.time_ms.max(time_ms);
-            last.values
-                .insert(name, value.map(Value::from).unwrap_or(Value::Null));
+            last.values.0.push((name, value));
         }
         Ok(out)
     }

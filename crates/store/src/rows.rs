@@ -178,6 +178,6 @@ pub struct HistoryPoint {
     pub step: i64,
     /// Latest wall time of the step's values.
     pub time_ms: i64,
-    /// Values by name (`null` for NaN).
-    pub values: Map<String, Value>,
+    /// Values by name, in name order (`None` for NaN).
+    pub values: hyperdial_wire::api::MetricValues,
 }

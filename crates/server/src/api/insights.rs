@@ -14,7 +14,7 @@ use hyperdial_wire::api::{
 };
 use hyperdial_wire::RunState;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::importance::kind_of;
 use super::{paged, views, ApiResult, Body, Params};

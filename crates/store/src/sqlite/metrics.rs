@@ -21,6 +21,9 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use hyperdial_wire::api::MetricValues;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value};
@@ -188,8 +191,10 @@ fn points_of(db: &Connection, id: i64, after: i64, capacity: usize) -> Result<Ve
 fn history_in(db: &Connection, run_id: &str) -> Result<Vec<HistoryPoint>> {
     let mut list =
         db.prepare_cached("SELECT id, name FROM metric_series WHERE run_id = ?1 ORDER BY name")?;
-    let series: Vec<(i64, String)> = list
-        .query_map(params![run_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+    let series: Vec<(i64, Arc<str>)> = list
+        .query_map(params![run_id], |r| {
+            Ok((r.get(0)?, r.get::<_, String>(1)?.as_str().into()))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let read: Vec<Vec<SeriesPoint>> = series
         .iter()
@@ -213,15 +218,12 @@ fn history_in(db: &Connection, run_id: &str) -> Result<Vec<HistoryPoint>> {
             out.push(HistoryPoint {
                 step,
                 time_ms: point.time_ms,
-                values: Map::new(),
+                values: MetricValues(Vec::with_capacity(read.len().min(64))),
             });
         }
         let last = out.last_mut().expect("pushed above");
         last.time_ms = last.time_ms.max(point.time_ms);
-        last.values.insert(
-            series[k].1.clone(),
-            point.value.map(Value::from).unwrap_or(Value::Null),
-        );
+        last.values.0.push((series[k].1.clone(), point.value));
     }
     Ok(out)
 }

@@ -40,8 +40,8 @@ pub use repeats::{
 };
 pub use runs::{
     ConfigUpdate, CreateRun, DeliveryRecord, DeliveryRequest, FinishRequest, GitInfo,
-    HeartbeatAnswer, HistoryPoint, MetricPoint, MetricsAnswer, MetricsRequest, OutputRequest,
-    OutputStream, Run, RunAnswer, RunGit, RunName, Started, SummaryUpdate,
+    HeartbeatAnswer, HistoryPoint, MetricPoint, MetricValues, MetricsAnswer, MetricsRequest,
+    OutputRequest, OutputStream, Run, RunAnswer, RunGit, RunName, Started, SummaryUpdate,
 };
 pub use sweeps::{
     BestRef, CreateSweep, CreatedSweep, Diagnostic, Export, ExportRow, Location, MetricRef, Notes,

@@ -227,7 +227,65 @@ pub struct HistoryPoint {
     /// Latest wall time of the step's values, ms since the epoch.
     pub time_ms: i64,
     /// Values by name (`null` for NaN).
-    pub values: Map<String, Value>,
+    #[schemars(with = "Map<String, Value>")]
+    pub values: MetricValues,
+}
+
+/// The values of one step by metric name, in name order: a JSON object of numbers (`null`
+/// for NaN and infinities), written straight from the list. Names are shared (`Arc`) so a
+/// long history holds each name once.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricValues(pub Vec<(std::sync::Arc<str>, Option<f64>)>);
+
+impl MetricValues {
+    /// The value named `name`: `None` if the step has none, `Some(None)` for NaN.
+    pub fn get(&self, name: &str) -> Option<Option<f64>> {
+        self.0.iter().find(|(n, _)| &**n == name).map(|(_, v)| *v)
+    }
+
+    /// How many values the step has.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the step has no value.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for MetricValues {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(&**name, &value.filter(|v| v.is_finite()))?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MetricValues {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = MetricValues;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of metric values (numbers or null) by name")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<MetricValues, A::Error> {
+                let mut out = Vec::with_capacity(access.size_hint().unwrap_or(0).min(1024));
+                while let Some((name, value)) = access.next_entry::<String, Option<f64>>()? {
+                    out.push((name.into(), value));
+                }
+                Ok(MetricValues(out))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
 }
 
 /// A run, as `GET /api/v1/runs/{id}` and most run answers give it.
