@@ -10,7 +10,8 @@ use hyperdial_store::{
     RunCondition, RunField, RunQuery, SeriesPoint, SeriesSample, MAX_NOTES_BYTES,
 };
 use hyperdial_wire::api::{
-    Axis, Notes, NotesRequest, PointColumns, RunHistory, RunsPage, Series, SeriesByName, SweepPoints,
+    Axis, Notes, NotesRequest, PointColumns, RunHistory, RunsPage, Series, SeriesByName,
+    SweepPoints,
 };
 use hyperdial_wire::RunState;
 use serde::Deserialize;
@@ -139,7 +140,10 @@ pub(crate) async fn history(
     };
     // A key asked twice is answered once, where it was first asked.
     let mut asked = std::collections::HashSet::with_capacity(wanted.len());
-    let wanted: Vec<String> = wanted.into_iter().filter(|k| asked.insert(k.clone())).collect();
+    let wanted: Vec<String> = wanted
+        .into_iter()
+        .filter(|k| asked.insert(k.clone()))
+        .collect();
     if wanted.len() > MAX_SERIES {
         return Err(ApiError::bad_request(format!(
             "{} keys asked; ask for at most {MAX_SERIES} at once",

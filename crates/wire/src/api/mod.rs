@@ -41,7 +41,8 @@ pub use repeats::{
 pub use runs::{
     ConfigUpdate, CreateRun, DeliveryRecord, DeliveryRequest, FinishRequest, GitInfo,
     HeartbeatAnswer, HistoryPoint, MetricPoint, MetricValues, MetricsAnswer, MetricsRequest,
-    OutputRequest, OutputStream, Run, RunAnswer, RunGit, RunName, Started, SummaryUpdate,
+    OutputRequest, OutputStream, PointValues, Run, RunAnswer, RunGit, RunName, Started,
+    SummaryUpdate, MAX_METRIC_NAME_BYTES, MAX_POINT_VALUES,
 };
 pub use sweeps::{
     BestRef, CreateSweep, CreatedSweep, Diagnostic, Export, ExportRow, Location, MetricRef, Notes,
