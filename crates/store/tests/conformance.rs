@@ -1924,10 +1924,18 @@ async fn history_merges_series_by_step_and_counts_resent_points_once(db: &Db) {
         at(2, &[("b", Some(2.5))]),
         at(4, &[("b", None), ("a", Some(4.0))]),
     ];
-    let a = store.append_metrics(&run.id, &first, None).await.unwrap().unwrap();
+    let a = store
+        .append_metrics(&run.id, &first, None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(a.accepted, 6, "every value sent counts as written");
     let again = [at(2, &[("a", Some(-2.0))]), at(5, &[("a", Some(5.0))])];
-    store.append_metrics(&run.id, &again, None).await.unwrap().unwrap();
+    store
+        .append_metrics(&run.id, &again, None)
+        .await
+        .unwrap()
+        .unwrap();
     let h = store.history(&run.id).await.unwrap();
     let steps: Vec<i64> = h.iter().map(|p| p.step).collect();
     assert_eq!(steps, [0, 2, 4, 5]);
@@ -1935,9 +1943,20 @@ async fn history_merges_series_by_step_and_counts_resent_points_once(db: &Db) {
         .iter()
         .map(|p| p.values.0.iter().map(|(n, _)| &**n).collect())
         .collect();
-    assert_eq!(names, [vec!["b"], vec!["a", "b"], vec!["a", "b"], vec!["a"]]);
-    assert_eq!(h[1].values.get("a"), Some(Some(-2.0)), "the later batch overwrites");
-    assert_eq!(h[1].values.get("b"), Some(Some(2.5)), "the last value of the batch");
+    assert_eq!(
+        names,
+        [vec!["b"], vec!["a", "b"], vec!["a", "b"], vec!["a"]]
+    );
+    assert_eq!(
+        h[1].values.get("a"),
+        Some(Some(-2.0)),
+        "the later batch overwrites"
+    );
+    assert_eq!(
+        h[1].values.get("b"),
+        Some(Some(2.5)),
+        "the last value of the batch"
+    );
     assert_eq!(h[2].values.get("b"), Some(None));
     assert_eq!(h[1].time_ms, 1_002);
     let json = serde_json::to_value(&h[2].values).unwrap();
@@ -1947,7 +1966,10 @@ async fn history_merges_series_by_step_and_counts_resent_points_once(db: &Db) {
     let b = store.series(&run.id, "b").await.unwrap();
     assert_eq!(b.iter().map(|p| p.step).collect::<Vec<_>>(), [0, 2, 4]);
     let r = store.run(&run.id).await.unwrap().unwrap();
-    assert_eq!(Value::Object(r.summary.clone()), json!({"b": null, "a": 5.0}));
+    assert_eq!(
+        Value::Object(r.summary.clone()),
+        json!({"b": null, "a": 5.0})
+    );
     assert_eq!(r.next_step, 6);
     // An infinity is kept as such in the series (only NaN is NULL).
     store

@@ -109,7 +109,11 @@ impl SqliteStorage {
             )?;
             let Some((id, total, last)) = find
                 .query_row(params![run_id, name], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
                 })
                 .optional()?
             else {
@@ -334,7 +338,11 @@ pub(crate) fn append_in(
     for n in &mut names {
         let found = find
             .query_row(params![run_id, n.name], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
             })
             .optional()?;
         (n.id, n.points, n.last_step) = match found {
@@ -370,9 +378,8 @@ pub(crate) fn append_in(
             accepted += update.execute(params![n.id, step, value, time])?;
         }
     }
-    let mut keep = db.prepare_cached(
-        "UPDATE metric_series SET points = ?2, last_step = ?3 WHERE id = ?1",
-    )?;
+    let mut keep =
+        db.prepare_cached("UPDATE metric_series SET points = ?2, last_step = ?3 WHERE id = ?1")?;
     let mut summary: Map<String, Value> = serde_json::from_str(&summary).unwrap_or_default();
     for n in &names {
         if (n.now_points, n.highest) != (n.points, n.last_step) {
