@@ -17,7 +17,9 @@
 //   run will exceed (see `Storage::trials_changed` and migration 0009 of each backend);
 // - `FOR_UPDATE` (` FOR UPDATE` on PostgreSQL, empty on SQLite, whose single writer already
 //   serializes write transactions), `SKIP_LOCKED_R` (the lock clause of the queued-run pick),
-//   and `DIALECT`.
+//   and `DIALECT`;
+// - `upsert_metric_rows`, the upsert of a batch's metric rows `(series, step, value, time)`
+//   (distinct keys), answering the rows written.
 //
 // The SQL is the shared dialect of both: `$n` placeholders, integer milliseconds, JSON as
 // text, `ON CONFLICT` upserts, `RETURNING`, and `CAST(… AS BIGINT)` around sums (PostgreSQL
@@ -771,9 +773,6 @@ async fn series_of(
     Ok(found)
 }
 
-/// Points (rows) per insert statement: 4 parameters each, far below both backends' limits.
-const POINTS_PER_STATEMENT: usize = 250;
-
 /// Apply one metric batch inside the transaction `conn` (see [`Storage::append_metrics`]).
 async fn append_in(
     conn: &mut DbConn,
@@ -879,14 +878,7 @@ async fn append_in(
     }
     // In key order, so the b-tree takes them as appends.
     rows.sort_unstable_by_key(|r| (r.0, r.1));
-    for chunk in rows.chunks(POINTS_PER_STATEMENT) {
-        let sql = metric_insert_sql(chunk.len());
-        let mut q = sqlx::query(&sql);
-        for (id, step, value, time) in chunk {
-            q = q.bind(*id).bind(*step).bind(*value).bind(*time);
-        }
-        accepted += q.execute(&mut *conn).await?.rows_affected() as usize;
-    }
+    accepted += upsert_metric_rows(conn, &rows).await? as usize;
     for (name, (points, last_step)) in names.iter().zip(before) {
         let s = &series[*name];
         if (s.points, s.highest) == (points, last_step) {
@@ -915,22 +907,6 @@ async fn append_in(
         reason: row.try_get("stop_reason")?,
         metric,
     }))
-}
-
-/// The upsert of `n` points `(series, step, value, time_ms)`, cached per size.
-fn metric_insert_sql(n: usize) -> String {
-    let mut sql = String::from("INSERT INTO metric_points (series, step, value, time_ms) VALUES ");
-    for i in 0..n {
-        let b = i * 4;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
-    }
-    sql.push_str(
-        " ON CONFLICT (series, step) DO UPDATE SET value = excluded.value, time_ms = excluded.time_ms",
-    );
-    sql
 }
 
 impl Backend {

@@ -293,6 +293,39 @@ impl Tx {
     }
 }
 
+/// Points (rows) per insert statement of [`upsert_metric_rows`]: 4 parameters each.
+const POINTS_PER_STATEMENT: usize = 250;
+
+/// Upsert metric rows `(series, step, value, time_ms)` (distinct keys) with multi-row inserts;
+/// the rows written. Only the sqlx path uses it (a finish with told values): metric batches
+/// run on the one-hop path (`metrics.rs`).
+async fn upsert_metric_rows(
+    conn: &mut SqliteConnection,
+    rows: &[(i64, i64, Option<f64>, i64)],
+) -> Result<u64> {
+    let mut written = 0;
+    for chunk in rows.chunks(POINTS_PER_STATEMENT) {
+        let mut sql =
+            String::from("INSERT INTO metric_points (series, step, value, time_ms) VALUES ");
+        for i in 0..chunk.len() {
+            let b = i * 4;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
+        }
+        sql.push_str(
+            " ON CONFLICT (series, step) DO UPDATE SET value = excluded.value, time_ms = excluded.time_ms",
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, step, value, time) in chunk {
+            q = q.bind(*id).bind(*step).bind(*value).bind(*time);
+        }
+        written += q.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(written)
+}
+
 include!("../queries.rs");
 
 mod hot;
