@@ -6,7 +6,7 @@
 //! Why not the `queries.rs` versions: through sqlx every statement is a round trip to the
 //! connection's thread and every bound parameter is looked up by name, which SQLite does by a
 //! linear scan of the statement's parameters. A multi-row insert of 250 points (1,000
-//! parameters) therefore cost a quarter of a million comparisons, most of the server's time
+//! parameters) therefore cost about half a million steps of those scans, most of the server's time
 //! at high ingestion rates; and a read of 100,000 rows crossed threads 100,000 times. Here a
 //! single-row insert is bound by position and stepped per value, and a read steps its rows
 //! in place.
