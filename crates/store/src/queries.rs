@@ -54,7 +54,7 @@ const RUN_RETURNING: &str = "id, sweep_id, (SELECT p.name FROM projects p WHERE 
 
 /// What [`TrialRow`] reads of a run.
 const TRIAL_COLUMNS: &str = "id, number, created_ms, retry_of, attempt, repeat_of, params, grid_index, metric, state, \
-     summary, user_summary, error";
+     summary, user_summary, error, started_ms, finished_ms, heartbeat_ms";
 
 const SWEEP_COLUMNS: &str = "s.id, p.name AS project, s.name, s.method, s.state, s.source, s.source_file, \
      s.config_hash, s.seed, s.next_number, s.metric_name, s.goal, s.notes, s.retries_only, s.end_reason, s.created_ms, s.updated_ms";
@@ -199,6 +199,9 @@ impl FromRow<'_, DbRow> for TrialRow {
             summary: json(row, "summary")?,
             user_summary: json(row, "user_summary")?,
             error: row.try_get("error")?,
+            started_ms: row.try_get("started_ms")?,
+            finished_ms: row.try_get("finished_ms")?,
+            heartbeat_ms: row.try_get("heartbeat_ms")?,
         })
     }
 }
@@ -1508,6 +1511,19 @@ impl Storage for Backend {
         Ok(row.try_get("ms")?)
     }
 
+    async fn compute_ms_in_flight(&self, sweep_id: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(COALESCE(finished_ms, heartbeat_ms, started_ms) - started_ms), 0) AS BIGINT) AS ms \
+             FROM runs WHERE sweep_id = $1 AND state IN ($2, $3) AND started_ms IS NOT NULL",
+        )
+        .bind(sweep_id)
+        .bind(RunState::Running.as_str())
+        .bind(RunState::Queued.as_str())
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(row.try_get("ms")?)
+    }
+
     async fn sweep_points(&self, sweep_id: &str) -> Result<Vec<RunPoint>> {
         let rows = sqlx::query(
             "SELECT id, number, state, params, metric, created_ms, started_ms, finished_ms \
@@ -1590,6 +1606,9 @@ impl Storage for Backend {
     }
 
     async fn run(&self, id: &str) -> Result<Option<RunRow>> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_run(id).await;
+        }
         fetch_run(&self.reader, id).await
     }
 
@@ -2011,6 +2030,14 @@ impl Storage for Backend {
         exit_code: Option<i64>,
         error: Option<&str>,
     ) -> Result<Option<RunRow>> {
+        if let Some(sqlite) = self.one_hop() {
+            let end = crate::sqlite::RunEnd {
+                state,
+                exit_code,
+                error,
+            };
+            return sqlite.raw_finish_run(run_id, &[], None, end).await;
+        }
         retrying(|| self.finish_run_once(run_id, state, exit_code, error)).await
     }
 
@@ -2023,6 +2050,14 @@ impl Storage for Backend {
         exit_code: Option<i64>,
         error: Option<&str>,
     ) -> Result<Option<RunRow>> {
+        if let Some(sqlite) = self.one_hop() {
+            let end = crate::sqlite::RunEnd {
+                state,
+                exit_code,
+                error,
+            };
+            return sqlite.raw_finish_run(run_id, points, objective, end).await;
+        }
         retrying(|| {
             self.finish_run_with_points_once(run_id, points, objective, state, exit_code, error)
         })

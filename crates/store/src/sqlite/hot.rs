@@ -7,16 +7,21 @@
 //! first appearance, `?N` by `N`), and rows are decoded here. The PostgreSQL backend runs the
 //! `queries.rs` versions; the conformance suite holds both to one behaviour.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use serde_json::{Map, Value};
 
 use super::raw::End;
-use super::{SqliteStorage, CHANGE_MARK_NOW, RUN_RETURNING, SWEEP_COLUMNS, TRIAL_COLUMNS};
+use super::{
+    SqliteStorage, CHANGE_MARK_NOW, POINTS_PER_STATEMENT, RUN_COLUMNS, RUN_RETURNING,
+    SWEEP_COLUMNS, TRIAL_COLUMNS,
+};
 use crate::storage::Inserted;
 use crate::{
-    new_id, now_ms, NewRun, Result, RunRow, RunState, StoreError, SweepRow, SweepState, TrialRow,
+    new_id, now_ms, Appended, NewRun, Objective, Point, Result, RunRow, RunState, StoreError,
+    SweepRow, SweepState, TrialRow,
 };
 
 /// One sweep by id (`fetch_sweep`).
@@ -31,6 +36,35 @@ static INSERT_RUN: LazyLock<String> = LazyLock::new(|| {
          agent_id, host, argv, git_commit, git_dirty, created_ms, started_ms, heartbeat_ms, retry_of, attempt) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17, ?18, ?19) \
          RETURNING {RUN_RETURNING}"
+    )
+});
+
+/// One run by id (`fetch_run`).
+static RUN_BY_ID: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id = ?1"
+    )
+});
+
+/// End a run that is `running` or `queued` (`finish_run`), answering it.
+static END_RUN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE runs SET state = ?2, exit_code = ?3, error = ?4, finished_ms = ?5 \
+         WHERE id = ?1 AND state IN (?6, ?7) RETURNING {RUN_RETURNING}"
+    )
+});
+
+/// Store a metric batch's effect on its run and end the run if it is `running` or `queued`,
+/// in one statement, answering the run: the two updates of `finish_run_with_points` (every
+/// right-hand side sees the row as it was, so each `CASE` tests the state before the end).
+static END_RUN_WITH_BATCH: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE runs SET next_step = ?8, summary = ?9, metric = ?10, heartbeat_ms = ?11, \
+         state = CASE WHEN state IN (?6, ?7) THEN ?2 ELSE state END, \
+         exit_code = CASE WHEN state IN (?6, ?7) THEN ?3 ELSE exit_code END, \
+         error = CASE WHEN state IN (?6, ?7) THEN ?4 ELSE error END, \
+         finished_ms = CASE WHEN state IN (?6, ?7) THEN ?5 ELSE finished_ms END \
+         WHERE id = ?1 RETURNING {RUN_RETURNING}"
     )
 });
 
@@ -88,6 +122,46 @@ impl SqliteStorage {
         .await
     }
 
+    /// [`crate::Storage::run`]: one read, one hop.
+    pub(crate) async fn raw_run(&self, id: &str) -> Result<Option<RunRow>> {
+        self.read(|db| run_in(db, id)).await
+    }
+
+    /// [`crate::Storage::finish_run_with_points`] (and [`crate::Storage::finish_run`], with no
+    /// points): the batch and the end in one transaction, one hop, with one update of the run
+    /// that also answers it.
+    pub(crate) async fn raw_finish_run(
+        &self,
+        run_id: &str,
+        points: &[Point],
+        objective: Option<Objective<'_>>,
+        end: RunEnd<'_>,
+    ) -> Result<Option<RunRow>> {
+        self.write_or_roll_back(|db| {
+            if points.is_empty() {
+                let ended = db
+                    .prepare_cached(&END_RUN)?
+                    .query_row(params_from_iter(end.params(run_id).iter()), run_row)
+                    .optional()?;
+                return Ok(match ended {
+                    Some(run) => End::Commit(Some(run)),
+                    // Unknown, or already ended (it keeps its state): nothing was written.
+                    None => End::RollBack(run_in(db, run_id)?),
+                });
+            }
+            let Some((_, batch)) = append_points_in(db, run_id, points, objective)? else {
+                return Ok(End::RollBack(None));
+            };
+            let mut params = end.params(run_id);
+            params.extend(batch.params());
+            let run = db
+                .prepare_cached(&END_RUN_WITH_BATCH)?
+                .query_row(params_from_iter(params.iter()), run_row)?;
+            Ok(End::Commit(Some(run)))
+        })
+        .await
+    }
+
     /// [`crate::Storage::sweep`]: one read, one hop.
     pub(crate) async fn raw_sweep(&self, id: &str) -> Result<Option<SweepRow>> {
         self.read(|db| sweep_in(db, id)).await
@@ -139,6 +213,267 @@ fn insert_run_in(
         ],
         run_row,
     )?)
+}
+
+/// One run, read on `db`.
+fn run_in(db: &Connection, id: &str) -> Result<Option<RunRow>> {
+    Ok(db
+        .prepare_cached(&RUN_BY_ID)?
+        .query_row(params![id], run_row)
+        .optional()?)
+}
+
+/// How a run ends ([`crate::Storage::finish_run`]): its final state, exit code and error.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunEnd<'a> {
+    /// The final state.
+    pub(crate) state: RunState,
+    /// The process's exit code.
+    pub(crate) exit_code: Option<i64>,
+    /// Why it ended badly.
+    pub(crate) error: Option<&'a str>,
+}
+
+impl RunEnd<'_> {
+    /// Parameters `?1` to `?7` of [`END_RUN`] and [`END_RUN_WITH_BATCH`].
+    fn params<'p>(&'p self, run_id: &'p str) -> Vec<Box<dyn rusqlite::ToSql + 'p>> {
+        vec![
+            Box::new(run_id),
+            Box::new(self.state.as_str()),
+            Box::new(self.exit_code),
+            Box::new(self.error),
+            Box::new(now_ms()),
+            Box::new(RunState::Running.as_str()),
+            Box::new(RunState::Queued.as_str()),
+        ]
+    }
+}
+
+/// What a metric batch leaves to write on its run's row.
+#[derive(Debug)]
+struct RunBatch {
+    next_step: i64,
+    /// The summary (last value of each metric), as JSON text.
+    summary: String,
+    metric: Option<f64>,
+    now: i64,
+}
+
+impl RunBatch {
+    /// Parameters `?8` to `?11` of [`END_RUN_WITH_BATCH`].
+    fn params(self) -> Vec<Box<dyn rusqlite::ToSql>> {
+        vec![
+            Box::new(self.next_step),
+            Box::new(self.summary),
+            Box::new(self.metric),
+            Box::new(self.now),
+        ]
+    }
+}
+
+/// The points of a metric batch, written inside the transaction on `db` (series created,
+/// points upserted, series counts kept exact), and what the batch leaves to write on the
+/// run's row (its next step, summary, metric and heartbeat: [`RunBatch`]); `None` for an
+/// unknown run. The rules are those of `append_in` in `queries.rs`; series and existing points
+/// are looked up one key at a time with prepared statements (cheap without a thread switch
+/// per statement) rather than with `IN` lists.
+fn append_points_in(
+    db: &Connection,
+    run_id: &str,
+    points: &[Point],
+    objective: Option<Objective<'_>>,
+) -> Result<Option<(Appended, RunBatch)>> {
+    // The single writer holds off every other batch until commit.
+    let run = db
+        .prepare_cached(
+            "SELECT next_step, summary, metric, stop_requested, stop_reason FROM runs WHERE id = ?1",
+        )?
+        .query_row(params![run_id], |row| {
+            Ok((
+                row.get::<_, i64>("next_step")?,
+                row.get::<_, String>("summary")?,
+                row.get::<_, Option<f64>>("metric")?,
+                row.get::<_, bool>("stop_requested")?,
+                row.get::<_, Option<String>>("stop_reason")?,
+            ))
+        })
+        .optional()?;
+    let Some((mut next_step, summary, mut metric, stop, reason)) = run else {
+        return Ok(None);
+    };
+    let mut summary: Map<String, Value> = serde_json::from_str(&summary).unwrap_or_default();
+    let now = now_ms();
+    // One entry per (name, step); a batch that names one (name, step) twice keeps the last.
+    let mut flat: Vec<(&str, i64, Option<f64>, i64)> = Vec::new();
+    let mut seen: HashMap<(&str, i64), usize> = HashMap::new();
+    let mut names: Vec<&str> = Vec::new();
+    let mut named: HashSet<&str> = HashSet::new();
+    for p in points {
+        let step = p.step.unwrap_or(next_step);
+        next_step = next_step.max(step + 1);
+        let time = p.time_ms.unwrap_or(now);
+        for (name, value) in &p.values {
+            match seen.get(&(name.as_str(), step)) {
+                Some(&i) => flat[i] = (name, step, *value, time),
+                None => {
+                    seen.insert((name.as_str(), step), flat.len());
+                    flat.push((name, step, *value, time));
+                }
+            }
+            if named.insert(name.as_str()) {
+                names.push(name);
+            }
+            summary.insert(name.clone(), value.map(Value::from).unwrap_or(Value::Null));
+            if let (Some(obj), Some(v)) = (objective, value.filter(|v| v.is_finite())) {
+                if obj.name == name {
+                    let better = match metric {
+                        None => true,
+                        Some(m) if obj.maximize => v > m,
+                        Some(m) => v < m,
+                    };
+                    if better {
+                        metric = Some(v);
+                    }
+                }
+            }
+        }
+    }
+    // Points overwritten by a later one of the same batch still count as written.
+    let mut accepted = points.iter().map(|p| p.values.len()).sum::<usize>() - flat.len();
+    let mut series = series_of(db, run_id, &names)?;
+    let before: Vec<(i64, i64)> = names
+        .iter()
+        .map(|n| {
+            let s = &series[*n];
+            (s.points, s.last_step)
+        })
+        .collect();
+    // Steps above a series' highest step are new; the others may exist already (a resent
+    // batch): those are looked up, so each series' count of points stays exact.
+    let mut maybe_old: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut rows: Vec<(i64, i64, Option<f64>, i64)> = Vec::with_capacity(flat.len());
+    for (name, step, value, time) in &flat {
+        let s = series.get_mut(*name).expect("every name has its series");
+        if *step <= s.last_step {
+            maybe_old.entry(s.id).or_default().push(*step);
+        } else {
+            s.points += 1;
+            s.highest = s.highest.max(*step);
+        }
+        rows.push((s.id, *step, *value, *time));
+    }
+    for (id, steps) in &maybe_old {
+        let mut fresh = steps.len() as i64;
+        let mut exists =
+            db.prepare_cached("SELECT 1 FROM metric_points WHERE series = ?1 AND step = ?2")?;
+        for step in steps {
+            if exists.exists(params![id, step])? {
+                fresh -= 1;
+            }
+        }
+        if let Some(s) = series.values_mut().find(|s| s.id == *id) {
+            s.points += fresh;
+        }
+    }
+    // In key order, so the b-tree takes them as appends.
+    rows.sort_unstable_by_key(|r| (r.0, r.1));
+    for chunk in rows.chunks(POINTS_PER_STATEMENT) {
+        let mut insert = db.prepare_cached(&points_insert_sql(chunk.len()))?;
+        let mut i = 0;
+        for (id, step, value, time) in chunk {
+            insert.raw_bind_parameter(i + 1, id)?;
+            insert.raw_bind_parameter(i + 2, step)?;
+            insert.raw_bind_parameter(i + 3, value)?;
+            insert.raw_bind_parameter(i + 4, time)?;
+            i += 4;
+        }
+        accepted += insert.raw_execute()?;
+    }
+    let mut update =
+        db.prepare_cached("UPDATE metric_series SET points = ?2, last_step = ?3 WHERE id = ?1")?;
+    for (name, (points, last_step)) in names.iter().zip(before) {
+        let s = &series[*name];
+        if (s.points, s.highest) == (points, last_step) {
+            continue;
+        }
+        update.execute(params![s.id, s.points, s.highest])?;
+    }
+    Ok(Some((
+        Appended {
+            accepted,
+            stop,
+            reason,
+            metric,
+        },
+        RunBatch {
+            next_step,
+            summary: Value::Object(summary).to_string(),
+            metric,
+            now,
+        },
+    )))
+}
+
+/// The upsert of `n` points `(series, step, value, time_ms)` (`metric_insert_sql`).
+fn points_insert_sql(n: usize) -> String {
+    let mut sql = String::from("INSERT INTO metric_points (series, step, value, time_ms) VALUES ");
+    for i in 0..n {
+        sql.push_str(if i == 0 {
+            "(?, ?, ?, ?)"
+        } else {
+            ", (?, ?, ?, ?)"
+        });
+    }
+    sql.push_str(
+        " ON CONFLICT (series, step) DO UPDATE SET value = excluded.value, time_ms = excluded.time_ms",
+    );
+    sql
+}
+
+/// A metric series of a run as a batch finds it (`SeriesState` of `queries.rs`).
+#[derive(Debug, Clone, Copy)]
+struct Series {
+    id: i64,
+    points: i64,
+    last_step: i64,
+    /// The highest step once the batch is written.
+    highest: i64,
+}
+
+/// The series of `run_id` named `names`, created where missing (inside the run's write
+/// transaction).
+fn series_of(db: &Connection, run_id: &str, names: &[&str]) -> Result<HashMap<String, Series>> {
+    let mut found = HashMap::with_capacity(names.len());
+    let mut select = db.prepare_cached(
+        "SELECT id, points, last_step FROM metric_series WHERE run_id = ?1 AND name = ?2",
+    )?;
+    let mut create = db.prepare_cached(
+        "INSERT INTO metric_series (run_id, name, points, last_step) VALUES (?1, ?2, 0, -1) RETURNING id",
+    )?;
+    for name in names {
+        let known = select
+            .query_row(params![run_id, name], |row| {
+                let last_step: i64 = row.get("last_step")?;
+                Ok(Series {
+                    id: row.get("id")?,
+                    points: row.get("points")?,
+                    last_step,
+                    highest: last_step,
+                })
+            })
+            .optional()?;
+        let series = match known {
+            Some(series) => series,
+            None => Series {
+                id: create.query_row(params![run_id, name], |row| row.get(0))?,
+                points: 0,
+                last_step: -1,
+                highest: -1,
+            },
+        };
+        found.insert(name.to_string(), series);
+    }
+    Ok(found)
 }
 
 /// One sweep, read on `db`.
@@ -286,5 +621,8 @@ fn trial_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TrialRow> {
         summary: json(row, "summary")?,
         user_summary: json(row, "user_summary")?,
         error: row.get("error")?,
+        started_ms: row.get("started_ms")?,
+        finished_ms: row.get("finished_ms")?,
+        heartbeat_ms: row.get("heartbeat_ms")?,
     })
 }

@@ -298,5 +298,7 @@ include!("../queries.rs");
 mod hot;
 pub mod raw;
 
+pub(crate) use hot::RunEnd;
+
 #[cfg(test)]
 mod tests;
