@@ -810,13 +810,15 @@ async fn series_of(
 /// Points (rows) per insert statement: 4 parameters each, far below both backends' limits.
 const POINTS_PER_STATEMENT: usize = 250;
 
-/// Apply one metric batch inside the transaction `conn` (see [`Storage::append_metrics`]).
-async fn append_in(
+/// The points of one metric batch, written inside the transaction `conn` (see
+/// [`Storage::append_metrics`]), and what the batch leaves to write on the run's row (by
+/// [`append_in`], or with the run's end by `finish_run_with_points`).
+async fn append_points_in(
     conn: &mut DbConn,
     run_id: &str,
     points: &[Point],
     objective: Option<Objective<'_>>,
-) -> Result<Option<Appended>> {
+) -> Result<Option<(Appended, RunBatch)>> {
     // The run's row lock (PostgreSQL) or the single writer (SQLite) holds off every other
     // batch of this run until commit, so `next_step`, the summary, the metric and the run's
     // series are read and written by one batch at a time.
@@ -935,22 +937,52 @@ async fn append_in(
             .execute(&mut *conn)
             .await?;
     }
+    Ok(Some((
+        Appended {
+            accepted,
+            stop: row.try_get("stop_requested")?,
+            reason: row.try_get("stop_reason")?,
+            metric,
+        },
+        RunBatch {
+            next_step,
+            summary: Value::Object(summary).to_string(),
+            metric,
+            now,
+        },
+    )))
+}
+
+/// What a metric batch leaves to write on its run's row: its next step, summary (as JSON
+/// text), metric and heartbeat.
+struct RunBatch {
+    next_step: i64,
+    summary: String,
+    metric: Option<f64>,
+    now: i64,
+}
+
+/// Apply one metric batch inside the transaction `conn` (see [`Storage::append_metrics`]).
+async fn append_in(
+    conn: &mut DbConn,
+    run_id: &str,
+    points: &[Point],
+    objective: Option<Objective<'_>>,
+) -> Result<Option<Appended>> {
+    let Some((appended, batch)) = append_points_in(conn, run_id, points, objective).await? else {
+        return Ok(None);
+    };
     sqlx::query(
         "UPDATE runs SET next_step = $2, summary = $3, metric = $4, heartbeat_ms = $5 WHERE id = $1",
     )
     .bind(run_id)
-    .bind(next_step)
-    .bind(Value::Object(summary).to_string())
-    .bind(metric)
-    .bind(now)
+    .bind(batch.next_step)
+    .bind(batch.summary)
+    .bind(batch.metric)
+    .bind(batch.now)
     .execute(&mut *conn)
     .await?;
-    Ok(Some(Appended {
-        accepted,
-        stop: row.try_get("stop_requested")?,
-        reason: row.try_get("stop_reason")?,
-        metric,
-    }))
+    Ok(Some(appended))
 }
 
 /// The upsert of `n` points `(series, step, value, time_ms)`, cached per size.
@@ -1073,23 +1105,50 @@ impl Backend {
         error: Option<&str>,
     ) -> Result<Option<RunRow>> {
         let mut tx = self.begin().await?;
-        if !points.is_empty() && append_in(&mut tx, run_id, points, objective).await?.is_none() {
-            return Ok(None);
+        // One update of the run stores the batch's effect and the end, and answers the run.
+        // Every right-hand side sees the row as it was, so each `CASE` tests the state before
+        // the end: an ended run keeps its end, and takes the batch.
+        let (sql, batch) = if points.is_empty() {
+            let sql = format!(
+                "UPDATE runs SET state = $2, exit_code = $3, error = $4, finished_ms = $5 \
+                 WHERE id = $1 AND state IN ($6, $7) RETURNING {RUN_RETURNING}"
+            );
+            (sql, None)
+        } else {
+            let Some((_, batch)) = append_points_in(&mut tx, run_id, points, objective).await?
+            else {
+                return Ok(None);
+            };
+            let sql = format!(
+                "UPDATE runs SET next_step = $8, summary = $9, metric = $10, heartbeat_ms = $11, \
+                 state = CASE WHEN state IN ($6, $7) THEN $2 ELSE state END, \
+                 exit_code = CASE WHEN state IN ($6, $7) THEN $3 ELSE exit_code END, \
+                 error = CASE WHEN state IN ($6, $7) THEN $4 ELSE error END, \
+                 finished_ms = CASE WHEN state IN ($6, $7) THEN $5 ELSE finished_ms END \
+                 WHERE id = $1 RETURNING {RUN_RETURNING}"
+            );
+            (sql, Some(batch))
+        };
+        let mut q = sqlx::query_as::<_, RunRow>(&sql)
+            .bind(run_id)
+            .bind(state.as_str())
+            .bind(exit_code)
+            .bind(error)
+            .bind(now_ms())
+            .bind(RunState::Running.as_str())
+            .bind(RunState::Queued.as_str());
+        if let Some(batch) = batch {
+            q = q
+                .bind(batch.next_step)
+                .bind(batch.summary)
+                .bind(batch.metric)
+                .bind(batch.now);
         }
-        sqlx::query(
-            "UPDATE runs SET state = $2, exit_code = $3, error = $4, finished_ms = $5 \
-             WHERE id = $1 AND state IN ($6, $7)",
-        )
-        .bind(run_id)
-        .bind(state.as_str())
-        .bind(exit_code)
-        .bind(error)
-        .bind(now_ms())
-        .bind(RunState::Running.as_str())
-        .bind(RunState::Queued.as_str())
-        .execute(&mut *tx)
-        .await?;
-        let row = fetch_run(&mut *tx, run_id).await?;
+        let row = match q.fetch_optional(&mut *tx).await? {
+            Some(row) => Some(row),
+            // Unknown, or already ended (it keeps its state).
+            None => fetch_run(&mut *tx, run_id).await?,
+        };
         tx.commit().await?;
         Ok(row)
     }
@@ -1203,9 +1262,9 @@ impl Backend {
              WHERE state = $6 AND id = (SELECT r.id FROM runs r JOIN sweeps s ON s.id = r.sweep_id \
                  WHERE r.sweep_id = $1 AND r.state = $6 AND s.state = $7 \
                  ORDER BY r.number, r.created_ms, r.id LIMIT 1{SKIP_LOCKED_R}) \
-             RETURNING id"
+             RETURNING {RUN_RETURNING}"
         );
-        let row = sqlx::query(&sql)
+        let run = sqlx::query_as::<_, RunRow>(&sql)
             .bind(sweep_id)
             .bind(RunState::Running.as_str())
             .bind(agent_id)
@@ -1215,12 +1274,9 @@ impl Backend {
             .bind(SweepState::Running.as_str())
             .fetch_optional(&mut *tx)
             .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let id: String = row.try_get("id")?;
-        let run = fetch_run(&mut *tx, &id).await?;
-        tx.commit().await?;
+        if run.is_some() {
+            tx.commit().await?;
+        }
         Ok(run)
     }
 
