@@ -56,7 +56,7 @@ const RUN_RETURNING: &str = "id, sweep_id, (SELECT p.name FROM projects p WHERE 
 
 /// What [`TrialRow`] reads of a run.
 const TRIAL_COLUMNS: &str = "id, number, created_ms, retry_of, attempt, repeat_of, params, grid_index, metric, state, \
-     summary, user_summary, error";
+     summary, user_summary, error, started_ms, finished_ms, heartbeat_ms";
 
 const SWEEP_COLUMNS: &str = "s.id, p.name AS project, s.name, s.method, s.state, s.source, s.source_file, \
      s.config_hash, s.seed, s.next_number, s.metric_name, s.goal, s.notes, s.retries_only, s.end_reason, s.created_ms, s.updated_ms";
@@ -201,6 +201,9 @@ impl FromRow<'_, DbRow> for TrialRow {
             summary: json(row, "summary")?,
             user_summary: json(row, "user_summary")?,
             error: row.try_get("error")?,
+            started_ms: row.try_get("started_ms")?,
+            finished_ms: row.try_get("finished_ms")?,
+            heartbeat_ms: row.try_get("heartbeat_ms")?,
         })
     }
 }
@@ -773,13 +776,15 @@ async fn series_of(
     Ok(found)
 }
 
-/// Apply one metric batch inside the transaction `conn` (see [`Storage::append_metrics`]).
-async fn append_in(
+/// The points of one metric batch, written inside the transaction `conn` (see
+/// [`Storage::append_metrics`]), and what the batch leaves to write on the run's row (by
+/// [`append_in`], or with the run's end by `finish_run_with_points`).
+async fn append_points_in(
     conn: &mut DbConn,
     run_id: &str,
     points: &[Point],
     objective: Option<Objective<'_>>,
-) -> Result<Option<Appended>> {
+) -> Result<Option<(Appended, RunBatch)>> {
     // The run's row lock (PostgreSQL) or the single writer (SQLite) holds off every other
     // batch of this run until commit, so `next_step`, the summary, the metric and the run's
     // series are read and written by one batch at a time.
@@ -891,22 +896,52 @@ async fn append_in(
             .execute(&mut *conn)
             .await?;
     }
+    Ok(Some((
+        Appended {
+            accepted,
+            stop: row.try_get("stop_requested")?,
+            reason: row.try_get("stop_reason")?,
+            metric,
+        },
+        RunBatch {
+            next_step,
+            summary: Value::Object(summary).to_string(),
+            metric,
+            now,
+        },
+    )))
+}
+
+/// What a metric batch leaves to write on its run's row: its next step, summary (as JSON
+/// text), metric and heartbeat.
+struct RunBatch {
+    next_step: i64,
+    summary: String,
+    metric: Option<f64>,
+    now: i64,
+}
+
+/// Apply one metric batch inside the transaction `conn` (see [`Storage::append_metrics`]).
+async fn append_in(
+    conn: &mut DbConn,
+    run_id: &str,
+    points: &[Point],
+    objective: Option<Objective<'_>>,
+) -> Result<Option<Appended>> {
+    let Some((appended, batch)) = append_points_in(conn, run_id, points, objective).await? else {
+        return Ok(None);
+    };
     sqlx::query(
         "UPDATE runs SET next_step = $2, summary = $3, metric = $4, heartbeat_ms = $5 WHERE id = $1",
     )
     .bind(run_id)
-    .bind(next_step)
-    .bind(Value::Object(summary).to_string())
-    .bind(metric)
-    .bind(now)
+    .bind(batch.next_step)
+    .bind(batch.summary)
+    .bind(batch.metric)
+    .bind(batch.now)
     .execute(&mut *conn)
     .await?;
-    Ok(Some(Appended {
-        accepted,
-        stop: row.try_get("stop_requested")?,
-        reason: row.try_get("stop_reason")?,
-        metric,
-    }))
+    Ok(Some(appended))
 }
 
 impl Backend {
@@ -1013,23 +1048,50 @@ impl Backend {
         error: Option<&str>,
     ) -> Result<Option<RunRow>> {
         let mut tx = self.begin().await?;
-        if !points.is_empty() && append_in(&mut tx, run_id, points, objective).await?.is_none() {
-            return Ok(None);
+        // One update of the run stores the batch's effect and the end, and answers the run.
+        // Every right-hand side sees the row as it was, so each `CASE` tests the state before
+        // the end: an ended run keeps its end, and takes the batch.
+        let (sql, batch) = if points.is_empty() {
+            let sql = format!(
+                "UPDATE runs SET state = $2, exit_code = $3, error = $4, finished_ms = $5 \
+                 WHERE id = $1 AND state IN ($6, $7) RETURNING {RUN_RETURNING}"
+            );
+            (sql, None)
+        } else {
+            let Some((_, batch)) = append_points_in(&mut tx, run_id, points, objective).await?
+            else {
+                return Ok(None);
+            };
+            let sql = format!(
+                "UPDATE runs SET next_step = $8, summary = $9, metric = $10, heartbeat_ms = $11, \
+                 state = CASE WHEN state IN ($6, $7) THEN $2 ELSE state END, \
+                 exit_code = CASE WHEN state IN ($6, $7) THEN $3 ELSE exit_code END, \
+                 error = CASE WHEN state IN ($6, $7) THEN $4 ELSE error END, \
+                 finished_ms = CASE WHEN state IN ($6, $7) THEN $5 ELSE finished_ms END \
+                 WHERE id = $1 RETURNING {RUN_RETURNING}"
+            );
+            (sql, Some(batch))
+        };
+        let mut q = sqlx::query_as::<_, RunRow>(&sql)
+            .bind(run_id)
+            .bind(state.as_str())
+            .bind(exit_code)
+            .bind(error)
+            .bind(now_ms())
+            .bind(RunState::Running.as_str())
+            .bind(RunState::Queued.as_str());
+        if let Some(batch) = batch {
+            q = q
+                .bind(batch.next_step)
+                .bind(batch.summary)
+                .bind(batch.metric)
+                .bind(batch.now);
         }
-        sqlx::query(
-            "UPDATE runs SET state = $2, exit_code = $3, error = $4, finished_ms = $5 \
-             WHERE id = $1 AND state IN ($6, $7)",
-        )
-        .bind(run_id)
-        .bind(state.as_str())
-        .bind(exit_code)
-        .bind(error)
-        .bind(now_ms())
-        .bind(RunState::Running.as_str())
-        .bind(RunState::Queued.as_str())
-        .execute(&mut *tx)
-        .await?;
-        let row = fetch_run(&mut *tx, run_id).await?;
+        let row = match q.fetch_optional(&mut *tx).await? {
+            Some(row) => Some(row),
+            // Unknown, or already ended (it keeps its state).
+            None => fetch_run(&mut *tx, run_id).await?,
+        };
         tx.commit().await?;
         Ok(row)
     }
@@ -1143,9 +1205,9 @@ impl Backend {
              WHERE state = $6 AND id = (SELECT r.id FROM runs r JOIN sweeps s ON s.id = r.sweep_id \
                  WHERE r.sweep_id = $1 AND r.state = $6 AND s.state = $7 \
                  ORDER BY r.number, r.created_ms, r.id LIMIT 1{SKIP_LOCKED_R}) \
-             RETURNING id"
+             RETURNING {RUN_RETURNING}"
         );
-        let row = sqlx::query(&sql)
+        let run = sqlx::query_as::<_, RunRow>(&sql)
             .bind(sweep_id)
             .bind(RunState::Running.as_str())
             .bind(agent_id)
@@ -1155,12 +1217,9 @@ impl Backend {
             .bind(SweepState::Running.as_str())
             .fetch_optional(&mut *tx)
             .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let id: String = row.try_get("id")?;
-        let run = fetch_run(&mut *tx, &id).await?;
-        tx.commit().await?;
+        if run.is_some() {
+            tx.commit().await?;
+        }
         Ok(run)
     }
 
@@ -1451,6 +1510,19 @@ impl Storage for Backend {
         Ok(row.try_get("ms")?)
     }
 
+    async fn compute_ms_in_flight(&self, sweep_id: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(COALESCE(finished_ms, heartbeat_ms, started_ms) - started_ms), 0) AS BIGINT) AS ms \
+             FROM runs WHERE sweep_id = $1 AND state IN ($2, $3) AND started_ms IS NOT NULL",
+        )
+        .bind(sweep_id)
+        .bind(RunState::Running.as_str())
+        .bind(RunState::Queued.as_str())
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(row.try_get("ms")?)
+    }
+
     async fn sweep_points(&self, sweep_id: &str) -> Result<Vec<RunPoint>> {
         let rows = sqlx::query(
             "SELECT id, number, state, params, metric, created_ms, started_ms, finished_ms \
@@ -1533,6 +1605,9 @@ impl Storage for Backend {
     }
 
     async fn run(&self, id: &str) -> Result<Option<RunRow>> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_run(id).await;
+        }
         fetch_run(&self.reader, id).await
     }
 
@@ -1971,6 +2046,14 @@ impl Storage for Backend {
         exit_code: Option<i64>,
         error: Option<&str>,
     ) -> Result<Option<RunRow>> {
+        if let Some(sqlite) = self.one_hop() {
+            let end = crate::sqlite::RunEnd {
+                state,
+                exit_code,
+                error,
+            };
+            return sqlite.raw_finish_run(run_id, &[], None, end).await;
+        }
         retrying(|| self.finish_run_once(run_id, state, exit_code, error)).await
     }
 
@@ -1983,6 +2066,14 @@ impl Storage for Backend {
         exit_code: Option<i64>,
         error: Option<&str>,
     ) -> Result<Option<RunRow>> {
+        if let Some(sqlite) = self.one_hop() {
+            let end = crate::sqlite::RunEnd {
+                state,
+                exit_code,
+                error,
+            };
+            return sqlite.raw_finish_run(run_id, points, objective, end).await;
+        }
         retrying(|| {
             self.finish_run_with_points_once(run_id, points, objective, state, exit_code, error)
         })

@@ -1813,6 +1813,34 @@ async fn finishing_with_points_stores_both_in_one(db: &Db) {
         (again.state, again.exit_code),
         (RunState::Finished, Some(0))
     );
+    // Told values sent again to the ended run at a step it has (a finish resent after its
+    // answer was lost): the point is overwritten, not added, and the end stays as it was.
+    let resent = Point {
+        step: Some(1),
+        time_ms: None,
+        values: vec![("loss".to_string(), Some(0.2))],
+    };
+    let late = store
+        .finish_run_with_points(
+            &run.id,
+            &[resent],
+            Some(MIN),
+            RunState::Failed,
+            Some(3),
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (late.state, late.exit_code, late.error.as_deref()),
+        (RunState::Finished, Some(0), None)
+    );
+    assert_eq!((late.metric, late.next_step), (Some(0.2), 2));
+    assert_eq!(late.finished_ms, ended.finished_ms);
+    let loss = store.series_sample(&run.id, "loss", 10).await.unwrap();
+    assert_eq!(loss.total, 2, "{loss:?}");
+    assert_eq!(loss.points[1].value, Some(0.2));
     // An unknown run: nothing, and no points stored anywhere.
     assert!(store
         .finish_run_with_points("r_nope", &told, Some(MIN), RunState::Finished, None, None)

@@ -9,14 +9,18 @@
 
 use std::sync::LazyLock;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use serde_json::{Map, Value};
 
+use super::metrics::{append_points_in, RunBatch};
 use super::raw::End;
-use super::{SqliteStorage, CHANGE_MARK_NOW, RUN_RETURNING, SWEEP_COLUMNS, TRIAL_COLUMNS};
+use super::{
+    SqliteStorage, CHANGE_MARK_NOW, RUN_COLUMNS, RUN_RETURNING, SWEEP_COLUMNS, TRIAL_COLUMNS,
+};
 use crate::storage::Inserted;
 use crate::{
-    new_id, now_ms, NewRun, Result, RunRow, RunState, StoreError, SweepRow, SweepState, TrialRow,
+    new_id, now_ms, NewRun, Objective, Point, Result, RunRow, RunState, StoreError, SweepRow,
+    SweepState, TrialRow,
 };
 
 /// One sweep by id (`fetch_sweep`).
@@ -31,6 +35,35 @@ static INSERT_RUN: LazyLock<String> = LazyLock::new(|| {
          agent_id, host, argv, git_commit, git_dirty, created_ms, started_ms, heartbeat_ms, retry_of, attempt) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17, ?18, ?19) \
          RETURNING {RUN_RETURNING}"
+    )
+});
+
+/// One run by id (`fetch_run`).
+static RUN_BY_ID: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id = ?1"
+    )
+});
+
+/// End a run that is `running` or `queued` (`finish_run`), answering it.
+static END_RUN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE runs SET state = ?2, exit_code = ?3, error = ?4, finished_ms = ?5 \
+         WHERE id = ?1 AND state IN (?6, ?7) RETURNING {RUN_RETURNING}"
+    )
+});
+
+/// Store a metric batch's effect on its run and end the run if it is `running` or `queued`,
+/// in one statement, answering the run: the two updates of `finish_run_with_points` (every
+/// right-hand side sees the row as it was, so each `CASE` tests the state before the end).
+static END_RUN_WITH_BATCH: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE runs SET next_step = ?8, summary = ?9, metric = ?10, heartbeat_ms = ?11, \
+         state = CASE WHEN state IN (?6, ?7) THEN ?2 ELSE state END, \
+         exit_code = CASE WHEN state IN (?6, ?7) THEN ?3 ELSE exit_code END, \
+         error = CASE WHEN state IN (?6, ?7) THEN ?4 ELSE error END, \
+         finished_ms = CASE WHEN state IN (?6, ?7) THEN ?5 ELSE finished_ms END \
+         WHERE id = ?1 RETURNING {RUN_RETURNING}"
     )
 });
 
@@ -88,6 +121,46 @@ impl SqliteStorage {
         .await
     }
 
+    /// [`crate::Storage::run`]: one read, one hop.
+    pub(crate) async fn raw_run(&self, id: &str) -> Result<Option<RunRow>> {
+        self.read(|db| run_in(db, id)).await
+    }
+
+    /// [`crate::Storage::finish_run_with_points`] (and [`crate::Storage::finish_run`], with no
+    /// points): the batch and the end in one transaction, one hop, with one update of the run
+    /// that also answers it.
+    pub(crate) async fn raw_finish_run(
+        &self,
+        run_id: &str,
+        points: &[Point],
+        objective: Option<Objective<'_>>,
+        end: RunEnd<'_>,
+    ) -> Result<Option<RunRow>> {
+        self.write_or_roll_back(|db| {
+            if points.is_empty() {
+                let ended = db
+                    .prepare_cached(&END_RUN)?
+                    .query_row(params_from_iter(end.params(run_id).iter()), run_row)
+                    .optional()?;
+                return Ok(match ended {
+                    Some(run) => End::Commit(Some(run)),
+                    // Unknown, or already ended (it keeps its state): nothing was written.
+                    None => End::RollBack(run_in(db, run_id)?),
+                });
+            }
+            let Some((_, batch)) = append_points_in(db, run_id, points, objective)? else {
+                return Ok(End::RollBack(None));
+            };
+            let mut params = end.params(run_id);
+            params.extend(batch.params());
+            let run = db
+                .prepare_cached(&END_RUN_WITH_BATCH)?
+                .query_row(params_from_iter(params.iter()), run_row)?;
+            Ok(End::Commit(Some(run)))
+        })
+        .await
+    }
+
     /// [`crate::Storage::sweep`]: one read, one hop.
     pub(crate) async fn raw_sweep(&self, id: &str) -> Result<Option<SweepRow>> {
         self.read(|db| sweep_in(db, id)).await
@@ -139,6 +212,52 @@ fn insert_run_in(
         ],
         run_row,
     )?)
+}
+
+/// One run, read on `db`.
+fn run_in(db: &Connection, id: &str) -> Result<Option<RunRow>> {
+    Ok(db
+        .prepare_cached(&RUN_BY_ID)?
+        .query_row(params![id], run_row)
+        .optional()?)
+}
+
+/// How a run ends ([`crate::Storage::finish_run`]): its final state, exit code and error.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunEnd<'a> {
+    /// The final state.
+    pub(crate) state: RunState,
+    /// The process's exit code.
+    pub(crate) exit_code: Option<i64>,
+    /// Why it ended badly.
+    pub(crate) error: Option<&'a str>,
+}
+
+impl RunEnd<'_> {
+    /// Parameters `?1` to `?7` of [`END_RUN`] and [`END_RUN_WITH_BATCH`].
+    fn params<'p>(&'p self, run_id: &'p str) -> Vec<Box<dyn rusqlite::ToSql + 'p>> {
+        vec![
+            Box::new(run_id),
+            Box::new(self.state.as_str()),
+            Box::new(self.exit_code),
+            Box::new(self.error),
+            Box::new(now_ms()),
+            Box::new(RunState::Running.as_str()),
+            Box::new(RunState::Queued.as_str()),
+        ]
+    }
+}
+
+impl RunBatch {
+    /// Parameters `?8` to `?11` of [`END_RUN_WITH_BATCH`].
+    fn params(self) -> Vec<Box<dyn rusqlite::ToSql>> {
+        vec![
+            Box::new(self.next_step),
+            Box::new(self.summary),
+            Box::new(self.metric),
+            Box::new(self.now),
+        ]
+    }
 }
 
 /// One sweep, read on `db`.
@@ -286,5 +405,8 @@ fn trial_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TrialRow> {
         summary: json(row, "summary")?,
         user_summary: json(row, "user_summary")?,
         error: row.get("error")?,
+        started_ms: row.get("started_ms")?,
+        finished_ms: row.get("finished_ms")?,
+        heartbeat_ms: row.get("heartbeat_ms")?,
     })
 }

@@ -251,13 +251,53 @@ struct Named<'a> {
 type Row = (u32, i64, Option<f64>, i64);
 
 /// Apply one metric batch inside the open write transaction on `db` (see
-/// [`crate::Storage::append_metrics`]); `None` for an unknown run.
+/// [`crate::Storage::append_metrics`]): its points, then the run's row; `None` for an unknown
+/// run.
 pub(crate) fn append_in(
     db: &Connection,
     run_id: &str,
     points: &[Point],
     objective: Option<Objective<'_>>,
 ) -> Result<Option<Appended>> {
+    let Some((appended, batch)) = append_points_in(db, run_id, points, objective)? else {
+        return Ok(None);
+    };
+    db.prepare_cached(
+        "UPDATE runs SET next_step = ?2, summary = ?3, metric = ?4, heartbeat_ms = ?5 WHERE id = ?1",
+    )?
+    .execute(params![
+        run_id,
+        batch.next_step,
+        batch.summary,
+        batch.metric,
+        batch.now
+    ])?;
+    Ok(Some(appended))
+}
+
+/// What a metric batch leaves to write on its run's row: by [`append_in`], or with the run's
+/// end when a finish stores told values (`hot.rs`).
+#[derive(Debug)]
+pub(super) struct RunBatch {
+    /// The run's next step.
+    pub(super) next_step: i64,
+    /// The summary (last value of each metric), as JSON text.
+    pub(super) summary: String,
+    /// The run's best objective value.
+    pub(super) metric: Option<f64>,
+    /// The batch's time (the run's heartbeat).
+    pub(super) now: i64,
+}
+
+/// The points of one metric batch, written inside the open write transaction on `db` (series
+/// created, points upserted, series counts kept exact), and what the batch leaves to write on
+/// the run's row ([`RunBatch`]); `None` for an unknown run.
+pub(super) fn append_points_in(
+    db: &Connection,
+    run_id: &str,
+    points: &[Point],
+    objective: Option<Objective<'_>>,
+) -> Result<Option<(Appended, RunBatch)>> {
     let mut run = db.prepare_cached(
         "SELECT next_step, summary, metric, stop_requested, stop_reason FROM runs WHERE id = ?1",
     )?;
@@ -390,20 +430,18 @@ pub(crate) fn append_in(
             n.last.map(Value::from).unwrap_or(Value::Null),
         );
     }
-    let mut end = db.prepare_cached(
-        "UPDATE runs SET next_step = ?2, summary = ?3, metric = ?4, heartbeat_ms = ?5 WHERE id = ?1",
-    )?;
-    end.execute(params![
-        run_id,
-        next_step,
-        Value::Object(summary).to_string(),
-        metric,
-        now
-    ])?;
-    Ok(Some(Appended {
-        accepted,
-        stop,
-        reason,
-        metric,
-    }))
+    Ok(Some((
+        Appended {
+            accepted,
+            stop,
+            reason,
+            metric,
+        },
+        RunBatch {
+            next_step,
+            summary: Value::Object(summary).to_string(),
+            metric,
+            now,
+        },
+    )))
 }

@@ -332,5 +332,7 @@ mod hot;
 mod metrics;
 pub mod raw;
 
+pub(crate) use hot::RunEnd;
+
 #[cfg(test)]
 mod tests;
