@@ -61,7 +61,7 @@ fn parse_report(body: &str) -> Result<MetricPoint, String> {
     } else {
         parse_pairs(body)?
     };
-    let mut point = MetricPoint::default();
+    let mut point: MetricPoint = MetricPoint::default();
     for (name, value) in pairs {
         if name == "_step" {
             point.step = Some(step_of(&value)?);

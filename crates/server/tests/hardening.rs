@@ -279,6 +279,86 @@ async fn every_list_a_query_can_grow_is_capped_with_a_400() {
     assert!(body["error"].is_string(), "query errors are JSON: {body}");
 }
 
+/// A metric batch is read straight into typed points: every malformed value, name or point
+/// is a `400` whose message names where it is (`points[i].values.NAME`), nothing of the batch
+/// is stored, and a good batch after it is taken whole.
+#[tokio::test]
+async fn bad_metric_batches_are_refused_with_the_field_named() {
+    let s = start(None).await;
+    let (_, run) = s.post("/api/v1/runs", json!({})).await;
+    let run = run["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/runs/{run}/metrics");
+    let cases = [
+        (
+            json!({"points": [{"values": {"a": 1}}, {"values": {"loss": "x"}}]}),
+            "points[1].values.loss",
+        ),
+        (
+            json!({"points": [{"values": {"loss": [1.0]}}]}),
+            "points[0].values.loss",
+        ),
+        (
+            json!({"points": [{"values": {"": 1.0}}]}),
+            "points[0].values",
+        ),
+        (
+            json!({"points": [{"values": {"a\u{0}b": 1.0}}]}),
+            "without NUL",
+        ),
+        (
+            json!({"points": [{"values": {"a": 1}}, {"values": [1]}]}),
+            "points[1].values",
+        ),
+        (
+            json!({"points": [{"step": "3", "values": {"a": 1}}]}),
+            "points[0].step",
+        ),
+        (
+            json!({"points": [{"step": -1, "values": {"a": 1}}]}),
+            "points[0].step",
+        ),
+        (json!({"points": {"values": {}}}), "points"),
+        (json!({"values": {"a": 1}}), "points"),
+    ];
+    for (body, names) in cases {
+        let (status, answer) = s.post(&path, body.clone()).await;
+        assert_eq!(status, 400, "{body} -> {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(
+            error.contains(names),
+            "{body}: `{error}` should name {names}"
+        );
+    }
+    let (status, answer) = raw(
+        &s,
+        Method::POST,
+        &path,
+        &[("content-type", "application/json")],
+        Some(br#"{"points": [{"values": {"a": 1e999}}]}"#.to_vec()),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    let (_, stored) = s.get(&format!("/api/v1/runs/{run}")).await;
+    assert_eq!(
+        stored["history"],
+        json!([]),
+        "no refused batch left anything"
+    );
+    let (status, answer) = s
+        .post(
+            &path,
+            json!({"points": [{"step": 0, "values": {"a": 1, "b": null, "c": true, "a": 2}}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["accepted"], 3);
+    let (_, stored) = s.get(&format!("/api/v1/runs/{run}")).await;
+    assert_eq!(
+        stored["history"][0]["values"],
+        json!({"a": 2.0, "b": null, "c": 1.0})
+    );
+}
+
 // ---- random requests -------------------------------------------------------------------
 
 fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {

@@ -7,14 +7,19 @@
 // - `Backend`, the backend struct, with a field `reader` (the pool reads go through) and
 //   `async fn begin(&self) -> Result<Tx>` (a write transaction: SQLite `BEGIN IMMEDIATE` on
 //   the single writer connection, PostgreSQL `BEGIN` on a pooled one), plus
-//   `fn describe_location`, `fn file` and `async fn close_pools`;
+//   `fn describe_location`, `fn file` and `async fn close_pools`, and `fn one_hop`: the
+//   SQLite backend itself, whose hot operations (heartbeats, the claim, the finish of a
+//   trial) run on its one-hop path (`sqlite/hot.rs`) instead of the versions here, or `None`
+//   (PostgreSQL runs these);
 // - `Tx`, which derefs to `DbConn` and has `async fn commit(self) -> Result<()>` (dropped
 //   without commit, it rolls back);
 // - `CHANGE_MARK_NOW`, a query answering `mark`: the change mark every later change of a
 //   run will exceed (see `Storage::trials_changed` and migration 0009 of each backend);
 // - `FOR_UPDATE` (` FOR UPDATE` on PostgreSQL, empty on SQLite, whose single writer already
 //   serializes write transactions), `SKIP_LOCKED_R` (the lock clause of the queued-run pick),
-//   and `DIALECT`.
+//   and `DIALECT`;
+// - `upsert_metric_rows`, the upsert of a batch's metric rows `(series, step, value, time)`
+//   (distinct keys), answering the rows written.
 //
 // The SQL is the shared dialect of both: `$n` placeholders, integer milliseconds, JSON as
 // text, `ON CONFLICT` upserts, `RETURNING`, and `CAST(… AS BIGINT)` around sums (PostgreSQL
@@ -42,9 +47,16 @@ const RUN_COLUMNS: &str = "r.id, r.sweep_id, p.name AS project, r.number, r.name
      r.user_summary, r.next_step, r.git_commit, r.git_dirty, r.stop_requested, r.stop_reason, r.stop_info, r.created_ms, \
      r.started_ms, r.heartbeat_ms, r.finished_ms, r.retry_of, r.attempt, r.delivery, r.repeat_of, r.seed";
 
+/// [`RUN_COLUMNS`] for the `RETURNING` clause of a statement on `runs`, which joins nothing:
+/// the project's name comes from a subquery on its key.
+const RUN_RETURNING: &str = "id, sweep_id, (SELECT p.name FROM projects p WHERE p.id = runs.project_id) AS project, \
+     number, name, state, params, config, suggestion, grid_index, agent_id, host, argv, exit_code, error, metric, summary, \
+     user_summary, next_step, git_commit, git_dirty, stop_requested, stop_reason, stop_info, created_ms, \
+     started_ms, heartbeat_ms, finished_ms, retry_of, attempt, delivery, repeat_of, seed";
+
 /// What [`TrialRow`] reads of a run.
 const TRIAL_COLUMNS: &str = "id, number, created_ms, retry_of, attempt, repeat_of, params, grid_index, metric, state, \
-     summary, user_summary, error";
+     summary, user_summary, error, started_ms, finished_ms, heartbeat_ms";
 
 const SWEEP_COLUMNS: &str = "s.id, p.name AS project, s.name, s.method, s.state, s.source, s.source_file, \
      s.config_hash, s.seed, s.next_number, s.metric_name, s.goal, s.notes, s.retries_only, s.end_reason, s.created_ms, s.updated_ms";
@@ -189,6 +201,9 @@ impl FromRow<'_, DbRow> for TrialRow {
             summary: json(row, "summary")?,
             user_summary: json(row, "user_summary")?,
             error: row.try_get("error")?,
+            started_ms: row.try_get("started_ms")?,
+            finished_ms: row.try_get("finished_ms")?,
+            heartbeat_ms: row.try_get("heartbeat_ms")?,
         })
     }
 }
@@ -266,14 +281,15 @@ async fn project_id(conn: &mut DbConn, name: &str) -> Result<i64> {
         .try_get("id")?)
 }
 
-/// Insert `new` with `number` in `state` (`queued` runs get no start time); returns its id.
+/// Insert `new` with `number` in `state` (`queued` runs get no start time); returns the run
+/// as stored (from the insert's `RETURNING`, not a second read).
 async fn insert_run_row(
     conn: &mut DbConn,
     new: &NewRun,
     number: Option<i64>,
     state: RunState,
     project: Option<i64>,
-) -> Result<String> {
+) -> Result<RunRow> {
     // `project`: the project's id when the caller has it (a sweep run's is its sweep's).
     let project_id = match project {
         Some(id) => id,
@@ -282,11 +298,13 @@ async fn insert_run_row(
     let id = new_id("r");
     let now = now_ms();
     let started = (state != RunState::Queued).then_some(now);
-    sqlx::query(
+    let sql = format!(
         "INSERT INTO runs (id, sweep_id, project_id, number, name, state, params, config, suggestion, grid_index, \
          agent_id, host, argv, git_commit, git_dirty, created_ms, started_ms, heartbeat_ms, retry_of, attempt) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19)",
-    )
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19) \
+         RETURNING {RUN_RETURNING}"
+    );
+    Ok(sqlx::query_as::<_, RunRow>(&sql)
     .bind(&id)
     .bind(&new.sweep_id)
     .bind(project_id)
@@ -306,9 +324,8 @@ async fn insert_run_row(
     .bind(started)
     .bind(&new.retry_of)
     .bind(new.attempt.unwrap_or(1))
-    .execute(&mut *conn)
-    .await?;
-    Ok(id)
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 /// `$first, $first+1, …` for `n` parameters.
@@ -501,10 +518,7 @@ impl Backend {
         } else {
             RunState::Running
         };
-        let id = insert_run_row(&mut tx, new, new.number, state, None).await?;
-        let run = fetch_run(&mut *tx, &id)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)?;
+        let run = insert_run_row(&mut tx, new, new.number, state, None).await?;
         tx.commit().await?;
         Ok(run)
     }
@@ -596,6 +610,9 @@ impl Backend {
         points: &[Point],
         objective: Option<Objective<'_>>,
     ) -> Result<Option<Appended>> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_append_metrics(run_id, points, objective).await;
+        }
         let mut tx = self.begin().await?;
         let answer = append_in(&mut tx, run_id, points, objective).await?;
         tx.commit().await?;
@@ -607,6 +624,13 @@ impl Backend {
     /// batches are taken in the order of their run ids (the order of arrival within a run), so
     /// two groups lock their runs in the same order.
     async fn append_group_once(&self, jobs: &[MetricJob]) -> Result<Vec<Option<Appended>>> {
+        if let Some(sqlite) = self.one_hop() {
+            let batches: Vec<(&str, &[Point], Option<Objective<'_>>)> = jobs
+                .iter()
+                .map(|j| (j.run_id.as_str(), j.points.as_slice(), j.objective()))
+                .collect();
+            return sqlite.raw_append_group(&batches).await;
+        }
         let mut order: Vec<usize> = (0..jobs.len()).collect();
         order.sort_by(|&a, &b| jobs[a].run_id.cmp(&jobs[b].run_id));
         let mut answers = vec![None; jobs.len()];
@@ -637,49 +661,6 @@ impl Backend {
                     .await;
             job.answer.send(answer).ok();
         }
-    }
-}
-
-impl Backend {
-    /// Every point of a series by step, read as a few packed text rows of up to 1,024 points
-    /// each (`step,value,time_ms;…`) instead of one row per point: on SQLite each row crosses
-    /// from the database thread to the caller on its own, which costs more than the row.
-    /// Values are printed with 17 significant digits, which read back bit for bit; NaN (NULL)
-    /// is an empty field.
-    async fn packed_series(&self, id: i64) -> Result<Vec<SeriesPoint>> {
-        let rows = sqlx::query(
-            "SELECT group_concat(step || ',' || CASE WHEN value IS NULL THEN '' ELSE printf('%!.17g', value) END || ',' || time_ms, ';' \
-             ORDER BY step) AS packed FROM metric_points WHERE series = $1 GROUP BY step >> 10 ORDER BY step >> 10",
-        )
-        .bind(id)
-        .fetch_all(&self.reader)
-        .await?;
-        let mut points = Vec::new();
-        let bad = |what: &str| {
-            StoreError::Db(sqlx::Error::Decode(
-                format!("packed metric series: bad {what}").into(),
-            ))
-        };
-        for row in rows {
-            let packed: String = row.try_get("packed")?;
-            for item in packed.split(';') {
-                let mut fields = item.split(',');
-                let (Some(step), Some(value), Some(time)) =
-                    (fields.next(), fields.next(), fields.next())
-                else {
-                    return Err(bad("point"));
-                };
-                points.push(SeriesPoint {
-                    step: step.parse().map_err(|_| bad("step"))?,
-                    value: match value {
-                        "" => None,
-                        v => Some(v.parse().map_err(|_| bad("value"))?),
-                    },
-                    time_ms: time.parse().map_err(|_| bad("time"))?,
-                });
-            }
-        }
-        Ok(points)
     }
 }
 
@@ -795,16 +776,15 @@ async fn series_of(
     Ok(found)
 }
 
-/// Points (rows) per insert statement: 4 parameters each, far below both backends' limits.
-const POINTS_PER_STATEMENT: usize = 250;
-
-/// Apply one metric batch inside the transaction `conn` (see [`Storage::append_metrics`]).
-async fn append_in(
+/// The points of one metric batch, written inside the transaction `conn` (see
+/// [`Storage::append_metrics`]), and what the batch leaves to write on the run's row (by
+/// [`append_in`], or with the run's end by `finish_run_with_points`).
+async fn append_points_in(
     conn: &mut DbConn,
     run_id: &str,
     points: &[Point],
     objective: Option<Objective<'_>>,
-) -> Result<Option<Appended>> {
+) -> Result<Option<(Appended, RunBatch)>> {
     // The run's row lock (PostgreSQL) or the single writer (SQLite) holds off every other
     // batch of this run until commit, so `next_step`, the summary, the metric and the run's
     // series are read and written by one batch at a time.
@@ -903,14 +883,7 @@ async fn append_in(
     }
     // In key order, so the b-tree takes them as appends.
     rows.sort_unstable_by_key(|r| (r.0, r.1));
-    for chunk in rows.chunks(POINTS_PER_STATEMENT) {
-        let sql = metric_insert_sql(chunk.len());
-        let mut q = sqlx::query(&sql);
-        for (id, step, value, time) in chunk {
-            q = q.bind(*id).bind(*step).bind(*value).bind(*time);
-        }
-        accepted += q.execute(&mut *conn).await?.rows_affected() as usize;
-    }
+    accepted += upsert_metric_rows(conn, &rows).await? as usize;
     for (name, (points, last_step)) in names.iter().zip(before) {
         let s = &series[*name];
         if (s.points, s.highest) == (points, last_step) {
@@ -923,38 +896,52 @@ async fn append_in(
             .execute(&mut *conn)
             .await?;
     }
+    Ok(Some((
+        Appended {
+            accepted,
+            stop: row.try_get("stop_requested")?,
+            reason: row.try_get("stop_reason")?,
+            metric,
+        },
+        RunBatch {
+            next_step,
+            summary: Value::Object(summary).to_string(),
+            metric,
+            now,
+        },
+    )))
+}
+
+/// What a metric batch leaves to write on its run's row: its next step, summary (as JSON
+/// text), metric and heartbeat.
+struct RunBatch {
+    next_step: i64,
+    summary: String,
+    metric: Option<f64>,
+    now: i64,
+}
+
+/// Apply one metric batch inside the transaction `conn` (see [`Storage::append_metrics`]).
+async fn append_in(
+    conn: &mut DbConn,
+    run_id: &str,
+    points: &[Point],
+    objective: Option<Objective<'_>>,
+) -> Result<Option<Appended>> {
+    let Some((appended, batch)) = append_points_in(conn, run_id, points, objective).await? else {
+        return Ok(None);
+    };
     sqlx::query(
         "UPDATE runs SET next_step = $2, summary = $3, metric = $4, heartbeat_ms = $5 WHERE id = $1",
     )
     .bind(run_id)
-    .bind(next_step)
-    .bind(Value::Object(summary).to_string())
-    .bind(metric)
-    .bind(now)
+    .bind(batch.next_step)
+    .bind(batch.summary)
+    .bind(batch.metric)
+    .bind(batch.now)
     .execute(&mut *conn)
     .await?;
-    Ok(Some(Appended {
-        accepted,
-        stop: row.try_get("stop_requested")?,
-        reason: row.try_get("stop_reason")?,
-        metric,
-    }))
-}
-
-/// The upsert of `n` points `(series, step, value, time_ms)`, cached per size.
-fn metric_insert_sql(n: usize) -> String {
-    let mut sql = String::from("INSERT INTO metric_points (series, step, value, time_ms) VALUES ");
-    for i in 0..n {
-        let b = i * 4;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
-    }
-    sql.push_str(
-        " ON CONFLICT (series, step) DO UPDATE SET value = excluded.value, time_ms = excluded.time_ms",
-    );
-    sql
+    Ok(Some(appended))
 }
 
 impl Backend {
@@ -1061,23 +1048,50 @@ impl Backend {
         error: Option<&str>,
     ) -> Result<Option<RunRow>> {
         let mut tx = self.begin().await?;
-        if !points.is_empty() && append_in(&mut tx, run_id, points, objective).await?.is_none() {
-            return Ok(None);
+        // One update of the run stores the batch's effect and the end, and answers the run.
+        // Every right-hand side sees the row as it was, so each `CASE` tests the state before
+        // the end: an ended run keeps its end, and takes the batch.
+        let (sql, batch) = if points.is_empty() {
+            let sql = format!(
+                "UPDATE runs SET state = $2, exit_code = $3, error = $4, finished_ms = $5 \
+                 WHERE id = $1 AND state IN ($6, $7) RETURNING {RUN_RETURNING}"
+            );
+            (sql, None)
+        } else {
+            let Some((_, batch)) = append_points_in(&mut tx, run_id, points, objective).await?
+            else {
+                return Ok(None);
+            };
+            let sql = format!(
+                "UPDATE runs SET next_step = $8, summary = $9, metric = $10, heartbeat_ms = $11, \
+                 state = CASE WHEN state IN ($6, $7) THEN $2 ELSE state END, \
+                 exit_code = CASE WHEN state IN ($6, $7) THEN $3 ELSE exit_code END, \
+                 error = CASE WHEN state IN ($6, $7) THEN $4 ELSE error END, \
+                 finished_ms = CASE WHEN state IN ($6, $7) THEN $5 ELSE finished_ms END \
+                 WHERE id = $1 RETURNING {RUN_RETURNING}"
+            );
+            (sql, Some(batch))
+        };
+        let mut q = sqlx::query_as::<_, RunRow>(&sql)
+            .bind(run_id)
+            .bind(state.as_str())
+            .bind(exit_code)
+            .bind(error)
+            .bind(now_ms())
+            .bind(RunState::Running.as_str())
+            .bind(RunState::Queued.as_str());
+        if let Some(batch) = batch {
+            q = q
+                .bind(batch.next_step)
+                .bind(batch.summary)
+                .bind(batch.metric)
+                .bind(batch.now);
         }
-        sqlx::query(
-            "UPDATE runs SET state = $2, exit_code = $3, error = $4, finished_ms = $5 \
-             WHERE id = $1 AND state IN ($6, $7)",
-        )
-        .bind(run_id)
-        .bind(state.as_str())
-        .bind(exit_code)
-        .bind(error)
-        .bind(now_ms())
-        .bind(RunState::Running.as_str())
-        .bind(RunState::Queued.as_str())
-        .execute(&mut *tx)
-        .await?;
-        let row = fetch_run(&mut *tx, run_id).await?;
+        let row = match q.fetch_optional(&mut *tx).await? {
+            Some(row) => Some(row),
+            // Unknown, or already ended (it keeps its state).
+            None => fetch_run(&mut *tx, run_id).await?,
+        };
         tx.commit().await?;
         Ok(row)
     }
@@ -1191,9 +1205,9 @@ impl Backend {
              WHERE state = $6 AND id = (SELECT r.id FROM runs r JOIN sweeps s ON s.id = r.sweep_id \
                  WHERE r.sweep_id = $1 AND r.state = $6 AND s.state = $7 \
                  ORDER BY r.number, r.created_ms, r.id LIMIT 1{SKIP_LOCKED_R}) \
-             RETURNING id"
+             RETURNING {RUN_RETURNING}"
         );
-        let row = sqlx::query(&sql)
+        let run = sqlx::query_as::<_, RunRow>(&sql)
             .bind(sweep_id)
             .bind(RunState::Running.as_str())
             .bind(agent_id)
@@ -1203,12 +1217,9 @@ impl Backend {
             .bind(SweepState::Running.as_str())
             .fetch_optional(&mut *tx)
             .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let id: String = row.try_get("id")?;
-        let run = fetch_run(&mut *tx, &id).await?;
-        tx.commit().await?;
+        if run.is_some() {
+            tx.commit().await?;
+        }
         Ok(run)
     }
 
@@ -1236,17 +1247,14 @@ impl Backend {
         };
         // The run belongs to its sweep's project.
         let project: i64 = taken.try_get("project_id")?;
-        let id = match insert_run_row(&mut tx, new, Some(expected), RunState::Running, Some(project))
+        let run = match insert_run_row(&mut tx, new, Some(expected), RunState::Running, Some(project))
             .await
         {
-            Ok(id) => id,
+            Ok(run) => run,
             // The schema's unique (sweep_id, number): another writer holds the number.
             Err(e) if e.is_unique_violation() => return Ok(Inserted::Stale),
             Err(e) => return Err(e),
         };
-        let run = fetch_run(&mut *tx, &id)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)?;
         tx.commit().await?;
         Ok(Inserted::Inserted(Box::new(run)))
     }
@@ -1391,6 +1399,9 @@ impl Storage for Backend {
     }
 
     async fn sweep(&self, id: &str) -> Result<Option<SweepRow>> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_sweep(id).await;
+        }
         fetch_sweep(&self.reader, id).await
     }
 
@@ -1499,6 +1510,19 @@ impl Storage for Backend {
         Ok(row.try_get("ms")?)
     }
 
+    async fn compute_ms_in_flight(&self, sweep_id: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(COALESCE(finished_ms, heartbeat_ms, started_ms) - started_ms), 0) AS BIGINT) AS ms \
+             FROM runs WHERE sweep_id = $1 AND state IN ($2, $3) AND started_ms IS NOT NULL",
+        )
+        .bind(sweep_id)
+        .bind(RunState::Running.as_str())
+        .bind(RunState::Queued.as_str())
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(row.try_get("ms")?)
+    }
+
     async fn sweep_points(&self, sweep_id: &str) -> Result<Vec<RunPoint>> {
         let rows = sqlx::query(
             "SELECT id, number, state, params, metric, created_ms, started_ms, finished_ms \
@@ -1581,6 +1605,9 @@ impl Storage for Backend {
     }
 
     async fn run(&self, id: &str) -> Result<Option<RunRow>> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_run(id).await;
+        }
         fetch_run(&self.reader, id).await
     }
 
@@ -1647,6 +1674,9 @@ impl Storage for Backend {
     }
 
     async fn trials_changed(&self, sweep_id: &str, since: i64) -> Result<(Vec<TrialRow>, i64)> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_trials_changed(sweep_id, since).await;
+        }
         // The mark first: whatever commits after it gets a later mark (SQLite) or was still
         // running when it was taken (PostgreSQL), so the next call reads it.
         let mark: i64 = sqlx::query(CHANGE_MARK_NOW)
@@ -1716,6 +1746,9 @@ impl Storage for Backend {
     }
 
     async fn heartbeat(&self, run_id: &str) -> Result<Option<(bool, Option<String>)>> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_heartbeat(run_id).await;
+        }
         retrying(|| self.heartbeat_once(run_id)).await
     }
 
@@ -1761,6 +1794,9 @@ impl Storage for Backend {
     }
 
     async fn history(&self, run_id: &str) -> Result<Vec<HistoryPoint>> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_history(run_id).await;
+        }
         let rows = sqlx::query(
             "SELECT p.step AS step, s.name AS name, p.value AS value, p.time_ms AS time_ms \
              FROM metric_series s JOIN metric_points p ON p.series = s.id WHERE s.run_id = $1 ORDER BY p.step, s.name",
@@ -1769,6 +1805,9 @@ impl Storage for Backend {
         .fetch_all(&self.reader)
         .await?;
         let mut out: Vec<HistoryPoint> = Vec::new();
+        // Each name once, shared by every step that has it.
+        let mut names: std::collections::HashMap<String, std::sync::Arc<str>> =
+            std::collections::HashMap::new();
         for r in rows {
             let step: i64 = r.try_get("step")?;
             let name: String = r.try_get("name")?;
@@ -1778,13 +1817,20 @@ impl Storage for Backend {
                 out.push(HistoryPoint {
                     step,
                     time_ms,
-                    values: Map::new(),
+                    values: Default::default(),
                 });
             }
+            let name = match names.get(&name) {
+                Some(shared) => shared.clone(),
+                None => {
+                    let shared: std::sync::Arc<str> = name.as_str().into();
+                    names.insert(name, shared.clone());
+                    shared
+                }
+            };
             let last = out.last_mut().expect("pushed above");
             last.time_ms = last.time_ms.max(time_ms);
-            last.values
-                .insert(name, value.map(Value::from).unwrap_or(Value::Null));
+            last.values.0.push((name, value));
         }
         Ok(out)
     }
@@ -1802,6 +1848,9 @@ impl Storage for Backend {
     }
 
     async fn series(&self, run_id: &str, name: &str) -> Result<Vec<SeriesPoint>> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_series(run_id, name, None).await;
+        }
         let rows = sqlx::query(
             "SELECT p.step AS step, p.value AS value, p.time_ms AS time_ms FROM metric_series s \
              JOIN metric_points p ON p.series = s.id WHERE s.run_id = $1 AND s.name = $2 ORDER BY p.step",
@@ -1827,6 +1876,9 @@ impl Storage for Backend {
         name: &str,
         after_step: i64,
     ) -> Result<Vec<SeriesPoint>> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_series(run_id, name, Some(after_step)).await;
+        }
         let rows = sqlx::query(
             "SELECT p.step AS step, p.value AS value, p.time_ms AS time_ms FROM metric_series s \
              JOIN metric_points p ON p.series = s.id WHERE s.run_id = $1 AND s.name = $2 AND p.step > $3 \
@@ -1854,6 +1906,9 @@ impl Storage for Backend {
         name: &str,
         max_points: usize,
     ) -> Result<SeriesSample> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_series_sample(run_id, name, max_points).await;
+        }
         let max_points = max_points.max(2) as i64;
         let Some(found) =
             sqlx::query("SELECT id, points, last_step FROM metric_series WHERE run_id = $1 AND name = $2")
@@ -1874,18 +1929,13 @@ impl Storage for Backend {
             })
         };
         if total <= max_points {
-            let points = match DIALECT {
-                crate::dashboard::Dialect::Sqlite => self.packed_series(id).await?,
-                crate::dashboard::Dialect::Postgres => {
-                    let rows = sqlx::query(
-                        "SELECT step, value, time_ms FROM metric_points WHERE series = $1 ORDER BY step",
-                    )
-                    .bind(id)
-                    .fetch_all(&self.reader)
-                    .await?;
-                    rows.iter().map(decode).collect::<Result<Vec<_>>>()?
-                }
-            };
+            let rows = sqlx::query(
+                "SELECT step, value, time_ms FROM metric_points WHERE series = $1 ORDER BY step",
+            )
+            .bind(id)
+            .fetch_all(&self.reader)
+            .await?;
+            let points = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
             return Ok(SeriesSample {
                 total: points.len() as u64,
                 points,
@@ -1996,6 +2046,14 @@ impl Storage for Backend {
         exit_code: Option<i64>,
         error: Option<&str>,
     ) -> Result<Option<RunRow>> {
+        if let Some(sqlite) = self.one_hop() {
+            let end = crate::sqlite::RunEnd {
+                state,
+                exit_code,
+                error,
+            };
+            return sqlite.raw_finish_run(run_id, &[], None, end).await;
+        }
         retrying(|| self.finish_run_once(run_id, state, exit_code, error)).await
     }
 
@@ -2008,6 +2066,14 @@ impl Storage for Backend {
         exit_code: Option<i64>,
         error: Option<&str>,
     ) -> Result<Option<RunRow>> {
+        if let Some(sqlite) = self.one_hop() {
+            let end = crate::sqlite::RunEnd {
+                state,
+                exit_code,
+                error,
+            };
+            return sqlite.raw_finish_run(run_id, points, objective, end).await;
+        }
         retrying(|| {
             self.finish_run_with_points_once(run_id, points, objective, state, exit_code, error)
         })
@@ -2152,6 +2218,11 @@ impl Storage for Backend {
         new: NewRun,
         expected_next_number: i64,
     ) -> Result<Inserted> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite
+                .raw_insert_suggested_run(&new, expected_next_number)
+                .await;
+        }
         retrying(|| self.insert_suggested_run_once(&new, expected_next_number)).await
     }
 

@@ -169,6 +169,28 @@ pub struct TrialRow {
     pub user_summary: Value,
     /// Why the run ended badly, if it did (as `RunRow::error`).
     pub error: Option<String>,
+    /// When it started (ms since the epoch); `None` while queued.
+    pub started_ms: Option<i64>,
+    /// When it ended (ms since the epoch); `None` while in flight.
+    pub finished_ms: Option<i64>,
+    /// Its last sign of life when it last changed (heartbeats alone do not make a run
+    /// changed: see [`crate::Storage::trials_changed`]).
+    pub heartbeat_ms: Option<i64>,
+}
+
+impl TrialRow {
+    /// The run time this run adds to [`crate::Storage::compute_ms`] once it has ended
+    /// (`finished_ms − started_ms`, 0 if it never started); `None` while it is in flight, whose
+    /// time grows with its heartbeats ([`crate::Storage::compute_ms_in_flight`]).
+    pub fn ended_compute_ms(&self) -> Option<i64> {
+        if self.state.in_flight() {
+            return None;
+        }
+        Some(match self.started_ms {
+            Some(started) => self.finished_ms.or(self.heartbeat_ms).unwrap_or(started) - started,
+            None => 0,
+        })
+    }
 }
 
 /// One step of a run's metric history.
@@ -178,6 +200,6 @@ pub struct HistoryPoint {
     pub step: i64,
     /// Latest wall time of the step's values.
     pub time_ms: i64,
-    /// Values by name (`null` for NaN).
-    pub values: Map<String, Value>,
+    /// Values by name, in name order (`None` for NaN).
+    pub values: hyperdial_wire::api::MetricValues,
 }

@@ -119,6 +119,13 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// of life).
     async fn compute_ms(&self, sweep_id: &str) -> Result<i64>;
 
+    /// The part of [`Storage::compute_ms`] that runs in flight (`running` or `queued`) add:
+    /// each started one's time up to its last sign of life. Reads only those runs (an index
+    /// on the sweep and the state), so with the ended runs' time kept from
+    /// [`Storage::trials_changed`] ([`crate::TrialRow::ended_compute_ms`]) a sweep's run time
+    /// costs the same at any number of runs.
+    async fn compute_ms_in_flight(&self, sweep_id: &str) -> Result<i64>;
+
     /// Every run of a sweep with what the sweep charts need, by run number.
     async fn sweep_points(&self, sweep_id: &str) -> Result<Vec<RunPoint>>;
 

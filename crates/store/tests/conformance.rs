@@ -73,6 +73,7 @@ conformance!(
     finishing_with_points_stores_both_in_one,
     a_sweep_run_belongs_to_its_sweeps_project,
     series_after_reads_the_tail_only,
+    history_merges_series_by_step_and_counts_resent_points_once,
 );
 
 fn sweep<'a>() -> NewSweep<'a> {
@@ -221,10 +222,10 @@ async fn metrics_are_exact_and_keep_best_and_summary(db: &Db) {
     for (i, p) in h.iter().enumerate() {
         assert_eq!(p.step, i as i64);
         assert_eq!(
-            p.values["loss"].as_f64().unwrap().to_bits(),
+            p.values.get("loss").flatten().unwrap().to_bits(),
             values[i].to_bits()
         );
-        assert!(p.values["acc"].is_null());
+        assert_eq!(p.values.get("acc"), Some(None), "NaN reads back as null");
     }
     let r = store.run(&run.id).await.unwrap().unwrap();
     assert_eq!(r.summary["loss"], json!(0.4));
@@ -244,7 +245,7 @@ async fn metrics_are_exact_and_keep_best_and_summary(db: &Db) {
     assert_eq!(a.accepted, 2);
     let h = store.history(&run.id).await.unwrap();
     assert_eq!(h.len(), 5);
-    assert_eq!(h[2].values["loss"], json!(9.0));
+    assert_eq!(h[2].values.get("loss"), Some(Some(9.0)));
     assert_eq!(
         store.last_value(&run.id, "loss").await.unwrap(),
         Some(Some(0.4))
@@ -1310,7 +1311,7 @@ async fn concurrent_metric_batches_lose_and_duplicate_nothing(db: &Db) {
     assert_eq!(steps, (0..sent as i64).collect::<Vec<_>>());
     let values: BTreeSet<u64> = history
         .iter()
-        .map(|p| p.values["x"].as_f64().unwrap().to_bits())
+        .map(|p| p.values.get("x").flatten().unwrap().to_bits())
         .collect();
     assert_eq!(values.len(), sent, "no value lost or stored twice");
     let r = first.run(&run.id).await.unwrap().unwrap();
@@ -1797,7 +1798,7 @@ async fn finishing_with_points_stores_both_in_one(db: &Db) {
     let history = store.history(&run.id).await.unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(history[1].step, 1);
-    assert_eq!(history[1].values.get("loss"), Some(&json!(0.25)));
+    assert_eq!(history[1].values.get("loss"), Some(Some(0.25)));
     assert_eq!(
         store.last_value(&run.id, "acc").await.unwrap(),
         Some(Some(0.9))
@@ -1812,6 +1813,34 @@ async fn finishing_with_points_stores_both_in_one(db: &Db) {
         (again.state, again.exit_code),
         (RunState::Finished, Some(0))
     );
+    // Told values sent again to the ended run at a step it has (a finish resent after its
+    // answer was lost): the point is overwritten, not added, and the end stays as it was.
+    let resent = Point {
+        step: Some(1),
+        time_ms: None,
+        values: vec![("loss".to_string(), Some(0.2))],
+    };
+    let late = store
+        .finish_run_with_points(
+            &run.id,
+            &[resent],
+            Some(MIN),
+            RunState::Failed,
+            Some(3),
+            None,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (late.state, late.exit_code, late.error.as_deref()),
+        (RunState::Finished, Some(0), None)
+    );
+    assert_eq!((late.metric, late.next_step), (Some(0.2), 2));
+    assert_eq!(late.finished_ms, ended.finished_ms);
+    let loss = store.series_sample(&run.id, "loss", 10).await.unwrap();
+    assert_eq!(loss.total, 2, "{loss:?}");
+    assert_eq!(loss.points[1].value, Some(0.2));
     // An unknown run: nothing, and no points stored anywhere.
     assert!(store
         .finish_run_with_points("r_nope", &told, Some(MIN), RunState::Finished, None, None)
@@ -1903,4 +1932,81 @@ async fn series_after_reads_the_tail_only(db: &Db) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// A run's history merges its series by step (names in order within a step, a step only
+/// where some series has it); a (name, step) sent twice in one batch keeps its last value, and
+/// one sent again in a later batch is overwritten, neither counted twice; infinities are
+/// stored (a sample reads them back) but answered as `null` in the history and the summary.
+async fn history_merges_series_by_step_and_counts_resent_points_once(db: &Db) {
+    let store = db.open().await.unwrap();
+    let run = store.insert_run(NewRun::default()).await.unwrap();
+    let at = |step: i64, values: &[(&str, Option<f64>)]| Point {
+        step: Some(step),
+        time_ms: Some(1_000 + step),
+        ..point(values)
+    };
+    let first = [
+        at(0, &[("b", Some(0.0))]),
+        at(2, &[("b", Some(2.0)), ("a", Some(f64::INFINITY))]),
+        at(2, &[("b", Some(2.5))]),
+        at(4, &[("b", None), ("a", Some(4.0))]),
+    ];
+    let a = store
+        .append_metrics(&run.id, &first, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.accepted, 6, "every value sent counts as written");
+    let again = [at(2, &[("a", Some(-2.0))]), at(5, &[("a", Some(5.0))])];
+    store
+        .append_metrics(&run.id, &again, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let h = store.history(&run.id).await.unwrap();
+    let steps: Vec<i64> = h.iter().map(|p| p.step).collect();
+    assert_eq!(steps, [0, 2, 4, 5]);
+    let names: Vec<Vec<&str>> = h
+        .iter()
+        .map(|p| p.values.0.iter().map(|(n, _)| &**n).collect())
+        .collect();
+    assert_eq!(
+        names,
+        [vec!["b"], vec!["a", "b"], vec!["a", "b"], vec!["a"]]
+    );
+    assert_eq!(
+        h[1].values.get("a"),
+        Some(Some(-2.0)),
+        "the later batch overwrites"
+    );
+    assert_eq!(
+        h[1].values.get("b"),
+        Some(Some(2.5)),
+        "the last value of the batch"
+    );
+    assert_eq!(h[2].values.get("b"), Some(None));
+    assert_eq!(h[1].time_ms, 1_002);
+    let json = serde_json::to_value(&h[2].values).unwrap();
+    assert_eq!(json, json!({"a": 4.0, "b": null}));
+    let whole = store.series_sample(&run.id, "a", 100).await.unwrap();
+    assert_eq!(whole.total, 3, "step 2 of `a` is stored once");
+    let b = store.series(&run.id, "b").await.unwrap();
+    assert_eq!(b.iter().map(|p| p.step).collect::<Vec<_>>(), [0, 2, 4]);
+    let r = store.run(&run.id).await.unwrap().unwrap();
+    assert_eq!(
+        Value::Object(r.summary.clone()),
+        json!({"b": null, "a": 5.0})
+    );
+    assert_eq!(r.next_step, 6);
+    // An infinity is kept as such in the series (only NaN is NULL).
+    store
+        .append_metrics(&run.id, &[at(7, &[("c", Some(f64::NEG_INFINITY))])], None)
+        .await
+        .unwrap()
+        .unwrap();
+    let c = store.series(&run.id, "c").await.unwrap();
+    assert_eq!(c[0].value, Some(f64::NEG_INFINITY));
+    let r = store.run(&run.id).await.unwrap().unwrap();
+    assert_eq!(r.summary["c"], Value::Null);
 }

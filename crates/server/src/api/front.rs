@@ -106,6 +106,9 @@ mod tests {
             summary,
             user_summary: json!({}),
             error: None,
+            started_ms: None,
+            finished_ms: None,
+            heartbeat_ms: None,
         }
     }
 

@@ -10,11 +10,12 @@ use hyperdial_store::{
     RunCondition, RunField, RunQuery, SeriesPoint, SeriesSample, MAX_NOTES_BYTES,
 };
 use hyperdial_wire::api::{
-    Axis, Notes, NotesRequest, PointColumns, RunHistory, RunsPage, Series, SweepPoints,
+    Axis, Notes, NotesRequest, PointColumns, RunHistory, RunsPage, Series, SeriesByName,
+    SweepPoints,
 };
 use hyperdial_wire::RunState;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::importance::kind_of;
 use super::{paged, views, ApiResult, Body, Params};
@@ -137,6 +138,12 @@ pub(crate) async fn history(
             .collect(),
         None => names.clone(),
     };
+    // A key asked twice is answered once, where it was first asked.
+    let mut asked = std::collections::HashSet::with_capacity(wanted.len());
+    let wanted: Vec<String> = wanted
+        .into_iter()
+        .filter(|k| asked.insert(k.clone()))
+        .collect();
     if wanted.len() > MAX_SERIES {
         return Err(ApiError::bad_request(format!(
             "{} keys asked; ask for at most {MAX_SERIES} at once",
@@ -153,13 +160,13 @@ pub(crate) async fn history(
         .max_points
         .unwrap_or(DEFAULT_MAX_POINTS)
         .clamp(10, LARGEST_MAX_POINTS);
-    let mut series = Map::new();
-    for key in &wanted {
+    let mut series = Vec::with_capacity(wanted.len());
+    for key in wanted {
         let sample = match q.after_step {
             // Only the points above `after_step` (a live page's catch-up: few points), read
             // from that step on, then evenly thinned to `max` if there are more.
             Some(after) => {
-                let newer = store.series_after(&id, key, after).await?;
+                let newer = store.series_after(&id, &key, after).await?;
                 let total = newer.len() as u64;
                 SeriesSample {
                     points: thin_evenly(newer, max),
@@ -168,7 +175,7 @@ pub(crate) async fn history(
             }
             // Evenly spaced by step when longer than `max`, read by seeks (see
             // `Storage::series_sample`), so the cost follows `max`, not the series' length.
-            None => store.series_sample(&id, key, max).await?,
+            None => store.series_sample(&id, &key, max).await?,
         };
         let kept = &sample.points;
         let one = Series {
@@ -178,14 +185,14 @@ pub(crate) async fn history(
             total: sample.total,
             downsampled: (kept.len() as u64) < sample.total,
         };
-        series.insert(key.clone(), json!(one));
+        series.push((key, one));
     }
     Ok(Json(RunHistory {
         run: id,
         sweep: run.sweep_id,
         keys: names,
         max_points: max as u64,
-        series,
+        series: SeriesByName(series),
     })
     .into_response())
 }

@@ -13,8 +13,8 @@ use hyperdial_store::Point;
 use hyperdial_wire::api::{
     AgentRegistered, ClaimRequest, ConfigUpdate, CreateRun, CreateSweep, CreatedSweep,
     DeliveryRequest, Diagnostic, Empty, FinishRequest, GitInfo, HeartbeatAnswer, MetricsAnswer,
-    MetricsRequest, OutputRequest, RegisterAgent, Retried, RetryAnswer, RetryRequest, RunAnswer,
-    RunName, Skipped, Started, SummaryUpdate, SweepList,
+    MetricsRequest, OutputRequest, PointValues, RegisterAgent, Retried, RetryAnswer, RetryRequest,
+    RunAnswer, RunName, Skipped, Started, SummaryUpdate, SweepList,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -70,7 +70,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 /// Most entries of an `argv` list.
 pub const MAX_ARGV: usize = 10_000;
 /// Most values in one metric point, and most keys set in one summary update.
-pub const MAX_KEYS: usize = 10_000;
+pub const MAX_KEYS: usize = hyperdial_wire::api::MAX_POINT_VALUES;
 /// Longest summary key, in bytes.
 const MAX_SUMMARY_KEY_BYTES: usize = 1024;
 
@@ -522,10 +522,12 @@ fn point_values(
     Ok(out)
 }
 
+/// `POST /runs/{id}/metrics`: the body is read straight into typed points ([`PointValues`]
+/// checks each value as it is read, so a bad value is a `400` naming `points[i].values.NAME`).
 async fn metrics(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    Body(body): Body<MetricsRequest>,
+    Body(body): Body<MetricsRequest<PointValues>>,
 ) -> ApiResult {
     if body.points.len() > MAX_POINTS {
         return Err(ApiError::too_large(format!(
@@ -533,19 +535,24 @@ async fn metrics(
             body.points.len()
         )));
     }
-    let mut points = Vec::with_capacity(body.points.len());
-    for (i, p) in body.points.into_iter().enumerate() {
-        if p.step.is_some_and(|s| s < 0) {
-            return Err(ApiError::bad_request(format!(
-                "points[{i}].step must be ≥ 0"
-            )));
-        }
-        points.push(Point {
+    if let Some(i) = body
+        .points
+        .iter()
+        .position(|p| p.step.is_some_and(|s| s < 0))
+    {
+        return Err(ApiError::bad_request(format!(
+            "points[{i}].step must be ≥ 0"
+        )));
+    }
+    let points: Vec<Point> = body
+        .points
+        .into_iter()
+        .map(|p| Point {
             step: p.step,
             time_ms: p.time_ms,
-            values: point_values(&format!("points[{i}].values"), p.values)?,
-        });
-    }
+            values: p.values.0,
+        })
+        .collect();
     // A crashed run is refused inside `ingest`, from the run it reads anyway.
     let ingested = s.controller.ingest(&id, &points).await?;
     if s.controller.events.active() {

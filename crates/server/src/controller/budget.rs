@@ -18,19 +18,22 @@ use hyperdial_store::{RunState, SweepRow, SweepState};
 use super::{Claim, ControlError, Controller};
 
 impl Controller {
-    /// What the sweep has spent: `None` when its config has no budget.
+    /// What the sweep has spent: `None` when its config has no budget. `ended_ms`: the run
+    /// time of its ended runs when the caller keeps it (the claim's history), so only the
+    /// runs in flight are read; `None` reads every run's.
     async fn spending_inputs(
         &self,
         sweep: &SweepRow,
         config: &SweepConfig,
+        ended_ms: Option<i64>,
     ) -> Result<Option<(i64, Vec<Finished>, Option<f64>)>, ControlError> {
         let Some(budget) = &config.budget else {
             return Ok(None);
         };
-        let compute_ms = if budget.run_hours.is_some() {
-            self.store.compute_ms(&sweep.id).await?
-        } else {
-            0
+        let compute_ms = match (budget.run_hours, ended_ms) {
+            (None, _) => 0,
+            (Some(_), Some(ended)) => ended + self.store.compute_ms_in_flight(&sweep.id).await?,
+            (Some(_), None) => self.store.compute_ms(&sweep.id).await?,
         };
         let finished = if budget.stagnation.is_some() {
             self.store
@@ -59,18 +62,23 @@ impl Controller {
 
     /// End a running sweep whose budget is spent: `Ok(None)` when it is not (or has no
     /// budget), `Ok(Some(Some(Over)))` when it ended now, `Ok(Some(None))` when the sweep
-    /// changed state meanwhile (the claim starts over).
+    /// changed state meanwhile (the claim starts over). `ended_ms` is the run time of the
+    /// sweep's ended runs, from the claim's history refreshed after `sweep` was read (a run
+    /// that ends between that refresh and the read of the runs in flight counts from the next
+    /// claim on).
     pub(super) async fn end_if_spent(
         &self,
         sweep: &SweepRow,
         config: &SweepConfig,
+        ended_ms: i64,
     ) -> Result<Option<Option<Claim>>, ControlError> {
         if sweep.retries_only {
             return Ok(None);
         }
-        let (Some(budget), Some((compute_ms, finished, seed_noise))) =
-            (&config.budget, self.spending_inputs(sweep, config).await?)
-        else {
+        let (Some(budget), Some((compute_ms, finished, seed_noise))) = (
+            &config.budget,
+            self.spending_inputs(sweep, config, Some(ended_ms)).await?,
+        ) else {
             return Ok(None);
         };
         let spending = Spending {
@@ -113,9 +121,10 @@ impl Controller {
         let Ok(config) = self.config(sweep) else {
             return Ok(None);
         };
-        let (Some(budget), Some((compute_ms, finished, seed_noise))) =
-            (&config.budget, self.spending_inputs(sweep, &config).await?)
-        else {
+        let (Some(budget), Some((compute_ms, finished, seed_noise))) = (
+            &config.budget,
+            self.spending_inputs(sweep, &config, None).await?,
+        ) else {
             return Ok(None);
         };
         let over = sweep.state.is_over();

@@ -19,7 +19,9 @@
 //! - how many runs are in flight and queued;
 //! - the latest attempts the sweep's `retry` policy wants retried (and those an agent's
 //!   shutdown interrupted), in run order;
-//! - the latest attempts whose metric reaches `metric.target`.
+//! - the latest attempts whose metric reaches `metric.target`;
+//! - the run time of the ended runs, for a `run_hours` budget (the runs in flight, whose
+//!   time grows with heartbeats that change no mark, are summed apart through an index).
 //!
 //! For `tpe` and `bayes` it also keeps each run's decoded parameters and metric values (no
 //! JSON is parsed again), and the spans of logged values that imputation needs (lowest,
@@ -68,6 +70,8 @@ struct Entry {
     /// A multi-objective sweep's values of each objective ([`super::objective_values`]);
     /// kept for `tpe` and `bayes` only.
     objectives: Vec<Option<f64>>,
+    /// Its run time once ended ([`TrialRow::ended_compute_ms`]); 0 while in flight.
+    ended_ms: i64,
 }
 
 impl Entry {
@@ -108,6 +112,10 @@ pub(crate) struct History {
     spans: HashMap<String, (f64, f64, f64)>,
     /// Runs whose span may have changed since it was read.
     spans_stale: HashSet<String>,
+    /// The run time of the ended runs, in ms: with the runs in flight's
+    /// ([`hyperdial_store::Storage::compute_ms_in_flight`]), the sweep's run time for a
+    /// `run_hours` budget, without reading every run.
+    pub(crate) ended_ms: i64,
     /// Runs read from the store so far, for tests and diagnostics.
     pub(crate) rows_read: u64,
 }
@@ -135,6 +143,7 @@ impl History {
             reaching: HashSet::new(),
             spans: HashMap::new(),
             spans_stale: HashSet::new(),
+            ended_ms: 0,
             rows_read: 0,
         }
     }
@@ -188,6 +197,8 @@ impl History {
         let due = latest && self.is_due(e);
         let reaching = latest && self.reaches_target(e);
         let (in_flight, queued) = (e.state.in_flight(), e.state == RunState::Queued);
+        // Every run's time counts, retried or not.
+        self.ended_ms += if add { e.ended_ms } else { -e.ended_ms };
         let step = |n: &mut usize, on: bool| {
             if on {
                 *n = if add { *n + 1 } else { n.saturating_sub(1) };
@@ -263,6 +274,7 @@ impl History {
             } else {
                 Vec::new()
             },
+            ended_ms: row.ended_compute_ms().unwrap_or(0),
             retry_of: row.retry_of,
         };
         let id = row.id;
@@ -461,6 +473,78 @@ mod tests {
             c.store().close().await;
             db.remove().await;
         }
+    }
+
+    /// Move a run's start `ms` back, as if it had run that much longer (`state = state` makes
+    /// it a change, as a real start is: the claim's history sees it).
+    async fn started_earlier(db: &TestDb, run_id: &str, ms: i64) {
+        let pool = sqlx::SqlitePool::connect(db.url()).await.unwrap();
+        sqlx::query("UPDATE runs SET started_ms = started_ms - $2, state = state WHERE id = $1")
+            .bind(run_id)
+            .bind(ms)
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+
+    /// The run time the claim's history and the runs in flight give, against a read of every
+    /// run.
+    async fn run_time_kept_and_read(c: &Controller, sweep_id: &str) -> (i64, i64) {
+        let lock = c.claim_lock(sweep_id);
+        let mut h = lock.lock().await;
+        let h = h.as_mut().expect("built by the claim");
+        h.refresh(c.store()).await.unwrap();
+        (
+            h.ended_ms + c.store().compute_ms_in_flight(sweep_id).await.unwrap(),
+            c.store().compute_ms(sweep_id).await.unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_run_hours_budget_ends_the_sweep_where_a_full_read_would() {
+        let db = TestDb::sqlite();
+        let c = Controller::new(db.open().await.unwrap());
+        // 0.02 h = 72 s of run time; each run is made to take 30 s. Two ended runs (60 s) and
+        // a third in flight (30 s so far) spend it: the fourth claim ends the sweep.
+        let source = "program: t.py\nmethod: random\nmetric: {name: loss, goal: minimize}\n\
+                      budget: {run_hours: 0.02}\nparameters:\n  a: {min: 0.0, max: 1.0}\n";
+        let sweep = c
+            .create_sweep(source, None, None, false, Some(3))
+            .await
+            .unwrap()
+            .sweep;
+        let mut handed = 0;
+        loop {
+            match c.claim(&sweep.id, None).await.unwrap() {
+                Claim::Run(run) => {
+                    handed += 1;
+                    started_earlier(&db, &run.id, 30_000).await;
+                    let (kept, read) = run_time_kept_and_read(&c, &sweep.id).await;
+                    assert_eq!(kept, read, "run {handed} in flight");
+                    if handed < 3 {
+                        c.ingest(&run.id, &loss(1.0)).await.unwrap();
+                        c.finish(&run.id, Some(0), None, None, None, None)
+                            .await
+                            .unwrap();
+                        let (kept, read) = run_time_kept_and_read(&c, &sweep.id).await;
+                        assert_eq!(kept, read, "run {handed} ended");
+                        assert!(read >= 30_000 * handed, "{read}");
+                    }
+                }
+                Claim::Over(state) => {
+                    assert_eq!(state, SweepState::Finished);
+                    break;
+                }
+                Claim::Wait => panic!("wait after {handed} runs"),
+            }
+            assert!(handed <= 3, "the budget did not end the sweep");
+        }
+        assert_eq!(handed, 3);
+        let ended = c.store().sweep(&sweep.id).await.unwrap().unwrap();
+        assert_eq!(ended.end_reason.as_deref(), Some("run_hours"));
+        c.store().close().await;
+        db.remove().await;
     }
 
     #[tokio::test]

@@ -390,14 +390,17 @@ impl Controller {
             }
         }
         let config = self.config(&sweep)?;
-        // A spent budget ends the sweep before anything else is handed out.
-        if let Some(ended) = self.end_if_spent(&sweep, &config).await? {
-            *history = None;
-            return Ok(ended);
-        }
         // Read after the sweep row, so it holds every run the snapshot's number counts.
         let h = history.get_or_insert_with(|| history::History::new(sweep_id, &config));
         h.refresh(&self.store).await?;
+        // A spent budget ends the sweep before anything else is handed out.
+        if let Some(ended) = self.end_if_spent(&sweep, &config, h.ended_ms).await? {
+            *history = None;
+            return Ok(ended);
+        }
+        let Some(h) = history.as_mut() else {
+            return Ok(None);
+        };
         // Retries first: queue what the sweep's `retry` policy asks for, then hand out the
         // oldest queued run before the strategy is asked for anything new.
         let queued = self.queue_due_retries(&sweep, h).await?;
@@ -727,6 +730,11 @@ impl Controller {
     /// server gave up on (`crashed`) refuses the finish with
     /// [`ControlError::RunCrashed`], as it refuses every late report. With `in_sweep`, a run
     /// of another sweep (or of none) is refused as invalid and left as it is.
+    ///
+    /// After the end, a sweep left with nothing to hand out is finished at once
+    /// (`finish_if_spent`), except with `in_sweep`: that is a claim's tell, and the claim that
+    /// follows decides the same from the same history (reading the sweep and its changes once
+    /// per trial instead of twice).
     pub async fn finish(
         &self,
         run_id: &str,
@@ -806,7 +814,7 @@ impl Controller {
                 .finish_run(run_id, final_state, exit_code, error.as_deref())
                 .await?
                 .ok_or_else(|| ControlError::not_found("run", run_id))?;
-            if let Some(sweep_id) = &run.sweep_id {
+            if let (Some(sweep_id), None) = (&run.sweep_id, in_sweep) {
                 self.finish_if_spent(sweep_id).await?;
             }
             return Ok(Finished {
@@ -831,7 +839,9 @@ impl Controller {
         if let (Some(sweep_id), Some(config)) = (&run.sweep_id, &config) {
             self.enforce_early_termination(sweep_id, run_id, config)
                 .await?;
-            self.finish_if_spent(sweep_id).await?;
+            if in_sweep.is_none() {
+                self.finish_if_spent(sweep_id).await?;
+            }
         }
         Ok(Finished {
             run: ended,

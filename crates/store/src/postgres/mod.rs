@@ -128,6 +128,11 @@ impl PostgresStorage {
         self.reader.close().await;
     }
 
+    /// PostgreSQL runs every operation of `queries.rs` as written there.
+    fn one_hop(&self) -> Option<&crate::sqlite::SqliteStorage> {
+        None
+    }
+
     /// Start a write transaction on a pooled connection.
     async fn begin(&self) -> Result<Tx> {
         Ok(Tx(self.reader.begin().await?))
@@ -156,6 +161,34 @@ impl Tx {
     async fn commit(self) -> Result<()> {
         Ok(self.0.commit().await?)
     }
+}
+
+/// Upsert metric rows `(series, step, value, time_ms)` (distinct keys: one statement cannot
+/// upsert a row twice) in one statement, the columns bound as four arrays and unnested, so a
+/// batch of any size is one statement with four parameters; the rows written.
+async fn upsert_metric_rows(
+    conn: &mut PgConnection,
+    rows: &[(i64, i64, Option<f64>, i64)],
+) -> Result<u64> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let series: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let steps: Vec<i64> = rows.iter().map(|r| r.1).collect();
+    let values: Vec<Option<f64>> = rows.iter().map(|r| r.2).collect();
+    let times: Vec<i64> = rows.iter().map(|r| r.3).collect();
+    Ok(sqlx::query(
+        "INSERT INTO metric_points (series, step, value, time_ms) \
+         SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::DOUBLE PRECISION[], $4::BIGINT[]) \
+         ON CONFLICT (series, step) DO UPDATE SET value = excluded.value, time_ms = excluded.time_ms",
+    )
+    .bind(series)
+    .bind(steps)
+    .bind(values)
+    .bind(times)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
 }
 
 include!("../queries.rs");

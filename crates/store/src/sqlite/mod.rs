@@ -138,14 +138,18 @@ impl SqliteStorage {
             })
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
+        // No ping before each acquire: a connection to a local file does not go stale, and on
+        // SQLite the ping is one more round trip to the connection's thread per operation.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options.read_only(true))
             .await?;
@@ -175,6 +179,11 @@ impl SqliteStorage {
     async fn close_pools(&self) {
         self.reader.close().await;
         self.writer.close().await;
+    }
+
+    /// The hot operations run on the one-hop path ([`raw`], `hot.rs`).
+    fn one_hop(&self) -> Option<&SqliteStorage> {
+        Some(self)
     }
 
     /// Start a write transaction (`BEGIN IMMEDIATE` on the writer connection). Write
@@ -284,7 +293,46 @@ impl Tx {
     }
 }
 
+/// Points (rows) per insert statement of [`upsert_metric_rows`]: 4 parameters each.
+const POINTS_PER_STATEMENT: usize = 250;
+
+/// Upsert metric rows `(series, step, value, time_ms)` (distinct keys) with multi-row inserts;
+/// the rows written. Only the sqlx path uses it (a finish with told values): metric batches
+/// run on the one-hop path (`metrics.rs`).
+async fn upsert_metric_rows(
+    conn: &mut SqliteConnection,
+    rows: &[(i64, i64, Option<f64>, i64)],
+) -> Result<u64> {
+    let mut written = 0;
+    for chunk in rows.chunks(POINTS_PER_STATEMENT) {
+        let mut sql =
+            String::from("INSERT INTO metric_points (series, step, value, time_ms) VALUES ");
+        for i in 0..chunk.len() {
+            let b = i * 4;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
+        }
+        sql.push_str(
+            " ON CONFLICT (series, step) DO UPDATE SET value = excluded.value, time_ms = excluded.time_ms",
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, step, value, time) in chunk {
+            q = q.bind(*id).bind(*step).bind(*value).bind(*time);
+        }
+        written += q.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(written)
+}
+
 include!("../queries.rs");
+
+mod hot;
+mod metrics;
+pub mod raw;
+
+pub(crate) use hot::RunEnd;
 
 #[cfg(test)]
 mod tests;

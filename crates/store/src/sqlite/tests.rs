@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use sqlx::Row;
 
 use super::*;
+use crate::storage::Inserted;
 use crate::Fault;
 
 async fn store() -> (SqliteStorage, PathBuf) {
@@ -83,11 +84,97 @@ async fn a_transaction_dropped_after_a_failed_statement_leaves_the_writer_usable
     std::fs::remove_dir_all(dir).ok();
 }
 
-/// The disk-full path on a real full volume (root only: it mounts a tmpfs), at the store's
-/// level: the failing write is `DiskFull`, nothing of it is stored, and once space is freed
-/// the very next write succeeds on the same `Store`.
+/// How many projects are named `name`.
+async fn projects_named(store: &SqliteStorage, name: &str) -> i64 {
+    sqlx::query("SELECT COUNT(*) AS n FROM projects WHERE name = $1")
+        .bind(name)
+        .fetch_one(&store.reader)
+        .await
+        .unwrap()
+        .get("n")
+}
+
+/// A storage fault met on the one-hop path rolls the whole transaction back, and the
+/// connection that met it is closed rather than reused: here the fault (`SQLITE_READONLY`)
+/// is made by switching the writer connection itself to read-only (`query_only`), so a reused
+/// connection would refuse every later write too.
 #[tokio::test]
-async fn a_full_volume_fails_writes_with_disk_full_and_the_store_heals() {
+async fn a_fault_on_the_one_hop_path_rolls_back_and_the_next_write_works() {
+    let (store, dir) = store().await;
+    let err = store
+        .write(|db| {
+            db.execute(
+                "INSERT INTO projects (name, created_ms) VALUES ('rolled-back', 0)",
+                [],
+            )?;
+            db.execute_batch("PRAGMA query_only = ON")?;
+            db.execute(
+                "INSERT INTO projects (name, created_ms) VALUES ('refused', 0)",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ReadOnly(_)), "{err:?}");
+    assert_eq!(err.fault(), Some(Fault::ReadOnly));
+    assert_eq!(projects_named(&store, "rolled-back").await, 0);
+    // The next writes, on either path, get a fresh connection and succeed.
+    store
+        .write(|db| {
+            db.execute(
+                "INSERT INTO projects (name, created_ms) VALUES ('after', 0)",
+                [],
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(projects_named(&store, "after").await, 1);
+    let s = store.insert_sweep_once(&sweep()).await.unwrap();
+    let run = store
+        .insert_suggested_run(
+            NewRun {
+                sweep_id: Some(s.id.clone()),
+                ..Default::default()
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(run, Inserted::Inserted(_)), "{run:?}");
+    // An operation's own error (a bug, not a fault) rolls back too and keeps the connection.
+    let err = store
+        .write(|db| {
+            db.execute(
+                "INSERT INTO projects (name, created_ms) VALUES ('bug', 0)",
+                [],
+            )?;
+            db.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.fault(), None, "{err:?}");
+    assert_eq!(projects_named(&store, "bug").await, 0);
+    assert_eq!(
+        store.heartbeat(&inserted_id(run)).await.unwrap(),
+        Some((false, None))
+    );
+    store.close_pools().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+fn inserted_id(inserted: Inserted) -> String {
+    match inserted {
+        Inserted::Inserted(run) => run.id,
+        Inserted::Stale => panic!("stale"),
+    }
+}
+
+/// A fresh directory with a tmpfs of 2 MiB mounted on it (root only), else `None` after
+/// recording the skip.
+fn small_volume(what: &str) -> Option<PathBuf> {
     use std::io::Write;
     let dir = std::env::temp_dir().join(format!("hyperdial-store-full-{}", new_id("t")));
     std::fs::create_dir_all(&dir).unwrap();
@@ -101,18 +188,93 @@ async fn a_full_volume_fails_writes_with_disk_full_and_the_store_heals() {
             .arg(&dir)
             .status()
             .is_ok_and(|s| s.success());
-    if !mounted {
-        let line = "SKIPPED: store disk-full test (mounting a tmpfs needs root)";
-        println!("{line}");
-        let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/skipped.txt");
-        if list.exists() {
-            if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(list) {
-                writeln!(f, "{line}").ok();
-            }
-        }
-        std::fs::remove_dir_all(&dir).ok();
-        return;
+    if mounted {
+        return Some(dir);
     }
+    let line = format!("SKIPPED: {what} (mounting a tmpfs needs root)");
+    println!("{line}");
+    let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/skipped.txt");
+    if list.exists() {
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(list) {
+            writeln!(f, "{line}").ok();
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    None
+}
+
+/// Fill the volume at `dir` to the last byte; the file returned frees it when removed.
+fn fill(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let filler = dir.join("filler");
+    let mut f = std::fs::File::create(&filler).unwrap();
+    while f.write_all(&[0xa5; 4096]).is_ok() {}
+    while f.write_all(&[0]).is_ok() {}
+    filler
+}
+
+/// The one-hop path on a real full volume: a claim's insert that does not fit is `DiskFull`
+/// and leaves the sweep's next number where it was (the whole transaction rolled back); once
+/// space is freed the same claim succeeds on the same store.
+#[tokio::test]
+async fn a_full_volume_refuses_a_one_hop_claim_whole_and_the_store_heals() {
+    let Some(dir) = small_volume("store one-hop disk-full test") else {
+        return;
+    };
+    let store = SqliteStorage::open(&dir.join("db.sqlite")).await.unwrap();
+    let s = store.insert_sweep_once(&sweep()).await.unwrap();
+    let filler = fill(&dir);
+    let big = serde_json::json!({ "blob": "x".repeat(64 * 1024) });
+    let claim = |number: i64| {
+        store.insert_suggested_run(
+            NewRun {
+                sweep_id: Some(s.id.clone()),
+                params: big.clone(),
+                config: big.clone(),
+                ..Default::default()
+            },
+            number,
+        )
+    };
+    let mut next = 1;
+    let err = loop {
+        match claim(next).await {
+            Ok(Inserted::Inserted(_)) => next += 1,
+            Ok(Inserted::Stale) => panic!("stale at {next}"),
+            Err(e) => break e,
+        }
+        assert!(next < 200, "the full volume refused nothing");
+    };
+    assert!(matches!(err, StoreError::DiskFull(_)), "{err:?}");
+    let sweep_now = store.sweep(&s.id).await.unwrap().unwrap();
+    assert_eq!(
+        sweep_now.next_number, next,
+        "the refused claim took no number"
+    );
+    assert_eq!(store.trials(&s.id).await.unwrap().len() as i64, next - 1);
+    std::fs::remove_file(&filler).unwrap();
+    assert!(matches!(claim(next).await.unwrap(), Inserted::Inserted(_)));
+    assert_eq!(
+        store.sweep(&s.id).await.unwrap().unwrap().next_number,
+        next + 1
+    );
+    store.close_pools().await;
+    std::process::Command::new("umount")
+        .arg("-l")
+        .arg(&dir)
+        .status()
+        .ok();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The disk-full path on a real full volume (root only: it mounts a tmpfs), at the store's
+/// level: the failing write is `DiskFull`, nothing of it is stored, and once space is freed
+/// the very next write succeeds on the same `Store`.
+#[tokio::test]
+async fn a_full_volume_fails_writes_with_disk_full_and_the_store_heals() {
+    let Some(dir) = small_volume("store disk-full test") else {
+        return;
+    };
     let store = SqliteStorage::open(&dir.join("db.sqlite")).await.unwrap();
     let run = store
         .insert_run(NewRun {
@@ -121,11 +283,7 @@ async fn a_full_volume_fails_writes_with_disk_full_and_the_store_heals() {
         })
         .await
         .unwrap();
-    let filler = dir.join("filler");
-    let mut f = std::fs::File::create(&filler).unwrap();
-    while f.write_all(&[0xa5; 4096]).is_ok() {}
-    while f.write_all(&[0]).is_ok() {}
-    drop(f);
+    let filler = fill(&dir);
     let text = "x".repeat(64 * 1024);
     let mut refused = None;
     for i in 0..200 {

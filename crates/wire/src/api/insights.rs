@@ -115,7 +115,53 @@ pub struct RunHistory {
     pub max_points: u64,
     /// The series asked for, by metric name (each a [`Series`]).
     #[schemars(with = "std::collections::BTreeMap<String, Series>")]
-    pub series: Map<String, Value>,
+    pub series: SeriesByName,
+}
+
+/// Series by metric name: a JSON object whose keys keep the order of the list (the order the
+/// series were asked for), written straight from the typed series.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SeriesByName(pub Vec<(String, Series)>);
+
+impl SeriesByName {
+    /// The series named `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&Series> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+    }
+}
+
+impl Serialize for SeriesByName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, series) in &self.0 {
+            map.serialize_entry(name, series)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for SeriesByName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = SeriesByName;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of series by metric name")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<SeriesByName, A::Error> {
+                let mut out = Vec::with_capacity(access.size_hint().unwrap_or(0).min(1024));
+                while let Some(entry) = access.next_entry::<String, Series>()? {
+                    out.push(entry);
+                }
+                Ok(SeriesByName(out))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
 }
 
 /// One parameter's importance for the sweep metric.

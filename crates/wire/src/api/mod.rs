@@ -32,7 +32,7 @@ pub use events::{EventPoint, Hello, MetricsEvent, Resync, RunBrief};
 pub use front::{FrontRun, ObjectiveSpec, ParetoFront};
 pub use insights::{
     Axis, AxisKind, Evidence, Importance, ParamImportance, PointColumns, RunHistory, RunsPage,
-    Series, SweepPoints,
+    Series, SeriesByName, SweepPoints,
 };
 pub use repeats::{
     NoiseComparison, NoiseConfiguration, NoiseReport, QueueRun, QueueRunsRequest, QueuedRuns,
@@ -40,8 +40,9 @@ pub use repeats::{
 };
 pub use runs::{
     ConfigUpdate, CreateRun, DeliveryRecord, DeliveryRequest, FinishRequest, GitInfo,
-    HeartbeatAnswer, HistoryPoint, MetricPoint, MetricsAnswer, MetricsRequest, OutputRequest,
-    OutputStream, Run, RunAnswer, RunGit, RunName, Started, SummaryUpdate,
+    HeartbeatAnswer, HistoryPoint, MetricPoint, MetricValues, MetricsAnswer, MetricsRequest,
+    OutputRequest, OutputStream, PointValues, Run, RunAnswer, RunGit, RunName, Started,
+    SummaryUpdate, MAX_METRIC_NAME_BYTES, MAX_POINT_VALUES,
 };
 pub use sweeps::{
     BestRef, CreateSweep, CreatedSweep, Diagnostic, Export, ExportRow, Location, MetricRef, Notes,

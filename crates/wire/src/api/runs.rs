@@ -58,9 +58,13 @@ pub struct Started {
     pub git: Option<GitInfo>,
 }
 
+// `V` is how the values are held: a JSON map (the default, what clients build and send), or
+// `PointValues`, the server's reading of the same JSON straight into a checked list. (Not in
+// the doc comment, which is the schema's description.)
 /// One step's metric values, as posted to `POST /api/v1/runs/{id}/metrics`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct MetricPoint {
+#[schemars(rename = "MetricPoint")]
+pub struct MetricPoint<V = Map<String, Value>> {
     /// The step (≥ 0); left out: the run's next step, counted by the server. Points sent with
     /// a step are idempotent (one value per run, metric and step).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,14 +74,126 @@ pub struct MetricPoint {
     pub time_ms: Option<i64>,
     /// Metric name (1 to 256 bytes) → number, `null` for a non-finite value; `true`/`false`
     /// are read as 1/0. At most 10,000 values.
-    pub values: Map<String, Value>,
+    pub values: V,
 }
 
+// `V` as in `MetricPoint`.
 /// `POST /api/v1/runs/{id}/metrics`: a batch of points (at most 100,000).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct MetricsRequest {
+#[schemars(rename = "MetricsRequest")]
+pub struct MetricsRequest<V = Map<String, Value>> {
     /// The points, in order.
-    pub points: Vec<MetricPoint>,
+    pub points: Vec<MetricPoint<V>>,
+}
+
+/// Most values in one metric point.
+pub const MAX_POINT_VALUES: usize = 10_000;
+/// Longest metric name, in bytes.
+pub const MAX_METRIC_NAME_BYTES: usize = 256;
+
+/// A metric point's values as the server reads them: name → value in the order sent, each
+/// checked while it is read (no JSON value is built per point). The JSON is a
+/// [`MetricPoint`]'s `values`: at most [`MAX_POINT_VALUES`] entries, names of 1 to
+/// [`MAX_METRIC_NAME_BYTES`] bytes without NUL, each value a number (`None` when it is not
+/// finite), `null` (`None`), or `true`/`false` (1/0). Anything else is an error that says
+/// what was found (the deserializer's path names the point and the metric).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PointValues(pub Vec<(String, Option<f64>)>);
+
+impl<'de> Deserialize<'de> for PointValues {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+
+        /// One value: a number, `null` or a boolean.
+        struct OneValue;
+        impl<'de> serde::de::DeserializeSeed<'de> for OneValue {
+            type Value = Option<f64>;
+            fn deserialize<D: serde::Deserializer<'de>>(
+                self,
+                deserializer: D,
+            ) -> Result<Option<f64>, D::Error> {
+                deserializer.deserialize_any(self)
+            }
+        }
+        impl serde::de::Visitor<'_> for OneValue {
+            type Value = Option<f64>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number or null")
+            }
+            fn visit_f64<E: Error>(self, v: f64) -> Result<Option<f64>, E> {
+                Ok(Some(v).filter(|v| v.is_finite()))
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<Option<f64>, E> {
+                Ok(Some(v as f64))
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<Option<f64>, E> {
+                Ok(Some(v as f64))
+            }
+            fn visit_bool<E: Error>(self, v: bool) -> Result<Option<f64>, E> {
+                Ok(Some(if v { 1.0 } else { 0.0 }))
+            }
+            fn visit_unit<E: Error>(self) -> Result<Option<f64>, E> {
+                Ok(None)
+            }
+            fn visit_none<E: Error>(self) -> Result<Option<f64>, E> {
+                Ok(None)
+            }
+        }
+
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = PointValues;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of metric values (numbers or null) by name")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<PointValues, A::Error> {
+                let mut out: Vec<(String, Option<f64>)> =
+                    Vec::with_capacity(access.size_hint().unwrap_or(4).min(64));
+                // A name sent twice in one object keeps its first place and its last value,
+                // as a JSON map would; past a few names they are found through an index.
+                let mut index: Option<std::collections::HashMap<String, usize>> = None;
+                while let Some(name) = access.next_key::<String>()? {
+                    if name.is_empty() || name.len() > MAX_METRIC_NAME_BYTES || name.contains('\0')
+                    {
+                        return Err(A::Error::custom(format!(
+                            "metric names must be 1 to {MAX_METRIC_NAME_BYTES} bytes, without NUL"
+                        )));
+                    }
+                    let value = access.next_value_seed(OneValue)?;
+                    let seen = match &index {
+                        Some(index) => index.get(&name).copied(),
+                        None => out.iter().position(|(n, _)| *n == name),
+                    };
+                    if let Some(i) = seen {
+                        out[i].1 = value;
+                        continue;
+                    }
+                    if out.len() == MAX_POINT_VALUES {
+                        return Err(A::Error::custom(format!(
+                            "more than {MAX_POINT_VALUES} values; at most {MAX_POINT_VALUES} are accepted in one point"
+                        )));
+                    }
+                    if let Some(index) = &mut index {
+                        index.insert(name.clone(), out.len());
+                    } else if out.len() == 16 {
+                        let mut built: std::collections::HashMap<String, usize> = out
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (n, _))| (n.clone(), i))
+                            .collect();
+                        built.insert(name.clone(), out.len());
+                        index = Some(built);
+                    }
+                    out.push((name, value));
+                }
+                Ok(PointValues(out))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
 }
 
 /// The answer to `POST /api/v1/runs/{id}/metrics`.
@@ -227,7 +343,65 @@ pub struct HistoryPoint {
     /// Latest wall time of the step's values, ms since the epoch.
     pub time_ms: i64,
     /// Values by name (`null` for NaN).
-    pub values: Map<String, Value>,
+    #[schemars(with = "Map<String, Value>")]
+    pub values: MetricValues,
+}
+
+/// The values of one step by metric name, in name order: a JSON object of numbers (`null`
+/// for NaN and infinities), written straight from the list. Names are shared (`Arc`) so a
+/// long history holds each name once.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetricValues(pub Vec<(std::sync::Arc<str>, Option<f64>)>);
+
+impl MetricValues {
+    /// The value named `name`: `None` if the step has none, `Some(None)` for NaN.
+    pub fn get(&self, name: &str) -> Option<Option<f64>> {
+        self.0.iter().find(|(n, _)| &**n == name).map(|(_, v)| *v)
+    }
+
+    /// How many values the step has.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the step has no value.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for MetricValues {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(&**name, &value.filter(|v| v.is_finite()))?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for MetricValues {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = MetricValues;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of metric values (numbers or null) by name")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<MetricValues, A::Error> {
+                let mut out = Vec::with_capacity(access.size_hint().unwrap_or(0).min(1024));
+                while let Some((name, value)) = access.next_entry::<String, Option<f64>>()? {
+                    out.push((name.into(), value));
+                }
+                Ok(MetricValues(out))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
 }
 
 /// A run, as `GET /api/v1/runs/{id}` and most run answers give it.
@@ -386,5 +560,111 @@ mod tests {
         assert_eq!(read.argv.as_deref(), Some(&["a".to_string()][..]));
         assert_eq!(read.name, None);
         assert!(serde_json::from_value::<FinishRequest>(json!({"state": "done"})).is_err());
+    }
+
+    fn typed(body: &str) -> Result<MetricsRequest<PointValues>, String> {
+        serde_json::from_str(body).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn point_values_read_numbers_null_and_booleans_in_order() {
+        let read = typed(
+            r#"{"points": [{"step": 3, "values": {"b": 1, "a": 0.25, "n": null, "t": true, "f": false, "big": 18446744073709551615, "neg": -2}}, {"values": {}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(read.points[0].step, Some(3));
+        let names: Vec<&str> = read.points[0]
+            .values
+            .0
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(names, ["b", "a", "n", "t", "f", "big", "neg"]);
+        let values: Vec<Option<f64>> = read.points[0].values.0.iter().map(|(_, v)| *v).collect();
+        assert_eq!(
+            values,
+            [
+                Some(1.0),
+                Some(0.25),
+                None,
+                Some(1.0),
+                Some(0.0),
+                Some(u64::MAX as f64),
+                Some(-2.0)
+            ]
+        );
+        assert!(read.points[1].values.0.is_empty());
+        // The same body read as the clients' map type holds the same values.
+        let untyped: MetricsRequest =
+            serde_json::from_str(r#"{"points": [{"values": {"b": 1, "a": 0.25}}]}"#).unwrap();
+        assert_eq!(untyped.points[0].values["a"], json!(0.25));
+    }
+
+    #[test]
+    fn point_values_keep_the_first_place_and_last_value_of_a_repeated_name() {
+        let read = typed(r#"{"points": [{"values": {"a": 1, "b": 2, "a": 3}}]}"#).unwrap();
+        assert_eq!(
+            read.points[0].values.0,
+            [("a".to_string(), Some(3.0)), ("b".to_string(), Some(2.0))]
+        );
+        // Past the point where names are indexed, too.
+        let mut body: Vec<String> = (0..40).map(|i| format!(r#""m{i}": {i}"#)).collect();
+        body.push(r#""m5": -1"#.into());
+        body.push(r#""m39": null"#.into());
+        let read = typed(&format!(
+            r#"{{"points": [{{"values": {{{}}}}}]}}"#,
+            body.join(",")
+        ))
+        .unwrap();
+        let values = &read.points[0].values.0;
+        assert_eq!(values.len(), 40);
+        assert_eq!(values[5], ("m5".to_string(), Some(-1.0)));
+        assert_eq!(values[39], ("m39".to_string(), None));
+    }
+
+    #[test]
+    fn point_values_refuse_what_is_not_a_metric_value() {
+        for (body, says) in [
+            (
+                r#"{"points": [{"values": {"x": "abc"}}]}"#,
+                "expected a number or null",
+            ),
+            (
+                r#"{"points": [{"values": {"x": [1]}}]}"#,
+                "expected a number or null",
+            ),
+            (
+                r#"{"points": [{"values": {"x": {"y": 1}}}]}"#,
+                "expected a number or null",
+            ),
+            (
+                r#"{"points": [{"values": {"": 1}}]}"#,
+                "metric names must be 1 to 256 bytes",
+            ),
+            (
+                r#"{"points": [{"values": {"a\u0000b": 1}}]}"#,
+                "without NUL",
+            ),
+            (
+                r#"{"points": [{"values": [1, 2]}]}"#,
+                "an object of metric values",
+            ),
+            (r#"{"points": [{"values": {"x": 1e999}}]}"#, "out of range"),
+        ] {
+            let err = typed(body).unwrap_err();
+            assert!(err.contains(says), "{body}: {err}");
+        }
+        let long = "n".repeat(MAX_METRIC_NAME_BYTES + 1);
+        let err = typed(&format!(r#"{{"points": [{{"values": {{"{long}": 1}}}}]}}"#)).unwrap_err();
+        assert!(err.contains("1 to 256 bytes"), "{err}");
+        let fits = "n".repeat(MAX_METRIC_NAME_BYTES);
+        assert!(typed(&format!(r#"{{"points": [{{"values": {{"{fits}": 1}}}}]}}"#)).is_ok());
+        let wide = |n: usize| {
+            let values: Vec<String> = (0..n).map(|i| format!(r#""m{i}": 1"#)).collect();
+            format!(r#"{{"points": [{{"values": {{{}}}}}]}}"#, values.join(","))
+        };
+        assert!(typed(&wide(MAX_POINT_VALUES)).is_ok());
+        let err = typed(&wide(MAX_POINT_VALUES + 1)).unwrap_err();
+        assert!(err.contains("at most 10000"), "{err}");
     }
 }

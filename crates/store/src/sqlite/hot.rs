@@ -1,0 +1,412 @@
+//! The SQLite backend's hot operations, each one transaction on the one-hop path
+//! ([`super::raw`]): what an ask/tell trial or a running agent does on every step.
+//!
+//! Each is the operation of the same name in `queries.rs` (whose SQL and rules it follows and
+//! whose documentation on [`crate::Storage`] holds), written against `rusqlite` so the whole
+//! transaction runs on the locked connection: placeholders are `?N` (SQLite numbers `$N` by
+//! first appearance, `?N` by `N`), and rows are decoded here. The PostgreSQL backend runs the
+//! `queries.rs` versions; the conformance suite holds both to one behaviour.
+
+use std::sync::LazyLock;
+
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use serde_json::{Map, Value};
+
+use super::metrics::{append_points_in, RunBatch};
+use super::raw::End;
+use super::{
+    SqliteStorage, CHANGE_MARK_NOW, RUN_COLUMNS, RUN_RETURNING, SWEEP_COLUMNS, TRIAL_COLUMNS,
+};
+use crate::storage::Inserted;
+use crate::{
+    new_id, now_ms, NewRun, Objective, Point, Result, RunRow, RunState, StoreError, SweepRow,
+    SweepState, TrialRow,
+};
+
+/// One sweep by id (`fetch_sweep`).
+static SWEEP_BY_ID: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {SWEEP_COLUMNS} FROM sweeps s JOIN projects p ON p.id = s.project_id WHERE s.id = ?1")
+});
+
+/// Insert a run (`insert_run_row`), answering it.
+static INSERT_RUN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO runs (id, sweep_id, project_id, number, name, state, params, config, suggestion, grid_index, \
+         agent_id, host, argv, git_commit, git_dirty, created_ms, started_ms, heartbeat_ms, retry_of, attempt) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17, ?18, ?19) \
+         RETURNING {RUN_RETURNING}"
+    )
+});
+
+/// One run by id (`fetch_run`).
+static RUN_BY_ID: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id = ?1"
+    )
+});
+
+/// End a run that is `running` or `queued` (`finish_run`), answering it.
+static END_RUN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE runs SET state = ?2, exit_code = ?3, error = ?4, finished_ms = ?5 \
+         WHERE id = ?1 AND state IN (?6, ?7) RETURNING {RUN_RETURNING}"
+    )
+});
+
+/// Store a metric batch's effect on its run and end the run if it is `running` or `queued`,
+/// in one statement, answering the run: the two updates of `finish_run_with_points` (every
+/// right-hand side sees the row as it was, so each `CASE` tests the state before the end).
+static END_RUN_WITH_BATCH: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE runs SET next_step = ?8, summary = ?9, metric = ?10, heartbeat_ms = ?11, \
+         state = CASE WHEN state IN (?6, ?7) THEN ?2 ELSE state END, \
+         exit_code = CASE WHEN state IN (?6, ?7) THEN ?3 ELSE exit_code END, \
+         error = CASE WHEN state IN (?6, ?7) THEN ?4 ELSE error END, \
+         finished_ms = CASE WHEN state IN (?6, ?7) THEN ?5 ELSE finished_ms END \
+         WHERE id = ?1 RETURNING {RUN_RETURNING}"
+    )
+});
+
+/// The runs of a sweep changed after a mark (`trials_changed`).
+static TRIALS_CHANGED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {TRIAL_COLUMNS} FROM runs WHERE sweep_id = ?1 AND change_mark > ?2 \
+         ORDER BY number, created_ms, id"
+    )
+});
+
+impl SqliteStorage {
+    /// [`crate::Storage::heartbeat`]: one statement, one hop.
+    pub(crate) async fn raw_heartbeat(
+        &self,
+        run_id: &str,
+    ) -> Result<Option<(bool, Option<String>)>> {
+        self.write(|db| heartbeat_in(db, run_id)).await
+    }
+
+    /// [`crate::Storage::insert_suggested_run`]: the sweep's number moves on and the run is
+    /// inserted in one transaction, one hop; the run comes back from the insert itself.
+    pub(crate) async fn raw_insert_suggested_run(
+        &self,
+        new: &NewRun,
+        expected: i64,
+    ) -> Result<Inserted> {
+        let Some(sweep_id) = new.sweep_id.as_deref() else {
+            return Err(StoreError::Db(sqlx::Error::Protocol(
+                "insert_suggested_run needs a sweep".into(),
+            )));
+        };
+        self.write_or_roll_back(|db| {
+            let project: Option<i64> = db
+                .prepare_cached(
+                    "UPDATE sweeps SET next_number = next_number + 1, updated_ms = ?3 \
+                     WHERE id = ?1 AND next_number = ?2 AND state = ?4 RETURNING project_id",
+                )?
+                .query_row(
+                    params![sweep_id, expected, now_ms(), SweepState::Running.as_str()],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            let Some(project) = project else {
+                return Ok(End::RollBack(Inserted::Stale));
+            };
+            // The run belongs to its sweep's project.
+            match insert_run_in(db, new, Some(expected), RunState::Running, project) {
+                Ok(run) => Ok(End::Commit(Inserted::Inserted(Box::new(run)))),
+                // The schema's unique (sweep_id, number): another writer holds the number.
+                Err(e) if e.is_unique_violation() => Ok(End::RollBack(Inserted::Stale)),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    /// [`crate::Storage::run`]: one read, one hop.
+    pub(crate) async fn raw_run(&self, id: &str) -> Result<Option<RunRow>> {
+        self.read(|db| run_in(db, id)).await
+    }
+
+    /// [`crate::Storage::finish_run_with_points`] (and [`crate::Storage::finish_run`], with no
+    /// points): the batch and the end in one transaction, one hop, with one update of the run
+    /// that also answers it.
+    pub(crate) async fn raw_finish_run(
+        &self,
+        run_id: &str,
+        points: &[Point],
+        objective: Option<Objective<'_>>,
+        end: RunEnd<'_>,
+    ) -> Result<Option<RunRow>> {
+        self.write_or_roll_back(|db| {
+            if points.is_empty() {
+                let ended = db
+                    .prepare_cached(&END_RUN)?
+                    .query_row(params_from_iter(end.params(run_id).iter()), run_row)
+                    .optional()?;
+                return Ok(match ended {
+                    Some(run) => End::Commit(Some(run)),
+                    // Unknown, or already ended (it keeps its state): nothing was written.
+                    None => End::RollBack(run_in(db, run_id)?),
+                });
+            }
+            let Some((_, batch)) = append_points_in(db, run_id, points, objective)? else {
+                return Ok(End::RollBack(None));
+            };
+            let mut params = end.params(run_id);
+            params.extend(batch.params());
+            let run = db
+                .prepare_cached(&END_RUN_WITH_BATCH)?
+                .query_row(params_from_iter(params.iter()), run_row)?;
+            Ok(End::Commit(Some(run)))
+        })
+        .await
+    }
+
+    /// [`crate::Storage::sweep`]: one read, one hop.
+    pub(crate) async fn raw_sweep(&self, id: &str) -> Result<Option<SweepRow>> {
+        self.read(|db| sweep_in(db, id)).await
+    }
+
+    /// [`crate::Storage::trials_changed`]: the mark and the changed runs in one read
+    /// transaction, one hop.
+    pub(crate) async fn raw_trials_changed(
+        &self,
+        sweep_id: &str,
+        since: i64,
+    ) -> Result<(Vec<TrialRow>, i64)> {
+        self.read(|db| trials_changed_in(db, sweep_id, since)).await
+    }
+}
+
+/// Insert `new` with `number` in `state` into project `project` (`queued` runs get no start
+/// time), inside the transaction on `db`; answers the run as stored.
+fn insert_run_in(
+    db: &Connection,
+    new: &NewRun,
+    number: Option<i64>,
+    state: RunState,
+    project: i64,
+) -> Result<RunRow> {
+    let now = now_ms();
+    let started = (state != RunState::Queued).then_some(now);
+    Ok(db.prepare_cached(&INSERT_RUN)?.query_row(
+        params![
+            new_id("r"),
+            new.sweep_id,
+            project,
+            number,
+            new.name,
+            state.as_str(),
+            new.params.to_string(),
+            new.config.to_string(),
+            new.suggestion.as_ref().map(Value::to_string),
+            new.grid_index,
+            new.agent_id,
+            new.host,
+            new.argv.as_ref().map(Value::to_string),
+            new.git_commit,
+            new.git_dirty,
+            now,
+            started,
+            new.retry_of,
+            new.attempt.unwrap_or(1),
+        ],
+        run_row,
+    )?)
+}
+
+/// One run, read on `db`.
+fn run_in(db: &Connection, id: &str) -> Result<Option<RunRow>> {
+    Ok(db
+        .prepare_cached(&RUN_BY_ID)?
+        .query_row(params![id], run_row)
+        .optional()?)
+}
+
+/// How a run ends ([`crate::Storage::finish_run`]): its final state, exit code and error.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunEnd<'a> {
+    /// The final state.
+    pub(crate) state: RunState,
+    /// The process's exit code.
+    pub(crate) exit_code: Option<i64>,
+    /// Why it ended badly.
+    pub(crate) error: Option<&'a str>,
+}
+
+impl RunEnd<'_> {
+    /// Parameters `?1` to `?7` of [`END_RUN`] and [`END_RUN_WITH_BATCH`].
+    fn params<'p>(&'p self, run_id: &'p str) -> Vec<Box<dyn rusqlite::ToSql + 'p>> {
+        vec![
+            Box::new(run_id),
+            Box::new(self.state.as_str()),
+            Box::new(self.exit_code),
+            Box::new(self.error),
+            Box::new(now_ms()),
+            Box::new(RunState::Running.as_str()),
+            Box::new(RunState::Queued.as_str()),
+        ]
+    }
+}
+
+impl RunBatch {
+    /// Parameters `?8` to `?11` of [`END_RUN_WITH_BATCH`].
+    fn params(self) -> Vec<Box<dyn rusqlite::ToSql>> {
+        vec![
+            Box::new(self.next_step),
+            Box::new(self.summary),
+            Box::new(self.metric),
+            Box::new(self.now),
+        ]
+    }
+}
+
+/// One sweep, read on `db`.
+fn sweep_in(db: &Connection, id: &str) -> Result<Option<SweepRow>> {
+    Ok(db
+        .prepare_cached(&SWEEP_BY_ID)?
+        .query_row(params![id], sweep_row)
+        .optional()?)
+}
+
+/// The runs of `sweep_id` changed after mark `since`, and the mark to pass next time (see
+/// [`crate::Storage::trials_changed`]), read on `db` in one snapshot.
+fn trials_changed_in(db: &Connection, sweep_id: &str, since: i64) -> Result<(Vec<TrialRow>, i64)> {
+    // The mark first: whatever commits after it gets a later mark, so the next call reads it.
+    let mark: i64 = db
+        .prepare_cached(CHANGE_MARK_NOW)?
+        .query_row([], |row| row.get("mark"))?;
+    let mut changed = db.prepare_cached(&TRIALS_CHANGED)?;
+    let rows = changed
+        .query_map(params![sweep_id, since], trial_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((rows, mark.max(since)))
+}
+
+/// Record a heartbeat of `run_id` inside the transaction on `db`: whether the run should
+/// stop and why, or `None` for an unknown run.
+fn heartbeat_in(db: &Connection, run_id: &str) -> Result<Option<(bool, Option<String>)>> {
+    let mut update = db.prepare_cached(
+        "UPDATE runs SET heartbeat_ms = ?2 WHERE id = ?1 RETURNING stop_requested, stop_reason",
+    )?;
+    Ok(update
+        .query_row(params![run_id, now_ms()], |row| {
+            Ok((row.get("stop_requested")?, row.get("stop_reason")?))
+        })
+        .optional()?)
+}
+
+// ---- row decoding (the `FromRow` impls of `queries.rs`, for rusqlite rows) ----------------
+
+/// A JSON text column as a value (`Null` for SQL NULL; text that is not JSON stays a string).
+fn json(row: &rusqlite::Row<'_>, column: &str) -> rusqlite::Result<Value> {
+    let text: Option<String> = row.get(column)?;
+    Ok(match text {
+        Some(t) => serde_json::from_str(&t).unwrap_or(Value::String(t)),
+        None => Value::Null,
+    })
+}
+
+/// A state column, as its enum; an unknown word is a conversion error naming the column.
+fn state<S>(row: &rusqlite::Row<'_>, column: &str) -> rusqlite::Result<S>
+where
+    S: std::str::FromStr,
+    S::Err: std::error::Error + Send + Sync + 'static,
+{
+    let index = row.as_ref().column_index(column)?;
+    let word: String = row.get(index)?;
+    word.parse().map_err(|e: S::Err| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+/// A row of `SELECT {SWEEP_COLUMNS} …`.
+fn sweep_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SweepRow> {
+    Ok(SweepRow {
+        id: row.get("id")?,
+        project: row.get("project")?,
+        name: row.get("name")?,
+        method: row.get("method")?,
+        state: state(row, "state")?,
+        source: row.get("source")?,
+        source_file: row.get("source_file")?,
+        config_hash: row.get("config_hash")?,
+        seed: row.get("seed")?,
+        next_number: row.get("next_number")?,
+        metric_name: row.get("metric_name")?,
+        goal: row.get("goal")?,
+        notes: row.get("notes")?,
+        retries_only: row.get("retries_only")?,
+        end_reason: row.get("end_reason")?,
+        created_ms: row.get("created_ms")?,
+        updated_ms: row.get("updated_ms")?,
+    })
+}
+
+/// A row of `SELECT {RUN_COLUMNS} …`.
+fn run_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+    let mut summary = match json(row, "summary")? {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    if let Value::Object(user) = json(row, "user_summary")? {
+        summary.extend(user);
+    }
+    Ok(RunRow {
+        id: row.get("id")?,
+        sweep_id: row.get("sweep_id")?,
+        project: row.get("project")?,
+        number: row.get("number")?,
+        name: row.get("name")?,
+        state: state(row, "state")?,
+        params: json(row, "params")?,
+        config: json(row, "config")?,
+        suggestion: json(row, "suggestion")?,
+        grid_index: row.get("grid_index")?,
+        agent_id: row.get("agent_id")?,
+        host: row.get("host")?,
+        argv: json(row, "argv")?,
+        exit_code: row.get("exit_code")?,
+        error: row.get("error")?,
+        metric: row.get("metric")?,
+        summary,
+        next_step: row.get("next_step")?,
+        git_commit: row.get("git_commit")?,
+        git_dirty: row.get("git_dirty")?,
+        stop_requested: row.get("stop_requested")?,
+        stop_reason: row.get("stop_reason")?,
+        stop_info: json(row, "stop_info")?,
+        created_ms: row.get("created_ms")?,
+        started_ms: row.get("started_ms")?,
+        heartbeat_ms: row.get("heartbeat_ms")?,
+        finished_ms: row.get("finished_ms")?,
+        retry_of: row.get("retry_of")?,
+        attempt: row.get("attempt")?,
+        delivery: row
+            .get::<_, Option<String>>("delivery")?
+            .and_then(|t| serde_json::from_str(&t).ok()),
+        repeat_of: row.get("repeat_of")?,
+        seed: row.get("seed")?,
+    })
+}
+
+/// A row of `SELECT {TRIAL_COLUMNS} …`.
+fn trial_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TrialRow> {
+    Ok(TrialRow {
+        id: row.get("id")?,
+        number: row.get("number")?,
+        created_ms: row.get("created_ms")?,
+        retry_of: row.get("retry_of")?,
+        attempt: row.get("attempt")?,
+        repeat_of: row.get("repeat_of")?,
+        params: json(row, "params")?,
+        grid_index: row.get("grid_index")?,
+        metric: row.get("metric")?,
+        state: state(row, "state")?,
+        summary: json(row, "summary")?,
+        user_summary: json(row, "user_summary")?,
+        error: row.get("error")?,
+        started_ms: row.get("started_ms")?,
+        finished_ms: row.get("finished_ms")?,
+        heartbeat_ms: row.get("heartbeat_ms")?,
+    })
+}

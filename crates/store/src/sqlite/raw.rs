@@ -1,0 +1,284 @@
+//! One hop per operation: a whole SQLite transaction run synchronously on a locked connection.
+//!
+//! sqlx runs every SQLite statement on its connection's own worker thread and hands each
+//! result back through a channel: two thread switches per statement. An ask/tell trial takes
+//! a couple of dozen statements, so on a small machine most of the server's time went to
+//! waking threads rather than to SQLite. Here an operation instead takes the connection from
+//! its worker once ([`sqlx::sqlite::SqliteConnection::lock_handle`], one round trip), wraps the
+//! raw handle in a [`rusqlite::Connection`] and runs all of its statements, `BEGIN IMMEDIATE`
+//! to `COMMIT`, on the calling thread. [`SqliteStorage::write`] does so on the writer
+//! connection, [`SqliteStorage::read`] on a connection of the read-only pool (inside a read
+//! transaction, so every statement of the operation sees one snapshot).
+//!
+//! # Why the `unsafe` is sound
+//!
+//! - **One SQLite.** `rusqlite` is pinned to the version that uses the same `libsqlite3-sys`
+//!   as sqlx (the build has one copy of it, so one linked SQLite library and one
+//!   `sqlite3` type: a mismatch would not compile).
+//! - **Exclusive access.** Connections are opened `SQLITE_OPEN_NOMUTEX`: one thread at a time
+//!   may use one. While the [`sqlx::sqlite::LockedSqliteHandle`] guard lives, sqlx's worker
+//!   thread is parked waiting for that guard's mutex and makes no call on the handle or any of
+//!   its statements; the wrapper is created after the guard and dropped before it, inside one
+//!   synchronous section (no `.await` in between), so the future can neither be cancelled nor
+//!   moved to another thread halfway.
+//! - **The wrapper never closes the handle.** It is built with
+//!   [`rusqlite::Connection::from_handle`], which does not own the handle (dropping it only
+//!   finalizes the statements it prepared); closing stays sqlx's business. `rusqlite` is built
+//!   without its `hooks` feature, whose drop would clear handlers sqlx may have set.
+//! - **Transactions end inside the section.** Every `BEGIN` is matched by a `COMMIT` or a
+//!   `ROLLBACK` before the guard is released (a connection found still inside a transaction is
+//!   rolled back first), so sqlx's own idea of the connection (no transaction open; its
+//!   prepared statements untouched) stays true when its worker takes the connection back.
+//!
+//! # Faults
+//!
+//! The rules of the sqlx path (`Tx` in the parent module) hold here too. A `rusqlite` error is
+//! sorted exactly as an sqlx error of the same SQLite result code (it is carried as a
+//! [`sqlx::Error::Database`] whose code is the extended result code: `SQLITE_FULL` is
+//! [`StoreError::DiskFull`], `SQLITE_IOERR_*` is [`StoreError::Io`], a unique-key violation
+//! is [`StoreError::is_unique_violation`], …), so a storage fault is counted
+//! (`error::faults_seen`) and answered as on every other path. A failed operation or commit is
+//! rolled back inside the section; if the rollback fails, or a storage fault was met while the
+//! transaction was open, or the commit itself failed, the connection is closed instead of
+//! going back to the pool, and the next operation starts on a fresh one. After each commit the
+//! storage's `written` flag is set, as `Tx::commit` does, so [`super::Durability::Normal`]
+//! flushes the log within [`super::SYNC_EVERY`].
+
+use std::borrow::Cow;
+use std::sync::atomic::Ordering;
+
+use rusqlite::ffi;
+use rusqlite::Connection;
+use sqlx::error::{DatabaseError, ErrorKind};
+
+use super::SqliteStorage;
+use crate::error;
+use crate::{Result, StoreError};
+
+/// A failed SQLite call of the raw path: its extended result code and SQLite's message. It
+/// reaches [`StoreError`] as the [`sqlx::Error::Database`] sqlx itself would have made of the
+/// same failure, so faults are sorted by one rule.
+#[derive(Debug, thiserror::Error)]
+#[error("(code: {code}) {message}")]
+pub struct SqliteFailure {
+    /// The extended result code (`SQLITE_FULL` = 13, `SQLITE_IOERR_WRITE` = 778, …).
+    code: i32,
+    /// SQLite's message.
+    message: String,
+}
+
+impl DatabaseError for SqliteFailure {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Owned(self.code.to_string()))
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self.code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                ErrorKind::UniqueViolation
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ErrorKind::ForeignKeyViolation,
+            ffi::SQLITE_CONSTRAINT_NOTNULL => ErrorKind::NotNullViolation,
+            ffi::SQLITE_CONSTRAINT_CHECK => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        let e = match e {
+            rusqlite::Error::SqliteFailure(failure, message) => {
+                sqlx::Error::Database(Box::new(SqliteFailure {
+                    code: failure.extended_code,
+                    message: message.unwrap_or_else(|| failure.to_string()),
+                }))
+            }
+            rusqlite::Error::QueryReturnedNoRows => sqlx::Error::RowNotFound,
+            // A value of the wrong type, a bad column name or index, text that is not
+            // UTF-8: a bug of this crate or a damaged row, never a condition of the machine.
+            other => sqlx::Error::Decode(Box::new(other)),
+        };
+        StoreError::from(e)
+    }
+}
+
+/// How a write operation of the raw path wants its transaction to end.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum End<T> {
+    /// Commit, then answer the value.
+    Commit(T),
+    /// Roll back (nothing of it is stored), then answer the value: an operation that found,
+    /// halfway, that it must not apply (a lost race) but did not fail.
+    RollBack(T),
+}
+
+/// How a transaction of the raw path ended, and whether its connection may be reused.
+struct Ended<T> {
+    result: Result<T>,
+    /// `false`: close the connection rather than return it to the pool.
+    reusable: bool,
+    /// Whether a `COMMIT` succeeded.
+    committed: bool,
+}
+
+/// Run `op` between `begin` and `COMMIT` on `db`, rolling back when it fails (see the module
+/// docs for when the connection is no longer reusable).
+fn in_transaction<T>(
+    db: &Connection,
+    begin: &str,
+    op: impl FnOnce(&Connection) -> Result<End<T>>,
+) -> Ended<T> {
+    let faults_at_begin = error::faults_seen();
+    let failed = |e: StoreError, reusable: bool| Ended {
+        result: Err(e),
+        reusable,
+        committed: false,
+    };
+    // A connection left inside a transaction (it cannot be by this path, but the sqlx path
+    // can hand one back after a cancelled request) is rolled back first.
+    if !db.is_autocommit() {
+        if let Err(e) = db.execute_batch("ROLLBACK") {
+            return failed(e.into(), false);
+        }
+    }
+    if let Err(e) = db.execute_batch(begin) {
+        return failed(e.into(), false);
+    }
+    let result = op(db);
+    match result {
+        Ok(End::RollBack(value)) => {
+            let rolled_back = db.execute_batch("ROLLBACK").is_ok();
+            Ended {
+                result: Ok(value),
+                reusable: rolled_back && error::faults_seen() == faults_at_begin,
+                committed: false,
+            }
+        }
+        Ok(End::Commit(value)) => match db.execute_batch("COMMIT") {
+            Ok(()) => Ended {
+                result: Ok(value),
+                reusable: true,
+                committed: true,
+            },
+            Err(e) => {
+                let e = StoreError::from(e);
+                if !db.is_autocommit() {
+                    db.execute_batch("ROLLBACK").ok();
+                }
+                failed(e, false)
+            }
+        },
+        Err(e) => {
+            // After some faults (SQLITE_FULL, SQLITE_IOERR) SQLite has already rolled back.
+            let rolled_back = db.is_autocommit() || db.execute_batch("ROLLBACK").is_ok();
+            let reusable = rolled_back && error::faults_seen() == faults_at_begin;
+            failed(e, reusable)
+        }
+    }
+}
+
+/// Lock `conn` away from its sqlx worker and run `op` in a transaction opened by `begin`, on
+/// the calling thread; close the connection when it is no longer reusable.
+async fn locked<T>(
+    mut conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    begin: &str,
+    op: impl FnOnce(&Connection) -> Result<End<T>>,
+) -> Result<(T, bool)> {
+    let ended = {
+        let mut handle = conn.lock_handle().await?;
+        // SAFETY: see the module docs. The handle is a live `sqlite3*` opened by sqlx; the
+        // guard keeps sqlx's worker off it until it is dropped, after `db`; `from_handle`
+        // never closes it.
+        let db = match unsafe { Connection::from_handle(handle.as_raw_handle().as_ptr()) } {
+            Ok(db) => db,
+            Err(e) => return Err(e.into()),
+        };
+        let ended = in_transaction(&db, begin, op);
+        drop(db);
+        drop(handle);
+        ended
+    };
+    if !ended.reusable {
+        conn.close_on_drop();
+    }
+    ended.result.map(|value| (value, ended.committed))
+}
+
+impl SqliteStorage {
+    /// Run `op` as one write transaction (`BEGIN IMMEDIATE` … `COMMIT`) on the writer
+    /// connection, synchronously, after one hop to take the connection from its worker.
+    /// `op`'s error rolls the transaction back and is returned; so is a failed commit. `Ok`
+    /// is answered only after the commit (see [`super::Durability`] for what that promises).
+    ///
+    /// `op` must not block on anything but SQLite: it holds the single writer.
+    pub(crate) async fn write<T>(&self, op: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.write_or_roll_back(|db| op(db).map(End::Commit)).await
+    }
+
+    /// [`SqliteStorage::write`] for an operation that may decide to roll back without
+    /// failing ([`End::RollBack`]).
+    pub(crate) async fn write_or_roll_back<T>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<End<T>>,
+    ) -> Result<T> {
+        let conn = self.writer.acquire().await?;
+        let (value, committed) = locked(conn, "BEGIN IMMEDIATE", op).await?;
+        if committed {
+            self.written.store(true, Ordering::Release);
+        }
+        Ok(value)
+    }
+
+    /// Run `op` in one read transaction (one snapshot for all its statements) on a connection
+    /// of the read-only pool, synchronously, after one hop.
+    pub(crate) async fn read<T>(&self, op: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.reader.acquire().await?;
+        Ok(locked(conn, "BEGIN", |db| op(db).map(End::Commit)).await?.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Fault;
+
+    #[test]
+    fn raw_failures_are_sorted_as_sqlx_sorts_them() {
+        let fail = |code: i32| {
+            StoreError::from(rusqlite::Error::SqliteFailure(
+                ffi::Error::new(code),
+                Some("m".into()),
+            ))
+        };
+        assert_eq!(fail(ffi::SQLITE_FULL).fault(), Some(Fault::DiskFull));
+        assert_eq!(fail(ffi::SQLITE_IOERR_WRITE).fault(), Some(Fault::Io));
+        assert_eq!(fail(ffi::SQLITE_IOERR_FSYNC).fault(), Some(Fault::Io));
+        assert_eq!(fail(ffi::SQLITE_READONLY).fault(), Some(Fault::ReadOnly));
+        assert_eq!(fail(ffi::SQLITE_BUSY).fault(), Some(Fault::Busy));
+        assert_eq!(fail(ffi::SQLITE_CORRUPT).fault(), Some(Fault::Corrupt));
+        assert_eq!(fail(ffi::SQLITE_ERROR).fault(), None);
+        assert!(fail(ffi::SQLITE_CONSTRAINT_UNIQUE).is_unique_violation());
+        assert!(fail(ffi::SQLITE_CONSTRAINT_PRIMARYKEY).is_unique_violation());
+        assert!(!fail(ffi::SQLITE_CONSTRAINT_FOREIGNKEY).is_unique_violation());
+        let decode = StoreError::from(rusqlite::Error::InvalidColumnName("x".into()));
+        assert!(matches!(decode, StoreError::Db(_)), "{decode:?}");
+        assert_eq!(decode.fault(), None);
+    }
+}
