@@ -7,8 +7,20 @@
 //! its worker once ([`sqlx::sqlite::SqliteConnection::lock_handle`], one round trip), wraps the
 //! raw handle in a [`rusqlite::Connection`] and runs all of its statements, `BEGIN IMMEDIATE`
 //! to `COMMIT`, on the calling thread. [`SqliteStorage::write`] does so on the writer
-//! connection, [`SqliteStorage::read`] on a connection of the read-only pool (inside a read
-//! transaction, so every statement of the operation sees one snapshot).
+//! connection, [`SqliteStorage::read`] on a connection of the read-only pool and
+//! [`SqliteStorage::read_on_writer`] on the writer (both inside a read transaction, so every
+//! statement of the operation sees one snapshot).
+//!
+//! The section never sleeps on a lock: SQLite's busy wait would hold the thread (a runtime
+//! worker) while another connection on the file (another process, or another handle of this
+//! one whose transaction is driven by a task on this very thread) finishes. `BEGIN
+//! IMMEDIATE` runs with no busy timeout; a busy database releases the connection and the
+//! write is tried again after a short pause, off the thread, for up to
+//! [`super::BUSY_TIMEOUT`] before it answers busy. Reads in WAL mode do not wait for writers.
+//!
+//! What is left per operation: the hop to take the connection, and sqlx's check of a pooled
+//! connection when it goes back (a ping on its thread, in a task of its own, off the
+//! operation's path).
 //!
 //! # Why the `unsafe` is sound
 //!
