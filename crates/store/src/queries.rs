@@ -1695,6 +1695,23 @@ impl Storage for Backend {
         Ok((rows, mark.max(since)))
     }
 
+    async fn sweep_and_changes(
+        &self,
+        sweep_id: &str,
+        since: i64,
+    ) -> Result<Option<(SweepRow, Vec<TrialRow>, i64)>> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_sweep_and_changes(sweep_id, since).await;
+        }
+        // Read committed: the runs are read after the row, so they hold every run the row's
+        // next number counts (a run is inserted together with the number).
+        let Some(sweep) = fetch_sweep(&self.reader, sweep_id).await? else {
+            return Ok(None);
+        };
+        let (rows, mark) = self.trials_changed(sweep_id, since).await?;
+        Ok(Some((sweep, rows, mark)))
+    }
+
     async fn metric_spans_of(&self, run_ids: &[String], name: &str) -> Result<Vec<MetricSpan>> {
         let mut spans = Vec::new();
         for chunk in run_ids.chunks(200) {

@@ -182,6 +182,15 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// `(sweep_id, change_mark)`.
     async fn trials_changed(&self, sweep_id: &str, since: i64) -> Result<(Vec<TrialRow>, i64)>;
 
+    /// A claim's snapshot of a sweep, in one read: the sweep (`None` if unknown) and, as
+    /// [`Storage::trials_changed`] answers them, its runs changed after mark `since` and the
+    /// mark to pass next time, both from one consistent view (the runs read after the row).
+    async fn sweep_and_changes(
+        &self,
+        sweep_id: &str,
+        since: i64,
+    ) -> Result<Option<(SweepRow, Vec<TrialRow>, i64)>>;
+
     /// [`Storage::metric_spans`] of the given runs only (unknown ids and runs without finite
     /// values of `name` are left out).
     async fn metric_spans_of(&self, run_ids: &[String], name: &str) -> Result<Vec<MetricSpan>>;

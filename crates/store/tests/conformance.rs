@@ -1678,6 +1678,21 @@ async fn trials_changed_reads_what_changed_since_a_mark(db: &Db) {
         .unwrap();
     let (ids, _) = changed(&store, &s.id, m2).await;
     expect(&ids, &[&queued[0].id]);
+    // A claim's snapshot: the sweep as it is (its next number counts the retry) and the same
+    // runs and mark `trials_changed` gives, in one read; nothing for an unknown sweep.
+    let (row, rows, m3) = store.sweep_and_changes(&s.id, m2).await.unwrap().unwrap();
+    assert_eq!(row, store.sweep(&s.id).await.unwrap().unwrap());
+    assert_eq!(row.next_number, 4);
+    let ids: BTreeSet<String> = rows.iter().map(|r| r.id.clone()).collect();
+    expect(&ids, &[&queued[0].id]);
+    assert!(m3 >= m2);
+    let (_, all_rows, _) = store.sweep_and_changes(&s.id, -1).await.unwrap().unwrap();
+    assert_eq!(all_rows, store.trials(&s.id).await.unwrap());
+    assert!(store
+        .sweep_and_changes("s_nope", -1)
+        .await
+        .unwrap()
+        .is_none());
     // The spans of given runs are those of the whole sweep, restricted.
     let spans = store.metric_spans(&s.id, "loss").await.unwrap();
     assert_eq!(

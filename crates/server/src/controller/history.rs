@@ -152,13 +152,25 @@ impl History {
     /// Returns how many were read.
     pub(crate) async fn refresh(&mut self, store: &Store) -> hyperdial_store::Result<usize> {
         let (rows, mark) = store.trials_changed(&self.sweep_id, self.since).await?;
+        Ok(self.take_changes(rows, mark))
+    }
+
+    /// The mark of the last refresh: what to pass to
+    /// [`hyperdial_store::Storage::sweep_and_changes`] for the runs changed since.
+    pub(crate) fn since(&self) -> i64 {
+        self.since
+    }
+
+    /// Take in the runs read as changed since [`History::since`] and the mark they were read
+    /// up to (what a refresh reads). Returns how many there were.
+    pub(crate) fn take_changes(&mut self, rows: Vec<TrialRow>, mark: i64) -> usize {
         let n = rows.len();
         for row in rows {
             self.apply(row);
         }
         self.since = mark;
         self.rows_read += n as u64;
-        Ok(n)
+        n
     }
 
     /// Whether some latest attempt reached the metric's target.

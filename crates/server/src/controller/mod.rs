@@ -375,11 +375,17 @@ impl Controller {
         host: Option<&str>,
         history: &mut Option<history::History>,
     ) -> Result<Option<Claim>, ControlError> {
-        let sweep = self
-            .store
-            .sweep(sweep_id)
-            .await?
-            .ok_or_else(|| ControlError::not_found("sweep", sweep_id))?;
+        // With a history, the sweep and its runs changed since come in one read (the runs
+        // read after the row, so they hold every run the snapshot's number counts); without
+        // one, the row alone first, so a sweep that is over costs no read of its runs.
+        let (sweep, changes) = match history.as_ref().map(history::History::since) {
+            Some(since) => match self.store.sweep_and_changes(sweep_id, since).await? {
+                Some((sweep, rows, mark)) => (Some(sweep), Some((rows, mark))),
+                None => (None, None),
+            },
+            None => (self.store.sweep(sweep_id).await?, None),
+        };
+        let sweep = sweep.ok_or_else(|| ControlError::not_found("sweep", sweep_id))?;
         match sweep.state {
             SweepState::Paused => return Ok(Some(Claim::Wait)),
             SweepState::Running => {}
@@ -390,9 +396,16 @@ impl Controller {
             }
         }
         let config = self.config(&sweep)?;
-        // Read after the sweep row, so it holds every run the snapshot's number counts.
         let h = history.get_or_insert_with(|| history::History::new(sweep_id, &config));
-        h.refresh(&self.store).await?;
+        match changes {
+            Some((rows, mark)) => {
+                h.take_changes(rows, mark);
+            }
+            // Read after the sweep row, so it holds every run the snapshot's number counts.
+            None => {
+                h.refresh(&self.store).await?;
+            }
+        }
         // A spent budget ends the sweep before anything else is handed out.
         if let Some(ended) = self.end_if_spent(&sweep, &config, h.ended_ms).await? {
             *history = None;

@@ -123,7 +123,7 @@ impl SqliteStorage {
 
     /// [`crate::Storage::run`]: one read, one hop.
     pub(crate) async fn raw_run(&self, id: &str) -> Result<Option<RunRow>> {
-        self.read(|db| run_in(db, id)).await
+        self.read_on_writer(|db| run_in(db, id)).await
     }
 
     /// [`crate::Storage::finish_run_with_points`] (and [`crate::Storage::finish_run`], with no
@@ -163,17 +163,43 @@ impl SqliteStorage {
 
     /// [`crate::Storage::sweep`]: one read, one hop.
     pub(crate) async fn raw_sweep(&self, id: &str) -> Result<Option<SweepRow>> {
-        self.read(|db| sweep_in(db, id)).await
+        self.read_on_writer(|db| sweep_in(db, id)).await
+    }
+
+    /// [`crate::Storage::sweep_and_changes`]: the sweep row, the mark and the changed runs in
+    /// one read transaction on the writer connection, one hop.
+    pub(crate) async fn raw_sweep_and_changes(
+        &self,
+        sweep_id: &str,
+        since: i64,
+    ) -> Result<Option<(SweepRow, Vec<TrialRow>, i64)>> {
+        let read = |db: &Connection| {
+            let Some(sweep) = sweep_in(db, sweep_id)? else {
+                return Ok(None);
+            };
+            let (rows, mark) = trials_changed_in(db, sweep_id, since)?;
+            Ok(Some((sweep, rows, mark)))
+        };
+        if since < 0 {
+            return self.read(read).await;
+        }
+        self.read_on_writer(read).await
     }
 
     /// [`crate::Storage::trials_changed`]: the mark and the changed runs in one read
-    /// transaction, one hop.
+    /// transaction, one hop; on the writer connection, but for a read of every run
+    /// (`since < 0`), which goes to the read-only pool.
     pub(crate) async fn raw_trials_changed(
         &self,
         sweep_id: &str,
         since: i64,
     ) -> Result<(Vec<TrialRow>, i64)> {
-        self.read(|db| trials_changed_in(db, sweep_id, since)).await
+        if since < 0 {
+            // Every run (a history built for the first time): a long read, beside the writer.
+            return self.read(|db| trials_changed_in(db, sweep_id, since)).await;
+        }
+        self.read_on_writer(|db| trials_changed_in(db, sweep_id, since))
+            .await
     }
 }
 

@@ -114,6 +114,10 @@ impl Durability {
     }
 }
 
+/// How long a write waits for another connection on the file (another process) to finish
+/// its write before it answers busy.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Under [`Durability::Normal`], how soon after a write the log is flushed to the disk.
 pub const SYNC_EVERY: Duration = Duration::from_secs(1);
 
@@ -136,7 +140,7 @@ impl SqliteStorage {
                 Durability::Full => SqliteSynchronous::Full,
                 Durability::Normal => SqliteSynchronous::Normal,
             })
-            .busy_timeout(Duration::from_secs(30))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         // No ping before each acquire: a connection to a local file does not go stale, and on
         // SQLite the ping is one more round trip to the connection's thread per operation.

@@ -7,8 +7,20 @@
 //! its worker once ([`sqlx::sqlite::SqliteConnection::lock_handle`], one round trip), wraps the
 //! raw handle in a [`rusqlite::Connection`] and runs all of its statements, `BEGIN IMMEDIATE`
 //! to `COMMIT`, on the calling thread. [`SqliteStorage::write`] does so on the writer
-//! connection, [`SqliteStorage::read`] on a connection of the read-only pool (inside a read
-//! transaction, so every statement of the operation sees one snapshot).
+//! connection, [`SqliteStorage::read`] on a connection of the read-only pool and
+//! [`SqliteStorage::read_on_writer`] on the writer (both inside a read transaction, so every
+//! statement of the operation sees one snapshot).
+//!
+//! The section never sleeps on a lock: SQLite's busy wait would hold the thread (a runtime
+//! worker) while another connection on the file (another process, or another handle of this
+//! one whose transaction is driven by a task on this very thread) finishes. `BEGIN
+//! IMMEDIATE` runs with no busy timeout; a busy database releases the connection and the
+//! write is tried again after a short pause, off the thread, for up to
+//! [`super::BUSY_TIMEOUT`] before it answers busy. Reads in WAL mode do not wait for writers.
+//!
+//! What is left per operation: the hop to take the connection, and sqlx's check of a pooled
+//! connection when it goes back (a ping on its thread, in a task of its own, off the
+//! operation's path).
 //!
 //! # Why the `unsafe` is sound
 //!
@@ -50,8 +62,9 @@ use std::sync::atomic::Ordering;
 use rusqlite::ffi;
 use rusqlite::Connection;
 use sqlx::error::{DatabaseError, ErrorKind};
+use sqlx::sqlite::SqliteConnection;
 
-use super::SqliteStorage;
+use super::{SqliteStorage, BUSY_TIMEOUT};
 use crate::error;
 use crate::{Result, StoreError};
 
@@ -138,18 +151,30 @@ struct Ended<T> {
     committed: bool,
 }
 
+/// What one attempt at a transaction of the raw path came to.
+enum Attempt<T, F> {
+    /// It ran (or failed).
+    Ended(Ended<T>),
+    /// `BEGIN IMMEDIATE` found the database locked by another connection: `op`, not run,
+    /// and the error, to try again after a pause.
+    Busy(F, StoreError),
+}
+
 /// Run `op` between `begin` and `COMMIT` on `db`, rolling back when it fails (see the module
-/// docs for when the connection is no longer reusable).
-fn in_transaction<T>(
-    db: &Connection,
-    begin: &str,
-    op: impl FnOnce(&Connection) -> Result<End<T>>,
-) -> Ended<T> {
+/// docs for when the connection is no longer reusable). `begin` never waits for a lock: a
+/// busy database is answered at once ([`Attempt::Busy`]) so the caller waits without
+/// holding a thread.
+fn in_transaction<T, F>(db: &Connection, begin: &str, op: F) -> Attempt<T, F>
+where
+    F: FnOnce(&Connection) -> Result<End<T>>,
+{
     let faults_at_begin = error::faults_seen();
-    let failed = |e: StoreError, reusable: bool| Ended {
-        result: Err(e),
-        reusable,
-        committed: false,
+    let failed = |e: StoreError, reusable: bool| {
+        Attempt::Ended(Ended {
+            result: Err(e),
+            reusable,
+            committed: false,
+        })
     };
     // A connection left inside a transaction (it cannot be by this path, but the sqlx path
     // can hand one back after a cancelled request) is rolled back first.
@@ -158,11 +183,14 @@ fn in_transaction<T>(
             return failed(e.into(), false);
         }
     }
-    if let Err(e) = db.execute_batch(begin) {
+    if let Err(e) = begin_now(db, begin) {
+        if is_busy(&e) {
+            return Attempt::Busy(op, e.into());
+        }
         return failed(e.into(), false);
     }
     let result = op(db);
-    match result {
+    Attempt::Ended(match result {
         Ok(End::RollBack(value)) => {
             let rolled_back = db.execute_batch("ROLLBACK").is_ok();
             Ended {
@@ -182,44 +210,88 @@ fn in_transaction<T>(
                 if !db.is_autocommit() {
                     db.execute_batch("ROLLBACK").ok();
                 }
-                failed(e, false)
+                Ended {
+                    result: Err(e),
+                    reusable: false,
+                    committed: false,
+                }
             }
         },
         Err(e) => {
             // After some faults (SQLITE_FULL, SQLITE_IOERR) SQLite has already rolled back.
             let rolled_back = db.is_autocommit() || db.execute_batch("ROLLBACK").is_ok();
-            let reusable = rolled_back && error::faults_seen() == faults_at_begin;
-            failed(e, reusable)
+            Ended {
+                result: Err(e),
+                reusable: rolled_back && error::faults_seen() == faults_at_begin,
+                committed: false,
+            }
         }
-    }
+    })
+}
+
+/// Run `begin` without SQLite's busy wait (which would sleep on this thread), restoring the
+/// connection's busy timeout after.
+fn begin_now(db: &Connection, begin: &str) -> rusqlite::Result<()> {
+    db.busy_timeout(std::time::Duration::ZERO)?;
+    let begun = db.execute_batch(begin);
+    db.busy_timeout(BUSY_TIMEOUT)?;
+    begun
+}
+
+/// Whether `e` is `SQLITE_BUSY` (another connection holds the lock).
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DatabaseBusy)
 }
 
 /// Lock `conn` away from its sqlx worker and run `op` in a transaction opened by `begin`, on
-/// the calling thread; close the connection when it is no longer reusable.
-async fn locked<T>(
-    mut conn: sqlx::pool::PoolConnection<sqlx::Sqlite>,
-    begin: &str,
-    op: impl FnOnce(&Connection) -> Result<End<T>>,
-) -> Result<(T, bool)> {
-    let ended = {
-        let mut handle = conn.lock_handle().await?;
-        // SAFETY: see the module docs. The handle is a live `sqlite3*` opened by sqlx; the
-        // guard keeps sqlx's worker off it until it is dropped, after `db`; `from_handle`
-        // never closes it.
-        let db = match unsafe { Connection::from_handle(handle.as_raw_handle().as_ptr()) } {
-            Ok(db) => db,
-            Err(e) => return Err(e.into()),
-        };
-        let ended = in_transaction(&db, begin, op);
-        drop(db);
-        drop(handle);
-        ended
+/// the calling thread.
+async fn locked<T, F>(conn: &mut SqliteConnection, begin: &str, op: F) -> Attempt<T, F>
+where
+    F: FnOnce(&Connection) -> Result<End<T>>,
+{
+    // Neither failure leaves a usable connection (its worker is gone).
+    let gone = |e: StoreError| {
+        Attempt::Ended(Ended {
+            result: Err(e),
+            reusable: false,
+            committed: false,
+        })
     };
-    if !ended.reusable {
-        conn.close_on_drop();
-    }
-    ended.result.map(|value| (value, ended.committed))
+    let mut handle = match conn.lock_handle().await {
+        Ok(handle) => handle,
+        Err(e) => return gone(e.into()),
+    };
+    // SAFETY: see the module docs. The handle is a live `sqlite3*` opened by sqlx; the guard
+    // keeps sqlx's worker off it until it is dropped, after `db`; `from_handle` never closes
+    // it.
+    let db = match unsafe { Connection::from_handle(handle.as_raw_handle().as_ptr()) } {
+        Ok(db) => db,
+        Err(e) => return gone(e.into()),
+    };
+    let attempt = in_transaction(&db, begin, op);
+    drop(db);
+    drop(handle);
+    attempt
 }
+
+/// Run `op` in a read transaction on `conn`: its answer, and whether the connection may be
+/// reused.
+async fn read_on<T>(
+    conn: &mut SqliteConnection,
+    op: impl FnOnce(&Connection) -> Result<T>,
+) -> (Result<T>, bool) {
+    // A deferred `BEGIN` takes no lock, so it is never busy.
+    match locked(conn, "BEGIN", |db| op(db).map(End::Commit)).await {
+        Attempt::Ended(ended) => (ended.result, ended.reusable),
+        Attempt::Busy(_, e) => (Err(e), true),
+    }
+}
+
+/// The first pause before `BEGIN IMMEDIATE` is tried again on a busy database; each pause
+/// doubles, up to [`MAX_BUSY_PAUSE`], until [`BUSY_TIMEOUT`] has passed.
+const FIRST_BUSY_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
+/// The longest pause between two tries of `BEGIN IMMEDIATE`.
+const MAX_BUSY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl SqliteStorage {
     /// Run `op` as one write transaction (`BEGIN IMMEDIATE` … `COMMIT`) on the writer
@@ -238,19 +310,64 @@ impl SqliteStorage {
         &self,
         op: impl FnOnce(&Connection) -> Result<End<T>>,
     ) -> Result<T> {
-        let conn = self.writer.acquire().await?;
-        let (value, committed) = locked(conn, "BEGIN IMMEDIATE", op).await?;
-        if committed {
-            self.written.store(true, Ordering::Release);
+        let give_up = tokio::time::Instant::now() + BUSY_TIMEOUT;
+        let mut pause = FIRST_BUSY_PAUSE;
+        let mut op = op;
+        loop {
+            let mut conn = self.writer.acquire().await?;
+            let ended = match locked(&mut conn, "BEGIN IMMEDIATE", op).await {
+                Attempt::Ended(ended) => ended,
+                // Another connection on the file (another process, or another handle of this
+                // one) is writing: wait for it here, off the connection and off the thread.
+                Attempt::Busy(back, e) => {
+                    drop(conn);
+                    if tokio::time::Instant::now() >= give_up {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(MAX_BUSY_PAUSE);
+                    op = back;
+                    continue;
+                }
+            };
+            if !ended.reusable {
+                conn.close_on_drop();
+            }
+            if ended.committed {
+                self.written.store(true, Ordering::Release);
+            }
+            return ended.result;
         }
-        Ok(value)
+    }
+
+    /// [`SqliteStorage::read`] on the writer connection instead of the read-only pool, for
+    /// the reads of the hot path (a run before its finish, a sweep and its changed runs
+    /// before a claim's insert): the writer's page cache holds what it just wrote, while a
+    /// reader's is dropped by every commit it did not make and each page read again from the
+    /// file (system calls and copies), and a reader goes back to its pool after each use (sqlx
+    /// pings it on its thread then: one more round trip). Such a read waits for a write in
+    /// progress, as the write that follows it would anyway.
+    pub(crate) async fn read_on_writer<T>(
+        &self,
+        op: impl FnOnce(&Connection) -> Result<T>,
+    ) -> Result<T> {
+        let mut conn = self.writer.acquire().await?;
+        let (result, reusable) = read_on(&mut conn, op).await;
+        if !reusable {
+            conn.close_on_drop();
+        }
+        result
     }
 
     /// Run `op` in one read transaction (one snapshot for all its statements) on a connection
     /// of the read-only pool, synchronously, after one hop.
     pub(crate) async fn read<T>(&self, op: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self.reader.acquire().await?;
-        Ok(locked(conn, "BEGIN", |db| op(db).map(End::Commit)).await?.0)
+        let mut conn = self.reader.acquire().await?;
+        let (result, reusable) = read_on(&mut conn, op).await;
+        if !reusable {
+            conn.close_on_drop();
+        }
+        result
     }
 }
 
