@@ -115,96 +115,19 @@ where
 
 impl FromRow<'_, DbRow> for SweepRow {
     fn from_row(row: &DbRow) -> std::result::Result<Self, sqlx::Error> {
-        Ok(SweepRow {
-            id: row.try_get("id")?,
-            project: row.try_get("project")?,
-            name: row.try_get("name")?,
-            method: row.try_get("method")?,
-            state: state(row, "state")?,
-            source: row.try_get("source")?,
-            source_file: row.try_get("source_file")?,
-            config_hash: row.try_get("config_hash")?,
-            seed: row.try_get("seed")?,
-            next_number: row.try_get("next_number")?,
-            metric_name: row.try_get("metric_name")?,
-            goal: row.try_get("goal")?,
-            notes: row.try_get("notes")?,
-            retries_only: row.try_get("retries_only")?,
-            end_reason: row.try_get("end_reason")?,
-            created_ms: row.try_get("created_ms")?,
-            updated_ms: row.try_get("updated_ms")?,
-        })
+        Ok(crate::rows::sweep_row_from!(row, Row::try_get, state))
     }
 }
 
 impl FromRow<'_, DbRow> for RunRow {
     fn from_row(row: &DbRow) -> std::result::Result<Self, sqlx::Error> {
-        let mut summary = match json(row, "summary")? {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
-        if let Value::Object(user) = json(row, "user_summary")? {
-            summary.extend(user);
-        }
-        Ok(RunRow {
-            id: row.try_get("id")?,
-            sweep_id: row.try_get("sweep_id")?,
-            project: row.try_get("project")?,
-            number: row.try_get("number")?,
-            name: row.try_get("name")?,
-            state: state(row, "state")?,
-            params: json(row, "params")?,
-            config: json(row, "config")?,
-            suggestion: json(row, "suggestion")?,
-            grid_index: row.try_get("grid_index")?,
-            agent_id: row.try_get("agent_id")?,
-            host: row.try_get("host")?,
-            argv: json(row, "argv")?,
-            exit_code: row.try_get("exit_code")?,
-            error: row.try_get("error")?,
-            metric: row.try_get("metric")?,
-            summary,
-            next_step: row.try_get("next_step")?,
-            git_commit: row.try_get("git_commit")?,
-            git_dirty: row.try_get("git_dirty")?,
-            stop_requested: row.try_get("stop_requested")?,
-            stop_reason: row.try_get("stop_reason")?,
-            stop_info: json(row, "stop_info")?,
-            created_ms: row.try_get("created_ms")?,
-            started_ms: row.try_get("started_ms")?,
-            heartbeat_ms: row.try_get("heartbeat_ms")?,
-            finished_ms: row.try_get("finished_ms")?,
-            retry_of: row.try_get("retry_of")?,
-            attempt: row.try_get("attempt")?,
-            delivery: row
-                .try_get::<Option<String>, _>("delivery")?
-                .and_then(|t| serde_json::from_str(&t).ok()),
-            repeat_of: row.try_get("repeat_of")?,
-            seed: row.try_get("seed")?,
-        })
+        Ok(crate::rows::run_row_from!(row, Row::try_get, json, state))
     }
 }
 
 impl FromRow<'_, DbRow> for TrialRow {
     fn from_row(row: &DbRow) -> std::result::Result<Self, sqlx::Error> {
-        Ok(TrialRow {
-            id: row.try_get("id")?,
-            number: row.try_get("number")?,
-            created_ms: row.try_get("created_ms")?,
-            retry_of: row.try_get("retry_of")?,
-            attempt: row.try_get("attempt")?,
-            repeat_of: row.try_get("repeat_of")?,
-            params: json(row, "params")?,
-            grid_index: row.try_get("grid_index")?,
-            metric: row.try_get("metric")?,
-            state: state(row, "state")?,
-            summary: json(row, "summary")?,
-            user_summary: json(row, "user_summary")?,
-            error: row.try_get("error")?,
-            started_ms: row.try_get("started_ms")?,
-            finished_ms: row.try_get("finished_ms")?,
-            heartbeat_ms: row.try_get("heartbeat_ms")?,
-        })
+        Ok(crate::rows::trial_row_from!(row, Row::try_get, json, state))
     }
 }
 

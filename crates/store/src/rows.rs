@@ -203,3 +203,115 @@ pub struct HistoryPoint {
     /// Values by name, in name order (`None` for NaN).
     pub values: hyperdial_wire::api::MetricValues,
 }
+
+// ---- one mapping per row type, for both SQL drivers ---------------------------------------
+//
+// A row is read through sqlx (`queries.rs`, both backends) or, on SQLite's one-hop path,
+// through rusqlite (`sqlite/hot.rs`). The drivers' row types share no trait, so each mapping
+// below is a macro called with the driver's column getter (`$get(row, column)`, decoding the
+// column as the field's type: `sqlx::Row::try_get` or `rusqlite::Row::get`) and the caller's
+// `json(row, column)` (a JSON text column as a value) and `state(row, column)` (a state word as
+// its enum). A column added to a row type is then added here once.
+
+/// A [`SweepRow`] from a row of `SELECT {SWEEP_COLUMNS} …` (see the module comment above).
+macro_rules! sweep_row_from {
+    ($row:expr, $get:path, $state:path) => {{
+        let row = $row;
+        $crate::SweepRow {
+            id: $get(row, "id")?,
+            project: $get(row, "project")?,
+            name: $get(row, "name")?,
+            method: $get(row, "method")?,
+            state: $state(row, "state")?,
+            source: $get(row, "source")?,
+            source_file: $get(row, "source_file")?,
+            config_hash: $get(row, "config_hash")?,
+            seed: $get(row, "seed")?,
+            next_number: $get(row, "next_number")?,
+            metric_name: $get(row, "metric_name")?,
+            goal: $get(row, "goal")?,
+            notes: $get(row, "notes")?,
+            retries_only: $get(row, "retries_only")?,
+            end_reason: $get(row, "end_reason")?,
+            created_ms: $get(row, "created_ms")?,
+            updated_ms: $get(row, "updated_ms")?,
+        }
+    }};
+}
+
+/// A [`RunRow`] from a row of `SELECT {RUN_COLUMNS} …`; its summary is the stored summary
+/// with the user's explicit summary merged over it.
+macro_rules! run_row_from {
+    ($row:expr, $get:path, $json:path, $state:path) => {{
+        let row = $row;
+        let mut summary = match $json(row, "summary")? {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        if let serde_json::Value::Object(user) = $json(row, "user_summary")? {
+            summary.extend(user);
+        }
+        let delivery: Option<String> = $get(row, "delivery")?;
+        $crate::RunRow {
+            id: $get(row, "id")?,
+            sweep_id: $get(row, "sweep_id")?,
+            project: $get(row, "project")?,
+            number: $get(row, "number")?,
+            name: $get(row, "name")?,
+            state: $state(row, "state")?,
+            params: $json(row, "params")?,
+            config: $json(row, "config")?,
+            suggestion: $json(row, "suggestion")?,
+            grid_index: $get(row, "grid_index")?,
+            agent_id: $get(row, "agent_id")?,
+            host: $get(row, "host")?,
+            argv: $json(row, "argv")?,
+            exit_code: $get(row, "exit_code")?,
+            error: $get(row, "error")?,
+            metric: $get(row, "metric")?,
+            summary,
+            next_step: $get(row, "next_step")?,
+            git_commit: $get(row, "git_commit")?,
+            git_dirty: $get(row, "git_dirty")?,
+            stop_requested: $get(row, "stop_requested")?,
+            stop_reason: $get(row, "stop_reason")?,
+            stop_info: $json(row, "stop_info")?,
+            created_ms: $get(row, "created_ms")?,
+            started_ms: $get(row, "started_ms")?,
+            heartbeat_ms: $get(row, "heartbeat_ms")?,
+            finished_ms: $get(row, "finished_ms")?,
+            retry_of: $get(row, "retry_of")?,
+            attempt: $get(row, "attempt")?,
+            delivery: delivery.and_then(|t| serde_json::from_str(&t).ok()),
+            repeat_of: $get(row, "repeat_of")?,
+            seed: $get(row, "seed")?,
+        }
+    }};
+}
+
+/// A [`TrialRow`] from a row of `SELECT {TRIAL_COLUMNS} …`.
+macro_rules! trial_row_from {
+    ($row:expr, $get:path, $json:path, $state:path) => {{
+        let row = $row;
+        $crate::TrialRow {
+            id: $get(row, "id")?,
+            number: $get(row, "number")?,
+            created_ms: $get(row, "created_ms")?,
+            retry_of: $get(row, "retry_of")?,
+            attempt: $get(row, "attempt")?,
+            repeat_of: $get(row, "repeat_of")?,
+            params: $json(row, "params")?,
+            grid_index: $get(row, "grid_index")?,
+            metric: $get(row, "metric")?,
+            state: $state(row, "state")?,
+            summary: $json(row, "summary")?,
+            user_summary: $json(row, "user_summary")?,
+            error: $get(row, "error")?,
+            started_ms: $get(row, "started_ms")?,
+            finished_ms: $get(row, "finished_ms")?,
+            heartbeat_ms: $get(row, "heartbeat_ms")?,
+        }
+    }};
+}
+
+pub(crate) use {run_row_from, sweep_row_from, trial_row_from};

@@ -10,7 +10,7 @@
 use std::sync::LazyLock;
 
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::metrics::{append_points_in, RunBatch};
 use super::raw::End;
@@ -321,7 +321,7 @@ fn heartbeat_in(db: &Connection, run_id: &str) -> Result<Option<(bool, Option<St
         .optional()?)
 }
 
-// ---- row decoding (the `FromRow` impls of `queries.rs`, for rusqlite rows) ----------------
+// ---- row decoding (the mappings of `crate::rows`, for rusqlite rows) --------------------
 
 /// A JSON text column as a value (`Null` for SQL NULL; text that is not JSON stays a string).
 fn json(row: &rusqlite::Row<'_>, column: &str) -> rusqlite::Result<Value> {
@@ -347,92 +347,25 @@ where
 
 /// A row of `SELECT {SWEEP_COLUMNS} …`.
 fn sweep_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SweepRow> {
-    Ok(SweepRow {
-        id: row.get("id")?,
-        project: row.get("project")?,
-        name: row.get("name")?,
-        method: row.get("method")?,
-        state: state(row, "state")?,
-        source: row.get("source")?,
-        source_file: row.get("source_file")?,
-        config_hash: row.get("config_hash")?,
-        seed: row.get("seed")?,
-        next_number: row.get("next_number")?,
-        metric_name: row.get("metric_name")?,
-        goal: row.get("goal")?,
-        notes: row.get("notes")?,
-        retries_only: row.get("retries_only")?,
-        end_reason: row.get("end_reason")?,
-        created_ms: row.get("created_ms")?,
-        updated_ms: row.get("updated_ms")?,
-    })
+    Ok(crate::rows::sweep_row_from!(row, rusqlite::Row::get, state))
 }
 
 /// A row of `SELECT {RUN_COLUMNS} …`.
 fn run_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
-    let mut summary = match json(row, "summary")? {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    if let Value::Object(user) = json(row, "user_summary")? {
-        summary.extend(user);
-    }
-    Ok(RunRow {
-        id: row.get("id")?,
-        sweep_id: row.get("sweep_id")?,
-        project: row.get("project")?,
-        number: row.get("number")?,
-        name: row.get("name")?,
-        state: state(row, "state")?,
-        params: json(row, "params")?,
-        config: json(row, "config")?,
-        suggestion: json(row, "suggestion")?,
-        grid_index: row.get("grid_index")?,
-        agent_id: row.get("agent_id")?,
-        host: row.get("host")?,
-        argv: json(row, "argv")?,
-        exit_code: row.get("exit_code")?,
-        error: row.get("error")?,
-        metric: row.get("metric")?,
-        summary,
-        next_step: row.get("next_step")?,
-        git_commit: row.get("git_commit")?,
-        git_dirty: row.get("git_dirty")?,
-        stop_requested: row.get("stop_requested")?,
-        stop_reason: row.get("stop_reason")?,
-        stop_info: json(row, "stop_info")?,
-        created_ms: row.get("created_ms")?,
-        started_ms: row.get("started_ms")?,
-        heartbeat_ms: row.get("heartbeat_ms")?,
-        finished_ms: row.get("finished_ms")?,
-        retry_of: row.get("retry_of")?,
-        attempt: row.get("attempt")?,
-        delivery: row
-            .get::<_, Option<String>>("delivery")?
-            .and_then(|t| serde_json::from_str(&t).ok()),
-        repeat_of: row.get("repeat_of")?,
-        seed: row.get("seed")?,
-    })
+    Ok(crate::rows::run_row_from!(
+        row,
+        rusqlite::Row::get,
+        json,
+        state
+    ))
 }
 
 /// A row of `SELECT {TRIAL_COLUMNS} …`.
 fn trial_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TrialRow> {
-    Ok(TrialRow {
-        id: row.get("id")?,
-        number: row.get("number")?,
-        created_ms: row.get("created_ms")?,
-        retry_of: row.get("retry_of")?,
-        attempt: row.get("attempt")?,
-        repeat_of: row.get("repeat_of")?,
-        params: json(row, "params")?,
-        grid_index: row.get("grid_index")?,
-        metric: row.get("metric")?,
-        state: state(row, "state")?,
-        summary: json(row, "summary")?,
-        user_summary: json(row, "user_summary")?,
-        error: row.get("error")?,
-        started_ms: row.get("started_ms")?,
-        finished_ms: row.get("finished_ms")?,
-        heartbeat_ms: row.get("heartbeat_ms")?,
-    })
+    Ok(crate::rows::trial_row_from!(
+        row,
+        rusqlite::Row::get,
+        json,
+        state
+    ))
 }
