@@ -390,3 +390,119 @@ pub(crate) fn page_sql(q: &RunQuery, dialect: Dialect, columns: &str) -> PageSql
         binds: all,
     }
 }
+
+/// Part of a run's history as columns, one entry per step: see
+/// [`crate::Storage::history_columns`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HistoryColumns {
+    /// The steps, ascending: every step at which at least one of the asked metrics has a point.
+    pub steps: Vec<i64>,
+    /// The latest wall time of each step's points, ms since the epoch.
+    pub time_ms: Vec<i64>,
+    /// One column per asked name, in the order asked: entry `i` is the value at `steps[i]`,
+    /// `None` where the metric has no point there or its value is not a finite number.
+    pub columns: Vec<Vec<Option<f64>>>,
+    /// For each column, the indexes (into `steps`) at which the value logged was not a finite
+    /// number (NaN, stored as null, or an infinity): the `None`s of its column that are not
+    /// gaps. Empty for most columns.
+    pub non_finite: Vec<Vec<u64>>,
+    /// Whether steps above the last one were left out (the answer holds `max_steps`).
+    pub more: bool,
+}
+
+/// Merge series (each sorted by step, one per column) into [`HistoryColumns`] of at most
+/// `max_steps` (at least 1) steps, the lowest ones. `more` is set when a step beyond those was
+/// seen; a series read with at most `max_steps + 1` points is enough for that, since every
+/// point of a series has a step of its own.
+pub(crate) fn merge_columns(series: &[Vec<SeriesPoint>], max_steps: usize) -> HistoryColumns {
+    let max_steps = max_steps.max(1);
+    let longest = series.iter().map(Vec::len).max().unwrap_or(0);
+    let rows = longest.min(max_steps);
+    let mut out = HistoryColumns {
+        steps: Vec::with_capacity(rows),
+        time_ms: Vec::with_capacity(rows),
+        columns: series.iter().map(|_| Vec::with_capacity(rows)).collect(),
+        non_finite: vec![Vec::new(); series.len()],
+        more: false,
+    };
+    let mut next = vec![0usize; series.len()];
+    loop {
+        // The least step among the series' next points (a linear scan: a history answer has
+        // few columns, or few steps when it has many).
+        let step = series
+            .iter()
+            .zip(&next)
+            .filter_map(|(points, &i)| points.get(i).map(|p| p.step))
+            .min();
+        let Some(step) = step else { break };
+        if out.steps.len() == max_steps {
+            out.more = true;
+            break;
+        }
+        let row = out.steps.len() as u64;
+        let mut time_ms = i64::MIN;
+        for (k, points) in series.iter().enumerate() {
+            let value = match points.get(next[k]) {
+                Some(p) if p.step == step => {
+                    next[k] += 1;
+                    time_ms = time_ms.max(p.time_ms);
+                    let finite = p.value.filter(|v| v.is_finite());
+                    if finite.is_none() {
+                        out.non_finite[k].push(row);
+                    }
+                    finite
+                }
+                _ => None,
+            };
+            out.columns[k].push(value);
+        }
+        out.steps.push(step);
+        out.time_ms.push(time_ms);
+    }
+    out
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+
+    fn p(step: i64, value: Option<f64>) -> SeriesPoint {
+        SeriesPoint {
+            step,
+            value,
+            time_ms: 1000 + step,
+        }
+    }
+
+    #[test]
+    fn gaps_are_none_and_non_finite_values_are_listed() {
+        let a = vec![p(0, Some(1.0)), p(2, None), p(5, Some(f64::INFINITY))];
+        let b = vec![p(1, Some(0.5)), p(2, Some(0.25))];
+        let c = merge_columns(&[a, b], 10);
+        assert_eq!(c.steps, vec![0, 1, 2, 5]);
+        assert_eq!(c.time_ms, vec![1000, 1001, 1002, 1005]);
+        assert_eq!(c.columns[0], vec![Some(1.0), None, None, None]);
+        assert_eq!(c.columns[1], vec![None, Some(0.5), Some(0.25), None]);
+        assert_eq!(c.non_finite, vec![vec![2, 3], vec![]]);
+        assert!(!c.more);
+    }
+
+    #[test]
+    fn the_lowest_steps_are_kept_and_more_says_others_exist() {
+        let a: Vec<_> = (0..6).map(|s| p(s * 2, Some(s as f64))).collect();
+        let b: Vec<_> = (0..6).map(|s| p(s * 2 + 1, Some(s as f64))).collect();
+        let c = merge_columns(&[a.clone(), b.clone()], 3);
+        assert_eq!(c.steps, vec![0, 1, 2]);
+        assert!(c.more);
+        let whole = merge_columns(&[a, b], 12);
+        assert_eq!(whole.steps, (0..12).collect::<Vec<_>>());
+        assert!(!whole.more);
+    }
+
+    #[test]
+    fn no_series_or_empty_series_give_no_steps() {
+        assert_eq!(merge_columns(&[], 5), HistoryColumns::default());
+        let c = merge_columns(&[Vec::new()], 5);
+        assert!(c.steps.is_empty() && c.columns == vec![Vec::<Option<f64>>::new()]);
+    }
+}

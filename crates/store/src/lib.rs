@@ -40,7 +40,8 @@ mod storage;
 pub mod testing;
 
 pub use dashboard::{
-    RunCondition, RunField, RunPoint, RunQuery, SeriesPoint, SeriesSample, MAX_NOTES_BYTES,
+    HistoryColumns, RunCondition, RunField, RunPoint, RunQuery, SeriesPoint, SeriesSample,
+    MAX_NOTES_BYTES,
 };
 pub use error::{Fault, StoreError};
 pub use hyperdial_wire::{RunState, SweepState};

@@ -33,7 +33,9 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use sqlx::{FromRow, Row};
 
-use crate::dashboard::{page_sql, Bind, RunPoint, RunQuery, SeriesPoint, SeriesSample};
+use crate::dashboard::{
+    merge_columns, page_sql, Bind, HistoryColumns, RunPoint, RunQuery, SeriesPoint, SeriesSample,
+};
 use crate::stopping::fold_point;
 use crate::storage::{CurvePoint, Inserted, Storage};
 use crate::{
@@ -1785,6 +1787,52 @@ impl Storage for Backend {
         rows.iter()
             .map(|r| r.try_get::<String, _>("name").map_err(Into::into))
             .collect()
+    }
+
+    async fn history_columns(
+        &self,
+        run_id: &str,
+        names: &[String],
+        after_step: Option<i64>,
+        max_steps: usize,
+    ) -> Result<HistoryColumns> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite
+                .raw_history_columns(run_id, names, after_step, max_steps)
+                .await;
+        }
+        let max_steps = max_steps.max(1);
+        let limit = i64::try_from(max_steps).unwrap_or(i64::MAX - 1) + 1;
+        let after = after_step.unwrap_or(i64::MIN);
+        // One snapshot for every series, so the columns agree.
+        let mut tx = self.reader.begin().await?;
+        let mut series = Vec::with_capacity(names.len());
+        for name in names {
+            let rows = sqlx::query(
+                "SELECT p.step AS step, p.value AS value, p.time_ms AS time_ms FROM metric_series s \
+                 JOIN metric_points p ON p.series = s.id WHERE s.run_id = $1 AND s.name = $2 AND p.step > $3 \
+                 ORDER BY p.step LIMIT $4",
+            )
+            .bind(run_id)
+            .bind(name)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+            let points = rows
+                .iter()
+                .map(|r| {
+                    Ok(SeriesPoint {
+                        step: r.try_get("step")?,
+                        value: r.try_get("value")?,
+                        time_ms: r.try_get("time_ms")?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            series.push(points);
+        }
+        tx.commit().await?;
+        Ok(merge_columns(&series, max_steps))
     }
 
     async fn series(&self, run_id: &str, name: &str) -> Result<Vec<SeriesPoint>> {

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use hyperdial_wire::{RunState, SweepState};
 use serde_json::{Map, Value};
 
-use crate::dashboard::{RunPoint, RunQuery, SeriesPoint, SeriesSample};
+use crate::dashboard::{HistoryColumns, RunPoint, RunQuery, SeriesPoint, SeriesSample};
 use crate::{
     Appended, HistoryPoint, MetricSpan, NewRepeat, NewRun, NewSweep, Objective, Point, Result,
     RunCurve, RunFilter, RunRow, SweepRow, TrialRow,
@@ -245,6 +245,22 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     /// Names of the metrics a run has logged, sorted.
     async fn metric_names(&self, run_id: &str) -> Result<Vec<String>>;
+
+    /// The metrics `names` of a run as columns over their steps, for a full read of the
+    /// history: the steps above `after_step` (every step with `None`) at which at least one of
+    /// the metrics has a point, the lowest `max_steps` (at least 1) of them, with each
+    /// metric's value at each (see [`HistoryColumns`]); `more` says whether higher steps were
+    /// left out (ask again with `after_step` the last step returned). Each series is read
+    /// through its (series, step) key from `after_step` on, at most `max_steps + 1` points of
+    /// it, so the cost follows the answer, not the run's length. A name the run never logged
+    /// gives a column of `None`s; an unknown run gives no steps. One read snapshot.
+    async fn history_columns(
+        &self,
+        run_id: &str,
+        names: &[String],
+        after_step: Option<i64>,
+        max_steps: usize,
+    ) -> Result<HistoryColumns>;
 
     /// One metric of a run, by step.
     async fn series(&self, run_id: &str, name: &str) -> Result<Vec<SeriesPoint>>;

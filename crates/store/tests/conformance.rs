@@ -74,6 +74,7 @@ conformance!(
     a_sweep_run_belongs_to_its_sweeps_project,
     series_after_reads_the_tail_only,
     history_merges_series_by_step_and_counts_resent_points_once,
+    history_columns_page_through_the_steps_with_gaps_and_non_finite_values,
 );
 
 fn sweep<'a>() -> NewSweep<'a> {
@@ -2024,4 +2025,94 @@ async fn history_merges_series_by_step_and_counts_resent_points_once(db: &Db) {
     assert_eq!(c[0].value, Some(f64::NEG_INFINITY));
     let r = store.run(&run.id).await.unwrap().unwrap();
     assert_eq!(r.summary["c"], Value::Null);
+}
+
+/// The history as columns: the union of the asked metrics' steps, `None` where a metric has
+/// no point (a gap) and where its value is not finite (listed in `non_finite`), a point sent
+/// again read once with its last value, and pages of at most `max_steps` steps that follow
+/// one another through `after_step` to the same columns as one whole read.
+async fn history_columns_page_through_the_steps_with_gaps_and_non_finite_values(db: &Db) {
+    let store = db.open().await.unwrap();
+    let run = store.insert_run(NewRun::default()).await.unwrap();
+    let at = |step: i64, values: &[(&str, Option<f64>)]| Point {
+        step: Some(step),
+        time_ms: Some(1_000 + step),
+        ..point(values)
+    };
+    let batch = [
+        at(0, &[("loss", Some(1.0)), ("acc", Some(0.1))]),
+        at(1, &[("loss", Some(0.9))]),
+        at(3, &[("loss", None), ("acc", Some(0.3))]),
+        at(4, &[("loss", Some(0.7)), ("acc", Some(f64::INFINITY))]),
+        at(6, &[("acc", Some(0.6))]),
+    ];
+    store
+        .append_metrics(&run.id, &batch, None)
+        .await
+        .unwrap()
+        .unwrap();
+    // Step 1 of `loss` sent again: one point, the later value.
+    store
+        .append_metrics(&run.id, &[at(1, &[("loss", Some(0.8))])], None)
+        .await
+        .unwrap()
+        .unwrap();
+    let names = vec!["loss".to_string(), "acc".to_string(), "never".to_string()];
+    let all = store
+        .history_columns(&run.id, &names, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(all.steps, [0, 1, 3, 4, 6]);
+    assert_eq!(all.time_ms, [1_000, 1_001, 1_003, 1_004, 1_006]);
+    assert_eq!(
+        all.columns[0],
+        [Some(1.0), Some(0.8), None, Some(0.7), None]
+    );
+    assert_eq!(
+        all.columns[1],
+        [Some(0.1), None, Some(0.3), None, Some(0.6)]
+    );
+    assert_eq!(all.columns[2], [None; 5], "a name never logged is all gaps");
+    assert_eq!(all.non_finite, [vec![2], vec![3], vec![]]);
+    assert!(!all.more);
+    // Only `acc`: only its steps.
+    let acc = store
+        .history_columns(&run.id, &names[1..2], None, 100)
+        .await
+        .unwrap();
+    assert_eq!(acc.steps, [0, 3, 4, 6]);
+    // Pages of two steps, each read from the last step of the one before.
+    let mut after = None;
+    let mut steps = Vec::new();
+    let mut loss = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = store
+            .history_columns(&run.id, &names, after, 2)
+            .await
+            .unwrap();
+        pages += 1;
+        assert!(page.steps.len() <= 2);
+        steps.extend(&page.steps);
+        loss.extend(&page.columns[0]);
+        if !page.more {
+            break;
+        }
+        after = page.steps.last().copied();
+    }
+    assert_eq!(
+        (steps, loss, pages),
+        (all.steps.clone(), all.columns[0].clone(), 3)
+    );
+    // A page that ends exactly at the last step says there is no more.
+    let end = store
+        .history_columns(&run.id, &names, Some(3), 2)
+        .await
+        .unwrap();
+    assert_eq!((end.steps, end.more), (vec![4, 6], false));
+    let unknown = store
+        .history_columns("r_nope", &names, None, 10)
+        .await
+        .unwrap();
+    assert!(unknown.steps.is_empty() && !unknown.more);
 }

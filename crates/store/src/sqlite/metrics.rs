@@ -12,12 +12,13 @@
 //! in place.
 //!
 //! The behaviour is that of [`crate::Storage::append_metrics`], [`crate::Storage::history`],
-//! [`crate::Storage::series`], [`crate::Storage::series_after`] and
-//! [`crate::Storage::series_sample`] (the conformance suite holds both backends to it): a
-//! point is upserted by (series, step) and counted once however often it is sent; within a
-//! batch the last value of a (name, step) wins; NaN is stored as NULL, infinities as
-//! themselves; the run's next step, summary (last value of each name, NaN and infinities as
-//! `null`), best objective value and heartbeat are updated in the same transaction.
+//! [`crate::Storage::history_columns`], [`crate::Storage::series`],
+//! [`crate::Storage::series_after`] and [`crate::Storage::series_sample`] (the conformance
+//! suite holds both backends to it): a point is upserted by (series, step) and counted once
+//! however often it is sent; within a batch the last value of a (name, step) wins; NaN is
+//! stored as NULL, infinities as themselves; the run's next step, summary (last value of each
+//! name, NaN and infinities as `null`), best objective value and heartbeat are updated in the
+//! same transaction.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -29,7 +30,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{Map, Value};
 
 use super::SqliteStorage;
-use crate::dashboard::{SeriesPoint, SeriesSample};
+use crate::dashboard::{merge_columns, HistoryColumns, SeriesPoint, SeriesSample};
 use crate::{now_ms, Appended, HistoryPoint, Objective, Point, Result};
 
 impl SqliteStorage {
@@ -68,6 +69,50 @@ impl SqliteStorage {
     /// [`crate::Storage::history`]: every series of the run read by its key, merged by step.
     pub(crate) async fn raw_history(&self, run_id: &str) -> Result<Vec<HistoryPoint>> {
         self.read(|db| history_in(db, run_id)).await
+    }
+
+    /// [`crate::Storage::history_columns`]: each series read by its key from `after_step`
+    /// on, at most `max_steps + 1` points, in one read transaction, then merged by step.
+    pub(crate) async fn raw_history_columns(
+        &self,
+        run_id: &str,
+        names: &[String],
+        after_step: Option<i64>,
+        max_steps: usize,
+    ) -> Result<HistoryColumns> {
+        let max_steps = max_steps.max(1);
+        let limit = i64::try_from(max_steps).unwrap_or(i64::MAX - 1) + 1;
+        let after = after_step.unwrap_or(i64::MIN);
+        self.read(|db| {
+            let mut find =
+                db.prepare_cached("SELECT id FROM metric_series WHERE run_id = ?1 AND name = ?2")?;
+            let mut read = db.prepare_cached(
+                "SELECT step, value, time_ms FROM metric_points WHERE series = ?1 AND step > ?2 \
+                 ORDER BY step LIMIT ?3",
+            )?;
+            let mut series = Vec::with_capacity(names.len());
+            for name in names {
+                let Some(id) = find
+                    .query_row(params![run_id, name], |r| r.get::<_, i64>(0))
+                    .optional()?
+                else {
+                    series.push(Vec::new());
+                    continue;
+                };
+                let mut rows = read.query(params![id, after, limit])?;
+                let mut points = Vec::new();
+                while let Some(r) = rows.next()? {
+                    points.push(SeriesPoint {
+                        step: r.get(0)?,
+                        value: r.get(1)?,
+                        time_ms: r.get(2)?,
+                    });
+                }
+                series.push(points);
+            }
+            Ok(merge_columns(&series, max_steps))
+        })
+        .await
     }
 
     /// [`crate::Storage::series`] and [`crate::Storage::series_after`]: the points of one
