@@ -374,6 +374,50 @@ export interface Hello {
   sweep: string | null;
 }
 
+/**
+ * `GET /api/v1/runs/{id}/history/columns?keys=a,b&after_step=S&limit=N`: a run's whole
+ * history, or one page of it, as columns: entry `i` of `time_ms` and of every column belongs
+ * to step `steps[i]`.
+ */
+export interface HistoryColumns {
+  /** Run id. */
+  run: string;
+  /** Its sweep. */
+  sweep: string | null;
+  /** Every metric name the run logged, sorted. */
+  keys: string[];
+  /**
+   * The steps at which at least one of the metrics answered has a value, ascending (above
+   * `after_step` when it was given).
+   */
+  steps: number[];
+  /** Latest wall time of each step's values, ms since the epoch. */
+  time_ms: number[];
+  /**
+   * One list per metric, by name, in the order asked (by name without `keys`): the value
+   * at each step, `null` where the metric has no value at that step or the value logged
+   * was not a finite number (those steps are listed in `non_finite`).
+   */
+  columns: Record<string, (number | null)[]>;
+  /**
+   * For each metric that logged NaN or an infinity among these steps, the indexes (into
+   * `steps`) where it did; every other `null` of a column is a step without a value.
+   */
+  non_finite: Record<string, number[]>;
+  /**
+   * Most steps this answer could hold: the answer's cap of values divided by its number of
+   * columns, or the smaller `limit` asked for.
+   */
+  limit: number;
+  /** Whether steps above the last one were left out. */
+  truncated: boolean;
+  /**
+   * When `truncated`, the `after_step` that asks for the next page (the last step of this
+   * one); `null` when this answer reaches the run's last step.
+   */
+  next_after_step: number | null;
+}
+
 /** One step of a run's metric history. */
 export interface HistoryPoint {
   /** Step. */

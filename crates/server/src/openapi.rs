@@ -228,6 +228,14 @@ pub const ROUTES: &[Route] = &[
         Json("RunHistory"),
     ),
     route(
+        "get",
+        "/api/v1/runs/{id}/history/columns",
+        "The whole history as columns over the steps, in pages (?keys=a,b&after_step=S&limit=N)",
+        None,
+        "200",
+        Json("HistoryColumns"),
+    ),
+    route(
         "post",
         "/api/v1/runs/{id}/started",
         "Record the argv the run's process was started with, and its git state",

@@ -699,3 +699,166 @@ async fn paged_listings_survive_compression() {
         assert!(!r.bytes().await.unwrap().is_empty());
     }
 }
+
+/// The whole history as columns: the steps of every metric, `null` at a metric's gaps and at
+/// its NaN values (those listed in `non_finite`), a point sent again read once with its later
+/// value, floats exactly as sent, and pages chained by `next_after_step`.
+#[tokio::test]
+async fn history_columns_answer_every_step_with_gaps_nan_and_pages() {
+    let s = start(None).await;
+    let (_, run) = s.post("/api/v1/runs", json!({"config": {"x": 1}})).await;
+    let id = run["id"].as_str().unwrap();
+    let exact: [f64; 5] = [0.1 + 0.2, 1e-300, 5e-324, 1.7976931348623157e308, -2.5e-7];
+    let points = json!({"points": [
+        {"step": 0, "values": {"loss": exact[0], "acc": 0.5}},
+        {"step": 1, "values": {"loss": exact[1]}},
+        {"step": 2, "values": {"loss": null, "acc": 0.75}},
+        {"step": 4, "values": {"loss": exact[3], "lr": exact[4]}},
+        {"step": 7, "values": {"acc": exact[2]}},
+    ]});
+    let (st, body) = s.post(&format!("/api/v1/runs/{id}/metrics"), points).await;
+    assert_eq!(st, 200, "{body}");
+    // Step 1 of `loss` sent again: the later value, one step.
+    let again = json!({"points": [{"step": 1, "values": {"loss": 0.125}}]});
+    let (st, _) = s.post(&format!("/api/v1/runs/{id}/metrics"), again).await;
+    assert_eq!(st, 200);
+
+    let (st, h) = s.get(&format!("/api/v1/runs/{id}/history/columns")).await;
+    assert_eq!(st, 200, "{h}");
+    assert_eq!(h["run"], json!(id));
+    assert_eq!(h["keys"], json!(["acc", "loss", "lr"]));
+    assert_eq!(h["steps"], json!([0, 1, 2, 4, 7]));
+    assert_eq!(h["time_ms"].as_array().unwrap().len(), 5);
+    let names: Vec<&String> = h["columns"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["acc", "loss", "lr"], "every metric, by name");
+    assert_eq!(
+        h["columns"]["acc"],
+        json!([0.5, null, 0.75, null, exact[2]])
+    );
+    assert_eq!(
+        h["columns"]["loss"],
+        json!([exact[0], 0.125, null, exact[3], null])
+    );
+    assert_eq!(
+        h["columns"]["lr"],
+        json!([null, null, null, exact[4], null])
+    );
+    assert_eq!(
+        h["non_finite"],
+        json!({"loss": [2]}),
+        "the NaN, not the gaps"
+    );
+    assert_eq!(
+        (&h["truncated"], &h["next_after_step"]),
+        (&json!(false), &Value::Null)
+    );
+    // Every float reads back bit for bit (shortest round-trip form).
+    let text = s
+        .http
+        .get(format!(
+            "{}/api/v1/runs/{id}/history/columns?keys=loss",
+            s.base
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("0.30000000000000004"), "{text}");
+    let back: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        back["columns"]["loss"][0].as_f64().unwrap().to_bits(),
+        exact[0].to_bits()
+    );
+    assert_eq!(
+        h["columns"]["acc"][4].as_f64().unwrap().to_bits(),
+        exact[2].to_bits()
+    );
+
+    // Asked keys: in the order asked, only their steps; a key never logged is all null.
+    let (st, k) = s
+        .get(&format!(
+            "/api/v1/runs/{id}/history/columns?keys=lr,acc,nope,lr"
+        ))
+        .await;
+    assert_eq!(st, 200, "{k}");
+    let names: Vec<&String> = k["columns"].as_object().unwrap().keys().collect();
+    assert_eq!(names, ["lr", "acc", "nope"]);
+    assert_eq!(k["steps"], json!([0, 2, 4, 7]));
+    assert_eq!(k["columns"]["nope"], json!([null, null, null, null]));
+
+    // Pages of two steps chained by next_after_step give the whole history.
+    let mut after = String::new();
+    let mut steps = Vec::new();
+    let mut pages = 0;
+    loop {
+        let (st, page) = s
+            .get(&format!("/api/v1/runs/{id}/history/columns?limit=2{after}"))
+            .await;
+        assert_eq!(st, 200, "{page}");
+        assert_eq!(page["limit"], 2);
+        pages += 1;
+        steps.extend(
+            page["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_i64().unwrap()),
+        );
+        if page["truncated"] == json!(false) {
+            assert_eq!(page["next_after_step"], Value::Null);
+            break;
+        }
+        after = format!("&after_step={}", page["next_after_step"]);
+    }
+    assert_eq!((steps, pages), (vec![0, 1, 2, 4, 7], 3));
+    // A limit above the cap is lowered to it, and the answer says so.
+    let (_, capped) = s
+        .get(&format!("/api/v1/runs/{id}/history/columns?limit=99999999"))
+        .await;
+    assert_eq!(
+        capped["limit"],
+        json!(hyperdial_server::api::insights::MAX_COLUMN_VALUES / 3)
+    );
+}
+
+/// A run without points answers empty columns; an unknown run is a `404` naming it; a bad or
+/// unknown option is a `400` naming the option.
+#[tokio::test]
+async fn history_columns_refuse_unknown_runs_and_bad_options() {
+    let s = start(None).await;
+    let (_, run) = s.post("/api/v1/runs", json!({})).await;
+    let id = run["id"].as_str().unwrap();
+    let (st, empty) = s.get(&format!("/api/v1/runs/{id}/history/columns")).await;
+    assert_eq!(st, 200, "{empty}");
+    assert_eq!(
+        (&empty["steps"], &empty["columns"], &empty["truncated"]),
+        (&json!([]), &json!({}), &json!(false))
+    );
+    let (st, missing) = s.get("/api/v1/runs/r_nope/history/columns").await;
+    assert_eq!(st, 404, "{missing}");
+    assert_eq!(missing["error"], "no run with id `r_nope`");
+    for (query, named) in [
+        ("limit=0", "`limit`"),
+        ("limit=ten", "`limit`"),
+        ("limit=-3", "`limit`"),
+        ("after_step=soon", "`after_step`"),
+        ("after_step=1&after_step=2", "`after_step`"),
+        ("format=rows", "`format`"),
+        ("max_points=10", "`max_points`"),
+    ] {
+        let (st, bad) = s
+            .get(&format!("/api/v1/runs/{id}/history/columns?{query}"))
+            .await;
+        assert_eq!(st, 400, "{query}: {bad}");
+        let error = bad["error"].as_str().unwrap();
+        assert!(error.contains(named), "{query}: {error}");
+    }
+    let long = "k".repeat(300);
+    let (st, bad) = s
+        .get(&format!("/api/v1/runs/{id}/history/columns?keys={long}"))
+        .await;
+    assert_eq!(st, 400, "{bad}");
+    assert!(bad["error"].as_str().unwrap().contains("`keys`"), "{bad}");
+}

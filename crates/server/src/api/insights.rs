@@ -1,5 +1,6 @@
 //! Dashboard reads that stay fast at scale: sweep points (params + metric per run, columnar),
-//! downsampled run history, a sortable and filterable page of runs, and sweep notes.
+//! downsampled run history, the whole history as columns (for clients reading it all), a
+//! sortable and filterable page of runs, and sweep notes.
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -10,8 +11,8 @@ use hyperdial_store::{
     RunCondition, RunField, RunQuery, SeriesPoint, SeriesSample, MAX_NOTES_BYTES,
 };
 use hyperdial_wire::api::{
-    Axis, Notes, NotesRequest, PointColumns, RunHistory, RunsPage, Series, SeriesByName,
-    SweepPoints,
+    Axis, ColumnsByName, HistoryColumns, Notes, NotesRequest, PointColumns, RunHistory, RunsPage,
+    Series, SeriesByName, SweepPoints,
 };
 use hyperdial_wire::RunState;
 use serde::Deserialize;
@@ -193,6 +194,147 @@ pub(crate) async fn history(
         keys: names,
         max_points: max as u64,
         series: SeriesByName(series),
+    })
+    .into_response())
+}
+
+/// Most values (steps × columns) in one answer of `GET /runs/{id}/history/columns`: about
+/// 20 MB of JSON at most; a longer history comes in pages.
+pub const MAX_COLUMN_VALUES: usize = 1_000_000;
+/// Most columns (metrics) in one answer of `GET /runs/{id}/history/columns`.
+pub const MAX_COLUMNS: usize = 10_000;
+
+/// The options of `GET /runs/{id}/history/columns`.
+#[derive(Debug, Default, PartialEq)]
+pub struct ColumnsQuery {
+    /// The metrics asked for, each once, in the order asked; `None`: every metric.
+    pub keys: Option<Vec<String>>,
+    /// Only the steps above this one.
+    pub after_step: Option<i64>,
+    /// Most steps in the answer (at least 1).
+    pub limit: Option<usize>,
+}
+
+/// Parse the query of `GET /runs/{id}/history/columns`: `keys=a,b` (repeatable), `after_step`
+/// and `limit`; anything else, or a value that does not parse, is a `400` naming the option.
+pub fn parse_columns_query(raw: &str) -> Result<ColumnsQuery, ApiError> {
+    let mut q = ColumnsQuery::default();
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        let once = |seen: &mut std::collections::HashSet<String>| {
+            if seen.insert(k.to_string()) {
+                Ok(())
+            } else {
+                Err(ApiError::bad_request(format!("`{k}` is given twice")))
+            }
+        };
+        match k.as_ref() {
+            "keys" => {
+                let keys = q.keys.get_or_insert_with(Vec::new);
+                for key in v.split(',').filter(|k| !k.is_empty()) {
+                    if key.len() > MAX_KEY_BYTES {
+                        return Err(ApiError::bad_request(format!(
+                            "`keys`: `{}…` is longer than {MAX_KEY_BYTES} bytes, the longest metric name",
+                            key.chars().take(32).collect::<String>()
+                        )));
+                    }
+                    if !keys.iter().any(|k| k == key) {
+                        keys.push(key.to_string());
+                    }
+                    if keys.len() > MAX_COLUMNS {
+                        return Err(ApiError::bad_request(format!(
+                            "`keys`: ask for at most {MAX_COLUMNS} metrics at once"
+                        )));
+                    }
+                }
+            }
+            "after_step" => {
+                once(&mut seen)?;
+                q.after_step = Some(v.parse::<i64>().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "`after_step` must be an integer (a step), not `{}`",
+                        v.chars().take(32).collect::<String>()
+                    ))
+                })?);
+            }
+            "limit" => {
+                once(&mut seen)?;
+                q.limit = Some(v.parse::<usize>().ok().filter(|&n| n >= 1).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "`limit` must be a whole number of steps, at least 1, not `{}`",
+                        v.chars().take(32).collect::<String>()
+                    ))
+                })?);
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unknown option `{}`: the options are keys, after_step and limit",
+                    other.chars().take(64).collect::<String>()
+                )))
+            }
+        }
+    }
+    // `keys=` with nothing in it asks for every metric, as no `keys` does.
+    if q.keys.as_ref().is_some_and(Vec::is_empty) {
+        q.keys = None;
+    }
+    Ok(q)
+}
+
+/// `GET /api/v1/runs/{id}/history/columns?keys=a,b&after_step=S&limit=N`: the run's history
+/// as columns over the steps, every point of it (no downsampling), at most
+/// [`MAX_COLUMN_VALUES`] values in one answer; a longer history comes in pages chained by
+/// `next_after_step`. Each series is read through its key from `after_step` on, so a page
+/// costs what it holds.
+pub(crate) async fn history_columns(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let q = parse_columns_query(raw.as_deref().unwrap_or(""))?;
+    let store = s.controller.store();
+    let run = store
+        .run(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run", &id))?;
+    let names = store.metric_names(&id).await?;
+    let wanted = match q.keys {
+        Some(keys) => keys,
+        None if names.len() > MAX_COLUMNS => {
+            return Err(ApiError::bad_request(format!(
+                "the run logged {} metrics; ask for at most {MAX_COLUMNS} at once with `keys`",
+                names.len()
+            )))
+        }
+        None => names.clone(),
+    };
+    let cap = (MAX_COLUMN_VALUES / wanted.len().max(1)).max(1);
+    let limit = q.limit.map_or(cap, |l| l.min(cap));
+    let read = store
+        .history_columns(&id, &wanted, q.after_step, limit)
+        .await?;
+    let non_finite = wanted
+        .iter()
+        .zip(&read.non_finite)
+        .filter(|(_, rows)| !rows.is_empty())
+        .map(|(name, rows)| (name.clone(), rows.clone()))
+        .collect();
+    let next_after_step = if read.more {
+        read.steps.last().copied()
+    } else {
+        None
+    };
+    Ok(Json(HistoryColumns {
+        run: id,
+        sweep: run.sweep_id,
+        keys: names,
+        steps: read.steps,
+        time_ms: read.time_ms,
+        columns: ColumnsByName(wanted.into_iter().zip(read.columns).collect()),
+        non_finite,
+        limit: limit as u64,
+        truncated: read.more,
+        next_after_step,
     })
     .into_response())
 }

@@ -154,6 +154,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/runs", post(create_run).get(insights::list_runs))
         .route("/api/v1/runs/{id}", get(get_run))
         .route("/api/v1/runs/{id}/history", get(insights::history))
+        .route(
+            "/api/v1/runs/{id}/history/columns",
+            get(insights::history_columns),
+        )
         .route("/api/v1/runs/{id}/started", post(started))
         .route("/api/v1/runs/{id}/heartbeat", post(heartbeat))
         .route("/api/v1/runs/{id}/metrics", post(metrics))

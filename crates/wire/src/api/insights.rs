@@ -1,5 +1,5 @@
 //! Dashboard reads: a page of runs, a sweep's points column by column, a run's downsampled
-//! history, parameter importance.
+//! history and its whole history as columns, parameter importance.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -158,6 +158,90 @@ impl<'de> Deserialize<'de> for SeriesByName {
                     out.push(entry);
                 }
                 Ok(SeriesByName(out))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
+}
+
+/// `GET /api/v1/runs/{id}/history/columns?keys=a,b&after_step=S&limit=N`: a run's whole
+/// history, or one page of it, as columns: entry `i` of `time_ms` and of every column belongs
+/// to step `steps[i]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HistoryColumns {
+    /// Run id.
+    pub run: String,
+    /// Its sweep.
+    pub sweep: Option<String>,
+    /// Every metric name the run logged, sorted.
+    pub keys: Vec<String>,
+    /// The steps at which at least one of the metrics answered has a value, ascending (above
+    /// `after_step` when it was given).
+    pub steps: Vec<i64>,
+    /// Latest wall time of each step's values, ms since the epoch.
+    pub time_ms: Vec<i64>,
+    /// One list per metric, by name, in the order asked (by name without `keys`): the value
+    /// at each step, `null` where the metric has no value at that step or the value logged
+    /// was not a finite number (those steps are listed in `non_finite`).
+    #[schemars(with = "std::collections::BTreeMap<String, Vec<Option<f64>>>")]
+    pub columns: ColumnsByName,
+    /// For each metric that logged NaN or an infinity among these steps, the indexes (into
+    /// `steps`) where it did; every other `null` of a column is a step without a value.
+    pub non_finite: std::collections::BTreeMap<String, Vec<u64>>,
+    /// Most steps this answer could hold: the answer's cap of values divided by its number of
+    /// columns, or the smaller `limit` asked for.
+    pub limit: u64,
+    /// Whether steps above the last one were left out.
+    pub truncated: bool,
+    /// When `truncated`, the `after_step` that asks for the next page (the last step of this
+    /// one); `null` when this answer reaches the run's last step.
+    pub next_after_step: Option<i64>,
+}
+
+/// Columns by metric name: a JSON object whose keys keep the order of the list (the order
+/// the metrics were asked for), each a list of numbers or `null`s written straight from the
+/// list (shortest round-trip decimal form; non-finite values as `null`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColumnsByName(pub Vec<(String, Vec<Option<f64>>)>);
+
+impl ColumnsByName {
+    /// The column named `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&[Option<f64>]> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.as_slice())
+    }
+}
+
+impl Serialize for ColumnsByName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, column) in &self.0 {
+            map.serialize_entry(name, column)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ColumnsByName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = ColumnsByName;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of columns by metric name")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<ColumnsByName, A::Error> {
+                let mut out = Vec::with_capacity(access.size_hint().unwrap_or(0).min(1024));
+                while let Some(entry) = access.next_entry::<String, Vec<Option<f64>>>()? {
+                    out.push(entry);
+                }
+                Ok(ColumnsByName(out))
             }
         }
         deserializer.deserialize_map(Entries)
