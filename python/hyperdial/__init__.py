@@ -757,6 +757,220 @@ class _SpillFile:
 
 
 # --------------------------------------------------------------------------------------------
+# Reading a run's history back
+
+_HISTORY_TIMEOUT = 120.0  # seconds for one page of a history read (up to about 20 MB)
+_HISTORY_PAGE_STEPS = None  # steps per answer of a history() read; None: the server's cap
+
+
+def _history_path(run_id, keys, after_step=None, limit=None):
+    path = "/api/v1/runs/%s/history/columns" % urllib.parse.quote(run_id, safe="")
+    query = []
+    if keys:
+        query.append("keys=" + urllib.parse.quote(",".join(keys), safe=","))
+    if after_step is not None:
+        query.append("after_step=%d" % after_step)
+    if limit is not None:
+        query.append("limit=%d" % limit)
+    return path + ("?" + "&".join(query) if query else "")
+
+
+def _history_keys(keys):
+    """``keys`` as a list of names (None for every metric); a name holding a comma cannot
+    be asked for (the API separates names with commas)."""
+    if keys is None:
+        return None
+    if isinstance(keys, str):
+        keys = [keys]
+    out = []
+    for key in keys:
+        if not isinstance(key, str) or not key:
+            raise TypeError("hyperdial: history keys are metric names, got %r" % (key,))
+        if "," in key:
+            raise ValueError("hyperdial: a metric name with a comma (%r) cannot be asked for; "
+                             "read every metric (keys=None) instead" % key)
+        if key not in out:
+            out.append(key)
+    return out or None
+
+
+def _history_pages(transport, run_id, keys, after_step=None, limit=None):
+    """Each answer of ``GET /runs/{id}/history/columns`` from ``after_step`` on, following
+    ``next_after_step`` until the last step."""
+    while True:
+        page = _call(transport, "GET", _history_path(run_id, keys, after_step, limit),
+                     ok_statuses=(404,), timeout=_HISTORY_TIMEOUT)
+        if isinstance(page, _SendError):
+            raise KeyError("hyperdial: no run %r on %s" % (run_id, transport.server))
+        if not isinstance(page, dict) or not isinstance(page.get("columns"), dict):
+            raise RuntimeError("hyperdial: the server's history answer is not columns: %r"
+                               % (str(page)[:200],))
+        yield page
+        after_step = page.get("next_after_step")
+        if not page.get("truncated") or after_step is None:
+            return
+
+
+def _nan_filled(page):
+    """The page's columns with float('nan') where a non-finite value was logged (the server
+    writes those as null, and lists where)."""
+    columns = page["columns"]
+    nan = float("nan")
+    for name, rows in (page.get("non_finite") or {}).items():
+        column = columns.get(name)
+        if column is not None:
+            for i in rows:
+                column[i] = nan
+    return columns
+
+
+_ROW_MAKERS = {}  # number of columns -> a function making one dict per row (see _row_maker)
+
+
+def _row_maker(width):
+    """A function ``f(keys, columns)`` giving ``[{keys[0]: a, keys[1]: b, ...} for a, b, ...
+    in zip(*columns)]`` for ``width`` columns, written out as a dict display: about twice as
+    fast as ``dict(zip(keys, row))`` per row. Only numbered identifiers go into the source,
+    never a metric name (names are passed in ``keys``), as ``collections.namedtuple`` does."""
+    maker = _ROW_MAKERS.get(width)
+    if maker is None:
+        ks = ["k%d" % i for i in range(width)]
+        vs = ["v%d" % i for i in range(width)]
+        source = "def make(keys, columns):\n    %s, = keys\n    return [{%s} for %s, in zip(*columns)]\n" % (
+            ", ".join(ks), ", ".join("%s: %s" % kv for kv in zip(ks, vs)), ", ".join(vs))
+        scope = {}
+        exec(source, scope)  # noqa: S102 -- identifiers only, see above
+        maker = _ROW_MAKERS[width] = scope["make"]
+    return maker
+
+
+def _as_rows(steps, stamps, columns):
+    """One dict per step: ``_step``, ``_timestamp`` and each metric with a value there."""
+    dense = [(name, col) for name, col in columns.items() if None not in col]
+    sparse = [(name, col) for name, col in columns.items() if None in col]
+    names = ["_step", "_timestamp"] + [name for name, _ in dense]
+    # Columns without gaps go into the dicts at once; gaps are left out, one column at a
+    # time. Up to 256 columns by a dict display (see _row_maker), more by dict(zip()).
+    lists = [steps, stamps] + [col for _, col in dense]
+    if len(names) <= 256:
+        rows = _row_maker(len(names))(names, lists)
+    else:
+        rows = [dict(zip(names, values)) for values in zip(*lists)]
+    for name, col in sparse:
+        for row, value in zip(rows, col):
+            if value is not None:
+                row[name] = value
+    return rows
+
+
+def _read_history(transport, run_id, keys=None, max_points=None, columns=False, pandas=False):
+    """The body of ``history()`` (see :meth:`_HistoryReader.history`)."""
+    keys = _history_keys(keys)
+    if max_points is not None:
+        if isinstance(max_points, bool) or not isinstance(max_points, numbers.Integral) \
+                or max_points < 1:
+            raise ValueError("hyperdial: max_points must be a positive integer, got %r"
+                             % (max_points,))
+        steps, stamps, cols = _sampled_history(transport, run_id, keys, int(max_points))
+    else:
+        steps, stamps, cols = [], [], {}
+        for page in _history_pages(transport, run_id, keys, limit=_HISTORY_PAGE_STEPS):
+            page_cols = _nan_filled(page)
+            if not steps:
+                steps, stamps, cols = page["steps"], page["time_ms"], page_cols
+            else:
+                steps.extend(page["steps"])
+                stamps.extend(page["time_ms"])
+                for name, col in page_cols.items():
+                    cols[name].extend(col)
+    stamps = [t / 1000.0 for t in stamps]
+    if pandas:
+        import pandas as pd  # only when asked for
+        frame = {"_step": steps, "_timestamp": stamps}
+        frame.update(cols)
+        return pd.DataFrame(frame)
+    if columns:
+        out = {"_step": steps, "_timestamp": stamps}
+        out.update(cols)
+        return out
+    return _as_rows(steps, stamps, cols)
+
+
+def _sampled_history(transport, run_id, keys, max_points):
+    """At most ``max_points`` points per metric (``GET /runs/{id}/history?max_points=``,
+    evenly spaced by step), merged into columns over the union of their steps."""
+    path = "/api/v1/runs/%s/history?max_points=%d" % (
+        urllib.parse.quote(run_id, safe=""), max_points)
+    if keys:
+        path += "&keys=" + urllib.parse.quote(",".join(keys), safe=",")
+    answer = _call(transport, "GET", path, ok_statuses=(404,), timeout=_HISTORY_TIMEOUT)
+    if isinstance(answer, _SendError):
+        raise KeyError("hyperdial: no run %r on %s" % (run_id, transport.server))
+    series = (answer or {}).get("series") or {}
+    times = {}
+    for s in series.values():
+        for step, t in zip(s["step"], s["time_ms"]):
+            if t > times.get(step, -1):
+                times[step] = t
+    steps = sorted(times)
+    row_of = {step: i for i, step in enumerate(steps)}
+    nan = float("nan")
+    cols = {}
+    for name, s in series.items():
+        col = [None] * len(steps)
+        for step, value in zip(s["step"], s["value"]):
+            col[row_of[step]] = nan if value is None else value  # a null logged is NaN
+        cols[name] = col
+    return steps, [times[s] for s in steps], cols
+
+
+class _HistoryReader:
+    """``history()`` and ``scan_history()`` for an object with a run ``id`` and a
+    ``_history_transport()``."""
+
+    def history(self, keys=None, max_points=None, columns=False, pandas=False):
+        """The run's metric history as stored on the server.
+
+        By default every point (no sampling), as a list with one dict per step in step order:
+        ``{"_step": 3, "_timestamp": 1764501234.5, "loss": 0.41, ...}``, holding the metrics
+        that have a value at that step (``_timestamp`` is the wall time in seconds since the
+        epoch). A value logged as NaN or an infinity reads back as ``float("nan")``.
+
+        * ``keys`` -- only these metrics (a list of names), and only the steps where at least
+          one of them has a value; default every metric.
+        * ``max_points`` -- at most this many points per metric, evenly spaced by step (the
+          first and the last kept; 10 to 100,000; at most 64 metrics), instead of every point.
+        * ``columns=True`` -- a dict of lists instead: ``"_step"``, ``"_timestamp"`` and one
+          list per metric, entry ``i`` for step ``i``, ``None`` where a metric has no value.
+        * ``pandas=True`` -- a ``pandas.DataFrame`` of those columns (NaN where a metric has
+          no value); pandas is imported only then.
+
+        A history longer than one answer of the server (1,000,000 values) is read in several
+        requests. Raises KeyError for an unknown run.
+        """
+        return _read_history(self._history_transport(), self.id, keys, max_points, columns,
+                             pandas)
+
+    def scan_history(self, keys=None, page_size=1000, min_step=None, max_step=None):
+        """Iterate over the run's history one step (a dict as :meth:`history` gives) at a
+        time, reading ``page_size`` steps per request: for a history too long to hold whole.
+        Only steps ``min_step <= step < max_step`` when given."""
+        if isinstance(page_size, bool) or not isinstance(page_size, numbers.Integral) \
+                or page_size < 1:
+            raise ValueError("hyperdial: page_size must be a positive integer, got %r"
+                             % (page_size,))
+        transport = self._history_transport()
+        after = None if min_step is None else int(min_step) - 1
+        for page in _history_pages(transport, self.id, _history_keys(keys), after,
+                                   int(page_size)):
+            stamps = [t / 1000.0 for t in page["time_ms"]]
+            for row in _as_rows(page["steps"], stamps, _nan_filled(page)):
+                if max_step is not None and row["_step"] >= max_step:
+                    return
+                yield row
+
+
+# --------------------------------------------------------------------------------------------
 # Run
 
 
@@ -774,7 +988,7 @@ def exit_code_of(exc_type, exc):
     return 1
 
 
-class Run:
+class Run(_HistoryReader):
     """One training run: its config, its metrics and its summary.
 
     Made by :func:`init`. Attributes:
@@ -827,6 +1041,7 @@ class Run:
         self._spilled = 0  # points written to it
         self._report_delivery = report_delivery  # tell the server what is missing at finish
         self._outage_since = None  # monotonic time of the first failure of an ongoing outage
+        self._reader = None  # the transport of history reads, made on first use
         self._worker = None
         if not isinstance(sink, _NullSink):
             self._worker = threading.Thread(
@@ -1070,6 +1285,22 @@ class Run:
 
     def __repr__(self):
         return "<hyperdial.Run id=%r mode=%r>" % (self.id, self.mode)
+
+    def _history_transport(self):
+        """The connection :meth:`history` reads through: the run's server (agent and server
+        modes). Points this process logged and has not sent yet are sent first (for up to
+        the request timeout), so the history holds them."""
+        if self.mode not in ("agent", "server"):
+            where = " (its points are in %s; `hyperdial sync` uploads them)" % self.path \
+                if self.path else ""
+            raise RuntimeError("hyperdial: run %s is %s: there is no server to read its "
+                               "history from%s" % (self.id, self.mode, where))
+        if not self._finished:
+            self._flush(deadline=time.monotonic() + _REQUEST_TIMEOUT, quiet=True)
+        if self._reader is None:
+            token = getattr(getattr(self._sink, "transport", None), "token", None)
+            self._reader = _Transport(self.server, token, keep_alive=True)
+        return self._reader
 
     # ---------------------------------------------------------------- internals
 
@@ -1550,7 +1781,7 @@ def _finite_or_none(value, what):
     return None if v is None else float(v)
 
 
-class Trial:
+class Trial(_HistoryReader):
     """One suggestion of a sweep, to be evaluated by the caller and told back.
 
     Made by :meth:`Sweep.ask`. Attributes:
@@ -1611,6 +1842,9 @@ class Trial:
         """True once the server asked this trial to stop (early termination or a cancelled
         sweep): tell it what it reached and move on."""
         return self._stop
+
+    def _history_transport(self):
+        return self.sweep._transport
 
     def __repr__(self):
         return "Trial(id=%r, number=%r, params=%r, state=%r)" % (
@@ -1915,6 +2149,20 @@ class Sweep:
                        "/api/v1/runs?limit=100000&sweep=" + urllib.parse.quote(self.id, safe=""))
         runs = (answer or {}).get("runs") or []
         return [Trial(self, r) for r in sorted(runs, key=lambda r: r.get("number") or 0)]
+
+    def trial(self, run_id):
+        """The trial (run) of this sweep with id ``run_id``, as :meth:`trials` gives it; its
+        :meth:`~Trial.history` reads what it logged. Raises KeyError when the server has no
+        such run, or it belongs to another sweep."""
+        answer = _call(self._transport, "GET", "/api/v1/runs/%s?history=false"
+                       % urllib.parse.quote(run_id, safe=""), ok_statuses=(404,))
+        if isinstance(answer, _SendError) or not isinstance(answer, dict):
+            raise KeyError("hyperdial: no run %r on %s" % (run_id, self.server))
+        if answer.get("sweep") != self.id:
+            raise KeyError("hyperdial: run %r belongs to %s, not to sweep %s" % (
+                run_id, "sweep %s" % answer["sweep"] if answer.get("sweep") else "no sweep",
+                self.id))
+        return Trial(self, answer)
 
     def stop(self):
         """Hand out no more trials (the state becomes ``finished``); returns self."""
