@@ -19,15 +19,20 @@ interleave the tools, in a rotated order each round, so load on the machine fall
   client (``hyperdial.init``/``log``/``finish``) against the server, MLflow (``log_batch`` of
   1,000 values, SQLite backend), W&B offline, trackio.
 * reading those 100,000 values back, in full and downsampled to 1,000 points per metric
-  (where the tool can): hyperdial ``GET /runs/{id}`` and ``/runs/{id}/history?max_points``,
-  MLflow ``get_metric_history``, trackio's storage; W&B offline has no read API.
+  (where the tool can): hyperdial's client ``run.history()`` and ``run.history(max_points=1000)``
+  (a list of dicts, one per step, as trackio's ``get_logs`` gives), MLflow
+  ``get_metric_history``, trackio's storage; W&B offline has no read API.
 * the server's memory (RSS at start, after the logging and the reads, and its peak).
 * disk per million metric values: the store's files after the logging (hyperdial after a
   clean shutdown and again after ``VACUUM``), scaled to 10^6 values.
 
 The binary is ``HYPERDIAL_BIN`` (any build: re-run after other work lands); the Python client is
 the one of this repository. Prints a Markdown report (ratios against hyperdial) and writes it
-to ``--out`` when given.
+to ``--out`` when given. ``--only`` keeps the measurements whose names start with one of its
+comma-separated prefixes, e.g. the logging and reads of hyperdial and trackio alone::
+
+    HYPERDIAL_BIN=target/release/hyperdial nice -n 19 python3 bench/peers/hotpaths.py \\
+        --rounds 5 --only log/hyperdial,log/trackio
 """
 
 import argparse
@@ -203,14 +208,16 @@ def log_hyperdial(directory):
             run.log(values(step), step=step)
         run.finish()
         logged = time.perf_counter() - t0
+        # Read back as a user would, through the client: one dict per step, as trackio's
+        # get_logs gives (``_step`` and ``_timestamp`` besides the metrics).
         t0 = time.perf_counter()
-        full = server.get("/api/v1/runs/%s" % run.id)
+        rows = run.history()
         read_full = time.perf_counter() - t0
-        got = sum(len(p["values"]) for p in full["history"])
+        got = sum(len(row) - 2 for row in rows)
         t0 = time.perf_counter()
-        down = server.get("/api/v1/runs/%s/history?max_points=1000" % run.id)
+        down = run.history(max_points=1000)
         read_down = time.perf_counter() - t0
-        got_down = sum(len(s["value"]) for s in down["series"].values())
+        got_down = sum(len(row) - 2 for row in down)
         rss_after = rss_kib(server.proc.pid)
         peak = rss_kib(server.proc.pid, "VmHWM")
     finally:
@@ -346,9 +353,10 @@ def report(args, results, skipped, started, wall):
     add("# Hot paths side by side")
     add("")
     add("Command: `HYPERDIAL_BIN=%s OMP_NUM_THREADS=%s nice -n 19 python3 bench/peers/hotpaths.py "
-        "--rounds %d --sizes %s --max-seconds %g`" % (
+        "--rounds %d --sizes %s --max-seconds %g%s`" % (
             args.binary_label, os.environ.get("OMP_NUM_THREADS", "unset"), args.rounds,
-            ",".join(map(str, args.sizes)), args.max_seconds))
+            ",".join(map(str, args.sizes)), args.max_seconds,
+            " --only " + args.only if args.only else ""))
     add("")
     add("Machine: %s, %d cores, Python %s; started %s UTC, %.0f s in all; medians of %d "
         "interleaved rounds (each measurement a fresh process and directory)." % (
@@ -441,6 +449,9 @@ def main():
     ap.add_argument("--max-seconds", type=float, default=300.0,
                     help="stop one ask/tell measurement after this long")
     ap.add_argument("--out", help="also write the Markdown report here")
+    ap.add_argument("--only", default="",
+                    help="comma-separated prefixes of the measurements to run (asktell/, "
+                         "log/hyperdial, log/trackio, ...); default all")
     ap.add_argument("--measure", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--dir", help=argparse.SUPPRESS)
@@ -468,6 +479,11 @@ def main():
     for tool in ("mlflow", "wandb", "trackio"):
         if tool not in skipped:
             plan.append(("log/" + tool, 0))
+    only = [p for p in args.only.split(",") if p]
+    if only:
+        plan = [(name, n) for name, n in plan if any(name.startswith(p) for p in only)]
+        if not plan:
+            raise SystemExit("--only %s matches no measurement" % args.only)
     started = time.time()
     results = {}
     for r in range(args.rounds):
