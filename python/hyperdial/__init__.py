@@ -36,7 +36,9 @@ is two files using only the standard library (Python 3.8 or newer): this one and
 reference is docs/python.md.
 """
 
+import array
 import atexit
+import base64
 import signal
 import collections.abc
 import http.client
@@ -764,7 +766,7 @@ _HISTORY_PAGE_STEPS = None  # steps per answer of a history() read; None: the se
 
 
 def _history_path(run_id, keys, after_step=None, limit=None):
-    path = "/api/v1/runs/%s/history/columns" % urllib.parse.quote(run_id, safe="")
+    path = "/api/v1/runs/%s/history/packed" % urllib.parse.quote(run_id, safe="")
     query = []
     if keys:
         query.append("keys=" + urllib.parse.quote(",".join(keys), safe=","))
@@ -794,34 +796,57 @@ def _history_keys(keys):
     return out or None
 
 
+def _unpack(code, text, count):
+    """A packed list of the history answer: base64 of ``count`` little-endian 8-byte numbers
+    (``code`` ``"q"``: signed integers, ``"d"``: doubles), as a Python list."""
+    values = array.array(code)
+    values.frombytes(base64.b64decode(text))
+    if len(values) != count:
+        raise RuntimeError("hyperdial: a packed history list holds %d values, not %d"
+                           % (len(values), count))
+    if sys.byteorder != "little":
+        values.byteswap()
+    return values.tolist()
+
+
+def _unpacked(page):
+    """A ``GET /runs/{id}/history/packed`` answer as ``(steps, time_ms, columns)`` lists:
+    ``None`` where a metric has no value, ``float("nan")`` where the value logged was not
+    finite."""
+    count = page.get("count")
+    if not isinstance(count, int) or not isinstance(page.get("columns"), dict):
+        raise RuntimeError("hyperdial: the server's history answer is not packed columns: %r"
+                           % (str(page)[:200],))
+    steps = _unpack("q", page["steps"], count)
+    stamps = _unpack("q", page["time_ms"], count)
+    non_finite = page.get("non_finite") or {}
+    nan = float("nan")
+    columns = {}
+    for name, text in page["columns"].items():
+        column = _unpack("d", text, count)
+        total = sum(column)  # NaN exactly when some value is (the packed lists hold no inf)
+        if total != total:
+            column = [None if v != v else v for v in column]
+            for i in non_finite.get(name, ()):
+                column[i] = nan
+        columns[name] = column
+    return steps, stamps, columns
+
+
 def _history_pages(transport, run_id, keys, after_step=None, limit=None):
-    """Each answer of ``GET /runs/{id}/history/columns`` from ``after_step`` on, following
-    ``next_after_step`` until the last step."""
+    """Each answer of ``GET /runs/{id}/history/packed`` from ``after_step`` on, following
+    ``next_after_step`` until the last step, unpacked (see :func:`_unpacked`)."""
     while True:
         page = _call(transport, "GET", _history_path(run_id, keys, after_step, limit),
                      ok_statuses=(404,), timeout=_HISTORY_TIMEOUT)
         if isinstance(page, _SendError):
             raise KeyError("hyperdial: no run %r on %s" % (run_id, transport.server))
-        if not isinstance(page, dict) or not isinstance(page.get("columns"), dict):
-            raise RuntimeError("hyperdial: the server's history answer is not columns: %r"
-                               % (str(page)[:200],))
-        yield page
+        if not isinstance(page, dict):
+            raise RuntimeError("hyperdial: the server's history answer is not JSON")
+        yield _unpacked(page)
         after_step = page.get("next_after_step")
         if not page.get("truncated") or after_step is None:
             return
-
-
-def _nan_filled(page):
-    """The page's columns with float('nan') where a non-finite value was logged (the server
-    writes those as null, and lists where)."""
-    columns = page["columns"]
-    nan = float("nan")
-    for name, rows in (page.get("non_finite") or {}).items():
-        column = columns.get(name)
-        if column is not None:
-            for i in rows:
-                column[i] = nan
-    return columns
 
 
 _ROW_MAKERS = {}  # number of columns -> a function making one dict per row (see _row_maker)
@@ -874,15 +899,20 @@ def _read_history(transport, run_id, keys=None, max_points=None, columns=False, 
         steps, stamps, cols = _sampled_history(transport, run_id, keys, int(max_points))
     else:
         steps, stamps, cols = [], [], {}
-        for page in _history_pages(transport, run_id, keys, limit=_HISTORY_PAGE_STEPS):
-            page_cols = _nan_filled(page)
+        for page_steps, page_stamps, page_cols in _history_pages(
+                transport, run_id, keys, limit=_HISTORY_PAGE_STEPS):
             if not steps:
-                steps, stamps, cols = page["steps"], page["time_ms"], page_cols
-            else:
-                steps.extend(page["steps"])
-                stamps.extend(page["time_ms"])
-                for name, col in page_cols.items():
-                    cols[name].extend(col)
+                steps, stamps, cols = page_steps, page_stamps, page_cols
+                continue
+            before, added = len(steps), len(page_steps)
+            steps.extend(page_steps)
+            stamps.extend(page_stamps)
+            # A run still logging may have a new metric by the next page.
+            for name, col in page_cols.items():
+                cols.setdefault(name, [None] * before).extend(col)
+            for col in cols.values():
+                if len(col) < before + added:
+                    col.extend([None] * (before + added - len(col)))
     stamps = [t / 1000.0 for t in stamps]
     if pandas:
         import pandas as pd  # only when asked for
@@ -961,10 +991,9 @@ class _HistoryReader:
                              % (page_size,))
         transport = self._history_transport()
         after = None if min_step is None else int(min_step) - 1
-        for page in _history_pages(transport, self.id, _history_keys(keys), after,
-                                   int(page_size)):
-            stamps = [t / 1000.0 for t in page["time_ms"]]
-            for row in _as_rows(page["steps"], stamps, _nan_filled(page)):
+        for steps, stamps, columns in _history_pages(transport, self.id, _history_keys(keys),
+                                                     after, int(page_size)):
+            for row in _as_rows(steps, [t / 1000.0 for t in stamps], columns):
                 if max_step is not None and row["_step"] >= max_step:
                     return
                 yield row

@@ -629,6 +629,48 @@ export interface OutputRequest {
 /** Which output stream of a process a text came from. */
 export type OutputStream = "stdout" | "stderr";
 
+/**
+ * `GET /api/v1/runs/{id}/history/packed?keys=a,b&after_step=S&limit=N`: the same as
+ * [`HistoryColumns`], with every list packed as binary numbers in base64 (RFC 4648, with
+ * padding): a client decodes it without parsing a decimal number per value, several times
+ * faster than the JSON lists.
+ */
+export interface PackedHistory {
+  /** Run id. */
+  run: string;
+  /** Its sweep. */
+  sweep: string | null;
+  /** Every metric name the run logged, sorted. */
+  keys: string[];
+  /** Number of steps in this answer (the length of every unpacked list). */
+  count: number;
+  /**
+   * The steps, as in [`HistoryColumns`]: signed 64-bit integers, little-endian, 8 bytes
+   * each, in base64.
+   */
+  steps: string;
+  /** Wall times, ms since the epoch: signed 64-bit integers, little-endian, in base64. */
+  time_ms: string;
+  /**
+   * One column per metric, by name, in the order asked (by name without `keys`): IEEE 754
+   * binary64 values, little-endian, 8 bytes per step, in base64. A step where the metric
+   * has no value, or where the value logged was not finite, is a NaN (those listed in
+   * `non_finite`; every other NaN is a gap).
+   */
+  columns: Record<string, string>;
+  /**
+   * As in [`HistoryColumns`]: for each metric that logged NaN or an infinity among these
+   * steps, the indexes where it did.
+   */
+  non_finite: Record<string, number[]>;
+  /** Most steps this answer could hold. */
+  limit: number;
+  /** Whether steps above the last one were left out. */
+  truncated: boolean;
+  /** When `truncated`, the `after_step` that asks for the next page; else `null`. */
+  next_after_step: number | null;
+}
+
 /** One parameter's importance for the sweep metric. */
 export interface ParamImportance {
   /** Dotted parameter name. */

@@ -236,6 +236,14 @@ pub const ROUTES: &[Route] = &[
         Json("HistoryColumns"),
     ),
     route(
+        "get",
+        "/api/v1/runs/{id}/history/packed",
+        "The same as /history/columns, every list packed as binary numbers in base64",
+        None,
+        "200",
+        Json("PackedHistory"),
+    ),
+    route(
         "post",
         "/api/v1/runs/{id}/started",
         "Record the argv the run's process was started with, and its git state",

@@ -702,7 +702,8 @@ async fn paged_listings_survive_compression() {
 
 /// The whole history as columns: the steps of every metric, `null` at a metric's gaps and at
 /// its NaN values (those listed in `non_finite`), a point sent again read once with its later
-/// value, floats exactly as sent, and pages chained by `next_after_step`.
+/// value, floats exactly as sent, the packed form holding the same, and pages chained by
+/// `next_after_step`.
 #[tokio::test]
 async fn history_columns_answer_every_step_with_gaps_nan_and_pages() {
     let s = start(None).await;
@@ -776,6 +777,43 @@ async fn history_columns_answer_every_step_with_gaps_nan_and_pages() {
         exact[2].to_bits()
     );
 
+    // The packed answer holds the same lists, as little-endian binary numbers in base64; a
+    // gap or a NaN is a NaN there.
+    let (st, packed) = s.get(&format!("/api/v1/runs/{id}/history/packed")).await;
+    assert_eq!(st, 200, "{packed}");
+    let bytes = |v: &Value| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap()
+    };
+    let ints = |v: &Value| -> Vec<i64> {
+        bytes(v)
+            .chunks(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    };
+    let floats = |v: &Value| -> Vec<Option<f64>> {
+        bytes(v)
+            .chunks(8)
+            .map(|c| Some(f64::from_le_bytes(c.try_into().unwrap())).filter(|x| !x.is_nan()))
+            .collect()
+    };
+    assert_eq!(packed["count"], 5);
+    assert_eq!(json!(ints(&packed["steps"])), h["steps"]);
+    assert_eq!(json!(ints(&packed["time_ms"])), h["time_ms"]);
+    for name in ["acc", "loss", "lr"] {
+        assert_eq!(
+            json!(floats(&packed["columns"][name])),
+            h["columns"][name],
+            "{name}"
+        );
+    }
+    assert_eq!(
+        (&packed["non_finite"], &packed["keys"], &packed["truncated"]),
+        (&h["non_finite"], &h["keys"], &h["truncated"])
+    );
+
     // Asked keys: in the order asked, only their steps; a key never logged is all null.
     let (st, k) = s
         .get(&format!(
@@ -823,8 +861,8 @@ async fn history_columns_answer_every_step_with_gaps_nan_and_pages() {
     );
 }
 
-/// A run without points answers empty columns; an unknown run is a `404` naming it; a bad or
-/// unknown option is a `400` naming the option.
+/// A run without points answers empty columns; an unknown run is a `404` naming it (in both
+/// forms); a bad or unknown option is a `400` naming the option.
 #[tokio::test]
 async fn history_columns_refuse_unknown_runs_and_bad_options() {
     let s = start(None).await;
@@ -836,9 +874,15 @@ async fn history_columns_refuse_unknown_runs_and_bad_options() {
         (&empty["steps"], &empty["columns"], &empty["truncated"]),
         (&json!([]), &json!({}), &json!(false))
     );
-    let (st, missing) = s.get("/api/v1/runs/r_nope/history/columns").await;
-    assert_eq!(st, 404, "{missing}");
-    assert_eq!(missing["error"], "no run with id `r_nope`");
+    for form in ["columns", "packed"] {
+        let (st, missing) = s.get(&format!("/api/v1/runs/r_nope/history/{form}")).await;
+        assert_eq!(st, 404, "{missing}");
+        assert_eq!(missing["error"], "no run with id `r_nope`");
+        let (st, bad) = s
+            .get(&format!("/api/v1/runs/{id}/history/{form}?limit=0"))
+            .await;
+        assert_eq!(st, 400, "{bad}");
+    }
     for (query, named) in [
         ("limit=0", "`limit`"),
         ("limit=ten", "`limit`"),

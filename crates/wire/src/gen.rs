@@ -44,7 +44,7 @@ pub fn schemas() -> Map<String, Value> {
         HeartbeatAnswer, OutputStream, OutputRequest, SummaryUpdate, ConfigUpdate, RunName,
         FinishRequest, DeliveryRequest, RunGit, DeliveryRecord, HistoryPoint, Run, RunAnswer,
         RunsPage, AxisKind, Axis, PointColumns, SweepPoints, Series, RunHistory,
-        HistoryColumns,
+        HistoryColumns, PackedHistory,
         ParamImportance, Evidence, Importance, EndReason, BudgetStatus,
         Hello, Resync, RunBrief, EventPoint, MetricsEvent,
         QueueRun, QueueRunsRequest, QueuedRuns, NoiseConfiguration, NoiseComparison, NoiseReport,

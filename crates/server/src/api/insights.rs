@@ -11,8 +11,8 @@ use hyperdial_store::{
     RunCondition, RunField, RunQuery, SeriesPoint, SeriesSample, MAX_NOTES_BYTES,
 };
 use hyperdial_wire::api::{
-    Axis, ColumnsByName, HistoryColumns, Notes, NotesRequest, PointColumns, RunHistory, RunsPage,
-    Series, SeriesByName, SweepPoints,
+    Axis, ByName, HistoryColumns, Notes, NotesRequest, PackedHistory, PointColumns, RunHistory,
+    RunsPage, Series, SeriesByName, SweepPoints,
 };
 use hyperdial_wire::RunState;
 use serde::Deserialize;
@@ -198,8 +198,8 @@ pub(crate) async fn history(
     .into_response())
 }
 
-/// Most values (steps × columns) in one answer of `GET /runs/{id}/history/columns`: about
-/// 20 MB of JSON at most; a longer history comes in pages.
+/// Most values (steps × columns) in one answer of `GET /runs/{id}/history/columns` (and
+/// `/history/packed`): about 20 MB of JSON at most; a longer history comes in pages.
 pub const MAX_COLUMN_VALUES: usize = 1_000_000;
 /// Most columns (metrics) in one answer of `GET /runs/{id}/history/columns`.
 pub const MAX_COLUMNS: usize = 10_000;
@@ -281,23 +281,45 @@ pub fn parse_columns_query(raw: &str) -> Result<ColumnsQuery, ApiError> {
     Ok(q)
 }
 
-/// `GET /api/v1/runs/{id}/history/columns?keys=a,b&after_step=S&limit=N`: the run's history
-/// as columns over the steps, every point of it (no downsampling), at most
-/// [`MAX_COLUMN_VALUES`] values in one answer; a longer history comes in pages chained by
-/// `next_after_step`. Each series is read through its key from `after_step` on, so a page
-/// costs what it holds.
-pub(crate) async fn history_columns(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-    RawQuery(raw): RawQuery,
-) -> ApiResult {
-    let q = parse_columns_query(raw.as_deref().unwrap_or(""))?;
+/// What a columnar history answer holds, before it is written as lists or packed.
+struct ColumnsRead {
+    sweep: Option<String>,
+    names: Vec<String>,
+    wanted: Vec<String>,
+    read: hyperdial_store::HistoryColumns,
+    limit: usize,
+}
+
+impl ColumnsRead {
+    /// `non_finite` of the answer: the columns that have some, by name.
+    fn non_finite(&self) -> std::collections::BTreeMap<String, Vec<u64>> {
+        self.wanted
+            .iter()
+            .zip(&self.read.non_finite)
+            .filter(|(_, rows)| !rows.is_empty())
+            .map(|(name, rows)| (name.clone(), rows.clone()))
+            .collect()
+    }
+
+    fn next_after_step(&self) -> Option<i64> {
+        if self.read.more {
+            self.read.steps.last().copied()
+        } else {
+            None
+        }
+    }
+}
+
+/// The shared read of `/history/columns` and `/history/packed`: the options parsed, the run
+/// found (`404` otherwise), at most [`MAX_COLUMN_VALUES`] values read.
+async fn read_columns(s: &AppState, id: &str, raw: Option<&str>) -> Result<ColumnsRead, ApiError> {
+    let q = parse_columns_query(raw.unwrap_or(""))?;
     let store = s.controller.store();
     let run = store
-        .run(&id)
+        .run(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("run", &id))?;
-    let names = store.metric_names(&id).await?;
+        .ok_or_else(|| ApiError::not_found("run", id))?;
+    let names = store.metric_names(id).await?;
     let wanted = match q.keys {
         Some(keys) => keys,
         None if names.len() > MAX_COLUMNS => {
@@ -311,29 +333,89 @@ pub(crate) async fn history_columns(
     let cap = (MAX_COLUMN_VALUES / wanted.len().max(1)).max(1);
     let limit = q.limit.map_or(cap, |l| l.min(cap));
     let read = store
-        .history_columns(&id, &wanted, q.after_step, limit)
+        .history_columns(id, &wanted, q.after_step, limit)
         .await?;
-    let non_finite = wanted
-        .iter()
-        .zip(&read.non_finite)
-        .filter(|(_, rows)| !rows.is_empty())
-        .map(|(name, rows)| (name.clone(), rows.clone()))
-        .collect();
-    let next_after_step = if read.more {
-        read.steps.last().copied()
-    } else {
-        None
-    };
+    Ok(ColumnsRead {
+        sweep: run.sweep_id,
+        names,
+        wanted,
+        read,
+        limit,
+    })
+}
+
+/// `GET /api/v1/runs/{id}/history/columns?keys=a,b&after_step=S&limit=N`: the run's history
+/// as columns over the steps, every point of it (no downsampling), at most
+/// [`MAX_COLUMN_VALUES`] values in one answer; a longer history comes in pages chained by
+/// `next_after_step`. Each series is read through its key from `after_step` on, so a page
+/// costs what it holds.
+pub(crate) async fn history_columns(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let c = read_columns(&s, &id, raw.as_deref()).await?;
+    let non_finite = c.non_finite();
+    let next_after_step = c.next_after_step();
     Ok(Json(HistoryColumns {
         run: id,
-        sweep: run.sweep_id,
-        keys: names,
-        steps: read.steps,
-        time_ms: read.time_ms,
-        columns: ColumnsByName(wanted.into_iter().zip(read.columns).collect()),
+        sweep: c.sweep,
+        keys: c.names,
+        steps: c.read.steps,
+        time_ms: c.read.time_ms,
+        columns: ByName(c.wanted.into_iter().zip(c.read.columns).collect()),
         non_finite,
-        limit: limit as u64,
-        truncated: read.more,
+        limit: c.limit as u64,
+        truncated: c.read.more,
+        next_after_step,
+    })
+    .into_response())
+}
+
+/// Little-endian bytes of `values`, in base64 (standard alphabet, padded).
+fn packed<T: Copy, const N: usize>(values: &[T], bytes: impl Fn(T) -> [u8; N]) -> String {
+    use base64::Engine as _;
+    let mut raw = Vec::with_capacity(values.len() * N);
+    for &v in values {
+        raw.extend_from_slice(&bytes(v));
+    }
+    base64::engine::general_purpose::STANDARD.encode(raw)
+}
+
+/// `GET /api/v1/runs/{id}/history/packed?keys=a,b&after_step=S&limit=N`: the answer of
+/// [`history_columns`] with every list packed as little-endian binary numbers in base64 (a
+/// missing or non-finite value is a NaN), for clients that decode it without parsing a
+/// decimal number per value.
+pub(crate) async fn history_packed(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult {
+    let c = read_columns(&s, &id, raw.as_deref()).await?;
+    let non_finite = c.non_finite();
+    let next_after_step = c.next_after_step();
+    let columns = c
+        .wanted
+        .into_iter()
+        .zip(&c.read.columns)
+        .map(|(name, column)| {
+            (
+                name,
+                packed(column, |v| v.unwrap_or(f64::NAN).to_le_bytes()),
+            )
+        })
+        .collect();
+    Ok(Json(PackedHistory {
+        run: id,
+        sweep: c.sweep,
+        keys: c.names,
+        count: c.read.steps.len() as u64,
+        steps: packed(&c.read.steps, i64::to_le_bytes),
+        time_ms: packed(&c.read.time_ms, i64::to_le_bytes),
+        columns: ByName(columns),
+        non_finite,
+        limit: c.limit as u64,
+        truncated: c.read.more,
         next_after_step,
     })
     .into_response())

@@ -158,6 +158,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/api/v1/runs/{id}/history/columns",
             get(insights::history_columns),
         )
+        .route(
+            "/api/v1/runs/{id}/history/packed",
+            get(insights::history_packed),
+        )
         .route("/api/v1/runs/{id}/started", post(started))
         .route("/api/v1/runs/{id}/heartbeat", post(heartbeat))
         .route("/api/v1/runs/{id}/metrics", post(metrics))

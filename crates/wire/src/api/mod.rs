@@ -31,8 +31,8 @@ pub use budget::{BudgetStatus, EndReason};
 pub use events::{EventPoint, Hello, MetricsEvent, Resync, RunBrief};
 pub use front::{FrontRun, ObjectiveSpec, ParetoFront};
 pub use insights::{
-    Axis, AxisKind, ColumnsByName, Evidence, HistoryColumns, Importance, ParamImportance,
-    PointColumns, RunHistory, RunsPage, Series, SeriesByName, SweepPoints,
+    Axis, AxisKind, ByName, ColumnsByName, Evidence, HistoryColumns, Importance, PackedHistory,
+    ParamImportance, PointColumns, RunHistory, RunsPage, Series, SeriesByName, SweepPoints,
 };
 pub use repeats::{
     NoiseComparison, NoiseConfiguration, NoiseReport, QueueRun, QueueRunsRequest, QueuedRuns,
