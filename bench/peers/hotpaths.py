@@ -347,6 +347,17 @@ def med(results, key):
     return statistics.median(xs) if xs else None
 
 
+ASKTELL_LABELS = [
+    ("asktell/hyperdial", "hyperdial (server, SQLite, synchronous=FULL)"),
+    ("asktell/hyperdial-normal", "hyperdial (HYPERDIAL_SQLITE_SYNC=normal)"),
+    ("asktell/hyperdial-one", "hyperdial tell_and_ask (FULL)"),
+    ("asktell/hyperdial-one-normal", "hyperdial tell_and_ask (normal)"),
+    ("asktell/optuna-memory", "Optuna in memory"),
+    ("asktell/optuna-journal", "Optuna JournalStorage (file)"),
+    ("asktell/optuna-sqlite", "Optuna SQLite"),
+]
+
+
 def report(args, results, skipped, started, wall):
     lines = []
     add = lines.append
@@ -370,21 +381,20 @@ def report(args, results, skipped, started, wall):
             versions.append("%s %s" % (module, v))
     add("Peers: %s.%s" % (", ".join(versions) or "none",
                           " Not installed (skipped): %s." % ", ".join(skipped) if skipped else ""))
-    add("")
-    add("## Ask/tell, trivial objective")
-    add("")
-    add("| trials | tool | trials/s | hyperdial ÷ tool |")
-    add("| --- | --- | --- | --- |")
-    for n in args.sizes:
+    # With --only, the measurements left out have no row (and a section none of them).
+    shown = (lambda key: key in results) if args.only else (lambda key: True)
+    asktell = [n for n in args.sizes if any(shown((k, n)) for k, _ in ASKTELL_LABELS)]
+    if asktell:
+        add("")
+        add("## Ask/tell, trivial objective")
+        add("")
+        add("| trials | tool | trials/s | hyperdial ÷ tool |")
+        add("| --- | --- | --- | --- |")
+    for n in asktell:
         base = med(results.get(("asktell/hyperdial", n), []), "rate")
-        for name, label in [("asktell/hyperdial", "hyperdial (server, SQLite, synchronous=FULL)"),
-                            ("asktell/hyperdial-normal",
-                             "hyperdial (HYPERDIAL_SQLITE_SYNC=normal)"),
-                            ("asktell/hyperdial-one", "hyperdial tell_and_ask (FULL)"),
-                            ("asktell/hyperdial-one-normal", "hyperdial tell_and_ask (normal)"),
-                            ("asktell/optuna-memory", "Optuna in memory"),
-                            ("asktell/optuna-journal", "Optuna JournalStorage (file)"),
-                            ("asktell/optuna-sqlite", "Optuna SQLite")]:
+        for name, label in ASKTELL_LABELS:
+            if not shown((name, n)):
+                continue
             rs = results.get((name, n), [])
             rate = med(rs, "rate")
             if rate is None:
@@ -405,8 +415,11 @@ def report(args, results, skipped, started, wall):
     add("| tool | log (s) | read all 100,000 (s) | read downsampled (s) | disk per 10^6 values |")
     add("| --- | --- | --- | --- | --- |")
     base = med(results.get(("log/hyperdial", 0), []), "log_seconds")
+    base_read = med(results.get(("log/hyperdial", 0), []), "read_full_seconds")
     for name, label in [("log/hyperdial", "hyperdial"), ("log/mlflow", "MLflow log_batch"),
                         ("log/wandb", "W&B offline"), ("log/trackio", "trackio")]:
+        if not shown((name, 0)):
+            continue
         rs = results.get((name, 0), [])
         if not rs or all("error" in r for r in rs):
             err = next((r["error"] for r in rs if "error" in r), "skipped")
@@ -423,7 +436,8 @@ def report(args, results, skipped, started, wall):
             disk_s += " (%.0f MB vacuumed)" % (vac * scale)
         add("| %s | %.2f (%s) | %s | %s | %s |" % (
             label, log, "%.2f× hyperdial" % (log / base) if base else "–",
-            "%.3f" % full if full is not None else "–",
+            "–" if full is None else "%.3f (%.2f× hyperdial)" % (full, full / base_read)
+            if base_read else "%.3f" % full,
             "%.3f" % down if down is not None else "–", disk_s))
     rs = results.get(("log/hyperdial", 0), [])
     if rs and med(rs, "rss_idle_kib"):
