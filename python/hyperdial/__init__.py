@@ -23,6 +23,9 @@ Usage::
 * **offline** -- no server answers, or ``HYPERDIAL_MODE=offline``: everything is appended as
   JSON lines to ``$HYPERDIAL_DIR/offline/<local-id>.jsonl``; ``hyperdial sync`` uploads it.
 
+``run.history()`` reads what a run logged back from the server: one dict per step by default,
+or columns, or a pandas DataFrame when asked (see :meth:`Run.history`).
+
 Metrics are sent in batches by a background thread; a server that goes away never makes the
 training script fail. Every transient failure (no connection, timeout, 5xx, 408, 429) is
 retried with backoff for the retry window (60 s, ``HYPERDIAL_RETRY_SECONDS``), also when the
@@ -833,6 +836,16 @@ def _unpacked(page):
     return steps, stamps, columns
 
 
+def _not_found(err, run_id, server):
+    """The error to raise for a ``404`` of a history read: KeyError for an unknown run,
+    RuntimeError for a server without the route (one older than this client)."""
+    text = _error_text(err)
+    if text.startswith("no route"):
+        return RuntimeError("hyperdial: the server at %s cannot serve a run's history to this "
+                            "client (%s); it is older than the client" % (server, text))
+    return KeyError("hyperdial: no run %r on %s" % (run_id, server))
+
+
 def _history_pages(transport, run_id, keys, after_step=None, limit=None):
     """Each answer of ``GET /runs/{id}/history/packed`` from ``after_step`` on, following
     ``next_after_step`` until the last step, unpacked (see :func:`_unpacked`)."""
@@ -840,7 +853,7 @@ def _history_pages(transport, run_id, keys, after_step=None, limit=None):
         page = _call(transport, "GET", _history_path(run_id, keys, after_step, limit),
                      ok_statuses=(404,), timeout=_HISTORY_TIMEOUT)
         if isinstance(page, _SendError):
-            raise KeyError("hyperdial: no run %r on %s" % (run_id, transport.server))
+            raise _not_found(page, run_id, transport.server)
         if not isinstance(page, dict):
             raise RuntimeError("hyperdial: the server's history answer is not JSON")
         yield _unpacked(page)
@@ -935,7 +948,7 @@ def _sampled_history(transport, run_id, keys, max_points):
         path += "&keys=" + urllib.parse.quote(",".join(keys), safe=",")
     answer = _call(transport, "GET", path, ok_statuses=(404,), timeout=_HISTORY_TIMEOUT)
     if isinstance(answer, _SendError):
-        raise KeyError("hyperdial: no run %r on %s" % (run_id, transport.server))
+        raise _not_found(answer, run_id, transport.server)
     series = (answer or {}).get("series") or {}
     times = {}
     for s in series.values():

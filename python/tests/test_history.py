@@ -199,6 +199,17 @@ class HistoryTests(unittest.TestCase):
         self.assertIn("no sweep", str(ctx.exception))
         with self.assertRaises(ValueError):
             trial.history(keys=["a,b"])
+        # An unknown run, and a server without the route (older than the client).
+        gone = hyperdial.Trial(sweep, {"id": "r_nope"})
+        with self.assertRaises(KeyError):
+            gone.history()
+        with self.assertRaises(KeyError):
+            gone.history(max_points=10)
+        with mock.patch.object(hyperdial, "_history_path",
+                               lambda run_id, *a: "/api/v1/runs/%s/no-such-form" % run_id):
+            with self.assertRaises(RuntimeError) as ctx:
+                trial.history()
+        self.assertIn("older than the client", str(ctx.exception))
 
     def test_an_offline_run_has_no_history_to_read(self):
         with mock.patch.dict(os.environ, {"HYPERDIAL_MODE": "offline"}):
