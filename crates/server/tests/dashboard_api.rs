@@ -899,6 +899,18 @@ async fn history_columns_refuse_unknown_runs_and_bad_options() {
         let error = bad["error"].as_str().unwrap();
         assert!(error.contains(named), "{query}: {error}");
     }
+    // More columns than one answer takes.
+    let many: Vec<String> = (0..=hyperdial_server::api::insights::MAX_COLUMNS)
+        .map(|i| format!("m{i}"))
+        .collect();
+    let (st, bad) = s
+        .get(&format!(
+            "/api/v1/runs/{id}/history/columns?keys={}",
+            many.join(",")
+        ))
+        .await;
+    assert_eq!(st, 400, "{bad}");
+    assert!(bad["error"].as_str().unwrap().contains("at most"), "{bad}");
     let long = "k".repeat(300);
     let (st, bad) = s
         .get(&format!("/api/v1/runs/{id}/history/columns?keys={long}"))
