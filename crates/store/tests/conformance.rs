@@ -75,6 +75,7 @@ conformance!(
     series_after_reads_the_tail_only,
     history_merges_series_by_step_and_counts_resent_points_once,
     points_out_of_order_and_resent_across_a_long_series_stay_exact,
+    concurrent_overlapping_resends_store_each_step_once,
 );
 
 fn sweep<'a>() -> NewSweep<'a> {
@@ -2143,4 +2144,46 @@ async fn points_out_of_order_and_resent_across_a_long_series_stay_exact(db: &Db)
     );
     assert_eq!(Some(spans[0].last), finite.last().copied());
     store.close().await;
+}
+
+/// Three writers (separate handles, as several servers) send one run's series overlapping
+/// batches of explicit steps at once, as retries do: every step is stored once, the count is
+/// exact, and the series reads back in order.
+async fn concurrent_overlapping_resends_store_each_step_once(db: &Db) {
+    let first = db.open().await.unwrap();
+    let run = first.insert_run(NewRun::default()).await.unwrap();
+    let mut tasks = Vec::new();
+    for writer in 0..3i64 {
+        let store = db.open().await.unwrap();
+        let id = run.id.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..15i64 {
+                // Windows of 120 steps, 40 apart; each writer in its own order.
+                let from = ((i * 7 + writer * 5) % 15) * 40;
+                let batch: Vec<Point> = (from..from + 120)
+                    .map(|s| Point {
+                        step: Some(s),
+                        time_ms: Some(s),
+                        values: vec![("x".into(), Some(s as f64))],
+                    })
+                    .collect();
+                store
+                    .append_metrics(&id, &batch, None)
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+            store.close().await;
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let series = first.series(&run.id, "x").await.unwrap();
+    let steps: Vec<i64> = series.iter().map(|p| p.step).collect();
+    assert_eq!(steps, (0..14 * 40 + 120).collect::<Vec<_>>());
+    assert!(series.iter().all(|p| p.value == Some(p.step as f64)));
+    let sample = first.series_sample(&run.id, "x", 10).await.unwrap();
+    assert_eq!(sample.total, steps.len() as u64);
+    first.close().await;
 }
