@@ -3,7 +3,7 @@
 //! compared in one sitting):
 //!
 //! - ingestion: points per second through `POST /api/v1/runs/{id}/metrics`, batches of 1,000
-//!   points of 3 metrics, from 1, 4 and 16 concurrent clients (one run each; `--clients 4`
+//!   points of 3 metrics (`--batch N`), from 1, 4 and 16 concurrent clients (one run each; `--clients 4`
 //!   for one count);
 //! - disk: bytes per million metric values of that database after `VACUUM` (PostgreSQL:
 //!   `VACUUM FULL` of the metric tables, then the sum of `pg_total_relation_size` of every
@@ -16,8 +16,9 @@
 //! `cargo build --release -p hyperdial-cli -p hyperdial-bench && target/release/metrics_at_scale
 //!  --build before=PATH/TO/OLD/hyperdial --build after=target/release/hyperdial`
 //! (`--points N` per ingestion case, default 300000; `--runs N` in the sweep, default 10000;
-//! `--db URL` a PostgreSQL server, each case in a database of its own created there and
-//! dropped after; `--cases ingestion,reads,memory` a subset.)
+//! `--batch N` points per ingestion request, default 1000; `--db URL` a PostgreSQL server, each
+//! case in a database of its own created there and dropped after; `--cases
+//! ingestion,reads,memory` a subset.)
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -196,12 +197,13 @@ async fn ingestion(bin: &Path, name: &str, points: usize, db_url: Option<&str>) 
             .collect(),
         None => vec![1, 4, 16],
     };
+    let batch: usize = flag_num("--batch", 1000);
     for clients in clients_list {
         let per = points / clients;
         let cpu = cpu_seconds(server.pid());
         let started = Instant::now();
         let tasks: Vec<_> = (0..clients)
-            .map(|_| tokio::spawn(feed(http.clone(), server.url.clone(), per, 1000)))
+            .map(|_| tokio::spawn(feed(http.clone(), server.url.clone(), per, batch)))
             .collect();
         for t in tasks {
             t.await.expect("client");
@@ -210,7 +212,7 @@ async fn ingestion(bin: &Path, name: &str, points: usize, db_url: Option<&str>) 
         let cpu = cpu_seconds(server.pid()) - cpu;
         total_points += per * clients;
         println!(
-            "| {name} | ingestion | {clients} clients | {:.0} points/s ({:.0} values/s); server CPU {:.1} s per million points |",
+            "| {name} | ingestion | {clients} clients, batches of {batch} | {:.0} points/s ({:.0} values/s); server CPU {:.1} s per million points |",
             (per * clients) as f64 / secs,
             3.0 * (per * clients) as f64 / secs,
             cpu / ((per * clients) as f64 / 1e6)

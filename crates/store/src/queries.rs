@@ -22,7 +22,9 @@
 //   `metric_points`; PostgreSQL: chunks of points per series in `metric_chunks`, see
 //   `postgres/chunks.rs`): `write_series_points` (a batch's points of each series written
 //   inside the run's write transaction, each series' count and highest step brought up to
-//   date, answering the points written), `METRIC_POINTS` (SQL for a relation of rows
+//   date, answering the points written), `SERIES_TAIL` (the rest of the query of a batch's
+//   series `s` after its columns: `tail_first` and `tail_points` of its last chunk, and
+//   `FROM metric_series s …`), `METRIC_POINTS` (SQL for a relation of rows
 //   `(series, step, value, time_ms)`, for the aggregates below), and the `Backend` methods
 //   `read_history`, `read_series`, `read_series_sample`, `read_last_value` and
 //   `read_curve_rows`.
@@ -646,6 +648,10 @@ struct SeriesState {
     last_step: i64,
     /// The highest step once the batch is written.
     highest: i64,
+    /// PostgreSQL: the first step and size of the series' last chunk, if it has one (SQLite,
+    /// whose points are rows, reads `None` and never looks).
+    #[allow(dead_code)]
+    tail: Option<(i64, i64)>,
 }
 
 /// One series' share of a metric batch, for `write_series_points`: the series as the batch
@@ -666,7 +672,8 @@ async fn series_of(
     let mut found = std::collections::HashMap::with_capacity(names.len());
     for chunk in names.chunks(500) {
         let sql = format!(
-            "SELECT id, name, points, last_step FROM metric_series WHERE run_id = $1 AND name IN ({})",
+            "SELECT s.id AS id, s.name AS name, s.points AS points, s.last_step AS last_step{SERIES_TAIL} \
+             WHERE s.run_id = $1 AND s.name IN ({})",
             placeholders(2, chunk.len())
         );
         let mut q = sqlx::query(&sql).bind(run_id);
@@ -683,6 +690,13 @@ async fn series_of(
                         points: row.try_get("points")?,
                         last_step,
                         highest: last_step,
+                        tail: match (
+                            row.try_get::<Option<i64>, _>("tail_first")?,
+                            row.try_get::<Option<i64>, _>("tail_points")?,
+                        ) {
+                            (Some(first), Some(n)) => Some((first, n)),
+                            _ => None,
+                        },
                     }
                 },
             );
@@ -707,6 +721,7 @@ async fn series_of(
                 points: 0,
                 last_step: -1,
                 highest: -1,
+                tail: None,
             },
         );
     }

@@ -17,8 +17,10 @@
 //!
 //! - **Writes.** A batch's points of one series, ascending by step and distinct, are split at
 //!   the series' highest step. Points above it are new: they fill the series' last chunk up to
-//!   [`CHUNK_POINTS`] (`steps || $new`, one statement for every series of the batch) and the
-//!   rest become new chunks (one insert for all). Points at or below it (a resent batch, or a
+//!   [`CHUNK_POINTS`] (`steps || $new`, one statement for every series of the batch; the last
+//!   chunk's first step and size come with the series' row, [`SERIES_TAIL`]) and the rest
+//!   become new chunks (one insert for all). A batch of a few points is thus one update, the
+//!   same number of statements as a row upsert. Points at or below it (a resent batch, or a
 //!   step logged out of order) are merged into the chunks that hold or would hold them: those
 //!   chunks are read, merged in memory (a step already stored takes the new value and time and
 //!   is not counted again; a missing one is inserted in order and counted), split in halves
@@ -44,13 +46,12 @@
 //!   it returns, not the series' length. Aggregates over points (the dashboard's spans and
 //!   curves, the explicit summary's best value) read [`METRIC_POINTS`], the chunks unnested.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlx::postgres::{PgConnection, PgPool, PgRow};
 use sqlx::Row;
 
-use super::SeriesPoints;
+use super::{SeriesPoints, SeriesState};
 use crate::dashboard::{SeriesPoint, SeriesSample};
 use crate::{HistoryPoint, Result};
 
@@ -59,6 +60,11 @@ use crate::{HistoryPoint, Result};
 /// most about 2,010 bytes: under the 2,032 bytes above which PostgreSQL compresses or moves
 /// values out of line, and four to an 8 kB page.
 pub(super) const CHUNK_POINTS: usize = 78;
+
+/// A batch's series `s` with the first step and size of its last chunk (one seek each).
+pub(super) const SERIES_TAIL: &str = ", t.first_step AS tail_first, CAST(cardinality(t.steps) AS BIGINT) AS tail_points \
+     FROM metric_series s LEFT JOIN LATERAL \
+     (SELECT first_step, steps FROM metric_chunks WHERE series = s.id ORDER BY first_step DESC LIMIT 1) t ON TRUE";
 
 /// The metric points as rows `(series, step, value, time_ms)`: every chunk unnested.
 pub(super) const METRIC_POINTS: &str = "(SELECT c.series AS series, u.step AS step, u.value AS value, u.time_ms AS time_ms \
@@ -116,17 +122,21 @@ impl Flat {
 
     /// `points` (ascending) as new chunks of `series` of at most [`CHUNK_POINTS`] each, evenly
     /// sized.
-    fn chunks_of(&mut self, series: i64, points: &[(i64, Option<f64>, i64)]) {
+    /// The first step and size of the last chunk made, if any.
+    fn chunks_of(&mut self, series: i64, points: &[(i64, Option<f64>, i64)]) -> Option<(i64, i64)> {
         if points.is_empty() {
-            return;
+            return None;
         }
         let pieces = points.len().div_ceil(CHUNK_POINTS);
         let size = points.len().div_ceil(pieces);
+        let mut last = None;
         for piece in points.chunks(size) {
             for p in piece {
                 self.push(series, piece[0].0, *p);
             }
+            last = Some((piece[0].0, piece.len() as i64));
         }
+        last
     }
 
     fn is_empty(&self) -> bool {
@@ -194,36 +204,13 @@ pub(super) async fn write_points(
         written += w.points.len() as u64;
         let split = w.points.partition_point(|p| p.0 <= w.state.last_step);
         if split > 0 {
-            let fresh = merge_old(conn, w.state.id, &w.points[..split], &mut rewritten).await?;
+            let old = &w.points[..split];
+            let fresh = merge_old(conn, &mut w.state, old, &mut rewritten).await?;
             w.state.points += fresh;
         }
     }
     rewritten.insert(conn).await?;
     // Points above it: onto the series' last chunk while it has room, then new chunks.
-    let growing: Vec<i64> = writes
-        .iter()
-        .filter(|w| w.points.last().is_some_and(|p| p.0 > w.state.last_step))
-        .map(|w| w.state.id)
-        .collect();
-    if growing.is_empty() {
-        return Ok(written);
-    }
-    let mut last: HashMap<i64, (i64, usize)> = HashMap::with_capacity(growing.len());
-    for row in sqlx::query(
-        "SELECT s.id AS series, c.first_step AS first_step, cardinality(c.steps) AS n \
-         FROM UNNEST($1::BIGINT[]) AS s(id) CROSS JOIN LATERAL \
-         (SELECT first_step, steps FROM metric_chunks WHERE series = s.id ORDER BY first_step DESC LIMIT 1) c",
-    )
-    .bind(&growing)
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        let n: i32 = row.try_get("n")?;
-        last.insert(
-            row.try_get("series")?,
-            (row.try_get("first_step")?, n.max(0) as usize),
-        );
-    }
     let mut appended = Flat::default();
     let mut created = Flat::default();
     for w in writes.iter_mut() {
@@ -234,14 +221,18 @@ pub(super) async fn write_points(
         };
         let id = w.state.id;
         let mut rest = new;
-        if let Some(&(first, n)) = last.get(&id) {
-            let room = CHUNK_POINTS.saturating_sub(n).min(rest.len());
+        if let Some((first, n)) = w.state.tail {
+            let room = CHUNK_POINTS
+                .saturating_sub(n.max(0) as usize)
+                .min(rest.len());
             for p in &rest[..room] {
                 appended.push(id, first, *p);
             }
             rest = &rest[room..];
         }
-        created.chunks_of(id, rest);
+        if let Some(tail) = created.chunks_of(id, rest) {
+            w.state.tail = Some(tail);
+        }
         w.state.points += new.len() as i64;
         w.state.highest = w.state.highest.max(highest);
     }
@@ -251,14 +242,16 @@ pub(super) async fn write_points(
 }
 
 /// Merge `old` (ascending, distinct, none above the series' highest step) into the chunks of
-/// `series` that hold or would hold them: those chunks are deleted and their merged points
-/// pushed to `out` as new chunks. How many of `old` were not stored yet.
+/// the series that hold or would hold them: those chunks are deleted and their merged points
+/// pushed to `out` as new chunks (the series' `tail` follows when its last chunk is among
+/// them). How many of `old` were not stored yet.
 async fn merge_old(
     conn: &mut PgConnection,
-    series: i64,
+    state: &mut SeriesState,
     old: &[(i64, Option<f64>, i64)],
     out: &mut Flat,
 ) -> Result<i64> {
+    let series = state.id;
     let (lo, hi) = (old[0].0, old[old.len() - 1].0);
     // The chunk holding `lo` (the last starting at or before it) and every later one starting
     // at or before `hi`; when no chunk starts at or before `lo`, those from `lo` on.
@@ -274,7 +267,10 @@ async fn merge_old(
     .await?;
     if rows.is_empty() {
         // Below every chunk of the series (or it has none).
-        out.chunks_of(series, old);
+        let last = out.chunks_of(series, old);
+        if state.tail.is_none() {
+            state.tail = last;
+        }
         return Ok(old.len() as i64);
     }
     let firsts: Vec<i64> = rows
@@ -317,7 +313,10 @@ async fn merge_old(
             }
         }
         dropped.push(firsts[i]);
-        out.chunks_of(series, &merged);
+        let last = out.chunks_of(series, &merged);
+        if state.tail.is_none_or(|(first, _)| first == firsts[i]) {
+            state.tail = last;
+        }
     }
     sqlx::query("DELETE FROM metric_chunks WHERE series = $1 AND first_step = ANY($2)")
         .bind(series)

@@ -342,6 +342,9 @@ async fn write_series_points(
     upsert_metric_rows(conn, &rows).await
 }
 
+/// The series of a batch have no chunks here (see `queries.rs`).
+const SERIES_TAIL: &str = ", NULL AS tail_first, NULL AS tail_points FROM metric_series s";
+
 /// The relation of metric points `(series, step, value, time_ms)`: one row each.
 const METRIC_POINTS: &str = "metric_points";
 
