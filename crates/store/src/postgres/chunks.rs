@@ -23,8 +23,8 @@
 //!   same number of statements as a row upsert. Points at or below it (a resent batch, or a
 //!   step logged out of order) are merged into the chunks that hold or would hold them: those
 //!   chunks are read, merged in memory (a step already stored takes the new value and time and
-//!   is not counted again; a missing one is inserted in order and counted), split in halves
-//!   again when they grow past the cap, deleted and written back.
+//!   is not counted again; a missing one is inserted in order and counted), split into even
+//!   pieces of at most [`CHUNK_POINTS`] when they grow past it, deleted and written back.
 //! - **Concurrency.** Every write of a series' chunks happens inside a metric batch's
 //!   transaction, which first takes the row lock of the series' run (`SELECT … FOR UPDATE` in
 //!   `append_points_in`) and holds it to commit; the migration is the only other writer. So
