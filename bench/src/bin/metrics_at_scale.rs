@@ -1,9 +1,13 @@
-//! Metrics at scale, against real `hyperdial server` processes on SQLite, one binary after the
-//! other for every case (so two builds are compared in one sitting):
+//! Metrics at scale, against real `hyperdial server` processes on SQLite (or PostgreSQL with
+//! `--db postgres://…`), one binary after the other for every case (so two builds are
+//! compared in one sitting):
 //!
 //! - ingestion: points per second through `POST /api/v1/runs/{id}/metrics`, batches of 1,000
-//!   points of 3 metrics, from 1, 4 and 16 concurrent clients (one run each);
-//! - disk: bytes per million metric values of that database after `VACUUM`;
+//!   points of 3 metrics (`--batch N`), from 1, 4 and 16 concurrent clients (one run each; `--clients 4`
+//!   for one count);
+//! - disk: bytes per million metric values of that database after `VACUUM` (PostgreSQL:
+//!   `VACUUM FULL` of the metric tables, then the sum of `pg_total_relation_size` of every
+//!   table whose name starts with `metric_`, indexes and TOAST included);
 //! - history reads: a run of 10k, 100k and 1M steps, read whole and downsampled to 1,000
 //!   points (median of 5 over loopback, JSON included);
 //! - memory: the server's RSS idle, then after the dashboard's reads and full listings of a
@@ -11,12 +15,15 @@
 //!
 //! `cargo build --release -p hyperdial-cli -p hyperdial-bench && target/release/metrics_at_scale
 //!  --build before=PATH/TO/OLD/hyperdial --build after=target/release/hyperdial`
-//! (`--points N` per ingestion case, default 300000; `--runs N` in the sweep, default 10000.)
+//! (`--points N` per ingestion case, default 300000; `--runs N` in the sweep, default 10000;
+//! `--batch N` points per ingestion request, default 1000; `--db URL` a PostgreSQL server, each
+//! case in a database of its own created there and dropped after; `--cases
+//! ingestion,reads,memory` a subset.)
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use hyperdial_bench::{flag_num, Database, ServerProcess};
+use hyperdial_bench::{flag, flag_num, Backend, Database, ServerProcess};
 use serde_json::{json, Value};
 use sqlx::Connection;
 
@@ -131,6 +138,33 @@ async fn vacuumed_size(path: &str) -> u64 {
     size
 }
 
+/// `VACUUM FULL` the metric tables of a PostgreSQL database (its URL), then their size with
+/// indexes and TOAST, in bytes.
+fn pg_metric_bytes(url: &str) -> u64 {
+    let psql = |sql: &str| -> String {
+        let out = std::process::Command::new("psql")
+            .args([url, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql])
+            .output()
+            .expect("psql must be on PATH for PostgreSQL benchmarks");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let tables = psql(
+        "SELECT string_agg(quote_ident(tablename), ',') FROM pg_tables \
+         WHERE schemaname = 'public' AND tablename LIKE 'metric\\_%'",
+    );
+    psql(&format!("VACUUM FULL {tables}"));
+    let bytes = psql(
+        "SELECT SUM(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname LIKE 'metric\\_%'",
+    );
+    bytes.parse().expect("a size")
+}
+
 async fn timed_get(http: &reqwest::Client, url: &str) -> (f64, usize) {
     let started = Instant::now();
     let r = http.get(url).send().await.expect("get");
@@ -151,17 +185,25 @@ async fn median_ms(http: &reqwest::Client, url: &str) -> (f64, usize) {
     (times[2], bytes)
 }
 
-async fn ingestion(bin: &Path, name: &str, points: usize) {
-    let db = Database::fresh(None, "ingest");
+async fn ingestion(bin: &Path, name: &str, points: usize, db_url: Option<&str>) {
+    let db = Database::fresh(db_url, "ingest");
     let server = ServerProcess::start(bin, &db);
     let http = reqwest::Client::new();
     let mut total_points = 0;
-    for clients in [1usize, 4, 16] {
+    let clients_list: Vec<usize> = match flag("--clients") {
+        Some(list) => list
+            .split(',')
+            .map(|c| c.trim().parse().expect("--clients 1,4,16"))
+            .collect(),
+        None => vec![1, 4, 16],
+    };
+    let batch: usize = flag_num("--batch", 1000);
+    for clients in clients_list {
         let per = points / clients;
         let cpu = cpu_seconds(server.pid());
         let started = Instant::now();
         let tasks: Vec<_> = (0..clients)
-            .map(|_| tokio::spawn(feed(http.clone(), server.url.clone(), per, 1000)))
+            .map(|_| tokio::spawn(feed(http.clone(), server.url.clone(), per, batch)))
             .collect();
         for t in tasks {
             t.await.expect("client");
@@ -170,23 +212,27 @@ async fn ingestion(bin: &Path, name: &str, points: usize) {
         let cpu = cpu_seconds(server.pid()) - cpu;
         total_points += per * clients;
         println!(
-            "| {name} | ingestion | {clients} clients | {:.0} points/s ({:.0} values/s); server CPU {:.1} s per million points |",
+            "| {name} | ingestion | {clients} clients, batches of {batch} | {:.0} points/s ({:.0} values/s); server CPU {:.1} s per million points |",
             (per * clients) as f64 / secs,
             3.0 * (per * clients) as f64 / secs,
             cpu / ((per * clients) as f64 / 1e6)
         );
     }
     drop(server);
-    let size = vacuumed_size(&db.arg).await;
+    let size = match db.backend {
+        Backend::Sqlite => vacuumed_size(&db.arg).await,
+        Backend::Postgres => pg_metric_bytes(&db.arg),
+    };
     let values = 3 * total_points;
     println!(
-        "| {name} | disk | {values} values, vacuumed | {:.1} MB per million values |",
+        "| {name} | disk | {values} values, vacuumed ({}) | {:.1} MB per million values |",
+        db.backend.label(),
         size as f64 / 1e6 / (values as f64 / 1e6)
     );
 }
 
-async fn reads(bin: &Path, name: &str) {
-    let db = Database::fresh(None, "reads");
+async fn reads(bin: &Path, name: &str, db_url: Option<&str>) {
+    let db = Database::fresh(db_url, "reads");
     let server = ServerProcess::start(bin, &db);
     let http = reqwest::Client::new();
     let base = &server.url;
@@ -360,14 +406,25 @@ async fn main() {
     let builds = builds();
     let points: usize = flag_num("--points", 300_000);
     let runs: usize = flag_num("--runs", 10_000);
+    let db_url = flag("--db");
+    let db_url = db_url.as_deref();
+    let cases = flag("--cases").unwrap_or_else(|| "ingestion,reads,memory".into());
+    let cases: Vec<&str> = cases.split(',').map(str::trim).collect();
     println!("| build | case | setting | result |\n| --- | --- | --- | --- |");
-    for (name, bin) in &builds {
-        ingestion(bin, name, points).await;
+    if cases.contains(&"ingestion") {
+        for (name, bin) in &builds {
+            ingestion(bin, name, points, db_url).await;
+        }
     }
-    for (name, bin) in &builds {
-        reads(bin, name).await;
+    if cases.contains(&"reads") {
+        for (name, bin) in &builds {
+            reads(bin, name, db_url).await;
+        }
     }
-    for (name, bin) in &builds {
-        memory(bin, name, runs).await;
+    if cases.contains(&"memory") {
+        assert!(db_url.is_none(), "the memory case runs on SQLite only");
+        for (name, bin) in &builds {
+            memory(bin, name, runs).await;
+        }
     }
 }

@@ -18,8 +18,16 @@
 // - `FOR_UPDATE` (` FOR UPDATE` on PostgreSQL, empty on SQLite, whose single writer already
 //   serializes write transactions), `SKIP_LOCKED_R` (the lock clause of the queued-run pick),
 //   and `DIALECT`;
-// - `upsert_metric_rows`, the upsert of a batch's metric rows `(series, step, value, time)`
-//   (distinct keys), answering the rows written.
+// - the metric points, which each backend lays out its own way (SQLite: a row per point in
+//   `metric_points`; PostgreSQL: chunks of points per series in `metric_chunks`, see
+//   `postgres/chunks.rs`): `write_series_points` (a batch's points of each series written
+//   inside the run's write transaction, each series' count and highest step brought up to
+//   date, answering the points written), `SERIES_TAIL` (the rest of the query of a batch's
+//   series `s` after its columns: `tail_first` and `tail_points` of its last chunk, and
+//   `FROM metric_series s …`), `METRIC_POINTS` (SQL for a relation of rows
+//   `(series, step, value, time_ms)`, for the aggregates below), and the `Backend` methods
+//   `read_history`, `read_series`, `read_series_sample`, `read_last_value` and
+//   `read_curve_rows`.
 //
 // The SQL is the shared dialect of both: `$n` placeholders, integer milliseconds, JSON as
 // text, `ON CONFLICT` upserts, `RETURNING`, and `CAST(… AS BIGINT)` around sums (PostgreSQL
@@ -642,6 +650,18 @@ struct SeriesState {
     last_step: i64,
     /// The highest step once the batch is written.
     highest: i64,
+    /// PostgreSQL: the first step and size of the series' last chunk, if it has one (SQLite,
+    /// whose points are rows, reads `None` and never looks).
+    #[allow(dead_code)]
+    tail: Option<(i64, i64)>,
+}
+
+/// One series' share of a metric batch, for `write_series_points`: the series as the batch
+/// found it (`points` and `highest` are brought up to date by the write), and its points
+/// `(step, value, time_ms)`, ascending by step and distinct.
+struct SeriesPoints {
+    state: SeriesState,
+    points: Vec<(i64, Option<f64>, i64)>,
 }
 
 /// The series of `run_id` named `names`, created where missing (inside the run's write
@@ -654,7 +674,8 @@ async fn series_of(
     let mut found = std::collections::HashMap::with_capacity(names.len());
     for chunk in names.chunks(500) {
         let sql = format!(
-            "SELECT id, name, points, last_step FROM metric_series WHERE run_id = $1 AND name IN ({})",
+            "SELECT s.id AS id, s.name AS name, s.points AS points, s.last_step AS last_step{SERIES_TAIL} \
+             WHERE s.run_id = $1 AND s.name IN ({})",
             placeholders(2, chunk.len())
         );
         let mut q = sqlx::query(&sql).bind(run_id);
@@ -671,6 +692,13 @@ async fn series_of(
                         points: row.try_get("points")?,
                         last_step,
                         highest: last_step,
+                        tail: match (
+                            row.try_get::<Option<i64>, _>("tail_first")?,
+                            row.try_get::<Option<i64>, _>("tail_points")?,
+                        ) {
+                            (Some(first), Some(n)) => Some((first, n)),
+                            _ => None,
+                        },
                     }
                 },
             );
@@ -695,6 +723,7 @@ async fn series_of(
                 points: 0,
                 last_step: -1,
                 highest: -1,
+                tail: None,
             },
         );
     }
@@ -766,49 +795,32 @@ async fn append_points_in(
     }
     // Points overwritten by a later one of the same batch still count as written.
     let mut accepted = points.iter().map(|p| p.values.len()).sum::<usize>() - flat.len();
-    let mut series = series_of(conn, run_id, &names).await?;
-    let before: Vec<(i64, i64)> = names
+    let series = series_of(conn, run_id, &names).await?;
+    let mut writes: Vec<SeriesPoints> = names
         .iter()
-        .map(|n| {
-            let s = &series[*n];
-            (s.points, s.last_step)
+        .map(|n| SeriesPoints {
+            state: series[*n],
+            points: Vec::new(),
         })
         .collect();
-    // Steps above a series' highest step are new; the others may exist already (a resent
-    // batch): those are looked up, so each series' count of points stays exact.
-    let mut maybe_old: std::collections::HashMap<i64, Vec<i64>> = std::collections::HashMap::new();
-    let mut rows: Vec<(i64, i64, Option<f64>, i64)> = Vec::with_capacity(flat.len());
+    let slot: std::collections::HashMap<&str, usize> =
+        names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
     for (name, step, value, time) in &flat {
-        let s = series.get_mut(*name).expect("every name has its series");
-        if *step <= s.last_step {
-            maybe_old.entry(s.id).or_default().push(*step);
-        } else {
-            s.points += 1;
-            s.highest = s.highest.max(*step);
-        }
-        rows.push((s.id, *step, *value, *time));
+        writes[slot[*name]].points.push((*step, *value, *time));
     }
-    for (id, steps) in &maybe_old {
-        let mut fresh = steps.len() as i64;
-        for chunk in steps.chunks(500) {
-            let sql = format!(
-                "SELECT COUNT(*) AS n FROM metric_points WHERE series = $1 AND step IN ({})",
-                placeholders(2, chunk.len())
-            );
-            let mut q = sqlx::query(&sql).bind(*id);
-            for step in chunk {
-                q = q.bind(*step);
-            }
-            let existing: i64 = q.fetch_one(&mut *conn).await?.try_get("n")?;
-            fresh -= existing;
-        }
-        if let Some(s) = series.values_mut().find(|s| s.id == *id) {
-            s.points += fresh;
-        }
+    for w in &mut writes {
+        w.points.sort_unstable_by_key(|p| p.0);
     }
-    // In key order, so the b-tree takes them as appends.
-    rows.sort_unstable_by_key(|r| (r.0, r.1));
-    accepted += upsert_metric_rows(conn, &rows).await? as usize;
+    let before: Vec<(i64, i64)> = writes
+        .iter()
+        .map(|w| (w.state.points, w.state.last_step))
+        .collect();
+    accepted += write_series_points(conn, &mut writes).await? as usize;
+    let series: std::collections::HashMap<&str, SeriesState> = names
+        .iter()
+        .zip(&writes)
+        .map(|(n, w)| (*n, w.state))
+        .collect();
     for (name, (points, last_step)) in names.iter().zip(before) {
         let s = &series[*name];
         if (s.points, s.highest) == (points, last_step) {
@@ -924,7 +936,7 @@ impl Backend {
         if let Some(obj) = objective.filter(|o| values.contains_key(o.name)) {
             let aggregate = if obj.maximize { "MAX" } else { "MIN" };
             let sql = format!(
-                "SELECT {aggregate}(p.value) AS v FROM metric_series s JOIN metric_points p ON p.series = s.id \
+                "SELECT {aggregate}(p.value) AS v FROM metric_series s JOIN {METRIC_POINTS} p ON p.series = s.id \
                  WHERE s.run_id = $1 AND s.name = $2 AND {FINITE_P}"
             );
             let logged: Option<f64> = sqlx::query(&sql)
@@ -1642,9 +1654,9 @@ impl Storage for Backend {
         for chunk in run_ids.chunks(200) {
             let sql = format!(
                 "SELECT s.run_id AS run_id, MIN(m.value) AS lo, MAX(m.value) AS hi, \
-                 (SELECT l.value FROM metric_points l WHERE l.series = s.id AND {FINITE_L} \
+                 (SELECT l.value FROM {METRIC_POINTS} l WHERE l.series = s.id AND {FINITE_L} \
                   ORDER BY l.step DESC LIMIT 1) AS last \
-                 FROM metric_series s JOIN metric_points m ON m.series = s.id \
+                 FROM metric_series s JOIN {METRIC_POINTS} m ON m.series = s.id \
                  WHERE s.run_id IN ({}) AND s.name = $1 AND {FINITE_M} GROUP BY s.id, s.run_id",
                 placeholders(2, chunk.len())
             );
@@ -1721,60 +1733,11 @@ impl Storage for Backend {
     }
 
     async fn last_value(&self, run_id: &str, name: &str) -> Result<Option<Option<f64>>> {
-        let row = sqlx::query(
-            "SELECT p.value AS value FROM metric_series s JOIN metric_points p ON p.series = s.id \
-             WHERE s.run_id = $1 AND s.name = $2 ORDER BY p.step DESC LIMIT 1",
-        )
-        .bind(run_id)
-        .bind(name)
-        .fetch_optional(&self.reader)
-        .await?;
-        Ok(match row {
-            Some(r) => Some(r.try_get("value")?),
-            None => None,
-        })
+        self.read_last_value(run_id, name).await
     }
 
     async fn history(&self, run_id: &str) -> Result<Vec<HistoryPoint>> {
-        if let Some(sqlite) = self.one_hop() {
-            return sqlite.raw_history(run_id).await;
-        }
-        let rows = sqlx::query(
-            "SELECT p.step AS step, s.name AS name, p.value AS value, p.time_ms AS time_ms \
-             FROM metric_series s JOIN metric_points p ON p.series = s.id WHERE s.run_id = $1 ORDER BY p.step, s.name",
-        )
-        .bind(run_id)
-        .fetch_all(&self.reader)
-        .await?;
-        let mut out: Vec<HistoryPoint> = Vec::new();
-        // Each name once, shared by every step that has it.
-        let mut names: std::collections::HashMap<String, std::sync::Arc<str>> =
-            std::collections::HashMap::new();
-        for r in rows {
-            let step: i64 = r.try_get("step")?;
-            let name: String = r.try_get("name")?;
-            let value: Option<f64> = r.try_get("value")?;
-            let time_ms: i64 = r.try_get("time_ms")?;
-            if out.last().map(|p| p.step) != Some(step) {
-                out.push(HistoryPoint {
-                    step,
-                    time_ms,
-                    values: Default::default(),
-                });
-            }
-            let name = match names.get(&name) {
-                Some(shared) => shared.clone(),
-                None => {
-                    let shared: std::sync::Arc<str> = name.as_str().into();
-                    names.insert(name, shared.clone());
-                    shared
-                }
-            };
-            let last = out.last_mut().expect("pushed above");
-            last.time_ms = last.time_ms.max(time_ms);
-            last.values.0.push((name, value));
-        }
-        Ok(out)
+        self.read_history(run_id).await
     }
 
     async fn metric_names(&self, run_id: &str) -> Result<Vec<String>> {
@@ -1808,11 +1771,13 @@ impl Storage for Backend {
         let mut tx = self.reader.begin().await?;
         let mut series = Vec::with_capacity(names.len());
         for name in names {
-            let rows = sqlx::query(
+            // PostgreSQL unnests the series' chunks (`METRIC_POINTS`), then keeps the page.
+            let sql = format!(
                 "SELECT p.step AS step, p.value AS value, p.time_ms AS time_ms FROM metric_series s \
-                 JOIN metric_points p ON p.series = s.id WHERE s.run_id = $1 AND s.name = $2 AND p.step > $3 \
-                 ORDER BY p.step LIMIT $4",
-            )
+                 JOIN {METRIC_POINTS} p ON p.series = s.id WHERE s.run_id = $1 AND s.name = $2 AND p.step > $3 \
+                 ORDER BY p.step LIMIT $4"
+            );
+            let rows = sqlx::query(&sql)
             .bind(run_id)
             .bind(name)
             .bind(after)
@@ -1836,26 +1801,7 @@ impl Storage for Backend {
     }
 
     async fn series(&self, run_id: &str, name: &str) -> Result<Vec<SeriesPoint>> {
-        if let Some(sqlite) = self.one_hop() {
-            return sqlite.raw_series(run_id, name, None).await;
-        }
-        let rows = sqlx::query(
-            "SELECT p.step AS step, p.value AS value, p.time_ms AS time_ms FROM metric_series s \
-             JOIN metric_points p ON p.series = s.id WHERE s.run_id = $1 AND s.name = $2 ORDER BY p.step",
-        )
-        .bind(run_id)
-        .bind(name)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SeriesPoint {
-                    step: r.try_get("step")?,
-                    value: r.try_get("value")?,
-                    time_ms: r.try_get("time_ms")?,
-                })
-            })
-            .collect()
+        self.read_series(run_id, name, None).await
     }
 
     async fn series_after(
@@ -1864,28 +1810,7 @@ impl Storage for Backend {
         name: &str,
         after_step: i64,
     ) -> Result<Vec<SeriesPoint>> {
-        if let Some(sqlite) = self.one_hop() {
-            return sqlite.raw_series(run_id, name, Some(after_step)).await;
-        }
-        let rows = sqlx::query(
-            "SELECT p.step AS step, p.value AS value, p.time_ms AS time_ms FROM metric_series s \
-             JOIN metric_points p ON p.series = s.id WHERE s.run_id = $1 AND s.name = $2 AND p.step > $3 \
-             ORDER BY p.step",
-        )
-        .bind(run_id)
-        .bind(name)
-        .bind(after_step)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SeriesPoint {
-                    step: r.try_get("step")?,
-                    value: r.try_get("value")?,
-                    time_ms: r.try_get("time_ms")?,
-                })
-            })
-            .collect()
+        self.read_series(run_id, name, Some(after_step)).await
     }
 
     async fn series_sample(
@@ -1894,86 +1819,7 @@ impl Storage for Backend {
         name: &str,
         max_points: usize,
     ) -> Result<SeriesSample> {
-        if let Some(sqlite) = self.one_hop() {
-            return sqlite.raw_series_sample(run_id, name, max_points).await;
-        }
-        let max_points = max_points.max(2) as i64;
-        let Some(found) =
-            sqlx::query("SELECT id, points, last_step FROM metric_series WHERE run_id = $1 AND name = $2")
-                .bind(run_id)
-                .bind(name)
-                .fetch_optional(&self.reader)
-                .await?
-        else {
-            return Ok(SeriesSample::default());
-        };
-        let id: i64 = found.try_get("id")?;
-        let total: i64 = found.try_get("points")?;
-        let decode = |r: &DbRow| -> Result<SeriesPoint> {
-            Ok(SeriesPoint {
-                step: r.try_get("step")?,
-                value: r.try_get("value")?,
-                time_ms: r.try_get("time_ms")?,
-            })
-        };
-        if total <= max_points {
-            let rows = sqlx::query(
-                "SELECT step, value, time_ms FROM metric_points WHERE series = $1 ORDER BY step",
-            )
-            .bind(id)
-            .fetch_all(&self.reader)
-            .await?;
-            let points = rows.iter().map(decode).collect::<Result<Vec<_>>>()?;
-            return Ok(SeriesSample {
-                total: points.len() as u64,
-                points,
-            });
-        }
-        // Two seeks: the series' highest step is kept with it, its lowest is the key's first.
-        let last: i64 = found.try_get("last_step")?;
-        let Some(first) = sqlx::query(
-            "SELECT step FROM metric_points WHERE series = $1 ORDER BY step LIMIT 1",
-        )
-        .bind(id)
-        .fetch_optional(&self.reader)
-        .await?
-        else {
-            return Ok(SeriesSample::default());
-        };
-        let first: i64 = first.try_get("step")?;
-        // One row per position; each column is one seek in the primary key (series, step).
-        let seek = "FROM metric_points q WHERE q.series = $1 AND q.step >= $2 + (b.i * $3) / $4 \
-                    ORDER BY q.step LIMIT 1";
-        let sql = format!(
-            "WITH RECURSIVE b(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM b WHERE i + 1 <= $4) \
-             SELECT (SELECT q.step {seek}) AS step, (SELECT q.value {seek}) AS value, \
-             (SELECT q.time_ms {seek}) AS time_ms FROM b ORDER BY b.i"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(id)
-            .bind(first)
-            .bind(last - first)
-            .bind(max_points - 1)
-            .fetch_all(&self.reader)
-            .await?;
-        let mut points: Vec<SeriesPoint> = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let Some(step) = r.try_get::<Option<i64>, _>("step")? else {
-                continue;
-            };
-            if points.last().is_some_and(|p| p.step == step) {
-                continue;
-            }
-            points.push(SeriesPoint {
-                step,
-                value: r.try_get("value")?,
-                time_ms: r.try_get::<Option<i64>, _>("time_ms")?.unwrap_or(0),
-            });
-        }
-        Ok(SeriesSample {
-            points,
-            total: total as u64,
-        })
+        self.read_series_sample(run_id, name, max_points).await
     }
 
     async fn append_output(&self, run_id: &str, stream: &str, text: &str) -> Result<bool> {
@@ -2004,10 +1850,10 @@ impl Storage for Backend {
     async fn metric_spans(&self, sweep_id: &str, name: &str) -> Result<Vec<MetricSpan>> {
         let sql = format!(
             "SELECT s.run_id AS run_id, MIN(m.value) AS lo, MAX(m.value) AS hi, \
-             (SELECT l.value FROM metric_points l WHERE l.series = s.id AND {FINITE_L} \
+             (SELECT l.value FROM {METRIC_POINTS} l WHERE l.series = s.id AND {FINITE_L} \
               ORDER BY l.step DESC LIMIT 1) AS last \
              FROM runs r JOIN metric_series s ON s.run_id = r.id AND s.name = $2 \
-             JOIN metric_points m ON m.series = s.id \
+             JOIN {METRIC_POINTS} m ON m.series = s.id \
              WHERE r.sweep_id = $1 AND {FINITE_M} GROUP BY s.id, s.run_id"
         );
         let rows = sqlx::query(&sql)
@@ -2096,13 +1942,14 @@ impl Storage for Backend {
         objective: &str,
         step_key: Option<&str>,
     ) -> Result<Vec<RunCurve>> {
-        let rows = sqlx::query(
+        let sql = format!(
             "SELECT r.id AS id, r.number AS number, r.state AS state, r.stop_requested AS stop_requested, \
              m.step AS step, k.name AS name, m.value AS value, m.time_ms AS time_ms \
              FROM runs r LEFT JOIN metric_series k ON k.run_id = r.id AND (k.name = $2 OR k.name = $3) \
-             LEFT JOIN metric_points m ON m.series = k.id \
-             WHERE r.sweep_id = $1 ORDER BY r.number, r.id, m.step",
-        )
+             LEFT JOIN {METRIC_POINTS} m ON m.series = k.id \
+             WHERE r.sweep_id = $1 ORDER BY r.number, r.id, m.step"
+        );
+        let rows = sqlx::query(&sql)
         .bind(sweep_id)
         .bind(objective)
         .bind(step_key.unwrap_or(objective))
@@ -2145,30 +1992,12 @@ impl Storage for Backend {
         objective: &str,
         step_key: Option<&str>,
     ) -> Result<Vec<CurvePoint>> {
-        let rows = sqlx::query(
-            "SELECT p.step AS step, s.name AS name, p.value AS value, p.time_ms AS time_ms \
-             FROM metric_series s JOIN metric_points p ON p.series = s.id \
-             WHERE s.run_id = $1 AND (s.name = $2 OR s.name = $3) ORDER BY p.step",
-        )
-        .bind(run_id)
-        .bind(objective)
-        .bind(step_key.unwrap_or(objective))
-        .fetch_all(&self.reader)
-        .await?;
+        let rows = self
+            .read_curve_rows(run_id, objective, step_key.unwrap_or(objective))
+            .await?;
         let mut points: Vec<CurvePoint> = Vec::new();
-        for r in rows {
-            let name: String = r.try_get("name")?;
-            fold_point(
-                &mut points,
-                (
-                    r.try_get("step")?,
-                    &name,
-                    r.try_get("value")?,
-                    r.try_get("time_ms")?,
-                ),
-                objective,
-                step_key,
-            );
+        for (step, name, value, time) in rows {
+            fold_point(&mut points, (step, &name, value, time), objective, step_key);
         }
         Ok(points)
     }

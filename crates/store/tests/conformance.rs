@@ -75,6 +75,8 @@ conformance!(
     series_after_reads_the_tail_only,
     history_merges_series_by_step_and_counts_resent_points_once,
     history_columns_page_through_the_steps_with_gaps_and_non_finite_values,
+    points_out_of_order_and_resent_across_a_long_series_stay_exact,
+    concurrent_overlapping_resends_store_each_step_once,
 );
 
 fn sweep<'a>() -> NewSweep<'a> {
@@ -2115,4 +2117,164 @@ async fn history_columns_page_through_the_steps_with_gaps_and_non_finite_values(
         .await
         .unwrap();
     assert!(unknown.steps.is_empty() && !unknown.more);
+}
+
+/// A long series written every way a batch can meet it: appended in batches of every size,
+/// filled in between its steps, resent over wide ranges, extended below its first step,
+/// point by point at its end. After each batch every read agrees with a plain model: points
+/// ascending by step, each once, with the last value sent.
+async fn points_out_of_order_and_resent_across_a_long_series_stay_exact(db: &Db) {
+    use std::collections::BTreeMap;
+    let store = db.open().await.unwrap();
+    let run = store.insert_run(NewRun::default()).await.unwrap();
+    let mut model: BTreeMap<i64, (Option<f64>, i64)> = BTreeMap::new();
+    let value = |step: i64, round: i64| -> Option<f64> {
+        (step % 97 != 0).then_some(step as f64 * 0.5 + round as f64)
+    };
+    // (steps, round): even steps 0..1000, then the odd ones in descending order, a resend of
+    // the middle, steps below the first, single points past the end, a wide sparse resend.
+    let mut batches: Vec<(Vec<i64>, i64)> = vec![
+        ((0..500).map(|i| 2 * i).collect(), 0),
+        ((0..500).rev().map(|i| 2 * i + 1).collect(), 1),
+        ((300..700).collect(), 2),
+        ((-40..0).collect(), 3),
+    ];
+    for s in 1000..1010 {
+        batches.push((vec![s], 4));
+    }
+    batches.push(((-40..1010).step_by(13).collect(), 5));
+    batches.push(((2000..2200).step_by(3).collect(), 6));
+    for (steps, round) in &batches {
+        let points: Vec<Point> = steps
+            .iter()
+            .map(|&s| Point {
+                step: Some(s),
+                time_ms: Some(round * 10_000 + s),
+                values: vec![("x".into(), value(s, *round))],
+            })
+            .collect();
+        let a = store
+            .append_metrics(&run.id, &points, None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.accepted, steps.len());
+        for &s in steps {
+            model.insert(s, (value(s, *round), round * 10_000 + s));
+        }
+        let want: Vec<(i64, Option<u64>, i64)> = model
+            .iter()
+            .map(|(s, (v, t))| (*s, v.map(f64::to_bits), *t))
+            .collect();
+        let got: Vec<(i64, Option<u64>, i64)> = store
+            .series(&run.id, "x")
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| (p.step, p.value.map(f64::to_bits), p.time_ms))
+            .collect();
+        assert_eq!(got, want, "after round {round}");
+        let sample = store.series_sample(&run.id, "x", 100_000).await.unwrap();
+        assert_eq!(sample.total, model.len() as u64, "the count, round {round}");
+    }
+    // The tail after a step, the last value, the history and a sample agree with the model.
+    let tail: Vec<i64> = store
+        .series_after(&run.id, "x", 501)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.step)
+        .collect();
+    assert_eq!(
+        tail,
+        model.range(502..).map(|(s, _)| *s).collect::<Vec<_>>()
+    );
+    let last = model.iter().next_back().map(|(_, (v, _))| *v);
+    assert_eq!(store.last_value(&run.id, "x").await.unwrap(), last);
+    let history = store.history(&run.id).await.unwrap();
+    assert_eq!(
+        history.iter().map(|p| p.step).collect::<Vec<_>>(),
+        model.keys().copied().collect::<Vec<_>>()
+    );
+    let sample = store.series_sample(&run.id, "x", 50).await.unwrap();
+    let (first, highest) = (*model.keys().next().unwrap(), *model.keys().last().unwrap());
+    let expected: Vec<i64> = (0..50i64)
+        .map(|i| {
+            let at = first + i * (highest - first) / 49;
+            *model.range(at..).next().unwrap().0
+        })
+        .fold(Vec::new(), |mut v, s| {
+            if v.last() != Some(&s) {
+                v.push(s);
+            }
+            v
+        });
+    assert_eq!(
+        sample.points.iter().map(|p| p.step).collect::<Vec<_>>(),
+        expected
+    );
+    for p in &sample.points {
+        assert_eq!(
+            p.value.map(f64::to_bits),
+            model[&p.step].0.map(f64::to_bits)
+        );
+    }
+    let finite: Vec<f64> = model.values().filter_map(|(v, _)| *v).collect();
+    let spans = store
+        .metric_spans_of(std::slice::from_ref(&run.id), "x")
+        .await
+        .unwrap();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(
+        spans[0].lowest,
+        finite.iter().copied().fold(f64::INFINITY, f64::min)
+    );
+    assert_eq!(
+        spans[0].highest,
+        finite.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    );
+    assert_eq!(Some(spans[0].last), finite.last().copied());
+    store.close().await;
+}
+
+/// Three writers (separate handles, as several servers) send one run's series overlapping
+/// batches of explicit steps at once, as retries do: every step is stored once, the count is
+/// exact, and the series reads back in order.
+async fn concurrent_overlapping_resends_store_each_step_once(db: &Db) {
+    let first = db.open().await.unwrap();
+    let run = first.insert_run(NewRun::default()).await.unwrap();
+    let mut tasks = Vec::new();
+    for writer in 0..3i64 {
+        let store = db.open().await.unwrap();
+        let id = run.id.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..15i64 {
+                // Windows of 120 steps, 40 apart; each writer in its own order.
+                let from = ((i * 7 + writer * 5) % 15) * 40;
+                let batch: Vec<Point> = (from..from + 120)
+                    .map(|s| Point {
+                        step: Some(s),
+                        time_ms: Some(s),
+                        values: vec![("x".into(), Some(s as f64))],
+                    })
+                    .collect();
+                store
+                    .append_metrics(&id, &batch, None)
+                    .await
+                    .unwrap()
+                    .unwrap();
+            }
+            store.close().await;
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let series = first.series(&run.id, "x").await.unwrap();
+    let steps: Vec<i64> = series.iter().map(|p| p.step).collect();
+    assert_eq!(steps, (0..14 * 40 + 120).collect::<Vec<_>>());
+    assert!(series.iter().all(|p| p.value == Some(p.step as f64)));
+    let sample = first.series_sample(&run.id, "x", 10).await.unwrap();
+    assert_eq!(sample.total, steps.len() as u64);
+    first.close().await;
 }

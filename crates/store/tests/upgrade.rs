@@ -1,7 +1,9 @@
 //! A database written at the schema before compact metric storage (migrations up to 0007:
 //! one `metrics` row per (run, name, step) with text keys) upgrades in place when opened, on
 //! every backend: every point reads back with the same step, value (NaN and infinities
-//! included), and time, and each series knows its size and highest step.
+//! included), and time, and each series knows its size and highest step. The same holds for a
+//! PostgreSQL database written with one row per point in `metric_points` (migrations up to
+//! 0011), which opening moves into chunks per series.
 
 use std::path::Path;
 
@@ -9,8 +11,9 @@ use hyperdial_store::testing::TestDb;
 use hyperdial_store::{new_id, Store};
 use sqlx::migrate::Migrator;
 
-/// The old schema's migrations of `backend` (`sqlite` or `postgres`), copied to a directory.
-fn old_migrations(backend: &str) -> std::path::PathBuf {
+/// The old schema's migrations of `backend` (`sqlite` or `postgres`), those numbered below
+/// `below`, copied to a directory.
+fn old_migrations(backend: &str, below: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("hyperdial-old-{}", new_id("m")));
     std::fs::create_dir_all(&dir).unwrap();
     let here = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -19,7 +22,7 @@ fn old_migrations(backend: &str) -> std::path::PathBuf {
     for entry in std::fs::read_dir(&here).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.as_str() < "0008" {
+        if name.as_str() < below {
             std::fs::copy(&path, dir.join(&name)).unwrap();
         }
     }
@@ -166,7 +169,7 @@ async fn a_sqlite_database_of_the_old_metric_schema_upgrades_in_place() {
         .connect_with(options)
         .await
         .unwrap();
-    let old = old_migrations("sqlite");
+    let old = old_migrations("sqlite", "0008");
     Migrator::new(old.as_path())
         .await
         .unwrap()
@@ -196,7 +199,7 @@ async fn a_postgres_database_of_the_old_metric_schema_upgrades_in_place() {
         .connect(db.url())
         .await
         .unwrap();
-    let old = old_migrations("postgres");
+    let old = old_migrations("postgres", "0008");
     Migrator::new(old.as_path())
         .await
         .unwrap()
@@ -208,6 +211,102 @@ async fn a_postgres_database_of_the_old_metric_schema_upgrades_in_place() {
     let store = db.open().await.unwrap();
     check_upgraded(&store).await;
     store.close().await;
+    std::fs::remove_dir_all(old).ok();
+    db.remove().await;
+}
+
+/// Fill a PostgreSQL database at migration 0011 (a row per point in `metric_points`, keyed by
+/// series ids interned in `metric_series`) with [`OLD_DATA`] and [`old_points`].
+async fn fill_rows(pool: &sqlx::PgPool) {
+    let mut conn = pool.acquire().await.unwrap();
+    for sql in OLD_DATA {
+        sqlx::query(sql).execute(&mut *conn).await.unwrap();
+    }
+    let rows = old_points();
+    let mut series: std::collections::BTreeMap<(&str, &str), (i64, i64)> = Default::default();
+    for (run, name, step, _, _) in &rows {
+        let e = series.entry((run, name)).or_insert((0, -1));
+        e.0 += 1;
+        e.1 = e.1.max(*step);
+    }
+    let mut ids = std::collections::HashMap::new();
+    for ((run, name), (points, last)) in &series {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO metric_series (run_id, name, points, last_step) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(run)
+        .bind(name)
+        .bind(points)
+        .bind(last)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        ids.insert((*run, *name), id);
+    }
+    for (run, name, step, value, time) in rows {
+        sqlx::query(
+            "INSERT INTO metric_points (series, step, value, time_ms) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(ids[&(run, name)])
+        .bind(step)
+        .bind(value)
+        .bind(time)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_postgres_database_of_one_row_per_point_moves_into_chunks() {
+    let Some(db) = TestDb::postgres(
+        "store upgrade a_postgres_database_of_one_row_per_point_moves_into_chunks",
+    )
+    .await
+    else {
+        return;
+    };
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(db.url())
+        .await
+        .unwrap();
+    let old = old_migrations("postgres", "0012");
+    Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    fill_rows(&pool).await;
+    pool.close().await;
+    let store = db.open().await.unwrap();
+    check_upgraded(&store).await;
+    store.close().await;
+    // The points are in chunks now: r1's 300 losses in four of at most 78, in step order.
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(db.url())
+        .await
+        .unwrap();
+    let sizes: Vec<(i64, i64, i32)> = sqlx::query_as(
+        "SELECT c.first_step, c.last_step, cardinality(c.steps) FROM metric_chunks c \
+         JOIN metric_series s ON s.id = c.series WHERE s.run_id = 'r1' AND s.name = 'loss' ORDER BY c.first_step",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        sizes,
+        vec![(0, 77, 78), (78, 155, 78), (156, 233, 78), (234, 299, 66)]
+    );
+    let left: Option<String> =
+        sqlx::query_scalar("SELECT CAST(to_regclass('metric_points') AS TEXT)")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(left, None, "the table of rows is gone");
+    pool.close().await;
     std::fs::remove_dir_all(old).ok();
     db.remove().await;
 }

@@ -10,8 +10,9 @@
 //! the whole operation again, a few times, before it answers busy.
 //!
 //! The schema lives in `migrations/postgres` (the same tables as SQLite's, with `BIGINT`,
-//! `DOUBLE PRECISION`, `BOOLEAN` and JSON as `TEXT`); migrations take PostgreSQL's advisory
-//! lock, so servers starting together apply them once.
+//! `DOUBLE PRECISION`, `BOOLEAN` and JSON as `TEXT`, except the metric points: chunks of up to
+//! 78 points per series, see [`chunks`]); migrations take PostgreSQL's advisory lock, so
+//! servers starting together apply them once.
 
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
@@ -163,32 +164,51 @@ impl Tx {
     }
 }
 
-/// Upsert metric rows `(series, step, value, time_ms)` (distinct keys: one statement cannot
-/// upsert a row twice) in one statement, the columns bound as four arrays and unnested, so a
-/// batch of any size is one statement with four parameters; the rows written.
-async fn upsert_metric_rows(
-    conn: &mut PgConnection,
-    rows: &[(i64, i64, Option<f64>, i64)],
-) -> Result<u64> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let series: Vec<i64> = rows.iter().map(|r| r.0).collect();
-    let steps: Vec<i64> = rows.iter().map(|r| r.1).collect();
-    let values: Vec<Option<f64>> = rows.iter().map(|r| r.2).collect();
-    let times: Vec<i64> = rows.iter().map(|r| r.3).collect();
-    Ok(sqlx::query(
-        "INSERT INTO metric_points (series, step, value, time_ms) \
-         SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::DOUBLE PRECISION[], $4::BIGINT[]) \
-         ON CONFLICT (series, step) DO UPDATE SET value = excluded.value, time_ms = excluded.time_ms",
-    )
-    .bind(series)
-    .bind(steps)
-    .bind(values)
-    .bind(times)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected())
+/// Write a metric batch's points into the series' chunks (see [`chunks`]).
+async fn write_series_points(conn: &mut PgConnection, writes: &mut [SeriesPoints]) -> Result<u64> {
+    chunks::write_points(conn, writes).await
 }
+
+use chunks::{METRIC_POINTS, SERIES_TAIL};
+
+/// The metric reads of `queries.rs` that PostgreSQL answers from its chunks.
+impl PostgresStorage {
+    async fn read_history(&self, run_id: &str) -> Result<Vec<HistoryPoint>> {
+        chunks::history(&self.reader, run_id).await
+    }
+
+    async fn read_series(
+        &self,
+        run_id: &str,
+        name: &str,
+        after_step: Option<i64>,
+    ) -> Result<Vec<SeriesPoint>> {
+        chunks::series(&self.reader, run_id, name, after_step).await
+    }
+
+    async fn read_series_sample(
+        &self,
+        run_id: &str,
+        name: &str,
+        max_points: usize,
+    ) -> Result<SeriesSample> {
+        chunks::sample(&self.reader, run_id, name, max_points).await
+    }
+
+    async fn read_last_value(&self, run_id: &str, name: &str) -> Result<Option<Option<f64>>> {
+        chunks::last_value(&self.reader, run_id, name).await
+    }
+
+    async fn read_curve_rows(
+        &self,
+        run_id: &str,
+        a: &str,
+        b: &str,
+    ) -> Result<Vec<(i64, String, Option<f64>, i64)>> {
+        chunks::curve_rows(&self.reader, run_id, a, b).await
+    }
+}
+
+mod chunks;
 
 include!("../queries.rs");

@@ -297,12 +297,131 @@ impl Tx {
     }
 }
 
+/// Write the points of a metric batch, series by series, inside the write transaction `conn`
+/// (the SQLite side of `write_series_points`, see `queries.rs`): an upsert per point keyed by
+/// (series, step). Steps above a series' highest step are new; the others may exist already
+/// (a resent batch): those are looked up, so each series' count of points stays exact. The
+/// points written.
+///
+/// Only the sqlx path uses it (a finish with told values): metric batches run on the one-hop
+/// path (`metrics.rs`).
+async fn write_series_points(
+    conn: &mut SqliteConnection,
+    writes: &mut [SeriesPoints],
+) -> Result<u64> {
+    let mut rows: Vec<(i64, i64, Option<f64>, i64)> = Vec::new();
+    for w in writes.iter_mut() {
+        let s = &mut w.state;
+        let mut maybe_old: Vec<i64> = Vec::new();
+        for &(step, value, time) in &w.points {
+            if step <= s.last_step {
+                maybe_old.push(step);
+            } else {
+                s.points += 1;
+                s.highest = s.highest.max(step);
+            }
+            rows.push((s.id, step, value, time));
+        }
+        let mut fresh = maybe_old.len() as i64;
+        for chunk in maybe_old.chunks(500) {
+            let sql = format!(
+                "SELECT COUNT(*) AS n FROM metric_points WHERE series = $1 AND step IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(s.id);
+            for step in chunk {
+                q = q.bind(*step);
+            }
+            let existing: i64 = q.fetch_one(&mut *conn).await?.try_get("n")?;
+            fresh -= existing;
+        }
+        s.points += fresh;
+    }
+    // In key order, so the b-tree takes them as appends.
+    rows.sort_unstable_by_key(|r| (r.0, r.1));
+    upsert_metric_rows(conn, &rows).await
+}
+
+/// The series of a batch have no chunks here (see `queries.rs`).
+const SERIES_TAIL: &str = ", NULL AS tail_first, NULL AS tail_points FROM metric_series s";
+
+/// The relation of metric points `(series, step, value, time_ms)`: one row each.
+const METRIC_POINTS: &str = "metric_points";
+
+impl SqliteStorage {
+    async fn read_history(&self, run_id: &str) -> Result<Vec<HistoryPoint>> {
+        self.raw_history(run_id).await
+    }
+
+    async fn read_series(
+        &self,
+        run_id: &str,
+        name: &str,
+        after_step: Option<i64>,
+    ) -> Result<Vec<SeriesPoint>> {
+        self.raw_series(run_id, name, after_step).await
+    }
+
+    async fn read_series_sample(
+        &self,
+        run_id: &str,
+        name: &str,
+        max_points: usize,
+    ) -> Result<SeriesSample> {
+        self.raw_series_sample(run_id, name, max_points).await
+    }
+
+    /// The value at the highest step of a series; `None` when it has no point.
+    async fn read_last_value(&self, run_id: &str, name: &str) -> Result<Option<Option<f64>>> {
+        let row = sqlx::query(
+            "SELECT p.value AS value FROM metric_series s JOIN metric_points p ON p.series = s.id \
+             WHERE s.run_id = $1 AND s.name = $2 ORDER BY p.step DESC LIMIT 1",
+        )
+        .bind(run_id)
+        .bind(name)
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get("value")?),
+            None => None,
+        })
+    }
+
+    /// The points `(step, name, value, time_ms)` of a run's series named `a` or `b`, by step.
+    async fn read_curve_rows(
+        &self,
+        run_id: &str,
+        a: &str,
+        b: &str,
+    ) -> Result<Vec<(i64, String, Option<f64>, i64)>> {
+        let rows = sqlx::query(
+            "SELECT p.step AS step, s.name AS name, p.value AS value, p.time_ms AS time_ms \
+             FROM metric_series s JOIN metric_points p ON p.series = s.id \
+             WHERE s.run_id = $1 AND (s.name = $2 OR s.name = $3) ORDER BY p.step",
+        )
+        .bind(run_id)
+        .bind(a)
+        .bind(b)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("step")?,
+                    r.try_get("name")?,
+                    r.try_get("value")?,
+                    r.try_get("time_ms")?,
+                ))
+            })
+            .collect()
+    }
+}
+
 /// Points (rows) per insert statement of [`upsert_metric_rows`]: 4 parameters each.
 const POINTS_PER_STATEMENT: usize = 250;
 
 /// Upsert metric rows `(series, step, value, time_ms)` (distinct keys) with multi-row inserts;
-/// the rows written. Only the sqlx path uses it (a finish with told values): metric batches
-/// run on the one-hop path (`metrics.rs`).
+/// the rows written.
 async fn upsert_metric_rows(
     conn: &mut SqliteConnection,
     rows: &[(i64, i64, Option<f64>, i64)],
