@@ -48,9 +48,9 @@ type DbRow = SqliteRow;
 type DbConn = SqliteConnection;
 type Backend = SqliteStorage;
 
-/// The database-wide change counter: the single writer commits in its order.
+/// The database-wide change counter: write transactions commit one at a time, in its order.
 const CHANGE_MARK_NOW: &str = "SELECT mark FROM run_changes";
-/// SQLite has no row locks: the single writer connection serializes write transactions.
+/// SQLite has no row locks: its write lock (`BEGIN IMMEDIATE`) serializes write transactions.
 const FOR_UPDATE: &str = "";
 /// The queued-run pick needs no lock clause under the single writer.
 const SKIP_LOCKED_R: &str = "";
