@@ -465,8 +465,7 @@ fn eio_server(s: &Scratch, test: &str) -> Option<(ServerProcess, PathBuf, PathBu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tell_and_its_claim_under_io_errors_store_both_or_neither() {
     let s = Scratch::new("faults-io-tell");
-    let Some((server, data, switch)) = eio_server(&s, "storage fault test: tell and claim")
-    else {
+    let Some((server, data, switch)) = eio_server(&s, "storage fault test: tell and claim") else {
         return;
     };
     let api = Api::new(&server.url);
@@ -489,7 +488,8 @@ async fn a_tell_and_its_claim_under_io_errors_store_both_or_neither() {
     assert_eq!(status, 200, "{first}");
     let mut told = first["run"]["id"].as_str().unwrap().to_string();
     for round in 0..3usize {
-        let tell = json!({"tell": {"run": told, "finish": {"exit_code": 0, "values": {"loss": round}}}});
+        let tell =
+            json!({"tell": {"run": told, "finish": {"exit_code": 0, "values": {"loss": round}}}});
         std::fs::write(&switch, b"").unwrap();
         let (status, body) = api.post(&claim, tell.clone()).await;
         check_fault_answer(status, &body, "io_error", &data);

@@ -216,7 +216,10 @@ async fn a_tell_whose_claim_is_refused_is_stored() {
     let (status, next) = claim(&s, &grid, tell(&first, 0.5)).await;
     assert_eq!(status, 200, "{next}");
     let second = next["run"]["id"].as_str().unwrap().to_string();
-    assert_ne!(next["run"]["params"]["x"], run(&s, &first).await["params"]["x"]);
+    assert_ne!(
+        next["run"]["params"]["x"],
+        run(&s, &first).await["params"]["x"]
+    );
     let (status, over) = claim(&s, &grid, tell(&second, 0.25)).await;
     assert_eq!(status, 410, "{over}");
     for (id, loss) in [(&first, 0.5), (&second, 0.25)] {

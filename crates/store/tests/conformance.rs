@@ -1832,7 +1832,10 @@ async fn a_tell_and_its_claim_commit_together_and_a_stale_claim_keeps_the_tell(d
     assert_eq!(next, Inserted::Stale);
     assert_eq!(ended.unwrap().state, RunState::Finished);
     let stored = store.run(&second.id).await.unwrap().unwrap();
-    assert_eq!((stored.state, stored.metric), (RunState::Finished, Some(0.25)));
+    assert_eq!(
+        (stored.state, stored.metric),
+        (RunState::Finished, Some(0.25))
+    );
     assert_eq!(store.history(&second.id).await.unwrap().len(), 1);
     let trials = store.trials(&s.id).await.unwrap();
     assert_eq!(trials.len(), 3, "the stale insert wrote no run");
@@ -1865,7 +1868,10 @@ async fn a_tell_and_its_claim_commit_together_and_a_stale_claim_keeps_the_tell(d
         )
         .await
         .unwrap();
-    assert_eq!((again.unwrap().state, next), (RunState::Finished, Inserted::Stale));
+    assert_eq!(
+        (again.unwrap().state, next),
+        (RunState::Finished, Inserted::Stale)
+    );
     let (unknown, next) = store
         .finish_run_and_insert_suggested(finish("r-none"), sweep_run(&s.id, 9), 4)
         .await

@@ -406,7 +406,7 @@ impl Controller {
         let h = history.get_or_insert_with(|| history::History::new(sweep_id, &config));
         self.bring_up_to_date(h, changes).await?;
         // A spent budget ends the sweep before anything else is handed out.
-        if let Some(ended) = self.end_if_spent(&sweep, &config, h.ended_ms).await? {
+        if let Some(ended) = self.end_if_spent(&sweep, &config, h).await? {
             *history = None;
             return Ok(ended);
         }

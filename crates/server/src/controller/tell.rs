@@ -32,9 +32,7 @@
 use hyperdial_search::{suggest_by_tally, Ask};
 use hyperdial_store::{Inserted, Point, RunFinish, RunRow, RunState, SweepState};
 
-use super::{
-    history, store_objective, suggested_run, ControlError, Controller, Ending, Finished,
-};
+use super::{history, store_objective, suggested_run, ControlError, Controller, Ending, Finished};
 
 /// A run to end with the claim that follows ([`Controller::tell_and_claim`]): the arguments
 /// of [`Controller::finish`].
