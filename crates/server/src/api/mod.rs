@@ -679,7 +679,7 @@ pub(crate) async fn end_run_and_claim(
         told: told.as_ref(),
     };
     let (finished, claimed) = match s.controller.tell_and_claim(sweep, agent, tell).await? {
-        TellClaim::Told(finished, claimed) => (finished, claimed),
+        TellClaim::Told(finished, claimed) => (*finished, claimed),
         TellClaim::Separately => {
             let finished = s
                 .controller

@@ -58,7 +58,7 @@ pub enum TellClaim {
     Separately,
     /// The run ended; with the run claimed in the same commit, or `None` when the claim's
     /// snapshot went stale (claim again).
-    Told(Finished, Option<Box<RunRow>>),
+    Told(Box<Finished>, Option<Box<RunRow>>),
 }
 
 impl Controller {
@@ -152,8 +152,8 @@ impl Controller {
             told_step: Some(run.next_step),
         };
         Ok(match inserted {
-            Inserted::Inserted(claimed) => TellClaim::Told(finished, Some(claimed)),
-            Inserted::Stale => TellClaim::Told(finished, None),
+            Inserted::Inserted(claimed) => TellClaim::Told(Box::new(finished), Some(claimed)),
+            Inserted::Stale => TellClaim::Told(Box::new(finished), None),
         })
     }
 }
