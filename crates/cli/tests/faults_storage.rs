@@ -401,9 +401,10 @@ async fn a_read_only_database_answers_reads_and_refuses_writes_with_503() {
     assert_eq!(api.stored_steps(&run).await, (0..20).collect());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn injected_io_errors_answer_503_store_nothing_and_heal() {
-    let s = Scratch::new("faults-io-error");
+/// A server whose writes to its database (under `data/` of the scratch directory) fail with
+/// `EIO` while the switch file exists: the server, the data directory and the switch; `None`
+/// (after reporting the skip) without a C compiler.
+fn eio_server(s: &Scratch, test: &str) -> Option<(ServerProcess, PathBuf, PathBuf)> {
     let shim = s.dir.join("eio.so");
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fault_inject/eio.c");
     let built = Command::new("cc")
@@ -415,16 +416,15 @@ async fn injected_io_errors_answer_503_store_nothing_and_heal() {
     match built {
         Ok(out) if out.status.success() => {}
         Ok(out) => {
-            return skip(
-                "storage fault test: I/O errors",
+            skip(
+                test,
                 &format!("cc failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
-            )
+            );
+            return None;
         }
         Err(e) => {
-            return skip(
-                "storage fault test: I/O errors",
-                &format!("no C compiler: {e}"),
-            )
+            skip(test, &format!("no C compiler: {e}"));
+            return None;
         }
     }
     let data = s.dir.join("data");
@@ -455,6 +455,69 @@ async fn injected_io_errors_answer_503_store_nothing_and_heal() {
         assert!(std::time::Instant::now() < deadline, "server did not start");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    Some((server, data, switch))
+}
+
+/// An ask/tell claim (a claim with a `tell`, its end and the claimed run in one commit) that
+/// meets an I/O error stores neither: the told run is still running without its value and no
+/// run was claimed, so the client's retry, once the fault clears, stores both; never a claimed
+/// run whose tell was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tell_and_its_claim_under_io_errors_store_both_or_neither() {
+    let s = Scratch::new("faults-io-tell");
+    let Some((server, data, switch)) = eio_server(&s, "storage fault test: tell and claim") else {
+        return;
+    };
+    let api = Api::new(&server.url);
+    let (status, sweep) = api
+        .post(
+            "/api/v1/sweeps",
+            json!({"source": "method: random\nmetric: {name: loss, goal: minimize}\n\
+                              parameters: {x: {min: 0.0, max: 1.0}}\n"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{sweep}");
+    let sweep = sweep["id"].as_str().unwrap().to_string();
+    let claim = format!("/api/v1/sweeps/{sweep}/claim");
+    let runs = || async {
+        let (status, body) = api.get(&format!("/api/v1/runs?sweep={sweep}")).await;
+        assert_eq!(status, 200, "{body}");
+        body["runs"].as_array().unwrap().len()
+    };
+    let (status, first) = api.post(&claim, json!({})).await;
+    assert_eq!(status, 200, "{first}");
+    let mut told = first["run"]["id"].as_str().unwrap().to_string();
+    for round in 0..3usize {
+        let tell =
+            json!({"tell": {"run": told, "finish": {"exit_code": 0, "values": {"loss": round}}}});
+        std::fs::write(&switch, b"").unwrap();
+        let (status, body) = api.post(&claim, tell.clone()).await;
+        check_fault_answer(status, &body, "io_error", &data);
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(runs().await, round + 1, "a run was claimed");
+        let (_, run) = api.get(&format!("/api/v1/runs/{told}")).await;
+        assert_eq!(run["state"], "running", "{run}");
+        assert!(run["metric"].is_null(), "{run}");
+        std::fs::remove_file(&switch).unwrap();
+        let (status, next) = api.post(&claim, tell).await;
+        assert_eq!(status, 200, "after the I/O errors stopped: {next}");
+        let (_, run) = api.get(&format!("/api/v1/runs/{told}")).await;
+        assert_eq!(
+            (&run["state"], &run["metric"]),
+            (&json!("finished"), &json!(round as f64)),
+            "{run}"
+        );
+        assert_eq!(runs().await, round + 2);
+        told = next["run"]["id"].as_str().unwrap().to_string();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_io_errors_answer_503_store_nothing_and_heal() {
+    let s = Scratch::new("faults-io-error");
+    let Some((server, data, switch)) = eio_server(&s, "storage fault test: I/O errors") else {
+        return;
+    };
     let api = Api::new(&server.url);
     let (status, run) = api.post("/api/v1/runs", json!({"project": "faults"})).await;
     assert_eq!(status, 201, "{run}");

@@ -1,6 +1,7 @@
 //! Ask/tell in fewer requests, over the real API: a finish that carries the told values
 //! (`FinishRequest::values`) stores them with the end, and a claim that carries a `tell` ends
-//! the previous trial before it claims the next; a refused tell claims nothing.
+//! the previous trial before it claims the next (in the same commit when the end cannot change
+//! the claim); a refused tell claims nothing, and a tell whose claim is refused is stored.
 
 mod common;
 
@@ -182,4 +183,71 @@ async fn a_told_value_that_reaches_the_target_ends_the_sweep() {
     .await;
     assert_eq!(status, 410, "{over}");
     assert_eq!(over["state"], "finished");
+}
+
+/// A tell whose claim gives no new run is stored all the same: on a paused sweep (the claim
+/// waits: 204) and on a grid whose last point it tells (the space is exhausted: 410).
+#[tokio::test]
+async fn a_tell_whose_claim_is_refused_is_stored() {
+    let s = start(None).await;
+    let tell = |id: &str, loss: f64| json!({"tell": {"run": id, "finish": {"exit_code": 0, "values": {"loss": loss}}}});
+    let sweep = s.sweep(RANDOM).await;
+    let first = claimed(&s, &sweep).await;
+    let (status, _) = s
+        .post(&format!("/api/v1/sweeps/{sweep}/pause"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let (status, answer) = claim(&s, &sweep, tell(&first, 0.75)).await;
+    assert_eq!(status, 204, "{answer}");
+    let told = run(&s, &first).await;
+    assert_eq!(
+        (&told["state"], &told["metric"]),
+        (&json!("finished"), &json!(0.75))
+    );
+    assert_eq!(run_count(&s, &sweep).await, 1);
+
+    let grid = s
+        .sweep(
+            "method: grid\nmetric: {name: loss, goal: minimize}\n\
+             parameters: {x: {values: [1, 2]}}\n",
+        )
+        .await;
+    let first = claimed(&s, &grid).await;
+    let (status, next) = claim(&s, &grid, tell(&first, 0.5)).await;
+    assert_eq!(status, 200, "{next}");
+    let second = next["run"]["id"].as_str().unwrap().to_string();
+    assert_ne!(
+        next["run"]["params"]["x"],
+        run(&s, &first).await["params"]["x"]
+    );
+    let (status, over) = claim(&s, &grid, tell(&second, 0.25)).await;
+    assert_eq!(status, 410, "{over}");
+    for (id, loss) in [(&first, 0.5), (&second, 0.25)] {
+        let told = run(&s, id).await;
+        assert_eq!(
+            (&told["state"], &told["metric"]),
+            (&json!("finished"), &json!(loss)),
+            "{id}"
+        );
+    }
+    assert_eq!(run_count(&s, &grid).await, 2);
+}
+
+/// A tell sent again with its claim (the answer was lost): the run keeps its end and its
+/// told value once, and the claim hands out a new run each time it is asked.
+#[tokio::test]
+async fn a_tell_sent_again_with_its_claim_is_stored_once() {
+    let s = start(None).await;
+    let sweep = s.sweep(RANDOM).await;
+    let first = claimed(&s, &sweep).await;
+    let body = json!({"tell": {"run": first, "finish": {"exit_code": 0, "values": {"loss": 0.5}}}});
+    let (status, a) = claim(&s, &sweep, body.clone()).await;
+    assert_eq!(status, 200, "{a}");
+    let (status, b) = claim(&s, &sweep, body).await;
+    assert_eq!(status, 200, "{b}");
+    assert_ne!(a["run"]["id"], b["run"]["id"]);
+    let told = run(&s, &first).await;
+    assert_eq!(told["state"], "finished");
+    assert_eq!(told["history"].as_array().unwrap().len(), 1, "{told}");
+    assert_eq!(run_count(&s, &sweep).await, 3);
 }

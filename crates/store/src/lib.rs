@@ -185,6 +185,24 @@ pub struct Objective<'a> {
     pub maximize: bool,
 }
 
+/// How a run ends, with the values told at its end ([`Storage::finish_run_with_points`]'s
+/// arguments), for [`Storage::finish_run_and_insert_suggested`].
+#[derive(Debug, Clone, Copy)]
+pub struct RunFinish<'a> {
+    /// The run.
+    pub run_id: &'a str,
+    /// Metric points stored with the end (possibly none).
+    pub points: &'a [Point],
+    /// The sweep's metric, for the run's best value.
+    pub objective: Option<Objective<'a>>,
+    /// The final state.
+    pub state: RunState,
+    /// The process's exit code.
+    pub exit_code: Option<i64>,
+    /// Why it ended badly.
+    pub error: Option<&'a str>,
+}
+
 /// What a metric batch did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Appended {

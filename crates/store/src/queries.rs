@@ -48,8 +48,8 @@ use crate::stopping::fold_point;
 use crate::storage::{CurvePoint, Inserted, Storage};
 use crate::{
     deep_merge, finite_number, new_id, now_ms, Appended, Delivery, HistoryPoint, MetricSpan,
-    NewRepeat, NewRun, NewSweep, Objective, Point, Result, RunCurve, RunFilter, RunRow, RunState,
-    StoreError, SweepRow, SweepState, TrialRow, MAX_DELIVERY_FILES,
+    NewRepeat, NewRun, NewSweep, Objective, Point, Result, RunCurve, RunFilter, RunFinish, RunRow,
+    RunState, StoreError, SweepRow, SweepState, TrialRow, MAX_DELIVERY_FILES,
 };
 
 const RUN_COLUMNS: &str = "r.id, r.sweep_id, p.name AS project, r.number, r.name, r.state, r.params, r.config, \
@@ -730,6 +730,91 @@ async fn series_of(
     Ok(found)
 }
 
+/// End a run inside the transaction on `conn` ([`Storage::finish_run_with_points`]): its
+/// points (possibly none) appended by [`append_points_in`] and the conditional end, in one
+/// update that answers the run. `None`: the run is unknown (nothing written).
+async fn finish_in(conn: &mut DbConn, finish: &RunFinish<'_>) -> Result<Option<RunRow>> {
+    // One update of the run stores the batch's effect and the end, and answers the run.
+    // Every right-hand side sees the row as it was, so each `CASE` tests the state before
+    // the end: an ended run keeps its end, and takes the batch.
+    let (sql, batch) = if finish.points.is_empty() {
+        let sql = format!(
+            "UPDATE runs SET state = $2, exit_code = $3, error = $4, finished_ms = $5 \
+             WHERE id = $1 AND state IN ($6, $7) RETURNING {RUN_RETURNING}"
+        );
+        (sql, None)
+    } else {
+        let Some((_, batch)) =
+            append_points_in(conn, finish.run_id, finish.points, finish.objective).await?
+        else {
+            return Ok(None);
+        };
+        let sql = format!(
+            "UPDATE runs SET next_step = $8, summary = $9, metric = $10, heartbeat_ms = $11, \
+             state = CASE WHEN state IN ($6, $7) THEN $2 ELSE state END, \
+             exit_code = CASE WHEN state IN ($6, $7) THEN $3 ELSE exit_code END, \
+             error = CASE WHEN state IN ($6, $7) THEN $4 ELSE error END, \
+             finished_ms = CASE WHEN state IN ($6, $7) THEN $5 ELSE finished_ms END \
+             WHERE id = $1 RETURNING {RUN_RETURNING}"
+        );
+        (sql, Some(batch))
+    };
+    let mut q = sqlx::query_as::<_, RunRow>(&sql)
+        .bind(finish.run_id)
+        .bind(finish.state.as_str())
+        .bind(finish.exit_code)
+        .bind(finish.error)
+        .bind(now_ms())
+        .bind(RunState::Running.as_str())
+        .bind(RunState::Queued.as_str());
+    if let Some(batch) = batch {
+        q = q
+            .bind(batch.next_step)
+            .bind(batch.summary)
+            .bind(batch.metric)
+            .bind(batch.now);
+    }
+    Ok(match q.fetch_optional(&mut *conn).await? {
+        Some(row) => Some(row),
+        // Unknown, or already ended (it keeps its state).
+        None => fetch_run(&mut *conn, finish.run_id).await?,
+    })
+}
+
+/// Insert a suggested run inside the transaction on `conn`
+/// ([`Storage::insert_suggested_run`]); on [`Inserted::Stale`] the caller must not commit
+/// what this wrote (the sweep's number may have moved before a unique violation).
+async fn insert_suggested_in(conn: &mut DbConn, new: &NewRun, expected: i64) -> Result<Inserted> {
+    let Some(sweep_id) = new.sweep_id.as_deref() else {
+        return Err(StoreError::Db(sqlx::Error::Protocol(
+            "insert_suggested_run needs a sweep".into(),
+        )));
+    };
+    // Takes the sweep's row lock on PostgreSQL until commit: the next claim of this sweep
+    // waits here, then finds the number moved on and answers stale.
+    let taken = sqlx::query(
+        "UPDATE sweeps SET next_number = next_number + 1, updated_ms = $3 \
+         WHERE id = $1 AND next_number = $2 AND state = $4 RETURNING project_id",
+    )
+    .bind(sweep_id)
+    .bind(expected)
+    .bind(now_ms())
+    .bind(SweepState::Running.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(taken) = taken else {
+        return Ok(Inserted::Stale);
+    };
+    // The run belongs to its sweep's project.
+    let project: i64 = taken.try_get("project_id")?;
+    match insert_run_row(conn, new, Some(expected), RunState::Running, Some(project)).await {
+        Ok(run) => Ok(Inserted::Inserted(Box::new(run))),
+        // The schema's unique (sweep_id, number): another writer holds the number.
+        Err(e) if e.is_unique_violation() => Ok(Inserted::Stale),
+        Err(e) => Err(e),
+    }
+}
+
 /// The points of one metric batch, written inside the transaction `conn` (see
 /// [`Storage::append_metrics`]), and what the batch leaves to write on the run's row (by
 /// [`append_in`], or with the run's end by `finish_run_with_points`).
@@ -985,52 +1070,44 @@ impl Backend {
         error: Option<&str>,
     ) -> Result<Option<RunRow>> {
         let mut tx = self.begin().await?;
-        // One update of the run stores the batch's effect and the end, and answers the run.
-        // Every right-hand side sees the row as it was, so each `CASE` tests the state before
-        // the end: an ended run keeps its end, and takes the batch.
-        let (sql, batch) = if points.is_empty() {
-            let sql = format!(
-                "UPDATE runs SET state = $2, exit_code = $3, error = $4, finished_ms = $5 \
-                 WHERE id = $1 AND state IN ($6, $7) RETURNING {RUN_RETURNING}"
-            );
-            (sql, None)
-        } else {
-            let Some((_, batch)) = append_points_in(&mut tx, run_id, points, objective).await?
-            else {
-                return Ok(None);
-            };
-            let sql = format!(
-                "UPDATE runs SET next_step = $8, summary = $9, metric = $10, heartbeat_ms = $11, \
-                 state = CASE WHEN state IN ($6, $7) THEN $2 ELSE state END, \
-                 exit_code = CASE WHEN state IN ($6, $7) THEN $3 ELSE exit_code END, \
-                 error = CASE WHEN state IN ($6, $7) THEN $4 ELSE error END, \
-                 finished_ms = CASE WHEN state IN ($6, $7) THEN $5 ELSE finished_ms END \
-                 WHERE id = $1 RETURNING {RUN_RETURNING}"
-            );
-            (sql, Some(batch))
+        let finish = RunFinish {
+            run_id,
+            points,
+            objective,
+            state,
+            exit_code,
+            error,
         };
-        let mut q = sqlx::query_as::<_, RunRow>(&sql)
-            .bind(run_id)
-            .bind(state.as_str())
-            .bind(exit_code)
-            .bind(error)
-            .bind(now_ms())
-            .bind(RunState::Running.as_str())
-            .bind(RunState::Queued.as_str());
-        if let Some(batch) = batch {
-            q = q
-                .bind(batch.next_step)
-                .bind(batch.summary)
-                .bind(batch.metric)
-                .bind(batch.now);
-        }
-        let row = match q.fetch_optional(&mut *tx).await? {
-            Some(row) => Some(row),
-            // Unknown, or already ended (it keeps its state).
-            None => fetch_run(&mut *tx, run_id).await?,
+        let Some(row) = finish_in(&mut tx, &finish).await? else {
+            return Ok(None);
         };
         tx.commit().await?;
-        Ok(row)
+        Ok(Some(row))
+    }
+
+    /// [`Storage::finish_run_and_insert_suggested`], once: the end as
+    /// [`Backend::finish_run_with_points_once`] makes it, then the insert as
+    /// [`Backend::insert_suggested_run_once`] makes it inside a savepoint (a stale insert
+    /// undoes only its own writes), then one commit.
+    async fn finish_run_and_insert_suggested_once(
+        &self,
+        finish: &RunFinish<'_>,
+        new: &NewRun,
+        expected: i64,
+    ) -> Result<(Option<RunRow>, Inserted)> {
+        let mut tx = self.begin().await?;
+        let ended = finish_in(&mut tx, finish).await?;
+        sqlx::query("SAVEPOINT claim").execute(&mut *tx).await?;
+        let inserted = insert_suggested_in(&mut tx, new, expected).await?;
+        let undo = match inserted {
+            Inserted::Inserted(_) => "RELEASE SAVEPOINT claim",
+            Inserted::Stale => "ROLLBACK TO SAVEPOINT claim",
+        };
+        sqlx::query(undo).execute(&mut *tx).await?;
+        if ended.is_some() || inserted != Inserted::Stale {
+            tx.commit().await?;
+        }
+        Ok((ended, inserted))
     }
 
     async fn add_delivery_once(
@@ -1161,39 +1238,12 @@ impl Backend {
     }
 
     async fn insert_suggested_run_once(&self, new: &NewRun, expected: i64) -> Result<Inserted> {
-        let Some(sweep_id) = new.sweep_id.as_deref() else {
-            return Err(StoreError::Db(sqlx::Error::Protocol(
-                "insert_suggested_run needs a sweep".into(),
-            )));
-        };
         let mut tx = self.begin().await?;
-        // Takes the sweep's row lock on PostgreSQL until commit: the next claim of this sweep
-        // waits here, then finds the number moved on and answers stale.
-        let taken = sqlx::query(
-            "UPDATE sweeps SET next_number = next_number + 1, updated_ms = $3 \
-             WHERE id = $1 AND next_number = $2 AND state = $4 RETURNING project_id",
-        )
-        .bind(sweep_id)
-        .bind(expected)
-        .bind(now_ms())
-        .bind(SweepState::Running.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(taken) = taken else {
-            return Ok(Inserted::Stale);
-        };
-        // The run belongs to its sweep's project.
-        let project: i64 = taken.try_get("project_id")?;
-        let run = match insert_run_row(&mut tx, new, Some(expected), RunState::Running, Some(project))
-            .await
-        {
-            Ok(run) => run,
-            // The schema's unique (sweep_id, number): another writer holds the number.
-            Err(e) if e.is_unique_violation() => return Ok(Inserted::Stale),
-            Err(e) => return Err(e),
-        };
-        tx.commit().await?;
-        Ok(Inserted::Inserted(Box::new(run)))
+        let inserted = insert_suggested_in(&mut tx, new, expected).await?;
+        if inserted != Inserted::Stale {
+            tx.commit().await?;
+        }
+        Ok(inserted)
     }
 
     async fn queue_repeats_once(
@@ -2041,6 +2091,21 @@ impl Storage for Backend {
                 .await;
         }
         retrying(|| self.insert_suggested_run_once(&new, expected_next_number)).await
+    }
+
+    async fn finish_run_and_insert_suggested(
+        &self,
+        finish: RunFinish<'_>,
+        new: NewRun,
+        expected_next_number: i64,
+    ) -> Result<(Option<RunRow>, Inserted)> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite
+                .raw_finish_run_and_insert(&finish, &new, expected_next_number)
+                .await;
+        }
+        retrying(|| self.finish_run_and_insert_suggested_once(&finish, &new, expected_next_number))
+            .await
     }
 
     async fn queue_retries(

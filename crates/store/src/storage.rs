@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use crate::dashboard::{HistoryColumns, RunPoint, RunQuery, SeriesPoint, SeriesSample};
 use crate::{
     Appended, HistoryPoint, MetricSpan, NewRepeat, NewRun, NewSweep, Objective, Point, Result,
-    RunCurve, RunFilter, RunRow, SweepRow, TrialRow,
+    RunCurve, RunFilter, RunFinish, RunRow, SweepRow, TrialRow,
 };
 
 /// The answer of [`Storage::insert_suggested_run`].
@@ -402,6 +402,20 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         new: NewRun,
         expected_next_number: i64,
     ) -> Result<Inserted>;
+
+    /// End a run as [`Storage::finish_run_with_points`] does and insert a suggested run as
+    /// [`Storage::insert_suggested_run`] does, in one transaction with one commit: an
+    /// ask/tell client's tell and the claim that follows it. The end does not depend on the
+    /// insert: when the sweep changed since the snapshot ([`Inserted::Stale`]) the end is
+    /// stored alone, and when the run is unknown (nothing ended) the insert is still made.
+    /// Nothing is stored when neither applies. Returns the ended run (`None` if unknown) and
+    /// the insert's answer.
+    async fn finish_run_and_insert_suggested(
+        &self,
+        finish: RunFinish<'_>,
+        new: NewRun,
+        expected_next_number: i64,
+    ) -> Result<(Option<RunRow>, Inserted)>;
 
     /// Queue a retry of each of `runs` (runs of sweep `sweep_id`): a `queued` run with its
     /// configuration, `retry_of` it and the next attempt number, numbered in order under the

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use hyperdial_store::{
     now_ms, Inserted, MetricSpan, NewRepeat, NewRun, NewSweep, Objective, Point, RunCondition,
-    RunField, RunFilter, RunQuery, RunState, Store, SweepState,
+    RunField, RunFilter, RunFinish, RunQuery, RunState, Store, SweepState,
 };
 use serde_json::{json, Map, Value};
 
@@ -71,6 +71,7 @@ conformance!(
     trials_changed_reads_what_changed_since_a_mark,
     trials_changed_misses_nothing_committed_by_concurrent_writers,
     finishing_with_points_stores_both_in_one,
+    a_tell_and_its_claim_commit_together_and_a_stale_claim_keeps_the_tell,
     a_sweep_run_belongs_to_its_sweeps_project,
     series_after_reads_the_tail_only,
     history_merges_series_by_step_and_counts_resent_points_once,
@@ -1789,6 +1790,97 @@ async fn trials_changed_misses_nothing_committed_by_concurrent_writers(db: &Db) 
     assert_eq!(truth.len(), WRITERS * RUNS as usize);
     assert_eq!(seen, truth);
     first.close().await;
+}
+
+/// `finish_run_and_insert_suggested`: the told end and the next run in one call; the end is
+/// stored whatever the insert finds (a stale number, a sweep no longer running), and the
+/// insert is guarded exactly as `insert_suggested_run`'s.
+async fn a_tell_and_its_claim_commit_together_and_a_stale_claim_keeps_the_tell(db: &Db) {
+    let store = db.open().await.unwrap();
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let first = inserted(&store, sweep_run(&s.id, 0), 1).await;
+    let told = [point(&[("loss", Some(0.25))])];
+    let finish = |run_id| RunFinish {
+        run_id,
+        points: &told,
+        objective: Some(MIN),
+        state: RunState::Finished,
+        exit_code: Some(0),
+        error: None,
+    };
+    let (ended, next) = store
+        .finish_run_and_insert_suggested(finish(&first.id), sweep_run(&s.id, 1), 2)
+        .await
+        .unwrap();
+    let ended = ended.unwrap();
+    assert_eq!(
+        (ended.state, ended.metric, ended.next_step),
+        (RunState::Finished, Some(0.25), 1)
+    );
+    let Inserted::Inserted(second) = next else {
+        panic!("stale: {next:?}");
+    };
+    assert_eq!((second.number, second.grid_index), (Some(2), Some(1)));
+    assert_eq!(second.state, RunState::Running);
+    assert_eq!(second.project, "default");
+    let sweep_now = store.sweep(&s.id).await.unwrap().unwrap();
+    assert_eq!(sweep_now.next_number, 3);
+    // A stale number (another claim took 3 meanwhile): the tell is stored, the insert is
+    // not, and the sweep's number stays where the other claim left it.
+    let third = inserted(&store, sweep_run(&s.id, 2), 3).await;
+    let (ended, next) = store
+        .finish_run_and_insert_suggested(finish(&second.id), sweep_run(&s.id, 9), 3)
+        .await
+        .unwrap();
+    assert_eq!(next, Inserted::Stale);
+    assert_eq!(ended.unwrap().state, RunState::Finished);
+    let stored = store.run(&second.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.state, stored.metric),
+        (RunState::Finished, Some(0.25))
+    );
+    assert_eq!(store.history(&second.id).await.unwrap().len(), 1);
+    let trials = store.trials(&s.id).await.unwrap();
+    assert_eq!(trials.len(), 3, "the stale insert wrote no run");
+    assert_eq!(store.sweep(&s.id).await.unwrap().unwrap().next_number, 4);
+    // The sweep no longer running: the tell is stored, nothing is inserted.
+    store
+        .transition_sweep(&s.id, &[SweepState::Running], SweepState::Finished, None)
+        .await
+        .unwrap()
+        .unwrap();
+    let (ended, next) = store
+        .finish_run_and_insert_suggested(finish(&third.id), sweep_run(&s.id, 9), 4)
+        .await
+        .unwrap();
+    assert_eq!(next, Inserted::Stale);
+    assert_eq!(ended.unwrap().state, RunState::Finished);
+    assert_eq!(store.trials(&s.id).await.unwrap().len(), 3);
+    assert_eq!(store.sweep(&s.id).await.unwrap().unwrap().next_number, 4);
+    // An ended run keeps its end (conditional as finish_run's), and an unknown one is `None`;
+    // with a stale insert too, nothing changes.
+    let (again, next) = store
+        .finish_run_and_insert_suggested(
+            RunFinish {
+                points: &[],
+                state: RunState::Failed,
+                ..finish(&third.id)
+            },
+            sweep_run(&s.id, 9),
+            4,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.unwrap().state, next),
+        (RunState::Finished, Inserted::Stale)
+    );
+    let (unknown, next) = store
+        .finish_run_and_insert_suggested(finish("r-none"), sweep_run(&s.id, 9), 4)
+        .await
+        .unwrap();
+    assert_eq!((unknown, next), (None, Inserted::Stale));
+    store.close().await;
 }
 
 async fn finishing_with_points_stores_both_in_one(db: &Db) {

@@ -188,20 +188,17 @@ pub(crate) async fn claim(s: &AppState, id: &str, request: ClaimRequest) -> ApiR
         waits.park(id)
     };
     // A trial told with the claim ends first; its refusal is the answer (nothing claimed).
-    // Parked before, so the wake-up its end sends is not lost.
+    // Parked before, so the wake-up its end sends is not lost. When the end cannot change
+    // the claim, the run it claims comes in the same commit.
     if let Some(tell) = request.tell {
-        super::end_run(s, &tell.run, tell.finish, Some(id)).await?;
+        let agent = request.agent.as_deref();
+        if let Some(run) = super::end_run_and_claim(s, &tell.run, tell.finish, id, agent).await? {
+            return Ok(claimed(s, id, &run));
+        }
     }
     loop {
         match c.claim(id, request.agent.as_deref()).await? {
-            Claim::Run(run) => {
-                c.events
-                    .publish("run_created", Some(id), &views::run_brief(&run));
-                return Ok(Json(RunAnswer {
-                    run: views::run(&run),
-                })
-                .into_response());
-            }
+            Claim::Run(run) => return Ok(claimed(s, id, &run)),
             Claim::Over(state) => {
                 c.events
                     .publish("sweep", Some(id), &json!({"id": id, "state": state}));
@@ -234,6 +231,17 @@ pub(crate) async fn claim(s: &AppState, id: &str, request: ClaimRequest) -> ApiR
             }
         }
     }
+}
+
+/// The answer of a claim that got `run`, published as created.
+fn claimed(s: &AppState, sweep: &str, run: &hyperdial_store::RunRow) -> Response {
+    s.controller
+        .events
+        .publish("run_created", Some(sweep), &views::run_brief(run));
+    Json(RunAnswer {
+        run: views::run(run),
+    })
+    .into_response()
 }
 
 /// The `204` of a claim held open for its whole wait.

@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::controller::{Tell, TellClaim};
 use crate::error::ApiError;
 use crate::AppState;
 
@@ -640,25 +641,17 @@ async fn finish(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) 
     Ok(Json(views::run(&run)).into_response())
 }
 
-/// End run `id` as `body` says: the finish route, and a claim's `tell`
-/// ([`claim::claim`]), which passes its sweep as `in_sweep` (a run of another sweep is
-/// refused). Told values are checked as a metric point's are, and the events a metric batch
-/// and a finish publish are published.
+/// End run `id` as `body` says: the finish route, and a claim's `tell` when it cannot be
+/// made with its claim ([`end_run_and_claim`]), which passes its sweep as `in_sweep` (a run of
+/// another sweep is refused). Told values are checked as a metric point's are, and the events
+/// a metric batch and a finish publish are published.
 pub(crate) async fn end_run(
     s: &AppState,
     id: &str,
     body: FinishRequest,
     in_sweep: Option<&str>,
 ) -> Result<hyperdial_store::RunRow, ApiError> {
-    let told = if body.values.is_empty() {
-        None
-    } else {
-        Some(Point {
-            step: None,
-            time_ms: None,
-            values: point_values("values", body.values)?,
-        })
-    };
+    let told = told_point(body.values)?;
     // A crashed run is refused inside `finish`, from the run it reads anyway.
     let finished = s
         .controller
@@ -671,8 +664,70 @@ pub(crate) async fn end_run(
             in_sweep,
         )
         .await?;
+    Ok(published_end(s, told.as_ref(), finished))
+}
+
+/// A claim's tell: end run `id` of sweep `sweep` as `body` says and, when the end cannot
+/// change the claim, claim the sweep's next run for `agent` in the same commit
+/// ([`crate::controller::Controller::tell_and_claim`]): that run, or `None` when the run was
+/// ended alone (claim as usual). Refusals, checks and events are [`end_run`]'s.
+pub(crate) async fn end_run_and_claim(
+    s: &AppState,
+    id: &str,
+    body: FinishRequest,
+    sweep: &str,
+    agent: Option<&str>,
+) -> Result<Option<Box<hyperdial_store::RunRow>>, ApiError> {
+    let told = told_point(body.values)?;
+    let tell = Tell {
+        run_id: id,
+        exit_code: body.exit_code,
+        state: body.state.map(|state| state.as_str()),
+        error: body.error.as_deref(),
+        told: told.as_ref(),
+    };
+    let (finished, claimed) = match s.controller.tell_and_claim(sweep, agent, tell).await? {
+        TellClaim::Told(finished, claimed) => (*finished, claimed),
+        TellClaim::Separately => {
+            let finished = s
+                .controller
+                .finish(
+                    id,
+                    tell.exit_code,
+                    tell.state,
+                    tell.error,
+                    tell.told,
+                    Some(sweep),
+                )
+                .await?;
+            (finished, None)
+        }
+    };
+    published_end(s, told.as_ref(), finished);
+    Ok(claimed)
+}
+
+/// Told values as one metric point (checked as a metric point's are), `None` for none.
+fn told_point(values: Map<String, Value>) -> Result<Option<Point>, ApiError> {
+    if values.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(Point {
+        step: None,
+        time_ms: None,
+        values: point_values("values", values)?,
+    }))
+}
+
+/// Publish the events of a run's end (the told point's metric event, then the finish) and
+/// answer the run.
+fn published_end(
+    s: &AppState,
+    told: Option<&Point>,
+    finished: crate::controller::Finished,
+) -> hyperdial_store::RunRow {
     let run = finished.run;
-    if let (Some(told), Some(step)) = (&told, finished.told_step) {
+    if let (Some(told), Some(step)) = (told, finished.told_step) {
         if s.controller.events.active() {
             s.controller.events.publish(
                 "metrics",
@@ -686,7 +741,7 @@ pub(crate) async fn end_run(
         run.sweep_id.as_deref(),
         &views::run_brief(&run),
     );
-    Ok(run)
+    run
 }
 
 /// Most characters of one file name in a delivery report.

@@ -7,6 +7,8 @@
 //! cancelled in the same transaction; runs in flight finish), and the agent is told the sweep
 //! is over. The same inputs give the budget's [`Progress`] for the API's sweep views.
 //!
+//! A claim takes the run time of the ended runs and the finished runs' values (`stagnation`)
+//! from its history, so only the runs in flight are read; the API's views read every run.
 //! With `stagnation: {min_delta: noise}` the sweep's runs are read for its measured seed noise
 //! ([`crate::noise::seed_noise`]). A sweep reopened for queued retries or repeats
 //! (`retries_only`) runs them whatever its budget says: they were asked for by hand.
@@ -15,27 +17,31 @@ use hyperdial_space::budget::{Finished, MinDelta, Progress, Spending};
 use hyperdial_space::{Goal, SweepConfig};
 use hyperdial_store::{RunState, SweepRow, SweepState};
 
+use super::history::History;
 use super::{Claim, ControlError, Controller};
 
 impl Controller {
-    /// What the sweep has spent: `None` when its config has no budget. `ended_ms`: the run
-    /// time of its ended runs when the caller keeps it (the claim's history), so only the
-    /// runs in flight are read; `None` reads every run's.
+    /// What the sweep has spent: `None` when its config has no budget. `history`: the
+    /// claim's, up to date, when the caller has it: the run time of the ended runs and the
+    /// finished runs' values come from it, so only the runs in flight are read; `None` reads
+    /// every run.
     async fn spending_inputs(
         &self,
         sweep: &SweepRow,
         config: &SweepConfig,
-        ended_ms: Option<i64>,
+        history: Option<&History>,
     ) -> Result<Option<(i64, Vec<Finished>, Option<f64>)>, ControlError> {
         let Some(budget) = &config.budget else {
             return Ok(None);
         };
-        let compute_ms = match (budget.run_hours, ended_ms) {
+        let compute_ms = match (budget.run_hours, history) {
             (None, _) => 0,
-            (Some(_), Some(ended)) => ended + self.store.compute_ms_in_flight(&sweep.id).await?,
+            (Some(_), Some(h)) => h.ended_ms + self.store.compute_ms_in_flight(&sweep.id).await?,
             (Some(_), None) => self.store.compute_ms(&sweep.id).await?,
         };
-        let finished = if budget.stagnation.is_some() {
+        let finished = if let (Some(_), Some(h)) = (&budget.stagnation, history) {
+            h.finished_points()
+        } else if budget.stagnation.is_some() {
             self.store
                 .sweep_points(&sweep.id)
                 .await?
@@ -62,22 +68,22 @@ impl Controller {
 
     /// End a running sweep whose budget is spent: `Ok(None)` when it is not (or has no
     /// budget), `Ok(Some(Some(Over)))` when it ended now, `Ok(Some(None))` when the sweep
-    /// changed state meanwhile (the claim starts over). `ended_ms` is the run time of the
-    /// sweep's ended runs, from the claim's history refreshed after `sweep` was read (a run
-    /// that ends between that refresh and the read of the runs in flight counts from the next
-    /// claim on).
+    /// changed state meanwhile (the claim starts over). `history` is the claim's, refreshed
+    /// after `sweep` was read: the run time of the ended runs and the finished runs' values
+    /// come from it (a run that ends between that refresh and the read of the runs in flight
+    /// counts from the next claim on).
     pub(super) async fn end_if_spent(
         &self,
         sweep: &SweepRow,
         config: &SweepConfig,
-        ended_ms: i64,
+        history: &History,
     ) -> Result<Option<Option<Claim>>, ControlError> {
         if sweep.retries_only {
             return Ok(None);
         }
         let (Some(budget), Some((compute_ms, finished, seed_noise))) = (
             &config.budget,
-            self.spending_inputs(sweep, config, Some(ended_ms)).await?,
+            self.spending_inputs(sweep, config, Some(history)).await?,
         ) else {
             return Ok(None);
         };

@@ -72,6 +72,8 @@ struct Entry {
     objectives: Vec<Option<f64>>,
     /// Its run time once ended ([`TrialRow::ended_compute_ms`]); 0 while in flight.
     ended_ms: i64,
+    /// When it ended.
+    finished_ms: Option<i64>,
 }
 
 impl Entry {
@@ -176,6 +178,23 @@ impl History {
     /// Whether some latest attempt reached the metric's target.
     pub(crate) fn target_reached(&self) -> bool {
         !self.reaching.is_empty()
+    }
+
+    /// Every `finished` run of the sweep with a finite metric and its finish time, in no
+    /// particular order: what a `stagnation` budget counts
+    /// ([`hyperdial_space::budget::Spending::finished`]), taken from memory instead of a read of
+    /// every run.
+    pub(crate) fn finished_points(&self) -> Vec<hyperdial_space::budget::Finished> {
+        self.runs
+            .values()
+            .filter(|e| e.state == RunState::Finished)
+            .filter_map(|e| {
+                Some(hyperdial_space::budget::Finished {
+                    finished_ms: e.finished_ms?,
+                    value: e.metric.filter(|v| v.is_finite())?,
+                })
+            })
+            .collect()
     }
 
     /// The latest attempts to retry now, in run order.
@@ -287,6 +306,7 @@ impl History {
                 Vec::new()
             },
             ended_ms: row.ended_compute_ms().unwrap_or(0),
+            finished_ms: row.finished_ms,
             retry_of: row.retry_of,
         };
         let id = row.id;
@@ -555,6 +575,103 @@ mod tests {
         assert_eq!(handed, 3);
         let ended = c.store().sweep(&sweep.id).await.unwrap().unwrap();
         assert_eq!(ended.end_reason.as_deref(), Some("run_hours"));
+        c.store().close().await;
+        db.remove().await;
+    }
+
+    /// The finished runs' values the claim's history gives a `stagnation` budget, against a
+    /// read of every run (`sweep_points`): the same runs, the same values and finish times.
+    async fn finished_kept_and_read(
+        c: &Controller,
+        sweep_id: &str,
+    ) -> (Vec<(i64, u64)>, Vec<(i64, u64)>) {
+        let lock = c.claim_lock(sweep_id);
+        let mut h = lock.lock().await;
+        let h = h.as_mut().expect("built by the claim");
+        h.refresh(c.store()).await.unwrap();
+        let mut kept: Vec<(i64, u64)> = h
+            .finished_points()
+            .iter()
+            .map(|f| (f.finished_ms, f.value.to_bits()))
+            .collect();
+        let mut read: Vec<(i64, u64)> = c
+            .store()
+            .sweep_points(sweep_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.state == hyperdial_store::RunState::Finished)
+            .filter_map(|p| {
+                Some((
+                    p.finished_ms?,
+                    p.metric.filter(|v| v.is_finite())?.to_bits(),
+                ))
+            })
+            .collect();
+        kept.sort_unstable();
+        read.sort_unstable();
+        (kept, read)
+    }
+
+    #[tokio::test]
+    async fn a_stagnation_budget_ends_the_sweep_where_a_full_read_would() {
+        let db = TestDb::sqlite();
+        let c = Controller::new(db.open().await.unwrap());
+        // Losses 5, 4, then 4, 4, 4 (no improvement beyond 0.5), with a failed run and a NaN
+        // between: the claim after the third run without improvement ends the sweep.
+        let source = "program: t.py\nmethod: random\nmetric: {name: loss, goal: minimize}\n\
+                      budget: {stagnation: {runs: 3, min_delta: 0.5}}\n\
+                      parameters:\n  a: {min: 0.0, max: 1.0}\n";
+        let sweep = c
+            .create_sweep(source, None, None, false, Some(3))
+            .await
+            .unwrap()
+            .sweep;
+        let reports = [
+            Some(5.0),
+            Some(4.0),
+            None,
+            Some(4.0),
+            Some(f64::NAN),
+            Some(4.0),
+            Some(4.2),
+        ];
+        let mut handed = 0;
+        loop {
+            match c.claim(&sweep.id, None).await.unwrap() {
+                Claim::Run(run) => {
+                    let report = reports[handed];
+                    handed += 1;
+                    match report {
+                        Some(v) => {
+                            c.ingest(&run.id, &loss(v)).await.unwrap();
+                            c.finish(&run.id, Some(0), None, None, None, None)
+                                .await
+                                .unwrap();
+                        }
+                        None => {
+                            c.finish(&run.id, Some(1), None, None, None, None)
+                                .await
+                                .unwrap();
+                        }
+                    }
+                    let (kept, read) = finished_kept_and_read(&c, &sweep.id).await;
+                    assert_eq!(kept, read, "after run {handed}");
+                }
+                Claim::Over(state) => {
+                    assert_eq!(state, SweepState::Finished);
+                    break;
+                }
+                Claim::Wait => panic!("nothing in flight, yet wait"),
+            }
+        }
+        assert_eq!(
+            handed,
+            reports.len(),
+            "ended at the claim after the seventh run"
+        );
+        let ended = c.store().sweep(&sweep.id).await.unwrap().unwrap();
+        assert_eq!(ended.end_reason.as_deref(), Some("stagnation"));
         c.store().close().await;
         db.remove().await;
     }

@@ -48,8 +48,10 @@ mod error;
 mod history;
 mod prior;
 mod repeat;
+mod tell;
 
 pub use error::ControlError;
+pub use tell::{Tell, TellClaim};
 
 /// What a claim gives an agent.
 #[derive(Debug)]
@@ -84,6 +86,21 @@ pub struct Finished {
     /// With a told point: the step it was stored at when it named none (the run's step
     /// counter before the finish).
     pub told_step: Option<i64>,
+}
+
+/// A run's end as [`Controller::finish`] decides it before writing anything.
+struct Ending<'p> {
+    /// The run before its end.
+    run: RunRow,
+    final_state: RunState,
+    exit_code: Option<i64>,
+    error: Option<String>,
+    /// Its sweep's config, if it is a sweep's run.
+    config: Option<Arc<SweepConfig>>,
+    /// Its sweep's metric: name, goal, target.
+    objective: Option<(String, Goal, Option<f64>)>,
+    /// The told point, `None` when the run had already ended (a finish sent again).
+    told: Option<&'p Point>,
 }
 
 /// Outcome of creating a sweep.
@@ -375,17 +392,7 @@ impl Controller {
         host: Option<&str>,
         history: &mut Option<history::History>,
     ) -> Result<Option<Claim>, ControlError> {
-        // With a history, the sweep and its runs changed since come in one read (the runs
-        // read after the row, so they hold every run the snapshot's number counts); without
-        // one, the row alone first, so a sweep that is over costs no read of its runs.
-        let (sweep, changes) = match history.as_ref().map(history::History::since) {
-            Some(since) => match self.store.sweep_and_changes(sweep_id, since).await? {
-                Some((sweep, rows, mark)) => (Some(sweep), Some((rows, mark))),
-                None => (None, None),
-            },
-            None => (self.store.sweep(sweep_id).await?, None),
-        };
-        let sweep = sweep.ok_or_else(|| ControlError::not_found("sweep", sweep_id))?;
+        let (sweep, changes) = self.snapshot(sweep_id, history.as_ref()).await?;
         match sweep.state {
             SweepState::Paused => return Ok(Some(Claim::Wait)),
             SweepState::Running => {}
@@ -397,17 +404,9 @@ impl Controller {
         }
         let config = self.config(&sweep)?;
         let h = history.get_or_insert_with(|| history::History::new(sweep_id, &config));
-        match changes {
-            Some((rows, mark)) => {
-                h.take_changes(rows, mark);
-            }
-            // Read after the sweep row, so it holds every run the snapshot's number counts.
-            None => {
-                h.refresh(&self.store).await?;
-            }
-        }
+        self.bring_up_to_date(h, changes).await?;
         // A spent budget ends the sweep before anything else is handed out.
-        if let Some(ended) = self.end_if_spent(&sweep, &config, h.ended_ms).await? {
+        if let Some(ended) = self.end_if_spent(&sweep, &config, h).await? {
             *history = None;
             return Ok(ended);
         }
@@ -498,26 +497,51 @@ impl Controller {
             }
             Err(e) => return Err(ControlError::conflict(format!("cannot suggest a run: {e}"))),
         };
-        let params: Map<String, Value> = suggestion.params.iter().cloned().collect();
-        let config_value = nested_config(&config, &params);
-        let new = NewRun {
-            sweep_id: Some(sweep_id.to_string()),
-            project: sweep.project.clone(),
-            params: Value::Object(params),
-            config: config_value,
-            suggestion: Some(serde_json::to_value(&suggestion.info).unwrap_or(Value::Null)),
-            grid_index: suggestion
-                .info
-                .grid_index
-                .and_then(|i| i64::try_from(i).ok()),
-            agent_id: agent_id.map(str::to_string),
-            host: host.map(str::to_string),
-            ..Default::default()
-        };
+        let new = suggested_run(&sweep, &config, &suggestion, agent_id, host);
         Ok(match self.store.insert_suggested_run(new, number).await? {
             Inserted::Inserted(run) => Some(Claim::Run(run)),
             Inserted::Stale => None,
         })
+    }
+
+    /// A claim's snapshot of sweep `sweep_id` (a 404 if unknown): the sweep row and, when the
+    /// claim has a `history`, the runs changed since its mark with the new mark. With a
+    /// history both come in one read (the runs read after the row, so they hold every run the
+    /// snapshot's number counts); without one, the row alone, so a sweep that is over costs
+    /// no read of its runs.
+    async fn snapshot(
+        &self,
+        sweep_id: &str,
+        history: Option<&history::History>,
+    ) -> Result<(SweepRow, Option<(Vec<TrialRow>, i64)>), ControlError> {
+        let (sweep, changes) = match history.map(history::History::since) {
+            Some(since) => match self.store.sweep_and_changes(sweep_id, since).await? {
+                Some((sweep, rows, mark)) => (Some(sweep), Some((rows, mark))),
+                None => (None, None),
+            },
+            None => (self.store.sweep(sweep_id).await?, None),
+        };
+        let sweep = sweep.ok_or_else(|| ControlError::not_found("sweep", sweep_id))?;
+        Ok((sweep, changes))
+    }
+
+    /// Bring a claim's history up to date after its [`Controller::snapshot`]: with the changes
+    /// read with the row, or else by a read of its own (after the sweep row, so it holds
+    /// every run the snapshot's number counts).
+    async fn bring_up_to_date(
+        &self,
+        h: &mut history::History,
+        changes: Option<(Vec<TrialRow>, i64)>,
+    ) -> Result<(), ControlError> {
+        match changes {
+            Some((rows, mark)) => {
+                h.take_changes(rows, mark);
+            }
+            None => {
+                h.refresh(&self.store).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Finish a sweep that has nothing left to hand out, if it is as the snapshot `sweep` saw
@@ -757,6 +781,71 @@ impl Controller {
         told: Option<&Point>,
         in_sweep: Option<&str>,
     ) -> Result<Finished, ControlError> {
+        let ending = self
+            .prepare_finish(run_id, exit_code, state, error, told, in_sweep)
+            .await?;
+        let Ending {
+            run,
+            final_state,
+            exit_code,
+            error,
+            config,
+            objective,
+            told,
+        } = ending;
+        let Some(told) = told else {
+            let run = self
+                .store
+                .finish_run(run_id, final_state, exit_code, error.as_deref())
+                .await?
+                .ok_or_else(|| ControlError::not_found("run", run_id))?;
+            if let (Some(sweep_id), None) = (&run.sweep_id, in_sweep) {
+                self.finish_if_spent(sweep_id).await?;
+            }
+            return Ok(Finished {
+                run,
+                told_step: None,
+            });
+        };
+        let ended = self
+            .store
+            .finish_run_with_points(
+                run_id,
+                std::slice::from_ref(told),
+                store_objective(&objective),
+                final_state,
+                exit_code,
+                error.as_deref(),
+            )
+            .await?
+            .ok_or_else(|| ControlError::not_found("run", run_id))?;
+        self.finish_if_target_reached(&run, &objective, ended.metric)
+            .await?;
+        if let (Some(sweep_id), Some(config)) = (&run.sweep_id, &config) {
+            self.enforce_early_termination(sweep_id, run_id, config)
+                .await?;
+            if in_sweep.is_none() {
+                self.finish_if_spent(sweep_id).await?;
+            }
+        }
+        Ok(Finished {
+            run: ended,
+            told_step: Some(run.next_step),
+        })
+    }
+
+    /// What [`Controller::finish`] decides before it writes anything: the run (refused as
+    /// `finish` says), its final state and error, its sweep's config and objective, and the
+    /// told point unless the run has already ended.
+    async fn prepare_finish<'p>(
+        &self,
+        run_id: &str,
+        exit_code: Option<i64>,
+        state: Option<&str>,
+        error: Option<&str>,
+        told: Option<&'p Point>,
+        in_sweep: Option<&str>,
+    ) -> Result<Ending<'p>, ControlError> {
         let run = self.reporting_run(run_id).await?;
         if let Some(sweep) = in_sweep {
             if run.sweep_id.as_deref() != Some(sweep) {
@@ -821,44 +910,14 @@ impl Controller {
             Some(_) if run.state.is_terminal() => None,
             told => told,
         };
-        let Some(told) = told else {
-            let run = self
-                .store
-                .finish_run(run_id, final_state, exit_code, error.as_deref())
-                .await?
-                .ok_or_else(|| ControlError::not_found("run", run_id))?;
-            if let (Some(sweep_id), None) = (&run.sweep_id, in_sweep) {
-                self.finish_if_spent(sweep_id).await?;
-            }
-            return Ok(Finished {
-                run,
-                told_step: None,
-            });
-        };
-        let ended = self
-            .store
-            .finish_run_with_points(
-                run_id,
-                std::slice::from_ref(told),
-                store_objective(&objective),
-                final_state,
-                exit_code,
-                error.as_deref(),
-            )
-            .await?
-            .ok_or_else(|| ControlError::not_found("run", run_id))?;
-        self.finish_if_target_reached(&run, &objective, ended.metric)
-            .await?;
-        if let (Some(sweep_id), Some(config)) = (&run.sweep_id, &config) {
-            self.enforce_early_termination(sweep_id, run_id, config)
-                .await?;
-            if in_sweep.is_none() {
-                self.finish_if_spent(sweep_id).await?;
-            }
-        }
-        Ok(Finished {
-            run: ended,
-            told_step: Some(run.next_step),
+        Ok(Ending {
+            run,
+            final_state,
+            exit_code,
+            error,
+            config,
+            objective,
+            told,
         })
     }
 
@@ -1103,6 +1162,32 @@ impl Controller {
             );
         }
         Ok(queued.len())
+    }
+}
+
+/// The run a claim inserts for the strategy's `suggestion` (numbered by the insert).
+fn suggested_run(
+    sweep: &SweepRow,
+    config: &SweepConfig,
+    suggestion: &hyperdial_search::Suggestion,
+    agent_id: Option<&str>,
+    host: Option<&str>,
+) -> NewRun {
+    let params: Map<String, Value> = suggestion.params.iter().cloned().collect();
+    let config_value = nested_config(config, &params);
+    NewRun {
+        sweep_id: Some(sweep.id.clone()),
+        project: sweep.project.clone(),
+        params: Value::Object(params),
+        config: config_value,
+        suggestion: Some(serde_json::to_value(&suggestion.info).unwrap_or(Value::Null)),
+        grid_index: suggestion
+            .info
+            .grid_index
+            .and_then(|i| i64::try_from(i).ok()),
+        agent_id: agent_id.map(str::to_string),
+        host: host.map(str::to_string),
+        ..Default::default()
     }
 }
 

@@ -19,8 +19,8 @@ use super::{
 };
 use crate::storage::Inserted;
 use crate::{
-    new_id, now_ms, NewRun, Objective, Point, Result, RunRow, RunState, StoreError, SweepRow,
-    SweepState, TrialRow,
+    new_id, now_ms, NewRun, Objective, Point, Result, RunFinish, RunRow, RunState, StoreError,
+    SweepRow, SweepState, TrialRow,
 };
 
 /// One sweep by id (`fetch_sweep`).
@@ -91,32 +91,50 @@ impl SqliteStorage {
         new: &NewRun,
         expected: i64,
     ) -> Result<Inserted> {
-        let Some(sweep_id) = new.sweep_id.as_deref() else {
-            return Err(StoreError::Db(sqlx::Error::Protocol(
-                "insert_suggested_run needs a sweep".into(),
-            )));
+        let sweep_id = needs_sweep(new)?;
+        self.write_or_roll_back(|db| {
+            Ok(match insert_suggested_in(db, sweep_id, new, expected)? {
+                inserted @ Inserted::Inserted(_) => End::Commit(inserted),
+                Inserted::Stale => End::RollBack(Inserted::Stale),
+            })
+        })
+        .await
+    }
+
+    /// [`crate::Storage::finish_run_and_insert_suggested`]: the end as
+    /// [`SqliteStorage::raw_finish_run`] makes it and the insert as
+    /// [`SqliteStorage::raw_insert_suggested_run`] makes it (inside a savepoint, so a stale
+    /// insert undoes only its own writes), one transaction, one commit, one hop.
+    pub(crate) async fn raw_finish_run_and_insert(
+        &self,
+        finish: &RunFinish<'_>,
+        new: &NewRun,
+        expected: i64,
+    ) -> Result<(Option<RunRow>, Inserted)> {
+        let sweep_id = needs_sweep(new)?;
+        let end = RunEnd {
+            state: finish.state,
+            exit_code: finish.exit_code,
+            error: finish.error,
         };
         self.write_or_roll_back(|db| {
-            let project: Option<i64> = db
-                .prepare_cached(
-                    "UPDATE sweeps SET next_number = next_number + 1, updated_ms = ?3 \
-                     WHERE id = ?1 AND next_number = ?2 AND state = ?4 RETURNING project_id",
-                )?
-                .query_row(
-                    params![sweep_id, expected, now_ms(), SweepState::Running.as_str()],
-                    |row| row.get(0),
-                )
-                .optional()?;
-            let Some(project) = project else {
-                return Ok(End::RollBack(Inserted::Stale));
-            };
-            // The run belongs to its sweep's project.
-            match insert_run_in(db, new, Some(expected), RunState::Running, project) {
-                Ok(run) => Ok(End::Commit(Inserted::Inserted(Box::new(run)))),
-                // The schema's unique (sweep_id, number): another writer holds the number.
-                Err(e) if e.is_unique_violation() => Ok(End::RollBack(Inserted::Stale)),
-                Err(e) => Err(e),
+            let (ended, wrote) =
+                match finish_in(db, finish.run_id, finish.points, finish.objective, end)? {
+                    End::Commit(run) => (run, true),
+                    End::RollBack(run) => (run, false),
+                };
+            db.prepare_cached("SAVEPOINT claim")?.execute([])?;
+            let inserted = insert_suggested_in(db, sweep_id, new, expected)?;
+            if inserted == Inserted::Stale {
+                db.prepare_cached("ROLLBACK TO SAVEPOINT claim")?
+                    .execute([])?;
             }
+            db.prepare_cached("RELEASE SAVEPOINT claim")?.execute([])?;
+            Ok(if wrote || inserted != Inserted::Stale {
+                End::Commit((ended, inserted))
+            } else {
+                End::RollBack((ended, inserted))
+            })
         })
         .await
     }
@@ -136,29 +154,8 @@ impl SqliteStorage {
         objective: Option<Objective<'_>>,
         end: RunEnd<'_>,
     ) -> Result<Option<RunRow>> {
-        self.write_or_roll_back(|db| {
-            if points.is_empty() {
-                let ended = db
-                    .prepare_cached(&END_RUN)?
-                    .query_row(params_from_iter(end.params(run_id).iter()), run_row)
-                    .optional()?;
-                return Ok(match ended {
-                    Some(run) => End::Commit(Some(run)),
-                    // Unknown, or already ended (it keeps its state): nothing was written.
-                    None => End::RollBack(run_in(db, run_id)?),
-                });
-            }
-            let Some((_, batch)) = append_points_in(db, run_id, points, objective)? else {
-                return Ok(End::RollBack(None));
-            };
-            let mut params = end.params(run_id);
-            params.extend(batch.params());
-            let run = db
-                .prepare_cached(&END_RUN_WITH_BATCH)?
-                .query_row(params_from_iter(params.iter()), run_row)?;
-            Ok(End::Commit(Some(run)))
-        })
-        .await
+        self.write_or_roll_back(|db| finish_in(db, run_id, points, objective, end))
+            .await
     }
 
     /// [`crate::Storage::sweep`]: one read, one hop.
@@ -238,6 +235,79 @@ fn insert_run_in(
         ],
         run_row,
     )?)
+}
+
+/// `new`'s sweep, which a suggested run must have.
+fn needs_sweep(new: &NewRun) -> Result<&str> {
+    new.sweep_id.as_deref().ok_or_else(|| {
+        StoreError::Db(sqlx::Error::Protocol(
+            "insert_suggested_run needs a sweep".into(),
+        ))
+    })
+}
+
+/// The sweep's number moves on (if it is still `expected` and the sweep `running`) and `new`
+/// is inserted with it, inside the transaction on `db`. On [`Inserted::Stale`] the caller
+/// must not commit what this wrote (the number may have moved before a unique violation).
+fn insert_suggested_in(
+    db: &Connection,
+    sweep_id: &str,
+    new: &NewRun,
+    expected: i64,
+) -> Result<Inserted> {
+    let project: Option<i64> = db
+        .prepare_cached(
+            "UPDATE sweeps SET next_number = next_number + 1, updated_ms = ?3 \
+             WHERE id = ?1 AND next_number = ?2 AND state = ?4 RETURNING project_id",
+        )?
+        .query_row(
+            params![sweep_id, expected, now_ms(), SweepState::Running.as_str()],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let Some(project) = project else {
+        return Ok(Inserted::Stale);
+    };
+    // The run belongs to its sweep's project.
+    match insert_run_in(db, new, Some(expected), RunState::Running, project) {
+        Ok(run) => Ok(Inserted::Inserted(Box::new(run))),
+        // The schema's unique (sweep_id, number): another writer holds the number.
+        Err(e) if e.is_unique_violation() => Ok(Inserted::Stale),
+        Err(e) => Err(e),
+    }
+}
+
+/// End `run_id` inside the transaction on `db`, with `points` (possibly none) stored first
+/// (`finish_run_with_points`): [`End::Commit`] with the run when something was written,
+/// [`End::RollBack`] when nothing was (the run is unknown, or already ended and no points
+/// came), with the run as it is (`None`: unknown).
+fn finish_in(
+    db: &Connection,
+    run_id: &str,
+    points: &[Point],
+    objective: Option<Objective<'_>>,
+    end: RunEnd<'_>,
+) -> Result<End<Option<RunRow>>> {
+    if points.is_empty() {
+        let ended = db
+            .prepare_cached(&END_RUN)?
+            .query_row(params_from_iter(end.params(run_id).iter()), run_row)
+            .optional()?;
+        return Ok(match ended {
+            Some(run) => End::Commit(Some(run)),
+            // Unknown, or already ended (it keeps its state): nothing was written.
+            None => End::RollBack(run_in(db, run_id)?),
+        });
+    }
+    let Some((_, batch)) = append_points_in(db, run_id, points, objective)? else {
+        return Ok(End::RollBack(None));
+    };
+    let mut params = end.params(run_id);
+    params.extend(batch.params());
+    let run = db
+        .prepare_cached(&END_RUN_WITH_BATCH)?
+        .query_row(params_from_iter(params.iter()), run_row)?;
+    Ok(End::Commit(Some(run)))
 }
 
 /// One run, read on `db`.

@@ -11,8 +11,10 @@
 //! every acknowledged write, but a power cut or an operating-system crash can lose the writes
 //! of the last second before it (never more, and never damaging the database).
 //!
-//! Writes go through a single connection, so write transactions (`BEGIN IMMEDIATE` …
-//! `COMMIT`) are serialized without SQLite's busy retries: on this backend the single writer
+//! Writes go through two connections: the hot operations' own ([`raw::HotWriter`], which keeps
+//! its prepared statements) and sqlx's single writer for the rest. Every write transaction
+//! begins with `BEGIN IMMEDIATE`, which takes SQLite's write lock, so write transactions run
+//! one at a time and each sees everything committed before it: on this backend the write lock
 //! is the row lock of every read-then-write operation. Reads use a small read-only pool of
 //! their own, which WAL lets run beside the writer. Several servers on one SQLite file would
 //! each have their own writer and wait on SQLite's file lock (busy timeout 30 s); sharing a
@@ -46,9 +48,9 @@ type DbRow = SqliteRow;
 type DbConn = SqliteConnection;
 type Backend = SqliteStorage;
 
-/// The database-wide change counter: the single writer commits in its order.
+/// The database-wide change counter: write transactions commit one at a time, in its order.
 const CHANGE_MARK_NOW: &str = "SELECT mark FROM run_changes";
-/// SQLite has no row locks: the single writer connection serializes write transactions.
+/// SQLite has no row locks: its write lock (`BEGIN IMMEDIATE`) serializes write transactions.
 const FOR_UPDATE: &str = "";
 /// The queued-run pick needs no lock clause under the single writer.
 const SKIP_LOCKED_R: &str = "";
@@ -64,6 +66,8 @@ pub struct SqliteStorage {
     metric_queue: Option<MetricQueue>,
     /// Set by every commit, cleared by the flush that follows it ([`Durability::Normal`]).
     written: Arc<AtomicBool>,
+    /// The hot operations' writer connection ([`raw`]).
+    hot: Arc<raw::HotWriter>,
 }
 
 /// Under [`Durability::Normal`]: every [`SYNC_EVERY`], if anything was committed since the last
@@ -167,6 +171,7 @@ impl SqliteStorage {
             path: path.to_path_buf(),
             metric_queue: None,
             written,
+            hot: Arc::new(raw::HotWriter::new(path, sync)),
         };
         storage.metric_queue = Some(start_metric_writer(storage.clone()));
         Ok(storage)
@@ -181,6 +186,7 @@ impl SqliteStorage {
     }
 
     async fn close_pools(&self) {
+        self.hot.close().await;
         self.reader.close().await;
         self.writer.close().await;
     }

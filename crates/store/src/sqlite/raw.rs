@@ -1,28 +1,37 @@
-//! One hop per operation: a whole SQLite transaction run synchronously on a locked connection.
+//! One hop per operation: a whole SQLite transaction run synchronously on one connection.
 //!
 //! sqlx runs every SQLite statement on its connection's own worker thread and hands each
 //! result back through a channel: two thread switches per statement. An ask/tell trial takes
 //! a couple of dozen statements, so on a small machine most of the server's time went to
-//! waking threads rather than to SQLite. Here an operation instead takes the connection from
-//! its worker once ([`sqlx::sqlite::SqliteConnection::lock_handle`], one round trip), wraps the
-//! raw handle in a [`rusqlite::Connection`] and runs all of its statements, `BEGIN IMMEDIATE`
-//! to `COMMIT`, on the calling thread. [`SqliteStorage::write`] does so on the writer
-//! connection, [`SqliteStorage::read`] on a connection of the read-only pool and
-//! [`SqliteStorage::read_on_writer`] on the writer (both inside a read transaction, so every
-//! statement of the operation sees one snapshot).
+//! waking threads rather than to SQLite. The hot operations run instead, all of their
+//! statements from `BEGIN` to `COMMIT`, synchronously on the calling thread:
+//!
+//! - [`SqliteStorage::write`] and [`SqliteStorage::read_on_writer`] on the storage's own
+//!   writer connection ([`HotWriter`]): a [`rusqlite::Connection`] opened by this module on
+//!   the database file, taken by one operation at a time (an async lock, no thread hop), which
+//!   keeps its prepared statements from one operation to the next. Preparing (parsing and
+//!   planning) the couple of dozen statements of a trial anew each time was, once the thread
+//!   hops were gone, the largest part of the server's time per trial.
+//! - [`SqliteStorage::read`] on a connection of sqlx's read-only pool, taken from its worker
+//!   ([`sqlx::sqlite::SqliteConnection::lock_handle`], one round trip) and wrapped for the
+//!   operation ([`rusqlite::Connection::from_handle`]); its statements are prepared per
+//!   operation (these are the long reads: a whole history, every run of a sweep).
+//!
+//! Reads run inside a read transaction, so every statement of the operation sees one
+//! snapshot. The write transactions of sqlx's own writer connection (`Tx` in the parent
+//! module, the operations off the hot path) and of [`HotWriter`] are serialized by SQLite's
+//! write lock (both begin with `BEGIN IMMEDIATE`), as those of two processes on one file are.
 //!
 //! The section never sleeps on a lock: SQLite's busy wait would hold the thread (a runtime
-//! worker) while another connection on the file (another process, or another handle of this
-//! one whose transaction is driven by a task on this very thread) finishes. `BEGIN
-//! IMMEDIATE` runs with no busy timeout; a busy database releases the connection and the
-//! write is tried again after a short pause, off the thread, for up to
+//! worker) while another connection on the file (sqlx's writer, or another process) finishes.
+//! `BEGIN IMMEDIATE` runs with no busy timeout; a busy database releases the connection and
+//! the write is tried again after a short pause, off the thread, for up to
 //! [`super::BUSY_TIMEOUT`] before it answers busy. Reads in WAL mode do not wait for writers.
 //!
-//! What is left per operation: the hop to take the connection, and sqlx's check of a pooled
-//! connection when it goes back (a ping on its thread, in a task of its own, off the
-//! operation's path).
-//!
 //! # Why the `unsafe` is sound
+//!
+//! It concerns the reader pool's connections only ([`HotWriter`]'s connection is rusqlite's
+//! own, closed by rusqlite after it finalized its statements).
 //!
 //! - **One SQLite.** `rusqlite` is pinned to the version that uses the same `libsqlite3-sys`
 //!   as sqlx (the build has one copy of it, so one linked SQLite library and one
@@ -35,8 +44,9 @@
 //!   moved to another thread halfway.
 //! - **The wrapper never closes the handle.** It is built with
 //!   [`rusqlite::Connection::from_handle`], which does not own the handle (dropping it only
-//!   finalizes the statements it prepared); closing stays sqlx's business. `rusqlite` is built
-//!   without its `hooks` feature, whose drop would clear handlers sqlx may have set.
+//!   finalizes the statements it prepared, so none outlives the section: sqlx's close would
+//!   fail on one); closing stays sqlx's business. `rusqlite` is built without its `hooks`
+//!   feature, whose drop would clear handlers sqlx may have set.
 //! - **Transactions end inside the section.** Every `BEGIN` is matched by a `COMMIT` or a
 //!   `ROLLBACK` before the guard is released (a connection found still inside a transaction is
 //!   rolled back first), so sqlx's own idea of the connection (no transaction open; its
@@ -52,19 +62,22 @@
 //! (`error::faults_seen`) and answered as on every other path. A failed operation or commit is
 //! rolled back inside the section; if the rollback fails, or a storage fault was met while the
 //! transaction was open, or the commit itself failed, the connection is closed instead of
-//! going back to the pool, and the next operation starts on a fresh one. After each commit the
-//! storage's `written` flag is set, as `Tx::commit` does, so [`super::Durability::Normal`]
-//! flushes the log within [`super::SYNC_EVERY`].
+//! being used again (a pooled one does not go back to its pool; [`HotWriter`]'s is dropped and
+//! opened afresh by the next operation), so no later operation runs inside a half-failed
+//! transaction. After each commit the storage's `written` flag is set, as `Tx::commit` does,
+//! so [`super::Durability::Normal`] flushes the log within [`super::SYNC_EVERY`].
 
 use std::borrow::Cow;
 use std::sync::atomic::Ordering;
 
+use std::path::{Path, PathBuf};
+
 use rusqlite::ffi;
-use rusqlite::Connection;
+use rusqlite::{Connection, OpenFlags};
 use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::sqlite::SqliteConnection;
 
-use super::{SqliteStorage, BUSY_TIMEOUT};
+use super::{Durability, SqliteStorage, BUSY_TIMEOUT};
 use crate::error;
 use crate::{Result, StoreError};
 
@@ -179,7 +192,7 @@ where
     // A connection left inside a transaction (it cannot be by this path, but the sqlx path
     // can hand one back after a cancelled request) is rolled back first.
     if !db.is_autocommit() {
-        if let Err(e) = db.execute_batch("ROLLBACK") {
+        if let Err(e) = run(db, "ROLLBACK") {
             return failed(e.into(), false);
         }
     }
@@ -192,14 +205,14 @@ where
     let result = op(db);
     Attempt::Ended(match result {
         Ok(End::RollBack(value)) => {
-            let rolled_back = db.execute_batch("ROLLBACK").is_ok();
+            let rolled_back = run(db, "ROLLBACK").is_ok();
             Ended {
                 result: Ok(value),
                 reusable: rolled_back && error::faults_seen() == faults_at_begin,
                 committed: false,
             }
         }
-        Ok(End::Commit(value)) => match db.execute_batch("COMMIT") {
+        Ok(End::Commit(value)) => match run(db, "COMMIT") {
             Ok(()) => Ended {
                 result: Ok(value),
                 reusable: true,
@@ -208,7 +221,7 @@ where
             Err(e) => {
                 let e = StoreError::from(e);
                 if !db.is_autocommit() {
-                    db.execute_batch("ROLLBACK").ok();
+                    run(db, "ROLLBACK").ok();
                 }
                 Ended {
                     result: Err(e),
@@ -219,7 +232,7 @@ where
         },
         Err(e) => {
             // After some faults (SQLITE_FULL, SQLITE_IOERR) SQLite has already rolled back.
-            let rolled_back = db.is_autocommit() || db.execute_batch("ROLLBACK").is_ok();
+            let rolled_back = db.is_autocommit() || run(db, "ROLLBACK").is_ok();
             Ended {
                 result: Err(e),
                 reusable: rolled_back && error::faults_seen() == faults_at_begin,
@@ -233,9 +246,15 @@ where
 /// connection's busy timeout after.
 fn begin_now(db: &Connection, begin: &str) -> rusqlite::Result<()> {
     db.busy_timeout(std::time::Duration::ZERO)?;
-    let begun = db.execute_batch(begin);
+    let begun = run(db, begin);
     db.busy_timeout(BUSY_TIMEOUT)?;
     begun
+}
+
+/// Run one statement of transaction control (`BEGIN`, `COMMIT`, `ROLLBACK`) from the
+/// connection's statement cache: on [`HotWriter`]'s connection it is parsed once.
+fn run(db: &Connection, sql: &str) -> rusqlite::Result<()> {
+    db.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 /// Whether `e` is `SQLITE_BUSY` (another connection holds the lock).
@@ -293,13 +312,127 @@ const FIRST_BUSY_PAUSE: std::time::Duration = std::time::Duration::from_millis(1
 /// The longest pause between two tries of `BEGIN IMMEDIATE`.
 const MAX_BUSY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
+/// Prepared statements kept by [`HotWriter`]'s connection: more than the hot operations use
+/// (about thirty), so none is parsed twice.
+const STATEMENTS_KEPT: usize = 128;
+
+/// The one-hop path's writer connection (see the module docs): opened on first use, taken by
+/// one operation at a time, dropped after a fault (the next operation opens a fresh one) and
+/// when the storage closes.
+pub(crate) struct HotWriter {
+    /// The database file.
+    path: PathBuf,
+    /// `synchronous` for the connection, as the storage's other connections have it.
+    sync: Durability,
+    slot: tokio::sync::Mutex<Slot>,
+}
+
+/// What [`HotWriter`] holds between operations.
+#[derive(Default)]
+struct Slot {
+    /// The open connection with its prepared statements, if any.
+    conn: Option<Connection>,
+    /// The storage was closed: nothing opens the connection again.
+    closed: bool,
+}
+
+impl std::fmt::Debug for HotWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HotWriter")
+            .field("path", &self.path)
+            .field("sync", &self.sync)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HotWriter {
+    /// A writer for the database file at `path` (already created and migrated), opened on
+    /// first use.
+    pub(crate) fn new(path: &Path, sync: Durability) -> HotWriter {
+        HotWriter {
+            path: path.to_path_buf(),
+            sync,
+            slot: tokio::sync::Mutex::new(Slot::default()),
+        }
+    }
+
+    /// Close the connection (at once, or when the operation holding it ends); operations after
+    /// this fail as on a closed pool.
+    pub(crate) async fn close(&self) {
+        let mut slot = self.slot.lock().await;
+        slot.closed = true;
+        slot.conn = None;
+    }
+
+    /// Open the connection as sqlx opens the storage's others: read-write, no SQLite mutex
+    /// (one operation at a time uses it), extended result codes (rusqlite's default), foreign
+    /// keys on, the storage's `synchronous`, the busy timeout. The file is in WAL mode already
+    /// (a persistent setting, made when the storage opened it).
+    fn open(&self) -> Result<Connection> {
+        let db = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let sync = match self.sync {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        db.execute_batch(&format!(
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync};"
+        ))?;
+        db.busy_timeout(BUSY_TIMEOUT)?;
+        db.set_prepared_statement_cache_capacity(STATEMENTS_KEPT);
+        Ok(db)
+    }
+
+    /// Run `op` in a transaction opened by `begin` on the connection, opening it first if
+    /// needed; the connection is dropped when the transaction leaves it unusable.
+    async fn run<T, F>(&self, begin: &str, op: F) -> Attempt<T, F>
+    where
+        F: FnOnce(&Connection) -> Result<End<T>>,
+    {
+        let mut slot = self.slot.lock().await;
+        if slot.closed {
+            return Attempt::Ended(Ended {
+                result: Err(sqlx::Error::PoolClosed.into()),
+                reusable: false,
+                committed: false,
+            });
+        }
+        if slot.conn.is_none() {
+            match self.open() {
+                Ok(db) => slot.conn = Some(db),
+                Err(e) => {
+                    return Attempt::Ended(Ended {
+                        result: Err(e),
+                        reusable: false,
+                        committed: false,
+                    })
+                }
+            }
+        }
+        let Some(db) = slot.conn.as_ref() else {
+            unreachable!("opened above");
+        };
+        let attempt = in_transaction(db, begin, op);
+        if let Attempt::Ended(Ended {
+            reusable: false, ..
+        }) = &attempt
+        {
+            // Closing rolls back whatever SQLite still held.
+            slot.conn = None;
+        }
+        attempt
+    }
+}
+
 impl SqliteStorage {
-    /// Run `op` as one write transaction (`BEGIN IMMEDIATE` … `COMMIT`) on the writer
-    /// connection, synchronously, after one hop to take the connection from its worker.
+    /// Run `op` as one write transaction (`BEGIN IMMEDIATE` … `COMMIT`) on the one-hop
+    /// path's writer connection ([`HotWriter`]), synchronously on the calling thread.
     /// `op`'s error rolls the transaction back and is returned; so is a failed commit. `Ok`
     /// is answered only after the commit (see [`super::Durability`] for what that promises).
     ///
-    /// `op` must not block on anything but SQLite: it holds the single writer.
+    /// `op` must not block on anything but SQLite: it holds the writer.
     pub(crate) async fn write<T>(&self, op: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.write_or_roll_back(|db| op(db).map(End::Commit)).await
     }
@@ -314,13 +447,11 @@ impl SqliteStorage {
         let mut pause = FIRST_BUSY_PAUSE;
         let mut op = op;
         loop {
-            let mut conn = self.writer.acquire().await?;
-            let ended = match locked(&mut conn, "BEGIN IMMEDIATE", op).await {
+            let ended = match self.hot.run("BEGIN IMMEDIATE", op).await {
                 Attempt::Ended(ended) => ended,
-                // Another connection on the file (another process, or another handle of this
-                // one) is writing: wait for it here, off the connection and off the thread.
+                // Another connection on the file (sqlx's writer, or another process) is
+                // writing: wait for it here, off the connection and off the thread.
                 Attempt::Busy(back, e) => {
-                    drop(conn);
                     if tokio::time::Instant::now() >= give_up {
                         return Err(e);
                     }
@@ -330,9 +461,6 @@ impl SqliteStorage {
                     continue;
                 }
             };
-            if !ended.reusable {
-                conn.close_on_drop();
-            }
             if ended.committed {
                 self.written.store(true, Ordering::Release);
             }
@@ -340,23 +468,22 @@ impl SqliteStorage {
         }
     }
 
-    /// [`SqliteStorage::read`] on the writer connection instead of the read-only pool, for
-    /// the reads of the hot path (a run before its finish, a sweep and its changed runs
-    /// before a claim's insert): the writer's page cache holds what it just wrote, while a
-    /// reader's is dropped by every commit it did not make and each page read again from the
-    /// file (system calls and copies), and a reader goes back to its pool after each use (sqlx
-    /// pings it on its thread then: one more round trip). Such a read waits for a write in
-    /// progress, as the write that follows it would anyway.
+    /// [`SqliteStorage::read`] on the writer connection ([`HotWriter`]) instead of the
+    /// read-only pool, for the reads of the hot path (a run before its finish, a sweep and its
+    /// changed runs before a claim's insert): the writer's page cache holds what it just
+    /// wrote, while a reader's is dropped by every commit it did not make and each page read
+    /// again from the file (system calls and copies), and the writer keeps its prepared
+    /// statements. Such a read waits for a write of this path in progress, as the write that
+    /// follows it would anyway.
     pub(crate) async fn read_on_writer<T>(
         &self,
         op: impl FnOnce(&Connection) -> Result<T>,
     ) -> Result<T> {
-        let mut conn = self.writer.acquire().await?;
-        let (result, reusable) = read_on(&mut conn, op).await;
-        if !reusable {
-            conn.close_on_drop();
+        // A deferred `BEGIN` takes no lock, so it is never busy.
+        match self.hot.run("BEGIN", |db| op(db).map(End::Commit)).await {
+            Attempt::Ended(ended) => ended.result,
+            Attempt::Busy(_, e) => Err(e),
         }
-        result
     }
 
     /// Run `op` in one read transaction (one snapshot for all its statements) on a connection
