@@ -39,9 +39,11 @@ use serde_json::{Map, Value};
 /// The significance level of the best-against-runner-up test.
 pub const ALPHA: f64 = 0.05;
 
+/// Runs read per page by [`sweep_runs`] and [`read_input`].
+const PAGE: i64 = 1_000;
+
 /// Every run of a sweep, read page by page.
 pub async fn sweep_runs(store: &Store, sweep_id: &str) -> hyperdial_store::Result<Vec<RunRow>> {
-    const PAGE: i64 = 1_000;
     let mut out = Vec::new();
     loop {
         let filter = RunFilter {
@@ -228,15 +230,29 @@ fn repeat_groups(runs: &[RunRow]) -> Vec<(&RunRow, Vec<&RunRow>)> {
         .collect()
 }
 
+/// The sum of squared deviations from their mean of `values` and its degrees of freedom
+/// (n − 1), for 2 values or more: one configuration's share of the pooled deviation.
+fn squares(values: &[f64]) -> Option<(f64, u64)> {
+    if values.len() < 2 {
+        return None;
+    }
+    let (Some(m), _) = mean_std(values) else {
+        return None;
+    };
+    Some((
+        values.iter().map(|v| (v - m).powi(2)).sum::<f64>(),
+        values.len() as u64 - 1,
+    ))
+}
+
 /// Pooled within-configuration standard deviation over `groups` with at least 2 values, and
 /// its degrees of freedom.
 fn pooled(groups: &[Vec<f64>]) -> (Option<f64>, u64) {
     let mut ss = 0.0;
     let mut df = 0u64;
-    for g in groups.iter().filter(|g| g.len() >= 2) {
-        let (Some(m), _) = mean_std(g) else { continue };
-        ss += g.iter().map(|v| (v - m).powi(2)).sum::<f64>();
-        df += g.len() as u64 - 1;
+    for (s, d) in groups.iter().filter_map(|g| squares(g)) {
+        ss += s;
+        df += d;
     }
     if df == 0 {
         (None, 0)
@@ -246,7 +262,9 @@ fn pooled(groups: &[Vec<f64>]) -> (Option<f64>, u64) {
 }
 
 /// The seed-noise level of a sweep's runs (see the module docs): `None` until some
-/// configuration has 2 finished repeats.
+/// configuration has 2 finished repeats. It holds every run in memory: the claim keeps the
+/// same figure run by run ([`NoiseTally`]) and the report reads runs page by page
+/// ([`read_input`]); this is the reference they are tested against.
 pub fn seed_noise(runs: &[RunRow]) -> Option<f64> {
     let groups: Vec<Vec<f64>> = repeat_groups(runs)
         .into_iter()
@@ -255,9 +273,334 @@ pub fn seed_noise(runs: &[RunRow]) -> Option<f64> {
     pooled(&groups).0
 }
 
+/// Where a repeat sorts in its configuration: number (none last), creation, id.
+pub type RepeatOrder = (i64, i64, String);
+
+/// One configuration's finished repeats in a [`NoiseTally`].
+#[derive(Debug, Default)]
+struct TallyGroup {
+    values: BTreeMap<RepeatOrder, f64>,
+    /// Its share of the pooled sums ([`squares`]), as last added.
+    share: Option<(f64, u64)>,
+}
+
+/// The seed-noise level kept up to date one repeat at a time: what a claim's history holds
+/// for a `stagnation: {min_delta: noise}` budget, so a claim costs the runs that changed
+/// rather than a read of every run.
+///
+/// It holds each configuration's finished repeats with a finite metric (the values
+/// [`seed_noise`] pools) and the pooled sums: a change of one repeat recomputes its
+/// configuration's sum of squares from that configuration's values (in the order a full read
+/// takes them, so the share is the same to the bit) and moves the totals by the difference.
+/// The totals are compensated sums (Neumaier's variant of Kahan summation), so adding and
+/// removing shares leaves an error of the order of the rounding of the current total rather
+/// than of everything ever added; [`NoiseTally::level`] agrees with [`seed_noise`] to a
+/// relative 1e-12 or so, not to the bit (the full read sums the shares in another order).
+#[derive(Debug, Default)]
+pub struct NoiseTally {
+    groups: HashMap<String, TallyGroup>,
+    /// Each repeat counted: the configuration (its root run) and where it sorts.
+    members: HashMap<String, (String, RepeatOrder)>,
+    ss: f64,
+    /// The compensation of `ss`.
+    ss_err: f64,
+    df: u64,
+}
+
+impl NoiseTally {
+    /// Count repeat `run_id` for configuration `root` at `order` with `value` (its finite
+    /// metric once `finished`), replacing what was counted for it before; `root` or `value`
+    /// `None` leaves it out (not a repeat, a repeat of no run of the sweep, not finished).
+    pub fn set(&mut self, run_id: &str, root: Option<&str>, order: RepeatOrder, value: Option<f64>) {
+        if let Some((old_root, old_order)) = self.members.remove(run_id) {
+            self.change(&old_root, |g| {
+                g.values.remove(&old_order);
+            });
+        }
+        if let (Some(root), Some(v)) = (root, value) {
+            self.members
+                .insert(run_id.to_string(), (root.to_string(), order.clone()));
+            self.change(root, |g| {
+                g.values.insert(order, v);
+            });
+        }
+    }
+
+    /// Apply `edit` to configuration `root` and move the totals by its new share.
+    fn change(&mut self, root: &str, edit: impl FnOnce(&mut TallyGroup)) {
+        let g = self.groups.entry(root.to_string()).or_default();
+        edit(g);
+        let values: Vec<f64> = g.values.values().copied().collect();
+        let share = squares(&values);
+        let old = std::mem::replace(&mut g.share, share);
+        if g.values.is_empty() {
+            self.groups.remove(root);
+        }
+        if let Some((s, d)) = old {
+            self.add(-s);
+            self.df -= d;
+        }
+        if let Some((s, d)) = share {
+            self.add(s);
+            self.df += d;
+        }
+        if self.df == 0 {
+            (self.ss, self.ss_err) = (0.0, 0.0);
+        }
+    }
+
+    /// Neumaier's compensated addition to the sum of squares.
+    fn add(&mut self, x: f64) {
+        let t = self.ss + x;
+        self.ss_err += if self.ss.abs() >= x.abs() {
+            (self.ss - t) + x
+        } else {
+            (x - t) + self.ss
+        };
+        self.ss = t;
+    }
+
+    /// The pooled within-configuration standard deviation (as [`seed_noise`]); `None` until
+    /// some configuration has 2 finished repeats.
+    pub fn level(&self) -> Option<f64> {
+        (self.df > 0).then(|| ((self.ss + self.ss_err).max(0.0) / self.df as f64).sqrt())
+    }
+
+    /// The degrees of freedom of [`NoiseTally::level`].
+    pub fn df(&self) -> u64 {
+        self.df
+    }
+}
+
 fn params_key(params: &Value) -> String {
     // serde_json's maps are sorted by key, so equal parameters give equal text.
     params.to_string()
+}
+
+/// What the report keeps of a repeat.
+#[derive(Debug, Clone)]
+struct Repeat {
+    id: String,
+    repeat_of: String,
+    number: Option<i64>,
+    created_ms: i64,
+    state: RunState,
+    metric: Option<f64>,
+    seed: Option<i64>,
+    params: Value,
+}
+
+impl Repeat {
+    fn value(&self) -> Option<f64> {
+        (self.state == RunState::Finished)
+            .then_some(self.metric)
+            .flatten()
+            .filter(|v| v.is_finite())
+    }
+}
+
+/// A configuration's run as the report shows it.
+#[derive(Debug, Clone)]
+struct Original {
+    id: String,
+    number: Option<i64>,
+    params: Value,
+    metric: Option<f64>,
+}
+
+impl Original {
+    fn of(r: &RunRow) -> Original {
+        Original {
+            id: r.id.clone(),
+            number: r.number,
+            params: r.params.clone(),
+            metric: r.metric,
+        }
+    }
+}
+
+/// A sweep's runs as the seed-noise report needs them, taken in one run at a time so the
+/// runs can be read page by page ([`read_input`]): the repeats (a few fields each), the sum
+/// and count of the finished metrics of each other configuration (by parameters), and the
+/// runs the repeats name, looked up once each afterwards. Its size grows with the repeats
+/// and the distinct configurations, not with the runs' summaries, configs or histories.
+#[derive(Debug, Default)]
+pub struct NoiseInput {
+    /// Repeats in the order taken in.
+    repeats: Vec<Repeat>,
+    /// Index of each repeat in `repeats`.
+    repeat_index: HashMap<String, usize>,
+    /// Finished runs that are not repeats by parameters: sum and count of their metrics.
+    by_params: HashMap<String, (f64, u64)>,
+    /// Runs named by repeats that are not repeats: `None` when not a run of the sweep.
+    originals: HashMap<String, Option<Original>>,
+}
+
+impl NoiseInput {
+    /// The input of all of `runs` (every run of one sweep).
+    pub fn of_runs(runs: &[RunRow]) -> NoiseInput {
+        let mut input = NoiseInput::default();
+        for r in runs {
+            input.push(r);
+        }
+        let by_id: HashMap<&str, &RunRow> = runs.iter().map(|r| (r.id.as_str(), r)).collect();
+        for id in input.unresolved() {
+            let found = by_id.get(id.as_str()).map(|r| Original::of(r));
+            input.originals.insert(id, found);
+        }
+        input
+    }
+
+    /// Take in one run of the sweep (each once, in run order).
+    pub fn push(&mut self, r: &RunRow) {
+        match &r.repeat_of {
+            Some(of) => {
+                self.repeat_index
+                    .insert(r.id.clone(), self.repeats.len());
+                self.repeats.push(Repeat {
+                    id: r.id.clone(),
+                    repeat_of: of.clone(),
+                    number: r.number,
+                    created_ms: r.created_ms,
+                    state: r.state,
+                    metric: r.metric,
+                    seed: r.seed,
+                    params: r.params.clone(),
+                });
+            }
+            None => {
+                if let Some(v) = finished_value(r) {
+                    let e = self
+                        .by_params
+                        .entry(params_key(&r.params))
+                        .or_insert((-0.0, 0));
+                    e.0 += v;
+                    e.1 += 1;
+                }
+            }
+        }
+    }
+
+    /// The runs named by repeats that are neither repeats nor looked up yet.
+    fn unresolved(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .repeats
+            .iter()
+            .map(|r| &r.repeat_of)
+            .filter(|id| !self.repeat_index.contains_key(*id) && !self.originals.contains_key(*id))
+            .cloned()
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn exists(&self, id: &str) -> bool {
+        self.repeat_index.contains_key(id) || matches!(self.originals.get(id), Some(Some(_)))
+    }
+
+    /// The run at the root of a repeat chain (as [`root`]); `None` when `of` is no run of
+    /// the sweep.
+    fn root<'a>(&'a self, mut id: &'a str) -> Option<&'a str> {
+        if !self.exists(id) {
+            return None;
+        }
+        for _ in 0..64 {
+            match self
+                .repeat_index
+                .get(id)
+                .map(|&i| self.repeats[i].repeat_of.as_str())
+            {
+                Some(next) if self.exists(next) => id = next,
+                _ => break,
+            }
+        }
+        Some(id)
+    }
+
+    fn original(&self, id: &str) -> Option<Original> {
+        match self.repeat_index.get(id) {
+            Some(&i) => {
+                let r = &self.repeats[i];
+                Some(Original {
+                    id: r.id.clone(),
+                    number: r.number,
+                    params: r.params.clone(),
+                    metric: r.metric,
+                })
+            }
+            None => self.originals.get(id).cloned().flatten(),
+        }
+    }
+
+    /// Groups of repeats by the run they repeat, in the order of that run's number (as
+    /// [`repeat_groups`]).
+    fn groups(&self) -> Vec<(Original, Vec<&Repeat>)> {
+        let mut groups: BTreeMap<(i64, String), (Original, Vec<&Repeat>)> = BTreeMap::new();
+        for r in &self.repeats {
+            let Some(top) = self.root(&r.repeat_of) else {
+                continue;
+            };
+            let Some(original) = self.original(top) else {
+                continue;
+            };
+            groups
+                .entry((original.number.unwrap_or(i64::MAX), top.to_string()))
+                .or_insert_with(|| (original, Vec::new()))
+                .1
+                .push(r);
+        }
+        groups
+            .into_values()
+            .map(|(original, mut reps)| {
+                reps.sort_by_key(|r| (r.number.unwrap_or(i64::MAX), r.created_ms));
+                (original, reps)
+            })
+            .collect()
+    }
+
+    /// The seed-noise level of these runs: [`seed_noise`] of the same runs.
+    pub fn seed_noise(&self) -> Option<f64> {
+        let groups: Vec<Vec<f64>> = self
+            .groups()
+            .into_iter()
+            .map(|(_, reps)| reps.iter().filter_map(|r| r.value()).collect())
+            .collect();
+        pooled(&groups).0
+    }
+}
+
+/// The seed-noise input of sweep `sweep_id`, its runs read [`PAGE`] at a time (each page
+/// dropped once taken in), then the runs its repeats name looked up one by one.
+pub async fn read_input(store: &Store, sweep_id: &str) -> hyperdial_store::Result<NoiseInput> {
+    let mut input = NoiseInput::default();
+    let mut offset = 0i64;
+    loop {
+        let filter = RunFilter {
+            sweep: Some(sweep_id.to_string()),
+            limit: Some(PAGE),
+            offset: Some(offset),
+            ..Default::default()
+        };
+        let (page, total) = store.runs(&filter).await?;
+        let n = page.len() as i64;
+        for r in &page {
+            input.push(r);
+        }
+        offset += n;
+        if n == 0 || offset >= total {
+            break;
+        }
+    }
+    for id in input.unresolved() {
+        let found = store
+            .run(&id)
+            .await?
+            .filter(|r| r.sweep_id.as_deref() == Some(sweep_id))
+            .map(|r| Original::of(&r));
+        input.originals.insert(id, found);
+    }
+    Ok(input)
 }
 
 /// The seed-noise report of sweep `sweep_id` from all its runs (see the module docs);
@@ -268,21 +611,32 @@ pub fn report(
     maximize: bool,
     runs: &[RunRow],
 ) -> NoiseReport {
+    report_of(sweep_id, metric, maximize, &NoiseInput::of_runs(runs))
+}
+
+/// The seed-noise report of sweep `sweep_id` from its [`NoiseInput`] (see the module docs);
+/// `maximize` is the metric's goal.
+pub fn report_of(
+    sweep_id: &str,
+    metric: Option<&str>,
+    maximize: bool,
+    input: &NoiseInput,
+) -> NoiseReport {
     let goal = if maximize {
         Goal::Maximize
     } else {
         Goal::Minimize
     };
-    let groups = repeat_groups(runs);
+    let groups = input.groups();
     let mut configurations: Vec<NoiseConfiguration> = groups
         .iter()
         .map(|(original, reps)| {
-            let done: Vec<&RunRow> = reps
+            let done: Vec<&Repeat> = reps
                 .iter()
                 .copied()
-                .filter(|r| finished_value(r).is_some())
+                .filter(|r| r.value().is_some())
                 .collect();
-            let values: Vec<f64> = done.iter().filter_map(|r| finished_value(r)).collect();
+            let values: Vec<f64> = done.iter().filter_map(|r| r.value()).collect();
             let (mean, std) = mean_std(&values);
             NoiseConfiguration {
                 run: original.id.clone(),
@@ -314,22 +668,25 @@ pub fn report(
 
     // Configuration means over the sweep's finished runs; a repeated configuration's mean is
     // its repeats'.
-    let mut by_params: HashMap<String, Vec<f64>> = HashMap::new();
-    for r in runs.iter().filter(|r| r.repeat_of.is_none()) {
-        if let Some(v) = finished_value(r) {
-            by_params.entry(params_key(&r.params)).or_default().push(v);
-        }
-    }
+    let mut by_params = input.by_params.clone();
     for (original, _) in &groups {
         let conf = configurations
             .iter()
             .find(|x| x.run == original.id)
             .expect("every group is a configuration");
         if !conf.values.is_empty() {
-            by_params.insert(params_key(&original.params), conf.values.clone());
+            let sum = conf.values.iter().fold(-0.0, |a, v| a + v);
+            by_params.insert(
+                params_key(&original.params),
+                (sum, conf.values.len() as u64),
+            );
         }
     }
-    let means: Vec<f64> = by_params.values().filter_map(|v| mean_std(v).0).collect();
+    let means: Vec<f64> = by_params
+        .values()
+        .filter(|(_, n)| *n > 0)
+        .map(|(sum, n)| sum / *n as f64)
+        .collect();
     let spread = mean_std(&means).1;
     let ratio = match (seed_noise, spread) {
         (Some(n), Some(s)) if s > 0.0 => Some(n / s),

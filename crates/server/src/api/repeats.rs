@@ -33,12 +33,13 @@ pub(crate) async fn queue(s: &AppState, id: &str, body: &Bytes) -> ApiResult {
 /// `GET /api/v1/sweeps/{id}/noise`.
 pub(crate) async fn noise(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let sweep = s.controller.sweep(&id).await?;
-    let runs = crate::noise::sweep_runs(s.controller.store(), &id).await?;
-    let report = crate::noise::report(
+    // The runs are read a page at a time and only what the report needs is kept of them.
+    let input = crate::noise::read_input(s.controller.store(), &id).await?;
+    let report = crate::noise::report_of(
         &id,
         sweep.metric_name.as_deref(),
         views::goal(&sweep).maximize(),
-        &runs,
+        &input,
     );
     Ok(Json(report).into_response())
 }

@@ -7,10 +7,10 @@
 //! cancelled in the same transaction; runs in flight finish), and the agent is told the sweep
 //! is over. The same inputs give the budget's [`Progress`] for the API's sweep views.
 //!
-//! A claim takes the run time of the ended runs and the finished runs' values (`stagnation`)
-//! from its history, so only the runs in flight are read; the API's views read every run.
-//! With `stagnation: {min_delta: noise}` the sweep's runs are read for its measured seed noise
-//! ([`crate::noise::seed_noise`]). A sweep reopened for queued retries or repeats
+//! A claim takes the run time of the ended runs, the finished runs' values (`stagnation`) and
+//! the measured seed noise (`stagnation: {min_delta: noise}`, [`crate::noise::seed_noise`])
+//! from its history, so only the runs in flight are read; the API's views read every run (the
+//! seed noise page by page, [`crate::noise::read_input`]). A sweep reopened for queued retries or repeats
 //! (`retries_only`) runs them whatever its budget says: they were asked for by hand.
 
 use hyperdial_space::budget::{Finished, MinDelta, Progress, Spending};
@@ -57,9 +57,12 @@ impl Controller {
         } else {
             Vec::new()
         };
-        let seed_noise = match &budget.stagnation {
-            Some(st) if st.min_delta == MinDelta::SeedNoise => {
-                crate::noise::seed_noise(&crate::noise::sweep_runs(&self.store, &sweep.id).await?)
+        let seed_noise = match (&budget.stagnation, history) {
+            (Some(st), Some(h)) if st.min_delta == MinDelta::SeedNoise => h.seed_noise(),
+            (Some(st), None) if st.min_delta == MinDelta::SeedNoise => {
+                crate::noise::read_input(&self.store, &sweep.id)
+                    .await?
+                    .seed_noise()
             }
             _ => None,
         };

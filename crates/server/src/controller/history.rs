@@ -36,6 +36,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use hyperdial_search::{Tally, Trial};
 use hyperdial_space::{Goal, ImputeWhileRunning, Method, Retry, SweepConfig};
 use hyperdial_store::{finite_number, MetricSpan, RunState, Store, TrialRow};
+
+use crate::noise::NoiseTally;
 use serde_json::{Map, Value};
 
 use super::{
@@ -64,9 +66,9 @@ struct Entry {
     summary: Option<f64>,
     /// Stopped by its agent's shutdown ([`super::interrupted`]).
     interrupted: bool,
-    /// A repeat of another run's configuration with another seed: not counted toward
-    /// `run_cap`, but an observation for a model.
-    repeat: bool,
+    /// The run whose configuration this one repeats with another seed: not counted toward
+    /// `run_cap`, but an observation for a model, and a sample of the seed noise.
+    repeat_of: Option<String>,
     /// A multi-objective sweep's values of each objective ([`super::objective_values`]);
     /// kept for `tpe` and `bayes` only.
     objectives: Vec<Option<f64>>,
@@ -118,6 +120,11 @@ pub(crate) struct History {
     /// ([`hyperdial_store::Storage::compute_ms_in_flight`]), the sweep's run time for a
     /// `run_hours` budget, without reading every run.
     pub(crate) ended_ms: i64,
+    /// The seed noise of the sweep's repeats, for a `stagnation: {min_delta: noise}` budget.
+    noise: NoiseTally,
+    /// Repeats whose chain of `repeat_of` ends at a run not read (yet), by that run: counted
+    /// again if it shows up.
+    noise_waiting: HashMap<String, HashSet<String>>,
     /// Runs read from the store so far, for tests and diagnostics.
     pub(crate) rows_read: u64,
 }
@@ -146,6 +153,8 @@ impl History {
             spans: HashMap::new(),
             spans_stale: HashSet::new(),
             ended_ms: 0,
+            noise: NoiseTally::default(),
+            noise_waiting: HashMap::new(),
             rows_read: 0,
         }
     }
@@ -167,12 +176,72 @@ impl History {
     /// up to (what a refresh reads). Returns how many there were.
     pub(crate) fn take_changes(&mut self, rows: Vec<TrialRow>, mark: i64) -> usize {
         let n = rows.len();
+        let mut noisy: Vec<String> = Vec::new();
         for row in rows {
+            let new = !self.runs.contains_key(&row.id);
+            if new {
+                if let Some(waiting) = self.noise_waiting.remove(&row.id) {
+                    noisy.extend(waiting);
+                }
+            }
+            if row.repeat_of.is_some() {
+                noisy.push(row.id.clone());
+            }
             self.apply(row);
+        }
+        // After the whole batch: a repeat's chain may name runs read after it.
+        for id in noisy {
+            self.count_noise(&id);
         }
         self.since = mark;
         self.rows_read += n as u64;
         n
+    }
+
+    /// Count repeat `id` in the seed noise as it stands now (see [`crate::noise::seed_noise`]:
+    /// its configuration is the run at the root of its chain of `repeat_of` among the sweep's
+    /// runs, its value the finite metric of a finished run).
+    fn count_noise(&mut self, id: &str) {
+        let Some(e) = self.runs.get(id) else {
+            return;
+        };
+        let order = (e.number.unwrap_or(i64::MAX), e.created_ms, id.to_string());
+        let value = (e.state == RunState::Finished)
+            .then_some(e.metric)
+            .flatten()
+            .filter(|v| v.is_finite());
+        let mut root = None;
+        if let Some(of) = e.repeat_of.as_deref() {
+            if self.runs.contains_key(of) {
+                let mut at = of;
+                for _ in 0..64 {
+                    match self.runs[at].repeat_of.as_deref() {
+                        Some(next) if self.runs.contains_key(next) => at = next,
+                        Some(next) => {
+                            self.noise_waiting
+                                .entry(next.to_string())
+                                .or_default()
+                                .insert(id.to_string());
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                root = Some(at.to_string());
+            } else {
+                self.noise_waiting
+                    .entry(of.to_string())
+                    .or_default()
+                    .insert(id.to_string());
+            }
+        }
+        self.noise.set(id, root.as_deref(), order, value);
+    }
+
+    /// The seed-noise level of the sweep's repeats ([`crate::noise::seed_noise`] of its
+    /// runs), kept up to date run by run.
+    pub(crate) fn seed_noise(&self) -> Option<f64> {
+        self.noise.level()
     }
 
     /// Whether some latest attempt reached the metric's target.
@@ -223,7 +292,7 @@ impl History {
             return;
         };
         let latest = !self.retried.contains(id);
-        let counts = latest && !e.repeat;
+        let counts = latest && e.repeat_of.is_none();
         let order = e.order(id);
         let due = latest && self.is_due(e);
         let reaching = latest && self.reaches_target(e);
@@ -299,7 +368,7 @@ impl History {
                 .and_then(|n| row.user_summary.get(n))
                 .and_then(finite_number),
             interrupted: interrupted(&row),
-            repeat: row.repeat_of.is_some(),
+            repeat_of: row.repeat_of.clone(),
             objectives: if self.model {
                 objective_values_of(&self.objectives, &row.summary, &row.user_summary)
             } else {
