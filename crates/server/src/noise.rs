@@ -877,4 +877,72 @@ mod tests {
         assert!(rep.seed_noise.is_none() && rep.ratio.is_none() && rep.comparison.is_none());
         assert!(rep.configurations.is_empty());
     }
+
+    /// A small deterministic generator (xorshift64) for the change sequence below.
+    fn next(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
+    #[test]
+    fn the_tally_follows_every_change_as_a_full_read() {
+        // Four configurations on very different scales (so that a share of 1e6 leaving the
+        // totals must not swamp shares of 1e-4), 24 repeats of them, some repeats of repeats,
+        // one of a run that is not in the sweep; 600 changes of one repeat at a time.
+        let mut runs: Vec<RunRow> = (0..4)
+            .map(|i| run(&format!("o{i}"), i, i as f64, 1.0, None, 0))
+            .collect();
+        for j in 0..24i64 {
+            let of = match j {
+                23 => "gone".to_string(),
+                j if j >= 8 && j % 3 == 0 => format!("p{}", j - 8),
+                j => format!("o{}", j % 4),
+            };
+            let mut r = run(&format!("p{j}"), 10 + j, 0.0, 0.0, Some(&of), j);
+            r.state = RunState::Queued;
+            r.metric = None;
+            runs.push(r);
+        }
+        let mut tally = NoiseTally::default();
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let (mut known, mut unknown) = (0, 0);
+        for step in 0..600 {
+            let k = 4 + (next(&mut x) % 24) as usize;
+            let scale = 10f64.powi(3 * (k as i32 % 4) - 3);
+            let noise = (next(&mut x) % 1000) as f64 / 1000.0;
+            let r = &mut runs[k];
+            (r.state, r.metric) = match next(&mut x) % 6 {
+                0 => (RunState::Failed, None),
+                1 => (RunState::Running, Some(scale)),
+                2 => (RunState::Finished, Some(f64::NAN)),
+                3 => (RunState::Crashed, Some(scale * (1.0 + noise))),
+                _ => (RunState::Finished, Some(scale * (1.0 + noise))),
+            };
+            let by_id: HashMap<&str, &RunRow> =
+                runs.iter().map(|r| (r.id.as_str(), r)).collect();
+            let r = &runs[k];
+            let of = r.repeat_of.as_deref().unwrap();
+            let top = by_id.contains_key(of).then(|| root(&by_id, of));
+            let order = (r.number.unwrap(), r.created_ms, r.id.clone());
+            tally.set(&r.id, top, order, finished_value(r));
+            let full = seed_noise(&runs);
+            match (tally.level(), full) {
+                (None, None) => unknown += 1,
+                (Some(a), Some(b)) => {
+                    known += 1;
+                    assert!((a - b).abs() <= 1e-9 * b, "step {step}: {a} against {b}");
+                }
+                other => panic!("step {step}: {other:?}"),
+            }
+            // The paged input gives the same figure to the bit.
+            assert_eq!(
+                NoiseInput::of_runs(&runs).seed_noise().map(f64::to_bits),
+                full.map(f64::to_bits),
+                "step {step}"
+            );
+        }
+        assert!(known > 100 && unknown > 0, "{known} known, {unknown} unknown");
+    }
 }

@@ -1325,8 +1325,9 @@ impl Backend {
             let id = new_id("r");
             let done = sqlx::query(
                 "INSERT INTO runs (id, sweep_id, project_id, number, state, params, config, suggestion, grid_index, \
-                 created_ms, retry_of, attempt) \
-                 SELECT $1, o.sweep_id, o.project_id, $3, $4, o.params, o.config, o.suggestion, o.grid_index, $5, o.id, o.attempt + 1 \
+                 created_ms, retry_of, attempt, repeat_of, seed) \
+                 SELECT $1, o.sweep_id, o.project_id, $3, $4, o.params, o.config, o.suggestion, o.grid_index, $5, o.id, o.attempt + 1, \
+                 o.repeat_of, o.seed \
                  FROM runs o WHERE o.id = $2 AND o.sweep_id = $6 AND o.state NOT IN ($4, $7) \
                  ON CONFLICT (retry_of) WHERE retry_of IS NOT NULL DO NOTHING",
             )

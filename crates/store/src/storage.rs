@@ -418,7 +418,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     ) -> Result<(Option<RunRow>, Inserted)>;
 
     /// Queue a retry of each of `runs` (runs of sweep `sweep_id`): a `queued` run with its
-    /// configuration, `retry_of` it and the next attempt number, numbered in order under the
+    /// configuration (a repeat's retry is a repeat too: the same `repeat_of` and seed),
+    /// `retry_of` it and the next attempt number, numbered in order under the
     /// sweep's row lock. Idempotent: a run that already has a retry gets none (the schema
     /// allows one retry per run). Nothing is queued in a `cancelled` sweep, nor in a
     /// `finished` one unless `reopen_finished`, which sets it `running` with `retries_only`
