@@ -473,6 +473,8 @@ mod tests {
     use hyperdial_store::{finite_number, Point, Store, SweepState};
     use serde_json::Value;
 
+    use hyperdial_wire::api::QueueRun;
+
     use super::super::{failed, trial, Claim, Controller, RunReport};
 
     /// The runs the sweep's history has read so far.
@@ -739,6 +741,181 @@ mod tests {
             reports.len(),
             "ended at the claim after the seventh run"
         );
+        let ended = c.store().sweep(&sweep.id).await.unwrap().unwrap();
+        assert_eq!(ended.end_reason.as_deref(), Some("stagnation"));
+        c.store().close().await;
+        db.remove().await;
+    }
+
+    /// The seed noise the claim's history keeps, against [`crate::noise::seed_noise`] of a
+    /// read of every run (and the paged read of the report and API views, to the bit).
+    async fn noise_kept_and_read(c: &Controller, sweep_id: &str) -> (Option<f64>, Option<f64>) {
+        let lock = c.claim_lock(sweep_id);
+        let mut h = lock.lock().await;
+        let h = h.as_mut().expect("built by the claim");
+        h.refresh(c.store()).await.unwrap();
+        let read = crate::noise::seed_noise(
+            &crate::noise::sweep_runs(c.store(), sweep_id).await.unwrap(),
+        );
+        let paged = crate::noise::read_input(c.store(), sweep_id)
+            .await
+            .unwrap()
+            .seed_noise();
+        assert_eq!(paged.map(f64::to_bits), read.map(f64::to_bits));
+        let kept = h.seed_noise();
+        match (kept, read) {
+            (Some(a), Some(b)) => assert!((a - b).abs() <= 1e-12 * b, "{a} against {b}"),
+            (a, b) => assert_eq!(a, b),
+        }
+        (kept, read)
+    }
+
+    /// What the budget decides from a read of every run (as claims did before the history
+    /// kept the seed noise); `noise: false` decides as if it were not measured.
+    async fn spent_by_full_read(
+        c: &Controller,
+        sweep_id: &str,
+        budget: &hyperdial_space::budget::Budget,
+        noise: bool,
+    ) -> Option<hyperdial_space::budget::Spent> {
+        let sweep = c.store().sweep(sweep_id).await.unwrap().unwrap();
+        let finished: Vec<hyperdial_space::budget::Finished> = c
+            .store()
+            .sweep_points(sweep_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.state == hyperdial_store::RunState::Finished)
+            .filter_map(|p| {
+                Some(hyperdial_space::budget::Finished {
+                    finished_ms: p.finished_ms?,
+                    value: p.metric.filter(|v| v.is_finite())?,
+                })
+            })
+            .collect();
+        let seed_noise = if noise {
+            crate::noise::seed_noise(&crate::noise::sweep_runs(c.store(), sweep_id).await.unwrap())
+        } else {
+            None
+        };
+        budget.spent(&hyperdial_space::budget::Spending {
+            now_ms: sweep.created_ms,
+            created_ms: sweep.created_ms,
+            compute_ms: 0,
+            finished: &finished,
+            goal: hyperdial_space::Goal::Minimize,
+            seed_noise,
+        })
+    }
+
+    async fn set_state(db: &TestDb, run_id: &str, state: &str) {
+        let pool = sqlx::SqlitePool::connect(db.url()).await.unwrap();
+        sqlx::query("UPDATE runs SET state = $2 WHERE id = $1")
+            .bind(run_id)
+            .bind(state)
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_noise_stagnation_budget_ends_the_sweep_where_a_full_read_would() {
+        let db = TestDb::sqlite();
+        let c = Controller::new(db.open().await.unwrap());
+        // Runs A (5.0) and B (4.0), then three repeats of each: A's 5.1, 5.3 and a failed one
+        // whose retry gives 5.2, B's 4.05, 4.1, 4.15 (pooled noise √(0.025 / 4) ≈ 0.079). New
+        // runs then give 3.93 (better than 4.0 by less than the noise) and 3.99: 8 finished
+        // runs without an improvement beyond the noise, so the claim after them ends the sweep
+        // (measured as 0, the 3.93 would have been an improvement).
+        let source = "program: t.py\nmethod: random\nmetric: {name: loss, goal: minimize}\n\
+                      retry: {max: 1, on: [failed]}\n\
+                      budget: {stagnation: {runs: 8, min_delta: noise}}\n\
+                      parameters:\n  a: {min: 0.0, max: 1.0}\n";
+        let sweep = c
+            .create_sweep(source, None, None, false, Some(7))
+            .await
+            .unwrap()
+            .sweep;
+        let budget = c.config(&sweep).unwrap().budget.clone().unwrap();
+        let mut fresh = [3.93, 3.99].into_iter();
+        let mut firsts: Vec<String> = Vec::new();
+        let mut handed = 0;
+        let mut noise_seen = false;
+        loop {
+            let oracle = spent_by_full_read(&c, &sweep.id, &budget, true).await;
+            let claim = c.claim(&sweep.id, None).await.unwrap();
+            let run = match claim {
+                Claim::Run(run) => run,
+                Claim::Over(state) => {
+                    assert_eq!(state, SweepState::Finished);
+                    assert!(oracle.is_some(), "ended at claim {handed}; a full read goes on");
+                    assert!(spent_by_full_read(&c, &sweep.id, &budget, false)
+                        .await
+                        .is_none());
+                    break;
+                }
+                Claim::Wait => panic!("nothing in flight, yet wait"),
+            };
+            assert!(oracle.is_none(), "claim {handed} went on; a full read ends");
+            handed += 1;
+            let value = match run.repeat_of.as_deref() {
+                None if firsts.len() < 2 => {
+                    firsts.push(run.id.clone());
+                    Some(if firsts.len() == 1 { 5.0 } else { 4.0 })
+                }
+                None => Some(fresh.next().expect("the budget ends the sweep first")),
+                Some(of) if of == firsts[0] => match (run.seed, run.retry_of.is_some()) {
+                    (Some(1), _) => Some(5.1),
+                    (Some(2), _) => Some(5.3),
+                    (Some(3), false) => None,
+                    (Some(3), true) => Some(5.2),
+                    other => panic!("unexpected repeat {other:?}"),
+                },
+                Some(_) => Some(4.0 + 0.05 * run.seed.unwrap() as f64),
+            };
+            match value {
+                Some(v) => {
+                    c.ingest(&run.id, &loss(v)).await.unwrap();
+                    c.finish(&run.id, Some(0), None, None, None, None)
+                        .await
+                        .unwrap();
+                }
+                None => {
+                    c.finish(&run.id, Some(1), None, None, None, None)
+                        .await
+                        .unwrap();
+                }
+            }
+            // Finish times tell the runs apart for the stagnation order.
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            let (kept, _) = noise_kept_and_read(&c, &sweep.id).await;
+            noise_seen |= kept.is_some();
+            if handed == 2 {
+                let runs: Vec<QueueRun> = firsts
+                    .iter()
+                    .flat_map(|of| {
+                        (1..=3).map(move |seed| QueueRun {
+                            repeat_of: of.clone(),
+                            params: serde_json::Map::new(),
+                            seed,
+                        })
+                    })
+                    .collect();
+                c.queue_runs(&sweep.id, &runs).await.unwrap();
+            }
+            if run.repeat_of.as_deref() == Some(firsts[0].as_str()) && run.seed == Some(2) {
+                // A counted repeat changes state, then changes back.
+                set_state(&db, &run.id, "crashed").await;
+                let (crashed, _) = noise_kept_and_read(&c, &sweep.id).await;
+                assert_ne!(crashed, kept);
+                set_state(&db, &run.id, "finished").await;
+                assert_eq!(noise_kept_and_read(&c, &sweep.id).await.0, kept);
+            }
+        }
+        assert!(noise_seen);
+        // A, B, six repeats, one retry, two new runs.
+        assert_eq!(handed, 11);
         let ended = c.store().sweep(&sweep.id).await.unwrap().unwrap();
         assert_eq!(ended.end_reason.as_deref(), Some("stagnation"));
         c.store().close().await;
