@@ -781,6 +781,31 @@ async fn repeats_are_queued_with_their_params_and_seed(db: &Db) {
         (sw.state, sw.retries_only, sw.end_reason, sw.next_number),
         (SweepState::Running, true, None, 5)
     );
+    // A repeat's retry is the same repeat again: its configuration, `repeat_of` and seed.
+    let failed = store
+        .claim_queued(&s.id, None, None)
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .finish_run(&failed.id, RunState::Failed, Some(1), None)
+        .await
+        .unwrap();
+    let retry = store
+        .queue_retries(&s.id, std::slice::from_ref(&failed.id), false)
+        .await
+        .unwrap();
+    assert_eq!(retry.len(), 1);
+    assert_eq!(
+        (
+            retry[0].repeat_of.as_deref(),
+            retry[0].seed,
+            retry[0].retry_of.as_deref(),
+            retry[0].attempt
+        ),
+        (Some(a.id.as_str()), Some(14), Some(failed.id.as_str()), 2)
+    );
+    assert_eq!(retry[0].params, json!({ "a": 0, "seed": 14 }));
     // Nothing is queued in a cancelled sweep.
     store
         .transition_sweep(
