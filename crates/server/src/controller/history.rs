@@ -21,7 +21,12 @@
 //!   shutdown interrupted), in run order;
 //! - the latest attempts whose metric reaches `metric.target`;
 //! - the run time of the ended runs, for a `run_hours` budget (the runs in flight, whose
-//!   time grows with heartbeats that change no mark, are summed apart through an index).
+//!   time grows with heartbeats that change no mark, are summed apart through an index);
+//! - the seed noise of a `stagnation: {min_delta: noise}` budget ([`NoiseTally`]: each
+//!   configuration's finished repeats and the pooled sums). A changed repeat is counted again
+//!   after its whole batch is taken in, so its chain of `repeat_of` is followed among every
+//!   run read; a chain that ends at a run not read yet is counted again when that run shows
+//!   up.
 //!
 //! For `tpe` and `bayes` it also keeps each run's decoded parameters and metric values (no
 //! JSON is parsed again), and the spans of logged values that imputation needs (lowest,
