@@ -17,7 +17,13 @@
 //! ```
 //!
 //! Flags: `--methods LIST` (default `random,sobol,grid`), `--sizes LIST` (default
-//! `10,1000,10000,100000`), `--claims N` (default 200).
+//! `10,1000,10000,100000`), `--claims N` (default 200), `--noise`: the sweep gets a budget
+//! `stagnation: {runs: 1000000, min_delta: noise}` and nine runs in ten of the prefill are
+//! repeats (seeds 1 to 9) of the run before them, so each claim needs the seed noise; the
+//! table then also gives what a read of every run and [`hyperdial_server::noise::seed_noise`]
+//! cost (what each such claim did before the history kept the seed noise). `--budget MAPPING`
+//! sets the sweep's budget (e.g. `'{stagnation: {runs: 1000000, min_delta: 0.001}}'`) in
+//! place of that one.
 
 use std::time::Instant;
 
@@ -44,8 +50,9 @@ fn source(method: &str) -> String {
     }
 }
 
-/// Write `runs` finished runs of sweep `sweep_id` into the database file at `path`.
-async fn prefill(path: &std::path::Path, sweep_id: &str, method: &str, runs: u64) {
+/// Write `runs` finished runs of sweep `sweep_id` into the database file at `path`; with
+/// `repeats`, nine in ten repeat the run before them.
+async fn prefill(path: &std::path::Path, sweep_id: &str, method: &str, runs: u64, repeats: bool) {
     let mut conn = SqliteConnectOptions::new()
         .filename(path)
         .connect()
@@ -71,10 +78,15 @@ async fn prefill(path: &std::path::Path, sweep_id: &str, method: &str, runs: u64
             )
         };
         let loss = (u(1) - 0.3).powi(2) + (u(2) - 0.6).powi(2);
+        let (repeat_of, seed) = if repeats && i % 10 != 0 {
+            (Some(format!("p{:09}", i - i % 10)), Some((i % 10) as i64))
+        } else {
+            (None, None)
+        };
         sqlx::query(
             "INSERT INTO runs (id, sweep_id, project_id, number, state, params, config, grid_index, metric, \
-             summary, created_ms, started_ms, heartbeat_ms, finished_ms, exit_code) \
-             VALUES ($1, $2, $3, $4, 'finished', $5, $5, $6, $7, $8, $9, $9, $9, $9, 0)",
+             summary, created_ms, started_ms, heartbeat_ms, finished_ms, exit_code, repeat_of, seed) \
+             VALUES ($1, $2, $3, $4, 'finished', $5, $5, $6, $7, $8, $9, $9, $9, $9, 0, $10, $11)",
         )
         .bind(format!("p{i:09}"))
         .bind(sweep_id)
@@ -85,6 +97,8 @@ async fn prefill(path: &std::path::Path, sweep_id: &str, method: &str, runs: u64
         .bind(loss)
         .bind(json!({ "loss": loss, "_step": 0 }).to_string())
         .bind(now)
+        .bind(repeat_of)
+        .bind(seed)
         .execute(&mut conn)
         .await
         .unwrap();
@@ -121,13 +135,17 @@ async fn main() {
     let methods = flag("--methods").unwrap_or_else(|| "random,sobol,grid".into());
     let sizes = flag("--sizes").unwrap_or_else(|| "10,1000,10000,100000".into());
     let claims: usize = flag_num("--claims", 200);
+    let noise = std::env::args().any(|a| a == "--noise");
+    let budget = flag("--budget").or_else(|| {
+        noise.then(|| "{stagnation: {runs: 1000000, min_delta: noise}}".to_string())
+    });
     println!(
         "claim latency in process (SQLite, HYPERDIAL_SQLITE_SYNC={}), {claims} claims after the first",
         std::env::var("HYPERDIAL_SQLITE_SYNC").unwrap_or_else(|_| "normal".into())
     );
     println!(
-        "{:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9}",
-        "method", "runs", "fill s", "first ms", "p50 ms", "p90 ms", "max ms"
+        "{:>7} {:>8} {:>10} {:>9} {:>9} {:>9} {:>9} {:>14}",
+        "method", "runs", "fill s", "first ms", "p50 ms", "p90 ms", "max ms", "full read ms"
     );
     for method in methods.split(',') {
         for size in sizes.split(',') {
@@ -142,7 +160,16 @@ async fn main() {
                 let store = Store::open_sqlite(&path).await.expect("open");
                 let c = Controller::new(store);
                 let id = c
-                    .create_sweep(&source(method), None, None, false, Some(1))
+                    .create_sweep(
+                        &match &budget {
+                            Some(b) => format!("{}budget: {b}\n", source(method)),
+                            None => source(method),
+                        },
+                        None,
+                        None,
+                        false,
+                        Some(1),
+                    )
                     .await
                     .expect("create")
                     .sweep
@@ -151,7 +178,7 @@ async fn main() {
                 id
             };
             let filled = Instant::now();
-            prefill(&path, &sweep_id, method, runs).await;
+            prefill(&path, &sweep_id, method, runs, noise).await;
             let fill = filled.elapsed().as_secs_f64();
             let c = Controller::new(Store::open_sqlite(&path).await.expect("open"));
             let first = Instant::now();
@@ -175,15 +202,31 @@ async fn main() {
                     .await
                     .expect("finish");
             }
+            // What a claim added before: every run read, the seed noise computed from them.
+            let full_read = if noise {
+                let mut read = Samples::default();
+                for _ in 0..5 {
+                    let started = Instant::now();
+                    let runs = hyperdial_server::noise::sweep_runs(c.store(), &sweep_id)
+                        .await
+                        .expect("read");
+                    std::hint::black_box(hyperdial_server::noise::seed_noise(&runs));
+                    read.record(started.elapsed());
+                }
+                format!("{:.1}", read.quantile_ms(0.5))
+            } else {
+                "-".to_string()
+            };
             println!(
-                "{:>7} {:>8} {:>10.2} {:>9.2} {:>9.3} {:>9.3} {:>9.3}",
+                "{:>7} {:>8} {:>10.2} {:>9.2} {:>9.3} {:>9.3} {:>9.3} {:>14}",
                 method,
                 runs,
                 fill,
                 first,
                 samples.quantile_ms(0.5),
                 samples.quantile_ms(0.9),
-                samples.quantile_ms(1.0)
+                samples.quantile_ms(1.0),
+                full_read
             );
             c.store().close().await;
             std::fs::remove_dir_all(&dir).ok();
