@@ -25,7 +25,10 @@
 //   date, answering the points written), `SERIES_TAIL` (the rest of the query of a batch's
 //   series `s` after its columns: `tail_first` and `tail_points` of its last chunk, and
 //   `FROM metric_series s …`), `METRIC_POINTS` (SQL for a relation of rows
-//   `(series, step, value, time_ms)`, for the aggregates below), and the `Backend` methods
+//   `(series, step, value, time_ms)`, for the aggregates below), `METRIC_EXTREMES` (SQL for a
+//   relation of rows `(series, lo, hi, at, last)` over the finite values: SQLite a row per
+//   point, PostgreSQL a row per chunk from the lowest, highest and last finite value it keeps,
+//   so the best value and the spans cost chunks there, not points), and the `Backend` methods
 //   `read_history`, `read_series`, `read_series_sample`, `read_last_value` and
 //   `read_curve_rows`.
 //
@@ -71,11 +74,6 @@ const TRIAL_COLUMNS: &str = "id, number, created_ms, retry_of, attempt, repeat_o
 const SWEEP_COLUMNS: &str = "s.id, p.name AS project, s.name, s.method, s.state, s.source, s.source_file, \
      s.config_hash, s.seed, s.next_number, s.metric_name, s.goal, s.notes, s.retries_only, s.end_reason, s.created_ms, s.updated_ms";
 
-/// SQL condition: a stored metric value that is a finite number (NULL stands for NaN;
-/// infinities can be stored).
-const FINITE_P: &str = "p.value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
-const FINITE_L: &str = "l.value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
-const FINITE_M: &str = "m.value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
 
 /// How often an operation the database rolled back on purpose (serialization failure,
 /// deadlock) is run again before its error is returned.
@@ -1019,10 +1017,10 @@ impl Backend {
         }
         let mut metric: Option<f64> = row.try_get("metric")?;
         if let Some(obj) = objective.filter(|o| values.contains_key(o.name)) {
-            let aggregate = if obj.maximize { "MAX" } else { "MIN" };
+            let aggregate = if obj.maximize { "MAX(p.hi)" } else { "MIN(p.lo)" };
             let sql = format!(
-                "SELECT {aggregate}(p.value) AS v FROM metric_series s JOIN {METRIC_POINTS} p ON p.series = s.id \
-                 WHERE s.run_id = $1 AND s.name = $2 AND {FINITE_P}"
+                "SELECT {aggregate} AS v FROM metric_series s JOIN {METRIC_EXTREMES} p ON p.series = s.id \
+                 WHERE s.run_id = $1 AND s.name = $2"
             );
             let logged: Option<f64> = sqlx::query(&sql)
                 .bind(run_id)
@@ -1704,11 +1702,11 @@ impl Storage for Backend {
         let mut spans = Vec::new();
         for chunk in run_ids.chunks(200) {
             let sql = format!(
-                "SELECT s.run_id AS run_id, MIN(m.value) AS lo, MAX(m.value) AS hi, \
-                 (SELECT l.value FROM {METRIC_POINTS} l WHERE l.series = s.id AND {FINITE_L} \
-                  ORDER BY l.step DESC LIMIT 1) AS last \
-                 FROM metric_series s JOIN {METRIC_POINTS} m ON m.series = s.id \
-                 WHERE s.run_id IN ({}) AND s.name = $1 AND {FINITE_M} GROUP BY s.id, s.run_id",
+                "SELECT s.run_id AS run_id, MIN(m.lo) AS lo, MAX(m.hi) AS hi, \
+                 (SELECT l.last FROM {METRIC_EXTREMES} l WHERE l.series = s.id \
+                  ORDER BY l.at DESC LIMIT 1) AS last \
+                 FROM metric_series s JOIN {METRIC_EXTREMES} m ON m.series = s.id \
+                 WHERE s.run_id IN ({}) AND s.name = $1 GROUP BY s.id, s.run_id",
                 placeholders(2, chunk.len())
             );
             let mut q = sqlx::query(&sql).bind(name);
@@ -1900,12 +1898,12 @@ impl Storage for Backend {
 
     async fn metric_spans(&self, sweep_id: &str, name: &str) -> Result<Vec<MetricSpan>> {
         let sql = format!(
-            "SELECT s.run_id AS run_id, MIN(m.value) AS lo, MAX(m.value) AS hi, \
-             (SELECT l.value FROM {METRIC_POINTS} l WHERE l.series = s.id AND {FINITE_L} \
-              ORDER BY l.step DESC LIMIT 1) AS last \
+            "SELECT s.run_id AS run_id, MIN(m.lo) AS lo, MAX(m.hi) AS hi, \
+             (SELECT l.last FROM {METRIC_EXTREMES} l WHERE l.series = s.id \
+              ORDER BY l.at DESC LIMIT 1) AS last \
              FROM runs r JOIN metric_series s ON s.run_id = r.id AND s.name = $2 \
-             JOIN {METRIC_POINTS} m ON m.series = s.id \
-             WHERE r.sweep_id = $1 AND {FINITE_M} GROUP BY s.id, s.run_id"
+             JOIN {METRIC_EXTREMES} m ON m.series = s.id \
+             WHERE r.sweep_id = $1 GROUP BY s.id, s.run_id"
         );
         let rows = sqlx::query(&sql)
             .bind(sweep_id)

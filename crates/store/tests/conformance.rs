@@ -49,6 +49,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    extremes_follow_resends_that_replace_them,
     sweep_and_run_round_trip,
     metrics_are_exact_and_keep_best_and_summary,
     the_metric_counts_history_and_summary,
@@ -2394,4 +2395,108 @@ async fn concurrent_overlapping_resends_store_each_step_once(db: &Db) {
     let sample = first.series_sample(&run.id, "x", 10).await.unwrap();
     assert_eq!(sample.total, steps.len() as u64);
     first.close().await;
+}
+
+/// The lowest, highest and last finite value of a series (the spans imputation reads, the best
+/// value an explicit summary is compared with) after resends that replace them: PostgreSQL keeps
+/// them per chunk, so a resend that replaces a chunk's lowest or highest value must recompute
+/// them, not only widen them.
+async fn extremes_follow_resends_that_replace_them(db: &Db) {
+    let store = db.open().await.unwrap();
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let run = inserted(&store, sweep_run(&s.id, 0), 1).await;
+    let max = Objective {
+        name: "loss",
+        maximize: true,
+    };
+    let mut model: std::collections::BTreeMap<i64, Option<f64>> = Default::default();
+    let mut send = |points: &[(i64, Option<f64>)]| {
+        for (step, v) in points {
+            model.insert(*step, *v);
+        }
+        let batch: Vec<Point> = points
+            .iter()
+            .map(|(step, v)| Point {
+                step: Some(*step),
+                time_ms: Some(1_000 + step),
+                values: vec![("loss".into(), *v)],
+            })
+            .collect();
+        let finite: Vec<(i64, f64)> = model
+            .iter()
+            .filter_map(|(s, v)| v.filter(|x| x.is_finite()).map(|x| (*s, x)))
+            .collect();
+        let lo = finite.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let hi = finite.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        (batch, (lo, hi, finite.last().unwrap().1))
+    };
+    let store = &store;
+    let run_id = run.id.clone();
+    let check = |batch: Vec<Point>, (lo, hi, last): (f64, f64, f64), what: &'static str| {
+        let run_id = run_id.clone();
+        async move {
+            store
+                .append_metrics(&run_id, &batch, Some(MIN))
+                .await
+                .unwrap()
+                .unwrap();
+            let spans = store
+                .metric_spans_of(std::slice::from_ref(&run_id), "loss")
+                .await
+                .unwrap();
+            assert_eq!(spans.len(), 1, "{what}");
+            assert_eq!(
+                (spans[0].lowest, spans[0].highest, spans[0].last),
+                (lo, hi, last),
+                "{what}"
+            );
+            // The best logged value decides against a worse explicit summary.
+            let best_low = store
+                .set_user_summary(&run_id, &map(json!({"loss": 1e9})), Some(MIN))
+                .await
+                .unwrap();
+            assert_eq!(best_low, Some(Some(lo)), "{what}");
+            let best_high = store
+                .set_user_summary(&run_id, &map(json!({"loss": -1e9})), Some(max))
+                .await
+                .unwrap();
+            assert_eq!(best_high, Some(Some(hi)), "{what}");
+        }
+    };
+    // 200 steps (three chunks on PostgreSQL): 10 + step % 7, the lowest 1 at step 50, the
+    // highest 50 at step 120, an infinity at 198 and NaN at 199.
+    let first: Vec<(i64, Option<f64>)> = (0..200)
+        .map(|s| {
+            let v = match s {
+                50 => 1.0,
+                120 => 50.0,
+                198 => f64::INFINITY,
+                199 => f64::NAN,
+                s => 10.0 + (s % 7) as f64,
+            };
+            (s, (!v.is_nan()).then_some(v))
+        })
+        .collect();
+    let (b, want) = send(&first);
+    assert_eq!(want, (1.0, 50.0, 10.0 + (197 % 7) as f64));
+    check(b, want, "first batch").await;
+    // A resend replaces the lowest value with a higher one: the lowest goes up.
+    let (b, want) = send(&(45..=55).map(|s| (s, Some(20.0))).collect::<Vec<_>>());
+    assert_eq!(want.0, 10.0);
+    check(b, want, "lowest replaced").await;
+    // And the highest with a lower one: the highest goes down.
+    let (b, want) = send(&[(120, Some(15.0))]);
+    assert_eq!(want.1, 20.0);
+    check(b, want, "highest replaced").await;
+    // The last finite value becomes NaN: the one before it is the last.
+    let (b, want) = send(&[(197, None)]);
+    assert_eq!(want.2, 10.0 + (196 % 7) as f64);
+    check(b, want, "last replaced by NaN").await;
+    // NaN replaced by a value that is the last and the lowest; then appended points.
+    let (b, want) = send(&[(199, Some(0.5))]);
+    check(b, want, "NaN replaced").await;
+    let (b, want) = send(&[(200, Some(f64::NEG_INFINITY)), (201, Some(99.0)), (202, None)]);
+    assert_eq!(want, (0.5, 99.0, 99.0));
+    check(b, want, "appended").await;
+    store.close().await;
 }

@@ -70,6 +70,19 @@ pub(super) const SERIES_TAIL: &str = ", t.first_step AS tail_first, CAST(cardina
 pub(super) const METRIC_POINTS: &str = "(SELECT c.series AS series, u.step AS step, u.value AS value, u.time_ms AS time_ms \
      FROM metric_chunks c CROSS JOIN LATERAL UNNEST(c.steps, c.vals, c.times) AS u(step, value, time_ms))";
 
+/// The lowest, highest and last (by step) finite `value` of a group of points `u(step, value)`,
+/// as the select list's last three columns (`, lo, hi, last`): what a chunk keeps in `vmin`,
+/// `vmax` and `vlast` (`migrations/postgres/0013`); NULL without a finite value.
+const FINITE_SUMMARY: &str = ", MIN(value) FILTER (WHERE value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308) AS lo, \
+     MAX(value) FILTER (WHERE value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308) AS hi, \
+     (array_agg(value ORDER BY step DESC) FILTER (WHERE value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308))[1]";
+
+/// Per chunk with a finite value, `(series, lo, hi, at, last)`: its lowest and highest finite
+/// value, its first step and its last finite value. The best value and the spans aggregate
+/// these (one row a chunk) rather than the points.
+pub(super) const METRIC_EXTREMES: &str = "(SELECT series, vmin AS lo, vmax AS hi, first_step AS at, vlast AS last \
+     FROM metric_chunks WHERE vmin IS NOT NULL)";
+
 /// The points of one chunk, ascending by step.
 #[derive(Debug, Default)]
 struct Chunk {
@@ -149,11 +162,13 @@ impl Flat {
             return Ok(());
         }
         sqlx::query(
-            "INSERT INTO metric_chunks (series, first_step, last_step, steps, vals, times) \
-             SELECT series, fst, MAX(step), array_agg(step ORDER BY step), array_agg(value ORDER BY step), \
-             array_agg(t_ms ORDER BY step) \
-             FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::DOUBLE PRECISION[], $5::BIGINT[]) \
-             AS u(series, fst, step, value, t_ms) GROUP BY series, fst",
+            &format!(
+                "INSERT INTO metric_chunks (series, first_step, last_step, steps, vals, times, vmin, vmax, vlast) \
+                 SELECT series, fst, MAX(step), array_agg(step ORDER BY step), array_agg(value ORDER BY step), \
+                 array_agg(t_ms ORDER BY step){FINITE_SUMMARY} \
+                 FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::DOUBLE PRECISION[], $5::BIGINT[]) \
+                 AS u(series, fst, step, value, t_ms) GROUP BY series, fst"
+            ),
         )
         .bind(self.series)
         .bind(self.first)
@@ -171,13 +186,19 @@ impl Flat {
             return Ok(());
         }
         sqlx::query(
-            "UPDATE metric_chunks c SET steps = c.steps || a.steps, vals = c.vals || a.vals, \
-             times = c.times || a.times, last_step = a.last \
-             FROM (SELECT series, fst, MAX(step) AS last, array_agg(step ORDER BY step) AS steps, \
-                   array_agg(value ORDER BY step) AS vals, array_agg(t_ms ORDER BY step) AS times \
-                   FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::DOUBLE PRECISION[], $5::BIGINT[]) \
-                   AS u(series, fst, step, value, t_ms) GROUP BY series, fst) a \
-             WHERE c.series = a.series AND c.first_step = a.fst",
+            // The appended points all lie above the chunk's: their last finite value, when they
+            // have one, is the chunk's last; LEAST and GREATEST skip a NULL side.
+            &format!(
+                "UPDATE metric_chunks c SET steps = c.steps || a.steps, vals = c.vals || a.vals, \
+                 times = c.times || a.times, last_step = a.last, vmin = LEAST(c.vmin, a.lo), \
+                 vmax = GREATEST(c.vmax, a.hi), vlast = COALESCE(a.fin, c.vlast) \
+                 FROM (SELECT series, fst, MAX(step) AS last, array_agg(step ORDER BY step) AS steps, \
+                       array_agg(value ORDER BY step) AS vals, array_agg(t_ms ORDER BY step) AS times\
+                       {FINITE_SUMMARY} AS fin \
+                       FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::DOUBLE PRECISION[], $5::BIGINT[]) \
+                       AS u(series, fst, step, value, t_ms) GROUP BY series, fst) a \
+                 WHERE c.series = a.series AND c.first_step = a.fst"
+            ),
         )
         .bind(self.series)
         .bind(self.first)

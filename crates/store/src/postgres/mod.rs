@@ -169,7 +169,7 @@ async fn write_series_points(conn: &mut PgConnection, writes: &mut [SeriesPoints
     chunks::write_points(conn, writes).await
 }
 
-use chunks::{METRIC_POINTS, SERIES_TAIL};
+use chunks::{METRIC_EXTREMES, METRIC_POINTS, SERIES_TAIL};
 
 /// The metric reads of `queries.rs` that PostgreSQL answers from its chunks.
 impl PostgresStorage {

@@ -354,6 +354,12 @@ const SERIES_TAIL: &str = ", NULL AS tail_first, NULL AS tail_points FROM metric
 /// The relation of metric points `(series, step, value, time_ms)`: one row each.
 const METRIC_POINTS: &str = "metric_points";
 
+/// The finite metric points as `(series, lo, hi, at, last)` (lowest, highest, step, last: the
+/// point's value three times), one row each; PostgreSQL has a row per chunk (see
+/// `queries.rs`).
+const METRIC_EXTREMES: &str = "(SELECT series, value AS lo, value AS hi, step AS at, value AS last \
+     FROM metric_points WHERE value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308)";
+
 impl SqliteStorage {
     async fn read_history(&self, run_id: &str) -> Result<Vec<HistoryPoint>> {
         self.raw_history(run_id).await
