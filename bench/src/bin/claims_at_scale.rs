@@ -136,9 +136,8 @@ async fn main() {
     let sizes = flag("--sizes").unwrap_or_else(|| "10,1000,10000,100000".into());
     let claims: usize = flag_num("--claims", 200);
     let noise = std::env::args().any(|a| a == "--noise");
-    let budget = flag("--budget").or_else(|| {
-        noise.then(|| "{stagnation: {runs: 1000000, min_delta: noise}}".to_string())
-    });
+    let budget = flag("--budget")
+        .or_else(|| noise.then(|| "{stagnation: {runs: 1000000, min_delta: noise}}".to_string()));
     println!(
         "claim latency in process (SQLite, HYPERDIAL_SQLITE_SYNC={}), {claims} claims after the first",
         std::env::var("HYPERDIAL_SQLITE_SYNC").unwrap_or_else(|_| "normal".into())

@@ -311,7 +311,13 @@ impl NoiseTally {
     /// Count repeat `run_id` for configuration `root` at `order` with `value` (its finite
     /// metric once `finished`), replacing what was counted for it before; `root` or `value`
     /// `None` leaves it out (not a repeat, a repeat of no run of the sweep, not finished).
-    pub fn set(&mut self, run_id: &str, root: Option<&str>, order: RepeatOrder, value: Option<f64>) {
+    pub fn set(
+        &mut self,
+        run_id: &str,
+        root: Option<&str>,
+        order: RepeatOrder,
+        value: Option<f64>,
+    ) {
         if let Some((old_root, old_order)) = self.members.remove(run_id) {
             self.change(&old_root, |g| {
                 g.values.remove(&old_order);
@@ -455,8 +461,7 @@ impl NoiseInput {
     pub fn push(&mut self, r: &RunRow) {
         match &r.repeat_of {
             Some(of) => {
-                self.repeat_index
-                    .insert(r.id.clone(), self.repeats.len());
+                self.repeat_index.insert(r.id.clone(), self.repeats.len());
                 self.repeats.push(Repeat {
                     id: r.id.clone(),
                     repeat_of: of.clone(),
@@ -920,8 +925,7 @@ mod tests {
                 3 => (RunState::Crashed, Some(scale * (1.0 + noise))),
                 _ => (RunState::Finished, Some(scale * (1.0 + noise))),
             };
-            let by_id: HashMap<&str, &RunRow> =
-                runs.iter().map(|r| (r.id.as_str(), r)).collect();
+            let by_id: HashMap<&str, &RunRow> = runs.iter().map(|r| (r.id.as_str(), r)).collect();
             let r = &runs[k];
             let of = r.repeat_of.as_deref().unwrap();
             let top = by_id.contains_key(of).then(|| root(&by_id, of));
@@ -943,6 +947,9 @@ mod tests {
                 "step {step}"
             );
         }
-        assert!(known > 100 && unknown > 0, "{known} known, {unknown} unknown");
+        assert!(
+            known > 100 && unknown > 0,
+            "{known} known, {unknown} unknown"
+        );
     }
 }

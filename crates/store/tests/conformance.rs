@@ -2495,7 +2495,11 @@ async fn extremes_follow_resends_that_replace_them(db: &Db) {
     // NaN replaced by a value that is the last and the lowest; then appended points.
     let (b, want) = send(&[(199, Some(0.5))]);
     check(b, want, "NaN replaced").await;
-    let (b, want) = send(&[(200, Some(f64::NEG_INFINITY)), (201, Some(99.0)), (202, None)]);
+    let (b, want) = send(&[
+        (200, Some(f64::NEG_INFINITY)),
+        (201, Some(99.0)),
+        (202, None),
+    ]);
     assert_eq!(want, (0.5, 99.0, 99.0));
     check(b, want, "appended").await;
     store.close().await;

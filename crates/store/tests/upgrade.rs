@@ -300,6 +300,32 @@ async fn a_postgres_database_of_one_row_per_point_moves_into_chunks() {
         sizes,
         vec![(0, 77, 78), (78, 155, 78), (156, 233, 78), (234, 299, 66)]
     );
+    // Each chunk's lowest, highest and last finite value (migration 0013) are its points'.
+    type Extremes = (
+        Vec<i64>,
+        Vec<Option<f64>>,
+        Option<f64>,
+        Option<f64>,
+        Option<f64>,
+    );
+    let chunks: Vec<Extremes> =
+        sqlx::query_as("SELECT steps, vals, vmin, vmax, vlast FROM metric_chunks")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(chunks.len() >= 4);
+    for (steps, vals, vmin, vmax, vlast) in chunks {
+        let finite: Vec<f64> = vals
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        assert_eq!(steps.len(), vals.len());
+        assert_eq!(vmin, finite.iter().copied().reduce(f64::min));
+        assert_eq!(vmax, finite.iter().copied().reduce(f64::max));
+        assert_eq!(vlast, finite.last().copied());
+    }
     let left: Option<String> =
         sqlx::query_scalar("SELECT CAST(to_regclass('metric_points') AS TEXT)")
             .fetch_one(&pool)

@@ -759,9 +759,8 @@ mod tests {
         let mut h = lock.lock().await;
         let h = h.as_mut().expect("built by the claim");
         h.refresh(c.store()).await.unwrap();
-        let read = crate::noise::seed_noise(
-            &crate::noise::sweep_runs(c.store(), sweep_id).await.unwrap(),
-        );
+        let read =
+            crate::noise::seed_noise(&crate::noise::sweep_runs(c.store(), sweep_id).await.unwrap());
         let paged = crate::noise::read_input(c.store(), sweep_id)
             .await
             .unwrap()
@@ -854,7 +853,10 @@ mod tests {
                 Claim::Run(run) => run,
                 Claim::Over(state) => {
                     assert_eq!(state, SweepState::Finished);
-                    assert!(oracle.is_some(), "ended at claim {handed}; a full read goes on");
+                    assert!(
+                        oracle.is_some(),
+                        "ended at claim {handed}; a full read goes on"
+                    );
                     assert!(spent_by_full_read(&c, &sweep.id, &budget, false)
                         .await
                         .is_none());

@@ -43,8 +43,15 @@
 //!   downsampled read seeks once per returned position: the chunk at or after the position's
 //!   step (two seeks in the key), then the element in it (by offset when the chunk's steps are
 //!   consecutive, by a scan of its at most 78 steps otherwise), so its cost follows the points
-//!   it returns, not the series' length. Aggregates over points (the dashboard's spans and
-//!   curves, the explicit summary's best value) read [`METRIC_POINTS`], the chunks unnested.
+//!   it returns, not the series' length. Each chunk also keeps the lowest, highest and last
+//!   (by step) of its finite values (`vmin`, `vmax`, `vlast`, NULL without one; migration
+//!   0013), set by the same statement that writes the chunk: an insert computes them from its
+//!   points, an append widens the extremes and takes the appended points' last finite value,
+//!   and a merge (which may replace a chunk's lowest or highest value) rewrites the chunk
+//!   through an insert, so they are computed afresh. The explicit summary's best value and the
+//!   spans imputation reads aggregate those ([`METRIC_EXTREMES`], a row per chunk): their cost
+//!   follows a series' chunks, not its points. Other aggregates over points (the dashboard's
+//!   curves) read [`METRIC_POINTS`], the chunks unnested.
 
 use std::sync::Arc;
 
@@ -56,9 +63,10 @@ use crate::dashboard::{SeriesPoint, SeriesSample};
 use crate::{HistoryPoint, Result};
 
 /// Most points of a chunk. A full chunk's tuple (24-byte header, three 8-byte keys, three
-/// arrays of 24 header bytes plus 8 bytes a point, a null bitmap when a value is NaN) is at
-/// most about 2,010 bytes: under the 2,032 bytes above which PostgreSQL compresses or moves
-/// values out of line, and four to an 8 kB page.
+/// arrays of 24 header bytes plus 8 bytes a point, a null bitmap when a value is NaN, three
+/// 8-byte extremes) is at most 2,024 bytes (`pg_column_size` of a row with a NaN: 2,024;
+/// without: 2,016): under the 2,032 bytes above which PostgreSQL compresses or moves values
+/// out of line, and four to an 8 kB page.
 pub(super) const CHUNK_POINTS: usize = 78;
 
 /// A batch's series `s` with the first step and size of its last chunk (one seek each).
@@ -80,7 +88,8 @@ const FINITE_SUMMARY: &str = ", MIN(value) FILTER (WHERE value BETWEEN -1.797693
 /// Per chunk with a finite value, `(series, lo, hi, at, last)`: its lowest and highest finite
 /// value, its first step and its last finite value. The best value and the spans aggregate
 /// these (one row a chunk) rather than the points.
-pub(super) const METRIC_EXTREMES: &str = "(SELECT series, vmin AS lo, vmax AS hi, first_step AS at, vlast AS last \
+pub(super) const METRIC_EXTREMES: &str =
+    "(SELECT series, vmin AS lo, vmax AS hi, first_step AS at, vlast AS last \
      FROM metric_chunks WHERE vmin IS NOT NULL)";
 
 /// The points of one chunk, ascending by step.

@@ -357,7 +357,8 @@ const METRIC_POINTS: &str = "metric_points";
 /// The finite metric points as `(series, lo, hi, at, last)` (lowest, highest, step, last: the
 /// point's value three times), one row each; PostgreSQL has a row per chunk (see
 /// `queries.rs`).
-const METRIC_EXTREMES: &str = "(SELECT series, value AS lo, value AS hi, step AS at, value AS last \
+const METRIC_EXTREMES: &str =
+    "(SELECT series, value AS lo, value AS hi, step AS at, value AS last \
      FROM metric_points WHERE value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308)";
 
 impl SqliteStorage {
