@@ -578,12 +578,21 @@ impl NoiseInput {
 /// The seed-noise input of sweep `sweep_id`, its runs read [`PAGE`] at a time (each page
 /// dropped once taken in), then the runs its repeats name looked up one by one.
 pub async fn read_input(store: &Store, sweep_id: &str) -> hyperdial_store::Result<NoiseInput> {
+    read_input_in_pages(store, sweep_id, PAGE).await
+}
+
+/// [`read_input`] with pages of `page` runs (tests cross page boundaries with small ones).
+pub(crate) async fn read_input_in_pages(
+    store: &Store,
+    sweep_id: &str,
+    page: i64,
+) -> hyperdial_store::Result<NoiseInput> {
     let mut input = NoiseInput::default();
     let mut offset = 0i64;
     loop {
         let filter = RunFilter {
             sweep: Some(sweep_id.to_string()),
-            limit: Some(PAGE),
+            limit: Some(page),
             offset: Some(offset),
             ..Default::default()
         };

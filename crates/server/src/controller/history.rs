@@ -761,7 +761,8 @@ mod tests {
         h.refresh(c.store()).await.unwrap();
         let read =
             crate::noise::seed_noise(&crate::noise::sweep_runs(c.store(), sweep_id).await.unwrap());
-        let paged = crate::noise::read_input(c.store(), sweep_id)
+        // Pages of 3 runs: repeats and the runs they name fall on different pages.
+        let paged = crate::noise::read_input_in_pages(c.store(), sweep_id, 3)
             .await
             .unwrap()
             .seed_noise();
