@@ -24,6 +24,11 @@ bench/results/quality-lists.md):
     HYPERDIAL_BIN=/path/to/older/hyperdial OMP_NUM_THREADS=1 nice -n 19 python3 \
         bench/quality/run.py --suite lists --optimizers hyperdial-bayes@before,hyperdial-tpe@before
 
+Two builds of hyperdial are told apart on this suite with ``compare.py`` (paired differences per
+seed range, with standard errors; bench/results/quality-lists-variants.md):
+
+    python3 bench/quality/compare.py --base hyperdial-bayes@before old.jsonl new.jsonl
+
 ``--suite failures`` is two tasks where part of the space fails (failures.py: a synthetic loss
 whose learning rate diverges above a batch-dependent limit, and an MLP that diverges or runs out
 of memory); its report counts failed trials beside the regret (bench/results/quality-failures.md):
