@@ -145,7 +145,9 @@ impl SqliteStorage {
                 Durability::Normal => SqliteSynchronous::Normal,
             })
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Sorts and temporary tables in memory rather than in files of their own.
+            .pragma("temp_store", "memory");
         // No ping before each acquire: a connection to a local file does not go stale, and on
         // SQLite the ping is one more round trip to the connection's thread per operation.
         let writer = SqlitePoolOptions::new()
@@ -171,7 +173,7 @@ impl SqliteStorage {
             path: path.to_path_buf(),
             metric_queue: None,
             written,
-            hot: Arc::new(raw::HotWriter::new(path, sync)),
+            hot: raw::HotWriter::new(path, sync),
         };
         storage.metric_queue = Some(start_metric_writer(storage.clone()));
         Ok(storage)
