@@ -378,6 +378,12 @@ impl HotWriter {
         hot
     }
 
+    /// Pages in the log after this writer's last commit, 0 after a checkpoint round.
+    #[cfg(test)]
+    pub(crate) fn wal_pages(&self) -> i32 {
+        self.wal.pages.load(Ordering::Acquire)
+    }
+
     /// Close the connection (at once, or when the operation holding it ends); operations after
     /// this fail as on a closed pool. The checkpointer stops.
     pub(crate) async fn close(&self) {
@@ -505,7 +511,7 @@ impl HotWriter {
 
 /// The log's size, in pages, past which the checkpointer copies it into the database file:
 /// SQLite's own automatic checkpoint threshold (4 MiB of 4 KiB pages).
-const CHECKPOINT_AT: i32 = 1000;
+pub(crate) const CHECKPOINT_AT: i32 = 1000;
 
 /// The log's size, in pages, past which the writer's commit checkpoints it itself, in the
 /// request's path, as SQLite's automatic checkpoint would: the bound on the log when the
