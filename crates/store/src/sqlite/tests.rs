@@ -436,3 +436,65 @@ async fn a_database_of_the_previous_schema_upgrades_in_place() {
     store.close_pools().await;
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The log grown past the checkpoint threshold by the hot writer is copied into the database
+/// file by the checkpointer thread, not by the commits (whose automatic checkpoint the log
+/// hook replaces), and the writer's next commit starts the log again from its beginning.
+#[tokio::test]
+async fn the_checkpointer_copies_the_log_off_the_writer_and_the_log_starts_again() {
+    let (store, dir) = store().await;
+    store
+        .write(|db| {
+            db.execute("CREATE TABLE filler (x BLOB)", [])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    // Commit until the log passes the threshold (about five pages a commit), short of the
+    // inline checkpoint's.
+    let mut commits = 0;
+    while store.hot.wal_pages() < raw::CHECKPOINT_AT {
+        assert!(commits < raw::CHECKPOINT_AT, "the log does not grow");
+        store
+            .write(|db| {
+                db.execute("INSERT INTO filler VALUES (randomblob(16000))", [])?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        commits += 1;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while store.hot.wal_pages() != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint round; the log has {} pages",
+            store.hot.wal_pages()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    store
+        .write(|db| {
+            db.execute("INSERT INTO filler VALUES (randomblob(100))", [])?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let pages = store.hot.wal_pages();
+    assert!(
+        (1..10).contains(&pages),
+        "the log did not start again: {pages} pages"
+    );
+    let wal = std::fs::metadata(dir.join("db.sqlite-wal")).unwrap().len();
+    assert!(
+        wal < 2 * 4096 * u64::try_from(raw::CHECKPOINT_AT).unwrap(),
+        "log file of {wal} bytes"
+    );
+    let rows: i64 = store
+        .read(|db| Ok(db.query_row("SELECT count(*) FROM filler", [], |r| r.get(0))?))
+        .await
+        .unwrap();
+    assert_eq!(rows, i64::from(commits) + 1);
+    store.close_pools().await;
+    std::fs::remove_dir_all(dir).ok();
+}
