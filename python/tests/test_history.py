@@ -8,14 +8,9 @@ Run from the repository root: python3 -m unittest discover -s python/tests -v
 import io
 import math
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
-import urllib.request
 from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -23,7 +18,7 @@ sys.path.insert(0, os.path.join(HERE, os.pardir))
 sys.path.insert(0, HERE)
 
 import hyperdial  # noqa: E402
-from test_sweep import BINARY  # noqa: E402
+from real_server import BINARY, SKIP_REASON, RealServerCase  # noqa: E402
 
 try:
     import pandas  # noqa: F401
@@ -45,45 +40,11 @@ def same(a, b):
     return type(a) is type(b) and a == b
 
 
-@unittest.skipUnless(BINARY, "no hyperdial binary (set HYPERDIAL_BIN, or build it with "
-                             "`cargo build --release -p hyperdial-cli`)")
-class HistoryTests(unittest.TestCase):
+@unittest.skipUnless(BINARY, SKIP_REASON)
+class HistoryTests(RealServerCase):
     """What a script logged, read back through the client as a user would."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="hyperdial-history-")
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        sock.close()
-        cls.url = "http://127.0.0.1:%d" % port
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERDIAL_")}
-        cls.log = open(os.path.join(cls.tmp, "server.log"), "wb")
-        cls.proc = subprocess.Popen(
-            [BINARY, "server", "--db", os.path.join(cls.tmp, "db.sqlite"),
-             "--bind", "127.0.0.1:%d" % port],
-            stdout=cls.log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(cls.url + "/api/v1/sweeps", timeout=1).read()
-                break
-            except Exception:
-                if cls.proc.poll() is not None or time.monotonic() > deadline:
-                    cls.tearDownClass()
-                    raise RuntimeError("hyperdial server did not start")
-                time.sleep(0.05)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.proc.terminate()
-        try:
-            cls.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            cls.proc.kill()
-        cls.log.close()
-        shutil.rmtree(cls.tmp, True)
+    TMP_PREFIX = "hyperdial-history-"
 
     def setUp(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERDIAL_")}

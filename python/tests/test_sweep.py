@@ -10,7 +10,6 @@ import json
 import math
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,11 +19,11 @@ import urllib.request
 from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(HERE, os.pardir))
 
 import hyperdial  # noqa: E402
 from fake_server import FakeServer, closed_port_url, wait_for  # noqa: E402
+from real_server import BINARY, SKIP_REASON, RealServerCase  # noqa: E402
 
 
 class SweepTestCase(unittest.TestCase):
@@ -334,63 +333,11 @@ class AskTellTests(SweepTestCase):
         self.assertIn("Run `hyperdial server`", str(ctx.exception))
 
 
-def _find_binary():
-    """HYPERDIAL_BIN, else the newer of target/release and target/debug under
-    CARGO_TARGET_DIR or the repository (a stale release build left beside a fresh debug one
-    must not be tested)."""
-    def usable(path):
-        return bool(path) and os.path.isfile(path) and os.access(path, os.X_OK)
-
-    if usable(os.environ.get("HYPERDIAL_BIN", "")):
-        return os.environ["HYPERDIAL_BIN"]
-    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO, "target")
-    built = [p for p in (os.path.join(target, "release", "hyperdial"),
-                         os.path.join(target, "debug", "hyperdial")) if usable(p)]
-    return max(built, key=os.path.getmtime) if built else None
-
-
-BINARY = _find_binary()
-
-
-@unittest.skipUnless(BINARY, "no hyperdial binary (set HYPERDIAL_BIN, or build it with "
-                             "`cargo build --release -p hyperdial-cli`)")
-class RealServerTests(unittest.TestCase):
+@unittest.skipUnless(BINARY, SKIP_REASON)
+class RealServerTests(RealServerCase):
     """The ask/tell loop against `hyperdial server`."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="hyperdial-asktell-")
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        sock.close()
-        cls.url = "http://127.0.0.1:%d" % port
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERDIAL_")}
-        cls.log = open(os.path.join(cls.tmp, "server.log"), "wb")
-        cls.proc = subprocess.Popen(
-            [BINARY, "server", "--db", os.path.join(cls.tmp, "db.sqlite"),
-             "--bind", "127.0.0.1:%d" % port],
-            stdout=cls.log, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(cls.url + "/api/v1/sweeps", timeout=1).read()
-                break
-            except Exception:
-                if cls.proc.poll() is not None or time.monotonic() > deadline:
-                    cls.tearDownClass()
-                    raise RuntimeError("hyperdial server did not start")
-                time.sleep(0.05)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.proc.terminate()
-        try:
-            cls.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            cls.proc.kill()
-        cls.log.close()
-        shutil.rmtree(cls.tmp, True)
+    TMP_PREFIX = "hyperdial-asktell-"
 
     def test_bayes_ask_tell_loop_improves_on_the_initial_design(self):
         config = {"method": "bayes", "metric": {"name": "loss", "goal": "minimize"},
@@ -481,8 +428,7 @@ class RealServerTests(unittest.TestCase):
         self.assertEqual(states, ["failed", "failed", "finished"])
 
 
-@unittest.skipUnless(BINARY, "no hyperdial binary (set HYPERDIAL_BIN, or build it with "
-                             "`cargo build --release -p hyperdial-cli`)")
+@unittest.skipUnless(BINARY, SKIP_REASON)
 class LocalServerTests(unittest.TestCase):
     """Sweep.create with no server named and none at the default address starts one."""
 
