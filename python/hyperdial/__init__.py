@@ -766,6 +766,8 @@ class _SpillFile:
 
 _HISTORY_TIMEOUT = 120.0  # seconds for one page of a history read (up to about 20 MB)
 _HISTORY_PAGE_STEPS = None  # steps per answer of a history() read; None: the server's cap
+_SAMPLED_KEYS = 64  # metrics in one answer of the downsampled history (the server's cap)
+_MIN_MAX_POINTS, _MAX_MAX_POINTS = 10, 100000  # the server's range for max_points
 
 
 def _history_path(run_id, keys, after_step=None, limit=None):
@@ -906,9 +908,10 @@ def _read_history(transport, run_id, keys=None, max_points=None, columns=False, 
     keys = _history_keys(keys)
     if max_points is not None:
         if isinstance(max_points, bool) or not isinstance(max_points, numbers.Integral) \
-                or max_points < 1:
-            raise ValueError("hyperdial: max_points must be a positive integer, got %r"
-                             % (max_points,))
+                or not _MIN_MAX_POINTS <= max_points <= _MAX_MAX_POINTS:
+            raise ValueError("hyperdial: max_points must be an integer from %d to %d (or None "
+                             "for every point), got %r"
+                             % (_MIN_MAX_POINTS, _MAX_MAX_POINTS, max_points))
         steps, stamps, cols = _sampled_history(transport, run_id, keys, int(max_points))
     else:
         steps, stamps, cols = [], [], {}
@@ -941,15 +944,27 @@ def _read_history(transport, run_id, keys=None, max_points=None, columns=False, 
 
 def _sampled_history(transport, run_id, keys, max_points):
     """At most ``max_points`` points per metric (``GET /runs/{id}/history?max_points=``,
-    evenly spaced by step), merged into columns over the union of their steps."""
-    path = "/api/v1/runs/%s/history?max_points=%d" % (
-        urllib.parse.quote(run_id, safe=""), max_points)
-    if keys:
-        path += "&keys=" + urllib.parse.quote(",".join(keys), safe=",")
-    answer = _call(transport, "GET", path, ok_statuses=(404,), timeout=_HISTORY_TIMEOUT)
-    if isinstance(answer, _SendError):
-        raise _not_found(answer, run_id, transport.server)
-    series = (answer or {}).get("series") or {}
+    evenly spaced by step), merged into columns over the union of their steps. The server
+    samples at most ``_SAMPLED_KEYS`` metrics an answer, so more are asked for in groups."""
+    if keys is None:
+        # Every metric's name, from a one-step page of the whole history.
+        first = _call(transport, "GET", _history_path(run_id, None, limit=1),
+                      ok_statuses=(404,), timeout=_HISTORY_TIMEOUT)
+        if isinstance(first, _SendError):
+            raise _not_found(first, run_id, transport.server)
+        keys = list((first or {}).get("keys") or [])
+    series = {}
+    for start in range(0, max(len(keys), 1), _SAMPLED_KEYS):
+        group = keys[start:start + _SAMPLED_KEYS]
+        if not group:
+            break
+        path = "/api/v1/runs/%s/history?max_points=%d&keys=%s" % (
+            urllib.parse.quote(run_id, safe=""), max_points,
+            urllib.parse.quote(",".join(group), safe=","))
+        answer = _call(transport, "GET", path, ok_statuses=(404,), timeout=_HISTORY_TIMEOUT)
+        if isinstance(answer, _SendError):
+            raise _not_found(answer, run_id, transport.server)
+        series.update((answer or {}).get("series") or {})
     times = {}
     for s in series.values():
         for step, t in zip(s["step"], s["time_ms"]):
@@ -982,7 +997,7 @@ class _HistoryReader:
         * ``keys`` -- only these metrics (a list of names), and only the steps where at least
           one of them has a value; default every metric.
         * ``max_points`` -- at most this many points per metric, evenly spaced by step (the
-          first and the last kept; 10 to 100,000; at most 64 metrics), instead of every point.
+          first and the last kept; 10 to 100,000, else ``ValueError``), instead of every point.
         * ``columns=True`` -- a dict of lists instead: ``"_step"``, ``"_timestamp"`` and one
           list per metric, entry ``i`` for step ``i``, ``None`` where a metric has no value.
         * ``pandas=True`` -- a ``pandas.DataFrame`` of those columns (NaN where a metric has

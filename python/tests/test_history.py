@@ -134,8 +134,26 @@ class HistoryTests(RealServerCase):
         for r in rows:
             self.assertEqual(r["loss"], 1.0 / (r["_step"] + 1))
         self.assertEqual(len(run.history()), 500)
-        with self.assertRaises(ValueError):
-            run.history(max_points=0)
+        for bad in (0, 5, 100001, "50", True):
+            with self.assertRaises(ValueError) as ctx:
+                run.history(max_points=bad)
+            self.assertIn("from 10 to 100000", str(ctx.exception))
+
+    def test_sampled_history_of_more_metrics_than_one_answer_holds(self):
+        run = hyperdial.init(project="history")
+        self.addCleanup(run.finish)
+        names = ["m%03d" % i for i in range(72)]  # the server samples 64 an answer
+        for step in range(30):
+            run.log({name: step + i / 100.0 for i, name in enumerate(names)}, step=step)
+        run.finish()
+        for keys in (None, names[3:70]):
+            cols = run.history(keys=keys, max_points=10, columns=True)
+            asked = names if keys is None else keys
+            self.assertEqual(sorted(k for k in cols if not k.startswith("_")), asked)
+            self.assertEqual((cols["_step"][0], cols["_step"][-1]), (0, 29))
+            for name in asked:
+                i = names.index(name)
+                self.assertEqual(cols[name], [s + i / 100.0 for s in cols["_step"]])
 
     def test_a_sweep_run_by_id_and_refusals(self):
         sweep = hyperdial.Sweep.create(
