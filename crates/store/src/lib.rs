@@ -185,6 +185,21 @@ pub struct Objective<'a> {
     pub maximize: bool,
 }
 
+impl Objective<'_> {
+    /// The best value so far after `value` of metric `name` is seen: `best` unless `name` is
+    /// this objective's metric and `value` is finite and better (larger when maximizing,
+    /// smaller otherwise; a tie keeps `best`).
+    pub fn best_after(&self, best: Option<f64>, name: &str, value: Option<f64>) -> Option<f64> {
+        match value.filter(|v| v.is_finite()) {
+            Some(v) if name == self.name => match best {
+                Some(b) if (self.maximize && v <= b) || (!self.maximize && v >= b) => Some(b),
+                _ => Some(v),
+            },
+            _ => best,
+        }
+    }
+}
+
 /// How a run ends, with the values told at its end ([`Storage::finish_run_with_points`]'s
 /// arguments), for [`Storage::finish_run_and_insert_suggested`].
 #[derive(Debug, Clone, Copy)]
@@ -375,6 +390,31 @@ fn deep_merge(base: &mut Value, over: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn best_after_keeps_the_better_finite_value_of_the_objective_only() {
+        let min = Objective {
+            name: "loss",
+            maximize: false,
+        };
+        let max = Objective {
+            name: "acc",
+            maximize: true,
+        };
+        assert_eq!(min.best_after(None, "loss", Some(2.0)), Some(2.0));
+        assert_eq!(min.best_after(Some(2.0), "loss", Some(1.0)), Some(1.0));
+        assert_eq!(min.best_after(Some(1.0), "loss", Some(3.0)), Some(1.0));
+        assert_eq!(max.best_after(Some(1.0), "acc", Some(3.0)), Some(3.0));
+        assert_eq!(max.best_after(Some(3.0), "acc", Some(1.0)), Some(3.0));
+        assert_eq!(
+            min.best_after(Some(1.0), "acc", Some(0.5)),
+            Some(1.0),
+            "another metric"
+        );
+        assert_eq!(min.best_after(Some(1.0), "loss", Some(f64::NAN)), Some(1.0));
+        assert_eq!(min.best_after(None, "loss", Some(f64::NEG_INFINITY)), None);
+        assert_eq!(min.best_after(Some(1.0), "loss", None), Some(1.0));
+    }
 
     #[test]
     fn database_urls_name_their_backend() {

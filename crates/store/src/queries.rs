@@ -862,17 +862,8 @@ async fn append_points_in(
                 names.push(name);
             }
             summary.insert(name.clone(), value.map(Value::from).unwrap_or(Value::Null));
-            if let (Some(obj), Some(v)) = (objective, value.filter(|v| v.is_finite())) {
-                if obj.name == name {
-                    let better = match metric {
-                        None => true,
-                        Some(m) if obj.maximize => v > m,
-                        Some(m) => v < m,
-                    };
-                    if better {
-                        metric = Some(v);
-                    }
-                }
+            if let Some(obj) = objective {
+                metric = obj.best_after(metric, name, *value);
             }
         }
     }

@@ -397,17 +397,8 @@ pub(super) fn append_points_in(
                 }
             };
             names[k as usize].last = *value;
-            if let (Some(obj), Some(v)) = (objective, value.filter(|v| v.is_finite())) {
-                if obj.name == name {
-                    let better = match metric {
-                        None => true,
-                        Some(m) if obj.maximize => v > m,
-                        Some(m) => v < m,
-                    };
-                    if better {
-                        metric = Some(v);
-                    }
-                }
+            if let Some(obj) = objective {
+                metric = obj.best_after(metric, name, *value);
             }
             rows.push((k, step, *value, time));
         }
