@@ -128,6 +128,9 @@ pub struct NewRun {
     pub retry_of: Option<String>,
     /// Attempt number (default 1).
     pub attempt: Option<i64>,
+    /// The idempotency key of the claim that hands this run out (a sweep's run claimed with a
+    /// key; unique per sweep, see [`Storage::run_by_claim_key`]).
+    pub claim_key: Option<String>,
 }
 
 /// A run to queue with given parameters and a seed ([`Storage::queue_repeats`]).

@@ -231,8 +231,8 @@ async fn insert_run_row(
     let started = (state != RunState::Queued).then_some(now);
     let sql = format!(
         "INSERT INTO runs (id, sweep_id, project_id, number, name, state, params, config, suggestion, grid_index, \
-         agent_id, host, argv, git_commit, git_dirty, created_ms, started_ms, heartbeat_ms, retry_of, attempt) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19) \
+         agent_id, host, argv, git_commit, git_dirty, created_ms, started_ms, heartbeat_ms, retry_of, attempt, claim_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19, $20) \
          RETURNING {RUN_RETURNING}"
     );
     Ok(sqlx::query_as::<_, RunRow>(&sql)
@@ -255,6 +255,7 @@ async fn insert_run_row(
     .bind(started)
     .bind(&new.retry_of)
     .bind(new.attempt.unwrap_or(1))
+    .bind(&new.claim_key)
     .fetch_one(&mut *conn)
     .await?)
 }
@@ -1199,12 +1200,14 @@ impl Backend {
         sweep_id: &str,
         agent_id: Option<&str>,
         host: Option<&str>,
+        claim_key: Option<&str>,
     ) -> Result<Option<RunRow>> {
         let mut tx = self.begin().await?;
         // The pick and the update are one statement; on PostgreSQL the pick locks the row it
         // takes and skips rows another claim holds, so concurrent claims take different runs.
         let sql = format!(
-            "UPDATE runs SET state = $2, agent_id = $3, host = $4, started_ms = $5, heartbeat_ms = $5 \
+            "UPDATE runs SET state = $2, agent_id = $3, host = $4, started_ms = $5, heartbeat_ms = $5, \
+             claim_key = $8 \
              WHERE state = $6 AND id = (SELECT r.id FROM runs r JOIN sweeps s ON s.id = r.sweep_id \
                  WHERE r.sweep_id = $1 AND r.state = $6 AND s.state = $7 \
                  ORDER BY r.number, r.created_ms, r.id LIMIT 1{SKIP_LOCKED_R}) \
@@ -1218,8 +1221,16 @@ impl Backend {
             .bind(now_ms())
             .bind(RunState::Queued.as_str())
             .bind(SweepState::Running.as_str())
+            .bind(claim_key)
             .fetch_optional(&mut *tx)
-            .await?;
+            .await
+            .map_err(StoreError::from);
+        let run = match run {
+            // The key already claimed a run of this sweep (a retry racing its first attempt):
+            // nothing is handed out; the caller finds that run by its key.
+            Err(e) if e.is_unique_violation() => return Ok(None),
+            run => run?,
+        };
         if run.is_some() {
             tx.commit().await?;
         }
@@ -2066,8 +2077,24 @@ impl Storage for Backend {
         sweep_id: &str,
         agent_id: Option<&str>,
         host: Option<&str>,
+        claim_key: Option<&str>,
     ) -> Result<Option<RunRow>> {
-        retrying(|| self.claim_queued_once(sweep_id, agent_id, host)).await
+        retrying(|| self.claim_queued_once(sweep_id, agent_id, host, claim_key)).await
+    }
+
+    async fn run_by_claim_key(&self, sweep_id: &str, claim_key: &str) -> Result<Option<RunRow>> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite.raw_run_by_claim_key(sweep_id, claim_key).await;
+        }
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id \
+             WHERE r.sweep_id = $1 AND r.claim_key = $2"
+        );
+        Ok(sqlx::query_as::<_, RunRow>(&sql)
+            .bind(sweep_id)
+            .bind(claim_key)
+            .fetch_optional(&self.reader)
+            .await?)
     }
 
     async fn insert_suggested_run(

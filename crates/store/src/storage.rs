@@ -381,21 +381,30 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     // ---- the claim ------------------------------------------------------------------------
 
-    /// Hand the oldest `queued` run of a `running` sweep to an agent: it becomes `running` now.
+    /// Hand the oldest `queued` run of a `running` sweep to an agent: it becomes `running` now,
+    /// stored with `claim_key` (the claim's idempotency key, if any) in the same statement.
     /// Atomic; concurrent callers never get the same run (PostgreSQL skips rows another
-    /// claim holds).
+    /// claim holds). `None` when no run is queued, or when `claim_key` already claimed a run
+    /// of this sweep (nothing is written; [`Storage::run_by_claim_key`] finds that run).
     async fn claim_queued(
         &self,
         sweep_id: &str,
         agent_id: Option<&str>,
         host: Option<&str>,
+        claim_key: Option<&str>,
     ) -> Result<Option<RunRow>>;
+
+    /// The run of sweep `sweep_id` that a claim with idempotency key `claim_key` handed out
+    /// ([`NewRun::claim_key`], [`Storage::claim_queued`]), in whatever state it is now, or
+    /// `None`. One seek in the unique index on `(sweep_id, claim_key)` (migration 0014).
+    async fn run_by_claim_key(&self, sweep_id: &str, claim_key: &str) -> Result<Option<RunRow>>;
 
     /// Insert a run computed from a snapshot in which the sweep's next number was
     /// `expected_next_number`: in one short transaction the sweep's next number moves on only
     /// if it is still that and the sweep is still `running`, and the run is inserted `running`
-    /// with that number. Otherwise nothing is written and the answer is
-    /// [`Inserted::Stale`]. `new.sweep_id` must be set; `new.number` is ignored, and so is
+    /// with that number (and [`NewRun::claim_key`]). Otherwise nothing is written and the
+    /// answer is [`Inserted::Stale`]; so it is when the run's claim key already claimed a run
+    /// of the sweep (the unique index refuses a second). `new.sweep_id` must be set; `new.number` is ignored, and so is
     /// `new.project`: the run belongs to its sweep's project.
     async fn insert_suggested_run(
         &self,

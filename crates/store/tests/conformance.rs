@@ -602,8 +602,8 @@ async fn retries_are_queued_once_and_claimed_once(db: &Db) {
         .await
         .unwrap();
     let (first, second) = tokio::join!(
-        store.claim_queued(&s.id, Some(&agent), Some("box")),
-        other.claim_queued(&s.id, None, None)
+        store.claim_queued(&s.id, Some(&agent), Some("box"), None),
+        other.claim_queued(&s.id, None, None, None)
     );
     let claimed: Vec<_> = [first.unwrap(), second.unwrap()]
         .into_iter()
@@ -628,7 +628,7 @@ async fn retries_are_queued_once_and_claimed_once(db: &Db) {
         .await
         .unwrap();
     assert!(store
-        .claim_queued(&s.id, None, None)
+        .claim_queued(&s.id, None, None, None)
         .await
         .unwrap()
         .is_none());
@@ -733,12 +733,12 @@ async fn repeats_are_queued_with_their_params_and_seed(db: &Db) {
     // Claimed in order, each once, from two handles.
     let other = db.open().await.unwrap();
     let first = store
-        .claim_queued(&s.id, None, None)
+        .claim_queued(&s.id, None, None, None)
         .await
         .unwrap()
         .unwrap();
     let second = other
-        .claim_queued(&s.id, None, None)
+        .claim_queued(&s.id, None, None, None)
         .await
         .unwrap()
         .unwrap();
@@ -748,7 +748,7 @@ async fn repeats_are_queued_with_their_params_and_seed(db: &Db) {
     );
     assert_eq!(second.seed, Some(13));
     assert!(store
-        .claim_queued(&s.id, None, None)
+        .claim_queued(&s.id, None, None, None)
         .await
         .unwrap()
         .is_none());
@@ -784,7 +784,7 @@ async fn repeats_are_queued_with_their_params_and_seed(db: &Db) {
     );
     // A repeat's retry is the same repeat again: its configuration, `repeat_of` and seed.
     let failed = store
-        .claim_queued(&s.id, None, None)
+        .claim_queued(&s.id, None, None, None)
         .await
         .unwrap()
         .unwrap();

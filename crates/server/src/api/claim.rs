@@ -24,6 +24,14 @@
 //! claim has subscribed to its sweep's wake-ups, so an ask/tell client tells its last trial and
 //! asks for the next in one request; a refused tell is the answer, and nothing is claimed.
 //!
+//! A claim may carry an idempotency key (`ClaimRequest::claim_key`, checked by
+//! [`claim_key_problem`]; a bad one is a `400` before anything is applied). The run it hands
+//! out is stored with the key, and a request whose key claimed a run before answers that run
+//! again (`200`, not published as created a second time) while it has not ended, or `204` at
+//! once, without parking, once it has: the client claims again with a new key
+//! ([`crate::controller::Controller::claim_keyed`]). A tell sent again with its claim is a
+//! finish of a run that has ended, stored once.
+//!
 //! Bounds: at most [`MAX_PARKED`] claims are parked at once per server (beyond that a claim
 //! answers `204` at once, without the header, and the agent polls); when the server shuts
 //! down, parked claims answer `204` without the header at once, so shutdown never waits for
@@ -36,12 +44,15 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use hyperdial_wire::api::{ClaimRequest, RunAnswer, SweepOver, MAX_CLAIM_WAIT_MS, WAITED_HEADER};
+use hyperdial_wire::api::{
+    ClaimRequest, RunAnswer, SweepOver, MAX_CLAIM_KEY_CHARS, MAX_CLAIM_WAIT_MS, WAITED_HEADER,
+};
 use serde_json::json;
 use tokio::sync::watch;
 
 use super::{views, ApiResult};
-use crate::controller::Claim;
+use crate::controller::{Claim, Keyed};
+use crate::error::ApiError;
 use crate::AppState;
 
 /// Most claims parked at once on one server.
@@ -178,6 +189,10 @@ impl Drop for Parked {
 /// request's `wait_ms` for one.
 pub(crate) async fn claim(s: &AppState, id: &str, request: ClaimRequest) -> ApiResult {
     let c = &s.controller;
+    let key = request.claim_key.as_deref();
+    if let Some(problem) = key.and_then(claim_key_problem) {
+        return Err(ApiError::bad_request(problem));
+    }
     let asked = Duration::from_millis(request.wait_ms.unwrap_or(0).min(MAX_CLAIM_WAIT_MS));
     let started = Instant::now();
     let deadline = started + asked;
@@ -192,14 +207,20 @@ pub(crate) async fn claim(s: &AppState, id: &str, request: ClaimRequest) -> ApiR
     // the claim, the run it claims comes in the same commit.
     if let Some(tell) = request.tell {
         let agent = request.agent.as_deref();
-        if let Some(run) = super::end_run_and_claim(s, &tell.run, tell.finish, id, agent).await? {
+        let ended_and_claimed =
+            super::end_run_and_claim(s, &tell.run, tell.finish, id, agent, key).await?;
+        if let Some(run) = ended_and_claimed {
             return Ok(claimed(s, id, &run));
         }
     }
     loop {
-        match c.claim(id, request.agent.as_deref()).await? {
-            Claim::Run(run) => return Ok(claimed(s, id, &run)),
-            Claim::Over(state) => {
+        match c.claim_keyed(id, request.agent.as_deref(), key).await? {
+            Keyed::Now(Claim::Run(run)) => return Ok(claimed(s, id, &run)),
+            // The answer of a claim sent again: its run was published when it was claimed.
+            Keyed::Again(run) => return Ok(answer(&run)),
+            // The key's run has ended: this claim is settled and claims nothing.
+            Keyed::Ended(_) => return Ok(StatusCode::NO_CONTENT.into_response()),
+            Keyed::Now(Claim::Over(state)) => {
                 c.events
                     .publish("sweep", Some(id), &json!({"id": id, "state": state}));
                 let over = SweepOver {
@@ -208,7 +229,7 @@ pub(crate) async fn claim(s: &AppState, id: &str, request: ClaimRequest) -> ApiR
                 };
                 return Ok((StatusCode::GONE, Json(over)).into_response());
             }
-            Claim::Wait => {
+            Keyed::Now(Claim::Wait) => {
                 let Some(parked) = parked.as_mut() else {
                     return Ok(StatusCode::NO_CONTENT.into_response());
                 };
@@ -238,10 +259,38 @@ fn claimed(s: &AppState, sweep: &str, run: &hyperdial_store::RunRow) -> Response
     s.controller
         .events
         .publish("run_created", Some(sweep), &views::run_brief(run));
+    answer(run)
+}
+
+/// The `200` answer that hands out `run`.
+fn answer(run: &hyperdial_store::RunRow) -> Response {
     Json(RunAnswer {
         run: views::run(run),
     })
     .into_response()
+}
+
+/// Why `key` cannot be a claim's idempotency key (`ClaimRequest::claim_key`): empty, longer
+/// than [`MAX_CLAIM_KEY_CHARS`], or with a character outside `A-Z a-z 0-9 - _ . :`. `None`
+/// when it can. The message names the field.
+pub fn claim_key_problem(key: &str) -> Option<String> {
+    let chars = key.chars().count();
+    if chars == 0 {
+        return Some(format!(
+            "claim_key is empty: leave it out, or send 1 to {MAX_CLAIM_KEY_CHARS} characters"
+        ));
+    }
+    if chars > MAX_CLAIM_KEY_CHARS {
+        return Some(format!(
+            "claim_key has {chars} characters; at most {MAX_CLAIM_KEY_CHARS} are allowed"
+        ));
+    }
+    let bad = key
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':')))?;
+    Some(format!(
+        "claim_key may hold only A-Z, a-z, 0-9, `-`, `_`, `.` and `:`; it has {bad:?}"
+    ))
 }
 
 /// The `204` of a claim held open for its whole wait.
@@ -257,6 +306,26 @@ fn waited(started: Instant) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claim_keys_are_bounded_and_of_a_known_alphabet() {
+        for good in ["a", "k3x9q2ab:1", "AZaz09-_.:", &"x".repeat(MAX_CLAIM_KEY_CHARS)] {
+            assert_eq!(claim_key_problem(good), None, "{good}");
+        }
+        let too_long = "x".repeat(MAX_CLAIM_KEY_CHARS + 1);
+        for (bad, says) in [
+            ("", "empty"),
+            (too_long.as_str(), "at most 64"),
+            ("a b", "' '"),
+            ("a/b", "'/'"),
+            ("é", "'é'"),
+            ("a\n", "'\\n'"),
+        ] {
+            let problem = claim_key_problem(bad).unwrap_or_else(|| panic!("{bad:?} passed"));
+            assert!(problem.starts_with("claim_key "), "{problem}");
+            assert!(problem.contains(says), "{bad:?}: {problem}");
+        }
+    }
 
     #[tokio::test]
     async fn a_wake_before_the_wait_is_not_lost() {

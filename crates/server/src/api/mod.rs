@@ -668,7 +668,7 @@ pub(crate) async fn end_run(
 }
 
 /// A claim's tell: end run `id` of sweep `sweep` as `body` says and, when the end cannot
-/// change the claim, claim the sweep's next run for `agent` in the same commit
+/// change the claim, claim the sweep's next run for `agent` (with claim key `key`) in the same commit
 /// ([`crate::controller::Controller::tell_and_claim`]): that run, or `None` when the run was
 /// ended alone (claim as usual). Refusals, checks and events are [`end_run`]'s.
 pub(crate) async fn end_run_and_claim(
@@ -677,6 +677,7 @@ pub(crate) async fn end_run_and_claim(
     body: FinishRequest,
     sweep: &str,
     agent: Option<&str>,
+    key: Option<&str>,
 ) -> Result<Option<Box<hyperdial_store::RunRow>>, ApiError> {
     let told = told_point(body.values)?;
     let tell = Tell {
@@ -686,7 +687,7 @@ pub(crate) async fn end_run_and_claim(
         error: body.error.as_deref(),
         told: told.as_ref(),
     };
-    let (finished, claimed) = match s.controller.tell_and_claim(sweep, agent, tell).await? {
+    let (finished, claimed) = match s.controller.tell_and_claim(sweep, agent, key, tell).await? {
         TellClaim::Told(finished, claimed) => (*finished, claimed),
         TellClaim::Separately => {
             let finished = s

@@ -24,6 +24,17 @@
 //! [`Controller::retry`] queues retries by hand, also on a finished sweep, which then runs
 //! until they are done (`retries_only`) and finishes again.
 //!
+//! Idempotent claims: a claim may carry a key its client chose (`claim_key`), fresh for each
+//! claim and the same on every retry of it. The run it hands out (a new run, or a queued one)
+//! is stored with the key in the same commit, and the schema keeps a key unique per sweep.
+//! [`Controller::claim_keyed`] looks the key up first (one index seek,
+//! [`hyperdial_store::Storage::run_by_claim_key`]): a claim whose answer was lost after its
+//! commit and that is sent again gets the same run ([`Keyed::Again`]) instead of a second one
+//! that would sit `running`, holding a `run_cap` slot and a grid point, until its lease ran
+//! out; once that run has ended the key claims nothing more ([`Keyed::Ended`]). A retry
+//! racing its first attempt (two servers) cannot store a second run under the key: the
+//! insert answers stale and the lookup after it finds the first attempt's run.
+//!
 //! The metric of a run is the best finite value it reported, in its history or its summary
 //! (lowest for `minimize`, highest for `maximize`), as W&B's `metric_extremum` takes it; the
 //! store keeps it up to date on every batch and summary update. What the strategy counts for
@@ -62,6 +73,18 @@ pub enum Claim {
     Wait,
     /// The sweep is over, in this state.
     Over(SweepState),
+}
+
+/// What a claim with an idempotency key answers ([`Controller::claim_keyed`]).
+#[derive(Debug)]
+pub enum Keyed {
+    /// The key claimed nothing before: the claim made now.
+    Now(Claim),
+    /// The run the key claimed before, not ended: the same answer again.
+    Again(Box<RunRow>),
+    /// The run the key claimed before has ended since (crashed after its lease ran out, or
+    /// cancelled with its sweep): nothing is claimed.
+    Ended(Box<RunRow>),
 }
 
 /// What a metric batch did ([`Controller::ingest`]).
@@ -361,25 +384,83 @@ impl Controller {
         sweep_id: &str,
         agent_id: Option<&str>,
     ) -> Result<Claim, ControlError> {
+        Ok(match self.claim_keyed(sweep_id, agent_id, None).await? {
+            Keyed::Now(claim) => claim,
+            // Without a key a claim never finds an earlier one.
+            Keyed::Again(run) => Claim::Run(run),
+            Keyed::Ended(_) => Claim::Wait,
+        })
+    }
+
+    /// [`Controller::claim`] with the claim's idempotency key `key` (see "Idempotent claims"
+    /// in the module docs): the run `key` claimed before when there is one, else a claim made
+    /// now whose run (if it gets one) is stored with `key`. The key is looked up under the
+    /// sweep's claim lock, before the claim and again after any attempt that wrote nothing,
+    /// so a retry racing its first attempt finds that attempt's run instead of taking
+    /// another.
+    pub async fn claim_keyed(
+        &self,
+        sweep_id: &str,
+        agent_id: Option<&str>,
+        key: Option<&str>,
+    ) -> Result<Keyed, ControlError> {
         let host = match agent_id {
             Some(a) => self.store.agent_host(a).await?.flatten(),
             None => None,
         };
         let lock = self.claim_lock(sweep_id);
         let mut history = lock.lock().await;
+        if let Some(found) = self.claimed_before(sweep_id, key).await? {
+            return Ok(found);
+        }
         for _ in 0..CLAIM_ATTEMPTS {
-            if let Some(claim) = self
-                .claim_once(sweep_id, agent_id, host.as_deref(), &mut history)
-                .await?
-            {
-                return Ok(claim);
+            let claim = self
+                .claim_once(sweep_id, agent_id, host.as_deref(), key, &mut history)
+                .await?;
+            if let Some(Claim::Run(run)) = claim {
+                return Ok(Keyed::Now(Claim::Run(run)));
+            }
+            // Nothing written: the key may have claimed a run meanwhile (a request sent again
+            // while its first attempt was being answered, through another server).
+            if let Some(found) = self.claimed_before(sweep_id, key).await? {
+                return Ok(found);
+            }
+            if let Some(claim) = claim {
+                return Ok(Keyed::Now(claim));
             }
         }
         tracing::info!(
             sweep = sweep_id,
             "every claim attempt found the sweep changed meanwhile; the agent will ask again"
         );
-        Ok(Claim::Wait)
+        Ok(Keyed::Now(Claim::Wait))
+    }
+
+    /// The run that claim key `key` claimed in sweep `sweep_id` before, as a claim's answer:
+    /// [`Keyed::Again`] while it has not ended, [`Keyed::Ended`] once it has; `None` without a
+    /// key or when the key claimed nothing yet. One index seek.
+    async fn claimed_before(
+        &self,
+        sweep_id: &str,
+        key: Option<&str>,
+    ) -> Result<Option<Keyed>, ControlError> {
+        let Some(key) = key else {
+            return Ok(None);
+        };
+        let Some(run) = self.store.run_by_claim_key(sweep_id, key).await? else {
+            return Ok(None);
+        };
+        tracing::info!(
+            sweep = sweep_id,
+            run = %run.id,
+            state = %run.state,
+            "a claim sent again (its key claimed this run before)"
+        );
+        Ok(Some(if run.state.is_terminal() {
+            Keyed::Ended(Box::new(run))
+        } else {
+            Keyed::Again(Box::new(run))
+        }))
     }
 
     /// One claim from one snapshot: `None` when the snapshot went stale before the claim
@@ -390,6 +471,7 @@ impl Controller {
         sweep_id: &str,
         agent_id: Option<&str>,
         host: Option<&str>,
+        key: Option<&str>,
         history: &mut Option<history::History>,
     ) -> Result<Option<Claim>, ControlError> {
         let (sweep, changes) = self.snapshot(sweep_id, history.as_ref()).await?;
@@ -419,7 +501,11 @@ impl Controller {
         // A run queued after the snapshot moved the sweep's number, so the insert below would
         // find the snapshot stale and the next round hands that run out.
         if queued > 0 || h.queued > 0 {
-            if let Some(run) = self.store.claim_queued(sweep_id, agent_id, host).await? {
+            if let Some(run) = self
+                .store
+                .claim_queued(sweep_id, agent_id, host, key)
+                .await?
+            {
                 return Ok(Some(Claim::Run(Box::new(run))));
             }
         }
@@ -497,7 +583,7 @@ impl Controller {
             }
             Err(e) => return Err(ControlError::conflict(format!("cannot suggest a run: {e}"))),
         };
-        let new = suggested_run(&sweep, &config, &suggestion, agent_id, host);
+        let new = suggested_run(&sweep, &config, &suggestion, agent_id, host, key);
         Ok(match self.store.insert_suggested_run(new, number).await? {
             Inserted::Inserted(run) => Some(Claim::Run(run)),
             Inserted::Stale => None,
@@ -1165,13 +1251,15 @@ impl Controller {
     }
 }
 
-/// The run a claim inserts for the strategy's `suggestion` (numbered by the insert).
+/// The run a claim with idempotency key `key` inserts for the strategy's `suggestion`
+/// (numbered by the insert).
 fn suggested_run(
     sweep: &SweepRow,
     config: &SweepConfig,
     suggestion: &hyperdial_search::Suggestion,
     agent_id: Option<&str>,
     host: Option<&str>,
+    key: Option<&str>,
 ) -> NewRun {
     let params: Map<String, Value> = suggestion.params.iter().cloned().collect();
     let config_value = nested_config(config, &params);
@@ -1187,6 +1275,7 @@ fn suggested_run(
             .and_then(|i| i64::try_from(i).ok()),
         agent_id: agent_id.map(str::to_string),
         host: host.map(str::to_string),
+        claim_key: key.map(str::to_string),
         ..Default::default()
     }
 }

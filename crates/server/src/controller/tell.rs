@@ -24,9 +24,13 @@
 //! a queued run) is decided after the end, exactly as without a tell.
 //!
 //! Durability is the one of each part: the answer is sent after the commit, so a crash before
-//! it loses the end and the new run together, and the client, which had no answer, tells
-//! again. When the insert finds the snapshot stale (another claim took the number, or the
-//! sweep changed state), the end is committed alone and the claim is made afresh; the end is
+//! the commit loses the end and the new run together, and the client, which had no answer,
+//! tells again. A crash (or a lost connection) after the commit and before the answer keeps
+//! both; the client sends the same request again, with the same claim key: its tell is then a
+//! finish of a run that has ended (stored once) and its claim finds the run stored with that
+//! key ([`Controller::claim_keyed`]), so no second run is handed out. When the insert finds
+//! the snapshot stale (another claim took the number, the sweep changed state, or the key
+//! already claimed a run), the end is committed alone and the claim is made afresh; the end is
 //! never lost to a claim that could not be made.
 
 use hyperdial_search::{suggest_by_tally, Ask};
@@ -63,7 +67,8 @@ pub enum TellClaim {
 
 impl Controller {
     /// End `tell`'s run (a run of sweep `sweep_id`) and claim the sweep's next run for
-    /// `agent_id` in one commit, when the end cannot change the claim (see the module docs).
+    /// `agent_id` in one commit, when the end cannot change the claim (see the module docs);
+    /// the run claimed is stored with the claim's idempotency key `key`.
     ///
     /// Errors: those of [`Controller::finish`] (an unknown or crashed run, a run of another
     /// sweep, an unknown state word), which refuse the tell before anything is written, and
@@ -72,6 +77,7 @@ impl Controller {
         &self,
         sweep_id: &str,
         agent_id: Option<&str>,
+        key: Option<&str>,
         tell: Tell<'_>,
     ) -> Result<TellClaim, ControlError> {
         let Some(told) = tell.told else {
@@ -124,7 +130,7 @@ impl Controller {
             // A model-based strategy, the space exhausted, or an error: decided after the end.
             _ => return Ok(TellClaim::Separately),
         };
-        let new = suggested_run(&sweep, &config, &suggestion, agent_id, host.as_deref());
+        let new = suggested_run(&sweep, &config, &suggestion, agent_id, host.as_deref(), key);
         let Ending {
             run,
             final_state,

@@ -32,8 +32,8 @@ static SWEEP_BY_ID: LazyLock<String> = LazyLock::new(|| {
 static INSERT_RUN: LazyLock<String> = LazyLock::new(|| {
     format!(
         "INSERT INTO runs (id, sweep_id, project_id, number, name, state, params, config, suggestion, grid_index, \
-         agent_id, host, argv, git_commit, git_dirty, created_ms, started_ms, heartbeat_ms, retry_of, attempt) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17, ?18, ?19) \
+         agent_id, host, argv, git_commit, git_dirty, created_ms, started_ms, heartbeat_ms, retry_of, attempt, claim_key) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17, ?18, ?19, ?20) \
          RETURNING {RUN_RETURNING}"
     )
 });
@@ -42,6 +42,15 @@ static INSERT_RUN: LazyLock<String> = LazyLock::new(|| {
 static RUN_BY_ID: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id WHERE r.id = ?1"
+    )
+});
+
+/// The run a claim key of a sweep claimed (`run_by_claim_key`): one seek in the partial
+/// unique index on `(sweep_id, claim_key)`, which `claim_key = ?2` implies is usable.
+static RUN_BY_CLAIM_KEY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id \
+         WHERE r.sweep_id = ?1 AND r.claim_key = ?2"
     )
 });
 
@@ -144,6 +153,21 @@ impl SqliteStorage {
         self.read_on_writer(|db| run_in(db, id)).await
     }
 
+    /// [`crate::Storage::run_by_claim_key`]: one read, one hop.
+    pub(crate) async fn raw_run_by_claim_key(
+        &self,
+        sweep_id: &str,
+        claim_key: &str,
+    ) -> Result<Option<RunRow>> {
+        self.read_on_writer(|db| {
+            Ok(db
+                .prepare_cached(&RUN_BY_CLAIM_KEY)?
+                .query_row(params![sweep_id, claim_key], run_row)
+                .optional()?)
+        })
+        .await
+    }
+
     /// [`crate::Storage::finish_run_with_points`] (and [`crate::Storage::finish_run`], with no
     /// points): the batch and the end in one transaction, one hop, with one update of the run
     /// that also answers it.
@@ -232,6 +256,7 @@ fn insert_run_in(
             started,
             new.retry_of,
             new.attempt.unwrap_or(1),
+            new.claim_key,
         ],
         run_row,
     )?)

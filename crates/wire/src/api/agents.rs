@@ -50,7 +50,21 @@ pub struct ClaimRequest {
     /// claim answer (`200`, `204`, `410`) means the finish was applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tell: Option<Tell>,
+    /// Idempotency key: a name the client chose for this claim, fresh for each claim and the
+    /// same on every retry of it (1 to [`MAX_CLAIM_KEY_CHARS`] characters of `A-Z a-z 0-9 -
+    /// _ . :`; anything else is a `400`). The run a claim hands out is stored with its key, in
+    /// the same commit; a request whose key already claimed a run of this sweep answers that
+    /// run again (`200`, the same id, parameters and number) while it has not ended (its
+    /// `tell` was stored before or with that claim, and is not stored twice); once that run
+    /// has ended it answers `204` at once, without waiting (claim again with a new key). So a
+    /// claim whose answer was lost (a server killed after the commit, a dropped connection)
+    /// and is sent again gets its run, not a second one. Without a key every claim is new.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_key: Option<String>,
 }
+
+/// Longest [`ClaimRequest::claim_key`], in characters.
+pub const MAX_CLAIM_KEY_CHARS: usize = 64;
 
 /// A run ended with a claim ([`ClaimRequest::tell`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

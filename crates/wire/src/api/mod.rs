@@ -25,7 +25,8 @@ mod runs;
 mod sweeps;
 
 pub use agents::{
-    AgentRegistered, ClaimRequest, RegisterAgent, SweepOver, Tell, MAX_CLAIM_WAIT_MS, WAITED_HEADER,
+    AgentRegistered, ClaimRequest, RegisterAgent, SweepOver, Tell, MAX_CLAIM_KEY_CHARS,
+    MAX_CLAIM_WAIT_MS, WAITED_HEADER,
 };
 pub use budget::{BudgetStatus, EndReason};
 pub use events::{EventPoint, Hello, MetricsEvent, Resync, RunBrief};
