@@ -79,6 +79,8 @@ conformance!(
     history_columns_page_through_the_steps_with_gaps_and_non_finite_values,
     points_out_of_order_and_resent_across_a_long_series_stay_exact,
     concurrent_overlapping_resends_store_each_step_once,
+    a_claim_key_hands_out_one_run_per_sweep,
+    the_claim_key_lookup_is_an_index_seek,
 );
 
 fn sweep<'a>() -> NewSweep<'a> {
@@ -2503,4 +2505,176 @@ async fn extremes_follow_resends_that_replace_them(db: &Db) {
     assert_eq!(want, (0.5, 99.0, 99.0));
     check(b, want, "appended").await;
     store.close().await;
+}
+
+/// `sweep_run` claimed with idempotency key `key`.
+fn keyed(sweep_id: &str, grid_index: i64, key: &str) -> NewRun {
+    NewRun {
+        claim_key: Some(key.to_string()),
+        ..sweep_run(sweep_id, grid_index)
+    }
+}
+
+async fn a_claim_key_hands_out_one_run_per_sweep(db: &Db) {
+    let store = db.open().await.unwrap();
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    assert!(store.run_by_claim_key(&s.id, "k1").await.unwrap().is_none());
+    // A claim with a key: its run is found by the key.
+    let first = inserted(&store, keyed(&s.id, 0, "k1"), 1).await;
+    let found = store.run_by_claim_key(&s.id, "k1").await.unwrap().unwrap();
+    assert_eq!(
+        (&found.id, found.number, &found.params, found.state),
+        (&first.id, Some(1), &first.params, RunState::Running)
+    );
+    // The same key again (its answer was lost, the claim is sent again) with the right
+    // number: nothing is written, not even the number.
+    let other = db.open().await.unwrap();
+    let again = other
+        .insert_suggested_run(keyed(&s.id, 1, "k1"), 2)
+        .await
+        .unwrap();
+    assert_eq!(again, Inserted::Stale);
+    assert_eq!(store.trials(&s.id).await.unwrap().len(), 1);
+    assert_eq!(store.sweep(&s.id).await.unwrap().unwrap().next_number, 2);
+    // Inside a tell's commit too: the end is stored, the second run is not.
+    let told = [point(&[("loss", Some(0.5))])];
+    let finish = RunFinish {
+        run_id: &first.id,
+        points: &told,
+        objective: Some(MIN),
+        state: RunState::Finished,
+        exit_code: Some(0),
+        error: None,
+    };
+    let (ended, next) = store
+        .finish_run_and_insert_suggested(finish, keyed(&s.id, 1, "k1"), 2)
+        .await
+        .unwrap();
+    assert_eq!(next, Inserted::Stale);
+    assert_eq!(ended.unwrap().state, RunState::Finished);
+    assert_eq!(store.trials(&s.id).await.unwrap().len(), 1);
+    // The key after its run ended: the run, in its final state.
+    let found = store.run_by_claim_key(&s.id, "k1").await.unwrap().unwrap();
+    assert_eq!((&found.id, found.state), (&first.id, RunState::Finished));
+    // A different key is a new claim: a new run, with the next number; with a tell, in the
+    // same commit.
+    let second = inserted(&store, keyed(&s.id, 1, "k2"), 2).await;
+    assert_eq!(second.number, Some(2));
+    let finish = RunFinish {
+        run_id: &second.id,
+        ..finish
+    };
+    let (_, next) = store
+        .finish_run_and_insert_suggested(finish, keyed(&s.id, 2, "k3"), 3)
+        .await
+        .unwrap();
+    let Inserted::Inserted(third) = next else {
+        panic!("stale: {next:?}");
+    };
+    let found = store.run_by_claim_key(&s.id, "k3").await.unwrap().unwrap();
+    assert_eq!((&found.id, found.number), (&third.id, Some(3)));
+    // Runs without a key share nothing.
+    inserted(&store, sweep_run(&s.id, 3), 4).await;
+    inserted(&store, sweep_run(&s.id, 4), 5).await;
+    // Unique per sweep, not across sweeps.
+    let s2 = store.insert_sweep(sweep()).await.unwrap();
+    let elsewhere = inserted(&store, keyed(&s2.id, 0, "k1"), 1).await;
+    assert_eq!(
+        store.run_by_claim_key(&s2.id, "k1").await.unwrap().unwrap().id,
+        elsewhere.id
+    );
+    assert_eq!(
+        store.run_by_claim_key(&s.id, "k1").await.unwrap().unwrap().id,
+        first.id
+    );
+    // A queued run handed out with a key is stored with it; the key again hands out nothing,
+    // and the other queued run waits for another claim.
+    for run in [&first, &second] {
+        store
+            .finish_run(&run.id, RunState::Crashed, None, Some("gone"))
+            .await
+            .unwrap();
+    }
+    let ids = vec![first.id.clone(), second.id.clone()];
+    let queued = store.queue_retries(&s.id, &ids, false).await.unwrap();
+    assert_eq!(queued.len(), 2);
+    let retry = store
+        .claim_queued(&s.id, None, None, Some("k4"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(retry.id, queued[0].id);
+    assert!(other
+        .claim_queued(&s.id, None, None, Some("k4"))
+        .await
+        .unwrap()
+        .is_none());
+    let found = store.run_by_claim_key(&s.id, "k4").await.unwrap().unwrap();
+    assert_eq!((&found.id, found.state), (&retry.id, RunState::Running));
+    assert_eq!(
+        store.run(&queued[1].id).await.unwrap().unwrap().state,
+        RunState::Queued
+    );
+    // A queued run is not claimed by the key of a run inserted earlier either.
+    assert!(store
+        .claim_queued(&s.id, None, None, Some("k2"))
+        .await
+        .unwrap()
+        .is_none());
+    let last = store
+        .claim_queued(&s.id, None, None, Some("k5"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(last.id, queued[1].id);
+    other.close().await;
+    store.close().await;
+}
+
+/// The lookup of [`hyperdial_store::Storage::run_by_claim_key`] (its SQL as the store runs it)
+/// seeks the unique index on `(sweep_id, claim_key)` rather than scanning the sweep's runs.
+async fn the_claim_key_lookup_is_an_index_seek(db: &Db) {
+    use sqlx::Connection;
+    let store = db.open().await.unwrap();
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    for i in 0..20 {
+        inserted(&store, keyed(&s.id, i, &format!("k{i}")), i + 1).await;
+    }
+    store.close().await;
+    let lookup = "SELECT r.id FROM runs r JOIN projects p ON p.id = r.project_id \
+                  WHERE r.sweep_id = $1 AND r.claim_key = $2";
+    let plan: String = if db.url().starts_with("sqlite") {
+        let mut conn = sqlx::SqliteConnection::connect(db.url()).await.unwrap();
+        let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {lookup}"))
+            .bind(&s.id)
+            .bind("k3")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        use sqlx::Row;
+        rows.iter()
+            .map(|r| r.get::<String, _>("detail"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        let mut conn = sqlx::PgConnection::connect(db.url()).await.unwrap();
+        // Whether the index can answer it at all: on a table this small a scan may be cheaper.
+        sqlx::query("SET enable_seqscan = off")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("SET plan_cache_mode = force_generic_plan")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let rows: Vec<(String,)> = sqlx::query_as(&format!("EXPLAIN {lookup}"))
+            .bind(&s.id)
+            .bind("k3")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("\n")
+    };
+    assert!(plan.contains("runs_by_claim_key"), "{plan}");
+    assert!(!plan.contains("SCAN r"), "{plan}");
 }
