@@ -30,9 +30,11 @@
 //! run, metric and step), so sending a batch again never duplicates a point.
 //!
 //! A request that timed out may have reached the server. Retrying is still right for every
-//! endpoint the agent uses except in one case: a retried `claim` (or `POST /runs`) whose first
-//! attempt did reach the server leaves a run nobody supervises; the server marks it `crashed`
-//! after 60 s of silence, so the sweep still finishes.
+//! endpoint the agent uses: a claim carries an idempotency key ([`claim_key`], fresh for each
+//! claim and the same on each of its retries), so a retried claim whose first attempt did
+//! reach the server gets the run that attempt claimed, not a second one that nobody would
+//! supervise. (`POST /runs` has no key: a retried one whose first attempt reached the server
+//! leaves a run that the server marks `crashed` after 60 s of silence.)
 //!
 //! # Authentication and TLS
 //!
@@ -443,9 +445,11 @@ impl Client {
     pub async fn claim_waiting(&self, sweep: &str, agent: &str, wait: Duration) -> Result<Claim> {
         let path = format!("/api/v1/sweeps/{}/claim", seg(sweep));
         let wait_ms = (wait.as_millis() as u64).min(MAX_CLAIM_WAIT_MS);
+        // One key for this claim, sent again with each retry of it below.
         let body = body_of(&ClaimRequest {
             agent: Some(agent.to_string()),
             wait_ms: (wait_ms > 0).then_some(wait_ms),
+            claim_key: Some(claim_key()),
             ..ClaimRequest::default()
         });
         let answer = self
@@ -714,6 +718,17 @@ impl Client {
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
+}
+
+/// A fresh idempotency key for one claim (`ClaimRequest::claim_key`): 20 random characters of
+/// `0-9a-z` (about 103 bits), so two claims of a sweep never share one.
+pub fn claim_key() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut rng = rand::rng();
+    (0..20)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// Encoded size of `{"points":[...]}` around points of `sizes` bytes each.

@@ -155,6 +155,35 @@ async fn server_errors_are_retried() {
 }
 
 #[tokio::test]
+async fn a_claim_sends_one_key_on_each_of_its_retries_and_a_new_one_for_the_next_claim() {
+    let mock = Mock::start(MockState {
+        fail_next: 2,
+        ..sweep_mock()
+    })
+    .await;
+    let client = Client::new(&mock.url, None);
+    let Claim::Run(_) = client.claim("sw1", "a1").await.unwrap() else {
+        panic!("expected a run");
+    };
+    client.claim("sw1", "a1").await.unwrap();
+    let keys = mock.lock().claim_keys.clone();
+    assert_eq!(keys.len(), 4, "{keys:?}");
+    let first = keys[0].clone().expect("a claim key");
+    // The server may have stored the first attempts' claim: every retry names it.
+    assert_eq!(keys[..3], [Some(first.clone()), Some(first.clone()), Some(first.clone())]);
+    let next = keys[3].clone().expect("a claim key");
+    assert_ne!(next, first);
+    // Within the server's bounds: lowercase letters and digits, at most the longest key.
+    for key in [first, next] {
+        assert!(key.len() <= hyperdial_wire::api::MAX_CLAIM_KEY_CHARS, "{key}");
+        assert!(
+            key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+            "{key}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn client_errors_are_not_retried() {
     let mock = Mock::start(sweep_mock()).await;
     let client = Client::new(&mock.url, None);

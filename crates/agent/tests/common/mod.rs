@@ -35,6 +35,8 @@ pub struct MockState {
     pub long_poll: bool,
     /// The `wait_ms` of every claim received, in order.
     pub claim_waits: Vec<Option<u64>>,
+    /// The `claim_key` of every claim request received (failed ones too), in order.
+    pub claim_keys: Vec<Option<String>>,
     pub claims: u32,
     pub agents: Vec<Value>,
     pub runs: BTreeMap<String, RunRec>,
@@ -194,6 +196,8 @@ async fn claim(
     b: Bytes,
 ) -> Response {
     let mut st = s.lock().unwrap();
+    let key = body(&b).get("claim_key").and_then(Value::as_str).map(str::to_string);
+    st.claim_keys.push(key);
     if let Some(r) = gate(&mut st, format!("POST claim {id}"), &h) {
         return r;
     }
