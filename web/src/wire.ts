@@ -85,6 +85,18 @@ export interface ClaimRequest {
    * claim answer (`200`, `204`, `410`) means the finish was applied.
    */
   tell?: Tell | null;
+  /**
+   * Idempotency key: a name the client chose for this claim, fresh for each claim and the
+   * same on every retry of it (1 to 64 characters, [`MAX_CLAIM_KEY_CHARS`], of `A-Z a-z
+   * 0-9 - _ . :`; anything else is a `400`). The run a claim hands out is stored with its key, in
+   * the same commit; a request whose key already claimed a run of this sweep answers that
+   * run again (`200`, the same id, parameters and number) while it has not ended (its
+   * `tell` was stored before or with that claim, and is not stored twice); once that run
+   * has ended it answers `204` at once, without waiting (claim again with a new key). So a
+   * claim whose answer was lost (a server killed after the commit, a dropped connection)
+   * and is sent again gets its run, not a second one. Without a key every claim is new.
+   */
+  claim_key?: string | null;
 }
 
 /**

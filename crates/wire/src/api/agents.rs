@@ -51,8 +51,8 @@ pub struct ClaimRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tell: Option<Tell>,
     /// Idempotency key: a name the client chose for this claim, fresh for each claim and the
-    /// same on every retry of it (1 to [`MAX_CLAIM_KEY_CHARS`] characters of `A-Z a-z 0-9 -
-    /// _ . :`; anything else is a `400`). The run a claim hands out is stored with its key, in
+    /// same on every retry of it (1 to 64 characters, [`MAX_CLAIM_KEY_CHARS`], of `A-Z a-z
+    /// 0-9 - _ . :`; anything else is a `400`). The run a claim hands out is stored with its key, in
     /// the same commit; a request whose key already claimed a run of this sweep answers that
     /// run again (`200`, the same id, parameters and number) while it has not ended (its
     /// `tell` was stored before or with that claim, and is not stored twice); once that run
