@@ -1622,6 +1622,13 @@ _CALL_RETRY_FOR = 60.0  # seconds a sweep call is retried while the server is un
 _TRIAL_HEARTBEAT = 20.0  # seconds of silence before an open trial gets a heartbeat
 
 
+def _claim_key():
+    """A fresh idempotency key for one claim (``claim_key``): 32 hex digits. A server that
+    stored the trial of a claim answers a retry carrying the same key with that trial; a
+    server without the field ignores it."""
+    return secrets.token_hex(16)
+
+
 def _server_from(server):
     server = (server or _env("HYPERDIAL_SERVER", DEFAULT_SERVER)).strip().rstrip("/")
     if "://" not in server:
@@ -2076,6 +2083,10 @@ class Sweep:
             # sweep ends; a server that does not know wait_ms answers at once.
             wait = min(_ASK_WAIT, max(0.0, deadline - time.monotonic()))
             body = {"wait_ms": int(wait * 1000)} if wait >= 0.001 else {}
+            # One key per claim, the same on each of _call's retries of it: a claim whose
+            # answer was lost (the server stored the trial, then the connection dropped) gets
+            # that trial again instead of a second one.
+            body["claim_key"] = _claim_key()
             headers = {}
             answer = _call(self._transport, "POST", self._path("claim"), body,
                            ok_statuses=(410,), timeout=_REQUEST_TIMEOUT + wait,
@@ -2177,7 +2188,8 @@ class Sweep:
         """The claim of :meth:`tell_and_ask`, ending ``trial`` with ``finish`` first: the
         answer (a dict, a 410 _SendError, or None for a 204) and its headers."""
         headers = {}
-        body = {"wait_ms": int(_ASK_WAIT * 1000), "tell": {"run": trial.id, "finish": finish}}
+        body = {"wait_ms": int(_ASK_WAIT * 1000), "tell": {"run": trial.id, "finish": finish},
+                "claim_key": _claim_key()}
         answer = _call(self._transport, "POST", self._path("claim"), body, ok_statuses=(410,),
                        timeout=_REQUEST_TIMEOUT + _ASK_WAIT, headers_out=headers)
         return answer, headers

@@ -104,13 +104,41 @@ class AskTellTests(SweepTestCase):
         sweep = self.create()
         trial = sweep.ask()
         (claim,) = self.server.of("POST", "/claim")
-        self.assertEqual(list(claim.body), ["wait_ms"])  # no agent; a long poll
+        # No agent; a long poll, and the claim's idempotency key.
+        self.assertEqual(sorted(claim.body), ["claim_key", "wait_ms"])
         self.assertEqual(trial.number, 1)
         self.assertEqual(trial.params, {"x": 0.1, "opt.lr": 0.01, "opt.kind": "adam"})
         self.assertEqual(trial.config.opt.kind, "adam")
         self.assertIsInstance(trial.config, hyperdial.Config)
         self.assertTrue(trial.open)
         self.assertIn("Trial(", repr(trial))
+
+    def test_a_claim_sends_one_key_on_each_retry_and_a_new_one_for_the_next_claim(self):
+        sweep = self.create()
+        # Two failed attempts (the server may have stored the trial each time): the retries
+        # carry the first attempt's key, so such a server answers the trial it stored.
+        self.server.claim_statuses = [503, 503]
+        with mock.patch.object(hyperdial, "_CALL_RETRY_FOR", 5.0):
+            first = sweep.ask()
+        keys = [c.body["claim_key"] for c in self.server.of("POST", "/claim")]
+        self.assertEqual(len(keys), 3)
+        self.assertEqual(len(set(keys)), 1)
+        self.assertRegex(keys[0], r"^[0-9a-f]{32}$")
+        # A claim that got nothing (204) is settled: the next one has a key of its own.
+        self.server.claim_statuses = [204]
+        second = sweep.ask()
+        # The claim that tells, retried, carries one key and the same tell.
+        self.server.claim_statuses = [503]
+        sweep.tell_and_ask(second, 0.5)
+        claims = self.server.of("POST", "/claim")
+        keys = [c.body["claim_key"] for c in claims]
+        self.assertEqual(len(keys), 7)
+        self.assertEqual(len(set(keys)), 4)
+        self.assertNotEqual(keys[3], keys[4])
+        self.assertEqual(keys[5], keys[6])
+        self.assertEqual(claims[5].body["tell"], claims[6].body["tell"])
+        self.assertEqual(claims[5].body["tell"]["run"], second.id)
+        self.assertNotEqual(first.id, second.id)
 
     def test_tell_sends_the_metric_with_the_finish(self):
         sweep = self.create()
