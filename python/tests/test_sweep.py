@@ -457,6 +457,100 @@ class RealServerTests(RealServerCase):
 
 
 @unittest.skipUnless(BINARY, SKIP_REASON)
+class _DroppingProxy:
+    """A plain HTTP proxy to ``upstream`` that forwards every request and answer, except that
+    for the next ``drop`` claims it forwards the request, waits for the server's answer (so
+    the server has stored what it claimed) and then closes the client's connection without
+    answering: an answer lost after the commit, as when a server is killed at that moment."""
+
+    def __init__(self, upstream):
+        import http.client
+        import http.server
+        import threading
+        import urllib.parse
+
+        parts = urllib.parse.urlsplit(upstream)
+        proxy = self
+        self.drop = 0
+        self.dropped = 0
+        self.lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() in ("content-type", "accept", "authorization")}
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+                try:
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    resp = conn.getresponse()
+                    raw = resp.read()
+                finally:
+                    conn.close()
+                with proxy.lock:
+                    lose = self.path.endswith("/claim") and proxy.drop > 0
+                    if lose:
+                        proxy.drop -= 1
+                        proxy.dropped += 1
+                if lose:
+                    self.close_connection = True
+                    return
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(raw)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(raw)
+
+            do_GET = do_POST = do_PUT = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@unittest.skipUnless(BINARY, SKIP_REASON)
+class LostAnswerTests(RealServerCase):
+    """A claim whose answer is lost after the server stored its trial, against `hyperdial
+    server`: the client's retry gets that trial, so no run is left running unseen."""
+
+    TMP_PREFIX = "hyperdial-lost-"
+
+    def test_claims_whose_answers_are_lost_leave_no_orphaned_trial(self):
+        config = {"method": "random", "metric": {"name": "loss", "goal": "minimize"},
+                  "run_cap": 4, "parameters": {"x": {"min": 0.0, "max": 1.0}}}
+        created = hyperdial.Sweep.create(config, server=self.url, seed=5)
+        proxy = _DroppingProxy(self.url)
+        self.addCleanup(proxy.close)
+        sweep = hyperdial.Sweep.get(created.id, server=proxy.url)
+        seen = []
+        # The answers of the first ask() and of the first tell_and_ask() are lost.
+        proxy.drop = 1
+        trial = sweep.ask(timeout=10)
+        proxy.drop = 1
+        while trial is not None:
+            seen.append(trial.id)
+            # With an orphan holding one of the four slots, the fourth trial could not start
+            # before the orphan's lease ran out (60 s): ask() would time out.
+            trial = sweep.tell_and_ask(trial, trial.params["x"], timeout=10)
+        self.assertEqual(proxy.dropped, 2)
+        runs = json.loads(urllib.request.urlopen(
+            "%s/api/v1/runs?sweep=%s" % (self.url, created.id), timeout=10).read())["runs"]
+        self.assertEqual(sorted(r["id"] for r in runs), sorted(seen))
+        self.assertEqual([r["state"] for r in runs], ["finished"] * 4)
+
+
 class LocalServerTests(unittest.TestCase):
     """Sweep.create with no server named and none at the default address starts one."""
 
