@@ -170,14 +170,25 @@ async fn a_claim_sends_one_key_on_each_of_its_retries_and_a_new_one_for_the_next
     assert_eq!(keys.len(), 4, "{keys:?}");
     let first = keys[0].clone().expect("a claim key");
     // The server may have stored the first attempts' claim: every retry names it.
-    assert_eq!(keys[..3], [Some(first.clone()), Some(first.clone()), Some(first.clone())]);
+    assert_eq!(
+        keys[..3],
+        [
+            Some(first.clone()),
+            Some(first.clone()),
+            Some(first.clone())
+        ]
+    );
     let next = keys[3].clone().expect("a claim key");
     assert_ne!(next, first);
     // Within the server's bounds: lowercase letters and digits, at most the longest key.
     for key in [first, next] {
-        assert!(key.len() <= hyperdial_wire::api::MAX_CLAIM_KEY_CHARS, "{key}");
         assert!(
-            key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+            key.len() <= hyperdial_wire::api::MAX_CLAIM_KEY_CHARS,
+            "{key}"
+        );
+        assert!(
+            key.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
             "{key}"
         );
     }

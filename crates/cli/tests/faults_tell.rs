@@ -2,7 +2,10 @@
 //! Python client, `Sweep.tell_and_ask`, one request per trial) records each trial once the
 //! server has acknowledged its value; the server is killed mid-loop and started again on the
 //! same database, the client's retries carry it over, and afterwards every acknowledged trial
-//! is `finished` with exactly the value told (nothing acknowledged is lost).
+//! is `finished` with exactly the value told (nothing acknowledged is lost). A kill between a
+//! claim's commit and its answer leaves no orphan either: the client sends the claim again
+//! with its `claim_key` and gets the run the server stored, so every run of the sweep is one
+//! the client saw and told (none is left `running` until its lease runs out, then `crashed`).
 
 mod common;
 
@@ -99,5 +102,13 @@ fn told_values_acknowledged_before_a_kill_survive_it() {
         assert_eq!(run["state"], "finished", "{run}");
         assert_eq!(run["metric"].as_f64(), Some(*value), "{run}");
     }
+    // No orphan: every run of the sweep was handed to the client and told by it, all 400.
+    let orphans: Vec<&&Value> = stored
+        .iter()
+        .filter(|(id, _)| !acknowledged.contains_key(*id))
+        .map(|(_, run)| run)
+        .collect();
+    assert!(orphans.is_empty(), "runs the client never saw: {orphans:?}");
+    assert_eq!(stored.len(), 400);
     drop(server);
 }

@@ -24,7 +24,9 @@ async fn claimed(s: &common::Server, sweep: &str, body: Value) -> Value {
 }
 
 async fn run(s: &common::Server, id: &Value) -> Value {
-    let (status, body) = s.get(&format!("/api/v1/runs/{}", id.as_str().unwrap())).await;
+    let (status, body) = s
+        .get(&format!("/api/v1/runs/{}", id.as_str().unwrap()))
+        .await;
     assert_eq!(status, 200, "{body}");
     body
 }
@@ -172,7 +174,13 @@ async fn a_bad_key_is_refused_naming_the_field_before_the_tell_is_applied() {
     let sweep = s.sweep(RANDOM).await;
     let open = claimed(&s, &sweep, json!({})).await;
     let long = "k".repeat(65);
-    for key in [json!(""), json!(long), json!("a b"), json!("key/1"), json!("ключ")] {
+    for key in [
+        json!(""),
+        json!(long),
+        json!("a b"),
+        json!("key/1"),
+        json!("ключ"),
+    ] {
         let body = json!({
             "claim_key": key,
             "tell": {"run": open["id"], "finish": {"exit_code": 0, "values": {"loss": 0.5}}},

@@ -2580,11 +2580,21 @@ async fn a_claim_key_hands_out_one_run_per_sweep(db: &Db) {
     let s2 = store.insert_sweep(sweep()).await.unwrap();
     let elsewhere = inserted(&store, keyed(&s2.id, 0, "k1"), 1).await;
     assert_eq!(
-        store.run_by_claim_key(&s2.id, "k1").await.unwrap().unwrap().id,
+        store
+            .run_by_claim_key(&s2.id, "k1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         elsewhere.id
     );
     assert_eq!(
-        store.run_by_claim_key(&s.id, "k1").await.unwrap().unwrap().id,
+        store
+            .run_by_claim_key(&s.id, "k1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
         first.id
     );
     // A queued run handed out with a key is stored with it; the key again hands out nothing,

@@ -196,7 +196,10 @@ async fn claim(
     b: Bytes,
 ) -> Response {
     let mut st = s.lock().unwrap();
-    let key = body(&b).get("claim_key").and_then(Value::as_str).map(str::to_string);
+    let key = body(&b)
+        .get("claim_key")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     st.claim_keys.push(key);
     if let Some(r) = gate(&mut st, format!("POST claim {id}"), &h) {
         return r;

@@ -309,7 +309,12 @@ mod tests {
 
     #[test]
     fn claim_keys_are_bounded_and_of_a_known_alphabet() {
-        for good in ["a", "k3x9q2ab:1", "AZaz09-_.:", &"x".repeat(MAX_CLAIM_KEY_CHARS)] {
+        for good in [
+            "a",
+            "k3x9q2ab:1",
+            "AZaz09-_.:",
+            &"x".repeat(MAX_CLAIM_KEY_CHARS),
+        ] {
             assert_eq!(claim_key_problem(good), None, "{good}");
         }
         let too_long = "x".repeat(MAX_CLAIM_KEY_CHARS + 1);
