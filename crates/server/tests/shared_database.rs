@@ -1,12 +1,13 @@
 //! Two controllers on one database, as two servers sharing it: claims racing through both
-//! hand out every grid point exactly once, with numbers 1..N, and `run_cap` holds exactly.
+//! hand out every grid point exactly once, with numbers 1..N, `run_cap` holds exactly, and
+//! one claim sent through both at once (the same `claim_key`) hands out one run.
 //! Each test runs on SQLite and, when `HYPERDIAL_TEST_PG` is set, on PostgreSQL (otherwise
 //! it reports SKIPPED).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use hyperdial_server::controller::Claim;
+use hyperdial_server::controller::{Claim, Keyed};
 use hyperdial_server::Controller;
 use hyperdial_store::testing::TestDb;
 use hyperdial_store::{RunFilter, RunState, SweepState};
@@ -93,6 +94,58 @@ async fn run_cap_holds_exactly(db: TestDb) {
     assert_eq!(numbers, (1..=25).collect());
     c.store().close().await;
     db.remove().await;
+}
+
+/// A claim and its retry at once, each through another controller (a client that gave up
+/// on one server and asked the other): one run, which both answer.
+async fn one_key_through_two_controllers_claims_one_run(db: TestDb) {
+    let a = Arc::new(Controller::new(db.open().await.unwrap()));
+    let b = Arc::new(Controller::new(db.open().await.unwrap()));
+    let source = "program: t.py\nmethod: random\nparameters:\n  a: {min: 0.0, max: 1.0}\n";
+    let sweep = a
+        .create_sweep(source, None, None, false, Some(3))
+        .await
+        .unwrap()
+        .sweep;
+    let run_of = |keyed: Keyed| match keyed {
+        Keyed::Now(Claim::Run(run)) | Keyed::Again(run) => run.id,
+        other => panic!("no run: {other:?}"),
+    };
+    for round in 0..20 {
+        let key = format!("key-{round}");
+        let (first, second) = tokio::join!(
+            a.claim_keyed(&sweep.id, None, Some(&key)),
+            b.claim_keyed(&sweep.id, None, Some(&key))
+        );
+        let (first, second) = (run_of(first.unwrap()), run_of(second.unwrap()));
+        assert_eq!(first, second, "round {round}");
+    }
+    let (_, total) = a
+        .store()
+        .runs(&RunFilter {
+            sweep: Some(sweep.id.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(total, 20);
+    a.store().close().await;
+    b.store().close().await;
+    db.remove().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_one_key_through_two_controllers_claims_one_run() {
+    one_key_through_two_controllers_claims_one_run(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_one_key_through_two_controllers_claims_one_run() {
+    if let Some(db) =
+        TestDb::postgres("server postgres_one_key_through_two_controllers_claims_one_run").await
+    {
+        one_key_through_two_controllers_claims_one_run(db).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
