@@ -12,8 +12,8 @@ interleave the tools, in a rotated order each round, so load on the machine fall
   default 2,000 and 10,000): hyperdial's Python client against ``hyperdial server`` on SQLite
   (every trial durable; measured with the default ``synchronous=FULL``, a flush per commit,
   and with ``HYPERDIAL_SQLITE_SYNC=normal``, a flush within 1 s; each both as ``ask``/``tell``,
-  two requests per trial, and as ``tell_and_ask``, one; with the server's and the client's
-  CPU time per trial), Optuna in memory, with JournalStorage (a file) and with SQLite.
+  two requests per trial, and as ``Sweep.optimize`` (``tell_and_ask``), one; with the
+  server's and the client's CPU time per trial), Optuna in memory, with JournalStorage (a file) and with SQLite.
   A measurement stops after ``--max-seconds`` and reports the rate over the trials done.
 * logging 20,000 steps x 5 metrics from a script, until everything is stored: hyperdial's
   client (``hyperdial.init``/``log``/``finish``) against the server, MLflow (``log_batch`` of
@@ -141,24 +141,18 @@ def asktell_hyperdial(n, directory, max_seconds, sync=None, combined=False):
         server_cpu = cpu_seconds(server.proc.pid)
         client_cpu = sum(os.times()[:2])
         t0 = time.perf_counter()
-        trial = None
-        while done < n and time.perf_counter() - t0 < max_seconds:
-            if combined:  # tell the last trial and ask for the next in one request
-                trial = sweep.tell_and_ask(trial, trial.params["x"]) if trial else sweep.ask()
-                if trial is None:
-                    break
-                if done + 1 == n:  # the last trial is told alone
-                    sweep.tell(trial, trial.params["x"])
-                    trial = None
-            else:
+        if combined:
+            # The user's loop: Sweep.optimize tells a trial and asks for the next in one
+            # request (tell_and_ask); the last trial is told alone.
+            done = sweep.optimize(lambda trial: trial.params["x"], n_trials=n,
+                                  timeout=max_seconds)
+        else:
+            while done < n and time.perf_counter() - t0 < max_seconds:
                 trial = sweep.ask()
                 if trial is None:
                     break
                 sweep.tell(trial, trial.params["x"])
-                trial = None
-            done += 1
-        if trial is not None:  # cut by --max-seconds: tell the open trial
-            sweep.tell(trial, trial.params["x"])
+                done += 1
         secs = time.perf_counter() - t0
         # CPU per trial says what load on the machine does not: the work each trial costs.
         return {"trials": done, "seconds": secs, "rate": done / secs,
@@ -350,8 +344,8 @@ def med(results, key):
 ASKTELL_LABELS = [
     ("asktell/hyperdial", "hyperdial (server, SQLite, synchronous=FULL)"),
     ("asktell/hyperdial-normal", "hyperdial (HYPERDIAL_SQLITE_SYNC=normal)"),
-    ("asktell/hyperdial-one", "hyperdial tell_and_ask (FULL)"),
-    ("asktell/hyperdial-one-normal", "hyperdial tell_and_ask (normal)"),
+    ("asktell/hyperdial-one", "hyperdial optimize, one request per trial (FULL)"),
+    ("asktell/hyperdial-one-normal", "hyperdial optimize, one request per trial (normal)"),
     ("asktell/optuna-memory", "Optuna in memory"),
     ("asktell/optuna-journal", "Optuna JournalStorage (file)"),
     ("asktell/optuna-sqlite", "Optuna SQLite"),

@@ -80,6 +80,7 @@ __all__ = [
     "DEFAULT_SERVER",
     "Sweep",
     "Trial",
+    "TrialPruned",
     "lr_range_test",
     "lr_range_schedule",
     "lr_range_suggestion",
@@ -420,6 +421,35 @@ def _tls_problem(err):
     return None
 
 
+class _KeptHTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection kept open for many small requests, whose head and body leave in one
+    TCP segment.
+
+    ``http.client`` turns Nagle's algorithm off (``TCP_NODELAY``) and writes a request's head
+    and its body with two ``send`` calls: two segments, and the server woken twice for one
+    request. So the head is sent with ``MSG_MORE`` (Linux: hold the data until the next send)
+    and the body right after it; where ``MSG_MORE`` does not exist both are plain sends."""
+
+    _MORE = getattr(socket, "MSG_MORE", 0)
+
+    def request(self, method, url, body=None, headers=None):
+        self._body_follows = isinstance(body, bytes) and len(body) > 0
+        try:
+            super().request(method, url, body=body, headers=headers or {})
+        finally:
+            self._body_follows = False
+
+    def send(self, data):
+        if getattr(self, "_body_follows", False) and self._MORE:
+            # The request's head: the kernel holds it until the body is sent.
+            self._body_follows = False
+            if self.sock is None:
+                self.connect()
+            self.sock.sendall(data, self._MORE)
+            return
+        super().send(data)
+
+
 class _Transport:
     """JSON over HTTP(S) to one server, with the bearer token when there is one.
 
@@ -459,7 +489,7 @@ class _Transport:
                 conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout,
                                                    context=_tls_context())
             else:
-                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+                conn = _KeptHTTPConnection(parts.hostname, parts.port, timeout=timeout)
             self._local.conn = conn
         conn.timeout = timeout
         if conn.sock is not None:
@@ -1845,6 +1875,12 @@ def _finite_or_none(value, what):
     return None if v is None else float(v)
 
 
+class TrialPruned(Exception):
+    """Raised by an objective run by :meth:`Sweep.optimize` to end its trial early (Optuna's
+    ``TrialPruned``): the trial is told ``stopped_early`` and keeps the best value it reported
+    with :meth:`Trial.report`; the loop goes on with the next trial."""
+
+
 class Trial(_HistoryReader):
     """One suggestion of a sweep, to be evaluated by the caller and told back.
 
@@ -2183,6 +2219,101 @@ class Sweep:
         if isinstance(answer, dict) and isinstance(answer.get("run"), dict):
             return self._opened(answer["run"])
         return self.ask(timeout)  # nothing could start at once: wait as ask() does
+
+    def optimize(self, objective, n_trials=None, timeout=None, catch=(), callbacks=()):
+        """Evaluate ``objective(trial)`` on the sweep's trials, one after another, and tell
+        each value back (Optuna's ``study.optimize``).
+
+        ``objective`` takes a :class:`Trial` and returns what :meth:`tell` takes: a number
+        (the sweep's metric; ``goal: maximize`` is handled by the server), a dict or list for
+        a multi-objective sweep, or None for a failed trial. It may call
+        :meth:`Trial.report` to report intermediate values and raise :class:`TrialPruned`
+        when :meth:`Trial.should_stop` says so: the trial then ends ``stopped_early``.
+
+        Each trial after the first is told and the next one claimed in one request
+        (:meth:`tell_and_ask`), so a trial costs one round trip; every told value is stored
+        (and, by default, on disk) before the next trial is chosen.
+
+        The loop ends when ``n_trials`` trials were told (counting this call's only), when
+        ``timeout`` seconds have passed (checked before each new trial; a trial in progress
+        is finished), or when the sweep is over (``run_cap``, a finite space done, a
+        target or budget reached, ``stop``). With neither ``n_trials`` nor ``timeout`` it
+        runs until the sweep is over, which for an unbounded ``random`` or ``bayes`` sweep
+        means until interrupted.
+
+        An exception raised by ``objective`` ends its trial ``failed`` (the error's text is
+        stored with the run) and, when it is an instance of a class in ``catch``, the loop
+        goes on; otherwise it is raised again after the trial is told. ``KeyboardInterrupt``
+        ends the trial ``cancelled`` and is raised again. After each told trial every
+        ``callbacks`` item is called as ``callback(sweep, trial)``.
+
+        Returns the number of trials told. Raises ValueError for a negative ``n_trials`` or
+        ``timeout``, TypeError for a ``catch`` that is not exception classes.
+        """
+        if n_trials is not None and (isinstance(n_trials, bool) or int(n_trials) != n_trials
+                                     or n_trials < 0):
+            raise ValueError("hyperdial: n_trials must be a non-negative integer or None, got %r"
+                             % (n_trials,))
+        if timeout is not None and not timeout >= 0:
+            raise ValueError("hyperdial: timeout must be a non-negative number of seconds or "
+                             "None, got %r" % (timeout,))
+        catch = tuple(catch) if isinstance(catch, (list, tuple, set)) else (catch,)
+        if not all(isinstance(c, type) and issubclass(c, BaseException) for c in catch):
+            raise TypeError("hyperdial: catch takes exception classes, got %r" % (catch,))
+        callbacks = list(callbacks or ())
+        deadline = None if timeout is None else time.monotonic() + timeout
+
+        def wanted(told):
+            if n_trials is not None and told >= n_trials:
+                return False
+            return deadline is None or time.monotonic() < deadline
+
+        told = 0
+        if not wanted(told):
+            return told
+        trial = self.ask()
+        while trial is not None:
+            value, state, error = None, None, None
+            try:
+                value = objective(trial)
+            except TrialPruned:
+                state = RunState.STOPPED_EARLY
+            except KeyboardInterrupt:
+                self.tell(trial, None, state=RunState.CANCELLED)
+                raise
+            except BaseException as exc:
+                self._tell_error(trial, exc)
+                told += 1
+                if not isinstance(exc, catch) or not isinstance(exc, Exception):
+                    raise
+                error = exc
+                for callback in callbacks:
+                    callback(self, trial)
+            if error is None:
+                told += 1
+                if wanted(told):
+                    next_trial = self.tell_and_ask(trial, value, state)
+                else:
+                    self.tell(trial, value, state)
+                    next_trial = None
+                for callback in callbacks:
+                    callback(self, trial)
+                trial = next_trial
+            else:
+                trial = self.ask() if wanted(told) else None
+        return told
+
+    def _tell_error(self, trial, exc):
+        """End ``trial`` failed because its objective raised ``exc``, with the error's text."""
+        text = "%s: %s" % (type(exc).__name__, exc) if str(exc) else type(exc).__name__
+        body = {"exit_code": 1, "state": RunState.FAILED, "error": text[:2000]}
+        answer = _call(self._transport, "POST", trial._path("finish"), body)
+        with self._lock:
+            self._open.pop(trial.id, None)
+        trial.state = answer.get("state", RunState.FAILED) if isinstance(answer, dict) \
+            else RunState.FAILED
+        if isinstance(answer, dict):
+            trial.data = answer
 
     def _claim_telling(self, trial, finish):
         """The claim of :meth:`tell_and_ask`, ending ``trial`` with ``finish`` first: the

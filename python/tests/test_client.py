@@ -579,6 +579,45 @@ class TlsTests(ClientTestCase):
         self.assertIn(missing, str(ctx.exception))
 
 
+class KeptConnectionTests(ClientTestCase):
+    """The ask/tell transport's kept connection sends a request's head and body together."""
+
+    def test_a_request_head_is_held_back_for_its_body(self):
+        if not hasattr(socket, "MSG_MORE"):
+            self.skipTest("MSG_MORE does not exist on this platform: head and body go apart")
+        server = self.start_server()
+        transport = hyperdial._Transport(server.url, None, keep_alive=True)
+        sends = []
+
+        class Recorder:
+            """The connection's socket, recording each sendall's size and flags."""
+
+            def __init__(self, sock):
+                self._sock = sock
+
+            def sendall(self, data, flags=0):
+                sends.append((len(data), flags))
+                return self._sock.sendall(data, flags)
+
+            def __getattr__(self, name):
+                return getattr(self._sock, name)
+
+        real_connect = hyperdial._KeptHTTPConnection.connect
+
+        def connect(conn):
+            real_connect(conn)
+            conn.sock = Recorder(conn.sock)
+
+        body = {"name": "kept"}
+        with mock.patch.object(hyperdial._KeptHTTPConnection, "connect", connect):
+            for _ in range(2):  # a fresh connection, then the kept one
+                transport.request("POST", "/api/v1/runs", body)
+        sent = len(json.dumps(body, separators=(",", ":")))
+        self.assertEqual([f for _, f in sends], [socket.MSG_MORE, 0] * 2, sends)
+        self.assertEqual([n for n, _ in sends][1::2], [sent, sent])
+        self.assertEqual(len(server.of("POST", "/api/v1/runs")), 2)
+
+
 class DeliveryTests(ClientTestCase):
     """Request size, retries, spill files and delivery reports (docs/python.md, Delivery)."""
 

@@ -235,6 +235,18 @@ class AskTellTests(SweepTestCase):
         self.assertEqual(self.server.sweep_runs[second.id]["state"], "finished")
         self.assertEqual(sweep.best().id, second.id)
 
+    def test_optimize_makes_one_request_per_trial(self):
+        sweep = self.create()
+        self.assertEqual(sweep.optimize(lambda t: 0.5, n_trials=4), 4)
+        claims = self.server.of("POST", "/claim")
+        # The first claim alone, each next one with the previous trial's tell; the last
+        # trial is told alone (nothing more is claimed).
+        self.assertEqual(len(claims), 4)
+        self.assertNotIn("tell", claims[0].body)
+        self.assertEqual([c.body["tell"]["finish"]["values"] for c in claims[1:]],
+                         [{"val loss": 0.5}] * 3)
+        self.assertEqual(len(self.server.of("POST", "/finish")), 1)
+
     def test_tell_and_ask_waits_as_ask_does_when_nothing_can_start(self):
         sweep = self.create()
         first = sweep.ask()
@@ -430,6 +442,81 @@ class RealServerTests(RealServerCase):
         self.assertEqual([t.state for t in runs], ["finished"] * 6)
         self.assertEqual([t.value for t in runs], [x for _, x in told])
         self.assertEqual(sweep.best().value, min(x for _, x in told))
+
+    def test_optimize_runs_n_trials_and_stops_at_the_sweeps_end(self):
+        sweep = hyperdial.Sweep.create(
+            {"method": "random", "metric": {"name": "loss", "goal": "maximize"},
+             "parameters": {"x": {"min": 0.0, "max": 1.0}}}, server=self.url, seed=2)
+        seen = []
+        calls = []
+        told = sweep.optimize(lambda t: seen.append(t.params["x"]) or t.params["x"],
+                              n_trials=7, callbacks=[lambda s, t: calls.append(t.state)])
+        self.assertEqual(told, 7)
+        self.assertEqual(calls, ["finished"] * 7)
+        runs = sweep.trials()
+        self.assertEqual([t.value for t in runs], seen)
+        self.assertEqual([t.state for t in runs], ["finished"] * 7)
+        self.assertEqual(sweep.best().value, max(seen))
+        self.assertEqual(sweep.refresh().state, "running")  # n_trials ends the loop only
+        # A second call goes on with the same sweep; a finite space ends it.
+        grid = hyperdial.Sweep.create(
+            {"method": "grid", "metric": {"name": "loss"},
+             "parameters": {"a": {"values": [1, 2, 3]}, "b": {"values": [10, 20]}}},
+            server=self.url)
+        self.assertEqual(grid.optimize(lambda t: t.params["a"] * t.params["b"]), 6)
+        self.assertEqual(grid.refresh().state, "finished")
+        self.assertEqual(grid.best().value, 10)
+        self.assertEqual(sweep.optimize(lambda t: 0.5, n_trials=2), 2)
+        self.assertEqual(len(sweep.trials()), 9)
+        self.assertEqual(sweep.optimize(lambda t: 0.5, n_trials=0), 0)
+        self.assertEqual(len(sweep.trials()), 9)  # nothing claimed, nothing left open
+
+    def test_optimize_tells_failures_prunes_and_raises_what_it_does_not_catch(self):
+        sweep = hyperdial.Sweep.create(
+            {"method": "random", "metric": {"name": "loss"},
+             "parameters": {"x": {"min": 0.0, "max": 1.0}}}, server=self.url)
+
+        def objective(trial):
+            if trial.number == 2:
+                raise ArithmeticError("diverged at step 3")
+            if trial.number == 3:
+                trial.report(0.25, step=0)
+                raise hyperdial.TrialPruned()
+            if trial.number == 5:
+                raise LookupError("no such file")
+            return 1.0
+
+        with self.assertRaises(LookupError):
+            sweep.optimize(objective, n_trials=10, catch=(ArithmeticError,))
+        runs = {t.number: t for t in sweep.trials()}
+        self.assertEqual(sorted(runs), [1, 2, 3, 4, 5])  # nothing claimed after the raise
+        self.assertEqual([runs[n].state for n in sorted(runs)],
+                         ["finished", "failed", "stopped_early", "finished", "failed"])
+        self.assertIn("diverged at step 3", runs[2].data.get("error") or "")
+        self.assertIn("LookupError", runs[5].data.get("error") or "")
+        self.assertEqual(runs[3].value, 0.25)  # the reported value stays its metric
+        with self.assertRaises(ValueError):
+            sweep.optimize(objective, n_trials=-1)
+        with self.assertRaises(TypeError):
+            sweep.optimize(objective, n_trials=1, catch=("ValueError",))
+
+    def test_optimize_stops_at_its_timeout_and_a_keyboard_interrupt_cancels_the_trial(self):
+        sweep = hyperdial.Sweep.create(
+            {"method": "random", "metric": {"name": "loss"},
+             "parameters": {"x": {"min": 0.0, "max": 1.0}}}, server=self.url)
+        told = sweep.optimize(lambda t: time.sleep(0.05) or 1.0, timeout=0.3)
+        self.assertGreaterEqual(told, 1)
+        self.assertLessEqual(told, 7)
+        self.assertEqual(len(sweep.trials()), told)  # no trial left claimed
+
+        def interrupted(trial):
+            raise KeyboardInterrupt
+
+        with self.assertRaises(KeyboardInterrupt):
+            sweep.optimize(interrupted)
+        last = sweep.trials()[-1]
+        self.assertEqual(last.state, "cancelled")
+        self.assertEqual(len(sweep.trials()), told + 1)
 
     def test_failed_trials_and_validation(self):
         with self.assertRaises(ValueError) as ctx:

@@ -55,17 +55,21 @@ use crate::{
     RunState, StoreError, SweepRow, SweepState, TrialRow, MAX_DELIVERY_FILES,
 };
 
-const RUN_COLUMNS: &str = "r.id, r.sweep_id, p.name AS project, r.number, r.name, r.state, r.params, r.config, \
-     r.suggestion, r.grid_index, r.agent_id, r.host, r.argv, r.exit_code, r.error, r.metric, r.summary, \
-     r.user_summary, r.next_step, r.git_commit, r.git_dirty, r.stop_requested, r.stop_reason, r.stop_info, r.created_ms, \
-     r.started_ms, r.heartbeat_ms, r.finished_ms, r.retry_of, r.attempt, r.delivery, r.repeat_of, r.seed";
+/// A run's columns, in the order `rows::run_row_from!` reads them (the SQLite hot path finds
+/// each column by name starting after the one found last, so this order makes that one
+/// comparison per column).
+const RUN_COLUMNS: &str = "r.summary, r.user_summary, r.delivery, r.id, r.sweep_id, p.name AS project, r.number, r.name, \
+     r.state, r.params, r.config, r.suggestion, r.grid_index, r.agent_id, r.host, r.argv, r.exit_code, r.error, r.metric, \
+     r.next_step, r.git_commit, r.git_dirty, r.stop_requested, r.stop_reason, r.stop_info, r.created_ms, \
+     r.started_ms, r.heartbeat_ms, r.finished_ms, r.retry_of, r.attempt, r.repeat_of, r.seed";
 
 /// [`RUN_COLUMNS`] for the `RETURNING` clause of a statement on `runs`, which joins nothing:
 /// the project's name comes from a subquery on its key.
-const RUN_RETURNING: &str = "id, sweep_id, (SELECT p.name FROM projects p WHERE p.id = runs.project_id) AS project, \
-     number, name, state, params, config, suggestion, grid_index, agent_id, host, argv, exit_code, error, metric, summary, \
-     user_summary, next_step, git_commit, git_dirty, stop_requested, stop_reason, stop_info, created_ms, \
-     started_ms, heartbeat_ms, finished_ms, retry_of, attempt, delivery, repeat_of, seed";
+const RUN_RETURNING: &str = "summary, user_summary, delivery, id, sweep_id, \
+     (SELECT p.name FROM projects p WHERE p.id = runs.project_id) AS project, number, name, state, params, config, \
+     suggestion, grid_index, agent_id, host, argv, exit_code, error, metric, next_step, git_commit, git_dirty, \
+     stop_requested, stop_reason, stop_info, created_ms, started_ms, heartbeat_ms, finished_ms, retry_of, attempt, \
+     repeat_of, seed";
 
 /// What [`TrialRow`] reads of a run.
 const TRIAL_COLUMNS: &str = "id, number, created_ms, retry_of, attempt, repeat_of, params, grid_index, metric, state, \

@@ -73,6 +73,7 @@ conformance!(
     trials_changed_misses_nothing_committed_by_concurrent_writers,
     finishing_with_points_stores_both_in_one,
     a_tell_and_its_claim_commit_together_and_a_stale_claim_keeps_the_tell,
+    a_tell_whose_claim_finds_its_number_taken_keeps_the_tell_and_the_number,
     a_sweep_run_belongs_to_its_sweeps_project,
     series_after_reads_the_tail_only,
     history_merges_series_by_step_and_counts_resent_points_once,
@@ -1908,6 +1909,52 @@ async fn a_tell_and_its_claim_commit_together_and_a_stale_claim_keeps_the_tell(d
         .await
         .unwrap();
     assert_eq!((unknown, next), (None, Inserted::Stale));
+    store.close().await;
+}
+
+async fn a_tell_whose_claim_finds_its_number_taken_keeps_the_tell_and_the_number(db: &Db) {
+    let store = db.open().await.unwrap();
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let first = inserted(&store, sweep_run(&s.id, 0), 1).await;
+    // Number 2 is taken by a run inserted without moving the sweep's number: the claim's
+    // number moves, then its insert meets the schema's unique number.
+    let mut taken = sweep_run(&s.id, 1);
+    taken.number = Some(2);
+    store.insert_run(taken).await.unwrap();
+    let told = [point(&[("loss", Some(0.5))])];
+    let (ended, next) = store
+        .finish_run_and_insert_suggested(
+            RunFinish {
+                run_id: &first.id,
+                points: &told,
+                objective: Some(MIN),
+                state: RunState::Finished,
+                exit_code: Some(0),
+                error: None,
+            },
+            sweep_run(&s.id, 5),
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(next, Inserted::Stale);
+    assert_eq!(ended.unwrap().metric, Some(0.5));
+    let stored = store.run(&first.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.state, stored.metric),
+        (RunState::Finished, Some(0.5))
+    );
+    assert_eq!(store.history(&first.id).await.unwrap().len(), 1);
+    assert_eq!(
+        store.trials(&s.id).await.unwrap().len(),
+        2,
+        "no run inserted"
+    );
+    assert_eq!(
+        store.sweep(&s.id).await.unwrap().unwrap().next_number,
+        2,
+        "the sweep's number is where it was"
+    );
     store.close().await;
 }
 

@@ -112,8 +112,8 @@ impl SqliteStorage {
 
     /// [`crate::Storage::finish_run_and_insert_suggested`]: the end as
     /// [`SqliteStorage::raw_finish_run`] makes it and the insert as
-    /// [`SqliteStorage::raw_insert_suggested_run`] makes it (inside a savepoint, so a stale
-    /// insert undoes only its own writes), one transaction, one commit, one hop.
+    /// [`SqliteStorage::raw_insert_suggested_run`] makes it (a stale insert leaves nothing
+    /// behind, so the end commits alone), one transaction, one commit, one hop.
     pub(crate) async fn raw_finish_run_and_insert(
         &self,
         finish: &RunFinish<'_>,
@@ -132,13 +132,8 @@ impl SqliteStorage {
                     End::Commit(run) => (run, true),
                     End::RollBack(run) => (run, false),
                 };
-            db.prepare_cached("SAVEPOINT claim")?.execute([])?;
+            // A stale insert has written nothing (see `insert_suggested_in`): no savepoint.
             let inserted = insert_suggested_in(db, sweep_id, new, expected)?;
-            if inserted == Inserted::Stale {
-                db.prepare_cached("ROLLBACK TO SAVEPOINT claim")?
-                    .execute([])?;
-            }
-            db.prepare_cached("RELEASE SAVEPOINT claim")?.execute([])?;
             Ok(if wrote || inserted != Inserted::Stale {
                 End::Commit((ended, inserted))
             } else {
@@ -272,8 +267,10 @@ fn needs_sweep(new: &NewRun) -> Result<&str> {
 }
 
 /// The sweep's number moves on (if it is still `expected` and the sweep `running`) and `new`
-/// is inserted with it, inside the transaction on `db`. On [`Inserted::Stale`] the caller
-/// must not commit what this wrote (the number may have moved before a unique violation).
+/// is inserted with it, inside the transaction on `db`. [`Inserted::Stale`] leaves the
+/// sweep's number and the runs as they were (a failed insert is undone by SQLite with its
+/// statement, and the number is moved back), so the transaction may still commit other
+/// writes.
 fn insert_suggested_in(
     db: &Connection,
     sweep_id: &str,
@@ -296,8 +293,14 @@ fn insert_suggested_in(
     // The run belongs to its sweep's project.
     match insert_run_in(db, new, Some(expected), RunState::Running, project) {
         Ok(run) => Ok(Inserted::Inserted(Box::new(run))),
-        // The schema's unique (sweep_id, number): another writer holds the number.
-        Err(e) if e.is_unique_violation() => Ok(Inserted::Stale),
+        // The schema's unique (sweep_id, number), or (sweep_id, claim_key): another writer
+        // holds the number, or the key already claimed a run. The number goes back to what
+        // the caller read.
+        Err(e) if e.is_unique_violation() => {
+            db.prepare_cached("UPDATE sweeps SET next_number = next_number - 1 WHERE id = ?1")?
+                .execute(params![sweep_id])?;
+            Ok(Inserted::Stale)
+        }
         Err(e) => Err(e),
     }
 }
