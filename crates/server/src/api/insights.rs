@@ -198,8 +198,11 @@ pub(crate) async fn history(
         .max_points
         .map_or(DEFAULT_MAX_POINTS, |n| n as usize)
         .clamp(SMALLEST_MAX_POINTS, LARGEST_MAX_POINTS);
+    // Only names asked for by `keys` can be unknown (without it, every name is the run's).
+    let asked_keys = q.keys.as_deref().is_some_and(|k| !k.is_empty()).then_some(&wanted[..]);
+    let unknown = unknown_keys(&names, asked_keys);
     let mut series = Vec::with_capacity(wanted.len());
-    for key in wanted {
+    for key in wanted.iter().cloned() {
         let sample = match q.after_step {
             // Only the points above `after_step` (a live page's catch-up: few points), read
             // from that step on, then evenly thinned to `max` if there are more.
@@ -228,11 +231,26 @@ pub(crate) async fn history(
     Ok(Json(RunHistory {
         run: id,
         sweep: run.sweep_id,
+        unknown_keys: unknown,
         keys: names,
         max_points: max as u64,
         series: SeriesByName(series),
     })
     .into_response())
+}
+
+/// The names of `asked` (in order; none when `None`: every metric was asked for) that are
+/// not among `names`, the run's metric names.
+fn unknown_keys(names: &[String], asked: Option<&[String]>) -> Vec<String> {
+    let Some(asked) = asked else {
+        return Vec::new();
+    };
+    let known: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+    asked
+        .iter()
+        .filter(|k| !known.contains(k.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// Most values (steps × columns) in one answer of `GET /runs/{id}/history/columns` (and
@@ -333,6 +351,7 @@ struct ColumnsRead {
     sweep: Option<String>,
     names: Vec<String>,
     wanted: Vec<String>,
+    unknown: Vec<String>,
     read: hyperdial_store::HistoryColumns,
     limit: usize,
 }
@@ -367,6 +386,7 @@ async fn read_columns(s: &AppState, id: &str, raw: Option<&str>) -> Result<Colum
         .await?
         .ok_or_else(|| ApiError::not_found("run", id))?;
     let names = store.metric_names(id).await?;
+    let unknown = unknown_keys(&names, q.keys.as_deref());
     let wanted = match q.keys {
         Some(keys) => keys,
         None if names.len() > MAX_COLUMNS => {
@@ -386,6 +406,7 @@ async fn read_columns(s: &AppState, id: &str, raw: Option<&str>) -> Result<Colum
         sweep: run.sweep_id,
         names,
         wanted,
+        unknown,
         read,
         limit,
     })
@@ -408,6 +429,7 @@ pub(crate) async fn history_columns(
         run: id,
         sweep: c.sweep,
         keys: c.names,
+        unknown_keys: c.unknown,
         steps: c.read.steps,
         time_ms: c.read.time_ms,
         columns: ByName(c.wanted.into_iter().zip(c.read.columns).collect()),
@@ -456,6 +478,7 @@ pub(crate) async fn history_packed(
         run: id,
         sweep: c.sweep,
         keys: c.names,
+        unknown_keys: c.unknown,
         count: c.read.steps.len() as u64,
         steps: packed(&c.read.steps, i64::to_le_bytes),
         time_ms: packed(&c.read.time_ms, i64::to_le_bytes),
