@@ -24,7 +24,8 @@ Usage::
   JSON lines to ``$HYPERDIAL_DIR/offline/<local-id>.jsonl``; ``hyperdial sync`` uploads it.
 
 ``run.history()`` reads what a run logged back from the server: one dict per step by default,
-or columns, or a pandas DataFrame when asked (see :meth:`Run.history`).
+or columns, or a pandas DataFrame when asked (see :meth:`Run.history`); ``hyperdial.Api()``
+reads any run or sweep back from another process (see :class:`Api`).
 
 Metrics are sent in batches by a background thread; a server that goes away never makes the
 training script fail. Every transient failure (no connection, timeout, 5xx, 408, 429) is
