@@ -2416,10 +2416,14 @@ class Api:
         if isinstance(answer, _SendError) or not isinstance(answer, dict):
             raise KeyError("hyperdial: no run %r on %s" % (run_id, self.server))
         sweep = None
-        if isinstance(answer.get("sweep"), str):
-            sweep = self._sweeps.get(answer["sweep"])
+        sweep_id = answer.get("sweep")
+        if isinstance(sweep_id, str):
+            sweep = self._sweeps.get(sweep_id)
             if sweep is None:
-                sweep = self._sweeps[answer["sweep"]] = self.sweep(answer["sweep"])
+                try:
+                    sweep = self._sweeps[sweep_id] = self.sweep(sweep_id)
+                except KeyError:  # deleted since: the run is still read, trial.sweep_id says
+                    sweep = None
         return Trial(sweep, answer, transport=self._transport)
 
     def sweep(self, path):

@@ -24,7 +24,11 @@ async fn history_answers_name_the_keys_the_run_never_logged() {
             .get(&format!("/api/v1/runs/{id}/{form}?keys=los,loss,nope"))
             .await;
         assert_eq!(status, 200, "{form}: {body}");
-        assert_eq!(body["unknown_keys"], json!(["los", "nope"]), "{form}: {body}");
+        assert_eq!(
+            body["unknown_keys"],
+            json!(["los", "nope"]),
+            "{form}: {body}"
+        );
         let (_, body) = s.get(&format!("/api/v1/runs/{id}/{form}?keys=loss")).await;
         assert_eq!(body["unknown_keys"], json!([]), "{form}: {body}");
         let (_, body) = s.get(&format!("/api/v1/runs/{id}/{form}")).await;
@@ -46,9 +50,7 @@ async fn a_config_object_is_reported_by_key_path() {
         "metric": {"name": "loss"},
         "parameters": {"lr": {"min": "x", "max": 1.0}, "b": {"valuess": [1, 2]}},
     });
-    let (status, body) = s
-        .post("/api/v1/sweeps", json!({ "config": config }))
-        .await;
+    let (status, body) = s.post("/api/v1/sweeps", json!({ "config": config })).await;
     assert_eq!(status, 422, "{body}");
     let error = body["error"].as_str().unwrap();
     assert!(
@@ -72,10 +74,7 @@ async fn a_config_object_is_reported_by_key_path() {
         .await;
     assert_eq!(status, 422, "{body}");
     assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("sweep.yaml:3:"),
+        body["error"].as_str().unwrap().contains("sweep.yaml:3:"),
         "{body}"
     );
 
@@ -86,8 +85,7 @@ async fn a_config_object_is_reported_by_key_path() {
         .post("/api/v1/sweeps", json!({ "config": good, "project": "p" }))
         .await;
     assert_eq!(status, 201, "{made}");
-    let source: serde_json::Value =
-        serde_json::from_str(made["source"].as_str().unwrap()).unwrap();
+    let source: serde_json::Value = serde_json::from_str(made["source"].as_str().unwrap()).unwrap();
     assert_eq!(source, good);
     let (status, again) = s
         .post(

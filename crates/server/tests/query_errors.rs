@@ -149,16 +149,29 @@ async fn every_query_mistake_names_the_parameter_the_value_and_the_form() {
         assert_eq!(status, 400, "{path}?{query}: {body}");
         let error = body["error"].as_str().unwrap_or_default();
         for part in wanted {
-            assert!(error.contains(part), "{path}?{query}: `{part}` not in: {error}");
+            assert!(
+                error.contains(part),
+                "{path}?{query}: `{part}` not in: {error}"
+            );
         }
-        for raw in ["Failed to deserialize", "invalid digit", "provided string was not"] {
-            assert!(!error.contains(raw), "{path}?{query}: serde's words: {error}");
+        for raw in [
+            "Failed to deserialize",
+            "invalid digit",
+            "provided string was not",
+        ] {
+            assert!(
+                !error.contains(raw),
+                "{path}?{query}: serde's words: {error}"
+            );
         }
     }
     // The event stream checks its query before it starts streaming.
     let (status, body) = s.get("/api/v1/events?sweep=a&sweep=b").await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("`sweep` is given twice"));
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("`sweep` is given twice"));
 
     // The good forms still answer.
     for ok in [

@@ -675,7 +675,8 @@ pub(crate) struct ImportanceQuery {
 impl super::QueryParams for ImportanceQuery {
     const PARAMS: &'static [super::Param] = &[super::Param {
         name: "state",
-        form: "a comma list of finished, failed, crashed, stopped_early, cancelled (default finished)",
+        form:
+            "a comma list of finished, failed, crashed, stopped_early, cancelled (default finished)",
     }];
 
     fn check(&self) -> Result<(), ApiError> {

@@ -199,7 +199,11 @@ pub(crate) async fn history(
         .map_or(DEFAULT_MAX_POINTS, |n| n as usize)
         .clamp(SMALLEST_MAX_POINTS, LARGEST_MAX_POINTS);
     // Only names asked for by `keys` can be unknown (without it, every name is the run's).
-    let asked_keys = q.keys.as_deref().is_some_and(|k| !k.is_empty()).then_some(&wanted[..]);
+    let asked_keys = q
+        .keys
+        .as_deref()
+        .is_some_and(|k| !k.is_empty())
+        .then_some(&wanted[..]);
     let unknown = unknown_keys(&names, asked_keys);
     let mut series = Vec::with_capacity(wanted.len());
     for key in wanted.iter().cloned() {

@@ -277,7 +277,13 @@ async fn create_sweep(State(s): State<AppState>, Body(body): Body<CreateSweep>) 
             body.seed,
         )
         .await
-        .map_err(|e| if from_object { object_config_error(e) } else { e })?;
+        .map_err(|e| {
+            if from_object {
+                object_config_error(e)
+            } else {
+                e
+            }
+        })?;
     if from_object {
         for w in &mut created.warnings {
             w.location = None;

@@ -210,7 +210,10 @@ mod tests {
         );
         // Out of range: the type parses, the check refuses it.
         let m = message("n=12");
-        assert!(m.contains("`n`") && m.contains("`12`") && m.contains("1 to 9"), "{m}");
+        assert!(
+            m.contains("`n`") && m.contains("`12`") && m.contains("1 to 9"),
+            "{m}"
+        );
         let m = message("flag=maybe");
         assert!(
             m.contains("`flag`") && m.contains("`maybe`") && m.contains("true or false"),
