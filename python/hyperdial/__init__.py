@@ -2219,6 +2219,11 @@ class Sweep:
         it through ``metric.impute``. ``state`` may also be ``"crashed"`` or
         ``"stopped_early"``; by default it is ``finished``, or ``stopped_early`` when the
         server had asked the trial to stop (``cancelled`` when that was a cancelled sweep).
+
+        A trial ended in a state the sweep's ``retry`` rule lists comes back: the next
+        :meth:`ask` gives its configuration again (``trial.data["retry_of"]`` names the
+        first). By default that is ``crashed``, once per configuration; ``retry: {max: 0}``
+        in the config turns it off (docs/python.md, "Which trials come back").
         """
         if not isinstance(trial, Trial):
             raise TypeError("hyperdial: tell() takes a Trial from ask(), got %s"
