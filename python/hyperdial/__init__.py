@@ -894,8 +894,8 @@ def _warn_unknown_keys(run_id, asked, answer, stacklevel):
 def _history_pages(transport, run_id, keys, after_step=None, limit=None, stacklevel=None):
     """Each answer of ``GET /runs/{id}/history/packed`` from ``after_step`` on, following
     ``next_after_step`` until the last step, unpacked (see :func:`_unpacked`). With
-    ``stacklevel`` (the caller's frame, counted from this generator), keys the run never
-    logged are warned about once, at the first answer (:func:`_warn_unknown_keys`)."""
+    ``stacklevel`` (how many frames above this generator's the user's code is), keys the run
+    never logged are warned about once, at the first answer (:func:`_warn_unknown_keys`)."""
     first = True
     while True:
         page = _call(transport, "GET", _history_path(run_id, keys, after_step, limit),
@@ -2390,10 +2390,10 @@ class Api:
     ``wandb.Api()`` does for W&B::
 
         api = hyperdial.Api()                      # or Api(server="http://host:8337")
-        run = api.run("r_01jb...")                 # or "entity/project/r_01jb..."
+        run = api.run("r3kq9x2ab")                 # or "entity/project/r3kq9x2ab"
         print(run.state, run.config, run.summary)
         rows = run.history(keys=["loss"])          # or run.scan_history(), see Trial
-        sweep = api.sweep("sw_01jb...")            # the same as Sweep.get()
+        sweep = api.sweep("k3x9q2ab")              # the same as Sweep.get()
 
     The server is ``server``, else ``HYPERDIAL_SERVER``, else ``http://127.0.0.1:8337``;
     ``token`` (default ``HYPERDIAL_TOKEN``) is sent as a bearer token. When neither names a

@@ -33,6 +33,7 @@ pub mod late;
 mod paged;
 pub mod query;
 pub mod repeats;
+mod sweep_source;
 pub mod views;
 
 use late::refuse_if_crashed;
@@ -194,74 +195,9 @@ async fn openapi() -> Json<Value> {
     Json(crate::openapi::document())
 }
 
-/// The label of a config given as a JSON object (`config`) in its messages.
-const CONFIG_OBJECT: &str = "the `config` object";
-
-/// A config error of a config given as a JSON object: the findings without source
-/// positions (the JSON text the server wrote from the object is nobody's file), each named
-/// by its key path.
-fn object_config_error(error: crate::controller::ControlError) -> crate::controller::ControlError {
-    let crate::controller::ControlError::InvalidConfig { diagnostics, .. } = error else {
-        return error;
-    };
-    let diagnostics: Vec<hyperdial_space::Diagnostic> = diagnostics
-        .into_iter()
-        .map(|d| hyperdial_space::Diagnostic {
-            location: None,
-            ..d
-        })
-        .collect();
-    let mut lines: Vec<String> = diagnostics
-        .iter()
-        .map(|d| {
-            let severity = if d.is_error() { "error" } else { "warning" };
-            let at = if d.path.is_empty() {
-                "(the root)".to_string()
-            } else {
-                d.path.clone()
-            };
-            let mut line = format!("{at}: {severity}: {}", d.message);
-            if let Some(hint) = &d.hint {
-                line.push_str("\n  hint: ");
-                line.push_str(hint);
-            }
-            line
-        })
-        .collect();
-    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    lines.push(format!(
-        "{errors} error{} in {CONFIG_OBJECT} (each named by its key path)",
-        if errors == 1 { "" } else { "s" }
-    ));
-    crate::controller::ControlError::InvalidConfig {
-        rendered: lines.join("\n"),
-        diagnostics,
-    }
-}
-
 async fn create_sweep(State(s): State<AppState>, Body(body): Body<CreateSweep>) -> ApiResult {
     let c = &s.controller;
-    // The config as text (`source`) or as a JSON object (`config`), not both.
-    let (source, from_object) = match (body.config, body.source.is_empty()) {
-        (Some(_), false) => {
-            return Err(ApiError::bad_request(
-                "give the sweep config as `source` (YAML or JSON text) or as `config` (a JSON \
-                 object), not both",
-            ))
-        }
-        (Some(object), true) => {
-            let text = serde_json::to_string_pretty(&Value::Object(object))
-                .map_err(|e| ApiError::bad_request(format!("`config`: {e}")))?;
-            (text, true)
-        }
-        (None, false) => (body.source, false),
-        (None, true) => {
-            return Err(ApiError::bad_request(
-                "the request holds no sweep config: give `source` (YAML or JSON text) or \
-                 `config` (a JSON object)",
-            ))
-        }
-    };
+    let (source, from_object) = sweep_source::text_of(body.source, body.config)?;
     let file = if from_object {
         None
     } else {
@@ -279,7 +215,7 @@ async fn create_sweep(State(s): State<AppState>, Body(body): Body<CreateSweep>) 
         .await
         .map_err(|e| {
             if from_object {
-                object_config_error(e)
+                sweep_source::object_config_error(e)
             } else {
                 e
             }
