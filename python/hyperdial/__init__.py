@@ -24,7 +24,8 @@ Usage::
   JSON lines to ``$HYPERDIAL_DIR/offline/<local-id>.jsonl``; ``hyperdial sync`` uploads it.
 
 ``run.history()`` reads what a run logged back from the server: one dict per step by default,
-or columns, or a pandas DataFrame when asked (see :meth:`Run.history`).
+or columns, or a pandas DataFrame when asked (see :meth:`Run.history`); ``hyperdial.Api()``
+reads any run or sweep back from another process (see :class:`Api`).
 
 Metrics are sent in batches by a background thread; a server that goes away never makes the
 training script fail. Every transient failure (no connection, timeout, 5xx, 408, 429) is
@@ -40,6 +41,7 @@ reference is docs/python.md.
 """
 
 import array
+import difflib
 import atexit
 import base64
 import signal
@@ -62,6 +64,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import warnings
 
 from ._states import IN_FLIGHT_RUN_STATES, TERMINAL_RUN_STATES, RunState
 
@@ -81,6 +84,7 @@ __all__ = [
     "Sweep",
     "Trial",
     "TrialPruned",
+    "Api",
     "lr_range_test",
     "lr_range_schedule",
     "lr_range_suggestion",
@@ -878,9 +882,51 @@ def _not_found(err, run_id, server):
     return KeyError("hyperdial: no run %r on %s" % (run_id, server))
 
 
-def _history_pages(transport, run_id, keys, after_step=None, limit=None):
+_KNOWN_KEYS_SHOWN = 20  # metric names a warning about unknown keys lists at most
+
+
+def _warn_unknown_keys(run_id, asked, answer, stacklevel):
+    """Warn (``warnings.warn``, a UserWarning) when ``keys`` asked for names the run never
+    logged: they have no points, so the history holds nothing for them, as in W&B, but a
+    misspelt name should not pass unnoticed. Names the unknown keys, the closest known name
+    of each, and the run's metrics (at most ``_KNOWN_KEYS_SHOWN`` of them). ``answer`` is a
+    history answer (its ``unknown_keys``; from ``keys``, every metric of the run, for a
+    server that does not send them). ``stacklevel`` counts from the caller of this."""
+    if not asked or not isinstance(answer, dict):
+        return
+    known = sorted(k for k in answer.get("keys") or () if isinstance(k, str))
+    unknown = answer.get("unknown_keys")
+    if not isinstance(unknown, list):
+        known_set = set(known)
+        unknown = [k for k in asked if k not in known_set]
+    if not unknown:
+        return
+    guesses = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, known, n=1)
+        if close:
+            guesses.append("%r for %r" % (close[0], key))
+    if not known:
+        logged = "it has logged no metric yet"
+    else:
+        shown = ", ".join(known[:_KNOWN_KEYS_SHOWN])
+        more = len(known) - _KNOWN_KEYS_SHOWN
+        logged = "its metrics are %s%s" % (shown, " and %d more" % more if more > 0 else "")
+    warnings.warn(
+        "hyperdial: run %s never logged %s (asked for in keys=), so the history has no "
+        "values for %s; %s%s" % (
+            run_id, ", ".join(repr(k) for k in unknown),
+            "it" if len(unknown) == 1 else "them", logged,
+            " (did you mean %s?)" % ", ".join(guesses) if guesses else ""),
+        UserWarning, stacklevel=stacklevel + 1)
+
+
+def _history_pages(transport, run_id, keys, after_step=None, limit=None, stacklevel=None):
     """Each answer of ``GET /runs/{id}/history/packed`` from ``after_step`` on, following
-    ``next_after_step`` until the last step, unpacked (see :func:`_unpacked`)."""
+    ``next_after_step`` until the last step, unpacked (see :func:`_unpacked`). With
+    ``stacklevel`` (how many frames above this generator's the user's code is), keys the run
+    never logged are warned about once, at the first answer (:func:`_warn_unknown_keys`)."""
+    first = True
     while True:
         page = _call(transport, "GET", _history_path(run_id, keys, after_step, limit),
                      ok_statuses=(404,), timeout=_HISTORY_TIMEOUT)
@@ -888,6 +934,9 @@ def _history_pages(transport, run_id, keys, after_step=None, limit=None):
             raise _not_found(page, run_id, transport.server)
         if not isinstance(page, dict):
             raise RuntimeError("hyperdial: the server's history answer is not JSON")
+        if first and stacklevel is not None:
+            _warn_unknown_keys(run_id, keys, page, stacklevel + 1)
+        first = False
         yield _unpacked(page)
         after_step = page.get("next_after_step")
         if not page.get("truncated") or after_step is None:
@@ -945,8 +994,9 @@ def _read_history(transport, run_id, keys=None, max_points=None, columns=False, 
         steps, stamps, cols = _sampled_history(transport, run_id, keys, int(max_points))
     else:
         steps, stamps, cols = [], [], {}
+        # The frames above the generator's to the caller's: _read_history, history(), it.
         for page_steps, page_stamps, page_cols in _history_pages(
-                transport, run_id, keys, limit=_HISTORY_PAGE_STEPS):
+                transport, run_id, keys, limit=_HISTORY_PAGE_STEPS, stacklevel=3):
             if not steps:
                 steps, stamps, cols = page_steps, page_stamps, page_cols
                 continue
@@ -976,6 +1026,7 @@ def _sampled_history(transport, run_id, keys, max_points):
     """At most ``max_points`` points per metric (``GET /runs/{id}/history?max_points=``,
     evenly spaced by step), merged into columns over the union of their steps. The server
     samples at most ``_SAMPLED_KEYS`` metrics an answer, so more are asked for in groups."""
+    asked = keys is not None
     if keys is None:
         # Every metric's name, from a one-step page of the whole history.
         first = _call(transport, "GET", _history_path(run_id, None, limit=1),
@@ -984,6 +1035,7 @@ def _sampled_history(transport, run_id, keys, max_points):
             raise _not_found(first, run_id, transport.server)
         keys = list((first or {}).get("keys") or [])
     series = {}
+    merged = {"keys": None, "unknown_keys": []}
     for start in range(0, max(len(keys), 1), _SAMPLED_KEYS):
         group = keys[start:start + _SAMPLED_KEYS]
         if not group:
@@ -995,6 +1047,16 @@ def _sampled_history(transport, run_id, keys, max_points):
         if isinstance(answer, _SendError):
             raise _not_found(answer, run_id, transport.server)
         series.update((answer or {}).get("series") or {})
+        if isinstance(answer, dict):
+            merged["keys"] = answer.get("keys")
+            unknown = answer.get("unknown_keys")
+            if isinstance(unknown, list) and isinstance(merged["unknown_keys"], list):
+                merged["unknown_keys"].extend(unknown)
+            else:
+                merged["unknown_keys"] = None  # a server without it: worked out from keys
+    if asked:
+        # The frames above this one to the caller's: _read_history, history(), it.
+        _warn_unknown_keys(run_id, keys, merged, 4)
     times = {}
     for s in series.values():
         for step, t in zip(s["step"], s["time_ms"]):
@@ -1034,7 +1096,9 @@ class _HistoryReader:
           no value); pandas is imported only then.
 
         A history longer than one answer of the server (1,000,000 values) is read in several
-        requests. Raises KeyError for an unknown run.
+        requests. Raises KeyError for an unknown run. A name in ``keys`` that the run never
+        logged has no values (as in W&B: no rows for it), and a ``UserWarning`` names it,
+        the closest known name, and the run's metrics.
         """
         return _read_history(self._history_transport(), self.id, keys, max_points, columns,
                              pandas)
@@ -1049,8 +1113,9 @@ class _HistoryReader:
                              % (page_size,))
         transport = self._history_transport()
         after = None if min_step is None else int(min_step) - 1
+        # The frames above the generator's to the caller's: this generator, then it.
         for steps, stamps, columns in _history_pages(transport, self.id, _history_keys(keys),
-                                                     after, int(page_size)):
+                                                     after, int(page_size), stacklevel=2):
             for row in _as_rows(steps, [t / 1000.0 for t in stamps], columns):
                 if max_step is not None and row["_step"] >= max_step:
                     return
@@ -1080,7 +1145,7 @@ class Run(_HistoryReader):
 
     Made by :func:`init`. Attributes:
 
-    * ``id`` -- the server's run id, or the local id of an offline run (None when disabled);
+    * ``id`` -- the server's run id, or the local id of an offline or disabled run;
     * ``mode`` -- ``"agent"``, ``"server"``, ``"offline"`` or ``"disabled"``;
     * ``sweep_id`` -- the sweep's id under an agent, else None;
     * ``project``, ``name`` -- as given to :func:`init` (``project`` defaults to
@@ -1129,6 +1194,7 @@ class Run(_HistoryReader):
         self._report_delivery = report_delivery  # tell the server what is missing at finish
         self._outage_since = None  # monotonic time of the first failure of an ongoing outage
         self._reader = None  # the transport of history reads, made on first use
+        self._disabled_reason = "it was started disabled"  # why, for a disabled run's errors
         self._worker = None
         if not isinstance(sink, _NullSink):
             self._worker = threading.Thread(
@@ -1377,6 +1443,10 @@ class Run(_HistoryReader):
         """The connection :meth:`history` reads through: the run's server (agent and server
         modes). Points this process logged and has not sent yet are sent first (for up to
         the request timeout), so the history holds them."""
+        if self.mode == "disabled":
+            raise RuntimeError("hyperdial: run %s is disabled: nothing of it was recorded, so "
+                               "it has no history to read (%s)"
+                               % (self.id, self._disabled_reason))
         if self.mode not in ("agent", "server"):
             where = " (its points are in %s; `hyperdial sync` uploads them)" % self.path \
                 if self.path else ""
@@ -1706,6 +1776,26 @@ def _error_text(err):
     return text
 
 
+def _config_error_text(err, from_dict):
+    """The message of a sweep config the server refused (``422``). For a config passed as a
+    dict, each error by its key path, said to be in the config passed to
+    :meth:`Sweep.create` (the JSON text the server parsed is nobody's file; warnings are
+    left out: they did not refuse it); for text, the server's message, with positions."""
+    payload = err.payload if isinstance(err.payload, dict) else {}
+    errors = [d for d in payload.get("diagnostics") or []
+              if isinstance(d, dict) and d.get("severity", "error") == "error"]
+    if not from_dict or not errors:
+        return _error_text(err)
+    lines = []
+    for d in errors:
+        line = "  %s: %s" % (d.get("path") or "(the root)", d.get("message") or json.dumps(d))
+        if d.get("hint"):
+            line += "\n    hint: %s" % d["hint"]
+        lines.append(line)
+    return "hyperdial: %d error%s in the config passed to Sweep.create:\n%s" % (
+        len(errors), "" if len(errors) == 1 else "s", "\n".join(lines))
+
+
 # --------------------------------------------------------------------------------------------
 # Finding a server for a Sweep, or starting a local one
 
@@ -1882,21 +1972,33 @@ class TrialPruned(Exception):
 
 
 class Trial(_HistoryReader):
-    """One suggestion of a sweep, to be evaluated by the caller and told back.
+    """One suggestion of a sweep, to be evaluated by the caller and told back; also any run
+    read back from the server (:meth:`Sweep.trial`, :meth:`Sweep.trials`, :meth:`Api.run`).
 
     Made by :meth:`Sweep.ask`. Attributes:
 
     * ``id`` -- the run's id; ``number`` -- its number in the sweep (1, 2, ...);
     * ``params`` -- the suggested values, flat with dotted names (``{"optimizer.lr": 0.01}``);
     * ``config`` -- the same values nested, as a :class:`Config` (``trial.config.optimizer.lr``);
+      for a run outside a sweep, the config its script gave;
     * ``suggestion`` -- how the server chose it (strategy, seed, diagnostics);
     * ``state`` -- ``"running"`` until told, then the state the server gave the run;
-    * ``value`` -- the value told (or, for :meth:`Sweep.best`, the run's metric).
+    * ``value`` -- the value told (or, for :meth:`Sweep.best`, the run's metric);
+    * ``summary`` -- the run's summary as the server last sent it (a dict: the last value of
+      each metric, overlaid by the values set in ``run.summary``);
+    * ``sweep`` -- the :class:`Sweep` (None for a run outside any sweep); ``sweep_id``,
+      ``project``, ``name`` -- as the server holds them; ``data`` -- the server's whole
+      answer for the run.
     """
 
-    def __init__(self, sweep, run):
+    def __init__(self, sweep, run, transport=None):
         self.sweep = sweep
+        self._transport = transport if transport is not None else sweep._transport
         self.id = run.get("id")
+        self.sweep_id = run.get("sweep")
+        self.project = run.get("project")
+        self.name = run.get("name")
+        self.summary = dict(run.get("summary") or {})
         self.number = run.get("number")
         self.params = dict(run.get("params") or {})
         self.config = Config(run.get("config") or {})
@@ -1927,12 +2029,15 @@ class Trial(_HistoryReader):
         """
         if not self.open:
             raise RuntimeError("hyperdial: trial %s was already told (%s)" % (self.id, self.state))
+        if self.sweep is None:
+            raise RuntimeError("hyperdial: run %s is not a run of a sweep: it has no sweep "
+                               "metric to report" % self.id)
         point = {"values": self.sweep._told_values(value)}
         if step is not None:
             if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
                 raise TypeError("hyperdial: step must be a non-negative integer, got %r" % (step,))
             point["step"] = int(step)
-        answer = _call(self.sweep._transport, "POST", self._path("metrics"), {"points": [point]})
+        answer = _call(self._transport, "POST", self._path("metrics"), {"points": [point]})
         self._last_contact = time.monotonic()
         if isinstance(answer, dict) and answer.get("stop") is True:
             self._stop = True
@@ -1944,7 +2049,7 @@ class Trial(_HistoryReader):
         return self._stop
 
     def _history_transport(self):
-        return self.sweep._transport
+        return self._transport
 
     def __repr__(self):
         return "Trial(id=%r, number=%r, params=%r, state=%r)" % (
@@ -2020,16 +2125,18 @@ class Sweep:
         ``HYPERDIAL_PROJECT``, else the server's default). ``seed`` fixes the sweep's seed
         (random otherwise), so a sweep can be reproduced. ``resume=True`` returns an
         unfinished sweep with the same project and config instead of creating one. An invalid
-        config raises ValueError with the server's message.
+        config raises ValueError with the server's message: for a dict, each mistake named by
+        its key path (``parameters.lr.min``); for text, by file position as well.
         """
         if isinstance(config, collections.abc.Mapping):
-            source = json.dumps(_jsonable(config), indent=2)
+            # As data: the server names a mistake by its key path, not by a line of a text
+            # the caller never wrote.
+            body = {"config": _jsonable(config)}
         elif isinstance(config, (str, bytes)):
-            source = config.decode("utf-8") if isinstance(config, bytes) else config
+            body = {"source": config.decode("utf-8") if isinstance(config, bytes) else config}
         else:
             raise TypeError("hyperdial: a sweep config is a dict or YAML/JSON text, got %s"
                             % type(config).__name__)
-        body = {"source": source}
         project = project or _env("HYPERDIAL_PROJECT")
         if project:
             body["project"] = project
@@ -2038,7 +2145,9 @@ class Sweep:
         if resume:
             body["resume"] = True
         sweep = cls({"id": "?"}, server=_sweep_server(server, _env("HYPERDIAL_TOKEN")))
-        data = _call(sweep._transport, "POST", "/api/v1/sweeps", body)
+        data = _call(sweep._transport, "POST", "/api/v1/sweeps", body, ok_statuses=(422,))
+        if isinstance(data, _SendError):
+            raise ValueError(_config_error_text(data, "config" in body)) from None
         sweep._set(data)
         return sweep
 
@@ -2157,6 +2266,11 @@ class Sweep:
         it through ``metric.impute``. ``state`` may also be ``"crashed"`` or
         ``"stopped_early"``; by default it is ``finished``, or ``stopped_early`` when the
         server had asked the trial to stop (``cancelled`` when that was a cancelled sweep).
+
+        A trial ended in a state the sweep's ``retry`` rule lists comes back: the next
+        :meth:`ask` gives its configuration again (``trial.data["retry_of"]`` names the
+        first). By default that is ``crashed``, once per configuration; ``retry: {max: 0}``
+        in the config turns it off (docs/python.md, "Which trials come back").
         """
         if not isinstance(trial, Trial):
             raise TypeError("hyperdial: tell() takes a Trial from ask(), got %s"
@@ -2403,6 +2517,74 @@ class Sweep:
     def __repr__(self):
         return "Sweep(id=%r, method=%r, state=%r, server=%r)" % (
             self.id, self.method, self.state, self.server)
+
+
+def _last_segment(path, what):
+    """The id at the end of a W&B-style path (``"entity/project/id"``, ``"project/id"``,
+    ``"entity/project/runs/id"``, or a bare ``"id"``): the other parts are ignored (ids are
+    unique on a hyperdial server, which has no entities)."""
+    if not isinstance(path, str) or not path.strip("/ "):
+        raise TypeError("hyperdial: a %s id is a non-empty string, got %r" % (what, path))
+    return path.strip("/ ").rsplit("/", 1)[-1]
+
+
+class Api:
+    """Read runs and sweeps back from a server, from any process: what
+    ``wandb.Api()`` does for W&B::
+
+        api = hyperdial.Api()                      # or Api(server="http://host:8337")
+        run = api.run("r3kq9x2ab")                 # or "entity/project/r3kq9x2ab"
+        print(run.state, run.config, run.summary)
+        rows = run.history(keys=["loss"])          # or run.scan_history(), see Trial
+        sweep = api.sweep("k3x9q2ab")              # the same as Sweep.get()
+
+    The server is ``server``, else ``HYPERDIAL_SERVER``, else ``http://127.0.0.1:8337``;
+    ``token`` (default ``HYPERDIAL_TOKEN``) is sent as a bearer token. When neither names a
+    server and none answers at the default address, a local server is started on the default
+    store (``./.hyperdial/hyperdial.db``, or ``HYPERDIAL_DB``), as for :class:`Sweep`, so the
+    runs of this directory can be read without starting one.
+    """
+
+    def __init__(self, server=None, token=None):
+        self.token = token if token is not None else _env("HYPERDIAL_TOKEN")
+        self.server = _sweep_server(server, self.token)
+        self._transport = _Transport(self.server, self.token, keep_alive=True)
+        self._sweeps = {}  # sweep id -> Sweep, shared by the runs read through this Api
+
+    def run(self, path):
+        """The run with this id, in or outside a sweep: a :class:`Trial` (as
+        :meth:`Sweep.trial` gives), with ``state``, ``config``, ``summary``, ``history()``
+        and ``scan_history()``; its ``sweep`` is the run's :class:`Sweep`, or None. ``path``
+        is the run id, or a W&B path ``"entity/project/run_id"``, whose entity and project
+        are ignored. Raises KeyError naming the id and the server when the server has no
+        such run."""
+        run_id = _last_segment(path, "run")
+        answer = _call(self._transport, "GET", "/api/v1/runs/%s?history=false"
+                       % urllib.parse.quote(run_id, safe=""), ok_statuses=(404,))
+        if isinstance(answer, _SendError) or not isinstance(answer, dict):
+            raise KeyError("hyperdial: no run %r on %s" % (run_id, self.server))
+        sweep = None
+        sweep_id = answer.get("sweep")
+        if isinstance(sweep_id, str):
+            sweep = self._sweeps.get(sweep_id)
+            if sweep is None:
+                try:
+                    sweep = self._sweeps[sweep_id] = self.sweep(sweep_id)
+                except KeyError:  # deleted since: the run is still read, trial.sweep_id says
+                    sweep = None
+        return Trial(sweep, answer, transport=self._transport)
+
+    def sweep(self, path):
+        """The sweep with this id (a :class:`Sweep`, as :meth:`Sweep.get` gives). ``path``
+        is the sweep id, or a W&B path ``"entity/project/sweep_id"`` (entity and project
+        ignored). Raises KeyError naming the id and the server when there is no such
+        sweep."""
+        sweep = Sweep({"id": _last_segment(path, "sweep")}, server=self.server,
+                      token=self.token)
+        return sweep.refresh()
+
+    def __repr__(self):
+        return "Api(server=%r)" % (self.server,)
 
 
 # --------------------------------------------------------------------------------------------
@@ -2829,6 +3011,7 @@ def init(config=None, project=None, name=None, mode=None):
     if sweep_values:
         merged = _deep_merge(merged, sweep_values)
 
+    mode_arg = mode
     mode = (mode or _env("HYPERDIAL_MODE", "auto")).strip().lower()
     if mode not in ("auto", "offline", "disabled"):
         _warn("unknown HYPERDIAL_MODE %r; using auto" % mode)
@@ -2842,7 +3025,13 @@ def init(config=None, project=None, name=None, mode=None):
 
     new_run = None
     if mode == "disabled":
-        new_run = Run("disabled", merged, project, name, None, None, _NullSink())
+        # A local id, as for an offline run (W&B gives a disabled run an id too), so
+        # messages can name the run.
+        new_run = Run("disabled", merged, project, name, _local_id(), None, _NullSink())
+        new_run._disabled_reason = (
+            'mode="disabled" was passed to hyperdial.init(); leave it out (or pass '
+            'mode="auto") to record the run' if mode_arg else
+            "HYPERDIAL_MODE=disabled is set; unset it (or set it to auto) to record the run")
     elif mode == "auto" and run_id:
         transport = _Transport(server, token)
         # The agent names the directory and uploads (or reports) what lands there when the
@@ -2900,7 +3089,11 @@ def init(config=None, project=None, name=None, mode=None):
                 sink = _OfflineSink(path, init_record)
             except (OSError, _SendError) as err:
                 _warn("cannot write offline run %s (%s); metrics are not recorded" % (path, err))
-                new_run = Run("disabled", merged, project, name, None, None, _NullSink())
+                new_run = Run("disabled", merged, project, name, local_id, None, _NullSink())
+                new_run._disabled_reason = (
+                    "it was to be logged offline (%s), but its offline file %s could not be "
+                    "written (%s); make HYPERDIAL_DIR writable, or start a server "
+                    "(`hyperdial server`), to record the next run" % (offline_reason, path, err))
             else:
                 _warn(
                     "offline (%s): logging to %s; upload it later with `hyperdial sync`"

@@ -155,6 +155,8 @@ class FakeServer:
         """The sweep endpoints of the ask/tell API; None for anything else."""
         if not rest and req.method == "POST":
             source = (req.body or {}).get("source") or ""
+            if isinstance((req.body or {}).get("config"), dict):  # a config given as data
+                source = json.dumps(req.body["config"], indent=2)
             if "invalid" in source:
                 return 422, {"error": "invalid sweep config: parameters.x: `min` must be "
                                       "below `max`",

@@ -48,10 +48,11 @@ class SweepTestCase(unittest.TestCase):
 
 
 class CreateTests(SweepTestCase):
-    def test_create_from_dict_sends_json_source(self):
+    def test_create_from_dict_sends_it_as_a_json_object(self):
         sweep = self.create(project="p1", seed=42)
         (req,) = self.server.of("POST", "/api/v1/sweeps")
-        self.assertEqual(json.loads(req.body["source"]), self.CONFIG)
+        self.assertEqual(req.body["config"], self.CONFIG)
+        self.assertNotIn("source", req.body)
         self.assertEqual(req.body["project"], "p1")
         self.assertEqual(req.body["seed"], 42)
         self.assertNotIn("resume", req.body)

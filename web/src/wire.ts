@@ -126,8 +126,15 @@ export interface CreateRun {
 
 /** `POST /api/v1/sweeps`: create a sweep from a config, or resume an unfinished one. */
 export interface CreateSweep {
-  /** The sweep config as written (YAML or JSON text). */
-  source: string;
+  /** The sweep config as written (YAML or JSON text); give it or `config`. */
+  source?: string;
+  /**
+   * The sweep config as a JSON object, for a client that holds it as data (a dict) rather
+   * than as text; give it or `source`. Its mistakes are reported by key path
+   * (`parameters.lr.min`), without file, line or column: the caller wrote no text. The
+   * sweep keeps it as `source`, written as indented JSON.
+   */
+  config?: Record<string, JsonValue> | null;
   /** Project; `default` when left out. */
   project?: string | null;
   /** The file the config came from, for messages. */
@@ -399,6 +406,12 @@ export interface HistoryColumns {
   /** Every metric name the run logged, sorted. */
   keys: string[];
   /**
+   * The metrics asked for in `keys` that the run never logged, in the order asked (empty
+   * when every one is known, and without `keys`): their series are empty. A misspelt
+   * name shows here rather than as a history without points.
+   */
+  unknown_keys: string[];
+  /**
    * The steps at which at least one of the metrics answered has a value, ascending (above
    * `after_step` when it was given).
    */
@@ -654,6 +667,12 @@ export interface PackedHistory {
   sweep: string | null;
   /** Every metric name the run logged, sorted. */
   keys: string[];
+  /**
+   * The metrics asked for in `keys` that the run never logged, in the order asked (empty
+   * when every one is known, and without `keys`): their series are empty. A misspelt
+   * name shows here rather than as a history without points.
+   */
+  unknown_keys: string[];
   /** Number of steps in this answer (the length of every unpacked list). */
   count: number;
   /**
@@ -977,6 +996,12 @@ export interface RunHistory {
   sweep: string | null;
   /** Every metric name the run logged. */
   keys: string[];
+  /**
+   * The metrics asked for in `keys` that the run never logged, in the order asked (empty
+   * when every one is known, and without `keys`): their series are empty. A misspelt
+   * name shows here rather than as a history without points.
+   */
+  unknown_keys: string[];
   /** Most points per series in this answer. */
   max_points: number;
   /** The series asked for, by metric name (each a [`Series`]). */

@@ -165,6 +165,7 @@ async fn drive(
             "/api/v1/sweeps",
             &CreateSweep {
                 source: source.to_string(),
+                config: None,
                 project: None,
                 file: Some(file.clone()),
                 resume,

@@ -211,6 +211,13 @@ pub(crate) struct EventsQuery {
     sweep: Option<String>,
 }
 
+impl super::QueryParams for EventsQuery {
+    const PARAMS: &'static [super::Param] = &[super::Param {
+        name: "sweep",
+        form: "a sweep id (only that sweep's events)",
+    }];
+}
+
 fn sse_event<T: Serialize>(kind: &str, data: &T) -> SseEvent {
     let data = serde_json::to_string(data).unwrap_or_else(|_| "null".into());
     SseEvent::default().event(kind).data(data)

@@ -12,19 +12,27 @@ use hyperdial_wire::api::ExportRow;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{paged, Params};
+use super::{paged, Param, Params, QueryParams};
 use crate::error::ApiError;
 use crate::AppState;
 
 #[derive(Deserialize)]
 pub(super) struct ExportQuery {
-    format: Option<String>,
+    format: Option<Format>,
+}
+
+impl QueryParams for ExportQuery {
+    const PARAMS: &'static [Param] = &[Param {
+        name: "format",
+        form: "`json` (the default) or `csv`",
+    }];
 }
 
 /// Most runs an export holds.
 const MAX_EXPORT_RUNS: i64 = 100_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 enum Format {
     Csv,
     Json,
@@ -38,15 +46,7 @@ pub(super) async fn export(
     let c = &s.controller;
     let sweep = c.sweep(&id).await?;
     let config = c.config(&sweep)?;
-    let format = match q.format.as_deref().unwrap_or("json") {
-        "json" => Format::Json,
-        "csv" => Format::Csv,
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "unknown export format `{other}`; use csv or json"
-            )))
-        }
-    };
+    let format = q.format.unwrap_or(Format::Json);
     let store = c.store().clone();
     let params: Vec<String> = config.parameters.iter().map(|p| p.name.clone()).collect();
     // The first page is read now, so a failure gets its status; the rest while sending.

@@ -22,7 +22,11 @@ use super::ApiResult;
 use crate::controller::objective_values;
 use crate::AppState;
 
-pub(super) async fn front(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+pub(super) async fn front(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    _: super::Params<super::query::NoQuery>,
+) -> ApiResult {
     let c = &s.controller;
     let sweep = c.sweep(&id).await?;
     let config = c.config(&sweep)?;

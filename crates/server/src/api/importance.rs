@@ -672,6 +672,18 @@ pub(crate) struct ImportanceQuery {
     state: Option<String>,
 }
 
+impl super::QueryParams for ImportanceQuery {
+    const PARAMS: &'static [super::Param] = &[super::Param {
+        name: "state",
+        form:
+            "a comma list of finished, failed, crashed, stopped_early, cancelled (default finished)",
+    }];
+
+    fn check(&self) -> Result<(), ApiError> {
+        analysis_states(self.state.as_deref()).map(|_| ())
+    }
+}
+
 /// The run states of a `state=` list: every word a run state that can end a run, in
 /// lifecycle order without repeats; `finished` when absent or empty.
 pub fn analysis_states(list: Option<&str>) -> Result<Vec<RunState>, ApiError> {
@@ -690,10 +702,7 @@ pub fn analysis_states(list: Option<&str>) -> Result<Vec<RunState>, ApiError> {
             .ok()
             .filter(|s| !s.in_flight())
             .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "unknown state `{w}` in state=: use a comma list of finished, failed, \
-                     crashed, stopped_early, cancelled"
-                ))
+                super::query::invalid(super::query::param::<ImportanceQuery>("state"), w)
             })?;
         states.push(st);
     }

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::importance::kind_of;
+use super::query::{self, Param, QueryParams};
 use super::{paged, views, ApiResult, Body, Params};
 use crate::error::ApiError;
 use crate::AppState;
@@ -26,6 +27,8 @@ use crate::AppState;
 /// Default and largest `max_points` of a history answer.
 pub const DEFAULT_MAX_POINTS: usize = 1000;
 const LARGEST_MAX_POINTS: usize = 100_000;
+/// Smallest `max_points` of a history answer.
+const SMALLEST_MAX_POINTS: usize = 10;
 /// Most series in one history answer.
 pub const MAX_SERIES: usize = 64;
 /// Most `range=` and `in=` filters in one runs query.
@@ -38,7 +41,11 @@ pub const MAX_FILTER_VALUES: usize = 4096;
 const MAX_KEY_BYTES: usize = 256;
 
 /// `GET /api/v1/sweeps/{id}/points`: one entry per run, column by column.
-pub(crate) async fn points(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn points(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    _: Params<query::NoQuery>,
+) -> ApiResult {
     let c = &s.controller;
     let store = c.store();
     let sweep = c.sweep(&id).await?;
@@ -101,9 +108,38 @@ pub(crate) async fn points(State(s): State<AppState>, Path(id): Path<String>) ->
 #[derive(Deserialize)]
 pub(crate) struct HistoryQuery {
     keys: Option<String>,
-    max_points: Option<usize>,
+    max_points: Option<i64>,
     /// Only points with a step above this one (a live page asks for what it lacks).
     after_step: Option<i64>,
+}
+
+impl QueryParams for HistoryQuery {
+    const PARAMS: &'static [Param] = &[
+        Param {
+            name: "keys",
+            form: "a comma list of metric names (default every metric, at most 64)",
+        },
+        Param {
+            name: "max_points",
+            form: "an integer from 10 to 100000, the most points per metric (default 1000)",
+        },
+        Param {
+            name: "after_step",
+            form: "an integer, a step (only the points above it)",
+        },
+    ];
+
+    fn check(&self) -> Result<(), ApiError> {
+        match self.max_points {
+            Some(n) if !(SMALLEST_MAX_POINTS as i64..=LARGEST_MAX_POINTS as i64).contains(&n) => {
+                Err(query::invalid(
+                    query::param::<Self>("max_points"),
+                    &n.to_string(),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// At most `max` (at least 2) of `points` (sorted by step), evenly spaced by index, the first
@@ -147,22 +183,30 @@ pub(crate) async fn history(
         .collect();
     if wanted.len() > MAX_SERIES {
         return Err(ApiError::bad_request(format!(
-            "{} keys asked; ask for at most {MAX_SERIES} at once",
+            "query parameter `keys`: {} keys asked; ask for at most {MAX_SERIES} at once",
             wanted.len()
         )));
     }
     if let Some(long) = wanted.iter().find(|k| k.len() > MAX_KEY_BYTES) {
         return Err(ApiError::bad_request(format!(
-            "key `{}…` is longer than {MAX_KEY_BYTES} bytes, the longest metric name",
+            "query parameter `keys`: `{}…` is longer than {MAX_KEY_BYTES} bytes, the longest metric name",
             long.chars().take(32).collect::<String>()
         )));
     }
+    // In range: `HistoryQuery::check` refused any other.
     let max = q
         .max_points
-        .unwrap_or(DEFAULT_MAX_POINTS)
-        .clamp(10, LARGEST_MAX_POINTS);
+        .map_or(DEFAULT_MAX_POINTS, |n| n as usize)
+        .clamp(SMALLEST_MAX_POINTS, LARGEST_MAX_POINTS);
+    // Only names asked for by `keys` can be unknown (without it, every name is the run's).
+    let asked_keys = q
+        .keys
+        .as_deref()
+        .is_some_and(|k| !k.is_empty())
+        .then_some(&wanted[..]);
+    let unknown = unknown_keys(&names, asked_keys);
     let mut series = Vec::with_capacity(wanted.len());
-    for key in wanted {
+    for key in wanted.iter().cloned() {
         let sample = match q.after_step {
             // Only the points above `after_step` (a live page's catch-up: few points), read
             // from that step on, then evenly thinned to `max` if there are more.
@@ -191,11 +235,26 @@ pub(crate) async fn history(
     Ok(Json(RunHistory {
         run: id,
         sweep: run.sweep_id,
+        unknown_keys: unknown,
         keys: names,
         max_points: max as u64,
         series: SeriesByName(series),
     })
     .into_response())
+}
+
+/// The names of `asked` (in order; none when `None`: every metric was asked for) that are
+/// not among `names`, the run's metric names.
+fn unknown_keys(names: &[String], asked: Option<&[String]>) -> Vec<String> {
+    let Some(asked) = asked else {
+        return Vec::new();
+    };
+    let known: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+    asked
+        .iter()
+        .filter(|k| !known.contains(k.as_str()))
+        .cloned()
+        .collect()
 }
 
 /// Most values (steps × columns) in one answer of `GET /runs/{id}/history/columns` (and
@@ -215,8 +274,25 @@ pub struct ColumnsQuery {
     pub limit: Option<usize>,
 }
 
+/// The parameters of `GET /runs/{id}/history/columns` and `/history/packed`.
+const COLUMNS_PARAMS: &[Param] = &[
+    Param {
+        name: "keys",
+        form: "a comma list of metric names, repeatable (default every metric)",
+    },
+    Param {
+        name: "after_step",
+        form: "an integer, a step (only the steps above it)",
+    },
+    Param {
+        name: "limit",
+        form: "an integer, 1 or more: the most steps in the answer",
+    },
+];
+
 /// Parse the query of `GET /runs/{id}/history/columns`: `keys=a,b` (repeatable), `after_step`
-/// and `limit`; anything else, or a value that does not parse, is a `400` naming the option.
+/// and `limit`; anything else, or a value that does not parse, is a `400` naming the
+/// parameter, the value and its form (see [`query`]).
 pub fn parse_columns_query(raw: &str) -> Result<ColumnsQuery, ApiError> {
     let mut q = ColumnsQuery::default();
     let mut seen = std::collections::HashSet::new();
@@ -225,7 +301,7 @@ pub fn parse_columns_query(raw: &str) -> Result<ColumnsQuery, ApiError> {
             if seen.insert(k.to_string()) {
                 Ok(())
             } else {
-                Err(ApiError::bad_request(format!("`{k}` is given twice")))
+                Err(query::twice(&k))
             }
         };
         match k.as_ref() {
@@ -234,7 +310,7 @@ pub fn parse_columns_query(raw: &str) -> Result<ColumnsQuery, ApiError> {
                 for key in v.split(',').filter(|k| !k.is_empty()) {
                     if key.len() > MAX_KEY_BYTES {
                         return Err(ApiError::bad_request(format!(
-                            "`keys`: `{}…` is longer than {MAX_KEY_BYTES} bytes, the longest metric name",
+                            "query parameter `keys`: `{}…` is longer than {MAX_KEY_BYTES} bytes, the longest metric name",
                             key.chars().take(32).collect::<String>()
                         )));
                     }
@@ -243,35 +319,28 @@ pub fn parse_columns_query(raw: &str) -> Result<ColumnsQuery, ApiError> {
                     }
                     if keys.len() > MAX_COLUMNS {
                         return Err(ApiError::bad_request(format!(
-                            "`keys`: ask for at most {MAX_COLUMNS} metrics at once"
+                            "query parameter `keys`: ask for at most {MAX_COLUMNS} metrics at once"
                         )));
                     }
                 }
             }
             "after_step" => {
                 once(&mut seen)?;
-                q.after_step = Some(v.parse::<i64>().map_err(|_| {
-                    ApiError::bad_request(format!(
-                        "`after_step` must be an integer (a step), not `{}`",
-                        v.chars().take(32).collect::<String>()
-                    ))
-                })?);
+                q.after_step = Some(
+                    v.parse::<i64>()
+                        .map_err(|_| query::invalid(&COLUMNS_PARAMS[1], &v))?,
+                );
             }
             "limit" => {
                 once(&mut seen)?;
-                q.limit = Some(v.parse::<usize>().ok().filter(|&n| n >= 1).ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "`limit` must be a whole number of steps, at least 1, not `{}`",
-                        v.chars().take(32).collect::<String>()
-                    ))
-                })?);
+                q.limit = Some(
+                    v.parse::<usize>()
+                        .ok()
+                        .filter(|&n| n >= 1)
+                        .ok_or_else(|| query::invalid(&COLUMNS_PARAMS[2], &v))?,
+                );
             }
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown option `{}`: the options are keys, after_step and limit",
-                    other.chars().take(64).collect::<String>()
-                )))
-            }
+            other => return Err(query::unknown(other, COLUMNS_PARAMS)),
         }
     }
     // `keys=` with nothing in it asks for every metric, as no `keys` does.
@@ -286,6 +355,7 @@ struct ColumnsRead {
     sweep: Option<String>,
     names: Vec<String>,
     wanted: Vec<String>,
+    unknown: Vec<String>,
     read: hyperdial_store::HistoryColumns,
     limit: usize,
 }
@@ -320,6 +390,7 @@ async fn read_columns(s: &AppState, id: &str, raw: Option<&str>) -> Result<Colum
         .await?
         .ok_or_else(|| ApiError::not_found("run", id))?;
     let names = store.metric_names(id).await?;
+    let unknown = unknown_keys(&names, q.keys.as_deref());
     let wanted = match q.keys {
         Some(keys) => keys,
         None if names.len() > MAX_COLUMNS => {
@@ -339,6 +410,7 @@ async fn read_columns(s: &AppState, id: &str, raw: Option<&str>) -> Result<Colum
         sweep: run.sweep_id,
         names,
         wanted,
+        unknown,
         read,
         limit,
     })
@@ -361,6 +433,7 @@ pub(crate) async fn history_columns(
         run: id,
         sweep: c.sweep,
         keys: c.names,
+        unknown_keys: c.unknown,
         steps: c.read.steps,
         time_ms: c.read.time_ms,
         columns: ByName(c.wanted.into_iter().zip(c.read.columns).collect()),
@@ -409,6 +482,7 @@ pub(crate) async fn history_packed(
         run: id,
         sweep: c.sweep,
         keys: c.names,
+        unknown_keys: c.unknown,
         count: c.read.steps.len() as u64,
         steps: packed(&c.read.steps, i64::to_le_bytes),
         time_ms: packed(&c.read.time_ms, i64::to_le_bytes),
@@ -446,11 +520,70 @@ pub(crate) async fn put_notes(
     Ok(Json(notes).into_response())
 }
 
-fn field(s: &str) -> Result<RunField, ApiError> {
+/// The run fields a `/runs` query sorts and filters by.
+const RUN_FIELDS: &str = "number, metric, state, created_ms, started_ms, finished_ms, \
+                          runtime_ms, params.NAME or summary.NAME";
+
+/// Most runs in one page of `GET /api/v1/runs`, and the default.
+pub const MAX_RUNS_LIMIT: i64 = 100_000;
+const DEFAULT_RUNS_LIMIT: i64 = 1000;
+
+/// The parameters of `GET /api/v1/runs`.
+const RUNS_PARAMS: &[Param] = &[
+    Param {
+        name: "sweep",
+        form: "a sweep id",
+    },
+    Param {
+        name: "project",
+        form: "a project name",
+    },
+    Param {
+        name: "state",
+        form: "a comma list of run states (queued, running, finished, failed, crashed, \
+               stopped_early, cancelled), repeatable",
+    },
+    Param {
+        name: "limit",
+        form: "an integer from 1 to 100000, the most runs in the page (default 1000)",
+    },
+    Param {
+        name: "offset",
+        form: "an integer, 0 or more: the runs to skip (default 0)",
+    },
+    Param {
+        name: "sort",
+        form: "a run field: number, metric, state, created_ms, started_ms, finished_ms, \
+               runtime_ms, params.NAME or summary.NAME",
+    },
+    Param {
+        name: "order",
+        form: "`asc` or `desc`",
+    },
+    Param {
+        name: "range",
+        form: "FIELD:LO:HI (either bound may be empty), repeatable",
+    },
+    Param {
+        name: "in",
+        form: "FIELD:V1|V2|…, repeatable",
+    },
+];
+
+/// The [`RUNS_PARAMS`] entry of `name`.
+fn runs_param(name: &str) -> &'static Param {
+    RUNS_PARAMS
+        .iter()
+        .find(|p| p.name == name)
+        .unwrap_or(&RUNS_PARAMS[0])
+}
+
+/// The run field `s` names, in the value of parameter `what`.
+fn field(s: &str, what: &str) -> Result<RunField, ApiError> {
     RunField::parse(s).ok_or_else(|| {
         ApiError::bad_request(format!(
-            "unknown run field `{s}`: use number, metric, state, created_ms, started_ms, finished_ms, \
-             runtime_ms, params.NAME or summary.NAME"
+            "query parameter `{what}`: unknown run field `{}`; use {RUN_FIELDS}",
+            s.chars().take(64).collect::<String>()
         ))
     })
 }
@@ -463,19 +596,35 @@ fn bound(s: &str, what: &str) -> Result<Option<f64>, ApiError> {
         .ok()
         .filter(|x| !x.is_nan())
         .map(Some)
-        .ok_or_else(|| ApiError::bad_request(format!("`{what}`: `{s}` is not a number")))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "query parameter `{what}`: the bound `{}` is not a number",
+                s.chars().take(64).collect::<String>()
+            ))
+        })
 }
 
-/// Parse the query of `GET /api/v1/runs`.
+/// Parse the query of `GET /api/v1/runs`; every mistake is a `400` naming the parameter,
+/// the value and its form (see [`query`]). `limit` and `offset` are set (defaults 1000 and 0).
 pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
     let mut q = RunQuery::default();
-    let int = |k: &str, v: &str| {
+    let int = |k: &str, v: &str, lo: i64, hi: i64| {
         v.parse::<i64>()
-            .map_err(|_| ApiError::bad_request(format!("`{k}` must be an integer, not `{v}`")))
+            .ok()
+            .filter(|n| (lo..=hi).contains(n))
+            .ok_or_else(|| query::invalid(runs_param(k), v))
     };
     let mut in_values = 0usize;
+    let mut seen = std::collections::HashSet::new();
     for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
         let v = v.as_ref();
+        let Some(param) = RUNS_PARAMS.iter().find(|p| p.name == k) else {
+            return Err(query::unknown(&k, RUNS_PARAMS));
+        };
+        let repeatable = matches!(param.name, "state" | "range" | "in");
+        if !repeatable && !seen.insert(param.name) {
+            return Err(query::twice(param.name));
+        }
         if k == "range" || k == "in" {
             // Checked before parsing, so a flood of filters costs nothing.
             if q.conditions.len() >= MAX_FILTERS {
@@ -490,25 +639,21 @@ pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
             "state" => {
                 for word in v.split(',').filter(|s| !s.is_empty()) {
                     let Ok(state) = word.parse::<RunState>() else {
-                        return Err(ApiError::bad_request(format!(
-                            "`state`: unknown run state `{}`; use one of: {}",
-                            word.chars().take(64).collect::<String>(),
-                            RunState::ALL.map(RunState::as_str).join(", ")
-                        )));
+                        return Err(query::invalid(runs_param("state"), word));
                     };
                     if !q.states.contains(&state) {
                         q.states.push(state);
                     }
                 }
             }
-            "limit" => q.limit = Some(int("limit", v)?),
-            "offset" => q.offset = Some(int("offset", v)?),
-            "sort" => q.sort = Some(field(v)?),
+            "limit" => q.limit = Some(int("limit", v, 1, MAX_RUNS_LIMIT)?),
+            "offset" => q.offset = Some(int("offset", v, 0, i64::MAX)?),
+            "sort" => q.sort = Some(field(v, "sort")?),
             "order" => {
                 q.descending = match v {
                     "asc" => false,
                     "desc" => true,
-                    _ => return Err(ApiError::bad_request("`order` is `asc` or `desc`")),
+                    _ => return Err(query::invalid(runs_param("order"), v)),
                 }
             }
             "range" => {
@@ -516,23 +661,17 @@ pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
                 let mut parts = v.rsplitn(3, ':');
                 let (hi, lo, name) = match (parts.next(), parts.next(), parts.next()) {
                     (Some(hi), Some(lo), Some(name)) => (hi, lo, name),
-                    _ => {
-                        return Err(ApiError::bad_request(format!(
-                            "`range={v}`: write range=FIELD:LO:HI (either bound may be empty)"
-                        )))
-                    }
+                    _ => return Err(query::invalid(runs_param("range"), v)),
                 };
                 q.conditions.push(RunCondition::Range {
-                    field: field(name)?,
+                    field: field(name, "range")?,
                     lo: bound(lo, "range")?,
                     hi: bound(hi, "range")?,
                 });
             }
             "in" => {
                 let Some((name, values)) = v.split_once(':') else {
-                    return Err(ApiError::bad_request(format!(
-                        "`in={v}`: write in=FIELD:V1|V2|…"
-                    )));
+                    return Err(query::invalid(runs_param("in"), v));
                 };
                 let values: Vec<String> = values.split('|').map(str::to_string).collect();
                 if values.len() > MAX_IN_VALUES {
@@ -549,13 +688,15 @@ pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
                     )));
                 }
                 q.conditions.push(RunCondition::In {
-                    field: field(name)?,
+                    field: field(name, "in")?,
                     values,
                 });
             }
-            _ => {}
+            other => return Err(query::unknown(other, RUNS_PARAMS)),
         }
     }
+    q.limit.get_or_insert(DEFAULT_RUNS_LIMIT);
+    q.offset.get_or_insert(0);
     Ok(q)
 }
 
@@ -563,8 +704,9 @@ pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
 /// [`paged::PAGE`] runs is sent while it is read, [`paged::PAGE`] runs at a time.
 pub(crate) async fn list_runs(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult {
     let q = parse_runs_query(raw.as_deref().unwrap_or(""))?;
-    let limit = q.limit.unwrap_or(1000).clamp(1, 100_000);
-    let offset = q.offset.unwrap_or(0).max(0);
+    // Set and in range: `parse_runs_query` refused any other.
+    let limit = q.limit.unwrap_or(DEFAULT_RUNS_LIMIT);
+    let offset = q.offset.unwrap_or(0);
     let store = s.controller.store().clone();
     if limit <= paged::PAGE {
         let (rows, total) = store.runs_page(&q).await?;

@@ -2,8 +2,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -32,10 +31,14 @@ pub mod importance;
 pub mod insights;
 pub mod late;
 mod paged;
+pub mod query;
 pub mod repeats;
+mod sweep_source;
 pub mod views;
 
 use late::refuse_if_crashed;
+pub use query::Params;
+use query::{Param, QueryParams};
 
 /// A JSON body whose rejection is a JSON error that says what is wrong.
 pub struct Body<T>(pub T);
@@ -47,23 +50,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Body(v)),
             Err(rejection) => Err(rejection_error(rejection)),
-        }
-    }
-}
-
-/// A query string whose rejection is a JSON `400` that says what is wrong.
-pub struct Params<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(v)) => Ok(Params(v)),
-            Err(rejection) => Err(ApiError::bad_request(format!(
-                "invalid query string: {}",
-                rejection.body_text()
-            ))),
         }
     }
 }
@@ -211,16 +197,34 @@ async fn openapi() -> Json<Value> {
 
 async fn create_sweep(State(s): State<AppState>, Body(body): Body<CreateSweep>) -> ApiResult {
     let c = &s.controller;
-    let created = c
+    let (source, from_object) = sweep_source::text_of(body.source, body.config)?;
+    let file = if from_object {
+        None
+    } else {
+        body.file.as_deref()
+    };
+    let mut created = c
         .create_sweep_or_find_finished(
-            &body.source,
-            body.file.as_deref(),
+            &source,
+            file,
             body.project.as_deref(),
             body.resume,
             body.resume && body.resume_finished,
             body.seed,
         )
-        .await?;
+        .await
+        .map_err(|e| {
+            if from_object {
+                sweep_source::object_config_error(e)
+            } else {
+                e
+            }
+        })?;
+    if from_object {
+        for w in &mut created.warnings {
+            w.location = None;
+        }
+    }
     if created.resumed {
         // What the retry policy owes (interrupted and crashed runs) is queued now, so the
         // resumed sweep's counts show it before the first claim (`tune` sizes its run from them).
@@ -256,6 +260,13 @@ struct ProjectQuery {
     project: Option<String>,
 }
 
+impl QueryParams for ProjectQuery {
+    const PARAMS: &'static [Param] = &[Param {
+        name: "project",
+        form: "a project name",
+    }];
+}
+
 async fn list_sweeps(State(s): State<AppState>, Params(q): Params<ProjectQuery>) -> ApiResult {
     let rows = s.controller.store().sweeps(q.project.as_deref()).await?;
     let mut sweeps = Vec::with_capacity(rows.len());
@@ -265,7 +276,11 @@ async fn list_sweeps(State(s): State<AppState>, Params(q): Params<ProjectQuery>)
     Ok(Json(SweepList { sweeps }).into_response())
 }
 
-async fn get_sweep(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn get_sweep(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    _: Params<query::NoQuery>,
+) -> ApiResult {
     let row = s.controller.sweep(&id).await?;
     Ok(Json(views::sweep(&s.controller, &row).await?).into_response())
 }
@@ -317,7 +332,11 @@ async fn sweep_action(
     }
 }
 
-async fn best(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn best(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    _: Params<query::NoQuery>,
+) -> ApiResult {
     let store = s.controller.store();
     let sweep = s.controller.sweep(&id).await?;
     if s.controller
@@ -392,6 +411,13 @@ async fn create_run(State(s): State<AppState>, Body(body): Body<CreateRun>) -> A
 #[derive(Deserialize)]
 struct GetRunQuery {
     history: Option<bool>,
+}
+
+impl QueryParams for GetRunQuery {
+    const PARAMS: &'static [Param] = &[Param {
+        name: "history",
+        form: "`true` (the default: the answer holds the run's history) or `false`",
+    }];
 }
 
 async fn get_run(
@@ -599,7 +625,11 @@ async fn post_output(
     Ok(Json(Empty {}).into_response())
 }
 
-async fn get_output(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+async fn get_output(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    _: Params<query::NoQuery>,
+) -> ApiResult {
     let store = s.controller.store();
     store
         .run(&id)

@@ -31,7 +31,11 @@ pub(crate) async fn queue(s: &AppState, id: &str, body: &Bytes) -> ApiResult {
 }
 
 /// `GET /api/v1/sweeps/{id}/noise`.
-pub(crate) async fn noise(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+pub(crate) async fn noise(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    _: super::Params<super::query::NoQuery>,
+) -> ApiResult {
     let sweep = s.controller.sweep(&id).await?;
     // The runs are read a page at a time and only what the report needs is kept of them.
     let input = crate::noise::read_input(s.controller.store(), &id).await?;

@@ -111,6 +111,11 @@ pub struct RunHistory {
     pub sweep: Option<String>,
     /// Every metric name the run logged.
     pub keys: Vec<String>,
+    /// The metrics asked for in `keys` that the run never logged, in the order asked (empty
+    /// when every one is known, and without `keys`): their series are empty. A misspelt
+    /// name shows here rather than as a history without points.
+    #[serde(default)]
+    pub unknown_keys: Vec<String>,
     /// Most points per series in this answer.
     pub max_points: u64,
     /// The series asked for, by metric name (each a [`Series`]).
@@ -175,6 +180,11 @@ pub struct HistoryColumns {
     pub sweep: Option<String>,
     /// Every metric name the run logged, sorted.
     pub keys: Vec<String>,
+    /// The metrics asked for in `keys` that the run never logged, in the order asked (empty
+    /// when every one is known, and without `keys`): their series are empty. A misspelt
+    /// name shows here rather than as a history without points.
+    #[serde(default)]
+    pub unknown_keys: Vec<String>,
     /// The steps at which at least one of the metrics answered has a value, ascending (above
     /// `after_step` when it was given).
     pub steps: Vec<i64>,
@@ -210,6 +220,11 @@ pub struct PackedHistory {
     pub sweep: Option<String>,
     /// Every metric name the run logged, sorted.
     pub keys: Vec<String>,
+    /// The metrics asked for in `keys` that the run never logged, in the order asked (empty
+    /// when every one is known, and without `keys`): their series are empty. A misspelt
+    /// name shows here rather than as a history without points.
+    #[serde(default)]
+    pub unknown_keys: Vec<String>,
     /// Number of steps in this answer (the length of every unpacked list).
     pub count: u64,
     /// The steps, as in [`HistoryColumns`]: signed 64-bit integers, little-endian, 8 bytes

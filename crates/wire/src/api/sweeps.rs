@@ -10,8 +10,15 @@ use crate::{RunState, SweepState};
 /// `POST /api/v1/sweeps`: create a sweep from a config, or resume an unfinished one.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CreateSweep {
-    /// The sweep config as written (YAML or JSON text).
+    /// The sweep config as written (YAML or JSON text); give it or `config`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
+    /// The sweep config as a JSON object, for a client that holds it as data (a dict) rather
+    /// than as text; give it or `source`. Its mistakes are reported by key path
+    /// (`parameters.lr.min`), without file, line or column: the caller wrote no text. The
+    /// sweep keeps it as `source`, written as indented JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<Map<String, Value>>,
     /// Project; `default` when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
