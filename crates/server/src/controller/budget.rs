@@ -7,10 +7,12 @@
 //! cancelled in the same transaction; runs in flight finish), and the agent is told the sweep
 //! is over. The same inputs give the budget's [`Progress`] for the API's sweep views.
 //!
-//! A claim takes the run time of the ended runs, the finished runs' values (`stagnation`) and
-//! the measured seed noise (`stagnation: {min_delta: noise}`, [`crate::noise::seed_noise`])
-//! from its history, so only the runs in flight are read; the API's views read every run (the
-//! seed noise page by page, [`crate::noise::read_input`]). A sweep reopened for queued retries or repeats
+//! A claim takes the run time of the ended runs, the stagnation walk over the finished runs'
+//! values ([`hyperdial_space::budget::Walk`], kept by the history and extended as runs finish,
+//! so a check costs the same at any sweep size) and the measured seed noise
+//! (`stagnation: {min_delta: noise}`, [`crate::noise::seed_noise`]) from its history, so only
+//! the runs in flight are read; the API's views read every run (the seed noise page by page,
+//! [`crate::noise::read_input`]). A sweep reopened for queued retries or repeats
 //! (`retries_only`) runs them whatever its budget says: they were asked for by hand.
 
 use hyperdial_space::budget::{Finished, MinDelta, Progress, Spending, Walk};
