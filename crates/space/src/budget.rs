@@ -119,12 +119,117 @@ pub struct Spending<'a> {
     pub created_ms: i64,
     /// Run time summed over its runs, ms.
     pub compute_ms: i64,
-    /// Its finished runs with a metric value, in any order.
+    /// Its finished runs with a metric value, in any order (not read when `walk` is given
+    /// and fits).
     pub finished: &'a [Finished],
+    /// The walk over the finished runs, when the caller keeps one ([`Walk::push`] as runs
+    /// finish): used instead of walking `finished` when its goal and `min_delta` are the
+    /// ones the budget resolves now, so a check costs the same at 10 and at 100,000 runs.
+    pub walk: Option<&'a Walk>,
     /// The metric's goal.
     pub goal: Goal,
     /// The sweep's measured seed noise in metric units, when known (`min_delta: noise`).
     pub seed_noise: Option<f64>,
+}
+
+impl Spending<'_> {
+    /// The walk over the finished runs for `min_delta`: the caller's when it fits, else one
+    /// made from `finished` (sorted, O(n log n)).
+    fn walk(&self, min_delta: f64) -> Walk {
+        match self.walk {
+            Some(w) if w.goal == self.goal && w.min_delta.to_bits() == min_delta.to_bits() => {
+                w.clone()
+            }
+            _ => Walk::of(self.finished, self.goal, min_delta),
+        }
+    }
+}
+
+/// The stagnation walk: the finished runs taken in the order they finished, each compared
+/// with the best value before it. A run *improves* when it beats that best by more than
+/// `min_delta` (the first run always does); the walk keeps how many runs it has taken, the
+/// best value, and the last improving run's position and finish time. Runs are taken in
+/// order of finish time, then value (ascending), so equal times give one order whatever
+/// order they are read in.
+///
+/// Kept as runs finish ([`Walk::push`], O(1) each), it answers a budget check without a
+/// pass over every finished run; [`Walk::of`] makes it from a list at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Walk {
+    /// The metric's goal.
+    pub goal: Goal,
+    /// The improvement that counts, in metric units.
+    pub min_delta: f64,
+    /// Runs taken.
+    pub runs: u64,
+    /// The best value so far.
+    pub best: Option<f64>,
+    /// The last improving run: its position (0-based) and finish time.
+    pub last: Option<(u64, i64)>,
+}
+
+impl Walk {
+    /// A walk that has taken no run yet.
+    pub fn new(goal: Goal, min_delta: f64) -> Walk {
+        Walk {
+            goal,
+            min_delta,
+            runs: 0,
+            best: None,
+            last: None,
+        }
+    }
+
+    /// The walk over `finished` (any order): sorted by finish time, then value.
+    pub fn of(finished: &[Finished], goal: Goal, min_delta: f64) -> Walk {
+        let mut runs: Vec<Finished> = finished.to_vec();
+        runs.sort_by(|a, b| Walk::order(a).cmp(&Walk::order(b)));
+        let mut walk = Walk::new(goal, min_delta);
+        for r in runs {
+            walk.push(r);
+        }
+        walk
+    }
+
+    /// Where `run` sorts in the walk: its finish time, then its value in IEEE total order
+    /// (as an integer key, so a caller can keep runs sorted the same way).
+    pub fn order(run: &Finished) -> (i64, u64) {
+        let bits = run.value.to_bits();
+        let key = if bits >> 63 == 1 {
+            !bits
+        } else {
+            bits | 1 << 63
+        };
+        (run.finished_ms, key)
+    }
+
+    /// Take the next run. It must sort at or after every run taken so far
+    /// ([`Walk::order`]); a caller that learns of a run out of order makes the walk again.
+    pub fn push(&mut self, run: Finished) {
+        let improves = match self.best {
+            None => true,
+            Some(b) => match self.goal {
+                Goal::Minimize => run.value < b - self.min_delta,
+                Goal::Maximize => run.value > b + self.min_delta,
+            },
+        };
+        if improves {
+            self.last = Some((self.runs, run.finished_ms));
+        }
+        if self.best.is_none_or(|b| self.goal.better(run.value, b)) {
+            self.best = Some(run.value);
+        }
+        self.runs += 1;
+    }
+
+    /// Runs taken after the last improving one (0 before any run), and when that one
+    /// finished.
+    pub fn since_improvement(&self) -> (u64, Option<i64>) {
+        match self.last {
+            Some((i, t)) => (self.runs - 1 - i, Some(t)),
+            None => (0, None),
+        }
+    }
 }
 
 /// Where a sweep stands against its budget.
@@ -166,8 +271,9 @@ impl Budget {
             }
         }
         if let Some(st) = &self.stagnation {
-            let (since_runs, last_ms) = last_improvement(s, st.min_delta.resolve(s.seed_noise));
-            if s.finished.is_empty() {
+            let walk = s.walk(st.min_delta.resolve(s.seed_noise));
+            let (since_runs, last_ms) = walk.since_improvement();
+            if walk.runs == 0 {
                 return None;
             }
             if st.runs.is_some_and(|n| since_runs >= n) {
@@ -186,10 +292,11 @@ impl Budget {
     /// Where the sweep stands: what is left and when it is expected to end.
     pub fn progress(&self, s: &Spending) -> Progress {
         let elapsed_ms = (s.now_ms - s.created_ms).max(0) as f64;
-        let (since_runs, last_ms) = match &self.stagnation {
-            Some(st) => last_improvement(s, st.min_delta.resolve(s.seed_noise)),
-            None => last_improvement(s, 0.0),
+        let walk = match &self.stagnation {
+            Some(st) => s.walk(st.min_delta.resolve(s.seed_noise)),
+            None => s.walk(0.0),
         };
+        let (since_runs, last_ms) = walk.since_improvement();
         let mut ends: Vec<(f64, Spent)> = Vec::new();
         let wall_left = self.wall_time_s.map(|w| (w - elapsed_ms / 1e3).max(0.0));
         if let Some(w) = self.wall_time_s {
@@ -205,8 +312,8 @@ impl Budget {
         }
         if let Some(st) = &self.stagnation {
             if let Some(n) = st.runs {
-                if !s.finished.is_empty() && elapsed_ms > 0.0 {
-                    let per_run = elapsed_ms / s.finished.len() as f64;
+                if walk.runs > 0 && elapsed_ms > 0.0 {
+                    let per_run = elapsed_ms / walk.runs as f64;
                     let more = n.saturating_sub(since_runs) as f64;
                     ends.push((s.now_ms as f64 + more * per_run, Spent::Stagnation));
                 }
@@ -233,35 +340,6 @@ impl Budget {
     }
 }
 
-/// Walk the finished runs in the order they finished: how many finished after the last one
-/// that improved the best value by more than `min_delta` (the first run counts as an
-/// improvement), and when that one finished.
-fn last_improvement(s: &Spending, min_delta: f64) -> (u64, Option<i64>) {
-    let mut runs: Vec<Finished> = s.finished.to_vec();
-    runs.sort_by_key(|r| r.finished_ms);
-    let mut best: Option<f64> = None;
-    let mut last: Option<(usize, i64)> = None;
-    for (i, r) in runs.iter().enumerate() {
-        let improves = match best {
-            None => true,
-            Some(b) => match s.goal {
-                Goal::Minimize => r.value < b - min_delta,
-                Goal::Maximize => r.value > b + min_delta,
-            },
-        };
-        if improves {
-            last = Some((i, r.finished_ms));
-        }
-        if best.is_none_or(|b| s.goal.better(r.value, b)) {
-            best = Some(r.value);
-        }
-    }
-    match last {
-        Some((i, t)) => ((runs.len() - 1 - i) as u64, Some(t)),
-        None => (0, None),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,6 +350,7 @@ mod tests {
             created_ms: 0,
             compute_ms,
             finished,
+            walk: None,
             goal: Goal::Minimize,
             seed_noise: None,
         }
@@ -334,6 +413,74 @@ mod tests {
         let mut better = runs.to_vec();
         better.push(run(35, 0.3));
         assert_eq!(b.spent(&spending(&better, 55, 0)), None);
+    }
+
+    #[test]
+    fn a_walk_kept_run_by_run_is_the_walk_of_the_whole_list() {
+        // A fixed pseudo-random sequence with repeated times and values.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let runs: Vec<Finished> = (0..400)
+            .map(|_| run((next() % 200) as i64, (next() % 50) as f64 / 10.0 - 2.0))
+            .collect();
+        for goal in [Goal::Minimize, Goal::Maximize] {
+            for min_delta in [0.0, 0.25, 1.0] {
+                let whole = Walk::of(&runs, goal, min_delta);
+                let mut sorted = runs.clone();
+                sorted.sort_by_key(Walk::order);
+                let mut kept = Walk::new(goal, min_delta);
+                for (i, r) in sorted.iter().enumerate() {
+                    kept.push(*r);
+                    assert_eq!(kept, Walk::of(&sorted[..=i], goal, min_delta));
+                }
+                assert_eq!(kept, whole);
+                // Read in another order, the list walks the same.
+                let mut reversed = runs.clone();
+                reversed.reverse();
+                assert_eq!(Walk::of(&reversed, goal, min_delta), whole);
+            }
+        }
+        assert_eq!(
+            Walk::new(Goal::Minimize, 0.0).since_improvement(),
+            (0, None)
+        );
+    }
+
+    #[test]
+    fn a_kept_walk_answers_as_the_list_does_and_one_that_does_not_fit_is_not_used() {
+        let b = Budget {
+            wall_time_s: None,
+            run_hours: None,
+            stagnation: Some(Stagnation {
+                runs: Some(2),
+                fraction: None,
+                min_delta: MinDelta::Value(0.01),
+            }),
+        };
+        let runs = [run(10, 1.0), run(20, 0.5), run(30, 0.499), run(40, 0.6)];
+        let walk = Walk::of(&runs, Goal::Minimize, 0.01);
+        let listed = spending(&runs, 45, 0);
+        let kept = Spending {
+            finished: &[],
+            walk: Some(&walk),
+            ..listed.clone()
+        };
+        assert_eq!(b.spent(&kept), Some(Spent::Stagnation));
+        assert_eq!(b.spent(&kept), b.spent(&listed));
+        assert_eq!(b.progress(&kept), b.progress(&listed));
+        // A walk made for another min_delta is not used: the (empty) list is walked.
+        let other = Walk::of(&runs, Goal::Minimize, 0.5);
+        let stale = Spending {
+            finished: &[],
+            walk: Some(&other),
+            ..listed
+        };
+        assert_eq!(b.spent(&stale), None);
     }
 
     #[test]

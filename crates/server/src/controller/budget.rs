@@ -7,13 +7,15 @@
 //! cancelled in the same transaction; runs in flight finish), and the agent is told the sweep
 //! is over. The same inputs give the budget's [`Progress`] for the API's sweep views.
 //!
-//! A claim takes the run time of the ended runs, the finished runs' values (`stagnation`) and
-//! the measured seed noise (`stagnation: {min_delta: noise}`, [`crate::noise::seed_noise`])
-//! from its history, so only the runs in flight are read; the API's views read every run (the
-//! seed noise page by page, [`crate::noise::read_input`]). A sweep reopened for queued retries or repeats
+//! A claim takes the run time of the ended runs, the stagnation walk over the finished runs'
+//! values ([`hyperdial_space::budget::Walk`], kept by the history and extended as runs finish,
+//! so a check costs the same at any sweep size) and the measured seed noise
+//! (`stagnation: {min_delta: noise}`, [`crate::noise::seed_noise`]) from its history, so only
+//! the runs in flight are read; the API's views read every run (the seed noise page by page,
+//! [`crate::noise::read_input`]). A sweep reopened for queued retries or repeats
 //! (`retries_only`) runs them whatever its budget says: they were asked for by hand.
 
-use hyperdial_space::budget::{Finished, MinDelta, Progress, Spending};
+use hyperdial_space::budget::{Finished, MinDelta, Progress, Spending, Walk};
 use hyperdial_space::{Goal, SweepConfig};
 use hyperdial_store::{RunState, SweepRow, SweepState};
 
@@ -30,7 +32,7 @@ impl Controller {
         sweep: &SweepRow,
         config: &SweepConfig,
         history: Option<&History>,
-    ) -> Result<Option<(i64, Vec<Finished>, Option<f64>)>, ControlError> {
+    ) -> Result<Option<SpendingInputs>, ControlError> {
         let Some(budget) = &config.budget else {
             return Ok(None);
         };
@@ -39,8 +41,8 @@ impl Controller {
             (Some(_), Some(h)) => h.ended_ms + self.store.compute_ms_in_flight(&sweep.id).await?,
             (Some(_), None) => self.store.compute_ms(&sweep.id).await?,
         };
-        let finished = if let (Some(_), Some(h)) = (&budget.stagnation, history) {
-            h.finished_points()
+        let finished = if let (Some(_), Some(_)) = (&budget.stagnation, history) {
+            Vec::new() // the history's walk stands for them
         } else if budget.stagnation.is_some() {
             self.store
                 .sweep_points(&sweep.id)
@@ -66,7 +68,18 @@ impl Controller {
             }
             _ => None,
         };
-        Ok(Some((compute_ms, finished, seed_noise)))
+        let walk = match (&budget.stagnation, history) {
+            (Some(st), Some(h)) => {
+                Some(h.stagnation_walk(goal(config), st.min_delta.resolve(seed_noise)))
+            }
+            _ => None,
+        };
+        Ok(Some(SpendingInputs {
+            compute_ms,
+            finished,
+            walk,
+            seed_noise,
+        }))
     }
 
     /// End a running sweep whose budget is spent: `Ok(None)` when it is not (or has no
@@ -84,20 +97,13 @@ impl Controller {
         if sweep.retries_only {
             return Ok(None);
         }
-        let (Some(budget), Some((compute_ms, finished, seed_noise))) = (
+        let (Some(budget), Some(inputs)) = (
             &config.budget,
             self.spending_inputs(sweep, config, Some(history)).await?,
         ) else {
             return Ok(None);
         };
-        let spending = Spending {
-            now_ms: now_ms(),
-            created_ms: sweep.created_ms,
-            compute_ms,
-            finished: &finished,
-            goal: goal(config),
-            seed_noise,
-        };
+        let spending = inputs.spending(now_ms(), sweep, config);
         let Some(reason) = budget.spent(&spending) else {
             return Ok(None);
         };
@@ -130,26 +136,45 @@ impl Controller {
         let Ok(config) = self.config(sweep) else {
             return Ok(None);
         };
-        let (Some(budget), Some((compute_ms, finished, seed_noise))) = (
+        let (Some(budget), Some(inputs)) = (
             &config.budget,
             self.spending_inputs(sweep, &config, None).await?,
         ) else {
             return Ok(None);
         };
         let over = sweep.state.is_over();
-        let mut progress = budget.progress(&Spending {
-            now_ms: if over { sweep.updated_ms } else { now_ms() },
-            created_ms: sweep.created_ms,
-            compute_ms,
-            finished: &finished,
-            goal: goal(&config),
-            seed_noise,
-        });
+        let now = if over { sweep.updated_ms } else { now_ms() };
+        let mut progress = budget.progress(&inputs.spending(now, sweep, &config));
         if over {
             progress.estimated_end_ms = None;
             progress.first_limit = None;
         }
         Ok(Some(progress))
+    }
+}
+
+/// What a budget check reads besides the sweep row: the run time so far, the finished runs
+/// or the history's stagnation walk over them, and the seed noise.
+struct SpendingInputs {
+    compute_ms: i64,
+    /// The finished runs, read from the store; empty when `walk` stands for them.
+    finished: Vec<Finished>,
+    /// The history's stagnation walk ([`History::stagnation_walk`]).
+    walk: Option<Walk>,
+    seed_noise: Option<f64>,
+}
+
+impl SpendingInputs {
+    fn spending<'a>(&'a self, now_ms: i64, sweep: &SweepRow, config: &SweepConfig) -> Spending<'a> {
+        Spending {
+            now_ms,
+            created_ms: sweep.created_ms,
+            compute_ms: self.compute_ms,
+            finished: &self.finished,
+            walk: self.walk.as_ref(),
+            goal: goal(config),
+            seed_noise: self.seed_noise,
+        }
     }
 }
 

@@ -36,9 +36,11 @@
 //! other methods parameters are not kept, so the history of a large random sweep stays small
 //! (about a hundred bytes a run).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
 
 use hyperdial_search::{Tally, Trial};
+use hyperdial_space::budget::{Finished, Walk};
 use hyperdial_space::{Goal, ImputeWhileRunning, Method, Retry, SweepConfig};
 use hyperdial_store::{finite_number, MetricSpan, RunState, Store, TrialRow};
 
@@ -52,6 +54,9 @@ use super::{
 /// Where a run sorts among its sweep's runs: by number, then creation, then id (the order of
 /// [`hyperdial_store::Storage::trials`]).
 type Order = (Option<i64>, i64, String);
+
+/// Where a finished run sorts in a stagnation walk ([`Walk::order`]), then its id.
+type FinishedKey = (i64, u64, String);
 
 /// What the claim keeps of one run.
 #[derive(Debug, Clone)]
@@ -132,6 +137,28 @@ pub(crate) struct History {
     noise_waiting: HashMap<String, HashSet<String>>,
     /// Runs read from the store so far, for tests and diagnostics.
     pub(crate) rows_read: u64,
+    /// The `finished` runs with a finite metric, in the order a stagnation walk takes them:
+    /// what a `stagnation` budget counts.
+    finished: BTreeMap<FinishedKey, f64>,
+    /// The stagnation walk over `finished` ([`History::stagnation_walk`]) and the key of the
+    /// last run it took; runs that finish after it are taken as they come, anything else
+    /// (a run out of order, a finished run that changed) drops it, to be made again.
+    /// (A mutex, uncontended: the claim lock already serializes users of the history, which
+    /// is shared across awaits.)
+    walk: Mutex<Option<(Walk, Option<FinishedKey>)>>,
+}
+
+/// The key and value a finished run with a finite metric has in [`History::finished`].
+fn finished_key(id: &str, e: &Entry) -> Option<(FinishedKey, f64)> {
+    if e.state != RunState::Finished {
+        return None;
+    }
+    let value = e.metric.filter(|v| v.is_finite())?;
+    let (ms, order) = Walk::order(&Finished {
+        finished_ms: e.finished_ms?,
+        value,
+    });
+    Some(((ms, order, id.to_string()), value))
 }
 
 impl History {
@@ -161,6 +188,8 @@ impl History {
             noise: NoiseTally::default(),
             noise_waiting: HashMap::new(),
             rows_read: 0,
+            finished: BTreeMap::new(),
+            walk: Mutex::new(None),
         }
     }
 
@@ -258,17 +287,70 @@ impl History {
     /// particular order: what a `stagnation` budget counts
     /// ([`hyperdial_space::budget::Spending::finished`]), taken from memory instead of a read of
     /// every run.
-    pub(crate) fn finished_points(&self) -> Vec<hyperdial_space::budget::Finished> {
+    #[cfg(test)]
+    pub(crate) fn finished_points(&self) -> Vec<Finished> {
         self.runs
             .values()
             .filter(|e| e.state == RunState::Finished)
             .filter_map(|e| {
-                Some(hyperdial_space::budget::Finished {
+                Some(Finished {
                     finished_ms: e.finished_ms?,
                     value: e.metric.filter(|v| v.is_finite())?,
                 })
             })
             .collect()
+    }
+
+    /// The stagnation walk over the finished runs ([`History::finished_points`]) for `goal`
+    /// and `min_delta`: kept between claims and extended by the runs that finished since,
+    /// so a claim with a `stagnation` budget costs the same at 10 and at 100,000 runs; made
+    /// again (one pass in order) when `min_delta` changed (`min_delta: noise` as the seed
+    /// noise moves) or a run came out of order.
+    pub(crate) fn stagnation_walk(&self, goal: Goal, min_delta: f64) -> Walk {
+        let mut kept = self.walk.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((walk, _)) = kept.as_ref() {
+            if walk.goal == goal && walk.min_delta.to_bits() == min_delta.to_bits() {
+                return walk.clone();
+            }
+        }
+        let mut walk = Walk::new(goal, min_delta);
+        for ((ms, _, _), value) in &self.finished {
+            walk.push(Finished {
+                finished_ms: *ms,
+                value: *value,
+            });
+        }
+        let last = self.finished.keys().next_back().cloned();
+        *kept = Some((walk.clone(), last));
+        walk
+    }
+
+    /// Keep [`History::finished`] and the walk over it right as run `id` goes from the key
+    /// it had there (`before`) to `new`.
+    fn refile_finished(&mut self, id: &str, before: Option<(FinishedKey, f64)>, new: &Entry) {
+        let after = finished_key(id, new);
+        if before == after {
+            return;
+        }
+        let walk = self.walk.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some((key, _)) = before {
+            self.finished.remove(&key);
+            *walk = None;
+        }
+        if let Some((key, value)) = after {
+            if let Some((w, last)) = walk.as_mut() {
+                if last.as_ref().is_none_or(|l| *l < key) {
+                    w.push(Finished {
+                        finished_ms: key.0,
+                        value,
+                    });
+                    *last = Some(key.clone());
+                } else {
+                    *walk = None;
+                }
+            }
+            self.finished.insert(key, value);
+        }
     }
 
     /// The latest attempts to retry now, in run order.
@@ -385,6 +467,8 @@ impl History {
         };
         let id = row.id;
         self.account(&id, false);
+        let before = self.runs.get(&id).and_then(|e| finished_key(&id, e));
+        self.refile_finished(&id, before, &entry);
         let old_link = self.runs.get(&id).and_then(|e| e.retry_of.clone());
         let new_link = entry.retry_of.clone();
         if let Some(i) = entry.grid_index {
@@ -473,14 +557,17 @@ mod tests {
     use std::collections::{HashMap, HashSet};
 
     use hyperdial_search::Trial;
+    use hyperdial_space::budget::{Finished, Walk};
+    use hyperdial_space::Goal;
     use hyperdial_space::{ImputeWhileRunning, SweepConfig};
     use hyperdial_store::testing::TestDb;
-    use hyperdial_store::{finite_number, Point, Store, SweepState};
-    use serde_json::Value;
+    use hyperdial_store::{finite_number, Point, RunState, Store, SweepState, TrialRow};
+    use serde_json::{Map, Value};
 
     use hyperdial_wire::api::QueueRun;
 
     use super::super::{failed, trial, Claim, Controller, RunReport};
+    use super::History;
 
     /// The runs the sweep's history has read so far.
     async fn rows_read(c: &Controller, sweep_id: &str) -> u64 {
@@ -686,7 +773,117 @@ mod tests {
             .collect();
         kept.sort_unstable();
         read.sort_unstable();
+        // The walk the claim keeps is the walk of the runs read, whatever it was asked before.
+        let listed: Vec<Finished> = read
+            .iter()
+            .map(|(ms, bits)| Finished {
+                finished_ms: *ms,
+                value: f64::from_bits(*bits),
+            })
+            .collect();
+        for min_delta in [0.5, 0.0, 0.5] {
+            assert_eq!(
+                h.stagnation_walk(Goal::Minimize, min_delta),
+                Walk::of(&listed, Goal::Minimize, min_delta)
+            );
+        }
         (kept, read)
+    }
+
+    fn trial_row(
+        id: &str,
+        state: RunState,
+        metric: Option<f64>,
+        finished_ms: Option<i64>,
+    ) -> TrialRow {
+        TrialRow {
+            id: id.to_string(),
+            number: Some(id.trim_start_matches('r').parse().unwrap()),
+            created_ms: 0,
+            retry_of: None,
+            attempt: 1,
+            repeat_of: None,
+            params: Value::Object(Map::new()),
+            grid_index: None,
+            metric,
+            state,
+            summary: Value::Object(Map::new()),
+            user_summary: Value::Object(Map::new()),
+            error: None,
+            started_ms: Some(0),
+            finished_ms,
+            heartbeat_ms: None,
+        }
+    }
+
+    #[test]
+    fn the_stagnation_walk_follows_runs_finishing_late_changing_and_out_of_order() {
+        let config = hyperdial_space::parse_str(
+            "method: random\nmetric: {name: loss}\nparameters:\n  a: {min: 0.0, max: 1.0}\n",
+            "sweep.yaml",
+        )
+        .unwrap()
+        .config;
+        let mut h = History::new("s", &config);
+        let check = |h: &History| {
+            for d in [0.1, 0.0] {
+                assert_eq!(
+                    h.stagnation_walk(Goal::Minimize, d),
+                    Walk::of(&h.finished_points(), Goal::Minimize, d)
+                );
+            }
+        };
+        let mut mark = 0;
+        let mut change = |h: &mut History, rows: Vec<TrialRow>| {
+            mark += 1;
+            h.take_changes(rows, mark);
+            check(h);
+        };
+        change(&mut h, vec![trial_row("r1", RunState::Running, None, None)]);
+        change(
+            &mut h,
+            vec![trial_row("r1", RunState::Finished, Some(1.0), Some(10))],
+        );
+        // In order: taken as they come.
+        change(
+            &mut h,
+            vec![trial_row("r2", RunState::Finished, Some(0.5), Some(20))],
+        );
+        change(
+            &mut h,
+            vec![trial_row("r3", RunState::Finished, Some(0.45), Some(30))],
+        );
+        // Out of order (finished before r3), a NaN, a failed run, a run whose value changes.
+        change(
+            &mut h,
+            vec![trial_row("r4", RunState::Finished, Some(0.1), Some(25))],
+        );
+        change(
+            &mut h,
+            vec![trial_row(
+                "r5",
+                RunState::Finished,
+                Some(f64::NAN),
+                Some(40),
+            )],
+        );
+        change(
+            &mut h,
+            vec![trial_row("r6", RunState::Failed, Some(0.0), Some(50))],
+        );
+        change(
+            &mut h,
+            vec![trial_row("r2", RunState::Finished, Some(0.05), Some(20))],
+        );
+        // Equal finish times: taken by value.
+        change(
+            &mut h,
+            vec![
+                trial_row("r8", RunState::Finished, Some(0.3), Some(60)),
+                trial_row("r7", RunState::Finished, Some(0.02), Some(60)),
+            ],
+        );
+        assert_eq!(h.stagnation_walk(Goal::Minimize, 0.1).runs, 6);
     }
 
     #[tokio::test]
@@ -808,6 +1005,7 @@ mod tests {
             created_ms: sweep.created_ms,
             compute_ms: 0,
             finished: &finished,
+            walk: None,
             goal: hyperdial_space::Goal::Minimize,
             seed_noise,
         })
