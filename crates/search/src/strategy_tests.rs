@@ -487,3 +487,66 @@ fn the_incumbent_is_the_best_posterior_mean_not_the_luckiest_draw() {
         "incumbent {incumbent} chases the lowest draw {lowest}"
     );
 }
+
+/// Trials at seeded random configurations of a space with a list `x` of ten values and a
+/// range `y`, valued by `f(index of x's value, y)`.
+fn list_trials(n: usize, seed: u64, f: impl Fn(usize, f64) -> f64) -> Vec<Trial> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            let i = rng.random_range(0..10usize);
+            let y: f64 = rng.random();
+            Trial {
+                params: [
+                    ("x".to_string(), json!(i + 1)),
+                    ("y".to_string(), json!(y)),
+                ]
+                .into_iter()
+                .collect(),
+                value: Some(f(i, y)),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
+
+const LIST_AND_RANGE: &str = "method: bayes\nmetric: {name: loss}\nparameters:\n  x: {values: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}\n  y: {min: 0.0, max: 1.0}\n";
+
+fn categorical_lists(s: &Suggestion) -> Option<Vec<String>> {
+    let d = s.info.diagnostics.as_ref().unwrap();
+    d["lists"]["categorical"].as_array().map(|a| {
+        a.iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    })
+}
+
+#[test]
+fn a_list_whose_order_carries_no_information_is_modelled_as_categories() {
+    let c = config(LIST_AND_RANGE);
+    // Each value of x shifts the loss by an amount unrelated to its neighbours'.
+    let shift = [0.9, -0.8, 0.7, 0.1, -0.9, 0.8, -0.2, 0.6, -0.7, 0.0];
+    let trials = list_trials(60, 5, |i, y| shift[i] + (y - 0.4).powi(2));
+    let s = suggestion(&c, &trials, 11);
+    assert_eq!(categorical_lists(&s), Some(vec!["x".to_string()]));
+    // Every suggestion is still a listed value.
+    let x = num(&s.params.iter().find(|p| p.0 == "x").unwrap().1);
+    assert!((1.0..=10.0).contains(&x) && x.fract() == 0.0, "{x}");
+}
+
+#[test]
+fn a_list_along_which_the_loss_is_smooth_stays_ordered() {
+    let c = config(LIST_AND_RANGE);
+    let trials = list_trials(60, 5, |i, y| (i as f64 / 9.0 - 0.3).powi(2) + (y - 0.4).powi(2));
+    let s = suggestion(&c, &trials, 11);
+    assert_eq!(categorical_lists(&s), Some(Vec::new()));
+}
+
+#[test]
+fn lists_stay_ordered_until_each_value_may_have_been_seen_twice() {
+    let c = config(LIST_AND_RANGE);
+    let shift = [0.9, -0.8, 0.7, 0.1, -0.9, 0.8, -0.2, 0.6, -0.7, 0.0];
+    let trials = list_trials(19, 5, |i, y| shift[i] + (y - 0.4).powi(2));
+    let s = suggestion(&c, &trials, 11);
+    assert_eq!(categorical_lists(&s), None);
+}

@@ -73,7 +73,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use crate::encode::{Dim, Point, Space};
+use crate::encode::{Dim, ListEncoding, Point, Space};
 use crate::feasibility::{Outcomes, ParzenFeasibility};
 use crate::finite::Taken;
 use crate::sobol::Sobol;
@@ -284,37 +284,34 @@ pub(crate) fn suggest_with(
             "bayes",
         ));
     }
-    let width = space.width;
     let (fit_idx, post_idx) = select(&history.values, seed);
     let raw: Vec<f64> = post_idx.iter().map(|&i| history.values[i]).collect();
     let warp = Warp::fit(&raw);
     let y: Vec<f64> = raw.iter().map(|&v| warp.forward(v)).collect();
+    let fy: Vec<f64> = fit_idx
+        .iter()
+        .map(|&i| warp.forward(history.values[i]))
+        .collect();
+    let effort = gp::Effort::for_observations(fy.len());
+    let fit_with = |enc: &ListEncoding| {
+        let mut feat = Vec::new();
+        let mut fx = Vec::with_capacity(fit_idx.len() * space.width_with(enc));
+        for &i in &fit_idx {
+            space.features_with(&history.points[i], enc, &mut feat);
+            fx.extend_from_slice(&feat);
+        }
+        gp::fit_tied(&fx, &fy, &space.length_scale_groups(enc), seed, effort)
+    };
+    let (enc, fitted, lists) = choose_list_encoding(&space, fy.len(), fit_with);
+    let hyper = fitted.hyper;
+    let fit_evals = fitted.evals;
+    let width = space.width_with(&enc);
     let mut feat = Vec::with_capacity(width);
     let mut x = Vec::with_capacity(post_idx.len() * width);
     for &i in &post_idx {
-        space.features(&history.points[i], &mut feat);
+        space.features_with(&history.points[i], &enc, &mut feat);
         x.extend_from_slice(&feat);
     }
-    // The fit set, when it is not every observation used.
-    let (fx, fy) = if fit_idx.len() == post_idx.len() {
-        (x.clone(), y.clone())
-    } else {
-        let mut fx = Vec::with_capacity(fit_idx.len() * width);
-        let mut fy = Vec::with_capacity(fit_idx.len());
-        for &i in &fit_idx {
-            space.features(&history.points[i], &mut feat);
-            fx.extend_from_slice(&feat);
-            fy.push(warp.forward(history.values[i]));
-        }
-        (fx, fy)
-    };
-    let (hyper, fit_evals) = gp::fit(
-        &fx,
-        &fy,
-        width,
-        seed,
-        gp::Effort::for_observations(fy.len()),
-    );
     let fit_ms = started.elapsed().as_secs_f64() * 1e3;
     let n_obs = y.len();
     let mut gp = Gp::new(x.clone(), &y, width, hyper, 0);
@@ -327,7 +324,7 @@ pub(crate) fn suggest_with(
     if !pending.is_empty() {
         let mut px = Vec::with_capacity(pending.len() * width);
         for p in &pending {
-            space.features(p, &mut feat);
+            space.features_with(p, &enc, &mut feat);
             px.extend_from_slice(&feat);
         }
         let (mu, _) = gp.predict(&px);
@@ -405,7 +402,7 @@ pub(crate) fn suggest_with(
     }
     let mut cx = Vec::with_capacity(cands.len() * width);
     for c in &cands {
-        space.features(c, &mut feat);
+        space.features_with(c, &enc, &mut feat);
         cx.extend_from_slice(&feat);
     }
     let (cm, cv) = gp.predict(&cx);
@@ -424,18 +421,15 @@ pub(crate) fn suggest_with(
     let mut order: Vec<usize> = (0..cands.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
 
-    // Refinement over the numeric coordinates.
+    // Refinement over the numeric coordinates (and the lists the model sees as ordered).
     let numeric: Vec<(usize, usize)> = {
         let mut out = Vec::new();
         let mut f = 0;
         for (i, dim) in space.dims.iter().enumerate() {
-            match dim {
-                Dim::Numeric { .. } | Dim::Ordinal { .. } => {
-                    out.push((i, f));
-                    f += 1;
-                }
-                Dim::Categorical { choices, .. } => f += choices.len(),
+            if dim.is_numeric() && !enc.is_categorical(i) {
+                out.push((i, f));
             }
+            f += space.dim_width(i, &enc);
         }
         out
     };
@@ -451,7 +445,7 @@ pub(crate) fn suggest_with(
         let hi = vec![1.0; active.len()];
         for &c in order.iter().take(REFINED) {
             let start = &cands[c];
-            space.features(start, &mut feat);
+            space.features_with(start, &enc, &mut feat);
             let base = feat.clone();
             // Only the coordinates active in the candidate move (conditional parameters).
             let numeric: Vec<(usize, usize)> = numeric
@@ -496,7 +490,7 @@ pub(crate) fn suggest_with(
             if taken.as_ref().is_some_and(|t| t.contains(&space, &p)) {
                 continue;
             }
-            space.features(&p, &mut feat);
+            space.features_with(&p, &enc, &mut feat);
             let (pm, pv) = gp.predict(&feat);
             let s = log_ei(pm[0], pv[0], best_y).0 + feasible.as_ref().map_or(0.0, |f| f.log_p(&p));
             if s > best.0 {
@@ -519,11 +513,8 @@ pub(crate) fn suggest_with(
     let lengthscales: serde_json::Map<String, serde_json::Value> = {
         let mut out = serde_json::Map::new();
         let mut f = 0;
-        for dim in &space.dims {
-            let w = match dim {
-                Dim::Numeric { .. } | Dim::Ordinal { .. } => 1,
-                Dim::Categorical { choices, .. } => choices.len(),
-            };
+        for (i, dim) in space.dims.iter().enumerate() {
+            let w = space.dim_width(i, &enc);
             let param = dim.param();
             let l = hyper.lengthscales[f..f + w]
                 .iter()
@@ -556,6 +547,7 @@ pub(crate) fn suggest_with(
                 "warp_lambda": warp.lambda(),
                 "metric_quantum": quantum,
                 "fit_evals": fit_evals,
+                "lists": lists,
                 "fit_ms": round4(fit_ms),
                 "incumbent": finite(sign * warp.inverse(best_y)),
                 "candidates": cands.len(),
@@ -567,6 +559,80 @@ pub(crate) fn suggest_with(
         },
     })
 }
+
+/// The encoding of the numeric `values` lists for this fit, the fit under it, and a
+/// diagnostic naming the lists seen as categories and the log-posterior gain over the
+/// ordinal model. See the module documentation.
+fn choose_list_encoding(
+    space: &Space,
+    n: usize,
+    fit_with: impl Fn(&ListEncoding) -> gp::Fit,
+) -> (ListEncoding, gp::Fit, serde_json::Value) {
+    let ordinal = ListEncoding::ordinal(space);
+    let base = fit_with(&ordinal);
+    let lists: Vec<usize> = space
+        .dims
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| match d {
+            Dim::Ordinal { values, .. } => Some((i, values.len())),
+            _ => None,
+        })
+        .filter(|&(_, k)| n >= LIST_EVIDENCE_MIN * k)
+        .map(|(i, _)| i)
+        .collect();
+    let mode = std::env::var("HD_EXP_LISTS").unwrap_or_else(|_| "sweep".into());
+    let margin: f64 = std::env::var("HD_EXP_MARGIN")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let all_lists = space
+        .dims
+        .iter()
+        .filter(|d| matches!(d, Dim::Ordinal { .. }))
+        .count();
+    if lists.is_empty() || mode == "off" || (mode == "sweep" && lists.len() < all_lists) {
+        return (ordinal, base, serde_json::Value::Null);
+    }
+    let base_lp = base.log_posterior;
+    let (mut enc, mut best) = (ordinal.clone(), base);
+    if mode == "sweep" {
+        let mut cat = ordinal;
+        for &i in &lists {
+            cat.categorical[i] = true;
+        }
+        let f = fit_with(&cat);
+        if f.log_posterior > best.log_posterior + margin {
+            enc = cat;
+            best = f;
+        }
+    } else {
+        for &i in &lists {
+            let mut cat = enc.clone();
+            cat.categorical[i] = true;
+            let f = fit_with(&cat);
+            if f.log_posterior > best.log_posterior + margin {
+                enc = cat;
+                best = f;
+            }
+        }
+    }
+    let names: Vec<&str> = lists
+        .iter()
+        .filter(|&&i| enc.is_categorical(i))
+        .map(|&i| space.param_name(i))
+        .collect();
+    let gain = best.log_posterior - base_lp;
+    (
+        enc,
+        best,
+        json!({"categorical": names, "log_posterior_gain": round4(gain)}),
+    )
+}
+
+/// A numeric list may be seen as categories once there are this many observations per
+/// value.
+const LIST_EVIDENCE_MIN: usize = 2;
 
 /// The step of a quantized metric (accuracy over a fixed evaluation set, a count), when the
 /// best value (smallest) has been observed at least three times: the gap from the best
