@@ -58,8 +58,6 @@
 //! [`Space::key`] names the configuration a point decodes to, so strategies can tell which
 //! configurations have been tried ([`crate::finite`]).
 
-use std::f64::consts::FRAC_1_SQRT_2;
-
 use hyperdial_space::condition::{active_flags, has_conditions, Tree};
 use hyperdial_space::{Distribution, SweepConfig};
 use serde_json::Value;
@@ -608,124 +606,6 @@ impl<'a> Space<'a> {
             match dim {
                 // An inactive dimension is imputed: the middle of a numeric range, no
                 // category of a categorical one (see the module docs).
-                Dim::Numeric { .. } | Dim::Ordinal { .. } if x.is_nan() => out.push(0.5),
-                Dim::Categorical { choices, .. } if x.is_nan() => {
-                    out.extend(std::iter::repeat_n(0.0, choices.len()));
-                }
-                Dim::Numeric { .. } | Dim::Ordinal { .. } => out.push(x),
-                Dim::Categorical { choices, .. } => {
-                    let i = x.round().max(0.0) as usize;
-                    out.extend((0..choices.len()).map(|c| if c == i { 1.0 } else { 0.0 }));
-                }
-            }
-        }
-    }
-}
-
-/// How the Gaussian process sees each numeric `values` list ([`Dim::Ordinal`]): by its
-/// values' positions (one ordered input), or as unordered categories. One flag per
-/// dimension of the space; flags of other dimensions are ignored.
-///
-/// As categories, a list of `k` values is `k` inputs, the one-hot indicator of its value
-/// scaled by `1/√2`, sharing one length scale ([`Space::length_scale_groups`]): two
-/// configurations that differ in the list's value are at squared distance `1/ℓ²` along it,
-/// whichever values they are (a Hamming distance, the categorical kernel of Optuna's
-/// GPSampler), and the model has as many hyperparameters as with the ordinal input, with
-/// the same priors. Inactive (NaN) coordinates are an all-zero block, as for categoricals.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListEncoding {
-    /// `true` at the ordinal dimensions that are seen as categories.
-    pub categorical: Vec<bool>,
-}
-
-impl ListEncoding {
-    /// Every list ordinal (the default encoding, [`Space::features`]).
-    pub fn ordinal(space: &Space) -> Self {
-        ListEncoding {
-            categorical: vec![false; space.dims.len()],
-        }
-    }
-
-    /// Every ordinal dimension of `space` seen as categories.
-    pub fn categorical(space: &Space) -> Self {
-        ListEncoding {
-            categorical: space
-                .dims
-                .iter()
-                .map(|d| matches!(d, Dim::Ordinal { .. }))
-                .collect(),
-        }
-    }
-
-    /// Whether dimension `i` is an ordinal one seen as categories.
-    pub fn is_categorical(&self, i: usize) -> bool {
-        self.categorical.get(i).copied().unwrap_or(false)
-    }
-
-    /// Whether any list is seen as categories.
-    pub fn any(&self) -> bool {
-        self.categorical.iter().any(|&b| b)
-    }
-}
-
-impl Space<'_> {
-    /// The name of the parameter of dimension `i`.
-    pub fn param_name(&self, i: usize) -> &str {
-        &self.config.parameters[self.dims[i].param()].name
-    }
-
-    /// The number of inputs dimension `i` gives the Gaussian process under `enc`.
-    pub fn dim_width(&self, i: usize, enc: &ListEncoding) -> usize {
-        match &self.dims[i] {
-            Dim::Categorical { choices, .. } => choices.len(),
-            Dim::Ordinal { values, .. } if enc.is_categorical(i) => values.len(),
-            Dim::Numeric { .. } | Dim::Ordinal { .. } => 1,
-        }
-    }
-
-    /// The width of the feature vector under `enc`.
-    pub fn width_with(&self, enc: &ListEncoding) -> usize {
-        (0..self.dims.len()).map(|i| self.dim_width(i, enc)).sum()
-    }
-
-    /// The length scale of each input under `enc`: an index per input, from 0, shared by
-    /// the inputs of a list seen as categories and distinct everywhere else. With every
-    /// list ordinal it is `0, 1, …, width − 1`; the number of length scales is
-    /// [`Space::width`] either way.
-    pub fn length_scale_groups(&self, enc: &ListEncoding) -> Vec<usize> {
-        let mut out = Vec::with_capacity(self.width_with(enc));
-        let mut g = 0;
-        for i in 0..self.dims.len() {
-            if enc.is_categorical(i) {
-                out.extend(std::iter::repeat_n(g, self.dim_width(i, enc)));
-                g += 1;
-            } else {
-                for _ in 0..self.dim_width(i, enc) {
-                    out.push(g);
-                    g += 1;
-                }
-            }
-        }
-        out
-    }
-
-    /// [`Space::features`] under `enc` (see [`ListEncoding`]).
-    pub fn features_with(&self, point: &[f64], enc: &ListEncoding, out: &mut Vec<f64>) {
-        if !enc.any() {
-            return self.features(point, out);
-        }
-        out.clear();
-        for (i, (dim, &x)) in self.dims.iter().zip(point).enumerate() {
-            match dim {
-                Dim::Ordinal { positions, .. } if enc.is_categorical(i) => {
-                    let k = positions.len();
-                    if x.is_nan() {
-                        out.extend(std::iter::repeat_n(0.0, k));
-                    } else {
-                        let j = nearest(positions, x);
-                        out.extend((0..k).map(|c| if c == j { FRAC_1_SQRT_2 } else { 0.0 }));
-                    }
-                }
                 Dim::Numeric { .. } | Dim::Ordinal { .. } if x.is_nan() => out.push(0.5),
                 Dim::Categorical { choices, .. } if x.is_nan() => {
                     out.extend(std::iter::repeat_n(0.0, choices.len()));

@@ -144,33 +144,9 @@ pub fn neg_log_posterior(
     d: usize,
     grad: Option<&mut [f64]>,
 ) -> f64 {
-    let groups: Vec<usize> = (0..d).collect();
-    neg_log_posterior_tied(theta, x, y, &groups, grad)
-}
-
-/// [`neg_log_posterior`] with length scales shared between inputs: input `c` (a column of
-/// `x`, `d = groups.len()` columns) has the length scale `θ_{groups[c]}`, and `θ` holds
-/// `g = max(groups) + 1` log length scales, then `ln σ_f²` and `ln σ_n²`. The priors are
-/// those of `g` inputs, one per length scale; the gradient of a shared length scale is the
-/// sum over its inputs.
-pub fn neg_log_posterior_tied(
-    theta: &[f64],
-    x: &[f64],
-    y: &[f64],
-    groups: &[usize],
-    grad: Option<&mut [f64]>,
-) -> f64 {
     let n = y.len();
-    let d = groups.len();
-    let g_len = theta.len() - 2;
-    let signal = theta[g_len].exp();
-    let noise = theta[g_len + 1].exp();
-    let hyper = Hyper {
-        lengthscales: Vec::new(),
-        signal,
-        noise,
-    };
-    let inv_ls2: Vec<f64> = groups.iter().map(|&g| (-2.0 * theta[g]).exp()).collect();
+    let hyper = Hyper::from_theta(theta);
+    let inv_ls2: Vec<f64> = hyper.lengthscales.iter().map(|l| 1.0 / (l * l)).collect();
     let row = |i: usize| &x[i * d..(i + 1) * d];
     // The lower triangle only (the Cholesky reads no more); the derivative factors of the
     // kernel are kept for the gradient, column by column.
@@ -201,12 +177,12 @@ pub fn neg_log_posterior_tied(
     }
     nlp += 0.5 * n as f64 * LN_2PI;
     // Priors.
-    let (lm, ls) = ls_prior(g_len);
+    let (lm, ls) = ls_prior(d);
     let prior = |t: f64, (m, s): (f64, f64)| 0.5 * ((t - m) / s).powi(2);
-    for &t in &theta[..g_len] {
+    for &t in &theta[..d] {
         nlp += prior(t, (lm, ls));
     }
-    nlp += prior(theta[g_len], SIGNAL_PRIOR) + prior(theta[g_len + 1], NOISE_PRIOR);
+    nlp += prior(theta[d], SIGNAL_PRIOR) + prior(theta[d + 1], NOISE_PRIOR);
     if !nlp.is_finite() {
         return f64::INFINITY;
     }
@@ -237,17 +213,17 @@ pub fn neg_log_posterior_tied(
             let wd = w * dk;
             for dd in 0..d {
                 let t = xi[dd] - xj[dd];
-                grad[groups[dd]] += wd * t * t * inv_ls2[dd];
+                grad[dd] += wd * t * t * inv_ls2[dd];
             }
         }
     }
-    grad[g_len] = g_signal;
-    grad[g_len + 1] = g_noise;
-    for (dd, g) in grad.iter_mut().take(g_len).enumerate() {
+    grad[d] = g_signal;
+    grad[d + 1] = g_noise;
+    for (dd, g) in grad.iter_mut().take(d).enumerate() {
         *g += (theta[dd] - lm) / (ls * ls);
     }
-    grad[g_len] += (theta[g_len] - SIGNAL_PRIOR.0) / (SIGNAL_PRIOR.1 * SIGNAL_PRIOR.1);
-    grad[g_len + 1] += (theta[g_len + 1] - NOISE_PRIOR.0) / (NOISE_PRIOR.1 * NOISE_PRIOR.1);
+    grad[d] += (theta[d] - SIGNAL_PRIOR.0) / (SIGNAL_PRIOR.1 * SIGNAL_PRIOR.1);
+    grad[d + 1] += (theta[d + 1] - NOISE_PRIOR.0) / (NOISE_PRIOR.1 * NOISE_PRIOR.1);
     nlp
 }
 
@@ -297,27 +273,6 @@ impl Effort {
 /// L-BFGS runs from the best `effort.restarts`. Returns the hyperparameters and the number
 /// of likelihood evaluations.
 pub fn fit(x: &[f64], y: &[f64], d: usize, seed: u64, effort: Effort) -> (Hyper, usize) {
-    let groups: Vec<usize> = (0..d).collect();
-    let f = fit_tied(x, y, &groups, seed, effort);
-    (f.hyper, f.evals)
-}
-
-/// A fit of [`fit_tied`].
-#[derive(Debug, Clone)]
-pub struct Fit {
-    /// The hyperparameters, one length scale per input (shared ones repeated).
-    pub hyper: Hyper,
-    /// Likelihood evaluations spent.
-    pub evals: usize,
-    /// The maximized log posterior `ln p(y | θ̂) + ln p(θ̂)` (up to the same constant for
-    /// every model with the same number of length scales); `−∞` when no start was finite.
-    pub log_posterior: f64,
-}
-
-/// [`fit`] with length scales shared between inputs ([`neg_log_posterior_tied`]): `x` has
-/// `groups.len()` columns and `max(groups) + 1` length scales are fitted.
-pub fn fit_tied(x: &[f64], y: &[f64], groups: &[usize], seed: u64, effort: Effort) -> Fit {
-    let d = groups.iter().map(|&g| g + 1).max().unwrap_or(0);
     let (lo, hi) = bounds(d);
     let (lm, ls) = ls_prior(d);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -346,7 +301,7 @@ pub fn fit_tied(x: &[f64], y: &[f64], groups: &[usize], seed: u64, effort: Effor
     }
     let mut scored: Vec<(f64, Vec<f64>)> = inits
         .into_iter()
-        .map(|t| (neg_log_posterior_tied(&t, x, y, groups, None), t))
+        .map(|t| (neg_log_posterior(&t, x, y, d, None), t))
         .collect();
     scored.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut best: Option<(f64, Vec<f64>)> = None;
@@ -354,7 +309,7 @@ pub fn fit_tied(x: &[f64], y: &[f64], groups: &[usize], seed: u64, effort: Effor
     for (f0, t0) in scored.into_iter().take(effort.restarts.max(1)) {
         let m = if f0.is_finite() {
             minimize(
-                |t, g| neg_log_posterior_tied(t, x, y, groups, Some(g)),
+                |t, g| neg_log_posterior(t, x, y, d, Some(g)),
                 &t0,
                 &lo,
                 &hi,
@@ -378,19 +333,13 @@ pub fn fit_tied(x: &[f64], y: &[f64], groups: &[usize], seed: u64, effort: Effor
             best = Some((m.f, m.x));
         }
     }
-    let (f, theta) = best.unwrap_or_else(|| {
+    let theta = best.map(|b| b.1).unwrap_or_else(|| {
         let mut t = vec![lm; d];
         t.push(0.0);
         t.push(NOISE_PRIOR.0);
-        (f64::INFINITY, t)
+        t
     });
-    let mut hyper = Hyper::from_theta(&theta);
-    hyper.lengthscales = groups.iter().map(|&g| hyper.lengthscales[g]).collect();
-    Fit {
-        hyper,
-        evals,
-        log_posterior: -f,
-    }
+    (Hyper::from_theta(&theta), evals)
 }
 
 /// A conditioned Gaussian process.
@@ -581,44 +530,6 @@ mod tests {
                 g[j]
             );
         }
-    }
-
-    #[test]
-    fn tied_gradient_matches_finite_differences() {
-        // Four inputs, the last three sharing one length scale (a list seen as categories).
-        let groups = [0, 1, 1, 1];
-        let x: Vec<f64> = (0..12)
-            .flat_map(|i| {
-                let mut row = vec![i as f64 / 11.0, 0.0, 0.0, 0.0];
-                row[1 + i % 3] = std::f64::consts::FRAC_1_SQRT_2;
-                row
-            })
-            .collect();
-        let y: Vec<f64> = (0..12).map(|i| ((i as f64) * 0.9).cos()).collect();
-        let theta = vec![-0.4, 0.2, 0.1, -2.5];
-        let mut g = vec![0.0; 4];
-        let f0 = neg_log_posterior_tied(&theta, &x, &y, &groups, Some(&mut g));
-        assert!(f0.is_finite());
-        for j in 0..4 {
-            let h = 1e-5;
-            let mut tp = theta.clone();
-            tp[j] += h;
-            let mut tm = theta.clone();
-            tm[j] -= h;
-            let fd = (neg_log_posterior_tied(&tp, &x, &y, &groups, None)
-                - neg_log_posterior_tied(&tm, &x, &y, &groups, None))
-                / (2.0 * h);
-            assert!(
-                (fd - g[j]).abs() < 1e-4 * (1.0 + fd.abs()),
-                "{j}: {fd} vs {}",
-                g[j]
-            );
-        }
-        // A fit repeats the shared length scale at each of its inputs.
-        let f = fit_tied(&x, &y, &groups, 3, Effort::for_observations(12));
-        assert_eq!(f.hyper.lengthscales.len(), 4);
-        assert_eq!(f.hyper.lengthscales[1], f.hyper.lengthscales[3]);
-        assert!(f.log_posterior.is_finite());
     }
 
     #[test]

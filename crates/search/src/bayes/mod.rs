@@ -73,7 +73,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
-use crate::encode::{Dim, ListEncoding, Point, Space};
+use crate::encode::{Dim, Point, Space};
 use crate::feasibility::{Outcomes, ParzenFeasibility};
 use crate::finite::Taken;
 use crate::sobol::Sobol;
@@ -284,48 +284,63 @@ pub(crate) fn suggest_with(
             "bayes",
         ));
     }
+    let width = space.width;
     let (fit_idx, post_idx) = select(&history.values, seed);
     let raw: Vec<f64> = post_idx.iter().map(|&i| history.values[i]).collect();
     let warp = Warp::fit(&raw);
     let y: Vec<f64> = raw.iter().map(|&v| warp.forward(v)).collect();
-    let fy: Vec<f64> = fit_idx
-        .iter()
-        .map(|&i| warp.forward(history.values[i]))
-        .collect();
-    let effort = gp::Effort::for_observations(fy.len());
-    let fit_with = |enc: &ListEncoding, top: bool| {
-        let mut feat = Vec::new();
-        let mut idx: Vec<usize> = (0..fit_idx.len()).collect();
-        if top {
-            idx.sort_by(|&a, &b| fy[a].total_cmp(&fy[b]).then(a.cmp(&b)));
-            idx.truncate(fit_idx.len() / 2);
-        }
-        let mut fx = Vec::with_capacity(idx.len() * space.width_with(enc));
-        let mut sy = Vec::with_capacity(idx.len());
-        for &k in &idx {
-            space.features_with(&history.points[fit_idx[k]], enc, &mut feat);
-            fx.extend_from_slice(&feat);
-            sy.push(fy[k]);
-        }
-        gp::fit_tied(&fx, &sy, &space.length_scale_groups(enc), seed, effort)
-    };
-    let (enc, fitted, lists, alt) = choose_list_encoding(&space, fy.len(), fit_with);
-    let fit_evals = fitted.evals;
-    let fit_ms = started.elapsed().as_secs_f64() * 1e3;
-    let width = space.width_with(&enc);
     let mut feat = Vec::with_capacity(width);
+    let mut x = Vec::with_capacity(post_idx.len() * width);
+    for &i in &post_idx {
+        space.features(&history.points[i], &mut feat);
+        x.extend_from_slice(&feat);
+    }
+    // The fit set, when it is not every observation used.
+    let (fx, fy) = if fit_idx.len() == post_idx.len() {
+        (x.clone(), y.clone())
+    } else {
+        let mut fx = Vec::with_capacity(fit_idx.len() * width);
+        let mut fy = Vec::with_capacity(fit_idx.len());
+        for &i in &fit_idx {
+            space.features(&history.points[i], &mut feat);
+            fx.extend_from_slice(&feat);
+            fy.push(warp.forward(history.values[i]));
+        }
+        (fx, fy)
+    };
+    let (hyper, fit_evals) = gp::fit(
+        &fx,
+        &fy,
+        width,
+        seed,
+        gp::Effort::for_observations(fy.len()),
+    );
+    let fit_ms = started.elapsed().as_secs_f64() * 1e3;
+    let n_obs = y.len();
+    let mut gp = Gp::new(x.clone(), &y, width, hyper, 0);
+    // The incumbent: the best posterior mean at an observed point, not the best observed
+    // value, which under noise is a lucky draw more often than the best configuration.
+    let (observed_mean, _) = gp.predict(&x);
     // Fantasies: the most recent pending runs, at most a quarter of POST_MAX.
     let pending: Vec<&Point> = history.pending.iter().rev().take(POST_MAX / 4).collect();
-    let model = |enc: &ListEncoding, hyper: gp::Hyper| {
-        model_at(&space, enc, hyper, &history.points, &post_idx, &y, &pending)
-    };
-    let (gp, mut best_y) = model(&enc, fitted.hyper);
-    // The other list encoding, weighted by its posterior probability (model averaging).
-    let alt = alt.map(|(e, f, w)| {
-        let (g, b) = model(&e, f.hyper);
-        (e, g, b, w)
-    });
-    let n_obs = y.len();
+    let mut fantasy_best = f64::INFINITY;
+    if !pending.is_empty() {
+        let mut px = Vec::with_capacity(pending.len() * width);
+        for p in &pending {
+            space.features(p, &mut feat);
+            px.extend_from_slice(&feat);
+        }
+        let (mu, _) = gp.predict(&px);
+        let mut xa = x;
+        xa.extend_from_slice(&px);
+        let mut ya = y.clone();
+        ya.extend_from_slice(&mu);
+        gp = Gp::new(xa, &ya, width, gp.hyper.clone(), pending.len());
+        fantasy_best = mu.iter().copied().fold(f64::INFINITY, f64::min);
+    }
+    // The incumbent counts the fantasies as observations: a pending run predicted to beat
+    // the best so far leaves no improvement to expect at its own point.
+    let mut best_y = observed_mean.iter().copied().fold(fantasy_best, f64::min);
     // A quantized metric (accuracy on a fixed set) whose best value keeps recurring sits on
     // a plateau; improving on it means reaching the next step, so expected improvement is
     // measured from half a step below the best instead of inviting more runs onto the
@@ -337,14 +352,10 @@ pub(crate) fn suggest_with(
         .map(|&i| history.values[i])
         .collect();
     let quantum = metric_quantum(&observed);
-    let floor = quantum.map(|q| {
+    if let Some(q) = quantum {
         let raw_best = observed.iter().copied().fold(f64::INFINITY, f64::min);
-        warp.forward(raw_best - 0.5 * q)
-    });
-    if let Some(f) = floor {
-        best_y = best_y.min(f);
+        best_y = best_y.min(warp.forward(raw_best - 0.5 * q));
     }
-    let alt = alt.map(|(e, g, b, w)| (e, g, floor.map_or(b, |f| b.min(f)), w));
 
     // Candidates: in a small finite space every untried configuration, else Sobol points
     // and perturbations of the best observations (untried ones only, in a finite space).
@@ -394,7 +405,7 @@ pub(crate) fn suggest_with(
     }
     let mut cx = Vec::with_capacity(cands.len() * width);
     for c in &cands {
-        space.features_with(c, &enc, &mut feat);
+        space.features(c, &mut feat);
         cx.extend_from_slice(&feat);
     }
     let (cm, cv) = gp.predict(&cx);
@@ -403,17 +414,6 @@ pub(crate) fn suggest_with(
         .zip(&cv)
         .map(|(&m, &v)| log_ei(m, v, best_y).0)
         .collect();
-    if let Some((e, g, b, w)) = &alt {
-        let mut ax = Vec::with_capacity(cands.len() * space.width_with(e));
-        for c in &cands {
-            space.features_with(c, e, &mut feat);
-            ax.extend_from_slice(&feat);
-        }
-        let (am, av) = g.predict(&ax);
-        for (k, s) in scores.iter_mut().enumerate() {
-            *s = log_mix(*s, log_ei(am[k], av[k], *b).0, *w);
-        }
-    }
     // Constraint-weighted EI: + ln P(feasible).
     let feasible = outcomes.as_ref().map(|o| ParzenFeasibility::new(&space, o));
     if let Some(f) = &feasible {
@@ -424,15 +424,18 @@ pub(crate) fn suggest_with(
     let mut order: Vec<usize> = (0..cands.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
 
-    // Refinement over the numeric coordinates (and the lists the model sees as ordered).
+    // Refinement over the numeric coordinates.
     let numeric: Vec<(usize, usize)> = {
         let mut out = Vec::new();
         let mut f = 0;
         for (i, dim) in space.dims.iter().enumerate() {
-            if dim.is_numeric() && !enc.is_categorical(i) {
-                out.push((i, f));
+            match dim {
+                Dim::Numeric { .. } | Dim::Ordinal { .. } => {
+                    out.push((i, f));
+                    f += 1;
+                }
+                Dim::Categorical { choices, .. } => f += choices.len(),
             }
-            f += space.dim_width(i, &enc);
         }
         out
     };
@@ -448,7 +451,7 @@ pub(crate) fn suggest_with(
         let hi = vec![1.0; active.len()];
         for &c in order.iter().take(REFINED) {
             let start = &cands[c];
-            space.features_with(start, &enc, &mut feat);
+            space.features(start, &mut feat);
             let base = feat.clone();
             // Only the coordinates active in the candidate move (conditional parameters).
             let numeric: Vec<(usize, usize)> = numeric
@@ -493,15 +496,9 @@ pub(crate) fn suggest_with(
             if taken.as_ref().is_some_and(|t| t.contains(&space, &p)) {
                 continue;
             }
-            space.features_with(&p, &enc, &mut feat);
+            space.features(&p, &mut feat);
             let (pm, pv) = gp.predict(&feat);
-            let mut s = log_ei(pm[0], pv[0], best_y).0;
-            if let Some((e, g, b, w)) = &alt {
-                space.features_with(&p, e, &mut feat);
-                let (am, av) = g.predict(&feat);
-                s = log_mix(s, log_ei(am[0], av[0], *b).0, *w);
-            }
-            let s = s + feasible.as_ref().map_or(0.0, |f| f.log_p(&p));
+            let s = log_ei(pm[0], pv[0], best_y).0 + feasible.as_ref().map_or(0.0, |f| f.log_p(&p));
             if s > best.0 {
                 best = (s, p, pm[0], pv[0]);
             }
@@ -522,8 +519,11 @@ pub(crate) fn suggest_with(
     let lengthscales: serde_json::Map<String, serde_json::Value> = {
         let mut out = serde_json::Map::new();
         let mut f = 0;
-        for (i, dim) in space.dims.iter().enumerate() {
-            let w = space.dim_width(i, &enc);
+        for dim in &space.dims {
+            let w = match dim {
+                Dim::Numeric { .. } | Dim::Ordinal { .. } => 1,
+                Dim::Categorical { choices, .. } => choices.len(),
+            };
             let param = dim.param();
             let l = hyper.lengthscales[f..f + w]
                 .iter()
@@ -556,7 +556,6 @@ pub(crate) fn suggest_with(
                 "warp_lambda": warp.lambda(),
                 "metric_quantum": quantum,
                 "fit_evals": fit_evals,
-                "lists": lists,
                 "fit_ms": round4(fit_ms),
                 "incumbent": finite(sign * warp.inverse(best_y)),
                 "candidates": cands.len(),
@@ -568,179 +567,6 @@ pub(crate) fn suggest_with(
         },
     })
 }
-
-/// The encoding of the numeric `values` lists for this fit, the fit under it, and a
-/// diagnostic naming the lists seen as categories and the log-posterior gain over the
-/// ordinal model. See the module documentation.
-#[allow(clippy::type_complexity)]
-fn choose_list_encoding(
-    space: &Space,
-    n: usize,
-    fit_with: impl Fn(&ListEncoding, bool) -> gp::Fit,
-) -> (
-    ListEncoding,
-    gp::Fit,
-    serde_json::Value,
-    Option<(ListEncoding, gp::Fit, f64)>,
-) {
-    let ordinal = ListEncoding::ordinal(space);
-    let base = fit_with(&ordinal, false);
-    let lists: Vec<usize> = space
-        .dims
-        .iter()
-        .enumerate()
-        .filter_map(|(i, d)| match d {
-            Dim::Ordinal { values, .. } => Some((i, values.len())),
-            _ => None,
-        })
-        .filter(|&(_, k)| n >= LIST_EVIDENCE_MIN * k)
-        .map(|(i, _)| i)
-        .collect();
-    let mode = std::env::var("HD_EXP_LISTS").unwrap_or_else(|_| "sweep".into());
-    let margin: f64 = std::env::var("HD_EXP_MARGIN")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0);
-    let all_lists = space
-        .dims
-        .iter()
-        .filter(|d| matches!(d, Dim::Ordinal { .. }))
-        .count();
-    let whole = mode != "list";
-    if lists.is_empty() || mode == "off" || (whole && lists.len() < all_lists) {
-        return (ordinal, base, serde_json::Value::Null, None);
-    }
-    let base_lp = base.log_posterior;
-    let (mut enc, mut best) = (ordinal.clone(), base);
-    let mut alt = None;
-    if mode == "top" {
-        // Evidence from the better half of the observations only.
-        let mut cat = ordinal.clone();
-        for &i in &lists {
-            cat.categorical[i] = true;
-        }
-        let a = fit_with(&ordinal, true);
-        let b = fit_with(&cat, true);
-        let gain = b.log_posterior - a.log_posterior;
-        if gain > margin {
-            enc = cat;
-            best = fit_with(&enc, false);
-        }
-        let names: Vec<&str> = lists
-            .iter()
-            .filter(|&&i| enc.is_categorical(i))
-            .map(|&i| space.param_name(i))
-            .collect();
-        return (
-            enc,
-            best,
-            json!({"categorical": names, "log_posterior_gain": round4(gain)}),
-            None,
-        );
-    }
-    if whole {
-        let mut cat = ordinal;
-        for &i in &lists {
-            cat.categorical[i] = true;
-        }
-        let f = fit_with(&cat, false);
-        if f.log_posterior > best.log_posterior + margin {
-            let old = std::mem::replace(&mut enc, cat);
-            let old_fit = std::mem::replace(&mut best, f);
-            alt = Some((old, old_fit));
-        } else {
-            alt = Some((cat, f));
-        }
-    } else {
-        for &i in &lists {
-            let mut cat = enc.clone();
-            cat.categorical[i] = true;
-            let f = fit_with(&cat, false);
-            if f.log_posterior > best.log_posterior + margin {
-                enc = cat;
-                best = f;
-            }
-        }
-    }
-    // The other model's posterior probability, the two being equally likely a priori.
-    let alt = alt
-        .filter(|_| mode == "bma")
-        .map(|(e, f)| {
-            let w = 1.0 / (1.0 + (best.log_posterior - f.log_posterior).exp());
-            (e, f, w)
-        })
-        .filter(|a| a.2 > 1e-4);
-    let names: Vec<&str> = lists
-        .iter()
-        .filter(|&&i| enc.is_categorical(i))
-        .map(|&i| space.param_name(i))
-        .collect();
-    let gain = best.log_posterior - base_lp;
-    (
-        enc,
-        best,
-        json!({"categorical": names, "log_posterior_gain": round4(gain)}),
-        alt,
-    )
-}
-
-/// `ln((1 − w) e^a + w e^b)`.
-fn log_mix(a: f64, b: f64, w: f64) -> f64 {
-    let (x, y) = ((1.0 - w).ln() + a, w.ln() + b);
-    let m = x.max(y);
-    if m == f64::NEG_INFINITY {
-        return m;
-    }
-    m + ((x - m).exp() + (y - m).exp()).ln()
-}
-
-/// The Gaussian process of one list encoding, conditioned on the observations `post` (rows
-/// of `points`, outputs `y`) and the fantasies at `pending`, and its incumbent: the lowest
-/// posterior mean at an observed point or a fantasy.
-fn model_at(
-    space: &Space,
-    enc: &ListEncoding,
-    hyper: gp::Hyper,
-    points: &[Point],
-    post: &[usize],
-    y: &[f64],
-    pending: &[&Point],
-) -> (Gp, f64) {
-    let width = space.width_with(enc);
-    let mut feat = Vec::with_capacity(width);
-    let mut x = Vec::with_capacity(post.len() * width);
-    for &i in post {
-        space.features_with(&points[i], enc, &mut feat);
-        x.extend_from_slice(&feat);
-    }
-    let mut gp = Gp::new(x.clone(), y, width, hyper, 0);
-    // The incumbent: the best posterior mean at an observed point, not the best observed
-    // value, which under noise is a lucky draw more often than the best configuration.
-    let (observed_mean, _) = gp.predict(&x);
-    let mut fantasy_best = f64::INFINITY;
-    if !pending.is_empty() {
-        let mut px = Vec::with_capacity(pending.len() * width);
-        for p in pending {
-            space.features_with(p, enc, &mut feat);
-            px.extend_from_slice(&feat);
-        }
-        let (mu, _) = gp.predict(&px);
-        let mut xa = x;
-        xa.extend_from_slice(&px);
-        let mut ya = y.to_vec();
-        ya.extend_from_slice(&mu);
-        gp = Gp::new(xa, &ya, width, gp.hyper.clone(), pending.len());
-        fantasy_best = mu.iter().copied().fold(f64::INFINITY, f64::min);
-    }
-    // The incumbent counts the fantasies as observations: a pending run predicted to beat
-    // the best so far leaves no improvement to expect at its own point.
-    let best = observed_mean.iter().copied().fold(fantasy_best, f64::min);
-    (gp, best)
-}
-
-/// A numeric list may be seen as categories once there are this many observations per
-/// value.
-const LIST_EVIDENCE_MIN: usize = 2;
 
 /// The step of a quantized metric (accuracy over a fixed evaluation set, a count), when the
 /// best value (smallest) has been observed at least three times: the gap from the best
