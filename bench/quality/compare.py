@@ -10,7 +10,8 @@ seed range (10 seeds leave differences of about 0.005 in mean normalized regret 
 noise), and the standard error of the *paired* difference. For each budget (20, 50, 100),
 group of tasks (all; deterministic ``-list``; noisy ``-list-noisy``) and seed range this prints
 each label's mean normalized regret, and for every label but ``--base`` the mean paired
-difference to it ± its standard error (negative: better than the base). The regret rule is
+difference to it ± its standard error (negative: better than the base). ``--per-task`` gives
+one group per task instead, to read where a variant wins and loses. The regret rule is
 the report's: the incumbent is the trial with the best observed value (earliest on ties), its
 regret the true value of its configuration normalized by the task's best and median
 (lists.lookup). Only (task, seed) groups every compared label finished are counted.
@@ -78,12 +79,18 @@ def seed_ranges(text):
     return out
 
 
-def compare(runs, labels, base, ranges, known):
-    """Rows (budget, group, seeds, label, mean regret, paired diff, its se, groups)."""
+def task_groups(tasks):
+    """One group per task (``--per-task``): which tasks a variant wins or loses on."""
+    return {t: (lambda name, t=t: name == t) for t in sorted(tasks)}
+
+
+def compare(runs, labels, base, ranges, known, groups=None):
+    """Rows (budget, group, seeds, label, mean regret, paired diff, its se, groups), for the
+    task groups ``groups`` (name -> predicate on a task name; default GROUPS)."""
     common = set.intersection(*(set(runs[label]) for label in labels))
     rows = []
     for b in BUDGETS:
-        for g, in_group in GROUPS.items():
+        for g, in_group in (groups or GROUPS).items():
             for name, seeds in ranges:
                 keys = sorted(k for k in common if in_group(k[0]) and k[1] in seeds)
                 if not keys:
@@ -109,6 +116,8 @@ def main(argv=None):
     ap.add_argument("--base", required=True, help="the label the others are compared with")
     ap.add_argument("--labels", default=None, help="comma-separated (default: every label)")
     ap.add_argument("--seeds", default="0-9,10-19,0-19", help="seed ranges, e.g. 0-9,10-19")
+    ap.add_argument("--per-task", action="store_true",
+                    help="one row group per task instead of all/det/noisy")
     args = ap.parse_args(argv)
     runs = load(args.files)
     labels = args.labels.split(",") if args.labels else sorted(runs)
@@ -122,7 +131,8 @@ def main(argv=None):
     for t in tasks:
         lk = lists.lookup(t)
         known[t] = (lk.best, lk.median)
-    rows = compare(runs, labels, args.base, seed_ranges(args.seeds), known)
+    groups = task_groups(tasks) if args.per_task else None
+    rows = compare(runs, labels, args.base, seed_ranges(args.seeds), known, groups)
     print("| budget | tasks | seeds | label | mean regret | − base (± se) | groups |")
     print("| ---: | --- | --- | --- | ---: | ---: | ---: |")
     for b, g, name, label, mean, diff, se, n in rows:

@@ -59,6 +59,17 @@ class Compare(unittest.TestCase):
         self.assertTrue(rows)
         self.assertTrue(all(r[7] == 2 for r in rows))
 
+    def test_per_task_groups_split_the_suite_by_task(self):
+        runs = {"x": {(t, s): record([v] * 100, [v] * 100)
+                      for t, v in (("a-list", 0.2), ("b-list-noisy", 0.6)) for s in range(2)}}
+        known = {"a-list": (0.0, 1.0), "b-list-noisy": (0.0, 1.0)}
+        rows = compare.compare(runs, ["x"], "x", compare.seed_ranges("0-1"), known,
+                               compare.task_groups(["b-list-noisy", "a-list"]))
+        at100 = {r[1]: r[4] for r in rows if r[0] == 100}
+        self.assertEqual(set(at100), {"a-list", "b-list-noisy"})
+        self.assertAlmostEqual(at100["a-list"], 0.2)
+        self.assertAlmostEqual(at100["b-list-noisy"], 0.6)
+
     def test_seed_ranges(self):
         self.assertEqual(compare.seed_ranges("0-9,10-19,5"),
                          [("0-9", range(0, 10)), ("10-19", range(10, 20)), ("5", range(5, 6))])
