@@ -626,21 +626,47 @@ const METRIC_QUEUE: usize = 256;
 /// The queue of the metric writer: a handle sends its batches here and awaits the answer.
 type MetricQueue = tokio::sync::mpsc::Sender<MetricJob>;
 
-/// Start the metric writer of `backend` (a copy without a queue of its own, so the task ends
-/// when the last handle holding the returned queue is dropped).
+/// Metric writers of a PostgreSQL store: groups written at once, each on a connection of its
+/// own. SQLite has one writer (the database takes one write transaction at a time).
+const PG_METRIC_WRITERS: usize = 4;
+
+/// Start the metric writers of `backend` (copies without a queue of their own, so the tasks
+/// end when the last handle holding the returned queue is dropped).
 ///
-/// Group commit: the writer takes every batch waiting (at most [`MAX_GROUP_BATCHES`]) and
+/// Group commit: a writer takes every batch waiting (at most [`MAX_GROUP_BATCHES`]) and
 /// writes them in one transaction, so concurrent clients share one commit (one `fsync` on
 /// SQLite) instead of paying one each; a batch is answered only after the commit that holds
 /// it. A batch arriving while a group is being written waits for the next group.
+///
+/// SQLite has one writer. PostgreSQL has [`PG_METRIC_WRITERS`], which take groups from the
+/// one queue in turn and write them at the same time: a group's statements wait on the
+/// database's round trips and its commit on the log's flush, time in which another group's
+/// can run (one writer left PostgreSQL's and the server's cores mostly idle). Two groups
+/// never deadlock: each locks its runs' rows in the order of their ids
+/// ([`Backend::append_group_once`]). Batches of one run stay in order as long as a client
+/// sends its next batch after the answer to the last, as the clients do.
 fn start_metric_writer(backend: Backend) -> MetricQueue {
-    let (queue, mut jobs) = tokio::sync::mpsc::channel::<MetricJob>(METRIC_QUEUE);
-    tokio::spawn(async move {
-        let mut group = Vec::with_capacity(MAX_GROUP_BATCHES);
-        while jobs.recv_many(&mut group, MAX_GROUP_BATCHES).await > 0 {
-            backend.write_metric_group(std::mem::take(&mut group)).await;
-        }
-    });
+    let (queue, jobs) = tokio::sync::mpsc::channel::<MetricJob>(METRIC_QUEUE);
+    let writers = if backend.one_hop().is_some() {
+        1
+    } else {
+        PG_METRIC_WRITERS
+    };
+    let jobs = std::sync::Arc::new(tokio::sync::Mutex::new(jobs));
+    for _ in 0..writers {
+        let (backend, jobs) = (backend.clone(), jobs.clone());
+        tokio::spawn(async move {
+            let mut group = Vec::with_capacity(MAX_GROUP_BATCHES);
+            loop {
+                // Take a group, then let the next writer take one while this one writes.
+                let taken = jobs.lock().await.recv_many(&mut group, MAX_GROUP_BATCHES).await;
+                if taken == 0 {
+                    break;
+                }
+                backend.write_metric_group(std::mem::take(&mut group)).await;
+            }
+        });
+    }
     queue
 }
 
