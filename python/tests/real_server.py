@@ -2,14 +2,17 @@
 base class that starts one server (on a free loopback port, with its own store in a temporary
 directory) for all the tests of a class and stops it after them."""
 
+import io
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 import urllib.request
+from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -77,3 +80,28 @@ class RealServerCase(unittest.TestCase):
             cls.proc.kill()
         cls.log.close()
         shutil.rmtree(cls.tmp, True)
+
+
+def isolate_client(case, server_url=None, client_dir=None):
+    """Run `case` (a TestCase) with no HYPERDIAL_* variable of the caller's environment and
+    standard error captured; with `server_url`, the client's HYPERDIAL_SERVER, and with
+    `client_dir`, its HYPERDIAL_DIR. Undone after the test."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERDIAL_")}
+    if server_url is not None:
+        env["HYPERDIAL_SERVER"] = server_url
+    if client_dir is not None:
+        env["HYPERDIAL_DIR"] = client_dir
+    patcher = mock.patch.dict(os.environ, env, clear=True)
+    patcher.start()
+    case.addCleanup(patcher.stop)
+    captured = mock.patch.object(sys, "stderr", io.StringIO())
+    captured.start()
+    case.addCleanup(captured.stop)
+
+
+class RealServerClientCase(RealServerCase):
+    """A :class:`RealServerCase` whose tests run the client against that server, isolated by
+    :func:`isolate_client` (its files under the server's directory)."""
+
+    def setUp(self):
+        isolate_client(self, self.url, os.path.join(self.tmp, "client"))

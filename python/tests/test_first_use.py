@@ -7,21 +7,20 @@ what a disabled run says.
 Run from the repository root: python3 -m unittest discover -s python/tests -v
 """
 
-import io
 import os
 import subprocess
 import sys
 import textwrap
 import unittest
 import warnings
-from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir))
 sys.path.insert(0, HERE)
 
 import hyperdial  # noqa: E402
-from real_server import BINARY, SKIP_REASON, RealServerCase  # noqa: E402
+from real_server import (BINARY, SKIP_REASON, RealServerClientCase,  # noqa: E402
+                         isolate_client)
 
 
 def ours(caught):
@@ -30,18 +29,7 @@ def ours(caught):
     return [w for w in caught if str(w.message).startswith("hyperdial:")]
 
 
-class _Case(RealServerCase):
-    def setUp(self):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERDIAL_")}
-        env["HYPERDIAL_SERVER"] = self.url
-        env["HYPERDIAL_DIR"] = os.path.join(self.tmp, "client")
-        patcher = mock.patch.dict(os.environ, env, clear=True)
-        patcher.start()
-        self.addCleanup(patcher.stop)
-        p = mock.patch.object(sys, "stderr", io.StringIO())
-        p.start()
-        self.addCleanup(p.stop)
-
+class _Case(RealServerClientCase):
     def logged_run(self):
         run = hyperdial.init(project="first-use")
         run.log({"loss": 0.5, "accuracy": 0.75})
@@ -246,13 +234,7 @@ class ConfigErrorTests(_Case):
 
 class DisabledRunTests(unittest.TestCase):
     def setUp(self):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERDIAL_")}
-        patcher = mock.patch.dict(os.environ, env, clear=True)
-        patcher.start()
-        self.addCleanup(patcher.stop)
-        p = mock.patch.object(sys, "stderr", io.StringIO())
-        p.start()
-        self.addCleanup(p.stop)
+        isolate_client(self)
 
     def test_a_disabled_run_has_an_id_and_says_why_and_how_to_record(self):
         os.environ["HYPERDIAL_MODE"] = "disabled"

@@ -5,7 +5,6 @@ target/debug/hyperdial (under CARGO_TARGET_DIR when set).
 Run from the repository root: python3 -m unittest discover -s python/tests -v
 """
 
-import io
 import math
 import os
 import sys
@@ -18,7 +17,7 @@ sys.path.insert(0, os.path.join(HERE, os.pardir))
 sys.path.insert(0, HERE)
 
 import hyperdial  # noqa: E402
-from real_server import BINARY, SKIP_REASON, RealServerCase  # noqa: E402
+from real_server import BINARY, SKIP_REASON, RealServerClientCase  # noqa: E402
 
 try:
     import pandas  # noqa: F401
@@ -41,21 +40,10 @@ def same(a, b):
 
 
 @unittest.skipUnless(BINARY, SKIP_REASON)
-class HistoryTests(RealServerCase):
+class HistoryTests(RealServerClientCase):
     """What a script logged, read back through the client as a user would."""
 
     TMP_PREFIX = "hyperdial-history-"
-
-    def setUp(self):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERDIAL_")}
-        env["HYPERDIAL_SERVER"] = self.url
-        env["HYPERDIAL_DIR"] = os.path.join(self.tmp, "client")
-        patcher = mock.patch.dict(os.environ, env, clear=True)
-        patcher.start()
-        self.addCleanup(patcher.stop)
-        p = mock.patch.object(sys, "stderr", io.StringIO())
-        p.start()
-        self.addCleanup(p.stop)
 
     def logged_run(self):
         """A run with gaps, NaN, an infinity and a step logged twice (the later value wins)."""
