@@ -46,6 +46,7 @@ import atexit
 import base64
 import signal
 import collections.abc
+import contextlib
 import http.client
 import json
 import math
@@ -2087,6 +2088,9 @@ class Sweep:
                                      else _env("HYPERDIAL_TOKEN"), keep_alive=True)
         self._lock = threading.Lock()
         self._open = {}
+        # The request each thread has in flight (see _sent): what optimize() settles after a
+        # KeyboardInterrupt that landed inside it.
+        self._pending = threading.local()
         self._beat_thread = None
         self._beat_stop = threading.Event()
         self._set(data)
@@ -2233,9 +2237,10 @@ class Sweep:
             # that trial again instead of a second one.
             body["claim_key"] = _claim_key()
             headers = {}
-            answer = _call(self._transport, "POST", self._path("claim"), body,
-                           ok_statuses=(410,), timeout=_REQUEST_TIMEOUT + wait,
-                           headers_out=headers)
+            with self._sent(("claim", body)):
+                answer = _call(self._transport, "POST", self._path("claim"), body,
+                               ok_statuses=(410,), timeout=_REQUEST_TIMEOUT + wait,
+                               headers_out=headers)
             if isinstance(answer, _SendError):
                 if isinstance(answer.payload, dict) and answer.payload.get("state"):
                     self.data["state"] = answer.payload["state"]
@@ -2303,7 +2308,8 @@ class Sweep:
                 body["error"] = ("no value told" if value is None
                                  else "the value told is not a finite number")
         if _then is None:
-            answer = _call(self._transport, "POST", trial._path("finish"), body)
+            with self._sent(("finish", trial, body)):
+                answer = _call(self._transport, "POST", trial._path("finish"), body)
         else:  # tell_and_ask: the finish travels with the next claim
             _then.append(self._claim_telling(trial, body))
             answer = None
@@ -2358,8 +2364,15 @@ class Sweep:
         An exception raised by ``objective`` ends its trial ``failed`` (the error's text is
         stored with the run) and, when it is an instance of a class in ``catch``, the loop
         goes on; otherwise it is raised again after the trial is told. ``KeyboardInterrupt``
-        ends the trial ``cancelled`` and is raised again. After each told trial every
-        ``callbacks`` item is called as ``callback(sweep, trial)``.
+        (Ctrl-C), wherever it lands, ends the trial in progress ``cancelled`` and is raised
+        again: a request it cut short is sent again first (a tell is then stored, a trial it
+        claimed is cancelled too), so no trial is left open to crash later. A value
+        :meth:`tell` would refuse (not a number, or not every objective) fails the trial and
+        the loop goes on, as in Optuna; such failures and those caught by ``catch`` are
+        reported on standard error with the trial's parameters. After each told trial (but
+        not one whose exception is raised again) every ``callbacks`` item is called as
+        ``callback(sweep, trial)``. A trial's ``value`` is its metric: the best of the values
+        it reported and the one returned, as for any run.
 
         Returns the number of trials told. Raises ValueError for a negative ``n_trials`` or
         ``timeout``, TypeError for a ``catch`` that is not exception classes.
@@ -2385,6 +2398,57 @@ class Sweep:
         told = 0
         if not wanted(told):
             return told
+        trial = None
+        try:
+            trial = self.ask()
+            while trial is not None:
+                value, state, error = None, None, None
+                try:
+                    value = objective(trial)
+                except TrialPruned:
+                    state = RunState.STOPPED_EARLY
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:
+                    self._tell_error(trial, exc)
+                    told += 1
+                    if not isinstance(exc, catch) or not isinstance(exc, Exception):
+                        raise
+                    error = exc
+                    _warn("trial %s of sweep %s failed with %s: %s: %s (caught; going on)" % (
+                        trial.number, self.id, trial.params, type(exc).__name__, exc))
+                    for callback in callbacks:
+                        callback(self, trial)
+                if error is None and value is not None:
+                    try:
+                        self._told_values(value)
+                    except (TypeError, ValueError) as exc:
+                        # A value tell() refuses fails the trial, and the loop goes on
+                        # (Optuna's rule for a returned value that is not a number).
+                        self._tell_error(trial, exc)
+                        told += 1
+                        error = exc
+                        _warn("trial %s of sweep %s failed: the objective returned %r (%s)" % (
+                            trial.number, self.id, value, exc))
+                        for callback in callbacks:
+                            callback(self, trial)
+                if error is None:
+                    told += 1
+                    if wanted(told):
+                        next_trial = self.tell_and_ask(trial, value, state)
+                    else:
+                        self.tell(trial, value, state)
+                        next_trial = None
+                    for callback in callbacks:
+                        callback(self, trial)
+                    trial = next_trial
+                else:
+                    trial = None
+                    trial = self.ask() if wanted(told) else None
+        except KeyboardInterrupt:
+            self._settle_interrupted(trial)
+            raise
+        return told
         trial = self.ask()
         while trial is not None:
             value, state, error = None, None, None
@@ -2421,7 +2485,8 @@ class Sweep:
         """End ``trial`` failed because its objective raised ``exc``, with the error's text."""
         text = "%s: %s" % (type(exc).__name__, exc) if str(exc) else type(exc).__name__
         body = {"exit_code": 1, "state": RunState.FAILED, "error": text[:2000]}
-        answer = _call(self._transport, "POST", trial._path("finish"), body)
+        with self._sent(("finish", trial, body)):
+            answer = _call(self._transport, "POST", trial._path("finish"), body)
         with self._lock:
             self._open.pop(trial.id, None)
         trial.state = answer.get("state", RunState.FAILED) if isinstance(answer, dict) \
@@ -2435,9 +2500,61 @@ class Sweep:
         headers = {}
         body = {"wait_ms": int(_ASK_WAIT * 1000), "tell": {"run": trial.id, "finish": finish},
                 "claim_key": _claim_key()}
-        answer = _call(self._transport, "POST", self._path("claim"), body, ok_statuses=(410,),
-                       timeout=_REQUEST_TIMEOUT + _ASK_WAIT, headers_out=headers)
+        with self._sent(("claim", body)):
+            answer = _call(self._transport, "POST", self._path("claim"), body,
+                           ok_statuses=(410,), timeout=_REQUEST_TIMEOUT + _ASK_WAIT,
+                           headers_out=headers)
         return answer, headers
+
+    @contextlib.contextmanager
+    def _sent(self, request):
+        """Mark ``request`` as this thread's request in flight while the block runs:
+        ``("claim", body)`` or ``("finish", trial, body)``. It stays marked when the block is
+        left by a KeyboardInterrupt, for :meth:`_settle_interrupted`."""
+        self._pending.request = request
+        try:
+            yield
+        except KeyboardInterrupt:
+            raise
+        except BaseException:
+            self._pending.request = None
+            raise
+        self._pending.request = None
+
+    def _settle_interrupted(self, trial):
+        """After a KeyboardInterrupt in :meth:`optimize`: leave no trial of this thread open.
+
+        A request the interrupt cut short may have reached the server, which then stored it
+        (a claim's new trial, a tell) while its answer was lost. It is sent again: a claim
+        with the same ``claim_key`` gets the trial it made, or makes one, and a finish is
+        stored once however often it is sent. The trial that claim hands out, and ``trial``
+        (the one being evaluated) if it is still open, end ``cancelled``. Best effort: a
+        failure here is reported on standard error, and the interrupt goes on either way."""
+        request = getattr(self._pending, "request", None)
+        self._pending.request = None
+        try:
+            if request is not None and request[0] == "claim":
+                body = dict(request[1], wait_ms=0)
+                answer = _call(self._transport, "POST", self._path("claim"), body,
+                               ok_statuses=(410,))
+                if isinstance(answer, dict) and isinstance(answer.get("run"), dict):
+                    self.tell(self._opened(answer["run"]), None, state=RunState.CANCELLED)
+                if "tell" in body and trial is not None:
+                    with self._lock:
+                        self._open.pop(trial.id, None)
+                    trial.state = body["tell"]["finish"].get("state", RunState.FINISHED)
+                    trial = None
+            elif request is not None and request[0] == "finish":
+                _call(self._transport, "POST", request[1]._path("finish"), request[2])
+                with self._lock:
+                    self._open.pop(request[1].id, None)
+                if request[1] is trial:
+                    trial = None
+            if trial is not None and trial.open:
+                self.tell(trial, None, state=RunState.CANCELLED)
+        except Exception as err:  # noqa: BLE001 - the interrupt matters more
+            _warn("after the interrupt, sweep %s may have a trial left open (%s); it ends "
+                  "crashed once the server's run timeout passes" % (self.id, err))
 
     def _opened(self, run):
         """A claimed run as an open :class:`Trial` (heartbeats start)."""

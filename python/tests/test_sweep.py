@@ -6,6 +6,8 @@ HYPERDIAL_BIN, else target/release/hyperdial or target/debug/hyperdial (under CA
 Run from the repository root: python3 -m unittest discover -s python/tests -v
 """
 
+import _thread
+import io
 import json
 import math
 import os
@@ -13,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -518,6 +521,36 @@ class RealServerTests(RealServerCase):
         last = sweep.trials()[-1]
         self.assertEqual(last.state, "cancelled")
         self.assertEqual(len(sweep.trials()), told + 1)
+
+    def test_optimize_fails_a_trial_whose_value_is_not_a_number_and_goes_on(self):
+        sweep = hyperdial.Sweep.create(
+            {"method": "random", "metric": {"name": "loss"},
+             "parameters": {"x": {"min": 0.0, "max": 1.0}}}, server=self.url)
+        err = io.StringIO()
+        with mock.patch.object(sys, "stderr", err):
+            told = sweep.optimize(lambda t: "0.5" if t.number % 2 else 1.0, n_trials=4)
+        self.assertEqual(told, 4)
+        runs = sweep.trials()
+        self.assertEqual([t.state for t in runs], ["failed", "finished"] * 2)
+        self.assertIn("must be a number", runs[0].data.get("error") or "")
+        self.assertIn("returned '0.5'", err.getvalue())
+
+    def test_a_ctrl_c_anywhere_in_optimize_leaves_no_trial_open(self):
+        # An interrupt lands mostly in the client's socket calls with a fast objective:
+        # wherever it lands, every trial ends (told, or cancelled) before it propagates.
+        for delay in (0.02, 0.05, 0.11, 0.17, 0.23, 0.3):
+            sweep = hyperdial.Sweep.create(
+                {"method": "random", "metric": {"name": "loss"},
+                 "parameters": {"x": {"min": 0.0, "max": 1.0}}}, server=self.url)
+            timer = threading.Timer(delay, _thread.interrupt_main)
+            timer.start()
+            with self.assertRaises(KeyboardInterrupt):
+                sweep.optimize(lambda t: t.params["x"], timeout=30)
+            timer.join()
+            states = [t.state for t in sweep.trials()]
+            self.assertNotIn("running", states, "interrupt after %.2f s" % delay)
+            if states:  # (none when it landed before the first claim was sent)
+                self.assertIn("cancelled", states[-2:], "interrupt after %.2f s" % delay)
 
     def test_failed_trials_and_validation(self):
         with self.assertRaises(ValueError) as ctx:

@@ -358,8 +358,10 @@ impl Client {
     }
 }
 
-/// The base URL: no trailing `/` or `/api/v1`, and `http://` when no scheme is given.
-fn normalize_base(server_base_url: &str) -> String {
+/// A server's base URL as every client uses it: no trailing `/` or `/api/v1`, and `http://`
+/// when no scheme is given (`127.0.0.1:8337` is `http://127.0.0.1:8337`, as the Python
+/// client reads `HYPERDIAL_SERVER`).
+pub fn normalize_base(server_base_url: &str) -> String {
     let mut base = server_base_url.trim().trim_end_matches('/').to_string();
     if let Some(stripped) = base.strip_suffix("/api/v1") {
         base = stripped.to_string();

@@ -84,9 +84,12 @@ impl Remote {
             })
     }
 
-    /// The server to reach: the one named ([`Remote::given`]), else [`DEFAULT_SERVER`].
+    /// The server to reach: the one named ([`Remote::given`]), else [`DEFAULT_SERVER`];
+    /// `http://` when the name has no scheme ([`hyperdial_agent::client::normalize_base`]).
     pub fn url(&self) -> String {
-        self.given().unwrap_or_else(|| DEFAULT_SERVER.to_string())
+        hyperdial_agent::client::normalize_base(
+            &self.given().unwrap_or_else(|| DEFAULT_SERVER.to_string()),
+        )
     }
 
     fn api(&self) -> anyhow::Result<api::Api> {

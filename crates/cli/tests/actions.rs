@@ -42,6 +42,15 @@ fn an_action_on_an_ended_sweep_says_why_and_changes_nothing() {
         );
     }
     let sweeps = json_of(&s, &["sweeps", "--json", "--server", &url]);
+    // A server named without a scheme is reached over http://, as the Python client does.
+    let bare = url.trim_start_matches("http://");
+    assert_eq!(json_of(&s, &["sweeps", "--json", "--server", bare]), sweeps);
+    let out = s
+        .cmd(&["sweeps", "--json"])
+        .env("HYPERDIAL_SERVER", bare)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
     assert_eq!(sweeps[0]["state"], "finished");
 }
 
