@@ -1910,6 +1910,18 @@ class _LocalServer:
                 pass
 
 
+def _local_store_hint(server):
+    """When ``server`` is the local server this process started: which store it serves and
+    how to read another (for a "not found" message); else ""."""
+    local = _local
+    if local is None or local.url.rstrip("/") != server.rstrip("/"):
+        return ""
+    return (" (the local server this process started on the store %s, since no server was "
+            "named and none answered at %s: name the server that holds the run with "
+            "server= or HYPERDIAL_SERVER, or run from the directory holding its store)"
+            % (local.database, DEFAULT_SERVER))
+
+
 def _stop_local():
     """Stop the local server this process started, if any (also run at exit)."""
     global _local
@@ -2170,7 +2182,8 @@ class Sweep:
         """Read the sweep again (state, counts, best); returns self."""
         err = _call(self._transport, "GET", self._path(), ok_statuses=(404,))
         if isinstance(err, _SendError):
-            raise KeyError("hyperdial: no sweep %r on %s" % (self.id, self.server))
+            raise KeyError("hyperdial: no sweep %r on %s%s" % (self.id, self.server,
+                                                              _local_store_hint(self.server)))
         self._set(err)
         return self
 
@@ -2679,7 +2692,8 @@ class Api:
         answer = _call(self._transport, "GET", "/api/v1/runs/%s?history=false"
                        % urllib.parse.quote(run_id, safe=""), ok_statuses=(404,))
         if isinstance(answer, _SendError) or not isinstance(answer, dict):
-            raise KeyError("hyperdial: no run %r on %s" % (run_id, self.server))
+            raise KeyError("hyperdial: no run %r on %s%s" % (run_id, self.server,
+                                                            _local_store_hint(self.server)))
         sweep = None
         sweep_id = answer.get("sweep")
         if isinstance(sweep_id, str):

@@ -713,6 +713,15 @@ class LocalServerTests(unittest.TestCase):
         # The sweeps are in the default store, for `hyperdial server` to show later.
         self.assertTrue(os.path.isfile(os.path.join(self.tmp, ".hyperdial", "hyperdial.db")))
 
+    def test_a_run_missing_from_the_local_servers_store_names_that_store(self):
+        api = hyperdial.Api()
+        with self.assertRaises(KeyError) as ctx:
+            api.run("rnope")
+        message = str(ctx.exception)
+        self.assertIn("no run 'rnope'", message)
+        self.assertIn("hyperdial.db", message)  # the store it looked in
+        self.assertIn("HYPERDIAL_SERVER", message)  # how to read another
+
     def test_the_local_server_ends_with_the_process_that_started_it(self):
         script = (
             "import os, sys, time\n"
