@@ -1742,8 +1742,10 @@ def _call(transport, method, path, body=None, ok_statuses=(), timeout=None, head
     backoff for up to ``_CALL_RETRY_FOR`` seconds; a 422 raises ValueError with the server's
     message; another 4xx raises RuntimeError, unless its status is in ``ok_statuses``, in
     which case the _SendError is returned for the caller to read."""
-    deadline = time.monotonic() + _CALL_RETRY_FOR
+    started = time.monotonic()
+    deadline = started + _CALL_RETRY_FOR
     delay = 0.25
+    warned = False
     while True:
         try:
             return transport.request(method, path, body, timeout=timeout,
@@ -1752,11 +1754,20 @@ def _call(transport, method, path, body=None, ok_statuses=(), timeout=None, head
             if err.status in ok_statuses:
                 return err
             if err.retryable and time.monotonic() + delay < deadline:
+                if not warned and time.monotonic() - started >= 2.0:
+                    # Say once that the client is waiting, and for how long at most.
+                    warned = True
+                    _warn("%s; retrying for up to %.0f s" % (err, _CALL_RETRY_FOR))
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             if err.status in (400, 422):
                 raise ValueError(_error_text(err)) from None
+            if err.retryable:
+                raise RuntimeError(
+                    "hyperdial: %s, after retrying for %.0f s: is the server running? Start "
+                    "one with `hyperdial server`, or name it with server= or "
+                    "HYPERDIAL_SERVER" % (err, time.monotonic() - started)) from None
             raise RuntimeError("hyperdial: " + str(err)) from None
 
 
@@ -2447,11 +2458,18 @@ class Sweep:
                             callback(self, trial)
                 if error is None:
                     told += 1
-                    if wanted(told):
-                        next_trial = self.tell_and_ask(trial, value, state)
-                    else:
-                        self.tell(trial, value, state)
-                        next_trial = None
+                    try:
+                        if wanted(told):
+                            next_trial = self.tell_and_ask(trial, value, state)
+                        else:
+                            self.tell(trial, value, state)
+                            next_trial = None
+                    except RuntimeError as err:
+                        raise RuntimeError(
+                            "%s\nhyperdial: trial %s of sweep %s (%s) returned %r, which was "
+                            "not stored; once the server is back the trial ends crashed, and "
+                            "is run again as `retry` says (once, by default)"
+                            % (err, trial.number, self.id, trial.params, value)) from None
                     for callback in callbacks:
                         callback(self, trial)
                     trial = next_trial

@@ -239,6 +239,28 @@ class AskTellTests(SweepTestCase):
         self.assertEqual(self.server.sweep_runs[second.id]["state"], "finished")
         self.assertEqual(sweep.best().id, second.id)
 
+    def test_an_unreachable_server_is_named_with_how_long_it_was_tried(self):
+        sweep = hyperdial.Sweep({"id": "x"}, server=closed_port_url())
+        for call in (sweep.ask, lambda: sweep.optimize(lambda t: 0.5, n_trials=2)):
+            with self.assertRaises(RuntimeError) as ctx:
+                call()
+            self.assertIn("after retrying for", str(ctx.exception))
+            self.assertIn("hyperdial server", str(ctx.exception))
+
+    def test_optimize_names_the_trial_whose_value_could_not_be_stored(self):
+        sweep = self.create()
+
+        def objective(trial):
+            # The server is gone while the trial runs.
+            sweep._transport = hyperdial._Transport(closed_port_url(), None, keep_alive=True)
+            return 0.125
+
+        with self.assertRaises(RuntimeError) as ctx:
+            sweep.optimize(objective, n_trials=1)
+        message = str(ctx.exception)
+        self.assertIn("returned 0.125, which was not stored", message)
+        self.assertIn("trial 1 of sweep", message)
+
     def test_optimize_makes_one_request_per_trial(self):
         sweep = self.create()
         self.assertEqual(sweep.optimize(lambda t: 0.5, n_trials=4), 4)
