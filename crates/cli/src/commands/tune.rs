@@ -328,7 +328,12 @@ async fn drive(
     } else {
         print_sweep_best(api, &id, config).await;
     }
-    outln!("dashboard: {dashboard}");
+    if args.keep_serving {
+        outln!("dashboard: {dashboard}");
+    } else {
+        // Served until tune exits, which is now: say so, next to the link.
+        outln!("dashboard: {dashboard} (until tune exits; then `hyperdial ui {db_arg}`)");
+    }
     if args.db.is_none() && !db_arg.contains("$HYPERDIAL_DB") {
         // The read commands default to this store in this directory.
         outln!(
