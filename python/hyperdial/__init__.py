@@ -2480,37 +2480,6 @@ class Sweep:
             self._settle_interrupted(trial)
             raise
         return told
-        trial = self.ask()
-        while trial is not None:
-            value, state, error = None, None, None
-            try:
-                value = objective(trial)
-            except TrialPruned:
-                state = RunState.STOPPED_EARLY
-            except KeyboardInterrupt:
-                self.tell(trial, None, state=RunState.CANCELLED)
-                raise
-            except BaseException as exc:
-                self._tell_error(trial, exc)
-                told += 1
-                if not isinstance(exc, catch) or not isinstance(exc, Exception):
-                    raise
-                error = exc
-                for callback in callbacks:
-                    callback(self, trial)
-            if error is None:
-                told += 1
-                if wanted(told):
-                    next_trial = self.tell_and_ask(trial, value, state)
-                else:
-                    self.tell(trial, value, state)
-                    next_trial = None
-                for callback in callbacks:
-                    callback(self, trial)
-                trial = next_trial
-            else:
-                trial = self.ask() if wanted(told) else None
-        return told
 
     def _tell_error(self, trial, exc):
         """End ``trial`` failed because its objective raised ``exc``, with the error's text."""
