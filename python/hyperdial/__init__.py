@@ -2640,8 +2640,10 @@ def _last_segment(path, what):
     """The id at the end of a W&B-style path (``"entity/project/id"``, ``"project/id"``,
     ``"entity/project/runs/id"``, or a bare ``"id"``): the other parts are ignored (ids are
     unique on a hyperdial server, which has no entities)."""
-    if not isinstance(path, str) or not path.strip("/ "):
-        raise TypeError("hyperdial: a %s id is a non-empty string, got %r" % (what, path))
+    if not isinstance(path, str):
+        raise TypeError("hyperdial: a %s id is a string, got %r" % (what, path))
+    if not path.strip("/ "):
+        raise ValueError("hyperdial: a %s id is a non-empty string, got %r" % (what, path))
     return path.strip("/ ").rsplit("/", 1)[-1]
 
 

@@ -152,6 +152,11 @@ class ApiTests(_Case):
                 call("r_nope")
             self.assertIn("r_nope", str(ctx.exception))
             self.assertIn(self.url, str(ctx.exception))
+            # An empty id is a bad value, not a bad type.
+            with self.assertRaises(ValueError):
+                call("")
+            with self.assertRaises(TypeError):
+                call(7)
 
 
 @unittest.skipUnless(BINARY, SKIP_REASON)

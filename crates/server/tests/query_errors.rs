@@ -99,6 +99,11 @@ async fn every_query_mistake_names_the_parameter_the_value_and_the_form() {
         ),
         (
             "/api/v1/runs".into(),
+            "range=metric:a:b",
+            ["`range`", "`a`", "FIELD:LO:HI"],
+        ),
+        (
+            "/api/v1/runs".into(),
             "swep=abc",
             ["`swep`", "sweep (a sweep id)", "limit ("],
         ),

@@ -598,8 +598,9 @@ fn bound(s: &str, what: &str) -> Result<Option<f64>, ApiError> {
         .map(Some)
         .ok_or_else(|| {
             ApiError::bad_request(format!(
-                "query parameter `{what}`: the bound `{}` is not a number",
-                s.chars().take(64).collect::<String>()
+                "query parameter `{what}`: the bound `{}` is not a number; it takes {}",
+                s.chars().take(64).collect::<String>(),
+                runs_param(what).form
             ))
         })
 }
