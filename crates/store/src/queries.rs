@@ -1258,11 +1258,16 @@ impl Backend {
         let run = match run {
             // The key already claimed a run of this sweep (a retry racing its first attempt):
             // nothing is handed out; the caller finds that run by its key.
-            Err(e) if e.is_unique_violation() => return Ok(None),
+            Err(e) if e.is_unique_violation() => None,
             run => run?,
         };
         if run.is_some() {
             tx.commit().await?;
+        } else {
+            // Roll back now: a transaction dropped unfinished is rolled back only when its
+            // connection is next used, and until then it keeps the row it locked, which the
+            // next claim's `SKIP LOCKED` would pass over.
+            tx.rollback().await?;
         }
         Ok(run)
     }
@@ -1272,6 +1277,10 @@ impl Backend {
         let inserted = insert_suggested_in(&mut tx, new, expected).await?;
         if inserted != Inserted::Stale {
             tx.commit().await?;
+        } else {
+            // At once, not when the connection is next used: a stale insert may hold the
+            // sweep's row lock (its number moved before a unique violation).
+            tx.rollback().await?;
         }
         Ok(inserted)
     }

@@ -162,6 +162,12 @@ impl Tx {
     async fn commit(self) -> Result<()> {
         Ok(self.0.commit().await?)
     }
+
+    /// Roll back now. Dropped unfinished, a transaction is rolled back only when its
+    /// connection is next used, and keeps its row locks until then.
+    async fn rollback(self) -> Result<()> {
+        Ok(self.0.rollback().await?)
+    }
 }
 
 /// Write a metric batch's points into the series' chunks (see [`chunks`]).

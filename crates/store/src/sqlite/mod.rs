@@ -313,6 +313,21 @@ impl Tx {
             }
         }
     }
+
+    /// Roll back now (as `Drop` does, but awaited); a connection whose rollback fails is
+    /// closed, which rolls back whatever it had open.
+    async fn rollback(mut self) -> Result<()> {
+        let Some(mut conn) = self.conn.take() else {
+            return Ok(());
+        };
+        if error::faults_seen() != self.faults_at_begin
+            || sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err()
+        {
+            // After a fault, or a failed rollback, the connection is not reused.
+            conn.close().await.ok();
+        }
+        Ok(())
+    }
 }
 
 /// Write the points of a metric batch, series by series, inside the write transaction `conn`
