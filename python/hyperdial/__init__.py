@@ -2474,7 +2474,6 @@ class Sweep:
                         callback(self, trial)
                     trial = next_trial
                 else:
-                    trial = None
                     trial = self.ask() if wanted(told) else None
         except KeyboardInterrupt:
             self._settle_interrupted(trial)
@@ -2538,7 +2537,7 @@ class Sweep:
                 answer = _call(self._transport, "POST", self._path("claim"), body,
                                ok_statuses=(410,))
                 if isinstance(answer, dict) and isinstance(answer.get("run"), dict):
-                    self.tell(self._opened(answer["run"]), None, state=RunState.CANCELLED)
+                    self.tell(Trial(self, answer["run"]), None, state=RunState.CANCELLED)
                 if "tell" in body and trial is not None:
                     with self._lock:
                         self._open.pop(trial.id, None)
