@@ -383,8 +383,10 @@ fn sweep_config(id: &str, sweep: &Value) -> Result<SweepConfig, AgentError> {
             sweep: id.to_string(),
             message: "the server's answer holds no `source` (the sweep file's text)".into(),
         })?;
+    // Named as the server names it: its file, or "<sweep config text>" without one.
+    let file = hyperdial_space::source_name(sweep.get("file").and_then(Value::as_str));
     let validated =
-        hyperdial_space::parse_str(source, "sweep.yaml").map_err(|err| AgentError::Sweep {
+        hyperdial_space::parse_str(source, file).map_err(|err| AgentError::Sweep {
             sweep: id.to_string(),
             message: format!("its configuration does not validate in this agent: {err}"),
         })?;

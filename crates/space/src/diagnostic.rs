@@ -116,7 +116,23 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.render("<input>"))
+        f.write_str(&self.render(TEXT_SOURCE))
+    }
+}
+
+/// The name messages give a config that came as text with no file name (the `source` of
+/// `POST /api/v1/sweeps` without `file`, Python's `Sweep.create(text)`, a stored sweep created
+/// that way): `<sweep config text>:3:7: error: ...`. A made-up file name such as `sweep.yaml`
+/// would send the reader looking for a file they never wrote; line and column still count
+/// from the start of the text they gave.
+pub const TEXT_SOURCE: &str = "<sweep config text>";
+
+/// The name messages give a config's source: `file` when it names one (not empty or blank),
+/// else [`TEXT_SOURCE`].
+pub fn source_name(file: Option<&str>) -> &str {
+    match file {
+        Some(name) if !name.trim().is_empty() => name,
+        _ => TEXT_SOURCE,
     }
 }
 
@@ -181,6 +197,19 @@ mod tests {
         assert_eq!(
             d.render("sweep.yaml"),
             "sweep.yaml:4:10: error: parameters.lr.min: must be below max\n  hint: swap min and max"
+        );
+    }
+
+    #[test]
+    fn text_without_a_file_name_is_named_as_text() {
+        assert_eq!(source_name(Some("sweeps/mnist.yaml")), "sweeps/mnist.yaml");
+        assert_eq!(source_name(None), TEXT_SOURCE);
+        assert_eq!(source_name(Some("")), TEXT_SOURCE);
+        assert_eq!(source_name(Some("  ")), TEXT_SOURCE);
+        let d = Diagnostic::error("method", Some(Location::new(1, 9)), "unknown method");
+        assert_eq!(
+            d.to_string(),
+            "<sweep config text>:1:9: error: method: unknown method"
         );
     }
 

@@ -38,7 +38,7 @@ pub mod refine;
 mod special;
 pub mod yaml;
 
-pub use diagnostic::{ConfigError, Diagnostic, Location, Severity};
+pub use diagnostic::{source_name, ConfigError, Diagnostic, Location, Severity, TEXT_SOURCE};
 pub use model::{
     Asha, Condition, Distribution, EarlyTerminate, Goal, Hyperband, Impute, ImputeWhileRunning,
     Median, Method, Metric, Parameter, Quantum, Retry, RetryOn, SweepConfig, SweepRef, Validated,

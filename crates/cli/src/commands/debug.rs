@@ -69,7 +69,7 @@ pub fn run(view: View) -> Result<ExitCode> {
         .read_to_string(&mut text)
         .context("reading standard input")?;
     let input: Input = serde_json::from_str(&text).context("parsing the input JSON")?;
-    let config = match hyperdial_space::parse_str(&input.config, "sweep.yaml") {
+    let config = match hyperdial_space::parse_str(&input.config, hyperdial_space::TEXT_SOURCE) {
         Ok(v) => v.config,
         Err(e) => bail!("the sweep config is invalid:\n{}", e.render()),
     };

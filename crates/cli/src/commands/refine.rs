@@ -40,7 +40,7 @@ pub async fn run(
     let source = info["source"]
         .as_str()
         .context("the server did not send the sweep's file")?;
-    let file = info["file"].as_str().unwrap_or("sweep.yaml");
+    let file = hyperdial_space::source_name(info["file"].as_str());
     let config = hyperdial_space::parse_str(source, file)
         .map_err(|e| anyhow::anyhow!("the sweep's file no longer validates:\n{}", e.render()))?
         .config;

@@ -165,7 +165,7 @@ async fn queue(api: &Api, source: &Source, sweep: &str, ask: &Ask) -> Result<Exi
     let text = info["source"]
         .as_str()
         .context("the server did not send the sweep's file")?;
-    let file = info["file"].as_str().unwrap_or("sweep.yaml");
+    let file = hyperdial_space::source_name(info["file"].as_str());
     let config = hyperdial_space::parse_str(text, file)
         .map_err(|e| anyhow::anyhow!("the sweep's file no longer validates:\n{}", e.render()))?
         .config;

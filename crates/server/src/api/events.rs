@@ -1,4 +1,5 @@
-//! Live events for the dashboard: `GET /api/v1/events?sweep=ID` as server-sent events.
+//! Live events for the dashboard: `GET /api/v1/events?sweep=ID` as server-sent events (an
+//! unknown `ID` is a `404`, see [`super::query::existing_sweep`]).
 //!
 //! The controller owns a [`Bus`], a bounded tokio broadcast channel. Handlers publish after
 //! each change (a run created, metric points appended, a run finished, a sweep's state
@@ -235,6 +236,12 @@ pub(crate) async fn events(
             format!("too many live-event subscribers (at most {MAX_SUBSCRIBERS}); try again later"),
         )
         .into_response();
+    }
+    if let Some(sweep) = &q.sweep {
+        let param = super::query::param::<EventsQuery>("sweep");
+        if let Err(e) = super::query::existing_sweep(&s.controller, param, sweep).await {
+            return e.into_response();
+        }
     }
     let rx = bus.subscribe();
     let filter = q.sweep;

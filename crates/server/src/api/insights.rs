@@ -705,6 +705,9 @@ pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
 /// [`paged::PAGE`] runs is sent while it is read, [`paged::PAGE`] runs at a time.
 pub(crate) async fn list_runs(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult {
     let q = parse_runs_query(raw.as_deref().unwrap_or(""))?;
+    if let Some(sweep) = &q.sweep {
+        query::existing_sweep(&s.controller, runs_param("sweep"), sweep).await?;
+    }
     // Set and in range: `parse_runs_query` refused any other.
     let limit = q.limit.unwrap_or(DEFAULT_RUNS_LIMIT);
     let offset = q.offset.unwrap_or(0);

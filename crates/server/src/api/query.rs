@@ -14,6 +14,11 @@
 //! Values are quoted as given (at most 64 characters of them). The routes whose parameters
 //! repeat or hold small languages of their own (`GET /runs`, `/history/columns`) parse their
 //! query by hand and answer the same messages through [`invalid`], [`unknown`] and [`twice`].
+//!
+//! A filter that names a sweep (`GET /runs?sweep=ID`, `GET /events?sweep=ID`) must name one
+//! that exists: an unknown id is a `404` naming it and how to list the sweeps
+//! ([`existing_sweep`]), not an empty answer that looks like a sweep without runs yet. Sweeps
+//! are never deleted, so a sweep found once stays found.
 
 use std::collections::HashSet;
 
@@ -121,6 +126,31 @@ pub fn unknown(name: &str, params: &[Param]) -> ApiError {
     ApiError::bad_request(format!(
         "unknown query parameter `{}`; {takes}",
         shown(name)
+    ))
+}
+
+/// `Ok` when the sweep that query parameter `param` names exists; else the `404` that names
+/// the id and says how to list the sweeps (`GET /api/v1/sweeps`, `hyperdial sweeps`), and an
+/// empty id is the `400` of a value the parameter does not take.
+pub async fn existing_sweep(
+    controller: &crate::controller::Controller,
+    param: &Param,
+    id: &str,
+) -> Result<(), ApiError> {
+    if id.is_empty() {
+        return Err(invalid(param, id));
+    }
+    if controller.store().sweep(id).await?.is_some() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        format!(
+            "query parameter `{}`: no sweep with id `{}` on this server; list the sweeps with \
+             `GET /api/v1/sweeps` (or `hyperdial sweeps`)",
+            param.name,
+            shown(id)
+        ),
     ))
 }
 

@@ -269,11 +269,8 @@ impl Controller {
         if let Some(c) = self.configs.lock().expect("config cache").get(&sweep.id) {
             return Ok(c.clone());
         }
-        let file = sweep
-            .source_file
-            .clone()
-            .unwrap_or_else(|| "sweep.yaml".into());
-        let parsed = hyperdial_space::parse_str(&sweep.source, &file).map_err(|e| {
+        let file = hyperdial_space::source_name(sweep.source_file.as_deref());
+        let parsed = hyperdial_space::parse_str(&sweep.source, file).map_err(|e| {
             ControlError::conflict(format!(
                 "the stored config of sweep {} no longer validates: {e}",
                 sweep.id
@@ -288,7 +285,9 @@ impl Controller {
     }
 
     /// Validate `source` and create a sweep, or with `resume` return the unfinished sweep of
-    /// the same project with the same config.
+    /// the same project with the same config. Messages name the source `file`, or
+    /// [`hyperdial_space::TEXT_SOURCE`] when it has no (non-blank) name; the sweep keeps the
+    /// name only when there is one.
     pub async fn create_sweep(
         &self,
         source: &str,
@@ -297,16 +296,15 @@ impl Controller {
         resume: bool,
         seed: Option<i64>,
     ) -> Result<Created, ControlError> {
+        let file = file.filter(|name| !name.trim().is_empty());
+        let name = hyperdial_space::source_name(file);
         let validated =
-            hyperdial_space::parse_str(source, file.unwrap_or("sweep.yaml")).map_err(|e| {
-                ControlError::InvalidConfig {
-                    rendered: e.render(),
-                    diagnostics: e.diagnostics,
-                }
+            hyperdial_space::parse_str(source, name).map_err(|e| ControlError::InvalidConfig {
+                rendered: e.render(),
+                diagnostics: e.diagnostics,
             })?;
         let config = validated.config;
-        self.check_lineage(&config, file.unwrap_or("sweep.yaml"))
-            .await?;
+        self.check_lineage(&config, name).await?;
         let project = project
             .map(str::to_string)
             .or_else(|| config.project.clone())
@@ -356,7 +354,8 @@ impl Controller {
         seed: Option<i64>,
     ) -> Result<Created, ControlError> {
         if finished_too {
-            if let Ok(validated) = hyperdial_space::parse_str(source, file.unwrap_or("sweep.yaml"))
+            if let Ok(validated) =
+                hyperdial_space::parse_str(source, hyperdial_space::source_name(file))
             {
                 let config = validated.config;
                 let project = project
