@@ -1788,6 +1788,37 @@ def _error_text(err):
     return text
 
 
+_CONFIG_FILE_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def _sweep_text(config):
+    """The ``POST /sweeps`` body of a config given as text or as a file: ``{"source"}`` for
+    text, which the server names ``<sweep config text>`` in its messages (no file was
+    written), and ``{"source", "file"}`` for a file, named by the path given. A file is a
+    ``os.PathLike``, or a string of one line ending in ``.yaml``, ``.yml`` or ``.json`` (such
+    a string is never a valid config as text: it is a YAML scalar, not a mapping)."""
+    if isinstance(config, bytes):
+        return {"source": config.decode("utf-8")}
+    if isinstance(config, str):
+        name = config.strip()
+        if "\n" in name or not name.lower().endswith(_CONFIG_FILE_SUFFIXES):
+            return {"source": config}
+        path = name
+    else:
+        path = os.fspath(config)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            "hyperdial: Sweep.create(%r): no such file %s (in %s); a sweep config is a dict, "
+            "YAML/JSON text, or the path of a file that exists" % (
+                config, os.path.abspath(path), os.getcwd())) from None
+    return {"source": text, "file": path}
+
+
 def _config_error_text(err, from_dict):
     """The message of a sweep config the server refused (``422``). For a config passed as a
     dict, each error by its key path, said to be in the config passed to
@@ -2012,7 +2043,9 @@ class Trial(_HistoryReader):
       each metric, overlaid by the values set in ``run.summary``);
     * ``sweep`` -- the :class:`Sweep` (None for a run outside any sweep); ``sweep_id``,
       ``project``, ``name`` -- as the server holds them; ``data`` -- the server's whole
-      answer for the run.
+      answer for the run;
+    * ``created_at`` -- when the run was created, as W&B writes it (``"2026-11-29T14:03:07Z"``,
+      UTC); ``url`` -- its page on the server's dashboard.
     """
 
     def __init__(self, sweep, run, transport=None):
@@ -2030,6 +2063,9 @@ class Trial(_HistoryReader):
         self.state = run.get("state")
         self.value = run.get("metric")
         self.data = run
+        self.created_at = _iso_time(run.get("created_ms"))
+        server = getattr(self._transport, "server", None)
+        self.url = "%s/runs/%s" % (server, self.id) if server and self.id else None
         self._stop = bool(run.get("stop_requested"))
         self._stop_reason = None
         self._last_contact = time.monotonic()
@@ -2104,6 +2140,9 @@ class Sweep:
     with the command to run.
     """
 
+    #: The class of the runs this sweep gives (:meth:`trials`, :meth:`best`, ...).
+    _trial_class = Trial
+
     def __init__(self, data, server=None, token=None):
         """Use :meth:`create` or :meth:`get`."""
         self.server = _server_from(server)
@@ -2147,23 +2186,27 @@ class Sweep:
     def create(cls, config, server=None, project=None, seed=None, resume=False):
         """Create a sweep and return it.
 
-        ``config`` is the sweep configuration (docs/config.md): a dict, or YAML or JSON text.
-        ``project`` is the project it belongs to (default: the config's ``project``, else
-        ``HYPERDIAL_PROJECT``, else the server's default). ``seed`` fixes the sweep's seed
-        (random otherwise), so a sweep can be reproduced. ``resume=True`` returns an
-        unfinished sweep with the same project and config instead of creating one. An invalid
-        config raises ValueError with the server's message: for a dict, each mistake named by
-        its key path (``parameters.lr.min``); for text, by file position as well.
+        ``config`` is the sweep configuration (docs/config.md): a dict, YAML or JSON text, or
+        the path of a YAML or JSON file (a ``pathlib.Path``, or a one-line string ending in
+        ``.yaml``, ``.yml`` or ``.json``). ``project`` is the project it belongs to (default:
+        the config's ``project``, else ``HYPERDIAL_PROJECT``, else the server's default).
+        ``seed`` fixes the sweep's seed (random otherwise), so a sweep can be reproduced.
+        ``resume=True`` returns an unfinished sweep with the same project and config instead
+        of creating one. An invalid config raises ValueError with the server's message: for a
+        dict, each mistake named by its key path (``parameters.lr.min``); for text, by its line
+        and column in the text as well (``<sweep config text>:3:13: error: ...``); for a file,
+        by the file's name, line and column (``sweeps/mnist.yaml:3:13: error: ...``). A file
+        that cannot be read raises OSError (FileNotFoundError naming it when it is missing).
         """
         if isinstance(config, collections.abc.Mapping):
             # As data: the server names a mistake by its key path, not by a line of a text
             # the caller never wrote.
             body = {"config": _jsonable(config)}
-        elif isinstance(config, (str, bytes)):
-            body = {"source": config.decode("utf-8") if isinstance(config, bytes) else config}
+        elif isinstance(config, (str, bytes, os.PathLike)):
+            body = _sweep_text(config)
         else:
-            raise TypeError("hyperdial: a sweep config is a dict or YAML/JSON text, got %s"
-                            % type(config).__name__)
+            raise TypeError("hyperdial: a sweep config is a dict, YAML/JSON text or a file path, "
+                            "got %s" % type(config).__name__)
         project = project or _env("HYPERDIAL_PROJECT")
         if project:
             body["project"] = project
@@ -2193,8 +2236,9 @@ class Sweep:
         """Read the sweep again (state, counts, best); returns self."""
         err = _call(self._transport, "GET", self._path(), ok_statuses=(404,))
         if isinstance(err, _SendError):
-            raise KeyError("hyperdial: no sweep %r on %s%s" % (self.id, self.server,
-                                                              _local_store_hint(self.server)))
+            raise KeyError("hyperdial: no sweep %r on %s%s; `hyperdial sweeps --server %s` "
+                           "lists its sweeps" % (self.id, self.server,
+                                                 _local_store_hint(self.server), self.server))
         self._set(err)
         return self
 
@@ -2571,14 +2615,50 @@ class Sweep:
         if isinstance(answer, _SendError) or not isinstance(answer, dict):
             return None
         run = answer.get("run")
-        return Trial(self, run) if isinstance(run, dict) else None
+        return self._trial_class(self, run) if isinstance(run, dict) else None
 
     def trials(self):
-        """Every trial (run) of the sweep so far, by number."""
-        answer = _call(self._transport, "GET",
-                       "/api/v1/runs?limit=100000&sweep=" + urllib.parse.quote(self.id, safe=""))
-        runs = (answer or {}).get("runs") or []
-        return [Trial(self, r) for r in sorted(runs, key=lambda r: r.get("number") or 0)]
+        """Every trial (run) of the sweep so far, by number. Raises KeyError when the server
+        has no such sweep."""
+        runs = _all_runs(self._transport, [("sweep", self.id)])
+        return [self._trial_class(self, r)
+                for r in sorted(runs, key=lambda r: r.get("number") or 0)]
+
+    @property
+    def runs(self):
+        """Every run of the sweep so far, by number: :meth:`trials` under W&B's name
+        (``sweep.runs`` of ``wandb.Api().sweep(path)``); read anew at each access."""
+        return self.trials()
+
+    @property
+    def name(self):
+        """The config's ``name``, else the sweep's id (as W&B names a sweep)."""
+        return self.data.get("name") or self.id
+
+    @property
+    def project(self):
+        """The project the sweep belongs to."""
+        return self.data.get("project")
+
+    def best_run(self, order=None):
+        """The best run of the sweep (W&B's ``sweep.best_run(order=None)``), or None when it
+        has none.
+
+        Without ``order``, the sweep's metric decides: :meth:`best` (the best ``finished``
+        or ``stopped_early`` run; None for a multi-objective sweep); a sweep without a metric
+        gives its most recent run, with a warning, as W&B does. With ``order`` (W&B's form:
+        ``"-summary_metrics.acc"``, ``"+config.lr"``, ``"+created_at"``; a bare name is
+        ``"-summary_metrics.NAME"``), the first of every run sorted so, runs without the
+        value last (see :meth:`Api.runs`)."""
+        if order is None:
+            metric = self.metric
+            if isinstance(metric, dict) and metric.get("name"):
+                return self.best()
+            _warn("sweep %s has no metric and best_run() was given no order: returning its "
+                  "most recent run" % self.id)
+            order = "-created_at"
+        runs = _sorted_runs([t.data for t in self.trials()], order)
+        return self._trial_class(self, runs[0]) if runs else None
 
     def trial(self, run_id):
         """The trial (run) of this sweep with id ``run_id``, as :meth:`trials` gives it; its
@@ -2592,7 +2672,7 @@ class Sweep:
             raise KeyError("hyperdial: run %r belongs to %s, not to sweep %s" % (
                 run_id, "sweep %s" % answer["sweep"] if answer.get("sweep") else "no sweep",
                 self.id))
-        return Trial(self, answer)
+        return self._trial_class(self, answer)
 
     def stop(self):
         """Hand out no more trials (the state becomes ``finished``); returns self."""
@@ -2646,6 +2726,250 @@ def _last_segment(path, what):
     return path.strip("/ ").rsplit("/", 1)[-1]
 
 
+def _project_of(path):
+    """The project of a W&B project path given to :meth:`Api.runs`: ``"entity/project"`` or
+    ``"project"`` (the entity is ignored), None for every project. A longer path names no
+    project (W&B's ``runs()`` takes none): ValueError saying what to pass instead."""
+    if path is None:
+        return None
+    if not isinstance(path, str):
+        raise TypeError("hyperdial: Api.runs(path): a project path is a string, got %r"
+                        % (path,))
+    parts = [p for p in path.strip().strip("/").split("/") if p]
+    if not parts:
+        return None
+    if len(parts) > 2:
+        raise ValueError(
+            "hyperdial: Api.runs(%r): the path of runs is a project, \"entity/project\" or "
+            "\"project\", not %d parts; for the runs of sweep %r pass filters=%r (or read "
+            "api.sweep(%r).runs), and for one run api.run(%r)"
+            % (path, len(parts), parts[-1], {"sweep": parts[-1]}, path, path))
+    return parts[-1]
+
+
+def _all_runs(transport, params):
+    """Every run ``GET /api/v1/runs`` lists with the query ``params`` (a list of pairs), read
+    a page of 100,000 at a time. A ``sweep`` that does not exist raises KeyError naming it,
+    the server, and how to list the sweeps."""
+    runs = []
+    while True:
+        query = urllib.parse.urlencode(list(params) + [("limit", 100000),
+                                                       ("offset", len(runs))])
+        answer = _call(transport, "GET", "/api/v1/runs?" + query, ok_statuses=(404,))
+        if isinstance(answer, _SendError):
+            sweep = dict(params).get("sweep")
+            raise KeyError(
+                "hyperdial: no sweep %r on %s%s; `hyperdial sweeps --server %s` lists its "
+                "sweeps" % (sweep, transport.server, _local_store_hint(transport.server),
+                            transport.server))
+        page = (answer or {}).get("runs") or []
+        runs.extend(page)
+        if not page or len(runs) >= int((answer or {}).get("total") or 0):
+            return runs
+
+
+def _iso_time(ms):
+    """Milliseconds since the epoch as W&B writes a time (``2026-11-29T14:03:07Z``, UTC);
+    None stays None."""
+    if ms is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000.0))
+
+
+_MISSING = object()  # a run field that has no value
+
+#: The run fields :meth:`Api.runs` filters and sorts on (W&B's names), besides ``config.KEY``
+#: and ``summary_metrics.KEY``.
+_RUN_FIELDS = ("sweep", "state", "display_name", "name", "project", "created_at",
+               "createdAt", "tags", "group", "jobType", "job_type")
+
+
+def _lookup(flat, nested, key):
+    """``key`` (dotted) in a run's flat values (``params``, a summary), else down the nested
+    mapping; a W&B-style trailing ``.value`` (``config.lr.value``) is the value itself."""
+    for name in (key, key[:-len(".value")] if key.endswith(".value") else None):
+        if name is None:
+            continue
+        if isinstance(flat, dict) and name in flat:
+            return flat[name]
+        node = nested
+        for part in name.split("."):
+            if not isinstance(node, dict) or part not in node:
+                node = _MISSING
+                break
+            node = node[part]
+        if node is not _MISSING:
+            return node
+    return _MISSING
+
+
+def _run_field(run, field):
+    """The value of W&B filter/order field ``field`` for ``run`` (a run as the server sends
+    it), or ``_MISSING``."""
+    if field.startswith("config."):
+        return _lookup(run.get("params"), run.get("config"), field[len("config."):])
+    if field.startswith("summary_metrics."):
+        summary = run.get("summary")
+        return _lookup(summary, summary, field[len("summary_metrics."):])
+    value = {
+        "sweep": run.get("sweep"),
+        "state": run.get("state"),
+        "display_name": run.get("name") or run.get("id"),
+        "name": run.get("id"),  # W&B's `name` filter is the run's id
+        "project": run.get("project"),
+        "created_at": _iso_time(run.get("created_ms")),
+        "createdAt": _iso_time(run.get("created_ms")),
+        "tags": [],
+    }.get(field, _MISSING)
+    return value
+
+
+def _check_field(field):
+    if not isinstance(field, str) or not (
+            field in _RUN_FIELDS or field.startswith(("config.", "summary_metrics."))):
+        raise ValueError(
+            "hyperdial: Api.runs: unknown run field %r in filters or order; use %s, "
+            "config.KEY or summary_metrics.KEY" % (field, ", ".join(_RUN_FIELDS)))
+
+
+def _comparable(a, b):
+    numbers_ = (numbers.Real,)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool)
+    return (isinstance(a, numbers_) and isinstance(b, numbers_)) or \
+        (isinstance(a, str) and isinstance(b, str))
+
+
+def _equal(value, wanted):
+    if value is _MISSING:
+        return wanted is None
+    if isinstance(value, list) and not isinstance(wanted, list):
+        return wanted in value
+    return value == wanted
+
+
+def _operator(op, arg):
+    """A test ``f(value)`` for one operator of a W&B (MongoDB-style) filter."""
+    import re  # noqa: PLC0415 -- only for $regex
+
+    def ordered(test):
+        return lambda v: v is not _MISSING and _comparable(v, arg) and test(v, arg)
+
+    if op == "$eq":
+        return lambda v: _equal(v, arg)
+    if op == "$ne":
+        return lambda v: not _equal(v, arg)
+    if op in ("$gt", "$gte", "$lt", "$lte"):
+        return ordered({"$gt": lambda v, a: v > a, "$gte": lambda v, a: v >= a,
+                        "$lt": lambda v, a: v < a, "$lte": lambda v, a: v <= a}[op])
+    if op in ("$in", "$nin"):
+        if not isinstance(arg, (list, tuple, set)):
+            raise ValueError("hyperdial: Api.runs: %s takes a list, got %r" % (op, arg))
+        inside = lambda v: any(_equal(v, a) for a in arg)  # noqa: E731
+        return inside if op == "$in" else (lambda v: not inside(v))
+    if op == "$exists":
+        return lambda v: (v is not _MISSING and v is not None) == bool(arg)
+    if op == "$regex":
+        pattern = re.compile(str(arg))
+        return lambda v: isinstance(v, str) and pattern.search(v) is not None
+    if op == "$not":
+        inner = _condition(arg)
+        return lambda v: not inner(v)
+    raise ValueError("hyperdial: Api.runs: unknown filter operator %r; use $eq, $ne, $gt, $gte, "
+                     "$lt, $lte, $in, $nin, $exists, $regex, $not, $and, $or, $nor" % (op,))
+
+
+def _condition(spec):
+    """A test ``f(value)`` for the condition on one field: ``{"$op": arg, ...}`` (all must
+    hold), or a value it must equal."""
+    if isinstance(spec, dict) and spec and all(isinstance(k, str) and k.startswith("$")
+                                               for k in spec):
+        tests = [_operator(op, arg) for op, arg in spec.items()]
+        return lambda v: all(t(v) for t in tests)
+    return lambda v: _equal(v, spec)
+
+
+def _run_filter(filters):
+    """A test ``f(run)`` for W&B's ``filters`` (a MongoDB-style dict: fields, ``$and``,
+    ``$or``, ``$nor``); an unknown field or operator raises ValueError."""
+    if filters is None:
+        return lambda run: True
+    if not isinstance(filters, collections.abc.Mapping):
+        raise TypeError("hyperdial: Api.runs: filters is a dict, got %s"
+                        % type(filters).__name__)
+    tests = []
+    for key, spec in filters.items():
+        if key in ("$and", "$or", "$nor"):
+            if not isinstance(spec, (list, tuple)):
+                raise ValueError("hyperdial: Api.runs: %s takes a list of filters" % key)
+            parts = [_run_filter(f) for f in spec]
+            if key == "$and":
+                tests.append(lambda run, parts=parts: all(p(run) for p in parts))
+            elif key == "$or":
+                tests.append(lambda run, parts=parts: any(p(run) for p in parts))
+            else:
+                tests.append(lambda run, parts=parts: not any(p(run) for p in parts))
+            continue
+        if isinstance(key, str) and key.startswith("$"):
+            raise ValueError("hyperdial: Api.runs: %r is not an operator on runs; use $and, "
+                             "$or, $nor, or a field" % (key,))
+        _check_field(key)
+        test = _condition(spec)
+        tests.append(lambda run, key=key, test=test: test(_run_field(run, key)))
+    return lambda run: all(t(run) for t in tests)
+
+
+def _pushed_sweep(filters):
+    """The sweep id ``filters`` requires (``{"sweep": ID}``, also inside a top-level
+    ``$and``), which the server then filters on (and answers 404 for), or None."""
+    if not isinstance(filters, collections.abc.Mapping):
+        return None
+    if isinstance(filters.get("sweep"), str):
+        return filters["sweep"]
+    if isinstance(filters.get("sweep"), dict) and isinstance(filters["sweep"].get("$eq"), str) \
+            and len(filters["sweep"]) == 1:
+        return filters["sweep"]["$eq"]
+    for part in filters.get("$and") or ():
+        found = _pushed_sweep(part)
+        if found is not None:
+            return found
+    return None
+
+
+def _order_key(order):
+    """W&B's ``order`` (``"+created_at"``, ``"-summary_metrics.acc"``, ``"config.lr"``) as
+    (field, descending). A name without a sign is descending, a bare metric name is
+    ``summary_metrics.NAME`` (W&B's rules)."""
+    if not isinstance(order, str) or not order.strip("+- "):
+        raise ValueError("hyperdial: an order is a field with + or - before it "
+                         "(\"-summary_metrics.acc\"), got %r" % (order,))
+    order = order.strip()
+    descending = not order.startswith("+")
+    field = order.lstrip("+-")
+    if field not in _RUN_FIELDS and not field.startswith(("config.", "summary_metrics.")):
+        field = "summary_metrics." + field
+    return field, descending
+
+
+def _sorted_runs(runs, order):
+    """``runs`` (as the server sends them) sorted by W&B's ``order``: numbers before text,
+    runs without the value last whichever the direction; a stable sort, so ties keep the
+    server's order."""
+    if order is None:
+        return list(runs)
+    field, descending = _order_key(order)
+    keyed = [(_run_field(r, field), r) for r in runs]
+    present = [(v, r) for v, r in keyed if v is not _MISSING and v is not None
+               and isinstance(v, (numbers.Real, str)) and v == v]
+    absent = [r for v, r in keyed if not (v is not _MISSING and v is not None
+                                          and isinstance(v, (numbers.Real, str)) and v == v)]
+    numeric = sorted((p for p in present if not isinstance(p[0], str)),
+                     key=lambda p: p[0], reverse=descending)
+    text = sorted((p for p in present if isinstance(p[0], str)),
+                  key=lambda p: p[0], reverse=descending)
+    return [r for _, r in numeric] + [r for _, r in text] + absent
+
+
 class Api:
     """Read runs and sweeps back from a server, from any process: what
     ``wandb.Api()`` does for W&B::
@@ -2655,19 +2979,39 @@ class Api:
         print(run.state, run.config, run.summary)
         rows = run.history(keys=["loss"])          # or run.scan_history(), see Trial
         sweep = api.sweep("k3x9q2ab")              # the same as Sweep.get()
+        done = api.runs("mnist", filters={"sweep": sweep.id, "state": "finished"},
+                        order="-summary_metrics.acc")
 
     The server is ``server``, else ``HYPERDIAL_SERVER``, else ``http://127.0.0.1:8337``;
     ``token`` (default ``HYPERDIAL_TOKEN``) is sent as a bearer token. When neither names a
     server and none answers at the default address, a local server is started on the default
     store (``./.hyperdial/hyperdial.db``, or ``HYPERDIAL_DB``), as for :class:`Sweep`, so the
-    runs of this directory can be read without starting one.
+    runs of this directory can be read without starting one. The W&B-compatible module's
+    ``wandb.Api`` is this class, with W&B's defaults for ``run.history()``.
     """
+
+    #: The class of the runs this Api gives; the W&B-compatible module's gives its own.
+    _trial_class = Trial
+    #: The class of the sweeps this Api gives.
+    _sweep_class = Sweep
 
     def __init__(self, server=None, token=None):
         self.token = token if token is not None else _env("HYPERDIAL_TOKEN")
         self.server = _sweep_server(server, self.token)
         self._transport = _Transport(self.server, self.token, keep_alive=True)
         self._sweeps = {}  # sweep id -> Sweep, shared by the runs read through this Api
+
+    def _sweep_of(self, sweep_id):
+        """The :class:`Sweep` of a run (read once per Api), or None when there is none."""
+        if not isinstance(sweep_id, str):
+            return None
+        sweep = self._sweeps.get(sweep_id)
+        if sweep is None:
+            try:
+                sweep = self._sweeps[sweep_id] = self.sweep(sweep_id)
+            except KeyError:  # deleted since: the run is still read, trial.sweep_id says
+                sweep = None
+        return sweep
 
     def run(self, path):
         """The run with this id, in or outside a sweep: a :class:`Trial` (as
@@ -2682,24 +3026,51 @@ class Api:
         if isinstance(answer, _SendError) or not isinstance(answer, dict):
             raise KeyError("hyperdial: no run %r on %s%s" % (run_id, self.server,
                                                             _local_store_hint(self.server)))
-        sweep = None
-        sweep_id = answer.get("sweep")
-        if isinstance(sweep_id, str):
-            sweep = self._sweeps.get(sweep_id)
-            if sweep is None:
-                try:
-                    sweep = self._sweeps[sweep_id] = self.sweep(sweep_id)
-                except KeyError:  # deleted since: the run is still read, trial.sweep_id says
-                    sweep = None
-        return Trial(sweep, answer, transport=self._transport)
+        return self._trial_class(self._sweep_of(answer.get("sweep")), answer,
+                                 transport=self._transport)
+
+    def runs(self, path=None, filters=None, order="+created_at", per_page=None,
+             include_sweeps=True, **kwargs):
+        """The runs of a project that match ``filters``, sorted by ``order``: W&B's
+        ``api.runs(path, filters=, order=)``, as a list of :class:`Trial` (each with its
+        ``sweep``).
+
+        ``path`` is ``"entity/project"`` or ``"project"`` (the entity is ignored), or None
+        for every project; a longer path raises ValueError saying what to pass instead.
+        ``filters`` is W&B's MongoDB-style dict on the fields ``sweep``, ``state``,
+        ``display_name``, ``name`` (the run id, as in W&B), ``project``, ``created_at``
+        (``"2026-11-29T14:03:07Z"``), ``tags`` (always empty here), ``config.KEY`` and
+        ``summary_metrics.KEY`` (dotted keys reach nested values), with ``$eq``, ``$ne``,
+        ``$gt``, ``$gte``, ``$lt``, ``$lte``, ``$in``, ``$nin``, ``$exists``, ``$regex``,
+        ``$not`` and ``$and``, ``$or``, ``$nor``; an unknown field or operator raises
+        ValueError. A ``sweep`` the server does not have raises KeyError naming it (rather
+        than matching nothing). ``order`` is W&B's ``"+field"`` or ``"-field"`` (default
+        ``"+created_at"``, oldest first; a bare metric name means
+        ``"-summary_metrics.NAME"``); runs without the value come last. ``per_page`` and
+        ``include_sweeps`` are accepted and change nothing: every matching run is read (in
+        pages of 100,000).
+        """
+        params = []
+        project = _project_of(path)
+        if project is not None:
+            params.append(("project", project))
+        sweep_id = _pushed_sweep(filters)
+        if sweep_id is not None:
+            params.append(("sweep", sweep_id))
+        test = _run_filter(filters)
+        if order is not None:
+            _check_field(_order_key(order)[0])
+        found = _sorted_runs([r for r in _all_runs(self._transport, params) if test(r)], order)
+        return [self._trial_class(self._sweep_of(r.get("sweep")), r, transport=self._transport)
+                for r in found]
 
     def sweep(self, path):
         """The sweep with this id (a :class:`Sweep`, as :meth:`Sweep.get` gives). ``path``
         is the sweep id, or a W&B path ``"entity/project/sweep_id"`` (entity and project
         ignored). Raises KeyError naming the id and the server when there is no such
         sweep."""
-        sweep = Sweep({"id": _last_segment(path, "sweep")}, server=self.server,
-                      token=self.token)
+        sweep = self._sweep_class({"id": _last_segment(path, "sweep")}, server=self.server,
+                                  token=self.token)
         return sweep.refresh()
 
     def __repr__(self):

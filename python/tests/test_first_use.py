@@ -1,8 +1,8 @@
 """What a new user meets first, against the real binary (HYPERDIAL_BIN, else
 target/release/hyperdial or target/debug/hyperdial, under CARGO_TARGET_DIR when set): a
 misspelt metric name in history(keys=), reading a run from another process (hyperdial.Api),
-which told trials come back (retries), config mistakes of a dict passed to Sweep.create, and
-what a disabled run says.
+which told trials come back (retries), config mistakes of a dict, text or file passed to
+Sweep.create, and what a disabled run says.
 
 Run from the repository root: python3 -m unittest discover -s python/tests -v
 """
@@ -231,10 +231,39 @@ class ConfigErrorTests(_Case):
         self.assertNotRegex(message, r":\d+:\d+")
         self.assertNotIn("warning", message, "warnings did not refuse it")
 
-    def test_text_keeps_its_file_positions(self):
-        with self.assertRaises(ValueError) as ctx:
-            hyperdial.Sweep.create("method: random\nparameters:\n  lr: {min: x, max: 1.0}\n")
-        self.assertRegex(str(ctx.exception), r"sweep\.yaml:3:\d+: error: parameters\.lr\.min")
+    BAD = "method: random\nparameters:\n  lr: {min: x, max: 1.0}\n"
+
+    def test_text_is_named_as_text_with_its_line_and_column(self):
+        for text in (self.BAD, self.BAD.encode()):
+            with self.assertRaises(ValueError) as ctx:
+                hyperdial.Sweep.create(text)
+            message = str(ctx.exception)
+            self.assertIn("<sweep config text>:3:13: error: parameters.lr.min", message)
+            self.assertNotIn("sweep.yaml", message, "no file of that name was written")
+
+    def test_a_file_is_named_by_the_path_given(self):
+        import pathlib
+        folder = os.path.join(self.tmp, "conf")
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, "mnist.yaml")
+        with open(path, "w") as f:
+            f.write(self.BAD)
+        for given in (pathlib.Path(path), path, " %s\n" % path):
+            with self.assertRaises(ValueError) as ctx:
+                hyperdial.Sweep.create(given)
+            self.assertIn("%s:3:13: error: parameters.lr.min" % path, str(ctx.exception))
+        with open(path, "w") as f:
+            f.write("method: random\nparameters:\n  lr: {min: 0.0, max: 1.0}\n")
+        sweep = hyperdial.Sweep.create(pathlib.Path(path))
+        self.assertEqual(sweep.data["file"], path)
+        self.assertEqual(sweep.method, "random")
+        # Text keeps no file name with its sweep.
+        self.assertIsNone(hyperdial.Sweep.create(
+            "method: random\nparameters:\n  lr: {min: 0.0, max: 2.0}\n").data.get("file"))
+        missing = os.path.join(folder, "nope.yml")
+        with self.assertRaises(FileNotFoundError) as ctx:
+            hyperdial.Sweep.create(missing)
+        self.assertIn("no such file %s" % missing, str(ctx.exception))
 
 
 class DisabledRunTests(unittest.TestCase):

@@ -24,6 +24,10 @@ What is mapped:
   "first"|"best"`` sets the run summary of the metric to that aggregate.
 * ``run.name``, ``id``, ``dir``, ``project``, ``sweep_id``, ``step``, ``finish`` (and at
   exit), ``Settings``, ``wandb.run``, ``login`` (does nothing).
+* ``wandb.Api()``: reads runs and sweeps back (``.run(path)``, ``.runs(path, filters=,
+  order=)``, ``.sweep(path)``; ``run.config``, ``summary``, ``state``, ``name``, ``id``,
+  ``history()``, ``scan_history()``; ``sweep.runs``, ``best_run()``): hyperdial's
+  ``hyperdial.Api``, with W&B's ``history()`` defaults (:class:`Api`).
 
 What hyperdial cannot record (media, tables, artifacts, ``watch``, ``save``, alerts, plots) is
 accepted and ignored, with one warning on stderr per name. Standard library only; the
@@ -51,7 +55,7 @@ __all__ = [
     "save", "restore", "alert", "use_artifact", "log_artifact", "log_model", "use_model",
     "link_model", "mark_preempting", "Settings", "Run", "Config", "Summary", "Image", "Table",
     "Artifact", "Histogram", "Video", "Audio", "Html", "Object3D", "Molecule", "Plotly",
-    "Graph", "plot", "errors", "run", "config", "summary", "sweep", "agent",
+    "Graph", "plot", "errors", "run", "config", "summary", "sweep", "agent", "Api",
 ]
 
 _PREFIX = "[hyperdial] "
@@ -814,6 +818,114 @@ class Run:
 
     def __repr__(self):
         return "<wandb.Run %s (hyperdial, %s)>" % (self.id, self.mode)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading runs back: wandb.Api
+
+
+def _thinned(rows, samples):
+    """At most ``samples`` of ``rows``, evenly spaced, the first and the last kept."""
+    count = len(rows)
+    if count <= samples:
+        return rows
+    if samples == 1:
+        return [rows[-1]]
+    return [rows[i * (count - 1) // (samples - 1)] for i in range(samples)]
+
+
+class PublicRun(_hd.Trial):
+    """A run read back through :class:`Api` (W&B's ``wandb.apis.public.Run``): hyperdial's
+    :class:`hyperdial.Trial` (``id``, ``state``, ``config``, ``summary``, ``sweep``,
+    ``project``, ``created_at``, ``url``, ``scan_history()``, ...), whose ``name`` is never
+    None (the run's id when it has no name, as W&B always shows one) and whose
+    :meth:`history` takes W&B's arguments and defaults."""
+
+    def __init__(self, sweep, run, transport=None):
+        super().__init__(sweep, run, transport=transport)
+        self.name = self.name or self.id
+
+    @property
+    def display_name(self):
+        """The run's name (W&B's ``display_name``)."""
+        return self.name
+
+    def history(self, samples=500, keys=None, x_axis="_step", pandas=True, stream="default"):
+        """The run's metric history as W&B's ``run.history()`` gives it: at most ``samples``
+        rows (evenly spaced by position, the first and the last kept), each a dict of
+        ``_step``, ``_timestamp`` and the metrics logged at that step; with ``keys`` (a list)
+        only those metrics (and ``x_axis``), and only the rows holding every one of them. A
+        ``pandas.DataFrame`` of those rows when ``pandas`` is true and pandas can be imported
+        (else the list, with a warning, as W&B does); the list with ``pandas=False``.
+        ``stream="system"`` (or any other than ``"default"``) reads system metrics, which
+        hyperdial does not record: no rows, with a warning. Rows carry no ``_runtime``."""
+        if keys is not None and not isinstance(keys, list):
+            raise ValueError("keys must be specified in a list")
+        if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) \
+                or samples < 1:
+            raise ValueError("history(samples=%r): samples is a positive integer" % (samples,))
+        if stream != "default":
+            if keys:
+                raise ValueError("stream must be default when specifying keys")
+            _warn_once("history-stream", "run.history(stream=%r): hyperdial records no system "
+                                         "metrics; no rows" % (stream,))
+            rows = []
+        else:
+            needed = None
+            if keys:
+                needed = ([x_axis] if x_axis not in ("_step", "_timestamp") else []) + [
+                    k for k in keys if k != x_axis]
+            rows = _hd.Trial.history(self, keys=needed)
+            if needed:
+                rows = [row for row in rows if all(k in row for k in needed)]
+            rows = _thinned(rows, int(samples))
+        if pandas:
+            try:
+                import pandas as pd  # noqa: PLC0415 -- optional, as in W&B
+            except ImportError:
+                _warn_once("history-pandas", "pandas cannot be imported: run.history() returns "
+                                             "a list of dicts (call it with pandas=False)")
+                return rows
+            return pd.DataFrame.from_records(rows)
+        return rows
+
+
+class PublicSweep(_hd.Sweep):
+    """A sweep read back through :class:`Api` (W&B's ``wandb.apis.public.Sweep``):
+    hyperdial's :class:`hyperdial.Sweep` (``id``, ``name``, ``project``, ``config``,
+    ``state``, ``runs``, ``best_run(order=None)``, ...) whose runs are :class:`PublicRun`."""
+
+    _trial_class = PublicRun
+
+
+class Api(_hd.Api):
+    """``wandb.Api()``: reads runs and sweeps back from the hyperdial server, from any
+    process (a notebook, a report script, a training script run by an agent).
+
+    It is :class:`hyperdial.Api` (``run(path)``, ``runs(path, filters=, order=)``,
+    ``sweep(path)``; W&B paths ``"entity/project/id"`` accepted, entity ignored), giving
+    :class:`PublicRun` and :class:`PublicSweep` objects. The server is ``HYPERDIAL_SERVER``
+    (set for the runs an agent starts), else ``http://127.0.0.1:8337``, else a local server on
+    this directory's store; ``server=`` and ``token=`` name one. W&B's ``overrides``,
+    ``timeout`` and ``api_key`` are accepted and change nothing. Other W&B methods
+    (``artifact``, ``project``, ``reports``, ...) raise AttributeError saying what exists."""
+
+    _trial_class = PublicRun
+    _sweep_class = PublicSweep
+
+    def __init__(self, overrides=None, timeout=None, api_key=None, server=None, token=None,
+                 **kwargs):
+        super().__init__(server=server, token=token)
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise AttributeError(
+            "wandb.Api().%s is not available under hyperdial, which reads runs and sweeps "
+            "back: use run(path), runs(path, filters=, order=) or sweep(path)" % name)
+
+    def __repr__(self):
+        return "<wandb.Api (hyperdial, %s)>" % self.server
 
 
 # --------------------------------------------------------------------------------------------
