@@ -2958,15 +2958,24 @@ def _sorted_runs(runs, order):
     if order is None:
         return list(runs)
     field, descending = _order_key(order)
-    keyed = [(_run_field(r, field), r) for r in runs]
-    present = [(v, r) for v, r in keyed if v is not _MISSING and v is not None
-               and isinstance(v, (numbers.Real, str)) and v == v]
-    absent = [r for v, r in keyed if not (v is not _MISSING and v is not None
-                                          and isinstance(v, (numbers.Real, str)) and v == v)]
-    numeric = sorted((p for p in present if not isinstance(p[0], str)),
-                     key=lambda p: p[0], reverse=descending)
-    text = sorted((p for p in present if isinstance(p[0], str)),
-                  key=lambda p: p[0], reverse=descending)
+    numeric, text, absent = [], [], []
+    for run in runs:
+        if field in ("created_at", "createdAt"):
+            # By the millisecond (then the number), not by the whole seconds of created_at.
+            value = run.get("created_ms")
+            value = _MISSING if value is None else (value, run.get("number") or 0)
+        else:
+            value = _run_field(run, field)
+        if isinstance(value, bool) or value is _MISSING or value is None or value != value:
+            absent.append(run)
+        elif isinstance(value, str):
+            text.append((value, run))
+        elif isinstance(value, (numbers.Real, tuple)):
+            numeric.append((value, run))
+        else:  # a list or a mapping: nothing to order by
+            absent.append(run)
+    numeric.sort(key=lambda p: p[0], reverse=descending)
+    text.sort(key=lambda p: p[0], reverse=descending)
     return [r for _, r in numeric] + [r for _, r in text] + absent
 
 

@@ -875,7 +875,9 @@ class PublicRun(_hd.Trial):
             if keys:
                 needed = ([x_axis] if x_axis not in ("_step", "_timestamp") else []) + [
                     k for k in keys if k != x_axis]
-            rows = _hd.Trial.history(self, keys=needed)
+            # Called from here as history() calls it, so a warning about a key the run never
+            # logged points at the caller's line.
+            rows = _hd._read_history(self._history_transport(), self.id, needed)
             if needed:
                 rows = [row for row in rows if all(k in row for k in needed)]
             rows = _thinned(rows, int(samples))

@@ -1,0 +1,306 @@
+"""Reading runs and sweeps back, against the real binary (HYPERDIAL_BIN, else
+target/release/hyperdial or target/debug/hyperdial, under CARGO_TARGET_DIR when set):
+``hyperdial.Api().runs(path, filters=, order=)``, ``sweep.runs`` and ``sweep.best_run()``,
+and ``wandb.Api()`` of the W&B-compatible module (python/hyperdial_wandb), used as a script
+written for W&B uses it.
+
+Run from the repository root: python3 -m unittest discover -s python/tests -v
+"""
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import unittest
+import warnings
+from unittest import mock
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYTHON = os.path.join(HERE, os.pardir)
+SHIM = os.path.join(PYTHON, "hyperdial_wandb")
+sys.path.insert(0, PYTHON)
+sys.path.insert(0, HERE)
+
+import hyperdial  # noqa: E402
+from real_server import BINARY, SKIP_REASON, RealServerClientCase  # noqa: E402
+
+try:
+    import pandas  # noqa: F401
+    HAVE_PANDAS = True
+except ImportError:
+    HAVE_PANDAS = False
+
+SWEEP = {"method": "grid", "metric": {"name": "loss", "goal": "minimize"},
+         "parameters": {"lr": {"values": [0.1, 0.2, 0.3, 0.4]},
+                        "opt": {"parameters": {"kind": {"value": "sgd"}}}}}
+
+
+def load_wandb():
+    """A fresh copy of the W&B-compatible module, as ``import wandb`` finds it."""
+    sys.path.insert(0, SHIM)
+    try:
+        sys.modules.pop("wandb", None)
+        return importlib.import_module("wandb")
+    finally:
+        sys.path.remove(SHIM)
+
+
+class _Case(RealServerClientCase):
+    def made_sweep(self, project="mnist"):
+        """A grid sweep of four trials in ``project``: lr 0.1 and 0.3 finished with loss
+        2 * lr (reported at steps 0 to 9 on the way), 0.2 failed, 0.4 still running."""
+        sweep = hyperdial.Sweep.create(SWEEP, project=project)
+        trials = {}
+        for _ in range(4):
+            trial = sweep.ask()
+            trials[trial.params["lr"]] = trial
+        for lr in (0.1, 0.3):
+            trial = trials[lr]
+            for step in range(10):
+                trial.report(2 * lr + (9 - step) * 0.01, step=step)
+            sweep.tell(trial, 2 * lr)
+        sweep.tell(trials[0.2], None, state="failed")
+        self.addCleanup(lambda: trials[0.4].open and sweep.tell(trials[0.4], None))
+        return sweep, trials
+
+
+@unittest.skipUnless(BINARY, SKIP_REASON)
+class RunsTests(_Case):
+    TMP_PREFIX = "hyperdial-api-runs-"
+
+    def test_filters_and_order_as_in_wb(self):
+        sweep, trials = self.made_sweep()
+        other, _ = self.made_sweep(project="other")
+        lone = hyperdial.init(project="mnist", name="lone-run", config={"lr": 0.05})
+        lone.log({"loss": 9.0})
+        lone.finish()
+        api = hyperdial.Api()
+
+        def ids(runs):
+            return [r.id for r in runs]
+
+        every = api.runs()
+        self.assertEqual(len(every), 9)
+        self.assertEqual(ids(every), sorted(ids(every), key=lambda i: next(
+            r.data["created_ms"] for r in every if r.id == i)), "oldest first by default")
+        mnist = api.runs("my-team/mnist")
+        self.assertEqual(len(mnist), 5)
+        self.assertEqual(ids(api.runs("mnist")), ids(mnist))
+        self.assertEqual(api.runs("nosuchproject"), [], "a project is a label, not an id")
+
+        in_sweep = api.runs("mnist", filters={"sweep": sweep.id}, order="+config.lr")
+        self.assertEqual([r.config["lr"] for r in in_sweep], [0.1, 0.2, 0.3, 0.4])
+        self.assertTrue(all(r.sweep.id == sweep.id for r in in_sweep))
+        self.assertIsInstance(in_sweep[0], hyperdial.Trial)
+
+        best_first = api.runs("mnist", filters={"$and": [{"sweep": sweep.id},
+                                                         {"state": "finished"}]},
+                              order="-summary_metrics.loss")
+        self.assertEqual([r.config.lr for r in best_first], [0.3, 0.1])
+        self.assertEqual(ids(api.runs("mnist", {"sweep": sweep.id, "state": "finished"},
+                                      order="loss")), ids(best_first),
+                         "a bare name is -summary_metrics.NAME")
+        self.assertEqual(
+            [r.config.lr for r in api.runs(filters={"sweep": sweep.id,
+                                                    "config.lr": {"$gte": 0.2, "$lt": 0.4}},
+                                           order="+config.lr")], [0.2, 0.3])
+        self.assertEqual(
+            [r.config.lr for r in api.runs(filters={"$or": [{"state": "failed"},
+                                                            {"config.lr.value": 0.4}],
+                                                    "sweep": sweep.id},
+                                           order="-config.lr")], [0.4, 0.2])
+        self.assertEqual(
+            ids(api.runs(filters={"config.opt.kind": "sgd", "state": {"$in": ["running"]},
+                                  "project": "mnist"})), [trials[0.4].id])
+        self.assertEqual(ids(api.runs(filters={"display_name": {"$regex": "^lone"}})),
+                         [lone.id])
+        self.assertEqual(ids(api.runs(filters={"name": lone.id})), [lone.id],
+                         "W&B's `name` filter is the run id")
+        self.assertEqual(len(api.runs(filters={"sweep": {"$in": [sweep.id, other.id]},
+                                               "summary_metrics.loss": {"$exists": True}})),
+                         4, "two finished runs in each")
+        self.assertEqual(len(api.runs("mnist", filters={"summary_metrics.loss": {
+            "$exists": False}})), 2, "the failed and the running trial")
+        # Runs without the sorted value come last whichever the direction.
+        for order in ("+summary_metrics.loss", "-summary_metrics.loss"):
+            runs = api.runs("mnist", filters={"sweep": sweep.id}, order=order)
+            self.assertEqual({r.state for r in runs[2:]}, {"failed", "running"}, order)
+
+
+
+@unittest.skipUnless(BINARY, SKIP_REASON)
+class RunsMistakesTests(_Case):
+    TMP_PREFIX = "hyperdial-api-mistakes-"
+
+    def test_mistakes_are_named(self):
+        sweep, _ = self.made_sweep()
+        api = hyperdial.Api()
+        with self.assertRaises(KeyError) as ctx:
+            api.runs("my-team/mnist", filters={"sweep": "nosuchsweep"})
+        for part in ("'nosuchsweep'", self.url, "hyperdial sweeps"):
+            self.assertIn(part, str(ctx.exception))
+        self.assertIsInstance(ctx.exception, LookupError)
+        with self.assertRaises(KeyError):
+            api.runs(filters={"$and": [{"sweep": "nosuchsweep"}]})
+        # A path naming more than a project says what to pass instead.
+        with self.assertRaises(ValueError) as ctx:
+            api.runs("my-team/mnist/" + sweep.id)
+        message = str(ctx.exception)
+        self.assertIn("{'sweep': '%s'}" % sweep.id, message)
+        self.assertIn("api.sweep(", message)
+        for bad, named in (({"colour": "red"}, "'colour'"),
+                           ({"config.lr": {"$near": 1}}, "'$near'"),
+                           ({"$xor": []}, "'$xor'"),
+                           ({"state": {"$in": "finished"}}, "$in takes a list")):
+            with self.assertRaises(ValueError) as ctx:
+                api.runs(filters=bad)
+            self.assertIn(named, str(ctx.exception))
+        for order in ("", "+", "-colour"):
+            if order == "-colour":  # W&B's rule: a bare name is a summary metric
+                self.assertEqual(len(api.runs(order=order)), 4)
+                continue
+            with self.assertRaises(ValueError):
+                api.runs(order=order)
+        with self.assertRaises(TypeError):
+            api.runs(filters=[("sweep", sweep.id)])
+        # A sweep that does not exist: its runs are a KeyError too, not an empty list.
+        gone = hyperdial.Sweep({"id": "nosuchsweep"}, server=self.url)
+        with self.assertRaises(KeyError):
+            gone.trials()
+        with self.assertRaises(KeyError) as ctx:
+            api.sweep("nosuchsweep")
+        self.assertIn("hyperdial sweeps", str(ctx.exception))
+
+
+@unittest.skipUnless(BINARY, SKIP_REASON)
+class SweepRunsTests(_Case):
+    TMP_PREFIX = "hyperdial-api-sweep-"
+
+    def test_runs_and_best_run(self):
+        sweep, trials = self.made_sweep()
+        read = hyperdial.Api().sweep("my-team/mnist/" + sweep.id)
+        self.assertEqual([r.config.lr for r in read.runs], [0.1, 0.2, 0.3, 0.4])
+        self.assertEqual((read.name, read.project), (sweep.id, "mnist"))
+        best = read.best_run()
+        self.assertEqual((best.id, best.summary["loss"]), (trials[0.1].id, 0.2))
+        self.assertEqual(read.best_run(order="-summary_metrics.loss").id, trials[0.3].id)
+        self.assertEqual(read.best_run(order="+config.lr").id, trials[0.1].id)
+        self.assertEqual(read.best_run(order="-created_at").created_at,
+                         max(r.created_at for r in read.runs))
+        self.assertTrue(best.url.endswith("/runs/" + best.id))
+
+        bare = hyperdial.Sweep.create({"method": "random",
+                                       "parameters": {"x": {"min": 0.0, "max": 1.0}}})
+        self.assertIsNone(bare.best_run())
+        first, second = bare.ask(), bare.ask()
+        bare.tell(first, None)
+        bare.tell(second, None)
+        newest = max((first, second), key=lambda t: (t.data["created_ms"], t.number))
+        self.assertEqual(bare.best_run().id, newest.id, "without a metric: the newest")
+        self.assertIn("has no metric", sys.stderr.getvalue())
+
+
+@unittest.skipUnless(BINARY, SKIP_REASON)
+class WandbApiTests(_Case):
+    TMP_PREFIX = "hyperdial-api-wandb-"
+
+    def setUp(self):
+        super().setUp()
+        self.wandb = load_wandb()
+        self.addCleanup(sys.modules.pop, "wandb", None)
+
+    def test_runs_and_sweeps_read_as_wb_objects(self):
+        sweep, trials = self.made_sweep()
+        api = self.wandb.Api()
+        self.assertIsInstance(api, hyperdial.Api)
+        run = api.run("my-team/mnist/" + trials[0.1].id)
+        self.assertIsInstance(run, hyperdial.Trial)
+        self.assertIsInstance(run, self.wandb.PublicRun)
+        self.assertEqual((run.id, run.state, run.config["lr"], run.summary["loss"]),
+                         (trials[0.1].id, "finished", 0.1, 0.2))
+        self.assertEqual(run.name, run.id, "no name given: the id, never None")
+        self.assertEqual(run.display_name, run.name)
+        self.assertIsInstance(run.sweep, self.wandb.PublicSweep)
+        self.assertEqual(run.sweep.id, sweep.id)
+        self.assertTrue(all(isinstance(r, self.wandb.PublicRun) for r in run.sweep.runs))
+        self.assertEqual(run.sweep.best_run().id, trials[0.1].id)
+        self.assertIsInstance(api.sweep(sweep.id).best_run(), self.wandb.PublicRun)
+        found = api.runs("my-team/mnist", filters={"sweep": sweep.id, "state": "finished"},
+                         order="+summary_metrics.loss")
+        self.assertEqual([r.id for r in found], [trials[0.1].id, trials[0.3].id])
+        self.assertIsInstance(found[0], self.wandb.PublicRun)
+        with self.assertRaises(AttributeError) as ctx:
+            api.artifact("x:latest")
+        self.assertIn("run(path)", str(ctx.exception))
+
+    def test_history_has_wbs_arguments_and_defaults(self):
+        _, trials = self.made_sweep()
+        run = self.wandb.Api().run(trials[0.1].id)
+        rows = run.history(pandas=False)
+        # Ten reports, then the told value at the next step.
+        self.assertEqual([r["_step"] for r in rows], list(range(11)))
+        self.assertAlmostEqual(rows[0]["loss"], 0.29)
+        self.assertTrue(all(isinstance(r["_timestamp"], float) for r in rows))
+        thinned = run.history(samples=4, pandas=False)
+        self.assertEqual([r["_step"] for r in thinned], [0, 3, 6, 10])
+        self.assertEqual(run.history(keys=["loss"], pandas=False), rows)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.assertEqual(run.history(keys=["loss", "nope"], pandas=False), [],
+                             "only the rows holding every key")
+        caught = [w for w in caught if "never logged 'nope'" in str(w.message)]
+        self.assertEqual([w.filename for w in caught], [__file__], "the caller's line")
+        with self.assertRaises(ValueError):
+            run.history(keys="loss")
+        with self.assertRaises(ValueError):
+            run.history(samples=0)
+        self.assertEqual(run.history(stream="system", pandas=False), [])
+        # Without pandas: the list, with a warning, as W&B does.
+        with mock.patch.dict(sys.modules, {"pandas": None}):
+            self.assertEqual(run.history(), rows)
+        self.assertIn("pandas cannot be imported", sys.stderr.getvalue())
+        # hyperdial's own objects keep their own defaults (a list of every point).
+        self.assertEqual(hyperdial.Api().run(run.id).history(), rows)
+
+    @unittest.skipUnless(HAVE_PANDAS, "pandas is not installed")
+    def test_history_is_a_dataframe_when_pandas_is_there(self):
+        _, trials = self.made_sweep()
+        frame = self.wandb.Api().run(trials[0.3].id).history()
+        self.assertEqual(type(frame).__name__, "DataFrame")
+        self.assertEqual(list(frame["_step"]), list(range(11)))
+        self.assertEqual(list(frame.columns), ["_step", "_timestamp", "loss"])
+        self.assertAlmostEqual(frame["loss"].iloc[-1], 0.6)
+
+    def test_a_script_written_for_wb_reads_runs_unchanged(self):
+        sweep, trials = self.made_sweep()
+        script = textwrap.dedent("""
+            import json, sys
+            import wandb
+
+            api = wandb.Api()
+            run = api.run("my-team/mnist/" + sys.argv[1])
+            sweep = api.sweep("my-team/mnist/" + sys.argv[2])
+            best = sweep.best_run()
+            print(json.dumps({
+                "run": [run.id, run.name, run.state, run.config["lr"], run.summary["loss"]],
+                "steps": [row["_step"] for row in run.history(pandas=False)],
+                "sweep": [sweep.id, len(sweep.runs), best.id, best.summary["loss"]],
+                "finished": [r.id for r in api.runs(
+                    "my-team/mnist", filters={"sweep": sweep.id, "state": "finished"})],
+            }))
+        """)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([SHIM, PYTHON]))
+        out = subprocess.run([sys.executable, "-c", script, trials[0.3].id, sweep.id],
+                             capture_output=True, text=True, timeout=60, env=env)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        got = json.loads(out.stdout)
+        self.assertEqual(got["run"], [trials[0.3].id, trials[0.3].id, "finished", 0.3, 0.6])
+        self.assertEqual(got["steps"], list(range(11)))
+        self.assertEqual(got["sweep"], [sweep.id, 4, trials[0.1].id, 0.2])
+        self.assertEqual(sorted(got["finished"]), sorted([trials[0.1].id, trials[0.3].id]))
+
+
+if __name__ == "__main__":
+    unittest.main()
