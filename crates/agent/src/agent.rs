@@ -385,11 +385,10 @@ fn sweep_config(id: &str, sweep: &Value) -> Result<SweepConfig, AgentError> {
         })?;
     // Named as the server names it: its file, or "<sweep config text>" without one.
     let file = hyperdial_space::source_name(sweep.get("file").and_then(Value::as_str));
-    let validated =
-        hyperdial_space::parse_str(source, file).map_err(|err| AgentError::Sweep {
-            sweep: id.to_string(),
-            message: format!("its configuration does not validate in this agent: {err}"),
-        })?;
+    let validated = hyperdial_space::parse_str(source, file).map_err(|err| AgentError::Sweep {
+        sweep: id.to_string(),
+        message: format!("its configuration does not validate in this agent: {err}"),
+    })?;
     Ok(validated.config)
 }
 

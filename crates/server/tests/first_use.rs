@@ -98,7 +98,10 @@ async fn a_config_object_is_reported_by_key_path() {
     assert_eq!(status, 201, "{made}");
     assert!(made["file"].is_null(), "{made}");
     let (_, made) = s
-        .post("/api/v1/sweeps", json!({ "source": text, "file": "s.yaml" }))
+        .post(
+            "/api/v1/sweeps",
+            json!({ "source": text, "file": "s.yaml" }),
+        )
         .await;
     assert_eq!(made["file"], "s.yaml", "{made}");
 
@@ -179,5 +182,8 @@ async fn a_filter_naming_an_unknown_sweep_is_a_404_saying_how_to_list_them() {
     assert_eq!(r.status().as_u16(), 200);
     let first = r.chunk().await.unwrap().unwrap();
     let first = String::from_utf8_lossy(&first);
-    assert!(first.contains("event: hello") && first.contains(&id), "{first}");
+    assert!(
+        first.contains("event: hello") && first.contains(&id),
+        "{first}"
+    );
 }
