@@ -52,6 +52,7 @@ import json
 import math
 import numbers
 import os
+import re
 import secrets
 import select
 import shutil
@@ -2833,10 +2834,11 @@ def _check_field(field):
 
 
 def _comparable(a, b):
-    numbers_ = (numbers.Real,)
+    """Whether ``a < b`` means something in a filter: two numbers, two strings or two
+    booleans (never a number and a string, which MongoDB does not compare either)."""
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool)
-    return (isinstance(a, numbers_) and isinstance(b, numbers_)) or \
+    return (isinstance(a, numbers.Real) and isinstance(b, numbers.Real)) or \
         (isinstance(a, str) and isinstance(b, str))
 
 
@@ -2850,8 +2852,6 @@ def _equal(value, wanted):
 
 def _operator(op, arg):
     """A test ``f(value)`` for one operator of a W&B (MongoDB-style) filter."""
-    import re  # noqa: PLC0415 -- only for $regex
-
     def ordered(test):
         return lambda v: v is not _MISSING and _comparable(v, arg) and test(v, arg)
 
