@@ -10,7 +10,9 @@
 //   `fn describe_location`, `fn file` and `async fn close_pools`, and `fn one_hop`: the
 //   SQLite backend itself, whose hot operations (heartbeats, the claim, the finish of a
 //   trial) run on its one-hop path (`sqlite/hot.rs`) instead of the versions here, or `None`
-//   (PostgreSQL runs these);
+//   (PostgreSQL runs these), and `async fn tell_in_one_statement`: an ask/tell trial's end
+//   and next run in one statement when it applies (PostgreSQL, `postgres/tell.rs`), else
+//   `None` for the transaction made here;
 // - `Tx`, which derefs to `DbConn` and has `async fn commit(self) -> Result<()>` (dropped
 //   without commit, it rolls back);
 // - `CHANGE_MARK_NOW`, a query answering `mark`: the change mark every later change of a
@@ -866,40 +868,17 @@ async fn append_points_in(
     let Some(row) = row else {
         return Ok(None);
     };
-    let mut next_step: i64 = row.try_get("next_step")?;
-    let mut summary: Map<String, Value> =
-        serde_json::from_str(&row.try_get::<String, _>("summary")?).unwrap_or_default();
-    let mut metric: Option<f64> = row.try_get("metric")?;
-    let now = now_ms();
-    // One entry per (name, step); a batch that names one (name, step) twice keeps the last
-    // value (one statement cannot upsert a row twice on PostgreSQL).
-    let mut flat: Vec<(&str, i64, Option<f64>, i64)> = Vec::new();
-    let mut seen: std::collections::HashMap<(&str, i64), usize> = std::collections::HashMap::new();
-    let mut names: Vec<&str> = Vec::new();
-    let mut named: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    for p in points {
-        let step = p.step.unwrap_or(next_step);
-        next_step = next_step.max(step + 1);
-        let time = p.time_ms.unwrap_or(now);
-        for (name, value) in &p.values {
-            match seen.get(&(name.as_str(), step)) {
-                Some(&i) => flat[i] = (name, step, *value, time),
-                None => {
-                    seen.insert((name.as_str(), step), flat.len());
-                    flat.push((name, step, *value, time));
-                }
-            }
-            if named.insert(name.as_str()) {
-                names.push(name);
-            }
-            summary.insert(name.clone(), value.map(Value::from).unwrap_or(Value::Null));
-            if let Some(obj) = objective {
-                metric = obj.best_after(metric, name, *value);
-            }
-        }
-    }
+    let next_step: i64 = row.try_get("next_step")?;
+    let summary: String = row.try_get("summary")?;
+    let metric: Option<f64> = row.try_get("metric")?;
+    let Folded {
+        flat,
+        names,
+        overwritten,
+        batch,
+    } = fold_points(next_step, &summary, metric, points, objective);
     // Points overwritten by a later one of the same batch still count as written.
-    let mut accepted = points.iter().map(|p| p.values.len()).sum::<usize>() - flat.len();
+    let mut accepted = overwritten;
     let series = series_of(conn, run_id, &names).await?;
     let mut writes: Vec<SeriesPoints> = names
         .iter()
@@ -943,15 +922,80 @@ async fn append_points_in(
             accepted,
             stop: row.try_get("stop_requested")?,
             reason: row.try_get("stop_reason")?,
-            metric,
+            metric: batch.metric,
         },
-        RunBatch {
+        batch,
+    )))
+}
+
+/// A metric batch folded into its run's row ([`fold_points`]).
+struct Folded<'p> {
+    /// One entry per (name, step): `(name, step, value, time_ms)`, the last of the batch's
+    /// values for a (name, step) it names twice.
+    flat: Vec<(&'p str, i64, Option<f64>, i64)>,
+    /// The batch's metric names, in first-seen order.
+    names: Vec<&'p str>,
+    /// Points the batch overwrote itself (they count as written).
+    overwritten: usize,
+    /// The run's next step, summary, metric and heartbeat after the batch.
+    batch: RunBatch,
+}
+
+/// Fold `points` into a run whose row holds `next_step`, the stored `summary` (JSON text, the
+/// metrics' last values without the explicit summary) and `metric`: a point without a step
+/// takes the run's next step, which moves past every step seen; each value becomes its
+/// metric's summary value; the objective's best finite value is kept. Pure: the caller reads
+/// the row (under its lock, or guarded by the values it read) and writes the result.
+fn fold_points<'p>(
+    next_step: i64,
+    summary: &str,
+    metric: Option<f64>,
+    points: &'p [Point],
+    objective: Option<Objective<'_>>,
+) -> Folded<'p> {
+    let mut next_step = next_step;
+    let mut summary: Map<String, Value> = serde_json::from_str(summary).unwrap_or_default();
+    let mut metric = metric;
+    let now = now_ms();
+    // One entry per (name, step); a batch that names one (name, step) twice keeps the last
+    // value (one statement cannot upsert a row twice on PostgreSQL).
+    let mut flat: Vec<(&str, i64, Option<f64>, i64)> = Vec::new();
+    let mut seen: std::collections::HashMap<(&str, i64), usize> = std::collections::HashMap::new();
+    let mut names: Vec<&str> = Vec::new();
+    let mut named: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for p in points {
+        let step = p.step.unwrap_or(next_step);
+        next_step = next_step.max(step + 1);
+        let time = p.time_ms.unwrap_or(now);
+        for (name, value) in &p.values {
+            match seen.get(&(name.as_str(), step)) {
+                Some(&i) => flat[i] = (name, step, *value, time),
+                None => {
+                    seen.insert((name.as_str(), step), flat.len());
+                    flat.push((name, step, *value, time));
+                }
+            }
+            if named.insert(name.as_str()) {
+                names.push(name);
+            }
+            summary.insert(name.clone(), value.map(Value::from).unwrap_or(Value::Null));
+            if let Some(obj) = objective {
+                metric = obj.best_after(metric, name, *value);
+            }
+        }
+    }
+    let overwritten = points.iter().map(|p| p.values.len()).sum::<usize>() - flat.len();
+    Folded {
+        flat,
+        names,
+        overwritten,
+        batch: RunBatch {
             next_step,
             summary: Value::Object(summary).to_string(),
             metric,
             now,
         },
-    )))
+    }
 }
 
 /// What a metric batch leaves to write on its run's row: its next step, summary (as JSON
@@ -1097,6 +1141,7 @@ impl Backend {
             state,
             exit_code,
             error,
+            seen: None,
         };
         let Some(row) = finish_in(&mut tx, &finish).await? else {
             return Ok(None);
@@ -2159,6 +2204,12 @@ impl Storage for Backend {
             return sqlite
                 .raw_finish_run_and_insert(&finish, &new, expected_next_number)
                 .await;
+        }
+        if let Some(done) = self
+            .tell_in_one_statement(&finish, &new, expected_next_number)
+            .await?
+        {
+            return Ok(done);
         }
         retrying(|| self.finish_run_and_insert_suggested_once(&finish, &new, expected_next_number))
             .await

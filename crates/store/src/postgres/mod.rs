@@ -47,6 +47,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// enough that a client's retries see several attempts when the database server is down.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A pooled connection idle this long is pinged before it is handed out (one round trip);
+/// one used more recently is handed out as it is, and fails its statement if it died
+/// meanwhile, as a connection that dies during a statement does.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// The cause of a failed first connection, said once.
 fn connect_failure(e: &sqlx::Error) -> String {
     match e {
@@ -105,6 +110,18 @@ impl PostgresStorage {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A ping costs a round trip per statement of the hot paths: only a connection idle
+            // long enough to have been dropped meanwhile (the database restarted, a proxy
+            // timed it out) is tested before use.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
@@ -215,6 +232,20 @@ impl PostgresStorage {
     }
 }
 
+/// The ask/tell hot path of `queries.rs`'s `finish_run_and_insert_suggested`.
+impl PostgresStorage {
+    /// The tell and the claim in one statement when it applies, else `None` (see [`tell`]).
+    async fn tell_in_one_statement(
+        &self,
+        finish: &RunFinish<'_>,
+        new: &NewRun,
+        expected: i64,
+    ) -> Result<Option<(Option<RunRow>, Inserted)>> {
+        tell::tell_and_insert(&self.reader, finish, new, expected).await
+    }
+}
+
 mod chunks;
+mod tell;
 
 include!("../queries.rs");

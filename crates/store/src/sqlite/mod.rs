@@ -208,6 +208,17 @@ impl SqliteStorage {
         Some(self)
     }
 
+    /// Never reached: the one-hop path makes the tell and the claim in one commit on the
+    /// single writer (`raw_finish_run_and_insert`), before `queries.rs` would ask this.
+    async fn tell_in_one_statement(
+        &self,
+        _finish: &RunFinish<'_>,
+        _new: &NewRun,
+        _expected: i64,
+    ) -> Result<Option<(Option<RunRow>, Inserted)>> {
+        Ok(None)
+    }
+
     /// Start a write transaction (`BEGIN IMMEDIATE` on the writer connection). Write
     /// transactions run one at a time.
     ///
