@@ -73,9 +73,9 @@ const RUN_RETURNING: &str = "summary, user_summary, delivery, id, sweep_id, \
      stop_requested, stop_reason, stop_info, created_ms, started_ms, heartbeat_ms, finished_ms, retry_of, attempt, \
      repeat_of, seed";
 
-/// What [`TrialRow`] reads of a run.
-const TRIAL_COLUMNS: &str = "id, number, created_ms, retry_of, attempt, repeat_of, params, grid_index, metric, state, \
-     summary, user_summary, error, started_ms, finished_ms, heartbeat_ms";
+/// What [`TrialRow`] reads of a run, from `runs r`.
+const TRIAL_COLUMNS: &str = "r.id, r.number, r.created_ms, r.retry_of, r.attempt, r.repeat_of, r.params, \
+     r.grid_index, r.metric, r.state, r.summary, r.user_summary, r.error, r.started_ms, r.finished_ms, r.heartbeat_ms";
 
 const SWEEP_COLUMNS: &str = "s.id, p.name AS project, s.name, s.method, s.state, s.source, s.source_file, \
      s.config_hash, s.seed, s.next_number, s.metric_name, s.goal, s.notes, s.retries_only, s.end_reason, s.created_ms, s.updated_ms";
@@ -1738,7 +1738,9 @@ impl Storage for Backend {
     }
 
     async fn trials(&self, sweep_id: &str) -> Result<Vec<TrialRow>> {
-        let sql = format!("SELECT {TRIAL_COLUMNS} FROM runs WHERE sweep_id = $1 ORDER BY number, created_ms, id");
+        let sql = format!(
+            "SELECT {TRIAL_COLUMNS} FROM runs r WHERE r.sweep_id = $1 ORDER BY r.number, r.created_ms, r.id"
+        );
         Ok(sqlx::query_as::<_, TrialRow>(&sql)
             .bind(sweep_id)
             .fetch_all(&self.reader)
@@ -1749,22 +1751,39 @@ impl Storage for Backend {
         if let Some(sqlite) = self.one_hop() {
             return sqlite.raw_trials_changed(sweep_id, since).await;
         }
-        // The mark first: whatever commits after it gets a later mark (SQLite) or was still
-        // running when it was taken (PostgreSQL), so the next call reads it.
-        let mark: i64 = sqlx::query(CHANGE_MARK_NOW)
-            .fetch_one(&self.reader)
-            .await?
-            .try_get("mark")?;
+        // The mark and the rows from one snapshot: whatever commits after it was still running
+        // when the mark was taken, so its change mark is above it and the next call reads it.
+        // One row when nothing changed (the mark, the run's columns NULL). No `ORDER BY` in
+        // SQL: sorting the few rows here keeps the plan on the (sweep, change mark) index,
+        // where an ordered scan of the sweep's numbers would read every run of a sweep the
+        // statistics do not know yet.
         let sql = format!(
-            "SELECT {TRIAL_COLUMNS} FROM runs WHERE sweep_id = $1 AND change_mark > $2 \
-             ORDER BY number, created_ms, id"
+            "SELECT m.mark AS mark, {TRIAL_COLUMNS} FROM ({CHANGE_MARK_NOW}) m \
+             LEFT JOIN runs r ON r.sweep_id = $1 AND r.change_mark > $2"
         );
-        let rows = sqlx::query_as::<_, TrialRow>(&sql)
+        let found = sqlx::query(&sql)
             .bind(sweep_id)
             .bind(since)
             .fetch_all(&self.reader)
             .await?;
-        Ok((rows, mark.max(since)))
+        let mut mark = since;
+        let mut rows = Vec::with_capacity(found.len());
+        for row in &found {
+            mark = mark.max(row.try_get("mark")?);
+            if row.try_get::<Option<String>, _>("id")?.is_some() {
+                rows.push(TrialRow::from_row(row)?);
+            }
+        }
+        // As `trials` orders them: by number (none last), creation, id.
+        rows.sort_by(|a, b| {
+            (a.number.is_none(), a.number, a.created_ms, &a.id).cmp(&(
+                b.number.is_none(),
+                b.number,
+                b.created_ms,
+                &b.id,
+            ))
+        });
+        Ok((rows, mark))
     }
 
     async fn sweep_and_changes(
