@@ -10,9 +10,9 @@
 //   `fn describe_location`, `fn file` and `async fn close_pools`, and `fn one_hop`: the
 //   SQLite backend itself, whose hot operations (heartbeats, the claim, the finish of a
 //   trial) run on its one-hop path (`sqlite/hot.rs`) instead of the versions here, or `None`
-//   (PostgreSQL runs these), and `async fn tell_in_one_statement`: an ask/tell trial's end
-//   and next run in one statement when it applies (PostgreSQL, `postgres/tell.rs`), else
-//   `None` for the transaction made here;
+//   (PostgreSQL runs these), and `fn one_statement`: the PostgreSQL backend itself, whose
+//   claim insert, and tell with a claim, are each one statement (`postgres/hot.rs`) instead of
+//   the transactions here, or `None` (SQLite);
 // - `Tx`, which derefs to `DbConn` and has `async fn commit(self) -> Result<()>` (dropped
 //   without commit, it rolls back);
 // - `CHANGE_MARK_NOW`, a query answering `mark`: the change mark every later change of a
@@ -2210,6 +2210,9 @@ impl Storage for Backend {
                 .raw_insert_suggested_run(&new, expected_next_number)
                 .await;
         }
+        if let Some(pg) = self.one_statement() {
+            return retrying(|| pg.hot_insert_suggested(&new, expected_next_number)).await;
+        }
         retrying(|| self.insert_suggested_run_once(&new, expected_next_number)).await
     }
 
@@ -2224,11 +2227,13 @@ impl Storage for Backend {
                 .raw_finish_run_and_insert(&finish, &new, expected_next_number)
                 .await;
         }
-        if let Some(done) = self
-            .tell_in_one_statement(&finish, &new, expected_next_number)
-            .await?
-        {
-            return Ok(done);
+        if let Some(pg) = self.one_statement() {
+            if let Some(done) = pg
+                .hot_tell_and_insert(&finish, &new, expected_next_number)
+                .await?
+            {
+                return Ok(done);
+            }
         }
         retrying(|| self.finish_run_and_insert_suggested_once(&finish, &new, expected_next_number))
             .await

@@ -146,9 +146,15 @@ impl PostgresStorage {
         self.reader.close().await;
     }
 
-    /// PostgreSQL runs every operation of `queries.rs` as written there.
+    /// PostgreSQL runs every operation of `queries.rs` as written there, except those of
+    /// `one_statement`.
     fn one_hop(&self) -> Option<&crate::sqlite::SqliteStorage> {
         None
+    }
+
+    /// The claim's insert, and the tell with it, as one statement each ([`hot`]).
+    fn one_statement(&self) -> Option<&PostgresStorage> {
+        Some(self)
     }
 
     /// Start a write transaction on a pooled connection.
@@ -232,20 +238,30 @@ impl PostgresStorage {
     }
 }
 
-/// The ask/tell hot path of `queries.rs`'s `finish_run_and_insert_suggested`.
+/// The hot writes that `queries.rs` hands to [`hot`] (`one_statement`).
 impl PostgresStorage {
-    /// The tell and the claim in one statement when it applies, else `None` (see [`tell`]).
-    async fn tell_in_one_statement(
+    /// [`crate::Storage::insert_suggested_run`] as one statement.
+    pub(crate) async fn hot_insert_suggested(
+        &self,
+        new: &NewRun,
+        expected: i64,
+    ) -> Result<Inserted> {
+        hot::insert_suggested(&self.reader, new, expected).await
+    }
+
+    /// [`crate::Storage::finish_run_and_insert_suggested`] as one statement when it applies,
+    /// else `None` (nothing written).
+    pub(crate) async fn hot_tell_and_insert(
         &self,
         finish: &RunFinish<'_>,
         new: &NewRun,
         expected: i64,
     ) -> Result<Option<(Option<RunRow>, Inserted)>> {
-        tell::tell_and_insert(&self.reader, finish, new, expected).await
+        hot::tell_and_insert(&self.reader, finish, new, expected).await
     }
 }
 
 mod chunks;
-mod tell;
+mod hot;
 
 include!("../queries.rs");

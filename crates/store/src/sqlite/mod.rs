@@ -208,15 +208,9 @@ impl SqliteStorage {
         Some(self)
     }
 
-    /// Never reached: the one-hop path makes the tell and the claim in one commit on the
-    /// single writer (`raw_finish_run_and_insert`), before `queries.rs` would ask this.
-    async fn tell_in_one_statement(
-        &self,
-        _finish: &RunFinish<'_>,
-        _new: &NewRun,
-        _expected: i64,
-    ) -> Result<Option<(Option<RunRow>, Inserted)>> {
-        Ok(None)
+    /// SQLite runs the hot operations on its one-hop path instead (`one_hop`).
+    fn one_statement(&self) -> Option<&crate::postgres::PostgresStorage> {
+        None
     }
 
     /// Start a write transaction (`BEGIN IMMEDIATE` on the writer connection). Write

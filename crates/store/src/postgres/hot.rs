@@ -1,12 +1,23 @@
-//! An ask/tell trial's tell and the claim that follows, in one statement.
+//! PostgreSQL's hot writes as one statement each: the claim's insert, and an ask/tell trial's
+//! tell with the claim that follows.
 //!
-//! [`crate::Storage::finish_run_and_insert_suggested`] made as a transaction is about a dozen
-//! round trips to PostgreSQL (`BEGIN`, the run's row lock, the series lookup and insert, the
-//! chunk insert, the series count, the end, a savepoint, the sweep's number, the insert, the
-//! release, `COMMIT`): each a wake-up of the server and of a PostgreSQL backend, which bound an
-//! ask/tell loop far more than the commit's flush does. When the caller read the run just
-//! before ([`crate::RunFinish::seen`]), the common case is one statement of data-modifying
-//! common table expressions, run as its own transaction:
+//! Each round trip to PostgreSQL is a wake-up of the server and of a PostgreSQL backend, and
+//! these bound an ask/tell loop far more than the commit's flush does. As transactions,
+//! [`crate::Storage::insert_suggested_run`] is four round trips (`BEGIN`, the sweep's number,
+//! the insert, `COMMIT`) and [`crate::Storage::finish_run_and_insert_suggested`] about a dozen
+//! (`BEGIN`, the run's row lock, the series lookup and insert, the chunk insert, the series
+//! count, the end, a savepoint, the number, the insert, the release, `COMMIT`). Here each is one
+//! statement of data-modifying common table expressions, run as its own transaction, and the
+//! answer is sent after its commit, as before.
+//!
+//! **The claim's insert** ([`insert_suggested`]): `bump` takes the sweep's next number
+//! (`UPDATE sweeps … WHERE id = … AND next_number = <expected> AND state = 'running'`), and
+//! `ins` inserts the run with it (`INSERT … SELECT … FROM bump`). No row: the snapshot is stale.
+//! A unique violation (another writer holds the number, or the claim key already claimed a
+//! run) fails the whole statement, so the number does not move: stale too.
+//!
+//! **The tell with the claim** ([`tell_and_insert`]), when the caller read the run just before
+//! ([`crate::RunFinish::seen`]):
 //!
 //! 1. `fin` ends the run with the told point's effect, computed here from the run as read
 //!    ([`super::fold_points`]: next step, summary, best value), only if the run is still as
@@ -16,38 +27,104 @@
 //!    batch came first, makes `fin` re-check its guard on the batch's row and match nothing;
 //! 2. `ser` and `chk` create each told metric's series with its one point, in one chunk (the
 //!    layout of [`super::chunks`]: NaN stored as NULL, the extremes over finite values);
-//! 3. `bump` takes the sweep's next number as the transaction path does (same guard: the
-//!    expected number, the sweep `running`), only if `fin` ended the run, and `ins` inserts the
-//!    claimed run with it.
+//! 3. `bump` and `ins` as in the claim's insert, `bump` only if `fin` ended the run.
 //!
-//! The answer tells the three outcomes apart: no row (nothing written: the run changed since
-//! it was read, is unknown or ended, or a told metric already has a series; the transaction
-//! path then does it all from the run as it is), the ended run alone (the sweep's number or
-//! state moved: the end is stored, the claim is stale, as the transaction path answers), or
-//! both. A unique violation (another claim holds the number, or the claim key already
-//! claimed a run) fails the whole statement, so nothing is written, and the transaction path,
-//! which confines it to a savepoint, answers it. Durability is the transaction path's: the
-//! statement commits before the answer.
+//! The answer tells the outcomes apart: no row (nothing written: the run changed since it was
+//! read, is unknown or ended, or a told metric already has a series; the transaction then
+//! does it all from the run as it is), the ended run alone (the sweep's number or state moved:
+//! the end is stored, the claim is stale, as the transaction answers), or both. A unique
+//! violation fails the whole statement, so nothing is written, and the transaction, which
+//! confines it to a savepoint, answers it.
 
 use sqlx::postgres::PgPool;
 use sqlx::{FromRow, Row};
 
 use super::{fold_points, Folded, RUN_RETURNING};
 use crate::storage::Inserted;
-use crate::{new_id, NewRun, Result, RunFinish, RunRow, RunState, StoreError, SweepState};
+use crate::{new_id, now_ms, NewRun, Result, RunFinish, RunRow, RunState, StoreError, SweepState};
 
 /// Finite doubles: the bounds of the extremes a chunk keeps (see [`super::chunks`]).
 const FINITE: &str = "BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
 
-/// The one statement (see the module docs). Parameters: `$1` run, `$2` final state, `$3`
+/// How many parameters [`claim_ctes`] takes.
+const CLAIM_PARAMS: usize = 19;
+
+/// The `bump` and `ins` expressions of a claim's insert, their parameters numbered from
+/// `$f` in the order [`bind_claim`] binds them; `bump` runs only when `guard` (SQL) holds.
+fn claim_ctes(f: usize, guard: &str) -> String {
+    let p = |i: usize| format!("${}", f + i);
+    format!(
+        "bump AS (\
+           UPDATE sweeps SET next_number = next_number + 1, updated_ms = {now} \
+           WHERE id = {sweep} AND next_number = {number} AND state = {sweep_running}{guard} \
+           RETURNING project_id), \
+         ins AS (\
+           INSERT INTO runs (id, sweep_id, project_id, number, name, state, params, config, suggestion, grid_index, \
+             agent_id, host, argv, git_commit, git_dirty, created_ms, started_ms, heartbeat_ms, retry_of, attempt, claim_key) \
+           SELECT {id}, {sweep}, bump.project_id, {number}, {name}, {running}, {params}, {config}, {suggestion}, \
+             {grid}, {agent}, {host}, {argv}, {commit}, {dirty}, {now}, {now}, {now}, {retry_of}, {attempt}, {key} \
+           FROM bump \
+           RETURNING {RUN_RETURNING})",
+        now = p(0),
+        running = p(1),
+        sweep = p(2),
+        number = p(3),
+        sweep_running = p(4),
+        id = p(5),
+        name = p(6),
+        params = p(7),
+        config = p(8),
+        suggestion = p(9),
+        grid = p(10),
+        agent = p(11),
+        host = p(12),
+        argv = p(13),
+        commit = p(14),
+        dirty = p(15),
+        retry_of = p(16),
+        attempt = p(17),
+        key = p(18),
+    )
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Bind the [`CLAIM_PARAMS`] parameters of [`claim_ctes`]: the run `new` of its sweep, with
+/// the sweep's `expected` number.
+fn bind_claim<'q>(
+    q: PgQuery<'q>,
+    new: &'q NewRun,
+    sweep_id: &'q str,
+    expected: i64,
+    now: i64,
+) -> PgQuery<'q> {
+    q.bind(now)
+        .bind(RunState::Running.as_str())
+        .bind(sweep_id)
+        .bind(expected)
+        .bind(SweepState::Running.as_str())
+        .bind(new_id("r"))
+        .bind(&new.name)
+        .bind(new.params.to_string())
+        .bind(new.config.to_string())
+        .bind(new.suggestion.as_ref().map(serde_json::Value::to_string))
+        .bind(new.grid_index)
+        .bind(&new.agent_id)
+        .bind(&new.host)
+        .bind(new.argv.as_ref().map(serde_json::Value::to_string))
+        .bind(&new.git_commit)
+        .bind(new.git_dirty)
+        .bind(&new.retry_of)
+        .bind(new.attempt.unwrap_or(1))
+        .bind(&new.claim_key)
+}
+
+/// The tell's statement (see the module docs). Parameters: `$1` run, `$2` final state, `$3`
 /// exit code, `$4` error, `$5` now (ms), `$6`/`$7` the running and queued state words, `$8`
 /// next step, `$9` summary, `$10` metric after the point; `$11`, `$12`, `$13` next step,
 /// stored summary and metric as read; `$14` names, `$15` values, `$16` step, `$17` time of
-/// the point; `$18` sweep, `$19` expected number, `$20` the sweep's running state word; the
-/// new run's `$21` id, `$22` name, `$23` params, `$24` config, `$25` suggestion, `$26` grid
-/// index, `$27` agent, `$28` host, `$29` argv, `$30` commit, `$31` dirty, `$32` retry of, `$33`
-/// attempt, `$34` claim key.
-fn statement() -> String {
+/// the point; then those of [`claim_ctes`].
+fn tell_statement() -> String {
     format!(
         "WITH fin AS (\
            UPDATE runs SET next_step = $8, summary = $9, metric = $10, heartbeat_ms = $5, \
@@ -66,18 +143,33 @@ fn statement() -> String {
              CASE WHEN u.value {FINITE} THEN u.value END, CASE WHEN u.value {FINITE} THEN u.value END, \
              CASE WHEN u.value {FINITE} THEN u.value END \
            FROM ser JOIN UNNEST($14::TEXT[], $15::DOUBLE PRECISION[]) AS u(name, value) ON u.name = ser.name), \
-         bump AS (\
-           UPDATE sweeps SET next_number = next_number + 1, updated_ms = $5 \
-           WHERE id = $18 AND next_number = $19 AND state = $20 AND EXISTS (SELECT 1 FROM fin) \
-           RETURNING project_id), \
-         ins AS (\
-           INSERT INTO runs (id, sweep_id, project_id, number, name, state, params, config, suggestion, grid_index, \
-             agent_id, host, argv, git_commit, git_dirty, created_ms, started_ms, heartbeat_ms, retry_of, attempt, claim_key) \
-           SELECT $21, $18, bump.project_id, $19, $22, $6, $23, $24, $25, $26, $27, $28, $29, $30, $31, $5, $5, $5, \
-             $32, $33, $34 FROM bump \
-           RETURNING {RUN_RETURNING}) \
-         SELECT 0 AS part, fin.* FROM fin UNION ALL SELECT 1 AS part, ins.* FROM ins"
+         {claim} \
+         SELECT 0 AS part, fin.* FROM fin UNION ALL SELECT 1 AS part, ins.* FROM ins",
+        claim = claim_ctes(18, " AND EXISTS (SELECT 1 FROM fin)"),
     )
+}
+
+/// The claim's insert in one statement (see the module docs): the run inserted with the
+/// sweep's number `expected`, or [`Inserted::Stale`] with nothing written.
+pub(super) async fn insert_suggested(
+    pool: &PgPool,
+    new: &NewRun,
+    expected: i64,
+) -> Result<Inserted> {
+    let Some(sweep_id) = new.sweep_id.as_deref() else {
+        return Err(StoreError::Db(sqlx::Error::Protocol(
+            "insert_suggested_run needs a sweep".into(),
+        )));
+    };
+    let sql = format!("WITH {} SELECT * FROM ins", claim_ctes(1, ""));
+    debug_assert!(sql.contains(&format!("${CLAIM_PARAMS}")));
+    let q = bind_claim(sqlx::query(&sql), new, sweep_id, expected, now_ms());
+    match q.fetch_optional(pool).await.map_err(StoreError::from) {
+        Ok(Some(row)) => Ok(Inserted::Inserted(Box::new(RunRow::from_row(&row)?))),
+        Ok(None) => Ok(Inserted::Stale),
+        Err(e) if e.is_unique_violation() => Ok(Inserted::Stale),
+        Err(e) => Err(e),
+    }
 }
 
 /// The tell and the claim in one statement (see the module docs): `None` when the statement
@@ -120,8 +212,8 @@ pub(super) async fn tell_and_insert(
     let step = flat[0].1;
     let time = point.time_ms.unwrap_or(batch.now);
     let values: Vec<Option<f64>> = flat.iter().map(|f| f.2).collect();
-    let sql = statement();
-    let rows = sqlx::query(&sql)
+    let sql = tell_statement();
+    let q = sqlx::query(&sql)
         .bind(finish.run_id)
         .bind(finish.state.as_str())
         .bind(finish.exit_code)
@@ -138,24 +230,8 @@ pub(super) async fn tell_and_insert(
         .bind(&names)
         .bind(&values)
         .bind(step)
-        .bind(time)
-        .bind(sweep_id)
-        .bind(expected)
-        .bind(SweepState::Running.as_str())
-        .bind(new_id("r"))
-        .bind(&new.name)
-        .bind(new.params.to_string())
-        .bind(new.config.to_string())
-        .bind(new.suggestion.as_ref().map(serde_json::Value::to_string))
-        .bind(new.grid_index)
-        .bind(&new.agent_id)
-        .bind(&new.host)
-        .bind(new.argv.as_ref().map(serde_json::Value::to_string))
-        .bind(&new.git_commit)
-        .bind(new.git_dirty)
-        .bind(&new.retry_of)
-        .bind(new.attempt.unwrap_or(1))
-        .bind(&new.claim_key)
+        .bind(time);
+    let rows = bind_claim(q, new, sweep_id, expected, batch.now)
         .fetch_all(pool)
         .await;
     let rows = match rows.map_err(StoreError::from) {
