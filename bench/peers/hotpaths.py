@@ -14,6 +14,9 @@ interleave the tools, in a rotated order each round, so load on the machine fall
   and with ``HYPERDIAL_SQLITE_SYNC=normal``, a flush within 1 s; each both as ``ask``/``tell``,
   two requests per trial, and as ``Sweep.optimize`` (``tell_and_ask``), one; with the
   server's and the client's CPU time per trial), Optuna in memory, with JournalStorage (a file) and with SQLite.
+  With ``--pg URL`` (a PostgreSQL server; each measurement creates a scratch database there
+  and drops it after), also hyperdial's server on PostgreSQL (both loops) and Optuna's RDB
+  storage on the same server (``psycopg2``).
   A measurement stops after ``--max-seconds`` and reports the rate over the trials done.
 * logging 20,000 steps x 5 metrics from a script, until everything is stored: hyperdial's
   client (``hyperdial.init``/``log``/``finish``) against the server, MLflow (``log_batch`` of
@@ -94,8 +97,8 @@ def du(path):
 class Server:
     """`hyperdial server` on a scratch SQLite file."""
 
-    def __init__(self, directory, sync=None):
-        self.db = os.path.join(directory, "hyperdial.db")
+    def __init__(self, directory, sync=None, db=None):
+        self.db = db or os.path.join(directory, "hyperdial.db")
         port = free_port()
         self.url = "http://127.0.0.1:%d" % port
         env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERDIAL_")}
@@ -130,9 +133,40 @@ def hyperdial_client():
     return hyperdial
 
 
-def asktell_hyperdial(n, directory, max_seconds, sync=None, combined=False):
+PG_ENV = "HOTPATHS_PG"
+
+
+def pg_scratch():
+    """A fresh database in the PostgreSQL server of ``--pg``: its URL and a function that
+    drops it."""
+    import uuid
+
+    import psycopg2
+    server = os.environ[PG_ENV]
+    name = "hd_bench_" + uuid.uuid4().hex[:12]
+    conn = psycopg2.connect(server)
+    conn.autocommit = True
+    conn.cursor().execute("CREATE DATABASE " + name)
+    conn.close()
+
+    def drop():
+        conn = psycopg2.connect(server)
+        conn.autocommit = True
+        conn.cursor().execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+        conn.close()
+    return server.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def asktell_hyperdial(n, directory, max_seconds, sync=None, combined=False, pg=False):
     hyperdial = hyperdial_client()
-    server = Server(directory, sync)
+    db, drop = pg_scratch() if pg else (None, lambda: None)
+    try:
+        return asktell_server(hyperdial, Server(directory, sync, db), n, max_seconds, combined)
+    finally:
+        drop()
+
+
+def asktell_server(hyperdial, server, n, max_seconds, combined):
     try:
         sweep = hyperdial.Sweep.create(
             {"method": "random", "metric": {"name": "y", "goal": "minimize"}, "run_cap": n,
@@ -166,23 +200,32 @@ def asktell_hyperdial(n, directory, max_seconds, sync=None, combined=False):
 def asktell_optuna(n, directory, max_seconds, storage_kind):
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    drop = lambda: None  # noqa: E731
     if storage_kind == "memory":
         storage = None
+    elif storage_kind == "pg":
+        url, drop = pg_scratch()
+        storage = "postgresql+psycopg2://" + url.split("://", 1)[1]
     elif storage_kind == "journal":
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
         storage = JournalStorage(JournalFileBackend(os.path.join(directory, "journal.log")))
     else:
         storage = "sqlite:///" + os.path.join(directory, "optuna.db")
-    study = optuna.create_study(storage=storage, sampler=optuna.samplers.RandomSampler(seed=0))
-    done = 0
-    t0 = time.perf_counter()
-    while done < n and time.perf_counter() - t0 < max_seconds:
-        trial = study.ask()
-        study.tell(trial, trial.suggest_float("x", 0.0, 1.0))
-        done += 1
-    secs = time.perf_counter() - t0
-    return {"trials": done, "seconds": secs, "rate": done / secs}
+    try:
+        study = optuna.create_study(storage=storage,
+                                    sampler=optuna.samplers.RandomSampler(seed=0))
+        done = 0
+        t0 = time.perf_counter()
+        while done < n and time.perf_counter() - t0 < max_seconds:
+            trial = study.ask()
+            study.tell(trial, trial.suggest_float("x", 0.0, 1.0))
+            done += 1
+        secs = time.perf_counter() - t0
+        # The scratch database is dropped WITH (FORCE): Optuna's pooled connections go too.
+        return {"trials": done, "seconds": secs, "rate": done / secs}
+    finally:
+        drop()
 
 
 def values(step):
@@ -304,6 +347,10 @@ def measure(name, n, directory, max_seconds):
         return asktell_hyperdial(n, directory, max_seconds, combined=True)
     if name == "asktell/hyperdial-one-normal":
         return asktell_hyperdial(n, directory, max_seconds, sync="normal", combined=True)
+    if name == "asktell/hyperdial-pg":
+        return asktell_hyperdial(n, directory, max_seconds, pg=True)
+    if name == "asktell/hyperdial-pg-one":
+        return asktell_hyperdial(n, directory, max_seconds, combined=True, pg=True)
     if name.startswith("asktell/optuna-"):
         return asktell_optuna(n, directory, max_seconds, name.split("-", 1)[1])
     return {"log/hyperdial": log_hyperdial, "log/mlflow": log_mlflow,
@@ -349,6 +396,9 @@ ASKTELL_LABELS = [
     ("asktell/optuna-memory", "Optuna in memory"),
     ("asktell/optuna-journal", "Optuna JournalStorage (file)"),
     ("asktell/optuna-sqlite", "Optuna SQLite"),
+    ("asktell/hyperdial-pg", "hyperdial (server, PostgreSQL)"),
+    ("asktell/hyperdial-pg-one", "hyperdial optimize, one request per trial (PostgreSQL)"),
+    ("asktell/optuna-pg", "Optuna RDB storage (PostgreSQL)"),
 ]
 
 
@@ -361,7 +411,8 @@ def report(args, results, skipped, started, wall):
         "--rounds %d --sizes %s --max-seconds %g%s`" % (
             args.binary_label, os.environ.get("OMP_NUM_THREADS", "unset"), args.rounds,
             ",".join(map(str, args.sizes)), args.max_seconds,
-            " --only " + args.only if args.only else ""))
+            (" --only " + args.only if args.only else "")
+            + (" --pg postgres://USER@HOST:PORT/DB" if args.pg else "")))
     add("")
     add("Machine: %s, %d cores, Python %s; started %s UTC, %.0f s in all; medians of %d "
         "interleaved rounds (each measurement a fresh process and directory)." % (
@@ -460,6 +511,9 @@ def main():
     ap.add_argument("--only", default="",
                     help="comma-separated prefixes of the measurements to run (asktell/, "
                          "log/hyperdial, log/trackio, ...); default all")
+    ap.add_argument("--pg", help="a PostgreSQL server URL (postgres://USER@HOST:PORT/DB): "
+                                     "also measure ask/tell on PostgreSQL, with Optuna's RDB "
+                                     "storage on the same server")
     ap.add_argument("--measure", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--dir", help=argparse.SUPPRESS)
@@ -473,6 +527,10 @@ def main():
         raise SystemExit("set HYPERDIAL_BIN to the hyperdial binary to measure")
     args.binary_label = os.path.relpath(binary, REPO) if binary.startswith(REPO) else binary
     os.environ["HYPERDIAL_BIN"] = os.path.abspath(binary)
+    if args.pg:
+        if not available("psycopg2"):
+            raise SystemExit("--pg needs psycopg2 (pip install psycopg2-binary)")
+        os.environ[PG_ENV] = args.pg
     skipped = [m for m in PEER_MODULES.values() if not available(m)]
     for m in skipped:
         print("peer %s is not installed: skipped (pip install %s)" % (m, m), flush=True)
@@ -483,6 +541,12 @@ def main():
         if "optuna" not in skipped:
             plan += [("asktell/optuna-memory", n), ("asktell/optuna-journal", n),
                      ("asktell/optuna-sqlite", n)]
+        if args.pg:
+            plan += [("asktell/hyperdial-pg", n), ("asktell/hyperdial-pg-one", n)]
+            if "optuna" not in skipped and available("psycopg2"):
+                plan.append(("asktell/optuna-pg", n))
+            elif "optuna" not in skipped:
+                print("psycopg2 is not installed: Optuna on PostgreSQL skipped", flush=True)
     plan.append(("log/hyperdial", 0))
     for tool in ("mlflow", "wandb", "trackio"):
         if tool not in skipped:

@@ -219,6 +219,11 @@ pub struct RunFinish<'a> {
     pub exit_code: Option<i64>,
     /// Why it ended badly.
     pub error: Option<&'a str>,
+    /// The run as the caller read it just before, when it did. A backend may then store the
+    /// end with the claim that follows in one statement guarded by it (PostgreSQL, see
+    /// `postgres/tell.rs`): when the run changed since, it ends the run from the run as it is
+    /// instead. Never needed for correctness.
+    pub seen: Option<&'a RunRow>,
 }
 
 /// What a metric batch did.

@@ -10,7 +10,9 @@
 //   `fn describe_location`, `fn file` and `async fn close_pools`, and `fn one_hop`: the
 //   SQLite backend itself, whose hot operations (heartbeats, the claim, the finish of a
 //   trial) run on its one-hop path (`sqlite/hot.rs`) instead of the versions here, or `None`
-//   (PostgreSQL runs these);
+//   (PostgreSQL runs these), and `fn one_statement`: the PostgreSQL backend itself, whose
+//   claim insert, and tell with a claim, are each one statement (`postgres/hot.rs`) instead of
+//   the transactions here, or `None` (SQLite);
 // - `Tx`, which derefs to `DbConn` and has `async fn commit(self) -> Result<()>` (dropped
 //   without commit, it rolls back);
 // - `CHANGE_MARK_NOW`, a query answering `mark`: the change mark every later change of a
@@ -71,9 +73,9 @@ const RUN_RETURNING: &str = "summary, user_summary, delivery, id, sweep_id, \
      stop_requested, stop_reason, stop_info, created_ms, started_ms, heartbeat_ms, finished_ms, retry_of, attempt, \
      repeat_of, seed";
 
-/// What [`TrialRow`] reads of a run.
-const TRIAL_COLUMNS: &str = "id, number, created_ms, retry_of, attempt, repeat_of, params, grid_index, metric, state, \
-     summary, user_summary, error, started_ms, finished_ms, heartbeat_ms";
+/// What [`TrialRow`] reads of a run, from `runs r`.
+const TRIAL_COLUMNS: &str = "r.id, r.number, r.created_ms, r.retry_of, r.attempt, r.repeat_of, r.params, \
+     r.grid_index, r.metric, r.state, r.summary, r.user_summary, r.error, r.started_ms, r.finished_ms, r.heartbeat_ms";
 
 const SWEEP_COLUMNS: &str = "s.id, p.name AS project, s.name, s.method, s.state, s.source, s.source_file, \
      s.config_hash, s.seed, s.next_number, s.metric_name, s.goal, s.notes, s.retries_only, s.end_reason, s.created_ms, s.updated_ms";
@@ -866,40 +868,17 @@ async fn append_points_in(
     let Some(row) = row else {
         return Ok(None);
     };
-    let mut next_step: i64 = row.try_get("next_step")?;
-    let mut summary: Map<String, Value> =
-        serde_json::from_str(&row.try_get::<String, _>("summary")?).unwrap_or_default();
-    let mut metric: Option<f64> = row.try_get("metric")?;
-    let now = now_ms();
-    // One entry per (name, step); a batch that names one (name, step) twice keeps the last
-    // value (one statement cannot upsert a row twice on PostgreSQL).
-    let mut flat: Vec<(&str, i64, Option<f64>, i64)> = Vec::new();
-    let mut seen: std::collections::HashMap<(&str, i64), usize> = std::collections::HashMap::new();
-    let mut names: Vec<&str> = Vec::new();
-    let mut named: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    for p in points {
-        let step = p.step.unwrap_or(next_step);
-        next_step = next_step.max(step + 1);
-        let time = p.time_ms.unwrap_or(now);
-        for (name, value) in &p.values {
-            match seen.get(&(name.as_str(), step)) {
-                Some(&i) => flat[i] = (name, step, *value, time),
-                None => {
-                    seen.insert((name.as_str(), step), flat.len());
-                    flat.push((name, step, *value, time));
-                }
-            }
-            if named.insert(name.as_str()) {
-                names.push(name);
-            }
-            summary.insert(name.clone(), value.map(Value::from).unwrap_or(Value::Null));
-            if let Some(obj) = objective {
-                metric = obj.best_after(metric, name, *value);
-            }
-        }
-    }
+    let next_step: i64 = row.try_get("next_step")?;
+    let summary: String = row.try_get("summary")?;
+    let metric: Option<f64> = row.try_get("metric")?;
+    let Folded {
+        flat,
+        names,
+        overwritten,
+        batch,
+    } = fold_points(next_step, &summary, metric, points, objective);
     // Points overwritten by a later one of the same batch still count as written.
-    let mut accepted = points.iter().map(|p| p.values.len()).sum::<usize>() - flat.len();
+    let mut accepted = overwritten;
     let series = series_of(conn, run_id, &names).await?;
     let mut writes: Vec<SeriesPoints> = names
         .iter()
@@ -943,15 +922,80 @@ async fn append_points_in(
             accepted,
             stop: row.try_get("stop_requested")?,
             reason: row.try_get("stop_reason")?,
-            metric,
+            metric: batch.metric,
         },
-        RunBatch {
+        batch,
+    )))
+}
+
+/// A metric batch folded into its run's row ([`fold_points`]).
+struct Folded<'p> {
+    /// One entry per (name, step): `(name, step, value, time_ms)`, the last of the batch's
+    /// values for a (name, step) it names twice.
+    flat: Vec<(&'p str, i64, Option<f64>, i64)>,
+    /// The batch's metric names, in first-seen order.
+    names: Vec<&'p str>,
+    /// Points the batch overwrote itself (they count as written).
+    overwritten: usize,
+    /// The run's next step, summary, metric and heartbeat after the batch.
+    batch: RunBatch,
+}
+
+/// Fold `points` into a run whose row holds `next_step`, the stored `summary` (JSON text, the
+/// metrics' last values without the explicit summary) and `metric`: a point without a step
+/// takes the run's next step, which moves past every step seen; each value becomes its
+/// metric's summary value; the objective's best finite value is kept. Pure: the caller reads
+/// the row (under its lock, or guarded by the values it read) and writes the result.
+fn fold_points<'p>(
+    next_step: i64,
+    summary: &str,
+    metric: Option<f64>,
+    points: &'p [Point],
+    objective: Option<Objective<'_>>,
+) -> Folded<'p> {
+    let mut next_step = next_step;
+    let mut summary: Map<String, Value> = serde_json::from_str(summary).unwrap_or_default();
+    let mut metric = metric;
+    let now = now_ms();
+    // One entry per (name, step); a batch that names one (name, step) twice keeps the last
+    // value (one statement cannot upsert a row twice on PostgreSQL).
+    let mut flat: Vec<(&str, i64, Option<f64>, i64)> = Vec::new();
+    let mut seen: std::collections::HashMap<(&str, i64), usize> = std::collections::HashMap::new();
+    let mut names: Vec<&str> = Vec::new();
+    let mut named: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for p in points {
+        let step = p.step.unwrap_or(next_step);
+        next_step = next_step.max(step + 1);
+        let time = p.time_ms.unwrap_or(now);
+        for (name, value) in &p.values {
+            match seen.get(&(name.as_str(), step)) {
+                Some(&i) => flat[i] = (name, step, *value, time),
+                None => {
+                    seen.insert((name.as_str(), step), flat.len());
+                    flat.push((name, step, *value, time));
+                }
+            }
+            if named.insert(name.as_str()) {
+                names.push(name);
+            }
+            summary.insert(name.clone(), value.map(Value::from).unwrap_or(Value::Null));
+            if let Some(obj) = objective {
+                metric = obj.best_after(metric, name, *value);
+            }
+        }
+    }
+    let overwritten = points.iter().map(|p| p.values.len()).sum::<usize>() - flat.len();
+    Folded {
+        flat,
+        names,
+        overwritten,
+        batch: RunBatch {
             next_step,
             summary: Value::Object(summary).to_string(),
             metric,
             now,
         },
-    )))
+    }
 }
 
 /// What a metric batch leaves to write on its run's row: its next step, summary (as JSON
@@ -1097,6 +1141,7 @@ impl Backend {
             state,
             exit_code,
             error,
+            seen: None,
         };
         let Some(row) = finish_in(&mut tx, &finish).await? else {
             return Ok(None);
@@ -1693,7 +1738,9 @@ impl Storage for Backend {
     }
 
     async fn trials(&self, sweep_id: &str) -> Result<Vec<TrialRow>> {
-        let sql = format!("SELECT {TRIAL_COLUMNS} FROM runs WHERE sweep_id = $1 ORDER BY number, created_ms, id");
+        let sql = format!(
+            "SELECT {TRIAL_COLUMNS} FROM runs r WHERE r.sweep_id = $1 ORDER BY r.number, r.created_ms, r.id"
+        );
         Ok(sqlx::query_as::<_, TrialRow>(&sql)
             .bind(sweep_id)
             .fetch_all(&self.reader)
@@ -1704,22 +1751,39 @@ impl Storage for Backend {
         if let Some(sqlite) = self.one_hop() {
             return sqlite.raw_trials_changed(sweep_id, since).await;
         }
-        // The mark first: whatever commits after it gets a later mark (SQLite) or was still
-        // running when it was taken (PostgreSQL), so the next call reads it.
-        let mark: i64 = sqlx::query(CHANGE_MARK_NOW)
-            .fetch_one(&self.reader)
-            .await?
-            .try_get("mark")?;
+        // The mark and the rows from one snapshot: whatever commits after it was still running
+        // when the mark was taken, so its change mark is above it and the next call reads it.
+        // One row when nothing changed (the mark, the run's columns NULL). No `ORDER BY` in
+        // SQL: sorting the few rows here keeps the plan on the (sweep, change mark) index,
+        // where an ordered scan of the sweep's numbers would read every run of a sweep the
+        // statistics do not know yet.
         let sql = format!(
-            "SELECT {TRIAL_COLUMNS} FROM runs WHERE sweep_id = $1 AND change_mark > $2 \
-             ORDER BY number, created_ms, id"
+            "SELECT m.mark AS mark, {TRIAL_COLUMNS} FROM ({CHANGE_MARK_NOW}) m \
+             LEFT JOIN runs r ON r.sweep_id = $1 AND r.change_mark > $2"
         );
-        let rows = sqlx::query_as::<_, TrialRow>(&sql)
+        let found = sqlx::query(&sql)
             .bind(sweep_id)
             .bind(since)
             .fetch_all(&self.reader)
             .await?;
-        Ok((rows, mark.max(since)))
+        let mut mark = since;
+        let mut rows = Vec::with_capacity(found.len());
+        for row in &found {
+            mark = mark.max(row.try_get("mark")?);
+            if row.try_get::<Option<String>, _>("id")?.is_some() {
+                rows.push(TrialRow::from_row(row)?);
+            }
+        }
+        // As `trials` orders them: by number (none last), creation, id.
+        rows.sort_by(|a, b| {
+            (a.number.is_none(), a.number, a.created_ms, &a.id).cmp(&(
+                b.number.is_none(),
+                b.number,
+                b.created_ms,
+                &b.id,
+            ))
+        });
+        Ok((rows, mark))
     }
 
     async fn sweep_and_changes(
@@ -2146,6 +2210,9 @@ impl Storage for Backend {
                 .raw_insert_suggested_run(&new, expected_next_number)
                 .await;
         }
+        if let Some(pg) = self.one_statement() {
+            return retrying(|| pg.hot_insert_suggested(&new, expected_next_number)).await;
+        }
         retrying(|| self.insert_suggested_run_once(&new, expected_next_number)).await
     }
 
@@ -2159,6 +2226,14 @@ impl Storage for Backend {
             return sqlite
                 .raw_finish_run_and_insert(&finish, &new, expected_next_number)
                 .await;
+        }
+        if let Some(pg) = self.one_statement() {
+            if let Some(done) = pg
+                .hot_tell_and_insert(&finish, &new, expected_next_number)
+                .await?
+            {
+                return Ok(done);
+            }
         }
         retrying(|| self.finish_run_and_insert_suggested_once(&finish, &new, expected_next_number))
             .await

@@ -1825,20 +1825,37 @@ async fn trials_changed_misses_nothing_committed_by_concurrent_writers(db: &Db) 
 /// stored whatever the insert finds (a stale number, a sweep no longer running), and the
 /// insert is guarded exactly as `insert_suggested_run`'s.
 async fn a_tell_and_its_claim_commit_together_and_a_stale_claim_keeps_the_tell(db: &Db) {
-    let store = db.open().await.unwrap();
-    let s = store.insert_sweep(sweep()).await.unwrap();
-    let first = inserted(&store, sweep_run(&s.id, 0), 1).await;
-    let told = [point(&[("loss", Some(0.25))])];
-    let finish = |run_id| RunFinish {
-        run_id,
-        points: &told,
+    // Without the run as read, and with it (PostgreSQL then makes both in one statement).
+    for read_first in [false, true] {
+        tell_and_claim_with(db, read_first).await;
+    }
+}
+
+/// A tell of `told` finishing `run`, with the run as read when `read_first`.
+fn tell_of<'a>(
+    run: &'a hyperdial_store::RunRow,
+    told: &'a [hyperdial_store::Point],
+    read_first: bool,
+) -> RunFinish<'a> {
+    RunFinish {
+        run_id: &run.id,
+        points: told,
         objective: Some(MIN),
         state: RunState::Finished,
         exit_code: Some(0),
         error: None,
-    };
+        seen: read_first.then_some(run),
+    }
+}
+
+async fn tell_and_claim_with(db: &Db, read_first: bool) {
+    let store = db.open().await.unwrap();
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let first = inserted(&store, sweep_run(&s.id, 0), 1).await;
+    let told = [point(&[("loss", Some(0.25))])];
+    let finish = |run| tell_of(run, &told, read_first);
     let (ended, next) = store
-        .finish_run_and_insert_suggested(finish(&first.id), sweep_run(&s.id, 1), 2)
+        .finish_run_and_insert_suggested(finish(&first), sweep_run(&s.id, 1), 2)
         .await
         .unwrap();
     let ended = ended.unwrap();
@@ -1858,7 +1875,7 @@ async fn a_tell_and_its_claim_commit_together_and_a_stale_claim_keeps_the_tell(d
     // not, and the sweep's number stays where the other claim left it.
     let third = inserted(&store, sweep_run(&s.id, 2), 3).await;
     let (ended, next) = store
-        .finish_run_and_insert_suggested(finish(&second.id), sweep_run(&s.id, 9), 3)
+        .finish_run_and_insert_suggested(finish(&second), sweep_run(&s.id, 9), 3)
         .await
         .unwrap();
     assert_eq!(next, Inserted::Stale);
@@ -1879,7 +1896,7 @@ async fn a_tell_and_its_claim_commit_together_and_a_stale_claim_keeps_the_tell(d
         .unwrap()
         .unwrap();
     let (ended, next) = store
-        .finish_run_and_insert_suggested(finish(&third.id), sweep_run(&s.id, 9), 4)
+        .finish_run_and_insert_suggested(finish(&third), sweep_run(&s.id, 9), 4)
         .await
         .unwrap();
     assert_eq!(next, Inserted::Stale);
@@ -1893,7 +1910,7 @@ async fn a_tell_and_its_claim_commit_together_and_a_stale_claim_keeps_the_tell(d
             RunFinish {
                 points: &[],
                 state: RunState::Failed,
-                ..finish(&third.id)
+                ..finish(&third)
             },
             sweep_run(&s.id, 9),
             4,
@@ -1905,7 +1922,14 @@ async fn a_tell_and_its_claim_commit_together_and_a_stale_claim_keeps_the_tell(d
         (RunState::Finished, Inserted::Stale)
     );
     let (unknown, next) = store
-        .finish_run_and_insert_suggested(finish("r-none"), sweep_run(&s.id, 9), 4)
+        .finish_run_and_insert_suggested(
+            RunFinish {
+                run_id: "r-none",
+                ..finish(&third)
+            },
+            sweep_run(&s.id, 9),
+            4,
+        )
         .await
         .unwrap();
     assert_eq!((unknown, next), (None, Inserted::Stale));
@@ -1931,6 +1955,7 @@ async fn a_tell_whose_claim_finds_its_number_taken_keeps_the_tell_and_the_number
                 state: RunState::Finished,
                 exit_code: Some(0),
                 error: None,
+                seen: Some(&first),
             },
             sweep_run(&s.id, 5),
             2,
@@ -2592,6 +2617,7 @@ async fn a_claim_key_hands_out_one_run_per_sweep(db: &Db) {
         state: RunState::Finished,
         exit_code: Some(0),
         error: None,
+        seen: Some(&first),
     };
     let (ended, next) = store
         .finish_run_and_insert_suggested(finish, keyed(&s.id, 1, "k1"), 2)
@@ -2609,6 +2635,7 @@ async fn a_claim_key_hands_out_one_run_per_sweep(db: &Db) {
     assert_eq!(second.number, Some(2));
     let finish = RunFinish {
         run_id: &second.id,
+        seen: Some(&second),
         ..finish
     };
     let (_, next) = store

@@ -146,6 +146,7 @@ impl Controller {
             state: final_state,
             exit_code,
             error: error.as_deref(),
+            seen: Some(&run),
         };
         let (ended, inserted) = self
             .store

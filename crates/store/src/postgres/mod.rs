@@ -47,6 +47,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// enough that a client's retries see several attempts when the database server is down.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A pooled connection idle this long is pinged before it is handed out (one round trip);
+/// one used more recently is handed out as it is, and fails its statement if it died
+/// meanwhile, as a connection that dies during a statement does.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// The cause of a failed first connection, said once.
 fn connect_failure(e: &sqlx::Error) -> String {
     match e {
@@ -105,6 +110,18 @@ impl PostgresStorage {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            // A ping costs a round trip per statement of the hot paths: only a connection idle
+            // long enough to have been dropped meanwhile (the database restarted, a proxy
+            // timed it out) is tested before use.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
@@ -129,9 +146,15 @@ impl PostgresStorage {
         self.reader.close().await;
     }
 
-    /// PostgreSQL runs every operation of `queries.rs` as written there.
+    /// PostgreSQL runs every operation of `queries.rs` as written there, except those of
+    /// `one_statement`.
     fn one_hop(&self) -> Option<&crate::sqlite::SqliteStorage> {
         None
+    }
+
+    /// The claim's insert, and the tell with it, as one statement each ([`hot`]).
+    fn one_statement(&self) -> Option<&PostgresStorage> {
+        Some(self)
     }
 
     /// Start a write transaction on a pooled connection.
@@ -215,6 +238,30 @@ impl PostgresStorage {
     }
 }
 
+/// The hot writes that `queries.rs` hands to [`hot`] (`one_statement`).
+impl PostgresStorage {
+    /// [`crate::Storage::insert_suggested_run`] as one statement.
+    pub(crate) async fn hot_insert_suggested(
+        &self,
+        new: &NewRun,
+        expected: i64,
+    ) -> Result<Inserted> {
+        hot::insert_suggested(&self.reader, new, expected).await
+    }
+
+    /// [`crate::Storage::finish_run_and_insert_suggested`] as one statement when it applies,
+    /// else `None` (nothing written).
+    pub(crate) async fn hot_tell_and_insert(
+        &self,
+        finish: &RunFinish<'_>,
+        new: &NewRun,
+        expected: i64,
+    ) -> Result<Option<(Option<RunRow>, Inserted)>> {
+        hot::tell_and_insert(&self.reader, finish, new, expected).await
+    }
+}
+
 mod chunks;
+mod hot;
 
 include!("../queries.rs");

@@ -79,8 +79,8 @@ static END_RUN_WITH_BATCH: LazyLock<String> = LazyLock::new(|| {
 /// The runs of a sweep changed after a mark (`trials_changed`).
 static TRIALS_CHANGED: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {TRIAL_COLUMNS} FROM runs WHERE sweep_id = ?1 AND change_mark > ?2 \
-         ORDER BY number, created_ms, id"
+        "SELECT {TRIAL_COLUMNS} FROM runs r WHERE r.sweep_id = ?1 AND r.change_mark > ?2 \
+         ORDER BY r.number, r.created_ms, r.id"
     )
 });
 

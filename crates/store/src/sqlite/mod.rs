@@ -208,6 +208,11 @@ impl SqliteStorage {
         Some(self)
     }
 
+    /// SQLite runs the hot operations on its one-hop path instead (`one_hop`).
+    fn one_statement(&self) -> Option<&crate::postgres::PostgresStorage> {
+        None
+    }
+
     /// Start a write transaction (`BEGIN IMMEDIATE` on the writer connection). Write
     /// transactions run one at a time.
     ///

@@ -1,0 +1,532 @@
+//! PostgreSQL's hot writes as one statement each: the claim's insert, and an ask/tell trial's
+//! tell with the claim that follows.
+//!
+//! Each round trip to PostgreSQL is a wake-up of the server and of a PostgreSQL backend, and
+//! these bound an ask/tell loop far more than the commit's flush does. As transactions,
+//! [`crate::Storage::insert_suggested_run`] is four round trips (`BEGIN`, the sweep's number,
+//! the insert, `COMMIT`) and [`crate::Storage::finish_run_and_insert_suggested`] about a dozen
+//! (`BEGIN`, the run's row lock, the series lookup and insert, the chunk insert, the series
+//! count, the end, a savepoint, the number, the insert, the release, `COMMIT`). Here each is one
+//! statement of data-modifying common table expressions, run as its own transaction, and the
+//! answer is sent after its commit, as before.
+//!
+//! **The claim's insert** ([`insert_suggested`]): `bump` takes the sweep's next number
+//! (`UPDATE sweeps … WHERE id = … AND next_number = <expected> AND state = 'running'`), and
+//! `ins` inserts the run with it (`INSERT … SELECT … FROM bump`). No row: the snapshot is stale.
+//! A unique violation (another writer holds the number, or the claim key already claimed a
+//! run) fails the whole statement, so the number does not move: stale too.
+//!
+//! **The tell with the claim** ([`tell_and_insert`]), when the caller read the run just before
+//! ([`crate::RunFinish::seen`]):
+//!
+//! 1. `fin` ends the run with the told point's effect, computed here from the run as read
+//!    ([`super::fold_points`]: next step, summary, best value), only if the run is still as
+//!    read: still `running` or `queued`, the same next step, stored summary and metric, no
+//!    explicit summary (the stored summary is then the one read), and no series yet for any
+//!    told metric. Its row lock makes a concurrent metric batch of the run wait, or, when the
+//!    batch came first, makes `fin` re-check its guard on the batch's row and match nothing;
+//! 2. `ser` and `chk` create each told metric's series with its one point, in one chunk (the
+//!    layout of [`super::chunks`]: NaN stored as NULL, the extremes over finite values);
+//! 3. `bump` and `ins` as in the claim's insert, `bump` only if `fin` ended the run.
+//!
+//! The answer tells the outcomes apart: no row (nothing written: the run changed since it was
+//! read, is unknown or ended, or a told metric already has a series; the transaction then
+//! does it all from the run as it is), the ended run alone (the sweep's number or state moved:
+//! the end is stored, the claim is stale, as the transaction answers), or both. A unique
+//! violation fails the whole statement, so nothing is written, and the transaction, which
+//! confines it to a savepoint, answers it.
+
+use sqlx::postgres::PgPool;
+use sqlx::{FromRow, Row};
+
+use super::{fold_points, Folded, RUN_RETURNING};
+use crate::storage::Inserted;
+use crate::{new_id, now_ms, NewRun, Result, RunFinish, RunRow, RunState, StoreError, SweepState};
+
+/// Finite doubles: the bounds of the extremes a chunk keeps (see [`super::chunks`]).
+const FINITE: &str = "BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
+
+/// How many parameters [`claim_ctes`] takes.
+const CLAIM_PARAMS: usize = 19;
+
+/// The `bump` and `ins` expressions of a claim's insert, their parameters numbered from
+/// `$f` in the order [`bind_claim`] binds them; `bump` runs only when `guard` (SQL) holds.
+fn claim_ctes(f: usize, guard: &str) -> String {
+    let p = |i: usize| format!("${}", f + i);
+    format!(
+        "bump AS (\
+           UPDATE sweeps SET next_number = next_number + 1, updated_ms = {now} \
+           WHERE id = {sweep} AND next_number = {number} AND state = {sweep_running}{guard} \
+           RETURNING project_id), \
+         ins AS (\
+           INSERT INTO runs (id, sweep_id, project_id, number, name, state, params, config, suggestion, grid_index, \
+             agent_id, host, argv, git_commit, git_dirty, created_ms, started_ms, heartbeat_ms, retry_of, attempt, claim_key) \
+           SELECT {id}, {sweep}, bump.project_id, {number}, {name}, {running}, {params}, {config}, {suggestion}, \
+             {grid}, {agent}, {host}, {argv}, {commit}, {dirty}, {now}, {now}, {now}, {retry_of}, {attempt}, {key} \
+           FROM bump \
+           RETURNING {RUN_RETURNING})",
+        now = p(0),
+        running = p(1),
+        sweep = p(2),
+        number = p(3),
+        sweep_running = p(4),
+        id = p(5),
+        name = p(6),
+        params = p(7),
+        config = p(8),
+        suggestion = p(9),
+        grid = p(10),
+        agent = p(11),
+        host = p(12),
+        argv = p(13),
+        commit = p(14),
+        dirty = p(15),
+        retry_of = p(16),
+        attempt = p(17),
+        key = p(18),
+    )
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// Bind the [`CLAIM_PARAMS`] parameters of [`claim_ctes`]: the run `new` of its sweep, with
+/// the sweep's `expected` number.
+fn bind_claim<'q>(
+    q: PgQuery<'q>,
+    new: &'q NewRun,
+    sweep_id: &'q str,
+    expected: i64,
+    now: i64,
+) -> PgQuery<'q> {
+    q.bind(now)
+        .bind(RunState::Running.as_str())
+        .bind(sweep_id)
+        .bind(expected)
+        .bind(SweepState::Running.as_str())
+        .bind(new_id("r"))
+        .bind(&new.name)
+        .bind(new.params.to_string())
+        .bind(new.config.to_string())
+        .bind(new.suggestion.as_ref().map(serde_json::Value::to_string))
+        .bind(new.grid_index)
+        .bind(&new.agent_id)
+        .bind(&new.host)
+        .bind(new.argv.as_ref().map(serde_json::Value::to_string))
+        .bind(&new.git_commit)
+        .bind(new.git_dirty)
+        .bind(&new.retry_of)
+        .bind(new.attempt.unwrap_or(1))
+        .bind(&new.claim_key)
+}
+
+/// The tell's statement (see the module docs). Parameters: `$1` run, `$2` final state, `$3`
+/// exit code, `$4` error, `$5` now (ms), `$6`/`$7` the running and queued state words, `$8`
+/// next step, `$9` summary, `$10` metric after the point; `$11`, `$12`, `$13` next step,
+/// stored summary and metric as read; `$14` names, `$15` values, `$16` step, `$17` time of
+/// the point; then those of [`claim_ctes`].
+fn tell_statement() -> String {
+    format!(
+        "WITH fin AS (\
+           UPDATE runs SET next_step = $8, summary = $9, metric = $10, heartbeat_ms = $5, \
+             state = $2, exit_code = $3, error = $4, finished_ms = $5 \
+           WHERE id = $1 AND state IN ($6, $7) AND next_step = $11 AND summary = $12 \
+             AND metric IS NOT DISTINCT FROM $13 AND user_summary = '{{}}' \
+             AND NOT EXISTS (SELECT 1 FROM metric_series m WHERE m.run_id = $1 AND m.name = ANY($14::TEXT[])) \
+           RETURNING {RUN_RETURNING}), \
+         ser AS (\
+           INSERT INTO metric_series (run_id, name, points, last_step) \
+           SELECT $1, u.name, 1, $16 FROM UNNEST($14::TEXT[]) AS u(name) WHERE EXISTS (SELECT 1 FROM fin) \
+           RETURNING id, name), \
+         chk AS (\
+           INSERT INTO metric_chunks (series, first_step, last_step, steps, vals, times, vmin, vmax, vlast) \
+           SELECT ser.id, $16, $16, ARRAY[$16::BIGINT], ARRAY[u.value], ARRAY[$17::BIGINT], \
+             CASE WHEN u.value {FINITE} THEN u.value END, CASE WHEN u.value {FINITE} THEN u.value END, \
+             CASE WHEN u.value {FINITE} THEN u.value END \
+           FROM ser JOIN UNNEST($14::TEXT[], $15::DOUBLE PRECISION[]) AS u(name, value) ON u.name = ser.name), \
+         {claim} \
+         SELECT 0 AS part, fin.* FROM fin UNION ALL SELECT 1 AS part, ins.* FROM ins",
+        claim = claim_ctes(18, " AND EXISTS (SELECT 1 FROM fin)"),
+    )
+}
+
+/// The claim's insert in one statement (see the module docs): the run inserted with the
+/// sweep's number `expected`, or [`Inserted::Stale`] with nothing written.
+pub(super) async fn insert_suggested(
+    pool: &PgPool,
+    new: &NewRun,
+    expected: i64,
+) -> Result<Inserted> {
+    let Some(sweep_id) = new.sweep_id.as_deref() else {
+        return Err(StoreError::Db(sqlx::Error::Protocol(
+            "insert_suggested_run needs a sweep".into(),
+        )));
+    };
+    let sql = format!("WITH {} SELECT * FROM ins", claim_ctes(1, ""));
+    debug_assert!(sql.contains(&format!("${CLAIM_PARAMS}")));
+    let q = bind_claim(sqlx::query(&sql), new, sweep_id, expected, now_ms());
+    match q.fetch_optional(pool).await.map_err(StoreError::from) {
+        Ok(Some(row)) => Ok(Inserted::Inserted(Box::new(RunRow::from_row(&row)?))),
+        Ok(None) => Ok(Inserted::Stale),
+        Err(e) if e.is_unique_violation() => Ok(Inserted::Stale),
+        Err(e) => Err(e),
+    }
+}
+
+/// The tell and the claim in one statement (see the module docs): `None` when the statement
+/// does not apply or wrote nothing (the caller makes them as a transaction), else the ended
+/// run and the insert's answer.
+pub(super) async fn tell_and_insert(
+    pool: &PgPool,
+    finish: &RunFinish<'_>,
+    new: &NewRun,
+    expected: i64,
+) -> Result<Option<(Option<RunRow>, Inserted)>> {
+    let (Some(seen), [point]) = (finish.seen, finish.points) else {
+        return Ok(None);
+    };
+    let Some(sweep_id) = new.sweep_id.as_deref() else {
+        return Ok(None);
+    };
+    // The run as read shows the stored summary with the explicit one merged over it: the
+    // stored summary when there is no explicit one, which the statement checks.
+    let stored_summary = serde_json::Value::Object(seen.summary.clone()).to_string();
+    if seen.state.is_terminal() {
+        return Ok(None);
+    }
+    let Folded {
+        flat,
+        names,
+        overwritten,
+        batch,
+    } = fold_points(
+        seen.next_step,
+        &stored_summary,
+        seen.metric,
+        finish.points,
+        finish.objective,
+    );
+    // One value per metric at one step (a point naming a metric twice goes the long way).
+    if overwritten > 0 || names.is_empty() {
+        return Ok(None);
+    }
+    let step = flat[0].1;
+    let time = point.time_ms.unwrap_or(batch.now);
+    let values: Vec<Option<f64>> = flat.iter().map(|f| f.2).collect();
+    let sql = tell_statement();
+    let q = sqlx::query(&sql)
+        .bind(finish.run_id)
+        .bind(finish.state.as_str())
+        .bind(finish.exit_code)
+        .bind(finish.error)
+        .bind(batch.now)
+        .bind(RunState::Running.as_str())
+        .bind(RunState::Queued.as_str())
+        .bind(batch.next_step)
+        .bind(&batch.summary)
+        .bind(batch.metric)
+        .bind(seen.next_step)
+        .bind(&stored_summary)
+        .bind(seen.metric)
+        .bind(&names)
+        .bind(&values)
+        .bind(step)
+        .bind(time);
+    let rows = bind_claim(q, new, sweep_id, expected, batch.now)
+        .fetch_all(pool)
+        .await;
+    let rows = match rows.map_err(StoreError::from) {
+        Ok(rows) => rows,
+        // Nothing was written. The transaction path confines a conflict to a savepoint, and
+        // runs again what the database rolled back on purpose.
+        Err(e) if e.is_unique_violation() || e.is_retryable() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut ended = None;
+    let mut inserted = Inserted::Stale;
+    for row in &rows {
+        let run = RunRow::from_row(row)?;
+        match row.try_get::<i32, _>("part")? {
+            0 => ended = Some(run),
+            _ => inserted = Inserted::Inserted(Box::new(run)),
+        }
+    }
+    Ok(ended.map(|ended| (Some(ended), inserted)))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::postgres::PostgresStorage;
+    use crate::storage::Storage;
+    use crate::testing::TestDb;
+    use crate::{NewSweep, Objective, Point};
+
+    const LOSS: Objective<'static> = Objective {
+        name: "loss",
+        maximize: false,
+    };
+
+    fn run_of(sweep: &str, a: i64) -> NewRun {
+        NewRun {
+            sweep_id: Some(sweep.into()),
+            project: "default".into(),
+            params: json!({ "a": a }),
+            config: json!({ "a": a }),
+            grid_index: Some(a),
+            ..Default::default()
+        }
+    }
+
+    fn told(loss: f64) -> [Point; 1] {
+        [Point {
+            step: None,
+            time_ms: None,
+            values: vec![("loss".into(), Some(loss))],
+        }]
+    }
+
+    fn tell<'a>(run: &'a RunRow, points: &'a [Point]) -> RunFinish<'a> {
+        RunFinish {
+            run_id: &run.id,
+            points,
+            objective: Some(LOSS),
+            state: RunState::Finished,
+            exit_code: Some(0),
+            error: None,
+            seen: Some(run),
+        }
+    }
+
+    /// A sweep with its first run claimed: the store, the sweep's id and the run.
+    async fn claimed(db: &TestDb) -> (PostgresStorage, String, RunRow) {
+        let store = PostgresStorage::open(db.url()).await.unwrap();
+        let sweep = store
+            .insert_sweep(NewSweep {
+                project: "default",
+                name: None,
+                method: "grid",
+                source: "method: grid",
+                source_file: None,
+                config_hash: "h",
+                seed: 1,
+                metric_name: Some("loss"),
+                goal: Some("minimize"),
+            })
+            .await
+            .unwrap();
+        let Inserted::Inserted(run) = store
+            .insert_suggested_run(run_of(&sweep.id, 0), 1)
+            .await
+            .unwrap()
+        else {
+            panic!("the first claim is stale");
+        };
+        (store, sweep.id, *run)
+    }
+
+    async fn next_number(store: &PostgresStorage, sweep: &str) -> i64 {
+        store.sweep(sweep).await.unwrap().unwrap().next_number
+    }
+
+    #[tokio::test]
+    async fn a_run_as_read_is_ended_and_the_next_claimed_in_one_statement() {
+        let Some(db) = TestDb::postgres("postgres::tell::one_statement").await else {
+            return;
+        };
+        let (store, sweep, run) = claimed(&db).await;
+        let points = told(0.5);
+        let done = tell_and_insert(&store.reader, &tell(&run, &points), &run_of(&sweep, 1), 2)
+            .await
+            .unwrap();
+        let Some((Some(ended), Inserted::Inserted(next))) = done else {
+            panic!("the statement did not apply: {done:?}");
+        };
+        assert_eq!(
+            (ended.state, ended.metric, ended.next_step, ended.exit_code),
+            (RunState::Finished, Some(0.5), 1, Some(0))
+        );
+        assert_eq!(ended.summary.get("loss"), Some(&json!(0.5)));
+        assert_eq!(
+            (
+                next.number,
+                next.state,
+                next.project.as_str(),
+                next.grid_index
+            ),
+            (Some(2), RunState::Running, "default", Some(1))
+        );
+        assert_eq!(next_number(&store, &sweep).await, 3);
+        // The point is stored as the chunked layout keeps it: readable, counted, its extremes
+        // there for the best value.
+        let history = store.history(&run.id).await.unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].step, 0);
+        assert_eq!(history[0].values.get("loss"), Some(Some(0.5)));
+        let spans = store.metric_spans(&sweep, "loss").await.unwrap();
+        assert_eq!(spans.len(), 1);
+        assert_eq!((spans[0].lowest, spans[0].highest), (0.5, 0.5));
+        // A later point of the same series appends to that chunk through the batch path.
+        let later = [Point {
+            step: Some(3),
+            time_ms: None,
+            values: vec![("loss".into(), Some(0.25))],
+        }];
+        store
+            .append_metrics(&next.id, &later, Some(LOSS))
+            .await
+            .unwrap();
+        store
+            .append_metrics(&run.id, &later, Some(LOSS))
+            .await
+            .unwrap();
+        let steps: Vec<i64> = store
+            .history(&run.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.step)
+            .collect();
+        assert_eq!(steps, [0, 3]);
+        db.remove().await;
+    }
+
+    #[tokio::test]
+    async fn a_run_changed_since_it_was_read_writes_nothing() {
+        let Some(db) = TestDb::postgres("postgres::tell::changed_since_read").await else {
+            return;
+        };
+        let (store, sweep, run) = claimed(&db).await;
+        let points = told(0.5);
+        let new = run_of(&sweep, 1);
+        // A metric batch after the read: the run's next step and summary moved.
+        let batch = [Point {
+            step: None,
+            time_ms: None,
+            values: vec![("acc".into(), Some(0.9))],
+        }];
+        store
+            .append_metrics(&run.id, &batch, Some(LOSS))
+            .await
+            .unwrap();
+        let done = tell_and_insert(&store.reader, &tell(&run, &points), &new, 2)
+            .await
+            .unwrap();
+        assert!(done.is_none(), "{done:?}");
+        let now = store.run(&run.id).await.unwrap().unwrap();
+        assert_eq!((now.state, now.next_step), (RunState::Running, 1));
+        assert_eq!(next_number(&store, &sweep).await, 2, "no number taken");
+        // Read again, it applies; the told point takes the next step after the batch's.
+        let done = tell_and_insert(&store.reader, &tell(&now, &points), &new, 2)
+            .await
+            .unwrap();
+        let Some((Some(ended), Inserted::Inserted(_))) = done else {
+            panic!("{done:?}");
+        };
+        assert_eq!(ended.next_step, 2);
+        assert_eq!(ended.summary.get("acc"), Some(&json!(0.9)));
+        assert_eq!(ended.summary.get("loss"), Some(&json!(0.5)));
+        db.remove().await;
+    }
+
+    #[tokio::test]
+    async fn a_series_already_there_an_explicit_summary_or_an_ended_run_write_nothing() {
+        let Some(db) = TestDb::postgres("postgres::tell::not_for_this_statement").await else {
+            return;
+        };
+        let (store, sweep, run) = claimed(&db).await;
+        let points = told(0.5);
+        let new = run_of(&sweep, 1);
+        // The told metric was reported before: the series exists.
+        let reported = [Point {
+            step: None,
+            time_ms: None,
+            values: vec![("loss".into(), Some(0.7))],
+        }];
+        store
+            .append_metrics(&run.id, &reported, Some(LOSS))
+            .await
+            .unwrap();
+        let read = store.run(&run.id).await.unwrap().unwrap();
+        let done = tell_and_insert(&store.reader, &tell(&read, &points), &new, 2)
+            .await
+            .unwrap();
+        assert!(done.is_none(), "{done:?}");
+        // An explicit summary: the summary as read is not the stored one.
+        let Inserted::Inserted(other) = store
+            .insert_suggested_run(run_of(&sweep, 2), 2)
+            .await
+            .unwrap()
+        else {
+            panic!("stale");
+        };
+        let mut explicit = serde_json::Map::new();
+        explicit.insert("note".into(), json!(1.0));
+        store
+            .set_user_summary(&other.id, &explicit, Some(LOSS))
+            .await
+            .unwrap();
+        let read = store.run(&other.id).await.unwrap().unwrap();
+        let done = tell_and_insert(&store.reader, &tell(&read, &points), &new, 3)
+            .await
+            .unwrap();
+        assert!(done.is_none(), "{done:?}");
+        // An ended run keeps its end.
+        let ended = store
+            .finish_run(&other.id, RunState::Failed, Some(1), None)
+            .await
+            .unwrap()
+            .unwrap();
+        let done = tell_and_insert(&store.reader, &tell(&read, &points), &new, 3)
+            .await
+            .unwrap();
+        assert!(done.is_none(), "{done:?}");
+        assert_eq!(ended.state, RunState::Failed);
+        assert_eq!(next_number(&store, &sweep).await, 3, "no number taken");
+        db.remove().await;
+    }
+
+    #[tokio::test]
+    async fn a_moved_number_keeps_the_end_and_a_taken_one_writes_nothing() {
+        let Some(db) = TestDb::postgres("postgres::tell::numbers").await else {
+            return;
+        };
+        let (store, sweep, run) = claimed(&db).await;
+        let points = told(0.5);
+        // Another claim took number 2: the end is stored, the claim is stale.
+        store
+            .insert_suggested_run(run_of(&sweep, 1), 2)
+            .await
+            .unwrap();
+        let done = tell_and_insert(&store.reader, &tell(&run, &points), &run_of(&sweep, 2), 2)
+            .await
+            .unwrap();
+        let Some((Some(ended), Inserted::Stale)) = done else {
+            panic!("{done:?}");
+        };
+        assert_eq!((ended.state, ended.metric), (RunState::Finished, Some(0.5)));
+        assert_eq!(next_number(&store, &sweep).await, 3);
+        // Number 4 held by a run inserted without moving the sweep's number: the unique
+        // number fails the statement, and nothing of it stays.
+        let Inserted::Inserted(third) = store
+            .insert_suggested_run(run_of(&sweep, 3), 3)
+            .await
+            .unwrap()
+        else {
+            panic!("stale");
+        };
+        let mut taken = run_of(&sweep, 4);
+        taken.number = Some(4);
+        store.insert_run(taken).await.unwrap();
+        let done = tell_and_insert(&store.reader, &tell(&third, &points), &run_of(&sweep, 5), 4)
+            .await
+            .unwrap();
+        assert!(done.is_none(), "{done:?}");
+        let now = store.run(&third.id).await.unwrap().unwrap();
+        assert_eq!(now.state, RunState::Running);
+        assert!(store.history(&third.id).await.unwrap().is_empty());
+        assert_eq!(next_number(&store, &sweep).await, 4);
+        db.remove().await;
+    }
+}
