@@ -7,7 +7,6 @@ written for W&B uses it.
 Run from the repository root: python3 -m unittest discover -s python/tests -v
 """
 
-import importlib
 import json
 import os
 import subprocess
@@ -25,6 +24,7 @@ sys.path.insert(0, HERE)
 
 import hyperdial  # noqa: E402
 from real_server import BINARY, SKIP_REASON, RealServerClientCase  # noqa: E402
+from test_wandb import load_wandb  # noqa: E402
 
 try:
     import pandas  # noqa: F401
@@ -35,16 +35,6 @@ except ImportError:
 SWEEP = {"method": "grid", "metric": {"name": "loss", "goal": "minimize"},
          "parameters": {"lr": {"values": [0.1, 0.2, 0.3, 0.4]},
                         "opt": {"parameters": {"kind": {"value": "sgd"}}}}}
-
-
-def load_wandb():
-    """A fresh copy of the W&B-compatible module, as ``import wandb`` finds it."""
-    sys.path.insert(0, SHIM)
-    try:
-        sys.modules.pop("wandb", None)
-        return importlib.import_module("wandb")
-    finally:
-        sys.path.remove(SHIM)
 
 
 class _Case(RealServerClientCase):
