@@ -1118,32 +1118,23 @@ impl Backend {
         exit_code: Option<i64>,
         error: Option<&str>,
     ) -> Result<Option<RunRow>> {
-        self.finish_run_with_points_once(run_id, &[], None, state, exit_code, error)
-            .await
-    }
-
-    /// [`Storage::finish_run_with_points`], once: `points` (possibly none) appended by
-    /// [`append_in`], then the conditional end, then one commit.
-    async fn finish_run_with_points_once(
-        &self,
-        run_id: &str,
-        points: &[Point],
-        objective: Option<Objective<'_>>,
-        state: RunState,
-        exit_code: Option<i64>,
-        error: Option<&str>,
-    ) -> Result<Option<RunRow>> {
-        let mut tx = self.begin().await?;
-        let finish = RunFinish {
+        self.finish_run_with_points_once(&RunFinish {
             run_id,
-            points,
-            objective,
+            points: &[],
+            objective: None,
             state,
             exit_code,
             error,
             seen: None,
-        };
-        let Some(row) = finish_in(&mut tx, &finish).await? else {
+        })
+        .await
+    }
+
+    /// [`Storage::finish_run_with_points`], once: `points` (possibly none) appended by
+    /// [`append_in`], then the conditional end, then one commit.
+    async fn finish_run_with_points_once(&self, finish: &RunFinish<'_>) -> Result<Option<RunRow>> {
+        let mut tx = self.begin().await?;
+        let Some(row) = finish_in(&mut tx, finish).await? else {
             return Ok(None);
         };
         tx.commit().await?;
@@ -2045,27 +2036,23 @@ impl Storage for Backend {
         retrying(|| self.finish_run_once(run_id, state, exit_code, error)).await
     }
 
-    async fn finish_run_with_points(
-        &self,
-        run_id: &str,
-        points: &[Point],
-        objective: Option<Objective<'_>>,
-        state: RunState,
-        exit_code: Option<i64>,
-        error: Option<&str>,
-    ) -> Result<Option<RunRow>> {
+    async fn finish_run_with_points(&self, finish: RunFinish<'_>) -> Result<Option<RunRow>> {
         if let Some(sqlite) = self.one_hop() {
             let end = crate::sqlite::RunEnd {
-                state,
-                exit_code,
-                error,
+                state: finish.state,
+                exit_code: finish.exit_code,
+                error: finish.error,
             };
-            return sqlite.raw_finish_run(run_id, points, objective, end).await;
+            return sqlite
+                .raw_finish_run(finish.run_id, finish.points, finish.objective, end)
+                .await;
         }
-        retrying(|| {
-            self.finish_run_with_points_once(run_id, points, objective, state, exit_code, error)
-        })
-        .await
+        if let Some(pg) = self.one_statement() {
+            if let Some(ended) = pg.hot_tell(&finish).await? {
+                return Ok(Some(ended));
+            }
+        }
+        retrying(|| self.finish_run_with_points_once(&finish)).await
     }
 
     async fn add_delivery(

@@ -329,15 +329,7 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// commit. The points are written even when the run had already ended (as a late
     /// metric batch would be); the end is conditional as in `finish_run`. Returns the run
     /// afterwards, or `None` if unknown.
-    async fn finish_run_with_points(
-        &self,
-        run_id: &str,
-        points: &[Point],
-        objective: Option<Objective<'_>>,
-        state: RunState,
-        exit_code: Option<i64>,
-        error: Option<&str>,
-    ) -> Result<Option<RunRow>>;
+    async fn finish_run_with_points(&self, finish: RunFinish<'_>) -> Result<Option<RunRow>>;
 
     /// Add to a run's record of undelivered metric points (see [`crate::Delivery`]), under its
     /// row lock. Returns the run, or `None` if unknown.

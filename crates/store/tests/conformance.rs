@@ -1996,7 +1996,14 @@ async fn finishing_with_points_stores_both_in_one(db: &Db) {
     // run ends in the same call.
     let told = [point(&[("loss", Some(0.25)), ("acc", Some(0.9))])];
     let ended = store
-        .finish_run_with_points(&run.id, &told, Some(MIN), RunState::Finished, Some(0), None)
+        .finish_run_with_points(end(
+            &run.id,
+            &told,
+            Some(MIN),
+            RunState::Finished,
+            Some(0),
+            None,
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -2015,7 +2022,14 @@ async fn finishing_with_points_stores_both_in_one(db: &Db) {
     );
     // The end is conditional as finish_run's: an ended run keeps its state.
     let again = store
-        .finish_run_with_points(&run.id, &[], None, RunState::Failed, Some(1), Some("late"))
+        .finish_run_with_points(end(
+            &run.id,
+            &[],
+            None,
+            RunState::Failed,
+            Some(1),
+            Some("late"),
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -2031,14 +2045,14 @@ async fn finishing_with_points_stores_both_in_one(db: &Db) {
         values: vec![("loss".to_string(), Some(0.2))],
     };
     let late = store
-        .finish_run_with_points(
+        .finish_run_with_points(end(
             &run.id,
             &[resent],
             Some(MIN),
             RunState::Failed,
             Some(3),
             None,
-        )
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -2053,29 +2067,119 @@ async fn finishing_with_points_stores_both_in_one(db: &Db) {
     assert_eq!(loss.points[1].value, Some(0.2));
     // An unknown run: nothing, and no points stored anywhere.
     assert!(store
-        .finish_run_with_points("r_nope", &told, Some(MIN), RunState::Finished, None, None)
+        .finish_run_with_points(end(
+            "r_nope",
+            &told,
+            Some(MIN),
+            RunState::Finished,
+            None,
+            None
+        ))
         .await
         .unwrap()
         .is_none());
-    // A NaN told value is stored as NaN and leaves the best metric alone.
-    let other = inserted(&store, sweep_run(&s.id, 1), 2).await;
-    let nan = store
-        .finish_run_with_points(
-            &other.id,
-            &[point(&[("loss", None)])],
-            Some(MIN),
-            RunState::Failed,
-            Some(1),
-            Some("nan"),
-        )
+    // A NaN told value is stored as NaN and leaves the best metric alone; with the run as
+    // read too (PostgreSQL then ends it in one statement).
+    for seen in [false, true] {
+        let other = inserted(&store, sweep_run(&s.id, 1 + seen as i64), 2 + seen as i64).await;
+        let told = [point(&[("loss", None), ("acc", Some(f64::INFINITY))])];
+        let nan = store
+            .finish_run_with_points(RunFinish {
+                seen: seen.then_some(&other),
+                ..end(
+                    &other.id,
+                    &told,
+                    Some(MIN),
+                    RunState::Failed,
+                    Some(1),
+                    Some("nan"),
+                )
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (nan.state, nan.metric, nan.error.as_deref(), nan.next_step),
+            (RunState::Failed, None, Some("nan"), 1)
+        );
+        assert_eq!(
+            store.last_value(&other.id, "loss").await.unwrap(),
+            Some(None)
+        );
+        assert_eq!(
+            store.last_value(&other.id, "acc").await.unwrap(),
+            Some(Some(f64::INFINITY))
+        );
+        assert!(
+            store
+                .metric_spans_of(&[other.id.clone()], "acc")
+                .await
+                .unwrap()
+                .is_empty(),
+            "no finite value"
+        );
+    }
+    // A fresh run told with the run as read: the values, the summary and the end in one.
+    let fresh = inserted(&store, sweep_run(&s.id, 3), 4).await;
+    let told = [point(&[("loss", Some(0.125)), ("acc", Some(0.5))])];
+    let ended = store
+        .finish_run_with_points(RunFinish {
+            seen: Some(&fresh),
+            ..end(
+                &fresh.id,
+                &told,
+                Some(MIN),
+                RunState::Finished,
+                Some(0),
+                None,
+            )
+        })
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((nan.state, nan.metric), (RunState::Failed, None));
     assert_eq!(
-        store.last_value(&other.id, "loss").await.unwrap(),
-        Some(None)
+        (ended.state, ended.metric, ended.next_step),
+        (RunState::Finished, Some(0.125), 1)
     );
+    assert_eq!(ended.summary.get("acc"), Some(&json!(0.5)));
+    let history = store.history(&fresh.id).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].values.get("loss"), Some(Some(0.125)));
+    // Told again from the same read: the run has ended since, so the statement does not
+    // apply; the values are appended as a late batch's would be, and the end stays.
+    let again = store
+        .finish_run_with_points(RunFinish {
+            seen: Some(&fresh),
+            ..end(&fresh.id, &told, Some(MIN), RunState::Failed, Some(2), None)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (again.state, again.exit_code, again.next_step),
+        (RunState::Finished, Some(0), 2)
+    );
+    assert_eq!(store.history(&fresh.id).await.unwrap().len(), 2);
+}
+
+/// The arguments of a finish, without the run as read.
+fn end<'a>(
+    run_id: &'a str,
+    points: &'a [Point],
+    objective: Option<Objective<'a>>,
+    state: RunState,
+    exit_code: Option<i64>,
+    error: Option<&'a str>,
+) -> RunFinish<'a> {
+    RunFinish {
+        run_id,
+        points,
+        objective,
+        state,
+        exit_code,
+        error,
+        seen: None,
+    }
 }
 
 async fn a_sweep_run_belongs_to_its_sweeps_project(db: &Db) {

@@ -47,8 +47,8 @@ use hyperdial_search::{suggest_by_tally, suggest_in_sweep, Ask, Trial};
 use hyperdial_space::command::{args_for, args_json};
 use hyperdial_space::{Goal, SweepConfig};
 use hyperdial_store::{
-    Inserted, NewRun, NewSweep, Objective, Point, RunRow, RunState, Store, SweepRow, SweepState,
-    TrialRow,
+    Inserted, NewRun, NewSweep, Objective, Point, RunFinish, RunRow, RunState, Store, SweepRow,
+    SweepState, TrialRow,
 };
 use hyperdial_wire::api::EndReason;
 use serde_json::{Map, Value};
@@ -894,14 +894,15 @@ impl Controller {
         };
         let ended = self
             .store
-            .finish_run_with_points(
+            .finish_run_with_points(RunFinish {
                 run_id,
-                std::slice::from_ref(told),
-                store_objective(&objective),
-                final_state,
+                points: std::slice::from_ref(told),
+                objective: store_objective(&objective),
+                state: final_state,
                 exit_code,
-                error.as_deref(),
-            )
+                error: error.as_deref(),
+                seen: Some(&run),
+            })
             .await?
             .ok_or_else(|| ControlError::not_found("run", run_id))?;
         self.finish_if_target_reached(&run, &objective, ended.metric)

@@ -6,7 +6,8 @@
 //! [`crate::Storage::insert_suggested_run`] is four round trips (`BEGIN`, the sweep's number,
 //! the insert, `COMMIT`) and [`crate::Storage::finish_run_and_insert_suggested`] about a dozen
 //! (`BEGIN`, the run's row lock, the series lookup and insert, the chunk insert, the series
-//! count, the end, a savepoint, the number, the insert, the release, `COMMIT`). Here each is one
+//! count, the end, a savepoint, the number, the insert, the release, `COMMIT`; the tell alone
+//! is the first seven and `COMMIT`). Here each is one
 //! statement of data-modifying common table expressions, run as its own transaction, and the
 //! answer is sent after its commit, as before.
 //!
@@ -16,7 +17,9 @@
 //! A unique violation (another writer holds the number, or the claim key already claimed a
 //! run) fails the whole statement, so the number does not move: stale too.
 //!
-//! **The tell with the claim** ([`tell_and_insert`]), when the caller read the run just before
+//! **The tell**, alone ([`tell`], for [`crate::Storage::finish_run_with_points`]: the `tell` of
+//! an ask/tell client that asks separately) or with the claim that follows
+//! ([`tell_and_insert`]), when the caller read the run just before
 //! ([`crate::RunFinish::seen`]):
 //!
 //! 1. `fin` ends the run with the told point's effect, computed here from the run as read
@@ -27,7 +30,8 @@
 //!    batch came first, makes `fin` re-check its guard on the batch's row and match nothing;
 //! 2. `ser` and `chk` create each told metric's series with its one point, in one chunk (the
 //!    layout of [`super::chunks`]: NaN stored as NULL, the extremes over finite values);
-//! 3. `bump` and `ins` as in the claim's insert, `bump` only if `fin` ended the run.
+//! 3. with the claim, `bump` and `ins` as in the claim's insert, `bump` only if `fin` ended
+//!    the run.
 //!
 //! The answer tells the outcomes apart: no row (nothing written: the run changed since it was
 //! read, is unknown or ended, or a told metric already has a series; the transaction then
@@ -36,7 +40,7 @@
 //! violation fails the whole statement, so nothing is written, and the transaction, which
 //! confines it to a savepoint, answers it.
 
-use sqlx::postgres::PgPool;
+use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{FromRow, Row};
 
 use super::{fold_points, Folded, RUN_RETURNING};
@@ -119,12 +123,20 @@ fn bind_claim<'q>(
         .bind(&new.claim_key)
 }
 
-/// The tell's statement (see the module docs). Parameters: `$1` run, `$2` final state, `$3`
-/// exit code, `$4` error, `$5` now (ms), `$6`/`$7` the running and queued state words, `$8`
-/// next step, `$9` summary, `$10` metric after the point; `$11`, `$12`, `$13` next step,
-/// stored summary and metric as read; `$14` names, `$15` values, `$16` step, `$17` time of
-/// the point; then those of [`claim_ctes`].
-fn tell_statement() -> String {
+/// The tell's statement (see the module docs), with the claim's insert when `claim` gives
+/// the number of its first parameter. Parameters: `$1` run, `$2` final state, `$3` exit code,
+/// `$4` error, `$5` now (ms), `$6`/`$7` the running and queued state words, `$8` next step,
+/// `$9` summary, `$10` metric after the point; `$11`, `$12`, `$13` next step, stored summary
+/// and metric as read; `$14` names, `$15` values, `$16` step, `$17` time of the point; then
+/// those of [`claim_ctes`].
+fn tell_statement(claim: Option<usize>) -> String {
+    let (claim, answer) = match claim {
+        Some(first) => (
+            format!(", {}", claim_ctes(first, " AND EXISTS (SELECT 1 FROM fin)")),
+            "SELECT 0 AS part, fin.* FROM fin UNION ALL SELECT 1 AS part, ins.* FROM ins",
+        ),
+        None => (String::new(), "SELECT 0 AS part, fin.* FROM fin"),
+    };
     format!(
         "WITH fin AS (\
            UPDATE runs SET next_step = $8, summary = $9, metric = $10, heartbeat_ms = $5, \
@@ -142,10 +154,8 @@ fn tell_statement() -> String {
            SELECT ser.id, $16, $16, ARRAY[$16::BIGINT], ARRAY[u.value], ARRAY[$17::BIGINT], \
              CASE WHEN u.value {FINITE} THEN u.value END, CASE WHEN u.value {FINITE} THEN u.value END, \
              CASE WHEN u.value {FINITE} THEN u.value END \
-           FROM ser JOIN UNNEST($14::TEXT[], $15::DOUBLE PRECISION[]) AS u(name, value) ON u.name = ser.name), \
-         {claim} \
-         SELECT 0 AS part, fin.* FROM fin UNION ALL SELECT 1 AS part, ins.* FROM ins",
-        claim = claim_ctes(18, " AND EXISTS (SELECT 1 FROM fin)"),
+           FROM ser JOIN UNNEST($14::TEXT[], $15::DOUBLE PRECISION[]) AS u(name, value) ON u.name = ser.name)\
+         {claim} {answer}"
     )
 }
 
@@ -172,6 +182,110 @@ pub(super) async fn insert_suggested(
     }
 }
 
+/// What the tell's statement binds, computed from the run as read: `None` when the
+/// statement cannot apply (no run read, not exactly one point, a run already ended, a point
+/// naming a metric twice or none).
+struct Told<'a> {
+    finish: &'a RunFinish<'a>,
+    seen: &'a RunRow,
+    stored_summary: String,
+    names: Vec<&'a str>,
+    values: Vec<Option<f64>>,
+    step: i64,
+    time: i64,
+    batch: super::RunBatch,
+}
+
+impl<'a> Told<'a> {
+    fn of(finish: &'a RunFinish<'a>) -> Option<Told<'a>> {
+        let (Some(seen), [point]) = (finish.seen, finish.points) else {
+            return None;
+        };
+        if seen.state.is_terminal() {
+            return None;
+        }
+        // The run as read shows the stored summary with the explicit one merged over it: the
+        // stored summary when there is no explicit one, which the statement checks.
+        let stored_summary = serde_json::Value::Object(seen.summary.clone()).to_string();
+        let Folded {
+            flat,
+            names,
+            overwritten,
+            batch,
+        } = fold_points(
+            seen.next_step,
+            &stored_summary,
+            seen.metric,
+            finish.points,
+            finish.objective,
+        );
+        if overwritten > 0 || names.is_empty() {
+            return None;
+        }
+        Some(Told {
+            finish,
+            seen,
+            step: flat[0].1,
+            time: point.time_ms.unwrap_or(batch.now),
+            values: flat.iter().map(|f| f.2).collect(),
+            names,
+            stored_summary,
+            batch,
+        })
+    }
+
+    /// `sql` with the tell's 17 parameters bound.
+    fn bind<'q>(&'q self, sql: &'q str) -> PgQuery<'q> {
+        let (finish, batch) = (self.finish, &self.batch);
+        sqlx::query(sql)
+            .bind(finish.run_id)
+            .bind(finish.state.as_str())
+            .bind(finish.exit_code)
+            .bind(finish.error)
+            .bind(batch.now)
+            .bind(RunState::Running.as_str())
+            .bind(RunState::Queued.as_str())
+            .bind(batch.next_step)
+            .bind(&batch.summary)
+            .bind(batch.metric)
+            .bind(self.seen.next_step)
+            .bind(&self.stored_summary)
+            .bind(self.seen.metric)
+            .bind(&self.names)
+            .bind(&self.values)
+            .bind(self.step)
+            .bind(self.time)
+    }
+}
+
+/// Rows of a hot statement, or `None` when it failed in a way that wrote nothing and that
+/// the transaction answers (a unique violation, which it confines to a savepoint; what the
+/// database rolled back on purpose, which it runs again).
+fn written(rows: std::result::Result<Vec<PgRow>, sqlx::Error>) -> Result<Option<Vec<PgRow>>> {
+    match rows.map_err(StoreError::from) {
+        Ok(rows) => Ok(Some(rows)),
+        Err(e) if e.is_unique_violation() || e.is_retryable() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A trial's tell alone in one statement (see the module docs): the ended run, or `None`
+/// when the statement does not apply or wrote nothing (the caller makes it as a
+/// transaction).
+pub(super) async fn tell(pool: &PgPool, finish: &RunFinish<'_>) -> Result<Option<RunRow>> {
+    let Some(told) = Told::of(finish) else {
+        return Ok(None);
+    };
+    let sql = tell_statement(None);
+    let Some(rows) = written(told.bind(&sql).fetch_all(pool).await)? else {
+        return Ok(None);
+    };
+    Ok(match rows.first() {
+        Some(row) => Some(RunRow::from_row(row)?),
+        None => None,
+    })
+}
+
 /// The tell and the claim in one statement (see the module docs): `None` when the statement
 /// does not apply or wrote nothing (the caller makes them as a transaction), else the ended
 /// run and the insert's answer.
@@ -181,65 +295,13 @@ pub(super) async fn tell_and_insert(
     new: &NewRun,
     expected: i64,
 ) -> Result<Option<(Option<RunRow>, Inserted)>> {
-    let (Some(seen), [point]) = (finish.seen, finish.points) else {
+    let (Some(told), Some(sweep_id)) = (Told::of(finish), new.sweep_id.as_deref()) else {
         return Ok(None);
     };
-    let Some(sweep_id) = new.sweep_id.as_deref() else {
+    let sql = tell_statement(Some(18));
+    let q = bind_claim(told.bind(&sql), new, sweep_id, expected, told.batch.now);
+    let Some(rows) = written(q.fetch_all(pool).await)? else {
         return Ok(None);
-    };
-    // The run as read shows the stored summary with the explicit one merged over it: the
-    // stored summary when there is no explicit one, which the statement checks.
-    let stored_summary = serde_json::Value::Object(seen.summary.clone()).to_string();
-    if seen.state.is_terminal() {
-        return Ok(None);
-    }
-    let Folded {
-        flat,
-        names,
-        overwritten,
-        batch,
-    } = fold_points(
-        seen.next_step,
-        &stored_summary,
-        seen.metric,
-        finish.points,
-        finish.objective,
-    );
-    // One value per metric at one step (a point naming a metric twice goes the long way).
-    if overwritten > 0 || names.is_empty() {
-        return Ok(None);
-    }
-    let step = flat[0].1;
-    let time = point.time_ms.unwrap_or(batch.now);
-    let values: Vec<Option<f64>> = flat.iter().map(|f| f.2).collect();
-    let sql = tell_statement();
-    let q = sqlx::query(&sql)
-        .bind(finish.run_id)
-        .bind(finish.state.as_str())
-        .bind(finish.exit_code)
-        .bind(finish.error)
-        .bind(batch.now)
-        .bind(RunState::Running.as_str())
-        .bind(RunState::Queued.as_str())
-        .bind(batch.next_step)
-        .bind(&batch.summary)
-        .bind(batch.metric)
-        .bind(seen.next_step)
-        .bind(&stored_summary)
-        .bind(seen.metric)
-        .bind(&names)
-        .bind(&values)
-        .bind(step)
-        .bind(time);
-    let rows = bind_claim(q, new, sweep_id, expected, batch.now)
-        .fetch_all(pool)
-        .await;
-    let rows = match rows.map_err(StoreError::from) {
-        Ok(rows) => rows,
-        // Nothing was written. The transaction path confines a conflict to a savepoint, and
-        // runs again what the database rolled back on purpose.
-        Err(e) if e.is_unique_violation() || e.is_retryable() => return Ok(None),
-        Err(e) => return Err(e),
     };
     let mut ended = None;
     let mut inserted = Inserted::Stale;
@@ -287,7 +349,7 @@ mod tests {
         }]
     }
 
-    fn tell<'a>(run: &'a RunRow, points: &'a [Point]) -> RunFinish<'a> {
+    fn tell_of<'a>(run: &'a RunRow, points: &'a [Point]) -> RunFinish<'a> {
         RunFinish {
             run_id: &run.id,
             points,
@@ -332,14 +394,19 @@ mod tests {
 
     #[tokio::test]
     async fn a_run_as_read_is_ended_and_the_next_claimed_in_one_statement() {
-        let Some(db) = TestDb::postgres("postgres::tell::one_statement").await else {
+        let Some(db) = TestDb::postgres("postgres::hot::one_statement").await else {
             return;
         };
         let (store, sweep, run) = claimed(&db).await;
         let points = told(0.5);
-        let done = tell_and_insert(&store.reader, &tell(&run, &points), &run_of(&sweep, 1), 2)
-            .await
-            .unwrap();
+        let done = tell_and_insert(
+            &store.reader,
+            &tell_of(&run, &points),
+            &run_of(&sweep, 1),
+            2,
+        )
+        .await
+        .unwrap();
         let Some((Some(ended), Inserted::Inserted(next))) = done else {
             panic!("the statement did not apply: {done:?}");
         };
@@ -393,8 +460,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_tell_alone_ends_the_run_in_one_statement_and_takes_no_number() {
+        let Some(db) = TestDb::postgres("postgres::hot::tell_alone").await else {
+            return;
+        };
+        let (store, sweep, run) = claimed(&db).await;
+        let points = told(0.5);
+        let ended = tell(&store.reader, &tell_of(&run, &points)).await.unwrap();
+        let Some(ended) = ended else {
+            panic!("the statement did not apply");
+        };
+        assert_eq!(
+            (ended.state, ended.metric, ended.next_step),
+            (RunState::Finished, Some(0.5), 1)
+        );
+        assert_eq!(store.history(&run.id).await.unwrap().len(), 1);
+        assert_eq!(next_number(&store, &sweep).await, 2);
+        // The same tell again: the run has ended, nothing is written.
+        let again = tell(&store.reader, &tell_of(&run, &points)).await.unwrap();
+        assert!(again.is_none(), "{again:?}");
+        assert_eq!(store.history(&run.id).await.unwrap().len(), 1);
+        db.remove().await;
+    }
+
+    #[tokio::test]
     async fn a_run_changed_since_it_was_read_writes_nothing() {
-        let Some(db) = TestDb::postgres("postgres::tell::changed_since_read").await else {
+        let Some(db) = TestDb::postgres("postgres::hot::changed_since_read").await else {
             return;
         };
         let (store, sweep, run) = claimed(&db).await;
@@ -410,7 +501,7 @@ mod tests {
             .append_metrics(&run.id, &batch, Some(LOSS))
             .await
             .unwrap();
-        let done = tell_and_insert(&store.reader, &tell(&run, &points), &new, 2)
+        let done = tell_and_insert(&store.reader, &tell_of(&run, &points), &new, 2)
             .await
             .unwrap();
         assert!(done.is_none(), "{done:?}");
@@ -418,7 +509,7 @@ mod tests {
         assert_eq!((now.state, now.next_step), (RunState::Running, 1));
         assert_eq!(next_number(&store, &sweep).await, 2, "no number taken");
         // Read again, it applies; the told point takes the next step after the batch's.
-        let done = tell_and_insert(&store.reader, &tell(&now, &points), &new, 2)
+        let done = tell_and_insert(&store.reader, &tell_of(&now, &points), &new, 2)
             .await
             .unwrap();
         let Some((Some(ended), Inserted::Inserted(_))) = done else {
@@ -432,7 +523,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_series_already_there_an_explicit_summary_or_an_ended_run_write_nothing() {
-        let Some(db) = TestDb::postgres("postgres::tell::not_for_this_statement").await else {
+        let Some(db) = TestDb::postgres("postgres::hot::not_for_this_statement").await else {
             return;
         };
         let (store, sweep, run) = claimed(&db).await;
@@ -449,7 +540,7 @@ mod tests {
             .await
             .unwrap();
         let read = store.run(&run.id).await.unwrap().unwrap();
-        let done = tell_and_insert(&store.reader, &tell(&read, &points), &new, 2)
+        let done = tell_and_insert(&store.reader, &tell_of(&read, &points), &new, 2)
             .await
             .unwrap();
         assert!(done.is_none(), "{done:?}");
@@ -468,7 +559,7 @@ mod tests {
             .await
             .unwrap();
         let read = store.run(&other.id).await.unwrap().unwrap();
-        let done = tell_and_insert(&store.reader, &tell(&read, &points), &new, 3)
+        let done = tell_and_insert(&store.reader, &tell_of(&read, &points), &new, 3)
             .await
             .unwrap();
         assert!(done.is_none(), "{done:?}");
@@ -478,7 +569,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        let done = tell_and_insert(&store.reader, &tell(&read, &points), &new, 3)
+        let done = tell_and_insert(&store.reader, &tell_of(&read, &points), &new, 3)
             .await
             .unwrap();
         assert!(done.is_none(), "{done:?}");
@@ -489,7 +580,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_moved_number_keeps_the_end_and_a_taken_one_writes_nothing() {
-        let Some(db) = TestDb::postgres("postgres::tell::numbers").await else {
+        let Some(db) = TestDb::postgres("postgres::hot::numbers").await else {
             return;
         };
         let (store, sweep, run) = claimed(&db).await;
@@ -499,9 +590,14 @@ mod tests {
             .insert_suggested_run(run_of(&sweep, 1), 2)
             .await
             .unwrap();
-        let done = tell_and_insert(&store.reader, &tell(&run, &points), &run_of(&sweep, 2), 2)
-            .await
-            .unwrap();
+        let done = tell_and_insert(
+            &store.reader,
+            &tell_of(&run, &points),
+            &run_of(&sweep, 2),
+            2,
+        )
+        .await
+        .unwrap();
         let Some((Some(ended), Inserted::Stale)) = done else {
             panic!("{done:?}");
         };
@@ -519,9 +615,14 @@ mod tests {
         let mut taken = run_of(&sweep, 4);
         taken.number = Some(4);
         store.insert_run(taken).await.unwrap();
-        let done = tell_and_insert(&store.reader, &tell(&third, &points), &run_of(&sweep, 5), 4)
-            .await
-            .unwrap();
+        let done = tell_and_insert(
+            &store.reader,
+            &tell_of(&third, &points),
+            &run_of(&sweep, 5),
+            4,
+        )
+        .await
+        .unwrap();
         assert!(done.is_none(), "{done:?}");
         let now = store.run(&third.id).await.unwrap().unwrap();
         assert_eq!(now.state, RunState::Running);

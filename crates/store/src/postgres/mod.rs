@@ -249,6 +249,12 @@ impl PostgresStorage {
         hot::insert_suggested(&self.reader, new, expected).await
     }
 
+    /// [`crate::Storage::finish_run_with_points`] as one statement when it applies, else
+    /// `None` (nothing written).
+    pub(crate) async fn hot_tell(&self, finish: &RunFinish<'_>) -> Result<Option<RunRow>> {
+        hot::tell(&self.reader, finish).await
+    }
+
     /// [`crate::Storage::finish_run_and_insert_suggested`] as one statement when it applies,
     /// else `None` (nothing written).
     pub(crate) async fn hot_tell_and_insert(
