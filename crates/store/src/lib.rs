@@ -221,7 +221,7 @@ pub struct RunFinish<'a> {
     pub error: Option<&'a str>,
     /// The run as the caller read it just before, when it did. A backend may then store the
     /// end with the claim that follows in one statement guarded by it (PostgreSQL, see
-    /// `postgres/tell.rs`): when the run changed since, it ends the run from the run as it is
+    /// `postgres/hot.rs`): when the run changed since, it ends the run from the run as it is
     /// instead. Never needed for correctness.
     pub seen: Option<&'a RunRow>,
 }
