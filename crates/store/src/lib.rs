@@ -220,7 +220,7 @@ pub struct RunFinish<'a> {
     /// Why it ended badly.
     pub error: Option<&'a str>,
     /// The run as the caller read it just before, when it did. A backend may then store the
-    /// end with the claim that follows in one statement guarded by it (PostgreSQL, see
+    /// end (and the claim that follows it) in one statement guarded by it (PostgreSQL, see
     /// `postgres/hot.rs`): when the run changed since, it ends the run from the run as it is
     /// instead. Never needed for correctness.
     pub seen: Option<&'a RunRow>,
