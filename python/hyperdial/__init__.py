@@ -3326,10 +3326,17 @@ def _warn_unknown_order(runs, field, order):
         known |= {"config." + str(k) for k in run.get("params") or {}}
         known |= {"summary_metrics." + k for k in _dotted_keys(run.get("summary"), "", set())}
     known = sorted(known)
+    # The closest name is looked for among the keys without their kind (the shared prefix
+    # would make any two summary metrics look alike), of either kind, this one's first.
+    kind, _, key = field.partition(".")
+    by_key = {}
+    for name in sorted(known, key=lambda n: not n.startswith(kind + ".")):
+        by_key.setdefault(name.partition(".")[2], name)
+    close = difflib.get_close_matches(key, list(by_key), n=1)
     warnings.warn(
         "hyperdial: no run has %s, which order=%r sorts by, so the runs are in the server's "
         "order%s; %s" % (
-            field, order, _did_you_mean([field], known),
+            field, order, " (did you mean %r?)" % by_key[close[0]] if close else "",
             "their fields are " + _listed(known) if known else "they have no config or "
             "summary values"),
         QueryWarning, stacklevel=_user_stacklevel())
