@@ -2227,7 +2227,8 @@ class Trial(_HistoryReader):
       for a run outside a sweep, the config its script gave;
     * ``suggestion`` -- how the server chose it (strategy, seed, diagnostics);
     * ``state`` -- ``"running"`` until told, then the state the server gave the run;
-    * ``value`` -- the value told (or, for :meth:`Sweep.best`, the run's metric);
+    * ``value`` -- the run's metric: the best value of the sweep metric it reported or was
+      told, as the server keeps it (for a multi-objective sweep, the dict told);
     * ``summary`` -- the run's summary as the server last sent it (a dict: the last value of
       each metric, overlaid by the values set in ``run.summary``);
     * ``sweep`` -- the :class:`Sweep` (None for a run outside any sweep); ``sweep_id``,
@@ -2424,7 +2425,13 @@ class Sweep:
         dict, each mistake named by its key path (``parameters.lr.min``); for text, by its line
         and column in the text as well (``<sweep config text>:3:13: error: ...``); for a file,
         by the file's name, line and column (``sweeps/mnist.yaml:3:13: error: ...``). A file
-        that cannot be read raises OSError (FileNotFoundError naming it when it is missing).
+        that cannot be read raises OSError (FileNotFoundError naming it when it is missing);
+        an empty config, ValueError saying so.
+
+        The server's warnings about the config are each emitted as a :class:`ConfigWarning`
+        (``warnings.warn``), rendered as the server renders them, except the one saying it
+        has no ``program`` (a sweep driven from here needs none); a sweep without a metric
+        gets one too, since :meth:`tell` with a value needs a metric.
         """
         if isinstance(config, collections.abc.Mapping):
             # As data: the server names a mistake by its key path, not by a line of a text
@@ -2735,7 +2742,8 @@ class Sweep:
         claimed is cancelled too), so no trial is left open to crash later. A value
         :meth:`tell` would refuse (not a number, or not every objective) fails the trial and
         the loop goes on, as in Optuna; such failures and those caught by ``catch`` are
-        reported on standard error with the trial's parameters. After each told trial (but
+        reported on standard error with the trial's parameters, one line per trial. A value
+        returned to a sweep without a metric fails its trial and raises ValueError. After each told trial (but
         not one whose exception is raised again) every ``callbacks`` item is called as
         ``callback(sweep, trial)``. A trial's ``value`` is its metric: the best of the values
         it reported and the one returned, as for any run.
@@ -2925,7 +2933,8 @@ class Sweep:
 
         Without ``order``, the sweep's metric decides: :meth:`best` (the best ``finished``
         or ``stopped_early`` run; None for a multi-objective sweep); a sweep without a metric
-        gives its most recent run, with a warning, as W&B does. With ``order`` (W&B's form:
+        gives its most recent run, saying so on standard error, as W&B does (None, said too,
+        when it has no run yet). With ``order`` (W&B's form:
         ``"-summary_metrics.acc"``, ``"+config.lr"``, ``"+created_at"``; a bare name is
         ``"-summary_metrics.NAME"``), the first of every run sorted so, runs without the
         value last (see :meth:`Api.runs`)."""
@@ -3447,7 +3456,11 @@ class Api:
         ValueError. A ``sweep`` the server does not have raises KeyError naming it (rather
         than matching nothing). ``order`` is W&B's ``"+field"`` or ``"-field"`` (default
         ``"+created_at"``, oldest first; a bare metric name means
-        ``"-summary_metrics.NAME"``); runs without the value come last. ``per_page`` and
+        ``"-summary_metrics.NAME"``); runs without the value come last. A ``state`` compared
+        with a word no run can have (a typo, W&B's ``killed``) raises ValueError listing
+        hyperdial's states; an ``order`` on a ``config.KEY`` or ``summary_metrics.KEY`` that
+        no run has warns (:class:`QueryWarning`) with the closest key. ``group``,
+        ``jobType`` and ``job_type`` are always empty. ``per_page`` and
         ``include_sweeps`` are accepted and change nothing: every matching run is read (in
         pages of 100,000).
         """

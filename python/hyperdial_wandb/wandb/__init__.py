@@ -25,9 +25,11 @@ What is mapped:
 * ``run.name``, ``id``, ``dir``, ``project``, ``sweep_id``, ``step``, ``finish`` (and at
   exit), ``Settings``, ``wandb.run``, ``login`` (does nothing).
 * ``wandb.Api()``: reads runs and sweeps back (``.run(path)``, ``.runs(path, filters=,
-  order=)``, ``.sweep(path)``; ``run.config``, ``summary``, ``state``, ``name``, ``id``,
-  ``history()``, ``scan_history()``; ``sweep.runs``, ``best_run()``): hyperdial's
-  ``hyperdial.Api``, with W&B's ``history()`` defaults (:class:`Api`).
+  order=)``, ``.sweep(path)``; ``run.config``, ``summary``, ``summary_metrics``, ``state``,
+  ``name``, ``id``, ``path``, ``lastHistoryStep``, ``history()``, ``scan_history()``, and
+  ``entity``, ``tags``, ``group``, ``job_type``, ``notes``, ``user``, always empty here;
+  ``sweep.runs``, ``best_run()``): hyperdial's ``hyperdial.Api``, with W&B's ``history()``
+  defaults (:class:`Api`); ``overrides={"base_url": URL}`` names the server.
 
 What hyperdial cannot record (media, tables, artifacts, ``watch``, ``save``, alerts, plots) is
 accepted and ignored, with one warning on stderr per name. Standard library only; the
