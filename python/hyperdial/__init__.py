@@ -509,6 +509,8 @@ class _Transport:
             else:
                 conn = _KeptHTTPConnection(parts.hostname, parts.port, timeout=timeout)
             self._local.conn = conn
+        if conn.sock is None:
+            # About to connect (anew after close()): tracked until closed.
             with self._kept_lock:
                 self._kept.add(conn)
         conn.timeout = timeout
@@ -2588,9 +2590,10 @@ class Sweep:
         run's metric, the best of the values the trial reported (:meth:`Trial.report`) and
         the one told, as for any run (``goal`` decides which is best).
 
-        A value that is not a number (a string, a list for one objective, a dict missing an
-        objective) ends the trial ``failed``, its error saying what was given, and warns
-        (a :class:`ValueWarning`), as Optuna's ``tell`` does; the trial is returned.
+        A value that is not a number (a string, an object; for several objectives, a dict or
+        list that does not give each once) ends the trial ``failed``, its error saying what
+        was given, and warns (a :class:`ValueWarning`), as Optuna's ``tell`` does; the trial
+        is returned.
         Raises, before anything is sent and leaving the trial open: TypeError when ``trial``
         is not a :class:`Trial`, ValueError when it belongs to another sweep or ``state`` is
         not one of ``finished``, ``failed``, ``crashed``, ``stopped_early``, ``cancelled``,
@@ -2701,7 +2704,9 @@ class Sweep:
         server instead of two. The told value is stored (and durable) before the next trial is
         chosen, so a model-based search sees it. Returns the next :class:`Trial`, or None when
         the sweep is over. The told trial is ended as :meth:`tell` ends it; its ``state`` is
-        the one asked for, else ``finished`` (the claim's answer does not repeat it)."""
+        the one sent, and its ``value`` the best of its metric's values known here (its
+        metric when read, its reports through this object, the value told): the server's
+        rule, since the claim's answer does not repeat the told run."""
         then = []
         self.tell(trial, value, state, _then=then, _refused=_refused)
         answer, headers = then[0]
@@ -2743,10 +2748,10 @@ class Sweep:
         :meth:`tell` would refuse (not a number, or not every objective) fails the trial and
         the loop goes on, as in Optuna; such failures and those caught by ``catch`` are
         reported on standard error with the trial's parameters, one line per trial. A value
-        returned to a sweep without a metric fails its trial and raises ValueError. After each told trial (but
-        not one whose exception is raised again) every ``callbacks`` item is called as
-        ``callback(sweep, trial)``. A trial's ``value`` is its metric: the best of the values
-        it reported and the one returned, as for any run.
+        returned to a sweep without a metric fails its trial and raises ValueError. After
+        each told trial (but not one whose exception is raised again) every ``callbacks``
+        item is called as ``callback(sweep, trial)``. A trial's ``value`` is its metric: the
+        best of the values it reported and the one returned, as for any run.
 
         Returns the number of trials told. Raises ValueError for a negative ``n_trials`` or
         ``timeout``, TypeError for a ``catch`` that is not exception classes.

@@ -255,6 +255,10 @@ class ConnectionTests(RealServerClientCase):
             runs = api.runs()
             print(len(runs), len({r.sweep.id for r in runs}))
             runs[0].history()
+            api.close()  # closed, and still usable
+            api.run(runs[0].id)
+            with hyperdial.Sweep.get(runs[0].sweep.id) as again:
+                again.trials()
             try:
                 api.run("nosuchrun")
             except KeyError:
