@@ -67,8 +67,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
+import weakref
 
-from ._states import IN_FLIGHT_RUN_STATES, TERMINAL_RUN_STATES, RunState
+from ._states import IN_FLIGHT_RUN_STATES, RUN_STATES, TERMINAL_RUN_STATES, RunState
 
 __version__ = "0.1.0"
 
@@ -87,6 +88,10 @@ __all__ = [
     "Trial",
     "TrialPruned",
     "Api",
+    "HyperdialWarning",
+    "ConfigWarning",
+    "ValueWarning",
+    "QueryWarning",
     "lr_range_test",
     "lr_range_schedule",
     "lr_range_suggestion",
@@ -481,6 +486,13 @@ class _Transport:
         self._keep_alive = keep_alive and parts.scheme in ("http", "https") and (
             loopback or not urllib.request.getproxies().get(parts.scheme))
         self._local = threading.local()
+        # Every kept connection open, whichever thread holds it, so close() (and the exit of
+        # the interpreter) can close them: a socket left to the garbage collector is a
+        # ResourceWarning.
+        self._kept = set()
+        self._kept_lock = threading.Lock()
+        if self._keep_alive:
+            _open_transports.add(self)
 
     def _connection(self, timeout):
         """This thread's open connection to the server (made on first use)."""
@@ -497,16 +509,41 @@ class _Transport:
             else:
                 conn = _KeptHTTPConnection(parts.hostname, parts.port, timeout=timeout)
             self._local.conn = conn
+        if conn.sock is None:
+            # About to connect (anew after close()): tracked until closed.
+            with self._kept_lock:
+                self._kept.add(conn)
         conn.timeout = timeout
         if conn.sock is not None:
             conn.sock.settimeout(timeout)
         return conn
 
     def _drop_connection(self):
+        """Close the calling thread's kept connection, if it has one (a thread that ends
+        calls this, so its socket is not left to the garbage collector)."""
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
+            with self._kept_lock:
+                self._kept.discard(conn)
             conn.close()
+
+    def close(self):
+        """Close every kept connection of every thread. The transport stays usable: the next
+        request opens a new connection."""
+        with self._kept_lock:
+            conns, self._kept = list(self._kept), set()
+        for conn in conns:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - at interpreter shutdown anything may be gone
+            pass
 
     def _send_kept(self, method, path, data, headers, timeout):
         """One request over this thread's kept connection: (status, raw body, headers). A connection
@@ -566,6 +603,8 @@ class _Transport:
                 detail = payload.get("error") or ""
             except Exception:
                 pass
+            finally:
+                err.close()  # the answer's connection, else left to the garbage collector
             retryable = err.code >= 500 or err.code in (408, 429)
             message = "%s %s answered %d%s" % (
                 method,
@@ -613,6 +652,19 @@ class _Transport:
         if headers_out is not None:
             headers_out.update((k.lower(), v) for k, v in answer_headers)
         return _decoded(raw)
+
+
+#: Transports with kept connections (weakly held): closed at exit, see _close_transports.
+_open_transports = weakref.WeakSet()
+
+
+def _close_transports():
+    """Close the kept connections of every transport still alive (at interpreter exit)."""
+    for transport in list(_open_transports):
+        transport.close()
+
+
+atexit.register(_close_transports)
 
 
 def _decoded(raw):
@@ -903,24 +955,30 @@ def _warn_unknown_keys(run_id, asked, answer, stacklevel):
         unknown = [k for k in asked if k not in known_set]
     if not unknown:
         return
-    guesses = []
-    for key in unknown:
-        close = difflib.get_close_matches(key, known, n=1)
-        if close:
-            guesses.append("%r for %r" % (close[0], key))
-    if not known:
-        logged = "it has logged no metric yet"
-    else:
-        shown = ", ".join(known[:_KNOWN_KEYS_SHOWN])
-        more = len(known) - _KNOWN_KEYS_SHOWN
-        logged = "its metrics are %s%s" % (shown, " and %d more" % more if more > 0 else "")
+    logged = "its metrics are " + _listed(known) if known else "it has logged no metric yet"
     warnings.warn(
         "hyperdial: run %s never logged %s (asked for in keys=), so the history has no "
         "values for %s; %s%s" % (
             run_id, ", ".join(repr(k) for k in unknown),
-            "it" if len(unknown) == 1 else "them", logged,
-            " (did you mean %s?)" % ", ".join(guesses) if guesses else ""),
+            "it" if len(unknown) == 1 else "them", logged, _did_you_mean(unknown, known)),
         UserWarning, stacklevel=stacklevel + 1)
+
+
+def _listed(names):
+    """``names`` (sorted) for a message: the first ``_KNOWN_KEYS_SHOWN``, and how many more."""
+    more = len(names) - _KNOWN_KEYS_SHOWN
+    return ", ".join(names[:_KNOWN_KEYS_SHOWN]) + (" and %d more" % more if more > 0 else "")
+
+
+def _did_you_mean(unknown, known):
+    """`` (did you mean 'loss' for 'los'?)`` for the names of ``unknown`` that have a close
+    name among ``known``; "" when none has."""
+    guesses = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1)
+        if close:
+            guesses.append("%r for %r" % (close[0], name))
+    return " (did you mean %s?)" % ", ".join(guesses) if guesses else ""
 
 
 def _history_pages(transport, run_id, keys, after_step=None, limit=None, stacklevel=None):
@@ -1767,8 +1825,9 @@ def _call(transport, method, path, body=None, ok_statuses=(), timeout=None, head
             if err.retryable:
                 raise RuntimeError(
                     "hyperdial: %s, after retrying for %.0f s: is the server running? Start "
-                    "one with `hyperdial server`, or name it with server= or "
-                    "HYPERDIAL_SERVER" % (err, time.monotonic() - started)) from None
+                    "one with %s, or name another with server= or HYPERDIAL_SERVER"
+                    % (err, time.monotonic() - started, _start_command(transport.server))
+                ) from None
             raise RuntimeError("hyperdial: " + str(err)) from None
 
 
@@ -1790,6 +1849,58 @@ def _error_text(err):
 
 
 _CONFIG_FILE_SUFFIXES = (".yaml", ".yml", ".json")
+
+#: The config text's name in the server's messages when it came as text without a file.
+_TEXT_SOURCE = "<sweep config text>"
+
+
+def _is_program_warning(diagnostic):
+    """Whether a config warning is the server's "no `program` and no `command`" (agents
+    cannot start the sweep's runs), which says nothing to a sweep driven by ask/tell. The
+    wire's diagnostics carry no code, so it is told by its key path, ``program``, and the
+    start of its message."""
+    return (diagnostic.get("path") == "program"
+            and str(diagnostic.get("message") or "").startswith("no `program`"))
+
+
+def _rendered_diagnostic(diagnostic, source):
+    """A diagnostic of the server as it prints them: ``SOURCE:LINE:COLUMN: warning: PATH:
+    MESSAGE`` for a config given as text (``source`` its file name, or ``<sweep config
+    text>``), ``PATH: warning: MESSAGE`` for one given as a dict (no text, no position);
+    the hint on a line of its own."""
+    severity = diagnostic.get("severity") or "warning"
+    path = diagnostic.get("path") or ""
+    location = diagnostic.get("location")
+    message = diagnostic.get("message") or json.dumps(diagnostic)
+    if source is None:
+        text = "%s: %s: %s" % (path or "(the root)", severity, message)
+    else:
+        where = source
+        if isinstance(location, dict) and location.get("line") is not None:
+            where += ":%s:%s" % (location.get("line"), location.get("column"))
+        text = "%s: %s: %s%s" % (where, severity, path + ": " if path else "", message)
+    if diagnostic.get("hint"):
+        text += "\n  hint: %s" % diagnostic["hint"]
+    return text
+
+
+def _warn_config(created, body):
+    """Emit the warnings of a created sweep (the ``warnings`` of ``POST /api/v1/sweeps``'s
+    answer) as :class:`ConfigWarning`, each as the server renders it, but not the one about
+    a missing ``program`` (a sweep made here is driven by ask/tell and needs none); and,
+    for a sweep without a metric, that a told value needs one."""
+    source = None if "config" in body else (body.get("file") or _TEXT_SOURCE)
+    for diagnostic in created.get("warnings") or ():
+        if not isinstance(diagnostic, dict) or _is_program_warning(diagnostic):
+            continue
+        warnings.warn("hyperdial: " + _rendered_diagnostic(diagnostic, source), ConfigWarning,
+                      stacklevel=_user_stacklevel())
+    if not created.get("metric"):
+        warnings.warn(
+            "hyperdial: sweep %s has no `metric`: tell() with a value needs `metric: {name: "
+            "..., goal: minimize|maximize}` in its config (without one a trial can only be "
+            "told None or a state, and best() has nothing to compare)" % created.get("id"),
+            ConfigWarning, stacklevel=_user_stacklevel())
 
 
 def _sweep_text(config):
@@ -1974,6 +2085,27 @@ def _stop_local():
         local.stop()
 
 
+def _start_command(url):
+    """The command that starts a server answering at ``url``, quoted for a message:
+    `hyperdial server` for the default address, with ``--bind`` for another loopback
+    address, and for another host the command to run on it (``--bind 0.0.0.0:PORT``, with a
+    token, since other machines can reach it)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port that is not a number: say it in general terms
+        return "`hyperdial server --bind HOST:PORT`"
+    if url.rstrip("/") == DEFAULT_SERVER:
+        return "`hyperdial server`"
+    if host in _LOOPBACK or host.startswith("127."):
+        bind = "%s:%d" % ("127.0.0.1" if host == "localhost" else
+                          "[::1]" if host == "::1" else host, port)
+        return "`hyperdial server --bind %s`" % bind
+    return ("`hyperdial server --bind 0.0.0.0:%d --token TOKEN` on %s (and HYPERDIAL_TOKEN="
+            "TOKEN here)" % (port, host))
+
+
 def _sweep_server(server, token):
     """The base URL a :class:`Sweep` talks to, with a server answering there: ``server``, else
     ``HYPERDIAL_SERVER``, else :data:`DEFAULT_SERVER`; when none was named and nothing answers
@@ -1991,10 +2123,9 @@ def _sweep_server(server, token):
         return url
     if named:
         raise RuntimeError(
-            "hyperdial: no server answers at %s. Start one there with `hyperdial server` "
-            "(`hyperdial server --bind HOST:PORT --token TOKEN` for other machines), or leave "
+            "hyperdial: no server answers at %s. Start one there with %s, or leave "
             "the server unset (no server= and no HYPERDIAL_SERVER) to have this process start "
-            "a local one" % url)
+            "a local one" % (url, _start_command(url)))
     binary = _hyperdial_binary()
     if binary is None:
         raise RuntimeError(
@@ -2015,10 +2146,69 @@ atexit.register(_stop_local)
 
 
 def _finite_or_none(value, what):
+    """A told or reported value of objective ``what`` as a float, None for None, NaN and the
+    infinities; TypeError naming it and what was given for anything else."""
     if value is None:
         return None
-    v = _metric_value(what, value)
+    try:
+        v = _metric_value(what, value)
+    except TypeError:
+        raise TypeError("hyperdial: the value for %r is not a number: got %s (an int, float, "
+                        "bool or a numpy/torch scalar is)" % (what, _told_repr(value))) from None
     return None if v is None else float(v)
+
+
+def _told_repr(value):
+    """``value`` for a message: its type and its repr, cut to 60 characters."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return "%s %s" % (type(value).__name__, text)
+
+
+def _user_stacklevel():
+    """The ``stacklevel`` of a ``warnings.warn`` call made in this module that makes the
+    warning point at the first frame outside it (the user's line), however deep the call."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and _is_own_frame(frame):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def _is_own_frame(frame):
+    """Whether ``frame`` runs code of this package or of its W&B-compatible module (the
+    ``wandb`` module that imports this one as ``_hd``)."""
+    module = frame.f_globals.get("__name__") or ""
+    if module == __name__ or module.startswith(__name__ + "."):
+        return True
+    return module == "wandb" and frame.f_globals.get("_hd") is sys.modules.get(__name__)
+
+
+class HyperdialWarning(UserWarning):
+    """The base of the warnings this package emits with :func:`warnings.warn` (filter them
+    with ``warnings.filterwarnings("ignore", category=hyperdial.HyperdialWarning)``)."""
+
+
+class ConfigWarning(HyperdialWarning):
+    """A warning about a sweep config: one the server gave when :meth:`Sweep.create` stored
+    it (``log_uniform`` bounds that look like values, ...), or the client's own (a sweep
+    without a metric cannot take told values)."""
+
+
+class ValueWarning(HyperdialWarning):
+    """A value :meth:`Sweep.tell` could not store (not a number, or not every objective):
+    the trial ended ``failed``."""
+
+
+class QueryWarning(HyperdialWarning):
+    """A read whose answer is probably not what was meant: an ``order`` on a field no run
+    has (:meth:`Api.runs`, :meth:`Sweep.best_run`)."""
+
+
+class _NoMetric(ValueError):
+    """A value told or reported to a sweep that has no metric."""
 
 
 class TrialPruned(Exception):
@@ -2039,7 +2229,8 @@ class Trial(_HistoryReader):
       for a run outside a sweep, the config its script gave;
     * ``suggestion`` -- how the server chose it (strategy, seed, diagnostics);
     * ``state`` -- ``"running"`` until told, then the state the server gave the run;
-    * ``value`` -- the value told (or, for :meth:`Sweep.best`, the run's metric);
+    * ``value`` -- the run's metric: the best value of the sweep metric it reported or was
+      told, as the server keeps it (for a multi-objective sweep, the dict told);
     * ``summary`` -- the run's summary as the server last sent it (a dict: the last value of
       each metric, overlaid by the values set in ``run.summary``);
     * ``sweep`` -- the :class:`Sweep` (None for a run outside any sweep); ``sweep_id``,
@@ -2070,6 +2261,38 @@ class Trial(_HistoryReader):
         self._stop = bool(run.get("stop_requested"))
         self._stop_reason = None
         self._last_contact = time.monotonic()
+        # The best value of the sweep metric known of this run: the server's metric when it
+        # was read, then each value reported here (a tell sent with the next claim gets no
+        # record of the run back, so its value is worked out from this).
+        self._best_seen = self.value if isinstance(self.value, (int, float)) else None
+
+    def _update(self, run):
+        """Take the server's record of this run (the answer to its finish): state, metric,
+        summary and the whole answer."""
+        self.data = run
+        self.state = run.get("state", self.state)
+        self.value = run.get("metric")
+        self.summary = dict(run.get("summary") or self.summary)
+        if isinstance(self.value, (int, float)):
+            self._best_seen = self.value
+
+    def _maximize(self):
+        metric = self.sweep.metric if self.sweep is not None else None
+        return isinstance(metric, dict) and metric.get("goal") == "maximize"
+
+    def _see(self, value):
+        """Count ``value`` (a finite number, or None) among the values of the sweep metric
+        this run reached."""
+        if value is not None:
+            best = self._best_seen
+            if best is None or (value > best if self._maximize() else value < best):
+                self._best_seen = value
+
+    def _note_value(self, value):
+        """Count ``value`` (see :meth:`_see`); ``trial.value`` becomes the best of them, the
+        server's rule for a run's metric."""
+        self._see(value)
+        self.value = self._best_seen
 
     @property
     def open(self):
@@ -2100,6 +2323,9 @@ class Trial(_HistoryReader):
             point["step"] = int(step)
         answer = _call(self._transport, "POST", self._path("metrics"), {"points": [point]})
         self._last_contact = time.monotonic()
+        if len(point["values"]) == 1:  # one objective: it counts for the run's metric
+            reported = next(iter(point["values"].values()))
+            self._see(reported)  # trial.value itself changes when the trial is told
         if isinstance(answer, dict) and answer.get("stop") is True:
             self._stop = True
         return self._stop
@@ -2144,11 +2370,15 @@ class Sweep:
     #: The class of the runs this sweep gives (:meth:`trials`, :meth:`best`, ...).
     _trial_class = Trial
 
-    def __init__(self, data, server=None, token=None):
-        """Use :meth:`create` or :meth:`get`."""
+    def __init__(self, data, server=None, token=None, _transport=None):
+        """Use :meth:`create` or :meth:`get`. (``_transport``: the connection of the
+        :class:`Api` that read the sweep, shared with it.)"""
         self.server = _server_from(server)
-        self._transport = _Transport(self.server, token if token is not None
-                                     else _env("HYPERDIAL_TOKEN"), keep_alive=True)
+        if _transport is not None and _transport.server == self.server:
+            self._transport = _transport
+        else:
+            self._transport = _Transport(self.server, token if token is not None
+                                         else _env("HYPERDIAL_TOKEN"), keep_alive=True)
         self._lock = threading.Lock()
         self._open = {}
         # The request each thread has in flight (see _sent): what optimize() settles after a
@@ -2197,7 +2427,13 @@ class Sweep:
         dict, each mistake named by its key path (``parameters.lr.min``); for text, by its line
         and column in the text as well (``<sweep config text>:3:13: error: ...``); for a file,
         by the file's name, line and column (``sweeps/mnist.yaml:3:13: error: ...``). A file
-        that cannot be read raises OSError (FileNotFoundError naming it when it is missing).
+        that cannot be read raises OSError (FileNotFoundError naming it when it is missing);
+        an empty config, ValueError saying so.
+
+        The server's warnings about the config are each emitted as a :class:`ConfigWarning`
+        (``warnings.warn``), rendered as the server renders them, except the one saying it
+        has no ``program`` (a sweep driven from here needs none); a sweep without a metric
+        gets one too, since :meth:`tell` with a value needs a metric.
         """
         if isinstance(config, collections.abc.Mapping):
             # As data: the server names a mistake by its key path, not by a line of a text
@@ -2215,11 +2451,18 @@ class Sweep:
             body["seed"] = int(seed)
         if resume:
             body["resume"] = True
+        if "source" in body and not body["source"].strip():
+            raise ValueError(
+                "hyperdial: Sweep.create(%r): the sweep config is empty%s; give a dict, YAML or "
+                "JSON text, or the path of a file holding one (docs/config.md)"
+                % (config, " (the file %s holds nothing)" % body["file"] if "file" in body
+                   else ""))
         sweep = cls({"id": "?"}, server=_sweep_server(server, _env("HYPERDIAL_TOKEN")))
         data = _call(sweep._transport, "POST", "/api/v1/sweeps", body, ok_statuses=(422,))
         if isinstance(data, _SendError):
             raise ValueError(_config_error_text(data, "config" in body)) from None
         sweep._set(data)
+        _warn_config(data, body)
         return sweep
 
     @classmethod
@@ -2249,8 +2492,9 @@ class Sweep:
             self.refresh()
             metric = self.metric
         if not isinstance(metric, dict) or not metric.get("name"):
-            raise ValueError("hyperdial: sweep %s has no metric: add `metric: {name: ...}` to "
-                             "its config to tell values" % self.id)
+            raise _NoMetric("hyperdial: sweep %s has no metric, so a value cannot be told: add "
+                            "`metric: {name: ..., goal: ...}` to its config (or tell None, "
+                            "or a state)" % self.id)
         return metric["name"]
 
     def objectives(self):
@@ -2330,16 +2574,31 @@ class Sweep:
             time.sleep(min(delay, max(0.0, deadline - now)))
             delay = min(delay * 2, _ASK_BACKOFF[1])
 
-    def tell(self, trial, value, state=None, _then=None):
+    def tell(self, trial, value, state=None, _then=None, _refused=None):
         """Tell the value a trial reached; this ends the trial. Returns the trial.
 
         ``value`` is the sweep metric's value (a number; ``goal: maximize`` is handled by the
         server); for a multi-objective sweep (``metrics:`` with several entries) a dict
         ``{name: number}`` with every objective, or a list in the order of ``metrics``, and
-        ``trial.value`` becomes that dict. ``None``, NaN (in any objective) or ``state="failed"`` mark the trial failed: the search counts
-        it through ``metric.impute``. ``state`` may also be ``"crashed"`` or
-        ``"stopped_early"``; by default it is ``finished``, or ``stopped_early`` when the
-        server had asked the trial to stop (``cancelled`` when that was a cancelled sweep).
+        ``trial.value`` becomes that dict. ``None``, NaN (in any objective) or
+        ``state="failed"`` mark the trial failed: the search counts it through
+        ``metric.impute``. ``state`` may also be ``"crashed"`` or ``"stopped_early"``; by
+        default it is ``finished``, or ``stopped_early`` when the server had asked the trial
+        to stop (``cancelled`` when that was a cancelled sweep).
+
+        Afterwards ``trial.state`` and ``trial.value`` are the server's: the value is the
+        run's metric, the best of the values the trial reported (:meth:`Trial.report`) and
+        the one told, as for any run (``goal`` decides which is best).
+
+        A value that is not a number (a string, an object; for several objectives, a dict or
+        list that does not give each once) ends the trial ``failed``, its error saying what
+        was given, and warns (a :class:`ValueWarning`), as Optuna's ``tell`` does; the trial
+        is returned.
+        Raises, before anything is sent and leaving the trial open: TypeError when ``trial``
+        is not a :class:`Trial`, ValueError when it belongs to another sweep or ``state`` is
+        not one of ``finished``, ``failed``, ``crashed``, ``stopped_early``, ``cancelled``,
+        RuntimeError when it was already told. A value told to a sweep without a metric
+        ends the trial ``failed`` ("the sweep has no metric") and raises ValueError.
 
         A trial ended in a state the sweep's ``retry`` rule lists comes back: the next
         :meth:`ask` gives its configuration again (``trial.data["retry_of"]`` names the
@@ -2349,21 +2608,40 @@ class Sweep:
         if not isinstance(trial, Trial):
             raise TypeError("hyperdial: tell() takes a Trial from ask(), got %s"
                             % type(trial).__name__)
+        if trial.sweep_id != self.id:
+            raise ValueError(
+                "hyperdial: trial %s (run %s) belongs to %s, not to sweep %s: tell it to the "
+                "sweep that gave it (nothing was sent)" % (
+                    trial.number, trial.id,
+                    "sweep %s" % trial.sweep_id if trial.sweep_id else "no sweep", self.id))
         if state is not None and state not in TERMINAL_RUN_STATES:
-            raise ValueError("hyperdial: unknown trial state %r (use one of: %s)"
-                             % (state, ", ".join(TERMINAL_RUN_STATES)))
+            raise ValueError("hyperdial: unknown trial state %r: a trial ends in one of %s "
+                             "(nothing was sent; trial %s is still open)"
+                             % (state, ", ".join(TERMINAL_RUN_STATES), trial.id))
         if not trial.open:
             raise RuntimeError("hyperdial: trial %s was already told (%s)"
                                % (trial.id, trial.state))
         number = told = None
         body = {"exit_code": 0}
+        refusal = None
         if value is not None:
-            values = self._told_values(value)
-            told = values if len(values) > 1 else None
-            # The run fails unless every objective is a finite number.
-            number = None if None in values.values() else next(iter(values.values()))
-            # The value travels with the finish: one request, stored in one transaction.
-            body["values"] = values
+            try:
+                values = self._told_values(value)
+            except _NoMetric as err:
+                # Nothing can be stored: end the trial failed (else it stays running until
+                # the run timeout crashes it and the retry rule runs it again), then raise.
+                self._fail(trial, str(err).replace("hyperdial: ", "", 1))
+                raise
+            except (TypeError, ValueError) as err:
+                refusal = str(err).replace("hyperdial: ", "", 1)
+                values = None
+                state = RunState.FAILED
+            if values is not None:
+                told = values if len(values) > 1 else None
+                # The run fails unless every objective is a finite number.
+                number = None if None in values.values() else next(iter(values.values()))
+                # The value travels with the finish: one request, stored in one transaction.
+                body["values"] = values
         if number is None and state in (None, RunState.FINISHED):
             state = RunState.FAILED
         if state is None and trial._stop:
@@ -2375,7 +2653,17 @@ class Sweep:
             if state == RunState.FAILED:
                 body["exit_code"] = 1
                 body["error"] = ("no value told" if value is None
-                                 else "the value told is not a finite number")
+                                 else "the value told was refused: " + refusal
+                                 if refusal is not None
+                                 else "the value told is not a finite number")[:2000]
+        if refusal is not None:
+            message = ("trial %s of sweep %s %s ends failed: the value told was refused: %s"
+                       % (trial.number, self.id, trial.params, refusal))
+            if _refused is not None:
+                _refused(message)
+            else:
+                warnings.warn("hyperdial: " + message, ValueWarning,
+                              stacklevel=_user_stacklevel())
         if _then is None:
             with self._sent(("finish", trial, body)):
                 answer = _call(self._transport, "POST", trial._path("finish"), body)
@@ -2384,22 +2672,43 @@ class Sweep:
             answer = None
         with self._lock:
             self._open.pop(trial.id, None)
-        trial.state = answer.get("state", state or RunState.FINISHED) \
-            if isinstance(answer, dict) else (state or RunState.FINISHED)
-        trial.value = number if told is None else told
-        if isinstance(answer, dict):
-            trial.data = answer
+        if isinstance(answer, dict) and answer.get("id") == trial.id:
+            # The server's record of the ended run: its state, and its metric (the best of
+            # what the trial reported and the value told), not the argument.
+            trial._update(answer)
+        else:
+            # No record came back (a claim's answer is the next trial): the same rule here.
+            trial.state = state or RunState.FINISHED
+            trial._note_value(number)
+            if isinstance(answer, dict):
+                trial.data = answer
+        if told is not None:
+            trial.value = told
         return trial
 
-    def tell_and_ask(self, trial, value, state=None, timeout=None):
+    def _fail(self, trial, reason):
+        """End ``trial`` ``failed`` with ``reason`` as its error (one finish request)."""
+        body = {"exit_code": 1, "state": RunState.FAILED, "error": reason[:2000]}
+        with self._sent(("finish", trial, body)):
+            answer = _call(self._transport, "POST", trial._path("finish"), body)
+        with self._lock:
+            self._open.pop(trial.id, None)
+        if isinstance(answer, dict) and answer.get("id") == trial.id:
+            trial._update(answer)
+        else:
+            trial.state = RunState.FAILED
+
+    def tell_and_ask(self, trial, value, state=None, timeout=None, _refused=None):
         """Tell a trial its value and ask for the next one in one request: what
         ``tell(trial, value, state)`` then ``ask(timeout)`` do, with one round trip to the
         server instead of two. The told value is stored (and durable) before the next trial is
         chosen, so a model-based search sees it. Returns the next :class:`Trial`, or None when
         the sweep is over. The told trial is ended as :meth:`tell` ends it; its ``state`` is
-        the one asked for, else ``finished`` (the claim's answer does not repeat it)."""
+        the one sent, and its ``value`` the best of its metric's values known here (its
+        metric when read, its reports through this object, the value told): the server's
+        rule, since the claim's answer does not repeat the told run."""
         then = []
-        self.tell(trial, value, state, _then=then)
+        self.tell(trial, value, state, _then=then, _refused=_refused)
         answer, headers = then[0]
         if isinstance(answer, _SendError):
             if isinstance(answer.payload, dict) and answer.payload.get("state"):
@@ -2438,10 +2747,11 @@ class Sweep:
         claimed is cancelled too), so no trial is left open to crash later. A value
         :meth:`tell` would refuse (not a number, or not every objective) fails the trial and
         the loop goes on, as in Optuna; such failures and those caught by ``catch`` are
-        reported on standard error with the trial's parameters. After each told trial (but
-        not one whose exception is raised again) every ``callbacks`` item is called as
-        ``callback(sweep, trial)``. A trial's ``value`` is its metric: the best of the values
-        it reported and the one returned, as for any run.
+        reported on standard error with the trial's parameters, one line per trial. A value
+        returned to a sweep without a metric fails its trial and raises ValueError. After
+        each told trial (but not one whose exception is raised again) every ``callbacks``
+        item is called as ``callback(sweep, trial)``. A trial's ``value`` is its metric: the
+        best of the values it reported and the one returned, as for any run.
 
         Returns the number of trials told. Raises ValueError for a negative ``n_trials`` or
         ``timeout``, TypeError for a ``catch`` that is not exception classes.
@@ -2488,26 +2798,15 @@ class Sweep:
                         trial.number, self.id, trial.params, type(exc).__name__, exc))
                     for callback in callbacks:
                         callback(self, trial)
-                if error is None and value is not None:
-                    try:
-                        self._told_values(value)
-                    except (TypeError, ValueError) as exc:
-                        # A value tell() refuses fails the trial, and the loop goes on
-                        # (Optuna's rule for a returned value that is not a number).
-                        self._tell_error(trial, exc)
-                        told += 1
-                        error = exc
-                        _warn("trial %s of sweep %s failed: the objective returned %r (%s)" % (
-                            trial.number, self.id, value, exc))
-                        for callback in callbacks:
-                            callback(self, trial)
                 if error is None:
                     told += 1
                     try:
+                        # A value tell() refuses (not a number) fails the trial and the loop
+                        # goes on (Optuna's rule), said on standard error for each trial.
                         if wanted(told):
-                            next_trial = self.tell_and_ask(trial, value, state)
+                            next_trial = self.tell_and_ask(trial, value, state, _refused=_warn)
                         else:
-                            self.tell(trial, value, state)
+                            self.tell(trial, value, state, _refused=_warn)
                             next_trial = None
                     except RuntimeError as err:
                         raise RuntimeError(
@@ -2528,15 +2827,7 @@ class Sweep:
     def _tell_error(self, trial, exc):
         """End ``trial`` failed because its objective raised ``exc``, with the error's text."""
         text = "%s: %s" % (type(exc).__name__, exc) if str(exc) else type(exc).__name__
-        body = {"exit_code": 1, "state": RunState.FAILED, "error": text[:2000]}
-        with self._sent(("finish", trial, body)):
-            answer = _call(self._transport, "POST", trial._path("finish"), body)
-        with self._lock:
-            self._open.pop(trial.id, None)
-        trial.state = answer.get("state", RunState.FAILED) if isinstance(answer, dict) \
-            else RunState.FAILED
-        if isinstance(answer, dict):
-            trial.data = answer
+        self._fail(trial, text)
 
     def _claim_telling(self, trial, finish):
         """The claim of :meth:`tell_and_ask`, ending ``trial`` with ``finish`` first: the
@@ -2647,7 +2938,8 @@ class Sweep:
 
         Without ``order``, the sweep's metric decides: :meth:`best` (the best ``finished``
         or ``stopped_early`` run; None for a multi-objective sweep); a sweep without a metric
-        gives its most recent run, with a warning, as W&B does. With ``order`` (W&B's form:
+        gives its most recent run, saying so on standard error, as W&B does (None, said too,
+        when it has no run yet). With ``order`` (W&B's form:
         ``"-summary_metrics.acc"``, ``"+config.lr"``, ``"+created_at"``; a bare name is
         ``"-summary_metrics.NAME"``), the first of every run sorted so, runs without the
         value last (see :meth:`Api.runs`)."""
@@ -2655,9 +2947,15 @@ class Sweep:
             metric = self.metric
             if isinstance(metric, dict) and metric.get("name"):
                 return self.best()
-            _warn("sweep %s has no metric and best_run() was given no order: returning its "
-                  "most recent run" % self.id)
-            order = "-created_at"
+            runs = _sorted_runs([t.data for t in self.trials()], "-created_at")
+            if not runs:
+                _warn("sweep %s has no metric to find its best run by, and no run yet: "
+                      "best_run() returns None" % self.id)
+                return None
+            _warn("sweep %s has no metric to find its best run by (best_run() was given no "
+                  "order): returning its most recent run, %s (number %s)"
+                  % (self.id, runs[0].get("id"), runs[0].get("number")))
+            return self._trial_class(self, runs[0])
         runs = _sorted_runs([t.data for t in self.trials()], order)
         return self._trial_class(self, runs[0]) if runs else None
 
@@ -2692,6 +2990,13 @@ class Sweep:
             self._beat_thread.start()
 
     def _beat_main(self):
+        try:
+            self._beat_loop()
+        finally:
+            # This thread's kept connection (made by a heartbeat) ends with it.
+            self._transport._drop_connection()
+
+    def _beat_loop(self):
         while not self._beat_stop.wait(min(1.0, _TRIAL_HEARTBEAT / 4)):
             with self._lock:
                 trials = list(self._open.values())
@@ -2710,6 +3015,19 @@ class Sweep:
                 if isinstance(answer, dict) and answer.get("stop") is True:
                     trial._stop_reason = answer.get("reason")
                     trial._stop = True
+
+    def close(self):
+        """Close the connections this object keeps open to the server (they are also closed
+        when it is garbage collected and at exit). It stays usable: the next call connects
+        again. ``with Sweep.create(...) as sweep:`` closes them on leaving the block."""
+        self._transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close()
+        return False
 
     def __repr__(self):
         return "Sweep(id=%r, method=%r, state=%r, server=%r)" % (
@@ -2889,6 +3207,50 @@ def _condition(spec):
     return lambda v: _equal(v, spec)
 
 
+#: W&B's run states that hyperdial does not have, and what stands for each here.
+_WANDB_STATES = {
+    "killed": "`cancelled` (stopped by hand, or its sweep was cancelled) or `stopped_early` "
+              "(stopped by the sweep's early_terminate rule)",
+    "preempted": "`crashed` (its process or machine went away; the retry rule runs it again)",
+    "preempting": "`crashed` (its process or machine went away; the retry rule runs it again)",
+    "pending": "`queued`",
+}
+
+
+def _check_state(word):
+    """ValueError unless ``word`` (a value a ``state`` filter compares with) is one of
+    hyperdial's run states: a filter on a word no run can have would match nothing (or, with
+    ``$ne``, everything) without a word."""
+    if not isinstance(word, str) or word in RUN_STATES:
+        return
+    lowered = word.strip().lower()
+    if lowered in RUN_STATES:
+        hint = "; states are lower case: %r" % lowered
+    elif lowered in _WANDB_STATES:
+        hint = "; W&B's %r is %s here" % (lowered, _WANDB_STATES[lowered])
+    else:
+        close = difflib.get_close_matches(lowered, RUN_STATES, n=1)
+        hint = " (did you mean %r?)" % close[0] if close else ""
+    raise ValueError("hyperdial: Api.runs: no run is ever in state %r: hyperdial's run states "
+                     "are %s%s" % (word, ", ".join(RUN_STATES), hint))
+
+
+def _check_states(spec):
+    """Check every state word of a ``state`` filter (a value, or operators on values)."""
+    if isinstance(spec, dict) and spec and all(isinstance(k, str) and k.startswith("$")
+                                               for k in spec):
+        for op, arg in spec.items():
+            if op in ("$in", "$nin") and isinstance(arg, (list, tuple, set)):
+                for word in arg:
+                    _check_state(word)
+            elif op in ("$eq", "$ne"):
+                _check_state(arg)
+            elif op == "$not":
+                _check_states(arg)
+        return
+    _check_state(spec)
+
+
 def _run_filter(filters):
     """A test ``f(run)`` for W&B's ``filters`` (a MongoDB-style dict: fields, ``$and``,
     ``$or``, ``$nor``); an unknown field or operator raises ValueError."""
@@ -2914,6 +3276,8 @@ def _run_filter(filters):
             raise ValueError("hyperdial: Api.runs: %r is not an operator on runs; use $and, "
                              "$or, $nor, or a field" % (key,))
         _check_field(key)
+        if key == "state":
+            _check_states(spec)
         test = _condition(spec)
         tests.append(lambda run, key=key, test=test: test(_run_field(run, key)))
     return lambda run: all(t(run) for t in tests)
@@ -2951,6 +3315,47 @@ def _order_key(order):
     return field, descending
 
 
+def _dotted_keys(value, prefix, out):
+    """Every key path of a nested mapping (``{"opt": {"lr": 1}}``: ``opt``, ``opt.lr``)."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            name = prefix + str(key)
+            out.add(name)
+            _dotted_keys(inner, name + ".", out)
+    return out
+
+
+def _warn_unknown_order(runs, field, order):
+    """Warn (a :class:`QueryWarning`) when no run of ``runs`` has ``field``, the
+    ``config.KEY`` or ``summary_metrics.KEY`` that ``order`` sorts by: the order is then the
+    server's, which a misspelt name should not leave unsaid. Names the closest field the runs
+    have, as a history read does for a misspelt key, and their fields."""
+    if not runs or not field.startswith(("config.", "summary_metrics.")):
+        return
+    if any(_run_field(run, field) is not _MISSING for run in runs):
+        return
+    known = set()
+    for run in runs:
+        known |= {"config." + k for k in _dotted_keys(run.get("config"), "", set())}
+        known |= {"config." + str(k) for k in run.get("params") or {}}
+        known |= {"summary_metrics." + k for k in _dotted_keys(run.get("summary"), "", set())}
+    known = sorted(known)
+    # The closest name is looked for among the keys without their kind (the shared prefix
+    # would make any two summary metrics look alike), of either kind, this one's first.
+    kind, _, key = field.partition(".")
+    by_key = {}
+    for name in sorted(known, key=lambda n: not n.startswith(kind + ".")):
+        by_key.setdefault(name.partition(".")[2], name)
+    close = difflib.get_close_matches(key, list(by_key), n=1)
+    warnings.warn(
+        "hyperdial: no run has %s, which order=%r sorts by, so the runs are in the server's "
+        "order%s; %s" % (
+            field, order, " (did you mean %r?)" % by_key[close[0]] if close else "",
+            "their fields are " + _listed(known) if known else "they have no config or "
+            "summary values"),
+        QueryWarning, stacklevel=_user_stacklevel())
+
+
 def _sorted_runs(runs, order):
     """``runs`` (as the server sends them) sorted by W&B's ``order``: numbers before text,
     runs without the value last whichever the direction; a stable sort, so ties keep the
@@ -2958,6 +3363,7 @@ def _sorted_runs(runs, order):
     if order is None:
         return list(runs)
     field, descending = _order_key(order)
+    _warn_unknown_order(runs, field, order)
     numeric, text, absent = [], [], []
     for run in runs:
         if field in ("created_at", "createdAt"):
@@ -3055,7 +3461,11 @@ class Api:
         ValueError. A ``sweep`` the server does not have raises KeyError naming it (rather
         than matching nothing). ``order`` is W&B's ``"+field"`` or ``"-field"`` (default
         ``"+created_at"``, oldest first; a bare metric name means
-        ``"-summary_metrics.NAME"``); runs without the value come last. ``per_page`` and
+        ``"-summary_metrics.NAME"``); runs without the value come last. A ``state`` compared
+        with a word no run can have (a typo, W&B's ``killed``) raises ValueError listing
+        hyperdial's states; an ``order`` on a ``config.KEY`` or ``summary_metrics.KEY`` that
+        no run has warns (:class:`QueryWarning`) with the closest key. ``group``,
+        ``jobType`` and ``job_type`` are always empty. ``per_page`` and
         ``include_sweeps`` are accepted and change nothing: every matching run is read (in
         pages of 100,000).
         """
@@ -3079,8 +3489,20 @@ class Api:
         ignored). Raises KeyError naming the id and the server when there is no such
         sweep."""
         sweep = self._sweep_class({"id": _last_segment(path, "sweep")}, server=self.server,
-                                  token=self.token)
+                                  token=self.token, _transport=self._transport)
         return sweep.refresh()
+
+    def close(self):
+        """Close the connection this Api (and the sweeps and runs read through it) keeps open
+        to the server; also done when it is garbage collected and at exit. It stays usable."""
+        self._transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close()
+        return False
 
     def __repr__(self):
         return "Api(server=%r)" % (self.server,)

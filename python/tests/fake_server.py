@@ -148,6 +148,10 @@ class FakeServer:
                     run = self.sweep_runs.get(parts[3])
                     if run is not None:
                         run["state"] = state
+                        # As the server: the run, its metric the best value it reported or
+                        # was told.
+                        run["metric"] = self.run_metric(run, (req.body or {}).get("values"))
+                        return 200, dict(run)
                 return 200, {"id": parts[3], "state": state}
         return 404, {"error": "no such endpoint: %s %s" % (req.method, req.path)}
 
@@ -243,6 +247,20 @@ class FakeServer:
             run = dict(best[0], metric=best[1])
             return 200, {"run": run}
         return None
+
+    def run_metric(self, run, told):
+        """The best finite value of a sweep run's metric among its reports (the recorded
+        metric batches) and ``told`` (the values of its finish), by the sweep's goal."""
+        sweep = self.sweeps[run["sweep"]]
+        name, goal = sweep["metric"]["name"], sweep["metric"].get("goal")
+        values = [p["values"].get(name) for r in self.requests
+                  if r.method == "POST" and r.path.endswith("/runs/%s/metrics" % run["id"])
+                  for p in r.body["points"]]
+        values.append((told or {}).get(name))
+        values = [v for v in values if isinstance(v, (int, float))]
+        if not values:
+            return None
+        return max(values) if goal == "maximize" else min(values)
 
     # helpers for assertions
 

@@ -149,7 +149,9 @@ class RunsMistakesTests(_Case):
             self.assertIn(named, str(ctx.exception))
         for order in ("", "+", "-colour"):
             if order == "-colour":  # W&B's rule: a bare name is a summary metric
-                self.assertEqual(len(api.runs(order=order)), 4)
+                with self.assertWarns(hyperdial.QueryWarning) as ctx:  # which no run has
+                    self.assertEqual(len(api.runs(order=order)), 4)
+                self.assertNotIn("did you mean", str(ctx.warning), "nothing is close")
                 continue
             with self.assertRaises(ValueError):
                 api.runs(order=order)
@@ -162,6 +164,66 @@ class RunsMistakesTests(_Case):
         with self.assertRaises(KeyError) as ctx:
             api.sweep("nosuchsweep")
         self.assertIn("hyperdial sweeps", str(ctx.exception))
+
+
+@unittest.skipUnless(BINARY, SKIP_REASON)
+class SilentMistakesTests(_Case):
+    TMP_PREFIX = "hyperdial-api-silent-"
+
+    def test_a_state_no_run_can_have_is_named_rather_than_matching_nothing(self):
+        sweep, _ = self.made_sweep()
+        api = hyperdial.Api()
+        for spec, said in [
+                ("finshed", "did you mean 'finished'?"),
+                ("killed", "W&B's 'killed' is `cancelled` (stopped by hand"),
+                ("preempted", "W&B's 'preempted' is `crashed`"),
+                ("Finished", "states are lower case: 'finished'"),
+                ({"$in": ["finished", "finshed"]}, "'finshed'"),
+                ({"$ne": "killed"}, "'killed'"),
+                ({"$not": {"$eq": "done"}}, "'done'")]:
+            with self.assertRaises(ValueError, msg=spec) as ctx:
+                api.runs(filters={"sweep": sweep.id, "state": spec})
+            message = str(ctx.exception)
+            self.assertIn(said, message)
+            self.assertIn("queued, running, finished, failed, crashed, stopped_early, cancelled",
+                          message)
+        with self.assertRaises(ValueError):  # inside $or too
+            api.runs(filters={"$or": [{"state": "finished"}, {"state": "killed"}]})
+        # W&B's words that are hyperdial's too work as they do there.
+        self.assertEqual(len(api.runs(filters={"sweep": sweep.id, "state": "crashed"})), 0)
+        self.assertEqual(len(api.runs(filters={"sweep": sweep.id,
+                                                "state": {"$in": ["finished", "failed"]}})), 3)
+
+    def test_an_order_no_run_has_warns_with_the_closest_field(self):
+        sweep, trials = self.made_sweep()
+        api = hyperdial.Api()
+        for order, field, close in [("-summary_metrics.los", "summary_metrics.los",
+                                     "summary_metrics.loss"),
+                                    ("los", "summary_metrics.los", "summary_metrics.loss"),
+                                    ("+config.learning_rate", "config.learning_rate", None),
+                                    ("-lr", "summary_metrics.lr", "config.lr"),
+                                    ("+config.opt.kin", "config.opt.kin", "config.opt.kind")]:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                runs = api.runs(filters={"sweep": sweep.id}, order=order)
+            self.assertEqual(len(runs), 4)
+            caught = [w for w in caught if issubclass(w.category, hyperdial.QueryWarning)]
+            self.assertEqual(len(caught), 1, order)
+            message = str(caught[0].message)
+            self.assertEqual(caught[0].filename, __file__)
+            self.assertIn("no run has %s" % field, message)
+            self.assertIn("config.lr", message)  # the fields the runs have
+            if close:
+                self.assertIn("did you mean %r" % close, message)
+        # best_run(order=) too.
+        with self.assertWarns(hyperdial.QueryWarning):
+            sweep.best_run(order="-summary_metrics.los")
+        # A field some run has: no warning.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.assertEqual(api.runs(filters={"sweep": sweep.id},
+                                      order="+summary_metrics.loss")[0].id, trials[0.1].id)
+        self.assertFalse([w for w in caught if issubclass(w.category, hyperdial.QueryWarning)])
 
 
 @unittest.skipUnless(BINARY, SKIP_REASON)
@@ -181,8 +243,9 @@ class SweepRunsTests(_Case):
                          max(r.created_at for r in read.runs))
         self.assertTrue(best.url.endswith("/runs/" + best.id))
 
-        bare = hyperdial.Sweep.create({"method": "random",
-                                       "parameters": {"x": {"min": 0.0, "max": 1.0}}})
+        with self.assertWarns(hyperdial.ConfigWarning):  # a sweep without a metric
+            bare = hyperdial.Sweep.create({"method": "random",
+                                           "parameters": {"x": {"min": 0.0, "max": 1.0}}})
         self.assertIsNone(bare.best_run())
         first, second = bare.ask(), bare.ask()
         bare.tell(first, None)
@@ -224,6 +287,46 @@ class WandbApiTests(_Case):
         with self.assertRaises(AttributeError) as ctx:
             api.artifact("x:latest")
         self.assertIn("run(path)", str(ctx.exception))
+
+    def test_the_run_fields_wb_users_read(self):
+        _, trials = self.made_sweep()
+        api = self.wandb.Api()
+        run = api.run(trials[0.1].id)
+        self.assertEqual(run.entity, "", "hyperdial has no entities")
+        self.assertEqual(run.path, ["", "mnist", run.id])
+        self.assertEqual(api.run("/".join(run.path)).id, run.id, "a path that reads back")
+        self.assertEqual(run.summary_metrics, {"loss": 0.2})
+        self.assertIsInstance(run.summary_metrics, dict)
+        self.assertEqual((run.tags, run.group, run.job_type, run.notes, run.user),
+                         ([], None, None, None, None))
+        self.assertEqual(run.lastHistoryStep, 10, "ten reports, then the told value")
+        queued = api.run(trials[0.4].id)
+        self.assertEqual(queued.lastHistoryStep, -1, "no step logged: W&B's -1")
+
+    def test_overrides_name_the_server_and_unknown_keys_are_refused(self):
+        sweep, _ = self.made_sweep()
+        with mock.patch.dict(os.environ, {"HYPERDIAL_SERVER": "http://127.0.0.1:9"}):
+            api = self.wandb.Api(overrides={"base_url": self.url, "entity": "my-team"})
+        self.assertEqual(api.server, self.url)
+        self.assertEqual(api.sweep(sweep.id).id, sweep.id)
+        # A default project, as W&B's overrides give one.
+        other, _ = self.made_sweep(project="other")
+        runs = self.wandb.Api(overrides={"project": "other"}).runs()
+        self.assertEqual({r.sweep.id for r in runs}, {other.id})
+        for overrides, named in (({"baseurl": self.url}, "'baseurl'"),
+                                 ({"base_url": self.url, "colour": 1}, "'colour'")):
+            with self.assertRaises(ValueError) as ctx:
+                self.wandb.Api(overrides=overrides)
+            self.assertIn(named, str(ctx.exception))
+            self.assertIn("base_url, entity, organization, project", str(ctx.exception))
+        with self.assertRaises(ValueError):
+            self.wandb.Api(overrides={"base_url": self.url}, server="http://127.0.0.1:9")
+
+    def test_api_key_is_the_token(self):
+        api = self.wandb.Api(api_key="k3y")
+        self.assertEqual(api.token, "k3y")
+        self.assertEqual(api._transport.token, "k3y")
+        self.assertEqual(self.wandb.Api(api_key="k3y", token="t0k").token, "t0k")
 
     def test_history_has_wbs_arguments_and_defaults(self):
         _, trials = self.made_sweep()

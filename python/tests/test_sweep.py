@@ -19,6 +19,7 @@ import threading
 import time
 import unittest
 import urllib.request
+import warnings
 from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -167,8 +168,55 @@ class AskTellTests(SweepTestCase):
         sweep.tell(trial, Scalar())
         (finish,) = self.server.of("POST", "/finish")
         self.assertEqual(finish.body["values"]["val loss"], 1.5)
-        with self.assertRaises(TypeError):
-            sweep.tell(sweep.ask(), "bad")
+
+    def test_a_value_that_is_not_a_number_fails_the_trial_and_warns(self):
+        # As Optuna's tell: the trial ends failed on the server, saying what was given (it
+        # would otherwise stay running until the run timeout crashes it and it is retried).
+        sweep = self.create()
+        for bad, given in [("0.5", "is not a number: got str '0.5'"),
+                           (object, "is not a number: got type <class 'object'>"),
+                           ({"loss": 0.5}, "has the objectives val loss; got loss")]:
+            trial = sweep.ask()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                self.assertIs(sweep.tell(trial, bad), trial)
+            (warning,) = caught
+            self.assertIs(warning.category, hyperdial.ValueWarning)
+            self.assertTrue(issubclass(warning.category, UserWarning))
+            self.assertEqual(warning.filename, __file__)  # the caller's line
+            self.assertIn("trial %s of sweep %s" % (trial.number, sweep.id),
+                          str(warning.message))
+            self.assertIn(given, str(warning.message))
+            finish = self.server.of("POST", "/runs/%s/finish" % trial.id)[-1]
+            self.assertNotIn("values", finish.body)
+            self.assertEqual((finish.body["state"], finish.body["exit_code"]), ("failed", 1))
+            self.assertIn(given, finish.body["error"])
+            self.assertEqual(self.server.sweep_runs[trial.id]["state"], "failed")
+            self.assertEqual((trial.state, trial.open), ("failed", False))
+        # The same when the finish travels with the next claim.
+        trial = sweep.ask()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            following = sweep.tell_and_ask(trial, "0.5")
+        self.assertEqual(len(caught), 1)
+        told = self.server.of("POST", "/claim")[-1].body["tell"]
+        self.assertEqual(told["finish"]["state"], "failed")
+        self.assertIn("got str '0.5'", told["finish"]["error"])
+        self.assertEqual(trial.state, "failed")
+        self.assertTrue(following.open)
+
+    def test_an_unknown_state_raises_before_anything_is_sent(self):
+        sweep = self.create()
+        trial = sweep.ask()
+        before = len(self.server.requests)
+        with self.assertRaises(ValueError) as ctx:
+            sweep.tell(trial, 1.0, state="bogus")
+        for word in ("'bogus'", "finished, failed, crashed, stopped_early, cancelled"):
+            self.assertIn(word, str(ctx.exception))
+        self.assertEqual(len(self.server.requests), before)
+        self.assertEqual((trial.state, trial.open), ("running", True))
+        sweep.tell(trial, 1.0)  # the trial is as it was: it can still be told
+        self.assertEqual(trial.state, "finished")
 
     def test_tell_none_marks_failed_without_a_metric(self):
         sweep = self.create()
@@ -216,11 +264,17 @@ class AskTellTests(SweepTestCase):
         last = self.server.of("POST", "/finish")[-1]
         self.assertEqual(last.body["values"], {"loss": 0.1, "ms": None})
         self.assertEqual(listed.state, "failed")  # not every objective is finite
-        for bad, error in [(0.3, TypeError), ({"loss": 1.0}, ValueError),
-                           ({"loss": 1.0, "ms": 1.0, "acc": 1.0}, ValueError),
-                           ([1.0], ValueError)]:
-            with self.assertRaises(error):
-                sweep.tell(sweep.ask(), bad)
+        for bad, said in [(0.3, "several objectives"), ({"loss": 1.0}, "objectives loss, ms"),
+                          ({"loss": 1.0, "ms": 1.0, "acc": 1.0}, "got loss, ms, acc"),
+                          ([1.0], "got 1 values")]:
+            refused = sweep.ask()
+            with self.assertWarns(hyperdial.ValueWarning) as ctx:
+                sweep.tell(refused, bad)
+            self.assertIn(said, str(ctx.warning))
+            self.assertEqual(refused.state, "failed")
+            self.assertIn(said, self.server.of("POST", "/finish")[-1].body["error"])
+        with self.assertRaises(ValueError):  # a report is not a tell: it raises
+            sweep.ask().report({"loss": 1.0})
     def test_tell_and_ask_tells_with_the_next_claim(self):
         sweep = self.create()
         first = sweep.ask()
@@ -387,7 +441,23 @@ class AskTellTests(SweepTestCase):
                     self.assertLess(time.monotonic() - t0, 15.0)
                 message = str(ctx.exception)
                 self.assertIn("no server answers at %s" % url, message)
-                self.assertIn("`hyperdial server`", message)
+                # The command starts a server at that address, not at the default one.
+                self.assertIn("`hyperdial server --bind %s`" % url[len("http://"):], message)
+
+    def test_the_command_to_start_a_server_binds_the_address_named(self):
+        for url, command in [
+                (hyperdial.DEFAULT_SERVER, "`hyperdial server`"),
+                ("http://127.0.0.1:9", "`hyperdial server --bind 127.0.0.1:9`"),
+                ("http://localhost:8400", "`hyperdial server --bind 127.0.0.1:8400`"),
+                ("http://127.0.0.1", "`hyperdial server --bind 127.0.0.1:80`"),
+                ("http://gpu-box:8337", "`hyperdial server --bind 0.0.0.0:8337 --token TOKEN` "
+                                        "on gpu-box")]:
+            self.assertIn(command, hyperdial._start_command(url), url)
+        # The message of calls that ran out of retries says the same.
+        sweep = hyperdial.Sweep({"id": "x"}, server="http://127.0.0.1:9")
+        with self.assertRaises(RuntimeError) as ctx:
+            sweep.ask()
+        self.assertIn("`hyperdial server --bind 127.0.0.1:9`", str(ctx.exception))
 
     def test_without_a_server_or_a_binary_the_error_says_what_to_run(self):
         env = {"HYPERDIAL_BIN": os.path.join(tempfile.gettempdir(), "no-such-hyperdial")}
@@ -554,8 +624,12 @@ class RealServerTests(RealServerCase):
         self.assertEqual(told, 4)
         runs = sweep.trials()
         self.assertEqual([t.state for t in runs], ["failed", "finished"] * 2)
-        self.assertIn("must be a number", runs[0].data.get("error") or "")
-        self.assertIn("returned '0.5'", err.getvalue())
+        self.assertIn("is not a number: got str '0.5'", runs[0].data.get("error") or "")
+        # Said on standard error for each trial (with its parameters), not once per line as
+        # a warning would be.
+        self.assertEqual(err.getvalue().count("is not a number: got str '0.5'"), 2,
+                         err.getvalue())
+        self.assertIn("trial 3 of sweep %s {'x': " % sweep.id, err.getvalue())
 
     def test_a_ctrl_c_anywhere_in_optimize_leaves_no_trial_open(self):
         # An interrupt lands mostly in the client's socket calls with a fast objective:

@@ -25,9 +25,11 @@ What is mapped:
 * ``run.name``, ``id``, ``dir``, ``project``, ``sweep_id``, ``step``, ``finish`` (and at
   exit), ``Settings``, ``wandb.run``, ``login`` (does nothing).
 * ``wandb.Api()``: reads runs and sweeps back (``.run(path)``, ``.runs(path, filters=,
-  order=)``, ``.sweep(path)``; ``run.config``, ``summary``, ``state``, ``name``, ``id``,
-  ``history()``, ``scan_history()``; ``sweep.runs``, ``best_run()``): hyperdial's
-  ``hyperdial.Api``, with W&B's ``history()`` defaults (:class:`Api`).
+  order=)``, ``.sweep(path)``; ``run.config``, ``summary``, ``summary_metrics``, ``state``,
+  ``name``, ``id``, ``path``, ``lastHistoryStep``, ``history()``, ``scan_history()``, and
+  ``entity``, ``tags``, ``group``, ``job_type``, ``notes``, ``user``, always empty here;
+  ``sweep.runs``, ``best_run()``): hyperdial's ``hyperdial.Api``, with W&B's ``history()``
+  defaults (:class:`Api`); ``overrides={"base_url": URL}`` names the server.
 
 What hyperdial cannot record (media, tables, artifacts, ``watch``, ``save``, alerts, plots) is
 accepted and ignored, with one warning on stderr per name. Standard library only; the
@@ -850,6 +852,54 @@ class PublicRun(_hd.Trial):
         """The run's name (W&B's ``display_name``)."""
         return self.name
 
+    @property
+    def entity(self):
+        """W&B's entity (a team or user): always ``""``, hyperdial has no entities."""
+        return ""
+
+    @property
+    def path(self):
+        """W&B's ``[entity, project, run_id]``: ``["", project, id]`` (no entities here);
+        ``"/".join(run.path)`` is a path :meth:`Api.run` reads back."""
+        return [self.entity, self.project or "", self.id]
+
+    @property
+    def summary_metrics(self):
+        """The run's summary as a plain dict (W&B's ``summary_metrics``): ``run.summary``."""
+        return dict(self.summary)
+
+    @property
+    def tags(self):
+        """W&B's tags: always ``[]``, hyperdial has no tags."""
+        return []
+
+    @property
+    def group(self):
+        """W&B's run group: always ``None``, hyperdial has no groups."""
+        return None
+
+    @property
+    def job_type(self):
+        """W&B's job type: always ``None``, hyperdial has no job types."""
+        return None
+
+    @property
+    def notes(self):
+        """W&B's run notes: always ``None``, hyperdial keeps notes per sweep, not per run."""
+        return None
+
+    @property
+    def user(self):
+        """W&B's user who made the run: always ``None``, hyperdial has no users."""
+        return None
+
+    @property
+    def lastHistoryStep(self):  # noqa: N802 -- W&B's name
+        """The last step the run logged, ``-1`` when it logged none (W&B's rule): from the
+        run's ``steps`` (the next automatic step) as the server last sent it."""
+        steps = self.data.get("steps")
+        return steps - 1 if isinstance(steps, int) and steps > 0 else -1
+
     def history(self, samples=500, keys=None, x_axis="_step", pandas=True, stream="default"):
         """The run's metric history as W&B's ``run.history()`` gives it: at most ``samples``
         rows (evenly spaced by position, the first and the last kept), each a dict of
@@ -906,18 +956,50 @@ class Api(_hd.Api):
 
     It is :class:`hyperdial.Api` (``run(path)``, ``runs(path, filters=, order=)``,
     ``sweep(path)``; W&B paths ``"entity/project/id"`` accepted, entity ignored), giving
-    :class:`PublicRun` and :class:`PublicSweep` objects. The server is ``HYPERDIAL_SERVER``
-    (set for the runs an agent starts), else ``http://127.0.0.1:8337``, else a local server on
-    this directory's store; ``server=`` and ``token=`` name one. W&B's ``overrides``,
-    ``timeout`` and ``api_key`` are accepted and change nothing. Other W&B methods
-    (``artifact``, ``project``, ``reports``, ...) raise AttributeError saying what exists."""
+    :class:`PublicRun` and :class:`PublicSweep` objects. The server is ``server=``, else
+    W&B's ``overrides={"base_url": URL}``, else ``HYPERDIAL_SERVER`` (set for the runs an
+    agent starts), else ``http://127.0.0.1:8337``, else a local server on this directory's
+    store. ``token=``, else ``api_key=``, is the bearer token (default ``HYPERDIAL_TOKEN``).
+    ``overrides`` may also hold ``entity`` and ``organization`` (ignored) and ``project``
+    (what :meth:`runs` reads without a path); another key raises ValueError naming it.
+    ``timeout`` is accepted and changes nothing. Other W&B methods (``artifact``,
+    ``project``, ``reports``, ...) raise AttributeError saying what exists."""
 
     _trial_class = PublicRun
     _sweep_class = PublicSweep
 
+    #: The keys of W&B's ``overrides`` understood here: ``base_url`` names the server;
+    #: ``entity`` and ``organization`` are ignored (as the entity of every path);
+    #: ``project`` is the project :meth:`runs` reads without a path.
+    OVERRIDE_KEYS = ("base_url", "entity", "organization", "project")
+
     def __init__(self, overrides=None, timeout=None, api_key=None, server=None, token=None,
                  **kwargs):
-        super().__init__(server=server, token=token)
+        overrides = dict(overrides or {})
+        unknown = sorted(str(k) for k in overrides if k not in self.OVERRIDE_KEYS)
+        if unknown:
+            raise ValueError(
+                "wandb.Api(overrides=): %s not understood under hyperdial; the keys it takes "
+                "are %s (base_url names the hyperdial server)" % (
+                    ", ".join(repr(k) for k in unknown), ", ".join(self.OVERRIDE_KEYS)))
+        base_url = overrides.get("base_url")
+        if server is not None and base_url is not None and \
+                _hd._server_from(server) != _hd._server_from(base_url):
+            raise ValueError("wandb.Api: server=%r and overrides={'base_url': %r} name two "
+                             "servers; give one" % (server, base_url))
+        self._default_project = overrides.get("project") or None
+        super().__init__(server=server or base_url,
+                         token=token if token is not None else api_key)
+
+    def runs(self, path=None, filters=None, order="+created_at", per_page=None,
+             include_sweeps=True, **kwargs):
+        """:meth:`hyperdial.Api.runs`; without ``path``, the project of
+        ``overrides={"project": ...}`` when one was given (W&B's default), else every
+        project."""
+        if path is None:
+            path = self._default_project
+        return super().runs(path, filters=filters, order=order, per_page=per_page,
+                            include_sweeps=include_sweeps, **kwargs)
 
     def __getattr__(self, name):
         if name.startswith("_"):
