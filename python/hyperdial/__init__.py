@@ -2343,7 +2343,25 @@ class Trial(_HistoryReader):
             self.id, self.number, self.params, self.state)
 
 
-class Sweep:
+class _Closable:
+    """``close()`` and ``with``: the connections an object keeps open to the server (through
+    its ``_transport``) are closed on ``close()`` or on leaving a ``with`` block, as they are
+    when it is garbage collected and at exit. It stays usable: the next call connects again.
+    A ``Sweep`` read through an ``Api`` shares the Api's connection."""
+
+    def close(self):
+        """Close the connections kept open to the server (see the class)."""
+        self._transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close()
+        return False
+
+
+class Sweep(_Closable):
     """A sweep on a hyperdial server, driven by ask/tell instead of agents::
 
         sweep = hyperdial.Sweep.create({
@@ -3016,19 +3034,6 @@ class Sweep:
                     trial._stop_reason = answer.get("reason")
                     trial._stop = True
 
-    def close(self):
-        """Close the connections this object keeps open to the server (they are also closed
-        when it is garbage collected and at exit). It stays usable: the next call connects
-        again. ``with Sweep.create(...) as sweep:`` closes them on leaving the block."""
-        self._transport.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.close()
-        return False
-
     def __repr__(self):
         return "Sweep(id=%r, method=%r, state=%r, server=%r)" % (
             self.id, self.method, self.state, self.server)
@@ -3385,7 +3390,7 @@ def _sorted_runs(runs, order):
     return [r for _, r in numeric] + [r for _, r in text] + absent
 
 
-class Api:
+class Api(_Closable):
     """Read runs and sweeps back from a server, from any process: what
     ``wandb.Api()`` does for W&B::
 
@@ -3491,18 +3496,6 @@ class Api:
         sweep = self._sweep_class({"id": _last_segment(path, "sweep")}, server=self.server,
                                   token=self.token, _transport=self._transport)
         return sweep.refresh()
-
-    def close(self):
-        """Close the connection this Api (and the sweeps and runs read through it) keeps open
-        to the server; also done when it is garbage collected and at exit. It stays usable."""
-        self._transport.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        self.close()
-        return False
 
     def __repr__(self):
         return "Api(server=%r)" % (self.server,)
