@@ -615,7 +615,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             ..
         } => {
             manage::read(&source, async |api| {
-                manage::runs(api, &sweep, state, json).await
+                manage::runs(api, &source, &sweep, state, json).await
             })
             .await
         }
@@ -633,8 +633,9 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 state,
                 limit,
                 page,
+                source,
             };
-            manage::read(&source, async |api| {
+            manage::read(&listing.source, async |api| {
                 manage::all_runs(api, &listing, json).await
             })
             .await
@@ -661,7 +662,8 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             source,
         } => {
             manage::read(&source, async |api| {
-                commands::refine::run(api, &sweep, top, quantile, margin, output.as_deref()).await
+                let output = output.as_deref();
+                commands::refine::run(api, &source, &sweep, top, quantile, margin, output).await
             })
             .await
         }
@@ -691,7 +693,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             source,
         } => {
             manage::read(&source, async |api| {
-                commands::repeat::noise(api, &sweep, json).await
+                commands::repeat::noise(api, &source, &sweep, json).await
             })
             .await
         }
