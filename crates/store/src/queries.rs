@@ -1235,10 +1235,17 @@ impl Backend {
         Ok(crashed)
     }
 
-    async fn crash_silent_runs_once(&self, cutoff_ms: i64) -> Result<Vec<String>> {
+    async fn crash_silent_runs_once(
+        &self,
+        cutoff_ms: i64,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<String>> {
         let mut tx = self.begin().await?;
+        // Worded by what the run had: an agent, or (an ask/tell trial) only the client that
+        // claimed it.
         let rows = sqlx::query(
-            "UPDATE runs SET state = $3, error = 'the agent stopped reporting', finished_ms = $2 \
+            "UPDATE runs SET state = $3, finished_ms = $2, \
+             error = CASE WHEN agent_id IS NULL THEN $6 ELSE $5 END \
              WHERE state = $4 AND sweep_id IS NOT NULL AND COALESCE(heartbeat_ms, started_ms, created_ms) < $1 \
              RETURNING id",
         )
@@ -1246,6 +1253,8 @@ impl Backend {
         .bind(now_ms())
         .bind(RunState::Crashed.as_str())
         .bind(RunState::Running.as_str())
+        .bind(crate::AGENT_STOPPED_REPORTING)
+        .bind(crate::client_stopped_reporting(timeout))
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -2082,8 +2091,12 @@ impl Storage for Backend {
         retrying(|| self.crash_runs_once(ids, error)).await
     }
 
-    async fn crash_silent_runs(&self, cutoff_ms: i64) -> Result<Vec<String>> {
-        retrying(|| self.crash_silent_runs_once(cutoff_ms)).await
+    async fn crash_silent_runs(
+        &self,
+        cutoff_ms: i64,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<String>> {
+        retrying(|| self.crash_silent_runs_once(cutoff_ms, timeout)).await
     }
 
     async fn request_stop(&self, run_id: &str, reason: &str, info: &Value) -> Result<bool> {

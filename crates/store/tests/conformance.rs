@@ -361,7 +361,11 @@ async fn the_metric_counts_history_and_summary(db: &Db) {
 async fn output_stop_and_crashes(db: &Db) {
     let store = db.open().await.unwrap();
     let s = store.insert_sweep(sweep()).await.unwrap();
-    let run = inserted(&store, sweep_run(&s.id, 0), 1).await;
+    let by_agent = NewRun {
+        agent_id: Some("agent-1".into()),
+        ..sweep_run(&s.id, 0)
+    };
+    let run = inserted(&store, by_agent, 1).await;
     assert!(store
         .append_output(&run.id, "stdout", "hello\n")
         .await
@@ -396,10 +400,14 @@ async fn output_stop_and_crashes(db: &Db) {
     );
     // Crashing is conditional: a second janitor (another server) crashes nothing more.
     let other = db.open().await.unwrap();
-    let crashed = store.crash_silent_runs(now_ms() + 1000).await.unwrap();
+    let timeout = std::time::Duration::from_secs(60);
+    let crashed = store
+        .crash_silent_runs(now_ms() + 1000, timeout)
+        .await
+        .unwrap();
     assert_eq!(crashed, vec![run.id.clone()]);
     assert!(other
-        .crash_silent_runs(now_ms() + 1000)
+        .crash_silent_runs(now_ms() + 1000, timeout)
         .await
         .unwrap()
         .is_empty());
@@ -414,7 +422,7 @@ async fn output_stop_and_crashes(db: &Db) {
     // A run that is heard from is not silent.
     let live = inserted(&store, sweep_run(&s.id, 1), 2).await;
     assert!(store
-        .crash_silent_runs(live.created_ms - 1)
+        .crash_silent_runs(live.created_ms - 1, timeout)
         .await
         .unwrap()
         .is_empty());
@@ -427,6 +435,20 @@ async fn output_stop_and_crashes(db: &Db) {
             .await
             .unwrap(),
         vec![live.id.clone()]
+    );
+    // A trial no agent ran (ask/tell: the client claimed it, then neither told nor sent a
+    // heartbeat): the error names that silence, and the state is the same.
+    let trial = inserted(&store, sweep_run(&s.id, 2), 3).await;
+    let crashed = store
+        .crash_silent_runs(now_ms() + 1000, std::time::Duration::from_millis(1500))
+        .await
+        .unwrap();
+    assert_eq!(crashed, vec![trial.id.clone()]);
+    let r = store.run(&trial.id).await.unwrap().unwrap();
+    assert_eq!(r.state, RunState::Crashed);
+    assert_eq!(
+        r.error.as_deref(),
+        Some("no heartbeat or tell for 1.5 s (the client that asked for this trial stopped)")
     );
     store.close().await;
     other.close().await;
