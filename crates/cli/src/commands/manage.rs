@@ -686,7 +686,10 @@ mod tests {
             sync_command(&source(Some("http://gpu-box:8337"), None)),
             "hyperdial sync --server http://gpu-box:8337"
         );
-        assert_eq!(sync_command(&source(None, Some("sweeps.db"))), "hyperdial sync");
+        assert_eq!(
+            sync_command(&source(None, Some("sweeps.db"))),
+            "hyperdial sync"
+        );
     }
 
     #[test]

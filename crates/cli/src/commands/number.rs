@@ -105,9 +105,20 @@ mod tests {
 
     #[test]
     fn what_is_printed_reads_back_within_its_digits() {
-        for x in [7e-10, 0.000_123_456_78, 0.123_456_789, 123_456.7, 1.5e22, -42.125] {
+        for x in [
+            7e-10,
+            0.000_123_456_78,
+            0.123_456_789,
+            123_456.7,
+            1.5e22,
+            -42.125,
+        ] {
             let back: f64 = metric(x).parse().unwrap();
-            assert!((back - x).abs() <= x.abs() * 5e-6, "{x} printed as {}", metric(x));
+            assert!(
+                (back - x).abs() <= x.abs() * 5e-6,
+                "{x} printed as {}",
+                metric(x)
+            );
         }
     }
 }

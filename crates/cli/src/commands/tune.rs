@@ -388,7 +388,10 @@ async fn report_finished(
     let (db, or_retry) = if db_given {
         (format!(" {db_arg}"), String::new())
     } else {
-        (String::new(), format!(" (or `hyperdial retry {id}`, then tune)"))
+        (
+            String::new(),
+            format!(" (or `hyperdial retry {id}`, then tune)"),
+        )
     };
     if failed > 0 {
         outln!("  hyperdial tune {file}{db} --retry   run its {failed} failed or crashed runs again{or_retry}");
