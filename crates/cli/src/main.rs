@@ -174,8 +174,9 @@ enum Command {
         /// The PEM private key of --tls-cert.
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
-        /// Seconds a sweep run may stay silent (no heartbeat, metrics or output from its agent)
-        /// before it is marked crashed and retried (fractions allowed, at least 1).
+        /// Seconds a sweep run may stay silent (no heartbeat, metrics or output from its agent;
+        /// no heartbeat or tell from the client that asked for a trial) before it is marked
+        /// crashed and retried (fractions allowed, at least 1).
         #[arg(
             long,
             env = "HYPERDIAL_RUN_TIMEOUT",

@@ -73,7 +73,12 @@ fn the_next_page_of_runs_repeats_the_server_or_store_given() {
     let elsewhere = s.dir.join("elsewhere");
     std::fs::create_dir_all(&elsewhere).unwrap();
     let run_in = |args: &[String]| {
-        let out = s.cmd(&[]).args(args).current_dir(&elsewhere).output().unwrap();
+        let out = s
+            .cmd(&[])
+            .args(args)
+            .current_dir(&elsewhere)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "hyperdial {args:?}: {}", text(&out));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
