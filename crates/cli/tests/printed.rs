@@ -1,6 +1,7 @@
 //! What the read commands print for a person, with the real binary: metric and parameter
 //! values keep their significant digits however small or large they are, and a command they
-//! suggest next (the next page of `runs`) repeats the options given, so it works as printed.
+//! suggest next (the next page of `runs`, the `runs` an agent's crash loop points to) repeats
+//! the options given, so it works as printed.
 
 mod common;
 
@@ -107,4 +108,34 @@ fn the_next_page_of_runs_repeats_the_server_or_store_given() {
             "{page_3}"
         );
     }
+}
+
+/// Every run fails at once: the agent stops after three and says where to look.
+const FAILING: &str = "program: train.py
+method: grid
+name: crash-loop
+parameters:
+  a: {values: [1, 2, 3, 4, 5]}
+  crash: {value: 'True'}
+";
+
+#[test]
+fn an_agents_crash_loop_names_commands_that_reach_its_server() {
+    let s = Scratch::new("printed-crash-loop");
+    s.write("sweep.yaml", FAILING);
+    let db = s.dir.join("server.db");
+    let server = ServerProcess::start(&s, &db, free_port());
+    let id = create_sweep(&s, &server.url, FAILING);
+    let out = s.run(&["agent", &id, "--server", &server.url]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = text(&out);
+    let runs = format!("hyperdial runs {id} --server {}", server.url);
+    assert!(said.contains(&format!("`{runs}` lists the runs")), "{said}");
+    // As printed, from a directory with no store of its own, it lists the failed runs.
+    let words: Vec<&str> = runs.split_whitespace().skip(1).collect();
+    let listed = ok(&s, &words);
+    assert!(
+        listed.contains("3 runs") && listed.contains("failed"),
+        "{listed}"
+    );
 }

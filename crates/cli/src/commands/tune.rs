@@ -291,6 +291,11 @@ async fn drive(
         opts.state_dir = state_dir.to_path_buf();
         opts.reaper = super::signals::reaper();
         opts.wandb = args.wandb;
+        // `runs` and `output` read a store named with --db only when told; `sync` writes
+        // the default store when no server answers.
+        if args.db.is_some() {
+            opts.hints.read = format!(" {db_arg}");
+        }
         tasks.push(tokio::spawn(run_agent(opts, tx.clone(), shutdown.clone())));
     }
     drop(tx);
