@@ -18,7 +18,9 @@
 //! however often it is sent; within a batch the last value of a (name, step) wins; NaN is
 //! stored as NULL, infinities as themselves; the run's next step, summary (last value of each
 //! name, NaN and infinities as `null`), best objective value and heartbeat are updated in the
-//! same transaction.
+//! same transaction. The best is kept incrementally over the values a batch leaves; when the
+//! batch replaces a stored objective value equal to the best, the best is read again from the
+//! series and the explicit summary ([`best_held`]), so it is always one the run still holds.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
