@@ -110,6 +110,19 @@ pub struct AgentOptions {
     /// scripts written for W&B run unchanged; a sweep file with `wandb: true` asks for it too
     /// (default off).
     pub wandb: bool,
+    /// Options repeated in the commands the agent suggests, so they reach what it reports to
+    /// (default: none, the commands as they are).
+    pub hints: Hints,
+}
+
+/// Options of the `hyperdial` commands an agent suggests, each string empty or options with a
+/// leading space (` --server URL`, ` --db PATH`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hints {
+    /// For `hyperdial runs` and `hyperdial output` (after a crash loop).
+    pub read: String,
+    /// For `hyperdial sync` (metric points kept on disk).
+    pub sync: String,
 }
 
 impl AgentOptions {
@@ -132,6 +145,7 @@ impl AgentOptions {
             echo: false,
             reaper: None,
             wandb: false,
+            hints: Hints::default(),
         }
     }
 }
@@ -221,13 +235,15 @@ pub enum AgentError {
     /// Three runs in a row failed within a minute of starting.
     #[error(
         "3 runs in a row failed within a minute of starting; the last one: {last_error}.{}\n\
-         Check the training command; every run's captured output: `hyperdial output RUN` \
-         (`hyperdial runs {sweep}` lists the runs).",
+         Check the training command; every run's captured output: `hyperdial output RUN{reach}` \
+         (`hyperdial runs {sweep}{reach}` lists the runs).",
         stderr_excerpt(stderr_tail)
     )]
     CrashLoop {
         /// The sweep's id.
         sweep: String,
+        /// Options of the commands suggested ([`Hints::read`]).
+        reach: String,
         /// Why the last of them failed.
         last_error: String,
         /// The end of the last failed run's stderr (may be empty).
@@ -349,6 +365,7 @@ pub async fn run_agent(
         if streak >= CRASH_LOOP_RUNS {
             return Err(AgentError::CrashLoop {
                 sweep: opts.sweep.clone(),
+                reach: opts.hints.read.clone(),
                 last_error: outcome
                     .error
                     .unwrap_or_else(|| format!("it ended {}", outcome.state)),
@@ -506,6 +523,7 @@ async fn start_run(
         echo: opts.echo,
         reaper: opts.reaper.clone(),
         spill_dir: Some(state_dir.join("offline")),
+        sync_options: opts.hints.sync.clone(),
         ..SuperviseOptions::default()
     };
     // A repeat (`hyperdial repeat`) carries its seed; the process finds it in HYPERDIAL_SEED
@@ -573,6 +591,7 @@ mod tests {
     fn crash_loop_message() {
         let err = AgentError::CrashLoop {
             sweep: "k3x9q2ab".into(),
+            reach: String::new(),
             last_error: "exit code 1".into(),
             stderr_tail: String::new(),
         };
@@ -584,11 +603,17 @@ mod tests {
         );
         let err = AgentError::CrashLoop {
             sweep: "k3x9q2ab".into(),
+            reach: " --server http://gpu-box:8337".into(),
             last_error: "exit code 2".into(),
             stderr_tail: "python3: can't open file 'nothere.py'\n".into(),
         };
         assert!(err.to_string().contains(
             "exit code 2.\nIts stderr ended with:\n  | python3: can't open file 'nothere.py'\nCheck"
+        ));
+        // The commands reach the agent's server.
+        assert!(err.to_string().ends_with(
+            "`hyperdial output RUN --server http://gpu-box:8337` \
+             (`hyperdial runs k3x9q2ab --server http://gpu-box:8337` lists the runs)."
         ));
     }
 }

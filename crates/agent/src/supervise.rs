@@ -175,6 +175,9 @@ pub struct SuperviseOptions {
     /// Where undeliverable metric points are spilled (see [`crate::spill`]), also given to
     /// the process as `HYPERDIAL_SPILL_DIR`; `None`: they are dropped, and counted as missing.
     pub spill_dir: Option<PathBuf>,
+    /// Options of the `hyperdial sync` suggested for spilled points, each with a leading space
+    /// (` --server URL`), so it uploads them where the run reports; default empty.
+    pub sync_options: String,
 }
 
 impl Default for SuperviseOptions {
@@ -191,6 +194,7 @@ impl Default for SuperviseOptions {
             echo: false,
             reaper: None,
             spill_dir: None,
+            sync_options: String::new(),
         }
     }
 }
@@ -1460,8 +1464,9 @@ async fn settle_delivery(
         String::new()
     } else {
         format!(
-            " (kept in {}; upload them with `hyperdial sync`)",
-            files.join(", ")
+            " (kept in {}; upload them with `hyperdial sync{}`)",
+            files.join(", "),
+            opts.sync_options
         )
     };
     let _ = events.send(Event::Message(format!(

@@ -174,8 +174,9 @@ enum Command {
         /// The PEM private key of --tls-cert.
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
-        /// Seconds a sweep run may stay silent (no heartbeat, metrics or output from its agent)
-        /// before it is marked crashed and retried (fractions allowed, at least 1).
+        /// Seconds a sweep run may stay silent (no heartbeat, metrics or output from its agent;
+        /// no heartbeat or tell from the client that asked for a trial) before it is marked
+        /// crashed and retried (fractions allowed, at least 1).
         #[arg(
             long,
             env = "HYPERDIAL_RUN_TIMEOUT",
@@ -615,7 +616,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             ..
         } => {
             manage::read(&source, async |api| {
-                manage::runs(api, &sweep, state, json).await
+                manage::runs(api, &source, &sweep, state, json).await
             })
             .await
         }
@@ -633,8 +634,9 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 state,
                 limit,
                 page,
+                source,
             };
-            manage::read(&source, async |api| {
+            manage::read(&listing.source, async |api| {
                 manage::all_runs(api, &listing, json).await
             })
             .await
@@ -661,7 +663,8 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             source,
         } => {
             manage::read(&source, async |api| {
-                commands::refine::run(api, &sweep, top, quantile, margin, output.as_deref()).await
+                let output = output.as_deref();
+                commands::refine::run(api, &source, &sweep, top, quantile, margin, output).await
             })
             .await
         }
@@ -691,7 +694,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             source,
         } => {
             manage::read(&source, async |api| {
-                commands::repeat::noise(api, &sweep, json).await
+                commands::repeat::noise(api, &source, &sweep, json).await
             })
             .await
         }

@@ -78,6 +78,55 @@ impl Source {
     }
 }
 
+impl Remote {
+    /// The options of a command printed for the user to run next (a page, a follow-up) that
+    /// reach the server this command reached, each with a leading space: ` --server URL` when
+    /// it was given as an option, ` --ca-cert FILE` and ` --token "$HYPERDIAL_TOKEN"` when they
+    /// were (never the token's value). What came from the environment (`HYPERDIAL_SERVER`,
+    /// `HYPERDIAL_CA_CERT`, `HYPERDIAL_TOKEN`) is not repeated: the next command in the same
+    /// shell reads it again.
+    pub fn flags(&self) -> String {
+        let from_env = |var: &str, value: &str| std::env::var(var).is_ok_and(|v| v == value);
+        let mut flags = String::new();
+        if let Some(server) = self.server.as_deref().filter(|s| !s.trim().is_empty()) {
+            flags.push_str(&format!(
+                " --server {}",
+                crate::commands::validate::shell_quote(server)
+            ));
+        }
+        if let Some(ca) = &self.ca_cert {
+            let shown = ca.display().to_string();
+            if !from_env("HYPERDIAL_CA_CERT", &shown) {
+                flags.push_str(&format!(
+                    " --ca-cert {}",
+                    crate::commands::validate::shell_quote(&shown)
+                ));
+            }
+        }
+        if let Some(token) = self.token.as_deref().filter(|t| !t.is_empty()) {
+            if !from_env("HYPERDIAL_TOKEN", token) {
+                flags.push_str(" --token \"$HYPERDIAL_TOKEN\"");
+            }
+        }
+        flags
+    }
+}
+
+impl Source {
+    /// The options of a command printed for the user to run next that read what this command
+    /// read, each with a leading space: the server's ([`Remote::flags`]), or ` --db DB` when
+    /// a store was named with `--db` (a password in a URL hidden, as everywhere it is shown).
+    pub fn flags(&self) -> String {
+        match &self.db {
+            Some(db) => format!(
+                " --db {}",
+                crate::commands::validate::shell_quote(&hyperdial_store::redact(db))
+            ),
+            None => self.remote.flags(),
+        }
+    }
+}
+
 /// Fail unless `db` names a PostgreSQL database or a SQLite file that exists: reading a store
 /// must not create an empty one where the user expected their runs.
 pub fn require_store(db: &str) -> Result<()> {
@@ -169,6 +218,29 @@ mod tests {
             },
             db: db.map(str::to_string),
         }
+    }
+
+    #[test]
+    fn follow_up_commands_repeat_the_options_given_never_the_token() {
+        assert_eq!(source(None, None).flags(), "");
+        assert_eq!(
+            source(Some("http://gpu-box:8337"), None).flags(),
+            " --server http://gpu-box:8337"
+        );
+        assert_eq!(
+            source(None, Some("runs/my store.db")).flags(),
+            " --db 'runs/my store.db'"
+        );
+        let mut tls = source(Some("https://sweeps.lan"), None);
+        tls.remote.ca_cert = Some("certs/ca.pem".into());
+        // A value no test sets in the environment, so it came from the option.
+        tls.remote.token = Some("s3cret-given-as-an-option".into());
+        let flags = tls.flags();
+        assert_eq!(
+            flags,
+            " --server https://sweeps.lan --ca-cert certs/ca.pem --token \"$HYPERDIAL_TOKEN\""
+        );
+        assert!(!flags.contains("s3cret"));
     }
 
     #[test]

@@ -62,6 +62,11 @@ fn repeat_through_the_seed_parameter_and_the_noise_report() {
         said.contains(&format!("hyperdial agent {id} --server {url}")),
         "{said}"
     );
+    // The report to read afterwards, from the same server.
+    assert!(
+        said.contains(&format!("then: hyperdial noise {id} --server {url}")),
+        "{said}"
+    );
     let sweep = json_of(&s, &["sweeps", "--json", "--server", &url]);
     assert_eq!(sweep[0]["state"], "running", "{sweep:#}");
 

@@ -199,9 +199,10 @@ fn shown_path(uri: &axum::http::Uri) -> String {
     }
 }
 
-/// Mark runs not heard from since `cutoff_ms` as crashed, and tell the dashboards watching.
-async fn crash_silent_runs(controller: &Controller, cutoff_ms: i64) {
-    match controller.store().crash_silent_runs(cutoff_ms).await {
+/// Mark runs not heard from since `cutoff_ms` as crashed (their error names the silence
+/// `limit` when no agent ran them), and tell the dashboards watching.
+async fn crash_silent_runs(controller: &Controller, cutoff_ms: i64, limit: Duration) {
+    match controller.store().crash_silent_runs(cutoff_ms, limit).await {
         Ok(ids) if !ids.is_empty() => {
             tracing::warn!(runs = ?ids, "marked silent runs crashed");
             after_crash(controller, ids).await;
@@ -333,7 +334,7 @@ pub async fn serve(
             tick.tick().await;
             crash_runs_of_gone_agents(&controller).await;
             if let Some(cutoff) = silence_cutoff(hyperdial_store::now_ms(), started_ms, limit) {
-                crash_silent_runs(&controller, cutoff).await;
+                crash_silent_runs(&controller, cutoff, limit).await;
             }
         }
     });
@@ -468,7 +469,7 @@ mod tests {
             .unwrap();
         let controller = Controller::new(store);
         let mut rx = controller.events.subscribe();
-        crash_silent_runs(&controller, hyperdial_store::now_ms() + 1000).await;
+        crash_silent_runs(&controller, hyperdial_store::now_ms() + 1000, SILENCE_LIMIT).await;
         let event = rx.try_recv().expect("an event");
         assert_eq!(event.kind, "run_finished");
         assert_eq!(event.sweep.as_deref(), Some(sweep.id.as_str()));
@@ -494,7 +495,7 @@ mod tests {
         let Claim::Run(run) = controller.claim(&sweep.id, None).await.unwrap() else {
             panic!("no run");
         };
-        crash_silent_runs(&controller, hyperdial_store::now_ms() + 1000).await;
+        crash_silent_runs(&controller, hyperdial_store::now_ms() + 1000, SILENCE_LIMIT).await;
         let (runs, _) = store
             .runs(&hyperdial_store::RunFilter {
                 sweep: Some(sweep.id.clone()),

@@ -123,24 +123,46 @@ async fn a_run_silent_for_the_run_timeout_is_crashed_and_its_late_reports_refuse
     })
     .await;
     let sweep = s
-        .sweep("program: t.py\nmethod: grid\nparameters: {x: {values: [1]}}\n")
+        .sweep("program: t.py\nmethod: grid\nparameters: {x: {values: [1, 2]}}\n")
         .await;
-    let run = claim(&s, &sweep).await;
-    let id = run["id"].as_str().unwrap();
-    // The janitor looks every 250 ms with a 1 s limit; the bound only keeps a broken build
-    // from hanging.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, now) = s.get(&format!("/api/v1/runs/{id}")).await;
-        if now["state"] == "crashed" {
-            assert_eq!(now["error"], "the agent stopped reporting");
-            break;
+    // One run claimed by an agent, one by a client asking without an agent (ask/tell).
+    let (status, agent) = s
+        .post("/api/v1/agents", json!({"sweep": sweep, "host": "gpu-1"}))
+        .await;
+    assert_eq!(status, 201, "{agent}");
+    let (status, body) = s
+        .post(
+            &format!("/api/v1/sweeps/{sweep}/claim"),
+            json!({"agent": agent["id"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let by_agent = body["run"]["id"].as_str().unwrap().to_string();
+    let asked = claim(&s, &sweep).await;
+    let asked = asked["id"].as_str().unwrap();
+    // Each crashed run's error says what went silent; the state word is the same.
+    for (id, error) in [
+        (by_agent.as_str(), "the agent stopped reporting"),
+        (
+            asked,
+            "no heartbeat or tell for 1 s (the client that asked for this trial stopped)",
+        ),
+    ] {
+        // The janitor looks every 250 ms with a 1 s limit; the bound only keeps a broken
+        // build from hanging.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, now) = s.get(&format!("/api/v1/runs/{id}")).await;
+            if now["state"] == "crashed" {
+                assert_eq!(now["error"], error);
+                break;
+            }
+            assert_eq!(now["state"], "running", "{now}");
+            assert!(Instant::now() < deadline, "never crashed: {now}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        assert_eq!(now["state"], "running", "{now}");
-        assert!(Instant::now() < deadline, "never crashed: {now}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_refused(&s, id).await;
     }
-    assert_refused(&s, id).await;
 }
 
 #[tokio::test]

@@ -117,7 +117,8 @@ impl Default for Retry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RetryOn {
-    /// The run's agent stopped reporting (killed, machine lost).
+    /// The run's agent stopped reporting (killed, machine lost), or the client that asked
+    /// for the trial neither told it nor sent heartbeats.
     Crashed,
     /// The process failed: non-zero exit, killed by a signal, could not start, NaN metric.
     Failed,

@@ -166,6 +166,21 @@ pub fn finite_number(value: &Value) -> Option<f64> {
     }
 }
 
+/// The error of a sweep run that an agent ran and that [`Storage::crash_silent_runs`] marked
+/// crashed: its agent sent no heartbeat, metrics or output for the run timeout.
+pub const AGENT_STOPPED_REPORTING: &str = "the agent stopped reporting";
+
+/// The error of a sweep run without an agent (an ask/tell trial: a client claimed it and was
+/// to tell its result) that [`Storage::crash_silent_runs`] marked crashed after `timeout` of
+/// silence: `no heartbeat or tell for 60 s (the client that asked for this trial stopped)`,
+/// the seconds as a plain number (`1.5` for a fraction).
+pub fn client_stopped_reporting(timeout: std::time::Duration) -> String {
+    format!(
+        "no heartbeat or tell for {} s (the client that asked for this trial stopped)",
+        timeout.as_secs_f64()
+    )
+}
+
 /// The finite values one run logged for one metric: see [`Storage::metric_spans`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricSpan {

@@ -693,6 +693,9 @@ struct SeriesState {
 struct SeriesPoints {
     state: SeriesState,
     points: Vec<(i64, Option<f64>, i64)>,
+    /// Filled by the write: the finite values it replaced with a different one at a step
+    /// already stored (for the run's best, see `append_points_in`).
+    replaced: Vec<f64>,
 }
 
 /// The series of `run_id` named `names`, created where missing (inside the run's write
@@ -875,7 +878,7 @@ async fn append_points_in(
         flat,
         names,
         overwritten,
-        batch,
+        mut batch,
     } = fold_points(next_step, &summary, metric, points, objective);
     // Points overwritten by a later one of the same batch still count as written.
     let mut accepted = overwritten;
@@ -885,6 +888,7 @@ async fn append_points_in(
         .map(|n| SeriesPoints {
             state: series[*n],
             points: Vec::new(),
+            replaced: Vec::new(),
         })
         .collect();
     let slot: std::collections::HashMap<&str, usize> =
@@ -900,6 +904,18 @@ async fn append_points_in(
         .map(|w| (w.state.points, w.state.last_step))
         .collect();
     accepted += write_series_points(conn, &mut writes).await? as usize;
+    // New steps keep the best incrementally (`fold_points`); a stored value replaced by another
+    // may have been the best, which is then gone from the history: the best is computed again
+    // from what the run holds (its series' extremes and its explicit summary).
+    if let (Some(obj), Some(best)) = (objective, batch.metric) {
+        let replaced_best = names
+            .iter()
+            .zip(&writes)
+            .any(|(n, w)| *n == obj.name && w.replaced.contains(&best));
+        if replaced_best {
+            batch.metric = best_held(conn, run_id, obj).await?;
+        }
+    }
     let series: std::collections::HashMap<&str, SeriesState> = names
         .iter()
         .zip(&writes)
@@ -928,6 +944,38 @@ async fn append_points_in(
     )))
 }
 
+/// The run's best objective value from what it holds now: the best of the objective's finite
+/// logged values (aggregated over [`METRIC_EXTREMES`]: a row per point on SQLite, per chunk on
+/// PostgreSQL) and of its explicit summary's value, inside the transaction `conn`.
+async fn best_held(conn: &mut DbConn, run_id: &str, obj: Objective<'_>) -> Result<Option<f64>> {
+    let logged = best_logged(conn, run_id, obj).await?;
+    let summary: String = sqlx::query("SELECT user_summary FROM runs WHERE id = $1")
+        .bind(run_id)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("user_summary")?;
+    let summary: Map<String, Value> = serde_json::from_str(&summary).unwrap_or_default();
+    let reported = summary.get(obj.name).and_then(finite_number);
+    Ok(reported
+        .into_iter()
+        .fold(logged, |best, v| obj.best_after(best, obj.name, Some(v))))
+}
+
+/// The best of the objective's finite values the run logged, `None` without one.
+async fn best_logged(conn: &mut DbConn, run_id: &str, obj: Objective<'_>) -> Result<Option<f64>> {
+    let aggregate = if obj.maximize { "MAX(p.hi)" } else { "MIN(p.lo)" };
+    let sql = format!(
+        "SELECT {aggregate} AS v FROM metric_series s JOIN {METRIC_EXTREMES} p ON p.series = s.id \
+         WHERE s.run_id = $1 AND s.name = $2"
+    );
+    Ok(sqlx::query(&sql)
+        .bind(run_id)
+        .bind(obj.name)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("v")?)
+}
+
 /// A metric batch folded into its run's row ([`fold_points`]).
 struct Folded<'p> {
     /// One entry per (name, step): `(name, step, value, time_ms)`, the last of the batch's
@@ -944,8 +992,11 @@ struct Folded<'p> {
 /// Fold `points` into a run whose row holds `next_step`, the stored `summary` (JSON text, the
 /// metrics' last values without the explicit summary) and `metric`: a point without a step
 /// takes the run's next step, which moves past every step seen; each value becomes its
-/// metric's summary value; the objective's best finite value is kept. Pure: the caller reads
-/// the row (under its lock, or guarded by the values it read) and writes the result.
+/// metric's summary value; the objective's best finite value is kept, over the values the
+/// batch leaves (one it names twice at a step counts with its last value only). Pure: the
+/// caller reads the row (under its lock, or guarded by the values it read) and writes the
+/// result; a batch that replaces stored values may need the best computed again from what
+/// the run then holds (`append_points_in`).
 fn fold_points<'p>(
     next_step: i64,
     summary: &str,
@@ -979,9 +1030,11 @@ fn fold_points<'p>(
                 names.push(name);
             }
             summary.insert(name.clone(), value.map(Value::from).unwrap_or(Value::Null));
-            if let Some(obj) = objective {
-                metric = obj.best_after(metric, name, *value);
-            }
+        }
+    }
+    if let Some(obj) = objective {
+        for (name, _, value, _) in &flat {
+            metric = obj.best_after(metric, name, *value);
         }
     }
     let overwritten = points.iter().map(|p| p.values.len()).sum::<usize>() - flat.len();
@@ -1083,17 +1136,7 @@ impl Backend {
         }
         let mut metric: Option<f64> = row.try_get("metric")?;
         if let Some(obj) = objective.filter(|o| values.contains_key(o.name)) {
-            let aggregate = if obj.maximize { "MAX(p.hi)" } else { "MIN(p.lo)" };
-            let sql = format!(
-                "SELECT {aggregate} AS v FROM metric_series s JOIN {METRIC_EXTREMES} p ON p.series = s.id \
-                 WHERE s.run_id = $1 AND s.name = $2"
-            );
-            let logged: Option<f64> = sqlx::query(&sql)
-                .bind(run_id)
-                .bind(obj.name)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("v")?;
+            let logged = best_logged(&mut tx, run_id, obj).await?;
             let reported = summary.get(obj.name).and_then(finite_number);
             metric = match (logged, reported) {
                 (Some(a), Some(b)) if obj.maximize => Some(a.max(b)),
@@ -1226,10 +1269,17 @@ impl Backend {
         Ok(crashed)
     }
 
-    async fn crash_silent_runs_once(&self, cutoff_ms: i64) -> Result<Vec<String>> {
+    async fn crash_silent_runs_once(
+        &self,
+        cutoff_ms: i64,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<String>> {
         let mut tx = self.begin().await?;
+        // Worded by what the run had: an agent, or (an ask/tell trial) only the client that
+        // claimed it.
         let rows = sqlx::query(
-            "UPDATE runs SET state = $3, error = 'the agent stopped reporting', finished_ms = $2 \
+            "UPDATE runs SET state = $3, finished_ms = $2, \
+             error = CASE WHEN agent_id IS NULL THEN $6 ELSE $5 END \
              WHERE state = $4 AND sweep_id IS NOT NULL AND COALESCE(heartbeat_ms, started_ms, created_ms) < $1 \
              RETURNING id",
         )
@@ -1237,6 +1287,8 @@ impl Backend {
         .bind(now_ms())
         .bind(RunState::Crashed.as_str())
         .bind(RunState::Running.as_str())
+        .bind(crate::AGENT_STOPPED_REPORTING)
+        .bind(crate::client_stopped_reporting(timeout))
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -2069,8 +2121,12 @@ impl Storage for Backend {
         retrying(|| self.crash_runs_once(ids, error)).await
     }
 
-    async fn crash_silent_runs(&self, cutoff_ms: i64) -> Result<Vec<String>> {
-        retrying(|| self.crash_silent_runs_once(cutoff_ms)).await
+    async fn crash_silent_runs(
+        &self,
+        cutoff_ms: i64,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<String>> {
+        retrying(|| self.crash_silent_runs_once(cutoff_ms, timeout)).await
     }
 
     async fn request_stop(&self, run_id: &str, reason: &str, info: &Value) -> Result<bool> {

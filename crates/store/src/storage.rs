@@ -345,9 +345,15 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// call crashed (a run crashed twice, by two servers, is reported once).
     async fn crash_runs(&self, ids: &[String], error: &str) -> Result<Vec<String>>;
 
-    /// Mark sweep runs whose agent has been silent since before `cutoff_ms` crashed, in one
-    /// conditional statement; returns the ids this call crashed.
-    async fn crash_silent_runs(&self, cutoff_ms: i64) -> Result<Vec<String>>;
+    /// Mark `running` sweep runs not heard from since before `cutoff_ms` crashed, in one
+    /// conditional statement; returns the ids this call crashed. The error says what went
+    /// silent: [`crate::AGENT_STOPPED_REPORTING`] for a run an agent claimed, else (an ask/tell
+    /// trial) [`crate::client_stopped_reporting`] of `timeout`, the silence the caller allows.
+    async fn crash_silent_runs(
+        &self,
+        cutoff_ms: i64,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<String>>;
 
     /// Ask a running run to stop, recording why. Returns whether this call made the request.
     async fn request_stop(&self, run_id: &str, reason: &str, info: &Value) -> Result<bool>;

@@ -50,6 +50,7 @@ macro_rules! conformance {
 
 conformance!(
     extremes_follow_resends_that_replace_them,
+    the_metric_is_the_best_the_history_holds_after_a_step_is_reported_again,
     sweep_and_run_round_trip,
     metrics_are_exact_and_keep_best_and_summary,
     the_metric_counts_history_and_summary,
@@ -358,10 +359,194 @@ async fn the_metric_counts_history_and_summary(db: &Db) {
     store.close().await;
 }
 
+/// One value of `loss` at `step`.
+fn loss_at(step: i64, value: Option<f64>) -> Point {
+    Point {
+        step: Some(step),
+        time_ms: None,
+        values: vec![("loss".into(), value)],
+    }
+}
+
+async fn the_metric_is_the_best_the_history_holds_after_a_step_is_reported_again(db: &Db) {
+    let store = db.open().await.unwrap();
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let append = |run: &str, points: Vec<Point>, obj: Objective<'static>| {
+        let (store, run) = (&store, run.to_string());
+        async move {
+            store
+                .append_metrics(&run, &points, Some(obj))
+                .await
+                .unwrap()
+                .unwrap()
+                .metric
+        }
+    };
+    // A run with the sweep's next number.
+    let new_run = || async {
+        let n = store.sweep(&s.id).await.unwrap().unwrap().next_number;
+        inserted(&store, sweep_run(&s.id, n), n).await
+    };
+    let losses = |run: &str| {
+        let (store, run) = (&store, run.to_string());
+        async move {
+            store
+                .history(&run)
+                .await
+                .unwrap()
+                .iter()
+                .map(|p| (p.step, p.values.get("loss").flatten()))
+                .collect::<Vec<_>>()
+        }
+    };
+    // report(0.2, step=0); report(0.3, step=0); tell(0.25), minimizing: the history holds
+    // 0.3 and 0.25, so the metric is 0.25, not the replaced 0.2. Told alone and with the
+    // next claim (PostgreSQL's one statement does not apply: the series exists).
+    for with_claim in [false, true] {
+        let run = new_run().await;
+        assert_eq!(
+            append(&run.id, vec![loss_at(0, Some(0.2))], MIN).await,
+            Some(0.2)
+        );
+        assert_eq!(
+            append(&run.id, vec![loss_at(0, Some(0.3))], MIN).await,
+            Some(0.3)
+        );
+        let told = [point(&[("loss", Some(0.25))])];
+        let ended = if with_claim {
+            let seen = store.run(&run.id).await.unwrap().unwrap();
+            let (ended, next) = store
+                .finish_run_and_insert_suggested(
+                    tell_of(&seen, &told, true),
+                    sweep_run(&s.id, 99),
+                    run.number.unwrap() + 1,
+                )
+                .await
+                .unwrap();
+            assert!(matches!(next, Inserted::Inserted(_)), "{next:?}");
+            ended.unwrap()
+        } else {
+            store
+                .finish_run_with_points(
+                    &run.id,
+                    &told,
+                    Some(MIN),
+                    RunState::Finished,
+                    Some(0),
+                    None,
+                )
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        assert_eq!(ended.metric, Some(0.25));
+        assert_eq!(
+            store.run(&run.id).await.unwrap().unwrap().metric,
+            Some(0.25)
+        );
+        assert_eq!(losses(&run.id).await, [(0, Some(0.3)), (1, Some(0.25))]);
+    }
+
+    // A tell that replaces the best at its step (each backend's end with points).
+    for with_claim in [false, true] {
+        let run = new_run().await;
+        let logged = vec![loss_at(0, Some(0.1)), loss_at(1, Some(0.4))];
+        assert_eq!(append(&run.id, logged, MIN).await, Some(0.1));
+        let told = [loss_at(0, Some(0.6))];
+        let ended = if with_claim {
+            let seen = store.run(&run.id).await.unwrap().unwrap();
+            let expected = run.number.unwrap() + 1;
+            let finish = tell_of(&seen, &told, true);
+            let (ended, _) = store
+                .finish_run_and_insert_suggested(finish, sweep_run(&s.id, 99), expected)
+                .await
+                .unwrap();
+            ended.unwrap()
+        } else {
+            store
+                .finish_run_with_points(
+                    &run.id,
+                    &told,
+                    Some(MIN),
+                    RunState::Finished,
+                    Some(0),
+                    None,
+                )
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        assert_eq!(ended.metric, Some(0.4));
+    }
+
+    let run = new_run().await;
+    // A batch naming a step twice keeps its last value, and so does the metric.
+    let twice = vec![loss_at(0, Some(0.2)), loss_at(0, Some(0.9))];
+    assert_eq!(append(&run.id, twice, MIN).await, Some(0.9));
+    // The best replaced while another step still holds it: unchanged.
+    append(
+        &run.id,
+        vec![loss_at(1, Some(0.1)), loss_at(2, Some(0.1))],
+        MIN,
+    )
+    .await;
+    assert_eq!(
+        append(&run.id, vec![loss_at(1, Some(0.5))], MIN).await,
+        Some(0.1)
+    );
+    // Replaced by NaN, then by the same value: the best of what is left; unchanged.
+    assert_eq!(
+        append(&run.id, vec![loss_at(2, None)], MIN).await,
+        Some(0.5)
+    );
+    assert_eq!(
+        append(&run.id, vec![loss_at(1, Some(0.5))], MIN).await,
+        Some(0.5)
+    );
+    // The explicit summary's value counts as before: replacing the logged best leaves it.
+    store
+        .set_user_summary(&run.id, &map(json!({"loss": 0.7})), Some(MIN))
+        .await
+        .unwrap();
+    assert_eq!(
+        append(&run.id, vec![loss_at(1, Some(0.8))], MIN).await,
+        Some(0.7)
+    );
+    // Back to the logged values alone when the summary's value is worse than them.
+    store
+        .set_user_summary(&run.id, &map(json!({"loss": 5.0})), Some(MIN))
+        .await
+        .unwrap();
+    assert_eq!(store.run(&run.id).await.unwrap().unwrap().metric, Some(0.8));
+
+    // Maximizing over a long series (several PostgreSQL chunks): the best, in an early chunk,
+    // replaced by a resend of a lower value; the next best is in a later chunk.
+    let max = Objective {
+        name: "loss",
+        maximize: true,
+    };
+    let long = new_run().await;
+    let points: Vec<Point> = (0..300)
+        .map(|i| loss_at(i, Some(i as f64 / 1000.0)))
+        .collect();
+    assert_eq!(append(&long.id, points, max).await, Some(0.299));
+    let top = vec![loss_at(10, Some(5.0))];
+    assert_eq!(append(&long.id, top, max).await, Some(5.0));
+    let resent = vec![loss_at(9, Some(0.009)), loss_at(10, Some(0.0))];
+    assert_eq!(append(&long.id, resent, max).await, Some(0.299));
+    let h = losses(&long.id).await;
+    assert_eq!((h.len(), h[10]), (300, (10, Some(0.0))));
+    store.close().await;
+}
+
 async fn output_stop_and_crashes(db: &Db) {
     let store = db.open().await.unwrap();
     let s = store.insert_sweep(sweep()).await.unwrap();
-    let run = inserted(&store, sweep_run(&s.id, 0), 1).await;
+    let by_agent = NewRun {
+        agent_id: Some("agent-1".into()),
+        ..sweep_run(&s.id, 0)
+    };
+    let run = inserted(&store, by_agent, 1).await;
     assert!(store
         .append_output(&run.id, "stdout", "hello\n")
         .await
@@ -396,10 +581,14 @@ async fn output_stop_and_crashes(db: &Db) {
     );
     // Crashing is conditional: a second janitor (another server) crashes nothing more.
     let other = db.open().await.unwrap();
-    let crashed = store.crash_silent_runs(now_ms() + 1000).await.unwrap();
+    let timeout = std::time::Duration::from_secs(60);
+    let crashed = store
+        .crash_silent_runs(now_ms() + 1000, timeout)
+        .await
+        .unwrap();
     assert_eq!(crashed, vec![run.id.clone()]);
     assert!(other
-        .crash_silent_runs(now_ms() + 1000)
+        .crash_silent_runs(now_ms() + 1000, timeout)
         .await
         .unwrap()
         .is_empty());
@@ -414,7 +603,7 @@ async fn output_stop_and_crashes(db: &Db) {
     // A run that is heard from is not silent.
     let live = inserted(&store, sweep_run(&s.id, 1), 2).await;
     assert!(store
-        .crash_silent_runs(live.created_ms - 1)
+        .crash_silent_runs(live.created_ms - 1, timeout)
         .await
         .unwrap()
         .is_empty());
@@ -427,6 +616,20 @@ async fn output_stop_and_crashes(db: &Db) {
             .await
             .unwrap(),
         vec![live.id.clone()]
+    );
+    // A trial no agent ran (ask/tell: the client claimed it, then neither told nor sent a
+    // heartbeat): the error names that silence, and the state is the same.
+    let trial = inserted(&store, sweep_run(&s.id, 2), 3).await;
+    let crashed = store
+        .crash_silent_runs(now_ms() + 1000, std::time::Duration::from_millis(1500))
+        .await
+        .unwrap();
+    assert_eq!(crashed, vec![trial.id.clone()]);
+    let r = store.run(&trial.id).await.unwrap().unwrap();
+    assert_eq!(r.state, RunState::Crashed);
+    assert_eq!(
+        r.error.as_deref(),
+        Some("no heartbeat or tell for 1.5 s (the client that asked for this trial stopped)")
     );
     store.close().await;
     other.close().await;

@@ -65,6 +65,16 @@ pub async fn run(
     opts.count = count;
     opts.reaper = super::signals::reaper();
     opts.wandb = wandb;
+    // The commands it suggests reach this server: the options given, or the default server
+    // by name (without one, `runs` would read the local store instead).
+    let reach = match remote.given() {
+        Some(_) => remote.flags(),
+        None => format!(" --server {}{}", api.base(), remote.flags()),
+    };
+    opts.hints = hyperdial_agent::Hints {
+        read: reach.clone(),
+        sync: reach,
+    };
     opts.state_dir = std::env::current_dir()
         .map(|d| d.join(STATE_DIR))
         .unwrap_or_else(|_| PathBuf::from(STATE_DIR));

@@ -100,7 +100,9 @@ pub fn lines(sweep: &Value) -> Vec<String> {
             duration(b["since_improvement_s"].as_f64().unwrap_or(0.0)),
             match &st["min_delta"] {
                 Value::String(w) if w == "noise" => match b["min_delta"].as_f64() {
-                    Some(n) if n > 0.0 => format!("the measured seed noise ({n:.4})"),
+                    Some(n) if n > 0.0 => {
+                        format!("the measured seed noise ({})", super::number::metric(n))
+                    }
                     _ => "the seed noise (not measured yet: 0)".to_string(),
                 },
                 other => other.to_string(),

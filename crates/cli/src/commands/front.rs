@@ -108,7 +108,7 @@ pub async fn best(api: &Api, sweep: &str, format: &str) -> Result<Option<ExitCod
                 let values: Vec<String> = names
                     .iter()
                     .zip(&r.values)
-                    .map(|(n, v)| format!("{n}={v}"))
+                    .map(|(n, v)| format!("{n}={}", super::number::metric(*v)))
                     .collect();
                 let shown: Vec<String> =
                     p.iter().map(|(k, v)| format!("{k}={}", plain(v))).collect();

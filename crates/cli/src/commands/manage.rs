@@ -88,7 +88,7 @@ pub async fn create(
 
 /// The `hyperdial agent` command line that reaches this server the way this command did:
 /// the CA file when one was given, and a reminder of the token (never its value).
-fn agent_command(id: &str, base: &str, remote: &Remote) -> String {
+pub fn agent_command(id: &str, base: &str, remote: &Remote) -> String {
     let mut command = format!("hyperdial agent {id} --server {base}");
     if let Some(ca) = &remote.ca_cert {
         command.push_str(&format!(" --ca-cert {}", ca.display()));
@@ -99,9 +99,10 @@ fn agent_command(id: &str, base: &str, remote: &Remote) -> String {
     command
 }
 
+/// A metric value as the tables print it ([`super::number::metric`]), `—` without one.
 fn fmt_metric(v: &Value) -> String {
     v.as_f64()
-        .map(|x| format!("{x:.6}"))
+        .map(super::number::metric)
         .unwrap_or_else(|| "—".into())
 }
 
@@ -189,21 +190,33 @@ pub async fn sweeps(api: &Api, project: Option<&str>, as_json: bool) -> Result<E
 }
 
 /// The `note` column of `hyperdial runs`: metric points that did not arrive (they come first:
-/// the run's metrics are incomplete), then the run's error.
-fn run_note(r: &Value) -> String {
+/// the run's metrics are incomplete), then the run's error. `sync` is the `hyperdial sync`
+/// command that uploads them to the store listed ([`sync_command`]).
+fn run_note(r: &Value, sync: &str) -> String {
     let error: String = r["error"].as_str().unwrap_or("").chars().take(60).collect();
     match r["delivery"]["missing"].as_u64().filter(|m| *m > 0) {
         Some(missing) if error.is_empty() => {
-            format!("{missing} metric points missing (`hyperdial sync`)")
+            format!("{missing} metric points missing (`{sync}`)")
         }
         Some(missing) => format!("{missing} metric points missing; {error}"),
         None => error,
     }
 }
 
-/// `hyperdial runs SWEEP`.
+/// The `hyperdial sync` that uploads a run's missing points to what `source` reads: the
+/// server's options when it names one (`sync` has no `--db`: it writes the local store when
+/// no server answers).
+fn sync_command(source: &Source) -> String {
+    match source.db {
+        Some(_) => "hyperdial sync".to_string(),
+        None => format!("hyperdial sync{}", source.remote.flags()),
+    }
+}
+
+/// `hyperdial runs SWEEP`, read from `source` (for the commands it prints).
 pub async fn runs(
     api: &Api,
+    source: &Source,
     sweep: &str,
     state: Option<RunState>,
     as_json: bool,
@@ -253,11 +266,11 @@ pub async fn runs(
             row.push(match &r["params"][p] {
                 Value::String(s) => s.clone(),
                 Value::Null => String::new(),
-                other => super::progress::compact(other),
+                other => super::progress::table_value(other),
             });
         }
         row.push(run_time(r));
-        row.push(run_note(r));
+        row.push(run_note(r, &sync_command(source)));
         t.add_row(row);
     }
     println!("{t}");
@@ -285,6 +298,8 @@ pub struct AllRuns {
     pub limit: u32,
     /// Page, from 1.
     pub page: u32,
+    /// What the runs are read from: its options are repeated in the next page's command.
+    pub source: Source,
 }
 
 impl AllRuns {
@@ -310,7 +325,7 @@ impl AllRuns {
         Ok(q)
     }
 
-    /// The command that shows the next page.
+    /// The command that shows the next page: this one's options, the page moved on.
     fn next_page(&self) -> String {
         let mut command = "hyperdial runs".to_string();
         if let Some(p) = &self.project {
@@ -323,6 +338,7 @@ impl AllRuns {
             command.push_str(&format!(" --limit {}", self.limit));
         }
         command.push_str(&format!(" --page {}", self.page + 1));
+        command.push_str(&self.source.flags());
         command
     }
 }
@@ -382,7 +398,7 @@ pub async fn all_runs(api: &Api, listing: &AllRuns, as_json: bool) -> Result<Exi
             ago(&r["created_ms"]),
             run_time(r),
             run_what(r),
-            run_note(r),
+            run_note(r, &sync_command(&listing.source)),
         ]);
     }
     let first = u64::from(listing.page - 1) * u64::from(listing.limit);
@@ -610,7 +626,7 @@ pub async fn retry(
         let how = if local {
             "`hyperdial tune FILE` with the sweep's file".to_string()
         } else {
-            format!("`hyperdial agent {sweep}`")
+            format!("`{}`", agent_command(sweep, api.base(), remote))
         };
         println!("sweep {sweep} is {state} with {n} queued; run them with {how}");
     }
@@ -632,6 +648,49 @@ pub fn urlencode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn source(server: Option<&str>, db: Option<&str>) -> Source {
+        Source {
+            remote: Remote {
+                server: server.map(str::to_string),
+                token: None,
+                ca_cert: None,
+            },
+            db: db.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn the_next_page_command_repeats_every_option_given() {
+        let listing = AllRuns {
+            project: Some("vision net".into()),
+            state: Some(RunState::Failed),
+            limit: 20,
+            page: 2,
+            source: source(Some("http://gpu-box:8337"), None),
+        };
+        assert_eq!(
+            listing.next_page(),
+            "hyperdial runs --project 'vision net' --state failed --limit 20 --page 3 \
+             --server http://gpu-box:8337"
+        );
+        let local = AllRuns {
+            project: None,
+            state: None,
+            limit: 50,
+            page: 1,
+            source: source(None, Some("sweeps.db")),
+        };
+        assert_eq!(local.next_page(), "hyperdial runs --page 2 --db sweeps.db");
+        assert_eq!(
+            sync_command(&source(Some("http://gpu-box:8337"), None)),
+            "hyperdial sync --server http://gpu-box:8337"
+        );
+        assert_eq!(
+            sync_command(&source(None, Some("sweeps.db"))),
+            "hyperdial sync"
+        );
+    }
 
     #[test]
     fn the_printed_agent_command_reaches_the_server_the_same_way() {

@@ -6,6 +6,7 @@ pub mod debug;
 pub mod front;
 pub mod lrfind;
 pub mod manage;
+pub mod number;
 pub mod progress;
 pub mod refine;
 pub mod repeat;

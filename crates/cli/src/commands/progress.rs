@@ -244,32 +244,30 @@ impl Progress {
     }
 }
 
+/// A metric value in a progress line ([`super::number::metric`]).
 fn fmt(v: f64) -> String {
-    if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e6) {
-        format!("{v:.4e}")
-    } else {
-        format!("{v:.4}")
+    super::number::metric(v)
+}
+
+/// A parameter value with `digits` significant digits when it is a float
+/// ([`super::number::general`]), else as the run's command receives it.
+fn value_with(v: &Value, digits: usize) -> String {
+    match v.as_f64() {
+        Some(x) if v.is_f64() => super::number::general(x, digits),
+        _ => python_str(v),
     }
 }
 
-/// A value shortened for tables and one-line displays: floats to 4 significant digits.
+/// A parameter value in a table column: floats to [`super::number::DIGITS`] significant
+/// digits.
+pub fn table_value(v: &Value) -> String {
+    value_with(v, super::number::DIGITS)
+}
+
+/// A value shortened for one-line displays: floats to [`super::number::SHORT_DIGITS`]
+/// significant digits.
 pub fn compact(v: &Value) -> String {
-    match v.as_f64() {
-        Some(x) if v.is_f64() => {
-            if x != 0.0 && (x.abs() < 1e-3 || x.abs() >= 1e5) {
-                format!("{x:.3e}")
-            } else {
-                let digits = (3 - x.abs().max(1e-300).log10().floor() as i32).clamp(0, 6) as usize;
-                let s = format!("{x:.digits$}");
-                if s.contains('.') {
-                    s.trim_end_matches('0').trim_end_matches('.').to_string()
-                } else {
-                    s
-                }
-            }
-        }
-        _ => python_str(v),
-    }
+    value_with(v, super::number::SHORT_DIGITS)
 }
 
 /// `lr=0.0123 hidden=16 …`, values shortened for one line.

@@ -23,10 +23,13 @@ use serde_json::Value;
 
 use super::manage::urlencode;
 use crate::api::Api;
+use crate::source::Source;
 
-/// `hyperdial refine`, asking `api` (a server, or the local store served in this process).
+/// `hyperdial refine`, asking `api` (a server, or the local store served in this process)
+/// opened on `via` (whose options the commands it prints repeat).
 pub async fn run(
     api: &Api,
+    via: &Source,
     sweep: &str,
     top: Option<usize>,
     quantile: Option<f64>,
@@ -47,6 +50,7 @@ pub async fn run(
     single_objective(
         &config,
         &id,
+        via,
         "refine",
         "follows the best runs of one metric",
     )?;
@@ -143,10 +147,12 @@ pub async fn run(
             } else {
                 "hyperdial sweep"
             };
+            // On the same server or store: `sweep` takes the server's options, `tune` --db.
             eprintln!(
-                "wrote {}; start it with `{start} {}`",
+                "wrote {}; start it with `{start} {}{}`",
                 path.display(),
-                path.display(),
+                super::validate::shell_quote(&path.display().to_string()),
+                via.flags(),
             );
         }
         None => print!("{}", refined.text),
@@ -155,10 +161,11 @@ pub async fn run(
 }
 
 /// Refuse a sweep with several objectives: ranking its runs by one of them would throw away
-/// most of its Pareto front.
+/// most of its Pareto front. `via`: what the command read, for the `best` command suggested.
 pub(crate) fn single_objective(
     config: &hyperdial_space::SweepConfig,
     id: &str,
+    via: &Source,
     command: &str,
     what: &str,
 ) -> Result<()> {
@@ -169,9 +176,10 @@ pub(crate) fn single_objective(
     anyhow::bail!(
         "{command} {what}; sweep {id} has {} objectives ({}), and ranking by one of them would \
          drop most of its Pareto front. Run {command} on a single-objective sweep, or list the \
-         front runs with `hyperdial best {id}` and write their ranges into a new sweep file",
+         front runs with `hyperdial best {id}{}` and write their ranges into a new sweep file",
         names.len(),
-        names.join(", ")
+        names.join(", "),
+        via.flags()
     )
 }
 

@@ -175,6 +175,7 @@ async fn queue(api: &Api, source: &Source, sweep: &str, ask: &Ask) -> Result<Exi
     super::refine::single_objective(
         &config,
         &id,
+        source,
         "repeat",
         "runs the best configurations of one metric again",
     )?;
@@ -232,7 +233,7 @@ async fn queue(api: &Api, source: &Source, sweep: &str, ask: &Ask) -> Result<Exi
             p.run,
             p.number.unwrap_or_default(),
             info["metric"]["name"].as_str().unwrap_or("metric"),
-            p.metric,
+            super::number::metric(p.metric),
             shown(&p.params, seed_param.as_deref()),
             seeds.join(", ")
         );
@@ -247,22 +248,26 @@ async fn queue(api: &Api, source: &Source, sweep: &str, ask: &Ask) -> Result<Exi
     }
     let here = Path::new(crate::embedded::STATE_DIR);
     match source.target(here) {
-        Target::Server(url) => println!("run them: hyperdial agent {id} --server {url}"),
-        Target::Store(db) => {
+        Target::Server(_) => println!(
+            "run them: {}",
+            super::manage::agent_command(&id, api.base(), &source.remote)
+        ),
+        Target::Store(_) => {
+            // `tune` takes no server options: only a store named with --db is repeated.
             let db_flag = if source.db.is_some() {
-                format!(" --db {db}")
+                source.flags()
             } else {
                 String::new()
             };
             println!("run them: hyperdial tune {file}{db_flag}   (it resumes sweep {id})");
         }
     }
-    println!("then: hyperdial noise {id}");
+    println!("then: hyperdial noise {id}{}", source.flags());
     Ok(ExitCode::SUCCESS)
 }
 
 /// `hyperdial noise`.
-pub async fn noise(api: &Api, sweep: &str, json: bool) -> Result<ExitCode> {
+pub async fn noise(api: &Api, source: &Source, sweep: &str, json: bool) -> Result<ExitCode> {
     let value = api
         .get(&format!("/api/v1/sweeps/{}/noise", urlencode(sweep)))
         .await?;
@@ -283,7 +288,7 @@ pub async fn noise(api: &Api, sweep: &str, json: bool) -> Result<ExitCode> {
             .await?;
         seed_params_of(runs["runs"].as_array().map(Vec::as_slice).unwrap_or(&[]))
     };
-    for line in noise_lines(&report, &seed_params) {
+    for line in noise_lines(&report, &seed_params, &source.flags()) {
         println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
@@ -291,11 +296,7 @@ pub async fn noise(api: &Api, sweep: &str, json: bool) -> Result<ExitCode> {
 
 /// A number with 4 significant figures.
 fn num(v: f64) -> String {
-    if v == 0.0 || !v.is_finite() {
-        return format!("{v}");
-    }
-    let digits = (3 - v.abs().log10().floor() as i32).max(0) as usize;
-    format!("{v:.digits$}")
+    super::number::general(v, super::number::SHORT_DIGITS)
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -328,13 +329,13 @@ fn seed_params_of(runs: &[Value]) -> Vec<String> {
 }
 
 /// The lines `hyperdial noise` prints; `seed_params` are left out of each configuration's
-/// parameters.
-pub fn noise_lines(r: &NoiseReport, seed_params: &[String]) -> Vec<String> {
+/// parameters; `via` is what it read from, as options to repeat in the command it suggests.
+pub fn noise_lines(r: &NoiseReport, seed_params: &[String], via: &str) -> Vec<String> {
     let metric = r.metric.as_deref().unwrap_or("metric");
     let mut out = vec![format!("seed noise of sweep {} ({metric})", r.sweep)];
     if r.configurations.is_empty() {
         out.push(format!(
-            "no repeats yet: queue some with `hyperdial repeat {} --top 3 --seeds 5`",
+            "no repeats yet: queue some with `hyperdial repeat {} --top 3 --seeds 5{via}`",
             r.sweep
         ));
         return out;

@@ -104,8 +104,14 @@ pub async fn run(
             .unwrap_or_default()
     );
     if outcome.points_missing > 0 {
+        // To the server this run reported to (the local store needs no options).
+        let to = if embedded.is_some() {
+            String::new()
+        } else {
+            remote.flags()
+        };
         eprintln!(
-            "hyperdial: {} metric points of run {id} did not reach the server; they are kept in {}: upload them with `hyperdial sync`",
+            "hyperdial: {} metric points of run {id} did not reach the server; they are kept in {}: upload them with `hyperdial sync{to}`",
             outcome.points_missing,
             state_dir.join("offline").display()
         );

@@ -187,7 +187,7 @@ async fn drive(
         let n = done["retried"].as_array().map_or(0, Vec::len);
         if n == 0 && finished {
             outln!("sweep {id} (this file's configuration) is finished and has no failed or crashed runs to retry");
-            report_finished(api, &id, &sweep, config, &file, db_arg).await?;
+            report_finished(api, &id, &sweep, config, &file, db_arg, args.db.is_some()).await?;
             return Ok(ExitCode::SUCCESS);
         }
         outln!("sweep {id}: {n} failed or crashed runs queued again");
@@ -195,7 +195,7 @@ async fn drive(
         sweep = api.get(&format!("/api/v1/sweeps/{id}")).await?;
         sweep["resumed"] = resumed;
     } else if finished {
-        report_finished(api, &id, &sweep, config, &file, db_arg).await?;
+        report_finished(api, &id, &sweep, config, &file, db_arg, args.db.is_some()).await?;
         return Ok(ExitCode::SUCCESS);
     }
     let queued = sweep["counts"][RunState::Queued.as_str()]
@@ -291,6 +291,11 @@ async fn drive(
         opts.state_dir = state_dir.to_path_buf();
         opts.reaper = super::signals::reaper();
         opts.wandb = args.wandb;
+        // `runs` and `output` read a store named with --db only when told; `sync` writes
+        // the default store when no server answers.
+        if args.db.is_some() {
+            opts.hints.read = format!(" {db_arg}");
+        }
         tasks.push(tokio::spawn(run_agent(opts, tx.clone(), shutdown.clone())));
     }
     drop(tx);
@@ -357,6 +362,7 @@ async fn report_finished(
     config: &hyperdial_space::SweepConfig,
     file: &str,
     db_arg: &str,
+    db_given: bool,
 ) -> Result<()> {
     let retries = sweep["retries"].as_u64().unwrap_or(0);
     let failed = sweep["retryable"].as_u64().unwrap_or(0);
@@ -383,10 +389,19 @@ async fn report_finished(
         }
     }
     outln!("what next:");
+    // The same store: `tune` repeats a --db given; `retry` reads only the default store.
+    let (db, or_retry) = if db_given {
+        (format!(" {db_arg}"), String::new())
+    } else {
+        (
+            String::new(),
+            format!(" (or `hyperdial retry {id}`, then tune)"),
+        )
+    };
     if failed > 0 {
-        outln!("  hyperdial tune {file} --retry   run its {failed} failed or crashed runs again (or `hyperdial retry {id}`, then tune)");
+        outln!("  hyperdial tune {file}{db} --retry   run its {failed} failed or crashed runs again{or_retry}");
     }
-    outln!("  hyperdial tune {file} --new     start a fresh sweep of the same file");
+    outln!("  hyperdial tune {file}{db} --new     start a fresh sweep of the same file");
     outln!("  hyperdial runs {id} {db_arg}   every run of it");
     outln!("  dashboard: {}/sweeps/{id}", api.base());
     Ok(())
@@ -450,6 +465,8 @@ fn print_best(run: &Value, config: &hyperdial_space::SweepConfig) {
         run["number"],
         run["id"].as_str().unwrap_or("?"),
         run["metric"]
+            .as_f64()
+            .map_or_else(|| run["metric"].to_string(), super::number::metric)
     );
     for p in &config.parameters {
         if let Some(v) = run["params"].get(&p.name) {

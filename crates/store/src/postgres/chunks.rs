@@ -235,7 +235,7 @@ pub(super) async fn write_points(
         let split = w.points.partition_point(|p| p.0 <= w.state.last_step);
         if split > 0 {
             let old = &w.points[..split];
-            let fresh = merge_old(conn, &mut w.state, old, &mut rewritten).await?;
+            let fresh = merge_old(conn, &mut w.state, old, &mut rewritten, &mut w.replaced).await?;
             w.state.points += fresh;
         }
     }
@@ -274,12 +274,14 @@ pub(super) async fn write_points(
 /// Merge `old` (ascending, distinct, none above the series' highest step) into the chunks of
 /// the series that hold or would hold them: those chunks are deleted and their merged points
 /// pushed to `out` as new chunks (the series' `tail` follows when its last chunk is among
-/// them). How many of `old` were not stored yet.
+/// them). How many of `old` were not stored yet; the finite stored values they replace with a
+/// different one are pushed to `replaced`.
 async fn merge_old(
     conn: &mut PgConnection,
     state: &mut SeriesState,
     old: &[(i64, Option<f64>, i64)],
     out: &mut Flat,
+    replaced: &mut Vec<f64>,
 ) -> Result<i64> {
     let series = state.id;
     let (lo, hi) = (old[0].0, old[old.len() - 1].0);
@@ -331,6 +333,9 @@ async fn merge_old(
             match (stored.peek(), incoming.peek()) {
                 (Some(a), Some(b)) if a.0 < b.0 => merged.push(stored.next().expect("peeked")),
                 (Some(a), Some(b)) if a.0 == b.0 => {
+                    if let Some(was) = a.1.filter(|v| v.is_finite() && Some(*v) != b.1) {
+                        replaced.push(was);
+                    }
                     stored.next();
                     merged.push(incoming.next().expect("peeked"));
                 }

@@ -18,7 +18,9 @@
 //! however often it is sent; within a batch the last value of a (name, step) wins; NaN is
 //! stored as NULL, infinities as themselves; the run's next step, summary (last value of each
 //! name, NaN and infinities as `null`), best objective value and heartbeat are updated in the
-//! same transaction.
+//! same transaction. The best is kept incrementally over the values a batch leaves; when the
+//! batch replaces a stored objective value equal to the best, the best is read again from the
+//! series and the explicit summary ([`best_held`]), so it is always one the run still holds.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -334,6 +336,32 @@ pub(super) struct RunBatch {
     pub(super) now: i64,
 }
 
+/// The run's best objective value from what it holds now: the best finite value of its series
+/// `series` and of its explicit summary's value (as `set_user_summary` keeps it), read in the
+/// write transaction on `db`. Only after a batch replaced the stored value that was the best.
+fn best_held(
+    db: &Connection,
+    run_id: &str,
+    series: i64,
+    obj: Objective<'_>,
+) -> Result<Option<f64>> {
+    let aggregate = if obj.maximize { "MAX" } else { "MIN" };
+    let logged: Option<f64> = db
+        .prepare_cached(&format!(
+            "SELECT {aggregate}(value) FROM metric_points WHERE series = ?1 \
+             AND value BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308"
+        ))?
+        .query_row(params![series], |r| r.get(0))?;
+    let summary: String = db
+        .prepare_cached("SELECT user_summary FROM runs WHERE id = ?1")?
+        .query_row(params![run_id], |r| r.get(0))?;
+    let summary: Map<String, Value> = serde_json::from_str(&summary).unwrap_or_default();
+    let reported = summary.get(obj.name).and_then(crate::finite_number);
+    Ok(reported
+        .into_iter()
+        .fold(logged, |best, v| obj.best_after(best, obj.name, Some(v))))
+}
+
 /// The points of one metric batch, written inside the open write transaction on `db` (series
 /// created, points upserted, series counts kept exact), and what the batch leaves to write on
 /// the run's row ([`RunBatch`]); `None` for an unknown run.
@@ -397,9 +425,6 @@ pub(super) fn append_points_in(
                 }
             };
             names[k as usize].last = *value;
-            if let Some(obj) = objective {
-                metric = obj.best_after(metric, name, *value);
-            }
             rows.push((k, step, *value, time));
         }
     }
@@ -434,6 +459,20 @@ pub(super) fn append_points_in(
     // In key order, so the b-tree takes them as appends; a stable sort keeps a (name, step)
     // sent twice in the batch's order, so its last value is the one left.
     rows.sort_by_key(|r| (names[r.0 as usize].id, r.1));
+    // The objective's best over the values the batch leaves (a value the same batch replaced
+    // at its step never counts), from the run's best before it.
+    let goal = objective.and_then(|obj| {
+        let k = names.iter().position(|n| n.name == obj.name)?;
+        Some((obj, k as u32))
+    });
+    if let Some((obj, goal_k)) = goal {
+        for (i, &(k, step, value, _)) in rows.iter().enumerate() {
+            let replaced_here = rows.get(i + 1).is_some_and(|r| (r.0, r.1) == (k, step));
+            if k == goal_k && !replaced_here {
+                metric = obj.best_after(metric, obj.name, value);
+            }
+        }
+    }
     let mut insert = db.prepare_cached(
         "INSERT INTO metric_points (series, step, value, time_ms) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (series, step) DO NOTHING",
@@ -442,6 +481,9 @@ pub(super) fn append_points_in(
         "UPDATE metric_points SET value = ?3, time_ms = ?4 WHERE series = ?1 AND step = ?2",
     )?;
     let mut accepted = 0usize;
+    // Whether the batch replaced a stored objective value equal to the run's best: the best
+    // may then be gone from the history, and is computed again below.
+    let mut best_replaced = false;
     for &(k, step, value, time) in &rows {
         let n = &mut names[k as usize];
         if insert.execute(params![n.id, step, value, time])? == 1 {
@@ -451,8 +493,19 @@ pub(super) fn append_points_in(
         } else {
             // Already stored (a resent batch, or twice in this one): overwritten, not counted
             // again in the series.
+            if goal.is_some_and(|(_, goal_k)| goal_k == k) && !best_replaced {
+                let old: Option<f64> = db
+                    .prepare_cached(
+                        "SELECT value FROM metric_points WHERE series = ?1 AND step = ?2",
+                    )?
+                    .query_row(params![n.id, step], |r| r.get(0))?;
+                best_replaced = old.is_some() && old == metric && old != value;
+            }
             accepted += update.execute(params![n.id, step, value, time])?;
         }
+    }
+    if let (true, Some((obj, goal_k))) = (best_replaced, goal) {
+        metric = best_held(db, run_id, names[goal_k as usize].id, obj)?;
     }
     let mut keep =
         db.prepare_cached("UPDATE metric_series SET points = ?2, last_step = ?3 WHERE id = ?1")?;

@@ -338,8 +338,8 @@ impl Tx {
 /// Write the points of a metric batch, series by series, inside the write transaction `conn`
 /// (the SQLite side of `write_series_points`, see `queries.rs`): an upsert per point keyed by
 /// (series, step). Steps above a series' highest step are new; the others may exist already
-/// (a resent batch): those are looked up, so each series' count of points stays exact. The
-/// points written.
+/// (a resent batch): those are looked up, so each series' count of points stays exact and the
+/// finite values replaced are known (`replaced`). The points written.
 ///
 /// Only the sqlx path uses it (a finish with told values): metric batches run on the one-hop
 /// path (`metrics.rs`).
@@ -363,15 +363,27 @@ async fn write_series_points(
         let mut fresh = maybe_old.len() as i64;
         for chunk in maybe_old.chunks(500) {
             let sql = format!(
-                "SELECT COUNT(*) AS n FROM metric_points WHERE series = $1 AND step IN ({})",
+                "SELECT step, value FROM metric_points WHERE series = $1 AND step IN ({})",
                 placeholders(2, chunk.len())
             );
             let mut q = sqlx::query(&sql).bind(s.id);
             for step in chunk {
                 q = q.bind(*step);
             }
-            let existing: i64 = q.fetch_one(&mut *conn).await?.try_get("n")?;
-            fresh -= existing;
+            for row in q.fetch_all(&mut *conn).await? {
+                fresh -= 1;
+                let step: i64 = row.try_get("step")?;
+                let old: Option<f64> = row.try_get("value")?;
+                // The points are ascending and distinct by step.
+                let new = w
+                    .points
+                    .binary_search_by_key(&step, |p| p.0)
+                    .ok()
+                    .and_then(|i| w.points[i].1);
+                if let Some(old) = old.filter(|v| v.is_finite() && Some(*v) != new) {
+                    w.replaced.push(old);
+                }
+            }
         }
         s.points += fresh;
     }
