@@ -426,15 +426,10 @@ async fn the_metric_is_the_best_the_history_holds_after_a_step_is_reported_again
             assert!(matches!(next, Inserted::Inserted(_)), "{next:?}");
             ended.unwrap()
         } else {
+            // As the server tells: with the run as read.
+            let seen = store.run(&run.id).await.unwrap().unwrap();
             store
-                .finish_run_with_points(
-                    &run.id,
-                    &told,
-                    Some(MIN),
-                    RunState::Finished,
-                    Some(0),
-                    None,
-                )
+                .finish_run_with_points(tell_of(&seen, &told, true))
                 .await
                 .unwrap()
                 .unwrap()
@@ -463,15 +458,10 @@ async fn the_metric_is_the_best_the_history_holds_after_a_step_is_reported_again
                 .unwrap();
             ended.unwrap()
         } else {
+            // As the server tells: with the run as read.
+            let seen = store.run(&run.id).await.unwrap().unwrap();
             store
-                .finish_run_with_points(
-                    &run.id,
-                    &told,
-                    Some(MIN),
-                    RunState::Finished,
-                    Some(0),
-                    None,
-                )
+                .finish_run_with_points(tell_of(&seen, &told, true))
                 .await
                 .unwrap()
                 .unwrap()
