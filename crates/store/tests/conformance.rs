@@ -2305,7 +2305,7 @@ async fn finishing_with_points_stores_both_in_one(db: &Db) {
         );
         assert!(
             store
-                .metric_spans_of(&[other.id.clone()], "acc")
+                .metric_spans_of(std::slice::from_ref(&other.id), "acc")
                 .await
                 .unwrap()
                 .is_empty(),
