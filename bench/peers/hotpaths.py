@@ -433,13 +433,17 @@ def report(args, results, skipped, started, wall):
         add("")
         add("## Ask/tell, trivial objective")
         add("")
-        add("| trials | tool | trials/s | hyperdial ÷ tool |")
+        add("| trials | tool | trials/s | hyperdial ÷ tool (the PostgreSQL rows: hyperdial "
+            "on PostgreSQL ÷ tool) |")
         add("| --- | --- | --- | --- |")
     for n in asktell:
-        base = med(results.get(("asktell/hyperdial", n), []), "rate")
         for name, label in ASKTELL_LABELS:
             if not shown((name, n)):
                 continue
+            # PostgreSQL rows against hyperdial on PostgreSQL, the others against SQLite.
+            base_name = "asktell/hyperdial-pg" if name.endswith("-pg") or "-pg-" in name \
+                else "asktell/hyperdial"
+            base = med(results.get((base_name, n), []), "rate")
             rs = results.get((name, n), [])
             rate = med(rs, "rate")
             if rate is None:
