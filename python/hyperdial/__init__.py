@@ -87,6 +87,7 @@ __all__ = [
     "Sweep",
     "Trial",
     "TrialPruned",
+    "NoMetricError",
     "Api",
     "HyperdialWarning",
     "ConfigWarning",
@@ -2207,8 +2208,9 @@ class QueryWarning(HyperdialWarning):
     has (:meth:`Api.runs`, :meth:`Sweep.best_run`)."""
 
 
-class _NoMetric(ValueError):
-    """A value told or reported to a sweep that has no metric."""
+class NoMetricError(ValueError):
+    """A value told to a sweep that has no ``metric`` (add ``metric: {name, goal}`` to the
+    sweep's config). The trial it was told for has been ended ``failed``."""
 
 
 class TrialPruned(Exception):
@@ -2510,7 +2512,7 @@ class Sweep(_Closable):
             self.refresh()
             metric = self.metric
         if not isinstance(metric, dict) or not metric.get("name"):
-            raise _NoMetric("hyperdial: sweep %s has no metric, so a value cannot be told: add "
+            raise NoMetricError("hyperdial: sweep %s has no metric, so a value cannot be told: add "
                             "`metric: {name: ..., goal: ...}` to its config (or tell None, "
                             "or a state)" % self.id)
         return metric["name"]
@@ -2645,7 +2647,7 @@ class Sweep(_Closable):
         if value is not None:
             try:
                 values = self._told_values(value)
-            except _NoMetric as err:
+            except NoMetricError as err:
                 # Nothing can be stored: end the trial failed (else it stays running until
                 # the run timeout crashes it and the retry rule runs it again), then raise.
                 self._fail(trial, str(err).replace("hyperdial: ", "", 1))

@@ -131,8 +131,9 @@ class NoMetricTests(RealServerClientCase):
                       str(said.message))
         self.assertEqual(said.filename, __file__)
         trial = sweep.ask()
-        with self.assertRaises(ValueError) as ctx:
+        with self.assertRaises(hyperdial.NoMetricError) as ctx:
             sweep.tell(trial, 1.0)
+        self.assertIsInstance(ctx.exception, ValueError)
         self.assertIn("has no metric", str(ctx.exception))
         stored = hyperdial.Api().run(trial.id)
         self.assertEqual((trial.state, stored.state), ("failed", "failed"))

@@ -284,6 +284,9 @@ enum Command {
         /// multi-objective sweep prints its Pareto front, one run a line, and also takes csv.
         #[arg(long, default_value = "yaml")]
         format: String,
+        /// Print JSON (as the other read commands' `--json`; the same as `--format json`).
+        #[arg(long, conflicts_with = "format")]
+        json: bool,
         #[command(flatten)]
         source: source::Source,
     },
@@ -644,8 +647,10 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Best {
             sweep,
             format,
+            json,
             source,
         } => {
+            let format = if json { "json".to_string() } else { format };
             manage::read(&source, async |api| {
                 manage::best(api, &sweep, &format).await
             })

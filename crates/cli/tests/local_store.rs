@@ -118,6 +118,7 @@ fn read_commands_give_the_same_output_from_the_store_and_from_a_server() {
         vec!["best", &id],
         vec!["best", &id, "--format", "args"],
         vec!["best", &id, "--format", "json"],
+        vec!["best", &id, "--json"],
         vec!["export", &id, "--format", "csv"],
         vec!["export", &id, "--format", "json"],
         vec!["output", &run_id],
@@ -142,6 +143,11 @@ fn read_commands_give_the_same_output_from_the_store_and_from_a_server() {
             "{args:?}: --db and the default store disagree"
         );
     }
+    // `best --json` is `best --format json`, as the other read commands' --json.
+    assert_eq!(
+        ok(&s, &["best", &id, "--json"]),
+        ok(&s, &["best", &id, "--format", "json"])
+    );
     // HYPERDIAL_SERVER names a server as --server does.
     let via_env = s
         .cmd(&["best", &id, "--format", "args"])
