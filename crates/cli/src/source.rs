@@ -205,20 +205,22 @@ impl Reader {
     }
 }
 
+/// A [`Source`] naming `server` or `db` (no token, no CA certificate), for tests.
+#[cfg(test)]
+pub(crate) fn source(server: Option<&str>, db: Option<&str>) -> Source {
+    Source {
+        remote: Remote {
+            server: server.map(str::to_string),
+            token: None,
+            ca_cert: None,
+        },
+        db: db.map(str::to_string),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn source(server: Option<&str>, db: Option<&str>) -> Source {
-        Source {
-            remote: Remote {
-                server: server.map(str::to_string),
-                token: None,
-                ca_cert: None,
-            },
-            db: db.map(str::to_string),
-        }
-    }
 
     #[test]
     fn follow_up_commands_repeat_the_options_given_never_the_token() {

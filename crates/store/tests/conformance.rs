@@ -413,27 +413,10 @@ async fn the_metric_is_the_best_the_history_holds_after_a_step_is_reported_again
             Some(0.3)
         );
         let told = [point(&[("loss", Some(0.25))])];
-        let ended = if with_claim {
-            let seen = store.run(&run.id).await.unwrap().unwrap();
-            let (ended, next) = store
-                .finish_run_and_insert_suggested(
-                    tell_of(&seen, &told, true),
-                    sweep_run(&s.id, 99),
-                    run.number.unwrap() + 1,
-                )
-                .await
-                .unwrap();
+        let (ended, next) = tell_as_the_server_does(&store, &s.id, &run, &told, with_claim).await;
+        if let Some(next) = next {
             assert!(matches!(next, Inserted::Inserted(_)), "{next:?}");
-            ended.unwrap()
-        } else {
-            // As the server tells: with the run as read.
-            let seen = store.run(&run.id).await.unwrap().unwrap();
-            store
-                .finish_run_with_points(tell_of(&seen, &told, true))
-                .await
-                .unwrap()
-                .unwrap()
-        };
+        }
         assert_eq!(ended.metric, Some(0.25));
         assert_eq!(
             store.run(&run.id).await.unwrap().unwrap().metric,
@@ -448,24 +431,7 @@ async fn the_metric_is_the_best_the_history_holds_after_a_step_is_reported_again
         let logged = vec![loss_at(0, Some(0.1)), loss_at(1, Some(0.4))];
         assert_eq!(append(&run.id, logged, MIN).await, Some(0.1));
         let told = [loss_at(0, Some(0.6))];
-        let ended = if with_claim {
-            let seen = store.run(&run.id).await.unwrap().unwrap();
-            let expected = run.number.unwrap() + 1;
-            let finish = tell_of(&seen, &told, true);
-            let (ended, _) = store
-                .finish_run_and_insert_suggested(finish, sweep_run(&s.id, 99), expected)
-                .await
-                .unwrap();
-            ended.unwrap()
-        } else {
-            // As the server tells: with the run as read.
-            let seen = store.run(&run.id).await.unwrap().unwrap();
-            store
-                .finish_run_with_points(tell_of(&seen, &told, true))
-                .await
-                .unwrap()
-                .unwrap()
-        };
+        let (ended, _) = tell_as_the_server_does(&store, &s.id, &run, &told, with_claim).await;
         assert_eq!(ended.metric, Some(0.4));
     }
 
@@ -2022,6 +1988,29 @@ async fn a_tell_and_its_claim_commit_together_and_a_stale_claim_keeps_the_tell(d
     for read_first in [false, true] {
         tell_and_claim_with(db, read_first).await;
     }
+}
+
+/// Tell `told` to `run` as the server does, with the run read just before: alone, or with
+/// the claim of the sweep's next run (`with_claim`, its answer returned). The run as ended.
+async fn tell_as_the_server_does(
+    store: &Store,
+    sweep_id: &str,
+    run: &hyperdial_store::RunRow,
+    told: &[hyperdial_store::Point],
+    with_claim: bool,
+) -> (hyperdial_store::RunRow, Option<Inserted>) {
+    let seen = store.run(&run.id).await.unwrap().unwrap();
+    let finish = tell_of(&seen, told, true);
+    if !with_claim {
+        let ended = store.finish_run_with_points(finish).await.unwrap().unwrap();
+        return (ended, None);
+    }
+    let expected = run.number.unwrap() + 1;
+    let (ended, next) = store
+        .finish_run_and_insert_suggested(finish, sweep_run(sweep_id, 99), expected)
+        .await
+        .unwrap();
+    (ended.unwrap(), Some(next))
 }
 
 /// A tell of `told` finishing `run`, with the run as read when `read_first`.

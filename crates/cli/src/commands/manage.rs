@@ -649,16 +649,7 @@ pub fn urlencode(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn source(server: Option<&str>, db: Option<&str>) -> Source {
-        Source {
-            remote: Remote {
-                server: server.map(str::to_string),
-                token: None,
-                ca_cert: None,
-            },
-            db: db.map(str::to_string),
-        }
-    }
+    use crate::source::source;
 
     #[test]
     fn the_next_page_command_repeats_every_option_given() {
