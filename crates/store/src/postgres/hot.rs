@@ -53,6 +53,9 @@ const FINITE: &str = "BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308
 /// How many parameters [`claim_ctes`] takes.
 const CLAIM_PARAMS: usize = 19;
 
+/// How many parameters the tell's part of [`tell_statement`] takes (`$1` to `$17`).
+const TELL_PARAMS: usize = 17;
+
 /// The `bump` and `ins` expressions of a claim's insert, their parameters numbered from
 /// `$f` in the order [`bind_claim`] binds them; `bump` runs only when `guard` (SQL) holds.
 fn claim_ctes(f: usize, guard: &str) -> String {
@@ -234,7 +237,7 @@ impl<'a> Told<'a> {
         })
     }
 
-    /// `sql` with the tell's 17 parameters bound.
+    /// `sql` with the tell's [`TELL_PARAMS`] parameters bound.
     fn bind<'q>(&'q self, sql: &'q str) -> PgQuery<'q> {
         let (finish, batch) = (self.finish, &self.batch);
         sqlx::query(sql)
@@ -298,7 +301,7 @@ pub(super) async fn tell_and_insert(
     let (Some(told), Some(sweep_id)) = (Told::of(finish), new.sweep_id.as_deref()) else {
         return Ok(None);
     };
-    let sql = tell_statement(Some(18));
+    let sql = tell_statement(Some(TELL_PARAMS + 1));
     let q = bind_claim(told.bind(&sql), new, sweep_id, expected, told.batch.now);
     let Some(rows) = written(q.fetch_all(pool).await)? else {
         return Ok(None);
