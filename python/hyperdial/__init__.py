@@ -36,8 +36,8 @@ server is verified against the system's certificate authorities plus the PEM fil
 ``HYPERDIAL_CA_CERT`` (a private CA, or the server's self-signed certificate; the agent sets
 it for its runs); a certificate that does not verify is an error, never retried.
 
-The package uses only the standard library (Python 3.8 or newer). This file holds no code:
-it re-exports the public names of private modules with one job each:
+The package uses only the standard library (Python 3.8 or newer). This file only re-exports
+the public names of private modules with one job each:
 
 * ``_run.py`` -- :func:`init`, :class:`Run`, :class:`Summary`, :func:`log`, :func:`finish`;
 * ``_values.py`` -- :class:`Config` and the conversion of config, summary and metric values;
@@ -92,6 +92,16 @@ __all__ = [
     "smooth_losses",
     "LRRangeTest",
 ]
+
+# The public classes and functions keep the package as their module, as when they were
+# defined in this file: tracebacks print ``hyperdial.NoMetricError``, ``help()`` and pickles
+# name ``hyperdial.Config``.
+for _public in (Api, Config, ConfigWarning, HyperdialWarning, LRRangeTest, NoMetricError,
+                QueryWarning, Run, Summary, Sweep, Trial, TrialPruned, ValueWarning, exit_code_of,
+                finish, init, log, lr_range_schedule, lr_range_suggestion, lr_range_test,
+                smooth_losses):
+    _public.__module__ = __name__
+del _public
 
 #: The current run, set by :func:`init` and cleared by :func:`finish`.
 run = None

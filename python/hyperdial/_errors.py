@@ -22,7 +22,7 @@ def _warn(message):
 
 
 def _user_stacklevel():
-    """The ``stacklevel`` of a ``warnings.warn`` call made in this module that makes the
+    """The ``stacklevel`` of a ``warnings.warn`` call made in this package that makes the
     warning point at the first frame outside it (the user's line), however deep the call."""
     frame = sys._getframe(1)
     level = 1
@@ -34,7 +34,7 @@ def _user_stacklevel():
 
 def _is_own_frame(frame):
     """Whether ``frame`` runs code of this package or of its W&B-compatible module (the
-    ``wandb`` module that imports this one as ``_hd``)."""
+    ``wandb`` module that imports the package as ``_hd``)."""
     module = frame.f_globals.get("__name__") or ""
     if module == __package__ or module.startswith(__package__ + "."):
         return True

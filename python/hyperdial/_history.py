@@ -268,7 +268,8 @@ def _sampled_history(transport, run_id, keys, max_points):
         path = "/api/v1/runs/%s/history?max_points=%d&keys=%s" % (
             urllib.parse.quote(run_id, safe=""), max_points,
             urllib.parse.quote(",".join(group), safe=","))
-        answer = _call(transport, "GET", path, ok_statuses=(404,), timeout=_settings.HISTORY_TIMEOUT)
+        answer = _call(transport, "GET", path, ok_statuses=(404,),
+                       timeout=_settings.HISTORY_TIMEOUT)
         if isinstance(answer, _SendError):
             raise _not_found(answer, run_id, transport.server)
         series.update((answer or {}).get("series") or {})

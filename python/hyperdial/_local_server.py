@@ -153,10 +153,10 @@ def _stop_local():
 
 def _sweep_server(server, token):
     """The base URL a :class:`Sweep` talks to, with a server answering there: ``server``, else
-    ``HYPERDIAL_SERVER``, else :data:`_settings.DEFAULT_SERVER`; when none was named and nothing answers
-    at the default address, a local server this process starts (:class:`_LocalServer`).
-    A named server that does not answer within ``_settings.CONNECT_SECONDS`` raises RuntimeError with
-    the command that starts one."""
+    ``HYPERDIAL_SERVER``, else :data:`_settings.DEFAULT_SERVER`; when none was named and
+    nothing answers at the default address, a local server this process starts
+    (:class:`_LocalServer`). A named server that does not answer within
+    ``_settings.CONNECT_SECONDS`` raises RuntimeError with the command that starts one."""
     global _local
     named = server or _settings.env("HYPERDIAL_SERVER")
     url = _server_from(named)
@@ -164,7 +164,8 @@ def _sweep_server(server, token):
         with _local_lock:
             if _local is not None and _local.alive():
                 return _local.url
-    if _answers(_Transport(url, token), _settings.CONNECT_SECONDS if named else _settings.PROBE_TIMEOUT):
+    seconds = _settings.CONNECT_SECONDS if named else _settings.PROBE_TIMEOUT
+    if _answers(_Transport(url, token), seconds):
         return url
     if named:
         raise RuntimeError(

@@ -454,7 +454,8 @@ class Run(_HistoryReader):
         self._dropped += count
         self._warn_once(
             "overflow",
-            "more than %d metric points are waiting to be sent; dropping the oldest" % _settings.MAX_BUFFER,
+            "more than %d metric points are waiting to be sent; dropping the oldest"
+            % _settings.MAX_BUFFER,
         )
 
     def _finish_deadline(self):
@@ -606,7 +607,8 @@ class Run(_HistoryReader):
         while self._points and len(batch) < _settings.BATCH_POINTS:
             point = self._points[0]
             point_size = len(point.encode("utf-8"))
-            if batch and _body_size(size + point_size, len(batch) + 1) > _settings.MAX_REQUEST_BYTES:
+            size_after = _body_size(size + point_size, len(batch) + 1)
+            if batch and size_after > _settings.MAX_REQUEST_BYTES:
                 break
             batch.append(self._points.popleft())
             size += point_size
@@ -669,7 +671,8 @@ class Run(_HistoryReader):
                         self._warn_once(
                             "spilled",
                             "the server did not take metrics for %g s; unsent points go to %s "
-                            "(this warning is not repeated)" % (_settings.retry_seconds(), self._spill.path))
+                            "(this warning is not repeated)"
+                            % (_settings.retry_seconds(), self._spill.path))
                     return False
             with self._lock:
                 pending, self._pending_summary = self._pending_summary, {}

@@ -129,7 +129,8 @@ def _fit_point(step, time_ms, values):
     """Encode one step's values as one point, or as several points of the same step when
     they would not fit in one request."""
     encoded = _dumps({"step": step, "time_ms": time_ms, "values": values})
-    if _body_size(len(encoded.encode("utf-8")), 1) <= _settings.MAX_REQUEST_BYTES or len(values) < 2:
+    size = _body_size(len(encoded.encode("utf-8")), 1)
+    if size <= _settings.MAX_REQUEST_BYTES or len(values) < 2:
         return [encoded]
     items = list(values.items())
     half = len(items) // 2

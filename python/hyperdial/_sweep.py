@@ -21,7 +21,8 @@ import urllib.parse
 import warnings
 
 from . import _settings
-from ._errors import ConfigWarning, NoMetricError, TrialPruned, ValueWarning, _user_stacklevel, _warn
+from ._errors import (ConfigWarning, NoMetricError, TrialPruned, ValueWarning, _user_stacklevel,
+                      _warn)
 from ._history import _HistoryReader
 from ._local_server import _local_store_hint, _sweep_server
 from ._query import _all_runs, _iso_time, _sorted_runs
@@ -434,7 +435,8 @@ class Sweep(_Closable):
     @classmethod
     def get(cls, sweep_id, server=None):
         """The sweep with this id."""
-        sweep = cls({"id": sweep_id}, server=_sweep_server(server, _settings.env("HYPERDIAL_TOKEN")))
+        sweep = cls({"id": sweep_id},
+                    server=_sweep_server(server, _settings.env("HYPERDIAL_TOKEN")))
         sweep.refresh()
         return sweep
 
@@ -799,11 +801,13 @@ class Sweep(_Closable):
         """The claim of :meth:`tell_and_ask`, ending ``trial`` with ``finish`` first: the
         answer (a dict, a 410 _SendError, or None for a 204) and its headers."""
         headers = {}
-        body = {"wait_ms": int(_settings.ASK_WAIT * 1000), "tell": {"run": trial.id, "finish": finish},
+        body = {"wait_ms": int(_settings.ASK_WAIT * 1000),
+                "tell": {"run": trial.id, "finish": finish},
                 "claim_key": _claim_key()}
         with self._sent(("claim", body)):
             answer = _call(self._transport, "POST", self._path("claim"), body,
-                           ok_statuses=(410,), timeout=_settings.REQUEST_TIMEOUT + _settings.ASK_WAIT,
+                           ok_statuses=(410,),
+                           timeout=_settings.REQUEST_TIMEOUT + _settings.ASK_WAIT,
                            headers_out=headers)
         return answer, headers
 

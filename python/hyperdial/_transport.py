@@ -315,7 +315,8 @@ def _decoded(raw):
 
 
 def _server_from(server):
-    server = (server or _settings.env("HYPERDIAL_SERVER", _settings.DEFAULT_SERVER)).strip().rstrip("/")
+    server = server or _settings.env("HYPERDIAL_SERVER", _settings.DEFAULT_SERVER)
+    server = server.strip().rstrip("/")
     if "://" not in server:
         server = "http://" + server
     return server
@@ -323,9 +324,9 @@ def _server_from(server):
 
 def _call(transport, method, path, body=None, ok_statuses=(), timeout=None, headers_out=None):
     """One API call for the ask/tell API. Network failures and 5xx answers are retried with
-    backoff for up to ``_settings.CALL_RETRY_FOR`` seconds; a 422 raises ValueError with the server's
-    message; another 4xx raises RuntimeError, unless its status is in ``ok_statuses``, in
-    which case the _SendError is returned for the caller to read."""
+    backoff for up to ``_settings.CALL_RETRY_FOR`` seconds; a 422 raises ValueError with the
+    server's message; another 4xx raises RuntimeError, unless its status is in
+    ``ok_statuses``, in which case the _SendError is returned for the caller to read."""
     started = time.monotonic()
     deadline = started + _settings.CALL_RETRY_FOR
     delay = 0.25

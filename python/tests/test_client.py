@@ -740,7 +740,8 @@ class DeliveryTests(ClientTestCase):
         self.assertEqual(hyperdial._settings.retry_seconds(), 120.0)
         for bad in ("", "abc", "-1", "0", "nan"):
             os.environ["HYPERDIAL_RETRY_SECONDS"] = bad
-            self.assertEqual(hyperdial._settings.retry_seconds(), hyperdial._settings.DEFAULT_RETRY_SECONDS)
+            self.assertEqual(hyperdial._settings.retry_seconds(),
+                             hyperdial._settings.DEFAULT_RETRY_SECONDS)
 
 
 class OfflineModeTests(ClientTestCase):

@@ -306,7 +306,8 @@ class AskTellTests(SweepTestCase):
 
         def objective(trial):
             # The server is gone while the trial runs.
-            sweep._transport = hyperdial._transport._Transport(closed_port_url(), None, keep_alive=True)
+            sweep._transport = hyperdial._transport._Transport(closed_port_url(), None,
+                                                               keep_alive=True)
             return 0.125
 
         with self.assertRaises(RuntimeError) as ctx:
@@ -827,7 +828,8 @@ class LocalServerTests(unittest.TestCase):
             "sweep = hyperdial.Sweep.create({'method': 'random', 'parameters': "
             "{'x': {'min': 0.0, 'max': 1.0}}})\n"
             "print(hyperdial._local_server._local.proc.pid, flush=True)\n"
-            "time.sleep(3600)\n" % (os.path.join(HERE, os.pardir), hyperdial._settings.DEFAULT_SERVER))
+            "time.sleep(3600)\n"
+            % (os.path.join(HERE, os.pardir), hyperdial._settings.DEFAULT_SERVER))
         child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, cwd=self.tmp)
         try:
