@@ -35,6 +35,7 @@ from ._transport import _SendError, _Transport
 from ._values import Config, _deep_merge, _flatten_values, _jsonable, _overridden
 
 
+# The runs of this process not finished yet: finished at exit, or on SIGTERM under an agent.
 _active_runs = []
 _active_lock = threading.Lock()
 _hooks_installed = False
