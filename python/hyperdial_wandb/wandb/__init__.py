@@ -927,7 +927,7 @@ class PublicRun(_hd.Trial):
                     k for k in keys if k != x_axis]
             # Called from here as history() calls it, so a warning about a key the run never
             # logged points at the caller's line.
-            rows = _hd._read_history(self._history_transport(), self.id, needed)
+            rows = _hd._history._read_history(self._history_transport(), self.id, needed)
             if needed:
                 rows = [row for row in rows if all(k in row for k in needed)]
             rows = _thinned(rows, int(samples))
@@ -984,7 +984,7 @@ class Api(_hd.Api):
                     ", ".join(repr(k) for k in unknown), ", ".join(self.OVERRIDE_KEYS)))
         base_url = overrides.get("base_url")
         if server is not None and base_url is not None and \
-                _hd._server_from(server) != _hd._server_from(base_url):
+                _hd._transport._server_from(server) != _hd._transport._server_from(base_url):
             raise ValueError("wandb.Api: server=%r and overrides={'base_url': %r} name two "
                              "servers; give one" % (server, base_url))
         self._default_project = overrides.get("project") or None
