@@ -425,12 +425,20 @@ enum Command {
         argv: Vec<String>,
     },
     /// Upload runs recorded offline by the Python client (.hyperdial/offline/*.jsonl).
+    ///
+    /// Where to: `--db` names a store, written directly without a server; else the server
+    /// named by `--server` (or HYPERDIAL_SERVER), which must answer; else the default server
+    /// when it answers, and the default store (./.hyperdial/hyperdial.db) when it does not.
     Sync {
         /// Directory of offline files.
         #[arg(default_value = ".hyperdial/offline")]
         dir: PathBuf,
         #[command(flatten)]
         remote: Remote,
+        /// Write into this store directly, without a server: a SQLite file (a path, or
+        /// sqlite://PATH) or a PostgreSQL URL.
+        #[arg(long, conflicts_with = "server")]
+        db: Option<String>,
     },
     /// Check a sweep file (YAML or JSON, W&B Sweeps compatible) and print what it describes.
     ///
@@ -749,7 +757,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             remote,
             argv,
         } => run::run(&remote, &project, name.as_deref(), wandb, &argv).await,
-        Command::Sync { dir, remote } => sync::run(&remote, &dir).await,
+        Command::Sync { dir, remote, db } => sync::run(&remote, db.as_deref(), &dir).await,
         Command::Validate { file, json, seed } => commands::validate::run(&file, json, seed),
         Command::Debug { view } => commands::debug::run(view),
         Command::Space {

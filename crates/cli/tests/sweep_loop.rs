@@ -293,3 +293,65 @@ fn run_tracks_any_command_and_sync_uploads_offline_runs() {
     let again = s.run(&["sync", "--server", &server.url]);
     assert!(text(&again).contains("nothing to sync"), "{}", text(&again));
 }
+
+/// `sync --db` writes offline runs into the store it names, with no server, and the runs
+/// read back from it; a server named with `--server` that does not answer is an error that
+/// says how to write into a store instead, and nothing is uploaded or marked synced.
+#[test]
+fn sync_into_a_named_store_and_never_in_silence_past_a_named_server() {
+    let s = Scratch::new("sync-db");
+    let offline = s.dir.join(".hyperdial/offline");
+    std::fs::create_dir_all(&offline).unwrap();
+    std::fs::write(
+        offline.join("20260101-000000-abcdef.jsonl"),
+        concat!(
+            r#"{"type":"init","project":"notes","name":"by-hand","config":{"lr":0.3},"argv":["t.py"],"host":"box","git":null,"time_ms":1}"#,
+            "\n",
+            r#"{"type":"log","step":0,"time_ms":2,"values":{"loss":0.9}}"#,
+            "\n",
+            r#"{"type":"log","step":1,"time_ms":3,"values":{"loss":0.4}}"#,
+            "\n",
+            r#"{"type":"finish","exit_code":0,"time_ms":4}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+
+    // A named server that is down: refused, the file stays to be synced.
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let out = s.run(&["sync", "--server", &down]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(&down), "{}", text(&out));
+    assert!(text(&out).contains("--db"), "{}", text(&out));
+    assert!(offline.join("20260101-000000-abcdef.jsonl").exists());
+
+    // --db and --server together are refused by the parser.
+    let both = s.run(&["sync", "--db", "x.db", "--server", &down]);
+    assert!(!both.status.success(), "{}", text(&both));
+
+    // Into a named store, created as it is written.
+    let out = s.run(&["sync", "--db", "team.db"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("syncing into the store team.db"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("1 uploaded, 0 failed"),
+        "{}",
+        text(&out)
+    );
+    assert!(offline.join("20260101-000000-abcdef.jsonl.synced").exists());
+    let runs = json_of(
+        &s,
+        &["runs", "--db", "team.db", "--project", "notes", "--json"],
+    );
+    let run = &runs[0];
+    assert_eq!(run["state"], "finished", "{runs}");
+    assert_eq!(run["name"], "by-hand");
+    assert_eq!(run["config"]["lr"], 0.3);
+    assert_eq!(run["summary"]["loss"], 0.4);
+    // The default store was not touched.
+    assert!(!s.dir.join(".hyperdial/hyperdial.db").exists());
+}

@@ -27,8 +27,10 @@ use crate::api::Api;
 use crate::embedded::{default_db, Embedded, STATE_DIR};
 use crate::Remote;
 
-/// Run the command.
-pub async fn run(remote: &Remote, dir: &Path) -> Result<ExitCode> {
+/// Run the command: upload every `*.jsonl` file of `dir` to the server `remote` names, or into
+/// the store `db` (see `hyperdial sync --help` for the rule). Exit code 1 when a file failed.
+/// Errors: `dir` unreadable, a named server that does not answer, a store that cannot be opened.
+pub async fn run(remote: &Remote, db: Option<&str>, dir: &Path) -> Result<ExitCode> {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
         Ok(entries) => entries
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -45,17 +47,23 @@ pub async fn run(remote: &Remote, dir: &Path) -> Result<ExitCode> {
         outln!("nothing to sync in {}", dir.display());
         return Ok(ExitCode::SUCCESS);
     }
-    let api = remote.api()?;
-    let (api, client, embedded) = if api.reachable().await? {
-        let client = remote.client()?;
-        (api, client, None)
-    } else {
-        let e = Embedded::start(&default_db(Path::new(STATE_DIR)), 0).await?;
-        (
-            Api::new(&e.url(), None),
-            Client::new(&e.url(), None),
-            Some(e),
-        )
+    let (api, client, embedded) = match db {
+        Some(db) => into_store(db).await?,
+        None => {
+            let api = remote.api()?;
+            if api.reachable().await? {
+                (api, remote.client()?, None)
+            } else if let Some(url) = remote.given() {
+                // A server the user named is never swapped for the local store in silence:
+                // the runs would land where that server's users do not look.
+                bail!(
+                    "cannot reach the server at {url}: start it (`hyperdial server`), or \
+                     write the runs into a store without a server with `--db PATH`"
+                );
+            } else {
+                into_store(&default_db(Path::new(STATE_DIR))).await?
+            }
+        }
     };
     let mut failed = 0;
     for file in &files {
@@ -105,6 +113,17 @@ pub async fn run(remote: &Remote, dir: &Path) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The store `db` served in this process, as the API and metric clients of `sync` see it.
+async fn into_store(db: &str) -> Result<(Api, Client, Option<Embedded>)> {
+    let e = Embedded::start(db, 0).await?;
+    outln!("syncing into the store {}", hyperdial_store::redact(db));
+    Ok((
+        Api::new(&e.url(), None),
+        Client::new(&e.url(), None),
+        Some(e),
+    ))
 }
 
 /// Upload one offline file of a run still to be created; returns the new run's id.
