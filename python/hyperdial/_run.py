@@ -153,6 +153,9 @@ class Run(_HistoryReader):
         self._send_lock = threading.Lock()
         self.summary = Summary(self)
         self._step = first_step
+        #: Whether ``init`` continued an existing run (``id=`` with ``resume=``).
+        self.resumed = False
+        self._resume_file = None
         self._points = collections.deque()
         self._pending_summary = {}
         self._last_flush = 0.0
@@ -294,6 +297,13 @@ class Run(_HistoryReader):
             self._finished = True
             self._closing = True
             self._cond.notify_all()
+        if exit_code == 0 and self._resume_file:
+            # Done: the next init(resume=True) in this directory starts a new run.
+            if _resumable(self._resume_file) == self.id:
+                try:
+                    os.remove(self._resume_file)
+                except OSError:
+                    pass
         deadline = self._finish_deadline()
         if self._worker is not None and self._worker is not threading.current_thread():
             self._worker.join(max(0.0, deadline - time.monotonic()))
@@ -824,7 +834,7 @@ def _forget(r):
         package.run = None
 
 
-def init(config=None, project=None, name=None, mode=None):
+def init(config=None, project=None, name=None, mode=None, id=None, resume=None):  # noqa: A002
     """Start a run and return it (a :class:`Run`).
 
     ``config`` holds the script's defaults: a dict, possibly nested, or an
@@ -838,6 +848,18 @@ def init(config=None, project=None, name=None, mode=None):
     or ``"disabled"`` (nothing is sent or written). A run still open from an earlier ``init``
     is finished first. The new run is also available as ``hyperdial.run``, its config as
     ``hyperdial.config`` and its summary as ``hyperdial.summary``.
+
+    ``id`` and ``resume`` continue a run outside a sweep in a later process (a preempted job
+    that restarts), as W&B's ``wandb.init(id=, resume=)`` do. ``id`` names the run (1 to 64
+    characters of ``A-Z a-z 0-9 _ -``); ``resume`` says what to do when that run exists:
+    ``"allow"`` continues it (it is ``running`` again, its history kept, and steps go on from
+    its last one), ``"must"`` continues it and raises ``ValueError`` when there is none,
+    ``"never"`` (the default with an ``id``) raises ``ValueError`` when it exists.
+    ``resume=True`` (or ``"auto"``) without an ``id`` continues the run this directory's last
+    ``init(resume=True)`` started, when it did not finish with exit code 0 (its id is kept in
+    ``$HYPERDIAL_DIR/resume.json`` until then). Under an agent both are ignored: the agent's
+    run is the run. Offline, ``id`` names the offline file's run, which ``hyperdial sync``
+    creates or continues.
     """
     config_arg = config
     if config_arg is None:
@@ -872,6 +894,7 @@ def init(config=None, project=None, name=None, mode=None):
         server = "http://" + server
     token = _settings.env("HYPERDIAL_TOKEN")
     run_id = _settings.env("HYPERDIAL_RUN_ID")
+    chosen_id, resume, resume_file = _resume_choice(id, resume)
 
     new_run = None
     if mode == "disabled":
@@ -903,6 +926,8 @@ def init(config=None, project=None, name=None, mode=None):
             "host": socket.gethostname(),
             "git": _git_info(),
         }
+        if chosen_id is not None:
+            record["id"] = chosen_id
         offline_reason = "HYPERDIAL_MODE=offline" if mode == "offline" else None
         if mode == "auto":
             transport = _Transport(server, token)
@@ -913,17 +938,36 @@ def init(config=None, project=None, name=None, mode=None):
                     timeout=_settings.PROBE_TIMEOUT,
                 )
                 body = {k: v for k, v in record.items() if v is not None}
-                created = transport.request("POST", "/api/v1/runs", body)
+                if chosen_id is not None:
+                    body["resume"] = resume
+                answer_headers = {}
+                created = transport.request(
+                    "POST", "/api/v1/runs", body, headers_out=answer_headers)
             except _SendError as err:
+                if chosen_id is not None and err.status in (400, 404, 409):
+                    # The server answered about the chosen id: going offline would only
+                    # hide it until `hyperdial sync` met the same refusal.
+                    message = (err.payload or {}).get("error") if isinstance(
+                        err.payload, dict) else None
+                    raise ValueError("hyperdial.init(id=%r, resume=%r): %s" % (
+                        chosen_id, resume, message or err)) from None
                 offline_reason = str(err)
             if created is not None:
                 if isinstance(created, dict) and isinstance(created.get("id"), str):
+                    resumed = answer_headers.get("x-hyperdial-resumed") == "true"
+                    first_step = int(created.get("steps") or 0) if resumed else 0
                     new_run = Run(
                         "server", merged, project, name, created["id"], created.get("sweep"),
                         _HTTPSink(transport, created["id"], finish_run=True, heartbeat=True),
                         server=server, spill=_spill_file(None, created["id"], server),
-                        report_delivery=True,
+                        report_delivery=True, first_step=first_step,
                     )
+                    new_run.resumed = resumed
+                    if resumed:
+                        _warn("resuming run %s at step %d" % (created["id"], first_step))
+                    if resume_file:
+                        _remember_resumable(resume_file, created["id"])
+                        new_run._resume_file = resume_file
                 else:
                     offline_reason = "the server's answer to POST /api/v1/runs has no run id"
             elif offline_reason is None:
@@ -966,6 +1010,57 @@ def init(config=None, project=None, name=None, mode=None):
         _active_runs.append(new_run)
     _set_current(new_run)
     return new_run
+
+
+def _resume_choice(run_id, resume):
+    """``init``'s ``id`` and ``resume`` as the server takes them: ``(id or None, mode or None,
+    path of the resume file or None)``. Raises ``ValueError`` for a value W&B does not
+    accept either."""
+    if resume is None or resume is False:
+        mode = None
+    elif resume is True or resume == "auto":
+        mode = "auto"
+    elif resume in ("allow", "must", "never"):
+        mode = resume
+    else:
+        raise ValueError(
+            "hyperdial.init: resume must be one of None, False, True, 'auto', 'allow', 'must', "
+            "'never'; got %r" % (resume,))
+    if run_id is not None and not isinstance(run_id, str):
+        raise ValueError("hyperdial.init: id must be a string, got %r" % (run_id,))
+    resume_file = None
+    if mode == "auto":
+        resume_file = os.path.join(
+            os.path.abspath(_settings.env("HYPERDIAL_DIR", ".hyperdial")), "resume.json")
+        if run_id is None:
+            run_id = _resumable(resume_file)
+        mode = "allow"
+    if run_id is None:
+        if mode == "must":
+            raise ValueError('hyperdial.init: resume="must" needs the id of the run to resume')
+        return None, None, resume_file
+    return run_id, mode or "never", resume_file
+
+
+def _resumable(path):
+    """The run id a resume file holds, or None (no file, or one that cannot be read)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            held = json.load(f).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return held if isinstance(held, str) and held else None
+
+
+def _remember_resumable(path, run_id):
+    """Keep ``run_id`` in the resume file for the next ``init(resume=True)``; a file that
+    cannot be written only costs that resumption, with a warning."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump({"run_id": run_id}, f)
+    except OSError as err:
+        _warn("cannot write %s (%s): init(resume=True) will start a new run" % (path, err))
 
 
 def _set_current(r):

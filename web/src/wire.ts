@@ -122,6 +122,17 @@ export interface CreateRun {
   host?: string | null;
   /** Git state of the working directory. */
   git?: GitInfo | null;
+  /**
+   * The run's id, chosen so that a later process can resume the run (W&B's
+   * `wandb.init(id=...)`): 1 to 64 characters of `A-Z`, `a-z`, `0-9`, `_` and `-`. Left
+   * out: the server picks one.
+   */
+  id?: string | null;
+  /**
+   * What to do when a run with `id` exists; needs `id`. Left out: as
+   * [`Resume::Never`].
+   */
+  resume?: Resume | null;
 }
 
 /** `POST /api/v1/sweeps`: create a sweep from a config, or resume an unfinished one. */
@@ -811,6 +822,14 @@ export interface RegisterAgent {
    */
   process?: string | null;
 }
+
+/**
+ * How `POST /api/v1/runs` treats an `id` that is taken (W&B's `resume` argument of
+ * `wandb.init`). A resumed run is reopened (`running`, its end cleared) with its history,
+ * summary and config kept, answered `200` with the header `x-hyperdial-resumed: true`; a
+ * created one is answered `201`. Only a run outside any sweep can be resumed.
+ */
+export type Resume = "never" | "allow" | "must";
 
 /** Sent instead of the events a slow subscriber missed: reload what is shown. */
 export interface Resync {

@@ -684,3 +684,120 @@ async fn unknown_routes_and_methods_answer_json_errors() {
     let message = body["error"].as_str().expect("a JSON error body");
     assert!(message.starts_with("DELETE is not allowed"), "{body}");
 }
+
+/// W&B's `wandb.init(id=..., resume=...)`: a run created with a chosen id, ended, then
+/// created again with `resume` continues the same run (its history and next step kept,
+/// `running` again, its end cleared); `never` and a free id under `must` are refused, a
+/// sweep's run is never resumed this way, and a bad id says what an id may hold.
+#[tokio::test]
+async fn a_run_with_a_chosen_id_is_resumed_with_its_history() {
+    let s = start(None).await;
+    let (st, run) = s
+        .post("/api/v1/runs", json!({"project": "p", "id": "fold-3_a"}))
+        .await;
+    assert_eq!(st, 201, "{run}");
+    assert_eq!(run["id"], "fold-3_a");
+    let (st, body) = s
+        .post(
+            "/api/v1/runs/fold-3_a/metrics",
+            json!({"points": [{"values": {"loss": 0.9}}, {"values": {"loss": 0.5}}]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+    let (st, ended) = s
+        .post(
+            "/api/v1/runs/fold-3_a/finish",
+            json!({"exit_code": 137, "error": "preempted"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{ended}");
+    assert_eq!(ended["state"], "failed", "{ended}");
+
+    // Taken, and not asked to resume: refused, the run untouched.
+    for body in [
+        json!({"id": "fold-3_a"}),
+        json!({"id": "fold-3_a", "resume": "never"}),
+    ] {
+        let (st, err) = s.post("/api/v1/runs", body).await;
+        assert_eq!(st, 409, "{err}");
+        assert!(err["error"].as_str().unwrap().contains("resume"), "{err}");
+    }
+    // Resumed: the same run, running, its end cleared, logging on from step 2.
+    let r = s
+        .http
+        .post(format!("{}/api/v1/runs", s.base))
+        .json(&json!({"project": "p", "id": "fold-3_a", "resume": "allow"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["x-hyperdial-resumed"], "true");
+    let resumed: Value = r.json().await.unwrap();
+    assert_eq!(resumed["id"], "fold-3_a");
+    assert_eq!(resumed["state"], "running", "{resumed}");
+    assert!(
+        resumed["exit_code"].is_null() && resumed["error"].is_null(),
+        "{resumed}"
+    );
+    assert!(resumed["finished_ms"].is_null(), "{resumed}");
+    assert_eq!(resumed["steps"], 2, "{resumed}");
+    let (st, _) = s
+        .post(
+            "/api/v1/runs/fold-3_a/metrics",
+            json!({"points": [{"values": {"loss": 0.2}}]}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, done) = s
+        .post("/api/v1/runs/fold-3_a/finish", json!({"exit_code": 0}))
+        .await;
+    assert_eq!(st, 200, "{done}");
+    assert_eq!(done["state"], "finished");
+    let (_, history) = s.get("/api/v1/runs/fold-3_a/history").await;
+    assert_eq!(
+        history["series"]["loss"]["step"],
+        json!([0, 1, 2]),
+        "{history}"
+    );
+    assert_eq!(
+        history["series"]["loss"]["value"],
+        json!([0.9, 0.5, 0.2]),
+        "{history}"
+    );
+    // `must` resumes a taken id and refuses a free one, creating nothing.
+    let (st, again) = s
+        .post("/api/v1/runs", json!({"id": "fold-3_a", "resume": "must"}))
+        .await;
+    assert_eq!(st, 200, "{again}");
+    let (st, err) = s
+        .post("/api/v1/runs", json!({"id": "nobody", "resume": "must"}))
+        .await;
+    assert_eq!(st, 404, "{err}");
+    let (st, _) = s.get("/api/v1/runs/nobody").await;
+    assert_eq!(st, 404);
+    // `allow` with a free id creates the run.
+    let (st, fresh) = s
+        .post("/api/v1/runs", json!({"id": "new-one", "resume": "allow"}))
+        .await;
+    assert_eq!(st, 201, "{fresh}");
+    // Bad ids and a resume without an id.
+    for bad in ["", "a/b", "x y", &"z".repeat(65)] {
+        let (st, err) = s.post("/api/v1/runs", json!({"id": bad})).await;
+        assert_eq!(st, 400, "{bad:?}: {err}");
+        assert!(err["error"].as_str().unwrap().contains("A-Z"), "{err}");
+    }
+    let (st, err) = s.post("/api/v1/runs", json!({"resume": "allow"})).await;
+    assert_eq!(st, 400, "{err}");
+    // A sweep's run is not resumed by creating it again.
+    let sweep = s.sweep(GRID12).await;
+    let (st, claimed) = s
+        .post(&format!("/api/v1/sweeps/{sweep}/claim"), json!({}))
+        .await;
+    assert_eq!(st, 200, "{claimed}");
+    let rid = claimed["run"]["id"].as_str().unwrap();
+    let (st, err) = s
+        .post("/api/v1/runs", json!({"id": rid, "resume": "allow"}))
+        .await;
+    assert_eq!(st, 409, "{err}");
+    assert!(err["error"].as_str().unwrap().contains("sweep"), "{err}");
+}

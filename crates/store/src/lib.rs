@@ -97,6 +97,10 @@ pub struct NewSweep<'a> {
 /// A run to insert.
 #[derive(Debug, Clone, Default)]
 pub struct NewRun {
+    /// The run's id when its caller chose it (a run outside a sweep that a later process may
+    /// resume, [`Storage::reopen_run`]); `None` for a fresh one ([`new_id`]). An id already
+    /// taken fails the insert as a unique violation.
+    pub id: Option<String>,
     /// The sweep, or `None` for a manual run.
     pub sweep_id: Option<String>,
     /// Project name (created if missing).

@@ -232,7 +232,7 @@ async fn insert_run_row(
         Some(id) => id,
         None => project_id(conn, &new.project).await?,
     };
-    let id = new_id("r");
+    let id = new.id.clone().unwrap_or_else(|| new_id("r"));
     let now = now_ms();
     let started = (state != RunState::Queued).then_some(now);
     let sql = format!(
@@ -2068,6 +2068,27 @@ impl Storage for Backend {
                 })
             })
             .collect()
+    }
+
+    async fn reopen_run(&self, id: &str) -> Result<Option<RunRow>> {
+        retrying(|| async {
+            let mut tx = self.begin().await?;
+            let sql = format!(
+                "UPDATE runs SET state = $2, exit_code = NULL, error = NULL, finished_ms = NULL, \
+                 stop_requested = $3, stop_reason = NULL, stop_info = NULL, heartbeat_ms = $4 \
+                 WHERE id = $1 AND sweep_id IS NULL RETURNING {RUN_RETURNING}"
+            );
+            let row = sqlx::query_as::<_, RunRow>(&sql)
+                .bind(id)
+                .bind(RunState::Running.as_str())
+                .bind(false)
+                .bind(now_ms())
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(row)
+        })
+        .await
     }
 
     async fn finish_run(

@@ -313,6 +313,15 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// and the last (by step).
     async fn metric_spans(&self, sweep_id: &str, name: &str) -> Result<Vec<MetricSpan>>;
 
+    /// Reopen run `id`, outside any sweep, for a process that resumes it (W&B's
+    /// `wandb.init(id=..., resume="allow")`): its state becomes `running` whatever it was, its
+    /// end (`exit_code`, `error`, `finished_ms`) and any stop request are cleared, and its
+    /// heartbeat is now. Its history, summary, config and next step stay as they are, so the
+    /// resumed process logs on from where the last one stopped. Returns the run afterwards, or
+    /// `None` when no run outside a sweep has that id (a sweep's runs are resumed by their
+    /// agents, never through this).
+    async fn reopen_run(&self, id: &str) -> Result<Option<RunRow>>;
+
     /// End a run that is `running` or `queued` (conditional: a run already in a final state
     /// keeps it). Returns the run afterwards, or `None` if unknown.
     async fn finish_run(

@@ -83,6 +83,7 @@ conformance!(
     concurrent_overlapping_resends_store_each_step_once,
     a_claim_key_hands_out_one_run_per_sweep,
     the_claim_key_lookup_is_an_index_seek,
+    a_run_with_a_chosen_id_reopens_with_its_history,
 );
 
 fn sweep<'a>() -> NewSweep<'a> {
@@ -3047,4 +3048,58 @@ async fn the_claim_key_lookup_is_an_index_seek(db: &Db) {
     };
     assert!(plan.contains("runs_by_claim_key"), "{plan}");
     assert!(!plan.contains("SCAN r"), "{plan}");
+}
+
+/// A run inserted with a chosen id ([`NewRun::id`]) keeps it; a second insert of the id is a
+/// unique violation; `reopen_run` makes an ended run `running` with its end cleared and its
+/// history, summary and next step kept, and never reopens a sweep's run or an unknown id.
+async fn a_run_with_a_chosen_id_reopens_with_its_history(db: &Db) {
+    let store = db.open().await.unwrap();
+    let new = NewRun {
+        id: Some("resumable-1".into()),
+        project: "p".into(),
+        params: json!({"lr": 0.1}),
+        config: json!({"lr": 0.1}),
+        ..Default::default()
+    };
+    let run = store.insert_run(new.clone()).await.unwrap();
+    assert_eq!(run.id, "resumable-1");
+    let again = store.insert_run(new).await.unwrap_err();
+    assert!(again.is_unique_violation(), "{again}");
+    let points = [point(&[("loss", Some(0.9))]), point(&[("loss", Some(0.4))])];
+    store
+        .append_metrics(&run.id, &points, Some(MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    let ended = store
+        .finish_run(&run.id, RunState::Failed, Some(137), Some("preempted"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended.state, RunState::Failed);
+    assert!(ended.finished_ms.is_some());
+
+    let reopened = store.reopen_run("resumable-1").await.unwrap().unwrap();
+    assert_eq!(reopened.state, RunState::Running);
+    assert_eq!(reopened.exit_code, None);
+    assert_eq!(reopened.error, None);
+    assert_eq!(reopened.finished_ms, None);
+    assert_eq!(reopened.next_step, 2);
+    assert_eq!(reopened.metric, Some(0.4));
+    assert_eq!(reopened.params, json!({"lr": 0.1}));
+    assert_eq!(store.history(&run.id).await.unwrap().len(), 2);
+    // It ends again as any running run does.
+    let done = store
+        .finish_run(&run.id, RunState::Finished, Some(0), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.state, RunState::Finished);
+
+    assert!(store.reopen_run("no-such-run").await.unwrap().is_none());
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let in_sweep = store.insert_run(sweep_run(&s.id, 0)).await.unwrap();
+    assert!(store.reopen_run(&in_sweep.id).await.unwrap().is_none());
+    store.close().await;
 }

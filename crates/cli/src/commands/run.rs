@@ -47,6 +47,7 @@ pub async fn run(
                 commit: Some(g.commit.clone()),
                 dirty: g.dirty,
             }),
+            ..NewRun::default()
         })
         .await
         .context("cannot create the run")?;

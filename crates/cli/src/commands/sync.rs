@@ -133,9 +133,13 @@ async fn upload(api: &Api, client: &Client, file: &Path) -> Result<String> {
     let Some(init) = records.first().filter(|r| r["type"] == "init") else {
         bail!("the first record is not an `init` record");
     };
+    // A run recorded under a chosen id (`init(id=...)`) is created with it, or continued
+    // when it exists: its offline steps then follow the run's last one.
+    let chosen = init["id"].as_str();
     let new: CreateRun = serde_json::from_value(json!({
         "project": init["project"], "name": init["name"], "config": init["config"],
         "argv": init["argv"], "host": init["host"], "git": init["git"],
+        "id": chosen, "resume": chosen.map(|_| "allow"),
     }))
     .context("the `init` record does not describe a run")?;
     let run = api.post("/api/v1/runs", &new).await?;
@@ -143,7 +147,11 @@ async fn upload(api: &Api, client: &Client, file: &Path) -> Result<String> {
         .as_str()
         .context("the server did not return a run id")?
         .to_string();
-    let points = spill::log_points(&records[1..]);
+    let offset = run["steps"].as_i64().unwrap_or(0);
+    let mut points = spill::log_points(&records[1..]);
+    for p in &mut points {
+        p.step = p.step.map(|s| s + offset);
+    }
     let mut summary = Map::new();
     let mut finish: Option<&Value> = None;
     for r in &records[1..] {

@@ -12,8 +12,8 @@ use hyperdial_store::Point;
 use hyperdial_wire::api::{
     AgentRegistered, ClaimRequest, ConfigUpdate, CreateRun, CreateSweep, CreatedSweep,
     DeliveryRequest, Diagnostic, Empty, FinishRequest, GitInfo, HeartbeatAnswer, MetricsAnswer,
-    MetricsRequest, OutputRequest, PointValues, RegisterAgent, Retried, RetryAnswer, RetryRequest,
-    RunAnswer, RunName, Skipped, Started, SummaryUpdate, SweepList,
+    MetricsRequest, OutputRequest, PointValues, RegisterAgent, Resume, Retried, RetryAnswer,
+    RetryRequest, RunAnswer, RunName, Skipped, Started, SummaryUpdate, SweepList,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -386,26 +386,111 @@ async fn create_run(State(s): State<AppState>, Body(body): Body<CreateRun>) -> A
     if let Some(argv) = &body.argv {
         cap("`argv`", argv.len(), MAX_ARGV)?;
     }
+    let resume = body.resume.unwrap_or(Resume::Never);
+    if let Some(id) = &body.id {
+        check_chosen_run_id(id)?;
+    } else if body.resume.is_some() {
+        return Err(ApiError::bad_request(
+            "`resume` needs the `id` of the run to resume",
+        ));
+    }
     let git = body.git.unwrap_or_default();
+    let new = hyperdial_store::NewRun {
+        id: body.id.clone(),
+        project: body.project.unwrap_or_else(|| "default".into()),
+        name: body.name,
+        params: Value::Object(flat),
+        config,
+        host: body.host,
+        argv: body.argv.map(|a| json!(a)),
+        git_commit: git.commit,
+        git_dirty: git.dirty,
+        ..Default::default()
+    };
+    let store = s.controller.store();
+    // A chosen id: the run it names, if any, decides (twice at most: a create that loses a
+    // race to another create of the same id finds that run on the second pass).
+    for _ in 0..2 {
+        if let Some(id) = &body.id {
+            if let Some(taken) = store.run(id).await? {
+                return resume_taken(&s, taken, resume).await;
+            }
+            if resume == Resume::Must {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!(
+                        "no run `{id}` to resume: pass resume `allow` to create it when it does not exist"
+                    ),
+                ));
+            }
+        }
+        match store.insert_run(new.clone()).await {
+            Ok(run) => {
+                s.controller
+                    .events
+                    .publish("run_created", None, &views::run_brief(&run));
+                return Ok((StatusCode::CREATED, Json(views::run(&run))).into_response());
+            }
+            Err(e) if body.id.is_some() && e.is_unique_violation() => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::conflict(format!(
+        "run `{}` was created and removed while this request ran; try again",
+        body.id.as_deref().unwrap_or_default()
+    )))
+}
+
+/// The longest id a caller may choose for a run ([`CreateRun::id`]).
+const MAX_CHOSEN_ID: usize = 64;
+
+/// Refuse an id a caller chose for a run unless it is 1 to [`MAX_CHOSEN_ID`] characters of
+/// `A-Z a-z 0-9 _ -` (it appears in URLs and file names).
+fn check_chosen_run_id(id: &str) -> Result<(), ApiError> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_CHOSEN_ID
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "`id` {id:?}: a run id is 1 to {MAX_CHOSEN_ID} characters of A-Z, a-z, 0-9, `_` and `-`"
+        )))
+    }
+}
+
+/// `POST /api/v1/runs` with the `id` of run `taken`: refused, or the run reopened, as `resume`
+/// says ([`Resume`]).
+async fn resume_taken(s: &AppState, taken: hyperdial_store::RunRow, resume: Resume) -> ApiResult {
+    let id = &taken.id;
+    if resume == Resume::Never {
+        return Err(ApiError::conflict(format!(
+            "run `{id}` exists: pass resume `allow` (or `must`) to continue it, or choose another id"
+        )));
+    }
+    if let Some(sweep) = &taken.sweep_id {
+        return Err(ApiError::conflict(format!(
+            "run `{id}` belongs to sweep `{sweep}`: a sweep's runs are resumed by its agents \
+             (`hyperdial agent`), not by creating them again"
+        )));
+    }
     let run = s
         .controller
         .store()
-        .insert_run(hyperdial_store::NewRun {
-            project: body.project.unwrap_or_else(|| "default".into()),
-            name: body.name,
-            params: Value::Object(flat),
-            config,
-            host: body.host,
-            argv: body.argv.map(|a| json!(a)),
-            git_commit: git.commit,
-            git_dirty: git.dirty,
-            ..Default::default()
-        })
-        .await?;
+        .reopen_run(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run", id))?;
     s.controller
         .events
-        .publish("run_created", None, &views::run_brief(&run));
-    Ok((StatusCode::CREATED, Json(views::run(&run))).into_response())
+        .publish("run_updated", None, &views::run_brief(&run));
+    let mut answer = Json(views::run(&run)).into_response();
+    answer.headers_mut().insert(
+        "x-hyperdial-resumed",
+        axum::http::HeaderValue::from_static("true"),
+    );
+    Ok(answer)
 }
 
 #[derive(Deserialize)]

@@ -232,7 +232,7 @@ fn insert_run_in(
     let started = (state != RunState::Queued).then_some(now);
     Ok(db.prepare_cached(&INSERT_RUN)?.query_row(
         params![
-            new_id("r"),
+            new.id.clone().unwrap_or_else(|| new_id("r")),
             new.sweep_id,
             project,
             number,

@@ -42,7 +42,7 @@ pub use repeats::{
 pub use runs::{
     ConfigUpdate, CreateRun, DeliveryRecord, DeliveryRequest, FinishRequest, GitInfo,
     HeartbeatAnswer, HistoryPoint, MetricPoint, MetricValues, MetricsAnswer, MetricsRequest,
-    OutputRequest, OutputStream, PointValues, Run, RunAnswer, RunGit, RunName, Started,
+    OutputRequest, OutputStream, PointValues, Resume, Run, RunAnswer, RunGit, RunName, Started,
     SummaryUpdate, MAX_METRIC_NAME_BYTES, MAX_POINT_VALUES,
 };
 pub use sweeps::{

@@ -43,6 +43,30 @@ pub struct CreateRun {
     /// Git state of the working directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub git: Option<GitInfo>,
+    /// The run's id, chosen so that a later process can resume the run (W&B's
+    /// `wandb.init(id=...)`): 1 to 64 characters of `A-Z`, `a-z`, `0-9`, `_` and `-`. Left
+    /// out: the server picks one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// What to do when a run with `id` exists; needs `id`. Left out: as
+    /// [`Resume::Never`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Resume>,
+}
+
+/// How `POST /api/v1/runs` treats an `id` that is taken (W&B's `resume` argument of
+/// `wandb.init`). A resumed run is reopened (`running`, its end cleared) with its history,
+/// summary and config kept, answered `200` with the header `x-hyperdial-resumed: true`; a
+/// created one is answered `201`. Only a run outside any sweep can be resumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Resume {
+    /// A taken id is refused (`409`).
+    Never,
+    /// A taken id resumes that run; a free one creates it.
+    Allow,
+    /// A taken id resumes that run; a free one is refused (`404`).
+    Must,
 }
 
 /// `POST /api/v1/runs/{id}/started`: the argv a run's process was started with.
