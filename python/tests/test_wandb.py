@@ -296,10 +296,16 @@ class RunTests(WandbTestCase):
         run.finish()
         self.assertEqual(self.server.requests, [])
 
-    def test_sweep_and_agent_say_what_to_do(self):
-        with self.assertRaises(self.wandb.errors.UsageError) as ctx:
-            self.wandb.agent("abc", function=print)
-        self.assertIn("hyperdial agent", str(ctx.exception))
+    def test_sweep_and_agent_check_their_arguments_before_sending_anything(self):
+        wandb = self.wandb
+        with self.assertRaises(wandb.errors.UsageError) as ctx:
+            wandb.agent("abc", function=42)
+        self.assertIn("must be callable", str(ctx.exception))
+        with self.assertRaises(wandb.errors.UsageError):
+            wandb.agent("abc", function=print, count=-1)
+        with self.assertRaises(wandb.errors.UsageError):
+            wandb.sweep("method: grid")
+        self.assertEqual(self.server.requests, [])
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ __all__ = [
     "link_model", "mark_preempting", "Settings", "Run", "Config", "Summary", "Image", "Table",
     "Artifact", "Histogram", "Video", "Audio", "Html", "Object3D", "Molecule", "Plotly",
     "Graph", "plot", "errors", "run", "config", "summary", "sweep", "agent", "Api",
+    "termlog", "termwarn", "termerror", "RunDisabled", "AgentRunStopped",
 ]
 
 _PREFIX = "[hyperdial] "
@@ -127,6 +128,36 @@ class Settings:
         return "Settings(%s)" % ", ".join("%s=%r" % kv for kv in sorted(vars(self).items()))
 
 
+def _term(level, string, newline, repeat, prefix):
+    if not repeat:
+        with _lock:
+            if ("term", string) in _warned:
+                return
+            _warned.add(("term", string))
+    try:
+        sys.stderr.write(("wandb: " if prefix else "") + level + str(string) +
+                         ("\n" if newline else ""))
+        sys.stderr.flush()
+    except Exception:  # stderr closed at shutdown
+        pass
+
+
+def termlog(string="", newline=True, repeat=True, prefix=True):
+    """Print ``string`` on standard error as W&B does (``wandb: ...``); with
+    ``repeat=False`` only the first time."""
+    _term("", string, newline, repeat, prefix)
+
+
+def termwarn(string, newline=True, repeat=True, prefix=True):
+    """``termlog`` of a warning (``wandb: WARNING ...``)."""
+    _term("WARNING ", string, newline, repeat, prefix)
+
+
+def termerror(string, newline=True, repeat=True, prefix=True):
+    """``termlog`` of an error (``wandb: ERROR ...``)."""
+    _term("ERROR ", string, newline, repeat, prefix)
+
+
 def login(*args, **kwargs):
     """Does nothing (there is no W&B account to log in to) and returns True."""
     return True
@@ -164,8 +195,39 @@ class _Ignored:
         return "<wandb.%s (not recorded by hyperdial)>" % self._wandb_name
 
 
+class _Nothing:
+    """What the methods of an ignored object return: callable, with any attribute, a context
+    manager (``with artifact.new_file("m.txt") as f: f.write(...)``), empty and false."""
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def __iter__(self):
+        return iter(())
+
+    def __len__(self):
+        return 0
+
+    def __repr__(self):
+        return "<nothing: not recorded by hyperdial>"
+
+
+_NOTHING = _Nothing()
+
+
 def _noop(*args, **kwargs):
-    return None
+    return _NOTHING
 
 
 def _ignored_class(name):
@@ -196,9 +258,17 @@ class _Plot:
 
         def chart(*args, **kwargs):
             _unsupported("plot." + name)
-            return None
+            return _Chart("plot." + name)
 
         return chart
+
+
+class _Chart(_Ignored):
+    """What a ``wandb.plot`` function returns: an ignored object (its function already
+    warned), so ``wandb.log({"roc": wandb.plot.roc_curve(...)})`` records nothing for it."""
+
+    def __init__(self, name):  # noqa: D107 -- warned by the chart function
+        self._wandb_name = name
 
 
 plot = _Plot()
@@ -227,20 +297,6 @@ link_model = _ignored_function("link_model")
 mark_preempting = _ignored_function("mark_preempting")
 
 
-def sweep(*args, **kwargs):
-    """``wandb.sweep`` creates a sweep on W&B's service: not available here."""
-    raise errors.UsageError(
-        "wandb.sweep() is not available under hyperdial: the sweep is the file given to "
-        "`hyperdial tune` or `hyperdial sweep`, and this script is its program")
-
-
-def agent(*args, **kwargs):
-    """``wandb.agent`` runs W&B's agent loop: not available here."""
-    raise errors.UsageError(
-        "wandb.agent() is not available under hyperdial: run `hyperdial agent SWEEP_ID` "
-        "(or `hyperdial tune sweep.yaml`), which starts this script once per run")
-
-
 # --------------------------------------------------------------------------------------------
 # Values
 
@@ -262,6 +318,16 @@ def _number(value):
         except Exception:
             pass
     raise ValueError(value)
+
+
+def _is_ignored(value):
+    """Whether ``value`` is an object hyperdial does not record (``wandb.Image``, a chart...)
+    or a list or tuple of them (``[wandb.Image(a), wandb.Image(b)]``), whose class already
+    warned once."""
+    if isinstance(value, _Ignored):
+        return True
+    return isinstance(value, (list, tuple)) and bool(value) and all(
+        isinstance(v, _Ignored) for v in value)
 
 
 def _flatten(data, prefix, out):
@@ -460,9 +526,8 @@ class Summary:
         values = dict(d or {}, **kwargs)
         kept = {}
         for key, value in values.items():
-            if isinstance(value, _Ignored):
-                _unsupported(value._wandb_name + " in the summary")
-                continue
+            if _is_ignored(value):
+                continue  # its class warned when it was made
             kept[str(key)] = value
         if kept:
             self._target().update(kept)
@@ -594,11 +659,15 @@ class Run:
         self.url = ("%s/runs/%s" % (hd_run.server, hd_run.id)) if hd_run.server else None
         self.dir = self._make_dir(directory)
         self._row = {}
-        self._step = 0
+        # The step goes on from the hyperdial run's: a second wandb.init() attached to the same
+        # run (reinit=True under an agent) must not write over the first one's points.
+        self._step = hd_run.step
+        self._trial = None  # the hyperdial.Trial when wandb.agent(function=) runs this run
         self._metrics = []  # _Metric, in definition order
         self._aggregates = {}  # metric name -> _Aggregate
         self._last = {}  # last logged value of every metric (for step metrics)
         self._finished = False
+        self._exit_code = None  # what finish() was given
 
     def _make_dir(self, root):
         """The run's file directory: beside the run's config file under an agent
@@ -646,8 +715,9 @@ class Run:
             try:
                 values[key] = _number(value)
             except ValueError:
-                kind = "wandb." + value._wandb_name if isinstance(value, _Ignored) else \
-                    type(value).__name__
+                if _is_ignored(value):
+                    continue  # media, tables, charts: their class warned when it was made
+                kind = type(value).__name__
                 _warn_once("value:" + key,
                            "wandb.log: %r holds a %s, not a number; hyperdial does not record "
                            "it (ignored)" % (key, kind))
@@ -668,6 +738,12 @@ class Run:
             self._row.update(values)
             if commit or (commit is None and step is None):
                 self._commit()
+        trial = self._trial
+        if trial is not None and (self._hd.stop_requested or trial.should_stop()):
+            # Under wandb.agent(function=...): end the function here, as W&B's agent does by
+            # raising in its thread; the agent records the run stopped.
+            raise AgentRunStopped("the sweep asked run %s to stop (early termination, or the "
+                                  "sweep was stopped)" % self.id)
 
     def _commit(self):
         """Send the pending row: one point at the step, plus one per step metric in it."""
@@ -779,12 +855,24 @@ class Run:
     # ---------------------------------------------------------------- the end
 
     def finish(self, exit_code=None, quiet=None):
-        """Send the pending row and the summaries, and end the run (once)."""
+        """Send the pending row and the summaries, and end the run (once).
+
+        ``exit_code`` other than 0 marks the run failed, as in W&B, outside an agent and under
+        ``wandb.agent(function=...)``. Under ``hyperdial agent`` the state comes from how the
+        process exits (``sys.exit(code)``), so a non-zero code here is said in a warning."""
         with _lock:
             if self._finished:
                 return
             self._commit()
             self._finished = True
+            self._exit_code = exit_code
+        if exit_code and self._trial is not None:
+            self._trial.wandb_exit_code = exit_code  # the agent ends the run failed
+        if exit_code and self._trial is None and self._hd.mode == "agent":
+            _warn_once("finish-exit-code",
+                       "wandb.finish(exit_code=%r): under `hyperdial agent` the run's state "
+                       "comes from the process's exit status; end the script with "
+                       "sys.exit(%r) to mark the run failed" % (exit_code, exit_code))
         self._hd.finish(exit_code=0 if exit_code is None else exit_code)
         _forget(self)
 
@@ -818,8 +906,46 @@ class Run:
         """Accepted and ignored."""
         _unsupported("log_code")
 
+    def get_url(self):
+        """The run's page on the hyperdial dashboard (W&B's ``run.get_url()``), or None."""
+        return self.url
+
+    def get_project_url(self):
+        """The dashboard's runs page of the run's project, or None."""
+        server = self._hd.server
+        return "%s/runs?project=%s" % (server, self.project) if server else None
+
+    def get_sweep_url(self):
+        """The dashboard page of the run's sweep, or None outside a sweep."""
+        server = self._hd.server
+        return "%s/sweeps/%s" % (server, self.sweep_id) if server and self.sweep_id else None
+
+    def project_name(self):
+        """The run's project (W&B's ``run.project_name()``)."""
+        return self.project
+
+    @property
+    def offline(self):
+        """True for a run written to hyperdial's offline file."""
+        return self.mode == "offline"
+
+    @property
+    def disabled(self):
+        """True for a run that records nothing (``mode="disabled"``)."""
+        return self.mode == "disabled"
+
+    def _label(self, *args, **kwargs):
+        """W&B's private telemetry label (integrations such as transformers' Trainer call
+        it): does nothing."""
+
     def __repr__(self):
         return "<wandb.Run %s (hyperdial, %s)>" % (self.id, self.mode)
+
+
+class RunDisabled(Run):
+    """The run of ``mode="disabled"`` (or ``WANDB_MODE=disabled``): a :class:`Run` that
+    records nothing. W&B's class of that name, so ``isinstance(wandb.run, RunDisabled)``
+    works."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -1069,7 +1195,8 @@ def init(project=None, entity=None, config=None, name=None, reinit=None, setting
             run.finish()
         if isinstance(settings, collections.abc.Mapping):
             settings = Settings(**settings)
-        defaults = _config_source(config)
+        defaults = _config_files()
+        defaults.update(_config_source(config))
         if config_include_keys:
             defaults = {k: v for k, v in defaults.items() if k in set(config_include_keys)}
         if config_exclude_keys:
@@ -1078,8 +1205,10 @@ def init(project=None, entity=None, config=None, name=None, reinit=None, setting
         name = name or os.environ.get("WANDB_NAME") or None
         hd_run = _hd.init(config=defaults, project=project, name=name,
                           mode=_mode(mode, settings))
-        new = Run(hd_run, name, settings or Settings(), group, job_type, tags, notes,
-                  None if dir is None else os.fspath(dir))
+        kind = RunDisabled if hd_run.mode == "disabled" else Run
+        new = kind(hd_run, name, settings or Settings(), group, job_type, tags, notes,
+                   None if dir is None else os.fspath(dir))
+        new._trial = _agent_trial
         run = new
         globals()["config"] = new.config  # `config` is also this function's parameter
         summary = new.summary
@@ -1087,6 +1216,31 @@ def init(project=None, entity=None, config=None, name=None, reinit=None, setting
             _hooks = True
             atexit.register(_at_exit)
         return new
+
+
+def _config_files():
+    """The defaults of W&B's config files, the lowest layer of ``wandb.config``: the files
+    ``WANDB_CONFIG_PATHS`` names (comma-separated), else ``config-defaults.yaml`` in the working
+    directory when it exists. A file holds ``key: {desc: ..., value: ...}`` entries (a plain
+    ``key: value`` is taken too); ``wandb_version`` is dropped. Reading YAML needs PyYAML:
+    without it, or for a file that cannot be read, one warning and no defaults from it."""
+    named = os.environ.get("WANDB_CONFIG_PATHS", "")
+    paths = [p.strip() for p in named.split(",") if p.strip()]
+    if not paths:
+        if not os.path.isfile("config-defaults.yaml"):
+            return {}
+        paths = ["config-defaults.yaml"]
+    values = {}
+    for path in paths:
+        try:
+            loaded = _config_source(path)
+        except Exception as err:  # noqa: BLE001 -- reported; the script goes on without it
+            _warn_once("config-file:" + path, "cannot read the config file %s (%s); its "
+                       "defaults are not in wandb.config" % (path, err))
+            continue
+        loaded.pop("wandb_version", None)
+        values.update(loaded)
+    return values
 
 
 def _current(what):
@@ -1112,3 +1266,342 @@ def finish(exit_code=None, quiet=None):
     """Finish the current run, if any."""
     if run is not None:
         run.finish(exit_code=exit_code)
+
+
+# --------------------------------------------------------------------------------------------
+# Sweeps driven from this process: wandb.sweep and wandb.agent
+#
+# W&B's notebook pattern, `sweep_id = wandb.sweep(config)` then `wandb.agent(sweep_id,
+# function=train, count=N)`: the sweep is created on the hyperdial server (the one
+# HYPERDIAL_SERVER names, else a local one this process starts, as hyperdial.Sweep does), and
+# the agent claims its runs one after another and calls `train()` for each, in this thread.
+# While it runs, the environment says which run it is (HYPERDIAL_RUN_ID, HYPERDIAL_CONFIG, and
+# W&B's WANDB_RUN_ID, WANDB_SWEEP_ID), so the `wandb.init()` inside attaches to the claimed run
+# and its config holds the run's values, exactly as under `hyperdial agent`. The agent then
+# ends the run: `finished`, `failed` with the traceback when `train` raised, `stopped_early`
+# when the sweep's early_terminate asked it to stop (the next `wandb.log` raises
+# AgentRunStopped, the way W&B interrupts the function's thread).
+
+#: W&B's rules for an agent whose function keeps failing (wandb_agent.Agent): 3 failures in
+#: the agent's first 60 s stop it (unless WANDB_AGENT_DISABLE_FLAPPING=true), and so does
+#: every run failing once more than WANDB_AGENT_MAX_INITIAL_FAILURES (default 5) have.
+_FLAPPING_SECONDS = 60.0
+_FLAPPING_FAILURES = 3
+_MAX_INITIAL_FAILURES = 5
+
+_created_sweeps = {}  # sweep id -> hyperdial.Sweep made by wandb.sweep() in this process
+_agent_trial = None  # the trial wandb.agent() is running (the next init attaches to it)
+
+
+class AgentRunStopped(Exception):  # noqa: N818 -- W&B raises a bare Exception here
+    """Raised by ``wandb.log`` inside a ``wandb.agent(function=...)`` run that the sweep asked
+    to stop (early termination, a stopped or cancelled sweep): the function ends there and the
+    agent records the run ``stopped_early`` (``cancelled`` for a cancelled sweep). It is an
+    ``Exception``, as the one W&B's agent raises in the function's thread."""
+
+
+def sweep(sweep, entity=None, project=None, prior_runs=None):  # noqa: A002 -- W&B's name
+    """Create a sweep from a W&B sweep configuration and return its id (W&B's
+    ``wandb.sweep``).
+
+    ``sweep`` is the configuration (a dict, or a callable returning one), in the W&B Sweeps
+    format; ``program`` is not needed when :func:`agent` runs a function. ``project`` (else
+    the config's ``project``, else ``WANDB_PROJECT``) is the sweep's project. The sweep is
+    created on the server of ``HYPERDIAL_SERVER``, else ``http://127.0.0.1:8337``, else a
+    local server this process starts on ``./.hyperdial/hyperdial.db`` (it stops when the
+    process exits). ``entity`` is ignored; ``prior_runs`` (W&B run ids to attach) is ignored
+    with a warning. An invalid config raises ValueError naming each mistake.
+    """
+    if callable(sweep):
+        sweep = sweep()
+    if not isinstance(sweep, collections.abc.Mapping):
+        raise errors.UsageError("wandb.sweep() takes a sweep configuration (a dict), got %s"
+                                % type(sweep).__name__)
+    if prior_runs:
+        _warn_once("prior_runs", "wandb.sweep(prior_runs=...): hyperdial does not attach "
+                                 "existing runs to a new sweep; ignored")
+    config = dict(sweep)
+    project = project or config.get("project") or os.environ.get("WANDB_PROJECT") or None
+    created = _hd.Sweep.create(config, project=project)
+    with _lock:
+        _created_sweeps[created.id] = created
+    _warn("created sweep %s on %s (dashboard %s/sweeps/%s)" % (
+        created.id, created.server, created.server, created.id))
+    return created.id
+
+
+def _sweep_of(sweep_id):
+    """The hyperdial.Sweep of ``sweep_id`` (``"id"`` or W&B's ``"entity/project/id"``)."""
+    if not isinstance(sweep_id, str) or not sweep_id.strip("/"):
+        raise errors.UsageError("wandb.agent(): sweep_id must be the id wandb.sweep() "
+                                "returned, got %r" % (sweep_id,))
+    sweep_id = sweep_id.strip("/").rsplit("/", 1)[-1]
+    with _lock:
+        known = _created_sweeps.get(sweep_id)
+    return known if known is not None else _hd.Sweep.get(sweep_id)
+
+
+def agent(sweep_id, function=None, entity=None, project=None, count=None):
+    """Run runs of a sweep (W&B's ``wandb.agent``).
+
+    With ``function``: claim the sweep's runs one after another and call ``function()`` for
+    each (in this thread); the ``wandb.init()`` inside attaches to the claimed run, whose
+    config holds its values. Stops after ``count`` runs (default: until the sweep is over),
+    on Ctrl-C (the run in progress ends ``cancelled``), or when the function keeps failing
+    (W&B's rules: 3 failed runs in the agent's first 60 s, unless
+    ``WANDB_AGENT_DISABLE_FLAPPING=true``; or every run failed once more than
+    ``WANDB_AGENT_MAX_INITIAL_FAILURES``, default 5, have). A run whose function raised ends
+    ``failed`` with its traceback, which is also printed, and the agent goes on. Without
+    ``function``: runs ``hyperdial agent SWEEP_ID --wandb`` (the sweep's ``program``, once
+    per run) and waits for it. ``entity`` and ``project`` are ignored (the sweep has them).
+    """
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int)
+                              or count < 0):
+        raise errors.UsageError("wandb.agent(count=%r): count is a non-negative integer"
+                                % (count,))
+    if function is not None and not callable(function):
+        raise errors.UsageError("wandb.agent(function=...) must be callable, got %s"
+                                % type(function).__name__)
+    target = _sweep_of(sweep_id)
+    if function is None:
+        return _program_agent(target, count)
+    return _function_agent(target, function, count)
+
+
+def _program_agent(target, count):
+    """``wandb.agent(sweep_id)`` without a function: the sweep's program, run by
+    ``hyperdial agent --wandb`` against the sweep's server."""
+    import subprocess  # noqa: PLC0415 -- only here
+
+    binary = _hd._hyperdial_binary()
+    if binary is None:
+        raise errors.UsageError(
+            "wandb.agent(%r) without function= runs the sweep's program with `hyperdial "
+            "agent`, which was not found (on PATH, or named by HYPERDIAL_BIN); pass "
+            "function=... or run `hyperdial agent %s --wandb`" % (target.id, target.id))
+    argv = [binary, "agent", target.id, "--wandb", "--server", target.server]
+    if count is not None:
+        argv += ["--count", str(count)]
+    code = subprocess.call(argv)
+    if code != 0:
+        raise errors.Error("`%s` exited with status %d" % (" ".join(argv), code))
+
+
+def _function_agent(target, function, count):
+    global _agent_trial  # noqa: PLW0603 -- the run the next init attaches to
+    import shutil  # noqa: PLC0415 -- only here
+    import tempfile  # noqa: PLC0415 -- only here
+
+    try:
+        max_initial = int(os.environ.get("WANDB_AGENT_MAX_INITIAL_FAILURES", "") or
+                          _MAX_INITIAL_FAILURES)
+    except ValueError:
+        max_initial = _MAX_INITIAL_FAILURES
+    flapping = os.environ.get("WANDB_AGENT_DISABLE_FLAPPING", "").lower() != "true"
+    started = time.monotonic()
+    runs = failures = 0
+    trial = None
+    files = tempfile.mkdtemp(prefix="hyperdial-wandb-agent-")
+    try:
+        while count is None or runs < count:
+            trial = _claim(target)
+            if trial is None:
+                _warn("sweep %s is over (%s); the agent stops" % (target.id, target.state))
+                break
+            runs += 1
+            _warn("agent starting run %s (#%s) with config: %s" % (
+                trial.id, trial.number, ", ".join(
+                    "%s=%r" % kv for kv in sorted(trial.params.items())) or "none"))
+            error = _run_function(target, trial, function, files)
+            trial = None
+            if error is None:
+                continue
+            failures += 1
+            _warn("run %s errored:\n%s" % (error[0], error[1]))
+            if flapping and failures >= _FLAPPING_FAILURES and \
+                    time.monotonic() - started < _FLAPPING_SECONDS:
+                _warn("detected %d failed runs in the first %d seconds, stopping the agent (to "
+                      "disable this check set WANDB_AGENT_DISABLE_FLAPPING=true)"
+                      % (_FLAPPING_FAILURES, _FLAPPING_SECONDS))
+                break
+            if failures == runs and failures > max_initial:
+                _warn("detected %d failed runs in a row at start, stopping the agent (to "
+                      "change this value set WANDB_AGENT_MAX_INITIAL_FAILURES)" % failures)
+                break
+    except KeyboardInterrupt:
+        # Ctrl-C: the run in progress (or a claim cut short) ends cancelled, and the agent
+        # returns, as W&B's does ("Ctrl + C detected. Stopping sweep.").
+        _agent_trial = None
+        target._settle_interrupted(trial)
+        _warn("Ctrl-C: the agent of sweep %s stops" % target.id)
+    finally:
+        _agent_trial = None
+        shutil.rmtree(files, ignore_errors=True)
+
+
+def _claim(target):
+    """The next run of ``target`` to run (a hyperdial.Trial), or None when the sweep is over;
+    waits as long as the sweep has nothing to start (paused, run_cap reached with runs still
+    open elsewhere), as W&B's agent does."""
+    waiting = False
+    while True:
+        try:
+            return target.ask()
+        except TimeoutError:
+            if not waiting:
+                waiting = True
+                _warn("sweep %s has no run to start now; the agent waits" % target.id)
+
+
+def _run_function(target, trial, function, files):
+    """Run ``function()`` as run ``trial`` of sweep ``target`` and end the run. Returns None,
+    or (run id, traceback text) when the function raised."""
+    global _agent_trial  # noqa: PLW0603 -- the run the next init attaches to
+    import traceback  # noqa: PLC0415 -- only here
+
+    run_dir = os.path.join(files, trial.id)
+    os.makedirs(run_dir, exist_ok=True)
+    config_file = os.path.join(run_dir, "config.json")
+    with open(config_file, "w", encoding="utf-8") as f:
+        json.dump(trial.config.as_dict() if hasattr(trial.config, "as_dict")
+                  else dict(trial.config), f)
+    env = {"HYPERDIAL_RUN_ID": trial.id, "HYPERDIAL_SWEEP_ID": target.id,
+           "HYPERDIAL_SERVER": target.server, "HYPERDIAL_CONFIG": config_file,
+           "WANDB_RUN_ID": trial.id, "WANDB_SWEEP_ID": target.id}
+    saved = {key: os.environ.get(key) for key in env}
+    if run is not None:
+        run.finish()  # W&B's agent tears down a run left open before each job
+    os.environ.update(env)
+    _agent_trial = trial
+    state, exit_code, error = None, 0, None
+    try:
+        function()
+    except AgentRunStopped:
+        state = "stopped"
+    except KeyboardInterrupt:
+        _finish_agent_run(1)
+        raise
+    except Exception:  # noqa: BLE001 -- W&B's agent records the error and goes on
+        exit_code = 1
+        error = traceback.format_exc()
+    finally:
+        _agent_trial = None
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    stop = _finish_agent_run(exit_code)
+    if not exit_code and getattr(trial, "wandb_exit_code", None):
+        exit_code = trial.wandb_exit_code  # the function called wandb.finish(exit_code=N)
+        error = error or "wandb.finish(exit_code=%r)" % (exit_code,)
+    body = {"exit_code": exit_code}
+    if state == "stopped" or (stop and exit_code == 0):
+        reason = trial._stop_reason or _stop_reason(target, trial)
+        body["state"] = "cancelled" if reason == "cancelled" else "stopped_early"
+    elif error is not None:
+        body["state"] = "failed"
+        body["error"] = error.strip().splitlines()[-1][:2000]
+    _end_trial(target, trial, body)
+    return None if error is None else (trial.id, error.rstrip())
+
+
+def _finish_agent_run(exit_code):
+    """Finish the wandb run of the agent's trial, if still open; whether the server asked it
+    to stop."""
+    current = run
+    if current is None:
+        return False
+    stop = current._hd.stop_requested
+    current.finish(exit_code=exit_code)
+    return stop
+
+
+def _stop_reason(target, trial):
+    """Why the server asked ``trial`` to stop (``"early_terminated"``, ``"cancelled"``...),
+    read from the server; None when it cannot be read."""
+    try:
+        return target.trial(trial.id).data.get("stop_reason")
+    except Exception:  # noqa: BLE001 -- the state falls back to stopped_early
+        return None
+
+
+def _end_trial(target, trial, body):
+    """End ``trial`` on the server with ``body`` (a finish request: exit code, state,
+    error) and stop its heartbeats. A failure is reported; the agent goes on (the server
+    marks a run it never hears of again crashed after its run timeout)."""
+    try:
+        answer = _hd._call(target._transport, "POST", trial._path("finish"), body)
+    except Exception as err:  # noqa: BLE001 -- reported, the loop goes on
+        _warn("cannot end run %s on %s (%s); the server marks it crashed after its run "
+              "timeout" % (trial.id, target.server, err))
+        answer = None
+    with target._lock:
+        target._open.pop(trial.id, None)
+    if isinstance(answer, dict) and answer.get("id") == trial.id:
+        trial._update(answer)
+    else:
+        trial.state = body.get("state") or ("finished" if body["exit_code"] == 0
+                                            else "failed")
+
+
+# --------------------------------------------------------------------------------------------
+# W&B's submodule paths
+#
+# Libraries and scripts import W&B's classes from its submodules: transformers' Trainer
+# callback `from wandb.sdk.lib.config_util import ConfigError`, Lightning-style code
+# `from wandb.sdk.lib import RunDisabled` and `from wandb.wandb_run import Run`, retry loops
+# `from wandb.errors import CommError`, and `wandb.util.generate_id()`. They are registered in
+# sys.modules as small modules holding this module's objects, so those imports work; nothing
+# else of W&B's SDK exists here (an import of another submodule still fails).
+
+
+class ConfigError(errors.Error):
+    """``wandb.sdk.lib.config_util.ConfigError``; never raised here (a changed config value
+    is stored, and a sweep's value is kept with a warning)."""
+
+
+def generate_id(length=8):
+    """A random run-id-like string of ``length`` lowercase letters and digits (W&B's
+    ``wandb.util.generate_id``)."""
+    import secrets  # noqa: PLC0415 -- only here
+
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    return "".join(secrets.choice(alphabet) for _ in range(int(length)))
+
+
+def _register_submodules():
+    import types  # noqa: PLC0415 -- only here
+
+    def module(path, doc, **attrs):
+        name = __name__ + "." + path
+        made = types.ModuleType(name, doc)
+        made.__dict__.update(attrs)
+        sys.modules[name] = made
+        parent, _, leaf = name.rpartition(".")
+        setattr(sys.modules[parent], leaf, made)
+        return made
+
+    module("errors", "``wandb.errors``: the exception classes scripts catch.",
+           Error=errors.Error, UsageError=errors.UsageError, CommError=errors.CommError,
+           AuthenticationError=errors.AuthenticationError, AgentRunStopped=AgentRunStopped)
+    module("util", "``wandb.util``: ``generate_id``.", generate_id=generate_id)
+    module("wandb_run", "``wandb.wandb_run``: ``Run``.", Run=Run, RunDisabled=RunDisabled)
+    module("sdk", "``wandb.sdk``: the submodules below, and ``init``, ``Settings``, ``Config``, "
+           "``Summary``.", init=init, Settings=Settings, Config=Config, Summary=Summary)
+    module("sdk.wandb_run", "``wandb.sdk.wandb_run``: ``Run``.", Run=Run)
+    module("sdk.wandb_config", "``wandb.sdk.wandb_config``: ``Config``.", Config=Config)
+    module("sdk.wandb_summary", "``wandb.sdk.wandb_summary``: ``Summary``.", Summary=Summary)
+    module("sdk.wandb_settings", "``wandb.sdk.wandb_settings``: ``Settings``.",
+           Settings=Settings)
+    module("sdk.lib", "``wandb.sdk.lib``: ``RunDisabled`` and the submodules below.",
+           RunDisabled=RunDisabled)
+    module("sdk.lib.config_util", "``wandb.sdk.lib.config_util``: ``ConfigError``.",
+           ConfigError=ConfigError)
+    module("sdk.lib.runid", "``wandb.sdk.lib.runid``: ``generate_id``.",
+           generate_id=generate_id)
+    module("sdk.lib.disabled", "``wandb.sdk.lib.disabled``: ``RunDisabled``.",
+           RunDisabled=RunDisabled)
+
+
+_register_submodules()
