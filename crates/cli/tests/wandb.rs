@@ -305,3 +305,53 @@ if __name__ == "__main__":
         assert_eq!(r["summary"]["hidden"].as_f64(), Some(hidden as f64));
     }
 }
+
+/// What the agent gives a W&B script beyond its config: W&B's `WANDB_RUN_ID` and
+/// `WANDB_SWEEP_ID` (as W&B's agent sets them), `config-defaults.yaml` from the working
+/// directory under the sweep's values, and W&B's submodules that integrations import
+/// (transformers' Trainer callback: `wandb.sdk.lib.config_util`, `termwarn`, `run._label`).
+#[test]
+fn agent_gives_wandb_scripts_their_env_config_defaults_and_sdk_imports() {
+    let s = Scratch::new("wandb-env");
+    s.write(
+        "config-defaults.yaml",
+        "epochs:\n  desc: passes over the data\n  value: 3\nlr:\n  value: 0.9\n",
+    );
+    s.write(
+        "train.py",
+        r#"import os
+
+import wandb
+from wandb.sdk.lib.config_util import ConfigError
+
+wandb.termwarn("starting", repeat=False)
+run = wandb.init(config={"batch_size": 8})
+wandb.run._label(code="transformers_trainer")
+wandb.summary["env_ok"] = float(os.environ.get("WANDB_SWEEP_ID") == run.sweep_id
+                                and os.environ.get("WANDB_RUN_ID") == run.id)
+for epoch in range(wandb.config.epochs):
+    wandb.log({"loss": wandb.config.lr / (epoch + 1),
+               "chart": wandb.plot.line(wandb.Table(columns=["x"]), "x", "x")})
+"#,
+    );
+    s.write(
+        "sweep.yaml",
+        "program: train.py\nmethod: grid\nmetric: {name: loss, goal: minimize}\nparameters:\n  lr: {values: [0.5, 0.25]}\n",
+    );
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0", "--wandb"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (_server, runs) = runs_of(&s);
+    assert_eq!(runs.len(), 2);
+    for r in &runs {
+        assert_eq!(r["state"], "finished", "{r:#}");
+        let lr = r["params"]["lr"].as_f64().unwrap();
+        assert_eq!(r["summary"]["env_ok"].as_f64(), Some(1.0), "{r:#}");
+        // epochs from config-defaults.yaml, lr from the sweep over the file's 0.9.
+        assert_eq!(r["config"]["epochs"], 3, "{r:#}");
+        assert_eq!(r["config"]["lr"].as_f64(), Some(lr), "{r:#}");
+        assert_eq!(r["config"]["batch_size"], 8, "{r:#}");
+        assert_eq!(r["summary"]["loss"].as_f64(), Some(lr / 3.0), "{r:#}");
+        // The chart is not a metric.
+        assert!(r["summary"].get("chart").is_none(), "{r:#}");
+    }
+}

@@ -11,8 +11,9 @@ mapped onto hyperdial's own client (``hyperdial.init``, ``run.log``, ``run.summa
 What is mapped:
 
 * ``init(config=, project=, name=, reinit=, settings=, mode=, ...)`` returns a :class:`Run`,
-  also usable as a context manager. The sweep's values override the script's defaults, and
-  the defaults are stored with the run.
+  also usable as a context manager. The sweep's values override the script's defaults, which
+  override ``config-defaults.yaml`` (W&B's config file), and the defaults are stored with the
+  run.
 * ``wandb.config`` / ``run.config``: attribute and item access, ``update``, ``get``,
   ``keys``, ``items``, ``as_dict``, ``setdefaults``. Keys set by the sweep are locked: a
   script's update of them is ignored with a warning, as in W&B.
@@ -22,8 +23,12 @@ What is mapped:
 * ``define_metric(name, step_metric=, summary=, goal=)``: a step metric becomes the x axis
   (the hyperdial step) of the metrics defined with it; ``summary="min"|"max"|"mean"|"last"|
   "first"|"best"`` sets the run summary of the metric to that aggregate.
-* ``run.name``, ``id``, ``dir``, ``project``, ``sweep_id``, ``step``, ``finish`` (and at
-  exit), ``Settings``, ``wandb.run``, ``login`` (does nothing).
+* ``run.name``, ``id``, ``dir``, ``project``, ``sweep_id``, ``step``, ``get_url()``,
+  ``finish`` (and at exit), ``Settings``, ``wandb.run``, ``login`` (does nothing),
+  ``termlog``/``termwarn``/``termerror``, and the submodule paths integrations import
+  (``wandb.sdk.lib.config_util``, ``wandb.sdk.wandb_run``, ``wandb.errors``, ...).
+* ``sweep(config)`` and ``agent(sweep_id, function=, count=)``: W&B's notebook pattern, a
+  sweep created and run from one process (see "Sweeps driven from this process" below).
 * ``wandb.Api()``: reads runs and sweeps back (``.run(path)``, ``.runs(path, filters=,
   order=)``, ``.sweep(path)``; ``run.config``, ``summary``, ``summary_metrics``, ``state``,
   ``name``, ``id``, ``path``, ``lastHistoryStep``, ``history()``, ``scan_history()``, and
