@@ -289,6 +289,15 @@ class RunTests(WandbTestCase):
                      "use_artifact", "plot.line"):
             self.assertEqual(err.count("wandb.%s is not recorded" % name), 1, (name, err))
 
+    def test_finish_with_an_exit_code_under_an_agent_says_how_to_fail_the_run(self):
+        wandb = self.wandb
+        wandb.init()
+        wandb.log({"loss": 1.0})
+        wandb.finish(exit_code=3)
+        self.assertIn("wandb.finish(exit_code=3): under `hyperdial agent` the run's state comes "
+                      "from the process's exit status", self.stderr.getvalue())
+        self.assertEqual(self.server.of("POST", "/finish"), [])  # the agent ends the run
+
     def test_disabled_mode_records_nothing(self):
         wandb = self.wandb
         run = wandb.init(mode="disabled", config={"lr": 1})

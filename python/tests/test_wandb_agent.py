@@ -189,6 +189,27 @@ class FunctionAgentTests(WandbScriptCase):
         self.assertNotIn("completed x = 9", out)
         self.assertLess(runs[2].data["steps"], 12)
 
+    def test_without_a_function_the_agent_runs_the_sweep_program(self):
+        code, out, err = self.run_script("""
+            import wandb
+
+            sweep_id = wandb.sweep({"program": "train.py", "method": "grid",
+                                    "metric": {"name": "loss", "goal": "minimize"},
+                                    "parameters": {"lr": {"values": [0.5, 0.25, 0.125]}}})
+            print("sweep:", sweep_id)
+            wandb.agent(sweep_id, count=2)
+        """, files={"train.py": """
+            import wandb
+
+            run = wandb.init(config={"epochs": 2})
+            for epoch in range(run.config.epochs):
+                wandb.log({"loss": run.config.lr / (epoch + 1)})
+        """})
+        self.assertEqual(code, 0, err)
+        runs = self.sweep_runs(out)
+        self.assertEqual([(r.config["lr"], r.state, r.value) for r in runs],
+                         [(0.5, "finished", 0.25), (0.25, "finished", 0.125)])
+
     def test_reinit_in_one_run_goes_on_counting_steps(self):
         code, out, err = self.run_script("""
             import wandb
