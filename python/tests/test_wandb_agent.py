@@ -289,6 +289,41 @@ class IntegrationImportTests(WandbScriptCase):
         self.assertEqual([(r["_step"], r["train/loss"]) for r in
                           run.scan_history(keys=["train/loss"])], [(10, 0.1), (20, 0.05)])
 
+    def test_lightning_style_logger_finds_the_distribution_and_logs(self):
+        # What PyTorch Lightning's WandbLogger does: it checks for an installed `wandb>=0.12.10`
+        # distribution (lightning_utilities' RequirementCache, through importlib.metadata),
+        # then calls require, init with its arguments, define_metric, config.update and log.
+        code, out, err = self.run_script("""
+            import importlib.metadata
+            import wandb
+            from wandb.sdk.lib import RunDisabled
+            from wandb.wandb_run import Run
+
+            version = importlib.metadata.version("wandb")
+            assert version == wandb.__version__, (version, wandb.__version__)
+            assert tuple(int(p) for p in version.split(".")) >= (0, 12, 10)
+            wandb.require("service")
+            exp = wandb.init(name=None, project="lightning_logs", dir=".", id=None,
+                             resume="allow", anonymous=None)
+            assert isinstance(exp, (Run, RunDisabled))
+            exp.define_metric("trainer/global_step")
+            exp.define_metric("*", step_metric="trainer/global_step", step_sync=True)
+            exp.config.update({"lr": 0.1, "model/hidden": 32}, allow_val_change=True)
+            for step in (0, 49, 99):
+                exp.log(dict({"train_loss": 1.0 / (step + 1)}, **{"trainer/global_step": step}))
+            exp.log({"val_loss": 0.5, "epoch": 0, "trainer/global_step": 99})
+            print("id:", exp.id)
+        """)
+        self.assertEqual(code, 0, err)
+        run_id = next(line.split()[1] for line in out.splitlines() if line.startswith("id:"))
+        api = hyperdial.Api(self.url)
+        self.addCleanup(api.close)
+        run = api.run(run_id)
+        self.assertEqual(run.state, "finished", run.data)
+        self.assertEqual(run.config["model/hidden"], 32)
+        self.assertEqual([(r["_step"], r["val_loss"]) for r in
+                          run.scan_history(keys=["val_loss"])], [(99, 0.5)])
+
     def test_charts_and_media_leave_no_metric_and_warn_once_per_name(self):
         code, out, err = self.run_script("""
             import wandb

@@ -63,7 +63,7 @@ __all__ = [
     "link_model", "mark_preempting", "Settings", "Run", "Config", "Summary", "Image", "Table",
     "Artifact", "Histogram", "Video", "Audio", "Html", "Object3D", "Molecule", "Plotly",
     "Graph", "plot", "errors", "run", "config", "summary", "sweep", "agent", "Api",
-    "termlog", "termwarn", "termerror", "RunDisabled", "AgentRunStopped",
+    "termlog", "termwarn", "termerror", "require", "RunDisabled", "AgentRunStopped",
 ]
 
 _PREFIX = "[hyperdial] "
@@ -166,6 +166,12 @@ def termerror(string, newline=True, repeat=True, prefix=True):
 def login(*args, **kwargs):
     """Does nothing (there is no W&B account to log in to) and returns True."""
     return True
+
+
+def require(*args, **kwargs):
+    """W&B's opt-in to SDK features (``wandb.require("service")``, which PyTorch Lightning's
+    logger calls): does nothing."""
+    return None
 
 
 def setup(*args, **kwargs):
