@@ -210,6 +210,32 @@ class FunctionAgentTests(WandbScriptCase):
         self.assertEqual([(r.config["lr"], r.state, r.value) for r in runs],
                          [(0.5, "finished", 0.25), (0.25, "finished", 0.125)])
 
+    def test_a_run_renamed_after_init_keeps_its_new_name(self):
+        code, out, err = self.run_script("""
+            import wandb
+
+            def train():
+                run = wandb.init()
+                wandb.run.name = "lr=%g" % wandb.config.lr
+                wandb.run.save()
+                wandb.log({"loss": wandb.config.lr})
+
+            sweep_id = wandb.sweep({"method": "grid",
+                                    "parameters": {"lr": {"values": [0.5]}}})
+            print("sweep:", sweep_id)
+            wandb.agent(sweep_id, function=train)
+            solo = wandb.init(project="solo", name="first")
+            solo.name = "second"
+            print("solo:", solo.id, solo.name)
+        """)
+        self.assertEqual(code, 0, err)
+        self.assertEqual([r.name for r in self.sweep_runs(out)], ["lr=0.5"])
+        self.assertNotIn("wandb.save", err)
+        solo = next(line.split()[1] for line in out.splitlines() if line.startswith("solo:"))
+        api = hyperdial.Api(self.url)
+        self.addCleanup(api.close)
+        self.assertEqual(api.run(solo).name, "second")
+
     def test_reinit_in_one_run_goes_on_counting_steps(self):
         code, out, err = self.run_script("""
             import wandb

@@ -654,7 +654,7 @@ class Run:
         self.summary = Summary()
         self.summary._attach(hd_run)
         self.id = hd_run.id or "disabled"
-        self.name = name or self.id
+        self._name = name or self.id
         self.project = hd_run.project
         self.entity = None
         self.sweep_id = hd_run.sweep_id
@@ -697,6 +697,21 @@ class Run:
         except OSError as err:
             _warn("cannot create the run directory %s (%s)" % (directory, err))
         return directory
+
+    @property
+    def name(self):
+        """The run's display name (its id when it has none)."""
+        return self._name
+
+    @name.setter
+    def name(self, value):
+        """Rename the run, as W&B does (``wandb.run.name = "lr=0.1"``): stored with the run
+        on the server (under an agent and with a server; an offline run keeps the name of
+        its ``init``)."""
+        self._name = str(value)
+        self._hd.name = self._name
+        if self._hd.mode in ("agent", "server"):
+            self._hd._send_name(self._name)
 
     # ---------------------------------------------------------------- logging
 
@@ -903,7 +918,12 @@ class Run:
 
     watch = staticmethod(watch)
     unwatch = staticmethod(unwatch)
-    save = staticmethod(save)
+    def save(self, glob_str=None, *args, **kwargs):
+        """``run.save(path)`` uploads files to W&B: accepted and ignored (one warning).
+        ``run.save()`` without a path (W&B's old way to push a renamed run) does nothing: the
+        name is stored when it is set."""
+        if glob_str is not None:
+            save(glob_str, *args, **kwargs)
     restore = staticmethod(restore)
     alert = staticmethod(alert)
     use_artifact = staticmethod(use_artifact)
