@@ -355,3 +355,36 @@ for epoch in range(wandb.config.epochs):
         assert!(r["summary"].get("chart").is_none(), "{r:#}");
     }
 }
+
+/// `WANDB_PROJECT=P hyperdial run --wandb -- ...` files the run under project P, as W&B does
+/// with that variable; `--project` still wins.
+#[test]
+fn run_with_wandb_flag_takes_the_project_from_wandb_project() {
+    let s = Scratch::new("wandb-run-project");
+    s.write(
+        "train.py",
+        "import wandb\nwandb.init()\nwandb.log({'loss': 0.5})\n",
+    );
+    let server = ServerProcess::start(&s, &s.dir.join("p.db"), free_port());
+    for extra in [&[][..], &["--project", "flagged"][..]] {
+        let mut args = vec!["run", "--wandb", "--server", &server.url];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "python3", "train.py"]);
+        let out = s
+            .cmd(&args)
+            .env("WANDB_PROJECT", "from-env")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    for project in ["from-env", "flagged"] {
+        let list: Value = serde_json::from_str(&http_get(&format!(
+            "{}/api/v1/runs?project={project}",
+            server.url
+        )))
+        .unwrap();
+        let runs = list["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 1, "{project}: {list:#}");
+        assert_eq!(runs[0]["summary"]["loss"].as_f64(), Some(0.5), "{list:#}");
+    }
+}
