@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import unittest
+from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = os.path.join(HERE, os.pardir)
@@ -297,6 +298,15 @@ class RunTests(WandbTestCase):
         self.assertIn("wandb.finish(exit_code=3): under `hyperdial agent` the run's state comes "
                       "from the process's exit status", self.stderr.getvalue())
         self.assertEqual(self.server.of("POST", "/finish"), [])  # the agent ends the run
+
+    def test_disabled_mode_under_an_agent_says_the_sweep_gets_no_metric(self):
+        with mock.patch.dict(os.environ, {"WANDB_MODE": "disabled"}):
+            run = self.wandb.init()
+        self.wandb.log({"loss": 1.0})
+        run.finish()
+        self.assertEqual(self.server.requests, [])
+        self.assertIn("wandb is disabled (WANDB_MODE=disabled): run r7mz0c1d records nothing, "
+                      "so the sweep gets no metric from it", self.stderr.getvalue())
 
     def test_disabled_mode_records_nothing(self):
         wandb = self.wandb

@@ -1234,8 +1234,20 @@ def init(project=None, entity=None, config=None, name=None, reinit=None, setting
             defaults = {k: v for k, v in defaults.items() if k not in set(config_exclude_keys)}
         project = project or os.environ.get("WANDB_PROJECT") or None
         name = name or os.environ.get("WANDB_NAME") or None
-        hd_run = _hd.init(config=defaults, project=project, name=name,
-                          mode=_mode(mode, settings))
+        hd_mode = _mode(mode, settings)
+        if hd_mode == "disabled" and os.environ.get("HYPERDIAL_RUN_ID"):
+            # Under an agent the run exists and the sweep waits for its metric: say why it
+            # will get none (a WANDB_MODE=disabled left in the shell is easy to miss).
+            if mode:
+                source = "mode=%r" % (mode,)
+            elif getattr(settings, "mode", None):
+                source = "Settings(mode=%r)" % (settings.mode,)
+            else:
+                source = "WANDB_MODE=%s" % os.environ.get("WANDB_MODE")
+            _warn_once("disabled-under-agent", "wandb is disabled (%s): run %s records nothing, "
+                       "so the sweep gets no metric from it" % (
+                           source, os.environ["HYPERDIAL_RUN_ID"]))
+        hd_run = _hd.init(config=defaults, project=project, name=name, mode=hd_mode)
         kind = RunDisabled if hd_run.mode == "disabled" else Run
         new = kind(hd_run, name, settings or Settings(), group, job_type, tags, notes,
                    None if dir is None else os.fspath(dir))
