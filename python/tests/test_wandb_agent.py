@@ -36,6 +36,7 @@ class WandbScriptCase(RealServerCase):
         text); returns (exit code, stdout, stderr)."""
         cwd = tempfile.mkdtemp(dir=self.tmp)
         for name, text in (files or {}).items():
+            os.makedirs(os.path.dirname(os.path.join(cwd, name)), exist_ok=True)
             with open(os.path.join(cwd, name), "w", encoding="utf-8") as f:
                 f.write(textwrap.dedent(text))
         with open(os.path.join(cwd, "script.py"), "w", encoding="utf-8") as f:
@@ -349,6 +350,67 @@ class IntegrationImportTests(WandbScriptCase):
         self.assertEqual(run.config["model/hidden"], 32)
         self.assertEqual([(r["_step"], r["val_loss"]) for r in
                           run.scan_history(keys=["val_loss"])], [(99, 0.5)])
+
+    def test_keras_callbacks_log_what_keras_hands_them(self):
+        # A stand-in for Keras' callback base classes (the tests need no TensorFlow): the
+        # script drives the callbacks as model.fit does.
+        code, out, err = self.run_script("""
+            import wandb
+            from wandb.integration.keras import WandbMetricsLogger, WandbModelCheckpoint
+            from wandb.keras import WandbCallback
+
+            class Optimizer:
+                learning_rate = 0.01
+
+            class Model:
+                optimizer = Optimizer()
+
+            run = wandb.init(project="keras")
+            metrics = WandbMetricsLogger()
+            metrics.set_model(Model())
+            checkpoint = WandbModelCheckpoint("models/ckpt")
+            for epoch, val_loss in enumerate([0.9, 0.5, 0.7]):
+                for batch in range(4):
+                    metrics.on_train_batch_end(batch, {"loss": 1.0})
+                metrics.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1), "val_loss": val_loss})
+            run.finish()
+            legacy_run = wandb.init(project="keras", reinit=True)
+            legacy = WandbCallback(monitor="val_loss", save_model=False)
+            for epoch, val_loss in enumerate([0.9, 0.5, 0.7]):
+                legacy.on_epoch_end(epoch, {"val_loss": val_loss, "val_acc": 0.5})
+            print("ids:", run.id, legacy_run.id)
+        """, files={"keras/__init__.py": "from . import callbacks\n",
+                    "keras/callbacks.py": """
+            class Callback:
+                def __init__(self):
+                    self.model = None
+                def set_model(self, model):
+                    self.model = model
+                def on_train_batch_end(self, batch, logs=None):
+                    pass
+                def on_epoch_end(self, epoch, logs=None):
+                    pass
+
+            class ModelCheckpoint(Callback):
+                def __init__(self, filepath, monitor="val_loss", **kwargs):
+                    super().__init__()
+                    self.filepath = filepath
+        """})
+        self.assertEqual(code, 0, err)
+        ids = next(line.split()[1:] for line in out.splitlines() if line.startswith("ids:"))
+        api = hyperdial.Api(self.url)
+        self.addCleanup(api.close)
+        epochs = api.run(ids[0])
+        self.assertEqual([(r["_step"], r["epoch/val_loss"], r["epoch/learning_rate"])
+                          for r in epochs.scan_history(keys=["epoch/val_loss",
+                                                             "epoch/learning_rate"])],
+                         [(0, 0.9, 0.01), (1, 0.5, 0.01), (2, 0.7, 0.01)])
+        self.assertEqual(err.count("WandbModelCheckpoint upload is not recorded"), 1, err)
+        legacy = api.run(ids[1])
+        self.assertEqual((legacy.summary["best_val_loss"], legacy.summary["best_epoch"]),
+                         (0.5, 1))
+        self.assertEqual(legacy.summary["val_loss"], 0.7)
+        self.assertEqual(legacy.summary["epoch"], 2)
 
     def test_charts_and_media_leave_no_metric_and_warn_once_per_name(self):
         code, out, err = self.run_script("""

@@ -26,7 +26,8 @@ What is mapped:
 * ``run.name``, ``id``, ``dir``, ``project``, ``sweep_id``, ``step``, ``get_url()``,
   ``finish`` (and at exit), ``Settings``, ``wandb.run``, ``login`` (does nothing),
   ``termlog``/``termwarn``/``termerror``, and the submodule paths integrations import
-  (``wandb.sdk.lib.config_util``, ``wandb.sdk.wandb_run``, ``wandb.errors``, ...).
+  (``wandb.sdk.lib.config_util``, ``wandb.sdk.wandb_run``, ``wandb.errors``, ...), and
+  the Keras callbacks of ``wandb.integration.keras`` / ``wandb.keras``.
 * ``sweep(config)`` and ``agent(sweep_id, function=, count=)``: W&B's notebook pattern, a
   sweep created and run from one process (see "Sweeps driven from this process" below).
 * ``wandb.Api()``: reads runs and sweeps back (``.run(path)``, ``.runs(path, filters=,
@@ -1613,6 +1614,154 @@ def generate_id(length=8):
     return "".join(secrets.choice(alphabet) for _ in range(int(length)))
 
 
+# Keras callbacks (``wandb.integration.keras``, and the older ``wandb.keras``), built on first
+# use on the installed Keras (``keras``, else ``tensorflow.keras``): they only turn the logs
+# Keras hands to callbacks into wandb.log calls, as W&B's do.
+
+_keras_classes = {}
+
+
+def _keras_callbacks():
+    try:
+        from keras import callbacks  # noqa: PLC0415 -- Keras 3, only when asked for
+    except ImportError:
+        try:
+            from tensorflow.keras import callbacks  # noqa: PLC0415 -- TensorFlow's Keras
+        except ImportError:
+            raise ImportError("wandb.integration.keras needs Keras: neither `keras` nor "
+                              "`tensorflow` can be imported") from None
+    return callbacks
+
+
+def _keras_learning_rate(model, step):
+    """The optimizer's learning rate as a float (a schedule is evaluated at ``step``), or
+    None when it cannot be read."""
+    try:
+        rate = model.optimizer.learning_rate
+        if callable(rate) and not hasattr(rate, "numpy"):
+            rate = rate(step)
+        return float(rate.numpy() if hasattr(rate, "numpy") else rate)
+    except Exception:  # noqa: BLE001 -- W&B also logs no rate then
+        return None
+
+
+def _keras_metrics_logger(callbacks):
+    class WandbMetricsLogger(callbacks.Callback):
+        """W&B's Keras callback: logs the metrics Keras hands to ``on_epoch_end`` as
+        ``epoch/<name>`` with ``epoch/epoch`` as their x axis (``log_freq="epoch"``), or those
+        of every ``log_freq``-th batch as ``batch/<name>`` against ``batch/batch_step``
+        (``"batch"`` is 1), with the optimizer's learning rate."""
+
+        def __init__(self, log_freq="epoch", initial_global_step=0, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if run is None:
+                raise errors.Error("You must call `wandb.init()` before WandbMetricsLogger()")
+            if log_freq == "batch":
+                log_freq = 1
+            self.logging_batch_wise = isinstance(log_freq, int)
+            self.log_freq = log_freq if self.logging_batch_wise else None
+            self.global_batch = 0
+            self.global_step = initial_global_step
+            if self.logging_batch_wise:
+                define_metric("batch/batch_step")
+                define_metric("batch/*", step_metric="batch/batch_step")
+            else:
+                define_metric("epoch/epoch")
+                define_metric("epoch/*", step_metric="epoch/epoch")
+
+        def on_epoch_end(self, epoch, logs=None):
+            values = {"epoch/%s" % k: v for k, v in (logs or {}).items()}
+            values["epoch/epoch"] = epoch
+            rate = _keras_learning_rate(self.model, self.global_step)
+            if rate is not None:
+                values["epoch/learning_rate"] = rate
+            log(values)
+
+        def on_batch_end(self, batch, logs=None):
+            self.global_step += 1
+            if self.logging_batch_wise and batch % self.log_freq == 0:
+                values = {"batch/%s" % k: v for k, v in (logs or {}).items()}
+                values["batch/batch_step"] = self.global_batch
+                rate = _keras_learning_rate(self.model, self.global_step)
+                if rate is not None:
+                    values["batch/learning_rate"] = rate
+                log(values)
+                self.global_batch += self.log_freq
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.on_batch_end(batch, logs or {})
+
+    return WandbMetricsLogger
+
+
+def _keras_model_checkpoint(callbacks):
+    class WandbModelCheckpoint(callbacks.ModelCheckpoint):
+        """Keras' ``ModelCheckpoint`` (the files are written where ``filepath`` says); W&B
+        also uploads them as artifacts, which hyperdial does not (one warning)."""
+
+        def __init__(self, filepath, *args, **kwargs):
+            super().__init__(filepath, *args, **kwargs)
+            _unsupported("integration.keras.WandbModelCheckpoint upload")
+
+    return WandbModelCheckpoint
+
+
+def _keras_legacy_callback(callbacks):
+    class WandbCallback(callbacks.Callback):
+        """W&B's older Keras callback (``wandb.keras.WandbCallback``): logs every epoch's
+        metrics with ``epoch``, and keeps the best value of ``monitor`` (default
+        ``val_loss``; ``mode`` ``"auto"`` maximizes a name holding ``acc``) in the summary as
+        ``best_<monitor>`` with ``best_epoch``. Models, gradients, weights and sample
+        predictions are not saved or logged (one warning)."""
+
+        def __init__(self, monitor="val_loss", verbose=0, mode="auto", save_model=True,
+                     *args, **kwargs):
+            super().__init__()
+            if run is None:
+                raise errors.Error("You must call wandb.init() before WandbCallback()")
+            self.monitor = monitor
+            if mode == "auto":
+                mode = "max" if "acc" in monitor or monitor.startswith("fmeasure") else "min"
+            self.maximize = mode == "max"
+            self.best = None
+            if save_model or any(kwargs.get(k) for k in (
+                    "log_weights", "log_gradients", "generator", "data_type",
+                    "training_data", "validation_data", "predictions")):
+                _unsupported("keras.WandbCallback model saving and media")
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = dict(logs or {})
+            log(dict(logs, epoch=epoch))
+            current = _finite(logs.get(self.monitor))
+            if current is None:
+                return
+            if self.best is None or (current > self.best if self.maximize
+                                     else current < self.best):
+                self.best = current
+                summary["best_%s" % self.monitor] = current
+                summary["best_epoch"] = epoch
+
+    return WandbCallback
+
+
+_KERAS_BUILDERS = {"WandbMetricsLogger": _keras_metrics_logger,
+                   "WandbModelCheckpoint": _keras_model_checkpoint,
+                   "WandbCallback": _keras_legacy_callback}
+
+
+def _keras_attribute(name):
+    """``wandb.integration.keras.<name>``, built on the installed Keras at first use."""
+    builder = _KERAS_BUILDERS.get(name)
+    if builder is None:
+        raise AttributeError(
+            "wandb.integration.keras.%s is not available under hyperdial (it has %s)"
+            % (name, ", ".join(sorted(_KERAS_BUILDERS))))
+    with _lock:
+        if name not in _keras_classes:
+            _keras_classes[name] = builder(_keras_callbacks())
+        return _keras_classes[name]
+
+
 def _register_submodules():
     import types  # noqa: PLC0415 -- only here
 
@@ -1645,6 +1794,13 @@ def _register_submodules():
            generate_id=generate_id)
     module("sdk.lib.disabled", "``wandb.sdk.lib.disabled``: ``RunDisabled``.",
            RunDisabled=RunDisabled)
+    keras_doc = ("Keras callbacks: ``WandbMetricsLogger``, ``WandbModelCheckpoint``, "
+                 "``WandbCallback``, built on the installed Keras at first use.")
+    module("integration", "``wandb.integration``: ``keras``.")
+    module("integration.keras", "``wandb.integration.keras``: " + keras_doc,
+           __getattr__=_keras_attribute)
+    module("keras", "``wandb.keras`` (W&B's older path): " + keras_doc,
+           __getattr__=_keras_attribute)
 
 
 _register_submodules()
