@@ -251,7 +251,9 @@ mod tests {
         let file = root.join("wandb").join("__init__.py");
         assert_eq!(std::fs::read_to_string(&file).unwrap(), WANDB_MODULE);
         assert!(WANDB_MODULE.contains("import hyperdial as _hd"));
-        let metadata = root.join(format!("wandb-{WANDB_VERSION}.dist-info")).join("METADATA");
+        let metadata = root
+            .join(format!("wandb-{WANDB_VERSION}.dist-info"))
+            .join("METADATA");
         assert_eq!(std::fs::read_to_string(&metadata).unwrap(), WANDB_METADATA);
         // The client's directory holds no `wandb`: runs that did not ask keep the real one.
         let client = install_python_client(&dir).unwrap();
