@@ -521,7 +521,7 @@ def _hyperdial_multi(method):
                 except (TypeError, ValueError):
                     dicts = False  # a client whose tell takes one number (checked first)
             # Post every objective, then tell the first (the sweep's ``metric``).
-            hyperdial._call(sweep._transport, "POST", trial._path("metrics"),
+            hyperdial._transport._call(sweep._transport, "POST", trial._path("metrics"),
                             {"points": [{"values": values}]})
             sweep.tell(trial, values[objectives[0]])
     return run

@@ -42,9 +42,9 @@ class ClientTestCase(unittest.TestCase):
         patcher = mock.patch.dict(os.environ, env, clear=True)
         patcher.start()
         self.addCleanup(patcher.stop)
-        for name, value in [("_RETRY_DELAYS", (0.01, 0.02)), ("_BACKOFF_MAX", 0.2),
-                            ("_DEFAULT_RETRY_SECONDS", 1.0), ("_REQUEST_TIMEOUT", 2.0)]:
-            p = mock.patch.object(hyperdial, name, value)
+        for name, value in [("RETRY_DELAYS", (0.01, 0.02)), ("BACKOFF_MAX", 0.2),
+                            ("DEFAULT_RETRY_SECONDS", 1.0), ("REQUEST_TIMEOUT", 2.0)]:
+            p = mock.patch.object(hyperdial._settings, name, value)
             p.start()
             self.addCleanup(p.stop)
         self.stderr = io.StringIO()
@@ -54,9 +54,9 @@ class ClientTestCase(unittest.TestCase):
         self.addCleanup(self._finish_all)
 
     def _finish_all(self):
-        for r in list(hyperdial._active_runs):
+        for r in list(hyperdial._run._active_runs):
             r.finish()
-        hyperdial._agent_next_step.clear()
+        hyperdial._run._agent_next_step.clear()
 
     def start_server(self, **kwargs):
         server = FakeServer(**kwargs).start()
@@ -133,7 +133,7 @@ class ConfigTests(unittest.TestCase):
         self.assertNotIn("seed", c)
 
     def test_deep_merge(self):
-        merged = hyperdial._deep_merge(
+        merged = hyperdial._values._deep_merge(
             {"lr": 0.1, "epochs": 5, "optimizer": {"kind": "sgd", "momentum": 0.9}},
             {"lr": 0.01, "optimizer": {"kind": "adam"}, "new": {"x": 1}},
         )
@@ -222,7 +222,7 @@ class AgentModeTests(ClientTestCase):
     def test_200_points_flush_at_once(self):
         server = self.start_server()
         self.agent_env(server)
-        with mock.patch.object(hyperdial, "_FLUSH_INTERVAL", 60.0):
+        with mock.patch.object(hyperdial._settings, "FLUSH_INTERVAL", 60.0):
             run = hyperdial.init()
             run.log({"x": 0})  # the first flush happens at once
             self.assertTrue(server.wait_for(lambda: len(server.points()) == 1))
@@ -325,8 +325,8 @@ class AgentModeTests(ClientTestCase):
     def test_buffer_is_bounded(self):
         os.environ["HYPERDIAL_SERVER"] = closed_port_url()
         os.environ["HYPERDIAL_RUN_ID"] = "r1"
-        with mock.patch.object(hyperdial, "_MAX_BUFFER", 50), \
-                mock.patch.object(hyperdial, "_DEFAULT_RETRY_SECONDS", 0.5):
+        with mock.patch.object(hyperdial._settings, "MAX_BUFFER", 50), \
+                mock.patch.object(hyperdial._settings, "DEFAULT_RETRY_SECONDS", 0.5):
             run = hyperdial.init()
             for i in range(120):
                 run.log({"x": i})
@@ -408,7 +408,7 @@ class ServerModeTests(ClientTestCase):
     def test_no_git_repo_means_no_git_field(self):
         server = self.start_server()
         os.environ["HYPERDIAL_SERVER"] = server.url
-        with mock.patch.object(hyperdial, "_git_info", return_value=None):
+        with mock.patch.object(hyperdial._run, "_git_info", return_value=None):
             hyperdial.init().finish()
         (create,) = server.of("POST", "/api/v1/runs")
         self.assertNotIn("git", create.body)
@@ -468,7 +468,7 @@ class ServerModeTests(ClientTestCase):
     def test_heartbeat_while_silent(self):
         server = self.start_server()
         os.environ["HYPERDIAL_SERVER"] = server.url
-        with mock.patch.object(hyperdial, "_HEARTBEAT_INTERVAL", 0.1):
+        with mock.patch.object(hyperdial._settings, "HEARTBEAT_INTERVAL", 0.1):
             run = hyperdial.init()
             self.assertTrue(server.wait_for(lambda: server.of("POST", "/heartbeat"), 2.0))
             run.finish()
@@ -477,7 +477,7 @@ class ServerModeTests(ClientTestCase):
         server = self.start_server()
         server.heartbeat_status = 404
         os.environ["HYPERDIAL_SERVER"] = server.url
-        with mock.patch.object(hyperdial, "_HEARTBEAT_INTERVAL", 0.05):
+        with mock.patch.object(hyperdial._settings, "HEARTBEAT_INTERVAL", 0.05):
             run = hyperdial.init()
             self.assertTrue(server.wait_for(lambda: server.of("POST", "/heartbeat"), 2.0))
             time.sleep(0.3)
@@ -565,8 +565,8 @@ class TlsTests(ClientTestCase):
         self.assertIn("HYPERDIAL_CA_CERT", warning)
         self.assertEqual(server.requests, [])
         # The failure is final: the transport marks it not worth retrying.
-        with self.assertRaises(hyperdial._SendError) as ctx:
-            hyperdial._Transport(server.url, None).request("GET", "/api/v1/sweeps")
+        with self.assertRaises(hyperdial._transport._SendError) as ctx:
+            hyperdial._transport._Transport(server.url, None).request("GET", "/api/v1/sweeps")
         self.assertFalse(ctx.exception.retryable)
         self.assertIn("does not verify", str(ctx.exception))
 
@@ -586,7 +586,7 @@ class KeptConnectionTests(ClientTestCase):
         if not hasattr(socket, "MSG_MORE"):
             self.skipTest("MSG_MORE does not exist on this platform: head and body go apart")
         server = self.start_server()
-        transport = hyperdial._Transport(server.url, None, keep_alive=True)
+        transport = hyperdial._transport._Transport(server.url, None, keep_alive=True)
         sends = []
 
         class Recorder:
@@ -602,14 +602,14 @@ class KeptConnectionTests(ClientTestCase):
             def __getattr__(self, name):
                 return getattr(self._sock, name)
 
-        real_connect = hyperdial._KeptHTTPConnection.connect
+        real_connect = hyperdial._transport._KeptHTTPConnection.connect
 
         def connect(conn):
             real_connect(conn)
             conn.sock = Recorder(conn.sock)
 
         body = {"name": "kept"}
-        with mock.patch.object(hyperdial._KeptHTTPConnection, "connect", connect):
+        with mock.patch.object(hyperdial._transport._KeptHTTPConnection, "connect", connect):
             for _ in range(2):  # a fresh connection, then the kept one
                 transport.request("POST", "/api/v1/runs", body)
         sent = len(json.dumps(body, separators=(",", ":")))
@@ -633,12 +633,12 @@ class DeliveryTests(ClientTestCase):
         return {(p["step"], name) for p in server.points() for name in p["values"]}
 
     def test_limit_is_the_servers(self):
-        self.assertEqual(hyperdial._MAX_REQUEST_BYTES, 8 * 1024 * 1024)
+        self.assertEqual(hyperdial._settings.MAX_REQUEST_BYTES, 8 * 1024 * 1024)
 
     def test_batches_are_split_by_encoded_size(self):
         server = self.start_server()
         server.max_body = 20000
-        with mock.patch.object(hyperdial, "_MAX_REQUEST_BYTES", 20000):
+        with mock.patch.object(hyperdial._settings, "MAX_REQUEST_BYTES", 20000):
             self.wide_run(server, 200, 150)
         requests = server.of("POST", "/metrics")
         self.assertTrue(all(r.size <= 20000 for r in requests), [r.size for r in requests])
@@ -659,7 +659,7 @@ class DeliveryTests(ClientTestCase):
     def test_a_step_wider_than_the_limit_keeps_its_step(self):
         server = self.start_server()
         server.max_body = 5000
-        with mock.patch.object(hyperdial, "_MAX_REQUEST_BYTES", 5000):
+        with mock.patch.object(hyperdial._settings, "MAX_REQUEST_BYTES", 5000):
             self.wide_run(server, 1, 2000)
         self.assertEqual(self.stored(server), {(0, "metric_%03d" % m) for m in range(2000)})
         self.assertGreater(len(server.of("POST", "/metrics")), 10)
@@ -683,7 +683,7 @@ class DeliveryTests(ClientTestCase):
         timer = threading.Timer(0.4, lambda: setattr(server, "fail_status", None))
         timer.start()
         self.addCleanup(timer.cancel)
-        with mock.patch.object(hyperdial, "_DEFAULT_RETRY_SECONDS", 10.0):
+        with mock.patch.object(hyperdial._settings, "DEFAULT_RETRY_SECONDS", 10.0):
             run.finish()
         self.assertEqual(sorted(p["step"] for p in server.points()), list(range(50)))
         self.assertEqual(self.offline_dir_files(), [])
@@ -694,7 +694,7 @@ class DeliveryTests(ClientTestCase):
         run = hyperdial.init()
         self.assertEqual(run.mode, "server")
         server.fail_status = 503
-        with mock.patch.object(hyperdial, "_DEFAULT_RETRY_SECONDS", 0.3):
+        with mock.patch.object(hyperdial._settings, "DEFAULT_RETRY_SECONDS", 0.3):
             for i in range(5):
                 run.log({"loss": float(i)})
             self.assertTrue(wait_for(lambda: run._spilled == 5, timeout=10.0))
@@ -719,7 +719,7 @@ class DeliveryTests(ClientTestCase):
         spill_dir = os.path.join(self.tmp, "agent-spill")
         os.environ["HYPERDIAL_SPILL_DIR"] = spill_dir
         server.fail_status = 503
-        with mock.patch.object(hyperdial, "_DEFAULT_RETRY_SECONDS", 0.3):
+        with mock.patch.object(hyperdial._settings, "DEFAULT_RETRY_SECONDS", 0.3):
             run = hyperdial.init()
             run.log({"loss": 1.0})
             run.finish()
@@ -737,10 +737,11 @@ class DeliveryTests(ClientTestCase):
 
     def test_retry_window_from_the_environment(self):
         os.environ["HYPERDIAL_RETRY_SECONDS"] = "120"
-        self.assertEqual(hyperdial._retry_seconds(), 120.0)
+        self.assertEqual(hyperdial._settings.retry_seconds(), 120.0)
         for bad in ("", "abc", "-1", "0", "nan"):
             os.environ["HYPERDIAL_RETRY_SECONDS"] = bad
-            self.assertEqual(hyperdial._retry_seconds(), hyperdial._DEFAULT_RETRY_SECONDS)
+            self.assertEqual(hyperdial._settings.retry_seconds(),
+                             hyperdial._settings.DEFAULT_RETRY_SECONDS)
 
 
 class OfflineModeTests(ClientTestCase):

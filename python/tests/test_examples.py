@@ -175,9 +175,9 @@ class ExitTests(ProcessTestCase):
         sock.bind(("127.0.0.1", 0))
         sock.listen(64)
         path = self.script("""
-            hyperdial._REQUEST_TIMEOUT = 0.3
-            hyperdial._RETRY_DELAYS = (0.05,)
-            hyperdial._DEFAULT_RETRY_SECONDS = 1.0
+            hyperdial._settings.REQUEST_TIMEOUT = 0.3
+            hyperdial._settings.RETRY_DELAYS = (0.05,)
+            hyperdial._settings.DEFAULT_RETRY_SECONDS = 1.0
             run = hyperdial.init()
             for i in range(3):
                 run.log({"x": i})

@@ -86,7 +86,7 @@ class HistoryTests(RealServerClientCase):
         self.assertEqual(list(only), ["_step", "_timestamp", "lr", "acc"])
         self.assertEqual(only["_step"], [0, 2, 4, 7])
         # A history read in several answers is the same as one read whole.
-        with mock.patch.object(hyperdial, "_HISTORY_PAGE_STEPS", 2):
+        with mock.patch.object(hyperdial._settings, "HISTORY_PAGE_STEPS", 2):
             self.assertTrue(same(run.history(columns=True), cols))
         scanned = list(run.scan_history(page_size=2))
         self.assertTrue(same(scanned, run.history()))
@@ -172,7 +172,7 @@ class HistoryTests(RealServerClientCase):
             gone.history()
         with self.assertRaises(KeyError):
             gone.history(max_points=10)
-        with mock.patch.object(hyperdial, "_history_path",
+        with mock.patch.object(hyperdial._history, "_history_path",
                                lambda run_id, *a: "/api/v1/runs/%s/no-such-form" % run_id):
             with self.assertRaises(RuntimeError) as ctx:
                 trial.history()

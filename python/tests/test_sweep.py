@@ -36,9 +36,9 @@ class SweepTestCase(unittest.TestCase):
         patcher = mock.patch.dict(os.environ, env, clear=True)
         patcher.start()
         self.addCleanup(patcher.stop)
-        for name, value in [("_CALL_RETRY_FOR", 0.5), ("_ASK_BACKOFF", (0.01, 0.05)),
-                            ("_REQUEST_TIMEOUT", 2.0)]:
-            p = mock.patch.object(hyperdial, name, value)
+        for name, value in [("CALL_RETRY_FOR", 0.5), ("ASK_BACKOFF", (0.01, 0.05)),
+                            ("REQUEST_TIMEOUT", 2.0)]:
+            p = mock.patch.object(hyperdial._settings, name, value)
             p.start()
             self.addCleanup(p.stop)
         self.server = FakeServer().start()
@@ -84,7 +84,7 @@ class CreateTests(SweepTestCase):
 
     def test_default_server(self):
         sweep = hyperdial.Sweep({"id": "x"})
-        self.assertEqual(sweep.server, hyperdial.DEFAULT_SERVER)
+        self.assertEqual(sweep.server, hyperdial._settings.DEFAULT_SERVER)
 
     def test_invalid_config_raises_value_error_with_the_servers_message(self):
         with self.assertRaises(ValueError) as ctx:
@@ -123,7 +123,7 @@ class AskTellTests(SweepTestCase):
         # Two failed attempts (the server may have stored the trial each time): the retries
         # carry the first attempt's key, so such a server answers the trial it stored.
         self.server.claim_statuses = [503, 503]
-        with mock.patch.object(hyperdial, "_CALL_RETRY_FOR", 5.0):
+        with mock.patch.object(hyperdial._settings, "CALL_RETRY_FOR", 5.0):
             first = sweep.ask()
         keys = [c.body["claim_key"] for c in self.server.of("POST", "/claim")]
         self.assertEqual(len(keys), 3)
@@ -306,7 +306,8 @@ class AskTellTests(SweepTestCase):
 
         def objective(trial):
             # The server is gone while the trial runs.
-            sweep._transport = hyperdial._Transport(closed_port_url(), None, keep_alive=True)
+            sweep._transport = hyperdial._transport._Transport(closed_port_url(), None,
+                                                               keep_alive=True)
             return 0.125
 
         with self.assertRaises(RuntimeError) as ctx:
@@ -356,7 +357,7 @@ class AskTellTests(SweepTestCase):
         self.server.claim_long_poll = True
         self.server.claim_statuses = [204, 204, 204]
         # A backoff sleep would outlast the timeout: only asking again at once gets a trial.
-        with mock.patch.object(hyperdial, "_ASK_BACKOFF", (60.0, 60.0)):
+        with mock.patch.object(hyperdial._settings, "ASK_BACKOFF", (60.0, 60.0)):
             trial = sweep.ask(timeout=30)
         self.assertIsNotNone(trial)
         claims = self.server.of("POST", "/claim")
@@ -410,7 +411,7 @@ class AskTellTests(SweepTestCase):
         self.assertAlmostEqual(best.params["x"], 0.2)
 
     def test_open_trials_get_heartbeats(self):
-        with mock.patch.object(hyperdial, "_TRIAL_HEARTBEAT", 0.1):
+        with mock.patch.object(hyperdial._settings, "TRIAL_HEARTBEAT", 0.1):
             sweep = self.create()
             trial = sweep.ask()
             self.assertTrue(wait_for(
@@ -430,7 +431,7 @@ class AskTellTests(SweepTestCase):
     def test_a_named_server_that_does_not_answer_fails_at_once_with_the_command(self):
         url = closed_port_url()
         # The ordinary retry window (60 s) is not what create() waits for a first contact.
-        with mock.patch.object(hyperdial, "_CALL_RETRY_FOR", 3600.0):
+        with mock.patch.object(hyperdial._settings, "CALL_RETRY_FOR", 3600.0):
             for named in ({"server": url}, {}):
                 env = {"HYPERDIAL_SERVER": url} if not named else {}
                 with mock.patch.dict(os.environ, env):
@@ -446,13 +447,13 @@ class AskTellTests(SweepTestCase):
 
     def test_the_command_to_start_a_server_binds_the_address_named(self):
         for url, command in [
-                (hyperdial.DEFAULT_SERVER, "`hyperdial server`"),
+                (hyperdial._settings.DEFAULT_SERVER, "`hyperdial server`"),
                 ("http://127.0.0.1:9", "`hyperdial server --bind 127.0.0.1:9`"),
                 ("http://localhost:8400", "`hyperdial server --bind 127.0.0.1:8400`"),
                 ("http://127.0.0.1", "`hyperdial server --bind 127.0.0.1:80`"),
                 ("http://gpu-box:8337", "`hyperdial server --bind 0.0.0.0:8337 --token TOKEN` "
                                         "on gpu-box")]:
-            self.assertIn(command, hyperdial._start_command(url), url)
+            self.assertIn(command, hyperdial._transport._start_command(url), url)
         # The message of calls that ran out of retries says the same.
         sweep = hyperdial.Sweep({"id": "x"}, server="http://127.0.0.1:9")
         with self.assertRaises(RuntimeError) as ctx:
@@ -461,7 +462,7 @@ class AskTellTests(SweepTestCase):
 
     def test_without_a_server_or_a_binary_the_error_says_what_to_run(self):
         env = {"HYPERDIAL_BIN": os.path.join(tempfile.gettempdir(), "no-such-hyperdial")}
-        with mock.patch.object(hyperdial, "DEFAULT_SERVER", closed_port_url()), \
+        with mock.patch.object(hyperdial._settings, "DEFAULT_SERVER", closed_port_url()), \
                 mock.patch.dict(os.environ, env):
             with self.assertRaises(RuntimeError) as ctx:
                 hyperdial.Sweep.create(self.CONFIG)
@@ -781,18 +782,18 @@ class LocalServerTests(unittest.TestCase):
         env["HYPERDIAL_BIN"] = BINARY
         patches = [mock.patch.dict(os.environ, env, clear=True),
                    # Nothing at the default address, whatever this machine runs on 8337.
-                   mock.patch.object(hyperdial, "DEFAULT_SERVER", closed_port_url())]
+                   mock.patch.object(hyperdial._settings, "DEFAULT_SERVER", closed_port_url())]
         for p in patches:
             p.start()
             self.addCleanup(p.stop)
-        self.addCleanup(hyperdial._stop_local)
+        self.addCleanup(hyperdial._local_server._stop_local)
 
     CONFIG = {"method": "grid", "metric": {"name": "loss", "goal": "minimize"},
               "parameters": {"x": {"values": [1, 2, 3]}}}
 
     def test_create_starts_a_local_server_on_the_default_store_and_stops_it(self):
         sweep = hyperdial.Sweep.create(self.CONFIG, project="local")
-        self.assertNotEqual(sweep.server, hyperdial.DEFAULT_SERVER)
+        self.assertNotEqual(sweep.server, hyperdial._settings.DEFAULT_SERVER)
         self.assertTrue(sweep.server.startswith("http://127.0.0.1:"), sweep.server)
         values = []
         while (trial := sweep.ask(timeout=30)) is not None:
@@ -803,8 +804,8 @@ class LocalServerTests(unittest.TestCase):
         # Later sweeps of this process use the same server; get() finds the sweep there.
         again = hyperdial.Sweep.get(sweep.id)
         self.assertEqual((again.server, again.state), (sweep.server, "finished"))
-        local = hyperdial._local
-        hyperdial._stop_local()
+        local = hyperdial._local_server._local
+        hyperdial._local_server._stop_local()
         self.assertEqual(local.proc.returncode, 0)
         # The sweeps are in the default store, for `hyperdial server` to show later.
         self.assertTrue(os.path.isfile(os.path.join(self.tmp, ".hyperdial", "hyperdial.db")))
@@ -823,11 +824,12 @@ class LocalServerTests(unittest.TestCase):
             "import os, sys, time\n"
             "sys.path.insert(0, %r)\n"
             "import hyperdial\n"
-            "hyperdial.DEFAULT_SERVER = %r\n"
+            "hyperdial._settings.DEFAULT_SERVER = %r\n"
             "sweep = hyperdial.Sweep.create({'method': 'random', 'parameters': "
             "{'x': {'min': 0.0, 'max': 1.0}}})\n"
-            "print(hyperdial._local.proc.pid, flush=True)\n"
-            "time.sleep(3600)\n" % (os.path.join(HERE, os.pardir), hyperdial.DEFAULT_SERVER))
+            "print(hyperdial._local_server._local.proc.pid, flush=True)\n"
+            "time.sleep(3600)\n"
+            % (os.path.join(HERE, os.pardir), hyperdial._settings.DEFAULT_SERVER))
         child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, cwd=self.tmp)
         try:

@@ -242,7 +242,7 @@ class ConnectionTests(RealServerClientCase):
             import gc, sys, time
             import hyperdial
 
-            hyperdial._TRIAL_HEARTBEAT = 0.1
+            hyperdial._settings.TRIAL_HEARTBEAT = 0.1
             config = {"method": "random", "metric": {"name": "loss"},
                       "parameters": {"x": {"min": 0.0, "max": 1.0}}}
             sweeps = [hyperdial.Sweep.create(config) for _ in range(3)]

@@ -47,35 +47,77 @@ pub use client::{
 pub use hyperdial_wire::{RunState, SweepState};
 pub use supervise::{supervise, Outcome, SuperviseOptions};
 
-/// The Python client library (`python/hyperdial/__init__.py`), embedded so that an agent can
-/// put `import hyperdial` within reach of every training script without a `pip install`.
-pub const PYTHON_CLIENT: &str = include_str!("../../../python/hyperdial/__init__.py");
-
-/// The run and sweep state words of the Python client (`python/hyperdial/_states.py`,
-/// generated from `hyperdial_wire`), which [`PYTHON_CLIENT`] imports.
-pub const PYTHON_STATES: &str = include_str!("../../../python/hyperdial/_states.py");
+/// The Python client package (`python/hyperdial/`), embedded so that an agent can put
+/// `import hyperdial` within reach of every training script without a `pip install`: each
+/// module's file name and content. `_states.py` holds the run and sweep state words generated
+/// from `hyperdial_wire`; `__init__.py`, which imports the others, comes last, so it is
+/// written after them.
+pub const PYTHON_CLIENT: &[(&str, &str)] = &[
+    (
+        "_states.py",
+        include_str!("../../../python/hyperdial/_states.py"),
+    ),
+    (
+        "_settings.py",
+        include_str!("../../../python/hyperdial/_settings.py"),
+    ),
+    (
+        "_errors.py",
+        include_str!("../../../python/hyperdial/_errors.py"),
+    ),
+    (
+        "_values.py",
+        include_str!("../../../python/hyperdial/_values.py"),
+    ),
+    (
+        "_transport.py",
+        include_str!("../../../python/hyperdial/_transport.py"),
+    ),
+    (
+        "_sinks.py",
+        include_str!("../../../python/hyperdial/_sinks.py"),
+    ),
+    (
+        "_history.py",
+        include_str!("../../../python/hyperdial/_history.py"),
+    ),
+    (
+        "_local_server.py",
+        include_str!("../../../python/hyperdial/_local_server.py"),
+    ),
+    (
+        "_query.py",
+        include_str!("../../../python/hyperdial/_query.py"),
+    ),
+    (
+        "_sweep.py",
+        include_str!("../../../python/hyperdial/_sweep.py"),
+    ),
+    ("_api.py", include_str!("../../../python/hyperdial/_api.py")),
+    (
+        "_lr_range.py",
+        include_str!("../../../python/hyperdial/_lr_range.py"),
+    ),
+    ("_run.py", include_str!("../../../python/hyperdial/_run.py")),
+    (
+        "__init__.py",
+        include_str!("../../../python/hyperdial/__init__.py"),
+    ),
+];
 
 /// The `wandb`-compatible module (`python/hyperdial_wandb/wandb/__init__.py`), embedded so
 /// that a script written for W&B runs unchanged when the user asks for it (`--wandb`, or
-/// `wandb: true` in the sweep file). It imports [`PYTHON_CLIENT`].
+/// `wandb: true` in the sweep file). It imports the package of [`PYTHON_CLIENT`].
 pub const WANDB_MODULE: &str = include_str!("../../../python/hyperdial_wandb/wandb/__init__.py");
 
-/// Write [`PYTHON_CLIENT`] to `<state_dir>/python/hyperdial/__init__.py` (and
-/// [`PYTHON_STATES`] beside it, as `_states.py`) and return `<state_dir>/python`, the
-/// directory to put in front of `PYTHONPATH`.
+/// Write the files of [`PYTHON_CLIENT`] to `<state_dir>/python/hyperdial/` and return
+/// `<state_dir>/python`, the directory to put in front of `PYTHONPATH`.
 ///
-/// The file is rewritten only when its content differs, and then through a temporary file and
+/// A file is rewritten only when its content differs, and then through a temporary file and
 /// a rename, so several agents of one `hyperdial tune` sharing a state directory never see a
 /// half-written module.
 pub fn install_python_client(state_dir: &Path) -> io::Result<PathBuf> {
-    install_package(
-        &state_dir.join("python"),
-        "hyperdial",
-        &[
-            ("_states.py", PYTHON_STATES),
-            ("__init__.py", PYTHON_CLIENT),
-        ],
-    )
+    install_package(&state_dir.join("python"), "hyperdial", PYTHON_CLIENT)
 }
 
 /// The W&B client API level [`WANDB_MODULE`] follows: its `__version__`, and the version its
@@ -208,17 +250,43 @@ pub(crate) fn now_ms() -> i64 {
 mod tests {
     use super::*;
 
+    /// The content of the embedded file `name` of the Python client.
+    fn embedded(name: &str) -> &'static str {
+        PYTHON_CLIENT.iter().find(|(n, _)| *n == name).unwrap().1
+    }
+
+    #[test]
+    fn python_client_embeds_every_module_of_the_package() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../python/hyperdial");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".py"))
+            .collect();
+        on_disk.sort();
+        let mut embedded: Vec<String> = PYTHON_CLIENT.iter().map(|(n, _)| n.to_string()).collect();
+        embedded.sort();
+        assert_eq!(
+            embedded, on_disk,
+            "a module of python/hyperdial is not embedded"
+        );
+        assert_eq!(PYTHON_CLIENT.last().unwrap().0, "__init__.py");
+    }
+
     #[test]
     fn python_client_is_installed_once_and_repaired() {
         let dir = std::env::temp_dir().join(format!("hyperdial-agent-py-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let root = install_python_client(&dir).unwrap();
         assert_eq!(root, dir.join("python"));
+        for (name, content) in PYTHON_CLIENT {
+            let file = root.join("hyperdial").join(name);
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), *content, "{name}");
+        }
         let file = root.join("hyperdial").join("__init__.py");
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), PYTHON_CLIENT);
         let states = root.join("hyperdial").join("_states.py");
-        assert_eq!(std::fs::read_to_string(&states).unwrap(), PYTHON_STATES);
-        assert!(PYTHON_CLIENT.contains("from ._states import"));
+        assert!(embedded("__init__.py").contains("from ._states import"));
         // Unchanged content: not rewritten.
         let before = std::fs::metadata(&file).unwrap().modified().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -227,12 +295,18 @@ mod tests {
             std::fs::metadata(&file).unwrap().modified().unwrap(),
             before
         );
-        // A modified copy is replaced.
+        // A modified copy is replaced, a missing one written again.
         std::fs::write(&file, "stale").unwrap();
         std::fs::remove_file(&states).unwrap();
         install_python_client(&dir).unwrap();
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), PYTHON_CLIENT);
-        assert_eq!(std::fs::read_to_string(&states).unwrap(), PYTHON_STATES);
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            embedded("__init__.py")
+        );
+        assert_eq!(
+            std::fs::read_to_string(&states).unwrap(),
+            embedded("_states.py")
+        );
         let leftovers: Vec<_> = std::fs::read_dir(root.join("hyperdial"))
             .unwrap()
             .filter_map(|e| e.ok())

@@ -40,8 +40,8 @@ pub use tls::{TlsConfig, TlsError};
 /// Largest request body accepted, in bytes (8 MiB): the one request-size limit of the API
 /// (`docs/api.md`). It is enforced by a single layer for every route, JSON extractors
 /// included (axum's own 2 MiB default is lifted to it), and both clients split their batches
-/// to stay below it (`hyperdial_agent::client::MAX_REQUEST_BYTES`, `_MAX_REQUEST_BYTES` of the
-/// Python client). A larger body answers `413` with `{"error", "limit_bytes"}`.
+/// to stay below it (`hyperdial_agent::client::MAX_REQUEST_BYTES`, `MAX_REQUEST_BYTES` of the
+/// Python client's `_settings.py`). A larger body answers `413` with `{"error", "limit_bytes"}`.
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 /// How long a sweep run may stay silent before it is marked crashed, unless

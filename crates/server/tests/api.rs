@@ -609,9 +609,9 @@ fn hyperdial_agent_limit() -> usize {
         .find(|l| l.starts_with("pub const MAX_REQUEST_BYTES"))
         .unwrap();
     assert!(line.contains("8 * 1024 * 1024"), "{line}");
-    let python = include_str!("../../../python/hyperdial/__init__.py");
+    let python = include_str!("../../../python/hyperdial/_settings.py");
     assert!(
-        python.contains("\n_MAX_REQUEST_BYTES = 8 * 1024 * 1024\n"),
+        python.contains("\nMAX_REQUEST_BYTES = 8 * 1024 * 1024\n"),
         "the Python client's limit"
     );
     8 * 1024 * 1024

@@ -1085,7 +1085,7 @@ class PublicRun(_hd.Trial):
                     k for k in keys if k != x_axis]
             # Called from here as history() calls it, so a warning about a key the run never
             # logged points at the caller's line.
-            rows = _hd._read_history(self._history_transport(), self.id, needed)
+            rows = _hd._history._read_history(self._history_transport(), self.id, needed)
             if needed:
                 rows = [row for row in rows if all(k in row for k in needed)]
             rows = _thinned(rows, int(samples))
@@ -1142,7 +1142,7 @@ class Api(_hd.Api):
                     ", ".join(repr(k) for k in unknown), ", ".join(self.OVERRIDE_KEYS)))
         base_url = overrides.get("base_url")
         if server is not None and base_url is not None and \
-                _hd._server_from(server) != _hd._server_from(base_url):
+                _hd._transport._server_from(server) != _hd._transport._server_from(base_url):
             raise ValueError("wandb.Api: server=%r and overrides={'base_url': %r} name two "
                              "servers; give one" % (server, base_url))
         self._default_project = overrides.get("project") or None
@@ -1417,7 +1417,7 @@ def _program_agent(target, count):
     ``hyperdial agent --wandb`` against the sweep's server."""
     import subprocess  # noqa: PLC0415 -- only here
 
-    binary = _hd._hyperdial_binary()
+    binary = _hd._local_server._hyperdial_binary()
     if binary is None:
         raise errors.UsageError(
             "wandb.agent(%r) without function= runs the sweep's program with `hyperdial "
@@ -1539,14 +1539,16 @@ def _run_function(target, trial, function, files):
     if not exit_code and getattr(trial, "wandb_exit_code", None):
         exit_code = trial.wandb_exit_code  # the function called wandb.finish(exit_code=N)
         error = error or "wandb.finish(exit_code=%r)" % (exit_code,)
-    body = {"exit_code": exit_code}
+    end_state, message = None, None
     if state == "stopped" or (stop and exit_code == 0):
         reason = trial._stop_reason or _stop_reason(target, trial)
-        body["state"] = "cancelled" if reason == "cancelled" else "stopped_early"
+        end_state = "cancelled" if reason == "cancelled" else "stopped_early"
+        _warn("run %s stopped: the sweep asked it to stop (%s)" % (
+            trial.id, reason or "early termination"))
     elif error is not None:
-        body["state"] = "failed"
-        body["error"] = error.strip().splitlines()[-1][:2000]
-    _end_trial(target, trial, body)
+        end_state = "failed"
+        message = error.strip().splitlines()[-1]
+    _end_trial(target, trial, exit_code, end_state, message)
     return None if error is None else (trial.id, error.rstrip())
 
 
@@ -1570,23 +1572,15 @@ def _stop_reason(target, trial):
         return None
 
 
-def _end_trial(target, trial, body):
-    """End ``trial`` on the server with ``body`` (a finish request: exit code, state,
-    error) and stop its heartbeats. A failure is reported; the agent goes on (the server
-    marks a run it never hears of again crashed after its run timeout)."""
+def _end_trial(target, trial, exit_code, state=None, error=None):
+    """End ``trial`` on the server (:meth:`hyperdial.Sweep._end`: no value told, the run
+    logged its own). A failure is reported and the agent goes on (the server marks a run it
+    never hears of again crashed after its run timeout)."""
     try:
-        answer = _hd._call(target._transport, "POST", trial._path("finish"), body)
+        target._end(trial, exit_code, state, error)
     except Exception as err:  # noqa: BLE001 -- reported, the loop goes on
         _warn("cannot end run %s on %s (%s); the server marks it crashed after its run "
               "timeout" % (trial.id, target.server, err))
-        answer = None
-    with target._lock:
-        target._open.pop(trial.id, None)
-    if isinstance(answer, dict) and answer.get("id") == trial.id:
-        trial._update(answer)
-    else:
-        trial.state = body.get("state") or ("finished" if body["exit_code"] == 0
-                                            else "failed")
 
 
 # --------------------------------------------------------------------------------------------

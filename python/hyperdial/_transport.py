@@ -1,0 +1,395 @@
+"""JSON over HTTP(S) to one server: the connections, TLS, retries of the ask/tell calls, and
+the text of the server's errors.
+
+A :class:`_Transport` raises :class:`_SendError` for every failure, saying whether a retry
+may cure it (no connection, timeout, 5xx, 408, 429) or not (another 4xx, a certificate that
+does not verify). An ``https://`` server is verified against the system's certificate
+authorities plus the PEM file named by ``HYPERDIAL_CA_CERT``. With ``keep_alive`` each thread
+keeps one connection open; every kept connection is closed at interpreter exit.
+:func:`_call` is one call of the ask/tell and read APIs: retried while the server is away (for
+``_settings.CALL_RETRY_FOR``), turned into ValueError or RuntimeError with the server's
+message otherwise.
+"""
+
+import atexit
+import http.client
+import json
+import os
+import socket
+import ssl
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import weakref
+
+from . import _settings
+from ._errors import _warn
+
+
+class _SendError(Exception):
+    def __init__(self, message, retryable, status=None, payload=None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status  # the HTTP status, when the server answered
+        self.payload = payload  # the server's decoded JSON error body, when there is one
+
+
+_LOOPBACK = ("localhost", "::1")
+
+
+def _tls_context():
+    """The TLS settings for https:// servers: the system's CAs plus ``HYPERDIAL_CA_CERT``.
+
+    Raises ValueError naming the file when it cannot be used."""
+    context = ssl.create_default_context()
+    cafile = _settings.env("HYPERDIAL_CA_CERT")
+    if cafile:
+        try:
+            context.load_verify_locations(cafile=cafile)
+        except (OSError, ssl.SSLError, ValueError) as err:
+            raise ValueError(
+                "HYPERDIAL_CA_CERT=%s cannot be used as a CA certificate file: %s" % (cafile, err)
+            ) from None
+    return context
+
+
+def _tls_problem(err):
+    """What to fix when ``err`` is a TLS failure that no retry cures, else None."""
+    reason = getattr(err, "reason", None) or err
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return (
+            "the server's certificate does not verify (%s): set HYPERDIAL_CA_CERT to the "
+            "certificate of the CA that signed it, or to the server's own when it is "
+            "self-signed" % (getattr(reason, "verify_message", "") or reason)
+        )
+    if isinstance(reason, ssl.SSLError) and "WRONG_VERSION_NUMBER" in str(reason):
+        return "the server does not speak TLS at this address (%s): use http://" % reason
+    return None
+
+
+class _KeptHTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection kept open for many small requests, whose head and body leave in one
+    TCP segment.
+
+    ``http.client`` turns Nagle's algorithm off (``TCP_NODELAY``) and writes a request's head
+    and its body with two ``send`` calls: two segments, and the server woken twice for one
+    request. So the head is sent with ``MSG_MORE`` (Linux: hold the data until the next send)
+    and the body right after it; where ``MSG_MORE`` does not exist both are plain sends."""
+
+    _MORE = getattr(socket, "MSG_MORE", 0)
+
+    def request(self, method, url, body=None, headers=None):
+        self._body_follows = isinstance(body, bytes) and len(body) > 0
+        try:
+            super().request(method, url, body=body, headers=headers or {})
+        finally:
+            self._body_follows = False
+
+    def send(self, data):
+        if getattr(self, "_body_follows", False) and self._MORE:
+            # The request's head: the kernel holds it until the body is sent.
+            self._body_follows = False
+            if self.sock is None:
+                self.connect()
+            self.sock.sendall(data, self._MORE)
+            return
+        super().send(data)
+
+
+class _Transport:
+    """JSON over HTTP(S) to one server, with the bearer token when there is one.
+
+    With ``keep_alive`` (the ask/tell API's transport), when no proxy applies (loopback, or no
+    proxy in the environment), each thread keeps one connection open and sends its requests
+    over it: a new TCP connection per request costs more than a small request itself.
+    Otherwise each request goes through urllib on a connection of its own."""
+
+    def __init__(self, server, token, keep_alive=False):
+        self.server = server.rstrip("/")
+        self.token = token or None
+        parts = urllib.parse.urlsplit(self.server)
+        host = parts.hostname or ""
+        handlers = []
+        if parts.scheme == "https":
+            handlers.append(urllib.request.HTTPSHandler(context=_tls_context()))
+        loopback = host in _LOOPBACK or host.startswith("127.")
+        if loopback:
+            # Never send loopback traffic through a proxy taken from the environment.
+            handlers.append(urllib.request.ProxyHandler({}))
+        self._opener = urllib.request.build_opener(*handlers)
+        self._parts = parts
+        self._keep_alive = keep_alive and parts.scheme in ("http", "https") and (
+            loopback or not urllib.request.getproxies().get(parts.scheme))
+        self._local = threading.local()
+        # Every kept connection open, whichever thread holds it, so close() (and the exit of
+        # the interpreter) can close them: a socket left to the garbage collector is a
+        # ResourceWarning.
+        self._kept = set()
+        self._kept_lock = threading.Lock()
+        if self._keep_alive:
+            _open_transports.add(self)
+
+    def _connection(self, timeout):
+        """This thread's open connection to the server (made on first use)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", None) != os.getpid():
+            # A forked child never writes on its parent's connection.
+            conn = None
+        if conn is None:
+            self._local.pid = os.getpid()
+            parts = self._parts
+            if parts.scheme == "https":
+                conn = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout,
+                                                   context=_tls_context())
+            else:
+                conn = _KeptHTTPConnection(parts.hostname, parts.port, timeout=timeout)
+            self._local.conn = conn
+        if conn.sock is None:
+            # About to connect (anew after close()): tracked until closed.
+            with self._kept_lock:
+                self._kept.add(conn)
+        conn.timeout = timeout
+        if conn.sock is not None:
+            conn.sock.settimeout(timeout)
+        return conn
+
+    def _drop_connection(self):
+        """Close the calling thread's kept connection, if it has one (a thread that ends
+        calls this, so its socket is not left to the garbage collector)."""
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._kept_lock:
+                self._kept.discard(conn)
+            conn.close()
+
+    def close(self):
+        """Close every kept connection of every thread. The transport stays usable: the next
+        request opens a new connection."""
+        with self._kept_lock:
+            conns, self._kept = list(self._kept), set()
+        for conn in conns:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - at interpreter shutdown anything may be gone
+            pass
+
+    def _send_kept(self, method, path, data, headers, timeout):
+        """One request over this thread's kept connection: (status, raw body, headers). A connection
+        the server closed while it sat idle is replaced once."""
+        for attempt in (0, 1):
+            conn = self._connection(timeout)
+            reused = conn.sock is not None
+            try:
+                conn.request(method, self._parts.path + path, body=data, headers=headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError,
+                    BrokenPipeError) as err:
+                self._drop_connection()
+                if reused and attempt == 0:
+                    continue
+                raise err
+            except Exception:
+                self._drop_connection()
+                raise
+            if resp.getheader("Connection", "").lower() == "close":
+                self._drop_connection()
+            return resp.status, raw, resp.getheaders()
+        raise AssertionError("unreachable")
+
+    def request(self, method, path, body=None, timeout=None, headers_out=None):
+        """Send one request; return the decoded JSON answer (or None). Raises _SendError.
+        A dict given as ``headers_out`` receives the answer's headers (lower-case names)."""
+        if isinstance(body, bytes):
+            data = body
+        elif body is not None:
+            data = json.dumps(body, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        else:
+            data = None
+        if timeout is None:
+            # Large metric batches take the server a while to store: 1 s more per 256 KiB.
+            timeout = _settings.REQUEST_TIMEOUT + len(data or b"") / 262144.0
+        if self._keep_alive:
+            return self._request_kept(method, path, data, timeout, headers_out)
+        req = urllib.request.Request(self.server + path, data=data, method=method)
+        req.add_header("Accept", "application/json")
+        req.add_header("User-Agent", "hyperdial-python/" + _settings.__version__)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if self.token:
+            req.add_header("Authorization", "Bearer " + self.token)
+        try:
+            with self._opener.open(req, timeout=timeout) as resp:
+                raw = resp.read()
+                if headers_out is not None:
+                    headers_out.update((k.lower(), v) for k, v in resp.headers.items())
+        except urllib.error.HTTPError as err:
+            detail = ""
+            payload = None
+            try:
+                payload = json.loads(err.read().decode("utf-8", "replace"))
+                detail = payload.get("error") or ""
+            except Exception:
+                pass
+            finally:
+                err.close()  # the answer's connection, else left to the garbage collector
+            retryable = err.code >= 500 or err.code in (408, 429)
+            message = "%s %s answered %d%s" % (
+                method,
+                path.split("?")[0],
+                err.code,
+                ": " + detail if detail else "",
+            )
+            raise _SendError(message, retryable, err.code, payload) from None
+        except Exception as err:  # URLError, timeouts, resets, bad status lines
+            problem = _tls_problem(err)
+            if problem:
+                raise _SendError("TLS with %s failed: %s" % (self.server, problem), False) from None
+            reason = getattr(err, "reason", None) or err
+            raise _SendError("cannot reach %s (%s)" % (self.server, reason), True) from None
+        return _decoded(raw)
+
+    def _request_kept(self, method, path, data, timeout, headers_out=None):
+        headers = {"Accept": "application/json",
+                   "User-Agent": "hyperdial-python/" + _settings.__version__,
+                   "Host": self._parts.netloc.rpartition("@")[2]}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if self.token:
+            headers["Authorization"] = "Bearer " + self.token
+        try:
+            status, raw, answer_headers = self._send_kept(method, path, data, headers, timeout)
+        except Exception as err:  # refused, timeouts, resets, bad status lines, TLS
+            problem = _tls_problem(urllib.error.URLError(err))
+            if problem:
+                raise _SendError("TLS with %s failed: %s" % (self.server, problem), False) from None
+            reason = getattr(err, "reason", None) or err
+            raise _SendError("cannot reach %s (%s)" % (self.server, reason), True) from None
+        if status >= 400:
+            payload = None
+            detail = ""
+            try:
+                payload = json.loads(raw.decode("utf-8", "replace"))
+                detail = payload.get("error") or ""
+            except Exception:
+                pass
+            retryable = status >= 500 or status in (408, 429)
+            message = "%s %s answered %d%s" % (
+                method, path.split("?")[0], status, ": " + detail if detail else "")
+            raise _SendError(message, retryable, status, payload)
+        if headers_out is not None:
+            headers_out.update((k.lower(), v) for k, v in answer_headers)
+        return _decoded(raw)
+
+
+#: Transports with kept connections (weakly held): closed at exit, see _close_transports.
+_open_transports = weakref.WeakSet()
+
+
+def _close_transports():
+    """Close the kept connections of every transport still alive (at interpreter exit)."""
+    for transport in list(_open_transports):
+        transport.close()
+
+
+atexit.register(_close_transports)
+
+
+def _decoded(raw):
+    """A JSON answer body, decoded; None when empty or not JSON."""
+    if not raw:
+        return None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except ValueError:
+        return None
+
+
+def _server_from(server):
+    server = server or _settings.env("HYPERDIAL_SERVER", _settings.DEFAULT_SERVER)
+    server = server.strip().rstrip("/")
+    if "://" not in server:
+        server = "http://" + server
+    return server
+
+
+def _call(transport, method, path, body=None, ok_statuses=(), timeout=None, headers_out=None):
+    """One API call for the ask/tell API. Network failures and 5xx answers are retried with
+    backoff for up to ``_settings.CALL_RETRY_FOR`` seconds; a 422 raises ValueError with the
+    server's message; another 4xx raises RuntimeError, unless its status is in
+    ``ok_statuses``, in which case the _SendError is returned for the caller to read."""
+    started = time.monotonic()
+    deadline = started + _settings.CALL_RETRY_FOR
+    delay = 0.25
+    warned = False
+    while True:
+        try:
+            return transport.request(method, path, body, timeout=timeout,
+                                     headers_out=headers_out)
+        except _SendError as err:
+            if err.status in ok_statuses:
+                return err
+            if err.retryable and time.monotonic() + delay < deadline:
+                if not warned and time.monotonic() - started >= 2.0:
+                    # Say once that the client is waiting, and for how long at most.
+                    warned = True
+                    _warn("%s; retrying for up to %.0f s" % (err, _settings.CALL_RETRY_FOR))
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if err.status in (400, 422):
+                raise ValueError(_error_text(err)) from None
+            if err.retryable:
+                raise RuntimeError(
+                    "hyperdial: %s, after retrying for %.0f s: is the server running? Start "
+                    "one with %s, or name another with server= or HYPERDIAL_SERVER"
+                    % (err, time.monotonic() - started, _start_command(transport.server))
+                ) from None
+            raise RuntimeError("hyperdial: " + str(err)) from None
+
+
+def _error_text(err):
+    """The server's message for a refused request, with its diagnostics when it sent some."""
+    payload = err.payload if isinstance(err.payload, dict) else {}
+    text = payload.get("error") or str(err)
+    lines = []
+    for d in payload.get("diagnostics") or []:
+        if isinstance(d, dict):
+            where = d.get("path") or d.get("location") or ""
+            msg = d.get("message") or json.dumps(d)
+            lines.append("  %s%s" % (where + ": " if where else "", msg))
+        else:
+            lines.append("  %s" % (d,))
+    if lines and not all(line.strip() in text for line in lines):
+        text += "\n" + "\n".join(lines)
+    return text
+
+
+def _start_command(url):
+    """The command that starts a server answering at ``url``, quoted for a message:
+    `hyperdial server` for the default address, with ``--bind`` for another loopback
+    address, and for another host the command to run on it (``--bind 0.0.0.0:PORT``, with a
+    token, since other machines can reach it)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port that is not a number: say it in general terms
+        return "`hyperdial server --bind HOST:PORT`"
+    if url.rstrip("/") == _settings.DEFAULT_SERVER:
+        return "`hyperdial server`"
+    if host in _LOOPBACK or host.startswith("127."):
+        bind = "%s:%d" % ("127.0.0.1" if host == "localhost" else
+                          "[::1]" if host == "::1" else host, port)
+        return "`hyperdial server --bind %s`" % bind
+    return ("`hyperdial server --bind 0.0.0.0:%d --token TOKEN` on %s (and HYPERDIAL_TOKEN="
+            "TOKEN here)" % (port, host))
