@@ -163,16 +163,17 @@ class FunctionAgentTests(WandbScriptCase):
             import wandb
 
             def train():
-                run = wandb.init()
-                for step in range(12):
-                    wandb.log({"loss": run.config.x + 1.0 / (step + 1)})
-                    if step == 3 and run.config.x == 9:
-                        # Wait for the server's answer to the points sent (it carries the
-                        # stop), so the test does not depend on how long that takes.
-                        deadline = time.monotonic() + 30
-                        while not hyperdial.run.should_stop() and time.monotonic() < deadline:
-                            time.sleep(0.05)
-                print("completed x =", run.config.x)
+                with wandb.init() as run:
+                    for step in range(12):
+                        wandb.log({"loss": run.config.x + 1.0 / (step + 1)})
+                        if step == 3 and run.config.x == 9:
+                            # Wait for the server's answer to the points sent (it carries
+                            # the stop), so the test does not depend on how long that takes.
+                            deadline = time.monotonic() + 30
+                            while not hyperdial.run.should_stop() and \
+                                    time.monotonic() < deadline:
+                                time.sleep(0.05)
+                    print("completed x =", run.config.x)
 
             sweep_id = wandb.sweep({
                 "method": "grid", "metric": {"name": "loss", "goal": "minimize"},
@@ -186,6 +187,7 @@ class FunctionAgentTests(WandbScriptCase):
         self.assertEqual([(r.config["x"], r.state) for r in runs],
                          [(1, "finished"), (2, "finished"), (9, "stopped_early")], err)
         self.assertEqual(runs[2].data["stop_reason"], "early_terminated")
+        self.assertEqual(runs[2].data["exit_code"], 0)  # stopped, not failed
         self.assertIn("completed x = 2", out)
         self.assertNotIn("completed x = 9", out)
         self.assertLess(runs[2].data["steps"], 12)

@@ -1536,7 +1536,7 @@ def _run_function(target, trial, function, files):
             else:
                 os.environ[key] = value
     stop = _finish_agent_run(exit_code)
-    if not exit_code and getattr(trial, "wandb_exit_code", None):
+    if state is None and not exit_code and getattr(trial, "wandb_exit_code", None):
         exit_code = trial.wandb_exit_code  # the function called wandb.finish(exit_code=N)
         error = error or "wandb.finish(exit_code=%r)" % (exit_code,)
     end_state, message = None, None
