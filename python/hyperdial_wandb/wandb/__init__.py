@@ -1216,8 +1216,11 @@ def init(project=None, entity=None, config=None, name=None, reinit=None, setting
     ``WANDB_PROJECT`` and ``WANDB_NAME``). ``mode="disabled"`` (or ``WANDB_MODE=disabled``)
     records nothing; ``"offline"`` outside an agent writes hyperdial's offline file. A run
     still open is returned as is unless ``reinit`` asks for a new one (``True``,
-    ``"finish_previous"``, ``"create_new"``), which finishes it first. ``entity``, ``id``,
-    ``resume``, ``settings`` and other W&B options are accepted and have no effect.
+    ``"finish_previous"``, ``"create_new"``), which finishes it first. ``entity``,
+    ``settings`` and other W&B options are accepted and have no effect. ``id`` and ``resume``
+    (and ``WANDB_RUN_ID``, ``WANDB_RESUME``) do not resume a run: outside an agent each
+    ``init`` makes a new run, under an agent it is the agent's run; one warning says so
+    (none for the agent's own run id).
     """
     global run, summary, _hooks  # noqa: PLW0603 -- wandb's module-level state
     with _lock:
@@ -1249,6 +1252,7 @@ def init(project=None, entity=None, config=None, name=None, reinit=None, setting
                        "so the sweep gets no metric from it" % (
                            source, os.environ["HYPERDIAL_RUN_ID"]))
         hd_run = _hd.init(config=defaults, project=project, name=name, mode=hd_mode)
+        _warn_resume(id, resume, hd_run)
         kind = RunDisabled if hd_run.mode == "disabled" else Run
         new = kind(hd_run, name, settings or Settings(), group, job_type, tags, notes,
                    None if dir is None else os.fspath(dir))
@@ -1260,6 +1264,28 @@ def init(project=None, entity=None, config=None, name=None, reinit=None, setting
             _hooks = True
             atexit.register(_at_exit)
         return new
+
+
+def _warn_resume(run_id, resume, hd_run):
+    """One warning when the script asked to resume a run (``init(id=, resume=)``, or
+    ``WANDB_RUN_ID``/``WANDB_RESUME`` outside an agent), which hyperdial does not do: it
+    says which run the data goes to instead. Nothing for the agent's own run id (the agent
+    sets ``WANDB_RUN_ID`` to it)."""
+    agent_run = os.environ.get("HYPERDIAL_RUN_ID")
+    if agent_run:
+        # Under an agent W&B attaches to the agent's run too; only another id differs.
+        if run_id is None or str(run_id) == agent_run:
+            return
+    else:
+        run_id = run_id or os.environ.get("WANDB_RUN_ID") or None
+        resume = resume or os.environ.get("WANDB_RESUME") or None
+        if run_id is None and resume in (None, False, "never"):
+            return
+    asked = ", ".join("%s=%r" % kv for kv in (("id", run_id), ("resume", resume))
+                      if kv[1] is not None)
+    where = ("under an agent the data goes to the agent's run %s" % agent_run if agent_run
+             else "this is a new run, %s" % hd_run.id)
+    _warn_once("resume", "wandb.init(%s): hyperdial does not resume runs; %s" % (asked, where))
 
 
 def _config_files():
