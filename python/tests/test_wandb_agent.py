@@ -344,6 +344,7 @@ class IntegrationImportTests(WandbScriptCase):
             print("id:", exp.id)
         """)
         self.assertEqual(code, 0, err)
+        self.assertNotIn("[hyperdial]", err)  # resume="allow" without an id is a new run
         run_id = next(line.split()[1] for line in out.splitlines() if line.startswith("id:"))
         api = hyperdial.Api(self.url)
         self.addCleanup(api.close)

@@ -1279,7 +1279,9 @@ def _warn_resume(run_id, resume, hd_run):
     else:
         run_id = run_id or os.environ.get("WANDB_RUN_ID") or None
         resume = resume or os.environ.get("WANDB_RESUME") or None
-        if run_id is None and resume in (None, False, "never"):
+        # Without an id, "allow" (what PyTorch Lightning always passes) makes a new run in
+        # W&B too; True, "auto" and "must" would look for a run to go on with.
+        if run_id is None and resume in (None, False, "never", "allow"):
             return
     asked = ", ".join("%s=%r" % kv for kv in (("id", run_id), ("resume", resume))
                       if kv[1] is not None)
