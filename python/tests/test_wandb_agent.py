@@ -415,6 +415,64 @@ class IntegrationImportTests(WandbScriptCase):
         self.assertEqual(legacy.summary["val_loss"], 0.7)
         self.assertEqual(legacy.summary["epoch"], 2)
 
+    def test_gradient_boosting_callbacks_log_each_round_with_best_summaries(self):
+        # Stand-ins for xgboost's callback base class and the boosters and callback
+        # environments the libraries hand over (the tests need neither library).
+        code, out, err = self.run_script("""
+            import json
+            from types import SimpleNamespace
+            import wandb
+            from wandb.integration.xgboost import WandbCallback
+            from wandb.integration.lightgbm import log_summary, wandb_callback
+
+            class Booster:
+                best_iteration, best_score = 2, {"valid_0": {"l2": 0.25}}
+                def save_config(self):
+                    return json.dumps({"learner": {"objective": "reg:squarederror"}})
+                def attr(self, name):
+                    return {"best_score": "0.5", "best_iteration": "1"}.get(name)
+
+            xgb_run = wandb.init(project="boosting")
+            callback = WandbCallback(log_feature_importance=False)
+            callback.before_training(Booster())
+            history = {"validation_0": {"logloss": [], "auc": []}}
+            for epoch, (loss, auc) in enumerate([(0.7, 0.6), (0.5, 0.8), (0.6, 0.7)]):
+                history["validation_0"]["logloss"].append(loss)
+                history["validation_0"]["auc"].append(auc)
+                callback.after_iteration(Booster(), epoch, history)
+            callback.after_training(Booster())
+            xgb_run.finish()
+
+            lgb_run = wandb.init(project="boosting", reinit=True)
+            callback = wandb_callback()
+            for iteration, l2 in enumerate([0.4, 0.25, 0.3]):
+                callback(SimpleNamespace(params={"num_leaves": 31}, iteration=iteration,
+                                         begin_iteration=0,
+                                         evaluation_result_list=[("valid_0", "l2", l2, False)]))
+            log_summary(Booster(), feature_importance=False)
+            print("ids:", xgb_run.id, lgb_run.id)
+        """, files={"xgboost/__init__.py": "from . import callback\n",
+                    "xgboost/callback.py": "class TrainingCallback:\n    pass\n"})
+        self.assertEqual(code, 0, err)
+        ids = next(line.split()[1:] for line in out.splitlines() if line.startswith("ids:"))
+        api = hyperdial.Api(self.url)
+        self.addCleanup(api.close)
+        xgb_run, lgb_run = api.run(ids[0]), api.run(ids[1])
+        self.assertEqual(xgb_run.config["learner"], {"objective": "reg:squarederror"})
+        # The best value of each metric is its summary: the lowest loss, the highest auc.
+        self.assertEqual((xgb_run.summary["validation_0-logloss"],
+                          xgb_run.summary["validation_0-auc"]), (0.5, 0.8))
+        self.assertEqual((xgb_run.summary["best_score"], xgb_run.summary["best_iteration"]),
+                         (0.5, 1))
+        self.assertEqual([(r["_step"], r["epoch"]) for r in
+                          xgb_run.scan_history(keys=["epoch"])], [(0, 0), (1, 1), (2, 2)])
+        self.assertEqual(lgb_run.config["num_leaves"], 31)
+        self.assertEqual(lgb_run.summary["valid_0_l2"], 0.25)
+        self.assertEqual([r["valid_0_l2"] for r in lgb_run.scan_history(keys=["valid_0_l2"])],
+                         [0.4, 0.25, 0.3])
+        self.assertEqual((lgb_run.summary["best_iteration"], lgb_run.summary["best_score"]),
+                         (2, {"valid_0": {"l2": 0.25}}))
+
     def test_charts_and_media_leave_no_metric_and_warn_once_per_name(self):
         code, out, err = self.run_script("""
             import wandb

@@ -27,7 +27,8 @@ What is mapped:
   ``finish`` (and at exit), ``Settings``, ``wandb.run``, ``login`` (does nothing),
   ``termlog``/``termwarn``/``termerror``, and the submodule paths integrations import
   (``wandb.sdk.lib.config_util``, ``wandb.sdk.wandb_run``, ``wandb.errors``, ...), and
-  the Keras callbacks of ``wandb.integration.keras`` / ``wandb.keras``.
+  the callbacks of ``wandb.integration.keras`` / ``wandb.keras``, ``xgboost`` and
+  ``lightgbm``.
 * ``sweep(config)`` and ``agent(sweep_id, function=, count=)``: W&B's notebook pattern, a
   sweep created and run from one process (see "Sweeps driven from this process" below).
 * ``wandb.Api()``: reads runs and sweeps back (``.run(path)``, ``.runs(path, filters=,
@@ -1640,7 +1641,7 @@ def generate_id(length=8):
 # use on the installed Keras (``keras``, else ``tensorflow.keras``): they only turn the logs
 # Keras hands to callbacks into wandb.log calls, as W&B's do.
 
-_keras_classes = {}
+_integration_classes = {}
 
 
 def _keras_callbacks():
@@ -1779,9 +1780,169 @@ def _keras_attribute(name):
             "wandb.integration.keras.%s is not available under hyperdial (it has %s)"
             % (name, ", ".join(sorted(_KERAS_BUILDERS))))
     with _lock:
-        if name not in _keras_classes:
-            _keras_classes[name] = builder(_keras_callbacks())
-        return _keras_classes[name]
+        if name not in _integration_classes:
+            _integration_classes[name] = builder(_keras_callbacks())
+        return _integration_classes[name]
+
+
+# Gradient-boosting callbacks (``wandb.integration.xgboost``, ``wandb.integration.lightgbm``,
+# and the older ``wandb.xgboost``, ``wandb.lightgbm``): each boosting round's evaluation
+# results become one row, named as W&B names them (``<data>-<metric>`` for XGBoost,
+# ``<data>_<metric>`` for LightGBM), losses and errors summarized by their minimum and
+# scores by their maximum, as W&B's callbacks define them. Feature-importance charts and
+# model artifacts are not recorded.
+
+_LOWER_IS_BETTER = {"rmse", "rmsle", "mae", "mape", "mphe", "logloss", "error", "error@t",
+                    "merror", "l1", "l2", "huber", "fair", "poisson", "gamma",
+                    "binary_logloss"}
+_HIGHER_IS_BETTER = {"auc", "aucpr", "ndcg", "map", "ndcg@n", "map@n", "average_precision"}
+
+
+def _define_boosting_metric(name, metric):
+    """Summarize metric ``name`` (an evaluation result called ``metric`` by the library) by
+    its best value: the minimum of losses and errors, the maximum of scores."""
+    metric = str(metric).lower()
+    if "loss" in metric or metric in _LOWER_IS_BETTER:
+        define_metric(name, summary="min")
+    elif metric in _HIGHER_IS_BETTER:
+        define_metric(name, summary="max")
+
+
+def _xgboost_old_callback():
+    """``wandb.integration.xgboost.wandb_callback()``: XGBoost's old callback style (a function
+    of the callback environment): each round's ``evaluation_result_list`` is one row."""
+
+    def callback(env):
+        for name, value in env.evaluation_result_list:
+            log({name: value}, commit=False)
+        log({})
+
+    return callback
+
+
+def _xgboost_callback_class():
+    try:
+        import xgboost  # noqa: PLC0415 -- only when asked for
+    except ImportError:
+        raise ImportError("wandb.integration.xgboost.WandbCallback needs xgboost") from None
+
+    class WandbCallback(xgboost.callback.TrainingCallback):
+        """W&B's XGBoost callback: the booster's configuration goes to ``wandb.config``;
+        after every round each evaluation result is logged as ``<data>-<metric>`` with
+        ``epoch`` (the round) in one row, its summary the best value (``define_metric``);
+        after training, ``best_score`` and ``best_iteration`` when the booster has them. The
+        model and the feature-importance chart are not recorded (one warning each)."""
+
+        def __init__(self, log_model=False, log_feature_importance=True,
+                     importance_type="gain", define_metric=True):
+            super().__init__()
+            if run is None:
+                raise errors.Error("You must call wandb.init() before WandbCallback()")
+            self.log_model = log_model
+            self.log_feature_importance = log_feature_importance
+            self.importance_type = importance_type
+            self.define_metric = define_metric
+
+        def before_training(self, model):
+            config.update(json.loads(model.save_config()))
+            return model
+
+        def after_iteration(self, model, epoch, evals_log):
+            for data, metrics in evals_log.items():
+                for metric, history in metrics.items():
+                    name = "%s-%s" % (data, metric)
+                    if self.define_metric:
+                        _define_boosting_metric(name, metric)
+                    value = history[-1]
+                    log({name: value[0] if isinstance(value, tuple) else value},
+                        commit=False)
+            log({"epoch": epoch})
+            self.define_metric = False
+            return False
+
+        def after_training(self, model):
+            if self.log_model:
+                _unsupported("integration.xgboost model artifact")
+            if self.log_feature_importance:
+                _unsupported("integration.xgboost feature importance chart")
+            best = model.attr("best_score")
+            if best is not None:
+                log({"best_score": float(best),
+                     "best_iteration": int(model.attr("best_iteration"))})
+            return model
+
+    return WandbCallback
+
+
+def _xgboost_attribute(name):
+    if name == "wandb_callback":
+        return _xgboost_old_callback
+    if name == "WandbCallback":
+        with _lock:
+            if "xgboost" not in _integration_classes:
+                _integration_classes["xgboost"] = _xgboost_callback_class()
+            return _integration_classes["xgboost"]
+    raise AttributeError("wandb.integration.xgboost.%s is not available under hyperdial (it "
+                         "has WandbCallback, wandb_callback)" % name)
+
+
+class _LightGBMCallback:
+    """What ``wandb.integration.lightgbm.wandb_callback()`` returns: a LightGBM callback
+    (called with the callback environment after every iteration)."""
+
+    order = 20
+    before_iteration = False
+
+    def __init__(self, log_params, define_metric):
+        self.log_params = log_params
+        self.define_metric = define_metric
+
+    def __call__(self, env):
+        first = env.iteration == getattr(env, "begin_iteration", 0)
+        if first and self.log_params:
+            config.update(dict(env.params))
+        row = {}
+        for item in env.evaluation_result_list:
+            if len(item) == 4:  # (data, metric, value, higher is better)
+                names = {"%s_%s" % (item[0], item[1]): (item[2], item[1])}
+            else:  # cross-validation: ("cv_agg", "data metric", mean, better, stdv)
+                data, metric = item[1].split()
+                names = {"%s_%s-mean" % (data, metric): (item[2], metric),
+                         "%s_%s-stdv" % (data, metric): (item[4], metric)}
+            for name, (value, metric) in names.items():
+                if first and self.define_metric:
+                    _define_boosting_metric(name, metric)
+                row[name] = value
+        log(row, commit=False)
+        log({"iteration": env.iteration}, commit=True)
+
+
+def _lightgbm_wandb_callback(log_params=True, define_metric=True):
+    """W&B's LightGBM callback: the parameters go to ``wandb.config`` (``log_params``), every
+    iteration's evaluation results are one row (``<data>_<metric>``, with ``iteration``),
+    summarized by their best value (``define_metric``)."""
+    return _LightGBMCallback(log_params, define_metric)
+
+
+def _lightgbm_log_summary(model, feature_importance=True, save_model_checkpoint=False):
+    """W&B's ``log_summary``: ``best_iteration`` and ``best_score`` of the trained booster
+    in the run summary; the feature-importance chart and the model are not recorded."""
+    if run is None:
+        raise errors.Error("You must call wandb.init() before log_summary()")
+    summary["best_iteration"] = model.best_iteration
+    summary["best_score"] = _plain_scores(model.best_score)
+    if feature_importance:
+        _unsupported("integration.lightgbm feature importance chart")
+    if save_model_checkpoint:
+        _unsupported("integration.lightgbm model checkpoint")
+
+
+def _plain_scores(scores):
+    """LightGBM's ``best_score`` (nested mappings of data and metric to a value) as plain
+    dicts, which a summary can hold."""
+    if isinstance(scores, collections.abc.Mapping):
+        return {str(k): _plain_scores(v) for k, v in scores.items()}
+    return scores
 
 
 def _register_submodules():
@@ -1818,7 +1979,16 @@ def _register_submodules():
            RunDisabled=RunDisabled)
     keras_doc = ("Keras callbacks: ``WandbMetricsLogger``, ``WandbModelCheckpoint``, "
                  "``WandbCallback``, built on the installed Keras at first use.")
-    module("integration", "``wandb.integration``: ``keras``.")
+    module("integration", "``wandb.integration``: ``keras``, ``xgboost``, ``lightgbm``.")
+    boosting = {
+        "xgboost": dict(__getattr__=_xgboost_attribute),
+        "lightgbm": dict(wandb_callback=_lightgbm_wandb_callback,
+                         log_summary=_lightgbm_log_summary),
+    }
+    for library, attributes in boosting.items():
+        for path in ("integration." + library, library):
+            module(path, "``wandb.%s``: W&B's %s callback, recording to hyperdial." % (
+                path, library), **attributes)
     module("integration.keras", "``wandb.integration.keras``: " + keras_doc,
            __getattr__=_keras_attribute)
     module("keras", "``wandb.keras`` (W&B's older path): " + keras_doc,
