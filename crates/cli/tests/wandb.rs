@@ -388,3 +388,29 @@ fn run_with_wandb_flag_takes_the_project_from_wandb_project() {
         assert_eq!(runs[0]["summary"]["loss"].as_f64(), Some(0.5), "{list:#}");
     }
 }
+
+/// A script written for W&B run without `--wandb` fails in `import wandb` (here the failure
+/// is written out, so the test does not depend on whether the real package is installed):
+/// `tune` says once how to run it.
+#[test]
+fn a_wandb_script_run_without_the_flag_gets_a_hint() {
+    let s = Scratch::new("wandb-hint");
+    s.write(
+        "train.py",
+        "import sys\nsys.stderr.write(\"ModuleNotFoundError: No module named 'wandb'\\n\")\nsys.exit(1)\n",
+    );
+    s.write(
+        "sweep.yaml",
+        "program: train.py\nmethod: grid\nparameters:\n  lr: {values: [0.1, 0.2]}\n",
+    );
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0"]);
+    let all = text(&out);
+    assert_eq!(
+        all.matches("run unchanged with `--wandb`").count(),
+        1,
+        "{all}"
+    );
+    // With the flag the module is there and the hint is not given.
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0", "--wandb", "--new"]);
+    assert!(!text(&out).contains("run unchanged with"), "{}", text(&out));
+}
