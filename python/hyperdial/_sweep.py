@@ -656,7 +656,20 @@ class Sweep(_Closable):
 
     def _fail(self, trial, reason):
         """End ``trial`` ``failed`` with ``reason`` as its error (one finish request)."""
-        body = {"exit_code": 1, "state": RunState.FAILED, "error": reason[:2000]}
+        self._end(trial, 1, RunState.FAILED, reason)
+
+    def _end(self, trial, exit_code, state=None, error=None):
+        """End ``trial`` as a process ends its run, with no value told: ``exit_code`` (0 is
+        ``finished``, anything else ``failed``, the server's rule), or ``state`` when given,
+        and ``error`` (at most 2000 characters) as the run's error. For trials whose run
+        reported its own metrics (the W&B module's ``wandb.agent(function=...)``). One finish
+        request; the trial's heartbeats stop; ``trial.state`` becomes the server's. Raises
+        RuntimeError, as every call does, when the server cannot be reached."""
+        body = {"exit_code": int(exit_code)}
+        if state is not None:
+            body["state"] = state
+        if error:
+            body["error"] = error[:2000]
         with self._sent(("finish", trial, body)):
             answer = _call(self._transport, "POST", trial._path("finish"), body)
         with self._lock:
@@ -664,7 +677,8 @@ class Sweep(_Closable):
         if isinstance(answer, dict) and answer.get("id") == trial.id:
             trial._update(answer)
         else:
-            trial.state = RunState.FAILED
+            trial.state = state or (RunState.FINISHED if exit_code == 0 else RunState.FAILED)
+        return trial
 
     def tell_and_ask(self, trial, value, state=None, timeout=None, _refused=None):
         """Tell a trial its value and ask for the next one in one request: what

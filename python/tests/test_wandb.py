@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import unittest
+from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = os.path.join(HERE, os.pardir)
@@ -289,6 +290,33 @@ class RunTests(WandbTestCase):
                      "use_artifact", "plot.line"):
             self.assertEqual(err.count("wandb.%s is not recorded" % name), 1, (name, err))
 
+    def test_finish_with_an_exit_code_under_an_agent_says_how_to_fail_the_run(self):
+        wandb = self.wandb
+        wandb.init()
+        wandb.log({"loss": 1.0})
+        wandb.finish(exit_code=3)
+        self.assertIn("wandb.finish(exit_code=3): under `hyperdial agent` the run's state comes "
+                      "from the process's exit status", self.stderr.getvalue())
+        self.assertEqual(self.server.of("POST", "/finish"), [])  # the agent ends the run
+
+    def test_disabled_mode_under_an_agent_says_the_sweep_gets_no_metric(self):
+        with mock.patch.dict(os.environ, {"WANDB_MODE": "disabled"}):
+            run = self.wandb.init()
+        self.wandb.log({"loss": 1.0})
+        run.finish()
+        self.assertEqual(self.server.requests, [])
+        self.assertIn("wandb is disabled (WANDB_MODE=disabled): run r7mz0c1d records nothing, "
+                      "so the sweep gets no metric from it", self.stderr.getvalue())
+
+    def test_resume_says_the_run_is_not_resumed_except_for_the_agents_own_id(self):
+        wandb = self.wandb
+        wandb.init(id="r7mz0c1d", resume="allow")  # the agent's run (WANDB_RUN_ID)
+        self.assertNotIn("does not resume", self.stderr.getvalue())
+        wandb.init(id="abc123", resume="must", reinit=True)
+        self.assertIn("wandb.init(id='abc123', resume='must'): hyperdial does not resume "
+                      "runs; under an agent the data goes to the agent's run r7mz0c1d",
+                      self.stderr.getvalue())
+
     def test_disabled_mode_records_nothing(self):
         wandb = self.wandb
         run = wandb.init(mode="disabled", config={"lr": 1})
@@ -296,10 +324,16 @@ class RunTests(WandbTestCase):
         run.finish()
         self.assertEqual(self.server.requests, [])
 
-    def test_sweep_and_agent_say_what_to_do(self):
-        with self.assertRaises(self.wandb.errors.UsageError) as ctx:
-            self.wandb.agent("abc", function=print)
-        self.assertIn("hyperdial agent", str(ctx.exception))
+    def test_sweep_and_agent_check_their_arguments_before_sending_anything(self):
+        wandb = self.wandb
+        with self.assertRaises(wandb.errors.UsageError) as ctx:
+            wandb.agent("abc", function=42)
+        self.assertIn("must be callable", str(ctx.exception))
+        with self.assertRaises(wandb.errors.UsageError):
+            wandb.agent("abc", function=print, count=-1)
+        with self.assertRaises(wandb.errors.UsageError):
+            wandb.sweep("method: grid")
+        self.assertEqual(self.server.requests, [])
 
 
 if __name__ == "__main__":

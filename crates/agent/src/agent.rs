@@ -299,6 +299,7 @@ pub async fn run_agent(
 
     let mut waiting = false;
     let mut streak = 0u32;
+    let mut wandb_hinted = false;
     loop {
         if opts.count.is_some_and(|count| report.runs >= count) {
             break;
@@ -357,6 +358,14 @@ pub async fn run_agent(
             _ => report.failed += 1,
         }
         let process_failed = outcome.requested_state == Some(RunState::Failed);
+        if process_failed
+            && wandb_module.is_none()
+            && !wandb_hinted
+            && wants_wandb_module(&outcome.stderr_tail)
+        {
+            wandb_hinted = true;
+            let _ = events.send(Event::Message(WANDB_HINT.to_string()));
+        }
         if process_failed && outcome.duration < CRASH_LOOP_WINDOW {
             streak += 1;
         } else {
@@ -374,6 +383,21 @@ pub async fn run_agent(
         }
     }
     Ok(report)
+}
+
+/// What the agent says, once, when a run failed as [`wants_wandb_module`] tells.
+pub const WANDB_HINT: &str = "a run failed in W&B's `wandb` module (not installed, or the real \
+     package wanting a W&B account): scripts written for W&B run unchanged with `--wandb` (or \
+     `wandb: true` in the sweep file), which gives them hyperdial's W&B-compatible module";
+
+/// Whether a failed run's stderr (its tail) says its script was written for W&B and ran
+/// without hyperdial's `wandb` module: Python could not import `wandb`, or the real package
+/// stopped it (its `wandb: ERROR` lines, such as a missing API key).
+pub fn wants_wandb_module(stderr_tail: &str) -> bool {
+    stderr_tail.contains("No module named 'wandb'")
+        || stderr_tail
+            .lines()
+            .any(|line| line.trim_start().starts_with("wandb: ERROR"))
 }
 
 /// The end of a failed run's stderr, indented under a heading, for [`AgentError::CrashLoop`];
@@ -550,6 +574,20 @@ async fn start_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wandb_script_without_the_module_is_recognized_by_its_stderr() {
+        let missing = "Traceback (most recent call last):\n  File \"train.py\", line 1, in \
+                       <module>\n    import wandb\nModuleNotFoundError: No module named 'wandb'\n";
+        assert!(wants_wandb_module(missing));
+        let real =
+            "wandb: ERROR api_key not configured (no-tty). call wandb.login(key=[your_api_key])\n";
+        assert!(wants_wandb_module(real));
+        assert!(!wants_wandb_module(
+            "ModuleNotFoundError: No module named 'torch'\n"
+        ));
+        assert!(!wants_wandb_module("ValueError: loss is wandb-ish\n"));
+    }
 
     #[test]
     fn defaults() {

@@ -120,17 +120,31 @@ pub fn install_python_client(state_dir: &Path) -> io::Result<PathBuf> {
     install_package(&state_dir.join("python"), "hyperdial", PYTHON_CLIENT)
 }
 
-/// Write [`WANDB_MODULE`] to `<state_dir>/python-wandb/wandb/__init__.py` and return
-/// `<state_dir>/python-wandb`, the directory to put first on `PYTHONPATH` (before the one of
-/// [`install_python_client`], which the module imports). It is a directory of its own so that
-/// runs that did not ask for it still import the real `wandb` package. Written as
+/// The W&B client API level [`WANDB_MODULE`] follows: its `__version__`, and the version its
+/// distribution metadata ([`WANDB_METADATA`]) declares.
+pub const WANDB_VERSION: &str = "0.19.0";
+
+/// The distribution metadata installed beside [`WANDB_MODULE`]
+/// (`python/hyperdial_wandb/wandb-<version>.dist-info/METADATA`): libraries that check for an
+/// installed `wandb` distribution before using it (PyTorch Lightning's `WandbLogger` asks for
+/// `wandb>=0.12.10` through `importlib.metadata`) find this one, of [`WANDB_VERSION`].
+pub const WANDB_METADATA: &str =
+    include_str!("../../../python/hyperdial_wandb/wandb-0.19.0.dist-info/METADATA");
+
+/// Write [`WANDB_MODULE`] to `<state_dir>/python-wandb/wandb/__init__.py`, and
+/// [`WANDB_METADATA`] to `<state_dir>/python-wandb/wandb-<version>.dist-info/METADATA`, and
+/// return `<state_dir>/python-wandb`, the directory to put first on `PYTHONPATH` (before the
+/// one of [`install_python_client`], which the module imports). It is a directory of its own
+/// so that runs that did not ask for it still import the real `wandb` package. Written as
 /// [`install_python_client`] writes its file.
 pub fn install_wandb_module(state_dir: &Path) -> io::Result<PathBuf> {
+    let root = state_dir.join("python-wandb");
     install_package(
-        &state_dir.join("python-wandb"),
-        "wandb",
-        &[("__init__.py", WANDB_MODULE)],
-    )
+        &root,
+        &format!("wandb-{WANDB_VERSION}.dist-info"),
+        &[("METADATA", WANDB_METADATA)],
+    )?;
+    install_package(&root, "wandb", &[("__init__.py", WANDB_MODULE)])
 }
 
 /// Write each `(file name, content)` of `files` to `<root>/<package>/` unless it is there
@@ -311,10 +325,28 @@ mod tests {
         let file = root.join("wandb").join("__init__.py");
         assert_eq!(std::fs::read_to_string(&file).unwrap(), WANDB_MODULE);
         assert!(WANDB_MODULE.contains("import hyperdial as _hd"));
+        let metadata = root
+            .join(format!("wandb-{WANDB_VERSION}.dist-info"))
+            .join("METADATA");
+        assert_eq!(std::fs::read_to_string(&metadata).unwrap(), WANDB_METADATA);
         // The client's directory holds no `wandb`: runs that did not ask keep the real one.
         let client = install_python_client(&dir).unwrap();
         assert!(!client.join("wandb").exists());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The module's `__version__`, its metadata's `Version` and [`WANDB_VERSION`] (which names
+    /// the metadata's directory) are one version.
+    #[test]
+    fn wandb_module_version_is_its_metadata_version() {
+        assert!(
+            WANDB_MODULE.contains(&format!("\n__version__ = \"{WANDB_VERSION}\"\n")),
+            "the module's __version__ is not {WANDB_VERSION}"
+        );
+        assert!(WANDB_METADATA.lines().any(|l| l == "Name: wandb"));
+        assert!(WANDB_METADATA
+            .lines()
+            .any(|l| l == format!("Version: {WANDB_VERSION}")));
     }
 
     #[tokio::test]

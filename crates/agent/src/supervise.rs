@@ -76,7 +76,8 @@
 //! `HYPERDIAL_RUN_ID`, `HYPERDIAL_SWEEP_ID` (sweep runs; removed otherwise), `HYPERDIAL_CONFIG`
 //! (when a config file is given; removed otherwise), `HYPERDIAL_TOKEN` (when the client has a
 //! token), `HYPERDIAL_CA_CERT` (when the client trusts a CA file, [`Client::ca_cert`]), `PYTHONPATH` prefixed with [`SuperviseOptions::wandb_module`] (when set) and
-//! [`SuperviseOptions::python_path`], and
+//! [`SuperviseOptions::python_path`], W&B's `WANDB_RUN_ID` and `WANDB_SWEEP_ID` (removed
+//! outside a sweep) when the `wandb` module is given, as W&B's agent sets them, and
 //! `PYTHONUNBUFFERED=1` unless set: Python block-buffers standard output into a pipe, which would
 //! hold metric lines back for kilobytes.
 
@@ -661,6 +662,15 @@ fn apply_env(
         Some(dir) => cmd.env(SPILL_DIR_ENV, dir),
         None => cmd.env_remove(SPILL_DIR_ENV),
     };
+    if opts.wandb_module.is_some() {
+        // W&B's agent tells the process it starts which run and sweep it is in these; scripts
+        // written for W&B read them (`os.environ.get("WANDB_SWEEP_ID")`: "am I in a sweep?").
+        cmd.env("WANDB_RUN_ID", run_id);
+        match &opts.sweep {
+            Some(sweep) => cmd.env("WANDB_SWEEP_ID", sweep),
+            None => cmd.env_remove("WANDB_SWEEP_ID"),
+        };
+    }
     let first: Vec<&PathBuf> = opts.wandb_module.iter().chain(&opts.python_path).collect();
     if !first.is_empty() {
         let existing: Option<OsString> = match extra_has("PYTHONPATH") {

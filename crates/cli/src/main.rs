@@ -408,9 +408,10 @@ enum Command {
     },
     /// Track a run of any command: argv, exit code, metrics, output, host, git commit.
     Run {
-        /// Project.
-        #[arg(long, default_value = "default")]
-        project: String,
+        /// Project [default: with --wandb, $WANDB_PROJECT when set, as W&B reads it; else
+        /// "default"].
+        #[arg(long)]
+        project: Option<String>,
         /// Display name.
         #[arg(long)]
         name: Option<String>,
@@ -756,7 +757,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             wandb,
             remote,
             argv,
-        } => run::run(&remote, &project, name.as_deref(), wandb, &argv).await,
+        } => run::run(&remote, project.as_deref(), name.as_deref(), wandb, &argv).await,
         Command::Sync { dir, remote, db } => sync::run(&remote, db.as_deref(), &dir).await,
         Command::Validate { file, json, seed } => commands::validate::run(&file, json, seed),
         Command::Debug { view } => commands::debug::run(view),

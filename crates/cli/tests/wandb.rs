@@ -305,3 +305,112 @@ if __name__ == "__main__":
         assert_eq!(r["summary"]["hidden"].as_f64(), Some(hidden as f64));
     }
 }
+
+/// What the agent gives a W&B script beyond its config: W&B's `WANDB_RUN_ID` and
+/// `WANDB_SWEEP_ID` (as W&B's agent sets them), `config-defaults.yaml` from the working
+/// directory under the sweep's values, and W&B's submodules that integrations import
+/// (transformers' Trainer callback: `wandb.sdk.lib.config_util`, `termwarn`, `run._label`).
+#[test]
+fn agent_gives_wandb_scripts_their_env_config_defaults_and_sdk_imports() {
+    let s = Scratch::new("wandb-env");
+    s.write(
+        "config-defaults.yaml",
+        "epochs:\n  desc: passes over the data\n  value: 3\nlr:\n  value: 0.9\n",
+    );
+    s.write(
+        "train.py",
+        r#"import os
+
+import wandb
+from wandb.sdk.lib.config_util import ConfigError
+
+wandb.termwarn("starting", repeat=False)
+run = wandb.init(config={"batch_size": 8})
+wandb.run._label(code="transformers_trainer")
+wandb.summary["env_ok"] = float(os.environ.get("WANDB_SWEEP_ID") == run.sweep_id
+                                and os.environ.get("WANDB_RUN_ID") == run.id)
+for epoch in range(wandb.config.epochs):
+    wandb.log({"loss": wandb.config.lr / (epoch + 1),
+               "chart": wandb.plot.line(wandb.Table(columns=["x"]), "x", "x")})
+"#,
+    );
+    s.write(
+        "sweep.yaml",
+        "program: train.py\nmethod: grid\nmetric: {name: loss, goal: minimize}\nparameters:\n  lr: {values: [0.5, 0.25]}\n",
+    );
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0", "--wandb"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (_server, runs) = runs_of(&s);
+    assert_eq!(runs.len(), 2);
+    for r in &runs {
+        assert_eq!(r["state"], "finished", "{r:#}");
+        let lr = r["params"]["lr"].as_f64().unwrap();
+        assert_eq!(r["summary"]["env_ok"].as_f64(), Some(1.0), "{r:#}");
+        // epochs from config-defaults.yaml, lr from the sweep over the file's 0.9.
+        assert_eq!(r["config"]["epochs"], 3, "{r:#}");
+        assert_eq!(r["config"]["lr"].as_f64(), Some(lr), "{r:#}");
+        assert_eq!(r["config"]["batch_size"], 8, "{r:#}");
+        assert_eq!(r["summary"]["loss"].as_f64(), Some(lr / 3.0), "{r:#}");
+        // The chart is not a metric.
+        assert!(r["summary"].get("chart").is_none(), "{r:#}");
+    }
+}
+
+/// `WANDB_PROJECT=P hyperdial run --wandb -- ...` files the run under project P, as W&B does
+/// with that variable; `--project` still wins.
+#[test]
+fn run_with_wandb_flag_takes_the_project_from_wandb_project() {
+    let s = Scratch::new("wandb-run-project");
+    s.write(
+        "train.py",
+        "import wandb\nwandb.init()\nwandb.log({'loss': 0.5})\n",
+    );
+    let server = ServerProcess::start(&s, &s.dir.join("p.db"), free_port());
+    for extra in [&[][..], &["--project", "flagged"][..]] {
+        let mut args = vec!["run", "--wandb", "--server", &server.url];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "python3", "train.py"]);
+        let out = s
+            .cmd(&args)
+            .env("WANDB_PROJECT", "from-env")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    for project in ["from-env", "flagged"] {
+        let list: Value = serde_json::from_str(&http_get(&format!(
+            "{}/api/v1/runs?project={project}",
+            server.url
+        )))
+        .unwrap();
+        let runs = list["runs"].as_array().unwrap();
+        assert_eq!(runs.len(), 1, "{project}: {list:#}");
+        assert_eq!(runs[0]["summary"]["loss"].as_f64(), Some(0.5), "{list:#}");
+    }
+}
+
+/// A script written for W&B run without `--wandb` fails in `import wandb` (here the failure
+/// is written out, so the test does not depend on whether the real package is installed):
+/// `tune` says once how to run it.
+#[test]
+fn a_wandb_script_run_without_the_flag_gets_a_hint() {
+    let s = Scratch::new("wandb-hint");
+    s.write(
+        "train.py",
+        "import sys\nsys.stderr.write(\"ModuleNotFoundError: No module named 'wandb'\\n\")\nsys.exit(1)\n",
+    );
+    s.write(
+        "sweep.yaml",
+        "program: train.py\nmethod: grid\nparameters:\n  lr: {values: [0.1, 0.2]}\n",
+    );
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0"]);
+    let all = text(&out);
+    assert_eq!(
+        all.matches("run unchanged with `--wandb`").count(),
+        1,
+        "{all}"
+    );
+    // With the flag the module is there and the hint is not given.
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0", "--wandb", "--new"]);
+    assert!(!text(&out).contains("run unchanged with"), "{}", text(&out));
+}

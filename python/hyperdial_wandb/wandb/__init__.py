@@ -11,8 +11,9 @@ mapped onto hyperdial's own client (``hyperdial.init``, ``run.log``, ``run.summa
 What is mapped:
 
 * ``init(config=, project=, name=, reinit=, settings=, mode=, ...)`` returns a :class:`Run`,
-  also usable as a context manager. The sweep's values override the script's defaults, and
-  the defaults are stored with the run.
+  also usable as a context manager. The sweep's values override the script's defaults, which
+  override ``config-defaults.yaml`` (W&B's config file), and the defaults are stored with the
+  run.
 * ``wandb.config`` / ``run.config``: attribute and item access, ``update``, ``get``,
   ``keys``, ``items``, ``as_dict``, ``setdefaults``. Keys set by the sweep are locked: a
   script's update of them is ignored with a warning, as in W&B.
@@ -22,8 +23,14 @@ What is mapped:
 * ``define_metric(name, step_metric=, summary=, goal=)``: a step metric becomes the x axis
   (the hyperdial step) of the metrics defined with it; ``summary="min"|"max"|"mean"|"last"|
   "first"|"best"`` sets the run summary of the metric to that aggregate.
-* ``run.name``, ``id``, ``dir``, ``project``, ``sweep_id``, ``step``, ``finish`` (and at
-  exit), ``Settings``, ``wandb.run``, ``login`` (does nothing).
+* ``run.name``, ``id``, ``dir``, ``project``, ``sweep_id``, ``step``, ``get_url()``,
+  ``finish`` (and at exit), ``Settings``, ``wandb.run``, ``login`` (does nothing),
+  ``termlog``/``termwarn``/``termerror``, and the submodule paths integrations import
+  (``wandb.sdk.lib.config_util``, ``wandb.sdk.wandb_run``, ``wandb.errors``, ...), and
+  the callbacks of ``wandb.integration.keras`` / ``wandb.keras``, ``xgboost`` and
+  ``lightgbm``.
+* ``sweep(config)`` and ``agent(sweep_id, function=, count=)``: W&B's notebook pattern, a
+  sweep created and run from one process (see "Sweeps driven from this process" below).
 * ``wandb.Api()``: reads runs and sweeps back (``.run(path)``, ``.runs(path, filters=,
   order=)``, ``.sweep(path)``; ``run.config``, ``summary``, ``summary_metrics``, ``state``,
   ``name``, ``id``, ``path``, ``lastHistoryStep``, ``history()``, ``scan_history()``, and
@@ -58,6 +65,7 @@ __all__ = [
     "link_model", "mark_preempting", "Settings", "Run", "Config", "Summary", "Image", "Table",
     "Artifact", "Histogram", "Video", "Audio", "Html", "Object3D", "Molecule", "Plotly",
     "Graph", "plot", "errors", "run", "config", "summary", "sweep", "agent", "Api",
+    "termlog", "termwarn", "termerror", "require", "RunDisabled", "AgentRunStopped",
 ]
 
 _PREFIX = "[hyperdial] "
@@ -127,9 +135,45 @@ class Settings:
         return "Settings(%s)" % ", ".join("%s=%r" % kv for kv in sorted(vars(self).items()))
 
 
+def _term(level, string, newline, repeat, prefix):
+    if not repeat:
+        with _lock:
+            if ("term", string) in _warned:
+                return
+            _warned.add(("term", string))
+    try:
+        sys.stderr.write(("wandb: " if prefix else "") + level + str(string) +
+                         ("\n" if newline else ""))
+        sys.stderr.flush()
+    except Exception:  # stderr closed at shutdown
+        pass
+
+
+def termlog(string="", newline=True, repeat=True, prefix=True):
+    """Print ``string`` on standard error as W&B does (``wandb: ...``); with
+    ``repeat=False`` only the first time."""
+    _term("", string, newline, repeat, prefix)
+
+
+def termwarn(string, newline=True, repeat=True, prefix=True):
+    """``termlog`` of a warning (``wandb: WARNING ...``)."""
+    _term("WARNING ", string, newline, repeat, prefix)
+
+
+def termerror(string, newline=True, repeat=True, prefix=True):
+    """``termlog`` of an error (``wandb: ERROR ...``)."""
+    _term("ERROR ", string, newline, repeat, prefix)
+
+
 def login(*args, **kwargs):
     """Does nothing (there is no W&B account to log in to) and returns True."""
     return True
+
+
+def require(*args, **kwargs):
+    """W&B's opt-in to SDK features (``wandb.require("service")``, which PyTorch Lightning's
+    logger calls): does nothing."""
+    return None
 
 
 def setup(*args, **kwargs):
@@ -164,8 +208,39 @@ class _Ignored:
         return "<wandb.%s (not recorded by hyperdial)>" % self._wandb_name
 
 
+class _Nothing:
+    """What the methods of an ignored object return: callable, with any attribute, a context
+    manager (``with artifact.new_file("m.txt") as f: f.write(...)``), empty and false."""
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def __iter__(self):
+        return iter(())
+
+    def __len__(self):
+        return 0
+
+    def __repr__(self):
+        return "<nothing: not recorded by hyperdial>"
+
+
+_NOTHING = _Nothing()
+
+
 def _noop(*args, **kwargs):
-    return None
+    return _NOTHING
 
 
 def _ignored_class(name):
@@ -196,9 +271,17 @@ class _Plot:
 
         def chart(*args, **kwargs):
             _unsupported("plot." + name)
-            return None
+            return _Chart("plot." + name)
 
         return chart
+
+
+class _Chart(_Ignored):
+    """What a ``wandb.plot`` function returns: an ignored object (its function already
+    warned), so ``wandb.log({"roc": wandb.plot.roc_curve(...)})`` records nothing for it."""
+
+    def __init__(self, name):  # noqa: D107 -- warned by the chart function
+        self._wandb_name = name
 
 
 plot = _Plot()
@@ -227,20 +310,6 @@ link_model = _ignored_function("link_model")
 mark_preempting = _ignored_function("mark_preempting")
 
 
-def sweep(*args, **kwargs):
-    """``wandb.sweep`` creates a sweep on W&B's service: not available here."""
-    raise errors.UsageError(
-        "wandb.sweep() is not available under hyperdial: the sweep is the file given to "
-        "`hyperdial tune` or `hyperdial sweep`, and this script is its program")
-
-
-def agent(*args, **kwargs):
-    """``wandb.agent`` runs W&B's agent loop: not available here."""
-    raise errors.UsageError(
-        "wandb.agent() is not available under hyperdial: run `hyperdial agent SWEEP_ID` "
-        "(or `hyperdial tune sweep.yaml`), which starts this script once per run")
-
-
 # --------------------------------------------------------------------------------------------
 # Values
 
@@ -262,6 +331,16 @@ def _number(value):
         except Exception:
             pass
     raise ValueError(value)
+
+
+def _is_ignored(value):
+    """Whether ``value`` is an object hyperdial does not record (``wandb.Image``, a chart...)
+    or a list or tuple of them (``[wandb.Image(a), wandb.Image(b)]``), whose class already
+    warned once."""
+    if isinstance(value, _Ignored):
+        return True
+    return isinstance(value, (list, tuple)) and bool(value) and all(
+        isinstance(v, _Ignored) for v in value)
 
 
 def _flatten(data, prefix, out):
@@ -460,9 +539,8 @@ class Summary:
         values = dict(d or {}, **kwargs)
         kept = {}
         for key, value in values.items():
-            if isinstance(value, _Ignored):
-                _unsupported(value._wandb_name + " in the summary")
-                continue
+            if _is_ignored(value):
+                continue  # its class warned when it was made
             kept[str(key)] = value
         if kept:
             self._target().update(kept)
@@ -578,7 +656,7 @@ class Run:
         self.summary = Summary()
         self.summary._attach(hd_run)
         self.id = hd_run.id or "disabled"
-        self.name = name or self.id
+        self._name = name or self.id
         self.project = hd_run.project
         self.entity = None
         self.sweep_id = hd_run.sweep_id
@@ -594,11 +672,15 @@ class Run:
         self.url = ("%s/runs/%s" % (hd_run.server, hd_run.id)) if hd_run.server else None
         self.dir = self._make_dir(directory)
         self._row = {}
-        self._step = 0
+        # The step goes on from the hyperdial run's: a second wandb.init() attached to the same
+        # run (reinit=True under an agent) must not write over the first one's points.
+        self._step = hd_run.step
+        self._trial = None  # the hyperdial.Trial when wandb.agent(function=) runs this run
         self._metrics = []  # _Metric, in definition order
         self._aggregates = {}  # metric name -> _Aggregate
         self._last = {}  # last logged value of every metric (for step metrics)
         self._finished = False
+        self._exit_code = None  # what finish() was given
 
     def _make_dir(self, root):
         """The run's file directory: beside the run's config file under an agent
@@ -617,6 +699,21 @@ class Run:
         except OSError as err:
             _warn("cannot create the run directory %s (%s)" % (directory, err))
         return directory
+
+    @property
+    def name(self):
+        """The run's display name (its id when it has none)."""
+        return self._name
+
+    @name.setter
+    def name(self, value):
+        """Rename the run, as W&B does (``wandb.run.name = "lr=0.1"``): stored with the run
+        on the server (under an agent and with a server; an offline run keeps the name of
+        its ``init``)."""
+        self._name = str(value)
+        self._hd.name = self._name
+        if self._hd.mode in ("agent", "server"):
+            self._hd._send_name(self._name)
 
     # ---------------------------------------------------------------- logging
 
@@ -646,8 +743,9 @@ class Run:
             try:
                 values[key] = _number(value)
             except ValueError:
-                kind = "wandb." + value._wandb_name if isinstance(value, _Ignored) else \
-                    type(value).__name__
+                if _is_ignored(value):
+                    continue  # media, tables, charts: their class warned when it was made
+                kind = type(value).__name__
                 _warn_once("value:" + key,
                            "wandb.log: %r holds a %s, not a number; hyperdial does not record "
                            "it (ignored)" % (key, kind))
@@ -668,6 +766,12 @@ class Run:
             self._row.update(values)
             if commit or (commit is None and step is None):
                 self._commit()
+        trial = self._trial
+        if trial is not None and (self._hd.stop_requested or trial.should_stop()):
+            # Under wandb.agent(function=...): end the function here, as W&B's agent does by
+            # raising in its thread; the agent records the run stopped.
+            raise AgentRunStopped("the sweep asked run %s to stop (early termination, or the "
+                                  "sweep was stopped)" % self.id)
 
     def _commit(self):
         """Send the pending row: one point at the step, plus one per step metric in it."""
@@ -779,12 +883,24 @@ class Run:
     # ---------------------------------------------------------------- the end
 
     def finish(self, exit_code=None, quiet=None):
-        """Send the pending row and the summaries, and end the run (once)."""
+        """Send the pending row and the summaries, and end the run (once).
+
+        ``exit_code`` other than 0 marks the run failed, as in W&B, outside an agent and under
+        ``wandb.agent(function=...)``. Under ``hyperdial agent`` the state comes from how the
+        process exits (``sys.exit(code)``), so a non-zero code here is said in a warning."""
         with _lock:
             if self._finished:
                 return
             self._commit()
             self._finished = True
+            self._exit_code = exit_code
+        if exit_code and self._trial is not None:
+            self._trial.wandb_exit_code = exit_code  # the agent ends the run failed
+        if exit_code and self._trial is None and self._hd.mode == "agent":
+            _warn_once("finish-exit-code",
+                       "wandb.finish(exit_code=%r): under `hyperdial agent` the run's state "
+                       "comes from the process's exit status; end the script with "
+                       "sys.exit(%r) to mark the run failed" % (exit_code, exit_code))
         self._hd.finish(exit_code=0 if exit_code is None else exit_code)
         _forget(self)
 
@@ -804,7 +920,12 @@ class Run:
 
     watch = staticmethod(watch)
     unwatch = staticmethod(unwatch)
-    save = staticmethod(save)
+    def save(self, glob_str=None, *args, **kwargs):
+        """``run.save(path)`` uploads files to W&B: accepted and ignored (one warning).
+        ``run.save()`` without a path (W&B's old way to push a renamed run) does nothing: the
+        name is stored when it is set."""
+        if glob_str is not None:
+            save(glob_str, *args, **kwargs)
     restore = staticmethod(restore)
     alert = staticmethod(alert)
     use_artifact = staticmethod(use_artifact)
@@ -818,8 +939,46 @@ class Run:
         """Accepted and ignored."""
         _unsupported("log_code")
 
+    def get_url(self):
+        """The run's page on the hyperdial dashboard (W&B's ``run.get_url()``), or None."""
+        return self.url
+
+    def get_project_url(self):
+        """The dashboard's runs page of the run's project, or None."""
+        server = self._hd.server
+        return "%s/runs?project=%s" % (server, self.project) if server else None
+
+    def get_sweep_url(self):
+        """The dashboard page of the run's sweep, or None outside a sweep."""
+        server = self._hd.server
+        return "%s/sweeps/%s" % (server, self.sweep_id) if server and self.sweep_id else None
+
+    def project_name(self):
+        """The run's project (W&B's ``run.project_name()``)."""
+        return self.project
+
+    @property
+    def offline(self):
+        """True for a run written to hyperdial's offline file."""
+        return self.mode == "offline"
+
+    @property
+    def disabled(self):
+        """True for a run that records nothing (``mode="disabled"``)."""
+        return self.mode == "disabled"
+
+    def _label(self, *args, **kwargs):
+        """W&B's private telemetry label (integrations such as transformers' Trainer call
+        it): does nothing."""
+
     def __repr__(self):
         return "<wandb.Run %s (hyperdial, %s)>" % (self.id, self.mode)
+
+
+class RunDisabled(Run):
+    """The run of ``mode="disabled"`` (or ``WANDB_MODE=disabled``): a :class:`Run` that
+    records nothing. W&B's class of that name, so ``isinstance(wandb.run, RunDisabled)``
+    works."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -1058,8 +1217,11 @@ def init(project=None, entity=None, config=None, name=None, reinit=None, setting
     ``WANDB_PROJECT`` and ``WANDB_NAME``). ``mode="disabled"`` (or ``WANDB_MODE=disabled``)
     records nothing; ``"offline"`` outside an agent writes hyperdial's offline file. A run
     still open is returned as is unless ``reinit`` asks for a new one (``True``,
-    ``"finish_previous"``, ``"create_new"``), which finishes it first. ``entity``, ``id``,
-    ``resume``, ``settings`` and other W&B options are accepted and have no effect.
+    ``"finish_previous"``, ``"create_new"``), which finishes it first. ``entity``,
+    ``settings`` and other W&B options are accepted and have no effect. ``id`` and ``resume``
+    (and ``WANDB_RUN_ID``, ``WANDB_RESUME``) do not resume a run: outside an agent each
+    ``init`` makes a new run, under an agent it is the agent's run; one warning says so
+    (none for the agent's own run id).
     """
     global run, summary, _hooks  # noqa: PLW0603 -- wandb's module-level state
     with _lock:
@@ -1069,17 +1231,33 @@ def init(project=None, entity=None, config=None, name=None, reinit=None, setting
             run.finish()
         if isinstance(settings, collections.abc.Mapping):
             settings = Settings(**settings)
-        defaults = _config_source(config)
+        defaults = _config_files()
+        defaults.update(_config_source(config))
         if config_include_keys:
             defaults = {k: v for k, v in defaults.items() if k in set(config_include_keys)}
         if config_exclude_keys:
             defaults = {k: v for k, v in defaults.items() if k not in set(config_exclude_keys)}
         project = project or os.environ.get("WANDB_PROJECT") or None
         name = name or os.environ.get("WANDB_NAME") or None
-        hd_run = _hd.init(config=defaults, project=project, name=name,
-                          mode=_mode(mode, settings))
-        new = Run(hd_run, name, settings or Settings(), group, job_type, tags, notes,
-                  None if dir is None else os.fspath(dir))
+        hd_mode = _mode(mode, settings)
+        if hd_mode == "disabled" and os.environ.get("HYPERDIAL_RUN_ID"):
+            # Under an agent the run exists and the sweep waits for its metric: say why it
+            # will get none (a WANDB_MODE=disabled left in the shell is easy to miss).
+            if mode:
+                source = "mode=%r" % (mode,)
+            elif getattr(settings, "mode", None):
+                source = "Settings(mode=%r)" % (settings.mode,)
+            else:
+                source = "WANDB_MODE=%s" % os.environ.get("WANDB_MODE")
+            _warn_once("disabled-under-agent", "wandb is disabled (%s): run %s records nothing, "
+                       "so the sweep gets no metric from it" % (
+                           source, os.environ["HYPERDIAL_RUN_ID"]))
+        hd_run = _hd.init(config=defaults, project=project, name=name, mode=hd_mode)
+        _warn_resume(id, resume, hd_run)
+        kind = RunDisabled if hd_run.mode == "disabled" else Run
+        new = kind(hd_run, name, settings or Settings(), group, job_type, tags, notes,
+                   None if dir is None else os.fspath(dir))
+        new._trial = _agent_trial
         run = new
         globals()["config"] = new.config  # `config` is also this function's parameter
         summary = new.summary
@@ -1087,6 +1265,55 @@ def init(project=None, entity=None, config=None, name=None, reinit=None, setting
             _hooks = True
             atexit.register(_at_exit)
         return new
+
+
+def _warn_resume(run_id, resume, hd_run):
+    """One warning when the script asked to resume a run (``init(id=, resume=)``, or
+    ``WANDB_RUN_ID``/``WANDB_RESUME`` outside an agent), which hyperdial does not do: it
+    says which run the data goes to instead. Nothing for the agent's own run id (the agent
+    sets ``WANDB_RUN_ID`` to it)."""
+    agent_run = os.environ.get("HYPERDIAL_RUN_ID")
+    if agent_run:
+        # Under an agent W&B attaches to the agent's run too; only another id differs.
+        if run_id is None or str(run_id) == agent_run:
+            return
+    else:
+        run_id = run_id or os.environ.get("WANDB_RUN_ID") or None
+        resume = resume or os.environ.get("WANDB_RESUME") or None
+        # Without an id, "allow" (what PyTorch Lightning always passes) makes a new run in
+        # W&B too; True, "auto" and "must" would look for a run to go on with.
+        if run_id is None and resume in (None, False, "never", "allow"):
+            return
+    asked = ", ".join("%s=%r" % kv for kv in (("id", run_id), ("resume", resume))
+                      if kv[1] is not None)
+    where = ("under an agent the data goes to the agent's run %s" % agent_run if agent_run
+             else "this is a new run, %s" % hd_run.id)
+    _warn_once("resume", "wandb.init(%s): hyperdial does not resume runs; %s" % (asked, where))
+
+
+def _config_files():
+    """The defaults of W&B's config files, the lowest layer of ``wandb.config``: the files
+    ``WANDB_CONFIG_PATHS`` names (comma-separated), else ``config-defaults.yaml`` in the working
+    directory when it exists. A file holds ``key: {desc: ..., value: ...}`` entries (a plain
+    ``key: value`` is taken too); ``wandb_version`` is dropped. Reading YAML needs PyYAML:
+    without it, or for a file that cannot be read, one warning and no defaults from it."""
+    named = os.environ.get("WANDB_CONFIG_PATHS", "")
+    paths = [p.strip() for p in named.split(",") if p.strip()]
+    if not paths:
+        if not os.path.isfile("config-defaults.yaml"):
+            return {}
+        paths = ["config-defaults.yaml"]
+    values = {}
+    for path in paths:
+        try:
+            loaded = _config_source(path)
+        except Exception as err:  # noqa: BLE001 -- reported; the script goes on without it
+            _warn_once("config-file:" + path, "cannot read the config file %s (%s); its "
+                       "defaults are not in wandb.config" % (path, err))
+            continue
+        loaded.pop("wandb_version", None)
+        values.update(loaded)
+    return values
 
 
 def _current(what):
@@ -1112,3 +1339,660 @@ def finish(exit_code=None, quiet=None):
     """Finish the current run, if any."""
     if run is not None:
         run.finish(exit_code=exit_code)
+
+
+# --------------------------------------------------------------------------------------------
+# Sweeps driven from this process: wandb.sweep and wandb.agent
+#
+# W&B's notebook pattern, `sweep_id = wandb.sweep(config)` then `wandb.agent(sweep_id,
+# function=train, count=N)`: the sweep is created on the hyperdial server (the one
+# HYPERDIAL_SERVER names, else a local one this process starts, as hyperdial.Sweep does), and
+# the agent claims its runs one after another and calls `train()` for each, in this thread.
+# While it runs, the environment says which run it is (HYPERDIAL_RUN_ID, HYPERDIAL_CONFIG, and
+# W&B's WANDB_RUN_ID, WANDB_SWEEP_ID), so the `wandb.init()` inside attaches to the claimed run
+# and its config holds the run's values, exactly as under `hyperdial agent`. The agent then
+# ends the run: `finished`, `failed` with the traceback when `train` raised, `stopped_early`
+# when the sweep's early_terminate asked it to stop (the next `wandb.log` raises
+# AgentRunStopped, the way W&B interrupts the function's thread).
+
+#: W&B's rules for an agent whose function keeps failing (wandb_agent.Agent): 3 failures in
+#: the agent's first 60 s stop it (unless WANDB_AGENT_DISABLE_FLAPPING=true), and so does
+#: every run failing once more than WANDB_AGENT_MAX_INITIAL_FAILURES (default 5) have.
+_FLAPPING_SECONDS = 60.0
+_FLAPPING_FAILURES = 3
+_MAX_INITIAL_FAILURES = 5
+
+_created_sweeps = {}  # sweep id -> hyperdial.Sweep made by wandb.sweep() in this process
+_agent_trial = None  # the trial wandb.agent() is running (the next init attaches to it)
+
+
+class AgentRunStopped(Exception):  # noqa: N818 -- W&B raises a bare Exception here
+    """Raised by ``wandb.log`` inside a ``wandb.agent(function=...)`` run that the sweep asked
+    to stop (early termination, a stopped or cancelled sweep): the function ends there and the
+    agent records the run ``stopped_early`` (``cancelled`` for a cancelled sweep). It is an
+    ``Exception``, as the one W&B's agent raises in the function's thread."""
+
+
+def sweep(sweep, entity=None, project=None, prior_runs=None):  # noqa: A002 -- W&B's name
+    """Create a sweep from a W&B sweep configuration and return its id (W&B's
+    ``wandb.sweep``).
+
+    ``sweep`` is the configuration (a dict, or a callable returning one), in the W&B Sweeps
+    format; ``program`` is not needed when :func:`agent` runs a function. ``project`` (else
+    the config's ``project``, else ``WANDB_PROJECT``) is the sweep's project. The sweep is
+    created on the server of ``HYPERDIAL_SERVER``, else ``http://127.0.0.1:8337``, else a
+    local server this process starts on ``./.hyperdial/hyperdial.db`` (it stops when the
+    process exits). ``entity`` is ignored; ``prior_runs`` (W&B run ids to attach) is ignored
+    with a warning. An invalid config raises ValueError naming each mistake.
+    """
+    if callable(sweep):
+        sweep = sweep()
+    if not isinstance(sweep, collections.abc.Mapping):
+        raise errors.UsageError("wandb.sweep() takes a sweep configuration (a dict), got %s"
+                                % type(sweep).__name__)
+    if prior_runs:
+        _warn_once("prior_runs", "wandb.sweep(prior_runs=...): hyperdial does not attach "
+                                 "existing runs to a new sweep; ignored")
+    config = dict(sweep)
+    project = project or config.get("project") or os.environ.get("WANDB_PROJECT") or None
+    created = _hd.Sweep.create(config, project=project)
+    with _lock:
+        _created_sweeps[created.id] = created
+    _warn("created sweep %s on %s (dashboard %s/sweeps/%s)" % (
+        created.id, created.server, created.server, created.id))
+    return created.id
+
+
+def _sweep_of(sweep_id):
+    """The hyperdial.Sweep of ``sweep_id`` (``"id"`` or W&B's ``"entity/project/id"``)."""
+    if not isinstance(sweep_id, str) or not sweep_id.strip("/"):
+        raise errors.UsageError("wandb.agent(): sweep_id must be the id wandb.sweep() "
+                                "returned, got %r" % (sweep_id,))
+    sweep_id = sweep_id.strip("/").rsplit("/", 1)[-1]
+    with _lock:
+        known = _created_sweeps.get(sweep_id)
+    return known if known is not None else _hd.Sweep.get(sweep_id)
+
+
+def agent(sweep_id, function=None, entity=None, project=None, count=None):
+    """Run runs of a sweep (W&B's ``wandb.agent``).
+
+    With ``function``: claim the sweep's runs one after another and call ``function()`` for
+    each (in this thread); the ``wandb.init()`` inside attaches to the claimed run, whose
+    config holds its values. Stops after ``count`` runs (default: until the sweep is over),
+    on Ctrl-C (the run in progress ends ``cancelled``), or when the function keeps failing
+    (W&B's rules: 3 failed runs in the agent's first 60 s, unless
+    ``WANDB_AGENT_DISABLE_FLAPPING=true``; or every run failed once more than
+    ``WANDB_AGENT_MAX_INITIAL_FAILURES``, default 5, have). A run whose function raised ends
+    ``failed`` with its traceback, which is also printed, and the agent goes on. Without
+    ``function``: runs ``hyperdial agent SWEEP_ID --wandb`` (the sweep's ``program``, once
+    per run) and waits for it. ``entity`` and ``project`` are ignored (the sweep has them).
+    """
+    if count is not None and (isinstance(count, bool) or not isinstance(count, int)
+                              or count < 0):
+        raise errors.UsageError("wandb.agent(count=%r): count is a non-negative integer"
+                                % (count,))
+    if function is not None and not callable(function):
+        raise errors.UsageError("wandb.agent(function=...) must be callable, got %s"
+                                % type(function).__name__)
+    target = _sweep_of(sweep_id)
+    if function is None:
+        return _program_agent(target, count)
+    return _function_agent(target, function, count)
+
+
+def _program_agent(target, count):
+    """``wandb.agent(sweep_id)`` without a function: the sweep's program, run by
+    ``hyperdial agent --wandb`` against the sweep's server."""
+    import subprocess  # noqa: PLC0415 -- only here
+
+    binary = _hd._local_server._hyperdial_binary()
+    if binary is None:
+        raise errors.UsageError(
+            "wandb.agent(%r) without function= runs the sweep's program with `hyperdial "
+            "agent`, which was not found (on PATH, or named by HYPERDIAL_BIN); pass "
+            "function=... or run `hyperdial agent %s --wandb`" % (target.id, target.id))
+    argv = [binary, "agent", target.id, "--wandb", "--server", target.server]
+    if count is not None:
+        argv += ["--count", str(count)]
+    code = subprocess.call(argv)
+    if code != 0:
+        raise errors.Error("`%s` exited with status %d" % (" ".join(argv), code))
+
+
+def _function_agent(target, function, count):
+    global _agent_trial  # noqa: PLW0603 -- the run the next init attaches to
+    import shutil  # noqa: PLC0415 -- only here
+    import tempfile  # noqa: PLC0415 -- only here
+
+    try:
+        max_initial = int(os.environ.get("WANDB_AGENT_MAX_INITIAL_FAILURES", "") or
+                          _MAX_INITIAL_FAILURES)
+    except ValueError:
+        max_initial = _MAX_INITIAL_FAILURES
+    flapping = os.environ.get("WANDB_AGENT_DISABLE_FLAPPING", "").lower() != "true"
+    started = time.monotonic()
+    runs = failures = 0
+    trial = None
+    files = tempfile.mkdtemp(prefix="hyperdial-wandb-agent-")
+    try:
+        while count is None or runs < count:
+            trial = _claim(target)
+            if trial is None:
+                _warn("sweep %s is over (%s); the agent stops" % (target.id, target.state))
+                break
+            runs += 1
+            _warn("agent starting run %s (#%s) with config: %s" % (
+                trial.id, trial.number, ", ".join(
+                    "%s=%r" % kv for kv in sorted(trial.params.items())) or "none"))
+            error = _run_function(target, trial, function, files)
+            trial = None
+            if error is None:
+                continue
+            failures += 1
+            _warn("run %s errored:\n%s" % (error[0], error[1]))
+            if flapping and failures >= _FLAPPING_FAILURES and \
+                    time.monotonic() - started < _FLAPPING_SECONDS:
+                _warn("detected %d failed runs in the first %d seconds, stopping the agent (to "
+                      "disable this check set WANDB_AGENT_DISABLE_FLAPPING=true)"
+                      % (_FLAPPING_FAILURES, _FLAPPING_SECONDS))
+                break
+            if failures == runs and failures > max_initial:
+                _warn("detected %d failed runs in a row at start, stopping the agent (to "
+                      "change this value set WANDB_AGENT_MAX_INITIAL_FAILURES)" % failures)
+                break
+    except KeyboardInterrupt:
+        # Ctrl-C: the run in progress (or a claim cut short) ends cancelled, and the agent
+        # returns, as W&B's does ("Ctrl + C detected. Stopping sweep.").
+        _agent_trial = None
+        target._settle_interrupted(trial)
+        _warn("Ctrl-C: the agent of sweep %s stops" % target.id)
+    finally:
+        _agent_trial = None
+        shutil.rmtree(files, ignore_errors=True)
+
+
+def _claim(target):
+    """The next run of ``target`` to run (a hyperdial.Trial), or None when the sweep is over;
+    waits as long as the sweep has nothing to start (paused, run_cap reached with runs still
+    open elsewhere), as W&B's agent does."""
+    waiting = False
+    while True:
+        try:
+            return target.ask()
+        except TimeoutError:
+            if not waiting:
+                waiting = True
+                _warn("sweep %s has no run to start now; the agent waits" % target.id)
+
+
+def _run_function(target, trial, function, files):
+    """Run ``function()`` as run ``trial`` of sweep ``target`` and end the run. Returns None,
+    or (run id, traceback text) when the function raised."""
+    global _agent_trial  # noqa: PLW0603 -- the run the next init attaches to
+    import traceback  # noqa: PLC0415 -- only here
+
+    run_dir = os.path.join(files, trial.id)
+    os.makedirs(run_dir, exist_ok=True)
+    config_file = os.path.join(run_dir, "config.json")
+    with open(config_file, "w", encoding="utf-8") as f:
+        json.dump(trial.config.as_dict() if hasattr(trial.config, "as_dict")
+                  else dict(trial.config), f)
+    env = {"HYPERDIAL_RUN_ID": trial.id, "HYPERDIAL_SWEEP_ID": target.id,
+           "HYPERDIAL_SERVER": target.server, "HYPERDIAL_CONFIG": config_file,
+           "WANDB_RUN_ID": trial.id, "WANDB_SWEEP_ID": target.id}
+    saved = {key: os.environ.get(key) for key in env}
+    if run is not None:
+        run.finish()  # W&B's agent tears down a run left open before each job
+    os.environ.update(env)
+    _agent_trial = trial
+    state, exit_code, error = None, 0, None
+    try:
+        function()
+    except AgentRunStopped:
+        state = "stopped"
+    except KeyboardInterrupt:
+        _finish_agent_run(1)
+        raise
+    except Exception:  # noqa: BLE001 -- W&B's agent records the error and goes on
+        exit_code = 1
+        error = traceback.format_exc()
+    finally:
+        _agent_trial = None
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    stop = _finish_agent_run(exit_code)
+    if state is None and not exit_code and getattr(trial, "wandb_exit_code", None):
+        exit_code = trial.wandb_exit_code  # the function called wandb.finish(exit_code=N)
+        error = error or "wandb.finish(exit_code=%r)" % (exit_code,)
+    end_state, message = None, None
+    if state == "stopped" or (stop and exit_code == 0):
+        reason = trial._stop_reason or _stop_reason(target, trial)
+        end_state = "cancelled" if reason == "cancelled" else "stopped_early"
+        _warn("run %s stopped: the sweep asked it to stop (%s)" % (
+            trial.id, reason or "early termination"))
+    elif error is not None:
+        end_state = "failed"
+        message = error.strip().splitlines()[-1]
+    _end_trial(target, trial, exit_code, end_state, message)
+    return None if error is None else (trial.id, error.rstrip())
+
+
+def _finish_agent_run(exit_code):
+    """Finish the wandb run of the agent's trial, if still open; whether the server asked it
+    to stop."""
+    current = run
+    if current is None:
+        return False
+    stop = current._hd.stop_requested
+    current.finish(exit_code=exit_code)
+    return stop
+
+
+def _stop_reason(target, trial):
+    """Why the server asked ``trial`` to stop (``"early_terminated"``, ``"cancelled"``...),
+    read from the server; None when it cannot be read."""
+    try:
+        return target.trial(trial.id).data.get("stop_reason")
+    except Exception:  # noqa: BLE001 -- the state falls back to stopped_early
+        return None
+
+
+def _end_trial(target, trial, exit_code, state=None, error=None):
+    """End ``trial`` on the server (:meth:`hyperdial.Sweep._end`: no value told, the run
+    logged its own). A failure is reported and the agent goes on (the server marks a run it
+    never hears of again crashed after its run timeout)."""
+    try:
+        target._end(trial, exit_code, state, error)
+    except Exception as err:  # noqa: BLE001 -- reported, the loop goes on
+        _warn("cannot end run %s on %s (%s); the server marks it crashed after its run "
+              "timeout" % (trial.id, target.server, err))
+
+
+# --------------------------------------------------------------------------------------------
+# W&B's submodule paths
+#
+# Libraries and scripts import W&B's classes from its submodules: transformers' Trainer
+# callback `from wandb.sdk.lib.config_util import ConfigError`, Lightning-style code
+# `from wandb.sdk.lib import RunDisabled` and `from wandb.wandb_run import Run`, retry loops
+# `from wandb.errors import CommError`, and `wandb.util.generate_id()`. They are registered in
+# sys.modules as small modules holding this module's objects, so those imports work; nothing
+# else of W&B's SDK exists here (an import of another submodule still fails).
+
+
+class ConfigError(errors.Error):
+    """``wandb.sdk.lib.config_util.ConfigError``; never raised here (a changed config value
+    is stored, and a sweep's value is kept with a warning)."""
+
+
+def generate_id(length=8):
+    """A random run-id-like string of ``length`` lowercase letters and digits (W&B's
+    ``wandb.util.generate_id``)."""
+    import secrets  # noqa: PLC0415 -- only here
+
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    return "".join(secrets.choice(alphabet) for _ in range(int(length)))
+
+
+# Keras callbacks (``wandb.integration.keras``, and the older ``wandb.keras``), built on first
+# use on the installed Keras (``keras``, else ``tensorflow.keras``): they only turn the logs
+# Keras hands to callbacks into wandb.log calls, as W&B's do.
+
+_integration_classes = {}
+
+
+def _keras_callbacks():
+    try:
+        from keras import callbacks  # noqa: PLC0415 -- Keras 3, only when asked for
+    except ImportError:
+        try:
+            from tensorflow.keras import callbacks  # noqa: PLC0415 -- TensorFlow's Keras
+        except ImportError:
+            raise ImportError("wandb.integration.keras needs Keras: neither `keras` nor "
+                              "`tensorflow` can be imported") from None
+    return callbacks
+
+
+def _keras_learning_rate(model, step):
+    """The optimizer's learning rate as a float (a schedule is evaluated at ``step``), or
+    None when it cannot be read."""
+    try:
+        rate = model.optimizer.learning_rate
+        if callable(rate) and not hasattr(rate, "numpy"):
+            rate = rate(step)
+        return float(rate.numpy() if hasattr(rate, "numpy") else rate)
+    except Exception:  # noqa: BLE001 -- W&B also logs no rate then
+        return None
+
+
+def _keras_metrics_logger(callbacks):
+    class WandbMetricsLogger(callbacks.Callback):
+        """W&B's Keras callback: logs the metrics Keras hands to ``on_epoch_end`` as
+        ``epoch/<name>`` with ``epoch/epoch`` as their x axis (``log_freq="epoch"``), or those
+        of every ``log_freq``-th batch as ``batch/<name>`` against ``batch/batch_step``
+        (``"batch"`` is 1), with the optimizer's learning rate."""
+
+        def __init__(self, log_freq="epoch", initial_global_step=0, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if run is None:
+                raise errors.Error("You must call `wandb.init()` before WandbMetricsLogger()")
+            if log_freq == "batch":
+                log_freq = 1
+            self.logging_batch_wise = isinstance(log_freq, int)
+            self.log_freq = log_freq if self.logging_batch_wise else None
+            self.global_batch = 0
+            self.global_step = initial_global_step
+            if self.logging_batch_wise:
+                define_metric("batch/batch_step")
+                define_metric("batch/*", step_metric="batch/batch_step")
+            else:
+                define_metric("epoch/epoch")
+                define_metric("epoch/*", step_metric="epoch/epoch")
+
+        def on_epoch_end(self, epoch, logs=None):
+            values = {"epoch/%s" % k: v for k, v in (logs or {}).items()}
+            values["epoch/epoch"] = epoch
+            rate = _keras_learning_rate(self.model, self.global_step)
+            if rate is not None:
+                values["epoch/learning_rate"] = rate
+            log(values)
+
+        def on_batch_end(self, batch, logs=None):
+            self.global_step += 1
+            if self.logging_batch_wise and batch % self.log_freq == 0:
+                values = {"batch/%s" % k: v for k, v in (logs or {}).items()}
+                values["batch/batch_step"] = self.global_batch
+                rate = _keras_learning_rate(self.model, self.global_step)
+                if rate is not None:
+                    values["batch/learning_rate"] = rate
+                log(values)
+                self.global_batch += self.log_freq
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.on_batch_end(batch, logs or {})
+
+    return WandbMetricsLogger
+
+
+def _keras_model_checkpoint(callbacks):
+    class WandbModelCheckpoint(callbacks.ModelCheckpoint):
+        """Keras' ``ModelCheckpoint`` (the files are written where ``filepath`` says); W&B
+        also uploads them as artifacts, which hyperdial does not (one warning)."""
+
+        def __init__(self, filepath, *args, **kwargs):
+            super().__init__(filepath, *args, **kwargs)
+            _unsupported("integration.keras.WandbModelCheckpoint upload")
+
+    return WandbModelCheckpoint
+
+
+def _keras_legacy_callback(callbacks):
+    class WandbCallback(callbacks.Callback):
+        """W&B's older Keras callback (``wandb.keras.WandbCallback``): logs every epoch's
+        metrics with ``epoch``, and keeps the best value of ``monitor`` (default
+        ``val_loss``; ``mode`` ``"auto"`` maximizes a name holding ``acc``) in the summary as
+        ``best_<monitor>`` with ``best_epoch``. Models, gradients, weights and sample
+        predictions are not saved or logged (one warning)."""
+
+        def __init__(self, monitor="val_loss", verbose=0, mode="auto", save_model=True,
+                     *args, **kwargs):
+            super().__init__()
+            if run is None:
+                raise errors.Error("You must call wandb.init() before WandbCallback()")
+            self.monitor = monitor
+            if mode == "auto":
+                mode = "max" if "acc" in monitor or monitor.startswith("fmeasure") else "min"
+            self.maximize = mode == "max"
+            self.best = None
+            if save_model or any(kwargs.get(k) for k in (
+                    "log_weights", "log_gradients", "generator", "data_type",
+                    "training_data", "validation_data", "predictions")):
+                _unsupported("keras.WandbCallback model saving and media")
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = dict(logs or {})
+            log(dict(logs, epoch=epoch))
+            current = _finite(logs.get(self.monitor))
+            if current is None:
+                return
+            if self.best is None or (current > self.best if self.maximize
+                                     else current < self.best):
+                self.best = current
+                summary["best_%s" % self.monitor] = current
+                summary["best_epoch"] = epoch
+
+    return WandbCallback
+
+
+_KERAS_BUILDERS = {"WandbMetricsLogger": _keras_metrics_logger,
+                   "WandbModelCheckpoint": _keras_model_checkpoint,
+                   "WandbCallback": _keras_legacy_callback}
+
+
+def _keras_attribute(name):
+    """``wandb.integration.keras.<name>``, built on the installed Keras at first use."""
+    builder = _KERAS_BUILDERS.get(name)
+    if builder is None:
+        raise AttributeError(
+            "wandb.integration.keras.%s is not available under hyperdial (it has %s)"
+            % (name, ", ".join(sorted(_KERAS_BUILDERS))))
+    with _lock:
+        if name not in _integration_classes:
+            _integration_classes[name] = builder(_keras_callbacks())
+        return _integration_classes[name]
+
+
+# Gradient-boosting callbacks (``wandb.integration.xgboost``, ``wandb.integration.lightgbm``,
+# and the older ``wandb.xgboost``, ``wandb.lightgbm``): each boosting round's evaluation
+# results become one row, named as W&B names them (``<data>-<metric>`` for XGBoost,
+# ``<data>_<metric>`` for LightGBM), losses and errors summarized by their minimum and
+# scores by their maximum, as W&B's callbacks define them. Feature-importance charts and
+# model artifacts are not recorded.
+
+_LOWER_IS_BETTER = {"rmse", "rmsle", "mae", "mape", "mphe", "logloss", "error", "error@t",
+                    "merror", "l1", "l2", "huber", "fair", "poisson", "gamma",
+                    "binary_logloss"}
+_HIGHER_IS_BETTER = {"auc", "aucpr", "ndcg", "map", "ndcg@n", "map@n", "average_precision"}
+
+
+def _define_boosting_metric(name, metric):
+    """Summarize metric ``name`` (an evaluation result called ``metric`` by the library) by
+    its best value: the minimum of losses and errors, the maximum of scores."""
+    metric = str(metric).lower()
+    if "loss" in metric or metric in _LOWER_IS_BETTER:
+        define_metric(name, summary="min")
+    elif metric in _HIGHER_IS_BETTER:
+        define_metric(name, summary="max")
+
+
+def _xgboost_old_callback():
+    """``wandb.integration.xgboost.wandb_callback()``: XGBoost's old callback style (a function
+    of the callback environment): each round's ``evaluation_result_list`` is one row."""
+
+    def callback(env):
+        for name, value in env.evaluation_result_list:
+            log({name: value}, commit=False)
+        log({})
+
+    return callback
+
+
+def _xgboost_callback_class():
+    try:
+        import xgboost  # noqa: PLC0415 -- only when asked for
+    except ImportError:
+        raise ImportError("wandb.integration.xgboost.WandbCallback needs xgboost") from None
+
+    class WandbCallback(xgboost.callback.TrainingCallback):
+        """W&B's XGBoost callback: the booster's configuration goes to ``wandb.config``;
+        after every round each evaluation result is logged as ``<data>-<metric>`` with
+        ``epoch`` (the round) in one row, its summary the best value (``define_metric``);
+        after training, ``best_score`` and ``best_iteration`` when the booster has them. The
+        model and the feature-importance chart are not recorded (one warning each)."""
+
+        def __init__(self, log_model=False, log_feature_importance=True,
+                     importance_type="gain", define_metric=True):
+            super().__init__()
+            if run is None:
+                raise errors.Error("You must call wandb.init() before WandbCallback()")
+            self.log_model = log_model
+            self.log_feature_importance = log_feature_importance
+            self.importance_type = importance_type
+            self.define_metric = define_metric
+
+        def before_training(self, model):
+            config.update(json.loads(model.save_config()))
+            return model
+
+        def after_iteration(self, model, epoch, evals_log):
+            for data, metrics in evals_log.items():
+                for metric, history in metrics.items():
+                    name = "%s-%s" % (data, metric)
+                    if self.define_metric:
+                        _define_boosting_metric(name, metric)
+                    value = history[-1]
+                    log({name: value[0] if isinstance(value, tuple) else value},
+                        commit=False)
+            log({"epoch": epoch})
+            self.define_metric = False
+            return False
+
+        def after_training(self, model):
+            if self.log_model:
+                _unsupported("integration.xgboost model artifact")
+            if self.log_feature_importance:
+                _unsupported("integration.xgboost feature importance chart")
+            best = model.attr("best_score")
+            if best is not None:
+                log({"best_score": float(best),
+                     "best_iteration": int(model.attr("best_iteration"))})
+            return model
+
+    return WandbCallback
+
+
+def _xgboost_attribute(name):
+    if name == "wandb_callback":
+        return _xgboost_old_callback
+    if name == "WandbCallback":
+        with _lock:
+            if "xgboost" not in _integration_classes:
+                _integration_classes["xgboost"] = _xgboost_callback_class()
+            return _integration_classes["xgboost"]
+    raise AttributeError("wandb.integration.xgboost.%s is not available under hyperdial (it "
+                         "has WandbCallback, wandb_callback)" % name)
+
+
+class _LightGBMCallback:
+    """What ``wandb.integration.lightgbm.wandb_callback()`` returns: a LightGBM callback
+    (called with the callback environment after every iteration)."""
+
+    order = 20
+    before_iteration = False
+
+    def __init__(self, log_params, define_metric):
+        self.log_params = log_params
+        self.define_metric = define_metric
+
+    def __call__(self, env):
+        first = env.iteration == getattr(env, "begin_iteration", 0)
+        if first and self.log_params:
+            config.update(dict(env.params))
+        row = {}
+        for item in env.evaluation_result_list:
+            if len(item) == 4:  # (data, metric, value, higher is better)
+                names = {"%s_%s" % (item[0], item[1]): (item[2], item[1])}
+            else:  # cross-validation: ("cv_agg", "data metric", mean, better, stdv)
+                data, metric = item[1].split()
+                names = {"%s_%s-mean" % (data, metric): (item[2], metric),
+                         "%s_%s-stdv" % (data, metric): (item[4], metric)}
+            for name, (value, metric) in names.items():
+                if first and self.define_metric:
+                    _define_boosting_metric(name, metric)
+                row[name] = value
+        log(row, commit=False)
+        log({"iteration": env.iteration}, commit=True)
+
+
+def _lightgbm_wandb_callback(log_params=True, define_metric=True):
+    """W&B's LightGBM callback: the parameters go to ``wandb.config`` (``log_params``), every
+    iteration's evaluation results are one row (``<data>_<metric>``, with ``iteration``),
+    summarized by their best value (``define_metric``)."""
+    return _LightGBMCallback(log_params, define_metric)
+
+
+def _lightgbm_log_summary(model, feature_importance=True, save_model_checkpoint=False):
+    """W&B's ``log_summary``: ``best_iteration`` and ``best_score`` of the trained booster
+    in the run summary; the feature-importance chart and the model are not recorded."""
+    if run is None:
+        raise errors.Error("You must call wandb.init() before log_summary()")
+    summary["best_iteration"] = model.best_iteration
+    summary["best_score"] = _plain_scores(model.best_score)
+    if feature_importance:
+        _unsupported("integration.lightgbm feature importance chart")
+    if save_model_checkpoint:
+        _unsupported("integration.lightgbm model checkpoint")
+
+
+def _plain_scores(scores):
+    """LightGBM's ``best_score`` (nested mappings of data and metric to a value) as plain
+    dicts, which a summary can hold."""
+    if isinstance(scores, collections.abc.Mapping):
+        return {str(k): _plain_scores(v) for k, v in scores.items()}
+    return scores
+
+
+def _register_submodules():
+    import types  # noqa: PLC0415 -- only here
+
+    def module(path, doc, **attrs):
+        name = __name__ + "." + path
+        made = types.ModuleType(name, doc)
+        made.__dict__.update(attrs)
+        sys.modules[name] = made
+        parent, _, leaf = name.rpartition(".")
+        setattr(sys.modules[parent], leaf, made)
+        return made
+
+    module("errors", "``wandb.errors``: the exception classes scripts catch.",
+           Error=errors.Error, UsageError=errors.UsageError, CommError=errors.CommError,
+           AuthenticationError=errors.AuthenticationError, AgentRunStopped=AgentRunStopped)
+    module("util", "``wandb.util``: ``generate_id``.", generate_id=generate_id)
+    module("wandb_run", "``wandb.wandb_run``: ``Run``.", Run=Run, RunDisabled=RunDisabled)
+    module("sdk", "``wandb.sdk``: the submodules below, and ``init``, ``Settings``, ``Config``, "
+           "``Summary``.", init=init, Settings=Settings, Config=Config, Summary=Summary)
+    module("sdk.wandb_run", "``wandb.sdk.wandb_run``: ``Run``.", Run=Run)
+    module("sdk.wandb_config", "``wandb.sdk.wandb_config``: ``Config``.", Config=Config)
+    module("sdk.wandb_summary", "``wandb.sdk.wandb_summary``: ``Summary``.", Summary=Summary)
+    module("sdk.wandb_settings", "``wandb.sdk.wandb_settings``: ``Settings``.",
+           Settings=Settings)
+    module("sdk.lib", "``wandb.sdk.lib``: ``RunDisabled`` and the submodules below.",
+           RunDisabled=RunDisabled)
+    module("sdk.lib.config_util", "``wandb.sdk.lib.config_util``: ``ConfigError``.",
+           ConfigError=ConfigError)
+    module("sdk.lib.runid", "``wandb.sdk.lib.runid``: ``generate_id``.",
+           generate_id=generate_id)
+    module("sdk.lib.disabled", "``wandb.sdk.lib.disabled``: ``RunDisabled``.",
+           RunDisabled=RunDisabled)
+    keras_doc = ("Keras callbacks: ``WandbMetricsLogger``, ``WandbModelCheckpoint``, "
+                 "``WandbCallback``, built on the installed Keras at first use.")
+    module("integration", "``wandb.integration``: ``keras``, ``xgboost``, ``lightgbm``.")
+    boosting = {
+        "xgboost": dict(__getattr__=_xgboost_attribute),
+        "lightgbm": dict(wandb_callback=_lightgbm_wandb_callback,
+                         log_summary=_lightgbm_log_summary),
+    }
+    for library, attributes in boosting.items():
+        for path in ("integration." + library, library):
+            module(path, "``wandb.%s``: W&B's %s callback, recording to hyperdial." % (
+                path, library), **attributes)
+    module("integration.keras", "``wandb.integration.keras``: " + keras_doc,
+           __getattr__=_keras_attribute)
+    module("keras", "``wandb.keras`` (W&B's older path): " + keras_doc,
+           __getattr__=_keras_attribute)
+
+
+_register_submodules()

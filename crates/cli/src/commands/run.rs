@@ -15,14 +15,25 @@ use super::signals::shutdown_levels;
 use crate::embedded::{default_db, Embedded, STATE_DIR};
 use crate::Remote;
 
+/// The project of the run: `given` (`--project`); else, for a script written for W&B
+/// (`--wandb`), `wandb_project` (the value of `WANDB_PROJECT`, which names the project of the
+/// runs W&B makes) when it is not empty; else `default`.
+fn project_of(given: Option<&str>, wandb: bool, wandb_project: Option<String>) -> String {
+    given
+        .map(str::to_string)
+        .or_else(|| wandb_project.filter(|p| wandb && !p.trim().is_empty()))
+        .unwrap_or_else(|| "default".to_string())
+}
+
 /// Run the command.
 pub async fn run(
     remote: &Remote,
-    project: &str,
+    project: Option<&str>,
     name: Option<&str>,
     wandb: bool,
     argv: &[String],
 ) -> Result<ExitCode> {
+    let project = project_of(project, wandb, std::env::var("WANDB_PROJECT").ok());
     let cwd = std::env::current_dir()?;
     let state_dir = cwd.join(STATE_DIR);
     let api = remote.api()?;
@@ -38,7 +49,7 @@ pub async fn run(
     let git = git_state(&cwd).await;
     let run = client
         .create_run(&NewRun {
-            project: Some(project.to_string()),
+            project: Some(project),
             name: name.map(str::to_string),
             config: None,
             argv: Some(argv.to_vec()),
@@ -129,4 +140,19 @@ pub async fn run(
     Ok(ExitCode::from(
         u8::try_from(code.clamp(0, 255)).unwrap_or(1),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::project_of;
+
+    #[test]
+    fn project_is_the_flag_then_wandb_project_for_wandb_scripts_then_default() {
+        let env = || Some("from-env".to_string());
+        assert_eq!(project_of(Some("flag"), true, env()), "flag");
+        assert_eq!(project_of(None, true, env()), "from-env");
+        assert_eq!(project_of(None, false, env()), "default");
+        assert_eq!(project_of(None, true, Some(" ".into())), "default");
+        assert_eq!(project_of(None, true, None), "default");
+    }
 }
