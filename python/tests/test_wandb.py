@@ -308,14 +308,13 @@ class RunTests(WandbTestCase):
         self.assertIn("wandb is disabled (WANDB_MODE=disabled): run r7mz0c1d records nothing, "
                       "so the sweep gets no metric from it", self.stderr.getvalue())
 
-    def test_resume_says_the_run_is_not_resumed_except_for_the_agents_own_id(self):
+    def test_under_an_agent_another_id_says_the_data_goes_to_the_agents_run(self):
         wandb = self.wandb
         wandb.init(id="r7mz0c1d", resume="allow")  # the agent's run (WANDB_RUN_ID)
-        self.assertNotIn("does not resume", self.stderr.getvalue())
+        self.assertNotIn("agent's run", self.stderr.getvalue())
         wandb.init(id="abc123", resume="must", reinit=True)
-        self.assertIn("wandb.init(id='abc123', resume='must'): hyperdial does not resume "
-                      "runs; under an agent the data goes to the agent's run r7mz0c1d",
-                      self.stderr.getvalue())
+        self.assertIn("wandb.init(id='abc123', resume='must'): under an agent the data goes "
+                      "to the agent's run r7mz0c1d", self.stderr.getvalue())
 
     def test_disabled_mode_records_nothing(self):
         wandb = self.wandb

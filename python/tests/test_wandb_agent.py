@@ -537,5 +537,56 @@ class ConfigFileTests(WandbScriptCase):
         self.assertEqual(run.config.as_dict(), {"batch_size": 64, "epochs": 7, "lr": 0.5})
 
 
+@unittest.skipUnless(BINARY, SKIP_REASON)
+class ResumeTests(WandbScriptCase):
+    """W&B's resumable training script, run twice as a preempted job is: the second process
+    continues the run of the first, from its last step, by ``id`` or by ``WANDB_RUN_ID`` and
+    ``WANDB_RESUME``; ``resume="must"`` without such a run is W&B's ``UsageError``."""
+
+    SCRIPT = """
+        import sys
+        import wandb
+        run = wandb.init(project="preempt", config={"lr": 0.01}INIT_ARGS)
+        print("resumed:", run.resumed, "step:", run.step)
+        for epoch in range(START, START + 3):
+            wandb.log({"loss": 1.0 / (epoch + 1), "epoch": epoch})
+        sys.exit(EXIT)
+    """
+
+    def history(self, run_id):
+        api = hyperdial.Api(self.url)
+        self.addCleanup(api.close)
+        return [(row["_step"], row["epoch"]) for row in api.run(run_id).history(pandas=False)]
+
+    def run_twice(self, init_args, env=None):
+        """The script killed after epochs 0-2 (exit 143), then run again for epochs 3-5."""
+        outs = []
+        for start, code in ((0, 143), (3, 0)):
+            source = (self.SCRIPT.replace("INIT_ARGS", init_args)
+                      .replace("START", str(start)).replace("EXIT", str(code)))
+            outs.append(self.run_script(source, env=env))
+        return outs
+
+    def test_a_preempted_script_continues_its_run_by_id(self):
+        (c1, o1, e1), (c2, o2, e2) = self.run_twice(', id="mnist-7", resume="allow"')
+        self.assertEqual(c1, 143, e1)
+        self.assertEqual(c2, 0, e2)
+        self.assertIn("resumed: False step: 0", o1)
+        self.assertIn("resumed: True step: 3", o2)
+        self.assertEqual(self.history("mnist-7"), [(i, i) for i in range(6)])
+
+    def test_the_environment_names_the_run_to_resume(self):
+        (_, _, e1), (c2, o2, e2) = self.run_twice(
+            "", env={"WANDB_RUN_ID": "env-run-1", "WANDB_RESUME": "must"})
+        self.assertIn("no run `env-run-1` to resume", e1)
+        self.assertIn("UsageError", e1)
+        self.assertNotEqual(c2, 0)
+        (c1, _, e1), (c2, o2, e2) = self.run_twice(
+            "", env={"WANDB_RUN_ID": "env-run-2", "WANDB_RESUME": "allow"})
+        self.assertEqual(c2, 0, e2)
+        self.assertIn("resumed: True step: 3", o2)
+        self.assertEqual(self.history("env-run-2"), [(i, i) for i in range(6)])
+
+
 if __name__ == "__main__":
     unittest.main()

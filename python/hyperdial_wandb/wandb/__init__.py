@@ -666,7 +666,7 @@ class Run:
         self.tags = tuple(tags or ())
         self.notes = notes
         self.mode = hd_run.mode
-        self.resumed = False
+        self.resumed = bool(getattr(hd_run, "resumed", False))
         self.start_time = time.time()
         self.path = "%s/%s" % (self.project, self.id)
         self.url = ("%s/runs/%s" % (hd_run.server, hd_run.id)) if hd_run.server else None
@@ -1219,9 +1219,10 @@ def init(project=None, entity=None, config=None, name=None, reinit=None, setting
     still open is returned as is unless ``reinit`` asks for a new one (``True``,
     ``"finish_previous"``, ``"create_new"``), which finishes it first. ``entity``,
     ``settings`` and other W&B options are accepted and have no effect. ``id`` and ``resume``
-    (and ``WANDB_RUN_ID``, ``WANDB_RESUME``) do not resume a run: outside an agent each
-    ``init`` makes a new run, under an agent it is the agent's run; one warning says so
-    (none for the agent's own run id).
+    (default ``WANDB_RUN_ID`` and ``WANDB_RESUME``) continue a run outside an agent with W&B's
+    rules (``hyperdial.init``'s ``id`` and ``resume``: ``"allow"``, ``"must"``, ``"never"``,
+    ``"auto"``/``True``); ``run.resumed`` says whether one was continued. Under an agent the
+    run is the agent's: another ``id`` gets one warning.
     """
     global run, summary, _hooks  # noqa: PLW0603 -- wandb's module-level state
     with _lock:
@@ -1252,8 +1253,21 @@ def init(project=None, entity=None, config=None, name=None, reinit=None, setting
             _warn_once("disabled-under-agent", "wandb is disabled (%s): run %s records nothing, "
                        "so the sweep gets no metric from it" % (
                            source, os.environ["HYPERDIAL_RUN_ID"]))
-        hd_run = _hd.init(config=defaults, project=project, name=name, mode=hd_mode)
-        _warn_resume(id, resume, hd_run)
+        if os.environ.get("HYPERDIAL_RUN_ID"):
+            hd_run = _hd.init(config=defaults, project=project, name=name, mode=hd_mode)
+            _warn_resume(id, resume, hd_run)
+        else:
+            run_id = id or os.environ.get("WANDB_RUN_ID") or None
+            resume = resume or os.environ.get("WANDB_RESUME") or None
+            if run_id is None and resume == "allow":
+                # W&B makes a new run for "allow" without an id (PyTorch Lightning always
+                # passes it); hyperdial.init would ask for the id.
+                resume = None
+            try:
+                hd_run = _hd.init(config=defaults, project=project, name=name, mode=hd_mode,
+                                  id=run_id, resume=resume)
+            except ValueError as err:
+                raise errors.UsageError(str(err)) from None
         kind = RunDisabled if hd_run.mode == "disabled" else Run
         new = kind(hd_run, name, settings or Settings(), group, job_type, tags, notes,
                    None if dir is None else os.fspath(dir))
@@ -1268,27 +1282,16 @@ def init(project=None, entity=None, config=None, name=None, reinit=None, setting
 
 
 def _warn_resume(run_id, resume, hd_run):
-    """One warning when the script asked to resume a run (``init(id=, resume=)``, or
-    ``WANDB_RUN_ID``/``WANDB_RESUME`` outside an agent), which hyperdial does not do: it
-    says which run the data goes to instead. Nothing for the agent's own run id (the agent
-    sets ``WANDB_RUN_ID`` to it)."""
+    """Under an agent, one warning when the script names a run other than the agent's
+    (``init(id=...)``): W&B attaches to the agent's run there too, and so does hyperdial.
+    Nothing for the agent's own run id (the agent sets ``WANDB_RUN_ID`` to it)."""
     agent_run = os.environ.get("HYPERDIAL_RUN_ID")
-    if agent_run:
-        # Under an agent W&B attaches to the agent's run too; only another id differs.
-        if run_id is None or str(run_id) == agent_run:
-            return
-    else:
-        run_id = run_id or os.environ.get("WANDB_RUN_ID") or None
-        resume = resume or os.environ.get("WANDB_RESUME") or None
-        # Without an id, "allow" (what PyTorch Lightning always passes) makes a new run in
-        # W&B too; True, "auto" and "must" would look for a run to go on with.
-        if run_id is None and resume in (None, False, "never", "allow"):
-            return
+    if not agent_run or run_id is None or str(run_id) == agent_run:
+        return
     asked = ", ".join("%s=%r" % kv for kv in (("id", run_id), ("resume", resume))
                       if kv[1] is not None)
-    where = ("under an agent the data goes to the agent's run %s" % agent_run if agent_run
-             else "this is a new run, %s" % hd_run.id)
-    _warn_once("resume", "wandb.init(%s): hyperdial does not resume runs; %s" % (asked, where))
+    _warn_once("resume", "wandb.init(%s): under an agent the data goes to the agent's run %s"
+               % (asked, agent_run))
 
 
 def _config_files():
