@@ -40,6 +40,7 @@ _active_runs = []
 _active_lock = threading.Lock()
 _hooks_installed = False
 _uncaught_exception = False
+_exit_code = None  # what the script passed to sys.exit(), recorded by the hook
 _agent_next_step = {}  # run id -> next step, so a second init() under an agent goes on counting
 
 
@@ -805,14 +806,36 @@ def _install_hooks():
         previous(exc_type, exc, tb)
 
     sys.excepthook = excepthook
+    # An atexit handler cannot see the exit status, so sys.exit() records its code on the
+    # way out (W&B's client does the same): `sys.exit(143)` after a preemption signal ends
+    # the run failed with 143, and `init(resume=True)` continues it next time.
+    previous_exit = sys.exit
+
+    def exit_hook(code=None):
+        global _exit_code
+        _exit_code = code
+        previous_exit(code)
+
+    sys.exit = exit_hook
+
+
+def _status_of(code):
+    """The process exit status ``sys.exit(code)`` gives: None is 0, an integer itself, any
+    other object (a message) 1."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    return 1
 
 
 def _at_exit():
     with _active_lock:
         runs = list(_active_runs)
+    code = 1 if _uncaught_exception else _status_of(_exit_code)
     for r in runs:
         if r._pid == os.getpid():
-            r.finish(exit_code=1 if _uncaught_exception else 0)
+            r.finish(exit_code=code)
 
 
 def _package():
@@ -928,6 +951,7 @@ def init(config=None, project=None, name=None, mode=None, id=None, resume=None):
         }
         if chosen_id is not None:
             record["id"] = chosen_id
+            record["resume"] = resume
         offline_reason = "HYPERDIAL_MODE=offline" if mode == "offline" else None
         if mode == "auto":
             transport = _Transport(server, token)
@@ -938,11 +962,8 @@ def init(config=None, project=None, name=None, mode=None, id=None, resume=None):
                     timeout=_settings.PROBE_TIMEOUT,
                 )
                 body = {k: v for k, v in record.items() if v is not None}
-                if chosen_id is not None:
-                    body["resume"] = resume
                 answer_headers = {}
-                created = transport.request(
-                    "POST", "/api/v1/runs", body, headers_out=answer_headers)
+                created = _create_run(transport, body, answer_headers)
             except _SendError as err:
                 if chosen_id is not None and err.status in (400, 404, 409):
                     # The server answered about the chosen id: going offline would only
@@ -965,6 +986,10 @@ def init(config=None, project=None, name=None, mode=None, id=None, resume=None):
                     new_run.resumed = resumed
                     if resumed:
                         _warn("resuming run %s at step %d" % (created["id"], first_step))
+                        stored = created.get("summary")
+                        if isinstance(stored, dict):
+                            # What the run holds: the last values and the summary set so far.
+                            new_run.summary._logged.update(stored)
                     if resume_file:
                         _remember_resumable(resume_file, created["id"])
                         new_run._resume_file = resume_file
@@ -993,7 +1018,8 @@ def init(config=None, project=None, name=None, mode=None, id=None, resume=None):
                     "offline (%s): logging to %s; upload it later with `hyperdial sync`"
                     % (offline_reason, path)
                 )
-                new_run = Run("offline", merged, project, name, local_id, None, sink, path=path)
+                new_run = Run("offline", merged, project, name, chosen_id or local_id, None,
+                              sink, path=path)
 
     new_run._sweep_values = sweep_values
     if new_run.mode == "agent" and defaults:
@@ -1010,6 +1036,30 @@ def init(config=None, project=None, name=None, mode=None, id=None, resume=None):
         _active_runs.append(new_run)
     _set_current(new_run)
     return new_run
+
+
+def _create_run(transport, body, answer_headers):
+    """``POST /api/v1/runs`` with ``body``; a run to resume that another process was still
+    writing to (``409``, code ``run_active``) is asked for again every few seconds for up to
+    ``RESUME_WAIT`` seconds, with one line saying so: a process killed without a word leaves
+    its run ``running`` until the server's run timeout, and its restart should go on with it.
+    Raises ``_SendError`` as the transport does."""
+    deadline = time.monotonic() + _settings.RESUME_WAIT
+    said = False
+    while True:
+        try:
+            return transport.request("POST", "/api/v1/runs", body, headers_out=answer_headers)
+        except _SendError as err:
+            active = (err.status == 409 and isinstance(err.payload, dict)
+                      and err.payload.get("code") == "run_active")
+            if not active or time.monotonic() >= deadline:
+                raise
+            if not said:
+                _warn("run %s is still running elsewhere or was killed without a word; "
+                      "waiting up to %g s for it to fall silent" % (body.get("id"),
+                                                                    _settings.RESUME_WAIT))
+                said = True
+            time.sleep(min(5.0, max(0.05, deadline - time.monotonic())))
 
 
 def _resume_choice(run_id, resume):

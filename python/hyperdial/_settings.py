@@ -25,6 +25,9 @@ DEFAULT_RETRY_SECONDS = 60.0  # the retry window when HYPERDIAL_RETRY_SECONDS is
 TERM_FLUSH_SECONDS = 5.0  # seconds finish() waits for the server after SIGTERM, then spills
 REQUEST_TIMEOUT = 5.0  # seconds, for one small request (1 s more per 256 KiB of body)
 PROBE_TIMEOUT = 0.5  # seconds, for the request that looks for a server
+# seconds ``init(id=, resume=)`` waits for a run another process was still writing to (the
+# server refuses it until it has been silent for its run timeout, 60 s by default)
+RESUME_WAIT = 120.0
 RETRY_DELAYS = (0.25, 0.75)  # sleeps between the attempts of one delivery
 BACKOFF_MAX = 30.0  # seconds at most between two flush attempts while the server is down
 HEARTBEAT_INTERVAL = 20.0  # seconds of silence before a heartbeat (server mode only)

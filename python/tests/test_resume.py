@@ -7,19 +7,30 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import unittest
+import urllib.error
 import urllib.request
+from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir))
 
 import hyperdial  # noqa: E402
+from hyperdial import _settings  # noqa: E402
 from real_server import BINARY, SKIP_REASON, RealServerClientCase  # noqa: E402
+
+PYTHON = os.path.abspath(os.path.join(HERE, os.pardir))
 
 
 @unittest.skipUnless(BINARY, SKIP_REASON)
 class ResumeTests(RealServerClientCase):
     TMP_PREFIX = "hyperdial-resume-"
+
+    def setUp(self):
+        super().setUp()
+        # Each test its own client directory: offline files and the resume file.
+        os.environ["HYPERDIAL_DIR"] = os.path.join(self.tmp, "client", self._testMethodName)
 
     def get(self, path):
         with urllib.request.urlopen(self.url + path, timeout=10) as r:
@@ -99,6 +110,69 @@ class ResumeTests(RealServerClientCase):
         self.assertIn("field-7", out.stdout)
         self.assertEqual(self.steps("field-7"), [(0, 0.8), (1, 0.6), (2, 0.4)])
         self.assertEqual(self.get("/api/v1/runs/field-7")["state"], "finished")
+
+
+    def sync(self):
+        return subprocess.run(
+            [BINARY, "sync", os.path.join(os.environ["HYPERDIAL_DIR"], "offline"),
+             "--server", self.url],
+            capture_output=True, text=True, timeout=60)
+
+    def test_a_run_another_process_still_writes_to_is_not_taken_over(self):
+        # Another process's run, just heard from.
+        request = urllib.request.Request(
+            self.url + "/api/v1/runs", data=json.dumps({"id": "live-1"}).encode(),
+            headers={"Content-Type": "application/json"}, method="POST")
+        urllib.request.urlopen(request, timeout=10).read()
+        with mock.patch.object(_settings, "RESUME_WAIT", 0.3):
+            with self.assertRaisesRegex(ValueError, "live-1.*heard from .* ago"):
+                hyperdial.init(id="live-1", resume="allow")
+        self.assertIn("waiting up to 0.3 s", sys.stderr.getvalue())
+        self.assertEqual(self.get("/api/v1/runs/live-1")["state"], "running")
+
+    def test_sys_exit_code_ends_the_run_and_a_resumed_run_sees_its_summary(self):
+        script = textwrap.dedent("""
+            import sys
+            sys.path.insert(0, %r)
+            import hyperdial
+            run = hyperdial.init(id="exit-143", resume="allow")
+            run.log({"loss": 0.7})
+            run.summary["best"] = 0.7
+            sys.exit(143)
+        """ % PYTHON)
+        env = dict(os.environ)
+        out = subprocess.run([sys.executable, "-c", script], env=env,
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 143, out.stderr)
+        run = self.get("/api/v1/runs/exit-143")
+        self.assertEqual((run["state"], run["exit_code"]), ("failed", 143))
+        again = hyperdial.init(id="exit-143", resume="must")
+        self.assertTrue(again.resumed)
+        self.assertEqual(again.summary["best"], 0.7)
+        self.assertEqual(again.summary["loss"], 0.7)
+        again.finish()
+
+    def test_offline_keeps_the_chosen_id_its_steps_and_the_resume_rule(self):
+        online = hyperdial.init(id="off-9", resume="allow")
+        for step in range(10):
+            online.log({"loss": 1.0 / (step + 1)}, step=step)
+        online.finish(exit_code=1)
+        with mock.patch.dict(os.environ, {"HYPERDIAL_MODE": "offline"}):
+            offline = hyperdial.init(id="off-9", resume="allow")
+            self.assertEqual(offline.id, "off-9")
+            for step in (10, 11):  # the script knows where it was
+                offline.log({"loss": 0.01 * step}, step=step)
+            offline.finish()
+            never = hyperdial.init(id="off-9")  # resume "never": refused when synced
+            never.log({"loss": 9.0})
+            never.finish()
+        out = self.sync()
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertIn("1 failed", out.stdout)
+        self.assertIn("exists", out.stderr)
+        steps = self.steps("off-9")
+        self.assertEqual([s for s, _ in steps], list(range(12)))
+        self.assertEqual(steps[-1], (11, 0.11))
 
 
 if __name__ == "__main__":

@@ -334,6 +334,15 @@ class RunTests(WandbTestCase):
             wandb.sweep("method: grid")
         self.assertEqual(self.server.requests, [])
 
+    def test_agent_refuses_offline_mode_before_claiming_a_run(self):
+        wandb = self.wandb
+        for name in ("WANDB_MODE", "HYPERDIAL_MODE"):
+            with mock.patch.dict(os.environ, {name: "offline"}):
+                with self.assertRaises(wandb.errors.UsageError) as ctx:
+                    wandb.agent("abc", function=print, count=1)
+            self.assertIn("%s=offline is set" % name, str(ctx.exception))
+        self.assertEqual(self.server.requests, [])
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -285,7 +285,7 @@ export interface ErrorBody {
  * What kind of failure an error answer is, in its `code`: storage faults, server bugs, and
  * the refusals a client acts on.
  */
-export type ErrorCode = "disk_full" | "read_only" | "io_error" | "busy" | "corrupt" | "unavailable" | "run_crashed" | "storage";
+export type ErrorCode = "disk_full" | "read_only" | "io_error" | "busy" | "corrupt" | "unavailable" | "run_crashed" | "run_active" | "storage";
 
 /** One point of a `metrics` event, with the step the server gave it. */
 export interface EventPoint {

@@ -431,9 +431,9 @@ enum Command {
     /// named by `--server` (or HYPERDIAL_SERVER), which must answer; else the default server
     /// when it answers, and the default store (./.hyperdial/hyperdial.db) when it does not.
     Sync {
-        /// Directory of offline files.
-        #[arg(default_value = ".hyperdial/offline")]
-        dir: PathBuf,
+        /// Directory of offline files [default: $HYPERDIAL_DIR/offline when HYPERDIAL_DIR is
+        /// set (where the Python client writes them), else .hyperdial/offline].
+        dir: Option<PathBuf>,
         #[command(flatten)]
         remote: Remote,
         /// Write into this store directly, without a server: a SQLite file (a path, or
@@ -758,7 +758,10 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             remote,
             argv,
         } => run::run(&remote, project.as_deref(), name.as_deref(), wandb, &argv).await,
-        Command::Sync { dir, remote, db } => sync::run(&remote, db.as_deref(), &dir).await,
+        Command::Sync { dir, remote, db } => {
+            let dir = dir.unwrap_or_else(sync::default_dir);
+            sync::run(&remote, db.as_deref(), &dir).await
+        }
         Command::Validate { file, json, seed } => commands::validate::run(&file, json, seed),
         Command::Debug { view } => commands::debug::run(view),
         Command::Space {

@@ -323,6 +323,12 @@ fn sync_into_a_named_store_and_never_in_silence_past_a_named_server() {
     assert!(!out.status.success(), "{}", text(&out));
     assert!(text(&out).contains(&down), "{}", text(&out));
     assert!(text(&out).contains("--db"), "{}", text(&out));
+    let port = down.rsplit(':').next().unwrap();
+    assert!(
+        text(&out).contains(&format!("--bind 127.0.0.1:{port}")),
+        "{}",
+        text(&out)
+    );
     assert!(offline.join("20260101-000000-abcdef.jsonl").exists());
 
     // --db and --server together are refused by the parser.
@@ -354,4 +360,24 @@ fn sync_into_a_named_store_and_never_in_silence_past_a_named_server() {
     assert_eq!(run["summary"]["loss"], 0.4);
     // The default store was not touched.
     assert!(!s.dir.join(".hyperdial/hyperdial.db").exists());
+
+    // Without a directory, sync reads where the client wrote: $HYPERDIAL_DIR/offline.
+    let elsewhere = s.dir.join("elsewhere/offline");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::copy(
+        offline.join("20260101-000000-abcdef.jsonl.synced"),
+        elsewhere.join("20260101-000001-abcdef.jsonl"),
+    )
+    .unwrap();
+    let out = s
+        .cmd(&["sync", "--db", "other.db"])
+        .env("HYPERDIAL_DIR", s.dir.join("elsewhere"))
+        .output()
+        .unwrap();
+    assert!(
+        text(&out).contains("1 uploaded, 0 failed"),
+        "{}",
+        text(&out)
+    );
+    assert!(out.status.success(), "{}", text(&out));
 }

@@ -780,6 +780,16 @@ async fn a_run_with_a_chosen_id_is_resumed_with_its_history() {
         .post("/api/v1/runs", json!({"id": "new-one", "resume": "allow"}))
         .await;
     assert_eq!(st, 201, "{fresh}");
+    // A run still heard from is another process's: refused with a code the client acts on.
+    let (st, err) = s
+        .post("/api/v1/runs", json!({"id": "new-one", "resume": "allow"}))
+        .await;
+    assert_eq!(st, 409, "{err}");
+    assert_eq!(err["code"], "run_active", "{err}");
+    assert!(
+        err["error"].as_str().unwrap().contains("run timeout"),
+        "{err}"
+    );
     // Bad ids and a resume without an id.
     for bad in ["", "a/b", "x y", &"z".repeat(65)] {
         let (st, err) = s.post("/api/v1/runs", json!({"id": bad})).await;
@@ -800,4 +810,31 @@ async fn a_run_with_a_chosen_id_is_resumed_with_its_history() {
         .await;
     assert_eq!(st, 409, "{err}");
     assert!(err["error"].as_str().unwrap().contains("sweep"), "{err}");
+}
+
+/// A process killed without a word leaves its run `running`: once the run has been silent
+/// for the server's run timeout, a new process may resume it.
+#[tokio::test]
+async fn a_silent_running_run_can_be_resumed_after_the_run_timeout() {
+    let s = start_with(Options {
+        run_timeout: Some(std::time::Duration::from_secs(1)),
+        ..Options::default()
+    })
+    .await;
+    let (st, _) = s.post("/api/v1/runs", json!({"id": "killed-9"})).await;
+    assert_eq!(st, 201);
+    let (st, err) = s
+        .post("/api/v1/runs", json!({"id": "killed-9", "resume": "must"}))
+        .await;
+    assert_eq!(
+        (st, err["code"].as_str()),
+        (409, Some("run_active")),
+        "{err}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (st, run) = s
+        .post("/api/v1/runs", json!({"id": "killed-9", "resume": "must"}))
+        .await;
+    assert_eq!(st, 200, "{run}");
+    assert_eq!(run["state"], "running");
 }

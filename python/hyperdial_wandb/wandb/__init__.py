@@ -1438,6 +1438,14 @@ def agent(sweep_id, function=None, entity=None, project=None, count=None):
     if function is not None and not callable(function):
         raise errors.UsageError("wandb.agent(function=...) must be callable, got %s"
                                 % type(function).__name__)
+    offline = [name for name in ("WANDB_MODE", "HYPERDIAL_MODE")
+               if os.environ.get(name, "").strip().lower() in ("offline", "dryrun")]
+    if offline:
+        # The sweep hands out runs and waits for their metric: recorded offline, the runs
+        # would end without one and their data land outside the sweep.
+        raise errors.UsageError(
+            "wandb.agent(%r): %s=offline is set, but a sweep's runs report to its server; "
+            "unset it to run the sweep" % (sweep_id, offline[0]))
     target = _sweep_of(sweep_id)
     if function is None:
         return _program_agent(target, count)

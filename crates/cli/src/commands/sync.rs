@@ -56,9 +56,15 @@ pub async fn run(remote: &Remote, db: Option<&str>, dir: &Path) -> Result<ExitCo
             } else if let Some(url) = remote.given() {
                 // A server the user named is never swapped for the local store in silence:
                 // the runs would land where that server's users do not look.
+                let bind = url
+                    .split("://")
+                    .nth(1)
+                    .unwrap_or(&url)
+                    .trim_end_matches('/')
+                    .to_string();
                 bail!(
-                    "cannot reach the server at {url}: start it (`hyperdial server`), or \
-                     write the runs into a store without a server with `--db PATH`"
+                    "cannot reach the server at {url}: start it (`hyperdial server --bind \
+                     {bind}`), or write the runs into a store without a server with `--db PATH`"
                 );
             } else {
                 into_store(&default_db(Path::new(STATE_DIR))).await?
@@ -115,6 +121,15 @@ pub async fn run(remote: &Remote, db: Option<&str>, dir: &Path) -> Result<ExitCo
     })
 }
 
+/// Where the Python client writes offline files: `$HYPERDIAL_DIR/offline` when
+/// `HYPERDIAL_DIR` is set and not empty, else `.hyperdial/offline`.
+pub fn default_dir() -> PathBuf {
+    match std::env::var_os("HYPERDIAL_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("offline"),
+        _ => PathBuf::from(STATE_DIR).join("offline"),
+    }
+}
+
 /// The store `db` served in this process, as the API and metric clients of `sync` see it.
 async fn into_store(db: &str) -> Result<(Api, Client, Option<Embedded>)> {
     let e = Embedded::start(db, 0).await?;
@@ -133,13 +148,15 @@ async fn upload(api: &Api, client: &Client, file: &Path) -> Result<String> {
     let Some(init) = records.first().filter(|r| r["type"] == "init") else {
         bail!("the first record is not an `init` record");
     };
-    // A run recorded under a chosen id (`init(id=...)`) is created with it, or continued
-    // when it exists: its offline steps then follow the run's last one.
+    // A run recorded under a chosen id (`init(id=..., resume=...)`) is created with it, or
+    // continued when it exists, by the rule the script asked for (the server applies it now,
+    // as it would have then).
     let chosen = init["id"].as_str();
+    let resume = init["resume"].as_str().unwrap_or("allow");
     let new: CreateRun = serde_json::from_value(json!({
         "project": init["project"], "name": init["name"], "config": init["config"],
         "argv": init["argv"], "host": init["host"], "git": init["git"],
-        "id": chosen, "resume": chosen.map(|_| "allow"),
+        "id": chosen, "resume": chosen.map(|_| resume),
     }))
     .context("the `init` record does not describe a run")?;
     let run = api.post("/api/v1/runs", &new).await?;
@@ -147,8 +164,13 @@ async fn upload(api: &Api, client: &Client, file: &Path) -> Result<String> {
         .as_str()
         .context("the server did not return a run id")?
         .to_string();
-    let offset = run["steps"].as_i64().unwrap_or(0);
     let mut points = spill::log_points(&records[1..]);
+    // A continued run: offline steps counted from 0 (the script could not ask the server
+    // where the run was) follow its last step; steps that already start at or after it (the
+    // script gave them) stay as they are.
+    let next = run["steps"].as_i64().unwrap_or(0);
+    let first = points.iter().filter_map(|p| p.step).min().unwrap_or(next);
+    let offset = (next - first).max(0);
     for p in &mut points {
         p.step = p.step.map(|s| s + offset);
     }

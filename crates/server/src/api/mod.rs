@@ -11,9 +11,9 @@ use axum::{Json, Router};
 use hyperdial_store::Point;
 use hyperdial_wire::api::{
     AgentRegistered, ClaimRequest, ConfigUpdate, CreateRun, CreateSweep, CreatedSweep,
-    DeliveryRequest, Diagnostic, Empty, FinishRequest, GitInfo, HeartbeatAnswer, MetricsAnswer,
-    MetricsRequest, OutputRequest, PointValues, RegisterAgent, Resume, Retried, RetryAnswer,
-    RetryRequest, RunAnswer, RunName, Skipped, Started, SummaryUpdate, SweepList,
+    DeliveryRequest, Diagnostic, Empty, ErrorCode, FinishRequest, GitInfo, HeartbeatAnswer,
+    MetricsAnswer, MetricsRequest, OutputRequest, PointValues, RegisterAgent, Resume, Retried,
+    RetryAnswer, RetryRequest, RunAnswer, RunName, Skipped, Started, SummaryUpdate, SweepList,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -475,6 +475,25 @@ async fn resume_taken(s: &AppState, taken: hyperdial_store::RunRow, resume: Resu
             "run `{id}` belongs to sweep `{sweep}`: a sweep's runs are resumed by its agents \
              (`hyperdial agent`), not by creating them again"
         )));
+    }
+    // Two processes on one run would overwrite each other's steps: a run still heard from
+    // is someone's. A process killed without a word leaves its run `running`; it can be
+    // resumed once it has been silent for the run timeout.
+    let limit = s.options.silence_limit();
+    let heard = taken
+        .heartbeat_ms
+        .or(taken.started_ms)
+        .unwrap_or(taken.created_ms);
+    let silent_ms = hyperdial_store::now_ms().saturating_sub(heard);
+    if taken.state == hyperdial_store::RunState::Running && silent_ms < limit.as_millis() as i64 {
+        return Err(ApiError::conflict(format!(
+            "run `{id}` is running and was heard from {:.1} s ago: another process may still \
+             be writing to it. Stop that process, or wait: a run silent for {} s (the server's \
+             run timeout) can be resumed",
+            silent_ms as f64 / 1000.0,
+            limit.as_secs()
+        ))
+        .with_code(ErrorCode::RunActive));
     }
     let run = s
         .controller

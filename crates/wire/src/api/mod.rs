@@ -104,6 +104,10 @@ pub enum ErrorCode {
     /// `409`: the run was marked `crashed` (its agent went silent) and takes no more reports;
     /// its agent stops the run's process (a retry runs the configuration again).
     RunCrashed,
+    /// `409`: the run to resume (`POST /api/v1/runs` with `id` and `resume`) is `running` and
+    /// was heard from within the server's run timeout: another process may still be writing
+    /// to it. Once that process is gone, the run can be resumed after the timeout.
+    RunActive,
     /// `500`: any other storage error (a bug; the server logged it).
     Storage,
 }
