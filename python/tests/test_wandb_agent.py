@@ -575,6 +575,26 @@ class ResumeTests(WandbScriptCase):
         self.assertIn("resumed: True step: 3", o2)
         self.assertEqual(self.history("mnist-7"), [(i, i) for i in range(6)])
 
+    def test_a_summary_minimum_goes_on_over_the_resumed_run(self):
+        source = """
+            import sys
+            import wandb
+            run = wandb.init(id="dm-run", resume="allow")
+            run.define_metric("val_loss", summary="min")
+            for v in VALUES:
+                wandb.log({"val_loss": v})
+            sys.exit(EXIT)
+        """
+        code, _, err = self.run_script(
+            source.replace("VALUES", "(0.5, 0.1, 0.3)").replace("EXIT", "143"))
+        self.assertEqual(code, 143, err)
+        code, _, err = self.run_script(
+            source.replace("VALUES", "(0.6, 0.7)").replace("EXIT", "0"))
+        self.assertEqual(code, 0, err)
+        api = hyperdial.Api(self.url)
+        self.addCleanup(api.close)
+        self.assertEqual(api.run("dm-run").summary["val_loss"], 0.1)
+
     def test_the_environment_names_the_run_to_resume(self):
         (_, _, e1), (c2, o2, e2) = self.run_twice(
             "", env={"WANDB_RUN_ID": "env-run-1", "WANDB_RESUME": "must"})

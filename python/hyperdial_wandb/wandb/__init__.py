@@ -621,6 +621,22 @@ class _Aggregate:
         self.min = value if self.min is None else min(self.min, value)
         self.max = value if self.max is None else max(self.max, value)
 
+    def seed(self, kinds, goal, summary, key):
+        """Take in the extremes a resumed run's summary already holds for ``key`` (what an
+        earlier process aggregated), so ``min``, ``max`` and ``best`` go on over the whole
+        run; ``mean``, ``first`` and ``last`` start again (their inputs are not kept)."""
+        for kind in kinds:
+            prior = summary.get(key if len(kinds) == 1 else "%s.%s" % (key, kind))
+            if isinstance(prior, bool) or not isinstance(prior, (int, float)):
+                continue
+            if kind == "best":
+                kind = {"minimize": "min", "min": "min", "maximize": "max",
+                        "max": "max"}.get(goal)
+            if kind == "min":
+                self.min = prior if self.min is None else min(self.min, prior)
+            elif kind == "max":
+                self.max = prior if self.max is None else max(self.max, prior)
+
     def value(self, kind, goal):
         if kind == "mean":
             return self.total / self.count if self.count else None
@@ -667,6 +683,8 @@ class Run:
         self.notes = notes
         self.mode = hd_run.mode
         self.resumed = bool(getattr(hd_run, "resumed", False))
+        # What the run held when this process took it up: where min/max summaries go on from.
+        self._resumed_summary = dict(hd_run.summary) if self.resumed else {}
         self.start_time = time.time()
         self.path = "%s/%s" % (self.project, self.id)
         self.url = ("%s/runs/%s" % (hd_run.server, hd_run.id)) if hd_run.server else None
@@ -827,7 +845,11 @@ class Run:
             kinds = [k for k in kinds if k != "none"]
             if not kinds:
                 continue
-            aggregate = self._aggregates.setdefault(key, _Aggregate())
+            aggregate = self._aggregates.get(key)
+            if aggregate is None:
+                aggregate = self._aggregates[key] = _Aggregate()
+                if self._resumed_summary:
+                    aggregate.seed(kinds, goal, self._resumed_summary, key)
             aggregate.add(_finite(value))
             if len(kinds) == 1:
                 result = aggregate.value(kinds[0], goal)
