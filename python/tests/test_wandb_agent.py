@@ -548,6 +548,7 @@ class ResumeTests(WandbScriptCase):
         import wandb
         run = wandb.init(project="preempt", config={"lr": 0.01}INIT_ARGS)
         print("resumed:", run.resumed, "step:", run.step)
+        assert run.starting_step == run.step, (run.starting_step, run.step)
         for epoch in range(START, START + 3):
             wandb.log({"loss": 1.0 / (epoch + 1), "epoch": epoch})
         sys.exit(EXIT)

@@ -685,6 +685,8 @@ class Run:
         self.resumed = bool(getattr(hd_run, "resumed", False))
         # What the run held when this process took it up: where min/max summaries go on from.
         self._resumed_summary = dict(hd_run.summary) if self.resumed else {}
+        #: The step this process started logging at (W&B's: above 0 for a resumed run).
+        self.starting_step = hd_run.step
         self.start_time = time.time()
         self.path = "%s/%s" % (self.project, self.id)
         self.url = ("%s/runs/%s" % (hd_run.server, hd_run.id)) if hd_run.server else None
