@@ -57,6 +57,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyperdial_wire::api::{
@@ -67,6 +68,7 @@ use hyperdial_wire::SweepState;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+use tokio::sync::watch;
 
 /// The body of `POST /api/v1/runs`: a run outside any sweep (`hyperdial run`).
 pub use hyperdial_wire::api::CreateRun as NewRun;
@@ -108,6 +110,12 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Longest pause between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How long one request must have failed transiently before the client says (once, at log
+/// level `warn`, shown by default) that the server does not answer and that it keeps retrying;
+/// when a request succeeds again it says that too, with how long it lasted. Shorter blips
+/// (a server restart) pass in silence.
+pub const OUTAGE_NOTICE: Duration = Duration::from_secs(3);
 
 /// Time allowed to open a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -175,6 +183,13 @@ pub enum ClientError {
         /// to keep the error small.
         code: Option<Box<str>>,
     },
+    /// The agent is shutting down ([`Client::hurry`]) and the server did not answer within
+    /// the time left; the request was not (or no longer) tried.
+    #[error("the hyperdial server at {url} did not answer in time: this agent is shutting down and waits no longer")]
+    ShuttingDown {
+        /// The server's base URL.
+        url: String,
+    },
     /// The server answered 2xx with a body that does not match the API.
     #[error("{method} {path}: unexpected answer from the server: {message}")]
     BadAnswer {
@@ -209,7 +224,7 @@ impl ClientError {
     /// malformed answer).
     pub fn is_transient(&self) -> bool {
         match self {
-            ClientError::Unreachable { .. } => true,
+            ClientError::Unreachable { .. } | ClientError::ShuttingDown { .. } => true,
             ClientError::Status { status, .. } => is_transient_status(*status),
             ClientError::BadUrl { .. }
             | ClientError::BadAnswer { .. }
@@ -264,6 +279,12 @@ pub struct Client {
     token: Option<String>,
     ca_cert: Option<PathBuf>,
     retry_budget: Duration,
+    /// When set: the moment after which no request is attempted any more ([`Client::hurry`]),
+    /// shared by every clone.
+    hurry: Arc<watch::Sender<Option<tokio::time::Instant>>>,
+    /// Since when the server has not been answering, once that was said ([`OUTAGE_NOTICE`]),
+    /// shared by every clone: the outage is said once, and its end once.
+    outage: Arc<std::sync::Mutex<Option<Instant>>>,
 }
 
 impl fmt::Debug for Client {
@@ -273,6 +294,7 @@ impl fmt::Debug for Client {
             .field("token", &self.token.as_ref().map(|_| "<set>"))
             .field("ca_cert", &self.ca_cert)
             .field("retry_budget", &self.retry_budget)
+            .field("hurry", &*self.hurry.borrow())
             .finish()
     }
 }
@@ -305,6 +327,8 @@ impl Client {
             token: token.filter(|t| !t.is_empty()),
             ca_cert: None,
             retry_budget: retry_budget_from_env(),
+            hurry: Arc::new(watch::channel(None).0),
+            outage: Arc::default(),
         }
     }
 
@@ -348,6 +372,8 @@ impl Client {
             token: token.filter(|t| !t.is_empty()),
             ca_cert: Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())),
             retry_budget: retry_budget_from_env(),
+            hurry: Arc::new(watch::channel(None).0),
+            outage: Arc::default(),
         })
     }
 
@@ -404,6 +430,25 @@ impl Client {
     /// The retry budget.
     pub fn retry_budget(&self) -> Duration {
         self.retry_budget
+    }
+
+    /// Give the server at most `within` from now for every request of this client and its
+    /// clones, retries included: what a shutting-down agent does once a run's process has
+    /// ended, so that a server that does not answer cannot hold the agent for minutes of
+    /// retries. A request in flight at that moment is abandoned then, and a request started
+    /// after it fails at once; both fail with [`ClientError::ShuttingDown`] (transient, so
+    /// metric points and the run's end go to the spill file for `hyperdial sync`). Called
+    /// again, the later of the two moments holds, so each run that ends gets its time.
+    pub fn hurry(&self, within: Duration) {
+        let at = tokio::time::Instant::now() + within;
+        self.hurry.send_modify(|deadline| {
+            *deadline = Some(deadline.map_or(at, |d| d.max(at)));
+        });
+    }
+
+    /// The moment set by [`Client::hurry`], if any.
+    fn hurry_deadline(&self) -> Option<tokio::time::Instant> {
+        *self.hurry.borrow()
     }
 
     /// `GET /api/v1/sweeps/{id}`: the Sweep object.
@@ -653,7 +698,17 @@ impl Client {
         let timeout = REQUEST_TIMEOUT
             + extra
             + Duration::from_secs_f64(encoded.as_ref().map_or(0, Vec::len) as f64 / 262_144.0);
+        let mut hurry = self.hurry.subscribe();
+        let shutting_down = || ClientError::ShuttingDown {
+            url: self.base.clone(),
+        };
         loop {
+            if self
+                .hurry_deadline()
+                .is_some_and(|d| d <= tokio::time::Instant::now())
+            {
+                return Err(shutting_down());
+            }
             let mut req = self.http.request(method.clone(), &url).timeout(timeout);
             if let Some(token) = &self.token {
                 req = req.bearer_auth(token);
@@ -663,7 +718,11 @@ impl Client {
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(bytes.clone());
             }
-            let failure = match req.send().await {
+            let sent = tokio::select! {
+                sent = req.send() => sent,
+                () = deadline_passed(&mut hurry) => return Err(shutting_down()),
+            };
+            let failure = match sent {
                 Ok(resp) => {
                     let status = resp.status();
                     let waited = resp.headers().contains_key(WAITED_HEADER);
@@ -675,6 +734,7 @@ impl Client {
                                 waited,
                             };
                             if !is_transient_status(status.as_u16()) {
+                                self.outage_over();
                                 return Ok(answer);
                             }
                             Failure::Status(answer)
@@ -707,6 +767,9 @@ impl Client {
                     },
                 });
             }
+            if elapsed >= OUTAGE_NOTICE {
+                self.outage_begun(&failure, started);
+            }
             match &failure {
                 Failure::Status(answer) => tracing::debug!(
                     "{method} {path}: server answered {}; retrying in {backoff:?}",
@@ -716,8 +779,70 @@ impl Client {
                     tracing::debug!("{method} {path}: {message}; retrying in {backoff:?}")
                 }
             }
-            tokio::time::sleep(backoff).await;
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = deadline_passed(&mut hurry) => return Err(shutting_down()),
+            }
             backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
+
+impl Client {
+    /// Say once per outage that the server does not answer (see [`OUTAGE_NOTICE`]).
+    fn outage_begun(&self, failure: &Failure, since_when: Instant) {
+        let Ok(mut since) = self.outage.lock() else {
+            return;
+        };
+        if since.is_some() {
+            return;
+        }
+        *since = Some(since_when);
+        let why = match failure {
+            Failure::Status(answer) => format!("it answers {}", answer.status),
+            Failure::Transport(message) => message.clone(),
+        };
+        tracing::warn!(
+            "the hyperdial server at {} does not answer ({why}); retrying each request for up to {} s, training goes on",
+            self.base,
+            self.retry_budget.as_secs()
+        );
+    }
+
+    /// Say that the server answers again, after an outage that was said.
+    fn outage_over(&self) {
+        let Ok(mut since) = self.outage.lock() else {
+            return;
+        };
+        if let Some(at) = since.take() {
+            tracing::warn!(
+                "the hyperdial server at {} answers again (it did not for {} s)",
+                self.base,
+                at.elapsed().as_secs()
+            );
+        }
+    }
+}
+
+/// Resolve once the moment set by [`Client::hurry`] has passed (never while none is set).
+async fn deadline_passed(hurry: &mut watch::Receiver<Option<tokio::time::Instant>>) {
+    loop {
+        let deadline = *hurry.borrow_and_update();
+        match deadline {
+            Some(at) if at <= tokio::time::Instant::now() => return,
+            Some(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    changed = hurry.changed() => if changed.is_err() {
+                        return std::future::pending().await;
+                    },
+                }
+            }
+            None => {
+                if hurry.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
         }
     }
 }
