@@ -233,13 +233,13 @@ fn sigterm_to_agent_whose_server_does_not_answer_exits_and_keeps_the_runs_end() 
     );
     let id = created["id"].as_str().unwrap().to_string();
     let log = s.dir.join("agent.log");
+    // One open file for both streams, so that neither writes over the other.
+    let out = std::fs::File::create(&log).unwrap();
     let mut agent = s
         .cmd(&["agent", &id, "--server", &server.url])
         .env("HYPERDIAL_RETRY_SECONDS", "600")
-        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .stderr(Stdio::from(
-            std::fs::OpenOptions::new().append(true).open(&log).unwrap(),
-        ))
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out))
         .spawn()
         .unwrap();
     let recorded = recorded_pids(&s.dir, 1, &mut agent);
