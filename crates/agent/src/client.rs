@@ -803,7 +803,7 @@ impl Client {
             Failure::Transport(message) => message.clone(),
         };
         tracing::warn!(
-            "the hyperdial server at {} does not answer ({why}); retrying each request for up to {} s, training goes on",
+            "the hyperdial server at {} does not answer ({why}); retrying each request for up to {} s (runs in flight go on)",
             self.base,
             self.retry_budget.as_secs()
         );

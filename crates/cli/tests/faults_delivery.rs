@@ -424,3 +424,45 @@ fn an_agent_says_once_that_its_server_does_not_answer_and_once_that_it_answers_a
     let (kept, _) = stored(&server.url, runs[0]["id"].as_str().unwrap());
     assert_eq!(kept.len(), 300, "two metrics a step, 150 steps: {said}");
 }
+
+/// An agent started while its server is down (restarting, or not up yet when a scheduler
+/// starts the agents) says that the server does not answer and waits for it, as it does for
+/// every request, instead of exiting at once; when the server is back it runs the sweep.
+#[test]
+fn an_agent_started_while_its_server_is_down_waits_for_it() {
+    let s = Scratch::new("fault-agent-before-server");
+    let db = s.dir.join("db.sqlite");
+    let port = free_port();
+    let mut server = ServerProcess::start(&s, &db, port);
+    let id = create_sweep(
+        &s,
+        &server.url,
+        "program: train.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  a: {values: [1.0, 2.0]}\n",
+    );
+    let url = server.url.clone();
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let log = s.dir.join("agent.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut agent = s
+        .cmd(&["agent", &id, "--server", &url])
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out))
+        .spawn()
+        .unwrap();
+    let said = || std::fs::read_to_string(&log).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !said().contains("does not answer") {
+        if let Some(status) = agent.try_wait().unwrap() {
+            panic!("the agent exited ({status}) instead of waiting: {}", said());
+        }
+        assert!(Instant::now() < deadline, "the agent said: {}", said());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server = ServerProcess::start(&s, &db, port);
+    let status = wait_child(&mut agent, Duration::from_secs(120));
+    assert!(status.success(), "{status}: {}", said());
+    let runs = sweep_runs(&s, &server.url, &id);
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    assert!(runs.iter().all(|r| r["state"] == "finished"), "{runs:#?}");
+}

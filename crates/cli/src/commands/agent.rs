@@ -20,12 +20,11 @@ pub async fn run(
     wandb: bool,
 ) -> Result<ExitCode> {
     let api = remote.api()?;
-    let info = api
-        .get(&format!(
-            "/api/v1/sweeps/{}",
-            super::manage::urlencode(sweep)
-        ))
-        .await?;
+    // Through the agent's client, which retries a server that cannot be reached for the retry
+    // window (saying so after a few seconds), as every later request does: an agent started
+    // while its server restarts (a scheduler starting agents, a machine booting) waits for it
+    // instead of exiting at once.
+    let info = remote.client()?.get_sweep(sweep).await?;
     let metric = info["metric"]["name"].as_str().map(|n| {
         let goal = if info["metric"]["goal"] == "maximize" {
             Goal::Maximize
