@@ -71,7 +71,9 @@ pub const CLAIM_WAIT: Duration = Duration::from_secs(20);
 /// Settings of [`run_agent`].
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
-    /// The server's base URL, e.g. `http://127.0.0.1:8337`.
+    /// The server's base URL, e.g. `http://127.0.0.1:8337`; several servers of one
+    /// PostgreSQL database separated by commas, used in turn when one cannot be reached
+    /// ([`Client::new`]).
     pub server: String,
     /// The API token, sent as `Authorization: Bearer TOKEN` and given to runs as
     /// `HYPERDIAL_TOKEN`.

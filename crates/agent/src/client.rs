@@ -19,6 +19,16 @@
 //! returned at once as [`ClientError::Status`], carrying the server's `{"error": ...}`
 //! message, which says what to fix.
 //!
+//! # Several servers
+//!
+//! A client may be given several servers of one PostgreSQL database ([`Client::new`] with
+//! comma-separated URLs, `hyperdial agent --server A,B`). Requests go to one at a time; when it
+//! cannot be reached (a transport failure: refused, reset, timed out), the retry goes to the
+//! next one, which then serves every clone's requests ([`Client::base_url`] names it). Answers
+//! with a status (4xx, 5xx) do not switch: a server that answers is up, and one whose
+//! database is away answers `503` like the others would. Switching is safe for every request
+//! for the reasons retrying is (below): all servers share the database.
+//!
 //! # Request size
 //!
 //! The server takes request bodies of at most [`MAX_REQUEST_BYTES`] (8 MiB, `docs/api.md`).
@@ -57,6 +67,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -275,7 +286,11 @@ fn body_of<T: Serialize>(v: &T) -> Value {
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
-    base: String,
+    /// The servers' base URLs, at least one: several are servers of one PostgreSQL database,
+    /// any of which answers every request the same ([`Client::new`]).
+    bases: Arc<[String]>,
+    /// Index into `bases` of the server requests go to now, shared by every clone.
+    current: Arc<AtomicUsize>,
     token: Option<String>,
     ca_cert: Option<PathBuf>,
     retry_budget: Duration,
@@ -290,7 +305,8 @@ pub struct Client {
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("base", &self.base)
+            .field("bases", &self.bases)
+            .field("current", &self.current.load(Ordering::Relaxed))
             .field("token", &self.token.as_ref().map(|_| "<set>"))
             .field("ca_cert", &self.ca_cert)
             .field("retry_budget", &self.retry_budget)
@@ -313,17 +329,25 @@ impl Client {
     /// `/` or `/api/v1` is ignored, and `host:port` without a scheme means `http://host:port`),
     /// sending `Authorization: Bearer TOKEN` when `token` is set.
     ///
-    /// Environment proxies (`HTTP_PROXY`, ...) are honoured except for loopback servers.
+    /// Several servers of one PostgreSQL database may be named, separated by commas
+    /// (`http://a:8337,http://b:8337`): requests go to the first, and when a server cannot be
+    /// reached (connection refused, reset or timed out) the retries go to the next one, which
+    /// stays in use (see [`split_servers`]). Any of them answers every request the same: the
+    /// state is in the database, claims carry their key and metric points their steps.
+    ///
+    /// Environment proxies (`HTTP_PROXY`, ...) are honoured except when every server is on
+    /// loopback.
     pub fn new(server_base_url: &str, token: Option<String>) -> Client {
-        let base = normalize_base(server_base_url);
-        let http = http_builder(&base)
+        let bases = split_servers(server_base_url);
+        let http = http_builder(&bases)
             .build()
             // Building only fails when the TLS backend or the system resolver cannot be set
             // up; the plain client then is the best remaining choice.
             .unwrap_or_else(|_| reqwest::Client::new());
         Client {
             http,
-            base,
+            bases: bases.into(),
+            current: Arc::default(),
             token: token.filter(|t| !t.is_empty()),
             ca_cert: None,
             retry_budget: retry_budget_from_env(),
@@ -358,8 +382,8 @@ impl Client {
                 "holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)".into(),
             ));
         }
-        let base = normalize_base(server_base_url);
-        let mut builder = http_builder(&base);
+        let bases = split_servers(server_base_url);
+        let mut builder = http_builder(&bases);
         for cert in certs {
             builder = builder.add_root_certificate(cert);
         }
@@ -368,7 +392,8 @@ impl Client {
             .map_err(|e| bad(format!("cannot be used: {}", error_chain(&e))))?;
         Ok(Client {
             http,
-            base,
+            bases: bases.into(),
+            current: Arc::default(),
             token: token.filter(|t| !t.is_empty()),
             ca_cert: Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())),
             retry_budget: retry_budget_from_env(),
@@ -398,13 +423,29 @@ pub fn normalize_base(server_base_url: &str) -> String {
     base
 }
 
-/// The HTTP client settings shared by every [`Client`] for `base`.
-fn http_builder(base: &str) -> reqwest::ClientBuilder {
+/// The servers named in `servers`, separated by commas, each as [`normalize_base`] makes it
+/// (empty names are skipped; none at all is one empty name, which requests refuse as a bad
+/// URL).
+pub fn split_servers(servers: &str) -> Vec<String> {
+    let bases: Vec<String> = servers
+        .split(',')
+        .map(normalize_base)
+        .filter(|b| !b.is_empty())
+        .collect();
+    if bases.is_empty() {
+        vec![String::new()]
+    } else {
+        bases
+    }
+}
+
+/// The HTTP client settings shared by every [`Client`] for `bases`.
+fn http_builder(bases: &[String]) -> reqwest::ClientBuilder {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .user_agent(concat!("hyperdial-agent/", env!("CARGO_PKG_VERSION")));
-    if is_loopback(base) {
+    if bases.iter().all(|b| is_loopback(b)) {
         builder = builder.no_proxy();
     }
     builder
@@ -417,9 +458,36 @@ impl Client {
         self
     }
 
-    /// The server's base URL, as passed to training processes in `HYPERDIAL_SERVER`.
+    /// The base URL of the server in use, as passed to training processes in
+    /// `HYPERDIAL_SERVER` (with several servers, the one requests go to now).
     pub fn base_url(&self) -> &str {
-        &self.base
+        &self.bases[self.current.load(Ordering::Relaxed) % self.bases.len()]
+    }
+
+    /// Every server this client may use, in order ([`Client::new`]).
+    pub fn base_urls(&self) -> &[String] {
+        &self.bases
+    }
+
+    /// After `failed` (an index into `bases`) could not be reached: go on with the next server,
+    /// unless another request has moved on already. Says so when it moves.
+    fn fail_over(&self, failed: usize, why: &str) {
+        let n = self.bases.len();
+        if n < 2 {
+            return;
+        }
+        let next = (failed + 1) % n;
+        if self
+            .current
+            .compare_exchange(failed, next, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            tracing::warn!(
+                "the hyperdial server at {} cannot be reached ({why}); going on with {}",
+                self.bases[failed],
+                self.bases[next]
+            );
+        }
     }
 
     /// The API token, if any.
@@ -684,10 +752,13 @@ impl Client {
         body: Option<&Value>,
         extra: Duration,
     ) -> Result<Answer> {
-        let url = format!("{}{}", self.base, path);
-        if !self.base.starts_with("http://") && !self.base.starts_with("https://") {
+        if let Some(bad) = self
+            .bases
+            .iter()
+            .find(|b| !b.starts_with("http://") && !b.starts_with("https://"))
+        {
             return Err(ClientError::BadUrl {
-                url: self.base.clone(),
+                url: bad.clone(),
                 message: "expected http://HOST:PORT or https://HOST:PORT".to_string(),
             });
         }
@@ -700,9 +771,12 @@ impl Client {
             + Duration::from_secs_f64(encoded.as_ref().map_or(0, Vec::len) as f64 / 262_144.0);
         let mut hurry = self.hurry.subscribe();
         let shutting_down = || ClientError::ShuttingDown {
-            url: self.base.clone(),
+            url: self.base_url().to_string(),
         };
         loop {
+            let index = self.current.load(Ordering::Relaxed) % self.bases.len();
+            let base = &self.bases[index];
+            let url = format!("{base}{path}");
             if self
                 .hurry_deadline()
                 .is_some_and(|d| d <= tokio::time::Instant::now())
@@ -744,13 +818,13 @@ impl Client {
                 }
                 Err(err) if err.is_builder() => {
                     return Err(ClientError::BadUrl {
-                        url: self.base.clone(),
+                        url: base.clone(),
                         message: error_chain(&err),
                     })
                 }
                 Err(err) if tls_problem(&err).is_some() => {
                     return Err(ClientError::Tls {
-                        url: self.base.clone(),
+                        url: base.clone(),
                         message: tls_problem(&err).unwrap_or_default(),
                     })
                 }
@@ -761,11 +835,14 @@ impl Client {
                 return Err(match failure {
                     Failure::Status(answer) => status_error(&method, path, &answer),
                     Failure::Transport(message) => ClientError::Unreachable {
-                        url: self.base.clone(),
+                        url: base.clone(),
                         message,
                         seconds: elapsed.as_secs_f64().ceil() as u64,
                     },
                 });
+            }
+            if let Failure::Transport(message) = &failure {
+                self.fail_over(index, message);
             }
             if elapsed >= OUTAGE_NOTICE {
                 self.outage_begun(&failure, started);
@@ -804,7 +881,7 @@ impl Client {
         };
         tracing::warn!(
             "the hyperdial server at {} does not answer ({why}); retrying each request for up to {} s (runs in flight go on)",
-            self.base,
+            self.base_url(),
             self.retry_budget.as_secs()
         );
     }
@@ -817,7 +894,7 @@ impl Client {
         if let Some(at) = since.take() {
             tracing::warn!(
                 "the hyperdial server at {} answers again (it did not for {} s)",
-                self.base,
+                self.base_url(),
                 at.elapsed().as_secs()
             );
         }

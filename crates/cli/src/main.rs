@@ -213,6 +213,10 @@ enum Command {
         remote: Remote,
     },
     /// Claim and run the runs of a sweep.
+    ///
+    /// With several servers of one PostgreSQL database, name them all, separated by commas
+    /// (`--server http://a:8337,http://b:8337`): the agent uses the first, and goes on with
+    /// the next when the one in use cannot be reached, so its runs carry on when a server dies.
     Agent {
         /// The sweep id.
         sweep: String,
