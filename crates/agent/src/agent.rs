@@ -209,6 +209,11 @@ pub struct AgentReport {
     pub failed: u64,
     /// Runs that ended `stopped_early` or `cancelled`.
     pub stopped: u64,
+    /// Of [`AgentReport::failed`], the runs that ended `crashed` (the server gave up on them).
+    pub crashed: u64,
+    /// Of [`AgentReport::stopped`], the runs that ended `cancelled` (the sweep was cancelled,
+    /// or this agent was interrupted).
+    pub cancelled: u64,
 }
 
 /// Why [`run_agent`] stopped before the sweep was over.
@@ -355,7 +360,15 @@ pub async fn run_agent(
         report.runs += 1;
         match outcome.state {
             RunState::Finished => report.finished += 1,
-            RunState::StoppedEarly | RunState::Cancelled => report.stopped += 1,
+            RunState::StoppedEarly => report.stopped += 1,
+            RunState::Cancelled => {
+                report.stopped += 1;
+                report.cancelled += 1;
+            }
+            RunState::Crashed => {
+                report.failed += 1;
+                report.crashed += 1;
+            }
             _ => report.failed += 1,
         }
         let process_failed = outcome.requested_state == Some(RunState::Failed);

@@ -117,12 +117,23 @@ pub async fn run(
     progress.finish();
     match task.await? {
         Ok(report) => {
+            // Each end by its own name: a crashed run is no failed one, a cancelled run was
+            // not stopped early.
+            let mut rest = String::new();
+            for (n, what) in [
+                (report.failed - report.crashed, "failed"),
+                (report.crashed, "crashed"),
+                (report.stopped - report.cancelled, "stopped early"),
+                (report.cancelled, "cancelled"),
+            ] {
+                if n > 0 {
+                    rest.push_str(&format!(", {n} {what}"));
+                }
+            }
             outln!(
-                "agent done: {} runs ({} finished, {} failed, {} stopped)",
+                "agent done: {} runs ({} finished{rest})",
                 report.runs,
-                report.finished,
-                report.failed,
-                report.stopped
+                report.finished
             );
             Ok(ExitCode::SUCCESS)
         }
