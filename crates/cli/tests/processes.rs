@@ -297,6 +297,50 @@ fn sigterm_to_agent_whose_server_does_not_answer_exits_and_keeps_the_runs_end() 
     );
 }
 
+/// A run ended through the API while its process runs (`POST /runs/{id}/finish`, as an
+/// operator ends one hung run) is over for the server, so its agent must stop that process
+/// and its workers too (the next heartbeat says `stop`), keep the end the server has, and go
+/// on; otherwise the process would run on, under a run that is over, for as long as it likes.
+#[test]
+fn a_run_ended_through_the_api_has_its_process_stopped_by_its_agent() {
+    let s = scratch("ended-through-api");
+    let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
+    let created = json_of(
+        &s,
+        &["sweep", "sweep.yaml", "--json", "--server", &server.url],
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    let mut agent = s
+        .cmd(&["agent", &id, "--server", &server.url, "--count", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let recorded = recorded_pids(&s.dir, 1, &mut agent);
+    let run = recorded[0].0.clone();
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys,urllib.request\n\
+             r = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), method='POST',\n\
+                 headers={'Content-Type': 'application/json'})\n\
+             print(urllib.request.urlopen(r).read().decode())",
+            &format!("{}/api/v1/runs/{run}/finish", server.url),
+            r#"{"state": "cancelled", "error": "stopped by hand"}"#,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let all: Vec<i32> = recorded.iter().flat_map(|(_, p)| p.clone()).collect();
+    assert_no_orphans("a run ended through the API", &all);
+    let status = wait_child(&mut agent, Duration::from_secs(60));
+    assert!(status.success(), "{status}");
+    let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+    let ended = run_by_id(runs.as_array().unwrap(), &run);
+    assert_eq!(ended["state"], "cancelled", "{ended:#}");
+    assert_eq!(ended["error"], "stopped by hand", "{ended:#}");
+}
+
 #[test]
 fn sigkill_to_agent_takes_the_training_process_and_its_workers_along() {
     let s = scratch("sigkill-agent");
