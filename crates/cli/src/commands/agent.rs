@@ -101,6 +101,7 @@ pub async fn run(
     let mut progress = Progress::new(metric, count, already);
     progress.objectives = objectives;
     progress.best_from_sweep = true;
+    progress.say_waiting = true;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let task = tokio::spawn(run_agent(opts, tx, shutdown_levels("agent")));
     while let Some(event) = rx.recv().await {

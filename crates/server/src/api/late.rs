@@ -14,9 +14,9 @@
 //! revive a crashed run.
 
 use crate::controller::ControlError;
-use hyperdial_wire::RunState;
 use crate::error::ApiError;
 use crate::AppState;
+use hyperdial_wire::RunState;
 
 /// `Err(409)` when run `id` is `crashed`; `Ok` otherwise (an unknown run is left to the
 /// handler, which answers `404`). Metric batches and summaries get the same check inside
