@@ -297,13 +297,14 @@ fn sigterm_to_agent_whose_server_does_not_answer_exits_and_keeps_the_runs_end() 
     );
 }
 
-/// A run ended through the API while its process runs (`POST /runs/{id}/finish`, as an
-/// operator ends one hung run) is over for the server, so its agent must stop that process
-/// and its workers too (the next heartbeat says `stop`), keep the end the server has, and go
-/// on; otherwise the process would run on, under a run that is over, for as long as it likes.
+/// `hyperdial cancel RUN` ends one run (a hung one, say) through the API while its process
+/// runs: the run is over for the server, so its agent must stop that process and its workers
+/// (the next heartbeat says `stop`), keep the end the server has, and go on; otherwise the
+/// process would run on, under a run that is over, for as long as it likes. A run that has
+/// ended is not cancelled again.
 #[test]
-fn a_run_ended_through_the_api_has_its_process_stopped_by_its_agent() {
-    let s = scratch("ended-through-api");
+fn cancelling_one_run_stops_its_process_and_its_agent_goes_on() {
+    let s = scratch("cancel-one-run");
     let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
     let created = json_of(
         &s,
@@ -318,27 +319,36 @@ fn a_run_ended_through_the_api_has_its_process_stopped_by_its_agent() {
         .unwrap();
     let recorded = recorded_pids(&s.dir, 1, &mut agent);
     let run = recorded[0].0.clone();
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import sys,urllib.request\n\
-             r = urllib.request.Request(sys.argv[1], data=sys.argv[2].encode(), method='POST',\n\
-                 headers={'Content-Type': 'application/json'})\n\
-             print(urllib.request.urlopen(r).read().decode())",
-            &format!("{}/api/v1/runs/{run}/finish", server.url),
-            r#"{"state": "cancelled", "error": "stopped by hand"}"#,
-        ])
-        .output()
-        .unwrap();
+    let out = s.run(&["cancel", &run, "--server", &server.url]);
     assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("run {run} is cancelled")),
+        "{}",
+        text(&out)
+    );
     let all: Vec<i32> = recorded.iter().flat_map(|(_, p)| p.clone()).collect();
-    assert_no_orphans("a run ended through the API", &all);
+    assert_no_orphans("cancelling one run", &all);
     let status = wait_child(&mut agent, Duration::from_secs(60));
     assert!(status.success(), "{status}");
     let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
     let ended = run_by_id(runs.as_array().unwrap(), &run);
     assert_eq!(ended["state"], "cancelled", "{ended:#}");
-    assert_eq!(ended["error"], "stopped by hand", "{ended:#}");
+    assert!(
+        ended["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("hyperdial cancel")),
+        "{ended:#}"
+    );
+    // The sweep itself goes on; the run cannot be cancelled twice.
+    let sweep = json_of(&s, &["sweeps", "--json", "--server", &server.url]);
+    assert_eq!(sweep[0]["state"], "running", "{sweep:#}");
+    let again = s.run(&["cancel", &run, "--server", &server.url]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again).contains("has already ended (cancelled)"),
+        "{}",
+        text(&again)
+    );
 }
 
 #[test]
