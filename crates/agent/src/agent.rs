@@ -71,7 +71,9 @@ pub const CLAIM_WAIT: Duration = Duration::from_secs(20);
 /// Settings of [`run_agent`].
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
-    /// The server's base URL, e.g. `http://127.0.0.1:8337`.
+    /// The server's base URL, e.g. `http://127.0.0.1:8337`; several servers of one
+    /// PostgreSQL database separated by commas, used in turn when one cannot be reached
+    /// ([`Client::new`]).
     pub server: String,
     /// The API token, sent as `Authorization: Bearer TOKEN` and given to runs as
     /// `HYPERDIAL_TOKEN`.
@@ -207,6 +209,11 @@ pub struct AgentReport {
     pub failed: u64,
     /// Runs that ended `stopped_early` or `cancelled`.
     pub stopped: u64,
+    /// Of [`AgentReport::failed`], the runs that ended `crashed` (the server gave up on them).
+    pub crashed: u64,
+    /// Of [`AgentReport::stopped`], the runs that ended `cancelled` (the sweep was cancelled,
+    /// or this agent was interrupted).
+    pub cancelled: u64,
 }
 
 /// Why [`run_agent`] stopped before the sweep was over.
@@ -354,7 +361,15 @@ pub async fn run_agent(
         report.runs += 1;
         match outcome.state {
             RunState::Finished => report.finished += 1,
-            RunState::StoppedEarly | RunState::Cancelled => report.stopped += 1,
+            RunState::StoppedEarly => report.stopped += 1,
+            RunState::Cancelled => {
+                report.stopped += 1;
+                report.cancelled += 1;
+            }
+            RunState::Crashed => {
+                report.failed += 1;
+                report.crashed += 1;
+            }
             _ => report.failed += 1,
         }
         let process_failed = outcome.requested_state == Some(RunState::Failed);

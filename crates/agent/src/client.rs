@@ -19,6 +19,16 @@
 //! returned at once as [`ClientError::Status`], carrying the server's `{"error": ...}`
 //! message, which says what to fix.
 //!
+//! # Several servers
+//!
+//! A client may be given several servers of one PostgreSQL database ([`Client::new`] with
+//! comma-separated URLs, `hyperdial agent --server A,B`). Requests go to one at a time; when it
+//! cannot be reached (a transport failure: refused, reset, timed out), the retry goes to the
+//! next one, which then serves every clone's requests ([`Client::base_url`] names it). Answers
+//! with a status (4xx, 5xx) do not switch: a server that answers is up, and one whose
+//! database is away answers `503` like the others would. Switching is safe for every request
+//! for the reasons retrying is (below): all servers share the database.
+//!
 //! # Request size
 //!
 //! The server takes request bodies of at most [`MAX_REQUEST_BYTES`] (8 MiB, `docs/api.md`).
@@ -57,6 +67,8 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyperdial_wire::api::{
@@ -67,6 +79,7 @@ use hyperdial_wire::SweepState;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+use tokio::sync::watch;
 
 /// The body of `POST /api/v1/runs`: a run outside any sweep (`hyperdial run`).
 pub use hyperdial_wire::api::CreateRun as NewRun;
@@ -108,6 +121,12 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Longest pause between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// How long one request must have failed transiently before the client says (once, at log
+/// level `warn`, shown by default) that the server does not answer and that it keeps retrying;
+/// when a request succeeds again it says that too, with how long it lasted. Shorter blips
+/// (a server restart) pass in silence.
+pub const OUTAGE_NOTICE: Duration = Duration::from_secs(3);
 
 /// Time allowed to open a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -175,6 +194,13 @@ pub enum ClientError {
         /// to keep the error small.
         code: Option<Box<str>>,
     },
+    /// The agent is shutting down ([`Client::hurry`]) and the server did not answer within
+    /// the time left; the request was not (or no longer) tried.
+    #[error("the hyperdial server at {url} did not answer in time: this agent is shutting down and waits no longer")]
+    ShuttingDown {
+        /// The server's base URL.
+        url: String,
+    },
     /// The server answered 2xx with a body that does not match the API.
     #[error("{method} {path}: unexpected answer from the server: {message}")]
     BadAnswer {
@@ -209,7 +235,7 @@ impl ClientError {
     /// malformed answer).
     pub fn is_transient(&self) -> bool {
         match self {
-            ClientError::Unreachable { .. } => true,
+            ClientError::Unreachable { .. } | ClientError::ShuttingDown { .. } => true,
             ClientError::Status { status, .. } => is_transient_status(*status),
             ClientError::BadUrl { .. }
             | ClientError::BadAnswer { .. }
@@ -260,19 +286,31 @@ fn body_of<T: Serialize>(v: &T) -> Value {
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
-    base: String,
+    /// The servers' base URLs, at least one: several are servers of one PostgreSQL database,
+    /// any of which answers every request the same ([`Client::new`]).
+    bases: Arc<[String]>,
+    /// Index into `bases` of the server requests go to now, shared by every clone.
+    current: Arc<AtomicUsize>,
     token: Option<String>,
     ca_cert: Option<PathBuf>,
     retry_budget: Duration,
+    /// When set: the moment after which no request is attempted any more ([`Client::hurry`]),
+    /// shared by every clone.
+    hurry: Arc<watch::Sender<Option<tokio::time::Instant>>>,
+    /// Since when the server has not been answering, once that was said ([`OUTAGE_NOTICE`]),
+    /// shared by every clone: the outage is said once, and its end once.
+    outage: Arc<std::sync::Mutex<Option<Instant>>>,
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("base", &self.base)
+            .field("bases", &self.bases)
+            .field("current", &self.current.load(Ordering::Relaxed))
             .field("token", &self.token.as_ref().map(|_| "<set>"))
             .field("ca_cert", &self.ca_cert)
             .field("retry_budget", &self.retry_budget)
+            .field("hurry", &*self.hurry.borrow())
             .finish()
     }
 }
@@ -291,20 +329,30 @@ impl Client {
     /// `/` or `/api/v1` is ignored, and `host:port` without a scheme means `http://host:port`),
     /// sending `Authorization: Bearer TOKEN` when `token` is set.
     ///
-    /// Environment proxies (`HTTP_PROXY`, ...) are honoured except for loopback servers.
+    /// Several servers of one PostgreSQL database may be named, separated by commas
+    /// (`http://a:8337,http://b:8337`): requests go to the first, and when a server cannot be
+    /// reached (connection refused, reset or timed out) the retries go to the next one, which
+    /// stays in use (see [`split_servers`]). Any of them answers every request the same: the
+    /// state is in the database, claims carry their key and metric points their steps.
+    ///
+    /// Environment proxies (`HTTP_PROXY`, ...) are honoured except when every server is on
+    /// loopback.
     pub fn new(server_base_url: &str, token: Option<String>) -> Client {
-        let base = normalize_base(server_base_url);
-        let http = http_builder(&base)
+        let bases = split_servers(server_base_url);
+        let http = http_builder(&bases)
             .build()
             // Building only fails when the TLS backend or the system resolver cannot be set
             // up; the plain client then is the best remaining choice.
             .unwrap_or_else(|_| reqwest::Client::new());
         Client {
             http,
-            base,
+            bases: bases.into(),
+            current: Arc::default(),
             token: token.filter(|t| !t.is_empty()),
             ca_cert: None,
             retry_budget: retry_budget_from_env(),
+            hurry: Arc::new(watch::channel(None).0),
+            outage: Arc::default(),
         }
     }
 
@@ -334,8 +382,8 @@ impl Client {
                 "holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)".into(),
             ));
         }
-        let base = normalize_base(server_base_url);
-        let mut builder = http_builder(&base);
+        let bases = split_servers(server_base_url);
+        let mut builder = http_builder(&bases);
         for cert in certs {
             builder = builder.add_root_certificate(cert);
         }
@@ -344,10 +392,13 @@ impl Client {
             .map_err(|e| bad(format!("cannot be used: {}", error_chain(&e))))?;
         Ok(Client {
             http,
-            base,
+            bases: bases.into(),
+            current: Arc::default(),
             token: token.filter(|t| !t.is_empty()),
             ca_cert: Some(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())),
             retry_budget: retry_budget_from_env(),
+            hurry: Arc::new(watch::channel(None).0),
+            outage: Arc::default(),
         })
     }
 
@@ -372,13 +423,29 @@ pub fn normalize_base(server_base_url: &str) -> String {
     base
 }
 
-/// The HTTP client settings shared by every [`Client`] for `base`.
-fn http_builder(base: &str) -> reqwest::ClientBuilder {
+/// The servers named in `servers`, separated by commas, each as [`normalize_base`] makes it
+/// (empty names are skipped; none at all is one empty name, which requests refuse as a bad
+/// URL).
+pub fn split_servers(servers: &str) -> Vec<String> {
+    let bases: Vec<String> = servers
+        .split(',')
+        .map(normalize_base)
+        .filter(|b| !b.is_empty())
+        .collect();
+    if bases.is_empty() {
+        vec![String::new()]
+    } else {
+        bases
+    }
+}
+
+/// The HTTP client settings shared by every [`Client`] for `bases`.
+fn http_builder(bases: &[String]) -> reqwest::ClientBuilder {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .user_agent(concat!("hyperdial-agent/", env!("CARGO_PKG_VERSION")));
-    if is_loopback(base) {
+    if bases.iter().all(|b| is_loopback(b)) {
         builder = builder.no_proxy();
     }
     builder
@@ -391,9 +458,36 @@ impl Client {
         self
     }
 
-    /// The server's base URL, as passed to training processes in `HYPERDIAL_SERVER`.
+    /// The base URL of the server in use, as passed to training processes in
+    /// `HYPERDIAL_SERVER` (with several servers, the one requests go to now).
     pub fn base_url(&self) -> &str {
-        &self.base
+        &self.bases[self.current.load(Ordering::Relaxed) % self.bases.len()]
+    }
+
+    /// Every server this client may use, in order ([`Client::new`]).
+    pub fn base_urls(&self) -> &[String] {
+        &self.bases
+    }
+
+    /// After `failed` (an index into `bases`) could not be reached: go on with the next server,
+    /// unless another request has moved on already. Says so when it moves.
+    fn fail_over(&self, failed: usize, why: &str) {
+        let n = self.bases.len();
+        if n < 2 {
+            return;
+        }
+        let next = (failed + 1) % n;
+        if self
+            .current
+            .compare_exchange(failed, next, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            tracing::warn!(
+                "the hyperdial server at {} cannot be reached ({why}); going on with {}",
+                self.bases[failed],
+                self.bases[next]
+            );
+        }
     }
 
     /// The API token, if any.
@@ -404,6 +498,25 @@ impl Client {
     /// The retry budget.
     pub fn retry_budget(&self) -> Duration {
         self.retry_budget
+    }
+
+    /// Give the server at most `within` from now for every request of this client and its
+    /// clones, retries included: what a shutting-down agent does once a run's process has
+    /// ended, so that a server that does not answer cannot hold the agent for minutes of
+    /// retries. A request in flight at that moment is abandoned then, and a request started
+    /// after it fails at once; both fail with [`ClientError::ShuttingDown`] (transient, so
+    /// metric points and the run's end go to the spill file for `hyperdial sync`). Called
+    /// again, the later of the two moments holds, so each run that ends gets its time.
+    pub fn hurry(&self, within: Duration) {
+        let at = tokio::time::Instant::now() + within;
+        self.hurry.send_modify(|deadline| {
+            *deadline = Some(deadline.map_or(at, |d| d.max(at)));
+        });
+    }
+
+    /// The moment set by [`Client::hurry`], if any.
+    fn hurry_deadline(&self) -> Option<tokio::time::Instant> {
+        *self.hurry.borrow()
     }
 
     /// `GET /api/v1/sweeps/{id}`: the Sweep object.
@@ -639,10 +752,13 @@ impl Client {
         body: Option<&Value>,
         extra: Duration,
     ) -> Result<Answer> {
-        let url = format!("{}{}", self.base, path);
-        if !self.base.starts_with("http://") && !self.base.starts_with("https://") {
+        if let Some(bad) = self
+            .bases
+            .iter()
+            .find(|b| !b.starts_with("http://") && !b.starts_with("https://"))
+        {
             return Err(ClientError::BadUrl {
-                url: self.base.clone(),
+                url: bad.clone(),
                 message: "expected http://HOST:PORT or https://HOST:PORT".to_string(),
             });
         }
@@ -653,7 +769,20 @@ impl Client {
         let timeout = REQUEST_TIMEOUT
             + extra
             + Duration::from_secs_f64(encoded.as_ref().map_or(0, Vec::len) as f64 / 262_144.0);
+        let mut hurry = self.hurry.subscribe();
+        let shutting_down = || ClientError::ShuttingDown {
+            url: self.base_url().to_string(),
+        };
         loop {
+            let index = self.current.load(Ordering::Relaxed) % self.bases.len();
+            let base = &self.bases[index];
+            let url = format!("{base}{path}");
+            if self
+                .hurry_deadline()
+                .is_some_and(|d| d <= tokio::time::Instant::now())
+            {
+                return Err(shutting_down());
+            }
             let mut req = self.http.request(method.clone(), &url).timeout(timeout);
             if let Some(token) = &self.token {
                 req = req.bearer_auth(token);
@@ -663,7 +792,11 @@ impl Client {
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
                     .body(bytes.clone());
             }
-            let failure = match req.send().await {
+            let sent = tokio::select! {
+                sent = req.send() => sent,
+                () = deadline_passed(&mut hurry) => return Err(shutting_down()),
+            };
+            let failure = match sent {
                 Ok(resp) => {
                     let status = resp.status();
                     let waited = resp.headers().contains_key(WAITED_HEADER);
@@ -675,6 +808,7 @@ impl Client {
                                 waited,
                             };
                             if !is_transient_status(status.as_u16()) {
+                                self.outage_over();
                                 return Ok(answer);
                             }
                             Failure::Status(answer)
@@ -684,13 +818,13 @@ impl Client {
                 }
                 Err(err) if err.is_builder() => {
                     return Err(ClientError::BadUrl {
-                        url: self.base.clone(),
+                        url: base.clone(),
                         message: error_chain(&err),
                     })
                 }
                 Err(err) if tls_problem(&err).is_some() => {
                     return Err(ClientError::Tls {
-                        url: self.base.clone(),
+                        url: base.clone(),
                         message: tls_problem(&err).unwrap_or_default(),
                     })
                 }
@@ -701,11 +835,17 @@ impl Client {
                 return Err(match failure {
                     Failure::Status(answer) => status_error(&method, path, &answer),
                     Failure::Transport(message) => ClientError::Unreachable {
-                        url: self.base.clone(),
+                        url: base.clone(),
                         message,
                         seconds: elapsed.as_secs_f64().ceil() as u64,
                     },
                 });
+            }
+            if let Failure::Transport(message) = &failure {
+                self.fail_over(index, message);
+            }
+            if elapsed >= OUTAGE_NOTICE {
+                self.outage_begun(&failure, started);
             }
             match &failure {
                 Failure::Status(answer) => tracing::debug!(
@@ -716,8 +856,70 @@ impl Client {
                     tracing::debug!("{method} {path}: {message}; retrying in {backoff:?}")
                 }
             }
-            tokio::time::sleep(backoff).await;
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = deadline_passed(&mut hurry) => return Err(shutting_down()),
+            }
             backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
+
+impl Client {
+    /// Say once per outage that the server does not answer (see [`OUTAGE_NOTICE`]).
+    fn outage_begun(&self, failure: &Failure, since_when: Instant) {
+        let Ok(mut since) = self.outage.lock() else {
+            return;
+        };
+        if since.is_some() {
+            return;
+        }
+        *since = Some(since_when);
+        let why = match failure {
+            Failure::Status(answer) => format!("it answers {}", answer.status),
+            Failure::Transport(message) => message.clone(),
+        };
+        tracing::warn!(
+            "the hyperdial server at {} does not answer ({why}); retrying each request for up to {} s (runs in flight go on)",
+            self.base_url(),
+            self.retry_budget.as_secs()
+        );
+    }
+
+    /// Say that the server answers again, after an outage that was said.
+    fn outage_over(&self) {
+        let Ok(mut since) = self.outage.lock() else {
+            return;
+        };
+        if let Some(at) = since.take() {
+            tracing::warn!(
+                "the hyperdial server at {} answers again (it did not for {} s)",
+                self.base_url(),
+                at.elapsed().as_secs()
+            );
+        }
+    }
+}
+
+/// Resolve once the moment set by [`Client::hurry`] has passed (never while none is set).
+async fn deadline_passed(hurry: &mut watch::Receiver<Option<tokio::time::Instant>>) {
+    loop {
+        let deadline = *hurry.borrow_and_update();
+        match deadline {
+            Some(at) if at <= tokio::time::Instant::now() => return,
+            Some(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    changed = hurry.changed() => if changed.is_err() {
+                        return std::future::pending().await;
+                    },
+                }
+            }
+            None => {
+                if hurry.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
         }
     }
 }

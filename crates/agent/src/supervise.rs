@@ -135,6 +135,13 @@ const GROUP_GONE_TIMEOUT: Duration = Duration::from_secs(5);
 /// shutdown before it counts as `failed` (see [`supervise()`]'s wait for the process).
 const SHUTDOWN_SIGNAL_WINDOW: Duration = Duration::from_secs(2);
 
+/// How long a shutting-down agent still waits for the server once a run's process has ended
+/// (or, when the shutdown comes later, from the shutdown on): every request of the run's report
+/// (metric batches, output, delivery, finish) must be answered within it, else what is left
+/// goes to the spill file ([`Client::hurry`]). A batch scheduler's kill delay (Slurm's
+/// `KillWait`, 30 s by default) must cover the grace period plus this.
+pub const SHUTDOWN_REPORT_TIME: Duration = Duration::from_secs(10);
+
 /// Retry budget for output and metrics while the server is known to be failing: data is
 /// dropped instead of piling up behind minute-long retries.
 const DEGRADED_RETRY_BUDGET: Duration = Duration::from_secs(2);
@@ -464,6 +471,26 @@ pub async fn supervise(
         }
     }
 
+    // From here on the run is only reported. A shutdown (already under way, or arriving while
+    // the server is retried) gives the server SHUTDOWN_REPORT_TIME more, then what is left goes
+    // to the spill file: a server that does not answer must not hold a stopping agent for
+    // minutes of retries, until a scheduler's SIGKILL loses the run's end.
+    let hurry = {
+        let client = client.clone();
+        let mut shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                if *shutdown.borrow_and_update() >= 2 {
+                    client.hurry(SHUTDOWN_REPORT_TIME);
+                    return;
+                }
+                if shutdown.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+    };
+
     // Nothing of the group may outlive the run.
     if !kill_group(pgid).await {
         let _ = events.send(Event::Message(format!(
@@ -521,12 +548,22 @@ pub async fn supervise(
     let mut outcome = finish_run(client, run_id, finish.clone(), events, duration).await;
     outcome.points_missing = points_missing;
     outcome.stderr_tail = stderr_tail;
+    hurry.abort();
     if outcome.finish_error.is_some() {
         // The server is away: `hyperdial sync` ends the run later from the spill file.
         if let Some(dir) = &opts.spill_dir {
             let file = SpillFile::new(dir, run_id, "agent", client.base_url());
-            if let Err(err) = file.append_finish(&finish) {
-                tracing::warn!("run {run_id}: cannot keep its end for `hyperdial sync`: {err}");
+            match file.append_finish(&finish) {
+                Ok(()) => {
+                    let _ = events.send(Event::Message(format!(
+                        "run {run_id}: its end is kept in {} for `hyperdial sync{}`",
+                        file.label(),
+                        opts.sync_options
+                    )));
+                }
+                Err(err) => {
+                    tracing::warn!("run {run_id}: cannot keep its end for `hyperdial sync`: {err}")
+                }
             }
         }
     }
@@ -1390,7 +1427,9 @@ async fn send_batches(
                     }
                 }
                 Err((err, what)) => {
-                    tracing::warn!("run {run}: could not send {what}: {err}");
+                    // Said once when the failing starts (below) and once when it ends; every
+                    // batch in between would repeat it every second or two.
+                    tracing::debug!("run {run}: could not send {what}: {err}");
                     if !report.failing {
                         let kept = if spill.is_some() {
                             "metrics are kept in the run's spill file, output is dropped"

@@ -89,7 +89,9 @@ async fn claims_until_the_sweep_is_over() {
             runs: 2,
             finished: 2,
             failed: 0,
-            stopped: 0
+            stopped: 0,
+            crashed: 0,
+            cancelled: 0,
         }
     );
     let mock = &s.mock;
@@ -208,7 +210,9 @@ async fn a_command_that_cannot_be_built_fails_the_run_and_goes_on() {
             runs: 2,
             finished: 0,
             failed: 2,
-            stopped: 0
+            stopped: 0,
+            crashed: 0,
+            cancelled: 0,
         }
     );
     let finish = s.mock.run("r1").finish.unwrap();
@@ -241,7 +245,9 @@ async fn nan_metrics_fail_runs_without_tripping_the_crash_guard() {
             runs: 4,
             finished: 0,
             failed: 4,
-            stopped: 0
+            stopped: 0,
+            crashed: 0,
+            cancelled: 0,
         }
     );
     assert_eq!(
@@ -326,7 +332,9 @@ async fn shutdown_level_one_finishes_the_current_run_then_stops() {
             runs: 1,
             finished: 1,
             failed: 0,
-            stopped: 0
+            stopped: 0,
+            crashed: 0,
+            cancelled: 0,
         }
     );
     assert_eq!(s.mock.lock().queue.len(), 2);
@@ -347,6 +355,7 @@ async fn shutdown_level_two_cancels_the_current_run() {
         .unwrap()
         .unwrap();
     assert_eq!(report.stopped, 1);
+    assert_eq!(report.cancelled, 1);
     assert_eq!(report.runs, 1);
     assert_eq!(s.mock.run("r1").run["state"], "cancelled");
 }

@@ -284,3 +284,46 @@ async fn bad_answers_are_errors_not_panics() {
     // A heartbeat answer without a usable `stop` means: go on.
     assert!(!client.heartbeat("r").await.unwrap().stop);
 }
+
+#[tokio::test]
+async fn a_client_given_two_servers_goes_on_with_the_second_when_the_first_cannot_be_reached() {
+    let mock = Mock::start(sweep_mock()).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let client = Client::new(&format!("{dead}, {}/", mock.url), None)
+        .with_retry_budget(Duration::from_secs(30));
+    assert_eq!(client.base_urls(), [dead.clone(), mock.url.clone()]);
+    assert_eq!(client.base_url(), dead);
+    let sweep = client.get_sweep("sw1").await.unwrap();
+    assert_eq!(sweep["id"], "sw1");
+    // The switch holds for later requests and for clones.
+    assert_eq!(client.clone().base_url(), mock.url);
+    client.heartbeat("r1").await.unwrap();
+}
+
+#[tokio::test]
+async fn a_hurried_client_stops_retrying_at_its_deadline() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let client = Client::new(&url, None).with_retry_budget(Duration::from_secs(600));
+    let clone = client.clone();
+    let pending = tokio::spawn(async move { clone.heartbeat("r1").await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client.hurry(Duration::from_millis(200));
+    // Well before the 600 s retry window.
+    let err = tokio::time::timeout(Duration::from_secs(60), pending)
+        .await
+        .expect("the request ended at the deadline")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&err, ClientError::ShuttingDown { url: u } if u == &url),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    // After the deadline a request fails at once, without trying.
+    let err = client.finish("r1", &Finish::default()).await.unwrap_err();
+    assert!(matches!(err, ClientError::ShuttingDown { .. }), "{err:?}");
+}

@@ -213,6 +213,10 @@ enum Command {
         remote: Remote,
     },
     /// Claim and run the runs of a sweep.
+    ///
+    /// With several servers of one PostgreSQL database, name them all, separated by commas
+    /// (`--server http://a:8337,http://b:8337`): the agent uses the first, and goes on with
+    /// the next when the one in use cannot be reached, so its runs carry on when a server dies.
     Agent {
         /// The sweep id.
         sweep: String,
@@ -384,8 +388,9 @@ enum Command {
     Resume(SweepAction),
     /// Finish a sweep: no new runs; running runs finish.
     Stop(SweepAction),
-    /// Cancel a sweep: running runs are stopped.
-    Cancel(SweepAction),
+    /// Cancel a sweep: running runs are stopped. Given a run's id, cancel that run alone (a
+    /// hung one, say): its agent stops its process; the sweep goes on
+    Cancel(CancelArgs),
     /// Run runs of a sweep again with the same configuration (also on a finished sweep,
     /// which then runs until its retries are done). Without options: its failed and crashed
     /// runs.
@@ -475,6 +480,15 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+}
+
+/// `hyperdial cancel`: a sweep, or one run.
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The sweep id, or the id of one run to cancel.
+    id: String,
+    #[command(flatten)]
+    remote: Remote,
 }
 
 /// A command on one sweep.
@@ -732,7 +746,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Pause(a) => manage::act(&a.remote, &a.sweep, "pause").await,
         Command::Resume(a) => manage::act(&a.remote, &a.sweep, "resume").await,
         Command::Stop(a) => manage::act(&a.remote, &a.sweep, "stop").await,
-        Command::Cancel(a) => manage::act(&a.remote, &a.sweep, "cancel").await,
+        Command::Cancel(a) => manage::cancel(&a.remote, &a.id).await,
         Command::Retry {
             sweep,
             failed,

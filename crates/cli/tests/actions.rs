@@ -1,9 +1,13 @@
 //! Sweep actions from the command line: one that does not apply to the sweep's state fails
-//! with the server's reason, and the sweep keeps its state.
+//! with the server's reason, and the sweep keeps its state; an agent on a paused sweep says
+//! that it waits, and runs the sweep once it is resumed.
 
 mod common;
 
-use common::{free_port, json_of, text, Scratch, ServerProcess};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{create_sweep, free_port, json_of, text, wait_child, Scratch, ServerProcess};
 
 #[test]
 fn an_action_on_an_ended_sweep_says_why_and_changes_nothing() {
@@ -93,4 +97,41 @@ fn runs_state_filter_names_the_choices() {
         ],
     );
     assert_eq!(runs, serde_json::json!([]));
+}
+
+#[test]
+fn an_agent_on_a_paused_sweep_says_it_waits_and_runs_it_once_resumed() {
+    let s = Scratch::new("actions-paused");
+    let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
+    let url = server.url.clone();
+    let id = create_sweep(
+        &s,
+        &url,
+        "program: train.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  a: {values: [1.0]}\n",
+    );
+    assert!(s.run(&["pause", &id, "--server", &url]).status.success());
+    let log = s.dir.join("agent.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut agent = s
+        .cmd(&["agent", &id, "--server", &url])
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out))
+        .spawn()
+        .unwrap();
+    let said = || std::fs::read_to_string(&log).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !said().contains("waiting: no run can start now") {
+        assert!(Instant::now() < deadline, "the agent said: {}", said());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(s.run(&["resume", &id, "--server", &url]).status.success());
+    let status = wait_child(&mut agent, Duration::from_secs(60));
+    let said = said();
+    assert!(status.success(), "{status}: {said}");
+    assert_eq!(
+        said.matches("waiting: no run can start now").count(),
+        1,
+        "{said}"
+    );
+    assert!(said.contains("agent done: 1 runs (1 finished)"), "{said}");
 }

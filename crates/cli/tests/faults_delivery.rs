@@ -360,3 +360,109 @@ fn an_outage_longer_than_the_retry_window_is_spilled_reported_and_synced() {
     let (again, _) = compare(&server.url, &emit_dir, &run);
     assert_eq!((again.lost, again.duplicated), (0, 0));
 }
+
+/// An agent whose server goes away for a while says so once, when the outage has lasted a few
+/// seconds (not only after the 60 s retry window, and not once per request), and once when
+/// the server answers again; the run in flight loses nothing.
+#[test]
+fn an_agent_says_once_that_its_server_does_not_answer_and_once_that_it_answers_again() {
+    let s = Scratch::new("fault-outage-notice");
+    let db = s.dir.join("db.sqlite");
+    let port = free_port();
+    let mut server = ServerProcess::start(&s, &db, port);
+    let id = create_sweep(
+        &s,
+        &server.url,
+        "program: train.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  a: {values: [1.0]}\n  steps: {value: 150}\n  sleep: {value: 0.1}\n",
+    );
+    let log = s.dir.join("agent.log");
+    // One open file for both streams, so that neither writes over the other.
+    let out = std::fs::File::create(&log).unwrap();
+    let mut agent = s
+        .cmd(&["agent", &id, "--server", &server.url])
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out))
+        .spawn()
+        .unwrap();
+    let said = || std::fs::read_to_string(&log).unwrap_or_default();
+    let wait_for = |what: &str, pred: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(40);
+        while !pred() {
+            assert!(
+                Instant::now() < deadline,
+                "{what}; the agent said:\n{}",
+                said()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for("no metric point reached the server", &|| {
+        sweep_runs(&s, &server.url, &id)
+            .first()
+            .is_some_and(|r| !r["metric"].is_null())
+    });
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    wait_for(
+        "the agent did not say that its server does not answer",
+        &|| said().contains("does not answer"),
+    );
+    server = ServerProcess::start(&s, &db, port);
+    let status = wait_child(&mut agent, Duration::from_secs(120));
+    let said = said();
+    assert!(status.success(), "{status}: {said}");
+    let notices = said.matches("does not answer").count();
+    let back = said.matches("answers again").count();
+    figures(&format!(
+        "faults (outage notices): \"does not answer\" {notices}, \"answers again\" {back}"
+    ));
+    assert_eq!(notices, 1, "{said}");
+    assert_eq!(back, 1, "{said}");
+    let runs = sweep_runs(&s, &server.url, &id);
+    assert_eq!(runs.len(), 1, "{runs:#?}");
+    assert_eq!(runs[0]["state"], "finished", "{:#}", runs[0]);
+    let (kept, _) = stored(&server.url, runs[0]["id"].as_str().unwrap());
+    assert_eq!(kept.len(), 300, "two metrics a step, 150 steps: {said}");
+}
+
+/// An agent started while its server is down (restarting, or not up yet when a scheduler
+/// starts the agents) says that the server does not answer and waits for it, as it does for
+/// every request, instead of exiting at once; when the server is back it runs the sweep.
+#[test]
+fn an_agent_started_while_its_server_is_down_waits_for_it() {
+    let s = Scratch::new("fault-agent-before-server");
+    let db = s.dir.join("db.sqlite");
+    let port = free_port();
+    let mut server = ServerProcess::start(&s, &db, port);
+    let id = create_sweep(
+        &s,
+        &server.url,
+        "program: train.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  a: {values: [1.0, 2.0]}\n",
+    );
+    let url = server.url.clone();
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let log = s.dir.join("agent.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut agent = s
+        .cmd(&["agent", &id, "--server", &url])
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out))
+        .spawn()
+        .unwrap();
+    let said = || std::fs::read_to_string(&log).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !said().contains("does not answer") {
+        if let Some(status) = agent.try_wait().unwrap() {
+            panic!("the agent exited ({status}) instead of waiting: {}", said());
+        }
+        assert!(Instant::now() < deadline, "the agent said: {}", said());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server = ServerProcess::start(&s, &db, port);
+    let status = wait_child(&mut agent, Duration::from_secs(120));
+    assert!(status.success(), "{status}: {}", said());
+    let runs = sweep_runs(&s, &server.url, &id);
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    assert!(runs.iter().all(|r| r["state"] == "finished"), "{runs:#?}");
+}

@@ -130,6 +130,79 @@ fn grid(n: usize) -> String {
     )
 }
 
+/// An agent given both servers (`--server ONE,TWO`) carries on through the second when the
+/// first dies (SIGKILL) mid-run: the run in flight keeps every point and finishes (it is not
+/// left to the run timeout and retried), and the next run is claimed through the second.
+#[test]
+fn an_agent_given_two_servers_carries_on_through_the_other_when_one_dies() {
+    let Some(db) = database("multi_server agent fails over") else {
+        return;
+    };
+    const STEPS: usize = 80;
+    let s = Scratch::new("multi-failover");
+    let (mut one, two) = two_servers(&s, &db);
+    let id = create_sweep(
+        &s,
+        &one.url,
+        &format!(
+            "program: train.py\nmethod: grid\nmetric: {{name: loss}}\nparameters:\n  a: {{values: [1.0, 2.0]}}\n  steps: {{value: {STEPS}}}\n  sleep: {{value: 0.1}}\n"
+        ),
+    );
+    let log = s.dir.join("agent.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut agent = s
+        .cmd(&[
+            "agent",
+            &id,
+            "--server",
+            &format!("{},{}", one.url, two.url),
+        ])
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out))
+        .spawn()
+        .unwrap();
+    let said = || std::fs::read_to_string(&log).unwrap_or_default();
+    let runs = |url: &str| -> Vec<Value> {
+        json_of(&s, &["runs", &id, "--json", "--server", url])
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    // The first run reports (through the first server) before that server dies.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let reported = |runs: &[Value]| runs.first().is_some_and(|r| !r["metric"].is_null());
+    while !reported(&runs(&two.url)) {
+        assert!(Instant::now() < deadline, "no point arrived: {}", said());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    one.child.kill().unwrap(); // SIGKILL
+    one.child.wait().unwrap();
+    let status = wait_child(&mut agent, Duration::from_secs(120));
+    let said = said();
+    assert!(status.success(), "{status}: {said}");
+    assert!(
+        said.contains(&format!("going on with {}", two.url)),
+        "{said}"
+    );
+    let runs = runs(&two.url);
+    assert_eq!(runs.len(), 2, "no run crashed or retried: {runs:#?}");
+    for run in &runs {
+        assert_eq!(run["state"], "finished", "{run:#}");
+        let view: Value = serde_json::from_str(&common::http_get(&format!(
+            "{}/api/v1/runs/{}",
+            two.url,
+            run["id"].as_str().unwrap()
+        )))
+        .unwrap();
+        assert_eq!(
+            view["history"].as_array().unwrap().len(),
+            STEPS,
+            "every step of run {} kept: {said}",
+            run["number"]
+        );
+    }
+}
+
 #[test]
 fn a_grid_claimed_through_two_servers_runs_every_point_exactly_once() {
     let Some(db) = database("multi_server grid through two servers") else {

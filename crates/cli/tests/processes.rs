@@ -217,6 +217,140 @@ fn sigterm_to_tune_stops_every_process_of_every_run() {
     }
 }
 
+/// SIGTERM to an agent whose server has stopped answering (frozen with SIGSTOP: the kernel
+/// accepts connections that are never answered, as behind a dead link): the run's processes
+/// stop, and the agent exits once the short time a stopping agent gives the server has passed
+/// (`SHUTDOWN_REPORT_TIME`), with the run's end kept in its spill file for `hyperdial sync`. It
+/// must not retry its reports for the whole retry window first (600 s here), nor wait for
+/// anything else the server does not answer: a scheduler's SIGKILL would lose the run's end.
+#[test]
+fn sigterm_to_agent_whose_server_does_not_answer_exits_and_keeps_the_runs_end() {
+    let s = scratch("sigterm-frozen-server");
+    let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
+    let created = json_of(
+        &s,
+        &["sweep", "sweep.yaml", "--json", "--server", &server.url],
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    let log = s.dir.join("agent.log");
+    // One open file for both streams, so that neither writes over the other.
+    let out = std::fs::File::create(&log).unwrap();
+    let mut agent = s
+        .cmd(&["agent", &id, "--server", &server.url])
+        .env("HYPERDIAL_RETRY_SECONDS", "600")
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out))
+        .spawn()
+        .unwrap();
+    let recorded = recorded_pids(&s.dir, 1, &mut agent);
+    let run = recorded[0].0.clone();
+    // The agent is reporting to the server (a metric point arrived) before the server freezes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+        if !run_by_id(runs.as_array().unwrap(), &run)["metric"].is_null() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no metric point reached the server"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(server.child.id(), "STOP");
+    signal(agent.id(), "TERM");
+    // The grace period (the script dies of SIGTERM at once), the 10 s for the report and the
+    // 5 s the progress line waits for the sweep's best, with room to spare; 600 s of retries
+    // (or a 60 s request timeout anywhere on the way out) would not fit.
+    let status = wait_child(&mut agent, Duration::from_secs(50));
+    signal(server.child.id(), "CONT");
+    let all: Vec<i32> = recorded.iter().flat_map(|(_, p)| p.clone()).collect();
+    assert_no_orphans("SIGTERM to an agent whose server does not answer", &all);
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{status}: {said}");
+    // The run's end waits in the agent's spill file, as the agent says.
+    let spill = s.dir.join(format!(".hyperdial/offline/{run}.agent.jsonl"));
+    let records: Vec<Value> = std::fs::read_to_string(&spill)
+        .unwrap_or_else(|e| panic!("{}: {e}; agent said: {said}", spill.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let finish = records
+        .iter()
+        .find(|r| r["type"] == "finish")
+        .unwrap_or_else(|| panic!("no finish record in {records:#?}"));
+    assert_eq!(finish["state"], "cancelled", "{finish:#}");
+    assert!(
+        finish["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("agent received SIGTERM")),
+        "{finish:#}"
+    );
+    assert!(
+        said.contains(&format!("run {run}: its end is kept in")) && said.contains("hyperdial sync"),
+        "{said}"
+    );
+    // The summary names the end as it is (not "stopped").
+    assert!(
+        said.contains("agent done: 1 runs (0 finished, 1 cancelled)"),
+        "{said}"
+    );
+}
+
+/// `hyperdial cancel RUN` ends one run (a hung one, say) through the API while its process
+/// runs: the run is over for the server, so its agent must stop that process and its workers
+/// (the next heartbeat says `stop`), keep the end the server has, and go on; otherwise the
+/// process would run on, under a run that is over, for as long as it likes. A run that has
+/// ended is not cancelled again.
+#[test]
+fn cancelling_one_run_stops_its_process_and_its_agent_goes_on() {
+    let s = scratch("cancel-one-run");
+    let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
+    let created = json_of(
+        &s,
+        &["sweep", "sweep.yaml", "--json", "--server", &server.url],
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    let mut agent = s
+        .cmd(&["agent", &id, "--server", &server.url, "--count", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let recorded = recorded_pids(&s.dir, 1, &mut agent);
+    let run = recorded[0].0.clone();
+    let out = s.run(&["cancel", &run, "--server", &server.url]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("run {run} is cancelled")),
+        "{}",
+        text(&out)
+    );
+    let all: Vec<i32> = recorded.iter().flat_map(|(_, p)| p.clone()).collect();
+    assert_no_orphans("cancelling one run", &all);
+    let status = wait_child(&mut agent, Duration::from_secs(60));
+    assert!(status.success(), "{status}");
+    let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+    let ended = run_by_id(runs.as_array().unwrap(), &run);
+    assert_eq!(ended["state"], "cancelled", "{ended:#}");
+    assert!(
+        ended["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("hyperdial cancel")),
+        "{ended:#}"
+    );
+    // The sweep itself goes on; the run cannot be cancelled twice.
+    let sweep = json_of(&s, &["sweeps", "--json", "--server", &server.url]);
+    assert_eq!(sweep[0]["state"], "running", "{sweep:#}");
+    let again = s.run(&["cancel", &run, "--server", &server.url]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again).contains("has already ended (cancelled)"),
+        "{}",
+        text(&again)
+    );
+}
+
 #[test]
 fn sigkill_to_agent_takes_the_training_process_and_its_workers_along() {
     let s = scratch("sigkill-agent");

@@ -418,3 +418,32 @@ fn a_server_off_loopback_without_tls_warns_that_the_token_crosses_in_clear() {
         "{line}"
     );
 }
+
+#[test]
+fn a_server_off_loopback_without_a_token_is_refused_before_it_opens_the_database_or_says_it_serves()
+{
+    let s = Scratch::new("no-token-off-loopback");
+    let db = s.dir.join("db.sqlite");
+    let port = free_port();
+    let (status, said) = run_bounded(
+        &s,
+        &[
+            "server",
+            "--db",
+            db.to_str().unwrap(),
+            "--bind",
+            &format!("0.0.0.0:{port}"),
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(!status.success(), "{said}");
+    assert!(
+        said.contains("refusing to listen on 0.0.0.0") && said.contains("--token"),
+        "{said}"
+    );
+    // Nothing announced as served, nothing created.
+    let stdout = std::fs::read_to_string(s.dir.join("bounded.out")).unwrap();
+    assert_eq!(stdout, "", "{said}");
+    assert!(!db.exists(), "the database was created: {said}");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}

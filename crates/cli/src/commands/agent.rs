@@ -19,13 +19,29 @@ pub async fn run(
     count: Option<u64>,
     wandb: bool,
 ) -> Result<ExitCode> {
-    let api = remote.api()?;
-    let info = api
-        .get(&format!(
-            "/api/v1/sweeps/{}",
-            super::manage::urlencode(sweep)
-        ))
-        .await?;
+    // `--server` may name several servers of one PostgreSQL database (comma-separated): the
+    // agent's client goes on with the next one when one cannot be reached. The progress line
+    // and the commands the agent suggests use the first.
+    let servers = hyperdial_agent::client::split_servers(&remote.url());
+    let first = Remote {
+        server: remote.given().map(|_| servers[0].clone()),
+        ..remote.clone()
+    };
+    let api = first.api()?;
+    // The progress line asks the first server that answers for the sweep's best.
+    let mut apis = vec![api.clone()];
+    for url in &servers[1..] {
+        apis.push(crate::api::Api::with_ca_cert(
+            url,
+            remote.token.clone(),
+            remote.ca_cert.as_deref(),
+        )?);
+    }
+    // Through the agent's client, which retries a server that cannot be reached for the retry
+    // window (saying so after a few seconds), as every later request does: an agent started
+    // while its server restarts (a scheduler starting agents, a machine booting) waits for it
+    // instead of exiting at once.
+    let info = remote.client()?.get_sweep(sweep).await?;
     let metric = info["metric"]["name"].as_str().map(|n| {
         let goal = if info["metric"]["goal"] == "maximize" {
             Goal::Maximize
@@ -57,9 +73,9 @@ pub async fn run(
     outln!(
         "agent on sweep {sweep} ({}), server {}",
         info["state"].as_str().unwrap_or("?"),
-        api.base()
+        servers.join(", ")
     );
-    let mut opts = AgentOptions::new(api.base(), sweep);
+    let mut opts = AgentOptions::new(servers.join(","), sweep);
     opts.token = remote.token.clone();
     opts.ca_cert = remote.ca_cert.clone();
     opts.count = count;
@@ -67,9 +83,9 @@ pub async fn run(
     opts.wandb = wandb;
     // The commands it suggests reach this server: the options given, or the default server
     // by name (without one, `runs` would read the local store instead).
-    let reach = match remote.given() {
-        Some(_) => remote.flags(),
-        None => format!(" --server {}{}", api.base(), remote.flags()),
+    let reach = match first.given() {
+        Some(_) => first.flags(),
+        None => format!(" --server {}{}", api.base(), first.flags()),
     };
     opts.hints = hyperdial_agent::Hints {
         read: reach.clone(),
@@ -85,23 +101,40 @@ pub async fn run(
     let mut progress = Progress::new(metric, count, already);
     progress.objectives = objectives;
     progress.best_from_sweep = true;
+    progress.say_waiting = true;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let task = tokio::spawn(run_agent(opts, tx, shutdown_levels("agent")));
     while let Some(event) = rx.recv().await {
         if matches!(event, hyperdial_agent::Event::Finished { .. }) {
-            progress.set_best(super::tune::sweep_best(&api, sweep).await);
+            for api in &apis {
+                if let Some(best) = super::tune::sweep_best(api, sweep).await {
+                    progress.set_best(Some(best));
+                    break;
+                }
+            }
         }
         progress.event(event);
     }
     progress.finish();
     match task.await? {
         Ok(report) => {
+            // Each end by its own name: a crashed run is no failed one, a cancelled run was
+            // not stopped early.
+            let mut rest = String::new();
+            for (n, what) in [
+                (report.failed - report.crashed, "failed"),
+                (report.crashed, "crashed"),
+                (report.stopped - report.cancelled, "stopped early"),
+                (report.cancelled, "cancelled"),
+            ] {
+                if n > 0 {
+                    rest.push_str(&format!(", {n} {what}"));
+                }
+            }
             outln!(
-                "agent done: {} runs ({} finished, {} failed, {} stopped)",
+                "agent done: {} runs ({} finished{rest})",
                 report.runs,
-                report.finished,
-                report.failed,
-                report.stopped
+                report.finished
             );
             Ok(ExitCode::SUCCESS)
         }

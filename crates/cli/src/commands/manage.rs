@@ -557,6 +557,44 @@ pub async fn act(remote: &Remote, sweep: &str, action: &str) -> Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
+/// `hyperdial cancel ID`: the sweep `id` ([`act`]), or, when `id` names a run, that run alone:
+/// it is ended `cancelled` (`POST /runs/{id}/finish`), and its agent stops its process at its
+/// next heartbeat, which the server answers with `stop`. A run that has already ended keeps
+/// its end, and the command says so and fails.
+pub async fn cancel(remote: &Remote, id: &str) -> Result<ExitCode> {
+    let api = remote.api()?;
+    let path = format!("/api/v1/runs/{}", urlencode(id));
+    let run = match api.get(&path).await {
+        Ok(run) => run,
+        Err(e) => match e.downcast_ref::<crate::api::HttpError>() {
+            // Not a run (the server names the sweep it does not know either, below).
+            Some(h) if h.status == 404 => return act(remote, id, "cancel").await,
+            _ => return Err(e),
+        },
+    };
+    let was = run["state"].as_str().unwrap_or("?").to_string();
+    if !matches!(was.as_str(), "running" | "queued") {
+        eprintln!("error: run {id} has already ended ({was}); nothing to cancel");
+        return Ok(ExitCode::FAILURE);
+    }
+    let body = hyperdial_wire::api::FinishRequest {
+        state: Some(RunState::Cancelled),
+        error: Some("cancelled by hand (`hyperdial cancel`)".to_string()),
+        ..Default::default()
+    };
+    let ended = api.post(&format!("{path}/finish"), &body).await?;
+    println!(
+        "run {id} is {}{}",
+        ended["state"].as_str().unwrap_or("?"),
+        if was == "running" {
+            ": its agent stops its process at its next heartbeat"
+        } else {
+            ""
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `hyperdial retry SWEEP [--failed] [--crashed] [--cancelled] [RUN...]`.
 pub async fn retry(
     remote: &Remote,

@@ -33,6 +33,9 @@ pub struct Progress {
     pub objectives: Vec<String>,
     /// The values each run in flight reported last, for the objectives of its end line.
     last: HashMap<String, serde_json::Map<String, Value>>,
+    /// Say in a line when no run can start (`agent`: its log would otherwise fall silent
+    /// while the sweep is paused); once per stretch of waiting, as the agent reports it.
+    pub say_waiting: bool,
 }
 
 impl Progress {
@@ -72,6 +75,7 @@ impl Progress {
             best_from_sweep: false,
             objectives: Vec::new(),
             last: HashMap::new(),
+            say_waiting: false,
         }
     }
 
@@ -216,6 +220,12 @@ impl Progress {
                 }
             }
             Event::Waiting => {
+                if self.say_waiting {
+                    self.line(
+                        "waiting: no run can start now (the sweep is paused, or its last runs are in flight elsewhere)"
+                            .to_string(),
+                    );
+                }
                 if let Some(bar) = &self.bar {
                     bar.set_message(format!("waiting for runs in flight…  {}", self.best_text()));
                 }

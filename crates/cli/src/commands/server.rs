@@ -66,6 +66,11 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
             MIN_RUN_TIMEOUT.as_secs_f64()
         );
     }
+    // A non-loopback address without a token is refused before anything else: no database
+    // opened or created, no startup line printed (the check in `serve` stays as the backstop).
+    if !addr.ip().is_loopback() && token.as_deref().unwrap_or("").is_empty() {
+        return Err(hyperdial_server::ServeError::TokenRequired(addr).into());
+    }
     // Certificate problems stop the server before it opens the database or listens.
     let tls = match tls {
         Some((cert, key)) => Some(TlsConfig::from_pem_files(&cert, &key)?),

@@ -6,7 +6,9 @@
 //! period has passed; each interrupted run ends `cancelled` with the reason in its `error`
 //! ("agent received SIGTERM: …"). A second signal raises the level to 3: SIGKILL at once.
 //! Whatever happens, the process does not exit before every run it started has been reported
-//! to the server, so nothing it started is left behind and no run stays `running`.
+//! to the server, so nothing it started is left behind and no run stays `running`; a server
+//! that does not answer gets [`hyperdial_agent::supervise::SHUTDOWN_REPORT_TIME`] once a run's
+//! process has ended, then the run's end is kept in its spill file for `hyperdial sync`.
 //!
 //! Why the first signal already stops the runs (instead of letting them finish): SIGTERM comes
 //! from `kill`, systemd, `docker stop` or a batch scheduler's time limit, which all give a few

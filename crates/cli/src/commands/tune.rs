@@ -422,17 +422,25 @@ async fn print_sweep_best(api: &Api, id: &str, config: &hyperdial_space::SweepCo
     }
 }
 
+/// How long the progress line waits for the sweep's best run ([`sweep_best`]).
+const BEST_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The sweep's best run as (metric, number), as the server computes it (the best is the
 /// sweep's, over every agent's runs, and follows its state rule); `None` when there is none
-/// yet or the server does not answer.
+/// yet or the server does not answer within [`BEST_WAIT`].
 pub async fn sweep_best(api: &Api, id: &str) -> Option<(f64, i64)> {
-    let best = api
-        .get(&format!(
+    // Only the progress line waits for it: a server that does not answer at once leaves the
+    // best shown before, rather than holding up an agent that is reporting or stopping.
+    let best = tokio::time::timeout(
+        BEST_WAIT,
+        api.get(&format!(
             "/api/v1/sweeps/{}/best",
             super::manage::urlencode(id)
-        ))
-        .await
-        .ok()?;
+        )),
+    )
+    .await
+    .ok()?
+    .ok()?;
     best["run"]["metric"]
         .as_f64()
         .zip(best["run"]["number"].as_i64())

@@ -16,6 +16,7 @@
 use crate::controller::ControlError;
 use crate::error::ApiError;
 use crate::AppState;
+use hyperdial_wire::RunState;
 
 /// `Err(409)` when run `id` is `crashed`; `Ok` otherwise (an unknown run is left to the
 /// handler, which answers `404`). Metric batches and summaries get the same check inside
@@ -23,6 +24,18 @@ use crate::AppState;
 pub(crate) async fn refuse_if_crashed(s: &AppState, id: &str) -> Result<(), ApiError> {
     match s.controller.reporting_run(id).await {
         Ok(_) | Err(ControlError::NotFound { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// As [`refuse_if_crashed`], for a heartbeat: also the state of a run that has ended otherwise
+/// (`finished`, `failed`, `stopped_early`, `cancelled`: through the API while its process
+/// still runs), so that the heartbeat tells its agent to stop that process. Without this the
+/// process would run on, for ever if it hangs, under a run that is over.
+pub(crate) async fn ended_state(s: &AppState, id: &str) -> Result<Option<RunState>, ApiError> {
+    match s.controller.reporting_run(id).await {
+        Ok(run) => Ok(run.state.is_terminal().then_some(run.state)),
+        Err(ControlError::NotFound { .. }) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }

@@ -618,13 +618,18 @@ async fn put_name(
 }
 
 async fn heartbeat(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
-    refuse_if_crashed(&s, &id).await?;
+    let ended = late::ended_state(&s, &id).await?;
     let (stop, reason) = s
         .controller
         .store()
         .heartbeat(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("run", &id))?;
+    // A run ended through the API while its process runs: that process must stop too.
+    let (stop, reason) = match ended {
+        Some(state) if !stop => (true, Some(state.as_str().to_string())),
+        _ => (stop, reason),
+    };
     Ok(Json(HeartbeatAnswer { stop, reason }).into_response())
 }
 
