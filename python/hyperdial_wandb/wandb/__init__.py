@@ -802,13 +802,21 @@ class Run:
         self._step += 1
         self._last.update(row)
         groups = {step: {}}
+        carried = set()  # step metrics of this row recorded beside the metrics they place
         for key, value in row.items():
             step_metric = self._definition(key)[0]
             at = step
             if step_metric and step_metric != key:
                 x = row.get(step_metric, self._last.get(step_metric))
                 at = self._step_of(step_metric, x, step)
+                if at != step and step_metric in row:
+                    # The step metric goes with them, so a history read of both finds them
+                    # in one row (as W&B's does), not at two different steps.
+                    groups.setdefault(at, {})[step_metric] = row[step_metric]
+                    carried.add(step_metric)
             groups.setdefault(at, {})[key] = value
+        for name in carried:
+            groups[step].pop(name, None)
         for at, values in sorted(groups.items()):
             if values:
                 self._hd.log(values, step=at)
