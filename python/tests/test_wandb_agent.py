@@ -522,6 +522,10 @@ class ConfigFileTests(WandbScriptCase):
             wandb.agent(sweep_id, function=train)
         """, files={"config-defaults.yaml": """
             wandb_version: 1
+            _wandb:
+              desc: null
+              value:
+                cli_version: 0.19.0
             epochs:
               desc: Number of epochs to train over
               value: 7

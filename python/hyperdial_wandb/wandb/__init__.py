@@ -1330,7 +1330,7 @@ def _config_files():
     """The defaults of W&B's config files, the lowest layer of ``wandb.config``: the files
     ``WANDB_CONFIG_PATHS`` names (comma-separated), else ``config-defaults.yaml`` in the working
     directory when it exists. A file holds ``key: {desc: ..., value: ...}`` entries (a plain
-    ``key: value`` is taken too); ``wandb_version`` is dropped. Reading YAML needs PyYAML:
+    ``key: value`` is taken too); ``wandb_version`` and W&B's ``_wandb`` block are dropped. Reading YAML needs PyYAML:
     without it, or for a file that cannot be read, one warning and no defaults from it."""
     named = os.environ.get("WANDB_CONFIG_PATHS", "")
     paths = [p.strip() for p in named.split(",") if p.strip()]
@@ -1346,7 +1346,10 @@ def _config_files():
             _warn_once("config-file:" + path, "cannot read the config file %s (%s); its "
                        "defaults are not in wandb.config" % (path, err))
             continue
+        # W&B's own bookkeeping in a config file it wrote (a run's config.yaml reused as
+        # defaults): never a key of the script's config.
         loaded.pop("wandb_version", None)
+        loaded.pop("_wandb", None)
         values.update(loaded)
     return values
 
