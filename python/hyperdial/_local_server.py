@@ -158,7 +158,8 @@ def _sweep_server(server, token):
     (:class:`_LocalServer`). A named server that does not answer within
     ``_settings.CONNECT_SECONDS`` raises RuntimeError with the command that starts one."""
     global _local
-    named = server or _settings.env("HYPERDIAL_SERVER")
+    # A list of servers (for agents on several servers of one database): the first.
+    named = server or (_settings.env("HYPERDIAL_SERVER") or "").split(",")[0].strip() or None
     url = _server_from(named)
     if not named:
         with _local_lock:

@@ -912,7 +912,9 @@ def init(config=None, project=None, name=None, mode=None, id=None, resume=None):
         _warn("unknown HYPERDIAL_MODE %r; using auto" % mode)
         mode = "auto"
     project = project or _settings.env("HYPERDIAL_PROJECT", "default")
-    server = _settings.env("HYPERDIAL_SERVER", _settings.DEFAULT_SERVER).strip().rstrip("/")
+    # A list of servers (for agents on several servers of one database): the first.
+    server = _settings.env("HYPERDIAL_SERVER", _settings.DEFAULT_SERVER).split(",")[0]
+    server = server.strip().rstrip("/")
     if "://" not in server:
         server = "http://" + server
     token = _settings.env("HYPERDIAL_TOKEN")
@@ -963,7 +965,11 @@ def init(config=None, project=None, name=None, mode=None, id=None, resume=None):
                 )
                 body = {k: v for k, v in record.items() if v is not None}
                 answer_headers = {}
-                created = _create_run(transport, body, answer_headers)
+                created = _create_run(
+                    transport, body, answer_headers,
+                    # The id came from the resume file: another process of this directory
+                    # may still be running it, and finish it for good while we wait.
+                    resume_file if (id is None and resume_file and chosen_id) else None)
             except _SendError as err:
                 if chosen_id is not None and err.status in (400, 404, 409):
                     # The server answered about the chosen id: going offline would only
@@ -1038,15 +1044,19 @@ def init(config=None, project=None, name=None, mode=None, id=None, resume=None):
     return new_run
 
 
-def _create_run(transport, body, answer_headers):
+def _create_run(transport, body, answer_headers, resume_file=None):
     """``POST /api/v1/runs`` with ``body``; a run to resume that another process was still
     writing to (``409``, code ``run_active``) is asked for again every few seconds for up to
     ``RESUME_WAIT`` seconds, with one line saying so: a process killed without a word leaves
     its run ``running`` until the server's run timeout, and its restart should go on with it.
+    With ``resume_file`` (the id came from it), a run that other process finished with exit
+    code 0 meanwhile (it removed the id from the file) is not continued: a new run is made.
     Raises ``_SendError`` as the transport does."""
     deadline = time.monotonic() + _settings.RESUME_WAIT
     said = False
     while True:
+        if resume_file and body.get("id") is not None and _resumable(resume_file) != body["id"]:
+            body = {k: v for k, v in body.items() if k not in ("id", "resume")}
         try:
             return transport.request("POST", "/api/v1/runs", body, headers_out=answer_headers)
         except _SendError as err:

@@ -315,7 +315,8 @@ def _decoded(raw):
 
 
 def _server_from(server):
-    server = server or _settings.env("HYPERDIAL_SERVER", _settings.DEFAULT_SERVER)
+    # A list of servers (for agents on several servers of one database): the first.
+    server = server or _settings.env("HYPERDIAL_SERVER", _settings.DEFAULT_SERVER).split(",")[0]
     server = server.strip().rstrip("/")
     if "://" not in server:
         server = "http://" + server

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import unittest
 import urllib.error
 import urllib.request
@@ -173,6 +175,31 @@ class ResumeTests(RealServerClientCase):
         steps = self.steps("off-9")
         self.assertEqual([s for s, _ in steps], list(range(12)))
         self.assertEqual(steps[-1], (11, 0.11))
+
+
+    def test_resume_true_does_not_continue_a_run_finished_for_good_while_waiting(self):
+        # Another process of this directory runs the resumable run; it finishes it with exit
+        # code 0 while this one waits: this one makes a new run instead of continuing it.
+        first = hyperdial.init(resume=True)
+        first.log({"loss": 1.0})
+        finished = []
+
+        def finish_soon():
+            time.sleep(0.4)
+            first.finish()  # exit code 0: removes the id from the resume file
+            finished.append(True)
+
+        hyperdial.run = None  # as if `first` lived in another process
+        t = threading.Thread(target=finish_soon)
+        t.start()
+        with mock.patch.object(_settings, "RESUME_WAIT", 10.0):
+            second = hyperdial.init(resume=True)
+        t.join()
+        self.assertTrue(finished)
+        self.assertFalse(second.resumed)
+        self.assertNotEqual(second.id, first.id)
+        second.finish()
+        self.assertEqual(self.steps(first.id), [(0, 1.0)])
 
 
 if __name__ == "__main__":

@@ -84,12 +84,20 @@ impl Remote {
             })
     }
 
-    /// The server to reach: the one named ([`Remote::given`]), else [`DEFAULT_SERVER`];
-    /// `http://` when the name has no scheme ([`hyperdial_agent::client::normalize_base`]).
-    pub fn url(&self) -> String {
-        hyperdial_agent::client::normalize_base(
+    /// Every server named ([`Remote::given`], a comma-separated list for an agent on several
+    /// servers of one PostgreSQL database), else [`DEFAULT_SERVER`]; each with `http://` when
+    /// the name has no scheme ([`hyperdial_agent::client::split_servers`]).
+    pub fn urls(&self) -> Vec<String> {
+        hyperdial_agent::client::split_servers(
             &self.given().unwrap_or_else(|| DEFAULT_SERVER.to_string()),
         )
+    }
+
+    /// The server to reach for a command that talks to one: the first named
+    /// ([`Remote::urls`]), so a `HYPERDIAL_SERVER` listing several servers for agents serves
+    /// every other command too.
+    pub fn url(&self) -> String {
+        self.urls().swap_remove(0)
     }
 
     fn api(&self) -> anyhow::Result<api::Api> {

@@ -381,3 +381,20 @@ fn sync_into_a_named_store_and_never_in_silence_past_a_named_server() {
     );
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// `HYPERDIAL_SERVER` may list several servers (for agents on several servers of one
+/// database): the other commands talk to the first.
+#[test]
+fn a_server_list_in_the_environment_serves_every_command_through_its_first_server() {
+    let s = Scratch::new("server-list");
+    let server = ServerProcess::start(&s, &s.dir.join("hd.db"), free_port());
+    let list = format!("{},http://127.0.0.1:{}", server.url, free_port());
+    let out = s
+        .cmd(&["sweeps", "--json"])
+        .env("HYPERDIAL_SERVER", &list)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(listed.is_array() || listed.is_object(), "{listed}");
+}

@@ -838,3 +838,32 @@ async fn a_silent_running_run_can_be_resumed_after_the_run_timeout() {
     assert_eq!(st, 200, "{run}");
     assert_eq!(run["state"], "running");
 }
+
+/// Two processes resuming one ended run at the same moment: exactly one continues it, the
+/// other is told the run is now someone's (`run_active`), however the requests interleave.
+#[tokio::test]
+async fn of_two_simultaneous_resumes_of_a_run_one_wins() {
+    let s = start(None).await;
+    for round in 0..5 {
+        let id = format!("race-{round}");
+        let (st, _) = s.post("/api/v1/runs", json!({"id": id})).await;
+        assert_eq!(st, 201);
+        let (st, _) = s
+            .post(
+                &format!("/api/v1/runs/{id}/finish"),
+                json!({"exit_code": 0}),
+            )
+            .await;
+        assert_eq!(st, 200);
+        let body = json!({"id": id, "resume": "allow"});
+        let (a, b) = tokio::join!(
+            s.post("/api/v1/runs", body.clone()),
+            s.post("/api/v1/runs", body.clone())
+        );
+        let mut statuses = [a.0, b.0];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+        let refused = if a.0 == 409 { &a.1 } else { &b.1 };
+        assert_eq!(refused["code"], "run_active", "{refused}");
+    }
+}

@@ -2070,19 +2070,22 @@ impl Storage for Backend {
             .collect()
     }
 
-    async fn reopen_run(&self, id: &str) -> Result<Option<RunRow>> {
+    async fn reopen_run(&self, id: &str, seen: &RunRow) -> Result<Option<RunRow>> {
         retrying(|| async {
             let mut tx = self.begin().await?;
             let sql = format!(
                 "UPDATE runs SET state = $2, exit_code = NULL, error = NULL, finished_ms = NULL, \
                  stop_requested = $3, stop_reason = NULL, stop_info = NULL, heartbeat_ms = $4 \
-                 WHERE id = $1 AND sweep_id IS NULL RETURNING {RUN_RETURNING}"
+                 WHERE id = $1 AND sweep_id IS NULL AND state = $5 \
+                 AND COALESCE(heartbeat_ms, -1) = $6 RETURNING {RUN_RETURNING}"
             );
             let row = sqlx::query_as::<_, RunRow>(&sql)
                 .bind(id)
                 .bind(RunState::Running.as_str())
                 .bind(false)
                 .bind(now_ms())
+                .bind(seen.state.as_str())
+                .bind(seen.heartbeat_ms.unwrap_or(-1))
                 .fetch_optional(&mut *tx)
                 .await?;
             tx.commit().await?;

@@ -317,10 +317,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// `wandb.init(id=..., resume="allow")`): its state becomes `running` whatever it was, its
     /// end (`exit_code`, `error`, `finished_ms`) and any stop request are cleared, and its
     /// heartbeat is now. Its history, summary, config and next step stay as they are, so the
-    /// resumed process logs on from where the last one stopped. Returns the run afterwards, or
-    /// `None` when no run outside a sweep has that id (a sweep's runs are resumed by their
-    /// agents, never through this).
-    async fn reopen_run(&self, id: &str) -> Result<Option<RunRow>>;
+    /// resumed process logs on from where the last one stopped. Conditional on the run as the
+    /// caller read it (`seen`: its state and heartbeat), so of two processes resuming one run
+    /// at once exactly one reopens it. Returns the run afterwards, or `None` when no run
+    /// outside a sweep has that id (a sweep's runs are resumed by their agents, never through
+    /// this) or the run changed since it was read (read it again).
+    async fn reopen_run(&self, id: &str, seen: &RunRow) -> Result<Option<RunRow>>;
 
     /// End a run that is `running` or `queued` (conditional: a run already in a final state
     /// keeps it). Returns the run afterwards, or `None` if unknown.

@@ -3052,7 +3052,8 @@ async fn the_claim_key_lookup_is_an_index_seek(db: &Db) {
 
 /// A run inserted with a chosen id ([`NewRun::id`]) keeps it; a second insert of the id is a
 /// unique violation; `reopen_run` makes an ended run `running` with its end cleared and its
-/// history, summary and next step kept, and never reopens a sweep's run or an unknown id.
+/// history, summary and next step kept, once for two resumes from one read, and never reopens
+/// a sweep's run or an unknown id.
 async fn a_run_with_a_chosen_id_reopens_with_its_history(db: &Db) {
     let store = db.open().await.unwrap();
     let new = NewRun {
@@ -3080,7 +3081,17 @@ async fn a_run_with_a_chosen_id_reopens_with_its_history(db: &Db) {
     assert_eq!(ended.state, RunState::Failed);
     assert!(ended.finished_ms.is_some());
 
-    let reopened = store.reopen_run("resumable-1").await.unwrap().unwrap();
+    let reopened = store
+        .reopen_run("resumable-1", &ended)
+        .await
+        .unwrap()
+        .unwrap();
+    // A second resume from the same read finds the run changed: exactly one reopens it.
+    assert!(store
+        .reopen_run("resumable-1", &ended)
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(reopened.state, RunState::Running);
     assert_eq!(reopened.exit_code, None);
     assert_eq!(reopened.error, None);
@@ -3097,9 +3108,17 @@ async fn a_run_with_a_chosen_id_reopens_with_its_history(db: &Db) {
         .unwrap();
     assert_eq!(done.state, RunState::Finished);
 
-    assert!(store.reopen_run("no-such-run").await.unwrap().is_none());
+    assert!(store
+        .reopen_run("no-such-run", &done)
+        .await
+        .unwrap()
+        .is_none());
     let s = store.insert_sweep(sweep()).await.unwrap();
     let in_sweep = store.insert_run(sweep_run(&s.id, 0)).await.unwrap();
-    assert!(store.reopen_run(&in_sweep.id).await.unwrap().is_none());
+    assert!(store
+        .reopen_run(&in_sweep.id, &in_sweep)
+        .await
+        .unwrap()
+        .is_none());
     store.close().await;
 }

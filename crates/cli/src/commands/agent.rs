@@ -22,7 +22,7 @@ pub async fn run(
     // `--server` may name several servers of one PostgreSQL database (comma-separated): the
     // agent's client goes on with the next one when one cannot be reached. The progress line
     // and the commands the agent suggests use the first.
-    let servers = hyperdial_agent::client::split_servers(&remote.url());
+    let servers = remote.urls();
     let first = Remote {
         server: remote.given().map(|_| servers[0].clone()),
         ..remote.clone()

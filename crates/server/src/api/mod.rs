@@ -408,12 +408,16 @@ async fn create_run(State(s): State<AppState>, Body(body): Body<CreateRun>) -> A
         ..Default::default()
     };
     let store = s.controller.store();
-    // A chosen id: the run it names, if any, decides (twice at most: a create that loses a
-    // race to another create of the same id finds that run on the second pass).
-    for _ in 0..2 {
+    // A chosen id: the run it names, if any, decides (three passes at most: a create or a
+    // resume that loses a race to another request on the same id decides again on the run
+    // that request left).
+    for _ in 0..3 {
         if let Some(id) = &body.id {
             if let Some(taken) = store.run(id).await? {
-                return resume_taken(&s, taken, resume).await;
+                match resume_taken(&s, taken, resume).await? {
+                    Some(answer) => return Ok(answer),
+                    None => continue,
+                }
             }
             if resume == Resume::Must {
                 return Err(ApiError::new(
@@ -462,8 +466,12 @@ fn check_chosen_run_id(id: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /api/v1/runs` with the `id` of run `taken`: refused, or the run reopened, as `resume`
-/// says ([`Resume`]).
-async fn resume_taken(s: &AppState, taken: hyperdial_store::RunRow, resume: Resume) -> ApiResult {
+/// says ([`Resume`]); `None` when the run changed since `taken` was read (read it again).
+async fn resume_taken(
+    s: &AppState,
+    taken: hyperdial_store::RunRow,
+    resume: Resume,
+) -> Result<Option<axum::response::Response>, ApiError> {
     let id = &taken.id;
     if resume == Resume::Never {
         return Err(ApiError::conflict(format!(
@@ -495,12 +503,11 @@ async fn resume_taken(s: &AppState, taken: hyperdial_store::RunRow, resume: Resu
         ))
         .with_code(ErrorCode::RunActive));
     }
-    let run = s
-        .controller
-        .store()
-        .reopen_run(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("run", id))?;
+    let Some(run) = s.controller.store().reopen_run(id, &taken).await? else {
+        // Another request resumed (or ended) it since it was read: decide again on what it
+        // is now (a run just resumed by another process is `run_active`).
+        return Ok(None);
+    };
     s.controller
         .events
         .publish("run_updated", None, &views::run_brief(&run));
@@ -509,7 +516,7 @@ async fn resume_taken(s: &AppState, taken: hyperdial_store::RunRow, resume: Resu
         "x-hyperdial-resumed",
         axum::http::HeaderValue::from_static("true"),
     );
-    Ok(answer)
+    Ok(Some(answer))
 }
 
 #[derive(Deserialize)]
