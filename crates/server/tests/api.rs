@@ -867,3 +867,36 @@ async fn of_two_simultaneous_resumes_of_a_run_one_wins() {
         assert_eq!(refused["code"], "run_active", "{refused}");
     }
 }
+
+/// A run ended through the API while its script still logs (`hyperdial cancel RUN` on a run
+/// no agent runs): the answer to its next metrics batch tells the script to stop.
+#[tokio::test]
+async fn a_metrics_batch_for_a_cancelled_run_is_answered_stop() {
+    let s = start(None).await;
+    let (st, run) = s.post("/api/v1/runs", json!({"project": "p"})).await;
+    assert_eq!(st, 201);
+    let rid = run["id"].as_str().unwrap();
+    let (st, ans) = s
+        .post(
+            &format!("/api/v1/runs/{rid}/metrics"),
+            json!({"points": [{"values": {"loss": 1.0}}]}),
+        )
+        .await;
+    assert_eq!((st, &ans["stop"]), (200, &json!(false)), "{ans}");
+    let (st, _) = s
+        .post(
+            &format!("/api/v1/runs/{rid}/finish"),
+            json!({"state": "cancelled", "error": "by hand"}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, ans) = s
+        .post(
+            &format!("/api/v1/runs/{rid}/metrics"),
+            json!({"points": [{"values": {"loss": 0.5}}]}),
+        )
+        .await;
+    assert_eq!(st, 200, "{ans}");
+    assert_eq!(ans["stop"], true, "{ans}");
+    assert_eq!(ans["reason"], "cancelled", "{ans}");
+}

@@ -583,14 +583,19 @@ pub async fn cancel(remote: &Remote, id: &str) -> Result<ExitCode> {
         ..Default::default()
     };
     let ended = api.post(&format!("{path}/finish"), &body).await?;
-    println!(
-        "run {id} is {}{}",
-        ended["state"].as_str().unwrap_or("?"),
-        if was == "running" {
-            ": its agent stops its process at its next heartbeat"
-        } else {
-            ""
+    let how = match (was.as_str(), run["agent"].is_null()) {
+        ("running", false) => ": its agent stops its process at its next heartbeat",
+        // No agent runs it (a script of its own, `hyperdial.init` outside a sweep): the
+        // script hears it in the answer to its next metrics batch or heartbeat.
+        ("running", true) => {
+            ": no agent runs it; its script is told at its next metrics batch or heartbeat \
+             (`run.stop_requested` in the Python client) and must end itself"
         }
+        _ => "",
+    };
+    println!(
+        "run {id} is {}{how}",
+        ended["state"].as_str().unwrap_or("?")
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -821,6 +821,12 @@ impl Controller {
             .await?;
         // Early termination: judge every running run of the sweep against the new data.
         let (mut stop, mut reason) = (appended.stop, appended.reason);
+        // A run ended through the API (`hyperdial cancel RUN`) while its process still logs:
+        // the answer tells that process to stop, as a heartbeat's does.
+        if !stop && !matches!(run.state, RunState::Running | RunState::Queued) {
+            stop = true;
+            reason = Some(run.state.as_str().to_string());
+        }
         if let Some(sweep_id) = &run.sweep_id {
             if let Some(sweep) = self.store.sweep(sweep_id).await? {
                 let config = self.config(&sweep)?;
