@@ -279,10 +279,14 @@ try {
   await check("triage: the compare view diffs the configs and overlays the metric of ticked runs", async () => {
     await page.goto(`${base}/sweeps/${dash.id}`);
     await page.waitForSelector("#runs tbody tr[data-run]", { timeout: 15_000 });
-    // The page ticks the best runs itself once their points load; untick them only after that,
-    // or the page's own pick lands between the unticking and the ticking below.
-    await page.waitForSelector("#runs tbody tr[data-run] input[type=checkbox]:checked", { timeout: 15_000 });
+    // The page ticks the best runs itself once their points load, until the user changes a
+    // box. Give its pick a while (a loaded machine may take longer), then change one box, so
+    // no pick of the page can land between the unticking and the ticking below.
+    await page
+      .waitForSelector("#runs tbody tr[data-run] input[type=checkbox]:checked", { timeout: 15_000 })
+      .catch(() => {});
     const boxes = page.locator("#runs tbody tr[data-run] input[type=checkbox]");
+    await boxes.nth(0).setChecked(!(await boxes.nth(0).isChecked()));
     for (const b of await boxes.all()) if (await b.isChecked()) await b.uncheck();
     await boxes.nth(0).check();
     await boxes.nth(1).check();
