@@ -439,8 +439,10 @@ async fn create_run(State(s): State<AppState>, Body(body): Body<CreateRun>) -> A
             Err(e) => return Err(e.into()),
         }
     }
+    // Three passes each lost to another request on the same id.
     Err(ApiError::conflict(format!(
-        "run `{}` was created and removed while this request ran; try again",
+        "run `{}` kept changing under other requests for the same id while this one ran; \
+         send it again",
         body.id.as_deref().unwrap_or_default()
     )))
 }
