@@ -174,3 +174,61 @@ for i in range(1, 9):
         (Some("asha"), Some(1.0), Some("epoch"))
     );
 }
+
+/// Logs loss = q + 1/i for up to 40 steps through the Python client and ends cleanly (exit
+/// code 0) as soon as `run.should_stop()` says so: the cooperative stop of docs/python.md.
+const COOPERATIVE: &str = r#"
+import argparse, time
+import hyperdial
+p = argparse.ArgumentParser()
+p.add_argument("--q", type=float)
+args, _ = p.parse_known_args()
+with hyperdial.init() as run:
+    for i in range(1, 41):
+        run.log({"loss": args.q + 1.0 / i})
+        time.sleep(0.1)
+        if run.should_stop():
+            break
+"#;
+
+#[test]
+fn a_run_that_ends_cleanly_when_told_to_stop_is_stopped_early() {
+    let s = Scratch::new("cooperative-stop");
+    s.write("train.py", COOPERATIVE);
+    // As in the test above: only q = 0.9 is stopped (at band 2, or 4).
+    s.write(
+        "sweep.yaml",
+        "program: train.py\nmethod: grid\nmetric: {name: loss, goal: minimize}\n\
+         early_terminate: {type: hyperband, min_iter: 2, eta: 2}\nparameters:\n  q: {values: [0.1, 0.5, 0.9]}\n",
+    );
+    let db = s.dir.join("db.sqlite");
+    let server = ServerProcess::start(&s, &db, free_port());
+    let created = json_of(&s, &["sweep", "sweep.yaml", "--json", "--server", &server.url]);
+    let id = created["id"].as_str().unwrap().to_string();
+    let out = s.run(&["agent", &id, "--server", &server.url]);
+    assert!(out.status.success(), "{}", text(&out));
+    let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+    let runs = runs.as_array().unwrap();
+    let by_q = |q: f64| {
+        runs.iter()
+            .find(|r| r["params"]["q"].as_f64() == Some(q))
+            .unwrap()
+    };
+    for q in [0.1, 0.5] {
+        assert_eq!(by_q(q)["state"], "finished", "q={q}: {:#}", by_q(q));
+        assert_eq!(by_q(q)["steps"], 40);
+    }
+    let stopped = by_q(0.9);
+    // The script ended on its own, with exit code 0, because it was told to stop (an agent
+    // that learned of the stop first would end it with SIGTERM: stopped_early as well).
+    assert_eq!(stopped["state"], "stopped_early", "{stopped:#}");
+    assert!(stopped["steps"].as_i64().unwrap() < 40, "{stopped:#}");
+    assert_eq!(stopped["stop_info"]["rule"], "hyperband", "{stopped:#}");
+    assert!(
+        stopped["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stopped early by hyperband"),
+        "{stopped:#}"
+    );
+}

@@ -954,8 +954,10 @@ impl Controller {
         };
         let mut final_state = match (run.stop_requested, state) {
             (true, Some(s @ (RunState::StoppedEarly | RunState::Cancelled))) => s,
-            // The process completed on its own before the stop reached it.
-            (true, None) if exit_code == Some(0) => RunState::Finished,
+            // A run asked to stop ends as stopped, whatever its exit code: a script that
+            // checks `should_stop()` ends cleanly (exit code 0) because it was asked to,
+            // and one that reached its last step as the rule judged it was judged all the
+            // same; its steps say how far it got.
             (true, _) => stopped_by_us(run.stop_reason.as_deref()),
             (false, Some(s)) => s,
             (false, None) if exit_code.unwrap_or(0) == 0 => RunState::Finished,
