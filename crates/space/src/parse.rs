@@ -298,9 +298,7 @@ impl Validator {
             }
             None => {
                 let hint = match &node.value {
-                    NodeValue::Str(s) if s.trim().parse::<f64>().is_ok() => {
-                        "remove the quotes so it reads as a number"
-                    }
+                    NodeValue::Str(s) if s.trim().parse::<f64>().is_ok() => UNQUOTE_NUMBER,
                     _ => "",
                 };
                 self.error(
@@ -315,6 +313,12 @@ impl Validator {
     }
 
     fn integer(&mut self, path: &str, node: &Node) -> Option<i64> {
+        self.integer_or(path, node, "")
+    }
+
+    /// An integer; `fraction_hint` is the hint for a number with a fractional part (empty
+    /// for none), since the fix depends on what the integer is for.
+    fn integer_or(&mut self, path: &str, node: &Node, fraction_hint: &str) -> Option<i64> {
         match &node.value {
             NodeValue::Int(i) => Some(*i),
             NodeValue::Float(f) if f.fract() == 0.0 && f.is_finite() => {
@@ -330,11 +334,16 @@ impl Validator {
                 None
             }
             _ => {
+                let hint = match &node.value {
+                    NodeValue::Str(s) if s.trim().parse::<i64>().is_ok() => UNQUOTE_NUMBER,
+                    NodeValue::Float(_) => fraction_hint,
+                    _ => "",
+                };
                 self.error(
                     path,
                     Some(node.location),
                     format!("expected an integer, found {}", describe(node)),
-                    "",
+                    hint,
                 );
                 None
             }
@@ -359,11 +368,19 @@ impl Validator {
         match node.value {
             NodeValue::Bool(b) => Some(b),
             _ => {
+                let hint = match &node.value {
+                    NodeValue::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+                        "true" | "yes" | "on" | "y" => "write `true` without quotes",
+                        "false" | "no" | "off" | "n" => "write `false` without quotes",
+                        _ => "write `true` or `false` without quotes",
+                    },
+                    _ => "",
+                };
                 self.error(
                     path,
                     Some(node.location),
                     format!("expected true or false, found {}", describe(node)),
-                    "",
+                    hint,
                 );
                 None
             }
@@ -1399,7 +1416,18 @@ impl Validator {
                 let hint = match (k.name.as_str(), explicit.is_some()) {
                     ("values", true) => format!("remove `distribution: {name}` to make a choice among `values`, or replace `values` by min and max"),
                     ("value", true) => format!("remove `distribution: {name}` for a constant"),
-                    _ => format!("a {name} distribution takes: {}", allowed.join(", ")),
+                    ("q", _) if quantized(&name).is_some() => {
+                        let q = f.get("q").map(yaml_snippet).unwrap_or_default();
+                        format!(
+                            "to round to multiples of q, use `distribution: {}` with `q: {q}`",
+                            quantized(&name).unwrap_or_default()
+                        )
+                    }
+                    _ => format!(
+                        "{} {name} distribution takes: {}",
+                        article(&name),
+                        allowed.join(", ")
+                    ),
                 };
                 self.error(
                     &join(path, &k.name),
@@ -1677,8 +1705,9 @@ impl Validator {
             "int_uniform" => {
                 let lo_node = f.get("min")?;
                 let hi_node = f.get("max")?;
-                let lo = self.integer(&join(path, "min"), lo_node);
-                let hi = self.integer(&join(path, "max"), hi_node);
+                let fraction = "int_uniform draws integers; for bounds that are not integers use `distribution: uniform` (or `q_uniform` with a `q` step)";
+                let lo = self.integer_or(&join(path, "min"), lo_node, fraction);
+                let hi = self.integer_or(&join(path, "max"), hi_node, fraction);
                 let (min, max) = (lo?, hi?);
                 if min > max {
                     self.error(
@@ -1927,6 +1956,32 @@ impl Validator {
                 );
             }
         }
+    }
+}
+
+/// The hint for a number written in quotes, which YAML reads as a string.
+const UNQUOTE_NUMBER: &str = "remove the quotes so it reads as a number";
+
+/// The quantized variant of a distribution, which takes `q` as well: `uniform` → `q_uniform`.
+/// `int_uniform` maps to `q_uniform` (an integer `q` gives integers).
+fn quantized(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "uniform" | "int_uniform" => "q_uniform",
+        "log_uniform" => "q_log_uniform",
+        "log_uniform_values" => "q_log_uniform_values",
+        "normal" => "q_normal",
+        "log_normal" => "q_log_normal",
+        "beta" => "q_beta",
+        _ => return None,
+    })
+}
+
+/// The indefinite article for a name as read aloud: `an int_uniform`, `a uniform` (a "u"
+/// sounds like "you"), `a q_uniform`.
+fn article(name: &str) -> &'static str {
+    match name.chars().next() {
+        Some('a' | 'e' | 'i' | 'o') => "an",
+        _ => "a",
     }
 }
 

@@ -686,3 +686,79 @@ fn hyperband_bands_and_strict_as_wandb_computes_them() {
     assert!(hb("min_iter: 3").strict);
     assert!(!hb("min_iter: 3, strict: false").strict);
 }
+
+/// The hint of the error at `path` (which must exist).
+fn hint_at(text: &str, path: &str) -> String {
+    let e = parse_str(text, "s.yaml").unwrap_err();
+    let d = e
+        .errors()
+        .find(|d| d.path == path)
+        .unwrap_or_else(|| panic!("no error at {path}:\n{}", e.render()));
+    d.hint.clone().unwrap_or_default()
+}
+
+#[test]
+fn type_errors_say_how_to_fix_them() {
+    // A quoted integer, as a quoted number already does.
+    let h = hint_at(
+        &format!("{HEAD}  n: {{distribution: int_uniform, min: \"32\", max: 64}}\n"),
+        "parameters.n.min",
+    );
+    assert_eq!(h, "remove the quotes so it reads as a number");
+    // A quoted boolean (unquoted `yes` is already true).
+    let et = |v: &str| {
+        format!("metric: {{name: m}}\nearly_terminate: {{type: hyperband, min_iter: 3, strict: {v}}}\n{HEAD}  a: {{value: 1}}\n")
+    };
+    assert_eq!(
+        hint_at(&et("\"yes\""), "early_terminate.strict"),
+        "write `true` without quotes"
+    );
+    assert_eq!(
+        hint_at(&et("'False'"), "early_terminate.strict"),
+        "write `false` without quotes"
+    );
+    assert_eq!(
+        hint_at(&et("maybe"), "early_terminate.strict"),
+        "write `true` or `false` without quotes"
+    );
+    // Bounds that are not integers for int_uniform.
+    let h = hint_at(
+        &format!("{HEAD}  n: {{distribution: int_uniform, min: 1.5, max: 64}}\n"),
+        "parameters.n.min",
+    );
+    assert!(h.contains("`distribution: uniform`"), "{h}");
+    assert!(h.contains("`q_uniform` with a `q` step"), "{h}");
+    // A step given to a distribution without one names the quantized variant.
+    let h = hint_at(
+        &format!("{HEAD}  n: {{distribution: int_uniform, min: 1, max: 64, q: 8}}\n"),
+        "parameters.n.q",
+    );
+    assert_eq!(
+        h,
+        "to round to multiples of q, use `distribution: q_uniform` with `q: 8`"
+    );
+    let h = hint_at(
+        &format!("{HEAD}  lr: {{distribution: log_uniform_values, min: 1, max: 64, q: 4}}\n"),
+        "parameters.lr.q",
+    );
+    assert_eq!(
+        h,
+        "to round to multiples of q, use `distribution: q_log_uniform_values` with `q: 4`"
+    );
+    // "an" before a vowel, "a" before a "u" read as "you".
+    let h = hint_at(
+        &format!("{HEAD}  n: {{distribution: int_uniform, min: 1, max: 64, mu: 8}}\n"),
+        "parameters.n.mu",
+    );
+    assert_eq!(h, "an int_uniform distribution takes: min, max");
+    let h = hint_at(
+        &format!("{HEAD}  x: {{distribution: inv_log_uniform_values, min: 1, max: 9, q: 8}}\n"),
+        "parameters.x.q",
+    );
+    assert_eq!(h, "an inv_log_uniform_values distribution takes: min, max");
+    let h = hint_at(
+        &format!("{HEAD}  x: {{distribution: uniform, min: 1, max: 9, sigma: 8}}\n"),
+        "parameters.x.sigma",
+    );
+    assert_eq!(h, "a uniform distribution takes: min, max");
+}
