@@ -1368,7 +1368,14 @@ impl Validator {
             Some(n) => {
                 let name = self.string(&join(path, "distribution"), n)?;
                 if !DISTRIBUTIONS.contains(&name.as_str()) {
-                    let hint = match did_you_mean(&name, DISTRIBUTIONS) {
+                    let hint = match suggest_distribution(&name, f) {
+                        Some(s) if s.ends_with("log_uniform_values") => format!(
+                            "did you mean `{s}`? Its min and max are the values themselves (`{}` takes natural-log exponents)",
+                            s.trim_end_matches("_values")
+                        ),
+                        Some(s) if s.ends_with("log_uniform") => format!(
+                            "did you mean `{s}`? Its min and max are natural-log exponents (a min of 0 or below cannot be a value on a log scale)"
+                        ),
                         Some(s) => format!("did you mean `{s}`?"),
                         None if f.has("values") || f.has("value") => {
                             "a value was written in place of the distribution name; use `constant` or `categorical`".into()
@@ -1957,6 +1964,45 @@ impl Validator {
             }
         }
     }
+}
+
+/// The distribution a misspelt or foreign name (Optuna's and Ray Tune's `loguniform`,
+/// `randint`, `choice`) most likely means. Of the log-scale distributions the `_values` ones
+/// are suggested, since the deprecated ones read min and max as natural-log exponents,
+/// unless `min` is 0 or below, which only an exponent can be.
+fn suggest_distribution(name: &str, f: &Fields) -> Option<&'static str> {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !matches!(c, '_' | '-' | ' '))
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    const FOREIGN: &[(&str, &str)] = &[
+        ("randint", "int_uniform"),
+        ("qrandint", "q_uniform"),
+        ("choice", "categorical"),
+        ("randn", "normal"),
+    ];
+    let typed = norm(name);
+    let found = FOREIGN
+        .iter()
+        .find(|(foreign, _)| *foreign == typed)
+        .map(|(_, ours)| *ours)
+        .or_else(|| DISTRIBUTIONS.iter().copied().find(|d| norm(d) == typed))
+        .or_else(|| did_you_mean(name, DISTRIBUTIONS))?;
+    let (values, exponents) = match found {
+        "log_uniform" | "log_uniform_values" => ("log_uniform_values", "log_uniform"),
+        "inv_log_uniform" | "inv_log_uniform_values" => {
+            ("inv_log_uniform_values", "inv_log_uniform")
+        }
+        "q_log_uniform" | "q_log_uniform_values" => ("q_log_uniform_values", "q_log_uniform"),
+        other => return Some(other),
+    };
+    let exponent_min = f
+        .get("min")
+        .and_then(Node::as_f64)
+        .is_some_and(|min| min <= 0.0);
+    Some(if exponent_min { exponents } else { values })
 }
 
 /// The hint for a number written in quotes, which YAML reads as a string.

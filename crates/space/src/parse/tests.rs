@@ -762,3 +762,34 @@ fn type_errors_say_how_to_fix_them() {
     );
     assert_eq!(h, "a uniform distribution takes: min, max");
 }
+
+#[test]
+fn misspelt_distributions_suggest_the_value_bounded_ones() {
+    let hint = |d: &str, min: &str| {
+        hint_at(
+            &format!("{HEAD}  lr: {{distribution: {d}, min: {min}, max: 0.1, q: 0.001}}\n"),
+            "parameters.lr.distribution",
+        )
+    };
+    // Optuna's and Ray Tune's names, whose bounds are values.
+    assert_eq!(
+        hint("loguniform", "0.001"),
+        "did you mean `log_uniform_values`? Its min and max are the values themselves (`log_uniform` takes natural-log exponents)"
+    );
+    assert!(hint("qloguniform", "0.001").starts_with("did you mean `q_log_uniform_values`?"));
+    assert!(hint("LogUniform", "0.001").starts_with("did you mean `log_uniform_values`?"));
+    assert!(hint("log_unifrom", "0.001").starts_with("did you mean `log_uniform_values`?"));
+    assert!(hint("inv_loguniform", "0.001").starts_with("did you mean `inv_log_uniform_values`?"));
+    // A min of 0 or below can only be an exponent (as in hyperopt's `loguniform`).
+    assert!(
+        hint("loguniform", "-9")
+            .starts_with("did you mean `log_uniform`? Its min and max are natural-log exponents"),
+        "{}",
+        hint("loguniform", "-9")
+    );
+    // Other libraries' names for ours.
+    assert_eq!(hint("randint", "1"), "did you mean `int_uniform`?");
+    assert_eq!(hint("choice", "1"), "did you mean `categorical`?");
+    assert_eq!(hint("quniform", "1"), "did you mean `q_uniform`?");
+    assert_eq!(hint("unifrom", "1"), "did you mean `uniform`?");
+}
