@@ -237,8 +237,17 @@ impl Validator {
         });
     }
 
-    fn unknown_key(&mut self, path: &str, key: &Key, known: &[&str], context: &str) {
-        let hint = match did_you_mean(&key.name, known) {
+    /// Report an unknown key; returns the known key it is a near miss of, if any, so that a
+    /// required key it stands for is not also reported missing (one error per mistake).
+    fn unknown_key(
+        &mut self,
+        path: &str,
+        key: &Key,
+        known: &[&str],
+        context: &str,
+    ) -> Option<String> {
+        let suggestion = did_you_mean(&key.name, known);
+        let hint = match suggestion {
             _ if path.is_empty() && key.name == "count" => {
                 "`count` is an agent option (`hyperdial agent SWEEP --count N`); use `run_cap` to cap the sweep".into()
             }
@@ -251,6 +260,7 @@ impl Validator {
             format!("unknown key `{}`", key.name),
             hint,
         );
+        suggestion.map(str::to_string)
     }
 
     fn expect_map<'a>(&mut self, path: &str, node: &'a Node, example: &str) -> Option<Fields<'a>> {
@@ -389,6 +399,9 @@ impl Validator {
 
     fn config(&mut self, root: &Node) -> Option<SweepConfig> {
         let top = self.expect_map("", root, "`method: random` on its own line")?;
+        // Keys reported as misspelt (`metirc` for `metric`): what needs them is not reported
+        // again as missing.
+        let mut misspelt: Vec<String> = Vec::new();
         for (key, node) in top.entries {
             if TOP_KEYS.contains(&key.name.as_str()) {
                 continue;
@@ -415,12 +428,15 @@ impl Validator {
                     "move the keys under `sweep:` to the top level of the file",
                 );
             } else {
-                self.unknown_key("", key, TOP_KEYS, "at the top level");
+                misspelt.extend(self.unknown_key("", key, TOP_KEYS, "at the top level"));
             }
         }
+        let given = |key: &str| top.has(key) || misspelt.iter().any(|m| m == key);
+        let has_metric = given("metric") || given("metrics");
 
         let method = match top.get("method") {
             Some(node) => self.method(node),
+            None if given("method") => None,
             None => {
                 self.error(
                     "method",
@@ -438,6 +454,7 @@ impl Validator {
                 self.check_conditions(&parameters);
                 parameters
             }
+            None if given("parameters") => Vec::new(),
             None => {
                 self.error(
                     "parameters",
@@ -496,7 +513,7 @@ impl Validator {
         };
         let budget = top.get("budget").and_then(|n| self.budget(n));
         if let (Some(b), Some(node)) = (&budget, top.get("budget")) {
-            if b.stagnation.is_some() && !top.has("metric") && !top.has("metrics") {
+            if b.stagnation.is_some() && !has_metric {
                 let loc = node.as_map().and_then(|m| {
                     m.iter()
                         .find(|(k, _)| k.name == "stagnation")
@@ -528,11 +545,7 @@ impl Validator {
 
         // Cross-field rules.
         if let Some(method) = method {
-            if matches!(method, Method::Bayes | Method::Tpe)
-                && metric.is_none()
-                && !top.has("metric")
-                && !top.has("metrics")
-            {
+            if matches!(method, Method::Bayes | Method::Tpe) && metric.is_none() && !has_metric {
                 self.error(
                     "metric",
                     Some(root.location),
@@ -605,7 +618,7 @@ impl Validator {
                     "early termination judges one metric; multi-objective sweeps cannot use it yet",
                     "remove `early_terminate`, or keep one objective in `metrics`",
                 );
-            } else if !top.has("metric") && !top.has("metrics") {
+            } else if !has_metric {
                 self.error(
                     "early_terminate",
                     Some(node.location),
@@ -624,7 +637,7 @@ impl Validator {
                     "add `program: train.py` or write the script name into the command",
                 );
             }
-        } else if program.is_none() {
+        } else if program.is_none() && !given("program") && !given("command") {
             // W&B runs such sweeps from Python (`wandb.agent(sweep_id, function=train)`), so the
             // file is valid; agents that start processes need a program or a command.
             self.warning(
@@ -678,12 +691,20 @@ impl Validator {
         }
     }
 
-    fn metric(&mut self, path: &str, node: &Node) -> Option<Metric> {
+    /// One objective at `path`. An unknown key is reported only when `report_unknown` (the
+    /// entries of a `metrics` list of two or more are checked by the list, which allows fewer
+    /// keys).
+    fn metric(&mut self, path: &str, node: &Node, report_unknown: bool) -> Option<Metric> {
         let fields = self.expect_map(path, node, "`metric: {name: val_loss, goal: minimize}`")?;
         const KEYS: &[&str] = &["name", "goal", "target", "impute", "impute_while_running"];
+        let mut misspelt = Vec::new();
         for (key, _) in fields.entries {
             if !KEYS.contains(&key.name.as_str()) {
-                self.unknown_key(path, key, KEYS, &format!("in `{path}`"));
+                if report_unknown {
+                    misspelt.extend(self.unknown_key(path, key, KEYS, &format!("in `{path}`")));
+                } else {
+                    misspelt.extend(did_you_mean(&key.name, &["name", "goal"]).map(str::to_string));
+                }
             }
         }
         let name = match fields.get("name") {
@@ -700,6 +721,7 @@ impl Validator {
                 }
                 _ => self.string(&join(path, "name"), n),
             },
+            None if misspelt.iter().any(|m| m == "name") => None,
             None => {
                 self.error(
                     &join(path, "name"),
@@ -787,7 +809,8 @@ impl Validator {
     fn objectives(&mut self, top: &Fields) -> (Option<Metric>, Vec<Metric>) {
         let Some(node) = top.get("metrics") else {
             return (
-                top.get("metric").and_then(|n| self.metric("metric", n)),
+                top.get("metric")
+                    .and_then(|n| self.metric("metric", n, true)),
                 Vec::new(),
             );
         };
@@ -821,7 +844,7 @@ impl Validator {
             return (None, Vec::new());
         }
         if let [only] = items.as_slice() {
-            return (self.metric("metrics[0]", only), Vec::new());
+            return (self.metric("metrics[0]", only, true), Vec::new());
         }
         const KEYS: &[&str] = &["name", "goal"];
         let mut out: Vec<Metric> = Vec::new();
@@ -849,7 +872,7 @@ impl Validator {
                     }
                 }
             }
-            let Some(m) = self.metric(&path, item) else {
+            let Some(m) = self.metric(&path, item, false) else {
                 complete = false;
                 continue;
             };
@@ -887,12 +910,22 @@ impl Validator {
                 .string("early_terminate.type", n)
                 .map(|s| (s, n.location)),
             None => {
-                self.error(
-                    "early_terminate.type",
-                    Some(node.location),
-                    "missing required key `type`",
-                    "add `type: hyperband` (or `asha`, `median`)",
-                );
+                // `typ: hyperband` is reported as a misspelt `type`, and only so.
+                let mut misspelt = false;
+                for (key, _) in fields.entries {
+                    if did_you_mean(&key.name, &["type"]).is_some() {
+                        misspelt = true;
+                        self.unknown_key("early_terminate", key, &["type"], "");
+                    }
+                }
+                if !misspelt {
+                    self.error(
+                        "early_terminate.type",
+                        Some(node.location),
+                        "missing required key `type`",
+                        "add `type: hyperband` (or `asha`, `median`)",
+                    );
+                }
                 None
             }
         };
@@ -922,20 +955,21 @@ impl Validator {
                 return None;
             }
         };
+        let mut misspelt = Vec::new();
         for (key, _) in fields.entries {
             if !keys.contains(&key.name.as_str()) {
-                self.unknown_key(
+                misspelt.extend(self.unknown_key(
                     "early_terminate",
                     key,
                     keys,
                     &format!("in a {kind} `early_terminate`"),
-                );
+                ));
             }
         }
         match kind.as_str() {
             "asha" => self.asha(&fields),
             "median" => self.median(&fields),
-            _ => self.hyperband(node, &fields),
+            _ => self.hyperband(node, &fields, &misspelt),
         }
     }
 
@@ -1043,7 +1077,13 @@ impl Validator {
         }))
     }
 
-    fn hyperband(&mut self, node: &Node, fields: &Fields) -> Option<EarlyTerminate> {
+    /// Hyperband's settings; `misspelt` are the keys already reported as near misses.
+    fn hyperband(
+        &mut self,
+        node: &Node,
+        fields: &Fields,
+        misspelt: &[String],
+    ) -> Option<EarlyTerminate> {
         let p = "early_terminate";
         let min_iter = fields
             .get("min_iter")
@@ -1076,6 +1116,13 @@ impl Validator {
         };
         let has_max_form = fields.has("max_iter") && fields.has("s");
         if !has_max_form && !fields.has("min_iter") {
+            if misspelt
+                .iter()
+                .any(|m| matches!(m.as_str(), "min_iter" | "max_iter" | "s"))
+            {
+                // The misspelt key is the error.
+                return None;
+            }
             let hint = if fields.has("max_iter") {
                 "`max_iter` needs `s`, the number of bands below it; or give `min_iter` instead"
             } else {

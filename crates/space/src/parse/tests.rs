@@ -793,3 +793,41 @@ fn misspelt_distributions_suggest_the_value_bounded_ones() {
     assert_eq!(hint("quniform", "1"), "did you mean `q_uniform`?");
     assert_eq!(hint("unifrom", "1"), "did you mean `uniform`?");
 }
+
+#[test]
+fn a_misspelt_required_key_is_one_error() {
+    // `metirc` is reported once, not also as the metric bayes and early termination lack.
+    let errs = errors("program: t.py\nmethod: bayes\nmetirc: {name: loss}\nearly_terminate: {type: hyperband, min_iter: 3}\nparameters:\n  a: {min: 1, max: 3}\n");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].0, "metirc");
+    assert_eq!(hint_at("program: t.py\nmethod: bayes\nmetirc: {name: loss}\nparameters:\n  a: {min: 1, max: 3}\n", "metirc"), "did you mean `metric`?");
+    // `min_iters` is reported once, not also as hyperband lacking `min_iter`.
+    let errs = errors("program: t.py\nmethod: random\nmetric: {name: loss}\nearly_terminate: {type: hyperband, min_iters: 3}\nparameters:\n  a: {min: 1, max: 3}\n");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].0, "early_terminate.min_iters");
+    // Likewise `typ`, `paramters`, `methd`, a metric's `nmae` (in a list of objectives
+    // too, where it was reported twice), and budget keys.
+    for (text, path) in [
+        ("program: t.py\nmethod: random\nmetric: {name: l}\nearly_terminate: {typ: hyperband, min_iter: 3}\nparameters: {a: {value: 1}}\n", "early_terminate.typ"),
+        ("program: t.py\nmethod: random\nparamters:\n  a: {value: 1}\n", "paramters"),
+        ("program: t.py\nmethd: random\nparameters:\n  a: {value: 1}\n", "methd"),
+        ("program: t.py\nmethod: random\nmetric: {nmae: loss}\nparameters: {a: {value: 1}}\n", "metric.nmae"),
+        ("program: t.py\nmethod: random\nmetrics: [{nmae: a}, {name: b}]\nparameters: {a: {value: 1}}\n", "metrics[0].nmae"),
+        ("program: t.py\nmethod: random\nmetric: {name: l}\nbudget: {wall_tme: 2h}\nparameters: {a: {value: 1}}\n", "budget.wall_tme"),
+        ("program: t.py\nmethod: random\nmetric: {name: l}\nbudget: {stagnation: {run: 20}}\nparameters: {a: {value: 1}}\n", "budget.stagnation.run"),
+    ] {
+        let errs = errors(text);
+        assert_eq!(errs.len(), 1, "{text}\n{errs:#?}");
+        assert_eq!(errs[0].0, path, "{errs:#?}");
+    }
+    // A misspelt program is not also warned about as missing.
+    let e = parse_str(
+        "progam: t.py\nmethod: random\nparameters: {a: {value: 1}}\n",
+        "s.yaml",
+    )
+    .unwrap_err();
+    assert_eq!(e.diagnostics.len(), 1, "{}", e.render());
+    // A key that is no near miss leaves the missing key reported.
+    let errs = errors("program: t.py\nmethod: bayes\nobjective: {name: loss}\nparameters:\n  a: {min: 1, max: 3}\n");
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+}
