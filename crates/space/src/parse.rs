@@ -1302,8 +1302,30 @@ impl Validator {
             );
             return;
         }
-        for (key, spec) in fields.entries {
+        // A parameter's field written one level too far left (`min:` under `parameters:`
+        // rather than under `lr:`) belongs to the parameter above it, its owner.
+        let entries = fields.entries;
+        let mut owner: Vec<Option<usize>> = vec![None; entries.len()];
+        let mut last = None;
+        for (i, (key, spec)) in entries.iter().enumerate() {
+            if is_stray_field(key, spec) {
+                owner[i] = last;
+            } else {
+                last = Some(i);
+            }
+        }
+        for (i, (key, spec)) in entries.iter().enumerate() {
             let ppath = join(path, &key.name);
+            if is_stray_field(key, spec) {
+                self.stray_field(&ppath, key, spec, owner[i].map(|o| &entries[o]));
+                continue;
+            }
+            let following: Vec<&Key> = entries
+                .iter()
+                .zip(&owner)
+                .filter(|(_, o)| **o == Some(i))
+                .map(|((k, _), _)| k)
+                .collect();
             if !is_valid_param_name(&key.name) {
                 self.error(
                     &ppath,
@@ -1315,38 +1337,108 @@ impl Validator {
             }
             let mut full = prefix.to_vec();
             full.push(key.name.clone());
-            self.parameter(&ppath, key, spec, full, inherited, out);
+            self.parameter(&ppath, &entries[i], full, inherited, &following, out);
         }
     }
 
+    /// Report a parameter field found where a parameter goes (see [`is_stray_field`]),
+    /// with the fix: indent it under `owner`, the parameter above it. A field whose owner
+    /// has nothing under it (`hidden:` then `values:` on the next line, as far left) is
+    /// reported with the owner instead, once for them all.
+    fn stray_field(&mut self, path: &str, key: &Key, node: &Node, owner: Option<&(Key, Node)>) {
+        let name = &key.name;
+        let as_constant = format!(
+            "write `{name}: {{value: {}}}` for a parameter of that name",
+            yaml_snippet(node)
+        );
+        let hint = match owner {
+            Some((_, spec)) if matches!(spec.value, NodeValue::Null) => return,
+            Some((o, spec)) => {
+                let also = match spec.as_map() {
+                    Some(m) if m.iter().any(|(k, _)| &k.name == name) => {
+                        format!("; or, if `{name}` is a parameter of its own, {as_constant}")
+                    }
+                    _ => String::new(),
+                };
+                format!(
+                    "`{name}` is a field of a parameter, not a parameter: indent `{name}:` under `{}:` (line {}){also}",
+                    o.name, o.location.line
+                )
+            }
+            None => format!(
+                "`{name}` is a field of a parameter, not a parameter: indent it under the parameter it belongs to, or {as_constant}"
+            ),
+        };
+        let message = match node.value {
+            NodeValue::Map(_) => {
+                "a nested `parameters` block must be the field of a parameter".to_string()
+            }
+            _ => format!("a parameter must be a mapping, found {}", describe(node)),
+        };
+        self.error(path, Some(node.location), message, hint);
+    }
+
+    /// One entry `(key, node)` of a parameters block at `path`; `full` is its name path,
+    /// `inherited` the conditions of the blocks around it, `following` the fields written
+    /// too far left below it (see [`is_stray_field`]).
     fn parameter(
         &mut self,
         path: &str,
-        key: &Key,
-        node: &Node,
+        (key, node): &(Key, Node),
         full: Vec<String>,
         inherited: &[Condition],
+        following: &[&Key],
         out: &mut Vec<Parameter>,
     ) {
         let Some(fields) = node.as_map().map(|entries| Fields { entries }) else {
             let shown = describe(node);
-            self.error(
-                path,
-                Some(node.location),
-                format!("a parameter must be a mapping, found {shown}"),
-                format!(
+            let hint = match (&node.value, following) {
+                (NodeValue::Null, [_, ..]) => {
+                    let listed: Vec<String> = following
+                        .iter()
+                        .map(|k| format!("`{}:` (line {})", k.name, k.location.line))
+                        .collect();
+                    format!(
+                        "its fields are not indented under it: indent {} under `{}:`",
+                        and_list(&listed),
+                        key.name
+                    )
+                }
+                _ => format!(
                     "write `{}: {{value: {}}}` for a constant or `{{values: [...]}}` for a choice",
                     key.name,
                     yaml_snippet(node)
                 ),
+            };
+            self.error(
+                path,
+                Some(node.location),
+                format!("a parameter must be a mapping, found {shown}"),
+                hint,
             );
             return;
         };
+        // Fields written below the parameter but too far left are reported at them; what
+        // they would have given is not reported missing here too.
+        let adopted: Vec<&str> = following.iter().map(|k| k.name.as_str()).collect();
         let mut unknown = false;
-        for (k, _) in fields.entries {
+        let nested = fields
+            .entries
+            .iter()
+            .find(|(k, _)| k.name == "parameters")
+            .map(|(k, _)| k);
+        for (k, v) in fields.entries {
             if !PARAM_KEYS.contains(&k.name.as_str()) {
                 unknown = true;
                 let hint = match did_you_mean(&k.name, PARAM_KEYS) {
+                    // A parameter beside a nested block rather than in it.
+                    _ if nested.is_some() && v.as_map().is_some() => {
+                        let p = nested.map_or(0, |p| p.location.line);
+                        format!(
+                            "if `{}` is one of the nested parameters of `{}`, indent it under `parameters:` (line {p})",
+                            k.name, key.name
+                        )
+                    }
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!(
                         "if `{}` is a parameter of its own, indent it to line up with `{}`",
@@ -1398,7 +1490,7 @@ impl Validator {
             // The unknown key (likely a typo of one of these) is already reported.
             return;
         }
-        if let Some(distribution) = self.distribution(path, node, &fields) {
+        if let Some(distribution) = self.distribution(path, node, &fields, &adopted) {
             out.push(Parameter {
                 name: full.join("."),
                 path: full,
@@ -1410,7 +1502,15 @@ impl Validator {
     }
 
     /// Which distribution a spec names, or the one inferred when `distribution` is omitted.
-    fn distribution(&mut self, path: &str, node: &Node, f: &Fields) -> Option<Distribution> {
+    /// `adopted` are fields written too far left below it (already reported): they are not
+    /// reported missing.
+    fn distribution(
+        &mut self,
+        path: &str,
+        node: &Node,
+        f: &Fields,
+        adopted: &[&str],
+    ) -> Option<Distribution> {
         let explicit = match f.get("distribution") {
             Some(n) => {
                 let name = self.string(&join(path, "distribution"), n)?;
@@ -1443,7 +1543,7 @@ impl Validator {
         };
         let name = match &explicit {
             Some((name, _)) => name.clone(),
-            None => self.infer(path, node, f)?,
+            None => self.infer(path, node, f, adopted)?,
         };
         let allowed: &[&str] = match name.as_str() {
             "constant" => &["value"],
@@ -1507,7 +1607,9 @@ impl Validator {
             _ => &[],
         };
         for req in required {
-            if !f.has(req) {
+            if !f.has(req) && adopted.contains(req) {
+                missing = true;
+            } else if !f.has(req) {
                 self.error(
                     &join(path, req),
                     Some(node.location),
@@ -1567,7 +1669,14 @@ impl Validator {
     /// `probabilities` → categorical_w_probabilities; `values` → categorical; `value` →
     /// constant; `min` and `max` both integers → int_uniform; any other pair of numbers (two
     /// floats, or an integer and a float) → uniform.
-    fn infer(&mut self, path: &str, node: &Node, f: &Fields) -> Option<String> {
+    fn infer(&mut self, path: &str, node: &Node, f: &Fields, adopted: &[&str]) -> Option<String> {
+        if adopted
+            .iter()
+            .any(|k| matches!(*k, "values" | "value" | "min" | "max" | "distribution"))
+        {
+            // What the parameter is depends on its fields written too far left, reported.
+            return None;
+        }
         if f.has("values") {
             return Some(
                 if f.has("probabilities") {
@@ -2050,6 +2159,47 @@ fn suggest_distribution(name: &str, f: &Fields) -> Option<&'static str> {
         .and_then(Node::as_f64)
         .is_some_and(|min| min <= 0.0);
     Some(if exponent_min { exponents } else { values })
+}
+
+/// Fields of a parameter that are unlikely names of parameters of their own.
+const FIELD_KEYS: &[&str] = &[
+    "min",
+    "max",
+    "values",
+    "value",
+    "distribution",
+    "mu",
+    "sigma",
+    "q",
+    "probabilities",
+    "parameters",
+];
+
+/// Whether an entry of a `parameters` block is a parameter's field written one level too
+/// far left: a field name whose value is not a parameter specification (a mapping), or a
+/// `parameters` whose mapping holds parameters rather than a specification.
+fn is_stray_field(key: &Key, spec: &Node) -> bool {
+    if !FIELD_KEYS.contains(&key.name.as_str()) {
+        return false;
+    }
+    match spec.as_map() {
+        None => true,
+        Some(entries) => {
+            key.name == "parameters"
+                && entries
+                    .iter()
+                    .any(|(k, _)| !PARAM_KEYS.contains(&k.name.as_str()))
+        }
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }
 
 /// The hint for a number written in quotes, which YAML reads as a string.

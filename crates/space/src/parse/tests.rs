@@ -831,3 +831,96 @@ fn a_misspelt_required_key_is_one_error() {
     let errs = errors("program: t.py\nmethod: bayes\nobjective: {name: loss}\nparameters:\n  a: {min: 1, max: 3}\n");
     assert_eq!(errs.len(), 2, "{errs:#?}");
 }
+
+#[test]
+fn a_field_written_too_far_left_says_to_indent_it() {
+    // `min` dedented out of `lr`; `values` of `hidden` on the line below, as far left.
+    let text = "program: t.py\nmethod: random\nparameters:\n  lr:\n    distribution: uniform\n    max: 0.1\n  min: 0.001\n  hidden:\n  values: [16, 32]\n";
+    let e = parse_str(text, "s.yaml").unwrap_err();
+    let got: Vec<(String, usize, String)> = e
+        .errors()
+        .map(|d| {
+            (
+                d.path.clone(),
+                d.location.unwrap().line,
+                d.hint.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    // One error per misplaced line: `lr` is not also said to lack `min`, and `values` is
+    // told about with `hidden`.
+    assert_eq!(
+        got,
+        [
+            (
+                "parameters.min".to_string(),
+                7,
+                "`min` is a field of a parameter, not a parameter: indent `min:` under `lr:` (line 4)".to_string()
+            ),
+            (
+                "parameters.hidden".to_string(),
+                8,
+                "its fields are not indented under it: indent `values:` (line 9) under `hidden:`".to_string()
+            ),
+        ],
+        "{}",
+        e.render()
+    );
+    assert!(e.diagnostics[0]
+        .message
+        .contains("a parameter must be a mapping, found a number 0.001"));
+    // Several fields under a parameter with nothing under it.
+    let h = hint_at(
+        &format!("{HEAD}  dropout:\n  distribution: uniform\n  min: 0\n  max: 0.5\n"),
+        "parameters.dropout",
+    );
+    assert_eq!(h, "its fields are not indented under it: indent `distribution:` (line 5), `min:` (line 6) and `max:` (line 7) under `dropout:`");
+    // A nested block written beside its parameter rather than under it.
+    let h = hint_at(
+        &format!("{HEAD}  optimizer:\n  parameters:\n    lr: {{min: 0.1, max: 1.0}}\n"),
+        "parameters.optimizer",
+    );
+    assert_eq!(
+        h,
+        "its fields are not indented under it: indent `parameters:` (line 5) under `optimizer:`"
+    );
+    // The same one level down, in a nested block.
+    let text = format!(
+        "{HEAD}  optimizer:\n    parameters:\n      lr:\n        min: 0.1\n      max: 1.0\n"
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(
+        hint_at(&text, "parameters.optimizer.parameters.max"),
+        "`max` is a field of a parameter, not a parameter: indent `max:` under `lr:` (line 6)"
+    );
+    // A nested parameter written beside `parameters:` rather than in it.
+    let h = hint_at(
+        &format!("{HEAD}  optimizer:\n    parameters:\n      lr: {{min: 0.1, max: 1.0}}\n    momentum: {{min: 0.0, max: 0.9}}\n"),
+        "parameters.optimizer.momentum",
+    );
+    assert_eq!(h, "if `momentum` is one of the nested parameters of `optimizer`, indent it under `parameters:` (line 5)");
+    // With no parameter above it, or when the parameter above has the field already, the
+    // field may be a parameter of that name.
+    let h = hint_at(
+        &format!("{HEAD}  q: 5\n  lr: {{min: 0.1, max: 1.0}}\n"),
+        "parameters.q",
+    );
+    assert_eq!(h, "`q` is a field of a parameter, not a parameter: indent it under the parameter it belongs to, or write `q: {value: 5}` for a parameter of that name");
+    let h = hint_at(
+        &format!("{HEAD}  lr: {{min: 0.1, max: 1.0}}\n  max: 5\n"),
+        "parameters.max",
+    );
+    assert!(h.ends_with("; or, if `max` is a parameter of its own, write `max: {value: 5}` for a parameter of that name"), "{h}");
+    // Parameters named like fields, with a specification, are parameters.
+    let v = ok(&format!(
+        "{HEAD}  min: {{values: [1, 2]}}\n  q: {{min: 1, max: 4}}\n"
+    ));
+    assert_eq!(v.config.parameters.len(), 2);
+    // Other names keep the constant-or-choice hint.
+    let h = hint_at(&format!("{HEAD}  lr: 0.1\n"), "parameters.lr");
+    assert!(
+        h.starts_with("write `lr: {value: 0.1}` for a constant"),
+        "{h}"
+    );
+}
