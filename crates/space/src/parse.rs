@@ -237,8 +237,17 @@ impl Validator {
         });
     }
 
-    fn unknown_key(&mut self, path: &str, key: &Key, known: &[&str], context: &str) {
-        let hint = match did_you_mean(&key.name, known) {
+    /// Report an unknown key; returns the known key it is a near miss of, if any, so that a
+    /// required key it stands for is not also reported missing (one error per mistake).
+    fn unknown_key(
+        &mut self,
+        path: &str,
+        key: &Key,
+        known: &[&str],
+        context: &str,
+    ) -> Option<String> {
+        let suggestion = did_you_mean(&key.name, known);
+        let hint = match suggestion {
             _ if path.is_empty() && key.name == "count" => {
                 "`count` is an agent option (`hyperdial agent SWEEP --count N`); use `run_cap` to cap the sweep".into()
             }
@@ -251,6 +260,7 @@ impl Validator {
             format!("unknown key `{}`", key.name),
             hint,
         );
+        suggestion.map(str::to_string)
     }
 
     fn expect_map<'a>(&mut self, path: &str, node: &'a Node, example: &str) -> Option<Fields<'a>> {
@@ -298,9 +308,7 @@ impl Validator {
             }
             None => {
                 let hint = match &node.value {
-                    NodeValue::Str(s) if s.trim().parse::<f64>().is_ok() => {
-                        "remove the quotes so it reads as a number"
-                    }
+                    NodeValue::Str(s) if s.trim().parse::<f64>().is_ok() => UNQUOTE_NUMBER,
                     _ => "",
                 };
                 self.error(
@@ -315,6 +323,12 @@ impl Validator {
     }
 
     fn integer(&mut self, path: &str, node: &Node) -> Option<i64> {
+        self.integer_or(path, node, "")
+    }
+
+    /// An integer; `fraction_hint` is the hint for a number with a fractional part (empty
+    /// for none), since the fix depends on what the integer is for.
+    fn integer_or(&mut self, path: &str, node: &Node, fraction_hint: &str) -> Option<i64> {
         match &node.value {
             NodeValue::Int(i) => Some(*i),
             NodeValue::Float(f) if f.fract() == 0.0 && f.is_finite() => {
@@ -330,11 +344,16 @@ impl Validator {
                 None
             }
             _ => {
+                let hint = match &node.value {
+                    NodeValue::Str(s) if s.trim().parse::<i64>().is_ok() => UNQUOTE_NUMBER,
+                    NodeValue::Float(_) => fraction_hint,
+                    _ => "",
+                };
                 self.error(
                     path,
                     Some(node.location),
                     format!("expected an integer, found {}", describe(node)),
-                    "",
+                    hint,
                 );
                 None
             }
@@ -359,11 +378,19 @@ impl Validator {
         match node.value {
             NodeValue::Bool(b) => Some(b),
             _ => {
+                let hint = match &node.value {
+                    NodeValue::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+                        "true" | "yes" | "on" | "y" => "write `true` without quotes",
+                        "false" | "no" | "off" | "n" => "write `false` without quotes",
+                        _ => "write `true` or `false` without quotes",
+                    },
+                    _ => "",
+                };
                 self.error(
                     path,
                     Some(node.location),
                     format!("expected true or false, found {}", describe(node)),
-                    "",
+                    hint,
                 );
                 None
             }
@@ -372,6 +399,9 @@ impl Validator {
 
     fn config(&mut self, root: &Node) -> Option<SweepConfig> {
         let top = self.expect_map("", root, "`method: random` on its own line")?;
+        // Keys reported as misspelt (`metirc` for `metric`): what needs them is not reported
+        // again as missing.
+        let mut misspelt: Vec<String> = Vec::new();
         for (key, node) in top.entries {
             if TOP_KEYS.contains(&key.name.as_str()) {
                 continue;
@@ -398,12 +428,15 @@ impl Validator {
                     "move the keys under `sweep:` to the top level of the file",
                 );
             } else {
-                self.unknown_key("", key, TOP_KEYS, "at the top level");
+                misspelt.extend(self.unknown_key("", key, TOP_KEYS, "at the top level"));
             }
         }
+        let given = |key: &str| top.has(key) || misspelt.iter().any(|m| m == key);
+        let has_metric = given("metric") || given("metrics");
 
         let method = match top.get("method") {
             Some(node) => self.method(node),
+            None if given("method") => None,
             None => {
                 self.error(
                     "method",
@@ -421,6 +454,7 @@ impl Validator {
                 self.check_conditions(&parameters);
                 parameters
             }
+            None if given("parameters") => Vec::new(),
             None => {
                 self.error(
                     "parameters",
@@ -479,7 +513,7 @@ impl Validator {
         };
         let budget = top.get("budget").and_then(|n| self.budget(n));
         if let (Some(b), Some(node)) = (&budget, top.get("budget")) {
-            if b.stagnation.is_some() && !top.has("metric") && !top.has("metrics") {
+            if b.stagnation.is_some() && !has_metric {
                 let loc = node.as_map().and_then(|m| {
                     m.iter()
                         .find(|(k, _)| k.name == "stagnation")
@@ -511,11 +545,7 @@ impl Validator {
 
         // Cross-field rules.
         if let Some(method) = method {
-            if matches!(method, Method::Bayes | Method::Tpe)
-                && metric.is_none()
-                && !top.has("metric")
-                && !top.has("metrics")
-            {
+            if matches!(method, Method::Bayes | Method::Tpe) && metric.is_none() && !has_metric {
                 self.error(
                     "metric",
                     Some(root.location),
@@ -588,7 +618,7 @@ impl Validator {
                     "early termination judges one metric; multi-objective sweeps cannot use it yet",
                     "remove `early_terminate`, or keep one objective in `metrics`",
                 );
-            } else if !top.has("metric") && !top.has("metrics") {
+            } else if !has_metric {
                 self.error(
                     "early_terminate",
                     Some(node.location),
@@ -607,7 +637,7 @@ impl Validator {
                     "add `program: train.py` or write the script name into the command",
                 );
             }
-        } else if program.is_none() {
+        } else if program.is_none() && !given("program") && !given("command") {
             // W&B runs such sweeps from Python (`wandb.agent(sweep_id, function=train)`), so the
             // file is valid; agents that start processes need a program or a command.
             self.warning(
@@ -661,12 +691,20 @@ impl Validator {
         }
     }
 
-    fn metric(&mut self, path: &str, node: &Node) -> Option<Metric> {
+    /// One objective at `path`. An unknown key is reported only when `report_unknown` (the
+    /// entries of a `metrics` list of two or more are checked by the list, which allows fewer
+    /// keys).
+    fn metric(&mut self, path: &str, node: &Node, report_unknown: bool) -> Option<Metric> {
         let fields = self.expect_map(path, node, "`metric: {name: val_loss, goal: minimize}`")?;
         const KEYS: &[&str] = &["name", "goal", "target", "impute", "impute_while_running"];
+        let mut misspelt = Vec::new();
         for (key, _) in fields.entries {
             if !KEYS.contains(&key.name.as_str()) {
-                self.unknown_key(path, key, KEYS, &format!("in `{path}`"));
+                if report_unknown {
+                    misspelt.extend(self.unknown_key(path, key, KEYS, &format!("in `{path}`")));
+                } else {
+                    misspelt.extend(did_you_mean(&key.name, &["name", "goal"]).map(str::to_string));
+                }
             }
         }
         let name = match fields.get("name") {
@@ -683,6 +721,7 @@ impl Validator {
                 }
                 _ => self.string(&join(path, "name"), n),
             },
+            None if misspelt.iter().any(|m| m == "name") => None,
             None => {
                 self.error(
                     &join(path, "name"),
@@ -770,7 +809,8 @@ impl Validator {
     fn objectives(&mut self, top: &Fields) -> (Option<Metric>, Vec<Metric>) {
         let Some(node) = top.get("metrics") else {
             return (
-                top.get("metric").and_then(|n| self.metric("metric", n)),
+                top.get("metric")
+                    .and_then(|n| self.metric("metric", n, true)),
                 Vec::new(),
             );
         };
@@ -804,7 +844,7 @@ impl Validator {
             return (None, Vec::new());
         }
         if let [only] = items.as_slice() {
-            return (self.metric("metrics[0]", only), Vec::new());
+            return (self.metric("metrics[0]", only, true), Vec::new());
         }
         const KEYS: &[&str] = &["name", "goal"];
         let mut out: Vec<Metric> = Vec::new();
@@ -832,7 +872,7 @@ impl Validator {
                     }
                 }
             }
-            let Some(m) = self.metric(&path, item) else {
+            let Some(m) = self.metric(&path, item, false) else {
                 complete = false;
                 continue;
             };
@@ -870,12 +910,22 @@ impl Validator {
                 .string("early_terminate.type", n)
                 .map(|s| (s, n.location)),
             None => {
-                self.error(
-                    "early_terminate.type",
-                    Some(node.location),
-                    "missing required key `type`",
-                    "add `type: hyperband` (or `asha`, `median`)",
-                );
+                // `typ: hyperband` is reported as a misspelt `type`, and only so.
+                let mut misspelt = false;
+                for (key, _) in fields.entries {
+                    if did_you_mean(&key.name, &["type"]).is_some() {
+                        misspelt = true;
+                        self.unknown_key("early_terminate", key, &["type"], "");
+                    }
+                }
+                if !misspelt {
+                    self.error(
+                        "early_terminate.type",
+                        Some(node.location),
+                        "missing required key `type`",
+                        "add `type: hyperband` (or `asha`, `median`)",
+                    );
+                }
                 None
             }
         };
@@ -905,20 +955,21 @@ impl Validator {
                 return None;
             }
         };
+        let mut misspelt = Vec::new();
         for (key, _) in fields.entries {
             if !keys.contains(&key.name.as_str()) {
-                self.unknown_key(
+                misspelt.extend(self.unknown_key(
                     "early_terminate",
                     key,
                     keys,
                     &format!("in a {kind} `early_terminate`"),
-                );
+                ));
             }
         }
         match kind.as_str() {
             "asha" => self.asha(&fields),
             "median" => self.median(&fields),
-            _ => self.hyperband(node, &fields),
+            _ => self.hyperband(node, &fields, &misspelt),
         }
     }
 
@@ -1026,7 +1077,13 @@ impl Validator {
         }))
     }
 
-    fn hyperband(&mut self, node: &Node, fields: &Fields) -> Option<EarlyTerminate> {
+    /// Hyperband's settings; `misspelt` are the keys already reported as near misses.
+    fn hyperband(
+        &mut self,
+        node: &Node,
+        fields: &Fields,
+        misspelt: &[String],
+    ) -> Option<EarlyTerminate> {
         let p = "early_terminate";
         let min_iter = fields
             .get("min_iter")
@@ -1059,6 +1116,13 @@ impl Validator {
         };
         let has_max_form = fields.has("max_iter") && fields.has("s");
         if !has_max_form && !fields.has("min_iter") {
+            if misspelt
+                .iter()
+                .any(|m| matches!(m.as_str(), "min_iter" | "max_iter" | "s"))
+            {
+                // The misspelt key is the error.
+                return None;
+            }
             let hint = if fields.has("max_iter") {
                 "`max_iter` needs `s`, the number of bands below it; or give `min_iter` instead"
             } else {
@@ -1238,8 +1302,30 @@ impl Validator {
             );
             return;
         }
-        for (key, spec) in fields.entries {
+        // A parameter's field written one level too far left (`min:` under `parameters:`
+        // rather than under `lr:`) belongs to the parameter above it, its owner.
+        let entries = fields.entries;
+        let mut owner: Vec<Option<usize>> = vec![None; entries.len()];
+        let mut last = None;
+        for (i, (key, spec)) in entries.iter().enumerate() {
+            if is_stray_field(key, spec) {
+                owner[i] = last;
+            } else {
+                last = Some(i);
+            }
+        }
+        for (i, (key, spec)) in entries.iter().enumerate() {
             let ppath = join(path, &key.name);
+            if is_stray_field(key, spec) {
+                self.stray_field(&ppath, key, spec, owner[i].map(|o| &entries[o]));
+                continue;
+            }
+            let following: Vec<&Key> = entries
+                .iter()
+                .zip(&owner)
+                .filter(|(_, o)| **o == Some(i))
+                .map(|((k, _), _)| k)
+                .collect();
             if !is_valid_param_name(&key.name) {
                 self.error(
                     &ppath,
@@ -1251,38 +1337,108 @@ impl Validator {
             }
             let mut full = prefix.to_vec();
             full.push(key.name.clone());
-            self.parameter(&ppath, key, spec, full, inherited, out);
+            self.parameter(&ppath, &entries[i], full, inherited, &following, out);
         }
     }
 
+    /// Report a parameter field found where a parameter goes (see [`is_stray_field`]),
+    /// with the fix: indent it under `owner`, the parameter above it. A field whose owner
+    /// has nothing under it (`hidden:` then `values:` on the next line, as far left) is
+    /// reported with the owner instead, once for them all.
+    fn stray_field(&mut self, path: &str, key: &Key, node: &Node, owner: Option<&(Key, Node)>) {
+        let name = &key.name;
+        let as_constant = format!(
+            "write `{name}: {{value: {}}}` for a parameter of that name",
+            yaml_snippet(node)
+        );
+        let hint = match owner {
+            Some((_, spec)) if matches!(spec.value, NodeValue::Null) => return,
+            Some((o, spec)) => {
+                let also = match spec.as_map() {
+                    Some(m) if m.iter().any(|(k, _)| &k.name == name) => {
+                        format!("; or, if `{name}` is a parameter of its own, {as_constant}")
+                    }
+                    _ => String::new(),
+                };
+                format!(
+                    "`{name}` is a field of a parameter, not a parameter: indent `{name}:` under `{}:` (line {}){also}",
+                    o.name, o.location.line
+                )
+            }
+            None => format!(
+                "`{name}` is a field of a parameter, not a parameter: indent it under the parameter it belongs to, or {as_constant}"
+            ),
+        };
+        let message = match node.value {
+            NodeValue::Map(_) => {
+                "a nested `parameters` block must be the field of a parameter".to_string()
+            }
+            _ => format!("a parameter must be a mapping, found {}", describe(node)),
+        };
+        self.error(path, Some(node.location), message, hint);
+    }
+
+    /// One entry `(key, node)` of a parameters block at `path`; `full` is its name path,
+    /// `inherited` the conditions of the blocks around it, `following` the fields written
+    /// too far left below it (see [`is_stray_field`]).
     fn parameter(
         &mut self,
         path: &str,
-        key: &Key,
-        node: &Node,
+        (key, node): &(Key, Node),
         full: Vec<String>,
         inherited: &[Condition],
+        following: &[&Key],
         out: &mut Vec<Parameter>,
     ) {
         let Some(fields) = node.as_map().map(|entries| Fields { entries }) else {
             let shown = describe(node);
-            self.error(
-                path,
-                Some(node.location),
-                format!("a parameter must be a mapping, found {shown}"),
-                format!(
+            let hint = match (&node.value, following) {
+                (NodeValue::Null, [_, ..]) => {
+                    let listed: Vec<String> = following
+                        .iter()
+                        .map(|k| format!("`{}:` (line {})", k.name, k.location.line))
+                        .collect();
+                    format!(
+                        "its fields are not indented under it: indent {} under `{}:`",
+                        and_list(&listed),
+                        key.name
+                    )
+                }
+                _ => format!(
                     "write `{}: {{value: {}}}` for a constant or `{{values: [...]}}` for a choice",
                     key.name,
                     yaml_snippet(node)
                 ),
+            };
+            self.error(
+                path,
+                Some(node.location),
+                format!("a parameter must be a mapping, found {shown}"),
+                hint,
             );
             return;
         };
+        // Fields written below the parameter but too far left are reported at them; what
+        // they would have given is not reported missing here too.
+        let adopted: Vec<&str> = following.iter().map(|k| k.name.as_str()).collect();
         let mut unknown = false;
-        for (k, _) in fields.entries {
+        let nested = fields
+            .entries
+            .iter()
+            .find(|(k, _)| k.name == "parameters")
+            .map(|(k, _)| k);
+        for (k, v) in fields.entries {
             if !PARAM_KEYS.contains(&k.name.as_str()) {
                 unknown = true;
                 let hint = match did_you_mean(&k.name, PARAM_KEYS) {
+                    // A parameter beside a nested block rather than in it.
+                    _ if nested.is_some() && v.as_map().is_some() => {
+                        let p = nested.map_or(0, |p| p.location.line);
+                        format!(
+                            "if `{}` is one of the nested parameters of `{}`, indent it under `parameters:` (line {p})",
+                            k.name, key.name
+                        )
+                    }
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!(
                         "if `{}` is a parameter of its own, indent it to line up with `{}`",
@@ -1334,7 +1490,7 @@ impl Validator {
             // The unknown key (likely a typo of one of these) is already reported.
             return;
         }
-        if let Some(distribution) = self.distribution(path, node, &fields) {
+        if let Some(distribution) = self.distribution(path, node, &fields, &adopted) {
             out.push(Parameter {
                 name: full.join("."),
                 path: full,
@@ -1346,12 +1502,27 @@ impl Validator {
     }
 
     /// Which distribution a spec names, or the one inferred when `distribution` is omitted.
-    fn distribution(&mut self, path: &str, node: &Node, f: &Fields) -> Option<Distribution> {
+    /// `adopted` are fields written too far left below it (already reported): they are not
+    /// reported missing.
+    fn distribution(
+        &mut self,
+        path: &str,
+        node: &Node,
+        f: &Fields,
+        adopted: &[&str],
+    ) -> Option<Distribution> {
         let explicit = match f.get("distribution") {
             Some(n) => {
                 let name = self.string(&join(path, "distribution"), n)?;
                 if !DISTRIBUTIONS.contains(&name.as_str()) {
-                    let hint = match did_you_mean(&name, DISTRIBUTIONS) {
+                    let hint = match suggest_distribution(&name, f) {
+                        Some(s) if s.ends_with("log_uniform_values") => format!(
+                            "did you mean `{s}`? Its min and max are the values themselves (`{}` takes natural-log exponents)",
+                            s.trim_end_matches("_values")
+                        ),
+                        Some(s) if s.ends_with("log_uniform") => format!(
+                            "did you mean `{s}`? Its min and max are natural-log exponents (a min of 0 or below cannot be a value on a log scale)"
+                        ),
                         Some(s) => format!("did you mean `{s}`?"),
                         None if f.has("values") || f.has("value") => {
                             "a value was written in place of the distribution name; use `constant` or `categorical`".into()
@@ -1372,7 +1543,7 @@ impl Validator {
         };
         let name = match &explicit {
             Some((name, _)) => name.clone(),
-            None => self.infer(path, node, f)?,
+            None => self.infer(path, node, f, adopted)?,
         };
         let allowed: &[&str] = match name.as_str() {
             "constant" => &["value"],
@@ -1399,7 +1570,18 @@ impl Validator {
                 let hint = match (k.name.as_str(), explicit.is_some()) {
                     ("values", true) => format!("remove `distribution: {name}` to make a choice among `values`, or replace `values` by min and max"),
                     ("value", true) => format!("remove `distribution: {name}` for a constant"),
-                    _ => format!("a {name} distribution takes: {}", allowed.join(", ")),
+                    ("q", _) if quantized(&name).is_some() => {
+                        let q = f.get("q").map(yaml_snippet).unwrap_or_default();
+                        format!(
+                            "to round to multiples of q, use `distribution: {}` with `q: {q}`",
+                            quantized(&name).unwrap_or_default()
+                        )
+                    }
+                    _ => format!(
+                        "{} {name} distribution takes: {}",
+                        article(&name),
+                        allowed.join(", ")
+                    ),
                 };
                 self.error(
                     &join(path, &k.name),
@@ -1425,7 +1607,9 @@ impl Validator {
             _ => &[],
         };
         for req in required {
-            if !f.has(req) {
+            if !f.has(req) && adopted.contains(req) {
+                missing = true;
+            } else if !f.has(req) {
                 self.error(
                     &join(path, req),
                     Some(node.location),
@@ -1485,7 +1669,14 @@ impl Validator {
     /// `probabilities` → categorical_w_probabilities; `values` → categorical; `value` →
     /// constant; `min` and `max` both integers → int_uniform; any other pair of numbers (two
     /// floats, or an integer and a float) → uniform.
-    fn infer(&mut self, path: &str, node: &Node, f: &Fields) -> Option<String> {
+    fn infer(&mut self, path: &str, node: &Node, f: &Fields, adopted: &[&str]) -> Option<String> {
+        if adopted
+            .iter()
+            .any(|k| matches!(*k, "values" | "value" | "min" | "max" | "distribution"))
+        {
+            // What the parameter is depends on its fields written too far left, reported.
+            return None;
+        }
         if f.has("values") {
             return Some(
                 if f.has("probabilities") {
@@ -1677,8 +1868,9 @@ impl Validator {
             "int_uniform" => {
                 let lo_node = f.get("min")?;
                 let hi_node = f.get("max")?;
-                let lo = self.integer(&join(path, "min"), lo_node);
-                let hi = self.integer(&join(path, "max"), hi_node);
+                let fraction = "int_uniform draws integers; for bounds that are not integers use `distribution: uniform` (or `q_uniform` with a `q` step)";
+                let lo = self.integer_or(&join(path, "min"), lo_node, fraction);
+                let hi = self.integer_or(&join(path, "max"), hi_node, fraction);
                 let (min, max) = (lo?, hi?);
                 if min > max {
                     self.error(
@@ -1927,6 +2119,112 @@ impl Validator {
                 );
             }
         }
+    }
+}
+
+/// The distribution a misspelt or foreign name (Optuna's and Ray Tune's `loguniform`,
+/// `randint`, `choice`) most likely means. Of the log-scale distributions the `_values` ones
+/// are suggested, since the deprecated ones read min and max as natural-log exponents,
+/// unless `min` is 0 or below, which only an exponent can be.
+fn suggest_distribution(name: &str, f: &Fields) -> Option<&'static str> {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !matches!(c, '_' | '-' | ' '))
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    const FOREIGN: &[(&str, &str)] = &[
+        ("randint", "int_uniform"),
+        ("qrandint", "q_uniform"),
+        ("choice", "categorical"),
+        ("randn", "normal"),
+    ];
+    let typed = norm(name);
+    let found = FOREIGN
+        .iter()
+        .find(|(foreign, _)| *foreign == typed)
+        .map(|(_, ours)| *ours)
+        .or_else(|| DISTRIBUTIONS.iter().copied().find(|d| norm(d) == typed))
+        .or_else(|| did_you_mean(name, DISTRIBUTIONS))?;
+    let (values, exponents) = match found {
+        "log_uniform" | "log_uniform_values" => ("log_uniform_values", "log_uniform"),
+        "inv_log_uniform" | "inv_log_uniform_values" => {
+            ("inv_log_uniform_values", "inv_log_uniform")
+        }
+        "q_log_uniform" | "q_log_uniform_values" => ("q_log_uniform_values", "q_log_uniform"),
+        other => return Some(other),
+    };
+    let exponent_min = f
+        .get("min")
+        .and_then(Node::as_f64)
+        .is_some_and(|min| min <= 0.0);
+    Some(if exponent_min { exponents } else { values })
+}
+
+/// Fields of a parameter that are unlikely names of parameters of their own.
+const FIELD_KEYS: &[&str] = &[
+    "min",
+    "max",
+    "values",
+    "value",
+    "distribution",
+    "mu",
+    "sigma",
+    "q",
+    "probabilities",
+    "parameters",
+];
+
+/// Whether an entry of a `parameters` block is a parameter's field written one level too
+/// far left: a field name whose value is not a parameter specification (a mapping), or a
+/// `parameters` whose mapping holds parameters rather than a specification.
+fn is_stray_field(key: &Key, spec: &Node) -> bool {
+    if !FIELD_KEYS.contains(&key.name.as_str()) {
+        return false;
+    }
+    match spec.as_map() {
+        None => true,
+        Some(entries) => {
+            key.name == "parameters"
+                && entries
+                    .iter()
+                    .any(|(k, _)| !PARAM_KEYS.contains(&k.name.as_str()))
+        }
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// The hint for a number written in quotes, which YAML reads as a string.
+const UNQUOTE_NUMBER: &str = "remove the quotes so it reads as a number";
+
+/// The quantized variant of a distribution, which takes `q` as well: `uniform` → `q_uniform`.
+/// `int_uniform` maps to `q_uniform` (an integer `q` gives integers).
+fn quantized(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "uniform" | "int_uniform" => "q_uniform",
+        "log_uniform" => "q_log_uniform",
+        "log_uniform_values" => "q_log_uniform_values",
+        "normal" => "q_normal",
+        "log_normal" => "q_log_normal",
+        "beta" => "q_beta",
+        _ => return None,
+    })
+}
+
+/// The indefinite article for a name as read aloud: `an int_uniform`, `a uniform` (a "u"
+/// sounds like "you"), `a q_uniform`.
+fn article(name: &str) -> &'static str {
+    match name.chars().next() {
+        Some('a' | 'e' | 'i' | 'o') => "an",
+        _ => "a",
     }
 }
 

@@ -23,9 +23,10 @@ impl Validator {
             node,
             "`budget: {wall_time: 2h, run_hours: 10, stagnation: {runs: 20}}`",
         )?;
+        let mut misspelt = Vec::new();
         for (key, _) in fields.entries {
             if !KEYS.contains(&key.name.as_str()) {
-                self.unknown_key("budget", key, KEYS, "in `budget`");
+                misspelt.extend(self.unknown_key("budget", key, KEYS, "in `budget`"));
             }
         }
         let mut ok = true;
@@ -65,6 +66,10 @@ impl Validator {
             return None;
         }
         if wall_time_s.is_none() && run_hours.is_none() && stagnation.is_none() {
+            if !misspelt.is_empty() {
+                // A misspelt limit (`wall_tme`) is the error.
+                return None;
+            }
             self.error(
                 "budget",
                 Some(node.location),
@@ -117,9 +122,15 @@ impl Validator {
             node,
             "`stagnation: {runs: 20, min_delta: 0.001}`",
         )?;
+        let mut misspelt = Vec::new();
         for (key, _) in fields.entries {
             if !STAGNATION_KEYS.contains(&key.name.as_str()) {
-                self.unknown_key("budget.stagnation", key, STAGNATION_KEYS, "in `stagnation`");
+                misspelt.extend(self.unknown_key(
+                    "budget.stagnation",
+                    key,
+                    STAGNATION_KEYS,
+                    "in `stagnation`",
+                ));
             }
         }
         let mut ok = true;
@@ -179,6 +190,10 @@ impl Validator {
             return None;
         }
         if runs.is_none() && fraction.is_none() {
+            if misspelt.iter().any(|m| m == "runs" || m == "fraction") {
+                // The misspelt key is the error.
+                return None;
+            }
             self.error(
                 "budget.stagnation",
                 Some(node.location),

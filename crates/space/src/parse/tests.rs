@@ -686,3 +686,241 @@ fn hyperband_bands_and_strict_as_wandb_computes_them() {
     assert!(hb("min_iter: 3").strict);
     assert!(!hb("min_iter: 3, strict: false").strict);
 }
+
+/// The hint of the error at `path` (which must exist).
+fn hint_at(text: &str, path: &str) -> String {
+    let e = parse_str(text, "s.yaml").unwrap_err();
+    let d = e
+        .errors()
+        .find(|d| d.path == path)
+        .unwrap_or_else(|| panic!("no error at {path}:\n{}", e.render()));
+    d.hint.clone().unwrap_or_default()
+}
+
+#[test]
+fn type_errors_say_how_to_fix_them() {
+    // A quoted integer, as a quoted number already does.
+    let h = hint_at(
+        &format!("{HEAD}  n: {{distribution: int_uniform, min: \"32\", max: 64}}\n"),
+        "parameters.n.min",
+    );
+    assert_eq!(h, "remove the quotes so it reads as a number");
+    // A quoted boolean (unquoted `yes` is already true).
+    let et = |v: &str| {
+        format!("metric: {{name: m}}\nearly_terminate: {{type: hyperband, min_iter: 3, strict: {v}}}\n{HEAD}  a: {{value: 1}}\n")
+    };
+    assert_eq!(
+        hint_at(&et("\"yes\""), "early_terminate.strict"),
+        "write `true` without quotes"
+    );
+    assert_eq!(
+        hint_at(&et("'False'"), "early_terminate.strict"),
+        "write `false` without quotes"
+    );
+    assert_eq!(
+        hint_at(&et("maybe"), "early_terminate.strict"),
+        "write `true` or `false` without quotes"
+    );
+    // Bounds that are not integers for int_uniform.
+    let h = hint_at(
+        &format!("{HEAD}  n: {{distribution: int_uniform, min: 1.5, max: 64}}\n"),
+        "parameters.n.min",
+    );
+    assert!(h.contains("`distribution: uniform`"), "{h}");
+    assert!(h.contains("`q_uniform` with a `q` step"), "{h}");
+    // A step given to a distribution without one names the quantized variant.
+    let h = hint_at(
+        &format!("{HEAD}  n: {{distribution: int_uniform, min: 1, max: 64, q: 8}}\n"),
+        "parameters.n.q",
+    );
+    assert_eq!(
+        h,
+        "to round to multiples of q, use `distribution: q_uniform` with `q: 8`"
+    );
+    let h = hint_at(
+        &format!("{HEAD}  lr: {{distribution: log_uniform_values, min: 1, max: 64, q: 4}}\n"),
+        "parameters.lr.q",
+    );
+    assert_eq!(
+        h,
+        "to round to multiples of q, use `distribution: q_log_uniform_values` with `q: 4`"
+    );
+    // "an" before a vowel, "a" before a "u" read as "you".
+    let h = hint_at(
+        &format!("{HEAD}  n: {{distribution: int_uniform, min: 1, max: 64, mu: 8}}\n"),
+        "parameters.n.mu",
+    );
+    assert_eq!(h, "an int_uniform distribution takes: min, max");
+    let h = hint_at(
+        &format!("{HEAD}  x: {{distribution: inv_log_uniform_values, min: 1, max: 9, q: 8}}\n"),
+        "parameters.x.q",
+    );
+    assert_eq!(h, "an inv_log_uniform_values distribution takes: min, max");
+    let h = hint_at(
+        &format!("{HEAD}  x: {{distribution: uniform, min: 1, max: 9, sigma: 8}}\n"),
+        "parameters.x.sigma",
+    );
+    assert_eq!(h, "a uniform distribution takes: min, max");
+}
+
+#[test]
+fn misspelt_distributions_suggest_the_value_bounded_ones() {
+    let hint = |d: &str, min: &str| {
+        hint_at(
+            &format!("{HEAD}  lr: {{distribution: {d}, min: {min}, max: 0.1, q: 0.001}}\n"),
+            "parameters.lr.distribution",
+        )
+    };
+    // Optuna's and Ray Tune's names, whose bounds are values.
+    assert_eq!(
+        hint("loguniform", "0.001"),
+        "did you mean `log_uniform_values`? Its min and max are the values themselves (`log_uniform` takes natural-log exponents)"
+    );
+    assert!(hint("qloguniform", "0.001").starts_with("did you mean `q_log_uniform_values`?"));
+    assert!(hint("LogUniform", "0.001").starts_with("did you mean `log_uniform_values`?"));
+    assert!(hint("log_unifrom", "0.001").starts_with("did you mean `log_uniform_values`?"));
+    assert!(hint("inv_loguniform", "0.001").starts_with("did you mean `inv_log_uniform_values`?"));
+    // A min of 0 or below can only be an exponent (as in hyperopt's `loguniform`).
+    assert!(
+        hint("loguniform", "-9")
+            .starts_with("did you mean `log_uniform`? Its min and max are natural-log exponents"),
+        "{}",
+        hint("loguniform", "-9")
+    );
+    // Other libraries' names for ours.
+    assert_eq!(hint("randint", "1"), "did you mean `int_uniform`?");
+    assert_eq!(hint("choice", "1"), "did you mean `categorical`?");
+    assert_eq!(hint("quniform", "1"), "did you mean `q_uniform`?");
+    assert_eq!(hint("unifrom", "1"), "did you mean `uniform`?");
+}
+
+#[test]
+fn a_misspelt_required_key_is_one_error() {
+    // `metirc` is reported once, not also as the metric bayes and early termination lack.
+    let errs = errors("program: t.py\nmethod: bayes\nmetirc: {name: loss}\nearly_terminate: {type: hyperband, min_iter: 3}\nparameters:\n  a: {min: 1, max: 3}\n");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].0, "metirc");
+    assert_eq!(hint_at("program: t.py\nmethod: bayes\nmetirc: {name: loss}\nparameters:\n  a: {min: 1, max: 3}\n", "metirc"), "did you mean `metric`?");
+    // `min_iters` is reported once, not also as hyperband lacking `min_iter`.
+    let errs = errors("program: t.py\nmethod: random\nmetric: {name: loss}\nearly_terminate: {type: hyperband, min_iters: 3}\nparameters:\n  a: {min: 1, max: 3}\n");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].0, "early_terminate.min_iters");
+    // Likewise `typ`, `paramters`, `methd`, a metric's `nmae` (in a list of objectives
+    // too, where it was reported twice), and budget keys.
+    for (text, path) in [
+        ("program: t.py\nmethod: random\nmetric: {name: l}\nearly_terminate: {typ: hyperband, min_iter: 3}\nparameters: {a: {value: 1}}\n", "early_terminate.typ"),
+        ("program: t.py\nmethod: random\nparamters:\n  a: {value: 1}\n", "paramters"),
+        ("program: t.py\nmethd: random\nparameters:\n  a: {value: 1}\n", "methd"),
+        ("program: t.py\nmethod: random\nmetric: {nmae: loss}\nparameters: {a: {value: 1}}\n", "metric.nmae"),
+        ("program: t.py\nmethod: random\nmetrics: [{nmae: a}, {name: b}]\nparameters: {a: {value: 1}}\n", "metrics[0].nmae"),
+        ("program: t.py\nmethod: random\nmetric: {name: l}\nbudget: {wall_tme: 2h}\nparameters: {a: {value: 1}}\n", "budget.wall_tme"),
+        ("program: t.py\nmethod: random\nmetric: {name: l}\nbudget: {stagnation: {run: 20}}\nparameters: {a: {value: 1}}\n", "budget.stagnation.run"),
+    ] {
+        let errs = errors(text);
+        assert_eq!(errs.len(), 1, "{text}\n{errs:#?}");
+        assert_eq!(errs[0].0, path, "{errs:#?}");
+    }
+    // A misspelt program is not also warned about as missing.
+    let e = parse_str(
+        "progam: t.py\nmethod: random\nparameters: {a: {value: 1}}\n",
+        "s.yaml",
+    )
+    .unwrap_err();
+    assert_eq!(e.diagnostics.len(), 1, "{}", e.render());
+    // A key that is no near miss leaves the missing key reported.
+    let errs = errors("program: t.py\nmethod: bayes\nobjective: {name: loss}\nparameters:\n  a: {min: 1, max: 3}\n");
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+}
+
+#[test]
+fn a_field_written_too_far_left_says_to_indent_it() {
+    // `min` dedented out of `lr`; `values` of `hidden` on the line below, as far left.
+    let text = "program: t.py\nmethod: random\nparameters:\n  lr:\n    distribution: uniform\n    max: 0.1\n  min: 0.001\n  hidden:\n  values: [16, 32]\n";
+    let e = parse_str(text, "s.yaml").unwrap_err();
+    let got: Vec<(String, usize, String)> = e
+        .errors()
+        .map(|d| {
+            (
+                d.path.clone(),
+                d.location.unwrap().line,
+                d.hint.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    // One error per misplaced line: `lr` is not also said to lack `min`, and `values` is
+    // told about with `hidden`.
+    assert_eq!(
+        got,
+        [
+            (
+                "parameters.min".to_string(),
+                7,
+                "`min` is a field of a parameter, not a parameter: indent `min:` under `lr:` (line 4)".to_string()
+            ),
+            (
+                "parameters.hidden".to_string(),
+                8,
+                "its fields are not indented under it: indent `values:` (line 9) under `hidden:`".to_string()
+            ),
+        ],
+        "{}",
+        e.render()
+    );
+    assert!(e.diagnostics[0]
+        .message
+        .contains("a parameter must be a mapping, found a number 0.001"));
+    // Several fields under a parameter with nothing under it.
+    let h = hint_at(
+        &format!("{HEAD}  dropout:\n  distribution: uniform\n  min: 0\n  max: 0.5\n"),
+        "parameters.dropout",
+    );
+    assert_eq!(h, "its fields are not indented under it: indent `distribution:` (line 5), `min:` (line 6) and `max:` (line 7) under `dropout:`");
+    // A nested block written beside its parameter rather than under it.
+    let h = hint_at(
+        &format!("{HEAD}  optimizer:\n  parameters:\n    lr: {{min: 0.1, max: 1.0}}\n"),
+        "parameters.optimizer",
+    );
+    assert_eq!(
+        h,
+        "its fields are not indented under it: indent `parameters:` (line 5) under `optimizer:`"
+    );
+    // The same one level down, in a nested block.
+    let text = format!(
+        "{HEAD}  optimizer:\n    parameters:\n      lr:\n        min: 0.1\n      max: 1.0\n"
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(
+        hint_at(&text, "parameters.optimizer.parameters.max"),
+        "`max` is a field of a parameter, not a parameter: indent `max:` under `lr:` (line 6)"
+    );
+    // A nested parameter written beside `parameters:` rather than in it.
+    let h = hint_at(
+        &format!("{HEAD}  optimizer:\n    parameters:\n      lr: {{min: 0.1, max: 1.0}}\n    momentum: {{min: 0.0, max: 0.9}}\n"),
+        "parameters.optimizer.momentum",
+    );
+    assert_eq!(h, "if `momentum` is one of the nested parameters of `optimizer`, indent it under `parameters:` (line 5)");
+    // With no parameter above it, or when the parameter above has the field already, the
+    // field may be a parameter of that name.
+    let h = hint_at(
+        &format!("{HEAD}  q: 5\n  lr: {{min: 0.1, max: 1.0}}\n"),
+        "parameters.q",
+    );
+    assert_eq!(h, "`q` is a field of a parameter, not a parameter: indent it under the parameter it belongs to, or write `q: {value: 5}` for a parameter of that name");
+    let h = hint_at(
+        &format!("{HEAD}  lr: {{min: 0.1, max: 1.0}}\n  max: 5\n"),
+        "parameters.max",
+    );
+    assert!(h.ends_with("; or, if `max` is a parameter of its own, write `max: {value: 5}` for a parameter of that name"), "{h}");
+    // Parameters named like fields, with a specification, are parameters.
+    let v = ok(&format!(
+        "{HEAD}  min: {{values: [1, 2]}}\n  q: {{min: 1, max: 4}}\n"
+    ));
+    assert_eq!(v.config.parameters.len(), 2);
+    // Other names keep the constant-or-choice hint.
+    let h = hint_at(&format!("{HEAD}  lr: 0.1\n"), "parameters.lr");
+    assert!(
+        h.starts_with("write `lr: {value: 0.1}` for a constant"),
+        "{h}"
+    );
+}
