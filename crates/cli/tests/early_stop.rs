@@ -203,7 +203,10 @@ fn a_run_that_ends_cleanly_when_told_to_stop_is_stopped_early() {
     );
     let db = s.dir.join("db.sqlite");
     let server = ServerProcess::start(&s, &db, free_port());
-    let created = json_of(&s, &["sweep", "sweep.yaml", "--json", "--server", &server.url]);
+    let created = json_of(
+        &s,
+        &["sweep", "sweep.yaml", "--json", "--server", &server.url],
+    );
     let id = created["id"].as_str().unwrap().to_string();
     let out = s.run(&["agent", &id, "--server", &server.url]);
     assert!(out.status.success(), "{}", text(&out));
