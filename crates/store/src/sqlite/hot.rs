@@ -492,17 +492,24 @@ impl<'r, 's> Named<'r, 's> {
     /// The index of column `name` (matched as SQLite matches names, ignoring ASCII case).
     fn index(&self, name: &str) -> rusqlite::Result<usize> {
         let statement = self.row.as_ref();
-        let count = statement.column_count();
         let start = self.next.get();
         let found = match self.names {
-            Some(names) => (0..count)
-                .map(|k| (start + k) % count)
-                .find(|&i| names[i].eq_ignore_ascii_case(name)),
-            None => (0..count).map(|k| (start + k) % count).find(|&i| {
-                statement
-                    .column_name(i)
-                    .is_ok_and(|c| c.eq_ignore_ascii_case(name))
-            }),
+            // Most often the very next name, spelled as in the list.
+            Some(names) if names.get(start) == Some(&name) => Some(start),
+            Some(names) => {
+                let count = names.len();
+                (0..count)
+                    .map(|k| (start + k) % count)
+                    .find(|&i| names[i].eq_ignore_ascii_case(name))
+            }
+            None => {
+                let count = statement.column_count();
+                (0..count).map(|k| (start + k) % count).find(|&i| {
+                    statement
+                        .column_name(i)
+                        .is_ok_and(|c| c.eq_ignore_ascii_case(name))
+                })
+            }
         };
         let Some(i) = found else {
             return Err(rusqlite::Error::InvalidColumnName(name.to_string()));
