@@ -55,9 +55,17 @@ static RUN_BY_CLAIM_KEY: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// End a run that is `running` or `queued` (`finish_run`), answering it.
+///
+/// `OR ROLLBACK`: a constraint this update breaks (none can: it sets no key, and every
+/// `NOT NULL` column it sets gets a value) rolls the whole transaction back at once, instead
+/// of this statement alone. Every caller fails its transaction on any error of this
+/// statement, which is then rolled back whole either way; what it spares is the statement
+/// journal SQLite otherwise keeps for a statement that may fail halfway (this one writes the
+/// run, its indexes, and, through the `runs_mark_update` trigger, the change mark): a copy
+/// of every page it touches, about 3 % of the server's instructions per ask/tell trial.
 static END_RUN: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE runs SET state = ?2, exit_code = ?3, error = ?4, finished_ms = ?5 \
+        "UPDATE OR ROLLBACK runs SET state = ?2, exit_code = ?3, error = ?4, finished_ms = ?5 \
          WHERE id = ?1 AND state IN (?6, ?7) RETURNING {RUN_RETURNING}"
     )
 });
@@ -65,9 +73,10 @@ static END_RUN: LazyLock<String> = LazyLock::new(|| {
 /// Store a metric batch's effect on its run and end the run if it is `running` or `queued`,
 /// in one statement, answering the run: the two updates of `finish_run_with_points` (every
 /// right-hand side sees the row as it was, so each `CASE` tests the state before the end).
+/// `OR ROLLBACK` for the reason given at [`END_RUN`].
 static END_RUN_WITH_BATCH: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE runs SET next_step = ?8, summary = ?9, metric = ?10, heartbeat_ms = ?11, \
+        "UPDATE OR ROLLBACK runs SET next_step = ?8, summary = ?9, metric = ?10, heartbeat_ms = ?11, \
          state = CASE WHEN state IN (?6, ?7) THEN ?2 ELSE state END, \
          exit_code = CASE WHEN state IN (?6, ?7) THEN ?3 ELSE exit_code END, \
          error = CASE WHEN state IN (?6, ?7) THEN ?4 ELSE error END, \
@@ -421,21 +430,70 @@ fn heartbeat_in(db: &Connection, run_id: &str) -> Result<Option<(bool, Option<St
 
 // ---- row decoding (the mappings of `crate::rows`, for rusqlite rows) --------------------
 
+/// The names of the columns of a column list (`RUN_COLUMNS`, …), in its order: each entry's
+/// alias (`… AS name`) or its column name (what follows the table's `r.`). Commas inside
+/// parentheses (a subquery) do not split entries.
+fn column_names(list: &'static str) -> Vec<&'static str> {
+    let mut names = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    let bytes = list.as_bytes();
+    for (i, b) in bytes
+        .iter()
+        .enumerate()
+        .chain(std::iter::once((bytes.len(), &b',')))
+    {
+        match b {
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            b',' if depth == 0 => {
+                let entry = list[start..i].trim();
+                let name = match entry.rfind(" AS ") {
+                    Some(at) => &entry[at + 4..],
+                    None => entry.rsplit('.').next().unwrap_or(entry),
+                };
+                names.push(name.trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    names
+}
+
+/// The column names of `SELECT {RUN_COLUMNS} …` and of `RETURNING {RUN_RETURNING}` (one
+/// order, see `RUN_RETURNING`).
+static RUN_NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| column_names(RUN_COLUMNS));
+/// The column names of `SELECT {TRIAL_COLUMNS} …`.
+static TRIAL_NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| column_names(TRIAL_COLUMNS));
+/// The column names of `SELECT {SWEEP_COLUMNS} …`.
+static SWEEP_NAMES: LazyLock<Vec<&'static str>> = LazyLock::new(|| column_names(SWEEP_COLUMNS));
+
 /// A row whose columns are read by name, each name looked for from the column after the
-/// one found last: the row macros read a row's columns mostly in the order of its `SELECT`,
-/// so most lookups compare one name, where [`rusqlite::Statement::column_index`] compares
-/// every column before the one named (about half a run row's thirty names per column, a
-/// twentieth of the server's time per ask/tell trial).
+/// one found last: the row macros read a row's columns in the order of its `SELECT`, so a
+/// lookup compares one name.
+///
+/// The names compared are those of the column list the statement was written from
+/// (`RUN_COLUMNS`, …), not the statement's own: asking SQLite for a column's name
+/// ([`rusqlite::Statement::column_name`]: a call through its API, a C string measured and
+/// checked as UTF-8) for each of a row's thirty columns was a sixteenth of the server's
+/// instructions per ask/tell trial. A statement with another number of columns than its list
+/// is read by its own names, as is any row when no list is given; debug builds check every
+/// name found in a list against the statement's.
 struct Named<'r, 's> {
     row: &'r rusqlite::Row<'s>,
+    /// The statement's column names, from its column list, when their count matches.
+    names: Option<&'static [&'static str]>,
     /// Where the next lookup starts.
     next: std::cell::Cell<usize>,
 }
 
 impl<'r, 's> Named<'r, 's> {
-    fn new(row: &'r rusqlite::Row<'s>) -> Self {
+    /// `row` of a statement written from the column list whose names are `names`.
+    fn new(row: &'r rusqlite::Row<'s>, names: &'static [&'static str]) -> Self {
+        let count = row.as_ref().column_count();
         Named {
             row,
+            names: (count == names.len()).then_some(names),
             next: std::cell::Cell::new(0),
         }
     }
@@ -443,19 +501,37 @@ impl<'r, 's> Named<'r, 's> {
     /// The index of column `name` (matched as SQLite matches names, ignoring ASCII case).
     fn index(&self, name: &str) -> rusqlite::Result<usize> {
         let statement = self.row.as_ref();
-        let count = statement.column_count();
         let start = self.next.get();
-        for k in 0..count {
-            let i = (start + k) % count;
-            if statement
-                .column_name(i)
-                .is_ok_and(|c| c.eq_ignore_ascii_case(name))
-            {
-                self.next.set(i + 1);
-                return Ok(i);
+        let found = match self.names {
+            // Most often the very next name, spelled as in the list.
+            Some(names) if names.get(start) == Some(&name) => Some(start),
+            Some(names) => {
+                let count = names.len();
+                (0..count)
+                    .map(|k| (start + k) % count)
+                    .find(|&i| names[i].eq_ignore_ascii_case(name))
             }
-        }
-        Err(rusqlite::Error::InvalidColumnName(name.to_string()))
+            None => {
+                let count = statement.column_count();
+                (0..count).map(|k| (start + k) % count).find(|&i| {
+                    statement
+                        .column_name(i)
+                        .is_ok_and(|c| c.eq_ignore_ascii_case(name))
+                })
+            }
+        };
+        let Some(i) = found else {
+            return Err(rusqlite::Error::InvalidColumnName(name.to_string()));
+        };
+        debug_assert!(
+            statement
+                .column_name(i)
+                .is_ok_and(|c| c.eq_ignore_ascii_case(name)),
+            "column {i} of `{}` is not {name}",
+            statement.expanded_sql().unwrap_or_default()
+        );
+        self.next.set(i + 1);
+        Ok(i)
     }
 }
 
@@ -464,13 +540,28 @@ fn get<T: rusqlite::types::FromSql>(row: &Named<'_, '_>, column: &str) -> rusqli
     row.row.get(row.index(column)?)
 }
 
-/// A JSON text column as a value (`Null` for SQL NULL; text that is not JSON stays a string).
+/// A JSON text column as a value (`Null` for SQL NULL; text that is not JSON stays a string),
+/// parsed from the row's own text (no copy of it first).
 fn json(row: &Named<'_, '_>, column: &str) -> rusqlite::Result<Value> {
-    let text: Option<String> = get(row, column)?;
-    Ok(match text {
-        Some(t) => serde_json::from_str(&t).unwrap_or(Value::String(t)),
-        None => Value::Null,
-    })
+    let Some(text) = text(row, column)? else {
+        return Ok(Value::Null);
+    };
+    Ok(serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string())))
+}
+
+/// A text column as the row's own text (`None` for SQL NULL); another type is the error
+/// [`Named`]'s `get::<Option<String>>` gives.
+fn text<'r>(row: &Named<'r, '_>, column: &str) -> rusqlite::Result<Option<&'r str>> {
+    let index = row.index(column)?;
+    let value = row.row.get_ref(index)?;
+    value
+        .as_str_or_null()
+        .map_err(|_| wrong_type(index, column, value.data_type()))
+}
+
+/// The error of column `index` (`column`) holding a value of type `found` it cannot be.
+fn wrong_type(index: usize, column: &str, found: rusqlite::types::Type) -> rusqlite::Error {
+    rusqlite::Error::InvalidColumnType(index, column.to_string(), found)
 }
 
 /// A state column, as its enum; an unknown word is a conversion error naming the column.
@@ -480,7 +571,10 @@ where
     S::Err: std::error::Error + Send + Sync + 'static,
 {
     let index = row.index(column)?;
-    let word: String = row.row.get(index)?;
+    let word = match text(row, column)? {
+        Some(word) => word,
+        None => return Err(wrong_type(index, column, rusqlite::types::Type::Null)),
+    };
     word.parse().map_err(|e: S::Err| {
         rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e))
     })
@@ -488,19 +582,19 @@ where
 
 /// A row of `SELECT {SWEEP_COLUMNS} …`.
 fn sweep_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SweepRow> {
-    let row = &Named::new(row);
+    let row = &Named::new(row, &SWEEP_NAMES);
     Ok(crate::rows::sweep_row_from!(row, get, state))
 }
 
-/// A row of `SELECT {RUN_COLUMNS} …`.
+/// A row of `SELECT {RUN_COLUMNS} …` or of `RETURNING {RUN_RETURNING}`.
 fn run_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
-    let row = &Named::new(row);
+    let row = &Named::new(row, &RUN_NAMES);
     Ok(crate::rows::run_row_from!(row, get, json, state))
 }
 
 /// A row of `SELECT {TRIAL_COLUMNS} …`.
 fn trial_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TrialRow> {
-    let row = &Named::new(row);
+    let row = &Named::new(row, &TRIAL_NAMES);
     Ok(crate::rows::trial_row_from!(row, get, json, state))
 }
 
@@ -508,13 +602,13 @@ fn trial_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TrialRow> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn named_columns_are_found_in_any_order_and_an_unknown_one_is_an_error() {
+    /// Names found through a column list, and (`None`) through the statement's own names.
+    fn read_abc(names: &'static [&'static str]) -> (i64, i64, i64, i64) {
         let db = Connection::open_in_memory().unwrap();
         let mut statement = db.prepare("SELECT 1 AS a, 2 AS b, 3 AS c").unwrap();
-        let got = statement
+        statement
             .query_row([], |row| {
-                let row = Named::new(row);
+                let row = Named::new(row, names);
                 let c: i64 = get(&row, "c")?;
                 let a: i64 = get(&row, "a")?;
                 let b: i64 = get(&row, "B")?;
@@ -526,7 +620,55 @@ mod tests {
                 );
                 Ok((a, b, c, b_again))
             })
+            .unwrap()
+    }
+
+    #[test]
+    fn named_columns_are_found_in_any_order_and_an_unknown_one_is_an_error() {
+        // By the column list.
+        assert_eq!(read_abc(&["a", "b", "c"]), (1, 2, 3, 2));
+        // A list of another length than the statement's columns is not used.
+        assert_eq!(read_abc(&["x", "y"]), (1, 2, 3, 2));
+        assert_eq!(read_abc(&[]), (1, 2, 3, 2));
+    }
+
+    #[test]
+    fn column_lists_name_their_columns_as_sqlite_does() {
+        assert_eq!(
+            column_names("r.id, p.name AS project, (SELECT f(a, b) FROM t) AS x, y"),
+            ["id", "project", "x", "y"]
+        );
+        assert_eq!(RUN_NAMES.len(), 33);
+        assert_eq!(*RUN_NAMES, column_names(RUN_RETURNING));
+        assert_eq!(TRIAL_NAMES.len(), 16);
+        assert_eq!(SWEEP_NAMES.len(), 17);
+    }
+
+    #[tokio::test]
+    async fn every_statement_read_by_a_column_list_has_its_names_in_its_order() {
+        let dir = std::env::temp_dir().join(format!("hyperdial-store-{}", new_id("t")));
+        let store = SqliteStorage::open(&dir.join("db.sqlite")).await.unwrap();
+        store
+            .read_on_writer(|db| {
+                let statements: [(&str, &[&str]); 8] = [
+                    (&SWEEP_BY_ID, &SWEEP_NAMES),
+                    (&INSERT_RUN, &RUN_NAMES),
+                    (&RUN_BY_ID, &RUN_NAMES),
+                    (&RUN_BY_CLAIM_KEY, &RUN_NAMES),
+                    (&END_RUN, &RUN_NAMES),
+                    (&END_RUN_WITH_BATCH, &RUN_NAMES),
+                    (&TRIALS_CHANGED, &TRIAL_NAMES),
+                    (CHANGE_MARK_NOW, &["mark"]),
+                ];
+                for (sql, names) in statements {
+                    let statement = db.prepare(sql)?;
+                    assert_eq!(statement.column_names(), names, "{sql}");
+                }
+                Ok(())
+            })
+            .await
             .unwrap();
-        assert_eq!(got, (1, 2, 3, 2));
+        store.close_pools().await;
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
