@@ -727,6 +727,9 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             output,
             source,
         } => {
+            if let Some(path) = &output {
+                manage::check_output(path)?;
+            }
             manage::read(&source, async |api| {
                 let output = output.as_deref();
                 commands::refine::run(api, &source, &sweep, top, quantile, margin, output).await
@@ -769,6 +772,9 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             output,
             source,
         } => {
+            if let Some(path) = &output {
+                manage::check_output(path)?;
+            }
             manage::read(&source, async |api| {
                 manage::export(api, &sweep, &format, output.as_deref()).await
             })

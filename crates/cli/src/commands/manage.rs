@@ -533,6 +533,34 @@ pub async fn export(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Refuse an output file (`-o FILE` of `refine` and `export`) that cannot be written, before
+/// any work is done: its directory must exist (the error says to create it, with the
+/// `mkdir -p` that does), and the path must not be a directory.
+pub fn check_output(path: &Path) -> Result<()> {
+    let shown = path.display();
+    if path.is_dir() {
+        anyhow::bail!("cannot write {shown}: it is a directory; name a file in it");
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => return Ok(()),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => anyhow::bail!("cannot write {shown}: {} is not a directory", dir.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "cannot write {shown}: the directory {} does not exist; create it first with \
+             `mkdir -p {}`",
+            dir.display(),
+            super::validate::shell_quote(&dir.display().to_string())
+        ),
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "cannot write {shown}: cannot read {}",
+            dir.display()
+        ))),
+    }
+}
+
 /// `hyperdial pause|resume|stop|cancel SWEEP`.
 pub async fn act(remote: &Remote, sweep: &str, action: &str) -> Result<ExitCode> {
     let answer = remote
