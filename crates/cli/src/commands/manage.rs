@@ -446,10 +446,16 @@ pub async fn best(api: &Api, sweep: &str, format: &str) -> Result<ExitCode> {
             println!("{}", args_line(&info, &params));
         }
         "yaml" => {
+            // The value under the sweep's metric's name (`val_loss 0.0781562`).
+            let sweep_id = run["sweep"].as_str().unwrap_or(sweep);
+            let info = api
+                .get(&format!("/api/v1/sweeps/{}", urlencode(sweep_id)))
+                .await?;
             println!(
-                "# run {} (#{}), metric {}",
+                "# run {} (#{}), {} {}",
                 run["id"].as_str().unwrap_or(""),
                 run["number"],
+                info["metric"]["name"].as_str().unwrap_or("metric"),
                 fmt_metric(&run["metric"])
             );
             print_yaml(&run["config"], 0);
