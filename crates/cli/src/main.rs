@@ -302,6 +302,24 @@ enum Command {
         #[command(flatten)]
         source: source::Source,
     },
+    /// Which parameters matter for a sweep's metric: a table of the parameters by importance
+    /// (a random forest over the runs; each importance with its spread across sub-forests),
+    /// their correlations with the metric, the number of runs used and whether that is enough
+    /// evidence (and if not, what to do).
+    Importance {
+        /// The sweep id.
+        sweep: String,
+        /// The run states whose runs count, a comma list (finished, stopped_early, failed,
+        /// crashed, cancelled) [default: finished; runs stopped early are left out, since
+        /// their value says how long they ran more than how good their parameters were].
+        #[arg(long, value_delimiter = ',', value_name = "STATES")]
+        states: Vec<RunState>,
+        /// Print the API's answer as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        source: source::Source,
+    },
     /// Write a new sweep file around the best runs of a sweep (coarse to fine): narrower
     /// ranges, values that never did well dropped (each decision printed and written as a
     /// comment), the sweep recorded as `parent` and under `prior_runs`.
@@ -687,6 +705,17 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             })
             .await
         }
+        Command::Importance {
+            sweep,
+            states,
+            json,
+            source,
+        } => {
+            manage::read(&source, async |api| {
+                commands::importance::run(api, &source, &sweep, &states, json).await
+            })
+            .await
+        }
         Command::Output { run, source } => {
             manage::read(&source, async |api| manage::output(api, &run).await).await
         }
@@ -698,6 +727,9 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             output,
             source,
         } => {
+            if let Some(path) = &output {
+                manage::check_output(path)?;
+            }
             manage::read(&source, async |api| {
                 let output = output.as_deref();
                 commands::refine::run(api, &source, &sweep, top, quantile, margin, output).await
@@ -740,6 +772,9 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             output,
             source,
         } => {
+            if let Some(path) = &output {
+                manage::check_output(path)?;
+            }
             manage::read(&source, async |api| {
                 manage::export(api, &sweep, &format, output.as_deref()).await
             })
@@ -823,6 +858,7 @@ fn prints_only(command: &Command) -> bool {
             | Command::Sweeps { .. }
             | Command::Runs { .. }
             | Command::Best { .. }
+            | Command::Importance { .. }
             | Command::Output { .. }
             | Command::Refine { .. }
             | Command::LrFind { .. }

@@ -102,13 +102,15 @@ fn hyperband_stops_exactly_the_run_it_should_and_keeps_state_across_pause_and_re
         .as_str()
         .unwrap()
         .contains(&format!("stopped early by hyperband at band {rung}")));
-    // `hyperdial runs` shows why.
+    // `hyperdial runs` shows why, value and threshold whole (6 significant digits).
     let table = s.run(&["runs", &id, "--server", &server.url]);
-    assert!(
-        text(&table).contains("stopped early by hyperband"),
-        "{}",
-        text(&table)
+    let shown = |x: f64| format!("{}", (x * 1e6).round() / 1e6);
+    let why = format!(
+        "hyperband at band {rung}: loss {} worse than threshold {}",
+        shown(value),
+        shown(threshold)
     );
+    assert!(text(&table).contains(&why), "{why}: {}", text(&table));
     // The stopped run's process group is gone: its background child was killed too.
     std::thread::sleep(Duration::from_millis(300));
     let pid: i32 = std::fs::read_to_string(s.dir.join("child-0.9.pid"))

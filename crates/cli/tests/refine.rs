@@ -171,6 +171,29 @@ fn a_refined_file_written_elsewhere_names_the_program_from_there_and_runs_under_
         .as_str()
         .unwrap()
         .to_string();
+    // Into a directory that does not exist: refused before any work, with the fix.
+    let out = s.run(&["refine", &id, "--top", "2", "-o", "other/dir/fine.yaml"]);
+    assert!(!out.status.success());
+    let refused = text(&out);
+    assert!(
+        refused.contains(
+            "cannot write other/dir/fine.yaml: the directory other/dir does not exist; create \
+             it first with `mkdir -p other/dir`"
+        ),
+        "{refused}"
+    );
+    assert!(
+        !refused.contains("refined sweep"),
+        "no decision printed: {refused}"
+    );
+    // The same for `export -o`.
+    let out = s.run(&["export", &id, "-o", "other/dir/runs.csv"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("the directory other/dir does not exist"),
+        "{}",
+        text(&out)
+    );
     std::fs::create_dir_all(s.dir.join("other/dir")).unwrap();
     // No server named: the local store is read, and the hint is `tune`, not `sweep`.
     let out = s.run(&["refine", &id, "--top", "2", "-o", "other/dir/fine.yaml"]);

@@ -470,6 +470,15 @@ async fn export_csv_and_json() {
         json!({"exit_code": 0}),
     )
     .await;
+    let (_, c) = s
+        .post(&format!("/api/v1/sweeps/{id}/claim"), json!({}))
+        .await;
+    let second = c["run"]["id"].as_str().unwrap().to_string();
+    s.post(
+        &format!("/api/v1/runs/{second}/finish"),
+        json!({"exit_code": 3, "state": "failed", "error": "out of memory, at step 3"}),
+    )
+    .await;
     let (_, csv) = s
         .get(&format!("/api/v1/sweeps/{id}/export?format=csv"))
         .await;
@@ -477,12 +486,23 @@ async fn export_csv_and_json() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "id,number,state,metric,a,b,summary.loss,exit_code,host,started_ms,finished_ms,duration_s"
+        "id,number,state,metric,a,b,summary.loss,exit_code,error,host,started_ms,finished_ms,\
+         duration_s"
     );
     assert!(lines
         .next()
         .unwrap()
-        .starts_with(&format!("{run},1,finished,0.5,1,x,0.5,0,")));
+        .starts_with(&format!("{run},1,finished,0.5,1,x,0.5,0,,")));
+    // A run's error goes in its own column, quoted when it holds a comma.
+    let failed = lines.next().unwrap();
+    assert!(
+        failed.starts_with(&format!("{second},2,failed,,")),
+        "{failed}"
+    );
+    assert!(
+        failed.contains(",,3,\"out of memory, at step 3\","),
+        "{failed}"
+    );
     let (_, js) = s
         .get(&format!("/api/v1/sweeps/{id}/export?format=json"))
         .await;

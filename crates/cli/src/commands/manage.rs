@@ -190,17 +190,137 @@ pub async fn sweeps(api: &Api, project: Option<&str>, as_json: bool) -> Result<E
 }
 
 /// The `note` column of `hyperdial runs`: metric points that did not arrive (they come first:
-/// the run's metrics are incomplete), then the run's error. `sync` is the `hyperdial sync`
-/// command that uploads them to the store listed ([`sync_command`]).
+/// the run's metrics are incomplete), the run it retries, then the run's error or stop reason
+/// ([`run_error`]). `sync` is the `hyperdial sync` command that uploads them to the store
+/// listed ([`sync_command`]).
 fn run_note(r: &Value, sync: &str) -> String {
-    let error: String = r["error"].as_str().unwrap_or("").chars().take(60).collect();
-    match r["delivery"]["missing"].as_u64().filter(|m| *m > 0) {
-        Some(missing) if error.is_empty() => {
-            format!("{missing} metric points missing (`{sync}`)")
+    let error = run_error(r);
+    let mut parts = Vec::new();
+    if let Some(missing) = r["delivery"]["missing"].as_u64().filter(|m| *m > 0) {
+        if error.is_empty() {
+            parts.push(format!("{missing} metric points missing (`{sync}`)"));
+        } else {
+            parts.push(format!("{missing} metric points missing"));
         }
-        Some(missing) => format!("{missing} metric points missing; {error}"),
-        None => error,
     }
+    if let Some(of) = r["retry_of"].as_str() {
+        parts.push(format!("retry of {of}"));
+    }
+    if !error.is_empty() {
+        parts.push(error);
+    }
+    parts.join("; ")
+}
+
+/// Most characters of a run's error in the `note` column.
+const NOTE_CHARS: usize = 80;
+
+/// A run's error for the `note` column: an early stop as `hyperband at band 3: val_loss
+/// 1.67772 worse than threshold 1.54321` from its `stop_info` (the state column already says
+/// it stopped early), else the error's text with its numbers to 6 significant digits
+/// ([`round_numbers`]); at most [`NOTE_CHARS`] characters, cut with `…`.
+fn run_error(r: &Value) -> String {
+    let text = match (stop_text(&r["stop_info"]), r["error"].as_str()) {
+        (Some(stop), _) if r["state"] == "stopped_early" => stop,
+        (_, Some(error)) => round_numbers(error, super::number::DIGITS),
+        _ => String::new(),
+    };
+    match text.char_indices().nth(NOTE_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// An early stop's reason from its `stop_info`, numbers to 6 significant digits; `None` when
+/// the run was not stopped by a rule.
+fn stop_text(info: &Value) -> Option<String> {
+    let rule = info["rule"].as_str()?;
+    let rung = info["rung"].as_f64()?;
+    let value = info["value"].as_f64()?;
+    let threshold = info["threshold"].as_f64()?;
+    let metric = info["metric"].as_str().unwrap_or("metric");
+    let at = match (rule, info["step_key"].as_str()) {
+        ("hyperband", _) => format!("band {}", super::number::metric(rung)),
+        (_, Some(key)) => format!("{key} {}", super::number::metric(rung)),
+        _ => format!("step {}", super::number::metric(rung)),
+    };
+    Some(format!(
+        "{rule} at {at}: {metric} {} worse than threshold {}",
+        super::number::metric(value),
+        super::number::metric(threshold)
+    ))
+}
+
+/// `text` with every decimal number in it (a word of digits with a point or an exponent,
+/// such as `1.67771996921`) written with `digits` significant digits
+/// ([`super::number::general`]); integers and digits inside words (run ids) are left as
+/// they are.
+fn round_numbers(text: &str, digits: usize) -> String {
+    let bytes = text.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'.';
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        let starts = bytes[i].is_ascii_digit() && (i == 0 || !word(bytes[i - 1]));
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let start = if i > 0 && bytes[i - 1] == b'-' {
+            i - 1
+        } else {
+            i
+        };
+        let mut j = i;
+        while j < bytes.len() && bytes[j].is_ascii_digit() {
+            j += 1;
+        }
+        if j + 1 < bytes.len() && bytes[j] == b'.' && bytes[j + 1].is_ascii_digit() {
+            j += 1;
+            while j < bytes.len() && bytes[j].is_ascii_digit() {
+                j += 1;
+            }
+        }
+        if j + 1 < bytes.len() && matches!(bytes[j], b'e' | b'E') {
+            let mut k = j + 1;
+            if k < bytes.len() && matches!(bytes[k], b'+' | b'-') {
+                k += 1;
+            }
+            if k < bytes.len() && bytes[k].is_ascii_digit() {
+                while k < bytes.len() && bytes[k].is_ascii_digit() {
+                    k += 1;
+                }
+                j = k;
+            }
+        }
+        let token = &text[start..j];
+        // Significant digits written: those of the mantissa after its leading zeros.
+        let mantissa = token.split(['e', 'E']).next().unwrap_or(token);
+        let significant = mantissa
+            .trim_start_matches(['-', '0', '.'])
+            .bytes()
+            .filter(u8::is_ascii_digit)
+            .count();
+        // Not part of a longer word, nor of a dotted number (an address, a version).
+        let ends = match bytes.get(j) {
+            None => true,
+            Some(b'.') => !bytes.get(j + 1).is_some_and(u8::is_ascii_digit),
+            Some(&b) => !(b.is_ascii_alphanumeric() || b == b'_'),
+        };
+        if let (true, true, Ok(x)) = (
+            significant > digits,
+            ends && token.contains(['.', 'e', 'E']),
+            token.parse::<f64>(),
+        ) {
+            out.push_str(&text[copied..start]);
+            out.push_str(&super::number::general(x, digits));
+            copied = j;
+        }
+        i = j.max(i + 1);
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// The `hyperdial sync` that uploads a run's missing points to what `source` reads: the
@@ -250,10 +370,9 @@ pub async fn runs(
     header.extend(["time".to_string(), "note".into()]);
     t.set_header(header);
     for r in v["runs"].as_array().into_iter().flatten() {
+        // The run it retries is in the note, so the column stays narrow.
         let number = match (r["retry_of"].as_str(), r["attempt"].as_i64()) {
-            (Some(of), Some(attempt)) => {
-                format!("{} (attempt {attempt}, retry of {of})", r["number"])
-            }
+            (Some(_), Some(attempt)) => format!("{} (attempt {attempt})", r["number"]),
             _ => r["number"].to_string(),
         };
         let mut row = vec![
@@ -446,10 +565,16 @@ pub async fn best(api: &Api, sweep: &str, format: &str) -> Result<ExitCode> {
             println!("{}", args_line(&info, &params));
         }
         "yaml" => {
+            // The value under the sweep's metric's name (`val_loss 0.0781562`).
+            let sweep_id = run["sweep"].as_str().unwrap_or(sweep);
+            let info = api
+                .get(&format!("/api/v1/sweeps/{}", urlencode(sweep_id)))
+                .await?;
             println!(
-                "# run {} (#{}), metric {}",
+                "# run {} (#{}), {} {}",
                 run["id"].as_str().unwrap_or(""),
                 run["number"],
+                info["metric"]["name"].as_str().unwrap_or("metric"),
                 fmt_metric(&run["metric"])
             );
             print_yaml(&run["config"], 0);
@@ -531,6 +656,34 @@ pub async fn export(
         None => print!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Refuse an output file (`-o FILE` of `refine` and `export`) that cannot be written, before
+/// any work is done: its directory must exist (the error says to create it, with the
+/// `mkdir -p` that does), and the path must not be a directory.
+pub fn check_output(path: &Path) -> Result<()> {
+    let shown = path.display();
+    if path.is_dir() {
+        anyhow::bail!("cannot write {shown}: it is a directory; name a file in it");
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => return Ok(()),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => anyhow::bail!("cannot write {shown}: {} is not a directory", dir.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "cannot write {shown}: the directory {} does not exist; create it first with \
+             `mkdir -p {}`",
+            dir.display(),
+            super::validate::shell_quote(&dir.display().to_string())
+        ),
+        Err(e) => Err(anyhow::Error::new(e).context(format!(
+            "cannot write {shown}: cannot read {}",
+            dir.display()
+        ))),
+    }
 }
 
 /// `hyperdial pause|resume|stop|cancel SWEEP`.
@@ -723,6 +876,37 @@ mod tests {
         assert_eq!(
             sync_command(&source(None, Some("sweeps.db"))),
             "hyperdial sync"
+        );
+    }
+
+    #[test]
+    fn notes_keep_value_and_threshold_and_ids_whole() {
+        assert_eq!(
+            round_numbers(
+                "stopped early by hyperband at band 3: val_loss 1.67771996921 is worse than \
+                 the threshold 1.5432109876543 (run r0jn43zpy, exit 143, -2.5e-10)",
+                6
+            ),
+            "stopped early by hyperband at band 3: val_loss 1.67772 is worse than the \
+             threshold 1.54321 (run r0jn43zpy, exit 143, -2.5e-10)"
+        );
+        assert_eq!(
+            round_numbers("v1.2.345 x_0.123456789 10.0.0.1 1.23456789.5 10.0", 6),
+            "v1.2.345 x_0.123456789 10.0.0.1 1.23456789.5 10.0"
+        );
+        assert_eq!(round_numbers("0.000123456789", 6), "0.000123457");
+        let run = json!({
+            "state": "stopped_early",
+            "retry_of": "r0jn43zpy",
+            "error": "stopped early by hyperband at band 3: val_loss 1.67771996921 is worse \
+                      than the threshold 1.5432109876543",
+            "stop_info": {"rule": "hyperband", "rung": 3.0, "value": 1.67771996921,
+                          "threshold": 1.5432109876543, "metric": "val_loss", "step_key": null},
+        });
+        assert_eq!(
+            run_note(&run, "hyperdial sync"),
+            "retry of r0jn43zpy; hyperband at band 3: val_loss 1.67772 worse than threshold \
+             1.54321"
         );
     }
 

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod budget;
 pub mod debug;
 pub mod front;
+pub mod importance;
 pub mod lrfind;
 pub mod manage;
 pub mod number;

@@ -300,11 +300,26 @@ async fn drive(
     }
     drop(tx);
     progress.best_from_sweep = true;
+    // Said once, at the first run that finishes without the metric but logged others.
+    let mut metric_warned = config.is_multi_objective() || config.metric.is_none();
     while let Some(event) = rx.recv().await {
-        if matches!(event, hyperdial_agent::Event::Finished { .. }) {
+        let mut warning = None;
+        if let hyperdial_agent::Event::Finished {
+            run, state, metric, ..
+        } = &event
+        {
             progress.set_best(sweep_best(api, &id).await);
+            if !metric_warned && metric.is_none() && *state == RunState::Finished {
+                if let Some(name) = config.metric.as_ref().map(|m| m.name.as_str()) {
+                    warning = missing_metric_warning(api, run, name).await;
+                    metric_warned = warning.is_some();
+                }
+            }
         }
         progress.event(event);
+        if let Some(w) = warning {
+            progress.event(hyperdial_agent::Event::Message(w));
+        }
     }
     progress.finish();
     let mut crash_loop = None;
@@ -383,10 +398,7 @@ async fn report_finished(
     if config.is_multi_objective() {
         super::front::best(api, id, "yaml").await?;
     } else {
-        match api.get(&format!("/api/v1/sweeps/{id}/best")).await {
-            Ok(best) => print_best(&best["run"], config),
-            Err(_) => outln!("no run reported the metric"),
-        }
+        print_sweep_best(api, id, config).await;
     }
     outln!("what next:");
     // The same store: `tune` repeats a --db given; `retry` reads only the default store.
@@ -407,19 +419,115 @@ async fn report_finished(
     Ok(())
 }
 
-/// Print the sweep's best run, or that no run reported the metric.
+/// Print the sweep's best run, or that no run reported the metric (with the names the runs
+/// did log, and the one meant when the metric's name is a near miss of one).
 async fn print_sweep_best(api: &Api, id: &str, config: &hyperdial_space::SweepConfig) {
     match api.get(&format!("/api/v1/sweeps/{id}/best")).await {
         Ok(best) => print_best(&best["run"], config),
-        Err(_) => outln!(
-            "no run reported the metric{}",
-            config
-                .metric
-                .as_ref()
-                .map(|m| format!(" `{}`", m.name))
-                .unwrap_or_default()
+        Err(_) => match config.metric.as_ref() {
+            Some(m) => {
+                let logged = logged_names(api, id).await;
+                outln!("{}", no_metric_text(&m.name, &logged));
+            }
+            None => outln!("no run reported the metric"),
+        },
+    }
+}
+
+/// Most runs whose summaries [`logged_names`] reads.
+const NAMES_FROM_RUNS: u32 = 200;
+
+/// The metric names the sweep's runs logged (the keys of their summaries, which hold the last
+/// value of every metric a run logged; `_`-prefixed bookkeeping keys left out), sorted; empty
+/// when they cannot be read.
+async fn logged_names(api: &Api, sweep: &str) -> Vec<String> {
+    let Ok(runs) = api
+        .get(&format!(
+            "/api/v1/runs?sweep={}&limit={NAMES_FROM_RUNS}",
+            super::manage::urlencode(sweep)
+        ))
+        .await
+    else {
+        return Vec::new();
+    };
+    let names: std::collections::BTreeSet<String> = runs["runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(summary_names)
+        .collect();
+    names.into_iter().collect()
+}
+
+/// The metric names in a run's summary, `_`-prefixed bookkeeping keys left out.
+fn summary_names(run: &Value) -> Vec<String> {
+    run["summary"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k.clone())
+        .filter(|k| !k.starts_with('_'))
+        .collect()
+}
+
+/// `no run reported the metric 'val_los'; the runs logged train_loss, val_loss: did you mean
+/// val_loss?`: what the closing summary says when no run has the sweep's metric, `logged`
+/// being the names the runs did log ([`logged_names`]).
+fn no_metric_text(metric: &str, logged: &[String]) -> String {
+    format!(
+        "no run reported the metric '{metric}'{}",
+        logged_hint(metric, logged)
+    )
+}
+
+/// `; the runs logged a, b: did you mean a?` (or how to fix the file when no name is close),
+/// empty when the runs logged nothing else or did log `metric`.
+fn logged_hint(metric: &str, logged: &[String]) -> String {
+    if logged.is_empty() || logged.iter().any(|n| n == metric) {
+        return String::new();
+    }
+    const SHOWN: usize = 8;
+    let mut list = logged
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if logged.len() > SHOWN {
+        list.push_str(&format!(" and {} more", logged.len() - SHOWN));
+    }
+    let candidates: Vec<&str> = logged.iter().map(String::as_str).collect();
+    match hyperdial_space::diagnostic::did_you_mean(metric, &candidates) {
+        Some(near) => format!(
+            "; the runs logged {list}: did you mean {near}? (set `metric: {{name: {near}}}` in \
+             the sweep file)"
+        ),
+        None => format!(
+            "; the runs logged {list}: the sweep file's `metric.name` must be one of the names \
+             the script logs"
         ),
     }
+}
+
+/// The warning shown when the first run finishes without the sweep's metric `metric` but with
+/// other metrics (a misspelt `metric.name`, most likely), so a long sweep is not run to its
+/// end for nothing; `None` when the run logged nothing (or the metric after all), or cannot
+/// be read.
+async fn missing_metric_warning(api: &Api, run: &str, metric: &str) -> Option<String> {
+    let r = api
+        .get(&format!("/api/v1/runs/{}", super::manage::urlencode(run)))
+        .await
+        .ok()?;
+    let mut logged = summary_names(&r);
+    logged.sort();
+    let hint = logged_hint(metric, &logged);
+    if hint.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "warning: run #{} finished without reporting the metric '{metric}'{hint}",
+        r["number"]
+    ))
 }
 
 /// How long the progress line waits for the sweep's best run ([`sweep_best`]).
@@ -480,5 +588,34 @@ fn print_best(run: &Value, config: &hyperdial_space::SweepConfig) {
         if let Some(v) = run["params"].get(&p.name) {
             outln!("  {} = {}", p.name, hyperdial_space::command::python_str(v));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misnamed_metric_gets_the_name_the_runs_logged() {
+        let logged = vec!["train_loss".to_string(), "val_loss".to_string()];
+        assert_eq!(
+            no_metric_text("val_los", &logged),
+            "no run reported the metric 'val_los'; the runs logged train_loss, val_loss: did \
+             you mean val_loss? (set `metric: {name: val_loss}` in the sweep file)"
+        );
+        assert!(no_metric_text("accuracy", &logged).ends_with(
+            "the runs logged train_loss, val_loss: the sweep file's `metric.name` must be one \
+             of the names the script logs"
+        ));
+        // Nothing logged, or the metric logged (the runs failed before finishing): no hint.
+        assert_eq!(
+            no_metric_text("val_los", &[]),
+            "no run reported the metric 'val_los'"
+        );
+        assert_eq!(
+            logged_hint("val_loss", &logged),
+            "",
+            "the metric was logged"
+        );
     }
 }

@@ -178,6 +178,7 @@ impl ExportPages {
         header_row.extend(
             [
                 "exit_code",
+                "error",
                 "host",
                 "started_ms",
                 "finished_ms",
@@ -199,6 +200,8 @@ impl ExportPages {
         row.extend(self.params.iter().map(|p| cell(r.params.get(p))));
         row.extend(self.summary_keys.iter().map(|k| cell(r.summary.get(k))));
         row.push(r.exit_code.map(|c| c.to_string()).unwrap_or_default());
+        // Why the run ended as it did: its error, or the reason it was stopped early.
+        row.push(r.error.clone().unwrap_or_default());
         row.push(r.host.clone().unwrap_or_default());
         row.push(r.started_ms.map(|t| t.to_string()).unwrap_or_default());
         row.push(r.finished_ms.map(|t| t.to_string()).unwrap_or_default());

@@ -1,0 +1,268 @@
+//! `hyperdial importance SWEEP`: which parameters matter for the sweep's metric, from
+//! `GET /api/v1/sweeps/{id}/importance` (a random forest over the runs, see the API docs).
+//!
+//! Read like `best` (a server, or the local store without one; see [`crate::source`]).
+//! Prints a table of the parameters, most important first, with each importance and main
+//! effect and their spread across the sub-forests (`± sd`), and the correlations; then how
+//! many runs were used and whether the evidence suffices. When it does not (`too_few_runs`,
+//! `no_signal`) the command says why and what to do: more runs, or other run states
+//! (`--states`); the correlations are still shown. `--json` prints the API's answer as it is.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use comfy_table::{presets::UTF8_BORDERS_ONLY, CellAlignment, Table};
+use hyperdial_wire::api::{AxisKind, Evidence, Goal, Importance};
+use hyperdial_wire::RunState;
+
+use super::manage::urlencode;
+use crate::api::Api;
+use crate::source::Source;
+
+/// `hyperdial importance SWEEP`: `states` are the run states whose runs count (empty: the
+/// server's default, `finished`); `via` is what the command read, for the commands it
+/// suggests.
+pub async fn run(
+    api: &Api,
+    via: &Source,
+    sweep: &str,
+    states: &[RunState],
+    as_json: bool,
+) -> Result<ExitCode> {
+    let path = importance_path(sweep, states);
+    let answer = api.get(&path).await?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let imp: Importance = serde_json::from_value(answer)
+        .context("the server's importance answer is not in the expected form")?;
+    print!("{}", render(&imp, sweep, states, &via.flags()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The API path: `state=` only when states were asked for.
+fn importance_path(sweep: &str, states: &[RunState]) -> String {
+    let mut path = format!("/api/v1/sweeps/{}/importance", urlencode(sweep));
+    if !states.is_empty() {
+        let words: Vec<&str> = states.iter().map(|s| s.as_str()).collect();
+        path.push_str(&format!("?state={}", words.join(",")));
+    }
+    path
+}
+
+/// A share (0 to 1) with its spread: `0.624 ± 0.051`; `—` without one.
+fn share(value: Option<f64>, sd: Option<f64>) -> String {
+    match (value, sd) {
+        (Some(v), Some(sd)) => format!("{v:.3} ± {sd:.3}"),
+        (Some(v), None) => format!("{v:.3}"),
+        _ => "—".to_string(),
+    }
+}
+
+/// A correlation with two decimals (`-0.81`), `—` without one.
+fn correlation(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".to_string(), |v| format!("{v:.2}"))
+}
+
+/// The states as the command line writes them: `finished,stopped_early`.
+fn state_list(states: &[RunState]) -> String {
+    states
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The whole text the command prints for `imp` (each line ending in a newline); `flags`
+/// are the read options to repeat in a suggested command ([`Source::flags`]).
+fn render(imp: &Importance, sweep: &str, asked: &[RunState], flags: &str) -> String {
+    let mut out = String::new();
+    let metric = imp.metric.as_deref().unwrap_or("the metric");
+    let states = state_list(&imp.states);
+    let in_states = if imp.states == [RunState::Finished] {
+        "finished runs".to_string()
+    } else {
+        format!("runs in states {states}")
+    };
+    let goal = match imp.goal {
+        Goal::Minimize => "minimize",
+        Goal::Maximize => "maximize",
+    };
+    out.push_str(&format!(
+        "parameter importance for {metric} ({goal}) in sweep {sweep}: {} {in_states} with {metric}",
+        imp.runs
+    ));
+    if imp.forest_runs != imp.runs && imp.forest_runs > 0 {
+        out.push_str(&format!(
+            " (the forest grown on an even subsample of {})",
+            imp.forest_runs
+        ));
+    }
+    out.push('\n');
+    if !imp.params.is_empty() {
+        let mut t = Table::new();
+        t.load_preset(UTF8_BORDERS_ONLY);
+        t.set_header([
+            "parameter",
+            "scale",
+            "importance ± sd",
+            "main effect ± sd",
+            "pearson",
+            "spearman",
+        ]);
+        for p in &imp.params {
+            let scale = match p.kind {
+                AxisKind::Linear => "linear",
+                AxisKind::Log => "log",
+                AxisKind::Category => "category",
+            };
+            t.add_row([
+                p.name.clone(),
+                scale.to_string(),
+                share(p.importance, p.importance_sd),
+                share(p.main_effect, p.main_effect_sd),
+                correlation(p.pearson),
+                correlation(p.spearman),
+            ]);
+        }
+        for column in 2..6 {
+            if let Some(c) = t.column_mut(column) {
+                c.set_cell_alignment(CellAlignment::Right);
+            }
+        }
+        out.push_str(&format!("{t}\n"));
+    } else {
+        out.push_str("no parameter varies in these runs\n");
+    }
+    let r2 = imp
+        .oob_r2
+        .map_or_else(|| "not measurable".to_string(), |r| format!("{r:.2}"));
+    match imp.evidence {
+        Evidence::Enough => {
+            out.push_str(&format!(
+                "evidence: enough ({} runs, at least {} needed; out-of-bag R² {r2}). \
+                 Importances are shares of the forest's fit (they sum to 1), ± their spread \
+                 across {} sub-forests: two parameters whose importances differ by less than \
+                 their spreads are not ranked by the data.\n",
+                imp.runs, imp.min_runs, imp.sub_forests
+            ));
+        }
+        Evidence::TooFewRuns => {
+            out.push_str(&format!(
+                "evidence: too_few_runs: {} {in_states} with {metric}, at least {} needed for \
+                 importances (correlations are still given, for numeric parameters).\n",
+                imp.runs, imp.min_runs
+            ));
+            out.push_str(&more_runs_hint(imp, sweep, asked, flags));
+        }
+        Evidence::NoSignal => {
+            out.push_str(&format!(
+                "evidence: no_signal: the forest predicts {metric} no better than its mean \
+                 (out-of-bag R² {r2}, {} runs), so any ranking of the parameters would be noise \
+                 (correlations are still given, for numeric parameters).\n",
+                imp.runs
+            ));
+            out.push_str(&more_runs_hint(imp, sweep, asked, flags));
+        }
+    }
+    out
+}
+
+/// What to do when the evidence does not suffice: more runs; and, when stopped-early runs
+/// were left out (the default), how to count them too.
+fn more_runs_hint(imp: &Importance, sweep: &str, asked: &[RunState], flags: &str) -> String {
+    let mut hint = format!(
+        "  to get importances: run more of the sweep (`hyperdial tune FILE --count N` again, \
+         or `hyperdial agent {sweep}`)"
+    );
+    if !imp.states.contains(&RunState::StoppedEarly) {
+        let mut with: Vec<RunState> = if asked.is_empty() {
+            imp.states.clone()
+        } else {
+            asked.to_vec()
+        };
+        with.push(RunState::StoppedEarly);
+        let default = if asked.is_empty() {
+            " (they are left out by default: a run stopped early reports a value that says how \
+             long it ran more than how good its parameters were)"
+        } else {
+            ""
+        };
+        hint.push_str(&format!(
+            ";\n  or count the runs stopped early too: `hyperdial importance {sweep} --states {}{flags}`{default}",
+            state_list(&with)
+        ));
+    }
+    hint.push('\n');
+    hint
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyperdial_wire::api::ParamImportance;
+
+    fn answer(evidence: Evidence, runs: u64, with_values: bool) -> Importance {
+        let v = |x: f64| with_values.then_some(x);
+        Importance {
+            method: "random_forest".into(),
+            trees: 100,
+            sub_forests: 5,
+            states: vec![RunState::Finished],
+            runs,
+            forest_runs: runs,
+            min_runs: 10,
+            evidence,
+            goal: hyperdial_wire::api::Goal::Minimize,
+            oob_r2: v(0.81),
+            params: vec![ParamImportance {
+                name: "lr".into(),
+                kind: AxisKind::Log,
+                importance: v(0.6238),
+                importance_sd: v(0.0512),
+                main_effect: v(0.55),
+                main_effect_sd: v(0.04),
+                pearson: Some(-0.812),
+                spearman: Some(-0.79),
+            }],
+            metric: Some("val_loss".into()),
+            compute_ms: 3,
+            cached: false,
+        }
+    }
+
+    #[test]
+    fn the_table_carries_the_spread_and_the_evidence() {
+        let text = render(&answer(Evidence::Enough, 24, true), "s1", &[], "");
+        assert!(text.contains("0.624 ± 0.051"), "{text}");
+        assert!(text.contains("-0.81"), "{text}");
+        assert!(text.contains("24 finished runs with val_loss"), "{text}");
+        assert!(text.contains("evidence: enough"), "{text}");
+    }
+
+    #[test]
+    fn too_few_runs_says_what_to_do() {
+        let text = render(
+            &answer(Evidence::TooFewRuns, 4, false),
+            "s1",
+            &[],
+            " --db x.db",
+        );
+        assert!(
+            text.contains("evidence: too_few_runs: 4 finished runs"),
+            "{text}"
+        );
+        assert!(text.contains("at least 10 needed"), "{text}");
+        assert!(
+            text.contains("`hyperdial importance s1 --states finished,stopped_early --db x.db`"),
+            "{text}"
+        );
+        assert!(text.contains("left out by default"), "{text}");
+        assert_eq!(
+            importance_path("s 1", &[RunState::Finished, RunState::StoppedEarly]),
+            "/api/v1/sweeps/s%201/importance?state=finished,stopped_early"
+        );
+        assert_eq!(importance_path("s1", &[]), "/api/v1/sweeps/s1/importance");
+    }
+}
