@@ -217,20 +217,30 @@ fn to_points(raw: &[(i64, Option<f64>, i64, Option<f64>)], by_key: bool) -> Vec<
         .collect()
 }
 
-/// A one-line explanation of an early stop, for the run's `error` field and listings.
+/// A one-line explanation of an early stop, for the run's `error` field and listings:
+/// `stopped early by ` and [`reason`] with every digit of its numbers.
 pub fn explain(info: &serde_json::Value) -> Option<String> {
+    reason(info, |x| x.to_string()).map(|why| format!("stopped early by {why}"))
+}
+
+/// Why a rule stopped a run, from its `stop_info`, with numbers written by `number`:
+/// `hyperband at band 3: val_loss 1.4 worse than threshold 1.0` (`step N`, or the step
+/// key's name, for the other rules). `None` when `info` is not a rule's record.
+pub fn reason(info: &serde_json::Value, number: impl Fn(f64) -> String) -> Option<String> {
     let rule = info["rule"].as_str()?;
     let rung = info["rung"].as_f64()?;
     let value = info["value"].as_f64()?;
     let threshold = info["threshold"].as_f64()?;
     let metric = info["metric"].as_str().unwrap_or("metric");
     let at = match (rule, info["step_key"].as_str()) {
-        ("hyperband", _) => format!("band {rung}"),
-        (_, Some(key)) => format!("{key} {rung}"),
-        _ => format!("step {rung}"),
+        ("hyperband", _) => format!("band {}", number(rung)),
+        (_, Some(key)) => format!("{key} {}", number(rung)),
+        _ => format!("step {}", number(rung)),
     };
     Some(format!(
-        "stopped early by {rule} at {at}: {metric} {value} is worse than the threshold {threshold}"
+        "{rule} at {at}: {metric} {} worse than threshold {}",
+        number(value),
+        number(threshold)
     ))
 }
 

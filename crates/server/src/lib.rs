@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 pub mod api;
 pub mod controller;
 mod dashboard;
-mod early_stop;
+pub mod early_stop;
 mod error;
 pub mod fanout;
 pub mod guard;

@@ -234,21 +234,7 @@ fn run_error(r: &Value) -> String {
 /// An early stop's reason from its `stop_info`, numbers to 6 significant digits; `None` when
 /// the run was not stopped by a rule.
 fn stop_text(info: &Value) -> Option<String> {
-    let rule = info["rule"].as_str()?;
-    let rung = info["rung"].as_f64()?;
-    let value = info["value"].as_f64()?;
-    let threshold = info["threshold"].as_f64()?;
-    let metric = info["metric"].as_str().unwrap_or("metric");
-    let at = match (rule, info["step_key"].as_str()) {
-        ("hyperband", _) => format!("band {}", super::number::metric(rung)),
-        (_, Some(key)) => format!("{key} {}", super::number::metric(rung)),
-        _ => format!("step {}", super::number::metric(rung)),
-    };
-    Some(format!(
-        "{rule} at {at}: {metric} {} worse than threshold {}",
-        super::number::metric(value),
-        super::number::metric(threshold)
-    ))
+    hyperdial_server::early_stop::reason(info, super::number::metric)
 }
 
 /// `text` with every decimal number in it (a word of digits with a point or an exponent,
