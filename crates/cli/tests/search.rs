@@ -20,13 +20,13 @@ with open("results.jsonl", "a") as f:
 print("hyperdial: " + json.dumps({"loss": loss}), flush=True)
 "#;
 
-fn tune(method: &str) {
+fn tune(method: &str, run_cap: usize) {
     let s = Scratch::new(&format!("search-{method}"));
     s.write("quad.py", QUAD);
     std::fs::write(
         s.dir.join("sweep.yaml"),
         format!(
-            "program: quad.py\nmethod: {method}\nrun_cap: 40\nmetric: {{name: loss, goal: minimize}}\nparameters:\n  x: {{min: -2.0, max: 2.0}}\n  lr: {{distribution: log_uniform_values, min: 1e-5, max: 1.0}}\n  opt: {{values: [adam, sgd, rmsprop]}}\n"
+            "program: quad.py\nmethod: {method}\nrun_cap: {run_cap}\nmetric: {{name: loss, goal: minimize}}\nparameters:\n  x: {{min: -2.0, max: 2.0}}\n  lr: {{distribution: log_uniform_values, min: 1e-5, max: 1.0}}\n  opt: {{values: [adam, sgd, rmsprop]}}\n"
         ),
     )
     .unwrap();
@@ -37,18 +37,21 @@ fn tune(method: &str) {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(rows.len(), 40, "{text}");
+    assert_eq!(rows.len(), run_cap, "{text}");
     let configs: std::collections::HashSet<String> = rows
         .iter()
         .map(|r| format!("{} {} {}", r["x"], r["lr"], r["opt"]))
         .collect();
-    assert_eq!(configs.len(), 40, "repeated configurations: {text}");
-    // The guided runs concentrate where the loss is low: the median loss of the last ten runs
-    // is below the median of the first eight (the quasi-random initial design). Medians are
-    // less at the mercy of one lucky early point, or of one exploring late run far out on this
-    // loss's steep tails (up to 6 at the edges, against 0.05 near the optimum), than means or
-    // minima; with four agents the last runs are suggested while others are still in flight, so
-    // the sweep runs 40 (28 were too few for tpe under load: it failed twice in CI).
+    assert_eq!(configs.len(), run_cap, "repeated configurations: {text}");
+    // The guided runs concentrate where the loss is low: the median loss of the later half of
+    // the runs is below the median of the first eight (the quasi-random initial design).
+    // Medians are less at the mercy of one lucky early point, or of one exploring late run far
+    // out on this loss's steep tails (up to 6 at the edges, against 0.05 near the optimum),
+    // than means or minima. The run cap is what keeps this claim from failing by chance: in a
+    // seeded simulation of four agents (runs finishing in random order, three in flight at each
+    // ask), `tpe`, which keeps exploring (its prior component and its narrow bad-group kernels),
+    // failed it in 33 of 4,000 sweeps at 40 runs, 2 at 50 and 0 at 60; `bayes` in 0 of 100 at
+    // 40; `random` fails it in about half of them, so the claim tells a model from none.
     let median = |rs: &[serde_json::Value]| {
         let mut v: Vec<f64> = rs.iter().map(|r| r["loss"].as_f64().unwrap()).collect();
         v.sort_by(f64::total_cmp);
@@ -59,21 +62,21 @@ fn tune(method: &str) {
             (v[n / 2 - 1] + v[n / 2]) / 2.0
         }
     };
-    let (first, last) = (median(&rows[..8]), median(&rows[30..]));
+    let (first, last) = (median(&rows[..8]), median(&rows[run_cap / 2..]));
     assert!(
         last < first,
-        "{method}: median loss of the last ten runs {last} ≥ that of the first eight {first}\n{text}"
+        "{method}: median loss of the later half of the runs {last} ≥ that of the first eight {first}\n{text}"
     );
 }
 
 #[test]
 fn bayes_with_four_agents_improves_on_its_initial_design() {
-    tune("bayes");
+    tune("bayes", 40);
 }
 
 #[test]
 fn tpe_with_four_agents_improves_on_its_initial_design() {
-    tune("tpe");
+    tune("tpe", 60);
 }
 
 const GRIDLIKE: &str = r#"
