@@ -6,10 +6,12 @@
 //!
 //! ```sh
 //! cargo run --release -p hyperdial-search --example values_loop -- [seeds] [budget]
+//! TASKS=hartmann6-list4-hetero METHODS=bayes cargo run --release ... # a subset
 //! ```
 //!
 //! The functions are synthetic (Branin, Hartmann-6 and a made-up training-like response on
-//! grids of listed values), so they can be enumerated for their optimum and median; the
+//! grids of listed values; `hartmann6-list4-hetero` is `hartmann6-list-noisy` of
+//! `bench/quality`, noise growing with the loss), so they can be enumerated for their optimum and median; the
 //! quality benchmark in `bench/quality` is the reference, this is for quick iteration.
 
 use hyperdial_search::{suggest_in_sweep, Ask, Trial};
@@ -23,7 +25,12 @@ struct Task {
     name: &'static str,
     yaml: String,
     f: fn(&Params) -> f64,
+    /// Standard deviation of the observation noise, in units of `f`.
     noise: f64,
+    /// Whether the noise grows with the loss: `sd = noise + 1.4·noise·(f − f*)/(median − f*)`,
+    /// clipped to `[noise, 2.4·noise]` (worse configurations train less stably), as in
+    /// `hartmann6-list-noisy` of `bench/quality`.
+    hetero: bool,
 }
 
 fn num(v: &Value) -> f64 {
@@ -103,42 +110,59 @@ fn tasks() -> Vec<Task> {
         h6 += &format!("  x{k}: {{values: {}}}\n", list(&lin(0.0, 1.0, 11)));
     }
     let mlp_yaml = "parameters:\n  lr: {values: [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1]}\n  batch: {values: [16, 32, 64, 128, 256, 512]}\n  layers: {values: [1, 2, 3, 4, 5]}\n  dropout: {values: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]}\n  act: {values: [relu, tanh, gelu]}\n".to_string();
+    let mut h6_4 = String::from("parameters:\n");
+    for k in 0..6 {
+        h6_4 += &format!("  x{k}: {{values: [0.125, 0.375, 0.625, 0.875]}}\n");
+    }
     vec![
         Task {
             name: "branin-values",
             yaml: branin_yaml.clone(),
             f: branin,
             noise: 0.0,
+            hetero: false,
         },
         Task {
             name: "hartmann6-values",
             yaml: h6.clone(),
             f: hartmann6,
             noise: 0.0,
+            hetero: false,
         },
         Task {
             name: "mlp-values",
             yaml: mlp_yaml.clone(),
             f: mlp,
             noise: 0.0,
+            hetero: false,
         },
         Task {
             name: "branin-values-noisy",
             yaml: branin_yaml,
             f: branin,
             noise: 5.0,
+            hetero: false,
         },
         Task {
             name: "hartmann6-values-noisy",
             yaml: h6,
             f: hartmann6,
             noise: 0.15,
+            hetero: false,
         },
         Task {
             name: "mlp-values-noisy",
             yaml: mlp_yaml,
             f: mlp,
             noise: 0.01,
+            hetero: false,
+        },
+        Task {
+            name: "hartmann6-list4-hetero",
+            yaml: h6_4,
+            f: hartmann6,
+            noise: 0.25,
+            hetero: true,
         },
     ]
 }
@@ -167,13 +191,20 @@ fn main() {
             .join(" | ")
     );
     println!("| --- | --- |{}", " --- |".repeat(marks.len()));
-    for task in tasks() {
+    // `TASKS=a,b` and `METHODS=bayes,tpe` run a subset.
+    let wanted = |var: &str, name: &str| {
+        std::env::var(var).map_or(true, |v| v.split(',').any(|w| w == name))
+    };
+    for task in tasks().into_iter().filter(|t| wanted("TASKS", t.name)) {
         let grid_config =
             hyperdial_space::parse_str(&format!("method: grid\n{}", task.yaml), "t.yaml")
                 .unwrap()
                 .config;
         let (best, median) = reference(&grid_config, task.f);
-        for method in ["bayes", "tpe", "random"] {
+        for method in ["bayes", "tpe", "random"]
+            .into_iter()
+            .filter(|m| wanted("METHODS", m))
+        {
             let text = format!("method: {method}\nmetric: {{name: loss}}\n{}", task.yaml);
             let config = hyperdial_space::parse_str(&text, "t.yaml").unwrap().config;
             let mut regret = vec![0.0; marks.len()];
@@ -188,7 +219,13 @@ fn main() {
                     };
                     let t = (task.f)(&s.params);
                     let z: f64 = (0..12).map(|_| noise_rng.random::<f64>()).sum::<f64>() - 6.0;
-                    let y = t + task.noise * z;
+                    let sd = if task.hetero {
+                        let r = (t - best) / (median - best);
+                        task.noise * (1.0 + 1.4 * r).clamp(1.0, 2.4)
+                    } else {
+                        task.noise
+                    };
+                    let y = t + sd * z;
                     truth.push(t);
                     trials.push(Trial {
                         params: s.params.iter().cloned().collect(),
