@@ -145,6 +145,23 @@ def _config_error_text(err, from_dict):
         len(errors), "" if len(errors) == 1 else "s", "\n".join(lines))
 
 
+def _no_number(value):
+    """How a value returned by an objective that ends its trial ``failed`` without an error
+    reads (``None``, ``nan``, ``inf``; for several objectives, the first such entry), or None
+    when it is a number, or something :meth:`Sweep.tell` refuses with a message of its own."""
+    entries = (value.values() if isinstance(value, collections.abc.Mapping)
+               else value if isinstance(value, (list, tuple)) else (value,))
+    for entry in entries:
+        if entry is None:
+            return "None"
+        try:
+            if _metric_value("value", entry) is None:
+                return repr(float(entry if isinstance(entry, numbers.Real) else entry.item()))
+        except (TypeError, ValueError, AttributeError):
+            return None
+    return None
+
+
 def _finite_or_none(value, what):
     """A told or reported value of objective ``what`` as a float, None for None, NaN and the
     infinities; TypeError naming it and what was given for anything else."""
@@ -728,8 +745,10 @@ class Sweep(_Closable):
         again: a request it cut short is sent again first (a tell is then stored, a trial it
         claimed is cancelled too), so no trial is left open to crash later. A value
         :meth:`tell` would refuse (not a number, or not every objective) fails the trial and
-        the loop goes on, as in Optuna; such failures and those caught by ``catch`` are
-        reported on standard error with the trial's parameters, one line per trial. A value
+        the loop goes on, as in Optuna; so does a returned None, NaN or infinity (Optuna
+        keeps an infinity as a value; here a metric is finite). Such failures and those
+        caught by ``catch`` are reported on standard error with the trial's parameters, one
+        line per trial. A value
         returned to a sweep without a metric fails its trial and raises ValueError. After
         each told trial (but not one whose exception is raised again) every ``callbacks``
         item is called as ``callback(sweep, trial)``. A trial's ``value`` is its metric: the
@@ -782,6 +801,12 @@ class Sweep(_Closable):
                         callback(self, trial)
                 if error is None:
                     told += 1
+                    if state is None:
+                        said = _no_number(value)
+                        if said:
+                            _warn("trial %s of sweep %s %s returned %s: it ends failed (the "
+                                  "search counts it per `metric.impute`) and the loop goes on"
+                                  % (trial.number, self.id, trial.params, said))
                     try:
                         # A value tell() refuses (not a number) fails the trial and the loop
                         # goes on (Optuna's rule), said on standard error for each trial.

@@ -632,6 +632,23 @@ class RealServerTests(RealServerCase):
                          err.getvalue())
         self.assertIn("trial 3 of sweep %s {'x': " % sweep.id, err.getvalue())
 
+    def test_optimize_says_so_when_a_trial_fails_by_returning_none_nan_or_inf(self):
+        sweep = hyperdial.Sweep.create(
+            {"method": "random", "metric": {"name": "loss"},
+             "parameters": {"x": {"min": 0.0, "max": 1.0}}}, server=self.url)
+        returns = {1: None, 2: float("nan"), 3: 0.5, 4: float("-inf")}
+        err = io.StringIO()
+        with mock.patch.object(sys, "stderr", err):
+            told = sweep.optimize(lambda t: returns[t.number], n_trials=4)
+        self.assertEqual(told, 4)
+        self.assertEqual([t.state for t in sweep.trials()],
+                         ["failed", "failed", "finished", "failed"])
+        said = err.getvalue()
+        for number, text in [(1, "None"), (2, "nan"), (4, "-inf")]:
+            self.assertIn("trial %d of sweep %s {'x': " % (number, sweep.id), said)
+            self.assertIn("returned %s: it ends failed" % text, said)
+        self.assertNotIn("trial 3 ", said)
+
     def test_a_ctrl_c_anywhere_in_optimize_leaves_no_trial_open(self):
         # An interrupt lands mostly in the client's socket calls with a fast objective:
         # wherever it lands, every trial ends (told, or cancelled) before it propagates.
