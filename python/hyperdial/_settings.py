@@ -30,7 +30,7 @@ PROBE_TIMEOUT = 0.5  # seconds, for the request that looks for a server
 RESUME_WAIT = 120.0
 RETRY_DELAYS = (0.25, 0.75)  # sleeps between the attempts of one delivery
 BACKOFF_MAX = 30.0  # seconds at most between two flush attempts while the server is down
-HEARTBEAT_INTERVAL = 20.0  # seconds of silence before a heartbeat (server mode only)
+HEARTBEAT_INTERVAL = 5.0  # seconds of silence before a heartbeat (server mode only)
 GIT_TIMEOUT = 2.0  # seconds per git command
 
 # Reading a run's history back (see _history).
@@ -44,7 +44,7 @@ ASK_WAIT = 20.0  # seconds a claim may be held open by the server (its long poll
 CONNECT_SECONDS = 1.5  # seconds Sweep.create/get look for a named server before giving up
 LOCAL_START_SECONDS = 20.0  # seconds a local server may take to start
 CALL_RETRY_FOR = 60.0  # seconds a sweep call is retried while the server is unreachable
-TRIAL_HEARTBEAT = 20.0  # seconds of silence before an open trial gets a heartbeat
+TRIAL_HEARTBEAT = 5.0  # seconds of silence before an open trial gets a heartbeat
 
 
 def env(name, default=None):

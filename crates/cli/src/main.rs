@@ -184,7 +184,8 @@ enum Command {
         tls_key: Option<PathBuf>,
         /// Seconds a sweep run may stay silent (no heartbeat, metrics or output from its agent;
         /// no heartbeat or tell from the client that asked for a trial) before it is marked
-        /// crashed and retried (fractions allowed, at least 1).
+        /// crashed and retried (fractions allowed, at least 1; below 15 a warning: the Python
+        /// client sends its heartbeats after 5 s of silence, agents every 2 s).
         #[arg(
             long,
             env = "HYPERDIAL_RUN_TIMEOUT",

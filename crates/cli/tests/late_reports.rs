@@ -159,3 +159,31 @@ open("ran-to-the-end-" + os.environ["HYPERDIAL_RUN_ID"], "w").close()
     server.kill().ok();
     server.wait().ok();
 }
+
+/// A run timeout shorter than three of the Python client's heartbeat intervals draws a
+/// warning at start, naming a safe value; the default does not. (Off loopback without a
+/// token the server then refuses to start, so nothing is left running.)
+#[test]
+fn a_short_run_timeout_is_warned_about_at_start() {
+    let s = Scratch::new("short-run-timeout");
+    let said = |timeout: &str| {
+        let out = s.run(&[
+            "server",
+            "--db",
+            s.dir.join("db.sqlite").to_str().unwrap(),
+            "--bind",
+            "0.0.0.0:9",
+            "--run-timeout",
+            timeout,
+        ]);
+        assert!(!out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let short = said("10");
+    assert!(
+        short.contains("--run-timeout 10 is short") && short.contains("15 s or more is safe"),
+        "{short}"
+    );
+    let default = said("60");
+    assert!(!default.contains("is short"), "{default}");
+}

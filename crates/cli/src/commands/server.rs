@@ -43,6 +43,10 @@ pub struct ServerArgs {
     pub until_stdin_closes: bool,
 }
 
+/// Seconds of silence after which the Python client sends a heartbeat for an open trial or
+/// a server-mode run (`TRIAL_HEARTBEAT`, `HEARTBEAT_INTERVAL` in its settings).
+const CLIENT_SILENCE_S: f64 = 5.0;
+
 /// Run the command.
 pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     let ServerArgs {
@@ -64,6 +68,17 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
         anyhow::bail!(
             "--run-timeout {run_timeout}: expected a number of seconds, at least {}",
             MIN_RUN_TIMEOUT.as_secs_f64()
+        );
+    }
+    // Agents send a heartbeat every 2 s, the Python client after 5 s of silence (an open
+    // trial, a server-mode run): below three of those a healthy client's run can be crashed.
+    if run_timeout < CLIENT_SILENCE_S * 3.0 {
+        eprintln!(
+            "hyperdial: warning: --run-timeout {run_timeout} is short: the Python client sends \
+             a heartbeat after {CLIENT_SILENCE_S} s of silence (agents every 2 s), so trials and \
+             runs of a slow or briefly stalled client may be marked crashed while they are \
+             still working; {} s or more is safe",
+            CLIENT_SILENCE_S * 3.0
         );
     }
     // A non-loopback address without a token is refused before anything else: no database
