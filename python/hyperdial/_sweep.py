@@ -26,7 +26,7 @@ from ._errors import (ConfigWarning, NoMetricError, TrialPruned, ValueWarning, _
 from ._history import _HistoryReader
 from ._local_server import _local_store_hint, _sweep_server
 from ._query import _all_runs, _iso_time, _sorted_runs
-from ._states import IN_FLIGHT_RUN_STATES, TERMINAL_RUN_STATES, RunState
+from ._states import IN_FLIGHT_RUN_STATES, TERMINAL_RUN_STATES, RunState, SweepState
 from ._transport import _SendError, _Transport, _call, _error_text, _server_from
 from ._values import Config, _jsonable, _metric_value
 
@@ -407,7 +407,8 @@ class Sweep(_Closable):
         the config's ``project``, else ``HYPERDIAL_PROJECT``, else the server's default).
         ``seed`` fixes the sweep's seed (random otherwise), so a sweep can be reproduced.
         ``resume=True`` returns an unfinished sweep with the same project and config instead
-        of creating one. An invalid config raises ValueError with the server's message: for a
+        of creating one, says which it did on standard error, and warns (ConfigWarning) when
+        it created one although unfinished sweeps of the project carry the config's name. An invalid config raises ValueError with the server's message: for a
         dict, each mistake named by its key path (``parameters.lr.min``); for text, by its line
         and column in the text as well (``<sweep config text>:3:13: error: ...``); for a file,
         by the file's name, line and column (``sweeps/mnist.yaml:3:13: error: ...``). A file
@@ -447,7 +448,40 @@ class Sweep(_Closable):
             raise ValueError(_config_error_text(data, "config" in body)) from None
         sweep._set(data)
         _warn_config(data, body)
+        if resume:
+            sweep._say_resumed()
         return sweep
+
+    def _say_resumed(self):
+        """After ``create(resume=True)``: one line on standard error saying whether an
+        unfinished sweep was continued or a new one made (Optuna's ``load_if_exists`` logs
+        the same), and a :class:`ConfigWarning` when a new one was made although unfinished
+        sweeps of the project carry its name: the config was edited, and an edited config is
+        a new sweep."""
+        data, name = self.data, self.data.get("name")
+        called = " (%s)" % name if name else ""
+        if data.get("resumed"):
+            _warn("resumed sweep %s%s of project %s: %d trials so far"
+                  % (self.id, called, data.get("project"), data.get("total_runs") or 0))
+            return
+        _warn("created sweep %s%s: no unfinished sweep of project %s has this config"
+              % (self.id, called, data.get("project")))
+        if not name:
+            return
+        listed = _call(self._transport, "GET", "/api/v1/sweeps?project="
+                       + urllib.parse.quote(data.get("project") or "", safe=""))
+        others = [s for s in (listed or {}).get("sweeps") or ()
+                  if isinstance(s, dict) and s.get("id") != self.id and s.get("name") == name
+                  and s.get("state") not in (SweepState.FINISHED, SweepState.CANCELLED)]
+        if others:
+            warnings.warn(
+                "hyperdial: resume=True made a new sweep %s: the unfinished sweep%s %s named %r "
+                "ha%s another config (an edited config is a new sweep). To continue one as it "
+                "is: Sweep.get(%r)" % (
+                    self.id, "s" if len(others) > 1 else "",
+                    ", ".join(s["id"] for s in others), name,
+                    "ve" if len(others) > 1 else "s", others[0]["id"]),
+                ConfigWarning, stacklevel=_user_stacklevel())
 
     @classmethod
     def get(cls, sweep_id, server=None):

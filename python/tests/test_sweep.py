@@ -476,6 +476,34 @@ class RealServerTests(RealServerCase):
 
     TMP_PREFIX = "hyperdial-asktell-"
 
+    def test_create_with_resume_says_what_it_did_and_warns_when_the_config_was_edited(self):
+        config = {"name": "resume-me", "method": "random", "metric": {"name": "loss"},
+                  "parameters": {"x": {"min": 0.0, "max": 5.0}}}
+        err = io.StringIO()
+        with mock.patch.object(sys, "stderr", err), warnings.catch_warnings():
+            warnings.simplefilter("error")  # neither of these warns
+            first = hyperdial.Sweep.create(config, server=self.url, project="res", resume=True)
+            first.optimize(lambda t: t.params["x"], n_trials=3)
+            again = hyperdial.Sweep.create(config, server=self.url, project="res", resume=True)
+        self.assertEqual(again.id, first.id)
+        said = err.getvalue()
+        self.assertIn("created sweep %s (resume-me): no unfinished sweep of project res has "
+                      "this config" % first.id, said)
+        self.assertIn("resumed sweep %s (resume-me) of project res: 3 trials so far"
+                      % first.id, said)
+        edited = dict(config, parameters={"x": {"min": 0.0, "max": 4.0}})
+        with mock.patch.object(sys, "stderr", io.StringIO()), \
+                warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            other = hyperdial.Sweep.create(edited, server=self.url, project="res", resume=True)
+        self.assertNotEqual(other.id, first.id)
+        texts = [str(w.message) for w in caught if w.category is hyperdial.ConfigWarning]
+        self.assertEqual(len(texts), 1, texts)
+        self.assertIn("made a new sweep %s: the unfinished sweep %s named 'resume-me' has "
+                      "another config" % (other.id, first.id), texts[0])
+        self.assertIn("Sweep.get(%r)" % first.id, texts[0])
+        self.assertEqual(caught[0].filename, __file__)
+
     def test_bayes_ask_tell_loop_improves_on_the_initial_design(self):
         config = {"method": "bayes", "metric": {"name": "loss", "goal": "minimize"},
                   "run_cap": 15,
