@@ -183,6 +183,38 @@ def _told_repr(value):
     return "%s %s" % (type(value).__name__, text)
 
 
+class _Slots:
+    """The trials :meth:`Sweep.optimize` may still start, shared by its threads: at most
+    ``n_trials`` (None: no limit) until ``deadline`` (a ``time.monotonic()``; None: none),
+    or until :meth:`stop`. ``told`` counts the trials told."""
+
+    def __init__(self, n_trials, deadline):
+        self._left = n_trials
+        self._deadline = deadline
+        self._stopped = False
+        self._lock = threading.Lock()
+        self.told = 0
+
+    def take(self):
+        """Reserve a trial: True when one may be started."""
+        with self._lock:
+            if self._stopped or self._left == 0:
+                return False
+            if self._deadline is not None and time.monotonic() >= self._deadline:
+                return False
+            if self._left is not None:
+                self._left -= 1
+            return True
+
+    def told_one(self):
+        with self._lock:
+            self.told += 1
+
+    def stop(self):
+        with self._lock:
+            self._stopped = True
+
+
 class Trial(_HistoryReader):
     """One suggestion of a sweep, to be evaluated by the caller and told back; also any run
     read back from the server (:meth:`Sweep.trial`, :meth:`Sweep.trials`, :meth:`Api.run`).
@@ -300,6 +332,11 @@ class Trial(_HistoryReader):
         """True once the server asked this trial to stop (early termination or a cancelled
         sweep): tell it what it reached and move on."""
         return self._stop
+
+    def should_prune(self):
+        """Optuna's name for :meth:`should_stop`, so a ported objective's
+        ``if trial.should_prune(): raise TrialPruned()`` works unchanged."""
+        return self.should_stop()
 
     def _history_transport(self):
         return self._transport
@@ -751,7 +788,8 @@ class Sweep(_Closable):
             return self._opened(answer["run"])
         return self.ask(timeout)  # nothing could start at once: wait as ask() does
 
-    def optimize(self, objective, n_trials=None, timeout=None, catch=(), callbacks=()):
+    def optimize(self, objective, n_trials=None, timeout=None, catch=(), callbacks=(),
+                 n_jobs=1):
         """Evaluate ``objective(trial)`` on the sweep's trials, one after another, and tell
         each value back (Optuna's ``study.optimize``).
 
@@ -788,8 +826,15 @@ class Sweep(_Closable):
         item is called as ``callback(sweep, trial)``. A trial's ``value`` is its metric: the
         best of the values it reported and the one returned, as for any run.
 
+        ``n_jobs`` threads run the loop at once (Optuna's ``n_jobs``; ``-1``: one per CPU), each
+        on its own trials; ``n_trials`` counts the trials of all of them, and ``objective`` and
+        the callbacks are called from several threads. An exception one of them raises again
+        stops the others after their trial in progress, then is raised here; Ctrl-C ends this
+        thread's trial ``cancelled`` and the others stop after theirs.
+
         Returns the number of trials told. Raises ValueError for a negative ``n_trials`` or
-        ``timeout``, TypeError for a ``catch`` that is not exception classes.
+        ``timeout`` or an ``n_jobs`` that is not a positive integer or -1, TypeError for a
+        ``catch`` that is not exception classes.
         """
         if n_trials is not None and (isinstance(n_trials, bool) or int(n_trials) != n_trials
                                      or n_trials < 0):
@@ -801,17 +846,44 @@ class Sweep(_Closable):
         catch = tuple(catch) if isinstance(catch, (list, tuple, set)) else (catch,)
         if not all(isinstance(c, type) and issubclass(c, BaseException) for c in catch):
             raise TypeError("hyperdial: catch takes exception classes, got %r" % (catch,))
+        if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or \
+                not (n_jobs >= 1 or n_jobs == -1):
+            raise ValueError("hyperdial: n_jobs must be a positive integer or -1 (one thread "
+                             "per CPU), got %r" % (n_jobs,))
+        jobs = (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs)
         callbacks = list(callbacks or ())
-        deadline = None if timeout is None else time.monotonic() + timeout
+        slots = _Slots(n_trials, None if timeout is None else time.monotonic() + timeout)
+        if jobs == 1:
+            return self._optimize_loop(objective, slots, catch, callbacks)
+        raised = []
 
-        def wanted(told):
-            if n_trials is not None and told >= n_trials:
-                return False
-            return deadline is None or time.monotonic() < deadline
+        def worker():
+            try:
+                self._optimize_loop(objective, slots, catch, callbacks)
+            except BaseException as exc:  # noqa: BLE001 - handed to the calling thread
+                raised.append(exc)
+                slots.stop()
 
-        told = 0
-        if not wanted(told):
-            return told
+        threads = [threading.Thread(target=worker, name="hyperdial-optimize-%d" % i,
+                                    daemon=True) for i in range(1, jobs)]
+        for thread in threads:
+            thread.start()
+        try:
+            self._optimize_loop(objective, slots, catch, callbacks)
+        except BaseException:
+            slots.stop()
+            raise
+        finally:
+            for thread in threads:
+                thread.join()
+        if raised:
+            raise raised[0]
+        return slots.told
+
+    def _optimize_loop(self, objective, slots, catch, callbacks):
+        """One thread's loop of :meth:`optimize`, taking its trials from ``slots``."""
+        if not slots.take():
+            return slots.told
         trial = None
         try:
             trial = self.ask()
@@ -825,7 +897,7 @@ class Sweep(_Closable):
                     raise
                 except BaseException as exc:
                     self._tell_error(trial, exc)
-                    told += 1
+                    slots.told_one()
                     if not isinstance(exc, catch) or not isinstance(exc, Exception):
                         raise
                     error = exc
@@ -834,7 +906,7 @@ class Sweep(_Closable):
                     for callback in callbacks:
                         callback(self, trial)
                 if error is None:
-                    told += 1
+                    slots.told_one()
                     if state is None:
                         said = _no_number(value)
                         if said:
@@ -844,7 +916,7 @@ class Sweep(_Closable):
                     try:
                         # A value tell() refuses (not a number) fails the trial and the loop
                         # goes on (Optuna's rule), said on standard error for each trial.
-                        if wanted(told):
+                        if slots.take():
                             next_trial = self.tell_and_ask(trial, value, state, _refused=_warn)
                         else:
                             self.tell(trial, value, state, _refused=_warn)
@@ -859,11 +931,11 @@ class Sweep(_Closable):
                         callback(self, trial)
                     trial = next_trial
                 else:
-                    trial = self.ask() if wanted(told) else None
+                    trial = self.ask() if slots.take() else None
         except KeyboardInterrupt:
             self._settle_interrupted(trial)
             raise
-        return told
+        return slots.told
 
     def _tell_error(self, trial, exc):
         """End ``trial`` failed because its objective raised ``exc``, with the error's text."""

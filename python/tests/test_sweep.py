@@ -677,6 +677,41 @@ class RealServerTests(RealServerCase):
             self.assertIn("returned %s: it ends failed" % text, said)
         self.assertNotIn("trial 3 ", said)
 
+    def test_optimize_with_n_jobs_runs_threads_that_share_n_trials(self):
+        sweep = hyperdial.Sweep.create(
+            {"method": "random", "metric": {"name": "loss"},
+             "parameters": {"x": {"min": 0.0, "max": 1.0}}}, server=self.url)
+        threads, lock = set(), threading.Lock()
+
+        def objective(trial):
+            with lock:
+                threads.add(threading.current_thread().name)
+            time.sleep(0.05)
+            return trial.params["x"]
+
+        self.assertEqual(sweep.optimize(objective, n_trials=12, n_jobs=3), 12)
+        trials = sweep.trials()
+        self.assertEqual(len(trials), 12)
+        self.assertTrue(all(t.state == "finished" for t in trials), [t.state for t in trials])
+        self.assertEqual(len(threads), 3, threads)
+        # An exception raised in a worker thread stops the others and is raised here; no
+        # trial is left open.
+
+        def failing(trial):
+            if threading.current_thread() is not threading.main_thread():
+                raise RuntimeError("boom in a worker")
+            time.sleep(0.05)
+            return 1.0
+
+        with self.assertRaisesRegex(RuntimeError, "boom in a worker"):
+            sweep.optimize(failing, n_trials=20, n_jobs=2)
+        states = [t.state for t in sweep.trials()[12:]]
+        self.assertIn("failed", states)
+        self.assertFalse(set(states) & {"running", "queued"}, states)
+        for bad in (0, -2, 1.5, True):
+            with self.assertRaisesRegex(ValueError, "n_jobs must be a positive integer or -1"):
+                sweep.optimize(objective, n_trials=1, n_jobs=bad)
+
     def test_a_ctrl_c_anywhere_in_optimize_leaves_no_trial_open(self):
         # An interrupt lands mostly in the client's socket calls with a fast objective:
         # wherever it lands, every trial ends (told, or cancelled) before it propagates.
