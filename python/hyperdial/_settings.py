@@ -41,6 +41,7 @@ HISTORY_PAGE_STEPS = None  # steps per answer of a history() read; None: the ser
 ASK_TIMEOUT = 300.0  # seconds ask() waits while the server answers 204 (nothing startable yet)
 ASK_BACKOFF = (0.05, 2.0)  # first and longest sleep between two claims answered 204 at once
 ASK_WAIT = 20.0  # seconds a claim may be held open by the server (its long poll, wait_ms)
+ASK_NOTE_AFTER = 10.0  # seconds ask() waits before saying why on standard error
 CONNECT_SECONDS = 1.5  # seconds Sweep.create/get look for a named server before giving up
 LOCAL_START_SECONDS = 20.0  # seconds a local server may take to start
 CALL_RETRY_FOR = 60.0  # seconds a sweep call is retried while the server is unreachable

@@ -594,8 +594,10 @@ class Sweep(_Closable):
         answers at once (one without the long poll) is asked again with backoff.
         """
         timeout = _settings.ASK_TIMEOUT if timeout is None else timeout
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         delay = _settings.ASK_BACKOFF[0]
+        noted = False
         while True:
             # Long poll: the server may hold the claim open until a trial can start or the
             # sweep ends; a server that does not know wait_ms answers at once.
@@ -625,10 +627,33 @@ class Sweep(_Closable):
                 raise TimeoutError(
                     "hyperdial: sweep %s had no trial to start for %.0f s (paused, or run_cap "
                     "reached with trials still open: tell them first)" % (self.id, timeout))
+            if not noted and now - started >= _settings.ASK_NOTE_AFTER:
+                noted = True
+                self._say_waiting(now - started, deadline - now)
             if _WAITED_HEADER in headers:
                 continue  # the server waited for us: ask again at once
             time.sleep(min(delay, max(0.0, deadline - now)))
             delay = min(delay * 2, _settings.ASK_BACKOFF[1])
+
+    def _say_waiting(self, waited, left):
+        """One line on standard error when :meth:`ask` has waited a while: why nothing can
+        start (paused, or ``run_cap`` reached with trials in flight, some perhaps of a client
+        that died) and how long it goes on waiting. Best effort."""
+        try:
+            self.refresh()
+        except Exception:  # noqa: BLE001 - a note; the wait goes on either way
+            return
+        counts = self.data.get("counts") or {}
+        in_flight = (counts.get("running") or 0) + (counts.get("queued") or 0)
+        if self.state == SweepState.PAUSED:
+            why = "it is paused (`hyperdial resume %s` hands out trials again)" % self.id
+        else:
+            why = ("%d trial%s in flight and nothing else can start (run_cap, or a finite "
+                   "space); a trial whose process died ends crashed once the server's run "
+                   "timeout passes (60 s by default), then is run again as `retry` says"
+                   % (in_flight, "" if in_flight == 1 else "s"))
+        _warn("sweep %s: no trial to start for %.0f s: %s; waiting up to %.0f s more"
+              % (self.id, waited, why, max(0.0, left)))
 
     def tell(self, trial, value, state=None, _then=None, _refused=None):
         """Tell the value a trial reached; this ends the trial. Returns the trial.

@@ -712,6 +712,23 @@ class RealServerTests(RealServerCase):
             with self.assertRaisesRegex(ValueError, "n_jobs must be a positive integer or -1"):
                 sweep.optimize(objective, n_trials=1, n_jobs=bad)
 
+    def test_a_long_ask_says_why_nothing_can_start(self):
+        sweep = hyperdial.Sweep.create(
+            {"method": "random", "metric": {"name": "loss"}, "run_cap": 1,
+             "parameters": {"x": {"min": 0.0, "max": 1.0}}}, server=self.url)
+        first = sweep.ask()
+        err = io.StringIO()
+        with mock.patch.object(sys, "stderr", err), \
+                mock.patch.object(hyperdial._settings, "ASK_WAIT", 0.3), \
+                mock.patch.object(hyperdial._settings, "ASK_NOTE_AFTER", 0.2):
+            with self.assertRaises(TimeoutError):
+                sweep.ask(timeout=1.5)
+        said = err.getvalue()
+        self.assertEqual(said.count("no trial to start for"), 1, said)
+        self.assertIn("sweep %s: no trial to start for" % sweep.id, said)
+        self.assertIn("1 trial in flight and nothing else can start (run_cap", said)
+        sweep.tell(first, 0.5)
+
     def test_a_ctrl_c_anywhere_in_optimize_leaves_no_trial_open(self):
         # An interrupt lands mostly in the client's socket calls with a fast objective:
         # wherever it lands, every trial ends (told, or cancelled) before it propagates.
