@@ -12,6 +12,7 @@ import json
 import math
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -728,6 +729,59 @@ class RealServerTests(RealServerCase):
         self.assertIn("sweep %s: no trial to start for" % sweep.id, said)
         self.assertIn("1 trial in flight and nothing else can start (run_cap", said)
         sweep.tell(first, 0.5)
+
+    def test_a_claim_parked_on_one_server_hears_of_runs_ended_through_another_on_its_file(self):
+        # Processes that find no server each start their own on the default store: two
+        # servers on one SQLite file. A claim parked on one must learn that the sweep's last
+        # trials ended through the other within its periodic recheck (2 s), not its 20 s hold.
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        other_url = "http://127.0.0.1:%d" % port
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HYPERDIAL_")}
+        with open(os.path.join(self.tmp, "second-server.log"), "wb") as log:
+            other = subprocess.Popen(
+                [BINARY, "server", "--db", os.path.join(self.tmp, "db.sqlite"),
+                 "--bind", "127.0.0.1:%d" % port], stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    urllib.request.urlopen(other_url + "/api/v1/sweeps", timeout=1).read()
+                    break
+                except Exception:
+                    self.assertIsNone(other.poll(), "the second server exited")
+                    self.assertLess(time.monotonic(), deadline, "the second server did not start")
+                    time.sleep(0.05)
+            here = hyperdial.Sweep.create(
+                {"method": "random", "metric": {"name": "loss"}, "run_cap": 2,
+                 "parameters": {"x": {"min": 0.0, "max": 1.0}}}, server=self.url)
+            there = hyperdial.Sweep.get(here.id, server=other_url)
+            trials = [here.ask(), there.ask()]
+            answer = {}
+
+            def parked():
+                started = time.monotonic()
+                answer["trial"] = here.ask(timeout=60)
+                answer["seconds"] = time.monotonic() - started
+
+            waiter = threading.Thread(target=parked)
+            waiter.start()
+            time.sleep(0.5)  # the claim is parked on the first server
+            for trial in trials:  # ended through the other server, as its process would
+                request = urllib.request.Request(
+                    other_url + "/api/v1/runs/%s/finish" % trial.id, method="POST",
+                    data=json.dumps({"exit_code": 0, "values": {"loss": 0.5}}).encode(),
+                    headers={"Content-Type": "application/json"})
+                urllib.request.urlopen(request, timeout=10).read()
+            waiter.join(60)
+            self.assertIsNone(answer.get("trial", "no answer"))
+            # The hold is 20 s; the recheck every 2 s.
+            self.assertLess(answer["seconds"], 12, answer)
+        finally:
+            other.terminate()
+            other.wait(10)
 
     def test_a_ctrl_c_anywhere_in_optimize_leaves_no_trial_open(self):
         # An interrupt lands mostly in the client's socket calls with a fast objective:

@@ -17,7 +17,8 @@
 //! for are unknown. No wake is lost between a claim's answer and its parking: a claim
 //! subscribes to its sweep's wake-ups *before* it claims, so an event during the claim makes
 //! the wait end at once. With several servers, where a notice can be lost while the fan-out
-//! reconnects, a parked claim also claims again every [`SHARED_RECHECK`].
+//! reconnects, a parked claim also claims again every [`SHARED_RECHECK`]; on a SQLite file,
+//! which other processes may serve too, every [`FILE_RECHECK`].
 //!
 //! A claim may carry a `tell` (`ClaimRequest::tell`): a run of the sweep to end first, with
 //! the body a finish takes (told values included). It is applied before the claim, after the
@@ -61,6 +62,12 @@ pub const MAX_PARKED: usize = 4096;
 /// With several servers on one database, how often a parked claim claims again even without
 /// a wake-up (a notice of another server may have been lost).
 pub const SHARED_RECHECK: Duration = Duration::from_secs(5);
+
+/// On a SQLite file, how often a parked claim claims again even without a wake-up: another
+/// process may serve the same file (each Python process that finds no server starts its own
+/// on the default store) and end runs this server never hears of. A claim that still finds
+/// nothing costs one short write transaction that writes nothing.
+pub const FILE_RECHECK: Duration = Duration::from_secs(2);
 
 /// Whether an event of this kind can change what a claim of its sweep answers: a run created
 /// (a queued retry) or ended (room under `run_cap`, retries due, the sweep's end), the sweep's
@@ -239,6 +246,8 @@ pub(crate) async fn claim(s: &AppState, id: &str, request: ClaimRequest) -> ApiR
                 }
                 let step = if c.events.shared() {
                     left.min(SHARED_RECHECK)
+                } else if c.store().path().is_some() {
+                    left.min(FILE_RECHECK)
                 } else {
                     left
                 };
