@@ -1277,13 +1277,13 @@ impl Backend {
         timeout: std::time::Duration,
     ) -> Result<Vec<String>> {
         let mut tx = self.begin().await?;
-        // Worded by what the run had: an agent, or (an ask/tell trial) only the client that
-        // claimed it. The run ended when it was last heard from (its last heartbeat, metric
+        // Worded by what the run had: an agent, (an ask/tell trial) only the client that
+        // claimed it, or (outside a sweep) the process that created it. The run ended when it was last heard from (its last heartbeat, metric
         // batch or output), not when the silence was noticed, a run timeout later.
         let rows = sqlx::query(
             "UPDATE runs SET state = $3, finished_ms = COALESCE(heartbeat_ms, started_ms, created_ms), \
-             error = CASE WHEN agent_id IS NULL THEN $5 ELSE $4 END \
-             WHERE state = $2 AND sweep_id IS NOT NULL AND COALESCE(heartbeat_ms, started_ms, created_ms) < $1 \
+             error = CASE WHEN sweep_id IS NULL THEN $6 WHEN agent_id IS NULL THEN $5 ELSE $4 END \
+             WHERE state = $2 AND COALESCE(heartbeat_ms, started_ms, created_ms) < $1 \
              RETURNING id",
         )
         .bind(cutoff_ms)
@@ -1291,6 +1291,7 @@ impl Backend {
         .bind(RunState::Crashed.as_str())
         .bind(crate::AGENT_STOPPED_REPORTING)
         .bind(crate::client_stopped_reporting(timeout))
+        .bind(crate::RUN_STOPPED_REPORTING)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
