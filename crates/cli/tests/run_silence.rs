@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -15,37 +15,31 @@ use serde_json::Value;
 const SILENT: &str =
     "the process tracking this run stopped reporting (no heartbeat, metrics or output for the run timeout)";
 
-fn signal(pid: u32, sig: &str) {
-    let status = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill {sig} {pid}");
-}
-
-/// A `hyperdial server` with a 1 s run timeout (its janitor looks every 250 ms).
-fn server(s: &Scratch) -> (Child, String) {
-    let port = free_port();
-    let server = s
-        .cmd(&[
-            "server",
-            "--db",
-            s.dir.join("db.sqlite").to_str().unwrap(),
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--run-timeout",
-            "1",
-        ])
+/// In a scratch directory `name`: a `hyperdial server` with a 1 s run timeout (its janitor
+/// looks every 250 ms), and `hyperdial run` of a script printing `steps` losses, one every
+/// 0.1 s, reporting to it, once its run is `running` with two steps.
+fn tracked(name: &str, steps: u32) -> (Scratch, ServerProcess, Child) {
+    let s = Scratch::new(name);
+    let db = s.dir.join("db.sqlite");
+    let server = ServerProcess::start_with(&s, &db, free_port(), &["--run-timeout", "1"]);
+    let url = server.url.as_str();
+    s.write(
+        "steps.py",
+        &format!(
+            "import time\nfor step in range({steps}):\n    print('hyperdial: {{\"loss\": %r}}' % (1.0 / (step + 1)), flush=True)\n    time.sleep(0.1)\n"
+        ),
+    );
+    let child = s
+        .cmd(&["run", "--server", url, "--", "python3", "steps.py"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (server, format!("http://127.0.0.1:{port}"))
+    let running = wait_run(url, |r| {
+        r["state"] == "running" && r["steps"].as_i64().unwrap_or(0) >= 2
+    });
+    assert_eq!(running["sweep"], Value::Null, "{running:#}");
+    (s, server, child)
 }
 
 fn get(url: &str) -> Value {
@@ -70,27 +64,8 @@ fn wait_run(url: &str, ok: impl Fn(&Value) -> bool) -> Value {
 
 #[test]
 fn a_killed_run_outside_a_sweep_is_crashed_at_its_last_report() {
-    let s = Scratch::new("run-killed");
-    s.write(
-        "slow.py",
-        r#"
-import time
-for step in range(600):
-    print('hyperdial: {"loss": %r}' % (1.0 / (step + 1)), flush=True)
-    time.sleep(0.1)
-"#,
-    );
-    let (mut server, url) = server(&s);
-    let mut run = s
-        .cmd(&["run", "--server", &url, "--", "python3", "slow.py"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let running = wait_run(&url, |r| {
-        r["state"] == "running" && r["steps"].as_i64().unwrap_or(0) >= 2
-    });
-    assert_eq!(running["sweep"], Value::Null, "{running:#}");
+    let (_s, server, mut run) = tracked("run-killed", 600);
+    let url = server.url.as_str();
     // SIGKILL: nothing is said to the server; the command's process dies with it.
     run.kill().unwrap();
     run.wait().unwrap();
@@ -98,7 +73,7 @@ for step in range(600):
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    let crashed = wait_run(&url, |r| r["state"] != "running");
+    let crashed = wait_run(url, |r| r["state"] != "running");
     assert_eq!(crashed["state"], "crashed", "{crashed:#}");
     assert_eq!(crashed["error"], SILENT, "{crashed:#}");
     // It ended at its last report, before the kill, not when the server noticed (1 s on).
@@ -108,46 +83,24 @@ for step in range(600):
     );
     let finished = crashed["finished_ms"].as_i64().unwrap();
     assert!(finished <= killed, "{killed} {crashed:#}");
-    server.kill().ok();
-    server.wait().ok();
 }
 
 #[test]
 fn a_paused_run_outside_a_sweep_is_running_again_when_it_reports() {
-    let s = Scratch::new("run-paused");
-    s.write(
-        "steps.py",
-        r#"
-import time
-for step in range(40):
-    print('hyperdial: {"loss": %r}' % (1.0 / (step + 1)), flush=True)
-    time.sleep(0.1)
-"#,
-    );
-    let (mut server, url) = server(&s);
-    let mut run = s
-        .cmd(&["run", "--server", &url, "--", "python3", "steps.py"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_run(&url, |r| {
-        r["state"] == "running" && r["steps"].as_i64().unwrap_or(0) >= 2
-    });
+    let (_s, server, mut run) = tracked("run-paused", 40);
+    let url = server.url.as_str();
     // Paused, the tracking process reports nothing (its command goes on, its output
     // waiting in the pipe): the server presumes the run crashed.
     signal(run.id(), "-STOP");
-    let crashed = wait_run(&url, |r| r["state"] != "running");
+    let crashed = wait_run(url, |r| r["state"] != "running");
     signal(run.id(), "-CONT");
     assert_eq!(crashed["state"], "crashed", "{crashed:#}");
     assert_eq!(crashed["error"], SILENT, "{crashed:#}");
     // Its next report makes it `running` again; it ends as its command did.
     let status = wait_child(&mut run, Duration::from_secs(60));
     assert!(status.success(), "{status:?}");
-    let ended = wait_run(&url, |r| r["state"] != "running");
+    let ended = wait_run(url, |r| r["state"] != "running");
     assert_eq!(ended["state"], "finished", "{ended:#}");
     assert_eq!(ended["error"], Value::Null, "{ended:#}");
     assert_eq!(ended["steps"], 40, "{ended:#}");
-    server.kill().ok();
-    server.wait().ok();
 }

@@ -20,6 +20,38 @@ async fn claim(s: &common::Server, sweep: &str) -> Value {
     body["run"].clone()
 }
 
+/// Register an agent for `sweep` and claim a run with it: the run's id.
+async fn claim_by_agent(s: &common::Server, sweep: &str) -> String {
+    let (status, agent) = s
+        .post("/api/v1/agents", json!({"sweep": sweep, "host": "gpu-1"}))
+        .await;
+    assert_eq!(status, 201, "{agent}");
+    let (status, body) = s
+        .post(
+            &format!("/api/v1/sweeps/{sweep}/claim"),
+            json!({"agent": agent["id"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["run"]["id"].as_str().unwrap().to_string()
+}
+
+/// Run `id` once the janitor has marked it `crashed` (it stays `running` until then). The
+/// janitor looks every 250 ms with a limit of a few seconds; the bound only keeps a broken
+/// build from hanging.
+async fn wait_crashed(s: &common::Server, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, now) = s.get(&format!("/api/v1/runs/{id}")).await;
+        if now["state"] == "crashed" {
+            return now;
+        }
+        assert_eq!(now["state"], "running", "{now}");
+        assert!(Instant::now() < deadline, "never crashed: {now}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Every report an agent or a client sends for a run, with its method and body.
 fn reports(id: &str) -> Vec<(reqwest::Method, String, Value)> {
     use reqwest::Method;
@@ -127,18 +159,7 @@ async fn a_run_silent_for_the_run_timeout_is_crashed_and_its_late_reports_refuse
         .sweep("program: t.py\nmethod: grid\nparameters: {x: {values: [1, 2]}}\n")
         .await;
     // One run claimed by an agent, one by a client asking without an agent (ask/tell).
-    let (status, agent) = s
-        .post("/api/v1/agents", json!({"sweep": sweep, "host": "gpu-1"}))
-        .await;
-    assert_eq!(status, 201, "{agent}");
-    let (status, body) = s
-        .post(
-            &format!("/api/v1/sweeps/{sweep}/claim"),
-            json!({"agent": agent["id"]}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let by_agent = body["run"]["id"].as_str().unwrap().to_string();
+    let by_agent = claim_by_agent(&s, &sweep).await;
     let asked = claim(&s, &sweep).await;
     let asked = asked["id"].as_str().unwrap();
     // Each crashed run's error says what went silent; the state word is the same.
@@ -149,19 +170,7 @@ async fn a_run_silent_for_the_run_timeout_is_crashed_and_its_late_reports_refuse
             "no heartbeat or tell for 1 s (the client that asked for this trial stopped)",
         ),
     ] {
-        // The janitor looks every 250 ms with a 1 s limit; the bound only keeps a broken
-        // build from hanging.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (_, now) = s.get(&format!("/api/v1/runs/{id}")).await;
-            if now["state"] == "crashed" {
-                assert_eq!(now["error"], error);
-                break;
-            }
-            assert_eq!(now["state"], "running", "{now}");
-            assert!(Instant::now() < deadline, "never crashed: {now}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        assert_eq!(wait_crashed(&s, id).await["error"], error);
         assert_refused(&s, id).await;
     }
 }
@@ -189,18 +198,7 @@ async fn a_silent_run_ends_when_it_was_last_heard_from() {
             "program: t.py\nmethod: grid\nmetric: {name: loss}\nparameters: {x: {values: [1]}}\n",
         )
         .await;
-    let (status, agent) = s
-        .post("/api/v1/agents", json!({"sweep": sweep, "host": "gpu-1"}))
-        .await;
-    assert_eq!(status, 201, "{agent}");
-    let (status, body) = s
-        .post(
-            &format!("/api/v1/sweeps/{sweep}/claim"),
-            json!({"agent": agent["id"]}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-    let id = body["run"]["id"].as_str().unwrap().to_string();
+    let id = claim_by_agent(&s, &sweep).await;
     let (status, _) = s
         .post(&format!("/api/v1/runs/{id}/heartbeat"), json!({}))
         .await;
@@ -215,17 +213,7 @@ async fn a_silent_run_ends_when_it_was_last_heard_from() {
         .await;
     assert_eq!(status, 200, "{body}");
     let after = now_ms();
-    // The janitor looks every 250 ms; the bound only keeps a broken build from hanging.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let run = loop {
-        let (_, now) = s.get(&format!("/api/v1/runs/{id}")).await;
-        if now["state"] == "crashed" {
-            break now;
-        }
-        assert_eq!(now["state"], "running", "{now}");
-        assert!(Instant::now() < deadline, "never crashed: {now}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let run = wait_crashed(&s, &id).await;
     let noticed = now_ms();
     let finished = run["finished_ms"].as_i64().unwrap();
     assert_eq!(run["finished_ms"], run["heartbeat_ms"], "{run}");
