@@ -2,11 +2,12 @@
 //! with SIGKILL leaves a run the server marks `crashed` once it is silent for the run timeout,
 //! ending at its last report; one only paused (SIGSTOP, as a suspended machine or a cut link
 //! would silence it) is `crashed` meanwhile and `running` again when it reports, and ends as
-//! its command does.
+//! its command does. A script using the Python client on its own, killed with SIGKILL, is
+//! marked alike.
 
 mod common;
 
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -15,22 +16,50 @@ use serde_json::Value;
 const SILENT: &str =
     "the process tracking this run stopped reporting (no heartbeat, metrics or output for the run timeout)";
 
+/// What tracks the run of a script.
+#[derive(Clone, Copy, PartialEq)]
+enum Tracker {
+    /// `hyperdial run -- python3 steps.py`; the script prints its losses.
+    Command,
+    /// `python3 steps.py` using the Python client (`hyperdial.init`, `run.log`).
+    Client,
+}
+
 /// In a scratch directory `name`: a `hyperdial server` with a 1 s run timeout (its janitor
-/// looks every 250 ms), and `hyperdial run` of a script printing `steps` losses, one every
-/// 0.1 s, reporting to it, once its run is `running` with two steps.
-fn tracked(name: &str, steps: u32) -> (Scratch, ServerProcess, Child) {
+/// looks every 250 ms), and a script logging `steps` losses, one every 0.1 s, to it, tracked
+/// by `by`; once its run is `running` with two steps.
+fn tracked(name: &str, steps: u32, by: Tracker) -> (Scratch, ServerProcess, Child) {
     let s = Scratch::new(name);
     let db = s.dir.join("db.sqlite");
     let server = ServerProcess::start_with(&s, &db, free_port(), &["--run-timeout", "1"]);
     let url = server.url.as_str();
+    let (setup, log) = match by {
+        Tracker::Command => ("", "print('hyperdial: {\"loss\": %r}' % loss, flush=True)"),
+        Tracker::Client => (
+            "import hyperdial\nrun = hyperdial.init(project='silence')\n",
+            "run.log({'loss': loss})",
+        ),
+    };
     s.write(
         "steps.py",
         &format!(
-            "import time\nfor step in range({steps}):\n    print('hyperdial: {{\"loss\": %r}}' % (1.0 / (step + 1)), flush=True)\n    time.sleep(0.1)\n"
+            "import time\n{setup}for step in range({steps}):\n    loss = 1.0 / (step + 1)\n    {log}\n    time.sleep(0.1)\n"
         ),
     );
-    let child = s
-        .cmd(&["run", "--server", url, "--", "python3", "steps.py"])
+    let mut command = match by {
+        Tracker::Command => s.cmd(&["run", "--server", url, "--", "python3", "steps.py"]),
+        Tracker::Client => {
+            let mut c = Command::new("python3");
+            c.arg("steps.py")
+                .current_dir(&s.dir)
+                .env("PYTHONPATH", python_dir())
+                .env("HYPERDIAL_SERVER", url)
+                .env_remove("HYPERDIAL_TOKEN")
+                .env_remove("HYPERDIAL_RUN_ID");
+            c
+        }
+    };
+    let child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -62,9 +91,20 @@ fn wait_run(url: &str, ok: impl Fn(&Value) -> bool) -> Value {
     }
 }
 
+/// The repository's Python client.
+fn python_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../python")
+}
+
 #[test]
 fn a_killed_run_outside_a_sweep_is_crashed_at_its_last_report() {
-    let (_s, server, mut run) = tracked("run-killed", 600);
+    for by in [Tracker::Command, Tracker::Client] {
+        killed_run_is_crashed_at_its_last_report(by);
+    }
+}
+
+fn killed_run_is_crashed_at_its_last_report(by: Tracker) {
+    let (_s, server, mut run) = tracked("run-killed", 600, by);
     let url = server.url.as_str();
     // SIGKILL: nothing is said to the server; the command's process dies with it.
     run.kill().unwrap();
@@ -87,7 +127,7 @@ fn a_killed_run_outside_a_sweep_is_crashed_at_its_last_report() {
 
 #[test]
 fn a_paused_run_outside_a_sweep_is_running_again_when_it_reports() {
-    let (_s, server, mut run) = tracked("run-paused", 40);
+    let (_s, server, mut run) = tracked("run-paused", 40, Tracker::Command);
     let url = server.url.as_str();
     // Paused, the tracking process reports nothing (its command goes on, its output
     // waiting in the pipe): the server presumes the run crashed.
