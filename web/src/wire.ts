@@ -322,6 +322,12 @@ export interface ExportRow {
   summary: Record<string, JsonValue>;
   /** Exit code of its process. */
   exit_code: number | null;
+  /**
+   * Why the run ended as it did (the CSV's `error` column): the error of a failed or crashed
+   * run, the reason it was stopped early, or that it was cancelled; `null` for a finished
+   * run.
+   */
+  error: string | null;
   /** Host it ran on. */
   host: string | null;
   /** Started, ms since the epoch. */

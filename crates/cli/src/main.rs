@@ -306,7 +306,10 @@ enum Command {
     /// Which parameters matter for a sweep's metric: a table of the parameters by importance
     /// (a random forest over the runs; each importance with its spread across sub-forests),
     /// their correlations with the metric, the number of runs used and whether that is enough
-    /// evidence (and if not, what to do).
+    /// evidence (and if not, what to do). Exits 0 with importances (or when the runs show no
+    /// signal), 1 when the runs are too few for importances (the correlations still on standard
+    /// output; why, and what to do, on standard error; with --json the answer still on standard
+    /// output), 2 on an error.
     Importance {
         /// The sweep id.
         sweep: String,

@@ -1,5 +1,6 @@
 //! `hyperdial importance SWEEP` with the real binary, on the store `tune` writes (no server,
-//! as `best` reads it): too few runs says so and what to do; once the sweep has enough runs,
+//! as `best` reads it): too few runs says so and what to do, and exits 1 (text and `--json`);
+//! once the sweep has enough runs,
 //! a table of the parameters by importance with their spread; `--json` is the API's answer;
 //! `--states` chooses the runs that count.
 
@@ -41,10 +42,10 @@ fn importance_says_when_runs_are_too_few_then_ranks_the_parameters() {
     let sweeps = json_of(&s, &["sweeps", "--json"]);
     let id = sweeps[0]["id"].as_str().unwrap().to_string();
 
-    // 4 finished runs: no importances, and what to do.
+    // 4 finished runs: no importances, and what to do, on standard error; exit status 1.
     let out = s.run(&["importance", &id]);
-    assert!(out.status.success(), "{}", text(&out));
-    let few = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let few = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(
         few.contains("evidence: too_few_runs: 4 finished runs with loss, at least 10 needed"),
         "{few}"
@@ -57,6 +58,20 @@ fn importance_says_when_runs_are_too_few_then_ranks_the_parameters() {
         "{few}"
     );
     assert!(few.contains("left out by default"), "{few}");
+    // The correlations still go to standard output.
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("parameter importance for loss (minimize)"),
+        "{table}"
+    );
+    assert!(!table.contains("too_few_runs"), "{table}");
+    // --json: the answer on standard output, and still exit status 1.
+    let out = s.run(&["importance", &id, "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", text(&out)));
+    assert_eq!(answer["evidence"], "too_few_runs", "{answer:#}");
+    assert_eq!(answer["runs"], 4);
 
     // The rest of the sweep: 14 runs, enough to rank.
     tune("10");
@@ -70,6 +85,7 @@ fn importance_says_when_runs_are_too_few_then_ranks_the_parameters() {
         "{ranked}"
     );
     assert!(ranked.contains("evidence: enough (14 runs"), "{ranked}");
+    assert_eq!(out.stderr, b"", "{ranked}");
     let rows: Vec<&str> = ranked
         .lines()
         .filter(|l| l.starts_with('│') && l.contains(" ± ") && !l.contains("parameter"))
@@ -100,11 +116,14 @@ fn importance_says_when_runs_are_too_few_then_ranks_the_parameters() {
     assert!(answer["params"][0]["importance_sd"].is_f64(), "{answer:#}");
 
     // --states: the runs of those states (none failed here).
-    let failed = json_of(&s, &["importance", &id, "--json", "--states", "failed"]);
+    let out = s.run(&["importance", &id, "--json", "--states", "failed"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let failed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(failed["states"], serde_json::json!(["failed"]));
     assert_eq!(failed["runs"], 0);
     assert_eq!(failed["evidence"], "too_few_runs");
     let out = s.run(&["importance", &id, "--states", "failed"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("--states failed,stopped_early`"),
         "{}",

@@ -507,6 +507,10 @@ async fn export_csv_and_json() {
         .get(&format!("/api/v1/sweeps/{id}/export?format=json"))
         .await;
     assert_eq!(js["runs"][0]["metric"], 0.5);
+    // The JSON rows carry the same `error` as the CSV's column: null for a finished run.
+    assert_eq!(js["runs"][0]["error"], Value::Null, "{js}");
+    assert_eq!(js["runs"][1]["state"], "failed", "{js}");
+    assert_eq!(js["runs"][1]["error"], "out of memory, at step 3", "{js}");
 }
 
 /// The script's defaults (`PUT /runs/{id}/config`) go into the run's config under the sweep's

@@ -16,6 +16,7 @@ use crate::model::{
     Metric, Parameter, Quantum, Retry, SweepConfig, Validated,
 };
 use crate::yaml::{self, Key, Node, NodeValue};
+use hints::is_stray_field;
 
 /// Largest sweep file accepted, so a mistaken path cannot exhaust memory.
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
@@ -237,32 +238,6 @@ impl Validator {
         });
     }
 
-    /// Report an unknown key; returns the known key it is a near miss of, if any, so that a
-    /// required key it stands for is not also reported missing (one error per mistake).
-    fn unknown_key(
-        &mut self,
-        path: &str,
-        key: &Key,
-        known: &[&str],
-        context: &str,
-    ) -> Option<String> {
-        let suggestion = did_you_mean(&key.name, known);
-        let hint = match suggestion {
-            _ if path.is_empty() && key.name == "count" => {
-                "`count` is an agent option (`hyperdial agent SWEEP --count N`); use `run_cap` to cap the sweep".into()
-            }
-            Some(s) => format!("did you mean `{s}`?"),
-            None => format!("the keys allowed {context} are: {}", known.join(", ")),
-        };
-        self.error(
-            &join(path, &key.name),
-            Some(key.location),
-            format!("unknown key `{}`", key.name),
-            hint,
-        );
-        suggestion.map(str::to_string)
-    }
-
     fn expect_map<'a>(&mut self, path: &str, node: &'a Node, example: &str) -> Option<Fields<'a>> {
         match node.as_map() {
             Some(entries) => Some(Fields { entries }),
@@ -307,15 +282,11 @@ impl Validator {
                 None
             }
             None => {
-                let hint = match &node.value {
-                    NodeValue::Str(s) if s.trim().parse::<f64>().is_ok() => UNQUOTE_NUMBER,
-                    _ => "",
-                };
                 self.error(
                     path,
                     Some(node.location),
                     format!("expected a number, found {}", describe(node)),
-                    hint,
+                    hints::not_a_number(node),
                 );
                 None
             }
@@ -344,16 +315,11 @@ impl Validator {
                 None
             }
             _ => {
-                let hint = match &node.value {
-                    NodeValue::Str(s) if s.trim().parse::<i64>().is_ok() => UNQUOTE_NUMBER,
-                    NodeValue::Float(_) => fraction_hint,
-                    _ => "",
-                };
                 self.error(
                     path,
                     Some(node.location),
                     format!("expected an integer, found {}", describe(node)),
-                    hint,
+                    hints::not_an_integer(node, fraction_hint),
                 );
                 None
             }
@@ -378,19 +344,11 @@ impl Validator {
         match node.value {
             NodeValue::Bool(b) => Some(b),
             _ => {
-                let hint = match &node.value {
-                    NodeValue::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
-                        "true" | "yes" | "on" | "y" => "write `true` without quotes",
-                        "false" | "no" | "off" | "n" => "write `false` without quotes",
-                        _ => "write `true` or `false` without quotes",
-                    },
-                    _ => "",
-                };
                 self.error(
                     path,
                     Some(node.location),
                     format!("expected true or false, found {}", describe(node)),
-                    hint,
+                    hints::not_a_boolean(node),
                 );
                 None
             }
@@ -676,10 +634,9 @@ impl Validator {
         match Method::from_name(&name) {
             Some(m) => Some(m),
             None => {
-                let hint = match did_you_mean(&name, Method::NAMES) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("use one of: {}", Method::NAMES.join(", ")),
-                };
+                let hint = hints::did_you_mean_or(&name, Method::NAMES, || {
+                    format!("use one of: {}", Method::NAMES.join(", "))
+                });
                 self.error(
                     "method",
                     Some(node.location),
@@ -738,10 +695,9 @@ impl Validator {
                 Some("minimize") => Some(Goal::Minimize),
                 Some("maximize") => Some(Goal::Maximize),
                 Some(other) => {
-                    let hint = match did_you_mean(other, &["minimize", "maximize"]) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => "use `minimize` or `maximize`".into(),
-                    };
+                    let hint = hints::did_you_mean_or(other, &["minimize", "maximize"], || {
+                        "use `minimize` or `maximize`".into()
+                    });
                     self.error(
                         &join(path, "goal"),
                         Some(n.location),
@@ -942,10 +898,9 @@ impl Validator {
             ],
             "median" => &["type", "warmup", "min_runs", "step_key"],
             _ => {
-                let hint = match did_you_mean(&kind, TYPES) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => "the supported types are `hyperband`, `asha` and `median`".into(),
-                };
+                let hint = hints::did_you_mean_or(&kind, TYPES, || {
+                    "the supported types are `hyperband`, `asha` and `median`".into()
+                });
                 self.error(
                     "early_terminate.type",
                     Some(loc),
@@ -1341,43 +1296,6 @@ impl Validator {
         }
     }
 
-    /// Report a parameter field found where a parameter goes (see [`is_stray_field`]),
-    /// with the fix: indent it under `owner`, the parameter above it. A field whose owner
-    /// has nothing under it (`hidden:` then `values:` on the next line, as far left) is
-    /// reported with the owner instead, once for them all.
-    fn stray_field(&mut self, path: &str, key: &Key, node: &Node, owner: Option<&(Key, Node)>) {
-        let name = &key.name;
-        let as_constant = format!(
-            "write `{name}: {{value: {}}}` for a parameter of that name",
-            yaml_snippet(node)
-        );
-        let hint = match owner {
-            Some((_, spec)) if matches!(spec.value, NodeValue::Null) => return,
-            Some((o, spec)) => {
-                let also = match spec.as_map() {
-                    Some(m) if m.iter().any(|(k, _)| &k.name == name) => {
-                        format!("; or, if `{name}` is a parameter of its own, {as_constant}")
-                    }
-                    _ => String::new(),
-                };
-                format!(
-                    "`{name}` is a field of a parameter, not a parameter: indent `{name}:` under `{}:` (line {}){also}",
-                    o.name, o.location.line
-                )
-            }
-            None => format!(
-                "`{name}` is a field of a parameter, not a parameter: indent it under the parameter it belongs to, or {as_constant}"
-            ),
-        };
-        let message = match node.value {
-            NodeValue::Map(_) => {
-                "a nested `parameters` block must be the field of a parameter".to_string()
-            }
-            _ => format!("a parameter must be a mapping, found {}", describe(node)),
-        };
-        self.error(path, Some(node.location), message, hint);
-    }
-
     /// One entry `(key, node)` of a parameters block at `path`; `full` is its name path,
     /// `inherited` the conditions of the blocks around it, `following` the fields written
     /// too far left below it (see [`is_stray_field`]).
@@ -1392,29 +1310,11 @@ impl Validator {
     ) {
         let Some(fields) = node.as_map().map(|entries| Fields { entries }) else {
             let shown = describe(node);
-            let hint = match (&node.value, following) {
-                (NodeValue::Null, [_, ..]) => {
-                    let listed: Vec<String> = following
-                        .iter()
-                        .map(|k| format!("`{}:` (line {})", k.name, k.location.line))
-                        .collect();
-                    format!(
-                        "its fields are not indented under it: indent {} under `{}:`",
-                        and_list(&listed),
-                        key.name
-                    )
-                }
-                _ => format!(
-                    "write `{}: {{value: {}}}` for a constant or `{{values: [...]}}` for a choice",
-                    key.name,
-                    yaml_snippet(node)
-                ),
-            };
             self.error(
                 path,
                 Some(node.location),
                 format!("a parameter must be a mapping, found {shown}"),
-                hint,
+                hints::not_a_parameter_spec(key, node, following),
             );
             return;
         };
@@ -1430,21 +1330,7 @@ impl Validator {
         for (k, v) in fields.entries {
             if !PARAM_KEYS.contains(&k.name.as_str()) {
                 unknown = true;
-                let hint = match did_you_mean(&k.name, PARAM_KEYS) {
-                    // A parameter beside a nested block rather than in it.
-                    _ if nested.is_some() && v.as_map().is_some() => {
-                        let p = nested.map_or(0, |p| p.location.line);
-                        format!(
-                            "if `{}` is one of the nested parameters of `{}`, indent it under `parameters:` (line {p})",
-                            k.name, key.name
-                        )
-                    }
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!(
-                        "if `{}` is a parameter of its own, indent it to line up with `{}`",
-                        k.name, key.name
-                    ),
-                };
+                let hint = hints::unknown_parameter_key(key, k, v, nested);
                 self.error(
                     &join(path, &k.name),
                     Some(k.location),
@@ -1515,20 +1401,7 @@ impl Validator {
             Some(n) => {
                 let name = self.string(&join(path, "distribution"), n)?;
                 if !DISTRIBUTIONS.contains(&name.as_str()) {
-                    let hint = match suggest_distribution(&name, f) {
-                        Some(s) if s.ends_with("log_uniform_values") => format!(
-                            "did you mean `{s}`? Its min and max are the values themselves (`{}` takes natural-log exponents)",
-                            s.trim_end_matches("_values")
-                        ),
-                        Some(s) if s.ends_with("log_uniform") => format!(
-                            "did you mean `{s}`? Its min and max are natural-log exponents (a min of 0 or below cannot be a value on a log scale)"
-                        ),
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None if f.has("values") || f.has("value") => {
-                            "a value was written in place of the distribution name; use `constant` or `categorical`".into()
-                        }
-                        None => format!("use one of: {}", DISTRIBUTIONS.join(", ")),
-                    };
+                    let hint = hints::unknown_distribution(&name, f);
                     self.error(
                         &join(path, "distribution"),
                         Some(n.location),
@@ -1567,22 +1440,7 @@ impl Validator {
                 && PARAM_KEYS.contains(&k.name.as_str())
                 && !allowed.contains(&k.name.as_str())
             {
-                let hint = match (k.name.as_str(), explicit.is_some()) {
-                    ("values", true) => format!("remove `distribution: {name}` to make a choice among `values`, or replace `values` by min and max"),
-                    ("value", true) => format!("remove `distribution: {name}` for a constant"),
-                    ("q", _) if quantized(&name).is_some() => {
-                        let q = f.get("q").map(yaml_snippet).unwrap_or_default();
-                        format!(
-                            "to round to multiples of q, use `distribution: {}` with `q: {q}`",
-                            quantized(&name).unwrap_or_default()
-                        )
-                    }
-                    _ => format!(
-                        "{} {name} distribution takes: {}",
-                        article(&name),
-                        allowed.join(", ")
-                    ),
-                };
+                let hint = hints::foreign_setting(&k.name, &name, explicit.is_some(), f, allowed);
                 self.error(
                     &join(path, &k.name),
                     Some(k.location),
@@ -2012,12 +1870,11 @@ impl Validator {
         let n = f.get("values")?;
         let vpath = join(path, "values");
         let NodeValue::Seq(items) = &n.value else {
-            let hint = format!("write a list, e.g. `values: [{}]`", yaml_snippet(n));
             self.error(
                 &vpath,
                 Some(n.location),
                 format!("expected a list, found {}", describe(n)),
-                hint,
+                hints::not_a_list(n),
             );
             return None;
         };
@@ -2122,112 +1979,6 @@ impl Validator {
     }
 }
 
-/// The distribution a misspelt or foreign name (Optuna's and Ray Tune's `loguniform`,
-/// `randint`, `choice`) most likely means. Of the log-scale distributions the `_values` ones
-/// are suggested, since the deprecated ones read min and max as natural-log exponents,
-/// unless `min` is 0 or below, which only an exponent can be.
-fn suggest_distribution(name: &str, f: &Fields) -> Option<&'static str> {
-    let norm = |s: &str| -> String {
-        s.chars()
-            .filter(|c| !matches!(c, '_' | '-' | ' '))
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
-    const FOREIGN: &[(&str, &str)] = &[
-        ("randint", "int_uniform"),
-        ("qrandint", "q_uniform"),
-        ("choice", "categorical"),
-        ("randn", "normal"),
-    ];
-    let typed = norm(name);
-    let found = FOREIGN
-        .iter()
-        .find(|(foreign, _)| *foreign == typed)
-        .map(|(_, ours)| *ours)
-        .or_else(|| DISTRIBUTIONS.iter().copied().find(|d| norm(d) == typed))
-        .or_else(|| did_you_mean(name, DISTRIBUTIONS))?;
-    let (values, exponents) = match found {
-        "log_uniform" | "log_uniform_values" => ("log_uniform_values", "log_uniform"),
-        "inv_log_uniform" | "inv_log_uniform_values" => {
-            ("inv_log_uniform_values", "inv_log_uniform")
-        }
-        "q_log_uniform" | "q_log_uniform_values" => ("q_log_uniform_values", "q_log_uniform"),
-        other => return Some(other),
-    };
-    let exponent_min = f
-        .get("min")
-        .and_then(Node::as_f64)
-        .is_some_and(|min| min <= 0.0);
-    Some(if exponent_min { exponents } else { values })
-}
-
-/// Fields of a parameter that are unlikely names of parameters of their own.
-const FIELD_KEYS: &[&str] = &[
-    "min",
-    "max",
-    "values",
-    "value",
-    "distribution",
-    "mu",
-    "sigma",
-    "q",
-    "probabilities",
-    "parameters",
-];
-
-/// Whether an entry of a `parameters` block is a parameter's field written one level too
-/// far left: a field name whose value is not a parameter specification (a mapping), or a
-/// `parameters` whose mapping holds parameters rather than a specification.
-fn is_stray_field(key: &Key, spec: &Node) -> bool {
-    if !FIELD_KEYS.contains(&key.name.as_str()) {
-        return false;
-    }
-    match spec.as_map() {
-        None => true,
-        Some(entries) => {
-            key.name == "parameters"
-                && entries
-                    .iter()
-                    .any(|(k, _)| !PARAM_KEYS.contains(&k.name.as_str()))
-        }
-    }
-}
-
-/// `a`, `a and b`, `a, b and c`.
-fn and_list(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
-    }
-}
-
-/// The hint for a number written in quotes, which YAML reads as a string.
-const UNQUOTE_NUMBER: &str = "remove the quotes so it reads as a number";
-
-/// The quantized variant of a distribution, which takes `q` as well: `uniform` → `q_uniform`.
-/// `int_uniform` maps to `q_uniform` (an integer `q` gives integers).
-fn quantized(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "uniform" | "int_uniform" => "q_uniform",
-        "log_uniform" => "q_log_uniform",
-        "log_uniform_values" => "q_log_uniform_values",
-        "normal" => "q_normal",
-        "log_normal" => "q_log_normal",
-        "beta" => "q_beta",
-        _ => return None,
-    })
-}
-
-/// The indefinite article for a name as read aloud: `an int_uniform`, `a uniform` (a "u"
-/// sounds like "you"), `a q_uniform`.
-fn article(name: &str) -> &'static str {
-    match name.chars().next() {
-        Some('a' | 'e' | 'i' | 'o') => "an",
-        _ => "a",
-    }
-}
-
 /// A node for messages: its type and, for scalars, its value.
 fn describe(node: &Node) -> String {
     match &node.value {
@@ -2240,16 +1991,6 @@ fn describe(node: &Node) -> String {
             )
         }
         _ => node.type_name().to_string(),
-    }
-}
-
-/// A node written back as a short YAML flow snippet for hints.
-fn yaml_snippet(node: &Node) -> String {
-    let s = node.to_json().to_string();
-    if s.len() > 40 {
-        "...".into()
-    } else {
-        s
     }
 }
 
@@ -2275,6 +2016,7 @@ fn fmt_num(x: f64) -> String {
 }
 
 mod budget;
+mod hints;
 mod lineage;
 #[cfg(test)]
 mod objectives_tests;

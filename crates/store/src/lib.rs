@@ -174,6 +174,14 @@ pub fn finite_number(value: &Value) -> Option<f64> {
 /// crashed: its agent sent no heartbeat, metrics or output for the run timeout.
 pub const AGENT_STOPPED_REPORTING: &str = "the agent stopped reporting";
 
+/// The error of a run outside a sweep (`hyperdial run`, a script using the Python client, any
+/// client of `POST /api/v1/runs`) that [`Storage::crash_silent_runs`] marked crashed: nothing
+/// (no heartbeat, metrics or output) came for the run timeout. Such a run is only presumed
+/// crashed: a later report for it makes it `running` again (see the server's
+/// `Controller::reporting_run`).
+pub const RUN_STOPPED_REPORTING: &str =
+    "the process tracking this run stopped reporting (no heartbeat, metrics or output for the run timeout)";
+
 /// The error of a sweep run without an agent (an ask/tell trial: a client claimed it and was
 /// to tell its result) that [`Storage::crash_silent_runs`] marked crashed after `timeout` of
 /// silence: `no heartbeat or tell for 60 s (the client that asked for this trial stopped)`,

@@ -1251,8 +1251,10 @@ impl Backend {
         let mut tx = self.begin().await?;
         let mut crashed = Vec::new();
         for id in ids {
+            // The run ended when it was last heard from, not when its end was noticed.
             let done = sqlx::query(
-                "UPDATE runs SET state = $4, error = $2, finished_ms = $3 WHERE id = $1 AND state = $5",
+                "UPDATE runs SET state = $4, error = $2, finished_ms = COALESCE(heartbeat_ms, started_ms, $3) \
+                 WHERE id = $1 AND state = $5",
             )
             .bind(id)
             .bind(error)
@@ -1275,20 +1277,21 @@ impl Backend {
         timeout: std::time::Duration,
     ) -> Result<Vec<String>> {
         let mut tx = self.begin().await?;
-        // Worded by what the run had: an agent, or (an ask/tell trial) only the client that
-        // claimed it.
+        // Worded by what the run had: an agent, (an ask/tell trial) only the client that
+        // claimed it, or (outside a sweep) the process that created it. The run ended when it was last heard from (its last heartbeat, metric
+        // batch or output), not when the silence was noticed, a run timeout later.
         let rows = sqlx::query(
-            "UPDATE runs SET state = $3, finished_ms = $2, \
-             error = CASE WHEN agent_id IS NULL THEN $6 ELSE $5 END \
-             WHERE state = $4 AND sweep_id IS NOT NULL AND COALESCE(heartbeat_ms, started_ms, created_ms) < $1 \
+            "UPDATE runs SET state = $3, finished_ms = COALESCE(heartbeat_ms, started_ms, created_ms), \
+             error = CASE WHEN sweep_id IS NULL THEN $6 WHEN agent_id IS NULL THEN $5 ELSE $4 END \
+             WHERE state = $2 AND COALESCE(heartbeat_ms, started_ms, created_ms) < $1 \
              RETURNING id",
         )
         .bind(cutoff_ms)
-        .bind(now_ms())
-        .bind(RunState::Crashed.as_str())
         .bind(RunState::Running.as_str())
+        .bind(RunState::Crashed.as_str())
         .bind(crate::AGENT_STOPPED_REPORTING)
         .bind(crate::client_stopped_reporting(timeout))
+        .bind(crate::RUN_STOPPED_REPORTING)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -353,13 +353,19 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<RunRow>>;
 
     /// Mark the given runs `crashed` with `error`, those still `running`; returns the ids this
-    /// call crashed (a run crashed twice, by two servers, is reported once).
+    /// call crashed (a run crashed twice, by two servers, is reported once). A run's end
+    /// (`finished_ms`) is when it was last heard from (`heartbeat_ms`, else its start), not now.
     async fn crash_runs(&self, ids: &[String], error: &str) -> Result<Vec<String>>;
 
-    /// Mark `running` sweep runs not heard from since before `cutoff_ms` crashed, in one
-    /// conditional statement; returns the ids this call crashed. The error says what went
-    /// silent: [`crate::AGENT_STOPPED_REPORTING`] for a run an agent claimed, else (an ask/tell
-    /// trial) [`crate::client_stopped_reporting`] of `timeout`, the silence the caller allows.
+    /// Mark `running` runs (of a sweep or not) not heard from since before `cutoff_ms`
+    /// crashed, in one conditional statement; returns the ids this call crashed. The error
+    /// says what went silent: [`crate::AGENT_STOPPED_REPORTING`] for a sweep run an agent
+    /// claimed, [`crate::client_stopped_reporting`] of `timeout` (the silence the caller
+    /// allows) for a sweep run without one (an ask/tell trial), [`crate::RUN_STOPPED_REPORTING`]
+    /// for a run outside a sweep.
+    /// A run's end (`finished_ms`) is when it was last heard from (`heartbeat_ms`: its last
+    /// heartbeat, metric batch or output; else its start), not when the silence was noticed,
+    /// so its duration does not count the silence.
     async fn crash_silent_runs(
         &self,
         cutoff_ms: i64,

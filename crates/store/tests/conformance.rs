@@ -557,6 +557,9 @@ async fn output_stop_and_crashes(db: &Db) {
     let r = store.run(&run.id).await.unwrap().unwrap();
     assert_eq!(r.state, RunState::Crashed);
     assert_eq!(r.error.as_deref(), Some("the agent stopped reporting"));
+    // It ended when it was last heard from, not when the silence was noticed.
+    assert!(r.heartbeat_ms.is_some());
+    assert_eq!(r.finished_ms, r.heartbeat_ms);
     // A run that is heard from is not silent.
     let live = inserted(&store, sweep_run(&s.id, 1), 2).await;
     assert!(store

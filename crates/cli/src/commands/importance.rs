@@ -7,6 +7,12 @@
 //! many runs were used and whether the evidence suffices. When it does not (`too_few_runs`,
 //! `no_signal`) the command says why and what to do: more runs, or other run states
 //! (`--states`); the correlations are still shown. `--json` prints the API's answer as it is.
+//!
+//! Exit status: 0 with an answer (`enough`, or `no_signal`: the runs say the parameters do not
+//! predict the metric); 1 when the runs are too few for importances (`too_few_runs`), so a
+//! script can tell the table from no answer: the text form then writes the table of
+//! correlations on standard output and why there are no importances, and what to do, on
+//! standard error; `--json` still prints the answer on standard output; 2 for an error.
 
 use std::process::ExitCode;
 
@@ -33,12 +39,31 @@ pub async fn run(
     let answer = api.get(&path).await?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&answer)?);
-        return Ok(ExitCode::SUCCESS);
+        let too_few = answer["evidence"] == "too_few_runs";
+        return Ok(exit_status(too_few));
     }
     let imp: Importance = serde_json::from_value(answer)
         .context("the server's importance answer is not in the expected form")?;
-    print!("{}", render(&imp, sweep, states, &via.flags()));
-    Ok(ExitCode::SUCCESS)
+    let text = render(&imp, sweep, states, &via.flags());
+    print!("{}", text.table);
+    eprint!("{}", text.explanation);
+    Ok(exit_status(imp.evidence == Evidence::TooFewRuns))
+}
+
+/// 1 when the runs are too few for importances (no answer), else 0.
+fn exit_status(too_few_runs: bool) -> ExitCode {
+    if too_few_runs {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// What the text form prints: `table` on standard output; `explanation` on standard error
+/// (empty unless the runs are too few: then why there are no importances, and what to do).
+struct Rendered {
+    table: String,
+    explanation: String,
 }
 
 /// The API path: `state=` only when states were asked for.
@@ -76,8 +101,9 @@ fn state_list(states: &[RunState]) -> String {
 
 /// The whole text the command prints for `imp` (each line ending in a newline); `flags`
 /// are the read options to repeat in a suggested command ([`Source::flags`]).
-fn render(imp: &Importance, sweep: &str, asked: &[RunState], flags: &str) -> String {
+fn render(imp: &Importance, sweep: &str, asked: &[RunState], flags: &str) -> Rendered {
     let mut out = String::new();
+    let mut explanation = String::new();
     let metric = imp.metric.as_deref().unwrap_or("the metric");
     let states = state_list(&imp.states);
     let in_states = if imp.states == [RunState::Finished] {
@@ -149,12 +175,12 @@ fn render(imp: &Importance, sweep: &str, asked: &[RunState], flags: &str) -> Str
             ));
         }
         Evidence::TooFewRuns => {
-            out.push_str(&format!(
+            explanation.push_str(&format!(
                 "evidence: too_few_runs: {} {in_states} with {metric}, at least {} needed for \
                  importances (correlations are still given, for numeric parameters).\n",
                 imp.runs, imp.min_runs
             ));
-            out.push_str(&more_runs_hint(imp, sweep, asked, flags));
+            explanation.push_str(&more_runs_hint(imp, sweep, asked, flags));
         }
         Evidence::NoSignal => {
             out.push_str(&format!(
@@ -166,7 +192,10 @@ fn render(imp: &Importance, sweep: &str, asked: &[RunState], flags: &str) -> Str
             out.push_str(&more_runs_hint(imp, sweep, asked, flags));
         }
     }
-    out
+    Rendered {
+        table: out,
+        explanation,
+    }
 }
 
 /// What to do when the evidence does not suffice: more runs; and, when stopped-early runs
@@ -234,7 +263,9 @@ mod tests {
 
     #[test]
     fn the_table_carries_the_spread_and_the_evidence() {
-        let text = render(&answer(Evidence::Enough, 24, true), "s1", &[], "");
+        let rendered = render(&answer(Evidence::Enough, 24, true), "s1", &[], "");
+        assert_eq!(rendered.explanation, "");
+        let text = rendered.table;
         assert!(text.contains("0.624 ± 0.051"), "{text}");
         assert!(text.contains("-0.81"), "{text}");
         assert!(text.contains("24 finished runs with val_loss"), "{text}");
@@ -243,12 +274,16 @@ mod tests {
 
     #[test]
     fn too_few_runs_says_what_to_do() {
-        let text = render(
+        let rendered = render(
             &answer(Evidence::TooFewRuns, 4, false),
             "s1",
             &[],
             " --db x.db",
         );
+        // The correlations on standard output, why there are no importances on standard error.
+        assert!(rendered.table.contains("-0.81"), "{}", rendered.table);
+        assert!(!rendered.table.contains("evidence"), "{}", rendered.table);
+        let text = rendered.explanation;
         assert!(
             text.contains("evidence: too_few_runs: 4 finished runs"),
             "{text}"

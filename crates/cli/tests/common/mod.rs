@@ -142,11 +142,16 @@ impl ServerProcess {
     /// standard error, kept in the scratch directory, says why) is started again, twice at
     /// most, so one failed start on a loaded machine does not fail the test.
     pub fn start(s: &Scratch, db: &Path, port: u16) -> ServerProcess {
+        Self::start_with(s, db, port, &[])
+    }
+
+    /// [`ServerProcess::start`] with more options for `hyperdial server` (`--run-timeout 1`).
+    pub fn start_with(s: &Scratch, db: &Path, port: u16, options: &[&str]) -> ServerProcess {
         let mut why = String::new();
         for attempt in 1..=3 {
             let log = s.dir.join(format!("server-{port}-{attempt}.err"));
             let stderr = Stdio::from(std::fs::File::create(&log).unwrap());
-            match Self::try_launch(s, db, port, stderr) {
+            match Self::try_launch(s, db, port, stderr, options) {
                 Ok(server) => return server,
                 Err(e) => {
                     why = format!(
@@ -162,7 +167,7 @@ impl ServerProcess {
     /// [`ServerProcess::start`] with the server's stderr going to `stderr` (`Stdio::piped()` to
     /// read it from `child.stderr`), one attempt.
     pub fn launch(s: &Scratch, db: &Path, port: u16, stderr: Stdio) -> ServerProcess {
-        Self::try_launch(s, db, port, stderr).unwrap_or_else(|e| panic!("{e}"))
+        Self::try_launch(s, db, port, stderr, &[]).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Start the server and wait until this child answers an HTTP request (not only until
@@ -172,15 +177,13 @@ impl ServerProcess {
         db: &Path,
         port: u16,
         stderr: Stdio,
+        options: &[&str],
     ) -> Result<ServerProcess, String> {
+        let bind = format!("127.0.0.1:{port}");
+        let mut args = vec!["server", "--db", db.to_str().unwrap(), "--bind", &bind];
+        args.extend_from_slice(options);
         let mut child = s
-            .cmd(&[
-                "server",
-                "--db",
-                db.to_str().unwrap(),
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-            ])
+            .cmd(&args)
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
@@ -220,6 +223,15 @@ impl Drop for ServerProcess {
         self.child.kill().ok();
         self.child.wait().ok();
     }
+}
+
+/// `kill SIG PID` (`sig` as `kill` takes it: `-STOP`).
+pub fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {sig} {pid}");
 }
 
 pub fn json_of(s: &Scratch, args: &[&str]) -> Value {

@@ -223,6 +223,7 @@ fn export_row(r: &RunRow) -> ExportRow {
         params: super::views::object(&r.params),
         summary: r.summary.clone(),
         exit_code: r.exit_code,
+        error: r.error.clone(),
         host: r.host.clone(),
         started_ms: r.started_ms,
         finished_ms: r.finished_ms,

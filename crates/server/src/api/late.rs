@@ -8,6 +8,9 @@
 //! no metric points after the server stopped waiting for it (its retry is the attempt that
 //! counts) and cannot be revived. The agent then stops that run's process and goes on.
 //!
+//! A run outside a sweep crashed for its silence is the exception: no retry replaced it, so a
+//! late report makes it `running` again and is taken ([`crate::Controller::reporting_run`]).
+//!
 //! The check reads the run before the handler writes (a finish makes it inside
 //! `Controller::finish`, from the run it reads anyway); the store's `finish_run` only ends
 //! runs that are `running` or `queued`, so a finish that races the janitor still cannot

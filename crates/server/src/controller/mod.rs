@@ -736,13 +736,43 @@ impl Controller {
 
     /// Run `run_id` if it still takes reports: not found, or
     /// [`ControlError::RunCrashed`] once the server gave up on it (a late report from an
-    /// agent behind a cut link; see `api/late.rs`).
+    /// agent behind a cut link; see `api/late.rs`). A run outside a sweep that was only
+    /// presumed crashed for its silence ([`hyperdial_store::RUN_STOPPED_REPORTING`]: its
+    /// process was suspended or its link cut, and no retry replaced it) is `running` again
+    /// and takes the report, as a W&B run shown crashed runs again when it is heard from.
     pub async fn reporting_run(&self, run_id: &str) -> Result<RunRow, ControlError> {
-        let run = self
+        let mut run = self
             .store
             .run(run_id)
             .await?
             .ok_or_else(|| ControlError::not_found("run", run_id))?;
+        for _ in 0..3 {
+            let presumed = run.state == RunState::Crashed
+                && run.sweep_id.is_none()
+                && run.error.as_deref() == Some(hyperdial_store::RUN_STOPPED_REPORTING);
+            if !presumed {
+                break;
+            }
+            match self.store.reopen_run(run_id, &run).await? {
+                Some(reopened) => {
+                    tracing::info!(run = run_id, "a run presumed crashed reports again");
+                    self.events.publish(
+                        "run_updated",
+                        None,
+                        &crate::api::views::run_brief(&reopened),
+                    );
+                    return Ok(reopened);
+                }
+                // Changed since it was read (another report revived it): read it again.
+                None => {
+                    run = self
+                        .store
+                        .run(run_id)
+                        .await?
+                        .ok_or_else(|| ControlError::not_found("run", run_id))?;
+                }
+            }
+        }
         if run.state == RunState::Crashed {
             let why = run
                 .error

@@ -289,6 +289,10 @@ pub struct ExportRow {
     pub summary: Map<String, Value>,
     /// Exit code of its process.
     pub exit_code: Option<i64>,
+    /// Why the run ended as it did (the CSV's `error` column): the error of a failed or crashed
+    /// run, the reason it was stopped early, or that it was cancelled; `null` for a finished
+    /// run.
+    pub error: Option<String>,
     /// Host it ran on.
     pub host: Option<String>,
     /// Started, ms since the epoch.

@@ -1,0 +1,357 @@
+//! Hints: what a diagnostic of a sweep file suggests doing, beside what it says is wrong.
+//!
+//! The validator (`parse.rs` and its other submodules) decides what is wrong; this module
+//! words the fix. What it guarantees:
+//!
+//! - **No say over validity.** Nothing here decides whether a config is valid, nor an error's
+//!   path, location or message (except the two reports it makes whole, an unknown key and a
+//!   parameter field written where a parameter goes, whose errors the validator asks for);
+//!   the functions that word a hint only return text for an error already decided.
+//! - **Suggestions are writable.** A `did you mean` names only a word of the list allowed at
+//!   that place (the closest by Jaro-Winkler similarity of at least 0.8,
+//!   [`crate::diagnostic::did_you_mean`]), and a distribution suggested for a foreign name
+//!   (Optuna's and Ray Tune's `loguniform`, `randint`, `choice`, `randn`) is one of ours.
+//!   Without a close word the hint lists the allowed ones, or says what to write instead.
+//! - **Mis-indented fields name the line to fix.** A parameter's field written one level too
+//!   far left (`min:` beside the parameter instead of under it) is reported once, at the
+//!   field, with the line of the parameter to indent it under ([`is_stray_field`]); a key
+//!   inside a parameter that is a parameter of its own is told where to indent it.
+//! - **Type errors say the one-token fix** when there is one: a number or boolean in quotes
+//!   (`"0.1"`, `"yes"`) is told to drop the quotes, a scalar where a list goes is shown as a
+//!   list, a float where an integer goes gets the caller's fix.
+//! - **Deterministic and short.** The same config gives the same hints; values shown back are
+//!   cut at 40 characters ([`yaml_snippet`]).
+
+use super::{describe, join, Fields, Validator, DISTRIBUTIONS, PARAM_KEYS};
+use crate::diagnostic::did_you_mean;
+use crate::yaml::{Key, Node, NodeValue};
+
+/// `did you mean `X`?` for the word of `known` closest to `typed`, else `otherwise()`.
+pub(super) fn did_you_mean_or(
+    typed: &str,
+    known: &[&str],
+    otherwise: impl FnOnce() -> String,
+) -> String {
+    match did_you_mean(typed, known) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => otherwise(),
+    }
+}
+
+impl Validator {
+    /// Report an unknown key; returns the known key it is a near miss of, if any, so that a
+    /// required key it stands for is not also reported missing (one error per mistake).
+    pub(super) fn unknown_key(
+        &mut self,
+        path: &str,
+        key: &Key,
+        known: &[&str],
+        context: &str,
+    ) -> Option<String> {
+        let suggestion = did_you_mean(&key.name, known);
+        let hint = match suggestion {
+            _ if path.is_empty() && key.name == "count" => {
+                "`count` is an agent option (`hyperdial agent SWEEP --count N`); use `run_cap` to cap the sweep".into()
+            }
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("the keys allowed {context} are: {}", known.join(", ")),
+        };
+        self.error(
+            &join(path, &key.name),
+            Some(key.location),
+            format!("unknown key `{}`", key.name),
+            hint,
+        );
+        suggestion.map(str::to_string)
+    }
+
+    /// Report a parameter field found where a parameter goes (see [`is_stray_field`]),
+    /// with the fix: indent it under `owner`, the parameter above it. A field whose owner
+    /// has nothing under it (`hidden:` then `values:` on the next line, as far left) is
+    /// reported with the owner instead, once for them all.
+    pub(super) fn stray_field(
+        &mut self,
+        path: &str,
+        key: &Key,
+        node: &Node,
+        owner: Option<&(Key, Node)>,
+    ) {
+        let name = &key.name;
+        let as_constant = format!(
+            "write `{name}: {{value: {}}}` for a parameter of that name",
+            yaml_snippet(node)
+        );
+        let hint = match owner {
+            Some((_, spec)) if matches!(spec.value, NodeValue::Null) => return,
+            Some((o, spec)) => {
+                let also = match spec.as_map() {
+                    Some(m) if m.iter().any(|(k, _)| &k.name == name) => {
+                        format!("; or, if `{name}` is a parameter of its own, {as_constant}")
+                    }
+                    _ => String::new(),
+                };
+                format!(
+                    "`{name}` is a field of a parameter, not a parameter: indent `{name}:` under `{}:` (line {}){also}",
+                    o.name, o.location.line
+                )
+            }
+            None => format!(
+                "`{name}` is a field of a parameter, not a parameter: indent it under the parameter it belongs to, or {as_constant}"
+            ),
+        };
+        let message = match node.value {
+            NodeValue::Map(_) => {
+                "a nested `parameters` block must be the field of a parameter".to_string()
+            }
+            _ => format!("a parameter must be a mapping, found {}", describe(node)),
+        };
+        self.error(path, Some(node.location), message, hint);
+    }
+}
+
+/// The hint for a value that is not a number: drop the quotes of a quoted number.
+pub(super) fn not_a_number(node: &Node) -> &'static str {
+    match &node.value {
+        NodeValue::Str(s) if s.trim().parse::<f64>().is_ok() => UNQUOTE_NUMBER,
+        _ => "",
+    }
+}
+
+/// The hint for a value that is not an integer: drop the quotes of a quoted integer;
+/// `fraction_hint` (the caller's, since the fix depends on what the integer is for) for a
+/// number with a fractional part.
+pub(super) fn not_an_integer<'a>(node: &Node, fraction_hint: &'a str) -> &'a str {
+    match &node.value {
+        NodeValue::Str(s) if s.trim().parse::<i64>().is_ok() => UNQUOTE_NUMBER,
+        NodeValue::Float(_) => fraction_hint,
+        _ => "",
+    }
+}
+
+/// The hint for a value that is not `true` or `false`: a string is told which one to write
+/// without quotes (`"yes"` → `true`).
+pub(super) fn not_a_boolean(node: &Node) -> &'static str {
+    match &node.value {
+        NodeValue::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" | "y" => "write `true` without quotes",
+            "false" | "no" | "off" | "n" => "write `false` without quotes",
+            _ => "write `true` or `false` without quotes",
+        },
+        _ => "",
+    }
+}
+
+/// The hint for `values` that is not a list: the value written as one.
+pub(super) fn not_a_list(node: &Node) -> String {
+    format!("write a list, e.g. `values: [{}]`", yaml_snippet(node))
+}
+
+/// The hint for parameter `key` whose specification `node` is not a mapping: when it is
+/// empty and `following` are its fields written too far left below it, indent them under
+/// it; else how to write a constant or a choice.
+pub(super) fn not_a_parameter_spec(key: &Key, node: &Node, following: &[&Key]) -> String {
+    match (&node.value, following) {
+        (NodeValue::Null, [_, ..]) => {
+            let listed: Vec<String> = following
+                .iter()
+                .map(|k| format!("`{}:` (line {})", k.name, k.location.line))
+                .collect();
+            format!(
+                "its fields are not indented under it: indent {} under `{}:`",
+                and_list(&listed),
+                key.name
+            )
+        }
+        _ => format!(
+            "write `{}: {{value: {}}}` for a constant or `{{values: [...]}}` for a choice",
+            key.name,
+            yaml_snippet(node)
+        ),
+    }
+}
+
+/// The hint for key `k` (its value `v`) unknown in the specification of parameter `key`,
+/// whose nested `parameters` key is `nested`: a mapping beside a nested block belongs in it;
+/// else a near miss of a field; else it is a parameter of its own, to line up with `key`.
+pub(super) fn unknown_parameter_key(key: &Key, k: &Key, v: &Node, nested: Option<&Key>) -> String {
+    match did_you_mean(&k.name, PARAM_KEYS) {
+        // A parameter beside a nested block rather than in it.
+        _ if nested.is_some() && v.as_map().is_some() => {
+            let p = nested.map_or(0, |p| p.location.line);
+            format!(
+                "if `{}` is one of the nested parameters of `{}`, indent it under `parameters:` (line {p})",
+                k.name, key.name
+            )
+        }
+        Some(s) => format!("did you mean `{s}`?"),
+        None => format!(
+            "if `{}` is a parameter of its own, indent it to line up with `{}`",
+            k.name, key.name
+        ),
+    }
+}
+
+/// The hint for `distribution: NAME` that is not one of ours ([`suggest_distribution`]): the
+/// distribution meant, with what its min and max are on a log scale; a value written in place
+/// of the name; else the names allowed.
+pub(super) fn unknown_distribution(name: &str, f: &Fields) -> String {
+    match suggest_distribution(name, f) {
+        Some(s) if s.ends_with("log_uniform_values") => format!(
+            "did you mean `{s}`? Its min and max are the values themselves (`{}` takes natural-log exponents)",
+            s.trim_end_matches("_values")
+        ),
+        Some(s) if s.ends_with("log_uniform") => format!(
+            "did you mean `{s}`? Its min and max are natural-log exponents (a min of 0 or below cannot be a value on a log scale)"
+        ),
+        Some(s) => format!("did you mean `{s}`?"),
+        None if f.has("values") || f.has("value") => {
+            "a value was written in place of the distribution name; use `constant` or `categorical`".into()
+        }
+        None => format!("use one of: {}", DISTRIBUTIONS.join(", ")),
+    }
+}
+
+/// The hint for field `field` of a parameter that distribution `name` does not take
+/// (`allowed` are the ones it takes; `explicit`: `distribution` was written, not inferred):
+/// drop the distribution for a choice or a constant, use the quantized distribution for `q`,
+/// else the fields it takes.
+pub(super) fn foreign_setting(
+    field: &str,
+    name: &str,
+    explicit: bool,
+    f: &Fields,
+    allowed: &[&str],
+) -> String {
+    match (field, explicit) {
+        ("values", true) => format!("remove `distribution: {name}` to make a choice among `values`, or replace `values` by min and max"),
+        ("value", true) => format!("remove `distribution: {name}` for a constant"),
+        ("q", _) if quantized(name).is_some() => {
+            let q = f.get("q").map(yaml_snippet).unwrap_or_default();
+            format!(
+                "to round to multiples of q, use `distribution: {}` with `q: {q}`",
+                quantized(name).unwrap_or_default()
+            )
+        }
+        _ => format!(
+            "{} {name} distribution takes: {}",
+            article(name),
+            allowed.join(", ")
+        ),
+    }
+}
+
+/// The distribution a misspelt or foreign name (Optuna's and Ray Tune's `loguniform`,
+/// `randint`, `choice`) most likely means. Of the log-scale distributions the `_values` ones
+/// are suggested, since the deprecated ones read min and max as natural-log exponents,
+/// unless `min` is 0 or below, which only an exponent can be.
+fn suggest_distribution(name: &str, f: &Fields) -> Option<&'static str> {
+    let norm = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !matches!(c, '_' | '-' | ' '))
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    const FOREIGN: &[(&str, &str)] = &[
+        ("randint", "int_uniform"),
+        ("qrandint", "q_uniform"),
+        ("choice", "categorical"),
+        ("randn", "normal"),
+    ];
+    let typed = norm(name);
+    let found = FOREIGN
+        .iter()
+        .find(|(foreign, _)| *foreign == typed)
+        .map(|(_, ours)| *ours)
+        .or_else(|| DISTRIBUTIONS.iter().copied().find(|d| norm(d) == typed))
+        .or_else(|| did_you_mean(name, DISTRIBUTIONS))?;
+    let (values, exponents) = match found {
+        "log_uniform" | "log_uniform_values" => ("log_uniform_values", "log_uniform"),
+        "inv_log_uniform" | "inv_log_uniform_values" => {
+            ("inv_log_uniform_values", "inv_log_uniform")
+        }
+        "q_log_uniform" | "q_log_uniform_values" => ("q_log_uniform_values", "q_log_uniform"),
+        other => return Some(other),
+    };
+    let exponent_min = f
+        .get("min")
+        .and_then(Node::as_f64)
+        .is_some_and(|min| min <= 0.0);
+    Some(if exponent_min { exponents } else { values })
+}
+
+/// Fields of a parameter that are unlikely names of parameters of their own.
+const FIELD_KEYS: &[&str] = &[
+    "min",
+    "max",
+    "values",
+    "value",
+    "distribution",
+    "mu",
+    "sigma",
+    "q",
+    "probabilities",
+    "parameters",
+];
+
+/// Whether an entry of a `parameters` block is a parameter's field written one level too
+/// far left: a field name whose value is not a parameter specification (a mapping), or a
+/// `parameters` whose mapping holds parameters rather than a specification.
+pub(super) fn is_stray_field(key: &Key, spec: &Node) -> bool {
+    if !FIELD_KEYS.contains(&key.name.as_str()) {
+        return false;
+    }
+    match spec.as_map() {
+        None => true,
+        Some(entries) => {
+            key.name == "parameters"
+                && entries
+                    .iter()
+                    .any(|(k, _)| !PARAM_KEYS.contains(&k.name.as_str()))
+        }
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// The hint for a number written in quotes, which YAML reads as a string.
+const UNQUOTE_NUMBER: &str = "remove the quotes so it reads as a number";
+
+/// The quantized variant of a distribution, which takes `q` as well: `uniform` → `q_uniform`.
+/// `int_uniform` maps to `q_uniform` (an integer `q` gives integers).
+fn quantized(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "uniform" | "int_uniform" => "q_uniform",
+        "log_uniform" => "q_log_uniform",
+        "log_uniform_values" => "q_log_uniform_values",
+        "normal" => "q_normal",
+        "log_normal" => "q_log_normal",
+        "beta" => "q_beta",
+        _ => return None,
+    })
+}
+
+/// The indefinite article for a name as read aloud: `an int_uniform`, `a uniform` (a "u"
+/// sounds like "you"), `a q_uniform`.
+fn article(name: &str) -> &'static str {
+    match name.chars().next() {
+        Some('a' | 'e' | 'i' | 'o') => "an",
+        _ => "a",
+    }
+}
+
+/// A node written back as a short YAML flow snippet for hints.
+fn yaml_snippet(node: &Node) -> String {
+    let s = node.to_json().to_string();
+    if s.len() > 40 {
+        "...".into()
+    } else {
+        s
+    }
+}
