@@ -1746,6 +1746,19 @@ impl Validator {
                         "min equals max: the parameter takes a single value",
                         "use `value:` for a constant",
                     );
+                } else if max.checked_sub(min) == Some(1) && !f.has("distribution") {
+                    // `{min: 0, max: 1}` meant as a rate is the classic slip: W&B's schema
+                    // (and ours) reads two integer bounds as int_uniform.
+                    self.warning(
+                        path,
+                        Some(lo_node.location),
+                        format!(
+                            "min {min} and max {max} are both integers, so this is int_uniform: it takes only the values {min} and {max} (as in W&B)"
+                        ),
+                        format!(
+                            "for a real number between them write `min: {min}.0` (or `distribution: uniform`); to choose between the two say so with `values: [{min}, {max}]`"
+                        ),
+                    );
                 }
                 D::IntUniform { min, max }
             }

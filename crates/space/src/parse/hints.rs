@@ -12,6 +12,8 @@
 //!   [`crate::diagnostic::did_you_mean`]), and a distribution suggested for a foreign name
 //!   (Optuna's and Ray Tune's `loguniform`, `randint`, `choice`, `randn`) is one of ours.
 //!   Without a close word the hint lists the allowed ones, or says what to write instead.
+//!   A key of Optuna's or Ray Tune's vocabulary (`direction`, `low`, `high`, `log`, `step`,
+//!   `choices`) is told the sweep file's way to say it, when that key belongs at that place.
 //! - **Mis-indented fields name the line to fix.** A parameter's field written one level too
 //!   far left (`min:` beside the parameter instead of under it) is reported once, at the
 //!   field, with the line of the parameter to indent it under ([`is_stray_field`]); a key
@@ -48,11 +50,16 @@ impl Validator {
         known: &[&str],
         context: &str,
     ) -> Option<String> {
-        let suggestion = did_you_mean(&key.name, known);
+        let foreign = foreign_key(&key.name, known);
+        let suggestion = foreign
+            .as_ref()
+            .map(|(ours, _)| *ours)
+            .or_else(|| did_you_mean(&key.name, known));
         let hint = match suggestion {
             _ if path.is_empty() && key.name == "count" => {
                 "`count` is an agent option (`hyperdial agent SWEEP --count N`); use `run_cap` to cap the sweep".into()
             }
+            _ if foreign.is_some() => foreign.map(|(_, hint)| hint).unwrap_or_default(),
             Some(s) => format!("did you mean `{s}`?"),
             None => format!("the keys allowed {context} are: {}", known.join(", ")),
         };
@@ -174,6 +181,9 @@ pub(super) fn not_a_parameter_spec(key: &Key, node: &Node, following: &[&Key]) -
 /// whose nested `parameters` key is `nested`: a mapping beside a nested block belongs in it;
 /// else a near miss of a field; else it is a parameter of its own, to line up with `key`.
 pub(super) fn unknown_parameter_key(key: &Key, k: &Key, v: &Node, nested: Option<&Key>) -> String {
+    if let Some((_, hint)) = foreign_key(&k.name, PARAM_KEYS) {
+        return hint;
+    }
     match did_you_mean(&k.name, PARAM_KEYS) {
         // A parameter beside a nested block rather than in it.
         _ if nested.is_some() && v.as_map().is_some() => {
@@ -189,6 +199,25 @@ pub(super) fn unknown_parameter_key(key: &Key, k: &Key, v: &Node, nested: Option
             k.name, key.name
         ),
     }
+}
+
+/// Keys of Optuna's and Ray Tune's search-space and study vocabularies, with the key of a
+/// W&B sweep file that says the same (when it is one of the keys `known` at that place) and
+/// the hint that says how to write it: `direction` is `goal`, `low`/`high` are `min`/`max`,
+/// `log: true` is a `log_uniform_values` distribution, `step` is `q`, `choices` is `values`.
+fn foreign_key(typed: &str, known: &[&str]) -> Option<(&'static str, String)> {
+    const LOG: &str = "a log scale is a distribution here, as in W&B: `distribution: log_uniform_values` with `min` and `max` the values themselves (`int` values: `q_log_uniform_values` with `q: 1`)";
+    let (ours, hint) = match typed {
+        "direction" => ("goal", "`direction` is Optuna's word: a sweep file writes `goal: minimize` or `goal: maximize`".to_string()),
+        "mode" => ("goal", "`mode: min|max` is Ray Tune's word: a sweep file writes `goal: minimize` or `goal: maximize`".to_string()),
+        "low" | "lower" => ("min", format!("did you mean `min`? (`{typed}` is Optuna's and Ray Tune's word for it)")),
+        "high" | "upper" => ("max", format!("did you mean `max`? (`{typed}` is Optuna's and Ray Tune's word for it)")),
+        "log" => ("distribution", LOG.to_string()),
+        "step" => ("q", "a step is `q` here, with a quantized distribution: `distribution: q_uniform` and `q: STEP` (multiples of q)".to_string()),
+        "choices" => ("values", "did you mean `values`? (`choices` is Optuna's word for a categorical's list)".to_string()),
+        _ => return None,
+    };
+    known.contains(&ours).then_some((ours, hint))
 }
 
 /// The hint for `distribution: NAME` that is not one of ours ([`suggest_distribution`]): the

@@ -924,3 +924,53 @@ fn a_field_written_too_far_left_says_to_indent_it() {
         "{h}"
     );
 }
+
+#[test]
+fn optuna_and_ray_tune_keys_are_told_the_sweep_files_word() {
+    let metric = |key: &str| {
+        hint_at(
+            &format!("program: t.py\nmethod: bayes\nmetric: {{name: loss, {key}: maximize}}\nparameters:\n  a: {{min: 1, max: 3}}\n"),
+            &format!("metric.{key}"),
+        )
+    };
+    assert!(
+        metric("direction").contains("`goal: minimize` or `goal: maximize`"),
+        "{}",
+        metric("direction")
+    );
+    assert!(metric("mode").contains("Ray Tune"), "{}", metric("mode"));
+    let param = |fields: &str, key: &str| {
+        hint_at(
+            &format!("{HEAD}  lr: {{{fields}}}\n"),
+            &format!("parameters.lr.{key}"),
+        )
+    };
+    assert!(param("low: 0.001, high: 0.1", "low").starts_with("did you mean `min`?"));
+    assert!(param("low: 0.001, high: 0.1", "high").starts_with("did you mean `max`?"));
+    assert!(param("lower: 0.001, upper: 0.1", "upper").starts_with("did you mean `max`?"));
+    assert!(param("min: 0.001, max: 0.1, log: true", "log")
+        .contains("distribution: log_uniform_values"));
+    assert!(param("min: 1, max: 9, step: 2", "step").contains("q_uniform"));
+    assert!(param("choices: [1, 2]", "choices").starts_with("did you mean `values`?"));
+    // One error per mistake: `low` and `high` are not also reported as missing bounds.
+    let errs = errors(&format!("{HEAD}  lr: {{low: 0.001, high: 0.1}}\n"));
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+}
+
+#[test]
+fn two_integer_bounds_one_apart_warn_that_they_are_two_integers() {
+    let v = ok(&format!("{HEAD}  dropout: {{min: 0, max: 1}}\n  n: {{min: 1, max: 8}}\n  p: {{distribution: int_uniform, min: 0, max: 1}}\n  r: {{min: 0, max: 1.0}}\n"));
+    let on: Vec<&str> = v.warnings.iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(on, ["parameters.dropout"], "{:#?}", v.warnings);
+    let w = &v.warnings[0];
+    assert!(
+        w.message.contains("only the values 0 and 1"),
+        "{}",
+        w.message
+    );
+    assert!(w.hint.as_deref().unwrap_or("").contains("`min: 0.0`"));
+    assert_eq!(
+        dist(&v, "dropout"),
+        Distribution::IntUniform { min: 0, max: 1 }
+    );
+}
