@@ -44,7 +44,18 @@ pub async fn run(
     }
     let imp: Importance = serde_json::from_value(answer)
         .context("the server's importance answer is not in the expected form")?;
-    let text = render(&imp, sweep, states, &via.flags());
+    // Who runs more of the sweep: agents, or (no program and no command) the Python client.
+    let by_client = imp.evidence != Evidence::Enough
+        && api
+            .get(&format!("/api/v1/sweeps/{}", urlencode(sweep)))
+            .await
+            .is_ok_and(|s| s["config"]["program"].is_null() && s["config"]["command"].is_null());
+    let runs_more = if by_client {
+        RunsMore::Client
+    } else {
+        RunsMore::Agents
+    };
+    let text = render(&imp, sweep, states, &via.flags(), runs_more);
     print!("{}", text.table);
     eprint!("{}", text.explanation);
     Ok(exit_status(imp.evidence == Evidence::TooFewRuns))
@@ -99,9 +110,25 @@ fn state_list(states: &[RunState]) -> String {
         .join(",")
 }
 
+/// What runs more of a sweep, for the advice when its runs are too few.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RunsMore {
+    /// `hyperdial tune` or agents start its program or command.
+    Agents,
+    /// It has neither program nor command: the Python client's trials are its runs.
+    Client,
+}
+
 /// The whole text the command prints for `imp` (each line ending in a newline); `flags`
-/// are the read options to repeat in a suggested command ([`Source::flags`]).
-fn render(imp: &Importance, sweep: &str, asked: &[RunState], flags: &str) -> Rendered {
+/// are the read options to repeat in a suggested command ([`Source::flags`]); `runs_more`
+/// says what to advise when the runs are too few.
+fn render(
+    imp: &Importance,
+    sweep: &str,
+    asked: &[RunState],
+    flags: &str,
+    runs_more: RunsMore,
+) -> Rendered {
     let mut out = String::new();
     let mut explanation = String::new();
     let metric = imp.metric.as_deref().unwrap_or("the metric");
@@ -180,7 +207,7 @@ fn render(imp: &Importance, sweep: &str, asked: &[RunState], flags: &str) -> Ren
                  importances (correlations are still given, for numeric parameters).\n",
                 imp.runs, imp.min_runs
             ));
-            explanation.push_str(&more_runs_hint(imp, sweep, asked, flags));
+            explanation.push_str(&more_runs_hint(imp, sweep, asked, flags, runs_more));
         }
         Evidence::NoSignal => {
             out.push_str(&format!(
@@ -189,7 +216,7 @@ fn render(imp: &Importance, sweep: &str, asked: &[RunState], flags: &str) -> Ren
                  (correlations are still given, for numeric parameters).\n",
                 imp.runs
             ));
-            out.push_str(&more_runs_hint(imp, sweep, asked, flags));
+            out.push_str(&more_runs_hint(imp, sweep, asked, flags, runs_more));
         }
     }
     Rendered {
@@ -200,11 +227,23 @@ fn render(imp: &Importance, sweep: &str, asked: &[RunState], flags: &str) -> Ren
 
 /// What to do when the evidence does not suffice: more runs; and, when stopped-early runs
 /// were left out (the default), how to count them too.
-fn more_runs_hint(imp: &Importance, sweep: &str, asked: &[RunState], flags: &str) -> String {
-    let mut hint = format!(
-        "  to get importances: run more of the sweep (`hyperdial tune FILE --count N` again, \
-         or `hyperdial agent {sweep}`)"
-    );
+fn more_runs_hint(
+    imp: &Importance,
+    sweep: &str,
+    asked: &[RunState],
+    flags: &str,
+    runs_more: RunsMore,
+) -> String {
+    let mut hint = match runs_more {
+        RunsMore::Agents => format!(
+            "  to get importances: run more of the sweep (`hyperdial tune FILE --count N` again, \
+             or `hyperdial agent {sweep}`)"
+        ),
+        RunsMore::Client => "  to get importances: run more trials of the sweep from the Python \
+             client (`Sweep.create(..., resume=True)`, then `sweep.optimize(objective, \
+             n_trials=N)` or more ask/tell)"
+            .to_string(),
+    };
     if !imp.states.contains(&RunState::StoppedEarly) {
         let mut with: Vec<RunState> = if asked.is_empty() {
             imp.states.clone()
@@ -263,7 +302,13 @@ mod tests {
 
     #[test]
     fn the_table_carries_the_spread_and_the_evidence() {
-        let rendered = render(&answer(Evidence::Enough, 24, true), "s1", &[], "");
+        let rendered = render(
+            &answer(Evidence::Enough, 24, true),
+            "s1",
+            &[],
+            "",
+            RunsMore::Agents,
+        );
         assert_eq!(rendered.explanation, "");
         let text = rendered.table;
         assert!(text.contains("0.624 ± 0.051"), "{text}");
@@ -279,6 +324,7 @@ mod tests {
             "s1",
             &[],
             " --db x.db",
+            RunsMore::Agents,
         );
         // The correlations on standard output, why there are no importances on standard error.
         assert!(rendered.table.contains("-0.81"), "{}", rendered.table);
@@ -299,5 +345,24 @@ mod tests {
             "/api/v1/sweeps/s%201/importance?state=finished,stopped_early"
         );
         assert_eq!(importance_path("s1", &[]), "/api/v1/sweeps/s1/importance");
+        assert!(text.contains("hyperdial agent s1"), "{text}");
+    }
+
+    #[test]
+    fn a_sweep_of_the_python_client_is_told_to_run_more_trials_from_it() {
+        let text = render(
+            &answer(Evidence::TooFewRuns, 4, false),
+            "s1",
+            &[],
+            "",
+            RunsMore::Client,
+        )
+        .explanation;
+        assert!(
+            text.contains("sweep.optimize(objective, n_trials=N)"),
+            "{text}"
+        );
+        assert!(!text.contains("hyperdial agent"), "{text}");
+        assert!(!text.contains("hyperdial tune"), "{text}");
     }
 }
