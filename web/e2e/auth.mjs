@@ -187,6 +187,20 @@ try {
     }
   });
 
+  await check("signing out in one tab signs out the others", async () => {
+    const other = await context.newPage();
+    try {
+      await other.goto(base + "/runs");
+      await other.waitForSelector("#runs-summary", { timeout: 10_000 });
+      await page.click("#signout");
+      await panelUp();
+      await other.waitForSelector("#signin-token", { state: "visible", timeout: 10_000 });
+      assert(await other.locator("#app").isHidden(), "the other tab's page is hidden");
+    } finally {
+      await other.close();
+    }
+  });
+
   await check("no errors in the browser console", async () => {
     assert(errors.length === 0, errors.join(" | "));
     assert(dialogs.length === 0, `browser dialogs: ${dialogs.join(" | ")}`);

@@ -54,6 +54,7 @@ export function initAuth(given: AuthHooks): void {
   window.addEventListener("storage", (e) => {
     if (e.key !== TOKEN_KEY && e.key !== null) return;
     if (panelShown && token()) closePanel();
+    else if (!panelShown && !token() && e.oldValue) signedOut("Signed out in another tab.");
     else showSignOut();
   });
   showSignOut();
@@ -83,8 +84,14 @@ function showSignOut(): void {
   if (btn) btn.hidden = !token() || panelShown;
 }
 
-async function signOut(): Promise<void> {
+function signOut(): void {
   keep(null);
+  signedOut("Signed out.");
+}
+
+/** The kept token is gone: end the page, then offer the panel with `note`. */
+async function signedOut(note: string): Promise<void> {
+  showSignOut();
   hooks.stop();
   clear(document.getElementById("app")!);
   // A server without a token needs no sign-in: show its page again, without the token.
@@ -94,7 +101,7 @@ async function signOut(): Promise<void> {
   } catch {
     /* unreachable: offer the panel */
   }
-  if (needed) showPanel("Signed out.");
+  if (needed) showPanel(note);
   else hooks.resume();
 }
 
