@@ -6,7 +6,8 @@
 # (lrrange.mjs), then the triage tools, curves with rungs, lineage and budget panels,
 # contrast and the 800 px layout (triage.mjs), then the seed-noise panel (noise.mjs), then the
 # Pareto view of multi-objective sweeps (front.mjs), then parallel coordinates with conditional
-# parameters (conditional.mjs). Screenshots go to
+# parameters (conditional.mjs), then signing in to a server with a token (auth.mjs, which
+# starts that server itself). Screenshots go to
 # target/e2e-screenshots/. Prints one line per check and a summary `e2e: N passed, N failed`.
 #
 # Needs: /usr/bin/chromium (or CHROMIUM=path), node, `npm ci` done in web/, and the binary
@@ -46,8 +47,9 @@ node "$here/triage.mjs" | tee "$work/triage.out" || status=1
 node "$here/noise.mjs" | tee "$work/noise.out" || status=1
 node "$here/front.mjs" | tee "$work/front.out" || status=1
 node "$here/conditional.mjs" | tee "$work/conditional.out" || status=1
+node "$here/auth.mjs" | tee "$work/auth.out" || status=1
 # One summary over all the scripts (scripts/test reads the last `e2e:` line).
 grep -hEo '^e2e[a-z-]*: [0-9]+ passed, [0-9]+ failed' "$work/dashboard.out" "$work/runs.out" \
-  "$work/lrrange.out" "$work/triage.out" "$work/noise.out" "$work/front.out" "$work/conditional.out" \
+  "$work/lrrange.out" "$work/triage.out" "$work/noise.out" "$work/front.out" "$work/conditional.out" "$work/auth.out" \
   | awk '{p += $2; f += $4} END {printf "e2e: %d passed, %d failed\n", p, f}'
 exit "$status"

@@ -1,6 +1,7 @@
 // The hyperdial HTTP API as the dashboard uses it, and live events over server-sent events
-// (read with fetch so the bearer token can be sent, which EventSource cannot do). The types
-// are those of wire.ts, generated from the server's own definitions.
+// (read with fetch so the bearer token can be sent, which EventSource cannot do). The token is
+// the one auth.ts keeps; a 401 brings up its sign-in panel. The types are those of wire.ts,
+// generated from the server's own definitions.
 
 import type {
   Hello,
@@ -19,8 +20,7 @@ import type {
   SweepPoints,
   SweepState,
 } from "./wire";
-
-const TOKEN_KEY = "hyperdial.token";
+import { refused, token } from "./auth";
 
 export class ApiError extends Error {
   constructor(public status: number, message: string) {
@@ -28,19 +28,18 @@ export class ApiError extends Error {
   }
 }
 
-function headers(extra: Record<string, string> = {}): Record<string, string> {
-  const token = localStorage.getItem(TOKEN_KEY);
-  return token ? { ...extra, Authorization: `Bearer ${token}` } : extra;
+/** The headers of an API request, with the kept token, and that token (null for none). */
+function headers(extra: Record<string, string> = {}): [Record<string, string>, string | null] {
+  const t = token();
+  return [t ? { ...extra, Authorization: `Bearer ${t}` } : extra, t];
 }
 
-async function check(r: Response): Promise<Response> {
-  if (r.status === 401) {
-    const token = window.prompt("This hyperdial server needs its token (HYPERDIAL_TOKEN):");
-    if (token) {
-      localStorage.setItem(TOKEN_KEY, token);
-      location.reload();
-    }
-  }
+/** Fetch an API path with the kept token; a 401 brings up the sign-in panel (and still
+ *  rejects, so the page's request ends). */
+async function call(path: string, init: RequestInit = {}, extra: Record<string, string> = {}): Promise<Response> {
+  const [hdrs, sent] = headers(extra);
+  const r = await fetch(path, { ...init, headers: hdrs });
+  if (r.status === 401) refused(sent);
   if (!r.ok) {
     let msg = `${r.status} ${r.statusText}`;
     try {
@@ -55,24 +54,16 @@ async function check(r: Response): Promise<Response> {
 }
 
 export async function get<T>(path: string): Promise<T> {
-  const r = await check(await fetch(path, { headers: headers() }));
-  return r.json();
+  return (await call(path)).json();
 }
 
 export async function getText(path: string): Promise<string> {
-  const r = await check(await fetch(path, { headers: headers() }));
-  return r.text();
+  return (await call(path)).text();
 }
 
 export async function send<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const r = await check(
-    await fetch(path, {
-      method,
-      headers: headers({ "Content-Type": "application/json" }),
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }),
-  );
-  return r.json();
+  const init = { method, body: body === undefined ? undefined : JSON.stringify(body) };
+  return (await call(path, init, { "Content-Type": "application/json" })).json();
 }
 
 const seg = encodeURIComponent;
@@ -118,7 +109,10 @@ export function subscribe(sweep: string | null, onEvent: LiveHandler): () => voi
       controller = new AbortController();
       try {
         const url = "/api/v1/events" + (sweep ? `?sweep=${encodeURIComponent(sweep)}` : "");
-        const r = await fetch(url, { headers: headers(), signal: controller.signal });
+        // The kept token as it is now: after a sign-in the next attempt sends the new one.
+        const [hdrs, sent] = headers();
+        const r = await fetch(url, { headers: hdrs, signal: controller.signal });
+        if (r.status === 401) refused(sent);
         if (!r.ok || !r.body) throw new Error(`events: ${r.status}`);
         const reader = r.body.getReader();
         const decoder = new TextDecoder();

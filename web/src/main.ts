@@ -6,6 +6,7 @@ import { runPage } from "./pages/run";
 import { runsPage } from "./pages/runs";
 import { comparePage } from "./pages/compare";
 import { clear, h } from "./util";
+import { initAuth, signingIn } from "./auth";
 
 export type Cleanup = () => void;
 let cleanup: Cleanup[] = [];
@@ -15,10 +16,17 @@ export function navigate(path: string): void {
   route();
 }
 
-function route(): void {
+/** End the shown page: its live updates, timers and charts. */
+function stop(): void {
   for (const c of cleanup) c();
   cleanup = [];
   disposeAll();
+}
+
+function route(): void {
+  stop();
+  // While the sign-in panel is up, links only change the URL: its page shows after sign-in.
+  if (signingIn()) return;
   const app = document.getElementById("app")!;
   clear(app);
   const path = location.pathname;
@@ -43,4 +51,5 @@ document.addEventListener("click", (e) => {
   navigate(a.getAttribute("href")!);
 });
 window.addEventListener("popstate", route);
+initAuth({ stop, resume: route });
 route();

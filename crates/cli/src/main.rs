@@ -194,7 +194,8 @@ enum Command {
             default_value_t = 60.0
         )]
         run_timeout: f64,
-        /// API token clients must send.
+        /// API token clients must send (the dashboard asks for it in a sign-in panel and keeps it
+        /// in the browser until Sign out).
         #[arg(long, env = "HYPERDIAL_TOKEN", hide_env_values = true)]
         token: Option<String>,
         /// Without a token the server answers only requests addressed to 127.0.0.1, localhost
