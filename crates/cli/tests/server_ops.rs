@@ -394,7 +394,29 @@ fn refused_requests_and_sweep_changes_are_in_the_request_log() {
         .to_string();
     let paused = s.run(&["pause", &id, "--server", &url, "--token", STRONG_A]);
     assert!(paused.status.success(), "{}", text(&paused));
-    let log = wait_for_text(&err_log, &format!("sweep {id} paused"));
+    // A body over the 8 MiB limit: 413, refused and logged.
+    let big = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, urllib.request, urllib.error\n\
+             req = urllib.request.Request(sys.argv[1], data=b'x' * (9 << 20), method='POST',\n\
+                 headers={'Authorization': 'Bearer ' + sys.argv[2],\n\
+                          'Content-Type': 'application/json'})\n\
+             try:\n    urllib.request.urlopen(req)\n\
+             except urllib.error.HTTPError as e:\n    print(e.code)\n\
+             except OSError as e:\n    print('closed', e)\n",
+            &format!("{url}/api/v1/sweeps"),
+            STRONG_A,
+        ])
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&big.stdout);
+    assert!(
+        answer.starts_with("413") || answer.starts_with("closed"),
+        "{answer}"
+    );
+    let log = wait_for_text(&err_log, "status=413");
+    assert!(log.contains(&format!("sweep {id} paused")), "{log}");
     let refused = log
         .lines()
         .find(|l| l.contains("refused"))
