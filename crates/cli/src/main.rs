@@ -173,7 +173,18 @@ enum Command {
         /// ./.hyperdial/hyperdial.db.
         #[arg(long)]
         db: Option<String>,
-        /// Address to listen on; anything but loopback requires --token (and should use TLS).
+        /// Seconds to wait at start for a PostgreSQL database that does not accept connections
+        /// yet (nothing listening, or starting up), retrying with backoff; 0 fails at once. A
+        /// refusal (wrong password, unknown database) fails at once whatever this says.
+        #[arg(
+            long,
+            env = "HYPERDIAL_DB_WAIT",
+            value_name = "SECONDS",
+            default_value_t = 30.0
+        )]
+        db_wait: f64,
+        /// Address to listen on; anything but loopback requires --token or --token-file (and
+        /// should use TLS). 0.0.0.0 listens on every address of the machine.
         #[arg(long, default_value = "127.0.0.1:8337")]
         bind: String,
         /// Serve HTTPS with this PEM certificate chain (with --tls-key).
@@ -194,10 +205,16 @@ enum Command {
             default_value_t = 60.0
         )]
         run_timeout: f64,
-        /// API token clients must send (the dashboard asks for it in a sign-in panel and keeps it
-        /// in the browser until Sign out).
+        /// API token clients must send (any one of the tokens given here and in --token-file
+        /// is accepted; repeatable). Tokens shorter than 16 characters get a warning. The
+        /// dashboard asks for it in a sign-in panel and keeps it in the browser until Sign out.
         #[arg(long, env = "HYPERDIAL_TOKEN", hide_env_values = true)]
-        token: Option<String>,
+        token: Vec<String>,
+        /// File of accepted API tokens: one per line, `#` comments and blank lines ignored.
+        /// SIGHUP re-reads it (the server keeps running), so a token can be rotated without a
+        /// restart: add the new one, move the clients to it, then remove the old one.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
         /// Without a token the server answers only requests addressed to 127.0.0.1, localhost
         /// or [::1] on its port; also answer to this host name (`NAME` or `NAME:PORT`,
         /// repeatable; `*` for any), e.g. behind an SSH tunnel on another port.
@@ -624,8 +641,10 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Ui { db, port } => commands::ui::run(db, port).await,
         Command::Server {
             db,
+            db_wait,
             bind,
             token,
+            token_file,
             allowed_hosts,
             tls_cert,
             tls_key,
@@ -634,8 +653,10 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             server::run(server::ServerArgs {
                 db,
+                db_wait,
                 bind,
                 token,
+                token_file,
                 allowed_hosts,
                 tls: tls_cert.zip(tls_key),
                 run_timeout,

@@ -41,7 +41,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-const TOKEN: &str = "netns-test-token";
+const TOKEN: &str = "netns-test-token-5b7e20d9c4a1";
 const SERVER_IP: &str = "198.18.0.1";
 const PORT: u16 = 8443;
 /// `--run-timeout` of the server, in seconds.

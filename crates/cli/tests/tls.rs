@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-const TOKEN: &str = "tls-test-token";
+const TOKEN: &str = "tls-test-token-8f3a91c07d2e";
 
 /// A training script that reports through the Python client (which must trust the CA).
 const TRAIN: &str = r#"

@@ -96,7 +96,7 @@ fn json_or_client(req: &Request) -> bool {
 /// The checks of a tokenless server (see the module docs), then the request with the
 /// database path set for fault messages.
 pub(crate) async fn guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let tokenless = state.options.token.as_deref().unwrap_or("").is_empty();
+    let tokenless = state.options.tokens.is_empty();
     if tokenless {
         if let Some(host) = req.headers().get(header::HOST) {
             let host = String::from_utf8_lossy(host.as_bytes()).into_owned();

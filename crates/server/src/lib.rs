@@ -4,7 +4,8 @@
 //! it serves), the controller that hands out runs, and a plain HTML overview of sweeps and
 //! runs.
 //!
-//! Layers, outermost first: panic catcher (a bug answers 500, never kills the server), body
+//! Layers, outermost first: the request log of refusals and state changes ([`requests`]),
+//! panic catcher (a bug answers 500, never kills the server), body
 //! size limit, the [`guard`] of tokenless servers (`Host` check against DNS rebinding, JSON
 //! mutations only), optional bearer-token check, then the routes in [`api`] which call the
 //! [`controller`] and the store. Store errors become answers in [`ApiError`]: a storage fault
@@ -31,11 +32,14 @@ pub mod guard;
 pub mod memory;
 pub mod noise;
 pub mod openapi;
+pub mod requests;
 pub mod tls;
+pub mod tokens;
 
 pub use controller::Controller;
 pub use error::ApiError;
 pub use tls::{TlsConfig, TlsError};
+pub use tokens::Tokens;
 
 /// Largest request body accepted, in bytes (8 MiB): the one request-size limit of the API
 /// (`docs/api.md`). It is enforced by a single layer for every route, JSON extractors
@@ -70,8 +74,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Server settings.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Bearer token required on API requests; `None` accepts every request (loopback only).
-    pub token: Option<String>,
+    /// Bearer tokens accepted on API requests (any one of them); none accepts every request
+    /// (loopback only). Shared: replacing them ([`Tokens::replace`]) takes effect at once.
+    pub tokens: Tokens,
     /// Further `Host` names a server without a token answers to, besides loopback addresses
     /// and `localhost` on its port: `name` (any port), `name:port`, or `*` (any name).
     pub allowed_hosts: Vec<String>,
@@ -102,7 +107,7 @@ pub enum ServeError {
     /// Binding beyond loopback without a token would expose the API to the network.
     #[error(
         "refusing to listen on {0} without a token: anyone who can reach it could run commands through your agents; \
-         set --token (or HYPERDIAL_TOKEN), or bind to 127.0.0.1"
+         set --token (or HYPERDIAL_TOKEN) or --token-file, or bind to 127.0.0.1"
     )]
     TokenRequired(SocketAddr),
     /// The socket failed.
@@ -149,6 +154,7 @@ fn app(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panic_response,
         ))
+        .layer(axum::middleware::from_fn(requests::log))
 }
 
 /// Answers of at least 1 KiB are compressed (gzip or brotli, whichever the client accepts, at
@@ -296,7 +302,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() && options.token.as_deref().unwrap_or("").is_empty() {
+    if !addr.ip().is_loopback() && options.tokens.is_empty() {
         return Err(ServeError::TokenRequired(addr));
     }
     if !addr.ip().is_loopback() && options.tls.is_none() {
@@ -353,14 +359,20 @@ pub async fn serve(
         match tls {
             Some(tls) => {
                 let listener = tls::TlsListener::new(listener, &tls)?;
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<requests::Remote>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await
             }
             None => {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<requests::Remote>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await
             }
         }
     };

@@ -67,6 +67,38 @@ pub enum StoreError {
     /// Applying the schema failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A migration failed when the database was opened. Its transaction was rolled back, so
+    /// the database is as the migration before it left it.
+    #[error(
+        "migration {name} failed on {backend} and was rolled back: {why}. The database is \
+         as the previous migration left it{}, and was not opened. Restore the backup taken \
+         before the upgrade (or keep using the previous version of hyperdial with this \
+         database), and report this error with the migration's name",
+        kept_note(.kept)
+    )]
+    MigrationFailed {
+        /// The migration's file name without `.sql` (`0014_claim_keys`).
+        name: String,
+        /// `SQLite` or `PostgreSQL`.
+        backend: String,
+        /// The database's error.
+        why: String,
+        /// The migrations applied before it in the same start, which stay applied.
+        kept: Vec<String>,
+    },
+    /// The database has a migration this build does not know: a newer version of hyperdial
+    /// upgraded it.
+    #[error(
+        "this {backend} database was upgraded by a newer version of hyperdial (it has \
+         migration {version:04}, which this version does not know): run that version or a \
+         newer one, or restore a backup taken before the upgrade"
+    )]
+    NewerSchema {
+        /// The unknown migration's number.
+        version: i64,
+        /// `SQLite` or `PostgreSQL`.
+        backend: String,
+    },
     /// The database URL names no backend this build knows, or is malformed.
     #[error("bad database location `{url}`: {why}")]
     Url {
@@ -82,6 +114,10 @@ pub enum StoreError {
         url: String,
         /// The cause, once (e.g. `Connection refused`, `role "x" does not exist`).
         why: String,
+        /// Whether the database server may simply not be up yet: nothing accepted the
+        /// connection, no answer came, or it answered that it is starting up. Not for an
+        /// answer that refuses (a wrong password, an unknown role or database).
+        not_up: bool,
     },
     /// The database directory could not be created.
     #[error("cannot create {path}: {source}")]
@@ -139,10 +175,24 @@ impl StoreError {
             StoreError::Db(_)
             | StoreError::Rejected(_)
             | StoreError::Migrate(_)
+            | StoreError::MigrationFailed { .. }
+            | StoreError::NewerSchema { .. }
             | StoreError::Url { .. }
             | StoreError::Connect { .. }
             | StoreError::Dir { .. } => return None,
         })
+    }
+
+    /// Whether opening the database failed because its server is not accepting connections
+    /// (yet): worth trying again for a while at start-up, when the database may be starting
+    /// alongside the server. False for everything a retry cannot fix (authentication, an
+    /// unknown database, a bad URL, a failed migration).
+    pub fn database_not_up(&self) -> bool {
+        match self {
+            StoreError::Connect { not_up, .. } => *not_up,
+            StoreError::Unavailable(_) => true,
+            _ => false,
+        }
     }
 
     /// Whether the operation that failed should simply be run again: a PostgreSQL
@@ -165,6 +215,19 @@ impl StoreError {
             }
             _ => false,
         }
+    }
+}
+
+/// What [`StoreError::MigrationFailed`] says of the migrations applied before the one that
+/// failed, in the same start.
+fn kept_note(kept: &[String]) -> String {
+    match kept {
+        [] => String::new(),
+        [one] => format!(" (migration {one}, applied just before, stays applied)"),
+        many => format!(
+            " (migrations {}, applied just before, stay applied)",
+            many.join(", ")
+        ),
     }
 }
 

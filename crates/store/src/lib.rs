@@ -32,6 +32,7 @@ use serde_json::Value;
 
 mod dashboard;
 mod error;
+pub mod migrate;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
@@ -45,6 +46,7 @@ pub use dashboard::{
 };
 pub use error::{Fault, StoreError};
 pub use hyperdial_wire::{RunState, SweepState};
+pub use migrate::AppliedMigration;
 pub use rows::{Delivery, HistoryPoint, RunRow, SweepRow, TrialRow, MAX_DELIVERY_FILES};
 pub use stopping::RunCurve;
 pub use storage::{CurvePoint, Inserted, Storage};
@@ -513,5 +515,12 @@ mod tests {
         assert!(text.to_lowercase().contains("refused"), "{text}");
         assert_eq!(text.matches("refused").count(), 1, "{text}");
         assert!(!text.contains("pw@"), "{text}");
+        // Nothing listening may be a database still starting: worth waiting for.
+        assert!(err.database_not_up(), "{err:?}");
+        // A malformed URL is not.
+        let Err(bad) = Store::open("postgres://hd:pw@127.0.0.1:notaport/h").await else {
+            panic!("a malformed URL opened");
+        };
+        assert!(!bad.database_not_up(), "{bad:?}");
     }
 }

@@ -1508,6 +1508,10 @@ impl Storage for Backend {
         self.file()
     }
 
+    fn migrations_applied(&self) -> &[crate::AppliedMigration] {
+        &self.migrated
+    }
+
     async fn close(&self) {
         self.close_pools().await
     }

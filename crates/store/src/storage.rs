@@ -50,6 +50,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// The SQLite database file, if this backend has one (fault messages name its volume).
     fn path(&self) -> Option<&Path>;
 
+    /// The migrations applied when this handle opened the database, in order (empty when its
+    /// schema was up to date).
+    fn migrations_applied(&self) -> &[crate::AppliedMigration];
+
     /// Close the connections (SQLite checkpoints its write-ahead log).
     async fn close(&self);
 

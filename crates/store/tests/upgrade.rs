@@ -336,3 +336,153 @@ async fn a_postgres_database_of_one_row_per_point_moves_into_chunks() {
     std::fs::remove_dir_all(old).ok();
     db.remove().await;
 }
+
+/// What makes migration 0014 fail halfway on both backends: an index already named as the
+/// one it creates, on another table. Its first statement (a new column on `runs`) succeeds;
+/// the second fails.
+const IN_THE_WAY: [&str; 2] = [
+    "CREATE TABLE in_the_way (x INTEGER)",
+    "CREATE INDEX runs_by_claim_key ON in_the_way (x)",
+];
+
+/// The names of the migrations `store` applied when it opened.
+fn applied(store: &Store) -> Vec<String> {
+    store
+        .migrations_applied()
+        .iter()
+        .map(|m| m.to_string())
+        .collect()
+}
+
+/// The failed migration's error names it, says it was rolled back and what to do.
+fn check_failure(e: &hyperdial_store::StoreError, backend: &str, kept: &str) {
+    let text = e.to_string();
+    for part in [
+        &format!("migration 0014_claim_keys failed on {backend} and was rolled back"),
+        "runs_by_claim_key",
+        "The database is as the previous migration left it",
+        kept,
+        "Restore the backup",
+        "report this error",
+    ] {
+        assert!(text.contains(part), "`{part}` missing: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_sqlite_migration_is_named_and_rolled_back() {
+    let db = TestDb::sqlite();
+    let file = db.url().trim_start_matches("sqlite://").to_string();
+    std::fs::create_dir_all(Path::new(&file).parent().unwrap()).unwrap();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&file)
+        .create_if_missing(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let old = old_migrations("sqlite", "0014");
+    Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    for sql in IN_THE_WAY {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    let e = db.open().await.unwrap_err();
+    check_failure(&e, "SQLite", "was not opened");
+    // Nothing of 0014 is left: not its column, not its record.
+    let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('runs')")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(columns.iter().any(|c| c == "repeat_of"), "{columns:?}");
+    assert!(!columns.iter().any(|c| c == "claim_key"), "{columns:?}");
+    let newest: i64 = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(newest, 11);
+    // Out of the way, the next start applies it and says so.
+    sqlx::query("DROP TABLE in_the_way")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let store = db.open().await.unwrap();
+    assert_eq!(
+        applied(&store),
+        ["0014_claim_keys", "0015_partial_repeat_index"]
+    );
+    store.close().await;
+    // Up to date: nothing applied.
+    let store = db.open().await.unwrap();
+    assert!(applied(&store).is_empty());
+    store.close().await;
+    std::fs::remove_dir_all(old).ok();
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn a_failed_postgres_migration_is_named_and_rolled_back() {
+    let Some(db) =
+        TestDb::postgres("store upgrade a_failed_postgres_migration_is_named_and_rolled_back")
+            .await
+    else {
+        return;
+    };
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(db.url())
+        .await
+        .unwrap();
+    let old = old_migrations("postgres", "0012");
+    Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    for sql in IN_THE_WAY {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    let e = db.open().await.unwrap_err();
+    // 0012 and 0013 went in before 0014 failed, and stay.
+    check_failure(
+        &e,
+        "PostgreSQL",
+        "(migrations 0012_metric_chunks, 0013_chunk_summaries, applied just before, stay applied)",
+    );
+    let claim_key: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.columns \
+         WHERE table_name = 'runs' AND column_name = 'claim_key'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(claim_key, 0);
+    let newest: i64 = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(newest, 13);
+    sqlx::query("DROP TABLE in_the_way")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let store = db.open().await.unwrap();
+    assert_eq!(
+        applied(&store),
+        ["0014_claim_keys", "0015_partial_repeat_index"]
+    );
+    store.close().await;
+    let store = db.open().await.unwrap();
+    assert!(applied(&store).is_empty());
+    store.close().await;
+    std::fs::remove_dir_all(old).ok();
+    db.remove().await;
+}

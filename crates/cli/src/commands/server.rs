@@ -1,5 +1,6 @@
 //! `hyperdial server`: serve the API and overview pages until SIGINT (Ctrl-C), SIGTERM or
-//! SIGHUP. Any of them shuts it down gracefully: it stops accepting connections, lets requests
+//! SIGHUP (with `--token-file`, SIGHUP re-reads the token file instead, see
+//! [`hyperdial_server::tokens`]). Any of them shuts it down gracefully: it stops accepting connections, lets requests
 //! in flight finish (for at most [`hyperdial_server::SHUTDOWN_GRACE`]) and closes the database
 //! cleanly (the WAL is checkpointed), then exits 0. With the hidden `--until-stdin-closes` it
 //! also does so when its standard input reaches its end: a process that starts a server for
@@ -9,16 +10,19 @@
 //! certificate or key file stops it before it listens, with the file and what is wrong.
 //! On a PostgreSQL database (`--db postgres://…`) several servers may run side by side; their
 //! live events reach each other's dashboards through the database
-//! ([`hyperdial_server::fanout`]).
+//! ([`hyperdial_server::fanout`]). A PostgreSQL database that is not up yet is waited for
+//! (`--db-wait`); a weak token gets a warning; a server bound to every address names the
+//! machine in its dashboard line.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use hyperdial_server::{Options, TlsConfig, MIN_RUN_TIMEOUT};
+use hyperdial_server::tokens::{read_token_file, weakness, MAKE_A_TOKEN};
+use hyperdial_server::{Options, TlsConfig, Tokens, MIN_RUN_TIMEOUT};
 use hyperdial_store::Store;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -29,10 +33,14 @@ use crate::embedded::{default_db, STATE_DIR};
 pub struct ServerArgs {
     /// Database: a SQLite path or URL, or a PostgreSQL URL (default ./.hyperdial/hyperdial.db).
     pub db: Option<String>,
+    /// Seconds to wait for a PostgreSQL database that does not accept connections yet.
+    pub db_wait: f64,
     /// Address to listen on.
     pub bind: String,
-    /// API token.
-    pub token: Option<String>,
+    /// API tokens (`--token`, repeatable, or `HYPERDIAL_TOKEN`).
+    pub token: Vec<String>,
+    /// File of API tokens, one per line, re-read on SIGHUP.
+    pub token_file: Option<PathBuf>,
     /// Extra `Host` names of a tokenless server.
     pub allowed_hosts: Vec<String>,
     /// Certificate chain and key files (PEM) to serve HTTPS with.
@@ -51,13 +59,16 @@ const CLIENT_SILENCE_S: f64 = 5.0;
 pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     let ServerArgs {
         db,
+        db_wait,
         bind,
         token,
+        token_file,
         allowed_hosts,
         tls,
         run_timeout,
         until_stdin_closes,
     } = args;
+    let tokens = Tokens::new(accepted_tokens(&token, token_file.as_deref())?);
     let addr: SocketAddr = bind
         .parse()
         .with_context(|| format!("--bind {bind}: expected an address like 127.0.0.1:8337"))?;
@@ -83,7 +94,7 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     }
     // A non-loopback address without a token is refused before anything else: no database
     // opened or created, no startup line printed (the check in `serve` stays as the backstop).
-    if !addr.ip().is_loopback() && token.as_deref().unwrap_or("").is_empty() {
+    if !addr.ip().is_loopback() && tokens.is_empty() {
         return Err(hyperdial_server::ServeError::TokenRequired(addr).into());
     }
     // Certificate problems stop the server before it opens the database or listens.
@@ -93,9 +104,21 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     let db = db.unwrap_or_else(|| default_db(std::path::Path::new(STATE_DIR)));
-    let store = Store::open(&db)
-        .await
-        .with_context(|| format!("cannot open the database {}", hyperdial_store::redact(&db)))?;
+    if !(db_wait.is_finite() && (0.0..1e6).contains(&db_wait)) {
+        anyhow::bail!("--db-wait {db_wait}: expected a number of seconds, 0 or more");
+    }
+    let store = open_waiting(&db, Duration::from_secs_f64(db_wait)).await?;
+    // An upgrade says what it changed (a new database's schema is created silently; the log
+    // at level info lists every migration either way).
+    let applied = store.migrations_applied();
+    if !applied.is_empty() && applied[0].version > 1 {
+        let names: Vec<String> = applied.iter().map(|m| m.to_string()).collect();
+        eprintln!(
+            "hyperdial: upgraded the database schema: applied migration{} {}",
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", ")
+        );
+    }
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
@@ -107,14 +130,27 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
         "hyperdial server on {scheme}://{local} (database {})",
         store.describe()
     );
-    let _ = writeln!(out, "dashboard: {scheme}://{local}/");
+    let _ = writeln!(out, "dashboard: {}", dashboard(scheme, local));
     let _ = out.flush();
     let mut signals = Vec::new();
-    for (kind, name) in [
+    let mut stopping = vec![
         (SignalKind::interrupt(), "SIGINT"),
         (SignalKind::terminate(), "SIGTERM"),
-        (SignalKind::hangup(), "SIGHUP"),
-    ] {
+    ];
+    // With a token file, SIGHUP re-reads it; without one, it stops the server as it always did.
+    match &token_file {
+        Some(path) => {
+            let mut hangups = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+            let (tokens, given, path) = (tokens.clone(), token.clone(), path.clone());
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    reload_tokens(&tokens, &given, &path);
+                }
+            });
+        }
+        None => stopping.push((SignalKind::hangup(), "SIGHUP")),
+    }
+    for (kind, name) in stopping {
         signals.push((
             signal(kind).with_context(|| format!("cannot handle {name}"))?,
             name,
@@ -155,7 +191,7 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
         hyperdial_store::Location::Sqlite(_) => None,
     };
     let options = Options {
-        token,
+        tokens,
         allowed_hosts,
         tls,
         run_timeout: Some(Duration::from_secs_f64(run_timeout)),
@@ -164,4 +200,151 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     hyperdial_server::serve(listener, store, options, shutdown).await?;
     let _ = writeln!(std::io::stderr(), "stopped; database closed");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The tokens the server accepts: those of `--token` (or `HYPERDIAL_TOKEN`; empty ones mean
+/// none) and those of the token file, with a warning on standard error for each weak one.
+fn accepted_tokens(given: &[String], file: Option<&Path>) -> Result<Vec<String>> {
+    let mut tokens = Vec::new();
+    for (i, token) in given.iter().filter(|t| !t.is_empty()).enumerate() {
+        let which = if given.len() > 1 {
+            format!("--token number {}", i + 1)
+        } else {
+            "the token of --token (or HYPERDIAL_TOKEN)".to_string()
+        };
+        warn_if_weak(&which, token);
+        tokens.push(token.clone());
+    }
+    if let Some(path) = file {
+        for t in read_token_file(path)? {
+            warn_if_weak(
+                &format!("the token on line {} of {}", t.line, path.display()),
+                &t.token,
+            );
+            tokens.push(t.token);
+        }
+    }
+    Ok(tokens)
+}
+
+/// A warning on standard error when `token` is weak; `which` names it (never the token).
+fn warn_if_weak(which: &str, token: &str) {
+    if let Some(why) = weakness(token) {
+        eprintln!(
+            "hyperdial: warning: {which} is weak ({why}): anyone who can reach the server \
+             may guess it; make a strong one with {MAKE_A_TOKEN}"
+        );
+    }
+}
+
+/// Re-read the token file after SIGHUP: its tokens replace those read from it before (the
+/// `--token` ones, `given`, stay accepted). A file that cannot be read or holds no token
+/// leaves the tokens in force as they were, and says so.
+fn reload_tokens(tokens: &Tokens, given: &[String], path: &Path) {
+    match accepted_tokens(&[], Some(path)) {
+        Ok(read) => {
+            let n = read.len();
+            tokens.replace(given.iter().cloned().chain(read));
+            eprintln!(
+                "SIGHUP: re-read {}: {n} token{} accepted",
+                path.display(),
+                if n == 1 { "" } else { "s" }
+            );
+        }
+        Err(e) => eprintln!(
+            "hyperdial: error: SIGHUP: {e:#}; the {} token{} accepted before stay in force",
+            tokens.len(),
+            if tokens.len() == 1 { "" } else { "s" }
+        ),
+    }
+}
+
+/// Longest pause between two attempts to reach a database that is not up yet.
+const DB_RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// Open the database at `db`; while its server does not accept connections yet
+/// ([`hyperdial_store::StoreError::database_not_up`]: a PostgreSQL started alongside this
+/// server), try again with backoff for up to `wait`, saying once on standard error what it
+/// waits for. Anything else fails at once.
+async fn open_waiting(db: &str, wait: Duration) -> Result<Store> {
+    let shown = hyperdial_store::redact(db);
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(100);
+    let mut waited = false;
+    loop {
+        let e = match Store::open(db).await {
+            Ok(store) => {
+                if waited {
+                    eprintln!(
+                        "hyperdial: the database {shown} accepts connections (after {:.1} s)",
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                return Ok(store);
+            }
+            Err(e) => e,
+        };
+        let left = wait.saturating_sub(started.elapsed());
+        if !e.database_not_up() || left.is_zero() {
+            let mut context = format!("cannot open the database {shown}");
+            if waited {
+                context.push_str(&format!(
+                    " (it did not accept connections within --db-wait {} s)",
+                    wait.as_secs_f64()
+                ));
+            }
+            return Err(anyhow::Error::new(e).context(context));
+        }
+        if !waited {
+            eprintln!(
+                "hyperdial: waiting up to {} s for the database {shown} to accept connections \
+                 ({e}); --db-wait SECONDS (or HYPERDIAL_DB_WAIT) sets how long",
+                wait.as_secs_f64()
+            );
+            waited = true;
+        }
+        tokio::time::sleep(pause.min(left)).await;
+        pause = (pause * 2).min(DB_RETRY_MAX);
+    }
+}
+
+/// The dashboard's URL for the startup line. A server bound to every address (`0.0.0.0`,
+/// `[::]`) is named by this machine's host name, since no browser can open `0.0.0.0`, and
+/// the line says that any other name or address of the machine works too.
+fn dashboard(scheme: &str, local: SocketAddr) -> String {
+    if !local.ip().is_unspecified() {
+        return format!("{scheme}://{local}/");
+    }
+    let host = hyperdial_agent::hostname();
+    let host = if host == "unknown" {
+        "HOSTNAME".into()
+    } else {
+        host
+    };
+    format!(
+        "{scheme}://{host}:{port}/ (listening on every address of this machine: any name or \
+         address of it that the browser's machine can reach works)",
+        port = local.port()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dashboard_of_an_unspecified_address_names_the_host() {
+        let host = hyperdial_agent::hostname();
+        let any: SocketAddr = "0.0.0.0:8337".parse().unwrap();
+        let line = dashboard("http", any);
+        assert!(
+            line.starts_with(&format!("http://{host}:8337/ (")),
+            "{line}"
+        );
+        assert!(!line.contains("0.0.0.0"), "{line}");
+        let any6: SocketAddr = "[::]:9000".parse().unwrap();
+        assert!(dashboard("https", any6).starts_with(&format!("https://{host}:9000/")));
+        let one: SocketAddr = "10.1.2.3:8337".parse().unwrap();
+        assert_eq!(dashboard("http", one), "http://10.1.2.3:8337/");
+    }
 }

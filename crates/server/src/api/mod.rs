@@ -21,6 +21,7 @@ use serde_json::{json, Map, Value};
 
 use crate::controller::{Tell, TellClaim};
 use crate::error::ApiError;
+use crate::requests::Action;
 use crate::AppState;
 
 pub mod claim;
@@ -171,12 +172,13 @@ async fn require_token(
     req: Request,
     next: Next,
 ) -> Response {
-    if let Some(token) = state.options.token.as_deref().filter(|t| !t.is_empty()) {
+    let tokens = &state.options.tokens;
+    if !tokens.is_empty() {
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+        if !given.is_some_and(|g| tokens.accepts(g)) {
             return ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong token: send `Authorization: Bearer TOKEN` (HYPERDIAL_TOKEN for agents and clients)",
@@ -185,10 +187,6 @@ async fn require_token(
         }
     }
     next.run(req).await
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn openapi() -> Json<Value> {
@@ -247,12 +245,13 @@ async fn create_sweep(State(s): State<AppState>, Body(body): Body<CreateSweep>) 
         resumed: created.resumed,
         warnings,
     };
-    let status = if created.resumed {
-        StatusCode::OK
+    let (status, what) = if created.resumed {
+        (StatusCode::OK, "resumed (sent again)")
     } else {
-        StatusCode::CREATED
+        (StatusCode::CREATED, "created")
     };
-    Ok((status, Json(view)).into_response())
+    let what = format!("sweep {} {what}", view.sweep.id);
+    Ok(Action::mark((status, Json(view)).into_response(), what))
 }
 
 #[derive(Deserialize)]
@@ -297,9 +296,20 @@ async fn sweep_action(
             let row = c.act(&id, &action).await?;
             let view = views::sweep(c, &row).await?;
             c.events.publish("sweep", Some(&id), &view);
-            Ok(Json(view).into_response())
+            let done = match action.as_str() {
+                "pause" => "paused",
+                "resume" => "resumed",
+                "stop" => "stopped (runs in flight finish)",
+                _ => "cancelled (its running runs are told to stop)",
+            };
+            Ok(Action::mark(
+                Json(view).into_response(),
+                format!("sweep {id} {done}"),
+            ))
         }
-        "runs" => repeats::queue(&s, &id, &body).await,
+        "runs" => repeats::queue(&s, &id, &body)
+            .await
+            .map(|r| Action::mark(r, format!("sweep {id}: repeats queued"))),
         "retry" => {
             let body = optional_body::<RetryRequest>(&body)?;
             let states: Vec<String> = body.states.iter().map(|s| s.to_string()).collect();
@@ -321,12 +331,16 @@ async fn sweep_action(
                 .into_iter()
                 .map(|(run, reason)| Skipped { run, reason })
                 .collect();
-            Ok(Json(RetryAnswer {
-                retried,
-                skipped,
-                sweep,
-            })
-            .into_response())
+            let what = format!("sweep {id}: {} runs retried", retried.len());
+            Ok(Action::mark(
+                Json(RetryAnswer {
+                    retried,
+                    skipped,
+                    sweep,
+                })
+                .into_response(),
+                what,
+            ))
         }
         other => Err(ApiError::not_found("sweep action", other)),
     }

@@ -26,7 +26,7 @@ impl Drop for Server {
 /// Start a server, requiring `token` when given.
 pub async fn start(token: Option<&str>) -> Server {
     start_with(Options {
-        token: token.map(str::to_string),
+        tokens: hyperdial_server::Tokens::new(token.map(str::to_string)),
         ..Options::default()
     })
     .await

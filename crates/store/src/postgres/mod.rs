@@ -65,6 +65,21 @@ fn connect_failure(e: &sqlx::Error) -> String {
     }
 }
 
+/// Whether a failed first connection may succeed once the database server is up: nothing
+/// listened or answered (an I/O error: refused, reset, a name that does not resolve yet), or
+/// the server said it is starting up, shutting down or cannot take connections now (SQLSTATE
+/// `57P01`-`57P03`, class `08`). An answer that refuses the client (authentication, an
+/// unknown role or database) is final.
+fn not_up_yet(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
 /// The PostgreSQL backend of [`crate::Storage`].
 #[derive(Debug, Clone)]
 pub struct PostgresStorage {
@@ -72,6 +87,8 @@ pub struct PostgresStorage {
     reader: PgPool,
     /// The URL without its password.
     shown: String,
+    /// The migrations applied when the database was opened.
+    migrated: std::sync::Arc<[crate::AppliedMigration]>,
     /// The metric writer's queue (group commit); `None` in the writer's own copy.
     metric_queue: Option<MetricQueue>,
 }
@@ -86,9 +103,10 @@ impl PostgresStorage {
         })?;
         // One connection first: a pool that cannot connect only times out, and the cause
         // (refused, unknown role or database, not PostgreSQL at all) is what the user needs.
-        let refused = |why: String| StoreError::Connect {
+        let refused = |why: String, not_up: bool| StoreError::Connect {
             url: crate::redact(url),
             why,
+            not_up,
         };
         match tokio::time::timeout(
             CONNECT_TIMEOUT,
@@ -97,12 +115,15 @@ impl PostgresStorage {
         .await
         {
             Err(_) => {
-                return Err(refused(format!(
-                    "no answer within {} s (is the host right and reachable?)",
-                    CONNECT_TIMEOUT.as_secs()
-                )))
+                return Err(refused(
+                    format!(
+                        "no answer within {} s (is the host right and reachable?)",
+                        CONNECT_TIMEOUT.as_secs()
+                    ),
+                    true,
+                ))
             }
-            Ok(Err(e)) => return Err(refused(connect_failure(&e))),
+            Ok(Err(e)) => return Err(refused(connect_failure(&e), not_up_yet(&e))),
             Ok(Ok(conn)) => {
                 let _ = sqlx::Connection::close(conn).await;
             }
@@ -124,10 +145,13 @@ impl PostgresStorage {
             })
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let migrated =
+            crate::migrate::run(&pool, sqlx::migrate!("./migrations/postgres"), "PostgreSQL")
+                .await?;
         let mut storage = PostgresStorage {
             reader: pool,
             shown: crate::redact(url),
+            migrated: migrated.into(),
             metric_queue: None,
         };
         storage.metric_queue = Some(start_metric_writer(storage.clone()));

@@ -72,6 +72,8 @@ pub struct SqliteStorage {
     writer: SqlitePool,
     reader: SqlitePool,
     path: PathBuf,
+    /// The migrations applied when the database was opened.
+    migrated: Arc<[crate::AppliedMigration]>,
     /// The metric writer's queue (group commit); `None` in the writer's own copy.
     metric_queue: Option<MetricQueue>,
     /// Set by every commit, cleared by the flush that follows it ([`Durability::Normal`]).
@@ -166,7 +168,8 @@ impl SqliteStorage {
             .acquire_timeout(Duration::from_secs(60))
             .connect_with(options.clone())
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let migrated =
+            crate::migrate::run(&writer, sqlx::migrate!("./migrations/sqlite"), "SQLite").await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .test_before_acquire(false)
@@ -181,6 +184,7 @@ impl SqliteStorage {
             writer,
             reader,
             path: path.to_path_buf(),
+            migrated: migrated.into(),
             metric_queue: None,
             written,
             hot: raw::HotWriter::new(path, sync),
