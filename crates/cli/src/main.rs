@@ -68,6 +68,20 @@ pub struct Remote {
     pub ca_cert: Option<PathBuf>,
 }
 
+/// The value of `--wandb` given as `HYPERDIAL_WANDB` (clap reads the variable as the flag's
+/// value): `1`, `true`, `yes`, `on` turn the module on; `0`, `false`, `no`, `off` or nothing
+/// leave it off.
+fn wandb_switch(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "" | "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(
+            "HYPERDIAL_WANDB (or --wandb) takes 1 or 0 (also true/false, yes/no, on/off)"
+                .to_string(),
+        ),
+    }
+}
+
 /// The server when none is named.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8337";
 
@@ -154,8 +168,9 @@ enum Command {
         #[arg(long)]
         retry: bool,
         /// Run scripts written for W&B unchanged: `import wandb` gets hyperdial's
-        /// W&B-compatible module (as `wandb: true` in the sweep file does).
-        #[arg(long)]
+        /// W&B-compatible module (as `wandb: true` in the sweep file does). HYPERDIAL_WANDB=1
+        /// in the environment does the same (for job scripts); 0 leaves it to the sweep file.
+        #[arg(long, env = "HYPERDIAL_WANDB", value_parser = wandb_switch)]
         wandb: bool,
         /// After the sweep, keep serving the dashboard until Ctrl-C (the default when standard
         /// output is a terminal).
@@ -233,8 +248,9 @@ enum Command {
         #[arg(long)]
         count: Option<u64>,
         /// Run scripts written for W&B unchanged: `import wandb` gets hyperdial's
-        /// W&B-compatible module (as `wandb: true` in the sweep file does).
-        #[arg(long)]
+        /// W&B-compatible module (as `wandb: true` in the sweep file does). HYPERDIAL_WANDB=1
+        /// in the environment does the same (for job scripts); 0 leaves it to the sweep file.
+        #[arg(long, env = "HYPERDIAL_WANDB", value_parser = wandb_switch)]
         wandb: bool,
         #[command(flatten)]
         remote: Remote,
@@ -451,8 +467,8 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
         /// Run a script written for W&B unchanged: `import wandb` gets hyperdial's
-        /// W&B-compatible module.
-        #[arg(long)]
+        /// W&B-compatible module. HYPERDIAL_WANDB=1 in the environment does the same.
+        #[arg(long, env = "HYPERDIAL_WANDB", value_parser = wandb_switch)]
         wandb: bool,
         #[command(flatten)]
         remote: Remote,
