@@ -54,7 +54,9 @@ pub struct Remote {
     /// Server URL (default $HYPERDIAL_SERVER, else http://127.0.0.1:8337).
     #[arg(long)]
     pub server: Option<String>,
-    /// API token (required by servers not on loopback).
+    /// API token (required by servers not on loopback). Prefer HYPERDIAL_TOKEN in the
+    /// environment: a token on the command line, `--token "$VAR"` included, is visible to
+    /// other users of the machine (`ps`).
     #[arg(long, env = "HYPERDIAL_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// PEM file of CA certificates to trust for an https:// server (a private CA, or the
