@@ -172,7 +172,12 @@ enum Command {
         /// Run scripts written for W&B unchanged: `import wandb` gets hyperdial's
         /// W&B-compatible module (as `wandb: true` in the sweep file does). HYPERDIAL_WANDB=1
         /// in the environment does the same (for job scripts); 0 leaves it to the sweep file.
-        #[arg(long, env = "HYPERDIAL_WANDB", value_parser = wandb_switch)]
+        #[arg(
+            long,
+            env = "HYPERDIAL_WANDB",
+            hide_env_values = true,
+            value_parser = wandb_switch
+        )]
         wandb: bool,
         /// After the sweep, keep serving the dashboard until Ctrl-C (the default when standard
         /// output is a terminal).
@@ -252,7 +257,12 @@ enum Command {
         /// Run scripts written for W&B unchanged: `import wandb` gets hyperdial's
         /// W&B-compatible module (as `wandb: true` in the sweep file does). HYPERDIAL_WANDB=1
         /// in the environment does the same (for job scripts); 0 leaves it to the sweep file.
-        #[arg(long, env = "HYPERDIAL_WANDB", value_parser = wandb_switch)]
+        #[arg(
+            long,
+            env = "HYPERDIAL_WANDB",
+            hide_env_values = true,
+            value_parser = wandb_switch
+        )]
         wandb: bool,
         #[command(flatten)]
         remote: Remote,
@@ -470,7 +480,12 @@ enum Command {
         name: Option<String>,
         /// Run a script written for W&B unchanged: `import wandb` gets hyperdial's
         /// W&B-compatible module. HYPERDIAL_WANDB=1 in the environment does the same.
-        #[arg(long, env = "HYPERDIAL_WANDB", value_parser = wandb_switch)]
+        #[arg(
+            long,
+            env = "HYPERDIAL_WANDB",
+            hide_env_values = true,
+            value_parser = wandb_switch
+        )]
         wandb: bool,
         #[command(flatten)]
         remote: Remote,
