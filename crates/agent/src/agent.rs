@@ -373,13 +373,11 @@ pub async fn run_agent(
             _ => report.failed += 1,
         }
         let process_failed = outcome.requested_state == Some(RunState::Failed);
-        if process_failed
-            && wandb_module.is_none()
-            && !wandb_hinted
-            && wants_wandb_module(&outcome.stderr_tail)
-        {
-            wandb_hinted = true;
-            let _ = events.send(Event::Message(WANDB_HINT.to_string()));
+        if process_failed && wandb_module.is_none() && !wandb_hinted {
+            if let Some(failure) = wandb_failure(&outcome.stderr_tail) {
+                wandb_hinted = true;
+                let _ = events.send(Event::Message(failure.hint(run["number"].as_i64())));
+            }
         }
         if process_failed && outcome.duration < CRASH_LOOP_WINDOW {
             streak += 1;
@@ -400,19 +398,61 @@ pub async fn run_agent(
     Ok(report)
 }
 
-/// What the agent says, once, when a run failed as [`wants_wandb_module`] tells.
-pub const WANDB_HINT: &str = "a run failed in W&B's `wandb` module (not installed, or the real \
-     package wanting a W&B account): scripts written for W&B run unchanged with `--wandb` (or \
-     `wandb: true` in the sweep file), which gives them hyperdial's W&B-compatible module";
+/// How a run that ran without hyperdial's `wandb` module failed in W&B's `wandb`
+/// ([`wandb_failure`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WandbFailure {
+    /// Python could not import `wandb`: the package is not installed.
+    Missing,
+    /// The real `wandb` package was imported and stopped the run (no API key, no login, no
+    /// network to W&B's servers, ...).
+    RealPackage,
+}
+
+/// How to give a run hyperdial's `wandb` module, for [`WandbFailure::hint`].
+const WANDB_SWITCHES: &str = "`wandb: true` in the sweep file, `--wandb` on `hyperdial agent` \
+     or `tune`, or HYPERDIAL_WANDB=1 in the agent's environment";
+
+impl WandbFailure {
+    /// What the agent says, once, when run number `number` failed this way.
+    pub fn hint(self, number: Option<i64>) -> String {
+        let run = number.map_or_else(|| "a run".to_string(), |n| format!("run #{n}"));
+        match self {
+            WandbFailure::Missing => format!(
+                "{run} failed importing `wandb`, which is not installed: scripts written for \
+                 W&B run unchanged with {WANDB_SWITCHES}, which puts hyperdial's W&B-compatible \
+                 module first on PYTHONPATH"
+            ),
+            WandbFailure::RealPackage => format!(
+                "{run} failed in the real `wandb` package (W&B's own, imported because \
+                 hyperdial's W&B-compatible module was not asked for; it wants a W&B account): \
+                 use {WANDB_SWITCHES}, so that hyperdial's compatible module records the run"
+            ),
+        }
+    }
+}
 
 /// Whether a failed run's stderr (its tail) says its script was written for W&B and ran
-/// without hyperdial's `wandb` module: Python could not import `wandb`, or the real package
-/// stopped it (its `wandb: ERROR` lines, such as a missing API key).
-pub fn wants_wandb_module(stderr_tail: &str) -> bool {
-    stderr_tail.contains("No module named 'wandb'")
-        || stderr_tail
-            .lines()
-            .any(|line| line.trim_start().starts_with("wandb: ERROR"))
+/// without hyperdial's `wandb` module, and how: Python could not import `wandb`
+/// ([`WandbFailure::Missing`]), or the real package stopped it ([`WandbFailure::RealPackage`]):
+/// its `wandb: ERROR` lines, an exception of `wandb.errors` (`UsageError`, `CommError`,
+/// `AuthenticationError`, ...), its messages about a missing API key or login, or a traceback
+/// through the installed package's files.
+pub fn wandb_failure(stderr_tail: &str) -> Option<WandbFailure> {
+    if stderr_tail.contains("No module named 'wandb'") {
+        return Some(WandbFailure::Missing);
+    }
+    let real = stderr_tail.lines().any(|line| {
+        let line = line.trim_start();
+        line.starts_with("wandb: ERROR")
+            || line.starts_with("wandb.errors.")
+            || line.contains("api_key not configured")
+            || line.contains("No API key configured")
+            || line.contains("`wandb login`")
+            || line.contains("wandb.login(")
+            || line.contains("-packages/wandb/")
+    });
+    real.then_some(WandbFailure::RealPackage)
 }
 
 /// The end of a failed run's stderr, indented under a heading, for [`AgentError::CrashLoop`];
@@ -594,14 +634,56 @@ mod tests {
     fn a_wandb_script_without_the_module_is_recognized_by_its_stderr() {
         let missing = "Traceback (most recent call last):\n  File \"train.py\", line 1, in \
                        <module>\n    import wandb\nModuleNotFoundError: No module named 'wandb'\n";
-        assert!(wants_wandb_module(missing));
-        let real =
-            "wandb: ERROR api_key not configured (no-tty). call wandb.login(key=[your_api_key])\n";
-        assert!(wants_wandb_module(real));
-        assert!(!wants_wandb_module(
-            "ModuleNotFoundError: No module named 'torch'\n"
-        ));
-        assert!(!wants_wandb_module("ValueError: loss is wandb-ish\n"));
+        assert_eq!(wandb_failure(missing), Some(WandbFailure::Missing));
+        // What the real package writes when it stops a run, across its versions.
+        for real in [
+            "wandb: ERROR api_key not configured (no-tty). call wandb.login(key=[your_api_key])\n",
+            "Traceback (most recent call last):\n  File \"train.py\", line 3, in <module>\n    \
+             wandb.init(project=\"p\")\nwandb.errors.UsageError: api_key not configured \
+             (no-tty). call wandb.login(key=[your_api_key])\n",
+            "wandb.errors.errors.UsageError: No API key configured. Use `wandb login` to log in.\n",
+            "wandb.errors.CommError: Run initialization has timed out after 90.0 sec.\n",
+            "  File \"/usr/lib/python3/dist-packages/wandb/sdk/wandb_init.py\", line 1, in init\n\
+             RuntimeError: boom\n",
+            "  File \"/venv/lib/python3.12/site-packages/wandb/sdk/wandb_login.py\", line 9\n",
+        ] {
+            assert_eq!(
+                wandb_failure(real),
+                Some(WandbFailure::RealPackage),
+                "{real}"
+            );
+        }
+        for other in [
+            "ModuleNotFoundError: No module named 'torch'\n",
+            "ValueError: loss is wandb-ish\n",
+            "Traceback (most recent call last):\nKeyError: 'lr'\n",
+            "",
+        ] {
+            assert_eq!(wandb_failure(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn the_wandb_hints_name_the_run_and_every_way_to_use_the_module() {
+        let real = WandbFailure::RealPackage.hint(Some(4));
+        assert!(
+            real.starts_with("run #4 failed in the real `wandb` package"),
+            "{real}"
+        );
+        assert!(
+            real.contains("hyperdial's compatible module records the run"),
+            "{real}"
+        );
+        let missing = WandbFailure::Missing.hint(None);
+        assert!(
+            missing.starts_with("a run failed importing `wandb`"),
+            "{missing}"
+        );
+        for hint in [real, missing] {
+            for switch in ["`wandb: true`", "`--wandb`", "HYPERDIAL_WANDB=1"] {
+                assert!(hint.contains(switch), "{hint}");
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Spill files: metric points that could not be delivered within the retry window, kept on
-//! disk until `hyperdial sync` (or the agent itself, at the end of the run) uploads them.
+//! disk until `hyperdial sync` uploads them (the agent does not upload them itself: it says
+//! where they are when it starts spilling, and reports them missing when the run ends).
 //!
 //! The agent reports the points of a run's spill files in the run's delivery record when the
 //! process has ended; `hyperdial sync` uploads them and reports them recovered.

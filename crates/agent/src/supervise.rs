@@ -384,10 +384,10 @@ pub async fn supervise(
         stderr_tail: String::new(),
     };
     let relay = tokio::spawn(relay.run(chunk_rx, opts.flush_interval));
-    let spill = opts
-        .spill_dir
-        .as_ref()
-        .map(|dir| SpillFile::new(dir, run_id, "agent", client.base_url()));
+    let spill = opts.spill_dir.as_ref().map(|dir| {
+        let file = SpillFile::new(dir, run_id, "agent", client.base_url());
+        (file, opts.sync_options.clone())
+    });
     let sender = tokio::spawn(send_batches(
         client.clone(),
         run_id.to_string(),
@@ -1352,8 +1352,13 @@ async fn send_batches(
     pending: Arc<Pending>,
     stop_tx: mpsc::UnboundedSender<Option<String>>,
     events: mpsc::UnboundedSender<Event>,
-    spill: Option<SpillFile>,
+    spill: Option<(SpillFile, String)>,
 ) -> SendReport {
+    // The spill file, and the options of the `hyperdial sync` that uploads it.
+    let (spill, sync_options) = match spill {
+        Some((file, sync)) => (Some(file), sync),
+        None => (None, String::new()),
+    };
     let budget = client.retry_budget().min(DEGRADED_RETRY_BUDGET);
     let degraded = client.clone().with_retry_budget(budget);
     let mut report = SendReport::default();
@@ -1431,13 +1436,13 @@ async fn send_batches(
                     // batch in between would repeat it every second or two.
                     tracing::debug!("run {run}: could not send {what}: {err}");
                     if !report.failing {
-                        let kept = if spill.is_some() {
-                            "metrics are kept in the run's spill file, output is dropped"
-                        } else {
-                            "dropped"
-                        };
-                        let _ = events.send(Event::Message(format!(
-                            "run {run}: could not send {what} ({kept} until the server answers again): {err}"
+                        let _ = events.send(Event::Message(sending_failed_message(
+                            &run,
+                            what,
+                            &err,
+                            http.base_url(),
+                            spill.as_ref().filter(|_| err.is_transient()),
+                            &sync_options,
                         )));
                     }
                     report.failing = err.is_transient();
@@ -1446,6 +1451,49 @@ async fn send_batches(
         }
     }
     report
+}
+
+/// What the agent says when sending a run's `what` (`metrics`, `output`) to the server at
+/// `server` starts failing with `err`: the server (its URL without any user or password),
+/// where the metric points go meanwhile (`spill`, when the failure may pass) and how they
+/// reach the run later (`hyperdial sync` with `sync_options`).
+fn sending_failed_message(
+    run: &str,
+    what: &str,
+    err: &ClientError,
+    server: &str,
+    spill: Option<&SpillFile>,
+    sync_options: &str,
+) -> String {
+    let server = without_userinfo(server);
+    let fate = match spill {
+        Some(file) => format!(
+            "its metric points are kept in {} meanwhile, and `hyperdial sync{sync_options}` \
+             uploads them to the run once the server answers (new points go to the server again \
+             as soon as it does; output is dropped meanwhile)",
+            file.label()
+        ),
+        None if err.is_transient() => {
+            "its metric points and output are dropped until the server answers again".to_string()
+        }
+        None => "they are dropped".to_string(),
+    };
+    format!("run {run}: could not send {what} to the hyperdial server at {server} ({err}); {fate}")
+}
+
+/// `url` without a `user:password@` part, to be shown.
+fn without_userinfo(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(host_end);
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    if scheme.is_empty() {
+        format!("{authority}{path}")
+    } else {
+        format!("{scheme}://{authority}{path}")
+    }
 }
 
 /// A metrics batch could not be sent: write it to the spill file when the failure may pass
@@ -1588,6 +1636,47 @@ async fn heartbeats(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_spill_message_names_the_server_the_file_and_what_comes_next() {
+        let dir = std::path::Path::new("/var/spool/runs");
+        let file = SpillFile::new(dir, "r1", "agent", "http://h:8337");
+        let err = ClientError::Unreachable {
+            url: "http://h:8337".into(),
+            message: "connection refused".into(),
+            seconds: 60,
+        };
+        let said = sending_failed_message(
+            "r1",
+            "metrics",
+            &err,
+            "https://me:secret@h:8337",
+            Some(&file),
+            " --server http://h:8337",
+        );
+        assert!(
+            said.starts_with(
+                "run r1: could not send metrics to the hyperdial server at https://h:8337 ("
+            ),
+            "{said}"
+        );
+        assert!(!said.contains("secret"), "{said}");
+        assert!(
+            said.contains(&format!("kept in {} meanwhile", file.label())),
+            "{said}"
+        );
+        assert!(
+            said.contains("`hyperdial sync --server http://h:8337` uploads them to the run once the server answers"),
+            "{said}"
+        );
+        let said = sending_failed_message("r1", "output", &err, "http://h:8337", None, "");
+        assert!(
+            said.ends_with("dropped until the server answers again"),
+            "{said}"
+        );
+        assert_eq!(without_userinfo("http://h:1/x@y"), "http://h:1/x@y");
+        assert_eq!(without_userinfo("http://u@h:1"), "http://h:1");
+    }
+
     #[test]
     fn keep_tail_keeps_whole_last_lines_within_the_limit() {
         let mut tail = String::new();

@@ -608,6 +608,28 @@ async fn points_the_server_does_not_take_in_time_are_spilled_then_uploaded() {
     assert!(ran.outcome.finish_error.is_some());
     let files = hyperdial_agent::spill::files_of_run(&dir, "r1");
     assert_eq!(files.len(), 1, "{files:?}");
+    // The agent said, when the points started going to the file, which server does not take
+    // them, where they are, and what brings them to the run.
+    let label = hyperdial_agent::spill::label(&files[0]);
+    let said: Vec<&String> = ran
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) if m.contains("could not send") => Some(m),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(said.len(), 1, "{:?}", ran.events);
+    let said = said[0];
+    assert!(
+        said.contains(&format!("the hyperdial server at {}", mock.url)),
+        "{said}"
+    );
+    assert!(said.contains(&format!("kept in {label}")), "{said}");
+    assert!(
+        said.contains("`hyperdial sync` uploads them to the run once the server answers"),
+        "{said}"
+    );
     let records = hyperdial_agent::spill::read_records(&files[0]).unwrap();
     assert_eq!(records.last().unwrap()["type"], "finish");
     assert_eq!(records.last().unwrap()["exit_code"], 0);

@@ -54,7 +54,9 @@ pub struct Remote {
     /// Server URL (default $HYPERDIAL_SERVER, else http://127.0.0.1:8337).
     #[arg(long)]
     pub server: Option<String>,
-    /// API token (required by servers not on loopback).
+    /// API token (required by servers not on loopback). Prefer HYPERDIAL_TOKEN in the
+    /// environment: a token on the command line, `--token "$VAR"` included, is visible to
+    /// other users of the machine (`ps`).
     #[arg(long, env = "HYPERDIAL_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// PEM file of CA certificates to trust for an https:// server (a private CA, or the
@@ -66,6 +68,20 @@ pub struct Remote {
         value_name = "FILE"
     )]
     pub ca_cert: Option<PathBuf>,
+}
+
+/// The value of `--wandb` given as `HYPERDIAL_WANDB` (clap reads the variable as the flag's
+/// value): `1`, `true`, `yes`, `on` turn the module on; `0`, `false`, `no`, `off` or nothing
+/// leave it off.
+fn wandb_switch(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "" | "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(
+            "HYPERDIAL_WANDB (or --wandb) takes 1 or 0 (also true/false, yes/no, on/off)"
+                .to_string(),
+        ),
+    }
 }
 
 /// The server when none is named.
@@ -154,8 +170,14 @@ enum Command {
         #[arg(long)]
         retry: bool,
         /// Run scripts written for W&B unchanged: `import wandb` gets hyperdial's
-        /// W&B-compatible module (as `wandb: true` in the sweep file does).
-        #[arg(long)]
+        /// W&B-compatible module (as `wandb: true` in the sweep file does). HYPERDIAL_WANDB=1
+        /// in the environment does the same (for job scripts); 0 leaves it to the sweep file.
+        #[arg(
+            long,
+            env = "HYPERDIAL_WANDB",
+            hide_env_values = true,
+            value_parser = wandb_switch
+        )]
         wandb: bool,
         /// After the sweep, keep serving the dashboard until Ctrl-C (the default when standard
         /// output is a terminal).
@@ -251,8 +273,14 @@ enum Command {
         #[arg(long)]
         count: Option<u64>,
         /// Run scripts written for W&B unchanged: `import wandb` gets hyperdial's
-        /// W&B-compatible module (as `wandb: true` in the sweep file does).
-        #[arg(long)]
+        /// W&B-compatible module (as `wandb: true` in the sweep file does). HYPERDIAL_WANDB=1
+        /// in the environment does the same (for job scripts); 0 leaves it to the sweep file.
+        #[arg(
+            long,
+            env = "HYPERDIAL_WANDB",
+            hide_env_values = true,
+            value_parser = wandb_switch
+        )]
         wandb: bool,
         #[command(flatten)]
         remote: Remote,
@@ -469,8 +497,13 @@ enum Command {
         #[arg(long)]
         name: Option<String>,
         /// Run a script written for W&B unchanged: `import wandb` gets hyperdial's
-        /// W&B-compatible module.
-        #[arg(long)]
+        /// W&B-compatible module. HYPERDIAL_WANDB=1 in the environment does the same.
+        #[arg(
+            long,
+            env = "HYPERDIAL_WANDB",
+            hide_env_values = true,
+            value_parser = wandb_switch
+        )]
         wandb: bool,
         #[command(flatten)]
         remote: Remote,

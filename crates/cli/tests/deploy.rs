@@ -418,7 +418,7 @@ fn sbatch_script_is_an_array_of_agents_with_real_flags() {
     for flag in &used {
         assert!(flags.contains_key(flag), "hyperdial agent has no {flag}");
     }
-    for name in ["HYPERDIAL_SERVER", "HYPERDIAL_TOKEN"] {
+    for name in ["HYPERDIAL_SERVER", "HYPERDIAL_TOKEN", "HYPERDIAL_WANDB"] {
         assert!(env.contains(name), "hyperdial agent does not read {name}");
         assert!(text.contains(name));
     }

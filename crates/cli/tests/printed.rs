@@ -140,3 +140,67 @@ fn an_agents_crash_loop_names_commands_that_reach_its_server() {
         "{listed}"
     );
 }
+
+/// `hyperdial sweep` on a server with a token suggests the agent's command without `--token`
+/// (the shell would expand `"$HYPERDIAL_TOKEN"` onto the agent's command line, where `ps`
+/// shows it to every user for as long as the agent runs) and says where the agent reads the
+/// token; the command as printed, with HYPERDIAL_TOKEN set, runs the sweep.
+#[test]
+fn the_suggested_agent_command_keeps_the_token_off_the_command_line() {
+    const TOKEN: &str = "t0ken-kept-off-argv";
+    let s = Scratch::new("agent-command-token");
+    let server = ServerProcess::start_with(
+        &s,
+        &s.dir.join("db.sqlite"),
+        free_port(),
+        &["--token", TOKEN],
+    );
+    s.write("sweep.yaml", TINY);
+    let printed = ok(
+        &s,
+        &[
+            "sweep",
+            "sweep.yaml",
+            "--server",
+            &server.url,
+            "--token",
+            TOKEN,
+        ],
+    );
+    let line = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("start agents with:"))
+        .unwrap_or_else(|| panic!("no agent command in: {printed}"));
+    assert!(!line.contains(TOKEN), "{line}");
+    assert!(
+        line.contains("with the token in HYPERDIAL_TOKEN (the agent reads it from the environment"),
+        "{line}"
+    );
+    let command = line.split('`').nth(1).unwrap_or_else(|| panic!("{line}"));
+    assert!(!command.contains("--token"), "{line}");
+    assert!(!command.contains("HYPERDIAL_TOKEN"), "{line}");
+    let args: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(args[..2], ["hyperdial", "agent"], "{command}");
+    let out = s
+        .cmd(&args[1..])
+        .env("HYPERDIAL_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{command}: {}", text(&out));
+    let id = args[2];
+    let runs = s
+        .cmd(&["runs", id, "--json", "--server", &server.url])
+        .env("HYPERDIAL_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 3, "{runs:#?}");
+    assert!(runs.iter().all(|r| r["state"] == "finished"), "{runs:#?}");
+    // `--help` says why the environment is the place for the token.
+    let help = ok(&s, &["agent", "--help"]);
+    assert!(
+        help.contains("visible to other users of the machine"),
+        "{help}"
+    );
+}

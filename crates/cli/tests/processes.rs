@@ -568,3 +568,82 @@ fn runs_of_a_sigkilled_tune_are_crashed_at_once_when_its_server_starts_again() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A configuration whose jobs are stopped again and again (a preempted job requeued onto a
+/// node that preempts it again, a job that gets its own allocation cancelled) is not queued
+/// for ever: the third interruption in a row ends the run `failed`, with an error that says
+/// why and how to run it again or raise the cap, and nothing more is queued.
+#[test]
+fn a_run_interrupted_three_times_in_a_row_fails_and_is_not_queued_again() {
+    let s = scratch("interrupted-cap");
+    s.write(
+        "one.yaml",
+        "program: family.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  a: {values: [0.5]}\n",
+    );
+    let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
+    let created = json_of(
+        &s,
+        &["sweep", "one.yaml", "--json", "--server", &server.url],
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    for attempt in 1..=3 {
+        let mut agent = s
+            .cmd(&["agent", &id, "--server", &server.url])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let recorded = recorded_pids(&s.dir, attempt, &mut agent);
+        signal(agent.id(), "TERM");
+        let status = wait_child(&mut agent, Duration::from_secs(60));
+        assert!(status.success(), "attempt {attempt}: {status}");
+        let pids: Vec<i32> = recorded.iter().flat_map(|(_, p)| p.clone()).collect();
+        assert_no_orphans("SIGTERM to agent", &pids);
+    }
+    let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 3, "{runs:#?}");
+    let attempt = |n: i64| {
+        runs.iter()
+            .find(|r| r["attempt"] == n)
+            .unwrap_or_else(|| panic!("no attempt {n} in {runs:#?}"))
+    };
+    for n in [1, 2] {
+        let r = attempt(n);
+        assert_eq!(r["state"], "cancelled", "{r:#}");
+        assert_eq!(r["error"], "interrupted: agent received SIGTERM", "{r:#}");
+    }
+    let last = attempt(3);
+    let last_id = last["id"].as_str().unwrap();
+    assert_eq!(last["state"], "failed", "{last:#}");
+    assert_eq!(last["retry_of"], attempt(2)["id"], "{runs:#?}");
+    let error = last["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("interrupted 3 times in a row (this time: agent received SIGTERM)"),
+        "{error}"
+    );
+    assert!(error.contains("not queued again"), "{error}");
+    assert!(
+        error.contains(&format!("hyperdial retry {id} {last_id}")),
+        "{error}"
+    );
+    assert!(error.contains("retry: {interrupted: N}"), "{error}");
+
+    // Nothing was queued: the sweep is over, and another agent finds no run to start.
+    let sweep = json_of(&s, &["sweeps", "--json", "--server", &server.url]);
+    assert_eq!(sweep[0]["state"], "finished", "{sweep:#}");
+    let mut agent = s
+        .cmd(&["agent", &id, "--server", &server.url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_child(&mut agent, Duration::from_secs(60));
+    let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+    assert_eq!(runs.as_array().unwrap().len(), 3, "{runs:#}");
+
+    // The command the error names runs the configuration again.
+    let out = s.run(&["retry", &id, last_id, "--server", &server.url]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("(attempt 4)"), "{}", text(&out));
+}

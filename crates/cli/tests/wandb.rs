@@ -406,11 +406,115 @@ fn a_wandb_script_run_without_the_flag_gets_a_hint() {
     let out = s.run(&["tune", "sweep.yaml", "--port", "0"]);
     let all = text(&out);
     assert_eq!(
-        all.matches("run unchanged with `--wandb`").count(),
+        all.matches("failed importing `wandb`, which is not installed")
+            .count(),
         1,
         "{all}"
     );
+    assert!(all.contains("HYPERDIAL_WANDB=1"), "{all}");
     // With the flag the module is there and the hint is not given.
     let out = s.run(&["tune", "sweep.yaml", "--port", "0", "--wandb", "--new"]);
-    assert!(!text(&out).contains("run unchanged with"), "{}", text(&out));
+    assert!(!text(&out).contains("failed importing"), "{}", text(&out));
+}
+
+/// A script written for W&B run by `hyperdial agent` without the module, where the real
+/// `wandb` package is installed (here a stand-in on `PYTHONPATH` that fails as the real one
+/// does without an API key): the agent says once that the real package was imported and how
+/// to use hyperdial's module instead. `HYPERDIAL_WANDB=1` in the agent's environment (what a
+/// job script sets) does what `--wandb` does: the runs finish with their metric, no hint.
+#[test]
+fn an_agent_names_the_real_wandb_package_and_hyperdial_wandb_turns_the_module_on() {
+    let s = Scratch::new("wandb-real-package");
+    std::fs::create_dir_all(s.dir.join("site/wandb")).unwrap();
+    s.write(
+        "site/wandb/errors.py",
+        "class Error(Exception):\n    pass\n\nclass UsageError(Error):\n    pass\n",
+    );
+    s.write(
+        "site/wandb/__init__.py",
+        "from wandb import errors\n\n\
+         def init(*args, **kwargs):\n    \
+         raise errors.UsageError('api_key not configured (no-tty). call wandb.login(key=[your_api_key])')\n",
+    );
+    s.write(
+        "train.py",
+        "import wandb\nwandb.init()\nwandb.log({'loss': wandb.config.lr})\nwandb.finish()\n",
+    );
+    let site = s.dir.join("site");
+    let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
+    // A new sweep each time (its own name, so not the finished one of the same file).
+    let sweeps = std::cell::Cell::new(0);
+    let new_sweep = || {
+        sweeps.set(sweeps.get() + 1);
+        let yaml = format!(
+            "name: case-{}\nprogram: train.py\nmethod: grid\nmetric: {{name: loss}}\n\
+             parameters:\n  lr: {{values: [0.1, 0.2]}}\n",
+            sweeps.get()
+        );
+        create_sweep(&s, &server.url, &yaml)
+    };
+    let agent = |env: &[(&str, &str)]| {
+        let id = new_sweep();
+        let mut cmd = s.cmd(&["agent", &id, "--server", &server.url]);
+        cmd.env("PYTHONPATH", &site);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+        (out, runs.as_array().unwrap().clone())
+    };
+
+    let (out, runs) = agent(&[]);
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert_eq!(
+        all.matches("failed in the real `wandb` package").count(),
+        1,
+        "{all}"
+    );
+    assert!(
+        all.contains("so that hyperdial's compatible module records the run"),
+        "{all}"
+    );
+    for switch in ["`wandb: true`", "`--wandb`", "HYPERDIAL_WANDB=1"] {
+        assert!(all.contains(switch), "{switch}: {all}");
+    }
+    assert!(runs.iter().all(|r| r["state"] == "failed"), "{runs:#?}");
+
+    for off in ["0", "false"] {
+        let (out, runs) = agent(&[("HYPERDIAL_WANDB", off)]);
+        assert!(
+            text(&out).contains("failed in the real `wandb` package"),
+            "HYPERDIAL_WANDB={off}: {}",
+            text(&out)
+        );
+        assert!(runs.iter().all(|r| r["state"] == "failed"), "{runs:#?}");
+    }
+
+    let (out, runs) = agent(&[("HYPERDIAL_WANDB", "1")]);
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(!all.contains("`wandb`"), "{all}");
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    for r in &runs {
+        assert_eq!(r["state"], "finished", "{r:#}");
+        assert_eq!(r["metric"], r["params"]["lr"], "{r:#}");
+    }
+
+    // A value that is not a yes or a no is refused, naming the variable and what it takes.
+    let id = new_sweep();
+    let out = s
+        .cmd(&["agent", &id, "--server", &server.url])
+        .env("HYPERDIAL_WANDB", "maybe")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("HYPERDIAL_WANDB (or --wandb) takes 1 or 0"),
+        "{}",
+        text(&out)
+    );
+    let help = s.run(&["agent", "--help"]);
+    assert!(text(&help).contains("HYPERDIAL_WANDB"), "{}", text(&help));
 }

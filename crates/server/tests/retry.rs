@@ -248,6 +248,74 @@ async fn a_run_its_agent_interrupted_is_queued_again_on_the_next_claim() {
     assert_eq!(status, 410);
 }
 
+/// Interruptions are capped per configuration, in a row: with `retry: {interrupted: 2}` the
+/// second interruption of one configuration ends its run `failed` (an error that says why and
+/// how to go on) and nothing is queued; that finish sent again changes nothing; a run of it
+/// queued by hand starts a new count (its first interruption is queued again), and an attempt
+/// that failed on its own breaks a row.
+#[tokio::test]
+async fn a_run_interrupted_too_often_in_a_row_ends_failed_and_is_not_queued_again() {
+    let s = start(None).await;
+    let id = s
+        .sweep("program: t.py\nmethod: grid\nretry: {interrupted: 2, max: 5, on: [failed]}\nparameters: {x: {values: [1]}}\n")
+        .await;
+    let interrupt = json!({"state": "cancelled", "error": "interrupted: agent received SIGTERM"});
+    let (_, first) = claim(&s, &id).await;
+    finish(&s, &first, interrupt.clone()).await;
+    let (status, second) = claim(&s, &id).await;
+    assert_eq!(status, 200);
+    assert_eq!(second["retry_of"], first["id"]);
+    let ended = finish(&s, &second, interrupt.clone()).await;
+    assert_eq!(ended["state"], "failed", "{ended:#}");
+    let error = ended["error"].as_str().unwrap();
+    let second_id = second["id"].as_str().unwrap();
+    assert!(
+        error.starts_with("interrupted 2 times in a row (this time: agent received SIGTERM), so it is not queued again"),
+        "{error}"
+    );
+    assert!(
+        error.contains(&format!("`hyperdial retry {id} {second_id}`")),
+        "{error}"
+    );
+    assert!(error.contains("`retry: {interrupted: N}`"), "{error}");
+    // Sent again (its answer lost): the same end.
+    let again = finish(&s, &second, interrupt.clone()).await;
+    assert_eq!(
+        (&again["state"], &again["error"]),
+        (&ended["state"], &ended["error"])
+    );
+    // Not queued by the interruption rule; `retry: {on: [failed]}` counts attempts, and this
+    // configuration has had 2 of its 6.
+    let (status, third) = claim(&s, &id).await;
+    assert_eq!(status, 200);
+    assert_eq!(third["retry_of"], second["id"]);
+    // A new row: one interruption is queued again, as always.
+    let ended = finish(&s, &third, interrupt.clone()).await;
+    assert_eq!(ended["state"], "cancelled", "{ended:#}");
+    let (_, fourth) = claim(&s, &id).await;
+    assert_eq!(fourth["retry_of"], third["id"]);
+    let ended = finish(&s, &fourth, interrupt.clone()).await;
+    assert_eq!(ended["state"], "failed", "{ended:#}");
+
+    // With the default cap (3) and no failed retries, the sweep ends after the third.
+    let id = s
+        .sweep("program: t.py\nmethod: grid\nparameters: {x: {values: [1]}}\n")
+        .await;
+    let mut states = Vec::new();
+    loop {
+        let (status, run) = claim(&s, &id).await;
+        if status != 200 {
+            assert_eq!(status, 410, "{run}");
+            break;
+        }
+        assert!(states.len() < 3, "queued again after {states:?}");
+        let ended = finish(&s, &run, interrupt.clone()).await;
+        states.push(ended["state"].as_str().unwrap().to_string());
+    }
+    assert_eq!(states, ["cancelled", "cancelled", "failed"]);
+    assert_eq!(runs(&s, &id).await.len(), 3);
+}
+
 /// Resuming a sweep (`POST /sweeps` with `resume`, what `tune` does) queues what it owes at
 /// once, so the resumed sweep's counts show the interrupted run as `queued` before any claim.
 #[tokio::test]

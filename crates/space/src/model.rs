@@ -81,17 +81,33 @@ pub struct SweepConfig {
 /// The `retry` policy (hyperdial addition): a run that ended in one of the `on` states is
 /// queued again with the same parameters, up to `max` times per configuration. The default,
 /// `{max: 1, on: [crashed]}`, runs a configuration once more when its agent was lost.
+///
+/// A run interrupted by its agent's shutdown is queued again whatever `max` and `on` say,
+/// until it has been interrupted `interrupted` times in a row: that attempt ends `failed`
+/// instead, so a configuration whose jobs are always stopped cannot come back for ever.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Retry {
     /// Retries per configuration after its first attempt (0 turns retries off).
     pub max: u32,
     /// The final states that are retried, in file order, without duplicates.
     pub on: Vec<RetryOn>,
+    /// How many interruptions in a row end a configuration's run `failed` rather than
+    /// `cancelled` and queued again. Left out of the serialized config when it is the default
+    /// ([`Retry::INTERRUPTED_DEFAULT`]), so the config hash of existing files stays what it was.
+    #[serde(skip_serializing_if = "Retry::interrupted_is_default")]
+    pub interrupted: u32,
 }
 
 impl Retry {
     /// The largest `max` accepted.
     pub const MAX_RETRIES: u32 = 100;
+
+    /// The default of `interrupted`: the third interruption in a row ends the run `failed`.
+    pub const INTERRUPTED_DEFAULT: u32 = 3;
+
+    fn interrupted_is_default(n: &u32) -> bool {
+        *n == Self::INTERRUPTED_DEFAULT
+    }
 
     /// Whether this is the policy of a file without `retry`.
     pub fn is_default(&self) -> bool {
@@ -109,6 +125,7 @@ impl Default for Retry {
         Retry {
             max: 1,
             on: vec![RetryOn::Crashed],
+            interrupted: Retry::INTERRUPTED_DEFAULT,
         }
     }
 }

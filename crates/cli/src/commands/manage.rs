@@ -86,18 +86,26 @@ pub async fn create(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The `hyperdial agent` command line that reaches this server the way this command did:
-/// the CA file when one was given, and a reminder of the token (never its value).
+/// The `hyperdial agent` command line that reaches this server the way this command did,
+/// with the CA file when one was given, in backticks; when a token is in use, followed by a
+/// note that the agent reads it from `HYPERDIAL_TOKEN`. Never `--token`: an agent runs for
+/// hours, and a token on its command line (even a shell's `"$HYPERDIAL_TOKEN"`, expanded
+/// before it starts) is there for every user of the machine to read with `ps`.
 pub fn agent_command(id: &str, base: &str, remote: &Remote) -> String {
-    let mut command = format!("hyperdial agent {id} --server {base}");
+    let mut command = format!("`hyperdial agent {id} --server {base}");
     if let Some(ca) = &remote.ca_cert {
         command.push_str(&format!(" --ca-cert {}", ca.display()));
     }
+    command.push('`');
     if remote.token.as_deref().is_some_and(|t| !t.is_empty()) {
-        command.push_str(" --token \"$HYPERDIAL_TOKEN\"");
+        command.push_str(TOKEN_FROM_ENV);
     }
     command
 }
+
+/// What [`agent_command`] adds when the server needs a token.
+const TOKEN_FROM_ENV: &str = " with the token in HYPERDIAL_TOKEN (the agent reads it from the \
+     environment; `--token` would show it to other users in `ps`)";
 
 /// A metric value as the tables print it ([`super::number::metric`]), `—` without one.
 fn fmt_metric(v: &Value) -> String {
@@ -808,7 +816,7 @@ pub async fn retry(
         let how = if local {
             "`hyperdial tune FILE` with the sweep's file".to_string()
         } else {
-            format!("`{}`", agent_command(sweep, api.base(), remote))
+            agent_command(sweep, api.base(), remote)
         };
         println!("sweep {sweep} is {state} with {n} queued; run them with {how}");
     }
@@ -905,16 +913,18 @@ mod tests {
         };
         assert_eq!(
             agent_command("s1", "https://sweeps.lan:8337", &remote),
-            "hyperdial agent s1 --server https://sweeps.lan:8337"
+            "`hyperdial agent s1 --server https://sweeps.lan:8337`"
         );
         remote.token = Some("secret".into());
         remote.ca_cert = Some("certs/server.pem".into());
         let command = agent_command("s1", "https://sweeps.lan:8337", &remote);
         assert_eq!(
             command,
-            "hyperdial agent s1 --server https://sweeps.lan:8337 --ca-cert certs/server.pem \
-             --token \"$HYPERDIAL_TOKEN\""
+            "`hyperdial agent s1 --server https://sweeps.lan:8337 --ca-cert certs/server.pem` \
+             with the token in HYPERDIAL_TOKEN (the agent reads it from the environment; \
+             `--token` would show it to other users in `ps`)"
         );
         assert!(!command.contains("secret"));
+        assert!(!command.contains("--token \""), "{command}");
     }
 }

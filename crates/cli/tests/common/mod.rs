@@ -59,7 +59,8 @@ for step in range(args.steps):
         c.args(args)
             .current_dir(&self.dir)
             .env_remove("HYPERDIAL_SERVER")
-            .env_remove("HYPERDIAL_TOKEN");
+            .env_remove("HYPERDIAL_TOKEN")
+            .env_remove("HYPERDIAL_WANDB");
         c
     }
 

@@ -1013,6 +1013,20 @@ impl Controller {
             .as_ref()
             .and_then(|c| c.metric.as_ref())
             .map(|m| (m.name.clone(), m.goal, m.target));
+        if let (Some(config), Some(sweep_id)) = (&config, &run.sweep_id) {
+            let interruption = (final_state == RunState::Cancelled)
+                .then_some(error.as_deref())
+                .flatten()
+                .and_then(|e| e.strip_prefix(INTERRUPTED_PREFIX));
+            if let Some(why) = interruption {
+                let cap = config.retry.interrupted;
+                let before = self.interruptions_before(&run, cap).await?;
+                if before + 1 >= cap {
+                    final_state = RunState::Failed;
+                    error = Some(interrupted_too_often(sweep_id, run_id, cap, why));
+                }
+            }
+        }
         if final_state == RunState::Finished {
             if let Some((name, _, _)) = &objective {
                 let told_value = told
@@ -1043,6 +1057,32 @@ impl Controller {
             objective,
             told,
         })
+    }
+
+    /// How many attempts in a row before `run` (following `retry_of`) its agent's shutdown
+    /// interrupted, counting no further than `cap`.
+    async fn interruptions_before(&self, run: &RunRow, cap: u32) -> Result<u32, ControlError> {
+        let mut count = 0;
+        let mut previous = run.retry_of.clone();
+        while let Some(id) = previous {
+            if count >= cap {
+                break;
+            }
+            let Some(row) = self.store.run(&id).await? else {
+                break;
+            };
+            let was_interrupted = row.state == RunState::Cancelled
+                && row
+                    .error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with(INTERRUPTED_PREFIX));
+            if !was_interrupted {
+                break;
+            }
+            count += 1;
+            previous = row.retry_of;
+        }
+        Ok(count)
     }
 
     /// The sweep `id`, or a 404 naming it.
@@ -1322,6 +1362,18 @@ fn suggested_run(
 /// `hyperdial agent`, `tune` or `run`): state `cancelled`, error starting with this (see
 /// `hyperdial_agent::supervise`).
 pub const INTERRUPTED_PREFIX: &str = "interrupted: ";
+
+/// The error of a run of sweep `sweep_id` interrupted for the `cap`-th time in a row (`why`:
+/// what interrupted it this time), which ends `failed` instead of being queued again.
+fn interrupted_too_often(sweep_id: &str, run_id: &str, cap: u32, why: &str) -> String {
+    format!(
+        "interrupted {cap} times in a row (this time: {why}), so it is not queued again: the \
+         jobs running this configuration keep being stopped (preempted, cancelled, or killed \
+         at a time or memory limit). Run it again with `hyperdial retry {sweep_id} {run_id}`; \
+         `retry: {{interrupted: N}}` in a sweep file raises this cap (default {})",
+        hyperdial_space::Retry::INTERRUPTED_DEFAULT
+    )
+}
 
 /// Whether a run was stopped by its agent's shutdown rather than by its own doing: such a run
 /// is queued again whatever the `retry` policy says, so resuming (`tune` again, or any other

@@ -2,13 +2,15 @@
 //!
 //! `max` is an integer from 0 to [`Retry::MAX_RETRIES`] (default 1), `on` a list of the final
 //! states `crashed`, `failed` and `cancelled` (default `[crashed]`; a single name may be written
-//! without the brackets). Every mistake is reported at its key, like the rest of the file.
+//! without the brackets), `interrupted` an integer from 1 to [`Retry::MAX_RETRIES`] (default
+//! [`Retry::INTERRUPTED_DEFAULT`]). Every mistake is reported at its key, like the rest of the
+//! file.
 
 use super::{describe, did_you_mean, Validator};
 use crate::model::{Retry, RetryOn};
 use crate::yaml::{Node, NodeValue};
 
-const KEYS: &[&str] = &["max", "on"];
+const KEYS: &[&str] = &["max", "on", "interrupted"];
 
 impl Validator {
     /// Validate `retry`; `None` after reporting an error.
@@ -41,7 +43,28 @@ impl Validator {
             None => Some(defaults.on),
             Some(n) => self.retry_states(n),
         };
-        Some(Retry { max: max?, on: on? })
+        let interrupted = match fields.get("interrupted") {
+            None => Some(defaults.interrupted),
+            Some(n) => self
+                .integer("retry.interrupted", n)
+                .and_then(|i| match u32::try_from(i) {
+                    Ok(m) if (1..=Retry::MAX_RETRIES).contains(&m) => Some(m),
+                    _ => {
+                        self.error(
+                            "retry.interrupted",
+                            Some(n.location),
+                            format!("must be between 1 and {}, found {i}", Retry::MAX_RETRIES),
+                            "it is how many interruptions in a row end a run `failed` instead of queuing it again",
+                        );
+                        None
+                    }
+                }),
+        };
+        Some(Retry {
+            max: max?,
+            on: on?,
+            interrupted: interrupted?,
+        })
     }
 
     fn retry_states(&mut self, node: &Node) -> Option<Vec<RetryOn>> {
@@ -211,5 +234,33 @@ mod tests {
         assert!(e[0].2.contains("expected a mapping"), "{e:?}");
         let e = errors("retry: {on: {crashed: 1}}\n");
         assert_eq!(e[0].0, "retry.on");
+    }
+
+    #[test]
+    fn the_interruption_cap_defaults_to_three_and_is_checked() {
+        assert_eq!(retry("").interrupted, Retry::INTERRUPTED_DEFAULT);
+        assert_eq!(Retry::INTERRUPTED_DEFAULT, 3);
+        let r = retry("retry: {interrupted: 10}\n");
+        assert_eq!((r.max, r.interrupted), (1, 10));
+        // The default cap is left out of the serialized config, another is kept.
+        let json = |text: &str| {
+            let config = parse_str(&format!("{HEAD}{text}"), "s.yaml")
+                .unwrap()
+                .config;
+            serde_json::to_value(&config).unwrap()
+        };
+        assert!(json("retry: {max: 2}\n")["retry"]
+            .get("interrupted")
+            .is_none());
+        assert!(json("retry: {interrupted: 3}\n").get("retry").is_none());
+        assert_eq!(json("retry: {interrupted: 7}\n")["retry"]["interrupted"], 7);
+        for bad in ["0", "101", "-2"] {
+            let e = errors(&format!("retry: {{interrupted: {bad}}}\n"));
+            assert_eq!(e[0].0, "retry.interrupted", "{e:?}");
+            assert!(
+                e[0].2.contains(&format!("between 1 and 100, found {bad}")),
+                "{e:?}"
+            );
+        }
     }
 }
