@@ -5,29 +5,13 @@
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { chromium } from "playwright-core";
+import { assert, check, finish } from "./checks.mjs";
 
 const bin = process.env.HYPERDIAL_BIN;
 const work = process.env.E2E_WORK;
 const out = process.env.E2E_OUT;
 const TOKEN = "e2e-right-token-5d1f";
 const WRONG = "e2e-wrong-token";
-const results = [];
-
-async function check(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    results.push([name, true]);
-    console.log(`PASS ${name} (${Date.now() - started} ms)`);
-  } catch (e) {
-    results.push([name, false]);
-    console.log(`FAIL ${name}: ${e && e.message ? e.message.split("\n")[0] : e}`);
-  }
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
 
 const port = await new Promise((resolve, reject) => {
   const s = createServer();
@@ -210,8 +194,5 @@ try {
   server.kill("SIGTERM");
   await serverExit;
 }
-const passed = results.filter((r) => r[1]).length;
-const failed = results.length - passed;
 console.log(`screenshots: ${out}/{signin,signin-refused,signed-in}.png`);
-console.log(`e2e-auth: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish("e2e-auth");

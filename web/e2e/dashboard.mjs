@@ -2,29 +2,13 @@
 // which provides a running `hyperdial server` (HYPERDIAL_SERVER) and the binary (HYPERDIAL_BIN).
 import { spawn, execFileSync } from "node:child_process";
 import { chromium } from "playwright-core";
+import { assert, check, finish } from "./checks.mjs";
 
 const base = process.env.HYPERDIAL_SERVER;
 const bin = process.env.HYPERDIAL_BIN;
 const work = process.env.E2E_WORK;
 const out = process.env.E2E_OUT;
-const results = [];
 const agents = [];
-
-async function check(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    results.push([name, true]);
-    console.log(`PASS ${name} (${Date.now() - started} ms)`);
-  } catch (e) {
-    results.push([name, false]);
-    console.log(`FAIL ${name}: ${e && e.message ? e.message.split("\n")[0] : e}`);
-  }
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -406,8 +390,5 @@ try {
   for (const a of agents) a.kill("SIGTERM");
   await browser.close();
 }
-const passed = results.filter((r) => r[1]).length;
-const failed = results.length - passed;
 console.log(`screenshots: ${out}/{sweeps,sweep,sweep-brushed,sweep-labels,run,run-missing,analysis,analysis-stopped,sweep-empty,not-found,run-failed,curves,view-state}.png`);
-console.log(`e2e: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish("e2e");

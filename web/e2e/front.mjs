@@ -5,28 +5,12 @@
 // sweep is filled through the API. Prints one line per check and `e2e-front: N passed, N failed`.
 import { spawn, execFileSync } from "node:child_process";
 import { chromium } from "playwright-core";
+import { assert, check, finish } from "./checks.mjs";
 
 const base = process.env.HYPERDIAL_SERVER;
 const bin = process.env.HYPERDIAL_BIN;
 const work = process.env.E2E_WORK;
 const out = process.env.E2E_OUT;
-const results = [];
-
-async function check(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    results.push([name, true]);
-    console.log(`PASS ${name} (${Date.now() - started} ms)`);
-  } catch (e) {
-    results.push([name, false]);
-    console.log(`FAIL ${name}: ${e && e.message ? e.message.split("\n")[0] : e}`);
-  }
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
 
 async function api(method, path, body) {
   const r = await fetch(base + path, {
@@ -203,8 +187,5 @@ try {
   if (agent) agent.kill("SIGTERM");
   await browser.close();
 }
-const passed = results.filter((r) => r[1]).length;
-const failed = results.length - passed;
 console.log(`screenshots: ${out}/{front,front-hover,front-3}.png`);
-console.log(`e2e-front: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish("e2e-front");

@@ -9,29 +9,13 @@ import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { assert, check, finish } from "./checks.mjs";
 
 const base = process.env.HYPERDIAL_SERVER;
 const bin = process.env.HYPERDIAL_BIN;
 const work = process.env.E2E_WORK;
 const out = process.env.E2E_OUT;
 const findLr = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "examples", "lr-range-test", "find_lr.py");
-const results = [];
-
-async function check(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    results.push([name, true]);
-    console.log(`PASS ${name} (${Date.now() - started} ms)`);
-  } catch (e) {
-    results.push([name, false]);
-    console.log(`FAIL ${name}: ${e && e.message ? e.message.split("\n")[0] : e}`);
-  }
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
 
 async function get(path) {
   const r = await fetch(base + path);
@@ -111,6 +95,4 @@ try {
 } finally {
   await browser.close();
 }
-const failed = results.filter((r) => !r[1]).length;
-console.log(`e2e-lrrange: ${results.length - failed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish("e2e-lrrange");

@@ -8,28 +8,12 @@
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { chromium } from "playwright-core";
+import { assert, check, finish } from "./checks.mjs";
 
 const base = process.env.HYPERDIAL_SERVER;
 const bin = process.env.HYPERDIAL_BIN;
 const work = process.env.E2E_WORK;
 const out = process.env.E2E_OUT;
-const results = [];
-
-async function check(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    results.push([name, true]);
-    console.log(`PASS ${name} (${Date.now() - started} ms)`);
-  } catch (e) {
-    results.push([name, false]);
-    console.log(`FAIL ${name}: ${e && e.message ? e.message.split("\n")[0] : e}`);
-  }
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
 
 const hd = (args) => execFileSync(bin, args, { cwd: work, env: process.env }).toString();
 
@@ -134,8 +118,5 @@ try {
 } finally {
   await browser.close();
 }
-const passed = results.filter((r) => r[1]).length;
-const failed = results.length - passed;
 console.log(`screenshots: ${out}/{seed-noise,seed-noise-band}.png`);
-console.log(`e2e-noise: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish("e2e-noise");

@@ -7,26 +7,10 @@
 // ended by its stagnation budget).
 import { readFileSync } from "node:fs";
 import { chromium } from "playwright-core";
+import { assert, check, finish } from "./checks.mjs";
 
 const base = process.env.HYPERDIAL_SERVER;
 const out = process.env.E2E_OUT;
-const results = [];
-
-async function check(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    results.push([name, true]);
-    console.log(`PASS ${name} (${Date.now() - started} ms)`);
-  } catch (e) {
-    results.push([name, false]);
-    console.log(`FAIL ${name}: ${e && e.message ? e.message.split("\n")[0] : e}`);
-  }
-}
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(msg);
-}
 
 const api = async (method, path, body) => {
   const r = await fetch(base + path, {
@@ -439,8 +423,5 @@ try {
 } finally {
   await browser.close();
 }
-const passed = results.filter((r) => r[1]).length;
-const failed = results.length - passed;
 console.log(`screenshots: ${out}/{triage-columns,triage-reasons,compare,curves-rungs,lineage-budget,lineage-ended,runs-800,sweep-800,axis-names-800}.png`);
-console.log(`e2e-triage: ${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+finish("e2e-triage");
