@@ -201,6 +201,7 @@ enum Command {
         #[arg(
             long,
             env = "HYPERDIAL_DB_WAIT",
+            hide_env_values = true,
             value_name = "SECONDS",
             default_value_t = 30.0
         )]
