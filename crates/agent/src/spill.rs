@@ -1,9 +1,9 @@
 //! Spill files: metric points that could not be delivered within the retry window, kept on
-//! disk until `hyperdial sync` uploads them (the agent does not upload them itself: it says
-//! where they are when it starts spilling, and reports them missing when the run ends).
-//!
-//! The agent reports the points of a run's spill files in the run's delivery record when the
-//! process has ended; `hyperdial sync` uploads them and reports them recovered.
+//! disk until they are uploaded. The agent says where they are when it starts spilling; when
+//! the run's process has ended it uploads the run's files itself if the server answers again
+//! by then (all but a file holding the run's end, a `finish` record); what is left it reports
+//! missing in the run's delivery record, naming the files, and `hyperdial sync` uploads them
+//! later and reports them recovered.
 //!
 //! A spill file uses the format of the Python client's offline files (`docs/python.md`), so
 //! one `hyperdial sync` handles both: JSON lines, an `init` record first, then `log` records

@@ -1468,9 +1468,10 @@ fn sending_failed_message(
     let server = without_userinfo(server);
     let fate = match spill {
         Some(file) => format!(
-            "its metric points are kept in {} meanwhile, and `hyperdial sync{sync_options}` \
-             uploads them to the run once the server answers (new points go to the server again \
-             as soon as it does; output is dropped meanwhile)",
+            "its metric points are kept in {} meanwhile; the agent uploads them when the run \
+             ends if the server answers by then, else `hyperdial sync{sync_options}` uploads \
+             them to the run once it does (new points go to the server again as soon as it \
+             answers; output is dropped meanwhile)",
             file.label()
         ),
         None if err.is_transient() => {
@@ -1528,10 +1529,11 @@ fn keep_undelivered(
     }
 }
 
-/// After the process ended and every batch was tried: count the points that did not reach
-/// the server (the run's spill files, the agent's and its Python client's, plus points
-/// dropped) and report them in the run's delivery record, naming the files that `hyperdial
-/// sync` uploads. Returns the number of points missing.
+/// After the process ended and every batch was tried: upload the run's spill files (the
+/// agent's and its Python client's) when the server answers again, then count the points that
+/// still did not reach it (the files left, plus points dropped) and report them in the run's
+/// delivery record, naming the files that `hyperdial sync` uploads. Returns the number of
+/// points missing.
 async fn settle_delivery(
     client: &Client,
     run: &str,
@@ -1546,6 +1548,7 @@ async fn settle_delivery(
     let mut missing = sent.dropped + overflowed;
     let mut files = Vec::new();
     if let Some(dir) = &opts.spill_dir {
+        upload_spilled(client, run, dir, events).await;
         for path in spill::files_of_run(dir, run) {
             let points = spill::count_points(&path);
             if points > 0 {
@@ -1574,6 +1577,50 @@ async fn settle_delivery(
         tracing::warn!("run {run}: could not report the missing points: {err}");
     }
     missing
+}
+
+/// Upload the spill files of `run` in `dir` whose points the server now takes (the outage
+/// that filled them is over), each marked synced once its points are stored; a file that
+/// holds a `finish` record (the run's end, written while the server was away) is left to
+/// `hyperdial sync`, which ends the run with it. A file the server still does not take stays,
+/// counted as missing by the caller. Says how many points arrived this way.
+async fn upload_spilled(
+    client: &Client,
+    run: &str,
+    dir: &std::path::Path,
+    events: &mpsc::UnboundedSender<Event>,
+) {
+    let (mut uploaded, mut refused) = (0, 0);
+    for path in spill::files_of_run(dir, run) {
+        let ends_the_run = spill::read_records(&path)
+            .map(|records| records.iter().any(|r| r["type"] == "finish"))
+            .unwrap_or(true);
+        if ends_the_run || spill::count_points(&path) == 0 {
+            continue;
+        }
+        match spill::upload_spill_file(client, &path, false).await {
+            Ok(Some(done)) => {
+                uploaded += done.points;
+                refused += done.refused;
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::debug!("run {run}: spilled points not uploaded yet: {err}");
+                // The server is still away: the other files would fail the same way.
+                break;
+            }
+        }
+    }
+    if uploaded > 0 {
+        let _ = events.send(Event::Message(format!(
+            "run {run}: {uploaded} metric points kept on disk while the server was away were uploaded to it"
+        )));
+    }
+    if refused > 0 {
+        let _ = events.send(Event::Message(format!(
+            "run {run}: the server marked it crashed while it was away and refuses its {refused} metric points kept on disk"
+        )));
+    }
 }
 
 /// The stop reason of a run the server gave up on (it answered `409 run_crashed`).
@@ -1665,7 +1712,7 @@ mod tests {
             "{said}"
         );
         assert!(
-            said.contains("`hyperdial sync --server http://h:8337` uploads them to the run once the server answers"),
+            said.contains("the agent uploads them when the run ends if the server answers by then, else `hyperdial sync --server http://h:8337` uploads them"),
             "{said}"
         );
         let said = sending_failed_message("r1", "output", &err, "http://h:8337", None, "");

@@ -591,6 +591,71 @@ async fn a_server_that_is_down_does_not_hurt_the_process() {
 /// (with their steps, and the finish that could not be delivered), and uploading that file
 /// later gives the server exactly what the script printed.
 #[tokio::test]
+async fn points_spilled_during_an_outage_are_uploaded_by_the_agent_once_the_server_is_back() {
+    let mock = Mock::start(MockState::default()).await;
+    let dir = std::env::temp_dir().join(format!("hyperdial-spill-back-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let go = dir.join("go");
+    let client = Client::new(&mock.url, None).with_retry_budget(Duration::from_millis(300));
+    let options = SuperviseOptions {
+        spill_dir: Some(dir.clone()),
+        ..opts()
+    };
+    mock.lock().fail_next = u32::MAX;
+    // Three points during the outage, then (once the test has seen them spilled and ended
+    // the outage) three more.
+    let script = format!(
+        "for i in 1 2 3; do echo \"hyperdial: loss=$i\"; done; \
+         while [ ! -e '{}' ]; do sleep 0.05; done; \
+         for i in 4 5 6; do echo \"hyperdial: loss=$i\"; sleep 0.05; done",
+        go.display()
+    );
+    let outage_over = {
+        let (dir, go, mock_state) = (dir.clone(), go.clone(), mock.state.clone());
+        tokio::spawn(async move {
+            loop {
+                let spilled: u64 = hyperdial_agent::spill::files_of_run(&dir, "r1")
+                    .iter()
+                    .map(|f| hyperdial_agent::spill::count_points(f))
+                    .sum();
+                if spilled == 3 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            mock_state.lock().unwrap().fail_next = 0;
+            std::fs::write(&go, b"").unwrap();
+        })
+    };
+    let (_tx, shutdown) = watch::channel(0u8);
+    let ran = run_with(&mock, &client, &sh(&script), &[], &options, shutdown).await;
+    outage_over.await.unwrap();
+    assert_eq!(ran.outcome.points_missing, 0, "{:?}", ran.events);
+    assert!(ran.outcome.finish_error.is_none(), "{:?}", ran.outcome);
+    let rec = mock.run("r1");
+    let mut got: Vec<(Value, Value)> = rec
+        .points
+        .iter()
+        .map(|p| (p["step"].clone(), p["values"]["loss"].clone()))
+        .collect();
+    got.sort_by_key(|(step, _)| step.as_u64());
+    let want: Vec<(Value, Value)> = (0..6).map(|i| (json!(i), json!(i + 1))).collect();
+    assert_eq!(got, want);
+    assert!(rec.finish.is_some());
+    // The file is marked synced, so `hyperdial sync` has nothing left to upload; the agent
+    // said how many points came back this way.
+    assert!(hyperdial_agent::spill::files_of_run(&dir, "r1").is_empty());
+    assert!(
+        ran.events.iter().any(|e| matches!(e, Event::Message(m)
+            if m.contains("3 metric points kept on disk while the server was away were uploaded"))),
+        "{:?}",
+        ran.events
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
 async fn points_the_server_does_not_take_in_time_are_spilled_then_uploaded() {
     let mock = Mock::start(MockState::default()).await;
     let dir = std::env::temp_dir().join(format!("hyperdial-spill-test-{}", std::process::id()));
@@ -627,7 +692,7 @@ async fn points_the_server_does_not_take_in_time_are_spilled_then_uploaded() {
     );
     assert!(said.contains(&format!("kept in {label}")), "{said}");
     assert!(
-        said.contains("`hyperdial sync` uploads them to the run once the server answers"),
+        said.contains("else `hyperdial sync` uploads them to the run once it does"),
         "{said}"
     );
     let records = hyperdial_agent::spill::read_records(&files[0]).unwrap();
