@@ -883,6 +883,9 @@ async fn append_points_in(
     // Points overwritten by a later one of the same batch still count as written.
     let mut accepted = overwritten;
     let series = series_of(conn, run_id, &names).await?;
+    batch.summary = newest_summary(&summary, &batch.summary, &flat, |name| {
+        series[name].last_step
+    });
     let mut writes: Vec<SeriesPoints> = names
         .iter()
         .map(|n| SeriesPoints {
@@ -1049,6 +1052,40 @@ fn fold_points<'p>(
             now,
         },
     }
+}
+
+/// The summary after a batch (JSON text) when each metric's summary value is its value at the
+/// highest step it holds: the batch's value at its highest step for that metric (`flat`: one
+/// `(name, step, value, time)` per name and step) where that step is at least the series'
+/// highest step before the batch (`last_step_of`, -1 for a new series), else the value
+/// `stored` (the summary before the batch) holds. So points uploaded late (a spill file
+/// after the run logged on) never replace a newer value. `folded` is the summary
+/// [`fold_points`] made, kept for the metrics this leaves out.
+fn newest_summary(
+    stored: &str,
+    folded: &str,
+    flat: &[(&str, i64, Option<f64>, i64)],
+    last_step_of: impl Fn(&str) -> i64,
+) -> String {
+    let stored: Map<String, Value> = serde_json::from_str(stored).unwrap_or_default();
+    let mut summary: Map<String, Value> = serde_json::from_str(folded).unwrap_or_default();
+    let mut newest: std::collections::HashMap<&str, (i64, Option<f64>)> =
+        std::collections::HashMap::new();
+    for &(name, step, value, _) in flat {
+        let e = newest.entry(name).or_insert((step, value));
+        if step >= e.0 {
+            *e = (step, value);
+        }
+    }
+    for (name, (step, value)) in newest {
+        let kept = stored.get(name).filter(|_| step < last_step_of(name));
+        let v = match kept {
+            Some(v) => v.clone(),
+            None => value.map(Value::from).unwrap_or(Value::Null),
+        };
+        summary.insert(name.to_string(), v);
+    }
+    Value::Object(summary).to_string()
 }
 
 /// What a metric batch leaves to write on its run's row: its next step, summary (as JSON

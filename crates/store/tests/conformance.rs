@@ -84,6 +84,7 @@ conformance!(
     a_claim_key_hands_out_one_run_per_sweep,
     the_claim_key_lookup_is_an_index_seek,
     a_run_with_a_chosen_id_reopens_with_its_history,
+    points_uploaded_late_never_replace_a_newer_summary_value,
 );
 
 fn sweep<'a>() -> NewSweep<'a> {
@@ -3123,5 +3124,55 @@ async fn a_run_with_a_chosen_id_reopens_with_its_history(db: &Db) {
         .await
         .unwrap()
         .is_none());
+    store.close().await;
+}
+
+/// A spill file uploaded after the run logged on: its points (lower steps) fill the history
+/// but the summary keeps each metric's value at its highest step; a resend of the highest
+/// step still replaces it, and a metric seen first in the late batch gets its value.
+async fn points_uploaded_late_never_replace_a_newer_summary_value(db: &Db) {
+    let store = db.open().await.unwrap();
+    let run = store
+        .insert_run(NewRun {
+            project: "p".into(),
+            params: json!({}),
+            config: json!({}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let at = |step: i64, values: &[(&str, Option<f64>)]| Point {
+        step: Some(step),
+        ..point(values)
+    };
+    let later: Vec<Point> = (5..10)
+        .map(|s| at(s, &[("loss", Some(s as f64))]))
+        .collect();
+    store
+        .append_metrics(&run.id, &later, Some(MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    let late: Vec<Point> = (0..5)
+        .map(|s| at(s, &[("loss", Some(100.0 + s as f64)), ("lr", Some(0.1))]))
+        .collect();
+    let a = store
+        .append_metrics(&run.id, &late, Some(MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.accepted, 10);
+    let r = store.run(&run.id).await.unwrap().unwrap();
+    assert_eq!(r.summary["loss"], json!(9.0), "{:?}", r.summary);
+    assert_eq!(r.summary["lr"], json!(0.1), "{:?}", r.summary);
+    assert_eq!(store.history(&run.id).await.unwrap().len(), 10);
+    // The highest step sent again replaces its value, and the summary's.
+    store
+        .append_metrics(&run.id, &[at(9, &[("loss", Some(0.5))])], Some(MIN))
+        .await
+        .unwrap()
+        .unwrap();
+    let r = store.run(&run.id).await.unwrap().unwrap();
+    assert_eq!(r.summary["loss"], json!(0.5));
     store.close().await;
 }

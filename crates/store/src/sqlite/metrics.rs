@@ -16,8 +16,8 @@
 //! [`crate::Storage::series_after`] and [`crate::Storage::series_sample`] (the conformance
 //! suite holds both backends to it): a point is upserted by (series, step) and counted once
 //! however often it is sent; within a batch the last value of a (name, step) wins; NaN is
-//! stored as NULL, infinities as themselves; the run's next step, summary (last value of each
-//! name, NaN and infinities as `null`), best objective value and heartbeat are updated in the
+//! stored as NULL, infinities as themselves; the run's next step, summary (each name's value at
+//! its highest step, NaN and infinities as `null`), best objective value and heartbeat are updated in the
 //! same transaction. The best is kept incrementally over the values a batch leaves; when the
 //! batch replaces a stored objective value equal to the best, the best is read again from the
 //! series and the explicit summary ([`best_held`]), so it is always one the run still holds.
@@ -290,7 +290,9 @@ struct Named<'a> {
     /// The same after the batch.
     now_points: i64,
     highest: i64,
-    /// The name's last value in the batch (the summary's).
+    /// The name's highest step in the batch, and its value there (the last one sent for
+    /// that step): the summary's value unless the series already holds a higher step.
+    batch_step: i64,
     last: Option<f64>,
 }
 
@@ -412,6 +414,7 @@ pub(super) fn append_points_in(
                             last_step: -1,
                             now_points: 0,
                             highest: -1,
+                            batch_step: i64::MIN,
                             last: None,
                         });
                         (names.len() - 1) as u32
@@ -424,7 +427,10 @@ pub(super) fn append_points_in(
                     k
                 }
             };
-            names[k as usize].last = *value;
+            let n = &mut names[k as usize];
+            if step >= n.batch_step {
+                (n.batch_step, n.last) = (step, *value);
+            }
             rows.push((k, step, *value, time));
         }
     }
@@ -514,10 +520,14 @@ pub(super) fn append_points_in(
         if (n.now_points, n.highest) != (n.points, n.last_step) {
             keep.execute(params![n.id, n.now_points, n.highest])?;
         }
-        summary.insert(
-            n.name.to_string(),
-            n.last.map(Value::from).unwrap_or(Value::Null),
-        );
+        // Points uploaded late (a spill file after the run logged on) never replace the
+        // value of a higher step; a summary without the name takes the batch's.
+        if n.batch_step >= n.last_step || !summary.contains_key(n.name) {
+            summary.insert(
+                n.name.to_string(),
+                n.last.map(Value::from).unwrap_or(Value::Null),
+            );
+        }
     }
     Ok(Some((
         Appended {
