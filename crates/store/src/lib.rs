@@ -38,6 +38,7 @@ mod rows;
 pub mod sqlite;
 mod stopping;
 mod storage;
+mod summary;
 pub mod testing;
 
 pub use dashboard::{

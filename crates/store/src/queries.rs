@@ -874,18 +874,17 @@ async fn append_points_in(
     let next_step: i64 = row.try_get("next_step")?;
     let summary: String = row.try_get("summary")?;
     let metric: Option<f64> = row.try_get("metric")?;
+    let folded = fold_points(next_step, metric, points, objective);
+    let series = series_of(conn, run_id, &folded.names).await?;
+    let mut batch = folded.batch(&summary, |name| series[name].last_step);
     let Folded {
         flat,
         names,
         overwritten,
-        mut batch,
-    } = fold_points(next_step, &summary, metric, points, objective);
+        ..
+    } = folded;
     // Points overwritten by a later one of the same batch still count as written.
     let mut accepted = overwritten;
-    let series = series_of(conn, run_id, &names).await?;
-    batch.summary = newest_summary(&summary, &batch.summary, &flat, |name| {
-        series[name].last_step
-    });
     let mut writes: Vec<SeriesPoints> = names
         .iter()
         .map(|n| SeriesPoints {
@@ -986,29 +985,50 @@ struct Folded<'p> {
     flat: Vec<(&'p str, i64, Option<f64>, i64)>,
     /// The batch's metric names, in first-seen order.
     names: Vec<&'p str>,
+    /// For each of `names`, its highest step in the batch and its value there.
+    newest: Vec<(i64, Option<f64>)>,
     /// Points the batch overwrote itself (they count as written).
     overwritten: usize,
-    /// The run's next step, summary, metric and heartbeat after the batch.
-    batch: RunBatch,
+    /// The run's next step, best objective value and heartbeat (ms) after the batch.
+    next_step: i64,
+    metric: Option<f64>,
+    now: i64,
 }
 
-/// Fold `points` into a run whose row holds `next_step`, the stored `summary` (JSON text, the
-/// metrics' last values without the explicit summary) and `metric`: a point without a step
-/// takes the run's next step, which moves past every step seen; each value becomes its
-/// metric's summary value; the objective's best finite value is kept, over the values the
-/// batch leaves (one it names twice at a step counts with its last value only). Pure: the
+impl Folded<'_> {
+    /// What the batch leaves to write on the run's row: its summary is `stored` (the summary
+    /// before the batch, JSON text) with each named metric's newest value taken by the rule
+    /// of [`crate::summary::take_newest`], given each series' highest step before the batch
+    /// (`last_step_of`, -1 for a new series).
+    fn batch(&self, stored: &str, last_step_of: impl Fn(&str) -> i64) -> RunBatch {
+        let mut summary: Map<String, Value> = serde_json::from_str(stored).unwrap_or_default();
+        for (name, &(step, value)) in self.names.iter().zip(&self.newest) {
+            crate::summary::take_newest(&mut summary, name, step, value, last_step_of(name));
+        }
+        RunBatch {
+            next_step: self.next_step,
+            summary: Value::Object(summary).to_string(),
+            metric: self.metric,
+            now: self.now,
+        }
+    }
+}
+
+/// Fold `points` into a run whose row holds `next_step` and `metric`: a point without a step
+/// takes the run's next step, which moves past every step seen; each metric's value at its
+/// highest step in the batch is noted for the summary ([`Folded::batch`]); the objective's
+/// best finite value is kept, over the values the batch leaves (one it names twice at a step
+/// counts with its last value only). Pure: the
 /// caller reads the row (under its lock, or guarded by the values it read) and writes the
 /// result; a batch that replaces stored values may need the best computed again from what
 /// the run then holds (`append_points_in`).
 fn fold_points<'p>(
     next_step: i64,
-    summary: &str,
     metric: Option<f64>,
     points: &'p [Point],
     objective: Option<Objective<'_>>,
 ) -> Folded<'p> {
     let mut next_step = next_step;
-    let mut summary: Map<String, Value> = serde_json::from_str(summary).unwrap_or_default();
     let mut metric = metric;
     let now = now_ms();
     // One entry per (name, step); a batch that names one (name, step) twice keeps the last
@@ -1016,7 +1036,8 @@ fn fold_points<'p>(
     let mut flat: Vec<(&str, i64, Option<f64>, i64)> = Vec::new();
     let mut seen: std::collections::HashMap<(&str, i64), usize> = std::collections::HashMap::new();
     let mut names: Vec<&str> = Vec::new();
-    let mut named: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut newest: Vec<(i64, Option<f64>)> = Vec::new();
+    let mut named: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for p in points {
         let step = p.step.unwrap_or(next_step);
         next_step = next_step.max(step + 1);
@@ -1029,10 +1050,14 @@ fn fold_points<'p>(
                     flat.push((name, step, *value, time));
                 }
             }
-            if named.insert(name.as_str()) {
+            let k = *named.entry(name.as_str()).or_insert_with(|| {
                 names.push(name);
+                newest.push((i64::MIN, None));
+                names.len() - 1
+            });
+            if step >= newest[k].0 {
+                newest[k] = (step, *value);
             }
-            summary.insert(name.clone(), value.map(Value::from).unwrap_or(Value::Null));
         }
     }
     if let Some(obj) = objective {
@@ -1044,48 +1069,12 @@ fn fold_points<'p>(
     Folded {
         flat,
         names,
+        newest,
         overwritten,
-        batch: RunBatch {
-            next_step,
-            summary: Value::Object(summary).to_string(),
-            metric,
-            now,
-        },
+        next_step,
+        metric,
+        now,
     }
-}
-
-/// The summary after a batch (JSON text) when each metric's summary value is its value at the
-/// highest step it holds: the batch's value at its highest step for that metric (`flat`: one
-/// `(name, step, value, time)` per name and step) where that step is at least the series'
-/// highest step before the batch (`last_step_of`, -1 for a new series), else the value
-/// `stored` (the summary before the batch) holds. So points uploaded late (a spill file
-/// after the run logged on) never replace a newer value. `folded` is the summary
-/// [`fold_points`] made, kept for the metrics this leaves out.
-fn newest_summary(
-    stored: &str,
-    folded: &str,
-    flat: &[(&str, i64, Option<f64>, i64)],
-    last_step_of: impl Fn(&str) -> i64,
-) -> String {
-    let stored: Map<String, Value> = serde_json::from_str(stored).unwrap_or_default();
-    let mut summary: Map<String, Value> = serde_json::from_str(folded).unwrap_or_default();
-    let mut newest: std::collections::HashMap<&str, (i64, Option<f64>)> =
-        std::collections::HashMap::new();
-    for &(name, step, value, _) in flat {
-        let e = newest.entry(name).or_insert((step, value));
-        if step >= e.0 {
-            *e = (step, value);
-        }
-    }
-    for (name, (step, value)) in newest {
-        let kept = stored.get(name).filter(|_| step < last_step_of(name));
-        let v = match kept {
-            Some(v) => v.clone(),
-            None => value.map(Value::from).unwrap_or(Value::Null),
-        };
-        summary.insert(name.to_string(), v);
-    }
-    Value::Object(summary).to_string()
 }
 
 /// What a metric batch leaves to write on its run's row: its next step, summary (as JSON

@@ -112,6 +112,16 @@ fn sweep_run(sweep_id: &str, grid_index: i64) -> NewRun {
     }
 }
 
+/// A run outside any sweep, with no params: what most tests below write metrics to.
+fn plain_run() -> NewRun {
+    NewRun {
+        project: "p".into(),
+        params: json!({}),
+        config: json!({}),
+        ..Default::default()
+    }
+}
+
 fn point(values: &[(&str, Option<f64>)]) -> Point {
     Point {
         step: None,
@@ -206,15 +216,7 @@ async fn sweep_and_run_round_trip(db: &Db) {
 
 async fn metrics_are_exact_and_keep_best_and_summary(db: &Db) {
     let store = db.open().await.unwrap();
-    let run = store
-        .insert_run(NewRun {
-            project: "p".into(),
-            params: json!({}),
-            config: json!({}),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let run = store.insert_run(plain_run()).await.unwrap();
     let values = [0.5, 0.123_456_789_012_345_68, 0.3, f64::MIN_POSITIVE, 0.4];
     let points: Vec<Point> = values
         .iter()
@@ -1383,15 +1385,7 @@ async fn the_schema_refuses_a_taken_number(db: &Db) {
     assert_eq!(err.fault(), None);
     // Runs without a sweep have no number, and any count of them is fine.
     for _ in 0..2 {
-        store
-            .insert_run(NewRun {
-                project: "p".into(),
-                params: json!({}),
-                config: json!({}),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        store.insert_run(plain_run()).await.unwrap();
     }
     store.close().await;
 }
@@ -1465,15 +1459,7 @@ async fn concurrent_claimers_on_a_grid_take_each_point_once(db: &Db) {
 async fn concurrent_metric_batches_lose_and_duplicate_nothing(db: &Db) {
     const BATCHES: usize = 40;
     let first = db.open().await.unwrap();
-    let run = first
-        .insert_run(NewRun {
-            project: "p".into(),
-            params: json!({}),
-            config: json!({}),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let run = first.insert_run(plain_run()).await.unwrap();
     let mut tasks = Vec::new();
     for writer in 0..2 {
         let store = db.open().await.unwrap();
@@ -1521,15 +1507,7 @@ async fn concurrent_metric_batches_lose_and_duplicate_nothing(db: &Db) {
 async fn concurrent_summary_merges_keep_every_key(db: &Db) {
     const KEYS: usize = 25;
     let first = db.open().await.unwrap();
-    let run = first
-        .insert_run(NewRun {
-            project: "p".into(),
-            params: json!({}),
-            config: json!({}),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let run = first.insert_run(plain_run()).await.unwrap();
     let stores = Arc::new(vec![db.open().await.unwrap(), db.open().await.unwrap()]);
     let mut tasks = Vec::new();
     for writer in 0..2 {
@@ -1603,15 +1581,7 @@ async fn batches_joined_in_one_commit_stay_exact(db: &Db) {
     let store = db.open().await.unwrap();
     let mut runs = Vec::new();
     for _ in 0..RUNS {
-        let run = store
-            .insert_run(NewRun {
-                project: "p".into(),
-                params: json!({}),
-                config: json!({}),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        let run = store.insert_run(plain_run()).await.unwrap();
         runs.push(run.id);
     }
     let mut tasks = Vec::new();
@@ -1685,15 +1655,7 @@ async fn batches_joined_in_one_commit_stay_exact(db: &Db) {
 /// are resent.
 async fn series_samples_are_even_and_counts_exact(db: &Db) {
     let store = db.open().await.unwrap();
-    let run = store
-        .insert_run(NewRun {
-            project: "p".into(),
-            params: json!({}),
-            config: json!({}),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let run = store.insert_run(plain_run()).await.unwrap();
     // Steps 0, 2, 4, ..., 19_998 (10 000 points), in two batches, the first resent.
     let batch = |from: i64, to: i64| -> Vec<Point> {
         (from..to)
@@ -3132,15 +3094,7 @@ async fn a_run_with_a_chosen_id_reopens_with_its_history(db: &Db) {
 /// step still replaces it, and a metric seen first in the late batch gets its value.
 async fn points_uploaded_late_never_replace_a_newer_summary_value(db: &Db) {
     let store = db.open().await.unwrap();
-    let run = store
-        .insert_run(NewRun {
-            project: "p".into(),
-            params: json!({}),
-            config: json!({}),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let run = store.insert_run(plain_run()).await.unwrap();
     let at = |step: i64, values: &[(&str, Option<f64>)]| Point {
         step: Some(step),
         ..point(values)

@@ -210,18 +210,15 @@ impl<'a> Told<'a> {
         // The run as read shows the stored summary with the explicit one merged over it: the
         // stored summary when there is no explicit one, which the statement checks.
         let stored_summary = serde_json::Value::Object(seen.summary.clone()).to_string();
+        let folded = fold_points(seen.next_step, seen.metric, finish.points, finish.objective);
+        // The statement writes only when no told metric has a series yet (-1: new).
+        let batch = folded.batch(&stored_summary, |_| -1);
         let Folded {
             flat,
             names,
             overwritten,
-            batch,
-        } = fold_points(
-            seen.next_step,
-            &stored_summary,
-            seen.metric,
-            finish.points,
-            finish.objective,
-        );
+            ..
+        } = folded;
         if overwritten > 0 || names.is_empty() {
             return None;
         }

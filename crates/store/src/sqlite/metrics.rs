@@ -520,14 +520,7 @@ pub(super) fn append_points_in(
         if (n.now_points, n.highest) != (n.points, n.last_step) {
             keep.execute(params![n.id, n.now_points, n.highest])?;
         }
-        // Points uploaded late (a spill file after the run logged on) never replace the
-        // value of a higher step; a summary without the name takes the batch's.
-        if n.batch_step >= n.last_step || !summary.contains_key(n.name) {
-            summary.insert(
-                n.name.to_string(),
-                n.last.map(Value::from).unwrap_or(Value::Null),
-            );
-        }
+        crate::summary::take_newest(&mut summary, n.name, n.batch_step, n.last, n.last_step);
     }
     Ok(Some((
         Appended {
