@@ -186,7 +186,46 @@ pub struct SuperviseOptions {
     /// Options of the `hyperdial sync` suggested for spilled points, each with a leading space
     /// (` --server URL`), so it uploads them where the run reports; default empty.
     pub sync_options: String,
+    /// How long to wait for the server, once the run's end could not be reported and is kept
+    /// in the spill file, retrying its upload with backoff before giving up and leaving the
+    /// file to `hyperdial sync` (default [`end_wait_from_env`]: [`END_WAIT`], or
+    /// `HYPERDIAL_END_WAIT`). Zero: no wait.
+    pub end_wait: Duration,
 }
+
+/// How long an agent waits by default for a server that does not answer when a run has
+/// ended and its end is kept in the spill file ([`SuperviseOptions::end_wait`]).
+pub const END_WAIT: Duration = Duration::from_secs(60);
+
+/// The environment variable that sets [`SuperviseOptions::end_wait`], in seconds.
+pub const END_WAIT_ENV: &str = "HYPERDIAL_END_WAIT";
+
+/// The wait set by `HYPERDIAL_END_WAIT` (seconds, fractions allowed, 0 for none), or
+/// [`END_WAIT`] when it is unset or not a number of seconds.
+pub fn end_wait_from_env() -> Duration {
+    std::env::var(END_WAIT_ENV)
+        .ok()
+        .and_then(|v| parse_seconds(&v))
+        .unwrap_or(END_WAIT)
+}
+
+/// A number of seconds (`60`, `0.5`, `0`), at most a year; `None` otherwise.
+pub fn parse_seconds(text: &str) -> Option<Duration> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 365.0 * 86400.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// First pause between two attempts to upload a kept end; it doubles up to [`END_WAIT_MAX_PAUSE`].
+const END_WAIT_FIRST_PAUSE: Duration = Duration::from_millis(500);
+
+/// Longest pause between two attempts to upload a kept end.
+const END_WAIT_MAX_PAUSE: Duration = Duration::from_secs(8);
+
+/// Retry budget of one attempt to upload a kept end (the wait's backoff does the rest).
+const END_WAIT_ATTEMPT: Duration = Duration::from_secs(2);
 
 impl Default for SuperviseOptions {
     fn default() -> Self {
@@ -203,6 +242,7 @@ impl Default for SuperviseOptions {
             reaper: None,
             spill_dir: None,
             sync_options: String::new(),
+            end_wait: end_wait_from_env(),
         }
     }
 }
@@ -555,11 +595,21 @@ pub async fn supervise(
             let file = SpillFile::new(dir, run_id, "agent", client.base_url());
             match file.append_finish(&finish) {
                 Ok(()) => {
-                    let _ = events.send(Event::Message(format!(
-                        "run {run_id}: its end is kept in {} for `hyperdial sync{}`",
-                        file.label(),
-                        opts.sync_options
-                    )));
+                    if let Some(run) =
+                        deliver_kept_end(client, run_id, dir, opts, events, &shutdown).await
+                    {
+                        outcome.finish_error = None;
+                        outcome.points_missing = 0;
+                        if let Some(state) = run
+                            .get("state")
+                            .and_then(Value::as_str)
+                            .and_then(|word| word.parse::<RunState>().ok())
+                        {
+                            outcome.state = state;
+                        }
+                        outcome.metric = run.get("metric").and_then(Value::as_f64);
+                        outcome.run = Some(run);
+                    }
                 }
                 Err(err) => {
                     tracing::warn!("run {run_id}: cannot keep its end for `hyperdial sync`: {err}")
@@ -1548,12 +1598,10 @@ async fn settle_delivery(
     let mut missing = sent.dropped + overflowed;
     let mut files = Vec::new();
     if let Some(dir) = &opts.spill_dir {
-        upload_spilled(client, run, dir, events).await;
-        for path in spill::files_of_run(dir, run) {
-            let points = spill::count_points(&path);
-            if points > 0 {
-                missing += points;
-                files.push(spill::label(&path));
+        for left in upload_spilled(client, run, dir, false, events).await.left {
+            if left.points() > 0 {
+                missing += left.points();
+                files.push(spill::label(left.path()));
             }
         }
     }
@@ -1580,34 +1628,55 @@ async fn settle_delivery(
 }
 
 /// Upload the spill files of `run` in `dir` whose points the server now takes (the outage
-/// that filled them is over), each marked synced once its points are stored; a file that
-/// holds a `finish` record (the run's end, written while the server was away) is left to
-/// `hyperdial sync`, which ends the run with it. A file the server still does not take stays,
-/// counted as missing by the caller. Says how many points arrived this way.
+/// that filled them is over), each read once and marked synced once its points are stored;
+/// a file that holds a `finish` record (the run's end, written while the server was away) is
+/// uploaded only `with_end` (else left to `hyperdial sync` or [`deliver_kept_end`], which end
+/// the run with it), and after the files without one. Says how many points arrived this way.
+/// Returns the files left (the server still does not take them, or they hold the end), as
+/// read, and how many points the server refused.
 async fn upload_spilled(
     client: &Client,
     run: &str,
     dir: &std::path::Path,
+    with_end: bool,
     events: &mpsc::UnboundedSender<Event>,
-) {
+) -> SpillUploads {
     let (mut uploaded, mut refused) = (0, 0);
+    let mut left = Vec::new();
+    let mut files: Vec<spill::Spilled> = Vec::new();
     for path in spill::files_of_run(dir, run) {
-        let ends_the_run = spill::read_records(&path)
-            .map(|records| records.iter().any(|r| r["type"] == "finish"))
-            .unwrap_or(true);
-        if ends_the_run || spill::count_points(&path) == 0 {
+        match spill::Spilled::read(&path) {
+            Ok(file) => files.push(file),
+            Err(err) => tracing::warn!("run {run}: {err}"),
+        }
+    }
+    // The points first, the end last: the run's end is judged with all its points.
+    files.sort_by_key(|f| f.finish().is_some());
+    let mut away = false;
+    for file in files {
+        let ends_the_run = file.finish().is_some();
+        if away || (ends_the_run && !with_end) || (!ends_the_run && file.points() == 0) {
+            left.push(file);
             continue;
         }
-        match spill::upload_spill_file(client, &path, false).await {
-            Ok(Some(done)) => {
+        match file.upload(client, false).await {
+            Ok(done) => {
                 uploaded += done.points;
                 refused += done.refused;
+                if let Some(why) = done.why_refused {
+                    let _ = events.send(Event::Message(format!(
+                        "run {run}: the server refuses what was kept of it while it was away \
+                         ({why}); its {} metric points stay in {}",
+                        done.refused,
+                        spill::label(&done.synced)
+                    )));
+                }
             }
-            Ok(None) => {}
             Err(err) => {
                 tracing::debug!("run {run}: spilled points not uploaded yet: {err}");
                 // The server is still away: the other files would fail the same way.
-                break;
+                away = true;
+                left.push(file);
             }
         }
     }
@@ -1616,11 +1685,95 @@ async fn upload_spilled(
             "run {run}: {uploaded} metric points kept on disk while the server was away were uploaded to it"
         )));
     }
-    if refused > 0 {
+    SpillUploads { left, refused }
+}
+
+/// What [`upload_spilled`] did.
+struct SpillUploads {
+    /// The files left, as read.
+    left: Vec<spill::Spilled>,
+    /// Metric points the server refused (their files are marked synced).
+    refused: u64,
+}
+
+/// The run's end could not be reported and is kept in its spill file in `dir`: wait up to
+/// [`SuperviseOptions::end_wait`] for the server, retrying the upload of the run's spill
+/// files (points first, the end last) with backoff, saying so. Any shutdown signal ends the
+/// wait at once (the files stay). When the wait ends without the server, says which command
+/// uploads the files later. Returns the run as the server has it once its end was delivered.
+async fn deliver_kept_end(
+    client: &Client,
+    run: &str,
+    dir: &std::path::Path,
+    opts: &SuperviseOptions,
+    events: &mpsc::UnboundedSender<Event>,
+    shutdown: &watch::Receiver<u8>,
+) -> Option<Value> {
+    let mut shutdown = shutdown.clone();
+    let stopping = *shutdown.borrow_and_update() >= 2;
+    let sync = format!("hyperdial sync {}{}", dir.display(), opts.sync_options);
+    let kept = || {
+        spill::files_of_run(dir, run)
+            .iter()
+            .map(|p| spill::label(p))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if opts.end_wait.is_zero() || stopping {
         let _ = events.send(Event::Message(format!(
-            "run {run}: the server marked it crashed while it was away and refuses its {refused} metric points kept on disk"
+            "run {run}: its end is kept in {}; upload it with `{sync}`",
+            kept()
         )));
+        return None;
     }
+    let _ = events.send(Event::Message(format!(
+        "run {run}: the server does not answer; its end is kept in {}; waiting up to {} s for \
+         the server to upload it (HYPERDIAL_END_WAIT; Ctrl-C stops waiting and keeps the file)",
+        kept(),
+        opts.end_wait.as_secs_f64()
+    )));
+    let quick = client.clone().with_retry_budget(END_WAIT_ATTEMPT);
+    let deadline = tokio::time::Instant::now() + opts.end_wait;
+    let mut pause = END_WAIT_FIRST_PAUSE;
+    let mut open = true;
+    loop {
+        let done = upload_spilled(&quick, run, dir, true, events).await;
+        if done.left.iter().all(|f| f.finish().is_none()) {
+            if done.refused == 0 {
+                let _ = events.send(Event::Message(format!(
+                    "run {run}: the server answers again; its end was uploaded"
+                )));
+            }
+            return quick.get_run(run).await.ok();
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let nap = pause.min(deadline - now);
+        pause = (pause * 2).min(END_WAIT_MAX_PAUSE);
+        tokio::select! {
+            () = tokio::time::sleep(nap) => {}
+            changed = shutdown.changed(), if open => {
+                open = changed.is_ok();
+                if open && *shutdown.borrow_and_update() >= 2 {
+                    let _ = events.send(Event::Message(format!(
+                        "run {run}: stopped waiting for the server; its end stays in {}: upload \
+                         it with `{sync}`",
+                        kept()
+                    )));
+                    return None;
+                }
+            }
+        }
+    }
+    let _ = events.send(Event::Message(format!(
+        "run {run}: the server did not answer within {} s; its end stays in {}: upload it with \
+         `{sync}` once the server is back",
+        opts.end_wait.as_secs_f64(),
+        kept()
+    )));
+    None
 }
 
 /// The stop reason of a run the server gave up on (it answered `409 run_crashed`).

@@ -84,6 +84,13 @@ fn wandb_switch(value: &str) -> Result<bool, String> {
     }
 }
 
+/// A number of seconds for an option (`60`, `0.5`, `0`).
+fn seconds(value: &str) -> Result<std::time::Duration, String> {
+    hyperdial_agent::supervise::parse_seconds(value).ok_or_else(|| {
+        format!("expected a number of seconds (0 or more, e.g. 60 or 0.5), got {value:?}")
+    })
+}
+
 /// The server when none is named.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8337";
 
@@ -283,6 +290,18 @@ enum Command {
             value_parser = wandb_switch
         )]
         wandb: bool,
+        /// When a run has ended while the server does not answer, its end is kept on disk
+        /// (.hyperdial/offline): wait this many seconds for the server, retrying the upload,
+        /// before leaving the file to `hyperdial sync` (0: do not wait). Ctrl-C stops the
+        /// wait and keeps the file.
+        #[arg(
+            long,
+            env = "HYPERDIAL_END_WAIT",
+            value_name = "SECONDS",
+            default_value = "60",
+            value_parser = seconds
+        )]
+        end_wait: std::time::Duration,
         #[command(flatten)]
         remote: Remote,
     },
@@ -708,8 +727,9 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             sweep,
             count,
             wandb,
+            end_wait,
             remote,
-        } => agent::run(&remote, &sweep, count, wandb).await,
+        } => agent::run(&remote, &sweep, count, wandb, end_wait).await,
         Command::Sweeps {
             project,
             json,

@@ -176,6 +176,45 @@ pub fn finite_number(value: &Value) -> Option<f64> {
 /// crashed: its agent sent no heartbeat, metrics or output for the run timeout.
 pub const AGENT_STOPPED_REPORTING: &str = "the agent stopped reporting";
 
+/// The error of a sweep run that [`Storage::crash_runs`] marked crashed at once because the
+/// process of its agent, on the server's machine, is gone.
+pub const AGENT_PROCESS_GONE: &str = "its agent process is gone (this machine)";
+
+/// The error a sweep run holds while its end, kept by its agent while the server was away,
+/// is being uploaded after [`Storage::take_back_late_end`] took it back: such a run is not
+/// marked crashed again for its gone agent (only for silence, should the upload stop).
+pub const LATE_END_PENDING: &str =
+    "its end arrived after it was marked crashed and is being uploaded";
+
+/// The error of a queued retry that [`Storage::take_back_late_end`] withdrew: the run it
+/// retried delivered its end after all. Such a run is `cancelled`, no longer a retry
+/// (`retry_of` is cleared), and never ran.
+pub const RETRY_WITHDRAWN: &str =
+    "withdrawn before it started: the run it retried delivered its end late, after all";
+
+/// What [`Storage::take_back_late_end`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LateEnd {
+    /// The run is `running` again, its error [`LATE_END_PENDING`], to take its points and
+    /// its end; `withdrawn` names its queued retry, now withdrawn.
+    TakenBack {
+        /// The run afterwards.
+        run: Box<RunRow>,
+        /// The id of the retry withdrawn, if one was queued.
+        withdrawn: Option<String>,
+    },
+    /// The run's retry was claimed already: it is `state` (running or ended), and counts.
+    RetryStarted {
+        /// The retry's id.
+        retry: String,
+        /// The retry's state.
+        state: RunState,
+    },
+    /// The run is unknown, not a sweep run, not `crashed`, or crashed for another reason than
+    /// one of those given: nothing changed.
+    NotTaken,
+}
+
 /// The error of a run outside a sweep (`hyperdial run`, a script using the Python client, any
 /// client of `POST /api/v1/runs`) that [`Storage::crash_silent_runs`] marked crashed: nothing
 /// (no heartbeat, metrics or output) came for the run timeout. Such a run is only presumed

@@ -434,8 +434,32 @@ impl History {
         self.account(target, true);
     }
 
+    /// Forget run `id`: a retry withdrawn before it started
+    /// ([`hyperdial_store::RETRY_WITHDRAWN`]) is no run of the sweep's search.
+    fn forget(&mut self, id: &str) {
+        self.account(id, false);
+        let Some(entry) = self.runs.remove(id) else {
+            return;
+        };
+        if let Some((key, _)) = finished_key(id, &entry) {
+            self.finished.remove(&key);
+            *self.walk.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+        if let Some(target) = entry.retry_of {
+            self.set_retried(&target, false);
+        }
+        self.spans.remove(id);
+        self.spans_stale.remove(id);
+    }
+
     /// Take in the current state of one run.
     fn apply(&mut self, row: TrialRow) {
+        if row.state == RunState::Cancelled
+            && row.error.as_deref() == Some(hyperdial_store::RETRY_WITHDRAWN)
+        {
+            self.forget(&row.id);
+            return;
+        }
         let name = self.metric.as_ref().map(|(n, _, _)| n.as_str());
         let entry = Entry {
             number: row.number,
