@@ -19,7 +19,11 @@
 //!   stream every 250 ms or 64 KiB, metric lines ([`crate::lines`]) of standard output every
 //!   250 ms or 500 points. If the server falls behind, at most 16 MiB of output and 100 000
 //!   points wait in memory; beyond that output is dropped with a note in the captured output,
-//!   rather than stalling the training process or exhausting memory.
+//!   rather than stalling the training process or exhausting memory. Output the server does
+//!   not take (it is away for longer than the retry window) is dropped too, and the first
+//!   output it takes again (or, at the run's end, a last short try) starts with one line
+//!   saying how many lines of that stream were lost ("[hyperdial agent] 37 output lines were
+//!   not delivered while the server was unreachable").
 //! - **No metric point is lost in silence.** Every point gets its step here (the line's
 //!   `_step`, else the previous step + 1), so sending a batch twice stores it once. Requests
 //!   are kept below the API's size limit ([`crate::client::MAX_REQUEST_BYTES`]). A batch is
@@ -1413,6 +1417,9 @@ async fn send_batches(
     let degraded = client.clone().with_retry_budget(budget);
     let mut report = SendReport::default();
     let mut stop_sent = false;
+    // Output lines of each stream (stdout, stderr) that could not be delivered since the last
+    // output the server took.
+    let mut undelivered = [0u64; 2];
     while let Some(first) = rx.recv().await {
         let mut queued = vec![first];
         while let Ok(more) = rx.try_recv() {
@@ -1430,9 +1437,28 @@ async fn send_batches(
             let http = if report.failing { &degraded } else { &client };
             let result: Result<Option<bool>, (ClientError, &str)> = match &batch {
                 Batch::Output(stream, text) => {
-                    let r = http.post_output(&run, *stream, text).await;
+                    let i = index(*stream);
+                    // Where output was lost, the captured output says so, once the server
+                    // takes output again.
+                    let marked;
+                    let body = if undelivered[i] > 0 {
+                        marked = format!("{}{text}", undelivered_note(undelivered[i]));
+                        marked.as_str()
+                    } else {
+                        text.as_str()
+                    };
+                    let r = http.post_output(&run, *stream, body).await;
                     pending.bytes.fetch_sub(text.len(), Ordering::Relaxed);
-                    r.map(|()| None).map_err(|e| (e, "output"))
+                    match r {
+                        Ok(()) => {
+                            undelivered[i] = 0;
+                            Ok(None)
+                        }
+                        Err(e) => {
+                            undelivered[i] += count_lines(text);
+                            Err((e, "output"))
+                        }
+                    }
                 }
                 Batch::Metrics(points) => {
                     let r = http.post_metrics(&run, points).await;
@@ -1500,7 +1526,34 @@ async fn send_batches(
             }
         }
     }
+    // Lines lost at the end of the run: noted if the server answers now (one short try).
+    for (i, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
+        if undelivered[i] > 0 && !report.given_up {
+            let note = undelivered_note(undelivered[i]);
+            if let Err(err) = degraded.post_output(&run, stream, &note).await {
+                tracing::debug!("run {run}: could not note the output lost: {err}");
+            }
+        }
+    }
     report
+}
+
+/// The line put in a run's captured output where `lines` lines of output were lost because
+/// the server did not take them.
+fn undelivered_note(lines: u64) -> String {
+    let what = if lines == 1 {
+        "1 output line was".to_string()
+    } else {
+        format!("{lines} output lines were")
+    };
+    format!("[hyperdial agent] {what} not delivered while the server was unreachable\n")
+}
+
+/// Lines in `text` (each ended by `\n` or `\r`, the last one possibly by nothing).
+fn count_lines(text: &str) -> u64 {
+    let ends = text.bytes().filter(|b| *b == b'\n' || *b == b'\r').count() as u64;
+    let open = !text.is_empty() && !text.ends_with(['\n', '\r']);
+    ends + u64::from(open)
 }
 
 /// What the agent says when sending a run's `what` (`metrics`, `output`) to the server at
@@ -1521,7 +1574,8 @@ fn sending_failed_message(
             "its metric points are kept in {} meanwhile; the agent uploads them when the run \
              ends if the server answers by then, else `hyperdial sync{sync_options}` uploads \
              them to the run once it does (new points go to the server again as soon as it \
-             answers; output is dropped meanwhile)",
+             answers; output is dropped meanwhile, and the run's captured output says how \
+             many lines)",
             file.label()
         ),
         None if err.is_transient() => {
@@ -1875,6 +1929,19 @@ mod tests {
         );
         assert_eq!(without_userinfo("http://h:1/x@y"), "http://h:1/x@y");
         assert_eq!(without_userinfo("http://u@h:1"), "http://h:1");
+    }
+
+    #[test]
+    fn lost_output_is_counted_in_lines_and_noted_in_one() {
+        assert_eq!(count_lines(""), 0);
+        assert_eq!(count_lines("a\nb\n"), 2);
+        assert_eq!(count_lines("a\nb"), 2);
+        assert_eq!(count_lines("progress 1\rprogress 2\r"), 2);
+        assert_eq!(
+            undelivered_note(37),
+            "[hyperdial agent] 37 output lines were not delivered while the server was unreachable\n"
+        );
+        assert!(undelivered_note(1).starts_with("[hyperdial agent] 1 output line was not"));
     }
 
     #[test]

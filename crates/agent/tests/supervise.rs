@@ -790,3 +790,69 @@ async fn a_shutdown_ends_the_wait_for_the_server_at_once_and_keeps_the_end() {
     assert!(kept.finish().is_some());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Output the server does not take while it is away is dropped, and the run's captured output
+/// says so where it was: one line with how many lines were lost, before what came after.
+#[tokio::test]
+async fn output_lost_while_the_server_is_away_leaves_one_marker_line() {
+    let mock = Mock::start(MockState::default()).await;
+    let dir = std::env::temp_dir().join(format!("hyperdial-lost-output-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let go = dir.join("go");
+    let client = Client::new(&mock.url, None).with_retry_budget(Duration::from_millis(300));
+    mock.lock().fail_next = u32::MAX;
+    let script = format!(
+        "printf 'line 1\\nline 2\\nline 3\\n'; while [ ! -e '{}' ]; do sleep 0.05; done; \
+         echo after",
+        go.display()
+    );
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    let outage_over = {
+        let (go, mock_state) = (go.clone(), mock.state.clone());
+        tokio::spawn(async move {
+            while let Some(event) = events_rx.recv().await {
+                if matches!(&event, Event::Message(m) if m.contains("could not send output")) {
+                    mock_state.lock().unwrap().fail_next = 0;
+                    std::fs::write(&go, b"").unwrap();
+                }
+            }
+        })
+    };
+    let argv: Vec<String> = sh(&script).iter().map(|s| s.to_string()).collect();
+    let (_tx, shutdown) = watch::channel(0u8);
+    let cwd = std::env::temp_dir();
+    let outcome = supervise(
+        &client,
+        "r1",
+        &argv,
+        &[],
+        &cwd,
+        &opts(),
+        &events_tx,
+        shutdown,
+    )
+    .await;
+    drop(events_tx);
+    outage_over.await.unwrap();
+    assert!(outcome.finish_error.is_none(), "{outcome:?}");
+    let stdout = mock.run("r1").text("stdout");
+    let marker = stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("[hyperdial agent] ")?
+                .strip_suffix(" not delivered while the server was unreachable")
+        })
+        .unwrap_or_else(|| panic!("no marker in {stdout:?}"));
+    let lost: usize = marker.split(' ').next().unwrap().parse().unwrap();
+    let delivered = stdout.lines().filter(|l| l.starts_with("line ")).count();
+    assert!(lost >= 1, "{stdout:?}");
+    assert_eq!(lost + delivered, 3, "{stdout:?}");
+    assert_eq!(stdout.matches("[hyperdial agent]").count(), 1, "{stdout:?}");
+    let after = stdout.find("after").expect("the line after the outage");
+    assert!(
+        stdout.find("[hyperdial agent]").unwrap() < after,
+        "{stdout:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
