@@ -297,6 +297,7 @@ enum Command {
         #[arg(
             long,
             env = "HYPERDIAL_END_WAIT",
+            hide_env_values = true,
             value_name = "SECONDS",
             default_value = "60",
             value_parser = seconds
@@ -536,6 +537,12 @@ enum Command {
     /// Where to: `--db` names a store, written directly without a server; else the server
     /// named by `--server` (or HYPERDIAL_SERVER), which must answer; else the default server
     /// when it answers, and the default store (./.hyperdial/hyperdial.db) when it does not.
+    ///
+    /// Also uploads the metric points and run ends that agents kept there while their server
+    /// was away; a run the server marked crashed meanwhile still takes its end while its retry
+    /// has not started (the retry is withdrawn). The last line counts the files uploaded,
+    /// refused (the server's reason is said above; their points stay in the *.jsonl.synced
+    /// file) and failed; the exit code is 1 when any file was refused or failed.
     Sync {
         /// Directory of offline files [default: $HYPERDIAL_DIR/offline when HYPERDIAL_DIR is
         /// set (where the Python client writes them), else .hyperdial/offline].
