@@ -1557,7 +1557,7 @@ fn count_lines(text: &str) -> u64 {
 }
 
 /// What the agent says when sending a run's `what` (`metrics`, `output`) to the server at
-/// `server` starts failing with `err`: the server (its URL without any user or password),
+/// `server` starts failing with `err`: the server (its URL, a password in it hidden),
 /// where the metric points go meanwhile (`spill`, when the failure may pass) and how they
 /// reach the run later (`hyperdial sync` with `sync_options`).
 fn sending_failed_message(
@@ -1568,7 +1568,7 @@ fn sending_failed_message(
     spill: Option<&SpillFile>,
     sync_options: &str,
 ) -> String {
-    let server = without_userinfo(server);
+    let server = hyperdial_wire::redact_url(server);
     let fate = match spill {
         Some(file) => format!(
             "its metric points are kept in {} meanwhile; the agent uploads them when the run \
@@ -1584,21 +1584,6 @@ fn sending_failed_message(
         None => "they are dropped".to_string(),
     };
     format!("run {run}: could not send {what} to the hyperdial server at {server} ({err}); {fate}")
-}
-
-/// `url` without a `user:password@` part, to be shown.
-fn without_userinfo(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let host_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(host_end);
-    let authority = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    if scheme.is_empty() {
-        format!("{authority}{path}")
-    } else {
-        format!("{scheme}://{authority}{path}")
-    }
 }
 
 /// A metrics batch could not be sent: write it to the spill file when the failure may pass
@@ -1909,7 +1894,7 @@ mod tests {
         );
         assert!(
             said.starts_with(
-                "run r1: could not send metrics to the hyperdial server at https://h:8337 ("
+                "run r1: could not send metrics to the hyperdial server at https://me:***@h:8337 ("
             ),
             "{said}"
         );
@@ -1927,8 +1912,6 @@ mod tests {
             said.ends_with("dropped until the server answers again"),
             "{said}"
         );
-        assert_eq!(without_userinfo("http://h:1/x@y"), "http://h:1/x@y");
-        assert_eq!(without_userinfo("http://u@h:1"), "http://h:1");
     }
 
     #[test]

@@ -364,7 +364,7 @@ impl Location {
         }
         if let Some((scheme, _)) = url.split_once("://") {
             return Err(StoreError::Url {
-                url: redact(url),
+                url: hyperdial_wire::redact_url(url),
                 why: format!(
                     "unknown database scheme `{scheme}`; use sqlite://PATH, postgres://USER@HOST/DB, or a file path"
                 ),
@@ -378,46 +378,6 @@ impl Location {
         }
         Ok(Location::Sqlite(url.into()))
     }
-}
-
-/// A database URL with its password replaced by `***`, for logs and startup lines.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    // The authority ends at the first '/', '?' or '#'; credentials end at its last '@'.
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let mut out = format!("{scheme}://");
-    match authority.rfind('@') {
-        Some(at) => {
-            let (userinfo, host) = authority.split_at(at);
-            match userinfo.split_once(':') {
-                Some((user, _)) => {
-                    out.push_str(user);
-                    out.push_str(":***");
-                }
-                None => out.push_str(userinfo),
-            }
-            out.push_str(host);
-        }
-        None => out.push_str(authority),
-    }
-    // A password can also ride in the query string (`?password=...`).
-    let mut tail = tail.to_string();
-    if let Some(q) = tail.find('?') {
-        let (path, query) = tail.split_at(q);
-        let query: Vec<String> = query[1..]
-            .split('&')
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => kv.to_string(),
-            })
-            .collect();
-        tail = format!("{path}?{}", query.join("&"));
-    }
-    out.push_str(&tail);
-    out
 }
 
 impl Store {
@@ -522,20 +482,6 @@ mod tests {
         assert!(!text.contains("pw"), "{text}");
         assert!(Location::parse("").is_err());
         assert!(Location::parse("sqlite://").is_err());
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://hd:s3cr@t@db.lan:5432/hyperdial"),
-            "postgres://hd:***@db.lan:5432/hyperdial"
-        );
-        assert_eq!(redact("postgres://hd@db.lan/h"), "postgres://hd@db.lan/h");
-        assert_eq!(
-            redact("postgres://db.lan/h?user=hd&password=x&sslmode=require"),
-            "postgres://db.lan/h?user=hd&password=***&sslmode=require"
-        );
-        assert_eq!(redact("/plain/path.db"), "/plain/path.db");
     }
 
     #[tokio::test]

@@ -167,7 +167,7 @@ pub fn default_dir() -> PathBuf {
 /// The store `db` served in this process, as the API and metric clients of `sync` see it.
 async fn into_store(db: &str) -> Result<(Api, Client, Option<Embedded>)> {
     let e = Embedded::start(db, 0).await?;
-    outln!("syncing into the store {}", hyperdial_store::redact(db));
+    outln!("syncing into the store {}", hyperdial_wire::redact_url(db));
     Ok((
         Api::new(&e.url(), None),
         Client::new(&e.url(), None),
