@@ -155,30 +155,48 @@ fn the_agent_waits_for_the_server_and_uploads_the_end_it_kept() {
 fn a_late_end_is_taken_by_a_run_marked_crashed_and_its_queued_retry_is_withdrawn() {
     let s = Scratch::new("late-end-sync");
     let db = s.dir.join("db.sqlite");
+    a_late_end_is_taken(&s, &db);
+}
+
+/// The same on PostgreSQL (`HYPERDIAL_TEST_PG`; SKIPPED without it).
+#[test]
+fn a_late_end_is_taken_on_postgres_too() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(db) = rt.block_on(hyperdial_store::testing::TestDb::postgres(
+        "cli late_end a_late_end_is_taken_on_postgres_too",
+    )) else {
+        return;
+    };
+    let s = Scratch::new("late-end-sync-pg");
+    a_late_end_is_taken(&s, Path::new(db.url()));
+    rt.block_on(db.remove());
+}
+
+fn a_late_end_is_taken(s: &Scratch, db: &Path) {
     let port = free_port();
-    let (sweep, run, mut agent) = end_while_away(&s, &db, port, "0");
+    let (sweep, run, mut agent) = end_while_away(s, db, port, "0");
     let status = wait_child(&mut agent, Duration::from_secs(60));
-    let log = said(&s);
+    let log = said(s);
     assert!(status.success(), "{status}: {log}");
     let dir = s.dir.join(".hyperdial/offline");
     assert!(
         log.contains(&format!("upload it with `hyperdial sync {}", dir.display())),
         "{log}"
     );
-    assert_eq!(left_files(&s).len(), 1, "{log}");
+    assert_eq!(left_files(s).len(), 1, "{log}");
     let ended_by = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
 
     // The server comes back, finds the agent gone, marks its run crashed and queues a retry.
-    let server = ServerProcess::start(&s, &db, port);
+    let server = ServerProcess::start(s, db, port);
     let url = server.url.clone();
     wait_until(
         "the run is crashed and retried",
         Duration::from_secs(60),
         || {
-            let all = runs(&s, &url, &sweep);
+            let all = runs(s, &url, &sweep);
             all.len() == 2
                 && all
                     .iter()
@@ -206,7 +224,7 @@ fn a_late_end_is_taken_by_a_run_marked_crashed_and_its_queued_retry_is_withdrawn
         "{finished_ms} > {ended_by}: {view:#}"
     );
     // The retry was withdrawn before anything ran it, and the sweep is done.
-    let all = runs(&s, &url, &sweep);
+    let all = runs(s, &url, &sweep);
     let retry = all.iter().find(|r| r["id"] != run).unwrap();
     assert_eq!(retry["state"], "cancelled", "{retry:#}");
     let retry_view = run_view(&url, retry["id"].as_str().unwrap());
