@@ -35,7 +35,12 @@
 //!   memory was full or no spill file could be written) are reported with
 //!   `POST /runs/{id}/delivery` before `finish`, so the run's record says how many are missing
 //!   and which files `hyperdial sync` must upload. If `finish` itself cannot be delivered, it
-//!   is written to the spill file too, and `hyperdial sync` ends the run.
+//!   is written to the spill file too, and [`supervise()`] waits for the server for
+//!   [`SuperviseOptions::end_wait`] (unless shutting down; a shutdown signal ends the wait),
+//!   retrying the upload of the run's files with backoff: a server back in time takes the
+//!   run's end, even one that marked the run `crashed` meanwhile while its retry has not
+//!   started (`POST /runs/{id}/late-end`). Otherwise `hyperdial sync` ends the run later, as
+//!   the agent says.
 //! - **Stops are obeyed.** A heartbeat goes out every [`SuperviseOptions::heartbeat`]. When the
 //!   server answers `stop` (to a heartbeat or to posted metrics), the group gets SIGTERM, and
 //!   SIGKILL after [`SuperviseOptions::grace`] if it is still there.

@@ -796,9 +796,8 @@ impl Controller {
     /// reason ([`ControlError::RunCrashed`]), a run whose retry started already
     /// ([`ControlError::RetryStarted`]).
     pub async fn take_back_late_end(&self, run_id: &str) -> Result<RunRow, ControlError> {
-        let run = self.reporting_run(run_id).await;
-        let crashed = match run {
-            Err(ControlError::RunCrashed { .. }) => run.unwrap_err(),
+        let crashed = match self.reporting_run(run_id).await {
+            Err(crashed @ ControlError::RunCrashed { .. }) => crashed,
             other => return other,
         };
         let silent = [
