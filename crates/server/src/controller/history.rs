@@ -840,6 +840,48 @@ mod tests {
         }
     }
 
+    /// A retry withdrawn before it started (its run's end came late) is no run of the search:
+    /// the run it retried is a trial again, with its result, and nothing is in flight.
+    #[test]
+    fn a_withdrawn_retry_is_forgotten_and_its_run_counts_again() {
+        let config = hyperdial_space::parse_str(
+            "method: random\nmetric: {name: loss}\nparameters:\n  a: {min: 0.0, max: 1.0}\n",
+            "sweep.yaml",
+        )
+        .unwrap()
+        .config;
+        let mut h = History::new("s", &config);
+        let mut crashed = trial_row("r1", RunState::Crashed, None, Some(10));
+        crashed.error = Some(hyperdial_store::AGENT_STOPPED_REPORTING.into());
+        let mut retry = trial_row("r2", RunState::Queued, None, None);
+        retry.retry_of = Some("r1".into());
+        retry.attempt = 2;
+        h.take_changes(vec![crashed, retry.clone()], 1);
+        assert_eq!((h.tally.trials, h.in_flight, h.queued), (1, 1, 1));
+        assert!(h.retried.contains("r1"));
+        // Taken back, then withdrawn and finished: one trial, finished, nothing in flight.
+        let mut withdrawn = retry;
+        withdrawn.state = RunState::Cancelled;
+        withdrawn.retry_of = None;
+        withdrawn.error = Some(hyperdial_store::RETRY_WITHDRAWN.into());
+        let finished = trial_row("r1", RunState::Finished, Some(0.5), Some(20));
+        h.take_changes(vec![withdrawn.clone(), finished], 2);
+        assert_eq!((h.tally.trials, h.in_flight, h.queued), (1, 0, 0));
+        assert!(h.retried.is_empty() && !h.runs.contains_key("r2"));
+        assert_eq!(h.finished_points().len(), 1);
+        // A history read afresh never takes it in.
+        let mut fresh = History::new("s", &config);
+        fresh.take_changes(
+            vec![
+                withdrawn,
+                trial_row("r1", RunState::Finished, Some(0.5), Some(20)),
+            ],
+            1,
+        );
+        assert_eq!((fresh.tally.trials, fresh.in_flight), (1, 0));
+        assert!(!fresh.runs.contains_key("r2"));
+    }
+
     #[test]
     fn the_stagnation_walk_follows_runs_finishing_late_changing_and_out_of_order() {
         let config = hyperdial_space::parse_str(
