@@ -362,6 +362,12 @@ export interface FinishRequest {
    * Empty or left out: nothing is logged.
    */
   values?: Record<string, JsonValue>;
+  /**
+   * When the run ended (ms since the Unix epoch), for an end delivered late (kept in a
+   * file while the server was away): the run's end time becomes this when it is earlier
+   * than now and not before the run started. Left out: now.
+   */
+  ended_ms?: number | null;
 }
 
 /** A run on a sweep's front or on a later layer of it. */

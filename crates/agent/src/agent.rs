@@ -115,6 +115,10 @@ pub struct AgentOptions {
     /// Options repeated in the commands the agent suggests, so they reach what it reports to
     /// (default: none, the commands as they are).
     pub hints: Hints,
+    /// How long to wait for a server that does not answer when a run has ended and its end
+    /// is kept on disk, retrying the upload before leaving it to `hyperdial sync`
+    /// ([`SuperviseOptions::end_wait`]; default [`supervise::end_wait_from_env`]).
+    pub end_wait: Duration,
 }
 
 /// Options of the `hyperdial` commands an agent suggests, each string empty or options with a
@@ -148,6 +152,7 @@ impl AgentOptions {
             reaper: None,
             wandb: false,
             hints: Hints::default(),
+            end_wait: supervise::end_wait_from_env(),
         }
     }
 }
@@ -603,6 +608,7 @@ async fn start_run(
         reaper: opts.reaper.clone(),
         spill_dir: Some(state_dir.join("offline")),
         sync_options: opts.hints.sync.clone(),
+        end_wait: opts.end_wait,
         ..SuperviseOptions::default()
     };
     // A repeat (`hyperdial repeat`) carries its seed; the process finds it in HYPERDIAL_SEED

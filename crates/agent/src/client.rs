@@ -709,6 +709,17 @@ impl Client {
         self.json(Method::POST, &path, Some(&body)).await
     }
 
+    /// `POST /api/v1/runs/{id}/late-end`: take back a run the server marked `crashed` while
+    /// its agent was away, to upload the end (and points) the agent kept; the server withdraws
+    /// the run's queued retry. Refused with `409 run_crashed`
+    /// ([`ClientError::is_run_crashed`]) once the retry started. A run not crashed is answered
+    /// as it is.
+    pub async fn late_end(&self, run: &str) -> Result<Value> {
+        let path = format!("/api/v1/runs/{}/late-end", seg(run));
+        self.json(Method::POST, &path, Some(&serde_json::json!({})))
+            .await
+    }
+
     /// `POST /api/v1/runs`: create a run outside any sweep; returns the Run (state `running`).
     pub async fn create_run(&self, new: &NewRun) -> Result<Value> {
         let path = "/api/v1/runs";

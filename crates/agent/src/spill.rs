@@ -232,100 +232,198 @@ pub struct Uploaded {
     pub run: String,
     /// Metric points uploaded.
     pub points: u64,
-    /// Metric points not uploaded because the server had marked the run `crashed` (it
-    /// refuses late reports with `409 run_crashed`; a retry ran its configuration). The file
-    /// is marked synced all the same: nothing of it can ever be taken.
+    /// Metric points not uploaded because the server had marked the run `crashed` and does
+    /// not take them (`409 run_crashed`: its retry is the attempt that counts). The file is
+    /// marked synced all the same, its points kept in the renamed file.
     pub refused: u64,
+    /// Why the server refused the file (its answer), when it did.
+    pub why_refused: Option<String>,
+    /// Whether the file held the run's end (a `finish` record), now delivered.
+    pub ended: bool,
+    /// Where the file is now (renamed to `*.jsonl.synced`).
+    pub synced: PathBuf,
 }
 
-/// Upload a spill file (one whose `init` record names a `run`) to that run: its points, its
-/// `summary` values, `{"recovered": N}` to the run's delivery record (when
-/// `report_recovered`), and its `finish` record if it has one (a run already ended keeps
-/// its state). Then rename it to `*.jsonl.synced`. A run the server marked `crashed` takes
-/// none of it: the file is marked synced and its points counted in [`Uploaded::refused`].
-/// Returns `Ok(None)` for an offline file of a run still to be created, which the caller
-/// handles.
+/// An offline or spill file, read once: what [`Spilled::upload`] uploads.
+#[derive(Debug, Clone)]
+pub struct Spilled {
+    path: PathBuf,
+    records: Vec<Value>,
+    points: Vec<MetricPoint>,
+}
+
+impl Spilled {
+    /// Read the file at `path` ([`read_records`]).
+    pub fn read(path: &Path) -> Result<Spilled, SpillError> {
+        let records = read_records(path)?;
+        let points = log_points(&records);
+        Ok(Spilled {
+            path: path.to_path_buf(),
+            records,
+            points,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Every record of the file.
+    pub fn records(&self) -> &[Value] {
+        &self.records
+    }
+
+    /// The existing run the file belongs to ([`spill_run`]); `None` for an offline file of a
+    /// run still to be created.
+    pub fn run(&self) -> Option<&str> {
+        spill_run(&self.records)
+    }
+
+    /// How many metric points (`log` records) it holds.
+    pub fn points(&self) -> u64 {
+        self.points.len() as u64
+    }
+
+    /// The run's end (its last `finish` record), if the file holds one.
+    pub fn finish(&self) -> Option<&Value> {
+        self.records.iter().rev().find(|r| r["type"] == "finish")
+    }
+
+    /// Upload a spill file (one whose `init` record names a [`Spilled::run`]) to that run:
+    /// its points, its `summary` values, `{"recovered": N}` to the run's delivery record
+    /// (when `report_recovered`), and its `finish` record if it has one, with the time it was
+    /// written as the run's end (a run already ended keeps its state). Then rename it to
+    /// `*.jsonl.synced`.
+    ///
+    /// A file holding the run's end first asks the server to take the run back
+    /// ([`Client::late_end`]): a run it marked `crashed` while its agent was away takes the
+    /// end after all as long as the run's retry has not started (the retry is withdrawn).
+    /// A run the server does not take back, or a file without an end for a crashed run, takes
+    /// none of it: the file is marked synced and its points counted in
+    /// [`Uploaded::refused`], with the server's reason.
+    pub async fn upload(
+        &self,
+        client: &Client,
+        report_recovered: bool,
+    ) -> Result<Uploaded, SpillError> {
+        let path = self.path.as_path();
+        let Some(run) = self.run().map(str::to_string) else {
+            return Err(SpillError::Format {
+                path: path.to_path_buf(),
+                message: "its `init` record names no run: an offline file, not a spill file".into(),
+            });
+        };
+        let server = |source| SpillError::Server {
+            path: path.to_path_buf(),
+            source,
+        };
+        let points = &self.points;
+        if let Some(i) = points.iter().position(|p| p.step.is_none()) {
+            return Err(SpillError::Format {
+                path: path.to_path_buf(),
+                message: format!("log record {} has no step", i + 1),
+            });
+        }
+        let refused = |err: ClientError| -> Result<Uploaded, SpillError> {
+            let why = match &err {
+                ClientError::Status { message, .. } => message.clone(),
+                other => other.to_string(),
+            };
+            Ok(Uploaded {
+                run: run.clone(),
+                points: 0,
+                refused: points.len() as u64,
+                why_refused: Some(why),
+                ended: false,
+                synced: mark_synced(path)?,
+            })
+        };
+        let finish = self.finish();
+        if finish.is_some() {
+            match client.late_end(&run).await {
+                Ok(_) => {}
+                Err(e) if e.is_run_crashed() => return refused(e),
+                // A server older than late ends: the reports below are taken or refused as
+                // they always were.
+                Err(e) if e.status() == Some(404) => {}
+                Err(e) => return Err(server(e)),
+            }
+        }
+        match upload_points(client, &run, points).await {
+            Ok(()) => {}
+            Err(e) if e.is_run_crashed() => return refused(e),
+            Err(e) => return Err(server(e)),
+        }
+        let mut summary = Map::new();
+        for r in self.records.iter().filter(|r| r["type"] == "summary") {
+            if let Some(values) = r["values"].as_object() {
+                summary.extend(values.clone());
+            }
+        }
+        if !summary.is_empty() {
+            client
+                .put_summary(&run, Value::Object(summary))
+                .await
+                .map_err(server)?;
+        }
+        if report_recovered && !points.is_empty() {
+            client
+                .post_delivery(&run, 0, points.len() as u64, &[])
+                .await
+                .map_err(server)?;
+        }
+        if let Some(finish) = finish {
+            let body = crate::client::Finish {
+                exit_code: finish["exit_code"]
+                    .as_i64()
+                    .and_then(|c| i32::try_from(c).ok())
+                    .map(i64::from),
+                // A state word this build does not know is left to the server's rule (the
+                // exit code decides), rather than failing the whole upload.
+                state: finish["state"]
+                    .as_str()
+                    .and_then(|word| word.parse::<hyperdial_wire::RunState>().ok()),
+                error: finish["error"].as_str().map(str::to_string),
+                ended_ms: finish["time_ms"].as_i64(),
+                ..crate::client::Finish::default()
+            };
+            client.finish(&run, &body).await.map_err(server)?;
+        }
+        Ok(Uploaded {
+            run,
+            points: points.len() as u64,
+            refused: 0,
+            why_refused: None,
+            ended: finish.is_some(),
+            synced: mark_synced(path)?,
+        })
+    }
+}
+
+/// Read a spill file and upload it ([`Spilled::upload`]). Returns `Ok(None)` for an offline
+/// file of a run still to be created, which the caller handles.
 pub async fn upload_spill_file(
     client: &Client,
     path: &Path,
     report_recovered: bool,
 ) -> Result<Option<Uploaded>, SpillError> {
-    let records = read_records(path)?;
-    let Some(run) = spill_run(&records).map(str::to_string) else {
+    let file = Spilled::read(path)?;
+    if file.run().is_none() {
         return Ok(None);
-    };
-    let server = |source| SpillError::Server {
-        path: path.to_path_buf(),
-        source,
-    };
-    let points = log_points(&records);
-    if let Some(i) = points.iter().position(|p| p.step.is_none()) {
-        return Err(SpillError::Format {
-            path: path.to_path_buf(),
-            message: format!("log record {} has no step", i + 1),
-        });
     }
-    match upload_points(client, &run, &points).await {
-        Ok(()) => {}
-        Err(e) if e.is_run_crashed() => {
-            mark_synced(path)?;
-            return Ok(Some(Uploaded {
-                run,
-                points: 0,
-                refused: points.len() as u64,
-            }));
-        }
-        Err(e) => return Err(server(e)),
-    }
-    let mut summary = Map::new();
-    for r in records.iter().filter(|r| r["type"] == "summary") {
-        if let Some(values) = r["values"].as_object() {
-            summary.extend(values.clone());
-        }
-    }
-    if !summary.is_empty() {
-        client
-            .put_summary(&run, Value::Object(summary))
-            .await
-            .map_err(server)?;
-    }
-    if report_recovered && !points.is_empty() {
-        client
-            .post_delivery(&run, 0, points.len() as u64, &[])
-            .await
-            .map_err(server)?;
-    }
-    if let Some(finish) = records.iter().rev().find(|r| r["type"] == "finish") {
-        let body = crate::client::Finish {
-            exit_code: finish["exit_code"]
-                .as_i64()
-                .and_then(|c| i32::try_from(c).ok())
-                .map(i64::from),
-            // A state word this build does not know is left to the server's rule (the exit
-            // code decides), rather than failing the whole upload.
-            state: finish["state"]
-                .as_str()
-                .and_then(|word| word.parse::<hyperdial_wire::RunState>().ok()),
-            error: finish["error"].as_str().map(str::to_string),
-            ..crate::client::Finish::default()
-        };
-        client.finish(&run, &body).await.map_err(server)?;
-    }
-    mark_synced(path)?;
-    Ok(Some(Uploaded {
-        run,
-        points: points.len() as u64,
-        refused: 0,
-    }))
+    file.upload(client, report_recovered).await.map(Some)
 }
 
-/// Rename an uploaded file to `*.jsonl.synced`, so it is never uploaded twice.
-pub fn mark_synced(path: &Path) -> Result<(), SpillError> {
+/// Rename an uploaded file to `*.jsonl.synced`, so it is never uploaded twice; returns the
+/// new path.
+pub fn mark_synced(path: &Path) -> Result<PathBuf, SpillError> {
     let done = path.with_extension("jsonl.synced");
     std::fs::rename(path, &done).map_err(|source| SpillError::Io {
         path: path.to_path_buf(),
         source,
-    })
+    })?;
+    Ok(done)
 }
 
 /// The spill files of `run` in `dir` (`<run>.*.jsonl`), sorted.
@@ -345,13 +443,6 @@ pub fn files_of_run(dir: &Path, run: &str) -> Vec<PathBuf> {
         .unwrap_or_default();
     files.sort();
     files
-}
-
-/// Metric points recorded in a file (its `log` records); 0 if it cannot be read.
-pub fn count_points(path: &Path) -> u64 {
-    read_records(path)
-        .map(|r| r.iter().filter(|r| r["type"] == "log").count() as u64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -383,7 +474,7 @@ mod tests {
         assert_eq!(log_points(&records), vec![point(0), point(1), point(2)]);
         assert_eq!(files_of_run(&dir, "r1"), vec![file.path().to_path_buf()]);
         assert!(files_of_run(&dir, "r").is_empty());
-        assert_eq!(count_points(file.path()), 3);
+        assert_eq!(Spilled::read(file.path()).unwrap().points(), 3);
         // After an upload renamed it, the next append starts a new file with its own init.
         mark_synced(file.path()).unwrap();
         assert!(files_of_run(&dir, "r1").is_empty());

@@ -19,7 +19,11 @@
 //!   stream every 250 ms or 64 KiB, metric lines ([`crate::lines`]) of standard output every
 //!   250 ms or 500 points. If the server falls behind, at most 16 MiB of output and 100 000
 //!   points wait in memory; beyond that output is dropped with a note in the captured output,
-//!   rather than stalling the training process or exhausting memory.
+//!   rather than stalling the training process or exhausting memory. Output the server does
+//!   not take (it is away for longer than the retry window) is dropped too, and the first
+//!   output it takes again (or, at the run's end, a last short try) starts with one line
+//!   saying how many lines of that stream were lost ("[hyperdial agent] 37 output lines were
+//!   not delivered while the server was unreachable").
 //! - **No metric point is lost in silence.** Every point gets its step here (the line's
 //!   `_step`, else the previous step + 1), so sending a batch twice stores it once. Requests
 //!   are kept below the API's size limit ([`crate::client::MAX_REQUEST_BYTES`]). A batch is
@@ -31,7 +35,12 @@
 //!   memory was full or no spill file could be written) are reported with
 //!   `POST /runs/{id}/delivery` before `finish`, so the run's record says how many are missing
 //!   and which files `hyperdial sync` must upload. If `finish` itself cannot be delivered, it
-//!   is written to the spill file too, and `hyperdial sync` ends the run.
+//!   is written to the spill file too, and [`supervise()`] waits for the server for
+//!   [`SuperviseOptions::end_wait`] (unless shutting down; a shutdown signal ends the wait),
+//!   retrying the upload of the run's files with backoff: a server back in time takes the
+//!   run's end, even one that marked the run `crashed` meanwhile while its retry has not
+//!   started (`POST /runs/{id}/late-end`). Otherwise `hyperdial sync` ends the run later, as
+//!   the agent says.
 //! - **Stops are obeyed.** A heartbeat goes out every [`SuperviseOptions::heartbeat`]. When the
 //!   server answers `stop` (to a heartbeat or to posted metrics), the group gets SIGTERM, and
 //!   SIGKILL after [`SuperviseOptions::grace`] if it is still there.
@@ -186,7 +195,46 @@ pub struct SuperviseOptions {
     /// Options of the `hyperdial sync` suggested for spilled points, each with a leading space
     /// (` --server URL`), so it uploads them where the run reports; default empty.
     pub sync_options: String,
+    /// How long to wait for the server, once the run's end could not be reported and is kept
+    /// in the spill file, retrying its upload with backoff before giving up and leaving the
+    /// file to `hyperdial sync` (default [`end_wait_from_env`]: [`END_WAIT`], or
+    /// `HYPERDIAL_END_WAIT`). Zero: no wait.
+    pub end_wait: Duration,
 }
+
+/// How long an agent waits by default for a server that does not answer when a run has
+/// ended and its end is kept in the spill file ([`SuperviseOptions::end_wait`]).
+pub const END_WAIT: Duration = Duration::from_secs(60);
+
+/// The environment variable that sets [`SuperviseOptions::end_wait`], in seconds.
+pub const END_WAIT_ENV: &str = "HYPERDIAL_END_WAIT";
+
+/// The wait set by `HYPERDIAL_END_WAIT` (seconds, fractions allowed, 0 for none), or
+/// [`END_WAIT`] when it is unset or not a number of seconds.
+pub fn end_wait_from_env() -> Duration {
+    std::env::var(END_WAIT_ENV)
+        .ok()
+        .and_then(|v| parse_seconds(&v))
+        .unwrap_or(END_WAIT)
+}
+
+/// A number of seconds (`60`, `0.5`, `0`), at most a year; `None` otherwise.
+pub fn parse_seconds(text: &str) -> Option<Duration> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 365.0 * 86400.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// First pause between two attempts to upload a kept end; it doubles up to [`END_WAIT_MAX_PAUSE`].
+const END_WAIT_FIRST_PAUSE: Duration = Duration::from_millis(500);
+
+/// Longest pause between two attempts to upload a kept end.
+const END_WAIT_MAX_PAUSE: Duration = Duration::from_secs(8);
+
+/// Retry budget of one attempt to upload a kept end (the wait's backoff does the rest).
+const END_WAIT_ATTEMPT: Duration = Duration::from_secs(2);
 
 impl Default for SuperviseOptions {
     fn default() -> Self {
@@ -203,6 +251,7 @@ impl Default for SuperviseOptions {
             reaper: None,
             spill_dir: None,
             sync_options: String::new(),
+            end_wait: end_wait_from_env(),
         }
     }
 }
@@ -555,11 +604,21 @@ pub async fn supervise(
             let file = SpillFile::new(dir, run_id, "agent", client.base_url());
             match file.append_finish(&finish) {
                 Ok(()) => {
-                    let _ = events.send(Event::Message(format!(
-                        "run {run_id}: its end is kept in {} for `hyperdial sync{}`",
-                        file.label(),
-                        opts.sync_options
-                    )));
+                    if let Some(run) =
+                        deliver_kept_end(client, run_id, dir, opts, events, &shutdown).await
+                    {
+                        outcome.finish_error = None;
+                        outcome.points_missing = 0;
+                        if let Some(state) = run
+                            .get("state")
+                            .and_then(Value::as_str)
+                            .and_then(|word| word.parse::<RunState>().ok())
+                        {
+                            outcome.state = state;
+                        }
+                        outcome.metric = run.get("metric").and_then(Value::as_f64);
+                        outcome.run = Some(run);
+                    }
                 }
                 Err(err) => {
                     tracing::warn!("run {run_id}: cannot keep its end for `hyperdial sync`: {err}")
@@ -1363,6 +1422,9 @@ async fn send_batches(
     let degraded = client.clone().with_retry_budget(budget);
     let mut report = SendReport::default();
     let mut stop_sent = false;
+    // Output lines of each stream (stdout, stderr) that could not be delivered since the last
+    // output the server took.
+    let mut undelivered = [0u64; 2];
     while let Some(first) = rx.recv().await {
         let mut queued = vec![first];
         while let Ok(more) = rx.try_recv() {
@@ -1380,9 +1442,28 @@ async fn send_batches(
             let http = if report.failing { &degraded } else { &client };
             let result: Result<Option<bool>, (ClientError, &str)> = match &batch {
                 Batch::Output(stream, text) => {
-                    let r = http.post_output(&run, *stream, text).await;
+                    let i = index(*stream);
+                    // Where output was lost, the captured output says so, once the server
+                    // takes output again.
+                    let marked;
+                    let body = if undelivered[i] > 0 {
+                        marked = format!("{}{text}", undelivered_note(undelivered[i]));
+                        marked.as_str()
+                    } else {
+                        text.as_str()
+                    };
+                    let r = http.post_output(&run, *stream, body).await;
                     pending.bytes.fetch_sub(text.len(), Ordering::Relaxed);
-                    r.map(|()| None).map_err(|e| (e, "output"))
+                    match r {
+                        Ok(()) => {
+                            undelivered[i] = 0;
+                            Ok(None)
+                        }
+                        Err(e) => {
+                            undelivered[i] += count_lines(text);
+                            Err((e, "output"))
+                        }
+                    }
                 }
                 Batch::Metrics(points) => {
                     let r = http.post_metrics(&run, points).await;
@@ -1450,11 +1531,38 @@ async fn send_batches(
             }
         }
     }
+    // Lines lost at the end of the run: noted if the server answers now (one short try).
+    for (i, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
+        if undelivered[i] > 0 && !report.given_up {
+            let note = undelivered_note(undelivered[i]);
+            if let Err(err) = degraded.post_output(&run, stream, &note).await {
+                tracing::debug!("run {run}: could not note the output lost: {err}");
+            }
+        }
+    }
     report
 }
 
+/// The line put in a run's captured output where `lines` lines of output were lost because
+/// the server did not take them.
+fn undelivered_note(lines: u64) -> String {
+    let what = if lines == 1 {
+        "1 output line was".to_string()
+    } else {
+        format!("{lines} output lines were")
+    };
+    format!("[hyperdial agent] {what} not delivered while the server was unreachable\n")
+}
+
+/// Lines in `text` (each ended by `\n` or `\r`, the last one possibly by nothing).
+fn count_lines(text: &str) -> u64 {
+    let ends = text.bytes().filter(|b| *b == b'\n' || *b == b'\r').count() as u64;
+    let open = !text.is_empty() && !text.ends_with(['\n', '\r']);
+    ends + u64::from(open)
+}
+
 /// What the agent says when sending a run's `what` (`metrics`, `output`) to the server at
-/// `server` starts failing with `err`: the server (its URL without any user or password),
+/// `server` starts failing with `err`: the server (its URL, a password in it hidden),
 /// where the metric points go meanwhile (`spill`, when the failure may pass) and how they
 /// reach the run later (`hyperdial sync` with `sync_options`).
 fn sending_failed_message(
@@ -1465,13 +1573,14 @@ fn sending_failed_message(
     spill: Option<&SpillFile>,
     sync_options: &str,
 ) -> String {
-    let server = without_userinfo(server);
+    let server = hyperdial_wire::redact_url(server);
     let fate = match spill {
         Some(file) => format!(
             "its metric points are kept in {} meanwhile; the agent uploads them when the run \
              ends if the server answers by then, else `hyperdial sync{sync_options}` uploads \
              them to the run once it does (new points go to the server again as soon as it \
-             answers; output is dropped meanwhile)",
+             answers; output is dropped meanwhile, and the run's captured output says how \
+             many lines)",
             file.label()
         ),
         None if err.is_transient() => {
@@ -1480,21 +1589,6 @@ fn sending_failed_message(
         None => "they are dropped".to_string(),
     };
     format!("run {run}: could not send {what} to the hyperdial server at {server} ({err}); {fate}")
-}
-
-/// `url` without a `user:password@` part, to be shown.
-fn without_userinfo(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let host_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(host_end);
-    let authority = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    if scheme.is_empty() {
-        format!("{authority}{path}")
-    } else {
-        format!("{scheme}://{authority}{path}")
-    }
 }
 
 /// A metrics batch could not be sent: write it to the spill file when the failure may pass
@@ -1548,12 +1642,10 @@ async fn settle_delivery(
     let mut missing = sent.dropped + overflowed;
     let mut files = Vec::new();
     if let Some(dir) = &opts.spill_dir {
-        upload_spilled(client, run, dir, events).await;
-        for path in spill::files_of_run(dir, run) {
-            let points = spill::count_points(&path);
-            if points > 0 {
-                missing += points;
-                files.push(spill::label(&path));
+        for left in upload_spilled(client, run, dir, false, events).await.left {
+            if left.points() > 0 {
+                missing += left.points();
+                files.push(spill::label(left.path()));
             }
         }
     }
@@ -1580,34 +1672,55 @@ async fn settle_delivery(
 }
 
 /// Upload the spill files of `run` in `dir` whose points the server now takes (the outage
-/// that filled them is over), each marked synced once its points are stored; a file that
-/// holds a `finish` record (the run's end, written while the server was away) is left to
-/// `hyperdial sync`, which ends the run with it. A file the server still does not take stays,
-/// counted as missing by the caller. Says how many points arrived this way.
+/// that filled them is over), each read once and marked synced once its points are stored;
+/// a file that holds a `finish` record (the run's end, written while the server was away) is
+/// uploaded only `with_end` (else left to `hyperdial sync` or [`deliver_kept_end`], which end
+/// the run with it), and after the files without one. Says how many points arrived this way.
+/// Returns the files left (the server still does not take them, or they hold the end), as
+/// read, and how many points the server refused.
 async fn upload_spilled(
     client: &Client,
     run: &str,
     dir: &std::path::Path,
+    with_end: bool,
     events: &mpsc::UnboundedSender<Event>,
-) {
+) -> SpillUploads {
     let (mut uploaded, mut refused) = (0, 0);
+    let mut left = Vec::new();
+    let mut files: Vec<spill::Spilled> = Vec::new();
     for path in spill::files_of_run(dir, run) {
-        let ends_the_run = spill::read_records(&path)
-            .map(|records| records.iter().any(|r| r["type"] == "finish"))
-            .unwrap_or(true);
-        if ends_the_run || spill::count_points(&path) == 0 {
+        match spill::Spilled::read(&path) {
+            Ok(file) => files.push(file),
+            Err(err) => tracing::warn!("run {run}: {err}"),
+        }
+    }
+    // The points first, the end last: the run's end is judged with all its points.
+    files.sort_by_key(|f| f.finish().is_some());
+    let mut away = false;
+    for file in files {
+        let ends_the_run = file.finish().is_some();
+        if away || (ends_the_run && !with_end) || (!ends_the_run && file.points() == 0) {
+            left.push(file);
             continue;
         }
-        match spill::upload_spill_file(client, &path, false).await {
-            Ok(Some(done)) => {
+        match file.upload(client, false).await {
+            Ok(done) => {
                 uploaded += done.points;
                 refused += done.refused;
+                if let Some(why) = done.why_refused {
+                    let _ = events.send(Event::Message(format!(
+                        "run {run}: the server refuses what was kept of it while it was away \
+                         ({why}); its {} metric points stay in {}",
+                        done.refused,
+                        spill::label(&done.synced)
+                    )));
+                }
             }
-            Ok(None) => {}
             Err(err) => {
                 tracing::debug!("run {run}: spilled points not uploaded yet: {err}");
                 // The server is still away: the other files would fail the same way.
-                break;
+                away = true;
+                left.push(file);
             }
         }
     }
@@ -1616,11 +1729,95 @@ async fn upload_spilled(
             "run {run}: {uploaded} metric points kept on disk while the server was away were uploaded to it"
         )));
     }
-    if refused > 0 {
+    SpillUploads { left, refused }
+}
+
+/// What [`upload_spilled`] did.
+struct SpillUploads {
+    /// The files left, as read.
+    left: Vec<spill::Spilled>,
+    /// Metric points the server refused (their files are marked synced).
+    refused: u64,
+}
+
+/// The run's end could not be reported and is kept in its spill file in `dir`: wait up to
+/// [`SuperviseOptions::end_wait`] for the server, retrying the upload of the run's spill
+/// files (points first, the end last) with backoff, saying so. Any shutdown signal ends the
+/// wait at once (the files stay). When the wait ends without the server, says which command
+/// uploads the files later. Returns the run as the server has it once its end was delivered.
+async fn deliver_kept_end(
+    client: &Client,
+    run: &str,
+    dir: &std::path::Path,
+    opts: &SuperviseOptions,
+    events: &mpsc::UnboundedSender<Event>,
+    shutdown: &watch::Receiver<u8>,
+) -> Option<Value> {
+    let mut shutdown = shutdown.clone();
+    let stopping = *shutdown.borrow_and_update() >= 2;
+    let sync = format!("hyperdial sync {}{}", dir.display(), opts.sync_options);
+    let kept = || {
+        spill::files_of_run(dir, run)
+            .iter()
+            .map(|p| spill::label(p))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if opts.end_wait.is_zero() || stopping {
         let _ = events.send(Event::Message(format!(
-            "run {run}: the server marked it crashed while it was away and refuses its {refused} metric points kept on disk"
+            "run {run}: its end is kept in {}; upload it with `{sync}`",
+            kept()
         )));
+        return None;
     }
+    let _ = events.send(Event::Message(format!(
+        "run {run}: the server does not answer; its end is kept in {}; waiting up to {} s for \
+         the server to upload it (HYPERDIAL_END_WAIT; Ctrl-C stops waiting and keeps the file)",
+        kept(),
+        opts.end_wait.as_secs_f64()
+    )));
+    let quick = client.clone().with_retry_budget(END_WAIT_ATTEMPT);
+    let deadline = tokio::time::Instant::now() + opts.end_wait;
+    let mut pause = END_WAIT_FIRST_PAUSE;
+    let mut open = true;
+    loop {
+        let done = upload_spilled(&quick, run, dir, true, events).await;
+        if done.left.iter().all(|f| f.finish().is_none()) {
+            if done.refused == 0 {
+                let _ = events.send(Event::Message(format!(
+                    "run {run}: the server answers again; its end was uploaded"
+                )));
+            }
+            return quick.get_run(run).await.ok();
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let nap = pause.min(deadline - now);
+        pause = (pause * 2).min(END_WAIT_MAX_PAUSE);
+        tokio::select! {
+            () = tokio::time::sleep(nap) => {}
+            changed = shutdown.changed(), if open => {
+                open = changed.is_ok();
+                if open && *shutdown.borrow_and_update() >= 2 {
+                    let _ = events.send(Event::Message(format!(
+                        "run {run}: stopped waiting for the server; its end stays in {}: upload \
+                         it with `{sync}`",
+                        kept()
+                    )));
+                    return None;
+                }
+            }
+        }
+    }
+    let _ = events.send(Event::Message(format!(
+        "run {run}: the server did not answer within {} s; its end stays in {}: upload it with \
+         `{sync}` once the server is back",
+        opts.end_wait.as_secs_f64(),
+        kept()
+    )));
+    None
 }
 
 /// The stop reason of a run the server gave up on (it answered `409 run_crashed`).
@@ -1702,7 +1899,7 @@ mod tests {
         );
         assert!(
             said.starts_with(
-                "run r1: could not send metrics to the hyperdial server at https://h:8337 ("
+                "run r1: could not send metrics to the hyperdial server at https://me:***@h:8337 ("
             ),
             "{said}"
         );
@@ -1720,8 +1917,19 @@ mod tests {
             said.ends_with("dropped until the server answers again"),
             "{said}"
         );
-        assert_eq!(without_userinfo("http://h:1/x@y"), "http://h:1/x@y");
-        assert_eq!(without_userinfo("http://u@h:1"), "http://h:1");
+    }
+
+    #[test]
+    fn lost_output_is_counted_in_lines_and_noted_in_one() {
+        assert_eq!(count_lines(""), 0);
+        assert_eq!(count_lines("a\nb\n"), 2);
+        assert_eq!(count_lines("a\nb"), 2);
+        assert_eq!(count_lines("progress 1\rprogress 2\r"), 2);
+        assert_eq!(
+            undelivered_note(37),
+            "[hyperdial agent] 37 output lines were not delivered while the server was unreachable\n"
+        );
+        assert!(undelivered_note(1).starts_with("[hyperdial agent] 1 output line was not"));
     }
 
     #[test]

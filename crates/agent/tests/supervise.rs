@@ -16,6 +16,8 @@ fn opts() -> SuperviseOptions {
         heartbeat: Duration::from_millis(50),
         grace: Duration::from_millis(300),
         flush_interval: Duration::from_millis(50),
+        // A run's end that cannot be reported is kept without waiting for the server.
+        end_wait: Duration::ZERO,
         ..SuperviseOptions::default()
     }
 }
@@ -617,7 +619,7 @@ async fn points_spilled_during_an_outage_are_uploaded_by_the_agent_once_the_serv
             loop {
                 let spilled: u64 = hyperdial_agent::spill::files_of_run(&dir, "r1")
                     .iter()
-                    .map(|f| hyperdial_agent::spill::count_points(f))
+                    .map(|f| hyperdial_agent::spill::Spilled::read(f).map_or(0, |f| f.points()))
                     .sum();
                 if spilled == 3 {
                     break;
@@ -698,6 +700,15 @@ async fn points_the_server_does_not_take_in_time_are_spilled_then_uploaded() {
     let records = hyperdial_agent::spill::read_records(&files[0]).unwrap();
     assert_eq!(records.last().unwrap()["type"], "finish");
     assert_eq!(records.last().unwrap()["exit_code"], 0);
+    // It said which command uploads the run's end later.
+    let sync = format!("upload it with `hyperdial sync {}`", dir.display());
+    assert!(
+        ran.events
+            .iter()
+            .any(|e| matches!(e, Event::Message(m) if m.contains(&sync))),
+        "{:?}",
+        ran.events
+    );
 
     mock.lock().fail_next = 0;
     let done = hyperdial_agent::spill::upload_spill_file(&client, &files[0], false)
@@ -715,5 +726,133 @@ async fn points_the_server_does_not_take_in_time_are_spilled_then_uploaded() {
     assert_eq!(got, want);
     assert!(rec.finish.is_some());
     assert!(hyperdial_agent::spill::files_of_run(&dir, "r1").is_empty());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A run's end kept while the server does not answer makes the agent wait for the server
+/// ([`SuperviseOptions::end_wait`]), retrying the upload; a shutdown signal ends that wait at
+/// once, and the file stays for `hyperdial sync`.
+#[tokio::test]
+async fn a_shutdown_ends_the_wait_for_the_server_at_once_and_keeps_the_end() {
+    let mock = Mock::start(MockState::default()).await;
+    let dir = std::env::temp_dir().join(format!("hyperdial-end-wait-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let client = Client::new(&mock.url, None).with_retry_budget(Duration::from_millis(300));
+    let options = SuperviseOptions {
+        spill_dir: Some(dir.clone()),
+        // Far longer than the test may take: only the shutdown can end it.
+        end_wait: Duration::from_secs(3600),
+        ..opts()
+    };
+    mock.lock().fail_next = u32::MAX;
+    let (tx, shutdown) = watch::channel(0u8);
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    let signal = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Some(event) = events_rx.recv().await {
+            if matches!(&event, Event::Message(m) if m.contains("waiting up to 3600 s")) {
+                tx.send_replace(2);
+            }
+            seen.push(event);
+        }
+        seen
+    });
+    let argv: Vec<String> = sh("echo 'hyperdial: loss=1'")
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let cwd = std::env::temp_dir();
+    let supervised = supervise(
+        &client,
+        "r1",
+        &argv,
+        &[],
+        &cwd,
+        &options,
+        &events_tx,
+        shutdown,
+    );
+    let outcome = tokio::time::timeout(Duration::from_secs(120), supervised)
+        .await
+        .expect("the shutdown did not end the wait for the server");
+    drop(events_tx);
+    let events = signal.await.unwrap();
+    assert!(outcome.finish_error.is_some(), "{events:?}");
+    assert!(
+        events.iter().any(
+            |e| matches!(e, Event::Message(m) if m.contains("stopped waiting for the server"))
+        ),
+        "{events:?}"
+    );
+    let files = hyperdial_agent::spill::files_of_run(&dir, "r1");
+    assert_eq!(files.len(), 1, "{files:?}");
+    let kept = hyperdial_agent::spill::Spilled::read(&files[0]).unwrap();
+    assert!(kept.finish().is_some());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Output the server does not take while it is away is dropped, and the run's captured output
+/// says so where it was: one line with how many lines were lost, before what came after.
+#[tokio::test]
+async fn output_lost_while_the_server_is_away_leaves_one_marker_line() {
+    let mock = Mock::start(MockState::default()).await;
+    let dir = std::env::temp_dir().join(format!("hyperdial-lost-output-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let go = dir.join("go");
+    let client = Client::new(&mock.url, None).with_retry_budget(Duration::from_millis(300));
+    mock.lock().fail_next = u32::MAX;
+    let script = format!(
+        "printf 'line 1\\nline 2\\nline 3\\n'; while [ ! -e '{}' ]; do sleep 0.05; done; \
+         echo after",
+        go.display()
+    );
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    let outage_over = {
+        let (go, mock_state) = (go.clone(), mock.state.clone());
+        tokio::spawn(async move {
+            while let Some(event) = events_rx.recv().await {
+                if matches!(&event, Event::Message(m) if m.contains("could not send output")) {
+                    mock_state.lock().unwrap().fail_next = 0;
+                    std::fs::write(&go, b"").unwrap();
+                }
+            }
+        })
+    };
+    let argv: Vec<String> = sh(&script).iter().map(|s| s.to_string()).collect();
+    let (_tx, shutdown) = watch::channel(0u8);
+    let cwd = std::env::temp_dir();
+    let outcome = supervise(
+        &client,
+        "r1",
+        &argv,
+        &[],
+        &cwd,
+        &opts(),
+        &events_tx,
+        shutdown,
+    )
+    .await;
+    drop(events_tx);
+    outage_over.await.unwrap();
+    assert!(outcome.finish_error.is_none(), "{outcome:?}");
+    let stdout = mock.run("r1").text("stdout");
+    let marker = stdout
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("[hyperdial agent] ")?
+                .strip_suffix(" not delivered while the server was unreachable")
+        })
+        .unwrap_or_else(|| panic!("no marker in {stdout:?}"));
+    let lost: usize = marker.split(' ').next().unwrap().parse().unwrap();
+    let delivered = stdout.lines().filter(|l| l.starts_with("line ")).count();
+    assert!(lost >= 1, "{stdout:?}");
+    assert_eq!(lost + delivered, 3, "{stdout:?}");
+    assert_eq!(stdout.matches("[hyperdial agent]").count(), 1, "{stdout:?}");
+    let after = stdout.find("after").expect("the line after the outage");
+    assert!(
+        stdout.find("[hyperdial agent]").unwrap() < after,
+        "{stdout:?}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -39,9 +39,12 @@ impl Embedded {
     /// Open the store at `db` (a path or URL, see [`Store::open`]) and serve it on loopback:
     /// `port` if free (0 for any), else an ephemeral port.
     pub async fn start(db: &str, port: u16) -> Result<Embedded> {
-        let store = Store::open(db)
-            .await
-            .with_context(|| format!("cannot open the database {}", hyperdial_store::redact(db)))?;
+        let store = Store::open(db).await.with_context(|| {
+            format!(
+                "cannot open the database {}",
+                hyperdial_wire::redact_url(db)
+            )
+        })?;
         let listener = match TcpListener::bind(("127.0.0.1", port)).await {
             Ok(l) => l,
             Err(_) => TcpListener::bind(("127.0.0.1", 0)).await?,

@@ -84,6 +84,13 @@ fn wandb_switch(value: &str) -> Result<bool, String> {
     }
 }
 
+/// A number of seconds for an option (`60`, `0.5`, `0`).
+fn seconds(value: &str) -> Result<std::time::Duration, String> {
+    hyperdial_agent::supervise::parse_seconds(value).ok_or_else(|| {
+        format!("expected a number of seconds (0 or more, e.g. 60 or 0.5), got {value:?}")
+    })
+}
+
 /// The server when none is named.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:8337";
 
@@ -283,6 +290,19 @@ enum Command {
             value_parser = wandb_switch
         )]
         wandb: bool,
+        /// When a run has ended while the server does not answer, its end is kept on disk
+        /// (.hyperdial/offline): wait this many seconds for the server, retrying the upload,
+        /// before leaving the file to `hyperdial sync` (0: do not wait). Ctrl-C stops the
+        /// wait and keeps the file.
+        #[arg(
+            long,
+            env = "HYPERDIAL_END_WAIT",
+            hide_env_values = true,
+            value_name = "SECONDS",
+            default_value = "60",
+            value_parser = seconds
+        )]
+        end_wait: std::time::Duration,
         #[command(flatten)]
         remote: Remote,
     },
@@ -517,6 +537,12 @@ enum Command {
     /// Where to: `--db` names a store, written directly without a server; else the server
     /// named by `--server` (or HYPERDIAL_SERVER), which must answer; else the default server
     /// when it answers, and the default store (./.hyperdial/hyperdial.db) when it does not.
+    ///
+    /// Also uploads the metric points and run ends that agents kept there while their server
+    /// was away; a run the server marked crashed meanwhile still takes its end while its retry
+    /// has not started (the retry is withdrawn). The last line counts the files uploaded,
+    /// refused (the server's reason is said above; their points stay in the *.jsonl.synced
+    /// file) and failed; the exit code is 1 when any file was refused or failed.
     Sync {
         /// Directory of offline files [default: $HYPERDIAL_DIR/offline when HYPERDIAL_DIR is
         /// set (where the Python client writes them), else .hyperdial/offline].
@@ -708,8 +734,9 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             sweep,
             count,
             wandb,
+            end_wait,
             remote,
-        } => agent::run(&remote, &sweep, count, wandb).await,
+        } => agent::run(&remote, &sweep, count, wandb, end_wait).await,
         Command::Sweeps {
             project,
             json,

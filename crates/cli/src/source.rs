@@ -120,7 +120,7 @@ impl Source {
         match &self.db {
             Some(db) => format!(
                 " --db {}",
-                crate::commands::validate::shell_quote(&hyperdial_store::redact(db))
+                crate::commands::validate::shell_quote(&hyperdial_wire::redact_url(db))
             ),
             None => self.remote.flags(),
         }
@@ -167,7 +167,7 @@ struct Local {
 impl Reader {
     /// Open the store at `db` and serve it on an ephemeral loopback port of this process.
     pub async fn local(db: &str) -> Result<Reader> {
-        let shown = hyperdial_store::redact(db);
+        let shown = hyperdial_wire::redact_url(db);
         require_store(db)?;
         let store = Store::open(db)
             .await

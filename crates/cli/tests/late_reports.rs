@@ -127,7 +127,7 @@ open("ran-to-the-end-" + os.environ["HYPERDIAL_RUN_ID"], "w").close()
     assert_eq!(now["finished_ms"], then["finished_ms"]);
 
     // Points of the crashed attempt kept in a spill file are refused by `hyperdial sync` too,
-    // and the file is done with.
+    // and the file is done with (its points stay in the renamed file).
     let spill = s.dir.join("spilled");
     std::fs::create_dir_all(&spill).unwrap();
     std::fs::write(
@@ -140,8 +140,17 @@ open("ran-to-the-end-" + os.environ["HYPERDIAL_RUN_ID"], "w").close()
     .unwrap();
     let out = s.run(&["sync", spill.to_str().unwrap(), "--server", &url]);
     let said = text(&out);
-    assert!(out.status.success(), "{said}");
-    assert!(said.contains("refuses its 1 late points"), "{said}");
+    // Refused, with the server's reason, counted apart from uploads and failures: exit 1.
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "refused by run {first_id}: run {first_id} is crashed"
+        )),
+        "{said}"
+    );
+    assert!(said.contains("its 1 points stay in"), "{said}");
+    assert!(said.contains("0 uploaded, 1 refused"), "{said}");
+    assert!(said.contains(", 0 failed"), "{said}");
     assert!(spill
         .join(format!("{first_id}.agent.jsonl.synced"))
         .exists());

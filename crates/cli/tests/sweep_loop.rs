@@ -278,7 +278,7 @@ fn run_tracks_any_command_and_sync_uploads_offline_runs() {
     let out = s.run(&["sync", "--server", &server.url]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        text(&out).contains("1 uploaded, 0 failed"),
+        text(&out).contains("1 uploaded, 0 refused, 0 failed"),
         "{}",
         text(&out)
     );
@@ -344,7 +344,7 @@ fn sync_into_a_named_store_and_never_in_silence_past_a_named_server() {
         text(&out)
     );
     assert!(
-        text(&out).contains("1 uploaded, 0 failed"),
+        text(&out).contains("1 uploaded, 0 refused, 0 failed"),
         "{}",
         text(&out)
     );
@@ -375,7 +375,7 @@ fn sync_into_a_named_store_and_never_in_silence_past_a_named_server() {
         .output()
         .unwrap();
     assert!(
-        text(&out).contains("1 uploaded, 0 failed"),
+        text(&out).contains("1 uploaded, 0 refused, 0 failed"),
         "{}",
         text(&out)
     );

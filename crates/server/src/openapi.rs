@@ -317,6 +317,14 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         "post",
+        "/api/v1/runs/{id}/late-end",
+        "Take back a run marked crashed while its agent was away, to upload the end (and points) it kept; its queued retry is withdrawn (409 run_crashed once the retry started)",
+        None,
+        "200",
+        Json("Run"),
+    ),
+    route(
+        "post",
         "/api/v1/runs/{id}/delivery",
         "Report metric points a client could not deliver, or recovered later",
         Some("DeliveryRequest"),

@@ -177,6 +177,45 @@ pub fn finite_number(value: &Value) -> Option<f64> {
 /// crashed: its agent sent no heartbeat, metrics or output for the run timeout.
 pub const AGENT_STOPPED_REPORTING: &str = "the agent stopped reporting";
 
+/// The error of a sweep run that [`Storage::crash_runs`] marked crashed at once because the
+/// process of its agent, on the server's machine, is gone.
+pub const AGENT_PROCESS_GONE: &str = "its agent process is gone (this machine)";
+
+/// The error a sweep run holds while its end, kept by its agent while the server was away,
+/// is being uploaded after [`Storage::take_back_late_end`] took it back: such a run is not
+/// marked crashed again for its gone agent (only for silence, should the upload stop).
+pub const LATE_END_PENDING: &str =
+    "its end arrived after it was marked crashed and is being uploaded";
+
+/// The error of a queued retry that [`Storage::take_back_late_end`] withdrew: the run it
+/// retried delivered its end after all. Such a run is `cancelled`, no longer a retry
+/// (`retry_of` is cleared), and never ran.
+pub const RETRY_WITHDRAWN: &str =
+    "withdrawn before it started: the run it retried delivered its end late, after all";
+
+/// What [`Storage::take_back_late_end`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LateEnd {
+    /// The run is `running` again, its error [`LATE_END_PENDING`], to take its points and
+    /// its end; `withdrawn` names its queued retry, now withdrawn.
+    TakenBack {
+        /// The run afterwards.
+        run: Box<RunRow>,
+        /// The id of the retry withdrawn, if one was queued.
+        withdrawn: Option<String>,
+    },
+    /// The run's retry was claimed already: it is `state` (running or ended), and counts.
+    RetryStarted {
+        /// The retry's id.
+        retry: String,
+        /// The retry's state.
+        state: RunState,
+    },
+    /// The run is unknown, not a sweep run, not `crashed`, or crashed for another reason than
+    /// one of those given: nothing changed.
+    NotTaken,
+}
+
 /// The error of a run outside a sweep (`hyperdial run`, a script using the Python client, any
 /// client of `POST /api/v1/runs`) that [`Storage::crash_silent_runs`] marked crashed: nothing
 /// (no heartbeat, metrics or output) came for the run timeout. Such a run is only presumed
@@ -326,7 +365,7 @@ impl Location {
         }
         if let Some((scheme, _)) = url.split_once("://") {
             return Err(StoreError::Url {
-                url: redact(url),
+                url: hyperdial_wire::redact_url(url),
                 why: format!(
                     "unknown database scheme `{scheme}`; use sqlite://PATH, postgres://USER@HOST/DB, or a file path"
                 ),
@@ -340,46 +379,6 @@ impl Location {
         }
         Ok(Location::Sqlite(url.into()))
     }
-}
-
-/// A database URL with its password replaced by `***`, for logs and startup lines.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    // The authority ends at the first '/', '?' or '#'; credentials end at its last '@'.
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let mut out = format!("{scheme}://");
-    match authority.rfind('@') {
-        Some(at) => {
-            let (userinfo, host) = authority.split_at(at);
-            match userinfo.split_once(':') {
-                Some((user, _)) => {
-                    out.push_str(user);
-                    out.push_str(":***");
-                }
-                None => out.push_str(userinfo),
-            }
-            out.push_str(host);
-        }
-        None => out.push_str(authority),
-    }
-    // A password can also ride in the query string (`?password=...`).
-    let mut tail = tail.to_string();
-    if let Some(q) = tail.find('?') {
-        let (path, query) = tail.split_at(q);
-        let query: Vec<String> = query[1..]
-            .split('&')
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => kv.to_string(),
-            })
-            .collect();
-        tail = format!("{path}?{}", query.join("&"));
-    }
-    out.push_str(&tail);
-    out
 }
 
 impl Store {
@@ -484,20 +483,6 @@ mod tests {
         assert!(!text.contains("pw"), "{text}");
         assert!(Location::parse("").is_err());
         assert!(Location::parse("sqlite://").is_err());
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://hd:s3cr@t@db.lan:5432/hyperdial"),
-            "postgres://hd:***@db.lan:5432/hyperdial"
-        );
-        assert_eq!(redact("postgres://hd@db.lan/h"), "postgres://hd@db.lan/h");
-        assert_eq!(
-            redact("postgres://db.lan/h?user=hd&password=x&sslmode=require"),
-            "postgres://db.lan/h?user=hd&password=***&sslmode=require"
-        );
-        assert_eq!(redact("/plain/path.db"), "/plain/path.db");
     }
 
     #[tokio::test]

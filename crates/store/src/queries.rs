@@ -1273,6 +1273,87 @@ impl Backend {
         Ok(run)
     }
 
+    /// [`Storage::take_back_late_end`], once.
+    async fn take_back_late_end_once(&self, id: &str, errors: &[&str]) -> Result<crate::LateEnd> {
+        let mut tx = self.begin().await?;
+        let retry = sqlx::query("SELECT id, state FROM runs WHERE retry_of = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let retry: Option<(String, String)> = match retry {
+            Some(row) => Some((row.try_get("id")?, row.try_get("state")?)),
+            None => None,
+        };
+        if let Some((retry, state)) = &retry {
+            if state != RunState::Queued.as_str() {
+                let state = state.parse::<RunState>().unwrap_or(RunState::Running);
+                return Ok(crate::LateEnd::RetryStarted {
+                    retry: retry.clone(),
+                    state,
+                });
+            }
+        }
+        let mut errors_in = String::new();
+        for i in 0..errors.len().max(1) {
+            if i > 0 {
+                errors_in.push_str(", ");
+            }
+            errors_in.push_str(&format!("${}", i + 7));
+        }
+        let sql = format!(
+            "UPDATE runs SET state = $2, exit_code = NULL, error = $3, finished_ms = NULL, \
+             stop_requested = $4, stop_reason = NULL, stop_info = NULL, heartbeat_ms = $5 \
+             WHERE id = $1 AND sweep_id IS NOT NULL AND state = $6 AND error IN ({errors_in}) \
+             RETURNING {RUN_RETURNING}"
+        );
+        let mut query = sqlx::query_as::<_, RunRow>(&sql)
+            .bind(id)
+            .bind(RunState::Running.as_str())
+            .bind(crate::LATE_END_PENDING)
+            .bind(false)
+            .bind(now_ms())
+            .bind(RunState::Crashed.as_str());
+        if errors.is_empty() {
+            // Nothing matches: no error was allowed.
+            query = query.bind(Option::<String>::None);
+        }
+        for error in errors {
+            query = query.bind(*error);
+        }
+        let Some(run) = query.fetch_optional(&mut *tx).await? else {
+            return Ok(crate::LateEnd::NotTaken);
+        };
+        let mut withdrawn = None;
+        if let Some((retry, _)) = retry {
+            let done = sqlx::query(
+                "UPDATE runs SET state = $2, error = $3, retry_of = NULL, finished_ms = $4 \
+                 WHERE id = $1 AND state = $5",
+            )
+            .bind(&retry)
+            .bind(RunState::Cancelled.as_str())
+            .bind(crate::RETRY_WITHDRAWN)
+            .bind(now_ms())
+            .bind(RunState::Queued.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                // Claimed since it was read: the retry counts; undo the take-back.
+                drop(tx);
+                let state = self
+                    .run(&retry)
+                    .await?
+                    .map_or(RunState::Running, |r| r.state);
+                return Ok(crate::LateEnd::RetryStarted { retry, state });
+            }
+            withdrawn = Some(retry);
+        }
+        tx.commit().await?;
+        Ok(crate::LateEnd::TakenBack {
+            run: Box::new(run),
+            withdrawn,
+        })
+    }
+
     async fn crash_runs_once(&self, ids: &[String], error: &str) -> Result<Vec<String>> {
         let mut tx = self.begin().await?;
         let mut crashed = Vec::new();
@@ -1280,13 +1361,16 @@ impl Backend {
             // The run ended when it was last heard from, not when its end was noticed.
             let done = sqlx::query(
                 "UPDATE runs SET state = $4, error = $2, finished_ms = COALESCE(heartbeat_ms, started_ms, $3) \
-                 WHERE id = $1 AND state = $5",
+                 WHERE id = $1 AND state = $5 AND COALESCE(error, '') <> $6",
             )
             .bind(id)
             .bind(error)
             .bind(now_ms())
             .bind(RunState::Crashed.as_str())
             .bind(RunState::Running.as_str())
+            // A run taken back for its late end has no agent any more; its upload is under
+            // way (only silence crashes it again).
+            .bind(crate::LATE_END_PENDING)
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() > 0 {
@@ -2119,6 +2203,29 @@ impl Storage for Backend {
                 .bind(now_ms())
                 .bind(seen.state.as_str())
                 .bind(seen.heartbeat_ms.unwrap_or(-1))
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(row)
+        })
+        .await
+    }
+
+    async fn take_back_late_end(&self, id: &str, errors: &[&str]) -> Result<crate::LateEnd> {
+        retrying(|| self.take_back_late_end_once(id, errors)).await
+    }
+
+    async fn backdate_end(&self, id: &str, ended_ms: i64) -> Result<Option<RunRow>> {
+        retrying(|| async {
+            let mut tx = self.begin().await?;
+            let sql = format!(
+                "UPDATE runs SET finished_ms = CASE WHEN finished_ms IS NOT NULL AND $2 < finished_ms \
+                 AND $2 >= COALESCE(started_ms, created_ms) THEN $2 ELSE finished_ms END \
+                 WHERE id = $1 RETURNING {RUN_RETURNING}"
+            );
+            let row = sqlx::query_as::<_, RunRow>(&sql)
+                .bind(id)
+                .bind(ended_ms)
                 .fetch_optional(&mut *tx)
                 .await?;
             tx.commit().await?;

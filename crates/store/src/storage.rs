@@ -328,6 +328,21 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// this) or the run changed since it was read (read it again).
     async fn reopen_run(&self, id: &str, seen: &RunRow) -> Result<Option<RunRow>>;
 
+    /// Take back sweep run `id`, `crashed` with one of `errors` (its agent went silent, or its
+    /// process is gone), for an end its agent kept while the server was away and delivers
+    /// now. Only while its retry has not started: in one transaction, a `queued` retry is
+    /// withdrawn (`cancelled` with [`crate::RETRY_WITHDRAWN`], `retry_of` cleared, so the run
+    /// is a trial again) and the run becomes `running` (its end and stop request cleared,
+    /// heartbeat now, error [`crate::LATE_END_PENDING`]) to take its points and its end.
+    /// A retry claimed already is reported ([`crate::LateEnd::RetryStarted`]) and nothing
+    /// changes.
+    async fn take_back_late_end(&self, id: &str, errors: &[&str]) -> Result<crate::LateEnd>;
+
+    /// Set the end time of an ended run to `ended_ms` when that is earlier than the end
+    /// recorded (a late end: the run ended before its end reached the server) and not before
+    /// it started. Returns the run afterwards, or `None` if unknown.
+    async fn backdate_end(&self, id: &str, ended_ms: i64) -> Result<Option<RunRow>>;
+
     /// End a run that is `running` or `queued` (conditional: a run already in a final state
     /// keeps it). Returns the run afterwards, or `None` if unknown.
     async fn finish_run(

@@ -15,6 +15,7 @@ use hyperdial_store::{
     now_ms, Inserted, MetricSpan, NewRepeat, NewRun, NewSweep, Objective, Point, RunCondition,
     RunField, RunFilter, RunFinish, RunQuery, RunState, Store, SweepState,
 };
+use hyperdial_store::{LateEnd, AGENT_PROCESS_GONE, AGENT_STOPPED_REPORTING, LATE_END_PENDING};
 use serde_json::{json, Map, Value};
 
 use hyperdial_store::testing::TestDb as Db;
@@ -85,6 +86,7 @@ conformance!(
     the_claim_key_lookup_is_an_index_seek,
     a_run_with_a_chosen_id_reopens_with_its_history,
     points_uploaded_late_never_replace_a_newer_summary_value,
+    a_late_end_takes_back_a_run_crashed_for_silence_while_its_retry_waits,
 );
 
 fn sweep<'a>() -> NewSweep<'a> {
@@ -3128,5 +3130,129 @@ async fn points_uploaded_late_never_replace_a_newer_summary_value(db: &Db) {
         .unwrap();
     let r = store.run(&run.id).await.unwrap().unwrap();
     assert_eq!(r.summary["loss"], json!(0.5));
+    store.close().await;
+}
+
+/// A run crashed because its agent went silent (or is gone) is taken back for the end its
+/// agent kept, while its retry is still queued: the retry is withdrawn (no longer a retry,
+/// never claimed), the run is running again and ends when it really did; a run whose retry
+/// was claimed, or that crashed for another reason, is not taken back.
+async fn a_late_end_takes_back_a_run_crashed_for_silence_while_its_retry_waits(db: &Db) {
+    let store = db.open().await.unwrap();
+    let silent = [AGENT_STOPPED_REPORTING, AGENT_PROCESS_GONE];
+    let s = store.insert_sweep(sweep()).await.unwrap();
+    let a = inserted(&store, sweep_run(&s.id, 0), 1).await;
+    let b = inserted(&store, sweep_run(&s.id, 1), 2).await;
+    let c = inserted(&store, sweep_run(&s.id, 2), 3).await;
+    // Not crashed: nothing to take back.
+    assert_eq!(
+        store.take_back_late_end(&a.id, &silent).await.unwrap(),
+        LateEnd::NotTaken
+    );
+    assert_eq!(
+        store.take_back_late_end("nope", &silent).await.unwrap(),
+        LateEnd::NotTaken
+    );
+    let crashed = store
+        .crash_runs(&[a.id.clone(), b.id.clone()], AGENT_PROCESS_GONE)
+        .await
+        .unwrap();
+    assert_eq!(crashed.len(), 2);
+    store
+        .finish_run(&c.id, RunState::Crashed, None, Some("killed by SIGKILL"))
+        .await
+        .unwrap();
+    let ids = vec![a.id.clone(), b.id.clone(), c.id.clone()];
+    let retries = store.queue_retries(&s.id, &ids, false).await.unwrap();
+    assert_eq!(retries.len(), 3);
+    let retry_of = |id: &str| {
+        retries
+            .iter()
+            .find(|r| r.retry_of.as_deref() == Some(id))
+            .unwrap()
+            .clone()
+    };
+    // Crashed for another reason than silence: not taken back.
+    assert_eq!(
+        store.take_back_late_end(&c.id, &silent).await.unwrap(),
+        LateEnd::NotTaken
+    );
+    // A's retry is claimed: it counts, and A stays crashed.
+    let claimed = store
+        .claim_queued(&s.id, None, None, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.retry_of.as_deref(), Some(a.id.as_str()));
+    let (_, mark) = store.trials_changed(&s.id, -1).await.unwrap();
+    assert_eq!(
+        store.take_back_late_end(&a.id, &silent).await.unwrap(),
+        LateEnd::RetryStarted {
+            retry: claimed.id.clone(),
+            state: RunState::Running
+        }
+    );
+    assert_eq!(
+        store.run(&a.id).await.unwrap().unwrap().state,
+        RunState::Crashed
+    );
+    // B's retry still waits: it is withdrawn and B takes its end.
+    let withdrawn = retry_of(&b.id);
+    let LateEnd::TakenBack {
+        run,
+        withdrawn: gone,
+    } = store.take_back_late_end(&b.id, &silent).await.unwrap()
+    else {
+        panic!("not taken back");
+    };
+    assert_eq!(gone.as_deref(), Some(withdrawn.id.as_str()));
+    assert_eq!(run.state, RunState::Running);
+    assert_eq!(run.error.as_deref(), Some(LATE_END_PENDING));
+    assert!(run.finished_ms.is_none());
+    let w = store.run(&withdrawn.id).await.unwrap().unwrap();
+    assert_eq!(w.state, RunState::Cancelled);
+    assert_eq!(w.error.as_deref(), Some(hyperdial_store::RETRY_WITHDRAWN));
+    assert!(w.retry_of.is_none() && w.started_ms.is_none());
+    // Both changes are seen by a reader of what changed.
+    let (rows, _) = store.trials_changed(&s.id, mark).await.unwrap();
+    let seen: BTreeSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    assert!(seen.contains(b.id.as_str()) && seen.contains(withdrawn.id.as_str()));
+    // Taken back once: a second late end finds it running, and its gone agent does not crash
+    // it again while its end is uploaded.
+    assert_eq!(
+        store.take_back_late_end(&b.id, &silent).await.unwrap(),
+        LateEnd::NotTaken
+    );
+    assert!(store
+        .crash_runs(std::slice::from_ref(&b.id), AGENT_PROCESS_GONE)
+        .await
+        .unwrap()
+        .is_empty());
+    // Its end, dated when it really was (not before it started, not later than recorded).
+    let ended = store
+        .finish_run(&b.id, RunState::Finished, Some(0), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let recorded = ended.finished_ms.unwrap();
+    let started = ended.started_ms.unwrap_or(ended.created_ms);
+    let early = store
+        .backdate_end(&b.id, started - 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(early.finished_ms, Some(recorded));
+    let late = store
+        .backdate_end(&b.id, recorded + 5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(late.finished_ms, Some(recorded));
+    let real = store.backdate_end(&b.id, started).await.unwrap().unwrap();
+    assert_eq!(
+        (real.state, real.finished_ms),
+        (RunState::Finished, Some(started))
+    );
+    assert!(store.backdate_end("nope", 1).await.unwrap().is_none());
     store.close().await;
 }

@@ -10,5 +10,7 @@ pub mod api;
 pub mod gen;
 mod state;
 mod state_schema;
+mod url;
 
 pub use state::{RunState, SweepState, UnknownState};
+pub use url::redact_url;

@@ -18,6 +18,7 @@ pub async fn run(
     sweep: &str,
     count: Option<u64>,
     wandb: bool,
+    end_wait: std::time::Duration,
 ) -> Result<ExitCode> {
     // `--server` may name several servers of one PostgreSQL database (comma-separated): the
     // agent's client goes on with the next one when one cannot be reached. The progress line
@@ -81,6 +82,7 @@ pub async fn run(
     opts.count = count;
     opts.reaper = super::signals::reaper();
     opts.wandb = wandb;
+    opts.end_wait = end_wait;
     // The commands it suggests reach this server: the options given, or the default server
     // by name (without one, `runs` would read the local store instead).
     let reach = match first.given() {

@@ -267,7 +267,7 @@ const DB_RETRY_MAX: Duration = Duration::from_secs(2);
 /// server), try again with backoff for up to `wait`, saying once on standard error what it
 /// waits for. Anything else fails at once.
 async fn open_waiting(db: &str, wait: Duration) -> Result<Store> {
-    let shown = hyperdial_store::redact(db);
+    let shown = hyperdial_wire::redact_url(db);
     let started = std::time::Instant::now();
     let mut pause = Duration::from_millis(100);
     let mut waited = false;

@@ -9,9 +9,15 @@
 //! A spill file ([`hyperdial_agent::spill`]) is the same format with the id of an existing run
 //! in its `init` record: its points are added to that run (their steps are explicit, so points
 //! that did arrive earlier are not duplicated) and the run's delivery record counts them as
-//! recovered. Metric requests are split below the API's size limit. A run the server marked
-//! `crashed` (and retried) refuses late points: its spill file is marked synced, and the
-//! points it held are said to be refused, not counted as a failure.
+//! recovered. Metric requests are split below the API's size limit. A spill file holding the
+//! run's end (its agent kept it while the server was away) is taken by a run the server
+//! marked `crashed` meanwhile as long as the run's retry has not started: the run ends as its
+//! process did, when it did, and the queued retry is withdrawn. Otherwise a `crashed` run
+//! refuses late points: the file is marked synced (its points stay in the renamed file), and
+//! it is counted as refused, with the server's reason.
+//!
+//! The last line counts the files uploaded, refused and failed; the exit code is 1 when any
+//! was refused or failed.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,7 +34,8 @@ use crate::embedded::{default_db, Embedded, STATE_DIR};
 use crate::Remote;
 
 /// Run the command: upload every `*.jsonl` file of `dir` to the server `remote` names, or into
-/// the store `db` (see `hyperdial sync --help` for the rule). Exit code 1 when a file failed.
+/// the store `db` (see `hyperdial sync --help` for the rule). Exit code 1 when a file was
+/// refused or failed.
 /// Errors: `dir` unreadable, a named server that does not answer, a store that cannot be opened.
 pub async fn run(remote: &Remote, db: Option<&str>, dir: &Path) -> Result<ExitCode> {
     let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
@@ -71,37 +78,52 @@ pub async fn run(remote: &Remote, db: Option<&str>, dir: &Path) -> Result<ExitCo
             }
         }
     };
-    let mut failed = 0;
+    let (mut uploaded, mut refused, mut failed) = (0usize, 0usize, 0usize);
     for file in &files {
-        match spill::upload_spill_file(&client, file, true).await {
-            Ok(Some(done)) if done.refused > 0 => {
-                outln!(
-                    "{} → run {} was marked crashed and retried; the server refuses its {} late points",
-                    file.display(),
-                    done.run,
-                    done.refused
-                );
-                continue;
-            }
-            Ok(Some(done)) => {
-                outln!(
-                    "{} → {} points added to run {}",
-                    file.display(),
-                    done.points,
-                    done.run
-                );
-                continue;
-            }
-            Ok(None) => {}
+        // Each file is read once: a spill file goes to its run, an offline file makes one.
+        let spilled = match spill::Spilled::read(file) {
+            Ok(spilled) => spilled,
             Err(e) => {
                 failed += 1;
                 eprintln!("{e}");
                 continue;
             }
+        };
+        if spilled.run().is_some() {
+            match spilled.upload(&client, true).await {
+                Ok(done) => match &done.why_refused {
+                    Some(why) => {
+                        refused += 1;
+                        outln!(
+                            "{} → refused by run {}: {why}; its {} points stay in {}",
+                            file.display(),
+                            done.run,
+                            done.refused,
+                            done.synced.display()
+                        );
+                    }
+                    None => {
+                        uploaded += 1;
+                        outln!(
+                            "{} → {} points added to run {}{}",
+                            file.display(),
+                            done.points,
+                            done.run,
+                            if done.ended { ", and its end" } else { "" }
+                        );
+                    }
+                },
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("{e}");
+                }
+            }
+            continue;
         }
-        match upload(&api, &client, file).await {
+        match upload(&api, &client, spilled.records()).await {
             Ok(id) => {
                 spill::mark_synced(file)?;
+                uploaded += 1;
                 outln!("{} → run {id}", file.display());
             }
             Err(e) => {
@@ -113,12 +135,24 @@ pub async fn run(remote: &Remote, db: Option<&str>, dir: &Path) -> Result<ExitCo
     if let Some(e) = embedded {
         e.stop().await;
     }
-    outln!("{} uploaded, {failed} failed", files.len() - failed);
-    Ok(if failed == 0 {
+    outln!("{}", summary(uploaded, refused, failed));
+    Ok(if refused == 0 && failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The last line of `sync`: how many files were uploaded, refused (each said why above) and
+/// failed.
+fn summary(uploaded: usize, refused: usize, failed: usize) -> String {
+    let refused = match refused {
+        0 => "0 refused".to_string(),
+        n => format!(
+            "{n} refused (why is said above; their points stay in the *.jsonl.synced files)"
+        ),
+    };
+    format!("{uploaded} uploaded, {refused}, {failed} failed")
 }
 
 /// Where the Python client writes offline files: `$HYPERDIAL_DIR/offline` when
@@ -133,7 +167,7 @@ pub fn default_dir() -> PathBuf {
 /// The store `db` served in this process, as the API and metric clients of `sync` see it.
 async fn into_store(db: &str) -> Result<(Api, Client, Option<Embedded>)> {
     let e = Embedded::start(db, 0).await?;
-    outln!("syncing into the store {}", hyperdial_store::redact(db));
+    outln!("syncing into the store {}", hyperdial_wire::redact_url(db));
     Ok((
         Api::new(&e.url(), None),
         Client::new(&e.url(), None),
@@ -141,10 +175,9 @@ async fn into_store(db: &str) -> Result<(Api, Client, Option<Embedded>)> {
     ))
 }
 
-/// Upload one offline file of a run still to be created; returns the new run's id.
-async fn upload(api: &Api, client: &Client, file: &Path) -> Result<String> {
-    // A torn last line (the script died mid-write) is skipped; anything else is an error.
-    let records = spill::read_records(file)?;
+/// Upload one offline file of a run still to be created (its `records`); returns the new
+/// run's id.
+async fn upload(api: &Api, client: &Client, records: &[Value]) -> Result<String> {
     let Some(init) = records.first().filter(|r| r["type"] == "init") else {
         bail!("the first record is not an `init` record");
     };

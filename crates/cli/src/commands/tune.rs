@@ -55,7 +55,7 @@ fn db_arg(given: Option<&str>, resolved: &str) -> String {
     match given {
         Some(db) => format!(
             "--db {}",
-            super::validate::shell_quote(&hyperdial_store::redact(db))
+            super::validate::shell_quote(&hyperdial_wire::redact_url(db))
         ),
         None if from_env => "--db \"$HYPERDIAL_DB\"".to_string(),
         None => format!("--db {}", super::validate::shell_quote(resolved)),

@@ -39,7 +39,7 @@ pub async fn run(db: Option<String>, port: u16) -> Result<ExitCode> {
     let _ = writeln!(
         out,
         "hyperdial ui on the store {} (Ctrl-C to stop)",
-        hyperdial_store::redact(&db)
+        hyperdial_wire::redact_url(&db)
     );
     let _ = writeln!(out, "dashboard: {}/", server.url());
     let _ = writeln!(out, "every run: {}/runs", server.url());

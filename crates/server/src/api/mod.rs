@@ -161,6 +161,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/runs/{id}/config", put(put_config))
         .route("/api/v1/runs/{id}/name", put(put_name))
         .route("/api/v1/runs/{id}/finish", post(finish))
+        .route("/api/v1/runs/{id}/late-end", post(late_end))
         .route("/api/v1/runs/{id}/delivery", post(delivery))
         .route_layer(middleware::from_fn_with_state(state, require_token))
 }
@@ -799,7 +800,28 @@ async fn put_summary(
 
 async fn finish(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
     let body = optional_body::<FinishRequest>(&body)?;
-    let run = end_run(&s, &id, body, None).await?;
+    let ended_ms = body.ended_ms;
+    let mut run = end_run(&s, &id, body, None).await?;
+    // A late end (uploaded from a file its agent kept) ends when the run did.
+    if let Some(ms) = ended_ms {
+        if let Some(row) = s
+            .controller
+            .store()
+            .backdate_end(&id, ms)
+            .await
+            .map_err(crate::controller::ControlError::from)?
+        {
+            run = row;
+        }
+    }
+    Ok(Json(views::run(&run)).into_response())
+}
+
+/// `POST /runs/{id}/late-end`: the agent of a run kept its end while the server was away, and
+/// the server marked the run crashed meanwhile; while the run's retry has not started, the
+/// retry is withdrawn and the run takes its points and its end again (see `api/late.rs`).
+async fn late_end(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let run = s.controller.take_back_late_end(&id).await?;
     Ok(Json(views::run(&run)).into_response())
 }
 

@@ -434,8 +434,32 @@ impl History {
         self.account(target, true);
     }
 
+    /// Forget run `id`: a retry withdrawn before it started
+    /// ([`hyperdial_store::RETRY_WITHDRAWN`]) is no run of the sweep's search.
+    fn forget(&mut self, id: &str) {
+        self.account(id, false);
+        let Some(entry) = self.runs.remove(id) else {
+            return;
+        };
+        if let Some((key, _)) = finished_key(id, &entry) {
+            self.finished.remove(&key);
+            *self.walk.get_mut().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+        if let Some(target) = entry.retry_of {
+            self.set_retried(&target, false);
+        }
+        self.spans.remove(id);
+        self.spans_stale.remove(id);
+    }
+
     /// Take in the current state of one run.
     fn apply(&mut self, row: TrialRow) {
+        if row.state == RunState::Cancelled
+            && row.error.as_deref() == Some(hyperdial_store::RETRY_WITHDRAWN)
+        {
+            self.forget(&row.id);
+            return;
+        }
         let name = self.metric.as_ref().map(|(n, _, _)| n.as_str());
         let entry = Entry {
             number: row.number,
@@ -814,6 +838,48 @@ mod tests {
             finished_ms,
             heartbeat_ms: None,
         }
+    }
+
+    /// A retry withdrawn before it started (its run's end came late) is no run of the search:
+    /// the run it retried is a trial again, with its result, and nothing is in flight.
+    #[test]
+    fn a_withdrawn_retry_is_forgotten_and_its_run_counts_again() {
+        let config = hyperdial_space::parse_str(
+            "method: random\nmetric: {name: loss}\nparameters:\n  a: {min: 0.0, max: 1.0}\n",
+            "sweep.yaml",
+        )
+        .unwrap()
+        .config;
+        let mut h = History::new("s", &config);
+        let mut crashed = trial_row("r1", RunState::Crashed, None, Some(10));
+        crashed.error = Some(hyperdial_store::AGENT_STOPPED_REPORTING.into());
+        let mut retry = trial_row("r2", RunState::Queued, None, None);
+        retry.retry_of = Some("r1".into());
+        retry.attempt = 2;
+        h.take_changes(vec![crashed, retry.clone()], 1);
+        assert_eq!((h.tally.trials, h.in_flight, h.queued), (1, 1, 1));
+        assert!(h.retried.contains("r1"));
+        // Taken back, then withdrawn and finished: one trial, finished, nothing in flight.
+        let mut withdrawn = retry;
+        withdrawn.state = RunState::Cancelled;
+        withdrawn.retry_of = None;
+        withdrawn.error = Some(hyperdial_store::RETRY_WITHDRAWN.into());
+        let finished = trial_row("r1", RunState::Finished, Some(0.5), Some(20));
+        h.take_changes(vec![withdrawn.clone(), finished], 2);
+        assert_eq!((h.tally.trials, h.in_flight, h.queued), (1, 0, 0));
+        assert!(h.retried.is_empty() && !h.runs.contains_key("r2"));
+        assert_eq!(h.finished_points().len(), 1);
+        // A history read afresh never takes it in.
+        let mut fresh = History::new("s", &config);
+        fresh.take_changes(
+            vec![
+                withdrawn,
+                trial_row("r1", RunState::Finished, Some(0.5), Some(20)),
+            ],
+            1,
+        );
+        assert_eq!((fresh.tally.trials, fresh.in_flight), (1, 0));
+        assert!(!fresh.runs.contains_key("r2"));
     }
 
     #[test]

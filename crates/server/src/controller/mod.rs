@@ -787,6 +787,57 @@ impl Controller {
         Ok(run)
     }
 
+    /// Take back sweep run `run_id` for its late end: its agent kept the run's end while the
+    /// server was away, and the server marked the run `crashed` only for that (its agent fell
+    /// silent, or its process is gone). While the run's retry has not started, the retry is
+    /// withdrawn and the run is `running` again, to take the points and the end that follow
+    /// ([`hyperdial_store::Storage::take_back_late_end`]). A run that is not crashed is
+    /// returned as it is (its reports are taken as usual). Refused: a run crashed for another
+    /// reason ([`ControlError::RunCrashed`]), a run whose retry started already
+    /// ([`ControlError::RetryStarted`]).
+    pub async fn take_back_late_end(&self, run_id: &str) -> Result<RunRow, ControlError> {
+        let crashed = match self.reporting_run(run_id).await {
+            Err(crashed @ ControlError::RunCrashed { .. }) => crashed,
+            other => return other,
+        };
+        let silent = [
+            hyperdial_store::AGENT_STOPPED_REPORTING,
+            hyperdial_store::AGENT_PROCESS_GONE,
+        ];
+        match self.store.take_back_late_end(run_id, &silent).await? {
+            hyperdial_store::LateEnd::TakenBack { run, withdrawn } => {
+                tracing::info!(
+                    run = run_id,
+                    withdrawn = withdrawn.as_deref().unwrap_or_default(),
+                    "a run marked crashed delivers its end late; its queued retry is withdrawn"
+                );
+                if let Some(retry) = withdrawn {
+                    if let Some(row) = self.store.run(&retry).await? {
+                        self.events.publish(
+                            "run_finished",
+                            row.sweep_id.as_deref(),
+                            &crate::api::views::run_brief(&row),
+                        );
+                    }
+                }
+                self.events.publish(
+                    "run_updated",
+                    run.sweep_id.as_deref(),
+                    &crate::api::views::run_brief(&run),
+                );
+                Ok(*run)
+            }
+            hyperdial_store::LateEnd::RetryStarted { retry, state } => {
+                Err(ControlError::RetryStarted {
+                    id: run_id.to_string(),
+                    retry,
+                    state,
+                })
+            }
+            hyperdial_store::LateEnd::NotTaken => Err(crashed),
+        }
+    }
+
     /// A run that takes reports ([`Controller::reporting_run`]) and its sweep's objective
     /// (metric name, goal, target).
     async fn run_with_objective(

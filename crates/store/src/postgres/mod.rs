@@ -98,13 +98,13 @@ impl PostgresStorage {
     /// bring its schema up to date (`migrations/postgres`). The database must exist.
     pub async fn open(url: &str) -> Result<PostgresStorage> {
         let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Url {
-            url: crate::redact(url),
+            url: hyperdial_wire::redact_url(url),
             why: e.to_string(),
         })?;
         // One connection first: a pool that cannot connect only times out, and the cause
         // (refused, unknown role or database, not PostgreSQL at all) is what the user needs.
         let refused = |why: String, not_up: bool| StoreError::Connect {
-            url: crate::redact(url),
+            url: hyperdial_wire::redact_url(url),
             why,
             not_up,
         };
@@ -150,7 +150,7 @@ impl PostgresStorage {
                 .await?;
         let mut storage = PostgresStorage {
             reader: pool,
-            shown: crate::redact(url),
+            shown: hyperdial_wire::redact_url(url),
             migrated: migrated.into(),
             metric_queue: None,
         };

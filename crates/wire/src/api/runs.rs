@@ -319,6 +319,11 @@ pub struct FinishRequest {
     /// Empty or left out: nothing is logged.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub values: Map<String, Value>,
+    /// When the run ended (ms since the Unix epoch), for an end delivered late (kept in a
+    /// file while the server was away): the run's end time becomes this when it is earlier
+    /// than now and not before the run started. Left out: now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_ms: Option<i64>,
 }
 
 /// `POST /api/v1/runs/{id}/delivery`: metric points a client could not deliver, or
