@@ -29,6 +29,53 @@ fn old_migrations(backend: &str, below: &str) -> std::path::PathBuf {
     dir
 }
 
+/// A one-connection pool on the SQLite database `db` (its file created), with the
+/// migrations numbered below `below` applied; and the directory of those migrations, to
+/// remove when done.
+async fn old_sqlite(db: &TestDb, below: &str) -> (sqlx::SqlitePool, std::path::PathBuf) {
+    let file = db.url().trim_start_matches("sqlite://").to_string();
+    std::fs::create_dir_all(Path::new(&file).parent().unwrap()).unwrap();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&file)
+        .create_if_missing(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let old = migrate_below(&pool, "sqlite", below).await;
+    (pool, old)
+}
+
+/// A one-connection pool on the PostgreSQL database `db`, with the migrations numbered below
+/// `below` applied; and the directory of those migrations, to remove when done.
+async fn old_postgres(db: &TestDb, below: &str) -> (sqlx::PgPool, std::path::PathBuf) {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(db.url())
+        .await
+        .unwrap();
+    let old = migrate_below(&pool, "postgres", below).await;
+    (pool, old)
+}
+
+/// Apply to `pool` the migrations of `backend` numbered below `below` ([`old_migrations`]),
+/// and return their directory.
+async fn migrate_below<DB>(pool: &sqlx::Pool<DB>, backend: &str, below: &str) -> std::path::PathBuf
+where
+    DB: sqlx::Database,
+    DB::Connection: sqlx::migrate::Migrate,
+{
+    let old = old_migrations(backend, below);
+    Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(pool)
+        .await
+        .unwrap();
+    old
+}
+
 /// What the old schema holds: two runs, three metrics, gaps, NaN (NULL) and infinities.
 fn old_points() -> Vec<(&'static str, &'static str, i64, Option<f64>, i64)> {
     let mut rows = Vec::new();
@@ -159,23 +206,7 @@ async fn check_upgraded(store: &Store) {
 #[tokio::test]
 async fn a_sqlite_database_of_the_old_metric_schema_upgrades_in_place() {
     let db = TestDb::sqlite();
-    let file = db.url().trim_start_matches("sqlite://").to_string();
-    std::fs::create_dir_all(Path::new(&file).parent().unwrap()).unwrap();
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&file)
-        .create_if_missing(true);
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .unwrap();
-    let old = old_migrations("sqlite", "0008");
-    Migrator::new(old.as_path())
-        .await
-        .unwrap()
-        .run(&pool)
-        .await
-        .unwrap();
+    let (pool, old) = old_sqlite(&db, "0008").await;
     fill_old(&pool).await;
     pool.close().await;
     let store = db.open().await.unwrap();
@@ -194,18 +225,7 @@ async fn a_postgres_database_of_the_old_metric_schema_upgrades_in_place() {
     else {
         return;
     };
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(db.url())
-        .await
-        .unwrap();
-    let old = old_migrations("postgres", "0008");
-    Migrator::new(old.as_path())
-        .await
-        .unwrap()
-        .run(&pool)
-        .await
-        .unwrap();
+    let (pool, old) = old_postgres(&db, "0008").await;
     fill_old(&pool).await;
     pool.close().await;
     let store = db.open().await.unwrap();
@@ -266,18 +286,7 @@ async fn a_postgres_database_of_one_row_per_point_moves_into_chunks() {
     else {
         return;
     };
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(db.url())
-        .await
-        .unwrap();
-    let old = old_migrations("postgres", "0012");
-    Migrator::new(old.as_path())
-        .await
-        .unwrap()
-        .run(&pool)
-        .await
-        .unwrap();
+    let (pool, old) = old_postgres(&db, "0012").await;
     fill_rows(&pool).await;
     pool.close().await;
     let store = db.open().await.unwrap();
@@ -372,23 +381,7 @@ fn check_failure(e: &hyperdial_store::StoreError, backend: &str, kept: &str) {
 #[tokio::test]
 async fn a_failed_sqlite_migration_is_named_and_rolled_back() {
     let db = TestDb::sqlite();
-    let file = db.url().trim_start_matches("sqlite://").to_string();
-    std::fs::create_dir_all(Path::new(&file).parent().unwrap()).unwrap();
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&file)
-        .create_if_missing(true);
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .unwrap();
-    let old = old_migrations("sqlite", "0014");
-    Migrator::new(old.as_path())
-        .await
-        .unwrap()
-        .run(&pool)
-        .await
-        .unwrap();
+    let (pool, old) = old_sqlite(&db, "0014").await;
     for sql in IN_THE_WAY {
         sqlx::query(sql).execute(&pool).await.unwrap();
     }
@@ -423,18 +416,7 @@ async fn a_failed_postgres_migration_is_named_and_rolled_back() {
     else {
         return;
     };
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(db.url())
-        .await
-        .unwrap();
-    let old = old_migrations("postgres", "0012");
-    Migrator::new(old.as_path())
-        .await
-        .unwrap()
-        .run(&pool)
-        .await
-        .unwrap();
+    let (pool, old) = old_postgres(&db, "0012").await;
     for sql in IN_THE_WAY {
         sqlx::query(sql).execute(&pool).await.unwrap();
     }
