@@ -157,6 +157,15 @@ for i in range(1, 10):
     time.sleep(0.15)
 "#;
 
+/// A grid of four curves under hyperband.
+const HYPERBAND: &str = "program: train.py
+method: grid
+metric: {name: loss, goal: minimize}
+early_terminate: {type: hyperband, min_iter: 2, eta: 2}
+parameters:
+  q: {values: [0.1, 0.5, 0.9, 0.3]}
+";
+
 /// On a server, too few runs are told the `hyperdial agent` command that reaches it (with
 /// `--server`, as `sweep` prints it), how many more the rule needs, and to count the sweep's
 /// stopped-early runs only when it has some.
@@ -164,20 +173,10 @@ for i in range(1, 10):
 fn importance_on_a_server_suggests_agents_of_that_server() {
     let s = Scratch::new("importance-server");
     s.write("train.py", CURVES);
-    // Hyperband stops q = 0.9 (see early_stop.rs): 3 finished runs, 1 stopped early.
-    s.write(
-        "sweep.yaml",
-        "program: train.py\nmethod: grid\nmetric: {name: loss, goal: minimize}\n\
-         early_terminate: {type: hyperband, min_iter: 2, eta: 2}\nparameters:\n  \
-         q: {values: [0.1, 0.5, 0.9, 0.3]}\n",
-    );
     let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
     let url = server.url.clone();
-    let id = create_sweep(
-        &s,
-        &url,
-        &std::fs::read_to_string(s.dir.join("sweep.yaml")).unwrap(),
-    );
+    // Hyperband stops q = 0.9 (see early_stop.rs): 3 finished runs, 1 stopped early.
+    let id = create_sweep(&s, &url, HYPERBAND);
     let out = s.run(&["agent", &id, "--server", &url]);
     assert!(out.status.success(), "{}", text(&out));
     let info = json_of(&s, &["sweeps", "--json", "--server", &url]);

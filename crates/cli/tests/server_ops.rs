@@ -536,34 +536,12 @@ fn refused_requests_and_sweep_changes_are_in_the_request_log() {
 }
 
 /// A SQLite database at `path` with the schema of the migrations numbered below `below`.
-fn old_sqlite(s: &Scratch, path: &Path, below: &str) {
-    let old = s.dir.join(format!("migrations-below-{below}"));
-    std::fs::create_dir_all(&old).unwrap();
-    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("../store/migrations/sqlite");
-    for entry in std::fs::read_dir(&here).unwrap() {
-        let file = entry.unwrap().path();
-        let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        if name.as_str() < below {
-            std::fs::copy(&file, old.join(&name)).unwrap();
-        }
-    }
+fn old_sqlite(path: &Path, below: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true);
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .unwrap();
-        sqlx::migrate::Migrator::new(old.as_path())
-            .await
-            .unwrap()
-            .run(&pool)
-            .await
-            .unwrap();
+        let (pool, old) = hyperdial_store::testing::old_sqlite(path, below).await;
         pool.close().await;
+        std::fs::remove_dir_all(old).ok();
     });
 }
 
@@ -578,7 +556,7 @@ fn a_server_that_upgrades_its_database_names_the_migrations_it_applied() {
     assert!(!err.contains("upgraded"), "{err}");
     // An old one: one line naming what was applied.
     let db = s.dir.join("old.sqlite");
-    old_sqlite(&s, &db, "0014");
+    old_sqlite(&db, "0014");
     let port = free_port();
     drop(ServerProcess::start(&s, &db, port));
     let err = std::fs::read_to_string(server_err(&s, port)).unwrap();
@@ -600,7 +578,7 @@ fn a_server_that_upgrades_its_database_names_the_migrations_it_applied() {
 fn a_server_whose_migration_fails_says_which_and_that_it_was_rolled_back() {
     let s = Scratch::new("upgrade-fails");
     let db = s.dir.join("old.sqlite");
-    old_sqlite(&s, &db, "0014");
+    old_sqlite(&db, "0014");
     // An index already named as the one 0014 creates.
     let status = std::process::Command::new("sqlite3")
         .arg(&db)

@@ -7,44 +7,14 @@
 
 use std::path::Path;
 
-use hyperdial_store::testing::TestDb;
-use hyperdial_store::{new_id, Store};
-use sqlx::migrate::Migrator;
+use hyperdial_store::testing::{self, TestDb};
+use hyperdial_store::Store;
 
-/// The old schema's migrations of `backend` (`sqlite` or `postgres`), those numbered below
-/// `below`, copied to a directory.
-fn old_migrations(backend: &str, below: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("hyperdial-old-{}", new_id("m")));
-    std::fs::create_dir_all(&dir).unwrap();
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(backend);
-    for entry in std::fs::read_dir(&here).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.as_str() < below {
-            std::fs::copy(&path, dir.join(&name)).unwrap();
-        }
-    }
-    dir
-}
-
-/// A one-connection pool on the SQLite database `db` (its file created), with the
-/// migrations numbered below `below` applied; and the directory of those migrations, to
-/// remove when done.
+/// A one-connection pool on the SQLite database `db`, with the migrations numbered below
+/// `below` applied; and the directory of those migrations, to remove when done.
 async fn old_sqlite(db: &TestDb, below: &str) -> (sqlx::SqlitePool, std::path::PathBuf) {
     let file = db.url().trim_start_matches("sqlite://").to_string();
-    std::fs::create_dir_all(Path::new(&file).parent().unwrap()).unwrap();
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&file)
-        .create_if_missing(true);
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .unwrap();
-    let old = migrate_below(&pool, "sqlite", below).await;
-    (pool, old)
+    testing::old_sqlite(Path::new(&file), below).await
 }
 
 /// A one-connection pool on the PostgreSQL database `db`, with the migrations numbered below
@@ -55,25 +25,8 @@ async fn old_postgres(db: &TestDb, below: &str) -> (sqlx::PgPool, std::path::Pat
         .connect(db.url())
         .await
         .unwrap();
-    let old = migrate_below(&pool, "postgres", below).await;
+    let old = testing::migrate_below(&pool, "postgres", below).await;
     (pool, old)
-}
-
-/// Apply to `pool` the migrations of `backend` numbered below `below` ([`old_migrations`]),
-/// and return their directory.
-async fn migrate_below<DB>(pool: &sqlx::Pool<DB>, backend: &str, below: &str) -> std::path::PathBuf
-where
-    DB: sqlx::Database,
-    DB::Connection: sqlx::migrate::Migrate,
-{
-    let old = old_migrations(backend, below);
-    Migrator::new(old.as_path())
-        .await
-        .unwrap()
-        .run(pool)
-        .await
-        .unwrap();
-    old
 }
 
 /// What the old schema holds: two runs, three metrics, gaps, NaN (NULL) and infinities.

@@ -387,6 +387,18 @@ mod tests {
         }
     }
 
+    /// What is printed on standard error for 4 finished runs of 10 needed, with `advice`.
+    fn too_few(advice: &Advice) -> String {
+        render(
+            &answer(Evidence::TooFewRuns, 4, false),
+            "s1",
+            &[],
+            "",
+            advice,
+        )
+        .explanation
+    }
+
     fn tune_advice(stopped_early: bool) -> Advice {
         Advice {
             runs_more: RunsMore::Tune {
@@ -466,14 +478,7 @@ mod tests {
 
     #[test]
     fn counting_stopped_early_runs_is_suggested_only_when_the_sweep_has_some() {
-        let text = render(
-            &answer(Evidence::TooFewRuns, 4, false),
-            "s1",
-            &[],
-            "",
-            &tune_advice(false),
-        )
-        .explanation;
+        let text = too_few(&tune_advice(false));
         assert!(!text.contains("stopped_early"), "{text}");
         assert!(!text.contains("--states"), "{text}");
     }
@@ -486,14 +491,7 @@ mod tests {
             ),
             stopped_early: false,
         };
-        let text = render(
-            &answer(Evidence::TooFewRuns, 4, false),
-            "s1",
-            &[],
-            " --server https://sweeps.lan:8337",
-            &advice,
-        )
-        .explanation;
+        let text = too_few(&advice);
         assert!(
             text.contains(
                 "6 more finished runs with val_loss (at least 10 in all); start agents with \
@@ -510,14 +508,7 @@ mod tests {
             runs_more: RunsMore::Client,
             stopped_early: false,
         };
-        let text = render(
-            &answer(Evidence::TooFewRuns, 4, false),
-            "s1",
-            &[],
-            "",
-            &advice,
-        )
-        .explanation;
+        let text = too_few(&advice);
         assert!(
             text.contains("sweep.optimize(objective, n_trials=6)"),
             "{text}"

@@ -481,13 +481,17 @@ mod tests {
         assert_eq!(listening("https", one), "https://127.0.0.1:8337");
     }
 
+    fn sources(fixed: usize, fixed_from: &'static str, file: Option<&str>) -> TokenSources {
+        TokenSources {
+            fixed,
+            fixed_from,
+            file: file.map(PathBuf::from),
+        }
+    }
+
     #[test]
     fn token_sources_are_counted_by_source_and_a_fixed_one_beside_a_file_is_warned_of() {
-        let both = TokenSources {
-            fixed: 1,
-            fixed_from: "HYPERDIAL_TOKEN",
-            file: Some(PathBuf::from("tokens")),
-        };
+        let both = sources(1, "HYPERDIAL_TOKEN", Some("tokens"));
         assert_eq!(
             both.describe(2),
             "2 from --token-file tokens (re-read on SIGHUP), 1 from HYPERDIAL_TOKEN (fixed \
@@ -503,32 +507,21 @@ mod tests {
                 && warning.contains("env -u HYPERDIAL_TOKEN"),
             "{warning}"
         );
-        let flags = TokenSources {
-            fixed: 2,
-            fixed_from: "--token",
-            file: Some(PathBuf::from("tokens")),
-        };
-        let warning = flags.not_rotated_warning().unwrap();
+        let warning = sources(2, "--token", Some("tokens"))
+            .not_rotated_warning()
+            .unwrap();
         assert!(
             warning.starts_with("the 2 tokens of --token stay accepted")
                 && warning.ends_with("restart the server without --token"),
             "{warning}"
         );
-        let file_only = TokenSources {
-            fixed: 0,
-            fixed_from: "--token",
-            file: Some(PathBuf::from("tokens")),
-        };
+        let file_only = sources(0, "--token", Some("tokens"));
         assert_eq!(
             file_only.describe(3),
             "3 from --token-file tokens (re-read on SIGHUP)"
         );
         assert!(file_only.not_rotated_warning().is_none());
-        let fixed_only = TokenSources {
-            fixed: 1,
-            fixed_from: "--token",
-            file: None,
-        };
+        let fixed_only = sources(1, "--token", None);
         assert_eq!(
             fixed_only.describe(0),
             "1 from --token (fixed until restart)"
