@@ -117,9 +117,9 @@ impl Remote {
 
 /// What [`Remote::flags`] says once when the token was given as `--token`: the commands it
 /// prints leave the token out and read it from the environment.
-pub const TOKEN_NOTE: &str = "the commands printed here leave the token out: they read it from \
-     HYPERDIAL_TOKEN, so `export HYPERDIAL_TOKEN=...` before running them (on the command line, \
-     `--token \"$HYPERDIAL_TOKEN\"` included, a token is visible to other users in `ps`)";
+pub const TOKEN_NOTE: &str = "the commands hyperdial suggests leave the token out: they read \
+     it from HYPERDIAL_TOKEN, so `export HYPERDIAL_TOKEN=...` before running them (on the command \
+     line, `--token \"$HYPERDIAL_TOKEN\"` included, a token is visible to other users in `ps`)";
 
 impl Source {
     /// The options of a command printed for the user to run next that read what this command

@@ -256,6 +256,15 @@ fn suggested_commands_never_put_the_token_on_the_command_line() {
         "{}",
         text(&page_2)
     );
+    // A listing that suggests no command says nothing of the token.
+    let out = s.run(&["runs", "--server", &server.url, "--token", TOKEN]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("next page"), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("HYPERDIAL_TOKEN"),
+        "{}",
+        text(&out)
+    );
     // With the token in the environment there is nothing to say.
     assert!(
         !String::from_utf8_lossy(&page_2.stderr).contains("HYPERDIAL_TOKEN"),

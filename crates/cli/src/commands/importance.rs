@@ -56,7 +56,13 @@ pub async fn run(
             .unwrap_or_default();
         advice(api, via, sweep, &info)
     };
-    let text = render(&imp, sweep, states, &via.flags(), &advice);
+    // The read options are repeated only in a suggested command (`flags` notes a token).
+    let flags = if imp.evidence == Evidence::Enough {
+        String::new()
+    } else {
+        via.flags()
+    };
+    let text = render(&imp, sweep, states, &flags, &advice);
     print!("{}", text.table);
     eprint!("{}", text.explanation);
     Ok(exit_status(imp.evidence == Evidence::TooFewRuns))
