@@ -238,11 +238,18 @@ enum Command {
         /// API token clients must send (any one of the tokens given here and in --token-file
         /// is accepted; repeatable). Tokens shorter than 16 characters get a warning. The
         /// dashboard asks for it in a sign-in panel and keeps it in the browser until Sign out.
+        /// Fixed until restart: SIGHUP does not rotate it, so with --token-file do not also set
+        /// HYPERDIAL_TOKEN in the server's environment (put every token in the file).
         #[arg(long, env = "HYPERDIAL_TOKEN", hide_env_values = true)]
         token: Vec<String>,
+        /// Whether `token` came from HYPERDIAL_TOKEN rather than `--token` (set after parsing).
+        #[arg(skip)]
+        token_from_env: bool,
         /// File of accepted API tokens: one per line, `#` comments and blank lines ignored.
         /// SIGHUP re-reads it (the server keeps running), so a token can be rotated without a
-        /// restart: add the new one, move the clients to it, then remove the old one.
+        /// restart: add the new one, move the clients to it, then remove the old one. Only the
+        /// file's tokens rotate: a --token or HYPERDIAL_TOKEN given too stays accepted until
+        /// restart (the server warns).
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
         /// Without a token the server answers only requests addressed to 127.0.0.1, localhost
@@ -619,7 +626,18 @@ fn main() -> ExitCode {
         let code = hyperdial_agent::reaper::main(&args[2..]);
         return ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1));
     }
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let mut cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // The server says where its fixed token came from (HYPERDIAL_TOKEN or --token).
+    if let Command::Server { token_from_env, .. } = &mut cli.command {
+        *token_from_env = matches
+            .subcommand_matches("server")
+            .and_then(|m| m.value_source("token"))
+            == Some(clap::parser::ValueSource::EnvVariable);
+    }
     if prints_only(&cli.command) {
         quiet_on_closed_stdout();
     }
@@ -704,6 +722,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             db_wait,
             bind,
             token,
+            token_from_env,
             token_file,
             allowed_hosts,
             tls_cert,
@@ -716,6 +735,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 db_wait,
                 bind,
                 token,
+                token_from_env,
                 token_file,
                 allowed_hosts,
                 tls: tls_cert.zip(tls_key),

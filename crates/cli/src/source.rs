@@ -81,10 +81,12 @@ impl Source {
 impl Remote {
     /// The options of a command printed for the user to run next (a page, a follow-up) that
     /// reach the server this command reached, each with a leading space: ` --server URL` when
-    /// it was given as an option, ` --ca-cert FILE` and ` --token "$HYPERDIAL_TOKEN"` when they
-    /// were (never the token's value). What came from the environment (`HYPERDIAL_SERVER`,
-    /// `HYPERDIAL_CA_CERT`, `HYPERDIAL_TOKEN`) is not repeated: the next command in the same
-    /// shell reads it again.
+    /// it was given as an option, ` --ca-cert FILE` when it was. What came from the environment
+    /// (`HYPERDIAL_SERVER`, `HYPERDIAL_CA_CERT`) is not repeated: the next command in the same
+    /// shell reads it again. Never a token, nor `--token "$HYPERDIAL_TOKEN"` (the shell would
+    /// expand it onto the next command's argv, where `ps` shows it): the printed commands read
+    /// the token from `HYPERDIAL_TOKEN`, and when it was given here as `--token` the first call
+    /// in a process says so once on standard error ([`TOKEN_NOTE`]).
     pub fn flags(&self) -> String {
         let from_env = |var: &str, value: &str| std::env::var(var).is_ok_and(|v| v == value);
         let mut flags = String::new();
@@ -105,12 +107,19 @@ impl Remote {
         }
         if let Some(token) = self.token.as_deref().filter(|t| !t.is_empty()) {
             if !from_env("HYPERDIAL_TOKEN", token) {
-                flags.push_str(" --token \"$HYPERDIAL_TOKEN\"");
+                static NOTED: std::sync::Once = std::sync::Once::new();
+                NOTED.call_once(|| eprintln!("hyperdial: note: {TOKEN_NOTE}"));
             }
         }
         flags
     }
 }
+
+/// What [`Remote::flags`] says once when the token was given as `--token`: the commands it
+/// prints leave the token out and read it from the environment.
+pub const TOKEN_NOTE: &str = "the commands hyperdial suggests leave the token out: they read \
+     it from HYPERDIAL_TOKEN, so `export HYPERDIAL_TOKEN=...` before running them (on the command \
+     line, `--token \"$HYPERDIAL_TOKEN\"` included, a token is visible to other users in `ps`)";
 
 impl Source {
     /// The options of a command printed for the user to run next that read what this command
@@ -238,11 +247,8 @@ mod tests {
         // A value no test sets in the environment, so it came from the option.
         tls.remote.token = Some("s3cret-given-as-an-option".into());
         let flags = tls.flags();
-        assert_eq!(
-            flags,
-            " --server https://sweeps.lan --ca-cert certs/ca.pem --token \"$HYPERDIAL_TOKEN\""
-        );
-        assert!(!flags.contains("s3cret"));
+        assert_eq!(flags, " --server https://sweeps.lan --ca-cert certs/ca.pem");
+        assert!(!flags.contains("s3cret") && !flags.contains("--token"));
     }
 
     #[test]

@@ -50,14 +50,16 @@ fn importance_says_when_runs_are_too_few_then_ranks_the_parameters() {
         few.contains("evidence: too_few_runs: 4 finished runs with loss, at least 10 needed"),
         "{few}"
     );
-    assert!(few.contains("run more of the sweep"), "{few}");
+    // How many more runs the rule needs, and the command that runs them on this store.
     assert!(
-        few.contains(&format!(
-            "`hyperdial importance {id} --states finished,stopped_early`"
-        )),
+        few.contains(
+            "to get importances: 6 more finished runs with loss (at least 10 in all); run them \
+             with `hyperdial tune sweep.yaml --count 6`"
+        ),
         "{few}"
     );
-    assert!(few.contains("left out by default"), "{few}");
+    // The sweep has no stopped-early runs: counting them is not suggested.
+    assert!(!few.contains("stopped_early"), "{few}");
     // The correlations still go to standard output.
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -125,10 +127,11 @@ fn importance_says_when_runs_are_too_few_then_ranks_the_parameters() {
     let out = s.run(&["importance", &id, "--states", "failed"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        text(&out).contains("--states failed,stopped_early`"),
+        text(&out).contains("10 more runs in states failed with loss"),
         "{}",
         text(&out)
     );
+    assert!(!text(&out).contains("stopped_early"), "{}", text(&out));
     // A state no run ends in is refused by the server, with the word.
     let out = s.run(&["importance", &id, "--states", "running"]);
     assert!(!out.status.success());
@@ -141,4 +144,60 @@ fn importance_says_when_runs_are_too_few_then_ranks_the_parameters() {
         "{}",
         text(&out)
     );
+}
+
+/// Logs loss = q + 1/i for i = 1..=9, one value every 0.15 s.
+const CURVES: &str = r#"
+import argparse, time
+p = argparse.ArgumentParser()
+p.add_argument("--q", type=float)
+args, _ = p.parse_known_args()
+for i in range(1, 10):
+    print("hyperdial: {\"loss\": %r}" % (args.q + 1.0 / i), flush=True)
+    time.sleep(0.15)
+"#;
+
+/// A grid of four curves under hyperband.
+const HYPERBAND: &str = "program: train.py
+method: grid
+metric: {name: loss, goal: minimize}
+early_terminate: {type: hyperband, min_iter: 2, eta: 2}
+parameters:
+  q: {values: [0.1, 0.5, 0.9, 0.3]}
+";
+
+/// On a server, too few runs are told the `hyperdial agent` command that reaches it (with
+/// `--server`, as `sweep` prints it), how many more the rule needs, and to count the sweep's
+/// stopped-early runs only when it has some.
+#[test]
+fn importance_on_a_server_suggests_agents_of_that_server() {
+    let s = Scratch::new("importance-server");
+    s.write("train.py", CURVES);
+    let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
+    let url = server.url.clone();
+    // Hyperband stops q = 0.9 (see early_stop.rs): 3 finished runs, 1 stopped early.
+    let id = create_sweep(&s, &url, HYPERBAND);
+    let out = s.run(&["agent", &id, "--server", &url]);
+    assert!(out.status.success(), "{}", text(&out));
+    let info = json_of(&s, &["sweeps", "--json", "--server", &url]);
+    let finished = info[0]["counts"]["finished"].as_u64().unwrap();
+    let stopped = info[0]["counts"]["stopped_early"].as_u64().unwrap();
+    assert_eq!(finished + stopped, 4, "{info:#}");
+
+    let out = s.run(&["importance", &id, "--server", &url]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let few = String::from_utf8_lossy(&out.stderr).to_string();
+    let more = 10 - finished;
+    assert!(
+        few.contains(&format!(
+            "to get importances: {more} more finished runs with loss (at least 10 in all); \
+             start agents with `hyperdial agent {id} --server {url}`"
+        )),
+        "{few}"
+    );
+    assert!(!few.contains("hyperdial tune"), "{few}");
+    // Counting the stopped-early runs is suggested when, and only when, there are some.
+    let counting =
+        format!("`hyperdial importance {id} --states finished,stopped_early --server {url}`");
+    assert_eq!(few.contains(&counting), stopped > 0, "{few}");
 }

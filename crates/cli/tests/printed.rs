@@ -204,3 +204,71 @@ fn the_suggested_agent_command_keeps_the_token_off_the_command_line() {
         "{help}"
     );
 }
+
+/// A read command given `--token` suggests commands without it (not even
+/// `--token "$HYPERDIAL_TOKEN"`, which the shell would expand onto the next command's argv,
+/// where `ps` shows it), says once that they read the token from `HYPERDIAL_TOKEN`, and the
+/// command as printed works with the token in the environment.
+#[test]
+fn suggested_commands_never_put_the_token_on_the_command_line() {
+    const TOKEN: &str = "t0ken-for-the-next-page";
+    let s = Scratch::new("printed-token");
+    s.write("sweep.yaml", TINY);
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0", "--no-keep-serving"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let db = s.dir.join(".hyperdial/hyperdial.db");
+    let server = ServerProcess::start_with(&s, &db, free_port(), &["--token", TOKEN]);
+    let out = s.run(&[
+        "runs",
+        "--state",
+        "finished",
+        "--limit",
+        "1",
+        "--server",
+        &server.url,
+        "--token",
+        TOKEN,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let next = next_page(&printed);
+    assert!(
+        !next
+            .iter()
+            .any(|w| w.contains("--token") || w.contains("HYPERDIAL_TOKEN")),
+        "{next:?}"
+    );
+    assert!(!text(&out).contains(TOKEN), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.matches("they read it from HYPERDIAL_TOKEN").count(),
+        1,
+        "{err}"
+    );
+    let page_2 = s
+        .cmd(&next.iter().map(String::as_str).collect::<Vec<_>>())
+        .env("HYPERDIAL_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert!(page_2.status.success(), "{}", text(&page_2));
+    assert!(
+        String::from_utf8_lossy(&page_2.stdout).contains("runs 2–2 of 3"),
+        "{}",
+        text(&page_2)
+    );
+    // A listing that suggests no command says nothing of the token.
+    let out = s.run(&["runs", "--server", &server.url, "--token", TOKEN]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains("next page"), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("HYPERDIAL_TOKEN"),
+        "{}",
+        text(&out)
+    );
+    // With the token in the environment there is nothing to say.
+    assert!(
+        !String::from_utf8_lossy(&page_2.stderr).contains("HYPERDIAL_TOKEN"),
+        "{}",
+        text(&page_2)
+    );
+}

@@ -61,6 +61,39 @@ fn wait_until_up(s: &Scratch, child: &mut Child, url: &str, token: &str) {
     }
 }
 
+/// `hyperdial server ARGS` in the scratch directory, with `envs` added to its environment,
+/// its standard output piped (read it with [`startup_lines`]) and its standard error written
+/// to `err_log`.
+fn spawn_server(s: &Scratch, args: &[&str], envs: &[(&str, &str)], err_log: &Path) -> Child {
+    let mut args = args.to_vec();
+    args.insert(0, "server");
+    let mut cmd = s.cmd(&args);
+    for (name, value) in envs {
+        cmd.env(name, value);
+    }
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(err_log).unwrap()))
+        .spawn()
+        .unwrap()
+}
+
+/// The start-up lines a server `child` of [`spawn_server`] prints, up to its `dashboard:`
+/// line (the rest of its standard output is dropped).
+fn startup_lines(child: &mut Child) -> Vec<String> {
+    let mut lines = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+    {
+        let last = line.starts_with("dashboard: ");
+        lines.push(line);
+        if last {
+            break;
+        }
+    }
+    lines
+}
+
 /// The standard error of the server started by `ServerProcess::start_with` on `port`.
 fn server_err(s: &Scratch, port: u16) -> std::path::PathBuf {
     (1..=3)
@@ -109,7 +142,13 @@ fn a_token_file_accepts_each_of_its_tokens_and_sighup_rereads_it() {
     s.write("tokens", &format!("{STRONG_B}\n{STRONG_C}\n"));
     signal(server.child.id(), "-HUP");
     let log = server_err(&s, port);
-    wait_for_text(&log, "2 tokens accepted");
+    wait_for_text(
+        &log,
+        &format!(
+            "2 tokens accepted: 2 from --token-file {} (re-read on SIGHUP)",
+            tokens.display()
+        ),
+    );
     assert!(!lets_in(&s, &server.url, STRONG_A));
     assert!(lets_in(&s, &server.url, STRONG_B));
     assert!(lets_in(&s, &server.url, STRONG_C));
@@ -123,6 +162,69 @@ fn a_token_file_accepts_each_of_its_tokens_and_sighup_rereads_it() {
     for t in [STRONG_A, STRONG_B, STRONG_C] {
         assert!(!err.contains(t), "a token was printed: {err}");
     }
+}
+
+#[test]
+fn a_token_of_the_environment_beside_a_token_file_is_counted_and_warned_of() {
+    let s = Scratch::new("token-env-and-file");
+    let tokens = s.write("tokens", &format!("{STRONG_B}\n{STRONG_C}\n"));
+    let port = free_port();
+    let err_log = s.dir.join("server.err");
+    let bind = format!("127.0.0.1:{port}");
+    let mut child = spawn_server(
+        &s,
+        &[
+            "--db",
+            "db.sqlite",
+            "--bind",
+            &bind,
+            "--token-file",
+            tokens.to_str().unwrap(),
+        ],
+        &[("HYPERDIAL_TOKEN", STRONG_A)],
+        &err_log,
+    );
+    let lines = startup_lines(&mut child);
+    let url = format!("http://{bind}");
+    wait_until_up(&s, &mut child, &url, STRONG_A);
+    // The start-up lines say each source and its count; the warning, how to move the token.
+    let file = tokens.display();
+    assert!(
+        lines.contains(&format!(
+            "tokens: 2 from --token-file {file} (re-read on SIGHUP), 1 from HYPERDIAL_TOKEN \
+             (fixed until restart)"
+        )),
+        "{lines:?}"
+    );
+    let err = std::fs::read_to_string(&err_log).unwrap();
+    assert!(
+        err.contains(
+            "warning: the token of HYPERDIAL_TOKEN stays accepted until the server restarts"
+        ) && err.contains(&format!("add it as a line of {file}")),
+        "{err}"
+    );
+
+    // Removing a token from the file revokes it; the environment's stays, and the reload
+    // line counts both sources.
+    s.write("tokens", &format!("{STRONG_B}\n"));
+    signal(child.id(), "-HUP");
+    let err = wait_for_text(&err_log, "SIGHUP: re-read");
+    assert!(
+        err.contains(&format!(
+            "SIGHUP: re-read {file}: 2 tokens accepted: 1 from --token-file {file} (re-read \
+             on SIGHUP), 1 from HYPERDIAL_TOKEN (fixed until restart)"
+        )),
+        "{err}"
+    );
+    assert!(!lets_in(&s, &url, STRONG_C));
+    assert!(lets_in(&s, &url, STRONG_B));
+    assert!(lets_in(&s, &url, STRONG_A));
+    let all = format!("{}\n{}", lines.join("\n"), err);
+    for t in [STRONG_A, STRONG_B, STRONG_C] {
+        assert!(!all.contains(t), "a token was printed: {all}");
+    }
+    child.kill().ok();
+    child.wait().ok();
 }
 
 #[test]
@@ -160,7 +262,7 @@ fn a_weak_token_gets_a_warning_that_never_shows_it() {
     assert!(lets_in(&s, &server.url, "hunter2"));
     let err = std::fs::read_to_string(server_err(&s, port)).unwrap();
     assert!(
-        err.contains("warning: the token of --token (or HYPERDIAL_TOKEN) is weak"),
+        err.contains("warning: the token of --token is weak"),
         "{err}"
     );
     assert!(err.contains("at least 16"), "{err}");
@@ -179,28 +281,26 @@ fn a_weak_token_gets_a_warning_that_never_shows_it() {
 fn a_server_on_every_address_names_this_machine_in_its_dashboard_line() {
     let s = Scratch::new("any-address");
     let port = free_port();
-    let mut child = s
-        .cmd(&[
-            "server",
-            "--db",
-            "db.sqlite",
-            "--bind",
-            &format!("0.0.0.0:{port}"),
-            "--token",
-            STRONG_A,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let dashboard = lines
-        .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("dashboard: ").map(str::to_string));
+    let bind = format!("0.0.0.0:{port}");
+    let args = ["--db", "db.sqlite", "--bind", &bind, "--token", STRONG_A];
+    let mut child = spawn_server(&s, &args, &[], &s.dir.join("server.err"));
+    let lines = startup_lines(&mut child);
     child.kill().ok();
     child.wait().ok();
-    let dashboard = dashboard.expect("a dashboard line");
     let host = hyperdial_agent::hostname();
+    // The first line gives a URL a client can reach, and says it listens on all interfaces.
+    let first = lines.first().expect("a first line");
+    assert!(
+        first.starts_with(&format!(
+            "hyperdial server on http://{host}:{port} (listening on all interfaces: \
+             0.0.0.0:{port}) (database "
+        )),
+        "{first}"
+    );
+    let dashboard = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("dashboard: "))
+        .expect("a dashboard line");
     assert!(
         dashboard.starts_with(&format!("http://{host}:{port}/ ")),
         "{dashboard}"
@@ -356,21 +456,13 @@ fn refused_requests_and_sweep_changes_are_in_the_request_log() {
     let s = Scratch::new("request-log");
     let port = free_port();
     let err_log = s.dir.join("server.err");
-    let mut child = s
-        .cmd(&[
-            "server",
-            "--db",
-            "db.sqlite",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--token",
-            STRONG_A,
-        ])
-        .env("HYPERDIAL_LOG", "warn,hyperdial_server::requests=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(std::fs::File::create(&err_log).unwrap()))
-        .spawn()
-        .unwrap();
+    let bind = format!("127.0.0.1:{port}");
+    let mut child = spawn_server(
+        &s,
+        &["--db", "db.sqlite", "--bind", &bind, "--token", STRONG_A],
+        &[("HYPERDIAL_LOG", "warn,hyperdial_server::requests=info")],
+        &err_log,
+    );
     let url = format!("http://127.0.0.1:{port}");
     wait_until_up(&s, &mut child, &url, STRONG_A);
     assert!(!lets_in(&s, &url, STRONG_B));
@@ -444,34 +536,12 @@ fn refused_requests_and_sweep_changes_are_in_the_request_log() {
 }
 
 /// A SQLite database at `path` with the schema of the migrations numbered below `below`.
-fn old_sqlite(s: &Scratch, path: &Path, below: &str) {
-    let old = s.dir.join(format!("migrations-below-{below}"));
-    std::fs::create_dir_all(&old).unwrap();
-    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("../store/migrations/sqlite");
-    for entry in std::fs::read_dir(&here).unwrap() {
-        let file = entry.unwrap().path();
-        let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        if name.as_str() < below {
-            std::fs::copy(&file, old.join(&name)).unwrap();
-        }
-    }
+fn old_sqlite(path: &Path, below: &str) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let options = sqlx::sqlite::SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true);
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await
-            .unwrap();
-        sqlx::migrate::Migrator::new(old.as_path())
-            .await
-            .unwrap()
-            .run(&pool)
-            .await
-            .unwrap();
+        let (pool, old) = hyperdial_store::testing::old_sqlite(path, below).await;
         pool.close().await;
+        std::fs::remove_dir_all(old).ok();
     });
 }
 
@@ -486,7 +556,7 @@ fn a_server_that_upgrades_its_database_names_the_migrations_it_applied() {
     assert!(!err.contains("upgraded"), "{err}");
     // An old one: one line naming what was applied.
     let db = s.dir.join("old.sqlite");
-    old_sqlite(&s, &db, "0014");
+    old_sqlite(&db, "0014");
     let port = free_port();
     drop(ServerProcess::start(&s, &db, port));
     let err = std::fs::read_to_string(server_err(&s, port)).unwrap();
@@ -508,7 +578,7 @@ fn a_server_that_upgrades_its_database_names_the_migrations_it_applied() {
 fn a_server_whose_migration_fails_says_which_and_that_it_was_rolled_back() {
     let s = Scratch::new("upgrade-fails");
     let db = s.dir.join("old.sqlite");
-    old_sqlite(&s, &db, "0014");
+    old_sqlite(&db, "0014");
     // An index already named as the one 0014 creates.
     let status = std::process::Command::new("sqlite3")
         .arg(&db)

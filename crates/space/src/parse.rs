@@ -386,7 +386,7 @@ impl Validator {
                     "move the keys under `sweep:` to the top level of the file",
                 );
             } else {
-                misspelt.extend(self.unknown_key("", key, TOP_KEYS, "at the top level"));
+                misspelt.extend(self.unknown_key("", key, node, TOP_KEYS, "at the top level"));
             }
         }
         let given = |key: &str| top.has(key) || misspelt.iter().any(|m| m == key);
@@ -655,10 +655,16 @@ impl Validator {
         let fields = self.expect_map(path, node, "`metric: {name: val_loss, goal: minimize}`")?;
         const KEYS: &[&str] = &["name", "goal", "target", "impute", "impute_while_running"];
         let mut misspelt = Vec::new();
-        for (key, _) in fields.entries {
+        for (key, value) in fields.entries {
             if !KEYS.contains(&key.name.as_str()) {
                 if report_unknown {
-                    misspelt.extend(self.unknown_key(path, key, KEYS, &format!("in `{path}`")));
+                    misspelt.extend(self.unknown_key(
+                        path,
+                        key,
+                        value,
+                        KEYS,
+                        &format!("in `{path}`"),
+                    ));
                 } else {
                     misspelt.extend(did_you_mean(&key.name, &["name", "goal"]).map(str::to_string));
                 }
@@ -808,7 +814,7 @@ impl Validator {
         for (i, item) in items.iter().enumerate() {
             let path = format!("metrics[{i}]");
             if let Some(entries) = item.as_map() {
-                for (key, _) in entries {
+                for (key, value) in entries {
                     if key.name == "target" {
                         self.error(
                             &join(&path, "target"),
@@ -824,7 +830,7 @@ impl Validator {
                             "remove it",
                         );
                     } else if !KEYS.contains(&key.name.as_str()) {
-                        self.unknown_key(&path, key, KEYS, "in an entry of `metrics`");
+                        self.unknown_key(&path, key, value, KEYS, "in an entry of `metrics`");
                     }
                 }
             }
@@ -868,10 +874,10 @@ impl Validator {
             None => {
                 // `typ: hyperband` is reported as a misspelt `type`, and only so.
                 let mut misspelt = false;
-                for (key, _) in fields.entries {
+                for (key, value) in fields.entries {
                     if did_you_mean(&key.name, &["type"]).is_some() {
                         misspelt = true;
-                        self.unknown_key("early_terminate", key, &["type"], "");
+                        self.unknown_key("early_terminate", key, value, &["type"], "");
                     }
                 }
                 if !misspelt {
@@ -911,11 +917,12 @@ impl Validator {
             }
         };
         let mut misspelt = Vec::new();
-        for (key, _) in fields.entries {
+        for (key, value) in fields.entries {
             if !keys.contains(&key.name.as_str()) {
                 misspelt.extend(self.unknown_key(
                     "early_terminate",
                     key,
+                    value,
                     keys,
                     &format!("in a {kind} `early_terminate`"),
                 ));

@@ -7,9 +7,12 @@
 //! and dropped by [`TestDb::remove`]; when the variable is unset it prints a `SKIPPED:` line
 //! (appended to the file `HYPERDIAL_SKIPPED` names, when set) and answers `None`, so a test
 //! that cannot run says so instead of passing silently.
+//!
+//! [`migrations_below`], [`migrate_below`] and [`old_sqlite`] build a database of an older
+//! schema (the migrations before a given one), to test what opening it upgrades.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sqlx::Connection;
 
@@ -96,6 +99,67 @@ impl TestDb {
             }
         }
     }
+}
+
+/// The migrations of `backend` (`sqlite` or `postgres`) numbered below `below` (`"0008"`:
+/// those before 0008), copied from this crate's `migrations/` to a new temporary directory
+/// that the caller removes: the schema of an older release, to test an upgrade. Panics when
+/// the files cannot be copied.
+pub fn migrations_below(backend: &str, below: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("hyperdial-old-{}", new_id("m")));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend);
+    let entries = std::fs::read_dir(&here).unwrap_or_else(|e| panic!("{}: {e}", here.display()));
+    for entry in entries {
+        let path = entry
+            .unwrap_or_else(|e| panic!("{}: {e}", here.display()))
+            .path();
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        if name.as_ref() < below {
+            std::fs::copy(&path, dir.join(name.as_ref()))
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+    }
+    dir
+}
+
+/// Apply to `pool` the migrations of `backend` numbered below `below`
+/// ([`migrations_below`]), and answer their directory, which the caller removes. Panics when
+/// a migration fails.
+pub async fn migrate_below<DB>(pool: &sqlx::Pool<DB>, backend: &str, below: &str) -> PathBuf
+where
+    DB: sqlx::Database,
+    DB::Connection: sqlx::migrate::Migrate,
+{
+    let old = migrations_below(backend, below);
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .unwrap_or_else(|e| panic!("the migrations in {}: {e}", old.display()))
+        .run(pool)
+        .await
+        .unwrap_or_else(|e| panic!("migrating {backend} below {below}: {e}"));
+    old
+}
+
+/// A one-connection pool on the SQLite file `path` (created, with its directory), with the
+/// migrations numbered below `below` applied ([`migrate_below`]), and their directory, which
+/// the caller removes. Panics when the file cannot be opened or a migration fails.
+pub async fn old_sqlite(path: &Path, below: &str) -> (sqlx::SqlitePool, PathBuf) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{}: {e}", parent.display()));
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let old = migrate_below(&pool, "sqlite", below).await;
+    (pool, old)
 }
 
 /// Print a `SKIPPED:` line and append it to the file `HYPERDIAL_SKIPPED` names, if any.

@@ -7,26 +7,26 @@
 
 use std::path::Path;
 
-use hyperdial_store::testing::TestDb;
-use hyperdial_store::{new_id, Store};
-use sqlx::migrate::Migrator;
+use hyperdial_store::testing::{self, TestDb};
+use hyperdial_store::Store;
 
-/// The old schema's migrations of `backend` (`sqlite` or `postgres`), those numbered below
-/// `below`, copied to a directory.
-fn old_migrations(backend: &str, below: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("hyperdial-old-{}", new_id("m")));
-    std::fs::create_dir_all(&dir).unwrap();
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(backend);
-    for entry in std::fs::read_dir(&here).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.as_str() < below {
-            std::fs::copy(&path, dir.join(&name)).unwrap();
-        }
-    }
-    dir
+/// A one-connection pool on the SQLite database `db`, with the migrations numbered below
+/// `below` applied; and the directory of those migrations, to remove when done.
+async fn old_sqlite(db: &TestDb, below: &str) -> (sqlx::SqlitePool, std::path::PathBuf) {
+    let file = db.url().trim_start_matches("sqlite://").to_string();
+    testing::old_sqlite(Path::new(&file), below).await
+}
+
+/// A one-connection pool on the PostgreSQL database `db`, with the migrations numbered below
+/// `below` applied; and the directory of those migrations, to remove when done.
+async fn old_postgres(db: &TestDb, below: &str) -> (sqlx::PgPool, std::path::PathBuf) {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(db.url())
+        .await
+        .unwrap();
+    let old = testing::migrate_below(&pool, "postgres", below).await;
+    (pool, old)
 }
 
 /// What the old schema holds: two runs, three metrics, gaps, NaN (NULL) and infinities.
@@ -159,23 +159,7 @@ async fn check_upgraded(store: &Store) {
 #[tokio::test]
 async fn a_sqlite_database_of_the_old_metric_schema_upgrades_in_place() {
     let db = TestDb::sqlite();
-    let file = db.url().trim_start_matches("sqlite://").to_string();
-    std::fs::create_dir_all(Path::new(&file).parent().unwrap()).unwrap();
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&file)
-        .create_if_missing(true);
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .unwrap();
-    let old = old_migrations("sqlite", "0008");
-    Migrator::new(old.as_path())
-        .await
-        .unwrap()
-        .run(&pool)
-        .await
-        .unwrap();
+    let (pool, old) = old_sqlite(&db, "0008").await;
     fill_old(&pool).await;
     pool.close().await;
     let store = db.open().await.unwrap();
@@ -194,18 +178,7 @@ async fn a_postgres_database_of_the_old_metric_schema_upgrades_in_place() {
     else {
         return;
     };
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(db.url())
-        .await
-        .unwrap();
-    let old = old_migrations("postgres", "0008");
-    Migrator::new(old.as_path())
-        .await
-        .unwrap()
-        .run(&pool)
-        .await
-        .unwrap();
+    let (pool, old) = old_postgres(&db, "0008").await;
     fill_old(&pool).await;
     pool.close().await;
     let store = db.open().await.unwrap();
@@ -266,18 +239,7 @@ async fn a_postgres_database_of_one_row_per_point_moves_into_chunks() {
     else {
         return;
     };
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(db.url())
-        .await
-        .unwrap();
-    let old = old_migrations("postgres", "0012");
-    Migrator::new(old.as_path())
-        .await
-        .unwrap()
-        .run(&pool)
-        .await
-        .unwrap();
+    let (pool, old) = old_postgres(&db, "0012").await;
     fill_rows(&pool).await;
     pool.close().await;
     let store = db.open().await.unwrap();
@@ -372,23 +334,7 @@ fn check_failure(e: &hyperdial_store::StoreError, backend: &str, kept: &str) {
 #[tokio::test]
 async fn a_failed_sqlite_migration_is_named_and_rolled_back() {
     let db = TestDb::sqlite();
-    let file = db.url().trim_start_matches("sqlite://").to_string();
-    std::fs::create_dir_all(Path::new(&file).parent().unwrap()).unwrap();
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(&file)
-        .create_if_missing(true);
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .unwrap();
-    let old = old_migrations("sqlite", "0014");
-    Migrator::new(old.as_path())
-        .await
-        .unwrap()
-        .run(&pool)
-        .await
-        .unwrap();
+    let (pool, old) = old_sqlite(&db, "0014").await;
     for sql in IN_THE_WAY {
         sqlx::query(sql).execute(&pool).await.unwrap();
     }
@@ -423,18 +369,7 @@ async fn a_failed_postgres_migration_is_named_and_rolled_back() {
     else {
         return;
     };
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(db.url())
-        .await
-        .unwrap();
-    let old = old_migrations("postgres", "0012");
-    Migrator::new(old.as_path())
-        .await
-        .unwrap()
-        .run(&pool)
-        .await
-        .unwrap();
+    let (pool, old) = old_postgres(&db, "0012").await;
     for sql in IN_THE_WAY {
         sqlx::query(sql).execute(&pool).await.unwrap();
     }

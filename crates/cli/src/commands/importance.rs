@@ -5,8 +5,11 @@
 //! Prints a table of the parameters, most important first, with each importance and main
 //! effect and their spread across the sub-forests (`± sd`), and the correlations; then how
 //! many runs were used and whether the evidence suffices. When it does not (`too_few_runs`,
-//! `no_signal`) the command says why and what to do: more runs, or other run states
-//! (`--states`); the correlations are still shown. `--json` prints the API's answer as it is.
+//! `no_signal`) the command says why and what to do: how many more runs the rule needs, and
+//! the command that runs them (`hyperdial tune` on a local store, the `hyperdial agent` that
+//! reaches the server as `sweep` prints it, or the Python client's trials); or counting the
+//! sweep's stopped-early runs too (`--states`), when it has some. The correlations are still
+//! shown. `--json` prints the API's answer as it is.
 //!
 //! Exit status: 0 with an answer (`enough`, or `no_signal`: the runs say the parameters do not
 //! predict the metric); 1 when the runs are too few for importances (`too_few_runs`), so a
@@ -44,18 +47,22 @@ pub async fn run(
     }
     let imp: Importance = serde_json::from_value(answer)
         .context("the server's importance answer is not in the expected form")?;
-    // Who runs more of the sweep: agents, or (no program and no command) the Python client.
-    let by_client = imp.evidence != Evidence::Enough
-        && api
+    let advice = if imp.evidence == Evidence::Enough {
+        Advice::default()
+    } else {
+        let info = api
             .get(&format!("/api/v1/sweeps/{}", urlencode(sweep)))
             .await
-            .is_ok_and(|s| s["config"]["program"].is_null() && s["config"]["command"].is_null());
-    let runs_more = if by_client {
-        RunsMore::Client
-    } else {
-        RunsMore::Agents
+            .unwrap_or_default();
+        advice(api, via, sweep, &info)
     };
-    let text = render(&imp, sweep, states, &via.flags(), runs_more);
+    // The read options are repeated only in a suggested command (`flags` notes a token).
+    let flags = if imp.evidence == Evidence::Enough {
+        String::new()
+    } else {
+        via.flags()
+    };
+    let text = render(&imp, sweep, states, &flags, &advice);
     print!("{}", text.table);
     eprint!("{}", text.explanation);
     Ok(exit_status(imp.evidence == Evidence::TooFewRuns))
@@ -111,23 +118,85 @@ fn state_list(states: &[RunState]) -> String {
 }
 
 /// What runs more of a sweep, for the advice when its runs are too few.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum RunsMore {
-    /// `hyperdial tune` or agents start its program or command.
-    Agents,
+    /// `hyperdial tune` on the local store starts its program or command: the sweep's file
+    /// (`FILE` when unknown) and the store's `--db`, if one was named.
+    Tune {
+        /// The sweep's file, as it was created from.
+        file: String,
+        /// ` --db DB`, or empty.
+        db: String,
+    },
+    /// Agents start its program or command: the `hyperdial agent` command that reaches the
+    /// server ([`super::manage::agent_command`], in backticks).
+    Agents(String),
     /// It has neither program nor command: the Python client's trials are its runs.
     Client,
 }
 
+/// What the advice for too few runs (or no signal) needs to know of the sweep.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Advice {
+    /// What runs more of it.
+    runs_more: RunsMore,
+    /// Whether it has runs stopped early (only then is counting them suggested).
+    stopped_early: bool,
+}
+
+impl Default for Advice {
+    fn default() -> Advice {
+        Advice {
+            runs_more: RunsMore::Tune {
+                file: "FILE".into(),
+                db: String::new(),
+            },
+            stopped_early: false,
+        }
+    }
+}
+
+/// The advice for sweep `sweep` (its answer `info`, `null` when it could not be read), read
+/// through `api` as `via` says: the Python client for a sweep without program or command,
+/// else `tune` on a local store or agents of the server; and whether it has stopped-early runs.
+fn advice(api: &Api, via: &Source, sweep: &str, info: &serde_json::Value) -> Advice {
+    let by_client = info.is_object()
+        && info["config"]["program"].is_null()
+        && info["config"]["command"].is_null();
+    let runs_more = if by_client {
+        RunsMore::Client
+    } else if api.is_local_store() {
+        RunsMore::Tune {
+            file: info["file"]
+                .as_str()
+                .map(super::validate::shell_quote)
+                .unwrap_or_else(|| "FILE".into()),
+            db: if via.db.is_some() {
+                via.flags()
+            } else {
+                String::new()
+            },
+        }
+    } else {
+        RunsMore::Agents(super::manage::agent_command(sweep, api.base(), &via.remote))
+    };
+    Advice {
+        runs_more,
+        stopped_early: info["counts"]["stopped_early"]
+            .as_i64()
+            .is_some_and(|n| n > 0),
+    }
+}
+
 /// The whole text the command prints for `imp` (each line ending in a newline); `flags`
-/// are the read options to repeat in a suggested command ([`Source::flags`]); `runs_more`
+/// are the read options to repeat in a suggested command ([`Source::flags`]); `advice`
 /// says what to advise when the runs are too few.
 fn render(
     imp: &Importance,
     sweep: &str,
     asked: &[RunState],
     flags: &str,
-    runs_more: RunsMore,
+    advice: &Advice,
 ) -> Rendered {
     let mut out = String::new();
     let mut explanation = String::new();
@@ -207,7 +276,7 @@ fn render(
                  importances (correlations are still given, for numeric parameters).\n",
                 imp.runs, imp.min_runs
             ));
-            explanation.push_str(&more_runs_hint(imp, sweep, asked, flags, runs_more));
+            explanation.push_str(&more_runs_hint(imp, sweep, asked, flags, advice));
         }
         Evidence::NoSignal => {
             out.push_str(&format!(
@@ -216,7 +285,7 @@ fn render(
                  (correlations are still given, for numeric parameters).\n",
                 imp.runs
             ));
-            out.push_str(&more_runs_hint(imp, sweep, asked, flags, runs_more));
+            out.push_str(&more_runs_hint(imp, sweep, asked, flags, advice));
         }
     }
     Rendered {
@@ -225,26 +294,50 @@ fn render(
     }
 }
 
-/// What to do when the evidence does not suffice: more runs; and, when stopped-early runs
-/// were left out (the default), how to count them too.
+/// What to do when the evidence does not suffice: more runs (with too few, how many more the
+/// rule needs: [`Importance::min_runs`] in all); and, when the sweep has stopped-early runs
+/// that were left out, how to count them too.
 fn more_runs_hint(
     imp: &Importance,
     sweep: &str,
     asked: &[RunState],
     flags: &str,
-    runs_more: RunsMore,
+    advice: &Advice,
 ) -> String {
-    let mut hint = match runs_more {
-        RunsMore::Agents => format!(
-            "  to get importances: run more of the sweep (`hyperdial tune FILE --count N` again, \
-             or `hyperdial agent {sweep}`)"
-        ),
-        RunsMore::Client => "  to get importances: run more trials of the sweep from the Python \
-             client (`Sweep.create(..., resume=True)`, then `sweep.optimize(objective, \
-             n_trials=N)` or more ask/tell)"
-            .to_string(),
+    let missing = imp.min_runs.saturating_sub(imp.runs);
+    let metric = imp.metric.as_deref().unwrap_or("the metric");
+    let (how_many, count) = if imp.evidence == Evidence::TooFewRuns && missing > 0 {
+        let runs = if missing == 1 { "run" } else { "runs" };
+        let which = if imp.states == [RunState::Finished] {
+            format!("finished {runs}")
+        } else {
+            format!("{runs} in states {}", state_list(&imp.states))
+        };
+        (
+            format!(
+                "{missing} more {which} with {metric} (at least {} in all)",
+                imp.min_runs
+            ),
+            missing.to_string(),
+        )
+    } else {
+        ("more runs".to_string(), "N".to_string())
     };
-    if !imp.states.contains(&RunState::StoppedEarly) {
+    let mut hint = match &advice.runs_more {
+        RunsMore::Tune { file, db } => format!(
+            "  to get importances: {how_many}; run them with `hyperdial tune {file} --count \
+             {count}{db}` (it resumes sweep {sweep})"
+        ),
+        RunsMore::Agents(agent) => {
+            format!("  to get importances: {how_many}; start agents with {agent}")
+        }
+        RunsMore::Client => format!(
+            "  to get importances: {how_many}; run more trials of the sweep from the Python \
+             client (`Sweep.create(..., resume=True)`, then `sweep.optimize(objective, \
+             n_trials={count})` or more ask/tell)"
+        ),
+    };
+    if advice.stopped_early && !imp.states.contains(&RunState::StoppedEarly) {
         let mut with: Vec<RunState> = if asked.is_empty() {
             imp.states.clone()
         } else {
@@ -258,7 +351,7 @@ fn more_runs_hint(
             ""
         };
         hint.push_str(&format!(
-            ";\n  or count the runs stopped early too: `hyperdial importance {sweep} --states {}{flags}`{default}",
+            ";\n  or count the sweep's runs stopped early too: `hyperdial importance {sweep} --states {}{flags}`{default}",
             state_list(&with)
         ));
     }
@@ -300,6 +393,28 @@ mod tests {
         }
     }
 
+    /// What is printed on standard error for 4 finished runs of 10 needed, with `advice`.
+    fn too_few(advice: &Advice) -> String {
+        render(
+            &answer(Evidence::TooFewRuns, 4, false),
+            "s1",
+            &[],
+            "",
+            advice,
+        )
+        .explanation
+    }
+
+    fn tune_advice(stopped_early: bool) -> Advice {
+        Advice {
+            runs_more: RunsMore::Tune {
+                file: "sweep.yaml".into(),
+                db: " --db x.db".into(),
+            },
+            stopped_early,
+        }
+    }
+
     #[test]
     fn the_table_carries_the_spread_and_the_evidence() {
         let rendered = render(
@@ -307,7 +422,7 @@ mod tests {
             "s1",
             &[],
             "",
-            RunsMore::Agents,
+            &Advice::default(),
         );
         assert_eq!(rendered.explanation, "");
         let text = rendered.table;
@@ -318,13 +433,13 @@ mod tests {
     }
 
     #[test]
-    fn too_few_runs_says_what_to_do() {
+    fn too_few_runs_says_how_many_more_and_what_to_do() {
         let rendered = render(
             &answer(Evidence::TooFewRuns, 4, false),
             "s1",
             &[],
             " --db x.db",
-            RunsMore::Agents,
+            &tune_advice(true),
         );
         // The correlations on standard output, why there are no importances on standard error.
         assert!(rendered.table.contains("-0.81"), "{}", rendered.table);
@@ -336,6 +451,13 @@ mod tests {
         );
         assert!(text.contains("at least 10 needed"), "{text}");
         assert!(
+            text.contains(
+                "to get importances: 6 more finished runs with val_loss (at least 10 in all); \
+                 run them with `hyperdial tune sweep.yaml --count 6 --db x.db`"
+            ),
+            "{text}"
+        );
+        assert!(
             text.contains("`hyperdial importance s1 --states finished,stopped_early --db x.db`"),
             "{text}"
         );
@@ -345,21 +467,56 @@ mod tests {
             "/api/v1/sweeps/s%201/importance?state=finished,stopped_early"
         );
         assert_eq!(importance_path("s1", &[]), "/api/v1/sweeps/s1/importance");
-        assert!(text.contains("hyperdial agent s1"), "{text}");
+        // One short of the rule: singular.
+        let text = render(
+            &answer(Evidence::TooFewRuns, 9, false),
+            "s1",
+            &[],
+            "",
+            &tune_advice(false),
+        )
+        .explanation;
+        assert!(
+            text.contains(": 1 more finished run with val_loss"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn counting_stopped_early_runs_is_suggested_only_when_the_sweep_has_some() {
+        let text = too_few(&tune_advice(false));
+        assert!(!text.contains("stopped_early"), "{text}");
+        assert!(!text.contains("--states"), "{text}");
+    }
+
+    #[test]
+    fn a_sweep_on_a_server_is_told_the_agent_command_that_reaches_it() {
+        let advice = Advice {
+            runs_more: RunsMore::Agents(
+                "`hyperdial agent s1 --server https://sweeps.lan:8337`".into(),
+            ),
+            stopped_early: false,
+        };
+        let text = too_few(&advice);
+        assert!(
+            text.contains(
+                "6 more finished runs with val_loss (at least 10 in all); start agents with \
+                 `hyperdial agent s1 --server https://sweeps.lan:8337`"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("hyperdial tune"), "{text}");
     }
 
     #[test]
     fn a_sweep_of_the_python_client_is_told_to_run_more_trials_from_it() {
-        let text = render(
-            &answer(Evidence::TooFewRuns, 4, false),
-            "s1",
-            &[],
-            "",
-            RunsMore::Client,
-        )
-        .explanation;
+        let advice = Advice {
+            runs_more: RunsMore::Client,
+            stopped_early: false,
+        };
+        let text = too_few(&advice);
         assert!(
-            text.contains("sweep.optimize(objective, n_trials=N)"),
+            text.contains("sweep.optimize(objective, n_trials=6)"),
             "{text}"
         );
         assert!(!text.contains("hyperdial agent"), "{text}");

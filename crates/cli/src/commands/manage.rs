@@ -199,14 +199,14 @@ pub async fn sweeps(api: &Api, project: Option<&str>, as_json: bool) -> Result<E
 
 /// The `note` column of `hyperdial runs`: metric points that did not arrive (they come first:
 /// the run's metrics are incomplete), the run it retries, then the run's error or stop reason
-/// ([`run_error`]). `sync` is the `hyperdial sync` command that uploads them to the store
-/// listed ([`sync_command`]).
-fn run_note(r: &Value, sync: &str) -> String {
+/// ([`run_error`]). `sync` makes the `hyperdial sync` command that uploads them to the store
+/// listed ([`sync_command`]), called only for a run that shows it.
+fn run_note(r: &Value, sync: impl FnOnce() -> String) -> String {
     let error = run_error(r);
     let mut parts = Vec::new();
     if let Some(missing) = r["delivery"]["missing"].as_u64().filter(|m| *m > 0) {
         if error.is_empty() {
-            parts.push(format!("{missing} metric points missing (`{sync}`)"));
+            parts.push(format!("{missing} metric points missing (`{}`)", sync()));
         } else {
             parts.push(format!("{missing} metric points missing"));
         }
@@ -383,7 +383,7 @@ pub async fn runs(
             });
         }
         row.push(run_time(r));
-        row.push(run_note(r, &sync_command(source)));
+        row.push(run_note(r, || sync_command(source)));
         t.add_row(row);
     }
     println!("{t}");
@@ -511,7 +511,7 @@ pub async fn all_runs(api: &Api, listing: &AllRuns, as_json: bool) -> Result<Exi
             ago(&r["created_ms"]),
             run_time(r),
             run_what(r),
-            run_note(r, &sync_command(&listing.source)),
+            run_note(r, || sync_command(&listing.source)),
         ]);
     }
     let first = u64::from(listing.page - 1) * u64::from(listing.limit);
@@ -898,7 +898,7 @@ mod tests {
                           "threshold": 1.5432109876543, "metric": "val_loss", "step_key": null},
         });
         assert_eq!(
-            run_note(&run, "hyperdial sync"),
+            run_note(&run, || "hyperdial sync".into()),
             "retry of r0jn43zpy; hyperband at band 3: val_loss 1.67772 worse than threshold \
              1.54321"
         );

@@ -12,7 +12,12 @@
 //! live events reach each other's dashboards through the database
 //! ([`hyperdial_server::fanout`]). A PostgreSQL database that is not up yet is waited for
 //! (`--db-wait`); a weak token gets a warning; a server bound to every address names the
-//! machine in its dashboard line.
+//! machine in its first line and its dashboard line.
+//!
+//! The start-up lines say where the accepted tokens come from and how many from each (never
+//! the tokens): the token file is re-read on SIGHUP, a `--token` or `HYPERDIAL_TOKEN` is
+//! fixed until restart, and a server given both gets a warning that SIGHUP does not rotate
+//! the fixed one.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -39,6 +44,8 @@ pub struct ServerArgs {
     pub bind: String,
     /// API tokens (`--token`, repeatable, or `HYPERDIAL_TOKEN`).
     pub token: Vec<String>,
+    /// Whether `token` came from `HYPERDIAL_TOKEN` (else from `--token`).
+    pub token_from_env: bool,
     /// File of API tokens, one per line, re-read on SIGHUP.
     pub token_file: Option<PathBuf>,
     /// Extra `Host` names of a tokenless server.
@@ -62,13 +69,28 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
         db_wait,
         bind,
         token,
+        token_from_env,
         token_file,
         allowed_hosts,
         tls,
         run_timeout,
         until_stdin_closes,
     } = args;
-    let tokens = Tokens::new(accepted_tokens(&token, token_file.as_deref())?);
+    let fixed: Vec<String> = token.into_iter().filter(|t| !t.is_empty()).collect();
+    let sources = TokenSources {
+        fixed: fixed.len(),
+        fixed_from: if token_from_env {
+            "HYPERDIAL_TOKEN"
+        } else {
+            "--token"
+        },
+        file: token_file.clone(),
+    };
+    let (accepted, from_file) = accepted_tokens(&fixed, &sources)?;
+    let tokens = Tokens::new(accepted);
+    if let Some(warning) = sources.not_rotated_warning() {
+        eprintln!("hyperdial: warning: {warning}");
+    }
     let addr: SocketAddr = bind
         .parse()
         .with_context(|| format!("--bind {bind}: expected an address like 127.0.0.1:8337"))?;
@@ -127,9 +149,13 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     let mut out = std::io::stdout();
     let _ = writeln!(
         out,
-        "hyperdial server on {scheme}://{local} (database {})",
+        "hyperdial server on {} (database {})",
+        listening(scheme, local),
         store.describe()
     );
+    if !tokens.is_empty() {
+        let _ = writeln!(out, "tokens: {}", sources.describe(from_file));
+    }
     let _ = writeln!(out, "dashboard: {}", dashboard(scheme, local));
     let _ = out.flush();
     let mut signals = Vec::new();
@@ -141,10 +167,10 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     match &token_file {
         Some(path) => {
             let mut hangups = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
-            let (tokens, given, path) = (tokens.clone(), token.clone(), path.clone());
+            let (tokens, path) = (tokens.clone(), path.clone());
             tokio::spawn(async move {
                 while hangups.recv().await.is_some() {
-                    reload_tokens(&tokens, &given, &path);
+                    reload_tokens(&tokens, &fixed, &sources, &path);
                 }
             });
         }
@@ -202,29 +228,93 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The tokens the server accepts: those of `--token` (or `HYPERDIAL_TOKEN`; empty ones mean
-/// none) and those of the token file, with a warning on standard error for each weak one.
-fn accepted_tokens(given: &[String], file: Option<&Path>) -> Result<Vec<String>> {
-    let mut tokens = Vec::new();
-    for (i, token) in given.iter().filter(|t| !t.is_empty()).enumerate() {
-        let which = if given.len() > 1 {
-            format!("--token number {}", i + 1)
+/// Where the server's tokens come from, for the start-up and SIGHUP lines: counts and names,
+/// never the tokens.
+struct TokenSources {
+    /// How many tokens were given once (`--token` or `HYPERDIAL_TOKEN`): fixed until restart.
+    fixed: usize,
+    /// Where those came from: `--token` or `HYPERDIAL_TOKEN`.
+    fixed_from: &'static str,
+    /// The token file, re-read on SIGHUP.
+    file: Option<PathBuf>,
+}
+
+impl TokenSources {
+    /// The sources in force and how many tokens each gives, with `from_file` tokens read from
+    /// the file: `2 from --token-file F (re-read on SIGHUP), 1 from HYPERDIAL_TOKEN (fixed
+    /// until restart)`.
+    fn describe(&self, from_file: usize) -> String {
+        let mut parts = Vec::new();
+        if let Some(path) = &self.file {
+            parts.push(format!(
+                "{from_file} from --token-file {} (re-read on SIGHUP)",
+                path.display()
+            ));
+        }
+        if self.fixed > 0 {
+            parts.push(format!(
+                "{} from {} (fixed until restart)",
+                self.fixed, self.fixed_from
+            ));
+        }
+        parts.join(", ")
+    }
+
+    /// With a token file and a fixed token both, the warning that SIGHUP does not rotate the
+    /// fixed one, and how to move it into the file; `None` otherwise.
+    fn not_rotated_warning(&self) -> Option<String> {
+        let path = self.file.as_ref()?.display();
+        if self.fixed == 0 {
+            return None;
+        }
+        let (which, stays) = if self.fixed == 1 {
+            (format!("the token of {}", self.fixed_from), "stays")
         } else {
-            "the token of --token (or HYPERDIAL_TOKEN)".to_string()
+            (
+                format!("the {} tokens of {}", self.fixed, self.fixed_from),
+                "stay",
+            )
+        };
+        let restart = if self.fixed_from == "HYPERDIAL_TOKEN" {
+            "restart the server without HYPERDIAL_TOKEN in its environment (`unset \
+             HYPERDIAL_TOKEN`, or `env -u HYPERDIAL_TOKEN hyperdial server ...`)"
+        } else {
+            "restart the server without --token"
+        };
+        Some(format!(
+            "{which} {stays} accepted until the server restarts: SIGHUP re-reads only \
+             --token-file {path}, so removing a token from that file does not revoke it. To \
+             rotate it with the others, add it as a line of {path} and {restart}"
+        ))
+    }
+}
+
+/// The tokens the server accepts, and how many of them the file gave: the fixed ones
+/// (`--token` or `HYPERDIAL_TOKEN`, empty ones already dropped) and those of the token file,
+/// with a warning on standard error for each weak one.
+fn accepted_tokens(fixed: &[String], sources: &TokenSources) -> Result<(Vec<String>, usize)> {
+    let mut tokens = Vec::new();
+    for (i, token) in fixed.iter().enumerate() {
+        let which = if fixed.len() > 1 {
+            format!("{} number {}", sources.fixed_from, i + 1)
+        } else {
+            format!("the token of {}", sources.fixed_from)
         };
         warn_if_weak(&which, token);
         tokens.push(token.clone());
     }
-    if let Some(path) = file {
+    let mut from_file = 0;
+    if let Some(path) = &sources.file {
         for t in read_token_file(path)? {
             warn_if_weak(
                 &format!("the token on line {} of {}", t.line, path.display()),
                 &t.token,
             );
             tokens.push(t.token);
+            from_file += 1;
         }
     }
-    Ok(tokens)
+    Ok((tokens, from_file))
 }
 
 /// A warning on standard error when `token` is weak; `which` names it (never the token).
@@ -237,24 +327,34 @@ fn warn_if_weak(which: &str, token: &str) {
     }
 }
 
-/// Re-read the token file after SIGHUP: its tokens replace those read from it before (the
-/// `--token` ones, `given`, stay accepted). A file that cannot be read or holds no token
-/// leaves the tokens in force as they were, and says so.
-fn reload_tokens(tokens: &Tokens, given: &[String], path: &Path) {
-    match accepted_tokens(&[], Some(path)) {
-        Ok(read) => {
-            let n = read.len();
-            tokens.replace(given.iter().cloned().chain(read));
+/// `N token(s)`.
+fn count_tokens(n: usize) -> String {
+    format!("{n} token{}", if n == 1 { "" } else { "s" })
+}
+
+/// Re-read the token file at `path` after SIGHUP: its tokens replace those read from it
+/// before (the fixed ones stay accepted), and the line says every token in force, by source.
+/// A file that cannot be read or holds no token leaves the tokens in force as they were, and
+/// says so.
+fn reload_tokens(tokens: &Tokens, fixed: &[String], sources: &TokenSources, path: &Path) {
+    let file_only = TokenSources {
+        fixed: 0,
+        fixed_from: sources.fixed_from,
+        file: Some(path.to_path_buf()),
+    };
+    match accepted_tokens(&[], &file_only) {
+        Ok((read, from_file)) => {
+            tokens.replace(fixed.iter().cloned().chain(read));
             eprintln!(
-                "SIGHUP: re-read {}: {n} token{} accepted",
+                "SIGHUP: re-read {}: {} accepted: {}",
                 path.display(),
-                if n == 1 { "" } else { "s" }
+                count_tokens(tokens.len()),
+                sources.describe(from_file)
             );
         }
         Err(e) => eprintln!(
-            "hyperdial: error: SIGHUP: {e:#}; the {} token{} accepted before stay in force",
-            tokens.len(),
-            if tokens.len() == 1 { "" } else { "s" }
+            "hyperdial: error: SIGHUP: {e:#}; the {} accepted before stay in force",
+            count_tokens(tokens.len())
         ),
     }
 }
@@ -308,12 +408,12 @@ async fn open_waiting(db: &str, wait: Duration) -> Result<Store> {
     }
 }
 
-/// The dashboard's URL for the startup line. A server bound to every address (`0.0.0.0`,
-/// `[::]`) is named by this machine's host name, since no browser can open `0.0.0.0`, and
-/// the line says that any other name or address of the machine works too.
-fn dashboard(scheme: &str, local: SocketAddr) -> String {
+/// How a browser or client on another machine names a server bound to `local`: the address
+/// itself, or this machine's host name when it is bound to every address (`0.0.0.0`, `[::]`),
+/// since no client can connect to `0.0.0.0`.
+fn reachable_url(scheme: &str, local: SocketAddr) -> String {
     if !local.ip().is_unspecified() {
-        return format!("{scheme}://{local}/");
+        return format!("{scheme}://{local}");
     }
     let host = hyperdial_agent::hostname();
     let host = if host == "unknown" {
@@ -321,10 +421,31 @@ fn dashboard(scheme: &str, local: SocketAddr) -> String {
     } else {
         host
     };
+    format!("{scheme}://{host}:{port}", port = local.port())
+}
+
+/// Where the server listens, for its first line: the URL, and for a server bound to every
+/// address a reachable URL (the host name) with the bound address in parentheses.
+fn listening(scheme: &str, local: SocketAddr) -> String {
+    let url = reachable_url(scheme, local);
+    if local.ip().is_unspecified() {
+        format!("{url} (listening on all interfaces: {local})")
+    } else {
+        url
+    }
+}
+
+/// The dashboard's URL for the startup line. A server bound to every address (`0.0.0.0`,
+/// `[::]`) is named by this machine's host name, and the line says that any other name or
+/// address of the machine works too.
+fn dashboard(scheme: &str, local: SocketAddr) -> String {
+    let url = reachable_url(scheme, local);
+    if !local.ip().is_unspecified() {
+        return format!("{url}/");
+    }
     format!(
-        "{scheme}://{host}:{port}/ (listening on every address of this machine: any name or \
-         address of it that the browser's machine can reach works)",
-        port = local.port()
+        "{url}/ (listening on every address of this machine: any name or address of it that \
+         the browser's machine can reach works)"
     )
 }
 
@@ -346,5 +467,65 @@ mod tests {
         assert!(dashboard("https", any6).starts_with(&format!("https://{host}:9000/")));
         let one: SocketAddr = "10.1.2.3:8337".parse().unwrap();
         assert_eq!(dashboard("http", one), "http://10.1.2.3:8337/");
+    }
+
+    #[test]
+    fn the_first_line_of_an_unspecified_address_names_the_host_and_all_interfaces() {
+        let host = hyperdial_agent::hostname();
+        let any: SocketAddr = "0.0.0.0:8337".parse().unwrap();
+        assert_eq!(
+            listening("http", any),
+            format!("http://{host}:8337 (listening on all interfaces: 0.0.0.0:8337)")
+        );
+        let one: SocketAddr = "127.0.0.1:8337".parse().unwrap();
+        assert_eq!(listening("https", one), "https://127.0.0.1:8337");
+    }
+
+    fn sources(fixed: usize, fixed_from: &'static str, file: Option<&str>) -> TokenSources {
+        TokenSources {
+            fixed,
+            fixed_from,
+            file: file.map(PathBuf::from),
+        }
+    }
+
+    #[test]
+    fn token_sources_are_counted_by_source_and_a_fixed_one_beside_a_file_is_warned_of() {
+        let both = sources(1, "HYPERDIAL_TOKEN", Some("tokens"));
+        assert_eq!(
+            both.describe(2),
+            "2 from --token-file tokens (re-read on SIGHUP), 1 from HYPERDIAL_TOKEN (fixed \
+             until restart)"
+        );
+        let warning = both.not_rotated_warning().unwrap();
+        assert!(
+            warning.starts_with("the token of HYPERDIAL_TOKEN stays accepted until"),
+            "{warning}"
+        );
+        assert!(
+            warning.contains("add it as a line of tokens")
+                && warning.contains("env -u HYPERDIAL_TOKEN"),
+            "{warning}"
+        );
+        let warning = sources(2, "--token", Some("tokens"))
+            .not_rotated_warning()
+            .unwrap();
+        assert!(
+            warning.starts_with("the 2 tokens of --token stay accepted")
+                && warning.ends_with("restart the server without --token"),
+            "{warning}"
+        );
+        let file_only = sources(0, "--token", Some("tokens"));
+        assert_eq!(
+            file_only.describe(3),
+            "3 from --token-file tokens (re-read on SIGHUP)"
+        );
+        assert!(file_only.not_rotated_warning().is_none());
+        let fixed_only = sources(1, "--token", None);
+        assert_eq!(
+            fixed_only.describe(0),
+            "1 from --token (fixed until restart)"
+        );
+        assert!(fixed_only.not_rotated_warning().is_none());
     }
 }

@@ -24,9 +24,9 @@ impl Validator {
             "`budget: {wall_time: 2h, run_hours: 10, stagnation: {runs: 20}}`",
         )?;
         let mut misspelt = Vec::new();
-        for (key, _) in fields.entries {
+        for (key, value) in fields.entries {
             if !KEYS.contains(&key.name.as_str()) {
-                misspelt.extend(self.unknown_key("budget", key, KEYS, "in `budget`"));
+                misspelt.extend(self.unknown_key("budget", key, value, KEYS, "in `budget`"));
             }
         }
         let mut ok = true;
@@ -123,11 +123,12 @@ impl Validator {
             "`stagnation: {runs: 20, min_delta: 0.001}`",
         )?;
         let mut misspelt = Vec::new();
-        for (key, _) in fields.entries {
+        for (key, value) in fields.entries {
             if !STAGNATION_KEYS.contains(&key.name.as_str()) {
                 misspelt.extend(self.unknown_key(
                     "budget.stagnation",
                     key,
+                    value,
                     STAGNATION_KEYS,
                     "in `stagnation`",
                 ));

@@ -41,16 +41,18 @@ pub(super) fn did_you_mean_or(
 }
 
 impl Validator {
-    /// Report an unknown key; returns the known key it is a near miss of, if any, so that a
-    /// required key it stands for is not also reported missing (one error per mistake).
+    /// Report an unknown key (`value` is its value, for a hint that repeats it in our words);
+    /// returns the known key it is a near miss of, if any, so that a required key it stands
+    /// for is not also reported missing (one error per mistake).
     pub(super) fn unknown_key(
         &mut self,
         path: &str,
         key: &Key,
+        value: &Node,
         known: &[&str],
         context: &str,
     ) -> Option<String> {
-        let foreign = foreign_key(&key.name, known);
+        let foreign = foreign_key(&key.name, value, known);
         let suggestion = foreign
             .as_ref()
             .map(|(ours, _)| *ours)
@@ -181,7 +183,7 @@ pub(super) fn not_a_parameter_spec(key: &Key, node: &Node, following: &[&Key]) -
 /// whose nested `parameters` key is `nested`: a mapping beside a nested block belongs in it;
 /// else a near miss of a field; else it is a parameter of its own, to line up with `key`.
 pub(super) fn unknown_parameter_key(key: &Key, k: &Key, v: &Node, nested: Option<&Key>) -> String {
-    if let Some((_, hint)) = foreign_key(&k.name, PARAM_KEYS) {
+    if let Some((_, hint)) = foreign_key(&k.name, v, PARAM_KEYS) {
         return hint;
     }
     match did_you_mean(&k.name, PARAM_KEYS) {
@@ -205,11 +207,17 @@ pub(super) fn unknown_parameter_key(key: &Key, k: &Key, v: &Node, nested: Option
 /// W&B sweep file that says the same (when it is one of the keys `known` at that place) and
 /// the hint that says how to write it: `direction` is `goal`, `low`/`high` are `min`/`max`,
 /// `log: true` is a `log_uniform_values` distribution, `step` is `q`, `choices` is `values`.
-fn foreign_key(typed: &str, known: &[&str]) -> Option<(&'static str, String)> {
+/// `value` is the key's value: `direction: maximize` and `mode: max` are told exactly
+/// `goal: maximize` ([`goal_of`]).
+fn foreign_key(typed: &str, value: &Node, known: &[&str]) -> Option<(&'static str, String)> {
     const LOG: &str = "a log scale is a distribution here, as in W&B: `distribution: log_uniform_values` with `min` and `max` the values themselves (`int` values: `q_log_uniform_values` with `q: 1`)";
+    let goal = || match goal_of(value) {
+        Some(goal) => format!("`goal: {goal}`"),
+        None => "`goal: minimize` or `goal: maximize`".to_string(),
+    };
     let (ours, hint) = match typed {
-        "direction" => ("goal", "`direction` is Optuna's word: a sweep file writes `goal: minimize` or `goal: maximize`".to_string()),
-        "mode" => ("goal", "`mode: min|max` is Ray Tune's word: a sweep file writes `goal: minimize` or `goal: maximize`".to_string()),
+        "direction" => ("goal", format!("`direction` is Optuna's word: a sweep file writes {}", goal())),
+        "mode" => ("goal", format!("`mode` is Ray Tune's word: a sweep file writes {}", goal())),
         "low" | "lower" => ("min", format!("did you mean `min`? (`{typed}` is Optuna's and Ray Tune's word for it)")),
         "high" | "upper" => ("max", format!("did you mean `max`? (`{typed}` is Optuna's and Ray Tune's word for it)")),
         "log" => ("distribution", LOG.to_string()),
@@ -218,6 +226,20 @@ fn foreign_key(typed: &str, known: &[&str]) -> Option<(&'static str, String)> {
         _ => return None,
     };
     known.contains(&ours).then_some((ours, hint))
+}
+
+/// The goal a value of Optuna's `direction` or Ray Tune's `mode` means: `maximize` for
+/// `maximize` or `max` (any case, British spelling too), `minimize` for `minimize` or `min`;
+/// `None` for anything else.
+fn goal_of(value: &Node) -> Option<&'static str> {
+    let NodeValue::Str(s) = &value.value else {
+        return None;
+    };
+    match s.trim().to_ascii_lowercase().as_str() {
+        "maximize" | "maximise" | "max" => Some("maximize"),
+        "minimize" | "minimise" | "min" => Some("minimize"),
+        _ => None,
+    }
 }
 
 /// The hint for `distribution: NAME` that is not one of ours ([`suggest_distribution`]): the

@@ -16,9 +16,9 @@ impl Validator {
     /// Validate `retry`; `None` after reporting an error.
     pub(super) fn retry(&mut self, node: &Node) -> Option<Retry> {
         let fields = self.expect_map("retry", node, "`retry: {max: 2, on: [crashed, failed]}`")?;
-        for (key, _) in fields.entries {
+        for (key, value) in fields.entries {
             if !KEYS.contains(&key.name.as_str()) {
-                self.unknown_key("retry", key, KEYS, "in `retry`");
+                self.unknown_key("retry", key, value, KEYS, "in `retry`");
             }
         }
         let defaults = Retry::default();

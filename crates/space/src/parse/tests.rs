@@ -927,18 +927,38 @@ fn a_field_written_too_far_left_says_to_indent_it() {
 
 #[test]
 fn optuna_and_ray_tune_keys_are_told_the_sweep_files_word() {
-    let metric = |key: &str| {
+    let metric = |key: &str, value: &str| {
         hint_at(
-            &format!("program: t.py\nmethod: bayes\nmetric: {{name: loss, {key}: maximize}}\nparameters:\n  a: {{min: 1, max: 3}}\n"),
+            &format!("program: t.py\nmethod: bayes\nmetric: {{name: loss, {key}: {value}}}\nparameters:\n  a: {{min: 1, max: 3}}\n"),
             &format!("metric.{key}"),
         )
     };
-    assert!(
-        metric("direction").contains("`goal: minimize` or `goal: maximize`"),
-        "{}",
-        metric("direction")
+    // The goal of the value given, exactly.
+    for (key, value, goal) in [
+        ("direction", "maximize", "maximize"),
+        ("direction", "minimize", "minimize"),
+        ("direction", "MAXIMIZE", "maximize"),
+        ("mode", "max", "maximize"),
+        ("mode", "min", "minimize"),
+    ] {
+        let h = metric(key, value);
+        assert!(
+            h.ends_with(&format!("a sweep file writes `goal: {goal}`")),
+            "{h}"
+        );
+        assert!(!h.contains(" or "), "{h}");
+    }
+    assert!(metric("direction", "maximize").starts_with("`direction` is Optuna's word"));
+    assert!(metric("mode", "max").starts_with("`mode` is Ray Tune's word"));
+    // A value that names no goal: both are offered.
+    let h = metric("direction", "up");
+    assert!(h.ends_with("`goal: minimize` or `goal: maximize`"), "{h}");
+    // In a `metrics` entry too.
+    let h = hint_at(
+        "program: t.py\nmethod: bayes\nmetrics:\n  - {name: a, mode: max}\n  - {name: b, goal: minimize}\nparameters:\n  a: {min: 1, max: 3}\n",
+        "metrics[0].mode",
     );
-    assert!(metric("mode").contains("Ray Tune"), "{}", metric("mode"));
+    assert!(h.ends_with("`goal: maximize`"), "{h}");
     let param = |fields: &str, key: &str| {
         hint_at(
             &format!("{HEAD}  lr: {{{fields}}}\n"),
