@@ -379,7 +379,7 @@ def _start_command(url):
     """The command that starts a server answering at ``url``, quoted for a message:
     `hyperdial server` for the default address, with ``--bind`` for another loopback
     address, and for another host the command to run on it (``--bind 0.0.0.0:PORT``, with a
-    token, since other machines can reach it)."""
+    token in its environment, since other machines can reach it)."""
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
     try:
@@ -392,5 +392,7 @@ def _start_command(url):
         bind = "%s:%d" % ("127.0.0.1" if host == "localhost" else
                           "[::1]" if host == "::1" else host, port)
         return "`hyperdial server --bind %s`" % bind
-    return ("`hyperdial server --bind 0.0.0.0:%d --token TOKEN` on %s (and HYPERDIAL_TOKEN="
-            "TOKEN here)" % (port, host))
+    # The token goes in the server's environment, never on its command line (where `ps`
+    # shows it to every user of that machine).
+    return ("`HYPERDIAL_TOKEN=TOKEN hyperdial server --bind 0.0.0.0:%d` on %s (and "
+            "HYPERDIAL_TOKEN=TOKEN here)" % (port, host))

@@ -452,8 +452,8 @@ class AskTellTests(SweepTestCase):
                 ("http://127.0.0.1:9", "`hyperdial server --bind 127.0.0.1:9`"),
                 ("http://localhost:8400", "`hyperdial server --bind 127.0.0.1:8400`"),
                 ("http://127.0.0.1", "`hyperdial server --bind 127.0.0.1:80`"),
-                ("http://gpu-box:8337", "`hyperdial server --bind 0.0.0.0:8337 --token TOKEN` "
-                                        "on gpu-box")]:
+                ("http://gpu-box:8337", "`HYPERDIAL_TOKEN=TOKEN hyperdial server --bind "
+                                        "0.0.0.0:8337` on gpu-box")]:
             self.assertIn(command, hyperdial._transport._start_command(url), url)
         # The message of calls that ran out of retries says the same.
         sweep = hyperdial.Sweep({"id": "x"}, server="http://127.0.0.1:9")
