@@ -814,6 +814,16 @@ mod tests {
         (kept, read)
     }
 
+    /// A random sweep of one parameter minimizing `loss`.
+    fn random_sweep() -> hyperdial_space::SweepConfig {
+        hyperdial_space::parse_str(
+            "method: random\nmetric: {name: loss}\nparameters:\n  a: {min: 0.0, max: 1.0}\n",
+            "sweep.yaml",
+        )
+        .unwrap()
+        .config
+    }
+
     fn trial_row(
         id: &str,
         state: RunState,
@@ -844,12 +854,7 @@ mod tests {
     /// the run it retried is a trial again, with its result, and nothing is in flight.
     #[test]
     fn a_withdrawn_retry_is_forgotten_and_its_run_counts_again() {
-        let config = hyperdial_space::parse_str(
-            "method: random\nmetric: {name: loss}\nparameters:\n  a: {min: 0.0, max: 1.0}\n",
-            "sweep.yaml",
-        )
-        .unwrap()
-        .config;
+        let config = random_sweep();
         let mut h = History::new("s", &config);
         let mut crashed = trial_row("r1", RunState::Crashed, None, Some(10));
         crashed.error = Some(hyperdial_store::AGENT_STOPPED_REPORTING.into());
@@ -884,12 +889,7 @@ mod tests {
 
     #[test]
     fn the_stagnation_walk_follows_runs_finishing_late_changing_and_out_of_order() {
-        let config = hyperdial_space::parse_str(
-            "method: random\nmetric: {name: loss}\nparameters:\n  a: {min: 0.0, max: 1.0}\n",
-            "sweep.yaml",
-        )
-        .unwrap()
-        .config;
+        let config = random_sweep();
         let mut h = History::new("s", &config);
         let check = |h: &History| {
             for d in [0.1, 0.0] {
