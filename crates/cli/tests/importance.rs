@@ -166,22 +166,34 @@ parameters:
   q: {values: [0.1, 0.5, 0.9, 0.3]}
 ";
 
+/// The same curves searched at random, a sweep that goes on after the agent's four runs.
+const RANDOM_HYPERBAND: &str = "program: train.py
+method: random
+run_cap: 20
+metric: {name: loss, goal: minimize}
+early_terminate: {type: hyperband, min_iter: 2, eta: 2}
+parameters:
+  q: {values: [0.1, 0.5, 0.9, 0.3]}
+";
+
 /// On a server, too few runs are told the `hyperdial agent` command that reaches it (with
 /// `--server`, as `sweep` prints it), how many more the rule needs, and to count the sweep's
-/// stopped-early runs only when it has some.
+/// stopped-early runs only when it has some; a sweep that has ended is told to run a new
+/// sweep instead, since agents would get no run of it.
 #[test]
 fn importance_on_a_server_suggests_agents_of_that_server() {
     let s = Scratch::new("importance-server");
     s.write("train.py", CURVES);
     let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
     let url = server.url.clone();
-    // Hyperband stops q = 0.9 (see early_stop.rs): 3 finished runs, 1 stopped early.
-    let id = create_sweep(&s, &url, HYPERBAND);
-    let out = s.run(&["agent", &id, "--server", &url]);
+    // Four runs of a sweep that goes on; hyperband may stop some of them.
+    let id = create_sweep(&s, &url, RANDOM_HYPERBAND);
+    let out = s.run(&["agent", &id, "--server", &url, "--count", "4"]);
     assert!(out.status.success(), "{}", text(&out));
     let info = json_of(&s, &["sweeps", "--json", "--server", &url]);
-    let finished = info[0]["counts"]["finished"].as_u64().unwrap();
-    let stopped = info[0]["counts"]["stopped_early"].as_u64().unwrap();
+    assert_eq!(info[0]["state"], "running", "{info:#}");
+    let finished = info[0]["counts"]["finished"].as_u64().unwrap_or(0);
+    let stopped = info[0]["counts"]["stopped_early"].as_u64().unwrap_or(0);
     assert_eq!(finished + stopped, 4, "{info:#}");
 
     let out = s.run(&["importance", &id, "--server", &url]);
@@ -200,4 +212,20 @@ fn importance_on_a_server_suggests_agents_of_that_server() {
     let counting =
         format!("`hyperdial importance {id} --states finished,stopped_early --server {url}`");
     assert_eq!(few.contains(&counting), stopped > 0, "{few}");
+
+    // The grid of the same four points ends with its last run: no agent would get a run.
+    let grid = create_sweep(&s, &url, HYPERBAND);
+    let out = s.run(&["agent", &grid, "--server", &url]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = s.run(&["importance", &grid, "--server", &url]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let few = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        few.contains(&format!(
+            "sweep {grid} has ended (finished) and runs no more trials, so they need a new \
+             sweep of its file (`hyperdial sweep sweep.yaml --server {url}` and agents"
+        )),
+        "{few}"
+    );
+    assert!(!few.contains("hyperdial agent"), "{few}");
 }

@@ -133,6 +133,16 @@ enum RunsMore {
     Agents(String),
     /// It has neither program nor command: the Python client's trials are its runs.
     Client,
+    /// It has ended (`finished` or `cancelled`): it hands out no more runs, so more runs are
+    /// a new sweep of its file (`file`, `FILE` when unknown; `local`: on the local store).
+    Ended {
+        /// The sweep's final state.
+        state: String,
+        /// The sweep's file.
+        file: String,
+        /// Whether the sweep is in the local store (`tune --new`) rather than on a server.
+        local: bool,
+    },
 }
 
 /// What the advice for too few runs (or no signal) needs to know of the sweep.
@@ -163,14 +173,24 @@ fn advice(api: &Api, via: &Source, sweep: &str, info: &serde_json::Value) -> Adv
     let by_client = info.is_object()
         && info["config"]["program"].is_null()
         && info["config"]["command"].is_null();
-    let runs_more = if by_client {
+    let file = || {
+        info["file"]
+            .as_str()
+            .map(super::validate::shell_quote)
+            .unwrap_or_else(|| "FILE".into())
+    };
+    let state = info["state"].as_str().unwrap_or_default();
+    let runs_more = if matches!(state, "finished" | "cancelled") {
+        RunsMore::Ended {
+            state: state.to_string(),
+            file: file(),
+            local: api.is_local_store(),
+        }
+    } else if by_client {
         RunsMore::Client
     } else if api.is_local_store() {
         RunsMore::Tune {
-            file: info["file"]
-                .as_str()
-                .map(super::validate::shell_quote)
-                .unwrap_or_else(|| "FILE".into()),
+            file: file(),
             db: if via.db.is_some() {
                 via.flags()
             } else {
@@ -330,6 +350,18 @@ fn more_runs_hint(
         ),
         RunsMore::Agents(agent) => {
             format!("  to get importances: {how_many}; start agents with {agent}")
+        }
+        RunsMore::Ended { state, file, local } => {
+            let new = if *local {
+                format!("`hyperdial tune {file} --new{flags}`")
+            } else {
+                format!("`hyperdial sweep {file}{flags}` and agents")
+            };
+            format!(
+                "  to get importances: {how_many}; sweep {sweep} has ended ({state}) and runs \
+                 no more trials, so they need a new sweep of its file ({new}, with room in its \
+                 `run_cap`, or more values in a grid)"
+            )
         }
         RunsMore::Client => format!(
             "  to get importances: {how_many}; run more trials of the sweep from the Python \
@@ -521,5 +553,28 @@ mod tests {
         );
         assert!(!text.contains("hyperdial agent"), "{text}");
         assert!(!text.contains("hyperdial tune"), "{text}");
+    }
+
+    #[test]
+    fn an_ended_sweep_is_told_to_run_a_new_sweep_not_agents() {
+        let advice = Advice {
+            runs_more: RunsMore::Ended {
+                state: "finished".into(),
+                file: "sweep.yaml".into(),
+                local: true,
+            },
+            stopped_early: false,
+        };
+        let text = too_few(&advice);
+        assert!(
+            text.contains(
+                "6 more finished runs with val_loss (at least 10 in all); sweep s1 has ended \
+                 (finished) and runs no more trials, so they need a new sweep of its file \
+                 (`hyperdial tune sweep.yaml --new`"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("hyperdial agent"), "{text}");
+        assert!(!text.contains("--count"), "{text}");
     }
 }

@@ -474,6 +474,14 @@ fn summary_names(run: &Value) -> Vec<String> {
 /// val_loss?`: what the closing summary says when no run has the sweep's metric, `logged`
 /// being the names the runs did log ([`logged_names`]).
 fn no_metric_text(metric: &str, logged: &[String]) -> String {
+    if logged.iter().any(|n| n == metric) {
+        // Runs did report it, but none of them counts as a result (`best_run`).
+        return format!(
+            "no run has ended with the metric '{metric}' yet: only runs that ended finished or \
+             stopped early count as results (the runs that reported it were cancelled, failed \
+             or crashed, or are still running)"
+        );
+    }
     format!(
         "no run reported the metric '{metric}'{}",
         logged_hint(metric, logged)
@@ -616,6 +624,14 @@ mod tests {
             logged_hint("val_loss", &logged),
             "",
             "the metric was logged"
+        );
+        // Logged by runs none of which ended as a result (cancelled by Ctrl-C, say): not
+        // "no run reported" it.
+        let said = no_metric_text("val_loss", &logged);
+        assert!(
+            said.starts_with("no run has ended with the metric 'val_loss' yet")
+                && said.contains("cancelled, failed or crashed"),
+            "{said}"
         );
     }
 }

@@ -11,8 +11,8 @@
 //! Honesty: the [`TREES`] trees are grown as [`SUB_FORESTS`] sub-forests, each tree on its own
 //! bootstrap sample; the spread (standard deviation) of a parameter's share across the
 //! sub-forests is its uncertainty. No importance is given (`evidence` says why) with fewer than
-//! [`MIN_RUNS`] runs, or when the out-of-bag R² is at most 0: the forest then predicts the metric
-//! no better than its mean, and any ranking would be noise.
+//! [`MIN_RUNS`] runs, or when the out-of-bag R² is below [`MIN_OOB_R2`] (0.05): the forest then
+//! predicts the metric no better than its mean, and any ranking would be noise.
 //!
 //! Effects a correlation misses: beside the impurity share, each parameter's *main effect* is a
 //! first-order functional-ANOVA term of the forest, after Hutter, Hoos and Leyton-Brown, "An
@@ -59,6 +59,12 @@ pub const TREES: usize = 100;
 pub const SUB_FORESTS: usize = 5;
 /// Fewest runs with the metric for importances to be given.
 pub const MIN_RUNS: usize = 10;
+
+/// The out-of-bag R² below which the forest counts as predicting the metric no better than
+/// its mean ([`Evidence::NoSignal`]): a forest that explains under 5 % of the held-out
+/// variance ranks parameters by noise, and an R² printed as `0.00` beside importances reads
+/// as a contradiction.
+pub const MIN_OOB_R2: f64 = 0.05;
 /// Most values of a parameter at which its partial dependence is evaluated.
 const GRID: usize = 16;
 /// Most runs the partial dependence averages over.
@@ -588,17 +594,7 @@ fn compute(params: &[Param], runs: &[(&Value, f64)], maximize: bool) -> Importan
         .collect();
     let sub_y: Vec<f64> = rows.iter().map(|&i| y[i]).collect();
     let fit = forest(&sub_x, &sub_y, TREES, SUB_FORESTS, 0x6879_7065_7264_6961);
-    let evidence = if n < MIN_RUNS {
-        Evidence::TooFewRuns
-    } else if fit
-        .oob_r2
-        .filter(|r2| r2.is_finite())
-        .is_none_or(|r2| r2 <= 0.0)
-    {
-        Evidence::NoSignal
-    } else {
-        Evidence::Enough
-    };
+    let evidence = evidence_of(n, fit.oob_r2);
     let groups: Vec<Vec<usize>> = (0..params.len())
         .map(|p| (0..owner.len()).filter(|&c| owner[c] == p).collect())
         .collect();
@@ -783,9 +779,36 @@ pub(crate) async fn importance(
     Ok(Json(answer).into_response())
 }
 
+/// Whether `n` runs and a forest of out-of-bag R² `oob_r2` are evidence enough to rank the
+/// parameters: fewer than [`MIN_RUNS`] runs are too few; an R² below [`MIN_OOB_R2`], not finite
+/// or not measured is no signal.
+fn evidence_of(n: usize, oob_r2: Option<f64>) -> Evidence {
+    if n < MIN_RUNS {
+        Evidence::TooFewRuns
+    } else if oob_r2
+        .filter(|r2| r2.is_finite())
+        .is_none_or(|r2| r2 < MIN_OOB_R2)
+    {
+        Evidence::NoSignal
+    } else {
+        Evidence::Enough
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_out_of_bag_r2_that_rounds_to_zero_is_no_signal() {
+        assert_eq!(evidence_of(9, Some(0.9)), Evidence::TooFewRuns);
+        assert_eq!(evidence_of(30, Some(0.003)), Evidence::NoSignal);
+        assert_eq!(evidence_of(30, Some(-0.4)), Evidence::NoSignal);
+        assert_eq!(evidence_of(30, Some(f64::NAN)), Evidence::NoSignal);
+        assert_eq!(evidence_of(30, None), Evidence::NoSignal);
+        assert_eq!(evidence_of(30, Some(MIN_OOB_R2)), Evidence::Enough);
+        assert_eq!(evidence_of(30, Some(0.6)), Evidence::Enough);
+    }
     use serde_json::json;
 
     #[test]

@@ -333,11 +333,11 @@ pub struct ParamImportance {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Evidence {
-    /// At least `min_runs` runs and a positive out-of-bag R²: importances are given.
+    /// At least `min_runs` runs and an out-of-bag R² of at least 0.05: importances are given.
     Enough,
     /// Fewer than `min_runs` runs in the chosen states have the metric: no importances.
     TooFewRuns,
-    /// The forest predicts the metric no better than its mean (out-of-bag R² at most 0, or not
+    /// The forest predicts the metric no better than its mean (out-of-bag R² below 0.05, or not
     /// measurable): no importances, since any ranking would be noise.
     NoSignal,
 }
