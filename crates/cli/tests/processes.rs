@@ -466,6 +466,10 @@ fn tune_on_a_finished_sweep_says_so_and_retry_runs_only_the_failed_point() {
         "{t}"
     );
     assert!(t.contains("--new"), "{t}");
+    // Its server stops with tune: the dashboard is offered as the command that serves it,
+    // never as a URL that is about to go dead.
+    assert!(t.contains("  hyperdial ui "), "{t}");
+    assert!(!t.contains("  dashboard: http"), "{t}");
     assert!(!t.contains("started"), "{t}");
     // --retry runs only seed 3, as attempt 2 of the failed run.
     s.write("fixed", "");

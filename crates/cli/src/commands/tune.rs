@@ -415,7 +415,8 @@ async fn report_finished(
     }
     outln!("  hyperdial tune {file}{db} --new     start a fresh sweep of the same file");
     outln!("  hyperdial runs {id} {db_arg}   every run of it");
-    outln!("  dashboard: {}/sweeps/{id}", api.base());
+    // This server lives only as long as tune: the command that serves the dashboard later.
+    outln!("  hyperdial ui {db_arg}   its dashboard (the page /sweeps/{id})");
     Ok(())
 }
 
