@@ -31,6 +31,7 @@ pub mod condition;
 pub mod diagnostic;
 pub mod distribution;
 pub mod grid;
+mod indent;
 pub mod lineage;
 pub mod model;
 pub mod parse;

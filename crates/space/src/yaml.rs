@@ -297,6 +297,17 @@ fn parse_strict(text: &str) -> Parsed {
         nodes: 0,
     };
     let root = builder.document();
+    // A parse error's general hint gives way to the line an indentation mistake started at.
+    for d in &mut builder.diagnostics {
+        if d.message.starts_with("malformed YAML") {
+            if let Some(hint) = d
+                .location
+                .and_then(|l| crate::indent::culprit(text, l.line))
+            {
+                d.hint = Some(hint);
+            }
+        }
+    }
     Parsed {
         root,
         diagnostics: builder.diagnostics,
@@ -978,6 +989,19 @@ mod tests {
         let err = &parsed.diagnostics[0];
         assert!(err.message.starts_with("malformed YAML"));
         assert!(err.location.is_some());
+    }
+
+    #[test]
+    fn a_parse_error_names_the_line_an_indentation_mistake_started_at() {
+        let text = "parameters:\n  lr:\n    distribution: uniform\n   min: 0.1\n    max: 1\n";
+        let parsed = parse(text);
+        let err = &parsed.diagnostics[0];
+        assert!(err.message.starts_with("malformed YAML"), "{err:?}");
+        let hint = err.hint.as_deref().unwrap_or_default();
+        assert!(
+            hint.starts_with("line 4 (`min:`) is indented 3 spaces"),
+            "{hint}"
+        );
     }
 
     #[test]
