@@ -696,7 +696,19 @@ impl Validator {
             }
         };
         let goal = match fields.get("goal") {
-            None => Some(Goal::Minimize),
+            None => {
+                if let (Some(n), Some(name)) = (fields.get("name"), &name) {
+                    if hints::higher_is_better(name) {
+                        self.warning(
+                            path,
+                            Some(n.location),
+                            format!("metric `{name}` will be minimized: `goal` is not written and defaults to `minimize`"),
+                            "if higher is better, write `goal: maximize` beside `name`",
+                        );
+                    }
+                }
+                Some(Goal::Minimize)
+            }
             Some(n) => match self.string(&join(path, "goal"), n).as_deref() {
                 Some("minimize") => Some(Goal::Minimize),
                 Some("maximize") => Some(Goal::Maximize),
@@ -1337,7 +1349,7 @@ impl Validator {
         for (k, v) in fields.entries {
             if !PARAM_KEYS.contains(&k.name.as_str()) {
                 unknown = true;
-                let hint = hints::unknown_parameter_key(key, k, v, nested);
+                let hint = hints::unknown_parameter_key(key, k, v, nested, &fields);
                 self.error(
                     &join(path, &k.name),
                     Some(k.location),
@@ -2037,6 +2049,8 @@ fn fmt_num(x: f64) -> String {
 
 mod budget;
 mod hints;
+#[cfg(test)]
+mod hints_tests;
 mod lineage;
 #[cfg(test)]
 mod objectives_tests;
