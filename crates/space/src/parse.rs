@@ -702,7 +702,7 @@ impl Validator {
                         self.warning(
                             path,
                             Some(n.location),
-                            format!("metric `{name}` will be minimized: `goal` is not written and defaults to `minimize`"),
+                            format!("`{name}` will be minimized: `goal` is not written and defaults to `minimize`"),
                             "if higher is better, write `goal: maximize` beside `name`",
                         );
                     }
