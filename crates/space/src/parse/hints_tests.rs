@@ -178,6 +178,19 @@ fn a_higher_is_better_metric_left_to_the_default_goal_is_warned() {
     ] {
         assert!(goal_warnings(&format!("name: {name}")).is_empty(), "{name}");
     }
+    // Each entry of a `metrics` list is checked too, at its own path.
+    let v = parse_str(
+        "program: t.py\nmethod: tpe\nmetrics:\n  - {name: loss}\n  - {name: acc}\nparameters:\n  x: {min: 0.0, max: 1.0}\n",
+        "s.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{}", e.render()));
+    let warned: Vec<(&str, Option<usize>)> = v
+        .warnings
+        .iter()
+        .filter(|w| w.message.contains("defaults to `minimize`"))
+        .map(|w| (w.path.as_str(), w.location.map(|l| l.line)))
+        .collect();
+    assert_eq!(warned, [("metrics[1]", Some(5))]);
     // A goal written, either way, is not warned.
     assert!(goal_warnings("{name: val_accuracy, goal: maximize}").is_empty());
     assert!(goal_warnings("{name: val_accuracy, goal: minimize}").is_empty());
