@@ -156,17 +156,28 @@ fn optuna_study_keys_and_a_maximized_metric_left_to_minimize_get_the_exact_fix()
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains(":3:1: error: direction: unknown key `direction`\n  hint: `direction` is Optuna's study direction: move it under `metric:` as `goal: maximize`"), "{err}");
+    assert!(err.contains("`run_cap: 50`"), "{err}");
     assert!(
-        err.contains(":5:9: warning: metric: `val_accuracy` will be minimized"),
+        err.contains("hint: write a list, e.g. `values: [16, 32]`"),
+        "{err}"
+    );
+    // The misplaced direction is the one report about the goal.
+    assert!(!err.contains("will be minimized"), "{err}");
+
+    // Without it, the metric is minimized: a warning, and the file is valid.
+    let path = write(
+        "accuracy.yaml",
+        "program: t.py\nmethod: random\nmetric:\n  name: val_accuracy\nparameters:\n  bs:\n    values: [16, 32]\n",
+    );
+    let out = hyperdial(&["validate", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(":4:9: warning: metric: `val_accuracy` will be minimized"),
         "{err}"
     );
     assert!(
         err.contains("hint: if higher is better, write `goal: maximize` beside `name`"),
-        "{err}"
-    );
-    assert!(err.contains("`run_cap: 50`"), "{err}");
-    assert!(
-        err.contains("hint: write a list, e.g. `values: [16, 32]`"),
         "{err}"
     );
 }

@@ -140,6 +140,7 @@ pub fn parse_str(text: &str, file: &str) -> Result<Validated, ConfigError> {
     let parsed = yaml::parse(text);
     let mut v = Validator {
         diagnostics: parsed.diagnostics,
+        goal_at_top: false,
     };
     let config = match &parsed.root {
         Some(root) => v.config(root),
@@ -203,6 +204,10 @@ impl<'a> Fields<'a> {
 
 struct Validator {
     diagnostics: Vec<Diagnostic>,
+    /// A goal was written at the top level (Optuna's `direction`, Ray Tune's `mode`): its
+    /// error already says to move it under `metric:`, so a metric without `goal` is not
+    /// warned about the default as well.
+    goal_at_top: bool,
 }
 
 impl Validator {
@@ -386,6 +391,7 @@ impl Validator {
                     "move the keys under `sweep:` to the top level of the file",
                 );
             } else {
+                self.goal_at_top |= matches!(key.name.as_str(), "direction" | "mode");
                 misspelt.extend(self.unknown_key("", key, node, TOP_KEYS, "at the top level"));
             }
         }
@@ -698,7 +704,7 @@ impl Validator {
         let goal = match fields.get("goal") {
             None => {
                 if let (Some(n), Some(name)) = (fields.get("name"), &name) {
-                    if hints::higher_is_better(name) {
+                    if hints::higher_is_better(name) && !self.goal_at_top {
                         self.warning(
                             path,
                             Some(n.location),

@@ -191,6 +191,18 @@ fn a_higher_is_better_metric_left_to_the_default_goal_is_warned() {
         .map(|w| (w.path.as_str(), w.location.map(|l| l.line)))
         .collect();
     assert_eq!(warned, [("metrics[1]", Some(5))]);
+    // A goal written at the top level is already an error that says to move it: no warning.
+    let e = parse_str(
+        "program: t.py\nmethod: random\ndirection: maximize\nmetric: {name: val_accuracy}\nparameters:\n  x: {min: 0.0, max: 1.0}\n",
+        "s.yaml",
+    )
+    .unwrap_err();
+    assert_eq!(e.errors().count(), 1, "{}", e.render());
+    assert!(
+        !e.render().contains("defaults to `minimize`"),
+        "{}",
+        e.render()
+    );
     // A goal written, either way, is not warned.
     assert!(goal_warnings("{name: val_accuracy, goal: maximize}").is_empty());
     assert!(goal_warnings("{name: val_accuracy, goal: minimize}").is_empty());
