@@ -147,6 +147,42 @@ fn warnings_do_not_fail() {
 }
 
 #[test]
+fn optuna_study_keys_and_a_maximized_metric_left_to_minimize_get_the_exact_fix() {
+    let path = write(
+        "optuna.yaml",
+        "program: t.py\nmethod: random\ndirection: maximize\nmetric:\n  name: val_accuracy\nn_trials: 50\nparameters:\n  bs:\n    values: 16, 32\n",
+    );
+    let out = hyperdial(&["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains(":3:1: error: direction: unknown key `direction`\n  hint: `direction` is Optuna's study direction: move it under `metric:` as `goal: maximize`"), "{err}");
+    assert!(err.contains("`run_cap: 50`"), "{err}");
+    assert!(
+        err.contains("hint: write a list, e.g. `values: [16, 32]`"),
+        "{err}"
+    );
+    // The misplaced direction is the one report about the goal.
+    assert!(!err.contains("will be minimized"), "{err}");
+
+    // Without it, the metric is minimized: a warning, and the file is valid.
+    let path = write(
+        "accuracy.yaml",
+        "program: t.py\nmethod: random\nmetric:\n  name: val_accuracy\nparameters:\n  bs:\n    values: [16, 32]\n",
+    );
+    let out = hyperdial(&["validate", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(":4:9: warning: metric: `val_accuracy` will be minimized"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: if higher is better, write `goal: maximize` beside `name`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn tune_and_sweep_print_validation_errors_once_prefixed() {
     let path = write(
         "b1.yaml",

@@ -140,6 +140,7 @@ pub fn parse_str(text: &str, file: &str) -> Result<Validated, ConfigError> {
     let parsed = yaml::parse(text);
     let mut v = Validator {
         diagnostics: parsed.diagnostics,
+        goal_at_top: false,
     };
     let config = match &parsed.root {
         Some(root) => v.config(root),
@@ -203,6 +204,10 @@ impl<'a> Fields<'a> {
 
 struct Validator {
     diagnostics: Vec<Diagnostic>,
+    /// A goal was written at the top level (Optuna's `direction`, Ray Tune's `mode`): its
+    /// error already says to move it under `metric:`, so a metric without `goal` is not
+    /// warned about the default as well.
+    goal_at_top: bool,
 }
 
 impl Validator {
@@ -386,6 +391,7 @@ impl Validator {
                     "move the keys under `sweep:` to the top level of the file",
                 );
             } else {
+                self.goal_at_top |= matches!(key.name.as_str(), "direction" | "mode");
                 misspelt.extend(self.unknown_key("", key, node, TOP_KEYS, "at the top level"));
             }
         }
@@ -696,7 +702,19 @@ impl Validator {
             }
         };
         let goal = match fields.get("goal") {
-            None => Some(Goal::Minimize),
+            None => {
+                if let (Some(n), Some(name)) = (fields.get("name"), &name) {
+                    if hints::higher_is_better(name) && !self.goal_at_top {
+                        self.warning(
+                            path,
+                            Some(n.location),
+                            format!("`{name}` will be minimized: `goal` is not written and defaults to `minimize`"),
+                            "if higher is better, write `goal: maximize` beside `name`",
+                        );
+                    }
+                }
+                Some(Goal::Minimize)
+            }
             Some(n) => match self.string(&join(path, "goal"), n).as_deref() {
                 Some("minimize") => Some(Goal::Minimize),
                 Some("maximize") => Some(Goal::Maximize),
@@ -1337,7 +1355,7 @@ impl Validator {
         for (k, v) in fields.entries {
             if !PARAM_KEYS.contains(&k.name.as_str()) {
                 unknown = true;
-                let hint = hints::unknown_parameter_key(key, k, v, nested);
+                let hint = hints::unknown_parameter_key(key, k, v, nested, &fields);
                 self.error(
                     &join(path, &k.name),
                     Some(k.location),
@@ -2037,6 +2055,8 @@ fn fmt_num(x: f64) -> String {
 
 mod budget;
 mod hints;
+#[cfg(test)]
+mod hints_tests;
 mod lineage;
 #[cfg(test)]
 mod objectives_tests;

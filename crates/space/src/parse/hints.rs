@@ -13,14 +13,21 @@
 //!   (Optuna's and Ray Tune's `loguniform`, `randint`, `choice`, `randn`) is one of ours.
 //!   Without a close word the hint lists the allowed ones, or says what to write instead.
 //!   A key of Optuna's or Ray Tune's vocabulary (`direction`, `low`, `high`, `log`, `step`,
-//!   `choices`) is told the sweep file's way to say it, when that key belongs at that place.
+//!   `choices`, `type: int|float|categorical`) is told the sweep file's way to say it, when
+//!   that key belongs at that place; at the top level, `direction`/`mode` are told to move
+//!   under `metric:` as `goal`, `n_trials`/`num_samples` are `run_cap`, `timeout` is
+//!   `budget: {wall_time: ...}`, each with the value given.
 //! - **Mis-indented fields name the line to fix.** A parameter's field written one level too
 //!   far left (`min:` beside the parameter instead of under it) is reported once, at the
 //!   field, with the line of the parameter to indent it under ([`is_stray_field`]); a key
 //!   inside a parameter that is a parameter of its own is told where to indent it.
 //! - **Type errors say the one-token fix** when there is one: a number or boolean in quotes
 //!   (`"0.1"`, `"yes"`) is told to drop the quotes, a scalar where a list goes is shown as a
-//!   list, a float where an integer goes gets the caller's fix.
+//!   list (a string with commas as the list of its items), a float where an integer goes
+//!   gets the caller's fix.
+//! - **A metric read the wrong way is warned.** A metric left to the default goal
+//!   (`minimize`) whose name has a higher-is-better word ([`higher_is_better`]) gets a
+//!   warning, never an error.
 //! - **Deterministic and short.** The same config gives the same hints; values shown back are
 //!   cut at 40 characters ([`yaml_snippet`]).
 
@@ -52,12 +59,21 @@ impl Validator {
         known: &[&str],
         context: &str,
     ) -> Option<String> {
+        let top = if path.is_empty() {
+            foreign_top_key(&key.name, value)
+        } else {
+            None
+        };
         let foreign = foreign_key(&key.name, value, known);
-        let suggestion = foreign
-            .as_ref()
-            .map(|(ours, _)| *ours)
-            .or_else(|| did_you_mean(&key.name, known));
+        let suggestion = match &top {
+            Some((ours, _)) => *ours,
+            None => foreign
+                .as_ref()
+                .map(|(ours, _)| *ours)
+                .or_else(|| did_you_mean(&key.name, known)),
+        };
         let hint = match suggestion {
+            _ if top.is_some() => top.map(|(_, hint)| hint).unwrap_or_default(),
             _ if path.is_empty() && key.name == "count" => {
                 "`count` is an agent option (`hyperdial agent SWEEP --count N`); use `run_cap` to cap the sweep".into()
             }
@@ -150,9 +166,116 @@ pub(super) fn not_a_boolean(node: &Node) -> &'static str {
     }
 }
 
-/// The hint for `values` that is not a list: the value written as one.
+/// The hint for `values` that is not a list: the value written as one. A string with commas
+/// (`16, 32`) is shown as the list of its items (`[16, 32]`), numbers left as numbers.
 pub(super) fn not_a_list(node: &Node) -> String {
-    format!("write a list, e.g. `values: [{}]`", yaml_snippet(node))
+    match &node.value {
+        NodeValue::Str(s) if s.contains(',') => {
+            let items: Vec<String> = s
+                .trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(flow_item)
+                .collect();
+            format!("write a list, e.g. `values: [{}]`", items.join(", "))
+        }
+        _ => format!("write a list, e.g. `values: [{}]`", yaml_snippet(node)),
+    }
+}
+
+/// One item of a list written in flow style: as is when YAML reads it as the number or word
+/// it shows (`16`, `1e-3`, `adam`, `relu_6`), else in double quotes.
+fn flow_item(item: &str) -> String {
+    let plain = item.parse::<f64>().is_ok()
+        || (item.chars().next().is_some_and(char::is_alphabetic)
+            && item
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/')));
+    if plain {
+        item.to_string()
+    } else {
+        serde_json::Value::from(item).to_string()
+    }
+}
+
+/// Words of a metric's name that say higher is better (an accuracy, a score, a reward), for
+/// the warning on a metric left to the default goal, `minimize` ([`higher_is_better`]).
+const HIGHER_IS_BETTER: &[&str] = &[
+    "acc",
+    "accuracy",
+    "auc",
+    "auroc",
+    "auprc",
+    "bleu",
+    "dice",
+    "f1",
+    "iou",
+    "map",
+    "ndcg",
+    "precision",
+    "psnr",
+    "r2",
+    "recall",
+    "return",
+    "reward",
+    "rouge",
+    "score",
+    "ssim",
+];
+
+/// Words of a metric's name that say lower is better; a name with one of them (`score_loss`)
+/// gets no warning.
+const LOWER_IS_BETTER: &[&str] = &[
+    "loss",
+    "error",
+    "err",
+    "mse",
+    "mae",
+    "rmse",
+    "perplexity",
+    "ppl",
+    "regret",
+    "cost",
+];
+
+/// Whether metric `name` reads as higher-is-better: one of its words (split on `_`, `/`, `.`,
+/// `-`, any case) is in [`HIGHER_IS_BETTER`] and none is in [`LOWER_IS_BETTER`].
+pub(super) fn higher_is_better(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let words: Vec<&str> = lower
+        .split(['_', '/', '.', '-'])
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.iter().any(|w| HIGHER_IS_BETTER.contains(w))
+        && !words.iter().any(|w| LOWER_IS_BETTER.contains(w))
+}
+
+/// The hint for Optuna's `type: VALUE` in a parameter's specification `f`: the sweep file's
+/// way to say it (`int` is an `int_uniform` distribution, `float` a `uniform` one or, with
+/// `log: true`, a `log_uniform_values` one, `categorical` a `values` list); `None` for
+/// another value.
+fn optuna_type(value: &Node, f: &Fields) -> Option<String> {
+    let NodeValue::Str(t) = &value.value else {
+        return None;
+    };
+    let log = matches!(f.get("log").map(|n| &n.value), Some(NodeValue::Bool(true)));
+    let hint = match (t.trim().to_ascii_lowercase().as_str(), log) {
+        ("int", false) => "write `distribution: int_uniform` with `min` and `max`".to_string(),
+        ("int", true) => "write `distribution: q_log_uniform_values` with `q: 1`, `min` and `max` (an integer on a log scale)".to_string(),
+        ("float", false) => "write `distribution: uniform` with `min` and `max`".to_string(),
+        ("float", true) => "write `distribution: log_uniform_values` with `min` and `max` (the values themselves)".to_string(),
+        ("categorical", _) => match f.get("choices") {
+            Some(c) if matches!(c.value, NodeValue::Seq(_)) => {
+                format!("write the choices as `values: {}`", yaml_snippet(c))
+            }
+            _ => "write the choices as `values: [...]`".to_string(),
+        },
+        _ => return None,
+    };
+    Some(format!("`type: {t}` is Optuna's: {hint}"))
 }
 
 /// The hint for parameter `key` whose specification `node` is not a mapping: when it is
@@ -179,12 +302,24 @@ pub(super) fn not_a_parameter_spec(key: &Key, node: &Node, following: &[&Key]) -
     }
 }
 
-/// The hint for key `k` (its value `v`) unknown in the specification of parameter `key`,
-/// whose nested `parameters` key is `nested`: a mapping beside a nested block belongs in it;
+/// The hint for key `k` (its value `v`) unknown in the specification `f` of parameter `key`,
+/// whose nested `parameters` key is `nested`: Optuna's `type` is told the sweep file's word
+/// ([`optuna_type`]); a mapping beside a nested block belongs in it;
 /// else a near miss of a field; else it is a parameter of its own, to line up with `key`.
-pub(super) fn unknown_parameter_key(key: &Key, k: &Key, v: &Node, nested: Option<&Key>) -> String {
+pub(super) fn unknown_parameter_key(
+    key: &Key,
+    k: &Key,
+    v: &Node,
+    nested: Option<&Key>,
+    f: &Fields,
+) -> String {
     if let Some((_, hint)) = foreign_key(&k.name, v, PARAM_KEYS) {
         return hint;
+    }
+    if k.name == "type" {
+        if let Some(hint) = optuna_type(v, f) {
+            return hint;
+        }
     }
     match did_you_mean(&k.name, PARAM_KEYS) {
         // A parameter beside a nested block rather than in it.
@@ -226,6 +361,51 @@ fn foreign_key(typed: &str, value: &Node, known: &[&str]) -> Option<(&'static st
         _ => return None,
     };
     known.contains(&ours).then_some((ours, hint))
+}
+
+/// Study-level keys of Optuna and Ray Tune written at the top of a sweep file, with the key of
+/// the sweep file they stand for (when that key is one the top level allows) and the hint:
+/// `direction: maximize` and `mode: max` belong under `metric:` as `goal: maximize`;
+/// `n_trials: N` and `num_samples: N` are `run_cap: N`; `timeout: S` (seconds) is
+/// `budget: {wall_time: S}`.
+fn foreign_top_key(typed: &str, value: &Node) -> Option<(Option<&'static str>, String)> {
+    let goal = || match goal_of(value) {
+        Some(goal) => format!("`goal: {goal}`"),
+        None => "`goal: minimize` or `goal: maximize`".to_string(),
+    };
+    let shown = |fallback: &str| match &value.value {
+        NodeValue::Int(_) | NodeValue::Float(_) => yaml_snippet(value),
+        _ => fallback.to_string(),
+    };
+    Some(match typed {
+        "direction" => (
+            None,
+            format!(
+                "`direction` is Optuna's study direction: move it under `metric:` as {}",
+                goal()
+            ),
+        ),
+        "mode" => (
+            None,
+            format!("`mode` is Ray Tune's: move it under `metric:` as {}", goal()),
+        ),
+        "n_trials" | "num_samples" => (
+            Some("run_cap"),
+            format!(
+                "`{typed}` is {}'s word: a sweep file caps its runs with `run_cap: {}`",
+                if typed == "n_trials" { "Optuna" } else { "Ray Tune" },
+                shown("N")
+            ),
+        ),
+        "timeout" => (
+            Some("budget"),
+            format!(
+                "a time limit is a budget here: `budget: {{wall_time: {}}}` (seconds, or a number with `s`, `m`, `h`, `d`)",
+                shown("6h")
+            ),
+        ),
+        _ => return None,
+    })
 }
 
 /// The goal a value of Optuna's `direction` or Ray Tune's `mode` means: `maximize` for

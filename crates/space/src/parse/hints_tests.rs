@@ -1,0 +1,209 @@
+//! Tests of the hints that give the exact fix for keys and values from other tools (Optuna,
+//! Ray Tune) and for a metric left to the default goal.
+
+use super::*;
+use crate::diagnostic::Severity;
+
+/// The hint of the error at `path` (which must exist).
+fn hint_at(text: &str, path: &str) -> String {
+    let e = parse_str(text, "s.yaml").unwrap_err();
+    let d = e
+        .errors()
+        .find(|d| d.path == path)
+        .unwrap_or_else(|| panic!("no error at {path}:\n{}", e.render()));
+    d.hint.clone().unwrap_or_default()
+}
+
+const TAIL: &str = "metric: {name: loss}\nparameters:\n  a: {min: 1, max: 3}\n";
+
+#[test]
+fn top_level_direction_and_mode_are_moved_under_metric() {
+    for (line, goal) in [
+        ("direction: maximize", "maximize"),
+        ("direction: minimize", "minimize"),
+        ("mode: max", "maximize"),
+        ("mode: min", "minimize"),
+    ] {
+        let key = line.split(':').next().unwrap_or_default();
+        let h = hint_at(
+            &format!("program: t.py\nmethod: bayes\n{line}\n{TAIL}"),
+            key,
+        );
+        assert!(
+            h.ends_with(&format!("move it under `metric:` as `goal: {goal}`")),
+            "{h}"
+        );
+        assert!(!h.contains("description"), "{h}");
+    }
+    let h = hint_at(
+        &format!("program: t.py\nmethod: bayes\ndirection: up\n{TAIL}"),
+        "direction",
+    );
+    assert!(h.ends_with("`goal: minimize` or `goal: maximize`"), "{h}");
+}
+
+#[test]
+fn top_level_trial_counts_and_timeout_say_the_sweep_files_key() {
+    let top = |line: &str, key: &str| {
+        hint_at(
+            &format!("program: t.py\nmethod: bayes\n{line}\n{TAIL}"),
+            key,
+        )
+    };
+    let h = top("n_trials: 50", "n_trials");
+    assert!(h.contains("Optuna") && h.ends_with("`run_cap: 50`"), "{h}");
+    let h = top("num_samples: 8", "num_samples");
+    assert!(h.contains("Ray Tune") && h.ends_with("`run_cap: 8`"), "{h}");
+    let h = top("timeout: 600", "timeout");
+    assert!(h.contains("`budget: {wall_time: 600}`"), "{h}");
+    // A value that is not a number is not shown back.
+    let h = top("n_trials: many", "n_trials");
+    assert!(h.ends_with("`run_cap: N`"), "{h}");
+    // Still one error each: nothing else is reported for them.
+    let e = parse_str(
+        &format!("program: t.py\nmethod: bayes\nn_trials: 5\n{TAIL}"),
+        "s.yaml",
+    )
+    .unwrap_err();
+    assert_eq!(e.errors().count(), 1, "{}", e.render());
+}
+
+#[test]
+fn values_written_with_commas_are_shown_as_a_list() {
+    let values = |v: &str| {
+        hint_at(
+            &format!("program: t.py\nmethod: grid\nparameters:\n  a:\n    values: {v}\n"),
+            "parameters.a.values",
+        )
+    };
+    assert_eq!(values("16, 32"), "write a list, e.g. `values: [16, 32]`");
+    assert_eq!(
+        values("adam, sgd"),
+        "write a list, e.g. `values: [adam, sgd]`"
+    );
+    assert_eq!(
+        values("0.1,1e-3"),
+        "write a list, e.g. `values: [0.1, 1e-3]`"
+    );
+    assert_eq!(
+        values("\"a b, c\""),
+        "write a list, e.g. `values: [\"a b\", c]`"
+    );
+    // Without a comma, the one value as a list.
+    assert_eq!(values("adam"), "write a list, e.g. `values: [\"adam\"]`");
+}
+
+#[test]
+fn optuna_parameter_types_are_told_the_distribution() {
+    let param = |spec: &str| {
+        hint_at(
+            &format!("program: t.py\nmethod: random\nparameters:\n  a: {{{spec}}}\n"),
+            "parameters.a.type",
+        )
+    };
+    let h = param("type: int, min: 1, max: 4");
+    assert!(
+        h.ends_with("`distribution: int_uniform` with `min` and `max`"),
+        "{h}"
+    );
+    let h = param("type: float, min: 0.1, max: 1.0");
+    assert!(
+        h.ends_with("`distribution: uniform` with `min` and `max`"),
+        "{h}"
+    );
+    let h = param("type: float, low: 0.001, high: 1.0, log: true");
+    assert!(h.contains("`distribution: log_uniform_values`"), "{h}");
+    let h = param("type: int, low: 1, high: 64, log: true");
+    assert!(
+        h.contains("`distribution: q_log_uniform_values` with `q: 1`"),
+        "{h}"
+    );
+    let h = param("type: categorical, choices: [adam, sgd]");
+    assert!(h.ends_with("`values: [\"adam\",\"sgd\"]`"), "{h}");
+    let h = param("type: categorical");
+    assert!(h.ends_with("`values: [...]`"), "{h}");
+    assert!(h.starts_with("`type: categorical` is Optuna's"), "{h}");
+    // Another `type` keeps the indentation hint.
+    let h = param("type: other, min: 1, max: 2");
+    assert!(h.contains("indent it to line up with `a`"), "{h}");
+}
+
+/// The warnings about the default goal for a metric named `name`.
+fn goal_warnings(metric: &str) -> Vec<Diagnostic> {
+    let v = parse_str(
+        &format!("program: t.py\nmethod: bayes\nmetric:\n  {metric}\nparameters:\n  a: {{min: 1, max: 3}}\n"),
+        "s.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{}", e.render()));
+    v.warnings
+        .into_iter()
+        .filter(|w| w.message.contains("defaults to `minimize`"))
+        .collect()
+}
+
+#[test]
+fn a_higher_is_better_metric_left_to_the_default_goal_is_warned() {
+    for name in [
+        "val_accuracy",
+        "Val/Acc",
+        "eval.f1",
+        "test-AUC",
+        "episode_reward",
+        "mean_return",
+        "bleu",
+        "val_mAP",
+        "r2",
+        "dice_score",
+    ] {
+        let w = goal_warnings(&format!("name: {name}"));
+        assert_eq!(w.len(), 1, "{name}: {w:?}");
+        assert_eq!(w[0].severity, Severity::Warning);
+        assert_eq!(w[0].path, "metric");
+        assert_eq!(w[0].location.map(|l| l.line), Some(4));
+        assert!(w[0].message.contains(&format!("`{name}`")), "{:?}", w[0]);
+        assert_eq!(
+            w[0].hint.as_deref(),
+            Some("if higher is better, write `goal: maximize` beside `name`")
+        );
+    }
+    for name in [
+        "val_loss",
+        "error_rate",
+        "val_err",
+        "mse",
+        "accuracy_loss",
+        "accumulated_time",
+        "mapping_cost",
+        "scores_seen",
+    ] {
+        assert!(goal_warnings(&format!("name: {name}")).is_empty(), "{name}");
+    }
+    // Each entry of a `metrics` list is checked too, at its own path.
+    let v = parse_str(
+        "program: t.py\nmethod: tpe\nmetrics:\n  - {name: loss}\n  - {name: acc}\nparameters:\n  x: {min: 0.0, max: 1.0}\n",
+        "s.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{}", e.render()));
+    let warned: Vec<(&str, Option<usize>)> = v
+        .warnings
+        .iter()
+        .filter(|w| w.message.contains("defaults to `minimize`"))
+        .map(|w| (w.path.as_str(), w.location.map(|l| l.line)))
+        .collect();
+    assert_eq!(warned, [("metrics[1]", Some(5))]);
+    // A goal written at the top level is already an error that says to move it: no warning.
+    let e = parse_str(
+        "program: t.py\nmethod: random\ndirection: maximize\nmetric: {name: val_accuracy}\nparameters:\n  x: {min: 0.0, max: 1.0}\n",
+        "s.yaml",
+    )
+    .unwrap_err();
+    assert_eq!(e.errors().count(), 1, "{}", e.render());
+    assert!(
+        !e.render().contains("defaults to `minimize`"),
+        "{}",
+        e.render()
+    );
+    // A goal written, either way, is not warned.
+    assert!(goal_warnings("{name: val_accuracy, goal: maximize}").is_empty());
+    assert!(goal_warnings("{name: val_accuracy, goal: minimize}").is_empty());
+}
