@@ -14,8 +14,7 @@
 //! marked `crashed` meanwhile as long as the run's retry has not started: the run ends as its
 //! process did, when it did, and the queued retry is withdrawn. Otherwise a `crashed` run
 //! refuses late points: the file is marked synced (its points stay in the renamed file), and
-//! it is counted as refused, with the server's reason. A run's spill files that hold only
-//! points are uploaded before the one that holds its end, so the run ends with all of them.
+//! it is counted as refused, with the server's reason.
 //!
 //! The last line counts the files uploaded, refused and failed; the exit code is 1 when any
 //! was refused or failed.
@@ -80,24 +79,9 @@ pub async fn run(remote: &Remote, db: Option<&str>, dir: &Path) -> Result<ExitCo
         }
     };
     let (mut uploaded, mut refused, mut failed) = (0usize, 0usize, 0usize);
-    // Each file is read once: a spill file goes to its run, an offline file makes one. A
-    // run's spill files holding only points (its Python client's) go before the one holding
-    // its end (its agent's): the run ends, and its summary metric is taken, with every point.
-    let mut read: Vec<(PathBuf, _)> = files
-        .into_iter()
-        .map(|file| {
-            let spilled = spill::Spilled::read(&file);
-            (file, spilled)
-        })
-        .collect();
-    read.sort_by_key(|(_, spilled)| {
-        spilled
-            .as_ref()
-            .is_ok_and(|s| s.run().is_some() && s.finish().is_some())
-    });
-    for (file, spilled) in read {
-        let file = &file;
-        let spilled = match spilled {
+    for file in &files {
+        // Each file is read once: a spill file goes to its run, an offline file makes one.
+        let spilled = match spill::Spilled::read(file) {
             Ok(spilled) => spilled,
             Err(e) => {
                 failed += 1;
