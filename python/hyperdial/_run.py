@@ -292,6 +292,7 @@ class Run(_HistoryReader):
             exit_code = int(exit_code if exit_code is not None else 0)
         except (TypeError, ValueError):
             exit_code = 1
+        ended_ms = _now_ms()  # the run's end, however late the server hears of it
         with self._cond:
             if self._finished:
                 return
@@ -311,7 +312,8 @@ class Run(_HistoryReader):
         # Keep trying until everything is sent or the retry window is over.
         pause = 0.1
         while not self._flush(deadline=deadline, quiet=True):
-            if time.monotonic() + pause >= deadline:
+            if time.monotonic() + pause >= deadline or self._token_refused():
+                # A refused token is no outage: waiting for the server cannot help.
                 break
             time.sleep(pause)
             pause = min(pause * 2, 2.0)
@@ -328,6 +330,10 @@ class Run(_HistoryReader):
         if lost or summary_left:
             _warn("%d metric points and %d summary values could not be sent and are lost (%s)"
                   % (lost, len(summary_left), self._last_error))
+        elif self._spilled > spilled_before and self._token_refused():
+            _warn("%d metric points were refused with this run's token (%s); they are kept in "
+                  "%s: upload them with `hyperdial sync` and a token the server accepts"
+                  % (self._spilled - spilled_before, self._last_error, self._spill.path))
         elif self._spilled > spilled_before:
             _warn("%d metric points did not reach the server within %g s (%s); they are kept in "
                   "%s: upload them with `hyperdial sync`"
@@ -339,9 +345,10 @@ class Run(_HistoryReader):
             if self._report_delivery and missing:
                 files = [self._spill.label] if self._spill is not None and self._spilled else []
                 self._deliver(self._sink.delivery, (missing, files), finish_deadline, quiet=True)
-            if self._deliver(self._sink.finish, exit_code, finish_deadline, quiet=True) == "fail":
+            if self._deliver(self._sink.finish, (exit_code, ended_ms), finish_deadline,
+                             quiet=True) == "fail":
                 if getattr(self._sink, "finish_run", False) and self._spill_records(
-                        [_dumps({"type": "finish", "exit_code": exit_code, "time_ms": _now_ms()})]):
+                        [_dumps({"type": "finish", "exit_code": exit_code, "time_ms": ended_ms})]):
                     _warn("could not report the end of the run (%s); `hyperdial sync` will"
                           % (self._last_error,))
                 else:
@@ -572,8 +579,24 @@ class Run(_HistoryReader):
         if isinstance(answer, dict) and answer.get("stop") is True:
             self._stop_requested = True
 
+    def _token_refused(self):
+        """True when the last failure was the server refusing the token (401, 403)."""
+        return getattr(self._last_error, "auth", False)
+
     def _note_failure(self, err, quiet=False):
         self._last_error = err
+        if getattr(err, "auth", False):
+            # Said once per run, quiet or not: a token problem, not an outage.
+            where = ("kept in %s" % self._spill.path if self._spill is not None
+                     else "kept in memory")
+            sync = ("`hyperdial sync %s --server %s`"
+                    % (os.path.dirname(self._spill.path), self._spill.server)
+                    if self._spill is not None else "`hyperdial sync`")
+            self._warn_once(
+                "token",
+                "the server refused this run's token (%s): its metric points are %s; set "
+                "HYPERDIAL_TOKEN to a token the server accepts, then upload them with %s"
+                % (err.status, where, sync))
         with self._lock:
             if self._outage_since is None:
                 self._outage_since = time.monotonic()
@@ -598,6 +621,10 @@ class Run(_HistoryReader):
             except _SendError as err:
                 if err.status == 413:
                     return "too-large"
+                if err.auth:
+                    # Kept like an outage (spill file, then `hyperdial sync`), never dropped.
+                    self._note_failure(err, quiet)
+                    return "fail"
                 if not err.retryable:
                     self._warn_once("refused:" + str(err), "%s; dropping that data" % (err,))
                     return "drop"
@@ -668,8 +695,9 @@ class Run(_HistoryReader):
                 if result == "fail":
                     with self._lock:
                         self._points.extendleft(reversed(unsent))
-                        if self._window_over_locked() and deadline is None:
-                            # The outage outlasted the retry window: keep what waits on disk.
+                        if (self._window_over_locked() or self._token_refused()) and deadline is None:
+                            # The outage outlasted the retry window, or the token was
+                            # refused: keep what waits on disk.
                             points, self._points = list(self._points), collections.deque()
                         else:
                             points = None

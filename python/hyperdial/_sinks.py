@@ -46,9 +46,14 @@ class _HTTPSink:
     def heartbeat(self):
         return self.transport.request("POST", self._base + "/heartbeat", {})
 
-    def finish(self, exit_code):
+    def finish(self, ended):
+        """End the run: ``ended`` is (exit code, the time the run ended in ms since the
+        epoch); the server backdates the run's end to that time, so a finish delivered late
+        does not stretch the run."""
         if self.finish_run:
-            return self.transport.request("POST", self._base + "/finish", {"exit_code": exit_code})
+            exit_code, ended_ms = ended
+            return self.transport.request("POST", self._base + "/finish",
+                                          {"exit_code": exit_code, "ended_ms": ended_ms})
         return None
 
     def delivery(self, report):
@@ -90,8 +95,9 @@ class _OfflineSink:
         self._write([_dumps({"type": "summary", "values": values})])
         return None
 
-    def finish(self, exit_code):
-        self._write([_dumps({"type": "finish", "exit_code": exit_code, "time_ms": _now_ms()})])
+    def finish(self, ended):
+        exit_code, ended_ms = ended
+        self._write([_dumps({"type": "finish", "exit_code": exit_code, "time_ms": ended_ms})])
         return None
 
     def close(self):
@@ -110,7 +116,7 @@ class _NullSink:
     def send_summary(self, values):
         return None
 
-    def finish(self, exit_code):
+    def finish(self, ended):
         return None
 
     def close(self):

@@ -3,7 +3,7 @@ the text of the server's errors.
 
 A :class:`_Transport` raises :class:`_SendError` for every failure, saying whether a retry
 may cure it (no connection, timeout, 5xx, 408, 429) or not (another 4xx, a certificate that
-does not verify). An ``https://`` server is verified against the system's certificate
+does not verify), and whether the server refused the token (401, 403: ``auth``). An ``https://`` server is verified against the system's certificate
 authorities plus the PEM file named by ``HYPERDIAL_CA_CERT``. With ``keep_alive`` each thread
 keeps one connection open; every kept connection is closed at interpreter exit.
 :func:`_call` is one call of the ask/tell and read APIs: retried while the server is away (for
@@ -28,12 +28,22 @@ from . import _settings
 from ._errors import _warn
 
 
+#: The statuses of a refused token: no retry with the same token helps, but the data is fine.
+_AUTH_STATUSES = (401, 403)
+
+
 class _SendError(Exception):
     def __init__(self, message, retryable, status=None, payload=None):
         super().__init__(message)
         self.retryable = retryable
         self.status = status  # the HTTP status, when the server answered
         self.payload = payload  # the server's decoded JSON error body, when there is one
+
+    @property
+    def auth(self):
+        """True when the server refused the token (401, 403): a run's points are then kept in
+        its spill file for ``hyperdial sync`` with a token the server accepts, never dropped."""
+        return self.status in _AUTH_STATUSES
 
 
 _LOOPBACK = ("localhost", "::1")

@@ -28,6 +28,12 @@ from fake_server import FakeServer, closed_port_url, wait_for  # noqa: E402
 HAVE_GIT = shutil.which("git") is not None
 
 
+def without_end_time(body):
+    """A finish body without its ``ended_ms`` (the time the run ended, checked on its own)."""
+    assert isinstance(body.get("ended_ms"), int), body
+    return {k: v for k, v in body.items() if k != "ended_ms"}
+
+
 class ClientTestCase(unittest.TestCase):
     """Isolates each test: no HYPERDIAL_* variables, a temporary cwd, fast retries, stderr
     captured in self.stderr."""
@@ -375,7 +381,7 @@ class ServerModeTests(ClientTestCase):
                          [(0, {"val_loss": 0.3, "epoch": 1}), (1, {"val_loss": 0.2, "epoch": 2})])
         self.assertEqual([r.body for r in server.of("PUT", "/summary")], [{"best_acc": 0.9}])
         (fin,) = server.of("POST", "/api/v1/runs/r7mz0c1d/finish")
-        self.assertEqual(fin.body, {"exit_code": 3})
+        self.assertEqual(without_end_time(fin.body), {"exit_code": 3})
         last = server.requests[-1]
         self.assertEqual(last.path, "/api/v1/runs/r7mz0c1d/finish", "finish comes last")
         self.assertIsNone(hyperdial.run)
@@ -421,7 +427,7 @@ class ServerModeTests(ClientTestCase):
                 run.log({"loss": 1.0})
                 1 / 0
         (fin,) = server.of("POST", "/finish")
-        self.assertEqual(fin.body, {"exit_code": 1})
+        self.assertEqual(without_end_time(fin.body), {"exit_code": 1})
         self.assertEqual(len(server.points()), 1)
 
     def test_context_manager_exit_codes(self):
@@ -443,7 +449,8 @@ class ServerModeTests(ClientTestCase):
         with hyperdial.init() as run:
             run.finish(exit_code=2)
         run.finish()
-        self.assertEqual([r.body for r in server.of("POST", "/finish")], [{"exit_code": 2}])
+        self.assertEqual([without_end_time(r.body) for r in server.of("POST", "/finish")],
+                         [{"exit_code": 2}])
 
     def test_module_level_conveniences(self):
         server = self.start_server()
@@ -462,7 +469,7 @@ class ServerModeTests(ClientTestCase):
         hyperdial.finish(exit_code=5)
         self.assertIsNone(hyperdial.run)
         self.assertEqual([p["step"] for p in server.points()], [0, 7])
-        self.assertEqual(server.of("POST", "/finish")[0].body, {"exit_code": 5})
+        self.assertEqual(without_end_time(server.of("POST", "/finish")[0].body), {"exit_code": 5})
         hyperdial.finish()  # no current run: nothing happens
 
     def test_heartbeat_while_silent(self):
@@ -728,6 +735,61 @@ class DeliveryTests(ClientTestCase):
         self.assertEqual([r["type"] for r in records], ["init", "log"])
         # The agent uploads or reports it; the client does not.
         self.assertEqual(server.of("POST", "/delivery"), [])
+
+    def test_a_refused_token_keeps_every_point_in_the_spill_file(self):
+        server = self.start_server()
+        self.agent_env(server)
+        spill_dir = os.path.join(self.tmp, "agent-spill")
+        os.environ["HYPERDIAL_SPILL_DIR"] = spill_dir
+        run = hyperdial.init()
+        for i in range(3):
+            run.log({"loss": float(i)})
+        self.assertTrue(wait_for(lambda: len(server.points()) == 3))
+        # The token is revoked mid-run (removed from the server's token file).
+        server.fail_status = 401
+        for i in range(3, 8):
+            run.log({"loss": float(i)})
+        run.summary["best"] = 0.5
+        run.finish()
+        self.assertEqual(sorted(p["step"] for p in server.points()), [0, 1, 2])
+        name = "%s.py%d.jsonl" % (server.run_id, os.getpid())
+        records = self.read_jsonl(os.path.join(spill_dir, name))
+        self.assertEqual(sorted(r["step"] for r in records if r["type"] == "log"), [3, 4, 5, 6, 7])
+        self.assertEqual([r["values"] for r in records if r["type"] == "summary"],
+                         [{"best": 0.5}])
+        err = self.stderr.getvalue()
+        self.assertIn("refused this run's token (401)", err)
+        self.assertIn("HYPERDIAL_TOKEN", err)
+        self.assertIn("hyperdial sync %s --server %s" % (spill_dir, server.url), err)
+        self.assertNotIn("dropping", err)
+        self.assertEqual(err.count("refused this run's token"), 1, err)
+
+    def test_a_refused_token_keeps_the_end_of_a_run_of_its_own(self):
+        server = self.start_server()
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        run = hyperdial.init()
+        server.fail_status = 403
+        run.log({"loss": 1.0})
+        before = int(time.time() * 1000)
+        run.finish(exit_code=0)
+        after = int(time.time() * 1000)
+        [path] = self.offline_dir_files()
+        records = self.read_jsonl(path)
+        self.assertEqual([r["step"] for r in records if r["type"] == "log"], [0])
+        [end] = [r for r in records if r["type"] == "finish"]
+        self.assertEqual(end["exit_code"], 0)
+        self.assertTrue(before <= end["time_ms"] <= after, (before, end, after))
+
+    def test_finish_says_when_the_run_ended(self):
+        server = self.start_server()
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        run = hyperdial.init()
+        run.log({"loss": 1.0})
+        before = int(time.time() * 1000)
+        run.finish()
+        after = int(time.time() * 1000)
+        [req] = server.of("POST", "/finish")
+        self.assertTrue(before <= req.body["ended_ms"] <= after, (before, req.body, after))
 
     def offline_dir_files(self):
         folder = os.path.join(self.tmp, ".hyperdial", "offline")

@@ -141,7 +141,8 @@ class ExitTests(ProcessTestCase):
         self.assertEqual([p["step"] for p in server.points()], [0, 1, 2, 3, 4])
         self.assertEqual(server.of("PUT", "/summary")[0].body, {"done": True})
         (fin,) = server.of("POST", "/finish")
-        self.assertEqual(fin.body, {"exit_code": 0})
+        self.assertEqual({k: v for k, v in fin.body.items() if k != "ended_ms"}, {"exit_code": 0})
+        self.assertIsInstance(fin.body["ended_ms"], int)
 
     def test_uncaught_exception_finishes_with_exit_code_1(self):
         server = self.start_server()
@@ -155,7 +156,8 @@ class ExitTests(ProcessTestCase):
         self.assertIn("boom", proc.stderr)
         self.assertEqual(len(server.points()), 1)
         (fin,) = server.of("POST", "/finish")
-        self.assertEqual(fin.body, {"exit_code": 1})
+        self.assertEqual({k: v for k, v in fin.body.items() if k != "ended_ms"}, {"exit_code": 1})
+        self.assertIsInstance(fin.body["ended_ms"], int)
 
     def test_agent_run_flushes_at_exit_without_finish_call(self):
         server = self.start_server()

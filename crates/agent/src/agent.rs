@@ -227,6 +227,14 @@ pub enum AgentError {
     /// The server could not be reached, or refused a request.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The server refused the agent's token (`401`, `403`) for a claim: it was revoked (a
+    /// token file rotated) or is wrong; no retry with it helps.
+    #[error(
+        "{0}\nThe server does not accept this agent's token: set HYPERDIAL_TOKEN (or --token) \
+         to a token it accepts and start the agent again. Runs this agent ended meanwhile are \
+         kept in its spill directory: upload them with `hyperdial sync` and the new token."
+    )]
+    TokenRefused(ClientError),
     /// The sweep's configuration cannot be used.
     #[error("sweep {sweep}: {message}")]
     Sweep {
@@ -322,7 +330,11 @@ pub async fn run_agent(
         // A claim may be held open by the server for up to `claim_wait`: any shutdown level
         // (claim no more) ends the wait.
         let claim = tokio::select! {
-            claim = client.claim_waiting(&opts.sweep, &agent, opts.claim_wait) => claim?,
+            claim = client.claim_waiting(&opts.sweep, &agent, opts.claim_wait) => match claim {
+                Ok(claim) => claim,
+                Err(err) if err.is_auth() => return Err(AgentError::TokenRefused(err)),
+                Err(err) => return Err(err.into()),
+            },
             () = wait_level(&mut shutdown, 1) => break,
         };
         let run = match claim {

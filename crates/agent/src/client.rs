@@ -229,6 +229,27 @@ impl ClientError {
         matches!(self, ClientError::Status { status: 409, code: Some(code), .. } if &**code == "run_crashed")
     }
 
+    /// Whether the server refused the request's token (`401`, or `403`): no retry with the
+    /// same token helps, but the data is fine. A run's metric points, output and end refused
+    /// this way are kept for `hyperdial sync` with a token the server accepts, exactly as
+    /// during an outage, never dropped.
+    pub fn is_auth(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Status {
+                status: 401 | 403,
+                ..
+            }
+        )
+    }
+
+    /// Whether data whose request failed this way is kept for later (the spill file, then
+    /// `hyperdial sync`): the failure may pass by itself ([`ClientError::is_transient`]) or
+    /// the token was refused ([`ClientError::is_auth`]).
+    pub fn is_kept(&self) -> bool {
+        self.is_transient() || self.is_auth()
+    }
+
     /// Whether the failure may pass by itself (the server was unreachable, or answered 5xx,
     /// 408 or 429, for the whole retry budget): data whose request failed this way is worth
     /// keeping for later. `false` for answers that will not change (other 4xx, a bad URL, a
@@ -1430,6 +1451,26 @@ mod tests {
             seconds: 1,
         };
         assert!(unreachable.is_transient());
+    }
+
+    #[test]
+    fn a_refused_token_is_kept_not_dropped() {
+        for (status, auth) in [(401, true), (403, true), (400, false), (404, false)] {
+            let answer = Answer {
+                status: StatusCode::from_u16(status).unwrap(),
+                ..Default::default()
+            };
+            let err = status_error(&Method::POST, "/x", &answer);
+            assert_eq!(err.is_auth(), auth, "{status}");
+            assert_eq!(err.is_kept(), auth, "{status}");
+            assert!(!err.is_transient(), "{status}");
+        }
+        let unreachable = ClientError::Unreachable {
+            url: "u".into(),
+            message: "m".into(),
+            seconds: 1,
+        };
+        assert!(unreachable.is_kept() && !unreachable.is_auth());
     }
 
     #[test]

@@ -141,11 +141,12 @@ impl SpillFile {
         file.sync_data().map_err(io)
     }
 
-    /// Append a `finish` record: the end of the run, for `hyperdial sync` to report.
+    /// Append a `finish` record: the end of the run, for `hyperdial sync` to report. Its
+    /// `time_ms` is the finish's `ended_ms` (when the process ended) when set, else now.
     pub fn append_finish(&self, finish: &crate::client::Finish) -> Result<(), SpillError> {
         let mut record = serde_json::to_value(finish).unwrap_or_else(|_| json!({}));
         record["type"] = json!("finish");
-        record["time_ms"] = json!(crate::now_ms());
+        record["time_ms"] = json!(finish.ended_ms.unwrap_or_else(crate::now_ms));
         self.append_records(&[record])
     }
 
@@ -385,7 +386,9 @@ impl Spilled {
                     .as_str()
                     .and_then(|word| word.parse::<hyperdial_wire::RunState>().ok()),
                 error: finish["error"].as_str().map(str::to_string),
-                ended_ms: finish["time_ms"].as_i64(),
+                ended_ms: finish["ended_ms"]
+                    .as_i64()
+                    .or_else(|| finish["time_ms"].as_i64()),
                 ..crate::client::Finish::default()
             };
             client.finish(&run, &body).await.map_err(server)?;

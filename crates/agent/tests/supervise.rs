@@ -111,7 +111,7 @@ exit 3
     ), "{stdout}");
     assert_eq!(rec.text("stderr"), "oops\n");
     assert_eq!(
-        rec.finish.clone().unwrap(),
+        without_end_time(rec.finish.clone().unwrap()),
         json!({"exit_code": 3, "state": "failed", "error": "exit code 3"})
     );
     let o = &ran.outcome;
@@ -150,7 +150,10 @@ async fn exit_zero_lets_the_server_decide() {
     let mock = Mock::start(MockState::default()).await;
     let ran = run(&mock, &sh("echo done")).await;
     let rec = mock.run("r1");
-    assert_eq!(rec.finish.clone().unwrap(), json!({"exit_code": 0}));
+    assert_eq!(
+        without_end_time(rec.finish.clone().unwrap()),
+        json!({"exit_code": 0})
+    );
     assert_eq!(rec.text("stdout"), "done\n");
     assert_eq!(ran.outcome.state, RunState::Finished);
     assert_eq!(ran.outcome.requested_state, None);
@@ -162,7 +165,7 @@ async fn killed_by_sigkill_names_the_signal() {
     let mock = Mock::start(MockState::default()).await;
     let ran = run(&mock, &sh("kill -9 $$")).await;
     assert_eq!(
-        mock.run("r1").finish.unwrap(),
+        without_end_time(mock.run("r1").finish.unwrap()),
         json!({"state": "failed", "error": "killed by SIGKILL (out of memory?)"})
     );
     assert_eq!(ran.outcome.signal, Some(libc::SIGKILL));
@@ -225,7 +228,7 @@ async fn a_run_killed_by_the_signal_that_shuts_the_agent_down_is_interrupted() {
     assert_eq!(o.signal, Some(libc::SIGTERM));
     assert_eq!(o.stop_reason.as_deref(), Some("shutdown"));
     assert_eq!(
-        mock.run("r1").finish.unwrap(),
+        without_end_time(mock.run("r1").finish.unwrap()),
         json!({"state": "cancelled", "error": "interrupted: the agent was shut down while the run was going"})
     );
 
@@ -301,7 +304,7 @@ while true; do sleep 0.05; done
     let elapsed = started.elapsed();
     let rec = mock.run("r1");
     assert_eq!(
-        rec.finish.clone().unwrap(),
+        without_end_time(rec.finish.clone().unwrap()),
         json!({"state": "stopped_early"}),
         "killed by SIGKILL: no exit code"
     );
@@ -334,7 +337,7 @@ async fn stop_with_cancel_reason_ends_cancelled_without_waiting_for_grace() {
     assert_eq!(ran.outcome.state, RunState::Cancelled);
     assert_eq!(ran.outcome.signal, Some(libc::SIGTERM));
     assert_eq!(
-        mock.run("r1").finish.unwrap(),
+        without_end_time(mock.run("r1").finish.unwrap()),
         json!({"state": "cancelled"})
     );
 }
@@ -855,4 +858,143 @@ async fn output_lost_while_the_server_is_away_leaves_one_marker_line() {
         "{stdout:?}"
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A token the server refuses (`401`) mid-run is no outage and no bad request: every point
+/// and the run's end are kept in the spill file (never dropped), the agent says it is a token
+/// problem and how to fix it, once, and does not wait for the server; the file uploaded with
+/// a token the server accepts gives the run every point and its end.
+#[tokio::test]
+async fn a_refused_token_keeps_every_point_and_the_end_without_waiting() {
+    let mock = Mock::start(MockState {
+        token: Some("new-token".into()),
+        ..MockState::default()
+    })
+    .await;
+    let dir = std::env::temp_dir().join(format!("hyperdial-spill-token-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let client = Client::new(&mock.url, Some("old-token".into()));
+    let options = SuperviseOptions {
+        spill_dir: Some(dir.clone()),
+        // An outage would be waited for this long; a refused token is not.
+        end_wait: Duration::from_secs(600),
+        sync_options: format!(" --server {}", mock.url),
+        ..opts()
+    };
+    let script = "for i in 1 2 3 4 5; do echo \"hyperdial: loss=$i\"; sleep 0.05; done";
+    let (_tx, shutdown) = watch::channel(0u8);
+    let ran = run_with(&mock, &client, &sh(script), &[], &options, shutdown).await;
+    assert!(ran.outcome.token_refused, "{:?}", ran.outcome);
+    assert!(ran.outcome.finish_error.is_some());
+    let messages: Vec<&String> = ran
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    let all = format!("{messages:?}");
+    assert!(
+        !all.contains("they are dropped") && !all.contains("lost"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("does not answer") && !all.contains("waiting up to"),
+        "{all}"
+    );
+    let refused: Vec<&&String> = messages
+        .iter()
+        .filter(|m| m.contains("refused this agent's token (401)"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{all}");
+    let sync = format!("`hyperdial sync {} --server {}`", dir.display(), mock.url);
+    assert!(refused[0].contains("HYPERDIAL_TOKEN"), "{all}");
+    assert!(refused[0].contains(&sync), "{all}");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("its end is kept in") && m.contains(&sync)),
+        "{all}"
+    );
+    assert!(mock.run("r1").finish.is_none());
+
+    let files = hyperdial_agent::spill::files_of_run(&dir, "r1");
+    assert_eq!(files.len(), 1, "{files:?}");
+    let good = Client::new(&mock.url, Some("new-token".into()));
+    let done = hyperdial_agent::spill::upload_spill_file(&good, &files[0], false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.points, 5);
+    assert!(done.ended);
+    let rec = mock.run("r1");
+    let losses: Vec<Value> = rec
+        .points
+        .iter()
+        .map(|p| p["values"]["loss"].clone())
+        .collect();
+    assert_eq!(losses, (1..=5).map(|i| json!(i)).collect::<Vec<_>>());
+    assert_eq!(rec.finish.unwrap()["exit_code"], 0);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The finish carries the time the process ended (`ended_ms`): a finish delivered late (kept
+/// while the server was away, uploaded afterwards) does not stretch the run to its delivery.
+#[tokio::test]
+async fn a_finish_delivered_late_keeps_the_time_the_process_ended() {
+    let mock = Mock::start(MockState::default()).await;
+    let dir = std::env::temp_dir().join(format!("hyperdial-late-finish-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let client = Client::new(&mock.url, None).with_retry_budget(Duration::from_millis(300));
+    let options = SuperviseOptions {
+        spill_dir: Some(dir.clone()),
+        ..opts()
+    };
+    mock.lock().fail_next = u32::MAX;
+    let before = now_ms();
+    let (_tx, shutdown) = watch::channel(0u8);
+    let ran = run_with(&mock, &client, &sh("exit 0"), &[], &options, shutdown).await;
+    let returned = now_ms();
+    assert!(ran.outcome.finish_error.is_some(), "{:?}", ran.outcome);
+    // The server comes back later; the kept end is uploaded then.
+    while now_ms() <= returned {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    mock.lock().fail_next = 0;
+    let files = hyperdial_agent::spill::files_of_run(&dir, "r1");
+    hyperdial_agent::spill::upload_spill_file(&client, &files[0], false)
+        .await
+        .unwrap()
+        .unwrap();
+    let finish = mock.run("r1").finish.unwrap();
+    let ended = finish["ended_ms"].as_i64().unwrap();
+    assert!(
+        before <= ended && ended <= returned,
+        "{before} {finish} {returned}"
+    );
+
+    // Delivered at once, it carries the end time too.
+    let mock = Mock::start(MockState::default()).await;
+    let ran = run(&mock, &sh("exit 0")).await;
+    assert!(ran.outcome.finish_error.is_none());
+    assert!(mock.run("r1").finish.unwrap()["ended_ms"]
+        .as_i64()
+        .is_some());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A finish body without its `ended_ms` (when the process ended, checked on its own), which
+/// every finish of the agent carries.
+fn without_end_time(mut finish: Value) -> Value {
+    let ended = finish.as_object_mut().unwrap().remove("ended_ms");
+    assert!(ended.and_then(|v| v.as_i64()).is_some(), "{finish}");
+    finish
 }

@@ -300,7 +300,9 @@ enum Command {
         /// When a run has ended while the server does not answer, its end is kept on disk
         /// (.hyperdial/offline): wait this many seconds for the server, retrying the upload,
         /// before leaving the file to `hyperdial sync` (0: do not wait). Ctrl-C stops the
-        /// wait and keeps the file.
+        /// wait and keeps the file. A server that refuses the agent's token (401, 403: a
+        /// rotated token file) is not waited for: the run's points and end are kept there,
+        /// for `hyperdial sync` with a token the server accepts.
         #[arg(
             long,
             env = "HYPERDIAL_END_WAIT",
@@ -545,8 +547,8 @@ enum Command {
     /// named by `--server` (or HYPERDIAL_SERVER), which must answer; else the default server
     /// when it answers, and the default store (./.hyperdial/hyperdial.db) when it does not.
     ///
-    /// Also uploads the metric points and run ends that agents kept there while their server
-    /// was away; a run the server marked crashed meanwhile still takes its end while its retry
+    /// Also uploads the metric points and run ends that agents and their runs kept there
+    /// while their server was away or refused their token; a run the server marked crashed meanwhile still takes its end while its retry
     /// has not started (the retry is withdrawn). The last line counts the files uploaded,
     /// refused (the server's reason is said above; their points stay in the *.jsonl.synced
     /// file) and failed; the exit code is 1 when any file was refused or failed.

@@ -162,6 +162,18 @@ fn a_token_file_accepts_each_of_its_tokens_and_sighup_rereads_it() {
     for t in [STRONG_A, STRONG_B, STRONG_C] {
         assert!(!err.contains(t), "a token was printed: {err}");
     }
+
+    // A file removed by mistake: the same, and the OS error is said once.
+    std::fs::remove_file(&tokens).unwrap();
+    signal(server.child.id(), "-HUP");
+    let err = wait_for_text(&log, "cannot read the token file");
+    let line = err
+        .lines()
+        .find(|l| l.contains("cannot read the token file"))
+        .unwrap();
+    assert_eq!(line.matches("os error").count(), 1, "{line}");
+    assert!(line.contains("stay in force"), "{line}");
+    assert!(lets_in(&s, &server.url, STRONG_C));
 }
 
 #[test]
@@ -246,6 +258,12 @@ fn a_missing_or_empty_token_file_stops_the_server_before_it_listens() {
         ]);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         assert!(text(&out).contains(expected), "{}", text(&out));
+        // The cause is said once, not once more as the error's cause.
+        assert!(
+            text(&out).matches("os error").count() <= 1,
+            "{}",
+            text(&out)
+        );
         assert!(
             !s.dir.join("db.sqlite").exists(),
             "the database was created"

@@ -128,13 +128,15 @@ pub struct FileToken {
 #[derive(Debug, thiserror::Error)]
 pub enum TokenFileError {
     /// The file cannot be read.
-    #[error("cannot read the token file {}: {source}", path.display())]
+    ///
+    /// The cause is part of the message and not also a `source()`: a report that prints the
+    /// chain of causes (`anyhow`'s `{:#}`) would say it twice.
+    #[error("cannot read the token file {}: {cause}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A line is not a token a client could send.
     #[error("{}:{line}: {why}", path.display())]
@@ -163,9 +165,9 @@ pub enum TokenFileError {
 /// bearer token (a space inside, a non-ASCII or control character) is an error naming the
 /// line, since that token could never match; so is a file without any token.
 pub fn read_token_file(path: &Path) -> Result<Vec<FileToken>, TokenFileError> {
-    let bytes = std::fs::read(path).map_err(|source| TokenFileError::Read {
+    let bytes = std::fs::read(path).map_err(|cause| TokenFileError::Read {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let mut tokens = Vec::new();
     for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
@@ -288,10 +290,15 @@ mod tests {
         let e = read_token_file(&accented).unwrap_err().to_string();
         assert!(e.contains("accented:1:"), "{e}");
         let missing = empty.with_file_name("missing");
-        let e = read_token_file(&missing).unwrap_err().to_string();
+        let err = read_token_file(&missing).unwrap_err();
+        let e = err.to_string();
         assert!(
             e.contains("cannot read the token file") && e.contains("missing"),
             "{e}"
         );
+        // The OS error is said once: in the message, not again as a cause that a report of
+        // the chain of causes (`anyhow`'s `{:#}`) would append.
+        assert_eq!(e.matches("os error").count(), 1, "{e}");
+        assert!(std::error::Error::source(&err).is_none(), "{e}");
     }
 }

@@ -282,6 +282,11 @@ pub struct Outcome {
     pub run: Option<Value>,
     /// Why the finish request failed, if it did.
     pub finish_error: Option<String>,
+    /// The finish request failed because the server refused the agent's token (`401`,
+    /// `403`): the run's end is kept in its spill file for `hyperdial sync` with a token the
+    /// server accepts (no wait for the server: it answers, and a retry with the same token
+    /// cannot help).
+    pub token_refused: bool,
     /// Time from the start of [`supervise()`] to the process's end.
     pub duration: Duration,
     /// Metric points that did not reach the server (kept in spill files, or dropped), as
@@ -494,6 +499,9 @@ pub async fn supervise(
         }
     };
     let duration = started.elapsed();
+    // The wall-clock time the process ended, sent with `finish` so that a finish delivered
+    // late (after an outage, or by `hyperdial sync`) does not stretch the run.
+    let ended_ms = crate::now_ms();
     // A scheduler that stops a job (Slurm on preemption, requeue or scancel, systemd's
     // control-group kill) signals every process of it at once, this agent included. The
     // training process may then die of that signal before this agent's own handler has raised
@@ -592,6 +600,7 @@ pub async fn supervise(
         exit_code: exit_code.map(i64::from),
         state: requested_state,
         error,
+        ended_ms: Some(ended_ms),
         ..Finish::default()
     };
     let mut outcome = finish_run(client, run_id, finish.clone(), events, duration).await;
@@ -599,10 +608,21 @@ pub async fn supervise(
     outcome.stderr_tail = stderr_tail;
     hurry.abort();
     if outcome.finish_error.is_some() {
-        // The server is away: `hyperdial sync` ends the run later from the spill file.
+        // The server is away, or refused the token: `hyperdial sync` ends the run later from
+        // the spill file.
         if let Some(dir) = &opts.spill_dir {
             let file = SpillFile::new(dir, run_id, "agent", client.base_url());
             match file.append_finish(&finish) {
+                Ok(()) if outcome.token_refused => {
+                    // The server answers: waiting for it cannot help, a token it accepts does.
+                    let _ = events.send(Event::Message(format!(
+                        "run {run_id}: its end is kept in {}; set HYPERDIAL_TOKEN (or --token) \
+                         to a token the server accepts, then upload it with `hyperdial sync {}{}`",
+                        file.label(),
+                        dir.display(),
+                        opts.sync_options
+                    )));
+                }
                 Ok(()) => {
                     if let Some(run) =
                         deliver_kept_end(client, run_id, dir, opts, events, &shutdown).await
@@ -650,6 +670,7 @@ pub(crate) async fn finish_unstarted(
         exit_code: None,
         state: Some(RunState::Failed),
         error: Some(error),
+        ended_ms: Some(crate::now_ms()),
         ..Finish::default()
     };
     finish_run(client, run_id, finish, events, started.elapsed()).await
@@ -664,6 +685,7 @@ async fn finish_run(
     duration: Duration,
 ) -> Outcome {
     let mut given_up = false;
+    let mut token_refused = false;
     let (run, finish_error) = match client.finish(run_id, &finish).await {
         Ok(run) => (Some(run), None),
         Err(err) if err.is_run_crashed() => {
@@ -671,6 +693,14 @@ async fn finish_run(
             given_up = true;
             tracing::info!("run {run_id}: the server refused its late finish: {err}");
             (None, None)
+        }
+        Err(err) if err.is_auth() => {
+            token_refused = true;
+            let _ = events.send(Event::Message(format!(
+                "run {run_id}: the server refused this agent's token when told how the run \
+                 ended ({err})"
+            )));
+            (None, Some(err.to_string()))
         }
         Err(err) => {
             let _ = events.send(Event::Message(format!(
@@ -718,6 +748,7 @@ async fn finish_run(
         metric,
         run,
         finish_error,
+        token_refused,
         duration,
         points_missing: 0,
         stderr_tail: String::new(),

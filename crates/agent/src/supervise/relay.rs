@@ -384,11 +384,13 @@ pub(super) async fn send_batches(
                             what,
                             &err,
                             http.base_url(),
-                            spill.as_ref().filter(|_| err.is_transient()),
+                            spill.as_ref().filter(|_| err.is_kept()),
                             &sync_options,
                         )));
                     }
-                    report.failing = err.is_transient();
+                    // A refused token counts as failing too: said once, and once when the
+                    // server takes the run's reports again (its token accepted again).
+                    report.failing = err.is_kept();
                 }
             }
         }
@@ -436,6 +438,9 @@ pub(super) fn sending_failed_message(
     sync_options: &str,
 ) -> String {
     let server = hyperdial_wire::redact_url(server);
+    if err.is_auth() {
+        return auth_refused_message(run, err, &server, spill, sync_options);
+    }
     let fate = match spill {
         Some(file) => format!(
             "its metric points are kept in {} meanwhile; the agent uploads them when the run \
@@ -453,8 +458,41 @@ pub(super) fn sending_failed_message(
     format!("run {run}: could not send {what} to the hyperdial server at {server} ({err}); {fate}")
 }
 
+/// What the agent says when the server refused its token (`401`, `403`) for a run's reports:
+/// a token problem, not an outage; where the metric points are kept and how to fix it (a
+/// token the server accepts, then `hyperdial sync`).
+pub(super) fn auth_refused_message(
+    run: &str,
+    err: &ClientError,
+    server: &str,
+    spill: Option<&SpillFile>,
+    sync_options: &str,
+) -> String {
+    let status = err.status().unwrap_or(401);
+    let fix = "set HYPERDIAL_TOKEN (or --token) to a token the server accepts";
+    match spill {
+        Some(file) => {
+            let dir = file
+                .path()
+                .parent()
+                .map(|d| format!(" {}", d.display()))
+                .unwrap_or_default();
+            format!(
+                "run {run}: the hyperdial server at {server} refused this agent's token \
+                 ({status}): its metric points and its end are kept in {} (output is dropped); \
+                 {fix}, then upload them with `hyperdial sync{dir}{sync_options}`",
+                file.label()
+            )
+        }
+        None => format!(
+            "run {run}: the hyperdial server at {server} refused this agent's token ({status}); \
+             its metric points and output are lost (no spill directory); {fix}"
+        ),
+    }
+}
+
 /// A metrics batch could not be sent: write it to the spill file when the failure may pass
-/// (or count it dropped when it cannot, or there is no spill file).
+/// or the token was refused (or count it dropped when it cannot, or there is no spill file).
 pub(super) fn keep_undelivered(
     run: &str,
     points: &[MetricPoint],
@@ -464,7 +502,7 @@ pub(super) fn keep_undelivered(
     events: &mpsc::UnboundedSender<Event>,
 ) {
     let count = points.len() as u64;
-    match spill.filter(|_| err.is_transient()) {
+    match spill.filter(|_| err.is_kept()) {
         Some(file) => match file.append(points) {
             Ok(()) => report.spilled += count,
             Err(e) => {
@@ -476,7 +514,7 @@ pub(super) fn keep_undelivered(
         },
         None => {
             report.dropped += count;
-            if !err.is_transient() {
+            if !err.is_kept() {
                 let _ = events.send(Event::Message(format!(
                     "run {run}: the server refused {count} metric points: {err}"
                 )));
