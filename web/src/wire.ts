@@ -363,9 +363,11 @@ export interface FinishRequest {
    */
   values?: Record<string, JsonValue>;
   /**
-   * When the run ended (ms since the Unix epoch), for an end delivered late (kept in a
-   * file while the server was away): the run's end time becomes this when it is earlier
-   * than now and not before the run started. Left out: now.
+   * When the run ended (ms since the Unix epoch, the sender's clock), for an end delivered
+   * late (retried through an outage, or kept in a file while the server was away): the
+   * run's end time becomes this when it is more than 2 s before the server's own end time
+   * (so a clock a second or two off never moves an end delivered at once) and not before the
+   * run started. Left out: now.
    */
   ended_ms?: number | null;
 }

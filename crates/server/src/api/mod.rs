@@ -798,12 +798,19 @@ async fn put_summary(
     Ok(Json(Empty {}).into_response())
 }
 
+/// How much earlier than the server's own end time a finish's `ended_ms` must be for the run's
+/// end to be moved to it (see [`FinishRequest::ended_ms`]).
+const LATE_END_MS: i64 = 2_000;
+
 async fn finish(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
     let body = optional_body::<FinishRequest>(&body)?;
     let ended_ms = body.ended_ms;
     let mut run = end_run(&s, &id, body, None).await?;
-    // A late end (uploaded from a file its agent kept) ends when the run did.
-    if let Some(ms) = ended_ms {
+    // A late end (retried through an outage, or uploaded from a file its agent kept) ends
+    // when the run did. An end that arrives at once is left as the server timed it: no second
+    // write, and a sender's clock a few seconds off never moves it.
+    let late = |ms: i64| run.finished_ms.is_some_and(|f| f - ms > LATE_END_MS);
+    if let Some(ms) = ended_ms.filter(|&ms| late(ms)) {
         if let Some(row) = s
             .controller
             .store()

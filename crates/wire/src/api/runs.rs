@@ -319,9 +319,11 @@ pub struct FinishRequest {
     /// Empty or left out: nothing is logged.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub values: Map<String, Value>,
-    /// When the run ended (ms since the Unix epoch), for an end delivered late (kept in a
-    /// file while the server was away): the run's end time becomes this when it is earlier
-    /// than now and not before the run started. Left out: now.
+    /// When the run ended (ms since the Unix epoch, the sender's clock), for an end delivered
+    /// late (retried through an outage, or kept in a file while the server was away): the
+    /// run's end time becomes this when it is more than 2 s before the server's own end time
+    /// (so a clock a second or two off never moves an end delivered at once) and not before the
+    /// run started. Left out: now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_ms: Option<i64>,
 }
