@@ -598,15 +598,11 @@ async fn a_server_that_is_down_does_not_hurt_the_process() {
 #[tokio::test]
 async fn points_spilled_during_an_outage_are_uploaded_by_the_agent_once_the_server_is_back() {
     let mock = Mock::start(MockState::default()).await;
-    let dir = std::env::temp_dir().join(format!("hyperdial-spill-back-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = fresh_dir("spill-back");
     std::fs::create_dir_all(&dir).unwrap();
     let go = dir.join("go");
-    let client = Client::new(&mock.url, None).with_retry_budget(Duration::from_millis(300));
-    let options = SuperviseOptions {
-        spill_dir: Some(dir.clone()),
-        ..opts()
-    };
+    let client = impatient(&mock);
+    let options = spilling(&dir);
     mock.lock().fail_next = u32::MAX;
     // Three points during the outage, then (once the test has seen them spilled and ended
     // the outage) three more.
@@ -663,13 +659,9 @@ async fn points_spilled_during_an_outage_are_uploaded_by_the_agent_once_the_serv
 #[tokio::test]
 async fn points_the_server_does_not_take_in_time_are_spilled_then_uploaded() {
     let mock = Mock::start(MockState::default()).await;
-    let dir = std::env::temp_dir().join(format!("hyperdial-spill-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let client = Client::new(&mock.url, None).with_retry_budget(Duration::from_millis(300));
-    let options = SuperviseOptions {
-        spill_dir: Some(dir.clone()),
-        ..opts()
-    };
+    let dir = fresh_dir("spill-test");
+    let client = impatient(&mock);
+    let options = spilling(&dir);
     mock.lock().fail_next = u32::MAX;
     let script = "for i in 1 2 3 4 5 6; do echo \"hyperdial: loss=$i\"; sleep 0.1; done";
     let (_tx, shutdown) = watch::channel(0u8);
@@ -738,9 +730,8 @@ async fn points_the_server_does_not_take_in_time_are_spilled_then_uploaded() {
 #[tokio::test]
 async fn a_shutdown_ends_the_wait_for_the_server_at_once_and_keeps_the_end() {
     let mock = Mock::start(MockState::default()).await;
-    let dir = std::env::temp_dir().join(format!("hyperdial-end-wait-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let client = Client::new(&mock.url, None).with_retry_budget(Duration::from_millis(300));
+    let dir = fresh_dir("end-wait");
+    let client = impatient(&mock);
     let options = SuperviseOptions {
         spill_dir: Some(dir.clone()),
         // Far longer than the test may take: only the shutdown can end it.
@@ -799,11 +790,10 @@ async fn a_shutdown_ends_the_wait_for_the_server_at_once_and_keeps_the_end() {
 #[tokio::test]
 async fn output_lost_while_the_server_is_away_leaves_one_marker_line() {
     let mock = Mock::start(MockState::default()).await;
-    let dir = std::env::temp_dir().join(format!("hyperdial-lost-output-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = fresh_dir("lost-output");
     std::fs::create_dir_all(&dir).unwrap();
     let go = dir.join("go");
-    let client = Client::new(&mock.url, None).with_retry_budget(Duration::from_millis(300));
+    let client = impatient(&mock);
     mock.lock().fail_next = u32::MAX;
     let script = format!(
         "printf 'line 1\\nline 2\\nline 3\\n'; while [ ! -e '{}' ]; do sleep 0.05; done; \
@@ -871,8 +861,7 @@ async fn a_refused_token_keeps_every_point_and_the_end_without_waiting() {
         ..MockState::default()
     })
     .await;
-    let dir = std::env::temp_dir().join(format!("hyperdial-spill-token-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = fresh_dir("spill-token");
     let client = Client::new(&mock.url, Some("old-token".into()));
     let options = SuperviseOptions {
         spill_dir: Some(dir.clone()),
@@ -944,13 +933,9 @@ async fn a_refused_token_keeps_every_point_and_the_end_without_waiting() {
 #[tokio::test]
 async fn a_finish_delivered_late_keeps_the_time_the_process_ended() {
     let mock = Mock::start(MockState::default()).await;
-    let dir = std::env::temp_dir().join(format!("hyperdial-late-finish-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let client = Client::new(&mock.url, None).with_retry_budget(Duration::from_millis(300));
-    let options = SuperviseOptions {
-        spill_dir: Some(dir.clone()),
-        ..opts()
-    };
+    let dir = fresh_dir("late-finish");
+    let client = impatient(&mock);
+    let options = spilling(&dir);
     mock.lock().fail_next = u32::MAX;
     let before = now_ms();
     let (_tx, shutdown) = watch::channel(0u8);
@@ -982,6 +967,27 @@ async fn a_finish_delivered_late_keeps_the_time_the_process_ended() {
         .as_i64()
         .is_some());
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// An empty directory of this test process for spill files, named after `name` (removed first
+/// if an earlier run left it).
+fn fresh_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("hyperdial-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// A client of `mock` that gives up on a request after 300 ms, so an outage is spilled at once.
+fn impatient(mock: &Mock) -> Client {
+    Client::new(&mock.url, None).with_retry_budget(Duration::from_millis(300))
+}
+
+/// The test options ([`opts`]) with spill files in `dir`.
+fn spilling(dir: &std::path::Path) -> SuperviseOptions {
+    SuperviseOptions {
+        spill_dir: Some(dir.to_path_buf()),
+        ..opts()
+    }
 }
 
 fn now_ms() -> i64 {
