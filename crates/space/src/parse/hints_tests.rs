@@ -1,18 +1,10 @@
 //! Tests of the hints that give the exact fix for keys and values from other tools (Optuna,
 //! Ray Tune) and for a metric left to the default goal.
 
+use super::tests::hint_at;
 use super::*;
 use crate::diagnostic::Severity;
 
-/// The hint of the error at `path` (which must exist).
-fn hint_at(text: &str, path: &str) -> String {
-    let e = parse_str(text, "s.yaml").unwrap_err();
-    let d = e
-        .errors()
-        .find(|d| d.path == path)
-        .unwrap_or_else(|| panic!("no error at {path}:\n{}", e.render()));
-    d.hint.clone().unwrap_or_default()
-}
 
 const TAIL: &str = "metric: {name: loss}\nparameters:\n  a: {min: 1, max: 3}\n";
 

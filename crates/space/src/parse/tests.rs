@@ -688,7 +688,7 @@ fn hyperband_bands_and_strict_as_wandb_computes_them() {
 }
 
 /// The hint of the error at `path` (which must exist).
-fn hint_at(text: &str, path: &str) -> String {
+pub(super) fn hint_at(text: &str, path: &str) -> String {
     let e = parse_str(text, "s.yaml").unwrap_err();
     let d = e
         .errors()
