@@ -127,7 +127,7 @@ fn importance_says_when_runs_are_too_few_then_ranks_the_parameters() {
     let out = s.run(&["importance", &id, "--states", "failed"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
-        text(&out).contains("10 more runs in states failed with loss"),
+        text(&out).contains("needs at least 10 runs in states failed of its own with loss"),
         "{}",
         text(&out)
     );
@@ -222,8 +222,9 @@ fn importance_on_a_server_suggests_agents_of_that_server() {
     let few = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(
         few.contains(&format!(
-            "sweep {grid} has ended (finished) and runs no more trials, so they need a new \
-             sweep of its file (`hyperdial sweep sweep.yaml --server {url}` and agents"
+            "sweep {grid} has ended (finished) and runs no more trials; a new sweep of its \
+             file (`hyperdial sweep sweep.yaml --server {url}` and agents) needs at least 10 \
+             finished runs of its own with loss"
         )),
         "{few}"
     );

@@ -326,13 +326,17 @@ fn more_runs_hint(
 ) -> String {
     let missing = imp.min_runs.saturating_sub(imp.runs);
     let metric = imp.metric.as_deref().unwrap_or("the metric");
-    let (how_many, count) = if imp.evidence == Evidence::TooFewRuns && missing > 0 {
-        let runs = if missing == 1 { "run" } else { "runs" };
-        let which = if imp.states == [RunState::Finished] {
+    // `finished runs`, or `runs in states failed,crashed`, for `n` runs.
+    let which_runs = |n: u64| {
+        let runs = if n == 1 { "run" } else { "runs" };
+        if imp.states == [RunState::Finished] {
             format!("finished {runs}")
         } else {
             format!("{runs} in states {}", state_list(&imp.states))
-        };
+        }
+    };
+    let (how_many, count) = if imp.evidence == Evidence::TooFewRuns && missing > 0 {
+        let which = which_runs(missing);
         (
             format!(
                 "{missing} more {which} with {metric} (at least {} in all)",
@@ -357,10 +361,14 @@ fn more_runs_hint(
             } else {
                 format!("`hyperdial sweep {file}{flags}` and agents")
             };
+            // A new sweep's importances count its own runs only: all of them, not the missing.
             format!(
-                "  to get importances: {how_many}; sweep {sweep} has ended ({state}) and runs \
-                 no more trials, so they need a new sweep of its file ({new}, with room in its \
-                 `run_cap`, or more values in a grid)"
+                "  to get importances: sweep {sweep} has ended ({state}) and runs no more \
+                 trials; a new sweep of its file ({new}) needs at least {} {} of its own with \
+                 {metric}: give it a `run_cap` of at least that (a grid, that many \
+                 configurations)",
+                imp.min_runs,
+                which_runs(imp.min_runs),
             )
         }
         RunsMore::Client => format!(
@@ -568,9 +576,9 @@ mod tests {
         let text = too_few(&advice);
         assert!(
             text.contains(
-                "6 more finished runs with val_loss (at least 10 in all); sweep s1 has ended \
-                 (finished) and runs no more trials, so they need a new sweep of its file \
-                 (`hyperdial tune sweep.yaml --new`"
+                "sweep s1 has ended (finished) and runs no more trials; a new sweep of its \
+                 file (`hyperdial tune sweep.yaml --new`) needs at least 10 finished runs of its \
+                 own with val_loss"
             ),
             "{text}"
         );

@@ -5,7 +5,6 @@ use super::tests::hint_at;
 use super::*;
 use crate::diagnostic::Severity;
 
-
 const TAIL: &str = "metric: {name: loss}\nparameters:\n  a: {min: 1, max: 3}\n";
 
 #[test]
