@@ -230,11 +230,16 @@ pub enum AgentError {
     /// The server refused the agent's token (`401`, `403`) for a claim: it was revoked (a
     /// token file rotated) or is wrong; no retry with it helps.
     #[error(
-        "{0}\nThe server does not accept this agent's token: set HYPERDIAL_TOKEN (or --token) \
-         to a token it accepts and start the agent again. Runs this agent ended meanwhile are \
-         kept in its spill directory: upload them with `hyperdial sync` and the new token."
+        "{error}\nThe server does not accept this agent's token: set HYPERDIAL_TOKEN (or \
+         --token) to a token it accepts and start the agent again. Runs this agent ended \
+         meanwhile are kept in its spill directory: upload them with `{sync}` and the new token."
     )]
-    TokenRefused(ClientError),
+    TokenRefused {
+        /// The refused claim.
+        error: ClientError,
+        /// The `hyperdial sync` command that uploads the agent's spill directory.
+        sync: String,
+    },
     /// The sweep's configuration cannot be used.
     #[error("sweep {sweep}: {message}")]
     Sweep {
@@ -332,7 +337,15 @@ pub async fn run_agent(
         let claim = tokio::select! {
             claim = client.claim_waiting(&opts.sweep, &agent, opts.claim_wait) => match claim {
                 Ok(claim) => claim,
-                Err(err) if err.is_auth() => return Err(AgentError::TokenRefused(err)),
+                Err(err) if err.is_auth() => {
+                    return Err(AgentError::TokenRefused {
+                        error: err,
+                        sync: crate::supervise::sync_command(
+                            Some(&state_dir.join("offline")),
+                            &opts.hints.sync,
+                        ),
+                    })
+                }
                 Err(err) => return Err(err.into()),
             },
             () = wait_level(&mut shutdown, 1) => break,

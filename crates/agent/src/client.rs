@@ -731,10 +731,10 @@ impl Client {
     }
 
     /// `POST /api/v1/runs/{id}/late-end`: take back a run the server marked `crashed` while
-    /// its agent was away, to upload the end (and points) the agent kept; the server withdraws
-    /// the run's queued retry. Refused with `409 run_crashed`
-    /// ([`ClientError::is_run_crashed`]) once the retry started. A run not crashed is answered
-    /// as it is.
+    /// its agent was away, to upload the end (and points) the agent kept; the run's retry gives
+    /// way (withdrawn if queued, a repeat of the run, stopped if running, once claimed).
+    /// Refused with `409 run_crashed` ([`ClientError::is_run_crashed`]) for a run crashed for
+    /// another reason. A run not crashed is answered as it is.
     pub async fn late_end(&self, run: &str) -> Result<Value> {
         let path = format!("/api/v1/runs/{}/late-end", seg(run));
         self.json(Method::POST, &path, Some(&serde_json::json!({})))

@@ -299,7 +299,7 @@ impl Spilled {
     ///
     /// A file holding the run's end first asks the server to take the run back
     /// ([`Client::late_end`]): a run it marked `crashed` while its agent was away takes the
-    /// end after all as long as the run's retry has not started (the retry is withdrawn).
+    /// end after all, and its retry gives way (withdrawn if queued, superseded if claimed).
     /// A run the server does not take back, or a file without an end for a crashed run, takes
     /// none of it: the file is marked synced and its points counted in
     /// [`Uploaded::refused`], with the server's reason.

@@ -689,7 +689,10 @@ async fn points_the_server_does_not_take_in_time_are_spilled_then_uploaded() {
     );
     assert!(said.contains(&format!("kept in {label}")), "{said}");
     assert!(
-        said.contains("else `hyperdial sync` uploads them to the run once it does"),
+        said.contains(&format!(
+            "else `hyperdial sync {}` uploads them to the run once it does",
+            dir.display()
+        )),
         "{said}"
     );
     let records = hyperdial_agent::spill::read_records(&files[0]).unwrap();

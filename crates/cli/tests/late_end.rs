@@ -7,8 +7,8 @@
 //! - An agent that stopped waiting leaves the file; the restarted server marks the gone
 //!   agent's run `crashed` and queues a retry; `hyperdial sync` then still ends the run as
 //!   its script did, with every point, and the queued retry is withdrawn, never run.
-//! - Once the retry has started, `hyperdial sync` is refused: it says the retry is running
-//!   and where the points stay, counts the file as refused and exits 1.
+//! - Once the retry has started, `hyperdial sync` still ends the run as its script did; the
+//!   retry's agent stops it, and it is kept as a repeat of the run, its error saying why.
 
 mod common;
 
@@ -242,8 +242,8 @@ fn a_late_end_is_taken(s: &Scratch, db: &Path) {
 }
 
 #[test]
-fn a_late_end_after_the_retry_started_is_refused_and_says_so() {
-    let s = Scratch::new("late-end-refused");
+fn a_late_end_after_the_retry_started_is_taken_and_the_retry_gives_way() {
+    let s = Scratch::new("late-end-superseded");
     let db = s.dir.join("db.sqlite");
     let port = free_port();
     let (sweep, run, mut agent) = end_while_away(&s, &db, port, "0");
@@ -255,7 +255,7 @@ fn a_late_end_after_the_retry_started_is_refused_and_says_so() {
         Duration::from_secs(60),
         || runs(&s, &url, &sweep).len() == 2,
     );
-    // Another agent claims the retry; its script holds until the test lets it go.
+    // Another agent claims the retry; its script would hold until a file that never comes.
     let mut second = s
         .cmd(&["agent", &sweep, "--server", &url, "--count", "1"])
         .env("HOLD", "1")
@@ -271,11 +271,34 @@ fn a_late_end_after_the_retry_started_is_refused_and_says_so() {
 
     let out = s.run(&["sync", ".hyperdial/offline", "--server", &url]);
     let printed = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{printed}");
-    assert!(printed.contains("is running already"), "{printed}");
-    assert!(printed.contains("its 5 points stay in"), "{printed}");
-    assert!(printed.contains("0 uploaded, 1 refused"), "{printed}");
-    assert_eq!(run_view(&url, &run)["state"], "crashed");
-    s.write("hold", "");
-    assert!(wait_child(&mut second, Duration::from_secs(60)).success());
+    assert!(out.status.success(), "{printed}");
+    assert!(
+        printed.contains("1 uploaded, 0 refused, 0 failed"),
+        "{printed}"
+    );
+    // The finished run holds its whole history and the trial's result.
+    let view = run_view(&url, &run);
+    assert_eq!(view["state"], "finished", "{view:#}");
+    assert_eq!(history(&view), full_history(), "{view:#}");
+    // The retry is stopped by its agent and kept as a repeat of the run, saying why.
+    let status = wait_child(&mut second, Duration::from_secs(60));
+    assert!(status.success(), "{status}");
+    let retry = runs(&s, &url, &sweep)
+        .into_iter()
+        .find(|r| r["id"] != run)
+        .unwrap();
+    let retry_view = run_view(&url, retry["id"].as_str().unwrap());
+    assert_eq!(retry_view["state"], "cancelled", "{retry_view:#}");
+    assert!(retry_view["retry_of"].is_null(), "{retry_view:#}");
+    assert_eq!(retry_view["repeat_of"], run, "{retry_view:#}");
+    assert!(
+        retry_view["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("delivered its end late"),
+        "{retry_view:#}"
+    );
+    let sweep_view: Value =
+        serde_json::from_str(&http_get(&format!("{url}/api/v1/sweeps/{sweep}"))).unwrap();
+    assert_eq!(sweep_view["state"], "finished", "{sweep_view:#}");
 }

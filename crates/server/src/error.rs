@@ -95,7 +95,7 @@ impl From<ControlError> for ApiError {
                 err
             }
             ControlError::Conflict(message) => Self::conflict(message),
-            ControlError::RunCrashed { .. } | ControlError::RetryStarted { .. } => {
+            ControlError::RunCrashed { .. } => {
                 let mut err = Self::conflict(e.to_string()).with_code(ErrorCode::RunCrashed);
                 err.body.state = Some(hyperdial_wire::RunState::Crashed);
                 err

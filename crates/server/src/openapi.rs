@@ -318,7 +318,7 @@ pub const ROUTES: &[Route] = &[
     route(
         "post",
         "/api/v1/runs/{id}/late-end",
-        "Take back a run marked crashed while its agent was away, to upload the end (and points) it kept; its queued retry is withdrawn (409 run_crashed once the retry started)",
+        "Take back a run marked crashed while its agent was away, to upload the end (and points) it kept; its retry is withdrawn if queued, or made a repeat of the run (and stopped if running) once claimed; 409 run_crashed for a run crashed for another reason",
         None,
         "200",
         Json("Run"),

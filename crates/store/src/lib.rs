@@ -193,27 +193,49 @@ pub const LATE_END_PENDING: &str =
 pub const RETRY_WITHDRAWN: &str =
     "withdrawn before it started: the run it retried delivered its end late, after all";
 
+/// The stop reason of a retry that [`Storage::take_back_late_end`] superseded while it ran:
+/// the run it retried delivered its end late, after all. Its agent stops it; it ends
+/// `cancelled` with [`RETRY_SUPERSEDED`].
+pub const RETRY_SUPERSEDED_REASON: &str = "superseded";
+
+/// The error of a retry that [`Storage::take_back_late_end`] superseded while it ran: the run
+/// it retried delivered its end late, after all, and holds the trial's result. Such a run is
+/// a repeat of that run (`repeat_of`, `retry_of` cleared): not counted toward `run_cap`.
+pub const RETRY_SUPERSEDED: &str =
+    "stopped: the run it retried delivered its end late, after all, and holds the result";
+
 /// What [`Storage::take_back_late_end`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LateEnd {
     /// The run is `running` again, its error [`LATE_END_PENDING`], to take its points and
-    /// its end; `withdrawn` names its queued retry, now withdrawn.
+    /// its end; `retry` says what became of its retry, if it had one.
     TakenBack {
         /// The run afterwards.
         run: Box<RunRow>,
-        /// The id of the retry withdrawn, if one was queued.
-        withdrawn: Option<String>,
-    },
-    /// The run's retry was claimed already: it is `state` (running or ended), and counts.
-    RetryStarted {
-        /// The retry's id.
-        retry: String,
-        /// The retry's state.
-        state: RunState,
+        /// What became of the run's retry.
+        retry: Option<RetryFate>,
     },
     /// The run is unknown, not a sweep run, not `crashed`, or crashed for another reason than
     /// one of those given: nothing changed.
     NotTaken,
+}
+
+/// What became of the retry of a run taken back for its late end ([`LateEnd::TakenBack`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetryFate {
+    /// It was `queued`: withdrawn, never run (`cancelled` with [`RETRY_WITHDRAWN`],
+    /// `retry_of` cleared).
+    Withdrawn(String),
+    /// It had been claimed: it is now a repeat of the run (`repeat_of` the run, `retry_of`
+    /// cleared), so it no longer counts toward `run_cap` and the run is the trial again. One
+    /// still `running` is asked to stop ([`RETRY_SUPERSEDED_REASON`]); one that ended keeps
+    /// its end, a second observation of the configuration.
+    Superseded {
+        /// The retry's id.
+        retry: String,
+        /// The retry's state when it was superseded.
+        state: RunState,
+    },
 }
 
 /// The error of a run outside a sweep (`hyperdial run`, a script using the Python client, any

@@ -1276,23 +1276,17 @@ impl Backend {
     /// [`Storage::take_back_late_end`], once.
     async fn take_back_late_end_once(&self, id: &str, errors: &[&str]) -> Result<crate::LateEnd> {
         let mut tx = self.begin().await?;
-        let retry = sqlx::query("SELECT id, state FROM runs WHERE retry_of = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        // Locked on PostgreSQL: a claim of a queued retry skips it until this commits.
+        let retry = sqlx::query(&format!(
+            "SELECT id, state FROM runs WHERE retry_of = $1{FOR_UPDATE}"
+        ))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
         let retry: Option<(String, String)> = match retry {
             Some(row) => Some((row.try_get("id")?, row.try_get("state")?)),
             None => None,
         };
-        if let Some((retry, state)) = &retry {
-            if state != RunState::Queued.as_str() {
-                let state = state.parse::<RunState>().unwrap_or(RunState::Running);
-                return Ok(crate::LateEnd::RetryStarted {
-                    retry: retry.clone(),
-                    state,
-                });
-            }
-        }
         let mut errors_in = String::new();
         for i in 0..errors.len().max(1) {
             if i > 0 {
@@ -1323,34 +1317,50 @@ impl Backend {
         let Some(run) = query.fetch_optional(&mut *tx).await? else {
             return Ok(crate::LateEnd::NotTaken);
         };
-        let mut withdrawn = None;
-        if let Some((retry, _)) = retry {
-            let done = sqlx::query(
-                "UPDATE runs SET state = $2, error = $3, retry_of = NULL, finished_ms = $4 \
-                 WHERE id = $1 AND state = $5",
-            )
-            .bind(&retry)
-            .bind(RunState::Cancelled.as_str())
-            .bind(crate::RETRY_WITHDRAWN)
-            .bind(now_ms())
-            .bind(RunState::Queued.as_str())
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 0 {
-                // Claimed since it was read: the retry counts; undo the take-back.
-                drop(tx);
-                let state = self
-                    .run(&retry)
-                    .await?
-                    .map_or(RunState::Running, |r| r.state);
-                return Ok(crate::LateEnd::RetryStarted { retry, state });
+        let mut fate = None;
+        if let Some((retry, state)) = retry {
+            if state == RunState::Queued.as_str() {
+                let done = sqlx::query(
+                    "UPDATE runs SET state = $2, error = $3, retry_of = NULL, finished_ms = $4 \
+                     WHERE id = $1 AND state = $5",
+                )
+                .bind(&retry)
+                .bind(RunState::Cancelled.as_str())
+                .bind(crate::RETRY_WITHDRAWN)
+                .bind(now_ms())
+                .bind(RunState::Queued.as_str())
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() > 0 {
+                    fate = Some(crate::RetryFate::Withdrawn(retry.clone()));
+                }
             }
-            withdrawn = Some(retry);
+            if fate.is_none() {
+                // Claimed: the run holds the trial's result again, and the retry becomes a
+                // repeat of it; one still running is asked to stop.
+                let row = sqlx::query(
+                    "UPDATE runs SET retry_of = NULL, repeat_of = $2, \
+                     stop_requested = CASE WHEN state = $3 THEN TRUE ELSE stop_requested END, \
+                     stop_reason = CASE WHEN state = $3 THEN $4 ELSE stop_reason END \
+                     WHERE id = $1 RETURNING state",
+                )
+                .bind(&retry)
+                .bind(id)
+                .bind(RunState::Running.as_str())
+                .bind(crate::RETRY_SUPERSEDED_REASON)
+                .fetch_one(&mut *tx)
+                .await?;
+                let state: String = row.try_get("state")?;
+                fate = Some(crate::RetryFate::Superseded {
+                    retry,
+                    state: state.parse::<RunState>().unwrap_or(RunState::Running),
+                });
+            }
         }
         tx.commit().await?;
         Ok(crate::LateEnd::TakenBack {
             run: Box::new(run),
-            withdrawn,
+            retry: fate,
         })
     }
 

@@ -330,12 +330,13 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     /// Take back sweep run `id`, `crashed` with one of `errors` (its agent went silent, or its
     /// process is gone), for an end its agent kept while the server was away and delivers
-    /// now. Only while its retry has not started: in one transaction, a `queued` retry is
-    /// withdrawn (`cancelled` with [`crate::RETRY_WITHDRAWN`], `retry_of` cleared, so the run
-    /// is a trial again) and the run becomes `running` (its end and stop request cleared,
-    /// heartbeat now, error [`crate::LATE_END_PENDING`]) to take its points and its end.
-    /// A retry claimed already is reported ([`crate::LateEnd::RetryStarted`]) and nothing
-    /// changes.
+    /// now. In one transaction the run becomes `running` (its end and stop request cleared,
+    /// heartbeat now, error [`crate::LATE_END_PENDING`]) to take its points and its end, and
+    /// its retry, if it has one ([`crate::RetryFate`]): a `queued` retry is withdrawn
+    /// (`cancelled` with [`crate::RETRY_WITHDRAWN`], `retry_of` cleared); a claimed one
+    /// becomes a repeat of the run (`repeat_of` the run, `retry_of` cleared), asked to stop
+    /// ([`crate::RETRY_SUPERSEDED_REASON`]) if still `running`. A finished run is real work:
+    /// it is never thrown away for a retry of it.
     async fn take_back_late_end(&self, id: &str, errors: &[&str]) -> Result<crate::LateEnd>;
 
     /// Set the end time of an ended run to `ended_ms` when that is earlier than the end

@@ -15,7 +15,9 @@ use hyperdial_store::{
     now_ms, Inserted, MetricSpan, NewRepeat, NewRun, NewSweep, Objective, Point, RunCondition,
     RunField, RunFilter, RunFinish, RunQuery, RunState, Store, SweepState,
 };
-use hyperdial_store::{LateEnd, AGENT_PROCESS_GONE, AGENT_STOPPED_REPORTING, LATE_END_PENDING};
+use hyperdial_store::{
+    LateEnd, RetryFate, AGENT_PROCESS_GONE, AGENT_STOPPED_REPORTING, LATE_END_PENDING,
+};
 use serde_json::{json, Map, Value};
 
 use hyperdial_store::testing::TestDb as Db;
@@ -86,7 +88,7 @@ conformance!(
     the_claim_key_lookup_is_an_index_seek,
     a_run_with_a_chosen_id_reopens_with_its_history,
     points_uploaded_late_never_replace_a_newer_summary_value,
-    a_late_end_takes_back_a_run_crashed_for_silence_while_its_retry_waits,
+    a_late_end_takes_back_a_run_crashed_for_silence_whatever_its_retry_did,
 );
 
 fn sweep<'a>() -> NewSweep<'a> {
@@ -3134,10 +3136,11 @@ async fn points_uploaded_late_never_replace_a_newer_summary_value(db: &Db) {
 }
 
 /// A run crashed because its agent went silent (or is gone) is taken back for the end its
-/// agent kept, while its retry is still queued: the retry is withdrawn (no longer a retry,
-/// never claimed), the run is running again and ends when it really did; a run whose retry
-/// was claimed, or that crashed for another reason, is not taken back.
-async fn a_late_end_takes_back_a_run_crashed_for_silence_while_its_retry_waits(db: &Db) {
+/// agent kept, whatever became of its retry: a queued retry is withdrawn (no longer a retry,
+/// never claimed), a claimed one becomes a repeat of the run (asked to stop while it runs, kept
+/// as it is once ended); the run is running again and ends when it really did. A run that
+/// crashed for another reason is not taken back.
+async fn a_late_end_takes_back_a_run_crashed_for_silence_whatever_its_retry_did(db: &Db) {
     let store = db.open().await.unwrap();
     let silent = [AGENT_STOPPED_REPORTING, AGENT_PROCESS_GONE];
     let s = store.insert_sweep(sweep()).await.unwrap();
@@ -3177,7 +3180,8 @@ async fn a_late_end_takes_back_a_run_crashed_for_silence_while_its_retry_waits(d
         store.take_back_late_end(&c.id, &silent).await.unwrap(),
         LateEnd::NotTaken
     );
-    // A's retry is claimed: it counts, and A stays crashed.
+    // A's retry is claimed and running: A takes its end back, and the retry becomes a repeat
+    // of A, asked to stop.
     let claimed = store
         .claim_queued(&s.id, None, None, None)
         .await
@@ -3185,27 +3189,34 @@ async fn a_late_end_takes_back_a_run_crashed_for_silence_while_its_retry_waits(d
         .unwrap();
     assert_eq!(claimed.retry_of.as_deref(), Some(a.id.as_str()));
     let (_, mark) = store.trials_changed(&s.id, -1).await.unwrap();
+    let LateEnd::TakenBack { run, retry } = store.take_back_late_end(&a.id, &silent).await.unwrap()
+    else {
+        panic!("A not taken back");
+    };
+    assert_eq!(run.state, RunState::Running);
     assert_eq!(
-        store.take_back_late_end(&a.id, &silent).await.unwrap(),
-        LateEnd::RetryStarted {
+        retry,
+        Some(RetryFate::Superseded {
             retry: claimed.id.clone(),
             state: RunState::Running
-        }
+        })
     );
+    let sup = store.run(&claimed.id).await.unwrap().unwrap();
+    assert_eq!(sup.state, RunState::Running);
+    assert!(sup.retry_of.is_none());
+    assert_eq!(sup.repeat_of.as_deref(), Some(a.id.as_str()));
+    assert!(sup.stop_requested);
     assert_eq!(
-        store.run(&a.id).await.unwrap().unwrap().state,
-        RunState::Crashed
+        sup.stop_reason.as_deref(),
+        Some(hyperdial_store::RETRY_SUPERSEDED_REASON)
     );
     // B's retry still waits: it is withdrawn and B takes its end.
     let withdrawn = retry_of(&b.id);
-    let LateEnd::TakenBack {
-        run,
-        withdrawn: gone,
-    } = store.take_back_late_end(&b.id, &silent).await.unwrap()
+    let LateEnd::TakenBack { run, retry } = store.take_back_late_end(&b.id, &silent).await.unwrap()
     else {
         panic!("not taken back");
     };
-    assert_eq!(gone.as_deref(), Some(withdrawn.id.as_str()));
+    assert_eq!(retry, Some(RetryFate::Withdrawn(withdrawn.id.clone())));
     assert_eq!(run.state, RunState::Running);
     assert_eq!(run.error.as_deref(), Some(LATE_END_PENDING));
     assert!(run.finished_ms.is_none());
@@ -3216,7 +3227,9 @@ async fn a_late_end_takes_back_a_run_crashed_for_silence_while_its_retry_waits(d
     // Both changes are seen by a reader of what changed.
     let (rows, _) = store.trials_changed(&s.id, mark).await.unwrap();
     let seen: BTreeSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    assert!(seen.contains(b.id.as_str()) && seen.contains(withdrawn.id.as_str()));
+    for id in [&a.id, &claimed.id, &b.id, &withdrawn.id] {
+        assert!(seen.contains(id.as_str()), "{id} not seen as changed");
+    }
     // Taken back once: a second late end finds it running, and its gone agent does not crash
     // it again while its end is uploaded.
     assert_eq!(
@@ -3228,6 +3241,49 @@ async fn a_late_end_takes_back_a_run_crashed_for_silence_while_its_retry_waits(d
         .await
         .unwrap()
         .is_empty());
+    // D's retry ran and finished before D's late end came: D takes its end all the same, and
+    // the ended retry stays as it ended, a repeat of D (no stop asked of it).
+    let d = inserted(&store, sweep_run(&s.id, 3), 7).await;
+    store
+        .crash_runs(std::slice::from_ref(&d.id), AGENT_PROCESS_GONE)
+        .await
+        .unwrap();
+    store
+        .queue_retries(&s.id, std::slice::from_ref(&d.id), false)
+        .await
+        .unwrap();
+    // C's retry is older and is handed out first.
+    let mut d_retry = None;
+    for _ in 0..2 {
+        let claimed = store
+            .claim_queued(&s.id, None, None, None)
+            .await
+            .unwrap()
+            .unwrap();
+        if claimed.retry_of.as_deref() == Some(d.id.as_str()) {
+            d_retry = Some(claimed);
+        }
+    }
+    let d_retry = d_retry.expect("D's retry claimed");
+    store
+        .finish_run(&d_retry.id, RunState::Finished, Some(0), None)
+        .await
+        .unwrap();
+    let LateEnd::TakenBack { retry, .. } = store.take_back_late_end(&d.id, &silent).await.unwrap()
+    else {
+        panic!("D not taken back");
+    };
+    assert_eq!(
+        retry,
+        Some(RetryFate::Superseded {
+            retry: d_retry.id.clone(),
+            state: RunState::Finished
+        })
+    );
+    let kept = store.run(&d_retry.id).await.unwrap().unwrap();
+    assert_eq!(kept.state, RunState::Finished);
+    assert!(!kept.stop_requested && kept.retry_of.is_none());
+    assert_eq!(kept.repeat_of.as_deref(), Some(d.id.as_str()));
     // Its end, dated when it really was (not before it started, not later than recorded).
     let ended = store
         .finish_run(&b.id, RunState::Finished, Some(0), None)

@@ -37,9 +37,9 @@ pub(super) async fn settle_delivery(
         String::new()
     } else {
         format!(
-            " (kept in {}; upload them with `hyperdial sync{}`)",
+            " (kept in {}; upload them with `{}`)",
             files.join(", "),
-            opts.sync_options
+            sync_command(opts.spill_dir.as_deref(), &opts.sync_options)
         )
     };
     let _ = events.send(Event::Message(format!(
@@ -136,7 +136,7 @@ pub(super) async fn deliver_kept_end(
 ) -> Option<Value> {
     let mut shutdown = shutdown.clone();
     let stopping = *shutdown.borrow_and_update() >= 2;
-    let sync = format!("hyperdial sync {}{}", dir.display(), opts.sync_options);
+    let sync = sync_command(Some(dir), &opts.sync_options);
     let kept = || {
         spill::files_of_run(dir, run)
             .iter()

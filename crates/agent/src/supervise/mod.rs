@@ -193,7 +193,8 @@ pub struct SuperviseOptions {
     /// the process as `HYPERDIAL_SPILL_DIR`; `None`: they are dropped, and counted as missing.
     pub spill_dir: Option<PathBuf>,
     /// Options of the `hyperdial sync` suggested for spilled points, each with a leading space
-    /// (` --server URL`), so it uploads them where the run reports; default empty.
+    /// (` --server URL`), so it uploads them where the run reports; default empty. Every
+    /// message names the one command [`sync_command`] writes.
     pub sync_options: String,
     /// How long to wait for the server, once the run's end could not be reported and is kept
     /// in the spill file, retrying its upload with backoff before giving up and leaving the
@@ -617,10 +618,9 @@ pub async fn supervise(
                     // The server answers: waiting for it cannot help, a token it accepts does.
                     let _ = events.send(Event::Message(format!(
                         "run {run_id}: its end is kept in {}; set HYPERDIAL_TOKEN (or --token) \
-                         to a token the server accepts, then upload it with `hyperdial sync {}{}`",
+                         to a token the server accepts, then upload it with `{}`",
                         file.label(),
-                        dir.display(),
-                        opts.sync_options
+                        sync_command(Some(dir), &opts.sync_options)
                     )));
                 }
                 Ok(()) => {
@@ -1011,6 +1011,16 @@ async fn heartbeats(
     }
 }
 
+/// The `hyperdial sync` command that uploads the spill files of `dir` (the agent's spill
+/// directory) with `options` ([`SuperviseOptions::sync_options`]): the one command every
+/// message of the agent names, so a user copies the same line whichever message they read.
+pub fn sync_command(dir: Option<&Path>, options: &str) -> String {
+    match dir {
+        Some(dir) => format!("hyperdial sync {}{options}", dir.display()),
+        None => format!("hyperdial sync{options}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -1042,7 +1052,7 @@ mod tests {
             "{said}"
         );
         assert!(
-            said.contains("the agent uploads them when the run ends if the server answers by then, else `hyperdial sync --server http://h:8337` uploads them"),
+            said.contains("the agent uploads them when the run ends if the server answers by then, else `hyperdial sync /var/spool/runs --server http://h:8337` uploads them"),
             "{said}"
         );
         let said = sending_failed_message("r1", "output", &err, "http://h:8337", None, "");

@@ -444,11 +444,12 @@ pub(super) fn sending_failed_message(
     let fate = match spill {
         Some(file) => format!(
             "its metric points are kept in {} meanwhile; the agent uploads them when the run \
-             ends if the server answers by then, else `hyperdial sync{sync_options}` uploads \
+             ends if the server answers by then, else `{}` uploads \
              them to the run once it does (new points go to the server again as soon as it \
              answers; output is dropped meanwhile, and the run's captured output says how \
              many lines)",
-            file.label()
+            file.label(),
+            sync_command(file.path().parent(), sync_options)
         ),
         None if err.is_transient() => {
             "its metric points and output are dropped until the server answers again".to_string()
@@ -471,19 +472,13 @@ pub(super) fn auth_refused_message(
     let status = err.status().unwrap_or(401);
     let fix = "set HYPERDIAL_TOKEN (or --token) to a token the server accepts";
     match spill {
-        Some(file) => {
-            let dir = file
-                .path()
-                .parent()
-                .map(|d| format!(" {}", d.display()))
-                .unwrap_or_default();
-            format!(
-                "run {run}: the hyperdial server at {server} refused this agent's token \
-                 ({status}): its metric points and its end are kept in {} (output is dropped); \
-                 {fix}, then upload them with `hyperdial sync{dir}{sync_options}`",
-                file.label()
-            )
-        }
+        Some(file) => format!(
+            "run {run}: the hyperdial server at {server} refused this agent's token \
+             ({status}): its metric points and its end are kept in {} (output is dropped); \
+             {fix}, then upload them with `{}`",
+            file.label(),
+            sync_command(file.path().parent(), sync_options)
+        ),
         None => format!(
             "run {run}: the hyperdial server at {server} refused this agent's token ({status}); \
              its metric points and output are lost (no spill directory); {fix}"

@@ -11,8 +11,9 @@
 //! that did arrive earlier are not duplicated) and the run's delivery record counts them as
 //! recovered. Metric requests are split below the API's size limit. A spill file holding the
 //! run's end (its agent kept it while the server was away) is taken by a run the server
-//! marked `crashed` meanwhile as long as the run's retry has not started: the run ends as its
-//! process did, when it did, and the queued retry is withdrawn. Otherwise a `crashed` run
+//! marked `crashed` meanwhile for its gone agent: the run ends as its process did, when it
+//! did, and its retry gives way (withdrawn if queued; once claimed, a repeat of the run,
+//! stopped if still running). Otherwise a `crashed` run
 //! refuses late points: the file is marked synced (its points stay in the renamed file), and
 //! it is counted as refused, with the server's reason.
 //!

@@ -825,8 +825,9 @@ async fn finish(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) 
 }
 
 /// `POST /runs/{id}/late-end`: the agent of a run kept its end while the server was away, and
-/// the server marked the run crashed meanwhile; while the run's retry has not started, the
-/// retry is withdrawn and the run takes its points and its end again (see `api/late.rs`).
+/// the server marked the run crashed meanwhile; the run's retry gives way (withdrawn if queued,
+/// a repeat of the run and stopped if claimed) and the run takes its points and its end again
+/// (see `api/late.rs`).
 async fn late_end(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
     let run = s.controller.take_back_late_end(&id).await?;
     Ok(Json(views::run(&run)).into_response())

@@ -48,21 +48,6 @@ pub enum ControlError {
         /// Why the server gave up on it.
         why: String,
     },
-    /// A late end for run `id` (kept by its agent while the server was away) came after the
-    /// run's retry started (`409`, code `run_crashed`): the retry counts, the late end is not
-    /// taken.
-    #[error(
-        "run {id} was marked crashed while its agent was away and its retry {retry} is \
-         {state} already; the retry counts, so the run's late end is not taken"
-    )]
-    RetryStarted {
-        /// The run.
-        id: String,
-        /// Its retry.
-        retry: String,
-        /// The retry's state.
-        state: hyperdial_wire::RunState,
-    },
     /// The search strategy failed on this sweep (`500`: a bug; the server logged it).
     #[error("the search strategy failed (the server logged it)")]
     Strategy,

@@ -887,6 +887,38 @@ mod tests {
         assert!(!fresh.runs.contains_key("r2"));
     }
 
+    /// A retry superseded once claimed (its run's end came late) becomes a repeat of that run:
+    /// the run is the trial again, with its result; the repeat counts toward no `run_cap` and,
+    /// ended, is a second observation of the configuration.
+    #[test]
+    fn a_superseded_retry_is_a_repeat_and_its_run_counts_again() {
+        let config = random_sweep();
+        let mut h = History::new("s", &config);
+        let mut crashed = trial_row("r1", RunState::Crashed, None, Some(10));
+        crashed.error = Some(hyperdial_store::AGENT_PROCESS_GONE.into());
+        let mut retry = trial_row("r2", RunState::Running, None, None);
+        retry.retry_of = Some("r1".into());
+        retry.attempt = 2;
+        h.take_changes(vec![crashed, retry.clone()], 1);
+        assert_eq!((h.tally.trials, h.in_flight), (1, 1));
+        assert!(h.retried.contains("r1"));
+        // Taken back: the retry is a repeat of r1, still running; r1 finishes.
+        let mut repeat = retry;
+        repeat.retry_of = None;
+        repeat.repeat_of = Some("r1".into());
+        let finished = trial_row("r1", RunState::Finished, Some(0.5), Some(20));
+        h.take_changes(vec![repeat.clone(), finished], 2);
+        assert!(h.retried.is_empty());
+        assert_eq!((h.tally.trials, h.in_flight), (1, 1));
+        assert_eq!(h.finished_points().len(), 1);
+        // The repeat is stopped: still one trial, nothing in flight.
+        repeat.state = RunState::Cancelled;
+        repeat.finished_ms = Some(30);
+        repeat.error = Some(hyperdial_store::RETRY_SUPERSEDED.into());
+        h.take_changes(vec![repeat], 3);
+        assert_eq!((h.tally.trials, h.in_flight), (1, 0));
+    }
+
     #[test]
     fn the_stagnation_walk_follows_runs_finishing_late_changing_and_out_of_order() {
         let config = random_sweep();

@@ -789,12 +789,13 @@ impl Controller {
 
     /// Take back sweep run `run_id` for its late end: its agent kept the run's end while the
     /// server was away, and the server marked the run `crashed` only for that (its agent fell
-    /// silent, or its process is gone). While the run's retry has not started, the retry is
-    /// withdrawn and the run is `running` again, to take the points and the end that follow
-    /// ([`hyperdial_store::Storage::take_back_late_end`]). A run that is not crashed is
+    /// silent, or its process is gone). The run is `running` again, to take the points and the
+    /// end that follow, and its retry gives way: withdrawn if still queued, made a repeat of
+    /// the run (and stopped, if running) once claimed
+    /// ([`hyperdial_store::Storage::take_back_late_end`]). A finished run is real work; a
+    /// retry of it is a second try at the same configuration. A run that is not crashed is
     /// returned as it is (its reports are taken as usual). Refused: a run crashed for another
-    /// reason ([`ControlError::RunCrashed`]), a run whose retry started already
-    /// ([`ControlError::RetryStarted`]).
+    /// reason ([`ControlError::RunCrashed`]).
     pub async fn take_back_late_end(&self, run_id: &str) -> Result<RunRow, ControlError> {
         let crashed = match self.reporting_run(run_id).await {
             Err(crashed @ ControlError::RunCrashed { .. }) => crashed,
@@ -805,16 +806,25 @@ impl Controller {
             hyperdial_store::AGENT_PROCESS_GONE,
         ];
         match self.store.take_back_late_end(run_id, &silent).await? {
-            hyperdial_store::LateEnd::TakenBack { run, withdrawn } => {
+            hyperdial_store::LateEnd::TakenBack { run, retry } => {
+                let (retry_id, event) = match &retry {
+                    Some(hyperdial_store::RetryFate::Withdrawn(id)) => {
+                        (Some(id.as_str()), "run_finished")
+                    }
+                    Some(hyperdial_store::RetryFate::Superseded { retry, .. }) => {
+                        (Some(retry.as_str()), "run_updated")
+                    }
+                    None => (None, ""),
+                };
                 tracing::info!(
                     run = run_id,
-                    withdrawn = withdrawn.as_deref().unwrap_or_default(),
-                    "a run marked crashed delivers its end late; its queued retry is withdrawn"
+                    retry = retry_id.unwrap_or_default(),
+                    "a run marked crashed delivers its end late; its retry gives way"
                 );
-                if let Some(retry) = withdrawn {
-                    if let Some(row) = self.store.run(&retry).await? {
+                if let Some(retry) = retry_id {
+                    if let Some(row) = self.store.run(retry).await? {
                         self.events.publish(
-                            "run_finished",
+                            event,
                             row.sweep_id.as_deref(),
                             &crate::api::views::run_brief(&row),
                         );
@@ -826,13 +836,6 @@ impl Controller {
                     &crate::api::views::run_brief(&run),
                 );
                 Ok(*run)
-            }
-            hyperdial_store::LateEnd::RetryStarted { retry, state } => {
-                Err(ControlError::RetryStarted {
-                    id: run_id.to_string(),
-                    retry,
-                    state,
-                })
             }
             hyperdial_store::LateEnd::NotTaken => Err(crashed),
         }
@@ -1048,6 +1051,12 @@ impl Controller {
             if let Some(why) = crate::early_stop::explain(&run.stop_info) {
                 error = Some(why);
             }
+        }
+        if final_state == RunState::Cancelled
+            && run.stop_requested
+            && run.stop_reason.as_deref() == Some(hyperdial_store::RETRY_SUPERSEDED_REASON)
+        {
+            error = Some(hyperdial_store::RETRY_SUPERSEDED.to_string());
         }
         // Sweep configs never change: a cached one spares reading the sweep row.
         let config = match &run.sweep_id {
