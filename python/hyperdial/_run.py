@@ -312,7 +312,8 @@ class Run(_HistoryReader):
         # Keep trying until everything is sent or the retry window is over.
         pause = 0.1
         while not self._flush(deadline=deadline, quiet=True):
-            if time.monotonic() + pause >= deadline or self._token_refused():
+            if (time.monotonic() + pause >= deadline or self._token_refused()
+                    or self._agent_takes_over()):
                 # A refused token is no outage: waiting for the server cannot help.
                 break
             time.sleep(pause)
@@ -488,6 +489,19 @@ class Run(_HistoryReader):
         if _terminating:
             deadline = min(deadline, now + _settings.TERM_FLUSH_SECONDS)
         return deadline
+
+    def _agent_takes_over(self):
+        """True when finish() should stop waiting for a server that does not answer and spill:
+        under an agent with a spill directory, once the outage has lasted
+        ``_settings.AGENT_HANDOVER_SECONDS``. The agent uploads the spill file when the server
+        answers (it waits for it) or leaves it to ``hyperdial sync``, and it dates the run's
+        end by the process's exit: waiting out the retry window here would stretch the run's
+        duration by that window."""
+        if self.mode != "agent" or self._spill is None:
+            return False
+        with self._lock:
+            since = self._outage_since
+        return since is not None and time.monotonic() - since >= _settings.AGENT_HANDOVER_SECONDS
 
     def _window_over_locked(self):
         return (self._outage_since is not None

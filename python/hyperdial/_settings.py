@@ -23,6 +23,11 @@ BATCH_POINTS = 1000  # points per request at most
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 DEFAULT_RETRY_SECONDS = 60.0  # the retry window when HYPERDIAL_RETRY_SECONDS is not set
 TERM_FLUSH_SECONDS = 5.0  # seconds finish() waits for the server after SIGTERM, then spills
+# seconds finish() waits for a server that does not answer, under an agent with a spill
+# directory, before it spills and lets the process end: the agent uploads the file itself
+# (waiting for the server) and dates the run's end by the process's exit, so a longer wait
+# would only stretch the run
+AGENT_HANDOVER_SECONDS = 2.0
 REQUEST_TIMEOUT = 5.0  # seconds, for one small request (1 s more per 256 KiB of body)
 PROBE_TIMEOUT = 0.5  # seconds, for the request that looks for a server
 # seconds ``init(id=, resume=)`` waits for a run another process was still writing to (the

@@ -736,6 +736,28 @@ class DeliveryTests(ClientTestCase):
         # The agent uploads or reports it; the client does not.
         self.assertEqual(server.of("POST", "/delivery"), [])
 
+    def test_under_an_agent_finish_hands_an_outage_over_to_the_agent(self):
+        # The retry window stays 60 s: under an agent, finish() spills after a short wait
+        # instead, so the process (whose exit dates the run's end) is not held for it.
+        server = self.start_server()
+        self.agent_env(server)
+        spill_dir = os.path.join(self.tmp, "agent-spill")
+        os.environ["HYPERDIAL_SPILL_DIR"] = spill_dir
+        run = hyperdial.init()
+        run.log({"loss": 1.0})
+        self.assertTrue(wait_for(lambda: len(server.points()) == 1))
+        server.fail_status = 503
+        for i in range(2, 6):
+            run.log({"loss": float(i)})
+        started = time.monotonic()
+        with mock.patch.object(hyperdial._settings, "DEFAULT_RETRY_SECONDS", 60.0):
+            run.finish()
+        waited = time.monotonic() - started
+        self.assertLess(waited, 30.0)
+        name = "%s.py%d.jsonl" % (server.run_id, os.getpid())
+        records = self.read_jsonl(os.path.join(spill_dir, name))
+        self.assertEqual([r["step"] for r in records if r["type"] == "log"], [1, 2, 3, 4])
+
     def test_a_refused_token_keeps_every_point_in_the_spill_file(self):
         server = self.start_server()
         self.agent_env(server)
