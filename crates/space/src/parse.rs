@@ -141,6 +141,7 @@ pub fn parse_str(text: &str, file: &str) -> Result<Validated, ConfigError> {
     let mut v = Validator {
         diagnostics: parsed.diagnostics,
         goal_at_top: false,
+        numbered_objectives: false,
     };
     let config = match &parsed.root {
         Some(root) => v.config(root),
@@ -208,6 +209,10 @@ struct Validator {
     /// error already says to move it under `metric:`, so a metric without `goal` is not
     /// warned about the default as well.
     goal_at_top: bool,
+    /// The objectives of a `metrics` list are numbered functions (`f1`, `f2`, …: the names of
+    /// a multi-objective test problem, [`hints::numbered_names`]): `f1` there is no F1 score,
+    /// so no objective is warned about the default goal for its name.
+    numbered_objectives: bool,
 }
 
 impl Validator {
@@ -704,7 +709,10 @@ impl Validator {
         let goal = match fields.get("goal") {
             None => {
                 if let (Some(n), Some(name)) = (fields.get("name"), &name) {
-                    if hints::higher_is_better(name) && !self.goal_at_top {
+                    if hints::higher_is_better(name)
+                        && !self.goal_at_top
+                        && !self.numbered_objectives
+                    {
                         self.warning(
                             path,
                             Some(n.location),
@@ -826,6 +834,16 @@ impl Validator {
         if let [only] = items.as_slice() {
             return (self.metric("metrics[0]", only, true), Vec::new());
         }
+        let names: Vec<&str> = items
+            .iter()
+            .filter_map(|item| item.as_map())
+            .filter_map(|entries| entries.iter().find(|(k, _)| k.name == "name"))
+            .filter_map(|(_, n)| match &n.value {
+                NodeValue::Str(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect();
+        self.numbered_objectives = hints::numbered_names(&names);
         const KEYS: &[&str] = &["name", "goal"];
         let mut out: Vec<Metric> = Vec::new();
         let mut complete = true;

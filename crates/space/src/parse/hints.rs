@@ -27,7 +27,7 @@
 //!   gets the caller's fix.
 //! - **A metric read the wrong way is warned.** A metric left to the default goal
 //!   (`minimize`) whose name has a higher-is-better word ([`higher_is_better`]) gets a
-//!   warning, never an error.
+//!   warning, never an error; numbered objectives (`f1`, `f2`: [`numbered_names`]) do not.
 //! - **Deterministic and short.** The same config gives the same hints; values shown back are
 //!   cut at 40 characters ([`yaml_snippet`]).
 
@@ -251,6 +251,19 @@ pub(super) fn higher_is_better(name: &str) -> bool {
         .collect();
     words.iter().any(|w| HIGHER_IS_BETTER.contains(w))
         && !words.iter().any(|w| LOWER_IS_BETTER.contains(w))
+}
+
+/// Whether `names` (two or more) are one word numbered (`f1`, `f2`; `obj_1`, `obj_2`): the
+/// objectives of a multi-objective test problem, whose `f1` is no F1 score.
+pub(super) fn numbered_names(names: &[&str]) -> bool {
+    fn split(name: &str) -> Option<&str> {
+        let stem = name.trim_end_matches(|c: char| c.is_ascii_digit());
+        (stem.len() < name.len() && !stem.is_empty()).then(|| stem.trim_end_matches(['_', '-']))
+    }
+    let Some(first) = names.first().and_then(|n| split(n)) else {
+        return false;
+    };
+    names.len() >= 2 && names.iter().all(|n| split(n) == Some(first))
 }
 
 /// The hint for Optuna's `type: VALUE` in a parameter's specification `f`: the sweep file's

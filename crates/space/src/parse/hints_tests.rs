@@ -182,6 +182,35 @@ fn a_higher_is_better_metric_left_to_the_default_goal_is_warned() {
         .map(|w| (w.path.as_str(), w.location.map(|l| l.line)))
         .collect();
     assert_eq!(warned, [("metrics[1]", Some(5))]);
+    // Numbered objectives (a test problem's f1, f2) are functions, not an F1 score.
+    for names in [["f1", "f2"], ["obj_1", "obj_2"]] {
+        let v = parse_str(
+            &format!(
+                "program: t.py\nmethod: tpe\nmetrics:\n  - {{name: {}}}\n  - {{name: {}}}\nparameters:\n  x: {{min: 0.0, max: 1.0}}\n",
+                names[0], names[1]
+            ),
+            "s.yaml",
+        )
+        .unwrap_or_else(|e| panic!("{}", e.render()));
+        assert!(
+            v.warnings.iter().all(|w| !w.message.contains("defaults to")),
+            "{names:?}: {:?}",
+            v.warnings
+        );
+    }
+    // An F1 score beside a loss is still one.
+    let v = parse_str(
+        "program: t.py\nmethod: tpe\nmetrics:\n  - {name: loss}\n  - {name: f1}\nparameters:\n  x: {min: 0.0, max: 1.0}\n",
+        "s.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{}", e.render()));
+    assert_eq!(
+        v.warnings
+            .iter()
+            .filter(|w| w.message.contains("defaults to"))
+            .count(),
+        1
+    );
     // A goal written at the top level is already an error that says to move it: no warning.
     let e = parse_str(
         "program: t.py\nmethod: random\ndirection: maximize\nmetric: {name: val_accuracy}\nparameters:\n  x: {min: 0.0, max: 1.0}\n",
