@@ -141,6 +141,7 @@ pub fn parse_str(text: &str, file: &str) -> Result<Validated, ConfigError> {
     let mut v = Validator {
         diagnostics: parsed.diagnostics,
         goal_at_top: false,
+        top_goal: None,
         numbered_objectives: false,
     };
     let config = match &parsed.root {
@@ -209,6 +210,10 @@ struct Validator {
     /// error already says to move it under `metric:`, so a metric without `goal` is not
     /// warned about the default as well.
     goal_at_top: bool,
+    /// The goal that top-level key says (`maximize`, `minimize`; `None` when it says neither)
+    /// and the index of its error in `diagnostics`, whose hint the cross-field rules make
+    /// exact once the metric is known (no metric, or a `goal` written under it).
+    top_goal: Option<(Option<&'static str>, usize)>,
     /// The objectives of a `metrics` list are numbered functions (`f1`, `f2`, …: the names of
     /// a multi-objective test problem, [`hints::numbered_names`]): `f1` there is no F1 score,
     /// so no objective is warned about the default goal for its name.
@@ -396,8 +401,13 @@ impl Validator {
                     "move the keys under `sweep:` to the top level of the file",
                 );
             } else {
-                self.goal_at_top |= matches!(key.name.as_str(), "direction" | "mode");
+                let goal_key = matches!(key.name.as_str(), "direction" | "mode");
+                self.goal_at_top |= goal_key;
                 misspelt.extend(self.unknown_key("", key, node, TOP_KEYS, "at the top level"));
+                if goal_key {
+                    let at = self.diagnostics.len().saturating_sub(1);
+                    self.top_goal = Some((hints::goal_of(node), at));
+                }
             }
         }
         let given = |key: &str| top.has(key) || misspelt.iter().any(|m| m == key);
@@ -513,13 +523,19 @@ impl Validator {
             .unwrap_or_default();
 
         // Cross-field rules.
+        self.settle_top_goal(&top);
         if let Some(method) = method {
             if matches!(method, Method::Bayes | Method::Tpe) && metric.is_none() && !has_metric {
+                let hint = match self.top_goal {
+                    Some((Some("maximize"), _)) => "add `metric: {name: val_accuracy, goal: maximize}` with the name your script logs (it replaces the top-level goal)",
+                    Some((Some(_), _)) => "add `metric: {name: val_loss, goal: minimize}` with the name your script logs (it replaces the top-level goal)",
+                    _ => "add `metric: {name: val_loss, goal: minimize}`",
+                };
                 self.error(
                     "metric",
                     Some(root.location),
                     format!("`method: {}` needs a `metric` to optimize", method.as_str()),
-                    "add `metric: {name: val_loss, goal: minimize}`",
+                    hint,
                 );
             }
             if method == Method::Grid {
@@ -794,6 +810,31 @@ impl Validator {
     /// `docs/config.md`, "Multi-objective sweeps"). Returns the first objective (the
     /// `metric` every single-objective path reads) and, for two or more objectives, all of
     /// them in file order; a one-entry list means exactly `metric` and returns no list.
+    /// Make the hint of a top-level `direction`/`mode` exact when `metric:` writes a `goal`
+    /// too: the same goal makes the top-level key redundant, another one contradicts it.
+    fn settle_top_goal(&mut self, top: &Fields) {
+        let Some((top_goal, at)) = self.top_goal else {
+            return;
+        };
+        let written = top
+            .get("metric")
+            .and_then(|m| m.as_map())
+            .and_then(|entries| entries.iter().find(|(k, _)| k.name == "goal"))
+            .and_then(|(_, g)| hints::goal_of(g));
+        let (Some(written), Some(d)) = (written, self.diagnostics.get_mut(at)) else {
+            return;
+        };
+        d.hint = Some(match top_goal {
+            Some(t) if t == written => {
+                format!("remove it: `metric:` already says `goal: {written}`")
+            }
+            Some(t) => format!(
+                "remove it, and keep the goal you mean under `metric:`: it says `{t}` here but `goal: {written}` there"
+            ),
+            None => format!("remove it: `metric:` says `goal: {written}`"),
+        });
+    }
+
     fn objectives(&mut self, top: &Fields) -> (Option<Metric>, Vec<Metric>) {
         let Some(node) = top.get("metrics") else {
             return (

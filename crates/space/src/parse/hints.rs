@@ -291,6 +291,33 @@ fn optuna_type(value: &Node, f: &Fields) -> Option<String> {
     Some(format!("`type: {t}` is Optuna's: {hint}"))
 }
 
+/// The values of Optuna's `type: int` with integer `low`, `high` and `step` in specification
+/// `f`, written as a YAML list (`[1, 3, 5, 7]`: `low`, `low + step`, … up to `high`), when
+/// there are 2 to [`MAX_STEPS_LISTED`] of them; `None` otherwise.
+fn optuna_int_steps(f: &Fields) -> Option<String> {
+    let int = |key: &str| match f.get(key).map(|n| &n.value) {
+        Some(NodeValue::Int(i)) => Some(*i),
+        _ => None,
+    };
+    let is_int = matches!(
+        f.get("type").map(|n| &n.value),
+        Some(NodeValue::Str(t)) if t.trim().eq_ignore_ascii_case("int")
+    );
+    let (low, high, step) = (int("low")?, int("high")?, int("step")?);
+    if !is_int || step <= 0 || high <= low {
+        return None;
+    }
+    let count = (high - low) / step + 1;
+    if !(2..=MAX_STEPS_LISTED).contains(&count) {
+        return None;
+    }
+    let items: Vec<String> = (0..count).map(|k| (low + k * step).to_string()).collect();
+    Some(format!("[{}]", items.join(", ")))
+}
+
+/// The most values [`optuna_int_steps`] writes out as a list.
+const MAX_STEPS_LISTED: i64 = 32;
+
 /// The hint for parameter `key` whose specification `node` is not a mapping: when it is
 /// empty and `following` are its fields written too far left below it, indent them under
 /// it; else how to write a constant or a choice.
@@ -326,6 +353,13 @@ pub(super) fn unknown_parameter_key(
     nested: Option<&Key>,
     f: &Fields,
 ) -> String {
+    if matches!(k.name.as_str(), "type" | "low" | "high" | "step") {
+        if let Some(values) = optuna_int_steps(f) {
+            return format!(
+                "Optuna's `type: int` with `low`, `high` and `step` is the list `values: {values}` here (steps counted from `low`)"
+            );
+        }
+    }
     if let Some((_, hint)) = foreign_key(&k.name, v, PARAM_KEYS) {
         return hint;
     }
@@ -424,7 +458,7 @@ fn foreign_top_key(typed: &str, value: &Node) -> Option<(Option<&'static str>, S
 /// The goal a value of Optuna's `direction` or Ray Tune's `mode` means: `maximize` for
 /// `maximize` or `max` (any case, British spelling too), `minimize` for `minimize` or `min`;
 /// `None` for anything else.
-fn goal_of(value: &Node) -> Option<&'static str> {
+pub(super) fn goal_of(value: &Node) -> Option<&'static str> {
     let NodeValue::Str(s) = &value.value else {
         return None;
     };

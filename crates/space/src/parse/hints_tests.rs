@@ -34,6 +34,47 @@ fn top_level_direction_and_mode_are_moved_under_metric() {
 }
 
 #[test]
+fn a_top_level_goal_is_weighed_against_the_metric_written() {
+    let params = "parameters:\n  a: {min: 1, max: 3}\n";
+    // No metric: the metric to add carries the goal written at the top.
+    let h = hint_at(
+        &format!("program: t.py\nmethod: bayes\ndirection: maximize\n{params}"),
+        "metric",
+    );
+    assert!(h.contains("goal: maximize"), "{h}");
+    assert!(!h.contains("val_loss"), "{h}");
+    // The same goal under `metric:` makes the top-level key redundant.
+    let h = hint_at(
+        &format!("program: t.py\nmethod: bayes\ndirection: maximize\nmetric: {{name: acc, goal: maximize}}\n{params}"),
+        "direction",
+    );
+    assert_eq!(h, "remove it: `metric:` already says `goal: maximize`");
+    // Another goal contradicts it: both are named, nothing is chosen for the user.
+    let h = hint_at(
+        &format!("program: t.py\nmethod: bayes\nmode: max\nmetric: {{name: loss, goal: minimize}}\n{params}"),
+        "mode",
+    );
+    assert!(
+        h.contains("`maximize` here but `goal: minimize` there"),
+        "{h}"
+    );
+}
+
+#[test]
+fn optuna_int_with_a_step_is_told_the_values_list_at_every_key() {
+    let spec =
+        "program: t.py\nmethod: random\nparameters:\n  n: {type: int, low: 1, high: 8, step: 2}\n";
+    for key in ["type", "low", "high", "step"] {
+        let h = hint_at(spec, &format!("parameters.n.{key}"));
+        assert!(h.contains("`values: [1, 3, 5, 7]`"), "{key}: {h}");
+    }
+    // Too many steps to list: each key is told its own word.
+    let wide = "program: t.py\nmethod: random\nparameters:\n  n: {type: int, low: 0, high: 1000, step: 2}\n";
+    assert!(hint_at(wide, "parameters.n.step").contains("`q`"));
+    assert!(hint_at(wide, "parameters.n.low").contains("`min`"));
+}
+
+#[test]
 fn top_level_trial_counts_and_timeout_say_the_sweep_files_key() {
     let top = |line: &str, key: &str| {
         hint_at(
@@ -193,7 +234,9 @@ fn a_higher_is_better_metric_left_to_the_default_goal_is_warned() {
         )
         .unwrap_or_else(|e| panic!("{}", e.render()));
         assert!(
-            v.warnings.iter().all(|w| !w.message.contains("defaults to")),
+            v.warnings
+                .iter()
+                .all(|w| !w.message.contains("defaults to")),
             "{names:?}: {:?}",
             v.warnings
         );
