@@ -255,7 +255,54 @@ pub struct Progress {
     pub min_delta: Option<f64>,
 }
 
+/// `seconds` as the largest whole unit that writes it exactly (`2h`, `90m`, `45s`), else
+/// in seconds.
+fn seconds_text(seconds: f64) -> String {
+    for (unit, size) in [("d", 86_400.0), ("h", 3_600.0), ("m", 60.0)] {
+        let n = seconds / size;
+        if n >= 1.0 && n.fract() == 0.0 {
+            return format!("{n}{unit}");
+        }
+    }
+    format!("{seconds}s")
+}
+
 impl Budget {
+    /// The limits in words, for a summary (`wall time 2h, 10 run-hours, stagnation: 20 runs
+    /// without an improvement`); `none` when no limit is set.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(s) = self.wall_time_s {
+            parts.push(format!("wall time {}", seconds_text(s)));
+        }
+        if let Some(h) = self.run_hours {
+            parts.push(format!("{h} run-hours"));
+        }
+        if let Some(st) = &self.stagnation {
+            let mut when = Vec::new();
+            if let Some(n) = st.runs {
+                when.push(format!("{n} finished runs"));
+            }
+            if let Some(f) = st.fraction {
+                when.push(format!("{}% of the elapsed time", f * 100.0));
+            }
+            let delta = match st.min_delta {
+                MinDelta::Value(d) if d > 0.0 => format!(" (improvements above {d})"),
+                MinDelta::Value(_) => String::new(),
+                MinDelta::SeedNoise => " (improvements above the seed noise)".to_string(),
+            };
+            parts.push(format!(
+                "stagnation: no improvement in {}{delta}",
+                when.join(" or ")
+            ));
+        }
+        if parts.is_empty() {
+            "none".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+
     /// Which limit, if any, is reached (checked in the order wall time, run-hours,
     /// stagnation).
     pub fn spent(&self, s: &Spending) -> Option<Spent> {
@@ -343,6 +390,41 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_budget_is_described_in_words_with_its_units() {
+        let b = Budget {
+            wall_time_s: Some(7_200.0),
+            run_hours: Some(1.5),
+            stagnation: Some(Stagnation {
+                runs: Some(20),
+                fraction: Some(0.25),
+                min_delta: MinDelta::Value(0.01),
+            }),
+        };
+        assert_eq!(
+            b.describe(),
+            "wall time 2h, 1.5 run-hours, stagnation: no improvement in 20 finished runs or \
+             25% of the elapsed time (improvements above 0.01)"
+        );
+        let w = |s: f64| Budget {
+            wall_time_s: Some(s),
+            run_hours: None,
+            stagnation: None,
+        };
+        assert_eq!(w(5_400.0).describe(), "wall time 90m");
+        assert_eq!(w(86_400.0).describe(), "wall time 1d");
+        assert_eq!(w(45.5).describe(), "wall time 45.5s");
+        assert_eq!(
+            Budget {
+                wall_time_s: None,
+                run_hours: None,
+                stagnation: None
+            }
+            .describe(),
+            "none"
+        );
+    }
 
     fn spending(finished: &[Finished], now_ms: i64, compute_ms: i64) -> Spending<'_> {
         Spending {

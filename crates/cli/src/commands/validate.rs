@@ -207,6 +207,9 @@ fn report_text(file: &str, v: &Validated, ex: &Example) -> String {
     if let Some(cap) = c.run_cap {
         line("run_cap", cap.to_string());
     }
+    if let Some(budget) = &c.budget {
+        line("budget", budget.describe());
+    }
     line(
         "grid size",
         match grid_size(c) {
@@ -282,6 +285,7 @@ fn report_json(file: &str, v: &Validated, ex: &Example) -> Value {
         "metric": c.metric,
         "objectives": c.objectives(),
         "run_cap": c.run_cap,
+        "budget": c.budget,
         "grid_size": grid_size(c).map(|n| n.to_string()),
         "early_terminate": c.early_terminate.as_ref().map(|et| {
             let bands = match et {
