@@ -330,6 +330,42 @@ fn tune_keeps_serving_the_dashboard_when_asked_until_interrupted() {
     assert!(status.success(), "tune exits 0 on SIGINT: {status:?}");
 }
 
+/// Ctrl-C in the middle of a run: the run is interrupted (queued again for when the sweep
+/// resumes), and the progress count does not take it for a run done.
+#[test]
+fn an_interrupted_run_does_not_advance_the_progress_count() {
+    let s = Scratch::new("local-interrupted");
+    s.write(
+        "slow.py",
+        "import time\nprint('hyperdial: {\"loss\": 1.0}', flush=True)\ntime.sleep(60)\n",
+    );
+    s.write(
+        "sweep.yaml",
+        "program: slow.py\nmethod: random\nmetric: {name: loss}\nrun_cap: 4\nparameters:\n  a: {min: 0.0, max: 1.0}\n",
+    );
+    let mut tune = s
+        .cmd(&["tune", "sweep.yaml", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(tune.stdout.take().unwrap()).lines();
+    line_with(&mut lines, "run #1 started");
+    interrupt(&tune);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = wait_child(&mut tune, Duration::from_secs(30));
+    assert!(status.success(), "{status:?} {rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("[0/4] run #1 interrupted: it runs again when the sweep resumes")),
+        "{rest:#?}"
+    );
+    assert!(
+        !rest.iter().any(|l| l.contains("[1/4]")),
+        "an interrupted run is no run done: {rest:#?}"
+    );
+}
+
 /// The pids of a process's children (Linux).
 fn children(pid: u32) -> Vec<u32> {
     std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))

@@ -105,7 +105,8 @@ pub async fn run(
     progress.best_from_sweep = true;
     progress.say_waiting = true;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let task = tokio::spawn(run_agent(opts, tx, shutdown_levels("agent")));
+    let shutdown = shutdown_levels("agent");
+    let task = tokio::spawn(run_agent(opts, tx, shutdown.clone()));
     while let Some(event) = rx.recv().await {
         if matches!(event, hyperdial_agent::Event::Finished { .. }) {
             for api in &apis {
@@ -115,6 +116,7 @@ pub async fn run(
                 }
             }
         }
+        progress.interrupted = *shutdown.borrow() >= 1;
         progress.event(event);
     }
     progress.finish();

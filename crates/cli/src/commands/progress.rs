@@ -36,6 +36,10 @@ pub struct Progress {
     /// Say in a line when no run can start (`agent`: its log would otherwise fall silent
     /// while the sweep is paused); once per stretch of waiting, as the agent reports it.
     pub say_waiting: bool,
+    /// The agents are shutting down (Ctrl-C): a run that ends `cancelled` now was
+    /// interrupted, and the server queues it again for when the sweep resumes, so it does not
+    /// advance the `[n/N]` count.
+    pub interrupted: bool,
 }
 
 impl Progress {
@@ -76,6 +80,7 @@ impl Progress {
             objectives: Vec::new(),
             last: HashMap::new(),
             say_waiting: false,
+            interrupted: false,
         }
     }
 
@@ -173,6 +178,16 @@ impl Progress {
                 metric,
                 exit_code,
             } => {
+                let interrupted = self.interrupted && state == RunState::Cancelled;
+                if interrupted {
+                    let n = self.numbers.get(&run).copied().unwrap_or(0);
+                    self.last.remove(&run);
+                    self.line(format!(
+                        "{} run #{n} interrupted: it runs again when the sweep resumes",
+                        self.counter()
+                    ));
+                    return;
+                }
                 self.done += 1;
                 // Retries can add runs beyond the expected total.
                 if self.total.is_some_and(|t| self.done > t) {

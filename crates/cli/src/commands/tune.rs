@@ -316,6 +316,7 @@ async fn drive(
                 }
             }
         }
+        progress.interrupted = *shutdown.borrow() >= 1;
         progress.event(event);
         if let Some(w) = warning {
             progress.event(hyperdial_agent::Event::Message(w));
