@@ -141,6 +141,23 @@ impl SpillFile {
         file.sync_data().map_err(io)
     }
 
+    /// Append output of the run that the server did not take (`stream`, `text` as the
+    /// process wrote it, with any note of lines lost): an `output` record, posted to the run
+    /// ahead of its end when the file is uploaded ([`Spilled::upload`]).
+    pub fn append_output(
+        &self,
+        stream: crate::client::Stream,
+        text: &str,
+    ) -> Result<(), SpillError> {
+        let record = json!({
+            "type": "output",
+            "stream": stream,
+            "text": text,
+            "time_ms": crate::now_ms(),
+        });
+        self.append_records(&[record])
+    }
+
     /// Append a `finish` record: the end of the run, for `hyperdial sync` to report. Its
     /// `time_ms` is the finish's `ended_ms` (when the process ended) when set, else now.
     pub fn append_finish(&self, finish: &crate::client::Finish) -> Result<(), SpillError> {
@@ -355,6 +372,21 @@ impl Spilled {
             Ok(()) => {}
             Err(e) if e.is_run_crashed() => return refused(e),
             Err(e) => return Err(server(e)),
+        }
+        // Output held while the server was away, in the order it was written (each record
+        // is below the request limit: the agent holds at most 1 MiB a stream).
+        for r in self.records.iter().filter(|r| r["type"] == "output") {
+            let (Some(text), Ok(stream)) = (
+                r["text"].as_str(),
+                serde_json::from_value::<crate::client::Stream>(r["stream"].clone()),
+            ) else {
+                continue;
+            };
+            match client.post_output(&run, stream, text).await {
+                Ok(()) => {}
+                Err(e) if e.is_run_crashed() => return refused(e),
+                Err(e) => return Err(server(e)),
+            }
         }
         let mut summary = Map::new();
         for r in self.records.iter().filter(|r| r["type"] == "summary") {

@@ -788,10 +788,10 @@ async fn a_shutdown_ends_the_wait_for_the_server_at_once_and_keeps_the_end() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// Output the server does not take while it is away is dropped, and the run's captured output
-/// says so where it was: one line with how many lines were lost, before what came after.
+/// Output the server does not take while it is away is held, and arrives ahead of what came
+/// after once the server takes output again: the captured output is whole and in order.
 #[tokio::test]
-async fn output_lost_while_the_server_is_away_leaves_one_marker_line() {
+async fn output_held_while_the_server_is_away_arrives_whole_and_in_order() {
     let mock = Mock::start(MockState::default()).await;
     let dir = fresh_dir("lost-output");
     std::fs::create_dir_all(&dir).unwrap();
@@ -833,23 +833,57 @@ async fn output_lost_while_the_server_is_away_leaves_one_marker_line() {
     outage_over.await.unwrap();
     assert!(outcome.finish_error.is_none(), "{outcome:?}");
     let stdout = mock.run("r1").text("stdout");
-    let marker = stdout
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("[hyperdial agent] ")?
-                .strip_suffix(" not delivered while the server was unreachable")
-        })
-        .unwrap_or_else(|| panic!("no marker in {stdout:?}"));
-    let lost: usize = marker.split(' ').next().unwrap().parse().unwrap();
-    let delivered = stdout.lines().filter(|l| l.starts_with("line ")).count();
-    assert!(lost >= 1, "{stdout:?}");
-    assert_eq!(lost + delivered, 3, "{stdout:?}");
-    assert_eq!(stdout.matches("[hyperdial agent]").count(), 1, "{stdout:?}");
-    let after = stdout.find("after").expect("the line after the outage");
+    assert_eq!(stdout, "line 1\nline 2\nline 3\nafter\n");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Output held when the run ends with the server still away is kept in the run's spill file
+/// with its points and end, and the upload gives the run all of it, in order.
+#[tokio::test]
+async fn output_held_at_the_end_of_a_run_is_kept_in_the_spill_file() {
+    let mock = Mock::start(MockState::default()).await;
+    let dir = fresh_dir("held-output");
+    let client = impatient(&mock);
+    let mut options = spilling(&dir);
+    options.end_wait = Duration::ZERO;
+    mock.lock().fail_next = u32::MAX;
+    let script = "printf 'epoch 1\\nepoch 2\\n'; echo oops >&2; \
+                  echo 'hyperdial: {\"loss\": 0.5}'";
+    let argv: Vec<String> = sh(script).iter().map(|s| s.to_string()).collect();
+    let (events_tx, _events_rx) = mpsc::unbounded_channel();
+    let (_tx, shutdown) = watch::channel(0u8);
+    let outcome = supervise(
+        &client,
+        "r1",
+        &argv,
+        &[],
+        &std::env::temp_dir(),
+        &options,
+        &events_tx,
+        shutdown,
+    )
+    .await;
+    assert!(outcome.finish_error.is_some(), "{outcome:?}");
+    assert_eq!(mock.run("r1").text("stdout"), "");
+    let files = hyperdial_agent::spill::files_of_run(&dir, "r1");
+    assert_eq!(files.len(), 1, "{files:?}");
+    let kept = hyperdial_agent::spill::Spilled::read(&files[0]).unwrap();
+    let outputs: Vec<&serde_json::Value> = kept
+        .records()
+        .iter()
+        .filter(|r| r["type"] == "output")
+        .collect();
+    assert_eq!(outputs.len(), 2, "{:?}", kept.records());
+    // The server is back: the upload gives the run its output, its point and its end.
+    mock.lock().fail_next = 0;
+    kept.upload(&client, false).await.unwrap();
+    let run = mock.run("r1");
     assert!(
-        stdout.find("[hyperdial agent]").unwrap() < after,
-        "{stdout:?}"
+        run.text("stdout").starts_with("epoch 1\nepoch 2\n"),
+        "{:?}",
+        run.text("stdout")
     );
+    assert_eq!(run.text("stderr"), "oops\n");
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -20,10 +20,12 @@
 //!   250 ms or 500 points. If the server falls behind, at most 16 MiB of output and 100 000
 //!   points wait in memory; beyond that output is dropped with a note in the captured output,
 //!   rather than stalling the training process or exhausting memory. Output the server does
-//!   not take (it is away for longer than the retry window) is dropped too, and the first
-//!   output it takes again (or, at the run's end, a last short try) starts with one line
-//!   saying how many lines of that stream were lost ("[hyperdial agent] 37 output lines were
-//!   not delivered while the server was unreachable").
+//!   not take (it is away for longer than the retry window, or refuses the token) is held,
+//!   up to 1 MiB a stream, and goes ahead of the first output it takes again, so the captured
+//!   output keeps its order; output held when the run ends is kept in the run's spill file
+//!   and uploaded with its points. Lines beyond what is held are lost, and one line says how
+//!   many where they were ("[hyperdial agent] 37 output lines were not delivered while the
+//!   server was unreachable").
 //! - **No metric point is lost in silence.** Every point gets its step here (the line's
 //!   `_step`, else the previous step + 1), so sending a batch twice stores it once. Requests
 //!   are kept below the API's size limit ([`crate::client::MAX_REQUEST_BYTES`]). A batch is
@@ -1073,6 +1075,18 @@ mod tests {
             "[hyperdial agent] 37 output lines were not delivered while the server was unreachable\n"
         );
         assert!(undelivered_note(1).starts_with("[hyperdial agent] 1 output line was not"));
+    }
+
+    #[test]
+    fn output_is_held_up_to_its_cap_and_the_lines_beyond_are_counted() {
+        let mut held = String::new();
+        assert_eq!(hold_output(&mut held, "a\nb\n", 8), 0);
+        assert_eq!(hold_output(&mut held, "cc\n", 8), 0);
+        assert_eq!(held, "a\nb\ncc\n");
+        // Past the cap: nothing more is held, and its lines are counted.
+        assert_eq!(hold_output(&mut held, "d\ne\n", 8), 2);
+        assert_eq!(held, "a\nb\ncc\n");
+        assert!(HELD_OUTPUT_BYTES < crate::client::MAX_REQUEST_BYTES / 4);
     }
 
     #[test]

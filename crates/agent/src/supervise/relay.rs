@@ -265,7 +265,7 @@ pub(super) struct SendReport {
 /// A request is retried for the client's whole retry window. Once a request has failed that
 /// long the server counts as away: later requests get one short attempt
 /// ([`DEGRADED_RETRY_BUDGET`]) until one succeeds, and metric batches that fail go to `spill`
-/// (output that fails is dropped, with a note in the messages).
+/// (output that fails is held, see [`hold_output`], and kept in `spill` if the run ends first).
 pub(super) async fn send_batches(
     client: Client,
     run: String,
@@ -284,8 +284,10 @@ pub(super) async fn send_batches(
     let degraded = client.clone().with_retry_budget(budget);
     let mut report = SendReport::default();
     let mut stop_sent = false;
-    // Output lines of each stream (stdout, stderr) that could not be delivered since the last
-    // output the server took.
+    // Output of each stream (stdout, stderr) the server did not take, held to go ahead of the
+    // next output it takes, so the captured output keeps its order ([`hold_output`]); and the
+    // lines beyond what is held, counted for the note written in their place.
+    let mut held: [String; 2] = Default::default();
     let mut undelivered = [0u64; 2];
     while let Some(first) = rx.recv().await {
         let mut queued = vec![first];
@@ -305,11 +307,11 @@ pub(super) async fn send_batches(
             let result: Result<Option<bool>, (ClientError, &str)> = match &batch {
                 Batch::Output(stream, text) => {
                     let i = index(*stream);
-                    // Where output was lost, the captured output says so, once the server
-                    // takes output again.
+                    // What was held goes first, then the note of lines lost beyond it, then
+                    // this batch: the order the process wrote them in.
                     let marked;
-                    let body = if undelivered[i] > 0 {
-                        marked = format!("{}{text}", undelivered_note(undelivered[i]));
+                    let body = if undelivered[i] > 0 || !held[i].is_empty() {
+                        marked = format!("{}{}{text}", held[i], note_of(undelivered[i]));
                         marked.as_str()
                     } else {
                         text.as_str()
@@ -319,10 +321,11 @@ pub(super) async fn send_batches(
                     match r {
                         Ok(()) => {
                             undelivered[i] = 0;
+                            held[i].clear();
                             Ok(None)
                         }
                         Err(e) => {
-                            undelivered[i] += count_lines(text);
+                            undelivered[i] += hold_output(&mut held[i], text, HELD_OUTPUT_BYTES);
                             Err((e, "output"))
                         }
                     }
@@ -395,16 +398,52 @@ pub(super) async fn send_batches(
             }
         }
     }
-    // Lines lost at the end of the run: noted if the server answers now (one short try).
+    // Output held at the end of the run (and the note of lines lost): sent if the server
+    // answers now (one short try), else kept in the spill file with the run's points, for the
+    // upload that ends the run (the agent's, or `hyperdial sync`).
     for (i, stream) in [Stream::Stdout, Stream::Stderr].into_iter().enumerate() {
-        if undelivered[i] > 0 && !report.given_up {
-            let note = undelivered_note(undelivered[i]);
-            if let Err(err) = degraded.post_output(&run, stream, &note).await {
-                tracing::debug!("run {run}: could not note the output lost: {err}");
-            }
+        if (undelivered[i] == 0 && held[i].is_empty()) || report.given_up {
+            continue;
+        }
+        let rest = format!("{}{}", held[i], note_of(undelivered[i]));
+        match degraded.post_output(&run, stream, &rest).await {
+            Ok(()) => {}
+            Err(err) => match spill.as_ref().filter(|_| err.is_kept()) {
+                Some(file) => {
+                    if let Err(e) = file.append_output(stream, &rest) {
+                        tracing::warn!("run {run}: cannot keep its output: {e}");
+                    }
+                }
+                None => tracing::debug!("run {run}: could not send the output held: {err}"),
+            },
         }
     }
     report
+}
+
+/// The most output of one stream held while the server is away ([`hold_output`]): 1 MiB, so a
+/// run's held output stays well inside one request (`MAX_REQUEST_BYTES`).
+pub(super) const HELD_OUTPUT_BYTES: usize = 1 << 20;
+
+/// Hold `text`, output the server did not take, in `held` when it fits within `cap` bytes;
+/// returns the lines that did not fit (0 when held), to be counted in the note written in
+/// their place ([`undelivered_note`]).
+pub(super) fn hold_output(held: &mut String, text: &str, cap: usize) -> u64 {
+    if held.len() + text.len() <= cap {
+        held.push_str(text);
+        0
+    } else {
+        count_lines(text)
+    }
+}
+
+/// [`undelivered_note`] for `lines` lines lost, or nothing when none was.
+fn note_of(lines: u64) -> String {
+    if lines > 0 {
+        undelivered_note(lines)
+    } else {
+        String::new()
+    }
 }
 
 /// The line put in a run's captured output where `lines` lines of output were lost because
@@ -446,8 +485,7 @@ pub(super) fn sending_failed_message(
             "its metric points are kept in {} meanwhile; the agent uploads them when the run \
              ends if the server answers by then, else `{}` uploads \
              them to the run once it does (new points go to the server again as soon as it \
-             answers; output is dropped meanwhile, and the run's captured output says how \
-             many lines)",
+             answers; output is held, up to 1 MiB a stream, and sent in order then)",
             file.label(),
             sync_command(file.path().parent(), sync_options)
         ),
@@ -474,7 +512,7 @@ pub(super) fn auth_refused_message(
     match spill {
         Some(file) => format!(
             "run {run}: the hyperdial server at {server} refused this agent's token \
-             ({status}): its metric points and its end are kept in {} (output is dropped); \
+             ({status}): its metric points, output and end are kept in {}; \
              {fix}, then upload them with `{}`",
             file.label(),
             sync_command(file.path().parent(), sync_options)
