@@ -387,12 +387,38 @@ class Run(_HistoryReader):
         return kept
 
     def _send_config(self, values):
-        """``PUT /api/v1/runs/{id}/config`` with ``values`` (agent and server mode only)."""
-        transport = getattr(self._sink, "transport", None)
+        """Store ``values``, the script's own config, with the run: ``PUT
+        /api/v1/runs/{id}/config`` (agent and server mode), or a ``config`` record in the
+        offline file. A server that does not take it (away, or refusing the token) gets it
+        from the run's spill file through ``hyperdial sync``."""
         body = _jsonable(values)
-        if self.mode not in ("agent", "server") or transport is None or not self.id or not body:
+        if not body:
+            return
+        if self.mode == "offline" and hasattr(self._sink, "send_config"):
+            try:
+                self._sink.send_config(body)
+            except _SendError as err:
+                self._warn_once("config", "could not record the run's config (%s)" % err)
+            return
+        transport = getattr(self._sink, "transport", None)
+        if self.mode not in ("agent", "server") or transport is None or not self.id:
             return
         path = "/api/v1/runs/%s/config" % urllib.parse.quote(self.id, safe="")
+        self._put_or_keep(transport, path, body, {"type": "config", "values": body}, "config")
+
+    def _send_name(self, name):
+        """``PUT /api/v1/runs/{id}/name`` with the name the script gave its run (kept in the
+        spill file for ``hyperdial sync`` when the server does not take it)."""
+        transport = getattr(self._sink, "transport", None)
+        if transport is None or not self.id:
+            return
+        path = "/api/v1/runs/%s/name" % urllib.parse.quote(self.id, safe="")
+        self._put_or_keep(transport, path, {"name": str(name)},
+                          {"type": "name", "name": str(name)}, "name")
+
+    def _put_or_keep(self, transport, path, body, record, what):
+        """PUT ``body`` at ``path`` (3 tries); when the server is away or refuses the token,
+        keep ``record`` in the spill file (``hyperdial sync`` sends it), else warn once."""
         error = None
         for delay in (0.0,) + tuple(_settings.RETRY_DELAYS):
             if delay:
@@ -404,26 +430,13 @@ class Run(_HistoryReader):
                 error = err
                 if not err.retryable:
                     break
-        self._warn_once("config", "could not store the run's config on the server (%s)" % error)
-
-    def _send_name(self, name):
-        """``PUT /api/v1/runs/{id}/name`` with the name the script gave its run."""
-        transport = getattr(self._sink, "transport", None)
-        if transport is None or not self.id:
-            return
-        path = "/api/v1/runs/%s/name" % urllib.parse.quote(self.id, safe="")
-        error = None
-        for delay in (0.0,) + tuple(_settings.RETRY_DELAYS):
-            if delay:
-                time.sleep(delay)
-            try:
-                transport.request("PUT", path, {"name": str(name)})
-                return
-            except _SendError as err:
-                error = err
-                if not err.retryable:
-                    break
-        self._warn_once("name", "could not store the run's name on the server (%s)" % error)
+        kept = (error is not None and (error.retryable or error.auth)
+                and self._spill_records([_dumps(record)]))
+        if kept:
+            self._warn_once(what, "could not store the run's %s on the server (%s); it is kept "
+                                  "in %s for `hyperdial sync`" % (what, error, self._spill.path))
+        else:
+            self._warn_once(what, "could not store the run's %s on the server (%s)" % (what, error))
 
     def __enter__(self):
         return self

@@ -95,6 +95,11 @@ class _OfflineSink:
         self._write([_dumps({"type": "summary", "values": values})])
         return None
 
+    def send_config(self, values):
+        """The script's own config values (``update_config``), merged into the run's config
+        by ``hyperdial sync`` in the order written."""
+        self._write([_dumps({"type": "config", "values": values})])
+
     def finish(self, ended):
         exit_code, ended_ms = ended
         self._write([_dumps({"type": "finish", "exit_code": exit_code, "time_ms": ended_ms})])

@@ -786,6 +786,24 @@ class DeliveryTests(ClientTestCase):
         self.assertNotIn("dropping", err)
         self.assertEqual(err.count("refused this run's token"), 1, err)
 
+    def test_config_and_name_the_server_does_not_take_are_kept_for_sync(self):
+        server = self.start_server()
+        self.agent_env(server)
+        spill_dir = os.path.join(self.tmp, "agent-spill")
+        os.environ["HYPERDIAL_SPILL_DIR"] = spill_dir
+        run = hyperdial.init()
+        server.fail_status = 401
+        run.update_config({"batch": 32})
+        server.fail_status = 503
+        run.update_config({"warmup": 5})
+        run.finish()
+        name = "%s.py%d.jsonl" % (server.run_id, os.getpid())
+        records = self.read_jsonl(os.path.join(spill_dir, name))
+        self.assertEqual([r["values"] for r in records if r["type"] == "config"],
+                         [{"batch": 32}, {"warmup": 5}])
+        self.assertIn("kept in %s for `hyperdial sync`" % os.path.join(spill_dir, name),
+                      self.stderr.getvalue())
+
     def test_a_refused_token_keeps_the_end_of_a_run_of_its_own(self):
         server = self.start_server()
         os.environ["HYPERDIAL_SERVER"] = server.url
@@ -889,6 +907,17 @@ class OfflineModeTests(ClientTestCase):
         run = hyperdial.init()
         self.assertEqual(run.mode, "offline")
         run.finish()
+
+    def test_offline_config_added_later_is_recorded(self):
+        os.environ["HYPERDIAL_MODE"] = "offline"
+        run = hyperdial.init(config={"lr": 0.1})
+        run.update_config({"batch": 32})
+        run.finish()
+        (path,) = self.offline_files(os.path.join(self.tmp, ".hyperdial"))
+        records = self.read_jsonl(path)
+        self.assertEqual(records[0]["config"], {"lr": 0.1})
+        self.assertEqual([r["values"] for r in records if r["type"] == "config"],
+                         [{"batch": 32}])
 
     def test_offline_file_is_written_as_it_goes(self):
         os.environ["HYPERDIAL_MODE"] = "offline"

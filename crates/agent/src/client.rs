@@ -759,6 +759,25 @@ impl Client {
             .map(drop)
     }
 
+    /// `PUT /api/v1/runs/{id}/config`: merge `values` (an object), the training script's own
+    /// config, into the run's config (a sweep's values stay on top).
+    pub async fn put_config(&self, run: &str, values: &Value) -> Result<()> {
+        let path = format!("/api/v1/runs/{}/config", seg(run));
+        self.json(Method::PUT, &path, Some(values)).await.map(drop)
+    }
+
+    /// `PUT /api/v1/runs/{id}/name`: name the run (empty clears the name).
+    pub async fn put_name(&self, run: &str, name: &str) -> Result<()> {
+        let path = format!("/api/v1/runs/{}/name", seg(run));
+        self.json(
+            Method::PUT,
+            &path,
+            Some(&serde_json::json!({ "name": name })),
+        )
+        .await
+        .map(drop)
+    }
+
     /// A request whose 2xx answer is JSON (an empty body reads as `null`); other statuses are
     /// errors.
     async fn json(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value> {

@@ -388,6 +388,11 @@ impl Spilled {
                 Err(e) => return Err(server(e)),
             }
         }
+        match put_config_and_name(client, &run, &self.records).await {
+            Ok(()) => {}
+            Err(e) if e.is_run_crashed() => return refused(e),
+            Err(e) => return Err(server(e)),
+        }
         let mut summary = Map::new();
         for r in self.records.iter().filter(|r| r["type"] == "summary") {
             if let Some(values) = r["values"].as_object() {
@@ -434,6 +439,30 @@ impl Spilled {
             synced: mark_synced(path)?,
         })
     }
+}
+
+/// Send run `run` the `config` records of `records` in order (each merged into its config by
+/// the server) and the last of its `name` records: what a Python client could not store on the
+/// server while it was away or refused the token, or recorded offline.
+pub async fn put_config_and_name(
+    client: &Client,
+    run: &str,
+    records: &[Value],
+) -> Result<(), ClientError> {
+    for r in records.iter().filter(|r| r["type"] == "config") {
+        if r["values"].is_object() {
+            client.put_config(run, &r["values"]).await?;
+        }
+    }
+    let name = records
+        .iter()
+        .rev()
+        .find(|r| r["type"] == "name")
+        .and_then(|r| r["name"].as_str());
+    if let Some(name) = name {
+        client.put_name(run, name).await?;
+    }
+    Ok(())
 }
 
 /// Read a spill file and upload it ([`Spilled::upload`]). Returns `Ok(None)` for an offline

@@ -263,7 +263,7 @@ fn run_tracks_any_command_and_sync_uploads_offline_runs() {
     let script = s.write(
         "offline.py",
         &format!(
-            "import sys\nsys.path.insert(0, {:?})\nimport hyperdial\nrun = hyperdial.init(config={{'lr': 0.1}}, project='offline')\nfor i in range(4):\n    run.log({{'loss': 0.5 ** i}})\nrun.summary['best'] = 0.125\nrun.finish()\n",
+            "import sys\nsys.path.insert(0, {:?})\nimport hyperdial\nrun = hyperdial.init(config={{'lr': 0.1}}, project='offline')\nrun.update_config({{'batch': 32, 'opt': {{'beta': 0.9}}}})\nfor i in range(4):\n    run.log({{'loss': 0.5 ** i}})\nrun.summary['best'] = 0.125\nrun.finish()\n",
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../python").canonicalize().unwrap()
         ),
     );
@@ -287,6 +287,9 @@ fn run_tracks_any_command_and_sync_uploads_offline_runs() {
     let run = &listed["runs"][0];
     assert_eq!(run["state"], "finished");
     assert_eq!(run["config"]["lr"], 0.1);
+    // Config the script added after `init` is recorded offline too.
+    assert_eq!(run["config"]["batch"], 32);
+    assert_eq!(run["config"]["opt"]["beta"], 0.9);
     assert_eq!(run["summary"]["best"], 0.125);
     assert_eq!(run["steps"], 4);
     // Nothing is uploaded twice.

@@ -222,6 +222,7 @@ async fn upload(api: &Api, client: &Client, records: &[Value]) -> Result<String>
         }
     }
     spill::upload_points(client, &id, &points).await?;
+    spill::put_config_and_name(client, &id, &records[1..]).await?;
     if !summary.is_empty() {
         api.put(
             &format!("/api/v1/runs/{id}/summary"),
