@@ -45,7 +45,7 @@ pub use client::{
     DEFAULT_RETRY_BUDGET, MAX_REQUEST_BYTES,
 };
 pub use hyperdial_wire::{RunState, SweepState};
-pub use supervise::{supervise, Outcome, SuperviseOptions};
+pub use supervise::{supervise, EndReport, Outcome, SuperviseOptions};
 
 /// The Python client package (`python/hyperdial/`), embedded so that an agent can put
 /// `import hyperdial` within reach of every training script without a `pip install`: each

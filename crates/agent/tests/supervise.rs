@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::{drain, process_gone, Mock, MockState};
-use hyperdial_agent::{supervise, Client, Event, Outcome, RunState, SuperviseOptions};
+use hyperdial_agent::{supervise, Client, EndReport, Event, Outcome, RunState, SuperviseOptions};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 
@@ -583,7 +583,8 @@ async fn a_server_that_is_down_does_not_hurt_the_process() {
     assert_eq!(o.exit_code, Some(4));
     assert_eq!(o.state, RunState::Failed);
     assert!(o
-        .finish_error
+        .end
+        .error()
         .unwrap()
         .contains("cannot reach the hyperdial server"));
     let events = drain(&mut rx);
@@ -633,7 +634,7 @@ async fn points_spilled_during_an_outage_are_uploaded_by_the_agent_once_the_serv
     let ran = run_with(&mock, &client, &sh(&script), &[], &options, shutdown).await;
     outage_over.await.unwrap();
     assert_eq!(ran.outcome.points_missing, 0, "{:?}", ran.events);
-    assert!(ran.outcome.finish_error.is_none(), "{:?}", ran.outcome);
+    assert!(ran.outcome.end.is_taken(), "{:?}", ran.outcome);
     let rec = mock.run("r1");
     let mut got: Vec<(Value, Value)> = rec
         .points
@@ -667,7 +668,7 @@ async fn points_the_server_does_not_take_in_time_are_spilled_then_uploaded() {
     let (_tx, shutdown) = watch::channel(0u8);
     let ran = run_with(&mock, &client, &sh(script), &[], &options, shutdown).await;
     assert_eq!(ran.outcome.points_missing, 6, "{:?}", ran.events);
-    assert!(ran.outcome.finish_error.is_some());
+    assert!(ran.outcome.end.error().is_some());
     let files = hyperdial_agent::spill::files_of_run(&dir, "r1");
     assert_eq!(files.len(), 1, "{files:?}");
     // The agent said, when the points started going to the file, which server does not take
@@ -774,7 +775,7 @@ async fn a_shutdown_ends_the_wait_for_the_server_at_once_and_keeps_the_end() {
         .expect("the shutdown did not end the wait for the server");
     drop(events_tx);
     let events = signal.await.unwrap();
-    assert!(outcome.finish_error.is_some(), "{events:?}");
+    assert!(outcome.end.error().is_some(), "{events:?}");
     assert!(
         events.iter().any(
             |e| matches!(e, Event::Message(m) if m.contains("stopped waiting for the server"))
@@ -831,7 +832,7 @@ async fn output_held_while_the_server_is_away_arrives_whole_and_in_order() {
     .await;
     drop(events_tx);
     outage_over.await.unwrap();
-    assert!(outcome.finish_error.is_none(), "{outcome:?}");
+    assert!(outcome.end.is_taken(), "{outcome:?}");
     let stdout = mock.run("r1").text("stdout");
     assert_eq!(stdout, "line 1\nline 2\nline 3\nafter\n");
     std::fs::remove_dir_all(&dir).ok();
@@ -863,7 +864,7 @@ async fn output_held_at_the_end_of_a_run_is_kept_in_the_spill_file() {
         shutdown,
     )
     .await;
-    assert!(outcome.finish_error.is_some(), "{outcome:?}");
+    assert!(outcome.end.error().is_some(), "{outcome:?}");
     assert_eq!(mock.run("r1").text("stdout"), "");
     let files = hyperdial_agent::spill::files_of_run(&dir, "r1");
     assert_eq!(files.len(), 1, "{files:?}");
@@ -910,8 +911,12 @@ async fn a_refused_token_keeps_every_point_and_the_end_without_waiting() {
     let script = "for i in 1 2 3 4 5; do echo \"hyperdial: loss=$i\"; sleep 0.05; done";
     let (_tx, shutdown) = watch::channel(0u8);
     let ran = run_with(&mock, &client, &sh(script), &[], &options, shutdown).await;
-    assert!(ran.outcome.token_refused, "{:?}", ran.outcome);
-    assert!(ran.outcome.finish_error.is_some());
+    assert!(
+        matches!(ran.outcome.end, EndReport::TokenRefused(_)),
+        "{:?}",
+        ran.outcome
+    );
+    assert!(ran.outcome.end.error().is_some());
     let messages: Vec<&String> = ran
         .events
         .iter()
@@ -978,7 +983,7 @@ async fn a_finish_delivered_late_keeps_the_time_the_process_ended() {
     let (_tx, shutdown) = watch::channel(0u8);
     let ran = run_with(&mock, &client, &sh("exit 0"), &[], &options, shutdown).await;
     let returned = now_ms();
-    assert!(ran.outcome.finish_error.is_some(), "{:?}", ran.outcome);
+    assert!(ran.outcome.end.error().is_some(), "{:?}", ran.outcome);
     // The server comes back later; the kept end is uploaded then.
     while now_ms() <= returned {
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -999,7 +1004,7 @@ async fn a_finish_delivered_late_keeps_the_time_the_process_ended() {
     // Delivered at once, it carries the end time too.
     let mock = Mock::start(MockState::default()).await;
     let ran = run(&mock, &sh("exit 0")).await;
-    assert!(ran.outcome.finish_error.is_none());
+    assert!(ran.outcome.end.is_taken());
     assert!(mock.run("r1").finish.unwrap()["ended_ms"]
         .as_i64()
         .is_some());

@@ -259,6 +259,38 @@ impl Default for SuperviseOptions {
     }
 }
 
+/// Whether the server took a run's end (its `finish`), and why not.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum EndReport {
+    /// The server took it, or had ended the run itself (a late finish it refused: nothing to
+    /// keep).
+    #[default]
+    Taken,
+    /// The server did not answer, or failed (the error): the end is kept in the spill file, and
+    /// the agent waits for the server ([`SuperviseOptions::end_wait`]) before leaving it to
+    /// `hyperdial sync`.
+    Unreachable(String),
+    /// The server refused the agent's token (`401`, `403`; the error): the end is kept in
+    /// the spill file for `hyperdial sync` with a token the server accepts. No wait: the
+    /// server answers, and a retry with the same token cannot help.
+    TokenRefused(String),
+}
+
+impl EndReport {
+    /// Whether the server took the end.
+    pub fn is_taken(&self) -> bool {
+        matches!(self, EndReport::Taken)
+    }
+
+    /// Why the finish request failed, if it did.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            EndReport::Taken => None,
+            EndReport::Unreachable(e) | EndReport::TokenRefused(e) => Some(e),
+        }
+    }
+}
+
 /// How a supervised run ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -283,13 +315,8 @@ pub struct Outcome {
     pub metric: Option<f64>,
     /// The Run object the server returned from `finish`.
     pub run: Option<Value>,
-    /// Why the finish request failed, if it did.
-    pub finish_error: Option<String>,
-    /// The finish request failed because the server refused the agent's token (`401`,
-    /// `403`): the run's end is kept in its spill file for `hyperdial sync` with a token the
-    /// server accepts (no wait for the server: it answers, and a retry with the same token
-    /// cannot help).
-    pub token_refused: bool,
+    /// Whether the server took the run's end, and why not.
+    pub end: EndReport,
     /// Time from the start of [`supervise()`] to the process's end.
     pub duration: Duration,
     /// Metric points that did not reach the server (kept in spill files, or dropped), as
@@ -610,13 +637,13 @@ pub async fn supervise(
     outcome.points_missing = points_missing;
     outcome.stderr_tail = stderr_tail;
     hurry.abort();
-    if outcome.finish_error.is_some() {
+    if !outcome.end.is_taken() {
         // The server is away, or refused the token: `hyperdial sync` ends the run later from
         // the spill file.
         if let Some(dir) = &opts.spill_dir {
             let file = SpillFile::new(dir, run_id, "agent", client.base_url());
             match file.append_finish(&finish) {
-                Ok(()) if outcome.token_refused => {
+                Ok(()) if matches!(outcome.end, EndReport::TokenRefused(_)) => {
                     // The server answers: waiting for it cannot help, a token it accepts does.
                     let _ = events.send(Event::Message(format!(
                         "run {run_id}: its end is kept in {}; set HYPERDIAL_TOKEN (or --token) \
@@ -629,7 +656,7 @@ pub async fn supervise(
                     if let Some(run) =
                         deliver_kept_end(client, run_id, dir, opts, events, &shutdown).await
                     {
-                        outcome.finish_error = None;
+                        outcome.end = EndReport::Taken;
                         outcome.points_missing = 0;
                         if let Some(state) = run
                             .get("state")
@@ -687,28 +714,26 @@ async fn finish_run(
     duration: Duration,
 ) -> Outcome {
     let mut given_up = false;
-    let mut token_refused = false;
-    let (run, finish_error) = match client.finish(run_id, &finish).await {
-        Ok(run) => (Some(run), None),
+    let (run, end) = match client.finish(run_id, &finish).await {
+        Ok(run) => (Some(run), EndReport::Taken),
         Err(err) if err.is_run_crashed() => {
             // Late: the server ended the run itself and runs a retry; nothing to keep.
             given_up = true;
             tracing::info!("run {run_id}: the server refused its late finish: {err}");
-            (None, None)
+            (None, EndReport::Taken)
         }
         Err(err) if err.is_auth() => {
-            token_refused = true;
             let _ = events.send(Event::Message(format!(
                 "run {run_id}: the server refused this agent's token when told how the run \
                  ended ({err})"
             )));
-            (None, Some(err.to_string()))
+            (None, EndReport::TokenRefused(err.to_string()))
         }
         Err(err) => {
             let _ = events.send(Event::Message(format!(
                 "run {run_id}: could not report how it ended: {err}"
             )));
-            (None, Some(err.to_string()))
+            (None, EndReport::Unreachable(err.to_string()))
         }
     };
     let server_state = run
@@ -749,8 +774,7 @@ async fn finish_run(
         stop_reason: None,
         metric,
         run,
-        finish_error,
-        token_refused,
+        end,
         duration,
         points_missing: 0,
         stderr_tail: String::new(),
