@@ -112,6 +112,16 @@ try {
     assert(painted >= 1, `band rows painted: ${painted}`);
   });
 
+  await check("noise: a repeat's run page links to the run it repeats", async () => {
+    const runs = (await (await fetch(`${base}/api/v1/runs?sweep=${sweepId}&sort=number&limit=100`)).json()).runs;
+    const repeat = runs.find((r) => r.repeat_of);
+    const of = runs.find((r) => r.id === repeat.repeat_of);
+    await page.goto(`${base}/runs/${repeat.id}`);
+    const fact = page.locator("[data-fact='attempt']");
+    await fact.waitFor({ timeout: 10_000 });
+    assert((await fact.innerText()).includes(`repeat of #${of.number}`), await fact.innerText());
+  });
+
   await check("noise: no errors in the browser console", async () => {
     assert(errors.length === 0, errors.join(" | "));
   });

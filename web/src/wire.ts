@@ -939,7 +939,8 @@ export interface Run {
   /** Metric points reported undelivered; `null` when none were. */
   delivery: DeliveryRecord | null;
   /**
-   * The run whose configuration this one repeats with another seed (`hyperdial repeat`);
+   * The run whose configuration this one repeats: with another seed (`hyperdial repeat`),
+   * or as a retry that gave way when that run delivered its end late (its error says so);
    * `null` for other runs.
    */
   repeat_of: string | null;

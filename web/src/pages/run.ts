@@ -27,7 +27,11 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
   const charts = new Map<string, Chart>();
   let run: Run | null = null;
   // Numbers of the run this one retries and of the run that retries it, looked up once.
-  const related: { retryOf?: { id: string; number: number | null }; retriedBy?: { id: string; number: number | null } } = {};
+  const related: {
+    retryOf?: { id: string; number: number | null };
+    retriedBy?: { id: string; number: number | null };
+    repeatOf?: { id: string; number: number | null };
+  } = {};
 
   // The state in words that tell early stopping (the sweep's rule working) from failure.
   const stateWords = (r: Run): string => {
@@ -65,6 +69,10 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
       const prev = await api.run(r.retry_of).catch(() => null);
       related.retryOf = { id: r.retry_of, number: prev?.number ?? null };
     }
+    if (r.repeat_of && related.repeatOf?.id !== r.repeat_of) {
+      const of = await api.run(r.repeat_of).catch(() => null);
+      related.repeatOf = { id: r.repeat_of, number: of?.number ?? null };
+    }
     // A retry is created after the run it retries has ended: look among the sweep's later runs.
     if (r.sweep && r.finished_ms && !related.retriedBy) {
       const q = new URLSearchParams({ sweep: r.sweep, range: `created_ms:${r.finished_ms - 1000}:`, sort: "created_ms", limit: "1000" });
@@ -96,7 +104,7 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
     clear(
       info,
       row("state", stateWords(r)),
-      (r.attempt ?? 1) > 1 || r.retry_of || related.retriedBy
+      (r.attempt ?? 1) > 1 || r.retry_of || related.retriedBy || related.repeatOf
         ? row(
             "attempt",
             h(
@@ -105,6 +113,7 @@ export function runPage(el: HTMLElement, id: string): (() => void)[] {
               String(r.attempt ?? 1),
               related.retryOf ? [" · retry of ", runLink(related.retryOf)] : null,
               related.retriedBy ? [" · retried as ", runLink(related.retriedBy)] : null,
+              related.repeatOf ? [" · repeat of ", runLink(related.repeatOf)] : null,
             ),
           )
         : null,

@@ -494,7 +494,8 @@ pub struct Run {
     pub attempt: i64,
     /// Metric points reported undelivered; `null` when none were.
     pub delivery: Option<DeliveryRecord>,
-    /// The run whose configuration this one repeats with another seed (`hyperdial repeat`);
+    /// The run whose configuration this one repeats: with another seed (`hyperdial repeat`),
+    /// or as a retry that gave way when that run delivered its end late (its error says so);
     /// `null` for other runs.
     #[serde(default)]
     pub repeat_of: Option<String>,
