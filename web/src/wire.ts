@@ -264,6 +264,16 @@ export interface Diagnostic {
 /** The body of a successful answer that has nothing to say: `{}`. */
 export type Empty = Record<string, JsonValue>;
 
+/**
+ * Why the server, not the run's agent or client, ended or changed a run, as one word (the
+ * `end_cause` of a run; `null` for a run its reporter ended). Stored beside the run's `error`,
+ * which says the same in words, and the only thing the server's decisions about such a run
+ * read: a late end takes back a run crashed for `agent_silent` or `agent_gone` only, and a run
+ * outside a sweep crashed for `run_silent` runs again when it is heard from. A client can
+ * send any text as a run's error; a cause is set by the server alone.
+ */
+export type EndCause = "agent_silent" | "agent_gone" | "client_silent" | "run_silent" | "late_end_pending" | "retry_withdrawn" | "retry_superseded";
+
 /** What ended a sweep on purpose. */
 export type EndReason = "stop" | "cancel" | "wall_time" | "run_hours" | "stagnation" | "run_cap" | "exhausted" | "target";
 
@@ -908,8 +918,14 @@ export interface Run {
   argv: string[] | null;
   /** Exit code of its process. */
   exit_code: number | null;
-  /** Why it failed, crashed or was stopped. */
+  /** Why it failed, crashed or was stopped, in words. */
   error: string | null;
+  /**
+   * Why the server ended or changed it, when it did (its agent or client went silent, a
+   * late end, a retry that gave way); `null` for a run its reporter ended. Read this, not
+   * `error`, to tell such runs apart.
+   */
+  end_cause: EndCause | null;
   /** The sweep metric (the best value of its history and summary). */
   metric: number | null;
   /** Last value of every metric, overlaid by summary values set explicitly. */

@@ -581,7 +581,7 @@ fn a_server_that_upgrades_its_database_names_the_migrations_it_applied() {
     assert!(
         err.contains(
             "hyperdial: upgraded the database schema: applied migrations 0014_claim_keys, \
-             0015_partial_repeat_index\n"
+             0015_partial_repeat_index, 0016_end_cause\n"
         ),
         "{err}"
     );

@@ -236,7 +236,11 @@ async fn crash_runs_of_gone_agents(controller: &Controller) {
         return;
     }
     match store
-        .crash_runs(&orphaned, hyperdial_store::AGENT_PROCESS_GONE)
+        .crash_runs(
+            &orphaned,
+            hyperdial_wire::EndCause::AgentGone,
+            hyperdial_store::AGENT_PROCESS_GONE,
+        )
         .await
     {
         Ok(ids) if !ids.is_empty() => {

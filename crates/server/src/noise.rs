@@ -808,6 +808,7 @@ mod tests {
             argv: Value::Null,
             exit_code: Some(0),
             error: None,
+            end_cause: None,
             metric: Some(metric),
             summary: Map::new(),
             next_step: 1,

@@ -46,7 +46,7 @@ pub use dashboard::{
     MAX_NOTES_BYTES,
 };
 pub use error::{Fault, StoreError};
-pub use hyperdial_wire::{RunState, SweepState};
+pub use hyperdial_wire::{EndCause, RunState, SweepState};
 pub use migrate::AppliedMigration;
 pub use rows::{Delivery, HistoryPoint, RunRow, SweepRow, TrialRow, MAX_DELIVERY_FILES};
 pub use stopping::RunCurve;

@@ -56,12 +56,13 @@ use crate::{
     NewRepeat, NewRun, NewSweep, Objective, Point, Result, RunCurve, RunFilter, RunFinish, RunRow,
     RunState, StoreError, SweepRow, SweepState, TrialRow, MAX_DELIVERY_FILES,
 };
+use hyperdial_wire::EndCause;
 
 /// A run's columns, in the order `rows::run_row_from!` reads them (the SQLite hot path finds
 /// each column by name starting after the one found last, so this order makes that one
 /// comparison per column).
 const RUN_COLUMNS: &str = "r.summary, r.user_summary, r.delivery, r.id, r.sweep_id, p.name AS project, r.number, r.name, \
-     r.state, r.params, r.config, r.suggestion, r.grid_index, r.agent_id, r.host, r.argv, r.exit_code, r.error, r.metric, \
+     r.state, r.params, r.config, r.suggestion, r.grid_index, r.agent_id, r.host, r.argv, r.exit_code, r.error, r.end_cause, r.metric, \
      r.next_step, r.git_commit, r.git_dirty, r.stop_requested, r.stop_reason, r.stop_info, r.created_ms, \
      r.started_ms, r.heartbeat_ms, r.finished_ms, r.retry_of, r.attempt, r.repeat_of, r.seed";
 
@@ -69,13 +70,19 @@ const RUN_COLUMNS: &str = "r.summary, r.user_summary, r.delivery, r.id, r.sweep_
 /// the project's name comes from a subquery on its key.
 const RUN_RETURNING: &str = "summary, user_summary, delivery, id, sweep_id, \
      (SELECT p.name FROM projects p WHERE p.id = runs.project_id) AS project, number, name, state, params, config, \
-     suggestion, grid_index, agent_id, host, argv, exit_code, error, metric, next_step, git_commit, git_dirty, \
+     suggestion, grid_index, agent_id, host, argv, exit_code, error, end_cause, metric, next_step, git_commit, git_dirty, \
      stop_requested, stop_reason, stop_info, created_ms, started_ms, heartbeat_ms, finished_ms, retry_of, attempt, \
      repeat_of, seed";
 
+/// The assignment every end of a run makes to its cause: an end delivered late
+/// ([`EndCause::LateEndPending`]) is the run's own end, so its cause goes; any other cause is
+/// kept (a superseded retry stopping keeps [`EndCause::RetrySuperseded`]).
+const END_CLEARS_LATE_END: &str =
+    "end_cause = CASE WHEN end_cause = 'late_end_pending' THEN NULL ELSE end_cause END";
+
 /// What [`TrialRow`] reads of a run, from `runs r`.
 const TRIAL_COLUMNS: &str = "r.id, r.number, r.created_ms, r.retry_of, r.attempt, r.repeat_of, r.params, \
-     r.grid_index, r.metric, r.state, r.summary, r.user_summary, r.error, r.started_ms, r.finished_ms, r.heartbeat_ms";
+     r.grid_index, r.metric, r.state, r.summary, r.user_summary, r.error, r.end_cause, r.started_ms, r.finished_ms, r.heartbeat_ms";
 
 const SWEEP_COLUMNS: &str = "s.id, p.name AS project, s.name, s.method, s.state, s.source, s.source_file, \
      s.config_hash, s.seed, s.next_number, s.metric_name, s.goal, s.notes, s.retries_only, s.end_reason, s.created_ms, s.updated_ms";
@@ -773,8 +780,8 @@ async fn finish_in(conn: &mut DbConn, finish: &RunFinish<'_>) -> Result<Option<R
     // the end: an ended run keeps its end, and takes the batch.
     let (sql, batch) = if finish.points.is_empty() {
         let sql = format!(
-            "UPDATE runs SET state = $2, exit_code = $3, error = $4, finished_ms = $5 \
-             WHERE id = $1 AND state IN ($6, $7) RETURNING {RUN_RETURNING}"
+            "UPDATE runs SET state = $2, exit_code = $3, error = $4, finished_ms = $5, \
+             {END_CLEARS_LATE_END} WHERE id = $1 AND state IN ($6, $7) RETURNING {RUN_RETURNING}"
         );
         (sql, None)
     } else {
@@ -788,8 +795,8 @@ async fn finish_in(conn: &mut DbConn, finish: &RunFinish<'_>) -> Result<Option<R
              state = CASE WHEN state IN ($6, $7) THEN $2 ELSE state END, \
              exit_code = CASE WHEN state IN ($6, $7) THEN $3 ELSE exit_code END, \
              error = CASE WHEN state IN ($6, $7) THEN $4 ELSE error END, \
-             finished_ms = CASE WHEN state IN ($6, $7) THEN $5 ELSE finished_ms END \
-             WHERE id = $1 RETURNING {RUN_RETURNING}"
+             finished_ms = CASE WHEN state IN ($6, $7) THEN $5 ELSE finished_ms END, \
+             {END_CLEARS_LATE_END} WHERE id = $1 RETURNING {RUN_RETURNING}"
         );
         (sql, Some(batch))
     };
@@ -1274,7 +1281,11 @@ impl Backend {
     }
 
     /// [`Storage::take_back_late_end`], once.
-    async fn take_back_late_end_once(&self, id: &str, errors: &[&str]) -> Result<crate::LateEnd> {
+    async fn take_back_late_end_once(
+        &self,
+        id: &str,
+        causes: &[EndCause],
+    ) -> Result<crate::LateEnd> {
         let mut tx = self.begin().await?;
         // Locked on PostgreSQL: a claim of a queued retry skips it until this commits.
         let retry = sqlx::query(&format!(
@@ -1287,17 +1298,18 @@ impl Backend {
             Some(row) => Some((row.try_get("id")?, row.try_get("state")?)),
             None => None,
         };
-        let mut errors_in = String::new();
-        for i in 0..errors.len().max(1) {
+        let mut causes_in = String::new();
+        for i in 0..causes.len().max(1) {
             if i > 0 {
-                errors_in.push_str(", ");
+                causes_in.push_str(", ");
             }
-            errors_in.push_str(&format!("${}", i + 7));
+            causes_in.push_str(&format!("${}", i + 8));
         }
         let sql = format!(
             "UPDATE runs SET state = $2, exit_code = NULL, error = $3, finished_ms = NULL, \
-             stop_requested = $4, stop_reason = NULL, stop_info = NULL, heartbeat_ms = $5 \
-             WHERE id = $1 AND sweep_id IS NOT NULL AND state = $6 AND error IN ({errors_in}) \
+             stop_requested = $4, stop_reason = NULL, stop_info = NULL, heartbeat_ms = $5, \
+             end_cause = $7 \
+             WHERE id = $1 AND sweep_id IS NOT NULL AND state = $6 AND end_cause IN ({causes_in}) \
              RETURNING {RUN_RETURNING}"
         );
         let mut query = sqlx::query_as::<_, RunRow>(&sql)
@@ -1306,13 +1318,14 @@ impl Backend {
             .bind(crate::LATE_END_PENDING)
             .bind(false)
             .bind(now_ms())
-            .bind(RunState::Crashed.as_str());
-        if errors.is_empty() {
-            // Nothing matches: no error was allowed.
+            .bind(RunState::Crashed.as_str())
+            .bind(EndCause::LateEndPending.as_str());
+        if causes.is_empty() {
+            // Nothing matches: no cause was allowed.
             query = query.bind(Option::<String>::None);
         }
-        for error in errors {
-            query = query.bind(*error);
+        for cause in causes {
+            query = query.bind(cause.as_str());
         }
         let Some(run) = query.fetch_optional(&mut *tx).await? else {
             return Ok(crate::LateEnd::NotTaken);
@@ -1321,14 +1334,15 @@ impl Backend {
         if let Some((retry, state)) = retry {
             if state == RunState::Queued.as_str() {
                 let done = sqlx::query(
-                    "UPDATE runs SET state = $2, error = $3, retry_of = NULL, finished_ms = $4 \
-                     WHERE id = $1 AND state = $5",
+                    "UPDATE runs SET state = $2, error = $3, retry_of = NULL, finished_ms = $4, \
+                     end_cause = $6 WHERE id = $1 AND state = $5",
                 )
                 .bind(&retry)
                 .bind(RunState::Cancelled.as_str())
                 .bind(crate::RETRY_WITHDRAWN)
                 .bind(now_ms())
                 .bind(RunState::Queued.as_str())
+                .bind(EndCause::RetryWithdrawn.as_str())
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() > 0 {
@@ -1339,7 +1353,7 @@ impl Backend {
                 // Claimed: the run holds the trial's result again, and the retry becomes a
                 // repeat of it; one still running is asked to stop.
                 let row = sqlx::query(
-                    "UPDATE runs SET retry_of = NULL, repeat_of = $2, \
+                    "UPDATE runs SET retry_of = NULL, repeat_of = $2, end_cause = $5, \
                      stop_requested = CASE WHEN state = $3 THEN TRUE ELSE stop_requested END, \
                      stop_reason = CASE WHEN state = $3 THEN $4 ELSE stop_reason END \
                      WHERE id = $1 RETURNING state",
@@ -1348,6 +1362,7 @@ impl Backend {
                 .bind(id)
                 .bind(RunState::Running.as_str())
                 .bind(crate::RETRY_SUPERSEDED_REASON)
+                .bind(EndCause::RetrySuperseded.as_str())
                 .fetch_one(&mut *tx)
                 .await?;
                 let state: String = row.try_get("state")?;
@@ -1364,14 +1379,19 @@ impl Backend {
         })
     }
 
-    async fn crash_runs_once(&self, ids: &[String], error: &str) -> Result<Vec<String>> {
+    async fn crash_runs_once(
+        &self,
+        ids: &[String],
+        cause: EndCause,
+        error: &str,
+    ) -> Result<Vec<String>> {
         let mut tx = self.begin().await?;
         let mut crashed = Vec::new();
         for id in ids {
             // The run ended when it was last heard from, not when its end was noticed.
             let done = sqlx::query(
-                "UPDATE runs SET state = $4, error = $2, finished_ms = COALESCE(heartbeat_ms, started_ms, $3) \
-                 WHERE id = $1 AND state = $5 AND COALESCE(error, '') <> $6",
+                "UPDATE runs SET state = $4, error = $2, finished_ms = COALESCE(heartbeat_ms, started_ms, $3), \
+                 end_cause = $7 WHERE id = $1 AND state = $5 AND COALESCE(end_cause, '') <> $6",
             )
             .bind(id)
             .bind(error)
@@ -1380,7 +1400,8 @@ impl Backend {
             .bind(RunState::Running.as_str())
             // A run taken back for its late end has no agent any more; its upload is under
             // way (only silence crashes it again).
-            .bind(crate::LATE_END_PENDING)
+            .bind(EndCause::LateEndPending.as_str())
+            .bind(cause.as_str())
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() > 0 {
@@ -1402,7 +1423,8 @@ impl Backend {
         // batch or output), not when the silence was noticed, a run timeout later.
         let rows = sqlx::query(
             "UPDATE runs SET state = $3, finished_ms = COALESCE(heartbeat_ms, started_ms, created_ms), \
-             error = CASE WHEN sweep_id IS NULL THEN $6 WHEN agent_id IS NULL THEN $5 ELSE $4 END \
+             error = CASE WHEN sweep_id IS NULL THEN $6 WHEN agent_id IS NULL THEN $5 ELSE $4 END, \
+             end_cause = CASE WHEN sweep_id IS NULL THEN $9 WHEN agent_id IS NULL THEN $8 ELSE $7 END \
              WHERE state = $2 AND COALESCE(heartbeat_ms, started_ms, created_ms) < $1 \
              RETURNING id",
         )
@@ -1412,6 +1434,9 @@ impl Backend {
         .bind(crate::AGENT_STOPPED_REPORTING)
         .bind(crate::client_stopped_reporting(timeout))
         .bind(crate::RUN_STOPPED_REPORTING)
+        .bind(EndCause::AgentSilent.as_str())
+        .bind(EndCause::ClientSilent.as_str())
+        .bind(EndCause::RunSilent.as_str())
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -2202,8 +2227,8 @@ impl Storage for Backend {
             let mut tx = self.begin().await?;
             let sql = format!(
                 "UPDATE runs SET state = $2, exit_code = NULL, error = NULL, finished_ms = NULL, \
-                 stop_requested = $3, stop_reason = NULL, stop_info = NULL, heartbeat_ms = $4 \
-                 WHERE id = $1 AND sweep_id IS NULL AND state = $5 \
+                 stop_requested = $3, stop_reason = NULL, stop_info = NULL, heartbeat_ms = $4, \
+                 end_cause = NULL WHERE id = $1 AND sweep_id IS NULL AND state = $5 \
                  AND COALESCE(heartbeat_ms, -1) = $6 RETURNING {RUN_RETURNING}"
             );
             let row = sqlx::query_as::<_, RunRow>(&sql)
@@ -2221,8 +2246,8 @@ impl Storage for Backend {
         .await
     }
 
-    async fn take_back_late_end(&self, id: &str, errors: &[&str]) -> Result<crate::LateEnd> {
-        retrying(|| self.take_back_late_end_once(id, errors)).await
+    async fn take_back_late_end(&self, id: &str, causes: &[EndCause]) -> Result<crate::LateEnd> {
+        retrying(|| self.take_back_late_end_once(id, causes)).await
     }
 
     async fn backdate_end(&self, id: &str, ended_ms: i64) -> Result<Option<RunRow>> {
@@ -2291,8 +2316,13 @@ impl Storage for Backend {
         retrying(|| self.add_delivery_once(run_id, missing, recovered, files)).await
     }
 
-    async fn crash_runs(&self, ids: &[String], error: &str) -> Result<Vec<String>> {
-        retrying(|| self.crash_runs_once(ids, error)).await
+    async fn crash_runs(
+        &self,
+        ids: &[String],
+        cause: EndCause,
+        error: &str,
+    ) -> Result<Vec<String>> {
+        retrying(|| self.crash_runs_once(ids, cause, error)).await
     }
 
     async fn crash_silent_runs(

@@ -1,6 +1,6 @@
 //! Row types, decoded from SQL (by each backend, see `queries.rs`) and serialized for the API.
 
-use hyperdial_wire::{RunState, SweepState};
+use hyperdial_wire::{EndCause, RunState, SweepState};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -77,8 +77,11 @@ pub struct RunRow {
     pub argv: Value,
     /// Exit code.
     pub exit_code: Option<i64>,
-    /// Why it failed.
+    /// Why it failed, in words (a message: never compared to decide anything).
     pub error: Option<String>,
+    /// Why the server ended or changed it, when it did ([`EndCause`]); `None` for a run its
+    /// reporter ended and for one in flight, but [`EndCause::LateEndPending`].
+    pub end_cause: Option<EndCause>,
     /// The sweep metric (best of the history).
     pub metric: Option<f64>,
     /// Last value of every metric, overlaid by explicit summary values.
@@ -169,6 +172,8 @@ pub struct TrialRow {
     pub user_summary: Value,
     /// Why the run ended badly, if it did (as `RunRow::error`).
     pub error: Option<String>,
+    /// Why the server ended or changed it, if it did (as `RunRow::end_cause`).
+    pub end_cause: Option<EndCause>,
     /// When it started (ms since the epoch); `None` while queued.
     pub started_ms: Option<i64>,
     /// When it ended (ms since the epoch); `None` while in flight.
@@ -268,6 +273,11 @@ macro_rules! run_row_from {
             argv: $json(row, "argv")?,
             exit_code: $get(row, "exit_code")?,
             error: $get(row, "error")?,
+            end_cause: {
+                let word: Option<String> = $get(row, "end_cause")?;
+                word.as_deref()
+                    .and_then(hyperdial_wire::EndCause::from_word)
+            },
             metric: $get(row, "metric")?,
             summary,
             next_step: $get(row, "next_step")?,
@@ -307,6 +317,11 @@ macro_rules! trial_row_from {
             summary: $json(row, "summary")?,
             user_summary: $json(row, "user_summary")?,
             error: $get(row, "error")?,
+            end_cause: {
+                let word: Option<String> = $get(row, "end_cause")?;
+                word.as_deref()
+                    .and_then(hyperdial_wire::EndCause::from_word)
+            },
             started_ms: $get(row, "started_ms")?,
             finished_ms: $get(row, "finished_ms")?,
             heartbeat_ms: $get(row, "heartbeat_ms")?,

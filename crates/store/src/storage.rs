@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use async_trait::async_trait;
-use hyperdial_wire::{RunState, SweepState};
+use hyperdial_wire::{EndCause, RunState, SweepState};
 use serde_json::{Map, Value};
 
 use crate::dashboard::{HistoryColumns, RunPoint, RunQuery, SeriesPoint, SeriesSample};
@@ -319,7 +319,7 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
 
     /// Reopen run `id`, outside any sweep, for a process that resumes it (W&B's
     /// `wandb.init(id=..., resume="allow")`): its state becomes `running` whatever it was, its
-    /// end (`exit_code`, `error`, `finished_ms`) and any stop request are cleared, and its
+    /// end (`exit_code`, `error`, `end_cause`, `finished_ms`) and any stop request are cleared, and its
     /// heartbeat is now. Its history, summary, config and next step stay as they are, so the
     /// resumed process logs on from where the last one stopped. Conditional on the run as the
     /// caller read it (`seen`: its state and heartbeat), so of two processes resuming one run
@@ -328,16 +328,17 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// this) or the run changed since it was read (read it again).
     async fn reopen_run(&self, id: &str, seen: &RunRow) -> Result<Option<RunRow>>;
 
-    /// Take back sweep run `id`, `crashed` with one of `errors` (its agent went silent, or its
-    /// process is gone), for an end its agent kept while the server was away and delivers
-    /// now. In one transaction the run becomes `running` (its end and stop request cleared,
-    /// heartbeat now, error [`crate::LATE_END_PENDING`]) to take its points and its end, and
-    /// its retry, if it has one ([`crate::RetryFate`]): a `queued` retry is withdrawn
-    /// (`cancelled` with [`crate::RETRY_WITHDRAWN`], `retry_of` cleared); a claimed one
-    /// becomes a repeat of the run (`repeat_of` the run, `retry_of` cleared), asked to stop
-    /// ([`crate::RETRY_SUPERSEDED_REASON`]) if still `running`. A finished run is real work:
-    /// it is never thrown away for a retry of it.
-    async fn take_back_late_end(&self, id: &str, errors: &[&str]) -> Result<crate::LateEnd>;
+    /// Take back sweep run `id`, `crashed` for one of `causes` (its agent went silent, or its
+    /// process is gone: [`EndCause::AgentSilent`], [`EndCause::AgentGone`]), for an end its
+    /// agent kept while the server was away and delivers now. In one transaction the run
+    /// becomes `running` (its end and stop request cleared, heartbeat now, cause
+    /// [`EndCause::LateEndPending`], error [`crate::LATE_END_PENDING`]) to take its points and
+    /// its end, and its retry, if it has one ([`crate::RetryFate`]): a `queued` retry is
+    /// withdrawn (`cancelled` for [`EndCause::RetryWithdrawn`], `retry_of` cleared); a claimed
+    /// one becomes a repeat of the run (`repeat_of` the run, `retry_of` cleared, cause
+    /// [`EndCause::RetrySuperseded`]), asked to stop ([`crate::RETRY_SUPERSEDED_REASON`]) if
+    /// still `running`. A finished run is real work: it is never thrown away for a retry of it.
+    async fn take_back_late_end(&self, id: &str, causes: &[EndCause]) -> Result<crate::LateEnd>;
 
     /// Set the end time of an ended run to `ended_ms` when that is earlier than the end
     /// recorded (a late end: the run ended before its end reached the server) and not before
@@ -372,17 +373,21 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         files: &[String],
     ) -> Result<Option<RunRow>>;
 
-    /// Mark the given runs `crashed` with `error`, those still `running`; returns the ids this
-    /// call crashed (a run crashed twice, by two servers, is reported once). A run's end
-    /// (`finished_ms`) is when it was last heard from (`heartbeat_ms`, else its start), not now.
-    async fn crash_runs(&self, ids: &[String], error: &str) -> Result<Vec<String>>;
+    /// Mark the given runs `crashed` for `cause`, with `error` its words, those still `running`
+    /// but one taken back for its late end ([`EndCause::LateEndPending`]: its upload is under
+    /// way, only silence crashes it); returns the ids this call crashed (a run crashed twice,
+    /// by two servers, is reported once). A run's end (`finished_ms`) is when it was last heard
+    /// from (`heartbeat_ms`, else its start), not now.
+    async fn crash_runs(&self, ids: &[String], cause: EndCause, error: &str)
+        -> Result<Vec<String>>;
 
     /// Mark `running` runs (of a sweep or not) not heard from since before `cutoff_ms`
-    /// crashed, in one conditional statement; returns the ids this call crashed. The error
-    /// says what went silent: [`crate::AGENT_STOPPED_REPORTING`] for a sweep run an agent
-    /// claimed, [`crate::client_stopped_reporting`] of `timeout` (the silence the caller
-    /// allows) for a sweep run without one (an ask/tell trial), [`crate::RUN_STOPPED_REPORTING`]
-    /// for a run outside a sweep.
+    /// crashed, in one conditional statement; returns the ids this call crashed. The cause
+    /// and the error say what went silent: [`EndCause::AgentSilent`] and
+    /// [`crate::AGENT_STOPPED_REPORTING`] for a sweep run an agent claimed,
+    /// [`EndCause::ClientSilent`] and [`crate::client_stopped_reporting`] of `timeout` (the
+    /// silence the caller allows) for a sweep run without one (an ask/tell trial),
+    /// [`EndCause::RunSilent`] and [`crate::RUN_STOPPED_REPORTING`] for a run outside a sweep.
     /// A run's end (`finished_ms`) is when it was last heard from (`heartbeat_ms`: its last
     /// heartbeat, metric batch or output; else its start), not when the silence was noticed,
     /// so its duration does not count the silence.

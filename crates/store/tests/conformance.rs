@@ -12,8 +12,8 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use hyperdial_store::{
-    now_ms, Inserted, MetricSpan, NewRepeat, NewRun, NewSweep, Objective, Point, RunCondition,
-    RunField, RunFilter, RunFinish, RunQuery, RunState, Store, SweepState,
+    now_ms, EndCause, Inserted, MetricSpan, NewRepeat, NewRun, NewSweep, Objective, Point,
+    RunCondition, RunField, RunFilter, RunFinish, RunQuery, RunState, Store, SweepState,
 };
 use hyperdial_store::{
     LateEnd, RetryFate, AGENT_PROCESS_GONE, AGENT_STOPPED_REPORTING, LATE_END_PENDING,
@@ -557,13 +557,14 @@ async fn output_stop_and_crashes(db: &Db) {
         .unwrap()
         .is_empty());
     assert!(other
-        .crash_runs(std::slice::from_ref(&run.id), "gone")
+        .crash_runs(std::slice::from_ref(&run.id), EndCause::AgentGone, "gone")
         .await
         .unwrap()
         .is_empty());
     let r = store.run(&run.id).await.unwrap().unwrap();
     assert_eq!(r.state, RunState::Crashed);
     assert_eq!(r.error.as_deref(), Some("the agent stopped reporting"));
+    assert_eq!(r.end_cause, Some(EndCause::AgentSilent));
     // It ended when it was last heard from, not when the silence was noticed.
     assert!(r.heartbeat_ms.is_some());
     assert_eq!(r.finished_ms, r.heartbeat_ms);
@@ -578,6 +579,7 @@ async fn output_stop_and_crashes(db: &Db) {
         store
             .crash_runs(
                 &[live.id.clone(), "nope".into()],
+                EndCause::AgentGone,
                 "its agent process is gone"
             )
             .await
@@ -598,6 +600,7 @@ async fn output_stop_and_crashes(db: &Db) {
         r.error.as_deref(),
         Some("no heartbeat or tell for 1.5 s (the client that asked for this trial stopped)")
     );
+    assert_eq!(r.end_cause, Some(EndCause::ClientSilent));
     store.close().await;
     other.close().await;
 }
@@ -3142,7 +3145,7 @@ async fn points_uploaded_late_never_replace_a_newer_summary_value(db: &Db) {
 /// crashed for another reason is not taken back.
 async fn a_late_end_takes_back_a_run_crashed_for_silence_whatever_its_retry_did(db: &Db) {
     let store = db.open().await.unwrap();
-    let silent = [AGENT_STOPPED_REPORTING, AGENT_PROCESS_GONE];
+    let silent = [EndCause::AgentSilent, EndCause::AgentGone];
     let s = store.insert_sweep(sweep()).await.unwrap();
     let a = inserted(&store, sweep_run(&s.id, 0), 1).await;
     let b = inserted(&store, sweep_run(&s.id, 1), 2).await;
@@ -3157,7 +3160,11 @@ async fn a_late_end_takes_back_a_run_crashed_for_silence_whatever_its_retry_did(
         LateEnd::NotTaken
     );
     let crashed = store
-        .crash_runs(&[a.id.clone(), b.id.clone()], AGENT_PROCESS_GONE)
+        .crash_runs(
+            &[a.id.clone(), b.id.clone()],
+            EndCause::AgentGone,
+            AGENT_PROCESS_GONE,
+        )
         .await
         .unwrap();
     assert_eq!(crashed.len(), 2);
@@ -3175,9 +3182,25 @@ async fn a_late_end_takes_back_a_run_crashed_for_silence_whatever_its_retry_did(
             .unwrap()
             .clone()
     };
-    // Crashed for another reason than silence: not taken back.
+    // Crashed for another reason than silence: not taken back. Nor when its agent reported
+    // the crash in the words the server uses for silence: the cause decides, never the text.
     assert_eq!(
         store.take_back_late_end(&c.id, &silent).await.unwrap(),
+        LateEnd::NotTaken
+    );
+    let e = inserted(&store, sweep_run(&s.id, 4), 7).await;
+    store
+        .finish_run(
+            &e.id,
+            RunState::Crashed,
+            None,
+            Some(AGENT_STOPPED_REPORTING),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.run(&e.id).await.unwrap().unwrap().end_cause, None);
+    assert_eq!(
+        store.take_back_late_end(&e.id, &silent).await.unwrap(),
         LateEnd::NotTaken
     );
     // A's retry is claimed and running: A takes its end back, and the retry becomes a repeat
@@ -3206,6 +3229,7 @@ async fn a_late_end_takes_back_a_run_crashed_for_silence_whatever_its_retry_did(
     assert!(sup.retry_of.is_none());
     assert_eq!(sup.repeat_of.as_deref(), Some(a.id.as_str()));
     assert!(sup.stop_requested);
+    assert_eq!(sup.end_cause, Some(EndCause::RetrySuperseded));
     assert_eq!(
         sup.stop_reason.as_deref(),
         Some(hyperdial_store::RETRY_SUPERSEDED_REASON)
@@ -3219,10 +3243,12 @@ async fn a_late_end_takes_back_a_run_crashed_for_silence_whatever_its_retry_did(
     assert_eq!(retry, Some(RetryFate::Withdrawn(withdrawn.id.clone())));
     assert_eq!(run.state, RunState::Running);
     assert_eq!(run.error.as_deref(), Some(LATE_END_PENDING));
+    assert_eq!(run.end_cause, Some(EndCause::LateEndPending));
     assert!(run.finished_ms.is_none());
     let w = store.run(&withdrawn.id).await.unwrap().unwrap();
     assert_eq!(w.state, RunState::Cancelled);
     assert_eq!(w.error.as_deref(), Some(hyperdial_store::RETRY_WITHDRAWN));
+    assert_eq!(w.end_cause, Some(EndCause::RetryWithdrawn));
     assert!(w.retry_of.is_none() && w.started_ms.is_none());
     // Both changes are seen by a reader of what changed.
     let (rows, _) = store.trials_changed(&s.id, mark).await.unwrap();
@@ -3237,15 +3263,23 @@ async fn a_late_end_takes_back_a_run_crashed_for_silence_whatever_its_retry_did(
         LateEnd::NotTaken
     );
     assert!(store
-        .crash_runs(std::slice::from_ref(&b.id), AGENT_PROCESS_GONE)
+        .crash_runs(
+            std::slice::from_ref(&b.id),
+            EndCause::AgentGone,
+            AGENT_PROCESS_GONE
+        )
         .await
         .unwrap()
         .is_empty());
     // D's retry ran and finished before D's late end came: D takes its end all the same, and
     // the ended retry stays as it ended, a repeat of D (no stop asked of it).
-    let d = inserted(&store, sweep_run(&s.id, 3), 7).await;
+    let d = inserted(&store, sweep_run(&s.id, 3), 8).await;
     store
-        .crash_runs(std::slice::from_ref(&d.id), AGENT_PROCESS_GONE)
+        .crash_runs(
+            std::slice::from_ref(&d.id),
+            EndCause::AgentGone,
+            AGENT_PROCESS_GONE,
+        )
         .await
         .unwrap();
     store
@@ -3284,12 +3318,15 @@ async fn a_late_end_takes_back_a_run_crashed_for_silence_whatever_its_retry_did(
     assert_eq!(kept.state, RunState::Finished);
     assert!(!kept.stop_requested && kept.retry_of.is_none());
     assert_eq!(kept.repeat_of.as_deref(), Some(d.id.as_str()));
+    assert_eq!(kept.end_cause, Some(EndCause::RetrySuperseded));
     // Its end, dated when it really was (not before it started, not later than recorded).
     let ended = store
         .finish_run(&b.id, RunState::Finished, Some(0), None)
         .await
         .unwrap()
         .unwrap();
+    // The late end is the run's own: no cause is left on it.
+    assert_eq!(ended.end_cause, None);
     let recorded = ended.finished_ms.unwrap();
     let started = ended.started_ms.unwrap_or(ended.created_ms);
     let early = store

@@ -408,11 +408,95 @@ async fn applied_once_out_of_the_way(db: TestDb, old: std::path::PathBuf) {
     let store = db.open().await.unwrap();
     assert_eq!(
         applied(&store),
-        ["0014_claim_keys", "0015_partial_repeat_index"]
+        [
+            "0014_claim_keys",
+            "0015_partial_repeat_index",
+            "0016_end_cause"
+        ]
     );
     store.close().await;
     let store = db.open().await.unwrap();
     assert!(applied(&store).is_empty());
+    store.close().await;
+    std::fs::remove_dir_all(old).ok();
+    db.remove().await;
+}
+
+/// Runs the server ended before runs had a cause (migrations up to 0015), one per error the
+/// server wrote then, and a run its agent reported crashed in the server's own words.
+const ENDED_BEFORE_CAUSES: [&str; 7] = [
+    "INSERT INTO projects (id, name, created_ms) VALUES (1, 'default', 0)",
+    "INSERT INTO sweeps (id, project_id, method, state, source, config_hash, seed, next_number, created_ms, updated_ms) \
+     VALUES ('s1', 1, 'random', 'running', 'method: random', 'h', 1, 5, 0, 0)",
+    "INSERT INTO runs (id, sweep_id, project_id, number, state, params, config, created_ms, next_step, agent_id, error) \
+     VALUES ('silent', 's1', 1, 1, 'crashed', '{}', '{}', 0, 0, 'a1', 'the agent stopped reporting')",
+    "INSERT INTO runs (id, sweep_id, project_id, number, state, params, config, created_ms, next_step, agent_id, error) \
+     VALUES ('gone', 's1', 1, 2, 'crashed', '{}', '{}', 0, 0, 'a1', 'its agent process is gone (this machine)')",
+    "INSERT INTO runs (id, sweep_id, project_id, number, state, params, config, created_ms, next_step, error) \
+     VALUES ('trial', 's1', 1, 3, 'crashed', '{}', '{}', 0, 0, \
+     'no heartbeat or tell for 60 s (the client that asked for this trial stopped)')",
+    "INSERT INTO runs (id, project_id, state, params, config, created_ms, next_step, error) \
+     VALUES ('alone', 1, 'crashed', '{}', '{}', 0, 0, \
+     'the process tracking this run stopped reporting (no heartbeat, metrics or output for the run timeout)')",
+    "INSERT INTO runs (id, sweep_id, project_id, number, state, params, config, created_ms, next_step, agent_id, error) \
+     VALUES ('killed', 's1', 1, 4, 'failed', '{}', '{}', 0, 0, 'a1', 'the agent stopped reporting')",
+];
+
+/// Opening a database of the schema before run causes gives each run the server ended the
+/// cause its error named then; a run ended by its reporter gets none, whatever its words; and
+/// the server's decisions work on the causes at once (a late end takes back the silent run).
+async fn check_causes(store: &Store) {
+    use hyperdial_store::{EndCause, LateEnd};
+    let cause = |id: &'static str| async move { store.run(id).await.unwrap().unwrap().end_cause };
+    assert_eq!(cause("silent").await, Some(EndCause::AgentSilent));
+    assert_eq!(cause("gone").await, Some(EndCause::AgentGone));
+    assert_eq!(cause("trial").await, Some(EndCause::ClientSilent));
+    assert_eq!(cause("alone").await, Some(EndCause::RunSilent));
+    assert_eq!(cause("killed").await, None);
+    let silent = [EndCause::AgentSilent, EndCause::AgentGone];
+    assert!(matches!(
+        store.take_back_late_end("silent", &silent).await.unwrap(),
+        LateEnd::TakenBack { .. }
+    ));
+    assert_eq!(
+        store.take_back_late_end("killed", &silent).await.unwrap(),
+        LateEnd::NotTaken
+    );
+}
+
+#[tokio::test]
+async fn sqlite_runs_ended_by_the_server_get_their_cause_on_upgrade() {
+    let db = TestDb::sqlite();
+    let (pool, old) = old_sqlite(&db, "0016").await;
+    for sql in ENDED_BEFORE_CAUSES {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    let store = db.open().await.unwrap();
+    assert_eq!(applied(&store), ["0016_end_cause"]);
+    check_causes(&store).await;
+    store.close().await;
+    std::fs::remove_dir_all(old).ok();
+    db.remove().await;
+}
+
+#[tokio::test]
+async fn postgres_runs_ended_by_the_server_get_their_cause_on_upgrade() {
+    let Some(db) = TestDb::postgres(
+        "store upgrade postgres_runs_ended_by_the_server_get_their_cause_on_upgrade",
+    )
+    .await
+    else {
+        return;
+    };
+    let (pool, old) = old_postgres(&db, "0016").await;
+    for sql in ENDED_BEFORE_CAUSES {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    let store = db.open().await.unwrap();
+    assert_eq!(applied(&store), ["0016_end_cause"]);
+    check_causes(&store).await;
     store.close().await;
     std::fs::remove_dir_all(old).ok();
     db.remove().await;

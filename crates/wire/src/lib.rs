@@ -12,5 +12,5 @@ mod state;
 mod state_schema;
 mod url;
 
-pub use state::{RunState, SweepState, UnknownState};
+pub use state::{EndCause, RunState, SweepState, UnknownState};
 pub use url::redact_url;

@@ -177,9 +177,88 @@ impl FromStr for SweepState {
     }
 }
 
+/// Why the server, not the run's agent or client, ended or changed a run, as one word (the
+/// `end_cause` of a run; `null` for a run its reporter ended). Stored beside the run's `error`,
+/// which says the same in words, and the only thing the server's decisions about such a run
+/// read: a late end takes back a run crashed for `agent_silent` or `agent_gone` only, and a run
+/// outside a sweep crashed for `run_silent` runs again when it is heard from. A client can
+/// send any text as a run's error; a cause is set by the server alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EndCause {
+    /// `crashed`: a sweep run whose agent sent no heartbeat, metrics or output for the run
+    /// timeout.
+    AgentSilent,
+    /// `crashed`: a sweep run whose agent process, on the server's machine, is gone.
+    AgentGone,
+    /// `crashed`: an ask/tell trial whose client sent no heartbeat or tell for the run timeout.
+    ClientSilent,
+    /// `crashed`: a run outside a sweep whose process sent nothing for the run timeout; only
+    /// presumed crashed, it runs again when it is heard from.
+    RunSilent,
+    /// `running`: a run marked crashed for its silent or gone agent whose end, kept by the
+    /// agent while the server was away, is being uploaded.
+    LateEndPending,
+    /// `cancelled`, never run: a queued retry withdrawn because the run it retried delivered
+    /// its end late, after all.
+    RetryWithdrawn,
+    /// A retry that gave way, once claimed, to the run it retried, which delivered its end
+    /// late: now a repeat of that run (stopped, `cancelled`, if it was still running).
+    RetrySuperseded,
+}
+
+impl EndCause {
+    /// Every cause.
+    pub const ALL: [EndCause; 7] = [
+        EndCause::AgentSilent,
+        EndCause::AgentGone,
+        EndCause::ClientSilent,
+        EndCause::RunSilent,
+        EndCause::LateEndPending,
+        EndCause::RetryWithdrawn,
+        EndCause::RetrySuperseded,
+    ];
+
+    /// The cause's word on the wire and in the database.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EndCause::AgentSilent => "agent_silent",
+            EndCause::AgentGone => "agent_gone",
+            EndCause::ClientSilent => "client_silent",
+            EndCause::RunSilent => "run_silent",
+            EndCause::LateEndPending => "late_end_pending",
+            EndCause::RetryWithdrawn => "retry_withdrawn",
+            EndCause::RetrySuperseded => "retry_superseded",
+        }
+    }
+
+    /// The cause a word names; `None` for a word this version does not know (a newer
+    /// server's), which is read as no cause.
+    pub fn from_word(word: &str) -> Option<EndCause> {
+        EndCause::ALL.into_iter().find(|c| c.as_str() == word)
+    }
+}
+
+impl fmt::Display for EndCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn end_causes_round_trip_through_text_and_json() {
+        for cause in EndCause::ALL {
+            assert_eq!(EndCause::from_word(cause.as_str()), Some(cause));
+            let json = serde_json::to_string(&cause).unwrap();
+            assert_eq!(json, format!("\"{cause}\""));
+            assert_eq!(serde_json::from_str::<EndCause>(&json).unwrap(), cause);
+        }
+        assert_eq!(EndCause::from_word("the agent stopped reporting"), None);
+    }
 
     #[test]
     fn words_round_trip_through_text_and_json() {

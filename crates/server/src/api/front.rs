@@ -110,6 +110,7 @@ mod tests {
             summary,
             user_summary: json!({}),
             error: None,
+            end_cause: None,
             started_ms: None,
             finished_ms: None,
             heartbeat_ms: None,

@@ -107,6 +107,7 @@ pub fn run(r: &RunRow) -> Run {
         argv: serde_json::from_value(r.argv.clone()).unwrap_or(None),
         exit_code: r.exit_code,
         error: r.error.clone(),
+        end_cause: r.end_cause,
         metric: r.metric,
         summary: r.summary.clone(),
         steps: r.next_step,

@@ -435,7 +435,7 @@ impl History {
     }
 
     /// Forget run `id`: a retry withdrawn before it started
-    /// ([`hyperdial_store::RETRY_WITHDRAWN`]) is no run of the sweep's search.
+    /// ([`hyperdial_wire::EndCause::RetryWithdrawn`]) is no run of the sweep's search.
     fn forget(&mut self, id: &str) {
         self.account(id, false);
         let Some(entry) = self.runs.remove(id) else {
@@ -455,7 +455,7 @@ impl History {
     /// Take in the current state of one run.
     fn apply(&mut self, row: TrialRow) {
         if row.state == RunState::Cancelled
-            && row.error.as_deref() == Some(hyperdial_store::RETRY_WITHDRAWN)
+            && row.end_cause == Some(hyperdial_wire::EndCause::RetryWithdrawn)
         {
             self.forget(&row.id);
             return;
@@ -589,6 +589,7 @@ mod tests {
     use serde_json::{Map, Value};
 
     use hyperdial_wire::api::QueueRun;
+    use hyperdial_wire::EndCause;
 
     use super::super::{failed, trial, Claim, Controller, RunReport};
     use super::History;
@@ -844,6 +845,7 @@ mod tests {
             summary: Value::Object(Map::new()),
             user_summary: Value::Object(Map::new()),
             error: None,
+            end_cause: None,
             started_ms: Some(0),
             finished_ms,
             heartbeat_ms: None,
@@ -858,6 +860,7 @@ mod tests {
         let mut h = History::new("s", &config);
         let mut crashed = trial_row("r1", RunState::Crashed, None, Some(10));
         crashed.error = Some(hyperdial_store::AGENT_STOPPED_REPORTING.into());
+        crashed.end_cause = Some(EndCause::AgentSilent);
         let mut retry = trial_row("r2", RunState::Queued, None, None);
         retry.retry_of = Some("r1".into());
         retry.attempt = 2;
@@ -869,6 +872,7 @@ mod tests {
         withdrawn.state = RunState::Cancelled;
         withdrawn.retry_of = None;
         withdrawn.error = Some(hyperdial_store::RETRY_WITHDRAWN.into());
+        withdrawn.end_cause = Some(EndCause::RetryWithdrawn);
         let finished = trial_row("r1", RunState::Finished, Some(0.5), Some(20));
         h.take_changes(vec![withdrawn.clone(), finished], 2);
         assert_eq!((h.tally.trials, h.in_flight, h.queued), (1, 0, 0));
@@ -896,6 +900,7 @@ mod tests {
         let mut h = History::new("s", &config);
         let mut crashed = trial_row("r1", RunState::Crashed, None, Some(10));
         crashed.error = Some(hyperdial_store::AGENT_PROCESS_GONE.into());
+        crashed.end_cause = Some(EndCause::AgentGone);
         let mut retry = trial_row("r2", RunState::Running, None, None);
         retry.retry_of = Some("r1".into());
         retry.attempt = 2;
@@ -906,6 +911,7 @@ mod tests {
         let mut repeat = retry;
         repeat.retry_of = None;
         repeat.repeat_of = Some("r1".into());
+        repeat.end_cause = Some(EndCause::RetrySuperseded);
         let finished = trial_row("r1", RunState::Finished, Some(0.5), Some(20));
         h.take_changes(vec![repeat.clone(), finished], 2);
         assert!(h.retried.is_empty());

@@ -737,7 +737,7 @@ impl Controller {
     /// Run `run_id` if it still takes reports: not found, or
     /// [`ControlError::RunCrashed`] once the server gave up on it (a late report from an
     /// agent behind a cut link; see `api/late.rs`). A run outside a sweep that was only
-    /// presumed crashed for its silence ([`hyperdial_store::RUN_STOPPED_REPORTING`]: its
+    /// presumed crashed for its silence ([`hyperdial_wire::EndCause::RunSilent`]: its
     /// process was suspended or its link cut, and no retry replaced it) is `running` again
     /// and takes the report, as a W&B run shown crashed runs again when it is heard from.
     pub async fn reporting_run(&self, run_id: &str) -> Result<RunRow, ControlError> {
@@ -749,7 +749,7 @@ impl Controller {
         for _ in 0..3 {
             let presumed = run.state == RunState::Crashed
                 && run.sweep_id.is_none()
-                && run.error.as_deref() == Some(hyperdial_store::RUN_STOPPED_REPORTING);
+                && run.end_cause == Some(hyperdial_wire::EndCause::RunSilent);
             if !presumed {
                 break;
             }
@@ -802,8 +802,8 @@ impl Controller {
             other => return other,
         };
         let silent = [
-            hyperdial_store::AGENT_STOPPED_REPORTING,
-            hyperdial_store::AGENT_PROCESS_GONE,
+            hyperdial_wire::EndCause::AgentSilent,
+            hyperdial_wire::EndCause::AgentGone,
         ];
         match self.store.take_back_late_end(run_id, &silent).await? {
             hyperdial_store::LateEnd::TakenBack { run, retry } => {
@@ -1053,8 +1053,7 @@ impl Controller {
             }
         }
         if final_state == RunState::Cancelled
-            && run.stop_requested
-            && run.stop_reason.as_deref() == Some(hyperdial_store::RETRY_SUPERSEDED_REASON)
+            && run.end_cause == Some(hyperdial_wire::EndCause::RetrySuperseded)
         {
             error = Some(hyperdial_store::RETRY_SUPERSEDED.to_string());
         }

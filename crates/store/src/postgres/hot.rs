@@ -43,7 +43,7 @@
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{FromRow, Row};
 
-use super::{fold_points, Folded, RUN_RETURNING};
+use super::{fold_points, Folded, END_CLEARS_LATE_END, RUN_RETURNING};
 use crate::storage::Inserted;
 use crate::{new_id, now_ms, NewRun, Result, RunFinish, RunRow, RunState, StoreError, SweepState};
 
@@ -143,7 +143,7 @@ fn tell_statement(claim: Option<usize>) -> String {
     format!(
         "WITH fin AS (\
            UPDATE runs SET next_step = $8, summary = $9, metric = $10, heartbeat_ms = $5, \
-             state = $2, exit_code = $3, error = $4, finished_ms = $5 \
+             state = $2, exit_code = $3, error = $4, finished_ms = $5, {END_CLEARS_LATE_END} \
            WHERE id = $1 AND state IN ($6, $7) AND next_step = $11 AND summary = $12 \
              AND metric IS NOT DISTINCT FROM $13 AND user_summary = '{{}}' \
              AND NOT EXISTS (SELECT 1 FROM metric_series m WHERE m.run_id = $1 AND m.name = ANY($14::TEXT[])) \

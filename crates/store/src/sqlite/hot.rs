@@ -15,7 +15,8 @@ use serde_json::Value;
 use super::metrics::{append_points_in, RunBatch};
 use super::raw::End;
 use super::{
-    SqliteStorage, CHANGE_MARK_NOW, RUN_COLUMNS, RUN_RETURNING, SWEEP_COLUMNS, TRIAL_COLUMNS,
+    SqliteStorage, CHANGE_MARK_NOW, END_CLEARS_LATE_END, RUN_COLUMNS, RUN_RETURNING, SWEEP_COLUMNS,
+    TRIAL_COLUMNS,
 };
 use crate::storage::Inserted;
 use crate::{
@@ -65,8 +66,8 @@ static RUN_BY_CLAIM_KEY: LazyLock<String> = LazyLock::new(|| {
 /// of every page it touches, about 3 % of the server's instructions per ask/tell trial.
 static END_RUN: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE OR ROLLBACK runs SET state = ?2, exit_code = ?3, error = ?4, finished_ms = ?5 \
-         WHERE id = ?1 AND state IN (?6, ?7) RETURNING {RUN_RETURNING}"
+        "UPDATE OR ROLLBACK runs SET state = ?2, exit_code = ?3, error = ?4, finished_ms = ?5, \
+         {END_CLEARS_LATE_END} WHERE id = ?1 AND state IN (?6, ?7) RETURNING {RUN_RETURNING}"
     )
 });
 
@@ -80,8 +81,8 @@ static END_RUN_WITH_BATCH: LazyLock<String> = LazyLock::new(|| {
          state = CASE WHEN state IN (?6, ?7) THEN ?2 ELSE state END, \
          exit_code = CASE WHEN state IN (?6, ?7) THEN ?3 ELSE exit_code END, \
          error = CASE WHEN state IN (?6, ?7) THEN ?4 ELSE error END, \
-         finished_ms = CASE WHEN state IN (?6, ?7) THEN ?5 ELSE finished_ms END \
-         WHERE id = ?1 RETURNING {RUN_RETURNING}"
+         finished_ms = CASE WHEN state IN (?6, ?7) THEN ?5 ELSE finished_ms END, \
+         {END_CLEARS_LATE_END} WHERE id = ?1 RETURNING {RUN_RETURNING}"
     )
 });
 
@@ -638,9 +639,9 @@ mod tests {
             column_names("r.id, p.name AS project, (SELECT f(a, b) FROM t) AS x, y"),
             ["id", "project", "x", "y"]
         );
-        assert_eq!(RUN_NAMES.len(), 33);
+        assert_eq!(RUN_NAMES.len(), 34);
         assert_eq!(*RUN_NAMES, column_names(RUN_RETURNING));
-        assert_eq!(TRIAL_NAMES.len(), 16);
+        assert_eq!(TRIAL_NAMES.len(), 17);
         assert_eq!(SWEEP_NAMES.len(), 17);
     }
 

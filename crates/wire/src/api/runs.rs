@@ -464,8 +464,13 @@ pub struct Run {
     pub argv: Option<Vec<String>>,
     /// Exit code of its process.
     pub exit_code: Option<i64>,
-    /// Why it failed, crashed or was stopped.
+    /// Why it failed, crashed or was stopped, in words.
     pub error: Option<String>,
+    /// Why the server ended or changed it, when it did (its agent or client went silent, a
+    /// late end, a retry that gave way); `null` for a run its reporter ended. Read this, not
+    /// `error`, to tell such runs apart.
+    #[serde(default)]
+    pub end_cause: Option<crate::EndCause>,
     /// The sweep metric (the best value of its history and summary).
     pub metric: Option<f64>,
     /// Last value of every metric, overlaid by summary values set explicitly.
@@ -537,6 +542,7 @@ mod tests {
             argv: None,
             exit_code: None,
             error: None,
+            end_cause: None,
             metric: None,
             summary: Map::new(),
             steps: 0,
