@@ -335,6 +335,12 @@ class Run(_HistoryReader):
             _warn("%d metric points were refused with this run's token (%s); they are kept in "
                   "%s: upload them with `hyperdial sync` and a token the server accepts"
                   % (self._spilled - spilled_before, self._last_error, self._spill.path))
+        elif self._spilled > spilled_before and self.mode == "agent" and not self._report_delivery:
+            # Handed over (the agent gave this script its spill directory): the agent uploads
+            # the file when the server answers, and names it (with the command) if it does not.
+            _warn("%d metric points did not reach the server (%s); they are kept in %s, which "
+                  "the agent running this script uploads when the server answers"
+                  % (self._spilled - spilled_before, self._last_error, self._spill.path))
         elif self._spilled > spilled_before:
             _warn("%d metric points did not reach the server within %g s (%s); they are kept in "
                   "%s: upload them with `hyperdial sync`"

@@ -757,6 +757,12 @@ class DeliveryTests(ClientTestCase):
         name = "%s.py%d.jsonl" % (server.run_id, os.getpid())
         records = self.read_jsonl(os.path.join(spill_dir, name))
         self.assertEqual([r["step"] for r in records if r["type"] == "log"], [1, 2, 3, 4])
+        # The warning names the agent's upload, not a wait that did not happen nor a command
+        # the user need not run.
+        err = self.stderr.getvalue()
+        self.assertIn("the agent running this script uploads when the server answers", err)
+        self.assertNotIn("within 60 s", err)
+        self.assertNotIn("upload them with `hyperdial sync`", err)
 
     def test_a_refused_token_keeps_every_point_in_the_spill_file(self):
         server = self.start_server()

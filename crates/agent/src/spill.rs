@@ -250,6 +250,8 @@ pub struct Uploaded {
     pub run: String,
     /// Metric points uploaded.
     pub points: u64,
+    /// Output records (a stream's text held while the server was away) uploaded.
+    pub output: u64,
     /// Metric points not uploaded because the server had marked the run `crashed` and does
     /// not take them (`409 run_crashed`: its retry is the attempt that counts). The file is
     /// marked synced all the same, its points kept in the renamed file.
@@ -303,6 +305,20 @@ impl Spilled {
         self.points.len() as u64
     }
 
+    /// How many `output` records (a stream's text the server did not take) it holds.
+    pub fn output(&self) -> u64 {
+        self.records
+            .iter()
+            .filter(|r| r["type"] == "output")
+            .count() as u64
+    }
+
+    /// Whether it holds anything to upload: any record but its `init` (points, output,
+    /// config, a name, summary values, the run's end).
+    pub fn holds_anything(&self) -> bool {
+        self.records.iter().any(|r| r["type"] != "init")
+    }
+
     /// The run's end (its last `finish` record), if the file holds one.
     pub fn finish(&self) -> Option<&Value> {
         self.records.iter().rev().find(|r| r["type"] == "finish")
@@ -351,6 +367,7 @@ impl Spilled {
             Ok(Uploaded {
                 run: run.clone(),
                 points: 0,
+                output: 0,
                 refused: points.len() as u64,
                 why_refused: Some(why),
                 ended: false,
@@ -433,6 +450,7 @@ impl Spilled {
         Ok(Uploaded {
             run,
             points: points.len() as u64,
+            output: self.output(),
             refused: 0,
             why_refused: None,
             ended: finish.is_some(),

@@ -888,6 +888,49 @@ async fn output_held_at_the_end_of_a_run_is_kept_in_the_spill_file() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A spill file that holds output alone (held at the end of a run while the server was away,
+/// the run's end getting through later, so no point and no end is in it) is uploaded when the
+/// run ends, as one of points is, and the agent says so: no line stays on disk unsaid.
+#[tokio::test]
+async fn a_spill_file_of_output_alone_is_uploaded_when_the_run_ends() {
+    let mock = Mock::start(MockState::default()).await;
+    let dir = fresh_dir("output-alone");
+    let kept = hyperdial_agent::spill::SpillFile::new(&dir, "r1", "earlier", &mock.url);
+    kept.append_output(
+        hyperdial_agent::client::Stream::Stdout,
+        "epoch 1\nepoch 2\n",
+    )
+    .unwrap();
+    let client = Client::new(&mock.url, None);
+    let (_tx, shutdown) = watch::channel(0u8);
+    let ran = run_with(
+        &mock,
+        &client,
+        &sh("echo done"),
+        &[],
+        &spilling(&dir),
+        shutdown,
+    )
+    .await;
+    assert!(ran.outcome.end.error().is_none(), "{:?}", ran.outcome);
+    let stdout = mock.run("r1").text("stdout");
+    assert!(
+        stdout.contains("epoch 1\nepoch 2\n") && stdout.contains("done\n"),
+        "{stdout:?}"
+    );
+    assert!(
+        hyperdial_agent::spill::files_of_run(&dir, "r1").is_empty(),
+        "the file is uploaded and marked synced"
+    );
+    assert!(
+        ran.events.iter().any(|e| matches!(e, Event::Message(m)
+            if m.contains("1 piece of output kept on disk while the server was away were uploaded"))),
+        "{:?}",
+        ran.events
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// A token the server refuses (`401`) mid-run is no outage and no bad request: every point
 /// and the run's end are kept in the spill file (never dropped), the agent says it is a token
 /// problem and how to fix it, once, and does not wait for the server; the file uploaded with

@@ -22,13 +22,25 @@ pub(super) async fn settle_delivery(
     }
     let mut missing = sent.dropped + overflowed;
     let mut files = Vec::new();
+    // Files of output or config alone, left because the server is still away: no points are
+    // missing, but what they hold is not on the server either.
+    let mut other = Vec::new();
     if let Some(dir) = &opts.spill_dir {
         for left in upload_spilled(client, run, dir, false, events).await.left {
             if left.points() > 0 {
                 missing += left.points();
                 files.push(spill::label(left.path()));
+            } else if left.finish().is_none() && left.holds_anything() {
+                other.push(spill::label(left.path()));
             }
         }
+    }
+    if !other.is_empty() {
+        let _ = events.send(Event::Message(format!(
+            "run {run}: output or config kept in {} did not reach the server; upload it with `{}`",
+            other.join(", "),
+            sync_command(opts.spill_dir.as_deref(), &opts.sync_options)
+        )));
     }
     if missing == 0 {
         return 0;
@@ -66,7 +78,7 @@ pub(super) async fn upload_spilled(
     with_end: bool,
     events: &mpsc::UnboundedSender<Event>,
 ) -> SpillUploads {
-    let (mut uploaded, mut refused) = (0, 0);
+    let (mut uploaded, mut output, mut refused) = (0, 0, 0);
     let mut left = Vec::new();
     let mut files: Vec<spill::Spilled> = Vec::new();
     for path in spill::files_of_run(dir, run) {
@@ -80,13 +92,16 @@ pub(super) async fn upload_spilled(
     let mut away = false;
     for file in files {
         let ends_the_run = file.finish().is_some();
-        if away || (ends_the_run && !with_end) || (!ends_the_run && file.points() == 0) {
+        // A file of output, config or summary alone is uploaded like one of points: only an
+        // empty one (its `init` alone) is left.
+        if away || (ends_the_run && !with_end) || !file.holds_anything() {
             left.push(file);
             continue;
         }
         match file.upload(client, false).await {
             Ok(done) => {
                 uploaded += done.points;
+                output += done.output;
                 refused += done.refused;
                 if let Some(why) = done.why_refused {
                     let _ = events.send(Event::Message(format!(
@@ -105,9 +120,18 @@ pub(super) async fn upload_spilled(
             }
         }
     }
-    if uploaded > 0 {
+    if uploaded > 0 || output > 0 {
+        let pieces = |o: u64| match o {
+            1 => "1 piece of output".to_string(),
+            o => format!("{o} pieces of output"),
+        };
+        let what = match (uploaded, output) {
+            (p, 0) => format!("{p} metric points"),
+            (0, o) => pieces(o),
+            (p, o) => format!("{p} metric points and {}", pieces(o)),
+        };
         let _ = events.send(Event::Message(format!(
-            "run {run}: {uploaded} metric points kept on disk while the server was away were uploaded to it"
+            "run {run}: {what} kept on disk while the server was away were uploaded to it"
         )));
     }
     SpillUploads { left, refused }

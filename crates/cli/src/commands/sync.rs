@@ -105,8 +105,13 @@ pub async fn run(remote: &Remote, db: Option<&str>, dir: &Path) -> Result<ExitCo
                     }
                     None => {
                         uploaded += 1;
+                        let output = match done.output {
+                            0 => String::new(),
+                            1 => ", 1 piece of output".to_string(),
+                            n => format!(", {n} pieces of output"),
+                        };
                         outln!(
-                            "{} → {} points added to run {}{}",
+                            "{} → {} points added to run {}{output}{}",
                             file.display(),
                             done.points,
                             done.run,
