@@ -354,10 +354,16 @@ fn an_interrupted_run_does_not_advance_the_progress_count() {
     interrupt(&tune);
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = wait_child(&mut tune, Duration::from_secs(30));
-    assert!(status.success(), "{status:?} {rest:?}");
+    // Exited as a shell reports Ctrl-C, so `tune … && next` stops; and says how to go on.
+    assert_eq!(status.code(), Some(130), "{status:?} {rest:?}");
     assert!(
         rest.iter()
             .any(|l| l.contains("[0/4] run #1 interrupted: it runs again when the sweep resumes")),
+        "{rest:#?}"
+    );
+    assert!(
+        rest.iter()
+            .any(|l| l == "interrupted: `hyperdial tune sweep.yaml` resumes the sweep"),
         "{rest:#?}"
     );
     assert!(

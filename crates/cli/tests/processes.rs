@@ -192,7 +192,8 @@ fn sigterm_to_tune_stops_every_process_of_every_run() {
     assert_eq!(all.len(), 4);
     assert_no_orphans("SIGTERM to tune", &all);
     let out = tune.wait_with_output().unwrap();
-    assert!(status.success(), "{}", text(&out));
+    // Ended by SIGTERM before the sweep was over: 128 + 15, as a shell reports it.
+    assert_eq!(status.code(), Some(143), "{}", text(&out));
     assert!(
         text(&out).contains("SIGTERM: stopping the runs in flight"),
         "{}",

@@ -16,7 +16,7 @@
 //! terminal's Ctrl-C never reaches it. Letting runs finish and starting no more is what
 //! `hyperdial stop SWEEP` is for.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
@@ -24,6 +24,20 @@ use tokio::sync::watch;
 /// Set once no run can be in flight any more (`tune` serving its dashboard after the sweep):
 /// a signal then only stops the process, and says so.
 static RUNS_OVER: AtomicBool = AtomicBool::new(false);
+
+/// The number of the first stop signal this process received while runs could be in flight
+/// (0 before any): the exit status of an interrupted `tune` is 128 + it, as a shell reports a
+/// process that signal ended.
+static FIRST_SIGNAL: AtomicU8 = AtomicU8::new(0);
+
+/// The first stop signal received while runs could still be in flight, as its number (2 for
+/// SIGINT, 15 for SIGTERM, 1 for SIGHUP); `None` when there was none.
+pub fn interrupted_by() -> Option<u8> {
+    match FIRST_SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        n => Some(n),
+    }
+}
 
 /// Say that this process starts no more runs and has none in flight, so the next signal's
 /// message does not speak of stopping runs.
@@ -50,6 +64,13 @@ pub fn shutdown_levels(what: &'static str) -> watch::Receiver<u8> {
             if RUNS_OVER.load(Ordering::SeqCst) {
                 eprintln!("\n{name}: stopping");
             } else if level == 2 {
+                let number = match name {
+                    "SIGINT" => 2,
+                    "SIGTERM" => 15,
+                    _ => 1,
+                };
+                let _ =
+                    FIRST_SIGNAL.compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst);
                 hyperdial_agent::supervise::set_shutdown_reason(format!("{what} received {name}"));
                 eprintln!(
                     "\n{name}: stopping the runs in flight (SIGTERM to their process groups, \

@@ -367,6 +367,24 @@ async fn drive(
         eprintln!("error: {message}");
         return Ok(ExitCode::from(1));
     }
+    // Stopped by a signal before the sweep was over: say how to go on, and exit as a shell
+    // reports a process that signal ended (130 for Ctrl-C), so `tune … && next` stops here.
+    let over = sweep["state"]
+        .as_str()
+        .and_then(|word| word.parse::<hyperdial_wire::SweepState>().ok())
+        .is_some_and(hyperdial_wire::SweepState::is_over);
+    if let (Some(signal), false) = (super::signals::interrupted_by(), over) {
+        let db = if args.db.is_some() {
+            format!(" {db_arg}")
+        } else {
+            String::new()
+        };
+        outln!(
+            "interrupted: `hyperdial tune {}{db}` resumes the sweep",
+            args.file.display()
+        );
+        return Ok(ExitCode::from(128 + signal));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
