@@ -298,6 +298,12 @@ pub async fn run_agent(
 
     let sweep = client.get_sweep(&opts.sweep).await?;
     let config = sweep_config(&opts.sweep, &sweep)?;
+    if let Some(message) = program_not_here(&config, &sweep, &opts.cwd) {
+        return Err(AgentError::Sweep {
+            sweep: opts.sweep.clone(),
+            message,
+        });
+    }
     let python = crate::install_python_client(&state_dir).map_err(|source| AgentError::Io {
         context: format!(
             "cannot install the Python client under {}",
@@ -501,6 +507,26 @@ fn stderr_excerpt(tail: &str) -> String {
 }
 
 /// The sweep's configuration, from the Sweep object's `source`.
+/// Why this agent cannot start the sweep's runs from `cwd`: the program its command runs as a
+/// file ([`hyperdial_space::command::script_program`]) is not there, so every run it claimed
+/// would fail at once (and count toward `run_cap`). Said before any claim, with the fix: start
+/// the agent in the directory that holds the program, as W&B's agent expects.
+fn program_not_here(config: &SweepConfig, sweep: &Value, cwd: &Path) -> Option<String> {
+    let program = hyperdial_space::command::script_program(config)?;
+    if cwd.join(program).exists() {
+        return None;
+    }
+    let file = sweep["file"]
+        .as_str()
+        .map(|f| format!(" (the sweep file was `{f}`: its directory, if the program is beside it)"))
+        .unwrap_or_default();
+    Some(format!(
+        "its program `{program}` is not in {}, where this agent runs the sweep's command: start \
+         the agent in the directory that holds it{file}; no run was claimed",
+        cwd.display()
+    ))
+}
+
 fn sweep_config(id: &str, sweep: &Value) -> Result<SweepConfig, AgentError> {
     let source = sweep
         .get("source")

@@ -652,3 +652,65 @@ fn a_run_interrupted_three_times_in_a_row_fails_and_is_not_queued_again() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("(attempt 4)"), "{}", text(&out));
 }
+
+/// An agent started away from the sweep's program (the printed `hyperdial agent` command run
+/// from another directory) claims no run: every run would fail at once with "can't open file"
+/// and count toward `run_cap`. It stops before any claim and says where to start it.
+#[test]
+fn an_agent_away_from_the_program_claims_no_run_and_says_where_to_start() {
+    let s = Scratch::new("agent-elsewhere");
+    let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
+    let id = create_sweep(
+        &s,
+        &server.url,
+        "program: train.py\nmethod: random\nmetric: {name: loss}\nrun_cap: 3\nparameters:\n  a: {min: 0.0, max: 1.0}\n",
+    );
+    let elsewhere = s.dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let out = s
+        .cmd(&["agent", &id, "--server", &server.url])
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains(&format!(
+            "its program `train.py` is not in {}, where this agent runs the sweep's command",
+            elsewhere.display()
+        )) && said.contains("sweep file was `sweep.yaml`")
+            && said.contains("no run was claimed"),
+        "{said}"
+    );
+    let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+    assert_eq!(runs.as_array().map(Vec::len), Some(0), "{runs:#}");
+    // A sweep created from the parent directory is told where its agents start.
+    let created = s
+        .cmd(&[
+            "sweep",
+            &format!(
+                "{}/sweep.yaml",
+                s.dir.file_name().unwrap().to_string_lossy()
+            ),
+            "--server",
+            &server.url,
+        ])
+        .current_dir(s.dir.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", text(&created));
+    assert!(
+        text(&created).contains(&format!(
+            "start agents in {} (where `train.py` is) with:",
+            s.dir.file_name().unwrap().to_string_lossy()
+        )),
+        "{}",
+        text(&created)
+    );
+    // From the program's directory the same command runs the sweep.
+    let out = s
+        .cmd(&["agent", &id, "--server", &server.url, "--count", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+}

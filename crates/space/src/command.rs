@@ -566,6 +566,30 @@ pub fn uses_macro(template: &[String], name: &str) -> bool {
     })
 }
 
+/// The sweep's `program` when its command (its `command`, or [`DEFAULT_COMMAND`]) passes it
+/// as a file to run: an item that is `${program}` alone, not right after `-m` (Python's module
+/// flag takes a module name, not a path). `None` otherwise (no program, no such item).
+///
+/// An agent resolves that file from its working directory when each run starts; checked once
+/// before any claim, a missing file stops the agent with the fix instead of failing every run
+/// it would claim (each counting toward `run_cap`).
+pub fn script_program(config: &crate::SweepConfig) -> Option<&str> {
+    let program = config.program.as_deref().filter(|p| !p.is_empty())?;
+    let default: Vec<String>;
+    let template: &[String] = match &config.command {
+        Some(t) => t,
+        None => {
+            default = DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect();
+            &default
+        }
+    };
+    let as_file = template
+        .iter()
+        .enumerate()
+        .any(|(i, item)| item == "${program}" && (i == 0 || template[i - 1] != "-m"));
+    as_file.then_some(program)
+}
+
 /// Expand `template` into the argv of one run.
 ///
 /// Each list item yields one argument, except `${env}` on Windows (none) and the
@@ -1729,6 +1753,39 @@ mod tests {
             run(&["x", "${args}"], &p).unwrap(),
             ["x", "--v=${envvar:HOME} ${args}"]
         );
+    }
+
+    #[test]
+    fn the_script_program_is_the_program_passed_as_a_file() {
+        let program_of = |yaml: &str| {
+            let config = crate::parse_str(
+                &format!("method: random\nparameters:\n  x: {{values: [1, 2]}}\n{yaml}"),
+                "s.yaml",
+            )
+            .unwrap()
+            .config;
+            script_program(&config).map(str::to_string)
+        };
+        // The default command runs it as a file.
+        assert_eq!(
+            program_of("program: train.py\n").as_deref(),
+            Some("train.py")
+        );
+        assert_eq!(
+            program_of("program: train.py\ncommand: [python3, \"${program}\", \"${args}\"]\n")
+                .as_deref(),
+            Some("train.py")
+        );
+        // A module name after -m, a program inside another item, no program: none.
+        assert_eq!(
+            program_of("program: pkg.train\ncommand: [python3, -m, \"${program}\"]\n"),
+            None
+        );
+        assert_eq!(
+            program_of("program: train.py\ncommand: [sh, -c, \"cd src && ./${program}\"]\n"),
+            None
+        );
+        assert_eq!(program_of("command: [python3, t.py]\n"), None);
     }
 
     #[test]

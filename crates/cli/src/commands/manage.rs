@@ -70,20 +70,41 @@ pub async fn create(
             sweep["method"].as_str().unwrap_or("?"),
             sweep["project"].as_str().unwrap_or("?")
         );
-        let runnable = hyperdial_space::parse_str(&body_source, &file.display().to_string())
-            .ok()
+        let parsed = hyperdial_space::parse_str(&body_source, &file.display().to_string()).ok();
+        let runnable = parsed
+            .as_ref()
             .and_then(|v| super::tune::cannot_run(&v.config));
         match runnable {
             // Drive it from Python (`hyperdial.Sweep`, ask/tell); agents would refuse it.
             Some(why) => println!("no agents for this sweep: {why}"),
             None => println!(
-                "start agents with:  {}",
+                "start agents{} with:  {}",
+                parsed
+                    .as_ref()
+                    .map(|v| where_agents_start(&v.config, file))
+                    .unwrap_or_default(),
                 agent_command(id, api.base(), remote)
             ),
         }
         println!("dashboard:          {}/sweeps/{id}", api.base());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where agents of a sweep read from `file` must start, when it is not here: the program its
+/// command runs as a file is not in this directory but beside the sweep file (an agent looks
+/// for it in its own working directory). Empty otherwise.
+fn where_agents_start(config: &hyperdial_space::SweepConfig, file: &Path) -> String {
+    let Some(program) = hyperdial_space::command::script_program(config) else {
+        return String::new();
+    };
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty());
+    match dir {
+        Some(dir) if !Path::new(program).exists() && dir.join(program).exists() => {
+            format!(" in {} (where `{program}` is)", dir.display())
+        }
+        _ => String::new(),
+    }
 }
 
 /// The `hyperdial agent` command line that reaches this server the way this command did,
