@@ -456,6 +456,20 @@ parameters:
         text(&out)
     );
     assert!(!s.dir.join(".hyperdial/hyperdial.db").exists());
+    // A program that is not beside the sweep file (where tune runs the command): refused at
+    // once too, naming both.
+    s.write("typo.yaml", &format!("program: trian.py\n{yaml}"));
+    let out = s.run(&["tune", "typo.yaml", "--port", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!(
+            "typo.yaml: its program `trian.py` is not in {}, the sweep file's directory",
+            s.dir.canonicalize().unwrap().display()
+        )),
+        "{}",
+        text(&out)
+    );
+    assert!(!s.dir.join(".hyperdial/hyperdial.db").exists());
     // agent refuses a server's sweep without a program, and its run cap stays whole.
     let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
     s.write("sweep.yaml", yaml);

@@ -121,6 +121,19 @@ pub async fn run(args: TuneArgs) -> Result<ExitCode> {
             args.file.display()
         );
     }
+    // The runs start in the sweep file's directory: a program missing there would fail every
+    // run (each counting toward `run_cap`), so it is said before the sweep is created.
+    let run_dir = run_dir(&args.file);
+    if let Some(program) = hyperdial_space::command::script_program(&config) {
+        if !run_dir.join(program).exists() {
+            anyhow::bail!(
+                "{}: its program `{program}` is not in {}, the sweep file's directory, where \
+                 tune runs the sweep's command: put the program there, or fix `program:`",
+                args.file.display(),
+                run_dir.display()
+            );
+        }
+    }
     let cwd = std::env::current_dir()?;
     let state_dir = cwd.join(STATE_DIR);
     let db = args.db.clone().unwrap_or_else(|| default_db(&state_dir));
@@ -147,6 +160,14 @@ pub async fn run(args: TuneArgs) -> Result<ExitCode> {
     }
     server.stop().await;
     result
+}
+
+/// The directory tune's agents run the sweep's command in: the sweep file's.
+fn run_dir(file: &Path) -> PathBuf {
+    file.canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."))
 }
 
 async fn drive(
@@ -272,12 +293,7 @@ async fn drive(
     progress.summary_follows = true;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let agents = args.agents.max(1) as u64;
-    let run_dir = args
-        .file
-        .canonicalize()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("."));
+    let run_dir = run_dir(&args.file);
     let mut tasks = Vec::new();
     for i in 0..agents {
         // Split an explicit count across agents; the first ones take the remainder.
