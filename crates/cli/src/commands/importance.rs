@@ -355,6 +355,22 @@ fn more_runs_hint(
         RunsMore::Agents(agent) => {
             format!("  to get importances: {how_many}; start agents with {agent}")
         }
+        RunsMore::Ended { state, file, local } if imp.evidence == Evidence::NoSignal => {
+            let new = if *local {
+                format!("`hyperdial tune {file} --new{flags}`")
+            } else {
+                format!("`hyperdial sweep {file}{flags}` and agents")
+            };
+            // Enough runs, no signal: more of the same count is not the fix.
+            format!(
+                "  what it means: over the ranges searched the parameters explain none of \
+                 {metric}'s spread across {} runs: they matter little there, or the metric's \
+                 noise hides what they do (`hyperdial repeat {sweep}{flags}`, then `hyperdial \
+                 noise {sweep}{flags}`, measures that noise). Sweep {sweep} has ended ({state}); \
+                 a new sweep of its file ({new}) with wider ranges or more runs may find a signal",
+                imp.runs
+            )
+        }
         RunsMore::Ended { state, file, local } => {
             let new = if *local {
                 format!("`hyperdial tune {file} --new{flags}`")
@@ -584,5 +600,38 @@ mod tests {
         );
         assert!(!text.contains("hyperdial agent"), "{text}");
         assert!(!text.contains("--count"), "{text}");
+    }
+
+    /// Enough runs, no signal, sweep over: the runs are not too few, so no minimum is named;
+    /// the hint says what no signal means and how to measure the noise.
+    #[test]
+    fn an_ended_sweep_without_signal_is_not_told_it_has_too_few_runs() {
+        let advice = Advice {
+            runs_more: RunsMore::Ended {
+                state: "finished".into(),
+                file: "sweep.yaml".into(),
+                local: true,
+            },
+            stopped_early: false,
+        };
+        let text = render(
+            &answer(Evidence::NoSignal, 20, true),
+            "s1",
+            &[],
+            "",
+            &advice,
+        )
+        .table;
+        assert!(text.contains("evidence: no_signal"), "{text}");
+        assert!(!text.contains("at least 10"), "{text}");
+        assert!(!text.contains("run_cap"), "{text}");
+        assert!(
+            text.contains("explain none of val_loss's spread across 20 runs"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`hyperdial repeat s1`, then `hyperdial noise s1`"),
+            "{text}"
+        );
     }
 }
