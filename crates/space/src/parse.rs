@@ -1405,6 +1405,33 @@ impl Validator {
         // Fields written below the parameter but too far left are reported at them; what
         // they would have given is not reported missing here too.
         let adopted: Vec<&str> = following.iter().map(|k| k.name.as_str()).collect();
+        // `{values: 16, 32}`: in a flow mapping each comma starts a key, so `32` is a key
+        // without a value beside a `values` that holds `16` alone. One error at `values`
+        // with the list meant; the stray keys are not reported as unknown keys too.
+        if let Some(first) = fields.get("values").filter(|v| {
+            !matches!(
+                v.value,
+                NodeValue::Seq(_) | NodeValue::Map(_) | NodeValue::Null
+            )
+        }) {
+            let rest: Vec<&Key> = fields
+                .entries
+                .iter()
+                .filter(|(k, v)| {
+                    !PARAM_KEYS.contains(&k.name.as_str()) && matches!(v.value, NodeValue::Null)
+                })
+                .map(|(k, _)| k)
+                .collect();
+            if !rest.is_empty() {
+                self.error(
+                    &join(path, "values"),
+                    Some(first.location),
+                    format!("expected a list, found {}", describe(first)),
+                    hints::split_values(first, &rest),
+                );
+                return;
+            }
+        }
         let mut unknown = false;
         let nested = fields
             .entries

@@ -186,6 +186,30 @@ pub(super) fn not_a_list(node: &Node) -> String {
     }
 }
 
+/// The hint for `{values: 16, 32}`: in a flow mapping each comma starts a key, so the items
+/// after the first (`rest`, keys with no value) left `values` holding the first alone.
+pub(super) fn split_values(first: &Node, rest: &[&Key]) -> String {
+    let mut items = vec![match &first.value {
+        NodeValue::Str(s) => flow_item(s),
+        _ => yaml_snippet(first),
+    }];
+    items.extend(rest.iter().map(|k| flow_item(&k.name)));
+    let keys = rest
+        .iter()
+        .map(|k| format!("`{}`", k.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let became = if rest.len() == 1 {
+        "became a key of its own"
+    } else {
+        "became keys of their own"
+    };
+    format!(
+        "inside `{{...}}` each comma starts a new key, so {keys} {became}: write `values: [{}]`",
+        items.join(", ")
+    )
+}
+
 /// One item of a list written in flow style: as is when YAML reads it as the number or word
 /// it shows (`16`, `1e-3`, `adam`, `relu_6`), else in double quotes.
 fn flow_item(item: &str) -> String {

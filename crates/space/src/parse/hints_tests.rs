@@ -125,6 +125,26 @@ fn values_written_with_commas_are_shown_as_a_list() {
     assert_eq!(values("adam"), "write a list, e.g. `values: [\"adam\"]`");
 }
 
+/// `{values: 16, 32, 64}` in flow style is `values: 16` beside keys `32` and `64` with no
+/// value: one error at `values` with the list meant, no unknown-key errors for the numbers.
+#[test]
+fn values_split_by_a_flow_mapping_are_told_the_list_once() {
+    let text = "program: t.py\nmethod: grid\nparameters:\n  n: {values: 16, 32, 64}\n  act: {values: relu, tanh}\n";
+    let e = parse_str(text, "s.yaml").unwrap_err();
+    assert_eq!(e.errors().count(), 2, "{}", e.render());
+    assert_eq!(
+        hint_at(text, "parameters.n.values"),
+        "inside `{...}` each comma starts a new key, so `32`, `64` became keys of their own: \
+         write `values: [16, 32, 64]`"
+    );
+    assert_eq!(
+        hint_at(text, "parameters.act.values"),
+        "inside `{...}` each comma starts a new key, so `tanh` became a key of its own: write \
+         `values: [relu, tanh]`"
+    );
+    assert!(!e.render().contains("unknown key"), "{}", e.render());
+}
+
 #[test]
 fn optuna_parameter_types_are_told_the_distribution() {
     let param = |spec: &str| {
