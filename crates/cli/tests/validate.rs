@@ -222,3 +222,47 @@ fn help_texts_hold_no_rustdoc_link_syntax_or_empty_env_values() {
         assert!(!help.contains("=]"), "{command} --help: {help}");
     }
 }
+
+/// A numeric `values` list of three or more is a W&B `categorical`, searched by `bayes`,
+/// `tpe` and `sobol` as ordered values (log-spaced when geometric): validate says which, in
+/// text and JSON, so the summary matches what the search does; `grid` and a two-value list
+/// say nothing more.
+#[test]
+fn numeric_lists_searched_as_ordered_values_are_shown_so() {
+    let sweep = |method: &str| {
+        format!(
+            "program: train.py\nmethod: {method}\nmetric: {{name: loss}}\nparameters:\n  \
+             batch_size: {{values: [16, 32, 64, 128]}}\n  depth: {{values: [1, 2, 3, 4]}}\n  \
+             act: {{values: [relu, tanh, gelu]}}\n  two: {{values: [1, 2]}}\n"
+        )
+    };
+    let path = write("lists.yaml", &sweep("bayes"));
+    let out = hyperdial(&["validate", path.to_str().unwrap()]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}{}", text, stderr(&out));
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+            .to_string()
+    };
+    assert!(
+        line("batch_size").ends_with("(4 values), searched as ordered values (log-spaced)"),
+        "{text}"
+    );
+    assert!(
+        line("depth").ends_with("(4 values), searched as ordered values"),
+        "{text}"
+    );
+    assert!(!line("act").contains("ordered"), "{text}");
+    assert!(!line("two").contains("ordered"), "{text}");
+    let out = hyperdial(&["validate", "--json", path.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["parameters"][0]["ordered"]["log"], true, "{v:#}");
+    assert_eq!(v["parameters"][1]["ordered"]["log"], false, "{v:#}");
+    assert!(v["parameters"][2]["ordered"].is_null(), "{v:#}");
+    // A grid runs every value: nothing to say.
+    let path = write("lists-grid.yaml", &sweep("grid"));
+    let out = hyperdial(&["validate", path.to_str().unwrap()]);
+    assert!(!stdout(&out).contains("ordered"), "{}", stdout(&out));
+}

@@ -226,11 +226,21 @@ fn report_text(file: &str, v: &Validated, ex: &Example) -> String {
     );
     line("parameters", format!("{}", c.parameters.len()));
     let width = c.parameters.iter().map(|p| p.name.len()).max().unwrap_or(0);
-    for p in &c.parameters {
+    let ordered = ordered_lists(c);
+    for (i, p) in c.parameters.iter().enumerate() {
         out.push_str(&format!(
-            "  {:<width$}  {}{}\n",
+            "  {:<width$}  {}{}{}\n",
             p.name,
             p.distribution.describe(),
+            ordered
+                .iter()
+                .find(|(param, _)| *param == i)
+                .map(|(_, log)| if *log {
+                    ", searched as ordered values (log-spaced)"
+                } else {
+                    ", searched as ordered values"
+                })
+                .unwrap_or_default(),
             when_text(&p.when)
                 .map(|w| format!("  (only when {w})"))
                 .unwrap_or_default()
@@ -257,17 +267,38 @@ fn report_text(file: &str, v: &Validated, ex: &Example) -> String {
     out
 }
 
+/// The parameters (index, log-spaced) whose numeric `values` list the sweep's model-based
+/// method searches as an ordered dimension (`bayes`, `tpe`, `sobol`: see
+/// `hyperdial_search::encode`); a W&B `categorical` all the same for `grid` and `random`.
+fn ordered_lists(c: &SweepConfig) -> Vec<(usize, bool)> {
+    use hyperdial_space::Method;
+    if !matches!(c.method, Method::Bayes | Method::Tpe | Method::Sobol) {
+        return Vec::new();
+    }
+    hyperdial_search::encode::Space::new(c)
+        .dims
+        .iter()
+        .filter_map(|d| match d {
+            hyperdial_search::encode::Dim::Ordinal { param, log, .. } => Some((*param, *log)),
+            _ => None,
+        })
+        .collect()
+}
+
 fn report_json(file: &str, v: &Validated, ex: &Example) -> Value {
     let c = &v.config;
+    let ordered = ordered_lists(c);
     let parameters: Vec<Value> = c
         .parameters
         .iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(i, p)| {
             json!({
                 "name": p.name,
                 "path": p.path,
                 "line": p.location.line,
                 "description": p.distribution.describe(),
+                "ordered": ordered.iter().find(|(param, _)| *param == i).map(|(_, log)| json!({"log": log})),
                 "when": when_text(&p.when),
                 "spec": p.distribution,
                 "grid_values": p.distribution.grid_len().filter(|n| *n <= 1000).and_then(|_| p.distribution.grid_values()),
