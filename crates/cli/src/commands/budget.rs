@@ -10,10 +10,12 @@ use serde_json::Value;
 use super::manage::urlencode;
 use crate::api::Api;
 
-/// A sweep's state with what ended it, e.g. `finished (stagnation)`.
+/// A sweep's state with what ended it, e.g. `finished (stagnation)`, `finished (stop)`; a
+/// reason that only repeats the state (`cancelled` by `cancel`) is left out.
 pub fn state_word(sweep: &Value) -> String {
     let state = sweep["state"].as_str().unwrap_or("").to_string();
     match sweep["end_reason"].as_str() {
+        Some("cancel") if state == "cancelled" => state,
         Some(reason) => format!("{state} ({reason})"),
         None => state,
     }
@@ -139,4 +141,23 @@ pub async fn run(api: &Api, sweep: &str) -> Result<ExitCode> {
         println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_state_word_names_what_ended_the_sweep_unless_it_repeats_the_state() {
+        let word =
+            |state: &str, reason: Value| state_word(&json!({"state": state, "end_reason": reason}));
+        assert_eq!(
+            word("finished", json!("stagnation")),
+            "finished (stagnation)"
+        );
+        assert_eq!(word("finished", json!("stop")), "finished (stop)");
+        assert_eq!(word("cancelled", json!("cancel")), "cancelled");
+        assert_eq!(word("running", Value::Null), "running");
+    }
 }
