@@ -424,8 +424,10 @@ pub async fn run_agent(
             return Err(AgentError::CrashLoop {
                 sweep: opts.sweep.clone(),
                 reach: opts.hints.read.clone(),
+                // The stderr's tail is shown below it: the error's quote of it would repeat.
                 last_error: outcome
-                    .error
+                    .process_error
+                    .or(outcome.error)
                     .unwrap_or_else(|| format!("it ended {}", outcome.state)),
                 stderr_tail: outcome.stderr_tail,
             });

@@ -112,12 +112,13 @@ exit 3
     assert_eq!(rec.text("stderr"), "oops\n");
     assert_eq!(
         without_end_time(rec.finish.clone().unwrap()),
-        json!({"exit_code": 3, "state": "failed", "error": "exit code 3"})
+        json!({"exit_code": 3, "state": "failed", "error": "exit code 3; stderr ended: oops"})
     );
     let o = &ran.outcome;
     assert_eq!(o.state, RunState::Failed);
     assert_eq!(o.exit_code, Some(3));
-    assert_eq!(o.error.as_deref(), Some("exit code 3"));
+    assert_eq!(o.error.as_deref(), Some("exit code 3; stderr ended: oops"));
+    assert_eq!(o.process_error.as_deref(), Some("exit code 3"));
     assert!(o.started);
 
     // Events: the steps the server will assign, a warning, and the end.

@@ -70,7 +70,10 @@
 //! - **Every run is finished**, exactly once, with what is known: exit code 0 → no state (the
 //!   server decides, and fails a run whose sweep metric is NaN); another exit code → `failed`,
 //!   "exit code N"; a signal → `failed`, "killed by SIGSEGV (segmentation fault)" (SIGKILL: "killed
-//!   by SIGKILL (out of memory?)", since the kernel's OOM killer is its usual sender); stopped on
+//!   by SIGKILL (out of memory?)", since the kernel's OOM killer is its usual sender), either
+//!   followed by the last line the process wrote to stderr (`exit code 1; stderr ended:
+//!   ValueError: bad lr`: a Python exception's own line), so the run says why it failed without
+//!   its output at hand; stopped on
 //!   the server's request → `stopped_early` when the reason is `early_terminated`, `cancelled`
 //!   otherwise; stopped by shutdown level 2 or 3 → `cancelled`; a program that cannot be started
 //!   → `failed`, "cannot start `prog`: No such file or directory".
@@ -306,8 +309,13 @@ pub struct Outcome {
     /// The signal that killed the process, if any.
     pub signal: Option<i32>,
     /// What went wrong: the server's `error` of the finished run, or else the agent's
-    /// (`exit code 3`, `killed by SIGKILL (out of memory?)`, ...).
+    /// (`exit code 3; stderr ended: ValueError: bad lr`, `killed by SIGKILL (out of
+    /// memory?)`, ...).
     pub error: Option<String>,
+    /// The agent's words for how the process ended badly (`exit code 3`, `killed by SIGSEGV
+    /// (segmentation fault)`), without the last stderr line the run's error adds; `None` for
+    /// exit code 0, a stop the agent asked for, and a process that never started.
+    pub process_error: Option<String>,
     /// Why the agent stopped the process: the server's stop reason (`early_terminated`,
     /// `cancelled`, ...), `stop` when it gave none, or `shutdown`.
     pub stop_reason: Option<String>,
@@ -626,6 +634,16 @@ pub async fn supervise(
             ),
         },
     };
+    // A process that failed on its own: its last stderr line (a Python exception's, say) goes
+    // into the run's error, so `hyperdial runs` and the dashboard say why without the output.
+    let process_error = match (&cause, &status) {
+        (None, Ok(_)) => error.clone(),
+        _ => None,
+    };
+    let error = match (&process_error, last_stderr_line(&stderr_tail)) {
+        (Some(how), Some(line)) => Some(format!("{how}; stderr ended: {line}")),
+        _ => error,
+    };
     let finish = Finish {
         exit_code: exit_code.map(i64::from),
         state: requested_state,
@@ -636,6 +654,7 @@ pub async fn supervise(
     let mut outcome = finish_run(client, run_id, finish.clone(), events, duration).await;
     outcome.points_missing = points_missing;
     outcome.stderr_tail = stderr_tail;
+    outcome.process_error = process_error;
     hurry.abort();
     if !outcome.end.is_taken() {
         // The server is away, or refused the token: `hyperdial sync` ends the run later from
@@ -679,6 +698,24 @@ pub async fn supervise(
     outcome.signal = signal;
     outcome.stop_reason = stop_reason;
     outcome
+}
+
+/// Most characters of the stderr line a failed run's error quotes.
+const ERROR_LINE_CHARS: usize = 300;
+
+/// The last line of a run's stderr worth quoting in its error: not blank, not one of
+/// hyperdial's own notes (`[hyperdial] …`, `[hyperdial agent] …`), at most
+/// [`ERROR_LINE_CHARS`] characters (cut with `…`). `None` when there is none.
+fn last_stderr_line(tail: &str) -> Option<String> {
+    let line = tail
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("[hyperdial"))?;
+    Some(match line.char_indices().nth(ERROR_LINE_CHARS) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
+    })
 }
 
 /// Finish a run whose process never started as `failed` with `error`, after noting why in its
@@ -778,6 +815,7 @@ async fn finish_run(
         duration,
         points_missing: 0,
         stderr_tail: String::new(),
+        process_error: None,
     }
 }
 
@@ -1166,6 +1204,27 @@ mod tests {
         let segs = segments(&input, 10).await;
         assert_eq!(segs[0], (vec![b'x'; 10], 16)); // 15 x's and the newline dropped
         assert_eq!(segs[1], (b"short\n".to_vec(), 0));
+    }
+
+    #[test]
+    fn the_error_quotes_the_last_stderr_line_that_is_the_scripts_own() {
+        let traceback = "Traceback (most recent call last):\n  File \"t.py\", line 3\n\
+                         ValueError: bad lr\n\n";
+        assert_eq!(
+            last_stderr_line(traceback).as_deref(),
+            Some("ValueError: bad lr")
+        );
+        // hyperdial's own notes are not the script's error.
+        let noted = "RuntimeError: CUDA out of memory\n[hyperdial] 3 metric points kept\n";
+        assert_eq!(
+            last_stderr_line(noted).as_deref(),
+            Some("RuntimeError: CUDA out of memory")
+        );
+        assert_eq!(last_stderr_line("\n  \n[hyperdial agent] x\n"), None);
+        let long = "é".repeat(ERROR_LINE_CHARS + 5);
+        let cut = last_stderr_line(&long).unwrap();
+        assert_eq!(cut.chars().count(), ERROR_LINE_CHARS + 1);
+        assert!(cut.ends_with('…'));
     }
 
     #[test]
