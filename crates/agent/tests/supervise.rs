@@ -932,6 +932,44 @@ async fn a_spill_file_of_output_alone_is_uploaded_when_the_run_ends() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// The server away while the run writes and ends, back while its end is being sent: the
+/// output held at the end went to the spill file, and once the end is taken the agent uploads
+/// that file at once (it does not wait for `hyperdial sync`).
+#[tokio::test]
+async fn output_kept_at_the_end_goes_up_once_the_end_gets_through() {
+    let mock = Mock::start(MockState {
+        fail_output_until_finish: true,
+        ..MockState::default()
+    })
+    .await;
+    let dir = fresh_dir("output-after-end");
+    let client = impatient(&mock);
+    let (_tx, shutdown) = watch::channel(0u8);
+    let ran = run_with(
+        &mock,
+        &client,
+        &sh("printf 'epoch 1\\nepoch 2\\n'; echo oops >&2"),
+        &[],
+        &spilling(&dir),
+        shutdown,
+    )
+    .await;
+    assert!(ran.outcome.end.is_taken(), "{:?}", ran.outcome);
+    let run = mock.run("r1");
+    assert!(
+        run.text("stdout").starts_with("epoch 1\nepoch 2\n"),
+        "{:?} {:?}",
+        run.text("stdout"),
+        ran.events
+    );
+    assert_eq!(run.text("stderr"), "oops\n");
+    assert!(
+        hyperdial_agent::spill::files_of_run(&dir, "r1").is_empty(),
+        "the file is uploaded and marked synced"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// A token the server refuses (`401`) mid-run is no outage and no bad request: every point
 /// and the run's end are kept in the spill file (never dropped), the agent says it is a token
 /// problem and how to fix it, once, and does not wait for the server; the file uploaded with

@@ -134,15 +134,21 @@ pub(super) async fn upload_spilled(
             "run {run}: {what} kept on disk while the server was away were uploaded to it"
         )));
     }
-    SpillUploads { left, refused }
+    SpillUploads {
+        left,
+        uploaded,
+        refused,
+    }
 }
 
 /// What [`upload_spilled`] did.
 pub(super) struct SpillUploads {
     /// The files left, as read.
-    left: Vec<spill::Spilled>,
+    pub(super) left: Vec<spill::Spilled>,
+    /// Metric points uploaded.
+    pub(super) uploaded: u64,
     /// Metric points the server refused (their files are marked synced).
-    refused: u64,
+    pub(super) refused: u64,
 }
 
 /// The run's end could not be reported and is kept in its spill file in `dir`: wait up to

@@ -655,6 +655,14 @@ pub async fn supervise(
     outcome.points_missing = points_missing;
     outcome.stderr_tail = stderr_tail;
     outcome.process_error = process_error;
+    if outcome.end.is_taken() {
+        if let Some(dir) = &opts.spill_dir {
+            // The server came back while the end was being sent: what the outage left on disk
+            // (output held at the end, points, config) goes up now, not at `hyperdial sync`.
+            let late = upload_spilled(client, run_id, dir, false, events).await;
+            outcome.points_missing = outcome.points_missing.saturating_sub(late.uploaded);
+        }
+    }
     hurry.abort();
     if !outcome.end.is_taken() {
         // The server is away, or refused the token: `hyperdial sync` ends the run later from

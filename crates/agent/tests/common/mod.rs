@@ -49,6 +49,9 @@ pub struct MockState {
     pub stop_on_metrics: bool,
     /// Answer 500 to this many requests.
     pub fail_next: u32,
+    /// Answer 500 to every output post until a run's finish arrives (a server away while the
+    /// run wrote, back in time for its end).
+    pub fail_output_until_finish: bool,
     /// Every request's method and path, in arrival order.
     pub requests: Vec<String>,
     /// Required bearer token.
@@ -301,6 +304,9 @@ async fn output(
     if let Some(r) = gate(&mut st, format!("POST output {id}"), &h) {
         return r;
     }
+    if st.fail_output_until_finish {
+        return err(StatusCode::INTERNAL_SERVER_ERROR, "database is locked");
+    }
     let v = body(&b);
     let stream = v["stream"].as_str().unwrap_or("?").to_string();
     let text = v["text"].as_str().unwrap_or("").to_string();
@@ -318,6 +324,7 @@ async fn finish(
     if let Some(r) = gate(&mut st, format!("POST finish {id}"), &h) {
         return r;
     }
+    st.fail_output_until_finish = false;
     let v = body(&b);
     let metric_name = st.metric.clone();
     let r = rec(&mut st, &id);
