@@ -188,6 +188,9 @@ pub enum Event {
         metric: Option<f64>,
         /// The process's exit code, when it exited normally.
         exit_code: Option<i32>,
+        /// Why it ended badly, as the server stored it (`exit code 1; stderr ended: …`), if it
+        /// did.
+        error: Option<String>,
     },
     /// Nothing can start now; the agent asks again every [`AgentOptions::poll`]. Sent once per
     /// wait, not once per poll.

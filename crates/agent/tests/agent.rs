@@ -145,7 +145,8 @@ async fn claims_until_the_sweep_is_over() {
         run: "r2".into(),
         state: RunState::Finished,
         metric: Some(0.25),
-        exit_code: Some(0)
+        exit_code: Some(0),
+        error: None,
     }));
     assert!(
         matches!(events.last(), Some(Event::SweepOver { sweep, state }) if sweep == "sw1" && *state == SweepState::Finished)

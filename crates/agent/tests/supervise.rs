@@ -141,7 +141,8 @@ exit 3
             run: "r1".into(),
             state: RunState::Failed,
             metric: None,
-            exit_code: Some(3)
+            exit_code: Some(3),
+            error: Some("exit code 3; stderr ended: oops".into()),
         }
     );
 }

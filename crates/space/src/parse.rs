@@ -1820,9 +1820,29 @@ impl Validator {
     fn build(&mut self, path: &str, name: &str, node: &Node, f: &Fields) -> Option<Distribution> {
         use Distribution as D;
         Some(match name {
-            "constant" => D::Constant {
-                value: f.get("value")?.to_json(),
-            },
+            "constant" => {
+                let value = f.get("value")?;
+                // `value: [adam, sgd]`, a slip for `values`: W&B passes the whole list to every
+                // run, and so does hyperdial; said, since it is rarely what was meant.
+                if let NodeValue::Seq(items) = &value.value {
+                    if items.len() > 1 {
+                        self.warning(
+                            &join(path, "value"),
+                            Some(value.location),
+                            format!(
+                                "`value` holds a list of {}: every run gets the whole list as \
+                                 one constant value",
+                                items.len()
+                            ),
+                            "to search over the items, write `values:` (plural); to pass the \
+                             list as one value, leave it",
+                        );
+                    }
+                }
+                D::Constant {
+                    value: value.to_json(),
+                }
+            }
             "categorical" => D::Categorical {
                 values: self.values(path, f)?,
             },

@@ -71,9 +71,9 @@
 //!   server decides, and fails a run whose sweep metric is NaN); another exit code → `failed`,
 //!   "exit code N"; a signal → `failed`, "killed by SIGSEGV (segmentation fault)" (SIGKILL: "killed
 //!   by SIGKILL (out of memory?)", since the kernel's OOM killer is its usual sender), either
-//!   followed by the last line the process wrote to stderr (`exit code 1; stderr ended:
-//!   ValueError: bad lr`: a Python exception's own line), so the run says why it failed without
-//!   its output at hand; stopped on
+//!   followed by the stderr line that says why (`exit code 1; stderr ended: ValueError: bad
+//!   lr`: a Python traceback's exception line, else the last line), so the run says why it
+//!   failed without its output at hand; stopped on
 //!   the server's request → `stopped_early` when the reason is `early_terminated`, `cancelled`
 //!   otherwise; stopped by shutdown level 2 or 3 → `cancelled`; a program that cannot be started
 //!   → `failed`, "cannot start `prog`: No such file or directory".
@@ -711,15 +711,28 @@ pub async fn supervise(
 /// Most characters of the stderr line a failed run's error quotes.
 const ERROR_LINE_CHARS: usize = 300;
 
-/// The last line of a run's stderr worth quoting in its error: not blank, not one of
-/// hyperdial's own notes (`[hyperdial] …`, `[hyperdial agent] …`), at most
-/// [`ERROR_LINE_CHARS`] characters (cut with `…`). `None` when there is none.
+/// The line of a run's stderr worth quoting in its error, at most [`ERROR_LINE_CHARS`]
+/// characters (cut with `…`): after a Python traceback (the last `Traceback (most recent call
+/// last):` in the tail), its exception line, the first line below it that is not indented
+/// (frames and source lines are), even when an exit handler wrote more after it; else the
+/// last line that is not blank nor one of hyperdial's own notes (`[hyperdial] …`,
+/// `[hyperdial agent] …`). `None` when there is none.
 fn last_stderr_line(tail: &str) -> Option<String> {
-    let line = tail
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with("[hyperdial"))?;
+    let exception = tail
+        .rfind("Traceback (most recent call last):")
+        .and_then(|at| {
+            tail[at..]
+                .lines()
+                .skip(1)
+                .find(|l| !l.is_empty() && !l.starts_with(char::is_whitespace))
+        })
+        .map(str::trim);
+    let line = exception.or_else(|| {
+        tail.lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with("[hyperdial"))
+    })?;
     Some(match line.char_indices().nth(ERROR_LINE_CHARS) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None => line.to_string(),
@@ -803,11 +816,13 @@ async fn finish_run(
         .as_ref()
         .and_then(|r| r.get("metric"))
         .and_then(Value::as_f64);
+    let error = server_error.or(finish.error);
     let _ = events.send(Event::Finished {
         run: run_id.to_string(),
         state,
         metric,
         exit_code,
+        error: error.clone(),
     });
     Outcome {
         state,
@@ -815,7 +830,7 @@ async fn finish_run(
         started: false,
         exit_code,
         signal: None,
-        error: server_error.or(finish.error),
+        error,
         stop_reason: None,
         metric,
         run,
@@ -1229,6 +1244,17 @@ mod tests {
             Some("RuntimeError: CUDA out of memory")
         );
         assert_eq!(last_stderr_line("\n  \n[hyperdial agent] x\n"), None);
+        // An exit handler's line after the traceback is not the error; of chained tracebacks
+        // the last one's exception is.
+        let chained = "Traceback (most recent call last):\n  File \"t.py\", line 2\n\
+                       KeyError: 'lr'\n\nDuring handling of the above exception, another \
+                       exception occurred:\n\nTraceback (most recent call last):\n  File \
+                       \"t.py\", line 4, in <module>\n    raise RuntimeError(\"boom\")\n\
+                       RuntimeError: boom\ncleanup done\n";
+        assert_eq!(
+            last_stderr_line(chained).as_deref(),
+            Some("RuntimeError: boom")
+        );
         let long = "é".repeat(ERROR_LINE_CHARS + 5);
         let cut = last_stderr_line(&long).unwrap();
         assert_eq!(cut.chars().count(), ERROR_LINE_CHARS + 1);

@@ -177,6 +177,7 @@ impl Progress {
                 state,
                 metric,
                 exit_code,
+                error,
             } => {
                 let interrupted = self.interrupted && state == RunState::Cancelled;
                 if interrupted {
@@ -218,8 +219,9 @@ impl Progress {
                     (Some((name, _)), Some(v)) => format!(" {name} {}", fmt(v)),
                     _ => String::new(),
                 };
-                let code = match (state, exit_code) {
-                    (RunState::Failed, Some(c)) => format!(" (exit code {c})"),
+                let code = match (state, exit_code, error) {
+                    (RunState::Failed, _, Some(e)) => format!(" ({e})"),
+                    (RunState::Failed, Some(c), None) => format!(" (exit code {c})"),
                     _ => String::new(),
                 };
                 let text = format!(

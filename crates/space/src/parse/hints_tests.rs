@@ -145,6 +145,33 @@ fn values_split_by_a_flow_mapping_are_told_the_list_once() {
     assert!(!e.render().contains("unknown key"), "{}", e.render());
 }
 
+/// `value: [adam, sgd]` is a constant list (as in W&B), warned as a likely slip for `values`.
+#[test]
+fn a_list_under_value_is_a_constant_and_warned() {
+    let v = parse_str(
+        "program: t.py\nmethod: grid\nparameters:\n  opt: {value: [adam, sgd]}\n  shape: {value: [3]}\n",
+        "s.yaml",
+    )
+    .unwrap();
+    let warned: Vec<_> = v.warnings.iter().map(|w| w.path.as_str()).collect();
+    assert_eq!(warned, ["parameters.opt.value"], "{:?}", v.warnings);
+    assert!(
+        v.warnings[0]
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("write `values:` (plural)"),
+        "{:?}",
+        v.warnings
+    );
+    assert_eq!(
+        v.config.parameters[0].distribution,
+        crate::Distribution::Constant {
+            value: serde_json::json!(["adam", "sgd"])
+        }
+    );
+}
+
 #[test]
 fn optuna_parameter_types_are_told_the_distribution() {
     let param = |spec: &str| {
