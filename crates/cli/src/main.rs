@@ -217,6 +217,10 @@ enum Command {
         /// should use TLS). 0.0.0.0 listens on every address of the machine.
         #[arg(long, default_value = "127.0.0.1:8337")]
         bind: String,
+        /// Port to listen on, on the host of --bind (127.0.0.1 by default): `--port 9000` is
+        /// `--bind 127.0.0.1:9000`.
+        #[arg(long, value_name = "PORT")]
+        port: Option<u16>,
         /// Serve HTTPS with this PEM certificate chain (with --tls-key).
         #[arg(long, value_name = "FILE", requires = "tls_key")]
         tls_cert: Option<PathBuf>,
@@ -723,6 +727,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             db,
             db_wait,
             bind,
+            port,
             token,
             token_from_env,
             token_file,
@@ -735,7 +740,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             server::run(server::ServerArgs {
                 db,
                 db_wait,
-                bind,
+                bind: with_port(&bind, port),
                 token,
                 token_from_env,
                 token_file,
@@ -1016,6 +1021,15 @@ fn quiet_on_closed_stdout() {
     }));
 }
 
+/// `bind` (`HOST:PORT`, `[V6]:PORT`) with its port replaced by `port`, when given.
+fn with_port(bind: &str, port: Option<u16>) -> String {
+    match (port, bind.rsplit_once(':')) {
+        (Some(port), Some((host, _))) => format!("{host}:{port}"),
+        (Some(port), None) => format!("{bind}:{port}"),
+        (None, _) => bind.to_string(),
+    }
+}
+
 fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
@@ -1027,5 +1041,19 @@ fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_port;
+
+    #[test]
+    fn port_replaces_the_port_of_bind() {
+        assert_eq!(with_port("127.0.0.1:8337", Some(9000)), "127.0.0.1:9000");
+        assert_eq!(with_port("0.0.0.0:8337", Some(80)), "0.0.0.0:80");
+        assert_eq!(with_port("[::1]:8337", Some(9000)), "[::1]:9000");
+        assert_eq!(with_port("localhost", Some(9000)), "localhost:9000");
+        assert_eq!(with_port("127.0.0.1:8337", None), "127.0.0.1:8337");
     }
 }
