@@ -152,6 +152,9 @@ struct Advice {
     runs_more: RunsMore,
     /// Whether it has runs stopped early (only then is counting them suggested).
     stopped_early: bool,
+    /// Its runs that ended `failed` or `crashed`: when the runs are too few, they are the
+    /// first thing to look at (and `hyperdial retry` runs them again).
+    failed: u64,
 }
 
 impl Default for Advice {
@@ -162,6 +165,7 @@ impl Default for Advice {
                 db: String::new(),
             },
             stopped_early: false,
+            failed: 0,
         }
     }
 }
@@ -205,6 +209,10 @@ fn advice(api: &Api, via: &Source, sweep: &str, info: &serde_json::Value) -> Adv
         stopped_early: info["counts"]["stopped_early"]
             .as_i64()
             .is_some_and(|n| n > 0),
+        failed: ["failed", "crashed"]
+            .iter()
+            .filter_map(|s| info["counts"][s].as_u64())
+            .sum(),
     }
 }
 
@@ -393,6 +401,16 @@ fn more_runs_hint(
              n_trials={count})` or more ask/tell)"
         ),
     };
+    if advice.failed > 0 && imp.evidence == Evidence::TooFewRuns {
+        // Runs that failed count for nothing: why they failed comes before more runs.
+        let runs = if advice.failed == 1 { "run" } else { "runs" };
+        hint.push_str(&format!(
+            "\n  {} of its {runs} failed or crashed: see why with `hyperdial runs {sweep} --state \
+             failed{flags}` and `hyperdial output RUN{flags}`; once fixed, `hyperdial retry \
+             {sweep}{flags}` runs them again",
+            advice.failed
+        ));
+    }
     if advice.stopped_early && !imp.states.contains(&RunState::StoppedEarly) {
         let mut with: Vec<RunState> = if asked.is_empty() {
             imp.states.clone()
@@ -468,6 +486,7 @@ mod tests {
                 db: " --db x.db".into(),
             },
             stopped_early,
+            failed: 0,
         }
     }
 
@@ -552,6 +571,7 @@ mod tests {
                 "`hyperdial agent s1 --server https://sweeps.lan:8337`".into(),
             ),
             stopped_early: false,
+            failed: 0,
         };
         let text = too_few(&advice);
         assert!(
@@ -569,6 +589,7 @@ mod tests {
         let advice = Advice {
             runs_more: RunsMore::Client,
             stopped_early: false,
+            failed: 0,
         };
         let text = too_few(&advice);
         assert!(
@@ -588,6 +609,7 @@ mod tests {
                 local: true,
             },
             stopped_early: false,
+            failed: 0,
         };
         let text = too_few(&advice);
         assert!(
@@ -613,6 +635,7 @@ mod tests {
                 local: true,
             },
             stopped_early: false,
+            failed: 0,
         };
         let text = render(
             &answer(Evidence::NoSignal, 20, true),
@@ -633,5 +656,24 @@ mod tests {
             text.contains("`hyperdial repeat s1`, then `hyperdial noise s1`"),
             "{text}"
         );
+    }
+
+    /// Too few runs because runs failed: why they failed comes first, then `retry`.
+    #[test]
+    fn too_few_runs_with_failures_points_at_them_first() {
+        let advice = Advice {
+            failed: 5,
+            ..tune_advice(false)
+        };
+        let text = too_few(&advice);
+        assert!(
+            text.contains(
+                "5 of its runs failed or crashed: see why with `hyperdial runs s1 --state \
+                 failed` and `hyperdial output RUN`; once fixed, `hyperdial retry s1` runs them \
+                 again"
+            ),
+            "{text}"
+        );
+        assert!(!too_few(&tune_advice(false)).contains("failed or crashed"));
     }
 }
