@@ -155,6 +155,19 @@ pub fn is_geometric(numbers: &[f64]) -> bool {
 
 /// The ordinal dimension of a `values` list, when it is one: three or more distinct
 /// finite numbers and nothing else.
+/// Whether a `values` list is searched as ordered values (see the module docs), and on which
+/// scale: `Some(true)` for a geometric list (log-spaced), `Some(false)` for another list of at
+/// least three distinct finite numbers, `None` for a list that stays categorical. What
+/// [`Space::new`] decides for the list, for those that show or analyse a parameter as the
+/// search sees it (`hyperdial validate`, importances).
+pub fn ordered_scale(values: &[Value]) -> Option<bool> {
+    let listed: Vec<&Value> = values.iter().collect();
+    match ordinal(0, &listed)? {
+        Dim::Ordinal { log, .. } => Some(log),
+        _ => None,
+    }
+}
+
 fn ordinal(param: usize, values: &[&Value]) -> Option<Dim> {
     let mut pairs: Vec<(f64, Value)> = Vec::new();
     for v in values {

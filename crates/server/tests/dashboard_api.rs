@@ -132,6 +132,42 @@ async fn importance_ranks_what_matters_and_is_cached() {
     assert_eq!(fresh["runs"], 61);
 }
 
+/// A numeric `values` list the search treats as ordered values is a number for importance too
+/// (log10 when geometric), with correlations; a list of words stays a category.
+#[tokio::test]
+async fn importance_sees_numeric_lists_as_the_search_does() {
+    let s = start(None).await;
+    let id = s
+        .sweep(
+            "program: t.py\nmethod: random\nmetric: {name: loss, goal: minimize}\nparameters:\n  \
+             bs: {values: [16, 32, 64, 128]}\n  depth: {values: [1, 2, 3, 4]}\n  \
+             act: {values: [relu, tanh, gelu]}\n",
+        )
+        .await;
+    for _ in 0..12 {
+        s.run(&id, 2, |p| {
+            p["bs"].as_f64().unwrap().log2() + 0.1 * p["depth"].as_f64().unwrap()
+        })
+        .await;
+    }
+    let (st, imp) = s.get(&format!("/api/v1/sweeps/{id}/importance")).await;
+    assert_eq!(st, 200, "{imp}");
+    let kind = |name: &str| {
+        imp["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}: {imp}"))
+            .clone()
+    };
+    assert_eq!(kind("bs")["kind"], "log", "{imp}");
+    assert!(kind("bs")["spearman"].as_f64().unwrap() > 0.9, "{imp}");
+    assert_eq!(kind("depth")["kind"], "linear", "{imp}");
+    assert_eq!(kind("act")["kind"], "category", "{imp}");
+    assert!(kind("act")["pearson"].is_null(), "{imp}");
+}
+
 /// `state=` picks the runs importance learns from: finished ones by default, others on request;
 /// an unknown or in-flight state is a 400.
 #[tokio::test]

@@ -733,16 +733,30 @@ pub(crate) async fn importance(
         .iter()
         .filter(|p| !matches!(p.distribution, Distribution::Constant { .. }))
         .map(|p| {
-            let levels = match &p.distribution {
+            // A numeric list the search treats as ordered values is a number here too (log10
+            // when geometric), with its correlations; other lists are categories.
+            let ordered = match &p.distribution {
                 Distribution::Categorical { values }
                 | Distribution::CategoricalWithProbabilities { values, .. } => {
-                    values.iter().map(label).collect()
+                    hyperdial_search::encode::ordered_scale(values)
                 }
+                _ => None,
+            };
+            let levels = match (&p.distribution, ordered) {
+                (
+                    Distribution::Categorical { values }
+                    | Distribution::CategoricalWithProbabilities { values, .. },
+                    None,
+                ) => values.iter().map(label).collect(),
                 _ => Vec::new(),
             };
             Param {
                 name: p.name.clone(),
-                kind: kind_of(&p.distribution),
+                kind: match ordered {
+                    Some(true) => Kind::Log,
+                    Some(false) => Kind::Linear,
+                    None => kind_of(&p.distribution),
+                },
                 levels,
             }
         })
