@@ -325,7 +325,11 @@ impl Validator {
                         "expected an integer, found the float {}",
                         command::python_str(&node.to_json())
                     ),
-                    format!("write {} without a decimal point", *f as i64),
+                    // `1e3` is a float in YAML as `1000.0` is: either way, the integer's digits.
+                    format!(
+                        "write {} (digits only: no decimal point or exponent)",
+                        *f as i64
+                    ),
                 );
                 None
             }

@@ -145,6 +145,22 @@ fn values_split_by_a_flow_mapping_are_told_the_list_once() {
     assert!(!e.render().contains("unknown key"), "{}", e.render());
 }
 
+/// An integer written as a float, `1e3` or `1000.0`, is told the integer's digits.
+#[test]
+fn an_integer_written_as_a_float_is_told_its_digits() {
+    for written in ["1e3", "1000.0"] {
+        assert_eq!(
+            hint_at(
+                &format!(
+                    "program: t.py\nmethod: random\nparameters:\n  seed: {{distribution: int_uniform, min: 0, max: {written}}}\n"
+                ),
+                "parameters.seed.max",
+            ),
+            "write 1000 (digits only: no decimal point or exponent)"
+        );
+    }
+}
+
 /// `value: [adam, sgd]` is a constant list (as in W&B), warned as a likely slip for `values`.
 #[test]
 fn a_list_under_value_is_a_constant_and_warned() {
