@@ -566,6 +566,14 @@ pub fn uses_macro(template: &[String], name: &str) -> bool {
     })
 }
 
+/// The sweep's `command`, or [`DEFAULT_COMMAND`] when it has none.
+fn command_template(config: &crate::SweepConfig) -> std::borrow::Cow<'_, [String]> {
+    match &config.command {
+        Some(t) => std::borrow::Cow::Borrowed(t.as_slice()),
+        None => std::borrow::Cow::Owned(DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect()),
+    }
+}
+
 /// The sweep's `program` when its command (its `command`, or [`DEFAULT_COMMAND`]) passes it
 /// as a file to run: an item that is `${program}` alone, not right after `-m` (Python's module
 /// flag takes a module name, not a path). `None` otherwise (no program, no such item).
@@ -575,14 +583,7 @@ pub fn uses_macro(template: &[String], name: &str) -> bool {
 /// it would claim (each counting toward `run_cap`).
 pub fn script_program(config: &crate::SweepConfig) -> Option<&str> {
     let program = config.program.as_deref().filter(|p| !p.is_empty())?;
-    let default: Vec<String>;
-    let template: &[String] = match &config.command {
-        Some(t) => t,
-        None => {
-            default = DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect();
-            &default
-        }
-    };
+    let template = command_template(config);
     let as_file = template
         .iter()
         .enumerate()
@@ -782,14 +783,8 @@ pub fn expand_config(
     args_json_file: Option<&Path>,
     env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<Vec<String>, CommandError> {
-    let default: Vec<String>;
-    let template: &[String] = match &config.command {
-        Some(t) => t,
-        None => {
-            default = DEFAULT_COMMAND.iter().map(|s| s.to_string()).collect();
-            &default
-        }
-    };
+    let template = command_template(config);
+    let template: &[String] = &template;
     let absent: Vec<&str> = config
         .parameters
         .iter()

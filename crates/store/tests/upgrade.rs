@@ -464,6 +464,17 @@ async fn check_causes(store: &Store) {
     );
 }
 
+/// Open `db`, whose schema is before run causes (its old migrations in `old`): the one
+/// migration applied, the causes right; then remove both.
+async fn upgraded_with_causes(db: TestDb, old: std::path::PathBuf) {
+    let store = db.open().await.unwrap();
+    assert_eq!(applied(&store), ["0016_end_cause"]);
+    check_causes(&store).await;
+    store.close().await;
+    std::fs::remove_dir_all(old).ok();
+    db.remove().await;
+}
+
 #[tokio::test]
 async fn sqlite_runs_ended_by_the_server_get_their_cause_on_upgrade() {
     let db = TestDb::sqlite();
@@ -472,12 +483,7 @@ async fn sqlite_runs_ended_by_the_server_get_their_cause_on_upgrade() {
         sqlx::query(sql).execute(&pool).await.unwrap();
     }
     pool.close().await;
-    let store = db.open().await.unwrap();
-    assert_eq!(applied(&store), ["0016_end_cause"]);
-    check_causes(&store).await;
-    store.close().await;
-    std::fs::remove_dir_all(old).ok();
-    db.remove().await;
+    upgraded_with_causes(db, old).await;
 }
 
 #[tokio::test]
@@ -494,10 +500,5 @@ async fn postgres_runs_ended_by_the_server_get_their_cause_on_upgrade() {
         sqlx::query(sql).execute(&pool).await.unwrap();
     }
     pool.close().await;
-    let store = db.open().await.unwrap();
-    assert_eq!(applied(&store), ["0016_end_cause"]);
-    check_causes(&store).await;
-    store.close().await;
-    std::fs::remove_dir_all(old).ok();
-    db.remove().await;
+    upgraded_with_causes(db, old).await;
 }
