@@ -217,8 +217,8 @@ enum Command {
         /// should use TLS). 0.0.0.0 listens on every address of the machine.
         #[arg(long, default_value = "127.0.0.1:8337")]
         bind: String,
-        /// Port to listen on, on the host of --bind (127.0.0.1 by default): `--port 9000` is
-        /// `--bind 127.0.0.1:9000`.
+        /// Port to listen on, on the host of the bind address (127.0.0.1 by default): a port
+        /// of 9000 listens on 127.0.0.1:9000.
         #[arg(long, value_name = "PORT")]
         port: Option<u16>,
         /// Serve HTTPS with this PEM certificate chain (with --tls-key).

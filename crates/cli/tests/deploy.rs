@@ -130,8 +130,10 @@ fn flags_and_env(help: &str) -> (BTreeMap<String, bool>, BTreeSet<String>) {
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
                 .collect();
             if !flag.is_empty() {
+                // A flag named in another flag's text (`requires --token`) says nothing of
+                // whether it takes a value: only its own line, `--flag <VALUE>`, does.
                 let takes_value = words.get(i + 1).is_some_and(|w| w.starts_with('<'));
-                flags.insert(format!("--{flag}"), takes_value);
+                *flags.entry(format!("--{flag}")).or_insert(false) |= takes_value;
             }
         }
     }
