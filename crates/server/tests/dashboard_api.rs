@@ -145,10 +145,7 @@ async fn importance_sees_numeric_lists_as_the_search_does() {
         )
         .await;
     for _ in 0..12 {
-        s.run(&id, 2, |p| {
-            p["bs"].as_f64().unwrap().log2() + 0.1 * p["depth"].as_f64().unwrap()
-        })
-        .await;
+        s.run(&id, 2, |p| p["bs"].as_f64().unwrap().log2()).await;
     }
     let (st, imp) = s.get(&format!("/api/v1/sweeps/{id}/importance")).await;
     assert_eq!(st, 200, "{imp}");
@@ -162,7 +159,8 @@ async fn importance_sees_numeric_lists_as_the_search_does() {
             .clone()
     };
     assert_eq!(kind("bs")["kind"], "log", "{imp}");
-    assert!(kind("bs")["spearman"].as_f64().unwrap() > 0.9, "{imp}");
+    // The metric rises with bs and nothing else: a rank correlation of 1 (ties share ranks).
+    assert!(kind("bs")["spearman"].as_f64().unwrap() > 0.99, "{imp}");
     assert_eq!(kind("depth")["kind"], "linear", "{imp}");
     assert_eq!(kind("act")["kind"], "category", "{imp}");
     assert!(kind("act")["pearson"].is_null(), "{imp}");
