@@ -8,7 +8,8 @@ use super::*;
 /// agent's and its Python client's) when the server answers again, then count the points that
 /// still did not reach it (the files left, plus points dropped) and report them in the run's
 /// delivery record, naming the files that `hyperdial sync` uploads. Returns the number of
-/// points missing.
+/// points missing, and whether spill files with anything in them were left (the server was
+/// still away): only then is another upload worth trying once the run's end gets through.
 pub(super) async fn settle_delivery(
     client: &Client,
     run: &str,
@@ -16,9 +17,9 @@ pub(super) async fn settle_delivery(
     sent: &SendReport,
     overflowed: u64,
     events: &mpsc::UnboundedSender<Event>,
-) -> u64 {
+) -> (u64, bool) {
     if sent.given_up {
-        return 0;
+        return (0, false);
     }
     let mut missing = sent.dropped + overflowed;
     let mut files = Vec::new();
@@ -42,8 +43,9 @@ pub(super) async fn settle_delivery(
             sync_command(opts.spill_dir.as_deref(), &opts.sync_options)
         )));
     }
+    let files_left = !files.is_empty() || !other.is_empty();
     if missing == 0 {
-        return 0;
+        return (0, files_left);
     }
     let where_ = if files.is_empty() {
         String::new()
@@ -61,7 +63,7 @@ pub(super) async fn settle_delivery(
     if let Err(err) = client.post_delivery(run, missing, 0, &files).await {
         tracing::warn!("run {run}: could not report the missing points: {err}");
     }
-    missing
+    (missing, files_left)
 }
 
 /// Upload the spill files of `run` in `dir` whose points the server now takes (the outage

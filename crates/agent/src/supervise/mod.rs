@@ -597,7 +597,8 @@ pub async fn supervise(
     let (overflowed, stderr_tail) = relay.await.unwrap_or_default();
     let sent = sender.await.unwrap_or_default();
     heartbeat.abort();
-    let points_missing = settle_delivery(client, run_id, opts, &sent, overflowed, events).await;
+    let (points_missing, files_left) =
+        settle_delivery(client, run_id, opts, &sent, overflowed, events).await;
 
     let (exit_code, signal, core) = match &status {
         Ok(s) => (s.code(), s.signal(), s.core_dumped()),
@@ -655,7 +656,7 @@ pub async fn supervise(
     outcome.points_missing = points_missing;
     outcome.stderr_tail = stderr_tail;
     outcome.process_error = process_error;
-    if outcome.end.is_taken() {
+    if outcome.end.is_taken() && files_left {
         if let Some(dir) = &opts.spill_dir {
             // The server came back while the end was being sent: what the outage left on disk
             // (output held at the end, points, config) goes up now, not at `hyperdial sync`.
