@@ -600,9 +600,9 @@ mod tests {
         assert!(!text.contains("hyperdial tune"), "{text}");
     }
 
-    #[test]
-    fn an_ended_sweep_is_told_to_run_a_new_sweep_not_agents() {
-        let advice = Advice {
+    /// The advice for a finished sweep of `sweep.yaml` on the local store.
+    fn ended_advice() -> Advice {
+        Advice {
             runs_more: RunsMore::Ended {
                 state: "finished".into(),
                 file: "sweep.yaml".into(),
@@ -610,7 +610,12 @@ mod tests {
             },
             stopped_early: false,
             failed: 0,
-        };
+        }
+    }
+
+    #[test]
+    fn an_ended_sweep_is_told_to_run_a_new_sweep_not_agents() {
+        let advice = ended_advice();
         let text = too_few(&advice);
         assert!(
             text.contains(
@@ -628,15 +633,7 @@ mod tests {
     /// the hint says what no signal means and how to measure the noise.
     #[test]
     fn an_ended_sweep_without_signal_is_not_told_it_has_too_few_runs() {
-        let advice = Advice {
-            runs_more: RunsMore::Ended {
-                state: "finished".into(),
-                file: "sweep.yaml".into(),
-                local: true,
-            },
-            stopped_early: false,
-            failed: 0,
-        };
+        let advice = ended_advice();
         let text = render(
             &answer(Evidence::NoSignal, 20, true),
             "s1",
