@@ -570,7 +570,8 @@ enum Command {
     /// Check a sweep file (YAML or JSON, W&B Sweeps compatible) and print what it describes.
     ///
     /// Prints the method, metric, every parameter with its distribution, the grid size,
-    /// the early-termination rule and the argv of one sampled run; or every error found,
+    /// the early-termination rule and the argv of one run (a grid's first run, else a sampled
+    /// one); or every error found,
     /// with file, line, column and key path. Exits 1 when the file is invalid.
     Validate {
         /// The sweep file.
@@ -578,7 +579,8 @@ enum Command {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
-        /// Seed for the sampled example configuration.
+        /// Seed for the sampled example configuration (not used by `method: grid`, whose
+        /// example is its first run).
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },

@@ -89,6 +89,44 @@ fn json_output_has_every_part() {
 }
 
 #[test]
+fn a_grid_shows_its_first_run_not_a_draw() {
+    // The first grid point is lr 0.1, kind adam, layers 1 (the first parameter varies
+    // slowest); no seed makes the example differ from it.
+    let path = write("grid-first.yaml", SWEEP);
+    let path = path.to_str().unwrap();
+    for seed in ["0", "1", "7"] {
+        let out = hyperdial(&["validate", "--json", "--seed", seed, path]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(v["example"]["seed"], serde_json::Value::Null, "seed {seed}");
+        assert_eq!(v["example"]["grid_index"], 0, "seed {seed}");
+        let config = &v["example"]["config"];
+        assert_eq!(config["optimizer"]["lr"], 0.1, "seed {seed}: {config}");
+        assert_eq!(config["optimizer"]["kind"], "adam", "seed {seed}: {config}");
+        assert_eq!(config["layers"], 1, "seed {seed}: {config}");
+    }
+    let out = hyperdial(&["validate", path]);
+    let text = stdout(&out);
+    assert!(text.contains("first run (grid position 0):"), "{text}");
+    assert!(!text.contains("example run (seed"), "{text}");
+    // Other methods draw it with the seed, as before.
+    let random = write(
+        "random-example.yaml",
+        &SWEEP.replace("method: grid", "method: random"),
+    );
+    let out = hyperdial(&[
+        "validate",
+        "--json",
+        "--seed",
+        "3",
+        random.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["example"]["seed"], 3);
+    assert_eq!(v["example"]["grid_index"], serde_json::Value::Null);
+}
+
+#[test]
 fn invalid_file_lists_every_error_and_exits_1() {
     let path = write(
         "bad.yaml",

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use hyperdial_space::command;
-use hyperdial_space::{grid, ConfigError, Diagnostic, EarlyTerminate, SweepConfig, Validated};
+use hyperdial_space::{
+    grid, ConfigError, Diagnostic, EarlyTerminate, Method, SweepConfig, Validated,
+};
 use rand::SeedableRng;
 use serde_json::{json, Value};
 
@@ -42,9 +44,12 @@ pub fn run(file: &Path, as_json: bool, seed: u64) -> Result<ExitCode> {
     }
 }
 
-/// One sampled configuration and the argv it produces.
+/// The configuration shown as the sweep's example run and the argv it produces: for
+/// `method: grid`, the grid's first point (the first run agents get); otherwise a draw from
+/// the parameters' distributions with the given seed.
 struct Example {
-    seed: u64,
+    /// `Some(seed)` for a sampled example, `None` for the grid's first point.
+    seed: Option<u64>,
     values: Vec<(String, Value)>,
     run_config: Value,
     argv: Result<Vec<String>, String>,
@@ -52,14 +57,23 @@ struct Example {
 
 impl Example {
     fn sample(config: &SweepConfig, seed: u64) -> Self {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let values: Vec<(String, Value)> = config
-            .parameters
-            .iter()
-            .map(|p| (p.name.clone(), p.distribution.sample(&mut rng)))
-            .collect();
-        // As random search and `hyperdial space --sample` do: a parameter whose `when` fails is
-        // left out of the run, so the example argv is one a run would get.
+        let first = (config.method == Method::Grid)
+            .then(|| grid::grid_point(&config.parameters, 0).ok())
+            .flatten();
+        let (seed, values) = match first {
+            Some(values) => (None, values),
+            None => {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+                let values: Vec<(String, Value)> = config
+                    .parameters
+                    .iter()
+                    .map(|p| (p.name.clone(), p.distribution.sample(&mut rng)))
+                    .collect();
+                (Some(seed), values)
+            }
+        };
+        // As the strategies and `hyperdial space --sample` do: a parameter whose `when` fails
+        // is left out of the run, so the example argv is one a run would get.
         let values = hyperdial_space::condition::retain_active(&config.parameters, values);
         let params: serde_json::Map<String, Value> = values.iter().cloned().collect();
         let args = command::args_for(config, &params);
@@ -246,7 +260,10 @@ fn report_text(file: &str, v: &Validated, ex: &Example) -> String {
                 .unwrap_or_default()
         ));
     }
-    out.push_str(&format!("example run (seed {}):\n", ex.seed));
+    match ex.seed {
+        Some(seed) => out.push_str(&format!("example run (seed {seed}):\n")),
+        None => out.push_str("first run (grid position 0):\n"),
+    }
     for (name, value) in &ex.values {
         out.push_str(&format!("  {name:<width$}  {value}\n"));
     }
@@ -271,7 +288,6 @@ fn report_text(file: &str, v: &Validated, ex: &Example) -> String {
 /// method searches as an ordered dimension (`bayes`, `tpe`, `sobol`: see
 /// `hyperdial_search::encode`); a W&B `categorical` all the same for `grid` and `random`.
 fn ordered_lists(c: &SweepConfig) -> Vec<(usize, bool)> {
-    use hyperdial_space::Method;
     if !matches!(c.method, Method::Bayes | Method::Tpe | Method::Sobol) {
         return Vec::new();
     }
@@ -330,6 +346,7 @@ fn report_json(file: &str, v: &Validated, ex: &Example) -> Value {
         "parameters": parameters,
         "example": {
             "seed": ex.seed,
+            "grid_index": ex.seed.is_none().then_some(0),
             "config": ex.run_config,
             "argv": ex.argv.as_ref().ok(),
             "argv_error": ex.argv.as_ref().err(),
