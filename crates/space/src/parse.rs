@@ -2062,9 +2062,15 @@ impl Validator {
             );
             return None;
         };
+        // Every entry is checked and the count too, so one run of `validate` lists every
+        // fault of the list; the sum is judged only when the entries are all valid.
         let mut probs = Vec::with_capacity(items.len());
+        let mut valid = true;
         for (i, item) in items.iter().enumerate() {
-            let p = self.number(&format!("{ppath}[{i}]"), item)?;
+            let Some(p) = self.number(&format!("{ppath}[{i}]"), item) else {
+                valid = false;
+                continue;
+            };
             if p < 0.0 {
                 self.error(
                     &format!("{ppath}[{i}]"),
@@ -2072,20 +2078,23 @@ impl Validator {
                     format!("a probability cannot be negative, found {}", fmt_num(p)),
                     "",
                 );
-                return None;
+                valid = false;
             }
             probs.push(p);
         }
         if let Some(count) = count {
-            if count != probs.len() {
+            if count != items.len() {
                 self.error(
                     &ppath,
                     Some(n.location),
-                    format!("{} probabilities for {count} values", probs.len()),
+                    format!("{} probabilities for {count} values", items.len()),
                     "give exactly one probability per value",
                 );
-                return None;
+                valid = false;
             }
+        }
+        if !valid {
+            return None;
         }
         let sum: f64 = probs.iter().sum();
         // W&B's tolerance: numpy's `isclose(sum, 1)` (relative 1e-5, absolute 1e-8).

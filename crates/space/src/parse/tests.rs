@@ -331,6 +331,31 @@ fn empty_values_and_probabilities() {
 }
 
 #[test]
+fn every_fault_of_a_probabilities_list_is_reported_at_once() {
+    let found = errors(&format!(
+        "{HEAD}  a: {{values: [x, y], probabilities: [-0.1, 1.1, oops]}}\n"
+    ));
+    let message = |path: &str| {
+        let hits: Vec<&String> = found
+            .iter()
+            .filter(|(p, _, _)| p == path)
+            .map(|(_, _, m)| m)
+            .collect();
+        assert_eq!(hits.len(), 1, "{path}: {found:?}");
+        hits[0].clone()
+    };
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(message("parameters.a.probabilities[0]").contains("negative"));
+    assert!(message("parameters.a.probabilities[2]").contains("expected a number"));
+    assert!(message("parameters.a.probabilities").contains("3 probabilities for 2 values"));
+    // The sum is not judged while the entries are wrong.
+    assert!(
+        found.iter().all(|(_, _, m)| !m.contains("sum to")),
+        "{found:?}"
+    );
+}
+
+#[test]
 fn grid_over_continuous_is_rejected() {
     let text = "program: t.py\nmethod: grid\nparameters:\n  a: {values: [1, 2]}\n  lr: {min: 0.1, max: 0.5}\n";
     one_error(text, "parameters.lr", 5, "grid search needs a finite set");
