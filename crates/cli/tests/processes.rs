@@ -523,6 +523,18 @@ fn tune_on_a_finished_sweep_says_so_and_retry_runs_only_the_failed_point() {
     ]);
     assert!(text(&out).contains("queued run #6"), "{}", text(&out));
     assert!(text(&out).contains("(attempt 2)"), "{}", text(&out));
+    assert!(text(&out).contains("with 1 queued"), "{}", text(&out));
+    // A second retry counts the first one's run, still queued, with its own.
+    let second = runs.iter().find(|r| r["number"] == 2).unwrap();
+    let out = s.run(&[
+        "retry",
+        &id,
+        second["id"].as_str().unwrap(),
+        "--server",
+        &server.url,
+    ]);
+    assert!(text(&out).contains("queued run #7"), "{}", text(&out));
+    assert!(text(&out).contains("with 2 queued"), "{}", text(&out));
     // --new starts over.
     let fresh = s.run(&["tune", "grid.yaml", "--new", "--port", "0"]);
     assert!(text(&fresh).contains("created sweep"), "{}", text(&fresh));

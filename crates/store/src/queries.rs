@@ -1624,7 +1624,8 @@ impl Backend {
         }
         if number != first {
             let mut q = sqlx::query(if reopen {
-                "UPDATE sweeps SET next_number = $2, updated_ms = $3, state = $4, retries_only = TRUE WHERE id = $1"
+                "UPDATE sweeps SET next_number = $2, updated_ms = $3, state = $4, retries_only = TRUE, \
+                 end_reason = NULL WHERE id = $1"
             } else {
                 "UPDATE sweeps SET next_number = $2, updated_ms = $3 WHERE id = $1"
             })

@@ -810,7 +810,12 @@ async fn retries_are_queued_once_and_claimed_once(db: &Db) {
         .is_none());
     // A finished sweep is reopened for its retries only when asked.
     store
-        .transition_sweep(&s.id, &[SweepState::Paused], SweepState::Finished, None)
+        .transition_sweep(
+            &s.id,
+            &[SweepState::Paused],
+            SweepState::Finished,
+            Some("run_cap"),
+        )
         .await
         .unwrap();
     store
@@ -829,6 +834,8 @@ async fn retries_are_queued_once_and_claimed_once(db: &Db) {
     assert_eq!(reopened.len(), 1);
     let sw = store.sweep(&s.id).await.unwrap().unwrap();
     assert_eq!((sw.state, sw.retries_only), (SweepState::Running, true));
+    // A sweep running again is not over: it has no end reason until it ends again.
+    assert_eq!(sw.end_reason, None);
     // Its retries done, it finishes again and `retries_only` is cleared.
     store
         .finish_run(&again[0].id, RunState::Cancelled, None, None)

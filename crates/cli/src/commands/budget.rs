@@ -15,6 +15,8 @@ use crate::api::Api;
 pub fn state_word(sweep: &Value) -> String {
     let state = sweep["state"].as_str().unwrap_or("").to_string();
     match sweep["end_reason"].as_str() {
+        // A sweep running again (its retries) is not over, whatever it ended by before.
+        _ if matches!(state.as_str(), "running" | "paused") => state,
         Some("cancel") if state == "cancelled" => state,
         Some(reason) => format!("{state} ({reason})"),
         None => state,
@@ -159,5 +161,7 @@ mod tests {
         assert_eq!(word("finished", json!("stop")), "finished (stop)");
         assert_eq!(word("cancelled", json!("cancel")), "cancelled");
         assert_eq!(word("running", Value::Null), "running");
+        // Reopened for its retries by a version that kept the old reason.
+        assert_eq!(word("running", json!("run_cap")), "running");
     }
 }

@@ -839,7 +839,12 @@ pub async fn retry(
         } else {
             agent_command(sweep, api.base(), remote)
         };
-        println!("sweep {sweep} is {state} with {n} queued; run them with {how}");
+        // The sweep's own count: runs queued before (an earlier retry) wait too.
+        let queued = v["sweep"]["counts"]["queued"]
+            .as_u64()
+            .map_or(n, |q| q as usize)
+            .max(n);
+        println!("sweep {sweep} is {state} with {queued} queued; run them with {how}");
     }
     Ok(ExitCode::SUCCESS)
 }
