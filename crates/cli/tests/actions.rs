@@ -45,6 +45,26 @@ fn an_action_on_an_ended_sweep_says_why_and_changes_nothing() {
             "the message is the server's reason: {stderr}"
         );
     }
+    // An id the server does not know: said in words, with where to list them, no API path.
+    for (action, what) in [
+        ("cancel", "sweep or run"),
+        ("pause", "sweep"),
+        ("stop", "sweep"),
+    ] {
+        let out = s
+            .cmd(&[action, "szzzzzzzz", "--server", &url])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{action}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!(
+                "error: the server at {url} has no {what} with id szzzzzzzz (`hyperdial sweeps --server {url}`"
+            )),
+            "{action}: {stderr}"
+        );
+        assert!(!stderr.contains("/api/v1"), "{action}: {stderr}");
+    }
     let sweeps = json_of(&s, &["sweeps", "--json", "--server", &url]);
     // A server named without a scheme is reached over http://, as the Python client does.
     let bare = url.trim_start_matches("http://");

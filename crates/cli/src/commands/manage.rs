@@ -703,8 +703,14 @@ pub fn check_output(path: &Path) -> Result<()> {
 
 /// `hyperdial pause|resume|stop|cancel SWEEP`.
 pub async fn act(remote: &Remote, sweep: &str, action: &str) -> Result<ExitCode> {
-    let answer = remote
-        .api()?
+    act_on(remote, sweep, action, "sweep").await
+}
+
+/// [`act`], where `what` names what `sweep` was looked up as, for the error when the server
+/// knows no such sweep (`sweep`, or `sweep or run` for `hyperdial cancel ID`).
+async fn act_on(remote: &Remote, sweep: &str, action: &str, what: &str) -> Result<ExitCode> {
+    let api = remote.api()?;
+    let answer = api
         .post(
             &format!("/api/v1/sweeps/{}/{action}", urlencode(sweep)),
             &json!({}),
@@ -716,6 +722,15 @@ pub async fn act(remote: &Remote, sweep: &str, action: &str) -> Result<ExitCode>
             // The action does not apply to the sweep's state: say so, nothing else.
             Some(h) if h.status == 409 => {
                 eprintln!("error: {}", h.message);
+                return Ok(ExitCode::FAILURE);
+            }
+            Some(h) if h.status == 404 => {
+                eprintln!(
+                    "error: the server at {} has no {what} with id {sweep} \
+                     (`hyperdial sweeps --server {}` lists its sweeps)",
+                    api.base(),
+                    api.base()
+                );
                 return Ok(ExitCode::FAILURE);
             }
             _ => return Err(e),
@@ -736,7 +751,9 @@ pub async fn cancel(remote: &Remote, id: &str) -> Result<ExitCode> {
         Ok(run) => run,
         Err(e) => match e.downcast_ref::<crate::api::HttpError>() {
             // Not a run (the server names the sweep it does not know either, below).
-            Some(h) if h.status == 404 => return act(remote, id, "cancel").await,
+            Some(h) if h.status == 404 => {
+                return act_on(remote, id, "cancel", "sweep or run").await
+            }
             _ => return Err(e),
         },
     };
