@@ -37,6 +37,17 @@ pub fn end_why(sweep: &Value) -> &'static str {
 }
 
 /// Seconds as `1h 05m`, `4m 10s` or `12s`.
+/// Run-hours with their significant digits (a budget of 0.01 h is not "0.00 left"), and the
+/// run time they make below an hour: `0.00306 (11s of run time)`.
+fn run_hours(hours: f64) -> String {
+    let shown = super::number::general(hours, 3);
+    if hours > 0.0 && hours < 1.0 {
+        format!("{shown} ({} of run time)", duration(hours * 3600.0))
+    } else {
+        shown
+    }
+}
+
 fn duration(seconds: f64) -> String {
     let s = seconds.max(0.0).round() as u64;
     match s {
@@ -82,11 +93,11 @@ pub fn lines(sweep: &Value) -> Vec<String> {
     {
         out.push(if ended {
             format!(
-                "run-hours:   {:.2} used of {total}",
-                (total - left).max(0.0)
+                "run-hours:   {} used of {total}",
+                run_hours((total - left).max(0.0))
             )
         } else {
-            format!("run-hours:   {left:.2} left of {total}")
+            format!("run-hours:   {} left of {total}", run_hours(left))
         });
     }
     let st = &limits["stagnation"];
@@ -163,5 +174,13 @@ mod tests {
         assert_eq!(word("running", Value::Null), "running");
         // Reopened for its retries by a version that kept the old reason.
         assert_eq!(word("running", json!("run_cap")), "running");
+    }
+
+    #[test]
+    fn small_run_hours_keep_their_digits() {
+        assert_eq!(run_hours(0.00306), "0.00306 (11s of run time)");
+        assert_eq!(run_hours(0.5), "0.5 (30m 00s of run time)");
+        assert_eq!(run_hours(12.75), "12.8");
+        assert_eq!(run_hours(0.0), "0");
     }
 }
