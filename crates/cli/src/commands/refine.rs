@@ -62,16 +62,7 @@ pub async fn run(
         .await?;
     let runs: Vec<&Value> = runs["runs"].as_array().into_iter().flatten().collect();
     let state = |r: &Value| r["state"].as_str().and_then(|s| s.parse::<RunState>().ok());
-    let evidence: Vec<Evidence> = runs
-        .iter()
-        .filter(|r| state(r) == Some(RunState::Finished))
-        .filter_map(|r| {
-            Some(Evidence {
-                params: r["params"].as_object()?.clone(),
-                value: r["metric"].as_f64().filter(|v| v.is_finite())?,
-            })
-        })
-        .collect();
+    let (evidence, repeated) = configurations(&runs);
     let top = match (top, quantile) {
         (Some(k), _) => Top::Count(k),
         (None, Some(q)) => Top::Quantile(q),
@@ -122,10 +113,18 @@ pub async fn run(
                 .is_some_and(|p| inside(&new, p).is_some())
         })
         .count();
-    eprintln!(
-        "refined sweep {id} around its best {} of {} finished runs",
-        refined.top, refined.runs
-    );
+    if repeated == 0 {
+        eprintln!(
+            "refined sweep {id} around its best {} of {} finished runs",
+            refined.top, refined.runs
+        );
+    } else {
+        eprintln!(
+            "refined sweep {id} around its best {} of {} finished configurations \
+             ({repeated} repeated with other seeds: each counted once, by its repeats' mean)",
+            refined.top, refined.runs
+        );
+    }
     for n in &refined.notes {
         eprintln!("  {}: {}", n.parameter, n.message);
     }
@@ -221,6 +220,50 @@ fn relative_path(to: &Path, from: &Path) -> std::path::PathBuf {
     out
 }
 
+/// The evidence `refine` follows, one per configuration, from a sweep's runs (the API's
+/// run objects): each run that ended `finished` with a finite metric, except that a run
+/// repeated with other seeds (`hyperdial repeat`) and its repeats are one configuration,
+/// valued at the mean of its finished repeats. The repeated run itself is left out of that
+/// mean, as the noise report does: it was picked for scoring well. Without this a
+/// configuration repeated 3 times would take 4 of the top places, and a lucky seed would set
+/// the new ranges. Also returns how many configurations were repeated.
+fn configurations(runs: &[&Value]) -> (Vec<Evidence>, usize) {
+    let finished = |r: &&&Value| r["state"].as_str() == Some(RunState::Finished.as_str());
+    let value = |r: &Value| r["metric"].as_f64().filter(|v| v.is_finite());
+    // The finished repeats' values, by the run they repeat.
+    let mut repeats: std::collections::HashMap<&str, Vec<f64>> = std::collections::HashMap::new();
+    for r in runs.iter().filter(finished) {
+        if let (Some(of), Some(v)) = (r["repeat_of"].as_str(), value(r)) {
+            repeats.entry(of).or_default().push(v);
+        }
+    }
+    let mut evidence = Vec::new();
+    let mut repeated = 0;
+    for r in runs.iter().filter(finished) {
+        if !r["repeat_of"].is_null() {
+            continue;
+        }
+        let Some(params) = r["params"].as_object() else {
+            continue;
+        };
+        let value = match r["id"].as_str().and_then(|id| repeats.get(id)) {
+            Some(values) => {
+                repeated += 1;
+                values.iter().sum::<f64>() / values.len() as f64
+            }
+            None => match value(r) {
+                Some(v) => v,
+                None => continue,
+            },
+        };
+        evidence.push(Evidence {
+            params: params.clone(),
+            value,
+        });
+    }
+    (evidence, repeated)
+}
+
 /// `text` with its top-level `program:` line (and any indented continuation lines) replaced by
 /// `program: "NEW"`; the refined file always writes top-level keys at column 1.
 fn with_program(text: &str, program: &str) -> String {
@@ -244,6 +287,37 @@ fn with_program(text: &str, program: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_repeated_configuration_is_one_piece_of_evidence_valued_by_its_repeats() {
+        let run = |id: &str, lr: f64, metric: f64, state: &str, of: Option<&str>| {
+            json!({"id": id, "state": state, "metric": metric, "repeat_of": of,
+                   "params": {"lr": lr, "seed": 0}})
+        };
+        let runs = [
+            run("a", 0.1, 0.20, "finished", None),
+            run("b", 0.2, 0.30, "finished", None),
+            run("c", 0.3, 0.90, "failed", None),
+            // Three repeats of `a`, one of them lucky, and one still running.
+            run("a1", 0.1, 0.18, "finished", Some("a")),
+            run("a2", 0.1, 0.40, "finished", Some("a")),
+            run("a3", 0.1, 0.32, "finished", Some("a")),
+            run("a4", 0.1, 0.01, "running", Some("a")),
+        ];
+        let refs: Vec<&Value> = runs.iter().collect();
+        let (evidence, repeated) = configurations(&refs);
+        assert_eq!(repeated, 1);
+        let values: Vec<(f64, f64)> = evidence
+            .iter()
+            .map(|e| (e.params["lr"].as_f64().unwrap(), e.value))
+            .collect();
+        // `a` once, at the mean of its finished repeats (0.30), not its own lucky 0.20.
+        assert_eq!(values.len(), 2, "{values:?}");
+        assert_eq!(values[0].0, 0.1);
+        assert!((values[0].1 - 0.30).abs() < 1e-12, "{values:?}");
+        assert_eq!(values[1], (0.2, 0.30));
+    }
 
     #[test]
     fn the_program_line_is_replaced_and_nothing_else() {
