@@ -131,6 +131,29 @@ fn repeat_through_the_seed_parameter_and_the_noise_report() {
         "{shown}"
     );
 
+    // `best` names the best run and, as comments, what the repeats say of it.
+    let out = s.run(&["best", &id, "--server", &url]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    let best = &json_of(&s, &["best", &id, "--format", "json", "--server", &url]);
+    let own = if best["repeat_of"].is_null() {
+        "# its configuration averages ".to_string()
+    } else {
+        format!(
+            "# a repeat of run #1 (seed {}): that configuration averages ",
+            best["seed"]
+        )
+    };
+    assert!(said.contains(&own), "{said}");
+    assert!(said.contains("over 3 finished repeats"), "{said}");
+    assert!(
+        said.contains("# best configuration by its repeats' mean: run #1 (mean ")
+            && said.contains("; distinguishable from the runner-up (p = "),
+        "{said}"
+    );
+    // Still a YAML file of the configuration.
+    assert!(said.lines().any(|l| l.starts_with("a: 1")), "{said}");
+
     // Again: new seeds for the same configurations.
     let out = s.run(&[
         "repeat", &id, "--top", "1", "--seeds", "2", "--server", &url,

@@ -592,11 +592,81 @@ pub async fn best(api: &Api, sweep: &str, format: &str) -> Result<ExitCode> {
                 info["metric"]["name"].as_str().unwrap_or("metric"),
                 fmt_metric(&run["metric"])
             );
+            for line in repeats_said(api, sweep_id, run).await {
+                println!("# {line}");
+            }
             print_yaml(&run["config"], 0);
         }
         other => anyhow::bail!("--format {other}: use yaml, json or args"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the seed repeats of a sweep (`hyperdial repeat`) say about its best run `run`, as
+/// lines for `hyperdial best`: the best run is one draw of its seed, and with repeats the
+/// configuration's mean is the better measure. Empty when the sweep has no repeats (or the
+/// report cannot be read: the best run is printed all the same).
+async fn repeats_said(api: &Api, sweep: &str, run: &Value) -> Vec<String> {
+    let Ok(report) = api
+        .get(&format!("/api/v1/sweeps/{}/noise", urlencode(sweep)))
+        .await
+    else {
+        return Vec::new();
+    };
+    let configurations = report["configurations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if configurations.is_empty() {
+        return Vec::new();
+    }
+    let number = |c: &Value| {
+        c["number"]
+            .as_i64()
+            .map_or("?".to_string(), |n| n.to_string())
+    };
+    let mut lines = Vec::new();
+    let own = run["repeat_of"].as_str().or(run["id"].as_str());
+    if let Some(c) = configurations.iter().find(|c| c["run"].as_str() == own) {
+        let whose = if run["repeat_of"].is_null() {
+            "its configuration".to_string()
+        } else {
+            format!(
+                "a repeat of run #{} (seed {}): that configuration",
+                number(c),
+                run["seed"]
+            )
+        };
+        if let Some(mean) = c["mean"].as_f64() {
+            lines.push(format!(
+                "{whose} averages {} over {} finished repeat{}",
+                super::number::metric(mean),
+                c["count"],
+                if c["count"] == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    if let Some(cmp) = report["comparison"].as_object() {
+        let best = configurations
+            .iter()
+            .find(|c| c["run"] == cmp["best"])
+            .map(|c| format!("run #{} (mean {})", number(c), fmt_metric(&c["mean"])));
+        if let Some(best) = best {
+            let p = cmp["p_value"]
+                .as_f64()
+                .map_or("?".into(), |p| format!("{p:.2}"));
+            lines.push(format!(
+                "best configuration by its repeats' mean: {best}; {} from the runner-up \
+                 (p = {p}; `hyperdial noise {sweep}`)",
+                if cmp["distinguishable"] == true {
+                    "distinguishable"
+                } else {
+                    "not distinguishable"
+                }
+            ));
+        }
+    }
+    lines
 }
 
 /// A run's parameters as the sweep's command passes them (`${args_no_hyphens}`,
