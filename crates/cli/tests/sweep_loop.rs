@@ -152,6 +152,17 @@ fn stop_and_cancel() {
     assert!(status.success());
     let runs = json_of(&s, &["runs", &id, "--json", "--server", &url]);
     assert_eq!(runs[0]["state"], "cancelled", "{runs:#?}");
+    // Its error says why, as the note of `hyperdial runs` shows it.
+    assert_eq!(
+        runs[0]["error"], "stopped: its sweep was cancelled (`cancel`)",
+        "{runs:#?}"
+    );
+    let listed = s.run(&["runs", &id, "--server", &url]);
+    assert!(
+        text(&listed).contains("its sweep was cancelled"),
+        "{}",
+        text(&listed)
+    );
 
     // Stop: the running run finishes on its own, no new run starts.
     s.write(

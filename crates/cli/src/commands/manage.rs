@@ -219,7 +219,8 @@ pub async fn sweeps(api: &Api, project: Option<&str>, as_json: bool) -> Result<E
 }
 
 /// The `note` column of `hyperdial runs`: metric points that did not arrive (they come first:
-/// the run's metrics are incomplete), the run it retries, then the run's error or stop reason
+/// the run's metrics are incomplete), the run it retries, the run it repeats with another seed
+/// (`hyperdial repeat`), then the run's error or stop reason
 /// ([`run_error`]). `sync` makes the `hyperdial sync` command that uploads them to the store
 /// listed ([`sync_command`]), called only for a run that shows it.
 fn run_note(r: &Value, sync: impl FnOnce() -> String) -> String {
@@ -234,6 +235,12 @@ fn run_note(r: &Value, sync: impl FnOnce() -> String) -> String {
     }
     if let Some(of) = r["retry_of"].as_str() {
         parts.push(format!("retry of {of}"));
+    }
+    if let Some(of) = r["repeat_of"].as_str() {
+        match r["seed"].as_i64() {
+            Some(seed) => parts.push(format!("repeat of {of} (seed {seed})")),
+            None => parts.push(format!("repeat of {of}")),
+        }
     }
     if !error.is_empty() {
         parts.push(error);
@@ -1014,6 +1021,11 @@ mod tests {
             run_note(&run, || "hyperdial sync".into()),
             "retry of r0jn43zpy; hyperband at band 3: val_loss 1.67772 worse than threshold \
              1.54321"
+        );
+        let repeat = json!({"state": "finished", "repeat_of": "r0jn43zpy", "seed": 3});
+        assert_eq!(
+            run_note(&repeat, || "hyperdial sync".into()),
+            "repeat of r0jn43zpy (seed 3)"
         );
     }
 

@@ -1057,6 +1057,15 @@ impl Controller {
         {
             error = Some(hyperdial_store::RETRY_SUPERSEDED.to_string());
         }
+        // Stopped because its sweep was cancelled (`request_stop_for_sweep`): say so, as the
+        // sweep's queued runs do, unless the reporter said more.
+        if final_state == RunState::Cancelled
+            && run.stop_requested
+            && run.stop_reason.as_deref() == Some(RunState::Cancelled.as_str())
+            && error.as_deref().is_none_or(str::is_empty)
+        {
+            error = Some(SWEEP_CANCELLED.to_string());
+        }
         // Sweep configs never change: a cached one spares reading the sweep row.
         let config = match &run.sweep_id {
             Some(id) => match self.cached_config(id) {
@@ -1226,6 +1235,9 @@ impl Controller {
         )))
     }
 }
+
+/// The error of a run stopped because its sweep was cancelled.
+pub const SWEEP_CANCELLED: &str = "stopped: its sweep was cancelled (`cancel`)";
 
 /// One run chosen by [`Controller::retry`] and the retry queued for it.
 #[derive(Debug)]
