@@ -133,6 +133,12 @@ export interface CreateRun {
    * [`Resume::Never`].
    */
   resume?: Resume | null;
+  /**
+   * When the run started, in ms since the Unix epoch, for a run recorded offline and
+   * uploaded later (`hyperdial sync`): a new run is dated from it when it is earlier than
+   * now (a time in the future is ignored). Left out: now. A resumed run keeps its start.
+   */
+  started_ms?: number | null;
 }
 
 /** `POST /api/v1/sweeps`: create a sweep from a config, or resume an unfinished one. */

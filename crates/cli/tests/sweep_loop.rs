@@ -286,6 +286,28 @@ fn run_tracks_any_command_and_sync_uploads_offline_runs() {
         .output()
         .unwrap();
     assert!(py.status.success(), "{}", text(&py));
+    // The script ran a minute before the upload: its records say when.
+    let dir = s.dir.join(".hyperdial/offline");
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .unwrap();
+    let mut times = Vec::new();
+    let shifted: Vec<String> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut r: Value = serde_json::from_str(line).unwrap();
+            if let Some(t) = r["time_ms"].as_i64() {
+                r["time_ms"] = (t - 60_000).into();
+                times.push((r["type"].as_str().unwrap_or("").to_string(), t - 60_000));
+            }
+            r.to_string()
+        })
+        .collect();
+    std::fs::write(&file, shifted.join("\n") + "\n").unwrap();
+    let when = |kind: &str| times.iter().find(|(k, _)| k == kind).map(|(_, t)| *t);
     let out = s.run(&["sync", "--server", &server.url]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(
@@ -303,6 +325,9 @@ fn run_tracks_any_command_and_sync_uploads_offline_runs() {
     assert_eq!(run["config"]["opt"]["beta"], 0.9);
     assert_eq!(run["summary"]["best"], 0.125);
     assert_eq!(run["steps"], 4);
+    // Dated when the script ran, not when it was uploaded.
+    assert_eq!(run["created_ms"].as_i64(), when("init"), "{run:#}");
+    assert_eq!(run["finished_ms"].as_i64(), when("finish"), "{run:#}");
     // Nothing is uploaded twice.
     let again = s.run(&["sync", "--server", &server.url]);
     assert!(text(&again).contains("nothing to sync"), "{}", text(&again));

@@ -2270,6 +2270,27 @@ impl Storage for Backend {
         .await
     }
 
+    async fn backdate_start(&self, id: &str, started_ms: i64) -> Result<Option<RunRow>> {
+        retrying(|| async {
+            let mut tx = self.begin().await?;
+            let sql = format!(
+                "UPDATE runs SET created_ms = CASE WHEN $2 > 0 AND $2 < created_ms AND finished_ms IS NULL \
+                 THEN $2 ELSE created_ms END, \
+                 started_ms = CASE WHEN started_ms IS NOT NULL AND $2 > 0 AND $2 < created_ms \
+                 AND finished_ms IS NULL THEN $2 ELSE started_ms END \
+                 WHERE id = $1 RETURNING {RUN_RETURNING}"
+            );
+            let row = sqlx::query_as::<_, RunRow>(&sql)
+                .bind(id)
+                .bind(started_ms)
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(row)
+        })
+        .await
+    }
+
     async fn finish_run(
         &self,
         run_id: &str,

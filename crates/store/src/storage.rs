@@ -345,6 +345,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// it started. Returns the run afterwards, or `None` if unknown.
     async fn backdate_end(&self, id: &str, ended_ms: i64) -> Result<Option<RunRow>>;
 
+    /// Set the creation and start time of a run that has not ended to `started_ms` when that
+    /// is earlier than its creation (a run recorded offline and uploaded later: it started
+    /// when its script did, not when the upload came). Its heartbeat is left as it is, so the
+    /// run is not taken for silent. Returns the run afterwards, or `None` if unknown.
+    async fn backdate_start(&self, id: &str, started_ms: i64) -> Result<Option<RunRow>>;
+
     /// End a run that is `running` or `queued` (conditional: a run already in a final state
     /// keeps it). Returns the run afterwards, or `None` if unknown.
     async fn finish_run(

@@ -89,6 +89,7 @@ conformance!(
     a_run_with_a_chosen_id_reopens_with_its_history,
     points_uploaded_late_never_replace_a_newer_summary_value,
     a_late_end_takes_back_a_run_crashed_for_silence_whatever_its_retry_did,
+    a_run_uploaded_late_keeps_its_own_start_and_end,
 );
 
 fn sweep<'a>() -> NewSweep<'a> {
@@ -3354,5 +3355,56 @@ async fn a_late_end_takes_back_a_run_crashed_for_silence_whatever_its_retry_did(
         (RunState::Finished, Some(started))
     );
     assert!(store.backdate_end("nope", 1).await.unwrap().is_none());
+    store.close().await;
+}
+
+/// A run recorded offline and uploaded later (`hyperdial sync`) is dated when its script ran:
+/// its start moves back (never forward, never past its end, and its heartbeat stays recent),
+/// then its end.
+async fn a_run_uploaded_late_keeps_its_own_start_and_end(db: &Db) {
+    let store = db.open().await.unwrap();
+    let run = store.insert_run(plain_run()).await.unwrap();
+    let created = run.created_ms;
+    let heartbeat = run.heartbeat_ms;
+    let started = created - 60_000;
+    // Later than the creation: nothing moves.
+    let later = store
+        .backdate_start(&run.id, created + 5)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (later.created_ms, later.started_ms),
+        (created, run.started_ms)
+    );
+    let moved = store
+        .backdate_start(&run.id, started)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(moved.created_ms, started);
+    assert_eq!(moved.started_ms, Some(started));
+    assert_eq!(moved.heartbeat_ms, heartbeat);
+    assert_eq!(moved.state, RunState::Running);
+    let ended = store
+        .finish_run(&run.id, RunState::Finished, Some(0), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let real = store
+        .backdate_end(&run.id, started + 3_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(real.finished_ms, Some(started + 3_000));
+    assert!(ended.finished_ms.unwrap() > started + 3_000);
+    // An ended run's start stays.
+    let after = store
+        .backdate_start(&run.id, started - 1_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.created_ms, started);
+    assert!(store.backdate_start("nope", 1).await.unwrap().is_none());
     store.close().await;
 }

@@ -196,6 +196,8 @@ async fn upload(api: &Api, client: &Client, records: &[Value]) -> Result<String>
         "project": init["project"], "name": init["name"], "config": init["config"],
         "argv": init["argv"], "host": init["host"], "git": init["git"],
         "id": chosen, "resume": chosen.map(|_| resume),
+        // Dated when the script ran, not when the file is uploaded.
+        "started_ms": init["time_ms"].as_i64(),
     }))
     .context("the `init` record does not describe a run")?;
     let run = api.post("/api/v1/runs", &new).await?;
@@ -238,6 +240,7 @@ async fn upload(api: &Api, client: &Client, records: &[Value]) -> Result<String>
     let body = match finish {
         Some(f) => FinishRequest {
             exit_code: f["exit_code"].as_i64(),
+            ended_ms: f["time_ms"].as_i64(),
             ..FinishRequest::default()
         },
         None => FinishRequest {

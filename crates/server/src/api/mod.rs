@@ -444,7 +444,16 @@ async fn create_run(State(s): State<AppState>, Body(body): Body<CreateRun>) -> A
             }
         }
         match store.insert_run(new.clone()).await {
-            Ok(run) => {
+            Ok(mut run) => {
+                // A run recorded offline: dated when its script started.
+                if let Some(ms) = body
+                    .started_ms
+                    .filter(|&ms| run.created_ms - ms > LATE_END_MS)
+                {
+                    if let Some(row) = store.backdate_start(&run.id, ms).await? {
+                        run = row;
+                    }
+                }
                 s.controller
                     .events
                     .publish("run_created", None, &views::run_brief(&run));

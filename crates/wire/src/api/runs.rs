@@ -52,6 +52,11 @@ pub struct CreateRun {
     /// [`Resume::Never`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<Resume>,
+    /// When the run started, in ms since the Unix epoch, for a run recorded offline and
+    /// uploaded later (`hyperdial sync`): a new run is dated from it when it is earlier than
+    /// now (a time in the future is ignored). Left out: now. A resumed run keeps its start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<i64>,
 }
 
 /// How `POST /api/v1/runs` treats an `id` that is taken (W&B's `resume` argument of
