@@ -328,6 +328,20 @@ fn run_tracks_any_command_and_sync_uploads_offline_runs() {
     // Dated when the script ran, not when it was uploaded.
     assert_eq!(run["created_ms"].as_i64(), when("init"), "{run:#}");
     assert_eq!(run["finished_ms"].as_i64(), when("finish"), "{run:#}");
+    // A script on its own keeps its output on its terminal: `output` says so, not nothing.
+    let out = s.run(&[
+        "output",
+        run["id"].as_str().unwrap(),
+        "--server",
+        &server.url,
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has no captured output"),
+        "{}",
+        text(&out)
+    );
     // Nothing is uploaded twice.
     let again = s.run(&["sync", "--server", &server.url]);
     assert!(text(&again).contains("nothing to sync"), "{}", text(&again));

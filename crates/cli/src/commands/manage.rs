@@ -720,6 +720,14 @@ pub async fn output(api: &Api, run: &str) -> Result<ExitCode> {
         .get_text(&format!("/api/v1/runs/{}/output", urlencode(run)))
         .await?;
     print!("{text}");
+    if text.is_empty() {
+        // Empty, not missing: say why rather than print nothing.
+        eprintln!(
+            "run {run} has no captured output: it printed nothing yet, or it was not started \
+             by `hyperdial agent`, `hyperdial tune` or `hyperdial run`, which capture it (a \
+             script that calls `hyperdial.init()` by itself prints to its own terminal)"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
