@@ -330,10 +330,18 @@ export interface ExportRow {
   number: number | null;
   /** Its state. */
   state: RunState;
+  /** Its display name (`wandb.run.name`, `init(name=...)`), if any. */
+  name: string | null;
   /** Its sweep metric. */
   metric: number | null;
   /** Parameters by dotted name. */
   params: Record<string, JsonValue>;
+  /**
+   * The rest of the run's config by dotted name: what the script set itself (its defaults
+   * to `init`, `config.update`), beside the sweep's parameters (the CSV's `config.*`
+   * columns).
+   */
+  config: Record<string, JsonValue>;
   /** Summary values by name. */
   summary: Record<string, JsonValue>;
   /** Exit code of its process. */

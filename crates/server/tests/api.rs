@@ -465,6 +465,23 @@ async fn export_csv_and_json() {
         json!({"points": [{"values": {"loss": 0.5}}]}),
     )
     .await;
+    // The script's own config and name (`wandb.config.update`, `wandb.run.name`).
+    let (st, _) = s
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/runs/{run}/config"),
+            json!({"epochs": 10, "opt": {"momentum": 0.9}}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    let (st, _) = s
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/runs/{run}/name"),
+            json!({"name": "first, try"}),
+        )
+        .await;
+    assert_eq!(st, 200);
     s.post(
         &format!("/api/v1/runs/{run}/finish"),
         json!({"exit_code": 0}),
@@ -486,17 +503,20 @@ async fn export_csv_and_json() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "id,number,state,metric,a,b,summary.loss,exit_code,error,host,started_ms,finished_ms,\
-         duration_s"
+        "id,number,name,state,metric,a,b,config.epochs,config.opt.momentum,summary.loss,\
+         exit_code,error,host,started_ms,finished_ms,duration_s"
     );
-    assert!(lines
-        .next()
-        .unwrap()
-        .starts_with(&format!("{run},1,finished,0.5,1,x,0.5,0,,")));
+    let first = lines.next().unwrap();
+    assert!(
+        first.starts_with(&format!(
+            "{run},1,\"first, try\",finished,0.5,1,x,10,0.9,0.5,0,,"
+        )),
+        "{first}"
+    );
     // A run's error goes in its own column, quoted when it holds a comma.
     let failed = lines.next().unwrap();
     assert!(
-        failed.starts_with(&format!("{second},2,failed,,")),
+        failed.starts_with(&format!("{second},2,,failed,,")),
         "{failed}"
     );
     assert!(
@@ -507,6 +527,13 @@ async fn export_csv_and_json() {
         .get(&format!("/api/v1/sweeps/{id}/export?format=json"))
         .await;
     assert_eq!(js["runs"][0]["metric"], 0.5);
+    assert_eq!(js["runs"][0]["name"], "first, try");
+    assert_eq!(
+        js["runs"][0]["config"],
+        json!({"epochs": 10, "opt.momentum": 0.9}),
+        "{js}"
+    );
+    assert_eq!(js["runs"][1]["config"], json!({}), "{js}");
     // The JSON rows carry the same `error` as the CSV's column: null for a finished run.
     assert_eq!(js["runs"][0]["error"], Value::Null, "{js}");
     assert_eq!(js["runs"][1]["state"], "failed", "{js}");

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use hyperdial_store::{RunFilter, RunRow};
 use hyperdial_wire::api::ExportRow;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{paged, Param, Params, QueryParams};
 use crate::error::ApiError;
@@ -52,13 +52,19 @@ pub(super) async fn export(
     // The first page is read now, so a failure gets its status; the rest while sending.
     let first = store.runs(&page_filter(&id, 0)).await?.0;
     let mut summary_keys = Vec::new();
+    let mut config_keys = Vec::new();
     if format == Format::Csv {
-        // The header names every summary key: a first pass over the pages collects them.
+        // The header names every summary key and config key of the script's own: a first
+        // pass over the pages collects them.
         let mut keys = std::collections::BTreeSet::new();
+        let mut own = std::collections::BTreeSet::new();
         let mut offset = 0;
         let mut page = first.clone();
         loop {
             keys.extend(page.iter().flat_map(|r| r.summary.keys().cloned()));
+            for r in &page {
+                own.extend(own_config(r, &params).into_iter().map(|(k, _)| k));
+            }
             offset += page.len() as i64;
             if (page.len() as i64) < paged::PAGE || offset >= MAX_EXPORT_RUNS {
                 break;
@@ -66,6 +72,7 @@ pub(super) async fn export(
             page = store.runs(&page_filter(&id, offset)).await?.0;
         }
         summary_keys = keys.into_iter().collect();
+        config_keys = own.into_iter().collect();
     }
     let pages = ExportPages {
         store,
@@ -73,6 +80,7 @@ pub(super) async fn export(
         format,
         params,
         summary_keys,
+        config_keys,
         rows: Some(first),
         offset: 0,
         started: false,
@@ -102,6 +110,8 @@ struct ExportPages {
     format: Format,
     params: Vec<String>,
     summary_keys: Vec<String>,
+    /// The CSV's `config.*` columns ([`own_config`] of every run).
+    config_keys: Vec<String>,
     /// A page read but not sent yet.
     rows: Option<Vec<RunRow>>,
     /// Runs read so far.
@@ -145,12 +155,13 @@ impl paged::Pages for ExportPages {
                         if !(first_page && i == 0) {
                             out.push(',');
                         }
-                        let row = serde_json::to_string(&export_row(r)).map_err(|e| {
-                            ApiError::new(
-                                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-                                e.to_string(),
-                            )
-                        })?;
+                        let row =
+                            serde_json::to_string(&export_row(r, &self.params)).map_err(|e| {
+                                ApiError::new(
+                                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                                    e.to_string(),
+                                )
+                            })?;
                         out.push_str(&row);
                     }
                     Format::Csv => push_row(&mut out, &self.csv_row(r)),
@@ -169,11 +180,12 @@ impl paged::Pages for ExportPages {
 
 impl ExportPages {
     fn header(&self) -> Vec<String> {
-        let mut header_row: Vec<String> = ["id", "number", "state", "metric"]
+        let mut header_row: Vec<String> = ["id", "number", "name", "state", "metric"]
             .iter()
             .map(|s| s.to_string())
             .collect();
         header_row.extend(self.params.iter().cloned());
+        header_row.extend(self.config_keys.iter().map(|k| format!("config.{k}")));
         header_row.extend(self.summary_keys.iter().map(|k| format!("summary.{k}")));
         header_row.extend(
             [
@@ -194,10 +206,13 @@ impl ExportPages {
         let mut row = vec![
             r.id.clone(),
             r.number.map(|n| n.to_string()).unwrap_or_default(),
+            r.name.clone().unwrap_or_default(),
             r.state.to_string(),
             r.metric.map(|m| m.to_string()).unwrap_or_default(),
         ];
         row.extend(self.params.iter().map(|p| cell(r.params.get(p))));
+        let own = own_config(r, &self.params);
+        row.extend(self.config_keys.iter().map(|k| cell(own.get(k))));
         row.extend(self.summary_keys.iter().map(|k| cell(r.summary.get(k))));
         row.push(r.exit_code.map(|c| c.to_string()).unwrap_or_default());
         // Why the run ended as it did: its error, or the reason it was stopped early.
@@ -214,13 +229,24 @@ impl ExportPages {
     }
 }
 
-fn export_row(r: &RunRow) -> ExportRow {
+/// The run's config by dotted name, less the sweep's parameters `params`: what the script
+/// set itself.
+fn own_config(r: &RunRow, params: &[String]) -> Map<String, Value> {
+    let mut flat = Map::new();
+    super::views::flatten("", &r.config, &mut flat);
+    flat.retain(|k, _| !params.iter().any(|p| p == k));
+    flat
+}
+
+fn export_row(r: &RunRow, params: &[String]) -> ExportRow {
     ExportRow {
         id: r.id.clone(),
         number: r.number,
         state: r.state,
+        name: r.name.clone(),
         metric: r.metric,
         params: super::views::object(&r.params),
+        config: own_config(r, params),
         summary: r.summary.clone(),
         exit_code: r.exit_code,
         error: r.error.clone(),

@@ -281,10 +281,18 @@ pub struct ExportRow {
     pub number: Option<i64>,
     /// Its state.
     pub state: RunState,
+    /// Its display name (`wandb.run.name`, `init(name=...)`), if any.
+    #[serde(default)]
+    pub name: Option<String>,
     /// Its sweep metric.
     pub metric: Option<f64>,
     /// Parameters by dotted name.
     pub params: Map<String, Value>,
+    /// The rest of the run's config by dotted name: what the script set itself (its defaults
+    /// to `init`, `config.update`), beside the sweep's parameters (the CSV's `config.*`
+    /// columns).
+    #[serde(default)]
+    pub config: Map<String, Value>,
     /// Summary values by name.
     pub summary: Map<String, Value>,
     /// Exit code of its process.
