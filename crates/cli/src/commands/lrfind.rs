@@ -20,7 +20,8 @@
 //!
 //! The settings come from the run's summary when it has them, else the defaults above. The
 //! sweep block spans a third to three times the suggestion, on a log scale
-//! (`log_uniform_values`), its top capped at the divergence point.
+//! (`log_uniform_values`), its top capped at the divergence point and its bottom raised to the
+//! lowest learning rate the test ran (nothing was measured below it).
 
 use std::process::ExitCode;
 
@@ -105,6 +106,9 @@ pub struct Finding {
     pub steepest_lr: Option<f64>,
     /// The suggestion: a tenth of `min_loss_lr`.
     pub suggested_lr: Option<f64>,
+    /// The lowest learning rate the test ran (None without points): the sweep block never
+    /// reaches below it, where nothing was measured.
+    pub lowest_lr: Option<f64>,
     /// Why there is no suggestion, when there is none.
     pub reason: Option<String>,
 }
@@ -157,6 +161,11 @@ pub fn analyse(points: &[(f64, f64)], settings: Settings, steps: Option<u64>) ->
         min_loss: None,
         steepest_lr: None,
         suggested_lr: None,
+        lowest_lr: points
+            .iter()
+            .map(|p| p.0)
+            .filter(|lr| *lr > 0.0)
+            .reduce(f64::min),
         reason: None,
     };
     if window.len() < MIN_POINTS {
@@ -252,19 +261,25 @@ pub fn number(x: f64) -> String {
 
 /// The sweep bounds around a suggestion: a third of it to three times it, the top capped at
 /// the divergence point when that is lower.
-pub fn bounds(suggested: f64, divergence: Option<f64>) -> (f64, f64) {
+pub fn bounds(suggested: f64, divergence: Option<f64>, lowest: Option<f64>) -> (f64, f64) {
     let top = suggested * 3.0;
     let top = match divergence {
         Some(d) if d < top && d > suggested => d,
         _ => top,
     };
-    (suggested / 3.0, top)
+    let bottom = suggested / 3.0;
+    // Below the test's range nothing was measured: the block starts where the test did.
+    let bottom = match lowest {
+        Some(l) if l > bottom && l < top => l,
+        _ => bottom,
+    };
+    (bottom, top)
 }
 
 impl Finding {
     /// The YAML block to paste under a sweep's `parameters:` (None without a suggestion).
     pub fn sweep_block(&self) -> Option<String> {
-        let (lo, hi) = bounds(self.suggested_lr?, self.divergence_lr);
+        let (lo, hi) = bounds(self.suggested_lr?, self.divergence_lr, self.lowest_lr);
         Some(format!(
             "lr:\n  distribution: log_uniform_values\n  min: {}\n  max: {}\n",
             number(lo),
@@ -278,7 +293,7 @@ impl Finding {
     /// suggestion). Absent numbers are null.
     pub fn to_json(&self, run: &str) -> Value {
         let sweep = self.suggested_lr.map(|s| {
-            let (lo, hi) = bounds(s, self.divergence_lr);
+            let (lo, hi) = bounds(s, self.divergence_lr, self.lowest_lr);
             json!({"lr": {"distribution": "log_uniform_values", "min": lo, "max": hi}})
         });
         json!({
@@ -507,9 +522,11 @@ mod tests {
 
     #[test]
     fn the_block_spans_a_third_to_three_times_capped_at_divergence() {
-        assert_eq!(bounds(0.01, None), (0.01 / 3.0, 0.03));
-        assert_eq!(bounds(0.01, Some(1.0)), (0.01 / 3.0, 0.03));
-        assert_eq!(bounds(0.01, Some(0.02)), (0.01 / 3.0, 0.02));
+        assert_eq!(bounds(0.01, None, None), (0.01 / 3.0, 0.03));
+        assert_eq!(bounds(0.01, Some(1.0), Some(1e-5)), (0.01 / 3.0, 0.03));
+        assert_eq!(bounds(0.01, Some(0.02), None), (0.01 / 3.0, 0.02));
+        // A test that started above a third of the suggestion: the block starts there.
+        assert_eq!(bounds(1.04e-5, None, Some(1e-5)), (1e-5, 1.04e-5 * 3.0));
         let f = Finding {
             points: 150,
             steps: Some(200),
@@ -518,6 +535,7 @@ mod tests {
             min_loss: Some(0.21),
             steepest_lr: Some(0.000283),
             suggested_lr: Some(0.00652),
+            lowest_lr: Some(1e-6),
             reason: None,
         };
         assert_eq!(
@@ -552,6 +570,7 @@ mod tests {
             min_loss: Some(0.2),
             steepest_lr: None,
             suggested_lr: Some(0.00652),
+            lowest_lr: Some(1e-6),
             reason: None,
         };
         let mut sweep =
