@@ -972,6 +972,7 @@ def init(config=None, project=None, name=None, mode=None, id=None, resume=None):
     if mode not in ("auto", "offline", "disabled"):
         _warn("unknown HYPERDIAL_MODE %r; using auto" % mode)
         mode = "auto"
+    project_arg = project
     project = project or _settings.env("HYPERDIAL_PROJECT", "default")
     # A list of servers (for agents on several servers of one database): the first.
     server = _settings.env("HYPERDIAL_SERVER", _settings.DEFAULT_SERVER).split(",")[0]
@@ -1095,6 +1096,13 @@ def init(config=None, project=None, name=None, mode=None, id=None, resume=None):
     if new_run.mode == "agent" and name:
         # The agent (or `hyperdial run`) created the run before the script named it.
         new_run._send_name(name)
+    if new_run.mode == "agent" and project_arg:
+        # The run exists already, in the project it was created in: say so rather than let
+        # the script believe it filed the run elsewhere.
+        # (W&B says the same of wandb.init(project=...) under a sweep agent.)
+        _warn("init(project=%r) ignored: the run was created before the script started, in "
+              "its sweep's project (`hyperdial agent`, `tune`) or in `hyperdial run "
+              "--project`" % (project_arg,))
     _install_hooks()
     if new_run.mode == "agent":
         # An agent stops a run with SIGTERM: send the buffered points before exiting.

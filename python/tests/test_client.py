@@ -189,6 +189,20 @@ class AgentModeTests(ClientTestCase):
         self.assertEqual(len(server.of("PUT", "/name")), 1, "no name, nothing sent")
         self.assertEqual(self.stderr.getvalue(), "")
 
+    def test_a_project_given_to_init_under_an_agent_is_said_ignored(self):
+        # The run exists already, in its sweep's project: the script is told, as W&B tells
+        # a wandb.init(project=...) under a sweep agent.
+        server = self.start_server()
+        self.agent_env(server, config={})
+        run = hyperdial.init(project="elsewhere")
+        self.assertEqual(run.mode, "agent")
+        said = self.stderr.getvalue()
+        self.assertIn("init(project='elsewhere') ignored", said)
+        self.assertIn("hyperdial run", said)
+        run.finish()
+        hyperdial.init()
+        self.assertEqual(self.stderr.getvalue(), said, "no project, nothing said")
+
     def test_batching_token_and_no_finish_call(self):
         server = self.start_server(token="s3cret")
         self.agent_env(server, config={}, token="s3cret")
