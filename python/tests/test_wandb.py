@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import unittest
 from unittest import mock
 
@@ -292,13 +293,31 @@ class RunTests(WandbTestCase):
             self.assertEqual(err.count("wandb.%s is not recorded" % name), 1, (name, err))
 
     def test_finish_with_an_exit_code_under_an_agent_says_how_to_fail_the_run(self):
+        # An agent that names no exit file (an older one): the script is told what to do.
         wandb = self.wandb
-        wandb.init()
-        wandb.log({"loss": 1.0})
-        wandb.finish(exit_code=3)
-        self.assertIn("wandb.finish(exit_code=3): under `hyperdial agent` the run's state comes "
-                      "from the process's exit status", self.stderr.getvalue())
+        with mock.patch.dict(os.environ):
+            os.environ.pop("HYPERDIAL_EXIT_FILE", None)
+            wandb.init()
+            wandb.log({"loss": 1.0})
+            wandb.finish(exit_code=3)
+        self.assertIn("wandb.finish(exit_code=3): the run's state comes from the process's "
+                      "exit status here; end the script with sys.exit(3)",
+                      self.stderr.getvalue())
         self.assertEqual(self.server.of("POST", "/finish"), [])  # the agent ends the run
+
+    def test_finish_with_an_exit_code_under_an_agent_declares_it_to_the_agent(self):
+        # The agent names a file; the code goes there, silently, for the agent to end the
+        # run failed with it when the process exits 0.
+        wandb = self.wandb
+        path = os.path.join(tempfile.mkdtemp(), "offline", "r1.exit")
+        with mock.patch.dict(os.environ, {"HYPERDIAL_EXIT_FILE": path}):
+            wandb.init()
+            wandb.log({"loss": 1.0})
+            wandb.finish(exit_code=3)
+        with open(path) as f:
+            self.assertEqual(f.read(), "3\n")
+        self.assertNotIn("exit_code=3", self.stderr.getvalue())
+        self.assertEqual(self.server.of("POST", "/finish"), [])
 
     def test_disabled_mode_under_an_agent_says_the_sweep_gets_no_metric(self):
         with mock.patch.dict(os.environ, {"WANDB_MODE": "disabled"}):

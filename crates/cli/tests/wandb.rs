@@ -252,6 +252,73 @@ with wandb.init(project="solo", name="first", config={"lr": 0.5}) as run:
     assert_eq!(r["config"]["extra"], 2, "{r:#}");
 }
 
+/// `wandb.finish(exit_code=N)` with N ≠ 0 marks the run failed, as W&B does, although the
+/// process then exits 0: under `tune` (an agent) and under `hyperdial run`.
+#[test]
+fn wandb_finish_with_an_exit_code_fails_the_run_whose_process_exits_0() {
+    let s = Scratch::new("wandb-exitcode");
+    s.write(
+        "train.py",
+        r#"import wandb
+
+run = wandb.init(config={"code": 0})
+wandb.log({"loss": 0.5})
+wandb.finish(exit_code=run.config.code)
+print("after finish")
+"#,
+    );
+    s.write(
+        "sweep.yaml",
+        "program: train.py\nmethod: grid\nmetric: {name: loss, goal: minimize}\nparameters:\n  code: {values: [0, 3]}\n",
+    );
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0", "--wandb"]);
+    let (server, runs) = runs_of(&s);
+    assert_eq!(runs.len(), 2, "{}", text(&out));
+    for r in &runs {
+        let code = r["params"]["code"].as_i64().unwrap();
+        if code == 0 {
+            assert_eq!(r["state"], "finished", "{r:#}");
+            assert_eq!(r["exit_code"], 0, "{r:#}");
+        } else {
+            assert_eq!(r["state"], "failed", "{r:#}");
+            assert_eq!(r["exit_code"], code, "{r:#}");
+            assert!(
+                r["error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("wandb.finish(exit_code=3)")),
+                "{r:#}"
+            );
+        }
+    }
+    // The same outside a sweep.
+    s.write(
+        "fail.py",
+        "import wandb\nwandb.init()\nwandb.log({'loss': 1.0})\nwandb.finish(exit_code=2)\n",
+    );
+    let out = s.run(&[
+        "run",
+        "--wandb",
+        "--server",
+        &server.url,
+        "--",
+        "python3",
+        "fail.py",
+    ]);
+    let list: Value = serde_json::from_str(&http_get(&format!(
+        "{}/api/v1/runs?project=default",
+        server.url
+    )))
+    .unwrap();
+    let failed: Vec<&Value> = list["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["sweep"].is_null() && r["state"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{}\n{list:#}", text(&out));
+    assert_eq!(failed[0]["exit_code"], 2, "{list:#}");
+}
+
 /// The shape most sweep files of the wild use: the default command passes `--name=value`
 /// flags, the script parses them with argparse and hands the namespace to W&B, then adds more
 /// keys with `wandb.config.update`.

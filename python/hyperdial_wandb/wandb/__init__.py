@@ -81,6 +81,27 @@ def _warn(message):
         pass
 
 
+def _declare_exit(exit_code):
+    """Tell the process that started this run (``hyperdial agent``, ``tune``, ``hyperdial
+    run``) the exit code the script ended the run with, through the file
+    ``HYPERDIAL_EXIT_FILE`` names; False when there is no such file to write."""
+    path = os.environ.get("HYPERDIAL_EXIT_FILE", "").strip()
+    if not path:
+        return False
+    try:
+        code = int(exit_code)
+    except (TypeError, ValueError):
+        code = 1
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "w") as f:
+            f.write("%d\n" % code)
+    except OSError as err:
+        _warn("cannot record wandb.finish(exit_code=%r) in %s (%s)" % (exit_code, path, err))
+        return False
+    return True
+
+
 def _warn_once(key, message):
     with _lock:
         if key in _warned:
@@ -917,9 +938,12 @@ class Run:
     def finish(self, exit_code=None, quiet=None):
         """Send the pending row and the summaries, and end the run (once).
 
-        ``exit_code`` other than 0 marks the run failed, as in W&B, outside an agent and under
-        ``wandb.agent(function=...)``. Under ``hyperdial agent`` the state comes from how the
-        process exits (``sys.exit(code)``), so a non-zero code here is said in a warning."""
+        ``exit_code`` other than 0 marks the run failed, as in W&B: outside an agent and under
+        ``wandb.agent(function=...)`` with the finish itself; under ``hyperdial agent``,
+        ``tune`` and ``hyperdial run`` (which end the run when its process exits) by writing
+        the code to the file ``HYPERDIAL_EXIT_FILE`` names, so a process that then exits 0
+        ends the run failed with that code. Without that file (an older agent) a warning says
+        to end the script with ``sys.exit(code)``."""
         with _lock:
             if self._finished:
                 return
@@ -929,10 +953,11 @@ class Run:
         if exit_code and self._trial is not None:
             self._trial.wandb_exit_code = exit_code  # the agent ends the run failed
         if exit_code and self._trial is None and self._hd.mode == "agent":
-            _warn_once("finish-exit-code",
-                       "wandb.finish(exit_code=%r): under `hyperdial agent` the run's state "
-                       "comes from the process's exit status; end the script with "
-                       "sys.exit(%r) to mark the run failed" % (exit_code, exit_code))
+            if not _declare_exit(exit_code):
+                _warn_once("finish-exit-code",
+                           "wandb.finish(exit_code=%r): the run's state comes from the "
+                           "process's exit status here; end the script with sys.exit(%r) to "
+                           "mark the run failed" % (exit_code, exit_code))
         self._hd.finish(exit_code=0 if exit_code is None else exit_code)
         _forget(self)
 

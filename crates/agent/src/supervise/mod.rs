@@ -604,6 +604,14 @@ pub async fn supervise(
         Ok(s) => (s.code(), s.signal(), s.core_dumped()),
         Err(_) => (None, None, false),
     };
+    // What the script said its exit code was (`wandb.finish(exit_code=1)`), when its process
+    // exited 0 by itself: W&B marks such a run failed, and so does this.
+    let declared = opts
+        .spill_dir
+        .as_deref()
+        .and_then(|dir| take_declared_exit(dir, run_id))
+        .filter(|_| cause.is_none() && exit_code == Some(0));
+    let exit_code = declared.or(exit_code);
     let stop_reason = match &cause {
         Some(StopCause::Server(reason)) => Some(reason.clone().unwrap_or_else(|| "stop".into())),
         Some(StopCause::Shutdown) => Some("shutdown".to_string()),
@@ -626,6 +634,13 @@ pub async fn supervise(
             Some(format!("lost track of the process: {err}")),
         ),
         (None, Ok(_)) => match (exit_code, signal) {
+            (Some(code), _) if declared.is_some() => (
+                Some(RunState::Failed),
+                Some(format!(
+                    "the script ended the run with exit code {code} (`wandb.finish(exit_code={code})`); \
+                     its process exited 0"
+                )),
+            ),
             (Some(0), _) => (None, None),
             (Some(code), _) => (Some(RunState::Failed), Some(exit_code_message(code))),
             (None, Some(sig)) => (Some(RunState::Failed), Some(signal_message(sig, core))),
@@ -638,7 +653,7 @@ pub async fn supervise(
     // A process that failed on its own: its last stderr line (a Python exception's, say) goes
     // into the run's error, so `hyperdial runs` and the dashboard say why without the output.
     let process_error = match (&cause, &status) {
-        (None, Ok(_)) => error.clone(),
+        (None, Ok(_)) if declared.is_none() => error.clone(),
         _ => None,
     };
     let error = match (&process_error, last_stderr_line(&stderr_tail)) {
@@ -843,6 +858,25 @@ async fn finish_run(
     }
 }
 
+/// The environment variable naming the file where a run's script may declare its exit code
+/// (the Python client's `wandb.finish(exit_code=N)` writes `N` there): a process that then
+/// exits 0 ends the run `failed` with that code, as W&B records it.
+pub const EXIT_FILE_ENV: &str = "HYPERDIAL_EXIT_FILE";
+
+/// Where run `run_id`'s declared exit code goes: `<spill dir>/<run>.exit`.
+fn exit_file(dir: &Path, run_id: &str) -> PathBuf {
+    dir.join(format!("{run_id}.exit"))
+}
+
+/// The non-zero exit code run `run_id`'s script declared (see [`EXIT_FILE_ENV`]), removing
+/// the file; `None` when there is none or it holds no such integer.
+fn take_declared_exit(dir: &Path, run_id: &str) -> Option<i32> {
+    let path = exit_file(dir, run_id);
+    let text = std::fs::read_to_string(&path).ok()?;
+    let _ = std::fs::remove_file(&path);
+    text.trim().parse::<i32>().ok().filter(|&code| code != 0)
+}
+
 fn apply_env(
     cmd: &mut Command,
     client: &Client,
@@ -874,8 +908,17 @@ fn apply_env(
         cmd.env("HYPERDIAL_CA_CERT", ca);
     }
     match &opts.spill_dir {
-        Some(dir) => cmd.env(SPILL_DIR_ENV, dir),
-        None => cmd.env_remove(SPILL_DIR_ENV),
+        Some(dir) => {
+            let declared = exit_file(dir, run_id);
+            // A file left from an earlier attempt of this run is not this process's word.
+            let _ = std::fs::remove_file(&declared);
+            cmd.env(SPILL_DIR_ENV, dir);
+            cmd.env(EXIT_FILE_ENV, declared)
+        }
+        None => {
+            cmd.env_remove(SPILL_DIR_ENV);
+            cmd.env_remove(EXIT_FILE_ENV)
+        }
     };
     if opts.wandb_module.is_some() {
         // W&B's agent tells the process it starts which run and sweep it is in these; scripts
