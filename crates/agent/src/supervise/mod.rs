@@ -76,7 +76,9 @@
 //!   failed without its output at hand; stopped on
 //!   the server's request → `stopped_early` when the reason is `early_terminated`, `cancelled`
 //!   otherwise; stopped by shutdown level 2 or 3 → `cancelled`; a program that cannot be started
-//!   → `failed`, "cannot start `prog`: No such file or directory".
+//!   → `failed`, "cannot start `prog`: No such file or directory". A process that exits 0 after
+//!   its script declared another exit code in the file [`EXIT_FILE_ENV`] names
+//!   (`wandb.finish(exit_code=N)`) → `failed` with exit code N, as W&B records it.
 //! - **A run the server gave up on is let go.** When the server answers a heartbeat, metrics
 //!   or output with `409 run_crashed` ([`ClientError::is_run_crashed`]: it marked the run
 //!   `crashed` after the run timeout, e.g. while this agent's link was cut, and queued a retry
@@ -89,7 +91,8 @@
 //! Environment of the process: the agent's own, plus `extra` variables, plus `HYPERDIAL_SERVER`,
 //! `HYPERDIAL_RUN_ID`, `HYPERDIAL_SWEEP_ID` (sweep runs; removed otherwise), `HYPERDIAL_CONFIG`
 //! (when a config file is given; removed otherwise), `HYPERDIAL_TOKEN` (when the client has a
-//! token), `HYPERDIAL_CA_CERT` (when the client trusts a CA file, [`Client::ca_cert`]), `PYTHONPATH` prefixed with [`SuperviseOptions::wandb_module`] (when set) and
+//! token), `HYPERDIAL_CA_CERT` (when the client trusts a CA file, [`Client::ca_cert`]),
+//! `HYPERDIAL_SPILL_DIR` and [`EXIT_FILE_ENV`] (with a spill directory), `PYTHONPATH` prefixed with [`SuperviseOptions::wandb_module`] (when set) and
 //! [`SuperviseOptions::python_path`], W&B's `WANDB_RUN_ID` and `WANDB_SWEEP_ID` (removed
 //! outside a sweep) when the `wandb` module is given, as W&B's agent sets them, and
 //! `PYTHONUNBUFFERED=1` unless set: Python block-buffers standard output into a pipe, which would
