@@ -141,6 +141,8 @@ pub struct RunPoint {
     pub started_ms: Option<i64>,
     /// Finished.
     pub finished_ms: Option<i64>,
+    /// The run this one repeats with another seed (`hyperdial repeat`), if any.
+    pub repeat_of: Option<String>,
 }
 
 /// One point of a metric series.

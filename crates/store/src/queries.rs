@@ -1793,7 +1793,7 @@ impl Storage for Backend {
 
     async fn sweep_points(&self, sweep_id: &str) -> Result<Vec<RunPoint>> {
         let rows = sqlx::query(
-            "SELECT id, number, state, params, metric, created_ms, started_ms, finished_ms \
+            "SELECT id, number, state, params, metric, created_ms, started_ms, finished_ms, repeat_of \
              FROM runs WHERE sweep_id = $1 ORDER BY number",
         )
         .bind(sweep_id)
@@ -1811,6 +1811,7 @@ impl Storage for Backend {
                     created_ms: r.try_get("created_ms")?,
                     started_ms: r.try_get("started_ms")?,
                     finished_ms: r.try_get("finished_ms")?,
+                    repeat_of: r.try_get("repeat_of")?,
                 })
             })
             .collect()

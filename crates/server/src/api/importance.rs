@@ -767,11 +767,8 @@ pub(crate) async fn importance(
     let metric = sweep.metric_name.clone();
     let wanted = states.clone();
     let answer = tokio::task::spawn_blocking(move || {
-        let runs: Vec<(&Value, f64)> = points
-            .iter()
-            .filter(|p| wanted.contains(&p.state))
-            .filter_map(|p| p.metric.map(|m| (&p.params, m)))
-            .collect();
+        let runs = configurations(&points, &wanted);
+        let runs: Vec<(&Value, f64)> = runs.iter().map(|(p, m)| (*p, *m)).collect();
         compute(&params, &runs, maximize)
     })
     .await
@@ -793,6 +790,45 @@ pub(crate) async fn importance(
     Ok(Json(answer).into_response())
 }
 
+/// The observations the importances are computed from, one per configuration: the runs in
+/// one of the `wanted` states with a metric, except that a run repeated with other seeds
+/// (`hyperdial repeat`) and its repeats are one observation, valued at the mean of the
+/// repeats (the run repeated is left out of that mean, as the noise report does: it was
+/// picked for scoring well). Without this a configuration repeated 5 times would weigh 6
+/// times as much as any other and count 6 times toward the runs needed.
+fn configurations<'a>(
+    points: &'a [hyperdial_store::RunPoint],
+    wanted: &[RunState],
+) -> Vec<(&'a Value, f64)> {
+    let kept = |p: &&hyperdial_store::RunPoint| wanted.contains(&p.state) && p.metric.is_some();
+    let mut repeats: HashMap<&str, (f64, usize)> = HashMap::new();
+    for p in points.iter().filter(kept) {
+        if let (Some(of), Some(m)) = (p.repeat_of.as_deref(), p.metric) {
+            let e = repeats.entry(of).or_insert((0.0, 0));
+            e.0 += m;
+            e.1 += 1;
+        }
+    }
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for p in points.iter().filter(kept) {
+        // A repeat stands in for its configuration when the run it repeats is not kept.
+        let key = p.repeat_of.as_deref().unwrap_or(&p.id);
+        if !seen.insert(key) {
+            continue;
+        }
+        let value = match repeats.get(key) {
+            Some(&(sum, n)) => sum / n as f64,
+            None => match p.metric {
+                Some(m) => m,
+                None => continue,
+            },
+        };
+        out.push((&p.params, value));
+    }
+    out
+}
+
 /// Whether `n` runs and a forest of out-of-bag R² `oob_r2` are evidence enough to rank the
 /// parameters: fewer than [`MIN_RUNS`] runs are too few; an R² below [`MIN_OOB_R2`], not finite
 /// or not measured is no signal.
@@ -812,6 +848,40 @@ fn evidence_of(n: usize, oob_r2: Option<f64>) -> Evidence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_configuration_is_one_observation_at_its_repeats_mean() {
+        let point = |id: &str, lr: f64, metric: Option<f64>, state, of: Option<&str>| {
+            hyperdial_store::RunPoint {
+                id: id.into(),
+                number: None,
+                state,
+                params: serde_json::json!({"lr": lr}),
+                metric,
+                created_ms: 0,
+                started_ms: None,
+                finished_ms: None,
+                repeat_of: of.map(str::to_string),
+            }
+        };
+        let points = [
+            point("a", 0.1, Some(0.2), RunState::Finished, None),
+            point("b", 0.2, Some(0.5), RunState::Finished, None),
+            point("c", 0.3, Some(0.9), RunState::Failed, None),
+            point("a1", 0.1, Some(0.4), RunState::Finished, Some("a")),
+            point("a2", 0.1, Some(0.6), RunState::Finished, Some("a")),
+            point("a3", 0.1, None, RunState::Running, Some("a")),
+        ];
+        let got = configurations(&points, &[RunState::Finished]);
+        let got: Vec<(f64, f64)> = got
+            .iter()
+            .map(|(p, m)| (p["lr"].as_f64().unwrap(), *m))
+            .collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].0, 0.1);
+        assert!((got[0].1 - 0.5).abs() < 1e-12, "{got:?}");
+        assert_eq!(got[1], (0.2, 0.5));
+    }
 
     #[test]
     fn an_out_of_bag_r2_that_rounds_to_zero_is_no_signal() {
