@@ -423,6 +423,10 @@ pub async fn supervise(
         .stderr(Stdio::piped())
         .process_group(0);
     die_with_parent(&mut cmd);
+    if let Some(dir) = &opts.spill_dir {
+        // A declared exit code left by an earlier attempt of this run is not this process's.
+        let _ = std::fs::remove_file(exit_file(dir, run_id));
+    }
     apply_env(&mut cmd, client, run_id, env, opts);
     let mut child = match cmd.spawn() {
         Ok(child) => child,
@@ -912,11 +916,8 @@ fn apply_env(
     }
     match &opts.spill_dir {
         Some(dir) => {
-            let declared = exit_file(dir, run_id);
-            // A file left from an earlier attempt of this run is not this process's word.
-            let _ = std::fs::remove_file(&declared);
             cmd.env(SPILL_DIR_ENV, dir);
-            cmd.env(EXIT_FILE_ENV, declared)
+            cmd.env(EXIT_FILE_ENV, exit_file(dir, run_id))
         }
         None => {
             cmd.env_remove(SPILL_DIR_ENV);
