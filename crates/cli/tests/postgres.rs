@@ -130,3 +130,86 @@ fn tune_keeps_its_sweep_in_the_database_hyperdial_db_names() {
     assert!(text(&again).contains("is finished"), "{}", text(&again));
     rt.block_on(db.remove());
 }
+
+/// `url` with one more query parameter.
+fn with_param(url: &str, param: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}{param}")
+}
+
+#[test]
+fn the_server_says_whether_its_postgres_connection_is_encrypted_and_refuses_a_certificate_it_cannot_check(
+) {
+    let test = "cli the_server_says_whether_its_postgres_connection_is_encrypted";
+    let Some((rt, db)) = database(test) else {
+        return;
+    };
+    let s = Scratch::new("pg-tls");
+    // `sslmode=prefer` (the default): TLS when the database server offers it.
+    let preferred = Server::start(&s, db.url());
+    let line = preferred.2.trim_end().to_string();
+    drop(preferred);
+    if line.ends_with(", without TLS)") {
+        hyperdial_store::testing::skipped(&format!(
+            "SKIPPED: {test} (the PostgreSQL server offers no TLS; .ci/run starts it with ssl=on)"
+        ));
+        rt.block_on(db.remove());
+        return;
+    }
+    assert!(line.ends_with(", TLS)"), "{line}");
+    // `require`: encrypted, the certificate not checked (a self-signed one here).
+    let required = Server::start(&s, &with_param(db.url(), "sslmode=require"));
+    assert!(required.2.trim_end().ends_with(", TLS)"), "{}", required.2);
+    drop(required);
+    // `verify-full` without `sslrootcert`: the certificate's authority is not one of the
+    // built-in roots, so the connection is refused at once (no wait for the database) and the
+    // message names the URL's TLS parameters.
+    let out = s
+        .cmd(&[
+            "server",
+            "--db",
+            &with_param(db.url(), "sslmode=verify-full"),
+            "--port",
+            "0",
+            "--db-wait",
+            "600",
+        ])
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("TLS: invalid peer certificate"), "{said}");
+    assert!(said.contains("sslrootcert"), "{said}");
+    assert!(!said.contains("waiting up to"), "{said}");
+    rt.block_on(db.remove());
+}
+
+#[test]
+fn a_database_url_naming_a_port_that_is_not_postgres_fails_at_once_with_the_port_to_check() {
+    // Any TCP server that is not PostgreSQL: a hyperdial server, which answers HTTP.
+    let s = Scratch::new("pg-not-postgres");
+    let http = Server::start(&s, "state.db");
+    let port = http.1.rsplit(':').next().unwrap().to_string();
+    for mode in ["sslmode=prefer", "sslmode=disable"] {
+        let out = s
+            .cmd(&[
+                "server",
+                "--db",
+                &format!("postgres://postgres@127.0.0.1:{port}/x?{mode}"),
+                "--port",
+                "0",
+                "--db-wait",
+                "600",
+            ])
+            .output()
+            .unwrap();
+        let said = text(&out);
+        assert!(!out.status.success(), "{said}");
+        assert!(
+            said.contains("something answers at that address, but not as PostgreSQL does"),
+            "{mode}: {said}"
+        );
+        assert!(said.contains("is the port right?"), "{said}");
+        assert!(!said.contains("waiting up to"), "{said}");
+    }
+}

@@ -13,6 +13,15 @@
 //! `DOUBLE PRECISION`, `BOOLEAN` and JSON as `TEXT`, except the metric points: chunks of up to
 //! 78 points per series, see [`chunks`]); migrations take PostgreSQL's advisory lock, so
 //! servers starting together apply them once.
+//!
+//! **Encryption.** The URL's `sslmode` is libpq's: `prefer` (the default) uses TLS when the
+//! database server offers it and goes on in plain text when it does not; `require` insists
+//! on TLS without checking the certificate; `verify-ca` and `verify-full` check it against
+//! `sslrootcert` (or the Mozilla roots built in) and, for `verify-full`, the host name.
+//! [`PostgresStorage::open`] reads back whether the connection it made is encrypted
+//! (`pg_stat_ssl`): the server's start-up line says so, and a plain-text connection to a
+//! host other than this machine is warned about, since the password and every row would
+//! cross the network readable.
 
 use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
@@ -56,11 +65,21 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 fn connect_failure(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::Database(db) => db.message().to_string(),
+        sqlx::Error::Io(io) if not_postgres(io) => format!(
+            "something answers at that address, but not as PostgreSQL does ({io}); \
+             is the port right? PostgreSQL listens on 5432 unless told otherwise"
+        ),
+        // rustls's refusals (an unknown issuer, a wrong host name) come as invalid data.
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => format!(
+            "TLS: {io} (check `sslmode` and `sslrootcert` in the URL: `sslrootcert` is the \
+             PEM file of the authority that signed the database server's certificate)"
+        ),
         sqlx::Error::Io(io) => io.to_string(),
         sqlx::Error::Tls(tls) => format!("TLS: {tls}"),
-        sqlx::Error::Protocol(p) => {
-            format!("the server there does not answer as PostgreSQL does ({p})")
-        }
+        sqlx::Error::Protocol(p) => format!(
+            "something answers at that address, but not as PostgreSQL does ({p}); is the \
+             port right? PostgreSQL listens on 5432 unless told otherwise"
+        ),
         other => other.to_string(),
     }
 }
@@ -69,10 +88,11 @@ fn connect_failure(e: &sqlx::Error) -> String {
 /// listened or answered (an I/O error: refused, reset, a name that does not resolve yet), or
 /// the server said it is starting up, shutting down or cannot take connections now (SQLSTATE
 /// `57P01`-`57P03`, class `08`). An answer that refuses the client (authentication, an
-/// unknown role or database) is final.
+/// unknown role or database, a certificate TLS refuses) or that is not PostgreSQL's is final.
 fn not_up_yet(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Io(io) => io.kind() != std::io::ErrorKind::InvalidData && !not_postgres(io),
+        sqlx::Error::PoolTimedOut => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03")
         }),
@@ -80,12 +100,41 @@ fn not_up_yet(e: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether a failed first connection met a peer that answered with something other than
+/// PostgreSQL's protocol: the connection was made and bytes came back, but they did not frame
+/// as PostgreSQL messages (an HTTP server's `HTTP/1.1 400` read as a message length, for one),
+/// and the peer closed. A server that is starting answers in its protocol (`57P03`), and one
+/// that is down refuses or resets, so waiting cannot help here.
+fn not_postgres(io: &std::io::Error) -> bool {
+    let text = io.to_string();
+    matches!(
+        io.kind(),
+        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
+    ) && text.contains("expected to read")
+        && !text.contains("got 0 bytes")
+}
+
+/// Whether `options` name a database server on this machine (a Unix socket, or a loopback
+/// address or `localhost`), where a connection in plain text crosses no network.
+fn on_this_machine(options: &PgConnectOptions) -> bool {
+    if options.get_socket().is_some() {
+        return true;
+    }
+    let host = options.get_host();
+    host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(|c| c == '[' || c == ']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The PostgreSQL backend of [`crate::Storage`].
 #[derive(Debug, Clone)]
 pub struct PostgresStorage {
     /// The one pool; reads and writes share it.
     reader: PgPool,
-    /// The URL without its password.
+    /// The URL without its password, and whether the connection is encrypted.
     shown: String,
     /// The migrations applied when the database was opened.
     migrated: std::sync::Arc<[crate::AppliedMigration]>,
@@ -108,7 +157,7 @@ impl PostgresStorage {
             why,
             not_up,
         };
-        match tokio::time::timeout(
+        let encrypted = match tokio::time::timeout(
             CONNECT_TIMEOUT,
             <PgConnection as sqlx::Connection>::connect_with(&options),
         )
@@ -124,9 +173,26 @@ impl PostgresStorage {
                 ))
             }
             Ok(Err(e)) => return Err(refused(connect_failure(&e), not_up_yet(&e))),
-            Ok(Ok(conn)) => {
+            Ok(Ok(mut conn)) => {
+                let encrypted = sqlx::query_scalar::<_, bool>(
+                    "SELECT COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+                )
+                .fetch_one(&mut conn)
+                .await
+                .ok();
                 let _ = sqlx::Connection::close(conn).await;
+                encrypted
             }
+        };
+        if encrypted == Some(false) && !on_this_machine(&options) {
+            tracing::warn!(
+                "the connection to PostgreSQL at {} is not encrypted (the database server \
+                 offers no TLS, or the URL says sslmode=disable): its password and every row \
+                 cross the network readable. Turn on `ssl` in the database server's \
+                 configuration, then add `?sslmode=verify-full&sslrootcert=CA.pem` (or \
+                 `?sslmode=require`) to the URL so that a plain connection is refused",
+                hyperdial_wire::redact_url(url)
+            );
         }
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
@@ -150,7 +216,11 @@ impl PostgresStorage {
                 .await?;
         let mut storage = PostgresStorage {
             reader: pool,
-            shown: hyperdial_wire::redact_url(url),
+            shown: match encrypted {
+                Some(true) => format!("{}, TLS", hyperdial_wire::redact_url(url)),
+                Some(false) => format!("{}, without TLS", hyperdial_wire::redact_url(url)),
+                None => hyperdial_wire::redact_url(url),
+            },
             migrated: migrated.into(),
             metric_queue: None,
         };
@@ -295,3 +365,47 @@ mod chunks;
 mod hot;
 
 include!("../queries.rs");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn a_peer_answering_another_protocol_is_not_postgres_and_not_worth_waiting_for() {
+        // An HTTP server's `HTTP/1.1 400` read as a message: "TTPH" as a length.
+        let http = Error::new(
+            ErrorKind::UnexpectedEof,
+            "expected to read 1414811696 bytes, got 103 bytes at EOF",
+        );
+        assert!(not_postgres(&http));
+        assert!(!not_up_yet(&sqlx::Error::Io(http)));
+        // A server that closed before saying anything may be restarting.
+        let closed = Error::new(
+            ErrorKind::UnexpectedEof,
+            "expected to read 5 bytes, got 0 bytes at EOF",
+        );
+        assert!(!not_postgres(&closed));
+        assert!(not_up_yet(&sqlx::Error::Io(closed)));
+        let refused = Error::from(ErrorKind::ConnectionRefused);
+        assert!(not_up_yet(&sqlx::Error::Io(refused)));
+        // rustls refusing the certificate: final, and said to be about TLS.
+        let tls = sqlx::Error::Io(Error::new(
+            ErrorKind::InvalidData,
+            "invalid peer certificate: UnknownIssuer",
+        ));
+        assert!(!not_up_yet(&tls));
+        assert!(connect_failure(&tls).starts_with("TLS: invalid peer certificate"));
+    }
+
+    #[test]
+    fn loopback_hosts_and_sockets_are_on_this_machine() {
+        let on = |url: &str| on_this_machine(&PgConnectOptions::from_str(url).unwrap());
+        assert!(on("postgres://u@localhost/db"));
+        assert!(on("postgres://u@127.0.0.1:5433/db"));
+        assert!(on("postgres://u@[::1]:5432/db"));
+        assert!(on("postgres://u@%2Fvar%2Frun%2Fpostgresql/db"));
+        assert!(!on("postgres://u@db.example.org/db"));
+        assert!(!on("postgres://u@10.0.0.5/db"));
+    }
+}
