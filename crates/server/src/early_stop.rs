@@ -183,7 +183,7 @@ impl Controller {
             let info = json!({
                 "rule": stop.rule, "rung": stop.rung, "value": stop.value,
                 "threshold": stop.threshold, "metric": metric.name,
-                "step_key": step_key,
+                "step_key": step_key, "requested_ms": hyperdial_store::now_ms(),
             });
             if store.request_stop(id, REASON, &info).await? {
                 tracing::info!(
@@ -221,6 +221,12 @@ fn to_points(raw: &[(i64, Option<f64>, i64, Option<f64>)], by_key: bool) -> Vec<
 /// `stopped early by ` and [`reason`] with every digit of its numbers.
 pub fn explain(info: &serde_json::Value) -> Option<String> {
     reason(info, |x| x.to_string()).map(|why| format!("stopped early by {why}"))
+}
+
+/// When the rule asked for the stop (ms since the epoch, the server's clock), from a run's
+/// `stop_info`; `None` for a stop recorded before this was kept, or not by a rule.
+pub fn requested_ms(info: &serde_json::Value) -> Option<i64> {
+    info["requested_ms"].as_i64()
 }
 
 /// Why a rule stopped a run, from its `stop_info`, with numbers written by `number`:

@@ -951,3 +951,70 @@ async fn a_metrics_batch_for_a_cancelled_run_is_answered_stop() {
     assert_eq!(ans["stop"], true, "{ans}");
     assert_eq!(ans["reason"], "cancelled", "{ans}");
 }
+
+/// A stop the early-termination rule asks for once a run's process has already ended (its
+/// points reached the server late, after an outage) stopped nothing: the run ends as its exit
+/// code says, and keeps no "stopped early" error. A stop asked before the end still wins.
+#[tokio::test]
+async fn a_stop_requested_after_the_process_ended_does_not_make_the_run_stopped_early() {
+    let s = start(None).await;
+    let id = s
+        .sweep(
+            "program: t.py\nmethod: grid\nmetric: {name: loss, goal: minimize}\n\
+             early_terminate: {type: hyperband, min_iter: 2, eta: 2}\n\
+             parameters:\n  q: {values: [1, 2, 3, 4, 5]}\n",
+        )
+        .await;
+    let claim = format!("/api/v1/sweeps/{id}/claim");
+    let mut runs = Vec::new();
+    for _ in 0..5 {
+        let (st, body) = s.post(&claim, json!({})).await;
+        assert_eq!(st, 200, "{body}");
+        runs.push(body["run"]["id"].as_str().unwrap().to_string());
+    }
+    let log = |loss: f64| {
+        json!({"points": (0..6).map(|step| json!({"step": step, "values": {"loss": loss}}))
+            .collect::<Vec<_>>()})
+    };
+    // Three good runs first: they set the bands' thresholds.
+    for (run, loss) in runs.iter().zip([0.1, 0.2, 0.3]) {
+        let (st, _) = s
+            .post(&format!("/api/v1/runs/{run}/metrics"), log(loss))
+            .await;
+        assert_eq!(st, 200);
+        s.post(
+            &format!("/api/v1/runs/{run}/finish"),
+            json!({"exit_code": 0}),
+        )
+        .await;
+    }
+    let now = hyperdial_store::now_ms();
+    // Two bad runs; each answer asks for a stop.
+    for run in &runs[3..] {
+        let (st, answer) = s
+            .post(&format!("/api/v1/runs/{run}/metrics"), log(5.0))
+            .await;
+        assert_eq!(st, 200);
+        assert_eq!(answer["stop"], true, "{answer}");
+    }
+    // Its process had ended 30 s before its points arrived: finished, as its exit code says.
+    let (_, late) = s
+        .post(
+            &format!("/api/v1/runs/{}/finish", runs[3]),
+            json!({"exit_code": 0, "ended_ms": now - 30_000}),
+        )
+        .await;
+    assert_eq!(late["state"], "finished", "{late}");
+    assert!(late["error"].is_null(), "{late}");
+    // Ended as the stop was asked for (within the clock tolerance): stopped early.
+    let (_, stopped) = s
+        .post(
+            &format!("/api/v1/runs/{}/finish", runs[4]),
+            json!({"exit_code": 0, "ended_ms": now}),
+        )
+        .await;
+    assert_eq!(stopped["state"], "stopped_early", "{stopped}");
+    assert!(stopped["error"]
+        .as_str()
+        .is_some_and(|e| e.starts_with("stopped early by hyperband")));
+}

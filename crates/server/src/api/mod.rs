@@ -807,9 +807,9 @@ async fn put_summary(
     Ok(Json(Empty {}).into_response())
 }
 
-/// How much earlier than the server's own end time a finish's `ended_ms` must be for the run's
-/// end to be moved to it (see [`FinishRequest::ended_ms`]).
-const LATE_END_MS: i64 = 2_000;
+// How much earlier than the server's own end time a finish's `ended_ms` must be for the run's
+// end to be moved to it (see [`FinishRequest::ended_ms`]).
+use crate::controller::LATE_END_MS;
 
 async fn finish(State(s): State<AppState>, Path(id): Path<String>, body: Bytes) -> ApiResult {
     let body = optional_body::<FinishRequest>(&body)?;
@@ -856,13 +856,14 @@ pub(crate) async fn end_run(
     // A crashed run is refused inside `finish`, from the run it reads anyway.
     let finished = s
         .controller
-        .finish(
+        .finish_ended_at(
             id,
             body.exit_code,
             body.state.map(|state| state.as_str()),
             body.error.as_deref(),
             told.as_ref(),
             in_sweep,
+            body.ended_ms,
         )
         .await?;
     Ok(published_end(s, told.as_ref(), finished))
@@ -893,13 +894,14 @@ pub(crate) async fn end_run_and_claim(
         TellClaim::Separately => {
             let finished = s
                 .controller
-                .finish(
+                .finish_ended_at(
                     id,
                     tell.exit_code,
                     tell.state,
                     tell.error,
                     tell.told,
                     Some(sweep),
+                    body.ended_ms,
                 )
                 .await?;
             (finished, None)

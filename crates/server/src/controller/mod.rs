@@ -956,8 +956,28 @@ impl Controller {
         told: Option<&Point>,
         in_sweep: Option<&str>,
     ) -> Result<Finished, ControlError> {
+        self.finish_ended_at(run_id, exit_code, state, error, told, in_sweep, None)
+            .await
+    }
+
+    /// [`Controller::finish`] with when the process ended (`ended_ms`, ms since the epoch on
+    /// the reporter's clock, as [`hyperdial_wire::FinishRequest::ended_ms`]): a stop the
+    /// early-termination rule requested more than [`LATE_END_MS`] after that did not stop the
+    /// process, which had already ended by itself (its points reached the server late, after
+    /// an outage), so the run ends as its exit code says, not `stopped_early`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn finish_ended_at(
+        &self,
+        run_id: &str,
+        exit_code: Option<i64>,
+        state: Option<&str>,
+        error: Option<&str>,
+        told: Option<&Point>,
+        in_sweep: Option<&str>,
+        ended_ms: Option<i64>,
+    ) -> Result<Finished, ControlError> {
         let ending = self
-            .prepare_finish(run_id, exit_code, state, error, told, in_sweep)
+            .prepare_finish(run_id, exit_code, state, error, told, in_sweep, ended_ms)
             .await?;
         let Ending {
             run,
@@ -1013,6 +1033,7 @@ impl Controller {
     /// What [`Controller::finish`] decides before it writes anything: the run (refused as
     /// `finish` says), its final state and error, its sweep's config and objective, and the
     /// told point unless the run has already ended.
+    #[allow(clippy::too_many_arguments)]
     async fn prepare_finish<'p>(
         &self,
         run_id: &str,
@@ -1021,6 +1042,7 @@ impl Controller {
         error: Option<&str>,
         told: Option<&'p Point>,
         in_sweep: Option<&str>,
+        ended_ms: Option<i64>,
     ) -> Result<Ending<'p>, ControlError> {
         let run = self.reporting_run(run_id).await?;
         if let Some(sweep) = in_sweep {
@@ -1036,7 +1058,13 @@ impl Controller {
             Some(crate::early_stop::REASON) => RunState::StoppedEarly,
             _ => RunState::Cancelled,
         };
-        let mut final_state = match (run.stop_requested, state) {
+        // A stop requested once the process had ended (its last points arrived late) stopped
+        // nothing: the run ended by itself.
+        let stop_came_after_the_end = ended_ms.is_some_and(|ended| {
+            crate::early_stop::requested_ms(&run.stop_info)
+                .is_some_and(|requested| requested - ended > LATE_END_MS)
+        });
+        let mut final_state = match (run.stop_requested && !stop_came_after_the_end, state) {
             (true, Some(s @ (RunState::StoppedEarly | RunState::Cancelled))) => s,
             // A run asked to stop ends as stopped, whatever its exit code: a script that
             // checks `should_stop()` ends cleanly (exit code 0) because it was asked to,
@@ -1237,6 +1265,11 @@ impl Controller {
 }
 
 /// The error of a run stopped because its sweep was cancelled.
+/// How much earlier than the server's clock a reported end time must be to count as earlier:
+/// a reporter's clock a second or two off never moves an end, nor decides whether a stop
+/// came after it ([`Controller::finish_ended_at`], and the backdating of a late end).
+pub const LATE_END_MS: i64 = 2_000;
+
 pub const SWEEP_CANCELLED: &str = "stopped: its sweep was cancelled (`cancel`)";
 
 /// One run chosen by [`Controller::retry`] and the retry queued for it.

@@ -91,6 +91,7 @@ impl Controller {
                 tell.error,
                 Some(told),
                 Some(sweep_id),
+                None,
             )
             .await?;
         let Some(config) = ending.config.clone() else {
