@@ -31,7 +31,7 @@ from ._errors import _warn
 from ._history import _HistoryReader
 from ._sinks import (_HTTPSink, _NullSink, _OfflineSink, _dumps, _fit_point, _halve,
                      _body_size, _now_ms, _spill_file)
-from ._transport import _SendError, _Transport
+from ._transport import _Failover, _SendError, _servers_from_env, _Transport
 from ._values import Config, _deep_merge, _flatten_values, _jsonable, _overridden
 
 
@@ -993,7 +993,10 @@ def init(config=None, project=None, name=None, mode=None, id=None, resume=None):
             'mode="auto") to record the run' if mode_arg else
             "HYPERDIAL_MODE=disabled is set; unset it (or set it to auto) to record the run")
     elif mode == "auto" and run_id:
-        transport = _Transport(server, token)
+        # Every server the agent was given, its current one first: the run's points follow
+        # the agent to another server of the same database when this one goes away.
+        servers = _servers_from_env()
+        transport = _Failover(servers, token) if len(servers) > 1 else _Transport(server, token)
         # The agent names the directory and uploads (or reports) what lands there when the
         # process has ended; without it, this process reports what it spilled.
         agent_spill_dir = _settings.env("HYPERDIAL_SPILL_DIR")

@@ -301,6 +301,57 @@ class _Transport:
         return _decoded(raw)
 
 
+class _Failover:
+    """Requests to the first of several servers of one database that answers, for a run
+    under an agent that was given several (``HYPERDIAL_SERVER=A,B``, the agent's current
+    server first). A server that cannot be reached at all (refused, reset, timed out; not an
+    HTTP error, which that server did answer) is left for the next in the list, which then
+    takes every later request, as the agent's own client fails over. Metric points carry
+    their steps, so a batch whose answer was lost and is sent again to another server is
+    stored once. Raises what :meth:`_Transport.request` raises, for the last server tried."""
+
+    def __init__(self, servers, token):
+        self._transports = [_Transport(server, token) for server in servers]
+        self._current = 0
+        self.token = token or None
+
+    @property
+    def server(self):
+        """The server requests go to now."""
+        return self._transports[self._current].server
+
+    def request(self, method, path, body=None, timeout=None, headers_out=None):
+        count = len(self._transports)
+        start = self._current
+        for offset in range(count):
+            index = (start + offset) % count
+            try:
+                answer = self._transports[index].request(
+                    method, path, body, timeout=timeout, headers_out=headers_out)
+            except _SendError as err:
+                if err.status is None and err.retryable and offset + 1 < count:
+                    continue
+                raise
+            if index != self._current:
+                self._current = index
+                _warn("%s did not answer; going on with %s"
+                      % (self._transports[start].server, self.server))
+            return answer
+        raise AssertionError("unreachable")
+
+    def close(self):
+        for transport in self._transports:
+            transport.close()
+
+
+def _servers_from_env():
+    """Every server ``HYPERDIAL_SERVER`` names (comma-separated), normalized as
+    :func:`_server_from` does; the default server when none is named."""
+    named = _settings.env("HYPERDIAL_SERVER", _settings.DEFAULT_SERVER)
+    servers = [_server_from(s) for s in named.split(",") if s.strip()]
+    return servers or [_server_from(_settings.DEFAULT_SERVER)]
+
+
 #: Transports with kept connections (weakly held): closed at exit, see _close_transports.
 _open_transports = weakref.WeakSet()
 

@@ -189,6 +189,25 @@ class AgentModeTests(ClientTestCase):
         self.assertEqual(len(server.of("PUT", "/name")), 1, "no name, nothing sent")
         self.assertEqual(self.stderr.getvalue(), "")
 
+    def test_with_several_servers_a_run_goes_on_with_the_next_when_its_server_goes_away(self):
+        # The agent names every server of the database, its current one first; the run's
+        # points follow it to the next one instead of waiting for the first to come back.
+        first = self.start_server()
+        second = self.start_server()
+        self.agent_env(first, config={})
+        os.environ["HYPERDIAL_SERVER"] = first.url + "," + second.url
+        run = hyperdial.init()
+        run.log({"loss": 1.0})
+        self.assertTrue(wait_for(lambda: len(first.points()) == 1))
+        first_url = first.url
+        first.stop()
+        run.log({"loss": 0.5})
+        run.finish()
+        self.assertEqual([p["values"]["loss"] for p in second.points()], [0.5])
+        self.assertEqual(second.points()[0]["step"], 1)
+        said = self.stderr.getvalue()
+        self.assertIn("%s did not answer; going on with %s" % (first_url, second.url), said)
+
     def test_a_project_given_to_init_under_an_agent_is_said_ignored(self):
         # The run exists already, in its sweep's project: the script is told, as W&B tells
         # a wandb.init(project=...) under a sweep agent.

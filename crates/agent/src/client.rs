@@ -485,6 +485,18 @@ impl Client {
         &self.bases[self.current.load(Ordering::Relaxed) % self.bases.len()]
     }
 
+    /// Every server this client may use, the one in use first, then the others in their
+    /// order after it, comma-separated: `HYPERDIAL_SERVER` for training processes, whose
+    /// Python client goes on with the next one when its server cannot be reached.
+    pub fn base_urls_current_first(&self) -> String {
+        let n = self.bases.len();
+        let current = self.current.load(Ordering::Relaxed) % n;
+        (0..n)
+            .map(|i| self.bases[(current + i) % n].as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// Every server this client may use, in order ([`Client::new`]).
     pub fn base_urls(&self) -> &[String] {
         &self.bases

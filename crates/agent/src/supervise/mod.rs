@@ -88,8 +88,9 @@
 //! - **No panic** on a bad server answer or a misbehaving process; server errors become
 //!   [`Event::Message`]s and the training goes on.
 //!
-//! Environment of the process: the agent's own, plus `extra` variables, plus `HYPERDIAL_SERVER`,
-//! `HYPERDIAL_RUN_ID`, `HYPERDIAL_SWEEP_ID` (sweep runs; removed otherwise), `HYPERDIAL_CONFIG`
+//! Environment of the process: the agent's own, plus `extra` variables, plus `HYPERDIAL_SERVER`
+//! (every server of the agent, comma-separated, the one in use first:
+//! [`Client::base_urls_current_first`]), `HYPERDIAL_RUN_ID`, `HYPERDIAL_SWEEP_ID` (sweep runs; removed otherwise), `HYPERDIAL_CONFIG`
 //! (when a config file is given; removed otherwise), `HYPERDIAL_TOKEN` (when the client has a
 //! token), `HYPERDIAL_CA_CERT` (when the client trusts a CA file, [`Client::ca_cert`]),
 //! `HYPERDIAL_SPILL_DIR` and [`EXIT_FILE_ENV`] (with a spill directory), `PYTHONPATH` prefixed with [`SuperviseOptions::wandb_module`] (when set) and
@@ -898,7 +899,7 @@ fn apply_env(
     for (key, value) in extra {
         cmd.env(key, value);
     }
-    cmd.env("HYPERDIAL_SERVER", client.base_url());
+    cmd.env("HYPERDIAL_SERVER", client.base_urls_current_first());
     cmd.env("HYPERDIAL_RUN_ID", run_id);
     match &opts.sweep {
         Some(sweep) => cmd.env("HYPERDIAL_SWEEP_ID", sweep),
