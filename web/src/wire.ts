@@ -16,7 +16,11 @@ export interface Axis {
   name: string;
   /** Its scale. */
   kind: AxisKind;
-  /** The choices of a categorical parameter; `null` otherwise. */
+  /**
+   * The listed values of a `values` parameter (on a `category` axis; a list of three or
+   * more distinct numbers is drawn on a `linear` or `log` axis, as the search orders it);
+   * `null` otherwise.
+   */
   values: JsonValue[] | null;
   /** Smallest value of a bounded numeric parameter. */
   min: number | null;
@@ -26,7 +30,10 @@ export interface Axis {
   distribution: string;
 }
 
-/** How a parameter is drawn on an axis (and enters the importance model). */
+/**
+ * How a parameter is drawn on an axis (and enters the importance model): a numeric `values`
+ * list is `log` when geometric and `linear` otherwise, as the search encodes it.
+ */
 export type AxisKind = "linear" | "log" | "category";
 
 /** The best run of a sweep so far. */

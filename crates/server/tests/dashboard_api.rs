@@ -82,6 +82,47 @@ async fn points_are_columnar_with_axes() {
 }
 
 #[tokio::test]
+async fn numeric_values_lists_are_drawn_on_number_axes_as_the_search_orders_them() {
+    // As the search encodes them: a geometric list on a log axis, another list of three or
+    // more numbers on a linear one (both with the list's bounds and values), a list of two
+    // numbers or of strings on a category axis.
+    let s = start(None).await;
+    let id = s
+        .sweep(
+            "program: t.py\nmethod: random\nmetric: {name: loss}\nparameters:\n  \
+             batch: {values: [16, 32, 64, 128]}\n  layers: {values: [1, 2, 3, 4]}\n  \
+             two: {values: [0.1, 0.2]}\n  act: {values: [relu, tanh, gelu]}\n",
+        )
+        .await;
+    let (st, p) = s.get(&format!("/api/v1/sweeps/{id}/points")).await;
+    assert_eq!(st, 200, "{p}");
+    let axis = |name: &str| {
+        p["axes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let batch = axis("batch");
+    assert_eq!(batch["kind"], "log", "{batch}");
+    assert_eq!(
+        (batch["min"].as_f64(), batch["max"].as_f64()),
+        (Some(16.0), Some(128.0))
+    );
+    assert_eq!(batch["values"], json!([16, 32, 64, 128]));
+    let layers = axis("layers");
+    assert_eq!(layers["kind"], "linear", "{layers}");
+    assert_eq!(
+        (layers["min"].as_f64(), layers["max"].as_f64()),
+        (Some(1.0), Some(4.0))
+    );
+    assert_eq!(axis("two")["kind"], "category");
+    assert_eq!(axis("act")["kind"], "category");
+}
+
+#[tokio::test]
 async fn importance_ranks_what_matters_and_is_cached() {
     let s = start(None).await;
     let (st, created) = s

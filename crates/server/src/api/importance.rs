@@ -78,15 +78,23 @@ const MIN_LEAF: usize = 3;
 /// categories.
 pub use hyperdial_wire::api::AxisKind as Kind;
 
-/// The kind of a distribution: categoricals are categories (even numeric ones, which the
-/// dashboard shows on category axes; the forest still sees them one-hot).
+/// The kind of a distribution, as the search sees it: a `values` list of three or more
+/// distinct numbers is ordered values (log-scaled when geometric, as
+/// [`hyperdial_search::encode::ordered_scale`] decides), so the dashboard draws it on a number
+/// axis and the forest sees numbers with their correlations; other lists are categories
+/// (one-hot for the forest).
 pub fn kind_of(d: &Distribution) -> Kind {
-    if d.is_categorical() {
-        Kind::Category
-    } else if d.is_log_scale() {
-        Kind::Log
-    } else {
-        Kind::Linear
+    match d {
+        Distribution::Categorical { values }
+        | Distribution::CategoricalWithProbabilities { values, .. } => {
+            match hyperdial_search::encode::ordered_scale(values) {
+                Some(true) => Kind::Log,
+                Some(false) => Kind::Linear,
+                None => Kind::Category,
+            }
+        }
+        _ if d.is_log_scale() => Kind::Log,
+        _ => Kind::Linear,
     }
 }
 
@@ -735,28 +743,19 @@ pub(crate) async fn importance(
         .map(|p| {
             // A numeric list the search treats as ordered values is a number here too (log10
             // when geometric), with its correlations; other lists are categories.
-            let ordered = match &p.distribution {
+            let kind = kind_of(&p.distribution);
+            let levels = match &p.distribution {
                 Distribution::Categorical { values }
-                | Distribution::CategoricalWithProbabilities { values, .. } => {
-                    hyperdial_search::encode::ordered_scale(values)
+                | Distribution::CategoricalWithProbabilities { values, .. }
+                    if kind == Kind::Category =>
+                {
+                    values.iter().map(label).collect()
                 }
-                _ => None,
-            };
-            let levels = match (&p.distribution, ordered) {
-                (
-                    Distribution::Categorical { values }
-                    | Distribution::CategoricalWithProbabilities { values, .. },
-                    None,
-                ) => values.iter().map(label).collect(),
                 _ => Vec::new(),
             };
             Param {
                 name: p.name.clone(),
-                kind: match ordered {
-                    Some(true) => Kind::Log,
-                    Some(false) => Kind::Linear,
-                    None => kind_of(&p.distribution),
-                },
+                kind,
                 levels,
             }
         })

@@ -21,7 +21,8 @@ pub struct RunsPage {
     pub limit: i64,
 }
 
-/// How a parameter is drawn on an axis (and enters the importance model).
+/// How a parameter is drawn on an axis (and enters the importance model): a numeric `values`
+/// list is `log` when geometric and `linear` otherwise, as the search encodes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AxisKind {
@@ -40,7 +41,9 @@ pub struct Axis {
     pub name: String,
     /// Its scale.
     pub kind: AxisKind,
-    /// The choices of a categorical parameter; `null` otherwise.
+    /// The listed values of a `values` parameter (on a `category` axis; a list of three or
+    /// more distinct numbers is drawn on a `linear` or `log` axis, as the search orders it);
+    /// `null` otherwise.
     pub values: Option<Vec<Value>>,
     /// Smallest value of a bounded numeric parameter.
     pub min: Option<f64>,
