@@ -185,6 +185,71 @@ fn ln_gamma(x: f64) -> f64 {
     0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
 }
 
+/// One run kept as evidence by a reader of a sweep's runs (importances, `hyperdial refine`):
+/// its id, the run it repeats (`hyperdial repeat`), and its value.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed<'a> {
+    /// The run's id.
+    pub id: &'a str,
+    /// The run it repeats with another seed, if any.
+    pub repeat_of: Option<&'a str>,
+    /// Its value (finite).
+    pub value: f64,
+}
+
+/// One configuration of [`per_configuration`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Configuration {
+    /// Index (into the observations) of the run that stands for the configuration: the run
+    /// repeated when it is among them, else its first repeat.
+    pub index: usize,
+    /// The mean of its repeats when it has some among the observations, else its own value.
+    pub value: f64,
+    /// How many of its repeats are among the observations (0: not repeated).
+    pub repeats: usize,
+}
+
+/// The observations as one per configuration, in the order of their first run: a run
+/// repeated with other seeds and its repeats are one configuration, valued at the mean of the
+/// repeats, with the repeated run left out of that mean as the noise report leaves it out (it
+/// was picked for scoring well: the winner's curse). Without this, a configuration repeated
+/// 5 times weighs 6 times as much as any other and takes 6 places in a ranking. A repeat
+/// stands for its configuration when the run it repeats is not among the observations (it
+/// failed, say). The one rule of importances and `hyperdial refine`.
+pub fn per_configuration(observed: &[Observed<'_>]) -> Vec<Configuration> {
+    let mut repeats: HashMap<&str, (f64, usize)> = HashMap::new();
+    for o in observed {
+        if let Some(of) = o.repeat_of {
+            let e = repeats.entry(of).or_insert((0.0, 0));
+            e.0 += o.value;
+            e.1 += 1;
+        }
+    }
+    let ids: std::collections::HashSet<&str> = observed.iter().map(|o| o.id).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (index, o) in observed.iter().enumerate() {
+        // A repeat of a run that is here: that run stands for the configuration.
+        if o.repeat_of.is_some_and(|of| ids.contains(of)) {
+            continue;
+        }
+        let key = o.repeat_of.unwrap_or(o.id);
+        if !seen.insert(key) {
+            continue;
+        }
+        let (value, count) = match repeats.get(key) {
+            Some(&(sum, n)) => (sum / n as f64, n),
+            None => (o.value, 0),
+        };
+        out.push(Configuration {
+            index,
+            value,
+            repeats: count,
+        });
+    }
+    out
+}
+
 /// A finite metric of a run that ended `finished`.
 fn finished_value(r: &RunRow) -> Option<f64> {
     (r.state == RunState::Finished)
@@ -749,6 +814,33 @@ pub fn report_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_configuration_is_one_at_its_repeats_mean_without_the_run_repeated() {
+        let o = |id, of, value| Observed {
+            id,
+            repeat_of: of,
+            value,
+        };
+        let observed = [
+            o("a", None, 0.10),
+            o("b", None, 0.30),
+            o("a1", Some("a"), 0.20),
+            o("a2", Some("a"), 0.40),
+            // The run repeated is not here (it failed): its first repeat stands for it.
+            o("c1", Some("c"), 0.50),
+            o("c2", Some("c"), 0.70),
+        ];
+        let got = per_configuration(&observed);
+        let close = |x: f64, y: f64| (x - y).abs() < 1e-12;
+        assert_eq!(got.len(), 3);
+        assert_eq!((got[0].index, got[0].repeats), (0, 2));
+        assert!(close(got[0].value, 0.30), "{got:?}");
+        assert_eq!((got[1].index, got[1].repeats), (1, 0));
+        assert!(close(got[1].value, 0.30));
+        assert_eq!((got[2].index, got[2].repeats), (4, 2));
+        assert!(close(got[2].value, 0.60));
+    }
 
     fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol

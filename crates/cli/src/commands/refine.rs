@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use hyperdial_space::lineage::inside;
 use hyperdial_space::refine::{refine, Evidence, Options, Top};
 use hyperdial_wire::RunState;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::manage::urlencode;
 use crate::api::Api;
@@ -221,46 +221,37 @@ fn relative_path(to: &Path, from: &Path) -> std::path::PathBuf {
 }
 
 /// The evidence `refine` follows, one per configuration, from a sweep's runs (the API's
-/// run objects): each run that ended `finished` with a finite metric, except that a run
-/// repeated with other seeds (`hyperdial repeat`) and its repeats are one configuration,
-/// valued at the mean of its finished repeats. The repeated run itself is left out of that
-/// mean, as the noise report does: it was picked for scoring well. Without this a
-/// configuration repeated 3 times would take 4 of the top places, and a lucky seed would set
-/// the new ranges. Also returns how many configurations were repeated.
+/// run objects): each run that ended `finished` with a finite metric, a run repeated with
+/// other seeds (`hyperdial repeat`) and its repeats counted once at the mean of the repeats
+/// ([`hyperdial_server::noise::per_configuration`]: without this a configuration repeated 3
+/// times would take 4 of the top places, and a lucky seed would set the new ranges). Also
+/// returns how many configurations were repeated.
 fn configurations(runs: &[&Value]) -> (Vec<Evidence>, usize) {
-    let finished = |r: &&&Value| r["state"].as_str() == Some(RunState::Finished.as_str());
-    let value = |r: &Value| r["metric"].as_f64().filter(|v| v.is_finite());
-    // The finished repeats' values, by the run they repeat.
-    let mut repeats: std::collections::HashMap<&str, Vec<f64>> = std::collections::HashMap::new();
-    for r in runs.iter().filter(finished) {
-        if let (Some(of), Some(v)) = (r["repeat_of"].as_str(), value(r)) {
-            repeats.entry(of).or_default().push(v);
-        }
-    }
-    let mut evidence = Vec::new();
-    let mut repeated = 0;
-    for r in runs.iter().filter(finished) {
-        if !r["repeat_of"].is_null() {
-            continue;
-        }
-        let Some(params) = r["params"].as_object() else {
-            continue;
-        };
-        let value = match r["id"].as_str().and_then(|id| repeats.get(id)) {
-            Some(values) => {
-                repeated += 1;
-                values.iter().sum::<f64>() / values.len() as f64
-            }
-            None => match value(r) {
-                Some(v) => v,
-                None => continue,
-            },
-        };
-        evidence.push(Evidence {
-            params: params.clone(),
-            value,
-        });
-    }
+    let kept: Vec<(&Value, &Map<String, Value>, f64)> = runs
+        .iter()
+        .filter(|r| r["state"].as_str() == Some(RunState::Finished.as_str()))
+        .filter_map(|r| {
+            let value = r["metric"].as_f64().filter(|v| v.is_finite())?;
+            Some((*r, r["params"].as_object()?, value))
+        })
+        .collect();
+    let observed: Vec<hyperdial_server::noise::Observed<'_>> = kept
+        .iter()
+        .map(|(r, _, value)| hyperdial_server::noise::Observed {
+            id: r["id"].as_str().unwrap_or_default(),
+            repeat_of: r["repeat_of"].as_str(),
+            value: *value,
+        })
+        .collect();
+    let grouped = hyperdial_server::noise::per_configuration(&observed);
+    let repeated = grouped.iter().filter(|c| c.repeats > 0).count();
+    let evidence = grouped
+        .iter()
+        .map(|c| Evidence {
+            params: kept[c.index].1.clone(),
+            value: c.value,
+        })
+        .collect();
     (evidence, repeated)
 }
 

@@ -790,42 +790,29 @@ pub(crate) async fn importance(
 }
 
 /// The observations the importances are computed from, one per configuration: the runs in
-/// one of the `wanted` states with a metric, except that a run repeated with other seeds
-/// (`hyperdial repeat`) and its repeats are one observation, valued at the mean of the
-/// repeats (the run repeated is left out of that mean, as the noise report does: it was
-/// picked for scoring well). Without this a configuration repeated 5 times would weigh 6
-/// times as much as any other and count 6 times toward the runs needed.
+/// one of the `wanted` states with a metric, a run repeated with other seeds (`hyperdial
+/// repeat`) and its repeats counted once at their mean ([`crate::noise::per_configuration`]).
 fn configurations<'a>(
     points: &'a [hyperdial_store::RunPoint],
     wanted: &[RunState],
 ) -> Vec<(&'a Value, f64)> {
-    let kept = |p: &&hyperdial_store::RunPoint| wanted.contains(&p.state) && p.metric.is_some();
-    let mut repeats: HashMap<&str, (f64, usize)> = HashMap::new();
-    for p in points.iter().filter(kept) {
-        if let (Some(of), Some(m)) = (p.repeat_of.as_deref(), p.metric) {
-            let e = repeats.entry(of).or_insert((0.0, 0));
-            e.0 += m;
-            e.1 += 1;
-        }
-    }
-    let mut out = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for p in points.iter().filter(kept) {
-        // A repeat stands in for its configuration when the run it repeats is not kept.
-        let key = p.repeat_of.as_deref().unwrap_or(&p.id);
-        if !seen.insert(key) {
-            continue;
-        }
-        let value = match repeats.get(key) {
-            Some(&(sum, n)) => sum / n as f64,
-            None => match p.metric {
-                Some(m) => m,
-                None => continue,
-            },
-        };
-        out.push((&p.params, value));
-    }
-    out
+    let kept: Vec<(&hyperdial_store::RunPoint, f64)> = points
+        .iter()
+        .filter(|p| wanted.contains(&p.state))
+        .filter_map(|p| p.metric.map(|m| (p, m)))
+        .collect();
+    let observed: Vec<crate::noise::Observed<'_>> = kept
+        .iter()
+        .map(|(p, m)| crate::noise::Observed {
+            id: &p.id,
+            repeat_of: p.repeat_of.as_deref(),
+            value: *m,
+        })
+        .collect();
+    crate::noise::per_configuration(&observed)
+        .into_iter()
+        .map(|c| (&kept[c.index].0.params, c.value))
+        .collect()
 }
 
 /// Whether `n` runs and a forest of out-of-bag R² `oob_r2` are evidence enough to rank the
