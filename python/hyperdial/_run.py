@@ -1074,6 +1074,9 @@ def init(config=None, project=None, name=None, mode=None, id=None, resume=None):
             path = os.path.join(directory, "offline", local_id + ".jsonl")
             init_record = {"type": "init"}
             init_record.update(record)
+            # The run's id on the server once synced (`offline-LOCAL_ID`), so a file synced
+            # again (a copy brought back, a sync cut short) continues that run, not a new one.
+            init_record["local_id"] = local_id
             init_record["time_ms"] = _now_ms()
             try:
                 sink = _OfflineSink(path, init_record)

@@ -906,7 +906,9 @@ class OfflineModeTests(ClientTestCase):
         self.assertEqual([r["type"] for r in records], ["init", "log", "log", "summary", "finish"])
         init, log1, log2, summ, fin = records
         self.assertEqual(list(init), ["type", "project", "name", "config", "argv", "host", "git",
-                                      "time_ms"])
+                                      "local_id", "time_ms"])
+        # The file's name, and the run's id once synced: offline-LOCAL_ID.
+        self.assertEqual(init["local_id"], run.id)
         self.assertEqual(init["project"], "moons")
         self.assertEqual(init["name"], "try-1")
         self.assertEqual(init["config"], {"lr": 0.1, "net": {"depth": 2}})

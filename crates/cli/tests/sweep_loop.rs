@@ -345,6 +345,75 @@ fn run_tracks_any_command_and_sync_uploads_offline_runs() {
     // Nothing is uploaded twice.
     let again = s.run(&["sync", "--server", &server.url]);
     assert!(text(&again).contains("nothing to sync"), "{}", text(&again));
+    // The run took the id of its file, so a copy of the file synced again (brought back
+    // from a node) is recognized, and nothing is sent twice.
+    let id = run["id"].as_str().unwrap().to_string();
+    let local = file.file_stem().unwrap().to_str().unwrap();
+    assert_eq!(id, format!("offline-{local}"));
+    let synced = file.with_extension("jsonl.synced");
+    std::fs::copy(&synced, &file).unwrap();
+    let copy = s.run(&["sync", "--server", &server.url]);
+    assert!(copy.status.success(), "{}", text(&copy));
+    assert!(
+        text(&copy).contains(&format!("already uploaded as run {id}")),
+        "{}",
+        text(&copy)
+    );
+    let body = http_get(&format!("{}/api/v1/runs?project=offline", server.url));
+    let listed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(listed["runs"].as_array().unwrap().len(), 1, "{listed:#}");
+    assert_eq!(listed["runs"][0]["steps"], 4);
+
+    // A sync cut short (the server died after the run and half its points arrived) is
+    // completed by the next one: the same run, every step once, and its end.
+    let cut = s
+        .dir
+        .join(".hyperdial/offline/20260101-000000-abcdef.jsonl");
+    let records: Vec<String> = std::fs::read_to_string(&synced)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut r: Value = serde_json::from_str(line).unwrap();
+            if r["type"] == "init" {
+                r["local_id"] = "20260101-000000-abcdef".into();
+            }
+            r.to_string()
+        })
+        .collect();
+    std::fs::write(&cut, records.join("\n") + "\n").unwrap();
+    let half = s.write(
+        "half.py",
+        &format!(
+            "import json, urllib.request\n\
+             def post(path, body):\n\
+             \x20   req = urllib.request.Request({url:?} + path, json.dumps(body).encode(), {{'Content-Type': 'application/json'}})\n\
+             \x20   return json.load(urllib.request.urlopen(req))\n\
+             post('/api/v1/runs', {{'project': 'offline', 'id': 'offline-20260101-000000-abcdef'}})\n\
+             post('/api/v1/runs/offline-20260101-000000-abcdef/metrics', {{'points': [{{'step': 0, 'values': {{'loss': 1.0}}}}, {{'step': 1, 'values': {{'loss': 0.5}}}}]}})\n",
+            url = server.url
+        ),
+    );
+    let py = Command::new("python3").arg(&half).output().unwrap();
+    assert!(py.status.success(), "{}", text(&py));
+    let out = s.run(&["sync", "--server", &server.url]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "run offline-20260101-000000-abcdef (its earlier upload, cut short, is complete now)"
+        ),
+        "{}",
+        text(&out)
+    );
+    let body = http_get(&format!(
+        "{}/api/v1/runs/offline-20260101-000000-abcdef",
+        server.url
+    ));
+    let completed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(completed["state"], "finished", "{completed:#}");
+    assert_eq!(completed["steps"], 4, "{completed:#}");
+    let body = http_get(&format!("{}/api/v1/runs?project=offline", server.url));
+    let listed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(listed["runs"].as_array().unwrap().len(), 2, "{listed:#}");
 }
 
 /// `sync --db` writes offline runs into the store it names, with no server, and the runs

@@ -3,7 +3,11 @@
 //!
 //! Each `*.jsonl` file holds one run as JSON lines (see `docs/python.md`): an `init` record,
 //! then `log`, `summary` and finally `finish` records. A file is renamed to `*.jsonl.synced`
-//! once uploaded, so running `sync` twice uploads nothing twice. A run without a `finish`
+//! once uploaded, so running `sync` twice uploads nothing twice. A run the script did not name
+//! takes the id `offline-LOCAL_ID` (the `init` record's `local_id`, written since that field
+//! exists), so the same file synced again, a copy brought back or a sync an outage cut short,
+//! finds its run: an ended one is left alone, a `running` one takes the rest of the file at
+//! the same steps (stored once). A run without a `finish`
 //! record (the script is still running, or died) is uploaded and ended `crashed`.
 //!
 //! A spill file ([`hyperdial_agent::spill`]) is the same format with the id of an existing run
@@ -33,6 +37,16 @@ use hyperdial_wire::RunState;
 use crate::api::Api;
 use crate::embedded::{default_db, Embedded, STATE_DIR};
 use crate::Remote;
+
+/// The id an offline run the script did not name takes on the server: this, then the local
+/// id its Python client gave it (the `init` record's `local_id`, also its file's name).
+const OWN_ID_PREFIX: &str = "offline-";
+
+/// The HTTP status of a refused request, if that is what `err` is.
+fn http_status(err: &anyhow::Error) -> Option<u16> {
+    err.downcast_ref::<crate::api::HttpError>()
+        .map(|e| e.status)
+}
 
 /// Run the command: upload every `*.jsonl` file of `dir` to the server `remote` names, or into
 /// the store `db` (see `hyperdial sync --help` for the rule). Exit code 1 when a file was
@@ -127,10 +141,20 @@ pub async fn run(remote: &Remote, db: Option<&str>, dir: &Path) -> Result<ExitCo
             continue;
         }
         match upload(&api, &client, spilled.records()).await {
-            Ok(id) => {
+            Ok(done) => {
                 spill::mark_synced(file)?;
                 uploaded += 1;
-                outln!("{} → run {id}", file.display());
+                match done {
+                    Uploaded::New(id) => outln!("{} → run {id}", file.display()),
+                    Uploaded::Completed(id) => outln!(
+                        "{} → run {id} (its earlier upload, cut short, is complete now)",
+                        file.display()
+                    ),
+                    Uploaded::Before(id) => outln!(
+                        "{} → already uploaded as run {id}; nothing sent again",
+                        file.display()
+                    ),
+                }
             }
             Err(e) => {
                 failed += 1;
@@ -183,7 +207,7 @@ async fn into_store(db: &str) -> Result<(Api, Client, Option<Embedded>)> {
 
 /// Upload one offline file of a run still to be created (its `records`); returns the new
 /// run's id.
-async fn upload(api: &Api, client: &Client, records: &[Value]) -> Result<String> {
+async fn upload(api: &Api, client: &Client, records: &[Value]) -> Result<Uploaded> {
     let Some(init) = records.first().filter(|r| r["type"] == "init") else {
         bail!("the first record is not an `init` record");
     };
@@ -192,28 +216,54 @@ async fn upload(api: &Api, client: &Client, records: &[Value]) -> Result<String>
     // as it would have then).
     let chosen = init["id"].as_str();
     let resume = init["resume"].as_str().unwrap_or("allow");
+    // A run the script did not name is created under an id of its file's own
+    // (`offline-LOCAL_ID`), never to be resumed: a second upload of the same file (a copy
+    // brought back, a sync cut short by an outage) finds it and continues that upload.
+    let own = match chosen {
+        Some(_) => None,
+        None => init["local_id"]
+            .as_str()
+            .map(|local| format!("{OWN_ID_PREFIX}{local}")),
+    };
     let new: CreateRun = serde_json::from_value(json!({
         "project": init["project"], "name": init["name"], "config": init["config"],
         "argv": init["argv"], "host": init["host"], "git": init["git"],
-        "id": chosen, "resume": chosen.map(|_| resume),
+        "id": chosen.or(own.as_deref()),
+        "resume": if chosen.is_some() { Some(resume) } else if own.is_some() { Some("never") } else { None },
         // Dated when the script ran, not when the file is uploaded.
         "started_ms": init["time_ms"].as_i64(),
     }))
     .context("the `init` record does not describe a run")?;
-    let run = api.post("/api/v1/runs", &new).await?;
+    let (run, uploaded_before) = match (api.post("/api/v1/runs", &new).await, &own) {
+        (Ok(run), _) => (run, false),
+        (Err(err), Some(own)) if http_status(&err) == Some(409) => {
+            (api.get(&format!("/api/v1/runs/{own}")).await?, true)
+        }
+        (Err(err), _) => return Err(err),
+    };
     let id = run["id"]
         .as_str()
         .context("the server did not return a run id")?
         .to_string();
+    // Its end is the last thing an upload sends: a run that has ended holds the whole file.
+    let ended = run["state"]
+        .as_str()
+        .is_some_and(|s| !matches!(s, "running" | "queued"));
+    if uploaded_before && ended {
+        return Ok(Uploaded::Before(id));
+    }
     let mut points = spill::log_points(&records[1..]);
     // A continued run: offline steps counted from 0 (the script could not ask the server
     // where the run was) follow its last step; steps that already start at or after it (the
-    // script gave them) stay as they are.
-    let next = run["steps"].as_i64().unwrap_or(0);
-    let first = points.iter().filter_map(|p| p.step).min().unwrap_or(next);
-    let offset = (next - first).max(0);
-    for p in &mut points {
-        p.step = p.step.map(|s| s + offset);
+    // script gave them) stay as they are. A file uploaded before goes to the steps it went
+    // to then, where the points that arrived are not stored twice.
+    if !uploaded_before {
+        let next = run["steps"].as_i64().unwrap_or(0);
+        let first = points.iter().filter_map(|p| p.step).min().unwrap_or(next);
+        let offset = (next - first).max(0);
+        for p in &mut points {
+            p.step = p.step.map(|s| s + offset);
+        }
     }
     let mut summary = Map::new();
     let mut finish: Option<&Value> = None;
@@ -251,5 +301,20 @@ async fn upload(api: &Api, client: &Client, records: &[Value]) -> Result<String>
     };
     api.post(&format!("/api/v1/runs/{id}/finish"), &body)
         .await?;
-    Ok(id)
+    Ok(if uploaded_before {
+        Uploaded::Completed(id)
+    } else {
+        Uploaded::New(id)
+    })
+}
+
+/// What [`upload`] did with an offline file.
+enum Uploaded {
+    /// Made this run of it.
+    New(String),
+    /// Finished the upload of this run, begun by an earlier `sync` of the same file that was
+    /// cut short.
+    Completed(String),
+    /// Nothing: the file was uploaded whole before, as this run (a copy synced again).
+    Before(String),
 }
