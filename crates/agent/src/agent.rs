@@ -411,7 +411,10 @@ pub async fn run_agent(
             }
             _ => report.failed += 1,
         }
-        let process_failed = outcome.requested_state == Some(RunState::Failed);
+        // A run stopped for its `run_time_limit` failed by the sweep's rule, not because the
+        // command is broken.
+        let process_failed = outcome.requested_state == Some(RunState::Failed)
+            && outcome.stop_reason.as_deref() != Some("run_time_limit");
         if process_failed && wandb_module.is_none() && !wandb_hinted {
             if let Some(failure) = wandb_failure(&outcome.stderr_tail) {
                 wandb_hinted = true;
@@ -665,6 +668,7 @@ async fn start_run(
         spill_dir: Some(state_dir.join("offline")),
         sync_options: opts.hints.sync.clone(),
         end_wait: opts.end_wait,
+        time_limit: config.run_time_limit_s.map(Duration::from_secs_f64),
         ..SuperviseOptions::default()
     };
     // A repeat (`hyperdial repeat`) carries its seed; the process finds it in HYPERDIAL_SEED

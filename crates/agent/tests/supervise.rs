@@ -345,6 +345,29 @@ async fn stop_with_cancel_reason_ends_cancelled_without_waiting_for_grace() {
 }
 
 #[tokio::test]
+async fn a_run_still_going_at_its_time_limit_is_stopped_and_ends_failed_saying_so() {
+    let mock = Mock::start(MockState::default()).await;
+    let client = Client::new(&mock.url, None);
+    let (_tx, shutdown) = watch::channel(0u8);
+    let opts = SuperviseOptions {
+        time_limit: Some(Duration::from_secs(1)),
+        grace: Duration::from_secs(5),
+        ..opts()
+    };
+    // A run that hangs: it never ends by itself.
+    let ran = run_with(&mock, &client, &sh("sleep 300"), &[], &opts, shutdown).await;
+    assert_eq!(ran.outcome.state, RunState::Failed);
+    assert_eq!(ran.outcome.signal, Some(libc::SIGTERM));
+    assert_eq!(ran.outcome.stop_reason.as_deref(), Some("run_time_limit"));
+    let finish = without_end_time(mock.run("r1").finish.unwrap());
+    assert_eq!(finish["state"], "failed", "{finish}");
+    assert_eq!(
+        finish["error"],
+        "still running after the sweep's run_time_limit (1s): stopped"
+    );
+}
+
+#[tokio::test]
 async fn stop_from_metrics_answer_asks_heartbeat_for_the_reason() {
     let mock = Mock::start(MockState {
         stop_reason: Some("early_terminated".into()),

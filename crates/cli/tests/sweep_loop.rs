@@ -123,6 +123,37 @@ fn random_with_run_cap_and_a_crashing_script() {
     );
 }
 
+/// A run that hangs is stopped at the sweep's `run_time_limit` and ends `failed`, and the
+/// agent goes on with the sweep's other runs.
+#[test]
+fn a_hung_run_is_stopped_at_the_run_time_limit_and_the_sweep_goes_on() {
+    let s = Scratch::new("run-time-limit");
+    s.write(
+        "hang.py",
+        "import sys, time\nhang = '--hang=1' in sys.argv\nif hang:\n    time.sleep(300)\nprint('hyperdial: loss=0.5', flush=True)\n",
+    );
+    s.write(
+        "sweep.yaml",
+        "program: hang.py\nmethod: grid\nmetric: {name: loss}\nrun_time_limit: 2s\nparameters:\n  hang: {values: [1, 0]}\n",
+    );
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0"]);
+    let t = text(&out);
+    assert!(t.contains("1 finished"), "{t}");
+    assert!(t.contains("1 failed"), "{t}");
+    let runs = json_of(&s, &["runs", "--json"]);
+    let hung = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["params"]["hang"] == 1)
+        .unwrap_or_else(|| panic!("{runs:#}"));
+    assert_eq!(hung["state"], "failed", "{hung:#}");
+    assert_eq!(
+        hung["error"],
+        "still running after the sweep's run_time_limit (2s): stopped"
+    );
+}
+
 #[test]
 fn stop_and_cancel() {
     let s = Scratch::new("stopcancel");

@@ -76,6 +76,12 @@ pub struct SweepConfig {
     /// serialized config when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub budget: Option<Budget>,
+    /// Longest a run may take, in seconds (hyperdial addition, `run_time_limit: 2h`): its
+    /// agent stops a run still going after this long (SIGTERM, SIGKILL after the grace
+    /// period) and the run ends `failed`, so a run that hangs cannot hold an agent for ever.
+    /// Left out of the serialized config when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_time_limit_s: Option<f64>,
 }
 
 /// The `retry` policy (hyperdial addition): a run that ended in one of the `on` states is

@@ -42,6 +42,7 @@ const TOP_KEYS: &[&str] = &[
     "parent",
     "prior_runs",
     "budget",
+    "run_time_limit",
 ];
 
 /// Top-level keys that only mean something to W&B's cloud service; accepted and ignored.
@@ -494,6 +495,9 @@ impl Validator {
             Some(node) => self.boolean("wandb", node).unwrap_or(false),
             None => false,
         };
+        let run_time_limit_s = top
+            .get("run_time_limit")
+            .and_then(|n| self.duration("run_time_limit", n));
         let budget = top.get("budget").and_then(|n| self.budget(n));
         if let (Some(b), Some(node)) = (&budget, top.get("budget")) {
             if b.stagnation.is_some() && !has_metric {
@@ -657,6 +661,7 @@ impl Validator {
             parent,
             prior_runs,
             budget,
+            run_time_limit_s,
         })
     }
 

@@ -210,6 +210,25 @@ pub struct SuperviseOptions {
     /// file to `hyperdial sync` (default [`end_wait_from_env`]: [`END_WAIT`], or
     /// `HYPERDIAL_END_WAIT`). Zero: no wait.
     pub end_wait: Duration,
+    /// Longest the process may run (the sweep's `run_time_limit`): then it is stopped as for
+    /// a server's stop (SIGTERM, SIGKILL after `grace`) and the run ends `failed`, saying so.
+    /// `None`: no limit.
+    pub time_limit: Option<Duration>,
+}
+
+/// A `run_time_limit` as the sweep file would write it: `2h`, `30m`, `90s`, `1.5s`.
+fn limit_words(limit: Duration) -> String {
+    let secs = limit.as_secs_f64();
+    let whole = |unit: f64| secs >= unit && (secs / unit).fract() == 0.0;
+    if whole(86400.0) {
+        format!("{}d", secs / 86400.0)
+    } else if whole(3600.0) {
+        format!("{}h", secs / 3600.0)
+    } else if whole(60.0) {
+        format!("{}m", secs / 60.0)
+    } else {
+        format!("{secs}s")
+    }
 }
 
 /// How long an agent waits by default for a server that does not answer when a run has
@@ -262,6 +281,7 @@ impl Default for SuperviseOptions {
             spill_dir: None,
             sync_options: String::new(),
             end_wait: end_wait_from_env(),
+            time_limit: None,
         }
     }
 }
@@ -370,6 +390,8 @@ enum StopCause {
     Server(Option<String>),
     /// Shutdown level 2 or 3.
     Shutdown,
+    /// It ran for [`SuperviseOptions::time_limit`].
+    TimeLimit(Duration),
 }
 
 /// Run `argv` as run `run_id` until it ends, then finish the run. See the module
@@ -519,9 +541,18 @@ pub async fn supervise(
         &mut kill_at,
         &mut killed,
     );
+    let limit_at = opts
+        .time_limit
+        .map(|limit| tokio::time::Instant::now() + limit);
     let status: io::Result<ExitStatus> = loop {
         tokio::select! {
             status = child.wait() => break status,
+            _ = sleep_until_opt(limit_at), if limit_at.is_some() && cause.is_none() => {
+                let limit = opts.time_limit.unwrap_or_default();
+                tracing::info!("run {run_id}: still running after run_time_limit {limit:?}; stopping it");
+                cause = Some(StopCause::TimeLimit(limit));
+                terminate(pgid, opts.grace, &mut kill_at);
+            }
             Some(reason) = stop_rx.recv() => {
                 if cause.is_none() {
                     tracing::info!("run {run_id}: the server asked to stop it ({reason:?})");
@@ -623,6 +654,7 @@ pub async fn supervise(
     let stop_reason = match &cause {
         Some(StopCause::Server(reason)) => Some(reason.clone().unwrap_or_else(|| "stop".into())),
         Some(StopCause::Shutdown) => Some("shutdown".to_string()),
+        Some(StopCause::TimeLimit(_)) => Some("run_time_limit".to_string()),
         None => None,
     };
     let (requested_state, error): (Option<RunState>, Option<String>) = match (&cause, &status) {
@@ -636,6 +668,13 @@ pub async fn supervise(
         (Some(StopCause::Shutdown), _) => (
             Some(RunState::Cancelled),
             Some(format!("interrupted: {}", shutdown_reason())),
+        ),
+        (Some(StopCause::TimeLimit(limit)), _) => (
+            Some(RunState::Failed),
+            Some(format!(
+                "still running after the sweep's run_time_limit ({}): stopped",
+                limit_words(*limit)
+            )),
         ),
         (None, Err(err)) => (
             Some(RunState::Failed),

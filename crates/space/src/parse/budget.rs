@@ -85,7 +85,9 @@ impl Validator {
         })
     }
 
-    fn duration(&mut self, path: &str, node: &Node) -> Option<f64> {
+    /// A positive duration: seconds, or a number with a unit (`90s`, `30m`, `2h`, `1d`);
+    /// `None` after reporting an error at `path`.
+    pub(super) fn duration(&mut self, path: &str, node: &Node) -> Option<f64> {
         let seconds = match &node.value {
             NodeValue::Int(_) | NodeValue::Float(_) => node.as_f64(),
             NodeValue::Str(s) => {

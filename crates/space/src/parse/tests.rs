@@ -1019,3 +1019,26 @@ fn two_integer_bounds_one_apart_warn_that_they_are_two_integers() {
         Distribution::IntUniform { min: 0, max: 1 }
     );
 }
+
+#[test]
+fn run_time_limit_is_a_duration_and_absent_by_default() {
+    let base = "program: t.py\nmethod: random\nparameters: {a: {values: [1, 2]}}\n";
+    assert_eq!(ok(base).config.run_time_limit_s, None);
+    let v = ok(&format!("{base}run_time_limit: 30m\n"));
+    assert_eq!(v.config.run_time_limit_s, Some(1800.0));
+    assert_eq!(
+        ok(&format!("{base}run_time_limit: 90\n"))
+            .config
+            .run_time_limit_s,
+        Some(90.0)
+    );
+    // Left out of the serialized config when absent: existing sweeps keep their hash.
+    let json = serde_json::to_value(&ok(base).config).unwrap();
+    assert!(json.get("run_time_limit_s").is_none());
+    one_error(
+        &format!("{base}run_time_limit: soon\n"),
+        "run_time_limit",
+        4,
+        "expected a positive duration",
+    );
+}
