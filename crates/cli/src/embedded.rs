@@ -33,6 +33,33 @@ pub struct Embedded {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    /// The file that says it serves its state directory ([`Embedded::advertise`]), removed
+    /// when it stops.
+    advertised: Option<std::path::PathBuf>,
+}
+
+/// The file in a state directory that names the `tune` or `ui` serving its store, as
+/// `{"url": …, "pid": …}`: the commands that change a sweep or a run (`pause`, `resume`,
+/// `stop`, `cancel`) go there when no server is named and none answers at the default
+/// address, so they reach the live server of the sweep (its agents hear of it at once).
+pub const SERVING_FILE: &str = "serving.json";
+
+/// The URL of the `tune` or `ui` that serves the store of `state_dir` now, from its
+/// [`SERVING_FILE`]: `None` when there is none, its process is gone (a file left by a killed
+/// one), or it does not answer.
+pub async fn advertised(state_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(state_dir.join(SERVING_FILE)).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let pid = i32::try_from(v["pid"].as_i64()?).ok()?;
+    // SAFETY: signal 0 checks that the process exists; nothing is sent.
+    if pid <= 0 || unsafe { libc::kill(pid, 0) } != 0 {
+        return None;
+    }
+    let url = v["url"].as_str()?.to_string();
+    match crate::api::Api::new(&url, None).reachable().await {
+        Ok(true) => Some(url),
+        _ => None,
+    }
 }
 
 impl Embedded {
@@ -72,7 +99,20 @@ impl Embedded {
             addr,
             stop: Some(tx),
             task,
+            advertised: None,
         })
+    }
+
+    /// Say in `state_dir` ([`SERVING_FILE`]) that this server serves its store, until it
+    /// stops. Best effort: a directory that cannot be written only loses the hint.
+    pub fn advertise(&mut self, state_dir: &Path) {
+        let path = state_dir.join(SERVING_FILE);
+        let body = serde_json::json!({"url": self.url(), "pid": std::process::id()});
+        if std::fs::create_dir_all(state_dir).is_ok()
+            && std::fs::write(&path, body.to_string()).is_ok()
+        {
+            self.advertised = Some(path);
+        }
     }
 
     /// Base URL.
@@ -82,6 +122,9 @@ impl Embedded {
 
     /// Stop serving and wait for in-flight requests.
     pub async fn stop(mut self) {
+        if let Some(path) = self.advertised.take() {
+            let _ = std::fs::remove_file(path);
+        }
         if let Some(tx) = self.stop.take() {
             tx.send(()).ok();
         }

@@ -572,3 +572,64 @@ fn a_missing_run_or_sweep_is_named_in_the_store_not_by_an_internal_url() {
         assert!(!err.contains("/api/"), "{args:?}: {err}");
     }
 }
+
+/// With no server named and none at the default address, the commands that change a sweep
+/// reach the `hyperdial ui` (or `tune`) serving this directory's store on a port of its own,
+/// which says so in `.hyperdial/serving.json`; once it is gone, they say no server answers.
+#[test]
+fn pause_finds_the_ui_serving_this_directory_on_another_port() {
+    if std::net::TcpStream::connect(("127.0.0.1", 8337)).is_ok() {
+        hyperdial_store::testing::skipped(
+            "SKIPPED: pause_finds_the_ui_serving_this_directory_on_another_port (a server \
+             answers at the default address 127.0.0.1:8337 on this machine)",
+        );
+        return;
+    }
+    let s = Scratch::new("local-serving");
+    s.write("sweep.yaml", GRID);
+    ok(&s, &["tune", "sweep.yaml", "--port", "0"]);
+    assert!(
+        !s.dir.join(".hyperdial/serving.json").exists(),
+        "removed when tune ends"
+    );
+    let mut ui = s
+        .cmd(&["ui", "--port", &free_port().to_string()])
+        .env_remove("HYPERDIAL_SERVER")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(ui.stdout.take().unwrap()).lines();
+    let url = url_after(&line_with(&mut lines, "dashboard: "), "dashboard: ");
+    s.write("other.yaml", &GRID.replace("local-store", "other"));
+    let created = ok(&s, &["sweep", "other.yaml", "--json", "--server", &url]);
+    let id = serde_json::from_str::<Value>(&created).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let paused = s
+        .cmd(&["pause", &id])
+        .env_remove("HYPERDIAL_SERVER")
+        .output()
+        .unwrap();
+    assert!(paused.status.success(), "{}", text(&paused));
+    assert!(
+        stdout(&paused).contains(&format!("sweep {id} is paused")),
+        "{}",
+        text(&paused)
+    );
+    ui.kill().unwrap();
+    ui.wait().unwrap();
+    // Killed: its file is left, but names a process that is gone.
+    let again = s
+        .cmd(&["resume", &id])
+        .env_remove("HYPERDIAL_SERVER")
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "{}", text(&again));
+    assert!(
+        text(&again).contains("cannot reach the hyperdial server at http://127.0.0.1:8337"),
+        "{}",
+        text(&again)
+    );
+}

@@ -791,10 +791,27 @@ pub async fn act(remote: &Remote, sweep: &str, action: &str) -> Result<ExitCode>
     act_on(remote, sweep, action, "sweep").await
 }
 
+/// The server a command that changes a sweep or a run talks to: the one named (`--server`,
+/// `HYPERDIAL_SERVER`), else the default address when a server answers there, else the `tune`
+/// or `hyperdial ui` serving this directory's store on a port of its own (it says so in
+/// `.hyperdial/serving.json`, [`crate::embedded::advertised`]), else the default address
+/// (whose error then says no server answers).
+async fn control_api(remote: &Remote) -> Result<crate::api::Api> {
+    let api = remote.api()?;
+    if remote.given().is_some() || api.reachable().await? {
+        return Ok(api);
+    }
+    let state_dir = std::env::current_dir()?.join(crate::embedded::STATE_DIR);
+    Ok(match crate::embedded::advertised(&state_dir).await {
+        Some(url) => crate::api::Api::new(&url, None),
+        None => api,
+    })
+}
+
 /// [`act`], where `what` names what `sweep` was looked up as, for the error when the server
 /// knows no such sweep (`sweep`, or `sweep or run` for `hyperdial cancel ID`).
 async fn act_on(remote: &Remote, sweep: &str, action: &str, what: &str) -> Result<ExitCode> {
-    let api = remote.api()?;
+    let api = control_api(remote).await?;
     let answer = api
         .post(
             &format!("/api/v1/sweeps/{}/{action}", urlencode(sweep)),
@@ -830,7 +847,7 @@ async fn act_on(remote: &Remote, sweep: &str, action: &str, what: &str) -> Resul
 /// next heartbeat, which the server answers with `stop`. A run that has already ended keeps
 /// its end, and the command says so and fails.
 pub async fn cancel(remote: &Remote, id: &str) -> Result<ExitCode> {
-    let api = remote.api()?;
+    let api = control_api(remote).await?;
     let path = format!("/api/v1/runs/{}", urlencode(id));
     let run = match api.get(&path).await {
         Ok(run) => run,

@@ -138,7 +138,10 @@ pub async fn run(args: TuneArgs) -> Result<ExitCode> {
     let state_dir = cwd.join(STATE_DIR);
     let db = args.db.clone().unwrap_or_else(|| default_db(&state_dir));
     let db_arg = db_arg(args.db.as_deref(), &db);
-    let server = Embedded::start(&db, args.port).await?;
+    let mut server = Embedded::start(&db, args.port).await?;
+    if db == default_db(&state_dir) {
+        server.advertise(&state_dir);
+    }
     let api = Api::new(&server.url(), None);
     let mut shutdown = shutdown_levels("tune");
     let result = drive(

@@ -27,7 +27,10 @@ pub async fn run(db: Option<String>, port: u16) -> Result<ExitCode> {
     let state_dir = std::env::current_dir()?.join(STATE_DIR);
     let db = db.unwrap_or_else(|| default_db(&state_dir));
     crate::source::require_store(&db)?;
-    let server = Embedded::start(&db, port).await?;
+    let mut server = Embedded::start(&db, port).await?;
+    if db == default_db(&state_dir) {
+        server.advertise(&state_dir);
+    }
     let mut out = std::io::stdout();
     if server.addr.port() != port && port != 0 {
         let _ = writeln!(
