@@ -37,7 +37,10 @@
 //! ([`command::args_json`]) is written to `<state_dir>/runs/<run>/config.json` (exported as
 //! `HYPERDIAL_CONFIG`) and to `args.json` beside it (the `${args_json_file}` macro), before the
 //! process starts. A run queued with a seed (a repeat, `hyperdial repeat`) gets it in
-//! [`SEED_ENV`] (`HYPERDIAL_SEED`) as well; other runs leave that variable as the agent has it. A template that cannot be expanded fails that run with the reason; the
+//! [`SEED_ENV`] (`HYPERDIAL_SEED`) as well; other runs leave that variable as the agent has it.
+//! A retry gets the run of the attempt it repeats in [`RETRY_OF_ENV`] (`HYPERDIAL_RETRY_OF`)
+//! and its attempt number in [`ATTEMPT_ENV`] (`HYPERDIAL_ATTEMPT`), so its script can resume
+//! from that attempt's checkpoint. A template that cannot be expanded fails that run with the reason; the
 //! agent goes on.
 //!
 //! Each run also records the git commit (and whether tracked files were changed) of the
@@ -602,6 +605,12 @@ struct PythonPaths<'a> {
 /// The environment variable that holds a repeated run's seed for its process.
 pub const SEED_ENV: &str = "HYPERDIAL_SEED";
 
+/// The environment variable that names, for a retry, the run of the attempt it repeats.
+pub const RETRY_OF_ENV: &str = "HYPERDIAL_RETRY_OF";
+
+/// The environment variable that holds a retry's attempt number (2 for the first retry).
+pub const ATTEMPT_ENV: &str = "HYPERDIAL_ATTEMPT";
+
 /// Prepare and supervise one claimed run.
 #[allow(clippy::too_many_arguments)]
 async fn start_run(
@@ -673,12 +682,20 @@ async fn start_run(
     };
     // A repeat (`hyperdial repeat`) carries its seed; the process finds it in HYPERDIAL_SEED
     // (and in its seed parameter, when the sweep has one).
-    let env: Vec<(String, String)> = run
+    let mut env: Vec<(String, String)> = run
         .get("seed")
         .and_then(Value::as_i64)
         .map(|seed| (SEED_ENV.to_string(), seed.to_string()))
         .into_iter()
         .collect();
+    // A retry (an interrupted or failed attempt run again) names the attempt it repeats, so
+    // its script can resume from the checkpoint that attempt saved under its own run id.
+    if let Some(previous) = run.get("retry_of").and_then(Value::as_str) {
+        env.push((RETRY_OF_ENV.to_string(), previous.to_string()));
+        if let Some(attempt) = run.get("attempt").and_then(Value::as_i64) {
+            env.push((ATTEMPT_ENV.to_string(), attempt.to_string()));
+        }
+    }
     Ok(supervise::supervise(
         client,
         run_id,

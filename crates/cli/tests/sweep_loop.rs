@@ -154,6 +154,41 @@ fn a_hung_run_is_stopped_at_the_run_time_limit_and_the_sweep_goes_on() {
     );
 }
 
+/// A retry's process is told which attempt it repeats (`HYPERDIAL_RETRY_OF`, the run id under
+/// which that attempt saved its checkpoint) and its attempt number (`HYPERDIAL_ATTEMPT`).
+#[test]
+fn a_retry_is_told_the_attempt_it_repeats() {
+    let s = Scratch::new("retry-env");
+    s.write(
+        "resume.py",
+        "import os, sys\nprevious = os.environ.get('HYPERDIAL_RETRY_OF')\nif previous is None:\n    sys.exit(1)\n\
+         open('retry.txt', 'w').write(previous + ' ' + os.environ['HYPERDIAL_ATTEMPT'] + ' ' + os.environ['HYPERDIAL_RUN_ID'])\n\
+         print('hyperdial: loss=0.5', flush=True)\n",
+    );
+    s.write(
+        "sweep.yaml",
+        "program: resume.py\nmethod: grid\nmetric: {name: loss}\nretry: {max: 1, on: [failed]}\n\
+         parameters:\n  a: {values: [1]}\n",
+    );
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0"]);
+    assert!(text(&out).contains("1 finished"), "{}", text(&out));
+    let runs = json_of(&s, &["runs", "--json"]);
+    let runs = runs.as_array().unwrap();
+    let first = runs.iter().find(|r| r["attempt"] == 1).unwrap();
+    let retry = runs.iter().find(|r| r["attempt"] == 2).unwrap();
+    assert_eq!(first["state"], "failed");
+    assert_eq!(retry["state"], "finished");
+    let told = std::fs::read_to_string(s.dir.join("retry.txt")).unwrap();
+    assert_eq!(
+        told,
+        format!(
+            "{} 2 {}",
+            first["id"].as_str().unwrap(),
+            retry["id"].as_str().unwrap()
+        )
+    );
+}
+
 #[test]
 fn stop_and_cancel() {
     let s = Scratch::new("stopcancel");
