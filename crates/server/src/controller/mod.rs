@@ -1264,12 +1264,12 @@ impl Controller {
     }
 }
 
-/// The error of a run stopped because its sweep was cancelled.
 /// How much earlier than the server's clock a reported end time must be to count as earlier:
 /// a reporter's clock a second or two off never moves an end, nor decides whether a stop
 /// came after it ([`Controller::finish_ended_at`], and the backdating of a late end).
 pub const LATE_END_MS: i64 = 2_000;
 
+/// The error of a run stopped because its sweep was cancelled.
 pub const SWEEP_CANCELLED: &str = "stopped: its sweep was cancelled (`cancel`)";
 
 /// One run chosen by [`Controller::retry`] and the retry queued for it.
