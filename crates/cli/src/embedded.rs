@@ -40,8 +40,8 @@ pub struct Embedded {
 
 /// The file in a state directory that names the `tune` or `ui` serving its store, as
 /// `{"url": …, "pid": …}`: the commands that change a sweep or a run (`pause`, `resume`,
-/// `stop`, `cancel`) go there when no server is named and none answers at the default
-/// address, so they reach the live server of the sweep (its agents hear of it at once).
+/// `stop`, `cancel`) go there when no server is named, so they reach the live server of the
+/// sweep (its agents hear of it at once).
 pub const SERVING_FILE: &str = "serving.json";
 
 /// The URL of the `tune` or `ui` that serves the store of `state_dir` now, from its

@@ -573,18 +573,11 @@ fn a_missing_run_or_sweep_is_named_in_the_store_not_by_an_internal_url() {
     }
 }
 
-/// With no server named and none at the default address, the commands that change a sweep
-/// reach the `hyperdial ui` (or `tune`) serving this directory's store on a port of its own,
-/// which says so in `.hyperdial/serving.json`; once it is gone, they say no server answers.
+/// With no server named, the commands that change a sweep reach the `hyperdial ui` (or
+/// `tune`) serving this directory's store on a port of its own, which says so in
+/// `.hyperdial/serving.json`; once it is gone, they go to the default address.
 #[test]
 fn pause_finds_the_ui_serving_this_directory_on_another_port() {
-    if std::net::TcpStream::connect(("127.0.0.1", 8337)).is_ok() {
-        hyperdial_store::testing::skipped(
-            "SKIPPED: pause_finds_the_ui_serving_this_directory_on_another_port (a server \
-             answers at the default address 127.0.0.1:8337 on this machine)",
-        );
-        return;
-    }
     let s = Scratch::new("local-serving");
     s.write("sweep.yaml", GRID);
     ok(&s, &["tune", "sweep.yaml", "--port", "0"]);
@@ -621,6 +614,13 @@ fn pause_finds_the_ui_serving_this_directory_on_another_port() {
     ui.kill().unwrap();
     ui.wait().unwrap();
     // Killed: its file is left, but names a process that is gone.
+    if std::net::TcpStream::connect(("127.0.0.1", 8337)).is_ok() {
+        hyperdial_store::testing::skipped(
+            "SKIPPED: pause_finds_the_ui_serving_this_directory_on_another_port, its last step \
+             (a server answers at the default address 127.0.0.1:8337 on this machine)",
+        );
+        return;
+    }
     let again = s
         .cmd(&["resume", &id])
         .env_remove("HYPERDIAL_SERVER")

@@ -212,4 +212,25 @@ fn a_database_url_naming_a_port_that_is_not_postgres_fails_at_once_with_the_port
         assert!(said.contains("is the port right?"), "{said}");
         assert!(!said.contains("waiting up to"), "{said}");
     }
+    // A certificate file named but missing is said at once, not waited out as a database
+    // that is not up.
+    let out = s
+        .cmd(&[
+            "server",
+            "--db",
+            &format!("postgres://postgres@127.0.0.1:{port}/x?sslmode=verify-full&sslrootcert=missing-ca.pem"),
+            "--port",
+            "0",
+            "--db-wait",
+            "600",
+        ])
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("sslrootcert `missing-ca.pem` is not a file"),
+        "{said}"
+    );
+    assert!(!said.contains("waiting up to"), "{said}");
 }

@@ -144,3 +144,61 @@ fn a_paused_run_outside_a_sweep_is_running_again_when_it_reports() {
     assert_eq!(ended["error"], Value::Null, "{ended:#}");
     assert_eq!(ended["steps"], 40, "{ended:#}");
 }
+
+/// An upload of an offline file cut short, whose run the server then marked `crashed` for its
+/// silence (the run timeout passed before `sync` ran again), is completed by the next `sync`:
+/// the run reports again, takes the rest of the file at the same steps, and ends as the file
+/// says; not "already uploaded" with the points left out.
+#[test]
+fn a_sync_cut_short_is_completed_after_the_server_gave_its_run_up() {
+    let s = Scratch::new("silence-sync");
+    let db = s.dir.join("db.sqlite");
+    let server = ServerProcess::start_with(&s, &db, free_port(), &["--run-timeout", "1"]);
+    let url = server.url.as_str();
+    let local = "20260102-030405-0a0b0c";
+    let offline = s.dir.join(".hyperdial/offline");
+    std::fs::create_dir_all(&offline).unwrap();
+    let mut lines = vec![format!(
+        r#"{{"type":"init","project":"silent","name":null,"config":{{}},"argv":["t.py"],"host":"box","git":null,"local_id":"{local}","time_ms":1700000000000}}"#
+    )];
+    for step in 0..4 {
+        lines.push(format!(
+            r#"{{"type":"log","step":{step},"time_ms":{},"values":{{"loss":{}}}}}"#,
+            1700000000100i64 + step,
+            1.0 / (step + 1) as f64
+        ));
+    }
+    lines.push(r#"{"type":"finish","exit_code":0,"time_ms":1700000000900}"#.to_string());
+    std::fs::write(
+        offline.join(format!("{local}.jsonl")),
+        lines.join("\n") + "\n",
+    )
+    .unwrap();
+    // The first upload: the run and two points, then nothing (the server went away).
+    let half = s.write(
+        "half.py",
+        &format!(
+            "import json, urllib.request\n\
+             def post(path, body):\n\
+             \x20   req = urllib.request.Request({url:?} + path, json.dumps(body).encode(), {{'Content-Type': 'application/json'}})\n\
+             \x20   return json.load(urllib.request.urlopen(req))\n\
+             post('/api/v1/runs', {{'project': 'silent', 'id': 'offline-{local}'}})\n\
+             post('/api/v1/runs/offline-{local}/metrics', {{'points': [{{'step': 0, 'values': {{'loss': 1.0}}}}, {{'step': 1, 'values': {{'loss': 0.5}}}}]}})\n"
+        ),
+    );
+    let py = Command::new("python3").arg(&half).output().unwrap();
+    assert!(py.status.success(), "{}", text(&py));
+    let crashed = wait_run(url, |r| r["state"] == "crashed");
+    assert_eq!(crashed["end_cause"], "run_silent", "{crashed:#}");
+    let out = s.run(&["sync", "--server", url]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("(its earlier upload, cut short, is complete now)"),
+        "{}",
+        text(&out)
+    );
+    let run = get(&format!("{url}/api/v1/runs/offline-{local}"));
+    assert_eq!(run["state"], "finished", "{run:#}");
+    assert_eq!(run["steps"], 4, "{run:#}");
+    assert_eq!(run["summary"]["loss"], 0.25, "{run:#}");
+}

@@ -792,13 +792,13 @@ pub async fn act(remote: &Remote, sweep: &str, action: &str) -> Result<ExitCode>
 }
 
 /// The server a command that changes a sweep or a run talks to: the one named (`--server`,
-/// `HYPERDIAL_SERVER`), else the default address when a server answers there, else the `tune`
-/// or `hyperdial ui` serving this directory's store on a port of its own (it says so in
-/// `.hyperdial/serving.json`, [`crate::embedded::advertised`]), else the default address
-/// (whose error then says no server answers).
+/// `HYPERDIAL_SERVER`), else the `tune` or `hyperdial ui` serving this directory's store (it
+/// says so in `.hyperdial/serving.json` while it runs, [`crate::embedded::advertised`]), else
+/// the default address. This directory's own server comes before the default address, which
+/// may be another store's server.
 async fn control_api(remote: &Remote) -> Result<crate::api::Api> {
     let api = remote.api()?;
-    if remote.given().is_some() || api.reachable().await? {
+    if remote.given().is_some() {
         return Ok(api);
     }
     let state_dir = std::env::current_dir()?.join(crate::embedded::STATE_DIR);

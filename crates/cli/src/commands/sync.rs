@@ -6,7 +6,8 @@
 //! once uploaded, so running `sync` twice uploads nothing twice. A run the script did not name
 //! takes the id `offline-LOCAL_ID` (the `init` record's `local_id`, written since that field
 //! exists), so the same file synced again, a copy brought back or a sync an outage cut short,
-//! finds its run: an ended one is left alone, a `running` one takes the rest of the file at
+//! finds its run: an ended one is left alone, a `running` one (or one the server marked
+//! `crashed` for its silence while the upload was cut short) takes the rest of the file at
 //! the same steps (stored once). A run without a `finish`
 //! record (the script is still running, or died) is uploaded and ended `crashed`.
 //!
@@ -32,7 +33,7 @@ use serde_json::{json, Map, Value};
 
 use hyperdial_agent::{spill, Client};
 use hyperdial_wire::api::{CreateRun, FinishRequest};
-use hyperdial_wire::RunState;
+use hyperdial_wire::{EndCause, RunState};
 
 use crate::api::Api;
 use crate::embedded::{default_db, Embedded, STATE_DIR};
@@ -245,11 +246,7 @@ async fn upload(api: &Api, client: &Client, records: &[Value]) -> Result<Uploade
         .as_str()
         .context("the server did not return a run id")?
         .to_string();
-    // Its end is the last thing an upload sends: a run that has ended holds the whole file.
-    let ended = run["state"]
-        .as_str()
-        .is_some_and(|s| !matches!(s, "running" | "queued"));
-    if uploaded_before && ended {
+    if uploaded_before && holds_the_whole_file(&run) {
         return Ok(Uploaded::Before(id));
     }
     let mut points = spill::log_points(&records[1..]);
@@ -306,6 +303,19 @@ async fn upload(api: &Api, client: &Client, records: &[Value]) -> Result<Uploade
     } else {
         Uploaded::New(id)
     })
+}
+
+/// Whether `run`, made by an earlier upload of an offline file, holds all of it. Its end is
+/// the last thing an upload sends, so a run that has ended does, except one the server gave
+/// up on while that upload was cut short: `crashed` for its silence (`end_cause:
+/// run_silent`, the run timeout passed with nothing arriving). Such a run outside a sweep
+/// takes late reports again, so the rest of the file is uploaded to it.
+fn holds_the_whole_file(run: &Value) -> bool {
+    match run["state"].as_str() {
+        Some("running" | "queued") | None => false,
+        Some("crashed") => run["end_cause"].as_str() != Some(EndCause::RunSilent.as_str()),
+        Some(_) => true,
+    }
 }
 
 /// What [`upload`] did with an offline file.

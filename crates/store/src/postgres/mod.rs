@@ -114,6 +114,34 @@ fn not_postgres(io: &std::io::Error) -> bool {
         && !text.contains("got 0 bytes")
 }
 
+/// The value of query parameter `key` in a database URL, percent-decoded; `None` when absent.
+fn query_value(url: &str, key: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    let raw = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))?;
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
 /// Whether `options` name a database server on this machine (a Unix socket, or a loopback
 /// address or `localhost`), where a connection in plain text crosses no network.
 fn on_this_machine(options: &PgConnectOptions) -> bool {
@@ -150,6 +178,20 @@ impl PostgresStorage {
             url: hyperdial_wire::redact_url(url),
             why: e.to_string(),
         })?;
+        // A certificate file named but missing would otherwise look like a database that is
+        // not up yet (the connection fails with "no such file" at every try).
+        if let Some(file) = query_value(url, "sslrootcert") {
+            if !Path::new(&file).is_file() {
+                return Err(StoreError::Connect {
+                    url: hyperdial_wire::redact_url(url),
+                    why: format!(
+                        "sslrootcert `{file}` is not a file: name the PEM file of the authority \
+                         that signed the database server's certificate"
+                    ),
+                    not_up: false,
+                });
+            }
+        }
         // One connection first: a pool that cannot connect only times out, and the cause
         // (refused, unknown role or database, not PostgreSQL at all) is what the user needs.
         let refused = |why: String, not_up: bool| StoreError::Connect {
@@ -396,6 +438,18 @@ mod tests {
         ));
         assert!(!not_up_yet(&tls));
         assert!(connect_failure(&tls).starts_with("TLS: invalid peer certificate"));
+    }
+
+    #[test]
+    fn query_values_are_read_percent_decoded() {
+        let url = "postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Fetc%2Fca%20file.pem";
+        assert_eq!(
+            query_value(url, "sslrootcert").as_deref(),
+            Some("/etc/ca file.pem")
+        );
+        assert_eq!(query_value(url, "sslmode").as_deref(), Some("verify-full"));
+        assert_eq!(query_value(url, "sslcert"), None);
+        assert_eq!(query_value("postgres://u@h/db", "sslrootcert"), None);
     }
 
     #[test]
