@@ -256,8 +256,8 @@ pub struct Progress {
 }
 
 /// `seconds` as the largest whole unit that writes it exactly (`2h`, `90m`, `45s`), else
-/// in seconds.
-fn seconds_text(seconds: f64) -> String {
+/// in seconds: a duration as a sweep file writes it (`wall_time`, `run_time_limit`).
+pub fn seconds_text(seconds: f64) -> String {
     for (unit, size) in [("d", 86_400.0), ("h", 3_600.0), ("m", 60.0)] {
         let n = seconds / size;
         if n >= 1.0 && n.fract() == 0.0 {

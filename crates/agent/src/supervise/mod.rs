@@ -216,21 +216,6 @@ pub struct SuperviseOptions {
     pub time_limit: Option<Duration>,
 }
 
-/// A `run_time_limit` as the sweep file would write it: `2h`, `30m`, `90s`, `1.5s`.
-fn limit_words(limit: Duration) -> String {
-    let secs = limit.as_secs_f64();
-    let whole = |unit: f64| secs >= unit && (secs / unit).fract() == 0.0;
-    if whole(86400.0) {
-        format!("{}d", secs / 86400.0)
-    } else if whole(3600.0) {
-        format!("{}h", secs / 3600.0)
-    } else if whole(60.0) {
-        format!("{}m", secs / 60.0)
-    } else {
-        format!("{secs}s")
-    }
-}
-
 /// How long an agent waits by default for a server that does not answer when a run has
 /// ended and its end is kept in the spill file ([`SuperviseOptions::end_wait`]).
 pub const END_WAIT: Duration = Duration::from_secs(60);
@@ -673,7 +658,7 @@ pub async fn supervise(
             Some(RunState::Failed),
             Some(format!(
                 "still running after the sweep's run_time_limit ({}): stopped",
-                limit_words(*limit)
+                hyperdial_space::budget::seconds_text(limit.as_secs_f64())
             )),
         ),
         (None, Err(err)) => (

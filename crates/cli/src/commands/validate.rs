@@ -224,6 +224,15 @@ fn report_text(file: &str, v: &Validated, ex: &Example) -> String {
     if let Some(budget) = &c.budget {
         line("budget", budget.describe());
     }
+    if let Some(limit) = c.run_time_limit_s {
+        line(
+            "run_time_limit",
+            format!(
+                "{} per run (a run still going then is stopped and fails)",
+                hyperdial_space::budget::seconds_text(limit)
+            ),
+        );
+    }
     line(
         "grid size",
         match grid_size(c) {
@@ -333,6 +342,7 @@ fn report_json(file: &str, v: &Validated, ex: &Example) -> Value {
         "objectives": c.objectives(),
         "run_cap": c.run_cap,
         "budget": c.budget,
+        "run_time_limit_s": c.run_time_limit_s,
         "grid_size": grid_size(c).map(|n| n.to_string()),
         "early_terminate": c.early_terminate.as_ref().map(|et| {
             let bands = match et {
