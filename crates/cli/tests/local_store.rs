@@ -633,23 +633,3 @@ fn pause_finds_the_ui_serving_this_directory_on_another_port() {
         text(&again)
     );
 }
-
-/// `hyperdial run` with a named server that does not answer refuses to start the command,
-/// rather than tracking the run in the local store where that server's users never look.
-#[test]
-fn run_with_a_named_server_that_does_not_answer_starts_nothing() {
-    let s = Scratch::new("run-named-down");
-    let down = format!("http://127.0.0.1:{}", free_port());
-    let out = s
-        .cmd(&["run", "--server", &down, "--", "touch", "ran"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains(&format!("cannot reach the hyperdial server at {down}")),
-        "{}",
-        text(&out)
-    );
-    assert!(!s.dir.join("ran").exists(), "the command was not started");
-    assert!(!s.dir.join(".hyperdial/hyperdial.db").exists());
-}

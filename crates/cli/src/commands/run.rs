@@ -39,14 +39,6 @@ pub async fn run(
     let api = remote.api()?;
     let embedded = if api.reachable().await? {
         None
-    } else if let Some(url) = remote.given() {
-        // A server the user named is never swapped for the local store in silence: the run
-        // would land where that server's users do not look, and nothing moves it there later.
-        anyhow::bail!(
-            "cannot reach the hyperdial server at {url}: start it there, or leave out \
-             --server (and HYPERDIAL_SERVER) to track the run in this directory's store \
-             (./.hyperdial/); the command was not started"
-        );
     } else {
         Some(Embedded::start(&default_db(&state_dir), 0).await?)
     };
