@@ -522,6 +522,10 @@ enum Command {
         remote: Remote,
     },
     /// Track a run of any command: argv, exit code, metrics, output, host, git commit.
+    ///
+    /// Where to: `--db` names a store, written directly without a server; else the server
+    /// named by `--server` (or HYPERDIAL_SERVER), which must answer; else the default server
+    /// when it answers, and the default store (./.hyperdial/hyperdial.db) when it does not.
     Run {
         /// Project [default: with --wandb, $WANDB_PROJECT when set, as W&B reads it; else
         /// "default"].
@@ -541,6 +545,10 @@ enum Command {
         wandb: bool,
         #[command(flatten)]
         remote: Remote,
+        /// Track the run in this store directly, without a server: a SQLite file (a path, or
+        /// sqlite://PATH) or a PostgreSQL URL.
+        #[arg(long, conflicts_with = "server")]
+        db: Option<String>,
         /// The command and its arguments.
         #[arg(last = true, required = true)]
         argv: Vec<String>,
@@ -929,8 +937,19 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             name,
             wandb,
             remote,
+            db,
             argv,
-        } => run::run(&remote, project.as_deref(), name.as_deref(), wandb, &argv).await,
+        } => {
+            run::run(
+                &remote,
+                db.as_deref(),
+                project.as_deref(),
+                name.as_deref(),
+                wandb,
+                &argv,
+            )
+            .await
+        }
         Command::Sync { dir, remote, db } => {
             let dir = dir.unwrap_or_else(sync::default_dir);
             sync::run(&remote, db.as_deref(), &dir).await

@@ -83,14 +83,14 @@ fn read_commands_give_the_same_output_from_the_store_and_from_a_server() {
         )),
         "{printed}"
     );
-    // Runs outside any sweep, on the same store (no server: `run` uses the store too).
+    // Runs outside any sweep, on the same store (no server: `run --db` writes the store).
     for name in ["solo-1", "solo-2"] {
         ok(
             &s,
             &[
                 "run",
-                "--server",
-                "http://127.0.0.1:9",
+                "--db",
+                ".hyperdial/hyperdial.db",
                 "--project",
                 "solo",
                 "--name",
@@ -632,4 +632,38 @@ fn pause_finds_the_ui_serving_this_directory_on_another_port() {
         "{}",
         text(&again)
     );
+}
+
+/// `hyperdial run` with a named server that does not answer refuses to start the command,
+/// rather than tracking the run in the local store where that server's users never look;
+/// `--db` names a store to track it in without a server.
+#[test]
+fn run_with_a_named_server_that_does_not_answer_starts_nothing() {
+    let s = Scratch::new("run-named-down");
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let out = s
+        .cmd(&["run", "--server", &down, "--", "touch", "ran"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("cannot reach the hyperdial server at {down}")),
+        "{}",
+        text(&out)
+    );
+    assert!(text(&out).contains("--db PATH"), "{}", text(&out));
+    assert!(!s.dir.join("ran").exists(), "the command was not started");
+    assert!(!s.dir.join(".hyperdial/hyperdial.db").exists());
+    let out = s
+        .cmd(&["run", "--db", "own.db", "--", "touch", "ran"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("hyperdial runs --db own.db"),
+        "{}",
+        text(&out)
+    );
+    assert!(s.dir.join("ran").exists());
+    assert!(s.dir.join("own.db").exists());
 }

@@ -48,13 +48,12 @@ fn stored(s: &Scratch, id: &str, source: &[&str]) -> Value {
 fn lr_find_reads_a_range_test_from_the_local_store() {
     let s = Scratch::new("lr-find-local");
     let script = find_lr();
-    // A server that does not answer: `run` falls back to the local store (whatever else
-    // listens on the default port of this machine).
-    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    // The local store, named (whatever else listens on the default port of this machine).
+    let local = ".hyperdial/hyperdial.db";
     let out = s.run(&[
         "run",
-        "--server",
-        &nowhere,
+        "--db",
+        local,
         "--",
         "python3",
         &script,
@@ -118,7 +117,7 @@ fn lr_find_reads_a_range_test_from_the_local_store() {
     assert!(check.status.success(), "{block}\n{}", text(&check));
 
     // A run that logged a loss but no learning rate is not a range test.
-    let out = s.run(&["run", "--server", &nowhere, "--", "python3", "train.py"]);
+    let out = s.run(&["run", "--db", local, "--", "python3", "train.py"]);
     assert!(out.status.success(), "{}", text(&out));
     let other = run_id(&out);
     let out = s.run(&["lr-find", &other]);

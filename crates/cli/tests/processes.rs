@@ -385,12 +385,12 @@ fn sigkill_to_agent_takes_the_training_process_and_its_workers_along() {
 #[test]
 fn sigterm_to_run_stops_every_process_of_the_command() {
     let s = scratch("sigterm-run");
-    // No server answers at this address: `run` uses an embedded one on the local database.
+    // No server: `run --db` uses an embedded one on the local database.
     let mut run = s
         .cmd(&[
             "run",
-            "--server",
-            "http://127.0.0.1:1",
+            "--db",
+            ".hyperdial/hyperdial.db",
             "--",
             "python3",
             "family.py",

@@ -28,6 +28,7 @@ fn project_of(given: Option<&str>, wandb: bool, wandb_project: Option<String>) -
 /// Run the command.
 pub async fn run(
     remote: &Remote,
+    db: Option<&str>,
     project: Option<&str>,
     name: Option<&str>,
     wandb: bool,
@@ -37,8 +38,18 @@ pub async fn run(
     let cwd = std::env::current_dir()?;
     let state_dir = cwd.join(STATE_DIR);
     let api = remote.api()?;
-    let embedded = if api.reachable().await? {
+    let embedded = if let Some(db) = db {
+        Some(Embedded::start(db, 0).await?)
+    } else if api.reachable().await? {
         None
+    } else if let Some(url) = remote.given() {
+        // A server the user named is never swapped for the local store in silence: the run
+        // would land where that server's users do not look, and nothing moves it there later.
+        anyhow::bail!(
+            "cannot reach the hyperdial server at {url}: start it there, or track the run in \
+             a store without a server with `--db PATH` (this directory's is \
+             ./.hyperdial/hyperdial.db); the command was not started"
+        );
     } else {
         Some(Embedded::start(&default_db(&state_dir), 0).await?)
     };
@@ -66,13 +77,17 @@ pub async fn run(
         .as_str()
         .context("the server returned no run id")?
         .to_string();
-    match &embedded {
+    match (&embedded, db) {
         // The embedded server ends with this command: name what outlives it.
-        Some(_) => eprintln!(
+        (Some(_), Some(db)) => eprintln!(
+            "hyperdial: tracking run {id} in the store {db} (later: `hyperdial runs --db {db}`, \
+             or the dashboard with `hyperdial ui --db {db}`)"
+        ),
+        (Some(_), None) => eprintln!(
             "hyperdial: tracking run {id} in the local store (later: `hyperdial runs`, or the \
              dashboard with `hyperdial ui`)"
         ),
-        None => eprintln!(
+        (None, _) => eprintln!(
             "hyperdial: tracking run {id} ({}/runs/{id})",
             client.base_url()
         ),
