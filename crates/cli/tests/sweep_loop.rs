@@ -425,6 +425,11 @@ fn run_tracks_any_command_and_sync_uploads_offline_runs() {
         "{}",
         text(&copy)
     );
+    assert!(
+        text(&copy).contains("0 uploaded, 1 uploaded before (nothing sent), 0 refused, 0 failed"),
+        "{}",
+        text(&copy)
+    );
     let body = http_get(&format!("{}/api/v1/runs?project=offline", server.url));
     let listed: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(listed["runs"].as_array().unwrap().len(), 1, "{listed:#}");

@@ -304,3 +304,26 @@ fn numeric_lists_searched_as_ordered_values_are_shown_so() {
     let out = hyperdial(&["validate", path.to_str().unwrap()]);
     assert!(!stdout(&out).contains("ordered"), "{}", stdout(&out));
 }
+
+#[test]
+fn validate_shows_the_retry_policy_and_the_run_time_limit() {
+    let file = write(
+        "retry-limit.yaml",
+        "program: t.py\nmethod: random\nretry: {max: 2, on: [failed, crashed]}\nrun_time_limit: 90m\nparameters: {a: {values: [1, 2]}}\n",
+    );
+    let out = hyperdial(&["validate", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("up to 2 more run(s) of a configuration whose run ended failed or crashed"),
+        "{text}"
+    );
+    assert!(text.contains("run_time_limit  90m per run"), "{text}");
+    // The default policy is not repeated.
+    let plain = write(
+        "no-retry.yaml",
+        "program: t.py\nmethod: random\nparameters: {a: {values: [1, 2]}}\n",
+    );
+    let out = hyperdial(&["validate", plain.to_str().unwrap()]);
+    assert!(!stdout(&out).contains("retry "), "{}", stdout(&out));
+}

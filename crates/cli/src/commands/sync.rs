@@ -94,7 +94,7 @@ pub async fn run(remote: &Remote, db: Option<&str>, dir: &Path) -> Result<ExitCo
             }
         }
     };
-    let (mut uploaded, mut refused, mut failed) = (0usize, 0usize, 0usize);
+    let (mut uploaded, mut before, mut refused, mut failed) = (0usize, 0usize, 0usize, 0usize);
     for file in &files {
         // Each file is read once: a spill file goes to its run, an offline file makes one.
         let spilled = match spill::Spilled::read(file) {
@@ -144,17 +144,25 @@ pub async fn run(remote: &Remote, db: Option<&str>, dir: &Path) -> Result<ExitCo
         match upload(&api, &client, spilled.records()).await {
             Ok(done) => {
                 spill::mark_synced(file)?;
-                uploaded += 1;
                 match done {
-                    Uploaded::New(id) => outln!("{} → run {id}", file.display()),
-                    Uploaded::Completed(id) => outln!(
-                        "{} → run {id} (its earlier upload, cut short, is complete now)",
-                        file.display()
-                    ),
-                    Uploaded::Before(id) => outln!(
-                        "{} → already uploaded as run {id}; nothing sent again",
-                        file.display()
-                    ),
+                    Uploaded::New(id) => {
+                        uploaded += 1;
+                        outln!("{} → run {id}", file.display())
+                    }
+                    Uploaded::Completed(id) => {
+                        uploaded += 1;
+                        outln!(
+                            "{} → run {id} (its earlier upload, cut short, is complete now)",
+                            file.display()
+                        )
+                    }
+                    Uploaded::Before(id) => {
+                        before += 1;
+                        outln!(
+                            "{} → already uploaded as run {id}; nothing sent again",
+                            file.display()
+                        )
+                    }
                 }
             }
             Err(e) => {
@@ -166,7 +174,7 @@ pub async fn run(remote: &Remote, db: Option<&str>, dir: &Path) -> Result<ExitCo
     if let Some(e) = embedded {
         e.stop().await;
     }
-    outln!("{}", summary(uploaded, refused, failed));
+    outln!("{}", summary(uploaded, before, refused, failed));
     Ok(if refused == 0 && failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -176,14 +184,18 @@ pub async fn run(remote: &Remote, db: Option<&str>, dir: &Path) -> Result<ExitCo
 
 /// The last line of `sync`: how many files were uploaded, refused (each said why above) and
 /// failed.
-fn summary(uploaded: usize, refused: usize, failed: usize) -> String {
+fn summary(uploaded: usize, before: usize, refused: usize, failed: usize) -> String {
     let refused = match refused {
         0 => "0 refused".to_string(),
         n => format!(
             "{n} refused (why is said above; their points stay in the *.jsonl.synced files)"
         ),
     };
-    format!("{uploaded} uploaded, {refused}, {failed} failed")
+    let before = match before {
+        0 => String::new(),
+        n => format!(", {n} uploaded before (nothing sent)"),
+    };
+    format!("{uploaded} uploaded{before}, {refused}, {failed} failed")
 }
 
 /// Where the Python client writes offline files: `$HYPERDIAL_DIR/offline` when

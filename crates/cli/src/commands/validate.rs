@@ -224,6 +224,18 @@ fn report_text(file: &str, v: &Validated, ex: &Example) -> String {
     if let Some(budget) = &c.budget {
         line("budget", budget.describe());
     }
+    if c.retry != hyperdial_space::Retry::default() {
+        let on: Vec<&str> = c.retry.on.iter().map(|o| o.as_str()).collect();
+        line(
+            "retry",
+            format!(
+                "up to {} more run(s) of a configuration whose run ended {}; {} interruptions in a row end it failed",
+                c.retry.max,
+                if on.is_empty() { "badly".to_string() } else { on.join(" or ") },
+                c.retry.interrupted
+            ),
+        );
+    }
     if let Some(limit) = c.run_time_limit_s {
         line(
             "run_time_limit",
@@ -343,6 +355,7 @@ fn report_json(file: &str, v: &Validated, ex: &Example) -> Value {
         "run_cap": c.run_cap,
         "budget": c.budget,
         "run_time_limit_s": c.run_time_limit_s,
+        "retry": c.retry,
         "grid_size": grid_size(c).map(|n| n.to_string()),
         "early_terminate": c.early_terminate.as_ref().map(|et| {
             let bands = match et {
