@@ -175,19 +175,15 @@ fn a_sync_cut_short_is_completed_after_the_server_gave_its_run_up() {
     )
     .unwrap();
     // The first upload: the run and two points, then nothing (the server went away).
-    let half = s.write(
-        "half.py",
-        &format!(
-            "import json, urllib.request\n\
-             def post(path, body):\n\
-             \x20   req = urllib.request.Request({url:?} + path, json.dumps(body).encode(), {{'Content-Type': 'application/json'}})\n\
-             \x20   return json.load(urllib.request.urlopen(req))\n\
-             post('/api/v1/runs', {{'project': 'silent', 'id': 'offline-{local}'}})\n\
-             post('/api/v1/runs/offline-{local}/metrics', {{'points': [{{'step': 0, 'values': {{'loss': 1.0}}}}, {{'step': 1, 'values': {{'loss': 0.5}}}}]}})\n"
-        ),
+    http_post(
+        &format!("{url}/api/v1/runs"),
+        &serde_json::json!({"project": "silent", "id": format!("offline-{local}")}),
     );
-    let py = Command::new("python3").arg(&half).output().unwrap();
-    assert!(py.status.success(), "{}", text(&py));
+    http_post(
+        &format!("{url}/api/v1/runs/offline-{local}/metrics"),
+        &serde_json::json!({"points": [{"step": 0, "values": {"loss": 1.0}},
+                                       {"step": 1, "values": {"loss": 0.5}}]}),
+    );
     let crashed = wait_run(url, |r| r["state"] == "crashed");
     assert_eq!(crashed["end_cause"], "run_silent", "{crashed:#}");
     let out = s.run(&["sync", "--server", url]);

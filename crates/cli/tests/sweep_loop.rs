@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 #[test]
 fn three_agents_on_a_grid_of_12_give_12_distinct_finished_runs() {
@@ -452,20 +452,16 @@ fn run_tracks_any_command_and_sync_uploads_offline_runs() {
         })
         .collect();
     std::fs::write(&cut, records.join("\n") + "\n").unwrap();
-    let half = s.write(
-        "half.py",
-        &format!(
-            "import json, urllib.request\n\
-             def post(path, body):\n\
-             \x20   req = urllib.request.Request({url:?} + path, json.dumps(body).encode(), {{'Content-Type': 'application/json'}})\n\
-             \x20   return json.load(urllib.request.urlopen(req))\n\
-             post('/api/v1/runs', {{'project': 'offline', 'id': 'offline-20260101-000000-abcdef'}})\n\
-             post('/api/v1/runs/offline-20260101-000000-abcdef/metrics', {{'points': [{{'step': 0, 'values': {{'loss': 1.0}}}}, {{'step': 1, 'values': {{'loss': 0.5}}}}]}})\n",
-            url = server.url
-        ),
+    let url = &server.url;
+    http_post(
+        &format!("{url}/api/v1/runs"),
+        &json!({"project": "offline", "id": "offline-20260101-000000-abcdef"}),
     );
-    let py = Command::new("python3").arg(&half).output().unwrap();
-    assert!(py.status.success(), "{}", text(&py));
+    http_post(
+        &format!("{url}/api/v1/runs/offline-20260101-000000-abcdef/metrics"),
+        &json!({"points": [{"step": 0, "values": {"loss": 1.0}},
+                           {"step": 1, "values": {"loss": 0.5}}]}),
+    );
     let out = s.run(&["sync", "--server", &server.url]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(

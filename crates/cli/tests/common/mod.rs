@@ -267,6 +267,22 @@ pub fn http_get(url: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A tiny blocking JSON POST without extra dependencies (Python's standard library); the
+/// answer's JSON. Panics on a refused request.
+pub fn http_post(url: &str, body: &Value) -> Value {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys,urllib.request as u;r=u.Request(sys.argv[1],data=sys.argv[2].encode(),headers={'Content-Type':'application/json'});print(u.urlopen(r).read().decode())",
+            url,
+            &body.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "POST {url}: {}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 pub fn wait_for(s: &Scratch, url: &str, id: &str, ok: impl Fn(&[Value]) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
