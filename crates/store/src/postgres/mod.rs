@@ -114,32 +114,14 @@ fn not_postgres(io: &std::io::Error) -> bool {
         && !text.contains("got 0 bytes")
 }
 
-/// The value of query parameter `key` in a database URL, percent-decoded; `None` when absent.
+/// The value of query parameter `key` in a database URL, percent-decoded; `None` when absent
+/// (or when the URL does not parse, which opening it reports).
 fn query_value(url: &str, key: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    let raw = query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))?;
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    Some(String::from_utf8_lossy(&out).into_owned())
+    url::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
 }
 
 /// Whether `options` name a database server on this machine (a Unix socket, or a loopback
