@@ -13,6 +13,17 @@
 //!   (fetch the history). Nothing is read when nobody subscribes here.
 //! - **Own notices are skipped** by the server id (random per process), so no subscriber sees
 //!   an event twice.
+//! - **Nothing is sent to nobody.** A server alone on its database sends no notices: with one
+//!   server (the usual team set-up) a notice per run end and claim cost about a quarter of the
+//!   CPU of an ask/tell loop, to be thrown away by the sender itself. Each time its listener
+//!   connects, a server counts the other servers' listening connections (by their
+//!   `application_name`, [`LISTENER_APPLICATION`], in `pg_stat_activity`) and then says
+//!   `hello` on the channel; a server that hears anything from another one (a `hello` or any
+//!   notice) sends its notices from then on. A server that starts while others run so finds
+//!   them, and they find it a few milliseconds later, when its `hello` arrives; what they
+//!   publish in between reaches nobody there yet (the new server reads the database for
+//!   everything it shows). The count cannot be taken (a role that may not read
+//!   `pg_stat_activity`) means sending, as before.
 //! - **Nothing blocks a request.** Publishing puts the notice in a bounded queue; one task
 //!   sends the queue in batches (one `SELECT pg_notify(...) FROM unnest(...)` per batch). When
 //!   the queue is full or a send fails, the lost notices are replaced by one `resync` notice,
@@ -140,6 +151,9 @@ pub struct PgFanout {
     connects: watch::Sender<u64>,
     /// Notifications from other servers turned into events here.
     received: AtomicU64,
+    /// Another server may be listening: notices are sent (see the module docs). True until
+    /// the listener first counts the others.
+    peers: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for PgFanout {
@@ -175,6 +189,7 @@ impl PgFanout {
             lost,
             connects: watch::channel(0).0,
             received: AtomicU64::new(0),
+            peers: watch::channel(true).0,
         }))
     }
 
@@ -200,10 +215,30 @@ impl PgFanout {
     pub fn received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)
     }
+
+    /// Whether this server sends its notices: another server may be listening (see the
+    /// module docs).
+    pub fn sending(&self) -> bool {
+        *self.peers.borrow()
+    }
+
+    /// Wait until this server sends its notices (another server has been found).
+    pub async fn until_sending(&self) {
+        let mut rx = self.peers.subscribe();
+        let _ = rx.wait_for(|p| *p).await;
+    }
+
+    /// Another server has been heard from: send notices from now on.
+    fn heard_a_peer(&self) {
+        self.peers.send_if_modified(|p| !std::mem::replace(p, true));
+    }
 }
 
 impl Fanout for PgFanout {
     fn send(&self, notice: Notice) {
+        if !self.sending() {
+            return;
+        }
         if self.queue.try_send(notice).is_err() {
             self.lost.store(true, Ordering::Relaxed);
         }
@@ -276,10 +311,46 @@ async fn connect(fanout: &PgFanout) -> PgListener {
                 .await?;
             let mut listener = PgListener::connect_with(&pool).await?;
             listener.listen(CHANNEL).await?;
-            Ok::<_, sqlx::Error>(listener)
+            // Listening first, then counting: a server that connects after the count is
+            // heard from (its `hello`), one that connected before is counted.
+            let others = sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 \
+                 AND datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .bind(LISTENER_APPLICATION)
+            .fetch_one(&mut listener)
+            .await;
+            let hello = encode(
+                &fanout.server,
+                &Notice {
+                    kind: "hello",
+                    sweep: None,
+                    id: None,
+                },
+            );
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(hello)
+                .execute(&mut listener)
+                .await?;
+            Ok::<_, sqlx::Error>((listener, others))
         };
         match attempt.await {
-            Ok(listener) => return listener,
+            Ok((listener, others)) => {
+                let alone = match others {
+                    Ok(n) => n == 0,
+                    Err(e) => {
+                        tracing::debug!("cannot count the other servers ({e}): sending events");
+                        false
+                    }
+                };
+                fanout.peers.send_if_modified(|p| {
+                    let was = *p;
+                    *p = !alone;
+                    was != *p
+                });
+                return listener;
+            }
             Err(e) => {
                 tracing::warn!(
                     "cannot listen for live events of other servers ({e}); retrying in {backoff:?}"
@@ -336,6 +407,7 @@ async fn receive(c: &Controller, fanout: &PgFanout, payload: &str) {
     if wire.server == fanout.server {
         return;
     }
+    fanout.heard_a_peer();
     let Some(kind) = known_kind(&wire.kind) else {
         return;
     };
@@ -567,6 +639,8 @@ mod pg_tests {
         };
         let mut one = node(&url, "srv_one").await;
         let mut two = node(&url, "srv_two").await;
+        one.fanout.until_sending().await;
+        assert!(two.fanout.sending());
         let c2 = &two.controller;
         let sweep = c2
             .create_sweep(GRID, None, None, false, Some(1))
@@ -655,6 +729,7 @@ mod pg_tests {
         };
         let mut one = node(&url, "srv_one").await;
         let two = node(&url, "srv_two").await;
+        one.fanout.until_sending().await;
         let sweep = one
             .controller
             .create_sweep(GRID, None, None, false, Some(1))
@@ -713,6 +788,72 @@ mod pg_tests {
             ("sweep", Some(sweep.id.as_str()))
         );
         admin.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_server_alone_sends_nothing_until_another_one_listens() {
+        let Some(url) = database("fanout: a lone server sends nothing").await else {
+            return;
+        };
+        // A listener that is not a server: it hears every notice, and is not counted.
+        let watcher = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .unwrap();
+        let mut watcher = PgListener::connect_with(&watcher).await.unwrap();
+        watcher.listen(CHANNEL).await.unwrap();
+        let heard = |n: Option<sqlx::postgres::PgNotification>| -> Wire {
+            serde_json::from_str(n.expect("a notification").payload()).unwrap()
+        };
+        let one = node(&url, "srv_one").await;
+        let said = heard(watcher.try_recv().await.unwrap());
+        assert_eq!(
+            (said.server.as_str(), said.kind.as_str()),
+            ("srv_one", "hello")
+        );
+        assert!(!one.fanout.sending(), "no other server listens");
+        let sweep = one
+            .controller
+            .create_sweep(GRID, None, None, false, Some(1))
+            .await
+            .unwrap()
+            .sweep;
+        one.controller.events.publish(
+            "sweep",
+            Some(&sweep.id),
+            &json!({"id": sweep.id, "state": "running"}),
+        );
+
+        // A second server counts the first, says hello, and sends; the first, having heard
+        // it, sends too. The first's notice above was never sent: the watcher's next
+        // notification is the second's hello.
+        let two = node(&url, "srv_two").await;
+        assert!(two.fanout.sending());
+        let said = heard(watcher.try_recv().await.unwrap());
+        assert_eq!(
+            (said.server.as_str(), said.kind.as_str()),
+            ("srv_two", "hello")
+        );
+        one.fanout.until_sending().await;
+        one.controller.events.publish(
+            "sweep",
+            Some(&sweep.id),
+            &json!({"id": sweep.id, "state": "running"}),
+        );
+        let said = heard(watcher.try_recv().await.unwrap());
+        assert_eq!(
+            (said.server.as_str(), said.kind.as_str(), said.id.as_deref()),
+            ("srv_one", "sweep", Some(sweep.id.as_str()))
+        );
+        // The second server takes it as an event.
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while two.fanout.received() < 1 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the second server hears the first");
     }
 
     #[test]
