@@ -667,3 +667,58 @@ fn run_with_a_named_server_that_does_not_answer_starts_nothing() {
     assert!(s.dir.join("ran").exists());
     assert!(s.dir.join("own.db").exists());
 }
+
+/// A sweep paused from elsewhere while `tune` runs it: `tune` says so once its agent finds
+/// nothing to start (and how to go on), and says when it resumes; the sweep then ends as
+/// usual.
+#[test]
+fn tune_says_when_its_sweep_is_paused_and_resumed_from_elsewhere() {
+    let s = Scratch::new("local-paused");
+    // The first run waits for the test to let it end.
+    s.write(
+        "gated.py",
+        "import os, sys, time\n\
+         while '--a=1' in sys.argv and not os.path.exists('go'):\n    time.sleep(0.05)\n\
+         print('hyperdial: {\"loss\": 1.0}', flush=True)\n",
+    );
+    s.write(
+        "sweep.yaml",
+        "program: gated.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  a: {values: [1, 2]}\n",
+    );
+    let mut tune = s
+        .cmd(&["tune", "sweep.yaml", "--port", "0"])
+        .env_remove("HYPERDIAL_SERVER")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(tune.stdout.take().unwrap()).lines();
+    let created = line_with(&mut lines, "created sweep ");
+    let id = url_after(&created, "created sweep ");
+    line_with(&mut lines, "run #1 started");
+    let paused = s
+        .cmd(&["pause", &id])
+        .env_remove("HYPERDIAL_SERVER")
+        .output()
+        .unwrap();
+    assert!(paused.status.success(), "{}", text(&paused));
+    s.write("go", "");
+    let said = line_with(&mut lines, "is paused");
+    assert!(said.contains(&format!("`hyperdial resume {id}`")), "{said}");
+    let resumed = s
+        .cmd(&["resume", &id])
+        .env_remove("HYPERDIAL_SERVER")
+        .output()
+        .unwrap();
+    assert!(resumed.status.success(), "{}", text(&resumed));
+    line_with(&mut lines, &format!("sweep {id} resumed"));
+    line_with(&mut lines, "run #2 started");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = wait_child(&mut tune, Duration::from_secs(60));
+    assert!(status.success(), "{status:?} {rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l.contains(&format!("sweep {id} is finished"))),
+        "{rest:?}"
+    );
+}

@@ -91,6 +91,11 @@ impl Progress {
         }
     }
 
+    /// Print `text` as a line of its own (above the bar on a terminal), every time.
+    pub fn note(&self, text: String) {
+        self.line(text);
+    }
+
     fn line(&self, text: String) {
         match &self.bar {
             Some(bar) => bar.println(text),

@@ -48,6 +48,9 @@ pub struct TuneArgs {
 /// How the printed commands name the store `tune` used: `--db` as the user gave it (a
 /// password in a URL hidden), `--db "$HYPERDIAL_DB"` when the environment named it, else the
 /// default file's absolute path (so the command works from any directory).
+/// How often `tune` looks whether its sweep was paused or resumed from elsewhere.
+const PAUSE_LOOK: std::time::Duration = std::time::Duration::from_secs(2);
+
 fn db_arg(given: Option<&str>, resolved: &str) -> String {
     let from_env = std::env::var("HYPERDIAL_DB")
         .ok()
@@ -321,7 +324,47 @@ async fn drive(
     progress.best_from_sweep = true;
     // Said once, at the first run that finishes without the metric but logged others.
     let mut metric_warned = config.is_multi_objective() || config.metric.is_none();
-    while let Some(event) = rx.recv().await {
+    // Paused or resumed from elsewhere (`hyperdial pause`, the dashboard): the sweep's state
+    // is looked at every few seconds while events come, and a change is said.
+    let mut paused = false;
+    let mut look = tokio::time::interval(PAUSE_LOOK);
+    look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let event = tokio::select! {
+            event = rx.recv() => match event {
+                Some(event) => event,
+                None => break,
+            },
+            _ = look.tick() => {
+                let state = api
+                    .get(&format!("/api/v1/sweeps/{id}"))
+                    .await
+                    .ok()
+                    .and_then(|s| s["state"].as_str()?.parse::<SweepState>().ok());
+                match state {
+                    Some(SweepState::Paused) if !paused => {
+                        paused = true;
+                        progress.note(format!(
+                            "sweep {id} is paused: runs in flight finish, no run starts until \
+                             `hyperdial resume {id}`"
+                        ));
+                    }
+                    Some(SweepState::Running) if paused => {
+                        paused = false;
+                        progress.note(format!("sweep {id} resumed"));
+                    }
+                    // Ended while paused: the summary says how.
+                    Some(s) if s != SweepState::Paused => paused = false,
+                    _ => {}
+                }
+                continue;
+            }
+        };
+        if paused && matches!(event, hyperdial_agent::Event::Claimed { .. }) {
+            // Resumed since the last look: said before the run it started.
+            paused = false;
+            progress.note(format!("sweep {id} resumed"));
+        }
         let mut warning = None;
         if let hyperdial_agent::Event::Finished {
             run, state, metric, ..
