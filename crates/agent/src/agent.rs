@@ -171,6 +171,8 @@ pub enum Event {
         number: i64,
         /// The run's flat parameters (`{"lr": 0.01, "optimizer.kind": "adam"}`).
         params: Value,
+        /// The id of the run this one retries (a failed or crashed attempt), if it is a retry.
+        retry_of: Option<String>,
     },
     /// A metric line was read from the run's output.
     Metric {
@@ -635,6 +637,10 @@ async fn start_run(
         run: run_id.to_string(),
         number: run.get("number").and_then(Value::as_i64).unwrap_or(0),
         params: params.clone(),
+        retry_of: run
+            .get("retry_of")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     });
     let fail = |error: String| supervise::finish_unstarted(client, run_id, error, events);
     if *shutdown.borrow() >= 2 {

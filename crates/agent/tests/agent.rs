@@ -138,7 +138,8 @@ async fn claims_until_the_sweep_is_over() {
         Event::Claimed {
             run: "r1".into(),
             number: 1,
-            params: json!({"lr": 0.1, "optimizer.kind": "adam"})
+            params: json!({"lr": 0.1, "optimizer.kind": "adam"}),
+            retry_of: None,
         }
     );
     assert!(events.contains(&Event::Finished {

@@ -172,6 +172,12 @@ fn a_retry_is_told_the_attempt_it_repeats() {
     );
     let out = s.run(&["tune", "sweep.yaml", "--port", "0"]);
     assert!(text(&out).contains("1 finished"), "{}", text(&out));
+    // The retry takes the failed attempt's place in the progress count.
+    let said = text(&out);
+    assert!(said.contains("[1/1] run #1 failed"), "{said}");
+    assert!(said.contains("run #2 started (retry of #1)"), "{said}");
+    assert!(said.contains("[1/1] run #2 finished"), "{said}");
+    assert!(!said.contains("[2/"), "{said}");
     let runs = json_of(&s, &["runs", "--json"]);
     let runs = runs.as_array().unwrap();
     let first = runs.iter().find(|r| r["attempt"] == 1).unwrap();

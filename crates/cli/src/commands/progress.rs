@@ -40,6 +40,8 @@ pub struct Progress {
     /// interrupted, and the server queues it again for when the sweep resumes, so it does not
     /// advance the `[n/N]` count.
     pub interrupted: bool,
+    /// Runs counted in `done`: a retry of one of them takes its place.
+    counted: std::collections::HashSet<String>,
 }
 
 impl Progress {
@@ -81,6 +83,7 @@ impl Progress {
             last: HashMap::new(),
             say_waiting: false,
             interrupted: false,
+            counted: std::collections::HashSet::new(),
         }
     }
 
@@ -146,9 +149,24 @@ impl Progress {
                 run,
                 number,
                 params,
+                retry_of,
             } => {
                 self.numbers.insert(run, number);
-                let text = format!("run #{number} started: {}", short_params(&params));
+                // A retry takes the place of the attempt it repeats in the `[n/N]` count.
+                let retried = retry_of.as_ref().map(|r| {
+                    if self.counted.remove(r) {
+                        self.done -= 1;
+                    }
+                    match self.numbers.get(r) {
+                        Some(n) => format!(" (retry of #{n})"),
+                        None => " (a retry)".to_string(),
+                    }
+                });
+                let text = format!(
+                    "run #{number} started{}: {}",
+                    retried.unwrap_or_default(),
+                    short_params(&params)
+                );
                 if let Some(bar) = &self.bar {
                     bar.set_message(format!("{text}  {}", self.best_text()));
                 } else {
@@ -195,7 +213,9 @@ impl Progress {
                     return;
                 }
                 self.done += 1;
-                // Retries can add runs beyond the expected total.
+                self.counted.insert(run.clone());
+                // Retries of attempts that ended elsewhere can add runs beyond the expected
+                // total.
                 if self.total.is_some_and(|t| self.done > t) {
                     self.total = Some(self.done);
                     if let Some(bar) = &self.bar {
