@@ -918,7 +918,8 @@ def _forget(r):
         package.run = None
 
 
-def init(config=None, project=None, name=None, mode=None, id=None, resume=None):  # noqa: A002
+def init(config=None, project=None, name=None, mode=None, id=None, resume=None,  # noqa: A002
+         _mode_source=None):
     """Start a run and return it (a :class:`Run`).
 
     ``config`` holds the script's defaults: a dict, possibly nested, or an
@@ -1019,7 +1020,13 @@ def init(config=None, project=None, name=None, mode=None, id=None, resume=None):
         if chosen_id is not None:
             record["id"] = chosen_id
             record["resume"] = resume
-        offline_reason = "HYPERDIAL_MODE=offline" if mode == "offline" else None
+        # Where the offline mode came from, as the user wrote it (`_mode_source`: the W&B
+        # layer's `WANDB_MODE=offline`, `mode='offline'` or `Settings(mode=...)`).
+        offline_reason = None
+        if mode == "offline":
+            offline_reason = _mode_source or (
+                "mode=%r was passed to hyperdial.init()" % (mode_arg,) if mode_arg
+                else "HYPERDIAL_MODE=offline")
         if mode == "auto":
             transport = _Transport(server, token)
             created = None

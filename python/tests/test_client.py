@@ -941,6 +941,14 @@ class OfflineModeTests(ClientTestCase):
         self.assertIsNone(records[0]["name"])
         self.assertEqual(records[-1]["exit_code"], 0)
 
+    def test_offline_says_what_made_it_offline(self):
+        hyperdial.init(mode="offline").finish()
+        self.assertIn("offline (mode='offline' was passed to hyperdial.init()): logging to",
+                      self.stderr.getvalue())
+        os.environ["HYPERDIAL_MODE"] = "offline"
+        hyperdial.init().finish()
+        self.assertIn("offline (HYPERDIAL_MODE=offline): logging to", self.stderr.getvalue())
+
     def test_offline_beats_agent_variables(self):
         os.environ["HYPERDIAL_MODE"] = "offline"
         os.environ["HYPERDIAL_RUN_ID"] = "r1"

@@ -328,6 +328,19 @@ class RunTests(WandbTestCase):
         self.assertIn("wandb is disabled (WANDB_MODE=disabled): run r7mz0c1d records nothing, "
                       "so the sweep gets no metric from it", self.stderr.getvalue())
 
+    def test_offline_outside_an_agent_names_the_setting_that_made_it_offline(self):
+        with mock.patch.dict(os.environ, {"WANDB_MODE": "offline",
+                                          "HYPERDIAL_DIR": tempfile.mkdtemp()}):
+            del os.environ["HYPERDIAL_RUN_ID"]
+            run = self.wandb.init()
+            self.wandb.log({"loss": 1.0})
+            run.finish()
+            self.wandb.init(mode="dryrun", reinit=True).finish()
+        said = self.stderr.getvalue()
+        self.assertIn("offline (WANDB_MODE=offline): logging to", said)
+        self.assertIn("offline (mode='dryrun'): logging to", said)
+        self.assertNotIn("HYPERDIAL_MODE", said)
+
     def test_under_an_agent_another_id_says_the_data_goes_to_the_agents_run(self):
         wandb = self.wandb
         wandb.init(id="r7mz0c1d", resume="allow")  # the agent's run (WANDB_RUN_ID)

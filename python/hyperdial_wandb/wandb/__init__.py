@@ -1298,15 +1298,16 @@ def init(project=None, entity=None, config=None, name=None, reinit=None, setting
         project = project or os.environ.get("WANDB_PROJECT") or None
         name = name or os.environ.get("WANDB_NAME") or None
         hd_mode = _mode(mode, settings)
+        # Where the mode came from, for the messages that name it.
+        if mode:
+            source = "mode=%r" % (mode,)
+        elif getattr(settings, "mode", None):
+            source = "Settings(mode=%r)" % (settings.mode,)
+        else:
+            source = "WANDB_MODE=%s" % os.environ.get("WANDB_MODE")
         if hd_mode == "disabled" and os.environ.get("HYPERDIAL_RUN_ID"):
             # Under an agent the run exists and the sweep waits for its metric: say why it
             # will get none (a WANDB_MODE=disabled left in the shell is easy to miss).
-            if mode:
-                source = "mode=%r" % (mode,)
-            elif getattr(settings, "mode", None):
-                source = "Settings(mode=%r)" % (settings.mode,)
-            else:
-                source = "WANDB_MODE=%s" % os.environ.get("WANDB_MODE")
             _warn_once("disabled-under-agent", "wandb is disabled (%s): run %s records nothing, "
                        "so the sweep gets no metric from it" % (
                            source, os.environ["HYPERDIAL_RUN_ID"]))
@@ -1322,7 +1323,8 @@ def init(project=None, entity=None, config=None, name=None, reinit=None, setting
                 resume = None
             try:
                 hd_run = _hd.init(config=defaults, project=project, name=name, mode=hd_mode,
-                                  id=run_id, resume=resume)
+                                  id=run_id, resume=resume,
+                                  _mode_source=source if hd_mode == "offline" else None)
             except ValueError as err:
                 raise errors.UsageError(str(err)) from None
         kind = RunDisabled if hd_run.mode == "disabled" else Run
