@@ -113,6 +113,64 @@ where
 
 // ---- row decoding ---------------------------------------------------------------------
 
+/// [`SWEEP_COLUMNS`] each named `s_<its name>`, for a row that holds a run's columns too
+/// (`id`, `state` and `created_ms` are in both); decoded by [`sweep_prefixed`].
+fn sweep_columns_prefixed() -> String {
+    SWEEP_COLUMNS
+        .split(',')
+        .map(|c| {
+            let c = c.trim();
+            let (expr, name) = match c.split_once(" AS ") {
+                Some((expr, name)) => (expr, name),
+                None => (c, c.rsplit('.').next().unwrap_or(c)),
+            };
+            format!("{expr} AS s_{name}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A [`SweepRow`] from a row selecting [`sweep_columns_prefixed`].
+fn sweep_prefixed(row: &DbRow) -> std::result::Result<SweepRow, sqlx::Error> {
+    fn get<'r, T>(row: &'r DbRow, column: &str) -> std::result::Result<T, sqlx::Error>
+    where
+        T: sqlx::Decode<'r, Db> + sqlx::Type<Db>,
+    {
+        row.try_get(format!("s_{column}").as_str())
+    }
+    fn state_of<S>(row: &DbRow, column: &str) -> std::result::Result<S, sqlx::Error>
+    where
+        S: std::str::FromStr,
+        S::Err: std::error::Error + Send + Sync + 'static,
+    {
+        state(row, &format!("s_{column}"))
+    }
+    Ok(crate::rows::sweep_row_from!(row, get, state_of))
+}
+
+/// The runs and the mark of rows selecting `m.mark AS mark, {TRIAL_COLUMNS}` with a left
+/// join (a row whose run `id` is NULL holds the mark alone), ordered as `trials` orders them:
+/// by number (none last), creation, id. The mark is never below `since`.
+fn changed_trials(found: &[DbRow], since: i64) -> Result<(Vec<TrialRow>, i64)> {
+    let mut mark = since;
+    let mut rows = Vec::with_capacity(found.len());
+    for row in found {
+        mark = mark.max(row.try_get("mark")?);
+        if row.try_get::<Option<String>, _>("id")?.is_some() {
+            rows.push(TrialRow::from_row(row)?);
+        }
+    }
+    rows.sort_by(|a, b| {
+        (a.number.is_none(), a.number, a.created_ms, &a.id).cmp(&(
+            b.number.is_none(),
+            b.number,
+            b.created_ms,
+            &b.id,
+        ))
+    });
+    Ok((rows, mark))
+}
+
 fn json(row: &DbRow, column: &str) -> std::result::Result<Value, sqlx::Error> {
     let text: Option<String> = row.try_get(column)?;
     Ok(match text {
@@ -1963,24 +2021,7 @@ impl Storage for Backend {
             .bind(since)
             .fetch_all(&self.reader)
             .await?;
-        let mut mark = since;
-        let mut rows = Vec::with_capacity(found.len());
-        for row in &found {
-            mark = mark.max(row.try_get("mark")?);
-            if row.try_get::<Option<String>, _>("id")?.is_some() {
-                rows.push(TrialRow::from_row(row)?);
-            }
-        }
-        // As `trials` orders them: by number (none last), creation, id.
-        rows.sort_by(|a, b| {
-            (a.number.is_none(), a.number, a.created_ms, &a.id).cmp(&(
-                b.number.is_none(),
-                b.number,
-                b.created_ms,
-                &b.id,
-            ))
-        });
-        Ok((rows, mark))
+        changed_trials(&found, since)
     }
 
     async fn sweep_and_changes(
@@ -1991,12 +2032,27 @@ impl Storage for Backend {
         if let Some(sqlite) = self.one_hop() {
             return sqlite.raw_sweep_and_changes(sweep_id, since).await;
         }
-        // Read committed: the runs are read after the row, so they hold every run the row's
-        // next number counts (a run is inserted together with the number).
-        let Some(sweep) = fetch_sweep(&self.reader, sweep_id).await? else {
+        // One statement, so one snapshot: the runs are exactly those the row's next number
+        // counts (a run is inserted together with the number), and the mark is taken with
+        // them (see `trials_changed`). One row per changed run, or one with the run's columns
+        // NULL; none when there is no such sweep. One round trip instead of two: a trial of
+        // an ask/tell loop reads this once.
+        let sql = format!(
+            "SELECT {}, m.mark AS mark, {TRIAL_COLUMNS} \
+             FROM sweeps s JOIN projects p ON p.id = s.project_id CROSS JOIN ({CHANGE_MARK_NOW}) m \
+             LEFT JOIN runs r ON r.sweep_id = s.id AND r.change_mark > $2 WHERE s.id = $1",
+            sweep_columns_prefixed()
+        );
+        let found = sqlx::query(&sql)
+            .bind(sweep_id)
+            .bind(since)
+            .fetch_all(&self.reader)
+            .await?;
+        let Some(first) = found.first() else {
             return Ok(None);
         };
-        let (rows, mark) = self.trials_changed(sweep_id, since).await?;
+        let sweep = sweep_prefixed(first)?;
+        let (rows, mark) = changed_trials(&found, since)?;
         Ok(Some((sweep, rows, mark)))
     }
 

@@ -1860,6 +1860,10 @@ async fn trials_changed_reads_what_changed_since_a_mark(db: &Db) {
     let ids: BTreeSet<String> = rows.iter().map(|r| r.id.clone()).collect();
     expect(&ids, &[&queued[0].id]);
     assert!(m3 >= m2);
+    // Nothing changed since: the sweep alone, and a mark no lower.
+    let (same, none, m4) = store.sweep_and_changes(&s.id, m3).await.unwrap().unwrap();
+    assert_eq!((same, none.len()), (row.clone(), 0));
+    assert!(m4 >= m3);
     let (_, all_rows, _) = store.sweep_and_changes(&s.id, -1).await.unwrap().unwrap();
     assert_eq!(all_rows, store.trials(&s.id).await.unwrap());
     assert!(store
