@@ -9,7 +9,8 @@
 //!   early, see [`crate::supervise`](mod@crate::supervise)),
 //! - three runs in a row failed within a minute of starting ([`AgentError::CrashLoop`]): a
 //!   broken training command would otherwise burn through the whole sweep in seconds, every
-//!   run marked failed and imputed as the worst value.
+//!   run marked failed and imputed as the worst value. How many is [`CrashGuard`]'s to say
+//!   (`HYPERDIAL_MAX_FAILURES`, or W&B's `WANDB_AGENT_MAX_INITIAL_FAILURES`; 0 never stops).
 //!
 //! # Waiting for a run
 //!
@@ -61,8 +62,76 @@ use crate::client::{Claim, Client, ClientError};
 use crate::supervise::{self, Outcome, SuperviseOptions};
 use hyperdial_wire::{RunState, SweepState};
 
-/// How many failed runs in a row stop the agent.
+/// How many failed runs in a row stop the agent by default ([`CrashGuard`]).
 pub const CRASH_LOOP_RUNS: u32 = 3;
+
+/// The variable that sets [`CrashGuard::runs`] (`0`: the agent never stops for failures).
+pub const MAX_FAILURES_ENV: &str = "HYPERDIAL_MAX_FAILURES";
+
+/// W&B's agent variable for the same count, read when [`MAX_FAILURES_ENV`] is not set, so a
+/// job script written for `wandb agent` keeps the count it chose.
+pub const WANDB_MAX_FAILURES_ENV: &str = "WANDB_AGENT_MAX_INITIAL_FAILURES";
+
+/// W&B's agent variable that turns off its check of failures soon after the agent started;
+/// `true` here makes [`CrashGuard::at_start_only`] (W&B's other check, of failures in a row
+/// at the start, is what remains there too).
+pub const WANDB_DISABLE_FLAPPING_ENV: &str = "WANDB_AGENT_DISABLE_FLAPPING";
+
+/// When an agent gives up on a training command that keeps failing (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrashGuard {
+    /// Failed runs in a row, each within [`CRASH_LOOP_WINDOW`] of its start, that stop the
+    /// agent; `0`: never (default [`CRASH_LOOP_RUNS`]).
+    pub runs: u32,
+    /// Count only the failures before the agent's first run that did not fail: once the
+    /// command has worked, the agent goes on whatever follows (default off).
+    pub at_start_only: bool,
+}
+
+impl Default for CrashGuard {
+    fn default() -> Self {
+        CrashGuard {
+            runs: CRASH_LOOP_RUNS,
+            at_start_only: false,
+        }
+    }
+}
+
+impl CrashGuard {
+    /// The guard the environment sets: [`MAX_FAILURES_ENV`], else [`WANDB_MAX_FAILURES_ENV`]
+    /// (a whole number; `0` never stops), else [`CRASH_LOOP_RUNS`]; [`CrashGuard::at_start_only`]
+    /// when [`WANDB_DISABLE_FLAPPING_ENV`] is `true`.
+    ///
+    /// # Errors
+    /// A value that is not a whole number from 0 to 1,000,000, naming the variable.
+    pub fn from_env() -> Result<CrashGuard, String> {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// [`CrashGuard::from_env`] with the variables read by `var`.
+    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<CrashGuard, String> {
+        let mut guard = CrashGuard::default();
+        for name in [MAX_FAILURES_ENV, WANDB_MAX_FAILURES_ENV] {
+            if let Some(text) = var(name) {
+                guard.runs = text
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n <= 1_000_000)
+                    .ok_or_else(|| {
+                        format!(
+                            "{name}={text:?} is not a number of failed runs in a row \
+                             (a whole number; 0: never stop)"
+                        )
+                    })?;
+                break;
+            }
+        }
+        guard.at_start_only =
+            var(WANDB_DISABLE_FLAPPING_ENV).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        Ok(guard)
+    }
+}
 
 /// A failed run counts for the crash-loop guard when it ended within this time of its start.
 pub const CRASH_LOOP_WINDOW: Duration = Duration::from_secs(60);
@@ -122,6 +191,9 @@ pub struct AgentOptions {
     /// is kept on disk, retrying the upload before leaving it to `hyperdial sync`
     /// ([`SuperviseOptions::end_wait`]; default [`supervise::end_wait_from_env`]).
     pub end_wait: Duration,
+    /// When the agent stops because its runs keep failing (default: [`CrashGuard::default`];
+    /// the commands set it from the environment with [`CrashGuard::from_env`]).
+    pub crash_guard: CrashGuard,
 }
 
 /// Options of the `hyperdial` commands an agent suggests, each string empty or options with a
@@ -156,6 +228,7 @@ impl AgentOptions {
             wandb: false,
             hints: Hints::default(),
             end_wait: supervise::end_wait_from_env(),
+            crash_guard: CrashGuard::default(),
         }
     }
 }
@@ -265,14 +338,17 @@ pub enum AgentError {
         #[source]
         source: std::io::Error,
     },
-    /// Three runs in a row failed within a minute of starting.
+    /// [`CrashGuard::runs`] runs in a row failed within a minute of starting.
     #[error(
-        "3 runs in a row failed within a minute of starting; the last one: {last_error}.{}\n\
+        "{runs} runs in a row failed within a minute of starting; the last one: {last_error}.{}\n\
          Check the training command; every run's captured output: `hyperdial output RUN{reach}` \
-         (`hyperdial runs {sweep}{reach}` lists the runs).",
+         (`hyperdial runs {sweep}{reach}` lists the runs). {MAX_FAILURES_ENV}=N sets how many \
+         failures in a row stop the agent (0: never).",
         stderr_excerpt(stderr_tail)
     )]
     CrashLoop {
+        /// How many failed in a row.
+        runs: u32,
         /// The sweep's id.
         sweep: String,
         /// Options of the commands suggested ([`Hints::read`]).
@@ -338,6 +414,8 @@ pub async fn run_agent(
 
     let mut waiting = false;
     let mut streak = 0u32;
+    // A run of this agent has not failed (for `CrashGuard::at_start_only`).
+    let mut worked = false;
     let mut wandb_hinted = false;
     loop {
         if opts.count.is_some_and(|count| report.runs >= count) {
@@ -426,13 +504,19 @@ pub async fn run_agent(
                 let _ = events.send(Event::Message(failure.hint(run["number"].as_i64())));
             }
         }
+        let guard = opts.crash_guard;
         if process_failed && outcome.duration < CRASH_LOOP_WINDOW {
             streak += 1;
+        } else if !process_failed {
+            worked = true;
+            streak = 0;
         } else {
             streak = 0;
         }
-        if streak >= CRASH_LOOP_RUNS {
+        let counting = !(guard.at_start_only && worked);
+        if counting && guard.runs > 0 && streak >= guard.runs {
             return Err(AgentError::CrashLoop {
+                runs: streak,
                 sweep: opts.sweep.clone(),
                 reach: opts.hints.read.clone(),
                 // The stderr's tail is shown below it: the error's quote of it would repeat.
@@ -814,6 +898,7 @@ mod tests {
     #[test]
     fn crash_loop_message() {
         let err = AgentError::CrashLoop {
+            runs: 3,
             sweep: "k3x9q2ab".into(),
             reach: String::new(),
             last_error: "exit code 1".into(),
@@ -823,9 +908,11 @@ mod tests {
             err.to_string(),
             "3 runs in a row failed within a minute of starting; the last one: exit code 1.\n\
              Check the training command; every run's captured output: `hyperdial output RUN` \
-             (`hyperdial runs k3x9q2ab` lists the runs)."
+             (`hyperdial runs k3x9q2ab` lists the runs). HYPERDIAL_MAX_FAILURES=N sets how many \
+             failures in a row stop the agent (0: never)."
         );
         let err = AgentError::CrashLoop {
+            runs: 3,
             sweep: "k3x9q2ab".into(),
             reach: " --server http://gpu-box:8337".into(),
             last_error: "exit code 2".into(),
@@ -835,9 +922,45 @@ mod tests {
             "exit code 2.\nIts stderr ended with:\n  | python3: can't open file 'nothere.py'\nCheck"
         ));
         // The commands reach the agent's server.
-        assert!(err.to_string().ends_with(
+        assert!(err.to_string().contains(
             "`hyperdial output RUN --server http://gpu-box:8337` \
              (`hyperdial runs k3x9q2ab --server http://gpu-box:8337` lists the runs)."
         ));
+    }
+
+    #[test]
+    fn the_crash_guard_is_set_by_hyperdials_variable_else_by_wandbs() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(CrashGuard::from_vars(vars(&[])), Ok(CrashGuard::default()));
+        assert_eq!(CrashGuard::default().runs, 3);
+        let wandb = CrashGuard::from_vars(vars(&[(WANDB_MAX_FAILURES_ENV, "10")])).unwrap();
+        assert_eq!(wandb.runs, 10);
+        let both = CrashGuard::from_vars(vars(&[
+            (WANDB_MAX_FAILURES_ENV, "10"),
+            (MAX_FAILURES_ENV, " 0 "),
+        ]))
+        .unwrap();
+        assert_eq!(
+            both.runs, 0,
+            "hyperdial's own variable first; 0 never stops"
+        );
+        let flapping = CrashGuard::from_vars(vars(&[(WANDB_DISABLE_FLAPPING_ENV, "True")]));
+        assert_eq!(
+            flapping,
+            Ok(CrashGuard {
+                runs: 3,
+                at_start_only: true
+            })
+        );
+        let bad = CrashGuard::from_vars(vars(&[(MAX_FAILURES_ENV, "three")])).unwrap_err();
+        assert!(bad.contains("HYPERDIAL_MAX_FAILURES=\"three\""), "{bad}");
+        assert!(CrashGuard::from_vars(vars(&[(WANDB_MAX_FAILURES_ENV, "-1")])).is_err());
     }
 }

@@ -39,7 +39,9 @@ pub mod supervise;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use agent::{run_agent, AgentError, AgentOptions, AgentReport, Event, Hints};
+pub use agent::{
+    run_agent, AgentError, AgentOptions, AgentReport, CrashGuard, Event, Hints, MAX_FAILURES_ENV,
+};
 pub use client::{
     Claim, Client, ClientError, Finish, Heartbeat, MetricPoint, NewRun, Stream,
     DEFAULT_RETRY_BUDGET, MAX_REQUEST_BYTES,

@@ -179,6 +179,23 @@ async fn args_json_file_macro() {
     assert!(state_dir.join("runs/r1/args.json").is_file());
 }
 
+/// Failures after a run that worked: they stop the agent by default, and not when the guard
+/// counts only failures at the start (W&B's `WANDB_AGENT_DISABLE_FLAPPING=true`).
+#[tokio::test]
+async fn failures_after_a_run_that_worked_count_unless_only_the_start_counts() {
+    let script = "test -e .worked && exit 1; touch .worked";
+    let s = setup(sweep_state(SOURCE, params(6)), script).await;
+    let (result, _) = go(s.opts.clone()).await;
+    assert!(matches!(result, Err(AgentError::CrashLoop { runs: 3, .. })));
+    assert_eq!(s.mock.lock().claims, 4);
+
+    let s = setup(sweep_state(SOURCE, params(6)), script).await;
+    let mut opts = s.opts.clone();
+    opts.crash_guard.at_start_only = true;
+    let report = go(opts).await.0.unwrap();
+    assert_eq!((report.runs, report.failed), (6, 5));
+}
+
 #[tokio::test]
 async fn crash_loop_stops_the_agent() {
     let s = setup(sweep_state(SOURCE, params(6)), "echo broken >&2; exit 1").await;
@@ -190,7 +207,8 @@ async fn crash_loop_stops_the_agent() {
         "3 runs in a row failed within a minute of starting; the last one: exit code 1.\n\
          Its stderr ended with:\n  | broken\n\
          Check the training command; every run's captured output: `hyperdial output RUN` \
-         (`hyperdial runs sw1` lists the runs)."
+         (`hyperdial runs sw1` lists the runs). HYPERDIAL_MAX_FAILURES=N sets how many \
+         failures in a row stop the agent (0: never)."
     );
     assert_eq!(s.mock.lock().claims, 3);
     assert_eq!(s.mock.run("r3").text("stderr"), "broken\n");

@@ -195,6 +195,57 @@ fn a_retry_is_told_the_attempt_it_repeats() {
     );
 }
 
+/// How many failures in a row stop an agent: W&B's variable is read (a job script written
+/// for `wandb agent` keeps its count), hyperdial's first, 0 never stops, and a bad value is
+/// an error before anything runs.
+#[test]
+fn the_crash_loop_count_follows_the_environment() {
+    let s = Scratch::new("crash-count");
+    let crash = |name: &str, cap: u32| {
+        s.write(
+            &format!("{name}.yaml"),
+            &format!(
+                "program: train.py\nmethod: random\nname: {name}\nrun_cap: {cap}\n\
+                 metric: {{name: loss}}\nparameters:\n  a: {{min: 0.0, max: 1.0}}\n  crash: {{value: true}}\n"
+            ),
+        );
+    };
+    crash("five", 10);
+    let out = s
+        .cmd(&["tune", "five.yaml", "--port", "0"])
+        .env("WANDB_AGENT_MAX_INITIAL_FAILURES", "5")
+        .env_remove("HYPERDIAL_MAX_FAILURES")
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("5 runs in a row failed within a minute"), "{t}");
+    assert!(t.contains("HYPERDIAL_MAX_FAILURES=N"), "{t}");
+
+    crash("never", 4);
+    let out = s
+        .cmd(&["tune", "never.yaml", "--port", "0"])
+        .env("WANDB_AGENT_MAX_INITIAL_FAILURES", "2")
+        .env("HYPERDIAL_MAX_FAILURES", "0")
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert!(!t.contains("in a row failed"), "{t}");
+    assert!(t.contains("4 failed"), "{t}");
+
+    let out = s
+        .cmd(&["tune", "never.yaml", "--port", "0"])
+        .env("HYPERDIAL_MAX_FAILURES", "lots")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("HYPERDIAL_MAX_FAILURES=\"lots\" is not a number"),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn stop_and_cancel() {
     let s = Scratch::new("stopcancel");

@@ -83,6 +83,7 @@ pub async fn run(
     opts.reaper = super::signals::reaper();
     opts.wandb = wandb;
     opts.end_wait = end_wait;
+    opts.crash_guard = hyperdial_agent::CrashGuard::from_env().map_err(anyhow::Error::msg)?;
     // The commands it suggests reach this server: the options given, or the default server
     // by name (without one, `runs` would read the local store instead).
     let reach = match first.given() {
