@@ -236,6 +236,20 @@ class Run(_HistoryReader):
         _install_sigterm_handler()
         return callback
 
+    def mark_preempting(self):
+        """Say that this run is being preempted (its job is being stopped by a scheduler), so
+        that when its process then fails (non-zero exit, killed by a signal) the run ends
+        interrupted and its sweep queues it again, as W&B requeues a preempted run; a process
+        that exits 0 still ends the run finished. Call it when the job is told to stop (a
+        SIGTERM handler, before saving a checkpoint); the run that is queued again finds this
+        one's id in ``HYPERDIAL_RETRY_OF``.
+
+        Returns True when the agent running this process was told (through the file
+        ``HYPERDIAL_PREEMPT_FILE`` names), False outside an agent, where nothing queues a run
+        again. Never raises.
+        """
+        return _mark_preempting()
+
     def log(self, data, step=None):
         """Record metric values at one step.
 
@@ -1218,6 +1232,22 @@ def log(data, step=None):
     if current is None:
         raise RuntimeError("hyperdial.log() called before hyperdial.init()")
     current.log(data, step=step)
+
+
+def _mark_preempting():
+    """Create the file ``HYPERDIAL_PREEMPT_FILE`` names (see :meth:`Run.mark_preempting`);
+    False when there is none to create, or it cannot be created (said on stderr)."""
+    path = _settings.env("HYPERDIAL_PREEMPT_FILE", "").strip()
+    if not path:
+        return False
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "w"):
+            pass
+    except OSError as err:
+        _warn("cannot mark the run preempting in %s (%s)" % (path, err))
+        return False
+    return True
 
 
 def finish(exit_code=0):

@@ -328,6 +328,20 @@ class RunTests(WandbTestCase):
         self.assertIn("wandb is disabled (WANDB_MODE=disabled): run r7mz0c1d records nothing, "
                       "so the sweep gets no metric from it", self.stderr.getvalue())
 
+    def test_mark_preempting_tells_the_agent_and_warns_outside_one(self):
+        path = os.path.join(tempfile.mkdtemp(), "offline", "r7mz0c1d.preempting")
+        with mock.patch.dict(os.environ, {"HYPERDIAL_PREEMPT_FILE": path}):
+            run = self.wandb.init()
+            run.mark_preempting()
+            self.assertTrue(os.path.exists(path))
+            os.remove(path)
+            self.wandb.mark_preempting()
+            self.assertTrue(os.path.exists(path))
+        self.assertNotIn("mark_preempting", self.stderr.getvalue())
+        self.wandb.mark_preempting()  # no file named: outside an agent
+        self.assertIn("wandb.mark_preempting(): outside an agent nothing queues this run again",
+                      self.stderr.getvalue())
+
     def test_offline_outside_an_agent_names_the_setting_that_made_it_offline(self):
         with mock.patch.dict(os.environ, {"WANDB_MODE": "offline",
                                           "HYPERDIAL_DIR": tempfile.mkdtemp()}):

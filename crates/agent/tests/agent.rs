@@ -179,6 +179,39 @@ async fn args_json_file_macro() {
     assert!(state_dir.join("runs/r1/args.json").is_file());
 }
 
+/// A script that marked its run preempting (`mark_preempting()`) and then failed ends the run
+/// interrupted (`cancelled`), for the server to queue it again; one that then exited 0 is
+/// finished. Neither counts toward the crash-loop guard.
+#[tokio::test]
+async fn a_run_marked_preempting_that_fails_is_interrupted() {
+    let script = "mkdir -p \"$(dirname \"$HYPERDIAL_PREEMPT_FILE\")\"; touch \"$HYPERDIAL_PREEMPT_FILE\"; test -e .first || { touch .first; exit 0; }; \
+                  echo 'preempted by the scheduler' >&2; exit 143";
+    let s = setup(sweep_state(SOURCE, params(5)), script).await;
+    let (result, _) = go(s.opts.clone()).await;
+    let report = result.unwrap();
+    assert_eq!((report.runs, report.cancelled, report.failed), (5, 4, 0));
+    let first = s.mock.run("r1").finish.unwrap();
+    assert_eq!(
+        first["state"],
+        Value::Null,
+        "exit 0: the server decides (finished)"
+    );
+    let finish = s.mock.run("r2").finish.unwrap();
+    assert_eq!(finish["state"], "cancelled");
+    let error = finish["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(
+            "interrupted: the script marked the run preempting (`mark_preempting()`), then its \
+             process ended (exit code 143"
+        ),
+        "{error}"
+    );
+    assert!(
+        error.ends_with("stderr ended: preempted by the scheduler"),
+        "{error}"
+    );
+}
+
 /// Failures after a run that worked: they stop the agent by default, and not when the guard
 /// counts only failures at the start (W&B's `WANDB_AGENT_DISABLE_FLAPPING=true`).
 #[tokio::test]

@@ -195,6 +195,44 @@ fn a_retry_is_told_the_attempt_it_repeats() {
     );
 }
 
+/// A run whose script marked it preempting and then failed (a preemptible job told to stop)
+/// is queued again whatever `retry` says, as W&B requeues a preempted run, and the retry
+/// finishes the configuration.
+#[test]
+fn a_run_marked_preempting_is_queued_again() {
+    let s = Scratch::new("preempting");
+    s.write(
+        "job.py",
+        "import os, sys, hyperdial\nrun = hyperdial.init()\n\
+         if os.environ.get('HYPERDIAL_RETRY_OF') is None:\n    \
+         assert run.mark_preempting()\n    sys.exit(143)\n\
+         run.log({'loss': 0.5})\n",
+    );
+    s.write(
+        "sweep.yaml",
+        "program: job.py\nmethod: grid\nmetric: {name: loss}\nretry: {max: 0}\n\
+         parameters:\n  a: {values: [1]}\n",
+    );
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("1 finished"), "{t}");
+    let runs = json_of(&s, &["runs", "--json"]);
+    let runs = runs.as_array().unwrap();
+    let first = runs.iter().find(|r| r["attempt"] == 1).unwrap();
+    let retry = runs.iter().find(|r| r["attempt"] == 2).unwrap();
+    assert_eq!(first["state"], "cancelled", "{first:#}");
+    assert!(
+        first["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("interrupted: the script marked the run preempting"),
+        "{first:#}"
+    );
+    assert_eq!(retry["state"], "finished");
+    assert_eq!(retry["retry_of"], first["id"]);
+}
+
 /// How many failures in a row stop an agent: W&B's variable is read (a job script written
 /// for `wandb agent` keeps its count), hyperdial's first, 0 never stops, and a bad value is
 /// an error before anything runs.

@@ -328,7 +328,19 @@ log_artifact = _ignored_function("log_artifact", lambda: Artifact())
 log_model = _ignored_function("log_model")
 use_model = _ignored_function("use_model")
 link_model = _ignored_function("link_model")
-mark_preempting = _ignored_function("mark_preempting")
+
+
+def mark_preempting():
+    """``wandb.mark_preempting()``: under an agent, a run whose process then fails ends
+    interrupted and its sweep queues it again, as W&B requeues a preempted run (a process that
+    exits 0 still finishes it); outside an agent nothing queues a run again, which one warning
+    says."""
+    from hyperdial import _run as _hd_run  # noqa: PLC0415 -- the client's own helper
+
+    if not _hd_run._mark_preempting():
+        _warn_once("mark-preempting", "wandb.mark_preempting(): outside an agent nothing queues "
+                   "this run again (under `hyperdial agent` its sweep does when the process "
+                   "then fails)")
 
 
 # --------------------------------------------------------------------------------------------

@@ -78,7 +78,12 @@
 //!   otherwise; stopped by shutdown level 2 or 3 → `cancelled`; a program that cannot be started
 //!   → `failed`, "cannot start `prog`: No such file or directory". A process that exits 0 after
 //!   its script declared another exit code in the file [`EXIT_FILE_ENV`] names
-//!   (`wandb.finish(exit_code=N)`) → `failed` with exit code N, as W&B records it.
+//!   (`wandb.finish(exit_code=N)`) → `failed` with exit code N, as W&B records it. A process
+//!   that failed (any of the `failed` ends above but a run time limit) after its script marked
+//!   the run preempting in the file [`PREEMPT_FILE_ENV`] names (`mark_preempting()`, before a
+//!   preemptible job's checkpoint and exit) → `cancelled`, "interrupted: …": the server queues
+//!   it again as it does a run its agent's shutdown interrupted, as W&B requeues a preempted
+//!   run. Exit code 0 is a finished run, preempting or not.
 //! - **A run the server gave up on is let go.** When the server answers a heartbeat, metrics
 //!   or output with `409 run_crashed` ([`ClientError::is_run_crashed`]: it marked the run
 //!   `crashed` after the run timeout, e.g. while this agent's link was cut, and queued a retry
@@ -93,7 +98,7 @@
 //! [`Client::base_urls_current_first`]), `HYPERDIAL_RUN_ID`, `HYPERDIAL_SWEEP_ID` (sweep runs; removed otherwise), `HYPERDIAL_CONFIG`
 //! (when a config file is given; removed otherwise), `HYPERDIAL_TOKEN` (when the client has a
 //! token), `HYPERDIAL_CA_CERT` (when the client trusts a CA file, [`Client::ca_cert`]),
-//! `HYPERDIAL_SPILL_DIR` and [`EXIT_FILE_ENV`] (with a spill directory), `PYTHONPATH` prefixed with [`SuperviseOptions::wandb_module`] (when set) and
+//! `HYPERDIAL_SPILL_DIR`, [`EXIT_FILE_ENV`] and [`PREEMPT_FILE_ENV`] (with a spill directory), `PYTHONPATH` prefixed with [`SuperviseOptions::wandb_module`] (when set) and
 //! [`SuperviseOptions::python_path`], W&B's `WANDB_RUN_ID` and `WANDB_SWEEP_ID` (removed
 //! outside a sweep) when the `wandb` module is given, as W&B's agent sets them, and
 //! `PYTHONUNBUFFERED=1` unless set: Python block-buffers standard output into a pipe, which would
@@ -636,6 +641,10 @@ pub async fn supervise(
         .and_then(|dir| take_declared_exit(dir, run_id))
         .filter(|_| cause.is_none() && exit_code == Some(0));
     let exit_code = declared.or(exit_code);
+    let preempting = opts
+        .spill_dir
+        .as_deref()
+        .is_some_and(|dir| take_preempting(dir, run_id));
     let stop_reason = match &cause {
         Some(StopCause::Server(reason)) => Some(reason.clone().unwrap_or_else(|| "stop".into())),
         Some(StopCause::Shutdown) => Some("shutdown".to_string()),
@@ -681,6 +690,18 @@ pub async fn supervise(
                 Some("ended without an exit status".into()),
             ),
         },
+    };
+    // A process that failed after its script marked the run preempting: interrupted, queued
+    // again by the server (W&B requeues a preempted run), not a failure of the configuration.
+    let (requested_state, error) = match (preempting, &cause, requested_state, error) {
+        (true, None, Some(RunState::Failed), Some(how)) => (
+            Some(RunState::Cancelled),
+            Some(format!(
+                "interrupted: the script marked the run preempting (`mark_preempting()`), then \
+                 its process ended ({how})"
+            )),
+        ),
+        (_, _, state, error) => (state, error),
     };
     // A process that failed on its own: its last stderr line (a Python exception's, say) goes
     // into the run's error, so `hyperdial runs` and the dashboard say why without the output.
@@ -895,6 +916,22 @@ async fn finish_run(
 /// exits 0 ends the run `failed` with that code, as W&B records it.
 pub const EXIT_FILE_ENV: &str = "HYPERDIAL_EXIT_FILE";
 
+/// The environment variable naming the file whose existence says the run's script marked the
+/// run preempting (the Python client's `mark_preempting()` creates it): a process that then
+/// fails ends the run `cancelled`, interrupted, and the server queues it again.
+pub const PREEMPT_FILE_ENV: &str = "HYPERDIAL_PREEMPT_FILE";
+
+/// Where run `run_id`'s preempting mark goes: `<spill dir>/<run>.preempting`.
+fn preempt_file(dir: &Path, run_id: &str) -> PathBuf {
+    dir.join(format!("{run_id}.preempting"))
+}
+
+/// Whether run `run_id`'s script marked it preempting (see [`PREEMPT_FILE_ENV`]), removing the
+/// mark.
+fn take_preempting(dir: &Path, run_id: &str) -> bool {
+    std::fs::remove_file(preempt_file(dir, run_id)).is_ok()
+}
+
 /// Where run `run_id`'s declared exit code goes: `<spill dir>/<run>.exit`.
 fn exit_file(dir: &Path, run_id: &str) -> PathBuf {
     dir.join(format!("{run_id}.exit"))
@@ -942,10 +979,12 @@ fn apply_env(
     match &opts.spill_dir {
         Some(dir) => {
             cmd.env(SPILL_DIR_ENV, dir);
+            cmd.env(PREEMPT_FILE_ENV, preempt_file(dir, run_id));
             cmd.env(EXIT_FILE_ENV, exit_file(dir, run_id))
         }
         None => {
             cmd.env_remove(SPILL_DIR_ENV);
+            cmd.env_remove(PREEMPT_FILE_ENV);
             cmd.env_remove(EXIT_FILE_ENV)
         }
     };
