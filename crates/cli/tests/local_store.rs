@@ -7,7 +7,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -51,6 +51,18 @@ fn line_with(lines: &mut impl Iterator<Item = std::io::Result<String>>, marker: 
         }
     }
     panic!("the output ended without a line containing {marker:?}");
+}
+
+/// Start `cmd` (a `hyperdial` command) with its standard output piped and its standard
+/// error dropped: the child, and the lines of its output as they come.
+fn spawn_piped(cmd: &mut Command) -> (Child, std::io::Lines<BufReader<ChildStdout>>) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines)
 }
 
 /// A `URL/` or `URL` at the end of a printed line, after `prefix`.
@@ -241,13 +253,8 @@ fn ui_serves_the_dashboard_on_a_store_a_server_also_writes() {
         "{tuned}"
     );
     let server = ServerProcess::start(&s, &db, free_port());
-    let mut ui = s
-        .cmd(&["ui", "--db", db_text, "--port", &free_port().to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(ui.stdout.take().unwrap()).lines();
+    let (mut ui, mut lines) =
+        spawn_piped(&mut s.cmd(&["ui", "--db", db_text, "--port", &free_port().to_string()]));
     let url = url_after(&line_with(&mut lines, "dashboard: "), "dashboard: ");
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let sweeps: Value = serde_json::from_str(&http_get(&format!("{url}/api/v1/sweeps"))).unwrap();
@@ -304,13 +311,8 @@ fn ui_serves_the_dashboard_on_a_store_a_server_also_writes() {
 fn tune_keeps_serving_the_dashboard_when_asked_until_interrupted() {
     let s = Scratch::new("local-keep");
     s.write("sweep.yaml", GRID);
-    let mut tune = s
-        .cmd(&["tune", "sweep.yaml", "--keep-serving", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(tune.stdout.take().unwrap()).lines();
+    let (mut tune, mut lines) =
+        spawn_piped(&mut s.cmd(&["tune", "sweep.yaml", "--keep-serving", "--port", "0"]));
     let line = line_with(&mut lines, "the dashboard stays up at ");
     let url = url_after(&line, "the dashboard stays up at ");
     assert!(
@@ -343,13 +345,7 @@ fn an_interrupted_run_does_not_advance_the_progress_count() {
         "sweep.yaml",
         "program: slow.py\nmethod: random\nmetric: {name: loss}\nrun_cap: 4\nparameters:\n  a: {min: 0.0, max: 1.0}\n",
     );
-    let mut tune = s
-        .cmd(&["tune", "sweep.yaml", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(tune.stdout.take().unwrap()).lines();
+    let (mut tune, mut lines) = spawn_piped(&mut s.cmd(&["tune", "sweep.yaml", "--port", "0"]));
     line_with(&mut lines, "run #1 started");
     interrupt(&tune);
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
@@ -585,14 +581,10 @@ fn pause_finds_the_ui_serving_this_directory_on_another_port() {
         !s.dir.join(".hyperdial/serving.json").exists(),
         "removed when tune ends"
     );
-    let mut ui = s
-        .cmd(&["ui", "--port", &free_port().to_string()])
-        .env_remove("HYPERDIAL_SERVER")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(ui.stdout.take().unwrap()).lines();
+    let (mut ui, mut lines) = spawn_piped(
+        s.cmd(&["ui", "--port", &free_port().to_string()])
+            .env_remove("HYPERDIAL_SERVER"),
+    );
     let url = url_after(&line_with(&mut lines, "dashboard: "), "dashboard: ");
     s.write("other.yaml", &GRID.replace("local-store", "other"));
     let created = ok(&s, &["sweep", "other.yaml", "--json", "--server", &url]);
@@ -685,14 +677,10 @@ fn tune_says_when_its_sweep_is_paused_and_resumed_from_elsewhere() {
         "sweep.yaml",
         "program: gated.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  a: {values: [1, 2]}\n",
     );
-    let mut tune = s
-        .cmd(&["tune", "sweep.yaml", "--port", "0"])
-        .env_remove("HYPERDIAL_SERVER")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(tune.stdout.take().unwrap()).lines();
+    let (mut tune, mut lines) = spawn_piped(
+        s.cmd(&["tune", "sweep.yaml", "--port", "0"])
+            .env_remove("HYPERDIAL_SERVER"),
+    );
     let created = line_with(&mut lines, "created sweep ");
     let id = url_after(&created, "created sweep ");
     line_with(&mut lines, "run #1 started");
