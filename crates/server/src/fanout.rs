@@ -632,6 +632,14 @@ mod pg_tests {
 
     const GRID: &str = "program: t.py\nmethod: grid\nparameters:\n  a: {values: [1, 2, 3]}\n";
 
+    /// A new sweep of [`GRID`] through `c`.
+    async fn grid_sweep(c: &Controller) -> hyperdial_store::SweepRow {
+        c.create_sweep(GRID, None, None, false, Some(1))
+            .await
+            .unwrap()
+            .sweep
+    }
+
     #[tokio::test]
     async fn events_of_one_server_reach_the_subscribers_of_the_other() {
         let Some(url) = database("fanout: events reach the other server").await else {
@@ -642,11 +650,7 @@ mod pg_tests {
         one.fanout.until_sending().await;
         assert!(two.fanout.sending());
         let c2 = &two.controller;
-        let sweep = c2
-            .create_sweep(GRID, None, None, false, Some(1))
-            .await
-            .unwrap()
-            .sweep;
+        let sweep = grid_sweep(c2).await;
         let Claim::Run(run) = c2.claim(&sweep.id, None).await.unwrap() else {
             panic!("no run");
         };
@@ -730,12 +734,7 @@ mod pg_tests {
         let mut one = node(&url, "srv_one").await;
         let two = node(&url, "srv_two").await;
         one.fanout.until_sending().await;
-        let sweep = one
-            .controller
-            .create_sweep(GRID, None, None, false, Some(1))
-            .await
-            .unwrap()
-            .sweep;
+        let sweep = grid_sweep(&one.controller).await;
         // Curves cached for early termination are forgotten on reconnect.
         let Err(clears) = one.controller.curve_cache.to_refresh(&sweep.id, "r") else {
             panic!("not cached yet");
@@ -813,12 +812,7 @@ mod pg_tests {
             ("srv_one", "hello")
         );
         assert!(!one.fanout.sending(), "no other server listens");
-        let sweep = one
-            .controller
-            .create_sweep(GRID, None, None, false, Some(1))
-            .await
-            .unwrap()
-            .sweep;
+        let sweep = grid_sweep(&one.controller).await;
         one.controller.events.publish(
             "sweep",
             Some(&sweep.id),
