@@ -86,6 +86,9 @@ pub struct CrashGuard {
     /// Count only the failures before the agent's first run that did not fail: once the
     /// command has worked, the agent goes on whatever follows (default off).
     pub at_start_only: bool,
+    /// The variable that set [`CrashGuard::runs`], named by the error that stops the agent
+    /// (default [`MAX_FAILURES_ENV`], the one to set).
+    pub set_by: &'static str,
 }
 
 impl Default for CrashGuard {
@@ -93,6 +96,7 @@ impl Default for CrashGuard {
         CrashGuard {
             runs: CRASH_LOOP_RUNS,
             at_start_only: false,
+            set_by: MAX_FAILURES_ENV,
         }
     }
 }
@@ -124,6 +128,7 @@ impl CrashGuard {
                              (a whole number; 0: never stop)"
                         )
                     })?;
+                guard.set_by = name;
                 break;
             }
         }
@@ -340,15 +345,18 @@ pub enum AgentError {
     },
     /// [`CrashGuard::runs`] runs in a row failed within a minute of starting.
     #[error(
-        "{runs} runs in a row failed within a minute of starting; the last one: {last_error}.{}\n\
+        "{} within a minute of starting; the last one: {last_error}.{}\n\
          Check the training command; every run's captured output: `hyperdial output RUN{reach}` \
-         (`hyperdial runs {sweep}{reach}` lists the runs). {MAX_FAILURES_ENV}=N sets how many \
+         (`hyperdial runs {sweep}{reach}` lists the runs). {set_by}=N sets how many \
          failures in a row stop the agent (0: never).",
+        match runs { 1 => "a run failed".to_string(), n => format!("{n} runs in a row failed") },
         stderr_excerpt(stderr_tail)
     )]
     CrashLoop {
         /// How many failed in a row.
         runs: u32,
+        /// The variable that sets that count ([`CrashGuard::set_by`]).
+        set_by: &'static str,
         /// The sweep's id.
         sweep: String,
         /// Options of the commands suggested ([`Hints::read`]).
@@ -517,6 +525,7 @@ pub async fn run_agent(
         if counting && guard.runs > 0 && streak >= guard.runs {
             return Err(AgentError::CrashLoop {
                 runs: streak,
+                set_by: guard.set_by,
                 sweep: opts.sweep.clone(),
                 reach: opts.hints.read.clone(),
                 // The stderr's tail is shown below it: the error's quote of it would repeat.
@@ -899,6 +908,7 @@ mod tests {
     fn crash_loop_message() {
         let err = AgentError::CrashLoop {
             runs: 3,
+            set_by: MAX_FAILURES_ENV,
             sweep: "k3x9q2ab".into(),
             reach: String::new(),
             last_error: "exit code 1".into(),
@@ -912,12 +922,19 @@ mod tests {
              failures in a row stop the agent (0: never)."
         );
         let err = AgentError::CrashLoop {
-            runs: 3,
+            runs: 1,
+            set_by: WANDB_MAX_FAILURES_ENV,
             sweep: "k3x9q2ab".into(),
             reach: " --server http://gpu-box:8337".into(),
             last_error: "exit code 2".into(),
             stderr_tail: "python3: can't open file 'nothere.py'\n".into(),
         };
+        assert!(err
+            .to_string()
+            .starts_with("a run failed within a minute of starting; the last one: exit code 2."));
+        assert!(err
+            .to_string()
+            .contains("WANDB_AGENT_MAX_INITIAL_FAILURES=N sets how many failures"));
         assert!(err.to_string().contains(
             "exit code 2.\nIts stderr ended with:\n  | python3: can't open file 'nothere.py'\nCheck"
         ));
@@ -941,7 +958,7 @@ mod tests {
         assert_eq!(CrashGuard::from_vars(vars(&[])), Ok(CrashGuard::default()));
         assert_eq!(CrashGuard::default().runs, 3);
         let wandb = CrashGuard::from_vars(vars(&[(WANDB_MAX_FAILURES_ENV, "10")])).unwrap();
-        assert_eq!(wandb.runs, 10);
+        assert_eq!((wandb.runs, wandb.set_by), (10, WANDB_MAX_FAILURES_ENV));
         let both = CrashGuard::from_vars(vars(&[
             (WANDB_MAX_FAILURES_ENV, "10"),
             (MAX_FAILURES_ENV, " 0 "),
@@ -956,7 +973,8 @@ mod tests {
             flapping,
             Ok(CrashGuard {
                 runs: 3,
-                at_start_only: true
+                at_start_only: true,
+                set_by: MAX_FAILURES_ENV,
             })
         );
         let bad = CrashGuard::from_vars(vars(&[(MAX_FAILURES_ENV, "three")])).unwrap_err();

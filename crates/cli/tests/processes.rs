@@ -478,7 +478,8 @@ fn tune_on_a_finished_sweep_says_so_and_retry_runs_only_the_failed_point() {
     let t = text(&retried);
     assert!(t.contains("1 failed or crashed runs queued again"), "{t}");
     assert!(t.contains("resuming sweep"), "{t}");
-    assert!(t.contains("run #5 started: seed=3"), "{t}");
+    assert!(t.contains("run #5 started (retry of run r"), "{t}");
+    assert!(t.contains("): seed=3"), "{t}");
     assert!(!t.contains("run #6"), "{t}");
     let server = ServerProcess::start(&s, &s.dir.join(".hyperdial/hyperdial.db"), free_port());
     let sweeps = json_of(&s, &["sweeps", "--json", "--server", &server.url]);

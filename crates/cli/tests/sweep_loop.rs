@@ -217,6 +217,10 @@ fn a_run_marked_preempting_is_queued_again() {
     let t = text(&out);
     assert!(out.status.success(), "{t}");
     assert!(t.contains("1 finished"), "{t}");
+    assert!(
+        t.contains("run #1 cancelled (interrupted: the script marked the run preempting"),
+        "{t}"
+    );
     let runs = json_of(&s, &["runs", "--json"]);
     let runs = runs.as_array().unwrap();
     let first = runs.iter().find(|r| r["attempt"] == 1).unwrap();
@@ -258,7 +262,10 @@ fn the_crash_loop_count_follows_the_environment() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("5 runs in a row failed within a minute"), "{t}");
-    assert!(t.contains("HYPERDIAL_MAX_FAILURES=N"), "{t}");
+    assert!(
+        t.contains("WANDB_AGENT_MAX_INITIAL_FAILURES=N sets how many"),
+        "{t}"
+    );
 
     crash("never", 4);
     let out = s
@@ -270,6 +277,9 @@ fn the_crash_loop_count_follows_the_environment() {
     let t = text(&out);
     assert!(!t.contains("in a row failed"), "{t}");
     assert!(t.contains("4 failed"), "{t}");
+    // Not one run with a result: tune says so and exits 1.
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("error: no run of sweep "), "{t}");
 
     let out = s
         .cmd(&["tune", "never.yaml", "--port", "0"])

@@ -694,13 +694,20 @@ pub async fn supervise(
     // A process that failed after its script marked the run preempting: interrupted, queued
     // again by the server (W&B requeues a preempted run), not a failure of the configuration.
     let (requested_state, error) = match (preempting, &cause, requested_state, error) {
-        (true, None, Some(RunState::Failed), Some(how)) => (
-            Some(RunState::Cancelled),
-            Some(format!(
-                "interrupted: the script marked the run preempting (`mark_preempting()`), then \
-                 its process ended ({how})"
-            )),
-        ),
+        (true, None, Some(RunState::Failed), Some(how)) => {
+            // A preempted job's SIGKILL comes from its scheduler: no out-of-memory guess.
+            let how = match signal {
+                Some(libc::SIGKILL) => format!("killed by {}", signal_name(libc::SIGKILL)),
+                _ => how,
+            };
+            (
+                Some(RunState::Cancelled),
+                Some(format!(
+                    "interrupted: the script marked the run preempting (`mark_preempting()`), \
+                     then its process ended ({how})"
+                )),
+            )
+        }
         (_, _, state, error) => (state, error),
     };
     // A process that failed on its own: its last stderr line (a Python exception's, say) goes

@@ -159,7 +159,8 @@ impl Progress {
                     }
                     match self.numbers.get(r) {
                         Some(n) => format!(" (retry of #{n})"),
-                        None => " (a retry)".to_string(),
+                        // Ended before this process started (`tune --retry`).
+                        None => format!(" (retry of run {r})"),
                     }
                 });
                 let text = format!(
@@ -246,6 +247,8 @@ impl Progress {
                 };
                 let code = match (state, exit_code, error) {
                     (RunState::Failed, _, Some(e)) => format!(" ({e})"),
+                    // Preempted (`mark_preempting()`), stopped with its sweep: say which.
+                    (RunState::Cancelled, _, Some(e)) if !e.is_empty() => format!(" ({e})"),
                     (RunState::Failed, Some(c), None) => format!(" (exit code {c})"),
                     _ => String::new(),
                 };

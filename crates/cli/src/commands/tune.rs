@@ -451,6 +451,22 @@ async fn drive(
         );
         return Ok(ExitCode::from(128 + signal));
     }
+    // Runs ended, and not one with a result: `tune … && next` must not go on as if the sweep
+    // had found something.
+    let count = |state: &str| sweep["counts"][state].as_u64().unwrap_or(0);
+    if count("finished") + count("stopped_early") == 0 && count("failed") + count("crashed") > 0 {
+        let reach = if args.db.is_some() {
+            format!(" {db_arg}")
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "error: no run of sweep {id} finished ({}); `hyperdial runs {id}{reach}` shows why \
+             each ended, `hyperdial output RUN{reach}` what it printed",
+            counts_text(&sweep["counts"])
+        );
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
