@@ -388,6 +388,60 @@ mod tests {
         (store, sweep.id, *run)
     }
 
+    /// The reads of a claim's snapshot stay on the (sweep, change mark) index in the plan
+    /// PostgreSQL keeps for any parameters, planned while the table is nearly empty (as in a
+    /// new database's first sweep), and still once it holds thousands of runs.
+    #[tokio::test]
+    async fn the_snapshot_reads_walk_the_change_index_in_the_plan_for_any_parameters() {
+        let Some(db) = TestDb::postgres("postgres::hot::snapshot_plan").await else {
+            return;
+        };
+        let (store, sweep, _) = claimed(&db).await;
+        let mut conn = store.reader.acquire().await.unwrap();
+        sqlx::query("SET plan_cache_mode = force_generic_plan")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let plans = |sql: String| format!("EXPLAIN (FORMAT JSON) {sql}");
+        for sql in [
+            crate::postgres::trials_changed_sql(),
+            crate::postgres::sweep_and_changes_sql(),
+        ] {
+            for rows in [0, 3000] {
+                if rows > 0 {
+                    // Thousands of runs in the sweep, and statistics that know them.
+                    sqlx::query(
+                        "INSERT INTO runs (id, sweep_id, project_id, state, created_ms, params, config) \
+                         SELECT 'x' || i, $1, project_id, 'finished', 0, '{}', '{}' FROM sweeps, \
+                         generate_series(1, $2) AS i WHERE id = $1 ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&sweep)
+                    .bind(rows)
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+                    sqlx::query("ANALYZE runs")
+                        .execute(&mut *conn)
+                        .await
+                        .unwrap();
+                }
+                let plan: serde_json::Value = sqlx::query_scalar(&plans(sql.clone()))
+                    .bind(&sweep)
+                    .bind(5_i64)
+                    .bind(i64::MAX)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .unwrap();
+                let text = plan.to_string();
+                assert!(text.contains("runs_by_sweep_change"), "{rows} runs: {text}");
+                assert!(
+                    !text.contains("\"Relation Name\":\"runs\"") || !text.contains("Seq Scan"),
+                    "{rows} runs: {text}"
+                );
+            }
+        }
+    }
+
     async fn next_number(store: &PostgresStorage, sweep: &str) -> i64 {
         store.sweep(sweep).await.unwrap().unwrap().next_number
     }
