@@ -45,12 +45,12 @@ pub struct TuneArgs {
     pub keep_serving: bool,
 }
 
-/// How the printed commands name the store `tune` used: `--db` as the user gave it (a
-/// password in a URL hidden), `--db "$HYPERDIAL_DB"` when the environment named it, else the
-/// default file's absolute path (so the command works from any directory).
 /// How often `tune` looks whether its sweep was paused or resumed from elsewhere.
 const PAUSE_LOOK: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How the printed commands name the store `tune` used: `--db` as the user gave it (a
+/// password in a URL hidden), `--db "$HYPERDIAL_DB"` when the environment named it, else the
+/// default file's absolute path (so the command works from any directory).
 fn db_arg(given: Option<&str>, resolved: &str) -> String {
     let from_env = std::env::var("HYPERDIAL_DB")
         .ok()
