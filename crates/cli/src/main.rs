@@ -729,6 +729,8 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 retry,
                 wandb,
                 keep_serving,
+                // A bad HYPERDIAL_MAX_FAILURES is said before anything runs.
+                crash_guard: hyperdial_agent::CrashGuard::from_env().map_err(anyhow::Error::msg)?,
             })
             .await
         }

@@ -65,6 +65,22 @@ fn spawn_piped(cmd: &mut Command) -> (Child, std::io::Lines<BufReader<ChildStdou
     (child, lines)
 }
 
+/// `hyperdial VERB ID` (`pause`, `resume`, …) with no server named, so it finds the `tune` or
+/// `ui` serving this directory; fails the test unless it succeeds.
+fn control(s: &Scratch, verb: &str, id: &str) -> std::process::Output {
+    let out = s
+        .cmd(&[verb, id])
+        .env_remove("HYPERDIAL_SERVER")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "hyperdial {verb} {id}: {}",
+        text(&out)
+    );
+    out
+}
+
 /// A `URL/` or `URL` at the end of a printed line, after `prefix`.
 fn url_after(line: &str, prefix: &str) -> String {
     let at = line
@@ -592,12 +608,7 @@ fn pause_finds_the_ui_serving_this_directory_on_another_port() {
         .as_str()
         .unwrap()
         .to_string();
-    let paused = s
-        .cmd(&["pause", &id])
-        .env_remove("HYPERDIAL_SERVER")
-        .output()
-        .unwrap();
-    assert!(paused.status.success(), "{}", text(&paused));
+    let paused = control(&s, "pause", &id);
     assert!(
         stdout(&paused).contains(&format!("sweep {id} is paused")),
         "{}",
@@ -684,21 +695,11 @@ fn tune_says_when_its_sweep_is_paused_and_resumed_from_elsewhere() {
     let created = line_with(&mut lines, "created sweep ");
     let id = url_after(&created, "created sweep ");
     line_with(&mut lines, "run #1 started");
-    let paused = s
-        .cmd(&["pause", &id])
-        .env_remove("HYPERDIAL_SERVER")
-        .output()
-        .unwrap();
-    assert!(paused.status.success(), "{}", text(&paused));
+    control(&s, "pause", &id);
     s.write("go", "");
     let said = line_with(&mut lines, "is paused");
     assert!(said.contains(&format!("`hyperdial resume {id}`")), "{said}");
-    let resumed = s
-        .cmd(&["resume", &id])
-        .env_remove("HYPERDIAL_SERVER")
-        .output()
-        .unwrap();
-    assert!(resumed.status.success(), "{}", text(&resumed));
+    control(&s, "resume", &id);
     line_with(&mut lines, &format!("sweep {id} resumed"));
     line_with(&mut lines, "run #2 started");
     let rest: Vec<String> = lines.map_while(Result::ok).collect();

@@ -186,6 +186,22 @@ fn sweep_prefixed(row: &DbRow) -> std::result::Result<SweepRow, sqlx::Error> {
     Ok(crate::rows::sweep_row_from!(row, get, state_of))
 }
 
+/// The rows of `sql` ([`trials_changed_sql`] or [`sweep_and_changes_sql`]) for the runs of
+/// `sweep_id` changed since the mark `since`.
+async fn fetch_changed(
+    reader: &sqlx::Pool<Db>,
+    sql: &str,
+    sweep_id: &str,
+    since: i64,
+) -> Result<Vec<DbRow>> {
+    Ok(sqlx::query(sql)
+        .bind(sweep_id)
+        .bind(since)
+        .bind(i64::MAX)
+        .fetch_all(reader)
+        .await?)
+}
+
 /// The runs and the mark of rows selecting `m.mark AS mark, {TRIAL_COLUMNS}` with a left
 /// join (a row whose run `id` is NULL holds the mark alone), ordered as `trials` orders them:
 /// by number (none last), creation, id. The mark is never below `since`.
@@ -2049,13 +2065,7 @@ impl Storage for Backend {
         // One row when nothing changed (the mark, the run's columns NULL). The rows come in
         // change-mark order (see `changed_since`: the order that keeps the plan on the index)
         // and are sorted here as `trials` orders them.
-        let sql = trials_changed_sql();
-        let found = sqlx::query(&sql)
-            .bind(sweep_id)
-            .bind(since)
-            .bind(i64::MAX)
-            .fetch_all(&self.reader)
-            .await?;
+        let found = fetch_changed(&self.reader, &trials_changed_sql(), sweep_id, since).await?;
         changed_trials(&found, since)
     }
 
@@ -2072,13 +2082,7 @@ impl Storage for Backend {
         // them (see `trials_changed`). One row per changed run, or one with the run's columns
         // NULL; none when there is no such sweep. One round trip instead of two: a trial of
         // an ask/tell loop reads this once.
-        let sql = sweep_and_changes_sql();
-        let found = sqlx::query(&sql)
-            .bind(sweep_id)
-            .bind(since)
-            .bind(i64::MAX)
-            .fetch_all(&self.reader)
-            .await?;
+        let found = fetch_changed(&self.reader, &sweep_and_changes_sql(), sweep_id, since).await?;
         let Some(first) = found.first() else {
             return Ok(None);
         };

@@ -43,6 +43,8 @@ pub struct TuneArgs {
     pub wandb: bool,
     /// After the sweep, keep serving the dashboard until a termination signal.
     pub keep_serving: bool,
+    /// When its agents give up on a command that keeps failing (read from the environment).
+    pub crash_guard: hyperdial_agent::CrashGuard,
 }
 
 /// How often `tune` looks whether its sweep was paused or resumed from elsewhere.
@@ -124,8 +126,6 @@ pub async fn run(args: TuneArgs) -> Result<ExitCode> {
             args.file.display()
         );
     }
-    // A bad HYPERDIAL_MAX_FAILURES is said before anything runs (the agents read it again).
-    hyperdial_agent::CrashGuard::from_env().map_err(anyhow::Error::msg)?;
     // The runs start in the sweep file's directory: a program missing there would fail every
     // run (each counting toward `run_cap`), so it is said before the sweep is created.
     let run_dir = run_dir(&args.file);
@@ -302,7 +302,6 @@ async fn drive(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let agents = args.agents.max(1) as u64;
     let run_dir = run_dir(&args.file);
-    let crash_guard = hyperdial_agent::CrashGuard::from_env().map_err(anyhow::Error::msg)?;
     let mut tasks = Vec::new();
     for i in 0..agents {
         // Split an explicit count across agents; the first ones take the remainder.
@@ -316,7 +315,7 @@ async fn drive(
         opts.state_dir = state_dir.to_path_buf();
         opts.reaper = super::signals::reaper();
         opts.wandb = args.wandb;
-        opts.crash_guard = crash_guard;
+        opts.crash_guard = args.crash_guard;
         // `runs` and `output` read a store named with --db only when told; `sync` writes
         // the default store when no server answers.
         if args.db.is_some() {
