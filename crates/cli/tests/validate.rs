@@ -11,10 +11,9 @@ fn hyperdial(args: &[&str]) -> Output {
         .expect("run hyperdial")
 }
 
-fn write(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("hyperdial-validate-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+/// `text` written to `name` in `dir`, which removes it when the test ends.
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -51,7 +50,8 @@ fn help_lists_commands() {
 
 #[test]
 fn prints_the_parsed_sweep() {
-    let path = write("ok.yaml", SWEEP);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "ok.yaml", SWEEP);
     let out = hyperdial(&["validate", path.to_str().unwrap()]);
     let text = stdout(&out);
     assert!(out.status.success(), "{}{}", text, stderr(&out));
@@ -71,7 +71,8 @@ fn prints_the_parsed_sweep() {
 
 #[test]
 fn json_output_has_every_part() {
-    let path = write("ok2.yaml", SWEEP);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "ok2.yaml", SWEEP);
     let out = hyperdial(&["validate", "--json", path.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
@@ -90,9 +91,10 @@ fn json_output_has_every_part() {
 
 #[test]
 fn a_grid_shows_its_first_run_not_a_draw() {
+    let dir = tempfile::tempdir().unwrap();
     // The first grid point is lr 0.1, kind adam, layers 1 (the first parameter varies
     // slowest); no seed makes the example differ from it.
-    let path = write("grid-first.yaml", SWEEP);
+    let path = write(&dir, "grid-first.yaml", SWEEP);
     let path = path.to_str().unwrap();
     for seed in ["0", "1", "7"] {
         let out = hyperdial(&["validate", "--json", "--seed", seed, path]);
@@ -111,6 +113,7 @@ fn a_grid_shows_its_first_run_not_a_draw() {
     assert!(!text.contains("example run (seed"), "{text}");
     // Other methods draw it with the seed, as before.
     let random = write(
+        &dir,
         "random-example.yaml",
         &SWEEP.replace("method: grid", "method: random"),
     );
@@ -128,7 +131,9 @@ fn a_grid_shows_its_first_run_not_a_draw() {
 
 #[test]
 fn invalid_file_lists_every_error_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
     let path = write(
+        &dir,
         "bad.yaml",
         "method: grid\nprogram: t.py\nparameters:\n  lr:\n    min: 0.5\n    max: 0.1\n  opt: {vaules: [a]}\n",
     );
@@ -151,7 +156,9 @@ fn invalid_file_lists_every_error_and_exits_1() {
 
 #[test]
 fn invalid_file_as_json() {
+    let dir = tempfile::tempdir().unwrap();
     let path = write(
+        &dir,
         "bad2.yaml",
         "method: bayes\nprogram: t.py\nparameters: {x: {min: 0.0, max: 1.0}}\n",
     );
@@ -176,7 +183,8 @@ fn missing_file_is_a_clear_error() {
 
 #[test]
 fn warnings_do_not_fail() {
-    let path = write("warn.yaml", "entity: me\nprogram: t.py\nmethod: random\nparameters: {x: {distribution: log_uniform, min: -5, max: 0}}\n");
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(&dir, "warn.yaml", "entity: me\nprogram: t.py\nmethod: random\nparameters: {x: {distribution: log_uniform, min: -5, max: 0}}\n");
     let out = hyperdial(&["validate", path.to_str().unwrap()]);
     assert!(out.status.success());
     let err = stderr(&out);
@@ -186,7 +194,9 @@ fn warnings_do_not_fail() {
 
 #[test]
 fn optuna_study_keys_and_a_maximized_metric_left_to_minimize_get_the_exact_fix() {
+    let dir = tempfile::tempdir().unwrap();
     let path = write(
+        &dir,
         "optuna.yaml",
         "program: t.py\nmethod: random\ndirection: maximize\nmetric:\n  name: val_accuracy\nn_trials: 50\nparameters:\n  bs:\n    values: 16, 32\n",
     );
@@ -204,6 +214,7 @@ fn optuna_study_keys_and_a_maximized_metric_left_to_minimize_get_the_exact_fix()
 
     // Without it, the metric is minimized: a warning, and the file is valid.
     let path = write(
+        &dir,
         "accuracy.yaml",
         "program: t.py\nmethod: random\nmetric:\n  name: val_accuracy\nparameters:\n  bs:\n    values: [16, 32]\n",
     );
@@ -222,7 +233,9 @@ fn optuna_study_keys_and_a_maximized_metric_left_to_minimize_get_the_exact_fix()
 
 #[test]
 fn tune_and_sweep_print_validation_errors_once_prefixed() {
+    let dir = tempfile::tempdir().unwrap();
     let path = write(
+        &dir,
         "b1.yaml",
         "method: grid\nprogram: t.py\nparameters:\n  lr:\n    min: 0.5\n    max: 0.1\n",
     );
@@ -267,6 +280,7 @@ fn help_texts_hold_no_rustdoc_link_syntax_or_empty_env_values() {
 /// say nothing more.
 #[test]
 fn numeric_lists_searched_as_ordered_values_are_shown_so() {
+    let dir = tempfile::tempdir().unwrap();
     let sweep = |method: &str| {
         format!(
             "program: train.py\nmethod: {method}\nmetric: {{name: loss}}\nparameters:\n  \
@@ -274,7 +288,7 @@ fn numeric_lists_searched_as_ordered_values_are_shown_so() {
              act: {{values: [relu, tanh, gelu]}}\n  two: {{values: [1, 2]}}\n"
         )
     };
-    let path = write("lists.yaml", &sweep("bayes"));
+    let path = write(&dir, "lists.yaml", &sweep("bayes"));
     let out = hyperdial(&["validate", path.to_str().unwrap()]);
     let text = stdout(&out);
     assert!(out.status.success(), "{}{}", text, stderr(&out));
@@ -300,14 +314,16 @@ fn numeric_lists_searched_as_ordered_values_are_shown_so() {
     assert_eq!(v["parameters"][1]["ordered"]["log"], false, "{v:#}");
     assert!(v["parameters"][2]["ordered"].is_null(), "{v:#}");
     // A grid runs every value: nothing to say.
-    let path = write("lists-grid.yaml", &sweep("grid"));
+    let path = write(&dir, "lists-grid.yaml", &sweep("grid"));
     let out = hyperdial(&["validate", path.to_str().unwrap()]);
     assert!(!stdout(&out).contains("ordered"), "{}", stdout(&out));
 }
 
 #[test]
 fn validate_shows_the_retry_policy_and_the_run_time_limit() {
+    let dir = tempfile::tempdir().unwrap();
     let file = write(
+        &dir,
         "retry-limit.yaml",
         "program: t.py\nmethod: random\nretry: {max: 2, on: [failed, crashed]}\nrun_time_limit: 90m\nparameters: {a: {values: [1, 2]}}\n",
     );
@@ -321,6 +337,7 @@ fn validate_shows_the_retry_policy_and_the_run_time_limit() {
     assert!(text.contains("run_time_limit  90m per run"), "{text}");
     // The default policy is not repeated.
     let plain = write(
+        &dir,
         "no-retry.yaml",
         "program: t.py\nmethod: random\nparameters: {a: {values: [1, 2]}}\n",
     );

@@ -456,11 +456,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_run_crashed_by_the_janitor_reaches_live_dashboards() {
-        let dir = std::env::temp_dir().join(format!(
-            "hyperdial-janitor-{}",
-            hyperdial_store::new_id("t")
-        ));
-        let store = Store::open_sqlite(&dir.join("db.sqlite")).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("db.sqlite")).await.unwrap();
         let sweep = store
             .insert_sweep(NewSweep {
                 project: "default",
@@ -496,11 +493,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_run_crashed_by_the_janitor_is_queued_again_at_once() {
-        let dir = std::env::temp_dir().join(format!(
-            "hyperdial-janitor-retry-{}",
-            hyperdial_store::new_id("t")
-        ));
-        let store = Store::open_sqlite(&dir.join("db.sqlite")).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("db.sqlite")).await.unwrap();
         let controller = Controller::new(store.clone());
         let source = "program: t.py\nmethod: grid\nparameters:\n  a: {values: [1, 2]}\n";
         let sweep = controller

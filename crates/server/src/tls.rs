@@ -370,10 +370,8 @@ mod tests {
         assert!(check_der(&[]).is_err());
     }
 
-    fn temp(name: &str, content: &[u8]) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("hyperdial-tls-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+    fn temp(dir: &tempfile::TempDir, name: &str, content: &[u8]) -> PathBuf {
+        let path = dir.path().join(name);
         std::fs::write(&path, content).unwrap();
         path
     }
@@ -386,7 +384,8 @@ mod tests {
         assert!(text.contains("/nonexistent/hyperdial/cert.pem"), "{text}");
         assert!(text.contains("cannot read the TLS certificate"), "{text}");
 
-        let junk = temp("junk.pem", b"hello, not a certificate\n");
+        let dir = tempfile::tempdir().unwrap();
+        let junk = temp(&dir, "junk.pem", b"hello, not a certificate\n");
         let err = TlsConfig::from_pem_files(&junk, &junk)
             .unwrap_err()
             .to_string();
@@ -396,6 +395,7 @@ mod tests {
         );
 
         let cut = temp(
+            &dir,
             "cut.pem",
             b"-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n",
         );

@@ -245,17 +245,17 @@ mod tests {
         assert!(!weakness("hunter2").unwrap().contains("hunter2"));
     }
 
-    fn file(name: &str, text: &[u8]) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("hyperdial-tokens-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
+    fn file(dir: &tempfile::TempDir, name: &str, text: &[u8]) -> PathBuf {
+        let path = dir.path().join(name);
         std::fs::write(&path, text).unwrap();
         path
     }
 
     #[test]
     fn a_token_file_lists_tokens_with_comments_and_blank_lines() {
+        let dir = tempfile::tempdir().unwrap();
         let path = file(
+            &dir,
             "ok",
             b"# rotated 2026-11\n\n  first-token-abcdef  \r\n\t# old one below\nsecond-token\n",
         );
@@ -277,16 +277,17 @@ mod tests {
 
     #[test]
     fn a_bad_token_file_names_the_file_and_the_line() {
-        let empty = file("empty", b"# nothing yet\n\n");
+        let dir = tempfile::tempdir().unwrap();
+        let empty = file(&dir, "empty", b"# nothing yet\n\n");
         let e = read_token_file(&empty).unwrap_err().to_string();
         assert!(e.contains("holds no token") && e.contains("empty"), "{e}");
-        let spaced = file("spaced", b"good-token\nbad token # a comment\n");
+        let spaced = file(&dir, "spaced", b"good-token\nbad token # a comment\n");
         let e = read_token_file(&spaced).unwrap_err().to_string();
         assert!(e.contains("spaced:2: a space inside"), "{e}");
-        let binary = file("binary", b"ok\n\xff\xfe\n");
+        let binary = file(&dir, "binary", b"ok\n\xff\xfe\n");
         let e = read_token_file(&binary).unwrap_err().to_string();
         assert!(e.contains("binary:2: not UTF-8"), "{e}");
-        let accented = file("accented", "tok\u{e9}n\n".as_bytes());
+        let accented = file(&dir, "accented", "tok\u{e9}n\n".as_bytes());
         let e = read_token_file(&accented).unwrap_err().to_string();
         assert!(e.contains("accented:1:"), "{e}");
         let missing = empty.with_file_name("missing");

@@ -424,8 +424,8 @@ async fn token_is_enforced_when_set() {
 
 #[tokio::test]
 async fn non_loopback_without_token_is_refused() {
-    let dir = std::env::temp_dir().join(format!("hyperdial-api-{}", hyperdial_store::new_id("t")));
-    let store = Store::open_sqlite(&dir.join("db.sqlite")).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).await.unwrap();
     let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
     let err = serve(listener, store, Options::default(), async {})
         .await

@@ -31,9 +31,9 @@ fn certificates(dir: &std::path::Path) -> (String, TlsConfig) {
 
 #[tokio::test]
 async fn https_is_served_beside_a_silent_connection_and_plain_http_is_told_to_use_https() {
-    let dir = std::env::temp_dir().join(format!("hyperdial-tls-{}", hyperdial_store::new_id("t")));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (ca, tls) = certificates(&dir);
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path();
+    let (ca, tls) = certificates(dir);
     let store = Store::open_sqlite(&dir.join("db.sqlite")).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -3,8 +3,6 @@
 
 #![allow(dead_code)] // each test crate uses its own subset
 
-use std::path::PathBuf;
-
 use hyperdial_server::{serve, Options};
 use hyperdial_store::Store;
 use serde_json::{json, Value};
@@ -13,14 +11,8 @@ use serde_json::{json, Value};
 pub struct Server {
     pub base: String,
     pub http: reqwest::Client,
-    dir: PathBuf,
     _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        std::fs::remove_dir_all(&self.dir).ok();
-    }
+    _dir: tempfile::TempDir,
 }
 
 /// Start a server, requiring `token` when given.
@@ -34,8 +26,8 @@ pub async fn start(token: Option<&str>) -> Server {
 
 /// Start a server with `options` (plain HTTP: `options.tls` must be `None`).
 pub async fn start_with(options: Options) -> Server {
-    let dir = std::env::temp_dir().join(format!("hyperdial-api-{}", hyperdial_store::new_id("t")));
-    let store = Store::open_sqlite(&dir.join("db.sqlite")).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -49,8 +41,8 @@ pub async fn start_with(options: Options) -> Server {
     Server {
         base,
         http: reqwest::Client::new(),
-        dir,
         _stop: tx,
+        _dir: dir,
     }
 }
 
