@@ -614,6 +614,12 @@ fn pause_finds_the_ui_serving_this_directory_on_another_port() {
         "{}",
         text(&paused)
     );
+    let twice = control(&s, "pause", &id);
+    assert!(
+        stdout(&twice).contains(&format!("sweep {id} is already paused")),
+        "{}",
+        text(&twice)
+    );
     ui.kill().unwrap();
     ui.wait().unwrap();
     // Killed: its file is left, but names a process that is gone.

@@ -812,6 +812,22 @@ async fn control_api(remote: &Remote) -> Result<crate::api::Api> {
 /// knows no such sweep (`sweep`, or `sweep or run` for `hyperdial cancel ID`).
 async fn act_on(remote: &Remote, sweep: &str, action: &str, what: &str) -> Result<ExitCode> {
     let api = control_api(remote).await?;
+    // Pausing a paused sweep (resuming a running one) changes nothing: say "already", so a
+    // user who expected a change learns that someone (or something) got there first.
+    let unchanged = match action {
+        "pause" => Some("paused"),
+        "resume" => Some("running"),
+        _ => None,
+    };
+    if let Some(state) = unchanged {
+        let path = format!("/api/v1/sweeps/{}", urlencode(sweep));
+        if let Ok(v) = api.get(&path).await {
+            if v["state"].as_str() == Some(state) {
+                println!("sweep {sweep} is already {state}");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
     let answer = api
         .post(
             &format!("/api/v1/sweeps/{}/{action}", urlencode(sweep)),
