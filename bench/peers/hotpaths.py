@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -154,7 +155,9 @@ def pg_scratch():
         conn.autocommit = True
         conn.cursor().execute("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
         conn.close()
-    return server.rsplit("/", 1)[0] + "/" + name, drop
+    # The database is the URL's path; its query (`sslmode`, a socket's `host`) is kept.
+    parts = urllib.parse.urlsplit(server)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name)), drop
 
 
 def asktell_hyperdial(n, directory, max_seconds, sync=None, combined=False, pg=False):
