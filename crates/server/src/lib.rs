@@ -457,7 +457,9 @@ mod tests {
     #[tokio::test]
     async fn a_run_crashed_by_the_janitor_reaches_live_dashboards() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("db.sqlite")).await.unwrap();
+        let store = Store::open_sqlite(&dir.path().join("db.sqlite"))
+            .await
+            .unwrap();
         let sweep = store
             .insert_sweep(NewSweep {
                 project: "default",
@@ -494,7 +496,9 @@ mod tests {
     #[tokio::test]
     async fn a_run_crashed_by_the_janitor_is_queued_again_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_sqlite(&dir.path().join("db.sqlite")).await.unwrap();
+        let store = Store::open_sqlite(&dir.path().join("db.sqlite"))
+            .await
+            .unwrap();
         let controller = Controller::new(store.clone());
         let source = "program: t.py\nmethod: grid\nparameters:\n  a: {values: [1, 2]}\n";
         let sweep = controller

@@ -425,7 +425,9 @@ async fn token_is_enforced_when_set() {
 #[tokio::test]
 async fn non_loopback_without_token_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).await.unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite"))
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
     let err = serve(listener, store, Options::default(), async {})
         .await

@@ -50,7 +50,7 @@ use crate::dashboard::{
     merge_columns, page_sql, Bind, HistoryColumns, RunPoint, RunQuery, SeriesPoint, SeriesSample,
 };
 use crate::stopping::fold_point;
-use crate::storage::{CurvePoint, Inserted, Storage};
+use crate::storage::{CurvePoint, Inserted, Storage, SweepSnapshot};
 use crate::{
     deep_merge, finite_number, new_id, now_ms, Appended, Delivery, HistoryPoint, MetricSpan,
     NewRepeat, NewRun, NewSweep, Objective, Point, Result, RunCurve, RunFilter, RunFinish, RunRow,
@@ -149,21 +149,74 @@ pub(crate) fn sweep_and_changes_sql() -> String {
     )
 }
 
+/// The statement of `run_sweep_and_changes` (`$1` to `$3` as [`trials_changed_sql`], `$4` the
+/// run): [`sweep_and_changes_sql`]'s rows with the run's columns ([`run_columns_prefixed`],
+/// NULL when there is no such run) on each.
+pub(crate) fn run_sweep_and_changes_sql() -> String {
+    format!(
+        "SELECT {}, {}, m.mark AS mark, {TRIAL_COLUMNS} \
+         FROM sweeps s JOIN projects p ON p.id = s.project_id CROSS JOIN ({CHANGE_MARK_NOW}) m \
+         LEFT JOIN (SELECT {RUN_COLUMNS} FROM runs r JOIN projects p ON p.id = r.project_id \
+           WHERE r.id = $4) t ON TRUE \
+         LEFT JOIN ({}) r ON TRUE WHERE s.id = $1",
+        sweep_columns_prefixed(),
+        run_columns_prefixed(),
+        changed_since()
+    )
+}
+
 // ---- row decoding ---------------------------------------------------------------------
+
+/// The name a column of `columns` (`SWEEP_COLUMNS`, `RUN_COLUMNS`) has in the rows, with its
+/// expression: `p.name AS project` is `project`, `r.state` is `state`.
+fn column_names(columns: &str) -> impl Iterator<Item = (&str, &str)> {
+    columns.split(',').map(|c| {
+        let c = c.trim();
+        match c.split_once(" AS ") {
+            Some((expr, name)) => (expr, name),
+            None => (c, c.rsplit('.').next().unwrap_or(c)),
+        }
+    })
+}
+
+/// The columns of a run selected as `t` ([`RUN_COLUMNS`] in a subquery) each named
+/// `t_<its name>`, for a row that holds other runs' columns too; decoded by [`run_prefixed`].
+fn run_columns_prefixed() -> String {
+    column_names(RUN_COLUMNS)
+        .map(|(_, name)| format!("t.{name} AS t_{name}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The [`RunRow`] of a row selecting [`run_columns_prefixed`], `None` when its id is NULL.
+fn run_prefixed(row: &DbRow) -> std::result::Result<Option<RunRow>, sqlx::Error> {
+    fn get<'r, T>(row: &'r DbRow, column: &str) -> std::result::Result<T, sqlx::Error>
+    where
+        T: sqlx::Decode<'r, Db> + sqlx::Type<Db>,
+    {
+        row.try_get(format!("t_{column}").as_str())
+    }
+    fn json_of(row: &DbRow, column: &str) -> std::result::Result<Value, sqlx::Error> {
+        json(row, &format!("t_{column}"))
+    }
+    fn state_of<S>(row: &DbRow, column: &str) -> std::result::Result<S, sqlx::Error>
+    where
+        S: std::str::FromStr,
+        S::Err: std::error::Error + Send + Sync + 'static,
+    {
+        state(row, &format!("t_{column}"))
+    }
+    if row.try_get::<Option<String>, _>("t_id")?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(crate::rows::run_row_from!(row, get, json_of, state_of)))
+}
 
 /// [`SWEEP_COLUMNS`] each named `s_<its name>`, for a row that holds a run's columns too
 /// (`id`, `state` and `created_ms` are in both); decoded by [`sweep_prefixed`].
 fn sweep_columns_prefixed() -> String {
-    SWEEP_COLUMNS
-        .split(',')
-        .map(|c| {
-            let c = c.trim();
-            let (expr, name) = match c.split_once(" AS ") {
-                Some((expr, name)) => (expr, name),
-                None => (c, c.rsplit('.').next().unwrap_or(c)),
-            };
-            format!("{expr} AS s_{name}")
-        })
+    column_names(SWEEP_COLUMNS)
+        .map(|(expr, name)| format!("{expr} AS s_{name}"))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -2073,7 +2126,7 @@ impl Storage for Backend {
         &self,
         sweep_id: &str,
         since: i64,
-    ) -> Result<Option<(SweepRow, Vec<TrialRow>, i64)>> {
+    ) -> Result<Option<SweepSnapshot>> {
         if let Some(sqlite) = self.one_hop() {
             return sqlite.raw_sweep_and_changes(sweep_id, since).await;
         }
@@ -2089,6 +2142,35 @@ impl Storage for Backend {
         let sweep = sweep_prefixed(first)?;
         let (rows, mark) = changed_trials(&found, since)?;
         Ok(Some((sweep, rows, mark)))
+    }
+
+    async fn run_sweep_and_changes(
+        &self,
+        run_id: &str,
+        sweep_id: &str,
+        since: i64,
+    ) -> Result<(Option<RunRow>, Option<SweepSnapshot>)> {
+        if let Some(sqlite) = self.one_hop() {
+            return sqlite
+                .raw_run_sweep_and_changes(run_id, sweep_id, since)
+                .await;
+        }
+        // As `sweep_and_changes`, with the run's columns on every row: one statement, one
+        // snapshot, one round trip. No row: no such sweep (the run is then read alone).
+        let found = sqlx::query(&run_sweep_and_changes_sql())
+            .bind(sweep_id)
+            .bind(since)
+            .bind(i64::MAX)
+            .bind(run_id)
+            .fetch_all(&self.reader)
+            .await?;
+        let Some(first) = found.first() else {
+            return Ok((self.run(run_id).await?, None));
+        };
+        let run = run_prefixed(first)?;
+        let sweep = sweep_prefixed(first)?;
+        let (rows, mark) = changed_trials(&found, since)?;
+        Ok((run, Some((sweep, rows, mark))))
     }
 
     async fn metric_spans_of(&self, run_ids: &[String], name: &str) -> Result<Vec<MetricSpan>> {

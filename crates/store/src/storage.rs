@@ -36,6 +36,10 @@ pub enum Inserted {
 /// [`RunCurve::points`]).
 pub type CurvePoint = (i64, Option<f64>, i64, Option<f64>);
 
+/// A claim's snapshot of a sweep ([`Storage::sweep_and_changes`]): the sweep, its runs
+/// changed since the mark passed, and the mark to pass next time.
+pub type SweepSnapshot = (SweepRow, Vec<TrialRow>, i64);
+
 /// Everything the server stores and reads, atomic operation by operation.
 ///
 /// Errors: every method fails with [`crate::StoreError`]; a storage fault (disk full,
@@ -189,11 +193,18 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// A claim's snapshot of a sweep, in one read: the sweep (`None` if unknown) and, as
     /// [`Storage::trials_changed`] answers them, its runs changed after mark `since` and the
     /// mark to pass next time, both from one consistent view (the runs read after the row).
-    async fn sweep_and_changes(
+    async fn sweep_and_changes(&self, sweep_id: &str, since: i64) -> Result<Option<SweepSnapshot>>;
+
+    /// [`Storage::run`] of `run_id` and [`Storage::sweep_and_changes`] of `sweep_id` in one
+    /// read, from one consistent view: an ask/tell trial's tell reads the run it ends together
+    /// with the claim's snapshot (on PostgreSQL one round trip instead of two). The run is
+    /// `None` if unknown, the snapshot `None` if the sweep is.
+    async fn run_sweep_and_changes(
         &self,
+        run_id: &str,
         sweep_id: &str,
         since: i64,
-    ) -> Result<Option<(SweepRow, Vec<TrialRow>, i64)>>;
+    ) -> Result<(Option<RunRow>, Option<SweepSnapshot>)>;
 
     /// [`Storage::metric_spans`] of the given runs only (unknown ids and runs without finite
     /// values of `name` are left out).

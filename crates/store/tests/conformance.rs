@@ -1875,6 +1875,29 @@ async fn trials_changed_reads_what_changed_since_a_mark(db: &Db) {
         .await
         .unwrap()
         .is_none());
+    // With a run read in the same view: the run as `run` reads it, the snapshot as
+    // `sweep_and_changes` gives it; an unknown run or sweep is `None` on its side alone.
+    let (told, snapshot) = store.run_sweep_and_changes(&a.id, &s.id, m3).await.unwrap();
+    assert_eq!(told, store.run(&a.id).await.unwrap());
+    let (with_run, with_rows, m5) = snapshot.unwrap();
+    assert_eq!(with_run, row);
+    assert!(m5 >= m3);
+    let now = store.trials(&s.id).await.unwrap();
+    assert!(with_rows.iter().all(|r| now.contains(r)), "{with_rows:#?}");
+    let (_, snapshot) = store.run_sweep_and_changes(&b.id, &s.id, -1).await.unwrap();
+    assert_eq!(snapshot.unwrap().1, now);
+    let (nobody, snapshot) = store
+        .run_sweep_and_changes("r_nope", &s.id, m3)
+        .await
+        .unwrap();
+    assert!(nobody.is_none());
+    assert_eq!(snapshot.unwrap().0, row);
+    let (run_of_other, nothing) = store
+        .run_sweep_and_changes(&a.id, "s_nope", -1)
+        .await
+        .unwrap();
+    assert_eq!(run_of_other, store.run(&a.id).await.unwrap());
+    assert!(nothing.is_none());
     // The spans of given runs are those of the whole sweep, restricted.
     let spans = store.metric_spans(&s.id, "loss").await.unwrap();
     assert_eq!(

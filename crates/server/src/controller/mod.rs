@@ -977,7 +977,9 @@ impl Controller {
         ended_ms: Option<i64>,
     ) -> Result<Finished, ControlError> {
         let ending = self
-            .prepare_finish(run_id, exit_code, state, error, told, in_sweep, ended_ms)
+            .prepare_finish(
+                None, run_id, exit_code, state, error, told, in_sweep, ended_ms,
+            )
             .await?;
         let Ending {
             run,
@@ -1032,10 +1034,12 @@ impl Controller {
 
     /// What [`Controller::finish`] decides before it writes anything: the run (refused as
     /// `finish` says), its final state and error, its sweep's config and objective, and the
-    /// told point unless the run has already ended.
+    /// told point unless the run has already ended. `read` is the run as the caller has just
+    /// read it (a run of a sweep), spared a read of its own; `None` reads it.
     #[allow(clippy::too_many_arguments)]
     async fn prepare_finish<'p>(
         &self,
+        read: Option<RunRow>,
         run_id: &str,
         exit_code: Option<i64>,
         state: Option<&str>,
@@ -1044,7 +1048,11 @@ impl Controller {
         in_sweep: Option<&str>,
         ended_ms: Option<i64>,
     ) -> Result<Ending<'p>, ControlError> {
-        let run = self.reporting_run(run_id).await?;
+        // A run of a sweep is never one presumed crashed that `reporting_run` reopens.
+        let run = match read {
+            Some(run) if run.id == run_id && run.sweep_id.is_some() => run,
+            _ => self.reporting_run(run_id).await?,
+        };
         if let Some(sweep) = in_sweep {
             if run.sweep_id.as_deref() != Some(sweep) {
                 return Err(ControlError::invalid(format!(

@@ -83,8 +83,24 @@ impl Controller {
         let Some(told) = tell.told else {
             return Ok(TellClaim::Separately);
         };
+        let lock = self.claim_lock(sweep_id);
+        let mut history = lock.lock().await;
+        // With a history, the told run and the claim's snapshot in one read.
+        let (read, snapshot) = match history.as_ref().map(history::History::since) {
+            Some(since) => {
+                let (run, snapshot) = self
+                    .store
+                    .run_sweep_and_changes(tell.run_id, sweep_id, since)
+                    .await?;
+                let (sweep, rows, mark) =
+                    snapshot.ok_or_else(|| ControlError::not_found("sweep", sweep_id))?;
+                (run, Some((sweep, Some((rows, mark)))))
+            }
+            None => (None, None),
+        };
         let ending = self
             .prepare_finish(
+                read,
                 tell.run_id,
                 tell.exit_code,
                 tell.state,
@@ -110,9 +126,10 @@ impl Controller {
             Some(a) => self.store.agent_host(a).await?.flatten(),
             None => None,
         };
-        let lock = self.claim_lock(sweep_id);
-        let mut history = lock.lock().await;
-        let (sweep, changes) = self.snapshot(sweep_id, history.as_ref()).await?;
+        let (sweep, changes) = match snapshot {
+            Some(snapshot) => snapshot,
+            None => self.snapshot(sweep_id, history.as_ref()).await?,
+        };
         if sweep.state != SweepState::Running || sweep.retries_only {
             return Ok(TellClaim::Separately);
         }

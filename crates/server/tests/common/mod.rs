@@ -27,7 +27,9 @@ pub async fn start(token: Option<&str>) -> Server {
 /// Start a server with `options` (plain HTTP: `options.tls` must be `None`).
 pub async fn start_with(options: Options) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_sqlite(&dir.path().join("db.sqlite")).await.unwrap();
+    let store = Store::open_sqlite(&dir.path().join("db.sqlite"))
+        .await
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -403,9 +403,10 @@ mod tests {
             .await
             .unwrap();
         let plans = |sql: String| format!("EXPLAIN (FORMAT JSON) {sql}");
-        for sql in [
-            crate::postgres::trials_changed_sql(),
-            crate::postgres::sweep_and_changes_sql(),
+        for (sql, with_run) in [
+            (crate::postgres::trials_changed_sql(), false),
+            (crate::postgres::sweep_and_changes_sql(), false),
+            (crate::postgres::run_sweep_and_changes_sql(), true),
         ] {
             for rows in [0, 3000] {
                 if rows > 0 {
@@ -425,13 +426,15 @@ mod tests {
                         .await
                         .unwrap();
                 }
-                let plan: serde_json::Value = sqlx::query_scalar(&plans(sql.clone()))
+                let explain = plans(sql.clone());
+                let mut query = sqlx::query_scalar(&explain)
                     .bind(&sweep)
                     .bind(5_i64)
-                    .bind(i64::MAX)
-                    .fetch_one(&mut *conn)
-                    .await
-                    .unwrap();
+                    .bind(i64::MAX);
+                if with_run {
+                    query = query.bind("x1");
+                }
+                let plan: serde_json::Value = query.fetch_one(&mut *conn).await.unwrap();
                 let text = plan.to_string();
                 assert!(text.contains("runs_by_sweep_change"), "{rows} runs: {text}");
                 assert!(

@@ -18,7 +18,7 @@ use super::{
     SqliteStorage, CHANGE_MARK_NOW, END_CLEARS_LATE_END, RUN_COLUMNS, RUN_RETURNING, SWEEP_COLUMNS,
     TRIAL_COLUMNS,
 };
-use crate::storage::Inserted;
+use crate::storage::{Inserted, SweepSnapshot};
 use crate::{
     new_id, now_ms, NewRun, Objective, Point, Result, RunFinish, RunRow, RunState, StoreError,
     SweepRow, SweepState, TrialRow,
@@ -198,13 +198,35 @@ impl SqliteStorage {
         &self,
         sweep_id: &str,
         since: i64,
-    ) -> Result<Option<(SweepRow, Vec<TrialRow>, i64)>> {
+    ) -> Result<Option<SweepSnapshot>> {
         let read = |db: &Connection| {
             let Some(sweep) = sweep_in(db, sweep_id)? else {
                 return Ok(None);
             };
             let (rows, mark) = trials_changed_in(db, sweep_id, since)?;
             Ok(Some((sweep, rows, mark)))
+        };
+        if since < 0 {
+            return self.read(read).await;
+        }
+        self.read_on_writer(read).await
+    }
+
+    /// [`crate::Storage::run_sweep_and_changes`]: the run, the sweep and its changed runs in
+    /// one read transaction, one hop, where [`Self::raw_sweep_and_changes`] reads.
+    pub(crate) async fn raw_run_sweep_and_changes(
+        &self,
+        run_id: &str,
+        sweep_id: &str,
+        since: i64,
+    ) -> Result<(Option<RunRow>, Option<SweepSnapshot>)> {
+        let read = |db: &Connection| {
+            let run = run_in(db, run_id)?;
+            let Some(sweep) = sweep_in(db, sweep_id)? else {
+                return Ok((run, None));
+            };
+            let (rows, mark) = trials_changed_in(db, sweep_id, since)?;
+            Ok((run, Some((sweep, rows, mark))))
         };
         if since < 0 {
             return self.read(read).await;
