@@ -248,6 +248,36 @@ async fn a_run_its_agent_interrupted_is_queued_again_on_the_next_claim() {
     assert_eq!(status, 410);
 }
 
+/// An interruption does not use up `retry.max`: a configuration interrupted, then crashed, is
+/// retried as one crashed at its first attempt (once, by default), and a second crash is not.
+#[tokio::test]
+async fn an_interrupted_run_whose_retry_crashes_is_retried_again() {
+    let s = start(None).await;
+    let id = s
+        .sweep("program: t.py\nmethod: grid\nparameters: {x: {values: [1, 2]}}\n")
+        .await;
+    let (_, first) = claim(&s, &id).await;
+    finish(
+        &s,
+        &first,
+        json!({"state": "cancelled", "error": "interrupted: agent received SIGTERM"}),
+    )
+    .await;
+    let (_, second) = claim(&s, &id).await;
+    assert_eq!(second["retry_of"], first["id"]);
+    finish(&s, &second, json!({"state": "crashed", "error": "agent lost"})).await;
+    let (status, third) = claim(&s, &id).await;
+    assert_eq!(status, 200);
+    assert_eq!(third["retry_of"], second["id"], "{third:#}");
+    assert_eq!(third["attempt"], 3);
+    assert_eq!(third["params"], first["params"]);
+    finish(&s, &third, json!({"state": "crashed", "error": "agent lost"})).await;
+    // `max: 1` is spent now: the grid goes on.
+    let (_, next) = claim(&s, &id).await;
+    assert!(next["retry_of"].is_null(), "{next:#}");
+    assert_eq!(next["params"]["x"], 2);
+}
+
 /// Interruptions are capped per configuration, in a row: with `retry: {interrupted: 2}` the
 /// second interruption of one configuration ends its run `failed` (an error that says why and
 /// how to go on) and nothing is queued; that finish sent again changes nothing; a run of it
@@ -284,8 +314,8 @@ async fn a_run_interrupted_too_often_in_a_row_ends_failed_and_is_not_queued_agai
         (&again["state"], &again["error"]),
         (&ended["state"], &ended["error"])
     );
-    // Not queued by the interruption rule; `retry: {on: [failed]}` counts attempts, and this
-    // configuration has had 2 of its 6.
+    // Not queued by the interruption rule; `retry: {on: [failed]}` counts the attempts not
+    // interrupted, and this configuration has had 1 of its 5 retries.
     let (status, third) = claim(&s, &id).await;
     assert_eq!(status, 200);
     assert_eq!(third["retry_of"], second["id"]);

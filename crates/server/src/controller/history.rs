@@ -360,10 +360,34 @@ impl History {
 
     /// Whether the run is due a retry: a latest attempt its agent's shutdown interrupted, or
     /// one the `retry` policy covers (its state is in `retry.on`, fewer than `retry.max`
-    /// retries so far).
+    /// retries so far, [`History::retries_spent`]).
     fn is_due(&self, e: &Entry) -> bool {
         e.interrupted
-            || (self.retry.applies_to(e.state.as_str()) && e.attempt <= i64::from(self.retry.max))
+            || (self.retry.applies_to(e.state.as_str())
+                && self.retries_spent(e) < i64::from(self.retry.max))
+    }
+
+    /// How many of `retry.max` the configuration of `e` has used: the attempts before `e`
+    /// (following `retry_of`) that its agent's shutdown did not interrupt. An interruption is
+    /// queued again without using up `max` (docs/config.md, `retry`), so a configuration
+    /// interrupted once and then crashed is retried as one that crashed at its first attempt.
+    /// An attempt this history does not hold counts as spent.
+    fn retries_spent(&self, e: &Entry) -> i64 {
+        let mut spent = 0;
+        let mut seen = 0;
+        let mut previous = e.retry_of.as_deref();
+        while let Some(id) = previous {
+            let Some(p) = self.runs.get(id) else {
+                break;
+            };
+            spent += i64::from(!p.interrupted);
+            seen += 1;
+            previous = p.retry_of.as_deref();
+            if seen >= e.attempt {
+                break;
+            }
+        }
+        spent + (e.attempt - 1 - seen).max(0)
     }
 
     fn reaches_target(&self, e: &Entry) -> bool {
