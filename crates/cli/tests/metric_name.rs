@@ -1,6 +1,7 @@
 //! A sweep metric misnamed in the sweep file (`los` while the script logs `loss`), with the
 //! real binary: `tune` warns as soon as the first run finishes without it, naming what the run
-//! did log and the name meant, and its closing summary says the same.
+//! did log and the name meant, and its closing summary says the same; it then exits 1, as a
+//! sweep without a result.
 
 mod common;
 
@@ -16,7 +17,13 @@ fn a_misnamed_metric_is_pointed_out_at_the_first_run_and_at_the_end() {
          parameters:\n  a: {values: [1.0, 2.0, 3.0]}\n  steps: {value: 1}\n",
     );
     let out = s.run(&["tune", "sweep.yaml", "--port", "0", "--no-keep-serving"]);
-    assert!(out.status.success(), "{}", text(&out));
+    // No run has the metric, so there is no result: `tune … && next` must not go on.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        said.contains("reported its metric 'los', so the sweep has no best run; fix `metric.name` in sweep.yaml"),
+        "{said}"
+    );
     let printed = String::from_utf8_lossy(&out.stdout).into_owned();
     let hint = "the runs logged loss, step_sq: did you mean loss? (set `metric: {name: loss}` \
                 in the sweep file)";

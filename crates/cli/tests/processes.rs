@@ -471,14 +471,20 @@ fn tune_on_a_finished_sweep_says_so_and_retry_runs_only_the_failed_point() {
     // never as a URL that is about to go dead.
     assert!(t.contains("  hyperdial ui "), "{t}");
     assert!(!t.contains("  dashboard: http"), "{t}");
+    assert!(!t.contains("stopped serving"), "it served nothing: {t}");
     assert!(!t.contains("started"), "{t}");
     // --retry runs only seed 3, as attempt 2 of the failed run.
     s.write("fixed", "");
     let retried = s.run(&["tune", "grid.yaml", "--retry", "--port", "0"]);
     let t = text(&retried);
     assert!(t.contains("1 failed or crashed runs queued again"), "{t}");
-    assert!(t.contains("resuming sweep"), "{t}");
+    assert!(
+        t.contains("(4 configurations tried in 5 runs, 1 queued to run again)"),
+        "{t}"
+    );
     assert!(t.contains("run #5 started (retry of run r"), "{t}");
+    // The count goes on from the 3 configurations settled before.
+    assert!(t.contains("[4/4] run #5 finished"), "{t}");
     assert!(t.contains("): seed=3"), "{t}");
     assert!(!t.contains("run #6"), "{t}");
     let server = ServerProcess::start(&s, &s.dir.join(".hyperdial/hyperdial.db"), free_port());

@@ -265,13 +265,23 @@ async fn an_interrupted_run_whose_retry_crashes_is_retried_again() {
     .await;
     let (_, second) = claim(&s, &id).await;
     assert_eq!(second["retry_of"], first["id"]);
-    finish(&s, &second, json!({"state": "crashed", "error": "agent lost"})).await;
+    finish(
+        &s,
+        &second,
+        json!({"state": "crashed", "error": "agent lost"}),
+    )
+    .await;
     let (status, third) = claim(&s, &id).await;
     assert_eq!(status, 200);
     assert_eq!(third["retry_of"], second["id"], "{third:#}");
     assert_eq!(third["attempt"], 3);
     assert_eq!(third["params"], first["params"]);
-    finish(&s, &third, json!({"state": "crashed", "error": "agent lost"})).await;
+    finish(
+        &s,
+        &third,
+        json!({"state": "crashed", "error": "agent lost"}),
+    )
+    .await;
     // `max: 1` is spent now: the grid goes on.
     let (_, next) = claim(&s, &id).await;
     assert!(next["retry_of"].is_null(), "{next:#}");

@@ -42,6 +42,10 @@ pub struct Progress {
     pub interrupted: bool,
     /// Runs counted in `done`: a retry of one of them takes its place.
     counted: std::collections::HashSet<String>,
+    /// Configurations of the sweep settled before this display began (a resumed sweep's
+    /// runs that ended and are not queued again): the `[n/N]` count starts after them, so a
+    /// resumed `run_cap: 6` sweep with 2 settled shows `[3/6]` at its next run.
+    before: u64,
 }
 
 impl Progress {
@@ -84,6 +88,19 @@ impl Progress {
             say_waiting: false,
             interrupted: false,
             counted: std::collections::HashSet::new(),
+            before: 0,
+        }
+    }
+
+    /// Count from `before` configurations settled earlier (a resumed sweep's): `[n/N]` then
+    /// counts the sweep's configurations, not only this display's runs.
+    pub fn start_after(&mut self, before: u64) {
+        self.before = before;
+        if let Some(bar) = &self.bar {
+            if let Some(n) = self.total {
+                bar.set_length(before + n);
+            }
+            bar.set_position(before + self.done);
         }
     }
 
@@ -107,9 +124,10 @@ impl Progress {
     }
 
     fn counter(&self) -> String {
+        let done = self.before + self.done;
         match self.total {
-            Some(n) => format!("[{}/{n}]", self.done),
-            None => format!("[{}]", self.done),
+            Some(n) => format!("[{done}/{}]", self.before + n),
+            None => format!("[{done}]"),
         }
     }
 
@@ -220,7 +238,7 @@ impl Progress {
                 if self.total.is_some_and(|t| self.done > t) {
                     self.total = Some(self.done);
                     if let Some(bar) = &self.bar {
-                        bar.set_length(self.done);
+                        bar.set_length(self.before + self.done);
                     }
                 }
                 *self.states.entry(state).or_default() += 1;
@@ -261,7 +279,7 @@ impl Progress {
                 .to_string();
                 self.line(text);
                 if let Some(bar) = &self.bar {
-                    bar.set_position(self.done);
+                    bar.set_position(self.before + self.done);
                 }
             }
             Event::Waiting => {

@@ -155,7 +155,7 @@ pub async fn run(args: TuneArgs) -> Result<ExitCode> {
     .await;
     let reopen = format!("hyperdial ui {db_arg}");
     match &result {
-        Ok(_) if args.keep_serving && *shutdown.borrow() < 2 => {
+        Ok(driven) if driven.served && args.keep_serving && *shutdown.borrow() < 2 => {
             super::signals::runs_over();
             outln!(
                 "the dashboard stays up at {}/ until Ctrl-C (later: `{reopen}`)",
@@ -163,11 +163,13 @@ pub async fn run(args: TuneArgs) -> Result<ExitCode> {
             );
             let _ = shutdown.wait_for(|level| *level >= 2).await;
         }
-        Ok(_) => outln!("tune has stopped serving the dashboard; open it again with `{reopen}`"),
-        Err(_) => {}
+        Ok(driven) if driven.served => {
+            outln!("tune has stopped serving the dashboard; open it again with `{reopen}`")
+        }
+        _ => {}
     }
     server.stop().await;
-    result
+    result.map(|driven| driven.code)
 }
 
 /// The directory tune's agents run the sweep's command in: the sweep file's.
@@ -178,6 +180,26 @@ fn run_dir(file: &Path) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// How [`drive`] ended: its exit code, and whether it ran the sweep (so served its
+/// dashboard) or only reported a sweep that had finished before.
+struct Driven {
+    code: ExitCode,
+    served: bool,
+}
+
+impl Driven {
+    fn ran(code: ExitCode) -> Driven {
+        Driven { code, served: true }
+    }
+
+    fn reported() -> Driven {
+        Driven {
+            code: ExitCode::SUCCESS,
+            served: false,
+        }
+    }
+}
+
 async fn drive(
     args: &TuneArgs,
     api: &Api,
@@ -186,7 +208,7 @@ async fn drive(
     state_dir: &Path,
     db_arg: &str,
     shutdown: &tokio::sync::watch::Receiver<u8>,
-) -> Result<ExitCode> {
+) -> Result<Driven> {
     let file = args.file.display().to_string();
     let resume = !args.new;
     let mut sweep = api
@@ -217,7 +239,7 @@ async fn drive(
         if n == 0 && finished {
             outln!("sweep {id} (this file's configuration) is finished and has no failed or crashed runs to retry");
             report_finished(api, &id, &sweep, config, &file, db_arg, args.db.is_some()).await?;
-            return Ok(ExitCode::SUCCESS);
+            return Ok(Driven::reported());
         }
         outln!("sweep {id}: {n} failed or crashed runs queued again");
         let resumed = sweep["resumed"].clone();
@@ -225,7 +247,7 @@ async fn drive(
         sweep["resumed"] = resumed;
     } else if finished {
         report_finished(api, &id, &sweep, config, &file, db_arg, args.db.is_some()).await?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Driven::reported());
     }
     let queued = sweep["counts"][RunState::Queued.as_str()]
         .as_u64()
@@ -241,7 +263,13 @@ async fn drive(
         } else {
             String::new()
         };
-        outln!("resuming sweep {id} ({existing} runs so far{retries})");
+        let total_runs = sweep["total_runs"].as_u64().unwrap_or(0);
+        let tried = if total_runs > existing {
+            format!("{existing} configurations tried in {total_runs} runs")
+        } else {
+            format!("{existing} runs so far")
+        };
+        outln!("resuming sweep {id} ({tried}{retries})");
     } else {
         outln!(
             "created sweep {id} ({} search, seed {})",
@@ -295,6 +323,9 @@ async fn drive(
         .as_f64()
         .zip(sweep["best"]["number"].as_i64());
     let mut progress = Progress::new(metric, total, already);
+    // A resumed sweep counts on from the configurations already settled (those queued to
+    // run again are in `total`).
+    progress.start_after(existing.saturating_sub(queued));
     if config.is_multi_objective() {
         progress.objectives = config.objectives().into_iter().map(|m| m.name).collect();
     }
@@ -409,11 +440,12 @@ async fn drive(
         super::budget::state_word(&sweep),
         counts_text(&sweep["counts"])
     );
-    if config.is_multi_objective() {
+    let no_result = if config.is_multi_objective() {
         super::front::best(api, &id, "yaml").await?;
+        None
     } else {
-        print_sweep_best(api, &id, config).await;
-    }
+        print_sweep_best(api, &id, config).await
+    };
     if args.keep_serving {
         outln!("dashboard: {dashboard}");
     } else {
@@ -430,7 +462,7 @@ async fn drive(
     }
     if let Some(message) = crash_loop {
         eprintln!("error: {message}");
-        return Ok(ExitCode::from(1));
+        return Ok(Driven::ran(ExitCode::from(1)));
     }
     // Stopped by a signal before the sweep was over: say how to go on, and exit as a shell
     // reports a process that signal ended (130 for Ctrl-C), so `tune … && next` stops here.
@@ -448,7 +480,7 @@ async fn drive(
             "interrupted: `hyperdial tune {}{db}` resumes the sweep",
             args.file.display()
         );
-        return Ok(ExitCode::from(128 + signal));
+        return Ok(Driven::ran(ExitCode::from(128 + signal)));
     }
     // Runs ended, and not one with a result: `tune … && next` must not go on as if the sweep
     // had found something.
@@ -464,9 +496,19 @@ async fn drive(
              each ended, `hyperdial output RUN{reach}` what it printed",
             counts_text(&sweep["counts"])
         );
-        return Ok(ExitCode::from(1));
+        return Ok(Driven::ran(ExitCode::from(1)));
     }
-    Ok(ExitCode::SUCCESS)
+    // Runs finished, and not one reported the sweep's metric (a misspelt name, a script that
+    // logs under another): there is no best run, so no result either.
+    if let (Some(metric), true) = (no_result, count("finished") + count("stopped_early") > 0) {
+        eprintln!(
+            "error: no run of sweep {id} reported its metric '{metric}', so the sweep has no \
+             best run; fix `metric.name` in {} or the name the script logs it under",
+            args.file.display()
+        );
+        return Ok(Driven::ran(ExitCode::from(1)));
+    }
+    Ok(Driven::ran(ExitCode::SUCCESS))
 }
 
 /// Say that the file's sweep is over, show its result and what can be done next.
@@ -521,16 +563,28 @@ async fn report_finished(
 }
 
 /// Print the sweep's best run, or that no run reported the metric (with the names the runs
-/// did log, and the one meant when the metric's name is a near miss of one).
-async fn print_sweep_best(api: &Api, id: &str, config: &hyperdial_space::SweepConfig) {
+/// did log, and the one meant when the metric's name is a near miss of one). Returns the
+/// metric's name when the sweep has one and no run has it as a result.
+async fn print_sweep_best(
+    api: &Api,
+    id: &str,
+    config: &hyperdial_space::SweepConfig,
+) -> Option<String> {
     match api.get(&format!("/api/v1/sweeps/{id}/best")).await {
-        Ok(best) => print_best(&best["run"], config),
+        Ok(best) => {
+            print_best(&best["run"], config);
+            None
+        }
         Err(_) => match config.metric.as_ref() {
             Some(m) => {
                 let logged = logged_names(api, id).await;
                 outln!("{}", no_metric_text(&m.name, &logged));
+                Some(m.name.clone())
             }
-            None => outln!("no run reported the metric"),
+            None => {
+                outln!("no run reported the metric");
+                None
+            }
         },
     }
 }
@@ -578,7 +632,7 @@ fn no_metric_text(metric: &str, logged: &[String]) -> String {
     if logged.iter().any(|n| n == metric) {
         // Runs did report it, but none of them counts as a result (`best_run`).
         return format!(
-            "no run has ended with the metric '{metric}' yet: only runs that ended finished or \
+            "no run ended with the metric '{metric}': only runs that ended finished or \
              stopped early count as results (the runs that reported it were cancelled, failed \
              or crashed, or are still running)"
         );
@@ -730,7 +784,7 @@ mod tests {
         // "no run reported" it.
         let said = no_metric_text("val_loss", &logged);
         assert!(
-            said.starts_with("no run has ended with the metric 'val_loss' yet")
+            said.starts_with("no run ended with the metric 'val_loss':")
                 && said.contains("cancelled, failed or crashed"),
             "{said}"
         );
