@@ -1015,8 +1015,11 @@ def init(config=None, project=None, name=None, mode=None, id=None, resume=None, 
         # The agent names the directory and uploads (or reports) what lands there when the
         # process has ended; without it, this process reports what it spilled.
         agent_spill_dir = _settings.env("HYPERDIAL_SPILL_DIR")
+        # The run exists in the project the agent (or `hyperdial run`) created it in, named
+        # in HYPERDIAL_PROJECT; a project passed to init() cannot move it.
+        created_in = _settings.env("HYPERDIAL_PROJECT") or project
         new_run = Run(
-            "agent", merged, project, name, run_id, _settings.env("HYPERDIAL_SWEEP_ID"),
+            "agent", merged, created_in, name, run_id, _settings.env("HYPERDIAL_SWEEP_ID"),
             _HTTPSink(transport, run_id, finish_run=False, heartbeat=False),
             server=server, first_step=_agent_next_step.get(run_id, 0),
             spill=_spill_file(agent_spill_dir, run_id, server),
@@ -1123,13 +1126,19 @@ def init(config=None, project=None, name=None, mode=None, id=None, resume=None, 
     if new_run.mode == "agent" and name:
         # The agent (or `hyperdial run`) created the run before the script named it.
         new_run._send_name(name)
-    if new_run.mode == "agent" and project_arg:
+    created_in = _settings.env("HYPERDIAL_PROJECT")
+    if new_run.mode == "agent" and project_arg and project_arg != created_in:
         # The run exists already, in the project it was created in: say so rather than let
         # the script believe it filed the run elsewhere.
         # (W&B says the same of wandb.init(project=...) under a sweep agent.)
-        _warn("init(project=%r) ignored: the run was created before the script started, in "
-              "its sweep's project (`hyperdial agent`, `tune`) or in `hyperdial run "
-              "--project`" % (project_arg,))
+        named = " %r" % (created_in,) if created_in else ""
+        if new_run.sweep_id:
+            where = "in its sweep's project%s" % (named,)
+        else:
+            where = ("by `hyperdial run` in its project%s; `hyperdial run --project %s -- ...` "
+                     "files it in this one" % (named, project_arg))
+        _warn("init(project=%r) ignored: the run was created before the script started, %s"
+              % (project_arg, where))
     _install_hooks()
     if new_run.mode == "agent":
         # An agent stops a run with SIGTERM: send the buffered points before exiting.

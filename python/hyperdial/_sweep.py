@@ -264,6 +264,19 @@ class Trial(_HistoryReader):
         # record of the run back, so its value is worked out from this).
         self._best_seen = self.value if isinstance(self.value, (int, float)) else None
 
+    def __getattr__(self, name):
+        # Called only for a name the trial does not have. Optuna's define-by-run calls
+        # (``trial.suggest_float("lr", 1e-5, 1e-1, log=True)``) have no counterpart here: the
+        # space is declared when the sweep is created, and the trial holds its values.
+        if name.startswith("suggest_"):
+            raise AttributeError(
+                "a hyperdial Trial has no %s(): the search space is declared when the sweep is "
+                "created, in its config (Optuna's suggest_float(\"lr\", 1e-5, 1e-1, log=True) is "
+                "parameters: {lr: {distribution: log_uniform_values, min: 1e-5, max: 0.1}}), "
+                "and the objective reads the value the trial holds: trial.params[\"lr\"] or "
+                "trial.config.lr (docs/python.md, \"Coming from Optuna\")" % name)
+        raise AttributeError("%r object has no attribute %r" % (type(self).__name__, name))
+
     def _update(self, run):
         """Take the server's record of this run (the answer to its finish): state, metric,
         summary and the whole answer."""

@@ -217,10 +217,23 @@ class AgentModeTests(ClientTestCase):
         self.assertEqual(run.mode, "agent")
         said = self.stderr.getvalue()
         self.assertIn("init(project='elsewhere') ignored", said)
-        self.assertIn("hyperdial run", said)
+        self.assertIn("in its sweep's project", said)
         run.finish()
         hyperdial.init()
         self.assertEqual(self.stderr.getvalue(), said, "no project, nothing said")
+        # The agent names the project the run was created in: that is the run's project, and
+        # naming it to init() is no mistake.
+        os.environ["HYPERDIAL_PROJECT"] = "vision"
+        run = hyperdial.init(project="elsewhere")
+        self.assertEqual(run.project, "vision")
+        self.assertIn("init(project='elsewhere') ignored: the run was created before the "
+                      "script started, in its sweep's project 'vision'",
+                      self.stderr.getvalue())
+        run.finish()
+        before = self.stderr.getvalue()
+        run = hyperdial.init(project="vision")
+        self.assertEqual(self.stderr.getvalue(), before)
+        run.finish()
 
     def test_batching_token_and_no_finish_call(self):
         server = self.start_server(token="s3cret")

@@ -119,6 +119,21 @@ class AskTellTests(SweepTestCase):
         self.assertTrue(trial.open)
         self.assertIn("Trial(", repr(trial))
 
+    def test_optunas_suggest_calls_say_where_the_space_is_declared(self):
+        trial = self.create().ask()
+        with self.assertRaises(AttributeError) as caught:
+            trial.suggest_float("x", 0.0, 1.0)
+        said = str(caught.exception)
+        self.assertIn("has no suggest_float()", said)
+        self.assertIn("declared when the sweep is created", said)
+        self.assertIn('trial.params["lr"]', said)
+        # Any other missing name is Python's usual error, and hasattr still works.
+        with self.assertRaises(AttributeError) as caught:
+            trial.no_such_thing
+        self.assertEqual(str(caught.exception), "'Trial' object has no attribute 'no_such_thing'")
+        self.assertFalse(hasattr(trial, "suggest_int"))
+        self.assertEqual(trial.params["x"], 0.1)
+
     def test_a_claim_sends_one_key_on_each_retry_and_a_new_one_for_the_next_claim(self):
         sweep = self.create()
         # Two failed attempts (the server may have stored the trial each time): the retries

@@ -343,6 +343,18 @@ pub enum AgentError {
         #[source]
         source: std::io::Error,
     },
+    /// The agent's first run failed for want of hyperdial's `wandb` module
+    /// ([`wandb_failure`]), in a way every run repeats: the agent stopped.
+    #[error(
+        "{hint}. The agent stopped: every run of sweep {sweep} would fail the same way (each \
+         counting toward its run_cap)"
+    )]
+    WandbModule {
+        /// The sweep's id.
+        sweep: String,
+        /// [`WandbFailure::hint`].
+        hint: String,
+    },
     /// [`CrashGuard::runs`] runs in a row failed within a minute of starting.
     #[error(
         "{} within a minute of starting; the last one: {last_error}.{}\n\
@@ -509,7 +521,17 @@ pub async fn run_agent(
         if process_failed && wandb_module.is_none() && !wandb_hinted {
             if let Some(failure) = wandb_failure(&outcome.stderr_tail) {
                 wandb_hinted = true;
-                let _ = events.send(Event::Message(failure.hint(run["number"].as_i64())));
+                let hint = failure.hint(run["number"].as_i64());
+                // Before any run of this agent worked, a failure every run repeats (no
+                // `wandb` to import, or W&B's own package asking for an account) stops the
+                // agent: each further run would fail the same way and count toward run_cap.
+                if !worked && repeats_every_run(&outcome.stderr_tail) {
+                    return Err(AgentError::WandbModule {
+                        sweep: opts.sweep.clone(),
+                        hint,
+                    });
+                }
+                let _ = events.send(Event::Message(hint));
             }
         }
         let guard = opts.crash_guard;
@@ -595,6 +617,19 @@ pub fn wandb_failure(stderr_tail: &str) -> Option<WandbFailure> {
             || line.contains("-packages/wandb/")
     });
     real.then_some(WandbFailure::RealPackage)
+}
+
+/// Whether a failure [`wandb_failure`] recognized in `stderr_tail` repeats on every run: no
+/// `wandb` to import, or W&B's package asking for an API key or a login (a network error
+/// reaching W&B may pass).
+fn repeats_every_run(stderr_tail: &str) -> bool {
+    stderr_tail.contains("No module named 'wandb'")
+        || stderr_tail.lines().any(|line| {
+            line.contains("api_key not configured")
+                || line.contains("No API key configured")
+                || line.contains("`wandb login`")
+                || line.contains("wandb.login(")
+        })
 }
 
 /// The end of a failed run's stderr, indented under a heading, for [`AgentError::CrashLoop`];
@@ -706,6 +741,10 @@ pub const RETRY_OF_ENV: &str = "HYPERDIAL_RETRY_OF";
 /// The environment variable that holds a retry's attempt number (2 for the first retry).
 pub const ATTEMPT_ENV: &str = "HYPERDIAL_ATTEMPT";
 
+/// The environment variable that names the project a run was created in (its sweep's), so
+/// the script's `run.project` (`wandb.run.project`) is that one, as under W&B's agent.
+pub const PROJECT_ENV: &str = "HYPERDIAL_PROJECT";
+
 /// Prepare and supervise one claimed run.
 #[allow(clippy::too_many_arguments)]
 async fn start_run(
@@ -787,6 +826,9 @@ async fn start_run(
         .map(|seed| (SEED_ENV.to_string(), seed.to_string()))
         .into_iter()
         .collect();
+    if let Some(project) = run.get("project").and_then(Value::as_str) {
+        env.push((PROJECT_ENV.to_string(), project.to_string()));
+    }
     // A retry (an interrupted or failed attempt run again) names the attempt it repeats, so
     // its script can resume from the checkpoint that attempt saved under its own run id.
     if let Some(previous) = run.get("retry_of").and_then(Value::as_str) {

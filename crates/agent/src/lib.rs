@@ -41,6 +41,7 @@ use std::path::{Path, PathBuf};
 
 pub use agent::{
     run_agent, AgentError, AgentOptions, AgentReport, CrashGuard, Event, Hints, MAX_FAILURES_ENV,
+    PROJECT_ENV,
 };
 pub use client::{
     Claim, Client, ClientError, Finish, Heartbeat, MetricPoint, NewRun, Stream,

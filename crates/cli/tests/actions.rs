@@ -153,5 +153,5 @@ fn an_agent_on_a_paused_sweep_says_it_waits_and_runs_it_once_resumed() {
         1,
         "{said}"
     );
-    assert!(said.contains("agent done: 1 runs (1 finished)"), "{said}");
+    assert!(said.contains("agent done: 1 run (1 finished)"), "{said}");
 }

@@ -293,7 +293,7 @@ fn sigterm_to_agent_whose_server_does_not_answer_exits_and_keeps_the_runs_end() 
     );
     // The summary names the end as it is (not "stopped").
     assert!(
-        said.contains("agent done: 1 runs (0 finished, 1 cancelled)"),
+        said.contains("agent done: 1 run (0 finished, 1 cancelled)"),
         "{said}"
     );
 }

@@ -344,3 +344,43 @@ fn validate_shows_the_retry_policy_and_the_run_time_limit() {
     let out = hyperdial(&["validate", plain.to_str().unwrap()]);
     assert!(!stdout(&out).contains("retry "), "{}", stdout(&out));
 }
+
+/// A script the sweep file's directory does not hold is a warning (an agent elsewhere may
+/// have it), with the file meant when one there is close; `tune` refuses to start with the
+/// same suggestion.
+#[test]
+fn a_missing_program_is_a_warning_that_names_the_file_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir, "train.py", "print('hyperdial: {\"loss\": 1}')\n");
+    let typo = write(
+        &dir,
+        "typo.yaml",
+        "method: random\nprogram: trian.py\nparameters:\n  x: {min: 0.0, max: 1.0}\n",
+    );
+    let out = hyperdial(&["validate", typo.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("typo.yaml:2:1: warning: program: `trian.py` is not in"),
+        "{said}"
+    );
+    assert!(said.contains("did you mean `train.py`?"), "{said}");
+    let tune = Command::new(env!("CARGO_BIN_EXE_hyperdial"))
+        .args(["tune", typo.to_str().unwrap(), "--port", "0"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!tune.status.success());
+    assert!(
+        stderr(&tune).contains("fix `program:` (did you mean `train.py`?)"),
+        "{}",
+        stderr(&tune)
+    );
+    let right = write(
+        &dir,
+        "right.yaml",
+        "method: random\nprogram: train.py\nparameters:\n  x: {min: 0.0, max: 1.0}\n",
+    );
+    let out = hyperdial(&["validate", right.to_str().unwrap()]);
+    assert!(!stderr(&out).contains("is not in"), "{}", stderr(&out));
+}

@@ -428,9 +428,11 @@ for epoch in range(wandb.config.epochs):
 #[test]
 fn run_with_wandb_flag_takes_the_project_from_wandb_project() {
     let s = Scratch::new("wandb-run-project");
+    // The script sees the project the run was filed under (`wandb.run.project`).
     s.write(
         "train.py",
-        "import wandb\nwandb.init()\nwandb.log({'loss': 0.5})\n",
+        "import wandb\nrun = wandb.init()\nwandb.log({'loss': 0.5})\n\
+         run.summary['project_seen'] = run.project\n",
     );
     let server = ServerProcess::start(&s, &s.dir.join("p.db"), free_port());
     for extra in [&[][..], &["--project", "flagged"][..]] {
@@ -453,6 +455,7 @@ fn run_with_wandb_flag_takes_the_project_from_wandb_project() {
         let runs = list["runs"].as_array().unwrap();
         assert_eq!(runs.len(), 1, "{project}: {list:#}");
         assert_eq!(runs[0]["summary"]["loss"].as_f64(), Some(0.5), "{list:#}");
+        assert_eq!(runs[0]["summary"]["project_seen"], project, "{list:#}");
     }
 }
 
@@ -479,6 +482,10 @@ fn a_wandb_script_run_without_the_flag_gets_a_hint() {
         "{all}"
     );
     assert!(all.contains("HYPERDIAL_WANDB=1"), "{all}");
+    // The first run's failure stops tune: the second configuration never ran, and tune
+    // exits 1.
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(!all.contains("run #2 started"), "{all}");
     // With the flag the module is there and the hint is not given.
     let out = s.run(&["tune", "sweep.yaml", "--port", "0", "--wandb", "--new"]);
     assert!(!text(&out).contains("failed importing"), "{}", text(&out));
@@ -486,8 +493,8 @@ fn a_wandb_script_run_without_the_flag_gets_a_hint() {
 
 /// A script written for W&B run by `hyperdial agent` without the module, where the real
 /// `wandb` package is installed (here a stand-in on `PYTHONPATH` that fails as the real one
-/// does without an API key): the agent says once that the real package was imported and how
-/// to use hyperdial's module instead. `HYPERDIAL_WANDB=1` in the agent's environment (what a
+/// does without an API key): the agent says that the real package was imported and how to use
+/// hyperdial's module instead, and stops at that first run, which every run would repeat. `HYPERDIAL_WANDB=1` in the agent's environment (what a
 /// job script sets) does what `--wandb` does: the runs finish with their metric, no hint.
 #[test]
 fn an_agent_names_the_real_wandb_package_and_hyperdial_wandb_turns_the_module_on() {
@@ -534,12 +541,18 @@ fn an_agent_names_the_real_wandb_package_and_hyperdial_wandb_turns_the_module_on
 
     let (out, runs) = agent(&[]);
     let all = text(&out);
-    assert!(out.status.success(), "{all}");
+    // Its first run failed for want of an account, as every run would: the agent stops.
+    assert_eq!(out.status.code(), Some(1), "{all}");
     assert_eq!(
         all.matches("failed in the real `wandb` package").count(),
         1,
         "{all}"
     );
+    assert!(
+        all.contains("The agent stopped: every run of sweep"),
+        "{all}"
+    );
+    assert_eq!(runs.len(), 1, "{runs:#?}");
     assert!(
         all.contains("so that hyperdial's compatible module records the run"),
         "{all}"

@@ -136,14 +136,15 @@ pub async fn run(
                     rest.push_str(&format!(", {n} {what}"));
                 }
             }
+            let runs = if report.runs == 1 { "run" } else { "runs" };
             outln!(
-                "agent done: {} runs ({} finished{rest})",
+                "agent done: {} {runs} ({} finished{rest})",
                 report.runs,
                 report.finished
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(e @ AgentError::CrashLoop { .. }) => {
+        Err(e @ (AgentError::CrashLoop { .. } | AgentError::WandbModule { .. })) => {
             eprintln!("error: {e}");
             Ok(ExitCode::from(1))
         }

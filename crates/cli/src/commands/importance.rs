@@ -386,11 +386,18 @@ fn more_runs_hint(
                 format!("`hyperdial sweep {file}{flags}` and agents")
             };
             // A new sweep's importances count its own runs only: all of them, not the missing.
+            // Runs stopped early are left out unless counted, so a sweep with early
+            // termination needs a `run_cap` above the count.
+            let cap = if advice.stopped_early && !imp.states.contains(&RunState::StoppedEarly) {
+                "well above that, since its early termination stops runs short and those are \
+                 left out"
+            } else {
+                "of at least that (a grid, that many configurations)"
+            };
             format!(
                 "  to get importances: sweep {sweep} has ended ({state}) and runs no more \
                  trials; a new sweep of its file ({new}) needs at least {} {} of its own with \
-                 {metric}: give it a `run_cap` of at least that (a grid, that many \
-                 configurations)",
+                 {metric}: give it a `run_cap` {cap}",
                 imp.min_runs,
                 which_runs(imp.min_runs),
             )
@@ -627,6 +634,23 @@ mod tests {
         );
         assert!(!text.contains("hyperdial agent"), "{text}");
         assert!(!text.contains("--count"), "{text}");
+        assert!(
+            text.contains("give it a `run_cap` of at least that"),
+            "{text}"
+        );
+        // Its early termination stopped runs, which are left out: a cap of the count is short.
+        let stopped = Advice {
+            stopped_early: true,
+            ..ended_advice()
+        };
+        let text = too_few(&stopped);
+        assert!(
+            text.contains(
+                "give it a `run_cap` well above that, since its early termination stops runs \
+                 short and those are left out"
+            ),
+            "{text}"
+        );
     }
 
     /// Enough runs, no signal, sweep over: the runs are not too few, so no minimum is named;

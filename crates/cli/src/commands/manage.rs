@@ -854,8 +854,43 @@ async fn act_on(remote: &Remote, sweep: &str, action: &str, what: &str) -> Resul
             _ => return Err(e),
         },
     };
-    println!("sweep {sweep} is {}", v["state"].as_str().unwrap_or("?"));
+    println!("{}", acted_text(sweep, action, &v));
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `hyperdial ACTION SWEEP` says once the server answered with the sweep `v`: its state,
+/// and what becomes of its runs in flight (`stop` lets them finish, `cancel` stops them).
+fn acted_text(sweep: &str, action: &str, v: &Value) -> String {
+    let state = v["state"].as_str().unwrap_or("?");
+    let in_flight = v["counts"]["running"].as_u64().unwrap_or(0);
+    let runs = |n: u64| {
+        if n == 1 {
+            "its run in flight".to_string()
+        } else {
+            format!("its {n} runs in flight")
+        }
+    };
+    match (action, state) {
+        ("stop", _) if in_flight > 0 => format!(
+            "sweep {sweep} is {state}: no run starts; {} finish{} (`hyperdial cancel {sweep}` \
+             stops {} now)",
+            runs(in_flight),
+            if in_flight == 1 { "es" } else { "" },
+            if in_flight == 1 { "it" } else { "them" },
+        ),
+        // Cancelling a sweep that a `stop` had finished: it stays finished, its runs stop.
+        ("cancel", "finished") => format!(
+            "sweep {sweep} had finished (`stop`): {} {} told to stop and end `cancelled`",
+            runs(in_flight),
+            if in_flight == 1 { "is" } else { "are" },
+        ),
+        ("cancel", _) if in_flight > 0 => format!(
+            "sweep {sweep} is {state}: {} {} told to stop",
+            runs(in_flight),
+            if in_flight == 1 { "is" } else { "are" },
+        ),
+        _ => format!("sweep {sweep} is {state}"),
+    }
 }
 
 /// `hyperdial cancel ID`: the sweep `id` ([`act`]), or, when `id` names a run, that run alone:
@@ -1001,6 +1036,37 @@ mod tests {
     use super::*;
 
     use crate::source::source;
+
+    #[test]
+    fn stop_and_cancel_say_what_becomes_of_the_runs_in_flight() {
+        let sweep =
+            |state: &str, running: u64| json!({"state": state, "counts": {"running": running}});
+        assert_eq!(
+            acted_text("s1", "stop", &sweep("finished", 2)),
+            "sweep s1 is finished: no run starts; its 2 runs in flight finish \
+             (`hyperdial cancel s1` stops them now)"
+        );
+        assert_eq!(
+            acted_text("s1", "stop", &sweep("finished", 0)),
+            "sweep s1 is finished"
+        );
+        assert_eq!(
+            acted_text("s1", "cancel", &sweep("finished", 1)),
+            "sweep s1 had finished (`stop`): its run in flight is told to stop and end `cancelled`"
+        );
+        assert_eq!(
+            acted_text("s1", "cancel", &sweep("cancelled", 3)),
+            "sweep s1 is cancelled: its 3 runs in flight are told to stop"
+        );
+        assert_eq!(
+            acted_text("s1", "cancel", &sweep("cancelled", 0)),
+            "sweep s1 is cancelled"
+        );
+        assert_eq!(
+            acted_text("s1", "pause", &sweep("paused", 2)),
+            "sweep s1 is paused"
+        );
+    }
 
     #[test]
     fn the_next_page_command_repeats_every_option_given() {

@@ -60,7 +60,7 @@ pub async fn run(
     let git = git_state(&cwd).await;
     let run = client
         .create_run(&NewRun {
-            project: Some(project),
+            project: Some(project.clone()),
             name: name.map(str::to_string),
             config: None,
             argv: Some(argv.to_vec()),
@@ -107,11 +107,13 @@ pub async fn run(
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let drain = tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    // The script's `run.project` is the project the run was created in.
+    let env = [(hyperdial_agent::PROJECT_ENV.to_string(), project.clone())];
     let outcome = supervise(
         &client,
         &id,
         argv,
-        &[],
+        &env,
         &cwd,
         &opts,
         &tx,

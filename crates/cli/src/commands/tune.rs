@@ -131,9 +131,12 @@ pub async fn run(args: TuneArgs) -> Result<ExitCode> {
     let run_dir = run_dir(&args.file);
     if let Some(program) = hyperdial_space::command::script_program(&config) {
         if !run_dir.join(program).exists() {
+            let meant = super::validate::near_file(&run_dir, program)
+                .map(|f| format!(" (did you mean `{f}`?)"))
+                .unwrap_or_default();
             anyhow::bail!(
                 "{}: its program `{program}` is not in {}, the sweep file's directory, where \
-                 tune runs the sweep's command: put the program there, or fix `program:`",
+                 tune runs the sweep's command: put the program there, or fix `program:`{meant}",
                 args.file.display(),
                 run_dir.display()
             );
@@ -423,7 +426,9 @@ async fn drive(
     for t in tasks {
         match t.await {
             Ok(Ok(_)) => {}
-            Ok(Err(e @ AgentError::CrashLoop { .. })) => crash_loop = Some(e.to_string()),
+            Ok(Err(e @ (AgentError::CrashLoop { .. } | AgentError::WandbModule { .. }))) => {
+                crash_loop = Some(e.to_string())
+            }
             Ok(Err(e)) => eprintln!("agent stopped: {e}"),
             Err(e) => eprintln!("agent task failed: {e}"),
         }

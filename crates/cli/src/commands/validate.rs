@@ -18,7 +18,10 @@ const EXAMPLE_ARGS_FILE: &str = ".hyperdial/runs/<run>/args.json";
 pub fn run(file: &Path, as_json: bool, seed: u64) -> Result<ExitCode> {
     let name = file.display().to_string();
     match hyperdial_space::parse_file(file) {
-        Ok(validated) => {
+        Ok(mut validated) => {
+            if let Some(w) = program_warning(file, &validated.config) {
+                validated.warnings.push(w);
+            }
             let example = Example::sample(&validated.config, seed);
             if as_json {
                 println!(
@@ -42,6 +45,54 @@ pub fn run(file: &Path, as_json: bool, seed: u64) -> Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// The files in `dir` whose names are closest to `program` (a misspelt script name), for a
+/// "did you mean" (`None` when no name is close, or the directory cannot be read). At most
+/// 10,000 entries are looked at.
+pub(crate) fn near_file(dir: &Path, program: &str) -> Option<String> {
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .ok()?
+        .take(10_000)
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+    hyperdial_space::diagnostic::did_you_mean(program, &candidates).map(str::to_string)
+}
+
+/// A warning when the sweep's script (`program`, run by the interpreter) is not in the sweep
+/// file's directory, where `hyperdial tune` runs the command, with the file meant when a
+/// name there is close. Only a warning: an agent runs the command in its own directory.
+fn program_warning(file: &Path, config: &SweepConfig) -> Option<Diagnostic> {
+    let program = command::script_program(config)?;
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if dir.join(program).exists() {
+        return None;
+    }
+    // The top-level `program:` line, for the editor to jump to.
+    let location = std::fs::read_to_string(file).ok().and_then(|text| {
+        text.lines()
+            .position(|l| l.starts_with("program:"))
+            .map(|i| hyperdial_space::Location::new(i + 1, 1))
+    });
+    let warning = Diagnostic::warning(
+        "program",
+        location,
+        format!(
+            "`{program}` is not in {}, the sweep file's directory, where `hyperdial tune` runs \
+             the command (an agent runs it in its own directory)",
+            dir.display()
+        ),
+    );
+    Some(match near_file(dir, program) {
+        Some(meant) => warning.with_hint(format!("did you mean `{meant}`?")),
+        None => warning,
+    })
 }
 
 /// The configuration shown as the sweep's example run and the argv it produces: for

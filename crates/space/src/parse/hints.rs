@@ -527,6 +527,12 @@ pub(super) fn foreign_setting(
     match (field, explicit) {
         ("values", true) => format!("remove `distribution: {name}` to make a choice among `values`, or replace `values` by min and max"),
         ("value", true) => format!("remove `distribution: {name}` for a constant"),
+        // W&B's weighted choice has a distribution of its own.
+        ("probabilities", _) if name == "categorical" => {
+            "for a weighted choice, use `distribution: categorical_w_probabilities` (its \
+             `probabilities` sum to 1, one per value)"
+                .into()
+        }
         ("q", _) if quantized(name).is_some() => {
             let q = f.get("q").map(yaml_snippet).unwrap_or_default();
             format!(

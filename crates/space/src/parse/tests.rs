@@ -786,6 +786,14 @@ fn type_errors_say_how_to_fix_them() {
         "parameters.x.sigma",
     );
     assert_eq!(h, "a uniform distribution takes: min, max");
+    let h = hint_at(
+        &format!("{HEAD}  opt: {{distribution: categorical, values: [a, b], probabilities: [0.3, 0.7]}}\n"),
+        "parameters.opt.probabilities",
+    );
+    assert!(
+        h.starts_with("for a weighted choice, use `distribution: categorical_w_probabilities`"),
+        "{h}"
+    );
 }
 
 #[test]
