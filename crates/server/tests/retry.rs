@@ -324,8 +324,8 @@ async fn a_run_interrupted_too_often_in_a_row_ends_failed_and_is_not_queued_agai
         (&again["state"], &again["error"]),
         (&ended["state"], &ended["error"])
     );
-    // Not queued by the interruption rule; `retry: {on: [failed]}` counts the attempts not
-    // interrupted, and this configuration has had 1 of its 5 retries.
+    // Not queued by the interruption rule, but by `retry: {on: [failed]}`, which counts only
+    // the attempts not interrupted: none before this one, so 5 retries are left.
     let (status, third) = claim(&s, &id).await;
     assert_eq!(status, 200);
     assert_eq!(third["retry_of"], second["id"]);

@@ -580,11 +580,15 @@ async fn print_sweep_best(
             print_best(&best["run"], config);
             None
         }
-        Err(_) => match config.metric.as_ref() {
+        Err(e) => match config.metric.as_ref() {
             Some(m) => {
                 let logged = logged_names(api, id).await;
                 outln!("{}", no_metric_text(&m.name, &logged));
-                Some(m.name.clone())
+                // The server said there is no best run (not that it could not be asked).
+                let none = e
+                    .downcast_ref::<crate::api::HttpError>()
+                    .is_some_and(|h| h.status == 404);
+                none.then(|| m.name.clone())
             }
             None => {
                 outln!("no run reported the metric");
