@@ -511,8 +511,9 @@ class Sweep(_Closable):
         data, name = self.data, self.data.get("name")
         called = " (%s)" % name if name else ""
         if data.get("resumed"):
-            _warn("resumed sweep %s%s of project %s: %d trials so far"
-                  % (self.id, called, data.get("project"), data.get("total_runs") or 0))
+            n = data.get("total_runs") or 0
+            _warn("resumed sweep %s%s of project %s: %d trial%s so far"
+                  % (self.id, called, data.get("project"), n, "" if n == 1 else "s"))
             return
         _warn("created sweep %s%s: no unfinished sweep of project %s has this config"
               % (self.id, called, data.get("project")))

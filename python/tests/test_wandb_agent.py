@@ -82,6 +82,7 @@ class FunctionAgentTests(WandbScriptCase):
                     config = wandb.config
                     assert os.environ["WANDB_SWEEP_ID"] == run.sweep_id
                     assert os.environ["WANDB_RUN_ID"] == run.id
+                    assert run.project == "notebook", run.project
                     for epoch in range(config.epochs):
                         wandb.log({"loss": config.optimizer["lr"] * 10 / (epoch + 1),
                                    "epoch": epoch})
@@ -89,11 +90,12 @@ class FunctionAgentTests(WandbScriptCase):
             sweep_id = wandb.sweep(sweep_config, project="notebook")
             print("sweep:", sweep_id)
             wandb.agent(sweep_id, function=train, count=2)
-            print("after:", os.environ.get("WANDB_RUN_ID"), os.environ.get("HYPERDIAL_RUN_ID"))
+            print("after:", os.environ.get("WANDB_RUN_ID"), os.environ.get("HYPERDIAL_RUN_ID"),
+                  os.environ.get("HYPERDIAL_PROJECT"))
             wandb.agent(sweep_id, train)  # the rest of the grid
         """)
         self.assertEqual(code, 0, err)
-        self.assertIn("after: None None", out)
+        self.assertIn("after: None None None", out)
         runs = self.sweep_runs(out)
         self.assertEqual([r.number for r in runs], [1, 2, 3])
         for r in runs:

@@ -286,7 +286,7 @@ enum Command {
     /// (`--server http://a:8337,http://b:8337`): the agent uses the first, and goes on with
     /// the next when the one in use cannot be reached, so its runs carry on when a server dies.
     Agent {
-        /// The sweep id.
+        /// The sweep id (W&B's ENTITY/PROJECT/ID form is taken too: its last part)
         sweep: String,
         /// Stop after this many runs.
         #[arg(long)]

@@ -717,3 +717,30 @@ fn tune_says_when_its_sweep_is_paused_and_resumed_from_elsewhere() {
         "{rest:?}"
     );
 }
+
+/// An edited sweep file is a new sweep: `tune` says so, naming the sweep the file made before
+/// (whose runs do not count in the new one).
+#[test]
+fn tune_on_an_edited_file_names_the_sweep_it_made_before() {
+    let s = Scratch::new("local-edited");
+    s.write("sweep.yaml", GRID);
+    let first = ok(&s, &["tune", "sweep.yaml", "--port", "0"]);
+    let id = first
+        .lines()
+        .find_map(|l| l.strip_prefix("created sweep "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert!(!first.contains("note: sweep"), "{first}");
+    s.write(
+        "sweep.yaml",
+        &GRID.replace("steps: {value: 2}", "steps: {value: 1}"),
+    );
+    let again = ok(&s, &["tune", "sweep.yaml", "--port", "0"]);
+    assert!(
+        again.contains(&format!(
+            "note: sweep {id} (finished, 3 runs) came from this file before it was edited"
+        )),
+        "{again}"
+    );
+}

@@ -1626,6 +1626,9 @@ def _run_function(target, trial, function, files):
     env = {"HYPERDIAL_RUN_ID": trial.id, "HYPERDIAL_SWEEP_ID": target.id,
            "HYPERDIAL_SERVER": target.server, "HYPERDIAL_CONFIG": config_file,
            "WANDB_RUN_ID": trial.id, "WANDB_SWEEP_ID": target.id}
+    if trial.project:
+        # The run's project (its sweep's) is what `wandb.run.project` says, as under `tune`.
+        env["HYPERDIAL_PROJECT"] = trial.project
     saved = {key: os.environ.get(key) for key in env}
     if run is not None:
         run.finish()  # W&B's agent tears down a run left open before each job

@@ -20,6 +20,7 @@ pub async fn run(
     wandb: bool,
     end_wait: std::time::Duration,
 ) -> Result<ExitCode> {
+    let sweep = sweep_id(sweep);
     // `--server` may name several servers of one PostgreSQL database (comma-separated): the
     // agent's client goes on with the next one when one cannot be reached. The progress line
     // and the commands the agent suggests use the first.
@@ -149,5 +150,25 @@ pub async fn run(
             Ok(ExitCode::from(1))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The sweep id of the argument: `ID`, or W&B's `ENTITY/PROJECT/ID` (what `wandb agent` takes,
+/// so a job script written for W&B keeps its argument); its last `/`-separated part.
+fn sweep_id(arg: &str) -> &str {
+    let trimmed = arg.trim_matches('/');
+    trimmed.rsplit('/').next().unwrap_or(trimmed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sweep_id;
+
+    #[test]
+    fn the_sweep_is_an_id_or_wandbs_entity_project_id_path() {
+        assert_eq!(sweep_id("s3och4g4k"), "s3och4g4k");
+        assert_eq!(sweep_id("me/myproj/s3och4g4k"), "s3och4g4k");
+        assert_eq!(sweep_id("/me/myproj/s3och4g4k/"), "s3och4g4k");
+        assert_eq!(sweep_id("myproj/s3och4g4k"), "s3och4g4k");
     }
 }

@@ -415,7 +415,10 @@ pub async fn runs(
         t.add_row(row);
     }
     println!("{t}");
-    println!("{} runs", v["total"]);
+    match v["total"].as_u64() {
+        Some(1) => println!("1 run"),
+        _ => println!("{} runs", v["total"]),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

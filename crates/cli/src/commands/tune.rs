@@ -266,11 +266,15 @@ async fn drive(
         } else {
             String::new()
         };
-        let total_runs = sweep["total_runs"].as_u64().unwrap_or(0);
-        let tried = if total_runs > existing {
-            format!("{existing} configurations tried in {total_runs} runs")
-        } else {
-            format!("{existing} runs so far")
+        // The runs made so far, the queued retries not yet among them.
+        let made = sweep["total_runs"]
+            .as_u64()
+            .unwrap_or(0)
+            .saturating_sub(queued);
+        let tried = match (existing, made) {
+            (1, 1) => "1 run so far".to_string(),
+            (e, m) if m > e => format!("{e} configurations tried in {m} runs"),
+            (e, _) => format!("{e} runs so far"),
         };
         outln!("resuming sweep {id} ({tried}{retries})");
     } else {
@@ -279,6 +283,11 @@ async fn drive(
             config.method.as_str(),
             sweep["seed"]
         );
+        if resume {
+            if let Some(note) = edited_note(api, &sweep, &file).await {
+                outln!("{note}");
+            }
+        }
     }
     if let Some(rule) = &config.early_terminate {
         outln!(
@@ -516,6 +525,36 @@ async fn drive(
     Ok(Driven::ran(ExitCode::SUCCESS))
 }
 
+/// When `tune FILE` made a new sweep although the project holds sweeps of the same file (or
+/// name): the file was edited since (an edited configuration is a new sweep), and the earlier
+/// sweep's runs do not count in this one. Says so, naming the newest of them; `None` when
+/// there is none (or the list cannot be read).
+async fn edited_note(api: &Api, created: &Value, file: &str) -> Option<String> {
+    let project = created["project"].as_str()?;
+    let listed = api
+        .get(&format!(
+            "/api/v1/sweeps?project={}",
+            super::manage::urlencode(project)
+        ))
+        .await
+        .ok()?;
+    let id = created["id"].as_str()?;
+    let name = created["name"].as_str();
+    let earlier = listed["sweeps"].as_array()?.iter().find(|s| {
+        s["id"].as_str() != Some(id)
+            && (s["file"].as_str() == Some(file) || (name.is_some() && s["name"].as_str() == name))
+    })?;
+    let other = earlier["id"].as_str()?;
+    let runs = earlier["total_runs"].as_u64().unwrap_or(0);
+    Some(format!(
+        "note: sweep {other} ({}, {runs} run{}) came from this file before it was edited; an \
+         edited configuration is a new sweep, which starts from its first run (`hyperdial runs \
+         {other}` shows the earlier runs; the file as it was finds that sweep again)",
+        earlier["state"].as_str().unwrap_or("?"),
+        if runs == 1 { "" } else { "s" },
+    ))
+}
+
 /// Say that the file's sweep is over, show its result and what can be done next.
 async fn report_finished(
     api: &Api,
@@ -531,9 +570,17 @@ async fn report_finished(
     // The counts are of every attempt: say how many runs were retries and how many failed or
     // crashed runs still have no retry, so "2 failed" next to "nothing to retry" adds up.
     let attempts = if retries > 0 {
-        format!(
-            " ({retries} of these runs were retries; {failed} failed or crashed runs not retried)"
-        )
+        let were = if retries == 1 {
+            "1 of these runs was a retry".to_string()
+        } else {
+            format!("{retries} of these runs were retries")
+        };
+        let not_retried = if failed == 1 {
+            "1 failed or crashed run not retried".to_string()
+        } else {
+            format!("{failed} failed or crashed runs not retried")
+        };
+        format!(" ({were}; {not_retried})")
     } else {
         String::new()
     };
