@@ -486,6 +486,8 @@ fn a_wandb_script_run_without_the_flag_gets_a_hint() {
     // exits 1.
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(!all.contains("run #2 started"), "{all}");
+    // The error says why; no line about a metric points elsewhere.
+    assert!(!all.contains("no run reported the metric"), "{all}");
     // With the flag the module is there and the hint is not given.
     let out = s.run(&["tune", "sweep.yaml", "--port", "0", "--wandb", "--new"]);
     assert!(!text(&out).contains("failed importing"), "{}", text(&out));

@@ -288,6 +288,16 @@ fn render(
     let r2 = imp
         .oob_r2
         .map_or_else(|| "not measurable".to_string(), |r| format!("{r:.2}"));
+    // Said only when the table shows one: too few runs (or no numeric parameter) leave none.
+    let correlations = if imp
+        .params
+        .iter()
+        .any(|p| p.pearson.is_some() || p.spearman.is_some())
+    {
+        " (correlations are still given, for numeric parameters)"
+    } else {
+        ""
+    };
     match imp.evidence {
         Evidence::Enough => {
             out.push_str(&format!(
@@ -301,7 +311,7 @@ fn render(
         Evidence::TooFewRuns => {
             explanation.push_str(&format!(
                 "evidence: too_few_runs: {} {in_states} with {metric}, at least {} needed for \
-                 importances (correlations are still given, for numeric parameters).\n",
+                 importances{correlations}.\n",
                 imp.runs, imp.min_runs
             ));
             explanation.push_str(&more_runs_hint(imp, sweep, asked, flags, advice));
@@ -309,8 +319,8 @@ fn render(
         Evidence::NoSignal => {
             out.push_str(&format!(
                 "evidence: no_signal: the forest predicts {metric} no better than its mean \
-                 (out-of-bag R² {r2}, {} runs), so any ranking of the parameters would be noise \
-                 (correlations are still given, for numeric parameters).\n",
+                 (out-of-bag R² {r2}, {} runs), so any ranking of the parameters would be noise\
+                 {correlations}.\n",
                 imp.runs
             ));
             out.push_str(&more_runs_hint(imp, sweep, asked, flags, advice));
@@ -526,6 +536,20 @@ mod tests {
         // The correlations on standard output, why there are no importances on standard error.
         assert!(rendered.table.contains("-0.81"), "{}", rendered.table);
         assert!(!rendered.table.contains("evidence"), "{}", rendered.table);
+        assert!(
+            rendered
+                .explanation
+                .contains("(correlations are still given, for numeric parameters)"),
+            "{}",
+            rendered.explanation
+        );
+        // Too few runs for a correlation either: the table shows none, and so says nothing of
+        // them.
+        let mut none = answer(Evidence::TooFewRuns, 2, false);
+        none.params[0].pearson = None;
+        none.params[0].spearman = None;
+        let bare = render(&none, "s1", &[], "", &tune_advice(false)).explanation;
+        assert!(!bare.contains("correlations"), "{bare}");
         let text = rendered.explanation;
         assert!(
             text.contains("evidence: too_few_runs: 4 finished runs"),

@@ -454,8 +454,16 @@ async fn drive(
         super::budget::state_word(&sweep),
         counts_text(&sweep["counts"])
     );
+    let results = ["finished", "stopped_early"]
+        .iter()
+        .map(|state| sweep["counts"][*state].as_u64().unwrap_or(0))
+        .sum::<u64>();
     let no_result = if config.is_multi_objective() {
         super::front::best(api, &id, "yaml").await?;
+        None
+    } else if crash_loop.is_some() && results == 0 {
+        // The agents stopped on a command that cannot work: its error below says why, and
+        // "no run reported the metric" would point the wrong way.
         None
     } else {
         print_sweep_best(api, &id, config).await
