@@ -10,6 +10,7 @@ import argparse
 import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,12 @@ class WandbTestCase(ClientTestCase):
     def _finish_wandb(self):
         if self.wandb.run is not None:
             self.wandb.run.finish()
+
+    def scratch_dir(self):
+        """A new directory, removed when the test ends."""
+        path = tempfile.mkdtemp(prefix="hyperdial-test-")
+        self.addCleanup(shutil.rmtree, path, True)
+        return path
 
     def points_of(self, name):
         """(step, value) of every point holding metric ``name``."""
@@ -309,7 +316,7 @@ class RunTests(WandbTestCase):
         # The agent names a file; the code goes there, silently, for the agent to end the
         # run failed with it when the process exits 0.
         wandb = self.wandb
-        path = os.path.join(tempfile.mkdtemp(), "offline", "r1.exit")
+        path = os.path.join(self.scratch_dir(), "offline", "r1.exit")
         with mock.patch.dict(os.environ, {"HYPERDIAL_EXIT_FILE": path}):
             wandb.init()
             wandb.log({"loss": 1.0})
@@ -329,7 +336,7 @@ class RunTests(WandbTestCase):
                       "so the sweep gets no metric from it", self.stderr.getvalue())
 
     def test_mark_preempting_tells_the_agent_and_warns_outside_one(self):
-        path = os.path.join(tempfile.mkdtemp(), "offline", "r7mz0c1d.preempting")
+        path = os.path.join(self.scratch_dir(), "offline", "r7mz0c1d.preempting")
         with mock.patch.dict(os.environ, {"HYPERDIAL_PREEMPT_FILE": path}):
             run = self.wandb.init()
             run.mark_preempting()
@@ -344,7 +351,7 @@ class RunTests(WandbTestCase):
 
     def test_offline_outside_an_agent_names_the_setting_that_made_it_offline(self):
         with mock.patch.dict(os.environ, {"WANDB_MODE": "offline",
-                                          "HYPERDIAL_DIR": tempfile.mkdtemp()}):
+                                          "HYPERDIAL_DIR": self.scratch_dir()}):
             del os.environ["HYPERDIAL_RUN_ID"]
             run = self.wandb.init()
             self.wandb.log({"loss": 1.0})
