@@ -291,6 +291,13 @@ enum Command {
         /// Stop after this many runs.
         #[arg(long)]
         count: Option<u64>,
+        /// W&B's `wandb agent --project`, so job scripts written for it run unchanged: the
+        /// sweep id names one sweep, so this only checks its project (a note when it differs)
+        #[arg(long, short = 'p', value_name = "PROJECT")]
+        project: Option<String>,
+        /// W&B's `wandb agent --entity`: accepted and ignored (hyperdial has no entities)
+        #[arg(long, short = 'e', value_name = "ENTITY")]
+        entity: Option<String>,
         /// Run scripts written for W&B unchanged: `import wandb` gets hyperdial's
         /// W&B-compatible module (as `wandb: true` in the sweep file does). HYPERDIAL_WANDB=1
         /// in the environment does the same (for job scripts); 0 leaves it to the sweep file.
@@ -772,10 +779,12 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Agent {
             sweep,
             count,
+            project,
+            entity: _,
             wandb,
             end_wait,
             remote,
-        } => agent::run(&remote, &sweep, count, wandb, end_wait).await,
+        } => agent::run(&remote, &sweep, project.as_deref(), count, wandb, end_wait).await,
         Command::Sweeps {
             project,
             json,

@@ -155,3 +155,51 @@ fn an_agent_on_a_paused_sweep_says_it_waits_and_runs_it_once_resumed() {
     );
     assert!(said.contains("agent done: 1 run (1 finished)"), "{said}");
 }
+
+/// A job script written for `wandb agent` keeps its command line: `-e ENTITY -p PROJECT` and
+/// the `ENTITY/PROJECT/ID` path are taken, and a project that is not the sweep's gets a note.
+#[test]
+fn an_agent_takes_wandbs_entity_project_and_path() {
+    let s = Scratch::new("agent-wandb-args");
+    let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
+    let id = create_sweep(
+        &s,
+        &server.url,
+        "program: train.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  a: {values: [1.0, 2.0]}\n",
+    );
+    let path = format!("me/default/{id}");
+    let out = s.run(&[
+        "agent",
+        "-e",
+        "me",
+        "-p",
+        "default",
+        &path,
+        "--count",
+        "1",
+        "--server",
+        &server.url,
+    ]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("agent done: 1 run (1 finished)"), "{said}");
+    assert!(!said.contains("note: sweep"), "{said}");
+    let out = s.run(&[
+        "agent",
+        "--project",
+        "vision",
+        &id,
+        "--count",
+        "1",
+        "--server",
+        &server.url,
+    ]);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains(&format!(
+            "note: sweep {id} is in project default, not vision"
+        )),
+        "{said}"
+    );
+}

@@ -16,10 +16,13 @@ use crate::Remote;
 pub async fn run(
     remote: &Remote,
     sweep: &str,
+    project: Option<&str>,
     count: Option<u64>,
     wandb: bool,
     end_wait: std::time::Duration,
 ) -> Result<ExitCode> {
+    // W&B's `PROJECT/ID` and `ENTITY/PROJECT/ID` name the project too.
+    let project = project.or_else(|| project_in_path(sweep));
     let sweep = sweep_id(sweep);
     // `--server` may name several servers of one PostgreSQL database (comma-separated): the
     // agent's client goes on with the next one when one cannot be reached. The progress line
@@ -69,6 +72,14 @@ pub async fn run(
             anyhow::bail!(
                 "sweep {sweep} cannot run under an agent: {why} (a sweep driven from Python with \
                  ask/tell needs no agent)"
+            );
+        }
+    }
+    if let (Some(named), Some(actual)) = (project, info["project"].as_str()) {
+        if named != actual {
+            eprintln!(
+                "note: sweep {sweep} is in project {actual}, not {named}; a sweep id names one \
+                 sweep, so the agent runs it"
             );
         }
     }
@@ -160,9 +171,23 @@ fn sweep_id(arg: &str) -> &str {
     trimmed.rsplit('/').next().unwrap_or(trimmed)
 }
 
+/// The project of W&B's `PROJECT/ID` or `ENTITY/PROJECT/ID` form; `None` for a bare id.
+fn project_in_path(arg: &str) -> Option<&str> {
+    let mut parts = arg.trim_matches('/').rsplit('/');
+    parts.next()?;
+    parts.next().filter(|p| !p.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::sweep_id;
+    use super::{project_in_path, sweep_id};
+
+    #[test]
+    fn the_project_of_a_wandb_path_is_its_second_to_last_part() {
+        assert_eq!(project_in_path("s1"), None);
+        assert_eq!(project_in_path("proj/s1"), Some("proj"));
+        assert_eq!(project_in_path("me/proj/s1"), Some("proj"));
+    }
 
     #[test]
     fn the_sweep_is_an_id_or_wandbs_entity_project_id_path() {
