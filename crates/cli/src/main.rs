@@ -272,8 +272,11 @@ enum Command {
         /// The sweep file.
         file: PathBuf,
         /// Project (default: the file's `project`, else `default`).
-        #[arg(long)]
+        #[arg(long, short = 'p')]
         project: Option<String>,
+        /// W&B's `wandb sweep --entity`: accepted and ignored (hyperdial has no entities)
+        #[arg(long, short = 'e', value_name = "ENTITY")]
+        entity: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -773,6 +776,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Sweep {
             file,
             project,
+            entity: _,
             json,
             remote,
         } => manage::create(&remote, &file, project.as_deref(), json).await,

@@ -156,17 +156,33 @@ fn an_agent_on_a_paused_sweep_says_it_waits_and_runs_it_once_resumed() {
     assert!(said.contains("agent done: 1 run (1 finished)"), "{said}");
 }
 
-/// A job script written for `wandb agent` keeps its command line: `-e ENTITY -p PROJECT` and
-/// the `ENTITY/PROJECT/ID` path are taken, and a project that is not the sweep's gets a note.
+/// Job scripts written for `wandb sweep` and `wandb agent` keep their command lines: `-e
+/// ENTITY -p PROJECT` and the `ENTITY/PROJECT/ID` path are taken, and an agent's project that
+/// is not the sweep's gets a note.
 #[test]
 fn an_agent_takes_wandbs_entity_project_and_path() {
     let s = Scratch::new("agent-wandb-args");
     let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
-    let id = create_sweep(
-        &s,
-        &server.url,
+    s.write(
+        "sweep.yaml",
         "program: train.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  a: {values: [1.0, 2.0]}\n",
     );
+    // `wandb sweep -e ENTITY -p PROJECT FILE`.
+    let created = json_of(
+        &s,
+        &[
+            "sweep",
+            "-e",
+            "me",
+            "-p",
+            "default",
+            "sweep.yaml",
+            "--json",
+            "--server",
+            &server.url,
+        ],
+    );
+    let id = created["id"].as_str().unwrap().to_string();
     let path = format!("me/default/{id}");
     let out = s.run(&[
         "agent",
