@@ -775,7 +775,11 @@ mod pg_tests {
             .to_refresh(&sweep.id, "r")
             .is_err());
 
-        // Events flow again.
+        // Events flow again, once each has found the other anew: a listener that reconnected
+        // before the other's counts no other server, and sends from the other's `hello` on.
+        tokio::time::timeout(Duration::from_secs(30), two.fanout.until_sending())
+            .await
+            .expect("the servers find each other again");
         two.controller.events.publish(
             "sweep",
             Some(&sweep.id),
