@@ -610,26 +610,29 @@ pub fn wandb_failure(stderr_tail: &str) -> Option<WandbFailure> {
         let line = line.trim_start();
         line.starts_with("wandb: ERROR")
             || line.starts_with("wandb.errors.")
-            || line.contains("api_key not configured")
-            || line.contains("No API key configured")
-            || line.contains("`wandb login`")
-            || line.contains("wandb.login(")
             || line.contains("-packages/wandb/")
+            || asks_for_an_account(line)
     });
     real.then_some(WandbFailure::RealPackage)
+}
+
+/// Whether a line of stderr is W&B's package asking for an API key or a login.
+fn asks_for_an_account(line: &str) -> bool {
+    [
+        "api_key not configured",
+        "No API key configured",
+        "`wandb login`",
+        "wandb.login(",
+    ]
+    .iter()
+    .any(|said| line.contains(said))
 }
 
 /// Whether a failure [`wandb_failure`] recognized in `stderr_tail` repeats on every run: no
 /// `wandb` to import, or W&B's package asking for an API key or a login (a network error
 /// reaching W&B may pass).
 fn repeats_every_run(stderr_tail: &str) -> bool {
-    stderr_tail.contains("No module named 'wandb'")
-        || stderr_tail.lines().any(|line| {
-            line.contains("api_key not configured")
-                || line.contains("No API key configured")
-                || line.contains("`wandb login`")
-                || line.contains("wandb.login(")
-        })
+    stderr_tail.contains("No module named 'wandb'") || stderr_tail.lines().any(asks_for_an_account)
 }
 
 /// The end of a failed run's stderr, indented under a heading, for [`AgentError::CrashLoop`];
@@ -885,6 +888,23 @@ mod tests {
         ] {
             assert_eq!(wandb_failure(other), None, "{other}");
         }
+    }
+
+    #[test]
+    fn only_a_missing_module_or_a_missing_account_repeats_on_every_run() {
+        assert!(repeats_every_run(
+            "ModuleNotFoundError: No module named 'wandb'\n"
+        ));
+        assert!(repeats_every_run(
+            "wandb.errors.errors.UsageError: No API key configured. Use `wandb login` to log in.\n"
+        ));
+        assert!(repeats_every_run(
+            "wandb: ERROR api_key not configured (no-tty). call wandb.login(key=[your_api_key])\n"
+        ));
+        // A timeout reaching W&B's servers may pass.
+        assert!(!repeats_every_run(
+            "wandb.errors.CommError: Run initialization has timed out after 90.0 sec.\n"
+        ));
     }
 
     #[test]

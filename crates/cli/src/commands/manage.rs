@@ -865,33 +865,23 @@ async fn act_on(remote: &Remote, sweep: &str, action: &str, what: &str) -> Resul
 /// and what becomes of its runs in flight (`stop` lets them finish, `cancel` stops them).
 fn acted_text(sweep: &str, action: &str, v: &Value) -> String {
     let state = v["state"].as_str().unwrap_or("?");
-    let in_flight = v["counts"]["running"].as_u64().unwrap_or(0);
-    let runs = |n: u64| {
-        if n == 1 {
-            "its run in flight".to_string()
-        } else {
-            format!("its {n} runs in flight")
-        }
+    let n = v["counts"]["running"].as_u64().unwrap_or(0);
+    // The runs in flight, and the words that agree with their number.
+    let (runs, finish, them, are) = if n == 1 {
+        ("its run in flight".to_string(), "finishes", "it", "is")
+    } else {
+        (format!("its {n} runs in flight"), "finish", "them", "are")
     };
     match (action, state) {
-        ("stop", _) if in_flight > 0 => format!(
-            "sweep {sweep} is {state}: no run starts; {} finish{} (`hyperdial cancel {sweep}` \
-             stops {} now)",
-            runs(in_flight),
-            if in_flight == 1 { "es" } else { "" },
-            if in_flight == 1 { "it" } else { "them" },
+        ("stop", _) if n > 0 => format!(
+            "sweep {sweep} is {state}: no run starts; {runs} {finish} (`hyperdial cancel \
+             {sweep}` stops {them} now)"
         ),
         // Cancelling a sweep that a `stop` had finished: it stays finished, its runs stop.
         ("cancel", "finished") => format!(
-            "sweep {sweep} had finished (`stop`): {} {} told to stop and end `cancelled`",
-            runs(in_flight),
-            if in_flight == 1 { "is" } else { "are" },
+            "sweep {sweep} had finished (`stop`): {runs} {are} told to stop and end `cancelled`"
         ),
-        ("cancel", _) if in_flight > 0 => format!(
-            "sweep {sweep} is {state}: {} {} told to stop",
-            runs(in_flight),
-            if in_flight == 1 { "is" } else { "are" },
-        ),
+        ("cancel", _) if n > 0 => format!("sweep {sweep} is {state}: {runs} {are} told to stop"),
         _ => format!("sweep {sweep} is {state}"),
     }
 }

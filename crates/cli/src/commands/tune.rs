@@ -454,10 +454,9 @@ async fn drive(
         super::budget::state_word(&sweep),
         counts_text(&sweep["counts"])
     );
-    let results = ["finished", "stopped_early"]
-        .iter()
-        .map(|state| sweep["counts"][*state].as_u64().unwrap_or(0))
-        .sum::<u64>();
+    // Runs with a result (`finished` or `stopped_early`), and those that failed or crashed.
+    let count = |state: &str| sweep["counts"][state].as_u64().unwrap_or(0);
+    let results = count("finished") + count("stopped_early");
     let no_result = if config.is_multi_objective() {
         super::front::best(api, &id, "yaml").await?;
         None
@@ -506,8 +505,7 @@ async fn drive(
     }
     // Runs ended, and not one with a result: `tune … && next` must not go on as if the sweep
     // had found something.
-    let count = |state: &str| sweep["counts"][state].as_u64().unwrap_or(0);
-    if count("finished") + count("stopped_early") == 0 && count("failed") + count("crashed") > 0 {
+    if results == 0 && count("failed") + count("crashed") > 0 {
         let reach = if args.db.is_some() {
             format!(" {db_arg}")
         } else {
@@ -522,7 +520,7 @@ async fn drive(
     }
     // Runs finished, and not one reported the sweep's metric (a misspelt name, a script that
     // logs under another): there is no best run, so no result either.
-    if let (Some(metric), true) = (no_result, count("finished") + count("stopped_early") > 0) {
+    if let (Some(metric), true) = (no_result, results > 0) {
         eprintln!(
             "error: no run of sweep {id} reported its metric '{metric}', so the sweep has no \
              best run; fix `metric.name` in {} or the name the script logs it under",
