@@ -50,7 +50,7 @@ pub use hyperdial_wire::{EndCause, RunState, SweepState};
 pub use migrate::AppliedMigration;
 pub use rows::{Delivery, HistoryPoint, RunRow, SweepRow, TrialRow, MAX_DELIVERY_FILES};
 pub use stopping::RunCurve;
-pub use storage::{CurvePoint, Inserted, Storage, SweepSnapshot};
+pub use storage::{ChangeCheck, Checked, CurvePoint, Inserted, OwnWrite, Storage, SweepSnapshot};
 
 /// Result alias of the store.
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -50,7 +50,7 @@ use crate::dashboard::{
     merge_columns, page_sql, Bind, HistoryColumns, RunPoint, RunQuery, SeriesPoint, SeriesSample,
 };
 use crate::stopping::fold_point;
-use crate::storage::{CurvePoint, Inserted, Storage, SweepSnapshot};
+use crate::storage::{ChangeCheck, Checked, CurvePoint, Inserted, Storage, SweepSnapshot};
 use crate::{
     deep_merge, finite_number, new_id, now_ms, Appended, Delivery, HistoryPoint, MetricSpan,
     NewRepeat, NewRun, NewSweep, Objective, Point, Result, RunCurve, RunFilter, RunFinish, RunRow,
@@ -2680,6 +2680,22 @@ impl Storage for Backend {
         }
         retrying(|| self.finish_run_and_insert_suggested_once(&finish, &new, expected_next_number))
             .await
+    }
+
+    async fn tell_and_insert_checked(
+        &self,
+        finish: RunFinish<'_>,
+        new: &NewRun,
+        expected_next_number: i64,
+        check: ChangeCheck<'_>,
+    ) -> Result<Checked> {
+        match self.one_statement() {
+            Some(pg) => {
+                pg.hot_tell_and_insert_checked(&finish, new, expected_next_number, check)
+                    .await
+            }
+            None => Ok(Checked::NotWritten),
+        }
     }
 
     async fn queue_retries(

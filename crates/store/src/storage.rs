@@ -32,6 +32,52 @@ pub enum Inserted {
     Stale,
 }
 
+/// The check [`Storage::tell_and_insert_checked`] makes: that no run of the sweep changed
+/// after the caller's history mark but in the caller's own writes.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangeCheck<'a> {
+    /// The caller's history mark (as [`Storage::trials_changed`] returned it).
+    pub since: i64,
+    /// The marks of the caller's own earlier writes ([`OwnWrite::own`]) that may lie above
+    /// `since`: runs carrying them are not changes.
+    pub own: &'a [i64],
+    /// Write nothing unless the check holds: the caller decided without reading the sweep.
+    pub required: bool,
+}
+
+/// What [`Storage::tell_and_insert_checked`] did.
+#[derive(Debug)]
+pub enum Checked {
+    /// Nothing was written: this store does not make the write in one statement, the run
+    /// changed since it was read (or was ended, or a told metric already has a series), or
+    /// the check was required and failed. The caller decides again from a fresh read, or
+    /// calls [`Storage::finish_run_and_insert_suggested`].
+    NotWritten,
+    /// The run was ended, with the insert's answer.
+    Written {
+        /// The ended run.
+        ended: Box<RunRow>,
+        /// The insert's answer.
+        inserted: Inserted,
+        /// When the check held and the run was inserted: what the write did to the sweep's
+        /// runs, for the caller's history.
+        unchanged: Option<OwnWrite>,
+    },
+}
+
+/// A write the caller's history may take in without reading it back
+/// ([`Storage::tell_and_insert_checked`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnWrite {
+    /// The change mark the written runs carry (on PostgreSQL, the transaction's id).
+    pub own: i64,
+    /// The mark to keep as the history's: every change not seen by the check (and this
+    /// write's own) lies above it, as with [`Storage::trials_changed`]'s mark.
+    pub mark: i64,
+    /// The ended run, then the inserted one, as [`Storage::trials_changed`] reads them.
+    pub trials: Vec<TrialRow>,
+}
+
 /// A curve point of one run: `(step, objective value, time_ms, step-key value)` (see
 /// [`RunCurve::points`]).
 pub type CurvePoint = (i64, Option<f64>, i64, Option<f64>);
@@ -482,6 +528,26 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         new: NewRun,
         expected_next_number: i64,
     ) -> Result<(Option<RunRow>, Inserted)>;
+
+    /// [`Storage::finish_run_and_insert_suggested`] in one statement that also checks that
+    /// no run of the sweep changed after `check.since` other than in the caller's own writes
+    /// (`check.own`): an ask/tell server that keeps the sweep's history may then take its own
+    /// write in ([`OwnWrite`]) and decide the next trial without reading the sweep again; the
+    /// statement it then sends is this one with `check.required`, which writes nothing when
+    /// anything else changed (the guards of the sweep's number and state stand as in
+    /// [`Storage::insert_suggested_run`]). The told run is also guarded on its stop request.
+    /// Stores without such a statement answer [`Checked::NotWritten`] and never
+    /// [`OwnWrite`], so a caller keeps reading (the default).
+    async fn tell_and_insert_checked(
+        &self,
+        finish: RunFinish<'_>,
+        new: &NewRun,
+        expected_next_number: i64,
+        check: ChangeCheck<'_>,
+    ) -> Result<Checked> {
+        let _ = (finish, new, expected_next_number, check);
+        Ok(Checked::NotWritten)
+    }
 
     /// Queue a retry of each of `runs` (runs of sweep `sweep_id`): a `queued` run with its
     /// configuration (a repeat's retry is a repeat too: the same `repeat_of` and seed),

@@ -146,7 +146,35 @@ pub(crate) struct History {
     /// (A mutex, uncontended: the claim lock already serializes users of the history, which
     /// is shared across awaits.)
     walk: Mutex<Option<(Walk, Option<FinishedKey>)>>,
+    /// The change marks of this server's own writes taken in without reading them back
+    /// ([`History::take_own_write`]) that lie above `since`: runs carrying them are not
+    /// changes to the check of [`hyperdial_store::Storage::tell_and_insert_checked`].
+    own: Vec<i64>,
+    /// What the last ask/tell trial wrote, when nothing else had changed the sweep's runs: the
+    /// next trial's tell may decide from it without reading ([`super::tell`]).
+    hot: Option<Hot>,
+    /// Trials to decide by reading first, after a decision without reading found the sweep
+    /// changed ([`History::hot_failed`]); doubles with each such failure in a row, up to 64.
+    hot_pause: u32,
+    /// Decisions without reading that found the sweep changed, in a row.
+    hot_failures: u32,
+    /// Trials decided without reading and written, for tests and diagnostics.
+    pub(crate) unread_trials: u64,
 }
+
+/// The sweep and the run an ask/tell trial's write left, as it wrote them: what the next
+/// trial's tell decides from when it tells that run ([`History::take_hot`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Hot {
+    /// The sweep, its next number moved past the run inserted.
+    pub(crate) sweep: hyperdial_store::SweepRow,
+    /// The run inserted.
+    pub(crate) run: hyperdial_store::RunRow,
+}
+
+/// At most this many own marks are kept above the history's mark (they pile up only while
+/// another transaction on the database stays open); past it the next trial reads.
+const MAX_OWN_MARKS: usize = 16;
 
 /// The key and value a finished run with a finite metric has in [`History::finished`].
 fn finished_key(id: &str, e: &Entry) -> Option<(FinishedKey, f64)> {
@@ -190,7 +218,62 @@ impl History {
             rows_read: 0,
             finished: BTreeMap::new(),
             walk: Mutex::new(None),
+            own: Vec::new(),
+            hot: None,
+            hot_pause: 0,
+            hot_failures: 0,
+            unread_trials: 0,
         }
+    }
+
+    /// The check of [`hyperdial_store::Storage::tell_and_insert_checked`] for a write decided
+    /// from this history (`required`: decided without reading the sweep first).
+    pub(crate) fn check(&self, required: bool) -> hyperdial_store::ChangeCheck<'_> {
+        hyperdial_store::ChangeCheck {
+            since: self.since,
+            own: &self.own,
+            required,
+        }
+    }
+
+    /// Take in this server's own write, checked to be the only change to the sweep's runs
+    /// since the history's mark: its runs as written, its mark, and what the next trial's tell
+    /// may decide from ([`History::take_hot`]). `unread`: the write was decided without
+    /// reading (from the last one's [`Hot`]), which ends a run of failures.
+    pub(crate) fn take_own_write(
+        &mut self,
+        write: hyperdial_store::OwnWrite,
+        hot: Hot,
+        unread: bool,
+    ) {
+        self.take_changes(write.trials, write.mark);
+        self.own.push(write.own);
+        if unread {
+            self.hot_failures = 0;
+            self.unread_trials += 1;
+        }
+        if self.own.len() <= MAX_OWN_MARKS {
+            self.hot = Some(hot);
+        }
+    }
+
+    /// What the last trial's write left, if the run told now is the one it inserted and no
+    /// failure asks to read first; taken, so it serves one trial.
+    pub(crate) fn take_hot(&mut self, run_id: &str) -> Option<Hot> {
+        let hot = self.hot.take()?;
+        if self.hot_pause > 0 {
+            self.hot_pause -= 1;
+            return None;
+        }
+        (hot.run.id == run_id).then_some(hot)
+    }
+
+    /// A decision without reading found the sweep or the run changed: read first for the next
+    /// 2, 4, … 64 trials.
+    pub(crate) fn hot_failed(&mut self) {
+        self.hot = None;
+        self.hot_failures = self.hot_failures.saturating_add(1);
+        self.hot_pause = 1 << self.hot_failures.min(6);
     }
 
     /// Read the runs that changed since the last refresh (every run, the first time).
@@ -229,6 +312,10 @@ impl History {
         }
         self.since = mark;
         self.rows_read += n as u64;
+        // Own writes at or below the mark are read as changes like any other's; whatever
+        // was decided from before this read is stale.
+        self.own.retain(|own| *own > mark);
+        self.hot = None;
         n
     }
 

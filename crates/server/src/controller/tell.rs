@@ -32,9 +32,21 @@
 //! the snapshot stale (another claim took the number, the sweep changed state, or the key
 //! already claimed a run), the end is committed alone and the claim is made afresh; the end is
 //! never lost to a claim that could not be made.
+//!
+//! **Deciding from the last trial's own write.** Each trial reads the told run and the claim's
+//! snapshot first, one round trip. Where the store can check it in the write
+//! ([`hyperdial_store::Storage::tell_and_insert_checked`], PostgreSQL), the write also says
+//! whether the sweep's runs changed since the history's mark in anything but this server's
+//! own writes; when not, the history takes the two runs written in as returned, and keeps the
+//! sweep row and the new run ([`history::Hot`]). The next trial, if it tells that run,
+//! decides from them without reading, and its write requires the same check (and that the run
+//! was not asked to stop meanwhile): any other change, by another server, another request of
+//! this one, or the sweep's state or number moving, makes it write nothing or claim nothing,
+//! as a stale snapshot does, and the trial is decided again from a read. What is decided is
+//! therefore what a read would have given. One round trip per trial instead of two.
 
 use hyperdial_search::{suggest_by_tally, Ask};
-use hyperdial_store::{Inserted, Point, RunFinish, RunRow, RunState, SweepState};
+use hyperdial_store::{Checked, Inserted, Point, RunFinish, RunRow, RunState, SweepState};
 
 use super::{history, store_objective, suggested_run, ControlError, Controller, Ending, Finished};
 
@@ -85,100 +97,331 @@ impl Controller {
         };
         let lock = self.claim_lock(sweep_id);
         let mut history = lock.lock().await;
-        // With a history, the told run and the claim's snapshot in one read.
-        let (read, snapshot) = match history.as_ref().map(history::History::since) {
-            Some(since) => {
-                let (run, snapshot) = self
-                    .store
-                    .run_sweep_and_changes(tell.run_id, sweep_id, since)
-                    .await?;
-                let (sweep, rows, mark) =
-                    snapshot.ok_or_else(|| ControlError::not_found("sweep", sweep_id))?;
-                (run, Some((sweep, Some((rows, mark)))))
+        // What the last trial wrote, when it was the only change: this trial then decides
+        // without reading, and its write checks that nothing else changed.
+        let mut hot = history.as_mut().and_then(|h| h.take_hot(tell.run_id));
+        loop {
+            let unread = hot.is_some();
+            let (read, snapshot) = match (hot.take(), history.as_ref().map(history::History::since))
+            {
+                (Some(hot), Some(since)) => {
+                    (Some(hot.run), Some((hot.sweep, Some((Vec::new(), since)))))
+                }
+                // With a history, the told run and the claim's snapshot in one read.
+                (None, Some(since)) => {
+                    let (run, snapshot) = self
+                        .store
+                        .run_sweep_and_changes(tell.run_id, sweep_id, since)
+                        .await?;
+                    let (sweep, rows, mark) =
+                        snapshot.ok_or_else(|| ControlError::not_found("sweep", sweep_id))?;
+                    (run, Some((sweep, Some((rows, mark)))))
+                }
+                (_, None) => (None, None),
+            };
+            let ending = self
+                .prepare_finish(
+                    read,
+                    tell.run_id,
+                    tell.exit_code,
+                    tell.state,
+                    tell.error,
+                    Some(told),
+                    Some(sweep_id),
+                    None,
+                )
+                .await?;
+            let Some(config) = ending.config.clone() else {
+                return Ok(TellClaim::Separately);
+            };
+            let target = config.metric.as_ref().and_then(|m| m.target);
+            if ending.final_state != RunState::Finished
+                || ending.told.is_none()
+                || config.budget.is_some()
+                || config.early_terminate.is_some()
+                || target.is_some()
+            {
+                return Ok(TellClaim::Separately);
             }
-            None => (None, None),
+            let host = match agent_id {
+                Some(a) => self.store.agent_host(a).await?.flatten(),
+                None => None,
+            };
+            let (sweep, changes) = match snapshot {
+                Some(snapshot) => snapshot,
+                None => self.snapshot(sweep_id, history.as_ref()).await?,
+            };
+            if sweep.state != SweepState::Running || sweep.retries_only {
+                return Ok(TellClaim::Separately);
+            }
+            let h = history.get_or_insert_with(|| history::History::new(sweep_id, &config));
+            self.bring_up_to_date(h, changes).await?;
+            if h.queued > 0 || !h.due().is_empty() || h.target_reached() {
+                return Ok(TellClaim::Separately);
+            }
+            if config.run_cap.is_some_and(|cap| h.tally.trials >= cap) {
+                return Ok(TellClaim::Separately);
+            }
+            let number = sweep.next_number;
+            let suggestion =
+                match suggest_by_tally(&config, &h.tally, sweep.seed as u64, number as u64) {
+                    Some(Ok(Ask::Suggest(suggestion))) => suggestion,
+                    // A model-based strategy, the space exhausted, or an error: decided after the
+                    // end.
+                    _ => return Ok(TellClaim::Separately),
+                };
+            let new = suggested_run(&sweep, &config, &suggestion, agent_id, host.as_deref(), key);
+            let Ending {
+                run,
+                final_state,
+                exit_code,
+                error,
+                objective,
+                ..
+            } = ending;
+            let finish = RunFinish {
+                run_id: tell.run_id,
+                points: std::slice::from_ref(told),
+                objective: store_objective(&objective),
+                state: final_state,
+                exit_code,
+                error: error.as_deref(),
+                seen: Some(&run),
+            };
+            let told_step = Some(run.next_step);
+            let checked = self
+                .store
+                .tell_and_insert_checked(finish, &new, number, h.check(unread))
+                .await?;
+            let (ended, inserted) = match checked {
+                Checked::Written {
+                    ended,
+                    inserted,
+                    unchanged,
+                } => {
+                    if let (Inserted::Inserted(claimed), Some(write)) = (&inserted, unchanged) {
+                        let mut sweep = sweep;
+                        sweep.next_number = number + 1;
+                        let hot = history::Hot {
+                            sweep,
+                            run: (**claimed).clone(),
+                        };
+                        h.take_own_write(write, hot, unread);
+                    }
+                    (Some(*ended), inserted)
+                }
+                // Decided without reading, and the sweep or the run changed: decide again
+                // from a fresh read.
+                Checked::NotWritten if unread => {
+                    h.hot_failed();
+                    continue;
+                }
+                Checked::NotWritten => {
+                    self.store
+                        .finish_run_and_insert_suggested(finish, new, number)
+                        .await?
+                }
+            };
+            // Runs are never deleted while their sweep exists: the run read above is there.
+            let ended = ended.ok_or_else(|| ControlError::not_found("run", tell.run_id))?;
+            let finished = Finished {
+                run: ended,
+                told_step,
+            };
+            return Ok(match inserted {
+                Inserted::Inserted(claimed) => TellClaim::Told(Box::new(finished), Some(claimed)),
+                Inserted::Stale => TellClaim::Told(Box::new(finished), None),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hyperdial_store::testing::TestDb;
+    use hyperdial_store::{Point, RunRow, RunState};
+
+    use super::super::{Claim, Controller};
+    use super::{Tell, TellClaim};
+
+    /// Trials the sweep's history decided without reading.
+    async fn unread_trials(c: &Controller, sweep_id: &str) -> u64 {
+        let lock = c.claim_lock(sweep_id);
+        let h = lock.lock().await;
+        h.as_ref().map_or(0, |h| h.unread_trials)
+    }
+
+    fn point(loss: f64) -> Point {
+        Point {
+            step: None,
+            time_ms: None,
+            values: vec![("loss".into(), Some(loss))],
+        }
+    }
+
+    async fn tell(c: &Controller, sweep: &str, run: &RunRow, loss: f64) -> TellClaim {
+        let told = point(loss);
+        let tell = Tell {
+            run_id: &run.id,
+            exit_code: Some(0),
+            state: None,
+            error: None,
+            told: Some(&told),
         };
-        let ending = self
-            .prepare_finish(
-                read,
-                tell.run_id,
-                tell.exit_code,
-                tell.state,
-                tell.error,
-                Some(told),
-                Some(sweep_id),
-                None,
-            )
-            .await?;
-        let Some(config) = ending.config.clone() else {
-            return Ok(TellClaim::Separately);
-        };
-        let target = config.metric.as_ref().and_then(|m| m.target);
-        if ending.final_state != RunState::Finished
-            || ending.told.is_none()
-            || config.budget.is_some()
-            || config.early_terminate.is_some()
-            || target.is_some()
+        c.tell_and_claim(sweep, None, None, tell).await.unwrap()
+    }
+
+    async fn first_run(c: &Controller, sweep: &str) -> RunRow {
+        match c.claim(sweep, None).await.unwrap() {
+            Claim::Run(run) => *run,
+            other => panic!("no run: {other:?}"),
+        }
+    }
+
+    /// Tell `run` and take the run claimed with it.
+    async fn next(c: &Controller, sweep: &str, run: &RunRow, loss: f64) -> RunRow {
+        match tell(c, sweep, run, loss).await {
+            TellClaim::Told(_, Some(next)) => *next,
+            other => panic!("no run claimed with the tell: {other:?}"),
+        }
+    }
+
+    const SOURCE: &str = "program: t.py\nmethod: random\nmetric: {name: loss, goal: minimize}\n\
+        retry: {max: 1, on: [failed]}\nparameters:\n  a: {min: 0.0, max: 1.0}\n";
+
+    /// A controller on `db` and a new sweep of [`SOURCE`]; a second controller on the same
+    /// database, as another server.
+    async fn two_servers(db: &TestDb) -> (Controller, Controller, String) {
+        let a = Controller::new(db.open().await.unwrap());
+        let b = Controller::new(db.open().await.unwrap());
+        let sweep = a
+            .create_sweep(SOURCE, None, None, false, Some(5))
+            .await
+            .unwrap()
+            .sweep;
+        (a, b, sweep.id)
+    }
+
+    /// An ask/tell loop alone on its sweep: on PostgreSQL each trial after the second is
+    /// decided from the last one's write, without reading; every told value is stored.
+    async fn a_lone_loop_decides_from_its_own_writes(db: TestDb, unread: bool) {
+        let (c, _, sweep) = two_servers(&db).await;
+        let mut run = first_run(&c, &sweep).await;
+        let mut told = Vec::new();
+        for i in 0..20 {
+            let loss = 1.0 / f64::from(i + 1);
+            let claimed = next(&c, &sweep, &run, loss).await;
+            told.push((run.id.clone(), loss));
+            run = claimed;
+        }
+        let decided = unread_trials(&c, &sweep).await;
+        if unread {
+            assert_eq!(decided, 19);
+        } else {
+            assert_eq!(decided, 0);
+        }
+        for (id, loss) in told {
+            let run = c.store().run(&id).await.unwrap().unwrap();
+            assert_eq!((run.state, run.metric), (RunState::Finished, Some(loss)));
+        }
+        assert_eq!(run.number, Some(21));
+        db.remove().await;
+    }
+
+    /// What another server does between two trials of a loop decided from its own writes is
+    /// seen by the next trial: a stop asked for the told run, and a failed run due a retry.
+    async fn another_servers_changes_are_seen(db: TestDb) {
+        let (a, b, sweep) = two_servers(&db).await;
+        let first = first_run(&a, &sweep).await;
+        let second = next(&a, &sweep, &first, 0.5).await;
+        let third = next(&a, &sweep, &second, 0.25).await;
+        // A stop asked for the run about to be told: it ends stopped, not finished, and its
+        // end is made apart from the claim.
+        assert!(b
+            .store()
+            .request_stop(&third.id, "cancelled", &serde_json::json!({}))
+            .await
+            .unwrap());
+        assert!(matches!(
+            tell(&a, &sweep, &third, 0.125).await,
+            TellClaim::Separately
+        ));
+        let still = a.store().run(&third.id).await.unwrap().unwrap();
+        assert_eq!(still.state, RunState::Running);
+        a.finish(
+            &third.id,
+            Some(0),
+            None,
+            None,
+            Some(&point(0.125)),
+            Some(&sweep),
+        )
+        .await
+        .unwrap();
+        // Back to deciding from its own writes, then a run of the other server fails and is
+        // due a retry: the next tell is made apart, and the claim hands out the retry.
+        let mut run = first_run(&a, &sweep).await;
+        for _ in 0..3 {
+            run = next(&a, &sweep, &run, 0.75).await;
+        }
+        let other = first_run(&b, &sweep).await;
+        b.finish(&other.id, Some(1), None, None, None, None)
+            .await
+            .unwrap();
+        assert!(matches!(
+            tell(&a, &sweep, &run, 0.0625).await,
+            TellClaim::Separately
+        ));
+        a.finish(
+            &run.id,
+            Some(0),
+            None,
+            None,
+            Some(&point(0.0625)),
+            Some(&sweep),
+        )
+        .await
+        .unwrap();
+        let retry = first_run(&a, &sweep).await;
+        assert_eq!(retry.retry_of.as_deref(), Some(other.id.as_str()));
+        // A pause by the other server: the told value is stored, nothing is claimed.
+        let run = next(&a, &sweep, &retry, 0.5).await;
+        let run = next(&a, &sweep, &run, 0.5).await;
+        b.act(&sweep, "pause").await.unwrap();
+        match tell(&a, &sweep, &run, 0.5).await {
+            TellClaim::Told(ended, None) => assert_eq!(ended.run.state, RunState::Finished),
+            TellClaim::Separately => {}
+            other => panic!("a run claimed in a paused sweep: {other:?}"),
+        }
+        db.remove().await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_a_lone_loop_reads_every_trial() {
+        a_lone_loop_decides_from_its_own_writes(TestDb::sqlite(), false).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_a_lone_loop_decides_from_its_own_writes() {
+        if let Some(db) =
+            TestDb::postgres("controller::tell postgres_a_lone_loop_decides_from_its_own_writes")
+                .await
         {
-            return Ok(TellClaim::Separately);
+            a_lone_loop_decides_from_its_own_writes(db, true).await;
         }
-        let host = match agent_id {
-            Some(a) => self.store.agent_host(a).await?.flatten(),
-            None => None,
-        };
-        let (sweep, changes) = match snapshot {
-            Some(snapshot) => snapshot,
-            None => self.snapshot(sweep_id, history.as_ref()).await?,
-        };
-        if sweep.state != SweepState::Running || sweep.retries_only {
-            return Ok(TellClaim::Separately);
-        }
-        let h = history.get_or_insert_with(|| history::History::new(sweep_id, &config));
-        self.bring_up_to_date(h, changes).await?;
-        if h.queued > 0 || !h.due().is_empty() || h.target_reached() {
-            return Ok(TellClaim::Separately);
-        }
-        if config.run_cap.is_some_and(|cap| h.tally.trials >= cap) {
-            return Ok(TellClaim::Separately);
-        }
-        let number = sweep.next_number;
-        let suggestion = match suggest_by_tally(&config, &h.tally, sweep.seed as u64, number as u64)
+    }
+
+    #[tokio::test]
+    async fn sqlite_another_servers_changes_are_seen() {
+        another_servers_changes_are_seen(TestDb::sqlite()).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_another_servers_changes_are_seen() {
+        if let Some(db) =
+            TestDb::postgres("controller::tell postgres_another_servers_changes_are_seen").await
         {
-            Some(Ok(Ask::Suggest(suggestion))) => suggestion,
-            // A model-based strategy, the space exhausted, or an error: decided after the end.
-            _ => return Ok(TellClaim::Separately),
-        };
-        let new = suggested_run(&sweep, &config, &suggestion, agent_id, host.as_deref(), key);
-        let Ending {
-            run,
-            final_state,
-            exit_code,
-            error,
-            objective,
-            ..
-        } = ending;
-        let finish = RunFinish {
-            run_id: tell.run_id,
-            points: std::slice::from_ref(told),
-            objective: store_objective(&objective),
-            state: final_state,
-            exit_code,
-            error: error.as_deref(),
-            seen: Some(&run),
-        };
-        let (ended, inserted) = self
-            .store
-            .finish_run_and_insert_suggested(finish, new, number)
-            .await?;
-        // Runs are never deleted while their sweep exists: the run read above is there.
-        let ended = ended.ok_or_else(|| ControlError::not_found("run", tell.run_id))?;
-        let finished = Finished {
-            run: ended,
-            told_step: Some(run.next_step),
-        };
-        Ok(match inserted {
-            Inserted::Inserted(claimed) => TellClaim::Told(Box::new(finished), Some(claimed)),
-            Inserted::Stale => TellClaim::Told(Box::new(finished), None),
-        })
+            another_servers_changes_are_seen(db).await;
+        }
     }
 }

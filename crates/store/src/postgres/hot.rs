@@ -33,6 +33,13 @@
 //! 3. with the claim, `bump` and `ins` as in the claim's insert, `bump` only if `fin` ended
 //!    the run.
 //!
+//! **With a change check** ([`tell_and_insert_checked`]): `ok` asks whether every run of the
+//! sweep changed after the caller's mark carries one of the caller's own marks (its earlier
+//! writes), `w` gives this transaction's own mark and a new mark for the caller's history,
+//! and `fin` also requires the run's stop request as read. With the check required (the
+//! caller decided without reading), `fin` writes only when it holds, and so nothing else is
+//! written; `bump` also requires that the sweep is not `retries_only`.
+//!
 //! The answer tells the outcomes apart: no row (nothing written: the run changed since it was
 //! read, is unknown or ended, or a told metric already has a series; the transaction then
 //! does it all from the run as it is), the ended run alone (the sweep's number or state moved:
@@ -43,9 +50,11 @@
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{FromRow, Row};
 
-use super::{fold_points, Folded, END_CLEARS_LATE_END, RUN_RETURNING};
-use crate::storage::Inserted;
-use crate::{new_id, now_ms, NewRun, Result, RunFinish, RunRow, RunState, StoreError, SweepState};
+use super::{fold_points, Folded, CHANGE_MARK_NOW, END_CLEARS_LATE_END, RUN_RETURNING};
+use crate::storage::{ChangeCheck, Checked, Inserted, OwnWrite};
+use crate::{
+    new_id, now_ms, NewRun, Result, RunFinish, RunRow, RunState, StoreError, SweepState, TrialRow,
+};
 
 /// Finite doubles: the bounds of the extremes a chunk keeps (see [`super::chunks`]).
 const FINITE: &str = "BETWEEN -1.7976931348623157e308 AND 1.7976931348623157e308";
@@ -126,26 +135,96 @@ fn bind_claim<'q>(
         .bind(&new.claim_key)
 }
 
-/// The tell's statement (see the module docs), with the claim's insert when `claim` gives
-/// the number of its first parameter. Parameters: `$1` run, `$2` final state, `$3` exit code,
-/// `$4` error, `$5` now (ms), `$6`/`$7` the running and queued state words, `$8` next step,
-/// `$9` summary, `$10` metric after the point; `$11`, `$12`, `$13` next step, stored summary
-/// and metric as read; `$14` names, `$15` values, `$16` step, `$17` time of the point; then
-/// those of [`claim_ctes`].
-fn tell_statement(claim: Option<usize>) -> String {
-    let (claim, answer) = match claim {
-        Some(first) => (
-            format!(", {}", claim_ctes(first, " AND EXISTS (SELECT 1 FROM fin)")),
-            "SELECT 0 AS part, fin.* FROM fin UNION ALL SELECT 1 AS part, ins.* FROM ins",
+/// What follows the tell in [`tell_statement`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum After {
+    /// Nothing: the tell alone.
+    Nothing,
+    /// The claim's insert, its parameters from `$18` ([`claim_ctes`]).
+    Claim,
+    /// The claim's insert and the change check of [`tell_and_insert_checked`]: `$37` the
+    /// mark, `$38` `i64::MAX`, `$39` the caller's own marks, `$40` the run's stop request as
+    /// read; `required`: the tell and the claim only if the check holds.
+    Checked { required: bool },
+}
+
+/// The check of [`tell_and_insert_checked`] as a query of one row (`clean`): whether the
+/// runs of sweep `$sweep` changed after mark `$since` (`$since + 1` is `i64::MAX`) all carry
+/// one of the marks in `$since + 2` (the caller's own writes). The closed range keeps
+/// PostgreSQL's generic plan on the (sweep, change mark) index (see `changed_since` in
+/// `queries.rs`).
+fn own_changes_only(sweep: usize, since: usize) -> String {
+    format!(
+        "SELECT NOT EXISTS (SELECT 1 FROM runs r WHERE r.sweep_id = ${sweep} \
+           AND r.change_mark > ${since} AND r.change_mark <= ${} \
+           AND r.change_mark <> ALL(${}::BIGINT[])) AS clean",
+        since + 1,
+        since + 2
+    )
+}
+
+/// How many parameters [`tell_and_insert_checked`]'s statement takes.
+const CHECKED_PARAMS: usize = TELL_PARAMS + CLAIM_PARAMS + 4;
+
+/// The tell's statement (see the module docs), with what follows it (`after`). Parameters:
+/// `$1` run, `$2` final state, `$3` exit code, `$4` error, `$5` now (ms), `$6`/`$7` the
+/// running and queued state words, `$8` next step, `$9` summary, `$10` metric after the
+/// point; `$11`, `$12`, `$13` next step, stored summary and metric as read; `$14` names,
+/// `$15` values, `$16` step, `$17` time of the point; then those of [`claim_ctes`] and of the
+/// check ([`After`]).
+fn tell_statement(after: After) -> String {
+    let first = TELL_PARAMS + 1;
+    let sweep = first + 2;
+    let check = first + CLAIM_PARAMS;
+    let (ok, guard) = match after {
+        After::Checked { required } => (
+            format!(
+                "ok AS ({}), \
+                 w AS (SELECT CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT) AS own, m.mark \
+                   FROM ({CHANGE_MARK_NOW}) m), ",
+                own_changes_only(sweep, check)
+            ),
+            format!(
+                " AND stop_requested = ${}{}",
+                check + 3,
+                if required {
+                    " AND (SELECT clean FROM ok)"
+                } else {
+                    ""
+                }
+            ),
         ),
-        None => (String::new(), "SELECT 0 AS part, fin.* FROM fin"),
+        _ => (String::new(), String::new()),
+    };
+    let (claim, answer) = match after {
+        After::Nothing => (
+            String::new(),
+            "SELECT 0 AS part, fin.* FROM fin".to_string(),
+        ),
+        After::Claim => (
+            format!(", {}", claim_ctes(first, " AND EXISTS (SELECT 1 FROM fin)")),
+            "SELECT 0 AS part, fin.* FROM fin UNION ALL SELECT 1 AS part, ins.* FROM ins"
+                .to_string(),
+        ),
+        After::Checked { .. } => (
+            format!(
+                ", {}",
+                claim_ctes(
+                    first,
+                    " AND EXISTS (SELECT 1 FROM fin) AND NOT retries_only"
+                )
+            ),
+            "SELECT 0 AS part, ok.clean, w.own, w.mark, fin.* FROM fin, ok, w \
+             UNION ALL SELECT 1 AS part, ok.clean, w.own, w.mark, ins.* FROM ins, ok, w"
+                .to_string(),
+        ),
     };
     format!(
-        "WITH fin AS (\
+        "WITH {ok}fin AS (\
            UPDATE runs SET next_step = $8, summary = $9, metric = $10, heartbeat_ms = $5, \
              state = $2, exit_code = $3, error = $4, finished_ms = $5, {END_CLEARS_LATE_END} \
            WHERE id = $1 AND state IN ($6, $7) AND next_step = $11 AND summary = $12 \
-             AND metric IS NOT DISTINCT FROM $13 AND user_summary = '{{}}' \
+             AND metric IS NOT DISTINCT FROM $13 AND user_summary = '{{}}'{guard} \
              AND NOT EXISTS (SELECT 1 FROM metric_series m WHERE m.run_id = $1 AND m.name = ANY($14::TEXT[])) \
            RETURNING {RUN_RETURNING}), \
          ser AS (\
@@ -276,7 +355,7 @@ pub(super) async fn tell(pool: &PgPool, finish: &RunFinish<'_>) -> Result<Option
     let Some(told) = Told::of(finish) else {
         return Ok(None);
     };
-    let sql = tell_statement(None);
+    let sql = tell_statement(After::Nothing);
     let Some(rows) = written(told.bind(&sql).fetch_all(pool).await)? else {
         return Ok(None);
     };
@@ -298,7 +377,7 @@ pub(super) async fn tell_and_insert(
     let (Some(told), Some(sweep_id)) = (Told::of(finish), new.sweep_id.as_deref()) else {
         return Ok(None);
     };
-    let sql = tell_statement(Some(TELL_PARAMS + 1));
+    let sql = tell_statement(After::Claim);
     let q = bind_claim(told.bind(&sql), new, sweep_id, expected, told.batch.now);
     let Some(rows) = written(q.fetch_all(pool).await)? else {
         return Ok(None);
@@ -313,6 +392,66 @@ pub(super) async fn tell_and_insert(
         }
     }
     Ok(ended.map(|ended| (Some(ended), inserted)))
+}
+
+/// The tell and the claim in one statement with the change check of
+/// [`crate::Storage::tell_and_insert_checked`]: [`Checked::NotWritten`] when the statement
+/// does not apply or wrote nothing (with `check.required`, also when anything but the
+/// caller's own writes changed the sweep's runs after `check.since`).
+pub(super) async fn tell_and_insert_checked(
+    pool: &PgPool,
+    finish: &RunFinish<'_>,
+    new: &NewRun,
+    expected: i64,
+    check: ChangeCheck<'_>,
+) -> Result<Checked> {
+    let (Some(told), Some(sweep_id)) = (Told::of(finish), new.sweep_id.as_deref()) else {
+        return Ok(Checked::NotWritten);
+    };
+    let sql = tell_statement(After::Checked {
+        required: check.required,
+    });
+    debug_assert!(sql.contains(&format!("${CHECKED_PARAMS}")));
+    let q = bind_claim(told.bind(&sql), new, sweep_id, expected, told.batch.now)
+        .bind(check.since)
+        .bind(i64::MAX)
+        .bind(check.own)
+        .bind(told.seen.stop_requested);
+    let Some(rows) = written(q.fetch_all(pool).await)? else {
+        return Ok(Checked::NotWritten);
+    };
+    let (mut ended, mut inserted) = (None, None);
+    let mut clean = false;
+    let (mut own, mut mark) = (0, 0);
+    for row in &rows {
+        let pair = (RunRow::from_row(row)?, TrialRow::from_row(row)?);
+        clean = row.try_get("clean")?;
+        own = row.try_get("own")?;
+        mark = row.try_get("mark")?;
+        match row.try_get::<i32, _>("part")? {
+            0 => ended = Some(pair),
+            _ => inserted = Some(pair),
+        }
+    }
+    let Some((ended, ended_trial)) = ended else {
+        return Ok(Checked::NotWritten);
+    };
+    let (inserted, unchanged) = match inserted {
+        Some((run, trial)) => (
+            Inserted::Inserted(Box::new(run)),
+            clean.then(|| OwnWrite {
+                own,
+                mark,
+                trials: vec![ended_trial, trial],
+            }),
+        ),
+        None => (Inserted::Stale, None),
+    };
+    Ok(Checked::Written {
+        ended: Box::new(ended),
+        inserted,
+        unchanged,
+    })
 }
 
 #[cfg(test)]
@@ -445,6 +584,56 @@ mod tests {
         }
     }
 
+    /// The check of a tell decided without reading stays on the (sweep, change mark) index in
+    /// the generic plan, on a nearly empty table and on one of thousands of runs.
+    #[tokio::test]
+    async fn the_change_check_walks_the_change_index_in_the_generic_plan() {
+        let Some(db) = TestDb::postgres("postgres::hot::change_check_plan").await else {
+            return;
+        };
+        let (store, sweep, _) = claimed(&db).await;
+        let mut conn = store.reader.acquire().await.unwrap();
+        for sql in [
+            "SET plan_cache_mode = force_generic_plan".to_string(),
+            format!(
+                "PREPARE check_plan(TEXT, BIGINT, BIGINT, BIGINT[]) AS {}",
+                own_changes_only(1, 2)
+            ),
+        ] {
+            sqlx::raw_sql(&sql).execute(&mut *conn).await.unwrap();
+        }
+        for rows in [0, 3000] {
+            if rows > 0 {
+                sqlx::query(
+                    "INSERT INTO runs (id, sweep_id, project_id, state, created_ms, params, config) \
+                     SELECT 'x' || i, $1, project_id, 'finished', 0, '{}', '{}' FROM sweeps, \
+                     generate_series(1, $2) AS i WHERE id = $1",
+                )
+                .bind(&sweep)
+                .bind(rows)
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+                sqlx::raw_sql("ANALYZE runs")
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+            }
+            let explain = format!(
+                "EXPLAIN (FORMAT JSON) EXECUTE check_plan('{sweep}', 5, {}, '{{7,9}}')",
+                i64::MAX
+            );
+            let plan: serde_json::Value = sqlx::query_scalar(&explain)
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+            let text = plan.to_string();
+            assert!(text.contains("runs_by_sweep_change"), "{rows} runs: {text}");
+            assert!(!text.contains("Seq Scan"), "{rows} runs: {text}");
+            assert!(text.contains("$2"), "not the generic plan: {text}");
+        }
+    }
+
     async fn next_number(store: &PostgresStorage, sweep: &str) -> i64 {
         store.sweep(sweep).await.unwrap().unwrap().next_number
     }
@@ -538,6 +727,111 @@ mod tests {
         assert!(again.is_none(), "{again:?}");
         assert_eq!(store.history(&run.id).await.unwrap().len(), 1);
         db.remove().await;
+    }
+
+    /// A checked write says what a read of the changes would show: its runs as
+    /// `trials_changed` reads them, a mark that the next check passes with its own mark, and
+    /// with the check required, nothing written once anything else changed.
+    #[tokio::test]
+    async fn a_checked_write_is_what_a_read_shows_and_a_required_check_guards_it() {
+        let Some(db) = TestDb::postgres("postgres::hot::checked").await else {
+            return;
+        };
+        let (store, sweep, run) = claimed(&db).await;
+        let (_, since) = store.trials_changed(&sweep, -1).await.unwrap();
+        fn check(since: i64, own: &[i64], required: bool) -> ChangeCheck<'_> {
+            ChangeCheck {
+                since,
+                own,
+                required,
+            }
+        }
+        let points = told(0.5);
+        let done = tell_and_insert_checked(
+            &store.reader,
+            &tell_of(&run, &points),
+            &run_of(&sweep, 1),
+            2,
+            check(since, &[], false),
+        )
+        .await
+        .unwrap();
+        let Checked::Written {
+            inserted: Inserted::Inserted(second),
+            unchanged: Some(write),
+            ..
+        } = done
+        else {
+            panic!("not written clean: {done:?}");
+        };
+        let (read, _) = store.trials_changed(&sweep, since).await.unwrap();
+        assert_eq!(read, write.trials);
+        assert!(write.mark < write.own && since <= write.mark, "{write:?}");
+        // The next trial, decided without reading: its own earlier write is not a change.
+        let own = [write.own];
+        let points = told(0.25);
+        let done = tell_and_insert_checked(
+            &store.reader,
+            &tell_of(&second, &points),
+            &run_of(&sweep, 2),
+            3,
+            check(write.mark, &own, true),
+        )
+        .await
+        .unwrap();
+        let Checked::Written {
+            inserted: Inserted::Inserted(third),
+            unchanged: Some(next),
+            ..
+        } = done
+        else {
+            panic!("not written clean: {done:?}");
+        };
+        // Another writer changes a run of the sweep (here: the first run's error);
+        // a required check then writes nothing, and one not required writes and says so.
+        sqlx::query("UPDATE runs SET error = 'x' WHERE id = $1")
+            .bind(&run.id)
+            .execute(&store.reader)
+            .await
+            .unwrap();
+        let own = [next.own];
+        let points = told(0.125);
+        let done = tell_and_insert_checked(
+            &store.reader,
+            &tell_of(&third, &points),
+            &run_of(&sweep, 3),
+            4,
+            check(next.mark, &own, true),
+        )
+        .await
+        .unwrap();
+        assert!(matches!(done, Checked::NotWritten), "{done:?}");
+        let unchanged = store.run(&third.id).await.unwrap().unwrap();
+        assert_eq!(
+            (unchanged.state, unchanged.metric),
+            (RunState::Running, None)
+        );
+        assert_eq!(next_number(&store, &sweep).await, 4);
+        let done = tell_and_insert_checked(
+            &store.reader,
+            &tell_of(&third, &points),
+            &run_of(&sweep, 3),
+            4,
+            check(next.mark, &own, false),
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(
+                done,
+                Checked::Written {
+                    inserted: Inserted::Inserted(_),
+                    unchanged: None,
+                    ..
+                }
+            ),
+            "{done:?}"
+        );
     }
 
     #[tokio::test]

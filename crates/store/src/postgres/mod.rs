@@ -383,6 +383,17 @@ impl PostgresStorage {
     ) -> Result<Option<(Option<RunRow>, Inserted)>> {
         hot::tell_and_insert(&self.reader, finish, new, expected).await
     }
+
+    /// [`crate::Storage::tell_and_insert_checked`] as one statement.
+    pub(crate) async fn hot_tell_and_insert_checked(
+        &self,
+        finish: &RunFinish<'_>,
+        new: &NewRun,
+        expected: i64,
+        check: crate::ChangeCheck<'_>,
+    ) -> Result<crate::Checked> {
+        hot::tell_and_insert_checked(&self.reader, finish, new, expected, check).await
+    }
 }
 
 mod chunks;
