@@ -244,12 +244,27 @@ async fn crash_runs_of_gone_agents(controller: &Controller) {
         .await
     {
         Ok(ids) if !ids.is_empty() => {
-            tracing::warn!(runs = ?ids, "marked the runs of gone agents crashed");
+            tracing::warn!("{}", gone_agents_message(&ids));
             after_crash(controller, ids).await;
         }
         Ok(_) => {}
         Err(e) => tracing::error!("janitor: {e}"),
     }
+}
+
+/// What the log says of runs marked crashed because their agent's process is gone: which,
+/// why, and what happens to them (a sweep's `retry` runs crashed runs again by default).
+fn gone_agents_message(ids: &[String]) -> String {
+    let (count, listed) = match ids.len() {
+        1 => ("1 run".to_string(), ids[0].clone()),
+        n if n <= 5 => (format!("{n} runs"), ids.join(", ")),
+        n => (format!("{n} runs"), format!("{}, …", ids[..5].join(", "))),
+    };
+    format!(
+        "marked {count} crashed ({listed}): the agent process running them on this machine is \
+         gone (killed, or its machine restarted); each sweep's `retry` decides whether they run \
+         again (by default a crashed run is retried once)"
+    )
 }
 
 /// Tell the dashboards watching about runs just marked crashed, and queue their retries.
@@ -416,6 +431,19 @@ mod tests {
     use super::*;
     use crate::controller::Claim;
     use hyperdial_store::{NewRun, NewSweep};
+
+    #[test]
+    fn the_gone_agents_line_names_the_runs_and_what_happens_to_them() {
+        let ids: Vec<String> = (1..=7).map(|i| format!("r{i}")).collect();
+        let one = gone_agents_message(&ids[..1]);
+        assert!(one.starts_with("marked 1 run crashed (r1): "), "{one}");
+        let many = gone_agents_message(&ids);
+        assert!(
+            many.starts_with("marked 7 runs crashed (r1, r2, r3, r4, r5, …): "),
+            "{many}"
+        );
+        assert!(many.contains("`retry`"), "{many}");
+    }
 
     #[test]
     fn runs_get_a_full_silence_limit_after_the_server_starts() {
