@@ -46,7 +46,9 @@
 //! therefore what a read would have given. One round trip per trial instead of two.
 
 use hyperdial_search::{suggest_by_tally, Ask};
-use hyperdial_store::{Checked, Inserted, Point, RunFinish, RunRow, RunState, SweepState};
+use hyperdial_store::{
+    Checked, Inserted, NewRun, Point, RunFinish, RunRow, RunState, SweepRow, SweepState,
+};
 
 use super::{history, store_objective, suggested_run, ControlError, Controller, Ending, Finished};
 
@@ -189,38 +191,13 @@ impl Controller {
                 seen: Some(&run),
             };
             let told_step = Some(run.next_step);
-            let checked = self
-                .store
-                .tell_and_insert_checked(finish, &new, number, h.check(unread))
-                .await?;
-            let (ended, inserted) = match checked {
-                Checked::Written {
-                    ended,
-                    inserted,
-                    unchanged,
-                } => {
-                    if let (Inserted::Inserted(claimed), Some(write)) = (&inserted, unchanged) {
-                        let mut sweep = sweep;
-                        sweep.next_number = number + 1;
-                        let hot = history::Hot {
-                            sweep,
-                            run: (**claimed).clone(),
-                        };
-                        h.take_own_write(write, hot, unread);
-                    }
-                    (Some(*ended), inserted)
-                }
+            let Some((ended, inserted)) = self
+                .store_tell_and_claim(h, finish, new, (sweep, number), unread)
+                .await?
+            else {
                 // Decided without reading, and the sweep or the run changed: decide again
                 // from a fresh read.
-                Checked::NotWritten if unread => {
-                    h.hot_failed();
-                    continue;
-                }
-                Checked::NotWritten => {
-                    self.store
-                        .finish_run_and_insert_suggested(finish, new, number)
-                        .await?
-                }
+                continue;
             };
             // Runs are never deleted while their sweep exists: the run read above is there.
             let ended = ended.ok_or_else(|| ControlError::not_found("run", tell.run_id))?;
@@ -232,6 +209,57 @@ impl Controller {
                 Inserted::Inserted(claimed) => TellClaim::Told(Box::new(finished), Some(claimed)),
                 Inserted::Stale => TellClaim::Told(Box::new(finished), None),
             });
+        }
+    }
+}
+
+impl Controller {
+    /// Store the end `finish` and the claim of `new` as number `number` of `sweep` (the row
+    /// the decision was made from), checked as [`hyperdial_store::Storage::tell_and_insert_checked`]
+    /// does against history `h`; when the check held, `h` takes the write in for the next
+    /// trial. `unread`: decided without reading, so the check is required, and `None` (nothing
+    /// written) means decide again from a read. Otherwise the ended run (`None` if unknown) and
+    /// the insert's answer, falling back to
+    /// [`hyperdial_store::Storage::finish_run_and_insert_suggested`] where the store wrote
+    /// nothing.
+    async fn store_tell_and_claim(
+        &self,
+        h: &mut history::History,
+        finish: RunFinish<'_>,
+        new: NewRun,
+        (sweep, number): (SweepRow, i64),
+        unread: bool,
+    ) -> Result<Option<(Option<RunRow>, Inserted)>, ControlError> {
+        match self
+            .store
+            .tell_and_insert_checked(finish, &new, number, h.check(unread))
+            .await?
+        {
+            Checked::Written {
+                ended,
+                inserted,
+                unchanged,
+            } => {
+                if let (Inserted::Inserted(claimed), Some(write)) = (&inserted, unchanged) {
+                    let mut sweep = sweep;
+                    sweep.next_number = number + 1;
+                    let hot = history::Hot {
+                        sweep,
+                        run: (**claimed).clone(),
+                    };
+                    h.take_own_write(write, hot, unread);
+                }
+                Ok(Some((Some(*ended), inserted)))
+            }
+            Checked::NotWritten if unread => {
+                h.hot_failed();
+                Ok(None)
+            }
+            Checked::NotWritten => Ok(Some(
+                self.store
+                    .finish_run_and_insert_suggested(finish, new, number)
+                    .await?,
+            )),
         }
     }
 }
