@@ -737,8 +737,7 @@ mod tests {
         let Some(db) = TestDb::postgres("postgres::hot::checked").await else {
             return;
         };
-        let (store, sweep, run) = claimed(&db).await;
-        let (_, since) = store.trials_changed(&sweep, -1).await.unwrap();
+        let (store, sweep, mut run) = claimed(&db).await;
         fn check(since: i64, own: &[i64], required: bool) -> ChangeCheck<'_> {
             ChangeCheck {
                 since,
@@ -746,23 +745,35 @@ mod tests {
                 required,
             }
         }
+        // A transaction open elsewhere on the cluster (other tests) holds the mark back, and
+        // the write is then rightly not clean: trials go on until one is.
         let points = told(0.5);
-        let done = tell_and_insert_checked(
-            &store.reader,
-            &tell_of(&run, &points),
-            &run_of(&sweep, 1),
-            2,
-            check(since, &[], false),
-        )
-        .await
-        .unwrap();
-        let Checked::Written {
-            inserted: Inserted::Inserted(second),
-            unchanged: Some(write),
-            ..
-        } = done
-        else {
-            panic!("not written clean: {done:?}");
+        let mut number = 1;
+        let (since, second, write) = loop {
+            let (_, since) = store.trials_changed(&sweep, -1).await.unwrap();
+            let done = tell_and_insert_checked(
+                &store.reader,
+                &tell_of(&run, &points),
+                &run_of(&sweep, number),
+                number + 1,
+                check(since, &[], false),
+            )
+            .await
+            .unwrap();
+            number += 1;
+            match done {
+                Checked::Written {
+                    inserted: Inserted::Inserted(next),
+                    unchanged: Some(write),
+                    ..
+                } => break (since, next, write),
+                Checked::Written {
+                    inserted: Inserted::Inserted(next),
+                    unchanged: None,
+                    ..
+                } if number < 50 => run = *next,
+                other => panic!("not written clean: {other:?}"),
+            }
         };
         let (read, _) = store.trials_changed(&sweep, since).await.unwrap();
         assert_eq!(read, write.trials);
@@ -773,8 +784,8 @@ mod tests {
         let done = tell_and_insert_checked(
             &store.reader,
             &tell_of(&second, &points),
-            &run_of(&sweep, 2),
-            3,
+            &run_of(&sweep, number),
+            number + 1,
             check(write.mark, &own, true),
         )
         .await
@@ -799,8 +810,8 @@ mod tests {
         let done = tell_and_insert_checked(
             &store.reader,
             &tell_of(&third, &points),
-            &run_of(&sweep, 3),
-            4,
+            &run_of(&sweep, number + 1),
+            number + 2,
             check(next.mark, &own, true),
         )
         .await
@@ -811,12 +822,12 @@ mod tests {
             (unchanged.state, unchanged.metric),
             (RunState::Running, None)
         );
-        assert_eq!(next_number(&store, &sweep).await, 4);
+        assert_eq!(next_number(&store, &sweep).await, number + 2);
         let done = tell_and_insert_checked(
             &store.reader,
             &tell_of(&third, &points),
-            &run_of(&sweep, 3),
-            4,
+            &run_of(&sweep, number + 1),
+            number + 2,
             check(next.mark, &own, false),
         )
         .await
