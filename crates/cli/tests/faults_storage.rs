@@ -430,31 +430,19 @@ fn eio_server(s: &Scratch, test: &str) -> Option<(ServerProcess, PathBuf, PathBu
     let data = s.dir.join("data");
     std::fs::create_dir_all(&data).unwrap();
     let switch = s.dir.join("inject-eio");
-    let port = free_port();
-    let child = s
-        .cmd(&[
-            "server",
-            "--db",
-            data.join("db.sqlite").to_str().unwrap(),
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("LD_PRELOAD", &shim)
-        .env("EIO_DIR", &data)
-        .env("EIO_SWITCH", &switch)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let server = ServerProcess {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "server did not start");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    // Wait until this server answers HTTP (not only until something accepts on the port: a
+    // server of another test may hold it for a moment), and take another port if it exits.
+    let server = ServerProcess::start_with_env(
+        s,
+        &data.join("db.sqlite"),
+        free_port(),
+        &[],
+        &[
+            ("LD_PRELOAD", shim.as_os_str()),
+            ("EIO_DIR", data.as_os_str()),
+            ("EIO_SWITCH", switch.as_os_str()),
+        ],
+    );
     Some((server, data, switch))
 }
 

@@ -9,7 +9,7 @@
 mod common;
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
@@ -43,11 +43,7 @@ open("ran-to-the-end-" + os.environ["HYPERDIAL_RUN_ID"], "w").close()
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_answering(&mut server, port, Duration::from_secs(20)).unwrap();
     let id = create_sweep(
         &s,
         &url,

@@ -13,7 +13,9 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{create_sweep, free_port, json_of, text, wait_child, Scratch, ServerProcess};
+use common::{
+    create_sweep, free_port, json_of, text, wait_answering, wait_child, Scratch, ServerProcess,
+};
 use serde_json::{json, Value};
 
 /// Report a test that could not run.
@@ -543,11 +545,7 @@ async fn a_claim_parked_on_one_server_is_woken_by_a_run_ending_through_the_other
         }
     });
     let one_url = one.url.clone();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "server one did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_answering(&mut one.child, port, Duration::from_secs(20)).unwrap();
     let two = ServerProcess::start(&s, Path::new(&db), free_port());
     let id = create_sweep(&s, &one_url, &grid(1));
     let mut events = Events::open(&one_url, &id).await;

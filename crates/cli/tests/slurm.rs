@@ -41,7 +41,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use common::{bin, free_port, json_of, Scratch, ServerProcess};
+use common::{bin, free_port, json_of, wait_answering, Scratch, ServerProcess};
 use serde_json::Value;
 
 /// One cluster at a time: the cases share the node's name and two cores.
@@ -419,15 +419,11 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let process = ServerProcess {
+        let mut process = ServerProcess {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "server did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_answering(&mut process.child, port, Duration::from_secs(20)).unwrap();
         Server { process, token }
     }
 

@@ -132,6 +132,35 @@ fn answers_http(port: u16) -> bool {
     stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.")
 }
 
+/// Wait until `child`, a server started on `port`, answers HTTP there: an error when it exits
+/// first or does not answer within `limit`. Something accepting on the port is not enough: a
+/// server of another test may hold the port for a moment, while this one failed to bind it.
+pub fn wait_answering(child: &mut Child, port: u16, limit: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "server exited before answering on port {port}: {status}"
+            ));
+        }
+        if answers_http(port) {
+            // A child that failed to bind exits at once; give it the moment to do so.
+            std::thread::sleep(Duration::from_millis(20));
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("server on port {port} exited: {status}"));
+            }
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "server did not answer on port {port} in {} s",
+                limit.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A `hyperdial server` child on a database and port.
 pub struct ServerProcess {
     pub child: Child,
@@ -148,11 +177,23 @@ impl ServerProcess {
 
     /// [`ServerProcess::start`] with more options for `hyperdial server` (`--run-timeout 1`).
     pub fn start_with(s: &Scratch, db: &Path, port: u16, options: &[&str]) -> ServerProcess {
+        Self::start_with_env(s, db, port, options, &[])
+    }
+
+    /// [`ServerProcess::start_with`] with more environment for the server (`LD_PRELOAD` of a
+    /// fault-injection shim).
+    pub fn start_with_env(
+        s: &Scratch,
+        db: &Path,
+        port: u16,
+        options: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> ServerProcess {
         let mut why = String::new();
         for attempt in 1..=3 {
             let log = s.dir.join(format!("server-{port}-{attempt}.err"));
             let stderr = Stdio::from(std::fs::File::create(&log).unwrap());
-            match Self::try_launch(s, db, port, stderr, options) {
+            match Self::try_launch(s, db, port, stderr, options, env) {
                 Ok(server) => return server,
                 Err(e) => {
                     why = format!(
@@ -168,7 +209,7 @@ impl ServerProcess {
     /// [`ServerProcess::start`] with the server's stderr going to `stderr` (`Stdio::piped()` to
     /// read it from `child.stderr`), one attempt.
     pub fn launch(s: &Scratch, db: &Path, port: u16, stderr: Stdio) -> ServerProcess {
-        Self::try_launch(s, db, port, stderr, &[]).unwrap_or_else(|e| panic!("{e}"))
+        Self::try_launch(s, db, port, stderr, &[], &[]).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Start the server and wait until this child answers an HTTP request (not only until
@@ -179,36 +220,28 @@ impl ServerProcess {
         port: u16,
         stderr: Stdio,
         options: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
     ) -> Result<ServerProcess, String> {
         let bind = format!("127.0.0.1:{port}");
         let mut args = vec!["server", "--db", db.to_str().unwrap(), "--bind", &bind];
         args.extend_from_slice(options);
         let mut child = s
             .cmd(&args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
             .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!(
-                    "server exited before answering on port {port}: {status}"
-                ));
-            }
-            if answers_http(port) {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(format!("server on port {port} exited: {status}"));
-                }
-                return Ok(ServerProcess { child, url });
-            }
-            if Instant::now() >= deadline {
+        match wait_answering(&mut child, port, Duration::from_secs(20)) {
+            Ok(()) => Ok(ServerProcess {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+            }),
+            Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("server did not answer on port {port} in 20 s"));
+                Err(e)
             }
-            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
