@@ -47,9 +47,10 @@
 //! violation fails the whole statement, so nothing is written, and the transaction, which
 //! confines it to a savepoint, answers it.
 
-use sqlx::postgres::{PgPool, PgRow};
+use sqlx::postgres::PgRow;
 use sqlx::{FromRow, Row};
 
+use super::warm::WarmConnection;
 use super::{fold_points, Folded, CHANGE_MARK_NOW, END_CLEARS_LATE_END, RUN_RETURNING};
 use crate::storage::{ChangeCheck, Checked, Inserted, OwnWrite};
 use crate::{
@@ -244,7 +245,7 @@ fn tell_statement(after: After) -> String {
 /// The claim's insert in one statement (see the module docs): the run inserted with the
 /// sweep's number `expected`, or [`Inserted::Stale`] with nothing written.
 pub(super) async fn insert_suggested(
-    pool: &PgPool,
+    warm: &WarmConnection,
     new: &NewRun,
     expected: i64,
 ) -> Result<Inserted> {
@@ -256,7 +257,10 @@ pub(super) async fn insert_suggested(
     let sql = format!("WITH {} SELECT * FROM ins", claim_ctes(1, ""));
     debug_assert!(sql.contains(&format!("${CLAIM_PARAMS}")));
     let q = bind_claim(sqlx::query(&sql), new, sweep_id, expected, now_ms());
-    match q.fetch_optional(pool).await.map_err(StoreError::from) {
+    let mut conn = warm.take().await?;
+    let outcome = q.fetch_optional(&mut *conn).await;
+    warm.keep(conn, &outcome);
+    match outcome.map_err(StoreError::from) {
         Ok(Some(row)) => Ok(Inserted::Inserted(Box::new(RunRow::from_row(&row)?))),
         Ok(None) => Ok(Inserted::Stale),
         Err(e) if e.is_unique_violation() => Ok(Inserted::Stale),
@@ -337,6 +341,19 @@ impl<'a> Told<'a> {
     }
 }
 
+/// The rows of `q` run on the warm connection ([`WarmConnection::take`]), which keeps the
+/// connection for the next hot statement when the database answered; the outer error is the
+/// pool's (no connection to run it on).
+async fn fetch_all(
+    warm: &WarmConnection,
+    q: PgQuery<'_>,
+) -> Result<std::result::Result<Vec<PgRow>, sqlx::Error>> {
+    let mut conn = warm.take().await?;
+    let outcome = q.fetch_all(&mut *conn).await;
+    warm.keep(conn, &outcome);
+    Ok(outcome)
+}
+
 /// Rows of a hot statement, or `None` when it failed in a way that wrote nothing and that
 /// the transaction answers (a unique violation, which it confines to a savepoint; what the
 /// database rolled back on purpose, which it runs again).
@@ -351,12 +368,12 @@ fn written(rows: std::result::Result<Vec<PgRow>, sqlx::Error>) -> Result<Option<
 /// A trial's tell alone in one statement (see the module docs): the ended run, or `None`
 /// when the statement does not apply or wrote nothing (the caller makes it as a
 /// transaction).
-pub(super) async fn tell(pool: &PgPool, finish: &RunFinish<'_>) -> Result<Option<RunRow>> {
+pub(super) async fn tell(warm: &WarmConnection, finish: &RunFinish<'_>) -> Result<Option<RunRow>> {
     let Some(told) = Told::of(finish) else {
         return Ok(None);
     };
     let sql = tell_statement(After::Nothing);
-    let Some(rows) = written(told.bind(&sql).fetch_all(pool).await)? else {
+    let Some(rows) = written(fetch_all(warm, told.bind(&sql)).await?)? else {
         return Ok(None);
     };
     Ok(match rows.first() {
@@ -369,7 +386,7 @@ pub(super) async fn tell(pool: &PgPool, finish: &RunFinish<'_>) -> Result<Option
 /// does not apply or wrote nothing (the caller makes them as a transaction), else the ended
 /// run and the insert's answer.
 pub(super) async fn tell_and_insert(
-    pool: &PgPool,
+    warm: &WarmConnection,
     finish: &RunFinish<'_>,
     new: &NewRun,
     expected: i64,
@@ -379,7 +396,7 @@ pub(super) async fn tell_and_insert(
     };
     let sql = tell_statement(After::Claim);
     let q = bind_claim(told.bind(&sql), new, sweep_id, expected, told.batch.now);
-    let Some(rows) = written(q.fetch_all(pool).await)? else {
+    let Some(rows) = written(fetch_all(warm, q).await?)? else {
         return Ok(None);
     };
     let mut ended = None;
@@ -399,7 +416,7 @@ pub(super) async fn tell_and_insert(
 /// does not apply or wrote nothing (with `check.required`, also when anything but the
 /// caller's own writes changed the sweep's runs after `check.since`).
 pub(super) async fn tell_and_insert_checked(
-    pool: &PgPool,
+    warm: &WarmConnection,
     finish: &RunFinish<'_>,
     new: &NewRun,
     expected: i64,
@@ -417,7 +434,7 @@ pub(super) async fn tell_and_insert_checked(
         .bind(i64::MAX)
         .bind(check.own)
         .bind(told.seen.stop_requested);
-    let Some(rows) = written(q.fetch_all(pool).await)? else {
+    let Some(rows) = written(fetch_all(warm, q).await?)? else {
         return Ok(Checked::NotWritten);
     };
     let (mut ended, mut inserted) = (None, None);
@@ -645,14 +662,9 @@ mod tests {
         };
         let (store, sweep, run) = claimed(&db).await;
         let points = told(0.5);
-        let done = tell_and_insert(
-            &store.reader,
-            &tell_of(&run, &points),
-            &run_of(&sweep, 1),
-            2,
-        )
-        .await
-        .unwrap();
+        let done = tell_and_insert(&store.warm, &tell_of(&run, &points), &run_of(&sweep, 1), 2)
+            .await
+            .unwrap();
         let Some((Some(ended), Inserted::Inserted(next))) = done else {
             panic!("the statement did not apply: {done:?}");
         };
@@ -712,7 +724,7 @@ mod tests {
         };
         let (store, sweep, run) = claimed(&db).await;
         let points = told(0.5);
-        let ended = tell(&store.reader, &tell_of(&run, &points)).await.unwrap();
+        let ended = tell(&store.warm, &tell_of(&run, &points)).await.unwrap();
         let Some(ended) = ended else {
             panic!("the statement did not apply");
         };
@@ -723,7 +735,7 @@ mod tests {
         assert_eq!(store.history(&run.id).await.unwrap().len(), 1);
         assert_eq!(next_number(&store, &sweep).await, 2);
         // The same tell again: the run has ended, nothing is written.
-        let again = tell(&store.reader, &tell_of(&run, &points)).await.unwrap();
+        let again = tell(&store.warm, &tell_of(&run, &points)).await.unwrap();
         assert!(again.is_none(), "{again:?}");
         assert_eq!(store.history(&run.id).await.unwrap().len(), 1);
         db.remove().await;
@@ -752,7 +764,7 @@ mod tests {
         let (since, second, write) = loop {
             let (_, since) = store.trials_changed(&sweep, -1).await.unwrap();
             let done = tell_and_insert_checked(
-                &store.reader,
+                &store.warm,
                 &tell_of(&run, &points),
                 &run_of(&sweep, number),
                 number + 1,
@@ -782,7 +794,7 @@ mod tests {
         let own = [write.own];
         let points = told(0.25);
         let done = tell_and_insert_checked(
-            &store.reader,
+            &store.warm,
             &tell_of(&second, &points),
             &run_of(&sweep, number),
             number + 1,
@@ -808,7 +820,7 @@ mod tests {
         let own = [next.own];
         let points = told(0.125);
         let done = tell_and_insert_checked(
-            &store.reader,
+            &store.warm,
             &tell_of(&third, &points),
             &run_of(&sweep, number + 1),
             number + 2,
@@ -824,7 +836,7 @@ mod tests {
         );
         assert_eq!(next_number(&store, &sweep).await, number + 2);
         let done = tell_and_insert_checked(
-            &store.reader,
+            &store.warm,
             &tell_of(&third, &points),
             &run_of(&sweep, number + 1),
             number + 2,
@@ -863,7 +875,7 @@ mod tests {
             .append_metrics(&run.id, &batch, Some(LOSS))
             .await
             .unwrap();
-        let done = tell_and_insert(&store.reader, &tell_of(&run, &points), &new, 2)
+        let done = tell_and_insert(&store.warm, &tell_of(&run, &points), &new, 2)
             .await
             .unwrap();
         assert!(done.is_none(), "{done:?}");
@@ -871,7 +883,7 @@ mod tests {
         assert_eq!((now.state, now.next_step), (RunState::Running, 1));
         assert_eq!(next_number(&store, &sweep).await, 2, "no number taken");
         // Read again, it applies; the told point takes the next step after the batch's.
-        let done = tell_and_insert(&store.reader, &tell_of(&now, &points), &new, 2)
+        let done = tell_and_insert(&store.warm, &tell_of(&now, &points), &new, 2)
             .await
             .unwrap();
         let Some((Some(ended), Inserted::Inserted(_))) = done else {
@@ -902,7 +914,7 @@ mod tests {
             .await
             .unwrap();
         let read = store.run(&run.id).await.unwrap().unwrap();
-        let done = tell_and_insert(&store.reader, &tell_of(&read, &points), &new, 2)
+        let done = tell_and_insert(&store.warm, &tell_of(&read, &points), &new, 2)
             .await
             .unwrap();
         assert!(done.is_none(), "{done:?}");
@@ -921,7 +933,7 @@ mod tests {
             .await
             .unwrap();
         let read = store.run(&other.id).await.unwrap().unwrap();
-        let done = tell_and_insert(&store.reader, &tell_of(&read, &points), &new, 3)
+        let done = tell_and_insert(&store.warm, &tell_of(&read, &points), &new, 3)
             .await
             .unwrap();
         assert!(done.is_none(), "{done:?}");
@@ -931,7 +943,7 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        let done = tell_and_insert(&store.reader, &tell_of(&read, &points), &new, 3)
+        let done = tell_and_insert(&store.warm, &tell_of(&read, &points), &new, 3)
             .await
             .unwrap();
         assert!(done.is_none(), "{done:?}");
@@ -952,14 +964,9 @@ mod tests {
             .insert_suggested_run(run_of(&sweep, 1), 2)
             .await
             .unwrap();
-        let done = tell_and_insert(
-            &store.reader,
-            &tell_of(&run, &points),
-            &run_of(&sweep, 2),
-            2,
-        )
-        .await
-        .unwrap();
+        let done = tell_and_insert(&store.warm, &tell_of(&run, &points), &run_of(&sweep, 2), 2)
+            .await
+            .unwrap();
         let Some((Some(ended), Inserted::Stale)) = done else {
             panic!("{done:?}");
         };
@@ -978,7 +985,7 @@ mod tests {
         taken.number = Some(4);
         store.insert_run(taken).await.unwrap();
         let done = tell_and_insert(
-            &store.reader,
+            &store.warm,
             &tell_of(&third, &points),
             &run_of(&sweep, 5),
             4,

@@ -144,6 +144,8 @@ fn on_this_machine(options: &PgConnectOptions) -> bool {
 pub struct PostgresStorage {
     /// The one pool; reads and writes share it.
     reader: PgPool,
+    /// The connection the last hot statement used, kept for the next ([`warm`]).
+    warm: std::sync::Arc<warm::WarmConnection>,
     /// The URL without its password, and whether the connection is encrypted.
     shown: String,
     /// The migrations applied when the database was opened.
@@ -239,6 +241,7 @@ impl PostgresStorage {
             crate::migrate::run(&pool, sqlx::migrate!("./migrations/postgres"), "PostgreSQL")
                 .await?;
         let mut storage = PostgresStorage {
+            warm: std::sync::Arc::new(warm::WarmConnection::new(pool.clone())),
             reader: pool,
             shown: match encrypted {
                 Some(true) => format!("{}, TLS", hyperdial_wire::redact_url(url)),
@@ -261,6 +264,8 @@ impl PostgresStorage {
     }
 
     async fn close_pools(&self) {
+        // Closing waits for every connection, the kept one too.
+        self.warm.release();
         self.reader.close().await;
     }
 
@@ -364,13 +369,13 @@ impl PostgresStorage {
         new: &NewRun,
         expected: i64,
     ) -> Result<Inserted> {
-        hot::insert_suggested(&self.reader, new, expected).await
+        hot::insert_suggested(&self.warm, new, expected).await
     }
 
     /// [`crate::Storage::finish_run_with_points`] as one statement when it applies, else
     /// `None` (nothing written).
     pub(crate) async fn hot_tell(&self, finish: &RunFinish<'_>) -> Result<Option<RunRow>> {
-        hot::tell(&self.reader, finish).await
+        hot::tell(&self.warm, finish).await
     }
 
     /// [`crate::Storage::finish_run_and_insert_suggested`] as one statement when it applies,
@@ -381,7 +386,7 @@ impl PostgresStorage {
         new: &NewRun,
         expected: i64,
     ) -> Result<Option<(Option<RunRow>, Inserted)>> {
-        hot::tell_and_insert(&self.reader, finish, new, expected).await
+        hot::tell_and_insert(&self.warm, finish, new, expected).await
     }
 
     /// [`crate::Storage::tell_and_insert_checked`] as one statement.
@@ -392,12 +397,13 @@ impl PostgresStorage {
         expected: i64,
         check: crate::ChangeCheck<'_>,
     ) -> Result<crate::Checked> {
-        hot::tell_and_insert_checked(&self.reader, finish, new, expected, check).await
+        hot::tell_and_insert_checked(&self.warm, finish, new, expected, check).await
     }
 }
 
 mod chunks;
 mod hot;
+mod warm;
 
 include!("../queries.rs");
 
