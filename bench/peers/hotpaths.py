@@ -405,14 +405,20 @@ ASKTELL_LABELS = [
 ]
 
 
+LOG_LABELS = [("log/hyperdial", "hyperdial"), ("log/mlflow", "MLflow log_batch"),
+              ("log/wandb", "W&B offline"), ("log/trackio", "trackio")]
+
+
 def report(args, results, skipped, started, wall):
     lines = []
     add = lines.append
     add("# Hot paths side by side")
     add("")
-    add("Command: `HYPERDIAL_BIN=%s OMP_NUM_THREADS=%s nice -n 19 python3 bench/peers/hotpaths.py "
+    niceness = os.nice(0)
+    add("Command: `HYPERDIAL_BIN=%s OMP_NUM_THREADS=%s %spython3 bench/peers/hotpaths.py "
         "--rounds %d --sizes %s --max-seconds %g%s`" % (
-            args.binary_label, os.environ.get("OMP_NUM_THREADS", "unset"), args.rounds,
+            args.binary_label, os.environ.get("OMP_NUM_THREADS", "unset"),
+            "nice -n %d " % niceness if niceness > 0 else "", args.rounds,
             ",".join(map(str, args.sizes)), args.max_seconds,
             (" --only " + args.only if args.only else "")
             + (" --pg postgres://USER@HOST:PORT/DB" if args.pg else "")))
@@ -437,7 +443,8 @@ def report(args, results, skipped, started, wall):
         add("## Ask/tell, trivial objective")
         add("")
         add("| trials | tool | trials/s | hyperdial ÷ tool (the PostgreSQL rows: hyperdial "
-            "on PostgreSQL ÷ tool) |")
+            "on PostgreSQL ÷ tool; hyperdial's two-request loop, or its one-request loop "
+            "when only that was measured) |")
         add("| --- | --- | --- | --- |")
     for n in asktell:
         for name, label in ASKTELL_LABELS:
@@ -447,6 +454,8 @@ def report(args, results, skipped, started, wall):
             base_name = "asktell/hyperdial-pg" if name.endswith("-pg") or "-pg-" in name \
                 else "asktell/hyperdial"
             base = med(results.get((base_name, n), []), "rate")
+            if base is None:
+                base = med(results.get((base_name + "-one", n), []), "rate")
             rs = results.get((name, n), [])
             rate = med(rs, "rate")
             if rate is None:
@@ -461,15 +470,17 @@ def report(args, results, skipped, started, wall):
                 cut += "; CPU per trial: server %.2f ms, client %.2f ms" % (
                     cpu, med(rs, "client_cpu_ms"))
             add("| %d | %s | %.0f%s | %s |" % (n, label, rate, cut, ratio))
-    add("")
-    add("## Logging 20,000 steps × 5 metrics from a script, and reading them back")
-    add("")
-    add("| tool | log (s) | read all 100,000 (s) | read downsampled (s) | disk per 10^6 values |")
-    add("| --- | --- | --- | --- | --- |")
+    logged = any(shown((name, 0)) for name, _ in LOG_LABELS)
+    if logged:
+        add("")
+        add("## Logging 20,000 steps × 5 metrics from a script, and reading them back")
+        add("")
+        add("| tool | log (s) | read all 100,000 (s) | read downsampled (s) | disk per 10^6 "
+            "values |")
+        add("| --- | --- | --- | --- | --- |")
     base = med(results.get(("log/hyperdial", 0), []), "log_seconds")
     base_read = med(results.get(("log/hyperdial", 0), []), "read_full_seconds")
-    for name, label in [("log/hyperdial", "hyperdial"), ("log/mlflow", "MLflow log_batch"),
-                        ("log/wandb", "W&B offline"), ("log/trackio", "trackio")]:
+    for name, label in LOG_LABELS:
         if not shown((name, 0)):
             continue
         rs = results.get((name, 0), [])
