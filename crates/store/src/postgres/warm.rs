@@ -6,9 +6,9 @@
 //! connection the pool has open (three after start-up, up to [`super::POOL_SIZE`] after a
 //! burst of agents): each trial runs on the backend process that has waited longest, whose
 //! caches have gone cold. Measured on PostgreSQL 15 with 2 cores, one ask/tell client and
-//! three pooled connections, the database's CPU per trial was 0.37–0.53 ms round the pool
-//! and 0.33–0.40 ms on one connection, and trials per second rose by 10–20 %
-//! (bench/results/hotpaths.md).
+//! three pooled connections, build before and after alternating: the database's CPU per
+//! trial fell by 10–25 % in every pair (0.41–0.46 ms to 0.32–0.40 ms over TLS), trials per
+//! second rose accordingly (bench/results/hotpaths.md, 2026-12-03).
 //!
 //! [`WarmConnection::take`] hands out the connection kept by the last hot statement when it
 //! is free and was used less than [`super::PING_AFTER_IDLE`] ago; otherwise it asks the pool,
@@ -17,9 +17,10 @@
 //! keeps a connection only after a statement that succeeded: after any error (even one the
 //! database sent: a unique violation leaves the connection usable, a backend terminated by
 //! an administrator answers with an error too, then is gone), or when the statement's future
-//! is dropped midway, the connection goes back to the pool, which closes it if it is broken. The kept connection counts against the pool's
-//! size, as any connection in use; [`WarmConnection::release`] gives it back (before the
-//! pool is closed, which waits for every connection).
+//! is dropped midway, the connection goes back to the pool, which closes it if it is
+//! broken. The kept connection counts against the pool's size, as any connection in use;
+//! [`WarmConnection::release`] gives it back (before the pool is closed, which waits for
+//! every connection).
 
 use std::sync::Mutex;
 use std::time::Instant;
