@@ -431,7 +431,7 @@ fn eio_server(s: &Scratch, test: &str) -> Option<(ServerProcess, PathBuf, PathBu
     std::fs::create_dir_all(&data).unwrap();
     let switch = s.dir.join("inject-eio");
     // Wait until this server answers HTTP (not only until something accepts on the port: a
-    // server of another test may hold it for a moment), and take another port if it exits.
+    // server of another test may hold it for a moment), and start it again if it exits.
     let server = ServerProcess::start_with_env(
         s,
         &data.join("db.sqlite"),

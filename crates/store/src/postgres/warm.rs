@@ -121,7 +121,8 @@ mod tests {
     /// backend, where the pool alone would go round them; a connection whose backend died is
     /// used once (its statement fails, as on a pooled connection), not kept, and the next
     /// statement runs on a working one; a connection kept longer than the ping interval goes
-    /// back to the pool; and closing the pools does not wait for the kept connection.
+    /// back to the pool, which pings it (one that died is then not used); and closing the
+    /// pools does not wait for the kept connection.
     #[tokio::test]
     async fn hot_statements_stay_on_one_backend_and_leave_a_dead_one() {
         let Some(db) = TestDb::postgres("postgres::warm::one_backend").await else {
@@ -174,10 +175,22 @@ mod tests {
         assert_ne!(next, first);
         assert_eq!(hot_backend(&store.warm).await.unwrap(), next);
 
-        // Kept longer than the ping interval: given back, the pool pings it and hands it
-        // out again (the only connection idle in the pool is not always this one).
-        tokio::time::sleep(PING_AFTER_IDLE + Duration::from_millis(100)).await;
-        hot_backend(&store.warm).await.unwrap();
+        // Kept longer than the ping interval and dead meanwhile: given back to the pool,
+        // whose ping finds it dead, so the statement runs on another connection and succeeds
+        // (handed out as kept, it would fail).
+        let mut other = store.reader.acquire().await.unwrap();
+        let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+            .bind(next)
+            .fetch_one(&mut *other)
+            .await
+            .unwrap();
+        assert!(killed);
+        drop(other);
+        tokio::time::sleep(PING_AFTER_IDLE + Duration::from_millis(200)).await;
+        let after = hot_backend(&store.warm)
+            .await
+            .expect("a connection kept past the ping interval was handed out unpinged");
+        assert_ne!(after, next);
         assert!(store.warm.lock().is_some());
 
         tokio::time::timeout(Duration::from_secs(10), store.close_pools())
