@@ -84,6 +84,51 @@ fn connect_failure(e: &sqlx::Error) -> String {
     }
 }
 
+/// How long the probe of [`explain_timeout`] waits for the database server's answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Tell apart the two causes of a pool that found no connection within [`ACQUIRE_TIMEOUT`]
+/// (sqlx's `PoolTimedOut`, which keeps the cause to itself): every connection in use (the
+/// database is busy; `503 busy`), or no new connection could be opened (the database server
+/// is down, restarting, unreachable, or refuses the server; `503 unavailable`). One direct
+/// connection is tried to find out, and the cause of its failure is logged. Any other result
+/// is returned as it is; the probe runs only on this failure path.
+async fn explain_timeout<T>(pool: &PgPool, result: Result<T>) -> Result<T> {
+    let Err(StoreError::Busy(sqlx::Error::PoolTimedOut)) = result else {
+        return result;
+    };
+    let options = pool.connect_options();
+    match tokio::time::timeout(
+        PROBE_TIMEOUT,
+        <PgConnection as sqlx::Connection>::connect_with(&*options),
+    )
+    .await
+    {
+        Ok(Ok(conn)) => {
+            let _ = sqlx::Connection::close(conn).await;
+            tracing::warn!(
+                "every one of the {POOL_SIZE} connections to PostgreSQL stayed in use for {} s",
+                ACQUIRE_TIMEOUT.as_secs()
+            );
+            Err(StoreError::Busy(sqlx::Error::PoolTimedOut))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(
+                "PostgreSQL takes no new connection: {}",
+                connect_failure(&e)
+            );
+            Err(StoreError::Unavailable(e))
+        }
+        Err(_) => {
+            tracing::warn!(
+                "PostgreSQL does not answer: a new connection got no reply within {} s",
+                PROBE_TIMEOUT.as_secs()
+            );
+            Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut))
+        }
+    }
+}
+
 /// Whether a failed first connection may succeed once the database server is up: nothing
 /// listened or answered (an I/O error: refused, reset, a name that does not resolve yet), or
 /// the server said it is starting up, shutting down or cannot take connections now (SQLSTATE
@@ -282,7 +327,8 @@ impl PostgresStorage {
 
     /// Start a write transaction on a pooled connection.
     async fn begin(&self) -> Result<Tx> {
-        Ok(Tx(self.reader.begin().await?))
+        let begun = self.reader.begin().await.map_err(StoreError::from);
+        Ok(Tx(explain_timeout(&self.reader, begun).await?))
     }
 }
 
@@ -326,7 +372,7 @@ use chunks::{METRIC_EXTREMES, METRIC_POINTS, SERIES_TAIL};
 /// The metric reads of `queries.rs` that PostgreSQL answers from its chunks.
 impl PostgresStorage {
     async fn read_history(&self, run_id: &str) -> Result<Vec<HistoryPoint>> {
-        chunks::history(&self.reader, run_id).await
+        explain_timeout(&self.reader, chunks::history(&self.reader, run_id).await).await
     }
 
     async fn read_series(
@@ -335,7 +381,11 @@ impl PostgresStorage {
         name: &str,
         after_step: Option<i64>,
     ) -> Result<Vec<SeriesPoint>> {
-        chunks::series(&self.reader, run_id, name, after_step).await
+        explain_timeout(
+            &self.reader,
+            chunks::series(&self.reader, run_id, name, after_step).await,
+        )
+        .await
     }
 
     async fn read_series_sample(
@@ -344,11 +394,19 @@ impl PostgresStorage {
         name: &str,
         max_points: usize,
     ) -> Result<SeriesSample> {
-        chunks::sample(&self.reader, run_id, name, max_points).await
+        explain_timeout(
+            &self.reader,
+            chunks::sample(&self.reader, run_id, name, max_points).await,
+        )
+        .await
     }
 
     async fn read_last_value(&self, run_id: &str, name: &str) -> Result<Option<Option<f64>>> {
-        chunks::last_value(&self.reader, run_id, name).await
+        explain_timeout(
+            &self.reader,
+            chunks::last_value(&self.reader, run_id, name).await,
+        )
+        .await
     }
 
     async fn read_curve_rows(
@@ -357,7 +415,11 @@ impl PostgresStorage {
         a: &str,
         b: &str,
     ) -> Result<Vec<(i64, String, Option<f64>, i64)>> {
-        chunks::curve_rows(&self.reader, run_id, a, b).await
+        explain_timeout(
+            &self.reader,
+            chunks::curve_rows(&self.reader, run_id, a, b).await,
+        )
+        .await
     }
 }
 
@@ -460,5 +522,118 @@ mod tests {
         assert!(on("postgres://u@%2Fvar%2Frun%2Fpostgresql/db"));
         assert!(!on("postgres://u@db.example.org/db"));
         assert!(!on("postgres://u@10.0.0.5/db"));
+    }
+
+    /// A TCP relay to `upstream` on a free loopback port, standing in for a database server
+    /// that goes away: [`Relay::down`] closes every relayed connection, then either refuses
+    /// new ones (a stopped server) or accepts them and never answers (a host gone from the
+    /// network, a server that hangs).
+    struct Relay {
+        port: u16,
+        upstream: String,
+        silent: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    }
+
+    impl Relay {
+        async fn start(upstream: String) -> Relay {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let relay = Relay {
+                port,
+                upstream,
+                silent: Default::default(),
+                tasks: Default::default(),
+            };
+            let (upstream, silent, tasks) = (
+                relay.upstream.clone(),
+                relay.silent.clone(),
+                relay.tasks.clone(),
+            );
+            let accept = tokio::spawn(async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    let upstream = upstream.clone();
+                    let silent = silent.load(std::sync::atomic::Ordering::SeqCst);
+                    let task = tokio::spawn(async move {
+                        if silent {
+                            std::future::pending::<()>().await;
+                        }
+                        if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                    tasks.lock().unwrap().push(task);
+                }
+            });
+            relay.tasks.lock().unwrap().push(accept);
+            relay
+        }
+
+        /// Close every connection; refuse new ones, or with `silent` accept and ignore them.
+        fn down(&self, silent: bool) {
+            self.silent
+                .store(silent, std::sync::atomic::Ordering::SeqCst);
+            let mut tasks = self.tasks.lock().unwrap();
+            let keep = if silent { 1 } else { 0 };
+            for task in tasks.drain(keep..) {
+                task.abort();
+            }
+        }
+    }
+
+    /// With the database server gone, a request that waited out the pool's acquire timeout
+    /// is told the database is unavailable, not busy, whether the server's port refuses or
+    /// nothing answers there (the pool's own time-out says neither, and a client told "busy"
+    /// waits for a load that is not there): a transaction, a hot statement's connection and
+    /// a metric read.
+    #[tokio::test]
+    async fn a_database_server_that_went_down_is_unavailable_not_busy() {
+        let Some(db) = crate::testing::TestDb::postgres("postgres::down_is_unavailable").await
+        else {
+            return;
+        };
+        let mut url = url::Url::parse(db.url()).unwrap();
+        let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(5432));
+        for silent in [false, true] {
+            let relay = Relay::start(upstream.clone()).await;
+            url.set_host(Some("127.0.0.1")).unwrap();
+            url.set_port(Some(relay.port)).unwrap();
+            let store = PostgresStorage::open(url.as_str()).await.unwrap();
+            store.begin().await.unwrap().commit().await.unwrap();
+            relay.down(silent);
+            // Every pooled connection idle past the ping interval, as after a quiet second.
+            tokio::time::sleep(PING_AFTER_IDLE + Duration::from_millis(200)).await;
+            let limit = ACQUIRE_TIMEOUT + PROBE_TIMEOUT + Duration::from_secs(5);
+            let begun = tokio::time::timeout(limit, store.begin()).await.unwrap();
+            let Err(e) = begun else {
+                panic!("a transaction began with the database server gone")
+            };
+            assert_eq!(
+                e.fault(),
+                Some(crate::Fault::Unavailable),
+                "silent {silent}: {e:?}"
+            );
+            let taken = tokio::time::timeout(limit, store.warm.take())
+                .await
+                .unwrap();
+            let Err(e) = taken else {
+                panic!("a hot statement's connection was had with the database server gone")
+            };
+            assert_eq!(
+                e.fault(),
+                Some(crate::Fault::Unavailable),
+                "silent {silent}: {e:?}"
+            );
+            if silent {
+                let read = tokio::time::timeout(limit, store.read_last_value("r", "loss"));
+                let Err(e) = read.await.unwrap() else {
+                    panic!("a read succeeded with the database server gone")
+                };
+                assert_eq!(e.fault(), Some(crate::Fault::Unavailable), "{e:?}");
+            }
+            relay.down(false);
+            store.close_pools().await;
+        }
+        db.remove().await;
     }
 }

@@ -58,7 +58,8 @@ impl WarmConnection {
             // Idle too long to trust without a ping: back to the pool, which pings it.
             stale => {
                 drop(stale);
-                Ok(self.pool.acquire().await?)
+                let acquired = self.pool.acquire().await.map_err(Into::into);
+                super::explain_timeout(&self.pool, acquired).await
             }
         }
     }
