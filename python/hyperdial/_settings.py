@@ -49,7 +49,9 @@ ASK_WAIT = 20.0  # seconds a claim may be held open by the server (its long poll
 ASK_NOTE_AFTER = 10.0  # seconds ask() waits before saying why on standard error
 CONNECT_SECONDS = 1.5  # seconds Sweep.create/get look for a named server before giving up
 LOCAL_START_SECONDS = 20.0  # seconds a local server may take to start
-CALL_RETRY_FOR = 60.0  # seconds a sweep call is retried while the server is unreachable
+# seconds a sweep call is retried while the server is unreachable or answers 5xx; None: the
+# retry window (retry_seconds(), HYPERDIAL_RETRY_SECONDS or 60)
+CALL_RETRY_FOR = None
 TRIAL_HEARTBEAT = 5.0  # seconds of silence before an open trial gets a heartbeat
 
 
@@ -68,3 +70,9 @@ def retry_seconds():
     if not (0 < value < 1e9):
         return DEFAULT_RETRY_SECONDS
     return max(0.1, value)
+
+
+def call_retry_seconds():
+    """How long one ask/tell or read call is retried: ``CALL_RETRY_FOR`` when set (tests),
+    else the retry window of :func:`retry_seconds`."""
+    return CALL_RETRY_FOR if CALL_RETRY_FOR is not None else retry_seconds()

@@ -7,7 +7,7 @@ does not verify), and whether the server refused the token (401, 403: ``auth``).
 authorities plus the PEM file named by ``HYPERDIAL_CA_CERT``. With ``keep_alive`` each thread
 keeps one connection open; every kept connection is closed at interpreter exit.
 :func:`_call` is one call of the ask/tell and read APIs: retried while the server is away (for
-``_settings.CALL_RETRY_FOR``), turned into ValueError or RuntimeError with the server's
+the retry window, ``HYPERDIAL_RETRY_SECONDS`` or 60 s), turned into ValueError or RuntimeError with the server's
 message otherwise.
 """
 
@@ -386,11 +386,13 @@ def _server_from(server):
 
 def _call(transport, method, path, body=None, ok_statuses=(), timeout=None, headers_out=None):
     """One API call for the ask/tell API. Network failures and 5xx answers are retried with
-    backoff for up to ``_settings.CALL_RETRY_FOR`` seconds; a 422 raises ValueError with the
+    backoff for the retry window (``_settings.call_retry_seconds()``: ``HYPERDIAL_RETRY_SECONDS``
+    or 60 s); a 422 raises ValueError with the
     server's message; another 4xx raises RuntimeError, unless its status is in
     ``ok_statuses``, in which case the _SendError is returned for the caller to read."""
     started = time.monotonic()
-    deadline = started + _settings.CALL_RETRY_FOR
+    window = _settings.call_retry_seconds()
+    deadline = started + window
     delay = 0.25
     warned = False
     while True:
@@ -404,7 +406,7 @@ def _call(transport, method, path, body=None, ok_statuses=(), timeout=None, head
                 if not warned and time.monotonic() - started >= 2.0:
                     # Say once that the client is waiting, and for how long at most.
                     warned = True
-                    _warn("%s; retrying for up to %.0f s" % (err, _settings.CALL_RETRY_FOR))
+                    _warn("%s; retrying for up to %.0f s" % (err, window))
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue

@@ -327,6 +327,19 @@ class AskTellTests(SweepTestCase):
         self.assertIn("is running but could not do it (503: its database", message)
         self.assertNotIn("hyperdial server", message)
 
+    def test_calls_retry_for_the_window_hyperdial_retry_seconds_sets(self):
+        sweep = self.create()
+        self.server.claim_statuses = [503] * 1000
+        os.environ["HYPERDIAL_RETRY_SECONDS"] = "1.5"
+        # Attempts at 0, 0.25 and 0.75 s; the next would come after the window. With the
+        # default window of 60 s there would be about 15.
+        with mock.patch.object(hyperdial._settings, "CALL_RETRY_FOR", None):
+            with self.assertRaises(RuntimeError) as ctx:
+                sweep.ask()
+        self.assertIn("after retrying for", str(ctx.exception))
+        self.assertLessEqual(len(self.server.of("POST", "/claim")), 4)
+        self.assertGreaterEqual(len(self.server.of("POST", "/claim")), 2)
+
     def test_optimize_names_the_trial_whose_value_could_not_be_stored(self):
         sweep = self.create()
 
