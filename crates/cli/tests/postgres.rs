@@ -209,3 +209,25 @@ fn a_database_url_naming_a_port_that_is_not_postgres_fails_at_once_with_the_port
         "{said}"
     );
 }
+
+#[test]
+fn a_missing_database_or_a_misspelt_url_parameter_fails_at_once_with_the_fix() {
+    let test = "cli a_missing_database_or_a_misspelt_url_parameter";
+    let Some((rt, db)) = database(test) else {
+        return;
+    };
+    let s = Scratch::new("pg-missing-db");
+    // The URL with another database name: the path after the host, before any query.
+    let (base, query) = db.url().split_once('?').unwrap_or((db.url(), ""));
+    let (server, _) = base.rsplit_once('/').unwrap();
+    let missing = format!("{server}/no_such_hyperdial_db?{query}");
+    let said = refused_at_once(&s, missing.trim_end_matches('?'));
+    assert!(said.contains("does not exist"), "{said}");
+    assert!(said.contains("createdb no_such_hyperdial_db"), "{said}");
+    // A misspelt `sslmode` would leave the connection to its default, which falls back to
+    // plain text: refused before any connection, with the name it resembles.
+    let said = refused_at_once(&s, &with_param(db.url(), "sslmod=require"));
+    assert!(said.contains("unknown parameter `sslmod`"), "{said}");
+    assert!(said.contains("did you mean `sslmode`?"), "{said}");
+    rt.block_on(db.remove());
+}

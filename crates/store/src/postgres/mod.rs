@@ -159,6 +159,65 @@ fn not_postgres(io: &std::io::Error) -> bool {
         && !text.contains("got 0 bytes")
 }
 
+/// The query parameters of a database URL that the connection reads (sqlx's names; the
+/// libpq ones among them mean what they mean to libpq).
+const URL_PARAMETERS: &[&str] = &[
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
+
+/// What is wrong with the first query parameter of `url` that the connection would ignore
+/// (sqlx only logs those), `None` when every one is read. A misspelt `sslmode` would
+/// otherwise leave the connection to its default, which falls back to plain text.
+fn unknown_parameter(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let (key, _) = parsed.query_pairs().find(|(k, _)| {
+        !URL_PARAMETERS.contains(&k.as_ref()) && !(k.starts_with("options[") && k.ends_with(']'))
+    })?;
+    let lowered = key.to_ascii_lowercase();
+    let close = URL_PARAMETERS
+        .iter()
+        .map(|c| (strsim::jaro_winkler(&lowered, c), *c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default();
+    Some(format!(
+        "unknown parameter `{key}`{close}: it would be ignored. The parameters read are \
+         sslmode, sslrootcert, sslcert, sslkey, host, hostaddr, port, dbname, user, password, \
+         application_name, options and statement-cache-capacity"
+    ))
+}
+
+/// `why` a first connection failed, with how to create the database when it does not exist
+/// (SQLSTATE `3D000`): hyperdial creates its tables, not the database.
+fn with_create_hint(why: String, e: &sqlx::Error, database: Option<&str>) -> String {
+    let missing = matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("3D000"));
+    match (missing, database) {
+        (true, Some(name)) => format!(
+            "{why}: create it first, with `createdb {name}` or `CREATE DATABASE \"{name}\";` \
+             in psql, as a role allowed to (hyperdial creates its tables, not the database)"
+        ),
+        _ => why,
+    }
+}
+
 /// The value of query parameter `key` in a database URL, percent-decoded; `None` when absent
 /// (or when the URL does not parse, which opening it reports).
 fn query_value(url: &str, key: &str) -> Option<String> {
@@ -203,6 +262,12 @@ impl PostgresStorage {
     /// Connect to the database at `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB?…`) and
     /// bring its schema up to date (`migrations/postgres`). The database must exist.
     pub async fn open(url: &str) -> Result<PostgresStorage> {
+        if let Some(why) = unknown_parameter(url) {
+            return Err(StoreError::Url {
+                url: hyperdial_wire::redact_url(url),
+                why,
+            });
+        }
         let options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Url {
             url: hyperdial_wire::redact_url(url),
             why: e.to_string(),
@@ -243,7 +308,10 @@ impl PostgresStorage {
                     true,
                 ))
             }
-            Ok(Err(e)) => return Err(refused(connect_failure(&e), not_up_yet(&e))),
+            Ok(Err(e)) => {
+                let why = with_create_hint(connect_failure(&e), &e, options.get_database());
+                return Err(refused(why, not_up_yet(&e)));
+            }
             Ok(Ok(mut conn)) => {
                 let encrypted = sqlx::query_scalar::<_, bool>(
                     "SELECT COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
@@ -511,6 +579,27 @@ mod tests {
         assert_eq!(query_value(url, "sslmode").as_deref(), Some("verify-full"));
         assert_eq!(query_value(url, "sslcert"), None);
         assert_eq!(query_value("postgres://u@h/db", "sslrootcert"), None);
+    }
+
+    #[test]
+    fn a_misspelt_url_parameter_is_refused_with_the_name_it_resembles() {
+        let why = unknown_parameter("postgres://u@h/db?sslmod=require").unwrap();
+        assert!(
+            why.starts_with("unknown parameter `sslmod` (did you mean `sslmode`?)"),
+            "{why}"
+        );
+        let why = unknown_parameter("postgres://u@h/db?sslmode=require&connect_timeout=5").unwrap();
+        assert!(
+            why.starts_with("unknown parameter `connect_timeout`: it would be ignored"),
+            "{why}"
+        );
+        for fine in [
+            "postgres://u@h/db",
+            "postgres://u@h/db?sslmode=verify-full&sslrootcert=ca.pem&application_name=x",
+            "postgres://u@h/db?options[search_path]=s&host=%2Ftmp",
+        ] {
+            assert_eq!(unknown_parameter(fine), None, "{fine}");
+        }
     }
 
     #[test]
