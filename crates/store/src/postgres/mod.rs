@@ -187,9 +187,9 @@ const URL_PARAMETERS: &[&str] = &[
 /// otherwise leave the connection to its default, which falls back to plain text.
 fn unknown_parameter(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
-    let (key, _) = parsed.query_pairs().find(|(k, _)| {
-        !URL_PARAMETERS.contains(&k.as_ref()) && !(k.starts_with("options[") && k.ends_with(']'))
-    })?;
+    let read =
+        |k: &str| URL_PARAMETERS.contains(&k) || (k.starts_with("options[") && k.ends_with(']'));
+    let (key, _) = parsed.query_pairs().find(|(k, _)| !read(k))?;
     let lowered = key.to_ascii_lowercase();
     let close = URL_PARAMETERS
         .iter()
