@@ -71,10 +71,17 @@ fn start_tls(s: &Scratch, certs: &certs::Certs) -> TlsServer {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut banner)
         .unwrap();
+    // The banner comes once the server listens; an empty one means it exited (the port taken
+    // meanwhile by another process, say), and the port may then answer for someone else.
+    assert!(!banner.is_empty(), "the TLS server exited before listening");
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "server did not start");
         std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    if let Ok(Some(status)) = child.try_wait() {
+        panic!("the TLS server exited after its banner: {status}: {banner}");
     }
     TlsServer {
         child,
