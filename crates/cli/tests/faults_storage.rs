@@ -405,6 +405,15 @@ async fn a_read_only_database_answers_reads_and_refuses_writes_with_503() {
 /// `EIO` while the switch file exists: the server, the data directory and the switch; `None`
 /// (after reporting the skip) without a C compiler.
 fn eio_server(s: &Scratch, test: &str) -> Option<(ServerProcess, PathBuf, PathBuf)> {
+    eio_server_with(s, test, &[])
+}
+
+/// [`eio_server`] with more options for `hyperdial server`.
+fn eio_server_with(
+    s: &Scratch,
+    test: &str,
+    options: &[&str],
+) -> Option<(ServerProcess, PathBuf, PathBuf)> {
     let shim = s.dir.join("eio.so");
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fault_inject/eio.c");
     let built = Command::new("cc")
@@ -436,7 +445,7 @@ fn eio_server(s: &Scratch, test: &str) -> Option<(ServerProcess, PathBuf, PathBu
         s,
         &data.join("db.sqlite"),
         free_port(),
-        &[],
+        options,
         &[
             ("LD_PRELOAD", shim.as_os_str()),
             ("EIO_DIR", data.as_os_str()),
@@ -497,6 +506,70 @@ async fn a_tell_and_its_claim_under_io_errors_store_both_or_neither() {
         );
         assert_eq!(runs().await, round + 2);
         told = next["run"]["id"].as_str().unwrap().to_string();
+    }
+}
+
+/// While its database fails, the server cannot store the heartbeats it is sent, so a trial
+/// whose client kept sending them through an outage longer than the run timeout is not
+/// marked crashed when the database is back: its silence counts from the last fault, and the
+/// client's next heartbeat, a retry's backoff later, finds it running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trial_kept_alive_through_a_storage_outage_is_not_crashed_after_it() {
+    let s = Scratch::new("faults-io-silence");
+    let Some((server, _data, switch)) = eio_server_with(
+        &s,
+        "storage fault test: silence after an outage",
+        &["--run-timeout", "2"],
+    ) else {
+        return;
+    };
+    let api = Api::new(&server.url);
+    let (status, sweep) = api
+        .post(
+            "/api/v1/sweeps",
+            json!({"source": "method: random\nmetric: {name: loss, goal: minimize}\n\
+                              parameters: {x: {min: 0.0, max: 1.0}}\n"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{sweep}");
+    let sweep = sweep["id"].as_str().unwrap().to_string();
+    let (status, claimed) = api
+        .post(&format!("/api/v1/sweeps/{sweep}/claim"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{claimed}");
+    let run = claimed["run"]["id"].as_str().unwrap().to_string();
+    let heartbeat = format!("/api/v1/runs/{run}/heartbeat");
+    assert_eq!(api.post(&heartbeat, json!({})).await.0, 200);
+    // An outage of 3.5 s against a run timeout of 2 s; the client's heartbeats fail with 503.
+    std::fs::write(&switch, b"").unwrap();
+    let outage = std::time::Instant::now();
+    while outage.elapsed() < std::time::Duration::from_millis(3500) {
+        let (status, body) = api.post(&heartbeat, json!({})).await;
+        assert_eq!(
+            status, 503,
+            "a heartbeat was stored during the outage: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    std::fs::remove_file(&switch).unwrap();
+    // The client's retry comes a backoff later: 1 s, several janitor rounds (every 0.5 s).
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let (_, state) = api.get(&format!("/api/v1/runs/{run}")).await;
+    assert_eq!(state["state"], "running", "{state}");
+    let (status, body) = api.post(&heartbeat, json!({})).await;
+    assert_eq!((status, &body["stop"]), (200, &json!(false)), "{body}");
+    // Silence after the outage still counts: no heartbeat for the run timeout crashes it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let (_, state) = api.get(&format!("/api/v1/runs/{run}")).await;
+        if state["state"] == "crashed" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never crashed: {state}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
 

@@ -295,17 +295,20 @@ async fn after_crash(controller: &Controller, ids: Vec<String>) {
 }
 
 /// The heartbeat time before which a running sweep run counts as crashed, at `now_ms`, for a
-/// server that started at `started_ms` (both ms since the Unix epoch) with the silence limit
-/// `limit` ([`Options::silence_limit`]); `None` while the server has been up for less than
-/// `limit`.
+/// server that could record heartbeats since `heard_since_ms` (both ms since the Unix epoch)
+/// with the silence limit `limit` ([`Options::silence_limit`]); `None` while that has been
+/// for less than `limit`.
 ///
 /// A run is silent only if the server could have heard from it: while the server was down,
-/// agents kept their runs going and retried, so after a restart every run gets a full
-/// silence limit to report again before it is marked crashed (and retried), instead of
-/// being crashed at the first look because its last heartbeat predates the outage.
-pub fn silence_cutoff(now_ms: i64, started_ms: i64, limit: Duration) -> Option<i64> {
+/// or up with its database failing (down, full, read-only: every heartbeat answered `503`),
+/// agents and clients kept their runs going and retried, so after a restart or the last
+/// storage fault every run gets a full silence limit to report again before it is marked
+/// crashed (and retried), instead of being crashed at the first look because its last
+/// heartbeat predates the outage. `heard_since_ms` is the later of the server's start and
+/// [`hyperdial_store::last_fault_ms`].
+pub fn silence_cutoff(now_ms: i64, heard_since_ms: i64, limit: Duration) -> Option<i64> {
     let limit = limit.as_millis() as i64;
-    (now_ms - started_ms >= limit).then_some(now_ms - limit)
+    (now_ms - heard_since_ms >= limit).then_some(now_ms - limit)
 }
 
 /// Serve on `listener` until `shutdown` completes: HTTPS when [`Options::tls`] is set, else
@@ -358,7 +361,8 @@ pub async fn serve(
         loop {
             tick.tick().await;
             crash_runs_of_gone_agents(&controller).await;
-            if let Some(cutoff) = silence_cutoff(hyperdial_store::now_ms(), started_ms, limit) {
+            let heard_since = started_ms.max(hyperdial_store::last_fault_ms().unwrap_or(0));
+            if let Some(cutoff) = silence_cutoff(hyperdial_store::now_ms(), heard_since, limit) {
                 crash_silent_runs(&controller, cutoff, limit).await;
             }
         }

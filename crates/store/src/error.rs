@@ -19,16 +19,34 @@
 
 use std::io::ErrorKind;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// How many storage faults this process has met. A transaction that sees it change between
 /// its `BEGIN` and its end met a fault (or ran beside one), and its connection is replaced
 /// rather than reused.
 static FAULTS: AtomicU64 = AtomicU64::new(0);
 
+/// When this process last met a storage fault, in ms since the Unix epoch (0: never).
+static LAST_FAULT_MS: AtomicI64 = AtomicI64::new(0);
+
 /// The current count of storage faults (see [`FAULTS`]).
 pub(crate) fn faults_seen() -> u64 {
     FAULTS.load(Ordering::Acquire)
+}
+
+/// When this process last met a storage fault (the database down, full, read-only, busy or
+/// failing), in ms since the Unix epoch; `None` if it never did. While its store fails, a
+/// server cannot record the heartbeats it is sent, so a run's silence up to this moment says
+/// nothing about the run (see the server's `silence_cutoff`).
+pub fn last_fault_ms() -> Option<i64> {
+    let at = LAST_FAULT_MS.load(Ordering::Acquire);
+    (at > 0).then_some(at)
+}
+
+/// Count a storage fault met now.
+fn fault_met() {
+    FAULTS.fetch_add(1, Ordering::AcqRel);
+    LAST_FAULT_MS.fetch_max(crate::now_ms(), Ordering::AcqRel);
 }
 
 /// Errors of the store.
@@ -316,7 +334,7 @@ impl From<sqlx::Error> for StoreError {
             _ => None,
         };
         if fault.is_some() {
-            FAULTS.fetch_add(1, Ordering::AcqRel);
+            fault_met();
         }
         if fault.is_none() && sqlstate(&e).is_some_and(|c| c == "22021" || c == "22P05") {
             return StoreError::Rejected(e);

@@ -45,7 +45,7 @@ pub use dashboard::{
     HistoryColumns, RunCondition, RunField, RunPoint, RunQuery, SeriesPoint, SeriesSample,
     MAX_NOTES_BYTES,
 };
-pub use error::{Fault, StoreError};
+pub use error::{last_fault_ms, Fault, StoreError};
 pub use hyperdial_wire::{EndCause, RunState, SweepState};
 pub use migrate::AppliedMigration;
 pub use rows::{Delivery, HistoryPoint, RunRow, SweepRow, TrialRow, MAX_DELIVERY_FILES};
