@@ -641,6 +641,11 @@ pub struct SweepAction {
     remote: Remote,
 }
 
+/// The log filter when `HYPERDIAL_LOG` is unset: warnings and errors, but of sqlx's pool only
+/// errors. During a database outage the pool warns of every dead connection it tests, and the
+/// store's own fault lines already say what failed and why.
+const DEFAULT_LOG: &str = "warn,sqlx_core::pool=error";
+
 fn main() -> ExitCode {
     // A run's reaper (started by the agent, see hyperdial_agent::reaper): no parsing, no
     // runtime, no threads.
@@ -670,7 +675,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HYPERDIAL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

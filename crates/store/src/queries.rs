@@ -4,7 +4,10 @@
 // `include!` it after defining the backend's names:
 //
 // - `Db` (the `sqlx::Database`), `DbRow`, `DbConn` (its row and connection types);
-// - `Backend`, the backend struct, with a field `reader` (the pool reads go through) and
+// - `Backend`, the backend struct, with a field `reader` (its pool) and `async fn
+//   read_conn(&self) -> Result<PoolConnection<Db>>` (a pooled connection for reads, which
+//   go through it: PostgreSQL tells a database that is down from a busy pool when none comes
+//   in time) and
 //   `async fn begin(&self) -> Result<Tx>` (a write transaction: SQLite `BEGIN IMMEDIATE` on
 //   the single writer connection, PostgreSQL `BEGIN` on a pooled one), plus
 //   `fn describe_location`, `fn file` and `async fn close_pools`, and `fn one_hop`: the
@@ -242,7 +245,7 @@ fn sweep_prefixed(row: &DbRow) -> std::result::Result<SweepRow, sqlx::Error> {
 /// The rows of `sql` ([`trials_changed_sql`] or [`sweep_and_changes_sql`]) for the runs of
 /// `sweep_id` changed since the mark `since`.
 async fn fetch_changed(
-    reader: &sqlx::Pool<Db>,
+    reader: &mut DbConn,
     sql: &str,
     sweep_id: &str,
     since: i64,
@@ -251,7 +254,7 @@ async fn fetch_changed(
         .bind(sweep_id)
         .bind(since)
         .bind(i64::MAX)
-        .fetch_all(reader)
+        .fetch_all(&mut *reader)
         .await?)
 }
 
@@ -497,7 +500,7 @@ impl Backend {
         for s in states {
             q = q.bind(s.as_str());
         }
-        Ok(q.fetch_optional(&self.reader).await?)
+        Ok(q.fetch_optional(&mut *self.read_conn().await?).await?)
     }
 
     async fn transition_sweep_once(
@@ -1835,7 +1838,7 @@ impl Storage for Backend {
         if let Some(sqlite) = self.one_hop() {
             return sqlite.raw_sweep(id).await;
         }
-        fetch_sweep(&self.reader, id).await
+        fetch_sweep(&mut *self.read_conn().await?, id).await
     }
 
     async fn sweeps(&self, project: Option<&str>) -> Result<Vec<SweepRow>> {
@@ -1845,7 +1848,7 @@ impl Storage for Backend {
         );
         Ok(sqlx::query_as::<_, SweepRow>(&sql)
             .bind(project)
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *self.read_conn().await?)
             .await?)
     }
 
@@ -1867,7 +1870,7 @@ impl Storage for Backend {
         let rows =
             sqlx::query("SELECT state, COUNT(*) AS n FROM runs WHERE sweep_id = $1 GROUP BY state")
                 .bind(id)
-                .fetch_all(&self.reader)
+                .fetch_all(&mut *self.read_conn().await?)
                 .await?;
         let mut counts = BTreeMap::new();
         for row in rows {
@@ -1885,7 +1888,7 @@ impl Storage for Backend {
         );
         Ok(sqlx::query_as::<_, RunRow>(&sql)
             .bind(sweep_id)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *self.read_conn().await?)
             .await?)
     }
 
@@ -1927,7 +1930,7 @@ impl Storage for Backend {
         .bind(sweep_id)
         .bind(RunState::Failed.as_str())
         .bind(RunState::Crashed.as_str())
-        .fetch_one(&self.reader)
+        .fetch_one(&mut *self.read_conn().await?)
         .await?;
         Ok((row.try_get("retries")?, row.try_get("retryable")?))
     }
@@ -1938,7 +1941,7 @@ impl Storage for Backend {
              FROM runs WHERE sweep_id = $1 AND started_ms IS NOT NULL",
         )
         .bind(sweep_id)
-        .fetch_one(&self.reader)
+        .fetch_one(&mut *self.read_conn().await?)
         .await?;
         Ok(row.try_get("ms")?)
     }
@@ -1951,7 +1954,7 @@ impl Storage for Backend {
         .bind(sweep_id)
         .bind(RunState::Running.as_str())
         .bind(RunState::Queued.as_str())
-        .fetch_one(&self.reader)
+        .fetch_one(&mut *self.read_conn().await?)
         .await?;
         Ok(row.try_get("ms")?)
     }
@@ -1962,7 +1965,7 @@ impl Storage for Backend {
              FROM runs WHERE sweep_id = $1 ORDER BY number",
         )
         .bind(sweep_id)
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.read_conn().await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -1990,7 +1993,7 @@ impl Storage for Backend {
         .bind(sweep_id)
         .bind(RunState::Running.as_str())
         .bind(RunState::Queued.as_str())
-        .fetch_one(&self.reader)
+        .fetch_one(&mut *self.read_conn().await?)
         .await?;
         Ok((row.try_get("n")?, row.try_get("last")?))
     }
@@ -2008,7 +2011,7 @@ impl Storage for Backend {
     async fn agent_host(&self, agent_id: &str) -> Result<Option<Option<String>>> {
         let row = sqlx::query("SELECT host FROM agents WHERE id = $1")
             .bind(agent_id)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *self.read_conn().await?)
             .await?;
         Ok(row.map(|r| r.try_get::<Option<String>, _>("host").ok().flatten()))
     }
@@ -2020,7 +2023,7 @@ impl Storage for Backend {
              ORDER BY a.process_key",
         )
         .bind(RunState::Running.as_str())
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.read_conn().await?)
         .await?;
         let mut out: Vec<(String, Vec<String>)> = Vec::new();
         for row in rows {
@@ -2042,7 +2045,7 @@ impl Storage for Backend {
         if let Some(sqlite) = self.one_hop() {
             return sqlite.raw_run(id).await;
         }
-        fetch_run(&self.reader, id).await
+        fetch_run(&mut *self.read_conn().await?, id).await
     }
 
     async fn runs(&self, filter: &RunFilter) -> Result<(Vec<RunRow>, i64)> {
@@ -2059,7 +2062,7 @@ impl Storage for Backend {
             .bind(state)
             .bind(filter.limit.unwrap_or(1000).clamp(1, 100_000))
             .bind(filter.offset.unwrap_or(0).max(0))
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *self.read_conn().await?)
             .await?;
         let total_sql = format!(
             "SELECT COUNT(*) AS n FROM runs r JOIN projects p ON p.id = r.project_id WHERE {condition}"
@@ -2068,7 +2071,7 @@ impl Storage for Backend {
             .bind(&filter.sweep)
             .bind(&filter.project)
             .bind(state)
-            .fetch_one(&self.reader)
+            .fetch_one(&mut *self.read_conn().await?)
             .await?
             .try_get("n")?;
         Ok((rows, total))
@@ -2086,7 +2089,7 @@ impl Storage for Backend {
         let rows = query
             .bind(q.limit.unwrap_or(1000).clamp(1, 100_000))
             .bind(q.offset.unwrap_or(0).max(0))
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *self.read_conn().await?)
             .await?;
         let mut count = sqlx::query(&page.count);
         for b in &page.binds[..page.count_binds] {
@@ -2095,7 +2098,7 @@ impl Storage for Backend {
                 Bind::Real(x) => count.bind(*x),
             };
         }
-        let total: i64 = count.fetch_one(&self.reader).await?.try_get("n")?;
+        let total: i64 = count.fetch_one(&mut *self.read_conn().await?).await?.try_get("n")?;
         Ok((rows, total))
     }
 
@@ -2105,7 +2108,7 @@ impl Storage for Backend {
         );
         Ok(sqlx::query_as::<_, TrialRow>(&sql)
             .bind(sweep_id)
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *self.read_conn().await?)
             .await?)
     }
 
@@ -2118,7 +2121,7 @@ impl Storage for Backend {
         // One row when nothing changed (the mark, the run's columns NULL). The rows come in
         // change-mark order (see `changed_since`: the order that keeps the plan on the index)
         // and are sorted here as `trials` orders them.
-        let found = fetch_changed(&self.reader, &trials_changed_sql(), sweep_id, since).await?;
+        let found = fetch_changed(&mut *self.read_conn().await?, &trials_changed_sql(), sweep_id, since).await?;
         changed_trials(&found, since)
     }
 
@@ -2135,7 +2138,7 @@ impl Storage for Backend {
         // them (see `trials_changed`). One row per changed run, or one with the run's columns
         // NULL; none when there is no such sweep. One round trip instead of two: a trial of
         // an ask/tell loop reads this once.
-        let found = fetch_changed(&self.reader, &sweep_and_changes_sql(), sweep_id, since).await?;
+        let found = fetch_changed(&mut *self.read_conn().await?, &sweep_and_changes_sql(), sweep_id, since).await?;
         let Some(first) = found.first() else {
             return Ok(None);
         };
@@ -2162,7 +2165,7 @@ impl Storage for Backend {
             .bind(since)
             .bind(i64::MAX)
             .bind(run_id)
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *self.read_conn().await?)
             .await?;
         let Some(first) = found.first() else {
             return Ok((self.run(run_id).await?, None));
@@ -2188,7 +2191,7 @@ impl Storage for Backend {
             for id in chunk {
                 q = q.bind(id);
             }
-            for r in q.fetch_all(&self.reader).await? {
+            for r in q.fetch_all(&mut *self.read_conn().await?).await? {
                 spans.push(MetricSpan {
                     run_id: r.try_get("run_id")?,
                     lowest: r.try_get("lo")?,
@@ -2269,7 +2272,7 @@ impl Storage for Backend {
             "SELECT name FROM metric_series WHERE run_id = $1 AND points > 0 ORDER BY name",
         )
             .bind(run_id)
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *self.read_conn().await?)
             .await?;
         rows.iter()
             .map(|r| r.try_get::<String, _>("name").map_err(Into::into))
@@ -2292,7 +2295,8 @@ impl Storage for Backend {
         let limit = i64::try_from(max_steps).unwrap_or(i64::MAX - 1) + 1;
         let after = after_step.unwrap_or(i64::MIN);
         // One snapshot for every series, so the columns agree.
-        let mut tx = self.reader.begin().await?;
+        let mut conn = self.read_conn().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let mut series = Vec::with_capacity(names.len());
         for name in names {
             // PostgreSQL unnests the series' chunks (`METRIC_POINTS`), then keeps the page.
@@ -2353,7 +2357,7 @@ impl Storage for Backend {
     async fn output(&self, run_id: &str) -> Result<String> {
         let rows = sqlx::query("SELECT text FROM outputs WHERE run_id = $1 ORDER BY id")
             .bind(run_id)
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *self.read_conn().await?)
             .await?;
         let mut out = String::new();
         for r in rows {
@@ -2383,7 +2387,7 @@ impl Storage for Backend {
         let rows = sqlx::query(&sql)
             .bind(sweep_id)
             .bind(name)
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *self.read_conn().await?)
             .await?;
         rows.iter()
             .map(|r| {
@@ -2550,7 +2554,7 @@ impl Storage for Backend {
         .bind(sweep_id)
         .bind(objective)
         .bind(step_key.unwrap_or(objective))
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.read_conn().await?)
         .await?;
         let mut out: Vec<RunCurve> = Vec::new();
         for r in rows {
@@ -2604,7 +2608,7 @@ impl Storage for Backend {
             "SELECT id, number, state, stop_requested FROM runs WHERE sweep_id = $1 ORDER BY number, id",
         )
         .bind(sweep_id)
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.read_conn().await?)
         .await?;
         rows.iter()
             .map(|r| {
@@ -2639,7 +2643,7 @@ impl Storage for Backend {
         Ok(sqlx::query_as::<_, RunRow>(&sql)
             .bind(sweep_id)
             .bind(claim_key)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *self.read_conn().await?)
             .await?)
     }
 

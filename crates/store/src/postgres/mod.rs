@@ -393,6 +393,13 @@ impl PostgresStorage {
         Some(self)
     }
 
+    /// A pooled connection for reads; when none comes within [`ACQUIRE_TIMEOUT`], busy or
+    /// unavailable as [`explain_timeout`] finds.
+    async fn read_conn(&self) -> Result<sqlx::pool::PoolConnection<Postgres>> {
+        let acquired = self.reader.acquire().await.map_err(StoreError::from);
+        explain_timeout(&self.reader, acquired).await
+    }
+
     /// Start a write transaction on a pooled connection.
     async fn begin(&self) -> Result<Tx> {
         let begun = self.reader.begin().await.map_err(StoreError::from);
@@ -673,8 +680,8 @@ mod tests {
     /// With the database server gone, a request that waited out the pool's acquire timeout
     /// is told the database is unavailable, not busy, whether the server's port refuses or
     /// nothing answers there (the pool's own time-out says neither, and a client told "busy"
-    /// waits for a load that is not there): a transaction, a hot statement's connection and
-    /// a metric read.
+    /// waits for a load that is not there): a transaction, a hot statement's connection, a
+    /// metric read and another read.
     #[tokio::test]
     async fn a_database_server_that_went_down_is_unavailable_not_busy() {
         let Some(db) = crate::testing::TestDb::postgres("postgres::down_is_unavailable").await
@@ -715,6 +722,11 @@ mod tests {
             );
             if silent {
                 let read = tokio::time::timeout(limit, store.read_last_value("r", "loss"));
+                let Err(e) = read.await.unwrap() else {
+                    panic!("a metric read succeeded with the database server gone")
+                };
+                assert_eq!(e.fault(), Some(crate::Fault::Unavailable), "{e:?}");
+                let read = tokio::time::timeout(limit, crate::Storage::sweeps(&store, None));
                 let Err(e) = read.await.unwrap() else {
                     panic!("a read succeeded with the database server gone")
                 };

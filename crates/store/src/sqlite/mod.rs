@@ -217,6 +217,11 @@ impl SqliteStorage {
         None
     }
 
+    /// A connection of the read pool.
+    async fn read_conn(&self) -> Result<PoolConnection<Sqlite>> {
+        Ok(self.reader.acquire().await?)
+    }
+
     /// Start a write transaction (`BEGIN IMMEDIATE` on the writer connection). Write
     /// transactions run one at a time.
     ///
