@@ -257,9 +257,8 @@ pub(super) async fn insert_suggested(
     let sql = format!("WITH {} SELECT * FROM ins", claim_ctes(1, ""));
     debug_assert!(sql.contains(&format!("${CLAIM_PARAMS}")));
     let q = bind_claim(sqlx::query(&sql), new, sweep_id, expected, now_ms());
-    let mut conn = warm.take().await?;
-    let outcome = q.fetch_optional(&mut *conn).await;
-    warm.keep(conn, &outcome);
+    // At most one row: the claimed run, or none when the sweep moved on.
+    let outcome = fetch_all(warm, q).await?.map(|rows| rows.into_iter().next());
     match outcome.map_err(StoreError::from) {
         Ok(Some(row)) => Ok(Inserted::Inserted(Box::new(RunRow::from_row(&row)?))),
         Ok(None) => Ok(Inserted::Stale),
