@@ -258,7 +258,9 @@ pub(super) async fn insert_suggested(
     debug_assert!(sql.contains(&format!("${CLAIM_PARAMS}")));
     let q = bind_claim(sqlx::query(&sql), new, sweep_id, expected, now_ms());
     // At most one row: the claimed run, or none when the sweep moved on.
-    let outcome = fetch_all(warm, q).await?.map(|rows| rows.into_iter().next());
+    let outcome = fetch_all(warm, q)
+        .await?
+        .map(|rows| rows.into_iter().next());
     match outcome.map_err(StoreError::from) {
         Ok(Some(row)) => Ok(Inserted::Inserted(Box::new(RunRow::from_row(&row)?))),
         Ok(None) => Ok(Inserted::Stale),
