@@ -642,9 +642,9 @@ pub struct SweepAction {
 }
 
 /// The log filter when `HYPERDIAL_LOG` is unset: warnings and errors, but of sqlx's pool only
-/// errors. During a database outage the pool warns of every dead connection it tests, and the
-/// store's own fault lines already say what failed and why.
-const DEFAULT_LOG: &str = "warn,sqlx_core::pool=error";
+/// errors. During a database outage the pool warns of every dead connection it tests (and of
+/// slow waits after it), and the store's own fault lines already say what failed and why.
+const DEFAULT_LOG: &str = "warn,sqlx_core::pool=error,sqlx::pool=error";
 
 fn main() -> ExitCode {
     // A run's reaper (started by the agent, see hyperdial_agent::reaper): no parsing, no

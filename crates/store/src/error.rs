@@ -44,7 +44,7 @@ pub fn last_fault_ms() -> Option<i64> {
 }
 
 /// Count a storage fault met now.
-fn fault_met() {
+pub(crate) fn fault_met() {
     FAULTS.fetch_add(1, Ordering::AcqRel);
     LAST_FAULT_MS.fetch_max(crate::now_ms(), Ordering::AcqRel);
 }

@@ -52,8 +52,9 @@ pub const POOL_SIZE: u32 = 16;
 /// How long opening the database may wait for the server's first answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long a request waits for a pooled connection before it answers `503` (busy): short
-/// enough that a client's retries see several attempts when the database server is down.
+/// How long a request waits for a pooled connection before it answers `503` (`busy`, or
+/// `unavailable` when the database server takes no connection: [`reach`], which answers that
+/// after [`reach::PROBE_AFTER`] already).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A pooled connection idle this long is pinged before it is handed out (one round trip);
@@ -81,51 +82,6 @@ fn connect_failure(e: &sqlx::Error) -> String {
              port right? PostgreSQL listens on 5432 unless told otherwise"
         ),
         other => other.to_string(),
-    }
-}
-
-/// How long the probe of [`explain_timeout`] waits for the database server's answer.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Tell apart the two causes of a pool that found no connection within [`ACQUIRE_TIMEOUT`]
-/// (sqlx's `PoolTimedOut`, which keeps the cause to itself): every connection in use (the
-/// database is busy; `503 busy`), or no new connection could be opened (the database server
-/// is down, restarting, unreachable, or refuses the server; `503 unavailable`). One direct
-/// connection is tried to find out, and the cause of its failure is logged. Any other result
-/// is returned as it is; the probe runs only on this failure path.
-async fn explain_timeout<T>(pool: &PgPool, result: Result<T>) -> Result<T> {
-    let Err(StoreError::Busy(sqlx::Error::PoolTimedOut)) = result else {
-        return result;
-    };
-    let options = pool.connect_options();
-    match tokio::time::timeout(
-        PROBE_TIMEOUT,
-        <PgConnection as sqlx::Connection>::connect_with(&*options),
-    )
-    .await
-    {
-        Ok(Ok(conn)) => {
-            let _ = sqlx::Connection::close(conn).await;
-            tracing::warn!(
-                "every one of the {POOL_SIZE} connections to PostgreSQL stayed in use for {} s",
-                ACQUIRE_TIMEOUT.as_secs()
-            );
-            Err(StoreError::Busy(sqlx::Error::PoolTimedOut))
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(
-                "PostgreSQL takes no new connection: {}",
-                connect_failure(&e)
-            );
-            Err(StoreError::Unavailable(e))
-        }
-        Err(_) => {
-            tracing::warn!(
-                "PostgreSQL does not answer: a new connection got no reply within {} s",
-                PROBE_TIMEOUT.as_secs()
-            );
-            Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut))
-        }
     }
 }
 
@@ -250,6 +206,9 @@ pub struct PostgresStorage {
     reader: PgPool,
     /// The connection the last hot statement used, kept for the next ([`warm`]).
     warm: std::sync::Arc<warm::WarmConnection>,
+    /// Whether the database server takes connections, asked when a wait for one is slow
+    /// ([`reach`]).
+    probe: std::sync::Arc<reach::Probe>,
     /// The URL without its password, and whether the connection is encrypted.
     shown: String,
     /// The migrations applied when the database was opened.
@@ -353,8 +312,10 @@ impl PostgresStorage {
         let migrated =
             crate::migrate::run(&pool, sqlx::migrate!("./migrations/postgres"), "PostgreSQL")
                 .await?;
+        let probe = std::sync::Arc::new(reach::Probe::default());
         let mut storage = PostgresStorage {
-            warm: std::sync::Arc::new(warm::WarmConnection::new(pool.clone())),
+            warm: std::sync::Arc::new(warm::WarmConnection::new(pool.clone(), probe.clone())),
+            probe,
             reader: pool,
             shown: match encrypted {
                 Some(true) => format!("{}, TLS", hyperdial_wire::redact_url(url)),
@@ -394,16 +355,19 @@ impl PostgresStorage {
     }
 
     /// A pooled connection for reads; when none comes within [`ACQUIRE_TIMEOUT`], busy or
-    /// unavailable as [`explain_timeout`] finds.
+    /// unavailable as [`reach::pooled`] finds.
     async fn read_conn(&self) -> Result<sqlx::pool::PoolConnection<Postgres>> {
-        let acquired = self.reader.acquire().await.map_err(StoreError::from);
-        explain_timeout(&self.reader, acquired).await
+        reach::pooled(&self.probe, &self.reader, self.reader.acquire()).await
     }
 
     /// Start a write transaction on a pooled connection.
     async fn begin(&self) -> Result<Tx> {
-        let begun = self.reader.begin().await.map_err(StoreError::from);
-        Ok(Tx(explain_timeout(&self.reader, begun).await?))
+        Ok(Tx(reach::pooled(
+            &self.probe,
+            &self.reader,
+            self.reader.begin(),
+        )
+        .await?))
     }
 }
 
@@ -447,7 +411,12 @@ use chunks::{METRIC_EXTREMES, METRIC_POINTS, SERIES_TAIL};
 /// The metric reads of `queries.rs` that PostgreSQL answers from its chunks.
 impl PostgresStorage {
     async fn read_history(&self, run_id: &str) -> Result<Vec<HistoryPoint>> {
-        explain_timeout(&self.reader, chunks::history(&self.reader, run_id).await).await
+        reach::pooled(
+            &self.probe,
+            &self.reader,
+            chunks::history(&self.reader, run_id),
+        )
+        .await
     }
 
     async fn read_series(
@@ -456,9 +425,10 @@ impl PostgresStorage {
         name: &str,
         after_step: Option<i64>,
     ) -> Result<Vec<SeriesPoint>> {
-        explain_timeout(
+        reach::pooled(
+            &self.probe,
             &self.reader,
-            chunks::series(&self.reader, run_id, name, after_step).await,
+            chunks::series(&self.reader, run_id, name, after_step),
         )
         .await
     }
@@ -469,17 +439,19 @@ impl PostgresStorage {
         name: &str,
         max_points: usize,
     ) -> Result<SeriesSample> {
-        explain_timeout(
+        reach::pooled(
+            &self.probe,
             &self.reader,
-            chunks::sample(&self.reader, run_id, name, max_points).await,
+            chunks::sample(&self.reader, run_id, name, max_points),
         )
         .await
     }
 
     async fn read_last_value(&self, run_id: &str, name: &str) -> Result<Option<Option<f64>>> {
-        explain_timeout(
+        reach::pooled(
+            &self.probe,
             &self.reader,
-            chunks::last_value(&self.reader, run_id, name).await,
+            chunks::last_value(&self.reader, run_id, name),
         )
         .await
     }
@@ -490,9 +462,10 @@ impl PostgresStorage {
         a: &str,
         b: &str,
     ) -> Result<Vec<(i64, String, Option<f64>, i64)>> {
-        explain_timeout(
+        reach::pooled(
+            &self.probe,
             &self.reader,
-            chunks::curve_rows(&self.reader, run_id, a, b).await,
+            chunks::curve_rows(&self.reader, run_id, a, b),
         )
         .await
     }
@@ -540,6 +513,7 @@ impl PostgresStorage {
 
 mod chunks;
 mod hot;
+mod reach;
 mod warm;
 
 include!("../queries.rs");
@@ -677,11 +651,12 @@ mod tests {
         }
     }
 
-    /// With the database server gone, a request that waited out the pool's acquire timeout
-    /// is told the database is unavailable, not busy, whether the server's port refuses or
-    /// nothing answers there (the pool's own time-out says neither, and a client told "busy"
-    /// waits for a load that is not there): a transaction, a hot statement's connection, a
-    /// metric read and another read.
+    /// With the database server gone, a request is told the database is unavailable, not
+    /// busy, whether the server's port refuses or nothing answers there (the pool's own
+    /// time-out says neither, and a client told "busy" waits for a load that is not there),
+    /// and before the pool's acquire timeout (a client's own request timeout is shorter): a
+    /// transaction, a hot statement's connection, a metric read and another read. Each
+    /// counts as a storage fault.
     #[tokio::test]
     async fn a_database_server_that_went_down_is_unavailable_not_busy() {
         let Some(db) = crate::testing::TestDb::postgres("postgres::down_is_unavailable").await
@@ -699,7 +674,9 @@ mod tests {
             relay.down(silent);
             // Every pooled connection idle past the ping interval, as after a quiet second.
             tokio::time::sleep(PING_AFTER_IDLE + Duration::from_millis(200)).await;
-            let limit = ACQUIRE_TIMEOUT + PROBE_TIMEOUT + Duration::from_secs(5);
+            let limit = reach::PROBE_AFTER + reach::PROBE_TIMEOUT + Duration::from_secs(5);
+            assert!(limit < ACQUIRE_TIMEOUT);
+            let faults = crate::error::faults_seen();
             let begun = tokio::time::timeout(limit, store.begin()).await.unwrap();
             let Err(e) = begun else {
                 panic!("a transaction began with the database server gone")
@@ -732,6 +709,7 @@ mod tests {
                 };
                 assert_eq!(e.fault(), Some(crate::Fault::Unavailable), "{e:?}");
             }
+            assert!(crate::error::faults_seen() >= faults + 2);
             relay.down(false);
             store.close_pools().await;
         }

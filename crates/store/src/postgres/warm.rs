@@ -36,21 +36,23 @@ use crate::Result;
 #[derive(Debug)]
 pub(super) struct WarmConnection {
     pool: PgPool,
+    probe: std::sync::Arc<super::reach::Probe>,
     kept: Mutex<Option<(PoolConnection<Postgres>, Instant)>>,
 }
 
 impl WarmConnection {
     /// No connection kept yet.
-    pub(super) fn new(pool: PgPool) -> WarmConnection {
+    pub(super) fn new(pool: PgPool, probe: std::sync::Arc<super::reach::Probe>) -> WarmConnection {
         WarmConnection {
             pool,
+            probe,
             kept: Mutex::new(None),
         }
     }
 
     /// The kept connection when it was kept less than [`PING_AFTER_IDLE`] ago, else one from
     /// the pool. Errors: the pool's (no connection within its acquire timeout, the database
-    /// down).
+    /// down: see [`super::reach`]).
     pub(super) async fn take(&self) -> Result<PoolConnection<Postgres>> {
         let kept = self.lock().take();
         match kept {
@@ -58,8 +60,7 @@ impl WarmConnection {
             // Idle too long to trust without a ping: back to the pool, which pings it.
             stale => {
                 drop(stale);
-                let acquired = self.pool.acquire().await.map_err(Into::into);
-                super::explain_timeout(&self.pool, acquired).await
+                super::reach::pooled(&self.probe, &self.pool, self.pool.acquire()).await
             }
         }
     }
