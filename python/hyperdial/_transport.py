@@ -33,11 +33,13 @@ _AUTH_STATUSES = (401, 403)
 
 
 class _SendError(Exception):
-    def __init__(self, message, retryable, status=None, payload=None):
+    def __init__(self, message, retryable, status=None, payload=None, timed_out=False):
         super().__init__(message)
         self.retryable = retryable
         self.status = status  # the HTTP status, when the server answered
         self.payload = payload  # the server's decoded JSON error body, when there is one
+        # no answer within the request's timeout (the server may be up, waiting on something)
+        self.timed_out = timed_out
 
     @property
     def auth(self):
@@ -265,7 +267,8 @@ class _Transport:
             if problem:
                 raise _SendError("TLS with %s failed: %s" % (self.server, problem), False) from None
             reason = getattr(err, "reason", None) or err
-            raise _SendError("cannot reach %s (%s)" % (self.server, reason), True) from None
+            raise _SendError("cannot reach %s (%s)" % (self.server, reason), True,
+                             timed_out=_is_timeout(reason)) from None
         return _decoded(raw)
 
     def _request_kept(self, method, path, data, timeout, headers_out=None):
@@ -283,7 +286,8 @@ class _Transport:
             if problem:
                 raise _SendError("TLS with %s failed: %s" % (self.server, problem), False) from None
             reason = getattr(err, "reason", None) or err
-            raise _SendError("cannot reach %s (%s)" % (self.server, reason), True) from None
+            raise _SendError("cannot reach %s (%s)" % (self.server, reason), True,
+                             timed_out=_is_timeout(reason)) from None
         if status >= 400:
             payload = None
             detail = ""
@@ -299,6 +303,11 @@ class _Transport:
         if headers_out is not None:
             headers_out.update((k.lower(), v) for k, v in answer_headers)
         return _decoded(raw)
+
+
+def _is_timeout(reason):
+    """Whether a failed request's ``reason`` is a timeout (no answer in time), not a refusal."""
+    return isinstance(reason, (socket.timeout, TimeoutError)) or "timed out" in str(reason)
 
 
 class _Failover:
@@ -396,18 +405,26 @@ def _call(transport, method, path, body=None, ok_statuses=(), timeout=None, head
     delay = 0.25
     warned = False
     while True:
+        attempt_timeout = timeout
+        left = deadline - time.monotonic()
+        if timeout is None and left < _settings.REQUEST_TIMEOUT:
+            # A small request's attempt ends with the window (a second at least), so the call
+            # gives up about when the window says, not a whole request timeout later.
+            attempt_timeout = max(1.0, left)
         try:
-            return transport.request(method, path, body, timeout=timeout,
+            return transport.request(method, path, body, timeout=attempt_timeout,
                                      headers_out=headers_out)
         except _SendError as err:
             if err.status in ok_statuses:
                 return err
-            if err.retryable and time.monotonic() + delay < deadline:
+            left = deadline - time.monotonic()
+            if err.retryable and left > 0.01:
                 if not warned and time.monotonic() - started >= 2.0:
                     # Say once that the client is waiting, and for how long at most.
                     warned = True
                     _warn("%s; retrying for up to %.0f s" % (err, window))
-                time.sleep(delay)
+                # The last attempt comes at the end of the window, not a backoff before it.
+                time.sleep(min(delay, left))
                 delay = min(delay * 2, 5.0)
                 continue
             if err.status in (400, 422):
@@ -421,10 +438,19 @@ def _call(transport, method, path, body=None, ok_statuses=(), timeout=None, head
                        " (503: its database is down, full or busy)" if err.status == 503
                        else "")
                 ) from None
+            if err.timed_out:
+                # Something accepted the connection and did not answer in time: a server that
+                # is up but waiting (on its database, say), not one that is missing.
+                raise RuntimeError(
+                    "hyperdial: %s, after retrying for %.0f s: the server at %s accepted the "
+                    "connection but did not answer in time (is it waiting for its database? "
+                    "its log says why)" % (err, time.monotonic() - started, transport.server)
+                ) from None
             if err.retryable:
                 raise RuntimeError(
                     "hyperdial: %s, after retrying for %.0f s: is the server running? Start "
-                    "one with %s, or name another with server= or HYPERDIAL_SERVER"
+                    "one with %s (with the --db it had, where the sweep is), or name another "
+                    "with server= or HYPERDIAL_SERVER"
                     % (err, time.monotonic() - started, _start_command(transport.server))
                 ) from None
             raise RuntimeError("hyperdial: " + str(err)) from None

@@ -340,6 +340,21 @@ class AskTellTests(SweepTestCase):
         self.assertLessEqual(len(self.server.of("POST", "/claim")), 4)
         self.assertGreaterEqual(len(self.server.of("POST", "/claim")), 2)
 
+    def test_a_server_that_accepts_but_does_not_answer_is_not_told_to_be_started(self):
+        sweep = self.create()
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        self.addCleanup(silent.close)
+        url = "http://127.0.0.1:%d" % silent.getsockname()[1]
+        sweep._transport = hyperdial._transport._Transport(url, None, keep_alive=True)
+        with mock.patch.object(hyperdial._settings, "REQUEST_TIMEOUT", 0.2):
+            with self.assertRaises(RuntimeError) as ctx:
+                sweep.ask()
+        message = str(ctx.exception)
+        self.assertIn("accepted the connection but did not answer in time", message)
+        self.assertNotIn("is the server running?", message)
+
     def test_optimize_names_the_trial_whose_value_could_not_be_stored(self):
         sweep = self.create()
 

@@ -144,8 +144,8 @@ fn fault_message(fault: Fault, db: Option<&Path>) -> String {
              nothing of this request was stored"
         ),
         Fault::Busy => {
-            "the database is busy (locked by another process, overloaded, or a database server \
-             that does not answer); retry shortly"
+            "the database is busy (locked by another process, overloaded, or reconnecting \
+             after an outage); retry shortly"
                 .to_string()
         }
         Fault::Unavailable => {
@@ -166,8 +166,12 @@ impl From<StoreError> for ApiError {
         let mut chain = e.to_string();
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
-            chain.push_str(": ");
-            chain.push_str(&s.to_string());
+            // An error whose text already ends with its source's says it once.
+            let text = s.to_string();
+            if !chain.ends_with(&text) {
+                chain.push_str(": ");
+                chain.push_str(&text);
+            }
             source = s.source();
         }
         if let StoreError::Rejected(_) = e {

@@ -304,8 +304,10 @@ async fn after_crash(controller: &Controller, ids: Vec<String>) {
 /// agents and clients kept their runs going and retried, so after a restart or the last
 /// storage fault every run gets a full silence limit to report again before it is marked
 /// crashed (and retried), instead of being crashed at the first look because its last
-/// heartbeat predates the outage. `heard_since_ms` is the later of the server's start and
-/// [`hyperdial_store::last_fault_ms`].
+/// heartbeat predates the outage. `heard_since_ms` is the later of the server's start and the
+/// first round of the janitor after the last storage fault
+/// ([`hyperdial_store::last_fault_ms`]): during an outage every round meets a fault of its own,
+/// so the first round that sees none new comes after the database is back.
 pub fn silence_cutoff(now_ms: i64, heard_since_ms: i64, limit: Duration) -> Option<i64> {
     let limit = limit.as_millis() as i64;
     (now_ms - heard_since_ms >= limit).then_some(now_ms - limit)
@@ -358,10 +360,19 @@ pub async fn serve(
     let started_ms = hyperdial_store::now_ms();
     let janitor = tokio::spawn(async move {
         let mut tick = tokio::time::interval(janitor_interval(limit));
+        // The silence clock starts at the server's start, and again at the first round after
+        // a storage fault: the outage may have ended only just, with heartbeats queued behind
+        // this round's statements, and its last fault may date from well before its end.
+        let mut heard_since = started_ms;
+        let mut last_fault = hyperdial_store::last_fault_ms();
         loop {
             tick.tick().await;
+            let fault = hyperdial_store::last_fault_ms();
+            if fault != last_fault {
+                last_fault = fault;
+                heard_since = heard_since.max(hyperdial_store::now_ms());
+            }
             crash_runs_of_gone_agents(&controller).await;
-            let heard_since = started_ms.max(hyperdial_store::last_fault_ms().unwrap_or(0));
             if let Some(cutoff) = silence_cutoff(hyperdial_store::now_ms(), heard_since, limit) {
                 crash_silent_runs(&controller, cutoff, limit).await;
             }

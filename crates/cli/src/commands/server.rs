@@ -386,7 +386,12 @@ async fn open_waiting(db: &str, wait: Duration) -> Result<Store> {
         };
         let left = wait.saturating_sub(started.elapsed());
         if !e.database_not_up() || left.is_zero() {
-            let mut context = format!("cannot open the database {shown}");
+            // The store's own error names the URL when it is about the URL or the connection.
+            let mut context = if e.to_string().contains(shown.as_str()) {
+                "cannot open the database".to_string()
+            } else {
+                format!("cannot open the database {shown}")
+            };
             if waited {
                 context.push_str(&format!(
                     " (it did not accept connections within --db-wait {} s)",

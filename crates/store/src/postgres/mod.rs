@@ -155,23 +155,53 @@ fn unknown_parameter(url: &str) -> Option<String> {
         .map(|(_, c)| format!(" (did you mean `{c}`?)"))
         .unwrap_or_default();
     Some(format!(
-        "unknown parameter `{key}`{close}: it would be ignored. The parameters read are \
-         sslmode, sslrootcert, sslcert, sslkey, host, hostaddr, port, dbname, user, password, \
-         application_name, options and statement-cache-capacity"
+        "parameter `{key}`{close} is not one hyperdial's connection reads, so it would be \
+         ignored; remove it. The parameters read are sslmode, sslrootcert, sslcert, sslkey, \
+         host, hostaddr, port, dbname, user, password, application_name, options and \
+         statement-cache-capacity (waiting for the database at start-up: `--db-wait`)"
     ))
 }
 
+/// The values of `sslmode`, as libpq names them.
+const SSL_MODES: &[&str] = &[
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+
+/// What is wrong with the URL's `sslmode`, `None` when it is absent or one of [`SSL_MODES`].
+fn bad_ssl_mode(url: &str) -> Option<String> {
+    let mode = query_value(url, "sslmode").or_else(|| query_value(url, "ssl-mode"))?;
+    (!SSL_MODES.contains(&mode.to_ascii_lowercase().as_str())).then(|| {
+        format!(
+            "`sslmode={mode}` is not a mode: use one of {} (`verify-full` on a network)",
+            SSL_MODES.join(", ")
+        )
+    })
+}
+
 /// `why` a first connection failed, with how to create the database when it does not exist
-/// (SQLSTATE `3D000`): hyperdial creates its tables, not the database.
-fn with_create_hint(why: String, e: &sqlx::Error, database: Option<&str>) -> String {
+/// (SQLSTATE `3D000`): hyperdial creates its tables, not the database. The `createdb` command
+/// names the URL's server and role, so that it runs where the URL points.
+fn with_create_hint(why: String, e: &sqlx::Error, options: &PgConnectOptions) -> String {
     let missing = matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("3D000"));
-    match (missing, database) {
-        (true, Some(name)) => format!(
-            "{why}: create it first, with `createdb {name}` or `CREATE DATABASE \"{name}\";` \
-             in psql, as a role allowed to (hyperdial creates its tables, not the database)"
-        ),
-        _ => why,
-    }
+    let Some(name) = options.get_database().filter(|_| missing) else {
+        return why;
+    };
+    let host = match options.get_socket() {
+        Some(dir) => dir.display().to_string(),
+        None => options.get_host().to_string(),
+    };
+    format!(
+        "{why}: create it first, with `createdb -h {host} -p {} -U {} {name}` or \
+         `CREATE DATABASE \"{name}\";` in psql, as a role allowed to (hyperdial creates its \
+         tables, not the database)",
+        options.get_port(),
+        options.get_username()
+    )
 }
 
 /// The value of query parameter `key` in a database URL, percent-decoded; `None` when absent
@@ -221,7 +251,7 @@ impl PostgresStorage {
     /// Connect to the database at `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DB?…`) and
     /// bring its schema up to date (`migrations/postgres`). The database must exist.
     pub async fn open(url: &str) -> Result<PostgresStorage> {
-        if let Some(why) = unknown_parameter(url) {
+        if let Some(why) = unknown_parameter(url).or_else(|| bad_ssl_mode(url)) {
             return Err(StoreError::Url {
                 url: hyperdial_wire::redact_url(url),
                 why,
@@ -268,7 +298,7 @@ impl PostgresStorage {
                 ))
             }
             Ok(Err(e)) => {
-                let why = with_create_hint(connect_failure(&e), &e, options.get_database());
+                let why = with_create_hint(connect_failure(&e), &e, &options);
                 return Err(refused(why, not_up_yet(&e)));
             }
             Ok(Ok(mut conn)) => {
@@ -566,14 +596,21 @@ mod tests {
     fn a_misspelt_url_parameter_is_refused_with_the_name_it_resembles() {
         let why = unknown_parameter("postgres://u@h/db?sslmod=require").unwrap();
         assert!(
-            why.starts_with("unknown parameter `sslmod` (did you mean `sslmode`?)"),
+            why.starts_with("parameter `sslmod` (did you mean `sslmode`?) is not one"),
             "{why}"
         );
         let why = unknown_parameter("postgres://u@h/db?sslmode=require&connect_timeout=5").unwrap();
         assert!(
-            why.starts_with("unknown parameter `connect_timeout`: it would be ignored"),
+            why.starts_with("parameter `connect_timeout` is not one hyperdial's connection reads"),
             "{why}"
         );
+        let why = bad_ssl_mode("postgres://u@h/db?sslmode=bogus").unwrap();
+        assert!(
+            why.starts_with("`sslmode=bogus` is not a mode: use one of disable,"),
+            "{why}"
+        );
+        assert_eq!(bad_ssl_mode("postgres://u@h/db?sslmode=verify-full"), None);
+        assert_eq!(bad_ssl_mode("postgres://u@h/db"), None);
         for fine in [
             "postgres://u@h/db",
             "postgres://u@h/db?sslmode=verify-full&sslrootcert=ca.pem&application_name=x",

@@ -20,6 +20,7 @@
 //! converted from a database error does: the janitor gives runs a full run timeout after it.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnection, PgPool};
@@ -42,6 +43,9 @@ const PROBE_FRESH: Duration = Duration::from_secs(1);
 #[derive(Debug, Default)]
 pub(super) struct Probe {
     last: tokio::sync::Mutex<Option<(Instant, Option<String>)>>,
+    /// A probe found the database server refusing, and no connection has come since: the
+    /// next one is logged as the end of the outage.
+    down: AtomicBool,
 }
 
 impl Probe {
@@ -74,6 +78,7 @@ impl Probe {
         };
         if let Some(why) = &why {
             tracing::warn!("PostgreSQL takes no new connection: {why}");
+            self.down.store(true, Ordering::Release);
         }
         *last = Some((Instant::now(), why.clone()));
         why
@@ -126,13 +131,20 @@ where
             Some(why) => Err(unavailable(why)),
             None => {
                 tracing::warn!(
-                    "every one of the {POOL_SIZE} connections to PostgreSQL stayed in use \
-                     for {} s",
+                    "no pooled connection to PostgreSQL came within {} s, though its server \
+                     takes new ones: the pool's {POOL_SIZE} connections were in use, or it was \
+                     still reconnecting after an outage",
                     ACQUIRE_TIMEOUT.as_secs()
                 );
                 Err(StoreError::Busy(sqlx::Error::PoolTimedOut))
             }
         },
+        Ok(done) => {
+            if probe.down.load(Ordering::Acquire) && probe.down.swap(false, Ordering::AcqRel) {
+                tracing::warn!("PostgreSQL takes connections again");
+            }
+            Ok(done)
+        }
         other => other,
     }
 }
