@@ -455,6 +455,19 @@ fn eio_server_with(
     Some((server, data, switch))
 }
 
+/// A new `random` sweep over one parameter `x`, minimizing `loss`: its id.
+async fn random_sweep(api: &Api) -> String {
+    let (status, sweep) = api
+        .post(
+            "/api/v1/sweeps",
+            json!({"source": "method: random\nmetric: {name: loss, goal: minimize}\n\
+                              parameters: {x: {min: 0.0, max: 1.0}}\n"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{sweep}");
+    sweep["id"].as_str().unwrap().to_string()
+}
+
 /// An ask/tell claim (a claim with a `tell`, its end and the claimed run in one commit) that
 /// meets an I/O error stores neither: the told run is still running without its value and no
 /// run was claimed, so the client's retry, once the fault clears, stores both; never a claimed
@@ -466,15 +479,7 @@ async fn a_tell_and_its_claim_under_io_errors_store_both_or_neither() {
         return;
     };
     let api = Api::new(&server.url);
-    let (status, sweep) = api
-        .post(
-            "/api/v1/sweeps",
-            json!({"source": "method: random\nmetric: {name: loss, goal: minimize}\n\
-                              parameters: {x: {min: 0.0, max: 1.0}}\n"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{sweep}");
-    let sweep = sweep["id"].as_str().unwrap().to_string();
+    let sweep = random_sweep(&api).await;
     let claim = format!("/api/v1/sweeps/{sweep}/claim");
     let runs = || async {
         let (status, body) = api.get(&format!("/api/v1/runs?sweep={sweep}")).await;
@@ -524,15 +529,7 @@ async fn a_trial_kept_alive_through_a_storage_outage_is_not_crashed_after_it() {
         return;
     };
     let api = Api::new(&server.url);
-    let (status, sweep) = api
-        .post(
-            "/api/v1/sweeps",
-            json!({"source": "method: random\nmetric: {name: loss, goal: minimize}\n\
-                              parameters: {x: {min: 0.0, max: 1.0}}\n"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{sweep}");
-    let sweep = sweep["id"].as_str().unwrap().to_string();
+    let sweep = random_sweep(&api).await;
     let (status, claimed) = api
         .post(&format!("/api/v1/sweeps/{sweep}/claim"), json!({}))
         .await;

@@ -714,37 +714,36 @@ mod tests {
             let limit = reach::PROBE_AFTER + reach::PROBE_TIMEOUT + Duration::from_secs(5);
             assert!(limit < ACQUIRE_TIMEOUT);
             let faults = crate::error::faults_seen();
-            let begun = tokio::time::timeout(limit, store.begin()).await.unwrap();
-            let Err(e) = begun else {
-                panic!("a transaction began with the database server gone")
-            };
-            assert_eq!(
-                e.fault(),
-                Some(crate::Fault::Unavailable),
-                "silent {silent}: {e:?}"
-            );
-            let taken = tokio::time::timeout(limit, store.warm.take())
-                .await
-                .unwrap();
-            let Err(e) = taken else {
-                panic!("a hot statement's connection was had with the database server gone")
-            };
-            assert_eq!(
-                e.fault(),
-                Some(crate::Fault::Unavailable),
-                "silent {silent}: {e:?}"
-            );
+            // What a request answers: a refusal for an unavailable database, soon enough.
+            async fn refused<T>(
+                what: &str,
+                silent: bool,
+                limit: Duration,
+                request: impl std::future::Future<Output = Result<T>>,
+            ) {
+                match tokio::time::timeout(limit, request).await {
+                    Err(_) => panic!("silent {silent}: {what} waited past {limit:?}"),
+                    Ok(Ok(_)) => panic!("silent {silent}: {what} succeeded with the server gone"),
+                    Ok(Err(e)) => assert_eq!(
+                        e.fault(),
+                        Some(crate::Fault::Unavailable),
+                        "silent {silent}: {what}: {e:?}"
+                    ),
+                }
+            }
+            refused("a transaction", silent, limit, store.begin()).await;
+            refused(
+                "a hot statement's connection",
+                silent,
+                limit,
+                store.warm.take(),
+            )
+            .await;
             if silent {
-                let read = tokio::time::timeout(limit, store.read_last_value("r", "loss"));
-                let Err(e) = read.await.unwrap() else {
-                    panic!("a metric read succeeded with the database server gone")
-                };
-                assert_eq!(e.fault(), Some(crate::Fault::Unavailable), "{e:?}");
-                let read = tokio::time::timeout(limit, crate::Storage::sweeps(&store, None));
-                let Err(e) = read.await.unwrap() else {
-                    panic!("a read succeeded with the database server gone")
-                };
-                assert_eq!(e.fault(), Some(crate::Fault::Unavailable), "{e:?}");
+                let read = store.read_last_value("r", "loss");
+                refused("a metric read", silent, limit, read).await;
+                let read = crate::Storage::sweeps(&store, None);
+                refused("a read", silent, limit, read).await;
             }
             assert!(crate::error::faults_seen() >= faults + 2);
             relay.down(false);
