@@ -360,10 +360,9 @@ fn a_server_waits_a_bounded_time_for_a_database_that_is_not_up() {
     let err = text(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(!err.contains("waiting"), "{err}");
-    assert!(
-        err.contains(&format!("cannot open the database {shown}")),
-        "{err}"
-    );
+    assert!(err.contains("cannot open the database"), "{err}");
+    // The store's error names the URL; the command's context does not repeat it.
+    assert_eq!(err.matches(&shown).count(), 1, "{err}");
 }
 
 /// Forward every connection accepted on `listener` to `target`, both ways, until the test
