@@ -27,7 +27,9 @@ _local_lock = threading.Lock()
 def _answers(transport, seconds):
     """Whether anything answers HTTP at the transport's server within ``seconds`` (connection
     refusals are tried again meanwhile: a server may be starting). An HTTP error or a TLS
-    failure counts as an answer: the call that follows says what is wrong."""
+    failure counts as an answer, and so does a connection accepted but not answered in time (a
+    server waiting on its database answers ``503`` only after a second or more): the call that
+    follows says what is wrong. Only a server that nothing listens for is missing."""
     deadline = time.monotonic() + seconds
     while True:
         left = deadline - time.monotonic()
@@ -36,7 +38,7 @@ def _answers(transport, seconds):
                               timeout=max(0.05, min(_settings.PROBE_TIMEOUT, left)))
             return True
         except _SendError as err:
-            if err.status is not None or not err.retryable:
+            if err.status is not None or not err.retryable or err.timed_out:
                 return True
         if deadline - time.monotonic() <= 0.1:
             return False

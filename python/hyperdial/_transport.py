@@ -408,9 +408,10 @@ def _call(transport, method, path, body=None, ok_statuses=(), timeout=None, head
         attempt_timeout = timeout
         left = deadline - time.monotonic()
         if timeout is None and left < _settings.REQUEST_TIMEOUT:
-            # A small request's attempt ends with the window (a second at least), so the call
-            # gives up about when the window says, not a whole request timeout later.
-            attempt_timeout = max(1.0, left)
+            # A small request's attempt ends about with the window, so the call gives up about
+            # when the window says, not a whole request timeout later; but it waits long
+            # enough for a server whose database is down to say so (it answers 503 after 1 s).
+            attempt_timeout = min(_settings.REQUEST_TIMEOUT, max(2.5, left))
         try:
             return transport.request(method, path, body, timeout=attempt_timeout,
                                      headers_out=headers_out)

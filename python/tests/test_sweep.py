@@ -355,6 +355,28 @@ class AskTellTests(SweepTestCase):
         self.assertIn("accepted the connection but did not answer in time", message)
         self.assertNotIn("is the server running?", message)
 
+    def test_a_default_server_slow_to_answer_is_used_not_replaced_by_a_local_one(self):
+        # A server whose database is down answers 503 only after a second: something listens
+        # at the default address, so no local server (on another store) is started.
+        silent = socket.socket()
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        self.addCleanup(silent.close)
+        url = "http://127.0.0.1:%d" % silent.getsockname()[1]
+        self.addCleanup(hyperdial._local_server._stop_local)
+        with mock.patch.object(hyperdial._settings, "DEFAULT_SERVER", url), \
+                mock.patch.object(hyperdial._settings, "PROBE_TIMEOUT", 0.2), \
+                mock.patch.object(hyperdial._settings, "REQUEST_TIMEOUT", 0.2), \
+                mock.patch.dict(os.environ, {"HYPERDIAL_BIN": BINARY or "hyperdial"}):
+            with self.assertRaises(RuntimeError) as ctx:
+                hyperdial.Sweep.create(self.CONFIG)
+            with self.assertRaises(RuntimeError) as named:
+                hyperdial.Sweep.get("s1", server=url)
+        self.assertIsNone(hyperdial._local_server._local)
+        for message in (str(ctx.exception), str(named.exception)):
+            self.assertIn("accepted the connection but did not answer in time", message)
+            self.assertNotIn("no server answers", message)
+
     def test_optimize_names_the_trial_whose_value_could_not_be_stored(self):
         sweep = self.create()
 

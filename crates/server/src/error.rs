@@ -181,7 +181,15 @@ impl From<StoreError> for ApiError {
         let db = DB_PATH.try_with(Clone::clone).ok().flatten();
         let (status, message, code) = match e.fault() {
             Some(fault) => {
-                tracing::error!(code = fault.code(), "storage fault: {chain}");
+                match fault_log_gate(fault) {
+                    Some(0) => tracing::error!(code = fault.code(), "storage fault: {chain}"),
+                    Some(quiet) => tracing::error!(
+                        code = fault.code(),
+                        "storage fault: {chain} (and {quiet} more like it in the last seconds, \
+                         not logged one by one)"
+                    ),
+                    None => {}
+                }
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     fault_message(fault, db.as_deref()),
@@ -198,6 +206,34 @@ impl From<StoreError> for ApiError {
             }
         };
         ApiError::new(status, message).with_code(code)
+    }
+}
+
+/// How often a storage fault of one kind is logged: once per this interval at most, the rest
+/// counted. During an outage every request meets the fault, and a line each would bury the
+/// rest of the log.
+const FAULT_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Whether a storage fault of kind `fault` met now is logged: `Some(n)` with the number of
+/// faults of its kind left unlogged since the last line, or `None` to count it quietly.
+fn fault_log_gate(fault: Fault) -> Option<u64> {
+    static GATE: std::sync::Mutex<Vec<(Fault, std::time::Instant, u64)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut gate = GATE.lock().unwrap_or_else(|p| p.into_inner());
+    let now = std::time::Instant::now();
+    match gate.iter_mut().find(|(f, _, _)| *f == fault) {
+        Some((_, last, quiet)) if now.duration_since(*last) < FAULT_LOG_EVERY => {
+            *quiet += 1;
+            None
+        }
+        Some((_, last, quiet)) => {
+            *last = now;
+            Some(std::mem::take(quiet))
+        }
+        None => {
+            gate.push((fault, now, 0));
+            Some(0)
+        }
     }
 }
 
@@ -231,6 +267,18 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_storage_fault_is_logged_once_a_second_with_the_count_of_the_rest() {
+        // `Corrupt`: a kind no other test of this process meets.
+        assert_eq!(fault_log_gate(Fault::Corrupt), Some(0));
+        assert_eq!(fault_log_gate(Fault::Corrupt), None);
+        assert_eq!(fault_log_gate(Fault::Corrupt), None);
+        std::thread::sleep(FAULT_LOG_EVERY + std::time::Duration::from_millis(50));
+        assert_eq!(fault_log_gate(Fault::Corrupt), Some(2));
+        assert_eq!(fault_log_gate(Fault::Corrupt), None);
+    }
+
     use super::*;
 
     fn answer(e: ControlError) -> (StatusCode, serde_json::Value) {
