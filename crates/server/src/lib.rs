@@ -306,8 +306,9 @@ async fn after_crash(controller: &Controller, ids: Vec<String>) {
 /// crashed (and retried), instead of being crashed at the first look because its last
 /// heartbeat predates the outage. `heard_since_ms` is the later of the server's start and the
 /// first round of the janitor after the last storage fault
-/// ([`hyperdial_store::last_fault_ms`]): during an outage every round meets a fault of its own,
-/// so the first round that sees none new comes after the database is back.
+/// ([`hyperdial_store::last_fault_ms`]): with the database down, every round's own reads fail
+/// too, so the first round that sees no new fault comes after the database is back (when only
+/// writes fail, the refused heartbeats are the faults).
 pub fn silence_cutoff(now_ms: i64, heard_since_ms: i64, limit: Duration) -> Option<i64> {
     let limit = limit.as_millis() as i64;
     (now_ms - heard_since_ms >= limit).then_some(now_ms - limit)
