@@ -146,13 +146,8 @@ fn unknown_parameter(url: &str) -> Option<String> {
     let read =
         |k: &str| URL_PARAMETERS.contains(&k) || (k.starts_with("options[") && k.ends_with(']'));
     let (key, _) = parsed.query_pairs().find(|(k, _)| !read(k))?;
-    let lowered = key.to_ascii_lowercase();
-    let close = URL_PARAMETERS
-        .iter()
-        .map(|c| (strsim::jaro_winkler(&lowered, c), *c))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| format!(" (did you mean `{c}`?)"))
+    let close = hyperdial_space::diagnostic::did_you_mean(&key, URL_PARAMETERS)
+        .map(|c| format!(" (did you mean `{c}`?)"))
         .unwrap_or_default();
     Some(format!(
         "parameter `{key}`{close} is not one hyperdial's connection reads, so it would be \

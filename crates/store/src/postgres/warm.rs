@@ -111,6 +111,17 @@ mod tests {
             .await
     }
 
+    /// End backend `pid` from another pooled connection, as an administrator would.
+    async fn terminate(store: &PostgresStorage, pid: i32) {
+        let mut other = store.reader.acquire().await.unwrap();
+        let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+            .bind(pid)
+            .fetch_one(&mut *other)
+            .await
+            .unwrap();
+        assert!(killed, "backend {pid} was not terminated");
+    }
+
     /// The backend of a statement run as the hot statements run theirs.
     async fn hot_backend(warm: &WarmConnection) -> std::result::Result<i32, sqlx::Error> {
         let mut conn = warm.take().await.unwrap();
@@ -152,14 +163,7 @@ mod tests {
             assert_eq!(hot_backend(&store.warm).await.unwrap(), first);
         }
 
-        let mut other = store.reader.acquire().await.unwrap();
-        let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
-            .bind(first)
-            .fetch_one(&mut *other)
-            .await
-            .unwrap();
-        assert!(killed);
-        drop(other);
+        terminate(&store, first).await;
         let mut died = None;
         for _ in 0..50 {
             match hot_backend(&store.warm).await {
@@ -180,14 +184,7 @@ mod tests {
         // Kept longer than the ping interval and dead meanwhile: given back to the pool,
         // whose ping finds it dead, so the statement runs on another connection and succeeds
         // (handed out as kept, it would fail).
-        let mut other = store.reader.acquire().await.unwrap();
-        let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
-            .bind(next)
-            .fetch_one(&mut *other)
-            .await
-            .unwrap();
-        assert!(killed);
-        drop(other);
+        terminate(&store, next).await;
         tokio::time::sleep(PING_AFTER_IDLE + Duration::from_millis(200)).await;
         let after = hot_backend(&store.warm)
             .await
