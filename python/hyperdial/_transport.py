@@ -7,8 +7,8 @@ does not verify), and whether the server refused the token (401, 403: ``auth``).
 authorities plus the PEM file named by ``HYPERDIAL_CA_CERT``. With ``keep_alive`` each thread
 keeps one connection open; every kept connection is closed at interpreter exit.
 :func:`_call` is one call of the ask/tell and read APIs: retried while the server is away (for
-the retry window, ``HYPERDIAL_RETRY_SECONDS`` or 60 s), turned into ValueError or RuntimeError with the server's
-message otherwise.
+the retry window, ``HYPERDIAL_RETRY_SECONDS`` or 60 s), turned into ValueError or RuntimeError
+with the server's message otherwise.
 """
 
 import atexit
@@ -395,10 +395,10 @@ def _server_from(server):
 
 def _call(transport, method, path, body=None, ok_statuses=(), timeout=None, headers_out=None):
     """One API call for the ask/tell API. Network failures and 5xx answers are retried with
-    backoff for the retry window (``_settings.call_retry_seconds()``: ``HYPERDIAL_RETRY_SECONDS``
-    or 60 s); a 422 raises ValueError with the
-    server's message; another 4xx raises RuntimeError, unless its status is in
-    ``ok_statuses``, in which case the _SendError is returned for the caller to read."""
+    backoff for the retry window (``_settings.call_retry_seconds()``:
+    ``HYPERDIAL_RETRY_SECONDS`` or 60 s); a 422 raises ValueError with the server's message;
+    another 4xx raises RuntimeError, unless its status is in ``ok_statuses``, in which case the
+    _SendError is returned for the caller to read."""
     started = time.monotonic()
     window = _settings.call_retry_seconds()
     deadline = started + window
