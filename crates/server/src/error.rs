@@ -160,50 +160,64 @@ fn fault_message(fault: Fault, db: Option<&Path>) -> String {
     }
 }
 
+/// `e` and its sources, each said once: the full text, with the database's own words, for
+/// the log only.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut chain = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        // An error whose text already ends with its source's says it once.
+        let text = s.to_string();
+        if !chain.ends_with(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
+        source = s.source();
+    }
+    chain
+}
+
+/// Log a storage error with its whole cause, after `task` (`""` for a request, `"janitor: "`): a
+/// storage fault at most once a second per kind, whoever met it, with the count of the ones
+/// not logged ([`fault_log_gate`]); any other error every time. During an outage every
+/// request and every round of the janitor meets the fault, and a line each would bury the
+/// rest of the log.
+pub(crate) fn log_store_error(task: &str, e: &StoreError) {
+    let chain = error_chain(e);
+    match e.fault() {
+        Some(fault) => match fault_log_gate(fault) {
+            Some(0) => tracing::error!(code = fault.code(), "{task}storage fault: {chain}"),
+            Some(quiet) => tracing::error!(
+                code = fault.code(),
+                "{task}storage fault: {chain} (and {quiet} more like it in the last seconds, \
+                 not logged one by one)"
+            ),
+            None => {}
+        },
+        None => tracing::error!("{task}store: {chain}"),
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        // The full chain (the database's own text) is for the log only.
-        let mut chain = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            // An error whose text already ends with its source's says it once.
-            let text = s.to_string();
-            if !chain.ends_with(&text) {
-                chain.push_str(": ");
-                chain.push_str(&text);
-            }
-            source = s.source();
-        }
         if let StoreError::Rejected(_) = e {
+            let chain = error_chain(&e);
             tracing::warn!("store refused a value: {chain}");
             return ApiError::bad_request(e.to_string());
         }
         let db = DB_PATH.try_with(Clone::clone).ok().flatten();
+        log_store_error("", &e);
         let (status, message, code) = match e.fault() {
-            Some(fault) => {
-                match fault_log_gate(fault) {
-                    Some(0) => tracing::error!(code = fault.code(), "storage fault: {chain}"),
-                    Some(quiet) => tracing::error!(
-                        code = fault.code(),
-                        "storage fault: {chain} (and {quiet} more like it in the last seconds, \
-                         not logged one by one)"
-                    ),
-                    None => {}
-                }
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    fault_message(fault, db.as_deref()),
-                    fault_code(fault),
-                )
-            }
-            None => {
-                tracing::error!("store: {chain}");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal storage error (the server logged it)".to_string(),
-                    ErrorCode::Storage,
-                )
-            }
+            Some(fault) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                fault_message(fault, db.as_deref()),
+                fault_code(fault),
+            ),
+            None => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal storage error (the server logged it)".to_string(),
+                ErrorCode::Storage,
+            ),
         };
         ApiError::new(status, message).with_code(code)
     }
@@ -267,6 +281,18 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_logged_store_error_names_its_cause() {
+        // What the janitor's and the requests' lines say: the fault and the database's own
+        // words behind it, once each.
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let e = StoreError::Unavailable(sqlx::Error::Io(refused));
+        assert_eq!(
+            error_chain(&e),
+            "the database server is unavailable: error communicating with database: refused"
+        );
+    }
 
     #[test]
     fn a_storage_fault_is_logged_once_a_second_with_the_count_of_the_rest() {

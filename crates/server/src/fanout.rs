@@ -32,7 +32,9 @@
 //! - **Reconnects.** The listener has a connection of its own; when it drops, it reconnects
 //!   with backoff (0.25 s doubling to 30 s), and after every reconnect tells its subscribers
 //!   `resync` (notifications sent meanwhile are gone) and forgets the learning curves cached
-//!   for early termination.
+//!   for early termination. A server alone on its database logs the listener's failures at
+//!   `debug` only: it misses nothing, and the outage behind them is logged as a storage
+//!   fault by the requests that meet it.
 //! - **Parked claims.** Every notice wakes the claims parked here on its sweep (a `resync`, and
 //!   every reconnect, wakes all of them), so an agent waiting on this server learns at once of a
 //!   run that ended through another one ([`crate::api::claim`]).
@@ -294,6 +296,19 @@ async fn send_notices(
     }
 }
 
+/// Log a failure of the listener's connection: a warning once another server has been heard
+/// from, since its live events stop reaching this server's dashboards until the listener is
+/// back; at `debug` for a server alone on its database, which loses nothing by it (the
+/// database fault behind it is logged by the requests that meet it), and whose log would
+/// otherwise speak of servers that do not exist.
+fn listener_news(fanout: &PgFanout, message: &str) {
+    if fanout.sending() {
+        tracing::warn!("{message}");
+    } else {
+        tracing::debug!("{message}");
+    }
+}
+
 /// Connect the listener, with backoff until it works.
 async fn connect(fanout: &PgFanout) -> PgListener {
     let mut backoff = MIN_BACKOFF;
@@ -352,8 +367,12 @@ async fn connect(fanout: &PgFanout) -> PgListener {
                 return listener;
             }
             Err(e) => {
-                tracing::warn!(
-                    "cannot listen for live events of other servers ({e}); retrying in {backoff:?}"
+                listener_news(
+                    fanout,
+                    &format!(
+                        "cannot listen for live events of other servers ({e}); retrying in \
+                         {backoff:?}"
+                    ),
                 );
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -377,7 +396,9 @@ async fn listen(fanout: Arc<PgFanout>, controller: Arc<Controller>) {
                 None,
                 json!({ "missed": null, "reason": "reconnected to the database" }),
             );
-            tracing::info!("listening for live events of other servers again");
+            if fanout.sending() {
+                tracing::info!("listening for live events of other servers again");
+            }
         }
         first = false;
         fanout.connects.send_modify(|c| *c += 1);
@@ -385,11 +406,14 @@ async fn listen(fanout: Arc<PgFanout>, controller: Arc<Controller>) {
             match listener.try_recv().await {
                 Ok(Some(n)) => receive(&controller, &fanout, n.payload()).await,
                 Ok(None) => {
-                    tracing::warn!("lost the connection for live events of other servers");
+                    listener_news(
+                        &fanout,
+                        "lost the connection for live events of other servers",
+                    );
                     break;
                 }
                 Err(e) => {
-                    tracing::warn!("live events of other servers: {e}");
+                    listener_news(&fanout, &format!("live events of other servers: {e}"));
                     break;
                 }
             }

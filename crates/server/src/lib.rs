@@ -214,7 +214,7 @@ async fn crash_silent_runs(controller: &Controller, cutoff_ms: i64, limit: Durat
             after_crash(controller, ids).await;
         }
         Ok(_) => {}
-        Err(e) => tracing::error!("janitor: {e}"),
+        Err(e) => error::log_store_error("janitor: ", &e),
     }
 }
 
@@ -225,7 +225,7 @@ async fn crash_runs_of_gone_agents(controller: &Controller) {
     let store = controller.store();
     let agents = match store.running_agent_processes().await {
         Ok(agents) => agents,
-        Err(e) => return tracing::error!("janitor: {e}"),
+        Err(e) => return error::log_store_error("janitor: ", &e),
     };
     let orphaned: Vec<String> = agents
         .into_iter()
@@ -248,7 +248,7 @@ async fn crash_runs_of_gone_agents(controller: &Controller) {
             after_crash(controller, ids).await;
         }
         Ok(_) => {}
-        Err(e) => tracing::error!("janitor: {e}"),
+        Err(e) => error::log_store_error("janitor: ", &e),
     }
 }
 
@@ -288,8 +288,13 @@ async fn after_crash(controller: &Controller, ids: Vec<String>) {
     }
     // Crashed runs are retried by default: queue them now, visible before an agent asks.
     for sweep in sweeps {
-        if let Err(e) = controller.queue_retries(&sweep).await {
-            tracing::error!("janitor: cannot queue the retries of sweep {sweep}: {e:?}");
+        match controller.queue_retries(&sweep).await {
+            Ok(_) => {}
+            Err(controller::ControlError::Store(e)) => error::log_store_error(
+                &format!("janitor: cannot queue the retries of sweep {sweep}: "),
+                &e,
+            ),
+            Err(e) => tracing::error!("janitor: cannot queue the retries of sweep {sweep}: {e}"),
         }
     }
 }

@@ -161,6 +161,14 @@ async fn a_refused_tell_claims_nothing() {
     .await;
     assert_eq!(status, 409, "{answer}");
     assert_eq!(answer["code"], "run_crashed", "{answer}");
+    // In the words of an ask/tell client, which has no process of the server's to stop.
+    let message = answer["error"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("trial {mine} is crashed (gone)"))
+            && message.contains("ask for the next trial")
+            && !message.contains("process"),
+        "{message}"
+    );
     assert_eq!(run_count(&s, &sweep).await, 1);
     assert!(run(&s, &mine).await["metric"].is_null());
 }

@@ -35,18 +35,18 @@ pub enum ControlError {
     /// longer validates, a state kept changing under the request (`409`).
     #[error("{0}")]
     Conflict(String),
-    /// The run was marked `crashed` (its agent fell silent) and takes no more reports
-    /// (`409`, code `run_crashed`): its agent stops the run's process; a retry runs the
-    /// configuration again.
-    #[error(
-        "run {id} is crashed ({why}); it takes no more reports: stop its process, a retry \
-         runs its configuration again"
-    )]
+    /// The run was marked `crashed` (its agent or client fell silent) and takes no more
+    /// reports (`409`, code `run_crashed`): an agent stops the run's process, an ask/tell
+    /// client asks for its next trial; a retry runs the configuration again.
+    #[error("{}", crashed_message(.id, .why, *.asked))]
     RunCrashed {
         /// The run.
         id: String,
         /// Why the server gave up on it.
         why: String,
+        /// Whether it is an ask/tell trial (claimed without an agent), which has no process
+        /// of the server's to stop.
+        asked: bool,
     },
     /// The search strategy failed on this sweep (`500`: a bug; the server logged it).
     #[error("the search strategy failed (the server logged it)")]
@@ -54,6 +54,22 @@ pub enum ControlError {
     /// The store failed (`503` for a storage fault, `500` otherwise).
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The text of [`ControlError::RunCrashed`], in the words of who reports: an agent, which
+/// runs the process, or an ask/tell client, whose program does.
+fn crashed_message(id: &str, why: &str, asked: bool) -> String {
+    if asked {
+        format!(
+            "trial {id} is crashed ({why}); it takes no more reports: ask for the next trial \
+             (a retry of a crashed trial runs its configuration again)"
+        )
+    } else {
+        format!(
+            "run {id} is crashed ({why}); it takes no more reports: stop its process, a retry \
+             runs its configuration again"
+        )
+    }
 }
 
 impl ControlError {

@@ -782,6 +782,7 @@ impl Controller {
             return Err(ControlError::RunCrashed {
                 id: run.id.clone(),
                 why: why.to_string(),
+                asked: run.sweep_id.is_some() && run.agent_id.is_none(),
             });
         }
         Ok(run)

@@ -224,6 +224,24 @@ fn on_this_machine(options: &PgConnectOptions) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// When the URL names no database (`named`), PostgreSQL connects to the one named after the
+/// role (libpq's rule), often `postgres`, where other tools keep their data too: the warning
+/// for the log and the note for the start-up line, naming the database connected to
+/// (`current`). `None` when the URL names one.
+fn unnamed_database(named: Option<&str>, current: Option<&str>) -> Option<(String, String)> {
+    match (named, current) {
+        (None, Some(current)) => Some((
+            format!(
+                "the URL names no database, so PostgreSQL chose `{current}` (the one named after \
+                 the role); to keep sweeps in a database of their own, create one (`createdb \
+                 hyperdial`) and end the URL with `/hyperdial`"
+            ),
+            format!(", in database `{current}` since the URL names none"),
+        )),
+        _ => None,
+    }
+}
+
 /// The PostgreSQL backend of [`crate::Storage`].
 #[derive(Debug, Clone)]
 pub struct PostgresStorage {
@@ -277,7 +295,7 @@ impl PostgresStorage {
             why,
             not_up,
         };
-        let encrypted = match tokio::time::timeout(
+        let answer = match tokio::time::timeout(
             CONNECT_TIMEOUT,
             <PgConnection as sqlx::Connection>::connect_with(&options),
         )
@@ -297,15 +315,27 @@ impl PostgresStorage {
                 return Err(refused(why, not_up_yet(&e)));
             }
             Ok(Ok(mut conn)) => {
-                let encrypted = sqlx::query_scalar::<_, bool>(
-                    "SELECT COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+                let answer = sqlx::query_as::<_, (bool, String)>(
+                    "SELECT COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), \
+                     false), current_database()",
                 )
                 .fetch_one(&mut conn)
                 .await
                 .ok();
                 let _ = sqlx::Connection::close(conn).await;
-                encrypted
+                answer
             }
+        };
+        let (encrypted, database) = match answer {
+            Some((encrypted, database)) => (Some(encrypted), Some(database)),
+            None => (None, None),
+        };
+        let unnamed = match unnamed_database(options.get_database(), database.as_deref()) {
+            Some((warning, note)) => {
+                tracing::warn!("{warning}");
+                note
+            }
+            None => String::new(),
         };
         if encrypted == Some(false) && !on_this_machine(&options) {
             tracing::warn!(
@@ -343,9 +373,9 @@ impl PostgresStorage {
             probe,
             reader: pool,
             shown: match encrypted {
-                Some(true) => format!("{}, TLS", hyperdial_wire::redact_url(url)),
-                Some(false) => format!("{}, without TLS", hyperdial_wire::redact_url(url)),
-                None => hyperdial_wire::redact_url(url),
+                Some(true) => format!("{}{unnamed}, TLS", hyperdial_wire::redact_url(url)),
+                Some(false) => format!("{}{unnamed}, without TLS", hyperdial_wire::redact_url(url)),
+                None => format!("{}{unnamed}", hyperdial_wire::redact_url(url)),
             },
             migrated: migrated.into(),
             metric_queue: None,
@@ -613,6 +643,31 @@ mod tests {
         ] {
             assert_eq!(unknown_parameter(fine), None, "{fine}");
         }
+    }
+
+    #[test]
+    fn a_url_without_a_database_is_told_which_one_it_got() {
+        let named = |url: &str| {
+            PgConnectOptions::from_str(url)
+                .unwrap()
+                .get_database()
+                .map(String::from)
+        };
+        // libpq's rule: no path, no database named (PGDATABASE aside).
+        if std::env::var_os("PGDATABASE").is_none() {
+            assert_eq!(named("postgres://u@h:5432"), None);
+            assert_eq!(named("postgres://u@h:5432/"), None);
+        }
+        assert_eq!(named("postgres://u@h/sweeps").as_deref(), Some("sweeps"));
+        let (warning, note) = unnamed_database(None, Some("postgres")).unwrap();
+        assert!(warning.contains("PostgreSQL chose `postgres`"), "{warning}");
+        assert!(
+            warning.contains("end the URL with `/hyperdial`"),
+            "{warning}"
+        );
+        assert_eq!(note, ", in database `postgres` since the URL names none");
+        assert_eq!(unnamed_database(Some("sweeps"), Some("sweeps")), None);
+        assert_eq!(unnamed_database(None, None), None);
     }
 
     #[test]
