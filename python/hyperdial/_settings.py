@@ -53,6 +53,9 @@ LOCAL_START_SECONDS = 20.0  # seconds a local server may take to start
 # retry window (retry_seconds(), HYPERDIAL_RETRY_SECONDS or 60)
 CALL_RETRY_FOR = None
 TRIAL_HEARTBEAT = 5.0  # seconds of silence before an open trial gets a heartbeat
+# seconds heartbeats may fail in a row before standard error says so (the server's run
+# timeout, 60 s by default, crashes a trial it hears nothing from)
+HEARTBEAT_WARN_AFTER = 15.0
 
 
 def env(name, default=None):

@@ -28,6 +28,13 @@ from ._local_server import _local_store_hint, _sweep_server
 from ._query import _all_runs, _iso_time, _sorted_runs
 from ._states import IN_FLIGHT_RUN_STATES, TERMINAL_RUN_STATES, RunState, SweepState
 from ._transport import _SendError, _Transport, _call, _error_text, _server_from
+
+
+def _is_crashed(err):
+    """Whether ``err`` is the server's refusal of a report for a run it ended crashed
+    (``409``, code ``run_crashed``)."""
+    return err.status == 409 and isinstance(err.payload, dict) \
+        and err.payload.get("code") == "run_crashed"
 from ._values import Config, _jsonable, _metric_value
 
 
@@ -258,6 +265,7 @@ class Trial(_HistoryReader):
         self.url = "%s/runs/%s" % (server, self.id) if server and self.id else None
         self._stop = bool(run.get("stop_requested"))
         self._stop_reason = None
+        self._crashed = False  # the server ended it crashed while it was open here
         self._last_contact = time.monotonic()
         # The best value of the sweep metric known of this run: the server's metric when it
         # was read, then each value reported here (a tell sent with the next claim gets no
@@ -320,7 +328,10 @@ class Trial(_HistoryReader):
 
         ``step`` defaults to the next step. The server applies the sweep's
         ``early_terminate`` rule to it; :meth:`should_stop` tells whether it asked this trial
-        to stop. Returns :meth:`should_stop`.
+        to stop. Returns :meth:`should_stop`. A trial the server ended ``crashed`` while it
+        was open (nothing heard of it for the run timeout: the heartbeats could not get
+        through) stores nothing more: this says so once on standard error and returns True,
+        and its tell closes it without storing the value.
         """
         if not self.open:
             raise RuntimeError("hyperdial: trial %s was already told (%s)" % (self.id, self.state))
@@ -332,7 +343,15 @@ class Trial(_HistoryReader):
             if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
                 raise TypeError("hyperdial: step must be a non-negative integer, got %r" % (step,))
             point["step"] = int(step)
-        answer = _call(self._transport, "POST", self._path("metrics"), {"points": [point]})
+        if self._crashed:
+            return True  # the server ended it crashed (said once): nothing more is stored
+        answer = _call(self._transport, "POST", self._path("metrics"), {"points": [point]},
+                       ok_statuses=(409,))
+        if isinstance(answer, _SendError):
+            if not _is_crashed(answer):
+                raise RuntimeError("hyperdial: " + _error_text(answer)) from None
+            self.sweep._crashed_while_open(self, answer)
+            return True
         self._last_contact = time.monotonic()
         if len(point["values"]) == 1:  # one objective: it counts for the run's metric
             reported = next(iter(point["values"].values()))
@@ -761,7 +780,10 @@ class Sweep(_Closable):
                               stacklevel=_user_stacklevel())
         if _then is None:
             with self._sent(("finish", trial, body)):
-                answer = _call(self._transport, "POST", trial._path("finish"), body)
+                answer = _call(self._transport, "POST", trial._path("finish"), body,
+                               ok_statuses=(409,))
+            if isinstance(answer, _SendError):
+                return self._told_crashed(trial, answer, value)
         else:  # tell_and_ask: the finish travels with the next claim
             _then.append(self._claim_telling(trial, body))
             answer = None
@@ -779,6 +801,22 @@ class Sweep(_Closable):
                 trial.data = answer
         if told is not None:
             trial.value = told
+        return trial
+
+    def _told_crashed(self, trial, err, value):
+        """A tell refused with ``409`` (``err``): for a trial the server ended crashed (its
+        client fell silent for the run timeout), said on standard error and the trial closed
+        here as ``crashed``, so a loop goes on with its next trial, as an agent goes on after
+        a run crashed under it; any other refusal raises RuntimeError."""
+        if not _is_crashed(err):
+            raise RuntimeError("hyperdial: " + _error_text(err)) from None
+        with self._lock:
+            self._open.pop(trial.id, None)
+        if not trial._crashed:
+            _warn("trial %s of sweep %s %s: %s; the value told (%r) was not stored"
+                  % (trial.number, self.id, trial.params, _error_text(err), value))
+        trial._crashed = True
+        trial.state = RunState.CRASHED
         return trial
 
     def _fail(self, trial, reason):
@@ -819,6 +857,11 @@ class Sweep(_Closable):
         then = []
         self.tell(trial, value, state, _then=then, _refused=_refused)
         answer, headers = then[0]
+        if isinstance(answer, _SendError) and answer.status == 409:
+            # The told trial was ended crashed: nothing was claimed; tell() says so and
+            # closes it, then the next trial is asked for alone.
+            self._told_crashed(trial, answer, value)
+            return self.ask(timeout)
         if isinstance(answer, _SendError):
             if isinstance(answer.payload, dict) and answer.payload.get("state"):
                 self.data["state"] = answer.payload["state"]
@@ -990,7 +1033,7 @@ class Sweep(_Closable):
                 "claim_key": _claim_key()}
         with self._sent(("claim", body)):
             answer = _call(self._transport, "POST", self._path("claim"), body,
-                           ok_statuses=(410,),
+                           ok_statuses=(409, 410),
                            timeout=_settings.REQUEST_TIMEOUT + _settings.ASK_WAIT,
                            headers_out=headers)
         return answer, headers
@@ -1151,6 +1194,11 @@ class Sweep(_Closable):
             self._transport._drop_connection()
 
     def _beat_loop(self):
+        # Heartbeats that fail in a row are said once on standard error after
+        # HEARTBEAT_WARN_AFTER seconds, and their recovery too: past the server's run timeout
+        # without one, an open trial ends crashed, and the program should not learn that
+        # only from the refusal of its tell.
+        failing_since, warned = None, False
         while not self._beat_stop.wait(min(1.0, _settings.TRIAL_HEARTBEAT / 4)):
             with self._lock:
                 trials = list(self._open.values())
@@ -1159,16 +1207,42 @@ class Sweep(_Closable):
                     return
             now = time.monotonic()
             for trial in trials:
-                if now - trial._last_contact < _settings.TRIAL_HEARTBEAT or not trial.open:
+                if now - trial._last_contact < _settings.TRIAL_HEARTBEAT or not trial.open \
+                        or trial._crashed:
                     continue
                 try:
                     answer = self._transport.request("POST", trial._path("heartbeat"), {})
-                except _SendError:
+                except _SendError as err:
+                    if _is_crashed(err):
+                        self._crashed_while_open(trial, err)
+                    elif err.retryable:
+                        failing_since = failing_since or time.monotonic()
+                        failed_for = time.monotonic() - failing_since
+                        if not warned and failed_for >= _settings.HEARTBEAT_WARN_AFTER:
+                            warned = True
+                            _warn("heartbeats of the open trials of sweep %s have failed for "
+                                  "%.0f s (%s); the server ends a trial crashed when it hears "
+                                  "nothing of it for its run timeout (60 s by default); still "
+                                  "trying" % (self.id, failed_for, err))
                     continue
+                if warned:
+                    _warn("heartbeats of sweep %s reach the server again, after %.0f s"
+                          % (self.id, time.monotonic() - failing_since))
+                failing_since, warned = None, False
                 trial._last_contact = time.monotonic()
                 if isinstance(answer, dict) and answer.get("stop") is True:
                     trial._stop_reason = answer.get("reason")
                     trial._stop = True
+
+    def _crashed_while_open(self, trial, err):
+        """The server ended open ``trial`` crashed (it heard nothing of it for its run
+        timeout): said once, and the trial should stop (:meth:`Trial.should_stop`); neither
+        its reports nor its tell are stored."""
+        trial._crashed = True
+        trial._stop_reason = "crashed"
+        trial._stop = True
+        _warn("trial %s of sweep %s %s: %s; nothing more of it will be stored"
+              % (trial.number, self.id, trial.params, _error_text(err)))
 
     def __repr__(self):
         return "Sweep(id=%r, method=%r, state=%r, server=%r)" % (

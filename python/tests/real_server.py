@@ -45,6 +45,7 @@ class RealServerCase(unittest.TestCase):
     decorated with `unittest.skipUnless(BINARY, SKIP_REASON)`."""
 
     TMP_PREFIX = "hyperdial-test-"
+    SERVER_ARGS = ()  # more arguments of `hyperdial server`
 
     @classmethod
     def setUpClass(cls):
@@ -58,7 +59,7 @@ class RealServerCase(unittest.TestCase):
         cls.log = open(os.path.join(cls.tmp, "server.log"), "wb")
         cls.proc = subprocess.Popen(
             [BINARY, "server", "--db", os.path.join(cls.tmp, "db.sqlite"),
-             "--bind", "127.0.0.1:%d" % port],
+             "--bind", "127.0.0.1:%d" % port, *cls.SERVER_ARGS],
             stdout=cls.log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 20
         while True:

@@ -499,6 +499,26 @@ class AskTellTests(SweepTestCase):
             time.sleep(0.5)
             self.assertEqual(len(self.server.of("POST", "/heartbeat")), n)
 
+    def test_failing_heartbeats_are_said_once_and_so_is_their_recovery(self):
+        err = io.StringIO()
+        with mock.patch.object(hyperdial._settings, "TRIAL_HEARTBEAT", 0.1), \
+                mock.patch.object(hyperdial._settings, "HEARTBEAT_WARN_AFTER", 0.5), \
+                mock.patch.object(sys, "stderr", err):
+            sweep = self.create()
+            self.server.heartbeat_status = 503
+            trial = sweep.ask()
+            # (Trials other tests left open beat on servers long gone: their lines name a
+            # refused connection, not this server's 503.)
+            ours = "answered 503: no heartbeats here); the server ends a trial crashed when " \
+                "it hears nothing of it for its run timeout"
+            self.assertTrue(wait_for(lambda: ours in err.getvalue(), 5.0))
+            # Said once, not at every failed heartbeat.
+            time.sleep(0.5)
+            self.assertEqual(err.getvalue().count(ours), 1, err.getvalue())
+            self.server.heartbeat_status = 200
+            self.assertTrue(wait_for(lambda: "reach the server again" in err.getvalue(), 5.0))
+            sweep.tell(trial, 1.0)
+
     def test_unreachable_server_raises(self):
         sweep = hyperdial.Sweep({"id": "x"}, server="http://127.0.0.1:9")
         with self.assertRaises(RuntimeError):

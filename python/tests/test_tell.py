@@ -12,8 +12,10 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import unittest
 import warnings
+from unittest import mock
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PYTHON = os.path.join(HERE, os.pardir)
@@ -281,3 +283,50 @@ class ConnectionTests(RealServerClientCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@unittest.skipUnless(BINARY, SKIP_REASON)
+class CrashedTrialTests(RealServerClientCase):
+    """A trial the server ended crashed while it was open (its heartbeats never got through
+    for the run timeout): its reports and its tell store nothing, say so once, and the loop
+    goes on with the next trial instead of raising."""
+
+    TMP_PREFIX = "hyperdial-crashed-"
+    SERVER_ARGS = ("--run-timeout", "1")
+
+    def test_a_trial_crashed_while_open_is_said_once_and_the_loop_goes_on(self):
+        sweep = hyperdial.Sweep.create(
+            {"method": "random", "metric": {"name": "loss", "goal": "minimize"},
+             "parameters": {"x": {"min": 0.0, "max": 1.0}}, "retry": {"max": 0}},
+            project="crashed")
+        # No heartbeat is sent: the server hears nothing of the open trial.
+        with mock.patch.object(hyperdial._settings, "TRIAL_HEARTBEAT", 3600.0):
+            trial = sweep.ask()
+            deadline = time.monotonic() + 15
+            while sweep.trial(trial.id).state != "crashed":
+                self.assertLess(time.monotonic(), deadline, "the trial was not crashed")
+                time.sleep(0.2)
+            self.assertTrue(trial.report(0.3))
+            self.assertTrue(trial.should_stop())
+            nxt = sweep.tell_and_ask(trial, 0.3)
+        self.assertEqual(trial.state, "crashed")
+        self.assertIsNotNone(nxt)
+        self.assertNotEqual(nxt.id, trial.id)
+        said = sys.stderr.getvalue()
+        self.assertEqual(said.count("trial %s is crashed" % trial.id), 1, said)
+        self.assertIn("ask for the next trial", said)
+        self.assertIn("nothing more of it will be stored", said)
+        # The crashed trial stored nothing; the next one is told as usual.
+        self.assertIsNone(sweep.trial(trial.id).value)
+        sweep.tell(nxt, 0.2)
+        self.assertEqual(sweep.trial(nxt.id).state, "finished")
+        # A plain tell of a trial crashed unnoticed says so too, and does not raise.
+        with mock.patch.object(hyperdial._settings, "TRIAL_HEARTBEAT", 3600.0):
+            last = sweep.ask()
+            deadline = time.monotonic() + 15
+            while sweep.trial(last.id).state != "crashed":
+                self.assertLess(time.monotonic(), deadline, "the trial was not crashed")
+                time.sleep(0.2)
+            sweep.tell(last, 0.1)
+        self.assertEqual(last.state, "crashed")
+        self.assertIn("the value told (0.1) was not stored", sys.stderr.getvalue())

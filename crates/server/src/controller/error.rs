@@ -62,7 +62,7 @@ fn crashed_message(id: &str, why: &str, asked: bool) -> String {
     if asked {
         format!(
             "trial {id} is crashed ({why}); it takes no more reports: ask for the next trial \
-             (a retry of a crashed trial runs its configuration again)"
+             (the sweep's `retry` decides whether its configuration runs again)"
         )
     } else {
         format!(
