@@ -1048,17 +1048,15 @@ def init(config=None, project=None, name=None, mode=None, id=None, resume=None, 
             transport = _Transport(server, token)
             created = None
             try:
-                transport.request(
-                    "GET", "/api/v1/sweeps?project=" + urllib.parse.quote(project, safe=""),
-                    timeout=_settings.PROBE_TIMEOUT,
-                )
+                wait_until = _wait_for_server(transport, project)
                 body = {k: v for k, v in record.items() if v is not None}
                 answer_headers = {}
                 created = _create_run(
                     transport, body, answer_headers,
                     # The id came from the resume file: another process of this directory
                     # may still be running it, and finish it for good while we wait.
-                    resume_file if (id is None and resume_file and chosen_id) else None)
+                    resume_file if (id is None and resume_file and chosen_id) else None,
+                    wait_until=wait_until)
             except _SendError as err:
                 if chosen_id is not None and err.status in (400, 404, 409):
                     # The server answered about the chosen id: going offline would only
@@ -1149,14 +1147,57 @@ def init(config=None, project=None, name=None, mode=None, id=None, resume=None, 
     return new_run
 
 
-def _create_run(transport, body, answer_headers, resume_file=None):
+def _failing_but_there(err):
+    """Whether ``err`` comes from a server that took the connection but could not do the
+    request: a 5xx (its database down, full or busy) or no answer in time."""
+    return err.timed_out or (err.status is not None and err.status >= 500)
+
+
+def _wait_for_server(transport, project):
+    """The request of :func:`init`'s auto mode that looks for a server (the sweeps of
+    ``project``, answered from the database). No server (a refused connection, no route)
+    raises ``_SendError`` at once, so the run logs offline without delay. A server that took
+    the connection but failed (:func:`_failing_but_there`) is asked again until
+    :func:`_settings.init_wait_seconds` have passed (``HYPERDIAL_INIT_TIMEOUT``, 30 s), said
+    once on standard error: its database may be back in a moment, and a live run beats a file
+    to sync; then the last error is raised. The first attempt waits ``PROBE_TIMEOUT``, later
+    ones at least 2.5 s, long enough for a server whose database is down to answer 503.
+    Returns the monotonic time the wait ends at, for :func:`_create_run`."""
+    path = "/api/v1/sweeps?project=" + urllib.parse.quote(project, safe="")
+    deadline = time.monotonic() + _settings.init_wait_seconds()
+    timeout = _settings.PROBE_TIMEOUT
+    said = False
+    while True:
+        try:
+            transport.request("GET", path, timeout=timeout)
+            return deadline
+        except _SendError as err:
+            left = deadline - time.monotonic()
+            if not _failing_but_there(err) or left <= 0:
+                raise
+            if not said:
+                _warn("the server at %s %s; waiting up to %.0f s for it before logging offline "
+                      "(HYPERDIAL_INIT_TIMEOUT)" % (
+                          transport.server,
+                          "did not answer in time" if err.timed_out
+                          else "answered %s (its database may be down or busy)" % err.status,
+                          left))
+                said = True
+            time.sleep(min(1.0, left))
+            timeout = min(_settings.REQUEST_TIMEOUT, max(2.5, deadline - time.monotonic()))
+
+
+def _create_run(transport, body, answer_headers, resume_file=None, wait_until=None):
     """``POST /api/v1/runs`` with ``body``; a run to resume that another process was still
     writing to (``409``, code ``run_active``) is asked for again every few seconds for up to
     ``RESUME_WAIT`` seconds, with one line saying so: a process killed without a word leaves
     its run ``running`` until the server's run timeout, and its restart should go on with it.
     With ``resume_file`` (the id came from it), a run that other process finished with exit
     code 0 meanwhile (it removed the id from the file) is not continued: a new run is made.
-    Raises ``_SendError`` as the transport does."""
+    A ``503`` (a storage fault: nothing of the request was stored) is asked again until
+    ``wait_until`` (a monotonic time), as :func:`_wait_for_server` waits; a request that got
+    no answer is not, since the run may have been made. Raises ``_SendError`` as the
+    transport does."""
     deadline = time.monotonic() + _settings.RESUME_WAIT
     said = False
     while True:
@@ -1165,6 +1206,9 @@ def _create_run(transport, body, answer_headers, resume_file=None):
         try:
             return transport.request("POST", "/api/v1/runs", body, headers_out=answer_headers)
         except _SendError as err:
+            if err.status == 503 and wait_until is not None and time.monotonic() < wait_until:
+                time.sleep(min(1.0, max(0.05, wait_until - time.monotonic())))
+                continue
             active = (err.status == 409 and isinstance(err.payload, dict)
                       and err.payload.get("code") == "run_active")
             if not active or time.monotonic() >= deadline:

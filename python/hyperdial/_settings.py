@@ -30,6 +30,9 @@ TERM_FLUSH_SECONDS = 5.0  # seconds finish() waits for the server after SIGTERM,
 AGENT_HANDOVER_SECONDS = 2.0
 REQUEST_TIMEOUT = 5.0  # seconds, for one small request (1 s more per 256 KiB of body)
 PROBE_TIMEOUT = 0.5  # seconds, for the request that looks for a server
+# seconds init() waits for a server that is up but failing (5xx, or no answer in time: its
+# database down or busy) before it logs offline, when HYPERDIAL_INIT_TIMEOUT is not set
+DEFAULT_INIT_WAIT = 30.0
 # seconds ``init(id=, resume=)`` waits for a run another process was still writing to (the
 # server refuses it until it has been silent for its run timeout, 60 s by default)
 RESUME_WAIT = 120.0
@@ -73,6 +76,18 @@ def retry_seconds():
     if not (0 < value < 1e9):
         return DEFAULT_RETRY_SECONDS
     return max(0.1, value)
+
+
+def init_wait_seconds():
+    """How long ``init()`` waits for a server that accepted the connection but failed:
+    ``HYPERDIAL_INIT_TIMEOUT`` (seconds, >= 0; 0 logs offline at once), else 30."""
+    try:
+        value = float(env("HYPERDIAL_INIT_TIMEOUT", ""))
+    except ValueError:
+        return DEFAULT_INIT_WAIT
+    if not (0 <= value < 1e9):
+        return DEFAULT_INIT_WAIT
+    return value
 
 
 def call_retry_seconds():

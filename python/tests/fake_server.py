@@ -42,6 +42,8 @@ class FakeServer:
         self.lock = threading.Lock()
         self.stop_runs = False  # answer "stop": true to metrics and heartbeats
         self.fail_status = None  # answer every run request with this status
+        self.probe_fail = []  # answer the next GET /api/v1/sweeps with these statuses
+        self.create_fail = []  # answer the next POST /api/v1/runs with these statuses
         self.fail_next = []  # statuses answered to the next run requests first (e.g. [503, 429])
         self.max_body = None  # bodies larger than this many bytes answer 413
         self.heartbeat_status = 200  # answer heartbeats with this status
@@ -110,12 +112,20 @@ class FakeServer:
             return 401, {"error": "missing or wrong token"}
         parts = req.path.strip("/").split("/")
         if req.path == "/api/v1/sweeps" and req.method == "GET":
+            with self.lock:
+                failing = self.probe_fail.pop(0) if self.probe_fail else None
+            if failing:
+                return failing, {"error": "failing on purpose"}
             return 200, {"sweeps": []}
         if parts[:3] == ["api", "v1", "sweeps"] and len(parts) >= 3:
             answer = self.answer_sweep(req, parts[3:])
             if answer is not None:
                 return answer
         if req.path == "/api/v1/runs" and req.method == "POST":
+            with self.lock:
+                failing = self.create_fail.pop(0) if self.create_fail else None
+            if failing:
+                return failing, {"error": "failing on purpose"}
             body = req.body or {}
             return 201, {"id": self.run_id, "sweep": None, "project": body.get("project"),
                          "state": "running", "config": body.get("config")}

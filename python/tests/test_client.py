@@ -404,6 +404,44 @@ class AgentModeTests(ClientTestCase):
 
 
 class ServerModeTests(ClientTestCase):
+    def test_a_server_whose_database_is_down_is_waited_for_then_used(self):
+        # Up, but answering 503 (its database down): init waits for it, said once, instead
+        # of logging offline at once and leaving the run for `hyperdial sync`.
+        server = self.start_server()
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        server.probe_fail = [503, 503]
+        server.create_fail = [503]
+        run = hyperdial.init(config={"a": 1})
+        self.assertEqual(run.mode, "server")
+        run.log({"x": 1})
+        run.finish()
+        self.assertEqual(len(server.of("GET", "/api/v1/sweeps")), 3)
+        self.assertEqual(len(server.of("POST", "/api/v1/runs")), 2)
+        said = self.stderr.getvalue()
+        self.assertEqual(said.count("waiting up to"), 1, said)
+        self.assertIn("answered 503 (its database may be down or busy); waiting up to 30 s "
+                      "for it before logging offline (HYPERDIAL_INIT_TIMEOUT)", said)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, ".hyperdial", "offline")))
+
+    def test_a_server_failing_past_the_init_timeout_means_offline(self):
+        server = self.start_server()
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        os.environ["HYPERDIAL_INIT_TIMEOUT"] = "1"
+        server.probe_fail = [503] * 100
+        start = time.monotonic()
+        run = hyperdial.init()
+        self.assertGreaterEqual(time.monotonic() - start, 0.9)
+        self.assertEqual(run.mode, "offline")
+        run.finish()
+        self.assertEqual(server.of("POST", "/api/v1/runs"), [])
+        # With 0, at once.
+        os.environ["HYPERDIAL_INIT_TIMEOUT"] = "0"
+        start = time.monotonic()
+        run = hyperdial.init()
+        self.assertLess(time.monotonic() - start, 0.5)
+        self.assertEqual(run.mode, "offline")
+        run.finish()
+
     def test_create_log_summary_finish(self):
         server = self.start_server()
         os.environ["HYPERDIAL_SERVER"] = server.url
