@@ -16,7 +16,9 @@ interleave the tools, in a rotated order each round, so load on the machine fall
   server's and the client's CPU time per trial), Optuna in memory, with JournalStorage (a file) and with SQLite.
   With ``--pg URL`` (a PostgreSQL server; each measurement creates a scratch database there
   and drops it after), also hyperdial's server on PostgreSQL (both loops) and Optuna's RDB
-  storage on the same server (``psycopg2``).
+  storage on the same server (``psycopg2``). Also two threads on one sweep or study:
+  ``Sweep.optimize(n_jobs=2)`` against Optuna's ``study.optimize(n_jobs=2)`` (JournalStorage,
+  and RDB storage with ``--pg``), each ratio against hyperdial's two threads on its storage.
   A measurement stops after ``--max-seconds`` and reports the rate over the trials done.
 * logging 20,000 steps x 5 metrics from a script, until everything is stored: hyperdial's
   client (``hyperdial.init``/``log``/``finish``) against the server, MLflow (``log_batch`` of
@@ -160,16 +162,17 @@ def pg_scratch():
     return urllib.parse.urlunsplit(parts._replace(path="/" + name)), drop
 
 
-def asktell_hyperdial(n, directory, max_seconds, sync=None, combined=False, pg=False):
+def asktell_hyperdial(n, directory, max_seconds, sync=None, combined=False, pg=False, jobs=1):
     hyperdial = hyperdial_client()
     db, drop = pg_scratch() if pg else (None, lambda: None)
     try:
-        return asktell_server(hyperdial, Server(directory, sync, db), n, max_seconds, combined)
+        return asktell_server(hyperdial, Server(directory, sync, db), n, max_seconds, combined,
+                              jobs)
     finally:
         drop()
 
 
-def asktell_server(hyperdial, server, n, max_seconds, combined):
+def asktell_server(hyperdial, server, n, max_seconds, combined, jobs=1):
     try:
         sweep = hyperdial.Sweep.create(
             {"method": "random", "metric": {"name": "y", "goal": "minimize"}, "run_cap": n,
@@ -181,8 +184,9 @@ def asktell_server(hyperdial, server, n, max_seconds, combined):
         if combined:
             # The user's loop: Sweep.optimize tells a trial and asks for the next in one
             # request (tell_and_ask); the last trial is told alone.
+            # With jobs > 1, that many threads run the loop on one sweep (Optuna's n_jobs).
             done = sweep.optimize(lambda trial: trial.params["x"], n_trials=n,
-                                  timeout=max_seconds)
+                                  timeout=max_seconds, n_jobs=jobs)
         else:
             while done < n and time.perf_counter() - t0 < max_seconds:
                 trial = sweep.ask()
@@ -200,7 +204,7 @@ def asktell_server(hyperdial, server, n, max_seconds, combined):
         server.stop()
 
 
-def asktell_optuna(n, directory, max_seconds, storage_kind):
+def asktell_optuna(n, directory, max_seconds, storage_kind, jobs=1):
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     drop = lambda: None  # noqa: E731
@@ -220,7 +224,12 @@ def asktell_optuna(n, directory, max_seconds, storage_kind):
                                     sampler=optuna.samplers.RandomSampler(seed=0))
         done = 0
         t0 = time.perf_counter()
-        while done < n and time.perf_counter() - t0 < max_seconds:
+        if jobs > 1:
+            # Optuna's own threads on one study: study.optimize(n_jobs=...).
+            study.optimize(lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=n,
+                           timeout=max_seconds, n_jobs=jobs)
+            done = len(study.trials)
+        while done < n and time.perf_counter() - t0 < max_seconds and jobs == 1:
             trial = study.ask()
             study.tell(trial, trial.suggest_float("x", 0.0, 1.0))
             done += 1
@@ -354,8 +363,14 @@ def measure(name, n, directory, max_seconds):
         return asktell_hyperdial(n, directory, max_seconds, pg=True)
     if name == "asktell/hyperdial-pg-one":
         return asktell_hyperdial(n, directory, max_seconds, combined=True, pg=True)
+    if name == "asktell/hyperdial-one-2jobs":
+        return asktell_hyperdial(n, directory, max_seconds, combined=True, jobs=2)
+    if name == "asktell/hyperdial-pg-one-2jobs":
+        return asktell_hyperdial(n, directory, max_seconds, combined=True, pg=True, jobs=2)
     if name.startswith("asktell/optuna-"):
-        return asktell_optuna(n, directory, max_seconds, name.split("-", 1)[1])
+        kind = name.split("-", 1)[1]
+        jobs = 2 if kind.endswith("-2jobs") else 1
+        return asktell_optuna(n, directory, max_seconds, kind.replace("-2jobs", ""), jobs)
     return {"log/hyperdial": log_hyperdial, "log/mlflow": log_mlflow,
             "log/wandb": log_wandb, "log/trackio": log_trackio}[name](directory)
 
@@ -402,6 +417,10 @@ ASKTELL_LABELS = [
     ("asktell/hyperdial-pg", "hyperdial (server, PostgreSQL)"),
     ("asktell/hyperdial-pg-one", "hyperdial optimize, one request per trial (PostgreSQL)"),
     ("asktell/optuna-pg", "Optuna RDB storage (PostgreSQL)"),
+    ("asktell/hyperdial-one-2jobs", "hyperdial optimize(n_jobs=2), one sweep (FULL)"),
+    ("asktell/optuna-journal-2jobs", "Optuna optimize(n_jobs=2), JournalStorage (file)"),
+    ("asktell/hyperdial-pg-one-2jobs", "hyperdial optimize(n_jobs=2), one sweep (PostgreSQL)"),
+    ("asktell/optuna-pg-2jobs", "Optuna optimize(n_jobs=2), RDB storage (PostgreSQL)"),
 ]
 
 
@@ -451,8 +470,11 @@ def report(args, results, skipped, started, wall):
             if not shown((name, n)):
                 continue
             # PostgreSQL rows against hyperdial on PostgreSQL, the others against SQLite.
-            base_name = "asktell/hyperdial-pg" if name.endswith("-pg") or "-pg-" in name \
-                else "asktell/hyperdial"
+            pg_row = name.endswith("-pg") or "-pg-" in name
+            base_name = "asktell/hyperdial-pg" if pg_row else "asktell/hyperdial"
+            if name.endswith("-2jobs"):
+                # Two threads on one sweep, against hyperdial's two threads on that storage.
+                base_name = "asktell/hyperdial-%sone-2jobs" % ("pg-" if pg_row else "")
             base = med(results.get((base_name, n), []), "rate")
             if base is None:
                 base = med(results.get((base_name + "-one", n), []), "rate")
@@ -555,14 +577,16 @@ def main():
     plan = []
     for n in args.sizes:
         plan += [("asktell/hyperdial", n), ("asktell/hyperdial-normal", n),
-                 ("asktell/hyperdial-one", n), ("asktell/hyperdial-one-normal", n)]
+                 ("asktell/hyperdial-one", n), ("asktell/hyperdial-one-normal", n),
+                 ("asktell/hyperdial-one-2jobs", n)]
         if "optuna" not in skipped:
             plan += [("asktell/optuna-memory", n), ("asktell/optuna-journal", n),
-                     ("asktell/optuna-sqlite", n)]
+                     ("asktell/optuna-sqlite", n), ("asktell/optuna-journal-2jobs", n)]
         if args.pg:
-            plan += [("asktell/hyperdial-pg", n), ("asktell/hyperdial-pg-one", n)]
+            plan += [("asktell/hyperdial-pg", n), ("asktell/hyperdial-pg-one", n),
+                     ("asktell/hyperdial-pg-one-2jobs", n)]
             if "optuna" not in skipped and available("psycopg2"):
-                plan.append(("asktell/optuna-pg", n))
+                plan += [("asktell/optuna-pg", n), ("asktell/optuna-pg-2jobs", n)]
             elif "optuna" not in skipped:
                 print("psycopg2 is not installed: Optuna on PostgreSQL skipped", flush=True)
     plan.append(("log/hyperdial", 0))

@@ -12,7 +12,7 @@ use hyperdial_agent::{
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 
-/// A sweep whose default command runs `sh train.sh --lr=... --optimizer.kind=...`.
+/// A sweep whose default command runs `sh train.sh --lr=... --optimizer={'kind': ...}`.
 const SOURCE: &str = "\
 program: train.sh
 interpreter: sh
@@ -103,7 +103,7 @@ async fn claims_until_the_sweep_is_over() {
     // The argv from the default command, and the nested config in config.json.
     let out = mock.run("r1").text("stdout");
     assert!(
-        out.contains("argv: --lr=0.1 --optimizer.kind=adam\n"),
+        out.contains("argv: --lr=0.1 --optimizer={'kind': 'adam'}\n"),
         "{out}"
     );
     assert!(
@@ -118,7 +118,7 @@ async fn claims_until_the_sweep_is_over() {
     assert!(py.join("hyperdial/__init__.py").is_file());
     let out = mock.run("r2").text("stdout");
     assert!(
-        out.contains("argv: --lr=0.05 --optimizer.kind=sgd\n"),
+        out.contains("argv: --lr=0.05 --optimizer={'kind': 'sgd'}\n"),
         "{out}"
     );
     let run_dir = state_dir.join("runs/r1");

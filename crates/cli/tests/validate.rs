@@ -63,7 +63,10 @@ fn prints_the_parsed_sweep() {
     assert!(text.contains("hyperband"), "{text}");
     // The argv: the env macro expanded, the value with shell metacharacters kept whole.
     assert!(
-        text.contains("/usr/bin/env python3 train.py --data /home/test/data --optimizer.lr="),
+        text.contains(
+            "/usr/bin/env python3 train.py --data /home/test/data \"--optimizer={'lr': 0.1, \
+             'kind': 'adam'}\""
+        ),
         "{text}"
     );
     assert!(text.contains("'--tag=a b; rm -rf /'"), "{text}");

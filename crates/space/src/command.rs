@@ -25,8 +25,13 @@
 //! | `${args_json_file}` | one argument: the path of a file holding that JSON ([`CommandContext::args_json_file`]) | yes |
 //! | `${envvar:NAME}` | the value of the environment variable `NAME`; an error if it is unset | yes |
 //!
-//! Parameters are emitted in the order given (the sweep file's order), each under its dotted
-//! name (`optimizer.lr`). Values are written as Python's `str()` writes them ([`python_str`]),
+//! The args macros write one flag per top-level key of the run's config, in the order of its
+//! first parameter (the sweep file's order), as W&B's agent does: a block of nested parameters
+//! is one flag holding the block as a Python dict (`--optimizer={'lr': 0.01, 'nadam': {'beta':
+//! 0.9}}`), which a script written for W&B reads with `type=str` and then takes from
+//! `wandb.config`; a top-level name with a dot in it (`model.lr`) is a flag of its own. Write
+//! `--optimizer.lr=${optimizer.lr}` for one flag per nested leaf. Values are written as
+//! Python's `str()` writes them ([`python_str`]),
 //! because W&B's agent builds the flags with Python f-strings: `True`, `False`, `None`, `1e-05`,
 //! `1.0`, `[1, 'a']`. A script written for W&B therefore sees the same argv under hyperdial.
 //!
@@ -63,9 +68,6 @@
 //! - W&B recognizes only upper-case `${envvar:NAME}` names (`[A-Z0-9_]*`, empty allowed);
 //!   hyperdial accepts letters of either case, digits and `_`, and rejects an empty name.
 //! - `${interpreter}` is `python` in W&B and `python3` in hyperdial (settable per sweep).
-//! - W&B passes a nested parameter as one flag holding a dict (`--optimizer={'lr': 0.01}`);
-//!   hyperdial passes one dotted flag per leaf (`--optimizer.lr=0.01`). `${args_json}` and
-//!   `${args_json_file}` re-nest them, so the JSON has the same shape as W&B's.
 //! - `$${` for a literal `${` is a hyperdial addition.
 //! - A missing `program` or a command expanding to no arguments is an error up front rather than
 //!   a failure to start the process.
@@ -256,24 +258,33 @@ impl ListStyle {
         }
     }
 
-    /// Append this style's arguments for `args` to `out`.
+    /// Append this style's arguments for `args` to `out`: one flag per top-level key of the
+    /// run's config, as W&B's agent builds them from the config it hands the run, so a block
+    /// of nested parameters is one flag holding the dict (`--optimizer={'lr': 0.01}`).
     fn emit(self, args: &[Arg<'_>], out: &mut Vec<String>) {
-        for arg in args {
-            let name = arg.name;
+        for (name, node) in top_level(args) {
+            let value = match &node {
+                Node::Leaf(value) => python_str(value),
+                Node::Branch(children) => {
+                    let mut dict = String::new();
+                    write_python_branch(children, &mut dict);
+                    dict
+                }
+            };
             match self {
-                ListStyle::Args => out.push(format!("--{name}={}", python_str(arg.value))),
+                ListStyle::Args => out.push(format!("--{name}={value}")),
                 ListStyle::NoEquals => {
                     out.push(format!("--{name}"));
-                    out.push(python_str(arg.value));
+                    out.push(value);
                 }
-                ListStyle::NoHyphens => out.push(format!("{name}={}", python_str(arg.value))),
-                ListStyle::NoBooleanFlags => match arg.value {
-                    Value::Bool(true) => out.push(format!("--{name}")),
-                    Value::Bool(false) => {}
-                    value => out.push(format!("--{name}={}", python_str(value))),
+                ListStyle::NoHyphens => out.push(format!("{name}={value}")),
+                ListStyle::NoBooleanFlags => match node {
+                    Node::Leaf(Value::Bool(true)) => out.push(format!("--{name}")),
+                    Node::Leaf(Value::Bool(false)) => {}
+                    _ => out.push(format!("--{name}={value}")),
                 },
-                ListStyle::AppendHydra => out.push(format!("+{name}={}", python_str(arg.value))),
-                ListStyle::OverrideHydra => out.push(format!("++{name}={}", python_str(arg.value))),
+                ListStyle::AppendHydra => out.push(format!("+{name}={value}")),
+                ListStyle::OverrideHydra => out.push(format!("++{name}={value}")),
             }
         }
     }
@@ -840,6 +851,39 @@ pub fn args_json(args: &[Arg<'_>]) -> String {
     out
 }
 
+/// The run's config by top-level key, in the order of each key's first parameter: a
+/// parameter that is not nested is a leaf under its name (even one with a dot in it, such
+/// as a top-level `model.lr`), a block of nested parameters a branch under the block's name.
+fn top_level<'a>(args: &'a [Arg<'a>]) -> Vec<(&'a str, Node<'a>)> {
+    let mut root: Vec<(&str, Node<'_>)> = Vec::new();
+    for arg in args {
+        let keys: Vec<&str> = if arg.path.len() > 1 {
+            arg.path.iter().map(String::as_str).collect()
+        } else {
+            vec![arg.name]
+        };
+        insert(&mut root, &keys, arg.value);
+    }
+    root
+}
+
+/// Python's `repr` of a re-nested dict: `{'lr': 0.01, 'nadam': {'beta': 0.9}}`.
+fn write_python_branch(branch: &[(&str, Node<'_>)], out: &mut String) {
+    out.push('{');
+    for (i, (key, node)) in branch.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_python_string_repr(key, out);
+        out.push_str(": ");
+        match node {
+            Node::Leaf(value) => write_python_repr(value, out),
+            Node::Branch(children) => write_python_branch(children, out),
+        }
+    }
+    out.push('}');
+}
+
 /// A node of the re-nested parameter tree.
 enum Node<'a> {
     Leaf(&'a Value),
@@ -1335,11 +1379,64 @@ mod tests {
         assert_eq!(
             run(&["x", "${args}"], &p).unwrap()[1..],
             [
-                "--optimizer.lr=1e-05",
+                "--optimizer={'lr': 1e-05}",
                 "--layers=[64, 32]",
                 "--extra={'a': None, 'b': 'x'}",
                 "--nothing=None"
             ]
+        );
+    }
+
+    #[test]
+    fn a_nested_block_is_one_flag_holding_its_dict_as_in_wandb() {
+        // W&B's agent writes one flag per top-level key of the run's config, so W&B's own
+        // nested example (`parser.add_argument("--optimizer", type=str)`) parses it.
+        let p = Params(vec![
+            (
+                "optimizer.lr".into(),
+                strings(&["optimizer", "lr"]),
+                json!(0.001),
+            ),
+            ("epochs".into(), strings(&["epochs"]), json!(5)),
+            (
+                "optimizer.nadam.beta".into(),
+                strings(&["optimizer", "nadam", "beta"]),
+                json!(0.9),
+            ),
+            ("model.lr".into(), strings(&["model.lr"]), json!(1e-5)),
+            ("aug.flip".into(), strings(&["aug", "flip"]), json!(true)),
+        ]);
+        let dict = "{'lr': 0.001, 'nadam': {'beta': 0.9}}";
+        assert_eq!(
+            run(&["x", "${args}"], &p).unwrap()[1..],
+            [
+                format!("--optimizer={dict}"),
+                "--epochs=5".into(),
+                "--model.lr=1e-05".into(),
+                "--aug={'flip': True}".into(),
+            ]
+        );
+        assert_eq!(
+            run(&["x", "${args_no_equals}"], &p).unwrap()[1..3],
+            ["--optimizer".to_string(), dict.to_string()]
+        );
+        assert_eq!(
+            run(&["x", "${args_no_hyphens}"], &p).unwrap()[1],
+            format!("optimizer={dict}")
+        );
+        assert_eq!(
+            run(&["x", "${args_override_hydra}"], &p).unwrap()[4],
+            "++aug={'flip': True}"
+        );
+        // A dict is not a boolean: no bare flag for it.
+        assert_eq!(
+            run(&["x", "${args_no_boolean_flags}"], &p).unwrap()[4],
+            "--aug={'flip': True}"
+        );
+        // `best --format args` prints the same flags.
+        assert_eq!(
+            parameter_args(None, &p.args())[0],
+            format!("--optimizer={dict}")
         );
     }
 

@@ -208,6 +208,10 @@ pub fn shell_quote(token: &str) -> String {
             .all(|c| c.is_ascii_alphanumeric() || "_-./=:+,@%^".contains(c));
     if plain {
         token.to_string()
+    } else if token.contains('\'') && !token.contains(['"', '$', '`', '\\', '!']) {
+        // A Python dict or list of strings (`--optimizer={'kind': 'adam'}`) reads better in
+        // double quotes, where nothing in it is special.
+        format!("\"{token}\"")
     } else {
         format!("'{}'", token.replace('\'', "'\\''"))
     }
@@ -448,7 +452,26 @@ mod tests {
     fn quotes_only_what_needs_it() {
         assert_eq!(shell_quote("--lr=0.1"), "--lr=0.1");
         assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote("it's"), "\"it's\"");
         assert_eq!(shell_quote(""), "''");
+        assert_eq!(
+            shell_quote("--optimizer={'kind': 'adam'}"),
+            "\"--optimizer={'kind': 'adam'}\""
+        );
+        assert_eq!(shell_quote("it's $HOME"), "'it'\\''s $HOME'");
+        // What a POSIX shell makes of each quoted form is the item itself.
+        for token in [
+            "--optimizer={'kind': 'adam', 'lr': 0.1}",
+            "it's $HOME `x` \\ \" !",
+            "a b; rm -rf /",
+            "",
+        ] {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", shell_quote(token)))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), token);
+        }
     }
 }
