@@ -644,7 +644,16 @@ async fn print_sweep_best(
                 none.then(|| m.name.clone())
             }
             None => {
-                outln!("no run reported the metric");
+                let logged = logged_names(api, id).await;
+                let said = if logged.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (the runs logged {})", logged.join(", "))
+                };
+                outln!(
+                    "the sweep has no `metric`, so no run is the best one; to rank the runs, add \
+                     `metric: {{name: NAME, goal: minimize}}` (or `maximize`) to the sweep file{said}"
+                );
                 None
             }
         },

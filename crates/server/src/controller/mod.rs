@@ -1143,7 +1143,10 @@ impl Controller {
                 };
                 if let Some(None) = last {
                     final_state = RunState::Failed;
-                    error = Some(format!("the sweep metric `{name}` is NaN"));
+                    error = Some(format!(
+                        "the last value of the sweep metric `{name}` is NaN or infinite: a \
+                         run that diverged counts as failed, whatever it reported before"
+                    ));
                 }
             }
         }
