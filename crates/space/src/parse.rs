@@ -21,6 +21,9 @@ use hints::is_stray_field;
 /// Largest sweep file accepted, so a mistaken path cannot exhaust memory.
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
+/// The largest magnitude below which every whole float is an exact integer (2^53).
+const MAX_EXACT_INTEGER: f64 = 9_007_199_254_740_992.0;
+
 /// Top-level keys hyperdial understands.
 const TOP_KEYS: &[&str] = &[
     "method",
@@ -309,6 +312,8 @@ impl Validator {
         }
     }
 
+    /// An integer (`1e3` and `2.0`, floats without a fractional part, are read as integers
+    /// with a warning, as W&B's schema accepts them).
     fn integer(&mut self, path: &str, node: &Node) -> Option<i64> {
         self.integer_or(path, node, "")
     }
@@ -318,21 +323,21 @@ impl Validator {
     fn integer_or(&mut self, path: &str, node: &Node, fraction_hint: &str) -> Option<i64> {
         match &node.value {
             NodeValue::Int(i) => Some(*i),
-            NodeValue::Float(f) if f.fract() == 0.0 && f.is_finite() => {
-                self.error(
+            // W&B's schema (JSON Schema draft 7) counts a float without a fractional part as
+            // an integer, so a file W&B runs may hold `min: 2.0`: read as 2, with a warning.
+            NodeValue::Float(f) if f.fract() == 0.0 && f.abs() <= MAX_EXACT_INTEGER => {
+                let i = *f as i64;
+                self.warning(
                     path,
                     Some(node.location),
                     format!(
-                        "expected an integer, found the float {}",
+                        "an integer written as the float {}: read as {i}",
                         command::python_str(&node.to_json())
                     ),
                     // `1e3` is a float in YAML as `1000.0` is: either way, the integer's digits.
-                    format!(
-                        "write {} (digits only: no decimal point or exponent)",
-                        *f as i64
-                    ),
+                    format!("write {i} (digits only: no decimal point or exponent)"),
                 );
-                None
+                Some(i)
             }
             _ => {
                 self.error(

@@ -147,17 +147,32 @@ fn values_split_by_a_flow_mapping_are_told_the_list_once() {
 
 /// An integer written as a float, `1e3` or `1000.0`, is told the integer's digits.
 #[test]
-fn an_integer_written_as_a_float_is_told_its_digits() {
+fn an_integer_written_as_a_float_is_read_and_told_its_digits() {
+    // W&B's schema (JSON Schema draft 7) takes `1000.0` as an integer: read, with a warning.
     for written in ["1e3", "1000.0"] {
-        assert_eq!(
-            hint_at(
-                &format!(
-                    "program: t.py\nmethod: random\nparameters:\n  seed: {{distribution: int_uniform, min: 0, max: {written}}}\n"
-                ),
-                "parameters.seed.max",
+        let v = parse_str(
+            &format!(
+                "program: t.py\nmethod: random\nrun_cap: 10.0\nparameters:\n  seed: {{distribution: int_uniform, min: 0, max: {written}}}\n"
             ),
-            "write 1000 (digits only: no decimal point or exponent)"
+            "s.yaml",
+        )
+        .unwrap();
+        assert_eq!(v.config.run_cap, Some(10));
+        assert!(matches!(
+            v.config.parameters[0].distribution,
+            crate::Distribution::IntUniform { min: 0, max: 1000 }
+        ));
+        let w = v
+            .warnings
+            .iter()
+            .find(|w| w.path == "parameters.seed.max")
+            .unwrap_or_else(|| panic!("{:?}", v.warnings));
+        assert!(w.message.ends_with(": read as 1000"), "{}", w.message);
+        assert_eq!(
+            w.hint.as_deref(),
+            Some("write 1000 (digits only: no decimal point or exponent)")
         );
+        assert!(v.warnings.iter().any(|w| w.path == "run_cap"));
     }
 }
 

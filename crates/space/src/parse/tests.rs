@@ -479,11 +479,17 @@ fn unknown_macro() {
 #[test]
 fn int_uniform_wants_integers() {
     one_error(
-        &format!("{HEAD}  n: {{distribution: int_uniform, min: 2., max: 8.}}\n"),
+        &format!("{HEAD}  n: {{distribution: int_uniform, min: 2.5, max: 8.}}\n"),
         "parameters.n.min",
         4,
         "expected an integer",
     );
+    // Whole floats are integers to W&B's schema: read, with a warning each.
+    let v = ok(&format!(
+        "{HEAD}  n: {{distribution: int_uniform, min: 2., max: 8.0}}\n"
+    ));
+    assert_eq!(dist(&v, "n"), Distribution::IntUniform { min: 2, max: 8 });
+    assert_eq!(v.warnings.len(), 2, "{:?}", v.warnings);
 }
 
 #[test]
