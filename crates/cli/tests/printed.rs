@@ -205,6 +205,52 @@ fn the_suggested_agent_command_keeps_the_token_off_the_command_line() {
     );
 }
 
+/// `hyperdial sweep` for a program written for W&B (it imports `wandb`) suggests the agent
+/// command with `--wandb`, without which W&B's own package would fail the first run; the
+/// command as printed runs the sweep. Without the import, no `--wandb`.
+#[test]
+fn the_suggested_agent_command_has_wandb_for_a_script_that_imports_it() {
+    let s = Scratch::new("agent-command-wandb");
+    let server = ServerProcess::start_with(&s, &s.dir.join("db.sqlite"), free_port(), &[]);
+    s.write(
+        "wb.py",
+        "import argparse\nimport wandb\n\
+         p = argparse.ArgumentParser(); p.add_argument('--a', type=float)\n\
+         run = wandb.init()\nwandb.log({'loss': run.config['a']})\nrun.finish()\n",
+    );
+    s.write(
+        "sweep.yaml",
+        "program: wb.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  a: {values: [1.0, 2.0]}\n",
+    );
+    let printed = ok(&s, &["sweep", "sweep.yaml", "--server", &server.url]);
+    let line = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("start agents with:"))
+        .unwrap_or_else(|| panic!("no agent command in: {printed}"));
+    assert!(line.contains("(`--wandb`: `wb.py` imports wandb"), "{line}");
+    let command = line.split('`').nth(1).unwrap_or_else(|| panic!("{line}"));
+    let args: Vec<&str> = command.split_whitespace().collect();
+    assert_eq!(
+        args[..4],
+        ["hyperdial", "agent", args[2], "--wandb"],
+        "{command}"
+    );
+    let out = s.cmd(&args[1..]).output().unwrap();
+    assert!(out.status.success(), "{command}: {}", text(&out));
+    let runs = s
+        .cmd(&["runs", args[2], "--json", "--server", &server.url])
+        .output()
+        .unwrap();
+    let runs: serde_json::Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    assert!(runs.iter().all(|r| r["state"] == "finished"), "{runs:#?}");
+    // A program that does not import it: no `--wandb`.
+    s.write("sweep2.yaml", TINY);
+    let printed = ok(&s, &["sweep", "sweep2.yaml", "--server", &server.url]);
+    assert!(!printed.contains("--wandb"), "{printed}");
+}
+
 /// A read command given `--token` suggests commands without it (not even
 /// `--token "$HYPERDIAL_TOKEN"`, which the shell would expand onto the next command's argv,
 /// where `ps` shows it), says once that they read the token from `HYPERDIAL_TOKEN`, and the

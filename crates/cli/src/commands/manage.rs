@@ -5,7 +5,7 @@
 //! its answers; [`read`] opens it on a server or, with none given, on the local store
 //! ([`crate::source`]), so their output is the same either way.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -77,18 +77,67 @@ pub async fn create(
         match runnable {
             // Drive it from Python (`hyperdial.Sweep`, ask/tell); agents would refuse it.
             Some(why) => println!("no agents for this sweep: {why}"),
-            None => println!(
-                "start agents{} with:  {}",
-                parsed
+            None => {
+                let mut command = agent_command(id, api.base(), remote);
+                let wandb = parsed
                     .as_ref()
-                    .map(|v| where_agents_start(&v.config, file))
-                    .unwrap_or_default(),
-                agent_command(id, api.base(), remote)
-            ),
+                    .and_then(|v| program_imports_wandb(&v.config, file));
+                if let Some(program) = &wandb {
+                    // Without it, the script imports W&B's own package, which wants an
+                    // account: the first run would fail.
+                    command = command.replacen(
+                        &format!("hyperdial agent {id} "),
+                        &format!("hyperdial agent {id} --wandb "),
+                        1,
+                    );
+                    command.push_str(&format!(
+                        " (`--wandb`: {program} imports wandb, and gets hyperdial's \
+                         W&B-compatible module; or put `wandb: true` in the sweep file)"
+                    ));
+                }
+                println!(
+                    "start agents{} with:  {command}",
+                    parsed
+                        .as_ref()
+                        .map(|v| where_agents_start(&v.config, file))
+                        .unwrap_or_default(),
+                )
+            }
         }
         println!("dashboard:          {}/sweeps/{id}", api.base());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The program of a sweep read from `file` when it is a Python file that imports `wandb`
+/// (an `import wandb` or `from wandb` line) and the sweep does not ask for hyperdial's
+/// W&B-compatible module (`wandb: true`): its agents need `--wandb`. The program is looked for
+/// here, then beside the sweep file; at most its first MiB is read.
+fn program_imports_wandb(config: &hyperdial_space::SweepConfig, file: &Path) -> Option<String> {
+    if config.wandb {
+        return None;
+    }
+    let program = hyperdial_space::command::script_program(config)?;
+    let path = [
+        Some(PathBuf::from(program)),
+        file.parent().map(|d| d.join(program)),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|p| p.is_file())?;
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(std::fs::File::open(&path).ok()?, 1 << 20),
+        &mut text,
+    )
+    .ok()?;
+    let imports = String::from_utf8_lossy(&text).lines().any(|line| {
+        let line = line.trim_start();
+        line.strip_prefix("import wandb")
+            .or_else(|| line.strip_prefix("from wandb"))
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '.', ',', '\t']))
+    });
+    imports.then(|| format!("`{program}`"))
 }
 
 /// Where agents of a sweep read from `file` must start, when it is not here: the program its
