@@ -519,12 +519,22 @@ pub fn check_template(template: &[String], params: &[&str]) -> Vec<TemplateIssue
         });
     }
     let mut substituted: Vec<(usize, &str)> = Vec::new();
+    let mut embedded: Option<(usize, &'static str)> = None;
     for (index, item) in template.iter().enumerate() {
         let parsed = parse_item(item, params);
         for piece in &parsed.pieces {
             if let Piece::Param(name) = piece {
                 substituted.push((index, name));
             }
+        }
+        // A single-value macro inside a longer item: W&B substitutes only `${envvar:…}` there.
+        if parsed.pieces.len() > 1 && embedded.is_none() {
+            embedded = parsed.pieces.iter().find_map(|piece| match piece {
+                Piece::Macro(mac) if !matches!(mac, Macro::EnvVar(_) | Macro::List(_)) => {
+                    Some((index, mac.name()))
+                }
+                _ => None,
+            });
         }
         for (severity, message, hint) in parsed.issues {
             issues.push(TemplateIssue {
@@ -550,8 +560,22 @@ pub fn check_template(template: &[String], params: &[&str]) -> Vec<TemplateIssue
             ),
             hint: Some("this substitution is a hyperdial extension".to_string()),
         });
-        issues.sort_by_key(|i| i.index);
     }
+    if let Some((index, name)) = embedded {
+        issues.push(TemplateIssue {
+            severity: Severity::Warning,
+            index,
+            message: format!(
+                "`${{{name}}}` inside a longer item is replaced; W&B replaces a macro there only \
+                 for `${{envvar:…}}`, and would pass the text `${{{name}}}` unchanged"
+            ),
+            hint: Some(format!(
+                "this substitution is a hyperdial extension; under W&B, make `${{{name}}}` an \
+                 item of its own"
+            )),
+        });
+    }
+    issues.sort_by_key(|i| i.index);
     issues
 }
 
@@ -1767,6 +1791,29 @@ mod tests {
         );
         // A command that passes no parameters at all: W&B's `${args}` form.
         assert_eq!(style(&["python", "t.py"]).len(), 5);
+    }
+
+    #[test]
+    fn a_single_value_macro_inside_an_item_is_warned_as_a_difference_from_wandb() {
+        let issues = check_template(
+            &strings(&[
+                "x",
+                "--cfg=${args_json_file}",
+                "${envvar:HOME}/data",
+                "${program}",
+            ]),
+            &[],
+        );
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].severity, Severity::Warning);
+        assert_eq!(issues[0].index, 1);
+        assert!(
+            issues[0]
+                .message
+                .starts_with("`${args_json_file}` inside a longer item is replaced"),
+            "{}",
+            issues[0].message
+        );
     }
 
     #[test]
