@@ -150,9 +150,16 @@ pub(crate) struct History {
     /// ([`History::take_own_write`]) that lie above `since`: runs carrying them are not
     /// changes to the check of [`hyperdial_store::Storage::tell_and_insert_checked`].
     own: Vec<i64>,
-    /// What the last ask/tell trial wrote, when nothing else had changed the sweep's runs: the
-    /// next trial's tell may decide from it without reading ([`super::tell`]).
-    hot: Option<Hot>,
+    /// The sweep as the last ask/tell trial's write left it, when nothing else had changed
+    /// the sweep's runs: with a run in [`History::hot_runs`], what the tell of that run may
+    /// decide from without reading ([`super::tell`]).
+    hot_sweep: Option<hyperdial_store::SweepRow>,
+    /// The runs ask/tell trials inserted, as they wrote them, oldest first, at most
+    /// [`MAX_OWN_MARKS`]: several loops on one sweep (`optimize(n_jobs=2)`) each tell the run
+    /// their own last trial claimed, and each finds it here. A read drops those it finds
+    /// ended; a write decided from one that changed otherwise writes nothing
+    /// ([`History::take_changes`]).
+    hot_runs: Vec<hyperdial_store::RunRow>,
     /// Trials to decide by reading first, after a decision without reading found the sweep
     /// changed ([`History::hot_failed`]); doubles with each such failure in a row, up to 64.
     hot_pause: u32,
@@ -219,7 +226,8 @@ impl History {
             finished: BTreeMap::new(),
             walk: Mutex::new(None),
             own: Vec::new(),
-            hot: None,
+            hot_sweep: None,
+            hot_runs: Vec::new(),
             hot_pause: 0,
             hot_failures: 0,
             unread_trials: 0,
@@ -237,15 +245,17 @@ impl History {
     }
 
     /// Take in this server's own write, checked to be the only change to the sweep's runs
-    /// since the history's mark: its runs as written, its mark, and what the next trial's tell
-    /// may decide from ([`History::take_hot`]). `unread`: the write was decided without
-    /// reading (from the last one's [`Hot`]), which ends a run of failures.
+    /// since the history's mark: its runs as written, its mark, and what the tell of the run
+    /// it inserted may decide from ([`History::take_hot`]); the other runs kept for such tells
+    /// stay, since nothing but this write changed the sweep. `unread`: the write was decided
+    /// without reading (from a [`Hot`]), which ends a run of failures.
     pub(crate) fn take_own_write(
         &mut self,
         write: hyperdial_store::OwnWrite,
         hot: Hot,
         unread: bool,
     ) {
+        let kept = std::mem::take(&mut self.hot_runs);
         self.take_changes(write.trials, write.mark);
         self.own.push(write.own);
         if unread {
@@ -253,25 +263,39 @@ impl History {
             self.unread_trials += 1;
         }
         if self.own.len() <= MAX_OWN_MARKS {
-            self.hot = Some(hot);
+            self.hot_runs = kept;
+            self.hot_runs.retain(|r| r.id != hot.run.id);
+            self.hot_runs.push(hot.run);
+            if self.hot_runs.len() > MAX_OWN_MARKS {
+                self.hot_runs.remove(0);
+            }
+            self.hot_sweep = Some(hot.sweep);
         }
     }
 
-    /// What the last trial's write left, if the run told now is the one it inserted and no
-    /// failure asks to read first; taken, so it serves one trial.
+    /// What a tell of `run_id` may decide from without reading: the sweep as the last write
+    /// left it and the run as its trial's write inserted it, if that run is kept and no failure
+    /// asks to read first. The run is taken either way (its end is being decided now).
     pub(crate) fn take_hot(&mut self, run_id: &str) -> Option<Hot> {
-        let hot = self.hot.take()?;
+        let run = self
+            .hot_runs
+            .iter()
+            .position(|r| r.id == run_id)
+            .map(|i| self.hot_runs.remove(i));
+        let sweep = self.hot_sweep.clone()?;
         if self.hot_pause > 0 {
             self.hot_pause -= 1;
+            self.hot_sweep = None;
             return None;
         }
-        (hot.run.id == run_id).then_some(hot)
+        Some(Hot { sweep, run: run? })
     }
 
     /// A decision without reading found the sweep or the run changed: read first for the next
     /// 2, 4, … 64 trials.
     pub(crate) fn hot_failed(&mut self) {
-        self.hot = None;
+        self.hot_sweep = None;
+        self.hot_runs.clear();
         self.hot_failures = self.hot_failures.saturating_add(1);
         self.hot_pause = 1 << self.hot_failures.min(6);
     }
@@ -293,6 +317,20 @@ impl History {
     /// up to (what a refresh reads). Returns how many there were.
     pub(crate) fn take_changes(&mut self, rows: Vec<TrialRow>, mark: i64) -> usize {
         let n = rows.len();
+        // Kept runs read as no longer running (ended, or queued again). The rows of this
+        // server's own writes come back in reads too (their mark lies above the one kept), so
+        // a kept run read as running stays: if anything else changed it meanwhile, the
+        // write decided from it finds that and writes nothing (its guard requires the run's
+        // step, summary, metric and stop request as kept), and the trial is decided again
+        // from a read.
+        let changed: Vec<String> = if self.hot_runs.is_empty() {
+            Vec::new()
+        } else {
+            rows.iter()
+                .filter(|r| r.state != RunState::Running || r.finished_ms.is_some())
+                .map(|r| r.id.clone())
+                .collect()
+        };
         let mut noisy: Vec<String> = Vec::new();
         for row in rows {
             let new = !self.runs.contains_key(&row.id);
@@ -312,10 +350,12 @@ impl History {
         }
         self.since = mark;
         self.rows_read += n as u64;
-        // Own writes at or below the mark are read as changes like any other's; whatever
-        // was decided from before this read is stale.
+        // Own writes at or below the mark are read as changes like any other's; the sweep as
+        // a write left it is stale after a read (its number may have moved), and so is every
+        // kept run the read found ended.
         self.own.retain(|own| *own > mark);
-        self.hot = None;
+        self.hot_sweep = None;
+        self.hot_runs.retain(|r| !changed.contains(&r.id));
         n
     }
 

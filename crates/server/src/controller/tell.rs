@@ -355,6 +355,60 @@ mod tests {
         db.remove().await;
     }
 
+    /// Two ask/tell loops on one sweep of one server (`optimize(n_jobs=2)`), their trials
+    /// interleaved: on PostgreSQL each loop's tell finds the run its last trial claimed, though
+    /// the other loop wrote in between, and decides without reading; every told value is
+    /// stored.
+    async fn two_loops_decide_from_their_own_writes(db: TestDb, unread: bool) {
+        let mut decided = Vec::new();
+        for _ in 0..5 {
+            let (c, _, sweep) = two_servers(&db).await;
+            let mut runs = [first_run(&c, &sweep).await, first_run(&c, &sweep).await];
+            let mut told = Vec::new();
+            for i in 0..40u32 {
+                let loop_ = (i % 2) as usize;
+                let loss = 1.0 / f64::from(i + 1);
+                let claimed = next(&c, &sweep, &runs[loop_], loss).await;
+                told.push((runs[loop_].id.clone(), loss));
+                runs[loop_] = claimed;
+            }
+            for (id, loss) in told {
+                let run = c.store().run(&id).await.unwrap().unwrap();
+                assert_eq!((run.state, run.metric), (RunState::Finished, Some(loss)));
+            }
+            decided.push(unread_trials(&c, &sweep).await);
+            // (A transaction open elsewhere on the database server holds the mark back and
+            // makes trials read, as in the lone loop's test: try again on a new sweep.)
+            if !unread || decided.last() >= Some(&25) {
+                break;
+            }
+        }
+        if unread {
+            assert!(
+                decided.iter().any(|&d| d >= 25),
+                "trials of 40 decided without reading, sweep by sweep: {decided:?}"
+            );
+        } else {
+            assert_eq!(decided, [0]);
+        }
+        db.remove().await;
+    }
+
+    #[tokio::test]
+    async fn sqlite_two_loops_read_every_trial() {
+        two_loops_decide_from_their_own_writes(TestDb::sqlite(), false).await;
+    }
+
+    #[tokio::test]
+    async fn postgres_two_loops_decide_from_their_own_writes() {
+        if let Some(db) =
+            TestDb::postgres("controller::tell postgres_two_loops_decide_from_their_own_writes")
+                .await
+        {
+            two_loops_decide_from_their_own_writes(db, true).await;
+        }
+    }
+
     /// 20 trials of a loop on `sweep`, checked stored: how many were decided without reading.
     async fn lone_loop(c: &Controller, sweep: &str) -> u64 {
         let mut run = first_run(c, sweep).await;
