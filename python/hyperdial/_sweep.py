@@ -28,6 +28,7 @@ from ._local_server import _local_store_hint, _sweep_server
 from ._query import _all_runs, _iso_time, _sorted_runs
 from ._states import IN_FLIGHT_RUN_STATES, TERMINAL_RUN_STATES, RunState, SweepState
 from ._transport import _SendError, _Transport, _call, _error_text, _server_from
+from ._values import Config, _jsonable, _metric_value
 
 
 def _is_crashed(err):
@@ -35,7 +36,6 @@ def _is_crashed(err):
     (``409``, code ``run_crashed``)."""
     return err.status == 409 and isinstance(err.payload, dict) \
         and err.payload.get("code") == "run_crashed"
-from ._values import Config, _jsonable, _metric_value
 
 
 _WAITED_HEADER = "x-hyperdial-waited-ms"  # on a 204 after the server held the claim open
