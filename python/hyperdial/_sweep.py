@@ -1004,6 +1004,11 @@ class Sweep(_Closable):
                             self.tell(trial, value, state, _refused=_warn)
                             next_trial = None
                     except RuntimeError as err:
+                        # The loop ends here and leaves the trial: its heartbeats stop, so the
+                        # server ends it crashed after its run timeout, as said below, even
+                        # while this process lives on (a notebook).
+                        with self._lock:
+                            self._open.pop(trial.id, None)
                         raise RuntimeError(
                             "%s\nhyperdial: trial %s of sweep %s (%s) returned %r, which was "
                             "not stored; once the server is back the trial ends crashed, and "
@@ -1222,8 +1227,8 @@ class Sweep(_Closable):
                             warned = True
                             _warn("heartbeats of the open trials of sweep %s have failed for "
                                   "%.0f s (%s); the server ends a trial crashed when it hears "
-                                  "nothing of it for its run timeout (60 s by default); still "
-                                  "trying" % (self.id, failed_for, err))
+                                  "nothing of it for its run timeout (`--run-timeout`, 60 s by "
+                                  "default); still trying" % (self.id, failed_for, err))
                     continue
                 if warned:
                     _warn("heartbeats of sweep %s reach the server again, after %.0f s"

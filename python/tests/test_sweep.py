@@ -519,6 +519,23 @@ class AskTellTests(SweepTestCase):
             self.assertTrue(wait_for(lambda: "reach the server again" in err.getvalue(), 5.0))
             sweep.tell(trial, 1.0)
 
+    def test_a_trial_optimize_could_not_tell_is_left_to_crash_not_kept_alive(self):
+        # The server refuses the tell (5xx for the retry window): optimize raises, and the
+        # trial's heartbeats stop, so the server ends it crashed, as the error says, even
+        # while this process lives on.
+        with mock.patch.object(hyperdial._settings, "TRIAL_HEARTBEAT", 0.1), \
+                mock.patch.object(sys, "stderr", io.StringIO()):
+            sweep = self.create()
+            self.server.fail_status = 503
+            with self.assertRaises(RuntimeError) as raised:
+                sweep.optimize(lambda t: 0.5, n_trials=1)
+            self.assertIn("once the server is back the trial ends crashed", str(raised.exception))
+            self.assertEqual(sweep._open, {})
+            self.server.fail_status = None
+            beats = len(self.server.of("POST", "/heartbeat"))
+            time.sleep(0.6)
+            self.assertEqual(len(self.server.of("POST", "/heartbeat")), beats)
+
     def test_unreachable_server_raises(self):
         sweep = hyperdial.Sweep({"id": "x"}, server="http://127.0.0.1:9")
         with self.assertRaises(RuntimeError):

@@ -216,16 +216,20 @@ impl Api {
             return Ok(resp);
         }
         let status = resp.status();
-        if let (404, Some(store), Some((kind, id))) =
-            (status.as_u16(), &self.store, missing_object(path))
-        {
-            anyhow::bail!("no {kind} {id} in {store}");
-        }
         let text = resp.text().await.unwrap_or_default();
         let message = serde_json::from_str::<Value>(&text)
             .ok()
             .and_then(|v| v["error"].as_str().map(str::to_string))
             .unwrap_or(text);
+        // Only a 404 for the run or sweep itself: `/sweeps/ID/best` also answers 404 when
+        // the sweep exists and has no best run yet, and says so.
+        if let (404, Some(store), Some((kind, id))) =
+            (status.as_u16(), &self.store, missing_object(path))
+        {
+            if message.starts_with(&format!("no {kind} with id")) {
+                anyhow::bail!("no {kind} {id} in {store}");
+            }
+        }
         Err(HttpError {
             path: path.to_string(),
             status: status.as_u16(),

@@ -583,6 +583,27 @@ fn a_missing_run_or_sweep_is_named_in_the_store_not_by_an_internal_url() {
         );
         assert!(!err.contains("/api/"), "{args:?}: {err}");
     }
+    // A sweep that exists but has no best run is not called missing.
+    s.write(
+        "nobest.yaml",
+        &GRID.replace("name: loss", "name: not_logged"),
+    );
+    let out = s.run(&["tune", "nobest.yaml", "--port", "0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let sweeps = json_of(&s, &["sweeps", "--json"]);
+    let id = sweeps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["config"]["metric"]["name"] == "not_logged")
+        .and_then(|w| w["id"].as_str())
+        .unwrap_or_else(|| panic!("{sweeps:#}"))
+        .to_string();
+    let out = s.run(&["best", &id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(err.contains("has reported the metric"), "{err}");
+    assert!(!err.contains(&format!("no sweep {id}")), "{err}");
 }
 
 /// With no server named, the commands that change a sweep reach the `hyperdial ui` (or

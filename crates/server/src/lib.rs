@@ -350,7 +350,8 @@ pub async fn serve(
             controller.events = api::events::Bus::with_fanout(fanout.clone());
             tracing::info!(
                 server = fanout.server(),
-                "live events are shared with the other servers of this database"
+                "live events are shared with any other server of this database (nothing is \
+                 sent while this one is alone)"
             );
             Some(fanout)
         }

@@ -131,13 +131,36 @@ fn program_imports_wandb(config: &hyperdial_space::SweepConfig, file: &Path) -> 
         &mut text,
     )
     .ok()?;
-    let imports = String::from_utf8_lossy(&text).lines().any(|line| {
-        let line = line.trim_start();
-        line.strip_prefix("import wandb")
-            .or_else(|| line.strip_prefix("from wandb"))
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '.', ',', '\t']))
-    });
-    imports.then(|| format!("`{program}`"))
+    imports_wandb(&String::from_utf8_lossy(&text)).then(|| format!("`{program}`"))
+}
+
+/// Whether Python source `text` imports `wandb` itself, in any statement of a line
+/// (`import wandb`, `import os, wandb as wb`, `x = 1; from wandb.sdk import init`), or through
+/// a logger that does (Lightning's `WandbLogger`, `importlib.import_module("wandb")`).
+fn imports_wandb(text: &str) -> bool {
+    let is_wandb = |module: &str| module == "wandb" || module.starts_with("wandb.");
+    text.lines().any(|line| {
+        let line = line.trim_start_matches('\u{feff}');
+        if line.contains("WandbLogger")
+            || line.contains("import_module(\"wandb\"")
+            || line.contains("import_module('wandb'")
+        {
+            return true;
+        }
+        let code = line.split('#').next().unwrap_or_default();
+        code.split(';').any(|statement| {
+            let statement = statement.trim();
+            if let Some(names) = statement.strip_prefix("import ") {
+                names
+                    .split(',')
+                    .any(|name| is_wandb(name.split_whitespace().next().unwrap_or_default()))
+            } else if let Some(rest) = statement.strip_prefix("from ") {
+                is_wandb(rest.split_whitespace().next().unwrap_or_default())
+            } else {
+                false
+            }
+        })
+    })
 }
 
 /// Where agents of a sweep read from `file` must start, when it is not here: the program its
@@ -1075,6 +1098,32 @@ pub fn urlencode(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_program_importing_wandb_is_recognized_in_every_form_of_import() {
+        for text in [
+            "import wandb\n",
+            "\u{feff}import wandb\n",
+            "import os, sys, wandb\n",
+            "import numpy, wandb as wb\n",
+            "import wandb; import os\n",
+            "x = 1; import wandb\n",
+            "def f():\n    import wandb\r\n",
+            "from wandb.sdk import init\n",
+            "from lightning.pytorch.loggers import WandbLogger\n",
+            "m = importlib.import_module(\"wandb\")\n",
+        ] {
+            assert!(super::imports_wandb(text), "{text:?}");
+        }
+        for text in [
+            "import wandb_utils\n",
+            "import os  # then wandb\n",
+            "print('import wandb')\n",
+            "from mywandb import x\n",
+        ] {
+            assert!(!super::imports_wandb(text), "{text:?}");
+        }
+    }
+
     use super::*;
 
     use crate::source::source;

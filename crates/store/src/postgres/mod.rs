@@ -224,22 +224,37 @@ fn on_this_machine(options: &PgConnectOptions) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// When the URL names no database (`named`), PostgreSQL connects to the one named after the
-/// role (libpq's rule), often `postgres`, where other tools keep their data too: the warning
-/// for the log and the note for the start-up line, naming the database connected to
-/// (`current`). `None` when the URL names one.
-fn unnamed_database(named: Option<&str>, current: Option<&str>) -> Option<(String, String)> {
-    match (named, current) {
-        (None, Some(current)) => Some((
-            format!(
-                "the URL names no database, so PostgreSQL chose `{current}` (the one named after \
-                 the role); to keep sweeps in a database of their own, create one (`createdb \
-                 hyperdial`) and end the URL with `/hyperdial`"
-            ),
-            format!(", in database `{current}` since the URL names none"),
-        )),
-        _ => None,
-    }
+/// Whether the URL's path names the database (`postgres://u@h/NAME`).
+fn url_names_database(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.split('?').next().unwrap_or_default();
+    rest.split_once('/')
+        .is_some_and(|(_, path)| !path.is_empty())
+}
+
+/// What the start-up line adds when the URL's path names no database (`in_path` false): the
+/// database connected to (`current`). The database may be named elsewhere (`named`:
+/// `?dbname=`, `PGDATABASE`); when it is not, PostgreSQL connected to the one named after the
+/// role (libpq's rule), often `postgres`, where other tools keep their data too, and the
+/// first string is a warning for the log. `None` when the path names it.
+fn unnamed_database(
+    in_path: bool,
+    named: Option<&str>,
+    current: Option<&str>,
+) -> Option<(Option<String>, String)> {
+    let current = current.filter(|_| !in_path)?;
+    let warning = named.is_none().then(|| {
+        format!(
+            "the URL names no database, so PostgreSQL chose `{current}` (the one named after \
+             the role); to keep sweeps in a database of their own, create one (`createdb \
+             hyperdial`) and end the URL with `/hyperdial`"
+        )
+    });
+    let note = match named {
+        None => format!(", in database `{current}` since the URL names none"),
+        Some(_) => format!(", in database `{current}`"),
+    };
+    Some((warning, note))
 }
 
 /// The PostgreSQL backend of [`crate::Storage`].
@@ -330,9 +345,15 @@ impl PostgresStorage {
             Some((encrypted, database)) => (Some(encrypted), Some(database)),
             None => (None, None),
         };
-        let unnamed = match unnamed_database(options.get_database(), database.as_deref()) {
+        let unnamed = match unnamed_database(
+            url_names_database(url),
+            options.get_database(),
+            database.as_deref(),
+        ) {
             Some((warning, note)) => {
-                tracing::warn!("{warning}");
+                if let Some(warning) = warning {
+                    tracing::warn!("{warning}");
+                }
                 note
             }
             None => String::new(),
@@ -659,15 +680,35 @@ mod tests {
             assert_eq!(named("postgres://u@h:5432/"), None);
         }
         assert_eq!(named("postgres://u@h/sweeps").as_deref(), Some("sweeps"));
-        let (warning, note) = unnamed_database(None, Some("postgres")).unwrap();
+        let (warning, note) = unnamed_database(false, None, Some("postgres")).unwrap();
+        let warning = warning.unwrap();
         assert!(warning.contains("PostgreSQL chose `postgres`"), "{warning}");
         assert!(
             warning.contains("end the URL with `/hyperdial`"),
             "{warning}"
         );
         assert_eq!(note, ", in database `postgres` since the URL names none");
-        assert_eq!(unnamed_database(Some("sweeps"), Some("sweeps")), None);
-        assert_eq!(unnamed_database(None, None), None);
+        // Named by `?dbname=` or PGDATABASE: no warning, but the line names it.
+        assert_eq!(
+            unnamed_database(false, Some("scratch"), Some("scratch")),
+            Some((None, ", in database `scratch`".to_string()))
+        );
+        assert_eq!(unnamed_database(true, Some("sweeps"), Some("sweeps")), None);
+        assert_eq!(unnamed_database(false, None, None), None);
+        assert!(url_names_database(
+            "postgres://u:p@h:5432/sweeps?sslmode=require"
+        ));
+        assert!(url_names_database(
+            "postgres://u@%2Fvar%2Frun%2Fpostgresql/db"
+        ));
+        for url in [
+            "postgres://u@h:5432",
+            "postgres://u@h:5432/",
+            "postgresql://u@h/?dbname=x",
+            "postgres://u@[::1]:5432?dbname=x",
+        ] {
+            assert!(!url_names_database(url), "{url}");
+        }
     }
 
     #[test]
