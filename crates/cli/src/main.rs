@@ -646,6 +646,18 @@ pub struct SweepAction {
 /// slow waits after it), and the store's own fault lines already say what failed and why.
 const DEFAULT_LOG: &str = "warn,sqlx_core::pool=error,sqlx::pool=error";
 
+/// The log filter for `HYPERDIAL_LOG` (`set`): [`DEFAULT_LOG`] when unset or blank; else the
+/// value, with sqlx's pool kept to errors unless the value names sqlx itself, so that
+/// `HYPERDIAL_LOG=info` adds hyperdial's own lines, not a line per connection the pool tests
+/// during an outage.
+fn log_filter(set: Option<&str>) -> String {
+    match set.map(str::trim).filter(|v| !v.is_empty()) {
+        None => DEFAULT_LOG.to_string(),
+        Some(value) if value.contains("sqlx") => value.to_string(),
+        Some(value) => format!("{value},sqlx_core::pool=error,sqlx::pool=error"),
+    }
+}
+
 fn main() -> ExitCode {
     // A run's reaper (started by the agent, see hyperdial_agent::reaper): no parsing, no
     // runtime, no threads.
@@ -674,8 +686,10 @@ fn main() -> ExitCode {
     }
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HYPERDIAL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
+            tracing_subscriber::EnvFilter::try_new(log_filter(
+                std::env::var("HYPERDIAL_LOG").ok().as_deref(),
+            ))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG)),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -1087,6 +1101,21 @@ fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_log_filter_keeps_sqlx_pool_warnings_out_unless_sqlx_is_named() {
+        use super::{log_filter, DEFAULT_LOG};
+        assert_eq!(log_filter(None), DEFAULT_LOG);
+        assert_eq!(log_filter(Some("  ")), DEFAULT_LOG);
+        assert_eq!(
+            log_filter(Some("info")),
+            "info,sqlx_core::pool=error,sqlx::pool=error"
+        );
+        assert_eq!(log_filter(Some("debug,sqlx=debug")), "debug,sqlx=debug");
+        for value in ["info", "warn,hyperdial_server::requests=info"] {
+            assert!(tracing_subscriber::EnvFilter::try_new(log_filter(Some(value))).is_ok());
+        }
+    }
+
     use super::with_port;
 
     #[test]
