@@ -76,9 +76,12 @@ impl Probe {
                 PROBE_TIMEOUT.as_secs()
             )),
         };
+        // Said when the server goes down, not at every probe of the outage: the requests'
+        // fault lines (once a second at most) carry the cause meanwhile.
         if let Some(why) = &why {
-            tracing::warn!("PostgreSQL takes no new connection: {why}");
-            self.down.store(true, Ordering::Release);
+            if !self.down.swap(true, Ordering::AcqRel) {
+                tracing::warn!("PostgreSQL takes no new connection: {why}");
+            }
         }
         *last = Some((Instant::now(), why.clone()));
         why
