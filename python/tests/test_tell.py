@@ -294,6 +294,13 @@ class CrashedTrialTests(RealServerClientCase):
     TMP_PREFIX = "hyperdial-crashed-"
     SERVER_ARGS = ("--run-timeout", "1")
 
+    def wait_crashed(self, sweep, trial):
+        """Wait until the server has ended ``trial`` crashed (at most 15 s)."""
+        deadline = time.monotonic() + 15
+        while sweep.trial(trial.id).state != "crashed":
+            self.assertLess(time.monotonic(), deadline, "the trial was not crashed")
+            time.sleep(0.2)
+
     def test_a_trial_crashed_while_open_is_said_once_and_the_loop_goes_on(self):
         sweep = hyperdial.Sweep.create(
             {"method": "random", "metric": {"name": "loss", "goal": "minimize"},
@@ -302,10 +309,7 @@ class CrashedTrialTests(RealServerClientCase):
         # No heartbeat is sent: the server hears nothing of the open trial.
         with mock.patch.object(hyperdial._settings, "TRIAL_HEARTBEAT", 3600.0):
             trial = sweep.ask()
-            deadline = time.monotonic() + 15
-            while sweep.trial(trial.id).state != "crashed":
-                self.assertLess(time.monotonic(), deadline, "the trial was not crashed")
-                time.sleep(0.2)
+            self.wait_crashed(sweep, trial)
             self.assertTrue(trial.report(0.3))
             self.assertTrue(trial.should_stop())
             nxt = sweep.tell_and_ask(trial, 0.3)
@@ -323,10 +327,7 @@ class CrashedTrialTests(RealServerClientCase):
         # A plain tell of a trial crashed unnoticed says so too, and does not raise.
         with mock.patch.object(hyperdial._settings, "TRIAL_HEARTBEAT", 3600.0):
             last = sweep.ask()
-            deadline = time.monotonic() + 15
-            while sweep.trial(last.id).state != "crashed":
-                self.assertLess(time.monotonic(), deadline, "the trial was not crashed")
-                time.sleep(0.2)
+            self.wait_crashed(sweep, last)
             sweep.tell(last, 0.1)
         self.assertEqual(last.state, "crashed")
         self.assertIn("the value told (0.1) was not stored", sys.stderr.getvalue())
