@@ -11,8 +11,12 @@
 //!   that group, with the same standard streams, directory and environment.
 //! - It is a child subreaper: orphaned workers of the run are re-parented to it and reaped.
 //! - Its own parent-death signal is SIGUSR1. When the agent dies (for any reason, SIGKILL
-//!   included) the reaper SIGKILLs its whole process group, itself included. The training
-//!   command also gets SIGKILL as its own parent-death signal, should the reaper be killed.
+//!   included) the reaper sends SIGTERM to its whole process group, waits until every process
+//!   of the run has ended or [`AGENT_GONE_GRACE`] has passed, then SIGKILLs the group, itself
+//!   included. The grace lets a script that reports through hyperdial's Python client send
+//!   its last points straight to the server (its SIGTERM handler flushes them), instead of
+//!   losing the ones logged since its last send; nothing outlives it. The training command
+//!   also gets SIGKILL as its own parent-death signal, should the reaper be killed.
 //! - SIGTERM, SIGINT and SIGHUP sent to the group reach the training command directly; the
 //!   reaper ignores them (it does not forward them, which would deliver them twice).
 //! - It exits as the command did: the same exit code, or killed by the same signal, so the
@@ -28,6 +32,9 @@ use std::ffi::OsString;
 
 /// The first argument that makes the `hyperdial` binary run [`main`].
 pub const ARG: &str = "__hyperdial-reaper";
+
+/// How long the processes of a run whose agent died have, after SIGTERM, before SIGKILL.
+pub const AGENT_GONE_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The reaper's argv for running `argv` under an agent of process id `agent_pid`.
 pub fn wrap(exe: &std::path::Path, agent_pid: u32, argv: &[String]) -> Vec<OsString> {
@@ -140,7 +147,7 @@ pub fn main(args: &[OsString]) -> i32 {
             libc::sigwaitinfo(&set, &mut info)
         };
         match sig {
-            libc::SIGUSR1 => kill_group(),
+            libc::SIGUSR1 => end_group(),
             libc::SIGCHLD => loop {
                 let mut status = 0;
                 // SAFETY: `status` is a valid out-pointer.
@@ -176,6 +183,42 @@ fn usage() -> i32 {
         "usage: hyperdial {ARG} AGENT_PID -- COMMAND [ARGS...] (started by the agent, not by hand)"
     );
     2
+}
+
+/// The agent is gone: SIGTERM this process's group, reap its processes until none is left or
+/// [`AGENT_GONE_GRACE`] has passed, then SIGKILL the group, this process included.
+#[cfg(target_os = "linux")]
+fn end_group() -> ! {
+    let deadline = std::time::Instant::now() + AGENT_GONE_GRACE;
+    // SAFETY: killpg(0) signals the caller's own group (this process has SIGTERM blocked, so
+    // it is not ended by it); waitpid and sigtimedwait get valid pointers.
+    unsafe {
+        libc::killpg(0, libc::SIGTERM);
+        loop {
+            let mut status = 0;
+            let pid = libc::waitpid(-1, &mut status, libc::WNOHANG);
+            if pid > 0 {
+                continue;
+            }
+            if pid < 0 {
+                // ECHILD: every process of the run has ended.
+                break;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGCHLD);
+            let wait = libc::timespec {
+                tv_sec: left.as_secs() as libc::time_t,
+                tv_nsec: left.subsec_nanos() as libc::c_long,
+            };
+            libc::sigtimedwait(&set, std::ptr::null_mut(), &wait);
+        }
+    }
+    kill_group()
 }
 
 /// SIGKILL this process's group, this process included.

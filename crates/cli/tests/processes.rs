@@ -544,6 +544,72 @@ fn tune_on_a_finished_sweep_says_so_and_retry_runs_only_the_failed_point() {
     assert!(text(&fresh).contains("created sweep"), "{}", text(&fresh));
 }
 
+/// An agent SIGKILLed while its run's script runs: the run's processes get SIGTERM first (the
+/// reaper), so a script ends as it would on a scheduler's SIGTERM, and what it logs through
+/// the Python client on the way out reaches the server; nothing of the run is left running.
+#[test]
+fn a_run_whose_agent_is_sigkilled_gets_sigterm_first_and_its_last_points_are_stored() {
+    const LOGS: &str = r#"
+import os, signal, sys, time, hyperdial
+run = hyperdial.init()
+def on_term(signum, frame):
+    run.log({"loss": 0.25})
+    open("term.txt", "w").close()
+    sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+run.log({"loss": 1.0})
+run.log({"loss": 0.5})
+with open("logged.tmp", "w") as f:
+    f.write(f"{os.environ['HYPERDIAL_RUN_ID']} {os.getpid()}")
+os.rename("logged.tmp", "logged.txt")
+time.sleep(600)
+"#;
+    let s = Scratch::new("sigkill-flush");
+    s.write("logs.py", LOGS);
+    s.write(
+        "sweep.yaml",
+        "program: logs.py\nmethod: random\nmetric: {name: loss}\nparameters:\n  a: {min: 0.0, max: 1.0}\n",
+    );
+    let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
+    let created = json_of(
+        &s,
+        &["sweep", "sweep.yaml", "--json", "--server", &server.url],
+    );
+    let id = created["id"].as_str().unwrap().to_string();
+    let mut agent = s
+        .cmd(&["agent", &id, "--server", &server.url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let marker = s.dir.join("logged.txt");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !marker.exists() {
+        assert!(agent.try_wait().unwrap().is_none(), "the agent exited");
+        assert!(Instant::now() < deadline, "the script did not log");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    agent.kill().unwrap(); // SIGKILL
+    agent.wait().unwrap();
+    let text = std::fs::read_to_string(&marker).unwrap();
+    let (run, pid) = text.split_once(' ').unwrap();
+    assert_no_orphans("SIGKILL to agent after a point", &[pid.parse().unwrap()]);
+    assert!(s.dir.join("term.txt").exists(), "the script got no SIGTERM");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+        let steps = run_by_id(runs.as_array().unwrap(), run)["steps"].as_i64();
+        if steps == Some(3) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run holds {steps:?} steps, not the 3 points logged: {runs:#}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// `tune` killed with SIGKILL: its runs die with it (the reaper), and a server started again on
 /// the same database finds their agent process gone and marks them `crashed` at once (no
 /// minute of silence to wait out); the default retry policy then queues them again.
