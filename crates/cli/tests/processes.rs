@@ -151,21 +151,28 @@ fn run_by_id<'a>(runs: &'a [Value], id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no run {id} in {runs:#?}"))
 }
 
+/// Create a sweep of the scratch's `sweep.yaml` on the server at `url`; its id.
+fn sweep_from_file(s: &Scratch, url: &str) -> String {
+    let created = json_of(s, &["sweep", "sweep.yaml", "--json", "--server", url]);
+    created["id"].as_str().unwrap().to_string()
+}
+
+/// `hyperdial agent` on sweep `id` of the server at `url`, its output dropped and its standard
+/// error to `stderr`.
+fn spawn_agent(s: &Scratch, id: &str, url: &str, stderr: Stdio) -> Child {
+    s.cmd(&["agent", id, "--server", url])
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn sigterm_to_agent_stops_every_process_of_the_run_and_cancels_it() {
     let s = scratch("sigterm-agent");
     let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
-    let created = json_of(
-        &s,
-        &["sweep", "sweep.yaml", "--json", "--server", &server.url],
-    );
-    let id = created["id"].as_str().unwrap().to_string();
-    let mut agent = s
-        .cmd(&["agent", &id, "--server", &server.url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let id = sweep_from_file(&s, &server.url);
+    let mut agent = spawn_agent(&s, &id, &server.url, Stdio::piped());
     let recorded = recorded_pids(&s.dir, 1, &mut agent);
     signal(agent.id(), "TERM");
     let status = wait_child(&mut agent, Duration::from_secs(60));
@@ -228,11 +235,7 @@ fn sigterm_to_tune_stops_every_process_of_every_run() {
 fn sigterm_to_agent_whose_server_does_not_answer_exits_and_keeps_the_runs_end() {
     let s = scratch("sigterm-frozen-server");
     let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
-    let created = json_of(
-        &s,
-        &["sweep", "sweep.yaml", "--json", "--server", &server.url],
-    );
-    let id = created["id"].as_str().unwrap().to_string();
+    let id = sweep_from_file(&s, &server.url);
     let log = s.dir.join("agent.log");
     // One open file for both streams, so that neither writes over the other.
     let out = std::fs::File::create(&log).unwrap();
@@ -307,11 +310,7 @@ fn sigterm_to_agent_whose_server_does_not_answer_exits_and_keeps_the_runs_end() 
 fn cancelling_one_run_stops_its_process_and_its_agent_goes_on() {
     let s = scratch("cancel-one-run");
     let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
-    let created = json_of(
-        &s,
-        &["sweep", "sweep.yaml", "--json", "--server", &server.url],
-    );
-    let id = created["id"].as_str().unwrap().to_string();
+    let id = sweep_from_file(&s, &server.url);
     let mut agent = s
         .cmd(&["agent", &id, "--server", &server.url, "--count", "1"])
         .stdout(Stdio::null())
@@ -356,17 +355,8 @@ fn cancelling_one_run_stops_its_process_and_its_agent_goes_on() {
 fn sigkill_to_agent_takes_the_training_process_and_its_workers_along() {
     let s = scratch("sigkill-agent");
     let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
-    let created = json_of(
-        &s,
-        &["sweep", "sweep.yaml", "--json", "--server", &server.url],
-    );
-    let id = created["id"].as_str().unwrap().to_string();
-    let mut agent = s
-        .cmd(&["agent", &id, "--server", &server.url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let id = sweep_from_file(&s, &server.url);
+    let mut agent = spawn_agent(&s, &id, &server.url, Stdio::null());
     let recorded = recorded_pids(&s.dir, 1, &mut agent);
     agent.kill().unwrap(); // SIGKILL
     agent.wait().unwrap();
@@ -571,17 +561,8 @@ time.sleep(600)
         "program: logs.py\nmethod: random\nmetric: {name: loss}\nparameters:\n  a: {min: 0.0, max: 1.0}\n",
     );
     let server = ServerProcess::start(&s, &s.dir.join("db.sqlite"), free_port());
-    let created = json_of(
-        &s,
-        &["sweep", "sweep.yaml", "--json", "--server", &server.url],
-    );
-    let id = created["id"].as_str().unwrap().to_string();
-    let mut agent = s
-        .cmd(&["agent", &id, "--server", &server.url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let id = sweep_from_file(&s, &server.url);
+    let mut agent = spawn_agent(&s, &id, &server.url, Stdio::null());
     let marker = s.dir.join("logged.txt");
     let deadline = Instant::now() + Duration::from_secs(60);
     while !marker.exists() {
@@ -727,12 +708,7 @@ fn a_run_interrupted_three_times_in_a_row_fails_and_is_not_queued_again() {
     // Nothing was queued: the sweep is over, and another agent finds no run to start.
     let sweep = json_of(&s, &["sweeps", "--json", "--server", &server.url]);
     assert_eq!(sweep[0]["state"], "finished", "{sweep:#}");
-    let mut agent = s
-        .cmd(&["agent", &id, "--server", &server.url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut agent = spawn_agent(&s, &id, &server.url, Stdio::null());
     wait_child(&mut agent, Duration::from_secs(60));
     let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
     assert_eq!(runs.as_array().unwrap().len(), 3, "{runs:#}");
