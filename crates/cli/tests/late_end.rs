@@ -190,7 +190,9 @@ fn a_late_end_is_taken(s: &Scratch, db: &Path) {
         .as_millis() as i64;
 
     // The server comes back, finds the agent gone, marks its run crashed and queues a retry.
-    let server = ServerProcess::start(s, db, port);
+    // Nothing needs it on its old port (the agent has exited), so it takes whichever port is
+    // free: another test's server may have started on the old one meanwhile.
+    let server = ServerProcess::start_anywhere(s, db);
     let url = server.url.clone();
     wait_until(
         "the run is crashed and retried",
@@ -248,7 +250,7 @@ fn a_late_end_after_the_retry_started_is_taken_and_the_retry_gives_way() {
     let port = free_port();
     let (sweep, run, mut agent) = end_while_away(&s, &db, port, "0");
     assert!(wait_child(&mut agent, Duration::from_secs(60)).success());
-    let server = ServerProcess::start(&s, &db, port);
+    let server = ServerProcess::start_anywhere(&s, &db);
     let url = server.url.clone();
     wait_until(
         "the run is crashed and retried",

@@ -206,6 +206,62 @@ impl ServerProcess {
         panic!("the server did not start three times on port {port}: {why}");
     }
 
+    /// A server on `db` and a port the kernel picks (`--bind 127.0.0.1:0`), its URL read from
+    /// the line it prints. Unlike a port from [`free_port`], nothing else can hold the port
+    /// meanwhile: for a restart whose clients need not find the server where it was (another
+    /// test's server may have started on the old port while this one was down).
+    pub fn start_anywhere(s: &Scratch, db: &Path) -> ServerProcess {
+        static STARTS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("server-anywhere-{n}");
+        let (out, err) = (
+            s.dir.join(format!("{name}.out")),
+            s.dir.join(format!("{name}.err")),
+        );
+        let mut child = s
+            .cmd(&[
+                "server",
+                "--db",
+                db.to_str().unwrap(),
+                "--bind",
+                "127.0.0.1:0",
+            ])
+            .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
+            .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let port = loop {
+            let printed = std::fs::read_to_string(&out).unwrap_or_default();
+            let port = printed
+                .split_once("hyperdial server on http://127.0.0.1:")
+                .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|digits| digits.parse::<u16>().ok());
+            if let Some(port) = port {
+                break port;
+            }
+            let ended = child.try_wait().ok().flatten();
+            if ended.is_some() || Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the server on port 0 did not say its port ({ended:?}): {printed}{}",
+                    std::fs::read_to_string(&err).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if let Err(e) = wait_answering(&mut child, port, Duration::from_secs(20)) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{e}: {}", std::fs::read_to_string(&err).unwrap_or_default());
+        }
+        ServerProcess {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
     /// [`ServerProcess::start`] with the server's stderr going to `stderr` (`Stdio::piped()` to
     /// read it from `child.stderr`), one attempt.
     pub fn launch(s: &Scratch, db: &Path, port: u16, stderr: Stdio) -> ServerProcess {
