@@ -75,7 +75,7 @@ use hyperdial_wire::api::{
     AgentRegistered, ClaimRequest, DeliveryRequest, GitInfo, MetricsRequest, OutputRequest,
     RegisterAgent, Started, SweepOver, MAX_CLAIM_WAIT_MS, WAITED_HEADER,
 };
-use hyperdial_wire::SweepState;
+use hyperdial_wire::{error_chain, SweepState};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
@@ -1128,21 +1128,6 @@ fn is_loopback(base: &str) -> bool {
             .parse::<std::net::Ipv4Addr>()
             .map(|ip| ip.is_loopback())
             .unwrap_or(false)
-}
-
-/// An error's message followed by its sources (`reqwest` puts the useful part in a source).
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        let text = inner.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = inner.source();
-    }
-    message
 }
 
 fn parse_json(method: &Method, path: &str, body: &[u8]) -> Result<Value> {

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hyperdial_store::{Fault, StoreError};
 use hyperdial_wire::api::{ErrorBody, ErrorCode};
+use hyperdial_wire::error_chain;
 
 use crate::controller::ControlError;
 
@@ -158,23 +159,6 @@ fn fault_message(fault: Fault, db: Option<&Path>) -> String {
              (`sqlite3 {file} 'PRAGMA integrity_check'`)"
         ),
     }
-}
-
-/// `e` and its sources, each said once: the full text, with the database's own words, for
-/// the log only.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut chain = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        // An error whose text already ends with its source's says it once.
-        let text = s.to_string();
-        if !chain.ends_with(&text) {
-            chain.push_str(": ");
-            chain.push_str(&text);
-        }
-        source = s.source();
-    }
-    chain
 }
 
 /// Log a storage error with its whole cause, after `task` (`""` for a request, `"janitor: "`): a

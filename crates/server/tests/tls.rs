@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use hyperdial_server::{serve, Options, TlsConfig};
 use hyperdial_store::Store;
+use hyperdial_wire::error_chain;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -89,16 +90,4 @@ async fn https_is_served_beside_a_silent_connection_and_plain_http_is_told_to_us
         .unwrap()
         .unwrap();
     std::fs::remove_dir_all(dir).ok();
-}
-
-/// An error's message with its sources.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }

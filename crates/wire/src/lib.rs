@@ -7,10 +7,12 @@
 //! parse error at the edge, never a silently unmatched string.
 
 pub mod api;
+mod chain;
 pub mod gen;
 mod state;
 mod state_schema;
 mod url;
 
+pub use chain::error_chain;
 pub use state::{EndCause, RunState, SweepState, UnknownState};
 pub use url::redact_url;

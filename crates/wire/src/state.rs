@@ -86,6 +86,13 @@ impl RunState {
         !self.in_flight()
     }
 
+    /// Whether the run's metric is a result: it finished or was stopped early. The sweep's
+    /// best run and its Pareto front are chosen among these; a failed or crashed run's last
+    /// value is no result, whatever it reported before.
+    pub const fn is_result(self) -> bool {
+        matches!(self, RunState::Finished | RunState::StoppedEarly)
+    }
+
     /// Whether the run is queued or running: it counts against a sweep's parallelism and the
     /// search treats it as pending.
     pub const fn in_flight(self) -> bool {
@@ -309,5 +316,10 @@ mod tests {
             .filter(|s| s.is_terminal())
             .collect();
         assert_eq!(terminal, RunState::TERMINAL);
+        let results: Vec<_> = RunState::ALL
+            .into_iter()
+            .filter(|s| s.is_result())
+            .collect();
+        assert_eq!(results, [RunState::Finished, RunState::StoppedEarly]);
     }
 }

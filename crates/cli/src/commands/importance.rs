@@ -202,7 +202,12 @@ fn advice(api: &Api, via: &Source, sweep: &str, info: &serde_json::Value) -> Adv
             },
         }
     } else {
-        RunsMore::Agents(super::manage::agent_command(sweep, api.base(), &via.remote))
+        RunsMore::Agents(super::manage::agent_command(
+            sweep,
+            api.base(),
+            &via.remote,
+            false,
+        ))
     };
     Advice {
         runs_more,

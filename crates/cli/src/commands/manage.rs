@@ -78,18 +78,13 @@ pub async fn create(
             // Drive it from Python (`hyperdial.Sweep`, ask/tell); agents would refuse it.
             Some(why) => println!("no agents for this sweep: {why}"),
             None => {
-                let mut command = agent_command(id, api.base(), remote);
                 let wandb = parsed
                     .as_ref()
                     .and_then(|v| program_imports_wandb(&v.config, file));
+                // Without `--wandb`, a script that imports wandb gets W&B's own package,
+                // which wants an account: the first run would fail.
+                let mut command = agent_command(id, api.base(), remote, wandb.is_some());
                 if let Some(program) = &wandb {
-                    // Without it, the script imports W&B's own package, which wants an
-                    // account: the first run would fail.
-                    command = command.replacen(
-                        &format!("hyperdial agent {id} "),
-                        &format!("hyperdial agent {id} --wandb "),
-                        1,
-                    );
                     command.push_str(&format!(
                         " (`--wandb`: {program} imports wandb, and gets hyperdial's \
                          W&B-compatible module; or put `wandb: true` in the sweep file)"
@@ -180,12 +175,14 @@ fn where_agents_start(config: &hyperdial_space::SweepConfig, file: &Path) -> Str
 }
 
 /// The `hyperdial agent` command line that reaches this server the way this command did,
-/// with the CA file when one was given, in backticks; when a token is in use, followed by a
-/// note that the agent reads it from `HYPERDIAL_TOKEN`. Never `--token`: an agent runs for
-/// hours, and a token on its command line (even a shell's `"$HYPERDIAL_TOKEN"`, expanded
-/// before it starts) is there for every user of the machine to read with `ps`.
-pub fn agent_command(id: &str, base: &str, remote: &Remote) -> String {
-    let mut command = format!("`hyperdial agent {id} --server {base}");
+/// with `--wandb` when `wandb` (the sweep's program imports wandb) and the CA file when one
+/// was given, in backticks; when a token is in use, followed by a note that the agent reads
+/// it from `HYPERDIAL_TOKEN`. Never `--token`: an agent runs for hours, and a token on its
+/// command line (even a shell's `"$HYPERDIAL_TOKEN"`, expanded before it starts) is there
+/// for every user of the machine to read with `ps`.
+pub fn agent_command(id: &str, base: &str, remote: &Remote, wandb: bool) -> String {
+    let flag = if wandb { " --wandb" } else { "" };
+    let mut command = format!("`hyperdial agent {id}{flag} --server {base}");
     if let Some(ca) = &remote.ca_cert {
         command.push_str(&format!(" --ca-cert {}", ca.display()));
     }
@@ -1072,7 +1069,7 @@ pub async fn retry(
         let how = if local {
             "`hyperdial tune FILE` with the sweep's file".to_string()
         } else {
-            agent_command(sweep, api.base(), remote)
+            agent_command(sweep, api.base(), remote, false)
         };
         // The sweep's own count: runs queued before (an earlier retry) wait too.
         let queued = v["sweep"]["counts"]["queued"]
@@ -1235,12 +1232,12 @@ mod tests {
             ca_cert: None,
         };
         assert_eq!(
-            agent_command("s1", "https://sweeps.lan:8337", &remote),
+            agent_command("s1", "https://sweeps.lan:8337", &remote, false),
             "`hyperdial agent s1 --server https://sweeps.lan:8337`"
         );
         remote.token = Some("secret".into());
         remote.ca_cert = Some("certs/server.pem".into());
-        let command = agent_command("s1", "https://sweeps.lan:8337", &remote);
+        let command = agent_command("s1", "https://sweeps.lan:8337", &remote, false);
         assert_eq!(
             command,
             "`hyperdial agent s1 --server https://sweeps.lan:8337 --ca-cert certs/server.pem` \
@@ -1249,5 +1246,9 @@ mod tests {
         );
         assert!(!command.contains("secret"));
         assert!(!command.contains("--token \""), "{command}");
+        assert!(
+            agent_command("s1", "https://sweeps.lan:8337", &remote, true)
+                .starts_with("`hyperdial agent s1 --wandb --server https://sweeps.lan:8337 "),
+        );
     }
 }

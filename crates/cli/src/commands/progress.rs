@@ -243,10 +243,8 @@ impl Progress {
                 }
                 *self.states.entry(state).or_default() += 1;
                 let n = self.numbers.get(&run).copied().unwrap_or(0);
-                // A run that failed or crashed is no result (the sweep's best run is chosen
-                // among finished and stopped runs), whatever value it reported before.
-                let counts = matches!(state, RunState::Finished | RunState::StoppedEarly);
-                let metric = metric.filter(|_| counts);
+                // The sweep's best run is chosen among results only (`RunState::is_result`).
+                let metric = metric.filter(|_| state.is_result());
                 if let (false, Some((_, goal)), Some(v)) =
                     (self.best_from_sweep, &self.metric, metric)
                 {

@@ -250,7 +250,7 @@ async fn queue(api: &Api, source: &Source, sweep: &str, ask: &Ask) -> Result<Exi
     match source.target(here) {
         Target::Server(_) => println!(
             "run them: {}",
-            super::manage::agent_command(&id, api.base(), &source.remote)
+            super::manage::agent_command(&id, api.base(), &source.remote, false)
         ),
         Target::Store(_) => {
             // `tune` takes no server options: only a store named with --db is repeated.

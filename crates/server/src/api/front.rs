@@ -15,7 +15,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use hyperdial_search::multi;
 use hyperdial_space::SweepConfig;
-use hyperdial_store::{RunState, TrialRow};
+use hyperdial_store::TrialRow;
 use hyperdial_wire::api::{FrontRun, Goal, ObjectiveSpec, ParetoFront};
 
 use super::ApiResult;
@@ -40,7 +40,7 @@ pub fn pareto_front(config: &SweepConfig, rows: &[TrialRow]) -> ParetoFront {
     let goals: Vec<hyperdial_space::Goal> = objectives.iter().map(|m| m.goal).collect();
     let mut runs: Vec<(String, u64, Vec<f64>)> = Vec::new();
     for row in rows {
-        if !matches!(row.state, RunState::Finished | RunState::StoppedEarly) {
+        if !row.state.is_result() {
             continue;
         }
         let Some(number) = row.number.and_then(|n| u64::try_from(n).ok()) else {
@@ -88,6 +88,7 @@ pub fn pareto_front(config: &SweepConfig, rows: &[TrialRow]) -> ParetoFront {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hyperdial_store::RunState;
     use serde_json::json;
 
     fn row(
