@@ -310,6 +310,41 @@ export interface ErrorBody {
  */
 export type ErrorCode = "disk_full" | "read_only" | "io_error" | "busy" | "corrupt" | "unavailable" | "run_crashed" | "run_active" | "storage";
 
+/**
+ * `GET /api/v1/sweeps/{id}/estimate`: the model's estimate of the sweep's best
+ * configuration among the runs that have a result, so that under a noisy metric the best
+ * run a user is told of is not a lucky draw. A Gaussian process (the one `method: bayes`
+ * fits, with fitted noise) is fitted to the results; the estimate is the run whose
+ * configuration has the best posterior mean. Values are in the metric's units.
+ */
+export interface EstimateAnswer {
+  /** The run estimated best. */
+  run: Run;
+  /** The posterior mean of the metric at its configuration. */
+  mean: number;
+  /**
+   * The posterior standard deviation of that mean (uncertainty about the
+   * configuration's true value).
+   */
+  sd: number;
+  /**
+   * The fitted standard deviation of one run's value about its configuration's mean
+   * (the metric's noise), near the estimate.
+   */
+  noise_sd: number;
+  /** The id of the run with the best observed metric (`GET /api/v1/sweeps/{id}/best`). */
+  observed_best: string;
+  /** The posterior mean at that run's configuration. */
+  observed_best_mean: number;
+  /** Whether the estimate is another run than the observed best. */
+  differs: boolean;
+  /**
+   * How many results the model was fitted to (runs `finished` or `stopped_early` with
+   * the metric; at most the best [`MAX_ESTIMATE_RESULTS`] by value).
+   */
+  results: number;
+}
+
 /** One point of a `metrics` event, with the step the server gave it. */
 export interface EventPoint {
   /** Step. */

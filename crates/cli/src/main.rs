@@ -390,6 +390,13 @@ enum Command {
         /// Print JSON (as the other read commands' `--json`; the same as `--format json`).
         #[arg(long, conflicts_with = "format")]
         json: bool,
+        /// The model's estimate of the best configuration instead of the run with the best
+        /// observed value: under a noisy metric the best value is a lucky draw as often as
+        /// the best configuration. The run whose configuration has the best posterior mean
+        /// under the Gaussian process `bayes` fits (with fitted noise), among the runs that
+        /// finished or stopped early; at least 5 of them.
+        #[arg(long)]
+        estimate: bool,
         #[command(flatten)]
         source: source::Source,
     },
@@ -855,11 +862,12 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             sweep,
             format,
             json,
+            estimate,
             source,
         } => {
             let format = if json { "json".to_string() } else { format };
             manage::read(&source, async |api| {
-                manage::best(api, &sweep, &format).await
+                manage::best(api, &sweep, &format, estimate).await
             })
             .await
         }

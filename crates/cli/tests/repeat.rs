@@ -6,6 +6,10 @@
 //! and their ratio, and whether the best is distinguishable from the runner-up. Once with a
 //! seed parameter through a server, once without one (the seed in `HYPERDIAL_SEED` only) on
 //! the local store, where `refine` and `budget` read without a server too.
+//!
+//! And the model's estimate of the best configuration: on a noisy grid whose best value is a
+//! lucky draw far from the optimum, `tune` and `best` name the run the model estimates best,
+//! and `best --estimate` prints it.
 
 mod common;
 
@@ -226,4 +230,93 @@ fn repeat_without_a_seed_parameter_uses_the_environment_on_the_local_store() {
     let out = s.run(&["refine", &id, "--top", "2", "--db", db]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("parent:"), "{}", text(&out));
+}
+
+/// A smooth loss over `x` with its optimum at 12, noise of about 0.2 on every run
+/// (deterministic, from the parameters), unlucky near the optimum, and one lucky draw: the run
+/// at `x = 6`, `rep = 1` reports the best value of all, though its configuration is poor
+/// (its twin `rep = 2` and its neighbours say so).
+const LUCKY: &str = r#"
+import argparse, json
+p = argparse.ArgumentParser()
+p.add_argument("--x", type=int)
+p.add_argument("--rep", type=int)
+a, _ = p.parse_known_args()
+noise = ((a.x * 37 + a.rep * 11) % 7 - 3) * 0.1
+if 10 <= a.x <= 14:
+    noise = abs(noise) + 0.1
+if a.x == 6 and a.rep == 1:
+    noise = -0.95
+print("hyperdial: " + json.dumps({"loss": (a.x - 12) ** 2 / 40.0 + noise}), flush=True)
+"#;
+
+#[test]
+fn the_model_estimate_of_the_best_is_not_a_lucky_draw() {
+    let s = Scratch::new("estimate-lucky");
+    s.write("lucky.py", LUCKY);
+    let xs: Vec<String> = (0..20).map(|x| x.to_string()).collect();
+    s.write(
+        "sweep.yaml",
+        &format!(
+            "program: lucky.py\nmethod: grid\nmetric: {{name: loss}}\nparameters:\n  \
+             x: {{values: [{}]}}\n  rep: {{values: [1, 2]}}\n",
+            xs.join(", ")
+        ),
+    );
+    let db = s.dir.join("local.db");
+    let db = db.to_str().unwrap();
+    // Too few results for an estimate: `best --estimate` says so and fails.
+    s.write(
+        "small.yaml",
+        "program: lucky.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  x: {values: [1, 2]}\n  rep: {value: 1}\n",
+    );
+    let out = s.run(&["tune", "small.yaml", "--db", db, "--no-keep-serving"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let small = json_of(&s, &["sweeps", "--json", "--db", db])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = s.run(&["best", &small, "--estimate", "--db", db]);
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("too few for an estimate"),
+        "{}",
+        text(&out)
+    );
+
+    let out = s.run(&["tune", "sweep.yaml", "--db", db, "--no-keep-serving"]);
+    let printed = text(&out);
+    assert!(out.status.success(), "{printed}");
+    let sweeps = json_of(&s, &["sweeps", "--json", "--db", db]);
+    let id = sweeps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] != small.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The best observed run is the lucky one; tune says the model estimates another.
+    let best = json_of(&s, &["best", &id, "--json", "--db", db]);
+    assert_eq!(best["params"]["x"], 6, "{best:#}");
+    assert!(printed.contains("the model estimates run #"), "{printed}");
+    let estimated = json_of(&s, &["best", &id, "--estimate", "--json", "--db", db]);
+    let x = estimated["params"]["x"].as_i64().unwrap();
+    assert!((10..=14).contains(&x), "{estimated:#}");
+    assert_eq!(estimated["state"], "finished");
+    let yaml = s.run(&["best", &id, "--db", db]);
+    let yaml = text(&yaml);
+    assert!(yaml.contains("# the model estimates run #"), "{yaml}");
+    assert!(
+        yaml.contains(&format!("hyperdial best {id} --estimate")),
+        "{yaml}"
+    );
+    let yaml = s.run(&["best", &id, "--estimate", "--db", db]);
+    let yaml = text(&yaml);
+    assert!(
+        yaml.contains("the model's estimate of the best configuration among 40 results"),
+        "{yaml}"
+    );
+    assert!(yaml.contains(&format!("x: {x}")), "{yaml}");
 }

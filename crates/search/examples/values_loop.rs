@@ -208,6 +208,8 @@ fn main() {
             let text = format!("method: {method}\nmetric: {{name: loss}}\n{}", task.yaml);
             let config = hyperdial_space::parse_str(&text, "t.yaml").unwrap().config;
             let mut regret = vec![0.0; marks.len()];
+            // The same at the model's estimate of the best run (`bayes::estimate`).
+            let mut regret_est = vec![0.0; marks.len()];
             for seed in 0..seeds {
                 let mut noise_rng = ChaCha8Rng::seed_from_u64(1000 + seed);
                 let mut trials: Vec<Trial> = Vec::new();
@@ -244,6 +246,13 @@ fn main() {
                         })
                         .unwrap();
                     regret[k] += (truth[inc] - best) / (median - best);
+                    let est = hyperdial_search::bayes::estimate::estimated_best(
+                        &config,
+                        &trials[..upto],
+                        seed,
+                    )
+                    .map_or(inc, |e| e.trial);
+                    regret_est[k] += (truth[est] - best) / (median - best);
                 }
             }
             let cells: Vec<String> = regret
@@ -251,6 +260,15 @@ fn main() {
                 .map(|r| format!("{:.3}", r / seeds as f64))
                 .collect();
             println!("| {} | {method} | {} |", task.name, cells.join(" | "));
+            let cells: Vec<String> = regret_est
+                .iter()
+                .map(|r| format!("{:.3}", r / seeds as f64))
+                .collect();
+            println!(
+                "| {} | {method}, estimated best | {} |",
+                task.name,
+                cells.join(" | ")
+            );
         }
     }
 }

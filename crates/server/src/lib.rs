@@ -27,6 +27,7 @@ pub mod controller;
 mod dashboard;
 pub mod early_stop;
 mod error;
+mod estimate;
 pub mod fanout;
 pub mod guard;
 pub mod memory;

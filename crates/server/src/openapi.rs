@@ -141,6 +141,14 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         "get",
+        "/api/v1/sweeps/{id}/estimate",
+        "The model's estimate of the best configuration among the runs with a result (under noise, not a lucky draw); 404 with fewer than 5 results",
+        None,
+        "200",
+        Json("EstimateAnswer"),
+    ),
+    route(
+        "get",
         "/api/v1/sweeps/{id}/front",
         "The Pareto front: ended runs with every objective, in non-dominated layers (rank 0 is the front)",
         None,

@@ -48,6 +48,7 @@ pub fn schemas() -> Map<String, Value> {
         ParamImportance, Evidence, Importance, EndReason, BudgetStatus,
         Hello, Resync, RunBrief, EventPoint, MetricsEvent,
         QueueRun, QueueRunsRequest, QueuedRuns, NoiseConfiguration, NoiseComparison, NoiseReport,
+        EstimateAnswer,
         ParetoFront, ObjectiveSpec, FrontRun,
     );
     let mut defs: Vec<(String, Value)> = gen.take_definitions(true).into_iter().collect();

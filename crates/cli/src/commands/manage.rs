@@ -636,14 +636,16 @@ pub async fn all_runs(api: &Api, listing: &AllRuns, as_json: bool) -> Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
-/// `hyperdial best SWEEP`.
-pub async fn best(api: &Api, sweep: &str, format: &str) -> Result<ExitCode> {
+/// `hyperdial best SWEEP`: the run with the best observed metric, or with `estimate` the
+/// model's estimate of the best configuration (`GET /api/v1/sweeps/{id}/estimate`).
+pub async fn best(api: &Api, sweep: &str, format: &str, estimate: bool) -> Result<ExitCode> {
     // A multi-objective sweep has a front, not a best run.
     if let Some(code) = super::front::best(api, sweep, format).await? {
         return Ok(code);
     }
+    let which = if estimate { "estimate" } else { "best" };
     let v = api
-        .get(&format!("/api/v1/sweeps/{}/best", urlencode(sweep)))
+        .get(&format!("/api/v1/sweeps/{}/{which}", urlencode(sweep)))
         .await?;
     let run = &v["run"];
     match format {
@@ -664,13 +666,18 @@ pub async fn best(api: &Api, sweep: &str, format: &str) -> Result<ExitCode> {
             let info = api
                 .get(&format!("/api/v1/sweeps/{}", urlencode(sweep_id)))
                 .await?;
+            let metric = info["metric"]["name"].as_str().unwrap_or("metric");
             println!(
-                "# run {} (#{}), {} {}",
+                "# run {} (#{}), {metric} {}",
                 run["id"].as_str().unwrap_or(""),
                 run["number"],
-                info["metric"]["name"].as_str().unwrap_or("metric"),
                 fmt_metric(&run["metric"])
             );
+            if estimate {
+                println!("# {}", estimate_chosen(&v, metric));
+            } else if let Some(line) = estimate_said(api, sweep_id, run, metric).await {
+                println!("# {line}");
+            }
             for line in repeats_said(api, sweep_id, run).await {
                 println!("# {line}");
             }
@@ -679,6 +686,54 @@ pub async fn best(api: &Api, sweep: &str, format: &str) -> Result<ExitCode> {
         other => anyhow::bail!("--format {other}: use yaml, json or args"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the model's estimate says of the best observed run `run` of `sweep`, whose metric
+/// is `metric`: when it estimates another run's configuration best (a noisy metric), a line
+/// naming that run, the two posterior means and the fitted noise, and how to print it.
+/// `None` when both are the same run, or there is no estimate (too few results, or the
+/// server could not give one: the best run is printed all the same).
+pub async fn estimate_said(api: &Api, sweep: &str, run: &Value, metric: &str) -> Option<String> {
+    let e = api
+        .get(&format!("/api/v1/sweeps/{}/estimate", urlencode(sweep)))
+        .await
+        .ok()?;
+    if !e["differs"].as_bool().unwrap_or(false) || e["observed_best"] != run["id"] {
+        return None;
+    }
+    Some(format!(
+        "the model estimates run #{} ({}) the best configuration: {metric} {} ± {} there \
+         against {} at this run's, whose value is one draw of a metric whose runs vary by \
+         about {} (`hyperdial best {sweep} --estimate` prints it)",
+        e["run"]["number"],
+        e["run"]["id"].as_str().unwrap_or("?"),
+        fmt_metric(&e["mean"]),
+        fmt_metric(&e["sd"]),
+        fmt_metric(&e["observed_best_mean"]),
+        fmt_metric(&e["noise_sd"]),
+    ))
+}
+
+/// The line `hyperdial best --estimate` prints under the run it chose: the estimate `e`
+/// (an `EstimateAnswer`) against the best observed run.
+fn estimate_chosen(e: &Value, metric: &str) -> String {
+    let how = format!(
+        "the model's estimate of the best configuration among {} results: {metric} {} ± {} \
+         here (runs vary by about {})",
+        e["results"],
+        fmt_metric(&e["mean"]),
+        fmt_metric(&e["sd"]),
+        fmt_metric(&e["noise_sd"]),
+    );
+    if e["differs"].as_bool().unwrap_or(false) {
+        format!(
+            "{how}; the best observed value is run {}'s, {} at its configuration",
+            e["observed_best"].as_str().unwrap_or("?"),
+            fmt_metric(&e["observed_best_mean"]),
+        )
+    } else {
+        format!("{how}; it is also the run with the best observed value")
+    }
 }
 
 /// What the seed repeats of a sweep (`hyperdial repeat`) say about its best run `run`, as

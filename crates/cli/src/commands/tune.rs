@@ -631,6 +631,10 @@ async fn print_sweep_best(
     match api.get(&format!("/api/v1/sweeps/{id}/best")).await {
         Ok(best) => {
             print_best(&best["run"], config);
+            let metric = config.metric.as_ref().map_or("metric", |m| m.name.as_str());
+            if let Some(line) = super::manage::estimate_said(api, id, &best["run"], metric).await {
+                outln!("{line}");
+            }
             None
         }
         Err(e) => match config.metric.as_ref() {

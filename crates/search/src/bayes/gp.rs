@@ -238,6 +238,12 @@ pub struct Effort {
     pub ftol: f64,
     /// Evaluation cap of each L-BFGS run.
     pub max_evals: usize,
+    /// Whether two of the starts assume a noisy metric (`σ_n²` of 0.1 and 0.3 of the
+    /// standardized variance, length scales at the prior's mode). From the prior's mode and
+    /// short length scales, L-BFGS finds the local optimum that explains noise by wiggles
+    /// at least as often as the one that fits it as noise, though the latter may have the
+    /// higher posterior.
+    pub noisy_starts: bool,
 }
 
 impl Effort {
@@ -256,6 +262,7 @@ impl Effort {
                 restarts: 2,
                 ftol: 1e-6,
                 max_evals: usize::MAX,
+                noisy_starts: false,
             }
         } else {
             Effort {
@@ -263,7 +270,22 @@ impl Effort {
                 restarts: 1,
                 ftol: 1e-3,
                 max_evals: 24,
+                noisy_starts: false,
             }
+        }
+    }
+
+    /// The effort for a one-off fit whose noise estimate matters (the estimate of the best
+    /// configuration, [`super::estimate`]): 8 starts including the noisy ones, every one
+    /// refined to a tight tolerance (4, capped at 60 evaluations each, above 100
+    /// observations); the fit with the highest posterior wins.
+    pub fn thorough(n: usize) -> Self {
+        Effort {
+            starts: 8,
+            restarts: if n <= 100 { 8 } else { 4 },
+            ftol: 1e-6,
+            max_evals: if n <= 100 { usize::MAX } else { 60 },
+            noisy_starts: true,
         }
     }
 }
@@ -286,6 +308,14 @@ pub fn fit(x: &[f64], y: &[f64], d: usize, seed: u64, effort: Effort) -> (Hyper,
     short.push(SIGNAL_PRIOR.0);
     short.push(NOISE_PRIOR.0);
     inits.push(short);
+    if effort.noisy_starts {
+        for noise in [0.1f64, 0.3] {
+            let mut t = vec![lm; d];
+            t.push(SIGNAL_PRIOR.0);
+            t.push(noise.ln());
+            inits.push(t);
+        }
+    }
     while inits.len() < effort.starts.max(1) {
         let mut t: Vec<f64> = (0..d)
             .map(|_| lm - 1.5 * ls * rng.random::<f64>())

@@ -62,6 +62,7 @@
 //! fully resolved.
 
 pub mod acquisition;
+pub mod estimate;
 pub mod gp;
 pub mod optimize;
 

@@ -11,9 +11,10 @@ use axum::{Json, Router};
 use hyperdial_store::Point;
 use hyperdial_wire::api::{
     AgentRegistered, ClaimRequest, ConfigUpdate, CreateRun, CreateSweep, CreatedSweep,
-    DeliveryRequest, Diagnostic, Empty, ErrorCode, FinishRequest, GitInfo, HeartbeatAnswer,
-    MetricsAnswer, MetricsRequest, OutputRequest, PointValues, RegisterAgent, Resume, Retried,
-    RetryAnswer, RetryRequest, RunAnswer, RunName, Skipped, Started, SummaryUpdate, SweepList,
+    DeliveryRequest, Diagnostic, Empty, ErrorCode, EstimateAnswer, FinishRequest, GitInfo,
+    HeartbeatAnswer, MetricsAnswer, MetricsRequest, OutputRequest, PointValues, RegisterAgent,
+    Resume, Retried, RetryAnswer, RetryRequest, RunAnswer, RunName, Skipped, Started,
+    SummaryUpdate, SweepList,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -128,6 +129,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/sweeps/{id}", get(get_sweep))
         .route("/api/v1/sweeps/{id}/{action}", post(sweep_action))
         .route("/api/v1/sweeps/{id}/best", get(best))
+        .route("/api/v1/sweeps/{id}/estimate", get(estimate))
         .route("/api/v1/sweeps/{id}/noise", get(repeats::noise))
         .route("/api/v1/sweeps/{id}/front", get(front::front))
         .route("/api/v1/sweeps/{id}/export", get(export::export))
@@ -372,6 +374,50 @@ async fn best(
             format!("no run of sweep {id} has reported the metric yet"),
         )),
     }
+}
+
+/// `GET /api/v1/sweeps/{id}/estimate`: the model's estimate of the best configuration
+/// ([`crate::estimate`]); `404` with fewer than 5 results, `409` for a multi-objective sweep.
+async fn estimate(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    _: Params<query::NoQuery>,
+) -> ApiResult {
+    let store = s.controller.store();
+    let sweep = s.controller.sweep(&id).await?;
+    let config = s.controller.config(&sweep)?;
+    if config.is_multi_objective() {
+        return Err(ApiError::conflict(format!(
+            "sweep {id} has several objectives and no single best configuration; its Pareto front is GET /api/v1/sweeps/{id}/front"
+        )));
+    }
+    let maximize = views::goal(&sweep).maximize();
+    let points = store.sweep_points(&id).await?;
+    let Some((run_id, observed_best, e)) =
+        crate::estimate::estimate(&sweep, config, points, maximize).await
+    else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "sweep {id} has fewer than {} runs with the metric that finished or stopped early: too few for an estimate",
+                hyperdial_search::bayes::estimate::MIN_RESULTS
+            ),
+        ));
+    };
+    let Some(run) = store.run(&run_id).await? else {
+        return Err(ApiError::not_found("run", &run_id));
+    };
+    Ok(Json(EstimateAnswer {
+        run: views::run(&run),
+        mean: e.mean,
+        sd: e.sd,
+        noise_sd: e.noise_sd,
+        differs: run_id != observed_best,
+        observed_best,
+        observed_best_mean: e.observed_mean,
+        results: e.results as u64,
+    })
+    .into_response())
 }
 
 async fn register_agent(State(s): State<AppState>, Body(body): Body<RegisterAgent>) -> ApiResult {

@@ -36,8 +36,8 @@ pub use insights::{
     ParamImportance, PointColumns, RunHistory, RunsPage, Series, SeriesByName, SweepPoints,
 };
 pub use repeats::{
-    NoiseComparison, NoiseConfiguration, NoiseReport, QueueRun, QueueRunsRequest, QueuedRuns,
-    MAX_QUEUED_RUNS,
+    EstimateAnswer, NoiseComparison, NoiseConfiguration, NoiseReport, QueueRun, QueueRunsRequest,
+    QueuedRuns, MAX_ESTIMATE_RESULTS, MAX_QUEUED_RUNS,
 };
 pub use runs::{
     ConfigUpdate, CreateRun, DeliveryRecord, DeliveryRequest, FinishRequest, GitInfo,

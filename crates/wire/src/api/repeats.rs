@@ -119,3 +119,34 @@ pub struct NoiseReport {
     /// Best against runner-up; `null` until two configurations have 2 finished repeats each.
     pub comparison: Option<NoiseComparison>,
 }
+
+/// `GET /api/v1/sweeps/{id}/estimate`: the model's estimate of the sweep's best
+/// configuration among the runs that have a result, so that under a noisy metric the best
+/// run a user is told of is not a lucky draw. A Gaussian process (the one `method: bayes`
+/// fits, with fitted noise) is fitted to the results; the estimate is the run whose
+/// configuration has the best posterior mean. Values are in the metric's units.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EstimateAnswer {
+    /// The run estimated best.
+    pub run: Run,
+    /// The posterior mean of the metric at its configuration.
+    pub mean: f64,
+    /// The posterior standard deviation of that mean (uncertainty about the
+    /// configuration's true value).
+    pub sd: f64,
+    /// The fitted standard deviation of one run's value about its configuration's mean
+    /// (the metric's noise), near the estimate.
+    pub noise_sd: f64,
+    /// The id of the run with the best observed metric (`GET /api/v1/sweeps/{id}/best`).
+    pub observed_best: String,
+    /// The posterior mean at that run's configuration.
+    pub observed_best_mean: f64,
+    /// Whether the estimate is another run than the observed best.
+    pub differs: bool,
+    /// How many results the model was fitted to (runs `finished` or `stopped_early` with
+    /// the metric; at most the best [`MAX_ESTIMATE_RESULTS`] by value).
+    pub results: u64,
+}
+
+/// Most results `GET /api/v1/sweeps/{id}/estimate` considers: the best ones by value.
+pub const MAX_ESTIMATE_RESULTS: usize = 5_000;
