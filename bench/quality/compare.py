@@ -15,6 +15,11 @@ one group per task instead, to read where a variant wins and loses. The regret r
 the report's: the incumbent is the trial with the best observed value (earliest on ties), its
 regret the true value of its configuration normalized by the task's best and median
 (lists.lookup). Only (task, seed) groups every compared label finished are counted.
+
+A hyperdial record that holds hyperdial's own estimate of the best configuration after 20, 50
+and 100 trials (``estimates``, from ``hyperdial best --estimate``; run.py records it) also
+gives a label ``LABEL+estimate``: the same runs, with the estimate as the incumbent instead of
+the best observed value, to measure what the best run hyperdial reports is worth under noise.
 """
 
 import argparse
@@ -51,10 +56,15 @@ def load(paths):
                 r = json.loads(line)
                 if r.get("status") != "ok" or "true_values" not in r:
                     continue
-                runs = out.setdefault(r["optimizer"], {})
                 key = (r["task"], r["seed"])
-                if key not in runs or len(r["values"]) > len(runs[key]["values"]):
-                    runs[key] = r
+                labelled = [(r["optimizer"], r)]
+                if r.get("estimates"):
+                    labelled.append((r["optimizer"] + "+estimate",
+                                     dict(r, incumbents=r["estimates"])))
+                for label, rec in labelled:
+                    runs = out.setdefault(label, {})
+                    if key not in runs or len(rec["values"]) > len(runs[key]["values"]):
+                        runs[key] = rec
     return out
 
 
@@ -64,7 +74,10 @@ def regret(record, budget, best, median):
         return None
     vals = [v if (v is not None and math.isfinite(v)) else float("inf")
             for v in record["values"]]
-    i = report.incumbent({"values": vals}, budget)
+    # A reported incumbent (``LABEL+estimate``) when the record has one for this budget.
+    i = record.get("incumbents", {}).get(str(budget))
+    if i is None:
+        i = report.incumbent({"values": vals}, budget)
     if median <= best:
         return 0.0
     return max(0.0, (record["true_values"][i] - best) / (median - best))

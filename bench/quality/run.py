@@ -331,13 +331,27 @@ def _hyperdial(method):
                   "name": "quality"}
         sweep = hyperdial.Sweep.create(config, server=server, seed=seed + 1,
                                        project="quality")
+        told = []
         for _ in range(budget):
             trial = sweep.ask()
             if trial is None:
                 break
             value = evaluate(dict(trial.params))
             sweep.tell(trial, value)
+            told.append(trial.id)
+            if len(told) in ESTIMATE_AT:
+                # The run hyperdial reports as its estimate of the best configuration
+                # (`hyperdial best --estimate`) after this many trials, as a trial index.
+                e = sweep.estimate()
+                if e is not None and e["trial"].id in told:
+                    print(json.dumps({"estimate": len(told),
+                                      "index": told.index(e["trial"].id)}), flush=True)
     return run
+
+
+# Budgets after which `hyperdial-*` runs record hyperdial's estimate of the best configuration
+# (compare.py's `LABEL+estimate`).
+ESTIMATE_AT = (20, 50, 100)
 
 
 def opt_optuna(kind):
@@ -772,7 +786,7 @@ def run_job(job, budget, timeout, env, fork=True):
             out, err = exc.stdout or b"", exc.stderr or b""
             status = "timeout"
     values, suggest, wall, eval_s = [], [], None, None
-    trues, configs = [], []
+    trues, configs, estimates = [], [], {}
     for line in out.decode("utf-8", "replace").splitlines():
         try:
             rec = json.loads(line)
@@ -784,11 +798,15 @@ def run_job(job, budget, timeout, env, fork=True):
             if "cfg" in rec:
                 trues.append(rec["true"])
                 configs.append(rec["cfg"])
+        elif "estimate" in rec:
+            estimates[str(rec["estimate"])] = rec["index"]
         elif rec.get("done"):
             wall, eval_s = rec["wall_s"], rec["eval_s"]
     record = {"optimizer": optimizer, "task": task, "seed": seed, "budget": budget,
               "status": status, "values": values, "suggest_s": suggest,
               "wall_s": wall if wall is not None else time.time() - t0, "eval_s": eval_s}
+    if estimates:
+        record["estimates"] = estimates
     if configs:
         import lists
         record["true_values"] = trues

@@ -29,6 +29,28 @@ class Compare(unittest.TestCase):
         # Too short for the budget.
         self.assertIsNone(compare.regret(record([0.1], [0.1]), 20, 0.0, 1.0))
 
+    def test_a_reported_estimate_is_the_incumbent_of_its_own_label(self):
+        import json
+        import tempfile
+        rec = {"optimizer": "hyperdial-bayes", "task": "a-list-noisy", "seed": 0,
+               "status": "ok", "values": [0.5, 0.1, 0.3] + [1.0] * 97,
+               "true_values": [0.5, 0.6, 0.3] + [1.0] * 97,
+               "estimates": {"20": 2, "50": 2, "100": 0}}
+        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as f:
+            f.write(json.dumps(rec) + "\n")
+        try:
+            runs = compare.load([f.name])
+        finally:
+            os.unlink(f.name)
+        self.assertEqual(sorted(runs), ["hyperdial-bayes", "hyperdial-bayes+estimate"])
+        key = ("a-list-noisy", 0)
+        # The best observed value is the lucky draw (true 0.6); the estimate is trial 2
+        # (true 0.3) after 20 and 50 trials, trial 0 (true 0.5) after 100.
+        self.assertAlmostEqual(compare.regret(runs["hyperdial-bayes"][key], 20, 0.0, 1.0), 0.6)
+        est = runs["hyperdial-bayes+estimate"][key]
+        self.assertAlmostEqual(compare.regret(est, 20, 0.0, 1.0), 0.3)
+        self.assertAlmostEqual(compare.regret(est, 100, 0.0, 1.0), 0.5)
+
     def test_paired_difference_and_its_standard_error(self):
         def run(true):
             return record([true] * 100, [true] * 100)

@@ -1111,6 +1111,27 @@ class Sweep(_Closable):
         run = answer.get("run")
         return self._trial_class(self, run) if isinstance(run, dict) else None
 
+    def estimate(self):
+        """The model's estimate of the best configuration among the trials with a result, or
+        None (fewer than 5 results, or a multi-objective sweep): the dict of
+        ``GET /api/v1/sweeps/{id}/estimate`` with its ``"trial"`` (a :class:`Trial`, the run
+        whose configuration has the best posterior mean under the Gaussian process ``bayes``
+        fits), ``"mean"`` and ``"sd"`` of the metric there, the fitted ``"noise_sd"`` of one
+        run's value, ``"observed_best"`` (the id of :meth:`best`'s run) and
+        ``"observed_best_mean"``, ``"differs"`` and ``"results"``. Under a noisy metric
+        :meth:`best` is a lucky draw as often as the best configuration; this is not
+        (docs/config.md, "The estimated best configuration")."""
+        answer = _call(self._transport, "GET", self._path("estimate"),
+                       ok_statuses=(404, 409))
+        if isinstance(answer, _SendError) or not isinstance(answer, dict):
+            return None
+        run = answer.get("run")
+        if not isinstance(run, dict):
+            return None
+        out = {k: v for k, v in answer.items() if k != "run"}
+        out["trial"] = self._trial_class(self, run)
+        return out
+
     def trials(self):
         """Every trial (run) of the sweep so far, by number. Raises KeyError when the server
         has no such sweep."""

@@ -643,6 +643,36 @@ class RealServerTests(RealServerCase):
         self.assertLess(best.value, min(values[:5]))
         self.assertLess(best.value, 0.5)
 
+    def test_estimate_of_the_best_configuration_is_not_the_lucky_draw(self):
+        # A grid over x (optimum at 12) and a second, idle parameter; a noise of about 0.2
+        # on every run, unlucky near the optimum, and one lucky draw far from it.
+        xs = ", ".join(str(x) for x in range(20))
+        config = ("method: grid\nmetric: {name: loss}\nparameters:\n  x: {values: [%s]}\n"
+                  "  rep: {values: [1, 2]}\n" % xs)
+        sweep = hyperdial.Sweep.create(config, server=self.url, seed=5)
+
+        def loss(x, rep):
+            noise = ((x * 37 + rep * 11) % 7 - 3) * 0.1
+            if 10 <= x <= 14:
+                noise = abs(noise) + 0.1
+            if x == 6 and rep == 1:
+                noise = -0.95
+            return (x - 12) ** 2 / 40.0 + noise
+
+        for n in range(40):
+            trial = sweep.ask(timeout=10)
+            sweep.tell(trial, loss(trial.params["x"], trial.params["rep"]))
+            if n == 3:
+                self.assertIsNone(sweep.estimate())  # 4 results: too few
+        self.assertEqual(sweep.best().params["x"], 6)
+        estimate = sweep.estimate()
+        self.assertTrue(estimate["differs"], estimate)
+        self.assertEqual(estimate["observed_best"], sweep.best().id)
+        self.assertIn(estimate["trial"].params["x"], range(10, 15), estimate)
+        self.assertEqual(estimate["results"], 40)
+        self.assertLess(estimate["mean"], estimate["observed_best_mean"])
+        self.assertGreater(estimate["noise_sd"], 0.05)
+
     def test_multi_objective_ask_tell_loop_has_a_front(self):
         config = ("method: tpe\nrun_cap: 8\nmetrics:\n  - {name: a}\n"
                   "  - {name: b, goal: maximize}\nparameters:\n  x: {min: 0.0, max: 1.0}\n")
