@@ -3,7 +3,8 @@
 // and the binary (HYPERDIAL_BIN): a grid sweep whose metric is a parameter plus seeded noise
 // runs to its end, `hyperdial repeat --top 2 --seeds 3` queues repeats, an agent runs them,
 // and the sweep page shows the panel (2 configurations × 3 seeds, the ratio, the verdict) and
-// the noise band on the best-so-far chart. Prints one line per check and
+// the noise band on the best-so-far chart; a grid whose best value is a lucky draw shows the
+// model's estimated best beside it. Prints one line per check and
 // `e2e-noise: N passed, N failed`.
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -122,11 +123,49 @@ try {
     assert((await fact.innerText()).includes(`repeat of #${of.number}`), await fact.innerText());
   });
 
+  await check("noise: a lucky best value gets the model's estimated best beside it", async () => {
+    // A grid over x (optimum at 12) with noise of about 0.2 on every run and one lucky draw
+    // far from the optimum, at x = 6: the best value, not the best configuration.
+    writeFileSync(
+      `${work}/lucky.py`,
+      [
+        "import argparse, json",
+        "p = argparse.ArgumentParser()",
+        'p.add_argument("--x", type=int)',
+        'p.add_argument("--rep", type=int)',
+        "a, _ = p.parse_known_args()",
+        "noise = ((a.x * 37 + a.rep * 11) % 7 - 3) * 0.1",
+        "if 10 <= a.x <= 14:",
+        "    noise = abs(noise) + 0.1",
+        "if a.x == 6 and a.rep == 1:",
+        "    noise = -0.95",
+        'print("hyperdial: " + json.dumps({"loss": (a.x - 12) ** 2 / 40.0 + noise}), flush=True)',
+        "",
+      ].join("\n"),
+    );
+    const xs = Array.from({ length: 20 }, (_, i) => i).join(", ");
+    writeFileSync(
+      `${work}/lucky.yaml`,
+      `name: e2e-lucky\nprogram: lucky.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  x: {values: [${xs}]}\n  rep: {values: [1, 2]}\n`,
+    );
+    const lucky = JSON.parse(hd(["sweep", "--json", "lucky.yaml"])).id;
+    hd(["agent", lucky]);
+    const e = await (await fetch(`${base}/api/v1/sweeps/${lucky}/estimate`)).json();
+    assert(e.differs === true && e.run.params.x >= 10 && e.run.params.x <= 14, JSON.stringify(e));
+    await page.goto(`${base}/sweeps/${lucky}`);
+    const fact = page.locator("[data-fact='estimated best']");
+    await fact.waitFor({ timeout: 10_000 });
+    const shown = await fact.innerText();
+    assert(shown.includes(`#${e.run.number}`), `shown: ${shown}, estimate #${e.run.number}`);
+    assert((await fact.locator(`a[data-run='${e.run.id}']`).count()) === 1, "a link to the run");
+    await page.locator(".facts").screenshot({ path: `${out}/estimated-best.png` });
+  });
+
   await check("noise: no errors in the browser console", async () => {
     assert(errors.length === 0, errors.join(" | "));
   });
 } finally {
   await browser.close();
 }
-console.log(`screenshots: ${out}/{seed-noise,seed-noise-band}.png`);
+console.log(`screenshots: ${out}/{seed-noise,seed-noise-band,estimated-best}.png`);
 finish("e2e-noise");

@@ -4,6 +4,7 @@
 // generated from the server's own definitions.
 
 import type {
+  EstimateAnswer,
   Hello,
   Importance,
   MetricsEvent,
@@ -77,6 +78,8 @@ export const api = {
   points: (id: string) => get<SweepPoints>(`/api/v1/sweeps/${seg(id)}/points`),
   /** `states`: the comma list of run states whose runs count (the server's default: finished). */
   importance: (id: string, states = "finished") => get<Importance>(`/api/v1/sweeps/${seg(id)}/importance?state=${seg(states)}`),
+  /** The model's estimate of the best configuration (a 404 with fewer than 5 results). */
+  estimate: (id: string) => get<EstimateAnswer>(`/api/v1/sweeps/${seg(id)}/estimate`),
   /** The seed-noise report of the sweep's repeats. */
   noise: (id: string) => get<NoiseReport>(`/api/v1/sweeps/${seg(id)}/noise`),
   /** `query`: the runs query string (sweep, state, sort, order, range, in, limit, offset). */

@@ -2,7 +2,7 @@ import { api, ApiError, subscribe } from "../api";
 import { chart, Chart, curveColour, fitText } from "../charts";
 import { navigate } from "../main";
 import { clear, configYaml, deliveryLabels, duration, h, markdown, num, smooth, stateBadge, throttle, value, when } from "../util";
-import type { Axis, EventPoint, Run, RunBrief, Sweep, SweepPoints as Points } from "../wire";
+import type { Axis, EstimateAnswer, EventPoint, Run, RunBrief, Sweep, SweepPoints as Points } from "../wire";
 import { RUN_STATES } from "../wire";
 import { sweepActions } from "./sweeps";
 import { budgetPanel, lineagePanel } from "./sweep_lineage";
@@ -270,6 +270,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
         fact("method", s.method),
         fact("metric", s.metric ? `${s.metric.name} (${s.metric.goal ?? "minimize"})` : "—"),
         fact("best", s.best ? num(s.best.value) : "—"),
+        estimateFact(),
         s.retries ? fact("retries", `${s.retries}`) : null,
         fact("runs", `${s.total_runs}`, h("span.muted", null, ` ${Object.entries(c).filter(([, n]) => n).map(([k, n]) => `${n} ${k.replace("_", " ")}`).join(" · ")}`)),
         fact("compute", duration(s.compute_ms)),
@@ -282,6 +283,33 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
   let allSweeps: Sweep[] = [];
   const loadLineage = async () => {
     allSweeps = (await api.sweeps()).sweeps;
+    renderHeader();
+  };
+  // The model's estimate of the best configuration, shown when it is another run than the
+  // best (a noisy metric's best value is a lucky draw as often as the best configuration).
+  let estimate: EstimateAnswer | null = null;
+  const estimateFact = () => {
+    if (!estimate || !estimate.differs) return null;
+    const e = estimate;
+    const el = fact(
+      "estimated best",
+      "",
+      h("a", { href: `/runs/${e.run.id}`, "data-link": true, "data-run": e.run.id }, `#${e.run.number}`),
+      document.createTextNode(` ${num(e.mean)} ± ${num(e.sd)}`),
+      h("span.muted", null, ` (runs vary by about ${num(e.noise_sd)})`),
+    );
+    el.title =
+      `The model's estimate of the best configuration among ${e.results} results: the run whose configuration ` +
+      `has the best posterior mean. The best value is one draw of a noisy metric; at its configuration the model ` +
+      `predicts ${num(e.observed_best_mean)}. hyperdial best SWEEP --estimate prints this run.`;
+    return el;
+  };
+  const loadEstimate = async () => {
+    // Asked only when there can be one: a best run (none for several objectives) and at
+    // least 5 results (the server's minimum; it answers 404 below it).
+    const results = sweep ? sweep.counts.finished + sweep.counts.stopped_early : 0;
+    if (!sweep || !sweep.best || results < 5) return;
+    estimate = await api.estimate(id).catch(() => null);
     renderHeader();
   };
   const actionError = h("p.action-error#action-error", { role: "alert" });
@@ -1276,7 +1304,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     renderBest();
   };
   loadSweep()
-    .then(() => Promise.all([loadPoints(), loadTable(), loadNoise().then(loadImportance), loadLineage().catch(() => {})]))
+    .then(() => Promise.all([loadPoints(), loadTable(), loadNoise().then(loadImportance), loadLineage().catch(() => {}), loadEstimate()]))
     .catch(fail);
   const refreshAll = throttle(() => {
     loadSweep().catch(() => {});
@@ -1315,7 +1343,7 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     const gap = Math.max(3000, 20 * chartCost);
     chartTimer = window.setTimeout(() => measuredRender(() => (chartTimer = null)), Math.max(0, lastCharts + gap - Date.now()));
   };
-  const refreshImportance = throttle(() => loadNoise().then(loadImportance).catch(() => {}), 10000);
+  const refreshImportance = throttle(() => loadNoise().then(loadImportance).then(loadEstimate).catch(() => {}), 10000);
   const refreshCurves = throttle(() => loadCurves().catch(() => {}), 1500);
   const redrawCurves = throttle(renderCurves, 1500);
   const refreshTable = throttle(() => loadTable().catch(() => {}), 5000);
