@@ -315,7 +315,8 @@ export type ErrorCode = "disk_full" | "read_only" | "io_error" | "busy" | "corru
  * configuration among the runs that have a result, so that under a noisy metric the best
  * run a user is told of is not a lucky draw. A Gaussian process (the one `method: bayes`
  * fits, with fitted noise) is fitted to the results; the estimate is the run whose
- * configuration has the best posterior mean. Values are in the metric's units.
+ * configuration has the best posterior mean, when the model is confident it beats the run
+ * with the best value (else that run). Values are in the metric's units.
  */
 export interface EstimateAnswer {
   /** The run estimated best. */
@@ -336,8 +337,13 @@ export interface EstimateAnswer {
   observed_best: string;
   /** The posterior mean at that run's configuration. */
   observed_best_mean: number;
-  /** Whether the estimate is another run than the observed best. */
+  /**
+   * Whether the estimate is another run than the observed best: only when the model gives
+   * its configuration a probability of at least 0.9 of being better than that run's.
+   */
   differs: boolean;
+  /** That probability, when `differs`; else `null`. */
+  p_better: number | null;
   /**
    * How many results the model was fitted to (runs `finished` or `stopped_early` with
    * the metric; at most the best [`MAX_ESTIMATE_RESULTS`] by value).

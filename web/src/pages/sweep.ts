@@ -301,7 +301,8 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     el.title =
       `The model's estimate of the best configuration among ${e.results} results: the run whose configuration ` +
       `has the best posterior mean. The best value is one draw of a noisy metric; at its configuration the model ` +
-      `predicts ${num(e.observed_best_mean)}. hyperdial best SWEEP --estimate prints this run.`;
+      `predicts ${num(e.observed_best_mean)}, and it gives this configuration a ` +
+      `${Math.round(100 * (e.p_better ?? 0))}% chance of being the better one. hyperdial best SWEEP --estimate prints this run.`;
     return el;
   };
   const loadEstimate = async () => {

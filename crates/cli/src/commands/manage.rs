@@ -704,13 +704,16 @@ pub async fn estimate_said(api: &Api, sweep: &str, run: &Value, metric: &str) ->
     Some(format!(
         "the model estimates run #{} ({}) the best configuration: {metric} {} ± {} there \
          against {} at this run's, whose value is one draw of a metric whose runs vary by \
-         about {} (`hyperdial best {sweep} --estimate` prints it)",
+         about {}; it gives run #{}'s configuration a {} chance of being the better one \
+         (`hyperdial best {sweep} --estimate` prints it)",
         e["run"]["number"],
         e["run"]["id"].as_str().unwrap_or("?"),
         fmt_metric(&e["mean"]),
         fmt_metric(&e["sd"]),
         fmt_metric(&e["observed_best_mean"]),
         fmt_metric(&e["noise_sd"]),
+        e["run"]["number"],
+        percent(&e["p_better"]),
     ))
 }
 
@@ -727,13 +730,24 @@ fn estimate_chosen(e: &Value, metric: &str) -> String {
     );
     if e["differs"].as_bool().unwrap_or(false) {
         format!(
-            "{how}; the best observed value is run {}'s, {} at its configuration",
+            "{how}; the best observed value is run {}'s, {} at its configuration ({} chance \
+             that this configuration is the better one)",
             e["observed_best"].as_str().unwrap_or("?"),
             fmt_metric(&e["observed_best_mean"]),
+            percent(&e["p_better"]),
         )
     } else {
-        format!("{how}; it is also the run with the best observed value")
+        format!(
+            "{how}; it is the run with the best observed value (no other configuration is \
+             better with a probability of 90% or more)"
+        )
     }
+}
+
+/// A probability in `[0, 1]` as a whole percentage (`97%`), `?` without one.
+fn percent(p: &Value) -> String {
+    p.as_f64()
+        .map_or_else(|| "?".to_string(), |p| format!("{:.0}%", 100.0 * p))
 }
 
 /// What the seed repeats of a sweep (`hyperdial repeat`) say about its best run `run`, as

@@ -413,6 +413,7 @@ async fn estimate(
         sd: e.sd,
         noise_sd: e.noise_sd,
         differs: run_id != observed_best,
+        p_better: e.p_better,
         observed_best,
         observed_best_mean: e.observed_mean,
         results: e.results as u64,

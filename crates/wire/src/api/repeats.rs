@@ -124,7 +124,8 @@ pub struct NoiseReport {
 /// configuration among the runs that have a result, so that under a noisy metric the best
 /// run a user is told of is not a lucky draw. A Gaussian process (the one `method: bayes`
 /// fits, with fitted noise) is fitted to the results; the estimate is the run whose
-/// configuration has the best posterior mean. Values are in the metric's units.
+/// configuration has the best posterior mean, when the model is confident it beats the run
+/// with the best value (else that run). Values are in the metric's units.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EstimateAnswer {
     /// The run estimated best.
@@ -141,8 +142,11 @@ pub struct EstimateAnswer {
     pub observed_best: String,
     /// The posterior mean at that run's configuration.
     pub observed_best_mean: f64,
-    /// Whether the estimate is another run than the observed best.
+    /// Whether the estimate is another run than the observed best: only when the model gives
+    /// its configuration a probability of at least 0.9 of being better than that run's.
     pub differs: bool,
+    /// That probability, when `differs`; else `null`.
+    pub p_better: Option<f64>,
     /// How many results the model was fitted to (runs `finished` or `stopped_early` with
     /// the metric; at most the best [`MAX_ESTIMATE_RESULTS`] by value).
     pub results: u64,
