@@ -1119,7 +1119,7 @@ class Sweep(_Closable):
         fits), ``"mean"`` and ``"sd"`` of the metric there, the fitted ``"noise_sd"`` of one
         run's value, ``"observed_best"`` (the id of :meth:`best`'s run) and
         ``"observed_best_mean"``, ``"differs"`` (only when the model gives the estimate at least
-        a 0.9 probability of being the better configuration), that ``"p_better"`` and
+        a 0.75 probability of being the better configuration), that ``"p_better"`` and
         ``"results"``. Under a noisy metric
         :meth:`best` is a lucky draw as often as the best configuration; this is not
         (docs/config.md, "The estimated best configuration")."""

@@ -339,7 +339,7 @@ export interface EstimateAnswer {
   observed_best_mean: number;
   /**
    * Whether the estimate is another run than the observed best: only when the model gives
-   * its configuration a probability of at least 0.9 of being better than that run's.
+   * its configuration a probability of at least 0.75 of being better than that run's.
    */
   differs: boolean;
   /** That probability, when `differs`; else `null`. */

@@ -739,7 +739,7 @@ fn estimate_chosen(e: &Value, metric: &str) -> String {
     } else {
         format!(
             "{how}; it is the run with the best observed value (no other configuration is \
-             better with a probability of 90% or more)"
+             better with a probability of 75% or more)"
         )
     }
 }

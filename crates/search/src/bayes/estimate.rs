@@ -33,12 +33,12 @@ use crate::Trial;
 pub const MIN_RESULTS: usize = 5;
 
 /// How sure the model must be that the best posterior mean's configuration beats the best
-/// run's before the estimate is another run than the best one: `Φ(z) ≥ 0.9`, with
+/// run's before the estimate is another run than the best one: `Φ(z) ≥ 0.75` (3 to 1), with
 /// `z = (μ_best run − μ_estimate) / √(s²_best run + s²_estimate)`. On a rugged
 /// deterministic metric (a lookup table) a GP fitted with noise smooths real differences
 /// away, and a bare best posterior mean would trade the best configuration for a neighbour;
 /// measured in `bench/results/quality-lists.md` ("The estimated best").
-pub const MIN_P_BETTER: f64 = 0.9;
+pub const MIN_P_BETTER: f64 = 0.75;
 
 /// The model's estimate of the best run, in metric units (not negated for `maximize`).
 #[derive(Debug, Clone, PartialEq)]

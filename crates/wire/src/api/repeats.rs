@@ -143,7 +143,7 @@ pub struct EstimateAnswer {
     /// The posterior mean at that run's configuration.
     pub observed_best_mean: f64,
     /// Whether the estimate is another run than the observed best: only when the model gives
-    /// its configuration a probability of at least 0.9 of being better than that run's.
+    /// its configuration a probability of at least 0.75 of being better than that run's.
     pub differs: bool,
     /// That probability, when `differs`; else `null`.
     pub p_better: Option<f64>,
