@@ -4,21 +4,62 @@
 //! The best run (`GET /api/v1/sweeps/{id}/best`) is the run with the best observed metric, as
 //! W&B reads it; under a noisy metric it is a lucky draw as often as the best configuration.
 //! The estimate is the run whose configuration has the best posterior mean under the Gaussian
-//! process `method: bayes` fits, with its fitted noise
-//! ([`hyperdial_search::bayes::estimate`]): with a deterministic metric it is the best run;
-//! with noise, a value far better than its neighbours' is pulled back towards theirs.
+//! process `method: bayes` fits, with its fitted noise, when the model is confident it beats
+//! the best run ([`hyperdial_search::bayes::estimate`]): with a deterministic metric it is the
+//! best run; with noise, a value far better than its neighbours' is pulled back towards
+//! theirs.
 //!
 //! The runs counted are the sweep's results: `finished` or `stopped_early` with a finite
 //! metric, repeats (`hyperdial repeat`) included, each one observation. Bounded: the sweep's
 //! light run rows are read once (the dashboard's read), and at most the best
 //! [`MAX_ESTIMATE_RESULTS`] results by value are modelled; the model itself is fitted to a
-//! subset above 200 of them, as `bayes` does. The fit runs off the request threads.
+//! subset above 200 of them, as `bayes` does. The fit runs off the request threads, and its
+//! answer is kept per sweep until a run ends with the metric (the store's
+//! `finished_fingerprint`), so a dashboard asking every few seconds costs one small read.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use hyperdial_search::bayes::estimate::{estimated_best, Estimate, MIN_RESULTS};
 use hyperdial_search::Trial;
 use hyperdial_space::SweepConfig;
-use hyperdial_store::{RunPoint, SweepRow};
+use hyperdial_store::{RunPoint, Store, SweepRow};
 use hyperdial_wire::api::MAX_ESTIMATE_RESULTS;
+
+/// An estimate: its run's id, the best observed run's id, and the figures.
+pub(crate) type Found = (String, String, Estimate);
+
+/// The last answer per (store, sweep), with the fingerprint of the results it was made from.
+type Cache = Mutex<HashMap<String, ((i64, i64), Option<Found>)>>;
+
+fn cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// [`estimate`] of `sweep` read from `store`, or the answer kept since no run has ended with
+/// the metric: `None` with fewer than [`MIN_RESULTS`] results.
+pub(crate) async fn cached(
+    store: &Store,
+    sweep: &SweepRow,
+    config: Arc<SweepConfig>,
+    maximize: bool,
+) -> hyperdial_store::Result<Option<Found>> {
+    let key = format!("{}\u{0}{}", store.describe(), sweep.id);
+    let fingerprint = store.finished_fingerprint(&sweep.id).await?;
+    if let Some((fp, found)) = cache().lock().expect("estimate cache").get(&key) {
+        if *fp == fingerprint {
+            return Ok(found.clone());
+        }
+    }
+    let points = store.sweep_points(&sweep.id).await?;
+    let found = estimate(sweep, config, points, maximize).await;
+    cache()
+        .lock()
+        .expect("estimate cache")
+        .insert(key, (fingerprint, found.clone()));
+    Ok(found)
+}
 
 /// The results of a sweep's `points` as trials, best first when they had to be cut to
 /// [`MAX_ESTIMATE_RESULTS`], otherwise in run order; with each its run id.
@@ -58,10 +99,10 @@ fn results(points: &[RunPoint], maximize: bool) -> Vec<(String, Trial)> {
 /// run id, the observed best's run id, and the estimate.
 pub(crate) async fn estimate(
     sweep: &SweepRow,
-    config: std::sync::Arc<SweepConfig>,
+    config: Arc<SweepConfig>,
     points: Vec<RunPoint>,
     maximize: bool,
-) -> Option<(String, String, Estimate)> {
+) -> Option<Found> {
     let results = results(&points, maximize);
     if results.len() < MIN_RESULTS {
         return None;

@@ -392,9 +392,8 @@ async fn estimate(
         )));
     }
     let maximize = views::goal(&sweep).maximize();
-    let points = store.sweep_points(&id).await?;
     let Some((run_id, observed_best, e)) =
-        crate::estimate::estimate(&sweep, config, points, maximize).await
+        crate::estimate::cached(store, &sweep, config, maximize).await?
     else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
