@@ -394,7 +394,10 @@ enum Command {
         /// observed value: under a noisy metric the best value is a lucky draw as often as
         /// the best configuration. The run whose configuration has the best posterior mean
         /// under the Gaussian process `bayes` fits (with fitted noise), among the runs that
-        /// finished or stopped early; at least 5 of them.
+        /// finished or stopped early (at least 5), when the model gives it a probability of
+        /// 0.75 or more of beating the best run; else the best run. With --json, the whole
+        /// estimate (the run, `mean`, `sd`, `noise_sd`, `p_better`, ...). Not for a sweep
+        /// with several objectives.
         #[arg(long)]
         estimate: bool,
         #[command(flatten)]
@@ -867,7 +870,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             let format = if json { "json".to_string() } else { format };
             manage::read(&source, async |api| {
-                manage::best(api, &sweep, &format, estimate).await
+                manage::best(api, &sweep, &format, estimate, &source.flags()).await
             })
             .await
         }

@@ -277,12 +277,38 @@ fn the_model_estimate_of_the_best_is_not_a_lucky_draw() {
         .unwrap()
         .to_string();
     let out = s.run(&["best", &small, "--estimate", "--db", db]);
-    assert!(!out.status.success(), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("too few for an estimate"),
         "{}",
         text(&out)
     );
+    assert!(
+        text(&out).contains(&format!(
+            "`hyperdial best {small} --db {db}` prints the best run"
+        )),
+        "{}",
+        text(&out)
+    );
+    // A sweep with several objectives has no single best configuration: said, exit 2.
+    s.write(
+        "multi.yaml",
+        "program: lucky.py\nmethod: grid\nmetrics:\n  - {name: loss}\n  - {name: loss2}\nparameters:\n  x: {values: [1, 2]}\n  rep: {value: 1}\n",
+    );
+    s.run(&["tune", "multi.yaml", "--db", db, "--no-keep-serving"]);
+    let sweeps = json_of(&s, &["sweeps", "--json", "--db", db]);
+    let multi = sweeps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["config"]["metrics"].is_array())
+        .unwrap_or_else(|| panic!("{sweeps:#}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = s.run(&["best", &multi, "--estimate", "--db", db]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("several objectives"), "{}", text(&out));
 
     let out = s.run(&["tune", "sweep.yaml", "--db", db, "--no-keep-serving"]);
     let printed = text(&out);
@@ -292,7 +318,7 @@ fn the_model_estimate_of_the_best_is_not_a_lucky_draw() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|v| v["id"] != small.as_str())
+        .find(|v| v["id"] != small.as_str() && v["id"] != multi.as_str())
         .unwrap()["id"]
         .as_str()
         .unwrap()
@@ -301,16 +327,36 @@ fn the_model_estimate_of_the_best_is_not_a_lucky_draw() {
     let best = json_of(&s, &["best", &id, "--json", "--db", db]);
     assert_eq!(best["params"]["x"], 6, "{best:#}");
     assert!(printed.contains("the model estimates run #"), "{printed}");
+    // With --json, the whole estimate: the run and the figures.
     let estimated = json_of(&s, &["best", &id, "--estimate", "--json", "--db", db]);
-    let x = estimated["params"]["x"].as_i64().unwrap();
+    let x = estimated["run"]["params"]["x"].as_i64().unwrap();
     assert!((10..=14).contains(&x), "{estimated:#}");
-    assert_eq!(estimated["state"], "finished");
+    assert_eq!(estimated["run"]["state"], "finished");
+    assert_eq!(estimated["differs"], true, "{estimated:#}");
+    assert!(
+        estimated["p_better"].as_f64().unwrap() >= 0.75,
+        "{estimated:#}"
+    );
+    assert_eq!(estimated["observed_best"], best["id"], "{estimated:#}");
+    // The suggested command reads the same store (--db given here).
     let yaml = s.run(&["best", &id, "--db", db]);
     let yaml = text(&yaml);
     assert!(yaml.contains("# the model estimates run #"), "{yaml}");
     assert!(
-        yaml.contains(&format!("hyperdial best {id} --estimate")),
+        yaml.contains(&format!("hyperdial best {id} --db {db} --estimate")),
         "{yaml}"
+    );
+    // Where standard output is for a script, the note goes to standard error.
+    let args = s.run(&["best", &id, "--format", "args", "--db", db]);
+    assert!(
+        String::from_utf8_lossy(&args.stdout).contains("--x=6"),
+        "{}",
+        text(&args)
+    );
+    assert!(
+        String::from_utf8_lossy(&args.stderr).contains("hyperdial: note: the model estimates"),
+        "{}",
+        text(&args)
     );
     let yaml = s.run(&["best", &id, "--estimate", "--db", db]);
     let yaml = text(&yaml);

@@ -637,18 +637,62 @@ pub async fn all_runs(api: &Api, listing: &AllRuns, as_json: bool) -> Result<Exi
 }
 
 /// `hyperdial best SWEEP`: the run with the best observed metric, or with `estimate` the
-/// model's estimate of the best configuration (`GET /api/v1/sweeps/{id}/estimate`).
-pub async fn best(api: &Api, sweep: &str, format: &str, estimate: bool) -> Result<ExitCode> {
+/// model's estimate of the best configuration (`GET /api/v1/sweeps/{id}/estimate`). `flags`:
+/// the options (each with a leading space) a suggested command needs to read the same store.
+pub async fn best(
+    api: &Api,
+    sweep: &str,
+    format: &str,
+    estimate: bool,
+    flags: &str,
+) -> Result<ExitCode> {
+    if estimate {
+        let info = api
+            .get(&format!("/api/v1/sweeps/{}", urlencode(sweep)))
+            .await?;
+        if let Some(why) = no_estimate_for(&info) {
+            eprintln!("error: --estimate: sweep {sweep} {why}");
+            return Ok(ExitCode::from(2));
+        }
+    }
     // A multi-objective sweep has a front, not a best run.
     if let Some(code) = super::front::best(api, sweep, format).await? {
         return Ok(code);
     }
     let which = if estimate { "estimate" } else { "best" };
-    let v = api
+    let v = match api
         .get(&format!("/api/v1/sweeps/{}/{which}", urlencode(sweep)))
-        .await?;
+        .await
+    {
+        Ok(v) => v,
+        Err(e) if estimate && is_status(&e, 404) => {
+            eprintln!(
+                "hyperdial best --estimate: {}; `hyperdial best {sweep}{flags}` prints the \
+                 best run meanwhile",
+                server_words(&e)
+            );
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e),
+    };
     let run = &v["run"];
+    if !estimate && format != "yaml" {
+        // The note the yaml comments carry, on standard error, where a script reading
+        // standard output does not take it for the answer.
+        let sweep_id = run["sweep"].as_str().unwrap_or(sweep);
+        if let Ok(info) = api
+            .get(&format!("/api/v1/sweeps/{}", urlencode(sweep_id)))
+            .await
+        {
+            let metric = info["metric"]["name"].as_str().unwrap_or("metric");
+            if let Some(line) = estimate_said(api, sweep_id, run, metric, flags).await {
+                eprintln!("hyperdial: note: {line}");
+            }
+        }
+    }
     match format {
+        // With --estimate, the whole estimate: its figures are the point of asking.
+        "json" if estimate => println!("{}", serde_json::to_string_pretty(&v)?),
         "json" => println!("{}", serde_json::to_string_pretty(run)?),
         "args" => {
             // The parameters as the sweep's command passes them (`${args_no_hyphens}`,
@@ -675,7 +719,7 @@ pub async fn best(api: &Api, sweep: &str, format: &str, estimate: bool) -> Resul
             );
             if estimate {
                 println!("# {}", estimate_chosen(&v, metric));
-            } else if let Some(line) = estimate_said(api, sweep_id, run, metric).await {
+            } else if let Some(line) = estimate_said(api, sweep_id, run, metric, flags).await {
                 println!("# {line}");
             }
             for line in repeats_said(api, sweep_id, run).await {
@@ -693,7 +737,13 @@ pub async fn best(api: &Api, sweep: &str, format: &str, estimate: bool) -> Resul
 /// naming that run, the two posterior means and the fitted noise, and how to print it.
 /// `None` when both are the same run, or there is no estimate (too few results, or the
 /// server could not give one: the best run is printed all the same).
-pub async fn estimate_said(api: &Api, sweep: &str, run: &Value, metric: &str) -> Option<String> {
+pub async fn estimate_said(
+    api: &Api,
+    sweep: &str,
+    run: &Value,
+    metric: &str,
+    flags: &str,
+) -> Option<String> {
     let e = api
         .get(&format!("/api/v1/sweeps/{}/estimate", urlencode(sweep)))
         .await
@@ -705,7 +755,7 @@ pub async fn estimate_said(api: &Api, sweep: &str, run: &Value, metric: &str) ->
         "the model estimates run #{} ({}) the best configuration: {metric} {} ± {} there \
          against {} at this run's, whose value is one draw of a metric whose runs vary by \
          about {}; it gives run #{}'s configuration a {} chance of being the better one \
-         (`hyperdial best {sweep} --estimate` prints it)",
+         (`hyperdial best {sweep}{flags} --estimate` prints it)",
         e["run"]["number"],
         e["run"]["id"].as_str().unwrap_or("?"),
         fmt_metric(&e["mean"]),
@@ -730,8 +780,8 @@ fn estimate_chosen(e: &Value, metric: &str) -> String {
     );
     if e["differs"].as_bool().unwrap_or(false) {
         format!(
-            "{how}; the best observed value is run {}'s, {} at its configuration ({} chance \
-             that this configuration is the better one)",
+            "{how}; the best observed run is {}, whose configuration the model puts at {} \
+             ({} chance that this configuration is the better one)",
             e["observed_best"].as_str().unwrap_or("?"),
             fmt_metric(&e["observed_best_mean"]),
             percent(&e["p_better"]),
@@ -742,6 +792,38 @@ fn estimate_chosen(e: &Value, metric: &str) -> String {
              better with a probability of 75% or more)"
         )
     }
+}
+
+/// Why sweep `info` (a Sweep) has no estimate to ask for, in words after "sweep ID": no
+/// metric, or several objectives. `None` when it may have one.
+fn no_estimate_for(info: &Value) -> Option<String> {
+    if info["config"]["metrics"].is_array() {
+        return Some(
+            "has several objectives and no single best configuration: `hyperdial best` \
+             without --estimate prints its Pareto front"
+                .to_string(),
+        );
+    }
+    if info["metric"].is_null() {
+        return Some(
+            "has no `metric`, so no configuration is the best one; to rank the runs, add \
+             `metric: {name: NAME, goal: minimize}` (or `maximize`) to the sweep file"
+                .to_string(),
+        );
+    }
+    None
+}
+
+/// Whether `e` is an HTTP answer with `status`.
+fn is_status(e: &anyhow::Error, status: u16) -> bool {
+    e.downcast_ref::<crate::api::HttpError>()
+        .is_some_and(|h| h.status == status)
+}
+
+/// The server's own words of an HTTP error (its `error`), else the whole message.
+fn server_words(e: &anyhow::Error) -> String {
+    e.downcast_ref::<crate::api::HttpError>()
+        .map_or_else(|| e.to_string(), |h| h.message.clone())
 }
 
 /// A probability in `[0, 1]` as a whole percentage (`97%`), `?` without one.

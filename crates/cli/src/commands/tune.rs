@@ -465,7 +465,13 @@ async fn drive(
         // "no run reported the metric" would point the wrong way.
         None
     } else {
-        print_sweep_best(api, &id, config).await
+        // The read commands default to this store here; else they need the --db given.
+        let flags = if args.db.is_none() && !db_arg.contains("$HYPERDIAL_DB") {
+            String::new()
+        } else {
+            format!(" {db_arg}")
+        };
+        print_sweep_best(api, &id, config, &flags).await
     };
     if args.keep_serving {
         outln!("dashboard: {dashboard}");
@@ -598,7 +604,12 @@ async fn report_finished(
     if config.is_multi_objective() {
         super::front::best(api, id, "yaml").await?;
     } else {
-        print_sweep_best(api, id, config).await;
+        let flags = if db_given {
+            format!(" {db_arg}")
+        } else {
+            String::new()
+        };
+        print_sweep_best(api, id, config, &flags).await;
     }
     outln!("what next:");
     // The same store: `tune` repeats a --db given; `retry` reads only the default store.
@@ -622,17 +633,21 @@ async fn report_finished(
 
 /// Print the sweep's best run, or that no run reported the metric (with the names the runs
 /// did log, and the one meant when the metric's name is a near miss of one). Returns the
-/// metric's name when the sweep has one and no run has it as a result.
+/// metric's name when the sweep has one and no run has it as a result. `flags`: the options
+/// (each with a leading space) a suggested read command needs to read this store.
 async fn print_sweep_best(
     api: &Api,
     id: &str,
     config: &hyperdial_space::SweepConfig,
+    flags: &str,
 ) -> Option<String> {
     match api.get(&format!("/api/v1/sweeps/{id}/best")).await {
         Ok(best) => {
             print_best(&best["run"], config);
             let metric = config.metric.as_ref().map_or("metric", |m| m.name.as_str());
-            if let Some(line) = super::manage::estimate_said(api, id, &best["run"], metric).await {
+            if let Some(line) =
+                super::manage::estimate_said(api, id, &best["run"], metric, flags).await
+            {
                 outln!("{line}");
             }
             None

@@ -37,7 +37,7 @@ pub const MIN_RESULTS: usize = 5;
 /// `z = (μ_best run − μ_estimate) / √(s²_best run + s²_estimate)`. On a rugged
 /// deterministic metric (a lookup table) a GP fitted with noise smooths real differences
 /// away, and a bare best posterior mean would trade the best configuration for a neighbour;
-/// measured in `bench/results/quality-lists.md` ("The estimated best").
+/// measured in `bench/results/quality-estimate.md`.
 pub const MIN_P_BETTER: f64 = 0.75;
 
 /// The model's estimate of the best run, in metric units (not negated for `maximize`).

@@ -364,6 +364,12 @@ async fn best(
             "sweep {id} has several objectives and no single best run; its Pareto front is GET /api/v1/sweeps/{id}/front"
         )));
     }
+    if s.controller
+        .config(&sweep)
+        .is_ok_and(|c| c.metric.is_none())
+    {
+        return Err(no_metric(&id));
+    }
     match store.best_run(&id, views::goal(&sweep).maximize()).await? {
         Some(run) => Ok(Json(RunAnswer {
             run: views::run(&run),
@@ -374,6 +380,15 @@ async fn best(
             format!("no run of sweep {id} has reported the metric yet"),
         )),
     }
+}
+
+/// The answer to a best run or an estimate asked of a sweep without a metric: `409`, with how
+/// to give it one.
+fn no_metric(id: &str) -> ApiError {
+    ApiError::conflict(format!(
+        "sweep {id} has no metric, so no run is the best one; to rank its runs, add `metric: \
+         {{name: NAME, goal: minimize}}` (or `maximize`) to the sweep file"
+    ))
 }
 
 /// `GET /api/v1/sweeps/{id}/estimate`: the model's estimate of the best configuration
@@ -390,6 +405,9 @@ async fn estimate(
         return Err(ApiError::conflict(format!(
             "sweep {id} has several objectives and no single best configuration; its Pareto front is GET /api/v1/sweeps/{id}/front"
         )));
+    }
+    if config.metric.is_none() {
+        return Err(no_metric(&id));
     }
     let maximize = views::goal(&sweep).maximize();
     let Some((run_id, observed_best, e)) =
