@@ -356,19 +356,8 @@ async fn best(
 ) -> ApiResult {
     let store = s.controller.store();
     let sweep = s.controller.sweep(&id).await?;
-    if s.controller
-        .config(&sweep)
-        .is_ok_and(|c| c.is_multi_objective())
-    {
-        return Err(ApiError::conflict(format!(
-            "sweep {id} has several objectives and no single best run; its Pareto front is GET /api/v1/sweeps/{id}/front"
-        )));
-    }
-    if s.controller
-        .config(&sweep)
-        .is_ok_and(|c| c.metric.is_none())
-    {
-        return Err(no_metric(&id));
+    if let Ok(config) = s.controller.config(&sweep) {
+        single_metric(&id, &config)?;
     }
     match store.best_run(&id, views::goal(&sweep).maximize()).await? {
         Some(run) => Ok(Json(RunAnswer {
@@ -382,13 +371,21 @@ async fn best(
     }
 }
 
-/// The answer to a best run or an estimate asked of a sweep without a metric: `409`, with how
-/// to give it one.
-fn no_metric(id: &str) -> ApiError {
-    ApiError::conflict(format!(
-        "sweep {id} has no metric, so no run is the best one; to rank its runs, add `metric: \
-         {{name: NAME, goal: minimize}}` (or `maximize`) to the sweep file"
-    ))
+/// A best run or an estimate needs one metric: `409` for a sweep with several objectives
+/// (which has a Pareto front instead) or none (with how to give it one).
+fn single_metric(id: &str, config: &hyperdial_space::SweepConfig) -> Result<(), ApiError> {
+    if config.is_multi_objective() {
+        return Err(ApiError::conflict(format!(
+            "sweep {id} has several objectives and no single best run; its Pareto front is GET /api/v1/sweeps/{id}/front"
+        )));
+    }
+    if config.metric.is_none() {
+        return Err(ApiError::conflict(format!(
+            "sweep {id} has no metric, so no run is the best one; to rank its runs, add \
+             `metric: {{name: NAME, goal: minimize}}` (or `maximize`) to the sweep file"
+        )));
+    }
+    Ok(())
 }
 
 /// `GET /api/v1/sweeps/{id}/estimate`: the model's estimate of the best configuration
@@ -401,14 +398,7 @@ async fn estimate(
     let store = s.controller.store();
     let sweep = s.controller.sweep(&id).await?;
     let config = s.controller.config(&sweep)?;
-    if config.is_multi_objective() {
-        return Err(ApiError::conflict(format!(
-            "sweep {id} has several objectives and no single best configuration; its Pareto front is GET /api/v1/sweeps/{id}/front"
-        )));
-    }
-    if config.metric.is_none() {
-        return Err(no_metric(&id));
-    }
+    single_metric(&id, &config)?;
     let maximize = views::goal(&sweep).maximize();
     let Some((run_id, observed_best, e)) =
         crate::estimate::cached(store, &sweep, config, maximize).await?
