@@ -29,13 +29,18 @@ fn lets_in(s: &Scratch, url: &str, token: &str) -> bool {
     out.status.success()
 }
 
-/// Wait until the file at `path` holds `needle` (a line a child process writes), and answer
+/// Wait until the file at `path` holds `needle` and the rest of its line (a line a child
+/// process writes), and answer
 /// its text; panics with the text after 30 s.
 fn wait_for_text(path: &Path, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let text = std::fs::read_to_string(path).unwrap_or_default();
-        if text.contains(needle) {
+        // The whole line: standard error is unbuffered, so a line can be read half written.
+        if text
+            .find(needle)
+            .is_some_and(|at| text[at..].contains('\n'))
+        {
             return text;
         }
         assert!(Instant::now() < deadline, "no `{needle}` in:\n{text}");
