@@ -30,8 +30,7 @@ fn lets_in(s: &Scratch, url: &str, token: &str) -> bool {
 }
 
 /// Wait until the file at `path` holds `needle` and the rest of its line (a line a child
-/// process writes), and answer
-/// its text; panics with the text after 30 s.
+/// process writes), and answer its text; panics with the text after 30 s.
 fn wait_for_text(path: &Path, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
