@@ -646,10 +646,12 @@ pub async fn best(
     estimate: bool,
     flags: &str,
 ) -> Result<ExitCode> {
+    // The sweep once: its metric's name, how its command passes parameters, and whether it
+    // can have an estimate.
+    let info = api
+        .get(&format!("/api/v1/sweeps/{}", urlencode(sweep)))
+        .await?;
     if estimate {
-        let info = api
-            .get(&format!("/api/v1/sweeps/{}", urlencode(sweep)))
-            .await?;
         if let Some(why) = no_estimate_for(&info) {
             eprintln!("error: --estimate: sweep {sweep} {why}");
             return Ok(ExitCode::from(2));
@@ -658,6 +660,9 @@ pub async fn best(
     // A multi-objective sweep has a front, not a best run.
     if let Some(code) = super::front::best(api, sweep, format).await? {
         return Ok(code);
+    }
+    if !matches!(format, "yaml" | "json" | "args") {
+        anyhow::bail!("--format {format}: use yaml, json or args");
     }
     let which = if estimate { "estimate" } else { "best" };
     let v = match api
@@ -676,19 +681,16 @@ pub async fn best(
         Err(e) => return Err(e),
     };
     let run = &v["run"];
-    if !estimate && format != "yaml" {
-        // The note the yaml comments carry, on standard error, where a script reading
-        // standard output does not take it for the answer.
-        let sweep_id = run["sweep"].as_str().unwrap_or(sweep);
-        if let Ok(info) = api
-            .get(&format!("/api/v1/sweeps/{}", urlencode(sweep_id)))
-            .await
-        {
-            let metric = info["metric"]["name"].as_str().unwrap_or("metric");
-            if let Some(line) = estimate_said(api, sweep_id, run, metric, flags).await {
-                eprintln!("hyperdial: note: {line}");
-            }
-        }
+    let metric = info["metric"]["name"].as_str().unwrap_or("metric");
+    // What the estimate says of the best run: a comment in yaml; on standard error for json
+    // and args, where a script reading standard output must not take it for the answer.
+    let note = if estimate {
+        None
+    } else {
+        estimate_said(api, sweep, run, metric, flags).await
+    };
+    if let (Some(line), false) = (&note, format == "yaml") {
+        eprintln!("hyperdial: note: {line}");
     }
     match format {
         // With --estimate, the whole estimate: its figures are the point of asking.
@@ -698,19 +700,10 @@ pub async fn best(
             // The parameters as the sweep's command passes them (`${args_no_hyphens}`,
             // `${args_json}`, `--lr=${lr}`, ...), quoted for a POSIX shell.
             let params = run["params"].as_object().cloned().unwrap_or_default();
-            let sweep_id = run["sweep"].as_str().unwrap_or(sweep);
-            let info = api
-                .get(&format!("/api/v1/sweeps/{}", urlencode(sweep_id)))
-                .await?;
             println!("{}", args_line(&info, &params));
         }
-        "yaml" => {
+        _ => {
             // The value under the sweep's metric's name (`val_loss 0.0781562`).
-            let sweep_id = run["sweep"].as_str().unwrap_or(sweep);
-            let info = api
-                .get(&format!("/api/v1/sweeps/{}", urlencode(sweep_id)))
-                .await?;
-            let metric = info["metric"]["name"].as_str().unwrap_or("metric");
             println!(
                 "# run {} (#{}), {metric} {}",
                 run["id"].as_str().unwrap_or(""),
@@ -719,15 +712,14 @@ pub async fn best(
             );
             if estimate {
                 println!("# {}", estimate_chosen(&v, metric));
-            } else if let Some(line) = estimate_said(api, sweep_id, run, metric, flags).await {
+            } else if let Some(line) = &note {
                 println!("# {line}");
             }
-            for line in repeats_said(api, sweep_id, run).await {
+            for line in repeats_said(api, sweep, run).await {
                 println!("# {line}");
             }
             print_yaml(&run["config"], 0);
         }
-        other => anyhow::bail!("--format {other}: use yaml, json or args"),
     }
     Ok(ExitCode::SUCCESS)
 }
