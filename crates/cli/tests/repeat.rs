@@ -309,6 +309,11 @@ fn the_model_estimate_of_the_best_is_not_a_lucky_draw() {
     let out = s.run(&["best", &multi, "--estimate", "--db", db]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("several objectives"), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("`hyperdial best {multi} --db {db}` prints it")),
+        "{}",
+        text(&out)
+    );
 
     let out = s.run(&["tune", "sweep.yaml", "--db", db, "--no-keep-serving"]);
     let printed = text(&out);

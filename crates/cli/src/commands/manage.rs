@@ -646,39 +646,54 @@ pub async fn best(
     estimate: bool,
     flags: &str,
 ) -> Result<ExitCode> {
-    // The sweep once: its metric's name, how its command passes parameters, and whether it
-    // can have an estimate.
+    // The sweep once: its metric's name and how its command passes parameters.
     let info = api
         .get(&format!("/api/v1/sweeps/{}", urlencode(sweep)))
         .await?;
-    if estimate {
-        if let Some(why) = no_estimate_for(&info) {
-            eprintln!("error: --estimate: sweep {sweep} {why}");
-            return Ok(ExitCode::from(2));
+    let single_format = || {
+        if matches!(format, "yaml" | "json" | "args") {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("--format {format}: use yaml, json or args"))
         }
-    }
-    // A multi-objective sweep has a front, not a best run.
-    if let Some(code) = super::front::best(api, sweep, format).await? {
-        return Ok(code);
-    }
-    if !matches!(format, "yaml" | "json" | "args") {
-        anyhow::bail!("--format {format}: use yaml, json or args");
-    }
-    let which = if estimate { "estimate" } else { "best" };
-    let v = match api
-        .get(&format!("/api/v1/sweeps/{}/{which}", urlencode(sweep)))
-        .await
-    {
-        Ok(v) => v,
-        Err(e) if estimate && is_status(&e, 404) => {
-            eprintln!(
-                "hyperdial best --estimate: {}; `hyperdial best {sweep}{flags}` prints the \
-                 best run meanwhile",
-                server_words(&e)
-            );
-            return Ok(ExitCode::from(1));
+    };
+    let v = if estimate {
+        single_format()?;
+        // The server says why a sweep has no estimate: too few results (404), or several
+        // objectives or no metric (409).
+        match api
+            .get(&format!("/api/v1/sweeps/{}/estimate", urlencode(sweep)))
+            .await
+        {
+            Ok(v) => v,
+            Err(e) if is_status(&e, 404) => {
+                eprintln!(
+                    "hyperdial best --estimate: {}; `hyperdial best {sweep}{flags}` prints the \
+                     best run meanwhile",
+                    server_words(&e)
+                );
+                return Ok(ExitCode::from(1));
+            }
+            Err(e) if is_status(&e, 409) => {
+                // The front, for a multi-objective sweep, is this command without --estimate.
+                let front = if info["config"]["metrics"].is_array() {
+                    format!("; `hyperdial best {sweep}{flags}` prints it")
+                } else {
+                    String::new()
+                };
+                eprintln!("error: --estimate: {}{front}", server_words(&e));
+                return Ok(ExitCode::from(2));
+            }
+            Err(e) => return Err(e),
         }
-        Err(e) => return Err(e),
+    } else {
+        // A multi-objective sweep has a front, not a best run.
+        if let Some(code) = super::front::best(api, sweep, format).await? {
+            return Ok(code);
+        }
+        single_format()?;
+        api.get(&format!("/api/v1/sweeps/{}/best", urlencode(sweep)))
+            .await?
     };
     let run = &v["run"];
     let metric = info["metric"]["name"].as_str().unwrap_or("metric");
@@ -784,26 +799,6 @@ fn estimate_chosen(e: &Value, metric: &str) -> String {
              better with a probability of 75% or more)"
         )
     }
-}
-
-/// Why sweep `info` (a Sweep) has no estimate to ask for, in words after "sweep ID": no
-/// metric, or several objectives. `None` when it may have one.
-fn no_estimate_for(info: &Value) -> Option<String> {
-    if info["config"]["metrics"].is_array() {
-        return Some(
-            "has several objectives and no single best configuration: `hyperdial best` \
-             without --estimate prints its Pareto front"
-                .to_string(),
-        );
-    }
-    if info["metric"].is_null() {
-        return Some(
-            "has no `metric`, so no configuration is the best one; to rank the runs, add \
-             `metric: {name: NAME, goal: minimize}` (or `maximize`) to the sweep file"
-                .to_string(),
-        );
-    }
-    None
 }
 
 /// Whether `e` is an HTTP answer with `status`.
