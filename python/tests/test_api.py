@@ -394,6 +394,33 @@ class WandbApiTests(_Case):
         self.assertEqual(got["sweep"], [sweep.id, 4, trials[0.1].id, 0.2])
         self.assertEqual(sorted(got["finished"]), sorted([trials[0.1].id, trials[0.3].id]))
 
+    def test_integers_logged_read_back_as_integers(self):
+        # W&B keeps a logged int an int in the summary; a script that logs `epoch` and reads
+        # it back (range(run.summary["epoch"])) must not get a float.
+        script = textwrap.dedent("""
+            import json
+            import wandb
+
+            run = wandb.init(project="mnist")
+            run.define_metric("best_loss", summary="min")
+            for epoch in range(3):
+                wandb.log({"epoch": epoch, "loss": 1.0 / (epoch + 1), "n": 7, "best_loss": 4 - epoch})
+            wandb.log({"n": 2.5})  # a float after an int: the float
+            run.finish()
+            back = wandb.Api().run("mnist/" + run.id).summary
+            print(json.dumps({k: [back[k], type(back[k]).__name__]
+                              for k in ("epoch", "loss", "n", "best_loss")}))
+        """)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([SHIM, PYTHON]))
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                             timeout=60, env=env)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        got = json.loads(out.stdout.splitlines()[-1])
+        self.assertEqual(got["epoch"], [2, "int"])
+        self.assertEqual(got["loss"], [1.0 / 3, "float"])
+        self.assertEqual(got["n"], [2.5, "float"])
+        self.assertEqual(got["best_loss"][0], 2)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -962,6 +962,9 @@ class Run:
             self._commit()
             self._finished = True
             self._exit_code = exit_code
+            integers = self._integer_summary()
+        if integers:
+            self._hd.summary.update(integers)
         if exit_code and self._trial is not None:
             self._trial.wandb_exit_code = exit_code  # the agent ends the run failed
         if exit_code and self._trial is None and self._hd.mode == "agent":
@@ -972,6 +975,17 @@ class Run:
                            "mark the run failed" % (exit_code, exit_code))
         self._hd.finish(exit_code=0 if exit_code is None else exit_code)
         _forget(self)
+
+    def _integer_summary(self):
+        """The metrics whose last logged value is an integer, with that value: W&B's summary
+        keeps a logged ``int`` an ``int`` (``run.summary["epoch"]`` reads back ``3``, not
+        ``3.0``), while hyperdial stores metric values as floats. Sent as summary values at the
+        end of the run; leaves out metrics with a ``define_metric`` summary (their aggregate
+        is the summary) and keys the script set in the summary itself."""
+        explicit = self._hd.summary._explicit
+        return {key: int(value) for key, value in self._last.items()
+                if isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                and key not in explicit and not self._definition(key)[1]}
 
     def _flush_pending(self):
         with _lock:
