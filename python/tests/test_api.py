@@ -288,6 +288,58 @@ class WandbApiTests(_Case):
             api.artifact("x:latest")
         self.assertIn("run(path)", str(ctx.exception))
 
+    def test_best_run_sorts_by_the_summary_as_wb_does(self):
+        # A run whose metric dipped then rose: its best logged value (hyperdial's rule) is
+        # the sweep's best, while its summary (the last value, W&B's sort key) is not.
+        sweep = hyperdial.Sweep.create(
+            {"method": "grid", "metric": {"name": "loss", "goal": "minimize"},
+             "parameters": {"curve": {"values": ["dip", "flat"]}}}, project="mnist")
+        trials = {}
+        for _ in range(2):
+            trial = sweep.ask()
+            trials[trial.params["curve"]] = trial
+        trials["dip"].report(0.1, step=0)
+        trials["dip"].report(0.9, step=1)
+        sweep.tell(trials["dip"], 0.9)
+        trials["flat"].report(0.5, step=0)
+        sweep.tell(trials["flat"], 0.5)
+        public = self.wandb.Api().sweep("mnist/" + sweep.id)
+        self.assertEqual(public.order, "+summary_metrics.loss")
+        self.assertEqual(public.best_run().id, trials["flat"].id)
+        self.assertEqual(public.best_run(order="-summary_metrics.loss").id, trials["dip"].id)
+        self.assertEqual(hyperdial.Api().sweep(sweep.id).best_run().id, trials["dip"].id,
+                         "hyperdial's own objects keep the best logged value")
+        self.assertEqual(public.path, ["", "mnist", sweep.id])
+        self.assertEqual(public.url, "%s/sweeps/%s" % (self.url, sweep.id))
+
+    def test_sweep_config_is_in_the_sweep_files_shape(self):
+        sweep, _ = self.made_sweep()
+        config = self.wandb.Api().sweep(sweep.id).config
+        self.assertEqual(config["parameters"]["lr"], {"values": [0.1, 0.2, 0.3, 0.4]})
+        self.assertEqual(config["parameters"]["opt"], {"parameters": {"kind": {"value": "sgd"}}})
+        self.assertEqual(config["metric"], {"name": "loss", "goal": "minimize"})
+        self.assertEqual(config["method"], "grid")
+        self.assertNotIn("sample_without_replacement", config)
+        self.assertIsInstance(hyperdial.Api().sweep(sweep.id).config["parameters"], list,
+                              "hyperdial's own objects keep the validated form")
+
+    def test_a_summary_written_back_is_stored(self):
+        _, trials = self.made_sweep()
+        api = self.wandb.Api()
+        run = api.run(trials[0.1].id)
+        run.summary["post_hoc"] = 1.23
+        run.summary.update()
+        run = api.run(trials[0.1].id)
+        self.assertEqual(run.summary["post_hoc"], 1.23)
+        run.summary.update({"note": "checked", "loss": 0.15})
+        run.summary.tag = 7  # attribute set, stored by run.update()
+        run.update()
+        again = api.run(trials[0.1].id).summary
+        self.assertEqual((again["note"], again["loss"], again["tag"]), ("checked", 0.15, 7))
+        self.assertEqual(again.tag, 7)
+        with self.assertRaises(TypeError):
+            del run.summary["note"]
+
     def test_the_run_fields_wb_users_read(self):
         _, trials = self.made_sweep()
         api = self.wandb.Api()
@@ -295,8 +347,14 @@ class WandbApiTests(_Case):
         self.assertEqual(run.entity, "", "hyperdial has no entities")
         self.assertEqual(run.path, ["", "mnist", run.id])
         self.assertEqual(api.run("/".join(run.path)).id, run.id, "a path that reads back")
-        self.assertEqual(run.summary_metrics, {"loss": 0.2})
-        self.assertIsInstance(run.summary_metrics, dict)
+        summary = run.summary_metrics
+        self.assertIsInstance(summary, dict)
+        # W&B's summary also holds the last step, the end time and the run time.
+        self.assertEqual(sorted(summary), ["_runtime", "_step", "_timestamp", "loss"])
+        self.assertEqual((summary["loss"], summary["_step"]), (0.2, 10))
+        self.assertEqual(summary["_timestamp"], run.data["finished_ms"] / 1000.0)
+        self.assertGreaterEqual(summary["_runtime"], 0.0)
+        self.assertEqual(run.summary._json_dict, summary, "W&B's export recipe")
         self.assertEqual((run.tags, run.group, run.job_type, run.notes, run.user),
                          ([], None, None, None, None))
         self.assertEqual(run.lastHistoryStep, 10, "ten reports, then the told value")
@@ -338,17 +396,25 @@ class WandbApiTests(_Case):
         self.assertTrue(all(isinstance(r["_timestamp"], float) for r in rows))
         thinned = run.history(samples=4, pandas=False)
         self.assertEqual([r["_step"] for r in thinned], [0, 3, 6, 10])
-        self.assertEqual(run.history(keys=["loss"], pandas=False), rows)
+        # With keys: x_axis and those keys only (W&B asks for exactly these).
+        self.assertEqual(run.history(keys=["loss"], pandas=False),
+                         [{"_step": r["_step"], "loss": r["loss"]} for r in rows])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             self.assertEqual(run.history(keys=["loss", "nope"], pandas=False), [],
                              "only the rows holding every key")
         caught = [w for w in caught if "never logged 'nope'" in str(w.message)]
         self.assertEqual([w.filename for w in caught], [__file__], "the caller's line")
-        with self.assertRaises(ValueError):
-            run.history(keys="loss")
+        # Keys not in a list: W&B prints an error and gives no rows.
+        self.assertEqual(run.history(keys="loss"), [])
+        self.assertIn("keys must be specified in a list", sys.stderr.getvalue())
+        self.assertEqual(list(run.scan_history(keys=[3])), [])
         with self.assertRaises(ValueError):
             run.history(samples=0)
+        # scan_history(keys=...): exactly those keys, only rows holding every one.
+        self.assertEqual(list(run.scan_history(keys=["loss"])),
+                         [{"loss": r["loss"]} for r in rows])
+        self.assertEqual(list(run.scan_history(keys=["loss", "nope"])), [])
         self.assertEqual(run.history(stream="system", pandas=False), [])
         # Without pandas: the list, with a warning, as W&B does.
         with mock.patch.dict(sys.modules, {"pandas": None}):

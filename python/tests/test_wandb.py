@@ -215,31 +215,37 @@ class DefineMetricTests(WandbTestCase):
         self.assertNotIn("plain", summary)  # its summary is the server's last value
         self.assertEqual(run.summary["val/loss"], 0.4)
 
-    def test_step_metric_is_the_x_axis(self):
+    def test_a_step_metric_leaves_the_rows_and_their_steps_alone(self):
+        # As in W&B: the step metric is the charts' x axis; every row keeps its own step, so
+        # two values of a metric at one epoch are two points, and no row's values are
+        # written over.
         wandb = self.wandb
         wandb.init()
         wandb.define_metric("epoch")
         wandb.define_metric("val/*", step_metric="epoch")
         for epoch in range(3):
             for _ in range(4):
-                wandb.log({"train/loss": 1.0})
+                wandb.log({"train/loss": 1.0, "epoch": epoch})
             wandb.log({"epoch": epoch, "val/loss": 1.0 / (epoch + 1)})
-        wandb.log({"val/acc": 0.9})  # no epoch in the row: the last epoch is its step
+        wandb.log({"val/loss": 0.25, "epoch": 2})  # a second value at epoch 2
+        wandb.log({"val/acc": 0.9})  # no epoch in the row: step_sync adds the last one
         wandb.finish()
-        self.assertEqual(self.points_of("val/loss"), [(0, 1.0), (1, 0.5), (2, 1.0 / 3)])
-        self.assertEqual(self.points_of("val/acc"), [(2, 0.9)])
-        # The step metric goes with the metrics it places, so both are read back in one row.
-        self.assertEqual(self.points_of("epoch"), [(0, 0), (1, 1), (2, 2)])
+        self.assertEqual(self.points_of("val/loss"),
+                         [(4, 1.0), (9, 0.5), (14, 1.0 / 3), (15, 0.25)])
+        self.assertEqual(self.points_of("val/acc"), [(16, 0.9)])
+        self.assertEqual(self.points_of("epoch"),
+                         [(s, s // 5) for s in range(15)] + [(15, 2), (16, 2)])
         self.assertEqual([s for s, _ in self.points_of("train/loss")][:5], [0, 1, 2, 3, 5])
 
-    def test_a_step_metric_that_is_not_an_integer_falls_back_to_the_step(self):
+    def test_step_sync_false_adds_nothing_to_the_row(self):
         wandb = self.wandb
         wandb.init()
-        wandb.define_metric("acc", step_metric="progress")
-        wandb.log({"progress": 0.5, "acc": 0.1})
+        wandb.define_metric("acc", step_metric="progress", step_sync=False)
+        wandb.log({"progress": 0.5})
+        wandb.log({"acc": 0.1})
         wandb.finish()
-        self.assertEqual(self.points_of("acc"), [(0, 0.1)])
-        self.assertIn("step metric 'progress'", self.stderr.getvalue())
+        self.assertEqual(self.points_of("acc"), [(1, 0.1)])
+        self.assertEqual(self.points_of("progress"), [(0, 0.5)])
 
     def test_unknown_summary_is_an_error(self):
         self.wandb.init()

@@ -316,9 +316,10 @@ class IntegrationImportTests(WandbScriptCase):
         self.assertEqual(run.config["model/num_parameters"], 1000)
         self.assertEqual(run.summary["train/loss"], 0.05)
         self.assertEqual(run.summary["train_runtime"], 1.5)
-        # train/global_step is the x axis of every other metric.
-        self.assertEqual([(r["_step"], r["train/loss"]) for r in
-                          run.scan_history(keys=["train/loss"])], [(10, 0.1), (20, 0.05)])
+        # train/global_step is the charts' x axis; the rows keep their own steps (W&B's).
+        self.assertEqual([(r["_step"], r["train/global_step"], r["train/loss"]) for r in
+                          run.scan_history(keys=["train/loss", "train/global_step"])],
+                         [(0, 10, 0.1), (1, 20, 0.05)])
 
     def test_lightning_style_logger_finds_the_distribution_and_logs(self):
         # What PyTorch Lightning's WandbLogger does: it checks for an installed `wandb>=0.12.10`
@@ -353,8 +354,9 @@ class IntegrationImportTests(WandbScriptCase):
         run = api.run(run_id)
         self.assertEqual(run.state, "finished", run.data)
         self.assertEqual(run.config["model/hidden"], 32)
-        self.assertEqual([(r["_step"], r["val_loss"]) for r in
-                          run.scan_history(keys=["val_loss"])], [(99, 0.5)])
+        self.assertEqual([(r["_step"], r["trainer/global_step"], r["val_loss"]) for r in
+                          run.scan_history(keys=["val_loss", "trainer/global_step"])
+                          if "val_loss" in r], [(3, 99, 0.5)])
 
     def test_keras_callbacks_log_what_keras_hands_them(self):
         # A stand-in for Keras' callback base classes (the tests need no TensorFlow): the

@@ -20,9 +20,11 @@ What is mapped:
 * ``wandb.log(data, step=None, commit=None)``: W&B's step and commit rules; nested dicts are
   flattened with dots (``{"val": {"loss": 1}}`` is ``val.loss``, as W&B shows it).
 * ``wandb.summary`` / ``run.summary``: item and attribute set, ``update``, reading.
-* ``define_metric(name, step_metric=, summary=, goal=)``: a step metric becomes the x axis
-  (the hyperdial step) of the metrics defined with it; ``summary="min"|"max"|"mean"|"last"|
-  "first"|"best"`` sets the run summary of the metric to that aggregate.
+* ``define_metric(name, step_metric=, step_sync=, summary=, goal=)``: as in W&B, a step
+  metric is the charts' x axis and leaves the rows and their steps alone; its last value is
+  added to a row that logs a metric defined with it but not the step metric itself
+  (``step_sync``, on by default); ``summary="min"|"max"|"mean"|"last"|"first"|"best"`` sets
+  the run summary of the metric to that aggregate.
 * ``run.name``, ``id``, ``dir``, ``project``, ``sweep_id``, ``step``, ``get_url()``,
   ``finish`` (and at exit), ``Settings``, ``wandb.run``, ``login`` (does nothing),
   ``termlog``/``termwarn``/``termerror``, and the submodule paths integrations import
@@ -53,6 +55,7 @@ import os
 import sys
 import threading
 import time
+import urllib.parse
 
 import hyperdial as _hd
 
@@ -623,9 +626,10 @@ _SUMMARIES = ("min", "max", "mean", "last", "first", "best", "copy", "none")
 class _Metric:
     """What ``define_metric`` returns: the definition, as attributes."""
 
-    def __init__(self, name, step_metric, summary, goal, hidden):
+    def __init__(self, name, step_metric, summary, goal, hidden, step_sync=None):
         self.name = name
         self.step_metric = step_metric
+        self.step_sync = step_sync
         self.summary = summary
         self.goal = goal
         self.hidden = hidden
@@ -827,47 +831,28 @@ class Run:
                                   "sweep was stopped)" % self.id)
 
     def _commit(self):
-        """Send the pending row: one point at the step, plus one per step metric in it."""
+        """Send the pending row as one point at the step. As in W&B, a row that logs a metric
+        defined with a step metric but not the step metric itself gets the step metric's last
+        value (``step_sync``), so ``history(x_axis=...)`` places it."""
         row, self._row = self._row, {}
         if not row:
             return
         step = self._step
         self._step += 1
-        self._last.update(row)
-        groups = {step: {}}
-        carried = set()  # step metrics of this row recorded beside the metrics they place
-        for key, value in row.items():
+        synced = {}
+        for key in row:
             step_metric = self._definition(key)[0]
-            at = step
-            if step_metric and step_metric != key:
-                x = row.get(step_metric, self._last.get(step_metric))
-                at = self._step_of(step_metric, x, step)
-                if at != step and step_metric in row:
-                    # The step metric goes with them, so a history read of both finds them
-                    # in one row (as W&B's does), not at two different steps.
-                    groups.setdefault(at, {})[step_metric] = row[step_metric]
-                    carried.add(step_metric)
-            groups.setdefault(at, {})[key] = value
-        for name in carried:
-            groups[step].pop(name, None)
-        for at, values in sorted(groups.items()):
-            if values:
-                self._hd.log(values, step=at)
-        self._update_summaries(row)
-
-    @staticmethod
-    def _step_of(step_metric, x, default):
-        number = _finite(x)
-        if number is not None and number >= 0 and number == int(number):
-            return int(number)
-        _warn_once("step-metric:" + step_metric,
-                   "step metric %r has a value (%r) that is not a non-negative integer; those "
-                   "metrics are recorded at the run's step instead" % (step_metric, x))
-        return default
+            if (step_metric and step_metric != key and step_metric not in row
+                    and step_metric in self._last):
+                synced[step_metric] = self._last[step_metric]
+        row.update(synced)
+        self._last.update(row)
+        self._hd.log(row, step=step)
+        self._update_summaries({k: v for k, v in row.items() if k not in synced})
 
     def _definition(self, key):
-        """(step metric, summary kinds, goal) of metric ``key``: what the definitions naming
-        it say, over what matching globs say; a later definition wins."""
+        """(step metric to sync into its rows, summary kinds, goal) of metric ``key``: what the
+        definitions naming it say, over what matching globs say; a later definition wins."""
         step_metric, kinds, goal = None, [], None
         for exact in (False, True):
             for metric in self._metrics:
@@ -876,7 +861,8 @@ class Run:
                 else:
                     matches = "*" in metric.name and fnmatch.fnmatchcase(key, metric.name)
                 if matches:
-                    step_metric = metric.step_metric or step_metric
+                    if metric.step_metric:
+                        step_metric = metric.step_metric if metric.step_sync is not False else None
                     kinds = metric.summary or kinds
                     goal = metric.goal or goal
         return step_metric, kinds, goal
@@ -910,14 +896,15 @@ class Run:
                       goal=None, overwrite=None, **kwargs):
         """Define how a metric (or a glob such as ``"val/*"``) is recorded.
 
-        ``step_metric``: the metric whose last value is the step (the x axis) of this one; it
-        must hold non-negative integers (epochs, global steps). ``summary``: ``"min"``,
+        ``step_metric``: the metric that is this one's x axis in charts (an epoch, a global
+        step); with ``step_sync`` (the default) its last value is added to a row that logs
+        this metric without it, as W&B does. Rows keep their own steps. ``summary``: ``"min"``,
         ``"max"``, ``"mean"``, ``"last"``, ``"first"``, ``"best"`` (with ``goal``
         ``"minimize"`` or ``"maximize"``), ``"copy"`` or ``"none"``, or several joined by
         commas; one aggregate becomes the summary value of the metric (and so what a sweep
         reads from the summary), several are stored as ``name.min``, ``name.max``, ....
-        ``goal``: ``"minimize"`` or ``"maximize"``. ``step_sync``, ``hidden`` and
-        ``overwrite`` are accepted and have no effect.
+        ``goal``: ``"minimize"`` or ``"maximize"``. ``hidden`` and ``overwrite`` are accepted
+        and have no effect.
         """
         if not isinstance(name, str) or not name:
             raise errors.UsageError("define_metric: the name must be a non-empty string")
@@ -938,7 +925,7 @@ class Run:
         if goal is not None and goal not in ("minimize", "maximize", "min", "max"):
             raise errors.UsageError("define_metric(%r): goal must be 'minimize' or 'maximize'"
                                     % name)
-        metric = _Metric(name, step_metric, kinds, goal, hidden)
+        metric = _Metric(name, step_metric, kinds, goal, hidden, step_sync)
         with _lock:
             if step_metric and not any(m.name == step_metric for m in self._metrics):
                 self._metrics.append(_Metric(step_metric, None, [], None, None))
@@ -1078,6 +1065,68 @@ def _thinned(rows, samples):
     return [rows[i * (count - 1) // (samples - 1)] for i in range(samples)]
 
 
+class _RunSummary(dict):
+    """A read-back run's summary (W&B's ``HTTPSummary``): a dict of the run's summary values.
+    ``summary["k"] = v`` (or ``summary.k = v``) changes it here; ``summary.update()`` (with or
+    without a dict of values) or ``run.update()`` stores the changes on the server, which
+    keeps them over the logged values, as W&B does. ``_json_dict`` is the plain dict, for
+    W&B's export recipes. Keys cannot be deleted (the server only adds and replaces):
+    ``del`` raises TypeError."""
+
+    def __init__(self, run, values):
+        super().__init__(values)
+        object.__setattr__(self, "_run", run)
+        object.__setattr__(self, "_changed", {})
+
+    def __setitem__(self, key, value):
+        if not isinstance(key, str) or not key.strip():
+            raise TypeError("summary keys are non-empty strings, got %r" % (key,))
+        key = key.strip()
+        super().__setitem__(key, value)
+        self._changed[key] = value
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError("the summary of run %s has no %r" % (self._run.id, name))
+
+    def __setattr__(self, name, value):
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            self[name] = value
+
+    def __delitem__(self, key):
+        raise TypeError("hyperdial cannot delete a key from a run's summary (its server only "
+                        "adds and replaces values); set it to None instead")
+
+    @property
+    def _json_dict(self):
+        """The summary as a plain dict (W&B's ``summary._json_dict``)."""
+        return dict(self)
+
+    def update(self, key_vals=None, overwrite=True, **kwargs):
+        """Set ``key_vals`` (and keyword values), then store every change on the server
+        (W&B's ``run.summary.update()``). ``overwrite`` is accepted: the values given always
+        replace the stored ones."""
+        for key, value in dict(key_vals or {}, **kwargs).items():
+            self[key] = value
+        self._commit()
+
+    def _commit(self):
+        if not self._changed:
+            return
+        changed = dict(self._changed)
+        _hd._transport._call(self._run._transport, "PUT", "/api/v1/runs/%s/summary"
+                             % urllib.parse.quote(self._run.id, safe=""),
+                             {k: _hd._values._jsonable(v) for k, v in changed.items()})
+        for key in changed:
+            self._changed.pop(key, None)
+
+
 class PublicRun(_hd.Trial):
     """A run read back through :class:`Api` (W&B's ``wandb.apis.public.Run``): hyperdial's
     :class:`hyperdial.Trial` (``id``, ``state``, ``config``, ``summary``, ``sweep``,
@@ -1088,6 +1137,42 @@ class PublicRun(_hd.Trial):
     def __init__(self, sweep, run, transport=None):
         super().__init__(sweep, run, transport=transport)
         self.name = self.name or self.id
+        # Again, now that the run's data is there for the summary's `_step` and times.
+        self.summary = dict(run.get("summary") or {})
+
+    @property
+    def summary(self):
+        """The run's summary, W&B's way (:class:`_RunSummary`): the last value of every
+        metric, overlaid by the values the script set, plus ``_step`` (the last step logged),
+        ``_timestamp`` (when it ended, else its last heartbeat, in seconds since the epoch) and
+        ``_runtime`` (seconds from its start to then), as W&B adds them. Changes are stored
+        by ``summary.update()`` or :meth:`update`."""
+        return self._summary
+
+    @summary.setter
+    def summary(self, values):
+        values = dict(values or {})
+        data = self.__dict__.get("data") or {}
+        self._summary = _RunSummary(self, dict(self._summary_extras(data), **values))
+
+    def _summary_extras(self, data):
+        extras = {}
+        steps = data.get("steps")
+        if isinstance(steps, int) and steps > 0:
+            extras["_step"] = steps - 1
+        started = data.get("started_ms") or data.get("created_ms")
+        ended = data.get("finished_ms") or data.get("heartbeat_ms")
+        if isinstance(ended, (int, float)):
+            extras["_timestamp"] = ended / 1000.0
+            if isinstance(started, (int, float)) and ended >= started:
+                extras["_runtime"] = (ended - started) / 1000.0
+        return extras
+
+    def update(self):
+        """Store the changes made to :attr:`summary` on the server (W&B's ``run.update()``).
+        Other fields (``config``, ``name``, ``tags``...) are not stored back: hyperdial keeps
+        a run's config as the run gave it."""
+        self._summary._commit()
 
     @property
     def display_name(self):
@@ -1145,14 +1230,16 @@ class PublicRun(_hd.Trial):
     def history(self, samples=500, keys=None, x_axis="_step", pandas=True, stream="default"):
         """The run's metric history as W&B's ``run.history()`` gives it: at most ``samples``
         rows (evenly spaced by position, the first and the last kept), each a dict of
-        ``_step``, ``_timestamp`` and the metrics logged at that step; with ``keys`` (a list)
-        only those metrics (and ``x_axis``), and only the rows holding every one of them. A
+        ``_step``, ``_timestamp`` and the metrics logged at that step; with ``keys`` (a list
+        of strings) only ``x_axis`` and those metrics, and only the rows holding every one of
+        them. ``keys`` that is not a list of strings prints an error and gives ``[]``, as W&B
+        does. A
         ``pandas.DataFrame`` of those rows when ``pandas`` is true and pandas can be imported
         (else the list, with a warning, as W&B does); the list with ``pandas=False``.
         ``stream="system"`` (or any other than ``"default"``) reads system metrics, which
         hyperdial does not record: no rows, with a warning. Rows carry no ``_runtime``."""
-        if keys is not None and not isinstance(keys, list):
-            raise ValueError("keys must be specified in a list")
+        if not _keys_ok(keys):
+            return []
         if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) \
                 or samples < 1:
             raise ValueError("history(samples=%r): samples is a positive integer" % (samples,))
@@ -1171,7 +1258,9 @@ class PublicRun(_hd.Trial):
             # logged points at the caller's line.
             rows = _hd._history._read_history(self._history_transport(), self.id, needed)
             if needed:
-                rows = [row for row in rows if all(k in row for k in needed)]
+                columns = [x_axis] + [k for k in keys if k != x_axis]
+                rows = [{k: row[k] for k in columns if k in row} for row in rows
+                        if all(k in row for k in needed)]
             rows = _thinned(rows, int(samples))
         if pandas:
             try:
@@ -1184,12 +1273,123 @@ class PublicRun(_hd.Trial):
         return rows
 
 
+    def scan_history(self, keys=None, page_size=1000, min_step=None, max_step=None):
+        """Every row of the run's history, read ``page_size`` steps at a time, as W&B's
+        ``run.scan_history()``: without ``keys`` each row is a dict of ``_step``,
+        ``_timestamp`` and the metrics logged at that step; with ``keys`` (a list of strings)
+        each row holds exactly those keys, and only the rows holding every one of them are
+        given. ``keys`` that is not a list of strings prints an error and gives ``[]``."""
+        if not _keys_ok(keys):
+            return []
+        rows = super().scan_history(keys, page_size=page_size, min_step=min_step,
+                                    max_step=max_step)
+        if not keys:
+            return rows
+        return ({k: row[k] for k in keys} for row in rows if all(k in row for k in keys))
+
+
+def _keys_ok(keys):
+    """Whether ``keys`` is None or a list of strings, else W&B's error line (W&B prints it and
+    returns no rows rather than raising)."""
+    if keys is None:
+        return True
+    if not isinstance(keys, list):
+        termerror("keys must be specified in a list")
+        return False
+    if keys and not isinstance(keys[0], str):
+        termerror("keys argument must be a list of strings")
+        return False
+    return True
+
+
+def _wb_parameters(parameters):
+    """The ``parameters`` block of a W&B sweep config, nested as W&B users write it, from
+    the server's validated list (``[{"name", "path", "distribution"}]``)."""
+    out = {}
+    for param in parameters or []:
+        path = param.get("path") or [param.get("name")]
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {"parameters": {}})["parameters"]
+        spec = {k: v for k, v in (param.get("distribution") or {}).items() if v is not None}
+        kind = spec.get("distribution")
+        if kind == "constant" and set(spec) <= {"distribution", "value"}:
+            spec = {"value": spec.get("value")}
+        elif kind == "categorical" and set(spec) <= {"distribution", "values"}:
+            spec = {"values": spec.get("values")}
+        node[path[-1]] = spec
+    return out
+
+
+def _without_nulls(value):
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
 class PublicSweep(_hd.Sweep):
     """A sweep read back through :class:`Api` (W&B's ``wandb.apis.public.Sweep``):
-    hyperdial's :class:`hyperdial.Sweep` (``id``, ``name``, ``project``, ``config``,
-    ``state``, ``runs``, ``best_run(order=None)``, ...) whose runs are :class:`PublicRun`."""
+    hyperdial's :class:`hyperdial.Sweep` (``id``, ``name``, ``project``, ``state``, ``runs``,
+    ...) whose runs are :class:`PublicRun`, whose ``config`` is the sweep config in W&B's
+    shape, and whose ``best_run()`` sorts by the summary, as W&B's do."""
 
     _trial_class = PublicRun
+
+    @property
+    def config(self):
+        """The sweep config as W&B gives it: a dict in the sweep file's shape (``parameters``
+        nested by name, ``{"values": [...]}``, ``{"value": x}``, ``{"distribution": ...,
+        "min": ..., "max": ...}``), with the values hyperdial read (numbers as numbers);
+        keys hyperdial adds with their defaults are left out. The server's validated form is
+        ``hyperdial.Sweep(...).config``."""
+        validated = dict(self.data.get("config") or {})
+        out = {}
+        for key, value in validated.items():
+            if key == "parameters":
+                out[key] = _wb_parameters(value)
+            elif key == "metric" and isinstance(value, dict):
+                out[key] = {k: value[k] for k in ("name", "goal", "target")
+                            if value.get(k) is not None}
+            elif key == "sample_without_replacement" and not value:
+                continue
+            elif value is not None:
+                out[key] = _without_nulls(value)
+        return out
+
+    @property
+    def order(self):
+        """W&B's order of the sweep's runs by its metric: ``"+summary_metrics.NAME"`` to
+        minimize, ``"-summary_metrics.NAME"`` to maximize; None without a single metric."""
+        metric = self.metric
+        if not isinstance(metric, dict) or not metric.get("name"):
+            return None
+        prefix = "-" if metric.get("goal") == "maximize" else "+"
+        return "%ssummary_metrics.%s" % (prefix, metric["name"])
+
+    def best_run(self, order=None):
+        """The best run, W&B's way: sorted by ``order``, else by the sweep's metric in each
+        run's summary (:attr:`order`: the last logged value, or the value the script put in
+        the summary), among the ``finished`` and ``stopped_early`` runs (W&B sorts every
+        run). A sweep without a metric gives its most recent run, said on standard error.
+        ``hyperdial.Sweep.best_run()`` ranks by the best value each run logged instead."""
+        if order is None and self.order is not None:
+            runs = [t.data for t in self.trials()
+                    if t.state in ("finished", "stopped_early")]
+            runs = _hd._query._sorted_runs(runs, self.order)
+            return self._trial_class(self, runs[0]) if runs else None
+        return super().best_run(order=order)
+
+    @property
+    def path(self):
+        """W&B's ``[entity, project, sweep_id]``: ``["", project, id]`` (no entities)."""
+        return ["", self.project or "", self.id]
+
+    @property
+    def url(self):
+        """The sweep's page on the server's dashboard."""
+        return "%s/sweeps/%s" % (self.server, self.id)
 
 
 class Api(_hd.Api):
