@@ -153,8 +153,8 @@ with wandb.init(config=cfg, settings=wandb.Settings(start_method="thread")) as r
 }
 
 /// `define_metric("val/loss", step_metric="epoch", summary="min")` with the sweep metric
-/// `val/loss`: the run's summary and metric are the minimum (not the last value), and the
-/// epochs are the steps of `val/loss`.
+/// `val/loss`: the run's summary and metric are the minimum (not the last value), and, as in
+/// W&B, the rows keep their own steps with the epoch beside `val/loss`.
 #[test]
 fn define_metric_min_summary_and_step_metric_reach_the_sweep() {
     let s = Scratch::new("wandb-definemetric");
@@ -189,18 +189,23 @@ for epoch, value in enumerate(curve):
         let id = r["id"].as_str().unwrap();
         let run: Value =
             serde_json::from_str(&http_get(&format!("{}/api/v1/runs/{id}", server.url))).unwrap();
-        let steps: Vec<(i64, f64)> = run["history"]
+        let steps: Vec<(i64, f64, f64)> = run["history"]
             .as_array()
             .unwrap()
             .iter()
             .filter_map(|p| {
                 let v = p["values"]["val/loss"].as_f64()?;
-                Some((p["step"].as_i64().unwrap(), v))
+                let epoch = p["values"]["epoch"].as_f64()?;
+                Some((p["step"].as_i64().unwrap(), epoch, v))
             })
             .collect();
         assert_eq!(
             steps,
-            vec![(0, 3.0 * scale), (1, scale), (2, 2.0 * scale)],
+            vec![
+                (3, 0.0, 3.0 * scale),
+                (7, 1.0, scale),
+                (11, 2.0, 2.0 * scale)
+            ],
             "{run:#}"
         );
     }
