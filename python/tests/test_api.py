@@ -312,6 +312,20 @@ class WandbApiTests(_Case):
         self.assertEqual(public.path, ["", "mnist", sweep.id])
         self.assertEqual(public.url, "%s/sweeps/%s" % (self.url, sweep.id))
 
+    def test_runs_histories_and_run_times(self):
+        sweep, trials = self.made_sweep()
+        runs = self.wandb.Api().runs("mnist", filters={"sweep": sweep.id, "state": "finished"})
+        rows = runs.histories(keys=["loss"])
+        self.assertEqual(sorted({r["run_id"] for r in rows}),
+                         sorted([trials[0.1].id, trials[0.3].id]))
+        self.assertEqual(len(rows), 22)
+        self.assertEqual(set(rows[0]), {"_step", "loss", "run_id"})
+        with self.assertRaises(ValueError):
+            runs.histories(format="polars")
+        run = runs[0]
+        self.assertRegex(run.heartbeat_at, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertEqual(run.sweep_name, sweep.id)
+
     def test_sweep_config_is_in_the_sweep_files_shape(self):
         sweep, _ = self.made_sweep()
         config = self.wandb.Api().sweep(sweep.id).config

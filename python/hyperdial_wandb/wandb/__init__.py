@@ -1180,6 +1180,18 @@ class PublicRun(_hd.Trial):
         return self.name
 
     @property
+    def heartbeat_at(self):
+        """When the run was last heard from (its last heartbeat, else its end), as W&B writes
+        times (``"2026-11-29T14:03:07Z"``); None before it started."""
+        ms = self.data.get("heartbeat_ms") or self.data.get("finished_ms")
+        return _hd._query._iso_time(ms) if ms else None
+
+    @property
+    def sweep_name(self):
+        """The id of the run's sweep (W&B's ``sweep_name``), None outside a sweep."""
+        return self.sweep_id
+
+    @property
     def entity(self):
         """W&B's entity (a team or user): always ``""``, hyperdial has no entities."""
         return ""
@@ -1329,6 +1341,32 @@ def _without_nulls(value):
     return value
 
 
+class _Runs(list):
+    """The runs :meth:`Api.runs` gives (W&B's ``Runs``): a list of :class:`PublicRun`, with
+    :meth:`histories`."""
+
+    def histories(self, samples=500, keys=None, x_axis="_step", format="default",
+                  stream="default"):
+        """Every run's :meth:`PublicRun.history` (``samples`` rows per run), each row with
+        the ``run_id`` it belongs to: a list of dicts (``format="default"``) or one
+        ``pandas.DataFrame`` (``"pandas"``), as W&B's ``runs.histories()``. ``"polars"`` is
+        not available here (ValueError)."""
+        if format not in ("default", "pandas"):
+            raise ValueError("histories(format=%r): use 'default' or 'pandas' (polars is not "
+                             "available under hyperdial)" % (format,))
+        rows = []
+        for r in self:
+            for row in r.history(samples=samples, keys=keys, x_axis=x_axis, pandas=False,
+                                 stream=stream):
+                row["run_id"] = r.id
+                rows.append(row)
+        if format == "pandas":
+            import pandas as pd  # noqa: PLC0415 -- asked for, as in W&B
+
+            return pd.DataFrame.from_records(rows)
+        return rows
+
+
 class PublicSweep(_hd.Sweep):
     """A sweep read back through :class:`Api` (W&B's ``wandb.apis.public.Sweep``):
     hyperdial's :class:`hyperdial.Sweep` (``id``, ``name``, ``project``, ``state``, ``runs``,
@@ -1440,8 +1478,8 @@ class Api(_hd.Api):
         project."""
         if path is None:
             path = self._default_project
-        return super().runs(path, filters=filters, order=order, per_page=per_page,
-                            include_sweeps=include_sweeps, **kwargs)
+        return _Runs(super().runs(path, filters=filters, order=order, per_page=per_page,
+                                  include_sweeps=include_sweeps, **kwargs))
 
     def __getattr__(self, name):
         if name.startswith("_"):
