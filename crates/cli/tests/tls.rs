@@ -454,3 +454,31 @@ fn a_server_off_loopback_without_a_token_is_refused_before_it_opens_the_database
     assert!(!db.exists(), "the database was created: {said}");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
+
+#[test]
+fn a_token_no_client_can_send_is_refused_at_start() {
+    // HTTP trims a header value's surrounding whitespace: a token of spaces could never
+    // match what arrives, so every client would be refused.
+    let s = Scratch::new("blank-token");
+    let db = s.dir.join("db.sqlite");
+    let port = free_port();
+    let (status, said) = run_bounded(
+        &s,
+        &[
+            "server",
+            "--db",
+            db.to_str().unwrap(),
+            "--bind",
+            &format!("0.0.0.0:{port}"),
+            "--token",
+            "   ",
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(!status.success(), "{said}");
+    assert!(
+        said.contains("the token of --token cannot be used") && said.contains("whitespace"),
+        "{said}"
+    );
+    assert!(!db.exists(), "the database was created: {said}");
+}

@@ -23,6 +23,7 @@ use hyperdial_store::Store;
 use tokio::net::TcpListener;
 
 pub mod api;
+pub mod connections;
 pub mod controller;
 mod dashboard;
 pub mod early_stop;
@@ -401,22 +402,11 @@ pub async fn serve(
         match tls {
             Some(tls) => {
                 let listener = tls::TlsListener::new(listener, &tls)?;
-                axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<requests::Remote>(),
-                )
-                .with_graceful_shutdown(shutdown)
-                .await
+                connections::serve(listener, app, shutdown).await;
             }
-            None => {
-                axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<requests::Remote>(),
-                )
-                .with_graceful_shutdown(shutdown)
-                .await
-            }
+            None => connections::serve(listener, app, shutdown).await,
         }
+        Ok::<(), std::io::Error>(())
     };
     let overdue = async {
         if begun_rx.await.is_ok() {

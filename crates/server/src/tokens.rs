@@ -115,6 +115,19 @@ pub fn weakness(token: &str) -> Option<String> {
     None
 }
 
+/// Why no client can send `token` in an `Authorization: Bearer` header, or `None`: a token is
+/// printable ASCII without spaces (HTTP trims a header value's surrounding whitespace, so a
+/// token of spaces, or ending in one, would never match what arrives).
+pub fn unsendable(token: &str) -> Option<&'static str> {
+    if token.chars().any(char::is_whitespace) {
+        return Some("it holds a space or other whitespace, which a client cannot send in an `Authorization` header; a token is printable ASCII without spaces");
+    }
+    if !token.chars().all(|c| c.is_ascii_graphic()) {
+        return Some("a character a client cannot send in an `Authorization` header; a token is printable ASCII");
+    }
+    None
+}
+
 /// A token of a token file and the line it is on (from 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileToken {
@@ -189,11 +202,8 @@ pub fn read_token_file(path: &Path) -> Result<Vec<FileToken>, TokenFileError> {
                  line of its own)",
             ));
         }
-        if !text.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(bad(
-                "a character a client cannot send in an `Authorization` header; a token is \
-                 printable ASCII",
-            ));
+        if let Some(why) = unsendable(text) {
+            return Err(bad(why));
         }
         tokens.push(FileToken {
             line,
@@ -231,6 +241,10 @@ mod tests {
         assert!(tokens.accepts("new"));
         assert_eq!(tokens.len(), 1);
         assert!(Tokens::new([String::new()]).is_empty());
+        assert!(unsendable("   ").is_some());
+        assert!(unsendable("abc def").is_some());
+        assert!(unsendable("tok\u{e9}n").is_some());
+        assert_eq!(unsendable("Zq8-7xY_0pLm"), None);
         assert_eq!(format!("{tokens:?}"), "Tokens(1 accepted)");
     }
 

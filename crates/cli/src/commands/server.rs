@@ -26,7 +26,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use hyperdial_server::tokens::{read_token_file, weakness, MAKE_A_TOKEN};
+use hyperdial_server::tokens::{read_token_file, unsendable, weakness, MAKE_A_TOKEN};
 use hyperdial_server::{Options, TlsConfig, Tokens, MIN_RUN_TIMEOUT};
 use hyperdial_store::Store;
 use tokio::signal::unix::{signal, SignalKind};
@@ -300,6 +300,9 @@ fn accepted_tokens(fixed: &[String], sources: &TokenSources) -> Result<(Vec<Stri
         } else {
             format!("the token of {}", sources.fixed_from)
         };
+        if let Some(why) = unsendable(token) {
+            anyhow::bail!("{which} cannot be used: {why}; make a strong one with {MAKE_A_TOKEN}");
+        }
         warn_if_weak(&which, token);
         tokens.push(token.clone());
     }
