@@ -593,7 +593,7 @@ export interface Location {
 /** One step's metric values, as posted to `POST /api/v1/runs/{id}/metrics`. */
 export interface MetricPoint {
   /**
-   * The step (≥ 0); left out: the run's next step, counted by the server. Points sent with
+   * The step (0 to 2^53 − 1); left out: the run's next step, counted by the server. Points sent with
    * a step are idempotent (one value per run, metric and step).
    */
   step?: number | null;

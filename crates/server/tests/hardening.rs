@@ -270,6 +270,44 @@ async fn every_list_a_query_can_grow_is_capped_with_a_400() {
         )
         .await;
     assert_eq!(status, 400, "{body}");
+    // A run's config is capped as a whole, however many requests grow it.
+    let group = |g: usize, n: usize| -> Value {
+        let inner: Map<String, Value> = (0..n).map(|i| (format!("k{i}"), json!(i))).collect();
+        json!({ format!("g{g}"): inner })
+    };
+    let config = format!("/api/v1/runs/{run}/config");
+    let (status, body) = s.send(Method::PUT, &config, group(0, 6000)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = s.send(Method::PUT, &config, group(1, 6000)).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("would hold 12000 values"),
+        "{body}"
+    );
+    let (_, stored) = s.get(&format!("/api/v1/runs/{run}")).await;
+    assert!(
+        stored["config"].get("g1").is_none(),
+        "nothing of it was kept"
+    );
+    // Without `keys`, a run with more metrics than one answer holds says what to ask.
+    let many: Map<String, Value> = (0..70).map(|i| (format!("m{i}"), json!(1.0))).collect();
+    let (status, body) = s
+        .post(
+            &format!("/api/v1/runs/{run}/metrics"),
+            json!({"points": [{"values": many}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = s.get(&format!("/api/v1/runs/{run}/history")).await;
+    assert_eq!(status, 400, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains("logged 70 metrics") && error.contains("history/columns"),
+        "{error}"
+    );
     let (status, body) = s.get("/api/v1/runs?limit=x").await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = s
@@ -316,6 +354,11 @@ async fn bad_metric_batches_are_refused_with_the_field_named() {
         (
             json!({"points": [{"step": -1, "values": {"a": 1}}]}),
             "points[0].step",
+        ),
+        // No step after it to count on to (it wrapped to 0), nor one a double holds exactly.
+        (
+            json!({"points": [{"step": i64::MAX, "values": {"a": 1}}]}),
+            "points[0].step must be from 0 to 9007199254740991",
         ),
         (json!({"points": {"values": {}}}), "points"),
         (json!({"values": {"a": 1}}), "points"),

@@ -429,6 +429,32 @@ impl Store {
     }
 }
 
+/// What [`Storage::merge_config`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigMerge {
+    /// The merged config is stored.
+    Merged,
+    /// No run has that id.
+    NoRun,
+    /// Nothing was written: the merged config would hold this many values, more than allowed.
+    TooLarge(usize),
+}
+
+/// The values a config holds, counted as its flattened `a.b.c` keys are: every value that is
+/// not a non-empty object, the top level aside.
+pub fn config_entries(config: &Value) -> usize {
+    fn leaves(value: &Value) -> usize {
+        match value {
+            Value::Object(map) if !map.is_empty() => map.values().map(leaves).sum(),
+            _ => 1,
+        }
+    }
+    match config {
+        Value::Object(map) => map.values().map(leaves).sum(),
+        _ => 0,
+    }
+}
+
 /// Lay `over` onto `base`: objects are merged key by key (recursively), anything else replaces.
 fn deep_merge(base: &mut Value, over: &Value) {
     match (base, over) {

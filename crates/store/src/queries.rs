@@ -55,7 +55,7 @@ use crate::dashboard::{
 use crate::stopping::fold_point;
 use crate::storage::{ChangeCheck, Checked, CurvePoint, Inserted, Storage, SweepSnapshot};
 use crate::{
-    deep_merge, finite_number, new_id, now_ms, Appended, Delivery, HistoryPoint, MetricSpan,
+    deep_merge, finite_number, new_id, ConfigMerge, now_ms, Appended, Delivery, HistoryPoint, MetricSpan,
     NewRepeat, NewRun, NewSweep, Objective, Point, Result, RunCurve, RunFilter, RunFinish, RunRow,
     RunState, StoreError, SweepRow, SweepState, TrialRow, MAX_DELIVERY_FILES,
 };
@@ -674,7 +674,8 @@ impl Backend {
         run_id: &str,
         values: &Map<String, Value>,
         locked: Option<&Value>,
-    ) -> Result<bool> {
+        max_entries: usize,
+    ) -> Result<ConfigMerge> {
         let mut tx = self.begin().await?;
         let sql = format!("SELECT config FROM runs WHERE id = $1{FOR_UPDATE}");
         let row = sqlx::query(&sql)
@@ -682,7 +683,7 @@ impl Backend {
             .fetch_optional(&mut *tx)
             .await?;
         let Some(row) = row else {
-            return Ok(false);
+            return Ok(ConfigMerge::NoRun);
         };
         let mut config: Value = serde_json::from_str(&row.try_get::<String, _>("config")?)
             .ok()
@@ -692,13 +693,17 @@ impl Backend {
         if let Some(locked) = locked {
             deep_merge(&mut config, locked);
         }
+        let entries = crate::config_entries(&config);
+        if entries > max_entries {
+            return Ok(ConfigMerge::TooLarge(entries));
+        }
         sqlx::query("UPDATE runs SET config = $2 WHERE id = $1")
             .bind(run_id)
             .bind(config.to_string())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(ConfigMerge::Merged)
     }
 
     async fn heartbeat_once(&self, run_id: &str) -> Result<Option<(bool, Option<String>)>> {
@@ -2222,8 +2227,9 @@ impl Storage for Backend {
         run_id: &str,
         values: &Map<String, Value>,
         locked: Option<&Value>,
-    ) -> Result<bool> {
-        retrying(|| self.merge_config_once(run_id, values, locked)).await
+        max_entries: usize,
+    ) -> Result<ConfigMerge> {
+        retrying(|| self.merge_config_once(run_id, values, locked, max_entries)).await
     }
 
     async fn heartbeat(&self, run_id: &str) -> Result<Option<(bool, Option<String>)>> {

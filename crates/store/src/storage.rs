@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 
 use crate::dashboard::{HistoryColumns, RunPoint, RunQuery, SeriesPoint, SeriesSample};
 use crate::{
-    Appended, HistoryPoint, MetricSpan, NewRepeat, NewRun, NewSweep, Objective, Point, Result,
-    RunCurve, RunFilter, RunFinish, RunRow, SweepRow, TrialRow,
+    Appended, ConfigMerge, HistoryPoint, MetricSpan, NewRepeat, NewRun, NewSweep, Objective, Point,
+    Result, RunCurve, RunFilter, RunFinish, RunRow, SweepRow, TrialRow,
 };
 
 /// The answer of [`Storage::insert_suggested_run`].
@@ -270,13 +270,15 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     async fn set_run_name(&self, run_id: &str, name: Option<&str>) -> Result<bool>;
 
     /// Merge `values` into a run's stored config, nested objects key by key, then lay
-    /// `locked` over the result, under the run's row lock. Returns false for an unknown run.
+    /// `locked` over the result, under the run's row lock. Nothing is written when the result
+    /// would hold more than `max_entries` values ([`config_entries`](crate::config_entries)).
     async fn merge_config(
         &self,
         run_id: &str,
         values: &Map<String, Value>,
         locked: Option<&Value>,
-    ) -> Result<bool>;
+        max_entries: usize,
+    ) -> Result<ConfigMerge>;
 
     /// Record a heartbeat; returns whether the run should stop and why, or `None` for an
     /// unknown run. One statement.

@@ -12,8 +12,8 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use hyperdial_store::{
-    now_ms, EndCause, Inserted, MetricSpan, NewRepeat, NewRun, NewSweep, Objective, Point,
-    RunCondition, RunField, RunFilter, RunFinish, RunQuery, RunState, Store, SweepState,
+    now_ms, ConfigMerge, EndCause, Inserted, MetricSpan, NewRepeat, NewRun, NewSweep, Objective,
+    Point, RunCondition, RunField, RunFilter, RunFinish, RunQuery, RunState, Store, SweepState,
 };
 use hyperdial_store::{
     LateEnd, RetryFate, AGENT_PROCESS_GONE, AGENT_STOPPED_REPORTING, LATE_END_PENDING,
@@ -1050,19 +1050,40 @@ async fn run_bookkeeping(db: &Db) {
         (r.git_commit.as_deref(), r.git_dirty),
         (Some("abc"), Some(true))
     );
-    assert!(store
-        .merge_config(
-            &run.id,
-            &map(json!({"a": 9, "opt": {"lr": 0.1, "m": 1}})),
-            Some(&json!({"a": 0}))
-        )
-        .await
-        .unwrap());
-    assert!(store
-        .merge_config(&run.id, &map(json!({"opt": {"m": 2}})), None)
-        .await
-        .unwrap());
-    assert!(!store.merge_config("nope", &Map::new(), None).await.unwrap());
+    assert_eq!(
+        store
+            .merge_config(
+                &run.id,
+                &map(json!({"a": 9, "opt": {"lr": 0.1, "m": 1}})),
+                Some(&json!({"a": 0})),
+                100
+            )
+            .await
+            .unwrap(),
+        ConfigMerge::Merged
+    );
+    assert_eq!(
+        store
+            .merge_config(&run.id, &map(json!({"opt": {"m": 2}})), None, 100)
+            .await
+            .unwrap(),
+        ConfigMerge::Merged
+    );
+    assert_eq!(
+        store
+            .merge_config("nope", &Map::new(), None, 100)
+            .await
+            .unwrap(),
+        ConfigMerge::NoRun
+    );
+    // A merge that would pass the limit writes nothing: 3 values held, 2 new ones, 4 allowed.
+    assert_eq!(
+        store
+            .merge_config(&run.id, &map(json!({"b": 1, "opt": {"w": 2}})), None, 4)
+            .await
+            .unwrap(),
+        ConfigMerge::TooLarge(5)
+    );
     assert_eq!(
         store.run(&run.id).await.unwrap().unwrap().config,
         json!({"a": 0, "opt": {"lr": 0.1, "m": 2}})

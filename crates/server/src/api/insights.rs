@@ -182,10 +182,20 @@ pub(crate) async fn history(
         .filter(|k| asked.insert(k.clone()))
         .collect();
     if wanted.len() > MAX_SERIES {
-        return Err(ApiError::bad_request(format!(
-            "query parameter `keys`: {} keys asked; ask for at most {MAX_SERIES} at once",
-            wanted.len()
-        )));
+        let asked_for = q.keys.as_deref().is_some_and(|k| !k.is_empty());
+        return Err(ApiError::bad_request(if asked_for {
+            format!(
+                "query parameter `keys`: {} keys asked; ask for at most {MAX_SERIES} at once",
+                wanted.len()
+            )
+        } else {
+            format!(
+                "run {id} logged {} metrics, more than the {MAX_SERIES} one downsampled answer \
+                 holds: name at most {MAX_SERIES} of them with `keys=a,b,...`, or read every \
+                 metric from GET /api/v1/runs/{id}/history/columns (its `keys` lists them)",
+                wanted.len()
+            )
+        }));
     }
     if let Some(long) = wanted.iter().find(|k| k.len() > MAX_KEY_BYTES) {
         return Err(ApiError::bad_request(format!(

@@ -8,7 +8,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use hyperdial_store::Point;
+use hyperdial_store::{ConfigMerge, Point};
 use hyperdial_wire::api::{
     AgentRegistered, ClaimRequest, ConfigUpdate, CreateRun, CreateSweep, CreatedSweep,
     DeliveryRequest, Diagnostic, Empty, ErrorCode, EstimateAnswer, FinishRequest, GitInfo,
@@ -60,6 +60,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 pub const MAX_ARGV: usize = 10_000;
 /// Most values in one metric point, and most keys set in one summary update.
 pub const MAX_KEYS: usize = hyperdial_wire::api::MAX_POINT_VALUES;
+
+/// The largest step a metric point may have: 2^53 − 1, the largest integer a JSON reader
+/// that keeps numbers as doubles (the dashboard's, Python's for floats) holds exactly, and far
+/// from the end of `i64`, so the next automatic step never overflows.
+pub const MAX_STEP: i64 = (1 << 53) - 1;
 /// Longest summary key, in bytes.
 const MAX_SUMMARY_KEY_BYTES: usize = 1024;
 
@@ -677,10 +682,17 @@ async fn put_config(
         }
         _ => None,
     };
-    if !store.merge_config(&id, &body, locked.as_ref()).await? {
-        return Err(ApiError::not_found("run", &id));
+    match store
+        .merge_config(&id, &body, locked.as_ref(), MAX_KEYS)
+        .await?
+    {
+        ConfigMerge::Merged => Ok(Json(Empty {}).into_response()),
+        ConfigMerge::NoRun => Err(ApiError::not_found("run", &id)),
+        ConfigMerge::TooLarge(entries) => Err(ApiError::bad_request(format!(
+            "run {id}'s config would hold {entries} values (flattened) with these; at most \
+             {MAX_KEYS} are accepted, so nothing was changed"
+        ))),
     }
-    Ok(Json(Empty {}).into_response())
 }
 
 /// `PUT /runs/{id}/name`: the name the script gave its run (`hyperdial.init(name=…)` in a run
@@ -769,10 +781,10 @@ async fn metrics(
     if let Some(i) = body
         .points
         .iter()
-        .position(|p| p.step.is_some_and(|s| s < 0))
+        .position(|p| p.step.is_some_and(|s| !(0..=MAX_STEP).contains(&s)))
     {
         return Err(ApiError::bad_request(format!(
-            "points[{i}].step must be ≥ 0"
+            "points[{i}].step must be from 0 to {MAX_STEP}"
         )));
     }
     let points: Vec<Point> = body

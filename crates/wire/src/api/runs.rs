@@ -94,7 +94,7 @@ pub struct Started {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(rename = "MetricPoint")]
 pub struct MetricPoint<V = Map<String, Value>> {
-    /// The step (≥ 0); left out: the run's next step, counted by the server. Points sent with
+    /// The step (0 to 2^53 − 1); left out: the run's next step, counted by the server. Points sent with
     /// a step are idempotent (one value per run, metric and step).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<i64>,
