@@ -25,6 +25,10 @@ use serde_json::Value;
 use crate::model::{Distribution, Quantum};
 use crate::special::{beta_inc, beta_inc_inv, norm_cdf, norm_ppf};
 
+/// Beyond this many steps of `q` from zero (2^53), multiples of `q` are not distinct doubles,
+/// so a quantized value there is left as the continuous value it came from.
+const MAX_EXACT_STEPS: f64 = 9_007_199_254_740_992.0;
+
 /// Unbounded quantile functions are evaluated at `u` clamped to `[U_EPS, 1 − U_EPS]`, so
 /// that their values stay finite (about ±7.03 standard deviations).
 const U_EPS: f64 = 1e-12;
@@ -297,6 +301,10 @@ impl Quantized {
     fn unit_of(&self, x: f64) -> Option<f64> {
         let step = self.q.q;
         let r = x / step;
+        if !r.is_finite() || r.abs() > MAX_EXACT_STEPS {
+            // Left continuous by `from_unit` (see MAX_EXACT_STEPS).
+            return self.base.cdf(x);
+        }
         let k = r.round();
         if !k.is_finite() || (r - k).abs() > step_tolerance(r) || k < self.k_lo || k > self.k_hi {
             return None;
@@ -479,7 +487,8 @@ impl Distribution {
     ///   `q_log_uniform_values`, `q_beta`) a multiple outside `[min, max]` is replaced by the
     ///   nearest multiple inside (W&B's can exceed `max`); `max` counts as a multiple when it
     ///   is one within 1e-9 of a step. If no multiple lies inside at all, plain rounding is
-    ///   kept. Values are JSON integers when `q` was written as an integer, else floats
+    ///   kept. A value more than 2^53 steps of `q` from zero (`q` tiny against the bounds,
+    ///   where multiples of `q` are no longer distinct doubles) is the continuous value. Values are JSON integers when `q` was written as an integer, else floats
     ///   rounded to the decimal places of `q` (`3 × 0.1` is `0.3`).
     ///
     /// Continuous results are JSON floats.
@@ -517,6 +526,13 @@ impl Distribution {
             _ => match self.continuous() {
                 Some((base, None)) => float(base.ppf(u)),
                 Some((base, Some(q))) => {
+                    let x = base.ppf(u);
+                    if !(x / q.q).is_finite() || (x / q.q).abs() > MAX_EXACT_STEPS {
+                        // So many steps of `q` from zero that they are not distinct doubles
+                        // (or overflow): `x` is already as close to a multiple as a double
+                        // can be, and rounding would only push it past the bounds.
+                        return float(x);
+                    }
                     let quantized = Quantized::new(base, q);
                     quantized.value(quantized.k_at(u))
                 }
@@ -1405,6 +1421,27 @@ mod tests {
         };
         assert_eq!(d.from_unit(0.0), json!(0.01));
         assert_eq!(d.value_bounds(), Some((0.01, 0.1)));
+        // A `q` so small against the bounds that its multiples are not distinct doubles (or
+        // overflow): the values stay inside the bounds, and map back.
+        let d = Distribution::QUniform {
+            min: 0.0,
+            max: 1e308,
+            q: q(1e-300),
+        };
+        for u in [0.0, 0.3, 0.999, 1.0] {
+            let v = d.from_unit(u).as_f64().unwrap();
+            assert!((0.0..=1e308).contains(&v), "{u}: {v}");
+            assert!(d.to_unit(&json!(v)).is_some(), "{u}: {v}");
+        }
+        let d = Distribution::QNormal {
+            mu: 0.0,
+            sigma: 1.0,
+            q: q(5e-324),
+        };
+        for u in [0.0, 0.5, 1.0] {
+            let v = d.from_unit(u).as_f64().unwrap();
+            assert!(v.abs() < 8.0, "{u}: {v}");
+        }
         // No multiple inside: W&B's plain rounding.
         let d = Distribution::QLogUniformValues {
             min: 1e-4,

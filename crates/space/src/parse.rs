@@ -2143,6 +2143,31 @@ impl Validator {
                 );
             }
         }
+        if parameters
+            .iter()
+            .all(|p| p.distribution.grid_len().is_some())
+            && crate::grid::grid_size(parameters) == Err(crate::grid::GridError::TooLarge)
+        {
+            // Every axis is finite, but their product does not fit in 128 bits: no run of it
+            // could ever be numbered, let alone finish.
+            let widest = parameters
+                .iter()
+                .max_by_key(|p| p.distribution.grid_len().unwrap_or(0));
+            if let Some(p) = widest {
+                self.error(
+                    &format!("parameters.{}", p.name),
+                    Some(p.location),
+                    format!(
+                        "the grid has more than 2^128 configurations; `{}` alone has {} values",
+                        p.name,
+                        p.distribution.grid_len().unwrap_or(0)
+                    ),
+                    "narrow the ranges (list the values to try with `values: [...]`), or use \
+                     `method: random`, `bayes` or `tpe`, which sample the space instead of \
+                     enumerating it",
+                );
+            }
+        }
     }
 }
 

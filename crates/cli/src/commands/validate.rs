@@ -141,8 +141,14 @@ impl Example {
     }
 }
 
-fn grid_size(config: &SweepConfig) -> Option<u128> {
-    grid::grid_size(&config.parameters).ok()
+/// The grid's size, in words: the number of configurations, "more than 2^128", or infinite
+/// (a parameter with no finite set of values).
+fn grid_size_text(config: &SweepConfig) -> String {
+    match grid::grid_size(&config.parameters) {
+        Ok(n) => format!("{n} configurations"),
+        Err(grid::GridError::TooLarge) => "more than 2^128 configurations".into(),
+        Err(_) => "infinite (continuous parameters)".into(),
+    }
 }
 
 pub(crate) fn early_terminate_text(et: &EarlyTerminate) -> String {
@@ -300,13 +306,7 @@ fn report_text(file: &str, v: &Validated, ex: &Example) -> String {
             ),
         );
     }
-    line(
-        "grid size",
-        match grid_size(c) {
-            Some(n) => format!("{n} configurations"),
-            None => "infinite (continuous parameters)".into(),
-        },
-    );
+    line("grid size", grid_size_text(c));
     line(
         "early_terminate",
         c.early_terminate
@@ -411,7 +411,7 @@ fn report_json(file: &str, v: &Validated, ex: &Example) -> Value {
         "budget": c.budget,
         "run_time_limit_s": c.run_time_limit_s,
         "retry": c.retry,
-        "grid_size": grid_size(c).map(|n| n.to_string()),
+        "grid_size": grid::grid_size(&c.parameters).ok().map(|n| n.to_string()),
         "early_terminate": c.early_terminate.as_ref().map(|et| {
             let bands = match et {
                 EarlyTerminate::Hyperband(hb) => Some(hb.bands(if hb.max_iter.is_some() { usize::MAX } else { 10 })),

@@ -356,6 +356,16 @@ fn every_fault_of_a_probabilities_list_is_reported_at_once() {
 }
 
 #[test]
+fn a_grid_too_large_to_number_is_rejected_at_its_widest_parameter() {
+    // Three integer ranges of 10^14 values each: every axis is finite, the product is not
+    // below 2^128, so no run of it could be numbered (an agent claiming from it was refused).
+    let text = "program: t.py\nmethod: grid\nparameters:\n  a: {values: [1, 2]}\n  w: {min: 0, max: 100000000000000}\n  x: {min: 0, max: 99999999999999}\n  y: {min: 0, max: 99999999999999}\n";
+    one_error(text, "parameters.w", 5, "more than 2^128 configurations");
+    // The same ranges under random search are a space to sample, not to enumerate.
+    ok(&text.replace("method: grid", "method: random"));
+}
+
+#[test]
 fn grid_over_continuous_is_rejected() {
     let text = "program: t.py\nmethod: grid\nparameters:\n  a: {values: [1, 2]}\n  lr: {min: 0.1, max: 0.5}\n";
     one_error(text, "parameters.lr", 5, "grid search needs a finite set");
