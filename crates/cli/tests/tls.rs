@@ -426,59 +426,42 @@ fn a_server_off_loopback_without_tls_warns_that_the_token_crosses_in_clear() {
     );
 }
 
-#[test]
-fn a_server_off_loopback_without_a_token_is_refused_before_it_opens_the_database_or_says_it_serves()
-{
-    let s = Scratch::new("no-token-off-loopback");
+/// Start `hyperdial server` off loopback with `extra` arguments, expecting it to refuse at
+/// start: what it said, after checking that it failed, announced nothing on standard output,
+/// created no database and left its port closed.
+fn refused_off_loopback(name: &str, extra: &[&str]) -> String {
+    let s = Scratch::new(name);
     let db = s.dir.join("db.sqlite");
     let port = free_port();
-    let (status, said) = run_bounded(
-        &s,
-        &[
-            "server",
-            "--db",
-            db.to_str().unwrap(),
-            "--bind",
-            &format!("0.0.0.0:{port}"),
-        ],
-        Duration::from_secs(20),
-    );
+    let bind = format!("0.0.0.0:{port}");
+    let mut args = vec!["server", "--db", db.to_str().unwrap(), "--bind", &bind];
+    args.extend_from_slice(extra);
+    let (status, said) = run_bounded(&s, &args, Duration::from_secs(20));
     assert!(!status.success(), "{said}");
-    assert!(
-        said.contains("refusing to listen on 0.0.0.0") && said.contains("--token"),
-        "{said}"
-    );
-    // Nothing announced as served, nothing created.
     let stdout = std::fs::read_to_string(s.dir.join("bounded.out")).unwrap();
     assert_eq!(stdout, "", "{said}");
     assert!(!db.exists(), "the database was created: {said}");
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    said
+}
+
+#[test]
+fn a_server_off_loopback_without_a_token_is_refused_before_it_opens_the_database_or_says_it_serves()
+{
+    let said = refused_off_loopback("no-token-off-loopback", &[]);
+    assert!(
+        said.contains("refusing to listen on 0.0.0.0") && said.contains("--token"),
+        "{said}"
+    );
 }
 
 #[test]
 fn a_token_no_client_can_send_is_refused_at_start() {
     // HTTP trims a header value's surrounding whitespace: a token of spaces could never
     // match what arrives, so every client would be refused.
-    let s = Scratch::new("blank-token");
-    let db = s.dir.join("db.sqlite");
-    let port = free_port();
-    let (status, said) = run_bounded(
-        &s,
-        &[
-            "server",
-            "--db",
-            db.to_str().unwrap(),
-            "--bind",
-            &format!("0.0.0.0:{port}"),
-            "--token",
-            "   ",
-        ],
-        Duration::from_secs(20),
-    );
-    assert!(!status.success(), "{said}");
+    let said = refused_off_loopback("blank-token", &["--token", "   "]);
     assert!(
         said.contains("the token of --token cannot be used") && said.contains("whitespace"),
         "{said}"
     );
-    assert!(!db.exists(), "the database was created: {said}");
 }
