@@ -127,9 +127,11 @@ impl Remote {
         api::Api::with_ca_cert(&self.url(), self.token.clone(), self.ca_cert.as_deref())
     }
 
+    /// The agent's client, given every server named ([`Remote::urls`]): it goes on with the
+    /// next when one cannot be reached, from its first request on.
     fn client(&self) -> anyhow::Result<hyperdial_agent::Client> {
         Ok(hyperdial_agent::Client::with_ca_cert(
-            &self.url(),
+            &self.urls().join(","),
             self.token.clone(),
             self.ca_cert.as_deref(),
         )?)

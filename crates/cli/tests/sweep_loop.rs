@@ -692,3 +692,37 @@ fn a_server_list_in_the_environment_serves_every_command_through_its_first_serve
     let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(listed.is_array() || listed.is_object(), "{listed}");
 }
+
+/// An agent given several servers (`--server DOWN,UP`) whose first is down when it starts goes
+/// on with the next from its first request on, as it does mid-run, instead of retrying the
+/// first alone and exiting.
+#[test]
+fn an_agent_whose_first_server_is_down_at_start_goes_on_with_the_next() {
+    let s = Scratch::new("agent-first-down");
+    let server = ServerProcess::start(&s, &s.dir.join("hd.db"), free_port());
+    let id = create_sweep(
+        &s,
+        &server.url,
+        "program: train.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  a: {values: [1.0, 2.0]}\n  steps: {value: 2}\n",
+    );
+    let down = format!("http://127.0.0.1:{}", free_port());
+    let mut agent = s
+        .cmd(&["agent", &id, "--server", &format!("{down},{}", server.url)])
+        .env("HYPERDIAL_RETRY_SECONDS", "10")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_child(&mut agent, Duration::from_secs(60));
+    let out = agent.wait_with_output().unwrap();
+    assert!(status.success(), "{status}: {}", text(&out));
+    assert!(
+        text(&out).contains(&format!("going on with {}", server.url)),
+        "{}",
+        text(&out)
+    );
+    let runs = json_of(&s, &["runs", &id, "--json", "--server", &server.url]);
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:#?}");
+    assert!(runs.iter().all(|r| r["state"] == "finished"), "{runs:#?}");
+}

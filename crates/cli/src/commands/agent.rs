@@ -45,7 +45,8 @@ pub async fn run(
     // Through the agent's client, which retries a server that cannot be reached for the retry
     // window (saying so after a few seconds), as every later request does: an agent started
     // while its server restarts (a scheduler starting agents, a machine booting) waits for it
-    // instead of exiting at once.
+    // instead of exiting at once. The client is given every server, so a first one that is
+    // down at start is passed over for the next, as it is mid-run.
     let info = remote.client()?.get_sweep(sweep).await?;
     let metric = info["metric"]["name"].as_str().map(|n| {
         let goal = if info["metric"]["goal"] == "maximize" {
