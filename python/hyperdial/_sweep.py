@@ -182,6 +182,30 @@ def _finite_or_none(value, what):
     return None if v is None else float(v)
 
 
+# For each of Optuna's define-by-run calls: the call, the same parameter in a sweep config,
+# and its name (the message of ``Trial.__getattr__``).
+_SUGGEST_EXAMPLES = {
+    "suggest_float": ('suggest_float("lr", 1e-5, 1e-1, log=True)',
+                      "lr: {distribution: log_uniform_values, min: 1e-5, max: 0.1}", "lr"),
+    "suggest_uniform": ('suggest_uniform("dropout", 0.0, 0.5)',
+                        "dropout: {min: 0.0, max: 0.5}", "dropout"),
+    "suggest_loguniform": ('suggest_loguniform("lr", 1e-5, 1e-1)',
+                           "lr: {distribution: log_uniform_values, min: 1e-5, max: 0.1}", "lr"),
+    "suggest_discrete_uniform": ('suggest_discrete_uniform("dropout", 0.0, 0.5, 0.1)',
+                                 "dropout: {distribution: q_uniform, min: 0.0, max: 0.5, q: 0.1}",
+                                 "dropout"),
+    "suggest_int": ('suggest_int("layers", 1, 8)',
+                    "layers: {distribution: int_uniform, min: 1, max: 8}", "layers"),
+    "suggest_categorical": ('suggest_categorical("optimizer", ["adam", "sgd"])',
+                            "optimizer: {values: [adam, sgd]}", "optimizer"),
+}
+
+
+# Said when a single number is reported on a sweep with several objectives.
+_MULTI_REPORT_NOTE = (" (the points are kept as the trial's history; early termination judges "
+                      "one metric, so a sweep with several objectives stops no trial)")
+
+
 def _told_repr(value):
     """``value`` for a message: its type and its repr, cut to 60 characters."""
     text = repr(value)
@@ -277,12 +301,12 @@ class Trial(_HistoryReader):
         # (``trial.suggest_float("lr", 1e-5, 1e-1, log=True)``) have no counterpart here: the
         # space is declared when the sweep is created, and the trial holds its values.
         if name.startswith("suggest_"):
+            optuna, ours, key = _SUGGEST_EXAMPLES.get(name, _SUGGEST_EXAMPLES["suggest_float"])
             raise AttributeError(
                 "a hyperdial Trial has no %s(): the search space is declared when the sweep is "
-                "created, in its config (Optuna's suggest_float(\"lr\", 1e-5, 1e-1, log=True) is "
-                "parameters: {lr: {distribution: log_uniform_values, min: 1e-5, max: 0.1}}), "
-                "and the objective reads the value the trial holds: trial.params[\"lr\"] or "
-                "trial.config.lr (docs/python.md, \"Coming from Optuna\")" % name)
+                "created, in its config (Optuna's %s is parameters: {%s}), and the objective "
+                "reads the value the trial holds: trial.params[\"%s\"] or trial.config.%s "
+                "(docs/python.md, \"Coming from Optuna\")" % (name, optuna, ours, key, key))
         raise AttributeError("%r object has no attribute %r" % (type(self).__name__, name))
 
     def _update(self, run):
@@ -338,7 +362,7 @@ class Trial(_HistoryReader):
         if self.sweep is None:
             raise RuntimeError("hyperdial: run %s is not a run of a sweep: it has no sweep "
                                "metric to report" % self.id)
-        point = {"values": self.sweep._told_values(value)}
+        point = {"values": self.sweep._told_values(value, "report")}
         if step is not None:
             if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
                 raise TypeError("hyperdial: step must be a non-negative integer, got %r" % (step,))
@@ -595,17 +619,24 @@ class Sweep(_Closable):
             return [m["name"] for m in listed]
         return [self._metric_name()]
 
-    def _told_values(self, value):
+    def _told_values(self, value, verb="tell"):
         """The metric values of a told or reported ``value``, by name: a number for one
         objective; a dict ``{name: number}`` or a list in the objectives' order for several
         (every objective, no other name). NaN and infinities become None."""
         names = self.objectives()
         if isinstance(value, dict):
-            unknown = sorted(set(value) - set(names))
+            unknown = sorted(map(str, set(value) - set(names)))
             missing = [n for n in names if n not in value]
             if unknown or missing:
-                raise ValueError("hyperdial: sweep %s has the objectives %s; got %s"
-                                 % (self.id, ", ".join(names), ", ".join(map(str, value))))
+                what = []
+                if missing:
+                    what.append("no value for %s" % ", ".join(missing))
+                if unknown:
+                    what.append("%s %s not among them" % (
+                        ", ".join(unknown), "is" if len(unknown) == 1 else "are"))
+                raise ValueError("hyperdial: sweep %s has the objectives %s: %s (give a "
+                                 "number for each, None for one that was not reached)"
+                                 % (self.id, ", ".join(names), "; ".join(what)))
             return {n: _finite_or_none(value[n], n) for n in names}
         if isinstance(value, (list, tuple)):
             if len(value) != len(names):
@@ -613,8 +644,10 @@ class Sweep(_Closable):
                                  % (self.id, len(names), ", ".join(names), len(value)))
             return {n: _finite_or_none(v, n) for n, v in zip(names, value)}
         if len(names) > 1:
-            raise TypeError("hyperdial: sweep %s has several objectives (%s): tell a dict "
-                            "{name: value} or a list in that order" % (self.id, ", ".join(names)))
+            raise TypeError("hyperdial: sweep %s has several objectives (%s): %s a dict "
+                            "{name: value} or a list in that order%s"
+                            % (self.id, ", ".join(names), verb,
+                               _MULTI_REPORT_NOTE if verb == "report" else ""))
         return {names[0]: _finite_or_none(value, names[0])}
 
     def ask(self, timeout=None):

@@ -154,6 +154,13 @@ def _metric_value(key, value):
             scalar = None
         if isinstance(scalar, (bool, numbers.Real)):
             return _metric_value(key, scalar)
+    if isinstance(value, numbers.Number) and not isinstance(value, numbers.Complex):
+        # Numbers outside the numeric tower's Real (decimal.Decimal): what float() makes of
+        # them, as Optuna takes any value float() accepts.
+        try:
+            return _metric_value(key, float(value))
+        except (TypeError, ValueError, OverflowError):
+            pass
     text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."

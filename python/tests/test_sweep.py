@@ -133,6 +133,18 @@ class AskTellTests(SweepTestCase):
         self.assertEqual(str(caught.exception), "'Trial' object has no attribute 'no_such_thing'")
         self.assertFalse(hasattr(trial, "suggest_int"))
         self.assertEqual(trial.params["x"], 0.1)
+        # Each call is answered with its own counterpart in a sweep config.
+        for call, ours in [("suggest_int", "distribution: int_uniform, min: 1, max: 8"),
+                           ("suggest_categorical", "optimizer: {values: [adam, sgd]}"),
+                           ("suggest_discrete_uniform", "distribution: q_uniform"),
+                           ("suggest_uniform", "dropout: {min: 0.0, max: 0.5}"),
+                           ("suggest_loguniform", "log_uniform_values")]:
+            with self.assertRaises(AttributeError) as caught:
+                getattr(trial, call)
+            said = str(caught.exception)
+            self.assertIn("has no %s()" % call, said)
+            self.assertIn("Optuna's %s(" % call, said)
+            self.assertIn(ours, said)
 
     def test_a_claim_sends_one_key_on_each_retry_and_a_new_one_for_the_next_claim(self):
         sweep = self.create()
@@ -185,13 +197,25 @@ class AskTellTests(SweepTestCase):
         (finish,) = self.server.of("POST", "/finish")
         self.assertEqual(finish.body["values"]["val loss"], 1.5)
 
+    def test_a_decimal_or_fraction_is_told_as_the_float_it_makes(self):
+        import decimal
+        import fractions
+        sweep = self.create()
+        for told, sent in [(decimal.Decimal("0.125"), 0.125), (fractions.Fraction(1, 4), 0.25),
+                           (decimal.Decimal("NaN"), None)]:
+            trial = sweep.ask()
+            sweep.tell(trial, told)
+            finish = self.server.of("POST", "/finish")[-1]
+            self.assertEqual(finish.body["values"], {"val loss": sent})
+
     def test_a_value_that_is_not_a_number_fails_the_trial_and_warns(self):
         # As Optuna's tell: the trial ends failed on the server, saying what was given (it
         # would otherwise stay running until the run timeout crashes it and it is retried).
         sweep = self.create()
         for bad, given in [("0.5", "is not a number: got str '0.5'"),
                            (object, "is not a number: got type <class 'object'>"),
-                           ({"loss": 0.5}, "has the objectives val loss; got loss")]:
+                           ({"loss": 0.5}, "has the objectives val loss: no value for val loss; loss is "
+                                           "not among them")]:
             trial = sweep.ask()
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -281,7 +305,8 @@ class AskTellTests(SweepTestCase):
         self.assertEqual(last.body["values"], {"loss": 0.1, "ms": None})
         self.assertEqual(listed.state, "failed")  # not every objective is finite
         for bad, said in [(0.3, "several objectives"), ({"loss": 1.0}, "objectives loss, ms"),
-                          ({"loss": 1.0, "ms": 1.0, "acc": 1.0}, "got loss, ms, acc"),
+                          ({"loss": 1.0}, "no value for ms (give a number for each"),
+                          ({"loss": 1.0, "ms": 1.0, "acc": 1.0}, "acc is not among them"),
                           ([1.0], "got 1 values")]:
             refused = sweep.ask()
             with self.assertWarns(hyperdial.ValueWarning) as ctx:
@@ -291,6 +316,12 @@ class AskTellTests(SweepTestCase):
             self.assertIn(said, self.server.of("POST", "/finish")[-1].body["error"])
         with self.assertRaises(ValueError):  # a report is not a tell: it raises
             sweep.ask().report({"loss": 1.0})
+        # A single number reported says "report" and why a dict is wanted.
+        with self.assertRaises(TypeError) as caught:
+            sweep.ask().report(0.5, step=1)
+        said = str(caught.exception)
+        self.assertIn("report a dict {name: value}", said)
+        self.assertIn("early termination judges one metric", said)
     def test_tell_and_ask_tells_with_the_next_claim(self):
         sweep = self.create()
         first = sweep.ask()
