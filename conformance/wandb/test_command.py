@@ -161,6 +161,26 @@ class CommandConformance(unittest.TestCase):
         self.assertEqual(hd[1], wb_text)
         self.assertEqual(json.loads(wb_text), params)
 
+    def test_sweep_param_file_reads_back_as_wandbs(self):
+        # The file W&B's agent writes and names in WANDB_SWEEP_PARAM_PATH, read with PyYAML
+        # (what scripts and OmegaConf read it with): the same values from both.
+        rng = random.Random(SEED + 1)
+        cases = [{"lr": 1e-05, "big": 1e+20, "name": "é x \"q\"\n", "flag": False,
+                  "none": None, "shape": [1, 2.0], "opt": {"kind": "adam", "beta": 0.9}}]
+        cases += [dict(gen_case(rng)[1]) for _ in range(40)]
+        path = os.path.join(self.scratch.path, "wandb", "sweep-s1", "config-r1.yaml")
+        for params in cases:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                wb_argv(["python", "t.py"], params)
+            with open(path, encoding="utf-8") as f:
+                wb = H.yaml.safe_load(f.read())
+            line = H.hd_grid(hd_file(self.scratch, ["python", "t.py"], params), 1)[0]
+            hd = H.yaml.safe_load(line["sweep_param_yaml"])
+            self.assertEqual(hd, wb, "params {!r}:\n{}".format(params, line["sweep_param_yaml"]))
+            self.assertEqual(wb, dict({"wandb_version": 1},
+                                      **{k: {"value": v} for k, v in params.items()}))
+
     # ---- the deliberate differences, each pinned ----
 
     def test_parameters_by_name_are_substituted(self):

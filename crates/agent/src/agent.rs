@@ -48,7 +48,10 @@
 //! directory it runs in, when that is a git work tree ([`crate::git_state`], read afresh for
 //! every run), as W&B records it. With [`AgentOptions::wandb`] or `wandb: true` in the sweep
 //! file, the `wandb`-compatible module ([`crate::install_wandb_module`]) comes first on the
-//! run's `PYTHONPATH`.
+//! run's `PYTHONPATH`, and the run gets what W&B's agent gives its runs: the sweep's project
+//! in [`WANDB_PROJECT_ENV`], and its parameters in W&B's YAML file
+//! ([`command::sweep_param_yaml`], `<state_dir>/runs/<run>/config-<run>.yaml`) named in
+//! [`WANDB_SWEEP_PARAM_PATH_ENV`].
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -748,6 +751,16 @@ pub const ATTEMPT_ENV: &str = "HYPERDIAL_ATTEMPT";
 /// the script's `run.project` (`wandb.run.project`) is that one, as under W&B's agent.
 pub const PROJECT_ENV: &str = "HYPERDIAL_PROJECT";
 
+/// W&B's variable for the project of the run, set (to the sweep's project) for runs that use
+/// the `wandb` module, as W&B's agent sets it.
+pub const WANDB_PROJECT_ENV: &str = "WANDB_PROJECT";
+
+/// W&B's variable naming the file of the run's parameters
+/// ([`command::sweep_param_yaml`]), set for runs that use the `wandb` module, as W&B's agent
+/// sets it. The file is `config-<run id>.yaml` in the run's directory under the agent's state
+/// directory (W&B's agent writes it under `wandb/sweep-<id>/` in the working directory).
+pub const WANDB_SWEEP_PARAM_PATH_ENV: &str = "WANDB_SWEEP_PARAM_PATH";
+
 /// Prepare and supervise one claimed run.
 #[allow(clippy::too_many_arguments)]
 async fn start_run(
@@ -831,6 +844,23 @@ async fn start_run(
         .collect();
     if let Some(project) = run.get("project").and_then(Value::as_str) {
         env.push((PROJECT_ENV.to_string(), project.to_string()));
+        if python.wandb.is_some() {
+            env.push((WANDB_PROJECT_ENV.to_string(), project.to_string()));
+        }
+    }
+    if python.wandb.is_some() {
+        // As W&B's agent: the run's parameters in a YAML file of its own, named in the
+        // environment (scripts read it, or keep it with their outputs).
+        let param_file = run_dir.join(format!("config-{run_id}.yaml"));
+        let values = params.as_object().cloned().unwrap_or_default();
+        let text = command::sweep_param_yaml(&command::args_for(config, &values));
+        if let Err(err) = std::fs::write(&param_file, text) {
+            return Ok(fail(format!("cannot write {}: {err}", param_file.display())).await);
+        }
+        env.push((
+            WANDB_SWEEP_PARAM_PATH_ENV.to_string(),
+            param_file.to_string_lossy().into_owned(),
+        ));
     }
     // A retry (an interrupted or failed attempt run again) names the attempt it repeats, so
     // its script can resume from the checkpoint that attempt saved under its own run id.

@@ -378,8 +378,9 @@ if __name__ == "__main__":
     }
 }
 
-/// What the agent gives a W&B script beyond its config: W&B's `WANDB_RUN_ID` and
-/// `WANDB_SWEEP_ID` (as W&B's agent sets them), `config-defaults.yaml` from the working
+/// What the agent gives a W&B script beyond its config: W&B's `WANDB_RUN_ID`,
+/// `WANDB_SWEEP_ID`, `WANDB_PROJECT` and the parameter file `WANDB_SWEEP_PARAM_PATH` names (as
+/// W&B's agent sets them), `config-defaults.yaml` from the working
 /// directory under the sweep's values, and W&B's submodules that integrations import
 /// (transformers' Trainer callback: `wandb.sdk.lib.config_util`, `termwarn`, `run._label`).
 #[test]
@@ -400,7 +401,11 @@ wandb.termwarn("starting", repeat=False)
 run = wandb.init(config={"batch_size": 8})
 wandb.run._label(code="transformers_trainer")
 wandb.summary["env_ok"] = float(os.environ.get("WANDB_SWEEP_ID") == run.sweep_id
-                                and os.environ.get("WANDB_RUN_ID") == run.id)
+                                and os.environ.get("WANDB_RUN_ID") == run.id
+                                and os.environ.get("WANDB_PROJECT") == run.project)
+with open(os.environ["WANDB_SWEEP_PARAM_PATH"], encoding="utf-8") as f:
+    wandb.summary["param_file_ok"] = float(
+        f.read() == 'wandb_version: 1\n\n"lr":\n  value: %r\n' % wandb.config.lr)
 for epoch in range(wandb.config.epochs):
     wandb.log({"loss": wandb.config.lr / (epoch + 1),
                "chart": wandb.plot.line(wandb.Table(columns=["x"]), "x", "x")})
@@ -418,6 +423,7 @@ for epoch in range(wandb.config.epochs):
         assert_eq!(r["state"], "finished", "{r:#}");
         let lr = r["params"]["lr"].as_f64().unwrap();
         assert_eq!(r["summary"]["env_ok"].as_f64(), Some(1.0), "{r:#}");
+        assert_eq!(r["summary"]["param_file_ok"].as_f64(), Some(1.0), "{r:#}");
         // epochs from config-defaults.yaml, lr from the sweep over the file's 0.9.
         assert_eq!(r["config"]["epochs"], 3, "{r:#}");
         assert_eq!(r["config"]["lr"].as_f64(), Some(lr), "{r:#}");

@@ -267,7 +267,7 @@ impl ListStyle {
                 Node::Leaf(value) => python_str(value),
                 Node::Branch(children) => {
                     let mut dict = String::new();
-                    write_python_branch(children, &mut dict);
+                    write_branch(children, Style::Python, &mut dict);
                     dict
                 }
             };
@@ -871,8 +871,175 @@ pub fn args_json(args: &[Arg<'_>]) -> String {
         insert(&mut root, &keys, arg.value);
     }
     let mut out = String::new();
-    write_json_branch(&root, &mut out);
+    write_branch(&root, Style::Json, &mut out);
     out
+}
+
+/// The file W&B's agent writes for each run and names in `WANDB_SWEEP_PARAM_PATH`: the run's
+/// top-level keys (as [`args_json`] nests them), each as `{value: ...}`, after a
+/// `wandb_version: 1` line, in the YAML PyYAML's `yaml.dump` writes (W&B's
+/// `config_util.save_config_file_from_dict`), so that `yaml.safe_load` and OmegaConf read
+/// back the values the run holds:
+///
+/// ```yaml
+/// wandb_version: 1
+///
+/// "lr":
+///   value: 1.0e-05
+/// "optimizer":
+///   value: {"kind": "adam", "beta": 0.9}
+/// ```
+///
+/// Floats are written as PyYAML writes them (`1.0e-05`; PyYAML reads `1e-05` as a string),
+/// strings double-quoted with non-ASCII characters as they are.
+pub fn sweep_param_yaml(args: &[Arg<'_>]) -> String {
+    let mut out = String::from("wandb_version: 1\n");
+    let root = top_level(args);
+    if !root.is_empty() {
+        out.push('\n');
+    }
+    for (key, node) in &root {
+        write_yaml_string(key, &mut out);
+        out.push_str(":\n  value: ");
+        match node {
+            Node::Leaf(value) => write_value(value, Style::Yaml, &mut out),
+            Node::Branch(children) => write_branch(children, Style::Yaml, &mut out),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// How [`write_value`] writes a value: the three ways W&B's agent writes a run's parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Style {
+    /// Python's `json.dumps` with its default arguments: `", "` and `": "` separators,
+    /// floats as Python's `repr`, non-ASCII escaped (`${args_json}`).
+    Json,
+    /// Python's `repr` (`{'lr': 0.01, 'amp': True, 'x': None}`), what `str()` of a list or
+    /// dict gives (the args macros).
+    Python,
+    /// YAML flow style that PyYAML (YAML 1.1) and YAML 1.2 readers read back alike (the
+    /// parameter file, [`sweep_param_yaml`]).
+    Yaml,
+}
+
+impl Style {
+    fn string(self, s: &str, out: &mut String) {
+        match self {
+            Style::Json => write_json_string(s, out),
+            Style::Python => write_python_string_repr(s, out),
+            Style::Yaml => write_yaml_string(s, out),
+        }
+    }
+}
+
+/// `value` in `style`, lists and objects with `", "` between items and `": "` after keys.
+fn write_value(value: &Value, style: Style, out: &mut String) {
+    match value {
+        Value::Null => out.push_str(if style == Style::Python {
+            "None"
+        } else {
+            "null"
+        }),
+        Value::Bool(b) => out.push_str(match (style, b) {
+            (Style::Python, true) => "True",
+            (Style::Python, false) => "False",
+            (_, true) => "true",
+            (_, false) => "false",
+        }),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => out.push_str(&i.to_string()),
+            (None, Some(u)) => out.push_str(&u.to_string()),
+            _ => {
+                let x = n.as_f64().unwrap_or(f64::NAN);
+                out.push_str(&if style == Style::Yaml {
+                    pyyaml_float(x)
+                } else {
+                    python_float_repr(x)
+                });
+            }
+        },
+        Value::String(s) => style.string(s, out),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_value(item, style, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                style.string(key, out);
+                out.push_str(": ");
+                write_value(item, style, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// A re-nested branch of the run's parameters as a mapping in `style`.
+fn write_branch(branch: &[(&str, Node<'_>)], style: Style, out: &mut String) {
+    out.push('{');
+    for (i, (key, node)) in branch.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        style.string(key, out);
+        out.push_str(": ");
+        match node {
+            Node::Leaf(value) => write_value(value, style, out),
+            Node::Branch(children) => write_branch(children, style, out),
+        }
+    }
+    out.push('}');
+}
+
+/// A float as PyYAML's representer writes it: Python's `repr`, with `.0` put before an
+/// exponent that has no point (`1e-05` is `1.0e-05`, which PyYAML's YAML 1.1 resolver reads
+/// as a float), and `.inf`, `-.inf`, `.nan`.
+fn pyyaml_float(x: f64) -> String {
+    if x.is_nan() {
+        return ".nan".to_string();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { ".inf" } else { "-.inf" }.to_string();
+    }
+    let repr = python_float_repr(x);
+    if repr.contains('e') && !repr.contains('.') {
+        repr.replacen('e', ".0e", 1)
+    } else {
+        repr
+    }
+}
+
+/// A YAML double-quoted scalar: `"` and `\` escaped, and the characters YAML does not allow
+/// as they are (controls, DEL, C1 controls, the byte-order mark, U+FFFE, U+FFFF) as `\uXXXX`;
+/// other characters, non-ASCII ones included, as they are (UTF-8).
+fn write_yaml_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            _ => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 /// The run's config by top-level key, in the order of each key's first parameter: a
@@ -889,23 +1056,6 @@ fn top_level<'a>(args: &'a [Arg<'a>]) -> Vec<(&'a str, Node<'a>)> {
         insert(&mut root, &keys, arg.value);
     }
     root
-}
-
-/// Python's `repr` of a re-nested dict: `{'lr': 0.01, 'nadam': {'beta': 0.9}}`.
-fn write_python_branch(branch: &[(&str, Node<'_>)], out: &mut String) {
-    out.push('{');
-    for (i, (key, node)) in branch.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        write_python_string_repr(key, out);
-        out.push_str(": ");
-        match node {
-            Node::Leaf(value) => write_python_repr(value, out),
-            Node::Branch(children) => write_python_branch(children, out),
-        }
-    }
-    out.push('}');
 }
 
 /// A node of the re-nested parameter tree.
@@ -935,55 +1085,6 @@ fn insert<'a>(branch: &mut Vec<(&'a str, Node<'a>)>, keys: &[&'a str], value: &'
     }
     if let Node::Branch(children) = slot {
         insert(children, rest, value);
-    }
-}
-
-fn write_json_branch(branch: &[(&str, Node<'_>)], out: &mut String) {
-    out.push('{');
-    for (i, (key, node)) in branch.iter().enumerate() {
-        if i > 0 {
-            out.push_str(", ");
-        }
-        write_json_string(key, out);
-        out.push_str(": ");
-        match node {
-            Node::Leaf(value) => write_json_value(value, out),
-            Node::Branch(children) => write_json_branch(children, out),
-        }
-    }
-    out.push('}');
-}
-
-/// A JSON value as Python's `json.dumps` (default arguments) writes it: `", "` and `": "`
-/// separators, floats as `repr`, non-ASCII escaped.
-fn write_json_value(value: &Value, out: &mut String) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(_) => out.push_str(&python_str(value)),
-        Value::String(s) => write_json_string(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_json_value(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push('{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_json_string(key, out);
-                out.push_str(": ");
-                write_json_value(item, out);
-            }
-            out.push('}');
-        }
     }
 }
 
@@ -1020,48 +1121,8 @@ pub fn python_str(value: &Value) -> String {
         Value::String(s) => s.clone(),
         other => {
             let mut out = String::new();
-            write_python_repr(other, &mut out);
+            write_value(other, Style::Python, &mut out);
             out
-        }
-    }
-}
-
-/// Python's `repr` of the value parsed from JSON.
-fn write_python_repr(value: &Value, out: &mut String) {
-    match value {
-        Value::Null => out.push_str("None"),
-        Value::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
-        Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                out.push_str(&i.to_string());
-            } else if let Some(u) = n.as_u64() {
-                out.push_str(&u.to_string());
-            } else {
-                out.push_str(&python_float_repr(n.as_f64().unwrap_or(f64::NAN)));
-            }
-        }
-        Value::String(s) => write_python_string_repr(s, out),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_python_repr(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push('{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                write_python_string_repr(key, out);
-                out.push_str(": ");
-                write_python_repr(item, out);
-            }
-            out.push('}');
         }
     }
 }
@@ -1504,6 +1565,46 @@ mod tests {
             r#"{"v": {"s": "q\"b\\\n\t\u0001\u007f\ud83d\ude00", "f": [1e+16, 1.0, -0.0], "o": {}, "e": []}}"#
         );
         assert_eq!(args_json(&[]), "{}");
+    }
+
+    #[test]
+    fn sweep_param_yaml_is_what_pyyaml_dumps_and_reads_back() {
+        let p = Params(vec![
+            ("lr".into(), strings(&["lr"]), json!(1e-5)),
+            (
+                "optimizer.kind".into(),
+                strings(&["optimizer", "kind"]),
+                json!("adam \"w\"\n"),
+            ),
+            (
+                "optimizer.beta".into(),
+                strings(&["optimizer", "beta"]),
+                json!(1e20),
+            ),
+            (
+                "layers".into(),
+                strings(&["layers"]),
+                json!([64, 1.5, true, null]),
+            ),
+            ("name".into(), strings(&["name"]), json!("é\u{85}")),
+        ]);
+        assert_eq!(
+            sweep_param_yaml(&p.args()),
+            "wandb_version: 1\n\n\
+             \"lr\":\n  value: 1.0e-05\n\
+             \"optimizer\":\n  value: {\"kind\": \"adam \\\"w\\\"\\n\", \"beta\": 1.0e+20}\n\
+             \"layers\":\n  value: [64, 1.5, true, null]\n\
+             \"name\":\n  value: \"é\\u0085\"\n"
+        );
+        // The same values through this crate's YAML reader.
+        let text = sweep_param_yaml(&p.args());
+        let read = crate::yaml::parse(&text);
+        assert!(read.diagnostics.is_empty(), "{:?}", read.diagnostics);
+        let read = read.root.map(|n| n.to_json()).unwrap();
+        assert_eq!(read["optimizer"]["value"]["beta"], json!(1e20));
+        assert_eq!(read["lr"]["value"], json!(1e-5));
+        assert_eq!(read["name"]["value"], json!("é\u{85}"));
+        assert_eq!(sweep_param_yaml(&[]), "wandb_version: 1\n");
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //!
 //! Each line is `{"params": {dotted name: value}, "config": nested object, "argv": [...]}`,
 //! `argv` being the command the agent would run (`${args_json_file}` is `args.json`), or
-//! `"argv_error"` when it cannot be built. Hidden from `--help`; documented in
+//! `"argv_error"` when it cannot be built, and `sweep_param_yaml` the file the agent names in
+//! `WANDB_SWEEP_PARAM_PATH` for runs that use the `wandb` module. Hidden from `--help`; documented in
 //! `docs/config.md`.
 
 use std::io::Write;
@@ -80,8 +81,12 @@ fn line(config: &SweepConfig, point: Vec<(String, Value)>) -> Value {
     let args = command::args_for(config, &params);
     let nested: Value = serde_json::from_str(&command::args_json(&args)).unwrap_or(Value::Null);
     let env = |name: &str| std::env::var(name).ok();
+    let param_file = command::sweep_param_yaml(&args);
     match command::expand_config(config, &args, Some(Path::new("args.json")), &env) {
-        Ok(argv) => json!({"params": params, "config": nested, "argv": argv}),
-        Err(e) => json!({"params": params, "config": nested, "argv_error": e.to_string()}),
+        Ok(argv) => {
+            json!({"params": params, "config": nested, "argv": argv, "sweep_param_yaml": param_file})
+        }
+        Err(e) => json!({"params": params, "config": nested, "argv_error": e.to_string(),
+                         "sweep_param_yaml": param_file}),
     }
 }
