@@ -215,6 +215,20 @@ class DefineMetricTests(WandbTestCase):
         self.assertNotIn("plain", summary)  # its summary is the server's last value
         self.assertEqual(run.summary["val/loss"], 0.4)
 
+    def test_the_summary_is_last_write_wins_as_in_wandb(self):
+        wandb = self.wandb
+        run = wandb.init()
+        run.summary["acc"] = 0.5
+        wandb.log({"acc": 0.9})  # logged after the set: the logged value
+        wandb.log({"loss": 2.0})
+        run.summary["loss"] = 1.0  # set after the log: the value set
+        wandb.log({"other": 1})
+        self.assertEqual(run.summary["acc"], 0.9)
+        self.assertEqual(run.summary["loss"], 1.0)
+        run.finish()
+        summary = self.summary_puts()
+        self.assertEqual((summary["acc"], summary["loss"]), (0.9, 1.0))
+
     def test_a_step_metric_leaves_the_rows_and_their_steps_alone(self):
         # As in W&B: the step metric is the charts' x axis; every row keeps its own step, so
         # two values of a metric at one epoch are two points, and no row's values are

@@ -849,6 +849,14 @@ class Run:
         self._last.update(row)
         self._hd.log(row, step=step)
         self._update_summaries({k: v for k, v in row.items() if k not in synced})
+        # W&B's summary is last write wins: a value logged under a key the script set in the
+        # summary replaces the value set (hyperdial's own summary keeps the value set).
+        explicit = self._hd.summary._explicit
+        relogged = {k: v for k, v in row.items()
+                    if k in explicit and k not in synced and not self._definition(k)[1]
+                    and isinstance(v, numbers.Real)}
+        if relogged:
+            self._hd.summary.update(relogged)
 
     def _definition(self, key):
         """(step metric to sync into its rows, summary kinds, goal) of metric ``key``: what the
