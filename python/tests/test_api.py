@@ -311,6 +311,10 @@ class WandbApiTests(_Case):
                          "hyperdial's own objects keep the best logged value")
         self.assertEqual(public.path, ["", "mnist", sweep.id])
         self.assertEqual(public.url, "%s/sweeps/%s" % (self.url, sweep.id))
+        self.assertEqual(public.expected_run_count, 2)  # the grid's two configurations
+        endless = hyperdial.Sweep.create(
+            {"method": "random", "parameters": {"x": {"min": 0.0, "max": 1.0}}}, project="mnist")
+        self.assertIsNone(self.wandb.Api().sweep("mnist/" + endless.id).expected_run_count)
 
     def test_runs_histories_and_run_times(self):
         sweep, trials = self.made_sweep()

@@ -1,7 +1,8 @@
 // The check runner the end-to-end files share. `check(name, fn)` runs one check (an async
 // function that throws to fail) and prints `PASS name (N ms)` or `FAIL name: first line of the
 // error`; one failing check never stops the others. `assert(cond, msg)` throws `msg` unless
-// `cond`. `finish(label)` prints `LABEL: N passed, N failed` (the line run.sh sums up) and
+// `cond`. `screenshotOf(locator, path)` saves a picture of an element the page may redraw
+// meanwhile. `finish(label)` prints `LABEL: N passed, N failed` (the line run.sh sums up) and
 // ends the process with status 1 when any check failed, else 0.
 
 const results = [];
@@ -20,6 +21,20 @@ export async function check(name, fn) {
 
 export function assert(cond, msg) {
   if (!cond) throw new Error(msg);
+}
+
+export async function screenshotOf(locator, path) {
+  // A live page replaces some elements when new data comes (the sweep's facts on each run's
+  // end); one found just before such a redraw is detached by the time it is captured, so the
+  // capture is tried again on the element found afresh.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await locator.screenshot({ path });
+      return;
+    } catch (e) {
+      if (attempt >= 3 || !String(e && e.message).includes("not attached")) throw e;
+    }
+  }
 }
 
 export function finish(label) {

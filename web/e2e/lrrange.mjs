@@ -9,7 +9,7 @@ import { execFileSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { assert, check, finish } from "./checks.mjs";
+import { assert, check, finish, screenshotOf } from "./checks.mjs";
 
 const base = process.env.HYPERDIAL_SERVER;
 const bin = process.env.HYPERDIAL_BIN;
@@ -57,7 +57,7 @@ try {
     assert((await box.locator("canvas").count()) > 0, "a canvas");
     const facts = (await page.locator("#lr-range-facts").innerText()).toLowerCase();
     assert(facts.includes("suggested lr") && facts.includes("diverged at lr") && facts.includes("minimum loss at lr"), facts);
-    await page.locator("#lr-range").screenshot({ path: `${out}/lr-range-test.png` });
+    await screenshotOf(page.locator("#lr-range"), `${out}/lr-range-test.png`);
   });
 
   await check("the run carries the name the script gave init; the title and the Summary card show it", async () => {

@@ -9,7 +9,7 @@
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { chromium } from "playwright-core";
-import { assert, check, finish } from "./checks.mjs";
+import { assert, check, finish, screenshotOf } from "./checks.mjs";
 
 const base = process.env.HYPERDIAL_SERVER;
 const bin = process.env.HYPERDIAL_BIN;
@@ -158,7 +158,7 @@ try {
     const shown = await fact.innerText();
     assert(shown.includes(`#${e.run.number}`), `shown: ${shown}, estimate #${e.run.number}`);
     assert((await fact.locator(`a[data-run='${e.run.id}']`).count()) === 1, "a link to the run");
-    await page.locator(".facts").screenshot({ path: `${out}/estimated-best.png` });
+    await screenshotOf(page.locator(".facts"), `${out}/estimated-best.png`);
   });
 
   await check("noise: no errors in the browser console", async () => {

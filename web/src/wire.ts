@@ -226,6 +226,12 @@ export interface CreatedSweep {
   end_reason: EndReason | null;
   /** Where the sweep stands against its `budget`; `null` without one. */
   budget: BudgetStatus | null;
+  /**
+   * How many runs the sweep makes before it ends by itself (W&B's `expected_run_count`):
+   * the configurations of a finite space it runs each once, at most `run_cap`; `run_cap`
+   * otherwise; `null` when nothing ends it (retries and repeats not counted).
+   */
+  expected_runs: number | null;
   /** Whether an existing sweep was returned instead of a new one. */
   resumed: boolean;
   /** Warnings about the config. */
@@ -1237,6 +1243,12 @@ export interface Sweep {
   end_reason: EndReason | null;
   /** Where the sweep stands against its `budget`; `null` without one. */
   budget: BudgetStatus | null;
+  /**
+   * How many runs the sweep makes before it ends by itself (W&B's `expected_run_count`):
+   * the configurations of a finite space it runs each once, at most `run_cap`; `run_cap`
+   * otherwise; `null` when nothing ends it (retries and repeats not counted).
+   */
+  expected_runs: number | null;
 }
 
 /** `GET /api/v1/sweeps`: sweeps, newest first. */

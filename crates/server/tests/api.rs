@@ -60,6 +60,7 @@ async fn concurrent_claims_never_repeat_a_grid_point() {
     let (_, sweep) = s.get(&format!("/api/v1/sweeps/{id}")).await;
     assert_eq!(sweep["state"], "finished");
     assert_eq!(sweep["counts"]["finished"], 12);
+    assert_eq!(sweep["expected_runs"], 12);
 }
 
 #[tokio::test]
@@ -68,6 +69,8 @@ async fn run_cap_waits_for_runs_in_flight_then_ends() {
     let id = s
         .sweep("program: t.py\nmethod: random\nrun_cap: 2\nparameters: {x: {min: 0.0, max: 1.0}}\n")
         .await;
+    let (_, sweep) = s.get(&format!("/api/v1/sweeps/{id}")).await;
+    assert_eq!(sweep["expected_runs"], 2);
     let claim = format!("/api/v1/sweeps/{id}/claim");
     let (a, ra) = s.post(&claim, json!({})).await;
     let (b, _) = s.post(&claim, json!({})).await;

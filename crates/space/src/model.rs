@@ -193,6 +193,38 @@ impl SweepConfig {
     pub fn parameter(&self, name: &str) -> Option<&Parameter> {
         self.parameters.iter().find(|p| p.name == name)
     }
+
+    /// Whether the sweep runs each configuration of a finite space once and then ends: a
+    /// grid, random search with `sample_without_replacement`, and `bayes` or `tpe` without
+    /// `allow_repeats` (when the space is finite, [`crate::grid::grid_size`]).
+    pub fn runs_each_configuration_once(&self) -> bool {
+        match self.method {
+            Method::Grid => true,
+            Method::Random => self.sample_without_replacement,
+            Method::Bayes | Method::Tpe => !self.allow_repeats,
+            Method::Sobol => false,
+        }
+    }
+
+    /// How many runs the sweep makes before it ends by itself (W&B's `expected_run_count`):
+    /// the number of configurations of its space when it runs each once
+    /// ([`Self::runs_each_configuration_once`]) and the space is finite, at most `run_cap`;
+    /// `run_cap` otherwise; `None` when nothing ends it. A space of more than 2^64
+    /// configurations counts as unbounded. Retries and repeats are runs beyond this number;
+    /// `budget` limits and `metric.target` may end a sweep earlier.
+    pub fn expected_runs(&self) -> Option<u64> {
+        let space = if self.runs_each_configuration_once() {
+            crate::grid::grid_size(&self.parameters)
+                .ok()
+                .and_then(|n| u64::try_from(n).ok())
+        } else {
+            None
+        };
+        match (space, self.run_cap) {
+            (Some(n), Some(cap)) => Some(n.min(cap)),
+            (n, cap) => n.or(cap),
+        }
+    }
 }
 
 /// Search strategy named by `method`.

@@ -1428,6 +1428,15 @@ class PublicSweep(_hd.Sweep):
         return super().best_run(order=order)
 
     @property
+    def expected_run_count(self):
+        """W&B's ``expected_run_count``: how many runs the sweep makes before it ends by
+        itself, the server's ``expected_runs``. The configurations of a finite space that it
+        runs each once (a grid; random search without replacement; bayes and tpe unless
+        ``allow_repeats``), at most ``run_cap``; else ``run_cap``; None when nothing ends it.
+        W&B gives the size of any discrete space, also for a random search that never ends."""
+        return self.data.get("expected_runs")
+
+    @property
     def path(self):
         """W&B's ``[entity, project, sweep_id]``: ``["", project, id]`` (no entities)."""
         return ["", self.project or "", self.id]

@@ -736,6 +736,11 @@ export function sweepPage(el: HTMLElement, id: string): (() => void)[] {
     if (top.join() !== [...selected].join()) {
       selected.clear();
       top.forEach((r) => selected.add(r));
+      // The table may have been drawn before this pick: its boxes show the pick too, so
+      // what the user unticks is what the compare view and the curves drop.
+      tableBody.querySelectorAll<HTMLInputElement>("tr[data-run] input[type=checkbox]").forEach((box) => {
+        box.checked = selected.has(box.closest("tr")?.dataset.run ?? "");
+      });
       updateCompare();
       loadCurves();
     }

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use hyperdial_agent::{run_agent, AgentError, AgentOptions};
-use hyperdial_space::{grid, Method};
+use hyperdial_space::grid;
 use hyperdial_wire::api::CreateSweep;
 use hyperdial_wire::{RunState, SweepState};
 use serde_json::{json, Value};
@@ -85,15 +85,8 @@ pub fn cannot_run(config: &hyperdial_space::SweepConfig) -> Option<String> {
 /// exhausted in practice: it is reported and treated like an unbounded one (`None`), so the
 /// progress counts towards `--count` or `run_cap` instead of a number that does not fit.
 fn finite_space(config: &hyperdial_space::SweepConfig) -> Option<u64> {
-    let finite = match config.method {
-        Method::Grid => true,
-        Method::Random => config.sample_without_replacement,
-        // Over a finite space they run each configuration once (a continuous parameter makes
-        // `grid_size` fail below, so the space is unbounded).
-        Method::Bayes | Method::Tpe => !config.allow_repeats,
-        _ => false,
-    };
-    if !finite {
+    // A continuous parameter makes `grid_size` fail below, so the space is unbounded.
+    if !config.runs_each_configuration_once() {
         return None;
     }
     match grid::grid_size(&config.parameters) {

@@ -43,10 +43,9 @@ pub async fn sweep(c: &Controller, row: &SweepRow) -> Result<Sweep, ApiError> {
     };
     let compute_ms = store.compute_ms(&row.id).await?;
     let (retries, retryable) = store.retry_counts(&row.id).await?;
-    let config = c
-        .config(row)
-        .ok()
-        .map(|cfg| serde_json::to_value(&*cfg).unwrap_or(Value::Null));
+    let parsed = c.config(row).ok();
+    let expected_runs = parsed.as_ref().and_then(|cfg| cfg.expected_runs());
+    let config = parsed.map(|cfg| serde_json::to_value(&*cfg).unwrap_or(Value::Null));
     let budget = c.budget_progress(row).await?.map(|p| BudgetStatus {
         wall_time_left_s: p.wall_time_left_s,
         run_hours_left: p.run_hours_left,
@@ -87,6 +86,7 @@ pub async fn sweep(c: &Controller, row: &SweepRow) -> Result<Sweep, ApiError> {
         notes: row.notes.clone(),
         end_reason: row.end_reason.as_deref().and_then(EndReason::from_word),
         budget,
+        expected_runs,
     })
 }
 

@@ -1066,3 +1066,40 @@ fn run_time_limit_is_a_duration_and_absent_by_default() {
         "expected a positive duration",
     );
 }
+
+#[test]
+fn expected_runs_are_the_finite_space_capped_by_run_cap() {
+    let expected = |text: &str| ok(text).config.expected_runs();
+    let lists = "parameters: {a: {values: [1, 2, 3]}, b: {values: [x, y]}}\n";
+    assert_eq!(expected(&format!("method: grid\n{lists}")), Some(6));
+    assert_eq!(
+        expected(&format!("method: grid\nrun_cap: 4\n{lists}")),
+        Some(4)
+    );
+    assert_eq!(
+        expected(&format!("method: grid\nrun_cap: 40\n{lists}")),
+        Some(6)
+    );
+    // bayes and tpe run each configuration of a finite space once, unless told to repeat.
+    let bayes = format!("method: bayes\nmetric: {{name: m}}\n{lists}");
+    assert_eq!(expected(&bayes), Some(6));
+    assert_eq!(expected(&format!("allow_repeats: true\n{bayes}")), None);
+    // Random search draws with replacement unless told otherwise: only run_cap ends it.
+    assert_eq!(expected(&format!("method: random\n{lists}")), None);
+    assert_eq!(
+        expected(&format!(
+            "method: random\nsample_without_replacement: true\n{lists}"
+        )),
+        Some(6)
+    );
+    let continuous = "parameters: {lr: {min: 0.0, max: 1.0}}\n";
+    assert_eq!(expected(&format!("method: random\n{continuous}")), None);
+    assert_eq!(
+        expected(&format!("method: random\nrun_cap: 7\n{continuous}")),
+        Some(7)
+    );
+    assert_eq!(
+        expected(&format!("method: bayes\nmetric: {{name: m}}\n{continuous}")),
+        None
+    );
+}

@@ -158,6 +158,11 @@ pub struct Sweep {
     pub end_reason: Option<EndReason>,
     /// Where the sweep stands against its `budget`; `null` without one.
     pub budget: Option<BudgetStatus>,
+    /// How many runs the sweep makes before it ends by itself (W&B's `expected_run_count`):
+    /// the configurations of a finite space it runs each once, at most `run_cap`; `run_cap`
+    /// otherwise; `null` when nothing ends it (retries and repeats not counted).
+    #[serde(default)]
+    pub expected_runs: Option<u64>,
 }
 
 /// One finding about a sweep config.
