@@ -171,13 +171,17 @@ impl ConfigError {
 }
 
 /// Suggest the closest of `candidates` to a misspelt `word`, if one is close enough to be a
-/// plausible typo.
+/// plausible typo: a Jaro–Winkler similarity of at least 0.8, or, for a candidate of three or
+/// more letters, one edit away (a letter added, dropped, changed, or two swapped: `mni` and
+/// `mx` for `min` and `max`, which are too short for the similarity to see).
 pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     let lowered = word.to_ascii_lowercase();
+    let one_edit =
+        |c: &str| c.len() >= 3 && lowered.len() >= 2 && strsim::osa_distance(&lowered, c) == 1;
     candidates
         .iter()
         .map(|c| (strsim::jaro_winkler(&lowered, c), *c))
-        .filter(|(score, _)| *score >= 0.8)
+        .filter(|(score, c)| *score >= 0.8 || one_edit(c))
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
 }
@@ -219,5 +223,12 @@ mod tests {
         assert_eq!(did_you_mean("paramters", &keys), Some("parameters"));
         assert_eq!(did_you_mean("metod", &keys), Some("method"));
         assert_eq!(did_you_mean("zzz", &keys), None);
+        let fields = ["min", "max", "mu", "q", "values"];
+        assert_eq!(did_you_mean("mni", &fields), Some("min"));
+        assert_eq!(did_you_mean("mx", &fields), Some("max"));
+        assert_eq!(did_you_mean("maxx", &fields), Some("max"));
+        // Not a one-letter key, nor a two-letter one, from one edit alone.
+        assert_eq!(did_you_mean("nu", &fields), None);
+        assert_eq!(did_you_mean("lr", &fields), None);
     }
 }

@@ -1418,7 +1418,7 @@ impl Validator {
         };
         // Fields written below the parameter but too far left are reported at them; what
         // they would have given is not reported missing here too.
-        let adopted: Vec<&str> = following.iter().map(|k| k.name.as_str()).collect();
+        let mut adopted: Vec<&str> = following.iter().map(|k| k.name.as_str()).collect();
         // `{values: 16, 32}`: in a flow mapping each comma starts a key, so `32` is a key
         // without a value beside a `values` that holds `16` alone. One error at `values`
         // with the list meant; the stray keys are not reported as unknown keys too.
@@ -1455,6 +1455,11 @@ impl Validator {
         for (k, v) in fields.entries {
             if !PARAM_KEYS.contains(&k.name.as_str()) {
                 unknown = true;
+                // A near miss of a field (`mni: 0.1`) is reported once, here: the field it
+                // stands for is not also reported missing.
+                adopted.extend(
+                    hints::stands_for_parameter_key(k, v).filter(|field| !fields.has(field)),
+                );
                 let hint = hints::unknown_parameter_key(key, k, v, nested, &fields);
                 self.error(
                     &join(path, &k.name),

@@ -366,6 +366,15 @@ pub(super) fn not_a_parameter_spec(key: &Key, node: &Node, following: &[&Key]) -
     }
 }
 
+/// The field of a parameter's specification that the unknown key `k` (its value `v`) stands
+/// for, when it is a near miss of one or another tool's word for one (`mni` or `low` for
+/// `min`): the field is then not also reported missing (one error per mistake).
+pub(super) fn stands_for_parameter_key(k: &Key, v: &Node) -> Option<&'static str> {
+    foreign_key(&k.name, v, PARAM_KEYS)
+        .map(|(ours, _)| ours)
+        .or_else(|| did_you_mean(&k.name, PARAM_KEYS))
+}
+
 /// The hint for key `k` (its value `v`) unknown in the specification `f` of parameter `key`,
 /// whose nested `parameters` key is `nested`: Optuna's `type` is told the sweep file's word
 /// ([`optuna_type`]); a mapping beside a nested block belongs in it;

@@ -1027,6 +1027,38 @@ fn optuna_and_ray_tune_keys_are_told_the_sweep_files_word() {
 }
 
 #[test]
+fn a_misspelt_field_of_a_parameter_is_one_error_with_the_field_it_stands_for() {
+    for (spec, typo, field) in [
+        ("{distribution: uniform, mni: 0.1, max: 1.0}", "mni", "min"),
+        (
+            "{distribution: log_uniform_values, min: 0.1, mx: 1.0}",
+            "mx",
+            "max",
+        ),
+        ("{min: 0.1, maxx: 1.0}", "maxx", "max"),
+        (
+            "{distribution: q_uniform, min: 0, max: 9, qq: 3}",
+            "qq",
+            "q",
+        ),
+        ("{valeus: [1, 2]}", "valeus", "values"),
+    ] {
+        let errs = errors(&format!("{HEAD}  lr: {spec}\n"));
+        assert_eq!(errs.len(), 1, "{spec}: {errs:#?}");
+        assert_eq!(errs[0].0, format!("parameters.lr.{typo}"), "{spec}");
+        let hint = match parse_str(&format!("{HEAD}  lr: {spec}\n"), "sweep.yaml") {
+            Err(e) => e
+                .errors()
+                .next()
+                .and_then(|d| d.hint.clone())
+                .unwrap_or_default(),
+            Ok(_) => unreachable!(),
+        };
+        assert_eq!(hint, format!("did you mean `{field}`?"), "{spec}");
+    }
+}
+
+#[test]
 fn two_integer_bounds_one_apart_warn_that_they_are_two_integers() {
     let v = ok(&format!("{HEAD}  dropout: {{min: 0, max: 1}}\n  n: {{min: 1, max: 8}}\n  p: {{distribution: int_uniform, min: 0, max: 1}}\n  r: {{min: 0, max: 1.0}}\n"));
     let on: Vec<&str> = v.warnings.iter().map(|w| w.path.as_str()).collect();
