@@ -62,6 +62,20 @@ async fn a_config_object_is_reported_by_key_path() {
     assert!(error.contains("parameters.b.valuess: error:"), "{error}");
     assert!(error.contains("2 errors in the `config` object"), "{error}");
     assert!(!error.contains("sweep.yaml"), "{error}");
+    // The errors come first, then the warnings (this config has no `program`).
+    let warning = error.find(": warning: ").expect("a warning");
+    assert!(warning > error.rfind(": error: ").unwrap(), "{error}");
+    let (_, yaml) = s
+        .post(
+            "/api/v1/sweeps",
+            json!({"source": "method: random\nparameters:\n  lr: {min: 2.0, max: 1.0}\n"}),
+        )
+        .await;
+    let text = yaml["error"].as_str().unwrap();
+    let first = text.lines().nth(1).unwrap_or_default();
+    assert!(first.contains(": error: "), "{text}");
+    assert!(text.contains(": warning: "), "{text}");
+    assert_eq!(yaml["diagnostics"][0]["severity"], "error", "{yaml}");
     let diagnostics = body["diagnostics"].as_array().unwrap();
     assert!(!diagnostics.is_empty());
     for d in diagnostics {

@@ -43,13 +43,15 @@ pub(super) fn object_config_error(error: ControlError) -> ControlError {
     let ControlError::InvalidConfig { diagnostics, .. } = error else {
         return error;
     };
-    let diagnostics: Vec<hyperdial_space::Diagnostic> = diagnostics
+    // Errors first (what stops the sweep), then warnings, each kind in source order.
+    let mut diagnostics: Vec<hyperdial_space::Diagnostic> = diagnostics
         .into_iter()
         .map(|d| hyperdial_space::Diagnostic {
             location: None,
             ..d
         })
         .collect();
+    diagnostics.sort_by_key(|d| !d.is_error());
     let mut lines: Vec<String> = diagnostics
         .iter()
         .map(|d| {

@@ -91,3 +91,15 @@ impl ControlError {
         ControlError::Conflict(message.into())
     }
 }
+
+impl ControlError {
+    /// The `422` of a config that does not validate: its errors first (what stops the sweep),
+    /// then its warnings, each kind in source order, rendered and as diagnostics.
+    pub fn invalid_config(mut error: hyperdial_space::ConfigError) -> Self {
+        error.diagnostics.sort_by_key(|d| !d.is_error());
+        ControlError::InvalidConfig {
+            rendered: error.render(),
+            diagnostics: error.diagnostics,
+        }
+    }
+}

@@ -299,10 +299,7 @@ impl Controller {
         let file = file.filter(|name| !name.trim().is_empty());
         let name = hyperdial_space::source_name(file);
         let validated =
-            hyperdial_space::parse_str(source, name).map_err(|e| ControlError::InvalidConfig {
-                rendered: e.render(),
-                diagnostics: e.diagnostics,
-            })?;
+            hyperdial_space::parse_str(source, name).map_err(ControlError::invalid_config)?;
         let config = validated.config;
         self.check_lineage(&config, name).await?;
         let project = project

@@ -86,10 +86,7 @@ impl Controller {
             file: file.to_string(),
             diagnostics,
         };
-        Err(ControlError::InvalidConfig {
-            rendered: error.render(),
-            diagnostics: error.diagnostics,
-        })
+        Err(ControlError::invalid_config(error))
     }
 
     /// The runs of the config's `prior_runs` sweeps that the strategy starts from: for
