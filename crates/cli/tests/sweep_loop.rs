@@ -154,6 +154,30 @@ fn a_hung_run_is_stopped_at_the_run_time_limit_and_the_sweep_goes_on() {
     );
 }
 
+/// Resuming a sweep with failed runs says they are not run again, and how to run them: a
+/// script fixed since (or a missing `--wandb`) is otherwise left with those runs lost.
+#[test]
+fn resuming_a_sweep_with_failed_runs_names_the_retry() {
+    let s = Scratch::new("resume-failed");
+    s.write(
+        "job.py",
+        "import sys\nx = int(sys.argv[1].split('=')[1])\nif x == 1:\n    sys.exit(3)\n\
+         print('hyperdial: loss=' + str(x), flush=True)\n",
+    );
+    s.write(
+        "sweep.yaml",
+        "program: job.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  x: {values: [1, 2, 3]}\n",
+    );
+    let first = s.run(&["tune", "sweep.yaml", "--port", "0", "--count", "2"]);
+    assert!(first.status.success(), "{}", text(&first));
+    let again = text(&s.run(&["tune", "sweep.yaml", "--port", "0", "--count", "1"]));
+    assert!(again.contains("resuming sweep"), "{again}");
+    assert!(
+        again.contains("its 1 failed or crashed run is not run again; `hyperdial tune sweep.yaml --retry` runs it"),
+        "{again}"
+    );
+}
+
 /// A retry's process is told which attempt it repeats (`HYPERDIAL_RETRY_OF`, the run id under
 /// which that attempt saved its checkpoint) and its attempt number (`HYPERDIAL_ATTEMPT`).
 #[test]

@@ -270,6 +270,23 @@ async fn drive(
             (e, _) => format!("{e} runs so far"),
         };
         outln!("resuming sweep {id} ({tried}{retries})");
+        // Failed and crashed runs are not run again by resuming (a script fixed since, a
+        // missing `--wandb`): say how, since nothing else would.
+        let retryable = sweep["retryable"].as_u64().unwrap_or(0);
+        if retryable > 0 && !args.retry {
+            let db = if args.db.is_some() {
+                format!(" {db_arg}")
+            } else {
+                String::new()
+            };
+            let (n, s, are, them) = match retryable {
+                1 => (1, "", "is", "it"),
+                n => (n, "s", "are", "them"),
+            };
+            outln!(
+                "  its {n} failed or crashed run{s} {are} not run again; `hyperdial tune {file}{db} --retry` runs {them} again with the same configuration{s}"
+            );
+        }
     } else {
         outln!(
             "created sweep {id} ({} search, seed {})",
