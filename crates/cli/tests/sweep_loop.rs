@@ -176,6 +176,28 @@ fn resuming_a_sweep_with_failed_runs_names_the_retry() {
         again.contains("its 1 failed or crashed run is not run again; `hyperdial tune sweep.yaml --retry` runs it"),
         "{again}"
     );
+    // `hyperdial retry` on the local store names the command that runs what it queued: tune
+    // with the sweep's file while the file is unchanged, else a server and an agent.
+    let runs = json_of(&s, &["runs", "--json"]);
+    let runs = runs.as_array().unwrap();
+    let id = runs[0]["sweep"].as_str().unwrap().to_string();
+    let no_server = ["--server", "http://127.0.0.1:1"];
+    let retried = text(&s.run(&[&["retry", id.as_str()][..], &no_server[..]].concat()));
+    assert!(
+        retried.contains("run them with `hyperdial tune sweep.yaml`"),
+        "{retried}"
+    );
+    s.write(
+        "sweep.yaml",
+        "program: job.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  x: {values: [1, 2, 3, 4]}\n",
+    );
+    let finished = runs.iter().find(|r| r["state"] == "finished").unwrap();
+    let named = [id.as_str(), finished["id"].as_str().unwrap()];
+    let retried = text(&s.run(&[&["retry"][..], &named[..], &no_server[..]].concat()));
+    assert!(
+        retried.contains(&format!("`hyperdial server` (on this directory's store) and, beside it, `hyperdial agent {id}` (sweep.yaml is not the sweep's file as it was")),
+        "{retried}"
+    );
 }
 
 /// A retry's process is told which attempt it repeats (`HYPERDIAL_RETRY_OF`, the run id under

@@ -1205,7 +1205,7 @@ pub async fn retry(
         println!("nothing to retry; sweep {sweep} is {state}");
     } else {
         let how = if local {
-            "`hyperdial tune FILE` with the sweep's file".to_string()
+            local_run_command(sweep, &v["sweep"])
         } else {
             agent_command(sweep, api.base(), remote, false)
         };
@@ -1217,6 +1217,28 @@ pub async fn retry(
         println!("sweep {sweep} is {state} with {queued} queued; run them with {how}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How to run the queued runs of a sweep of the local store: `tune` with the sweep's file
+/// when that file (as recorded, from this directory) still holds the sweep's source; else a
+/// server on this store and an agent, since `tune` on an edited file makes a new sweep.
+fn local_run_command(id: &str, sweep: &Value) -> String {
+    let file = sweep["file"].as_str().filter(|f| !f.is_empty());
+    let source = sweep["source"].as_str();
+    match file {
+        Some(f) if std::fs::read_to_string(f).ok().as_deref() == source => {
+            format!("`hyperdial tune {f}`")
+        }
+        _ => {
+            let why = match file {
+                Some(f) => format!("{f} is not the sweep's file as it was, so `tune` on it would start another sweep"),
+                None => "the sweep has no file for `tune`".to_string(),
+            };
+            format!(
+                "`hyperdial server` (on this directory's store) and, beside it, `hyperdial agent {id}` ({why})"
+            )
+        }
+    }
 }
 
 /// Percent-encode a path or query component.
