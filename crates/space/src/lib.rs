@@ -37,6 +37,7 @@ pub mod model;
 pub mod parse;
 pub mod refine;
 mod special;
+mod unclosed;
 pub mod yaml;
 
 pub use diagnostic::{source_name, ConfigError, Diagnostic, Location, Severity, TEXT_SOURCE};

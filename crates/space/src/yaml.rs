@@ -297,15 +297,35 @@ fn parse_strict(text: &str) -> Parsed {
         nodes: 0,
     };
     let root = builder.document();
-    // A parse error's general hint gives way to the line an indentation mistake started at.
+    // A parse error's general hint gives way to what explains it: an unquoted `${...}` in a
+    // flow list, a bracket left open (then reported at the bracket), or the line an
+    // indentation mistake started at.
     for d in &mut builder.diagnostics {
-        if d.message.starts_with("malformed YAML") {
-            if let Some(hint) = d
-                .location
-                .and_then(|l| crate::indent::culprit(text, l.line))
-            {
-                d.hint = Some(hint);
-            }
+        if !d.message.starts_with("malformed YAML") {
+            continue;
+        }
+        let Some(at) = d.location else { continue };
+        if let Some(hint) = crate::unclosed::unquoted_macro(text, at.line) {
+            d.hint = Some(hint);
+        } else if let Some(open) = crate::unclosed::unclosed_bracket(text, at.line) {
+            d.message = format!(
+                "malformed YAML: this `{}` is not closed (the parser stopped at line {}, column {}: {})",
+                open.bracket,
+                at.line,
+                at.column,
+                d.message.trim_start_matches("malformed YAML: ")
+            );
+            d.location = Some(open.at);
+            d.hint = Some(format!(
+                "close it with `{}` on line {} (a `{}...{}` over several lines indents its other lines further than line {})",
+                open.closer(),
+                open.at.line,
+                open.bracket,
+                open.closer(),
+                open.at.line
+            ));
+        } else if let Some(hint) = crate::indent::culprit(text, at.line) {
+            d.hint = Some(hint);
         }
     }
     Parsed {

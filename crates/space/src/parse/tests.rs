@@ -1135,3 +1135,19 @@ fn expected_runs_are_the_finite_space_capped_by_run_cap() {
         None
     );
 }
+
+#[test]
+fn an_unclosed_bracket_is_reported_on_its_own_line() {
+    let errs =
+        errors("program: t.py\nmetric: {name: loss\nparameters:\n  lr: {min: 0.1, max: 1.0}\n");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0].1, 2, "{errs:#?}");
+    assert!(
+        errs[0]
+            .2
+            .contains("this `{` is not closed (the parser stopped at line 3"),
+        "{errs:#?}"
+    );
+    let errs = errors("program: t.py\ncommand: [${env}, ${interpreter}, ${program}]\nparameters:\n  lr: {min: 0.1, max: 1.0}\n");
+    assert_eq!(errs[0].1, 2, "{errs:#?}");
+}
