@@ -145,6 +145,9 @@ impl Example {
 /// (a parameter with no finite set of values).
 fn grid_size_text(config: &SweepConfig) -> String {
     match grid::grid_size(&config.parameters) {
+        // Past 2^53 a `q_uniform` count comes from a division of doubles: its last digits
+        // are the double's, not the grid's.
+        Ok(n) if n > 1 << 53 => format!("about {:.3e} configurations", n as f64),
         Ok(n) => format!("{n} configurations"),
         Err(grid::GridError::TooLarge) => "more than 2^128 configurations".into(),
         Err(_) => "infinite (continuous parameters)".into(),
@@ -446,7 +449,23 @@ fn error_json(err: &ConfigError) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::shell_quote;
+    use super::{grid_size_text, shell_quote};
+
+    #[test]
+    fn a_grid_past_2_53_configurations_is_told_approximately() {
+        let size = |text: &str| {
+            grid_size_text(&hyperdial_space::parse_str(text, "s.yaml").unwrap().config)
+        };
+        assert_eq!(
+            size("method: grid\nparameters: {a: {values: [1, 2, 3]}}\n"),
+            "3 configurations"
+        );
+        // 1e12 / 1e-9 steps: the double's division, 1000000000000001835008, is not the count.
+        assert_eq!(
+            size("method: grid\nparameters: {a: {distribution: q_uniform, min: 0, max: 1e12, q: 1e-9}}\n"),
+            "about 1.000e21 configurations"
+        );
+    }
 
     #[test]
     fn quotes_only_what_needs_it() {
