@@ -196,6 +196,11 @@ enum Command {
         /// ...`; the default when standard output is not a terminal: scripts, CI).
         #[arg(long)]
         no_keep_serving: bool,
+        /// The directory the runs start in (default: the sweep file's, so `program:
+        /// train.py` beside the file is found from anywhere). `--workdir .` runs them where
+        /// tune is started, as `wandb agent` does.
+        #[arg(long, value_name = "DIR")]
+        workdir: Option<PathBuf>,
     },
     /// Serve the API and the overview pages.
     Server {
@@ -753,6 +758,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             wandb,
             keep_serving,
             no_keep_serving,
+            workdir,
         } => {
             let keep_serving = match (keep_serving, no_keep_serving) {
                 (true, _) => true,
@@ -770,6 +776,7 @@ async fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
                 retry,
                 wandb,
                 keep_serving,
+                workdir,
                 // A bad HYPERDIAL_MAX_FAILURES is said before anything runs.
                 crash_guard: hyperdial_agent::CrashGuard::from_env().map_err(anyhow::Error::msg)?,
             })

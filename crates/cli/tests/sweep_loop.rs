@@ -154,6 +154,45 @@ fn a_hung_run_is_stopped_at_the_run_time_limit_and_the_sweep_goes_on() {
     );
 }
 
+/// A repository laid out as W&B users lay it out (the script at the root, the sweep files in
+/// a folder) runs with `--workdir .`, which the refusal without it names.
+#[test]
+fn tune_runs_the_command_in_the_workdir_given() {
+    let s = Scratch::new("workdir");
+    s.write(
+        "train.py",
+        "import os\nprint('hyperdial: loss=' + str(len(os.getcwd())), flush=True)\n",
+    );
+    std::fs::create_dir_all(s.dir.join("sweeps")).unwrap();
+    s.write(
+        "sweeps/sweep.yaml",
+        "program: train.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  x: {values: [1]}\n",
+    );
+    let refused = s.run(&["tune", "sweeps/sweep.yaml", "--port", "0"]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("with `--workdir DIR`"),
+        "{}",
+        text(&refused)
+    );
+    let ran = s.run(&["tune", "sweeps/sweep.yaml", "--port", "0", "--workdir", "."]);
+    assert!(ran.status.success(), "{}", text(&ran));
+    assert!(text(&ran).contains("1 finished"), "{}", text(&ran));
+    let bad = s.run(&[
+        "tune",
+        "sweeps/sweep.yaml",
+        "--port",
+        "0",
+        "--workdir",
+        "nope",
+    ]);
+    assert!(
+        text(&bad).contains("--workdir nope: no such directory"),
+        "{}",
+        text(&bad)
+    );
+}
+
 /// Resuming a sweep with failed runs says they are not run again, and how to run them: a
 /// script fixed since (or a missing `--wandb`) is otherwise left with those runs lost.
 #[test]

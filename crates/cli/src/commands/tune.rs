@@ -43,6 +43,8 @@ pub struct TuneArgs {
     pub wandb: bool,
     /// After the sweep, keep serving the dashboard until a termination signal.
     pub keep_serving: bool,
+    /// The directory the runs start in; `None` for the sweep file's ([`run_dir`]).
+    pub workdir: Option<PathBuf>,
     /// When its agents give up on a command that keeps failing (read from the environment).
     pub crash_guard: hyperdial_agent::CrashGuard,
 }
@@ -119,17 +121,26 @@ pub async fn run(args: TuneArgs) -> Result<ExitCode> {
             args.file.display()
         );
     }
-    // The runs start in the sweep file's directory: a program missing there would fail every
-    // run (each counting toward `run_cap`), so it is said before the sweep is created.
-    let run_dir = run_dir(&args.file);
+    // The runs start in the sweep file's directory (or --workdir): a program missing there
+    // would fail every run (each counting toward `run_cap`), so it is said before the sweep
+    // is created.
+    let run_dir = run_dir(&args)?;
     if let Some(program) = hyperdial_space::command::script_program(&config) {
         if !run_dir.join(program).exists() {
             let meant = super::validate::near_file(&run_dir, program)
                 .map(|f| format!(" (did you mean `{f}`?)"))
                 .unwrap_or_default();
+            let (which, fix) = match &args.workdir {
+                Some(_) => ("--workdir", "give the directory that holds it"),
+                None => (
+                    "the sweep file's directory",
+                    "put the program there, run the sweep from the program's directory with \
+                     `--workdir DIR`",
+                ),
+            };
             anyhow::bail!(
-                "{}: its program `{program}` is not in {}, the sweep file's directory, where \
-                 tune runs the sweep's command: put the program there, or fix `program:`{meant}",
+                "{}: its program `{program}` is not in {}, {which}, where tune runs the \
+                 sweep's command: {fix}, or fix `program:`{meant}",
                 args.file.display(),
                 run_dir.display()
             );
@@ -168,12 +179,22 @@ pub async fn run(args: TuneArgs) -> Result<ExitCode> {
     result.map(|driven| driven.code)
 }
 
-/// The directory tune's agents run the sweep's command in: the sweep file's.
-fn run_dir(file: &Path) -> PathBuf {
-    file.canonicalize()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("."))
+/// The directory tune's agents run the sweep's command in: `--workdir` (which must be a
+/// directory), else the sweep file's.
+fn run_dir(args: &TuneArgs) -> Result<PathBuf> {
+    match &args.workdir {
+        Some(dir) => dir
+            .canonicalize()
+            .ok()
+            .filter(|d| d.is_dir())
+            .with_context(|| format!("--workdir {}: no such directory", dir.display())),
+        None => Ok(args
+            .file
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("."))),
+    }
 }
 
 /// How [`drive`] ended: its exit code, and whether it ran the sweep (so served its
@@ -354,7 +375,7 @@ async fn drive(
     progress.summary_follows = true;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let agents = args.agents.max(1) as u64;
-    let run_dir = run_dir(&args.file);
+    let run_dir = run_dir(args)?;
     let mut tasks = Vec::new();
     for i in 0..agents {
         // Split an explicit count across agents; the first ones take the remainder.
