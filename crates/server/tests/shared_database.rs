@@ -2,7 +2,8 @@
 //! hand out every grid point exactly once, with numbers 1..N, `run_cap` holds exactly, and
 //! one claim sent through both at once (the same `claim_key`) hands out one run, and ask/tell
 //! loops through both (each trial's tell with the next claim, decided on PostgreSQL from the
-//! last trial's own write when nothing else changed) store every told value on its run.
+//! last trial's own write when nothing else changed) store every told value on its run, and
+//! finishes of one run at once store the told value of the one that ended it, alone.
 //! Each test runs on SQLite and, when `HYPERDIAL_TEST_PG` is set, on PostgreSQL (otherwise
 //! it reports SKIPPED).
 
@@ -243,6 +244,75 @@ async fn one_key_through_two_controllers_claims_one_run(db: TestDb) {
     a.store().close().await;
     b.store().close().await;
     db.remove().await;
+}
+
+/// Finishes of one run sent at once through two controllers, each telling a value (a finish
+/// retried on the other server while the first was still on its way): one of them ends the
+/// run, and only its value is stored; the others change nothing.
+async fn finishes_at_once_store_one_told_value(db: TestDb) {
+    let a = Arc::new(Controller::new(db.open().await.unwrap()));
+    let b = Arc::new(Controller::new(db.open().await.unwrap()));
+    let source = "program: t.py\nmethod: random\nmetric: {name: l}\nparameters:\n  a: {min: 0.0, max: 1.0}\n";
+    let sweep = a
+        .create_sweep(source, None, None, false, Some(3))
+        .await
+        .unwrap()
+        .sweep;
+    for round in 0..5 {
+        let Claim::Run(run) = a.claim(&sweep.id, None).await.unwrap() else {
+            panic!("no run to claim");
+        };
+        let mut tasks = Vec::new();
+        for i in 0..10 {
+            let c = Arc::clone(if i % 2 == 0 { &a } else { &b });
+            let id = run.id.clone();
+            tasks.push(tokio::spawn(async move {
+                let (value, exit, state) = if i % 2 == 0 {
+                    (0.5, 0, None)
+                } else {
+                    (0.9, 1, Some("failed"))
+                };
+                let told = Point {
+                    step: None,
+                    time_ms: None,
+                    values: vec![("l".to_string(), Some(value))],
+                };
+                c.finish(&id, Some(exit), state, None, Some(&told), None)
+                    .await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let ended = a.store().run(&run.id).await.unwrap().unwrap();
+        let history = a.store().history(&run.id).await.unwrap();
+        assert_eq!(history.len(), 1, "round {round}: {history:?}");
+        let stored = history[0].values.get("l").flatten();
+        assert_eq!(ended.metric, stored, "round {round}");
+        let expected = if ended.state == RunState::Finished {
+            0.5
+        } else {
+            0.9
+        };
+        assert_eq!(stored, Some(expected), "round {round}: {:?}", ended.state);
+    }
+    a.store().close().await;
+    b.store().close().await;
+    db.remove().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_finishes_at_once_store_one_told_value() {
+    finishes_at_once_store_one_told_value(TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_finishes_at_once_store_one_told_value() {
+    if let Some(db) =
+        TestDb::postgres("server postgres_finishes_at_once_store_one_told_value").await
+    {
+        finishes_at_once_store_one_told_value(db).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -950,7 +950,7 @@ async fn series_of(
 async fn finish_in(conn: &mut DbConn, finish: &RunFinish<'_>) -> Result<Option<RunRow>> {
     // One update of the run stores the batch's effect and the end, and answers the run.
     // Every right-hand side sees the row as it was, so each `CASE` tests the state before
-    // the end: an ended run keeps its end, and takes the batch.
+    // the end (the run is running or queued by then, under its row lock).
     let (sql, batch) = if finish.points.is_empty() {
         let sql = format!(
             "UPDATE runs SET state = $2, exit_code = $3, error = $4, finished_ms = $5, \
@@ -958,6 +958,23 @@ async fn finish_in(conn: &mut DbConn, finish: &RunFinish<'_>) -> Result<Option<R
         );
         (sql, None)
     } else {
+        // A finish's point belongs to the end it makes: a run that has already ended (by a
+        // finish sent again, or at once from two places, or a cancel) keeps its end and takes
+        // no point (the row lock holds off the other finish until commit).
+        let sql = format!("SELECT state FROM runs WHERE id = $1{FOR_UPDATE}");
+        let state: Option<String> = sqlx::query_scalar(&sql)
+            .bind(finish.run_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        let Some(state) = state else {
+            return Ok(None);
+        };
+        if !matches!(
+            state.parse::<RunState>(),
+            Ok(RunState::Running | RunState::Queued)
+        ) {
+            return fetch_run(&mut *conn, finish.run_id).await;
+        }
         let Some((_, batch)) =
             append_points_in(conn, finish.run_id, finish.points, finish.objective).await?
         else {

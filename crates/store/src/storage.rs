@@ -423,9 +423,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// End a run as [`Storage::finish_run`] does, after appending `points` to it as
     /// [`Storage::append_metrics`] does (summary, `metric` and `next_step` included), in one
     /// transaction: the told values and the end are stored together or not at all, with one
-    /// commit. The points are written even when the run had already ended (as a late
-    /// metric batch would be); the end is conditional as in `finish_run`. Returns the run
-    /// afterwards, or `None` if unknown.
+    /// commit. The points belong to the end: a run that had already ended keeps its end and
+    /// takes none of them (two finishes at once store the values of the one that ended the
+    /// run, alone). Returns the run afterwards, or `None` if unknown.
     async fn finish_run_with_points(&self, finish: RunFinish<'_>) -> Result<Option<RunRow>>;
 
     /// Add to a run's record of undelivered metric points (see [`crate::Delivery`]), under its

@@ -2253,8 +2253,9 @@ async fn finishing_with_points_stores_both_in_one(db: &Db) {
         (again.state, again.exit_code),
         (RunState::Finished, Some(0))
     );
-    // Told values sent again to the ended run at a step it has (a finish resent after its
-    // answer was lost): the point is overwritten, not added, and the end stays as it was.
+    // Told values sent to the ended run (a finish resent after its answer was lost, or two
+    // finishes at once, the later one here): nothing of them is stored, at the step given
+    // or at a new one, and the end stays as it was.
     let resent = Point {
         step: Some(1),
         time_ms: None,
@@ -2276,11 +2277,29 @@ async fn finishing_with_points_stores_both_in_one(db: &Db) {
         (late.state, late.exit_code, late.error.as_deref()),
         (RunState::Finished, Some(0), None)
     );
-    assert_eq!((late.metric, late.next_step), (Some(0.2), 2));
+    assert_eq!((late.metric, late.next_step), (Some(0.25), 2));
     assert_eq!(late.finished_ms, ended.finished_ms);
+    let stepless = [point(&[("loss", Some(0.1))])];
+    let late = store
+        .finish_run_with_points(end(
+            &run.id,
+            &stepless,
+            Some(MIN),
+            RunState::Failed,
+            Some(1),
+            None,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (late.state, late.metric, late.next_step),
+        (RunState::Finished, Some(0.25), 2)
+    );
     let loss = store.series_sample(&run.id, "loss", 10).await.unwrap();
     assert_eq!(loss.total, 2, "{loss:?}");
-    assert_eq!(loss.points[1].value, Some(0.2));
+    assert_eq!(loss.points[1].value, Some(0.25));
+    assert_eq!(store.history(&run.id).await.unwrap().len(), 2);
     // An unknown run: nothing, and no points stored anywhere.
     assert!(store
         .finish_run_with_points(end(
@@ -2361,8 +2380,8 @@ async fn finishing_with_points_stores_both_in_one(db: &Db) {
     let history = store.history(&fresh.id).await.unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!(history[0].values.get("loss"), Some(Some(0.125)));
-    // Told again from the same read: the run has ended since, so the statement does not
-    // apply; the values are appended as a late batch's would be, and the end stays.
+    // Told again from the same read (two finishes at once): the run has ended since, so the
+    // statement does not apply, and the transaction stores nothing of the later one.
     let again = store
         .finish_run_with_points(RunFinish {
             seen: Some(&fresh),
@@ -2373,9 +2392,9 @@ async fn finishing_with_points_stores_both_in_one(db: &Db) {
         .unwrap();
     assert_eq!(
         (again.state, again.exit_code, again.next_step),
-        (RunState::Finished, Some(0), 2)
+        (RunState::Finished, Some(0), 1)
     );
-    assert_eq!(store.history(&fresh.id).await.unwrap().len(), 2);
+    assert_eq!(store.history(&fresh.id).await.unwrap().len(), 1);
 }
 
 /// The arguments of a finish, without the run as read.

@@ -339,8 +339,8 @@ fn insert_suggested_in(
 
 /// End `run_id` inside the transaction on `db`, with `points` (possibly none) stored first
 /// (`finish_run_with_points`): [`End::Commit`] with the run when something was written,
-/// [`End::RollBack`] when nothing was (the run is unknown, or already ended and no points
-/// came), with the run as it is (`None`: unknown).
+/// [`End::RollBack`] when nothing was (the run is unknown, or already ended: its points are
+/// not stored), with the run as it is (`None`: unknown).
 fn finish_in(
     db: &Connection,
     run_id: &str,
@@ -358,6 +358,15 @@ fn finish_in(
             // Unknown, or already ended (it keeps its state): nothing was written.
             None => End::RollBack(run_in(db, run_id)?),
         });
+    }
+    // A finish's point belongs to the end it makes: a run that has already ended (by a
+    // finish sent again, or a cancel) keeps its end and takes no point.
+    match run_in(db, run_id)? {
+        None => return Ok(End::RollBack(None)),
+        Some(run) if !matches!(run.state, RunState::Running | RunState::Queued) => {
+            return Ok(End::RollBack(Some(run)));
+        }
+        Some(_) => {}
     }
     let Some((_, batch)) = append_points_in(db, run_id, points, objective)? else {
         return Ok(End::RollBack(None));
