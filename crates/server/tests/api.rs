@@ -457,6 +457,49 @@ async fn openapi_lists_routes_that_exist() {
     assert_eq!(st, 200);
 }
 
+/// Parameters named as other columns of the CSV (`id`, `state`, `summary.loss` beside the
+/// summary's `loss`) get `params.` before their name: every column is named once.
+#[tokio::test]
+async fn export_csv_names_every_column_once() {
+    let s = start(None).await;
+    let id = s
+        .sweep("program: t.py\nmethod: grid\nparameters:\n  id: {values: [7]}\n  state: {values: [up]}\n  summary.loss: {values: [2]}\n  lr: {values: [0.1]}\n")
+        .await;
+    let (_, c) = s
+        .post(&format!("/api/v1/sweeps/{id}/claim"), json!({}))
+        .await;
+    let run = c["run"]["id"].as_str().unwrap().to_string();
+    s.post(
+        &format!("/api/v1/runs/{run}/finish"),
+        json!({"exit_code": 0, "values": {"loss": 0.5}}),
+    )
+    .await;
+    let (_, csv) = s
+        .get(&format!("/api/v1/sweeps/{id}/export?format=csv"))
+        .await;
+    let csv = csv.as_str().unwrap().to_string();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert_eq!(
+        header[..9],
+        [
+            "id",
+            "number",
+            "name",
+            "state",
+            "metric",
+            "params.id",
+            "params.state",
+            "params.summary.loss",
+            "lr"
+        ],
+        "{csv}"
+    );
+    let distinct: std::collections::BTreeSet<&&str> = header.iter().collect();
+    assert_eq!(distinct.len(), header.len(), "{csv}");
+    let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!((row[0], row[5], row[6]), (run.as_str(), "7", "up"), "{csv}");
+}
+
 #[tokio::test]
 async fn export_csv_and_json() {
     let s = start(None).await;

@@ -178,28 +178,59 @@ impl paged::Pages for ExportPages {
     }
 }
 
+/// The CSV's columns before the parameters'.
+const FRONT_COLUMNS: [&str; 5] = ["id", "number", "name", "state", "metric"];
+
+/// The CSV's columns after the summary's.
+const BACK_COLUMNS: [&str; 6] = [
+    "exit_code",
+    "error",
+    "host",
+    "started_ms",
+    "finished_ms",
+    "duration_s",
+];
+
 impl ExportPages {
     fn header(&self) -> Vec<String> {
-        let mut header_row: Vec<String> = ["id", "number", "name", "state", "metric"]
+        let config: Vec<String> = self
+            .config_keys
+            .iter()
+            .map(|k| format!("config.{k}"))
+            .collect();
+        let summary: Vec<String> = self
+            .summary_keys
+            .iter()
+            .map(|k| format!("summary.{k}"))
+            .collect();
+        // A parameter named as another column (`id`, `state`, `summary.loss` beside the
+        // summary's `loss`) is `params.NAME`, so that every column has a name of its own
+        // (a CSV reader keys a row by its header).
+        let taken = |name: &str| {
+            FRONT_COLUMNS.contains(&name)
+                || BACK_COLUMNS.contains(&name)
+                || config.iter().chain(&summary).any(|c| c == name)
+                || name.starts_with("params.")
+        };
+        let params: Vec<String> = self
+            .params
+            .iter()
+            .map(|p| {
+                if taken(p) {
+                    format!("params.{p}")
+                } else {
+                    p.clone()
+                }
+            })
+            .collect();
+        FRONT_COLUMNS
             .iter()
             .map(|s| s.to_string())
-            .collect();
-        header_row.extend(self.params.iter().cloned());
-        header_row.extend(self.config_keys.iter().map(|k| format!("config.{k}")));
-        header_row.extend(self.summary_keys.iter().map(|k| format!("summary.{k}")));
-        header_row.extend(
-            [
-                "exit_code",
-                "error",
-                "host",
-                "started_ms",
-                "finished_ms",
-                "duration_s",
-            ]
-            .iter()
-            .map(|s| s.to_string()),
-        );
-        header_row
+            .chain(params)
+            .chain(config)
+            .chain(summary)
+            .chain(BACK_COLUMNS.iter().map(|s| s.to_string()))
+            .collect()
     }
 
     fn csv_row(&self, r: &RunRow) -> Vec<String> {
