@@ -71,10 +71,43 @@ async fn repeats_come_first_do_not_count_toward_run_cap_and_are_reported() {
             json!({"runs": [{"repeat_of": a["id"], "seed": 1, "extra": 1}]}),
             400,
         ),
+        // Values the parameter cannot take: of another type, out of its range, or a number
+        // for the seed parameter that is not the run's seed.
+        (
+            json!({"runs": [{"repeat_of": a["id"], "params": {"x": "str"}, "seed": 1}]}),
+            400,
+        ),
+        (
+            json!({"runs": [{"repeat_of": a["id"], "params": {"x": null}, "seed": 1}]}),
+            400,
+        ),
+        (
+            json!({"runs": [{"repeat_of": a["id"], "params": {"x": {"o": 1}}, "seed": 1}]}),
+            400,
+        ),
+        (
+            json!({"runs": [{"repeat_of": a["id"], "params": {"x": 1e300}, "seed": 1}]}),
+            400,
+        ),
+        (
+            json!({"runs": [{"repeat_of": a["id"], "params": {"seed": 5}, "seed": 1}]}),
+            400,
+        ),
     ] {
         let (got, answer) = s.post(&path, body.clone()).await;
         assert_eq!(got, status, "{body} → {answer}");
     }
+    let (_, said) = s
+        .post(
+            &path,
+            json!({"runs": [{"repeat_of": a["id"], "params": {"x": 2.5}, "seed": 1}]}),
+        )
+        .await;
+    assert_eq!(
+        said["error"],
+        "`x`: 2.5 is not a value of that parameter (uniform [0, 1]); a repeat takes the sweep's values, or its seed (1) for the seed parameter",
+        "{said}"
+    );
     let too_many: Vec<Value> = (0..1001)
         .map(|i| json!({"repeat_of": a["id"], "seed": i}))
         .collect();

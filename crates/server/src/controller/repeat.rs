@@ -20,7 +20,8 @@ use super::{nested_config, ControlError, Controller};
 impl Controller {
     /// Queue `runs` in sweep `sweep_id` (see the module docs). Errors: an unknown sweep
     /// (404); no runs or more than [`MAX_QUEUED_RUNS`], a `repeat_of` that is not a run of
-    /// the sweep, or a parameter the sweep does not have (400); a cancelled sweep (409).
+    /// the sweep, a parameter the sweep does not have, or a value the parameter cannot take
+    /// (other than the run's seed) (400); a cancelled sweep (409).
     pub async fn queue_runs(
         &self,
         sweep_id: &str,
@@ -72,6 +73,27 @@ impl Controller {
                         .collect::<Vec<_>>()
                         .join(", ")
                 )));
+            }
+            // A value must be one the parameter can take, but for the seed itself (the seed
+            // parameter may be a constant, `seed: {value: 0}`, that repeats set to 1, 2, ...).
+            for (name, value) in &r.params {
+                let Some(p) = config.parameter(name) else {
+                    continue;
+                };
+                let is_seed = value.as_i64() == Some(r.seed);
+                if !is_seed && p.distribution.to_unit(value).is_none() {
+                    let shown = value.to_string();
+                    let shown = match shown.char_indices().nth(60) {
+                        Some((cut, _)) => format!("{}...", &shown[..cut]),
+                        None => shown,
+                    };
+                    return Err(ControlError::invalid(format!(
+                        "`{name}`: {shown} is not a value of that parameter ({}); a repeat takes \
+                         the sweep's values, or its seed ({}) for the seed parameter",
+                        p.distribution.describe(),
+                        r.seed
+                    )));
+                }
             }
             let source = &sources[r.repeat_of.as_str()];
             let mut params = source.params.as_object().cloned().unwrap_or_default();
