@@ -151,7 +151,7 @@ fn app(state: AppState) -> Router {
         ))
         .with_state(state)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::map_response(api::explain_too_large))
+        .layer(axum::middleware::map_response(api::json_errors))
         .layer(compression())
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             error::panic_response,

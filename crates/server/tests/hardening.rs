@@ -699,3 +699,20 @@ async fn random_requests_at_every_route_never_answer_500() {
     let (status, _) = s.get("/api/v1/sweeps").await;
     assert_eq!(status, 200, "the server still serves");
 }
+
+/// Every error answer is the API's JSON error, also those of axum's own extractors: a path
+/// that is not UTF-8 names what is wrong in `{"error": ...}` with the extractor's status.
+#[tokio::test]
+async fn an_extractors_refusal_is_a_json_error() {
+    let s = start(None).await;
+    for path in ["/api/v1/runs/%ff%fe", "/api/v1/sweeps/%ff/export"] {
+        let (status, body) = raw(&s, Method::GET, path, &[], None).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        let error: Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"));
+        assert!(
+            error["error"].as_str().is_some_and(|e| e.contains("UTF-8")),
+            "{path}: {body}"
+        );
+    }
+}

@@ -698,7 +698,14 @@ pub fn analysis_states(list: Option<&str>) -> Result<Vec<RunState>, ApiError> {
         .filter(|w| !w.is_empty())
         .collect();
     if words.is_empty() {
-        return Ok(vec![RunState::Finished]);
+        return match list {
+            // `state=` with no state is a mistake, not the default (leave it out).
+            Some(given) => Err(super::query::invalid(
+                super::query::param::<ImportanceQuery>("state"),
+                given,
+            )),
+            None => Ok(vec![RunState::Finished]),
+        };
     }
     let mut states = Vec::new();
     for w in words {
@@ -1032,7 +1039,9 @@ mod tests {
     #[test]
     fn state_lists_parse_in_lifecycle_order() {
         assert_eq!(analysis_states(None).unwrap(), vec![RunState::Finished]);
-        assert_eq!(analysis_states(Some("")).unwrap(), vec![RunState::Finished]);
+        // Given without a state: a mistake, not the default.
+        assert!(analysis_states(Some("")).is_err());
+        assert!(analysis_states(Some(" , ")).is_err());
         assert_eq!(
             analysis_states(Some("crashed, failed,failed")).unwrap(),
             vec![RunState::Failed, RunState::Crashed]

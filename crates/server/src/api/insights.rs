@@ -648,6 +648,10 @@ pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
             "sweep" => q.sweep = Some(v.to_string()),
             "project" => q.project = Some(v.to_string()),
             "state" => {
+                // `state=` with no state is a mistake, not "every state" (leave it out).
+                if v.split(',').all(|w| w.trim().is_empty()) {
+                    return Err(query::invalid(runs_param("state"), v));
+                }
                 for word in v.split(',').filter(|s| !s.is_empty()) {
                     let Ok(state) = word.parse::<RunState>() else {
                         return Err(query::invalid(runs_param("state"), word));
@@ -854,6 +858,15 @@ mod tests {
         assert_eq!(q.sort, Some(RunField::Param("lr".into())));
         assert_eq!(q.conditions.len(), 2);
         assert!(parse_runs_query("sort=bogus").is_err());
+        // A state filter given without a state is refused, not read as "every state".
+        for empty in ["state=", "state=,", "sweep=s1&state="] {
+            let err = parse_runs_query(empty).unwrap_err();
+            assert!(
+                err.message().contains("query parameter `state`"),
+                "{}",
+                err.message()
+            );
+        }
         assert!(parse_runs_query("state=bogus").is_err());
         assert_eq!(
             parse_runs_query("state=finished,finished&state=failed")

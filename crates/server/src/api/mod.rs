@@ -101,18 +101,39 @@ fn too_large_error() -> ApiError {
     error
 }
 
-/// Turn the plain-text `413` of a body extractor (`Bytes`) into the API's JSON error, so every
-/// oversize request answers the same [`too_large_error`].
-pub(crate) async fn explain_too_large(response: Response) -> Response {
-    let is_json = response
+/// Turn the plain-text errors of axum's extractors into the API's JSON error, so every error
+/// answer has one shape: the `413` of a body extractor (`Bytes`) becomes the same
+/// [`too_large_error`] every oversize request gets, and any other plain-text error (a path
+/// that is not UTF-8, `/api/v1/runs/%ff`) becomes `{"error": <its text>}` with its status.
+/// Answers that are not errors, and errors that are not plain text (the dashboard's pages),
+/// pass unchanged.
+pub(crate) async fn json_errors(response: Response) -> Response {
+    let content_type = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
+        .unwrap_or_default();
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || content_type.starts_with("application/json")
+    {
+        return response;
+    }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
         return too_large_error().into_response();
     }
-    response
+    if !content_type.starts_with("text/plain") {
+        return response;
+    }
+    // An extractor's message is a line or two; a longer body is not one of theirs.
+    match axum::body::to_bytes(response.into_body(), 4096).await {
+        Ok(text) => {
+            ApiError::new(status, String::from_utf8_lossy(&text).trim().to_string()).into_response()
+        }
+        Err(_) => {
+            ApiError::new(status, status.canonical_reason().unwrap_or("error")).into_response()
+        }
+    }
 }
 
 type ApiResult = Result<Response, ApiError>;
