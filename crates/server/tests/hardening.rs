@@ -716,3 +716,37 @@ async fn an_extractors_refusal_is_a_json_error() {
         );
     }
 }
+
+/// A project name is 1 to 256 bytes without control characters, on every store (PostgreSQL
+/// cannot store a NUL, which answered a 400 that named no field).
+#[tokio::test]
+async fn a_project_name_is_checked_where_it_is_given() {
+    let s = start(None).await;
+    let long = "p".repeat(100_000);
+    for project in ["a\u{0}b", "a\nb", "", long.as_str()] {
+        let (status, body) = s
+            .post(
+                "/api/v1/sweeps",
+                json!({"source": SOURCE, "project": project, "resume": true}),
+            )
+            .await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("project name"),
+            "{body}"
+        );
+        let (status, body) = s.post("/api/v1/runs", json!({"project": project})).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("project name"),
+            "{body}"
+        );
+    }
+    let (status, body) = s
+        .post(
+            "/api/v1/sweeps",
+            json!({"source": SOURCE, "project": "mnist-é"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}

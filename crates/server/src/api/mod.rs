@@ -490,9 +490,11 @@ async fn create_run(State(s): State<AppState>, Body(body): Body<CreateRun>) -> A
         ));
     }
     let git = body.git.unwrap_or_default();
+    let project = body.project.unwrap_or_else(|| "default".into());
+    crate::controller::check_project(&project)?;
     let new = hyperdial_store::NewRun {
         id: body.id.clone(),
-        project: body.project.unwrap_or_else(|| "default".into()),
+        project,
         name: body.name,
         params: Value::Object(flat),
         config,

@@ -306,6 +306,7 @@ impl Controller {
             .map(str::to_string)
             .or_else(|| config.project.clone())
             .unwrap_or_else(|| "default".to_string());
+        check_project(&project)?;
         let hash = config_hash(&config);
         if resume {
             if let Some(sweep) = self.store.find_resumable(&project, &hash).await? {
@@ -359,6 +360,7 @@ impl Controller {
                     .map(str::to_string)
                     .or_else(|| config.project.clone())
                     .unwrap_or_else(|| "default".to_string());
+                check_project(&project)?;
                 let hash = config_hash(&config);
                 if self.store.find_resumable(&project, &hash).await?.is_none() {
                     if let Some(sweep) = self.store.find_finished(&project, &hash).await? {
@@ -1678,6 +1680,29 @@ pub fn config_hash(config: &SweepConfig) -> String {
     let canonical = serde_json::to_string(config).unwrap_or_default();
     let digest = Sha256::digest(canonical.as_bytes());
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The longest project name, in bytes.
+pub const MAX_PROJECT_BYTES: usize = 256;
+
+/// A project name a store keeps as it is and a filter finds again: 1 to
+/// [`MAX_PROJECT_BYTES`] bytes, no control characters (a NUL, which PostgreSQL cannot store;
+/// a newline). Errors: `400` naming what to change.
+pub fn check_project(name: &str) -> Result<(), ControlError> {
+    if name.is_empty() || name.len() > MAX_PROJECT_BYTES {
+        return Err(ControlError::invalid(format!(
+            "a project name is 1 to {MAX_PROJECT_BYTES} bytes (got {})",
+            name.len()
+        )));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(ControlError::invalid(format!(
+            "a project name holds no control characters (got {:?} in {:?})",
+            c,
+            name.chars().take(60).collect::<String>()
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
