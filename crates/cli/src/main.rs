@@ -220,8 +220,9 @@ enum Command {
             default_value_t = 30.0
         )]
         db_wait: f64,
-        /// Address to listen on; anything but loopback requires --token or --token-file (and
-        /// should use TLS). 0.0.0.0 listens on every address of the machine.
+        /// Address and port to listen on (`localhost:PORT` is 127.0.0.1); anything but
+        /// loopback requires --token or --token-file (and should use TLS). 0.0.0.0 listens on
+        /// every address of the machine.
         #[arg(long, default_value = "127.0.0.1:8337")]
         bind: String,
         /// Port to listen on, on the host of the bind address (127.0.0.1 by default): a port

@@ -91,9 +91,7 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     if let Some(warning) = sources.not_rotated_warning() {
         eprintln!("hyperdial: warning: {warning}");
     }
-    let addr: SocketAddr = bind
-        .parse()
-        .with_context(|| format!("--bind {bind}: expected an address like 127.0.0.1:8337"))?;
+    let addr = bind_addr(&bind)?;
     if !(run_timeout.is_finite()
         && run_timeout >= MIN_RUN_TIMEOUT.as_secs_f64()
         && run_timeout < 1e9)
@@ -457,8 +455,44 @@ fn dashboard(scheme: &str, local: SocketAddr) -> String {
     )
 }
 
+/// The address `--bind` names: an IP address and port (`127.0.0.1:8337`, `[::1]:8337`,
+/// `0.0.0.0:8337`), or `localhost:PORT` for `127.0.0.1:PORT`. Other host names are refused
+/// (one could resolve to several addresses, and whether it is loopback decides the token).
+fn bind_addr(bind: &str) -> Result<SocketAddr> {
+    if let Ok(addr) = bind.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Some(port) = bind
+        .strip_prefix("localhost:")
+        .and_then(|p| p.parse::<u16>().ok())
+    {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    anyhow::bail!(
+        "--bind {bind}: expected an address and port like 127.0.0.1:8337 (or localhost:8337); \
+         for another host name give its address"
+    )
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bind_takes_an_address_or_localhost() {
+        use super::bind_addr;
+        assert_eq!(
+            bind_addr("127.0.0.1:8337").unwrap().to_string(),
+            "127.0.0.1:8337"
+        );
+        assert_eq!(bind_addr("[::1]:80").unwrap().to_string(), "[::1]:80");
+        assert_eq!(
+            bind_addr("localhost:9000").unwrap().to_string(),
+            "127.0.0.1:9000"
+        );
+        let err = bind_addr("example.com:80").unwrap_err().to_string();
+        assert!(err.contains("give its address"), "{err}");
+        assert!(bind_addr("localhost").is_err());
+    }
+
     use super::*;
 
     #[test]
