@@ -362,6 +362,10 @@ async fn bad_metric_batches_are_refused_with_the_field_named() {
         ),
         (json!({"points": {"values": {}}}), "points"),
         (json!({"values": {"a": 1}}), "points"),
+        (
+            json!({"points": [{"values": {"a": 1}}, {"time_ms": -1, "values": {"a": 1}}]}),
+            "points[1].time_ms must be from 0",
+        ),
     ];
     for (body, names) in cases {
         let (status, answer) = s.post(&path, body.clone()).await;

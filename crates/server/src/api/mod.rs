@@ -810,6 +810,16 @@ async fn metrics(
             "points[{i}].step must be from 0 to {MAX_STEP}"
         )));
     }
+    // A time before the epoch is no time a client measured (a sign or unit mistake).
+    if let Some(i) = body
+        .points
+        .iter()
+        .position(|p| p.time_ms.is_some_and(|t| !(0..=MAX_STEP).contains(&t)))
+    {
+        return Err(ApiError::bad_request(format!(
+            "points[{i}].time_ms must be from 0 to {MAX_STEP} (ms since the Unix epoch)"
+        )));
+    }
     let points: Vec<Point> = body
         .points
         .into_iter()
