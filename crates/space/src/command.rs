@@ -972,33 +972,39 @@ fn write_value(value: &Value, style: Style, out: &mut String) {
             out.push(']');
         }
         Value::Object(map) => {
-            out.push('{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(", ");
-                }
-                style.string(key, out);
-                out.push_str(": ");
-                write_value(item, style, out);
-            }
-            out.push('}');
+            let entries = map.iter().map(|(key, item)| (key.as_str(), item));
+            write_mapping(entries, style, out, |item, out| {
+                write_value(item, style, out)
+            });
         }
     }
 }
 
 /// A re-nested branch of the run's parameters as a mapping in `style`.
 fn write_branch(branch: &[(&str, Node<'_>)], style: Style, out: &mut String) {
+    let entries = branch.iter().map(|(key, node)| (*key, node));
+    write_mapping(entries, style, out, |node, out| match node {
+        Node::Leaf(value) => write_value(value, style, out),
+        Node::Branch(children) => write_branch(children, style, out),
+    });
+}
+
+/// `{key: item, ...}` in `style`, each item written by `item`: the one shape of a JSON object
+/// and of a re-nested branch.
+fn write_mapping<'k, T>(
+    entries: impl Iterator<Item = (&'k str, T)>,
+    style: Style,
+    out: &mut String,
+    mut item: impl FnMut(T, &mut String),
+) {
     out.push('{');
-    for (i, (key, node)) in branch.iter().enumerate() {
+    for (i, (key, value)) in entries.enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
         style.string(key, out);
         out.push_str(": ");
-        match node {
-            Node::Leaf(value) => write_value(value, style, out),
-            Node::Branch(children) => write_branch(children, style, out),
-        }
+        item(value, out);
     }
     out.push('}');
 }
