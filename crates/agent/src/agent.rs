@@ -852,8 +852,9 @@ async fn start_run(
         // As W&B's agent: the run's parameters in a YAML file of its own, named in the
         // environment (scripts read it, or keep it with their outputs).
         let param_file = run_dir.join(format!("config-{run_id}.yaml"));
-        let values = params.as_object().cloned().unwrap_or_default();
-        let text = command::sweep_param_yaml(&command::args_for(config, &values));
+        let empty = Map::new();
+        let values = params.as_object().unwrap_or(&empty);
+        let text = command::sweep_param_yaml(&command::args_for(config, values));
         if let Err(err) = std::fs::write(&param_file, text) {
             return Ok(fail(format!("cannot write {}: {err}", param_file.display())).await);
         }

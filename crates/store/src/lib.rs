@@ -472,6 +472,16 @@ fn deep_merge(base: &mut Value, over: &Value) {
     }
 }
 
+/// Which runs a metric batch is appended to (each backend's `append_points_in`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AppendTo {
+    /// Any run: a late batch of a run that has ended is kept.
+    AnyRun,
+    /// A run still `running` or `queued`, else nothing is written: a finish's told point,
+    /// which belongs to the end it makes (two finishes at once store one's values).
+    OpenRun,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

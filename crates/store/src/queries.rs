@@ -961,24 +961,17 @@ async fn finish_in(conn: &mut DbConn, finish: &RunFinish<'_>) -> Result<Option<R
         // A finish's point belongs to the end it makes: a run that has already ended (by a
         // finish sent again, or at once from two places, or a cancel) keeps its end and takes
         // no point (the row lock holds off the other finish until commit).
-        let sql = format!("SELECT state FROM runs WHERE id = $1{FOR_UPDATE}");
-        let state: Option<String> = sqlx::query_scalar(&sql)
-            .bind(finish.run_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-        let Some(state) = state else {
-            return Ok(None);
-        };
-        if !matches!(
-            state.parse::<RunState>(),
-            Ok(RunState::Running | RunState::Queued)
-        ) {
-            return fetch_run(&mut *conn, finish.run_id).await;
-        }
-        let Some((_, batch)) =
-            append_points_in(conn, finish.run_id, finish.points, finish.objective).await?
+        let Some((_, batch)) = append_points_in(
+            conn,
+            finish.run_id,
+            finish.points,
+            finish.objective,
+            crate::AppendTo::OpenRun,
+        )
+        .await?
         else {
-            return Ok(None);
+            // Unknown (`None`), or ended: as it is.
+            return fetch_run(&mut *conn, finish.run_id).await;
         };
         let sql = format!(
             "UPDATE runs SET next_step = $8, summary = $9, metric = $10, heartbeat_ms = $11, \
@@ -1054,12 +1047,14 @@ async fn append_points_in(
     run_id: &str,
     points: &[Point],
     objective: Option<Objective<'_>>,
+    to: crate::AppendTo,
 ) -> Result<Option<(Appended, RunBatch)>> {
     // The run's row lock (PostgreSQL) or the single writer (SQLite) holds off every other
     // batch of this run until commit, so `next_step`, the summary, the metric and the run's
-    // series are read and written by one batch at a time.
+    // series are read and written by one batch at a time (and a finish's check of the state
+    // holds until its end is stored).
     let sql = format!(
-        "SELECT next_step, summary, metric, stop_requested, stop_reason FROM runs WHERE id = $1{FOR_UPDATE}"
+        "SELECT next_step, summary, metric, stop_requested, stop_reason, state FROM runs WHERE id = $1{FOR_UPDATE}"
     );
     let row = sqlx::query(&sql)
         .bind(run_id)
@@ -1068,6 +1063,15 @@ async fn append_points_in(
     let Some(row) = row else {
         return Ok(None);
     };
+    if to == crate::AppendTo::OpenRun {
+        let state: String = row.try_get("state")?;
+        if !matches!(
+            state.parse::<RunState>(),
+            Ok(RunState::Running | RunState::Queued)
+        ) {
+            return Ok(None);
+        }
+    }
     let next_step: i64 = row.try_get("next_step")?;
     let summary: String = row.try_get("summary")?;
     let metric: Option<f64> = row.try_get("metric")?;
@@ -1290,7 +1294,9 @@ async fn append_in(
     points: &[Point],
     objective: Option<Objective<'_>>,
 ) -> Result<Option<Appended>> {
-    let Some((appended, batch)) = append_points_in(conn, run_id, points, objective).await? else {
+    let Some((appended, batch)) =
+        append_points_in(conn, run_id, points, objective, crate::AppendTo::AnyRun).await?
+    else {
         return Ok(None);
     };
     sqlx::query(

@@ -801,24 +801,21 @@ async fn metrics(
             body.points.len()
         )));
     }
-    if let Some(i) = body
-        .points
-        .iter()
-        .position(|p| p.step.is_some_and(|s| !(0..=MAX_STEP).contains(&s)))
-    {
-        return Err(ApiError::bad_request(format!(
-            "points[{i}].step must be from 0 to {MAX_STEP}"
-        )));
-    }
-    // A time before the epoch is no time a client measured (a sign or unit mistake).
-    if let Some(i) = body
-        .points
-        .iter()
-        .position(|p| p.time_ms.is_some_and(|t| !(0..=MAX_STEP).contains(&t)))
-    {
-        return Err(ApiError::bad_request(format!(
-            "points[{i}].time_ms must be from 0 to {MAX_STEP} (ms since the Unix epoch)"
-        )));
+    // A step or a time outside 0..=MAX_STEP: no step after it to count on to, no double that
+    // holds it exactly; a time before the epoch is no time a client measured (a sign or unit
+    // mistake).
+    for (i, p) in body.points.iter().enumerate() {
+        let outside = |x: Option<i64>| x.is_some_and(|x| !(0..=MAX_STEP).contains(&x));
+        if outside(p.step) {
+            return Err(ApiError::bad_request(format!(
+                "points[{i}].step must be from 0 to {MAX_STEP}"
+            )));
+        }
+        if outside(p.time_ms) {
+            return Err(ApiError::bad_request(format!(
+                "points[{i}].time_ms must be from 0 to {MAX_STEP} (ms since the Unix epoch)"
+            )));
+        }
     }
     let points: Vec<Point> = body
         .points

@@ -90,9 +90,7 @@ impl ControlError {
     pub fn conflict(message: impl Into<String>) -> Self {
         ControlError::Conflict(message.into())
     }
-}
 
-impl ControlError {
     /// The `422` of a config that does not validate: its errors first (what stops the sweep),
     /// then its warnings, each kind in source order, rendered and as diagnostics.
     pub fn invalid_config(mut error: hyperdial_space::ConfigError) -> Self {

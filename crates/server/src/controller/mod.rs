@@ -302,11 +302,7 @@ impl Controller {
             hyperdial_space::parse_str(source, name).map_err(ControlError::invalid_config)?;
         let config = validated.config;
         self.check_lineage(&config, name).await?;
-        let project = project
-            .map(str::to_string)
-            .or_else(|| config.project.clone())
-            .unwrap_or_else(|| "default".to_string());
-        check_project(&project)?;
+        let project = project_of(project, &config)?;
         let hash = config_hash(&config);
         if resume {
             if let Some(sweep) = self.store.find_resumable(&project, &hash).await? {
@@ -356,11 +352,7 @@ impl Controller {
                 hyperdial_space::parse_str(source, hyperdial_space::source_name(file))
             {
                 let config = validated.config;
-                let project = project
-                    .map(str::to_string)
-                    .or_else(|| config.project.clone())
-                    .unwrap_or_else(|| "default".to_string());
-                check_project(&project)?;
+                let project = project_of(project, &config)?;
                 let hash = config_hash(&config);
                 if self.store.find_resumable(&project, &hash).await?.is_none() {
                     if let Some(sweep) = self.store.find_finished(&project, &hash).await? {
@@ -1680,6 +1672,17 @@ pub fn config_hash(config: &SweepConfig) -> String {
     let canonical = serde_json::to_string(config).unwrap_or_default();
     let digest = Sha256::digest(canonical.as_bytes());
     digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The project a sweep is created in: the one the request names, else the config's
+/// `project`, else `default`; checked by [`check_project`].
+fn project_of(given: Option<&str>, config: &SweepConfig) -> Result<String, ControlError> {
+    let project = given
+        .map(str::to_string)
+        .or_else(|| config.project.clone())
+        .unwrap_or_else(|| "default".to_string());
+    check_project(&project)?;
+    Ok(project)
 }
 
 /// The longest project name, in bytes.

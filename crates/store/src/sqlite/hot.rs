@@ -361,15 +361,11 @@ fn finish_in(
     }
     // A finish's point belongs to the end it makes: a run that has already ended (by a
     // finish sent again, or a cancel) keeps its end and takes no point.
-    match run_in(db, run_id)? {
-        None => return Ok(End::RollBack(None)),
-        Some(run) if !matches!(run.state, RunState::Running | RunState::Queued) => {
-            return Ok(End::RollBack(Some(run)));
-        }
-        Some(_) => {}
-    }
-    let Some((_, batch)) = append_points_in(db, run_id, points, objective)? else {
-        return Ok(End::RollBack(None));
+    let Some((_, batch)) =
+        append_points_in(db, run_id, points, objective, crate::AppendTo::OpenRun)?
+    else {
+        // Unknown (`None`), or ended: as it is.
+        return Ok(End::RollBack(run_in(db, run_id)?));
     };
     let mut params = end.params(run_id);
     params.extend(batch.params());

@@ -308,7 +308,9 @@ pub(crate) fn append_in(
     points: &[Point],
     objective: Option<Objective<'_>>,
 ) -> Result<Option<Appended>> {
-    let Some((appended, batch)) = append_points_in(db, run_id, points, objective)? else {
+    let Some((appended, batch)) =
+        append_points_in(db, run_id, points, objective, crate::AppendTo::AnyRun)?
+    else {
         return Ok(None);
     };
     db.prepare_cached(
@@ -372,11 +374,12 @@ pub(super) fn append_points_in(
     run_id: &str,
     points: &[Point],
     objective: Option<Objective<'_>>,
+    to: crate::AppendTo,
 ) -> Result<Option<(Appended, RunBatch)>> {
     let mut run = db.prepare_cached(
-        "SELECT next_step, summary, metric, stop_requested, stop_reason FROM runs WHERE id = ?1",
+        "SELECT next_step, summary, metric, stop_requested, stop_reason, state FROM runs WHERE id = ?1",
     )?;
-    let Some((mut next_step, summary, mut metric, stop, reason)) = run
+    let Some((mut next_step, summary, mut metric, stop, reason, state)) = run
         .query_row(params![run_id], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -384,12 +387,21 @@ pub(super) fn append_points_in(
                 r.get::<_, Option<f64>>(2)?,
                 r.get::<_, bool>(3)?,
                 r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
             ))
         })
         .optional()?
     else {
         return Ok(None);
     };
+    if to == crate::AppendTo::OpenRun
+        && !matches!(
+            state.parse::<crate::RunState>(),
+            Ok(crate::RunState::Running | crate::RunState::Queued)
+        )
+    {
+        return Ok(None);
+    }
     let now = now_ms();
     // The batch's names in order of first appearance; a point usually names the same metrics
     // in the same order as the one before it, so each value first tries the name at its
