@@ -144,10 +144,16 @@ impl Example {
 /// The grid's size, in words: the number of configurations, "more than 2^128", or infinite
 /// (a parameter with no finite set of values).
 fn grid_size_text(config: &SweepConfig) -> String {
+    // Past 2^53 steps a `q_uniform` axis is counted by a division of doubles: its last digits
+    // are the double's, not the grid's (lists and integer ranges are counted exactly).
+    let inexact = config.parameters.iter().any(|p| {
+        matches!(
+            p.distribution,
+            hyperdial_space::Distribution::QUniform { .. }
+        ) && p.distribution.grid_len().is_some_and(|n| n > 1 << 53)
+    });
     match grid::grid_size(&config.parameters) {
-        // Past 2^53 a `q_uniform` count comes from a division of doubles: its last digits
-        // are the double's, not the grid's.
-        Ok(n) if n > 1 << 53 => format!("about {:.3e} configurations", n as f64),
+        Ok(n) if inexact => format!("about {:.3e} configurations", n as f64),
         Ok(n) => format!("{n} configurations"),
         Err(grid::GridError::TooLarge) => "more than 2^128 configurations".into(),
         Err(_) => "infinite (continuous parameters)".into(),
@@ -459,6 +465,11 @@ mod tests {
         assert_eq!(
             size("method: grid\nparameters: {a: {values: [1, 2, 3]}}\n"),
             "3 configurations"
+        );
+        // Counted exactly past 2^53 too: 2^60 integers.
+        assert_eq!(
+            size("method: grid\nparameters: {a: {min: 1, max: 1152921504606846976}}\n"),
+            "1152921504606846976 configurations"
         );
         // 1e12 / 1e-9 steps: the double's division, 1000000000000001835008, is not the count.
         assert_eq!(
