@@ -306,6 +306,8 @@ class Run(_HistoryReader):
             exit_code = int(exit_code if exit_code is not None else 0)
         except (TypeError, ValueError):
             exit_code = 1
+        if not -2**31 <= exit_code < 2**31:
+            exit_code = 1  # no process exits so; the server takes 32-bit codes, and it failed
         ended_ms = _now_ms()  # the run's end, however late the server hears of it
         with self._cond:
             if self._finished:

@@ -536,6 +536,14 @@ class ServerModeTests(ClientTestCase):
         self.assertEqual([without_end_time(r.body) for r in server.of("POST", "/finish")],
                          [{"exit_code": 2}])
 
+    def test_an_exit_code_no_process_has_is_sent_as_a_failure(self):
+        server = self.start_server()
+        os.environ["HYPERDIAL_SERVER"] = server.url
+        for code in (2**40, -2**31 - 1, 2**31 - 1, -2**31):
+            hyperdial.init().finish(exit_code=code)
+        self.assertEqual([r.body["exit_code"] for r in server.of("POST", "/finish")],
+                         [1, 1, 2**31 - 1, -2**31])
+
     def test_module_level_conveniences(self):
         server = self.start_server()
         os.environ["HYPERDIAL_SERVER"] = server.url

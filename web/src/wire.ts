@@ -426,7 +426,12 @@ export interface ExportRow {
  * the run, a stop it asked for wins unless the process completed first).
  */
 export interface FinishRequest {
-  /** The process's exit code; left out when it was killed by a signal or never started. */
+  /**
+   * The process's exit code, a 32-bit signed integer as every operating system's is
+   * (Windows' unsigned codes as their two's-complement `i32`, as Rust's
+   * `ExitStatus::code` gives them); left out when it was killed by a signal or never
+   * started. A code outside that range is a 400.
+   */
   exit_code?: number | null;
   /** The state to end in (a terminal state). */
   state?: RunState | null;

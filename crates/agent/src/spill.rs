@@ -432,8 +432,7 @@ impl Spilled {
             let body = crate::client::Finish {
                 exit_code: finish["exit_code"]
                     .as_i64()
-                    .and_then(|c| i32::try_from(c).ok())
-                    .map(i64::from),
+                    .and_then(|c| i32::try_from(c).ok()),
                 // A state word this build does not know is left to the server's rule (the
                 // exit code decides), rather than failing the whole upload.
                 state: finish["state"]

@@ -176,7 +176,7 @@ fn compression(
 }
 
 /// A path no route serves: `404` with a JSON body, as every error answer has.
-async fn no_route(uri: axum::http::Uri) -> ApiError {
+pub(crate) async fn no_route(uri: axum::http::Uri) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::NOT_FOUND,
         format!(
@@ -187,7 +187,7 @@ async fn no_route(uri: axum::http::Uri) -> ApiError {
 }
 
 /// A route asked with a method it does not take: `405` with a JSON body.
-async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+pub(crate) async fn wrong_method(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
         format!(

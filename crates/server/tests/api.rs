@@ -387,6 +387,26 @@ async fn bad_requests_get_json_errors() {
         .await;
     assert_eq!(st, 400);
     assert!(e["error"].as_str().unwrap().contains("loss"));
+    // An exit code no operating system gives is refused, and the run stays open.
+    let (st, e) = s
+        .post(
+            &format!("/api/v1/runs/{id}/finish"),
+            json!({"exit_code": 1u64 << 40}),
+        )
+        .await;
+    assert_eq!(st, 400, "{e}");
+    assert!(e["error"].as_str().unwrap().contains("i32"), "{e}");
+    let (_, run) = s.get(&format!("/api/v1/runs/{id}")).await;
+    assert_eq!(run["state"], "running", "{run}");
+    let (st, run) = s
+        .post(
+            &format!("/api/v1/runs/{id}/finish"),
+            json!({"exit_code": -1073741819}),
+        )
+        .await;
+    assert_eq!(st, 200, "{run}");
+    assert_eq!(run["exit_code"], -1073741819);
+    assert_eq!(run["state"], "failed");
 }
 
 #[tokio::test]
@@ -782,6 +802,25 @@ async fn unknown_routes_and_methods_answer_json_errors() {
     assert_eq!(status, 405);
     let message = body["error"].as_str().expect("a JSON error body");
     assert!(message.starts_with("DELETE is not allowed"), "{body}");
+    // A sweep's action path: a `GET` of an action is the wrong method, of anything else no
+    // route (not a 405 that suggests another method would serve it), whatever the method.
+    let (status, body) = server.get(&format!("/api/v1/sweeps/{sweep}/pause")).await;
+    assert_eq!(status, 405, "{body}");
+    for method in [reqwest::Method::GET, reqwest::Method::POST] {
+        let (status, body) = server
+            .send(
+                method.clone(),
+                &format!("/api/v1/sweeps/{sweep}/nope"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 404, "{method}: {body}");
+        let message = body["error"].as_str().expect("a JSON error body");
+        assert!(
+            message.contains("/nope") && message.contains("openapi.json"),
+            "{body}"
+        );
+    }
 }
 
 /// W&B's `wandb.init(id=..., resume=...)`: a run created with a chosen id, ended, then

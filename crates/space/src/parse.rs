@@ -1318,12 +1318,16 @@ impl Validator {
         // Flattened names must be unique: `a.b` at the top level collides with `b` nested in `a`.
         for i in 0..out.len() {
             if let Some(first) = out[..i].iter().find(|p| p.name == out[i].name) {
-                let line = first.location.line;
+                // Named by their key paths, not lines: a config sent as a JSON object has
+                // no lines the caller wrote.
+                let key_path =
+                    |p: &Parameter| format!("parameters.{}", p.path.join(".parameters."));
+                let (first_at, at) = (key_path(first), key_path(&out[i]));
                 let (name, loc) = (out[i].name.clone(), out[i].location);
                 self.error(
-                    &format!("parameters.{name}"),
+                    &at,
                     Some(loc),
-                    format!("parameter `{name}` is defined twice (first on line {line})"),
+                    format!("parameter `{name}` is defined twice, at `{first_at}` and at `{at}`"),
                     "rename one of them",
                 );
             }

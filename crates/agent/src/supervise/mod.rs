@@ -721,7 +721,7 @@ pub async fn supervise(
         _ => error,
     };
     let finish = Finish {
-        exit_code: exit_code.map(i64::from),
+        exit_code,
         state: requested_state,
         error,
         ended_ms: Some(ended_ms),

@@ -153,7 +153,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/sweeps", post(create_sweep).get(list_sweeps))
         .route("/api/v1/sweeps/{id}", get(get_sweep))
-        .route("/api/v1/sweeps/{id}/{action}", post(sweep_action))
+        .route(
+            "/api/v1/sweeps/{id}/{action}",
+            post(sweep_action).get(sweep_action_get),
+        )
         .route("/api/v1/sweeps/{id}/best", get(best))
         .route("/api/v1/sweeps/{id}/estimate", get(estimate))
         .route("/api/v1/sweeps/{id}/noise", get(repeats::noise))
@@ -313,22 +316,67 @@ async fn get_sweep(
     Ok(Json(views::sweep(&s.controller, &row).await?).into_response())
 }
 
+/// The actions of `POST /api/v1/sweeps/{id}/{action}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SweepAction {
+    Claim,
+    Pause,
+    Resume,
+    Stop,
+    Cancel,
+    Runs,
+    Retry,
+}
+
+impl SweepAction {
+    /// The action a path segment names, if any.
+    fn parse(segment: &str) -> Option<Self> {
+        Some(match segment {
+            "claim" => Self::Claim,
+            "pause" => Self::Pause,
+            "resume" => Self::Resume,
+            "stop" => Self::Stop,
+            "cancel" => Self::Cancel,
+            "runs" => Self::Runs,
+            "retry" => Self::Retry,
+            _ => return None,
+        })
+    }
+}
+
+/// `GET` on a sweep's action path: `405` for an action (they are `POST`), `404` for anything
+/// else, as for any path no route serves (not a `405` that suggests another method would do).
+async fn sweep_action_get(
+    Path((_, action)): Path<(String, String)>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> ApiError {
+    match SweepAction::parse(&action) {
+        Some(_) => crate::wrong_method(method, uri).await,
+        None => crate::no_route(uri).await,
+    }
+}
+
 async fn sweep_action(
     State(s): State<AppState>,
     Path((id, action)): Path<(String, String)>,
+    uri: axum::http::Uri,
     body: Bytes,
 ) -> ApiResult {
     let c = &s.controller;
-    match action.as_str() {
-        "claim" => claim::claim(&s, &id, optional_body::<ClaimRequest>(&body)?).await,
-        "pause" | "resume" | "stop" | "cancel" => {
+    let Some(kind) = SweepAction::parse(&action) else {
+        return Err(crate::no_route(uri).await);
+    };
+    match kind {
+        SweepAction::Claim => claim::claim(&s, &id, optional_body::<ClaimRequest>(&body)?).await,
+        SweepAction::Pause | SweepAction::Resume | SweepAction::Stop | SweepAction::Cancel => {
             let row = c.act(&id, &action).await?;
             let view = views::sweep(c, &row).await?;
             c.events.publish("sweep", Some(&id), &view);
-            let done = match action.as_str() {
-                "pause" => "paused",
-                "resume" => "resumed",
-                "stop" => "stopped (runs in flight finish)",
+            let done = match kind {
+                SweepAction::Pause => "paused",
+                SweepAction::Resume => "resumed",
+                SweepAction::Stop => "stopped (runs in flight finish)",
                 _ => "cancelled (its running runs are told to stop)",
             };
             Ok(Action::mark(
@@ -336,10 +384,10 @@ async fn sweep_action(
                 format!("sweep {id} {done}"),
             ))
         }
-        "runs" => repeats::queue(&s, &id, &body)
+        SweepAction::Runs => repeats::queue(&s, &id, &body)
             .await
             .map(|r| Action::mark(r, format!("sweep {id}: repeats queued"))),
-        "retry" => {
+        SweepAction::Retry => {
             let body = optional_body::<RetryRequest>(&body)?;
             let states: Vec<String> = body.states.iter().map(|s| s.to_string()).collect();
             let done = c.retry(&id, &states, &body.runs).await?;
@@ -371,7 +419,6 @@ async fn sweep_action(
                 what,
             ))
         }
-        other => Err(ApiError::not_found("sweep action", other)),
     }
 }
 
@@ -954,7 +1001,7 @@ pub(crate) async fn end_run(
         .controller
         .finish_ended_at(
             id,
-            body.exit_code,
+            body.exit_code.map(i64::from),
             body.state.map(|state| state.as_str()),
             body.error.as_deref(),
             told.as_ref(),
@@ -980,7 +1027,7 @@ pub(crate) async fn end_run_and_claim(
     let told = told_point(body.values)?;
     let tell = Tell {
         run_id: id,
-        exit_code: body.exit_code,
+        exit_code: body.exit_code.map(i64::from),
         state: body.state.map(|state| state.as_str()),
         error: body.error.as_deref(),
         told: told.as_ref(),

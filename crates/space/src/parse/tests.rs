@@ -141,6 +141,27 @@ fn nested_parameters_become_dotted_names() {
     assert_eq!(v.config.parameters[2].path, ["model.depth"]);
 }
 
+/// A dotted name and a nested block that flatten to one name are one error at the second,
+/// which names both by key path (lines would mean nothing for a config sent as an object).
+#[test]
+fn a_name_defined_twice_is_named_by_both_key_paths() {
+    let text = format!(
+        "{HEAD}  opt.lr: {{min: 0.001, max: 0.1}}\n  opt:\n    parameters:\n      lr: {{min: 0.01, max: 0.2}}\n"
+    );
+    let line = text
+        .lines()
+        .position(|l| l.trim_start().starts_with("lr:"))
+        .unwrap()
+        + 1;
+    one_error(
+        &text,
+        "parameters.opt.parameters.lr",
+        line,
+        "parameter `opt.lr` is defined twice, at `parameters.opt.lr` and at `parameters.opt.parameters.lr`",
+    );
+    assert!(errors(&text).iter().all(|(_, _, m)| !m.contains("line")));
+}
+
 #[test]
 fn yaml_1_2_numbers_are_numbers() {
     let v = ok(&format!(

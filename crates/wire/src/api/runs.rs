@@ -308,9 +308,12 @@ pub struct RunName {
 /// the run, a stop it asked for wins unless the process completed first).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FinishRequest {
-    /// The process's exit code; left out when it was killed by a signal or never started.
+    /// The process's exit code, a 32-bit signed integer as every operating system's is
+    /// (Windows' unsigned codes as their two's-complement `i32`, as Rust's
+    /// `ExitStatus::code` gives them); left out when it was killed by a signal or never
+    /// started. A code outside that range is a 400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exit_code: Option<i64>,
+    pub exit_code: Option<i32>,
     /// The state to end in (a terminal state).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<RunState>,
