@@ -881,7 +881,7 @@ async fn finish_run(
         (None, Some(0)) => RunState::Finished,
         (None, _) => RunState::Failed,
     });
-    let exit_code = finish.exit_code.and_then(|c| i32::try_from(c).ok());
+    let exit_code = finish.exit_code;
     let server_error = run
         .as_ref()
         .and_then(|r| r.get("error"))
