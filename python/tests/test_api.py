@@ -329,6 +329,11 @@ class WandbApiTests(_Case):
         run = runs[0]
         self.assertRegex(run.heartbeat_at, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
         self.assertEqual(run.sweep_name, sweep.id)
+        self.assertEqual(run.storage_id, run.id)
+        self.assertEqual(run.rawconfig, dict(run.config))
+        self.assertIn("lr", run.rawconfig)
+        run.rawconfig["lr"] = "changed"  # a copy: the run's config is left alone
+        self.assertNotEqual(run.config["lr"], "changed")
 
     def test_sweep_config_is_in_the_sweep_files_shape(self):
         sweep, _ = self.made_sweep()

@@ -47,6 +47,7 @@ reference is docs/python.md, "W&B scripts".
 
 import atexit
 import collections.abc
+import copy
 import fnmatch
 import json
 import math
@@ -1193,6 +1194,19 @@ class PublicRun(_hd.Trial):
         times (``"2026-11-29T14:03:07Z"``); None before it started."""
         ms = self.data.get("heartbeat_ms") or self.data.get("finished_ms")
         return _hd._query._iso_time(ms) if ms else None
+
+    @property
+    def rawconfig(self):
+        """The run's config as stored (W&B's ``rawconfig``, which adds its own internal keys,
+        ``_wandb`` and ``wandb_version``, to ``config``): hyperdial keeps no internal keys in
+        a run's config, so it holds what :attr:`config` holds, as a plain nested dict."""
+        return copy.deepcopy(dict(self.data.get("config") or {}))
+
+    @property
+    def storage_id(self):
+        """The run's id on the server (W&B's ``storage_id``, its database id beside the id
+        shown in paths): hyperdial has one id per run, :attr:`id`."""
+        return self.id
 
     @property
     def sweep_name(self):
