@@ -156,10 +156,11 @@ pub async fn run(args: TuneArgs) -> Result<ExitCode> {
     }
     let api = Api::new(&server.url(), None);
     let mut shutdown = shutdown_levels("tune");
-    let result = drive(
-        &args, &api, &source, &config, &state_dir, &db_arg, &shutdown,
-    )
-    .await;
+    let dirs = Dirs {
+        state: &state_dir,
+        run: &run_dir,
+    };
+    let result = drive(&args, &api, &source, &config, dirs, &db_arg, &shutdown).await;
     let reopen = format!("hyperdial ui {db_arg}");
     match &result {
         Ok(driven) if driven.served && args.keep_serving && *shutdown.borrow() < 2 => {
@@ -217,12 +218,19 @@ impl Driven {
     }
 }
 
+/// Where [`drive`]'s agents keep their state, and where they run the sweep's command.
+#[derive(Clone, Copy)]
+struct Dirs<'a> {
+    state: &'a Path,
+    run: &'a Path,
+}
+
 async fn drive(
     args: &TuneArgs,
     api: &Api,
     source: &str,
     config: &hyperdial_space::SweepConfig,
-    state_dir: &Path,
+    dirs: Dirs<'_>,
     db_arg: &str,
     shutdown: &tokio::sync::watch::Receiver<u8>,
 ) -> Result<Driven> {
@@ -375,7 +383,6 @@ async fn drive(
     progress.summary_follows = true;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let agents = args.agents.max(1) as u64;
-    let run_dir = run_dir(args)?;
     let mut tasks = Vec::new();
     for i in 0..agents {
         // Split an explicit count across agents; the first ones take the remainder.
@@ -385,8 +392,8 @@ async fn drive(
         }
         let mut opts = AgentOptions::new(api.base(), id.clone());
         opts.count = share;
-        opts.cwd = run_dir.clone();
-        opts.state_dir = state_dir.to_path_buf();
+        opts.cwd = dirs.run.to_path_buf();
+        opts.state_dir = dirs.state.to_path_buf();
         opts.reaper = super::signals::reaper();
         opts.wandb = args.wandb;
         opts.crash_guard = args.crash_guard;
