@@ -520,6 +520,50 @@ async fn export_csv_names_every_column_once() {
     assert_eq!((row[0], row[5], row[6]), (run.as_str(), "7", "up"), "{csv}");
 }
 
+/// Text a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) gets a leading `'` in
+/// the CSV; numbers, negative ones included, and the JSON export are left as they are.
+#[tokio::test]
+async fn export_csv_keeps_text_from_running_as_a_formula() {
+    let s = start(None).await;
+    let id = s
+        .sweep("program: t.py\nmethod: grid\nmetric: {name: loss}\nparameters:\n  cmd: {values: ['=1+2']}\n  lr: {values: [-0.5]}\n")
+        .await;
+    let (_, c) = s
+        .post(&format!("/api/v1/sweeps/{id}/claim"), json!({}))
+        .await;
+    let run = c["run"]["id"].as_str().unwrap().to_string();
+    let (st, _) = s
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/v1/runs/{run}/summary"),
+            json!({"note": "@SUM(A1)", "tag": "+x", "plain": "a-b"}),
+        )
+        .await;
+    assert_eq!(st, 200);
+    s.post(
+        &format!("/api/v1/runs/{run}/finish"),
+        json!({"exit_code": 0, "values": {"loss": -1.25}}),
+    )
+    .await;
+    let (_, csv) = s
+        .get(&format!("/api/v1/sweeps/{id}/export?format=csv"))
+        .await;
+    let csv = csv.as_str().unwrap().to_string();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let at = |name: &str| row[header.iter().position(|h| *h == name).expect(name)];
+    assert_eq!(at("cmd"), "'=1+2", "{csv}");
+    assert_eq!(at("lr"), "-0.5", "{csv}");
+    assert_eq!(at("metric"), "-1.25", "{csv}");
+    assert_eq!(at("summary.note"), "'@SUM(A1)", "{csv}");
+    assert_eq!(at("summary.tag"), "'+x", "{csv}");
+    assert_eq!(at("summary.plain"), "a-b", "{csv}");
+    let (_, json) = s.get(&format!("/api/v1/sweeps/{id}/export")).await;
+    assert_eq!(json["runs"][0]["params"]["cmd"], "=1+2", "{json}");
+    assert_eq!(json["runs"][0]["summary"]["note"], "@SUM(A1)", "{json}");
+}
+
 #[tokio::test]
 async fn export_csv_and_json() {
     let s = start(None).await;

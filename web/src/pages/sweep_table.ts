@@ -129,7 +129,7 @@ export function sweepColumns(opts: {
       },
       text: (r) => {
         const p = prediction(r);
-        return p ? `${p.mean} ± ${p.sd}` : "";
+        return p ? csvText(`${p.mean} ± ${p.sd}`) : "";
       },
     });
   }
@@ -138,8 +138,8 @@ export function sweepColumns(opts: {
   for (const k of opts.summaryKeys)
     cols.push({ key: `summary.${k}`, label: k, sort: `summary.${k}`, cls: "num", cell: (r) => value(r.summary?.[k]), text: (r) => csvValue(r.summary?.[k]) });
   cols.push(
-    { key: "error", label: "failure", sort: null, cls: "text", title: "why a failed or crashed run failed", cell: (r) => textCell(errorText(r)), text: errorText },
-    { key: "stop", label: "stop reason", sort: null, cls: "text", title: "the early-termination decision (rule, rung, value, threshold), or why the run was stopped", cell: (r) => textCell(stopReasonText(r)), text: stopReasonText },
+    { key: "error", label: "failure", sort: null, cls: "text", title: "why a failed or crashed run failed", cell: (r) => textCell(errorText(r)), text: (r) => csvText(errorText(r)) },
+    { key: "stop", label: "stop reason", sort: null, cls: "text", title: "the early-termination decision (rule, rung, value, threshold), or why the run was stopped", cell: (r) => textCell(stopReasonText(r)), text: (r) => csvText(stopReasonText(r)) },
     { key: "runtime", label: "runtime", sort: "runtime_ms", cls: "num", cell: (r) => duration(runtimeMs(r)), text: (r) => (runtimeMs(r) === null ? "" : String(runtimeMs(r)! / 1000)) },
     { key: "finished", label: "finished", sort: "finished_ms", cell: (r) => when(r.finished_ms), text: (r) => (r.finished_ms ? new Date(r.finished_ms).toISOString() : "") },
   );
@@ -148,7 +148,14 @@ export function sweepColumns(opts: {
 
 function csvValue(v: unknown): string {
   if (v === null || v === undefined) return "";
-  return typeof v === "string" ? v : typeof v === "number" ? String(v) : JSON.stringify(v);
+  return typeof v === "string" ? csvText(v) : typeof v === "number" ? String(v) : JSON.stringify(v);
+}
+
+/** A text cell kept from being run as a formula by a spreadsheet: text starting with `=`,
+ * `+`, `-`, `@`, a tab or a carriage return gets a leading `'` (OWASP's advice against CSV
+ * injection), as the server's CSV export does. Numbers are not text cells. */
+export function csvText(s: string): string {
+  return /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
 }
 
 /** One CSV field (RFC 4180): quoted when it holds a comma, quote or line break. */

@@ -235,9 +235,9 @@ impl ExportPages {
 
     fn csv_row(&self, r: &RunRow) -> Vec<String> {
         let mut row = vec![
-            r.id.clone(),
+            text(&r.id),
             r.number.map(|n| n.to_string()).unwrap_or_default(),
-            r.name.clone().unwrap_or_default(),
+            r.name.as_deref().map(text).unwrap_or_default(),
             r.state.to_string(),
             r.metric.map(|m| m.to_string()).unwrap_or_default(),
         ];
@@ -247,8 +247,8 @@ impl ExportPages {
         row.extend(self.summary_keys.iter().map(|k| cell(r.summary.get(k))));
         row.push(r.exit_code.map(|c| c.to_string()).unwrap_or_default());
         // Why the run ended as it did: its error, or the reason it was stopped early.
-        row.push(r.error.clone().unwrap_or_default());
-        row.push(r.host.clone().unwrap_or_default());
+        row.push(r.error.as_deref().map(text).unwrap_or_default());
+        row.push(r.host.as_deref().map(text).unwrap_or_default());
         row.push(r.started_ms.map(|t| t.to_string()).unwrap_or_default());
         row.push(r.finished_ms.map(|t| t.to_string()).unwrap_or_default());
         row.push(
@@ -297,8 +297,21 @@ fn duration(start: Option<i64>, end: Option<i64>) -> Option<f64> {
 fn cell(v: Option<&Value>) -> String {
     match v {
         None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => text(s),
         Some(other) => other.to_string(),
+    }
+}
+
+/// A text cell, kept from being read as a formula by a spreadsheet: text starting with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return gets a leading `'` (OWASP's advice against CSV
+/// injection: a run name or a logged string such as `=HYPERLINK(...)` would otherwise run
+/// when the file is opened in Excel or LibreOffice). Numbers are never text cells, so a
+/// negative metric stays a number; only such strings read back with the `'`.
+fn text(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
     }
 }
 
