@@ -496,9 +496,17 @@ class WandbApiTests(_Case):
                 wandb.log({"epoch": epoch, "loss": 1.0 / (epoch + 1), "n": 7, "best_loss": 4 - epoch})
             wandb.log({"n": 2.5})  # a float after an int: the float
             run.finish()
-            back = wandb.Api().run("mnist/" + run.id).summary
-            print(json.dumps({k: [back[k], type(back[k]).__name__]
-                              for k in ("epoch", "loss", "n", "best_loss")}))
+            public = wandb.Api().run("mnist/" + run.id)
+            back = public.summary
+            got = {k: [back[k], type(back[k]).__name__] for k in ("epoch", "loss", "n", "best_loss")}
+            # The history too: epoch's values are ints, loss's floats, and `n` (last a float)
+            # keeps its 7.0s, as its summary is a float.
+            rows = public.history(pandas=False)
+            got["history"] = [[r.get("epoch"), type(r.get("epoch")).__name__,
+                               type(r.get("loss")).__name__] for r in rows if "epoch" in r]
+            got["n"].append([type(r["n"]).__name__ for r in rows if "n" in r])
+            got["scan"] = [type(r["epoch"]).__name__ for r in public.scan_history(keys=["epoch"])]
+            print(json.dumps(got))
         """)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([SHIM, PYTHON]))
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
@@ -507,8 +515,11 @@ class WandbApiTests(_Case):
         got = json.loads(out.stdout.splitlines()[-1])
         self.assertEqual(got["epoch"], [2, "int"])
         self.assertEqual(got["loss"], [1.0 / 3, "float"])
-        self.assertEqual(got["n"], [2.5, "float"])
+        self.assertEqual(got["n"], [2.5, "float", ["float"] * 4])
         self.assertEqual(got["best_loss"][0], 2)
+        self.assertEqual(got["history"], [[0, "int", "float"], [1, "int", "float"],
+                                          [2, "int", "float"]])
+        self.assertEqual(got["scan"], ["int"] * 3)
 
 
 if __name__ == "__main__":

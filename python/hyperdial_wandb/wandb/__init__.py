@@ -1296,6 +1296,9 @@ class PublicRun(_hd.Trial):
                 rows = [{k: row[k] for k in columns if k in row} for row in rows
                         if all(k in row for k in needed)]
             rows = _thinned(rows, int(samples))
+            integers = self._integer_metrics()
+            if integers:
+                rows = [_with_integers(row, integers) for row in rows]
         if pandas:
             try:
                 import pandas as pd  # noqa: PLC0415 -- optional, as in W&B
@@ -1317,9 +1320,34 @@ class PublicRun(_hd.Trial):
             return []
         rows = super().scan_history(keys, page_size=page_size, min_step=min_step,
                                     max_step=max_step)
+        integers = self._integer_metrics()
+        if integers:
+            rows = (_with_integers(row, integers) for row in rows)
         if not keys:
             return rows
         return ({k: row[k] for k in keys} for row in rows if all(k in row for k in keys))
+
+    def _integer_metrics(self):
+        """The metrics that W&B would give back as integers: those whose value in the run's
+        stored summary is an integer. The server stores every metric value as a double, but
+        the W&B-compatible module puts a metric whose last logged value was an integer in the
+        summary as that integer at the end of the run (``epoch``, ``global_step``)."""
+        summary = (self.__dict__.get("data") or {}).get("summary") or {}
+        return frozenset(k for k, v in summary.items()
+                         if isinstance(v, int) and not isinstance(v, bool)
+                         and k not in ("_step", "_timestamp", "_runtime"))
+
+
+def _with_integers(row, integers):
+    """``row`` with the integral values of the metrics ``integers`` as ints (``3.0`` as
+    ``3``); other values, and values beyond 2^53 (where a double no longer holds every
+    integer), are left as they are."""
+    out = dict(row)
+    for key in integers:
+        value = out.get(key)
+        if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+            out[key] = int(value)
+    return out
 
 
 def _keys_ok(keys):
