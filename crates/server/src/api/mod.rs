@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::controller::{Tell, TellClaim};
+use crate::controller::{SweepAction, Tell, TellClaim};
 use crate::error::ApiError;
 use crate::requests::Action;
 use crate::AppState;
@@ -316,30 +316,24 @@ async fn get_sweep(
     Ok(Json(views::sweep(&s.controller, &row).await?).into_response())
 }
 
-/// The actions of `POST /api/v1/sweeps/{id}/{action}`.
+/// What `POST /api/v1/sweeps/{id}/{action}` does: a claim, repeats, retries, or a change
+/// of the sweep's state ([`SweepAction`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SweepAction {
+enum SweepPost {
     Claim,
-    Pause,
-    Resume,
-    Stop,
-    Cancel,
     Runs,
     Retry,
+    Act(SweepAction),
 }
 
-impl SweepAction {
+impl SweepPost {
     /// The action a path segment names, if any.
     fn parse(segment: &str) -> Option<Self> {
         Some(match segment {
             "claim" => Self::Claim,
-            "pause" => Self::Pause,
-            "resume" => Self::Resume,
-            "stop" => Self::Stop,
-            "cancel" => Self::Cancel,
             "runs" => Self::Runs,
             "retry" => Self::Retry,
-            _ => return None,
+            other => Self::Act(other.parse().ok()?),
         })
     }
 }
@@ -351,7 +345,7 @@ async fn sweep_action_get(
     method: axum::http::Method,
     uri: axum::http::Uri,
 ) -> ApiError {
-    match SweepAction::parse(&action) {
+    match SweepPost::parse(&action) {
         Some(_) => crate::wrong_method(method, uri).await,
         None => crate::no_route(uri).await,
     }
@@ -364,30 +358,30 @@ async fn sweep_action(
     body: Bytes,
 ) -> ApiResult {
     let c = &s.controller;
-    let Some(kind) = SweepAction::parse(&action) else {
+    let Some(post) = SweepPost::parse(&action) else {
         return Err(crate::no_route(uri).await);
     };
-    match kind {
-        SweepAction::Claim => claim::claim(&s, &id, optional_body::<ClaimRequest>(&body)?).await,
-        SweepAction::Pause | SweepAction::Resume | SweepAction::Stop | SweepAction::Cancel => {
-            let row = c.act(&id, &action).await?;
+    match post {
+        SweepPost::Claim => claim::claim(&s, &id, optional_body::<ClaimRequest>(&body)?).await,
+        SweepPost::Act(act) => {
+            let row = c.act(&id, act).await?;
             let view = views::sweep(c, &row).await?;
             c.events.publish("sweep", Some(&id), &view);
-            let done = match kind {
+            let done = match act {
                 SweepAction::Pause => "paused",
                 SweepAction::Resume => "resumed",
                 SweepAction::Stop => "stopped (runs in flight finish)",
-                _ => "cancelled (its running runs are told to stop)",
+                SweepAction::Cancel => "cancelled (its running runs are told to stop)",
             };
             Ok(Action::mark(
                 Json(view).into_response(),
                 format!("sweep {id} {done}"),
             ))
         }
-        SweepAction::Runs => repeats::queue(&s, &id, &body)
+        SweepPost::Runs => repeats::queue(&s, &id, &body)
             .await
             .map(|r| Action::mark(r, format!("sweep {id}: repeats queued"))),
-        SweepAction::Retry => {
+        SweepPost::Retry => {
             let body = optional_body::<RetryRequest>(&body)?;
             let states: Vec<String> = body.states.iter().map(|s| s.to_string()).collect();
             let done = c.retry(&id, &states, &body.runs).await?;

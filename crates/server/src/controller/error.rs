@@ -14,7 +14,7 @@ pub enum ControlError {
     /// The sweep, run or action named does not exist (`404`).
     #[error("no {kind} with id `{id}`")]
     NotFound {
-        /// `"sweep"`, `"run"`, `"sweep action"`.
+        /// `"sweep"`, `"run"`.
         kind: &'static str,
         /// The id (or word) that was asked for.
         id: String,

@@ -1201,10 +1201,7 @@ impl Controller {
     /// nothing. `cancel` on a finished sweep whose runs are still in flight (after `stop`)
     /// tells those runs to stop and leaves the sweep `finished`. Every other action on a
     /// finished or cancelled sweep is a `409` that says why.
-    pub async fn act(&self, sweep_id: &str, action: &str) -> Result<SweepRow, ControlError> {
-        let action: SweepAction = action
-            .parse()
-            .map_err(|_| ControlError::not_found("sweep action", action))?;
+    pub async fn act(&self, sweep_id: &str, action: SweepAction) -> Result<SweepRow, ControlError> {
         for _ in 0..ACT_ATTEMPTS {
             let sweep = self.sweep(sweep_id).await?;
             let state = sweep.state;

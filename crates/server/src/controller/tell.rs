@@ -486,7 +486,9 @@ mod tests {
         // A pause by the other server: the told value is stored, nothing is claimed.
         let run = next(&a, &sweep, &retry, 0.5).await;
         let run = next(&a, &sweep, &run, 0.5).await;
-        b.act(&sweep, "pause").await.unwrap();
+        b.act(&sweep, crate::controller::SweepAction::Pause)
+            .await
+            .unwrap();
         match tell(&a, &sweep, &run, 0.5).await {
             TellClaim::Told(ended, None) => assert_eq!(ended.run.state, RunState::Finished),
             TellClaim::Separately => {}
