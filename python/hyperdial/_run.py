@@ -328,9 +328,9 @@ class Run(_HistoryReader):
         # Keep trying until everything is sent or the retry window is over.
         pause = 0.1
         while not self._flush(deadline=deadline, quiet=True):
-            if (time.monotonic() + pause >= deadline or self._token_refused()
+            if (time.monotonic() + pause >= deadline or self._kept_for_later()
                     or self._agent_takes_over()):
-                # A refused token is no outage: waiting for the server cannot help.
+                # A refused token or an unknown run is no outage: waiting cannot help.
                 break
             time.sleep(pause)
             pause = min(pause * 2, 2.0)
@@ -632,6 +632,12 @@ class Run(_HistoryReader):
         """True when the last failure was the server refusing the token (401, 403)."""
         return getattr(self._last_error, "auth", False)
 
+    def _kept_for_later(self):
+        """True when the last failure keeps the points for later (the spill file) at once: the
+        token was refused, or the server does not know the run (404). Waiting cannot help
+        either: the server answers."""
+        return getattr(self._last_error, "kept", False)
+
     def _note_failure(self, err, quiet=False):
         self._last_error = err
         if getattr(err, "auth", False):
@@ -646,6 +652,17 @@ class Run(_HistoryReader):
                 "the server refused this run's token (%s): its metric points are %s; set "
                 "HYPERDIAL_TOKEN to a token the server accepts, then upload them with %s"
                 % (err.status, where, sync))
+        elif getattr(err, "unknown", False):
+            where = ("kept in %s" % self._spill.path if self._spill is not None
+                     else "kept in memory")
+            sync = ("`hyperdial sync %s --server URL`" % os.path.dirname(self._spill.path)
+                    if self._spill is not None else "`hyperdial sync`")
+            self._warn_once(
+                "unknown",
+                "the server does not know run %s (%s): it answers from another database than "
+                "the one the run was created in (a server restarted with another --db, or from "
+                "another directory); its metric points are %s: once the server with the run's "
+                "database answers, upload them with %s" % (self.id, err, where, sync))
         with self._lock:
             if self._outage_since is None:
                 self._outage_since = time.monotonic()
@@ -670,8 +687,9 @@ class Run(_HistoryReader):
             except _SendError as err:
                 if err.status == 413:
                     return "too-large"
-                if err.auth:
-                    # Kept like an outage (spill file, then `hyperdial sync`), never dropped.
+                if err.kept:
+                    # A refused token, or a server without the run: kept like an outage (spill
+                    # file, then `hyperdial sync`), never dropped.
                     self._note_failure(err, quiet)
                     return "fail"
                 if not err.retryable:
@@ -723,6 +741,10 @@ class Run(_HistoryReader):
             if result == "fail":
                 rest = [p for q in reversed(parts) for p in q]
                 return "fail", part + rest
+            if result == "drop":
+                # Refused for good (warned about): counted in the run's delivery report.
+                with self._lock:
+                    self._dropped += len(part)
         return "ok", []
 
     def _flush(self, deadline=None, quiet=False):
@@ -744,9 +766,9 @@ class Run(_HistoryReader):
                 if result == "fail":
                     with self._lock:
                         self._points.extendleft(reversed(unsent))
-                        if (self._window_over_locked() or self._token_refused()) and deadline is None:
+                        if (self._window_over_locked() or self._kept_for_later()) and deadline is None:
                             # The outage outlasted the retry window, or the token was
-                            # refused: keep what waits on disk.
+                            # refused or the run is unknown: keep what waits on disk.
                             points, self._points = list(self._points), collections.deque()
                         else:
                             points = None

@@ -47,6 +47,21 @@ class _SendError(Exception):
         its spill file for ``hyperdial sync`` with a token the server accepts, never dropped."""
         return self.status in _AUTH_STATUSES
 
+    @property
+    def unknown(self):
+        """True when the server does not know what the request names (404): for a run's
+        reports, the run. A server that created a run knows it for good, so this server
+        answers from another database (restarted with another ``--db``, or from another
+        directory); the run's points are then kept in its spill file for ``hyperdial sync``
+        to the server that has the run, never dropped."""
+        return self.status == 404
+
+    @property
+    def kept(self):
+        """True when data refused this way is kept for later (the spill file), not dropped:
+        a refused token (:attr:`auth`) or an unknown run (:attr:`unknown`)."""
+        return self.auth or self.unknown
+
 
 _LOOPBACK = ("localhost", "::1")
 

@@ -373,6 +373,8 @@ class AgentModeTests(ClientTestCase):
         self.assertLess(time.monotonic() - start, 2.0)
         self.assertEqual(len(server.of("POST", "/metrics")), 1)
         self.assertIn("400", self.stderr.getvalue())
+        # The dropped point is not lost in silence: the run's delivery report counts it.
+        self.assertEqual([r.body["missing"] for r in server.of("POST", "/delivery")], [1])
 
     def test_buffer_is_bounded(self):
         os.environ["HYPERDIAL_SERVER"] = closed_port_url()
@@ -883,6 +885,35 @@ class DeliveryTests(ClientTestCase):
         self.assertIn("hyperdial sync %s --server %s" % (spill_dir, server.url), err)
         self.assertNotIn("dropping", err)
         self.assertEqual(err.count("refused this run's token"), 1, err)
+
+    def test_a_server_without_the_run_keeps_every_point_in_the_spill_file(self):
+        # A server restarted on another database answers 404 for the run: its points, summary
+        # and end are kept for `hyperdial sync` to the server that has the run, not dropped.
+        server = self.start_server()
+        self.agent_env(server)
+        spill_dir = os.path.join(self.tmp, "agent-spill")
+        os.environ["HYPERDIAL_SPILL_DIR"] = spill_dir
+        run = hyperdial.init()
+        for i in range(3):
+            run.log({"loss": float(i)})
+        self.assertTrue(wait_for(lambda: len(server.points()) == 3))
+        server.fail_status = 404
+        for i in range(3, 8):
+            run.log({"loss": float(i)})
+        run.summary["best"] = 0.5
+        start = time.monotonic()
+        run.finish()
+        self.assertLess(time.monotonic() - start, 5.0, "no waiting for a server that answers")
+        name = "%s.py%d.jsonl" % (server.run_id, os.getpid())
+        records = self.read_jsonl(os.path.join(spill_dir, name))
+        self.assertEqual(sorted(r["step"] for r in records if r["type"] == "log"), [3, 4, 5, 6, 7])
+        self.assertEqual([r["values"] for r in records if r["type"] == "summary"],
+                         [{"best": 0.5}])
+        err = self.stderr.getvalue()
+        self.assertIn("does not know run %s" % server.run_id, err)
+        self.assertIn("another database", err)
+        self.assertIn("hyperdial sync %s" % spill_dir, err)
+        self.assertNotIn("dropping", err)
 
     def test_config_and_name_the_server_does_not_take_are_kept_for_sync(self):
         server = self.start_server()

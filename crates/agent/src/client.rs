@@ -243,11 +243,22 @@ impl ClientError {
         )
     }
 
+    /// Whether the server does not know what the request names (`404`): for a run's reports,
+    /// the run. A server that created the run knows it for good (no run is ever deleted), so
+    /// this is a server answering from another database than the run's: restarted with
+    /// another `--db`, or from another directory, whose default store is another file. The
+    /// data is fine; a run's points, output and end refused this way are kept for
+    /// `hyperdial sync` to the server that has the run, never dropped.
+    pub fn is_unknown(&self) -> bool {
+        matches!(self, ClientError::Status { status: 404, .. })
+    }
+
     /// Whether data whose request failed this way is kept for later (the spill file, then
-    /// `hyperdial sync`): the failure may pass by itself ([`ClientError::is_transient`]) or
-    /// the token was refused ([`ClientError::is_auth`]).
+    /// `hyperdial sync`): the failure may pass by itself ([`ClientError::is_transient`]),
+    /// the token was refused ([`ClientError::is_auth`]), or the server does not know the run
+    /// ([`ClientError::is_unknown`]).
     pub fn is_kept(&self) -> bool {
-        self.is_transient() || self.is_auth()
+        self.is_transient() || self.is_auth() || self.is_unknown()
     }
 
     /// Whether the failure may pass by itself (the server was unreachable, or answered 5xx,
@@ -1470,15 +1481,24 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_token_is_kept_not_dropped() {
-        for (status, auth) in [(401, true), (403, true), (400, false), (404, false)] {
+    fn a_refused_token_or_an_unknown_run_is_kept_not_dropped() {
+        // (status, refused token, kept): a 404 is a server without the run (another
+        // database), whose data is kept for the server that has it; a 400 is bad data.
+        for (status, auth, kept) in [
+            (401, true, true),
+            (403, true, true),
+            (404, false, true),
+            (400, false, false),
+            (413, false, false),
+        ] {
             let answer = Answer {
                 status: StatusCode::from_u16(status).unwrap(),
                 ..Default::default()
             };
             let err = status_error(&Method::POST, "/x", &answer);
             assert_eq!(err.is_auth(), auth, "{status}");
-            assert_eq!(err.is_kept(), auth, "{status}");
+            assert_eq!(err.is_unknown(), status == 404, "{status}");
+            assert_eq!(err.is_kept(), kept, "{status}");
             assert!(!err.is_transient(), "{status}");
         }
         let unreachable = ClientError::Unreachable {

@@ -994,6 +994,64 @@ async fn output_kept_at_the_end_goes_up_once_the_end_gets_through() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A server that does not know the run (`404`: restarted on another database) is no outage
+/// and no bad request: every point and the run's end are kept in the spill file (never
+/// dropped), the agent names the likely cause and the command that uploads the file, and does
+/// not wait for a server that answers; the file uploaded to the server that has the run gives
+/// it every point and its end.
+#[tokio::test]
+async fn a_server_without_the_run_keeps_every_point_and_the_end_without_waiting() {
+    let mock = Mock::start(MockState {
+        forget_runs: true,
+        ..MockState::default()
+    })
+    .await;
+    let dir = fresh_dir("spill-unknown");
+    let client = Client::new(&mock.url, None);
+    let options = SuperviseOptions {
+        spill_dir: Some(dir.clone()),
+        end_wait: Duration::from_secs(600),
+        sync_options: format!(" --server {}", mock.url),
+        ..opts()
+    };
+    let script = "for i in 1 2 3 4 5; do echo \"hyperdial: loss=$i\"; sleep 0.05; done";
+    let (_tx, shutdown) = watch::channel(0u8);
+    let started = std::time::Instant::now();
+    let ran = run_with(&mock, &client, &sh(script), &[], &options, shutdown).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "waited for the server"
+    );
+    assert!(
+        matches!(ran.outcome.end, EndReport::UnknownRun(_)),
+        "{:?}",
+        ran.outcome
+    );
+    let all = format!("{:?}", ran.events);
+    assert!(!all.contains("they are dropped"), "{all}");
+    assert!(
+        !all.contains("does not answer") && !all.contains("waiting up to"),
+        "{all}"
+    );
+    let sync = format!("`hyperdial sync {} --server {}`", dir.display(), mock.url);
+    assert!(
+        all.contains("does not know this run") && all.contains("another database"),
+        "{all}"
+    );
+    assert!(all.contains(&sync), "{all}");
+
+    let files = hyperdial_agent::spill::files_of_run(&dir, "r1");
+    assert_eq!(files.len(), 1, "{files:?}");
+    mock.state.lock().unwrap().forget_runs = false;
+    let done = hyperdial_agent::spill::upload_spill_file(&client, &files[0], false)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.points, 5);
+    assert!(done.ended);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// A token the server refuses (`401`) mid-run is no outage and no bad request: every point
 /// and the run's end are kept in the spill file (never dropped), the agent says it is a token
 /// problem and how to fix it, once, and does not wait for the server; the file uploaded with

@@ -291,6 +291,11 @@ pub enum EndReport {
     /// the spill file for `hyperdial sync` with a token the server accepts. No wait: the
     /// server answers, and a retry with the same token cannot help.
     TokenRefused(String),
+    /// The server does not know the run (`404`; the error): it answers from another database
+    /// than the run's ([`ClientError::is_unknown`]). The end is kept in the spill file for
+    /// `hyperdial sync` to the server that has the run. No wait: this server answers, and
+    /// will not learn the run.
+    UnknownRun(String),
 }
 
 impl EndReport {
@@ -303,7 +308,9 @@ impl EndReport {
     pub fn error(&self) -> Option<&str> {
         match self {
             EndReport::Taken => None,
-            EndReport::Unreachable(e) | EndReport::TokenRefused(e) => Some(e),
+            EndReport::Unreachable(e) | EndReport::TokenRefused(e) | EndReport::UnknownRun(e) => {
+                Some(e)
+            }
         }
     }
 }
@@ -755,6 +762,14 @@ pub async fn supervise(
                         sync_command(Some(dir), &opts.sync_options)
                     )));
                 }
+                Ok(()) if matches!(outcome.end, EndReport::UnknownRun(_)) => {
+                    let _ = events.send(Event::Message(unknown_run_message(
+                        run_id,
+                        client.base_url(),
+                        &file.label(),
+                        &sync_command(Some(dir), &opts.sync_options),
+                    )));
+                }
                 Ok(()) => {
                     if let Some(run) =
                         deliver_kept_end(client, run_id, dir, opts, events, &shutdown).await
@@ -782,6 +797,20 @@ pub async fn supervise(
     outcome.signal = signal;
     outcome.stop_reason = stop_reason;
     outcome
+}
+
+/// What the agent says when the server does not know a run it ran (`404`): the likely cause
+/// (a server on another database), where the run's data is kept, and the command that
+/// uploads it to the server that has the run.
+pub(super) fn unknown_run_message(run: &str, server: &str, kept: &str, sync: &str) -> String {
+    format!(
+        "run {run}: the hyperdial server at {} does not know this run: it answers from another \
+         database than the one the run was created in (restarted with another --db, or from \
+         another directory, whose default store ./.hyperdial/hyperdial.db is another file); \
+         its end and unsent data are kept in {kept}: once the server with the run's database \
+         answers, upload them with `{sync}`",
+        hyperdial_wire::redact_url(server)
+    )
 }
 
 /// Most characters of the stderr line a failed run's error quotes.
@@ -862,6 +891,12 @@ async fn finish_run(
                  ended ({err})"
             )));
             (None, EndReport::TokenRefused(err.to_string()))
+        }
+        Err(err) if err.is_unknown() => {
+            let _ = events.send(Event::Message(format!(
+                "run {run_id}: the server does not know this run when told how it ended ({err})"
+            )));
+            (None, EndReport::UnknownRun(err.to_string()))
         }
         Err(err) => {
             let _ = events.send(Event::Message(format!(

@@ -494,7 +494,17 @@ pub(super) fn sending_failed_message(
         }
         None => "they are dropped".to_string(),
     };
-    format!("run {run}: could not send {what} to the hyperdial server at {server} ({err}); {fate}")
+    let why = if err.is_unknown() {
+        " (it does not know this run: it answers from another database than the one the run \
+         was created in, such as a server restarted with another --db or from another \
+         directory)"
+    } else {
+        ""
+    };
+    format!(
+        "run {run}: could not send {what} to the hyperdial server at {server} ({err}){why}; \
+         {fate}"
+    )
 }
 
 /// What the agent says when the server refused its token (`401`, `403`) for a run's reports:

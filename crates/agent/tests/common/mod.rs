@@ -56,6 +56,8 @@ pub struct MockState {
     pub requests: Vec<String>,
     /// Required bearer token.
     pub token: Option<String>,
+    /// Answer 404 to every request about a run, as a server on another database does.
+    pub forget_runs: bool,
 }
 
 /// One run as the mock saw it.
@@ -137,6 +139,14 @@ fn err(status: StatusCode, message: &str) -> Response {
 
 /// Record the request; answer 500 or 401 when configured to.
 fn gate(st: &mut MockState, what: String, headers: &HeaderMap) -> Option<Response> {
+    let words: Vec<&str> = what.split(' ').collect();
+    if let [_, "heartbeat" | "metrics" | "output" | "finish" | "summary", run] = words[..] {
+        if st.forget_runs {
+            let answer = err(StatusCode::NOT_FOUND, &format!("no run with id `{run}`"));
+            st.requests.push(what);
+            return Some(answer);
+        }
+    }
     st.requests.push(what);
     if st.fail_next > 0 {
         st.fail_next -= 1;
