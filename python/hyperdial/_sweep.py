@@ -916,7 +916,9 @@ class Sweep(_Closable):
 
         Each trial after the first is told and the next one claimed in one request
         (:meth:`tell_and_ask`), so a trial costs one round trip; every told value is stored
-        (and, by default, on disk) before the next trial is chosen.
+        (and, by default, on disk) before the next trial is chosen. With ``callbacks`` the
+        next trial is asked for only after they ran (two round trips a trial), so a callback
+        that calls :meth:`stop` starts no further trial, as in Optuna.
 
         The loop ends when ``n_trials`` trials were told (counting this call's only), when
         ``timeout`` seconds have passed (checked before each new trial; a trial in progress
@@ -1028,10 +1030,13 @@ class Sweep(_Closable):
                             _warn("trial %s of sweep %s %s returned %s: it ends failed (the "
                                   "search counts it per `metric.impute`) and the loop goes on"
                                   % (trial.number, self.id, trial.params, said))
+                    # A callback may stop the sweep: with callbacks the next trial is asked
+                    # for after they ran, so a stop() in one starts no further trial.
+                    ask_after = bool(callbacks)
                     try:
                         # A value tell() refuses (not a number) fails the trial and the loop
                         # goes on (Optuna's rule), said on standard error for each trial.
-                        if slots.take():
+                        if not ask_after and slots.take():
                             next_trial = self.tell_and_ask(trial, value, state, _refused=_warn)
                         else:
                             self.tell(trial, value, state, _refused=_warn)
@@ -1049,6 +1054,8 @@ class Sweep(_Closable):
                             % (err, trial.number, self.id, trial.params, value)) from None
                     for callback in callbacks:
                         callback(self, trial)
+                    if ask_after:
+                        next_trial = self.ask() if slots.take() else None
                     trial = next_trial
                 else:
                     trial = self.ask() if slots.take() else None

@@ -87,6 +87,24 @@ class ToldValueTests(RealServerClientCase):
         for run_id, value, _ in seen:
             self.assertEqual(hyperdial.Api().run(run_id).value, value)
 
+    def test_a_callback_that_stops_the_sweep_starts_no_further_trial(self):
+        # Optuna's rule: study.stop() in a callback ends the loop after the current trial; a
+        # threshold callback may call it again for a later trial without failing.
+        sweep = hyperdial.Sweep.create(MAXIMIZE)
+        seen = []
+
+        def stop_at_3(s, t):
+            seen.append(t.number)
+            if t.number >= 3:
+                s.stop()
+                s.stop()  # stopping an ended sweep changes nothing
+
+        told = sweep.optimize(lambda t: 0.5, n_trials=10, callbacks=[stop_at_3])
+        self.assertEqual(told, 3)
+        self.assertEqual(seen, [1, 2, 3])
+        self.assertEqual(len(sweep.trials()), 3, "no trial was claimed after the stop")
+        self.assertEqual(sweep.refresh().state, "finished")
+
     def test_a_trial_of_another_sweep_is_refused_before_anything_is_sent(self):
         mine = hyperdial.Sweep.create(MAXIMIZE)
         other = hyperdial.Sweep.create(MAXIMIZE)

@@ -27,7 +27,15 @@ fn an_action_on_an_ended_sweep_says_why_and_changes_nothing() {
         "{}",
         text(&out)
     );
-    for action in ["cancel", "pause", "resume", "stop"] {
+    // Stopping it again says it is finished and succeeds: a script may stop a sweep twice.
+    let out = s.run(&["stop", &id, "--server", &url]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("sweep {id} is finished")),
+        "{}",
+        text(&out)
+    );
+    for action in ["cancel", "pause", "resume"] {
         let out = s.cmd(&[action, &id, "--server", &url]).output().unwrap();
         assert!(
             !out.status.success(),

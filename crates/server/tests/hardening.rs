@@ -145,11 +145,15 @@ async fn actions_that_do_not_apply_answer_409_and_change_nothing() {
     let s = start(None).await;
     let act = |id: &str, action: &str| format!("/api/v1/sweeps/{id}/{action}");
 
-    // A finished sweep with nothing in flight: every action is refused, the state stays.
+    // A finished sweep with nothing in flight: stopping it again changes nothing (as
+    // pausing a paused one), every other action is refused, the state stays.
     let done = s.sweep(SOURCE).await;
-    let (status, _) = s.post(&act(&done, "stop"), json!({})).await;
-    assert_eq!(status, 200);
-    for action in ["cancel", "stop", "pause", "resume"] {
+    for _ in 0..2 {
+        let (status, body) = s.post(&act(&done, "stop"), json!({})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["state"], "finished");
+    }
+    for action in ["cancel", "pause", "resume"] {
         let (status, body) = s.post(&act(&done, action), json!({})).await;
         assert_eq!(status, 409, "{action}: {body}");
         let message = body["error"].as_str().unwrap();
@@ -174,10 +178,16 @@ async fn actions_that_do_not_apply_answer_409_and_change_nothing() {
         .await;
     assert_eq!(hb["stop"], true);
 
-    // A cancelled sweep: every action is refused.
+    // A cancelled sweep: stopping it changes nothing, every other action is refused.
     let cancelled = s.sweep(&SOURCE.replace("t.py", "v.py")).await;
     s.post(&act(&cancelled, "cancel"), json!({})).await;
-    for action in ["cancel", "stop", "pause", "resume"] {
+    let (status, body) = s.post(&act(&cancelled, "stop"), json!({})).await;
+    assert_eq!(
+        (status, &body["state"]),
+        (200, &json!("cancelled")),
+        "{body}"
+    );
+    for action in ["cancel", "pause", "resume"] {
         let (status, body) = s.post(&act(&cancelled, action), json!({})).await;
         assert_eq!(status, 409, "{action}: {body}");
     }

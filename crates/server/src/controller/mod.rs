@@ -1197,10 +1197,13 @@ impl Controller {
     /// The change is conditional on the state the action was decided from, so an action never
     /// overwrites a state another request (or server) set meanwhile (a sweep finishing on its
     /// own is not turned into a cancelled one): when the state moved, the action is decided
-    /// again from the new one. Pausing a paused sweep or resuming a running one changes
-    /// nothing. `cancel` on a finished sweep whose runs are still in flight (after `stop`)
-    /// tells those runs to stop and leaves the sweep `finished`. Every other action on a
-    /// finished or cancelled sweep is a `409` that says why.
+    /// again from the new one. Pausing a paused sweep, resuming a running one, and stopping
+    /// a sweep that has ended (finished or cancelled: it hands out no more runs, which is
+    /// all `stop` asks; so a script or an `optimize` callback may stop a sweep more than
+    /// once, as Optuna's `study.stop()`) change nothing. `cancel` on a finished sweep whose
+    /// runs are still in flight (after `stop`) tells those runs to stop and leaves the sweep
+    /// `finished`. Every other action on a finished or cancelled sweep is a `409` that says
+    /// why.
     pub async fn act(&self, sweep_id: &str, action: SweepAction) -> Result<SweepRow, ControlError> {
         for _ in 0..ACT_ATTEMPTS {
             let sweep = self.sweep(sweep_id).await?;
@@ -1213,7 +1216,10 @@ impl Controller {
             };
             let next = match (action, state) {
                 (SweepAction::Pause, SweepState::Paused)
-                | (SweepAction::Resume, SweepState::Running) => return Ok(sweep),
+                | (SweepAction::Resume, SweepState::Running)
+                | (SweepAction::Stop, SweepState::Finished | SweepState::Cancelled) => {
+                    return Ok(sweep)
+                }
                 (SweepAction::Pause, SweepState::Running) => Some(SweepState::Paused),
                 (SweepAction::Resume, SweepState::Paused) => Some(SweepState::Running),
                 (SweepAction::Stop, SweepState::Running | SweepState::Paused) => {
@@ -1236,7 +1242,7 @@ impl Controller {
                 }
                 (_, SweepState::Finished | SweepState::Cancelled) => {
                     return Err(refuse(
-                        "; a sweep that has ended hands out no more runs and cannot be paused, resumed or stopped",
+                        "; a sweep that has ended hands out no more runs and cannot be paused or resumed",
                     ))
                 }
             };
