@@ -12,6 +12,7 @@ KeyboardInterrupt. The server's warnings about a new sweep's config are emitted 
 import collections.abc
 import contextlib
 import json
+import math
 import numbers
 import os
 import secrets
@@ -282,7 +283,7 @@ class Trial(_HistoryReader):
         self.config = Config(run.get("config") or {})
         self.suggestion = run.get("suggestion")
         self.state = run.get("state")
-        self.value = run.get("metric")
+        self.value = self._value_of(run)
         self.data = run
         self.created_at = _iso_time(run.get("created_ms"))
         server = getattr(self._transport, "server", None)
@@ -314,10 +315,28 @@ class Trial(_HistoryReader):
         summary and the whole answer."""
         self.data = run
         self.state = run.get("state", self.state)
-        self.value = run.get("metric")
         self.summary = dict(run.get("summary") or self.summary)
+        self.value = self._value_of(run)
         if isinstance(self.value, (int, float)):
             self._best_seen = self.value
+
+    def _value_of(self, run):
+        """``value`` from the server's record ``run``: its metric; for a trial of a
+        multi-objective sweep, the dict of each objective's final value (the run's summary,
+        what was told), the values its front is made of, None for an objective it has none
+        of."""
+        config = self.sweep.data.get("config") if self.sweep is not None else None
+        listed = config.get("metrics") if isinstance(config, dict) else None
+        if not (isinstance(listed, list) and len(listed) > 1):
+            return run.get("metric")
+        summary = run.get("summary") or {}
+        values = {}
+        for objective in listed:
+            value = summary.get(objective.get("name"))
+            finite = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                      and math.isfinite(value))
+            values[objective.get("name")] = value if finite else None
+        return values
 
     def _maximize(self):
         metric = self.sweep.metric if self.sweep is not None else None

@@ -727,6 +727,13 @@ class RealServerTests(RealServerCase):
         for r in front["runs"]:
             self.assertEqual(tuple(r["values"]), told[r["number"]])
         self.assertIsNone(sweep.best())
+        # Read back, a trial's value is the dict of each objective's final value, as told
+        # (not the best value its first objective ever reached).
+        extra = sweep.trials()[0]
+        for trial in sweep.trials():
+            a, b = told[trial.number]
+            self.assertEqual(trial.value, {"a": a, "b": b})
+        self.assertIsInstance(extra.value, dict)
     def test_tell_and_ask_loop_runs_to_the_cap(self):
         sweep = hyperdial.Sweep.create(
             {"method": "random", "metric": {"name": "loss", "goal": "minimize"}, "run_cap": 6,

@@ -122,6 +122,17 @@ fn best_prints_the_pareto_front_of_a_two_objective_sweep() {
     );
     let expected = non_dominated(runs);
     assert!(!expected.is_empty());
+    // The table shows each objective's final value, the values the front is made of, not
+    // one "metric" (the first objective's best value) in their place.
+    let table = String::from_utf8_lossy(&s.run(&["runs", &id, "--db", db]).stdout).to_string();
+    let header: Vec<&str> = table
+        .lines()
+        .find(|l| l.contains("state"))
+        .unwrap()
+        .trim_matches(|c: char| c == '│' || c.is_whitespace())
+        .split_whitespace()
+        .collect();
+    assert_eq!(header[..6], ["#", "run", "state", "a", "b", "x"], "{table}");
     let listing = String::from_utf8_lossy(&s.run(&["sweeps", "--db", db]).stdout).to_string();
     assert!(
         listing.contains(&format!("front of {}", expected.len())),

@@ -258,13 +258,27 @@ pub async fn runs(
         .flatten()
         .filter_map(|p| p["name"].as_str().map(str::to_string))
         .collect();
-    let metric = sw["metric"]["name"]
-        .as_str()
-        .unwrap_or("metric")
-        .to_string();
+    // A multi-objective sweep shows each objective's final value (the run's summary), the
+    // values its front is made of; other sweeps their metric (the best value it reached).
+    let objectives: Vec<String> = sw["config"]["metrics"]
+        .as_array()
+        .filter(|m| m.len() > 1)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["name"].as_str().map(str::to_string))
+        .collect();
+    let value_columns = if objectives.is_empty() {
+        vec![sw["metric"]["name"]
+            .as_str()
+            .unwrap_or("metric")
+            .to_string()]
+    } else {
+        objectives.clone()
+    };
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY);
-    let mut header = vec!["#".to_string(), "run".into(), "state".into(), metric];
+    let mut header = vec!["#".to_string(), "run".into(), "state".into()];
+    header.extend(value_columns);
     header.extend(params.iter().cloned());
     header.extend(["time".to_string(), "note".into()]);
     t.set_header(header);
@@ -278,8 +292,13 @@ pub async fn runs(
             number,
             r["id"].as_str().unwrap_or("").to_string(),
             r["state"].as_str().unwrap_or("").to_string(),
-            fmt_metric(&r["metric"]),
         ];
+        if objectives.is_empty() {
+            row.push(fmt_metric(&r["metric"]));
+        }
+        for name in &objectives {
+            row.push(fmt_metric(&r["summary"][name]));
+        }
         for p in &params {
             row.push(match &r["params"][p] {
                 Value::String(s) => s.clone(),
