@@ -646,6 +646,29 @@ impl Validator {
             );
         }
 
+        // W&B's bayes goes on to `run_cap`, repeating configurations; hyperdial's ends once
+        // every configuration of a finite space has run, unless told to repeat.
+        if let (Some(Method::Bayes | Method::Tpe), Some(cap), false) =
+            (method, run_cap, allow_repeats)
+        {
+            if let Ok(size) = crate::grid::grid_size(&parameters) {
+                if u128::from(cap) > size {
+                    let name = method.map(Method::as_str).unwrap_or_default();
+                    self.warning(
+                        "run_cap",
+                        top.get("run_cap").map(|n| n.location),
+                        format!(
+                            "`run_cap: {cap}` is more than the {size} configurations of this \
+                             space: `{name}` runs each once, so the sweep ends after {size} runs \
+                             (W&B's bayes would go on to {cap}, repeating configurations)"
+                        ),
+                        "add `allow_repeats: true` to run up to run_cap (repeats measure the \
+                         noise), or lower run_cap",
+                    );
+                }
+            }
+        }
+
         Some(SweepConfig {
             name,
             description,

@@ -1120,6 +1120,40 @@ fn run_time_limit_is_a_duration_and_absent_by_default() {
     );
 }
 
+/// A `run_cap` beyond a finite space that bayes or tpe runs once each is warned about at
+/// `run_cap` (W&B's bayes would repeat up to it); not with `allow_repeats`, not for a grid
+/// (W&B's grid ends there too), not for a cap within the space.
+#[test]
+fn a_run_cap_beyond_a_finite_space_that_runs_once_each_is_warned_about() {
+    let lists = "parameters: {a: {values: [1, 2, 3]}, b: {values: [x, y]}}\n";
+    let warned = |text: &str| {
+        ok(text)
+            .warnings
+            .iter()
+            .filter(|w| w.path == "run_cap")
+            .map(|w| (w.location.map_or(0, |l| l.line), w.message.clone()))
+            .collect::<Vec<_>>()
+    };
+    for method in ["bayes", "tpe"] {
+        let said = warned(&format!(
+            "method: {method}\nmetric: {{name: m}}\nrun_cap: 10\n{lists}"
+        ));
+        assert_eq!(said.len(), 1, "{method}: {said:?}");
+        assert_eq!(said[0].0, 3);
+        assert!(
+            said[0].1.contains("more than the 6 configurations")
+                && said[0].1.contains(&format!("`{method}` runs each once")),
+            "{said:?}"
+        );
+    }
+    let bayes = "method: bayes\nmetric: {name: m}\n";
+    assert!(warned(&format!("{bayes}run_cap: 10\nallow_repeats: true\n{lists}")).is_empty());
+    assert!(warned(&format!("{bayes}run_cap: 6\n{lists}")).is_empty());
+    assert!(warned(&format!("method: grid\nrun_cap: 10\n{lists}")).is_empty());
+    let continuous = "parameters: {lr: {min: 0.0, max: 1.0}}\n";
+    assert!(warned(&format!("{bayes}run_cap: 10\n{continuous}")).is_empty());
+}
+
 #[test]
 fn expected_runs_are_the_finite_space_capped_by_run_cap() {
     let expected = |text: &str| ok(text).config.expected_runs();
