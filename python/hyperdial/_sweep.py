@@ -185,6 +185,21 @@ def _finite_or_none(value, what):
 
 # For each of Optuna's define-by-run calls: the call, the same parameter in a sweep config,
 # and its name (the message of ``Trial.__getattr__``).
+# Optuna's study attributes, and what stands for each on a hyperdial Sweep (the message of
+# ``Sweep.__getattr__``).
+_STUDY_ATTRIBUTES = {
+    "best_trial": "sweep.best() is the best trial (a Trial), None before any result",
+    "best_value": "sweep.best().value is the best trial's metric",
+    "best_params": "sweep.best().params are the best trial's parameters",
+    "best_trials": "a multi-objective sweep's front is `hyperdial best SWEEP` (GET "
+                   "/api/v1/sweeps/{id}/front); each trial's value there is a dict",
+    "trials_dataframe": "sweep.trials() lists every trial; `hyperdial export SWEEP --format "
+                        "csv` writes them as a table pandas reads",
+    "get_trials": "sweep.trials() lists every trial, by number",
+    "direction": "sweep.metric is {\"name\", \"goal\"} (goal: minimize or maximize)",
+    "study_name": "sweep.name is the sweep's name, sweep.id its id",
+}
+
 _SUGGEST_EXAMPLES = {
     "suggest_float": ('suggest_float("lr", 1e-5, 1e-1, log=True)',
                       "lr: {distribution: log_uniform_values, min: 1e-5, max: 0.1}", "lr"),
@@ -308,6 +323,10 @@ class Trial(_HistoryReader):
                 "created, in its config (Optuna's %s is parameters: {%s}), and the objective "
                 "reads the value the trial holds: trial.params[\"%s\"] or trial.config.%s "
                 "(docs/python.md, \"Coming from Optuna\")" % (name, optuna, ours, key, key))
+        if name == "values":
+            raise AttributeError(
+                "a hyperdial Trial has no values (Optuna's trial.values): trial.value is the "
+                "metric, and for a multi-objective sweep the dict of each objective's value")
         raise AttributeError("%r object has no attribute %r" % (type(self).__name__, name))
 
     def _update(self, run):
@@ -465,6 +484,15 @@ class Sweep(_Closable):
 
     #: The class of the runs this sweep gives (:meth:`trials`, :meth:`best`, ...).
     _trial_class = Trial
+
+    def __getattr__(self, name):
+        # Called only for a name the sweep does not have: Optuna's study attributes say what
+        # stands for them here.
+        said = _STUDY_ATTRIBUTES.get(name)
+        if said is not None:
+            raise AttributeError("a hyperdial Sweep has no %s (Optuna's study.%s): %s "
+                                 "(docs/python.md, \"Coming from Optuna\")" % (name, name, said))
+        raise AttributeError("%r object has no attribute %r" % (type(self).__name__, name))
 
     def __init__(self, data, server=None, token=None, _transport=None):
         """Use :meth:`create` or :meth:`get`. (``_transport``: the connection of the

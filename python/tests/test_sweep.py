@@ -146,6 +146,21 @@ class AskTellTests(SweepTestCase):
             self.assertIn("Optuna's %s(" % call, said)
             self.assertIn(ours, said)
 
+    def test_optunas_study_attributes_say_what_stands_for_them(self):
+        sweep = self.create()
+        for name, ours in [("best_trial", "sweep.best()"), ("best_value", "sweep.best().value"),
+                           ("best_params", "sweep.best().params"),
+                           ("trials_dataframe", "hyperdial export")]:
+            with self.assertRaises(AttributeError) as caught:
+                getattr(sweep, name)
+            said = str(caught.exception)
+            self.assertIn("Optuna's study.%s" % name, said)
+            self.assertIn(ours, said)
+        self.assertFalse(hasattr(sweep, "no_such_thing"))
+        with self.assertRaises(AttributeError) as caught:
+            sweep.ask().values
+        self.assertIn("trial.value", str(caught.exception))
+
     def test_a_claim_sends_one_key_on_each_retry_and_a_new_one_for_the_next_claim(self):
         sweep = self.create()
         # Two failed attempts (the server may have stored the trial each time): the retries
