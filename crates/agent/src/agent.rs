@@ -148,6 +148,12 @@ pub const CRASH_LOOP_WINDOW: Duration = Duration::from_secs(60);
 /// the server's cap (30 s) and the idle limits of common proxies.
 pub const CLAIM_WAIT: Duration = Duration::from_secs(20);
 
+/// How long a claim is held open by the server before the agent says it waits
+/// ([`Event::Waiting`]): the server holds a claim only while nothing can start (a paused
+/// sweep, its last runs in flight elsewhere), so a user reading the log learns of the wait
+/// in seconds, not when the server's wait of [`CLAIM_WAIT`] ends.
+const WAIT_NOTICE: Duration = Duration::from_secs(3);
+
 /// Settings of [`run_agent`].
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
@@ -448,22 +454,35 @@ pub async fn run_agent(
             break;
         }
         // A claim may be held open by the server for up to `claim_wait`: any shutdown level
-        // (claim no more) ends the wait.
-        let claim = tokio::select! {
-            claim = client.claim_waiting(&opts.sweep, &agent, opts.claim_wait) => match claim {
-                Ok(claim) => claim,
-                Err(err) if err.is_auth() => {
-                    return Err(AgentError::TokenRefused {
-                        error: err,
-                        sync: crate::supervise::sync_command(
-                            Some(&state_dir.join("offline")),
-                            &opts.hints.sync,
-                        ),
-                    })
+        // (claim no more) ends the wait. One held for `WAIT_NOTICE` is said to wait at once
+        // (a paused sweep), not only when the server's wait ends.
+        let claiming = client.claim_waiting(&opts.sweep, &agent, opts.claim_wait);
+        tokio::pin!(claiming);
+        let notice = tokio::time::sleep(WAIT_NOTICE);
+        tokio::pin!(notice);
+        let answer = loop {
+            tokio::select! {
+                claim = &mut claiming => break Some(claim),
+                () = &mut notice, if !waiting => {
+                    waiting = true;
+                    let _ = events.send(Event::Waiting);
                 }
-                Err(err) => return Err(err.into()),
-            },
-            () = wait_level(&mut shutdown, 1) => break,
+                () = wait_level(&mut shutdown, 1) => break None,
+            }
+        };
+        let claim = match answer {
+            None => break,
+            Some(Ok(claim)) => claim,
+            Some(Err(err)) if err.is_auth() => {
+                return Err(AgentError::TokenRefused {
+                    error: err,
+                    sync: crate::supervise::sync_command(
+                        Some(&state_dir.join("offline")),
+                        &opts.hints.sync,
+                    ),
+                })
+            }
+            Some(Err(err)) => return Err(err.into()),
         };
         let run = match claim {
             Claim::Run(run) => run,

@@ -345,6 +345,40 @@ async fn a_claim_the_server_held_open_is_asked_again_without_polling() {
     assert_eq!(s.mock.lock().claim_waits.len(), 5);
 }
 
+/// A claim the server holds (a paused sweep) is said to wait within seconds, while it is
+/// still held, not only when the server's wait of 20 s ends: a user reading the agent's log
+/// learns why nothing runs.
+#[tokio::test]
+async fn a_claim_held_open_is_said_to_wait_while_it_is_held() {
+    let state = MockState {
+        waits: 1,
+        long_poll: true,
+        hold_ms: 120_000,
+        ..sweep_state(SOURCE, params(1))
+    };
+    let s = setup(state, "exit 0").await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (stop, shutdown) = watch::channel(0u8);
+    let agent = tokio::spawn(run_agent(s.opts.clone(), tx, shutdown));
+    let waited = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(event) = rx.recv().await {
+            if event == Event::Waiting {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(waited, Ok(true), "no Waiting while the claim was held");
+    assert_eq!(s.mock.lock().claims, 0, "the claim is still held");
+    stop.send(1).unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(30), agent).await;
+    assert!(
+        ended.is_ok(),
+        "the agent did not stop while its claim was held"
+    );
+}
+
 #[tokio::test]
 async fn claim_wait_zero_turns_the_long_poll_off() {
     let state = MockState {

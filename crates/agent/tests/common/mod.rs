@@ -58,6 +58,9 @@ pub struct MockState {
     pub token: Option<String>,
     /// Answer 404 to every request about a run, as a server on another database does.
     pub forget_runs: bool,
+    /// With `long_poll`, hold each claim answered 204 this long first, as a server whose
+    /// sweep is paused does (ms).
+    pub hold_ms: u64,
 }
 
 /// One run as the mock saw it.
@@ -208,37 +211,46 @@ async fn claim(
     h: HeaderMap,
     b: Bytes,
 ) -> Response {
+    let (answer, hold) = claim_now(&s, &id, &h, &b);
+    tokio::time::sleep(std::time::Duration::from_millis(hold)).await;
+    answer
+}
+
+/// The claim's answer, and how long to hold it first (ms).
+fn claim_now(s: &Shared, id: &str, h: &HeaderMap, b: &Bytes) -> (Response, u64) {
     let mut st = s.lock().unwrap();
-    let key = body(&b)
+    let key = body(b)
         .get("claim_key")
         .and_then(Value::as_str)
         .map(str::to_string);
     st.claim_keys.push(key);
-    if let Some(r) = gate(&mut st, format!("POST claim {id}"), &h) {
-        return r;
+    if let Some(r) = gate(&mut st, format!("POST claim {id}"), h) {
+        return (r, 0);
     }
-    if body(&b).get("agent").and_then(Value::as_str).is_none() {
-        return err(StatusCode::BAD_REQUEST, "no agent");
+    if body(b).get("agent").and_then(Value::as_str).is_none() {
+        return (err(StatusCode::BAD_REQUEST, "no agent"), 0);
     }
-    let wait_ms = body(&b).get("wait_ms").and_then(Value::as_u64);
+    let wait_ms = body(b).get("wait_ms").and_then(Value::as_u64);
     st.claim_waits.push(wait_ms);
     if st.waits > 0 {
         st.waits -= 1;
         let mut answer = StatusCode::NO_CONTENT.into_response();
+        let mut hold = 0;
         if st.long_poll && wait_ms.is_some_and(|w| w > 0) {
             answer.headers_mut().insert(
                 hyperdial_wire::api::WAITED_HEADER,
                 axum::http::HeaderValue::from(wait_ms.unwrap_or(0)),
             );
+            hold = st.hold_ms;
         }
-        return answer;
+        return (answer, hold);
     }
     let Some(params) = st.queue.pop_front() else {
-        return (
+        let gone = (
             StatusCode::GONE,
             Json(json!({"error": "the sweep is finished", "state": "finished"})),
-        )
-            .into_response();
+        );
+        return (gone.into_response(), 0);
     };
     st.claims += 1;
     let number = st.claims;
@@ -248,7 +260,7 @@ async fn claim(
         "params": params, "config": {}, "metric": null, "error": null,
     });
     rec(&mut st, &run_id).run = run.clone();
-    Json(json!({ "run": run })).into_response()
+    (Json(json!({ "run": run })).into_response(), 0)
 }
 
 async fn create_run(State(s): State<Shared>, h: HeaderMap, b: Bytes) -> Response {
