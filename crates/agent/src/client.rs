@@ -905,13 +905,15 @@ impl Client {
                 Err(err) => Failure::Transport(error_chain(&err)),
             };
             let elapsed = started.elapsed();
-            if elapsed + backoff > self.retry_budget {
+            // The last pause is cut to end with the budget, and one more try is made then:
+            // the whole budget is spent retrying, as the messages say.
+            if elapsed >= self.retry_budget {
                 return Err(match failure {
                     Failure::Status(answer) => status_error(&method, path, &answer),
                     Failure::Transport(message) => ClientError::Unreachable {
                         url: base.clone(),
                         message,
-                        seconds: elapsed.as_secs_f64().ceil() as u64,
+                        seconds: elapsed.as_secs_f64().round() as u64,
                     },
                 });
             }
@@ -931,7 +933,7 @@ impl Client {
                 }
             }
             tokio::select! {
-                () = tokio::time::sleep(backoff) => {}
+                () = tokio::time::sleep(backoff.min(self.retry_budget - elapsed)) => {}
                 () = deadline_passed(&mut hurry) => return Err(shutting_down()),
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);

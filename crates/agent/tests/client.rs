@@ -251,6 +251,20 @@ async fn unreachable_server_gives_up_after_the_budget() {
     assert!(err
         .to_string()
         .starts_with(&format!("cannot reach the hyperdial server at {url}: ")));
+    // The whole budget is spent retrying (the last pause is cut to end with it), so the
+    // message's "retrying for N s" is the budget, not the time before the last full pause.
+    let client = Client::new(&url, None).with_retry_budget(Duration::from_secs(3));
+    let started = Instant::now();
+    let err = client.heartbeat("r1").await.unwrap_err();
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        err.to_string().contains("gave up after retrying for 3 s"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
