@@ -229,16 +229,17 @@ try {
   });
 
   await check("a sweep action the server refuses shows its message; an ended sweep offers none", async () => {
-    // Keep the page stale (no live events) so it still offers `stop` after the sweep ended.
+    // Keep the page stale (no live events) so it still offers `pause` after the sweep ended
+    // (pausing an ended sweep is refused; stopping one changes nothing and is not).
     await page.route("**/api/v1/events*", (route) => route.abort());
     const before = errors.length;
     await page.goto(`${base}/sweeps/${sweepId}`);
-    await page.waitForSelector(".title-row button.a-stop:not([disabled])");
+    await page.waitForSelector(".title-row button.a-pause:not([disabled])");
     await api("POST", `/api/v1/sweeps/${sweepId}/cancel`);
-    await page.click(".title-row button.a-stop");
+    await page.click(".title-row button.a-pause");
     await page.waitForFunction(() => document.querySelector("#action-error")?.textContent, null, { timeout: 10_000 });
     const shown = await page.locator("#action-error").innerText();
-    const refused = await api("POST", `/api/v1/sweeps/${sweepId}/stop`);
+    const refused = await api("POST", `/api/v1/sweeps/${sweepId}/pause`);
     assert(refused.status === 409 && shown.includes(refused.body.error), `${shown} / ${JSON.stringify(refused)}`);
     await page.unroute("**/api/v1/events*");
     // The refused request and the blocked event stream are expected network errors.
