@@ -951,14 +951,9 @@ impl Client {
             return;
         }
         *since = Some(since_when);
-        let why = match failure {
-            Failure::Status(answer) => format!("it answers {}", answer.status),
-            Failure::Transport(message) => message.clone(),
-        };
         tracing::warn!(
-            "the hyperdial server at {} does not answer ({why}); retrying each request for up to {} s (runs in flight go on)",
-            self.base_url(),
-            self.retry_budget.as_secs()
+            "{}",
+            outage_message(self.base_url(), failure, self.retry_budget)
         );
     }
 
@@ -1160,6 +1155,30 @@ fn bad_answer(method: Method, path: &str, message: &str) -> ClientError {
         path: path.to_string(),
         message: message.to_string(),
     }
+}
+
+/// What the agent says once when an outage begins: the server, what is wrong (it does not
+/// answer; or it answers `5xx`, with the server's own words, which say why and what to do:
+/// its database is down, the disk is full) and how long each request is retried.
+fn outage_message(base: &str, failure: &Failure, budget: Duration) -> String {
+    let (what, why) = match failure {
+        Failure::Status(answer) => {
+            let said = match status_error(&Method::GET, "", answer) {
+                ClientError::Status { message, .. } => message,
+                other => other.to_string(),
+            };
+            (
+                "cannot serve requests now",
+                format!("it answers {}: {said}", answer.status.as_u16()),
+            )
+        }
+        Failure::Transport(message) => ("does not answer", message.clone()),
+    };
+    format!(
+        "the hyperdial server at {base} {what} ({why}); retrying each request for up to {} s \
+         (runs in flight go on)",
+        budget.as_secs()
+    )
 }
 
 fn status_error(method: &Method, path: &str, answer: &Answer) -> ClientError {
@@ -1509,6 +1528,37 @@ mod tests {
             seconds: 1,
         };
         assert!(unreachable.is_kept() && !unreachable.is_auth());
+    }
+
+    #[test]
+    fn an_outage_message_quotes_a_server_that_answers_5xx() {
+        let answer = Answer {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            body: br#"{"error": "the database disk is full: free space on the volume"}"#.to_vec(),
+            ..Default::default()
+        };
+        let said = outage_message(
+            "http://h:1",
+            &Failure::Status(answer),
+            Duration::from_secs(60),
+        );
+        assert_eq!(
+            said,
+            "the hyperdial server at http://h:1 cannot serve requests now (it answers 503: the \
+             database disk is full: free space on the volume); retrying each request for up to \
+             60 s (runs in flight go on)"
+        );
+        let said = outage_message(
+            "http://h:1",
+            &Failure::Transport("connection refused".into()),
+            Duration::from_secs(5),
+        );
+        assert!(
+            said.starts_with(
+                "the hyperdial server at http://h:1 does not answer (connection refused)"
+            ),
+            "{said}"
+        );
     }
 
     #[test]

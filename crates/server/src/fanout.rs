@@ -715,7 +715,7 @@ mod pg_tests {
         assert_eq!(metrics.data["truncated"], true);
 
         // A pause: the other server's subscribers get the whole sweep, paused.
-        let paused = c2
+        let (paused, _) = c2
             .act(&sweep.id, crate::controller::SweepAction::Pause)
             .await
             .unwrap();

@@ -364,19 +364,25 @@ async fn sweep_action(
     match post {
         SweepPost::Claim => claim::claim(&s, &id, optional_body::<ClaimRequest>(&body)?).await,
         SweepPost::Act(act) => {
-            let row = c.act(&id, act).await?;
+            let (row, changed) = c.act(&id, act).await?;
             let view = views::sweep(c, &row).await?;
-            c.events.publish("sweep", Some(&id), &view);
-            let done = match act {
-                SweepAction::Pause => "paused",
-                SweepAction::Resume => "resumed",
-                SweepAction::Stop => "stopped (runs in flight finish)",
-                SweepAction::Cancel => "cancelled (its running runs are told to stop)",
+            let said = if changed {
+                c.events.publish("sweep", Some(&id), &view);
+                let done = match act {
+                    SweepAction::Pause => "paused",
+                    SweepAction::Resume => "resumed",
+                    SweepAction::Stop => "stopped (runs in flight finish)",
+                    SweepAction::Cancel => "cancelled (its running runs are told to stop)",
+                };
+                format!("sweep {id} {done}")
+            } else {
+                format!(
+                    "sweep {id} was already {}: {} changed nothing",
+                    row.state,
+                    act.as_str()
+                )
             };
-            Ok(Action::mark(
-                Json(view).into_response(),
-                format!("sweep {id} {done}"),
-            ))
+            Ok(Action::mark(Json(view).into_response(), said))
         }
         SweepPost::Runs => repeats::queue(&s, &id, &body)
             .await

@@ -1204,7 +1204,14 @@ impl Controller {
     /// runs are still in flight (after `stop`) tells those runs to stop and leaves the sweep
     /// `finished`. Every other action on a finished or cancelled sweep is a `409` that says
     /// why.
-    pub async fn act(&self, sweep_id: &str, action: SweepAction) -> Result<SweepRow, ControlError> {
+    ///
+    /// Returns the sweep, and whether the action changed anything (`false` for the actions
+    /// above that change nothing), so that what is logged is what happened.
+    pub async fn act(
+        &self,
+        sweep_id: &str,
+        action: SweepAction,
+    ) -> Result<(SweepRow, bool), ControlError> {
         for _ in 0..ACT_ATTEMPTS {
             let sweep = self.sweep(sweep_id).await?;
             let state = sweep.state;
@@ -1218,7 +1225,7 @@ impl Controller {
                 (SweepAction::Pause, SweepState::Paused)
                 | (SweepAction::Resume, SweepState::Running)
                 | (SweepAction::Stop, SweepState::Finished | SweepState::Cancelled) => {
-                    return Ok(sweep)
+                    return Ok((sweep, false))
                 }
                 (SweepAction::Pause, SweepState::Running) => Some(SweepState::Paused),
                 (SweepAction::Resume, SweepState::Paused) => Some(SweepState::Running),
@@ -1261,7 +1268,7 @@ impl Controller {
                     .request_stop_for_sweep(sweep_id, RunState::Cancelled.as_str())
                     .await?;
             }
-            return self.sweep(sweep_id).await;
+            return Ok((self.sweep(sweep_id).await?, true));
         }
         Err(ControlError::conflict(format!(
             "sweep {sweep_id} kept changing state during `{}`; try again",
