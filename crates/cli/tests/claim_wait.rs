@@ -285,6 +285,25 @@ async fn shutdown_answers_parked_claims_at_once_and_a_gone_client_claims_nothing
     assert_eq!(got.status, 200, "{got:?}");
     assert_eq!(got.body["run"]["number"], 1);
 
+    // An open dashboard's live event stream, which never ends by itself: SIGTERM ends it
+    // too, so it does not hold the shutdown for the server's grace period.
+    let mut events = server
+        .http
+        .get(format!("{}/api/v1/events", server.url))
+        .send()
+        .await
+        .unwrap();
+    let hello = events.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&hello).contains("hello"));
+    let stream = tokio::spawn(async move {
+        while let Some(chunk) = events.chunk().await.transpose() {
+            if chunk.is_err() {
+                return false;
+            }
+        }
+        true
+    });
+
     // The grid is spent and its run in flight: the next claim parks until SIGTERM, which
     // answers it at once, without the header (the client falls back to its poll).
     let held = claim(&server, &sweep, Some(30_000));
@@ -297,10 +316,16 @@ async fn shutdown_answers_parked_claims_at_once_and_a_gone_client_claims_nothing
     assert!(killed.success());
     let held = held.await.unwrap();
     assert_eq!((held.status, held.waited_ms), (204, None), "{held:?}");
+    assert!(stream.await.unwrap(), "the event stream was cut, not ended");
     let status = blocking(move || {
         let status = server.child.wait().unwrap();
         (status, server)
     })
     .await;
     assert!(status.0.success(), "{:?}", status.0);
+    let logged: Vec<String> = status.1.log.try_iter().collect();
+    assert!(
+        !logged.iter().any(|l| l.contains("requests still open")),
+        "{logged:?}"
+    );
 }

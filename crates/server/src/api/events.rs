@@ -98,6 +98,8 @@ pub struct Bus {
     tx: broadcast::Sender<Arc<Event>>,
     fanout: Option<Arc<dyn Fanout>>,
     claims: Arc<ClaimWaits>,
+    /// `true` once the server shuts down: every live stream ends then ([`Bus::close_streams`]).
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for Bus {
@@ -123,6 +125,7 @@ impl Bus {
             tx: broadcast::channel(CAPACITY).0,
             fanout: None,
             claims: Arc::default(),
+            closing: Arc::new(tokio::sync::watch::channel(false).0),
         }
     }
 
@@ -205,6 +208,13 @@ impl Bus {
     pub fn subscribers(&self) -> usize {
         self.tx.receiver_count()
     }
+
+    /// End every live event stream, now and from now on: at shutdown, so that an open
+    /// dashboard (whose stream never ends by itself) does not hold the server for its grace
+    /// period. The dashboard reconnects to the next server that answers.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
 }
 
 #[derive(Deserialize)]
@@ -252,7 +262,7 @@ pub(crate) async fn events(
         },
     );
     let first = stream::once(async move { Ok::<_, Infallible>(hello) });
-    let rest = live(rx, filter);
+    let rest = live(rx, filter, bus.closing.subscribe());
     Sse::new(futures_util::StreamExt::chain(first, rest))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
@@ -261,31 +271,39 @@ pub(crate) async fn events(
 fn live(
     rx: broadcast::Receiver<Arc<Event>>,
     filter: Option<String>,
+    closing: tokio::sync::watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
-    stream::unfold((rx, filter), |(mut rx, filter)| async move {
-        loop {
-            match rx.recv().await {
-                Ok(ev) => {
-                    let wanted = match (&filter, &ev.sweep) {
-                        (None, _) => true,
-                        // A resync without a sweep concerns every subscriber.
-                        (Some(_), None) if ev.kind == "resync" => true,
-                        (Some(f), Some(s)) => f == s,
-                        (Some(_), None) => false,
-                    };
-                    if wanted {
-                        let out = sse_event(ev.kind, &ev.data);
-                        return Some((Ok(out), (rx, filter)));
+    stream::unfold(
+        (rx, filter, closing),
+        |(mut rx, filter, mut closing)| async move {
+            loop {
+                let received = tokio::select! {
+                    received = rx.recv() => received,
+                    _ = closing.wait_for(|closed| *closed) => return None,
+                };
+                match received {
+                    Ok(ev) => {
+                        let wanted = match (&filter, &ev.sweep) {
+                            (None, _) => true,
+                            // A resync without a sweep concerns every subscriber.
+                            (Some(_), None) if ev.kind == "resync" => true,
+                            (Some(f), Some(s)) => f == s,
+                            (Some(_), None) => false,
+                        };
+                        if wanted {
+                            let out = sse_event(ev.kind, &ev.data);
+                            return Some((Ok(out), (rx, filter, closing)));
+                        }
                     }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        let out = sse_event("resync", &Resync { missed: n });
+                        return Some((Ok(out), (rx, filter, closing)));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
                 }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    let out = sse_event("resync", &Resync { missed: n });
-                    return Some((Ok(out), (rx, filter)));
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
             }
-        }
-    })
+        },
+    )
 }
 
 /// The `metrics` event of a batch: the run after it and the batch's newest points, with the
@@ -366,7 +384,11 @@ mod tests {
     #[tokio::test]
     async fn a_resync_reaches_subscribers_of_every_sweep() {
         let bus = Bus::new();
-        let mut one = Box::pin(live(bus.subscribe(), Some("s1".into())));
+        let mut one = Box::pin(live(
+            bus.subscribe(),
+            Some("s1".into()),
+            bus.closing.subscribe(),
+        ));
         bus.deliver("run_created", Some("s2"), json!({"id": "r"}));
         bus.deliver(
             "resync",
