@@ -51,7 +51,9 @@ struct Cli {
 /// How to reach a server.
 #[derive(Debug, Clone, Args)]
 pub struct Remote {
-    /// Server URL (default $HYPERDIAL_SERVER, else http://127.0.0.1:8337).
+    /// Server URL (else $HYPERDIAL_SERVER). With neither, commands that read results
+    /// (runs, best, export, ...) read the local store (--db), pause/resume/stop/cancel go to
+    /// the `tune` or `ui` serving this directory, and the rest use http://127.0.0.1:8337.
     #[arg(long)]
     pub server: Option<String>,
     /// API token (required by servers not on loopback). Prefer HYPERDIAL_TOKEN in the
@@ -203,6 +205,12 @@ enum Command {
         workdir: Option<PathBuf>,
     },
     /// Serve the API and the overview pages.
+    #[command(after_help = "Environment:\n  \
+        HYPERDIAL_LOG          what the log (standard error) shows, e.g. `info` for every \
+        state change and refused request (docs/api.md, \"Logs\")\n  \
+        HYPERDIAL_SQLITE_SYNC  `normal` trades a power cut's last second of acknowledged \
+        writes for speed on SQLite (docs/api.md, \"Durability of metric points\")\n  \
+        HYPERDIAL_DB, HYPERDIAL_TOKEN  as --db, --token")]
     Server {
         /// Database: a SQLite file (a path, or sqlite://PATH) or a PostgreSQL URL
         /// (postgres://USER[:PASSWORD]@HOST[:PORT]/DB); default $HYPERDIAL_DB, else

@@ -63,8 +63,8 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// A fresh short id: 8 characters of `[0-9a-z]`, prefixed by `prefix`'s first letter for runs
-/// and agents so ids are recognizable in logs.
+/// A fresh short id: `prefix` (`s` for sweeps, `r` for runs, `a` for agents), then 8 characters
+/// of `[0-9a-z]`, so ids are recognizable in logs (`sk3x9q2ab`, `r7mz0c1d4`).
 pub fn new_id(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
     let mut rng = rand::rng();

@@ -66,7 +66,7 @@ pub fn lines(sweep: &Value) -> Vec<String> {
     )];
     let b = &sweep["budget"];
     if b.is_null() {
-        out.push("no budget: the sweep ends on run_cap, its metric target, or by hand".into());
+        out.push("no budget: the sweep ends on run_cap, its metric target, once a finite space has run, or by hand".into());
         return out;
     }
     let limits = &sweep["config"]["budget"];
