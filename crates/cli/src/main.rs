@@ -1122,10 +1122,30 @@ fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
             ExitCode::from(2)
         }
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_chain(&err));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes, joined by `: ` as `{:#}` joins them, less a cause whose text the
+/// previous one already holds (sqlx's error repeats its SQLite error's text: "error returned
+/// from database: (code: 14) unable to open database file", then that error itself).
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut last = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !last.is_empty() && last.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+        last = text;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1143,6 +1163,19 @@ mod tests {
         for value in ["info", "warn,hyperdial_server::requests=info"] {
             assert!(tracing_subscriber::EnvFilter::try_new(log_filter(Some(value))).is_ok());
         }
+    }
+
+    #[test]
+    fn an_error_chain_says_a_cause_once() {
+        let inner = anyhow::anyhow!("(code: 14) unable to open database file");
+        let err = inner
+            .context("error returned from database: (code: 14) unable to open database file")
+            .context("cannot open the database x.db");
+        assert_eq!(
+            super::error_chain(&err),
+            "cannot open the database x.db: error returned from database: (code: 14) unable to \
+             open database file"
+        );
     }
 
     use super::with_port;

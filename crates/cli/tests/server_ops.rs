@@ -275,6 +275,51 @@ fn a_missing_or_empty_token_file_stops_the_server_before_it_listens() {
     }
 }
 
+/// A port already taken stops the server before it opens (creates, migrates) its database:
+/// a second server started by mistake changes no file.
+#[test]
+fn a_port_already_taken_stops_the_server_before_it_creates_its_database() {
+    let s = Scratch::new("port-taken");
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = s.run(&[
+        "server",
+        "--db",
+        "db.sqlite",
+        "--bind",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !s.dir.join("db.sqlite").exists(),
+        "the database was created"
+    );
+    drop(taken);
+    // A directory named as the database is said to be one, with the file to give instead,
+    // not reported as SQLite's I/O error.
+    std::fs::create_dir(s.dir.join("state")).unwrap();
+    let out = s.run(&[
+        "server",
+        "--db",
+        "state",
+        "--bind",
+        &format!("127.0.0.1:{}", free_port()),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "--db state: is a directory; give the database file, e.g. --db state/hyperdial.db"
+        ),
+        "{}",
+        text(&out)
+    );
+}
+
 #[test]
 fn a_weak_token_gets_a_warning_that_never_shows_it() {
     let s = Scratch::new("weak-token");

@@ -127,6 +127,14 @@ pub async fn run(args: ServerArgs) -> Result<ExitCode> {
     if !(db_wait.is_finite() && (0.0..1e6).contains(&db_wait)) {
         anyhow::bail!("--db-wait {db_wait}: expected a number of seconds, 0 or more");
     }
+    // A port already taken is said before the database is opened (or created, or
+    // migrated): a second `hyperdial server` started by mistake changes no file. The port is
+    // let go again while the database opens, so that clients are refused, not held, meanwhile.
+    drop(
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?,
+    );
     let store = open_waiting(&db, Duration::from_secs_f64(db_wait)).await?;
     // An upgrade says what it changed (a new database's schema is created silently; the log
     // at level info lists every migration either way).
@@ -369,6 +377,16 @@ const DB_RETRY_MAX: Duration = Duration::from_secs(2);
 /// waits for. Anything else fails at once.
 async fn open_waiting(db: &str, wait: Duration) -> Result<Store> {
     let shown = hyperdial_wire::redact_url(db);
+    // A SQLite database named by a directory is a mistake SQLite reports as an I/O error.
+    let file = (!db.contains("://") || db.starts_with("sqlite://"))
+        .then(|| std::path::Path::new(db.trim_start_matches("sqlite://")));
+    if let Some(dir) = file.filter(|f| f.is_dir()) {
+        anyhow::bail!(
+            "--db {}: is a directory; give the database file, e.g. --db {}",
+            dir.display(),
+            dir.join("hyperdial.db").display()
+        );
+    }
     let started = std::time::Instant::now();
     let mut pause = Duration::from_millis(100);
     let mut waited = false;
@@ -397,6 +415,16 @@ async fn open_waiting(db: &str, wait: Duration) -> Result<Store> {
                 context.push_str(&format!(
                     " (it did not accept connections within --db-wait {} s)",
                     wait.as_secs_f64()
+                ));
+            }
+            if let (Some(hyperdial_store::Fault::DiskFull), Some(file)) = (e.fault(), file) {
+                let dir = file
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(std::path::Path::new("."));
+                context.push_str(&format!(
+                    " (free space on the volume holding {}, then start it again)",
+                    dir.display()
                 ));
             }
             return Err(anyhow::Error::new(e).context(context));
