@@ -371,6 +371,20 @@ async fn runs_sort_filter_and_page() {
         })
         .count();
     assert_eq!(page["total"], expected);
+    // A misspelt parameter is a 400 naming the sweep's parameters, not an empty page.
+    for query in [
+        "range=params.lrr:0:1",
+        "in=params.opts:sgd",
+        "sort=params.nope",
+    ] {
+        let (st, e) = s.get(&format!("/api/v1/runs?sweep={id}&{query}")).await;
+        assert_eq!(st, 400, "{query}: {e}");
+        let message = e["error"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("sweep {id} has no parameter")) && message.contains("lr, "),
+            "{message}"
+        );
+    }
     let median = {
         let mut m = metrics.clone();
         m.sort_by(f64::total_cmp);

@@ -715,12 +715,52 @@ pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
     Ok(q)
 }
 
+/// Refuse a `params.NAME` in the sort or a filter of a query on sweep `sweep` that names no
+/// parameter of the sweep: a misspelt name would otherwise match no run, which reads as "no
+/// such runs" (a `400` naming the parameter, the query parameter and the sweep's parameters).
+async fn known_params(
+    controller: &crate::controller::Controller,
+    sweep: &str,
+    q: &RunQuery,
+) -> Result<(), ApiError> {
+    let Ok(config) = controller
+        .sweep(sweep)
+        .await
+        .and_then(|row| controller.config(&row))
+    else {
+        return Ok(()); // a config that no longer validates: nothing to check against
+    };
+    let names: Vec<&str> = config.parameters.iter().map(|p| p.name.as_str()).collect();
+    let fields = q
+        .sort
+        .iter()
+        .map(|f| ("sort", f))
+        .chain(q.conditions.iter().map(|c| match c {
+            RunCondition::Range { field, .. } => ("range", field),
+            RunCondition::In { field, .. } => ("in", field),
+        }));
+    for (what, field) in fields {
+        if let RunField::Param(name) = field {
+            if !names.contains(&name.as_str()) {
+                return Err(ApiError::bad_request(format!(
+                    "query parameter `{what}`: sweep {sweep} has no parameter `{}`; its \
+                     parameters are {}",
+                    name.chars().take(64).collect::<String>(),
+                    names.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `GET /api/v1/runs`: a sorted, filtered page of runs and how many match. A page longer than
 /// [`paged::PAGE`] runs is sent while it is read, [`paged::PAGE`] runs at a time.
 pub(crate) async fn list_runs(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult {
     let q = parse_runs_query(raw.as_deref().unwrap_or(""))?;
     if let Some(sweep) = &q.sweep {
         query::existing_sweep(&s.controller, runs_param("sweep"), sweep).await?;
+        known_params(&s.controller, sweep, &q).await?;
     }
     // Set and in range: `parse_runs_query` refused any other.
     let limit = q.limit.unwrap_or(DEFAULT_RUNS_LIMIT);
