@@ -858,7 +858,10 @@ class DeliveryTests(ClientTestCase):
         self.assertNotIn("within 60 s", err)
         self.assertNotIn("upload them with `hyperdial sync`", err)
 
-    def test_a_refused_token_keeps_every_point_in_the_spill_file(self):
+    def refused_mid_run(self, status):
+        """A run under an agent whose server takes 3 points, then answers ``status`` to
+        everything: returns the server and the spill directory, after checking that the
+        other 5 points and the summary are in the spill file, not dropped."""
         server = self.start_server()
         self.agent_env(server)
         spill_dir = os.path.join(self.tmp, "agent-spill")
@@ -867,18 +870,25 @@ class DeliveryTests(ClientTestCase):
         for i in range(3):
             run.log({"loss": float(i)})
         self.assertTrue(wait_for(lambda: len(server.points()) == 3))
-        # The token is revoked mid-run (removed from the server's token file).
-        server.fail_status = 401
+        server.fail_status = status
         for i in range(3, 8):
             run.log({"loss": float(i)})
         run.summary["best"] = 0.5
+        start = time.monotonic()
         run.finish()
+        self.assertLess(time.monotonic() - start, 5.0, "no waiting for a server that answers")
         self.assertEqual(sorted(p["step"] for p in server.points()), [0, 1, 2])
         name = "%s.py%d.jsonl" % (server.run_id, os.getpid())
         records = self.read_jsonl(os.path.join(spill_dir, name))
         self.assertEqual(sorted(r["step"] for r in records if r["type"] == "log"), [3, 4, 5, 6, 7])
         self.assertEqual([r["values"] for r in records if r["type"] == "summary"],
                          [{"best": 0.5}])
+        self.assertNotIn("dropping", self.stderr.getvalue())
+        return server, spill_dir
+
+    def test_a_refused_token_keeps_every_point_in_the_spill_file(self):
+        # The token is revoked mid-run (removed from the server's token file).
+        server, spill_dir = self.refused_mid_run(401)
         err = self.stderr.getvalue()
         self.assertIn("refused this run's token (401)", err)
         self.assertIn("HYPERDIAL_TOKEN", err)
@@ -889,31 +899,11 @@ class DeliveryTests(ClientTestCase):
     def test_a_server_without_the_run_keeps_every_point_in_the_spill_file(self):
         # A server restarted on another database answers 404 for the run: its points, summary
         # and end are kept for `hyperdial sync` to the server that has the run, not dropped.
-        server = self.start_server()
-        self.agent_env(server)
-        spill_dir = os.path.join(self.tmp, "agent-spill")
-        os.environ["HYPERDIAL_SPILL_DIR"] = spill_dir
-        run = hyperdial.init()
-        for i in range(3):
-            run.log({"loss": float(i)})
-        self.assertTrue(wait_for(lambda: len(server.points()) == 3))
-        server.fail_status = 404
-        for i in range(3, 8):
-            run.log({"loss": float(i)})
-        run.summary["best"] = 0.5
-        start = time.monotonic()
-        run.finish()
-        self.assertLess(time.monotonic() - start, 5.0, "no waiting for a server that answers")
-        name = "%s.py%d.jsonl" % (server.run_id, os.getpid())
-        records = self.read_jsonl(os.path.join(spill_dir, name))
-        self.assertEqual(sorted(r["step"] for r in records if r["type"] == "log"), [3, 4, 5, 6, 7])
-        self.assertEqual([r["values"] for r in records if r["type"] == "summary"],
-                         [{"best": 0.5}])
+        server, spill_dir = self.refused_mid_run(404)
         err = self.stderr.getvalue()
         self.assertIn("does not know run %s" % server.run_id, err)
         self.assertIn("another database", err)
         self.assertIn("hyperdial sync %s" % spill_dir, err)
-        self.assertNotIn("dropping", err)
 
     def test_config_and_name_the_server_does_not_take_are_kept_for_sync(self):
         server = self.start_server()
