@@ -219,3 +219,33 @@ fn a_refined_file_written_elsewhere_names_the_program_from_there_and_runs_under_
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("2 finished"), "{}", text(&out));
 }
+
+/// A grid of lists refined around its best points gives back points that all ran: `refine`
+/// says the new space would try nothing new (and how to widen it), rather than writing a file
+/// whose sweep re-runs the same configurations in silence.
+#[test]
+fn refining_a_grid_into_configurations_that_all_ran_says_so() {
+    let s = Scratch::new("refine-grid");
+    s.write(
+        "f.py",
+        "import sys\nx = float(sys.argv[1].split('=')[1])\nprint('hyperdial: loss=%s' % ((x - 7) ** 2))\n",
+    );
+    s.write(
+        "sweep.yaml",
+        "program: f.py\nmethod: grid\nmetric: {name: loss, goal: minimize}\nparameters:\n  x: {values: [1, 3, 5, 7, 9]}\n",
+    );
+    let out = s.run(&["tune", "sweep.yaml", "--port", "0", "--no-keep-serving"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let id = json_of(&s, &["sweeps", "--json"])[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = s.run(&["refine", &id, "--top", "2"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let said = text(&out);
+    assert!(
+        said.contains("configurations of the new space have already run")
+            && said.contains("--margin"),
+        "{said}"
+    );
+}

@@ -131,6 +131,23 @@ pub async fn run(
     eprintln!(
         "{priors} runs of {id} lie inside the new space: with `method: bayes` or `tpe` the new sweep starts from them"
     );
+    // A finite new space whose every configuration already ran (a grid refined around its
+    // best points gives back those points) would try nothing new.
+    let tried: std::collections::BTreeSet<String> = runs
+        .iter()
+        .filter_map(|r| r["params"].as_object())
+        .filter(|p| inside(&new, p).is_some())
+        .map(|p| Value::Object(p.clone()).to_string())
+        .collect();
+    if let Ok(size) = hyperdial_space::grid::grid_size(&new.parameters) {
+        if size > 0 && tried.len() as u128 >= size {
+            eprintln!(
+                "warning: all {size} configurations of the new space have already run in {id}: \
+                 a sweep of it would try nothing new; widen it (a larger --margin, or a larger \
+                 --top) or give the parameters ranges instead of lists"
+            );
+        }
+    }
     match output {
         Some(path) => {
             std::fs::write(path, &refined.text)
