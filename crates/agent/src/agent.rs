@@ -890,7 +890,7 @@ async fn start_run(
             env.push((ATTEMPT_ENV.to_string(), attempt.to_string()));
         }
     }
-    Ok(supervise::supervise(
+    let outcome = supervise::supervise(
         client,
         run_id,
         &argv,
@@ -900,7 +900,14 @@ async fn start_run(
         events,
         shutdown.clone(),
     )
-    .await)
+    .await;
+    // The files written for the run (its config, args and W&B parameter file) were for its
+    // process, which has ended with all of its own; the server keeps the config and the argv.
+    // Kept, one directory per run would pile up under a long-lived agent.
+    if let Err(err) = std::fs::remove_dir_all(&run_dir) {
+        tracing::debug!("run {run_id}: cannot remove {}: {err}", run_dir.display());
+    }
+    Ok(outcome)
 }
 
 #[cfg(test)]

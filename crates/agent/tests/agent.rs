@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{drain, sweep_state, temp_dir, Mock, MockState};
@@ -66,13 +66,10 @@ async fn go(opts: AgentOptions) -> (Result<AgentReport, AgentError>, Vec<Event>)
     (result, drain(&mut rx))
 }
 
-fn read_json(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 const TRAIN: &str = r#"
 echo "argv: $*"
 echo "config: $(cat "$HYPERDIAL_CONFIG")"
+echo "args: $(cat "$(dirname "$HYPERDIAL_CONFIG")/args.json")"
 echo "pythonpath: $PYTHONPATH"
 echo "hyperdial: val_loss=0.5"
 echo "hyperdial: val_loss=0.25"
@@ -121,14 +118,15 @@ async fn claims_until_the_sweep_is_over() {
         out.contains("argv: --lr=0.05 --optimizer={'kind': 'sgd'}\n"),
         "{out}"
     );
-    let run_dir = state_dir.join("runs/r1");
-    assert_eq!(
-        read_json(&run_dir.join("config.json")),
-        json!({"lr": 0.1, "optimizer": {"kind": "adam"}})
+    // args.json holds the same config; both were the process's, and go with it.
+    let out = mock.run("r1").text("stdout");
+    assert!(
+        out.contains(r#"args: {"lr": 0.1, "optimizer": {"kind": "adam"}}"#),
+        "{out}"
     );
-    assert_eq!(
-        std::fs::read_to_string(run_dir.join("args.json")).unwrap(),
-        std::fs::read_to_string(run_dir.join("config.json")).unwrap()
+    assert!(
+        !state_dir.join("runs/r1").exists() && !state_dir.join("runs/r2").exists(),
+        "a run's directory is removed when it ends"
     );
     assert_eq!(mock.run("r1").points.len(), 2);
 
@@ -176,7 +174,7 @@ async fn args_json_file_macro() {
         s.mock.run("r1").text("stdout"),
         "{\"lr\": 0.1, \"optimizer\": {\"kind\": \"adam\"}}\n"
     );
-    assert!(state_dir.join("runs/r1/args.json").is_file());
+    assert!(!state_dir.join("runs/r1").exists());
 }
 
 /// A script that marked its run preempting (`mark_preempting()`) and then failed ends the run
