@@ -313,7 +313,7 @@ fn a_port_already_taken_stops_the_server_before_it_creates_its_database() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         text(&out).contains(
-            "--db state: is a directory; give the database file, e.g. --db state/hyperdial.db"
+            "bad database location `state`: it is a directory; give the database file, e.g. state/hyperdial.db"
         ),
         "{}",
         text(&out)

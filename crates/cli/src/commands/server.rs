@@ -28,7 +28,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use hyperdial_server::tokens::{read_token_file, unsendable, weakness, MAKE_A_TOKEN};
 use hyperdial_server::{Options, TlsConfig, Tokens, MIN_RUN_TIMEOUT};
-use hyperdial_store::Store;
+use hyperdial_store::{Location, Store};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::embedded::{default_db, STATE_DIR};
@@ -377,16 +377,6 @@ const DB_RETRY_MAX: Duration = Duration::from_secs(2);
 /// waits for. Anything else fails at once.
 async fn open_waiting(db: &str, wait: Duration) -> Result<Store> {
     let shown = hyperdial_wire::redact_url(db);
-    // A SQLite database named by a directory is a mistake SQLite reports as an I/O error.
-    let file = (!db.contains("://") || db.starts_with("sqlite://"))
-        .then(|| std::path::Path::new(db.trim_start_matches("sqlite://")));
-    if let Some(dir) = file.filter(|f| f.is_dir()) {
-        anyhow::bail!(
-            "--db {}: is a directory; give the database file, e.g. --db {}",
-            dir.display(),
-            dir.join("hyperdial.db").display()
-        );
-    }
     let started = std::time::Instant::now();
     let mut pause = Duration::from_millis(100);
     let mut waited = false;
@@ -417,7 +407,9 @@ async fn open_waiting(db: &str, wait: Duration) -> Result<Store> {
                     wait.as_secs_f64()
                 ));
             }
-            if let (Some(hyperdial_store::Fault::DiskFull), Some(file)) = (e.fault(), file) {
+            if let (Some(hyperdial_store::Fault::DiskFull), Ok(Location::Sqlite(file))) =
+                (e.fault(), Location::parse(db))
+            {
                 let dir = file
                     .parent()
                     .filter(|d| !d.as_os_str().is_empty())

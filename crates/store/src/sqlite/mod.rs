@@ -141,6 +141,16 @@ impl SqliteStorage {
     /// Open (creating if needed) the database file at `path`, creating its directory, and
     /// bring its schema up to date (`migrations/sqlite`).
     pub async fn open(path: &Path) -> Result<SqliteStorage> {
+        // SQLite reports a directory as an I/O error ("unable to open database file").
+        if path.is_dir() {
+            return Err(StoreError::Url {
+                url: path.display().to_string(),
+                why: format!(
+                    "it is a directory; give the database file, e.g. {}",
+                    path.join("hyperdial.db").display()
+                ),
+            });
+        }
         let sync = Durability::from_env();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {

@@ -30,6 +30,27 @@ fn sweep<'a>() -> NewSweep<'a> {
     }
 }
 
+/// A directory named as the database is said to be one, with the file to name instead, not
+/// reported as SQLite's "unable to open database file" I/O error.
+#[tokio::test]
+async fn a_directory_named_as_the_database_names_the_file_to_give() {
+    let dir = std::env::temp_dir().join(format!("hyperdial-store-{}", new_id("t")));
+    std::fs::create_dir_all(&dir).unwrap();
+    let err = SqliteStorage::open(&dir)
+        .await
+        .err()
+        .expect("a directory opened");
+    assert!(matches!(err, StoreError::Url { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&format!(
+            "give the database file, e.g. {}",
+            dir.join("hyperdial.db").display()
+        )),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[tokio::test]
 async fn sqlite_faults_are_sorted_by_cause() {
     let (store, dir) = store().await;
