@@ -36,10 +36,9 @@ fn sweep<'a>() -> NewSweep<'a> {
 async fn a_directory_named_as_the_database_names_the_file_to_give() {
     let dir = std::env::temp_dir().join(format!("hyperdial-store-{}", new_id("t")));
     std::fs::create_dir_all(&dir).unwrap();
-    let err = SqliteStorage::open(&dir)
-        .await
-        .err()
-        .expect("a directory opened");
+    let Err(err) = SqliteStorage::open(&dir).await else {
+        panic!("a directory opened as a database");
+    };
     assert!(matches!(err, StoreError::Url { .. }), "{err:?}");
     assert!(
         err.to_string().contains(&format!(
