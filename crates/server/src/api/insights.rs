@@ -718,19 +718,13 @@ pub fn parse_runs_query(raw: &str) -> Result<RunQuery, ApiError> {
 /// Refuse a `params.NAME` in the sort or a filter of a query on sweep `sweep` that names no
 /// parameter of the sweep: a misspelt name would otherwise match no run, which reads as "no
 /// such runs" (a `400` naming the parameter, the query parameter and the sweep's parameters).
-async fn known_params(
+/// A query without `params.` fields costs nothing; a config that no longer validates is not
+/// checked against.
+fn known_params(
     controller: &crate::controller::Controller,
-    sweep: &str,
+    sweep: &hyperdial_store::SweepRow,
     q: &RunQuery,
 ) -> Result<(), ApiError> {
-    let Ok(config) = controller
-        .sweep(sweep)
-        .await
-        .and_then(|row| controller.config(&row))
-    else {
-        return Ok(()); // a config that no longer validates: nothing to check against
-    };
-    let names: Vec<&str> = config.parameters.iter().map(|p| p.name.as_str()).collect();
     let fields = q
         .sort
         .iter()
@@ -739,19 +733,31 @@ async fn known_params(
             RunCondition::Range { field, .. } => ("range", field),
             RunCondition::In { field, .. } => ("in", field),
         }));
-    for (what, field) in fields {
-        if let RunField::Param(name) = field {
-            if !names.contains(&name.as_str()) {
-                return Err(ApiError::bad_request(format!(
-                    "query parameter `{what}`: sweep {sweep} has no parameter `{}`; its \
-                     parameters are {}",
-                    name.chars().take(64).collect::<String>(),
-                    names.join(", ")
-                )));
-            }
-        }
+    let named: Vec<(&str, &String)> = fields
+        .filter_map(|(what, field)| match field {
+            RunField::Param(name) => Some((what, name)),
+            _ => None,
+        })
+        .collect();
+    if named.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let Ok(config) = controller.config(sweep) else {
+        return Ok(());
+    };
+    let names: Vec<&str> = config.parameters.iter().map(|p| p.name.as_str()).collect();
+    match named
+        .iter()
+        .find(|(_, name)| !names.contains(&name.as_str()))
+    {
+        None => Ok(()),
+        Some((what, name)) => Err(ApiError::bad_request(format!(
+            "query parameter `{what}`: sweep {} has no parameter `{}`; its parameters are {}",
+            sweep.id,
+            name.chars().take(64).collect::<String>(),
+            names.join(", ")
+        ))),
+    }
 }
 
 /// `GET /api/v1/runs`: a sorted, filtered page of runs and how many match. A page longer than
@@ -759,8 +765,8 @@ async fn known_params(
 pub(crate) async fn list_runs(State(s): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult {
     let q = parse_runs_query(raw.as_deref().unwrap_or(""))?;
     if let Some(sweep) = &q.sweep {
-        query::existing_sweep(&s.controller, runs_param("sweep"), sweep).await?;
-        known_params(&s.controller, sweep, &q).await?;
+        let row = query::existing_sweep(&s.controller, runs_param("sweep"), sweep).await?;
+        known_params(&s.controller, &row, &q)?;
     }
     // Set and in range: `parse_runs_query` refused any other.
     let limit = q.limit.unwrap_or(DEFAULT_RUNS_LIMIT);

@@ -129,19 +129,19 @@ pub fn unknown(name: &str, params: &[Param]) -> ApiError {
     ))
 }
 
-/// `Ok` when the sweep that query parameter `param` names exists; else the `404` that names
+/// The sweep that query parameter `param` names, when it exists; else the `404` that names
 /// the id and says how to list the sweeps (`GET /api/v1/sweeps`, `hyperdial sweeps`), and an
 /// empty id is the `400` of a value the parameter does not take.
 pub async fn existing_sweep(
     controller: &crate::controller::Controller,
     param: &Param,
     id: &str,
-) -> Result<(), ApiError> {
+) -> Result<hyperdial_store::SweepRow, ApiError> {
     if id.is_empty() {
         return Err(invalid(param, id));
     }
-    if controller.store().sweep(id).await?.is_some() {
-        return Ok(());
+    if let Some(row) = controller.store().sweep(id).await? {
+        return Ok(row);
     }
     Err(ApiError::new(
         axum::http::StatusCode::NOT_FOUND,
