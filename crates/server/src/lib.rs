@@ -389,15 +389,13 @@ pub async fn serve(
     });
     let trimmer = tokio::spawn(memory::trim_every(memory::TRIM_INTERVAL));
     let store = state.controller.store().clone();
-    let claim_waits = state.controller.events.claim_waits();
     let bus = state.controller.events.clone();
     let (begun_tx, begun_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;
         // Parked claims answer at once instead of holding the shutdown for their wait, and
         // open dashboards' event streams end.
-        claim_waits.close();
-        bus.close_streams();
+        bus.shut_down();
         let _ = begun_tx.send(());
     };
     let app = app(state);

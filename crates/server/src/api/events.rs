@@ -98,7 +98,7 @@ pub struct Bus {
     tx: broadcast::Sender<Arc<Event>>,
     fanout: Option<Arc<dyn Fanout>>,
     claims: Arc<ClaimWaits>,
-    /// `true` once the server shuts down: every live stream ends then ([`Bus::close_streams`]).
+    /// `true` once the server shuts down: every live stream ends then ([`Bus::shut_down`]).
     closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
@@ -209,10 +209,12 @@ impl Bus {
         self.tx.receiver_count()
     }
 
-    /// End every live event stream, now and from now on: at shutdown, so that an open
-    /// dashboard (whose stream never ends by itself) does not hold the server for its grace
-    /// period. The dashboard reconnects to the next server that answers.
-    pub fn close_streams(&self) {
+    /// At shutdown: answer the parked claims at once ([`ClaimWaits::close`]) and end every
+    /// live event stream, now and from now on, so that neither a claim's wait nor an open
+    /// dashboard (whose stream never ends by itself) holds the server for its grace period.
+    /// The dashboard reconnects to the next server that answers.
+    pub fn shut_down(&self) {
+        self.claims.close();
         self.closing.send_replace(true);
     }
 }
