@@ -249,6 +249,7 @@ impl ClientError {
     /// another `--db`, or from another directory, whose default store is another file. The
     /// data is fine; a run's points, output and end refused this way are kept for
     /// `hyperdial sync` to the server that has the run, never dropped.
+    /// (Said with [`UNKNOWN_RUN_CAUSE`].)
     pub fn is_unknown(&self) -> bool {
         matches!(self, ClientError::Status { status: 404, .. })
     }
@@ -281,6 +282,12 @@ impl ClientError {
 fn is_transient_status(status: u16) -> bool {
     status >= 500 || status == 408 || status == 429
 }
+
+/// Why a server does not know a run it was reporting to ([`ClientError::is_unknown`]), as the
+/// agent's messages say it.
+pub const UNKNOWN_RUN_CAUSE: &str = "it answers from another database than the one the run \
+     was created in (a server restarted with another --db, or from another directory, whose \
+     default store ./.hyperdial/hyperdial.db is another file)";
 
 /// Result type of [`Client`] methods.
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;

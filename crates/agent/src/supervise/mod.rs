@@ -804,12 +804,11 @@ pub async fn supervise(
 /// uploads it to the server that has the run.
 pub(super) fn unknown_run_message(run: &str, server: &str, kept: &str, sync: &str) -> String {
     format!(
-        "run {run}: the hyperdial server at {} does not know this run: it answers from another \
-         database than the one the run was created in (restarted with another --db, or from \
-         another directory, whose default store ./.hyperdial/hyperdial.db is another file); \
-         its end and unsent data are kept in {kept}: once the server with the run's database \
-         answers, upload them with `{sync}`",
-        hyperdial_wire::redact_url(server)
+        "run {run}: the hyperdial server at {} does not know this run: {}; its end and unsent \
+         data are kept in {kept}: once the server with the run's database answers, upload them \
+         with `{sync}`",
+        hyperdial_wire::redact_url(server),
+        crate::client::UNKNOWN_RUN_CAUSE
     )
 }
 

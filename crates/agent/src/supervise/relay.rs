@@ -495,11 +495,12 @@ pub(super) fn sending_failed_message(
         None => "they are dropped".to_string(),
     };
     let why = if err.is_unknown() {
-        " (it does not know this run: it answers from another database than the one the run \
-         was created in, such as a server restarted with another --db or from another \
-         directory)"
+        format!(
+            " (it does not know this run: {})",
+            crate::client::UNKNOWN_RUN_CAUSE
+        )
     } else {
-        ""
+        String::new()
     };
     format!(
         "run {run}: could not send {what} to the hyperdial server at {server} ({err}){why}; \
