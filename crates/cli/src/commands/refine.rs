@@ -98,19 +98,23 @@ pub async fn run(
             refined.text
         ),
     };
-    // The runs `bayes` and `tpe` of the new sweep start from (as the server counts them).
-    let priors = runs
+    // The runs inside the new space, each tested once: those `bayes` and `tpe` of the new
+    // sweep start from (as the server counts them), and the configurations already tried.
+    let within: Vec<&&Value> = runs
+        .iter()
+        .filter(|r| {
+            r["params"]
+                .as_object()
+                .is_some_and(|p| inside(&new, p).is_some())
+        })
+        .collect();
+    let priors = within
         .iter()
         .filter(|r| {
             matches!(
                 state(r),
                 Some(RunState::Finished | RunState::StoppedEarly | RunState::Failed)
             )
-        })
-        .filter(|r| {
-            r["params"]
-                .as_object()
-                .is_some_and(|p| inside(&new, p).is_some())
         })
         .count();
     if repeated == 0 {
@@ -133,12 +137,8 @@ pub async fn run(
     );
     // A finite new space whose every configuration already ran (a grid refined around its
     // best points gives back those points) would try nothing new.
-    let tried: std::collections::BTreeSet<String> = runs
-        .iter()
-        .filter_map(|r| r["params"].as_object())
-        .filter(|p| inside(&new, p).is_some())
-        .map(|p| Value::Object(p.clone()).to_string())
-        .collect();
+    let tried: std::collections::BTreeSet<String> =
+        within.iter().map(|r| r["params"].to_string()).collect();
     if let Ok(size) = hyperdial_space::grid::grid_size(&new.parameters) {
         if size > 0 && tried.len() as u128 >= size {
             eprintln!(
