@@ -22,10 +22,7 @@ pub async fn best(api: &Api, sweep: &str, format: &str) -> Result<Option<ExitCod
     let info = api
         .get(&format!("/api/v1/sweeps/{}", urlencode(sweep)))
         .await?;
-    let multi = info["config"]["metrics"]
-        .as_array()
-        .is_some_and(|m| m.len() > 1);
-    if !multi {
+    if super::manage::objective_names(&info).is_empty() {
         return Ok(None);
     }
     if !matches!(format, "yaml" | "csv" | "json" | "args") {

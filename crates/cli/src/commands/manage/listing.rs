@@ -42,13 +42,8 @@ pub async fn sweeps(api: &Api, project: Option<&str>, as_json: bool) -> Result<E
         "id", "name", "project", "method", "state", "runs", "metric", "best", "created",
     ]);
     for s in v["sweeps"].as_array().into_iter().flatten() {
-        let objectives: Vec<&str> = s["config"]["metrics"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|m| m["name"].as_str())
-            .collect();
-        let (metric, best) = if objectives.len() > 1 {
+        let objectives = super::objective_names(s);
+        let (metric, best) = if !objectives.is_empty() {
             // Several objectives have no single best: the size of their Pareto front.
             let front = api
                 .get(&format!(
@@ -260,13 +255,7 @@ pub async fn runs(
         .collect();
     // A multi-objective sweep shows each objective's final value (the run's summary), the
     // values its front is made of; other sweeps their metric (the best value it reached).
-    let objectives: Vec<String> = sw["config"]["metrics"]
-        .as_array()
-        .filter(|m| m.len() > 1)
-        .into_iter()
-        .flatten()
-        .filter_map(|m| m["name"].as_str().map(str::to_string))
-        .collect();
+    let objectives = super::objective_names(&sw);
     let value_columns = if objectives.is_empty() {
         vec![sw["metric"]["name"]
             .as_str()

@@ -72,3 +72,15 @@ pub(super) fn fmt_metric(v: &Value) -> String {
         .map(crate::commands::number::metric)
         .unwrap_or_else(|| "—".into())
 }
+
+/// The objective names of a multi-objective sweep (the API's Sweep object), in order; empty
+/// for a sweep of one metric.
+pub fn objective_names(sweep: &Value) -> Vec<String> {
+    let listed = sweep["config"]["metrics"].as_array();
+    listed
+        .filter(|m| m.len() > 1)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["name"].as_str().map(str::to_string))
+        .collect()
+}
