@@ -344,17 +344,16 @@ class Trial(_HistoryReader):
         multi-objective sweep, the dict of each objective's final value (the run's summary,
         what was told), the values its front is made of, None for an objective it has none
         of."""
-        config = self.sweep.data.get("config") if self.sweep is not None else None
-        listed = config.get("metrics") if isinstance(config, dict) else None
-        if not (isinstance(listed, list) and len(listed) > 1):
+        names = self.sweep._several_objectives() if self.sweep is not None else None
+        if not names:
             return run.get("metric")
         summary = run.get("summary") or {}
         values = {}
-        for objective in listed:
-            value = summary.get(objective.get("name"))
+        for name in names:
+            value = summary.get(name)
             finite = (isinstance(value, (int, float)) and not isinstance(value, bool)
                       and math.isfinite(value))
-            values[objective.get("name")] = value if finite else None
+            values[name] = value if finite else None
         return values
 
     def _maximize(self):
@@ -660,11 +659,15 @@ class Sweep(_Closable):
     def objectives(self):
         """The names of the sweep's objectives, in order: several for a multi-objective sweep
         (``metrics:``), else the one metric's name."""
+        return self._several_objectives() or [self._metric_name()]
+
+    def _several_objectives(self):
+        """The objective names of a multi-objective sweep, in order; None for one metric."""
         config = self.data.get("config")
         listed = config.get("metrics") if isinstance(config, dict) else None
         if isinstance(listed, list) and len(listed) > 1:
             return [m["name"] for m in listed]
-        return [self._metric_name()]
+        return None
 
     def _told_values(self, value, verb="tell"):
         """The metric values of a told or reported ``value``, by name: a number for one
