@@ -640,29 +640,29 @@ class Run(_HistoryReader):
 
     def _note_failure(self, err, quiet=False):
         self._last_error = err
-        if getattr(err, "auth", False):
-            # Said once per run, quiet or not: a token problem, not an outage.
-            where = ("kept in %s" % self._spill.path if self._spill is not None
-                     else "kept in memory")
+        if getattr(err, "kept", False):
+            # Said once per run, quiet or not: a refused token or a server without the run is
+            # no outage. Where the points wait, and the command that uploads them (to this
+            # server with a good token; to the server with the run's database otherwise).
+            spill = self._spill
+            where = "kept in %s" % spill.path if spill is not None else "kept in memory"
             sync = ("`hyperdial sync %s --server %s`"
-                    % (os.path.dirname(self._spill.path), self._spill.server)
-                    if self._spill is not None else "`hyperdial sync`")
-            self._warn_once(
-                "token",
-                "the server refused this run's token (%s): its metric points are %s; set "
-                "HYPERDIAL_TOKEN to a token the server accepts, then upload them with %s"
-                % (err.status, where, sync))
-        elif getattr(err, "unknown", False):
-            where = ("kept in %s" % self._spill.path if self._spill is not None
-                     else "kept in memory")
-            sync = ("`hyperdial sync %s --server URL`" % os.path.dirname(self._spill.path)
-                    if self._spill is not None else "`hyperdial sync`")
-            self._warn_once(
-                "unknown",
-                "the server does not know run %s (%s): it answers from another database than "
-                "the one the run was created in (a server restarted with another --db, or from "
-                "another directory); its metric points are %s: once the server with the run's "
-                "database answers, upload them with %s" % (self.id, err, where, sync))
+                    % (os.path.dirname(spill.path), spill.server if err.auth else "URL")
+                    if spill is not None else "`hyperdial sync`")
+            if err.auth:
+                self._warn_once(
+                    "token",
+                    "the server refused this run's token (%s): its metric points are %s; set "
+                    "HYPERDIAL_TOKEN to a token the server accepts, then upload them with %s"
+                    % (err.status, where, sync))
+            else:
+                self._warn_once(
+                    "unknown",
+                    "the server does not know run %s (%s): it answers from another database "
+                    "than the one the run was created in (a server restarted with another "
+                    "--db, or from another directory); its metric points are %s: once the "
+                    "server with the run's database answers, upload them with %s"
+                    % (self.id, err, where, sync))
         with self._lock:
             if self._outage_since is None:
                 self._outage_since = time.monotonic()
